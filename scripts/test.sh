@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The README's test command: sets the machine up (idempotent), then runs every check CI relies on
+# and ends with one plain line "N passed, N failed" (exit status non-zero on any failure).
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+source scripts/env.sh
+# The machine-wide extra CA bundle costs ~60 ms per Node start; tests reach only loopback.
+unset NODE_EXTRA_CA_CERTS
+
+checks_failed=0
+step() {
+  local label=$1; shift
+  printf '\n== %s\n' "$label"
+  if ! "$@"; then
+    printf '!! %s failed\n' "$label"
+    checks_failed=$((checks_failed + 1))
+  fi
+}
+
+step "type-check (tsc -b)" pnpm exec tsc -b
+step "package lint (publint, attw)" node scripts/lint-packages.mjs
+results="$root/.vitest-results.json"
+rm -f "$results"
+step "tests (vitest)" pnpm exec vitest run --reporter=default --reporter=json --outputFile.json="$results"
+
+node scripts/summarize-tests.mjs "$results" "$checks_failed"
