@@ -1,0 +1,132 @@
+import type { Digest } from './digest.ts';
+
+/**
+ * A duration written as one or more `<integer><unit>` parts, unit one of `ms`, `s`, `m`, `h`, `d`:
+ * `500ms`, `10m`, `1h30m`. Parsed by `@cairn/protocol` (`parseDuration`).
+ */
+export type DurationText = string;
+
+/**
+ * What an item may do outside its own patch, which decides what Cairn may reuse or gate:
+ * - `pure`: output depends only on its inputs; a success with the same input digest is reused.
+ * - `read-impure` (default): reads the outside world (network, clock); never reused.
+ * - `write-impure`: changes the outside world (deploys, posts); recorded in the manifest and
+ *   usually gated by `approval: required`.
+ */
+export type ItemEffect = 'pure' | 'read-impure' | 'write-impure';
+
+/** Whether an item waits for an actor's approval before it may start. */
+export type ItemApproval = 'required' | 'none';
+
+/** A global named lock. Exclusive unless `mode: shared`; readers share, a writer excludes all. */
+export type LockMode = 'exclusive' | 'shared';
+
+/** A lock as written in a run spec: a bare name (exclusive) or `{ name, mode }`. */
+export type LockSpec = string | { name: string; mode?: LockMode };
+
+/** Which artifact of an upstream item a `needs` entry resolves to. */
+export type NeedSelection = 'patch' | 'output' | 'stdout' | 'stderr';
+
+/** One input of an item: an artifact of an upstream (transitively depended-on) item. */
+export interface NeedSpec {
+  /** The producing item's id; it must be upstream of the consumer. */
+  from: string;
+  /** Which of the producer's artifacts the consumer receives (by digest, in its manifest). */
+  select: NeedSelection;
+}
+
+/** Exponential backoff between attempts: `initial * factor^(attempt-1)`, capped, with jitter. */
+export interface BackoffSpec {
+  initial?: DurationText;
+  factor?: number;
+  max?: DurationText;
+  /** Full jitter (a uniform delay in `[0, computed]`); default true. */
+  jitter?: boolean;
+}
+
+/** Retry policy of an item. `maxAttempts` counts the first attempt (1 = never retry). */
+export interface RetrySpec {
+  maxAttempts?: number;
+  backoff?: BackoffSpec;
+}
+
+/** Run a program in the workspace: deterministic, offline by default. */
+export interface CommandRuntimeSpec {
+  kind: 'command';
+  /** Program and arguments; no shell is involved. */
+  argv: string[];
+}
+
+/** Run an AI agent through a named RuntimeAdapter (`claude-code`, `openai-compatible`, ...). */
+export interface AgentRuntimeSpec {
+  kind: 'agent';
+  adapter: string;
+  prompt: string;
+  model?: string;
+  /** Upper bound on the agent's tool-calling turns. */
+  maxTurns?: number;
+}
+
+/** How an item does its work inside the sandbox. */
+export type RuntimeSpec = CommandRuntimeSpec | AgentRuntimeSpec;
+
+/** Settings an item inherits unless it sets its own. */
+export interface ItemDefaultsSpec {
+  executor?: string;
+  queue?: string;
+  timeout?: DurationText;
+  retry?: RetrySpec;
+  effect?: ItemEffect;
+  network?: boolean;
+}
+
+/** One work item of a run. */
+export interface ItemSpec {
+  /** Unique in the run: letters, digits, `-`, `_`, `.`; starts with a letter or digit. */
+  id: string;
+  description?: string;
+  runtime: RuntimeSpec;
+  /** Items that must succeed before this one may start. */
+  dependsOn?: string[];
+  /** Named inputs from upstream items; an input implies a dependency on its producer. */
+  needs?: Record<string, NeedSpec>;
+  /** Names of `needs` entries selecting a patch, applied (in order) before the runtime starts. */
+  apply?: string[];
+  locks?: LockSpec[];
+  queue?: string;
+  executor?: string;
+  timeout?: DurationText;
+  retry?: RetrySpec;
+  effect?: ItemEffect;
+  approval?: ItemApproval;
+  /** Names of secrets handed to the task out of band; values never enter the spec or the log. */
+  secrets?: string[];
+  /** Plain (non-secret) environment variables for the runtime. */
+  env?: Record<string, string>;
+  /** Whether the sandbox gets a network; default false. */
+  network?: boolean;
+  labels?: Record<string, string>;
+}
+
+/** Where the run's workspace comes from. */
+export interface WorkspaceSpec {
+  /** A directory on the submitting machine; the CLI snapshots it and fills in `snapshot`. */
+  path?: string;
+  /** Digest of the workspace snapshot (a tar) in storage. */
+  snapshot?: Digest;
+}
+
+/** A run spec, `cairn.run/v1`, as written by a user in YAML or JSON. */
+export interface RunSpecV1 {
+  version: 1;
+  name: string;
+  description?: string;
+  workspace?: WorkspaceSpec;
+  /** Items of this run running at once; default unlimited (bounded by global and queue limits). */
+  concurrency?: number;
+  /** Same key + same spec digest returns the same run; same key + another spec is a conflict. */
+  idempotencyKey?: string;
+  labels?: Record<string, string>;
+  defaults?: ItemDefaultsSpec;
+  items: ItemSpec[];
+}
