@@ -1,0 +1,36 @@
+/** One row of the benchmark table (`pnpm bench --json` prints an array of these). */
+export interface BenchmarkRow {
+  name: string;
+  value: number;
+  unit: string;
+  /** The goal in words, e.g. `>= 200000`; empty when the number is only recorded. */
+  goal: string;
+  /** Whether the goal was met; null when there is no goal. */
+  ok: boolean | null;
+}
+
+export interface BenchmarkContext {
+  log: (text: string) => void;
+}
+
+/** Times `work` once with a monotonic clock; returns milliseconds. */
+export async function timeMilliseconds(work: () => unknown): Promise<number> {
+  const started = process.hrtime.bigint();
+  await work();
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}
+
+/** Builds a row whose goal is "value at least `minimum`". */
+export function atLeast(name: string, value: number, unit: string, minimum: number): BenchmarkRow {
+  return { name, value, unit, goal: `>= ${minimum}`, ok: value >= minimum };
+}
+
+/** Builds a row whose goal is "value at most `maximum`". */
+export function atMost(name: string, value: number, unit: string, maximum: number): BenchmarkRow {
+  return { name, value, unit, goal: `<= ${maximum}`, ok: value <= maximum };
+}
+
+/** Builds a row that only records a number. */
+export function recorded(name: string, value: number, unit: string): BenchmarkRow {
+  return { name, value, unit, goal: '', ok: null };
+}

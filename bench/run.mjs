@@ -1,0 +1,48 @@
+// `pnpm bench [--json] [filter]`: runs every `bench/*.bench.ts` against the built packages
+// (dist, as users get them) and prints one table, or with --json one array of
+// {name, value, unit, goal, ok}. Each bench file default-exports an async function that returns
+// such rows. Exits non-zero when a benchmark throws; a missed goal is reported, not fatal,
+// because these shared machines are noisy (compare ratios within one run).
+import { readdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const benchDirectory = dirname(fileURLToPath(import.meta.url));
+const argumentsGiven = process.argv.slice(2);
+const asJson = argumentsGiven.includes('--json');
+const filter = argumentsGiven.find((argument) => !argument.startsWith('--'));
+
+const files = readdirSync(benchDirectory)
+  .filter((file) => file.endsWith('.bench.ts'))
+  .filter((file) => !filter || file.includes(filter))
+  .sort();
+
+const rows = [];
+let crashed = false;
+for (const file of files) {
+  const log = asJson ? () => {} : (text) => process.stderr.write(`${text}\n`);
+  log(`running ${file} ...`);
+  try {
+    const module = await import(pathToFileURL(join(benchDirectory, file)).href);
+    rows.push(...(await module.default({ log })));
+  } catch (error) {
+    crashed = true;
+    process.stderr.write(`${file} failed: ${error?.stack ?? error}\n`);
+  }
+}
+
+if (asJson) {
+  process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+} else {
+  const header = ['benchmark', 'value', 'unit', 'goal', 'ok'];
+  const table = rows.map((row) => [row.name, formatValue(row.value), row.unit, row.goal ?? '', row.ok === null ? '-' : row.ok ? 'yes' : 'NO']);
+  process.stdout.write(`| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|\n`);
+  for (const line of table) process.stdout.write(`| ${line.join(' | ')} |\n`);
+}
+process.exit(crashed ? 1 : 0);
+
+function formatValue(value) {
+  if (!Number.isFinite(value)) return String(value);
+  if (Math.abs(value) >= 100) return Math.round(value).toLocaleString('en-US');
+  return value.toPrecision(3);
+}
