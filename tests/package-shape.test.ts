@@ -1,0 +1,117 @@
+// The face every package shows (CONVENTIONS.md, "Packaging and tooling" and "Implementation
+// packages"), checked from the folders so that no hand-kept list can drift.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, test } from 'vitest';
+import { declaredExports, importedPackages, publishablePackages, type ExportConditions } from './support/workspace.ts';
+
+/**
+ * Dependencies point inward (ARCHITECTURE.md, "Layout"): which workspace packages each package may
+ * import. A package missing here fails the test, so a new package must state its place.
+ */
+const allowedWorkspaceImports: Record<string, string[]> = {
+  '@cairn/core': [],
+  '@cairn/protocol': ['@cairn/core'],
+  '@cairn/audit': ['@cairn/core', '@cairn/protocol'],
+  '@cairn/conformance': ['@cairn/core', '@cairn/protocol'],
+  '@cairn/engine': ['@cairn/core', '@cairn/protocol', '@cairn/audit'],
+  '@cairn/worker': ['@cairn/core', '@cairn/protocol'],
+  '@cairn/local': ['@cairn/core', '@cairn/protocol', '@cairn/worker'],
+  '@cairn/s3': ['@cairn/core', '@cairn/protocol'],
+  '@cairn/kms': ['@cairn/core', '@cairn/protocol'],
+  '@cairn/fargate': ['@cairn/core', '@cairn/protocol', '@cairn/worker'],
+  '@cairn/client': ['@cairn/core', '@cairn/protocol'],
+  '@cairn/mcp': ['@cairn/core', '@cairn/protocol', '@cairn/client'],
+};
+
+const packages = publishablePackages();
+
+test('the workspace has its packages', () => {
+  expect(packages.map((item) => item.name)).toEqual(expect.arrayContaining(['@cairn/core', '@cairn/protocol', '@cairn/conformance']));
+});
+
+describe.each(packages.map((item) => [item.name, item] as const))('%s', (name, item) => {
+  const { manifest, directory, folder } = item;
+  const exportEntries = Object.entries(manifest.exports ?? {}).filter(([subpath]) => subpath !== './package.json');
+
+  test('manifest: folder name, ESM only, no side effects, Node >= 22, files', () => {
+    expect(name).toBe(`@cairn/${folder}`);
+    expect(manifest.type).toBe('module');
+    expect(manifest.sideEffects).toBe(false);
+    expect(manifest.engines?.node).toBe('>=22');
+    expect(manifest.files).toEqual(expect.arrayContaining(['dist', 'src']));
+    expect(manifest.exports?.['./package.json']).toBe('./package.json');
+  });
+
+  test('exports map: source condition, then types before import, and every target exists', () => {
+    expect(exportEntries.length).toBeGreaterThan(0);
+    for (const [subpath, conditions] of exportEntries) {
+      expect(typeof conditions, `${subpath} must be a conditions object`).toBe('object');
+      const keys = Object.keys(conditions as ExportConditions);
+      expect(keys, `${name} exports["${subpath}"]`).toEqual(['@cairn/source', 'types', 'import']);
+      const { '@cairn/source': source, types, import: entry } = conditions as Required<ExportConditions>;
+      expect(existsSync(join(directory, source)), `${source} exists`).toBe(true);
+      expect(existsSync(join(directory, types)), `${types} was built`).toBe(true);
+      expect(existsSync(join(directory, entry)), `${entry} was built`).toBe(true);
+      expect(entry.replace(/\.js$/, '.d.ts')).toBe(types);
+    }
+  });
+
+  test('entry points re-export by name (no export *, no code) and dist exports exactly those values', async () => {
+    for (const [subpath, conditions] of exportEntries) {
+      const { '@cairn/source': source, import: entry } = conditions as Required<ExportConditions>;
+      const declared = declaredExports(join(directory, source));
+      expect(declared.starExports, `${name}${subpath.slice(1)} uses export *`).toEqual([]);
+      expect(declared.otherStatements, `${name}${subpath.slice(1)} does more than re-export`).toEqual([]);
+      const runtime = await import(pathToFileURL(join(directory, entry)).href);
+      expect(Object.keys(runtime).sort(), `runtime exports of ${entry}`).toEqual([...declared.values].sort());
+    }
+  });
+
+  test('VERSION matches package.json (except the types-only core)', async () => {
+    const root = exportEntries.find(([subpath]) => subpath === '.');
+    expect(root).toBeDefined();
+    const declared = declaredExports(join(directory, (root![1] as ExportConditions)['@cairn/source']!));
+    if (name === '@cairn/core') {
+      expect(declared.values).toEqual([]);
+      expect(manifest.dependencies ?? {}).toEqual({});
+      return;
+    }
+    const runtime = await import(pathToFileURL(join(directory, (root![1] as ExportConditions).import!)).href);
+    expect(runtime.VERSION).toBe(manifest.version);
+  });
+
+  test('implementation factories show the same face: create<X>, <X>Settings, <x>SettingsSchema, class <X>', () => {
+    const root = exportEntries.find(([subpath]) => subpath === '.')!;
+    const declared = declaredExports(join(directory, (root[1] as ExportConditions)['@cairn/source']!));
+    for (const factory of declared.values.filter((value) => /^create[A-Z]/.test(value))) {
+      const implementation = factory.slice('create'.length);
+      expect(declared.types, `${factory} needs its settings type`).toContain(`${implementation}Settings`);
+      expect(declared.values, `${factory} needs its settings schema`).toContain(
+        `${implementation[0]!.toLowerCase()}${implementation.slice(1)}SettingsSchema`,
+      );
+      expect(declared.values, `${factory} needs its class`).toContain(implementation);
+    }
+  });
+
+  test('dependencies point inward and every import is declared', () => {
+    const allowed = allowedWorkspaceImports[name];
+    expect(allowed, `${name} must be given its place in allowedWorkspaceImports`).toBeDefined();
+    const imported = importedPackages(join(directory, 'src'));
+    const declared = new Set([...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.peerDependencies ?? {})]);
+    for (const specifier of imported) {
+      if (specifier.startsWith('@cairn/') && name !== '@cairn/server') {
+        expect(allowed, `${name} may not import ${specifier}`).toContain(specifier);
+      }
+      expect(specifier, `${name} imports pino; accept a logger instead`).not.toBe('pino');
+      expect(declared.has(specifier), `${name} imports ${specifier} without declaring it`).toBe(true);
+    }
+  });
+
+  test('has a README', () => {
+    const readme = join(directory, 'README.md');
+    expect(existsSync(readme)).toBe(true);
+    expect(readFileSync(readme, 'utf8')).toContain(name);
+  });
+});
