@@ -1,0 +1,409 @@
+// Proves the suites can fail: each row runs one case against an implementation broken in exactly
+// the way the case exists to catch, expects a rejection, and runs the same case against the
+// correct mock to show that the break, not the case, is what fails.
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { appendFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, test } from 'vitest';
+import type { AnchorReceipt, CipherContext, CipherEnvelope, ExecutorHandle, RuntimeInvocation, RuntimeResult, StoragePutOptions, StoragePutResult, StorageListOptions, StorageListPage, StorageProviderV1 } from '../provisional-seams.ts';
+import { runConformanceCase } from '../harness/run-conformance-case.ts';
+import type { ConformanceCase } from '../harness/conformance-case.ts';
+import type { SuiteOptions } from '../harness/suite-options.ts';
+import { auditAnchorCases } from '../audit-anchor/audit-anchor-cases.ts';
+import { authorizerCases } from '../authorizer/authorizer-cases.ts';
+import { cipherCases } from '../cipher/cipher-cases.ts';
+import { executorCases } from '../executor/executor-cases.ts';
+import type { ExecutorSuiteOptions } from '../executor/executor-suite-options.ts';
+import type { ExecutorTaskBehaviour } from '../executor/executor-task-behaviour.ts';
+import { runtimeAdapterCases } from '../runtime-adapter/runtime-adapter-cases.ts';
+import type { RuntimeAdapterScenario } from '../runtime-adapter/runtime-adapter-scenario.ts';
+import { signerCases } from '../signer/signer-cases.ts';
+import { storageProviderCases } from '../storage-provider/storage-provider-cases.ts';
+import type { StorageProviderSuiteOptions } from '../storage-provider/storage-provider-suite-options.ts';
+import { createInMemoryAuditAnchor, InMemoryAuditAnchor } from '../mocks/in-memory-audit-anchor.ts';
+import { createInMemoryAuthorizer, InMemoryAuthorizer, type InMemoryAuthorizerSettings } from '../mocks/in-memory-authorizer.ts';
+import { createInMemoryCipher, InMemoryCipher } from '../mocks/in-memory-cipher.ts';
+import { createInMemoryExecutor, InMemoryExecutor, type InMemoryTask } from '../mocks/in-memory-executor.ts';
+import { createInMemoryRuntimeAdapter, InMemoryRuntimeAdapter, type InMemoryRuntimeScript } from '../mocks/in-memory-runtime-adapter.ts';
+import { InMemorySigner } from '../mocks/in-memory-signer.ts';
+import { createInMemoryStorageProvider, InMemoryStorageProvider } from '../mocks/in-memory-storage-provider.ts';
+
+interface Row {
+  readonly broken: string;
+  readonly caseId: string;
+  readonly cases: readonly ConformanceCase<unknown, unknown>[];
+  readonly brokenOptions: SuiteOptions<unknown, unknown>;
+  readonly correctOptions: SuiteOptions<unknown, unknown>;
+}
+
+function row<Instance, Oracle, Options extends SuiteOptions<Instance, Oracle>>(
+  broken: string,
+  cases: readonly ConformanceCase<Instance, Oracle, Options>[],
+  caseId: string,
+  // Typed where each is built (a concrete class's options do not widen to the seam's; see describe*).
+  brokenOptions: object,
+  correctOptions: object,
+): Row {
+  return { broken, caseId, cases, brokenOptions, correctOptions } as unknown as Row;
+}
+
+// --- storage --------------------------------------------------------------------------------
+
+/** If-absent as check-then-act with an await in between: the classic lost race. */
+class RacyStorage extends InMemoryStorageProvider {
+  override async put(key: string, body: Uint8Array, options: StoragePutOptions = {}): Promise<StoragePutResult> {
+    if (options.ifAbsent && (await this.head(key)) !== null) return { written: false };
+    await sleep(1);
+    return super.put(key, body);
+  }
+}
+
+/** Sorts keys as JavaScript strings (UTF-16 code units), not UTF-8 bytes. */
+class StringOrderStorage extends InMemoryStorageProvider {
+  override async list(options: StorageListOptions = {}): Promise<StorageListPage> {
+    const keys = [...this.backend.keys()].filter((key) => key.startsWith(options.prefix ?? '')).sort();
+    return { keys, cursor: null };
+  }
+}
+
+/** Normalises keys instead of refusing them ('a/../b' becomes 'b'). */
+class LenientStorage extends InMemoryStorageProvider {
+  override async put(key: string, body: Uint8Array, options: StoragePutOptions = {}): Promise<StoragePutResult> {
+    return super.put(join('/', key).slice(1) || 'root', body, options);
+  }
+}
+
+/** Throws for a missing key instead of resolving to null. */
+class ThrowingStorage extends InMemoryStorageProvider {
+  override async get(key: string): Promise<Uint8Array | null> {
+    const body = await super.get(key);
+    if (body === null) throw new Error('not found');
+    return body;
+  }
+}
+
+/** Serves bodies from a cache filled on put: never sees what the backend holds. */
+class CachingStorage extends InMemoryStorageProvider {
+  readonly #cache = new Map<string, Uint8Array>();
+  override async put(key: string, body: Uint8Array, options: StoragePutOptions = {}): Promise<StoragePutResult> {
+    this.#cache.set(key, Uint8Array.from(body));
+    return super.put(key, body, options);
+  }
+  override async get(key: string): Promise<Uint8Array | null> {
+    return this.#cache.get(key) ?? null;
+  }
+}
+
+/** Returns a view of its internal buffer. */
+class SharingStorage extends InMemoryStorageProvider {
+  override async put(key: string, body: Uint8Array): Promise<StoragePutResult> {
+    this.backend.set(key, body);
+    return { written: true };
+  }
+}
+
+function storageOptions(create: () => InMemoryStorageProvider): StorageProviderSuiteOptions {
+  const backendOf = (storage: StorageProviderV1) => (storage as InMemoryStorageProvider).backend;
+  return {
+    name: 'meta',
+    create,
+    oracle: (storage) => ({
+      readRaw: (key) => backendOf(storage).get(key) ?? null,
+      writeRaw: (key, body) => void backendOf(storage).set(key, Uint8Array.from(body)),
+    }),
+  };
+}
+
+// --- executor -------------------------------------------------------------------------------
+
+const task: InMemoryTask = async (request, signal) => {
+  const behaviour = JSON.parse(request.manifestDigest) as ExecutorTaskBehaviour;
+  if (behaviour.kind === 'succeed') return 0;
+  if (behaviour.kind === 'fail') return behaviour.exitCode;
+  await sleep(60_000, undefined, { signal }).catch(() => undefined);
+  return 130;
+};
+
+/** Forgets which executions it started: every start runs the task again. */
+class ForgetfulExecutor extends InMemoryExecutor {
+  override async start(request: Parameters<InMemoryExecutor['start']>[0]): Promise<ExecutorHandle> {
+    this.registry.executions.delete(request.executionId);
+    return super.start(request);
+  }
+}
+
+/** Executor options whose task body feeds the oracle's run count. */
+function countedExecutor(kind: 'correct' | 'forgetful' | 'amnesic-restart'): ExecutorSuiteOptions<InMemoryExecutor> {
+  const runs = new Map<string, number>();
+  const counted: InMemoryTask = (request, signal) => {
+    runs.set(request.executionId, (runs.get(request.executionId) ?? 0) + 1);
+    return task(request, signal);
+  };
+  const create = () => (kind === 'forgetful' ? new ForgetfulExecutor({ run: counted }) : createInMemoryExecutor({ run: counted }));
+  return {
+    name: 'meta',
+    create,
+    // The amnesic restart loses the registry: the persisted handle then means nothing.
+    restart: (executor) => createInMemoryExecutor({ run: counted, ...(kind === 'amnesic-restart' ? {} : { registry: executor.registry }) }),
+    task: (behaviour, executionId) => ({ executionId, manifestDigest: JSON.stringify(behaviour) }),
+    // The oracle counts runs in the task body itself, so it also sees the forgetful executor's reruns.
+    oracle: () => ({ runCount: (executionId) => runs.get(executionId) ?? 0 }),
+    settleTimeoutMs: 1_000,
+  };
+}
+
+/** Accepts any handle-shaped value: inspect of garbage reports 'unknown' instead of refusing. */
+class TrustingExecutor extends InMemoryExecutor {
+  override async inspect(handle: ExecutorHandle) {
+    try {
+      return await super.inspect(handle);
+    } catch {
+      return { state: 'unknown' as const };
+    }
+  }
+}
+
+// --- audit anchor ---------------------------------------------------------------------------
+
+/** Returns the bytes it anchored from memory: tampering in the backend is invisible. */
+class CachingAnchor extends InMemoryAuditAnchor {
+  readonly #cache = new Map<string, Uint8Array>();
+  override async anchor(checkpoint: Parameters<InMemoryAuditAnchor['anchor']>[0]): Promise<AnchorReceipt> {
+    const receipt = await super.anchor(checkpoint);
+    if (!this.#cache.has(receipt.location)) this.#cache.set(receipt.location, Uint8Array.from(checkpoint.envelope));
+    return receipt;
+  }
+  override async read(reference: Parameters<InMemoryAuditAnchor['read']>[0]) {
+    const read = await super.read(reference);
+    return read === null ? null : { ...read, envelope: this.#cache.get(read.receipt.location) ?? read.envelope };
+  }
+}
+
+/** Lets a later checkpoint of the same size replace the anchored one: history can be rewritten. */
+class OverwritingAnchor extends InMemoryAuditAnchor {
+  override async anchor(checkpoint: Parameters<InMemoryAuditAnchor['anchor']>[0]): Promise<AnchorReceipt> {
+    this.backend.anchored.clear();
+    return super.anchor(checkpoint);
+  }
+}
+
+function anchorOptions(create: () => InMemoryAuditAnchor) {
+  return {
+    name: 'meta',
+    create,
+    oracle: (anchor: InMemoryAuditAnchor) => ({
+      readRaw: (location: string) => anchor.backend.objects.get(location) ?? null,
+      writeRaw: (location: string, bytes: Uint8Array) => void anchor.backend.objects.set(location, Uint8Array.from(bytes)),
+    }),
+  };
+}
+
+// --- signer ---------------------------------------------------------------------------------
+
+/** Publishes one key and signs with another. */
+class KeySwappingSigner extends InMemorySigner {
+  readonly #other = generateKeyPairSync('ed25519').privateKey;
+  override async sign(message: Uint8Array): Promise<Uint8Array> {
+    return new Uint8Array(sign(null, message, this.#other));
+  }
+}
+
+/** Uses a made-up key id instead of the documented fingerprint. */
+class NamedKeySigner extends InMemorySigner {
+  override async keyId(): Promise<string> {
+    return 'my-signing-key';
+  }
+}
+
+/** ECDSA in IEEE P1363 (r||s) instead of DER. */
+class RawEcdsaSigner extends InMemorySigner {
+  readonly #key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+  constructor() {
+    super({ algorithm: 'ecdsa-p256-sha256' });
+  }
+  override async sign(message: Uint8Array): Promise<Uint8Array> {
+    return new Uint8Array(sign('sha256', message, { key: this.#key, dsaEncoding: 'ieee-p1363' }));
+  }
+}
+
+// --- cipher ---------------------------------------------------------------------------------
+
+/** Drops the context: any context decrypts. */
+class ContextBlindCipher extends InMemoryCipher {
+  override encrypt(plaintext: Uint8Array): Promise<CipherEnvelope> {
+    return super.encrypt(plaintext, {});
+  }
+  override decrypt(envelope: CipherEnvelope): Promise<Uint8Array> {
+    return super.decrypt(envelope, {});
+  }
+}
+
+/** Binds the context in insertion order, so the same context written differently fails. */
+class OrderSensitiveCipher extends InMemoryCipher {
+  override encrypt(plaintext: Uint8Array, context: CipherContext): Promise<CipherEnvelope> {
+    return super.encrypt(plaintext, { order: Object.keys(context).join(','), ...context });
+  }
+  override decrypt(envelope: CipherEnvelope, context: CipherContext): Promise<Uint8Array> {
+    return super.decrypt(envelope, { order: Object.keys(context).join(','), ...context });
+  }
+}
+
+/** Reuses one IV: identical plaintexts give identical envelopes (and GCM's key stream leaks). */
+class FixedIvCipher extends InMemoryCipher {
+  #first: Map<string, CipherEnvelope> = new Map();
+  override async encrypt(plaintext: Uint8Array, context: CipherContext): Promise<CipherEnvelope> {
+    const id = createHash('sha256').update(plaintext).update(JSON.stringify(context)).digest('hex');
+    const known = this.#first.get(id);
+    if (known) return known;
+    const envelope = await super.encrypt(plaintext, context);
+    this.#first.set(id, envelope);
+    return envelope;
+  }
+}
+
+/** Reports a bare Error instead of CAIRN_CIPHER_DECRYPT_FAILED. */
+class UncodedCipher extends InMemoryCipher {
+  override async decrypt(envelope: CipherEnvelope, context: CipherContext): Promise<Uint8Array> {
+    try {
+      return await super.decrypt(envelope, context);
+    } catch {
+      throw new Error('bad decrypt');
+    }
+  }
+}
+
+// --- authorizer -----------------------------------------------------------------------------
+
+const authorizerSettings: InMemoryAuthorizerSettings = {
+  tokens: [{ token: 'cairn_meta_token_0123', actor: { kind: 'token', id: 'meta' }, scopes: ['runs:write'] }],
+  actions: { 'run.submit': 'runs:write', 'audit.export': 'audit:read' },
+};
+const authorizerFixture = {
+  credential: 'cairn_meta_token_0123',
+  actor: { kind: 'token', id: 'meta' } as const,
+  allowed: [{ action: 'run.submit', resource: { kind: 'run', id: 'r' } }],
+  denied: [{ action: 'audit.export', resource: { kind: 'audit', id: 'log' } }],
+};
+
+/** Accepts any credential that starts with a known token (a truncated comparison). */
+class PrefixAuthorizer extends InMemoryAuthorizer {
+  override async authenticate(credential: string) {
+    return super.authenticate(credential.slice(0, authorizerFixture.credential.length));
+  }
+}
+
+/** Allows what it does not know. */
+class PermissiveAuthorizer extends InMemoryAuthorizer {
+  override async authorize(principal: Parameters<InMemoryAuthorizer['authorize']>[0], action: string) {
+    const decision = await super.authorize(principal, action);
+    return action in authorizerSettings.actions ? decision : { allowed: true, reason: 'not restricted' };
+  }
+}
+
+/** Throws on a malformed credential instead of resolving to null. */
+class ThrowingAuthorizer extends InMemoryAuthorizer {
+  override async authenticate(credential: string) {
+    if (credential.trim() === '') throw new Error('empty credential');
+    return super.authenticate(credential);
+  }
+}
+
+function authorizerOptions(create: () => InMemoryAuthorizer) {
+  return { name: 'meta', create, fixture: authorizerFixture };
+}
+
+// --- runtime adapter ------------------------------------------------------------------------
+
+function script(scenario: RuntimeAdapterScenario): InMemoryRuntimeScript {
+  switch (scenario.kind) {
+    case 'write-file':
+      return { kind: 'script', steps: [{ write: scenario.path, content: scenario.content }] };
+    case 'exit':
+      return { kind: 'script', steps: [{ exit: scenario.exitCode }] };
+    case 'print':
+      return { kind: 'script', steps: [{ stdout: scenario.stdout }, { stderr: scenario.stderr }] };
+    case 'print-working-directory':
+      return { kind: 'script', steps: [{ printWorkingDirectory: true }] };
+    case 'run-until-aborted':
+      return { kind: 'script', steps: [{ waitForAbort: true }] };
+  }
+}
+
+/** Keeps a run log beside the workspace, the way a careless adapter writes its own files. */
+class LoggingBesideRuntime extends InMemoryRuntimeAdapter {
+  override async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
+    await appendFile(join(dirname(invocation.workspace), 'runtime.log'), 'ran\n');
+    return super.run(invocation);
+  }
+}
+
+/** Ignores the abort signal and runs to its own end. */
+class DeafRuntime extends InMemoryRuntimeAdapter {
+  override async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
+    if ((invocation.spec as InMemoryRuntimeScript).steps.some((step) => 'waitForAbort' in step)) {
+      await sleep(1_000);
+      return { exitCode: 0, aborted: false };
+    }
+    return super.run({ ...invocation, signal: new AbortController().signal });
+  }
+}
+
+/** Sends everything to stdout. */
+class MergedOutputRuntime extends InMemoryRuntimeAdapter {
+  override run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
+    return super.run({ ...invocation, sinks: { stdout: invocation.sinks.stdout, stderr: invocation.sinks.stdout } });
+  }
+}
+
+function runtimeOptions(create: () => InMemoryRuntimeAdapter) {
+  return { name: 'meta', create, scenario: script, abortTimeoutMs: 300 };
+}
+
+// --- the table ------------------------------------------------------------------------------
+
+const rows: Row[] = [
+  row('storage: if-absent is check-then-act', storageProviderCases, 'put-if-absent-concurrent', storageOptions(() => new RacyStorage()), storageOptions(createInMemoryStorageProvider)),
+  row('storage: lists in UTF-16 order', storageProviderCases, 'list-byte-order', storageOptions(() => new StringOrderStorage()), storageOptions(createInMemoryStorageProvider)),
+  row('storage: normalises ".." instead of refusing', storageProviderCases, 'refuses-dot-segments', storageOptions(() => new LenientStorage()), storageOptions(createInMemoryStorageProvider)),
+  row('storage: get of a missing key throws', storageProviderCases, 'missing-is-null', storageOptions(() => new ThrowingStorage()), storageOptions(createInMemoryStorageProvider)),
+  row('storage: reads from a cache, not the backend', storageProviderCases, 'backend-write-visible', storageOptions(() => new CachingStorage()), storageOptions(createInMemoryStorageProvider)),
+  row('storage: keeps the caller’s buffer', storageProviderCases, 'bodies-are-copied', storageOptions(() => new SharingStorage()), storageOptions(createInMemoryStorageProvider)),
+  row('executor: start is not idempotent', executorCases, 'start-idempotent', countedExecutor('forgetful'), countedExecutor('correct')),
+  row('executor: state does not survive a restart', executorCases, 'restart-inspect', countedExecutor('amnesic-restart'), countedExecutor('correct')),
+  row('executor: garbage handles are accepted', executorCases, 'malformed-handle', { ...countedExecutor('correct'), create: () => new TrustingExecutor({ run: task }) }, countedExecutor('correct')),
+  row('anchor: reads from a cache', auditAnchorCases, 'tampering-per-guarantee', anchorOptions(() => new CachingAnchor()), anchorOptions(createInMemoryAuditAnchor)),
+  row('anchor: a checkpoint can be replaced', auditAnchorCases, 'refuses-rewrite', anchorOptions(() => new OverwritingAnchor()), anchorOptions(createInMemoryAuditAnchor)),
+  row('signer: signs with another key than it publishes', signerCases, 'verifies-offline', { name: 'meta', create: () => new KeySwappingSigner() }, { name: 'meta', create: () => new InMemorySigner() }),
+  row('signer: key id is not the fingerprint', signerCases, 'key-id-is-fingerprint', { name: 'meta', create: () => new NamedKeySigner() }, { name: 'meta', create: () => new InMemorySigner() }),
+  row('signer: ECDSA not in DER', signerCases, 'algorithm-matches-key', { name: 'meta', create: () => new RawEcdsaSigner() }, { name: 'meta', create: () => new InMemorySigner({ algorithm: 'ecdsa-p256-sha256' }) }),
+  row('cipher: ignores the context', cipherCases, 'wrong-context', { name: 'meta', create: () => new ContextBlindCipher() }, { name: 'meta', create: createInMemoryCipher }),
+  row('cipher: context bound in key order', cipherCases, 'context-key-order', { name: 'meta', create: () => new OrderSensitiveCipher() }, { name: 'meta', create: createInMemoryCipher }),
+  row('cipher: reuses its IV', cipherCases, 'fresh-randomness', { name: 'meta', create: () => new FixedIvCipher() }, { name: 'meta', create: createInMemoryCipher }),
+  row('cipher: uncoded decryption error', cipherCases, 'tampered-tag', { name: 'meta', create: () => new UncodedCipher() }, { name: 'meta', create: createInMemoryCipher }),
+  row('authorizer: prefix match of tokens', authorizerCases, 'unknown-credential-null', authorizerOptions(() => new PrefixAuthorizer(authorizerSettings)), authorizerOptions(() => createInMemoryAuthorizer(authorizerSettings))),
+  row('authorizer: throws on an empty credential', authorizerCases, 'unknown-credential-null', authorizerOptions(() => new ThrowingAuthorizer(authorizerSettings)), authorizerOptions(() => createInMemoryAuthorizer(authorizerSettings))),
+  row('authorizer: allows unknown actions', authorizerCases, 'denies-unknown-action', authorizerOptions(() => new PermissiveAuthorizer(authorizerSettings)), authorizerOptions(() => createInMemoryAuthorizer(authorizerSettings))),
+  row('runtime: writes a log beside the workspace', runtimeAdapterCases, 'writes-in-workspace', runtimeOptions(() => new LoggingBesideRuntime()), runtimeOptions(createInMemoryRuntimeAdapter)),
+  row('runtime: ignores the abort signal', runtimeAdapterCases, 'abort-stops', runtimeOptions(() => new DeafRuntime()), runtimeOptions(createInMemoryRuntimeAdapter)),
+  row('runtime: stderr goes to the stdout sink', runtimeAdapterCases, 'output-sinks', runtimeOptions(() => new MergedOutputRuntime()), runtimeOptions(createInMemoryRuntimeAdapter)),
+];
+
+describe('the conformance suites catch broken implementations', () => {
+  test.each(rows.map((entry) => [entry.broken, entry] as const))('%s', async (_, entry) => {
+    await expect(runConformanceCase(entry.cases, entry.caseId, entry.correctOptions), `"${entry.caseId}" passes on the correct mock`).resolves.toBeUndefined();
+    await expect(runConformanceCase(entry.cases, entry.caseId, entry.brokenOptions), `"${entry.caseId}" fails on the broken one`).rejects.toThrow();
+  });
+
+  test('every case id in the table exists, and a case that would skip is an error rather than a pass', async () => {
+    await expect(runConformanceCase(storageProviderCases, 'no-such-case', storageOptions(createInMemoryStorageProvider))).rejects.toThrow(/no case "no-such-case"/);
+    await expect(runConformanceCase(storageProviderCases, 'put-reaches-backend', { name: 'meta', create: createInMemoryStorageProvider })).rejects.toThrow(/would be skipped/);
+  });
+
+  test('case ids are unique within each suite', () => {
+    for (const cases of [storageProviderCases, executorCases, auditAnchorCases, signerCases, cipherCases, authorizerCases, runtimeAdapterCases]) {
+      const ids = cases.map((entry) => entry.id);
+      expect(new Set(ids).size).toBe(ids.length);
+    }
+  });
+});

@@ -1,0 +1,106 @@
+import type { ExecutorHandle, ExecutorStartRequest, ExecutorStatus, ExecutorV1 } from '../provisional-seams.ts';
+import { CairnError } from '../provisional-errors.ts';
+
+/** The task body: resolves to the exit code; must stop soon after `signal` aborts. */
+export type InMemoryTask = (request: ExecutorStartRequest, signal: AbortSignal) => Promise<number> | number;
+
+/** One execution as the registry keeps it. */
+export interface InMemoryExecution {
+  status: ExecutorStatus;
+  /** How many times the task body started (1 for a correct executor). */
+  runs: number;
+  readonly controller: AbortController;
+}
+
+/**
+ * What survives a "restart" of the in-memory executor: give the same registry to a new instance
+ * to simulate a process that comes back and re-attaches to its tasks through their handles.
+ */
+export interface InMemoryExecutorRegistry {
+  readonly executions: Map<string, InMemoryExecution>;
+}
+
+/** Settings of `createInMemoryExecutor`. */
+export interface InMemoryExecutorSettings {
+  /** Runs a task; its resolved number is the exit code, a rejection is exit code 1. */
+  readonly run: InMemoryTask;
+  /** The persisted state; a new empty one when omitted. */
+  readonly registry?: InMemoryExecutorRegistry;
+}
+
+const executorName = 'in-memory';
+
+/**
+ * ExecutorV1 that runs each task by calling a function in this process. Starts are idempotent per
+ * execution id, handles are plain JSON naming only the execution id, and cancellation aborts the
+ * task's signal.
+ */
+export class InMemoryExecutor implements ExecutorV1 {
+  readonly specificationVersion = 'v1';
+  readonly provider = executorName;
+  readonly capabilities = { cancel: true } as const;
+  readonly registry: InMemoryExecutorRegistry;
+  readonly #run: InMemoryTask;
+
+  constructor(settings: InMemoryExecutorSettings) {
+    this.#run = settings.run;
+    this.registry = settings.registry ?? { executions: new Map() };
+  }
+
+  async start(request: ExecutorStartRequest): Promise<ExecutorHandle> {
+    const handle: ExecutorHandle = { executor: executorName, executionId: request.executionId };
+    // Check-and-insert without an await in between: concurrent starts cannot both run the task.
+    if (this.registry.executions.has(request.executionId)) return handle;
+    const execution: InMemoryExecution = { status: { state: 'pending' }, runs: 0, controller: new AbortController() };
+    this.registry.executions.set(request.executionId, execution);
+    queueMicrotask(() => void this.#execute(request, execution));
+    return handle;
+  }
+
+  async inspect(handle: ExecutorHandle): Promise<ExecutorStatus> {
+    const execution = this.registry.executions.get(executionIdOf(handle));
+    return execution === undefined ? { state: 'unknown' } : { ...execution.status };
+  }
+
+  async cancel(handle: ExecutorHandle): Promise<void> {
+    const execution = this.registry.executions.get(executionIdOf(handle));
+    if (execution === undefined || execution.status.state === 'exited') return;
+    if (execution.status.state === 'pending') execution.status = { state: 'exited', outcome: 'cancelled' };
+    execution.controller.abort();
+  }
+
+  async #execute(request: ExecutorStartRequest, execution: InMemoryExecution): Promise<void> {
+    if (execution.status.state !== 'pending') return; // cancelled before it started
+    execution.runs += 1;
+    execution.status = { state: 'running' };
+    const { signal } = execution.controller;
+    let exitCode: number;
+    try {
+      exitCode = await this.#run(request, signal);
+    } catch {
+      exitCode = 1;
+    }
+    execution.status = signal.aborted
+      ? { state: 'exited', outcome: 'cancelled', exitCode }
+      : { state: 'exited', outcome: exitCode === 0 ? 'succeeded' : 'failed', exitCode };
+  }
+}
+
+/** Builds an in-memory executor. */
+export function createInMemoryExecutor(settings: InMemoryExecutorSettings): InMemoryExecutor {
+  return new InMemoryExecutor(settings);
+}
+
+function executionIdOf(handle: unknown): string {
+  const candidate = handle as Partial<ExecutorHandle> | null;
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    candidate.executor !== executorName ||
+    typeof candidate.executionId !== 'string' ||
+    candidate.executionId.length === 0
+  ) {
+    throw new CairnError('CAIRN_EXECUTOR_HANDLE_INVALID', `[cairn] [conformance] not an in-memory executor handle: ${JSON.stringify(handle)}`);
+  }
+  return candidate.executionId;
+}

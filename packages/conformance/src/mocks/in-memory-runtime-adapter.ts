@@ -1,0 +1,76 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import type { RuntimeAdapterV1, RuntimeInvocation, RuntimeResult } from '../provisional-seams.ts';
+
+/** One step of a scripted run. */
+export type InMemoryRuntimeStep =
+  | { readonly write: string; readonly content: string }
+  | { readonly stdout: string }
+  | { readonly stderr: string }
+  | { readonly printWorkingDirectory: true }
+  | { readonly waitForAbort: true }
+  | { readonly exit: number };
+
+/** The runtime spec the in-memory adapter runs: steps in order; exit 0 when they run out. */
+export interface InMemoryRuntimeScript {
+  readonly kind: 'script';
+  readonly steps: readonly InMemoryRuntimeStep[];
+}
+
+/** Settings of `createInMemoryRuntimeAdapter`. */
+export interface InMemoryRuntimeAdapterSettings {
+  /** The exit code reported for an aborted run (130 by default, as for SIGINT). */
+  readonly abortedExitCode?: number;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * RuntimeAdapterV1 that acts out a script in-process: it writes real files in the workspace it is
+ * given (refusing paths that leave it), feeds the sinks and honours the abort signal. For tests of
+ * the worker and engine that need a runtime without spawning one.
+ */
+export class InMemoryRuntimeAdapter implements RuntimeAdapterV1 {
+  readonly specificationVersion = 'v1';
+  readonly kind = 'in-memory';
+  readonly #abortedExitCode: number;
+
+  constructor(settings: InMemoryRuntimeAdapterSettings = {}) {
+    this.#abortedExitCode = settings.abortedExitCode ?? 130;
+  }
+
+  async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
+    const script = invocation.spec as InMemoryRuntimeScript;
+    const aborted = (): RuntimeResult => ({ exitCode: this.#abortedExitCode, aborted: true });
+    for (const step of script.steps) {
+      if (invocation.signal.aborted) return aborted();
+      if ('write' in step) {
+        const target = resolve(invocation.workspace, step.write);
+        const inside = relative(invocation.workspace, target);
+        if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
+          invocation.sinks.stderr(encoder.encode(`refusing to write outside the workspace: ${step.write}\n`));
+          return { exitCode: 1, aborted: false };
+        }
+        await mkdir(dirname(target), { recursive: true });
+        await writeFile(target, step.content);
+      } else if ('stdout' in step) {
+        invocation.sinks.stdout(encoder.encode(step.stdout));
+      } else if ('stderr' in step) {
+        invocation.sinks.stderr(encoder.encode(step.stderr));
+      } else if ('printWorkingDirectory' in step) {
+        invocation.sinks.stdout(encoder.encode(`${invocation.workspace}\n`));
+      } else if ('waitForAbort' in step) {
+        await new Promise<void>((resolveWait) => invocation.signal.addEventListener('abort', () => resolveWait(), { once: true }));
+        return aborted();
+      } else {
+        return { exitCode: step.exit, aborted: false };
+      }
+    }
+    return invocation.signal.aborted ? aborted() : { exitCode: 0, aborted: false };
+  }
+}
+
+/** Builds an in-memory runtime adapter. */
+export function createInMemoryRuntimeAdapter(settings: InMemoryRuntimeAdapterSettings = {}): InMemoryRuntimeAdapter {
+  return new InMemoryRuntimeAdapter(settings);
+}

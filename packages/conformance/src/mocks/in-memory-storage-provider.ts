@@ -1,0 +1,93 @@
+import type { StorageListOptions, StorageListPage, StorageObjectMetadata, StoragePutOptions, StoragePutResult, StorageProviderV1 } from '../provisional-seams.ts';
+import { CairnError } from '../provisional-errors.ts';
+import { assertStorageKey } from './storage-key.ts';
+
+/** The objects of an in-memory store; hand the same map to an oracle to read behind its back. */
+export type InMemoryStorageBackend = Map<string, Uint8Array>;
+
+/** Settings of `createInMemoryStorageProvider`. */
+export interface InMemoryStorageProviderSettings {
+  /** The map holding the objects; a new empty one when omitted. Share it to simulate a restart. */
+  readonly backend?: InMemoryStorageBackend;
+}
+
+const defaultListLimit = 1000;
+
+/**
+ * StorageProviderV1 over a Map, for tests of code that stores blobs. Keys are checked like a real
+ * backend checks them, bodies are copied in and out, and an if-absent put is a synchronous
+ * check-and-set, which is atomic on the single JavaScript thread.
+ */
+export class InMemoryStorageProvider implements StorageProviderV1 {
+  readonly specificationVersion = 'v1';
+  readonly provider = 'in-memory';
+  readonly capabilities = { ifAbsent: true } as const;
+  /** The backing map (for oracles and restarts). */
+  readonly backend: InMemoryStorageBackend;
+
+  constructor(settings: InMemoryStorageProviderSettings = {}) {
+    this.backend = settings.backend ?? new Map();
+  }
+
+  async put(key: string, body: Uint8Array, options: StoragePutOptions = {}): Promise<StoragePutResult> {
+    assertStorageKey(key);
+    if (options.ifAbsent === true && this.backend.has(key)) return { written: false };
+    this.backend.set(key, Uint8Array.from(body));
+    return { written: true };
+  }
+
+  async get(key: string): Promise<Uint8Array | null> {
+    assertStorageKey(key);
+    const body = this.backend.get(key);
+    return body === undefined ? null : Uint8Array.from(body);
+  }
+
+  async head(key: string): Promise<StorageObjectMetadata | null> {
+    assertStorageKey(key);
+    const body = this.backend.get(key);
+    return body === undefined ? null : { key, size: body.byteLength };
+  }
+
+  async list(options: StorageListOptions = {}): Promise<StorageListPage> {
+    const prefix = options.prefix ?? '';
+    const limit = options.limit ?? defaultListLimit;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new CairnError('CAIRN_STORAGE_LIST_INVALID', `[cairn] [conformance] list limit must be a positive integer, got ${limit}`);
+    }
+    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+    const keys = [...this.backend.keys()]
+      .filter((key) => key.startsWith(prefix) && (after === undefined || compareBytes(key, after) > 0))
+      .sort(compareBytes);
+    const page = keys.slice(0, limit);
+    // The cursor is the last key returned, so a page replays identically and a key written
+    // meanwhile is neither skipped nor repeated.
+    const cursor = keys.length > limit ? encodeCursor(page[page.length - 1]!) : null;
+    return { keys: page, cursor };
+  }
+
+  async delete(key: string): Promise<void> {
+    assertStorageKey(key);
+    this.backend.delete(key);
+  }
+}
+
+/** Builds an in-memory storage provider. */
+export function createInMemoryStorageProvider(settings: InMemoryStorageProviderSettings = {}): InMemoryStorageProvider {
+  return new InMemoryStorageProvider(settings);
+}
+
+function compareBytes(left: string, right: string): number {
+  return Buffer.compare(Buffer.from(left, 'utf8'), Buffer.from(right, 'utf8'));
+}
+
+function encodeCursor(key: string): string {
+  return Buffer.from(key, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const key = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (encodeCursor(key) !== cursor) {
+    throw new CairnError('CAIRN_STORAGE_LIST_INVALID', '[cairn] [conformance] list cursor is not one this provider returned');
+  }
+  return key;
+}

@@ -1,0 +1,340 @@
+import { expect } from 'vitest';
+import type { StorageProviderV1 } from '../provisional-seams.ts';
+import { compareUtf8, expectBytes, utf8 } from '../harness/bytes.ts';
+import type { ConformanceCase } from '../harness/conformance-case.ts';
+import { expectCairnError } from '../harness/expect-cairn-error.ts';
+import { fail } from '../harness/fail.ts';
+import type { StorageProviderOracle } from './storage-provider-oracle.ts';
+
+/** One storage provider case. */
+export type StorageProviderCase = ConformanceCase<StorageProviderV1, StorageProviderOracle>;
+
+const keyInvalid = 'CAIRN_STORAGE_KEY_INVALID';
+
+/** Every key in the store, paging with `limit` until the cursor runs out. */
+async function listAll(storage: StorageProviderV1, prefix: string, limit: number): Promise<string[][]> {
+  const pages: string[][] = [];
+  let cursor: string | undefined;
+  for (let guard = 0; guard < 1_000; guard += 1) {
+    const page = await storage.list({ prefix, limit, ...(cursor === undefined ? {} : { cursor }) });
+    if (page.keys.length > limit) fail(`list({ limit: ${limit} }) returned ${page.keys.length} keys`);
+    pages.push([...page.keys]);
+    if (page.cursor === null) return pages;
+    if (page.cursor === cursor) fail(`list returned the cursor it was given ("${cursor}"): paging would never end`);
+    cursor = page.cursor;
+  }
+  fail('list did not end after 1,000 pages');
+}
+
+/** Keys sorted the way the contract lists them: by their UTF-8 bytes. */
+function sortedByBytes(keys: readonly string[]): string[] {
+  return [...keys].sort(compareUtf8);
+}
+
+async function putAll(storage: StorageProviderV1, keys: readonly string[]): Promise<void> {
+  for (const key of keys) await storage.put(key, utf8(`body of ${key}`));
+}
+
+/** Asserts that `key` is refused with CAIRN_STORAGE_KEY_INVALID by every keyed method. */
+async function expectKeyRefused(storage: StorageProviderV1, key: string, why: string): Promise<void> {
+  const shown = JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key);
+  await expectCairnError(() => storage.put(key, utf8('x')), keyInvalid, `put(${shown}) (${why})`);
+  await expectCairnError(() => storage.get(key), keyInvalid, `get(${shown}) (${why})`);
+  await expectCairnError(() => storage.head(key), keyInvalid, `head(${shown}) (${why})`);
+  await expectCairnError(() => storage.delete(key), keyInvalid, `delete(${shown}) (${why})`);
+}
+
+function allByteValues(): Uint8Array {
+  return Uint8Array.from({ length: 256 }, (_, index) => index);
+}
+
+/**
+ * The StorageProviderV1 cases, in the order `describeStorageProvider` registers them. Exported as
+ * data so that a meta-test can run one against a broken implementation and see it fail.
+ */
+export const storageProviderCases: readonly StorageProviderCase[] = [
+  {
+    id: 'round-trip',
+    title: 'put, get, head and delete round-trip a body',
+    async run({ instance }) {
+      const body = utf8('hello, cairn');
+      await instance.put('round/trip.txt', body);
+      expectBytes(await instance.get('round/trip.txt'), body, 'get after put');
+      const metadata = await instance.head('round/trip.txt');
+      expect(metadata, 'head after put').not.toBeNull();
+      expect(metadata?.key).toBe('round/trip.txt');
+      expect(metadata?.size).toBe(body.byteLength);
+      await instance.delete('round/trip.txt');
+      expect(await instance.get('round/trip.txt'), 'get after delete').toBeNull();
+      expect(await instance.head('round/trip.txt'), 'head after delete').toBeNull();
+    },
+  },
+  {
+    id: 'put-reaches-backend',
+    title: 'a put body is in the backend byte for byte (oracle)',
+    needs: { oracle: true },
+    async run({ instance, oracle }) {
+      const body = utf8('seen by the oracle');
+      await instance.put('oracle/put.txt', body);
+      expectBytes(await oracle!.readRaw('oracle/put.txt'), body, 'oracle.readRaw after put');
+      await instance.delete('oracle/put.txt');
+      expect(await oracle!.readRaw('oracle/put.txt'), 'oracle.readRaw after delete').toBeNull();
+    },
+  },
+  {
+    id: 'backend-write-visible',
+    title: 'a body written behind its back is read, headed and listed (oracle)',
+    needs: { oracle: true },
+    async run({ instance, oracle }) {
+      const body = utf8('written by the oracle');
+      await oracle!.writeRaw('oracle/raw.txt', body);
+      expectBytes(await instance.get('oracle/raw.txt'), body, 'get of an oracle-written key');
+      expect((await instance.head('oracle/raw.txt'))?.size).toBe(body.byteLength);
+      expect((await instance.list({ prefix: 'oracle/' })).keys).toEqual(['oracle/raw.txt']);
+    },
+  },
+  {
+    id: 'binary-exact',
+    title: 'bodies are stored byte-exact: all 256 byte values, and a 1 MiB body',
+    async run({ instance, oracle }) {
+      const every = allByteValues();
+      await instance.put('binary/every-byte', every);
+      expectBytes(await instance.get('binary/every-byte'), every, 'get of all 256 byte values');
+      if (oracle) expectBytes(await oracle.readRaw('binary/every-byte'), every, 'oracle.readRaw of all 256 byte values');
+      const large = Uint8Array.from({ length: 1024 * 1024 }, (_, index) => (index * 31 + (index >> 8)) & 0xff);
+      await instance.put('binary/large', large);
+      expectBytes(await instance.get('binary/large'), large, 'get of a 1 MiB body');
+      expect((await instance.head('binary/large'))?.size).toBe(large.byteLength);
+    },
+  },
+  {
+    id: 'empty-body',
+    title: 'an empty body is stored and read back as zero bytes, not null',
+    async run({ instance, oracle }) {
+      await instance.put('binary/empty', new Uint8Array(0));
+      expectBytes(await instance.get('binary/empty'), new Uint8Array(0), 'get of an empty body');
+      expect((await instance.head('binary/empty'))?.size).toBe(0);
+      if (oracle) expectBytes(await oracle.readRaw('binary/empty'), new Uint8Array(0), 'oracle.readRaw of an empty body');
+    },
+  },
+  {
+    id: 'bodies-are-copied',
+    title: 'the store keeps its own copy: changing a buffer after put or after get changes nothing stored',
+    async run({ instance }) {
+      const body = utf8('original');
+      await instance.put('copy/key', body);
+      body.fill(0);
+      const read = await instance.get('copy/key');
+      expectBytes(read, utf8('original'), 'get after the caller changed its buffer');
+      read!.fill(0);
+      expectBytes(await instance.get('copy/key'), utf8('original'), 'get after the caller changed a returned buffer');
+    },
+  },
+  {
+    id: 'missing-is-null',
+    title: 'get and head of a missing key resolve to null, never throw',
+    async run({ instance }) {
+      expect(await instance.get('missing/never-written')).toBeNull();
+      expect(await instance.head('missing/never-written')).toBeNull();
+      await instance.put('missing/sibling', utf8('x'));
+      expect(await instance.get('missing/sibling/child'), 'a key below an existing key').toBeNull();
+      expect(await instance.get('missing'), 'a prefix of an existing key').toBeNull();
+    },
+  },
+  {
+    id: 'head-size',
+    title: 'head reports the size in bytes (multi-byte text counts bytes, not characters)',
+    async run({ instance }) {
+      const bodies: Record<string, Uint8Array> = {
+        'size/one': Uint8Array.of(7),
+        'size/unicode': utf8('日本😀é'),
+        'size/kilo': new Uint8Array(1000).fill(1),
+      };
+      for (const [key, body] of Object.entries(bodies)) await instance.put(key, body);
+      for (const [key, body] of Object.entries(bodies)) {
+        const metadata = await instance.head(key);
+        expect(metadata?.size, `head("${key}").size`).toBe(body.byteLength);
+        expect(metadata?.key, `head("${key}").key`).toBe(key);
+      }
+    },
+  },
+  {
+    id: 'put-overwrites',
+    title: 'a plain put replaces the body (a shorter body leaves no trailing bytes)',
+    async run({ instance, oracle }) {
+      await instance.put('overwrite/key', utf8('a long first body'));
+      const result = await instance.put('overwrite/key', utf8('short'));
+      expect(result.written, 'a plain put reports written').toBe(true);
+      expectBytes(await instance.get('overwrite/key'), utf8('short'), 'get after overwrite');
+      expect((await instance.head('overwrite/key'))?.size).toBe(5);
+      if (oracle) expectBytes(await oracle.readRaw('overwrite/key'), utf8('short'), 'oracle.readRaw after overwrite');
+    },
+  },
+  {
+    id: 'put-if-absent-existing',
+    title: 'put with ifAbsent on an existing key reports not written and keeps the first body',
+    async run({ instance, oracle }) {
+      const first = await instance.put('if-absent/key', utf8('first'), { ifAbsent: true });
+      expect(first.written, 'the first if-absent put').toBe(true);
+      const second = await instance.put('if-absent/key', utf8('second'), { ifAbsent: true });
+      expect(second.written, 'the second if-absent put').toBe(false);
+      expectBytes(await instance.get('if-absent/key'), utf8('first'), 'get after a refused if-absent put');
+      if (oracle) expectBytes(await oracle.readRaw('if-absent/key'), utf8('first'), 'oracle.readRaw after a refused if-absent put');
+    },
+  },
+  {
+    id: 'put-if-absent-concurrent',
+    title: '20 concurrent if-absent puts: exactly one wins and its body is the one stored',
+    async run({ instance, oracle }) {
+      const contenders = Array.from({ length: 20 }, (_, index) => utf8(`contender ${index} `.repeat(index + 1)));
+      const results = await Promise.all(contenders.map((body) => instance.put('race/key', body, { ifAbsent: true })));
+      const winners = results.flatMap((result, index) => (result.written ? [index] : []));
+      expect(winners, 'indexes of the puts that reported written').toHaveLength(1);
+      const winner = contenders[winners[0]!]!;
+      expectBytes(await instance.get('race/key'), winner, "get: the winner's body");
+      if (oracle) expectBytes(await oracle.readRaw('race/key'), winner, "oracle.readRaw: the winner's body");
+    },
+  },
+  {
+    id: 'delete-idempotent',
+    title: 'delete is idempotent: a missing key and a second delete resolve',
+    async run({ instance, oracle }) {
+      await instance.delete('delete/never-written');
+      await instance.put('delete/key', utf8('x'));
+      await instance.delete('delete/key');
+      await instance.delete('delete/key');
+      expect(await instance.get('delete/key')).toBeNull();
+      expect((await instance.list({ prefix: 'delete/' })).keys).toEqual([]);
+      if (oracle) expect(await oracle.readRaw('delete/key')).toBeNull();
+    },
+  },
+  {
+    id: 'list-byte-order',
+    title: 'list returns keys in UTF-8 byte order (not UTF-16 or locale order)',
+    async run({ instance }) {
+      // 'Ａ' (U+FF21) sorts before '😀' in UTF-8 but after it in UTF-16 code units; '-' < '/' < 'B' < 'a'.
+      const keys = ['order/a', 'order/B', 'order/a-1', 'order/a/1', 'order/é', 'order/日本', 'order/😀', 'order/Ａ', 'order/Z', 'order/0'];
+      await putAll(instance, keys);
+      const page = await instance.list({ prefix: 'order/' });
+      expect(page.keys).toEqual(sortedByBytes(keys));
+      expect(page.cursor).toBeNull();
+    },
+  },
+  {
+    id: 'list-limit-one-and-two',
+    title: 'list with limit 1 and limit 2 pages through every key exactly once',
+    async run({ instance }) {
+      const keys = ['limit/a', 'limit/b', 'limit/c'];
+      await putAll(instance, keys);
+      for (const limit of [1, 2]) {
+        const pages = await listAll(instance, 'limit/', limit);
+        expect(pages.flat(), `keys paged with limit ${limit}`).toEqual(keys);
+        expect(pages.filter((page) => page.length > 0).length, `non-empty pages with limit ${limit}`).toBe(Math.ceil(keys.length / limit));
+      }
+    },
+  },
+  {
+    id: 'list-pagination',
+    title: 'paging through 25 keys: no duplicates, no gaps, sorted, and a cursor replays the same page',
+    async run({ instance }) {
+      const keys = Array.from({ length: 25 }, (_, index) => `page/key-${String(index).padStart(2, '0')}`);
+      for (const key of [...keys].reverse()) await instance.put(key, utf8(key));
+      const pages = await listAll(instance, 'page/', 4);
+      expect(pages.flat()).toEqual(keys);
+      const first = await instance.list({ prefix: 'page/', limit: 4 });
+      expect(first.cursor, 'a first page of 4 out of 25 has a cursor').not.toBeNull();
+      const second = await instance.list({ prefix: 'page/', limit: 4, cursor: first.cursor! });
+      const replay = await instance.list({ prefix: 'page/', limit: 4, cursor: first.cursor! });
+      expect(replay.keys, 'the same cursor gives the same page').toEqual(second.keys);
+      expect(second.keys).toEqual(keys.slice(4, 8));
+    },
+  },
+  {
+    id: 'list-prefix-edges',
+    title: "prefix is a plain string prefix: 'a/' vs 'a', a full key, empty, and one matching nothing",
+    async run({ instance }) {
+      const keys = ['a/1', 'a/10', 'a/2', 'ab/1', 'b/1'];
+      await putAll(instance, keys);
+      const list = async (prefix: string) => (await instance.list({ prefix })).keys;
+      expect(await list('a/'), "prefix 'a/'").toEqual(['a/1', 'a/10', 'a/2']);
+      expect(await list('a'), "prefix 'a'").toEqual(['a/1', 'a/10', 'a/2', 'ab/1']);
+      expect(await list('a/1'), "prefix equal to the full key 'a/1'").toEqual(['a/1', 'a/10']);
+      expect(await list('a/2'), "prefix equal to the full key 'a/2'").toEqual(['a/2']);
+      expect(await list(''), 'empty prefix').toEqual(keys);
+      expect((await instance.list()).keys, 'no options').toEqual(keys);
+      const none = await instance.list({ prefix: 'c/' });
+      expect(none.keys, 'a prefix with no keys').toEqual([]);
+      expect(none.cursor, 'a prefix with no keys has no cursor').toBeNull();
+    },
+  },
+  {
+    id: 'unicode-keys',
+    title: 'keys with é, 日本, emoji and slashes round-trip and list exactly as given (no normalisation)',
+    async run({ instance, oracle }) {
+      const decomposed = 'unicode/cafe\u0301';
+      const keys = ['unicode/café', 'unicode/日本/語/ファイル.txt', 'unicode/😀/🎉', 'unicode/deep/a/b/c/d/e/f', decomposed];
+      for (const key of keys) await instance.put(key, utf8(`body of ${key}`));
+      for (const key of keys) {
+        expectBytes(await instance.get(key), utf8(`body of ${key}`), `get(${JSON.stringify(key)})`);
+        if (oracle) expectBytes(await oracle.readRaw(key), utf8(`body of ${key}`), `oracle.readRaw(${JSON.stringify(key)})`);
+      }
+      expect((await instance.list({ prefix: 'unicode/' })).keys).toEqual(sortedByBytes(keys));
+    },
+  },
+  {
+    id: 'refuses-dot-segments',
+    title: "refuses '..' and '.' segments with CAIRN_STORAGE_KEY_INVALID",
+    async run({ instance }) {
+      for (const key of ['..', '../x', 'a/../b', 'a/..', '.', './a', 'a/./b', 'a/.']) {
+        await expectKeyRefused(instance, key, 'a dot segment');
+      }
+    },
+  },
+  {
+    id: 'refuses-absolute-and-empty-segments',
+    title: "refuses absolute keys, empty keys and empty segments ('/x', '', 'a//b', 'a/')",
+    async run({ instance }) {
+      for (const key of ['/x', '/', '', 'a//b', 'a/', '//x']) await expectKeyRefused(instance, key, 'absolute, empty or an empty segment');
+    },
+  },
+  {
+    id: 'refuses-backslash',
+    title: 'refuses backslashes',
+    async run({ instance }) {
+      for (const key of ['a\\b', '\\x', 'a\\..\\b']) await expectKeyRefused(instance, key, 'a backslash');
+    },
+  },
+  {
+    id: 'refuses-control-characters',
+    title: 'refuses control characters (NUL, newline, tab, DEL)',
+    async run({ instance }) {
+      for (const key of ['a\u0000b', 'a\nb', 'a\tb', 'a\u001fb', 'a\u007fb', 'a\u0085b']) {
+        await expectKeyRefused(instance, key, 'a control character');
+      }
+    },
+  },
+  {
+    id: 'key-length-limit',
+    title: 'accepts a key of exactly 1024 UTF-8 bytes and refuses 1025 (bytes, not characters)',
+    async run({ instance }) {
+      // 'é' is two bytes: 512 of them are 1024 bytes but only 512 characters.
+      const twoByteKey = 'é'.repeat(512);
+      await instance.put(twoByteKey, utf8('longest'));
+      expectBytes(await instance.get(twoByteKey), utf8('longest'), 'get of a 1024-byte key');
+      await expectKeyRefused(instance, `${twoByteKey}x`, 'over 1024 bytes');
+      await expectKeyRefused(instance, `x${'é'.repeat(600)}`, 'over 1024 bytes in under 1024 characters');
+      await expectKeyRefused(instance, 'k'.repeat(1025), 'over 1024 bytes');
+    },
+  },
+  {
+    id: 'refused-keys-write-nothing',
+    title: 'a refused key leaves the store unchanged (oracle)',
+    needs: { oracle: true },
+    async run({ instance, oracle }) {
+      await instance.put('escape/inside', utf8('x'));
+      await expectCairnError(() => instance.put('escape/../outside', utf8('escaped')), keyInvalid, 'put("escape/../outside")');
+      expect(await oracle!.readRaw('outside'), 'oracle.readRaw("outside")').toBeNull();
+      expect((await instance.list()).keys).toEqual(['escape/inside']);
+    },
+  },
+];
