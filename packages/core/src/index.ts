@@ -1,6 +1,43 @@
 // @cairn/core is types only (ADR 0001): this file must compile to an empty module.
-export type { JsonObject, JsonValue } from './model/json.ts';
+
+// The seams.
+export type { AnchorCheckpoint, AnchoredCheckpoint, AuditAnchorV1 } from './seams/audit-anchor.ts';
+export type { AuthenticatedPrincipal, AuthorizationDecision, AuthorizationResource, AuthorizerV1 } from './seams/authorizer.ts';
+export type { CipherContext, CipherEnvelope, CipherV1 } from './seams/cipher.ts';
+export type { ExecutorCapabilities, ExecutorV1 } from './seams/executor.ts';
+export type { RuntimeAdapterV1, RuntimeInvocation, RuntimeResult, RuntimeSinks } from './seams/runtime-adapter.ts';
+export type { SignerV1 } from './seams/signer.ts';
+export type {
+  StorageListOptions,
+  StorageListPage,
+  StorageObjectMetadata,
+  StoragePutOptions,
+  StoragePutResult,
+  StorageProviderCapabilities,
+  StorageProviderV1,
+} from './seams/storage-provider.ts';
+
+// The domain model.
+export type { Actor, ActorChannel, ActorKind, AuditActor } from './model/actor.ts';
+export type { AuditAction, AuditEntityKind, AuditEntry, AuditOutcome } from './model/audit-entry.ts';
+export type { Checkpoint, CheckpointReference, DsseEnvelope, DsseSignature } from './model/checkpoint.ts';
 export type { Digest } from './model/digest.ts';
+export type { DispatchManifest, ManifestInput, ManifestLimits } from './model/dispatch-manifest.ts';
+export type { AttemptStateEvent, CairnEvent, CairnEventType, ItemStateEvent, RunStateEvent } from './model/event.ts';
+export type {
+  AnchorReceipt,
+  EvidenceClaim,
+  GuaranteeTier,
+  VerificationCheck,
+  VerificationCheckName,
+  VerificationCheckStatus,
+  VerificationReport,
+} from './model/evidence.ts';
+export type { ExecutionHandle, ExecutionOutcome, ExecutionState, ExecutionStatus, TaskEnvelope } from './model/execution.ts';
+export type { JsonObject, JsonValue } from './model/json.ts';
+export type { AttemptState, ItemState, RunState, TerminalAttemptState, TerminalItemState, TerminalRunState } from './model/lifecycle.ts';
+export type { Logger } from './model/logger.ts';
+export type { PatchStats, ResultArtifacts, ResultRecord } from './model/result-record.ts';
 export type {
   AgentRuntimeSpec,
   BackoffSpec,
@@ -19,3 +56,4 @@ export type {
   RuntimeSpec,
   WorkspaceSpec,
 } from './model/run-spec.ts';
+export type { PublicKeyRecord, SignatureAlgorithm } from './model/signature.ts';

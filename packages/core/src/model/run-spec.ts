@@ -1,8 +1,8 @@
 import type { Digest } from './digest.ts';
 
 /**
- * A duration written as one or more `<integer><unit>` parts, unit one of `ms`, `s`, `m`, `h`, `d`:
- * `500ms`, `10m`, `1h30m`. Parsed by `@cairn/protocol` (`parseDuration`).
+ * A duration: a positive whole number and one unit of `ms`, `s`, `m`, `h`, `d` (`500ms`, `30s`,
+ * `10m`, `2h`). Parsed by `@cairn/protocol` (`parseDuration`).
  */
 export type DurationText = string;
 

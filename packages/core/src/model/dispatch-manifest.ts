@@ -1,0 +1,51 @@
+import type { Digest } from './digest.ts';
+import type { ItemEffect, NeedSelection, RuntimeSpec } from './run-spec.ts';
+
+/** One resolved input of an attempt: an upstream artifact, pinned by digest. */
+export interface ManifestInput {
+  readonly from: string;
+  readonly select: NeedSelection;
+  readonly digest: Digest;
+}
+
+/** Limits the worker and sandbox enforce. */
+export interface ManifestLimits {
+  /** Wall-clock limit of the runtime, in milliseconds. */
+  readonly timeoutMs: number;
+  /** Whether the sandbox gets a network. */
+  readonly network: boolean;
+  /** Largest patch the worker accepts, in bytes. */
+  readonly maxPatchBytes: number;
+  /** Largest stdout/stderr kept, in bytes each; more is cut with a truncation marker. */
+  readonly maxLogBytes: number;
+}
+
+/**
+ * Everything one attempt needs, fixed at dispatch: canonical JSON, signed as a DSSE envelope
+ * (payloadType `application/vnd.cairn.manifest+json`) and stored by the envelope's digest. The
+ * worker verifies signature and digests before it runs anything. Holds secret *names* only.
+ */
+export interface DispatchManifest {
+  readonly version: 'cairn.manifest/v1';
+  readonly runId: string;
+  readonly itemId: string;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  /** Increases with every attempt of the item; a result must carry the current token. */
+  readonly fencingToken: number;
+  readonly executionId: string;
+  readonly runtime: RuntimeSpec;
+  /** Digest of the workspace snapshot the task starts from. */
+  readonly workspace: Digest;
+  readonly inputs: Readonly<Record<string, ManifestInput>>;
+  /** Names of `inputs` whose patches are applied, in order, before the runtime starts. */
+  readonly apply: readonly string[];
+  /** Plain environment variables. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Names of the secrets handed out of band (values never appear here). */
+  readonly secretNames: readonly string[];
+  readonly limits: ManifestLimits;
+  readonly effect: ItemEffect;
+  /** ISO 8601 time the engine issued the manifest. */
+  readonly issuedAt: string;
+}

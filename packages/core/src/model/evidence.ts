@@ -1,0 +1,58 @@
+import type { Digest } from './digest.ts';
+
+/**
+ * What an anchor promises about a checkpoint once anchored:
+ * - `detect`: kept where the server's operator could still change it (a local file); tampering
+ *   is detected by a verifier holding an earlier copy, not prevented.
+ * - `external-immutable`: written where nobody, the operator included, can alter or delete it
+ *   until retention ends (S3 Object Lock in compliance mode).
+ */
+export type GuaranteeTier = 'detect' | 'external-immutable';
+
+/**
+ * What a verified evidence bundle supports — never more than was checked:
+ * - `tamper-detecting`: signatures and proofs verify, but the anchor is local, or something was
+ *   not checked or failed.
+ * - `tamper-evident`: additionally, an external-immutable anchor was read live and matches.
+ * - `witnessed`: additionally, an RFC 3161 timestamp over the checkpoint verified against a
+ *   trusted TSA certificate.
+ */
+export type EvidenceClaim = 'tamper-detecting' | 'tamper-evident' | 'witnessed';
+
+/**
+ * Proof that an anchor holds a checkpoint envelope. Bound to the envelope by digest, so a receipt
+ * cannot be moved to another checkpoint.
+ */
+export interface AnchorReceipt {
+  /** The `provider` of the anchor (`file`, `s3-object-lock`). */
+  readonly anchor: string;
+  readonly guarantee: GuaranteeTier;
+  /** Where it is (a path, `s3://bucket/key?versionId=...`). */
+  readonly location: string;
+  readonly anchoredAt: string;
+  readonly origin: string;
+  readonly treeSize: number;
+  readonly rootHash: string;
+  /** sha256 of the anchored envelope bytes. */
+  readonly envelopeDigest: Digest;
+  /** ISO time until which the anchor cannot be altered, for `external-immutable`. */
+  readonly retainUntil?: string;
+}
+
+/** Names of the checks a verifier reports, in the order it runs them. */
+export type VerificationCheckName = 'entries' | 'completeness' | 'inclusion' | 'checkpoint-signature' | 'manifests' | 'artifacts' | 'anchor' | 'timestamp';
+
+export type VerificationCheckStatus = 'pass' | 'fail' | 'not-checked';
+
+/** One check's verdict; `detail` names the first failure's location when it failed. */
+export interface VerificationCheck {
+  readonly name: VerificationCheckName;
+  readonly status: VerificationCheckStatus;
+  readonly detail: string;
+}
+
+/** A verifier's answer: the claim the evidence supports and every check behind it. */
+export interface VerificationReport {
+  readonly claim: EvidenceClaim;
+  readonly checks: readonly VerificationCheck[];
+}

@@ -1,0 +1,49 @@
+import type { Digest } from './digest.ts';
+import type { JsonValue } from './json.ts';
+
+/**
+ * What the engine hands an executor to start one attempt. Everything the task needs is in the
+ * signed dispatch manifest, fetched by digest from storage; secrets travel only in `secrets`,
+ * out of band, and never enter the manifest, the audit log or any log line.
+ */
+export interface TaskEnvelope {
+  /**
+   * Unique per attempt and chosen by the engine (`<runId>/<itemId>/<attempt>`): the idempotency
+   * key of `start`. Starting the same id twice must not start a second task.
+   */
+  readonly executionId: string;
+  /** Digest of the DSSE-enveloped dispatch manifest in storage (`manifests/<digest>`). */
+  readonly manifestDigest: Digest;
+  /** Secret environment variables for the runtime (name → value). Never logged. */
+  readonly secrets?: Readonly<Record<string, string>>;
+}
+
+/**
+ * An executor's reference to a started task. Persisted by the engine as JSON and handed back to
+ * `inspect`/`cancel` — possibly by a new process after a restart — so it must hold everything
+ * needed to find the task again (a pid and start time, an ECS task ARN): no in-memory state.
+ * Executor-specific fields sit beside `executor` and `executionId`, and must be JSON.
+ */
+export interface ExecutionHandle {
+  /** The `provider` of the executor that issued it; another executor refuses it. */
+  readonly executor: string;
+  readonly executionId: string;
+  readonly [field: string]: JsonValue;
+}
+
+/** Where a task is, as its executor sees it. `unknown`: the executor no longer knows the task. */
+export type ExecutionState = 'pending' | 'running' | 'exited' | 'unknown';
+
+/** How an exited task ended. `timed-out` tasks were killed at their wall-clock limit. */
+export type ExecutionOutcome = 'succeeded' | 'failed' | 'cancelled' | 'timed-out';
+
+/** The answer of `ExecutorV1.inspect`. `outcome` (and usually `exitCode`) are set once `exited`. */
+export interface ExecutionStatus {
+  readonly state: ExecutionState;
+  readonly outcome?: ExecutionOutcome;
+  readonly exitCode?: number;
+  /** Where the worker wrote its result record, once exited (`results/<executionId>.json`). */
+  readonly resultKey?: string;
+  /** A short human explanation (why it failed, why it is unknown). */
+  readonly reason?: string;
+}

@@ -1,0 +1,10 @@
+/** A signer's public key as carried in bundles and the key registry. */
+export interface PublicKeyRecord {
+  readonly keyId: string;
+  readonly algorithm: SignatureAlgorithm;
+  /** Base64 DER SubjectPublicKeyInfo. */
+  readonly publicKey: string;
+}
+
+/** Signature algorithms Cairn verifies. ECDSA signatures are DER-encoded. */
+export type SignatureAlgorithm = 'ed25519' | 'ecdsa-p256-sha256';

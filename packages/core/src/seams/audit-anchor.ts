@@ -1,0 +1,43 @@
+import type { CheckpointReference } from '../model/checkpoint.ts';
+import type { AnchorReceipt, GuaranteeTier } from '../model/evidence.ts';
+
+/** A checkpoint to anchor: what identifies it and the exact envelope bytes. */
+export interface AnchorCheckpoint extends CheckpointReference {
+  /** The DSSE envelope as canonical JSON bytes, stored and returned unchanged. */
+  readonly envelope: Uint8Array;
+}
+
+/** An anchored checkpoint read back live. */
+export interface AnchoredCheckpoint {
+  readonly envelope: Uint8Array;
+  readonly receipt: AnchorReceipt;
+}
+
+/**
+ * Keeps signed checkpoints outside the audit log, where rewriting the log cannot reach them, and
+ * reads them back live for verifiers.
+ *
+ * Guarantees:
+ * - `anchor` is idempotent: anchoring the same envelope for the same (origin, treeSize) again
+ *   returns an equivalent receipt. A *different* envelope for an anchored (origin, treeSize) is
+ *   refused with CAIRN_ANCHOR_CONFLICT (equivocation) and leaves the anchored one untouched.
+ * - `read` returns `null` when nothing is anchored for the reference, and the stored bytes
+ *   exactly otherwise; when what it finds no longer matches the receipt it wrote (digest, root),
+ *   it throws CAIRN_ANCHOR_TAMPERED rather than return it.
+ * - `guarantee` is honest: only an anchor nobody can alter (the operator included) may declare
+ *   `external-immutable`.
+ *
+ * Errors: CAIRN_ANCHOR_CONFLICT, CAIRN_ANCHOR_TAMPERED, CAIRN_ANCHOR_UNAVAILABLE (the engine queues
+ * the checkpoint and retries; it never drops one).
+ *
+ * How to implement: key the stored object by origin and tree size, use the store's conditional
+ * create so two writers cannot both succeed, bind the receipt to the envelope's digest, and run
+ * `describeAuditAnchor` from `@cairn/conformance` with an oracle that can tamper with storage.
+ */
+export interface AuditAnchorV1 {
+  readonly specificationVersion: 'v1';
+  readonly provider: string;
+  readonly guarantee: GuaranteeTier;
+  anchor(checkpoint: AnchorCheckpoint): Promise<AnchorReceipt>;
+  read(reference: CheckpointReference): Promise<AnchoredCheckpoint | null>;
+}

@@ -1,0 +1,42 @@
+import type { ExecutionHandle, ExecutionStatus, TaskEnvelope } from '../model/execution.ts';
+
+export interface ExecutorCapabilities {
+  /** `cancel` stops a running task. Without it, cancel only waits for the timeout to kill it. */
+  readonly cancel: boolean;
+  /**
+   * The executor pushes completions (the engine may be told at once). Without it the engine
+   * learns of completions only by `inspect` on its reconcile loop.
+   */
+  readonly pushesCompletions: boolean;
+}
+
+/**
+ * Starts a task somewhere (a bubblewrap process, an ECS Fargate task), inspects it, cancels it.
+ *
+ * Guarantees:
+ * - `start` is idempotent per `executionId`: a second call with the same id (after a crash, a
+ *   retry) returns a handle to the same task and never starts a second one.
+ * - The handle is plain JSON and self-sufficient: a new executor instance in a new process,
+ *   given only the persisted handle, can `inspect` and `cancel` the task (re-attach after a
+ *   server restart).
+ * - `inspect` never throws for a task the executor has forgotten: it answers `unknown`, and the
+ *   engine counts the attempt as lost. Once `exited`, the answer never changes.
+ * - `cancel` is idempotent and harmless for a finished or unknown task.
+ *
+ * Errors: CAIRN_EXECUTOR_HANDLE_INVALID for a handle another executor issued or a malformed one;
+ * CAIRN_EXECUTOR_START_FAILED when the task could not be started; CAIRN_EXECUTOR_UNAVAILABLE when
+ * the backend could not be reached. All as rejected promises.
+ *
+ * How to implement: derive your backend's idempotency token from `executionId` (ECS
+ * `clientToken`, a pid file named after it), store in the handle what finds the task again, and
+ * run `describeExecutor` from `@cairn/conformance` with a `restart` that builds a fresh instance.
+ */
+export interface ExecutorV1 {
+  readonly specificationVersion: 'v1';
+  /** Short name of the implementation; stamped into every handle it issues as `executor`. */
+  readonly provider: string;
+  readonly capabilities: ExecutorCapabilities;
+  start(task: TaskEnvelope): Promise<ExecutionHandle>;
+  inspect(handle: ExecutionHandle): Promise<ExecutionStatus>;
+  cancel(handle: ExecutionHandle): Promise<void>;
+}

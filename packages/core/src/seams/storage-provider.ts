@@ -1,0 +1,78 @@
+/** Facts about a stored object. */
+export interface StorageObjectMetadata {
+  readonly key: string;
+  /** Size in bytes. */
+  readonly size: number;
+  readonly contentType?: string;
+}
+
+export interface StoragePutOptions {
+  /**
+   * Write only when nothing is stored under the key. Atomic: of any number of concurrent
+   * if-absent puts of one key, exactly one returns `{ written: true }`.
+   */
+  readonly ifAbsent?: boolean;
+  readonly contentType?: string;
+}
+
+export interface StoragePutResult {
+  /** False only when `ifAbsent` was set and the key already existed (nothing was changed). */
+  readonly written: boolean;
+}
+
+export interface StorageListOptions {
+  /** Only keys starting with this string (a plain prefix, not a folder: `a/b` matches `a/bc`). */
+  readonly prefix?: string;
+  /** Page size, 1..1000; default 1000. */
+  readonly limit?: number;
+  /** The `cursor` of the previous page. */
+  readonly cursor?: string;
+}
+
+export interface StorageListPage {
+  /** Keys in ascending order of their UTF-8 bytes. */
+  readonly keys: readonly string[];
+  /** Pass to the next call for more; null on the last page. */
+  readonly cursor: string | null;
+}
+
+/** What a provider can do beyond the required surface. */
+export interface StorageProviderCapabilities {
+  /** `put` honours `ifAbsent` atomically (required for content addressing and the inbox). */
+  readonly ifAbsent: true;
+}
+
+/**
+ * Blobs by key: run specs, workspace snapshots, manifests, patches, logs, results.
+ *
+ * Keys are relative `/`-separated paths of non-empty segments: no leading `/`, no `.` or `..`
+ * segments, no backslashes or control characters, at most 1024 UTF-8 bytes; any other Unicode is
+ * allowed. A bad key is refused with CAIRN_STORAGE_KEY_INVALID (as a rejected promise) before
+ * any I/O.
+ *
+ * Guarantees:
+ * - `put` replaces atomically: a reader sees the old or the new bytes, never a mix. Putting the
+ *   same bytes again is harmless (idempotent).
+ * - `get` and `head` return `null` for a missing key; they throw only when the provider fails
+ *   (CAIRN_STORAGE_UNAVAILABLE).
+ * - `list` pages in ascending key order; pages do not repeat or skip keys that existed for the
+ *   whole listing. A bad limit or foreign cursor is CAIRN_STORAGE_LIST_INVALID.
+ * - `delete` of a missing key succeeds (idempotent).
+ * - Read-after-write: once `put` resolves, `get`, `head` and `list` see it.
+ *
+ * How to implement: map keys onto your store without escaping surprises (a directory provider
+ * must make sure no key resolves outside its root), implement `ifAbsent` with the store's own
+ * conditional write (O_EXCL, `If-None-Match: *`), and run `describeStorageProvider` from
+ * `@cairn/conformance`.
+ */
+export interface StorageProviderV1 {
+  readonly specificationVersion: 'v1';
+  /** Short name of the implementation (`local-directory`, `s3`). */
+  readonly provider: string;
+  readonly capabilities: StorageProviderCapabilities;
+  put(key: string, body: Uint8Array, options?: StoragePutOptions): Promise<StoragePutResult>;
+  get(key: string): Promise<Uint8Array | null>;
+  head(key: string): Promise<StorageObjectMetadata | null>;
+  list(options?: StorageListOptions): Promise<StorageListPage>;
+  delete(key: string): Promise<void>;
+}

@@ -1,0 +1,174 @@
+/**
+ * The closed catalogue of Cairn error codes. Every error Cairn raises carries one of these codes;
+ * a code never changes meaning once published (a new meaning gets a new code). `status` is the
+ * HTTP status the reference server answers with; `action` is what the person who sees the error
+ * should do. docs/reference/errors.md is kept equal to this table by a test.
+ */
+export const errorCatalogue = {
+  CAIRN_RUN_SPEC_INVALID: {
+    status: 400,
+    summary: 'The run spec does not match cairn.run/v1 or its item graph is not a valid DAG.',
+    action: 'Fix each listed issue at its JSON path and submit again; `cairn validate` shows them all at once.',
+  },
+  CAIRN_RUN_SPEC_UNPARSABLE: {
+    status: 400,
+    summary: 'The run spec is not well-formed YAML or JSON.',
+    action: 'Fix the syntax at the reported line and column.',
+  },
+  CAIRN_RUN_SPEC_TOO_LARGE: {
+    status: 413,
+    summary: 'The run spec exceeds a size limit (bytes, items, nesting depth, string or list length).',
+    action: 'Split the run into smaller runs or shorten the named field; the limit is in the message.',
+  },
+  CAIRN_PAYLOAD_INVALID: {
+    status: 400,
+    summary: 'A message crossing a process boundary (manifest, result record, event, handle) does not match its schema.',
+    action: 'The sender and receiver disagree on the protocol: check that both run compatible Cairn versions.',
+  },
+  CAIRN_CONFIG_INVALID: {
+    status: 500,
+    summary: 'Settings given to a package, or the server configuration, are invalid.',
+    action: 'Fix the named option; every problem is listed at once.',
+  },
+  CAIRN_JSON_NOT_CANONICALIZABLE: {
+    status: 400,
+    summary: 'A value cannot be written as canonical JSON (RFC 8785): a non-finite number, a lone surrogate, a cycle, or a non-JSON type.',
+    action: 'Pass plain JSON data: finite numbers, well-formed strings, arrays and plain objects.',
+  },
+  CAIRN_DIGEST_INVALID: {
+    status: 400,
+    summary: 'A digest is not of the form sha256:<64 lowercase hex digits>.',
+    action: 'Pass the digest exactly as Cairn printed it.',
+  },
+  CAIRN_DIGEST_MISMATCH: {
+    status: 422,
+    summary: 'Content does not hash to the digest it is stored or referenced under.',
+    action: 'The content was altered or corrupted; fetch it again from a trusted source.',
+  },
+  CAIRN_DURATION_INVALID: {
+    status: 400,
+    summary: 'A duration is not a positive whole number followed by ms, s, m, h or d (for example 10m).',
+    action: 'Write durations like 500ms, 30s, 10m, 2h or 1d.',
+  },
+  CAIRN_LIFECYCLE_TRANSITION_INVALID: {
+    status: 409,
+    summary: 'A run, item or attempt was asked to move between two states that its lifecycle does not connect.',
+    action: 'Read the current state first; terminal states are final.',
+  },
+  CAIRN_STORAGE_KEY_INVALID: {
+    status: 400,
+    summary: 'A storage key is empty, absolute, contains `.`/`..` segments, backslashes or control characters, or is too long.',
+    action: 'Use relative keys of non-empty segments separated by `/`.',
+  },
+  CAIRN_STORAGE_LIST_INVALID: {
+    status: 400,
+    summary: 'A storage list request has an invalid limit or a cursor this provider did not issue.',
+    action: 'Pass a limit between 1 and 1000 and only cursors returned by the previous page.',
+  },
+  CAIRN_STORAGE_UNAVAILABLE: {
+    status: 503,
+    summary: 'The storage provider could not be reached or refused the operation.',
+    action: 'Check the storage location, its credentials and its permissions; the cause is attached.',
+  },
+  CAIRN_EXECUTOR_HANDLE_INVALID: {
+    status: 400,
+    summary: 'An execution handle was not issued by this executor or is malformed.',
+    action: 'Pass the handle exactly as the executor returned it from start().',
+  },
+  CAIRN_EXECUTOR_START_FAILED: {
+    status: 502,
+    summary: 'The executor could not start the task.',
+    action: 'Read the attached cause (missing sandbox tool, capacity, credentials) and retry.',
+  },
+  CAIRN_EXECUTOR_UNAVAILABLE: {
+    status: 503,
+    summary: 'The executor could not be reached to inspect or cancel a task.',
+    action: 'Check the executor backend; the engine retries inspection on its reconcile loop.',
+  },
+  CAIRN_RUNTIME_FAILED: {
+    status: 502,
+    summary: 'A runtime adapter could not run the command or agent (not found, crashed before start).',
+    action: 'Check the runtime spec (argv, adapter name) and that the program exists in the sandbox.',
+  },
+  CAIRN_SIGNER_FAILED: {
+    status: 502,
+    summary: 'The signer could not sign or could not load its key.',
+    action: 'Check the key file permissions (0600) or the KMS key policy; the cause is attached.',
+  },
+  CAIRN_SIGNATURE_INVALID: {
+    status: 422,
+    summary: 'A signature does not verify with the expected public key, or the signed envelope is malformed.',
+    action: 'The signed data was altered or signed by another key; do not trust it.',
+  },
+  CAIRN_CIPHER_DECRYPT_FAILED: {
+    status: 422,
+    summary: 'A ciphertext did not decrypt: it was altered, or the context or key differs from encryption.',
+    action: 'Decrypt with the same key and exactly the same context used to encrypt.',
+  },
+  CAIRN_ANCHOR_CONFLICT: {
+    status: 409,
+    summary: 'An anchor already holds a different checkpoint for the same origin and tree size (equivocation).',
+    action: 'Treat the log as compromised and investigate; never overwrite an anchored checkpoint.',
+  },
+  CAIRN_ANCHOR_TAMPERED: {
+    status: 422,
+    summary: 'An anchored checkpoint read back does not match what was anchored.',
+    action: 'The anchor location was modified outside Cairn; investigate before trusting the log.',
+  },
+  CAIRN_ANCHOR_UNAVAILABLE: {
+    status: 503,
+    summary: 'The anchor could not be written or read.',
+    action: 'Checkpoints stay queued and are anchored when it recovers; check its location and credentials.',
+  },
+  CAIRN_AUDIT_PROOF_INVALID: {
+    status: 422,
+    summary: 'A Merkle inclusion or consistency proof is malformed or does not verify.',
+    action: 'The proof, the leaf or the root was altered; do not trust the entry it was meant to prove.',
+  },
+  CAIRN_AUDIT_LOG_CORRUPT: {
+    status: 500,
+    summary: 'The audit log store is inconsistent with its own tree (missing nodes, or a root that does not recompute).',
+    action: 'Stop writing, restore the log store from backup and verify it against the latest anchored checkpoint.',
+  },
+  CAIRN_BUNDLE_INVALID: {
+    status: 422,
+    summary: 'An evidence bundle is not a well-formed cairn.bundle/v1 document.',
+    action: 'Export the bundle again; a bundle is a single JSON document and must not be edited.',
+  },
+  CAIRN_UNAUTHENTICATED: {
+    status: 401,
+    summary: 'No credential was given, or it is unknown, expired or revoked.',
+    action: 'Send a valid bearer token (`cairn token create`).',
+  },
+  CAIRN_FORBIDDEN: {
+    status: 403,
+    summary: 'The actor is authenticated but not allowed this action on this resource.',
+    action: 'Use a token with the scope named in the message.',
+  },
+  CAIRN_NOT_FOUND: {
+    status: 404,
+    summary: 'The named run, item, artifact or other resource does not exist.',
+    action: 'Check the identifier; list resources to find it.',
+  },
+  CAIRN_IDEMPOTENCY_CONFLICT: {
+    status: 409,
+    summary: 'The idempotency key was already used with a different run spec.',
+    action: 'Use a new idempotency key, or resubmit exactly the original spec.',
+  },
+} as const satisfies Record<string, ErrorDescription>;
+
+/** What the catalogue says about one code. */
+export interface ErrorDescription {
+  /** HTTP status the reference server answers with. */
+  readonly status: number;
+  /** What went wrong, in one sentence. */
+  readonly summary: string;
+  /** What to do about it. */
+  readonly action: string;
+}
+
+/** Every error code Cairn may raise. */
+export type CairnErrorCode = keyof typeof errorCatalogue;
+
+/** All codes, in catalogue order. */
+export const errorCodes = Object.keys(errorCatalogue) as readonly CairnErrorCode[];

@@ -1,0 +1,58 @@
+import { describe, expect, test } from 'vitest';
+import { canonicalJson, isCairnError } from '../index.ts';
+
+describe('canonicalJson (RFC 8785)', () => {
+  test('the RFC 8785 section 3.2.2 example', () => {
+    const input = JSON.parse(
+      '{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001], "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/", "literals": [null, true, false]}',
+    );
+    expect(canonicalJson(input)).toBe('{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}');
+  });
+
+  test('sorts member names by UTF-16 code units (RFC 8785 section 3.2.3)', () => {
+    const input = { '\u20ac': 1, '\r': 2, '\ufb33': 3, '1': 4, '\ud83d\ude00': 5, '\u0080': 6, '\u00f6': 7 };
+    // Compare the text: Object.keys would put the integer-like "1" first whatever the bytes say.
+    const values = [...canonicalJson(input).matchAll(/:(\d)/g)].map((match) => Number(match[1]));
+    expect(values).toEqual([2, 4, 6, 7, 1, 5, 3]);
+  });
+
+  test('writes numbers as ECMAScript does, -0 as 0', () => {
+    expect(canonicalJson([-0, 1e21, 1e-7, 123456789012345680000, 0.1])).toBe('[0,1e+21,1e-7,123456789012345680000,0.1]');
+  });
+
+  test('omits undefined members and sorts nested objects', () => {
+    expect(canonicalJson({ b: { d: 1, c: [{ z: 1, a: 2 }] }, a: undefined })).toBe('{"b":{"c":[{"a":2,"z":1}],"d":1}}');
+  });
+
+  test.each([
+    ['a non-finite number', { a: [1, Number.NaN] }, '$.a[1]'],
+    ['infinity', { x: Infinity }, '$.x'],
+    ['a lone surrogate', { 'bad key': '\ud800' }, '$["bad key"]'],
+    ['a bigint', { n: 1n }, '$.n'],
+    ['a Date', { when: new Date(0) }, '$.when'],
+    ['undefined in an array', [undefined], '$[0]'],
+    ['a function', { f: () => 1 }, '$.f'],
+  ])('refuses %s and names its path', (_what, value, path) => {
+    try {
+      canonicalJson(value);
+      expect.unreachable();
+    } catch (error) {
+      expect(isCairnError(error, 'CAIRN_JSON_NOT_CANONICALIZABLE')).toBe(true);
+      expect((error as { path: string }).path).toBe(path);
+    }
+  });
+
+  test('refuses cycles and very deep nesting instead of overflowing the stack', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => canonicalJson(cyclic)).toThrow(/cycle/);
+    let deep: unknown = 1;
+    for (let level = 0; level < 10_000; level++) deep = [deep];
+    expect(() => canonicalJson(deep)).toThrow(/deeper than 512/);
+  });
+
+  test('a shared (non-cyclic) object may appear twice', () => {
+    const shared = { a: 1 };
+    expect(canonicalJson({ x: shared, y: shared })).toBe('{"x":{"a":1},"y":{"a":1}}');
+  });
+});
