@@ -5,7 +5,7 @@ describe('CairnError', () => {
   test('carries code, path, issues, the catalogue action and HTTP status', () => {
     const error = new CairnError('CAIRN_RUN_SPEC_INVALID', 'The run spec has 1 problem.', {
       path: '$.items[0].id',
-      issues: [{ path: '$.items[0].id', message: 'is required' }],
+      issues: [{ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].id', message: 'is required' }],
     });
     expect(error).toBeInstanceOf(Error);
     expect(error.name).toBe('CairnError');
@@ -16,7 +16,7 @@ describe('CairnError', () => {
       message: 'The run spec has 1 problem.',
       action: errorCatalogue.CAIRN_RUN_SPEC_INVALID.action,
       path: '$.items[0].id',
-      issues: [{ path: '$.items[0].id', message: 'is required' }],
+      issues: [{ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].id', message: 'is required' }],
     });
   });
 

@@ -3,7 +3,10 @@ import { errorCatalogue, type CairnErrorCode } from './error-catalogue.ts';
 
 /** One problem found while validating input, located by JSON path (`$.items[2].id`). */
 export interface ValidationIssue {
+  /** The catalogue code this problem would raise on its own. */
+  readonly code: CairnErrorCode;
   readonly path: string;
+  /** What is wrong and what to do, in one or two sentences. */
   readonly message: string;
 }
 

@@ -1,4 +1,5 @@
 import { CairnError } from '../errors/cairn-error.ts';
+import { formatPathSegment } from './json-path.ts';
 
 const maximumDepth = 512;
 const encoder = new TextEncoder();
@@ -94,10 +95,4 @@ function quote(text: string, path: string): string {
 
 function refuse(path: string, reason: string): never {
   throw new CairnError('CAIRN_JSON_NOT_CANONICALIZABLE', `Cannot write canonical JSON at ${path}: ${reason}.`, { path });
-}
-
-/** `.name` for identifier-like names, `["na me"]` otherwise: the JSON path notation used in every error. */
-export function formatPathSegment(name: string | number): string {
-  if (typeof name === 'number') return `[${name}]`;
-  return /^[A-Za-z_$][\w$]*$/.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`;
 }

@@ -2,7 +2,7 @@ import type { DurationText } from '@cairn/core';
 import { CairnError } from '../errors/cairn-error.ts';
 
 const unitMilliseconds = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-const durationPattern = /^([1-9][0-9]{0,8})(ms|s|m|h|d)$/;
+export const durationPattern = /^([1-9][0-9]{0,8})(ms|s|m|h|d)$/;
 
 /** True when `text` is a duration such as `500ms`, `30s`, `10m`, `2h` or `1d`. */
 export function isDurationText(text: unknown): text is DurationText {

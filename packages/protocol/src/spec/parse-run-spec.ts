@@ -1,0 +1,70 @@
+import { parseDocument } from 'yaml';
+import { CairnError } from '../errors/cairn-error.ts';
+import { runSpecLimits } from './run-spec-limits.ts';
+
+export interface ParseRunSpecOptions {
+  /** `auto` (default) reads JSON when the text starts with `{`, YAML otherwise. */
+  readonly format?: 'auto' | 'yaml' | 'json';
+  /** Where the text came from (a file name), for messages. */
+  readonly source?: string;
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * Turns the text of a run spec into a plain value, without judging its shape (`validateRunSpec`
+ * does that). YAML 1.2 (core schema) or JSON; duplicate keys are refused, YAML aliases are
+ * limited (no billion laughs), and the document size is bounded.
+ *
+ * Throws CAIRN_RUN_SPEC_TOO_LARGE for a document over `runSpecLimits.documentBytes`, and
+ * CAIRN_RUN_SPEC_UNPARSABLE with `source:line:column` for a syntax error.
+ */
+export function parseRunSpec(text: string, options: ParseRunSpecOptions = {}): unknown {
+  const source = options.source ?? 'run spec';
+  const bytes = utf8.encode(text).byteLength;
+  if (bytes > runSpecLimits.documentBytes) {
+    throw new CairnError('CAIRN_RUN_SPEC_TOO_LARGE', `${source} is ${bytes} bytes; a run spec may be at most ${runSpecLimits.documentBytes} bytes. Split the run into smaller runs.`, {
+      path: '$',
+      details: { bytes, limit: runSpecLimits.documentBytes },
+    });
+  }
+  const format = options.format === undefined || options.format === 'auto' ? (/^\s*\{/.test(text) ? 'json' : 'yaml') : options.format;
+  return format === 'json' ? parseJsonText(text, source) : parseYamlText(text, source);
+}
+
+function parseJsonText(text: string, source: string): unknown {
+  // JSON is parsed by the YAML parser too: JSON.parse silently keeps the last of duplicate keys,
+  // and a spec whose meaning depends on which duplicate wins must be refused.
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    const position = /position (\d+)/.exec((error as Error).message);
+    const where = position ? lineAndColumn(text, Number(position[1])) : '';
+    throw new CairnError('CAIRN_RUN_SPEC_UNPARSABLE', `${source}${where} is not valid JSON: ${(error as Error).message}.`, { path: '$', cause: error });
+  }
+  return parseYamlText(text, source, 'JSON');
+}
+
+function parseYamlText(text: string, source: string, language = 'YAML'): unknown {
+  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true, schema: 'core', merge: false, version: '1.2' });
+  const [problem] = document.errors;
+  if (problem) {
+    const at = problem.linePos?.[0];
+    const where = at ? `:${at.line}:${at.col}` : '';
+    const message = problem.message.split('\n')[0]!.replace(/ at line \d+, column \d+.*$/, '');
+    throw new CairnError('CAIRN_RUN_SPEC_UNPARSABLE', `${source}${where} is not valid ${language}: ${message}.`, { path: '$', cause: problem });
+  }
+  try {
+    return document.toJS({ maxAliasCount: runSpecLimits.yamlAliases });
+  } catch (error) {
+    throw new CairnError('CAIRN_RUN_SPEC_TOO_LARGE', `${source} expands too many YAML aliases (at most ${runSpecLimits.yamlAliases}); write the values out instead.`, {
+      path: '$',
+      cause: error,
+    });
+  }
+}
+
+function lineAndColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset).split('\n');
+  return `:${before.length}:${before.at(-1)!.length + 1}`;
+}

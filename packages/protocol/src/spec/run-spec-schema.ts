@@ -1,0 +1,148 @@
+import type {
+  AgentRuntimeSpec,
+  BackoffSpec,
+  CommandRuntimeSpec,
+  ItemDefaultsSpec,
+  ItemSpec,
+  LockSpec,
+  NeedSpec,
+  RetrySpec,
+  RunSpecV1,
+  WorkspaceSpec,
+} from '@cairn/core';
+import { z } from 'zod';
+import { digestSchema } from '../schemas/digest-schema.ts';
+import { durationPattern } from '../json/duration.ts';
+import type { SchemaImplements } from '../schemas/schema-implements.ts';
+import { runSpecLimits as limits } from './run-spec-limits.ts';
+
+// Field shapes shared by several places of the spec. Each message says what to write instead.
+const identifierPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const environmentNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const identifier = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(limits.nameLength, `must be at most ${limits.nameLength} characters`)
+  .regex(identifierPattern, 'must start with a letter or digit and hold only letters, digits, ".", "_" and "-"');
+const name = z.string().min(1, 'must not be empty').max(limits.nameLength, `must be at most ${limits.nameLength} characters`);
+const text = z.string().max(limits.textLength, `must be at most ${limits.textLength} characters`);
+const duration = z.string().regex(durationPattern, 'must be a duration: a positive whole number and one unit of ms, s, m, h or d (30s, 10m, 2h)');
+const environmentName = z
+  .string()
+  .max(limits.nameLength, `must be at most ${limits.nameLength} characters`)
+  .regex(environmentNamePattern, 'must be an environment variable name: letters, digits and "_", not starting with a digit');
+
+function list<Element extends z.ZodType>(element: Element) {
+  return z.array(element).max(limits.listEntries, `must hold at most ${limits.listEntries} entries`);
+}
+
+function map<Key extends z.ZodType<string>, Value extends z.ZodType>(key: Key, value: Value) {
+  return z.record(key, value).refine((entries) => Object.keys(entries).length <= limits.mapEntries, {
+    error: `must hold at most ${limits.mapEntries} entries`,
+    params: { limit: 'mapEntries' },
+  });
+}
+
+const labels = map(name, z.string().max(1_024, 'must be at most 1024 characters'));
+
+export const backoffSpecSchema = z.strictObject({
+  initial: duration.exactOptional(),
+  factor: z.number().min(1, 'must be at least 1').max(10, 'must be at most 10').exactOptional(),
+  max: duration.exactOptional(),
+  jitter: z.boolean().exactOptional(),
+});
+true satisfies SchemaImplements<typeof backoffSpecSchema, BackoffSpec>;
+
+export const retrySpecSchema = z.strictObject({
+  maxAttempts: z.int('must be a whole number').min(1, 'must be at least 1 (the first attempt counts)').max(100, 'must be at most 100').exactOptional(),
+  backoff: backoffSpecSchema.exactOptional(),
+});
+true satisfies SchemaImplements<typeof retrySpecSchema, RetrySpec>;
+
+export const commandRuntimeSpecSchema = z.strictObject({
+  kind: z.literal('command'),
+  argv: list(z.string().max(limits.argumentLength, `must be at most ${limits.argumentLength} characters`)).min(1, 'must name the program to run: [program, ...arguments]'),
+});
+true satisfies SchemaImplements<typeof commandRuntimeSpecSchema, CommandRuntimeSpec>;
+
+export const agentRuntimeSpecSchema = z.strictObject({
+  kind: z.literal('agent'),
+  adapter: identifier,
+  prompt: text.min(1, 'must not be empty: say what the agent should do'),
+  model: name.exactOptional(),
+  maxTurns: z.int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').exactOptional(),
+});
+true satisfies SchemaImplements<typeof agentRuntimeSpecSchema, AgentRuntimeSpec>;
+
+export const runtimeSpecSchema = z.discriminatedUnion('kind', [commandRuntimeSpecSchema, agentRuntimeSpecSchema], {
+  error: 'must be { kind: command, argv: [...] } or { kind: agent, adapter, prompt }',
+});
+
+const effect = z.enum(['pure', 'read-impure', 'write-impure'], 'must be pure, read-impure or write-impure');
+
+export const lockSpecSchema = z.union(
+  [name, z.strictObject({ name, mode: z.enum(['exclusive', 'shared'], 'must be exclusive or shared').exactOptional() })],
+  { error: 'must be a lock name, or { name, mode: exclusive | shared }' },
+);
+true satisfies SchemaImplements<typeof lockSpecSchema, LockSpec>;
+
+export const needSpecSchema = z.strictObject({
+  from: identifier,
+  select: z.enum(['patch', 'output', 'stdout', 'stderr'], 'must be patch, output, stdout or stderr'),
+});
+true satisfies SchemaImplements<typeof needSpecSchema, NeedSpec>;
+
+export const itemDefaultsSpecSchema = z.strictObject({
+  executor: identifier.exactOptional(),
+  queue: identifier.exactOptional(),
+  timeout: duration.exactOptional(),
+  retry: retrySpecSchema.exactOptional(),
+  effect: effect.exactOptional(),
+  network: z.boolean().exactOptional(),
+});
+true satisfies SchemaImplements<typeof itemDefaultsSpecSchema, ItemDefaultsSpec>;
+
+export const itemSpecSchema = z.strictObject({
+  id: identifier,
+  description: text.exactOptional(),
+  runtime: runtimeSpecSchema,
+  dependsOn: list(identifier).exactOptional(),
+  needs: map(identifier, needSpecSchema).exactOptional(),
+  apply: list(identifier).exactOptional(),
+  locks: list(lockSpecSchema).exactOptional(),
+  queue: identifier.exactOptional(),
+  executor: identifier.exactOptional(),
+  timeout: duration.exactOptional(),
+  retry: retrySpecSchema.exactOptional(),
+  effect: effect.exactOptional(),
+  approval: z.enum(['required', 'none'], 'must be required or none').exactOptional(),
+  secrets: list(environmentName).exactOptional(),
+  env: map(environmentName, text).exactOptional(),
+  network: z.boolean().exactOptional(),
+  labels: labels.exactOptional(),
+});
+true satisfies SchemaImplements<typeof itemSpecSchema, ItemSpec>;
+
+export const workspaceSpecSchema = z.strictObject({
+  path: z.string().min(1, 'must not be empty').max(4_096, 'must be at most 4096 characters').exactOptional(),
+  snapshot: digestSchema.exactOptional(),
+});
+true satisfies SchemaImplements<typeof workspaceSpecSchema, WorkspaceSpec>;
+
+/** The run spec, `cairn.run/v1`: the shape only. Graph rules are checked by `validateRunSpec`. */
+export const runSpecV1Schema = z.strictObject({
+  version: z.literal(1, 'must be 1 (the only run spec version)'),
+  name,
+  description: text.exactOptional(),
+  workspace: workspaceSpecSchema.exactOptional(),
+  concurrency: z.int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').exactOptional(),
+  idempotencyKey: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').exactOptional(),
+  labels: labels.exactOptional(),
+  defaults: itemDefaultsSpecSchema.exactOptional(),
+  items: z
+    .array(itemSpecSchema)
+    .min(1, 'must hold at least one item')
+    .max(limits.items, `must hold at most ${limits.items} items; split the run`),
+});
+true satisfies SchemaImplements<typeof runSpecV1Schema, RunSpecV1>;

@@ -1,0 +1,211 @@
+import { describe, expect, test } from 'vitest';
+import { digestOfJson, isCairnError, loadRunSpec, parseRunSpec, runSpecLimits, validateRunSpec } from '../index.ts';
+import { issuesOf, sampleSpec } from './test-support.ts';
+
+describe('validateRunSpec accepts', () => {
+  test('the sample spec of the design, and returns the digest of its canonical JSON', () => {
+    const spec = sampleSpec();
+    const result = validateRunSpec(spec);
+    expect(result).toEqual({ ok: true, spec, digest: digestOfJson(spec) });
+  });
+
+  test('the same spec written as YAML and as JSON, with the same digest', () => {
+    const json = JSON.stringify(sampleSpec());
+    const yaml = `version: 1
+name: tidy-logging
+workspace: { path: ./repo }
+concurrency: 4
+defaults:
+  executor: local
+  timeout: 10m
+  retry: { maxAttempts: 3, backoff: { initial: 2s, factor: 2, max: 1m } }
+items:
+  - id: edit-alpha
+    runtime: { kind: command, argv: [node, tools/add-header.js, src/alpha.ts] }
+    locks: [file:src/shared.ts]
+  - id: edit-beta
+    runtime: { kind: command, argv: [node, tools/add-header.js, src/beta.ts] }
+    locks: [{ name: file:src/shared.ts, mode: shared }]
+  - id: review
+    runtime: { kind: agent, adapter: claude-code, prompt: "Tidy the README" }
+    effect: write-impure
+    approval: required
+  - id: verify
+    needs: { a: { from: edit-alpha, select: patch }, b: { from: edit-beta, select: patch } }
+    apply: [a, b]
+    runtime: { kind: command, argv: [npm, test] }
+    effect: pure
+`;
+    expect(loadRunSpec(yaml).digest).toBe(loadRunSpec(json).digest);
+  });
+
+  test('a 10,000-item chain without overflowing the stack', () => {
+    const items = Array.from({ length: runSpecLimits.items }, (_, index) => ({
+      id: `i${index}`,
+      runtime: { kind: 'command' as const, argv: ['true'] },
+      ...(index === 0 ? {} : { dependsOn: [`i${index - 1}`] }),
+    }));
+    expect(validateRunSpec({ version: 1, name: 'chain', items }).ok).toBe(true);
+  });
+});
+
+describe('validateRunSpec refuses, naming the JSON path', () => {
+  test('unknown fields, with a suggestion for a near name', () => {
+    const spec = { ...sampleSpec(), itmes: [] } as Record<string, unknown>;
+    (spec['items'] as Record<string, unknown>[])[0]!['dependOn'] = ['edit-beta'];
+    expect(issuesOf(spec)).toEqual([
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].dependOn', message: 'is not a field here; did you mean "dependsOn"? Otherwise remove it.' },
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.itmes', message: 'is not a field here; did you mean "items"? Otherwise remove it.' },
+    ]);
+  });
+
+  test('wrong types and missing fields', () => {
+    expect(issuesOf({ version: '1', name: 3, items: [{ id: 'a', runtime: { kind: 'command', argv: 'make' }, network: 'yes' }] })).toEqual([
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.version', message: 'must be 1 (the only run spec version).' },
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.name', message: 'must be a string, not the number 3.' },
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].runtime.argv', message: 'must be a list, not the string "make".' },
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].network', message: 'must be true or false, not the string "yes".' },
+    ]);
+    expect(issuesOf({ version: 1, items: [{ runtime: { kind: 'agent', adapter: 'x' } }] }).map((issue) => [issue.path, issue.message])).toEqual([
+      ['$.name', 'is required (a string).'],
+      ['$.items[0].id', 'is required (a string).'],
+      ['$.items[0].runtime.prompt', 'is required (a string).'],
+    ]);
+  });
+
+  test('an unknown runtime kind, a bad duration, a bad lock mode', () => {
+    const spec = sampleSpec() as unknown as { items: Record<string, unknown>[] };
+    spec.items[0]!['runtime'] = { kind: 'shell', argv: ['x'] };
+    spec.items[1]!['timeout'] = '10 minutes';
+    spec.items[1]!['locks'] = [{ name: 'db', mode: 'write' }];
+    expect(issuesOf(spec).map((issue) => issue.path)).toEqual(['$.items[0].runtime.kind', '$.items[1].locks[0]', '$.items[1].timeout']);
+  });
+
+  test('duplicate ids, naming the first use', () => {
+    const spec = sampleSpec();
+    spec.items[3]!.id = 'edit-alpha';
+    spec.items[3]!.needs = {};
+    spec.items[3]!.apply = [];
+    expect(issuesOf(spec)).toContainEqual({
+      code: 'CAIRN_RUN_SPEC_INVALID',
+      path: '$.items[3].id',
+      message: '"edit-alpha" is already the id of $.items[0]; give every item a unique id.',
+    });
+  });
+
+  test('dangling dependsOn and needs targets, with suggestions, and self-dependencies', () => {
+    const spec = sampleSpec();
+    spec.items[2]!.dependsOn = ['edit-alpa', 'review', 'nothing-like-it'];
+    spec.items[3]!.needs!['b'] = { from: 'edit-bta', select: 'patch' };
+    expect(issuesOf(spec)).toEqual([
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[2].dependsOn[0]', message: 'names no item of this run: "edit-alpa"; did you mean "edit-alpha"? Use the id of an item in items.' },
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[2].dependsOn[1]', message: 'an item cannot wait for itself ("review"); remove this entry.' },
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[2].dependsOn[2]', message: 'names no item of this run: "nothing-like-it". Use the id of an item in items.' },
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[3].needs.b.from', message: 'names no item of this run: "edit-bta"; did you mean "edit-beta"? Use the id of an item in items.' },
+    ]);
+  });
+
+  test('cycles, with the cycle path, including a need on a downstream item', () => {
+    const spec = sampleSpec();
+    spec.items[0]!.dependsOn = ['edit-beta'];
+    spec.items[1]!.dependsOn = ['review'];
+    spec.items[2]!.dependsOn = ['edit-alpha'];
+    expect(issuesOf(spec)).toEqual([
+      {
+        code: 'CAIRN_RUN_SPEC_INVALID',
+        path: '$.items[2].dependsOn[0]',
+        message: 'closes a cycle: edit-alpha → edit-beta → review → edit-alpha (each waits for the next). Remove one of these dependencies.',
+      },
+    ]);
+    const downstream = sampleSpec();
+    downstream.items[0]!.needs = { tests: { from: 'verify', select: 'stdout' } };
+    expect(issuesOf(downstream).map((issue) => issue.path)).toEqual(['$.items[3].needs.a.from']);
+  });
+
+  test('apply naming a missing need or a need that is not a patch, and a lock taken twice', () => {
+    const spec = sampleSpec();
+    spec.items[3]!.needs!['log'] = { from: 'edit-beta', select: 'stdout' };
+    spec.items[3]!.apply = ['a', 'log', 'c', 'a'];
+    spec.items[0]!.locks = ['db', { name: 'db', mode: 'shared' }];
+    expect(issuesOf(spec).map((issue) => [issue.path, issue.message])).toEqual([
+      ['$.items[0].locks[1]', 'the lock "db" is taken twice; take each lock once.'],
+      ['$.items[3].apply[1]', '"log" selects stdout, not a patch; only patch inputs can be applied.'],
+      ['$.items[3].apply[2]', 'names no entry of needs: "c". Apply only needs entries.'],
+      ['$.items[3].apply[3]', '"a" is applied twice; remove the repeat.'],
+    ]);
+  });
+
+  test('executors, queues, adapters and secrets the server does not know', () => {
+    const spec = sampleSpec();
+    spec.items[0]!.secrets = ['GITHUB_TOKEN'];
+    spec.items[1]!.queue = 'gpu';
+    const result = validateRunSpec(spec, { executors: ['fargate'], queues: ['default'], adapters: ['claude-code'], secrets: [] });
+    expect(result.ok ? [] : result.issues.map((issue) => issue.path)).toEqual(['$.defaults.executor', '$.items[0].secrets[0]', '$.items[1].queue']);
+  });
+
+  test('__proto__, constructor and prototype keys anywhere', () => {
+    for (const key of ['__proto__', 'constructor', 'prototype']) {
+      const text = `{"version": 1, "name": "x", "items": [{"id": "a", "runtime": {"kind": "command", "argv": ["true"]}, "env": {"${key}": "1"}}]}`;
+      expect(issuesOf(parseRunSpec(text))).toEqual([
+        { code: 'CAIRN_RUN_SPEC_INVALID', path: `$.items[0].env.${key}`, message: `the key "${key}" is not allowed anywhere in a run spec; rename it.` },
+      ]);
+    }
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
+  test('sizes over the limits, as CAIRN_RUN_SPEC_TOO_LARGE', () => {
+    const items = Array.from({ length: runSpecLimits.items + 1 }, (_, index) => ({ id: `i${index}`, runtime: { kind: 'command', argv: ['true'] } }));
+    expect(issuesOf({ version: 1, name: 'big', items })).toEqual([
+      { code: 'CAIRN_RUN_SPEC_TOO_LARGE', path: '$.items', message: `must hold at most ${runSpecLimits.items} items; split the run.` },
+    ]);
+    const env = Object.fromEntries(Array.from({ length: runSpecLimits.mapEntries + 1 }, (_, index) => [`V${index}`, 'x']));
+    expect(issuesOf({ version: 1, name: 'x', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] }, env }] })[0]!.code).toBe('CAIRN_RUN_SPEC_TOO_LARGE');
+    let deep: unknown = 'x';
+    for (let level = 0; level < 100; level++) deep = { nested: deep };
+    expect(issuesOf({ version: 1, name: 'x', items: [], labels: deep })[0]).toMatchObject({ code: 'CAIRN_RUN_SPEC_TOO_LARGE' });
+  });
+});
+
+describe('parseRunSpec and loadRunSpec', () => {
+  function thrown(operation: () => unknown) {
+    try {
+      operation();
+    } catch (error) {
+      if (isCairnError(error)) return error;
+      throw error;
+    }
+    return expect.unreachable('expected a CairnError');
+  }
+
+  test('syntax errors name the source, line and column', () => {
+    expect(thrown(() => parseRunSpec('version: 1\nname: [\n', { source: 'run.yaml' })).message).toMatch(/^run\.yaml:\d+:\d+ is not valid YAML: /);
+    expect(thrown(() => parseRunSpec('{"version": 1,, }', { source: 'run.json' })).message).toMatch(/^run\.json:1:15 is not valid JSON/);
+  });
+
+  test('duplicate keys are refused in YAML and in JSON', () => {
+    expect(thrown(() => parseRunSpec('version: 1\nversion: 2\n')).code).toBe('CAIRN_RUN_SPEC_UNPARSABLE');
+    expect(thrown(() => parseRunSpec('{"version": 1, "version": 2}')).message).toMatch(/keys must be unique/);
+  });
+
+  test('documents over the byte limit are refused before parsing', () => {
+    const error = thrown(() => parseRunSpec(`# ${'x'.repeat(runSpecLimits.documentBytes)}\n`));
+    expect(error.code).toBe('CAIRN_RUN_SPEC_TOO_LARGE');
+  });
+
+  test('a billion-laughs YAML document is refused', () => {
+    const levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (let level = 1; level < 10; level++) {
+      const previous = String.fromCharCode(96 + level);
+      const name = String.fromCharCode(97 + level);
+      levels.push(`${name}: &${name} [*${previous},*${previous},*${previous},*${previous},*${previous},*${previous},*${previous},*${previous},*${previous}]`);
+    }
+    expect(thrown(() => parseRunSpec(levels.join('\n'))).code).toBe('CAIRN_RUN_SPEC_TOO_LARGE');
+  });
+
+  test('loadRunSpec throws every issue at once, the first in the message', () => {
+    const error = thrown(() => loadRunSpec('version: 1\nname: x\nitems:\n  - id: a\n    runtime: { kind: command, argv: [make] }\n    dependsOn: [b, c]\n', { source: 'run.yaml' }));
+    expect(error.code).toBe('CAIRN_RUN_SPEC_INVALID');
+    expect(error.message).toBe('run.yaml has 2 problems; the first: $.items[0].dependsOn[0] names no item of this run: "b". Use the id of an item in items.');
+    expect(error.issues.map((issue) => issue.path)).toEqual(['$.items[0].dependsOn[0]', '$.items[0].dependsOn[1]']);
+  });
+});

@@ -1,0 +1,111 @@
+import type { Digest, RunSpecV1 } from '@cairn/core';
+import type { z } from 'zod';
+import { CairnError, type ValidationIssue } from '../errors/cairn-error.ts';
+import { digestOfJson } from '../json/digest.ts';
+import { describeZodIssues } from './describe-zod-issue.ts';
+import { documentHazards } from './document-hazards.ts';
+import { itemGraphIssues } from './item-graph.ts';
+import { parseRunSpec, type ParseRunSpecOptions } from './parse-run-spec.ts';
+import { runSpecV1Schema } from './run-spec-schema.ts';
+import { didYouMean } from './suggest-name.ts';
+
+/**
+ * What the server knows exists. When a list is given, names outside it are refused (with a
+ * suggestion); when it is absent, any well-formed name passes.
+ */
+export interface RunSpecContext {
+  readonly executors?: readonly string[];
+  readonly queues?: readonly string[];
+  readonly adapters?: readonly string[];
+  readonly secrets?: readonly string[];
+}
+
+export type RunSpecValidation =
+  | { readonly ok: true; readonly spec: RunSpecV1; readonly digest: Digest }
+  | { readonly ok: false; readonly issues: readonly ValidationIssue[] };
+
+/** Beyond this many, issues are summarised: a broken 10,000-item spec needs a start, not a flood. */
+const reportedIssuesLimit = 200;
+
+/**
+ * Checks a parsed run spec completely and reports every problem at once, each with its JSON path
+ * and what to do: hazards (prototype keys, depth), the `cairn.run/v1` shape, the item graph
+ * (`itemGraphIssues`), and the names the server knows (`context`). On success, returns the spec
+ * and its digest (of its canonical JSON), which identifies it for idempotency.
+ */
+export function validateRunSpec(document: unknown, context: RunSpecContext = {}): RunSpecValidation {
+  const hazards = documentHazards(document);
+  if (hazards.length > 0) return { ok: false, issues: hazards };
+  const parsed = runSpecV1Schema.safeParse(document, { reportInput: true });
+  if (!parsed.success) return { ok: false, issues: limitIssues(describeZodIssues(parsed.error.issues, runSpecFieldNames)) };
+  const spec = parsed.data;
+  const issues = [...itemGraphIssues(spec), ...unknownNameIssues(spec, context)];
+  if (issues.length > 0) return { ok: false, issues: limitIssues(issues) };
+  return { ok: true, spec, digest: digestOfJson(spec) };
+}
+
+/**
+ * Parses and validates in one step, for callers that want an exception: throws a CairnError whose
+ * `issues` lists every problem (CAIRN_RUN_SPEC_TOO_LARGE when any problem is a size limit,
+ * CAIRN_RUN_SPEC_INVALID otherwise, CAIRN_RUN_SPEC_UNPARSABLE for syntax).
+ */
+export function loadRunSpec(text: string, options: ParseRunSpecOptions & { readonly context?: RunSpecContext } = {}): { spec: RunSpecV1; digest: Digest } {
+  const result = validateRunSpec(parseRunSpec(text, options), options.context);
+  if (result.ok) return { spec: result.spec, digest: result.digest };
+  const source = options.source ?? 'The run spec';
+  const code = result.issues.some((issue) => issue.code === 'CAIRN_RUN_SPEC_TOO_LARGE') ? 'CAIRN_RUN_SPEC_TOO_LARGE' : 'CAIRN_RUN_SPEC_INVALID';
+  const [first] = result.issues;
+  const count = result.issues.length === 1 ? '1 problem' : `${result.issues.length} problems`;
+  throw new CairnError(code, `${source} has ${count}; the first: ${first!.path} ${first!.message}`, { path: first!.path, issues: result.issues });
+}
+
+function unknownNameIssues(spec: RunSpecV1, context: RunSpecContext): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const check = (name: string | undefined, known: readonly string[] | undefined, path: string, what: string) => {
+    if (name === undefined || known === undefined || known.includes(name)) return;
+    issues.push({
+      code: 'CAIRN_RUN_SPEC_INVALID',
+      path,
+      message: `names no ${what} this server knows: ${JSON.stringify(name)}${didYouMean(name, known) || '.'} Known: ${known.join(', ') || 'none'}.`,
+    });
+  };
+  check(spec.defaults?.executor, context.executors, '$.defaults.executor', 'executor');
+  check(spec.defaults?.queue, context.queues, '$.defaults.queue', 'queue');
+  spec.items.forEach((item, index) => {
+    const base = `$.items[${index}]`;
+    check(item.executor, context.executors, `${base}.executor`, 'executor');
+    check(item.queue, context.queues, `${base}.queue`, 'queue');
+    if (item.runtime.kind === 'agent') check(item.runtime.adapter, context.adapters, `${base}.runtime.adapter`, 'agent adapter');
+    item.secrets?.forEach((secret, position) => check(secret, context.secrets, `${base}.secrets[${position}]`, 'secret'));
+  });
+  return issues;
+}
+
+function limitIssues(issues: ValidationIssue[]): ValidationIssue[] {
+  if (issues.length <= reportedIssuesLimit) return issues;
+  const shown = issues.slice(0, reportedIssuesLimit);
+  shown.push({ code: issues[reportedIssuesLimit]!.code, path: '$', message: `and ${issues.length - reportedIssuesLimit} more problems not shown; fix these first.` });
+  return shown;
+}
+
+/** Every field name the run spec schema knows, for did-you-mean on unknown fields. */
+const runSpecFieldNames: ReadonlySet<string> = collectFieldNames(runSpecV1Schema);
+
+function collectFieldNames(schema: z.core.$ZodType, names = new Set<string>(), seen = new Set<unknown>()): Set<string> {
+  if (seen.has(schema)) return names;
+  seen.add(schema);
+  const definition = schema._zod.def as unknown as Record<string, unknown>;
+  const shape = definition['shape'] as Record<string, z.core.$ZodType> | undefined;
+  if (shape) {
+    for (const [name, child] of Object.entries(shape)) {
+      names.add(name);
+      collectFieldNames(child, names, seen);
+    }
+  }
+  for (const key of ['innerType', 'element', 'valueType', 'in', 'out']) {
+    const child = definition[key] as z.core.$ZodType | undefined;
+    if (child?._zod) collectFieldNames(child, names, seen);
+  }
+  for (const option of (definition['options'] as z.core.$ZodType[] | undefined) ?? []) collectFieldNames(option, names, seen);
+  return names;
+}
