@@ -26,4 +26,26 @@ export {
 } from './spec/run-spec-schema.ts';
 export { digestSchema } from './schemas/digest-schema.ts';
 export type { SchemaImplements } from './schemas/schema-implements.ts';
+export {
+  assertTransition,
+  attemptStates,
+  attemptTransitions,
+  canTransition,
+  isTerminalState,
+  itemStates,
+  itemTransitions,
+  runStates,
+  runTransitions,
+} from './lifecycle/lifecycle-transitions.ts';
+export type { TransitionTable } from './lifecycle/lifecycle-transitions.ts';
+export { actorSchema, auditActorSchema } from './schemas/actor-schema.ts';
+export { auditActions, auditEntityKinds, auditEntrySchema } from './schemas/audit-entry-schema.ts';
+export { anchorReceiptSchema, checkpointSchema, dsseEnvelopeSchema, publicKeyRecordSchema } from './schemas/checkpoint-schemas.ts';
+export { cipherEnvelopeSchema } from './schemas/cipher-envelope-schema.ts';
+export { base64Schema, hashHexSchema, timestampSchema } from './schemas/common-schemas.ts';
+export { dispatchManifestSchema } from './schemas/dispatch-manifest-schema.ts';
+export { cairnEventSchema } from './schemas/event-schema.ts';
+export { executionHandleSchema, executionStatusSchema, taskEnvelopeSchema } from './schemas/execution-schemas.ts';
+export { parsePayload } from './schemas/parse-payload.ts';
+export { resultRecordSchema } from './schemas/result-record-schema.ts';
 export const VERSION = '0.1.0';

@@ -1,6 +1,9 @@
+import type { Digest } from './digest.ts';
+
 /** A signer's public key as carried in bundles and the key registry. */
 export interface PublicKeyRecord {
-  readonly keyId: string;
+  /** `sha256:<hex>` of the DER public key. */
+  readonly keyId: Digest;
   readonly algorithm: SignatureAlgorithm;
   /** Base64 DER SubjectPublicKeyInfo. */
   readonly publicKey: string;

@@ -1,3 +1,4 @@
+import type { Digest } from '../model/digest.ts';
 import type { SignatureAlgorithm } from '../model/signature.ts';
 
 /**
@@ -21,7 +22,7 @@ export interface SignerV1 {
   readonly specificationVersion: 'v1';
   readonly provider: string;
   readonly algorithm: SignatureAlgorithm;
-  keyId(): Promise<string>;
+  keyId(): Promise<Digest>;
   publicKey(): Promise<Uint8Array>;
   sign(message: Uint8Array): Promise<Uint8Array>;
 }

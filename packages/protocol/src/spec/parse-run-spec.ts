@@ -23,10 +23,8 @@ export function parseRunSpec(text: string, options: ParseRunSpecOptions = {}): u
   const source = options.source ?? 'run spec';
   const bytes = utf8.encode(text).byteLength;
   if (bytes > runSpecLimits.documentBytes) {
-    throw new CairnError('CAIRN_RUN_SPEC_TOO_LARGE', `${source} is ${bytes} bytes; a run spec may be at most ${runSpecLimits.documentBytes} bytes. Split the run into smaller runs.`, {
-      path: '$',
-      details: { bytes, limit: runSpecLimits.documentBytes },
-    });
+    const message = `${source} is ${bytes} bytes; a run spec may be at most ${runSpecLimits.documentBytes} bytes. Split the run into smaller runs.`;
+    throw documentError('CAIRN_RUN_SPEC_TOO_LARGE', message, undefined, { bytes, limit: runSpecLimits.documentBytes });
   }
   const format = options.format === undefined || options.format === 'auto' ? (/^\s*\{/.test(text) ? 'json' : 'yaml') : options.format;
   return format === 'json' ? parseJsonText(text, source) : parseYamlText(text, source);
@@ -40,7 +38,7 @@ function parseJsonText(text: string, source: string): unknown {
   } catch (error) {
     const position = /position (\d+)/.exec((error as Error).message);
     const where = position ? lineAndColumn(text, Number(position[1])) : '';
-    throw new CairnError('CAIRN_RUN_SPEC_UNPARSABLE', `${source}${where} is not valid JSON: ${(error as Error).message}.`, { path: '$', cause: error });
+    throw documentError('CAIRN_RUN_SPEC_UNPARSABLE', `${source}${where} is not valid JSON: ${(error as Error).message}.`, error);
   }
   return parseYamlText(text, source, 'JSON');
 }
@@ -52,16 +50,22 @@ function parseYamlText(text: string, source: string, language = 'YAML'): unknown
     const at = problem.linePos?.[0];
     const where = at ? `:${at.line}:${at.col}` : '';
     const message = problem.message.split('\n')[0]!.replace(/ at line \d+, column \d+.*$/, '');
-    throw new CairnError('CAIRN_RUN_SPEC_UNPARSABLE', `${source}${where} is not valid ${language}: ${message}.`, { path: '$', cause: problem });
+    throw documentError('CAIRN_RUN_SPEC_UNPARSABLE', `${source}${where} is not valid ${language}: ${message}.`, problem);
   }
   try {
     return document.toJS({ maxAliasCount: runSpecLimits.yamlAliases });
   } catch (error) {
-    throw new CairnError('CAIRN_RUN_SPEC_TOO_LARGE', `${source} expands too many YAML aliases (at most ${runSpecLimits.yamlAliases}); write the values out instead.`, {
-      path: '$',
-      cause: error,
-    });
+    const message = (error as Error).message;
+    if (/alias count/i.test(message)) {
+      throw documentError('CAIRN_RUN_SPEC_TOO_LARGE', `${source} expands too many YAML aliases (at most ${runSpecLimits.yamlAliases}); write the values out instead.`, error);
+    }
+    throw documentError('CAIRN_RUN_SPEC_UNPARSABLE', `${source} is not valid ${language}: ${message}.`, error);
   }
+}
+
+/** Errors about the document as a whole are located at `$`, and carry themselves as the one issue. */
+function documentError(code: 'CAIRN_RUN_SPEC_TOO_LARGE' | 'CAIRN_RUN_SPEC_UNPARSABLE', message: string, cause?: unknown, details?: Record<string, number>): CairnError {
+  return new CairnError(code, message, { path: '$', issues: [{ code, path: '$', message }], cause, ...(details ? { details } : {}) });
 }
 
 function lineAndColumn(text: string, offset: number): string {

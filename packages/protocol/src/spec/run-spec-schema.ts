@@ -62,7 +62,9 @@ true satisfies SchemaImplements<typeof retrySpecSchema, RetrySpec>;
 
 export const commandRuntimeSpecSchema = z.strictObject({
   kind: z.literal('command'),
-  argv: list(z.string().max(limits.argumentLength, `must be at most ${limits.argumentLength} characters`)).min(1, 'must name the program to run: [program, ...arguments]'),
+  argv: list(z.string().max(limits.argumentLength, `must be at most ${limits.argumentLength} characters`))
+    .min(1, 'must name the program to run: [program, ...arguments]')
+    .refine((argv) => argv[0] !== '', { error: 'must be the program to run, not an empty string', path: [0] }),
 });
 true satisfies SchemaImplements<typeof commandRuntimeSpecSchema, CommandRuntimeSpec>;
 

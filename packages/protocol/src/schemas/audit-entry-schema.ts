@@ -1,0 +1,42 @@
+import type { AuditAction, AuditEntityKind, AuditEntry, JsonObject } from '@cairn/core';
+import { z } from 'zod';
+import { auditActorSchema } from './actor-schema.ts';
+import { countSchema, timestampSchema } from './common-schemas.ts';
+import type { SchemaImplements } from './schema-implements.ts';
+
+/** Every audited action, the closed vocabulary of `AuditAction` as values. */
+export const auditActions = [
+  'run.submitted', 'run.started', 'run.succeeded', 'run.failed', 'run.cancelled',
+  'item.ready', 'item.approval-requested', 'item.approved', 'item.skipped', 'item.cancelled', 'item.succeeded', 'item.failed',
+  'attempt.dispatched', 'attempt.started', 'attempt.completed', 'attempt.lost', 'attempt.cancelled', 'attempt.result-rejected',
+  'artifact.stored',
+  'token.created', 'token.revoked',
+  'schedule.created', 'schedule.removed', 'schedule.fired',
+  'secret.set', 'secret.used',
+  'webhook.created', 'webhook.removed',
+  'checkpoint.issued', 'checkpoint.anchored',
+  'server.started', 'server.stopped',
+  'access.denied',
+] as const satisfies readonly AuditAction[];
+
+export const auditEntityKinds = ['run', 'item', 'attempt', 'artifact', 'token', 'schedule', 'webhook', 'checkpoint', 'secret', 'server'] as const satisfies readonly AuditEntityKind[];
+
+const jsonObjectSchema = z.record(z.string(), z.json()) as unknown as z.ZodType<JsonObject>;
+
+export const auditEntrySchema = z
+  .strictObject({
+    seq: countSchema,
+    time: timestampSchema,
+    actor: auditActorSchema,
+    action: z.enum(auditActions, 'must be a known audit action'),
+    entity: z.strictObject({ kind: z.enum(auditEntityKinds, 'must be a known entity kind'), id: z.string() }),
+    outcome: z.enum(['success', 'failure', 'denied'], 'must be success, failure or denied'),
+    runId: z.string().min(1).exactOptional(),
+    runSeq: countSchema.exactOptional(),
+    data: jsonObjectSchema,
+  })
+  .refine((entry) => (entry.runId === undefined) === (entry.runSeq === undefined), {
+    error: 'runId and runSeq must be both present or both absent',
+    path: ['runSeq'],
+  });
+true satisfies SchemaImplements<typeof auditEntrySchema, AuditEntry>;

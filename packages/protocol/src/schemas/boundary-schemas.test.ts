@@ -1,0 +1,98 @@
+import type { AuditEntry, DispatchManifest, ResultRecord } from '@cairn/core';
+import { describe, expect, test } from 'vitest';
+import {
+  auditEntrySchema,
+  cairnEventSchema,
+  checkpointSchema,
+  dispatchManifestSchema,
+  executionHandleSchema,
+  isCairnError,
+  parsePayload,
+  resultRecordSchema,
+  sha256Digest,
+} from '../index.ts';
+
+const digest = sha256Digest('x');
+const time = '2026-11-22T10:00:00.000Z';
+
+const manifest: DispatchManifest = {
+  version: 'cairn.manifest/v1',
+  runId: 'r1',
+  itemId: 'verify',
+  attempt: 1,
+  fencingToken: 7,
+  executionId: 'r1/verify/1',
+  runtime: { kind: 'command', argv: ['npm', 'test'] },
+  workspace: digest,
+  inputs: { a: { from: 'edit-alpha', select: 'patch', digest } },
+  apply: ['a'],
+  env: { CI: '1' },
+  secretNames: ['GITHUB_TOKEN'],
+  limits: { timeoutMs: 600_000, network: false, maxPatchBytes: 10_000_000, maxLogBytes: 1_000_000 },
+  effect: 'pure',
+  issuedAt: time,
+};
+
+const result: ResultRecord = {
+  version: 'cairn.result/v1',
+  runId: 'r1',
+  itemId: 'verify',
+  attempt: 1,
+  fencingToken: 7,
+  executionId: 'r1/verify/1',
+  manifestDigest: digest,
+  outcome: 'failed',
+  exitCode: null,
+  startedAt: time,
+  finishedAt: time,
+  artifacts: { stdout: digest, stderr: digest },
+};
+
+const entry: AuditEntry = {
+  seq: 0,
+  time,
+  actor: { kind: 'token', id: 'tok_1', via: 'http' },
+  action: 'run.submitted',
+  entity: { kind: 'run', id: 'r1' },
+  outcome: 'success',
+  runId: 'r1',
+  runSeq: 0,
+  data: { specDigest: digest, items: 4 },
+};
+
+describe('boundary schemas', () => {
+  test.each([
+    ['dispatch manifest', dispatchManifestSchema, manifest],
+    ['result record', resultRecordSchema, result],
+    ['audit entry', auditEntrySchema, entry],
+    ['checkpoint', checkpointSchema, { origin: 'cairn:test', treeSize: 3, rootHash: digest.slice(7), time }],
+    ['event', cairnEventSchema, { id: 1, time, runId: 'r1', type: 'item.state', itemId: 'a', state: 'awaiting-approval' }],
+    ['execution handle', executionHandleSchema, { executor: 'local', executionId: 'r1/a/1', pid: 42, started: '2026' }],
+  ])('a valid %s passes unchanged', (_name, schema, value) => {
+    expect(parsePayload(schema, value, 'it')).toEqual(value);
+  });
+
+  test('parsePayload names every problem by JSON path', () => {
+    try {
+      parsePayload(resultRecordSchema, { ...result, outcome: 'exploded', artifacts: { stdout: 'sha256:nope', stderr: digest } }, 'result record results/r1.json');
+      expect.unreachable();
+    } catch (error) {
+      expect(isCairnError(error, 'CAIRN_PAYLOAD_INVALID')).toBe(true);
+      const { issues, message } = error as { issues: { path: string }[]; message: string };
+      expect(issues.map((issue) => issue.path)).toEqual(['$.outcome', '$.artifacts.stdout']);
+      expect(message).toMatch(/^result record results\/r1\.json is not valid: \$\.outcome .* \(and 1 more\)\.$/);
+    }
+  });
+
+  test('an audit entry needs runId and runSeq together, and refuses unknown actions and fields', () => {
+    const { runSeq: _dropped, ...withoutRunSeq } = entry;
+    expect(auditEntrySchema.safeParse(withoutRunSeq).success).toBe(false);
+    expect(auditEntrySchema.safeParse({ ...entry, action: 'run.exploded' }).success).toBe(false);
+    expect(auditEntrySchema.safeParse({ ...entry, secret: 'x' }).success).toBe(false);
+  });
+
+  test('a handle must stay JSON', () => {
+    expect(executionHandleSchema.safeParse({ executor: 'local', executionId: 'x', when: new Date() }).success).toBe(false);
+    expect(executionHandleSchema.safeParse({ executor: 'local' }).success).toBe(false);
+  });
+});

@@ -1,0 +1,31 @@
+import type { ExecutionHandle, ExecutionStatus, JsonValue, TaskEnvelope } from '@cairn/core';
+import { z } from 'zod';
+import { digestSchema } from './digest-schema.ts';
+import type { SchemaImplements } from './schema-implements.ts';
+
+const jsonValueSchema: z.ZodType<JsonValue> = z.json() as z.ZodType<JsonValue>;
+
+export const taskEnvelopeSchema = z.strictObject({
+  executionId: z.string().min(1, 'must not be empty').max(512, 'must be at most 512 characters'),
+  manifestDigest: digestSchema,
+  secrets: z.record(z.string(), z.string()).exactOptional(),
+});
+true satisfies SchemaImplements<typeof taskEnvelopeSchema, TaskEnvelope>;
+
+/** A persisted handle: `executor` and `executionId` plus executor-specific JSON fields. */
+export const executionHandleSchema = z
+  .object({
+    executor: z.string().min(1, 'must not be empty'),
+    executionId: z.string().min(1, 'must not be empty'),
+  })
+  .catchall(jsonValueSchema);
+true satisfies SchemaImplements<typeof executionHandleSchema, ExecutionHandle>;
+
+export const executionStatusSchema = z.strictObject({
+  state: z.enum(['pending', 'running', 'exited', 'unknown'], 'must be pending, running, exited or unknown'),
+  outcome: z.enum(['succeeded', 'failed', 'cancelled', 'timed-out'], 'must be succeeded, failed, cancelled or timed-out').exactOptional(),
+  exitCode: z.int('must be a whole number').exactOptional(),
+  resultKey: z.string().exactOptional(),
+  reason: z.string().exactOptional(),
+});
+true satisfies SchemaImplements<typeof executionStatusSchema, ExecutionStatus>;

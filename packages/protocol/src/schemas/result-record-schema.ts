@@ -1,0 +1,28 @@
+import type { ResultRecord } from '@cairn/core';
+import { z } from 'zod';
+import { countSchema, timestampSchema } from './common-schemas.ts';
+import { digestSchema } from './digest-schema.ts';
+import type { SchemaImplements } from './schema-implements.ts';
+
+export const resultRecordSchema = z.strictObject({
+  version: z.literal('cairn.result/v1', 'must be cairn.result/v1'),
+  runId: z.string().min(1),
+  itemId: z.string().min(1),
+  attempt: z.int().min(1),
+  fencingToken: countSchema,
+  executionId: z.string().min(1),
+  manifestDigest: digestSchema,
+  outcome: z.enum(['succeeded', 'failed', 'cancelled', 'timed-out']),
+  exitCode: z.int().nullable(),
+  startedAt: timestampSchema,
+  finishedAt: timestampSchema,
+  artifacts: z.strictObject({
+    patch: digestSchema.exactOptional(),
+    stdout: digestSchema,
+    stderr: digestSchema,
+    output: digestSchema.exactOptional(),
+  }),
+  patchStats: z.strictObject({ filesChanged: countSchema, bytes: countSchema }).exactOptional(),
+  failure: z.strictObject({ code: z.string(), message: z.string() }).exactOptional(),
+});
+true satisfies SchemaImplements<typeof resultRecordSchema, ResultRecord>;
