@@ -135,6 +135,14 @@ describe('validateRunSpec refuses, naming the JSON path', () => {
     ]);
   });
 
+  test('a shape error does not hide graph errors elsewhere', () => {
+    const spec = sampleSpec() as unknown as { items: Record<string, unknown>[] };
+    spec.items[0]!['timeout'] = 'soon';
+    spec.items[1]!['dependsOn'] = ['edit-alpa', 42];
+    spec.items[2]!['id'] = 7;
+    expect(issuesOf(spec).map((issue) => issue.path)).toEqual(['$.items[0].timeout', '$.items[1].dependsOn[1]', '$.items[2].id', '$.items[1].dependsOn[0]']);
+  });
+
   test('executors, queues, adapters and secrets the server does not know', () => {
     const spec = sampleSpec();
     spec.items[0]!.secrets = ['GITHUB_TOKEN'];

@@ -37,7 +37,14 @@ export function validateRunSpec(document: unknown, context: RunSpecContext = {})
   const hazards = documentHazards(document);
   if (hazards.length > 0) return { ok: false, issues: hazards };
   const parsed = runSpecV1Schema.safeParse(document, { reportInput: true });
-  if (!parsed.success) return { ok: false, issues: limitIssues(describeZodIssues(parsed.error.issues, runSpecFieldNames)) };
+  if (!parsed.success) {
+    // Still check the graph of whatever is well-formed enough, so a typo in one field does not
+    // hide a cycle elsewhere: every problem is reported at once.
+    const shapeIssues = describeZodIssues(parsed.error.issues, runSpecFieldNames);
+    const graph = graphView(document);
+    const graphIssues = graph ? itemGraphIssues(graph).filter((issue) => !shapeIssues.some((shape) => shape.path === issue.path)) : [];
+    return { ok: false, issues: limitIssues([...shapeIssues, ...graphIssues]) };
+  }
   const spec = parsed.data;
   const issues = [...itemGraphIssues(spec), ...unknownNameIssues(spec, context)];
   if (issues.length > 0) return { ok: false, issues: limitIssues(issues) };
@@ -57,6 +64,37 @@ export function loadRunSpec(text: string, options: ParseRunSpecOptions & { reado
   const [first] = result.issues;
   const count = result.issues.length === 1 ? '1 problem' : `${result.issues.length} problems`;
   throw new CairnError(code, `${source} has ${count}; the first: ${first!.path} ${first!.message}`, { path: first!.path, issues: result.issues });
+}
+
+/**
+ * The parts of a malformed document the graph rules read (ids, dependsOn, needs, apply, locks),
+ * keeping item positions so paths stay right; fields of the wrong type are left out. Undefined
+ * when there is no list of items at all.
+ */
+function graphView(document: unknown): RunSpecV1 | undefined {
+  const items = (document as { items?: unknown } | null)?.items;
+  if (!Array.isArray(items)) return undefined;
+  const strings = (value: unknown) => (Array.isArray(value) ? value.filter((entry): entry is string => typeof entry === 'string') : undefined);
+  const record = (value: unknown) => (typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined);
+  const view = items.map((raw, index) => {
+    const item = record(raw) ?? {};
+    const needs = Object.fromEntries(
+      Object.entries(record(item['needs']) ?? {}).flatMap(([name, need]) => {
+        const from = record(need)?.['from'];
+        return typeof from === 'string' ? [[name, { from, select: String(record(need)?.['select']) }]] : [];
+      }),
+    );
+    const locks = Array.isArray(item['locks']) ? item['locks'].filter((lock) => typeof lock === 'string' || typeof record(lock)?.['name'] === 'string') : undefined;
+    return {
+      // A placeholder id nobody can reference keeps a malformed item out of the graph rules.
+      id: typeof item['id'] === 'string' ? item['id'] : `\u0000item ${index}`,
+      dependsOn: strings(item['dependsOn']),
+      needs,
+      apply: strings(item['apply']),
+      locks,
+    };
+  });
+  return { version: 1, name: '', items: view } as unknown as RunSpecV1;
 }
 
 function unknownNameIssues(spec: RunSpecV1, context: RunSpecContext): ValidationIssue[] {
