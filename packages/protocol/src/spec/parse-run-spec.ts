@@ -1,5 +1,6 @@
 import { parseDocument } from 'yaml';
 import { CairnError } from '../errors/cairn-error.ts';
+import { findDuplicateKey } from '../json/find-duplicate-key.ts';
 import { runSpecLimits } from './run-spec-limits.ts';
 
 export interface ParseRunSpecOptions {
@@ -31,26 +32,29 @@ export function parseRunSpec(text: string, options: ParseRunSpecOptions = {}): u
 }
 
 function parseJsonText(text: string, source: string): unknown {
-  // JSON is parsed by the YAML parser too: JSON.parse silently keeps the last of duplicate keys,
-  // and a spec whose meaning depends on which duplicate wins must be refused.
+  let value: unknown;
   try {
-    JSON.parse(text);
+    value = JSON.parse(text);
   } catch (error) {
     const position = /position (\d+)/.exec((error as Error).message);
     const where = position ? lineAndColumn(text, Number(position[1])) : '';
     throw documentError('CAIRN_RUN_SPEC_UNPARSABLE', `${source}${where} is not valid JSON: ${(error as Error).message}.`, error);
   }
-  return parseYamlText(text, source, 'JSON');
+  // JSON.parse silently keeps the last of duplicate keys; a spec whose meaning depends on which
+  // duplicate wins must be refused.
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== undefined) throw documentError('CAIRN_RUN_SPEC_UNPARSABLE', `${source} is not valid: the key ${duplicate} appears twice in one object; keep one.`);
+  return value;
 }
 
-function parseYamlText(text: string, source: string, language = 'YAML'): unknown {
+function parseYamlText(text: string, source: string): unknown {
   const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true, schema: 'core', merge: false, version: '1.2' });
   const [problem] = document.errors;
   if (problem) {
     const at = problem.linePos?.[0];
     const where = at ? `:${at.line}:${at.col}` : '';
     const message = problem.message.split('\n')[0]!.replace(/ at line \d+, column \d+.*$/, '');
-    throw documentError('CAIRN_RUN_SPEC_UNPARSABLE', `${source}${where} is not valid ${language}: ${message}.`, problem);
+    throw documentError('CAIRN_RUN_SPEC_UNPARSABLE', `${source}${where} is not valid YAML: ${message}.`, problem);
   }
   try {
     return document.toJS({ maxAliasCount: runSpecLimits.yamlAliases });
@@ -59,7 +63,7 @@ function parseYamlText(text: string, source: string, language = 'YAML'): unknown
     if (/alias count/i.test(message)) {
       throw documentError('CAIRN_RUN_SPEC_TOO_LARGE', `${source} expands too many YAML aliases (at most ${runSpecLimits.yamlAliases}); write the values out instead.`, error);
     }
-    throw documentError('CAIRN_RUN_SPEC_UNPARSABLE', `${source} is not valid ${language}: ${message}.`, error);
+    throw documentError('CAIRN_RUN_SPEC_UNPARSABLE', `${source} is not valid YAML: ${message}.`, error);
   }
 }
 

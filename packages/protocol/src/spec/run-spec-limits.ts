@@ -4,8 +4,8 @@
  * CAIRN_RUN_SPEC_TOO_LARGE naming the limit.
  */
 export const runSpecLimits = {
-  /** Bytes of the YAML or JSON document. */
-  documentBytes: 1_048_576,
+  /** Bytes of the YAML or JSON document (a 10,000-item spec of plain commands is about 1.4 MB). */
+  documentBytes: 4_194_304,
   /** Nesting depth of the parsed document. */
   depth: 32,
   /** YAML aliases (a billion-laughs document expands through them). */
