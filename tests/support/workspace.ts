@@ -93,7 +93,7 @@ export function declaredExports(entryFile: string): DeclaredExports {
   return result;
 }
 
-/** Every relative-or-package import specifier in a package's source files (tests excluded). */
+/** Every relative-or-package import specifier in a package's source files (tests and `*.test-support.ts` helpers excluded). */
 export function importedPackages(sourceDirectory: string): Set<string> {
   const imported = new Set<string>();
   const visit = (directory: string) => {
@@ -103,11 +103,14 @@ export function importedPackages(sourceDirectory: string): Set<string> {
         visit(path);
         continue;
       }
-      if (!entry.name.endsWith('.ts') || /\.test(-d)?\.ts$/.test(entry.name)) continue;
+      if (!entry.name.endsWith('.ts') || /\.test(-d|-support)?\.ts$/.test(entry.name)) continue;
       const text = readFileSync(path, 'utf8');
-      for (const match of text.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"./][^'"]*)['"]/g)) {
-        const specifier = match[1]!;
-        if (specifier.startsWith('node:')) continue;
+      // Static imports and re-exports (`import x from 'p'`, `export { y } from 'p'`, `import 'p'`)
+      // and dynamic `import('p')`; relative specifiers and node: built-ins are not packages.
+      const statements = /^\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
+      for (const match of text.matchAll(statements)) {
+        const specifier = (match[1] ?? match[2] ?? match[3])!;
+        if (specifier.startsWith('node:') || specifier.startsWith('.')) continue;
         const parts = specifier.split('/');
         imported.add(specifier.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!);
       }

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { errorCodes, isCairnError, loadRunSpec, validateRunSpec, type ValidationIssue } from '../index.ts';
-import { sampleSpec } from './test-support.ts';
+import { sampleSpec } from './run-spec.test-support.ts';
 
 const ids = fc.constantFrom('a', 'b', 'build', 'test', 'edit-alpha', 'x.y_z', 'Ünïcode', '', '-bad', '__proto__');
 const runtime = fc.oneof(

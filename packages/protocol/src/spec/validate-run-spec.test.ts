@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { digestOfJson, isCairnError, loadRunSpec, parseRunSpec, runSpecLimits, validateRunSpec } from '../index.ts';
-import { issuesOf, sampleSpec } from './test-support.ts';
+import { issuesOf, sampleSpec } from './run-spec.test-support.ts';
 
 describe('validateRunSpec accepts', () => {
   test('the sample spec of the design, and returns the digest of its canonical JSON', () => {
