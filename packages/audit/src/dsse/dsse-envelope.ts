@@ -1,0 +1,48 @@
+import type { DsseEnvelope, SignerV1 } from '@cairn/core';
+import { CairnError } from '@cairn/protocol';
+import { decodeBase64Strict, encodeBase64 } from './base64.ts';
+import { preAuthenticationEncoding } from './pre-authentication-encoding.ts';
+import { verifySignature, type TrustedKey } from './verify-signature.ts';
+
+/** Signs `payload` as a DSSE envelope of `payloadType` with one signature from `signer`. */
+export async function signEnvelope(payloadType: string, payload: Uint8Array, signer: SignerV1): Promise<DsseEnvelope> {
+  const signature = await signer.sign(preAuthenticationEncoding(payloadType, payload));
+  return {
+    payloadType,
+    payload: encodeBase64(payload),
+    signatures: [{ keyid: await signer.keyId(), sig: encodeBase64(signature) }],
+  };
+}
+
+/** What a verified envelope holds, and which trusted key vouched for it. */
+export interface OpenedEnvelope {
+  readonly payload: Uint8Array;
+  readonly keyId: string;
+}
+
+/**
+ * Verifies a DSSE envelope: its payloadType must be `payloadType` exactly, and at least one
+ * signature must verify under a key of `trustedKeys` whose id it names. Returns the payload.
+ * Throws CAIRN_SIGNATURE_INVALID saying which of those failed.
+ */
+export function openEnvelope(envelope: DsseEnvelope, payloadType: string, trustedKeys: readonly TrustedKey[]): OpenedEnvelope {
+  if (envelope.payloadType !== payloadType) {
+    throw new CairnError('CAIRN_SIGNATURE_INVALID', `The envelope's payloadType is ${JSON.stringify(envelope.payloadType)}, expected ${JSON.stringify(payloadType)}.`, { path: '$.payloadType' });
+  }
+  const payload = decodeBase64Strict(envelope.payload);
+  if (!payload) throw new CairnError('CAIRN_SIGNATURE_INVALID', 'The envelope payload is not canonical base64.', { path: '$.payload' });
+  const signed = preAuthenticationEncoding(payloadType, payload);
+  let namedTrustedKey = false;
+  for (const signature of envelope.signatures) {
+    const trusted = trustedKeys.find((candidate) => candidate.record.keyId === signature.keyid);
+    if (!trusted) continue;
+    namedTrustedKey = true;
+    const bytes = decodeBase64Strict(signature.sig);
+    if (bytes && verifySignature(trusted.record.algorithm, trusted.key, signed, bytes)) return { payload, keyId: trusted.record.keyId };
+  }
+  throw new CairnError(
+    'CAIRN_SIGNATURE_INVALID',
+    namedTrustedKey ? 'No signature of the envelope verifies with the trusted key it names.' : 'No signature of the envelope is by a trusted key.',
+    { path: '$.signatures' },
+  );
+}
