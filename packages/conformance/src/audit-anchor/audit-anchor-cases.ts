@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
-import type { AnchorCheckpoint, AuditAnchorV1 } from '../provisional-seams.ts';
+import type { AnchorCheckpoint, AuditAnchorV1 } from '@cairn/core';
 import { expectBytes, utf8 } from '../harness/bytes.ts';
 import type { ConformanceCase } from '../harness/conformance-case.ts';
 import { describeError, expectCairnError } from '../harness/expect-cairn-error.ts';
 import { fail } from '../harness/fail.ts';
-import { isCairnError } from '../provisional-errors.ts';
+import { isCairnError } from '@cairn/protocol';
 import type { AuditAnchorOracle } from './audit-anchor-oracle.ts';
 
 /** One audit anchor case. */
@@ -17,17 +17,17 @@ const origin = 'cairn.conformance/log';
  * A checkpoint like the ones the engine anchors: a DSSE envelope (JSON) over a signed tree head.
  * The anchor stores the envelope as opaque bytes; the signature is not its business.
  */
-function checkpoint(size: number, salt = ''): AnchorCheckpoint {
-  const rootHash = createHash('sha256').update(`root ${size} ${salt}`).digest('hex');
-  const payload = Buffer.from(JSON.stringify({ origin, size, rootHash, time: '2026-11-22T12:00:00Z' })).toString('base64');
+function checkpoint(treeSize: number, salt = ''): AnchorCheckpoint {
+  const rootHash = createHash('sha256').update(`root ${treeSize} ${salt}`).digest('hex');
+  const payload = Buffer.from(JSON.stringify({ origin, treeSize, rootHash, time: '2026-11-22T12:00:00Z' })).toString('base64');
   const envelope = utf8(
     `${JSON.stringify({ payloadType: 'application/vnd.cairn.checkpoint+json', payload, signatures: [{ keyid: 'sha256:00', sig: 'AA==' }] })}\n`,
   );
-  return { origin, size, rootHash, envelope };
+  return { origin, treeSize, rootHash, envelope };
 }
 
 function reference(value: AnchorCheckpoint) {
-  return { origin: value.origin, size: value.size, rootHash: value.rootHash };
+  return { origin: value.origin, treeSize: value.treeSize, rootHash: value.rootHash };
 }
 
 /** The AuditAnchorV1 cases, in registration order; exported for meta-tests. */
@@ -41,6 +41,16 @@ export const auditAnchorCases: readonly AuditAnchorCase[] = [
       expect(receipt.guarantee).toBe(instance.guarantee);
       expect(typeof receipt.location).toBe('string');
       expect(Number.isNaN(Date.parse(receipt.anchoredAt)), `anchoredAt ${receipt.anchoredAt} is a date`).toBe(false);
+    },
+  },
+  {
+    id: 'receipt-bound-to-checkpoint',
+    title: 'the receipt names the checkpoint it anchors: origin, tree size, root hash and the envelope digest',
+    async run({ instance }) {
+      const value = checkpoint(5);
+      const receipt = await instance.anchor(value);
+      expect({ origin: receipt.origin, treeSize: receipt.treeSize, rootHash: receipt.rootHash }).toEqual(reference(value));
+      expect(receipt.envelopeDigest, 'envelopeDigest is sha256 of the anchored bytes').toBe(`sha256:${createHash('sha256').update(value.envelope).digest('hex')}`);
     },
   },
   {
@@ -97,7 +107,7 @@ export const auditAnchorCases: readonly AuditAnchorCase[] = [
     async run({ instance }) {
       const values = [checkpoint(50), checkpoint(51), checkpoint(52), checkpoint(100)];
       for (const value of values) await instance.anchor(value);
-      for (const value of values) expectBytes((await instance.read(reference(value)))?.envelope, value.envelope, `checkpoint ${value.size}`);
+      for (const value of values) expectBytes((await instance.read(reference(value)))?.envelope, value.envelope, `checkpoint ${value.treeSize}`);
     },
   },
   {

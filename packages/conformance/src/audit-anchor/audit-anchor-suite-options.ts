@@ -1,4 +1,4 @@
-import type { AuditAnchorV1 } from '../provisional-seams.ts';
+import type { AuditAnchorV1 } from '@cairn/core';
 import type { SuiteOptions } from '../harness/suite-options.ts';
 import type { AuditAnchorOracle } from './audit-anchor-oracle.ts';
 

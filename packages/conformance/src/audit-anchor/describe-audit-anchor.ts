@@ -1,4 +1,4 @@
-import type { AuditAnchorV1 } from '../provisional-seams.ts';
+import type { AuditAnchorV1 } from '@cairn/core';
 import { registerSuite } from '../harness/register-suite.ts';
 import { auditAnchorCases } from './audit-anchor-cases.ts';
 import type { AuditAnchorSuiteOptions } from './audit-anchor-suite-options.ts';

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { AuthenticatedPrincipal, AuthorizationDecision, AuthorizerV1 } from '../provisional-seams.ts';
+import type { AuthenticatedPrincipal, AuthorizationDecision, AuthorizerV1 } from '@cairn/core';
 import type { ConformanceCase } from '../harness/conformance-case.ts';
 import { describeError } from '../harness/expect-cairn-error.ts';
 import { fail } from '../harness/fail.ts';

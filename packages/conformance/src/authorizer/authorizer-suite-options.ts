@@ -1,4 +1,4 @@
-import type { Actor, AuthorizerV1 } from '../provisional-seams.ts';
+import type { Actor, AuthorizerV1 } from '@cairn/core';
 import type { SuiteOptions } from '../harness/suite-options.ts';
 
 /** An action on a resource, as the suite asks the authorizer about it. */

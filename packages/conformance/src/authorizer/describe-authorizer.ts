@@ -1,4 +1,4 @@
-import type { AuthorizerV1 } from '../provisional-seams.ts';
+import type { AuthorizerV1 } from '@cairn/core';
 import { registerSuite } from '../harness/register-suite.ts';
 import { authorizerCases } from './authorizer-cases.ts';
 import type { AuthorizerSuiteOptions } from './authorizer-suite-options.ts';

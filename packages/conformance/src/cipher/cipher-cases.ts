@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
-import type { CipherContext, CipherEnvelope, CipherV1 } from '../provisional-seams.ts';
+import type { CipherContext, CipherEnvelope, CipherV1 } from '@cairn/core';
 import { expectBytes, utf8 } from '../harness/bytes.ts';
 import type { ConformanceCase } from '../harness/conformance-case.ts';
 import { expectCairnError } from '../harness/expect-cairn-error.ts';

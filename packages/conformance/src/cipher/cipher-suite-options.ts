@@ -1,4 +1,4 @@
-import type { CipherV1 } from '../provisional-seams.ts';
+import type { CipherV1 } from '@cairn/core';
 import type { SuiteOptions } from '../harness/suite-options.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { CipherV1 } from '../provisional-seams.ts';
+import type { CipherV1 } from '@cairn/core';
 import { registerSuite } from '../harness/register-suite.ts';
 import { cipherCases } from './cipher-cases.ts';
 import type { CipherSuiteOptions } from './cipher-suite-options.ts';

@@ -1,4 +1,4 @@
-import type { ExecutorV1 } from '../provisional-seams.ts';
+import type { ExecutorV1 } from '@cairn/core';
 import { registerSuite } from '../harness/register-suite.ts';
 import { executorCases } from './executor-cases.ts';
 import type { ExecutorSuiteOptions } from './executor-suite-options.ts';

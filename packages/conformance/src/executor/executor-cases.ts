@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'vitest';
-import type { ExecutorHandle, ExecutorStatus, ExecutorV1 } from '../provisional-seams.ts';
+import type { ExecutionHandle, ExecutionStatus, ExecutorV1 } from '@cairn/core';
 import type { ConformanceCase, ConformanceCaseContext } from '../harness/conformance-case.ts';
 import { expectCairnError } from '../harness/expect-cairn-error.ts';
 import { fail } from '../harness/fail.ts';
@@ -22,10 +22,10 @@ function executionId(): string {
 async function waitFor(
   context: Context,
   executor: ExecutorV1,
-  handle: ExecutorHandle,
-  done: (status: ExecutorStatus) => boolean,
+  handle: ExecutionHandle,
+  done: (status: ExecutionStatus) => boolean,
   what: string,
-): Promise<ExecutorStatus> {
+): Promise<ExecutionStatus> {
   const deadline = Date.now() + (context.options.settleTimeoutMs ?? 5_000);
   let status = await executor.inspect(handle);
   while (!done(status)) {
@@ -36,12 +36,12 @@ async function waitFor(
   return status;
 }
 
-function waitForExit(context: Context, executor: ExecutorV1, handle: ExecutorHandle, what: string): Promise<ExecutorStatus> {
+function waitForExit(context: Context, executor: ExecutorV1, handle: ExecutionHandle, what: string): Promise<ExecutionStatus> {
   return waitFor(context, executor, handle, (status) => status.state === 'exited', what);
 }
 
 /** Waits until the task body is running: through the oracle when given, else through inspect. */
-async function waitForRunning(context: Context, executor: ExecutorV1, handle: ExecutorHandle, id: string): Promise<void> {
+async function waitForRunning(context: Context, executor: ExecutorV1, handle: ExecutionHandle, id: string): Promise<void> {
   await waitFor(context, executor, handle, (status) => status.state === 'running' || status.state === 'exited', 'waiting for running');
   if (!context.oracle) return;
   const deadline = Date.now() + (context.options.settleTimeoutMs ?? 5_000);
@@ -52,8 +52,8 @@ async function waitForRunning(context: Context, executor: ExecutorV1, handle: Ex
 }
 
 /** A JSON copy of a handle: all that survives a restart (it is what the engine stores). */
-function persisted(handle: ExecutorHandle): ExecutorHandle {
-  return JSON.parse(JSON.stringify(handle)) as ExecutorHandle;
+function persisted(handle: ExecutionHandle): ExecutionHandle {
+  return JSON.parse(JSON.stringify(handle)) as ExecutionHandle;
 }
 
 /** Runs `body` with a restarted instance and cleans that instance up afterwards. */
@@ -204,8 +204,8 @@ export const executorCases: readonly ExecutorCase[] = [
         ['an empty execution id', { ...handle, executionId: '' }],
       ];
       for (const [what, value] of malformed) {
-        await expectCairnError(() => context.instance.inspect(value as ExecutorHandle), handleInvalid, `inspect(${what})`);
-        await expectCairnError(() => context.instance.cancel(value as ExecutorHandle), handleInvalid, `cancel(${what})`);
+        await expectCairnError(() => context.instance.inspect(value as ExecutionHandle), handleInvalid, `inspect(${what})`);
+        await expectCairnError(() => context.instance.cancel(value as ExecutionHandle), handleInvalid, `cancel(${what})`);
       }
     },
   },

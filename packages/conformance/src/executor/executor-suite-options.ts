@@ -1,4 +1,4 @@
-import type { ExecutorStartRequest, ExecutorV1 } from '../provisional-seams.ts';
+import type { TaskEnvelope, ExecutorV1 } from '@cairn/core';
 import type { SuiteOptions } from '../harness/suite-options.ts';
 import type { ExecutorOracle } from './executor-oracle.ts';
 import type { ExecutorTaskBehaviour } from './executor-task-behaviour.ts';
@@ -6,7 +6,7 @@ import type { ExecutorTaskBehaviour } from './executor-task-behaviour.ts';
 /** Options of `describeExecutor`. */
 export interface ExecutorSuiteOptions<Instance extends ExecutorV1 = ExecutorV1> extends SuiteOptions<Instance, ExecutorOracle> {
   /** Builds the start request of a task that behaves as asked, under the given execution id. */
-  readonly task: (behaviour: ExecutorTaskBehaviour, executionId: string) => ExecutorStartRequest;
+  readonly task: (behaviour: ExecutorTaskBehaviour, executionId: string) => TaskEnvelope;
   /**
    * Simulates a process restart: a NEW instance over the same persisted state as `instance`
    * (the same state directory, cluster or registry), sharing nothing in memory with it. The

@@ -1,11 +1,11 @@
 import { fail } from './fail.ts';
-import { isCairnError } from '../provisional-errors.ts';
+import { isCairnError, type CairnErrorCode } from '@cairn/protocol';
 
 /**
  * Asserts that an asynchronous operation rejects with a CairnError of `code`. A synchronous throw
  * fails too: contract methods return promises, and a caller chaining `.catch` would miss it.
  */
-export async function expectCairnError(operation: () => Promise<unknown>, code: string, what: string): Promise<void> {
+export async function expectCairnError(operation: () => Promise<unknown>, code: CairnErrorCode, what: string): Promise<void> {
   let pending: Promise<unknown>;
   try {
     pending = operation();

@@ -6,7 +6,7 @@ import { appendFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
-import type { AnchorReceipt, CipherContext, CipherEnvelope, ExecutorHandle, RuntimeInvocation, RuntimeResult, StoragePutOptions, StoragePutResult, StorageListOptions, StorageListPage, StorageProviderV1 } from '../provisional-seams.ts';
+import type { AnchorReceipt, CipherContext, Digest, CipherEnvelope, ExecutionHandle, RuntimeInvocation, RuntimeResult, RuntimeSpec, StoragePutOptions, StoragePutResult, StorageListOptions, StorageListPage, StorageProviderV1 } from '@cairn/core';
 import { runConformanceCase } from '../harness/run-conformance-case.ts';
 import type { ConformanceCase } from '../harness/conformance-case.ts';
 import type { SuiteOptions } from '../harness/suite-options.ts';
@@ -15,7 +15,6 @@ import { authorizerCases } from '../authorizer/authorizer-cases.ts';
 import { cipherCases } from '../cipher/cipher-cases.ts';
 import { executorCases } from '../executor/executor-cases.ts';
 import type { ExecutorSuiteOptions } from '../executor/executor-suite-options.ts';
-import type { ExecutorTaskBehaviour } from '../executor/executor-task-behaviour.ts';
 import { runtimeAdapterCases } from '../runtime-adapter/runtime-adapter-cases.ts';
 import type { RuntimeAdapterScenario } from '../runtime-adapter/runtime-adapter-scenario.ts';
 import { signerCases } from '../signer/signer-cases.ts';
@@ -25,9 +24,12 @@ import { createInMemoryAuditAnchor, InMemoryAuditAnchor } from '../mocks/in-memo
 import { createInMemoryAuthorizer, InMemoryAuthorizer, type InMemoryAuthorizerSettings } from '../mocks/in-memory-authorizer.ts';
 import { createInMemoryCipher, InMemoryCipher } from '../mocks/in-memory-cipher.ts';
 import { createInMemoryExecutor, InMemoryExecutor, type InMemoryTask } from '../mocks/in-memory-executor.ts';
-import { createInMemoryRuntimeAdapter, InMemoryRuntimeAdapter, type InMemoryRuntimeScript } from '../mocks/in-memory-runtime-adapter.ts';
+import { createInMemoryRuntimeAdapter, InMemoryRuntimeAdapter, inMemoryRuntimeSpec, readInMemoryScript } from '../mocks/in-memory-runtime-adapter.ts';
 import { InMemorySigner } from '../mocks/in-memory-signer.ts';
 import { createInMemoryStorageProvider, InMemoryStorageProvider } from '../mocks/in-memory-storage-provider.ts';
+import { behaviourManifests } from '../executor/behaviour-manifests.test-support.ts';
+
+const manifests = behaviourManifests();
 
 interface Row {
   readonly broken: string;
@@ -118,7 +120,7 @@ function storageOptions(create: () => InMemoryStorageProvider): StorageProviderS
 // --- executor -------------------------------------------------------------------------------
 
 const task: InMemoryTask = async (request, signal) => {
-  const behaviour = JSON.parse(request.manifestDigest) as ExecutorTaskBehaviour;
+  const behaviour = manifests.behaviourOf(request);
   if (behaviour.kind === 'succeed') return 0;
   if (behaviour.kind === 'fail') return behaviour.exitCode;
   await sleep(60_000, undefined, { signal }).catch(() => undefined);
@@ -127,7 +129,7 @@ const task: InMemoryTask = async (request, signal) => {
 
 /** Forgets which executions it started: every start runs the task again. */
 class ForgetfulExecutor extends InMemoryExecutor {
-  override async start(request: Parameters<InMemoryExecutor['start']>[0]): Promise<ExecutorHandle> {
+  override async start(request: Parameters<InMemoryExecutor['start']>[0]): Promise<ExecutionHandle> {
     this.registry.executions.delete(request.executionId);
     return super.start(request);
   }
@@ -146,7 +148,7 @@ function countedExecutor(kind: 'correct' | 'forgetful' | 'amnesic-restart'): Exe
     create,
     // The amnesic restart loses the registry: the persisted handle then means nothing.
     restart: (executor) => createInMemoryExecutor({ run: counted, ...(kind === 'amnesic-restart' ? {} : { registry: executor.registry }) }),
-    task: (behaviour, executionId) => ({ executionId, manifestDigest: JSON.stringify(behaviour) }),
+    task: (behaviour, executionId) => manifests.envelope(behaviour, executionId),
     // The oracle counts runs in the task body itself, so it also sees the forgetful executor's reruns.
     oracle: () => ({ runCount: (executionId) => runs.get(executionId) ?? 0 }),
     settleTimeoutMs: 1_000,
@@ -155,7 +157,7 @@ function countedExecutor(kind: 'correct' | 'forgetful' | 'amnesic-restart'): Exe
 
 /** Accepts any handle-shaped value: inspect of garbage reports 'unknown' instead of refusing. */
 class TrustingExecutor extends InMemoryExecutor {
-  override async inspect(handle: ExecutorHandle) {
+  override async inspect(handle: ExecutionHandle) {
     try {
       return await super.inspect(handle);
     } catch {
@@ -211,8 +213,8 @@ class KeySwappingSigner extends InMemorySigner {
 
 /** Uses a made-up key id instead of the documented fingerprint. */
 class NamedKeySigner extends InMemorySigner {
-  override async keyId(): Promise<string> {
-    return 'my-signing-key';
+  override async keyId(): Promise<Digest> {
+    return 'my-signing-key' as Digest;
   }
 }
 
@@ -315,18 +317,18 @@ function authorizerOptions(create: () => InMemoryAuthorizer) {
 
 // --- runtime adapter ------------------------------------------------------------------------
 
-function script(scenario: RuntimeAdapterScenario): InMemoryRuntimeScript {
+function script(scenario: RuntimeAdapterScenario): RuntimeSpec {
   switch (scenario.kind) {
     case 'write-file':
-      return { kind: 'script', steps: [{ write: scenario.path, content: scenario.content }] };
+      return inMemoryRuntimeSpec([{ write: scenario.path, content: scenario.content }]);
     case 'exit':
-      return { kind: 'script', steps: [{ exit: scenario.exitCode }] };
+      return inMemoryRuntimeSpec([{ exit: scenario.exitCode }]);
     case 'print':
-      return { kind: 'script', steps: [{ stdout: scenario.stdout }, { stderr: scenario.stderr }] };
+      return inMemoryRuntimeSpec([{ stdout: scenario.stdout }, { stderr: scenario.stderr }]);
     case 'print-working-directory':
-      return { kind: 'script', steps: [{ printWorkingDirectory: true }] };
+      return inMemoryRuntimeSpec([{ printWorkingDirectory: true }]);
     case 'run-until-aborted':
-      return { kind: 'script', steps: [{ waitForAbort: true }] };
+      return inMemoryRuntimeSpec([{ waitForAbort: true }]);
   }
 }
 
@@ -341,7 +343,7 @@ class LoggingBesideRuntime extends InMemoryRuntimeAdapter {
 /** Ignores the abort signal and runs to its own end. */
 class DeafRuntime extends InMemoryRuntimeAdapter {
   override async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
-    if ((invocation.spec as InMemoryRuntimeScript).steps.some((step) => 'waitForAbort' in step)) {
+    if (readInMemoryScript(invocation.spec).some((step) => 'waitForAbort' in step)) {
       await sleep(1_000);
       return { exitCode: 0, aborted: false };
     }

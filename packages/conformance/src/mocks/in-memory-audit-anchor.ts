@@ -1,5 +1,5 @@
-import type { AnchorCheckpoint, AnchorCheckpointReference, AnchoredCheckpoint, AnchorReceipt, AuditAnchorV1 } from '../provisional-seams.ts';
-import { CairnError } from '../provisional-errors.ts';
+import type { AnchorCheckpoint, CheckpointReference, AnchoredCheckpoint, AnchorReceipt, AuditAnchorV1 } from '@cairn/core';
+import { CairnError, sha256Digest } from '@cairn/protocol';
 
 /** Where an in-memory anchor keeps checkpoints; hand it to an oracle to read or tamper with. */
 export interface InMemoryAuditAnchorBackend {
@@ -42,16 +42,25 @@ export class InMemoryAuditAnchor implements AuditAnchorV1 {
       if (existing.rootHash === checkpoint.rootHash) return existing.receipt;
       throw new CairnError(
         'CAIRN_ANCHOR_CONFLICT',
-        `[cairn] [conformance] a different checkpoint of ${checkpoint.origin} at size ${checkpoint.size} is already anchored; anchored history is never rewritten`,
+        `[cairn] [conformance] a different checkpoint of ${checkpoint.origin} at tree size ${checkpoint.treeSize} is already anchored; anchored history is never rewritten`,
       );
     }
-    const receipt: AnchorReceipt = { anchor: this.provider, guarantee: this.guarantee, location, anchoredAt: new Date(this.#now()).toISOString() };
+    const receipt: AnchorReceipt = {
+      anchor: this.provider,
+      guarantee: this.guarantee,
+      location,
+      anchoredAt: new Date(this.#now()).toISOString(),
+      origin: checkpoint.origin,
+      treeSize: checkpoint.treeSize,
+      rootHash: checkpoint.rootHash,
+      envelopeDigest: sha256Digest(checkpoint.envelope),
+    };
     this.backend.objects.set(location, Uint8Array.from(checkpoint.envelope));
     this.backend.anchored.set(location, { rootHash: checkpoint.rootHash, receipt });
     return receipt;
   }
 
-  async read(reference: AnchorCheckpointReference): Promise<AnchoredCheckpoint | null> {
+  async read(reference: CheckpointReference): Promise<AnchoredCheckpoint | null> {
     const location = locationOf(reference);
     const anchored = this.backend.anchored.get(location);
     if (anchored === undefined || anchored.rootHash !== reference.rootHash) return null;
@@ -65,6 +74,6 @@ export function createInMemoryAuditAnchor(settings: InMemoryAuditAnchorSettings 
   return new InMemoryAuditAnchor(settings);
 }
 
-function locationOf(reference: AnchorCheckpointReference): string {
-  return `${encodeURIComponent(reference.origin)}/${String(reference.size).padStart(20, '0')}`;
+function locationOf(reference: CheckpointReference): string {
+  return `${encodeURIComponent(reference.origin)}/${String(reference.treeSize).padStart(20, '0')}`;
 }

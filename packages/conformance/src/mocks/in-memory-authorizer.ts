@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Actor, AuthenticatedPrincipal, AuthorizationDecision, AuthorizerV1 } from '../provisional-seams.ts';
+import type { Actor, AuthenticatedPrincipal, AuthorizationDecision, AuthorizerV1 } from '@cairn/core';
 
 /** One credential an in-memory authorizer knows. */
 export interface InMemoryAuthorizerToken {

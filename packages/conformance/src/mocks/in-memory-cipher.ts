@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import type { CipherContext, CipherEnvelope, CipherV1 } from '../provisional-seams.ts';
-import { CairnError } from '../provisional-errors.ts';
+import type { CipherContext, CipherEnvelope, CipherV1 } from '@cairn/core';
+import { CairnError } from '@cairn/protocol';
 
 /** Settings of `createInMemoryCipher`. */
 export interface InMemoryCipherSettings {

@@ -1,12 +1,12 @@
-import type { ExecutorHandle, ExecutorStartRequest, ExecutorStatus, ExecutorV1 } from '../provisional-seams.ts';
-import { CairnError } from '../provisional-errors.ts';
+import type { ExecutionHandle, TaskEnvelope, ExecutionStatus, ExecutorV1 } from '@cairn/core';
+import { CairnError } from '@cairn/protocol';
 
 /** The task body: resolves to the exit code; must stop soon after `signal` aborts. */
-export type InMemoryTask = (request: ExecutorStartRequest, signal: AbortSignal) => Promise<number> | number;
+export type InMemoryTask = (request: TaskEnvelope, signal: AbortSignal) => Promise<number> | number;
 
 /** One execution as the registry keeps it. */
 export interface InMemoryExecution {
-  status: ExecutorStatus;
+  status: ExecutionStatus;
   /** How many times the task body started (1 for a correct executor). */
   runs: number;
   readonly controller: AbortController;
@@ -38,7 +38,7 @@ const executorName = 'in-memory';
 export class InMemoryExecutor implements ExecutorV1 {
   readonly specificationVersion = 'v1';
   readonly provider = executorName;
-  readonly capabilities = { cancel: true } as const;
+  readonly capabilities = { cancel: true, pushesCompletions: false } as const;
   readonly registry: InMemoryExecutorRegistry;
   readonly #run: InMemoryTask;
 
@@ -47,8 +47,8 @@ export class InMemoryExecutor implements ExecutorV1 {
     this.registry = settings.registry ?? { executions: new Map() };
   }
 
-  async start(request: ExecutorStartRequest): Promise<ExecutorHandle> {
-    const handle: ExecutorHandle = { executor: executorName, executionId: request.executionId };
+  async start(request: TaskEnvelope): Promise<ExecutionHandle> {
+    const handle: ExecutionHandle = { executor: executorName, executionId: request.executionId };
     // Check-and-insert without an await in between: concurrent starts cannot both run the task.
     if (this.registry.executions.has(request.executionId)) return handle;
     const execution: InMemoryExecution = { status: { state: 'pending' }, runs: 0, controller: new AbortController() };
@@ -57,19 +57,19 @@ export class InMemoryExecutor implements ExecutorV1 {
     return handle;
   }
 
-  async inspect(handle: ExecutorHandle): Promise<ExecutorStatus> {
+  async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
     const execution = this.registry.executions.get(executionIdOf(handle));
     return execution === undefined ? { state: 'unknown' } : { ...execution.status };
   }
 
-  async cancel(handle: ExecutorHandle): Promise<void> {
+  async cancel(handle: ExecutionHandle): Promise<void> {
     const execution = this.registry.executions.get(executionIdOf(handle));
     if (execution === undefined || execution.status.state === 'exited') return;
     if (execution.status.state === 'pending') execution.status = { state: 'exited', outcome: 'cancelled' };
     execution.controller.abort();
   }
 
-  async #execute(request: ExecutorStartRequest, execution: InMemoryExecution): Promise<void> {
+  async #execute(request: TaskEnvelope, execution: InMemoryExecution): Promise<void> {
     if (execution.status.state !== 'pending') return; // cancelled before it started
     execution.runs += 1;
     execution.status = { state: 'running' };
@@ -92,7 +92,7 @@ export function createInMemoryExecutor(settings: InMemoryExecutorSettings): InMe
 }
 
 function executionIdOf(handle: unknown): string {
-  const candidate = handle as Partial<ExecutorHandle> | null;
+  const candidate = handle as Partial<ExecutionHandle> | null;
   if (
     typeof candidate !== 'object' ||
     candidate === null ||

@@ -1,19 +1,20 @@
+import type { RuntimeSpec } from '@cairn/core';
 import type { RuntimeAdapterScenario } from '../runtime-adapter/runtime-adapter-scenario.ts';
 import { describeRuntimeAdapter } from '../runtime-adapter/describe-runtime-adapter.ts';
-import { createInMemoryRuntimeAdapter, type InMemoryRuntimeScript } from './in-memory-runtime-adapter.ts';
+import { createInMemoryRuntimeAdapter, inMemoryRuntimeSpec } from './in-memory-runtime-adapter.ts';
 
-function script(scenario: RuntimeAdapterScenario): InMemoryRuntimeScript {
+function script(scenario: RuntimeAdapterScenario): RuntimeSpec {
   switch (scenario.kind) {
     case 'write-file':
-      return { kind: 'script', steps: [{ write: scenario.path, content: scenario.content }] };
+      return inMemoryRuntimeSpec([{ write: scenario.path, content: scenario.content }]);
     case 'exit':
-      return { kind: 'script', steps: [{ exit: scenario.exitCode }] };
+      return inMemoryRuntimeSpec([{ exit: scenario.exitCode }]);
     case 'print':
-      return { kind: 'script', steps: [{ stdout: scenario.stdout }, { stderr: scenario.stderr }] };
+      return inMemoryRuntimeSpec([{ stdout: scenario.stdout }, { stderr: scenario.stderr }]);
     case 'print-working-directory':
-      return { kind: 'script', steps: [{ printWorkingDirectory: true }] };
+      return inMemoryRuntimeSpec([{ printWorkingDirectory: true }]);
     case 'run-until-aborted':
-      return { kind: 'script', steps: [{ waitForAbort: true }] };
+      return inMemoryRuntimeSpec([{ waitForAbort: true }]);
   }
 }
 

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import type { RuntimeAdapterV1, RuntimeInvocation, RuntimeResult } from '../provisional-seams.ts';
+import type { AgentRuntimeSpec, RuntimeAdapterV1, RuntimeInvocation, RuntimeResult, RuntimeSpec } from '@cairn/core';
+import { CairnError } from '@cairn/protocol';
 
 /** One step of a scripted run. */
 export type InMemoryRuntimeStep =
@@ -11,10 +12,23 @@ export type InMemoryRuntimeStep =
   | { readonly waitForAbort: true }
   | { readonly exit: number };
 
-/** The runtime spec the in-memory adapter runs: steps in order; exit 0 when they run out. */
-export interface InMemoryRuntimeScript {
-  readonly kind: 'script';
-  readonly steps: readonly InMemoryRuntimeStep[];
+/** The adapter name the in-memory runtime answers to in an agent runtime spec. */
+export const inMemoryRuntimeAdapterName = 'in-memory';
+
+/**
+ * The runtime spec that makes the in-memory adapter act out `steps` (in order; exit 0 when they
+ * run out): an agent spec whose prompt is the script, as a scripted model would take it.
+ */
+export function inMemoryRuntimeSpec(steps: readonly InMemoryRuntimeStep[]): AgentRuntimeSpec {
+  return { kind: 'agent', adapter: inMemoryRuntimeAdapterName, prompt: JSON.stringify(steps) };
+}
+
+/** The steps of a spec made by `inMemoryRuntimeSpec`; CAIRN_RUNTIME_FAILED for any other spec. */
+export function readInMemoryScript(spec: RuntimeSpec): readonly InMemoryRuntimeStep[] {
+  if (spec.kind !== 'agent' || spec.adapter !== inMemoryRuntimeAdapterName) {
+    throw new CairnError('CAIRN_RUNTIME_FAILED', `[cairn] [conformance] the in-memory runtime runs only specs made by inMemoryRuntimeSpec, not a ${spec.kind} spec.`);
+  }
+  return JSON.parse(spec.prompt) as InMemoryRuntimeStep[];
 }
 
 /** Settings of `createInMemoryRuntimeAdapter`. */
@@ -32,7 +46,7 @@ const encoder = new TextEncoder();
  */
 export class InMemoryRuntimeAdapter implements RuntimeAdapterV1 {
   readonly specificationVersion = 'v1';
-  readonly kind = 'in-memory';
+  readonly kind = inMemoryRuntimeAdapterName;
   readonly #abortedExitCode: number;
 
   constructor(settings: InMemoryRuntimeAdapterSettings = {}) {
@@ -40,9 +54,9 @@ export class InMemoryRuntimeAdapter implements RuntimeAdapterV1 {
   }
 
   async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
-    const script = invocation.spec as InMemoryRuntimeScript;
+    const steps = readInMemoryScript(invocation.spec);
     const aborted = (): RuntimeResult => ({ exitCode: this.#abortedExitCode, aborted: true });
-    for (const step of script.steps) {
+    for (const step of steps) {
       if (invocation.signal.aborted) return aborted();
       if ('write' in step) {
         const target = resolve(invocation.workspace, step.write);

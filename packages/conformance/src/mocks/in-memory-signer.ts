@@ -1,5 +1,6 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import type { SignatureAlgorithm, SignerV1 } from '../provisional-seams.ts';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import type { Digest, SignatureAlgorithm, SignerV1 } from '@cairn/core';
+import { sha256Digest } from '@cairn/protocol';
 
 /** Settings of `createInMemorySigner`. */
 export interface InMemorySignerSettings {
@@ -31,8 +32,8 @@ export class InMemorySigner implements SignerV1 {
     this.#publicKey = new Uint8Array(createPublicKey(this.#privateKey).export({ format: 'der', type: 'spki' }));
   }
 
-  async keyId(): Promise<string> {
-    return `sha256:${createHash('sha256').update(this.#publicKey).digest('hex')}`;
+  async keyId(): Promise<Digest> {
+    return sha256Digest(this.#publicKey);
   }
 
   async publicKey(): Promise<Uint8Array> {

@@ -1,5 +1,5 @@
-import type { StorageListOptions, StorageListPage, StorageObjectMetadata, StoragePutOptions, StoragePutResult, StorageProviderV1 } from '../provisional-seams.ts';
-import { CairnError } from '../provisional-errors.ts';
+import type { StorageListOptions, StorageListPage, StorageObjectMetadata, StoragePutOptions, StoragePutResult, StorageProviderV1 } from '@cairn/core';
+import { CairnError } from '@cairn/protocol';
 import { assertStorageKey } from './storage-key.ts';
 
 /** The objects of an in-memory store; hand the same map to an oracle to read behind its back. */

@@ -29,7 +29,9 @@ export {
 export {
   createInMemoryRuntimeAdapter,
   InMemoryRuntimeAdapter,
+  inMemoryRuntimeAdapterName,
+  inMemoryRuntimeSpec,
+  readInMemoryScript,
   type InMemoryRuntimeAdapterSettings,
-  type InMemoryRuntimeScript,
   type InMemoryRuntimeStep,
 } from './in-memory-runtime-adapter.ts';

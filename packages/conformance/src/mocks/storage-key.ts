@@ -1,4 +1,4 @@
-import { CairnError } from '../provisional-errors.ts';
+import { CairnError } from '@cairn/protocol';
 
 const maximumKeyBytes = 1024;
 // C0 controls, DEL and C1 controls: invisible in logs and rejected by some backends.

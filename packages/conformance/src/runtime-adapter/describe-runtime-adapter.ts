@@ -1,4 +1,4 @@
-import type { RuntimeAdapterV1 } from '../provisional-seams.ts';
+import type { RuntimeAdapterV1 } from '@cairn/core';
 import { registerSuite } from '../harness/register-suite.ts';
 import { runtimeAdapterCases } from './runtime-adapter-cases.ts';
 import type { RuntimeAdapterSuiteOptions } from './runtime-adapter-suite-options.ts';

@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import type { RuntimeAdapterV1, RuntimeResult } from '../provisional-seams.ts';
+import type { RuntimeAdapterV1, RuntimeResult } from '@cairn/core';
 import type { ConformanceCase, ConformanceCaseContext } from '../harness/conformance-case.ts';
 import { fail } from '../harness/fail.ts';
 import type { RuntimeAdapterScenario } from './runtime-adapter-scenario.ts';

@@ -1,4 +1,4 @@
-import type { RuntimeAdapterV1 } from '../provisional-seams.ts';
+import type { RuntimeAdapterV1, RuntimeSpec } from '@cairn/core';
 import type { SuiteOptions } from '../harness/suite-options.ts';
 import type { RuntimeAdapterScenario } from './runtime-adapter-scenario.ts';
 
@@ -8,7 +8,7 @@ import type { RuntimeAdapterScenario } from './runtime-adapter-scenario.ts';
  */
 export interface RuntimeAdapterSuiteOptions<Instance extends RuntimeAdapterV1 = RuntimeAdapterV1> extends SuiteOptions<Instance, never> {
   /** The runtime spec that makes this adapter act out `scenario`. */
-  readonly scenario: (scenario: RuntimeAdapterScenario) => unknown;
+  readonly scenario: (scenario: RuntimeAdapterScenario) => RuntimeSpec;
   /** How long an aborted run may take to resolve (default 3 000 ms). */
   readonly abortTimeoutMs?: number;
 }

@@ -1,4 +1,4 @@
-import type { SignerV1 } from '../provisional-seams.ts';
+import type { SignerV1 } from '@cairn/core';
 import { registerSuite } from '../harness/register-suite.ts';
 import { signerCases } from './signer-cases.ts';
 import type { SignerSuiteOptions } from './signer-suite-options.ts';

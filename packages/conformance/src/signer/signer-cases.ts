@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { expect } from 'vitest';
-import type { SignerV1 } from '../provisional-seams.ts';
+import type { SignerV1 } from '@cairn/core';
 import { expectBytes, utf8 } from '../harness/bytes.ts';
 import type { ConformanceCase } from '../harness/conformance-case.ts';
 import { fail } from '../harness/fail.ts';

@@ -1,4 +1,4 @@
-import type { SignerV1 } from '../provisional-seams.ts';
+import type { SignerV1 } from '@cairn/core';
 import type { SuiteOptions } from '../harness/suite-options.ts';
 import type { SignerOracle } from './signer-oracle.ts';
 

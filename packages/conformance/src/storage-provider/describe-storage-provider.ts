@@ -1,4 +1,4 @@
-import type { StorageProviderV1 } from '../provisional-seams.ts';
+import type { StorageProviderV1 } from '@cairn/core';
 import { registerSuite } from '../harness/register-suite.ts';
 import { storageProviderCases } from './storage-provider-cases.ts';
 import type { StorageProviderSuiteOptions } from './storage-provider-suite-options.ts';

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { StorageProviderV1 } from '../provisional-seams.ts';
+import type { StorageProviderV1 } from '@cairn/core';
 import { compareUtf8, expectBytes, utf8 } from '../harness/bytes.ts';
 import type { ConformanceCase } from '../harness/conformance-case.ts';
 import { expectCairnError } from '../harness/expect-cairn-error.ts';

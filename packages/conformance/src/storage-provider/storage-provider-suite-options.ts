@@ -1,4 +1,4 @@
-import type { StorageProviderV1 } from '../provisional-seams.ts';
+import type { StorageProviderV1 } from '@cairn/core';
 import type { SuiteOptions } from '../harness/suite-options.ts';
 import type { StorageProviderOracle } from './storage-provider-oracle.ts';
 

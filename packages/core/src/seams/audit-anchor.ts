@@ -18,9 +18,10 @@ export interface AnchoredCheckpoint {
  * reads them back live for verifiers.
  *
  * Guarantees:
- * - `anchor` is idempotent: anchoring the same envelope for the same (origin, treeSize) again
- *   returns an equivalent receipt. A *different* envelope for an anchored (origin, treeSize) is
- *   refused with CAIRN_ANCHOR_CONFLICT (equivocation) and leaves the anchored one untouched.
+ * - `anchor` is idempotent: anchoring the same tree head (origin, treeSize, rootHash) again —
+ *   a retry, or a re-signed envelope of it (ECDSA signatures differ each time) — returns the
+ *   first receipt and keeps the first envelope. Another rootHash for an anchored (origin,
+ *   treeSize) is refused with CAIRN_ANCHOR_CONFLICT (equivocation) and changes nothing.
  * - `read` returns `null` when nothing is anchored for the reference, and the stored bytes
  *   exactly otherwise; when what it finds no longer matches the receipt it wrote (digest, root),
  *   it throws CAIRN_ANCHOR_TAMPERED rather than return it.
