@@ -1,1 +1,14 @@
+export { leafHash, nodeHash, emptyTreeHash, hashLength } from './merkle/merkle-hash.ts';
+export { verifyInclusion } from './merkle/verify-inclusion.ts';
+export { verifyConsistency } from './merkle/verify-consistency.ts';
+export { MerkleLog } from './merkle/merkle-log.ts';
+export { InMemoryMerkleNodeStore } from './merkle/in-memory-merkle-node-store.ts';
+export type { MerkleNode, MerkleNodeStore } from './merkle/merkle-node-store.ts';
+export { decodeBase64Strict, encodeBase64 } from './dsse/base64.ts';
+export { openEnvelope, signEnvelope } from './dsse/dsse-envelope.ts';
+export type { OpenedEnvelope } from './dsse/dsse-envelope.ts';
+export { preAuthenticationEncoding } from './dsse/pre-authentication-encoding.ts';
+export { keyIdOf, trustedKeyFrom, verifySignature } from './dsse/verify-signature.ts';
+export type { TrustedKey } from './dsse/verify-signature.ts';
+export { checkpointPayloadType, manifestPayloadType, openCheckpoint, openManifest, signCheckpoint, signManifest } from './checkpoint/checkpoint-envelope.ts';
 export const VERSION = '0.1.0';

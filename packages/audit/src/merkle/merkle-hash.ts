@@ -1,0 +1,33 @@
+import { hash } from 'node:crypto';
+
+/** Bytes of a SHA-256 hash; every Merkle hash in Cairn has this length. */
+export const hashLength = 32;
+
+const leafPrefix = new Uint8Array([0x00]);
+const nodePrefix = new Uint8Array([0x01]);
+
+/**
+ * RFC 6962 leaf hash: SHA-256(0x00 ‖ bytes). The prefix keeps a leaf from ever being read as an
+ * interior node (second-preimage resistance).
+ */
+export function leafHash(bytes: Uint8Array): Uint8Array {
+  return sha256(Buffer.concat([leafPrefix, bytes]));
+}
+
+/** RFC 6962 interior node hash: SHA-256(0x01 ‖ left ‖ right). */
+export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
+  return sha256(Buffer.concat([nodePrefix, left, right], 1 + left.byteLength + right.byteLength));
+}
+
+const emptyTree = sha256(new Uint8Array());
+
+/** The root of the empty tree: SHA-256 of nothing. */
+export function emptyTreeHash(): Uint8Array {
+  return Uint8Array.from(emptyTree);
+}
+
+function sha256(bytes: Uint8Array): Uint8Array {
+  // The one-shot crypto.hash is markedly faster than createHash for short inputs.
+  const digest = hash('sha256', bytes, 'buffer');
+  return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
+}

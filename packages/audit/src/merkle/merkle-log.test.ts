@@ -1,0 +1,128 @@
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { isCairnError } from '@cairn/protocol';
+import { InMemoryMerkleNodeStore } from './in-memory-merkle-node-store.ts';
+import { emptyTreeHash, leafHash, nodeHash } from './merkle-hash.ts';
+import { MerkleLog } from './merkle-log.ts';
+import { verifyConsistency } from './verify-consistency.ts';
+import { verifyInclusion } from './verify-inclusion.ts';
+
+/** RFC 6962 MTH, written naively from the definition: the reference the log is checked against. */
+function referenceRoot(leaves: readonly Uint8Array[]): Uint8Array {
+  if (leaves.length === 0) return emptyTreeHash();
+  if (leaves.length === 1) return leafHash(leaves[0]!);
+  let k = 1;
+  while (k * 2 < leaves.length) k *= 2;
+  return nodeHash(referenceRoot(leaves.slice(0, k)), referenceRoot(leaves.slice(k)));
+}
+
+const entry = (index: number) => new TextEncoder().encode(`entry ${index}`);
+
+function logOf(size: number, store = new InMemoryMerkleNodeStore()): MerkleLog {
+  const log = MerkleLog.open(store);
+  for (let index = 0; index < size; index++) log.append(entry(index));
+  return log;
+}
+
+function flipBit(hash: Uint8Array, bit: number): Uint8Array {
+  const copy = Uint8Array.from(hash);
+  copy[Math.floor(bit / 8) % copy.length]! ^= 1 << bit % 8;
+  return copy;
+}
+
+describe('MerkleLog', () => {
+  test('every past root equals the naive RFC 6962 definition', () => {
+    const log = logOf(70);
+    const leaves = Array.from({ length: 70 }, (_, index) => entry(index));
+    for (let size = 0; size <= 70; size++) expect(log.rootHash(size)).toEqual(referenceRoot(leaves.slice(0, size)));
+  });
+
+  test('property: inclusion proofs verify, and any flipped bit fails them', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.nat(), fc.nat(), fc.nat(), (treeSize, pick, bit, target) => {
+        const log = logOf(treeSize);
+        const leafIndex = pick % treeSize;
+        const proof = log.inclusionProof(leafIndex, treeSize);
+        const root = log.rootHash(treeSize);
+        const leaf = log.leafHash(leafIndex);
+        expect(verifyInclusion(leafIndex, treeSize, leaf, proof, root)).toBe(true);
+        expect(verifyInclusion(leafIndex, treeSize, flipBit(leaf, bit), proof, root)).toBe(false);
+        expect(verifyInclusion(leafIndex, treeSize, leaf, proof, flipBit(root, bit))).toBe(false);
+        if (proof.length > 0) {
+          const tampered = proof.map((hash, index) => (index === target % proof.length ? flipBit(hash, bit) : hash));
+          expect(verifyInclusion(leafIndex, treeSize, leaf, tampered, root)).toBe(false);
+          expect(verifyInclusion(leafIndex, treeSize, leaf, proof.slice(1), root)).toBe(false);
+        }
+        if (treeSize > 1) expect(verifyInclusion((leafIndex + 1) % treeSize, treeSize, leaf, proof, root)).toBe(false);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('property: consistency proofs verify between any two sizes, and any flipped bit fails them', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.nat(), fc.nat(), fc.nat(), (size2, pick, bit, target) => {
+        const log = logOf(size2);
+        const size1 = 1 + (pick % size2);
+        const proof = log.consistencyProof(size1, size2);
+        const root1 = log.rootHash(size1);
+        const root2 = log.rootHash(size2);
+        expect(verifyConsistency(size1, size2, proof, root1, root2)).toBe(true);
+        expect(verifyConsistency(size1, size2, proof, flipBit(root1, bit), root2)).toBe(false);
+        expect(verifyConsistency(size1, size2, proof, root1, flipBit(root2, bit))).toBe(false);
+        if (proof.length > 0) {
+          const tampered = proof.map((hash, index) => (index === target % proof.length ? flipBit(hash, bit) : hash));
+          expect(verifyConsistency(size1, size2, tampered, root1, root2)).toBe(false);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('a log reopened over its store continues with the same roots and proofs', () => {
+    const store = new InMemoryMerkleNodeStore();
+    const first = logOf(37, store);
+    const root = first.rootHash();
+    const reopened = MerkleLog.open(store);
+    expect(reopened.size).toBe(37);
+    expect(reopened.rootHash()).toEqual(root);
+    expect(reopened.inclusionProof(5)).toEqual(first.inclusionProof(5));
+    reopened.append(entry(37));
+    expect(reopened.rootHash()).toEqual(logOf(38).rootHash());
+  });
+
+  test('appends store fewer than two nodes per leaf', () => {
+    const store = new InMemoryMerkleNodeStore();
+    let stored = 0;
+    const counting = { leafCount: () => store.leafCount(), get: store.get.bind(store), append: (nodes: Parameters<typeof store.append>[0]) => ((stored += nodes.length), store.append(nodes)) };
+    const log = MerkleLog.open(counting);
+    for (let index = 0; index < 1024; index++) log.append(entry(index));
+    expect(stored).toBe(2 * 1024 - 1);
+  });
+
+  test('a store missing nodes is reported as CAIRN_AUDIT_LOG_CORRUPT, not a wrong proof', () => {
+    const log = MerkleLog.open({ leafCount: () => 10, get: () => undefined, append: () => undefined });
+    try {
+      log.rootHash();
+      expect.unreachable();
+    } catch (error) {
+      expect(isCairnError(error, 'CAIRN_AUDIT_LOG_CORRUPT')).toBe(true);
+    }
+  });
+
+  test('bad sizes and indexes are refused with CAIRN_AUDIT_PROOF_INVALID', () => {
+    const log = logOf(4);
+    for (const call of [() => log.rootHash(5), () => log.inclusionProof(4, 4), () => log.inclusionProof(-1), () => log.consistencyProof(0, 4), () => log.consistencyProof(3, 2), () => log.inclusionProof(0.5)]) {
+      expect(call).toThrow(expect.objectContaining({ code: 'CAIRN_AUDIT_PROOF_INVALID' }));
+    }
+  });
+
+  test('verifiers refuse negative sizes with CAIRN_AUDIT_PROOF_INVALID, and reject short hashes and size1 = 0', () => {
+    const hash = leafHash(entry(0));
+    expect(verifyInclusion(0, 1, hash.subarray(1), [], hash)).toBe(false);
+    expect(() => verifyInclusion(-1, 1, hash, [], hash)).toThrow(/whole number/);
+    expect(verifyConsistency(0, 1, [], emptyTreeHash(), hash)).toBe(false);
+    expect(verifyConsistency(0, 0, [], emptyTreeHash(), emptyTreeHash())).toBe(false);
+    expect(verifyConsistency(2, 1, [hash], hash, hash)).toBe(false);
+  });
+});
