@@ -2,6 +2,8 @@ export { leafHash, nodeHash, emptyTreeHash, hashLength } from './merkle/merkle-h
 export { verifyInclusion } from './merkle/verify-inclusion.ts';
 export { verifyConsistency } from './merkle/verify-consistency.ts';
 export { MerkleLog } from './merkle/merkle-log.ts';
+export { verifyMultiInclusion } from './merkle/multi-inclusion-proof.ts';
+export type { ProvenLeaf } from './merkle/multi-inclusion-proof.ts';
 export { InMemoryMerkleNodeStore } from './merkle/in-memory-merkle-node-store.ts';
 export type { MerkleNode, MerkleNodeStore } from './merkle/merkle-node-store.ts';
 export { decodeBase64Strict, encodeBase64 } from './dsse/base64.ts';

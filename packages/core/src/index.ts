@@ -33,6 +33,7 @@ export type {
   VerificationCheckStatus,
   VerificationReport,
 } from './model/evidence.ts';
+export type { BundleArtifact, BundleArtifactKind, BundleManifest, EvidenceBundleV1 } from './model/evidence-bundle.ts';
 export type { ExecutionHandle, ExecutionOutcome, ExecutionState, ExecutionStatus, TaskEnvelope } from './model/execution.ts';
 export type { JsonObject, JsonValue } from './model/json.ts';
 export type { AttemptState, ItemState, RunState, TerminalAttemptState, TerminalItemState, TerminalRunState } from './model/lifecycle.ts';

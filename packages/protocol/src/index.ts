@@ -44,6 +44,7 @@ export { anchorReceiptSchema, checkpointSchema, dsseEnvelopeSchema, publicKeyRec
 export { cipherEnvelopeSchema } from './schemas/cipher-envelope-schema.ts';
 export { base64Schema, hashHexSchema, timestampSchema } from './schemas/common-schemas.ts';
 export { dispatchManifestSchema } from './schemas/dispatch-manifest-schema.ts';
+export { evidenceBundleSchema } from './schemas/evidence-bundle-schema.ts';
 export { cairnEventSchema } from './schemas/event-schema.ts';
 export { executionHandleSchema, executionStatusSchema, taskEnvelopeSchema } from './schemas/execution-schemas.ts';
 export { parsePayload } from './schemas/parse-payload.ts';

@@ -6,6 +6,7 @@ import { emptyTreeHash, leafHash, nodeHash } from './merkle-hash.ts';
 import { MerkleLog } from './merkle-log.ts';
 import { verifyConsistency } from './verify-consistency.ts';
 import { verifyInclusion } from './verify-inclusion.ts';
+import { verifyMultiInclusion } from './multi-inclusion-proof.ts';
 
 /** RFC 6962 MTH, written naively from the definition: the reference the log is checked against. */
 function referenceRoot(leaves: readonly Uint8Array[]): Uint8Array {
@@ -77,6 +78,45 @@ describe('MerkleLog', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  test('property: a multiproof of any set of leaves verifies, and every change to it fails', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 200 }), fc.uniqueArray(fc.nat(), { minLength: 1, maxLength: 40 }), fc.nat(), fc.nat(), (treeSize, picks, bit, target) => {
+        const log = logOf(treeSize);
+        const indexes = [...new Set(picks.map((pick) => pick % treeSize))].sort((a, b) => a - b);
+        const leaves = indexes.map((index) => ({ index, hash: log.leafHash(index) }));
+        const proof = log.multiInclusionProof(indexes, treeSize);
+        const root = log.rootHash(treeSize);
+        expect(verifyMultiInclusion(treeSize, leaves, proof, root)).toBe(true);
+        expect(verifyMultiInclusion(treeSize, leaves, proof, flipBit(root, bit))).toBe(false);
+        const changed = leaves.map((leaf, index) => (index === target % leaves.length ? { ...leaf, hash: flipBit(leaf.hash, bit) } : leaf));
+        expect(verifyMultiInclusion(treeSize, changed, proof, root)).toBe(false);
+        expect(verifyMultiInclusion(treeSize, leaves, [...proof, root], root)).toBe(false);
+        if (proof.length > 0) {
+          expect(verifyMultiInclusion(treeSize, leaves, proof.slice(1), root)).toBe(false);
+          expect(verifyMultiInclusion(treeSize, leaves, proof.map((hash, index) => (index === target % proof.length ? flipBit(hash, bit) : hash)), root)).toBe(false);
+        }
+        if (leaves.length > 1) expect(verifyMultiInclusion(treeSize, leaves.slice(1), proof, root)).toBe(false);
+        // One leaf's multiproof holds the same hashes as its RFC 6962 path.
+        expect(new Set(log.multiInclusionProof([indexes[0]!], treeSize).map((hash) => Buffer.from(hash).toString('hex')))).toEqual(
+          new Set(log.inclusionProof(indexes[0]!, treeSize).map((hash) => Buffer.from(hash).toString('hex'))),
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('a multiproof of a contiguous range is O(log n) hashes', () => {
+    const log = logOf(1000);
+    const indexes = Array.from({ length: 500 }, (_, index) => 250 + index);
+    expect(log.multiInclusionProof(indexes).length).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(1000)));
+  });
+
+  test('multiproof leaves out of order are refused', () => {
+    const log = logOf(8);
+    expect(() => log.multiInclusionProof([3, 1])).toThrow(/sorted and distinct/);
+    expect(() => verifyMultiInclusion(8, [{ index: 3, hash: log.leafHash(3) }, { index: 3, hash: log.leafHash(3) }], [], log.rootHash())).toThrow(/sorted, distinct/);
   });
 
   test('a log reopened over its store continues with the same roots and proofs', () => {

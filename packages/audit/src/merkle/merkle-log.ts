@@ -2,6 +2,7 @@ import { CairnError } from '@cairn/protocol';
 import { InMemoryMerkleNodeStore } from './in-memory-merkle-node-store.ts';
 import { emptyTreeHash, leafHash as hashLeaf, nodeHash } from './merkle-hash.ts';
 import { half, isOdd, splitPoint } from './merkle-math.ts';
+import { multiproofSubtrees } from './multi-inclusion-proof.ts';
 import type { MerkleNode, MerkleNodeStore } from './merkle-node-store.ts';
 
 /**
@@ -84,6 +85,24 @@ export class MerkleLog {
     }
     const proof: Uint8Array[] = [];
     this.#subproof(size1, 0, size2, true, proof);
+    return proof;
+  }
+
+  /**
+   * One inclusion proof for many leaves (`leafIndexes` sorted and distinct) in the tree of
+   * `treeSize` leaves: the hashes of the maximal subtrees holding none of them, left to right.
+   * Verify with `verifyMultiInclusion`.
+   */
+  multiInclusionProof(leafIndexes: readonly number[], treeSize = this.#size): Uint8Array[] {
+    this.#assertSize(treeSize, 'treeSize');
+    leafIndexes.forEach((leafIndex, position) => {
+      this.#assertIndex(leafIndex, treeSize);
+      if (position > 0 && leafIndexes[position - 1]! >= leafIndex) {
+        throw new CairnError('CAIRN_AUDIT_PROOF_INVALID', `leafIndexes must be sorted and distinct; ${leafIndex} follows ${leafIndexes[position - 1]}.`, { path: `leafIndexes[${position}]` });
+      }
+    });
+    const proof: Uint8Array[] = [];
+    multiproofSubtrees(leafIndexes, treeSize, (start, size) => proof.push(this.#subtreeHash(start, size)));
     return proof;
   }
 

@@ -51,8 +51,13 @@ export interface VerificationCheck {
   readonly detail: string;
 }
 
-/** A verifier's answer: the claim the evidence supports and every check behind it. */
+/**
+ * A verifier's answer: the claim the evidence supports and every check behind it. `valid` is
+ * false when any check failed; the claim is then `tamper-detecting` (what was detected is in the
+ * failed check's detail), never more.
+ */
 export interface VerificationReport {
+  readonly valid: boolean;
   readonly claim: EvidenceClaim;
   readonly checks: readonly VerificationCheck[];
 }

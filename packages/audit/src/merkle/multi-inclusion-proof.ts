@@ -1,0 +1,72 @@
+import { CairnError } from '@cairn/protocol';
+import { assertTreeSize } from './proof-arguments.ts';
+import { equalHashes } from './equal-hashes.ts';
+import { hashLength, nodeHash } from './merkle-hash.ts';
+import { splitPoint } from './merkle-math.ts';
+
+/** A leaf whose inclusion is proven: its index in the tree and its leaf hash. */
+export interface ProvenLeaf {
+  readonly index: number;
+  readonly hash: Uint8Array;
+}
+
+/**
+ * Walks the RFC 6962 tree of `treeSize` leaves depth first, left to right, descending only into
+ * subtrees that hold some of `leafIndexes` (sorted, distinct). Every maximal subtree without one
+ * of them is `onSibling(start, size)` — the multiproof lists exactly those, in this order.
+ */
+export function multiproofSubtrees(leafIndexes: readonly number[], treeSize: number, onSibling: (start: number, size: number) => void): void {
+  let next = 0;
+  const visit = (start: number, size: number) => {
+    if (next >= leafIndexes.length || leafIndexes[next]! >= start + size) return onSibling(start, size);
+    if (size === 1) {
+      next++;
+      return;
+    }
+    const k = splitPoint(size);
+    visit(start, k);
+    visit(start + k, size - k);
+  };
+  if (treeSize > 0) visit(0, treeSize);
+}
+
+/**
+ * Verifies that all `leaves` (sorted by index, distinct) are in the tree of `treeSize` leaves
+ * with root `rootHash`, using one multiproof: the hashes of the maximal subtrees holding none of
+ * them, left to right (see `MerkleLog.multiInclusionProof`). Each shared node is hashed once, so
+ * checking k leaves costs O(k log(n/k)) hashes instead of k separate proofs' O(k log n).
+ *
+ * Returns false when the proof does not verify (too few or too many hashes included); throws
+ * CAIRN_AUDIT_PROOF_INVALID for leaves out of order, repeated or outside the tree.
+ */
+export function verifyMultiInclusion(treeSize: number, leaves: readonly ProvenLeaf[], proof: readonly Uint8Array[], rootHash: Uint8Array): boolean {
+  assertTreeSize(treeSize, 'treeSize');
+  leaves.forEach((leaf, position) => {
+    const previous = leaves[position - 1];
+    if (!Number.isSafeInteger(leaf.index) || leaf.index < 0 || leaf.index >= treeSize || (previous !== undefined && previous.index >= leaf.index)) {
+      throw new CairnError('CAIRN_AUDIT_PROOF_INVALID', `leaves[${position}] has index ${leaf.index}: leaves must be sorted, distinct and below the tree size ${treeSize}.`, {
+        path: `leaves[${position}]`,
+      });
+    }
+  });
+  if (leaves.length === 0 || leaves.some((leaf) => leaf.hash.byteLength !== hashLength)) return false;
+  let nextLeaf = 0;
+  let nextProof = 0;
+  let exhausted = false;
+  const subtree = (start: number, size: number): Uint8Array => {
+    if (nextLeaf >= leaves.length || leaves[nextLeaf]!.index >= start + size) {
+      const sibling = proof[nextProof++];
+      if (sibling === undefined) {
+        exhausted = true;
+        return new Uint8Array(hashLength);
+      }
+      return sibling;
+    }
+    if (size === 1) return leaves[nextLeaf++]!.hash;
+    const k = splitPoint(size);
+    const left = subtree(start, k);
+    return nodeHash(left, subtree(start + k, size - k));
+  };
+  const computed = subtree(0, treeSize);
+  return !exhausted && nextProof === proof.length && equalHashes(computed, rootHash);
+}

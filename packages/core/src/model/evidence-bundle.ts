@@ -1,0 +1,59 @@
+import type { AuditEntry } from './audit-entry.ts';
+import type { DsseEnvelope } from './checkpoint.ts';
+import type { Digest } from './digest.ts';
+import type { RunSpecV1 } from './run-spec.ts';
+import type { PublicKeyRecord } from './signature.ts';
+
+/** A dispatch manifest of the run: its signed envelope, addressed by digest. */
+export interface BundleManifest {
+  /** sha256 of the envelope's canonical JSON; named by an `attempt.dispatched` entry. */
+  readonly digest: Digest;
+  readonly envelope: DsseEnvelope;
+}
+
+/** What an artifact of the run is; each is named by an `attempt.completed` entry. */
+export type BundleArtifactKind = 'patch' | 'stdout' | 'stderr' | 'output';
+
+export interface BundleArtifact {
+  readonly digest: Digest;
+  readonly kind: BundleArtifactKind;
+  readonly itemId: string;
+  readonly attempt: number;
+}
+
+/**
+ * The evidence of one run (`cairn.bundle/v1`): a single canonical JSON document anyone can
+ * verify offline. Everything in it is bound to something verified — entries by inclusion proofs
+ * under a signed checkpoint, manifests and artifacts by digests named in those entries, anchor
+ * receipts by the log key's signature and the checkpoint they name, keys by their own digest —
+ * so no part of it is decoration. Exported deterministically: the same run gives the same bytes.
+ */
+export interface EvidenceBundleV1 {
+  readonly format: 'cairn.bundle/v1';
+  readonly runId: string;
+  readonly spec: RunSpecV1;
+  /** digest of the spec's canonical JSON; named by the `run.submitted` entry. */
+  readonly specDigest: Digest;
+  /** The signed checkpoint every proof is against. */
+  readonly checkpoint: DsseEnvelope;
+  /**
+   * The run's entries in `runSeq` order, complete from `run.submitted` to its terminal entry.
+   * Each entry's leaf index in the log is its `seq`.
+   */
+  readonly entries: readonly AuditEntry[];
+  /**
+   * One inclusion proof for all entries at once (a multiproof, docs/audit/formats.md): the hashes
+   * of the maximal subtrees that hold none of the entries, left to right, lowercase hex. With the
+   * entries' leaves they recompute the checkpoint's root; shared nodes appear once, so the proof
+   * of a run's 10,000 entries is far smaller than 10,000 separate proofs.
+   */
+  readonly inclusionProof: readonly string[];
+  /** Anchor receipts of the checkpoint, each a DSSE envelope signed by the log key. */
+  readonly anchors: readonly DsseEnvelope[];
+  /** Public keys that signed the checkpoint, the manifests and the receipts. */
+  readonly keys: readonly PublicKeyRecord[];
+  readonly manifests: readonly BundleManifest[];
+  readonly artifacts: readonly BundleArtifact[];
+  /** An RFC 3161 timestamp token (base64 DER) over the checkpoint envelope, when one was taken. */
+  readonly timestamp?: { readonly token: string };
+}
