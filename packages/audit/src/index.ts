@@ -13,4 +13,12 @@ export { preAuthenticationEncoding } from './dsse/pre-authentication-encoding.ts
 export { keyIdOf, trustedKeyFrom, verifySignature } from './dsse/verify-signature.ts';
 export type { TrustedKey } from './dsse/verify-signature.ts';
 export { checkpointPayloadType, manifestPayloadType, openCheckpoint, openManifest, signCheckpoint, signManifest } from './checkpoint/checkpoint-envelope.ts';
+export { auditEntryBytes, auditLeafHash } from './entries/audit-entry-leaf.ts';
+export { completedArtifacts, dispatchedManifest, isTerminalRunEntry, submittedSpecDigest } from './entries/entry-data.ts';
+export { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt, receiptPayloadType, signReceipt } from './anchor/signed-receipt.ts';
+export { buildEvidenceBundle, readCheckpoint, serializeEvidenceBundle } from './bundle/build-evidence-bundle.ts';
+export type { EvidenceBundleInput, MultiproofSource } from './bundle/build-evidence-bundle.ts';
+export { verificationCheckNames, verifyBundle } from './bundle/verify-bundle.ts';
+export type { VerifyBundleOptions } from './bundle/verify-bundle.ts';
+export type { AnchorCheckOptions } from './bundle/bundle-checks.ts';
 export const VERSION = '0.1.0';

@@ -1,0 +1,228 @@
+import type { AnchorReceipt, AnchoredCheckpoint, Checkpoint, EvidenceBundleV1, VerificationCheckStatus } from '@cairn/core';
+import { canonicalJson, canonicalJsonBytes, digestOfJson, isCairnError, sha256Digest } from '@cairn/protocol';
+import { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt } from '../anchor/signed-receipt.ts';
+import { openCheckpoint, openManifest } from '../checkpoint/checkpoint-envelope.ts';
+import type { TrustedKey } from '../dsse/verify-signature.ts';
+import { auditLeafHash } from '../entries/audit-entry-leaf.ts';
+import { completedArtifacts, dispatchedManifest, isTerminalRunEntry, submittedSpecDigest } from '../entries/entry-data.ts';
+import { verifyMultiInclusion } from '../merkle/multi-inclusion-proof.ts';
+
+/** The verdict of one check. */
+export interface CheckResult {
+  readonly status: VerificationCheckStatus;
+  readonly detail: string;
+}
+
+export const pass = (detail: string): CheckResult => ({ status: 'pass', detail });
+export const fail = (detail: string): CheckResult => ({ status: 'fail', detail });
+export const notChecked = (detail: string): CheckResult => ({ status: 'not-checked', detail });
+
+/** What the checks share: the bundle, its checkpoint (read, not yet trusted) and the keys trusted. */
+export interface BundleContext {
+  readonly bundle: EvidenceBundleV1;
+  readonly checkpoint: Checkpoint | undefined;
+  readonly trustedKeys: readonly TrustedKey[];
+  /** True when no key came from the caller: the bundle vouches for itself. */
+  readonly selfAsserted: boolean;
+}
+
+const describe = (error: unknown) => (isCairnError(error) || error instanceof Error ? error.message : String(error));
+
+/** Entries belong to this run, sit at their own leaf index and come in runSeq order. */
+export function checkEntries({ bundle }: BundleContext): CheckResult {
+  let previous: number | undefined;
+  const seen = new Set<number>();
+  for (const [position, entry] of bundle.entries.entries()) {
+    const at = `$.entries[${position}]`;
+    if (entry.runId !== bundle.runId) return fail(`${at}.runId is ${JSON.stringify(entry.runId)}, not this run's ${JSON.stringify(bundle.runId)}: an entry of another run`);
+    if (entry.runSeq === undefined) return fail(`${at}.runSeq is missing`);
+    if (previous !== undefined && entry.runSeq <= previous) return fail(`${at}.runSeq ${entry.runSeq} follows ${previous}: entries are out of order or repeated`);
+    if (seen.has(entry.seq)) return fail(`${at}.seq ${entry.seq} appears twice`);
+    seen.add(entry.seq);
+    previous = entry.runSeq;
+  }
+  return bundle.entries.length === 0 ? fail('$.entries is empty') : pass(`${bundle.entries.length} entries of run ${bundle.runId}, in order`);
+}
+
+/** runSeq runs 0..n-1 without gaps, from `run.submitted` (naming the spec) to one terminal entry. */
+export function checkCompleteness({ bundle }: BundleContext): CheckResult {
+  const entries = bundle.entries;
+  const gap = entries.findIndex((entry, position) => entry.runSeq !== position);
+  if (gap >= 0) return fail(`$.entries[${gap}].runSeq is ${entries[gap]!.runSeq}, expected ${gap}: entries are missing`);
+  const first = entries[0];
+  if (!first || first.action !== 'run.submitted') return fail(`$.entries[0] is ${first?.action ?? 'absent'}, not run.submitted: the run's beginning is missing`);
+  const specDigest = digestOfJson(bundle.spec);
+  if (bundle.specDigest !== specDigest) return fail(`$.specDigest is ${bundle.specDigest} but the spec hashes to ${specDigest}`);
+  if (submittedSpecDigest(first) !== specDigest) return fail(`$.entries[0].data.specDigest does not name the bundle's spec (${specDigest})`);
+  const terminal = entries.findIndex(isTerminalRunEntry);
+  if (terminal < 0) return fail('no run.succeeded, run.failed or run.cancelled entry: the run has not ended or its end is missing');
+  if (terminal !== entries.length - 1) return fail(`$.entries[${terminal}] ends the run but ${entries.length - 1 - terminal} entries follow it`);
+  return pass(`runSeq 0..${entries.length - 1} without gaps, from run.submitted to ${entries[terminal]!.action}`);
+}
+
+/** The entries' leaves and the multiproof recompute the checkpoint's root. */
+export function checkInclusion({ bundle, checkpoint }: BundleContext): CheckResult {
+  if (!checkpoint) return fail('$.checkpoint.payload is not a checkpoint, so there is no root to prove against');
+  const leaves = bundle.entries.map((entry) => ({ index: entry.seq, hash: auditLeafHash(entry) })).sort((a, b) => a.index - b.index);
+  const outside = leaves.find((leaf) => leaf.index >= checkpoint.treeSize);
+  if (outside) return fail(`entry seq ${outside.index} is beyond the checkpoint's tree size ${checkpoint.treeSize}`);
+  try {
+    const proof = bundle.inclusionProof.map((hex) => new Uint8Array(Buffer.from(hex, 'hex')));
+    if (!verifyMultiInclusion(checkpoint.treeSize, leaves, proof, new Uint8Array(Buffer.from(checkpoint.rootHash, 'hex')))) {
+      return fail(`$.inclusionProof: the entries do not recompute the root ${checkpoint.rootHash} of tree size ${checkpoint.treeSize}`);
+    }
+  } catch (error) {
+    return fail(`$.inclusionProof: ${describe(error)}`);
+  }
+  return pass(`${leaves.length} entries included in the tree of size ${checkpoint.treeSize} (root ${checkpoint.rootHash})`);
+}
+
+/** The checkpoint envelope is signed by a trusted key. */
+export function checkCheckpointSignature({ bundle, trustedKeys, selfAsserted }: BundleContext): CheckResult {
+  try {
+    const checkpoint = openCheckpoint(bundle.checkpoint, trustedKeys);
+    const by = bundle.checkpoint.signatures.map((signature) => signature.keyid).find((keyId) => trustedKeys.some((key) => key.record.keyId === keyId));
+    const trust = selfAsserted ? 'a key taken from the bundle itself (proves consistency only; pass trusted keys or pin a key id for more)' : 'a trusted key';
+    return pass(`checkpoint ${checkpoint.origin}@${checkpoint.treeSize} signed by ${by} — ${trust}`);
+  } catch (error) {
+    return fail(`$.checkpoint: ${describe(error)}`);
+  }
+}
+
+/** Each manifest is signed, is the one a dispatched entry names, and every dispatch has its manifest. */
+export function checkManifests({ bundle, trustedKeys }: BundleContext): CheckResult {
+  const named = new Map<string, { itemId: string; attempt: number; position: number }>();
+  for (const [position, entry] of bundle.entries.entries()) {
+    const dispatched = dispatchedManifest(entry);
+    if (dispatched) named.set(dispatched.manifestDigest, { ...dispatched, position });
+  }
+  let previous = '';
+  for (const [position, manifest] of bundle.manifests.entries()) {
+    const at = `$.manifests[${position}]`;
+    if (manifest.digest <= previous) return fail(`${at}.digest is out of order or repeated`);
+    previous = manifest.digest;
+    const digest = sha256Digest(canonicalJsonBytes(manifest.envelope));
+    if (digest !== manifest.digest) return fail(`${at}: the envelope hashes to ${digest}, not ${manifest.digest}`);
+    const dispatch = named.get(manifest.digest);
+    if (!dispatch) return fail(`${at}: no attempt.dispatched entry names ${manifest.digest}; an unbound manifest is not evidence`);
+    try {
+      const opened = openManifest(manifest.envelope, trustedKeys);
+      if (opened.runId !== bundle.runId || opened.itemId !== dispatch.itemId || opened.attempt !== dispatch.attempt) {
+        return fail(`${at}: the manifest is for ${opened.runId}/${opened.itemId}#${opened.attempt}, but $.entries[${dispatch.position}] dispatched ${bundle.runId}/${dispatch.itemId}#${dispatch.attempt}`);
+      }
+    } catch (error) {
+      return fail(`${at}.envelope: ${describe(error)}`);
+    }
+    named.delete(manifest.digest);
+  }
+  const [missing] = named.values();
+  if (missing) return fail(`$.entries[${missing.position}] dispatched a manifest the bundle does not hold`);
+  return pass(`${bundle.manifests.length} signed manifests, each named by an attempt.dispatched entry`);
+}
+
+/** Each artifact digest is one an `attempt.completed` entry names, and none named is missing. */
+export async function checkArtifacts({ bundle }: BundleContext, readArtifact?: (digest: string) => Promise<Uint8Array | null>): Promise<CheckResult> {
+  const named = new Map<string, number>();
+  for (const [position, entry] of bundle.entries.entries()) {
+    const completed = completedArtifacts(entry);
+    for (const artifact of completed?.artifacts ?? []) named.set(canonicalJson({ ...artifact, itemId: completed!.itemId, attempt: completed!.attempt }), position);
+  }
+  let previous = '';
+  for (const [position, artifact] of bundle.artifacts.entries()) {
+    const key = canonicalJson(artifact);
+    if (key <= previous) return fail(`$.artifacts[${position}] is out of order or repeated`);
+    previous = key;
+    if (!named.delete(key)) return fail(`$.artifacts[${position}]: no attempt.completed entry names ${artifact.kind} ${artifact.digest} of ${artifact.itemId}#${artifact.attempt}`);
+  }
+  const [missing] = named.values();
+  if (missing !== undefined) return fail(`$.entries[${missing}] names an artifact the bundle does not list`);
+  if (!readArtifact) return pass(`${bundle.artifacts.length} artifact digests, each named by an attempt.completed entry (contents not fetched)`);
+  for (const [position, artifact] of bundle.artifacts.entries()) {
+    const bytes = await readArtifact(artifact.digest);
+    if (bytes === null) return fail(`$.artifacts[${position}]: ${artifact.digest} could not be fetched`);
+    if (sha256Digest(bytes) !== artifact.digest) return fail(`$.artifacts[${position}]: the fetched content hashes to ${sha256Digest(bytes)}, not ${artifact.digest}`);
+  }
+  return pass(`${bundle.artifacts.length} artifacts, each named by an entry and fetched with matching content`);
+}
+
+/** Options of the anchor check. */
+export interface AnchorCheckOptions {
+  /** Checkpoints the verifier trusts from elsewhere (an earlier verification, a witness). */
+  readonly knownCheckpoints?: readonly Checkpoint[];
+  /** Reads an anchor live (e.g. `anchor.read`); without it receipts are only checked offline. */
+  readonly readAnchor?: (receipt: AnchorReceipt) => Promise<AnchoredCheckpoint | null>;
+}
+
+/** The result, and which receipts were confirmed by reading their anchor live. */
+export interface AnchorCheckResult extends CheckResult {
+  readonly liveGuarantees: readonly AnchorReceipt['guarantee'][];
+}
+
+/**
+ * Receipts are signed by a trusted key and name this checkpoint; known checkpoints of the same
+ * size have the same root (no equivocation); and, with `readAnchor`, each anchor holds it live.
+ */
+export async function checkAnchor({ bundle, checkpoint, trustedKeys }: BundleContext, options: AnchorCheckOptions): Promise<AnchorCheckResult> {
+  const failed = (detail: string): AnchorCheckResult => ({ ...fail(detail), liveGuarantees: [] });
+  if (!checkpoint) return failed('$.checkpoint.payload is not a checkpoint');
+  const conflicting = options.knownCheckpoints?.find((known) => known.origin === checkpoint.origin && known.treeSize === checkpoint.treeSize && known.rootHash !== checkpoint.rootHash);
+  if (conflicting) return failed(`equivocation: a known checkpoint of ${checkpoint.origin} at size ${checkpoint.treeSize} has root ${conflicting.rootHash}, this one ${checkpoint.rootHash}`);
+  const envelopeDigest = anchorEnvelopeDigest(bundle.checkpoint);
+  const receipts: AnchorReceipt[] = [];
+  let previous = '';
+  for (const [position, envelope] of bundle.anchors.entries()) {
+    const at = `$.anchors[${position}]`;
+    const key = canonicalJson(envelope);
+    if (key <= previous) return failed(`${at} is out of order or repeated`);
+    previous = key;
+    let receipt: AnchorReceipt;
+    try {
+      receipt = openReceipt(envelope, trustedKeys);
+    } catch (error) {
+      return failed(`${at}: ${describe(error)}`);
+    }
+    if (receipt.origin !== checkpoint.origin || receipt.treeSize !== checkpoint.treeSize || receipt.rootHash !== checkpoint.rootHash) {
+      return failed(`${at}: the receipt is for ${receipt.origin}@${receipt.treeSize} (root ${receipt.rootHash}), not this checkpoint`);
+    }
+    if (receipt.envelopeDigest !== envelopeDigest) return failed(`${at}: the receipt anchors envelope ${receipt.envelopeDigest}, not this one (${envelopeDigest})`);
+    receipts.push(receipt);
+  }
+  if (receipts.length === 0) return { ...notChecked('the bundle holds no anchor receipt'), liveGuarantees: [] };
+  if (!options.readAnchor) {
+    return { ...notChecked(`${receipts.length} signed receipt(s) bound to this checkpoint (${receipts.map((receipt) => receipt.anchor).join(', ')}); anchors not read live`), liveGuarantees: [] };
+  }
+  const expected = anchorEnvelopeBytes(bundle.checkpoint);
+  for (const [position, receipt] of receipts.entries()) {
+    const at = `$.anchors[${position}]`;
+    let anchored: AnchoredCheckpoint | null;
+    try {
+      anchored = await options.readAnchor(receipt);
+    } catch (error) {
+      return failed(`${at}: reading ${receipt.location} failed: ${describe(error)}`);
+    }
+    if (!anchored) return failed(`${at}: ${receipt.location} holds no checkpoint for size ${receipt.treeSize}`);
+    if (Buffer.compare(anchored.envelope, expected) !== 0 && !sameTreeHead(anchored.envelope, checkpoint, trustedKeys)) {
+      return failed(`${at}: ${receipt.location} holds a different checkpoint for size ${receipt.treeSize}: equivocation or tampering`);
+    }
+    if (canonicalJson(anchored.receipt) !== canonicalJson(receipt)) return failed(`${at}: the anchor's own receipt differs from the bundle's`);
+  }
+  return { ...pass(`read live: ${receipts.map((receipt) => `${receipt.anchor} (${receipt.guarantee}) at ${receipt.location}`).join('; ')}`), liveGuarantees: receipts.map((receipt) => receipt.guarantee) };
+}
+
+// The anchor keeps the first envelope of a tree head; a re-signed envelope of the same head
+// (ECDSA signatures differ each time) is the same checkpoint.
+function sameTreeHead(envelopeBytes: Uint8Array, checkpoint: Checkpoint, trustedKeys: readonly TrustedKey[]): boolean {
+  try {
+    const anchored = openCheckpoint(JSON.parse(new TextDecoder().decode(envelopeBytes)), trustedKeys);
+    return anchored.origin === checkpoint.origin && anchored.treeSize === checkpoint.treeSize && anchored.rootHash === checkpoint.rootHash;
+  } catch {
+    return false;
+  }
+}
+
+/** RFC 3161 tokens are carried but not yet verified by this version: never claimed. */
+export function checkTimestamp({ bundle }: BundleContext): CheckResult {
+  return bundle.timestamp
+    ? notChecked('an RFC 3161 token is present, but this verifier does not verify RFC 3161 tokens yet, so the bundle is not claimed witnessed')
+    : notChecked('the bundle holds no RFC 3161 timestamp token');
+}

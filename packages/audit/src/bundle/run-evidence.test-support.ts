@@ -1,0 +1,91 @@
+// A real run's evidence, end to end, for bundle tests: entries of this run interleaved with
+// another run's in one Merkle log, a signed manifest, a signed checkpoint anchored through a
+// conformance-proven AuditAnchorV1, a signed receipt, and the exported bundle.
+import type { AuditAction, AuditEntry, DispatchManifest, DsseEnvelope, JsonObject, RunSpecV1, SignatureAlgorithm } from '@cairn/core';
+import { createInMemoryAuditAnchor, type InMemoryAuditAnchor } from '@cairn/conformance/mocks';
+import { digestOfJson, sha256Digest } from '@cairn/protocol';
+import { anchorEnvelopeBytes, signReceipt } from '../anchor/signed-receipt.ts';
+import { signCheckpoint, signManifest } from '../checkpoint/checkpoint-envelope.ts';
+import { createTestSigner, type TestSigner } from '../dsse/test-signer.test-support.ts';
+import { auditEntryBytes } from '../entries/audit-entry-leaf.ts';
+import { MerkleLog } from '../merkle/merkle-log.ts';
+import { buildEvidenceBundle, serializeEvidenceBundle } from './build-evidence-bundle.ts';
+import type { EvidenceBundleV1 } from '@cairn/core';
+
+export interface RunEvidence {
+  readonly bundle: EvidenceBundleV1;
+  readonly bytes: Uint8Array;
+  readonly signer: TestSigner;
+  readonly anchor: InMemoryAuditAnchor;
+  readonly log: MerkleLog;
+  /** Every entry appended, of all runs, by seq. */
+  readonly allEntries: readonly AuditEntry[];
+  /** The checkpoint envelope of an earlier tree size, validly signed. */
+  readonly olderCheckpoint: DsseEnvelope;
+  /** Rebuilds this run's bundle (to show exports are deterministic). */
+  rebuild(): EvidenceBundleV1;
+}
+
+const spec = (name: string): RunSpecV1 => ({ version: 1, name, items: [{ id: 'edit', runtime: { kind: 'command', argv: ['node', 'edit.js'] } }] });
+const time = (seq: number) => new Date(Date.UTC(2026, 10, 22, 10, 0, seq)).toISOString();
+
+export async function createRunEvidence(options: { algorithm?: SignatureAlgorithm; runId?: string; otherRunId?: string; extraItems?: number } = {}): Promise<RunEvidence> {
+  const signer = createTestSigner(options.algorithm);
+  const log = MerkleLog.open();
+  const allEntries: AuditEntry[] = [];
+  const runSeqs = new Map<string, number>();
+  const append = (runId: string, action: AuditAction, entity: AuditEntry['entity'], data: JsonObject) => {
+    const runSeq = runSeqs.get(runId) ?? 0;
+    runSeqs.set(runId, runSeq + 1);
+    const entry: AuditEntry = { seq: log.size, time: time(log.size), actor: { kind: 'system', id: 'engine', via: 'engine' }, action, entity, outcome: 'success', runId, runSeq, data };
+    log.append(auditEntryBytes(entry));
+    allEntries.push(entry);
+  };
+
+  const manifests: DsseEnvelope[] = [];
+  const runOne = async (runId: string, items: number) => {
+    const runSpec = spec(runId);
+    append(runId, 'run.submitted', { kind: 'run', id: runId }, { specDigest: digestOfJson(runSpec) });
+    append(runId, 'run.started', { kind: 'run', id: runId }, {});
+    for (let item = 0; item < items; item++) {
+      const itemId = item === 0 ? 'edit' : `edit-${item}`;
+      const manifest: DispatchManifest = {
+        version: 'cairn.manifest/v1', runId, itemId, attempt: 1, fencingToken: 1, executionId: `${runId}/${itemId}/1`,
+        runtime: { kind: 'command', argv: ['node', 'edit.js'] }, workspace: sha256Digest('workspace'), inputs: {}, apply: [], env: {}, secretNames: [],
+        limits: { timeoutMs: 600_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 }, effect: 'read-impure', issuedAt: time(log.size),
+      };
+      const envelope = await signManifest(manifest, signer.signer);
+      manifests.push(envelope);
+      const attemptId = { kind: 'attempt' as const, id: `${runId}/${itemId}/1` };
+      append(runId, 'attempt.dispatched', attemptId, { itemId, attempt: 1, manifestDigest: digestOfJson(envelope) });
+      append(runId, 'attempt.completed', attemptId, {
+        itemId, attempt: 1, outcome: 'succeeded',
+        artifacts: { patch: sha256Digest(`${runId} ${itemId} patch`), stdout: sha256Digest(`${runId} ${itemId} out`), stderr: sha256Digest('') },
+      });
+      append(runId, 'item.succeeded', { kind: 'item', id: `${runId}/${itemId}` }, {});
+    }
+    append(runId, 'run.succeeded', { kind: 'run', id: runId }, {});
+  };
+  const runId = options.runId ?? 'run-1';
+  const otherRunId = options.otherRunId ?? 'run-0';
+  await runOne(otherRunId, 1);
+  const olderCheckpoint = await signCheckpoint({ origin: 'cairn:test', treeSize: log.size, rootHash: Buffer.from(log.rootHash()).toString('hex'), time: time(log.size) }, signer.signer);
+  await runOne(runId, 1 + (options.extraItems ?? 0));
+  const checkpoint = await signCheckpoint({ origin: 'cairn:test', treeSize: log.size, rootHash: Buffer.from(log.rootHash()).toString('hex'), time: time(log.size) }, signer.signer);
+  const anchor = createInMemoryAuditAnchor({ now: () => Date.UTC(2026, 10, 22, 11) });
+  const receipt = await anchor.anchor({ origin: 'cairn:test', treeSize: log.size, rootHash: Buffer.from(log.rootHash()).toString('hex'), envelope: anchorEnvelopeBytes(checkpoint) });
+  const signedReceipt = await signReceipt(receipt, signer.signer);
+  const rebuild = () =>
+    buildEvidenceBundle({
+      runId,
+      spec: spec(runId),
+      entries: allEntries.filter((entry) => entry.runId === runId),
+      proofs: log,
+      checkpoint,
+      anchors: [signedReceipt],
+      keys: [signer.record],
+      manifests,
+    });
+  const bundle = rebuild();
+  return { bundle, bytes: serializeEvidenceBundle(bundle), signer, anchor, log, allEntries, olderCheckpoint, rebuild };
+}

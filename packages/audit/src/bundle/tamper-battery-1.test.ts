@@ -1,0 +1,3 @@
+import { tamperBatteryTests } from './tamper-battery.test-support.ts';
+
+tamperBatteryTests(0, 2);

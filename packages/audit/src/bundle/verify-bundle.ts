@@ -1,0 +1,96 @@
+import type { EvidenceClaim, PublicKeyRecord, VerificationCheck, VerificationCheckName, VerificationReport } from '@cairn/core';
+import { isCairnError } from '@cairn/protocol';
+import { trustedKeyFrom, type TrustedKey } from '../dsse/verify-signature.ts';
+import {
+  checkAnchor,
+  checkArtifacts,
+  checkCheckpointSignature,
+  checkCompleteness,
+  checkEntries,
+  checkInclusion,
+  checkManifests,
+  checkTimestamp,
+  fail,
+  notChecked,
+  type AnchorCheckOptions,
+  type BundleContext,
+  type CheckResult,
+} from './bundle-checks.ts';
+import { readCheckpoint } from './build-evidence-bundle.ts';
+import { readBundle } from './read-bundle.ts';
+
+export interface VerifyBundleOptions extends AnchorCheckOptions {
+  /** Public keys the caller trusts (from its own configuration, not from the bundle). */
+  readonly trustedKeys?: readonly PublicKeyRecord[];
+  /** Key ids the caller trusts: keys in the bundle with these ids (their id is their digest) are trusted. */
+  readonly pinnedKeyIds?: readonly string[];
+  /** Fetches an artifact by digest to check its content; without it only digests are checked. */
+  readonly readArtifact?: (digest: string) => Promise<Uint8Array | null>;
+}
+
+/** The checks, in the order they are reported. */
+export const verificationCheckNames: readonly VerificationCheckName[] = ['entries', 'completeness', 'inclusion', 'checkpoint-signature', 'manifests', 'artifacts', 'anchor', 'timestamp'];
+
+/**
+ * Verifies an evidence bundle offline (and, with `readAnchor`, against its anchors live), and
+ * says what it supports. Every check runs and is reported with pass, fail or not-checked and the
+ * location of its first failure; the claim is never more than what was checked:
+ * - `tamper-detecting`: anything failed or went unchecked, the only anchor is local, or the key
+ *   came from the bundle itself;
+ * - `tamper-evident`: everything passed with a trusted key, and an external-immutable anchor was
+ *   read live and holds this checkpoint;
+ * - `witnessed`: additionally an RFC 3161 token verified (not in this version).
+ *
+ * Accepts the bundle as bytes or text (which must be its exact canonical JSON) or as a value.
+ * Never throws for a bad bundle: a bundle that cannot be read fails the `entries` check.
+ */
+export async function verifyBundle(input: Uint8Array | string | unknown, options: VerifyBundleOptions = {}): Promise<VerificationReport> {
+  const read = readBundle(input);
+  if (!read.ok) return report(new Map([['entries', fail(read.detail)]]), 'the bundle could not be read');
+  const { bundle } = read;
+  const trust = resolveTrust(bundle.keys, options);
+  if ('problem' in trust) return report(new Map([['checkpoint-signature', fail(trust.problem)]]), 'the keys could not be read');
+  let checkpoint;
+  try {
+    checkpoint = readCheckpoint(bundle.checkpoint);
+  } catch {
+    checkpoint = undefined;
+  }
+  const context: BundleContext = { bundle, checkpoint, trustedKeys: trust.keys, selfAsserted: trust.selfAsserted };
+  const anchor = await checkAnchor(context, options);
+  const results = new Map<VerificationCheckName, CheckResult>([
+    ['entries', checkEntries(context)],
+    ['completeness', checkCompleteness(context)],
+    ['inclusion', checkInclusion(context)],
+    ['checkpoint-signature', checkCheckpointSignature(context)],
+    ['manifests', checkManifests(context)],
+    ['artifacts', await checkArtifacts(context, options.readArtifact)],
+    ['anchor', anchor],
+    ['timestamp', checkTimestamp(context)],
+  ]);
+  const offlineChecks: VerificationCheckName[] = ['entries', 'completeness', 'inclusion', 'checkpoint-signature', 'manifests', 'artifacts'];
+  const evident =
+    !trust.selfAsserted && offlineChecks.every((name) => results.get(name)!.status === 'pass') && anchor.status === 'pass' && anchor.liveGuarantees.includes('external-immutable');
+  return report(results, undefined, evident ? 'tamper-evident' : 'tamper-detecting');
+}
+
+function report(results: ReadonlyMap<VerificationCheckName, CheckResult>, skippedBecause?: string, claim: EvidenceClaim = 'tamper-detecting'): VerificationReport {
+  const checks: VerificationCheck[] = verificationCheckNames.map((name) => ({ name, ...(results.get(name) ?? notChecked(`not run: ${skippedBecause}`)) }));
+  const valid = checks.every((check) => check.status !== 'fail');
+  return { valid, claim: valid ? claim : 'tamper-detecting', checks };
+}
+
+function resolveTrust(bundleKeys: readonly PublicKeyRecord[], options: VerifyBundleOptions): { keys: TrustedKey[]; selfAsserted: boolean } | { problem: string } {
+  try {
+    // Every key in the bundle must at least be what its id says, trusted or not.
+    const inBundle = bundleKeys.map((record, position) => trustedKeyFrom(record, `$.keys[${position}]`));
+    const fromCaller = (options.trustedKeys ?? []).map((record, position) => trustedKeyFrom(record, `trustedKeys[${position}]`));
+    const pinned = inBundle.filter((key) => options.pinnedKeyIds?.includes(key.record.keyId));
+    // A caller who names keys gets exactly those: an unmatched pin fails the signature check
+    // rather than falling back to the bundle's own keys.
+    const callerNamedKeys = fromCaller.length > 0 || (options.pinnedKeyIds?.length ?? 0) > 0;
+    return callerNamedKeys ? { keys: [...fromCaller, ...pinned], selfAsserted: false } : { keys: inBundle, selfAsserted: true };
+  } catch (error) {
+    return { problem: isCairnError(error) ? error.message : String(error) };
+  }
+}
