@@ -1,10 +1,16 @@
 import type { EvidenceBundleV1 } from '@cairn/core';
 import { canonicalJson, evidenceBundleSchema, formatJsonPath } from '@cairn/protocol';
+import { z } from 'zod';
+import { auditEntryProblem } from '../entries/audit-entry-problem.ts';
 
 /** A bundle as read, or why it could not be read at all. */
 export type ReadBundle = { readonly ok: true; readonly bundle: EvidenceBundleV1 } | { readonly ok: false; readonly detail: string };
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
+
+// Entries are checked by hand (`auditEntryProblem`, equal to the schema): a bundle may hold a
+// million of them, and the schema would cost most of the verification time.
+const bundleShellSchema = evidenceBundleSchema.extend({ entries: z.array(z.unknown()) });
 
 /**
  * Reads a bundle given as bytes, text or an already parsed value. Bytes and text must be exactly
@@ -30,18 +36,23 @@ export function readBundle(input: Uint8Array | string | unknown): ReadBundle {
       return { ok: false, detail: `the bundle is not JSON: ${(error as Error).message}` };
     }
   }
-  const parsed = evidenceBundleSchema.safeParse(value);
+  const parsed = bundleShellSchema.safeParse(value);
   if (!parsed.success) {
     const [issue] = parsed.error.issues;
     return { ok: false, detail: `${formatJsonPath(issue!.path)}: ${issue!.message}` };
   }
+  for (const [position, entry] of parsed.data.entries.entries()) {
+    const problem = auditEntryProblem(entry);
+    if (problem !== undefined) return { ok: false, detail: `$.entries[${position}]${problem}` };
+  }
+  const bundle = parsed.data as EvidenceBundleV1;
   if (text !== undefined) {
-    const canonical = canonicalJson(parsed.data);
+    const canonical = canonicalJson(bundle);
     if (canonical !== text) {
       let offset = 0;
       while (offset < text.length && text[offset] === canonical[offset]) offset++;
       return { ok: false, detail: `the bundle is not in canonical JSON form (first difference at character ${offset}); it was edited after export` };
     }
   }
-  return { ok: true, bundle: parsed.data };
+  return { ok: true, bundle };
 }

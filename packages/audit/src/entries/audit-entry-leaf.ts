@@ -1,6 +1,6 @@
 import type { AuditEntry } from '@cairn/core';
-import { canonicalJsonBytes } from '@cairn/protocol';
-import { leafHash } from '../merkle/merkle-hash.ts';
+import { canonicalJson, canonicalJsonBytes } from '@cairn/protocol';
+import { leafHashOfText } from '../merkle/merkle-hash.ts';
 
 /** The bytes of an audit entry in the log: its canonical JSON (RFC 8785), time and actor included. */
 export function auditEntryBytes(entry: AuditEntry): Uint8Array {
@@ -9,5 +9,5 @@ export function auditEntryBytes(entry: AuditEntry): Uint8Array {
 
 /** The Merkle leaf hash of an audit entry: SHA-256(0x00 ‖ canonical JSON). */
 export function auditLeafHash(entry: AuditEntry): Uint8Array {
-  return leafHash(auditEntryBytes(entry));
+  return leafHashOfText(canonicalJson(entry));
 }

@@ -14,9 +14,28 @@ export function leafHash(bytes: Uint8Array): Uint8Array {
   return sha256(Buffer.concat([leafPrefix, bytes]));
 }
 
+/**
+ * The leaf hash of UTF-8 text (an entry's canonical JSON) without encoding it first: the hash
+ * function reads the string as UTF-8, and U+0000 is the single byte 0x00.
+ */
+export function leafHashOfText(text: string): Uint8Array {
+  const digest = hash('sha256', `\u0000${text}`, 'buffer');
+  return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
+}
+
+// Interior nodes are hashed millions of times; one scratch buffer saves an allocation each.
+const nodeInput = Buffer.alloc(1 + 2 * hashLength);
+nodeInput[0] = 0x01;
+
 /** RFC 6962 interior node hash: SHA-256(0x01 ‖ left ‖ right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256(Buffer.concat([nodePrefix, left, right], 1 + left.byteLength + right.byteLength));
+  if (left.byteLength !== hashLength || right.byteLength !== hashLength) {
+    // Only malformed proofs get here (verifiers hash whatever they are given).
+    return sha256(Buffer.concat([nodePrefix, left, right]));
+  }
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 1 + hashLength);
+  return sha256(nodeInput);
 }
 
 const emptyTree = sha256(new Uint8Array());

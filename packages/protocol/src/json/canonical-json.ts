@@ -7,7 +7,7 @@ const encoder = new TextEncoder();
 /**
  * Writes `value` as canonical JSON (RFC 8785, the JSON Canonicalization Scheme): object members
  * sorted by the UTF-16 code units of their names, no whitespace, numbers as ECMAScript writes
- * them, strings with the minimal JSON escapes. Equal data always gives equal bytes, which is what
+ * them, strings with the minimal JSON escapes. Equal data always gives equal text, which is what
  * digests and signatures need.
  *
  * Object members whose value is `undefined` are left out (as JSON.stringify does), so optional
@@ -16,9 +16,17 @@ const encoder = new TextEncoder();
  * (bigint, functions, symbols, class instances such as Date or Map, `undefined` in an array).
  */
 export function canonicalJson(value: unknown): string {
-  const parts: string[] = [];
-  write(value, '$', parts, []);
-  return parts.join('');
+  // Fast path: when every object's keys already come in code-unit order and every value is plain
+  // JSON, JSON.stringify (native) writes exactly the canonical form, since it emits members in
+  // Object.keys order and escapes strings and writes numbers as RFC 8785 does.
+  if (isStringifyReady(value, 0)) return JSON.stringify(value);
+  try {
+    return write(value, new Set());
+  } catch (error) {
+    if (!(error instanceof Refusal)) throw error;
+    const where = `$${error.segments.map(formatPathSegment).join('')}`;
+    throw new CairnError('CAIRN_JSON_NOT_CANONICALIZABLE', `Cannot write canonical JSON at ${where}: ${error.reason}.`, { path: where });
+  }
 }
 
 /** canonicalJson as UTF-8 bytes. */
@@ -26,73 +34,143 @@ export function canonicalJsonBytes(value: unknown): Uint8Array {
   return encoder.encode(canonicalJson(value));
 }
 
-function write(value: unknown, path: string, parts: string[], ancestors: object[]): void {
+// This runs for every audit entry, so the happy path allocates nothing but the text: the path of
+// a refused value is collected while the refusal unwinds, not built at every step.
+class Refusal extends Error {
+  readonly segments: (string | number)[] = [];
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+/**
+ * Whether JSON.stringify(value) is already canonical: plain objects whose keys are sorted, arrays
+ * without holes or undefined, finite numbers, well-formed strings, no deeper than the limit (a
+ * cycle exceeds it and takes the careful path, which names it).
+ */
+function isStringifyReady(value: unknown, depth: number): boolean {
   switch (typeof value) {
     case 'string':
-      parts.push(quote(value, path));
-      return;
+      return value.isWellFormed();
     case 'number':
-      if (!Number.isFinite(value)) refuse(path, `${value} is not a finite number`);
-      parts.push(JSON.stringify(value));
-      return;
+      return Number.isFinite(value);
     case 'boolean':
-      parts.push(value ? 'true' : 'false');
-      return;
-    case 'object':
-      if (value === null) {
-        parts.push('null');
-        return;
+      return true;
+    case 'object': {
+      if (value === null) return true;
+      if (depth >= maximumDepth) return false;
+      if (Array.isArray(value)) {
+        for (let index = 0; index < value.length; index++) if (!isStringifyReady(value[index], depth + 1)) return false;
+        return true;
       }
-      if (ancestors.includes(value)) refuse(path, 'the value contains itself (a cycle)');
-      if (ancestors.length >= maximumDepth) refuse(path, `nesting is deeper than ${maximumDepth}`);
-      ancestors.push(value);
-      if (Array.isArray(value)) writeArray(value, path, parts, ancestors);
-      else writeObject(value, path, parts, ancestors);
-      ancestors.pop();
-      return;
+      const prototype = Object.getPrototypeOf(value);
+      if (prototype !== Object.prototype && prototype !== null) return false;
+      const names = Object.keys(value);
+      for (let index = 0; index < names.length; index++) {
+        const name = names[index]!;
+        if ((index > 0 && names[index - 1]! >= name) || !name.isWellFormed()) return false;
+        const member = (value as Record<string, unknown>)[name];
+        if (member !== undefined && !isStringifyReady(member, depth + 1)) return false;
+      }
+      return true;
+    }
     default:
-      refuse(path, `a ${typeof value} is not JSON`);
+      return false;
   }
 }
 
-function writeArray(array: readonly unknown[], path: string, parts: string[], ancestors: object[]): void {
-  parts.push('[');
+function within<T>(segment: string | number, work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    if (error instanceof Refusal) error.segments.unshift(segment);
+    throw error;
+  }
+}
+
+function write(value: unknown, ancestors: Set<object>): string {
+  switch (typeof value) {
+    case 'string':
+      if (!value.isWellFormed()) throw new Refusal('the string holds a lone UTF-16 surrogate');
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) throw new Refusal(`${value} is not a finite number`);
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object': {
+      if (value === null) return 'null';
+      if (ancestors.has(value)) throw new Refusal('the value contains itself (a cycle)');
+      if (ancestors.size >= maximumDepth) throw new Refusal(`nesting is deeper than ${maximumDepth}`);
+      ancestors.add(value);
+      const text = Array.isArray(value) ? writeArray(value, ancestors) : writeObject(value, ancestors);
+      ancestors.delete(value);
+      return text;
+    }
+    default:
+      throw new Refusal(`a ${typeof value} is not JSON`);
+  }
+}
+
+function writeArray(array: readonly unknown[], ancestors: Set<object>): string {
+  let text = '[';
   for (let index = 0; index < array.length; index++) {
-    if (index > 0) parts.push(',');
     const element = array[index];
-    if (element === undefined) refuse(`${path}[${index}]`, 'undefined is not JSON');
-    write(element, `${path}[${index}]`, parts, ancestors);
+    if (element === undefined) within(index, () => {
+      throw new Refusal('undefined is not JSON');
+    });
+    text += (index > 0 ? ',' : '') + writeMember(index, element, ancestors);
   }
-  parts.push(']');
+  return `${text}]`;
 }
 
-function writeObject(object: object, path: string, parts: string[], ancestors: object[]): void {
+function writeMember(segment: string | number, value: unknown, ancestors: Set<object>): string {
+  // Scalars cannot recurse; only containers pay for the path bookkeeping.
+  if (typeof value !== 'object' || value === null) {
+    if (typeof value === 'string' && value.isWellFormed()) return JSON.stringify(value);
+    return within(segment, () => write(value, ancestors));
+  }
+  return within(segment, () => write(value, ancestors));
+}
+
+function writeObject(object: object, ancestors: Set<object>): string {
   const prototype = Object.getPrototypeOf(object);
   if (prototype !== Object.prototype && prototype !== null) {
-    refuse(path, `a ${object.constructor?.name ?? 'class instance'} is not a plain JSON object`);
+    throw new Refusal(`a ${object.constructor?.name ?? 'class instance'} is not a plain JSON object`);
   }
   const record = object as Record<string, unknown>;
-  // Default sort compares UTF-16 code units, exactly the order RFC 8785 asks for.
-  const names = Object.keys(record).sort();
-  parts.push('{');
+  const names = Object.keys(record);
+  // Parsed canonical JSON arrives sorted; only sort (UTF-16 code-unit order, as RFC 8785 asks)
+  // when it is not.
+  for (let index = 1; index < names.length; index++) {
+    if (names[index - 1]! > names[index]!) {
+      names.sort();
+      break;
+    }
+  }
+  let text = '{';
   let first = true;
   for (const name of names) {
     const member = record[name];
     if (member === undefined) continue;
-    if (!first) parts.push(',');
+    text += `${first ? '' : ','}${quoteName(name)}:${writeMember(name, member, ancestors)}`;
     first = false;
-    const memberPath = `${path}${formatPathSegment(name)}`;
-    parts.push(quote(name, memberPath), ':');
-    write(member, memberPath, parts, ancestors);
   }
-  parts.push('}');
+  return `${text}}`;
 }
 
-function quote(text: string, path: string): string {
-  if (!text.isWellFormed()) refuse(path, 'the string holds a lone UTF-16 surrogate');
-  return JSON.stringify(text);
-}
+// Member names repeat across entries (seq, time, actor...): quoting each once saves most of the
+// cost. Bounded, so hostile input with endless distinct names cannot grow it without limit.
+const quotedNames = new Map<string, string>();
 
-function refuse(path: string, reason: string): never {
-  throw new CairnError('CAIRN_JSON_NOT_CANONICALIZABLE', `Cannot write canonical JSON at ${path}: ${reason}.`, { path });
+function quoteName(name: string): string {
+  const cached = quotedNames.get(name);
+  if (cached !== undefined) return cached;
+  if (!name.isWellFormed()) within(name, () => {
+    throw new Refusal('the member name holds a lone UTF-16 surrogate');
+  });
+  const quoted = JSON.stringify(name);
+  if (quotedNames.size >= 4096) quotedNames.clear();
+  quotedNames.set(name, quoted);
+  return quoted;
 }
