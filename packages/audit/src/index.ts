@@ -1,4 +1,4 @@
-export { leafHash, nodeHash, emptyTreeHash, hashLength } from './merkle/merkle-hash.ts';
+export { emptyTreeHash, hashLength, leafHash, leafHashOfText, nodeHash } from './merkle/merkle-hash.ts';
 export { verifyInclusion } from './merkle/verify-inclusion.ts';
 export { verifyConsistency } from './merkle/verify-consistency.ts';
 export { MerkleLog } from './merkle/merkle-log.ts';
@@ -21,4 +21,11 @@ export type { EvidenceBundleInput, MultiproofSource } from './bundle/build-evide
 export { verificationCheckNames, verifyBundle } from './bundle/verify-bundle.ts';
 export type { VerifyBundleOptions } from './bundle/verify-bundle.ts';
 export type { AnchorCheckOptions } from './bundle/bundle-checks.ts';
+export { auditEntryProblem } from './entries/audit-entry-problem.ts';
+export { CompactRange } from './merkle/compact-range.ts';
+export { matchesLogFilter } from './export/log-export-filter.ts';
+export type { LogExportFilter } from './export/log-export-filter.ts';
+export { exportLogNdjson, readLogNdjson } from './export/log-ndjson.ts';
+export { verifyLog } from './export/verify-log.ts';
+export type { LogVerification } from './export/verify-log.ts';
 export const VERSION = '0.1.0';
