@@ -143,6 +143,12 @@ describe('validateRunSpec refuses, naming the JSON path', () => {
     expect(issuesOf(spec).map((issue) => issue.path)).toEqual(['$.items[0].timeout', '$.items[1].dependsOn[1]', '$.items[2].id', '$.items[1].dependsOn[0]']);
   });
 
+  test('a hostile value where a string belongs is reported, not thrown (found by the fuzzer)', () => {
+    const spec = sampleSpec() as unknown as { items: { needs: Record<string, Record<string, unknown>> }[] };
+    spec.items[3]!.needs['a']!['select'] = { toString: false };
+    expect(issuesOf(spec).map((issue) => issue.path)).toEqual(['$.items[3].needs.a.select', '$.items[3].apply[0]']);
+  });
+
   test('executors, queues, adapters and secrets the server does not know', () => {
     const spec = sampleSpec();
     spec.items[0]!.secrets = ['GITHUB_TOKEN'];

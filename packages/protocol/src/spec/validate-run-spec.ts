@@ -81,7 +81,9 @@ function graphView(document: unknown): RunSpecV1 | undefined {
     const needs = Object.fromEntries(
       Object.entries(record(item['needs']) ?? {}).flatMap(([name, need]) => {
         const from = record(need)?.['from'];
-        return typeof from === 'string' ? [[name, { from, select: String(record(need)?.['select']) }]] : [];
+        // select is only read by the apply rule; a malformed one (already reported) is no patch.
+        const select = record(need)?.['select'];
+        return typeof from === 'string' ? [[name, { from, select: typeof select === 'string' ? select : 'malformed' }]] : [];
       }),
     );
     const locks = Array.isArray(item['locks']) ? item['locks'].filter((lock) => typeof lock === 'string' || typeof record(lock)?.['name'] === 'string') : undefined;
