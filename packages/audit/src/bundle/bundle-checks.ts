@@ -3,9 +3,8 @@ import { canonicalJson, canonicalJsonBytes, digestOfJson, isCairnError, sha256Di
 import { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt } from '../anchor/signed-receipt.ts';
 import { openCheckpoint, openManifest } from '../checkpoint/checkpoint-envelope.ts';
 import type { TrustedKey } from '../dsse/verify-signature.ts';
-import { auditLeafHash } from '../entries/audit-entry-leaf.ts';
 import { completedArtifacts, dispatchedManifest, isTerminalRunEntry, submittedSpecDigest } from '../entries/entry-data.ts';
-import { verifyMultiInclusion } from '../merkle/multi-inclusion-proof.ts';
+import { verifyMultiInclusionOfTexts } from '../merkle/parallel-multi-inclusion.ts';
 
 /** The verdict of one check. */
 export interface CheckResult {
@@ -61,20 +60,23 @@ export function checkCompleteness({ bundle }: BundleContext): CheckResult {
 }
 
 /** The entries' leaves and the multiproof recompute the checkpoint's root. */
-export function checkInclusion({ bundle, checkpoint }: BundleContext): CheckResult {
+export async function checkInclusion({ bundle, checkpoint }: BundleContext): Promise<CheckResult> {
   if (!checkpoint) return fail('$.checkpoint.payload is not a checkpoint, so there is no root to prove against');
-  const leaves = bundle.entries.map((entry) => ({ index: entry.seq, hash: auditLeafHash(entry) })).sort((a, b) => a.index - b.index);
-  const outside = leaves.find((leaf) => leaf.index >= checkpoint.treeSize);
-  if (outside) return fail(`entry seq ${outside.index} is beyond the checkpoint's tree size ${checkpoint.treeSize}`);
-  try {
-    const proof = bundle.inclusionProof.map((hex) => new Uint8Array(Buffer.from(hex, 'hex')));
-    if (!verifyMultiInclusion(checkpoint.treeSize, leaves, proof, new Uint8Array(Buffer.from(checkpoint.rootHash, 'hex')))) {
-      return fail(`$.inclusionProof: the entries do not recompute the root ${checkpoint.rootHash} of tree size ${checkpoint.treeSize}`);
-    }
-  } catch (error) {
-    return fail(`$.inclusionProof: ${describe(error)}`);
-  }
-  return pass(`${leaves.length} entries included in the tree of size ${checkpoint.treeSize} (root ${checkpoint.rootHash})`);
+  const bySeq = [...bundle.entries].sort((a, b) => a.seq - b.seq);
+  const repeated = bySeq.find((entry, position) => position > 0 && bySeq[position - 1]!.seq === entry.seq);
+  if (repeated) return fail(`entry seq ${repeated.seq} appears twice`);
+  const outside = bySeq.find((entry) => entry.seq >= checkpoint.treeSize);
+  if (outside) return fail(`entry seq ${outside.seq} is beyond the checkpoint's tree size ${checkpoint.treeSize}`);
+  const proof = bundle.inclusionProof.map((hex) => new Uint8Array(Buffer.from(hex, 'hex')));
+  const included = await verifyMultiInclusionOfTexts(
+    checkpoint.treeSize,
+    bySeq.map((entry) => entry.seq),
+    (position) => canonicalJson(bySeq[position]!),
+    proof,
+    new Uint8Array(Buffer.from(checkpoint.rootHash, 'hex')),
+  );
+  if (!included) return fail(`$.inclusionProof: the entries do not recompute the root ${checkpoint.rootHash} of tree size ${checkpoint.treeSize}`);
+  return pass(`${bySeq.length} entries included in the tree of size ${checkpoint.treeSize} (root ${checkpoint.rootHash})`);
 }
 
 /** The checkpoint envelope is signed by a trusted key. */

@@ -61,7 +61,7 @@ export async function verifyBundle(input: Uint8Array | string | unknown, options
   const results = new Map<VerificationCheckName, CheckResult>([
     ['entries', checkEntries(context)],
     ['completeness', checkCompleteness(context)],
-    ['inclusion', checkInclusion(context)],
+    ['inclusion', await checkInclusion(context)],
     ['checkpoint-signature', checkCheckpointSignature(context)],
     ['manifests', checkManifests(context)],
     ['artifacts', await checkArtifacts(context, options.readArtifact)],

@@ -45,7 +45,8 @@ export function emptyTreeHash(): Uint8Array {
   return Uint8Array.from(emptyTree);
 }
 
-function sha256(bytes: Uint8Array): Uint8Array {
+/** SHA-256 of `bytes`, as a Uint8Array. */
+export function sha256(bytes: Uint8Array): Uint8Array {
   // The one-shot crypto.hash is markedly faster than createHash for short inputs.
   const digest = hash('sha256', bytes, 'buffer');
   return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);

@@ -1,7 +1,8 @@
 import { CairnError } from '@cairn/protocol';
 import { assertTreeSize } from './proof-arguments.ts';
 import { equalHashes } from './equal-hashes.ts';
-import { hashLength, nodeHash } from './merkle-hash.ts';
+import { hashLength } from './merkle-hash.ts';
+import { subtreeRoot, type WalkCursor } from './subtree-root.ts';
 import { splitPoint } from './merkle-math.ts';
 
 /** A leaf whose inclusion is proven: its index in the tree and its leaf hash. */
@@ -50,23 +51,8 @@ export function verifyMultiInclusion(treeSize: number, leaves: readonly ProvenLe
     }
   });
   if (leaves.length === 0 || leaves.some((leaf) => leaf.hash.byteLength !== hashLength)) return false;
-  let nextLeaf = 0;
-  let nextProof = 0;
-  let exhausted = false;
-  const subtree = (start: number, size: number): Uint8Array => {
-    if (nextLeaf >= leaves.length || leaves[nextLeaf]!.index >= start + size) {
-      const sibling = proof[nextProof++];
-      if (sibling === undefined) {
-        exhausted = true;
-        return new Uint8Array(hashLength);
-      }
-      return sibling;
-    }
-    if (size === 1) return leaves[nextLeaf++]!.hash;
-    const k = splitPoint(size);
-    const left = subtree(start, k);
-    return nodeHash(left, subtree(start + k, size - k));
-  };
-  const computed = subtree(0, treeSize);
-  return !exhausted && nextProof === proof.length && equalHashes(computed, rootHash);
+  const cursor: WalkCursor = { leaf: 0, proof: 0, exhausted: false };
+  const indexes = leaves.map((leaf) => leaf.index);
+  const computed = subtreeRoot(0, treeSize, indexes, (position) => leaves[position]!.hash, proof, cursor);
+  return !cursor.exhausted && cursor.proof === proof.length && equalHashes(computed, rootHash);
 }

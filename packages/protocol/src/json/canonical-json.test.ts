@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { canonicalJson, isCairnError } from '../index.ts';
 
@@ -54,5 +55,35 @@ describe('canonicalJson (RFC 8785)', () => {
   test('a shared (non-cyclic) object may appear twice', () => {
     const shared = { a: 1 };
     expect(canonicalJson({ x: shared, y: shared })).toBe('{"x":{"a":1},"y":{"a":1}}');
+  });
+});
+
+describe('canonicalJson agrees with a plain reference implementation', () => {
+  // The definition, written naively: sort keys by code units at every level, JSON.stringify the rest.
+  function reference(value: unknown): string {
+    if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+    if (typeof value === 'object' && value !== null) {
+      const record = value as Record<string, unknown>;
+      const members = Object.keys(record)
+        .sort()
+        .filter((name) => record[name] !== undefined)
+        .map((name) => `${JSON.stringify(name)}:${reference(record[name])}`);
+      return `{${members.join(',')}}`;
+    }
+    return JSON.stringify(value);
+  }
+
+  test('on 3,000 generated JSON values (any key order, integer-like and unicode keys)', () => {
+    const keys = fc.oneof(fc.string(), fc.constantFrom('0', '1', '9', '10', '01', 'a', 'B', 'é', '\u20ac', '\ud83d\ude00'));
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 1 }), fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(keys, tie('node'), { maxKeys: 6 })),
+    })).node;
+    fc.assert(
+      fc.property(value, (input) => {
+        if (!JSON.stringify(input).isWellFormed() || /\\ud[89a-f]/i.test(JSON.stringify(input))) return;
+        expect(canonicalJson(input)).toBe(reference(input));
+      }),
+      { numRuns: 3_000 },
+    );
   });
 });

@@ -16,10 +16,14 @@ const encoder = new TextEncoder();
  * (bigint, functions, symbols, class instances such as Date or Map, `undefined` in an array).
  */
 export function canonicalJson(value: unknown): string {
-  // Fast path: when every object's keys already come in code-unit order and every value is plain
-  // JSON, JSON.stringify (native) writes exactly the canonical form, since it emits members in
-  // Object.keys order and escapes strings and writes numbers as RFC 8785 does.
-  if (isStringifyReady(value, 0)) return JSON.stringify(value);
+  // Fast paths: JSON.stringify (native) writes exactly the canonical form when every object's
+  // keys come in code-unit order and every value is plain JSON, since it emits members in
+  // Object.keys order and escapes strings and writes numbers as RFC 8785 does. When only the
+  // order is off, a sorted copy gets there too — unless integer-like keys, which objects always
+  // enumerate first in numeric order, make insertion order meaningless.
+  const shape = stringifyShape(value, 0);
+  if (shape === 'ready') return JSON.stringify(value);
+  if (shape === 'unsorted') return JSON.stringify(sortedCopy(value));
   try {
     return write(value, new Set());
   } catch (error) {
@@ -43,40 +47,63 @@ class Refusal extends Error {
   }
 }
 
+type StringifyShape = 'ready' | 'unsorted' | 'careful';
+
 /**
- * Whether JSON.stringify(value) is already canonical: plain objects whose keys are sorted, arrays
- * without holes or undefined, finite numbers, well-formed strings, no deeper than the limit (a
- * cycle exceeds it and takes the careful path, which names it).
+ * Whether JSON.stringify(value) is canonical (`ready`), would be once keys are sorted
+ * (`unsorted`), or the careful writer must run (`careful`: non-JSON values, lone surrogates,
+ * integer-like keys, nesting past the limit — a cycle exceeds it too — all of which it reports).
  */
-function isStringifyReady(value: unknown, depth: number): boolean {
+function stringifyShape(value: unknown, depth: number): StringifyShape {
   switch (typeof value) {
     case 'string':
-      return value.isWellFormed();
+      return value.isWellFormed() ? 'ready' : 'careful';
     case 'number':
-      return Number.isFinite(value);
+      return Number.isFinite(value) ? 'ready' : 'careful';
     case 'boolean':
-      return true;
+      return 'ready';
     case 'object': {
-      if (value === null) return true;
-      if (depth >= maximumDepth) return false;
+      if (value === null) return 'ready';
+      if (depth >= maximumDepth) return 'careful';
+      let shape: StringifyShape = 'ready';
       if (Array.isArray(value)) {
-        for (let index = 0; index < value.length; index++) if (!isStringifyReady(value[index], depth + 1)) return false;
-        return true;
+        for (let index = 0; index < value.length; index++) {
+          const element = stringifyShape(value[index], depth + 1);
+          if (element === 'careful') return 'careful';
+          if (element === 'unsorted') shape = 'unsorted';
+        }
+        return shape;
       }
       const prototype = Object.getPrototypeOf(value);
-      if (prototype !== Object.prototype && prototype !== null) return false;
+      if (prototype !== Object.prototype && prototype !== null) return 'careful';
       const names = Object.keys(value);
       for (let index = 0; index < names.length; index++) {
         const name = names[index]!;
-        if ((index > 0 && names[index - 1]! >= name) || !name.isWellFormed()) return false;
+        if (!name.isWellFormed() || integerLike.test(name)) return 'careful';
+        if (index > 0 && names[index - 1]! >= name) shape = 'unsorted';
         const member = (value as Record<string, unknown>)[name];
-        if (member !== undefined && !isStringifyReady(member, depth + 1)) return false;
+        if (member === undefined) continue;
+        const inner = stringifyShape(member, depth + 1);
+        if (inner === 'careful') return 'careful';
+        if (inner === 'unsorted') shape = 'unsorted';
       }
-      return true;
+      return shape;
     }
     default:
-      return false;
+      return 'careful';
   }
+}
+
+const integerLike = /^(?:0|[1-9][0-9]*)$/;
+
+/** A copy whose objects hold their keys in code-unit order (only for `unsorted` values). */
+function sortedCopy(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(sortedCopy);
+  const record = value as Record<string, unknown>;
+  const copy: Record<string, unknown> = {};
+  for (const name of Object.keys(record).sort()) copy[name] = sortedCopy(record[name]);
+  return copy;
 }
 
 function within<T>(segment: string | number, work: () => T): T {
@@ -125,11 +152,6 @@ function writeArray(array: readonly unknown[], ancestors: Set<object>): string {
 }
 
 function writeMember(segment: string | number, value: unknown, ancestors: Set<object>): string {
-  // Scalars cannot recurse; only containers pay for the path bookkeeping.
-  if (typeof value !== 'object' || value === null) {
-    if (typeof value === 'string' && value.isWellFormed()) return JSON.stringify(value);
-    return within(segment, () => write(value, ancestors));
-  }
   return within(segment, () => write(value, ancestors));
 }
 
