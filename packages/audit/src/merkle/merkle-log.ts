@@ -2,7 +2,7 @@ import { CairnError } from '@cairn/protocol';
 import { InMemoryMerkleNodeStore } from './in-memory-merkle-node-store.ts';
 import { emptyTreeHash, leafHash as hashLeaf, nodeHash } from './merkle-hash.ts';
 import { half, isOdd, splitPoint } from './merkle-math.ts';
-import { multiproofSubtrees } from './multi-inclusion-proof.ts';
+import { walkMultiproof } from './subtree-root.ts';
 import type { MerkleNode, MerkleNodeStore } from './merkle-node-store.ts';
 
 /**
@@ -102,7 +102,7 @@ export class MerkleLog {
       }
     });
     const proof: Uint8Array[] = [];
-    multiproofSubtrees(leafIndexes, treeSize, (start, size) => proof.push(this.#subtreeHash(start, size)));
+    if (treeSize > 0) walkMultiproof(0, treeSize, leafIndexes, 0, (start, size) => proof.push(this.#subtreeHash(start, size)));
     return proof;
   }
 

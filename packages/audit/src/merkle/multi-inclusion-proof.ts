@@ -3,32 +3,11 @@ import { assertTreeSize } from './proof-arguments.ts';
 import { equalHashes } from './equal-hashes.ts';
 import { hashLength } from './merkle-hash.ts';
 import { subtreeRoot, type WalkCursor } from './subtree-root.ts';
-import { splitPoint } from './merkle-math.ts';
 
 /** A leaf whose inclusion is proven: its index in the tree and its leaf hash. */
 export interface ProvenLeaf {
   readonly index: number;
   readonly hash: Uint8Array;
-}
-
-/**
- * Walks the RFC 6962 tree of `treeSize` leaves depth first, left to right, descending only into
- * subtrees that hold some of `leafIndexes` (sorted, distinct). Every maximal subtree without one
- * of them is `onSibling(start, size)` — the multiproof lists exactly those, in this order.
- */
-export function multiproofSubtrees(leafIndexes: readonly number[], treeSize: number, onSibling: (start: number, size: number) => void): void {
-  let next = 0;
-  const visit = (start: number, size: number) => {
-    if (next >= leafIndexes.length || leafIndexes[next]! >= start + size) return onSibling(start, size);
-    if (size === 1) {
-      next++;
-      return;
-    }
-    const k = splitPoint(size);
-    visit(start, k);
-    visit(start + k, size - k);
-  };
-  if (treeSize > 0) visit(0, treeSize);
 }
 
 /**

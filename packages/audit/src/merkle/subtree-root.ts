@@ -35,15 +35,16 @@ export function subtreeRoot(
   return nodeHash(left, subtreeRoot(start + k, size - k, leafIndexes, leafHash, proof, cursor));
 }
 
-/** How many proof hashes the walk over [start, start+size) takes, without hashing anything. */
-export function proofHashesTaken(start: number, size: number, leafIndexes: ArrayLike<number>, firstLeaf: number): { proofHashes: number; leaves: number } {
+/**
+ * Walks the RFC 6962 tree over [start, start+size) depth first, left to right, descending only
+ * into subtrees that hold some of `leafIndexes` (sorted, distinct) from position `firstLeaf`.
+ * Every maximal subtree without one of them is `onSibling(start, size)` — exactly the hashes a
+ * multiproof lists, in its order. Returns the position after the last leaf the range held.
+ */
+export function walkMultiproof(start: number, size: number, leafIndexes: ArrayLike<number>, firstLeaf: number, onSibling: (start: number, size: number) => void): number {
   let leaf = firstLeaf;
-  let proofHashes = 0;
   const visit = (from: number, span: number) => {
-    if (leaf >= leafIndexes.length || leafIndexes[leaf]! >= from + span) {
-      proofHashes++;
-      return;
-    }
+    if (leaf >= leafIndexes.length || leafIndexes[leaf]! >= from + span) return onSibling(from, span);
     if (span === 1) {
       leaf++;
       return;
@@ -53,5 +54,12 @@ export function proofHashesTaken(start: number, size: number, leafIndexes: Array
     visit(from + k, span - k);
   };
   visit(start, size);
-  return { proofHashes, leaves: leaf - firstLeaf };
+  return leaf;
+}
+
+/** How many proof hashes and leaves the walk over [start, start+size) takes, without hashing. */
+export function proofHashesTaken(start: number, size: number, leafIndexes: ArrayLike<number>, firstLeaf: number): { proofHashes: number; leaves: number } {
+  let proofHashes = 0;
+  const end = walkMultiproof(start, size, leafIndexes, firstLeaf, () => proofHashes++);
+  return { proofHashes, leaves: end - firstLeaf };
 }

@@ -6,7 +6,7 @@ import { appendFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
-import type { AnchorReceipt, CipherContext, Digest, CipherEnvelope, ExecutionHandle, RuntimeInvocation, RuntimeResult, RuntimeSpec, StoragePutOptions, StoragePutResult, StorageListOptions, StorageListPage, StorageProviderV1 } from '@cairn/core';
+import type { AnchorReceipt, CipherContext, Digest, CipherEnvelope, ExecutionHandle, RuntimeInvocation, RuntimeResult, StoragePutOptions, StoragePutResult, StorageListOptions, StorageListPage, StorageProviderV1 } from '@cairn/core';
 import { runConformanceCase } from '../harness/run-conformance-case.ts';
 import type { ConformanceCase } from '../harness/conformance-case.ts';
 import type { SuiteOptions } from '../harness/suite-options.ts';
@@ -16,7 +16,6 @@ import { cipherCases } from '../cipher/cipher-cases.ts';
 import { executorCases } from '../executor/executor-cases.ts';
 import type { ExecutorSuiteOptions } from '../executor/executor-suite-options.ts';
 import { runtimeAdapterCases } from '../runtime-adapter/runtime-adapter-cases.ts';
-import type { RuntimeAdapterScenario } from '../runtime-adapter/runtime-adapter-scenario.ts';
 import { signerCases } from '../signer/signer-cases.ts';
 import { storageProviderCases } from '../storage-provider/storage-provider-cases.ts';
 import type { StorageProviderSuiteOptions } from '../storage-provider/storage-provider-suite-options.ts';
@@ -24,7 +23,7 @@ import { createInMemoryAuditAnchor, InMemoryAuditAnchor } from '../mocks/in-memo
 import { createInMemoryAuthorizer, InMemoryAuthorizer, type InMemoryAuthorizerSettings } from '../mocks/in-memory-authorizer.ts';
 import { createInMemoryCipher, InMemoryCipher } from '../mocks/in-memory-cipher.ts';
 import { createInMemoryExecutor, InMemoryExecutor, type InMemoryTask } from '../mocks/in-memory-executor.ts';
-import { createInMemoryRuntimeAdapter, InMemoryRuntimeAdapter, inMemoryRuntimeSpec, readInMemoryScript } from '../mocks/in-memory-runtime-adapter.ts';
+import { createInMemoryRuntimeAdapter, InMemoryRuntimeAdapter, inMemoryScenarioSpec, readInMemoryScript } from '../mocks/in-memory-runtime-adapter.ts';
 import { InMemorySigner } from '../mocks/in-memory-signer.ts';
 import { createInMemoryStorageProvider, InMemoryStorageProvider } from '../mocks/in-memory-storage-provider.ts';
 import { behaviourManifests } from '../executor/behaviour-manifests.test-support.ts';
@@ -317,20 +316,6 @@ function authorizerOptions(create: () => InMemoryAuthorizer) {
 
 // --- runtime adapter ------------------------------------------------------------------------
 
-function script(scenario: RuntimeAdapterScenario): RuntimeSpec {
-  switch (scenario.kind) {
-    case 'write-file':
-      return inMemoryRuntimeSpec([{ write: scenario.path, content: scenario.content }]);
-    case 'exit':
-      return inMemoryRuntimeSpec([{ exit: scenario.exitCode }]);
-    case 'print':
-      return inMemoryRuntimeSpec([{ stdout: scenario.stdout }, { stderr: scenario.stderr }]);
-    case 'print-working-directory':
-      return inMemoryRuntimeSpec([{ printWorkingDirectory: true }]);
-    case 'run-until-aborted':
-      return inMemoryRuntimeSpec([{ waitForAbort: true }]);
-  }
-}
 
 /** Keeps a run log beside the workspace, the way a careless adapter writes its own files. */
 class LoggingBesideRuntime extends InMemoryRuntimeAdapter {
@@ -359,7 +344,7 @@ class MergedOutputRuntime extends InMemoryRuntimeAdapter {
 }
 
 function runtimeOptions(create: () => InMemoryRuntimeAdapter) {
-  return { name: 'meta', create, scenario: script, abortTimeoutMs: 300 };
+  return { name: 'meta', create, scenario: inMemoryScenarioSpec, abortTimeoutMs: 300 };
 }
 
 // --- the table ------------------------------------------------------------------------------

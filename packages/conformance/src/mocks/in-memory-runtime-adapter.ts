@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import type { AgentRuntimeSpec, RuntimeAdapterV1, RuntimeInvocation, RuntimeResult, RuntimeSpec } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
+import type { RuntimeAdapterScenario } from '../runtime-adapter/runtime-adapter-scenario.ts';
 
 /** One step of a scripted run. */
 export type InMemoryRuntimeStep =
@@ -21,6 +22,22 @@ export const inMemoryRuntimeAdapterName = 'in-memory';
  */
 export function inMemoryRuntimeSpec(steps: readonly InMemoryRuntimeStep[]): AgentRuntimeSpec {
   return { kind: 'agent', adapter: inMemoryRuntimeAdapterName, prompt: JSON.stringify(steps) };
+}
+
+/** The in-memory runtime spec that acts out a conformance scenario (for `describeRuntimeAdapter`). */
+export function inMemoryScenarioSpec(scenario: RuntimeAdapterScenario): AgentRuntimeSpec {
+  switch (scenario.kind) {
+    case 'write-file':
+      return inMemoryRuntimeSpec([{ write: scenario.path, content: scenario.content }]);
+    case 'exit':
+      return inMemoryRuntimeSpec([{ exit: scenario.exitCode }]);
+    case 'print':
+      return inMemoryRuntimeSpec([{ stdout: scenario.stdout }, { stderr: scenario.stderr }]);
+    case 'print-working-directory':
+      return inMemoryRuntimeSpec([{ printWorkingDirectory: true }]);
+    case 'run-until-aborted':
+      return inMemoryRuntimeSpec([{ waitForAbort: true }]);
+  }
 }
 
 /** The steps of a spec made by `inMemoryRuntimeSpec`; CAIRN_RUNTIME_FAILED for any other spec. */

@@ -30,6 +30,7 @@ export {
   createInMemoryRuntimeAdapter,
   InMemoryRuntimeAdapter,
   inMemoryRuntimeAdapterName,
+  inMemoryScenarioSpec,
   inMemoryRuntimeSpec,
   readInMemoryScript,
   type InMemoryRuntimeAdapterSettings,
