@@ -1,9 +1,11 @@
 // `pnpm bench [--json] [filter]`: runs every `bench/*.bench.ts` against the built packages
 // (dist, as users get them) and prints one table, or with --json one array of
 // {name, value, unit, goal, ok}. Each bench file default-exports an async function that returns
-// such rows. Exits non-zero when a benchmark throws; a missed goal is reported, not fatal,
-// because these shared machines are noisy (compare ratios within one run).
-import { readdirSync } from 'node:fs';
+// such rows. A full run writes them to bench/results.json too. Exits non-zero when a benchmark
+// throws; a missed goal is reported, not fatal, because these shared machines are noisy
+// (compare ratios within one run).
+import { readdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -38,6 +40,12 @@ if (asJson) {
   const table = rows.map((row) => [row.name, formatValue(row.value), row.unit, row.goal ?? '', row.ok === null ? '-' : row.ok ? 'yes' : 'NO']);
   process.stdout.write(`| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|\n`);
   for (const line of table) process.stdout.write(`| ${line.join(' | ')} |\n`);
+}
+// A full run also records its rows in bench/results.json, so the numbers of each change can be
+// compared in review; a filtered run is partial and leaves the record alone.
+if (!filter && !crashed) {
+  const record = { measuredAt: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', rows };
+  writeFileSync(join(benchDirectory, 'results.json'), `${JSON.stringify(record, null, 2)}\n`);
 }
 process.exit(crashed ? 1 : 0);
 
