@@ -46,6 +46,7 @@ export function definePackageTests(overrides: UserWorkspaceConfig['test'] = {}) 
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       typecheck: { enabled: false },
       testTimeout: 20_000,
+      setupFiles: [join(root, 'vitest.property-seed.ts')],
       ...overrides,
     },
   });

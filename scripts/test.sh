@@ -23,6 +23,8 @@ step() {
 step "type-check (tsc -b)" pnpm exec tsc -b
 step "package lint (publint, attw)" node scripts/lint-packages.mjs
 results="$root/.vitest-results.json"
+# One fixed seed for property tests, so a red build reproduces (vitest.property-seed.ts).
+export CAIRN_PROPERTY_SEED="${CAIRN_PROPERTY_SEED:-20261122}"
 rm -f "$results"
 step "tests (vitest)" pnpm exec vitest run --reporter=default --reporter=json --outputFile.json="$results"
 

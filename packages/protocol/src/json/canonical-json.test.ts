@@ -52,6 +52,12 @@ describe('canonicalJson (RFC 8785)', () => {
     expect(() => canonicalJson(deep)).toThrow(/deeper than 512/);
   });
 
+  test('a member named __proto__ is written as a member in any key order (found by the property test)', () => {
+    const value = JSON.parse('{"b":1,"__proto__":{"x":1},"a":2}');
+    expect(canonicalJson(value)).toBe('{"__proto__":{"x":1},"a":2,"b":1}');
+    expect(({} as Record<string, unknown>)['x']).toBeUndefined();
+  });
+
   test('a shared (non-cyclic) object may appear twice', () => {
     const shared = { a: 1 };
     expect(canonicalJson({ x: shared, y: shared })).toBe('{"x":{"a":1},"y":{"a":1}}');

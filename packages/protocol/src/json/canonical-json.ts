@@ -101,7 +101,8 @@ function sortedCopy(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.map(sortedCopy);
   const record = value as Record<string, unknown>;
-  const copy: Record<string, unknown> = {};
+  // No prototype: a member named __proto__ must stay a member, not become the copy's prototype.
+  const copy: Record<string, unknown> = Object.create(null);
   for (const name of Object.keys(record).sort()) copy[name] = sortedCopy(record[name]);
   return copy;
 }
