@@ -28,4 +28,6 @@ export type { LogExportFilter } from './export/log-export-filter.ts';
 export { exportLogNdjson, readLogNdjson } from './export/log-ndjson.ts';
 export { verifyLog } from './export/verify-log.ts';
 export type { LogVerification } from './export/verify-log.ts';
+export { verifyTimestampToken } from './timestamp/verify-timestamp-token.ts';
+export type { VerifiedTimestamp } from './timestamp/verify-timestamp-token.ts';
 export const VERSION = '0.1.0';

@@ -1,8 +1,11 @@
+import type { X509Certificate } from 'node:crypto';
 import type { AnchorReceipt, AnchoredCheckpoint, Checkpoint, EvidenceBundleV1, VerificationCheckStatus } from '@cairn/core';
 import { canonicalJson, canonicalJsonBytes, digestOfJson, isCairnError, sha256Digest } from '@cairn/protocol';
 import { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt } from '../anchor/signed-receipt.ts';
 import { openCheckpoint, openManifest } from '../checkpoint/checkpoint-envelope.ts';
 import type { TrustedKey } from '../dsse/verify-signature.ts';
+import { decodeBase64Strict } from '../dsse/base64.ts';
+import { verifyTimestampToken } from '../timestamp/verify-timestamp-token.ts';
 import { completedArtifacts, dispatchedManifest, isTerminalRunEntry, submittedSpecDigest } from '../entries/entry-data.ts';
 import { verifyMultiInclusionOfTexts } from '../merkle/parallel-multi-inclusion.ts';
 
@@ -222,9 +225,19 @@ function sameTreeHead(envelopeBytes: Uint8Array, checkpoint: Checkpoint, trusted
   }
 }
 
-/** RFC 3161 tokens are carried but not yet verified by this version: never claimed. */
-export function checkTimestamp({ bundle }: BundleContext): CheckResult {
-  return bundle.timestamp
-    ? notChecked('an RFC 3161 token is present, but this verifier does not verify RFC 3161 tokens yet, so the bundle is not claimed witnessed')
-    : notChecked('the bundle holds no RFC 3161 timestamp token');
+/**
+ * The RFC 3161 token, when the bundle has one, stamps the checkpoint envelope's anchored bytes
+ * and verifies with a TSA certificate the caller trusts.
+ */
+export function checkTimestamp({ bundle }: BundleContext, trustedTsaCertificates: readonly (X509Certificate | string)[] = []): CheckResult {
+  if (!bundle.timestamp) return notChecked('the bundle holds no RFC 3161 timestamp token');
+  if (trustedTsaCertificates.length === 0) return notChecked('an RFC 3161 token is present, but no trusted TSA certificate was given to check it');
+  const token = decodeBase64Strict(bundle.timestamp.token);
+  if (!token) return fail('$.timestamp.token is not canonical base64');
+  try {
+    const stamped = verifyTimestampToken(token, anchorEnvelopeBytes(bundle.checkpoint), trustedTsaCertificates);
+    return pass(`the checkpoint was stamped by ${stamped.authority} at ${stamped.time}`);
+  } catch (error) {
+    return fail(`$.timestamp.token: ${describe(error)}`);
+  }
 }

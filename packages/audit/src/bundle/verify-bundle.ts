@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto';
 import type { EvidenceClaim, PublicKeyRecord, VerificationCheck, VerificationCheckName, VerificationReport } from '@cairn/core';
 import { isCairnError } from '@cairn/protocol';
 import { trustedKeyFrom, type TrustedKey } from '../dsse/verify-signature.ts';
@@ -24,6 +25,8 @@ export interface VerifyBundleOptions extends AnchorCheckOptions {
   readonly trustedKeys?: readonly PublicKeyRecord[];
   /** Key ids the caller trusts: keys in the bundle with these ids (their id is their digest) are trusted. */
   readonly pinnedKeyIds?: readonly string[];
+  /** TSA certificates (PEM or X509Certificate) whose RFC 3161 tokens the caller trusts. */
+  readonly trustedTsaCertificates?: readonly (X509Certificate | string)[];
   /** Fetches an artifact by digest to check its content; without it only digests are checked. */
   readonly readArtifact?: (digest: string) => Promise<Uint8Array | null>;
 }
@@ -39,7 +42,8 @@ export const verificationCheckNames: readonly VerificationCheckName[] = ['entrie
  *   came from the bundle itself;
  * - `tamper-evident`: everything passed with a trusted key, and an external-immutable anchor was
  *   read live and holds this checkpoint;
- * - `witnessed`: additionally an RFC 3161 token verified (not in this version).
+ * - `witnessed`: everything offline passed with a trusted key and an RFC 3161 token over the
+ *   checkpoint verified against a TSA certificate the caller trusts.
  *
  * Accepts the bundle as bytes or text (which must be its exact canonical JSON) or as a value.
  * Never throws for a bad bundle: a bundle that cannot be read fails the `entries` check.
@@ -66,12 +70,13 @@ export async function verifyBundle(input: Uint8Array | string | unknown, options
     ['manifests', checkManifests(context)],
     ['artifacts', await checkArtifacts(context, options.readArtifact)],
     ['anchor', anchor],
-    ['timestamp', checkTimestamp(context)],
+    ['timestamp', checkTimestamp(context, options.trustedTsaCertificates)],
   ]);
   const offlineChecks: VerificationCheckName[] = ['entries', 'completeness', 'inclusion', 'checkpoint-signature', 'manifests', 'artifacts'];
-  const evident =
-    !trust.selfAsserted && offlineChecks.every((name) => results.get(name)!.status === 'pass') && anchor.status === 'pass' && anchor.liveGuarantees.includes('external-immutable');
-  return report(results, undefined, evident ? 'tamper-evident' : 'tamper-detecting');
+  const offlinePassed = !trust.selfAsserted && offlineChecks.every((name) => results.get(name)!.status === 'pass');
+  const witnessed = offlinePassed && results.get('timestamp')!.status === 'pass';
+  const evident = offlinePassed && anchor.status === 'pass' && anchor.liveGuarantees.includes('external-immutable');
+  return report(results, undefined, witnessed ? 'witnessed' : evident ? 'tamper-evident' : 'tamper-detecting');
 }
 
 function report(results: ReadonlyMap<VerificationCheckName, CheckResult>, skippedBecause?: string, claim: EvidenceClaim = 'tamper-detecting'): VerificationReport {
