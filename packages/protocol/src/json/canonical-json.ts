@@ -42,8 +42,10 @@ export function canonicalJsonBytes(value: unknown): Uint8Array {
 // a refused value is collected while the refusal unwinds, not built at every step.
 class Refusal extends Error {
   readonly segments: (string | number)[] = [];
-  constructor(readonly reason: string) {
+  readonly reason: string;
+  constructor(reason: string) {
     super(reason);
+    this.reason = reason;
   }
 }
 
