@@ -42,7 +42,7 @@ export { actorSchema, auditActorSchema } from './schemas/actor-schema.ts';
 export { auditActions, auditEntityKinds, auditEntrySchema } from './schemas/audit-entry-schema.ts';
 export { anchorReceiptSchema, checkpointSchema, dsseEnvelopeSchema, publicKeyRecordSchema } from './schemas/checkpoint-schemas.ts';
 export { cipherEnvelopeSchema } from './schemas/cipher-envelope-schema.ts';
-export { base64Schema, hashHexSchema, timestampSchema } from './schemas/common-schemas.ts';
+export { base64Schema, hashHexSchema, isTimestamp, timestampSchema } from './schemas/common-schemas.ts';
 export { dispatchManifestSchema } from './schemas/dispatch-manifest-schema.ts';
 export { evidenceBundleSchema } from './schemas/evidence-bundle-schema.ts';
 export { cairnEventSchema } from './schemas/event-schema.ts';

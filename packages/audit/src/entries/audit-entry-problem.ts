@@ -1,5 +1,5 @@
 import type { AuditEntry } from '@cairn/core';
-import { auditActions, auditEntityKinds, timestampSchema } from '@cairn/protocol';
+import { auditActions, auditEntityKinds, isTimestamp } from '@cairn/protocol';
 
 const actions = new Set<string>(auditActions);
 const entityKinds = new Set<string>(auditEntityKinds);
@@ -18,7 +18,7 @@ export function auditEntryProblem(value: unknown): string | undefined {
   for (const name of Object.keys(value)) if (!entryFields.has(name)) return `.${name}: is not a field of an audit entry`;
   const entry = value as Partial<Record<keyof AuditEntry, unknown>>;
   if (!isCount(entry.seq)) return '.seq: must be a whole number from 0';
-  if (typeof entry.time !== 'string' || !timestampSchema.safeParse(entry.time).success) return '.time: must be an ISO 8601 UTC time';
+  if (!isTimestamp(entry.time)) return '.time: must be an ISO 8601 UTC time';
   const actor = entry.actor;
   if (!isRecord(actor) || !exactKeys(actor, ['id', 'kind', 'via'])) return '.actor: must be { kind, id, via }';
   if (!actorKinds.has(actor['kind'] as string) || !isNonEmptyString(actor['id']) || !channels.has(actor['via'] as string)) return '.actor: has an unknown kind or channel, or an empty id';

@@ -96,3 +96,15 @@ describe('boundary schemas', () => {
     expect(executionHandleSchema.safeParse({ executor: 'local' }).success).toBe(false);
   });
 });
+
+test('timestamps: UTC with seconds on real calendar days', async () => {
+  const { isTimestamp, timestampSchema } = await import('../index.ts');
+  for (const good of ['2026-11-22T10:00:00Z', '2026-11-22T10:00:00.123456Z', '2024-02-29T23:59:59.9Z', '2000-02-29T00:00:00Z']) {
+    expect(isTimestamp(good), good).toBe(true);
+    expect(timestampSchema.safeParse(good).success).toBe(true);
+  }
+  for (const bad of ['2026-11-22T10:00Z', '2026-11-22T10:00:00+01:00', '2026-02-29T00:00:00Z', '1900-02-29T00:00:00Z', '2026-11-31T00:00:00Z', '2026-11-22 10:00:00Z', '2026-11-22T24:00:00Z', 42]) {
+    expect(isTimestamp(bad), String(bad)).toBe(false);
+    expect(timestampSchema.safeParse(bad).success).toBe(false);
+  }
+});

@@ -1,7 +1,18 @@
 import { z } from 'zod';
 
-/** An ISO 8601 UTC timestamp with a `Z` offset, as every Cairn record writes time. */
-export const timestampSchema = z.iso.datetime({ message: 'must be an ISO 8601 UTC time such as 2026-11-22T10:00:00.000Z' });
+/**
+ * An ISO 8601 UTC time with seconds, optional fraction and a `Z` offset, on a real calendar day
+ * (leap years included): how every Cairn record writes time.
+ */
+const timestampPattern =
+  /^(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|1\d|2[0-8])))T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?Z$/;
+
+/** Whether `text` is a Cairn timestamp (see `timestampSchema`); cheap enough for a million entries. */
+export function isTimestamp(text: unknown): text is string {
+  return typeof text === 'string' && timestampPattern.test(text);
+}
+
+export const timestampSchema = z.string().regex(timestampPattern, 'must be an ISO 8601 UTC time such as 2026-11-22T10:00:00.000Z');
 
 /** Lowercase hex of a SHA-256 hash (a Merkle root). */
 export const hashHexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (a SHA-256 hash)');
