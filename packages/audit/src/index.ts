@@ -30,4 +30,6 @@ export { verifyLog } from './export/verify-log.ts';
 export type { LogVerification } from './export/verify-log.ts';
 export { verifyTimestampToken } from './timestamp/verify-timestamp-token.ts';
 export type { VerifiedTimestamp } from './timestamp/verify-timestamp-token.ts';
+export { verifyCheckpointConsistency } from './checkpoint/verify-checkpoint-consistency.ts';
+export type { CheckpointLink } from './checkpoint/verify-checkpoint-consistency.ts';
 export const VERSION = '0.1.0';
