@@ -10,16 +10,15 @@ import type { MerkleNode, MerkleNodeStore } from './merkle-node-store.ts';
  * at worst (O(1) on average); roots, inclusion proofs and consistency proofs for any past tree
  * size read O(log n) stored nodes plus O(log n) hashes for the ragged right edge — never O(n).
  *
- * The log keeps no state of its own beyond the size: reopen it over the same store
- * (`MerkleLog.open`) after a restart and it continues where it stopped.
+ * The log keeps no state of its own: its size is the store's leaf count, read on every use, so a
+ * store that rolls back a transaction (the engine's SQLite store) rolls the log back with it, and
+ * a log reopened over the same store (`MerkleLog.open`) after a restart continues where it stopped.
  */
 export class MerkleLog {
   readonly #store: MerkleNodeStore;
-  #size: number;
 
   private constructor(store: MerkleNodeStore) {
     this.#store = store;
-    this.#size = store.leafCount();
   }
 
   /** A log over `store`, resuming at the size the store holds. */
@@ -29,7 +28,7 @@ export class MerkleLog {
 
   /** Number of leaves. */
   get size(): number {
-    return this.#size;
+    return this.#store.leafCount();
   }
 
   /** Appends an entry (its bytes, hashed as a leaf); returns its leaf index. */
@@ -39,7 +38,7 @@ export class MerkleLog {
 
   /** Appends an already computed leaf hash; returns its leaf index. */
   appendLeafHash(leaf: Uint8Array): number {
-    const index = this.#size;
+    const index = this.#store.leafCount();
     const nodes: MerkleNode[] = [{ level: 0, index, hash: leaf }];
     // Each time the new node is a right child, its parent subtree is now complete.
     let level = 0;
@@ -52,24 +51,23 @@ export class MerkleLog {
       nodes.push({ level, index: position, hash });
     }
     this.#store.append(nodes);
-    this.#size = index + 1;
     return index;
   }
 
   /** The root hash of the first `treeSize` leaves (default: all). */
-  rootHash(treeSize = this.#size): Uint8Array {
+  rootHash(treeSize = this.size): Uint8Array {
     this.#assertSize(treeSize, 'treeSize');
     return treeSize === 0 ? emptyTreeHash() : this.#subtreeHash(0, treeSize);
   }
 
   /** The leaf hash at `leafIndex`. */
   leafHash(leafIndex: number): Uint8Array {
-    this.#assertIndex(leafIndex, this.#size);
+    this.#assertIndex(leafIndex, this.size);
     return Uint8Array.from(this.#node(0, leafIndex));
   }
 
   /** RFC 6962 PATH(leafIndex, D[0:treeSize]): the inclusion proof of a leaf in a past or current tree. */
-  inclusionProof(leafIndex: number, treeSize = this.#size): Uint8Array[] {
+  inclusionProof(leafIndex: number, treeSize = this.size): Uint8Array[] {
     this.#assertSize(treeSize, 'treeSize');
     this.#assertIndex(leafIndex, treeSize);
     const proof: Uint8Array[] = [];
@@ -78,7 +76,7 @@ export class MerkleLog {
   }
 
   /** RFC 6962 PROOF(size1, D[0:size2]): the consistency proof between two tree sizes (0 < size1 <= size2). */
-  consistencyProof(size1: number, size2 = this.#size): Uint8Array[] {
+  consistencyProof(size1: number, size2 = this.size): Uint8Array[] {
     this.#assertSize(size2, 'size2');
     if (!Number.isSafeInteger(size1) || size1 < 1 || size1 > size2) {
       throw new CairnError('CAIRN_AUDIT_PROOF_INVALID', `size1 must be a whole number from 1 to size2 (${size2}), got ${size1}.`, { path: 'size1' });
@@ -93,7 +91,7 @@ export class MerkleLog {
    * `treeSize` leaves: the hashes of the maximal subtrees holding none of them, left to right.
    * Verify with `verifyMultiInclusion`.
    */
-  multiInclusionProof(leafIndexes: readonly number[], treeSize = this.#size): Uint8Array[] {
+  multiInclusionProof(leafIndexes: readonly number[], treeSize = this.size): Uint8Array[] {
     this.#assertSize(treeSize, 'treeSize');
     leafIndexes.forEach((leafIndex, position) => {
       this.#assertIndex(leafIndex, treeSize);
@@ -147,16 +145,16 @@ export class MerkleLog {
   #node(level: number, index: number): Uint8Array {
     const node = this.#store.get(level, index);
     if (!node) {
-      throw new CairnError('CAIRN_AUDIT_LOG_CORRUPT', `The Merkle node store has no node at level ${level}, index ${index}, though the log holds ${this.#size} leaves.`, {
-        details: { level, index, size: this.#size },
+      throw new CairnError('CAIRN_AUDIT_LOG_CORRUPT', `The Merkle node store has no node at level ${level}, index ${index}, though the log holds ${this.size} leaves.`, {
+        details: { level, index, size: this.size },
       });
     }
     return node;
   }
 
   #assertSize(treeSize: number, name: string): void {
-    if (!Number.isSafeInteger(treeSize) || treeSize < 0 || treeSize > this.#size) {
-      throw new CairnError('CAIRN_AUDIT_PROOF_INVALID', `${name} must be a whole number from 0 to the log size ${this.#size}, got ${treeSize}.`, { path: name });
+    if (!Number.isSafeInteger(treeSize) || treeSize < 0 || treeSize > this.size) {
+      throw new CairnError('CAIRN_AUDIT_PROOF_INVALID', `${name} must be a whole number from 0 to the log size ${this.size}, got ${treeSize}.`, { path: name });
     }
   }
 

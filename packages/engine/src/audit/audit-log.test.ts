@@ -1,0 +1,136 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AuditEntry } from '@cairn/core';
+import { auditEntryBytes, buildEvidenceBundle, keyIdOf, MerkleLog, signCheckpoint, verifyBundle, verifyLog } from '@cairn/audit';
+import { createInMemorySigner } from '@cairn/conformance/mocks';
+import { digestOfJson, isCairnError } from '@cairn/protocol';
+import { afterEach, describe, expect, test } from 'vitest';
+import { openEngineDatabase } from '../database/open-engine-database.ts';
+import { AuditLog, type AuditEntryDraft } from './audit-log.ts';
+
+const directories: string[] = [];
+afterEach(() => {
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+function databasePath(): string {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
+  directories.push(directory);
+  return join(directory, 'engine.db');
+}
+
+const actor = { kind: 'system', id: 'engine', via: 'engine' } as const;
+const clock = () => Date.UTC(2026, 10, 22, 10);
+const draft = (runId: string | undefined, action: AuditEntryDraft['action'], data: AuditEntryDraft['data'] = {}): AuditEntryDraft => ({
+  actor,
+  action,
+  entity: { kind: runId ? 'run' : 'server', id: runId ?? 'server' },
+  outcome: 'success',
+  data,
+  ...(runId ? { runId } : {}),
+});
+
+describe('AuditLog in SQLite', () => {
+  test('numbers entries globally and per run, and hashes them into the same tree as in memory', () => {
+    const database = openEngineDatabase(databasePath());
+    const log = new AuditLog(database, { now: clock });
+    const written = [
+      log.append(draft(undefined, 'server.started')),
+      log.append(draft('r1', 'run.submitted')),
+      log.append(draft('r2', 'run.submitted')),
+      log.append(draft('r1', 'run.started')),
+      log.append(draft('r1', 'run.succeeded')),
+    ];
+    expect(written.map((entry) => [entry.seq, entry.runId, entry.runSeq])).toEqual([
+      [0, undefined, undefined],
+      [1, 'r1', 0],
+      [2, 'r2', 0],
+      [3, 'r1', 1],
+      [4, 'r1', 2],
+    ]);
+    const reference = MerkleLog.open();
+    for (const entry of written) reference.append(auditEntryBytes(entry));
+    expect(log.merkle.rootHash()).toEqual(reference.rootHash());
+    expect(log.runEntries('r1').map((entry) => entry.action)).toEqual(['run.submitted', 'run.started', 'run.succeeded']);
+    expect([...log.entries(0, 2)]).toEqual(written);
+    database.close();
+  });
+
+  test('a rolled-back transaction leaves neither entries nor tree nodes behind', () => {
+    const database = openEngineDatabase(databasePath());
+    const log = new AuditLog(database, { now: clock });
+    log.append(draft('r1', 'run.submitted'));
+    const root = log.merkle.rootHash();
+    expect(() =>
+      database.transaction(() => {
+        log.append(draft('r1', 'run.started'));
+        log.append(draft('r1', 'run.failed'));
+        throw new Error('the state change failed');
+      })(),
+    ).toThrow('the state change failed');
+    expect(log.size).toBe(1);
+    expect(log.merkle.rootHash()).toEqual(root);
+    expect(log.append(draft('r1', 'run.started')).runSeq).toBe(1);
+    database.close();
+  });
+
+  test('an invalid entry is refused and nothing is written', () => {
+    const database = openEngineDatabase(databasePath());
+    const log = new AuditLog(database, { now: clock });
+    try {
+      log.append({ ...draft('r1', 'run.submitted'), action: 'run.exploded' as AuditEntry['action'] });
+      expect.unreachable();
+    } catch (error) {
+      expect(isCairnError(error, 'CAIRN_PAYLOAD_INVALID')).toBe(true);
+    }
+    expect(log.size).toBe(0);
+    database.close();
+  });
+
+  test('reopened from its file, the log continues, verifies against a checkpoint, and exports a verifiable bundle', async () => {
+    const path = databasePath();
+    const first = openEngineDatabase(path);
+    const spec = { version: 1 as const, name: 'r1', items: [{ id: 'a', runtime: { kind: 'command' as const, argv: ['true'] } }] };
+    new AuditLog(first, { now: clock }).append(draft('r1', 'run.submitted', { specDigest: digestOfJson(spec) }));
+    first.close();
+    const database = openEngineDatabase(path);
+    const log = new AuditLog(database, { now: clock });
+    log.append(draft('r0', 'run.submitted'));
+    log.append(draft('r1', 'run.started'));
+    log.append(draft('r1', 'run.succeeded'));
+    const signer = createInMemorySigner();
+    const publicKey = await signer.publicKey();
+    const key = { keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') };
+    const checkpoint = await signCheckpoint({ origin: 'cairn:test', treeSize: log.size, rootHash: Buffer.from(log.merkle.rootHash()).toString('hex'), time: '2026-11-22T10:00:00.000Z' }, signer);
+    expect(verifyLog(log.entries(), checkpoint, [key])).toMatchObject({ valid: true });
+    const bundle = buildEvidenceBundle({ runId: 'r1', spec, entries: log.runEntries('r1'), proofs: log.merkle, checkpoint, anchors: [], keys: [key], manifests: [] });
+    const report = await verifyBundle(bundle, { trustedKeys: [key] });
+    expect(report.checks.filter((check) => check.status === 'fail')).toEqual([]);
+    database.close();
+  });
+});
+
+describe('openEngineDatabase', () => {
+  test('uses WAL, enforces foreign keys, records the schema version, and refuses a newer schema', () => {
+    const path = databasePath();
+    const database = openEngineDatabase(path);
+    expect(database.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(database.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(database.pragma('user_version', { simple: true })).toBe(1);
+    database.pragma('user_version = 99');
+    database.close();
+    expect(() => openEngineDatabase(path)).toThrow(/schema version 99, newer than this engine knows/);
+  });
+
+  test('a migration that fails leaves the previous schema', () => {
+    const path = databasePath();
+    openEngineDatabase(path).close();
+    const broken = [{ version: 1, name: 'initial', sql: 'SELECT 1' }, { version: 2, name: 'broken', sql: 'CREATE TABLE extra (x INTEGER); SELEKT nonsense;' }];
+    expect(() => openEngineDatabase(path, broken)).toThrow(/Migration 2 \(broken\) of .* failed: .*keeps schema version 1/);
+    const database = openEngineDatabase(path);
+    expect(database.pragma('user_version', { simple: true })).toBe(1);
+    expect(database.prepare("SELECT name FROM sqlite_master WHERE name = 'extra'").get()).toBeUndefined();
+    database.close();
+  });
+});

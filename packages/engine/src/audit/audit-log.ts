@@ -1,0 +1,95 @@
+import type { AuditEntry } from '@cairn/core';
+import { auditEntryProblem, leafHashOfText, MerkleLog } from '@cairn/audit';
+import { CairnError, canonicalJson } from '@cairn/protocol';
+import type { EngineDatabase } from '../database/open-engine-database.ts';
+import { SqliteMerkleNodeStore } from './sqlite-merkle-node-store.ts';
+
+/** An entry as the engine writes it: the log assigns `seq` and `runSeq`, and `time` by default. */
+export type AuditEntryDraft = Omit<AuditEntry, 'seq' | 'runSeq' | 'time'> & { readonly time?: string };
+
+export interface AuditLogSettings {
+  /** Clock for entries without a time; `Date.now` by default (tests inject one). */
+  readonly now?: () => number;
+}
+
+/**
+ * The global audit log in the engine database: every entry a row of `audit_entries` and a leaf
+ * of the Merkle tree in `merkle_nodes`, both written by the caller's transaction (or one of its
+ * own), so a state change and its entries commit or roll back together.
+ */
+export class AuditLog {
+  readonly merkle: MerkleLog;
+  readonly #now: () => number;
+  readonly #insert;
+  readonly #nextRunSeq;
+  readonly #bySeq;
+  readonly #byRun;
+  readonly #appendOne: (draft: AuditEntryDraft) => AuditEntry;
+
+  constructor(database: EngineDatabase, settings: AuditLogSettings = {}) {
+    this.merkle = MerkleLog.open(new SqliteMerkleNodeStore(database));
+    this.#now = settings.now ?? Date.now;
+    this.#insert = database.prepare(
+      'INSERT INTO audit_entries (seq, run_id, run_seq, time, action, entity_kind, outcome, actor_id, body) VALUES (@seq, @runId, @runSeq, @time, @action, @entityKind, @outcome, @actorId, @body)',
+    );
+    this.#nextRunSeq = database.prepare<[string], { next: number }>('SELECT COALESCE(MAX(run_seq) + 1, 0) AS next FROM audit_entries WHERE run_id = ?');
+    this.#bySeq = database.prepare<[number, number], { body: string }>('SELECT body FROM audit_entries WHERE seq >= ? ORDER BY seq LIMIT ?');
+    this.#byRun = database.prepare<[string], { body: string }>('SELECT body FROM audit_entries WHERE run_id = ? ORDER BY run_seq');
+    this.#appendOne = database.transaction((draft: AuditEntryDraft) => this.#write(draft));
+  }
+
+  /** Entries in the log. */
+  get size(): number {
+    return this.merkle.size;
+  }
+
+  /**
+   * Appends one entry, numbering it (`seq`, and `runSeq` within its run) and hashing it into the
+   * tree. Inside the caller's transaction when there is one. Throws CAIRN_PAYLOAD_INVALID for an
+   * entry that is not a valid audit entry (nothing is written).
+   */
+  append(draft: AuditEntryDraft): AuditEntry {
+    return this.#appendOne(draft);
+  }
+
+  /** Entries from `seq` on, in order, `limit` at a time (for exports and event streams). */
+  *entries(fromSeq = 0, pageSize = 1000): Generator<AuditEntry> {
+    for (let next = fromSeq; ; ) {
+      const rows = this.#bySeq.all(next, pageSize);
+      for (const row of rows) yield JSON.parse(row.body) as AuditEntry;
+      if (rows.length < pageSize) return;
+      next += rows.length;
+    }
+  }
+
+  /** A run's entries in runSeq order. */
+  runEntries(runId: string): AuditEntry[] {
+    return this.#byRun.all(runId).map((row) => JSON.parse(row.body) as AuditEntry);
+  }
+
+  #write(draft: AuditEntryDraft): AuditEntry {
+    const { time, runId, ...rest } = draft;
+    const entry: AuditEntry = {
+      ...rest,
+      seq: this.merkle.size,
+      time: time ?? new Date(this.#now()).toISOString(),
+      ...(runId === undefined ? {} : { runId, runSeq: this.#nextRunSeq.get(runId)!.next }),
+    };
+    const problem = auditEntryProblem(entry);
+    if (problem !== undefined) throw new CairnError('CAIRN_PAYLOAD_INVALID', `The audit entry is not valid: entry${problem}.`, { path: `entry${problem.split(':')[0]}` });
+    const body = canonicalJson(entry);
+    this.#insert.run({
+      seq: entry.seq,
+      runId: entry.runId ?? null,
+      runSeq: entry.runSeq ?? null,
+      time: entry.time,
+      action: entry.action,
+      entityKind: entry.entity.kind,
+      outcome: entry.outcome,
+      actorId: entry.actor.id,
+      body,
+    });
+    this.merkle.appendLeafHash(leafHashOfText(body));
+    return entry;
+  }
+}

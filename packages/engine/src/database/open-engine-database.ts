@@ -1,0 +1,59 @@
+import Database from 'better-sqlite3';
+import { CairnError } from '@cairn/protocol';
+import { migrations as defaultMigrations, type Migration } from './migrations.ts';
+
+/** The engine's database handle (better-sqlite3, synchronous). */
+export type EngineDatabase = Database.Database;
+
+/**
+ * Opens (creating if needed) the engine's SQLite database and brings its schema up to date.
+ *
+ * WAL mode with `synchronous = NORMAL`: a committed transaction survives a crash of the process
+ * (kill -9); after a power loss the last transactions may be lost, never half-applied. Foreign
+ * keys are enforced. Pending migrations run in one transaction: a failure leaves the previous
+ * schema. A database newer than this engine is refused rather than misread.
+ */
+export function openEngineDatabase(path: string, migrations: readonly Migration[] = defaultMigrations): EngineDatabase {
+  let database: EngineDatabase;
+  try {
+    database = new Database(path);
+  } catch (error) {
+    throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot open the engine database ${path}: ${(error as Error).message}. Check the path and its permissions.`, { path, cause: error });
+  }
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = NORMAL');
+  database.pragma('foreign_keys = ON');
+  database.pragma('busy_timeout = 5000');
+  try {
+    migrate(database, path, migrations);
+  } catch (error) {
+    database.close();
+    throw error;
+  }
+  return database;
+}
+
+function migrate(database: EngineDatabase, path: string, migrations: readonly Migration[]): void {
+  const current = database.pragma('user_version', { simple: true }) as number;
+  const latest = migrations.at(-1)?.version ?? 0;
+  if (current > latest) {
+    throw new CairnError('CAIRN_CONFIG_INVALID', `The engine database ${path} has schema version ${current}, newer than this engine knows (${latest}). Upgrade Cairn or use another database.`, {
+      path,
+    });
+  }
+  const pending = migrations.filter((migration) => migration.version > current);
+  if (pending.length === 0) return;
+  database.transaction(() => {
+    for (const migration of pending) {
+      try {
+        database.exec(migration.sql);
+      } catch (error) {
+        throw new CairnError('CAIRN_CONFIG_INVALID', `Migration ${migration.version} (${migration.name}) of ${path} failed: ${(error as Error).message}. The database keeps schema version ${current}.`, {
+          path,
+          cause: error,
+        });
+      }
+    }
+    database.pragma(`user_version = ${latest}`);
+  })();
+}
