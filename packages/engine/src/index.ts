@@ -5,4 +5,7 @@ export { migrations } from './database/migrations.ts';
 export type { Migration } from './database/migrations.ts';
 export { openEngineDatabase } from './database/open-engine-database.ts';
 export type { EngineDatabase } from './database/open-engine-database.ts';
+export { RunStateMachine } from './state/run-state-machine.ts';
+export type { ItemOutcome, SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
+export type { ItemRecord, RunRecord } from './state/run-records.ts';
 export const VERSION = '0.1.0';

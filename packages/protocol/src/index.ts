@@ -8,7 +8,7 @@ export { assertDigest, digestOfJson, isDigest, parseDigest, sha256Digest } from 
 export { formatDuration, isDurationText, parseDuration } from './json/duration.ts';
 export { parseRunSpec } from './spec/parse-run-spec.ts';
 export type { ParseRunSpecOptions } from './spec/parse-run-spec.ts';
-export { loadRunSpec, validateRunSpec } from './spec/validate-run-spec.ts';
+export { assertRunSpec, loadRunSpec, validateRunSpec } from './spec/validate-run-spec.ts';
 export type { RunSpecContext, RunSpecValidation } from './spec/validate-run-spec.ts';
 export { runSpecLimits } from './spec/run-spec-limits.ts';
 export {

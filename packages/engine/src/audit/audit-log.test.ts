@@ -6,6 +6,7 @@ import { auditEntryBytes, buildEvidenceBundle, keyIdOf, MerkleLog, signCheckpoin
 import { createInMemorySigner } from '@cairn/conformance/mocks';
 import { digestOfJson, isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
+import { migrations } from '../database/migrations.ts';
 import { openEngineDatabase } from '../database/open-engine-database.ts';
 import { AuditLog, type AuditEntryDraft } from './audit-log.ts';
 
@@ -117,7 +118,7 @@ describe('openEngineDatabase', () => {
     const database = openEngineDatabase(path);
     expect(database.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(database.pragma('foreign_keys', { simple: true })).toBe(1);
-    expect(database.pragma('user_version', { simple: true })).toBe(1);
+    expect(database.pragma('user_version', { simple: true })).toBe(migrations.at(-1)!.version);
     database.pragma('user_version = 99');
     database.close();
     expect(() => openEngineDatabase(path)).toThrow(/schema version 99, newer than this engine knows/);
@@ -126,10 +127,11 @@ describe('openEngineDatabase', () => {
   test('a migration that fails leaves the previous schema', () => {
     const path = databasePath();
     openEngineDatabase(path).close();
-    const broken = [{ version: 1, name: 'initial', sql: 'SELECT 1' }, { version: 2, name: 'broken', sql: 'CREATE TABLE extra (x INTEGER); SELEKT nonsense;' }];
-    expect(() => openEngineDatabase(path, broken)).toThrow(/Migration 2 \(broken\) of .* failed: .*keeps schema version 1/);
+    const latest = migrations.at(-1)!.version;
+    const broken = [...migrations, { version: latest + 1, name: 'broken', sql: 'CREATE TABLE extra (x INTEGER); SELEKT nonsense;' }];
+    expect(() => openEngineDatabase(path, broken)).toThrow(new RegExp(`Migration ${latest + 1} \\(broken\\) of .* failed: .*keeps schema version ${latest}`));
     const database = openEngineDatabase(path);
-    expect(database.pragma('user_version', { simple: true })).toBe(1);
+    expect(database.pragma('user_version', { simple: true })).toBe(latest);
     expect(database.prepare("SELECT name FROM sqlite_master WHERE name = 'extra'").get()).toBeUndefined();
     database.close();
   });

@@ -34,4 +34,43 @@ export const migrations: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: 'runs, items and their dependency edges',
+    sql: `
+      CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        state TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        spec_digest TEXT NOT NULL,
+        idempotency_key TEXT UNIQUE,
+        submitted_by TEXT NOT NULL,
+        submitted_at TEXT NOT NULL,
+        finished_at TEXT,
+        items_total INTEGER NOT NULL,
+        items_finished INTEGER NOT NULL DEFAULT 0,
+        items_failed INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+      CREATE TABLE items (
+        run_id TEXT NOT NULL REFERENCES runs (run_id),
+        item_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        waiting_on INTEGER NOT NULL,
+        approval_required INTEGER NOT NULL,
+        ready_at TEXT,
+        PRIMARY KEY (run_id, item_id)
+      ) STRICT;
+      CREATE INDEX items_ready ON items (ready_at, run_id, item_id) WHERE state = 'ready';
+      CREATE TABLE item_edges (
+        run_id TEXT NOT NULL,
+        prerequisite TEXT NOT NULL,
+        dependent TEXT NOT NULL,
+        PRIMARY KEY (run_id, prerequisite, dependent),
+        FOREIGN KEY (run_id, prerequisite) REFERENCES items (run_id, item_id),
+        FOREIGN KEY (run_id, dependent) REFERENCES items (run_id, item_id)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];

@@ -57,7 +57,12 @@ export function validateRunSpec(document: unknown, context: RunSpecContext = {})
  * CAIRN_RUN_SPEC_INVALID otherwise, CAIRN_RUN_SPEC_UNPARSABLE for syntax).
  */
 export function loadRunSpec(text: string, options: ParseRunSpecOptions & { readonly context?: RunSpecContext } = {}): { spec: RunSpecV1; digest: Digest } {
-  const result = validateRunSpec(parseRunSpec(text, options), options.context);
+  return assertRunSpec(parseRunSpec(text, options), options);
+}
+
+/** `validateRunSpec` for an already parsed document, throwing as `loadRunSpec` does. */
+export function assertRunSpec(document: unknown, options: { readonly source?: string; readonly context?: RunSpecContext } = {}): { spec: RunSpecV1; digest: Digest } {
+  const result = validateRunSpec(document, options.context);
   if (result.ok) return { spec: result.spec, digest: result.digest };
   const source = options.source ?? 'The run spec';
   const code = result.issues.some((issue) => issue.code === 'CAIRN_RUN_SPEC_TOO_LARGE') ? 'CAIRN_RUN_SPEC_TOO_LARGE' : 'CAIRN_RUN_SPEC_INVALID';

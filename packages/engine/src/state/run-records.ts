@@ -1,0 +1,28 @@
+import type { Digest, ItemState, RunState } from '@cairn/core';
+
+/** A run as the engine stores it. */
+export interface RunRecord {
+  readonly runId: string;
+  readonly name: string;
+  readonly state: RunState;
+  readonly specDigest: Digest;
+  readonly idempotencyKey: string | null;
+  readonly submittedBy: string;
+  readonly submittedAt: string;
+  readonly finishedAt: string | null;
+  readonly itemsTotal: number;
+  readonly itemsFinished: number;
+  readonly itemsFailed: number;
+}
+
+/** An item as the engine stores it. `waitingOn` counts prerequisites not yet succeeded. */
+export interface ItemRecord {
+  readonly runId: string;
+  readonly itemId: string;
+  readonly position: number;
+  readonly state: ItemState;
+  readonly waitingOn: number;
+  /** The item waits in `awaiting-approval` once its prerequisites succeed. */
+  readonly approvalRequired: boolean;
+  readonly readyAt: string | null;
+}

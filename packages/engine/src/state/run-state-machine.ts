@@ -1,0 +1,210 @@
+import type { AuditActor, Digest, ItemSpec, ItemState, JsonObject } from '@cairn/core';
+import { assertRunSpec, assertTransition, CairnError, canonicalJson, itemTransitions, parseRunSpec, runTransitions, type RunSpecContext } from '@cairn/protocol';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { EngineDatabase } from '../database/open-engine-database.ts';
+import { newRunId } from './new-run-id.ts';
+import type { ItemRecord, RunRecord } from './run-records.ts';
+import { RunStore } from './run-store.ts';
+
+export interface SubmitOptions {
+  /** Who submits, and through which surface; recorded in the audit log. */
+  readonly actor: AuditActor;
+  /** Overrides the spec's own `idempotencyKey`. */
+  readonly idempotencyKey?: string;
+  /** What the server knows exists (executors, queues, adapters, secrets), for validation. */
+  readonly context?: RunSpecContext;
+  /** Where the spec came from (a file name), for error messages. */
+  readonly source?: string;
+}
+
+export interface SubmitResult {
+  readonly runId: string;
+  /** False when the idempotency key returned an existing run. */
+  readonly created: boolean;
+  readonly specDigest: Digest;
+}
+
+/** How a running item ended. */
+export type ItemOutcome = 'succeeded' | 'failed';
+
+const engineActor: AuditActor = { kind: 'system', id: 'engine', via: 'engine' };
+
+/**
+ * The lifecycle of runs and items in the engine database. Every transition is checked against
+ * the protocol's transition tables, written with its audit entries in one transaction, and
+ * event-driven: finishing an item touches only its dependents (found by index), never the rest
+ * of the run or the history.
+ */
+export class RunStateMachine {
+  readonly #database: EngineDatabase;
+  readonly #audit: AuditLog;
+  readonly #store: RunStore;
+  readonly #now: () => number;
+
+  constructor(database: EngineDatabase, audit: AuditLog, settings: { readonly now?: () => number } = {}) {
+    this.#database = database;
+    this.#audit = audit;
+    this.#store = new RunStore(database);
+    this.#now = settings.now ?? Date.now;
+  }
+
+  /**
+   * Validates and stores a run (YAML/JSON text or a parsed value). With an idempotency key, the
+   * same key and the same spec return the existing run; the same key with another spec is
+   * CAIRN_IDEMPOTENCY_CONFLICT. Items without prerequisites become ready (or await approval).
+   */
+  submit(document: unknown, options: SubmitOptions): SubmitResult {
+    const parsed = typeof document === 'string' ? parseRunSpec(document, options.source === undefined ? {} : { source: options.source }) : document;
+    const { spec, digest } = assertRunSpec(parsed, { ...(options.source === undefined ? {} : { source: options.source }), ...(options.context ? { context: options.context } : {}) });
+    const idempotencyKey = options.idempotencyKey ?? spec.idempotencyKey ?? null;
+    return this.#database.transaction((): SubmitResult => {
+      if (idempotencyKey !== null) {
+        const existing = this.#store.runByIdempotencyKey(idempotencyKey);
+        if (existing?.specDigest === digest) return { runId: existing.runId, created: false, specDigest: digest };
+        if (existing) {
+          throw new CairnError('CAIRN_IDEMPOTENCY_CONFLICT', `The idempotency key ${JSON.stringify(idempotencyKey)} was used for run ${existing.runId} with another spec (${existing.specDigest}).`, {
+            details: { idempotencyKey, runId: existing.runId },
+          });
+        }
+      }
+      const now = this.#now();
+      const runId = newRunId(now);
+      this.#store.insertRun({ runId, name: spec.name, spec: canonicalJson(spec), specDigest: digest, idempotencyKey, submittedBy: options.actor.id, submittedAt: iso(now), itemsTotal: spec.items.length });
+      this.#audit.append({ actor: options.actor, action: 'run.submitted', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data: { specDigest: digest, items: spec.items.length } });
+      spec.items.forEach((item, position) => this.#store.insertItem(runId, item.id, position, prerequisitesOf(item).length, item.approval === 'required'));
+      for (const item of spec.items) for (const prerequisite of prerequisitesOf(item)) this.#store.insertEdge(runId, prerequisite, item.id);
+      for (const item of spec.items) if (prerequisitesOf(item).length === 0) this.#release(this.#requireItem(runId, item.id), now);
+      return { runId, created: true, specDigest: digest };
+    })();
+  }
+
+  /** A ready item starts running (its run with it, on the first). */
+  startItem(runId: string, itemId: string, actor: AuditActor = engineActor): void {
+    this.#database.transaction(() => {
+      const run = this.#requireRun(runId);
+      this.#move(this.#requireItem(runId, itemId), 'running', actor);
+      if (run.state === 'queued') {
+        assertTransition(runTransitions, run.state, 'running', `run ${runId}`);
+        this.#store.setRunState(runId, 'running');
+        this.#audit.append({ actor, action: 'run.started', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data: {} });
+      }
+    })();
+  }
+
+  /**
+   * A running item ended. Success releases dependents whose last prerequisite it was; failure
+   * skips everything downstream. The last item to finish ends the run.
+   */
+  finishItem(runId: string, itemId: string, outcome: ItemOutcome, actor: AuditActor = engineActor, data: JsonObject = {}): void {
+    this.#database.transaction(() => {
+      const item = this.#requireItem(runId, itemId);
+      this.#move(item, outcome, actor, data);
+      let run = this.#store.itemFinished(runId, outcome === 'failed');
+      if (outcome === 'succeeded') {
+        for (const dependent of this.#store.dependents(runId, itemId)) {
+          if (this.#store.prerequisiteSucceeded(runId, dependent) === 0) this.#release(this.#requireItem(runId, dependent), this.#now());
+        }
+      } else {
+        run = this.#skipDownstream(runId, itemId) ?? run;
+      }
+      if (run.itemsFinished === run.itemsTotal) this.#finishRun(run);
+    })();
+  }
+
+  /** An awaiting item is approved by an actor and becomes ready. */
+  approveItem(runId: string, itemId: string, actor: AuditActor): void {
+    this.#database.transaction(() => {
+      const item = this.#requireItem(runId, itemId);
+      if (item.state !== 'awaiting-approval') {
+        throw new CairnError('CAIRN_LIFECYCLE_TRANSITION_INVALID', `Item ${itemId} of run ${runId} is ${item.state}, not awaiting approval.`, { details: { state: item.state } });
+      }
+      this.#audit.append({ actor, action: 'item.approved', entity: { kind: 'item', id: `${runId}/${itemId}` }, outcome: 'success', runId, data: {} });
+      this.#move(item, 'ready', actor, {}, iso(this.#now()));
+    })();
+  }
+
+  run(runId: string): RunRecord | undefined {
+    return this.#store.run(runId);
+  }
+
+  items(runId: string): ItemRecord[] {
+    return this.#store.items(runId);
+  }
+
+  /** The oldest ready items across all runs (FIFO by ready time): what a dispatcher takes next. */
+  readyItems(limit: number): ItemRecord[] {
+    return this.#store.readyItems(limit);
+  }
+
+  // An item whose prerequisites all succeeded: ready, or awaiting approval first.
+  #release(item: ItemRecord, now: number): void {
+    if (item.approvalRequired) this.#move(item, 'awaiting-approval', engineActor);
+    else this.#move(item, 'ready', engineActor, {}, iso(now));
+  }
+
+  #skipDownstream(runId: string, failedItemId: string): RunRecord | undefined {
+    let run: RunRecord | undefined;
+    const pending = [...this.#store.dependents(runId, failedItemId)];
+    while (pending.length > 0) {
+      const dependent = this.#requireItem(runId, pending.pop()!);
+      if (dependent.state === 'skipped') continue;
+      this.#move(dependent, 'skipped', engineActor, { because: failedItemId });
+      run = this.#store.itemFinished(runId, false);
+      pending.push(...this.#store.dependents(runId, dependent.itemId));
+    }
+    return run;
+  }
+
+  #finishRun(run: RunRecord): void {
+    // Items are only skipped after a failure, so no failure means every item succeeded.
+    const state = run.itemsFailed === 0 ? 'succeeded' : 'failed';
+    assertTransition(runTransitions, run.state, state, `run ${run.runId}`);
+    this.#store.setRunState(run.runId, state, iso(this.#now()));
+    this.#audit.append({
+      actor: engineActor,
+      action: state === 'succeeded' ? 'run.succeeded' : 'run.failed',
+      entity: { kind: 'run', id: run.runId },
+      outcome: state === 'succeeded' ? 'success' : 'failure',
+      runId: run.runId,
+      data: { items: run.itemsTotal, failed: run.itemsFailed },
+    });
+  }
+
+  #move(item: ItemRecord, to: ItemState, actor: AuditActor, data: JsonObject = {}, readyAt: string | null = null): void {
+    assertTransition(itemTransitions, item.state, to, `item ${item.itemId} of run ${item.runId}`);
+    this.#store.setItemState(item.runId, item.itemId, to, readyAt);
+    const action = itemActions[to];
+    if (action) this.#audit.append({ actor, action, entity: { kind: 'item', id: `${item.runId}/${item.itemId}` }, outcome: to === 'failed' ? 'failure' : 'success', runId: item.runId, data });
+  }
+
+  #requireRun(runId: string): RunRecord {
+    const run = this.#store.run(runId);
+    if (!run) throw new CairnError('CAIRN_NOT_FOUND', `Run ${runId} does not exist.`, { details: { runId } });
+    return run;
+  }
+
+  #requireItem(runId: string, itemId: string): ItemRecord {
+    const item = this.#store.item(runId, itemId);
+    if (!item) throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} does not exist.`, { details: { runId, itemId } });
+    return item;
+  }
+}
+
+/** The audit action of entering each item state (running is audited by its attempt, later). */
+const itemActions: Partial<Record<ItemState, 'item.ready' | 'item.approval-requested' | 'item.succeeded' | 'item.failed' | 'item.skipped' | 'item.cancelled'>> = {
+  ready: 'item.ready',
+  'awaiting-approval': 'item.approval-requested',
+  succeeded: 'item.succeeded',
+  failed: 'item.failed',
+  skipped: 'item.skipped',
+  cancelled: 'item.cancelled',
+};
+
+/** Prerequisites of an item: its dependsOn and the producers of its needs, once each. */
+function prerequisitesOf(item: ItemSpec): string[] {
+  return [...new Set([...(item.dependsOn ?? []), ...Object.values(item.needs ?? {}).map((need) => need.from)])];
+}
+
+function iso(milliseconds: number): string {
+  return new Date(milliseconds).toISOString();
+}

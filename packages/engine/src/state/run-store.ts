@@ -1,0 +1,99 @@
+import type { ItemState, RunState } from '@cairn/core';
+import type { EngineDatabase } from '../database/open-engine-database.ts';
+import type { ItemRecord, RunRecord } from './run-records.ts';
+
+const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, idempotency_key AS idempotencyKey, submitted_by AS submittedBy,
+  submitted_at AS submittedAt, finished_at AS finishedAt, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed`;
+const itemColumns = 'run_id AS runId, item_id AS itemId, position, state, waiting_on AS waitingOn, approval_required AS approvalRequired, ready_at AS readyAt';
+
+/** Rows as SQLite returns them: booleans are 0 or 1. */
+type ItemRow = Omit<ItemRecord, 'approvalRequired'> & { approvalRequired: number };
+const toItem = (row: ItemRow): ItemRecord => ({ ...row, approvalRequired: row.approvalRequired === 1 });
+
+/**
+ * The rows of runs, items and dependency edges, behind prepared statements. Every query the
+ * scheduler runs on a hot path is an index lookup: the work of one decision does not grow with
+ * the history stored.
+ */
+export class RunStore {
+  readonly #statements;
+
+  constructor(database: EngineDatabase) {
+    const prepare = database.prepare.bind(database);
+    this.#statements = {
+      insertRun: prepare(
+        `INSERT INTO runs (run_id, name, state, spec, spec_digest, idempotency_key, submitted_by, submitted_at, items_total)
+         VALUES (@runId, @name, 'queued', @spec, @specDigest, @idempotencyKey, @submittedBy, @submittedAt, @itemsTotal)`,
+      ),
+      insertItem: prepare(`INSERT INTO items (run_id, item_id, position, state, waiting_on, approval_required) VALUES (?, ?, ?, 'blocked', ?, ?)`),
+      insertEdge: prepare('INSERT OR IGNORE INTO item_edges (run_id, prerequisite, dependent) VALUES (?, ?, ?)'),
+      runById: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE run_id = ?`),
+      runByKey: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE idempotency_key = ?`),
+      item: prepare<[string, string], ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = ? AND item_id = ?`),
+      items: prepare<[string], ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = ? ORDER BY position`),
+      dependents: prepare<[string, string], { dependent: string }>('SELECT dependent FROM item_edges WHERE run_id = ? AND prerequisite = ?'),
+      setItemState: prepare('UPDATE items SET state = ?, ready_at = COALESCE(?, ready_at) WHERE run_id = ? AND item_id = ?'),
+      decrementWaiting: prepare<[string, string], { waitingOn: number }>('UPDATE items SET waiting_on = waiting_on - 1 WHERE run_id = ? AND item_id = ? RETURNING waiting_on AS waitingOn'),
+      setRunState: prepare('UPDATE runs SET state = ?, finished_at = ? WHERE run_id = ?'),
+      countFinished: prepare('UPDATE runs SET items_finished = items_finished + 1, items_failed = items_failed + ? WHERE run_id = ?'),
+      readyItems: prepare<[number], ItemRow>(`SELECT ${itemColumns} FROM items WHERE state = 'ready' ORDER BY ready_at, run_id, item_id LIMIT ?`),
+    };
+  }
+
+  insertRun(run: { runId: string; name: string; spec: string; specDigest: string; idempotencyKey: string | null; submittedBy: string; submittedAt: string; itemsTotal: number }): void {
+    this.#statements.insertRun.run(run);
+  }
+
+  insertItem(runId: string, itemId: string, position: number, waitingOn: number, approvalRequired: boolean): void {
+    this.#statements.insertItem.run(runId, itemId, position, waitingOn, approvalRequired ? 1 : 0);
+  }
+
+  insertEdge(runId: string, prerequisite: string, dependent: string): void {
+    this.#statements.insertEdge.run(runId, prerequisite, dependent);
+  }
+
+  run(runId: string): RunRecord | undefined {
+    return this.#statements.runById.get(runId);
+  }
+
+  runByIdempotencyKey(key: string): RunRecord | undefined {
+    return this.#statements.runByKey.get(key);
+  }
+
+  item(runId: string, itemId: string): ItemRecord | undefined {
+    const row = this.#statements.item.get(runId, itemId);
+    return row && toItem(row);
+  }
+
+  items(runId: string): ItemRecord[] {
+    return this.#statements.items.all(runId).map(toItem);
+  }
+
+  dependents(runId: string, itemId: string): string[] {
+    return this.#statements.dependents.all(runId, itemId).map((row) => row.dependent);
+  }
+
+  setItemState(runId: string, itemId: string, state: ItemState, readyAt: string | null = null): void {
+    this.#statements.setItemState.run(state, readyAt, runId, itemId);
+  }
+
+  /** One prerequisite of the item succeeded; returns how many it still waits on. */
+  prerequisiteSucceeded(runId: string, itemId: string): number {
+    return this.#statements.decrementWaiting.get(runId, itemId)!.waitingOn;
+  }
+
+  setRunState(runId: string, state: RunState, finishedAt: string | null = null): void {
+    this.#statements.setRunState.run(state, finishedAt, runId);
+  }
+
+  /** Counts one more finished item (and whether it failed); returns the updated run. */
+  itemFinished(runId: string, failed: boolean): RunRecord {
+    this.#statements.countFinished.run(failed ? 1 : 0, runId);
+    return this.run(runId)!;
+  }
+
+  /** The oldest ready items across runs, FIFO by ready time. */
+  readyItems(limit: number): ItemRecord[] {
+    return this.#statements.readyItems.all(limit).map(toItem);
+  }
+}
