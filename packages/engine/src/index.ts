@@ -8,4 +8,8 @@ export type { EngineDatabase } from './database/open-engine-database.ts';
 export { RunStateMachine } from './state/run-state-machine.ts';
 export type { ItemOutcome, SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
 export type { ItemRecord, RunRecord } from './state/run-records.ts';
+export { AttemptStore } from './dispatch/attempt-store.ts';
+export type { AttemptRecord } from './dispatch/attempt-store.ts';
+export { Dispatcher, manifestKey, resultKey } from './dispatch/dispatcher.ts';
+export type { DispatcherSettings } from './dispatch/dispatcher.ts';
 export const VERSION = '0.1.0';

@@ -73,4 +73,32 @@ export const migrations: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: 'attempts, and what dispatch needs of each item',
+    sql: `
+      ALTER TABLE items ADD COLUMN spec TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE items ADD COLUMN executor TEXT NOT NULL DEFAULT '';
+      ALTER TABLE items ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE runs ADD COLUMN workspace TEXT;
+      CREATE TABLE attempts (
+        run_id TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        fencing_token INTEGER NOT NULL,
+        execution_id TEXT NOT NULL UNIQUE,
+        executor TEXT NOT NULL,
+        state TEXT NOT NULL,
+        manifest_digest TEXT NOT NULL,
+        handle TEXT,
+        exit_code INTEGER,
+        artifacts TEXT,
+        dispatched_at TEXT NOT NULL,
+        finished_at TEXT,
+        PRIMARY KEY (run_id, item_id, attempt),
+        FOREIGN KEY (run_id, item_id) REFERENCES items (run_id, item_id)
+      ) STRICT;
+      CREATE INDEX attempts_live ON attempts (state) WHERE state IN ('dispatching', 'running');
+    `,
+  },
 ];

@@ -1,4 +1,4 @@
-import type { AuditActor, Digest, ItemSpec, ItemState, JsonObject } from '@cairn/core';
+import type { AuditActor, Digest, ItemSpec, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
 import { assertRunSpec, assertTransition, CairnError, canonicalJson, itemTransitions, parseRunSpec, runTransitions, type RunSpecContext } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/open-engine-database.ts';
@@ -40,12 +40,14 @@ export class RunStateMachine {
   readonly #audit: AuditLog;
   readonly #store: RunStore;
   readonly #now: () => number;
+  readonly #defaultExecutor: string;
 
-  constructor(database: EngineDatabase, audit: AuditLog, settings: { readonly now?: () => number } = {}) {
+  constructor(database: EngineDatabase, audit: AuditLog, settings: { readonly now?: () => number; readonly defaultExecutor?: string } = {}) {
     this.#database = database;
     this.#audit = audit;
     this.#store = new RunStore(database);
     this.#now = settings.now ?? Date.now;
+    this.#defaultExecutor = settings.defaultExecutor ?? 'local';
   }
 
   /**
@@ -69,9 +71,20 @@ export class RunStateMachine {
       }
       const now = this.#now();
       const runId = newRunId(now);
-      this.#store.insertRun({ runId, name: spec.name, spec: canonicalJson(spec), specDigest: digest, idempotencyKey, submittedBy: options.actor.id, submittedAt: iso(now), itemsTotal: spec.items.length });
+      this.#store.insertRun({ runId, name: spec.name, spec: canonicalJson(spec), specDigest: digest, idempotencyKey, submittedBy: options.actor.id, submittedAt: iso(now), itemsTotal: spec.items.length, workspace: spec.workspace?.snapshot ?? null });
       this.#audit.append({ actor: options.actor, action: 'run.submitted', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data: { specDigest: digest, items: spec.items.length } });
-      spec.items.forEach((item, position) => this.#store.insertItem(runId, item.id, position, prerequisitesOf(item).length, item.approval === 'required'));
+      spec.items.forEach((item, position) => {
+        const effective = withDefaults(spec, item);
+        this.#store.insertItem({
+          runId,
+          itemId: item.id,
+          position,
+          waitingOn: prerequisitesOf(item).length,
+          approvalRequired: item.approval === 'required',
+          spec: canonicalJson(effective),
+          executor: effective.executor ?? this.#defaultExecutor,
+        });
+      });
       for (const item of spec.items) for (const prerequisite of prerequisitesOf(item)) this.#store.insertEdge(runId, prerequisite, item.id);
       for (const item of spec.items) if (prerequisitesOf(item).length === 0) this.#release(this.#requireItem(runId, item.id), now);
       return { runId, created: true, specDigest: digest };
@@ -199,6 +212,20 @@ const itemActions: Partial<Record<ItemState, 'item.ready' | 'item.approval-reque
   skipped: 'item.skipped',
   cancelled: 'item.cancelled',
 };
+
+/** The item with the run's defaults filled in where it sets nothing itself. */
+function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
+  const defaults = spec.defaults ?? {};
+  return {
+    ...(defaults.executor === undefined ? {} : { executor: defaults.executor }),
+    ...(defaults.queue === undefined ? {} : { queue: defaults.queue }),
+    ...(defaults.timeout === undefined ? {} : { timeout: defaults.timeout }),
+    ...(defaults.retry === undefined ? {} : { retry: defaults.retry }),
+    ...(defaults.effect === undefined ? {} : { effect: defaults.effect }),
+    ...(defaults.network === undefined ? {} : { network: defaults.network }),
+    ...item,
+  };
+}
 
 /** Prerequisites of an item: its dependsOn and the producers of its needs, once each. */
 function prerequisitesOf(item: ItemSpec): string[] {

@@ -22,10 +22,17 @@ export class RunStore {
     const prepare = database.prepare.bind(database);
     this.#statements = {
       insertRun: prepare(
-        `INSERT INTO runs (run_id, name, state, spec, spec_digest, idempotency_key, submitted_by, submitted_at, items_total)
-         VALUES (@runId, @name, 'queued', @spec, @specDigest, @idempotencyKey, @submittedBy, @submittedAt, @itemsTotal)`,
+        `INSERT INTO runs (run_id, name, state, spec, spec_digest, idempotency_key, submitted_by, submitted_at, items_total, workspace)
+         VALUES (@runId, @name, 'queued', @spec, @specDigest, @idempotencyKey, @submittedBy, @submittedAt, @itemsTotal, @workspace)`,
       ),
-      insertItem: prepare(`INSERT INTO items (run_id, item_id, position, state, waiting_on, approval_required) VALUES (?, ?, ?, 'blocked', ?, ?)`),
+      insertItem: prepare(
+        `INSERT INTO items (run_id, item_id, position, state, waiting_on, approval_required, spec, executor)
+         VALUES (@runId, @itemId, @position, 'blocked', @waitingOn, @approvalRequired, @spec, @executor)`,
+      ),
+      itemSpec: prepare<[string, string], { spec: string; executor: string; workspace: string | null }>(
+        'SELECT items.spec, items.executor, runs.workspace FROM items JOIN runs USING (run_id) WHERE run_id = ? AND item_id = ?',
+      ),
+      nextAttempt: prepare<[string, string], { attempts: number }>('UPDATE items SET attempts = attempts + 1 WHERE run_id = ? AND item_id = ? RETURNING attempts'),
       insertEdge: prepare('INSERT OR IGNORE INTO item_edges (run_id, prerequisite, dependent) VALUES (?, ?, ?)'),
       runById: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE run_id = ?`),
       runByKey: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE idempotency_key = ?`),
@@ -40,12 +47,32 @@ export class RunStore {
     };
   }
 
-  insertRun(run: { runId: string; name: string; spec: string; specDigest: string; idempotencyKey: string | null; submittedBy: string; submittedAt: string; itemsTotal: number }): void {
+  insertRun(run: {
+    runId: string;
+    name: string;
+    spec: string;
+    specDigest: string;
+    idempotencyKey: string | null;
+    submittedBy: string;
+    submittedAt: string;
+    itemsTotal: number;
+    workspace: string | null;
+  }): void {
     this.#statements.insertRun.run(run);
   }
 
-  insertItem(runId: string, itemId: string, position: number, waitingOn: number, approvalRequired: boolean): void {
-    this.#statements.insertItem.run(runId, itemId, position, waitingOn, approvalRequired ? 1 : 0);
+  insertItem(item: { runId: string; itemId: string; position: number; waitingOn: number; approvalRequired: boolean; spec: string; executor: string }): void {
+    this.#statements.insertItem.run({ ...item, approvalRequired: item.approvalRequired ? 1 : 0 });
+  }
+
+  /** The item's spec (defaults applied, canonical JSON), its executor and its run's workspace, for dispatch. */
+  itemSpec(runId: string, itemId: string): { spec: string; executor: string; workspace: string | null } | undefined {
+    return this.#statements.itemSpec.get(runId, itemId);
+  }
+
+  /** Counts a new attempt of the item; returns its number (1 for the first). */
+  nextAttempt(runId: string, itemId: string): number {
+    return this.#statements.nextAttempt.get(runId, itemId)!.attempts;
   }
 
   insertEdge(runId: string, prerequisite: string, dependent: string): void {

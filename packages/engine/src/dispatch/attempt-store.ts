@@ -1,0 +1,69 @@
+import type { AttemptState, ExecutionHandle } from '@cairn/core';
+import type { EngineDatabase } from '../database/open-engine-database.ts';
+
+/** An attempt as the engine stores it. */
+export interface AttemptRecord {
+  readonly runId: string;
+  readonly itemId: string;
+  readonly attempt: number;
+  readonly fencingToken: number;
+  readonly executionId: string;
+  readonly executor: string;
+  readonly state: AttemptState;
+  readonly manifestDigest: string;
+  /** The executor's handle, persisted so a restarted engine can re-attach. */
+  readonly handle: ExecutionHandle | null;
+}
+
+type AttemptRow = Omit<AttemptRecord, 'handle'> & { handle: string | null };
+
+const columns = `run_id AS runId, item_id AS itemId, attempt, fencing_token AS fencingToken, execution_id AS executionId, executor, state,
+  manifest_digest AS manifestDigest, handle`;
+
+/** Attempts and their executor handles. Live attempts are found by a partial index. */
+export class AttemptStore {
+  readonly #statements;
+
+  constructor(database: EngineDatabase) {
+    const prepare = database.prepare.bind(database);
+    this.#statements = {
+      insert: prepare(
+        `INSERT INTO attempts (run_id, item_id, attempt, fencing_token, execution_id, executor, state, manifest_digest, dispatched_at)
+         VALUES (@runId, @itemId, @attempt, @fencingToken, @executionId, @executor, 'dispatching', @manifestDigest, @dispatchedAt)`,
+      ),
+      started: prepare(`UPDATE attempts SET state = 'running', handle = ? WHERE execution_id = ?`),
+      finished: prepare('UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ? WHERE execution_id = ?'),
+      live: prepare<[], AttemptRow>(`SELECT ${columns} FROM attempts WHERE state IN ('dispatching', 'running') ORDER BY dispatched_at`),
+      liveCount: prepare<[], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running')`),
+      artifacts: prepare<[string, string], { artifacts: string | null }>(
+        `SELECT artifacts FROM attempts WHERE run_id = ? AND item_id = ? AND state = 'succeeded' ORDER BY attempt DESC LIMIT 1`,
+      ),
+    };
+  }
+
+  insert(attempt: { runId: string; itemId: string; attempt: number; fencingToken: number; executionId: string; executor: string; manifestDigest: string; dispatchedAt: string }): void {
+    this.#statements.insert.run(attempt);
+  }
+
+  started(executionId: string, handle: ExecutionHandle): void {
+    this.#statements.started.run(JSON.stringify(handle), executionId);
+  }
+
+  finished(executionId: string, state: AttemptState, exitCode: number | null, artifacts: Record<string, string> | null, finishedAt: string): void {
+    this.#statements.finished.run(state, exitCode, artifacts === null ? null : JSON.stringify(artifacts), finishedAt, executionId);
+  }
+
+  live(): AttemptRecord[] {
+    return this.#statements.live.all().map((row) => ({ ...row, handle: row.handle === null ? null : (JSON.parse(row.handle) as ExecutionHandle) }));
+  }
+
+  liveCount(): number {
+    return this.#statements.liveCount.get()!.count;
+  }
+
+  /** The artifacts of the item's last successful attempt (kind → digest). */
+  succeededArtifacts(runId: string, itemId: string): Record<string, string> | undefined {
+    const row = this.#statements.artifacts.get(runId, itemId);
+    return row?.artifacts ? (JSON.parse(row.artifacts) as Record<string, string>) : undefined;
+  }
+}

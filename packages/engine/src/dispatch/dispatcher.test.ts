@@ -1,0 +1,136 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AuditActor, DsseEnvelope, ResultRecord, TaskEnvelope } from '@cairn/core';
+import { buildEvidenceBundle, keyIdOf, openManifest, signCheckpoint, trustedKeyFrom, verifyBundle } from '@cairn/audit';
+import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
+import { canonicalJsonBytes, parseRunSpec, sha256Digest } from '@cairn/protocol';
+import { afterEach, describe, expect, test } from 'vitest';
+import { AuditLog } from '../audit/audit-log.ts';
+import { openEngineDatabase } from '../database/open-engine-database.ts';
+import { RunStateMachine } from '../state/run-state-machine.ts';
+import { Dispatcher, manifestKey, resultKey } from './dispatcher.ts';
+
+const directories: string[] = [];
+afterEach(() => {
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
+
+/**
+ * The engine with in-memory seams that pass their conformance suites. The task body plays the
+ * worker: it fetches and verifies its signed manifest, stores its outputs by digest and writes a
+ * result record, then exits with the code the item's argv asks for (`exit 3`).
+ */
+async function setUp(concurrency = 16) {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
+  directories.push(directory);
+  const database = openEngineDatabase(join(directory, 'engine.db'));
+  const audit = new AuditLog(database);
+  const machine = new RunStateMachine(database, audit);
+  const storage = createInMemoryStorageProvider();
+  const signer = createInMemorySigner();
+  const publicKey = await signer.publicKey();
+  const key = { keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') };
+  const seenInputs: Record<string, unknown> = {};
+  let running = 0;
+  let peak = 0;
+  const worker = async (task: TaskEnvelope): Promise<number> => {
+    running++;
+    peak = Math.max(peak, running);
+    try {
+      const envelope = JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(task.manifestDigest)))!)) as DsseEnvelope;
+      const manifest = openManifest(envelope, [trustedKeyFrom(key)]);
+      seenInputs[manifest.itemId] = manifest.inputs;
+      await sleep(5);
+      const argv = manifest.runtime.kind === 'command' ? manifest.runtime.argv : [];
+      const exitCode = argv[0] === 'exit' ? Number(argv[1]) : 0;
+      const stdout = new TextEncoder().encode(`${manifest.itemId} ran\n`);
+      await storage.put(`artifacts/${sha256Digest(stdout).slice(7)}`, stdout);
+      const result: ResultRecord = {
+        version: 'cairn.result/v1', runId: manifest.runId, itemId: manifest.itemId, attempt: manifest.attempt, fencingToken: manifest.fencingToken,
+        executionId: manifest.executionId, manifestDigest: task.manifestDigest, outcome: exitCode === 0 ? 'succeeded' : 'failed', exitCode,
+        startedAt: manifest.issuedAt, finishedAt: manifest.issuedAt,
+        artifacts: { patch: sha256Digest(`${manifest.itemId} patch`), stdout: sha256Digest(stdout), stderr: sha256Digest('') },
+      };
+      await storage.put(resultKey(manifest.executionId), canonicalJsonBytes(result));
+      return exitCode;
+    } finally {
+      running--;
+    }
+  };
+  const executor = createInMemoryExecutor({ run: worker });
+  const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: executor }, storage, signer, concurrency });
+  /** Dispatch and reconcile until the run ends. */
+  const drive = async (runId: string) => {
+    for (let round = 0; round < 500 && !['succeeded', 'failed', 'cancelled'].includes(machine.run(runId)!.state); round++) {
+      await dispatcher.dispatchReady();
+      await sleep(2);
+      await dispatcher.reconcile();
+    }
+  };
+  return { database, audit, machine, storage, signer, key, dispatcher, drive, seenInputs, peak: () => peak };
+}
+
+const spec = `
+version: 1
+name: build
+items:
+  - { id: edit, runtime: { kind: command, argv: [make, edit] } }
+  - { id: check, runtime: { kind: command, argv: [make, check] }, needs: { change: { from: edit, select: patch } }, apply: [change] }
+  - { id: lint, runtime: { kind: command, argv: [make, lint] } }
+`;
+
+describe('Dispatcher', () => {
+  test('runs a DAG through an executor: signed manifests, needs resolved to digests, and a bundle that verifies', async () => {
+    const { machine, audit, storage, signer, key, drive, seenInputs } = await setUp();
+    const { runId } = machine.submit(spec, { actor: ana });
+    await drive(runId);
+    expect(machine.run(runId)).toMatchObject({ state: 'succeeded', itemsFailed: 0 });
+    expect(seenInputs['check']).toEqual({ change: { from: 'edit', select: 'patch', digest: sha256Digest('edit patch') } });
+    const actions = audit.runEntries(runId).map((entry) => entry.action);
+    expect(actions.filter((action) => action === 'attempt.dispatched')).toHaveLength(3);
+    expect(actions.filter((action) => action === 'attempt.completed')).toHaveLength(3);
+
+    // The run's evidence, exported from what the engine stored, verifies with every offline check.
+    const dispatched = audit.runEntries(runId).filter((entry) => entry.action === 'attempt.dispatched');
+    const manifests = await Promise.all(dispatched.map(async (entry) => JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(String(entry.data['manifestDigest']))))!)) as DsseEnvelope));
+    const checkpoint = await signCheckpoint({ origin: 'cairn:test', treeSize: audit.size, rootHash: Buffer.from(audit.merkle.rootHash()).toString('hex'), time: '2026-11-22T12:00:00.000Z' }, signer);
+    const bundle = buildEvidenceBundle({ runId, spec: parseRunSpec(spec) as Parameters<typeof buildEvidenceBundle>[0]['spec'], entries: audit.runEntries(runId), proofs: audit.merkle, checkpoint, anchors: [], keys: [key], manifests });
+    const report = await verifyBundle(bundle, { trustedKeys: [key] });
+    expect(Object.fromEntries(report.checks.map((check) => [check.name, check.status]))).toMatchObject({
+      entries: 'pass', completeness: 'pass', inclusion: 'pass', 'checkpoint-signature': 'pass', manifests: 'pass', artifacts: 'pass',
+    });
+    expect(bundle.artifacts).toHaveLength(9);
+  });
+
+  test('a failing task fails its item and skips what needs it; the concurrency limit holds', async () => {
+    const { machine, drive, peak } = await setUp(2);
+    const { runId } = machine.submit(
+      {
+        version: 1,
+        name: 'mixed',
+        items: [
+          { id: 'broken', runtime: { kind: 'command', argv: ['exit', '3'] } },
+          { id: 'after', dependsOn: ['broken'], runtime: { kind: 'command', argv: ['make'] } },
+          ...['a', 'b', 'c', 'd', 'e'].map((id) => ({ id, runtime: { kind: 'command' as const, argv: ['make', id] } })),
+        ],
+      },
+      { actor: ana },
+    );
+    await drive(runId);
+    expect(machine.run(runId)).toMatchObject({ state: 'failed', itemsFailed: 1, itemsFinished: 7 });
+    expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toMatchObject({ broken: 'failed', after: 'skipped', a: 'succeeded', e: 'succeeded' });
+    expect(peak()).toBeLessThanOrEqual(2);
+  });
+
+  test('an item naming an executor that is not configured fails with the reason, audited', async () => {
+    const { machine, audit, drive } = await setUp();
+    const { runId } = machine.submit({ version: 1, name: 'x', items: [{ id: 'gpu', executor: 'fargate', runtime: { kind: 'command', argv: ['x'] } }] }, { actor: ana });
+    await drive(runId);
+    expect(machine.run(runId)!.state).toBe('failed');
+    expect(audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!.data).toEqual({ reason: 'no executor named "fargate" is configured' });
+  });
+});

@@ -1,0 +1,212 @@
+import type { AuditActor, DispatchManifest, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1 } from '@cairn/core';
+import { signManifest } from '@cairn/audit';
+import { canonicalJsonBytes, digestOfJson, isCairnError, parseDuration, parsePayload, resultRecordSchema, sha256Digest } from '@cairn/protocol';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { EngineDatabase } from '../database/open-engine-database.ts';
+import type { ItemRecord } from '../state/run-records.ts';
+import type { RunStateMachine } from '../state/run-state-machine.ts';
+import { RunStore } from '../state/run-store.ts';
+import { AttemptStore, type AttemptRecord } from './attempt-store.ts';
+
+export interface DispatcherSettings {
+  readonly database: EngineDatabase;
+  readonly audit: AuditLog;
+  readonly machine: RunStateMachine;
+  /** Executors by the name items use (`executor:` in the spec). */
+  readonly executors: Readonly<Record<string, ExecutorV1>>;
+  /** Where manifests are stored (by digest) and workers write results. */
+  readonly storage: StorageProviderV1;
+  /** Signs dispatch manifests. */
+  readonly signer: SignerV1;
+  /** Attempts live at once across all runs; default 16. */
+  readonly concurrency?: number;
+  readonly now?: () => number;
+}
+
+const engineActor: AuditActor = { kind: 'system', id: 'engine', via: 'engine' };
+const defaultTimeoutMs = 3_600_000;
+/** What an empty workspace is, when a run names no snapshot. */
+const emptyWorkspace = sha256Digest('');
+
+/** Where a manifest and a result record live in storage. */
+export const manifestKey = (digest: string) => `manifests/${digest.slice('sha256:'.length)}.json`;
+export const resultKey = (executionId: string) => `results/${executionId}.json`;
+
+/**
+ * Moves ready items onto executors and finished tasks back into the run state. Each attempt gets
+ * a signed manifest stored by digest, a fencing token and an execution id (`run/item/attempt`, the
+ * executor's idempotency key); its dispatch, start and completion are each audited in the same
+ * transaction as the state they change.
+ */
+export class Dispatcher {
+  readonly #settings: DispatcherSettings;
+  readonly #runs: RunStore;
+  readonly #attempts: AttemptStore;
+  readonly #now: () => number;
+  #dispatching: Promise<number> | undefined;
+
+  constructor(settings: DispatcherSettings) {
+    this.#settings = settings;
+    this.#runs = new RunStore(settings.database);
+    this.#attempts = new AttemptStore(settings.database);
+    this.#now = settings.now ?? Date.now;
+  }
+
+  /**
+   * Starts as many ready items (oldest first) as the concurrency limit allows; returns how many.
+   * One pass at a time: a call during a pass waits for it instead of racing it.
+   */
+  dispatchReady(): Promise<number> {
+    this.#dispatching ??= this.#dispatchPass().finally(() => {
+      this.#dispatching = undefined;
+    });
+    return this.#dispatching;
+  }
+
+  /** Inspects every live attempt and records those that ended; returns how many ended. */
+  async reconcile(): Promise<number> {
+    let ended = 0;
+    for (const attempt of this.#attempts.live()) {
+      if (attempt.state !== 'running' || attempt.handle === null) continue;
+      const executor = this.#settings.executors[attempt.executor];
+      if (!executor) continue;
+      let status: ExecutionStatus;
+      try {
+        status = await executor.inspect(attempt.handle);
+      } catch (error) {
+        if (isCairnError(error, 'CAIRN_EXECUTOR_UNAVAILABLE')) continue;
+        throw error;
+      }
+      if (status.state === 'exited' || status.state === 'unknown') {
+        await this.#complete(attempt, status);
+        ended++;
+      }
+    }
+    return ended;
+  }
+
+  async #dispatchPass(): Promise<number> {
+    const capacity = (this.#settings.concurrency ?? 16) - this.#attempts.liveCount();
+    if (capacity <= 0) return 0;
+    let started = 0;
+    for (const item of this.#settings.machine.readyItems(capacity)) if (await this.#dispatch(item)) started++;
+    return started;
+  }
+
+  async #dispatch(item: ItemRecord): Promise<boolean> {
+    const { runId, itemId } = item;
+    const stored = this.#runs.itemSpec(runId, itemId)!;
+    const spec = JSON.parse(stored.spec) as ItemSpec;
+    const executor = this.#settings.executors[stored.executor];
+    const inputs = this.#inputs(runId, spec);
+    if (!executor || typeof inputs === 'string') {
+      const reason = executor ? inputs : `no executor named ${JSON.stringify(stored.executor)} is configured`;
+      this.#settings.machine.startItem(runId, itemId);
+      this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { reason: String(reason) });
+      return false;
+    }
+    const attempt = this.#runs.nextAttempt(runId, itemId);
+    const executionId = `${runId}/${itemId}/${attempt}`;
+    const manifest: DispatchManifest = {
+      version: 'cairn.manifest/v1',
+      runId,
+      itemId,
+      attempt,
+      fencingToken: attempt,
+      executionId,
+      runtime: spec.runtime,
+      workspace: (stored.workspace as DispatchManifest['workspace'] | null) ?? emptyWorkspace,
+      inputs,
+      apply: spec.apply ?? [],
+      env: spec.env ?? {},
+      secretNames: spec.secrets ?? [],
+      limits: { timeoutMs: spec.timeout ? parseDuration(spec.timeout) : defaultTimeoutMs, network: spec.network ?? false, maxPatchBytes: 50_000_000, maxLogBytes: 5_000_000 },
+      effect: spec.effect ?? 'read-impure',
+      issuedAt: new Date(this.#now()).toISOString(),
+    };
+    const envelope = await signManifest(manifest, this.#settings.signer);
+    const manifestDigest = digestOfJson(envelope);
+    await this.#settings.storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope), { ifAbsent: true, contentType: 'application/json' });
+    try {
+      this.#settings.database.transaction(() => {
+        this.#settings.machine.startItem(runId, itemId);
+        this.#attempts.insert({ runId, itemId, attempt, fencingToken: attempt, executionId, executor: stored.executor, manifestDigest, dispatchedAt: new Date(this.#now()).toISOString() });
+        this.#settings.audit.append({ actor: engineActor, action: 'attempt.dispatched', entity: { kind: 'attempt', id: executionId }, outcome: 'success', runId, data: { itemId, attempt, manifestDigest } });
+      })();
+    } catch (error) {
+      // Another pass or a cancel moved the item first: nothing was written.
+      if (isCairnError(error, 'CAIRN_LIFECYCLE_TRANSITION_INVALID')) return false;
+      throw error;
+    }
+    let handle;
+    try {
+      handle = await executor.start({ executionId, manifestDigest });
+    } catch (error) {
+      const reason = isCairnError(error) ? `${error.code}: ${error.message}` : String(error);
+      this.#settings.database.transaction(() => {
+        this.#attempts.finished(executionId, 'failed', null, null, new Date(this.#now()).toISOString());
+        this.#settings.audit.append({ actor: engineActor, action: 'attempt.completed', entity: { kind: 'attempt', id: executionId }, outcome: 'failure', runId, data: { itemId, attempt, outcome: 'failed', reason, artifacts: {} } });
+        this.#settings.machine.finishItem(runId, itemId, 'failed');
+      })();
+      return false;
+    }
+    this.#settings.database.transaction(() => {
+      this.#attempts.started(executionId, handle);
+      this.#settings.audit.append({ actor: engineActor, action: 'attempt.started', entity: { kind: 'attempt', id: executionId }, outcome: 'success', runId, data: { itemId, attempt } });
+    })();
+    return true;
+  }
+
+  // The digests of the item's needs, from its producers' last successful attempts; a reason
+  // string when one is missing.
+  #inputs(runId: string, spec: ItemSpec): Record<string, ManifestInput> | string {
+    const inputs: Record<string, ManifestInput> = {};
+    for (const [name, need] of Object.entries(spec.needs ?? {})) {
+      const digest = this.#attempts.succeededArtifacts(runId, need.from)?.[need.select];
+      if (digest === undefined) return `input ${name}: item ${need.from} produced no ${need.select}`;
+      inputs[name] = { from: need.from, select: need.select, digest: digest as ManifestInput['digest'] };
+    }
+    return inputs;
+  }
+
+  async #complete(attempt: AttemptRecord, status: ExecutionStatus): Promise<void> {
+    const read = await this.#readResult(attempt);
+    const result = read === 'stale' ? undefined : read;
+    const lost = status.state === 'unknown';
+    const outcome = lost ? 'lost' : (status.outcome ?? 'failed');
+    const artifacts = result?.artifacts ?? null;
+    const exitCode = result?.exitCode ?? status.exitCode ?? null;
+    this.#settings.database.transaction(() => {
+      if (read === 'stale') {
+        this.#settings.audit.append({
+          actor: engineActor,
+          action: 'attempt.result-rejected',
+          entity: { kind: 'attempt', id: attempt.executionId },
+          outcome: 'denied',
+          runId: attempt.runId,
+          data: { itemId: attempt.itemId, attempt: attempt.attempt, reason: 'the result names another fencing token or manifest' },
+        });
+      }
+      this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, new Date(this.#now()).toISOString());
+      this.#settings.audit.append({
+        actor: engineActor,
+        action: lost ? 'attempt.lost' : 'attempt.completed',
+        entity: { kind: 'attempt', id: attempt.executionId },
+        outcome: outcome === 'succeeded' ? 'success' : 'failure',
+        runId: attempt.runId,
+        data: { itemId: attempt.itemId, attempt: attempt.attempt, outcome, exitCode, artifacts: artifacts ?? {} },
+      });
+      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, outcome === 'succeeded' ? 'succeeded' : 'failed');
+    })();
+  }
+
+  // The worker's result record, when it wrote one; 'stale' when it is not for this very attempt
+  // (another fencing token or manifest), which is recorded and ignored.
+  async #readResult(attempt: AttemptRecord): Promise<{ artifacts: Record<string, string>; exitCode: number | null } | 'stale' | undefined> {
+    const bytes = await this.#settings.storage.get(resultKey(attempt.executionId));
+    if (bytes === null) return undefined;
+    const record = parsePayload(resultRecordSchema, JSON.parse(new TextDecoder().decode(bytes)), `result record ${resultKey(attempt.executionId)}`);
+    if (record.fencingToken !== attempt.fencingToken || record.manifestDigest !== attempt.manifestDigest) return 'stale';
+    return { artifacts: { ...record.artifacts }, exitCode: record.exitCode };
+  }
+}
