@@ -12,4 +12,5 @@ export { AttemptStore } from './dispatch/attempt-store.ts';
 export type { AttemptRecord } from './dispatch/attempt-store.ts';
 export { Dispatcher, manifestKey, resultKey } from './dispatch/dispatcher.ts';
 export type { DispatcherSettings } from './dispatch/dispatcher.ts';
+export { retryDelay } from './dispatch/retry-delay.ts';
 export const VERSION = '0.1.0';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditActor, DsseEnvelope, ResultRecord, TaskEnvelope } from '@cairn/core';
+import type { AuditActor, DsseEnvelope, ExecutorV1, ResultRecord, TaskEnvelope } from '@cairn/core';
 import { buildEvidenceBundle, keyIdOf, openManifest, signCheckpoint, trustedKeyFrom, verifyBundle } from '@cairn/audit';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { canonicalJsonBytes, parseRunSpec, sha256Digest } from '@cairn/protocol';
@@ -46,7 +46,8 @@ async function setUp(concurrency = 16) {
       seenInputs[manifest.itemId] = manifest.inputs;
       await sleep(5);
       const argv = manifest.runtime.kind === 'command' ? manifest.runtime.argv : [];
-      const exitCode = argv[0] === 'exit' ? Number(argv[1]) : 0;
+      // `exit N` always exits N; `flaky N` fails its first N attempts.
+      const exitCode = argv[0] === 'exit' ? Number(argv[1]) : argv[0] === 'flaky' && manifest.attempt <= Number(argv[1]) ? 1 : 0;
       const stdout = new TextEncoder().encode(`${manifest.itemId} ran\n`);
       await storage.put(`artifacts/${sha256Digest(stdout).slice(7)}`, stdout);
       const result: ResultRecord = {
@@ -71,7 +72,7 @@ async function setUp(concurrency = 16) {
       await dispatcher.reconcile();
     }
   };
-  return { database, audit, machine, storage, signer, key, dispatcher, drive, seenInputs, peak: () => peak };
+  return { database, audit, machine, storage, signer, key, dispatcher, drive, seenInputs, worker, executor, peak: () => peak };
 }
 
 const spec = `
@@ -132,5 +133,70 @@ describe('Dispatcher', () => {
     await drive(runId);
     expect(machine.run(runId)!.state).toBe('failed');
     expect(audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!.data).toEqual({ reason: 'no executor named "fargate" is configured' });
+  });
+
+  test('failed attempts are retried with backoff until they succeed or run out', async () => {
+    const { machine, audit, drive } = await setUp();
+    const retry = { maxAttempts: 3, backoff: { initial: '10ms', jitter: false } };
+    const { runId } = machine.submit(
+      {
+        version: 1,
+        name: 'retries',
+        items: [
+          { id: 'flaky', retry, runtime: { kind: 'command', argv: ['flaky', '2'] } },
+          { id: 'hopeless', retry: { ...retry, maxAttempts: 2 }, runtime: { kind: 'command', argv: ['exit', '1'] } },
+        ],
+      },
+      { actor: ana },
+    );
+    await drive(runId);
+    expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({ flaky: 'succeeded', hopeless: 'failed' });
+    const retries = audit.runEntries(runId).filter((entry) => entry.action === 'item.ready' && entry.data['retryAt'] !== undefined);
+    expect(retries.map((entry) => [entry.entity.id.split('/')[1], entry.data['attempt']])).toEqual(
+      expect.arrayContaining([
+        ['flaky', 1],
+        ['flaky', 2],
+        ['hopeless', 1],
+      ]),
+    );
+    expect(retries).toHaveLength(3);
+    const flakyRetry = retries.find((entry) => entry.entity.id.endsWith('/flaky') && entry.data['attempt'] === 2)!;
+    // 10ms × 2^(2-1): due 20ms after the engine decided (the entry's own time is a moment later).
+    const waited = Date.parse(String(flakyRetry.data['retryAt'])) - Date.parse(flakyRetry.time);
+    expect(waited).toBeGreaterThan(10);
+    expect(waited).toBeLessThanOrEqual(20);
+  });
+
+  test('after a crash between recording a dispatch and hearing back from the executor, recovery re-attaches without running the task twice', async () => {
+    const { database, audit, machine, storage, signer, worker, executor } = await setUp();
+    // The first engine process records the dispatch, the executor starts the task, and the
+    // process dies before it learns the handle.
+    const dying: ExecutorV1 = {
+      specificationVersion: 'v1',
+      provider: executor.provider,
+      capabilities: executor.capabilities,
+      inspect: (handle) => executor.inspect(handle),
+      cancel: (handle) => executor.cancel(handle),
+      start: async (task) => {
+        await executor.start(task);
+        return new Promise<never>(() => {});
+      },
+    };
+    const first = new Dispatcher({ database, audit, machine, executors: { local: dying }, storage, signer });
+    const { runId } = machine.submit({ version: 1, name: 'crash', items: [{ id: 'once', runtime: { kind: 'command', argv: ['make'] } }] }, { actor: ana });
+    void first.dispatchReady();
+    for (let wait = 0; wait < 100 && !audit.runEntries(runId).some((entry) => entry.action === 'attempt.dispatched'); wait++) await sleep(2);
+    // The restarted engine: a new dispatcher, and an executor instance that shares only what a real
+    // backend would keep (the registry).
+    const restarted = createInMemoryExecutor({ run: worker, registry: executor.registry });
+    const second = new Dispatcher({ database, audit, machine, executors: { local: restarted }, storage, signer });
+    expect(await second.recover()).toBe(1);
+    for (let round = 0; round < 200 && machine.run(runId)!.state !== 'succeeded'; round++) {
+      await sleep(2);
+      await second.reconcile();
+    }
+    expect(machine.run(runId)!.state).toBe('succeeded');
+    expect([...executor.registry.executions.values()].map((execution) => execution.runs)).toEqual([1]);
+    expect(audit.runEntries(runId).filter((entry) => entry.action === 'attempt.started').map((entry) => entry.data['recovered'])).toEqual([true]);
   });
 });

@@ -1,4 +1,4 @@
-import type { AuditActor, DispatchManifest, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1 } from '@cairn/core';
+import type { AuditActor, DispatchManifest, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { signManifest } from '@cairn/audit';
 import { canonicalJsonBytes, digestOfJson, isCairnError, parseDuration, parsePayload, resultRecordSchema, sha256Digest } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -7,6 +7,7 @@ import type { ItemRecord } from '../state/run-records.ts';
 import type { RunStateMachine } from '../state/run-state-machine.ts';
 import { RunStore } from '../state/run-store.ts';
 import { AttemptStore, type AttemptRecord } from './attempt-store.ts';
+import { retryDelay } from './retry-delay.ts';
 
 export interface DispatcherSettings {
   readonly database: EngineDatabase;
@@ -21,6 +22,8 @@ export interface DispatcherSettings {
   /** Attempts live at once across all runs; default 16. */
   readonly concurrency?: number;
   readonly now?: () => number;
+  /** Source of retry jitter; `Math.random` by default (tests inject one). */
+  readonly random?: () => number;
 }
 
 const engineActor: AuditActor = { kind: 'system', id: 'engine', via: 'engine' };
@@ -61,6 +64,35 @@ export class Dispatcher {
       this.#dispatching = undefined;
     });
     return this.#dispatching;
+  }
+
+  /**
+   * After a restart: attempts that were recorded as dispatched but whose start may not have
+   * reached the executor are started again with the same execution id — executors start each id
+   * once, so this re-attaches or starts, never duplicates. Running attempts re-attach through
+   * their persisted handles on the next `reconcile`. Returns how many were re-started.
+   */
+  async recover(): Promise<number> {
+    let recovered = 0;
+    for (const attempt of this.#attempts.live()) {
+      if (attempt.state !== 'dispatching') continue;
+      const executor = this.#settings.executors[attempt.executor];
+      if (!executor) continue;
+      const handle = await executor.start({ executionId: attempt.executionId, manifestDigest: attempt.manifestDigest as TaskEnvelope['manifestDigest'] });
+      this.#settings.database.transaction(() => {
+        this.#attempts.started(attempt.executionId, handle);
+        this.#settings.audit.append({
+          actor: engineActor,
+          action: 'attempt.started',
+          entity: { kind: 'attempt', id: attempt.executionId },
+          outcome: 'success',
+          runId: attempt.runId,
+          data: { itemId: attempt.itemId, attempt: attempt.attempt, recovered: true },
+        });
+      })();
+      recovered++;
+    }
+    return recovered;
   }
 
   /** Inspects every live attempt and records those that ended; returns how many ended. */
@@ -196,8 +228,21 @@ export class Dispatcher {
         runId: attempt.runId,
         data: { itemId: attempt.itemId, attempt: attempt.attempt, outcome, exitCode, artifacts: artifacts ?? {} },
       });
-      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, outcome === 'succeeded' ? 'succeeded' : 'failed');
+      if (outcome === 'succeeded') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'succeeded');
+      else this.#failOrRetry(attempt, outcome);
     })();
+  }
+
+  // A failed or lost attempt is retried while the item has attempts left (never a cancelled one).
+  #failOrRetry(attempt: AttemptRecord, outcome: string): void {
+    const spec = JSON.parse(this.#runs.itemSpec(attempt.runId, attempt.itemId)!.spec) as ItemSpec;
+    const maxAttempts = spec.retry?.maxAttempts ?? 1;
+    if (outcome === 'cancelled' || attempt.attempt >= maxAttempts) {
+      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'failed');
+      return;
+    }
+    const delay = retryDelay(attempt.attempt, spec.retry?.backoff, this.#settings.random);
+    this.#settings.machine.retryItem(attempt.runId, attempt.itemId, this.#now() + delay, { attempt: attempt.attempt, outcome, attemptsLeft: maxAttempts - attempt.attempt });
   }
 
   // The worker's result record, when it wrote one; 'stale' when it is not for this very attempt

@@ -144,9 +144,24 @@ export class RunStateMachine {
     return this.#store.items(runId);
   }
 
-  /** The oldest ready items across all runs (FIFO by ready time): what a dispatcher takes next. */
+  /** The oldest items ready now across all runs (FIFO by ready time): what a dispatcher takes next. */
   readyItems(limit: number): ItemRecord[] {
-    return this.#store.readyItems(limit);
+    return this.#store.readyItems(limit, iso(this.#now()));
+  }
+
+  /** When the next waiting retry becomes ready, if any (so a dispatcher can sleep until then). */
+  nextReadyAt(): string | null {
+    return this.#store.nextReadyAt();
+  }
+
+  /**
+   * A running item whose attempt failed goes back to ready, due at `readyAt` (after its backoff).
+   * Audited with the attempt that failed and when the next one may start.
+   */
+  retryItem(runId: string, itemId: string, readyAt: number, data: JsonObject = {}): void {
+    this.#database.transaction(() => {
+      this.#move(this.#requireItem(runId, itemId), 'ready', engineActor, { ...data, retryAt: iso(readyAt) }, iso(readyAt));
+    })();
   }
 
   // An item whose prerequisites all succeeded: ready, or awaiting approval first.

@@ -43,7 +43,8 @@ export class RunStore {
       decrementWaiting: prepare<[string, string], { waitingOn: number }>('UPDATE items SET waiting_on = waiting_on - 1 WHERE run_id = ? AND item_id = ? RETURNING waiting_on AS waitingOn'),
       setRunState: prepare('UPDATE runs SET state = ?, finished_at = ? WHERE run_id = ?'),
       countFinished: prepare('UPDATE runs SET items_finished = items_finished + 1, items_failed = items_failed + ? WHERE run_id = ?'),
-      readyItems: prepare<[number], ItemRow>(`SELECT ${itemColumns} FROM items WHERE state = 'ready' ORDER BY ready_at, run_id, item_id LIMIT ?`),
+      readyItems: prepare<[string, number], ItemRow>(`SELECT ${itemColumns} FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, run_id, item_id LIMIT ?`),
+      nextReadyAt: prepare<[], { readyAt: string | null }>(`SELECT MIN(ready_at) AS readyAt FROM items WHERE state = 'ready'`),
     };
   }
 
@@ -119,8 +120,13 @@ export class RunStore {
     return this.run(runId)!;
   }
 
-  /** The oldest ready items across runs, FIFO by ready time. */
-  readyItems(limit: number): ItemRecord[] {
-    return this.#statements.readyItems.all(limit).map(toItem);
+  /** The oldest items ready by `now` across runs, FIFO by ready time. */
+  readyItems(limit: number, now: string): ItemRecord[] {
+    return this.#statements.readyItems.all(now, limit).map(toItem);
+  }
+
+  /** When the next ready item becomes due (a retry waiting out its backoff), if any. */
+  nextReadyAt(): string | null {
+    return this.#statements.nextReadyAt.get()!.readyAt;
   }
 }
