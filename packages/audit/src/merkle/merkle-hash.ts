@@ -11,8 +11,15 @@ const nodePrefix = new Uint8Array([0x01]);
  * interior node (second-preimage resistance).
  */
 export function leafHash(bytes: Uint8Array): Uint8Array {
-  return sha256(Buffer.concat([leafPrefix, bytes]));
+  if (bytes.byteLength >= leafInput.byteLength) return sha256(Buffer.concat([leafPrefix, bytes]));
+  // Audit entries are short: copying into a scratch buffer beats allocating one per leaf
+  // (about 10% of a leaf hash on Node 24, which is most of an append).
+  leafInput.set(bytes, 1);
+  return sha256(leafInput.subarray(0, 1 + bytes.byteLength));
 }
+
+const leafInput = Buffer.alloc(4096);
+leafInput[0] = 0x00;
 
 /**
  * The leaf hash of UTF-8 text (an entry's canonical JSON) without encoding it first: the hash

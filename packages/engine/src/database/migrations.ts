@@ -101,4 +101,14 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX attempts_live ON attempts (state) WHERE state IN ('dispatching', 'running');
     `,
   },
+  {
+    version: 4,
+    name: 'attempt deadlines and cancel requests',
+    sql: `
+      ALTER TABLE attempts ADD COLUMN deadline TEXT;
+      ALTER TABLE attempts ADD COLUMN stop_reason TEXT;
+      ALTER TABLE attempts ADD COLUMN stop_sent INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE runs ADD COLUMN cancel_requested_by TEXT;
+    `,
+  },
 ];

@@ -13,12 +13,18 @@ export interface AttemptRecord {
   readonly manifestDigest: string;
   /** The executor's handle, persisted so a restarted engine can re-attach. */
   readonly handle: ExecutionHandle | null;
+  /** When the attempt must have ended (dispatch time + the item's timeout). */
+  readonly deadline: string | null;
+  /** Why the engine wants the task stopped (`timeout`, `cancel`), once it does. */
+  readonly stopReason: 'timeout' | 'cancel' | null;
+  /** Whether the executor was already asked to stop it. */
+  readonly stopSent: boolean;
 }
 
-type AttemptRow = Omit<AttemptRecord, 'handle'> & { handle: string | null };
+type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent'> & { handle: string | null; stopSent: number };
 
 const columns = `run_id AS runId, item_id AS itemId, attempt, fencing_token AS fencingToken, execution_id AS executionId, executor, state,
-  manifest_digest AS manifestDigest, handle`;
+  manifest_digest AS manifestDigest, handle, deadline, stop_reason AS stopReason, stop_sent AS stopSent`;
 
 /** Attempts and their executor handles. Live attempts are found by a partial index. */
 export class AttemptStore {
@@ -28,12 +34,15 @@ export class AttemptStore {
     const prepare = database.prepare.bind(database);
     this.#statements = {
       insert: prepare(
-        `INSERT INTO attempts (run_id, item_id, attempt, fencing_token, execution_id, executor, state, manifest_digest, dispatched_at)
-         VALUES (@runId, @itemId, @attempt, @fencingToken, @executionId, @executor, 'dispatching', @manifestDigest, @dispatchedAt)`,
+        `INSERT INTO attempts (run_id, item_id, attempt, fencing_token, execution_id, executor, state, manifest_digest, dispatched_at, deadline)
+         VALUES (@runId, @itemId, @attempt, @fencingToken, @executionId, @executor, 'dispatching', @manifestDigest, @dispatchedAt, @deadline)`,
       ),
       started: prepare(`UPDATE attempts SET state = 'running', handle = ? WHERE execution_id = ?`),
       finished: prepare('UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ? WHERE execution_id = ?'),
       live: prepare<[], AttemptRow>(`SELECT ${columns} FROM attempts WHERE state IN ('dispatching', 'running') ORDER BY dispatched_at`),
+      requestStop: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, ?) WHERE execution_id = ?`),
+      requestStopForRun: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, 'cancel') WHERE run_id = ? AND state IN ('dispatching', 'running')`),
+      stopSent: prepare('UPDATE attempts SET stop_sent = 1 WHERE execution_id = ?'),
       liveCount: prepare<[], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running')`),
       artifacts: prepare<[string, string], { artifacts: string | null }>(
         `SELECT artifacts FROM attempts WHERE run_id = ? AND item_id = ? AND state = 'succeeded' ORDER BY attempt DESC LIMIT 1`,
@@ -41,7 +50,17 @@ export class AttemptStore {
     };
   }
 
-  insert(attempt: { runId: string; itemId: string; attempt: number; fencingToken: number; executionId: string; executor: string; manifestDigest: string; dispatchedAt: string }): void {
+  insert(attempt: {
+    runId: string;
+    itemId: string;
+    attempt: number;
+    fencingToken: number;
+    executionId: string;
+    executor: string;
+    manifestDigest: string;
+    dispatchedAt: string;
+    deadline: string;
+  }): void {
     this.#statements.insert.run(attempt);
   }
 
@@ -54,7 +73,22 @@ export class AttemptStore {
   }
 
   live(): AttemptRecord[] {
-    return this.#statements.live.all().map((row) => ({ ...row, handle: row.handle === null ? null : (JSON.parse(row.handle) as ExecutionHandle) }));
+    return this.#statements.live.all().map((row) => ({ ...row, handle: row.handle === null ? null : (JSON.parse(row.handle) as ExecutionHandle), stopSent: row.stopSent === 1 }));
+  }
+
+  /** The engine wants the attempt stopped; the first reason given stands. */
+  requestStop(executionId: string, reason: 'timeout' | 'cancel'): void {
+    this.#statements.requestStop.run(reason, executionId);
+  }
+
+  /** Every live attempt of the run is to be cancelled. */
+  requestStopForRun(runId: string): void {
+    this.#statements.requestStopForRun.run(runId);
+  }
+
+  /** The executor was asked to stop the attempt. */
+  markStopSent(executionId: string): void {
+    this.#statements.stopSent.run(executionId);
   }
 
   liveCount(): number {

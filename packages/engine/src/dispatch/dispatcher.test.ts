@@ -37,15 +37,17 @@ async function setUp(concurrency = 16) {
   const seenInputs: Record<string, unknown> = {};
   let running = 0;
   let peak = 0;
-  const worker = async (task: TaskEnvelope): Promise<number> => {
+  const worker = async (task: TaskEnvelope, signal?: AbortSignal): Promise<number> => {
     running++;
     peak = Math.max(peak, running);
     try {
       const envelope = JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(task.manifestDigest)))!)) as DsseEnvelope;
       const manifest = openManifest(envelope, [trustedKeyFrom(key)]);
       seenInputs[manifest.itemId] = manifest.inputs;
-      await sleep(5);
       const argv = manifest.runtime.kind === 'command' ? manifest.runtime.argv : [];
+      // `sleep N` runs N ms unless stopped first.
+      await sleep(argv[0] === 'sleep' ? Number(argv[1]) : 5, undefined, signal ? { signal } : {}).catch(() => undefined);
+      if (signal?.aborted) return 130;
       // `exit N` always exits N; `flaky N` fails its first N attempts.
       const exitCode = argv[0] === 'exit' ? Number(argv[1]) : argv[0] === 'flaky' && manifest.attempt <= Number(argv[1]) ? 1 : 0;
       const stdout = new TextEncoder().encode(`${manifest.itemId} ran\n`);
@@ -198,5 +200,52 @@ describe('Dispatcher', () => {
     expect(machine.run(runId)!.state).toBe('succeeded');
     expect([...executor.registry.executions.values()].map((execution) => execution.runs)).toEqual([1]);
     expect(audit.runEntries(runId).filter((entry) => entry.action === 'attempt.started').map((entry) => entry.data['recovered'])).toEqual([true]);
+  });
+
+  test('an attempt past its timeout is stopped through the executor and ends timed-out', async () => {
+    const { machine, audit, drive } = await setUp();
+    const { runId } = machine.submit({ version: 1, name: 'slow', items: [{ id: 'slow', timeout: '50ms', runtime: { kind: 'command', argv: ['sleep', '10000'] } }] }, { actor: ana });
+    const started = Date.now();
+    await drive(runId);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(machine.run(runId)!.state).toBe('failed');
+    const entries = audit.runEntries(runId);
+    expect(entries.find((entry) => entry.action === 'attempt.cancelled')!.data['reason']).toMatch(/^no result by its deadline/);
+    expect(entries.find((entry) => entry.action === 'attempt.completed')!.data['outcome']).toBe('timed-out');
+  });
+
+  test('cancelling a run cancels what has not started, stops what runs, and ends the run cancelled by its actor, last', async () => {
+    const { machine, audit, dispatcher } = await setUp(1);
+    const { runId } = machine.submit(
+      {
+        version: 1,
+        name: 'to-cancel',
+        items: [
+          { id: 'long', runtime: { kind: 'command', argv: ['sleep', '10000'] } },
+          { id: 'after', dependsOn: ['long'], runtime: { kind: 'command', argv: ['make'] } },
+          { id: 'waiting', runtime: { kind: 'command', argv: ['make'] } },
+        ],
+      },
+      { actor: ana },
+    );
+    expect(await dispatcher.dispatchReady()).toBe(1);
+    const bo: AuditActor = { kind: 'user', id: 'bo', via: 'http' };
+    machine.cancelRun(runId, bo);
+    expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({ long: 'running', after: 'cancelled', waiting: 'cancelled' });
+    expect(machine.run(runId)!.state).toBe('running');
+    for (let round = 0; round < 200 && machine.run(runId)!.state === 'running'; round++) {
+      await dispatcher.reconcile();
+      await sleep(2);
+    }
+    expect(machine.run(runId)!.state).toBe('cancelled');
+    expect(machine.items(runId).find((item) => item.itemId === 'long')!.state).toBe('cancelled');
+    const last = audit.runEntries(runId).at(-1)!;
+    expect([last.action, last.actor.id]).toEqual(['run.cancelled', 'bo']);
+    try {
+      machine.cancelRun(runId, bo);
+      expect.unreachable();
+    } catch (error) {
+      expect((error as { code?: string }).code).toBe('CAIRN_LIFECYCLE_TRANSITION_INVALID');
+    }
   });
 });

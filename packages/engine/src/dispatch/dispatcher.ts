@@ -95,16 +95,21 @@ export class Dispatcher {
     return recovered;
   }
 
-  /** Inspects every live attempt and records those that ended; returns how many ended. */
+  /**
+   * Inspects every live attempt and records those that ended; returns how many ended. Attempts
+   * past their deadline, and those of runs being cancelled, are first stopped through their
+   * executor (once) and end `timed-out` or `cancelled`.
+   */
   async reconcile(): Promise<number> {
     let ended = 0;
-    for (const attempt of this.#attempts.live()) {
-      if (attempt.state !== 'running' || attempt.handle === null) continue;
-      const executor = this.#settings.executors[attempt.executor];
+    for (const live of this.#attempts.live()) {
+      if (live.state !== 'running' || live.handle === null) continue;
+      const executor = this.#settings.executors[live.executor];
       if (!executor) continue;
+      const attempt = await this.#stopIfDue(live, executor);
       let status: ExecutionStatus;
       try {
-        status = await executor.inspect(attempt.handle);
+        status = await executor.inspect(live.handle);
       } catch (error) {
         if (isCairnError(error, 'CAIRN_EXECUTOR_UNAVAILABLE')) continue;
         throw error;
@@ -115,6 +120,28 @@ export class Dispatcher {
       }
     }
     return ended;
+  }
+
+  // Asks the executor to stop an attempt that is overdue or whose run is being cancelled, once.
+  async #stopIfDue(attempt: AttemptRecord, executor: ExecutorV1): Promise<AttemptRecord> {
+    let stopReason = attempt.stopReason;
+    if (stopReason === null && this.#settings.machine.run(attempt.runId)?.cancelRequestedBy) stopReason = 'cancel';
+    if (stopReason === null && attempt.deadline !== null && Date.parse(attempt.deadline) <= this.#now()) stopReason = 'timeout';
+    if (stopReason === null || attempt.stopSent) return attempt;
+    this.#attempts.requestStop(attempt.executionId, stopReason);
+    await executor.cancel(attempt.handle!);
+    this.#settings.database.transaction(() => {
+      this.#attempts.markStopSent(attempt.executionId);
+      this.#settings.audit.append({
+        actor: engineActor,
+        action: 'attempt.cancelled',
+        entity: { kind: 'attempt', id: attempt.executionId },
+        outcome: 'success',
+        runId: attempt.runId,
+        data: { itemId: attempt.itemId, attempt: attempt.attempt, reason: stopReason === 'timeout' ? `no result by its deadline ${attempt.deadline}` : 'its run is being cancelled' },
+      });
+    })();
+    return { ...attempt, stopReason, stopSent: true };
   }
 
   async #dispatchPass(): Promise<number> {
@@ -162,7 +189,18 @@ export class Dispatcher {
     try {
       this.#settings.database.transaction(() => {
         this.#settings.machine.startItem(runId, itemId);
-        this.#attempts.insert({ runId, itemId, attempt, fencingToken: attempt, executionId, executor: stored.executor, manifestDigest, dispatchedAt: new Date(this.#now()).toISOString() });
+        const now = this.#now();
+        this.#attempts.insert({
+          runId,
+          itemId,
+          attempt,
+          fencingToken: attempt,
+          executionId,
+          executor: stored.executor,
+          manifestDigest,
+          dispatchedAt: new Date(now).toISOString(),
+          deadline: new Date(now + manifest.limits.timeoutMs).toISOString(),
+        });
         this.#settings.audit.append({ actor: engineActor, action: 'attempt.dispatched', entity: { kind: 'attempt', id: executionId }, outcome: 'success', runId, data: { itemId, attempt, manifestDigest } });
       })();
     } catch (error) {
@@ -205,7 +243,9 @@ export class Dispatcher {
     const read = await this.#readResult(attempt);
     const result = read === 'stale' ? undefined : read;
     const lost = status.state === 'unknown';
-    const outcome = lost ? 'lost' : (status.outcome ?? 'failed');
+    // A stopped task reports `cancelled`; what it really was is why the engine stopped it.
+    const stopped = status.outcome === 'cancelled' && attempt.stopReason === 'timeout' ? 'timed-out' : status.outcome;
+    const outcome = lost ? 'lost' : (stopped ?? 'failed');
     const artifacts = result?.artifacts ?? null;
     const exitCode = result?.exitCode ?? status.exitCode ?? null;
     this.#settings.database.transaction(() => {
@@ -228,16 +268,17 @@ export class Dispatcher {
         runId: attempt.runId,
         data: { itemId: attempt.itemId, attempt: attempt.attempt, outcome, exitCode, artifacts: artifacts ?? {} },
       });
-      if (outcome === 'succeeded') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'succeeded');
+      if (outcome === 'succeeded' || outcome === 'cancelled') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, outcome);
       else this.#failOrRetry(attempt, outcome);
     })();
   }
 
-  // A failed or lost attempt is retried while the item has attempts left (never a cancelled one).
+  // A failed, timed-out or lost attempt is retried while the item has attempts left and its run
+  // is not being cancelled.
   #failOrRetry(attempt: AttemptRecord, outcome: string): void {
     const spec = JSON.parse(this.#runs.itemSpec(attempt.runId, attempt.itemId)!.spec) as ItemSpec;
     const maxAttempts = spec.retry?.maxAttempts ?? 1;
-    if (outcome === 'cancelled' || attempt.attempt >= maxAttempts) {
+    if (attempt.attempt >= maxAttempts || this.#settings.machine.run(attempt.runId)?.cancelRequestedBy) {
       this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'failed');
       return;
     }

@@ -13,6 +13,8 @@ export interface RunRecord {
   readonly itemsTotal: number;
   readonly itemsFinished: number;
   readonly itemsFailed: number;
+  /** The actor (JSON) who asked to cancel the run; the run ends cancelled once nothing runs. */
+  readonly cancelRequestedBy: string | null;
 }
 
 /** An item as the engine stores it. `waitingOn` counts prerequisites not yet succeeded. */

@@ -151,4 +151,14 @@ describe('RunStateMachine', () => {
     ]);
     expect(machine.readyItems(1)).toHaveLength(1);
   });
+
+  test('cancelling a run with nothing running ends it at once, cancelled by its actor', () => {
+    const { machine, audit } = setUp();
+    const { runId } = machine.submit(chain, { actor: ana });
+    machine.cancelRun(runId, { kind: 'token', id: 'tok_7', via: 'http' });
+    expect(machine.run(runId)).toMatchObject({ state: 'cancelled', itemsFinished: 4 });
+    expect(Object.values(states(machine, runId))).toEqual(['cancelled', 'cancelled', 'cancelled', 'cancelled']);
+    const last = audit.runEntries(runId).at(-1)!;
+    expect([last.action, last.actor.id]).toEqual(['run.cancelled', 'tok_7']);
+  });
 });

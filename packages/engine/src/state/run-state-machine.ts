@@ -1,5 +1,5 @@
 import type { AuditActor, Digest, ItemSpec, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
-import { assertRunSpec, assertTransition, CairnError, canonicalJson, itemTransitions, parseRunSpec, runTransitions, type RunSpecContext } from '@cairn/protocol';
+import { assertRunSpec, assertTransition, CairnError, canonicalJson, isTerminalState, itemTransitions, parseRunSpec, runTransitions, type RunSpecContext } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/open-engine-database.ts';
 import { newRunId } from './new-run-id.ts';
@@ -25,7 +25,7 @@ export interface SubmitResult {
 }
 
 /** How a running item ended. */
-export type ItemOutcome = 'succeeded' | 'failed';
+export type ItemOutcome = 'succeeded' | 'failed' | 'cancelled';
 
 const engineActor: AuditActor = { kind: 'system', id: 'engine', via: 'engine' };
 
@@ -113,14 +113,35 @@ export class RunStateMachine {
       const item = this.#requireItem(runId, itemId);
       this.#move(item, outcome, actor, data);
       let run = this.#store.itemFinished(runId, outcome === 'failed');
-      if (outcome === 'succeeded') {
+      if (outcome === 'succeeded' && run.cancelRequestedBy === null) {
         for (const dependent of this.#store.dependents(runId, itemId)) {
           if (this.#store.prerequisiteSucceeded(runId, dependent) === 0) this.#release(this.#requireItem(runId, dependent), this.#now());
         }
-      } else {
+      } else if (outcome !== 'succeeded') {
         run = this.#skipDownstream(runId, itemId) ?? run;
       }
       if (run.itemsFinished === run.itemsTotal) this.#finishRun(run);
+    })();
+  }
+
+  /**
+   * Cancels a run: items not started are cancelled now; running items are left to the dispatcher,
+   * which stops them through their executor and records them cancelled. The run ends `cancelled`
+   * (its terminal audit entry, naming `actor`) when its last item has ended — at once if nothing
+   * was running. Cancelling a run that already ended is a CAIRN_LIFECYCLE_TRANSITION_INVALID.
+   */
+  cancelRun(runId: string, actor: AuditActor): void {
+    this.#database.transaction(() => {
+      const run = this.#requireRun(runId);
+      assertTransition(runTransitions, run.state, 'cancelled', `run ${runId}`);
+      this.#store.requestCancel(runId, JSON.stringify(actor));
+      let updated = this.#requireRun(runId);
+      for (const item of this.#store.items(runId)) {
+        if (item.state === 'running' || isTerminalState(itemTransitions, item.state)) continue;
+        this.#move(item, 'cancelled', actor);
+        updated = this.#store.itemFinished(runId, false);
+      }
+      if (updated.itemsFinished === updated.itemsTotal) this.#finishRun(updated);
     })();
   }
 
@@ -175,7 +196,7 @@ export class RunStateMachine {
     const pending = [...this.#store.dependents(runId, failedItemId)];
     while (pending.length > 0) {
       const dependent = this.#requireItem(runId, pending.pop()!);
-      if (dependent.state === 'skipped') continue;
+      if (isTerminalState(itemTransitions, dependent.state)) continue;
       this.#move(dependent, 'skipped', engineActor, { because: failedItemId });
       run = this.#store.itemFinished(runId, false);
       pending.push(...this.#store.dependents(runId, dependent.itemId));
@@ -185,12 +206,12 @@ export class RunStateMachine {
 
   #finishRun(run: RunRecord): void {
     // Items are only skipped after a failure, so no failure means every item succeeded.
-    const state = run.itemsFailed === 0 ? 'succeeded' : 'failed';
+    const state = run.cancelRequestedBy !== null ? 'cancelled' : run.itemsFailed === 0 ? 'succeeded' : 'failed';
     assertTransition(runTransitions, run.state, state, `run ${run.runId}`);
     this.#store.setRunState(run.runId, state, iso(this.#now()));
     this.#audit.append({
-      actor: engineActor,
-      action: state === 'succeeded' ? 'run.succeeded' : 'run.failed',
+      actor: run.cancelRequestedBy !== null ? (JSON.parse(run.cancelRequestedBy) as AuditActor) : engineActor,
+      action: `run.${state}`,
       entity: { kind: 'run', id: run.runId },
       outcome: state === 'succeeded' ? 'success' : 'failure',
       runId: run.runId,

@@ -3,7 +3,8 @@ import type { EngineDatabase } from '../database/open-engine-database.ts';
 import type { ItemRecord, RunRecord } from './run-records.ts';
 
 const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, idempotency_key AS idempotencyKey, submitted_by AS submittedBy,
-  submitted_at AS submittedAt, finished_at AS finishedAt, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed`;
+  submitted_at AS submittedAt, finished_at AS finishedAt, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed,
+  cancel_requested_by AS cancelRequestedBy`;
 const itemColumns = 'run_id AS runId, item_id AS itemId, position, state, waiting_on AS waitingOn, approval_required AS approvalRequired, ready_at AS readyAt';
 
 /** Rows as SQLite returns them: booleans are 0 or 1. */
@@ -42,6 +43,7 @@ export class RunStore {
       setItemState: prepare('UPDATE items SET state = ?, ready_at = COALESCE(?, ready_at) WHERE run_id = ? AND item_id = ?'),
       decrementWaiting: prepare<[string, string], { waitingOn: number }>('UPDATE items SET waiting_on = waiting_on - 1 WHERE run_id = ? AND item_id = ? RETURNING waiting_on AS waitingOn'),
       setRunState: prepare('UPDATE runs SET state = ?, finished_at = ? WHERE run_id = ?'),
+      requestCancel: prepare('UPDATE runs SET cancel_requested_by = COALESCE(cancel_requested_by, ?) WHERE run_id = ?'),
       countFinished: prepare('UPDATE runs SET items_finished = items_finished + 1, items_failed = items_failed + ? WHERE run_id = ?'),
       readyItems: prepare<[string, number], ItemRow>(`SELECT ${itemColumns} FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, run_id, item_id LIMIT ?`),
       nextReadyAt: prepare<[], { readyAt: string | null }>(`SELECT MIN(ready_at) AS readyAt FROM items WHERE state = 'ready'`),
@@ -112,6 +114,11 @@ export class RunStore {
 
   setRunState(runId: string, state: RunState, finishedAt: string | null = null): void {
     this.#statements.setRunState.run(state, finishedAt, runId);
+  }
+
+  /** Records who asked to cancel the run (the first request stands). */
+  requestCancel(runId: string, actor: string): void {
+    this.#statements.requestCancel.run(actor, runId);
   }
 
   /** Counts one more finished item (and whether it failed); returns the updated run. */
