@@ -12,5 +12,7 @@ export { AttemptStore } from './dispatch/attempt-store.ts';
 export type { AttemptRecord } from './dispatch/attempt-store.ts';
 export { Dispatcher, manifestKey, resultKey } from './dispatch/dispatcher.ts';
 export type { DispatcherSettings } from './dispatch/dispatcher.ts';
+export { declaredLocks, LockTable } from './dispatch/lock-table.ts';
+export type { HeldLock } from './dispatch/lock-table.ts';
 export { retryDelay } from './dispatch/retry-delay.ts';
 export const VERSION = '0.1.0';

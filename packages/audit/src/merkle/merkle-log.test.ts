@@ -119,16 +119,24 @@ describe('MerkleLog', () => {
     expect(() => verifyMultiInclusion(8, [{ index: 3, hash: log.leafHash(3) }, { index: 3, hash: log.leafHash(3) }], [], log.rootHash())).toThrow(/sorted, distinct/);
   });
 
-  test('a log reopened over its store continues with the same roots and proofs', () => {
-    const store = new InMemoryMerkleNodeStore();
-    const first = logOf(37, store);
-    const root = first.rootHash();
-    const reopened = MerkleLog.open(store);
-    expect(reopened.size).toBe(37);
-    expect(reopened.rootHash()).toEqual(root);
-    expect(reopened.inclusionProof(5)).toEqual(first.inclusionProof(5));
-    reopened.append(entry(37));
-    expect(reopened.rootHash()).toEqual(logOf(38).rootHash());
+  test('property: a log reopened over its store gives the same roots and proofs, and continues', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.nat(), fc.nat(), (size, pickSize, pickLeaf) => {
+        const store = new InMemoryMerkleNodeStore();
+        const first = logOf(size, store);
+        const reopened = MerkleLog.open(store);
+        const pastSize = 1 + (pickSize % size);
+        const leafIndex = pickLeaf % pastSize;
+        expect(reopened.size).toBe(size);
+        expect(reopened.rootHash()).toEqual(first.rootHash());
+        expect(reopened.rootHash(pastSize)).toEqual(first.rootHash(pastSize));
+        expect(reopened.inclusionProof(leafIndex, pastSize)).toEqual(first.inclusionProof(leafIndex, pastSize));
+        expect(reopened.consistencyProof(pastSize, size)).toEqual(first.consistencyProof(pastSize, size));
+        reopened.append(entry(size));
+        expect(reopened.rootHash()).toEqual(referenceRoot(Array.from({ length: size + 1 }, (_, index) => entry(index))));
+      }),
+      { numRuns: 100 },
+    );
   });
 
   test('appends store fewer than two nodes per leaf', () => {

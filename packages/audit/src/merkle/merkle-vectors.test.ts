@@ -1,7 +1,7 @@
 // The shared RFC 6962 known-answer vectors (transparency-dev/merkle testdata), read in place from
 // ../shared/testdata/merkle beside the repository (or CAIRN_MERKLE_VECTORS); never copied in.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { isCairnError } from '@cairn/protocol';
 import { MerkleLog } from './merkle-log.ts';
@@ -10,7 +10,11 @@ import { verifyInclusion } from './verify-inclusion.ts';
 
 function repositoryRoot(): string {
   let directory = import.meta.dirname;
-  while (!existsSync(join(directory, 'pnpm-workspace.yaml'))) directory = join(directory, '..');
+  while (!existsSync(join(directory, 'pnpm-workspace.yaml'))) {
+    const parent = dirname(directory);
+    if (parent === directory) throw new Error(`No pnpm-workspace.yaml above ${import.meta.dirname}.`);
+    directory = parent;
+  }
   return directory;
 }
 
@@ -42,7 +46,9 @@ function accepts(verify: () => boolean): boolean {
   }
 }
 
-describe.skipIf(!haveVectors)(`RFC 6962 vectors in ${vectorsDirectory}`, () => {
+const vectorsTitle = haveVectors ? `RFC 6962 vectors in ${vectorsDirectory}` : `RFC 6962 vectors skipped: ${vectorsDirectory} is absent (set CAIRN_MERKLE_VECTORS to their folder)`;
+
+describe.skipIf(!haveVectors)(vectorsTitle, () => {
   interface InclusionVector { leafIdx: number; treeSize: number; root: string; leafHash: string; proof: string[] | null; desc: string; wantErr: boolean }
   interface ConsistencyVector { size1: number; size2: number; root1: string; root2: string; proof: string[] | null; desc: string; wantErr: boolean }
 

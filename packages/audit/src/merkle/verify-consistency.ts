@@ -11,7 +11,12 @@ import { equalHashes } from './equal-hashes.ts';
  * Equal sizes are consistent exactly when the proof is empty and the roots are equal. A proof
  * from the empty tree (`size1 = 0`) is meaningless and rejected, as RFC 9162 says, as is
  * `size1 > size2`. Returns false when the proof does not verify; throws
- * CAIRN_AUDIT_PROOF_INVALID only for arguments of the wrong kind (see `verifyInclusion`).
+ * CAIRN_AUDIT_PROOF_INVALID only for a size that is not a whole number from 0.
+ *
+ * Hashes of the wrong length are not an error: with equal sizes the check is only "same root,
+ * empty proof" (the shared transparency-dev vector `sizes are equal (one) and proof is empty`
+ * expects 12-byte roots to be accepted there), and anywhere else a wrong-length hash never equals
+ * a computed one, so the proof simply fails.
  */
 export function verifyConsistency(size1: number, size2: number, proof: readonly Uint8Array[], root1: Uint8Array, root2: Uint8Array): boolean {
   assertTreeSize(size1, 'size1');

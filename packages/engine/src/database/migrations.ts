@@ -111,4 +111,22 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE runs ADD COLUMN cancel_requested_by TEXT;
     `,
   },
+  {
+    version: 5,
+    name: 'global named locks',
+    sql: `
+      CREATE TABLE lock_holders (
+        name TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        PRIMARY KEY (name, run_id, item_id)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX lock_holders_by_item ON lock_holders (run_id, item_id);
+      -- Ready items in FIFO order: by ready time, then by insertion (rowid), so two items ready in
+      -- the same millisecond keep their submission order.
+      DROP INDEX items_ready;
+      CREATE INDEX items_ready ON items (ready_at) WHERE state = 'ready';
+    `,
+  },
 ];

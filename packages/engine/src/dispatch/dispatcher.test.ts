@@ -35,6 +35,8 @@ async function setUp(concurrency = 16) {
   const publicKey = await signer.publicKey();
   const key = { keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') };
   const seenInputs: Record<string, unknown> = {};
+  /** When each task (by `run/item`) started and ended, to see what overlapped. */
+  const intervals: Record<string, [number, number]> = {};
   let running = 0;
   let peak = 0;
   const worker = async (task: TaskEnvelope, signal?: AbortSignal): Promise<number> => {
@@ -44,9 +46,11 @@ async function setUp(concurrency = 16) {
       const envelope = JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(task.manifestDigest)))!)) as DsseEnvelope;
       const manifest = openManifest(envelope, [trustedKeyFrom(key)]);
       seenInputs[manifest.itemId] = manifest.inputs;
+      const began = performance.now();
       const argv = manifest.runtime.kind === 'command' ? manifest.runtime.argv : [];
       // `sleep N` runs N ms unless stopped first.
       await sleep(argv[0] === 'sleep' ? Number(argv[1]) : 5, undefined, signal ? { signal } : {}).catch(() => undefined);
+      intervals[`${manifest.runId}/${manifest.itemId}`] = [began, performance.now()];
       if (signal?.aborted) return 130;
       // `exit N` always exits N; `flaky N` fails its first N attempts.
       const exitCode = argv[0] === 'exit' ? Number(argv[1]) : argv[0] === 'flaky' && manifest.attempt <= Number(argv[1]) ? 1 : 0;
@@ -74,7 +78,7 @@ async function setUp(concurrency = 16) {
       await dispatcher.reconcile();
     }
   };
-  return { database, audit, machine, storage, signer, key, dispatcher, drive, seenInputs, worker, executor, peak: () => peak };
+  return { database, audit, machine, storage, signer, key, dispatcher, drive, seenInputs, intervals, worker, executor, peak: () => peak };
 }
 
 const spec = `
@@ -247,5 +251,32 @@ describe('Dispatcher', () => {
     } catch (error) {
       expect((error as { code?: string }).code).toBe('CAIRN_LIFECYCLE_TRANSITION_INVALID');
     }
+  });
+
+  test('locks: exclusive holders exclude everyone across runs, shared ones share, and a waiting writer is not starved', async () => {
+    const { machine, dispatcher, intervals } = await setUp();
+    const item = (id: string, locks: ({ name: string; mode: 'shared' | 'exclusive' } | string)[], dependsOn?: string[]) => ({
+      id,
+      locks,
+      ...(dependsOn ? { dependsOn } : {}),
+      runtime: { kind: 'command' as const, argv: ['sleep', '150'] },
+    });
+    const first = machine.submit({ version: 1, name: 'readers', items: [item('read-1', [{ name: 'db', mode: 'shared' }]), item('read-2', [{ name: 'db', mode: 'shared' }])] }, { actor: ana });
+    const second = machine.submit({ version: 1, name: 'writer', items: [item('write', ['db', 'file:x'])] }, { actor: ana });
+    const third = machine.submit({ version: 1, name: 'late-reader', items: [item('read-3', [{ name: 'db', mode: 'shared' }])] }, { actor: ana });
+    const runs = [first.runId, second.runId, third.runId];
+    for (let round = 0; round < 500 && runs.some((runId) => machine.run(runId)!.state !== 'succeeded'); round++) {
+      await dispatcher.dispatchReady();
+      await sleep(2);
+      await dispatcher.reconcile();
+    }
+    expect(runs.map((runId) => machine.run(runId)!.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    const span = (runId: string, itemId: string) => intervals[`${runId}/${itemId}`]!;
+    const overlap = (a: [number, number], b: [number, number]) => a[0] < b[1] && b[0] < a[1];
+    const write = span(second.runId, 'write');
+    // The two readers ran together; the writer overlapped nobody; the late reader waited for the writer.
+    expect(overlap(span(first.runId, 'read-1'), span(first.runId, 'read-2'))).toBe(true);
+    for (const [runId, itemId] of [[first.runId, 'read-1'], [first.runId, 'read-2'], [third.runId, 'read-3']] as const) expect(overlap(write, span(runId, itemId))).toBe(false);
+    expect(span(third.runId, 'read-3')[0]).toBeGreaterThanOrEqual(write[1]);
   });
 });

@@ -7,6 +7,7 @@ import type { ItemRecord } from '../state/run-records.ts';
 import type { RunStateMachine } from '../state/run-state-machine.ts';
 import { RunStore } from '../state/run-store.ts';
 import { AttemptStore, type AttemptRecord } from './attempt-store.ts';
+import { declaredLocks, LockTable, type HeldLock } from './lock-table.ts';
 import { retryDelay } from './retry-delay.ts';
 
 export interface DispatcherSettings {
@@ -45,6 +46,7 @@ export class Dispatcher {
   readonly #settings: DispatcherSettings;
   readonly #runs: RunStore;
   readonly #attempts: AttemptStore;
+  readonly #locks: LockTable;
   readonly #now: () => number;
   #dispatching: Promise<number> | undefined;
 
@@ -52,6 +54,7 @@ export class Dispatcher {
     this.#settings = settings;
     this.#runs = new RunStore(settings.database);
     this.#attempts = new AttemptStore(settings.database);
+    this.#locks = new LockTable(settings.database);
     this.#now = settings.now ?? Date.now;
   }
 
@@ -144,15 +147,27 @@ export class Dispatcher {
     return { ...attempt, stopReason, stopSent: true };
   }
 
+  // Oldest ready items first. An item whose locks are taken waits, and reserves those lock names:
+  // no younger item takes them before it (FIFO for lock waiters, so shared holders cannot starve
+  // an exclusive waiter).
   async #dispatchPass(): Promise<number> {
     const capacity = (this.#settings.concurrency ?? 16) - this.#attempts.liveCount();
     if (capacity <= 0) return 0;
+    const reserved = new Set<string>();
     let started = 0;
-    for (const item of this.#settings.machine.readyItems(capacity)) if (await this.#dispatch(item)) started++;
+    for (const item of this.#settings.machine.readyItems(capacity * 4 + 64)) {
+      if (started >= capacity) break;
+      const locks = declaredLocks((JSON.parse(this.#runs.itemSpec(item.runId, item.itemId)!.spec) as ItemSpec).locks);
+      if (!locks.every((lock) => !reserved.has(lock.name) && this.#locks.available(lock))) {
+        for (const lock of locks) reserved.add(lock.name);
+        continue;
+      }
+      if (await this.#dispatch(item, locks)) started++;
+    }
     return started;
   }
 
-  async #dispatch(item: ItemRecord): Promise<boolean> {
+  async #dispatch(item: ItemRecord, locks: readonly HeldLock[]): Promise<boolean> {
     const { runId, itemId } = item;
     const stored = this.#runs.itemSpec(runId, itemId)!;
     const spec = JSON.parse(stored.spec) as ItemSpec;
@@ -188,6 +203,8 @@ export class Dispatcher {
     await this.#settings.storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope), { ifAbsent: true, contentType: 'application/json' });
     try {
       this.#settings.database.transaction(() => {
+        // Locks may have been taken since the pass looked (a completion only frees them, but be sure).
+        if (!this.#locks.acquireAll(runId, itemId, locks)) throw new LocksTaken();
         this.#settings.machine.startItem(runId, itemId);
         const now = this.#now();
         this.#attempts.insert({
@@ -204,8 +221,8 @@ export class Dispatcher {
         this.#settings.audit.append({ actor: engineActor, action: 'attempt.dispatched', entity: { kind: 'attempt', id: executionId }, outcome: 'success', runId, data: { itemId, attempt, manifestDigest } });
       })();
     } catch (error) {
-      // Another pass or a cancel moved the item first: nothing was written.
-      if (isCairnError(error, 'CAIRN_LIFECYCLE_TRANSITION_INVALID')) return false;
+      // Another pass or a cancel moved the item first, or its locks were taken: nothing was written.
+      if (error instanceof LocksTaken || isCairnError(error, 'CAIRN_LIFECYCLE_TRANSITION_INVALID')) return false;
       throw error;
     }
     let handle;
@@ -215,6 +232,7 @@ export class Dispatcher {
       const reason = isCairnError(error) ? `${error.code}: ${error.message}` : String(error);
       this.#settings.database.transaction(() => {
         this.#attempts.finished(executionId, 'failed', null, null, new Date(this.#now()).toISOString());
+        this.#locks.releaseAll(runId, itemId);
         this.#settings.audit.append({ actor: engineActor, action: 'attempt.completed', entity: { kind: 'attempt', id: executionId }, outcome: 'failure', runId, data: { itemId, attempt, outcome: 'failed', reason, artifacts: {} } });
         this.#settings.machine.finishItem(runId, itemId, 'failed');
       })();
@@ -260,6 +278,7 @@ export class Dispatcher {
         });
       }
       this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, new Date(this.#now()).toISOString());
+      this.#locks.releaseAll(attempt.runId, attempt.itemId);
       this.#settings.audit.append({
         actor: engineActor,
         action: lost ? 'attempt.lost' : 'attempt.completed',
@@ -296,3 +315,6 @@ export class Dispatcher {
     return { artifacts: { ...record.artifacts }, exitCode: record.exitCode };
   }
 }
+
+/** Thrown inside a dispatch transaction to roll it back when the item's locks are gone. */
+class LocksTaken extends Error {}

@@ -1,0 +1,48 @@
+import type { LockMode, LockSpec } from '@cairn/core';
+import type { EngineDatabase } from '../database/open-engine-database.ts';
+
+/** A lock as an item holds it. */
+export interface HeldLock {
+  readonly name: string;
+  readonly mode: LockMode;
+}
+
+/** The locks an item declares, one per name, exclusive unless written `{ mode: shared }`. */
+export function declaredLocks(locks: readonly LockSpec[] | undefined): HeldLock[] {
+  return (locks ?? []).map((lock) => (typeof lock === 'string' ? { name: lock, mode: 'exclusive' } : { name: lock.name, mode: lock.mode ?? 'exclusive' }));
+}
+
+/**
+ * Global named locks across all runs, held by items while they run. An item takes all its locks
+ * at dispatch or none (so no item ever holds some while waiting for others: no deadlock);
+ * shared holders exclude only exclusive ones.
+ */
+export class LockTable {
+  readonly #holders;
+  readonly #insert;
+  readonly #release;
+
+  constructor(database: EngineDatabase) {
+    this.#holders = database.prepare<[string], { mode: LockMode }>('SELECT mode FROM lock_holders WHERE name = ?');
+    this.#insert = database.prepare('INSERT OR IGNORE INTO lock_holders (name, mode, run_id, item_id) VALUES (?, ?, ?, ?)');
+    this.#release = database.prepare('DELETE FROM lock_holders WHERE run_id = ? AND item_id = ?');
+  }
+
+  /** Whether `lock` could be taken now. */
+  available(lock: HeldLock): boolean {
+    const holders = this.#holders.all(lock.name);
+    return lock.mode === 'shared' ? holders.every((holder) => holder.mode === 'shared') : holders.length === 0;
+  }
+
+  /** Takes every lock for the item if all are available; false (and nothing taken) otherwise. */
+  acquireAll(runId: string, itemId: string, locks: readonly HeldLock[]): boolean {
+    if (!locks.every((lock) => this.available(lock))) return false;
+    for (const lock of locks) this.#insert.run(lock.name, lock.mode, runId, itemId);
+    return true;
+  }
+
+  /** Releases whatever the item holds. */
+  releaseAll(runId: string, itemId: string): void {
+    this.#release.run(runId, itemId);
+  }
+}
