@@ -70,6 +70,25 @@ async function withRestart(context: Context, body: (restarted: ExecutorV1) => Pr
 /** The ExecutorV1 cases, in registration order; exported for meta-tests. */
 export const executorCases: readonly ExecutorCase[] = [
   {
+    id: 'pushes-exit',
+    title: 'with pushesCompletions, onExit reports each exit once with the status inspect gives, until unsubscribed',
+    needs: { capability: { name: 'pushesCompletions', declared: (instance) => instance.capabilities.pushesCompletions } },
+    async run(context) {
+      if (typeof context.instance.onExit !== 'function') fail('declares pushesCompletions but has no onExit method');
+      const heard: [string, ExecutionStatus][] = [];
+      const unsubscribe = context.instance.onExit((id, status) => void heard.push([id, status]));
+      const id = executionId();
+      const handle = await context.instance.start(context.options.task({ kind: 'succeed' }, id));
+      const status = await waitForExit(context, context.instance, handle, 'a succeeding task');
+      for (let wait = 0; wait < 50 && heard.length === 0; wait++) await sleep(10);
+      expect(heard, 'one exit heard for the task').toEqual([[id, status]]);
+      unsubscribe();
+      const second = await context.instance.start(context.options.task({ kind: 'succeed' }, executionId()));
+      await waitForExit(context, context.instance, second, 'a second task');
+      expect(heard, 'nothing heard after unsubscribing').toHaveLength(1);
+    },
+  },
+  {
     id: 'runs-to-success',
     title: 'start, then inspect until exited: outcome succeeded with exit code 0',
     async run(context) {

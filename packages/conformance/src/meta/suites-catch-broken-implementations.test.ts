@@ -165,6 +165,16 @@ class TrustingExecutor extends InMemoryExecutor {
   }
 }
 
+/** Declares pushed completions but tells every listener twice. */
+class StutteringExecutor extends InMemoryExecutor {
+  override onExit(listener: Parameters<InMemoryExecutor['onExit']>[0]): () => void {
+    return super.onExit((executionId, status) => {
+      listener(executionId, status);
+      listener(executionId, status);
+    });
+  }
+}
+
 // --- audit anchor ---------------------------------------------------------------------------
 
 /** Returns the bytes it anchored from memory: tampering in the backend is invisible. */
@@ -358,6 +368,7 @@ const rows: Row[] = [
   row('storage: keeps the caller’s buffer', storageProviderCases, 'bodies-are-copied', storageOptions(() => new SharingStorage()), storageOptions(createInMemoryStorageProvider)),
   row('executor: start is not idempotent', executorCases, 'start-idempotent', countedExecutor('forgetful'), countedExecutor('correct')),
   row('executor: state does not survive a restart', executorCases, 'restart-inspect', countedExecutor('amnesic-restart'), countedExecutor('correct')),
+  row('executor: pushed exits are repeated', executorCases, 'pushes-exit', { ...countedExecutor('correct'), create: () => new StutteringExecutor({ run: task }) }, countedExecutor('correct')),
   row('executor: garbage handles are accepted', executorCases, 'malformed-handle', { ...countedExecutor('correct'), create: () => new TrustingExecutor({ run: task }) }, countedExecutor('correct')),
   row('anchor: reads from a cache', auditAnchorCases, 'tampering-per-guarantee', anchorOptions(() => new CachingAnchor()), anchorOptions(createInMemoryAuditAnchor)),
   row('anchor: a checkpoint can be replaced', auditAnchorCases, 'refuses-rewrite', anchorOptions(() => new OverwritingAnchor()), anchorOptions(createInMemoryAuditAnchor)),

@@ -38,9 +38,10 @@ const executorName = 'in-memory';
 export class InMemoryExecutor implements ExecutorV1 {
   readonly specificationVersion = 'v1';
   readonly provider = executorName;
-  readonly capabilities = { cancel: true, pushesCompletions: false } as const;
+  readonly capabilities = { cancel: true, pushesCompletions: true } as const;
   readonly registry: InMemoryExecutorRegistry;
   readonly #run: InMemoryTask;
+  readonly #exitListeners = new Set<(executionId: string, status: ExecutionStatus) => void>();
 
   constructor(settings: InMemoryExecutorSettings) {
     this.#run = settings.run;
@@ -57,6 +58,16 @@ export class InMemoryExecutor implements ExecutorV1 {
     return handle;
   }
 
+  onExit(listener: (executionId: string, status: ExecutionStatus) => void): () => void {
+    this.#exitListeners.add(listener);
+    return () => void this.#exitListeners.delete(listener);
+  }
+
+  #exited(executionId: string, execution: InMemoryExecution, status: ExecutionStatus): void {
+    execution.status = status;
+    for (const listener of this.#exitListeners) listener(executionId, { ...status });
+  }
+
   async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
     const execution = this.registry.executions.get(executionIdOf(handle));
     return execution === undefined ? { state: 'unknown' } : { ...execution.status };
@@ -65,7 +76,7 @@ export class InMemoryExecutor implements ExecutorV1 {
   async cancel(handle: ExecutionHandle): Promise<void> {
     const execution = this.registry.executions.get(executionIdOf(handle));
     if (execution === undefined || execution.status.state === 'exited') return;
-    if (execution.status.state === 'pending') execution.status = { state: 'exited', outcome: 'cancelled' };
+    if (execution.status.state === 'pending') this.#exited(executionIdOf(handle), execution, { state: 'exited', outcome: 'cancelled' });
     execution.controller.abort();
   }
 
@@ -80,9 +91,11 @@ export class InMemoryExecutor implements ExecutorV1 {
     } catch {
       exitCode = 1;
     }
-    execution.status = signal.aborted
-      ? { state: 'exited', outcome: 'cancelled', exitCode }
-      : { state: 'exited', outcome: exitCode === 0 ? 'succeeded' : 'failed', exitCode };
+    this.#exited(
+      request.executionId,
+      execution,
+      signal.aborted ? { state: 'exited', outcome: 'cancelled', exitCode } : { state: 'exited', outcome: exitCode === 0 ? 'succeeded' : 'failed', exitCode },
+    );
   }
 }
 

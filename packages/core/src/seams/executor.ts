@@ -4,8 +4,8 @@ export interface ExecutorCapabilities {
   /** `cancel` stops a running task. Without it, cancel only waits for the timeout to kill it. */
   readonly cancel: boolean;
   /**
-   * The executor pushes completions (the engine may be told at once). Without it the engine
-   * learns of completions only by `inspect` on its reconcile loop.
+   * The executor pushes completions through `onExit` (the engine is told at once). Without it
+   * the engine learns of completions only by `inspect` on its reconcile loop.
    */
   readonly pushesCompletions: boolean;
 }
@@ -39,4 +39,11 @@ export interface ExecutorV1 {
   start(task: TaskEnvelope): Promise<ExecutionHandle>;
   inspect(handle: ExecutionHandle): Promise<ExecutionStatus>;
   cancel(handle: ExecutionHandle): Promise<void>;
+  /**
+   * Present exactly when `capabilities.pushesCompletions`: calls `listener` once for each task this
+   * instance started that exits from then on, with the status `inspect` would answer. Delivery is
+   * best effort (a restart loses it), so the engine still reconciles by `inspect`. Returns a
+   * function that unsubscribes the listener.
+   */
+  onExit?(listener: (executionId: string, status: ExecutionStatus) => void): () => void;
 }
