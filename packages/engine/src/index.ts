@@ -15,4 +15,6 @@ export type { DispatcherSettings } from './dispatch/dispatcher.ts';
 export { declaredLocks, LockTable } from './dispatch/lock-table.ts';
 export type { HeldLock } from './dispatch/lock-table.ts';
 export { retryDelay } from './dispatch/retry-delay.ts';
+export { createEngine, Engine, engineSettingsSchema } from './engine.ts';
+export type { EngineSettings } from './engine.ts';
 export const VERSION = '0.1.0';

@@ -26,6 +26,8 @@ type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent'> & { handle: string 
 const columns = `run_id AS runId, item_id AS itemId, attempt, fencing_token AS fencingToken, execution_id AS executionId, executor, state,
   manifest_digest AS manifestDigest, handle, deadline, stop_reason AS stopReason, stop_sent AS stopSent`;
 
+const toAttempt = (row: AttemptRow): AttemptRecord => ({ ...row, handle: row.handle === null ? null : (JSON.parse(row.handle) as ExecutionHandle), stopSent: row.stopSent === 1 });
+
 /** Attempts and their executor handles. Live attempts are found by a partial index. */
 export class AttemptStore {
   readonly #statements;
@@ -43,6 +45,7 @@ export class AttemptStore {
       requestStop: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, ?) WHERE execution_id = ?`),
       requestStopForRun: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, 'cancel') WHERE run_id = ? AND state IN ('dispatching', 'running')`),
       stopSent: prepare('UPDATE attempts SET stop_sent = 1 WHERE execution_id = ?'),
+      byExecutionId: prepare<[string], AttemptRow>(`SELECT ${columns} FROM attempts WHERE execution_id = ?`),
       liveCount: prepare<[], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running')`),
       artifacts: prepare<[string, string], { artifacts: string | null }>(
         `SELECT artifacts FROM attempts WHERE run_id = ? AND item_id = ? AND state = 'succeeded' ORDER BY attempt DESC LIMIT 1`,
@@ -73,7 +76,12 @@ export class AttemptStore {
   }
 
   live(): AttemptRecord[] {
-    return this.#statements.live.all().map((row) => ({ ...row, handle: row.handle === null ? null : (JSON.parse(row.handle) as ExecutionHandle), stopSent: row.stopSent === 1 }));
+    return this.#statements.live.all().map(toAttempt);
+  }
+
+  byExecutionId(executionId: string): AttemptRecord | undefined {
+    const row = this.#statements.byExecutionId.get(executionId);
+    return row && toAttempt(row);
   }
 
   /** The engine wants the attempt stopped; the first reason given stands. */

@@ -49,6 +49,8 @@ export class Dispatcher {
   readonly #locks: LockTable;
   readonly #now: () => number;
   #dispatching: Promise<number> | undefined;
+  /** Exits pushed before the attempt's start was recorded (an executor that finishes at once). */
+  readonly #earlyExits = new Map<string, ExecutionStatus>();
 
   constructor(settings: DispatcherSettings) {
     this.#settings = settings;
@@ -96,6 +98,22 @@ export class Dispatcher {
       recovered++;
     }
     return recovered;
+  }
+
+  /**
+   * Records an exit an executor pushed (`onExit`): the attempt completes at once, without waiting
+   * for the reconcile loop. Exits of unknown or already finished attempts are ignored (a push may
+   * repeat what `inspect` already found).
+   */
+  async exited(executionId: string, status: ExecutionStatus): Promise<boolean> {
+    const attempt = this.#attempts.byExecutionId(executionId);
+    if (!attempt || (attempt.state !== 'running' && attempt.state !== 'dispatching') || status.state !== 'exited') return false;
+    if (attempt.state === 'dispatching') {
+      this.#earlyExits.set(executionId, status);
+      return false;
+    }
+    await this.#complete(attempt, status);
+    return true;
   }
 
   /**
@@ -242,6 +260,11 @@ export class Dispatcher {
       this.#attempts.started(executionId, handle);
       this.#settings.audit.append({ actor: engineActor, action: 'attempt.started', entity: { kind: 'attempt', id: executionId }, outcome: 'success', runId, data: { itemId, attempt } });
     })();
+    const early = this.#earlyExits.get(executionId);
+    if (early) {
+      this.#earlyExits.delete(executionId);
+      await this.exited(executionId, early);
+    }
     return true;
   }
 
@@ -267,6 +290,9 @@ export class Dispatcher {
     const artifacts = result?.artifacts ?? null;
     const exitCode = result?.exitCode ?? status.exitCode ?? null;
     this.#settings.database.transaction(() => {
+      // A pushed exit and the reconcile loop may both get here: the first one records it.
+      const current = this.#attempts.byExecutionId(attempt.executionId);
+      if (current?.state !== 'running') return;
       if (read === 'stale') {
         this.#settings.audit.append({
           actor: engineActor,

@@ -1,0 +1,108 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AuditActor, TaskEnvelope } from '@cairn/core';
+import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider, type InMemoryExecutorRegistry } from '@cairn/conformance/mocks';
+import { isCairnError } from '@cairn/protocol';
+import { afterEach, expect, test } from 'vitest';
+import { createEngine, type Engine } from './engine.ts';
+
+const directories: string[] = [];
+const engines: Engine[] = [];
+afterEach(async () => {
+  for (const engine of engines.splice(0)) await engine.close();
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
+
+function databasePath(): string {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
+  directories.push(directory);
+  return join(directory, 'engine.db');
+}
+
+/** A task body: `sleep N` takes N ms (stoppable), `exit N` exits N, anything else exits 0 at once. */
+const runs = new Map<string, number>();
+async function body(task: TaskEnvelope, signal: AbortSignal, argvOf: (task: TaskEnvelope) => Promise<string[]>): Promise<number> {
+  runs.set(task.executionId, (runs.get(task.executionId) ?? 0) + 1);
+  const argv = await argvOf(task);
+  if (argv[0] === 'sleep') await sleep(Number(argv[1]), undefined, { signal }).catch(() => undefined);
+  return argv[0] === 'exit' ? Number(argv[1]) : 0;
+}
+
+function engineWith(path: string, registry?: InMemoryExecutorRegistry, reconcileIntervalMs = 20) {
+  const storage = createInMemoryStorageProvider();
+  const signer = createInMemorySigner();
+  // The task learns its argv from the manifest the engine stored, as a worker would.
+  const argvOf = async (task: TaskEnvelope) => {
+    const envelope = JSON.parse(new TextDecoder().decode((await storage.get(`manifests/${task.manifestDigest.slice(7)}.json`))!));
+    const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'));
+    return manifest.runtime.argv as string[];
+  };
+  const executor = createInMemoryExecutor({ run: (task, signal) => body(task, signal, argvOf), ...(registry ? { registry } : {}) });
+  const engine = createEngine({ database: path, executors: { local: executor }, storage, signer, reconcileIntervalMs });
+  engines.push(engine);
+  return { engine, executor, storage };
+}
+
+test('bad settings are refused, every option named', () => {
+  try {
+    createEngine({ database: '', executors: {}, storage: {} as never, signer: createInMemorySigner(), concurrency: 0 });
+    expect.unreachable();
+  } catch (error) {
+    expect(isCairnError(error, 'CAIRN_CONFIG_INVALID')).toBe(true);
+    expect((error as { issues: { path: string }[] }).issues.map((issue) => issue.path).sort()).toEqual(['engine.concurrency', 'engine.database', 'engine.executors', 'engine.storage']);
+  }
+});
+
+test('a started engine runs a submitted DAG to the end on pushed completions, without waiting for its reconcile interval', async () => {
+  // Reconciling once a minute: only pushed exits can finish this run in time.
+  const { engine } = engineWith(databasePath(), undefined, 60_000);
+  engine.start();
+  const chain = Array.from({ length: 20 }, (_, index) => ({ id: `step-${index}`, runtime: { kind: 'command' as const, argv: ['true'] }, ...(index ? { dependsOn: [`step-${index - 1}`] } : {}) }));
+  const started = performance.now();
+  const { runId } = engine.submit({ version: 1, name: 'chain', items: chain }, { actor: ana });
+  const run = await engine.waitForRun(runId);
+  expect(run.state).toBe('succeeded');
+  expect(performance.now() - started).toBeLessThan(10_000);
+  expect(engine.audit.runEntries(runId).at(-1)!.action).toBe('run.succeeded');
+});
+
+test('unknown executors are refused at submit, with the ones that exist', () => {
+  const { engine } = engineWith(databasePath());
+  try {
+    engine.submit({ version: 1, name: 'x', items: [{ id: 'a', executor: 'fargate', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
+    expect.unreachable();
+  } catch (error) {
+    expect((error as { issues: { message: string }[] }).issues[0]!.message).toContain('Known: local');
+  }
+});
+
+test('stopped and started again over the same database, the engine re-attaches a running task and finishes the run; the task runs once', async () => {
+  const path = databasePath();
+  const first = engineWith(path);
+  first.engine.start();
+  const { runId } = first.engine.submit({ version: 1, name: 'long', items: [{ id: 'long', runtime: { kind: 'command', argv: ['sleep', '150'] } }] }, { actor: ana });
+  for (let wait = 0; wait < 100 && first.engine.items(runId)[0]!.state !== 'running'; wait++) await sleep(5);
+  await first.engine.stop();
+  // The "new process": a new engine and a new executor instance that keeps only the backend's registry.
+  const second = engineWith(path, first.executor.registry);
+  second.engine.start();
+  expect((await second.engine.waitForRun(runId)).state).toBe('succeeded');
+  expect([...first.executor.registry.executions.keys()].map((executionId) => runs.get(executionId))).toEqual([1]);
+});
+
+test('the loop waits out a retry backoff and then retries', async () => {
+  const { engine } = engineWith(databasePath());
+  engine.start();
+  const { runId } = engine.submit(
+    { version: 1, name: 'retry', items: [{ id: 'fails', retry: { maxAttempts: 2, backoff: { initial: '50ms', jitter: false } }, runtime: { kind: 'command', argv: ['exit', '1'] } }] },
+    { actor: ana },
+  );
+  const started = performance.now();
+  expect((await engine.waitForRun(runId)).state).toBe('failed');
+  expect(performance.now() - started).toBeGreaterThanOrEqual(45);
+  expect(engine.audit.runEntries(runId).filter((entry) => entry.action === 'attempt.dispatched')).toHaveLength(2);
+});

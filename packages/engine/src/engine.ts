@@ -1,0 +1,222 @@
+import type { AuditActor, ExecutionStatus, ExecutorV1, Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
+import { CairnError } from '@cairn/protocol';
+import { z } from 'zod';
+import { AuditLog } from './audit/audit-log.ts';
+import { openEngineDatabase, type EngineDatabase } from './database/open-engine-database.ts';
+import { Dispatcher } from './dispatch/dispatcher.ts';
+import type { ItemRecord, RunRecord } from './state/run-records.ts';
+import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
+
+const seam = (name: string) =>
+  z.custom<object>((value) => typeof value === 'object' && value !== null && (value as { specificationVersion?: unknown }).specificationVersion === 'v1', {
+    message: `must be a ${name} (an object with specificationVersion 'v1')`,
+  });
+
+/** Settings of `createEngine`, checked at construction; errors name the option. */
+export const engineSettingsSchema = z.strictObject({
+  /** A path to the SQLite database (created if missing), or an open one. */
+  database: z.union([
+    z.string().min(1, 'must not be empty'),
+    z.custom<object>((value) => typeof value === 'object' && value !== null && 'prepare' in value, 'must be a path or an open engine database'),
+  ]),
+  executors: z.record(z.string(), seam('ExecutorV1')).refine((executors) => Object.keys(executors).length > 0, 'must name at least one executor'),
+  /** The executor items use when they name none; the first of `executors` by default. */
+  defaultExecutor: z.string().min(1).optional(),
+  storage: seam('StorageProviderV1'),
+  signer: seam('SignerV1'),
+  /** Attempts running at once across all runs. */
+  concurrency: z.int().min(1).max(100_000).default(16),
+  /** How often executors that do not push completions are inspected. */
+  reconcileIntervalMs: z.int().min(1).max(3_600_000).default(500),
+  logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null).optional(),
+  now: z.custom<() => number>((value) => typeof value === 'function').optional(),
+});
+
+export type EngineSettings = Omit<z.input<typeof engineSettingsSchema>, 'database' | 'executors' | 'storage' | 'signer'> & {
+  readonly database: string | EngineDatabase;
+  readonly executors: Readonly<Record<string, ExecutorV1>>;
+  readonly storage: StorageProviderV1;
+  readonly signer: SignerV1;
+};
+
+/**
+ * The engine: submissions in, dispatched tasks out, everything recorded. `start()` runs its loop,
+ * which is event-driven: a submit, an approval, a cancel or a pushed task exit wakes it at once,
+ * and it otherwise sleeps until the next retry is due or the reconcile interval for executors that
+ * cannot push completions. On start it recovers attempts a previous process left behind.
+ */
+export class Engine {
+  readonly audit: AuditLog;
+  readonly #database: EngineDatabase;
+  readonly #machine: RunStateMachine;
+  readonly #dispatcher: Dispatcher;
+  readonly #settings: z.output<typeof engineSettingsSchema>;
+  readonly #executors: Readonly<Record<string, ExecutorV1>>;
+  readonly #unsubscribe: (() => void)[] = [];
+  readonly #runWaiters = new Map<string, (() => void)[]>();
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+  #running = false;
+
+  constructor(settings: EngineSettings) {
+    const parsed = engineSettingsSchema.safeParse(settings);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) => ({ code: 'CAIRN_CONFIG_INVALID' as const, path: `engine.${issue.path.join('.')}`, message: issue.message }));
+      throw new CairnError('CAIRN_CONFIG_INVALID', `@cairn/engine settings are invalid: ${issues.map((issue) => `${issue.path} ${issue.message}`).join('; ')}.`, {
+        path: issues[0]!.path,
+        issues,
+      });
+    }
+    this.#settings = parsed.data;
+    this.#executors = settings.executors;
+    this.#database = typeof parsed.data.database === 'string' ? openEngineDatabase(parsed.data.database) : (parsed.data.database as EngineDatabase);
+    const now = parsed.data.now ?? Date.now;
+    this.audit = new AuditLog(this.#database, { now });
+    this.#machine = new RunStateMachine(this.#database, this.audit, { now, defaultExecutor: parsed.data.defaultExecutor ?? Object.keys(settings.executors)[0]! });
+    this.#dispatcher = new Dispatcher({
+      database: this.#database,
+      audit: this.audit,
+      machine: this.#machine,
+      executors: settings.executors,
+      storage: settings.storage,
+      signer: settings.signer,
+      concurrency: parsed.data.concurrency,
+      now,
+    });
+  }
+
+  /** Validates and stores a run (see `RunStateMachine.submit`); the loop picks it up at once. */
+  submit(document: unknown, options: SubmitOptions): SubmitResult {
+    const result = this.#machine.submit(document, { context: { executors: Object.keys(this.#executors) }, ...options });
+    this.#poke();
+    return result;
+  }
+
+  approve(runId: string, itemId: string, actor: AuditActor): void {
+    this.#machine.approveItem(runId, itemId, actor);
+    this.#poke();
+  }
+
+  cancelRun(runId: string, actor: AuditActor): void {
+    this.#machine.cancelRun(runId, actor);
+    this.#notifyIfEnded(runId);
+    this.#poke();
+  }
+
+  run(runId: string): RunRecord | undefined {
+    return this.#machine.run(runId);
+  }
+
+  items(runId: string): ItemRecord[] {
+    return this.#machine.items(runId);
+  }
+
+  /** Resolves with the run once it has ended. */
+  waitForRun(runId: string): Promise<RunRecord> {
+    return new Promise((resolve) => {
+      const check = () => {
+        const run = this.#machine.run(runId);
+        if (run && ['succeeded', 'failed', 'cancelled'].includes(run.state)) {
+          resolve(run);
+          return true;
+        }
+        return false;
+      };
+      if (!check()) this.#runWaiters.set(runId, [...(this.#runWaiters.get(runId) ?? []), () => void check()]);
+    });
+  }
+
+  /** Starts the loop (recovering what a previous process left running). */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    for (const executor of Object.values(this.#executors)) {
+      if (executor.capabilities.pushesCompletions && executor.onExit) {
+        this.#unsubscribe.push(executor.onExit((executionId, status) => this.#pushed(executionId, status)));
+      }
+    }
+    this.#loop = this.#runLoop();
+  }
+
+  /** Stops the loop; running tasks keep running and are re-attached by the next start. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
+    this.#poke();
+    await this.#loop;
+  }
+
+  /** Stops and closes the database (when the engine opened it). */
+  async close(): Promise<void> {
+    await this.stop();
+    if (typeof this.#settings.database === 'string') this.#database.close();
+  }
+
+  async #runLoop(): Promise<void> {
+    await this.#dispatcher.recover();
+    let lastReconcile = 0;
+    while (this.#running) {
+      const now = Date.now();
+      let ended = 0;
+      if (now - lastReconcile >= this.#settings.reconcileIntervalMs) {
+        ended = await this.#dispatcher.reconcile();
+        lastReconcile = now;
+      }
+      const started = await this.#dispatcher.dispatchReady();
+      this.#notifyWaiters();
+      if (ended > 0 || started > 0) continue;
+      await this.#sleep(this.#sleepMs(lastReconcile));
+    }
+  }
+
+  #sleepMs(lastReconcile: number): number {
+    const untilReconcile = lastReconcile + this.#settings.reconcileIntervalMs - Date.now();
+    const nextReady = this.#machine.nextReadyAt();
+    const untilReady = nextReady === null ? Infinity : Date.parse(nextReady) - Date.now();
+    return Math.max(0, Math.min(untilReconcile, untilReady));
+  }
+
+  #sleep(milliseconds: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, milliseconds);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  #poke(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #pushed(executionId: string, status: ExecutionStatus): void {
+    this.#dispatcher
+      .exited(executionId, status)
+      .then(() => {
+        this.#notifyWaiters();
+        this.#poke();
+      })
+      .catch((error: unknown) => this.#settings.logger?.error({ executionId, error: String(error) }, 'recording a pushed exit failed'));
+  }
+
+  #notifyWaiters(): void {
+    for (const runId of [...this.#runWaiters.keys()]) this.#notifyIfEnded(runId);
+  }
+
+  #notifyIfEnded(runId: string): void {
+    const waiters = this.#runWaiters.get(runId);
+    const run = this.#machine.run(runId);
+    if (!waiters || !run || !['succeeded', 'failed', 'cancelled'].includes(run.state)) return;
+    this.#runWaiters.delete(runId);
+    for (const waiter of waiters) waiter();
+  }
+}
+
+/** Builds an engine; throws CAIRN_CONFIG_INVALID naming every bad option. */
+export function createEngine(settings: EngineSettings): Engine {
+  return new Engine(settings);
+}
