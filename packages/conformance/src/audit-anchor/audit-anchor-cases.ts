@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
-import type { AnchorCheckpoint, AuditAnchorV1 } from '@cairn/core';
+import type { AnchorCheckpoint, AnchorReceipt, AuditAnchorV1, CheckpointReference } from '@cairn/core';
+import { anchorReceiptSchema, isCairnError } from '@cairn/protocol';
 import { expectBytes, utf8 } from '../harness/bytes.ts';
+import { expectSchema } from '../harness/expect-schema.ts';
 import type { ConformanceCase } from '../harness/conformance-case.ts';
 import { describeError, expectCairnError } from '../harness/expect-cairn-error.ts';
 import { fail } from '../harness/fail.ts';
-import { isCairnError } from '@cairn/protocol';
 import type { AuditAnchorOracle } from './audit-anchor-oracle.ts';
 
 /** One audit anchor case. */
@@ -15,47 +16,65 @@ const origin = 'cairn.conformance/log';
 
 /**
  * A checkpoint like the ones the engine anchors: a DSSE envelope (JSON) over a signed tree head.
- * The anchor stores the envelope as opaque bytes; the signature is not its business.
+ * The anchor stores the envelope as opaque bytes; the signature is not its business, but another
+ * `signature` over the same tree head (ECDSA differs each time) gives other envelope bytes.
  */
-function checkpoint(treeSize: number, salt = ''): AnchorCheckpoint {
+function checkpoint(treeSize: number, salt = '', signature = 'AA=='): AnchorCheckpoint {
   const rootHash = createHash('sha256').update(`root ${treeSize} ${salt}`).digest('hex');
   const payload = Buffer.from(JSON.stringify({ origin, treeSize, rootHash, time: '2026-11-22T12:00:00Z' })).toString('base64');
   const envelope = utf8(
-    `${JSON.stringify({ payloadType: 'application/vnd.cairn.checkpoint+json', payload, signatures: [{ keyid: 'sha256:00', sig: 'AA==' }] })}\n`,
+    `${JSON.stringify({ payloadType: 'application/vnd.cairn.checkpoint+json', payload, signatures: [{ keyid: 'sha256:00', sig: signature }] })}\n`,
   );
   return { origin, treeSize, rootHash, envelope };
 }
 
-function reference(value: AnchorCheckpoint) {
+function reference(value: AnchorCheckpoint): CheckpointReference {
   return { origin: value.origin, treeSize: value.treeSize, rootHash: value.rootHash };
+}
+
+/** `sha256:<hex>` of the bytes, computed here rather than with any helper an anchor may share. */
+function envelopeDigest(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/**
+ * Asserts that `receipt` is a well-formed AnchorReceipt (the protocol schema) issued by
+ * `instance` for exactly `value`: its tree head, and the digest of its envelope bytes.
+ */
+function expectReceiptFor(receipt: AnchorReceipt, value: AnchorCheckpoint, instance: AuditAnchorV1, what: string): void {
+  expectSchema(anchorReceiptSchema, receipt, 'AnchorReceipt', what);
+  expect(receipt.anchor, `${what}: anchor is the anchor's provider`).toBe(instance.provider);
+  expect(receipt.guarantee, `${what}: guarantee is the anchor's`).toBe(instance.guarantee);
+  expect({ origin: receipt.origin, treeSize: receipt.treeSize, rootHash: receipt.rootHash }, `${what}: the tree head`).toEqual(reference(value));
+  expect(receipt.envelopeDigest, `${what}: envelopeDigest is sha256 of the anchored envelope bytes`).toBe(envelopeDigest(value.envelope));
+  if (receipt.retainUntil !== undefined && Date.parse(receipt.retainUntil) <= Date.parse(receipt.anchoredAt)) {
+    fail(`${what}: retainUntil ${receipt.retainUntil} is not after anchoredAt ${receipt.anchoredAt}`);
+  }
 }
 
 /** The AuditAnchorV1 cases, in registration order; exported for meta-tests. */
 export const auditAnchorCases: readonly AuditAnchorCase[] = [
   {
     id: 'guarantee-declared',
-    title: "declares its guarantee: 'detect' or 'external-immutable', also on each receipt",
+    title: "declares its guarantee, 'detect' or 'external-immutable'; each receipt is a valid AnchorReceipt naming the anchor and that guarantee",
     async run({ instance }) {
       expect(['detect', 'external-immutable']).toContain(instance.guarantee);
-      const receipt = await instance.anchor(checkpoint(1));
-      expect(receipt.guarantee).toBe(instance.guarantee);
-      expect(typeof receipt.location).toBe('string');
-      expect(Number.isNaN(Date.parse(receipt.anchoredAt)), `anchoredAt ${receipt.anchoredAt} is a date`).toBe(false);
+      const value = checkpoint(1);
+      expectReceiptFor(await instance.anchor(value), value, instance, 'receipt');
     },
   },
   {
     id: 'receipt-bound-to-checkpoint',
-    title: 'the receipt names the checkpoint it anchors: origin, tree size, root hash and the envelope digest',
+    title: 'the receipt is bound to what it anchors: origin, tree size, root hash, and envelopeDigest = sha256 of the envelope bytes',
     async run({ instance }) {
-      const value = checkpoint(5);
-      const receipt = await instance.anchor(value);
-      expect({ origin: receipt.origin, treeSize: receipt.treeSize, rootHash: receipt.rootHash }).toEqual(reference(value));
-      expect(receipt.envelopeDigest, 'envelopeDigest is sha256 of the anchored bytes').toBe(`sha256:${createHash('sha256').update(value.envelope).digest('hex')}`);
+      // Two checkpoints whose envelopes differ only in the signature: each receipt has its own digest.
+      const values = [checkpoint(5), checkpoint(6, '', 'BB=='), checkpoint(7, 'other root')];
+      for (const value of values) expectReceiptFor(await instance.anchor(value), value, instance, `receipt of tree size ${value.treeSize}`);
     },
   },
   {
     id: 'anchor-read-exact',
-    title: 'anchor then read returns the same envelope bytes and the same receipt',
+    title: 'anchor then read returns the same envelope bytes and the same receipt, whose digest is that of the bytes read',
     async run({ instance }) {
       const value = checkpoint(10);
       const receipt = await instance.anchor(value);
@@ -63,31 +82,53 @@ export const auditAnchorCases: readonly AuditAnchorCase[] = [
       if (read === null) fail('read of an anchored checkpoint resolved to null');
       expectBytes(read.envelope, value.envelope, 'read envelope');
       expect(read.receipt).toEqual(receipt);
-      expect(JSON.parse(JSON.stringify(receipt)), 'the receipt is plain JSON').toEqual(receipt);
+      expect(read.receipt.envelopeDigest, 'the receipt read back is bound to the bytes read back').toBe(envelopeDigest(read.envelope));
+      expect(JSON.parse(JSON.stringify(receipt)), 'the receipt is plain JSON').toStrictEqual(receipt);
     },
   },
   {
     id: 'anchor-idempotent',
-    title: 'anchoring the same checkpoint twice is idempotent: same receipt, one stored copy',
+    title: 'anchoring a tree head again (a retry, concurrently, or re-signed into other envelope bytes) returns the first receipt and keeps the first envelope',
     async run({ instance, oracle }) {
       const value = checkpoint(20);
       const first = await instance.anchor(value);
-      const second = await instance.anchor(checkpoint(20));
-      expect(second).toEqual(first);
+      expect(await instance.anchor(checkpoint(20)), 'a retry with the same bytes').toEqual(first);
       const concurrent = await Promise.all([instance.anchor(value), instance.anchor(value)]);
-      expect(concurrent).toEqual([first, first]);
-      if (oracle) expectBytes(await oracle.readRaw(first.location), value.envelope, 'oracle.readRaw after anchoring twice');
+      expect(concurrent, 'concurrent retries').toEqual([first, first]);
+      const resigned = checkpoint(20, '', 'cmUtc2lnbmVk');
+      expect(await instance.anchor(resigned), 'the same tree head re-signed').toEqual(first);
+      expectBytes((await instance.read(reference(value)))?.envelope, value.envelope, 'read after a re-signed anchoring keeps the first envelope');
+      if (oracle) expectBytes(await oracle.readRaw(first.location), value.envelope, 'oracle.readRaw after anchoring again');
     },
   },
   {
     id: 'refuses-rewrite',
-    title: 'anchoring a different checkpoint of the same origin and size is refused with CAIRN_ANCHOR_CONFLICT',
+    title: 'anchoring another root at an anchored origin and tree size is refused with CAIRN_ANCHOR_CONFLICT and changes nothing',
     async run({ instance }) {
       const original = checkpoint(30);
-      await instance.anchor(original);
+      const receipt = await instance.anchor(original);
       await expectCairnError(() => instance.anchor(checkpoint(30, 'forged')), 'CAIRN_ANCHOR_CONFLICT', 'anchor of another root at size 30');
       const read = await instance.read(reference(original));
       expectBytes(read?.envelope, original.envelope, 'the original is still what reads back');
+      expect(read?.receipt, 'the original receipt is still what reads back').toEqual(receipt);
+      expect(await instance.read(reference(checkpoint(30, 'forged'))), 'the refused root was not anchored').toBeNull();
+    },
+  },
+  {
+    id: 'conflict-concurrent',
+    title: 'of two different roots anchored concurrently at one tree size, exactly one is anchored and the other is CAIRN_ANCHOR_CONFLICT',
+    async run({ instance }) {
+      const contenders = [checkpoint(35, 'left'), checkpoint(35, 'right')];
+      const settled = await Promise.allSettled(contenders.map((value) => instance.anchor(value)));
+      const winners = settled.flatMap((result, index) => (result.status === 'fulfilled' ? [index] : []));
+      if (winners.length !== 1) fail(`${winners.length} of two conflicting anchorings succeeded; exactly one may (a conditional create)`);
+      const loser = settled[1 - winners[0]!]!;
+      if (loser.status !== 'rejected' || !isCairnError(loser.reason, 'CAIRN_ANCHOR_CONFLICT')) {
+        fail(`the losing anchoring did not reject with CAIRN_ANCHOR_CONFLICT: ${loser.status === 'rejected' ? describeError(loser.reason) : 'it resolved'}`);
+      }
+      const winner = contenders[winners[0]!]!;
+      expectBytes((await instance.read(reference(winner)))?.envelope, winner.envelope, 'the winner reads back');
+      expect(await instance.read(reference(contenders[1 - winners[0]!]!)), 'the loser was not anchored').toBeNull();
     },
   },
   {
@@ -122,7 +163,7 @@ export const auditAnchorCases: readonly AuditAnchorCase[] = [
   },
   {
     id: 'tampering-per-guarantee',
-    title: "tampering through the backend: a 'detect' anchor reads it live or reports it; an 'external-immutable' one refuses it (oracle)",
+    title: "tampering through the backend: a 'detect' anchor's read throws CAIRN_ANCHOR_TAMPERED; an 'external-immutable' backend refuses it (oracle)",
     needs: { oracle: true },
     async run({ instance, oracle }) {
       const value = checkpoint(70);
@@ -139,17 +180,10 @@ export const auditAnchorCases: readonly AuditAnchorCase[] = [
         expectBytes((await instance.read(reference(value)))?.envelope, value.envelope, 'read after a refused overwrite');
         return;
       }
-      if (!overwritten) fail("the oracle could not overwrite a 'detect' anchor; give an oracle that can, to prove reads are live");
-      // A 'detect' anchor must never hide tampering behind a cached copy: it returns what is
-      // stored now (the verifier then sees the signature fail) or reports the tampering itself.
-      let read: Awaited<ReturnType<AuditAnchorV1['read']>>;
-      try {
-        read = await instance.read(reference(value));
-      } catch (error) {
-        if (isCairnError(error, 'CAIRN_ANCHOR_TAMPERED')) return;
-        fail(`read after tampering threw ${describeError(error)}; expected the stored bytes or CAIRN_ANCHOR_TAMPERED`);
-      }
-      expectBytes(read?.envelope, forged, 'read after tampering returns what the backend holds now');
+      if (!overwritten) fail("the oracle could not overwrite a 'detect' anchor; give an oracle that can, to prove reads are live and checked");
+      // Neither a cached copy (hides the change) nor the forged bytes (no longer what the receipt
+      // was written for) may come back: the read goes to the backend and reports what it found.
+      await expectCairnError(() => instance.read(reference(value)), 'CAIRN_ANCHOR_TAMPERED', 'read after the envelope was overwritten in the backend');
     },
   },
 ];

@@ -1,10 +1,11 @@
-import type { Actor, AuthorizerV1 } from '@cairn/core';
+import type { Actor, AuthorizationResource, AuthorizerV1 } from '@cairn/core';
 import type { SuiteOptions } from '../harness/suite-options.ts';
 
 /** An action on a resource, as the suite asks the authorizer about it. */
 export interface AuthorizationQuestion {
   readonly action: string;
-  readonly resource: { readonly kind: string; readonly id: string };
+  /** What is acted on, with its `owner` when the resource has one (a run's submitter). */
+  readonly resource: AuthorizationResource;
 }
 
 /**

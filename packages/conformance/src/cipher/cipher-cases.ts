@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import type { CipherContext, CipherEnvelope, CipherV1 } from '@cairn/core';
+import { cipherEnvelopeSchema } from '@cairn/protocol';
 import { expectBytes, utf8 } from '../harness/bytes.ts';
 import type { ConformanceCase } from '../harness/conformance-case.ts';
 import { expectCairnError } from '../harness/expect-cairn-error.ts';
+import { expectSchema } from '../harness/expect-schema.ts';
 
 /** One cipher case. */
 export type CipherCase = ConformanceCase<CipherV1, never>;
@@ -30,11 +32,12 @@ export const cipherCases: readonly CipherCase[] = [
   },
   {
     id: 'context-key-order',
-    title: 'the context binds by content, not by key order',
+    title: 'the context binds by content, not by key order (it is canonicalised before use)',
     async run({ instance }) {
       const plaintext = utf8('ordered');
-      const envelope = await instance.encrypt(plaintext, { a: '1', b: '2' });
-      expectBytes(await instance.decrypt(envelope, { b: '2', a: '1' }), plaintext, 'decrypt with the keys in another order');
+      const envelope = await instance.encrypt(plaintext, { a: '1', b: '2', scope: 'run:abc' });
+      expectBytes(await instance.decrypt(envelope, { scope: 'run:abc', b: '2', a: '1' }), plaintext, 'decrypt with the keys in another order');
+      expectBytes(await instance.decrypt(envelope, { b: '2', scope: 'run:abc', a: '1' }), plaintext, 'decrypt with the keys in a third order');
     },
   },
   {
@@ -67,6 +70,19 @@ export const cipherCases: readonly CipherCase[] = [
     },
   },
   {
+    id: 'tampered-encrypted-key',
+    title: `an envelope that carries an encryptedKey is rejected with ${decryptFailed} when that key is altered or removed`,
+    async run({ instance }) {
+      // Only envelope-encrypting ciphers (KMS data keys) set encryptedKey; for the others there is
+      // nothing to alter here (json-envelope checks the field's shape).
+      const envelope = await instance.encrypt(utf8('wrapped'), context);
+      if (envelope.encryptedKey === undefined) return;
+      const { encryptedKey: _encryptedKey, ...withoutKey } = envelope;
+      await expectCairnError(() => instance.decrypt({ ...envelope, encryptedKey: flipBase64(envelope.encryptedKey!) }, context), decryptFailed, 'encryptedKey flipped');
+      await expectCairnError(() => instance.decrypt(withoutKey, context), decryptFailed, 'encryptedKey removed');
+    },
+  },
+  {
     id: 'wrong-context',
     title: `a changed, extra or missing context entry is rejected with ${decryptFailed}`,
     async run({ instance }) {
@@ -86,13 +102,14 @@ export const cipherCases: readonly CipherCase[] = [
   },
   {
     id: 'json-envelope',
-    title: 'the envelope is plain JSON and decrypts after a JSON round trip; it does not contain the plaintext',
+    title: 'the envelope is a valid CipherEnvelope of plain JSON and decrypts after a JSON round trip; it does not contain the plaintext',
     async run({ instance }) {
       const plaintext = utf8('plain-secret-marker');
       const envelope = await instance.encrypt(plaintext, context);
+      expectSchema(cipherEnvelopeSchema, envelope, 'CipherEnvelope', 'the envelope encrypt returned');
       const text = JSON.stringify(envelope);
       const revived = JSON.parse(text) as CipherEnvelope;
-      expect(revived).toEqual(envelope);
+      expect(revived).toStrictEqual({ ...envelope });
       expectBytes(await instance.decrypt(revived, context), plaintext, 'decrypt after JSON round trip');
       expect(text).not.toContain('plain-secret-marker');
       expect(text).not.toContain(Buffer.from(plaintext).toString('base64'));

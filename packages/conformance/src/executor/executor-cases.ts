@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'vitest';
 import type { ExecutionHandle, ExecutionStatus, ExecutorV1 } from '@cairn/core';
+import { executionHandleSchema, executionStatusSchema } from '@cairn/protocol';
 import type { ConformanceCase, ConformanceCaseContext } from '../harness/conformance-case.ts';
-import { expectCairnError } from '../harness/expect-cairn-error.ts';
+import { describeError, expectCairnError } from '../harness/expect-cairn-error.ts';
+import { expectSchema } from '../harness/expect-schema.ts';
 import { fail } from '../harness/fail.ts';
 import type { ExecutorOracle } from './executor-oracle.ts';
 import type { ExecutorSuiteOptions } from './executor-suite-options.ts';
@@ -18,6 +20,24 @@ function executionId(): string {
   return `conformance-${randomUUID()}`;
 }
 
+/**
+ * Inspects once and checks the answer's shape: a valid ExecutionStatus (the protocol schema),
+ * with an `outcome` exactly when `exited`.
+ */
+async function inspectChecked(executor: ExecutorV1, handle: ExecutionHandle, what: string): Promise<ExecutionStatus> {
+  let status: ExecutionStatus;
+  try {
+    status = await executor.inspect(handle);
+  } catch (error) {
+    fail(`${what}: inspect threw (${describeError(error)}); inspect of a well-formed handle of this executor answers a status, 'unknown' when it does not know the task`);
+  }
+  expectSchema(executionStatusSchema, status, 'ExecutionStatus', `${what}: inspect answered ${JSON.stringify(status)}`);
+  if ((status.state === 'exited') !== (status.outcome !== undefined)) {
+    fail(`${what}: inspect answered ${JSON.stringify(status)}; an outcome is set exactly when the state is exited`);
+  }
+  return status;
+}
+
 /** Inspects until `done(status)` holds, failing with the last status after the settle timeout. */
 async function waitFor(
   context: Context,
@@ -27,11 +47,11 @@ async function waitFor(
   what: string,
 ): Promise<ExecutionStatus> {
   const deadline = Date.now() + (context.options.settleTimeoutMs ?? 5_000);
-  let status = await executor.inspect(handle);
+  let status = await inspectChecked(executor, handle, what);
   while (!done(status)) {
     if (Date.now() > deadline) fail(`${what}: still ${JSON.stringify(status)} after ${context.options.settleTimeoutMs ?? 5_000} ms`);
     await sleep(context.options.pollIntervalMs ?? 20);
-    status = await executor.inspect(handle);
+    status = await inspectChecked(executor, handle, what);
   }
   return status;
 }
@@ -130,11 +150,15 @@ export const executorCases: readonly ExecutorCase[] = [
   },
   {
     id: 'handle-is-json',
-    title: 'the handle is plain JSON: a parsed copy inspects the same execution',
+    title: 'the handle is plain JSON naming the executor (its provider) and the execution id; a parsed copy inspects the same execution',
     async run(context) {
-      const handle = await context.instance.start(context.options.task({ kind: 'succeed' }, executionId()));
+      const id = executionId();
+      const handle = await context.instance.start(context.options.task({ kind: 'succeed' }, id));
+      expectSchema(executionHandleSchema, handle, 'ExecutionHandle (plain JSON)', 'the handle start returned');
+      expect(handle.executor, 'handle.executor is the executor’s provider').toBe(context.instance.provider);
+      expect(handle.executionId, 'handle.executionId is the task’s').toBe(id);
       const copy = persisted(handle);
-      expect(copy).toEqual(handle);
+      expect(copy, 'a JSON round trip keeps every field as it was').toStrictEqual({ ...handle });
       const status = await waitForExit(context, context.instance, copy, 'inspect through a JSON copy');
       expect(status.outcome).toBe('succeeded');
     },
@@ -164,7 +188,7 @@ export const executorCases: readonly ExecutorCase[] = [
       await waitForRunning(context, context.instance, handle, id);
       const stored = persisted(handle);
       await withRestart(context, async (restarted) => {
-        expect((await restarted.inspect(stored)).state, 'state seen after restart').toBe('running');
+        expect((await inspectChecked(restarted, stored, 'after restart')).state, 'state seen after restart').toBe('running');
         await restarted.cancel(stored);
         const status = await waitForExit(context, restarted, stored, 'cancel after restart');
         expect(status.outcome).toBe('cancelled');
@@ -182,7 +206,7 @@ export const executorCases: readonly ExecutorCase[] = [
       const status = await waitForExit(context, context.instance, handle, 'a cancelled task');
       expect(status.outcome).toBe('cancelled');
       await context.instance.cancel(handle);
-      expect((await context.instance.inspect(handle)).outcome, 'a second cancel changes nothing').toBe('cancelled');
+      expect((await inspectChecked(context.instance, handle, 'after a second cancel')).outcome, 'a second cancel changes nothing').toBe('cancelled');
     },
   },
   {
@@ -193,20 +217,53 @@ export const executorCases: readonly ExecutorCase[] = [
       await waitForExit(context, context.instance, handle, 'the task');
       await context.instance.cancel(handle);
       await context.instance.cancel(handle);
-      const status = await context.instance.inspect(handle);
+      const status = await inspectChecked(context.instance, handle, 'after cancelling a finished task');
       expect(status.state).toBe('exited');
       expect(status.outcome).toBe('succeeded');
     },
   },
   {
+    id: 'exited-is-final',
+    title: 'once exited, inspect gives the same status every time: later, after cancel, and from a restarted instance',
+    async run(context) {
+      const finished: [string, ExecutionHandle][] = [];
+      const succeeded = await context.instance.start(context.options.task({ kind: 'succeed' }, executionId()));
+      const failed = await context.instance.start(context.options.task({ kind: 'fail', exitCode: 3 }, executionId()));
+      const cancelledId = executionId();
+      const cancelled = await context.instance.start(context.options.task({ kind: 'run-until-cancelled' }, cancelledId));
+      await waitForRunning(context, context.instance, cancelled, cancelledId);
+      await context.instance.cancel(cancelled);
+      finished.push(['a succeeded task', succeeded], ['a failed task', failed], ['a cancelled task', cancelled]);
+      const first = new Map<string, ExecutionStatus>();
+      for (const [what, handle] of finished) first.set(what, await waitForExit(context, context.instance, handle, what));
+      await sleep(context.options.pollIntervalMs ?? 20);
+      const expectUnchanged = async (executor: ExecutorV1, when: string) => {
+        for (const [what, handle] of finished) {
+          expect(await inspectChecked(executor, persisted(handle), `${what} ${when}`), `${what} ${when}`).toStrictEqual(first.get(what));
+        }
+      };
+      await expectUnchanged(context.instance, 'inspected again');
+      await expectUnchanged(context.instance, 'inspected a third time');
+      for (const [, handle] of finished) await context.instance.cancel(handle);
+      await expectUnchanged(context.instance, 'after cancel');
+      await withRestart(context, (restarted) => expectUnchanged(restarted, 'after a restart'));
+    },
+  },
+  {
     id: 'cancel-unknown-harmless',
-    title: "cancel of a well-formed but unknown handle resolves; inspect reports it as 'unknown'",
+    title: "a well-formed handle the executor does not know: inspect answers 'unknown' (before and after cancel, also after a restart), cancel resolves",
     async run(context) {
       const handle = await context.instance.start(context.options.task({ kind: 'succeed' }, executionId()));
       await waitForExit(context, context.instance, handle, 'the task');
       const unknown = { ...persisted(handle), executionId: executionId() };
+      expect((await inspectChecked(context.instance, unknown, 'an unknown handle')).state, 'inspect of an unknown handle').toBe('unknown');
       await context.instance.cancel(unknown);
-      expect((await context.instance.inspect(unknown)).state).toBe('unknown');
+      await context.instance.cancel(unknown);
+      expect((await inspectChecked(context.instance, unknown, 'an unknown handle')).state, 'inspect after cancel').toBe('unknown');
+      await withRestart(context, async (restarted) => {
+        expect((await inspectChecked(restarted, unknown, 'an unknown handle after a restart')).state, 'inspect after a restart').toBe('unknown');
+      });
+      if (context.oracle) expect(await context.oracle.runCount(unknown.executionId), 'nothing ran for the unknown handle').toBe(0);
     },
   },
   {

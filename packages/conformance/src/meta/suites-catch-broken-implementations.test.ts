@@ -1,12 +1,12 @@
 // Proves the suites can fail: each row runs one case against an implementation broken in exactly
 // the way the case exists to catch, expects a rejection, and runs the same case against the
 // correct mock to show that the break, not the case, is what fails.
-import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
-import type { AnchorReceipt, CipherContext, Digest, CipherEnvelope, ExecutionHandle, RuntimeInvocation, RuntimeResult, StoragePutOptions, StoragePutResult, StorageListOptions, StorageListPage, StorageProviderV1 } from '@cairn/core';
+import type { AnchorReceipt, AnchoredCheckpoint, AuthorizationResource, CipherContext, Digest, CipherEnvelope, ExecutionHandle, ExecutionStatus, RuntimeInvocation, RuntimeResult, StoragePutOptions, StoragePutResult, StorageListOptions, StorageListPage, StorageProviderV1 } from '@cairn/core';
 import { runConformanceCase } from '../harness/run-conformance-case.ts';
 import type { ConformanceCase } from '../harness/conformance-case.ts';
 import type { SuiteOptions } from '../harness/suite-options.ts';
@@ -22,11 +22,12 @@ import type { StorageProviderSuiteOptions } from '../storage-provider/storage-pr
 import { createInMemoryAuditAnchor, InMemoryAuditAnchor } from '../mocks/in-memory-audit-anchor.ts';
 import { createInMemoryAuthorizer, InMemoryAuthorizer, type InMemoryAuthorizerSettings } from '../mocks/in-memory-authorizer.ts';
 import { createInMemoryCipher, InMemoryCipher } from '../mocks/in-memory-cipher.ts';
-import { createInMemoryExecutor, InMemoryExecutor, type InMemoryTask } from '../mocks/in-memory-executor.ts';
+import { createInMemoryExecutor, InMemoryExecutor, type InMemoryExecutorSettings, type InMemoryTask } from '../mocks/in-memory-executor.ts';
 import { createInMemoryRuntimeAdapter, InMemoryRuntimeAdapter, inMemoryScenarioSpec, readInMemoryScript } from '../mocks/in-memory-runtime-adapter.ts';
 import { InMemorySigner } from '../mocks/in-memory-signer.ts';
 import { createInMemoryStorageProvider, InMemoryStorageProvider } from '../mocks/in-memory-storage-provider.ts';
 import { behaviourManifests } from '../executor/behaviour-manifests.test-support.ts';
+import { isCairnError, sha256Digest } from '@cairn/protocol';
 
 const manifests = behaviourManifests();
 
@@ -65,6 +66,14 @@ class StringOrderStorage extends InMemoryStorageProvider {
   override async list(options: StorageListOptions = {}): Promise<StorageListPage> {
     const keys = [...this.backend.keys()].filter((key) => key.startsWith(options.prefix ?? '')).sort();
     return { keys, cursor: null };
+  }
+}
+
+/** Clamps a bad page size into range instead of refusing it. */
+class ClampingStorage extends InMemoryStorageProvider {
+  override list(options: StorageListOptions = {}): Promise<StorageListPage> {
+    const { limit, ...rest } = options;
+    return super.list(Number.isInteger(limit) ? { ...rest, limit: Math.min(Math.max(limit!, 1), 1000) } : rest);
   }
 }
 
@@ -134,21 +143,26 @@ class ForgetfulExecutor extends InMemoryExecutor {
   }
 }
 
-/** Executor options whose task body feeds the oracle's run count. */
-function countedExecutor(kind: 'correct' | 'forgetful' | 'amnesic-restart'): ExecutorSuiteOptions<InMemoryExecutor> {
+/**
+ * Executor options whose task body feeds the oracle's run count, for the executor `build` makes
+ * (the correct one by default). A restart is a correct executor over the same registry, or over
+ * none when `restart` is 'amnesic' (the persisted handle then means nothing).
+ */
+function countedExecutor(
+  build: (settings: InMemoryExecutorSettings) => InMemoryExecutor = createInMemoryExecutor,
+  restart: 'keeps-state' | 'amnesic' = 'keeps-state',
+): ExecutorSuiteOptions<InMemoryExecutor> {
   const runs = new Map<string, number>();
   const counted: InMemoryTask = (request, signal) => {
     runs.set(request.executionId, (runs.get(request.executionId) ?? 0) + 1);
     return task(request, signal);
   };
-  const create = () => (kind === 'forgetful' ? new ForgetfulExecutor({ run: counted }) : createInMemoryExecutor({ run: counted }));
   return {
     name: 'meta',
-    create,
-    // The amnesic restart loses the registry: the persisted handle then means nothing.
-    restart: (executor) => createInMemoryExecutor({ run: counted, ...(kind === 'amnesic-restart' ? {} : { registry: executor.registry }) }),
+    create: () => build({ run: counted }),
+    restart: (executor) => createInMemoryExecutor({ run: counted, ...(restart === 'amnesic' ? {} : { registry: executor.registry }) }),
     task: (behaviour, executionId) => manifests.envelope(behaviour, executionId),
-    // The oracle counts runs in the task body itself, so it also sees the forgetful executor's reruns.
+    // The oracle counts runs in the task body itself, so it also sees a broken executor's reruns.
     oracle: () => ({ runCount: (executionId) => runs.get(executionId) ?? 0 }),
     settleTimeoutMs: 1_000,
   };
@@ -165,6 +179,39 @@ class TrustingExecutor extends InMemoryExecutor {
   }
 }
 
+/** Forgets a task once it has reported its exit: the next inspect says 'unknown'. */
+class ReapingExecutor extends InMemoryExecutor {
+  override async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
+    const status = await super.inspect(handle);
+    if (status.state === 'exited') this.registry.executions.delete(handle.executionId);
+    return status;
+  }
+}
+
+/** Throws for a task it does not know instead of answering 'unknown'. */
+class NotFoundExecutor extends InMemoryExecutor {
+  override async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
+    const status = await super.inspect(handle);
+    if (status.state === 'unknown') throw new Error(`no task ${handle.executionId}`);
+    return status;
+  }
+}
+
+/** Keeps a live object in its handles. */
+class LiveHandleExecutor extends InMemoryExecutor {
+  override async start(request: Parameters<InMemoryExecutor['start']>[0]): Promise<ExecutionHandle> {
+    return { ...(await super.start(request)), startedAt: new Date() as unknown as string };
+  }
+}
+
+/** Reports a killed task's exit code as Node gives it (`child.exitCode`): null. */
+class NullExitCodeExecutor extends InMemoryExecutor {
+  override async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
+    const status = await super.inspect(handle);
+    return status.outcome === 'cancelled' ? { ...status, exitCode: null as unknown as number } : status;
+  }
+}
+
 /** Declares pushed completions but tells every listener twice. */
 class StutteringExecutor extends InMemoryExecutor {
   override onExit(listener: Parameters<InMemoryExecutor['onExit']>[0]): () => void {
@@ -177,24 +224,68 @@ class StutteringExecutor extends InMemoryExecutor {
 
 // --- audit anchor ---------------------------------------------------------------------------
 
-/** Returns the bytes it anchored from memory: tampering in the backend is invisible. */
+type AnchorInput = Parameters<InMemoryAuditAnchor['anchor']>[0];
+type AnchorReference = Parameters<InMemoryAuditAnchor['read']>[0];
+
+/** Serves what it anchored from memory: tampering in the backend is invisible. */
 class CachingAnchor extends InMemoryAuditAnchor {
-  readonly #cache = new Map<string, Uint8Array>();
-  override async anchor(checkpoint: Parameters<InMemoryAuditAnchor['anchor']>[0]): Promise<AnchorReceipt> {
+  readonly #cache = new Map<string, AnchoredCheckpoint>();
+  override async anchor(checkpoint: AnchorInput): Promise<AnchorReceipt> {
     const receipt = await super.anchor(checkpoint);
-    if (!this.#cache.has(receipt.location)) this.#cache.set(receipt.location, Uint8Array.from(checkpoint.envelope));
+    const key = `${checkpoint.origin} ${checkpoint.treeSize} ${checkpoint.rootHash}`;
+    if (!this.#cache.has(key)) this.#cache.set(key, { envelope: Uint8Array.from(checkpoint.envelope), receipt });
     return receipt;
   }
-  override async read(reference: Parameters<InMemoryAuditAnchor['read']>[0]) {
-    const read = await super.read(reference);
-    return read === null ? null : { ...read, envelope: this.#cache.get(read.receipt.location) ?? read.envelope };
+  override async read(reference: AnchorReference): Promise<AnchoredCheckpoint | null> {
+    return this.#cache.get(`${reference.origin} ${reference.treeSize} ${reference.rootHash}`) ?? super.read(reference);
+  }
+}
+
+/** Reads live but returns whatever the backend holds, without checking it against the receipt. */
+class UncheckedAnchor extends InMemoryAuditAnchor {
+  override async read(reference: AnchorReference): Promise<AnchoredCheckpoint | null> {
+    try {
+      return await super.read(reference);
+    } catch (error) {
+      if (!isCairnError(error, 'CAIRN_ANCHOR_TAMPERED')) throw error;
+      const location = String(error.details['location']);
+      return { envelope: this.backend.objects.get(location)!, receipt: this.backend.anchored.get(location)!.receipt };
+    }
+  }
+}
+
+/** Binds its receipts to the root hash instead of the envelope bytes. */
+class UnboundReceiptAnchor extends InMemoryAuditAnchor {
+  override async anchor(checkpoint: AnchorInput): Promise<AnchorReceipt> {
+    return { ...(await super.anchor(checkpoint)), envelopeDigest: sha256Digest(checkpoint.rootHash) };
+  }
+}
+
+/** Re-anchors a tree head it already holds: the last envelope and receipt win. */
+class LastWriterAnchor extends InMemoryAuditAnchor {
+  override async anchor(checkpoint: AnchorInput): Promise<AnchorReceipt> {
+    for (const [location, entry] of this.backend.anchored) if (entry.rootHash === checkpoint.rootHash) this.backend.anchored.delete(location);
+    return super.anchor(checkpoint);
   }
 }
 
 /** Lets a later checkpoint of the same size replace the anchored one: history can be rewritten. */
 class OverwritingAnchor extends InMemoryAuditAnchor {
-  override async anchor(checkpoint: Parameters<InMemoryAuditAnchor['anchor']>[0]): Promise<AnchorReceipt> {
+  override async anchor(checkpoint: AnchorInput): Promise<AnchorReceipt> {
     this.backend.anchored.clear();
+    return super.anchor(checkpoint);
+  }
+}
+
+/** Checks for an anchored tree size, then writes after an await: two writers can both win. */
+class RacyAnchor extends InMemoryAuditAnchor {
+  override async anchor(checkpoint: AnchorInput): Promise<AnchorReceipt> {
+    const taken = () => [...this.backend.anchored].find(([, entry]) => entry.receipt.origin === checkpoint.origin && entry.receipt.treeSize === checkpoint.treeSize);
+    if (taken() === undefined) {
+      await sleep(1);
+      const raced = taken();
+      if (raced !== undefined) this.backend.anchored.delete(raced[0]);
+    }
     return super.anchor(checkpoint);
   }
 }
@@ -217,6 +308,14 @@ class KeySwappingSigner extends InMemorySigner {
   readonly #other = generateKeyPairSync('ed25519').privateKey;
   override async sign(message: Uint8Array): Promise<Uint8Array> {
     return new Uint8Array(sign(null, message, this.#other));
+  }
+}
+
+/** Fingerprints the PEM text of its key instead of the DER bytes. */
+class PemKeyIdSigner extends InMemorySigner {
+  override async keyId(): Promise<Digest> {
+    const pem = createPublicKey({ key: Buffer.from(await this.publicKey()), format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' });
+    return sha256Digest(pem);
   }
 }
 
@@ -273,6 +372,27 @@ class FixedIvCipher extends InMemoryCipher {
   }
 }
 
+/**
+ * Envelope encryption in miniature: a per-envelope "wrapped key" travels as encryptedKey and is
+ * bound into the AAD, so altering or dropping it fails like a KMS unwrap would.
+ */
+class WrappedKeyCipher extends InMemoryCipher {
+  override async encrypt(plaintext: Uint8Array, context: CipherContext): Promise<CipherEnvelope> {
+    const encryptedKey = randomBytes(32).toString('base64');
+    return { ...(await super.encrypt(plaintext, { ...context, '~encryptedKey': encryptedKey })), encryptedKey };
+  }
+  override decrypt(envelope: CipherEnvelope, context: CipherContext): Promise<Uint8Array> {
+    return super.decrypt(envelope, { ...context, '~encryptedKey': envelope.encryptedKey ?? '' });
+  }
+}
+
+/** Carries an encryptedKey it never uses: altering it changes nothing. */
+class DecorativeKeyCipher extends InMemoryCipher {
+  override async encrypt(plaintext: Uint8Array, context: CipherContext): Promise<CipherEnvelope> {
+    return { ...(await super.encrypt(plaintext, context)), encryptedKey: randomBytes(32).toString('base64') };
+  }
+}
+
 /** Reports a bare Error instead of CAIRN_CIPHER_DECRYPT_FAILED. */
 class UncodedCipher extends InMemoryCipher {
   override async decrypt(envelope: CipherEnvelope, context: CipherContext): Promise<Uint8Array> {
@@ -306,8 +426,8 @@ class PrefixAuthorizer extends InMemoryAuthorizer {
 
 /** Allows what it does not know. */
 class PermissiveAuthorizer extends InMemoryAuthorizer {
-  override async authorize(principal: Parameters<InMemoryAuthorizer['authorize']>[0], action: string) {
-    const decision = await super.authorize(principal, action);
+  override async authorize(principal: Parameters<InMemoryAuthorizer['authorize']>[0], action: string, resource: AuthorizationResource) {
+    const decision = await super.authorize(principal, action, resource);
     return action in authorizerSettings.actions ? decision : { allowed: true, reason: 'not restricted' };
   }
 }
@@ -346,6 +466,14 @@ class DeafRuntime extends InMemoryRuntimeAdapter {
   }
 }
 
+/** Runs whatever spec it is handed: a spec meant for another adapter "succeeds" here. */
+class OmnivorousRuntime extends InMemoryRuntimeAdapter {
+  override run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
+    const own = invocation.spec.kind === 'agent' && invocation.spec.adapter === this.kind;
+    return own ? super.run(invocation) : Promise.resolve({ exitCode: 0, aborted: false });
+  }
+}
+
 /** Sends everything to stdout. */
 class MergedOutputRuntime extends InMemoryRuntimeAdapter {
   override run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
@@ -362,28 +490,40 @@ function runtimeOptions(create: () => InMemoryRuntimeAdapter) {
 const rows: Row[] = [
   row('storage: if-absent is check-then-act', storageProviderCases, 'put-if-absent-concurrent', storageOptions(() => new RacyStorage()), storageOptions(createInMemoryStorageProvider)),
   row('storage: lists in UTF-16 order', storageProviderCases, 'list-byte-order', storageOptions(() => new StringOrderStorage()), storageOptions(createInMemoryStorageProvider)),
+  row('storage: clamps a bad list limit', storageProviderCases, 'list-invalid', storageOptions(() => new ClampingStorage()), storageOptions(createInMemoryStorageProvider)),
   row('storage: normalises ".." instead of refusing', storageProviderCases, 'refuses-dot-segments', storageOptions(() => new LenientStorage()), storageOptions(createInMemoryStorageProvider)),
   row('storage: get of a missing key throws', storageProviderCases, 'missing-is-null', storageOptions(() => new ThrowingStorage()), storageOptions(createInMemoryStorageProvider)),
   row('storage: reads from a cache, not the backend', storageProviderCases, 'backend-write-visible', storageOptions(() => new CachingStorage()), storageOptions(createInMemoryStorageProvider)),
   row('storage: keeps the caller’s buffer', storageProviderCases, 'bodies-are-copied', storageOptions(() => new SharingStorage()), storageOptions(createInMemoryStorageProvider)),
-  row('executor: start is not idempotent', executorCases, 'start-idempotent', countedExecutor('forgetful'), countedExecutor('correct')),
-  row('executor: state does not survive a restart', executorCases, 'restart-inspect', countedExecutor('amnesic-restart'), countedExecutor('correct')),
-  row('executor: pushed exits are repeated', executorCases, 'pushes-exit', { ...countedExecutor('correct'), create: () => new StutteringExecutor({ run: task }) }, countedExecutor('correct')),
-  row('executor: garbage handles are accepted', executorCases, 'malformed-handle', { ...countedExecutor('correct'), create: () => new TrustingExecutor({ run: task }) }, countedExecutor('correct')),
+  row('executor: start is not idempotent', executorCases, 'start-idempotent', countedExecutor((settings) => new ForgetfulExecutor(settings)), countedExecutor()),
+  row('executor: state does not survive a restart', executorCases, 'restart-inspect', countedExecutor(createInMemoryExecutor, 'amnesic'), countedExecutor()),
+  row('executor: pushed exits are repeated', executorCases, 'pushes-exit', countedExecutor((settings) => new StutteringExecutor(settings)), countedExecutor()),
+  row('executor: forgets a task once it reported the exit', executorCases, 'exited-is-final', countedExecutor((settings) => new ReapingExecutor(settings)), countedExecutor()),
+  row('executor: inspect of an unknown task throws', executorCases, 'cancel-unknown-harmless', countedExecutor((settings) => new NotFoundExecutor(settings)), countedExecutor()),
+  row('executor: a live object in the handle', executorCases, 'handle-is-json', countedExecutor((settings) => new LiveHandleExecutor(settings)), countedExecutor()),
+  row('executor: a killed task has exitCode null', executorCases, 'cancel-running', countedExecutor((settings) => new NullExitCodeExecutor(settings)), countedExecutor()),
+  row('executor: garbage handles are accepted', executorCases, 'malformed-handle', countedExecutor((settings) => new TrustingExecutor(settings)), countedExecutor()),
   row('anchor: reads from a cache', auditAnchorCases, 'tampering-per-guarantee', anchorOptions(() => new CachingAnchor()), anchorOptions(createInMemoryAuditAnchor)),
+  row('anchor: returns tampered bytes unchecked', auditAnchorCases, 'tampering-per-guarantee', anchorOptions(() => new UncheckedAnchor()), anchorOptions(createInMemoryAuditAnchor)),
+  row('anchor: receipt not bound to the envelope bytes', auditAnchorCases, 'receipt-bound-to-checkpoint', anchorOptions(() => new UnboundReceiptAnchor()), anchorOptions(createInMemoryAuditAnchor)),
+  row('anchor: a re-signed envelope replaces the first', auditAnchorCases, 'anchor-idempotent', anchorOptions(() => new LastWriterAnchor()), anchorOptions(createInMemoryAuditAnchor)),
   row('anchor: a checkpoint can be replaced', auditAnchorCases, 'refuses-rewrite', anchorOptions(() => new OverwritingAnchor()), anchorOptions(createInMemoryAuditAnchor)),
+  row('anchor: conflicting anchorings race', auditAnchorCases, 'conflict-concurrent', anchorOptions(() => new RacyAnchor()), anchorOptions(createInMemoryAuditAnchor)),
   row('signer: signs with another key than it publishes', signerCases, 'verifies-offline', { name: 'meta', create: () => new KeySwappingSigner() }, { name: 'meta', create: () => new InMemorySigner() }),
   row('signer: key id is not the fingerprint', signerCases, 'key-id-is-fingerprint', { name: 'meta', create: () => new NamedKeySigner() }, { name: 'meta', create: () => new InMemorySigner() }),
+  row('signer: key id of the PEM text', signerCases, 'key-id-is-fingerprint', { name: 'meta', create: () => new PemKeyIdSigner() }, { name: 'meta', create: () => new InMemorySigner() }),
   row('signer: ECDSA not in DER', signerCases, 'algorithm-matches-key', { name: 'meta', create: () => new RawEcdsaSigner() }, { name: 'meta', create: () => new InMemorySigner({ algorithm: 'ecdsa-p256-sha256' }) }),
   row('cipher: ignores the context', cipherCases, 'wrong-context', { name: 'meta', create: () => new ContextBlindCipher() }, { name: 'meta', create: createInMemoryCipher }),
   row('cipher: context bound in key order', cipherCases, 'context-key-order', { name: 'meta', create: () => new OrderSensitiveCipher() }, { name: 'meta', create: createInMemoryCipher }),
   row('cipher: reuses its IV', cipherCases, 'fresh-randomness', { name: 'meta', create: () => new FixedIvCipher() }, { name: 'meta', create: createInMemoryCipher }),
+  row('cipher: encryptedKey not bound', cipherCases, 'tampered-encrypted-key', { name: 'meta', create: () => new DecorativeKeyCipher() }, { name: 'meta', create: () => new WrappedKeyCipher() }),
   row('cipher: uncoded decryption error', cipherCases, 'tampered-tag', { name: 'meta', create: () => new UncodedCipher() }, { name: 'meta', create: createInMemoryCipher }),
   row('authorizer: prefix match of tokens', authorizerCases, 'unknown-credential-null', authorizerOptions(() => new PrefixAuthorizer(authorizerSettings)), authorizerOptions(() => createInMemoryAuthorizer(authorizerSettings))),
   row('authorizer: throws on an empty credential', authorizerCases, 'unknown-credential-null', authorizerOptions(() => new ThrowingAuthorizer(authorizerSettings)), authorizerOptions(() => createInMemoryAuthorizer(authorizerSettings))),
   row('authorizer: allows unknown actions', authorizerCases, 'denies-unknown-action', authorizerOptions(() => new PermissiveAuthorizer(authorizerSettings)), authorizerOptions(() => createInMemoryAuthorizer(authorizerSettings))),
   row('runtime: writes a log beside the workspace', runtimeAdapterCases, 'writes-in-workspace', runtimeOptions(() => new LoggingBesideRuntime()), runtimeOptions(createInMemoryRuntimeAdapter)),
   row('runtime: ignores the abort signal', runtimeAdapterCases, 'abort-stops', runtimeOptions(() => new DeafRuntime()), runtimeOptions(createInMemoryRuntimeAdapter)),
+  row('runtime: runs a spec of another adapter', runtimeAdapterCases, 'refuses-foreign-spec', runtimeOptions(() => new OmnivorousRuntime()), runtimeOptions(createInMemoryRuntimeAdapter)),
   row('runtime: stderr goes to the stdout sink', runtimeAdapterCases, 'output-sinks', runtimeOptions(() => new MergedOutputRuntime()), runtimeOptions(createInMemoryRuntimeAdapter)),
 ];
 

@@ -19,8 +19,8 @@ export interface InMemoryAuditAnchorSettings {
 
 /**
  * AuditAnchorV1 in memory, with the `detect` guarantee: whoever holds the process can rewrite
- * it, so reads always return what the backend holds now and the verifier's signature check is
- * what detects tampering.
+ * it. Reads go to the backend every time and refuse, with CAIRN_ANCHOR_TAMPERED, envelope bytes
+ * that no longer hash to the receipt's `envelopeDigest` (or that are gone).
  */
 export class InMemoryAuditAnchor implements AuditAnchorV1 {
   readonly specificationVersion = 'v1';
@@ -64,8 +64,17 @@ export class InMemoryAuditAnchor implements AuditAnchorV1 {
     const location = locationOf(reference);
     const anchored = this.backend.anchored.get(location);
     if (anchored === undefined || anchored.rootHash !== reference.rootHash) return null;
+    // Read live, and never hand back bytes that no longer match the receipt written for them.
     const envelope = this.backend.objects.get(location);
-    return envelope === undefined ? null : { envelope: Uint8Array.from(envelope), receipt: anchored.receipt };
+    const found = envelope === undefined ? 'nothing' : sha256Digest(envelope);
+    if (found !== anchored.receipt.envelopeDigest) {
+      throw new CairnError(
+        'CAIRN_ANCHOR_TAMPERED',
+        `[cairn] [conformance] the checkpoint of ${reference.origin} at tree size ${reference.treeSize} at ${location} was anchored as ${anchored.receipt.envelopeDigest} but the backend now holds ${found}`,
+        { details: { location, expected: anchored.receipt.envelopeDigest, found } },
+      );
+    }
+    return { envelope: Uint8Array.from(envelope!), receipt: anchored.receipt };
   }
 }
 

@@ -19,10 +19,11 @@ describeAuthorizer({
     actor,
     allowed: [
       { action: 'run.submit', resource: { kind: 'run', id: 'r1' } },
-      { action: 'run.read', resource: { kind: 'run', id: 'r1' } },
+      { action: 'run.read', resource: { kind: 'run', id: 'r1', owner: actor } },
     ],
     denied: [
       { action: 'audit.export', resource: { kind: 'audit', id: 'log' } },
+      { action: 'audit.export', resource: { kind: 'run', id: 'r1', owner: actor } },
       { action: 'token.create', resource: { kind: 'token', id: 't1' } },
     ],
   },

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Actor, AuthenticatedPrincipal, AuthorizationDecision, AuthorizerV1 } from '@cairn/core';
+import type { Actor, AuthenticatedPrincipal, AuthorizationDecision, AuthorizationResource, AuthorizerV1 } from '@cairn/core';
 
 /** One credential an in-memory authorizer knows. */
 export interface InMemoryAuthorizerToken {
@@ -42,7 +42,8 @@ export class InMemoryAuthorizer implements AuthorizerV1 {
     return found;
   }
 
-  async authorize(principal: AuthenticatedPrincipal, action: string): Promise<AuthorizationDecision> {
+  /** Decides by scope alone: the resource (and its owner) does not widen or narrow what a scope grants. */
+  async authorize(principal: AuthenticatedPrincipal, action: string, _resource: AuthorizationResource): Promise<AuthorizationDecision> {
     const scope = this.#actions.get(action);
     if (scope === undefined) return { allowed: false, reason: `action "${action}" is unknown; unknown actions are denied` };
     if (!principal.scopes.includes(scope)) {

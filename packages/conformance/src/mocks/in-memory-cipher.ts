@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { CipherContext, CipherEnvelope, CipherV1 } from '@cairn/core';
-import { CairnError } from '@cairn/protocol';
+import { CairnError, canonicalJsonBytes } from '@cairn/protocol';
 
 /** Settings of `createInMemoryCipher`. */
 export interface InMemoryCipherSettings {
@@ -14,8 +14,8 @@ const tagBytes = 16;
 
 /**
  * CipherV1 with AES-256-GCM and a key held in memory. The context is bound as additional
- * authenticated data in a canonical form (sorted keys), so a changed, added or removed entry
- * fails authentication exactly as it would with a KMS encryption context.
+ * authenticated data as `canonicalJson(context)`, so a changed, added or removed entry fails
+ * authentication exactly as it would with a KMS encryption context, and key order does not matter.
  */
 export class InMemoryCipher implements CipherV1 {
   readonly specificationVersion = 'v1';
@@ -73,10 +73,7 @@ export function createInMemoryCipher(settings: InMemoryCipherSettings = {}): InM
   return new InMemoryCipher(settings);
 }
 
-/** Canonical bytes of a context: entries sorted by key, as JSON, so key order never matters. */
-function additionalData(context: CipherContext): Buffer {
-  const sorted = Object.keys(context)
-    .sort()
-    .map((key) => [key, context[key]]);
-  return Buffer.from(JSON.stringify(sorted), 'utf8');
+/** The AAD of a context: its canonical JSON (RFC 8785), so key order never matters. */
+function additionalData(context: CipherContext): Uint8Array {
+  return canonicalJsonBytes(context);
 }

@@ -11,7 +11,7 @@ export interface InMemoryStorageProviderSettings {
   readonly backend?: InMemoryStorageBackend;
 }
 
-const defaultListLimit = 1000;
+const maximumListLimit = 1000;
 
 /**
  * StorageProviderV1 over a Map, for tests of code that stores blobs. Keys are checked like a real
@@ -50,9 +50,9 @@ export class InMemoryStorageProvider implements StorageProviderV1 {
 
   async list(options: StorageListOptions = {}): Promise<StorageListPage> {
     const prefix = options.prefix ?? '';
-    const limit = options.limit ?? defaultListLimit;
-    if (!Number.isInteger(limit) || limit < 1) {
-      throw new CairnError('CAIRN_STORAGE_LIST_INVALID', `[cairn] [conformance] list limit must be a positive integer, got ${limit}`);
+    const limit = options.limit ?? maximumListLimit;
+    if (!Number.isInteger(limit) || limit < 1 || limit > maximumListLimit) {
+      throw new CairnError('CAIRN_STORAGE_LIST_INVALID', `[cairn] [conformance] list limit must be a whole number from 1 to ${maximumListLimit}, got ${limit}`);
     }
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     const keys = [...this.backend.keys()]

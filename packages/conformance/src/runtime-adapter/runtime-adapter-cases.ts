@@ -2,8 +2,9 @@ import { mkdtemp, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import type { RuntimeAdapterV1, RuntimeResult } from '@cairn/core';
+import type { RuntimeAdapterV1, RuntimeResult, RuntimeSpec } from '@cairn/core';
 import type { ConformanceCase, ConformanceCaseContext } from '../harness/conformance-case.ts';
+import { expectCairnError } from '../harness/expect-cairn-error.ts';
 import { fail } from '../harness/fail.ts';
 import type { RuntimeAdapterScenario } from './runtime-adapter-scenario.ts';
 import type { RuntimeAdapterSuiteOptions } from './runtime-adapter-suite-options.ts';
@@ -21,16 +22,11 @@ interface Run {
 }
 
 /**
- * Runs a scenario in a fresh workspace beside a sibling directory holding a sentinel, then
- * checks with node:fs that the sibling and the parent are exactly as they were: the suite is the
- * oracle for "writes nothing outside the workspace".
+ * Runs `body` with a fresh workspace beside a sibling directory holding a sentinel, then checks
+ * with node:fs that the sibling and the parent are exactly as they were: the suite is the oracle
+ * for "writes nothing outside the workspace". Everything is removed afterwards.
  */
-async function runScenario(
-  context: Context,
-  scenario: RuntimeAdapterScenario,
-  control: (controller: AbortController) => void = () => undefined,
-  inspect: (run: Run) => Promise<void> = async () => undefined,
-): Promise<Run> {
+async function withWorkspace<Result>(body: (workspace: string) => Promise<Result>): Promise<Result> {
   const parent = await realpath(await mkdtemp(join(tmpdir(), 'cairn-conformance-runtime-')));
   try {
     const workspace = join(parent, 'workspace');
@@ -38,6 +34,24 @@ async function runScenario(
     await mkdir(workspace);
     await mkdir(sibling);
     await writeFile(join(sibling, 'sentinel.txt'), 'untouched');
+    const result = await body(workspace);
+    expect((await readdir(parent)).sort(), 'the workspace parent holds only what the suite put there').toEqual(['sibling', 'workspace']);
+    expect(await readdir(sibling), 'the sibling directory is unchanged').toEqual(['sentinel.txt']);
+    expect(await readFile(join(sibling, 'sentinel.txt'), 'utf8'), 'the sentinel is unchanged').toBe('untouched');
+    return result;
+  } finally {
+    await rm(parent, { recursive: true, force: true });
+  }
+}
+
+/** Runs a scenario in a fresh workspace (see `withWorkspace`); `inspect` sees it before removal. */
+async function runScenario(
+  context: Context,
+  scenario: RuntimeAdapterScenario,
+  control: (controller: AbortController) => void = () => undefined,
+  inspect: (run: Run) => Promise<void> = async () => undefined,
+): Promise<Run> {
+  return withWorkspace(async (workspace) => {
     const stdout: Uint8Array[] = [];
     const stderr: Uint8Array[] = [];
     const controller = new AbortController();
@@ -50,14 +64,9 @@ async function runScenario(
       sinks: { stdout: (chunk) => void stdout.push(Uint8Array.from(chunk)), stderr: (chunk) => void stderr.push(Uint8Array.from(chunk)) },
     });
     const run: Run = { result, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8'), workspace };
-    expect((await readdir(parent)).sort(), 'the workspace parent holds only what the suite put there').toEqual(['sibling', 'workspace']);
-    expect(await readdir(sibling), 'the sibling directory is unchanged').toEqual(['sentinel.txt']);
-    expect(await readFile(join(sibling, 'sentinel.txt'), 'utf8'), 'the sentinel is unchanged').toBe('untouched');
     await inspect(run);
     return run;
-  } finally {
-    await rm(parent, { recursive: true, force: true });
-  }
+  });
 }
 
 /** The RuntimeAdapterV1 cases, in registration order; exported for meta-tests. */
@@ -116,6 +125,30 @@ export const runtimeAdapterCases: readonly RuntimeAdapterCase[] = [
       if (elapsed > 200 + limit) fail(`an aborted run took ${elapsed} ms to resolve (limit ${limit} ms after abort)`);
       expect(run.result.aborted).toBe(true);
       expect(run.result.exitCode, 'an aborted run does not report success').not.toBe(0);
+    },
+  },
+  {
+    id: 'refuses-foreign-spec',
+    title: 'runs only specs of its kind (for agents, its adapter name): another spec rejects with CAIRN_RUNTIME_FAILED and writes nothing',
+    async run(context) {
+      const own = context.options.scenario({ kind: 'exit', exitCode: 0 });
+      if (own.kind === 'command') expect(context.instance.kind, 'the adapter that runs command specs has kind "command"').toBe('command');
+      else expect(own.adapter, 'the agent specs this adapter runs name it as their adapter').toBe(context.instance.kind);
+      const foreign: [string, RuntimeSpec][] = [
+        ['an agent spec for another adapter', { kind: 'agent', adapter: `conformance-not-${context.instance.kind}`, prompt: 'write a file named x' }],
+      ];
+      if (context.instance.kind !== 'command') foreign.push(['a command spec', { kind: 'command', argv: ['conformance-no-such-program'] }]);
+      for (const [what, spec] of foreign) {
+        await withWorkspace(async (workspace) => {
+          const sinks = { stdout: () => undefined, stderr: () => undefined };
+          await expectCairnError(
+            () => context.instance.run({ workspace, spec, env: {}, signal: new AbortController().signal, sinks }),
+            'CAIRN_RUNTIME_FAILED',
+            `run of ${what}`,
+          );
+          expect(await readdir(workspace), `${what}: nothing was written to the workspace`).toEqual([]);
+        });
+      }
     },
   },
   {

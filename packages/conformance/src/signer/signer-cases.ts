@@ -9,14 +9,17 @@ import type { SignerOracle } from './signer-oracle.ts';
 /** One signer case. */
 export type SignerCase = ConformanceCase<SignerV1, SignerOracle>;
 
-/** Verifies like an offline verifier: only the published SPKI bytes, the algorithm and node:crypto. */
+/**
+ * Verifies like an offline verifier: only the published SPKI DER bytes, the declared algorithm and
+ * node:crypto. Ed25519 signs the message itself; ECDSA P-256 hashes it with SHA-256 and signs in DER.
+ */
 function verifies(algorithm: string, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  const key = createPublicKey({ key: Buffer.from(publicKey), format: 'der', type: 'spki' });
+  const spki = { key: Buffer.from(publicKey), format: 'der', type: 'spki' } as const;
   switch (algorithm) {
     case 'ed25519':
-      return verify(null, message, key, signature);
+      return verify(null, message, spki, signature);
     case 'ecdsa-p256-sha256':
-      return verify('sha256', message, { key, dsaEncoding: 'der' }, signature);
+      return verify('sha256', message, { ...spki, dsaEncoding: 'der' }, signature);
     default:
       return fail(`unknown signature algorithm "${algorithm}"`);
   }
@@ -76,9 +79,11 @@ export const signerCases: readonly SignerCase[] = [
   },
   {
     id: 'key-id-is-fingerprint',
-    title: 'keyId is the documented fingerprint of the published public key',
+    title: 'keyId is sha256:<64 lowercase hex> of the published public key’s DER bytes, exactly',
     async run({ instance }) {
-      expect(await instance.keyId()).toBe(fingerprint(await instance.publicKey()));
+      const keyId = await instance.keyId();
+      expect(keyId, 'keyId has the form sha256:<64 lowercase hex digits>').toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(keyId, 'keyId is the SHA-256 of publicKey()').toBe(fingerprint(await instance.publicKey()));
     },
   },
   {

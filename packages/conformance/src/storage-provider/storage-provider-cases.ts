@@ -10,6 +10,7 @@ import type { StorageProviderOracle } from './storage-provider-oracle.ts';
 export type StorageProviderCase = ConformanceCase<StorageProviderV1, StorageProviderOracle>;
 
 const keyInvalid = 'CAIRN_STORAGE_KEY_INVALID';
+const listInvalid = 'CAIRN_STORAGE_LIST_INVALID';
 
 /** Every key in the store, paging with `limit` until the cursor runs out. */
 async function listAll(storage: StorageProviderV1, prefix: string, limit: number): Promise<string[][]> {
@@ -247,6 +248,20 @@ export const storageProviderCases: readonly StorageProviderCase[] = [
       const replay = await instance.list({ prefix: 'page/', limit: 4, cursor: first.cursor! });
       expect(replay.keys, 'the same cursor gives the same page').toEqual(second.keys);
       expect(second.keys).toEqual(keys.slice(4, 8));
+    },
+  },
+  {
+    id: 'list-invalid',
+    title: 'list refuses a limit outside 1..1000 and a cursor it did not issue with CAIRN_STORAGE_LIST_INVALID',
+    async run({ instance }) {
+      await putAll(instance, ['invalid/a', 'invalid/b']);
+      for (const limit of [0, -1, 1001, 1.5, Number.NaN]) {
+        await expectCairnError(() => instance.list({ prefix: 'invalid/', limit }), listInvalid, `list({ limit: ${limit} })`);
+      }
+      expect((await instance.list({ prefix: 'invalid/', limit: 1000 })).keys, 'limit 1000 is allowed').toEqual(['invalid/a', 'invalid/b']);
+      // No cursor scheme issues this: it is not base64 of anything, and not a key (a control character).
+      const foreign = '\u0001 not a cursor of this provider ~!';
+      await expectCairnError(() => instance.list({ prefix: 'invalid/', cursor: foreign }), listInvalid, 'list with a foreign cursor');
     },
   },
   {
