@@ -136,13 +136,13 @@ export const executorCases: readonly ExecutorCase[] = [
     needs: { oracle: true },
     async run(context) {
       const id = executionId();
-      const request = context.options.task({ kind: 'succeed' }, id);
-      const first = await context.instance.start(request);
-      const [second, third] = await Promise.all([context.instance.start(request), context.instance.start(request)]);
+      const envelope = context.options.task({ kind: 'succeed' }, id);
+      const first = await context.instance.start(envelope);
+      const [second, third] = await Promise.all([context.instance.start(envelope), context.instance.start(envelope)]);
       expect(second, 'second start').toEqual(first);
       expect(third, 'concurrent start').toEqual(first);
       await waitForExit(context, context.instance, first, 'the task');
-      const again = await context.instance.start(request);
+      const again = await context.instance.start(envelope);
       expect(again, 'start after the task ended').toEqual(first);
       await sleep(50);
       expect(await context.oracle!.runCount(id), 'runs seen by the oracle').toBe(1);

@@ -5,7 +5,7 @@ import type { ExecutorTaskBehaviour } from './executor-task-behaviour.ts';
 
 /** Options of `describeExecutor`. */
 export interface ExecutorSuiteOptions<Instance extends ExecutorV1 = ExecutorV1> extends SuiteOptions<Instance, ExecutorOracle> {
-  /** Builds the start request of a task that behaves as asked, under the given execution id. */
+  /** Builds the TaskEnvelope of a task that behaves as asked, under the given execution id. */
   readonly task: (behaviour: ExecutorTaskBehaviour, executionId: string) => TaskEnvelope;
   /**
    * Simulates a process restart: a NEW instance over the same persisted state as `instance`

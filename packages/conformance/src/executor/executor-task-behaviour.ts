@@ -1,5 +1,5 @@
 /**
- * What the suite needs a task to do. `ExecutorSuiteOptions.task` turns one into a start request
+ * What the suite needs a task to do. `ExecutorSuiteOptions.task` turns one into a TaskEnvelope
  * for the backend under test (a manifest whose command exits 0 or 3, or sleeps).
  */
 export type ExecutorTaskBehaviour =

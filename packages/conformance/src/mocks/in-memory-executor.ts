@@ -2,7 +2,7 @@ import type { ExecutionHandle, TaskEnvelope, ExecutionStatus, ExecutorV1 } from 
 import { CairnError } from '@cairn/protocol';
 
 /** The task body: resolves to the exit code; must stop soon after `signal` aborts. */
-export type InMemoryTask = (request: TaskEnvelope, signal: AbortSignal) => Promise<number> | number;
+export type InMemoryTask = (task: TaskEnvelope, signal: AbortSignal) => Promise<number> | number;
 
 /** One execution as the registry keeps it. */
 export interface InMemoryExecution {
@@ -48,13 +48,13 @@ export class InMemoryExecutor implements ExecutorV1 {
     this.registry = settings.registry ?? { executions: new Map() };
   }
 
-  async start(request: TaskEnvelope): Promise<ExecutionHandle> {
-    const handle: ExecutionHandle = { executor: executorName, executionId: request.executionId };
+  async start(task: TaskEnvelope): Promise<ExecutionHandle> {
+    const handle: ExecutionHandle = { executor: executorName, executionId: task.executionId };
     // Check-and-insert without an await in between: concurrent starts cannot both run the task.
-    if (this.registry.executions.has(request.executionId)) return handle;
+    if (this.registry.executions.has(task.executionId)) return handle;
     const execution: InMemoryExecution = { status: { state: 'pending' }, runs: 0, controller: new AbortController() };
-    this.registry.executions.set(request.executionId, execution);
-    queueMicrotask(() => void this.#execute(request, execution));
+    this.registry.executions.set(task.executionId, execution);
+    queueMicrotask(() => void this.#execute(task, execution));
     return handle;
   }
 
@@ -80,19 +80,19 @@ export class InMemoryExecutor implements ExecutorV1 {
     execution.controller.abort();
   }
 
-  async #execute(request: TaskEnvelope, execution: InMemoryExecution): Promise<void> {
+  async #execute(task: TaskEnvelope, execution: InMemoryExecution): Promise<void> {
     if (execution.status.state !== 'pending') return; // cancelled before it started
     execution.runs += 1;
     execution.status = { state: 'running' };
     const { signal } = execution.controller;
     let exitCode: number;
     try {
-      exitCode = await this.#run(request, signal);
+      exitCode = await this.#run(task, signal);
     } catch {
       exitCode = 1;
     }
     this.#exited(
-      request.executionId,
+      task.executionId,
       execution,
       signal.aborted ? { state: 'exited', outcome: 'cancelled', exitCode } : { state: 'exited', outcome: exitCode === 0 ? 'succeeded' : 'failed', exitCode },
     );
