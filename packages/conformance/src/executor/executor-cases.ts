@@ -87,6 +87,9 @@ async function withRestart(context: Context, body: (restarted: ExecutorV1) => Pr
   }
 }
 
+/** Cases that need `cancel` to stop a running task (without the capability it waits for the timeout). */
+const cancels = { capability: { name: 'cancel', declared: (instance: ExecutorV1) => instance.capabilities.cancel } };
+
 /** The ExecutorV1 cases, in registration order; exported for meta-tests. */
 export const executorCases: readonly ExecutorCase[] = [
   {
@@ -182,6 +185,7 @@ export const executorCases: readonly ExecutorCase[] = [
   {
     id: 'restart-cancel',
     title: 'after a restart, a new instance sees a running task as running and can cancel it',
+    needs: cancels,
     async run(context) {
       const id = executionId();
       const handle = await context.instance.start(context.options.task({ kind: 'run-until-cancelled' }, id));
@@ -198,6 +202,7 @@ export const executorCases: readonly ExecutorCase[] = [
   {
     id: 'cancel-running',
     title: 'cancel of a running task ends it as cancelled',
+    needs: cancels,
     async run(context) {
       const id = executionId();
       const handle = await context.instance.start(context.options.task({ kind: 'run-until-cancelled' }, id));
@@ -224,16 +229,19 @@ export const executorCases: readonly ExecutorCase[] = [
   },
   {
     id: 'exited-is-final',
-    title: 'once exited, inspect gives the same status every time: later, after cancel, and from a restarted instance',
+    title: 'once exited (succeeded, failed, and with the cancel capability cancelled), inspect gives the same status every time: later, after cancel, and from a restarted instance',
     async run(context) {
-      const finished: [string, ExecutionHandle][] = [];
-      const succeeded = await context.instance.start(context.options.task({ kind: 'succeed' }, executionId()));
-      const failed = await context.instance.start(context.options.task({ kind: 'fail', exitCode: 3 }, executionId()));
-      const cancelledId = executionId();
-      const cancelled = await context.instance.start(context.options.task({ kind: 'run-until-cancelled' }, cancelledId));
-      await waitForRunning(context, context.instance, cancelled, cancelledId);
-      await context.instance.cancel(cancelled);
-      finished.push(['a succeeded task', succeeded], ['a failed task', failed], ['a cancelled task', cancelled]);
+      const finished: [string, ExecutionHandle][] = [
+        ['a succeeded task', await context.instance.start(context.options.task({ kind: 'succeed' }, executionId()))],
+        ['a failed task', await context.instance.start(context.options.task({ kind: 'fail', exitCode: 3 }, executionId()))],
+      ];
+      if (context.instance.capabilities.cancel) {
+        const cancelledId = executionId();
+        const cancelled = await context.instance.start(context.options.task({ kind: 'run-until-cancelled' }, cancelledId));
+        await waitForRunning(context, context.instance, cancelled, cancelledId);
+        await context.instance.cancel(cancelled);
+        finished.push(['a cancelled task', cancelled]);
+      }
       const first = new Map<string, ExecutionStatus>();
       for (const [what, handle] of finished) first.set(what, await waitForExit(context, context.instance, handle, what));
       await sleep(context.options.pollIntervalMs ?? 20);

@@ -536,6 +536,9 @@ describe('the conformance suites catch broken implementations', () => {
   test('every case id in the table exists, and a case that would skip is an error rather than a pass', async () => {
     await expect(runConformanceCase(storageProviderCases, 'no-such-case', storageOptions(createInMemoryStorageProvider))).rejects.toThrow(/no case "no-such-case"/);
     await expect(runConformanceCase(storageProviderCases, 'put-reaches-backend', { name: 'meta', create: createInMemoryStorageProvider })).rejects.toThrow(/would be skipped/);
+    // An executor without the cancel capability is not failed for not stopping a task at once.
+    const withoutCancel = countedExecutor((settings) => Object.defineProperty(createInMemoryExecutor(settings), 'capabilities', { value: { cancel: false, pushesCompletions: true } }));
+    await expect(runConformanceCase(executorCases, 'cancel-running', withoutCancel as unknown as ExecutorSuiteOptions)).rejects.toThrow(/would be skipped: .*"cancel" capability/);
   });
 
   test('case ids are unique within each suite', () => {

@@ -19,6 +19,7 @@ export interface AuditLogSettings {
  */
 export class AuditLog {
   readonly merkle: MerkleLog;
+  readonly #database: EngineDatabase;
   readonly #now: () => number;
   readonly #insert;
   readonly #nextRunSeq;
@@ -27,6 +28,7 @@ export class AuditLog {
   readonly #appendOne: (draft: AuditEntryDraft) => AuditEntry;
 
   constructor(database: EngineDatabase, settings: AuditLogSettings = {}) {
+    this.#database = database;
     this.merkle = MerkleLog.open(new SqliteMerkleNodeStore(database));
     this.#now = settings.now ?? Date.now;
     this.#insert = database.prepare(
@@ -45,11 +47,13 @@ export class AuditLog {
 
   /**
    * Appends one entry, numbering it (`seq`, and `runSeq` within its run) and hashing it into the
-   * tree. Inside the caller's transaction when there is one. Throws CAIRN_PAYLOAD_INVALID for an
-   * entry that is not a valid audit entry (nothing is written).
+   * tree. Inside the caller's transaction when there is one — then a failure must abort that
+   * transaction (or a savepoint around this call), never be caught and carried on from. Throws
+   * CAIRN_PAYLOAD_INVALID for an entry that is not a valid audit entry (nothing is written).
    */
   append(draft: AuditEntryDraft): AuditEntry {
-    return this.#appendOne(draft);
+    // Inside the caller's transaction no savepoint is needed: a failure aborts that transaction.
+    return this.#database.inTransaction ? this.#write(draft) : this.#appendOne(draft);
   }
 
   /** Entries from `seq` on, in order, `limit` at a time (for exports and event streams). */

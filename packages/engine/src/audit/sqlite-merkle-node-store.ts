@@ -10,14 +10,19 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
   readonly #get;
   readonly #count;
   readonly #appendNodes: (nodes: readonly MerkleNode[]) => void;
+  readonly #insertNodes: (nodes: readonly MerkleNode[]) => void;
+  readonly #database: EngineDatabase;
 
   constructor(database: EngineDatabase) {
     this.#get = database.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?');
     const insert = database.prepare<[number, number, Uint8Array]>('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)');
-    // All nodes of one append or none: a savepoint inside the caller's transaction.
-    this.#appendNodes = database.transaction((nodes: readonly MerkleNode[]) => {
+    this.#database = database;
+    this.#insertNodes = (nodes) => {
       for (const node of nodes) insert.run(node.level, node.index, node.hash);
-    });
+    };
+    // All nodes of one append or none: its own transaction when the caller has none (inside the
+    // caller's transaction, a failure aborts that transaction anyway).
+    this.#appendNodes = database.transaction(this.#insertNodes);
     this.#count = database.prepare<[], { next: number }>('SELECT COALESCE(MAX(idx) + 1, 0) AS next FROM merkle_nodes WHERE level = 0');
   }
 
@@ -31,6 +36,7 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
   }
 
   append(nodes: readonly MerkleNode[]): void {
-    this.#appendNodes(nodes);
+    if (this.#database.inTransaction) this.#insertNodes(nodes);
+    else this.#appendNodes(nodes);
   }
 }

@@ -1,4 +1,4 @@
-import type { AuditActor, DispatchManifest, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import type { AuditActor, DispatchManifest, ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { signManifest } from '@cairn/audit';
 import { canonicalJsonBytes, digestOfJson, isCairnError, parseDuration, parsePayload, resultRecordSchema, sha256Digest } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -51,6 +51,8 @@ export class Dispatcher {
   #dispatching: Promise<number> | undefined;
   /** Exits pushed before the attempt's start was recorded (an executor that finishes at once). */
   readonly #earlyExits = new Map<string, ExecutionStatus>();
+  /** Pushed exits waiting to be recorded together. */
+  #exitBatch: { exits: { attempt: AttemptRecord; status: ExecutionStatus }[]; done: Promise<void> } | undefined;
 
   constructor(settings: DispatcherSettings) {
     this.#settings = settings;
@@ -112,8 +114,20 @@ export class Dispatcher {
       this.#earlyExits.set(executionId, status);
       return false;
     }
-    await this.#complete(attempt, status);
+    // Exits that arrive together are recorded together, in one transaction (group commit).
+    this.#exitBatch ??= { exits: [], done: new Promise<void>((resolve) => setImmediate(() => void this.#flushExits().then(resolve))) };
+    this.#exitBatch.exits.push({ attempt, status });
+    await this.#exitBatch.done;
     return true;
+  }
+
+  async #flushExits(): Promise<void> {
+    const { exits } = this.#exitBatch!;
+    this.#exitBatch = undefined;
+    const reads = await Promise.all(exits.map(({ attempt }) => this.#readResult(attempt)));
+    this.#settings.database.transaction(() => {
+      exits.forEach(({ attempt, status }, index) => this.#settings.database.transaction(() => this.#recordCompletion(attempt, status, reads[index]))());
+    })();
   }
 
   /**
@@ -167,25 +181,56 @@ export class Dispatcher {
 
   // Oldest ready items first. An item whose locks are taken waits, and reserves those lock names:
   // no younger item takes them before it (FIFO for lock waiters, so shared holders cannot starve
-  // an exclusive waiter).
+  // an exclusive waiter). The pass works in batches (group commit): manifests are signed and
+  // stored together, every dispatch is recorded in one transaction, the executors are started
+  // together, and their handles are recorded in one more.
   async #dispatchPass(): Promise<number> {
     const capacity = (this.#settings.concurrency ?? 16) - this.#attempts.liveCount();
     if (capacity <= 0) return 0;
     const reserved = new Set<string>();
-    let started = 0;
+    // Locks this pass has promised to chosen items (taken in the database only when recorded).
+    const promised = new Map<string, HeldLock['mode'][]>();
+    const compatible = (lock: HeldLock) => (promised.get(lock.name) ?? []).every((mode) => mode === 'shared' && lock.mode === 'shared');
+    const chosen: { item: ItemRecord; locks: HeldLock[] }[] = [];
     for (const item of this.#settings.machine.readyItems(capacity * 4 + 64)) {
-      if (started >= capacity) break;
+      if (chosen.length >= capacity) break;
       const locks = declaredLocks((JSON.parse(this.#runs.itemSpec(item.runId, item.itemId)!.spec) as ItemSpec).locks);
-      if (!locks.every((lock) => !reserved.has(lock.name) && this.#locks.available(lock))) {
+      if (locks.every((lock) => !reserved.has(lock.name) && compatible(lock) && this.#locks.available(lock))) {
+        for (const lock of locks) promised.set(lock.name, [...(promised.get(lock.name) ?? []), lock.mode]);
+        chosen.push({ item, locks });
+      } else {
         for (const lock of locks) reserved.add(lock.name);
-        continue;
       }
-      if (await this.#dispatch(item, locks)) started++;
     }
-    return started;
+    const prepared = (await Promise.all(chosen.map(({ item, locks }) => this.#prepare(item, locks)))).filter((dispatch) => dispatch !== undefined);
+    const recorded = this.#settings.database.transaction(() => prepared.filter((dispatch) => this.#recordDispatch(dispatch)))();
+    const starts = await Promise.all(
+      recorded.map(async (dispatch) => {
+        try {
+          return { dispatch, handle: await dispatch.executor.start({ executionId: dispatch.executionId, manifestDigest: dispatch.manifestDigest }) };
+        } catch (error) {
+          return { dispatch, error };
+        }
+      }),
+    );
+    this.#settings.database.transaction(() => {
+      for (const start of starts) {
+        if ('handle' in start) this.#recordStart(start.dispatch, start.handle);
+        else this.#recordStartFailure(start.dispatch, start.error);
+      }
+    })();
+    for (const { dispatch } of starts) {
+      const early = this.#earlyExits.get(dispatch.executionId);
+      if (early === undefined) continue;
+      this.#earlyExits.delete(dispatch.executionId);
+      await this.exited(dispatch.executionId, early);
+    }
+    return starts.filter((start) => 'handle' in start).length;
   }
 
-  async #dispatch(item: ItemRecord, locks: readonly HeldLock[]): Promise<boolean> {
+  // Signs and stores the manifest of the item's next attempt; fails the item at once (and returns
+  // nothing) when it cannot be dispatched at all.
+  async #prepare(item: ItemRecord, locks: readonly HeldLock[]): Promise<PreparedDispatch | undefined> {
     const { runId, itemId } = item;
     const stored = this.#runs.itemSpec(runId, itemId)!;
     const spec = JSON.parse(stored.spec) as ItemSpec;
@@ -195,7 +240,7 @@ export class Dispatcher {
       const reason = executor ? inputs : `no executor named ${JSON.stringify(stored.executor)} is configured`;
       this.#settings.machine.startItem(runId, itemId);
       this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { reason: String(reason) });
-      return false;
+      return undefined;
     }
     const attempt = this.#runs.nextAttempt(runId, itemId);
     const executionId = `${runId}/${itemId}/${attempt}`;
@@ -219,10 +264,16 @@ export class Dispatcher {
     const envelope = await signManifest(manifest, this.#settings.signer);
     const manifestDigest = digestOfJson(envelope);
     await this.#settings.storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope), { ifAbsent: true, contentType: 'application/json' });
+    return { runId, itemId, attempt, executionId, executor, executorName: stored.executor, locks, manifestDigest, timeoutMs: manifest.limits.timeoutMs };
+  }
+
+  // Records one dispatch inside the pass's transaction (its own savepoint): false, with nothing
+  // written, when another pass or a cancel moved the item first or its locks were taken.
+  #recordDispatch(dispatch: PreparedDispatch): boolean {
+    const { runId, itemId, attempt, executionId, manifestDigest } = dispatch;
     try {
       this.#settings.database.transaction(() => {
-        // Locks may have been taken since the pass looked (a completion only frees them, but be sure).
-        if (!this.#locks.acquireAll(runId, itemId, locks)) throw new LocksTaken();
+        if (!this.#locks.acquireAll(runId, itemId, dispatch.locks)) throw new LocksTaken();
         this.#settings.machine.startItem(runId, itemId);
         const now = this.#now();
         this.#attempts.insert({
@@ -231,41 +282,33 @@ export class Dispatcher {
           attempt,
           fencingToken: attempt,
           executionId,
-          executor: stored.executor,
+          executor: dispatch.executorName,
           manifestDigest,
           dispatchedAt: new Date(now).toISOString(),
-          deadline: new Date(now + manifest.limits.timeoutMs).toISOString(),
+          deadline: new Date(now + dispatch.timeoutMs).toISOString(),
         });
         this.#settings.audit.append({ actor: engineActor, action: 'attempt.dispatched', entity: { kind: 'attempt', id: executionId }, outcome: 'success', runId, data: { itemId, attempt, manifestDigest } });
       })();
+      return true;
     } catch (error) {
-      // Another pass or a cancel moved the item first, or its locks were taken: nothing was written.
       if (error instanceof LocksTaken || isCairnError(error, 'CAIRN_LIFECYCLE_TRANSITION_INVALID')) return false;
       throw error;
     }
-    let handle;
-    try {
-      handle = await executor.start({ executionId, manifestDigest });
-    } catch (error) {
-      const reason = isCairnError(error) ? `${error.code}: ${error.message}` : String(error);
-      this.#settings.database.transaction(() => {
-        this.#attempts.finished(executionId, 'failed', null, null, new Date(this.#now()).toISOString());
-        this.#locks.releaseAll(runId, itemId);
-        this.#settings.audit.append({ actor: engineActor, action: 'attempt.completed', entity: { kind: 'attempt', id: executionId }, outcome: 'failure', runId, data: { itemId, attempt, outcome: 'failed', reason, artifacts: {} } });
-        this.#settings.machine.finishItem(runId, itemId, 'failed');
-      })();
-      return false;
-    }
-    this.#settings.database.transaction(() => {
-      this.#attempts.started(executionId, handle);
-      this.#settings.audit.append({ actor: engineActor, action: 'attempt.started', entity: { kind: 'attempt', id: executionId }, outcome: 'success', runId, data: { itemId, attempt } });
-    })();
-    const early = this.#earlyExits.get(executionId);
-    if (early) {
-      this.#earlyExits.delete(executionId);
-      await this.exited(executionId, early);
-    }
-    return true;
+  }
+
+  #recordStart(dispatch: PreparedDispatch, handle: ExecutionHandle): void {
+    const { runId, itemId, attempt, executionId } = dispatch;
+    this.#attempts.started(executionId, handle);
+    this.#settings.audit.append({ actor: engineActor, action: 'attempt.started', entity: { kind: 'attempt', id: executionId }, outcome: 'success', runId, data: { itemId, attempt } });
+  }
+
+  #recordStartFailure(dispatch: PreparedDispatch, error: unknown): void {
+    const { runId, itemId, attempt, executionId } = dispatch;
+    const reason = isCairnError(error) ? `${error.code}: ${error.message}` : String(error);
+    this.#attempts.finished(executionId, 'failed', null, null, new Date(this.#now()).toISOString());
+    this.#locks.releaseAll(runId, itemId);
+    this.#settings.audit.append({ actor: engineActor, action: 'attempt.completed', entity: { kind: 'attempt', id: executionId }, outcome: 'failure', runId, data: { itemId, attempt, outcome: 'failed', reason, artifacts: {} } });
+    this.#settings.machine.finishItem(runId, itemId, 'failed');
   }
 
   // The digests of the item's needs, from its producers' last successful attempts; a reason
@@ -282,6 +325,11 @@ export class Dispatcher {
 
   async #complete(attempt: AttemptRecord, status: ExecutionStatus): Promise<void> {
     const read = await this.#readResult(attempt);
+    this.#settings.database.transaction(() => this.#recordCompletion(attempt, status, read))();
+  }
+
+  // Records an ended attempt (inside the caller's transaction, in a savepoint of its own).
+  #recordCompletion(attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead): void {
     const result = read === 'stale' ? undefined : read;
     const lost = status.state === 'unknown';
     // A stopped task reports `cancelled`; what it really was is why the engine stopped it.
@@ -333,7 +381,7 @@ export class Dispatcher {
 
   // The worker's result record, when it wrote one; 'stale' when it is not for this very attempt
   // (another fencing token or manifest), which is recorded and ignored.
-  async #readResult(attempt: AttemptRecord): Promise<{ artifacts: Record<string, string>; exitCode: number | null } | 'stale' | undefined> {
+  async #readResult(attempt: AttemptRecord): Promise<ResultRead> {
     const bytes = await this.#settings.storage.get(resultKey(attempt.executionId));
     if (bytes === null) return undefined;
     const record = parsePayload(resultRecordSchema, JSON.parse(new TextDecoder().decode(bytes)), `result record ${resultKey(attempt.executionId)}`);
@@ -344,3 +392,19 @@ export class Dispatcher {
 
 /** Thrown inside a dispatch transaction to roll it back when the item's locks are gone. */
 class LocksTaken extends Error {}
+
+/** An attempt ready to record: its manifest is signed and stored. */
+interface PreparedDispatch {
+  readonly runId: string;
+  readonly itemId: string;
+  readonly attempt: number;
+  readonly executionId: string;
+  readonly executor: ExecutorV1;
+  readonly executorName: string;
+  readonly locks: readonly HeldLock[];
+  readonly manifestDigest: DispatchManifest['workspace'];
+  readonly timeoutMs: number;
+}
+
+/** What the worker reported for an attempt: its result, `stale` (not for this attempt), or nothing. */
+type ResultRead = { readonly artifacts: Record<string, string>; readonly exitCode: number | null } | 'stale' | undefined;
