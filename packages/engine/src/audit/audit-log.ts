@@ -31,8 +31,8 @@ export class AuditLog {
     this.#database = database;
     this.merkle = MerkleLog.open(new SqliteMerkleNodeStore(database));
     this.#now = settings.now ?? Date.now;
-    this.#insert = database.prepare(
-      'INSERT INTO audit_entries (seq, run_id, run_seq, time, action, entity_kind, outcome, actor_id, body) VALUES (@seq, @runId, @runSeq, @time, @action, @entityKind, @outcome, @actorId, @body)',
+    this.#insert = database.prepare<[number, string | null, number | null, string, string, string, string, string, string]>(
+      'INSERT INTO audit_entries (seq, run_id, run_seq, time, action, entity_kind, outcome, actor_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.#nextRunSeq = database.prepare<[string], { next: number }>('SELECT COALESCE(MAX(run_seq) + 1, 0) AS next FROM audit_entries WHERE run_id = ?');
     this.#bySeq = database.prepare<[number, number], { body: string }>('SELECT body FROM audit_entries WHERE seq >= ? ORDER BY seq LIMIT ?');
@@ -72,27 +72,22 @@ export class AuditLog {
   }
 
   #write(draft: AuditEntryDraft): AuditEntry {
-    const { time, runId, ...rest } = draft;
+    const { time, runId, actor, entity } = draft;
+    // Keys in canonical (sorted) order, so canonical JSON takes its fast path.
     const entry: AuditEntry = {
-      ...rest,
+      action: draft.action,
+      actor: { id: actor.id, kind: actor.kind, via: actor.via },
+      data: draft.data,
+      entity: { id: entity.id, kind: entity.kind },
+      outcome: draft.outcome,
+      ...(runId === undefined ? {} : { runId, runSeq: this.#nextRunSeq.get(runId)!.next }),
       seq: this.merkle.size,
       time: time ?? new Date(this.#now()).toISOString(),
-      ...(runId === undefined ? {} : { runId, runSeq: this.#nextRunSeq.get(runId)!.next }),
     };
     const problem = auditEntryProblem(entry);
     if (problem !== undefined) throw new CairnError('CAIRN_PAYLOAD_INVALID', `The audit entry is not valid: entry${problem}.`, { path: `entry${problem.split(':')[0]}` });
     const body = canonicalJson(entry);
-    this.#insert.run({
-      seq: entry.seq,
-      runId: entry.runId ?? null,
-      runSeq: entry.runSeq ?? null,
-      time: entry.time,
-      action: entry.action,
-      entityKind: entry.entity.kind,
-      outcome: entry.outcome,
-      actorId: entry.actor.id,
-      body,
-    });
+    this.#insert.run(entry.seq, entry.runId ?? null, entry.runSeq ?? null, entry.time, entry.action, entry.entity.kind, entry.outcome, entry.actor.id, body);
     this.merkle.appendLeafHash(leafHashOfText(body));
     return entry;
   }

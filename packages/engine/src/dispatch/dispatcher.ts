@@ -51,6 +51,8 @@ export class Dispatcher {
   #dispatching: Promise<number> | undefined;
   /** Exits pushed before the attempt's start was recorded (an executor that finishes at once). */
   readonly #earlyExits = new Map<string, ExecutionStatus>();
+  /** Records one completion in a savepoint of the batch's transaction: one that fails undoes only itself. */
+  readonly #inSavepoint: (attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => void;
   /** Pushed exits waiting to be recorded together. */
   #exitBatch: { exits: { attempt: AttemptRecord; status: ExecutionStatus }[]; done: Promise<void> } | undefined;
 
@@ -59,6 +61,7 @@ export class Dispatcher {
     this.#runs = new RunStore(settings.database);
     this.#attempts = new AttemptStore(settings.database);
     this.#locks = new LockTable(settings.database);
+    this.#inSavepoint = settings.database.transaction((attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => this.#recordCompletion(attempt, status, read));
     this.#now = settings.now ?? Date.now;
   }
 
@@ -126,7 +129,7 @@ export class Dispatcher {
     this.#exitBatch = undefined;
     const reads = await Promise.all(exits.map(({ attempt }) => this.#readResult(attempt)));
     this.#settings.database.transaction(() => {
-      exits.forEach(({ attempt, status }, index) => this.#settings.database.transaction(() => this.#recordCompletion(attempt, status, reads[index]))());
+      exits.forEach(({ attempt, status }, index) => this.#inSavepoint(attempt, status, reads[index]));
     })();
   }
 

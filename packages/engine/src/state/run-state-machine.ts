@@ -59,7 +59,7 @@ export class RunStateMachine {
     const parsed = typeof document === 'string' ? parseRunSpec(document, options.source === undefined ? {} : { source: options.source }) : document;
     const { spec, digest } = assertRunSpec(parsed, { ...(options.source === undefined ? {} : { source: options.source }), ...(options.context ? { context: options.context } : {}) });
     const idempotencyKey = options.idempotencyKey ?? spec.idempotencyKey ?? null;
-    return this.#database.transaction((): SubmitResult => {
+    return this.#inTransaction((): SubmitResult => {
       if (idempotencyKey !== null) {
         const existing = this.#store.runByIdempotencyKey(idempotencyKey);
         if (existing?.specDigest === digest) return { runId: existing.runId, created: false, specDigest: digest };
@@ -93,7 +93,7 @@ export class RunStateMachine {
 
   /** A ready item starts running (its run with it, on the first). */
   startItem(runId: string, itemId: string, actor: AuditActor = engineActor): void {
-    this.#database.transaction(() => {
+    this.#inTransaction(() => {
       const run = this.#requireRun(runId);
       this.#move(this.#requireItem(runId, itemId), 'running', actor);
       if (run.state === 'queued') {
@@ -109,7 +109,7 @@ export class RunStateMachine {
    * skips everything downstream. The last item to finish ends the run.
    */
   finishItem(runId: string, itemId: string, outcome: ItemOutcome, actor: AuditActor = engineActor, data: JsonObject = {}): void {
-    this.#database.transaction(() => {
+    this.#inTransaction(() => {
       const item = this.#requireItem(runId, itemId);
       this.#move(item, outcome, actor, data);
       let run = this.#store.itemFinished(runId, outcome === 'failed');
@@ -131,7 +131,7 @@ export class RunStateMachine {
    * was running. Cancelling a run that already ended is a CAIRN_LIFECYCLE_TRANSITION_INVALID.
    */
   cancelRun(runId: string, actor: AuditActor): void {
-    this.#database.transaction(() => {
+    this.#inTransaction(() => {
       const run = this.#requireRun(runId);
       assertTransition(runTransitions, run.state, 'cancelled', `run ${runId}`);
       this.#store.requestCancel(runId, JSON.stringify(actor));
@@ -147,7 +147,7 @@ export class RunStateMachine {
 
   /** An awaiting item is approved by an actor and becomes ready. */
   approveItem(runId: string, itemId: string, actor: AuditActor): void {
-    this.#database.transaction(() => {
+    this.#inTransaction(() => {
       const item = this.#requireItem(runId, itemId);
       if (item.state !== 'awaiting-approval') {
         throw new CairnError('CAIRN_LIFECYCLE_TRANSITION_INVALID', `Item ${itemId} of run ${runId} is ${item.state}, not awaiting approval.`, { details: { state: item.state } });
@@ -180,7 +180,7 @@ export class RunStateMachine {
    * Audited with the attempt that failed and when the next one may start.
    */
   retryItem(runId: string, itemId: string, readyAt: number, data: JsonObject = {}): void {
-    this.#database.transaction(() => {
+    this.#inTransaction(() => {
       this.#move(this.#requireItem(runId, itemId), 'ready', engineActor, { ...data, retryAt: iso(readyAt) }, iso(readyAt));
     })();
   }
@@ -217,6 +217,13 @@ export class RunStateMachine {
       runId: run.runId,
       data: { items: run.itemsTotal, failed: run.itemsFailed },
     });
+  }
+
+  // Runs `work` in a transaction, or directly inside the caller's (whose failure handling — a
+  // savepoint or an abort — then covers it): nested savepoints on every transition cost more than
+  // the transitions.
+  #inTransaction<T>(work: () => T): () => T {
+    return () => (this.#database.inTransaction ? work() : this.#database.transaction(work)());
   }
 
   #move(item: ItemRecord, to: ItemState, actor: AuditActor, data: JsonObject = {}, readyAt: string | null = null): void {

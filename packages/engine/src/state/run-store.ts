@@ -23,9 +23,10 @@ export class RunStore {
     const prepare = database.prepare.bind(database);
     this.#statements = {
       insertRun: prepare(
-        `INSERT INTO runs (run_id, name, state, spec, spec_digest, idempotency_key, submitted_by, submitted_at, items_total, workspace)
-         VALUES (@runId, @name, 'queued', @spec, @specDigest, @idempotencyKey, @submittedBy, @submittedAt, @itemsTotal, @workspace)`,
+        `INSERT INTO runs (run_id, name, state, spec_digest, idempotency_key, submitted_by, submitted_at, items_total, workspace)
+         VALUES (@runId, @name, 'queued', @specDigest, @idempotencyKey, @submittedBy, @submittedAt, @itemsTotal, @workspace)`,
       ),
+      insertSpec: prepare('INSERT INTO run_specs (run_id, spec) VALUES (?, ?)'),
       insertItem: prepare(
         `INSERT INTO items (run_id, item_id, position, state, waiting_on, approval_required, spec, executor)
          VALUES (@runId, @itemId, @position, 'blocked', @waitingOn, @approvalRequired, @spec, @executor)`,
@@ -61,7 +62,9 @@ export class RunStore {
     itemsTotal: number;
     workspace: string | null;
   }): void {
-    this.#statements.insertRun.run(run);
+    const { spec, ...row } = run;
+    this.#statements.insertRun.run(row);
+    this.#statements.insertSpec.run(run.runId, spec);
   }
 
   insertItem(item: { runId: string; itemId: string; position: number; waitingOn: number; approvalRequired: boolean; spec: string; executor: string }): void {
