@@ -118,7 +118,7 @@ export class Dispatcher {
       return false;
     }
     // Exits that arrive together are recorded together, in one transaction (group commit).
-    this.#exitBatch ??= { exits: [], done: new Promise<void>((resolve) => setImmediate(() => void this.#flushExits().then(resolve))) };
+    this.#exitBatch ??= { exits: [], done: new Promise<void>((resolve) => queueMicrotask(() => void this.#flushExits().then(resolve))) };
     this.#exitBatch.exits.push({ attempt, status });
     await this.#exitBatch.done;
     return true;
