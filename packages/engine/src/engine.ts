@@ -156,16 +156,23 @@ export class Engine {
     await this.#dispatcher.recover();
     let lastReconcile = 0;
     while (this.#running) {
-      const now = Date.now();
-      let ended = 0;
-      if (now - lastReconcile >= this.#settings.reconcileIntervalMs) {
-        ended = await this.#dispatcher.reconcile();
-        lastReconcile = now;
+      try {
+        const now = Date.now();
+        let ended = 0;
+        if (now - lastReconcile >= this.#settings.reconcileIntervalMs) {
+          ended = await this.#dispatcher.reconcile();
+          lastReconcile = now;
+        }
+        const started = await this.#dispatcher.dispatchReady();
+        this.#notifyWaiters();
+        if (ended > 0 || started > 0) continue;
+        await this.#sleep(this.#sleepMs(lastReconcile));
+      } catch (error) {
+        // A seam that fails (storage down, an executor unreachable) must not stop the engine:
+        // log it, wait a reconcile interval, and try again.
+        this.#settings.logger?.error({ error: String(error) }, 'engine loop step failed; retrying');
+        await this.#sleep(this.#settings.reconcileIntervalMs);
       }
-      const started = await this.#dispatcher.dispatchReady();
-      this.#notifyWaiters();
-      if (ended > 0 || started > 0) continue;
-      await this.#sleep(this.#sleepMs(lastReconcile));
     }
   }
 

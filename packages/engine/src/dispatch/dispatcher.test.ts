@@ -52,6 +52,10 @@ async function setUp(concurrency = 16) {
       await sleep(argv[0] === 'sleep' ? Number(argv[1]) : 5, undefined, signal ? { signal } : {}).catch(() => undefined);
       intervals[`${manifest.runId}/${manifest.itemId}`] = [began, performance.now()];
       if (signal?.aborted) return 130;
+      if (argv[0] === 'garbage') {
+        await storage.put(resultKey(manifest.executionId), new TextEncoder().encode('{"version": "cairn.result/v1", "oops'));
+        return 0;
+      }
       // `exit N` always exits N; `flaky N` fails its first N attempts.
       const exitCode = argv[0] === 'exit' ? Number(argv[1]) : argv[0] === 'flaky' && manifest.attempt <= Number(argv[1]) ? 1 : 0;
       const stdout = new TextEncoder().encode(`${manifest.itemId} ran\n`);
@@ -278,5 +282,14 @@ describe('Dispatcher', () => {
     expect(overlap(span(first.runId, 'read-1'), span(first.runId, 'read-2'))).toBe(true);
     for (const [runId, itemId] of [[first.runId, 'read-1'], [first.runId, 'read-2'], [third.runId, 'read-3']] as const) expect(overlap(write, span(runId, itemId))).toBe(false);
     expect(span(third.runId, 'read-3')[0]).toBeGreaterThanOrEqual(write[1]);
+  });
+
+  test('a malformed result record is rejected and audited, and the attempt does not count as a success', async () => {
+    const { machine, audit, drive } = await setUp();
+    const { runId } = machine.submit({ version: 1, name: 'garbage', items: [{ id: 'bad', runtime: { kind: 'command', argv: ['garbage'] } }] }, { actor: ana });
+    await drive(runId);
+    expect(machine.run(runId)!.state).toBe('failed');
+    const rejected = audit.runEntries(runId).find((entry) => entry.action === 'attempt.result-rejected')!;
+    expect(rejected.data['reason']).toMatch(/^the result record is not valid/);
   });
 });

@@ -1,4 +1,4 @@
-import type { AuditActor, DispatchManifest, ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import type { AuditActor, Digest, DispatchManifest, ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { signManifest } from '@cairn/audit';
 import { canonicalJsonBytes, digestOfJson, isCairnError, parseDuration, parsePayload, resultRecordSchema, sha256Digest } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -331,27 +331,29 @@ export class Dispatcher {
     this.#settings.database.transaction(() => this.#recordCompletion(attempt, status, read))();
   }
 
-  // Records an ended attempt (inside the caller's transaction, in a savepoint of its own).
+  // Records an ended attempt; callers run it in a transaction or savepoint of its own.
   #recordCompletion(attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead): void {
-    const result = read === 'stale' ? undefined : read;
+    const rejected = read !== undefined && 'rejected' in read;
+    const result = rejected ? undefined : read;
     const lost = status.state === 'unknown';
     // A stopped task reports `cancelled`; what it really was is why the engine stopped it.
     const stopped = status.outcome === 'cancelled' && attempt.stopReason === 'timeout' ? 'timed-out' : status.outcome;
-    const outcome = lost ? 'lost' : (stopped ?? 'failed');
+    // A task whose result cannot be trusted did not succeed, whatever its exit code.
+    const outcome = lost ? 'lost' : rejected && stopped === 'succeeded' ? 'failed' : (stopped ?? 'failed');
     const artifacts = result?.artifacts ?? null;
     const exitCode = result?.exitCode ?? status.exitCode ?? null;
-    this.#settings.database.transaction(() => {
+    {
       // A pushed exit and the reconcile loop may both get here: the first one records it.
       const current = this.#attempts.byExecutionId(attempt.executionId);
       if (current?.state !== 'running') return;
-      if (read === 'stale') {
+      if (read !== undefined && 'rejected' in read) {
         this.#settings.audit.append({
           actor: engineActor,
           action: 'attempt.result-rejected',
           entity: { kind: 'attempt', id: attempt.executionId },
           outcome: 'denied',
           runId: attempt.runId,
-          data: { itemId: attempt.itemId, attempt: attempt.attempt, reason: 'the result names another fencing token or manifest' },
+          data: { itemId: attempt.itemId, attempt: attempt.attempt, reason: read.rejected },
         });
       }
       this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, new Date(this.#now()).toISOString());
@@ -366,7 +368,7 @@ export class Dispatcher {
       });
       if (outcome === 'succeeded' || outcome === 'cancelled') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, outcome);
       else this.#failOrRetry(attempt, outcome);
-    })();
+    }
   }
 
   // A failed, timed-out or lost attempt is retried while the item has attempts left and its run
@@ -382,13 +384,18 @@ export class Dispatcher {
     this.#settings.machine.retryItem(attempt.runId, attempt.itemId, this.#now() + delay, { attempt: attempt.attempt, outcome, attemptsLeft: maxAttempts - attempt.attempt });
   }
 
-  // The worker's result record, when it wrote one; 'stale' when it is not for this very attempt
-  // (another fencing token or manifest), which is recorded and ignored.
+  // The worker's result record, when it wrote one. One that is malformed or not for this very
+  // attempt (another fencing token or manifest) is rejected — recorded, and never trusted.
   async #readResult(attempt: AttemptRecord): Promise<ResultRead> {
     const bytes = await this.#settings.storage.get(resultKey(attempt.executionId));
     if (bytes === null) return undefined;
-    const record = parsePayload(resultRecordSchema, JSON.parse(new TextDecoder().decode(bytes)), `result record ${resultKey(attempt.executionId)}`);
-    if (record.fencingToken !== attempt.fencingToken || record.manifestDigest !== attempt.manifestDigest) return 'stale';
+    let record;
+    try {
+      record = parsePayload(resultRecordSchema, JSON.parse(new TextDecoder().decode(bytes)), `result record ${resultKey(attempt.executionId)}`);
+    } catch (error) {
+      return { rejected: `the result record is not valid: ${isCairnError(error) ? error.message : (error as Error).message}` };
+    }
+    if (record.fencingToken !== attempt.fencingToken || record.manifestDigest !== attempt.manifestDigest) return { rejected: 'the result names another fencing token or manifest' };
     return { artifacts: { ...record.artifacts }, exitCode: record.exitCode };
   }
 }
@@ -405,9 +412,9 @@ interface PreparedDispatch {
   readonly executor: ExecutorV1;
   readonly executorName: string;
   readonly locks: readonly HeldLock[];
-  readonly manifestDigest: DispatchManifest['workspace'];
+  readonly manifestDigest: Digest;
   readonly timeoutMs: number;
 }
 
-/** What the worker reported for an attempt: its result, `stale` (not for this attempt), or nothing. */
-type ResultRead = { readonly artifacts: Record<string, string>; readonly exitCode: number | null } | 'stale' | undefined;
+/** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */
+type ResultRead = { readonly artifacts: Record<string, string>; readonly exitCode: number | null } | { readonly rejected: string } | undefined;
