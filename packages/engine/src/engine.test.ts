@@ -70,6 +70,16 @@ test('a started engine runs a submitted DAG to the end on pushed completions, wi
   expect(engine.audit.runEntries(runId).at(-1)!.action).toBe('run.succeeded');
 });
 
+test('unknown queues are refused at submit: a typo never becomes a silent hang', () => {
+  const { engine } = engineWith(databasePath());
+  try {
+    engine.submit({ version: 1, name: 'x', items: [{ id: 'a', queue: 'gpu', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
+    expect.unreachable();
+  } catch (error) {
+    expect((error as { issues: { path: string; message: string }[] }).issues[0]).toMatchObject({ path: '$.items[0].queue', message: expect.stringContaining('Known: none') });
+  }
+});
+
 test('unknown executors are refused at submit, with the ones that exist', () => {
   const { engine } = engineWith(databasePath());
   try {

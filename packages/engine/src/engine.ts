@@ -26,6 +26,8 @@ export const engineSettingsSchema = z.strictObject({
   signer: seam('SignerV1'),
   /** Attempts running at once across all runs. */
   concurrency: z.int().min(1).max(100_000).default(16),
+  /** Named queues with their own limits; an item naming another queue is refused at submit. */
+  queues: z.record(z.string().min(1), z.strictObject({ concurrency: z.int().min(1).max(100_000) })).default({}),
   /** How often executors that do not push completions are inspected. */
   reconcileIntervalMs: z.int().min(1).max(3_600_000).default(500),
   logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null).optional(),
@@ -81,13 +83,14 @@ export class Engine {
       storage: settings.storage,
       signer: settings.signer,
       concurrency: parsed.data.concurrency,
+      queues: parsed.data.queues,
       now,
     });
   }
 
   /** Validates and stores a run (see `RunStateMachine.submit`); the loop picks it up at once. */
   submit(document: unknown, options: SubmitOptions): SubmitResult {
-    const result = this.#machine.submit(document, { context: { executors: Object.keys(this.#executors) }, ...options });
+    const result = this.#machine.submit(document, { context: { executors: Object.keys(this.#executors), queues: Object.keys(this.#settings.queues) }, ...options });
     this.#poke();
     return result;
   }

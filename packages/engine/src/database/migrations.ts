@@ -134,4 +134,12 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX items_ready ON items (ready_at) WHERE state = 'ready';
     `,
   },
+  {
+    version: 6,
+    name: 'per-run and per-queue concurrency',
+    sql: `
+      ALTER TABLE runs ADD COLUMN concurrency INTEGER;
+      ALTER TABLE attempts ADD COLUMN queue TEXT;
+    `,
+  },
 ];

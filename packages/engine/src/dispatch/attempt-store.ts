@@ -36,8 +36,8 @@ export class AttemptStore {
     const prepare = database.prepare.bind(database);
     this.#statements = {
       insert: prepare(
-        `INSERT INTO attempts (run_id, item_id, attempt, fencing_token, execution_id, executor, state, manifest_digest, dispatched_at, deadline)
-         VALUES (@runId, @itemId, @attempt, @fencingToken, @executionId, @executor, 'dispatching', @manifestDigest, @dispatchedAt, @deadline)`,
+        `INSERT INTO attempts (run_id, item_id, attempt, fencing_token, execution_id, executor, state, manifest_digest, dispatched_at, deadline, queue)
+         VALUES (@runId, @itemId, @attempt, @fencingToken, @executionId, @executor, 'dispatching', @manifestDigest, @dispatchedAt, @deadline, @queue)`,
       ),
       started: prepare(`UPDATE attempts SET state = 'running', handle = ? WHERE execution_id = ?`),
       finished: prepare('UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ? WHERE execution_id = ?'),
@@ -46,6 +46,10 @@ export class AttemptStore {
       requestStopForRun: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, 'cancel') WHERE run_id = ? AND state IN ('dispatching', 'running')`),
       stopSent: prepare('UPDATE attempts SET stop_sent = 1 WHERE execution_id = ?'),
       byExecutionId: prepare<[string], AttemptRow>(`SELECT ${columns} FROM attempts WHERE execution_id = ?`),
+      liveByRun: prepare<[], { key: string; count: number }>(`SELECT run_id AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') GROUP BY run_id`),
+      liveByQueue: prepare<[], { key: string; count: number }>(
+        `SELECT queue AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') AND queue IS NOT NULL GROUP BY queue`,
+      ),
       liveCount: prepare<[], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running')`),
       artifacts: prepare<[string, string], { artifacts: string | null }>(
         `SELECT artifacts FROM attempts WHERE run_id = ? AND item_id = ? AND state = 'succeeded' ORDER BY attempt DESC LIMIT 1`,
@@ -63,6 +67,7 @@ export class AttemptStore {
     manifestDigest: string;
     dispatchedAt: string;
     deadline: string;
+    queue: string | null;
   }): void {
     this.#statements.insert.run(attempt);
   }
@@ -97,6 +102,12 @@ export class AttemptStore {
   /** The executor was asked to stop the attempt. */
   markStopSent(executionId: string): void {
     this.#statements.stopSent.run(executionId);
+  }
+
+  /** Live attempts per run and per queue (only live rows are read, through the partial index). */
+  liveCounts(): { byRun: Map<string, number>; byQueue: Map<string, number> } {
+    const toMap = (rows: { key: string; count: number }[]) => new Map(rows.map((row) => [row.key, row.count]));
+    return { byRun: toMap(this.#statements.liveByRun.all()), byQueue: toMap(this.#statements.liveByQueue.all()) };
   }
 
   liveCount(): number {

@@ -24,7 +24,7 @@ const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
  * worker: it fetches and verifies its signed manifest, stores its outputs by digest and writes a
  * result record, then exits with the code the item's argv asks for (`exit 3`).
  */
-async function setUp(concurrency = 16) {
+async function setUp(concurrency = 16, queues: Record<string, { concurrency: number }> = {}) {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
   directories.push(directory);
   const database = openEngineDatabase(join(directory, 'engine.db'));
@@ -73,7 +73,7 @@ async function setUp(concurrency = 16) {
     }
   };
   const executor = createInMemoryExecutor({ run: worker });
-  const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: executor }, storage, signer, concurrency });
+  const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: executor }, storage, signer, concurrency, queues });
   /** Dispatch and reconcile until the run ends. */
   const drive = async (runId: string) => {
     for (let round = 0; round < 500 && !['succeeded', 'failed', 'cancelled'].includes(machine.run(runId)!.state); round++) {
@@ -291,5 +291,24 @@ describe('Dispatcher', () => {
     expect(machine.run(runId)!.state).toBe('failed');
     const rejected = audit.runEntries(runId).find((entry) => entry.action === 'attempt.result-rejected')!;
     expect(rejected.data['reason']).toMatch(/^the result record is not valid/);
+  });
+
+  test('per-run concurrency and named queues limit what runs together', async () => {
+    const { machine, dispatcher, intervals } = await setUp(16, { gpu: { concurrency: 1 } });
+    const sleeper = (id: string, extra: object = {}) => ({ id, ...extra, runtime: { kind: 'command' as const, argv: ['sleep', '40'] } });
+    const serial = machine.submit({ version: 1, name: 'serial', concurrency: 1, items: [sleeper('a'), sleeper('b'), sleeper('c')] }, { actor: ana });
+    const gpuOne = machine.submit({ version: 1, name: 'gpu-1', items: [sleeper('train', { queue: 'gpu' })] }, { actor: ana });
+    const gpuTwo = machine.submit({ version: 1, name: 'gpu-2', defaults: { queue: 'gpu' }, items: [sleeper('train')] }, { actor: ana });
+    const runs = [serial.runId, gpuOne.runId, gpuTwo.runId];
+    for (let round = 0; round < 500 && runs.some((runId) => machine.run(runId)!.state !== 'succeeded'); round++) {
+      await dispatcher.dispatchReady();
+      await sleep(2);
+      await dispatcher.reconcile();
+    }
+    expect(runs.map((runId) => machine.run(runId)!.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    const overlap = (a: [number, number], b: [number, number]) => a[0] < b[1] && b[0] < a[1];
+    const span = (runId: string, itemId: string) => intervals[`${runId}/${itemId}`]!;
+    for (const [first, second] of [['a', 'b'], ['a', 'c'], ['b', 'c']] as const) expect(overlap(span(serial.runId, first), span(serial.runId, second))).toBe(false);
+    expect(overlap(span(gpuOne.runId, 'train'), span(gpuTwo.runId, 'train'))).toBe(false);
   });
 });

@@ -22,6 +22,8 @@ export interface DispatcherSettings {
   readonly signer: SignerV1;
   /** Attempts live at once across all runs; default 16. */
   readonly concurrency?: number;
+  /** Named queues and how many of their items may run at once (items name one with `queue:`). */
+  readonly queues?: Readonly<Record<string, { readonly concurrency: number }>>;
   readonly now?: () => number;
   /** Source of retry jitter; `Math.random` by default (tests inject one). */
   readonly random?: () => number;
@@ -195,11 +197,21 @@ export class Dispatcher {
     const promised = new Map<string, HeldLock['mode'][]>();
     const compatible = (lock: HeldLock) => (promised.get(lock.name) ?? []).every((mode) => mode === 'shared' && lock.mode === 'shared');
     const chosen: { item: ItemRecord; locks: HeldLock[] }[] = [];
+    // Per-run and per-queue limits: live attempts now, plus what this pass has chosen.
+    const { byRun, byQueue } = this.#attempts.liveCounts();
+    const runLimits = new Map<string, number | null>();
     for (const item of this.#settings.machine.readyItems(capacity * 4 + 64)) {
       if (chosen.length >= capacity) break;
-      const locks = declaredLocks((JSON.parse(this.#runs.itemSpec(item.runId, item.itemId)!.spec) as ItemSpec).locks);
+      const spec = JSON.parse(this.#runs.itemSpec(item.runId, item.itemId)!.spec) as ItemSpec;
+      if (!runLimits.has(item.runId)) runLimits.set(item.runId, this.#settings.machine.run(item.runId)?.concurrency ?? null);
+      const runLimit = runLimits.get(item.runId) ?? Infinity;
+      const queueLimit = spec.queue === undefined ? Infinity : (this.#settings.queues?.[spec.queue]?.concurrency ?? Infinity);
+      if ((byRun.get(item.runId) ?? 0) >= runLimit || (spec.queue !== undefined && (byQueue.get(spec.queue) ?? 0) >= queueLimit)) continue;
+      const locks = declaredLocks(spec.locks);
       if (locks.every((lock) => !reserved.has(lock.name) && compatible(lock) && this.#locks.available(lock))) {
         for (const lock of locks) promised.set(lock.name, [...(promised.get(lock.name) ?? []), lock.mode]);
+        byRun.set(item.runId, (byRun.get(item.runId) ?? 0) + 1);
+        if (spec.queue !== undefined) byQueue.set(spec.queue, (byQueue.get(spec.queue) ?? 0) + 1);
         chosen.push({ item, locks });
       } else {
         for (const lock of locks) reserved.add(lock.name);
@@ -267,7 +279,7 @@ export class Dispatcher {
     const envelope = await signManifest(manifest, this.#settings.signer);
     const manifestDigest = digestOfJson(envelope);
     await this.#settings.storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope), { ifAbsent: true, contentType: 'application/json' });
-    return { runId, itemId, attempt, executionId, executor, executorName: stored.executor, locks, manifestDigest, timeoutMs: manifest.limits.timeoutMs };
+    return { runId, itemId, attempt, executionId, executor, executorName: stored.executor, locks, manifestDigest, timeoutMs: manifest.limits.timeoutMs, queue: spec.queue ?? null };
   }
 
   // Records one dispatch inside the pass's transaction (its own savepoint): false, with nothing
@@ -289,6 +301,7 @@ export class Dispatcher {
           manifestDigest,
           dispatchedAt: new Date(now).toISOString(),
           deadline: new Date(now + dispatch.timeoutMs).toISOString(),
+          queue: dispatch.queue,
         });
         this.#settings.audit.append({ actor: engineActor, action: 'attempt.dispatched', entity: { kind: 'attempt', id: executionId }, outcome: 'success', runId, data: { itemId, attempt, manifestDigest } });
       })();
@@ -414,6 +427,7 @@ interface PreparedDispatch {
   readonly locks: readonly HeldLock[];
   readonly manifestDigest: Digest;
   readonly timeoutMs: number;
+  readonly queue: string | null;
 }
 
 /** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */

@@ -15,6 +15,8 @@ export interface RunRecord {
   readonly itemsFailed: number;
   /** The actor (JSON) who asked to cancel the run; the run ends cancelled once nothing runs. */
   readonly cancelRequestedBy: string | null;
+  /** Items of this run running at once, when the spec limits it. */
+  readonly concurrency: number | null;
 }
 
 /** An item as the engine stores it. `waitingOn` counts prerequisites not yet succeeded. */

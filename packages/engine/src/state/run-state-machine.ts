@@ -71,7 +71,7 @@ export class RunStateMachine {
       }
       const now = this.#now();
       const runId = newRunId(now);
-      this.#store.insertRun({ runId, name: spec.name, spec: canonicalJson(spec), specDigest: digest, idempotencyKey, submittedBy: options.actor.id, submittedAt: iso(now), itemsTotal: spec.items.length, workspace: spec.workspace?.snapshot ?? null });
+      this.#store.insertRun({ runId, name: spec.name, spec: canonicalJson(spec), specDigest: digest, idempotencyKey, submittedBy: options.actor.id, submittedAt: iso(now), itemsTotal: spec.items.length, workspace: spec.workspace?.snapshot ?? null, concurrency: spec.concurrency ?? null });
       this.#audit.append({ actor: options.actor, action: 'run.submitted', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data: { specDigest: digest, items: spec.items.length } });
       spec.items.forEach((item, position) => {
         const effective = withDefaults(spec, item);

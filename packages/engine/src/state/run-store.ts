@@ -4,7 +4,7 @@ import type { ItemRecord, RunRecord } from './run-records.ts';
 
 const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, idempotency_key AS idempotencyKey, submitted_by AS submittedBy,
   submitted_at AS submittedAt, finished_at AS finishedAt, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed,
-  cancel_requested_by AS cancelRequestedBy`;
+  cancel_requested_by AS cancelRequestedBy, concurrency`;
 const itemColumns = 'run_id AS runId, item_id AS itemId, position, state, waiting_on AS waitingOn, approval_required AS approvalRequired, ready_at AS readyAt';
 
 /** Rows as SQLite returns them: booleans are 0 or 1. */
@@ -23,8 +23,8 @@ export class RunStore {
     const prepare = database.prepare.bind(database);
     this.#statements = {
       insertRun: prepare(
-        `INSERT INTO runs (run_id, name, state, spec_digest, idempotency_key, submitted_by, submitted_at, items_total, workspace)
-         VALUES (@runId, @name, 'queued', @specDigest, @idempotencyKey, @submittedBy, @submittedAt, @itemsTotal, @workspace)`,
+        `INSERT INTO runs (run_id, name, state, spec_digest, idempotency_key, submitted_by, submitted_at, items_total, workspace, concurrency)
+         VALUES (@runId, @name, 'queued', @specDigest, @idempotencyKey, @submittedBy, @submittedAt, @itemsTotal, @workspace, @concurrency)`,
       ),
       insertSpec: prepare('INSERT INTO run_specs (run_id, spec) VALUES (?, ?)'),
       insertItem: prepare(
@@ -61,6 +61,7 @@ export class RunStore {
     submittedAt: string;
     itemsTotal: number;
     workspace: string | null;
+    concurrency: number | null;
   }): void {
     const { spec, ...row } = run;
     this.#statements.insertRun.run(row);
