@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditActor, TaskEnvelope } from '@cairn/core';
-import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider, type InMemoryExecutorRegistry } from '@cairn/conformance/mocks';
+import { createInMemoryAuditAnchor, createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider, type InMemoryExecutorRegistry } from '@cairn/conformance/mocks';
+import { keyIdOf, verifyBundle } from '@cairn/audit';
+import type { AuditAnchorV1 } from '@cairn/core';
 import { isCairnError } from '@cairn/protocol';
 import { afterEach, expect, test } from 'vitest';
 import { createEngine, type Engine } from './engine.ts';
@@ -32,7 +34,7 @@ async function body(task: TaskEnvelope, signal: AbortSignal, argvOf: (task: Task
   return argv[0] === 'exit' ? Number(argv[1]) : 0;
 }
 
-function engineWith(path: string, registry?: InMemoryExecutorRegistry, reconcileIntervalMs = 20) {
+function engineWith(path: string, registry?: InMemoryExecutorRegistry, reconcileIntervalMs = 20, anchors: AuditAnchorV1[] = []) {
   const storage = createInMemoryStorageProvider();
   const signer = createInMemorySigner();
   // The task learns its argv from the manifest the engine stored, as a worker would.
@@ -42,9 +44,9 @@ function engineWith(path: string, registry?: InMemoryExecutorRegistry, reconcile
     return manifest.runtime.argv as string[];
   };
   const executor = createInMemoryExecutor({ run: (task, signal) => body(task, signal, argvOf), ...(registry ? { registry } : {}) });
-  const engine = createEngine({ database: path, executors: { local: executor }, storage, signer, reconcileIntervalMs });
+  const engine = createEngine({ database: path, executors: { local: executor }, storage, signer, reconcileIntervalMs, anchors });
   engines.push(engine);
-  return { engine, executor, storage };
+  return { engine, executor, storage, signer };
 }
 
 test('bad settings are refused, every option named', () => {
@@ -115,4 +117,43 @@ test('the loop waits out a retry backoff and then retries', async () => {
   expect((await engine.waitForRun(runId)).state).toBe('failed');
   expect(performance.now() - started).toBeGreaterThanOrEqual(45);
   expect(engine.audit.runEntries(runId).filter((entry) => entry.action === 'attempt.dispatched')).toHaveLength(2);
+});
+
+test('a finished run exports an evidence bundle that verifies, its checkpoint anchored and read back live', async () => {
+  const anchor = createInMemoryAuditAnchor();
+  const { engine, signer } = engineWith(databasePath(), undefined, 20, [anchor]);
+  engine.start();
+  const { runId } = engine.submit({ version: 1, name: 'evidence', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }, { id: 'b', dependsOn: ['a'], runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
+  await engine.waitForRun(runId);
+  const bundle = await engine.exportBundle(runId);
+  const publicKey = await signer.publicKey();
+  const report = await verifyBundle(bundle, { pinnedKeyIds: [keyIdOf(publicKey)], readAnchor: (receipt) => anchor.read(receipt) });
+  expect(Object.fromEntries(report.checks.map((check) => [check.name, check.status]))).toMatchObject({
+    entries: 'pass', completeness: 'pass', inclusion: 'pass', 'checkpoint-signature': 'pass', manifests: 'pass', artifacts: 'pass', anchor: 'pass',
+  });
+  expect(report).toMatchObject({ valid: true, claim: 'tamper-detecting' });
+  expect(engine.audit.runEntries(runId).length).toBeGreaterThan(5);
+});
+
+test('an anchor outage queues the checkpoint and anchors it later; nothing is dropped', { timeout: 15_000 }, async () => {
+  const anchor = createInMemoryAuditAnchor();
+  let failures = 1;
+  const flaky: AuditAnchorV1 = {
+    specificationVersion: 'v1',
+    provider: 'flaky',
+    guarantee: 'detect',
+    anchor: async (checkpoint) => {
+      if (failures-- > 0) throw new Error('anchor unreachable');
+      return anchor.anchor(checkpoint);
+    },
+    read: (reference) => anchor.read(reference),
+  };
+  const { engine } = engineWith(databasePath(), undefined, 20, [flaky]);
+  engine.start();
+  const { runId } = engine.submit({ version: 1, name: 'outage', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
+  await engine.waitForRun(runId);
+  for (let wait = 0; wait < 400 && !engine.audit.runEntries(runId).length; wait++) await sleep(5);
+  const anchored = () => [...engine.audit.entries()].filter((entry) => entry.action === 'checkpoint.anchored');
+  for (let wait = 0; wait < 300 && !anchored().some((entry) => entry.outcome === 'success'); wait++) await sleep(10);
+  expect(anchored().map((entry) => entry.outcome)).toEqual(['failure', 'success']);
 });

@@ -1,9 +1,11 @@
-import type { AuditActor, ExecutionStatus, ExecutorV1, Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
+import type { AuditActor, AuditAnchorV1, DsseEnvelope, EvidenceBundleV1, ExecutionStatus, ExecutorV1, Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
+import { buildEvidenceBundle } from '@cairn/audit';
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import { AuditLog } from './audit/audit-log.ts';
 import { openEngineDatabase, type EngineDatabase } from './database/open-engine-database.ts';
-import { Dispatcher } from './dispatch/dispatcher.ts';
+import { Checkpointer } from './audit/checkpointer.ts';
+import { Dispatcher, manifestKey } from './dispatch/dispatcher.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
 
@@ -30,11 +32,22 @@ export const engineSettingsSchema = z.strictObject({
   queues: z.record(z.string().min(1), z.strictObject({ concurrency: z.int().min(1).max(100_000) })).default({}),
   /** How often executors that do not push completions are inspected. */
   reconcileIntervalMs: z.int().min(1).max(3_600_000).default(500),
+  /** Where checkpoints are anchored (none: checkpoints are kept in the database only). */
+  anchors: z.array(seam('AuditAnchorV1')).default([]),
+  /** Checkpoint policy: every N entries, every T, and at each run's end. */
+  checkpoints: z
+    .strictObject({
+      origin: z.string().min(1).default('cairn:engine'),
+      everyEntries: z.int().min(1).default(1_000),
+      everyMs: z.int().min(1).default(60_000),
+    })
+    .prefault({}),
   logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null).optional(),
   now: z.custom<() => number>((value) => typeof value === 'function').optional(),
 });
 
-export type EngineSettings = Omit<z.input<typeof engineSettingsSchema>, 'database' | 'executors' | 'storage' | 'signer'> & {
+export type EngineSettings = Omit<z.input<typeof engineSettingsSchema>, 'database' | 'executors' | 'storage' | 'signer' | 'anchors'> & {
+  readonly anchors?: readonly AuditAnchorV1[];
   readonly database: string | EngineDatabase;
   readonly executors: Readonly<Record<string, ExecutorV1>>;
   readonly storage: StorageProviderV1;
@@ -52,11 +65,15 @@ export class Engine {
   readonly #database: EngineDatabase;
   readonly #machine: RunStateMachine;
   readonly #dispatcher: Dispatcher;
+  readonly #checkpointer: Checkpointer;
+  readonly #storage: StorageProviderV1;
+  readonly #signer: SignerV1;
   readonly #settings: z.output<typeof engineSettingsSchema>;
   readonly #executors: Readonly<Record<string, ExecutorV1>>;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #runWaiters = new Map<string, (() => void)[]>();
   #wake: (() => void) | undefined;
+  #woken = false;
   #loop: Promise<void> | undefined;
   #running = false;
 
@@ -86,6 +103,43 @@ export class Engine {
       queues: parsed.data.queues,
       now,
     });
+    this.#storage = settings.storage;
+    this.#signer = settings.signer;
+    this.#checkpointer = new Checkpointer({
+      database: this.#database,
+      audit: this.audit,
+      signer: settings.signer,
+      anchors: settings.anchors ?? [],
+      ...parsed.data.checkpoints,
+      now,
+    });
+  }
+
+  /**
+   * The evidence bundle of a run, against the first checkpoint that covers all its entries
+   * (anchored ones first). Throws CAIRN_NOT_FOUND for an unknown run and CAIRN_BUNDLE_INVALID
+   * while no checkpoint covers it yet (the engine issues one when a run ends).
+   */
+  async exportBundle(runId: string): Promise<EvidenceBundleV1> {
+    const spec = this.#machine.spec(runId);
+    if (!spec) throw new CairnError('CAIRN_NOT_FOUND', `Run ${runId} does not exist.`, { details: { runId } });
+    const entries = this.audit.runEntries(runId);
+    const needed = Math.max(...entries.map((entry) => entry.seq)) + 1;
+    if (!this.#checkpointer.covering(needed)) {
+      // The run may have just ended: issue (and try to anchor) its checkpoint now.
+      await this.#checkpointer.issueIfDue();
+      await this.#checkpointer.anchorDue();
+    }
+    const checkpoint = this.#checkpointer.covering(needed);
+    if (!checkpoint) throw new CairnError('CAIRN_BUNDLE_INVALID', `No checkpoint covers run ${runId} yet (it needs ${needed} entries); try again once the run has ended.`);
+    const manifests = await Promise.all(
+      entries
+        .flatMap((entry) => (entry.action === 'attempt.dispatched' && typeof entry.data['manifestDigest'] === 'string' ? [entry.data['manifestDigest']] : []))
+        .map(async (digest) => JSON.parse(new TextDecoder().decode((await this.#storage.get(manifestKey(digest)))!)) as DsseEnvelope),
+    );
+    const publicKey = await this.#signer.publicKey();
+    const key = { keyId: await this.#signer.keyId(), algorithm: this.#signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') };
+    return buildEvidenceBundle({ runId, spec, entries, proofs: this.audit.merkle, checkpoint: checkpoint.envelope, anchors: checkpoint.receipts, keys: [key], manifests });
   }
 
   /** Validates and stores a run (see `RunStateMachine.submit`); the loop picks it up at once. */
@@ -167,6 +221,8 @@ export class Engine {
           lastReconcile = now;
         }
         const started = await this.#dispatcher.dispatchReady();
+        await this.#checkpointer.issueIfDue();
+        await this.#checkpointer.anchorDue();
         this.#notifyWaiters();
         if (ended > 0 || started > 0) continue;
         await this.#sleep(this.#sleepMs(lastReconcile));
@@ -187,12 +243,19 @@ export class Engine {
   }
 
   #sleep(milliseconds: number): Promise<void> {
+    // A poke that came while the loop was busy (or a stop) must not be slept through.
+    if (this.#woken || !this.#running) {
+      this.#woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, milliseconds);
-      function done() {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
         clearTimeout(timer);
+        if (this.#wake === done) this.#wake = undefined;
         resolve();
-      }
+      };
+      timer = setTimeout(done, milliseconds);
       this.#wake = done;
     });
   }
@@ -200,7 +263,8 @@ export class Engine {
   #poke(): void {
     const wake = this.#wake;
     this.#wake = undefined;
-    wake?.();
+    if (wake) wake();
+    else this.#woken = true;
   }
 
   #pushed(executionId: string, status: ExecutionStatus): void {

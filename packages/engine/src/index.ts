@@ -1,6 +1,8 @@
 export { AuditLog } from './audit/audit-log.ts';
 export type { AuditEntryDraft, AuditLogSettings } from './audit/audit-log.ts';
 export { SqliteMerkleNodeStore } from './audit/sqlite-merkle-node-store.ts';
+export { Checkpointer } from './audit/checkpointer.ts';
+export type { CheckpointerSettings, StoredCheckpoint } from './audit/checkpointer.ts';
 export { migrations } from './database/migrations.ts';
 export type { Migration } from './database/migrations.ts';
 export { openEngineDatabase } from './database/open-engine-database.ts';

@@ -142,4 +142,21 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE attempts ADD COLUMN queue TEXT;
     `,
   },
+  {
+    version: 7,
+    name: 'checkpoints and their anchoring',
+    sql: `
+      CREATE TABLE checkpoints (
+        tree_size INTEGER PRIMARY KEY,
+        envelope TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        anchored INTEGER NOT NULL DEFAULT 0,
+        receipts TEXT NOT NULL DEFAULT '[]',
+        tries INTEGER NOT NULL DEFAULT 0,
+        next_try_at TEXT NOT NULL,
+        last_error TEXT
+      ) STRICT;
+      CREATE INDEX checkpoints_pending ON checkpoints (next_try_at) WHERE anchored = 0;
+    `,
+  },
 ];

@@ -165,6 +165,12 @@ export class RunStateMachine {
     return this.#store.items(runId);
   }
 
+  /** The run's spec as submitted. */
+  spec(runId: string): RunSpecV1 | undefined {
+    const text = this.#store.spec(runId);
+    return text === undefined ? undefined : (JSON.parse(text) as RunSpecV1);
+  }
+
   /** The oldest items ready now across all runs (FIFO by ready time): what a dispatcher takes next. */
   readyItems(limit: number): ItemRecord[] {
     return this.#store.readyItems(limit, iso(this.#now()));

@@ -27,6 +27,7 @@ export class RunStore {
          VALUES (@runId, @name, 'queued', @specDigest, @idempotencyKey, @submittedBy, @submittedAt, @itemsTotal, @workspace, @concurrency)`,
       ),
       insertSpec: prepare('INSERT INTO run_specs (run_id, spec) VALUES (?, ?)'),
+      spec: prepare<[string], { spec: string }>('SELECT spec FROM run_specs WHERE run_id = ?'),
       insertItem: prepare(
         `INSERT INTO items (run_id, item_id, position, state, waiting_on, approval_required, spec, executor)
          VALUES (@runId, @itemId, @position, 'blocked', @waitingOn, @approvalRequired, @spec, @executor)`,
@@ -84,6 +85,11 @@ export class RunStore {
 
   insertEdge(runId: string, prerequisite: string, dependent: string): void {
     this.#statements.insertEdge.run(runId, prerequisite, dependent);
+  }
+
+  /** The run's spec as submitted (canonical JSON). */
+  spec(runId: string): string | undefined {
+    return this.#statements.spec.get(runId)?.spec;
   }
 
   run(runId: string): RunRecord | undefined {
