@@ -1,6 +1,7 @@
 // `bash scripts/demo.sh`: what Cairn can do today, against the built packages (dist, as users
-// get them). Until the engine and the CLI exist (issues 4-6) it validates the example run specs
-// and shows how bad input is reported; later issues extend it to a full run with evidence.
+// get them): validate the example run specs and show how bad input is reported, then run one
+// through the engine and verify its evidence. The server and `cairn` CLI (issue 6) will take
+// this over.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -31,40 +32,65 @@ for (const file of ['tidy-logging.yaml', 'broken.yaml']) {
   for (const [depth, ids] of waves(result.spec).entries()) say(`  wave ${depth + 1}: ${ids.join(', ')}`);
 }
 
-// The proof of what ran: a run's audit entries in a Merkle log, a signed checkpoint anchored
-// through a real AuditAnchorV1, the evidence bundle, its verification, and one flipped byte.
+// A run through the engine: the example spec, executed by an in-process executor whose task
+// plays the worker (reads its signed manifest, reports a patch and logs by digest), the gated
+// review approved, a checkpoint anchored, and the run's evidence bundle verified — then one word
+// of it edited and verified again. (The bubblewrap sandbox arrives with @cairn/local.)
 const audit = await load('audit');
+const engineModule = await load('engine');
 const mocks = await import(pathToFileURL(join(root, 'packages', 'conformance', 'dist', 'mocks', 'index.js')).href);
+const { mkdtempSync, rmSync } = await import('node:fs');
+const { tmpdir } = await import('node:os');
+const storage = mocks.createInMemoryStorageProvider();
 const signer = mocks.createInMemorySigner();
-const publicKey = await signer.publicKey();
-const key = { keyId: await signer.keyId(), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') };
-const spec = protocol.loadRunSpec(readFileSync(join(examples, 'tidy-logging.yaml'), 'utf8')).spec;
-const log = audit.MerkleLog.open();
-const entries = [];
-const append = (action, entity, data) => {
-  const entry = { seq: log.size, time: new Date(Date.UTC(2026, 10, 22, 10, 0, log.size)).toISOString(), actor: { kind: 'user', id: 'demo', via: 'cli' }, action, entity, outcome: 'success', runId: 'demo-run', runSeq: entries.length, data };
-  log.append(audit.auditEntryBytes(entry));
-  entries.push(entry);
-};
-append('run.submitted', { kind: 'run', id: 'demo-run' }, { specDigest: protocol.digestOfJson(spec) });
-append('run.started', { kind: 'run', id: 'demo-run' }, {});
-append('run.cancelled', { kind: 'run', id: 'demo-run' }, { reason: 'a demo runs nothing yet' });
-const head = { origin: 'cairn:demo', treeSize: log.size, rootHash: Buffer.from(log.rootHash()).toString('hex'), time: '2026-11-22T10:01:00.000Z' };
-const checkpoint = await audit.signCheckpoint(head, signer);
 const anchor = mocks.createInMemoryAuditAnchor();
-const receipt = await audit.signReceipt(await anchor.anchor({ ...head, envelope: audit.anchorEnvelopeBytes(checkpoint) }), signer);
-const bundle = audit.buildEvidenceBundle({ runId: 'demo-run', spec, entries, proofs: log, checkpoint, anchors: [receipt], keys: [key], manifests: [] });
-const bytes = audit.serializeEvidenceBundle(bundle);
+const key = { keyId: await signer.keyId(), algorithm: signer.algorithm, publicKey: Buffer.from(await signer.publicKey()).toString('base64') };
+const worker = async (task) => {
+  const envelope = JSON.parse(new TextDecoder().decode(await storage.get(engineModule.manifestKey(task.manifestDigest))));
+  const manifest = audit.openManifest(envelope, [audit.trustedKeyFrom(key)]);
+  const output = new TextEncoder().encode(`${manifest.itemId}: ran ${JSON.stringify(manifest.runtime)}\n`);
+  const result = {
+    version: 'cairn.result/v1', runId: manifest.runId, itemId: manifest.itemId, attempt: manifest.attempt, fencingToken: manifest.fencingToken,
+    executionId: manifest.executionId, manifestDigest: task.manifestDigest, outcome: 'succeeded', exitCode: 0, startedAt: manifest.issuedAt, finishedAt: manifest.issuedAt,
+    artifacts: { patch: protocol.sha256Digest(`patch of ${manifest.itemId}`), stdout: protocol.sha256Digest(output), stderr: protocol.sha256Digest('') },
+  };
+  await storage.put(engineModule.resultKey(manifest.executionId), protocol.canonicalJsonBytes(result));
+  return 0;
+};
+const directory = mkdtempSync(join(tmpdir(), 'cairn-demo-'));
+const engine = engineModule.createEngine({
+  database: join(directory, 'cairn.db'),
+  executors: { local: mocks.createInMemoryExecutor({ run: worker }) },
+  storage,
+  signer,
+  anchors: [anchor],
+  checkpoints: { origin: 'cairn:demo' },
+});
+engine.start();
+const ana = { kind: 'user', id: 'ana', via: 'cli' };
 say();
-say(`$ verify demo-run.bundle.json   (${bytes.byteLength} bytes, ${entries.length} entries, root ${head.rootHash.slice(0, 16)}...)`);
+say('$ submit examples/tidy-logging.yaml');
+const { runId } = engine.submit(readFileSync(join(examples, 'tidy-logging.yaml'), 'utf8'), { actor: ana, source: 'tidy-logging.yaml' });
+say(`run ${runId} submitted`);
+while (!engine.items(runId).some((item) => item.state === 'awaiting-approval')) await new Promise((resolve) => setTimeout(resolve, 5));
+say('item review is awaiting approval; approving as bo');
+engine.approve(runId, 'review', { kind: 'user', id: 'bo', via: 'cli' });
+const run = await engine.waitForRun(runId);
+say(`run ${run.state}: ${engine.items(runId).map((item) => `${item.itemId} ${item.state}`).join(', ')}`);
+const bundle = await engine.exportBundle(runId);
+const bytes = audit.serializeEvidenceBundle(bundle);
+await engine.close();
+rmSync(directory, { recursive: true, force: true });
+say();
+say(`$ verify ${runId}.bundle.json   (${bytes.byteLength} bytes, ${bundle.entries.length} entries, ${bundle.manifests.length} signed manifests, ${bundle.artifacts.length} artifacts)`);
 const show = (report) => {
   say(`valid: ${report.valid}, claim: ${report.claim}`);
   for (const check of report.checks) say(`  ${check.status.padEnd(11)} ${check.name.padEnd(20)} ${check.detail}`);
 };
 show(await audit.verifyBundle(bytes, { trustedKeys: [key], readAnchor: (wanted) => anchor.read(wanted) }));
-const tampered = Buffer.from(new TextDecoder().decode(bytes).replace('a demo runs nothing yet', 'a demo ran everything!'));
+const tampered = Buffer.from(new TextDecoder().decode(bytes).replace('"id":"bo"', '"id":"eve"'));
 say();
-say('$ verify the same bundle with one reason edited');
+say('$ verify the same bundle with the approver renamed from bo to eve');
 show(await audit.verifyBundle(tampered, { trustedKeys: [key] }));
 
 /** Items grouped by how many dependency levels are above them: what may run side by side. */
