@@ -1,4 +1,4 @@
-import type { AuditActor, Digest, DispatchManifest, ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import type { AuditActor, Digest, DispatchManifest, JsonObject, ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { signManifest } from '@cairn/audit';
 import { canonicalJsonBytes, digestOfJson, isCairnError, parseDuration, parsePayload, resultRecordSchema, sha256Digest } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -93,14 +93,7 @@ export class Dispatcher {
       const handle = await executor.start({ executionId: attempt.executionId, manifestDigest: attempt.manifestDigest as TaskEnvelope['manifestDigest'] });
       this.#settings.database.transaction(() => {
         this.#attempts.started(attempt.executionId, handle);
-        this.#settings.audit.append({
-          actor: engineActor,
-          action: 'attempt.started',
-          entity: { kind: 'attempt', id: attempt.executionId },
-          outcome: 'success',
-          runId: attempt.runId,
-          data: { itemId: attempt.itemId, attempt: attempt.attempt, recovered: true },
-        });
+        this.#auditAttempt('attempt.started', attempt, 'success', { recovered: true });
       })();
       recovered++;
     }
@@ -172,13 +165,8 @@ export class Dispatcher {
     await executor.cancel(attempt.handle!);
     this.#settings.database.transaction(() => {
       this.#attempts.markStopSent(attempt.executionId);
-      this.#settings.audit.append({
-        actor: engineActor,
-        action: 'attempt.cancelled',
-        entity: { kind: 'attempt', id: attempt.executionId },
-        outcome: 'success',
-        runId: attempt.runId,
-        data: { itemId: attempt.itemId, attempt: attempt.attempt, reason: stopReason === 'timeout' ? `no result by its deadline ${attempt.deadline}` : 'its run is being cancelled' },
+      this.#auditAttempt('attempt.cancelled', attempt, 'success', {
+        reason: stopReason === 'timeout' ? `no result by its deadline ${attempt.deadline}` : 'its run is being cancelled',
       });
     })();
     return { ...attempt, stopReason, stopSent: true };
@@ -303,7 +291,7 @@ export class Dispatcher {
           deadline: new Date(now + dispatch.timeoutMs).toISOString(),
           queue: dispatch.queue,
         });
-        this.#settings.audit.append({ actor: engineActor, action: 'attempt.dispatched', entity: { kind: 'attempt', id: executionId }, outcome: 'success', runId, data: { itemId, attempt, manifestDigest } });
+        this.#auditAttempt('attempt.dispatched', dispatch, 'success', { manifestDigest });
       })();
       return true;
     } catch (error) {
@@ -313,17 +301,16 @@ export class Dispatcher {
   }
 
   #recordStart(dispatch: PreparedDispatch, handle: ExecutionHandle): void {
-    const { runId, itemId, attempt, executionId } = dispatch;
-    this.#attempts.started(executionId, handle);
-    this.#settings.audit.append({ actor: engineActor, action: 'attempt.started', entity: { kind: 'attempt', id: executionId }, outcome: 'success', runId, data: { itemId, attempt } });
+    this.#attempts.started(dispatch.executionId, handle);
+    this.#auditAttempt('attempt.started', dispatch, 'success');
   }
 
   #recordStartFailure(dispatch: PreparedDispatch, error: unknown): void {
-    const { runId, itemId, attempt, executionId } = dispatch;
+    const { runId, itemId, executionId } = dispatch;
     const reason = isCairnError(error) ? `${error.code}: ${error.message}` : String(error);
     this.#attempts.finished(executionId, 'failed', null, null, new Date(this.#now()).toISOString());
     this.#locks.releaseAll(runId, itemId);
-    this.#settings.audit.append({ actor: engineActor, action: 'attempt.completed', entity: { kind: 'attempt', id: executionId }, outcome: 'failure', runId, data: { itemId, attempt, outcome: 'failed', reason, artifacts: {} } });
+    this.#auditAttempt('attempt.completed', dispatch, 'failure', { outcome: 'failed', reason, artifacts: {} });
     this.#settings.machine.finishItem(runId, itemId, 'failed');
   }
 
@@ -360,28 +347,31 @@ export class Dispatcher {
       const current = this.#attempts.byExecutionId(attempt.executionId);
       if (current?.state !== 'running') return;
       if (read !== undefined && 'rejected' in read) {
-        this.#settings.audit.append({
-          actor: engineActor,
-          action: 'attempt.result-rejected',
-          entity: { kind: 'attempt', id: attempt.executionId },
-          outcome: 'denied',
-          runId: attempt.runId,
-          data: { itemId: attempt.itemId, attempt: attempt.attempt, reason: read.rejected },
-        });
+        this.#auditAttempt('attempt.result-rejected', attempt, 'denied', { reason: read.rejected });
       }
       this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, new Date(this.#now()).toISOString());
       this.#locks.releaseAll(attempt.runId, attempt.itemId);
-      this.#settings.audit.append({
-        actor: engineActor,
-        action: lost ? 'attempt.lost' : 'attempt.completed',
-        entity: { kind: 'attempt', id: attempt.executionId },
-        outcome: outcome === 'succeeded' ? 'success' : 'failure',
-        runId: attempt.runId,
-        data: { itemId: attempt.itemId, attempt: attempt.attempt, outcome, exitCode, artifacts: artifacts ?? {} },
-      });
+      this.#auditAttempt(lost ? 'attempt.lost' : 'attempt.completed', attempt, outcome === 'succeeded' ? 'success' : 'failure', { outcome, exitCode, artifacts: artifacts ?? {} });
       if (outcome === 'succeeded' || outcome === 'cancelled') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, outcome);
       else this.#failOrRetry(attempt, outcome);
     }
+  }
+
+  /** Audits something that happened to an attempt, by the engine, in the caller's transaction. */
+  #auditAttempt(
+    action: 'attempt.dispatched' | 'attempt.started' | 'attempt.completed' | 'attempt.lost' | 'attempt.cancelled' | 'attempt.result-rejected',
+    attempt: { readonly runId: string; readonly itemId: string; readonly attempt: number; readonly executionId: string },
+    outcome: 'success' | 'failure' | 'denied',
+    data: JsonObject = {},
+  ): void {
+    this.#settings.audit.append({
+      actor: engineActor,
+      action,
+      entity: { kind: 'attempt', id: attempt.executionId },
+      outcome,
+      runId: attempt.runId,
+      data: { itemId: attempt.itemId, attempt: attempt.attempt, ...data },
+    });
   }
 
   // A failed, timed-out or lost attempt is retried while the item has attempts left and its run
