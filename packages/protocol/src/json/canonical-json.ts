@@ -109,15 +109,8 @@ function sortedCopy(value: unknown): unknown {
   return copy;
 }
 
-function within<T>(segment: string | number, work: () => T): T {
-  try {
-    return work();
-  } catch (error) {
-    if (error instanceof Refusal) error.segments.unshift(segment);
-    throw error;
-  }
-}
-
+// The careful writer: it runs only when a fast path cannot (integer-like keys, or a value it must
+// refuse), so it favours clear refusals over speed.
 function write(value: unknown, ancestors: Set<object>): string {
   switch (typeof value) {
     case 'string':
@@ -138,24 +131,12 @@ function write(value: unknown, ancestors: Set<object>): string {
       return text;
     }
     default:
-      throw new Refusal(`a ${typeof value} is not JSON`);
+      throw new Refusal(value === undefined ? 'undefined is not JSON' : `a ${typeof value} is not JSON`);
   }
 }
 
 function writeArray(array: readonly unknown[], ancestors: Set<object>): string {
-  let text = '[';
-  for (let index = 0; index < array.length; index++) {
-    const element = array[index];
-    if (element === undefined) within(index, () => {
-      throw new Refusal('undefined is not JSON');
-    });
-    text += (index > 0 ? ',' : '') + writeMember(index, element, ancestors);
-  }
-  return `${text}]`;
-}
-
-function writeMember(segment: string | number, value: unknown, ancestors: Set<object>): string {
-  return within(segment, () => write(value, ancestors));
+  return `[${array.map((element, index) => writeMember(index, element, ancestors)).join(',')}]`;
 }
 
 function writeObject(object: object, ancestors: Set<object>): string {
@@ -164,38 +145,27 @@ function writeObject(object: object, ancestors: Set<object>): string {
     throw new Refusal(`a ${object.constructor?.name ?? 'class instance'} is not a plain JSON object`);
   }
   const record = object as Record<string, unknown>;
-  const names = Object.keys(record);
-  // Parsed canonical JSON arrives sorted; only sort (UTF-16 code-unit order, as RFC 8785 asks)
-  // when it is not.
-  for (let index = 1; index < names.length; index++) {
-    if (names[index - 1]! > names[index]!) {
-      names.sort();
-      break;
-    }
-  }
-  let text = '{';
-  let first = true;
-  for (const name of names) {
-    const member = record[name];
-    if (member === undefined) continue;
-    text += `${first ? '' : ','}${quoteName(name)}:${writeMember(name, member, ancestors)}`;
-    first = false;
-  }
-  return `${text}}`;
+  // Default sort compares UTF-16 code units, exactly the order RFC 8785 asks for.
+  const members = Object.keys(record)
+    .sort()
+    .filter((name) => record[name] !== undefined)
+    .map((name) => {
+      if (!name.isWellFormed()) throw atSegment(name, new Refusal('the member name holds a lone UTF-16 surrogate'));
+      return `${JSON.stringify(name)}:${writeMember(name, record[name], ancestors)}`;
+    });
+  return `{${members.join(',')}}`;
 }
 
-// Member names repeat across entries (seq, time, actor...): quoting each once saves most of the
-// cost. Bounded, so hostile input with endless distinct names cannot grow it without limit.
-const quotedNames = new Map<string, string>();
+// Writes one member, adding its name or index to the path of a refusal from inside it.
+function writeMember(segment: string | number, value: unknown, ancestors: Set<object>): string {
+  try {
+    return write(value, ancestors);
+  } catch (error) {
+    throw error instanceof Refusal ? atSegment(segment, error) : error;
+  }
+}
 
-function quoteName(name: string): string {
-  const cached = quotedNames.get(name);
-  if (cached !== undefined) return cached;
-  if (!name.isWellFormed()) within(name, () => {
-    throw new Refusal('the member name holds a lone UTF-16 surrogate');
-  });
-  const quoted = JSON.stringify(name);
-  if (quotedNames.size >= 4096) quotedNames.clear();
-  quotedNames.set(name, quoted);
-  return quoted;
+function atSegment(segment: string | number, refusal: Refusal): Refusal {
+  refusal.segments.unshift(segment);
+  return refusal;
 }
