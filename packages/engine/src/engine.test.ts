@@ -72,6 +72,11 @@ test('a started engine runs a submitted DAG to the end on pushed completions, wi
   expect(engine.audit.runEntries(runId).at(-1)!.action).toBe('run.succeeded');
 });
 
+test('waiting for a run that does not exist is refused, not a promise that never settles', async () => {
+  const { engine } = engineWith(databasePath());
+  await expect(engine.waitForRun('r-missing')).rejects.toMatchObject({ code: 'CAIRN_NOT_FOUND' });
+});
+
 test('unknown queues are refused at submit: a typo never becomes a silent hang', () => {
   const { engine } = engineWith(databasePath());
   try {

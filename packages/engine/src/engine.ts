@@ -1,6 +1,6 @@
 import type { AuditActor, AuditAnchorV1, DsseEnvelope, EvidenceBundleV1, ExecutionStatus, ExecutorV1, Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { buildEvidenceBundle } from '@cairn/audit';
-import { CairnError } from '@cairn/protocol';
+import { CairnError, isTerminalState, runTransitions } from '@cairn/protocol';
 import { z } from 'zod';
 import { AuditLog } from './audit/audit-log.ts';
 import { openEngineDatabase, type EngineDatabase } from './database/open-engine-database.ts';
@@ -71,7 +71,7 @@ export class Engine {
   readonly #settings: z.output<typeof engineSettingsSchema>;
   readonly #executors: Readonly<Record<string, ExecutorV1>>;
   readonly #unsubscribe: (() => void)[] = [];
-  readonly #runWaiters = new Map<string, (() => void)[]>();
+  readonly #runWaiters = new Map<string, ((run: RunRecord) => void)[]>();
   #wake: (() => void) | undefined;
   #woken = false;
   #loop: Promise<void> | undefined;
@@ -168,19 +168,12 @@ export class Engine {
     return this.#machine.items(runId);
   }
 
-  /** Resolves with the run once it has ended. */
+  /** Resolves with the run once it has ended; rejects with CAIRN_NOT_FOUND for an unknown run. */
   waitForRun(runId: string): Promise<RunRecord> {
-    return new Promise((resolve) => {
-      const check = () => {
-        const run = this.#machine.run(runId);
-        if (run && ['succeeded', 'failed', 'cancelled'].includes(run.state)) {
-          resolve(run);
-          return true;
-        }
-        return false;
-      };
-      if (!check()) this.#runWaiters.set(runId, [...(this.#runWaiters.get(runId) ?? []), () => void check()]);
-    });
+    if (!this.#machine.run(runId)) return Promise.reject(new CairnError('CAIRN_NOT_FOUND', `Run ${runId} does not exist.`, { details: { runId } }));
+    const ended = this.#endedRun(runId);
+    if (ended) return Promise.resolve(ended);
+    return new Promise((resolve) => this.#runWaiters.set(runId, [...(this.#runWaiters.get(runId) ?? []), resolve]));
   }
 
   /** Starts the loop (recovering what a previous process left running). */
@@ -283,10 +276,15 @@ export class Engine {
 
   #notifyIfEnded(runId: string): void {
     const waiters = this.#runWaiters.get(runId);
-    const run = this.#machine.run(runId);
-    if (!waiters || !run || !['succeeded', 'failed', 'cancelled'].includes(run.state)) return;
+    const run = waiters && this.#endedRun(runId);
+    if (!run) return;
     this.#runWaiters.delete(runId);
-    for (const waiter of waiters) waiter();
+    for (const waiter of waiters) waiter(run);
+  }
+
+  #endedRun(runId: string): RunRecord | undefined {
+    const run = this.#machine.run(runId);
+    return run && isTerminalState(runTransitions, run.state) ? run : undefined;
   }
 }
 

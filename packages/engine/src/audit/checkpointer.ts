@@ -1,8 +1,9 @@
-import type { AuditActor, AuditAnchorV1, DsseEnvelope, SignerV1 } from '@cairn/core';
+import type { AuditAnchorV1, DsseEnvelope, SignerV1 } from '@cairn/core';
 import { anchorEnvelopeBytes, readCheckpoint, signCheckpoint, signReceipt } from '@cairn/audit';
 import { isCairnError } from '@cairn/protocol';
 import type { EngineDatabase } from '../database/open-engine-database.ts';
 import type { AuditLog } from './audit-log.ts';
+import { engineActor } from '../engine-actor.ts';
 
 export interface CheckpointerSettings {
   readonly database: EngineDatabase;
@@ -28,7 +29,6 @@ export interface StoredCheckpoint {
   readonly receipts: readonly DsseEnvelope[];
 }
 
-const engineActor: AuditActor = { kind: 'system', id: 'engine', via: 'engine' };
 const maximumBackoffMs = 300_000;
 
 /**

@@ -1,10 +1,11 @@
-import type { AuditActor, Digest, DispatchManifest, JsonObject, ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import type { Digest, DispatchManifest, JsonObject, ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { signManifest } from '@cairn/audit';
 import { canonicalJsonBytes, digestOfJson, isCairnError, parseDuration, parsePayload, resultRecordSchema, sha256Digest } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/open-engine-database.ts';
 import type { ItemRecord } from '../state/run-records.ts';
 import type { RunStateMachine } from '../state/run-state-machine.ts';
+import { engineActor } from '../engine-actor.ts';
 import { RunStore } from '../state/run-store.ts';
 import { AttemptStore, type AttemptRecord } from './attempt-store.ts';
 import { declaredLocks, LockTable, type HeldLock } from './lock-table.ts';
@@ -29,7 +30,6 @@ export interface DispatcherSettings {
   readonly random?: () => number;
 }
 
-const engineActor: AuditActor = { kind: 'system', id: 'engine', via: 'engine' };
 const defaultTimeoutMs = 3_600_000;
 /** What an empty workspace is, when a run names no snapshot. */
 const emptyWorkspace = sha256Digest('');
@@ -53,8 +53,8 @@ export class Dispatcher {
   #dispatching: Promise<number> | undefined;
   /** Exits pushed before the attempt's start was recorded (an executor that finishes at once). */
   readonly #earlyExits = new Map<string, ExecutionStatus>();
-  /** Records one completion in a savepoint of the batch's transaction: one that fails undoes only itself. */
-  readonly #inSavepoint: (attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => void;
+  /** Records one completion in a transaction of its own (a savepoint inside a batch's, so one that fails undoes only itself). */
+  readonly #recordInTransaction: (attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => void;
   /** Pushed exits waiting to be recorded together. */
   #exitBatch: { exits: { attempt: AttemptRecord; status: ExecutionStatus }[]; done: Promise<void> } | undefined;
 
@@ -63,7 +63,7 @@ export class Dispatcher {
     this.#runs = new RunStore(settings.database);
     this.#attempts = new AttemptStore(settings.database);
     this.#locks = new LockTable(settings.database);
-    this.#inSavepoint = settings.database.transaction((attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => this.#recordCompletion(attempt, status, read));
+    this.#recordInTransaction = settings.database.transaction((attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => this.#recordCompletion(attempt, status, read));
     this.#now = settings.now ?? Date.now;
   }
 
@@ -124,7 +124,7 @@ export class Dispatcher {
     this.#exitBatch = undefined;
     const reads = await Promise.all(exits.map(({ attempt }) => this.#readResult(attempt)));
     this.#settings.database.transaction(() => {
-      exits.forEach(({ attempt, status }, index) => this.#inSavepoint(attempt, status, reads[index]));
+      exits.forEach(({ attempt, status }, index) => this.#recordInTransaction(attempt, status, reads[index]));
     })();
   }
 
@@ -184,13 +184,14 @@ export class Dispatcher {
     // Locks this pass has promised to chosen items (taken in the database only when recorded).
     const promised = new Map<string, HeldLock['mode'][]>();
     const compatible = (lock: HeldLock) => (promised.get(lock.name) ?? []).every((mode) => mode === 'shared' && lock.mode === 'shared');
-    const chosen: { item: ItemRecord; locks: HeldLock[] }[] = [];
+    const chosen: { item: ItemRecord; locks: HeldLock[]; stored: StoredItem; spec: ItemSpec }[] = [];
     // Per-run and per-queue limits: live attempts now, plus what this pass has chosen.
     const { byRun, byQueue } = this.#attempts.liveCounts();
     const runLimits = new Map<string, number | null>();
     for (const item of this.#settings.machine.readyItems(capacity * 4 + 64)) {
       if (chosen.length >= capacity) break;
-      const spec = JSON.parse(this.#runs.itemSpec(item.runId, item.itemId)!.spec) as ItemSpec;
+      const stored = this.#runs.itemSpec(item.runId, item.itemId)!;
+      const spec = JSON.parse(stored.spec) as ItemSpec;
       if (!runLimits.has(item.runId)) runLimits.set(item.runId, this.#settings.machine.run(item.runId)?.concurrency ?? null);
       const runLimit = runLimits.get(item.runId) ?? Infinity;
       const queueLimit = spec.queue === undefined ? Infinity : (this.#settings.queues?.[spec.queue]?.concurrency ?? Infinity);
@@ -200,12 +201,12 @@ export class Dispatcher {
         for (const lock of locks) promised.set(lock.name, [...(promised.get(lock.name) ?? []), lock.mode]);
         byRun.set(item.runId, (byRun.get(item.runId) ?? 0) + 1);
         if (spec.queue !== undefined) byQueue.set(spec.queue, (byQueue.get(spec.queue) ?? 0) + 1);
-        chosen.push({ item, locks });
+        chosen.push({ item, locks, stored, spec });
       } else {
         for (const lock of locks) reserved.add(lock.name);
       }
     }
-    const prepared = (await Promise.all(chosen.map(({ item, locks }) => this.#prepare(item, locks)))).filter((dispatch) => dispatch !== undefined);
+    const prepared = (await Promise.all(chosen.map((choice) => this.#prepare(choice)))).filter((dispatch) => dispatch !== undefined);
     const recorded = this.#settings.database.transaction(() => prepared.filter((dispatch) => this.#recordDispatch(dispatch)))();
     const starts = await Promise.all(
       recorded.map(async (dispatch) => {
@@ -233,10 +234,8 @@ export class Dispatcher {
 
   // Signs and stores the manifest of the item's next attempt; fails the item at once (and returns
   // nothing) when it cannot be dispatched at all.
-  async #prepare(item: ItemRecord, locks: readonly HeldLock[]): Promise<PreparedDispatch | undefined> {
+  async #prepare({ item, locks, stored, spec }: { item: ItemRecord; locks: readonly HeldLock[]; stored: StoredItem; spec: ItemSpec }): Promise<PreparedDispatch | undefined> {
     const { runId, itemId } = item;
-    const stored = this.#runs.itemSpec(runId, itemId)!;
-    const spec = JSON.parse(stored.spec) as ItemSpec;
     const executor = this.#settings.executors[stored.executor];
     const inputs = this.#inputs(runId, spec);
     if (!executor || typeof inputs === 'string') {
@@ -327,8 +326,7 @@ export class Dispatcher {
   }
 
   async #complete(attempt: AttemptRecord, status: ExecutionStatus): Promise<void> {
-    const read = await this.#readResult(attempt);
-    this.#settings.database.transaction(() => this.#recordCompletion(attempt, status, read))();
+    this.#recordInTransaction(attempt, status, await this.#readResult(attempt));
   }
 
   // Records an ended attempt; callers run it in a transaction or savepoint of its own.
@@ -422,3 +420,6 @@ interface PreparedDispatch {
 
 /** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */
 type ResultRead = { readonly artifacts: Record<string, string>; readonly exitCode: number | null } | { readonly rejected: string } | undefined;
+
+/** An item's stored dispatch facts (see `RunStore.itemSpec`). */
+type StoredItem = NonNullable<ReturnType<RunStore['itemSpec']>>;

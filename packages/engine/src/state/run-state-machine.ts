@@ -5,6 +5,7 @@ import type { EngineDatabase } from '../database/open-engine-database.ts';
 import { newRunId } from './new-run-id.ts';
 import type { ItemRecord, RunRecord } from './run-records.ts';
 import { RunStore } from './run-store.ts';
+import { engineActor } from '../engine-actor.ts';
 
 export interface SubmitOptions {
   /** Who submits, and through which surface; recorded in the audit log. */
@@ -27,7 +28,6 @@ export interface SubmitResult {
 /** How a running item ended. */
 export type ItemOutcome = 'succeeded' | 'failed' | 'cancelled';
 
-const engineActor: AuditActor = { kind: 'system', id: 'engine', via: 'engine' };
 
 /**
  * The lifecycle of runs and items in the engine database. Every transition is checked against
