@@ -3,6 +3,7 @@ import { anchorEnvelopeBytes, readCheckpoint, signCheckpoint, signReceipt } from
 import { isCairnError } from '@cairn/protocol';
 import type { EngineDatabase } from '../database/open-engine-database.ts';
 import type { AuditLog } from './audit-log.ts';
+import { retryDelay } from '../dispatch/retry-delay.ts';
 import { engineActor } from '../engine-actor.ts';
 
 export interface CheckpointerSettings {
@@ -29,7 +30,8 @@ export interface StoredCheckpoint {
   readonly receipts: readonly DsseEnvelope[];
 }
 
-const maximumBackoffMs = 300_000;
+/** Between tries of an anchor that failed: 1s, 2s, 4s ... up to 5 minutes. */
+const anchorBackoff = { initial: '1s', factor: 2, max: '5m', jitter: false } as const;
 
 /**
  * Issues signed checkpoints of the audit log (every N entries, every T, and when a run ends) and
@@ -110,7 +112,7 @@ export class Checkpointer {
       } catch (error) {
         // The anchor is down or refused: keep the checkpoint queued, try again later.
         const reason = isCairnError(error) ? `${error.code}: ${error.message}` : String(error);
-        const backoff = Math.min(maximumBackoffMs, 1_000 * 2 ** row.tries);
+        const backoff = retryDelay(row.tries + 1, anchorBackoff);
         this.#settings.database.transaction(() => {
           this.#statements.failed.run(new Date(this.#settings.now() + backoff).toISOString(), reason, row.treeSize);
           this.#settings.audit.append({ actor: engineActor, action: 'checkpoint.anchored', entity: { kind: 'checkpoint', id: String(row.treeSize) }, outcome: 'failure', data: { treeSize: row.treeSize, reason } });
