@@ -159,4 +159,50 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX checkpoints_pending ON checkpoints (next_try_at) WHERE anchored = 0;
     `,
   },
+  {
+    version: 8,
+    name: 'approval deadlines, item artifacts, pure results, secrets and schedules',
+    sql: `
+      -- When an awaiting item's approval times out (it then fails), found by a partial index.
+      ALTER TABLE items ADD COLUMN approval_deadline TEXT;
+      CREATE INDEX items_awaiting_approval ON items (approval_deadline) WHERE state = 'awaiting-approval';
+      -- What a succeeded item produced (kind -> digest), whether it ran or reused a pure result:
+      -- consumers' inputs are resolved from here.
+      ALTER TABLE items ADD COLUMN artifacts TEXT;
+      -- The input digest of a pure item's attempt, so its success can be recorded for reuse.
+      ALTER TABLE attempts ADD COLUMN input_digest TEXT;
+      CREATE TABLE pure_results (
+        input_digest TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        artifacts TEXT NOT NULL,
+        exit_code INTEGER,
+        recorded_at TEXT NOT NULL
+      ) STRICT;
+      -- Secret values, encrypted through CipherV1 and bound to the name; the version counts sets.
+      CREATE TABLE secrets (
+        name TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        envelope TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by TEXT NOT NULL
+      ) STRICT;
+      -- Cron schedules: each slot becomes a run with id <scheduleId>@<slot ISO time>.
+      CREATE TABLE schedules (
+        schedule_id TEXT PRIMARY KEY,
+        cron TEXT NOT NULL,
+        time_zone TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        catch_up TEXT NOT NULL,
+        catch_up_max INTEGER,
+        overlap TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        next_slot TEXT,
+        last_run_id TEXT
+      ) STRICT;
+      CREATE INDEX schedules_due ON schedules (next_slot) WHERE next_slot IS NOT NULL;
+    `,
+  },
 ];

@@ -16,6 +16,11 @@ export interface SubmitOptions {
   readonly context?: RunSpecContext;
   /** Where the spec came from (a file name), for error messages. */
   readonly source?: string;
+  /**
+   * The run's id, when the caller names it (a schedule's slot is `<scheduleId>@<slot time>`); a
+   * new unique one otherwise. An id already taken by a run with another spec is refused.
+   */
+  readonly runId?: string;
 }
 
 export interface SubmitResult {
@@ -70,7 +75,14 @@ export class RunStateMachine {
         }
       }
       const now = this.#now();
-      const runId = newRunId(now);
+      const runId = options.runId ?? newRunId(now);
+      const taken = options.runId === undefined ? undefined : this.#store.run(runId);
+      if (taken?.specDigest === digest) return { runId, created: false, specDigest: digest };
+      if (taken) {
+        throw new CairnError('CAIRN_IDEMPOTENCY_CONFLICT', `The run id ${JSON.stringify(runId)} is already taken by a run with another spec (${taken.specDigest}).`, {
+          details: { runId },
+        });
+      }
       this.#store.insertRun({ runId, name: spec.name, spec: canonicalJson(spec), specDigest: digest, idempotencyKey, submittedBy: options.actor.id, submittedAt: iso(now), itemsTotal: spec.items.length, workspace: spec.workspace?.snapshot ?? null, concurrency: spec.concurrency ?? null });
       this.#audit.append({ actor: options.actor, action: 'run.submitted', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data: { specDigest: digest, items: spec.items.length } });
       spec.items.forEach((item, position) => {

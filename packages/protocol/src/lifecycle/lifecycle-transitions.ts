@@ -15,12 +15,12 @@ export const runTransitions: TransitionTable<RunState> = {
 
 /**
  * `blocked → [awaiting-approval →] ready → running → succeeded | failed`, with `skipped` when an
- * upstream item failed, `cancelled` from any live state, and `running → ready` when a failed
- * attempt has attempts left.
+ * upstream item failed, `cancelled` from any live state, `running → ready` when a failed attempt
+ * has attempts left, and `awaiting-approval → failed` when the approval is rejected or times out.
  */
 export const itemTransitions: TransitionTable<ItemState> = {
   blocked: ['awaiting-approval', 'ready', 'skipped', 'cancelled'],
-  'awaiting-approval': ['ready', 'skipped', 'cancelled'],
+  'awaiting-approval': ['ready', 'failed', 'skipped', 'cancelled'],
   ready: ['running', 'skipped', 'cancelled'],
   running: ['succeeded', 'failed', 'ready', 'cancelled'],
   succeeded: [],
