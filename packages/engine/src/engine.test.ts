@@ -1,53 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditActor, TaskEnvelope } from '@cairn/core';
-import { createInMemoryAuditAnchor, createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider, type InMemoryExecutorRegistry } from '@cairn/conformance/mocks';
-import { keyIdOf, verifyBundle } from '@cairn/audit';
 import type { AuditAnchorV1 } from '@cairn/core';
+import { createInMemoryAuditAnchor, createInMemorySigner } from '@cairn/conformance/mocks';
+import { keyIdOf, verifyBundle } from '@cairn/audit';
 import { isCairnError } from '@cairn/protocol';
-import { afterEach, expect, test } from 'vitest';
-import { createEngine, type Engine } from './engine.ts';
+import { expect, test } from 'vitest';
+import { createEngine } from './engine.ts';
+import { ana, engineHarness } from './engine.test-support.ts';
 
-const directories: string[] = [];
-const engines: Engine[] = [];
-afterEach(async () => {
-  for (const engine of engines.splice(0)) await engine.close();
-  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
-});
-
-const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
-
-function databasePath(): string {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
-  directories.push(directory);
-  return join(directory, 'engine.db');
-}
-
-/** A task body: `sleep N` takes N ms (stoppable), `exit N` exits N, anything else exits 0 at once. */
-const runs = new Map<string, number>();
-async function body(task: TaskEnvelope, signal: AbortSignal, argvOf: (task: TaskEnvelope) => Promise<string[]>): Promise<number> {
-  runs.set(task.executionId, (runs.get(task.executionId) ?? 0) + 1);
-  const argv = await argvOf(task);
-  if (argv[0] === 'sleep') await sleep(Number(argv[1]), undefined, { signal }).catch(() => undefined);
-  return argv[0] === 'exit' ? Number(argv[1]) : 0;
-}
-
-function engineWith(path: string, registry?: InMemoryExecutorRegistry, reconcileIntervalMs = 20, anchors: AuditAnchorV1[] = []) {
-  const storage = createInMemoryStorageProvider();
-  const signer = createInMemorySigner();
-  // The task learns its argv from the manifest the engine stored, as a worker would.
-  const argvOf = async (task: TaskEnvelope) => {
-    const envelope = JSON.parse(new TextDecoder().decode((await storage.get(`manifests/${task.manifestDigest.slice(7)}.json`))!));
-    const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'));
-    return manifest.runtime.argv as string[];
-  };
-  const executor = createInMemoryExecutor({ run: (task, signal) => body(task, signal, argvOf), ...(registry ? { registry } : {}) });
-  const engine = createEngine({ database: path, executors: { local: executor }, storage, signer, reconcileIntervalMs, anchors });
-  engines.push(engine);
-  return { engine, executor, storage, signer };
-}
+const { databasePath, engineWith, runs } = engineHarness();
 
 test('bad settings are refused, every option named', () => {
   try {
@@ -61,7 +21,7 @@ test('bad settings are refused, every option named', () => {
 
 test('a started engine runs a submitted DAG to the end on pushed completions, without waiting for its reconcile interval', async () => {
   // Reconciling once a minute: only pushed exits can finish this run in time.
-  const { engine } = engineWith(databasePath(), undefined, 60_000);
+  const { engine } = engineWith({ reconcileIntervalMs: 60_000 });
   engine.start();
   const chain = Array.from({ length: 20 }, (_, index) => ({ id: `step-${index}`, runtime: { kind: 'command' as const, argv: ['true'] }, ...(index ? { dependsOn: [`step-${index - 1}`] } : {}) }));
   const started = performance.now();
@@ -73,12 +33,12 @@ test('a started engine runs a submitted DAG to the end on pushed completions, wi
 });
 
 test('waiting for a run that does not exist is refused, not a promise that never settles', async () => {
-  const { engine } = engineWith(databasePath());
+  const { engine } = engineWith();
   await expect(engine.waitForRun('r-missing')).rejects.toMatchObject({ code: 'CAIRN_NOT_FOUND' });
 });
 
 test('unknown queues are refused at submit: a typo never becomes a silent hang', () => {
-  const { engine } = engineWith(databasePath());
+  const { engine } = engineWith();
   try {
     engine.submit({ version: 1, name: 'x', items: [{ id: 'a', queue: 'gpu', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
     expect.unreachable();
@@ -88,7 +48,7 @@ test('unknown queues are refused at submit: a typo never becomes a silent hang',
 });
 
 test('unknown executors are refused at submit, with the ones that exist', () => {
-  const { engine } = engineWith(databasePath());
+  const { engine } = engineWith();
   try {
     engine.submit({ version: 1, name: 'x', items: [{ id: 'a', executor: 'fargate', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
     expect.unreachable();
@@ -99,20 +59,20 @@ test('unknown executors are refused at submit, with the ones that exist', () => 
 
 test('stopped and started again over the same database, the engine re-attaches a running task and finishes the run; the task runs once', async () => {
   const path = databasePath();
-  const first = engineWith(path);
+  const first = engineWith({ path });
   first.engine.start();
   const { runId } = first.engine.submit({ version: 1, name: 'long', items: [{ id: 'long', runtime: { kind: 'command', argv: ['sleep', '150'] } }] }, { actor: ana });
   for (let wait = 0; wait < 100 && first.engine.items(runId)[0]!.state !== 'running'; wait++) await sleep(5);
   await first.engine.stop();
   // The "new process": a new engine and a new executor instance that keeps only the backend's registry.
-  const second = engineWith(path, first.executor.registry);
+  const second = engineWith({ path, registry: first.executor.registry });
   second.engine.start();
   expect((await second.engine.waitForRun(runId)).state).toBe('succeeded');
   expect([...first.executor.registry.executions.keys()].map((executionId) => runs.get(executionId))).toEqual([1]);
 });
 
 test('the loop waits out a retry backoff and then retries', async () => {
-  const { engine } = engineWith(databasePath());
+  const { engine } = engineWith();
   engine.start();
   const { runId } = engine.submit(
     { version: 1, name: 'retry', items: [{ id: 'fails', retry: { maxAttempts: 2, backoff: { initial: '50ms', jitter: false } }, runtime: { kind: 'command', argv: ['exit', '1'] } }] },
@@ -126,7 +86,7 @@ test('the loop waits out a retry backoff and then retries', async () => {
 
 test('a finished run exports an evidence bundle that verifies, its checkpoint anchored and read back live', async () => {
   const anchor = createInMemoryAuditAnchor();
-  const { engine, signer } = engineWith(databasePath(), undefined, 20, [anchor]);
+  const { engine, signer } = engineWith({ anchors: [anchor] });
   engine.start();
   const { runId } = engine.submit({ version: 1, name: 'evidence', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }, { id: 'b', dependsOn: ['a'], runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
   await engine.waitForRun(runId);
@@ -153,7 +113,7 @@ test('an anchor outage queues the checkpoint and anchors it later; nothing is dr
     },
     read: (reference) => anchor.read(reference),
   };
-  const { engine } = engineWith(databasePath(), undefined, 20, [flaky]);
+  const { engine } = engineWith({ anchors: [flaky] });
   engine.start();
   const { runId } = engine.submit({ version: 1, name: 'outage', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
   await engine.waitForRun(runId);

@@ -1,4 +1,4 @@
-import type { AuditActor, AuditAnchorV1, DsseEnvelope, EvidenceBundleV1, ExecutionStatus, ExecutorV1, Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
+import type { AuditActor, AuditAnchorV1, CairnEvent, CipherV1, DsseEnvelope, EvidenceBundleV1, ExecutionStatus, ExecutorV1, Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { buildEvidenceBundle } from '@cairn/audit';
 import { CairnError, isTerminalState, runTransitions } from '@cairn/protocol';
 import { z } from 'zod';
@@ -8,6 +8,10 @@ import { Checkpointer } from './audit/checkpointer.ts';
 import { Dispatcher, manifestKey } from './dispatch/dispatcher.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
+import { SecretStore, type SecretRecord } from './secrets/secret-store.ts';
+import { eventOfEntry } from './events/event-of-entry.ts';
+import { StateCountsReader, type StateCounts } from './state/state-counts.ts';
+import type { EngineObserver } from './engine-observer.ts';
 
 const seam = (name: string) =>
   z.custom<object>((value) => typeof value === 'object' && value !== null && (value as { specificationVersion?: unknown }).specificationVersion === 'v1', {
@@ -42,12 +46,19 @@ export const engineSettingsSchema = z.strictObject({
       everyMs: z.int().min(1).default(60_000),
     })
     .prefault({}),
+  /** Encrypts the secrets items name; without it, no secrets can be set and items naming one are refused. */
+  cipher: seam('CipherV1').optional(),
+  /** How long an item waits for approval before it fails. */
+  approvalTimeoutMs: z.int().min(1).max(365 * 24 * 3_600_000).default(7 * 24 * 3_600_000),
+  /** Told about attempts and anchor failures, for metrics. */
+  observer: z.custom<EngineObserver>((value) => typeof value === 'object' && value !== null, 'must be an object of hook functions').optional(),
   logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null).optional(),
   now: z.custom<() => number>((value) => typeof value === 'function').optional(),
 });
 
-export type EngineSettings = Omit<z.input<typeof engineSettingsSchema>, 'database' | 'executors' | 'storage' | 'signer' | 'anchors'> & {
+export type EngineSettings = Omit<z.input<typeof engineSettingsSchema>, 'database' | 'executors' | 'storage' | 'signer' | 'anchors' | 'cipher'> & {
   readonly anchors?: readonly AuditAnchorV1[];
+  readonly cipher?: CipherV1;
   readonly database: string | EngineDatabase;
   readonly executors: Readonly<Record<string, ExecutorV1>>;
   readonly storage: StorageProviderV1;
@@ -66,6 +77,8 @@ export class Engine {
   readonly #machine: RunStateMachine;
   readonly #dispatcher: Dispatcher;
   readonly #checkpointer: Checkpointer;
+  readonly #secrets: SecretStore | undefined;
+  readonly #counts: StateCountsReader;
   readonly #storage: StorageProviderV1;
   readonly #signer: SignerV1;
   readonly #settings: z.output<typeof engineSettingsSchema>;
@@ -76,6 +89,8 @@ export class Engine {
   #woken = false;
   #loop: Promise<void> | undefined;
   #running = false;
+  /** A cancel asked for running tasks to stop: the loop tells their executors at once. */
+  #stopsRequested = false;
 
   constructor(settings: EngineSettings) {
     const parsed = engineSettingsSchema.safeParse(settings);
@@ -91,7 +106,13 @@ export class Engine {
     this.#database = typeof parsed.data.database === 'string' ? openEngineDatabase(parsed.data.database) : (parsed.data.database as EngineDatabase);
     const now = parsed.data.now ?? Date.now;
     this.audit = new AuditLog(this.#database, { now });
-    this.#machine = new RunStateMachine(this.#database, this.audit, { now, defaultExecutor: parsed.data.defaultExecutor ?? Object.keys(settings.executors)[0]! });
+    this.#machine = new RunStateMachine(this.#database, this.audit, {
+      now,
+      defaultExecutor: parsed.data.defaultExecutor ?? Object.keys(settings.executors)[0]!,
+      approvalTimeoutMs: parsed.data.approvalTimeoutMs,
+    });
+    this.#secrets = settings.cipher ? new SecretStore({ database: this.#database, audit: this.audit, cipher: settings.cipher, now }) : undefined;
+    this.#counts = new StateCountsReader(this.#database);
     this.#dispatcher = new Dispatcher({
       database: this.#database,
       audit: this.audit,
@@ -102,6 +123,8 @@ export class Engine {
       concurrency: parsed.data.concurrency,
       queues: parsed.data.queues,
       now,
+      ...(this.#secrets ? { secrets: this.#secrets } : {}),
+      ...(parsed.data.observer ? { observer: parsed.data.observer } : {}),
     });
     this.#storage = settings.storage;
     this.#signer = settings.signer;
@@ -112,6 +135,7 @@ export class Engine {
       anchors: settings.anchors ?? [],
       ...parsed.data.checkpoints,
       now,
+      ...(parsed.data.observer ? { observer: parsed.data.observer } : {}),
     });
   }
 
@@ -142,9 +166,13 @@ export class Engine {
     return buildEvidenceBundle({ runId, spec, entries, proofs: this.audit.merkle, checkpoint: checkpoint.envelope, anchors: checkpoint.receipts, keys: [key], manifests });
   }
 
-  /** Validates and stores a run (see `RunStateMachine.submit`); the loop picks it up at once. */
+  /**
+   * Validates and stores a run (see `RunStateMachine.submit`); the loop picks it up at once. An
+   * item naming an executor, a queue or a secret that does not exist is refused here.
+   */
   submit(document: unknown, options: SubmitOptions): SubmitResult {
-    const result = this.#machine.submit(document, { context: { executors: Object.keys(this.#executors), queues: Object.keys(this.#settings.queues) }, ...options });
+    const context = { executors: Object.keys(this.#executors), queues: Object.keys(this.#settings.queues), secrets: this.#secrets?.names() ?? [] };
+    const result = this.#machine.submit(document, { context, ...options });
     this.#poke();
     return result;
   }
@@ -154,10 +182,71 @@ export class Engine {
     this.#poke();
   }
 
-  cancelRun(runId: string, actor: AuditActor): void {
-    this.#machine.cancelRun(runId, actor);
+  /** Rejects an item awaiting approval: it fails with `reason`, and what depends on it is skipped. */
+  reject(runId: string, itemId: string, actor: AuditActor, reason?: string): void {
+    this.#machine.rejectItem(runId, itemId, actor, reason);
     this.#notifyIfEnded(runId);
     this.#poke();
+  }
+
+  /** Cancels a run: what has not started at once, running tasks through their executors. */
+  cancelRun(runId: string, actor: AuditActor): void {
+    this.#machine.cancelRun(runId, actor);
+    this.#stopsRequested = true;
+    this.#notifyIfEnded(runId);
+    this.#poke();
+  }
+
+  /** Cancels one item (a running one through its executor); its dependents are skipped. */
+  cancelItem(runId: string, itemId: string, actor: AuditActor): void {
+    this.#machine.cancelItem(runId, itemId, actor);
+    this.#stopsRequested = true;
+    this.#notifyIfEnded(runId);
+    this.#poke();
+  }
+
+  /** Sets a secret (encrypted through the configured cipher); returns its name and new version. */
+  async setSecret(name: string, value: string, actor: AuditActor): Promise<SecretRecord> {
+    return this.#requireSecrets().set(name, value, actor);
+  }
+
+  removeSecret(name: string, actor: AuditActor): void {
+    this.#requireSecrets().remove(name, actor);
+  }
+
+  /** Names and versions of the secrets; values are never read back. */
+  secrets(): SecretRecord[] {
+    return this.#secrets?.list() ?? [];
+  }
+
+  /**
+   * Events after `after` (an event id, which is the audit sequence; -1 for all), in order, as they
+   * happen: a client that reconnects with the last id it saw misses nothing and sees nothing twice.
+   * Each subscriber reads at its own pace from the database, so a slow one holds no buffer and
+   * never stalls the engine. Ends when `signal` aborts, or once caught up when `follow` is false.
+   */
+  async *events(options: { readonly after?: number; readonly runId?: string; readonly signal?: AbortSignal; readonly follow?: boolean } = {}): AsyncGenerator<CairnEvent> {
+    const pageSize = 500;
+    let cursor = options.after ?? -1;
+    while (!options.signal?.aborted) {
+      const page = options.runId === undefined ? this.audit.page(cursor + 1, pageSize) : this.audit.runEntriesAfter(options.runId, cursor, pageSize);
+      // Registered before any await: an append after the read above cannot be missed.
+      const appended = page.length < pageSize && options.follow !== false ? this.audit.nextAppend(options.signal) : undefined;
+      for (const entry of page) {
+        cursor = entry.seq;
+        const event = eventOfEntry(entry);
+        if (event) yield event;
+        if (options.signal?.aborted) return;
+      }
+      if (page.length === pageSize) continue;
+      if (!appended) return;
+      await appended;
+    }
+  }
+
+  /** Counts by state, queue depth, live attempts and how far anchoring trails: what `/metrics` exposes. */
+  metrics(): StateCounts & { readonly auditEntries: number; readonly unanchoredEntries: number; readonly pendingCheckpoints: number } {
+    return { ...this.#counts.read(), auditEntries: this.audit.size, ...this.#checkpointer.lag() };
   }
 
   run(runId: string): RunRecord | undefined {
@@ -208,9 +297,13 @@ export class Engine {
     while (this.#running) {
       try {
         const now = Date.now();
-        let ended = 0;
+        let ended = this.#machine.expireApprovals();
+        if (this.#stopsRequested) {
+          this.#stopsRequested = false;
+          await this.#dispatcher.stopDue();
+        }
         if (now - lastReconcile >= this.#settings.reconcileIntervalMs) {
-          ended = await this.#dispatcher.reconcile();
+          ended += await this.#dispatcher.reconcile({ skipPushing: true });
           lastReconcile = now;
         }
         const started = await this.#dispatcher.dispatchReady();
@@ -230,9 +323,8 @@ export class Engine {
 
   #sleepMs(lastReconcile: number): number {
     const untilReconcile = lastReconcile + this.#settings.reconcileIntervalMs - Date.now();
-    const nextReady = this.#machine.nextReadyAt();
-    const untilReady = nextReady === null ? Infinity : Date.parse(nextReady) - Date.now();
-    return Math.max(0, Math.min(untilReconcile, untilReady));
+    const until = (time: string | null) => (time === null ? Infinity : Date.parse(time) - Date.now());
+    return Math.max(0, Math.min(untilReconcile, until(this.#machine.nextReadyAt()), until(this.#machine.nextApprovalDeadline())));
   }
 
   #sleep(milliseconds: number): Promise<void> {
@@ -280,6 +372,11 @@ export class Engine {
     if (!run) return;
     this.#runWaiters.delete(runId);
     for (const waiter of waiters) waiter(run);
+  }
+
+  #requireSecrets(): SecretStore {
+    if (!this.#secrets) throw new CairnError('CAIRN_CONFIG_INVALID', 'No cipher is configured, so secrets cannot be stored: give the engine a `cipher` (CipherV1).', { path: 'engine.cipher' });
+    return this.#secrets;
   }
 
   #endedRun(runId: string): RunRecord | undefined {

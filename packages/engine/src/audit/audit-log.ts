@@ -25,6 +25,10 @@ export class AuditLog {
   readonly #nextRunSeq;
   readonly #bySeq;
   readonly #byRun;
+  readonly #byRunAfter;
+  /** Who waits for the next append (event streams that caught up). */
+  readonly #appendWaiters = new Set<() => void>();
+  #notifying = false;
   readonly #appendOne: (draft: AuditEntryDraft) => AuditEntry;
 
   constructor(database: EngineDatabase, settings: AuditLogSettings = {}) {
@@ -37,6 +41,7 @@ export class AuditLog {
     this.#nextRunSeq = database.prepare<[string], { next: number }>('SELECT COALESCE(MAX(run_seq) + 1, 0) AS next FROM audit_entries WHERE run_id = ?');
     this.#bySeq = database.prepare<[number, number], { body: string }>('SELECT body FROM audit_entries WHERE seq >= ? ORDER BY seq LIMIT ?');
     this.#byRun = database.prepare<[string], { body: string }>('SELECT body FROM audit_entries WHERE run_id = ? ORDER BY run_seq');
+    this.#byRunAfter = database.prepare<[string, number, number], { body: string }>('SELECT body FROM audit_entries WHERE run_id = ? AND seq > ? ORDER BY run_seq LIMIT ?');
     this.#appendOne = database.transaction((draft: AuditEntryDraft) => this.#write(draft));
   }
 
@@ -56,14 +61,42 @@ export class AuditLog {
     return this.#database.inTransaction ? this.#write(draft) : this.#appendOne(draft);
   }
 
-  /** Entries from `seq` on, in order, `limit` at a time (for exports and event streams). */
+  /** Entries from `seq` on, in order, `pageSize` at a time (for exports and event streams). */
   *entries(fromSeq = 0, pageSize = 1000): Generator<AuditEntry> {
     for (let next = fromSeq; ; ) {
-      const rows = this.#bySeq.all(next, pageSize);
-      for (const row of rows) yield JSON.parse(row.body) as AuditEntry;
-      if (rows.length < pageSize) return;
-      next += rows.length;
+      const page = this.page(next, pageSize);
+      yield* page;
+      if (page.length < pageSize) return;
+      next += page.length;
     }
+  }
+
+  /** At most `limit` entries from `seq` on, in order. */
+  page(fromSeq: number, limit: number): AuditEntry[] {
+    return this.#bySeq.all(fromSeq, limit).map((row) => JSON.parse(row.body) as AuditEntry);
+  }
+
+  /** A run's entries after global position `afterSeq`, in order, at most `limit`. */
+  runEntriesAfter(runId: string, afterSeq: number, limit: number): AuditEntry[] {
+    return this.#byRunAfter.all(runId, afterSeq, limit).map((row) => JSON.parse(row.body) as AuditEntry);
+  }
+
+  /**
+   * Resolves after the next append has committed (or when `signal` aborts). Waiters are told on a
+   * microtask: the synchronous transaction that appended has ended by then, so what they read is
+   * there (or, if it rolled back, they find nothing and wait again).
+   */
+  nextAppend(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const done = () => {
+        this.#appendWaiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#appendWaiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
   }
 
   /** A run's entries in runSeq order. */
@@ -89,6 +122,13 @@ export class AuditLog {
     const body = canonicalJson(entry);
     this.#insert.run(entry.seq, entry.runId ?? null, entry.runSeq ?? null, entry.time, entry.action, entry.entity.kind, entry.outcome, entry.actor.id, body);
     this.merkle.appendLeafHash(leafHashOfText(body));
+    if (this.#appendWaiters.size > 0 && !this.#notifying) {
+      this.#notifying = true;
+      queueMicrotask(() => {
+        this.#notifying = false;
+        for (const waiter of [...this.#appendWaiters]) waiter();
+      });
+    }
     return entry;
   }
 }

@@ -5,6 +5,7 @@ import type { EngineDatabase } from '../database/open-engine-database.ts';
 import type { AuditLog } from './audit-log.ts';
 import { retryDelay } from '../dispatch/retry-delay.ts';
 import { engineActor } from '../engine-actor.ts';
+import type { EngineObserver } from '../engine-observer.ts';
 
 export interface CheckpointerSettings {
   readonly database: EngineDatabase;
@@ -19,6 +20,8 @@ export interface CheckpointerSettings {
   /** ...or once the oldest uncovered entry is this old. */
   readonly everyMs: number;
   readonly now: () => number;
+  /** Told when an anchor fails, for metrics. */
+  readonly observer?: EngineObserver;
 }
 
 /** A stored checkpoint and what anchoring it has achieved. */
@@ -60,6 +63,9 @@ export class Checkpointer {
         `SELECT seq FROM audit_entries WHERE seq >= ? AND action IN ('run.succeeded', 'run.failed', 'run.cancelled') LIMIT 1`,
       ),
       oldestUncovered: prepare<[number], { time: string }>('SELECT time FROM audit_entries WHERE seq = ?'),
+      lag: prepare<[], { anchoredSize: number | null; pending: number }>(
+        'SELECT (SELECT MAX(tree_size) FROM checkpoints WHERE anchored = 1) AS anchoredSize, (SELECT COUNT(*) FROM checkpoints WHERE anchored = 0) AS pending',
+      ),
     };
   }
 
@@ -113,6 +119,7 @@ export class Checkpointer {
         // The anchor is down or refused: keep the checkpoint queued, try again later.
         const reason = isCairnError(error) ? `${error.code}: ${error.message}` : String(error);
         const backoff = retryDelay(row.tries + 1, anchorBackoff);
+        this.#settings.observer?.anchorFailed?.({ treeSize: row.treeSize, error: reason });
         this.#settings.database.transaction(() => {
           this.#statements.failed.run(new Date(this.#settings.now() + backoff).toISOString(), reason, row.treeSize);
           this.#settings.audit.append({ actor: engineActor, action: 'checkpoint.anchored', entity: { kind: 'checkpoint', id: String(row.treeSize) }, outcome: 'failure', data: { treeSize: row.treeSize, reason } });
@@ -120,6 +127,15 @@ export class Checkpointer {
       }
     }
     return anchored;
+  }
+
+  /**
+   * How far anchoring trails the log: entries no anchored checkpoint covers yet, and checkpoints
+   * waiting to be anchored.
+   */
+  lag(): { readonly unanchoredEntries: number; readonly pendingCheckpoints: number } {
+    const row = this.#statements.lag.get()!;
+    return { unanchoredEntries: this.#settings.audit.size - (row.anchoredSize ?? 0), pendingCheckpoints: row.pending };
   }
 
   /** The first checkpoint covering `treeSize` entries, anchored ones first. */

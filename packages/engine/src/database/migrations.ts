@@ -161,11 +161,13 @@ export const migrations: readonly Migration[] = [
   },
   {
     version: 8,
-    name: 'approval deadlines, item artifacts, pure results, secrets and schedules',
+    name: 'approval deadlines, item cancels, item artifacts, pure results, secrets and schedules',
     sql: `
       -- When an awaiting item's approval times out (it then fails), found by a partial index.
       ALTER TABLE items ADD COLUMN approval_deadline TEXT;
       CREATE INDEX items_awaiting_approval ON items (approval_deadline) WHERE state = 'awaiting-approval';
+      -- The actor (JSON) who cancelled a running item; it ends cancelled once its task stops.
+      ALTER TABLE items ADD COLUMN cancel_requested_by TEXT;
       -- What a succeeded item produced (kind -> digest), whether it ran or reused a pure result:
       -- consumers' inputs are resolved from here.
       ALTER TABLE items ADD COLUMN artifacts TEXT;

@@ -19,12 +19,14 @@ export interface AttemptRecord {
   readonly stopReason: 'timeout' | 'cancel' | null;
   /** Whether the executor was already asked to stop it. */
   readonly stopSent: boolean;
+  /** A pure item's input digest: its success is recorded for reuse under it. */
+  readonly inputDigest: string | null;
 }
 
 type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent'> & { handle: string | null; stopSent: number };
 
 const columns = `run_id AS runId, item_id AS itemId, attempt, fencing_token AS fencingToken, execution_id AS executionId, executor, state,
-  manifest_digest AS manifestDigest, handle, deadline, stop_reason AS stopReason, stop_sent AS stopSent`;
+  manifest_digest AS manifestDigest, handle, deadline, stop_reason AS stopReason, stop_sent AS stopSent, input_digest AS inputDigest`;
 
 const toAttempt = (row: AttemptRow): AttemptRecord => ({ ...row, handle: row.handle === null ? null : (JSON.parse(row.handle) as ExecutionHandle), stopSent: row.stopSent === 1 });
 
@@ -36,14 +38,14 @@ export class AttemptStore {
     const prepare = database.prepare.bind(database);
     this.#statements = {
       insert: prepare(
-        `INSERT INTO attempts (run_id, item_id, attempt, fencing_token, execution_id, executor, state, manifest_digest, dispatched_at, deadline, queue)
-         VALUES (@runId, @itemId, @attempt, @fencingToken, @executionId, @executor, 'dispatching', @manifestDigest, @dispatchedAt, @deadline, @queue)`,
+        `INSERT INTO attempts (run_id, item_id, attempt, fencing_token, execution_id, executor, state, manifest_digest, dispatched_at, deadline, queue, input_digest)
+         VALUES (@runId, @itemId, @attempt, @fencingToken, @executionId, @executor, 'dispatching', @manifestDigest, @dispatchedAt, @deadline, @queue, @inputDigest)`,
       ),
       started: prepare(`UPDATE attempts SET state = 'running', handle = ? WHERE execution_id = ?`),
       finished: prepare('UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ? WHERE execution_id = ?'),
       live: prepare<[], AttemptRow>(`SELECT ${columns} FROM attempts WHERE state IN ('dispatching', 'running') ORDER BY dispatched_at`),
       requestStop: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, ?) WHERE execution_id = ?`),
-      requestStopForRun: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, 'cancel') WHERE run_id = ? AND state IN ('dispatching', 'running')`),
+      requestStopForItem: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, 'cancel') WHERE run_id = ? AND item_id = ? AND state IN ('dispatching', 'running')`),
       stopSent: prepare('UPDATE attempts SET stop_sent = 1 WHERE execution_id = ?'),
       byExecutionId: prepare<[string], AttemptRow>(`SELECT ${columns} FROM attempts WHERE execution_id = ?`),
       liveByRun: prepare<[], { key: string; count: number }>(`SELECT run_id AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') GROUP BY run_id`),
@@ -51,9 +53,6 @@ export class AttemptStore {
         `SELECT queue AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') AND queue IS NOT NULL GROUP BY queue`,
       ),
       liveCount: prepare<[], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running')`),
-      artifacts: prepare<[string, string], { artifacts: string | null }>(
-        `SELECT artifacts FROM attempts WHERE run_id = ? AND item_id = ? AND state = 'succeeded' ORDER BY attempt DESC LIMIT 1`,
-      ),
     };
   }
 
@@ -68,6 +67,7 @@ export class AttemptStore {
     dispatchedAt: string;
     deadline: string;
     queue: string | null;
+    inputDigest: string | null;
   }): void {
     this.#statements.insert.run(attempt);
   }
@@ -89,14 +89,14 @@ export class AttemptStore {
     return row && toAttempt(row);
   }
 
+  /** The item's live attempt is to be cancelled. */
+  requestStopForItem(runId: string, itemId: string): void {
+    this.#statements.requestStopForItem.run(runId, itemId);
+  }
+
   /** The engine wants the attempt stopped; the first reason given stands. */
   requestStop(executionId: string, reason: 'timeout' | 'cancel'): void {
     this.#statements.requestStop.run(reason, executionId);
-  }
-
-  /** Every live attempt of the run is to be cancelled. */
-  requestStopForRun(runId: string): void {
-    this.#statements.requestStopForRun.run(runId);
   }
 
   /** The executor was asked to stop the attempt. */
@@ -112,11 +112,5 @@ export class AttemptStore {
 
   liveCount(): number {
     return this.#statements.liveCount.get()!.count;
-  }
-
-  /** The artifacts of the item's last successful attempt (kind → digest). */
-  succeededArtifacts(runId: string, itemId: string): Record<string, string> | undefined {
-    const row = this.#statements.artifacts.get(runId, itemId);
-    return row?.artifacts ? (JSON.parse(row.artifacts) as Record<string, string>) : undefined;
   }
 }

@@ -10,6 +10,9 @@ import { RunStore } from '../state/run-store.ts';
 import { AttemptStore, type AttemptRecord } from './attempt-store.ts';
 import { declaredLocks, LockTable, type HeldLock } from './lock-table.ts';
 import { retryDelay } from './retry-delay.ts';
+import { PureResults } from './pure-results.ts';
+import type { SecretStore } from '../secrets/secret-store.ts';
+import type { EngineObserver } from '../engine-observer.ts';
 
 export interface DispatcherSettings {
   readonly database: EngineDatabase;
@@ -28,6 +31,10 @@ export interface DispatcherSettings {
   readonly now?: () => number;
   /** Source of retry jitter; `Math.random` by default (tests inject one). */
   readonly random?: () => number;
+  /** Where the secrets items name are kept; without it, an item naming a secret fails. */
+  readonly secrets?: SecretStore;
+  /** Told when attempts start (dispatch latency), for metrics. */
+  readonly observer?: EngineObserver;
 }
 
 const defaultTimeoutMs = 3_600_000;
@@ -49,8 +56,15 @@ export class Dispatcher {
   readonly #runs: RunStore;
   readonly #attempts: AttemptStore;
   readonly #locks: LockTable;
+  readonly #pure: PureResults;
   readonly #now: () => number;
   #dispatching: Promise<number> | undefined;
+  /**
+   * Attempts this process started on executors that push exits: their exits come by themselves.
+   * Attempts started by an earlier process are not here (the push went to a listener that is
+   * gone), so reconcile keeps inspecting them.
+   */
+  readonly #pushExpected = new Set<string>();
   /** Exits pushed before the attempt's start was recorded (an executor that finishes at once). */
   readonly #earlyExits = new Map<string, ExecutionStatus>();
   /** Records one completion in a transaction of its own (a savepoint inside a batch's, so one that fails undoes only itself). */
@@ -63,6 +77,7 @@ export class Dispatcher {
     this.#runs = new RunStore(settings.database);
     this.#attempts = new AttemptStore(settings.database);
     this.#locks = new LockTable(settings.database);
+    this.#pure = new PureResults(settings.database);
     this.#recordInTransaction = settings.database.transaction((attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => this.#recordCompletion(attempt, status, read));
     this.#now = settings.now ?? Date.now;
   }
@@ -90,7 +105,11 @@ export class Dispatcher {
       if (attempt.state !== 'dispatching') continue;
       const executor = this.#settings.executors[attempt.executor];
       if (!executor) continue;
-      const handle = await executor.start({ executionId: attempt.executionId, manifestDigest: attempt.manifestDigest as TaskEnvelope['manifestDigest'] });
+      const spec = JSON.parse(this.#runs.itemSpec(attempt.runId, attempt.itemId)!.spec) as ItemSpec;
+      // A secret removed since the dispatch: the task starts without it and fails for want of it.
+      const secrets = await this.#revealSecrets(spec);
+      const task: TaskEnvelope = { executionId: attempt.executionId, manifestDigest: attempt.manifestDigest as TaskEnvelope['manifestDigest'], ...(typeof secrets === 'object' ? { secrets: secrets.values } : {}) };
+      const handle = await executor.start(task);
       this.#settings.database.transaction(() => {
         this.#attempts.started(attempt.executionId, handle);
         this.#auditAttempt('attempt.started', attempt, 'success', { recovered: true });
@@ -130,16 +149,19 @@ export class Dispatcher {
 
   /**
    * Inspects every live attempt and records those that ended; returns how many ended. Attempts
-   * past their deadline, and those of runs being cancelled, are first stopped through their
-   * executor (once) and end `timed-out` or `cancelled`.
+   * past their deadline, and those of runs or items being cancelled, are first stopped through
+   * their executor (once) and end `timed-out` or `cancelled`. With `skipPushing`, attempts this
+   * process started on executors that push their exits are only stopped when due, not inspected:
+   * their exits arrive on their own.
    */
-  async reconcile(): Promise<number> {
+  async reconcile(options: { readonly skipPushing?: boolean } = {}): Promise<number> {
     let ended = 0;
     for (const live of this.#attempts.live()) {
       if (live.state !== 'running' || live.handle === null) continue;
       const executor = this.#settings.executors[live.executor];
       if (!executor) continue;
       const attempt = await this.#stopIfDue(live, executor);
+      if (options.skipPushing && this.#pushExpected.has(live.executionId)) continue;
       let status: ExecutionStatus;
       try {
         status = await executor.inspect(live.handle);
@@ -155,7 +177,15 @@ export class Dispatcher {
     return ended;
   }
 
-  // Asks the executor to stop an attempt that is overdue or whose run is being cancelled, once.
+  /** Asks executors to stop the attempts that are due to stop (a cancel, a deadline) now, without inspecting anything. */
+  async stopDue(): Promise<void> {
+    for (const live of this.#attempts.live()) {
+      const executor = this.#settings.executors[live.executor];
+      if (live.state === 'running' && live.handle !== null && executor) await this.#stopIfDue(live, executor);
+    }
+  }
+
+  // Asks the executor to stop an attempt that is overdue or whose run or item is being cancelled, once.
   async #stopIfDue(attempt: AttemptRecord, executor: ExecutorV1): Promise<AttemptRecord> {
     let stopReason = attempt.stopReason;
     if (stopReason === null && this.#settings.machine.run(attempt.runId)?.cancelRequestedBy) stopReason = 'cancel';
@@ -166,7 +196,7 @@ export class Dispatcher {
     this.#settings.database.transaction(() => {
       this.#attempts.markStopSent(attempt.executionId);
       this.#auditAttempt('attempt.cancelled', attempt, 'success', {
-        reason: stopReason === 'timeout' ? `no result by its deadline ${attempt.deadline}` : 'its run is being cancelled',
+        reason: stopReason === 'timeout' ? `no result by its deadline ${attempt.deadline}` : attempt.stopReason === 'cancel' ? 'the item is being cancelled' : 'its run is being cancelled',
       });
     })();
     return { ...attempt, stopReason, stopSent: true };
@@ -206,12 +236,15 @@ export class Dispatcher {
         for (const lock of locks) reserved.add(lock.name);
       }
     }
-    const prepared = (await Promise.all(chosen.map((choice) => this.#prepare(choice)))).filter((dispatch) => dispatch !== undefined);
+    const outcomes = await Promise.all(chosen.map((choice) => this.#prepare(choice)));
+    const prepared = outcomes.filter((outcome) => typeof outcome === 'object');
+    const reused = outcomes.filter((outcome) => outcome === 'reused').length;
     const recorded = this.#settings.database.transaction(() => prepared.filter((dispatch) => this.#recordDispatch(dispatch)))();
     const starts = await Promise.all(
       recorded.map(async (dispatch) => {
         try {
-          return { dispatch, handle: await dispatch.executor.start({ executionId: dispatch.executionId, manifestDigest: dispatch.manifestDigest }) };
+          const task: TaskEnvelope = { executionId: dispatch.executionId, manifestDigest: dispatch.manifestDigest, ...(dispatch.secrets ? { secrets: dispatch.secrets } : {}) };
+          return { dispatch, handle: await dispatch.executor.start(task) };
         } catch (error) {
           return { dispatch, error };
         }
@@ -229,21 +262,26 @@ export class Dispatcher {
       this.#earlyExits.delete(dispatch.executionId);
       await this.exited(dispatch.executionId, early);
     }
-    return starts.filter((start) => 'handle' in start).length;
+    return starts.filter((start) => 'handle' in start).length + reused;
   }
 
-  // Signs and stores the manifest of the item's next attempt; fails the item at once (and returns
-  // nothing) when it cannot be dispatched at all.
-  async #prepare({ item, locks, stored, spec }: { item: ItemRecord; locks: readonly HeldLock[]; stored: StoredItem; spec: ItemSpec }): Promise<PreparedDispatch | undefined> {
+  // Signs and stores the manifest of the item's next attempt. A pure item whose inputs produced a
+  // result before reuses it instead ('reused'); one that cannot be dispatched at all fails at once
+  // ('failed').
+  async #prepare({ item, locks, stored, spec }: { item: ItemRecord; locks: readonly HeldLock[]; stored: StoredItem; spec: ItemSpec }): Promise<PreparedDispatch | 'reused' | 'failed'> {
     const { runId, itemId } = item;
     const executor = this.#settings.executors[stored.executor];
     const inputs = this.#inputs(runId, spec);
-    if (!executor || typeof inputs === 'string') {
-      const reason = executor ? inputs : `no executor named ${JSON.stringify(stored.executor)} is configured`;
+    const secrets = await this.#revealSecrets(spec);
+    const problem = !executor ? `no executor named ${JSON.stringify(stored.executor)} is configured` : typeof inputs === 'string' ? inputs : typeof secrets === 'string' ? secrets : undefined;
+    if (problem !== undefined || typeof inputs === 'string' || typeof secrets === 'string' || !executor) {
       this.#settings.machine.startItem(runId, itemId);
-      this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { reason: String(reason) });
-      return undefined;
+      this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { reason: problem ?? 'cannot be dispatched' });
+      return 'failed';
     }
+    const workspace = (stored.workspace as DispatchManifest['workspace'] | null) ?? emptyWorkspace;
+    const inputDigest = spec.effect === 'pure' ? pureInputDigest(spec, workspace, inputs, secrets?.versions ?? {}) : null;
+    if (inputDigest !== null && this.#reuse(item, inputDigest)) return 'reused';
     const attempt = this.#runs.nextAttempt(runId, itemId);
     const executionId = `${runId}/${itemId}/${attempt}`;
     const manifest: DispatchManifest = {
@@ -254,7 +292,7 @@ export class Dispatcher {
       fencingToken: attempt,
       executionId,
       runtime: spec.runtime,
-      workspace: (stored.workspace as DispatchManifest['workspace'] | null) ?? emptyWorkspace,
+      workspace,
       inputs,
       apply: spec.apply ?? [],
       env: spec.env ?? {},
@@ -266,7 +304,46 @@ export class Dispatcher {
     const envelope = await signManifest(manifest, this.#settings.signer);
     const manifestDigest = digestOfJson(envelope);
     await this.#settings.storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope), { ifAbsent: true, contentType: 'application/json' });
-    return { runId, itemId, attempt, executionId, executor, executorName: stored.executor, locks, manifestDigest, timeoutMs: manifest.limits.timeoutMs, queue: spec.queue ?? null };
+    return {
+      runId, itemId, attempt, executionId, executor, executorName: stored.executor, locks, manifestDigest, timeoutMs: manifest.limits.timeoutMs, queue: spec.queue ?? null,
+      readyAt: item.readyAt, inputDigest, ...(secrets ? { secrets: secrets.values, secretVersions: secrets.versions } : {}),
+    };
+  }
+
+  // Finishes a pure item with the result an earlier attempt produced from the same inputs, if one
+  // did: audited as a reuse naming that attempt. False when there is none (or the item moved on).
+  #reuse(item: ItemRecord, inputDigest: string): boolean {
+    const earlier = this.#pure.find(inputDigest);
+    if (!earlier) return false;
+    const { runId, itemId } = item;
+    try {
+      this.#settings.database.transaction(() => {
+        this.#settings.machine.startItem(runId, itemId);
+        this.#runs.setArtifacts(runId, itemId, earlier.artifacts);
+        this.#settings.audit.append({
+          actor: engineActor,
+          action: 'item.reused',
+          entity: { kind: 'item', id: `${runId}/${itemId}` },
+          outcome: 'success',
+          runId,
+          data: { inputDigest, from: { runId: earlier.runId, itemId: earlier.itemId, attempt: earlier.attempt }, artifacts: earlier.artifacts },
+        });
+        this.#settings.machine.finishItem(runId, itemId, 'succeeded');
+      })();
+      return true;
+    } catch (error) {
+      if (isCairnError(error, 'CAIRN_LIFECYCLE_TRANSITION_INVALID')) return false;
+      throw error;
+    }
+  }
+
+  // The values of the secrets the item names, decrypted now, with their versions; undefined when
+  // it names none, a reason when one is missing.
+  async #revealSecrets(spec: ItemSpec): Promise<{ values: Record<string, string>; versions: Record<string, number> } | string | undefined> {
+    const names = spec.secrets ?? [];
+    if (names.length === 0) return undefined;
+    if (!this.#settings.secrets) return `secrets ${names.join(', ')}: no secret store is configured`;
+    return this.#settings.secrets.reveal(names);
   }
 
   // Records one dispatch inside the pass's transaction (its own savepoint): false, with nothing
@@ -289,8 +366,10 @@ export class Dispatcher {
           dispatchedAt: new Date(now).toISOString(),
           deadline: new Date(now + dispatch.timeoutMs).toISOString(),
           queue: dispatch.queue,
+          inputDigest: dispatch.inputDigest,
         });
-        this.#auditAttempt('attempt.dispatched', dispatch, 'success', { manifestDigest });
+        // Secrets are audited by name and version, never by value.
+        this.#auditAttempt('attempt.dispatched', dispatch, 'success', { manifestDigest, ...(dispatch.secretVersions ? { secrets: dispatch.secretVersions } : {}) });
       })();
       return true;
     } catch (error) {
@@ -302,6 +381,10 @@ export class Dispatcher {
   #recordStart(dispatch: PreparedDispatch, handle: ExecutionHandle): void {
     this.#attempts.started(dispatch.executionId, handle);
     this.#auditAttempt('attempt.started', dispatch, 'success');
+    if (dispatch.executor.capabilities.pushesCompletions) this.#pushExpected.add(dispatch.executionId);
+    if (dispatch.readyAt !== null) {
+      this.#settings.observer?.attemptStarted?.({ runId: dispatch.runId, itemId: dispatch.itemId, executor: dispatch.executorName, queue: dispatch.queue, waitMs: this.#now() - Date.parse(dispatch.readyAt) });
+    }
   }
 
   #recordStartFailure(dispatch: PreparedDispatch, error: unknown): void {
@@ -318,7 +401,7 @@ export class Dispatcher {
   #inputs(runId: string, spec: ItemSpec): Record<string, ManifestInput> | string {
     const inputs: Record<string, ManifestInput> = {};
     for (const [name, need] of Object.entries(spec.needs ?? {})) {
-      const digest = this.#attempts.succeededArtifacts(runId, need.from)?.[need.select];
+      const digest = this.#runs.artifacts(runId, need.from)?.[need.select];
       if (digest === undefined) return `input ${name}: item ${need.from} produced no ${need.select}`;
       inputs[name] = { from: need.from, select: need.select, digest: digest as ManifestInput['digest'] };
     }
@@ -334,8 +417,9 @@ export class Dispatcher {
     const rejected = read !== undefined && 'rejected' in read;
     const result = rejected ? undefined : read;
     const lost = status.state === 'unknown';
-    // A stopped task reports `cancelled`; what it really was is why the engine stopped it.
-    const stopped = status.outcome === 'cancelled' && attempt.stopReason === 'timeout' ? 'timed-out' : status.outcome;
+    // A stopped task may report anything short of success; what it really was is why the engine
+    // stopped it.
+    const stopped = attempt.stopReason === null || status.outcome === 'succeeded' ? status.outcome : attempt.stopReason === 'timeout' ? 'timed-out' : 'cancelled';
     // A task whose result cannot be trusted did not succeed, whatever its exit code.
     const outcome = lost ? 'lost' : rejected && stopped === 'succeeded' ? 'failed' : (stopped ?? 'failed');
     const artifacts = result?.artifacts ?? null;
@@ -348,8 +432,14 @@ export class Dispatcher {
         this.#auditAttempt('attempt.result-rejected', attempt, 'denied', { reason: read.rejected });
       }
       this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, new Date(this.#now()).toISOString());
+      this.#pushExpected.delete(attempt.executionId);
       this.#locks.releaseAll(attempt.runId, attempt.itemId);
       this.#auditAttempt(lost ? 'attempt.lost' : 'attempt.completed', attempt, outcome === 'succeeded' ? 'success' : 'failure', { outcome, exitCode, artifacts: artifacts ?? {} });
+      this.#settings.observer?.attemptEnded?.({ runId: attempt.runId, itemId: attempt.itemId, executor: attempt.executor, outcome });
+      if (outcome === 'succeeded') {
+        this.#runs.setArtifacts(attempt.runId, attempt.itemId, artifacts ?? {});
+        if (attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, new Date(this.#now()).toISOString());
+      }
       if (outcome === 'succeeded' || outcome === 'cancelled') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, outcome);
       else this.#failOrRetry(attempt, outcome);
     }
@@ -416,6 +506,13 @@ interface PreparedDispatch {
   readonly manifestDigest: Digest;
   readonly timeoutMs: number;
   readonly queue: string | null;
+  /** When the item became ready, for dispatch latency. */
+  readonly readyAt: string | null;
+  /** A pure item's input digest, under which its success is recorded for reuse. */
+  readonly inputDigest: string | null;
+  /** Decrypted secret values, handed to the executor and then dropped; never stored. */
+  readonly secrets?: Readonly<Record<string, string>>;
+  readonly secretVersions?: Readonly<Record<string, number>>;
 }
 
 /** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */
@@ -423,3 +520,20 @@ type ResultRead = { readonly artifacts: Record<string, string>; readonly exitCod
 
 /** An item's stored dispatch facts (see `RunStore.itemSpec`). */
 type StoredItem = NonNullable<ReturnType<RunStore['itemSpec']>>;
+
+/**
+ * What a pure item's result depends on: what it runs, over which workspace, with which inputs,
+ * environment and secret versions. Same digest, same result: the item may reuse an earlier one.
+ */
+function pureInputDigest(spec: ItemSpec, workspace: string, inputs: Readonly<Record<string, ManifestInput>>, secretVersions: Readonly<Record<string, number>>): string {
+  return digestOfJson({
+    version: 'cairn.pure-input/v1',
+    runtime: spec.runtime as unknown as JsonObject,
+    workspace,
+    inputs: Object.fromEntries(Object.entries(inputs).map(([name, input]) => [name, input.digest])),
+    apply: spec.apply ?? [],
+    env: spec.env ?? {},
+    secrets: secretVersions,
+    network: spec.network ?? false,
+  });
+}

@@ -29,4 +29,6 @@ export interface ItemRecord {
   /** The item waits in `awaiting-approval` once its prerequisites succeed. */
   readonly approvalRequired: boolean;
   readonly readyAt: string | null;
+  /** The actor (JSON) who cancelled the item while it ran; it ends cancelled once its task stops. */
+  readonly cancelRequestedBy: string | null;
 }

@@ -6,6 +6,7 @@ import { newRunId } from './new-run-id.ts';
 import type { ItemRecord, RunRecord } from './run-records.ts';
 import { RunStore } from './run-store.ts';
 import { engineActor } from '../engine-actor.ts';
+import { AttemptStore } from '../dispatch/attempt-store.ts';
 
 export interface SubmitOptions {
   /** Who submits, and through which surface; recorded in the audit log. */
@@ -33,6 +34,15 @@ export interface SubmitResult {
 /** How a running item ended. */
 export type ItemOutcome = 'succeeded' | 'failed' | 'cancelled';
 
+export interface RunStateMachineSettings {
+  readonly now?: () => number;
+  /** The executor of items that name none. */
+  readonly defaultExecutor?: string;
+  /** How long an item waits for approval before it fails; 7 days by default. */
+  readonly approvalTimeoutMs?: number;
+}
+
+const defaultApprovalTimeoutMs = 7 * 24 * 3_600_000;
 
 /**
  * The lifecycle of runs and items in the engine database. Every transition is checked against
@@ -44,15 +54,19 @@ export class RunStateMachine {
   readonly #database: EngineDatabase;
   readonly #audit: AuditLog;
   readonly #store: RunStore;
+  readonly #attempts: AttemptStore;
   readonly #now: () => number;
   readonly #defaultExecutor: string;
+  readonly #approvalTimeoutMs: number;
 
-  constructor(database: EngineDatabase, audit: AuditLog, settings: { readonly now?: () => number; readonly defaultExecutor?: string } = {}) {
+  constructor(database: EngineDatabase, audit: AuditLog, settings: RunStateMachineSettings = {}) {
     this.#database = database;
     this.#audit = audit;
     this.#store = new RunStore(database);
+    this.#attempts = new AttemptStore(database);
     this.#now = settings.now ?? Date.now;
     this.#defaultExecutor = settings.defaultExecutor ?? 'local';
+    this.#approvalTimeoutMs = settings.approvalTimeoutMs ?? defaultApprovalTimeoutMs;
   }
 
   /**
@@ -117,17 +131,23 @@ export class RunStateMachine {
   }
 
   /**
-   * A running item ended. Success releases dependents whose last prerequisite it was; failure
-   * skips everything downstream. The last item to finish ends the run.
+   * A running item ended. Success releases dependents whose last prerequisite it was; failure or
+   * cancellation skips everything downstream. The last item to finish ends the run. An item
+   * cancelled on its own (not with its run) counts against the run like a failure: the run did not
+   * do all it was asked to.
    */
   finishItem(runId: string, itemId: string, outcome: ItemOutcome, actor: AuditActor = engineActor, data: JsonObject = {}): void {
     this.#inTransaction(() => {
       const item = this.#requireItem(runId, itemId);
-      this.#move(item, outcome, actor, data);
-      let run = this.#store.itemFinished(runId, outcome === 'failed');
+      const canceller = outcome === 'cancelled' ? (item.cancelRequestedBy ?? this.#requireRun(runId).cancelRequestedBy) : null;
+      this.#move(item, outcome, canceller === null ? actor : (JSON.parse(canceller) as AuditActor), data);
+      let run = this.#store.itemFinished(runId, outcome === 'failed' || (outcome === 'cancelled' && item.cancelRequestedBy !== null));
       if (outcome === 'succeeded' && run.cancelRequestedBy === null) {
         for (const dependent of this.#store.dependents(runId, itemId)) {
-          if (this.#store.prerequisiteSucceeded(runId, dependent) === 0) this.#release(this.#requireItem(runId, dependent), this.#now());
+          // A dependent cancelled on its own meanwhile has already ended: it stays so.
+          if (this.#store.prerequisiteSucceeded(runId, dependent) > 0) continue;
+          const waiting = this.#requireItem(runId, dependent);
+          if (waiting.state === 'blocked') this.#release(waiting, this.#now());
         }
       } else if (outcome !== 'succeeded') {
         run = this.#skipDownstream(runId, itemId) ?? run;
@@ -157,13 +177,60 @@ export class RunStateMachine {
     })();
   }
 
+  /**
+   * Cancels one item: one that has not started is cancelled now (its dependents skipped); a
+   * running one is stopped through its executor by the dispatcher and ends cancelled, naming
+   * `actor`, once its task has stopped. Cancelling an item that already ended is a
+   * CAIRN_LIFECYCLE_TRANSITION_INVALID.
+   */
+  cancelItem(runId: string, itemId: string, actor: AuditActor): void {
+    this.#inTransaction(() => {
+      const item = this.#requireItem(runId, itemId);
+      assertTransition(itemTransitions, item.state, 'cancelled', `item ${itemId} of run ${runId}`);
+      if (item.state === 'running') {
+        this.#store.requestItemCancel(runId, itemId, JSON.stringify(actor));
+        this.#attempts.requestStopForItem(runId, itemId);
+        return;
+      }
+      this.#move(item, 'cancelled', actor);
+      this.#endedEarly(runId, itemId, true);
+    })();
+  }
+
+  /** An awaiting item is rejected by an actor: it fails (with `reason`) and its dependents are skipped. */
+  rejectItem(runId: string, itemId: string, actor: AuditActor, reason = 'rejected'): void {
+    this.#inTransaction(() => {
+      const item = this.#requireAwaiting(runId, itemId);
+      this.#audit.append({ actor, action: 'item.rejected', entity: { kind: 'item', id: `${runId}/${itemId}` }, outcome: 'success', runId, data: { reason } });
+      this.#move(item, 'failed', actor, { reason: `approval rejected: ${reason}` });
+      this.#endedEarly(runId, itemId, true);
+    })();
+  }
+
+  /**
+   * Fails awaiting items whose approval has timed out by now (at most `limit` per call); returns
+   * how many. Found by index: the cost does not grow with the items stored.
+   */
+  expireApprovals(limit = 1_000): number {
+    return this.#inTransaction(() => {
+      const expired = this.#store.expiredApprovals(iso(this.#now()), limit);
+      for (const item of expired) {
+        this.#move(item, 'failed', engineActor, { reason: `no approval within ${this.#approvalTimeoutMs} ms` });
+        this.#endedEarly(item.runId, item.itemId, true);
+      }
+      return expired.length;
+    })();
+  }
+
+  /** When the next approval times out, if any item awaits one. */
+  nextApprovalDeadline(): string | null {
+    return this.#store.nextApprovalDeadline();
+  }
+
   /** An awaiting item is approved by an actor and becomes ready. */
   approveItem(runId: string, itemId: string, actor: AuditActor): void {
     this.#inTransaction(() => {
-      const item = this.#requireItem(runId, itemId);
-      if (item.state !== 'awaiting-approval') {
-        throw new CairnError('CAIRN_LIFECYCLE_TRANSITION_INVALID', `Item ${itemId} of run ${runId} is ${item.state}, not awaiting approval.`, { details: { state: item.state } });
-      }
+      const item = this.#requireAwaiting(runId, itemId);
       this.#audit.append({ actor, action: 'item.approved', entity: { kind: 'item', id: `${runId}/${itemId}` }, outcome: 'success', runId, data: {} });
       this.#move(item, 'ready', actor, {}, iso(this.#now()));
     })();
@@ -203,10 +270,23 @@ export class RunStateMachine {
     })();
   }
 
-  // An item whose prerequisites all succeeded: ready, or awaiting approval first.
+  // An item whose prerequisites all succeeded: ready, or awaiting approval (until a deadline) first.
   #release(item: ItemRecord, now: number): void {
-    if (item.approvalRequired) this.#move(item, 'awaiting-approval', engineActor);
-    else this.#move(item, 'ready', engineActor, {}, iso(now));
+    if (!item.approvalRequired) {
+      this.#move(item, 'ready', engineActor, {}, iso(now));
+      return;
+    }
+    const deadline = iso(now + this.#approvalTimeoutMs);
+    this.#store.setApprovalDeadline(item.runId, item.itemId, deadline);
+    this.#move(item, 'awaiting-approval', engineActor, { deadline });
+  }
+
+  // An item that ended without running (cancelled, rejected, timed out): counted, its dependents
+  // skipped, and the run ended if it was the last.
+  #endedEarly(runId: string, itemId: string, failed: boolean): void {
+    let run = this.#store.itemFinished(runId, failed);
+    run = this.#skipDownstream(runId, itemId) ?? run;
+    if (run.itemsFinished === run.itemsTotal) this.#finishRun(run);
   }
 
   #skipDownstream(runId: string, failedItemId: string): RunRecord | undefined {
@@ -223,7 +303,8 @@ export class RunStateMachine {
   }
 
   #finishRun(run: RunRecord): void {
-    // Items are only skipped after a failure, so no failure means every item succeeded.
+    // Items are only skipped after a failure (an item cancelled on its own counts as one), so no
+    // failure means every item succeeded.
     const state = run.cancelRequestedBy !== null ? 'cancelled' : run.itemsFailed === 0 ? 'succeeded' : 'failed';
     assertTransition(runTransitions, run.state, state, `run ${run.runId}`);
     this.#store.setRunState(run.runId, state, iso(this.#now()));
@@ -255,6 +336,14 @@ export class RunStateMachine {
     const run = this.#store.run(runId);
     if (!run) throw new CairnError('CAIRN_NOT_FOUND', `Run ${runId} does not exist.`, { details: { runId } });
     return run;
+  }
+
+  #requireAwaiting(runId: string, itemId: string): ItemRecord {
+    const item = this.#requireItem(runId, itemId);
+    if (item.state !== 'awaiting-approval') {
+      throw new CairnError('CAIRN_LIFECYCLE_TRANSITION_INVALID', `Item ${itemId} of run ${runId} is ${item.state}, not awaiting approval.`, { details: { state: item.state } });
+    }
+    return item;
   }
 
   #requireItem(runId: string, itemId: string): ItemRecord {

@@ -5,7 +5,8 @@ import type { ItemRecord, RunRecord } from './run-records.ts';
 const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, idempotency_key AS idempotencyKey, submitted_by AS submittedBy,
   submitted_at AS submittedAt, finished_at AS finishedAt, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed,
   cancel_requested_by AS cancelRequestedBy, concurrency`;
-const itemColumns = 'run_id AS runId, item_id AS itemId, position, state, waiting_on AS waitingOn, approval_required AS approvalRequired, ready_at AS readyAt';
+const itemColumns = `run_id AS runId, item_id AS itemId, position, state, waiting_on AS waitingOn, approval_required AS approvalRequired, ready_at AS readyAt,
+  cancel_requested_by AS cancelRequestedBy`;
 
 /** Rows as SQLite returns them: booleans are 0 or 1. */
 type ItemRow = Omit<ItemRecord, 'approvalRequired'> & { approvalRequired: number };
@@ -49,6 +50,14 @@ export class RunStore {
       countFinished: prepare('UPDATE runs SET items_finished = items_finished + 1, items_failed = items_failed + ? WHERE run_id = ?'),
       readyItems: prepare<[string, number], ItemRow>(`SELECT ${itemColumns} FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, rowid LIMIT ?`),
       nextReadyAt: prepare<[], { readyAt: string | null }>(`SELECT MIN(ready_at) AS readyAt FROM items WHERE state = 'ready'`),
+      requestItemCancel: prepare('UPDATE items SET cancel_requested_by = COALESCE(cancel_requested_by, ?) WHERE run_id = ? AND item_id = ?'),
+      setApprovalDeadline: prepare('UPDATE items SET approval_deadline = ? WHERE run_id = ? AND item_id = ?'),
+      expiredApprovals: prepare<[string, number], ItemRow>(
+        `SELECT ${itemColumns} FROM items WHERE state = 'awaiting-approval' AND approval_deadline <= ? ORDER BY approval_deadline LIMIT ?`,
+      ),
+      nextApprovalDeadline: prepare<[], { deadline: string | null }>(`SELECT MIN(approval_deadline) AS deadline FROM items WHERE state = 'awaiting-approval'`),
+      setArtifacts: prepare('UPDATE items SET artifacts = ? WHERE run_id = ? AND item_id = ?'),
+      artifacts: prepare<[string, string], { artifacts: string | null }>('SELECT artifacts FROM items WHERE run_id = ? AND item_id = ?'),
     };
   }
 
@@ -140,6 +149,37 @@ export class RunStore {
   /** The oldest items ready by `now` across runs, FIFO by ready time. */
   readyItems(limit: number, now: string): ItemRecord[] {
     return this.#statements.readyItems.all(now, limit).map(toItem);
+  }
+
+  /** Records who asked to cancel the running item (the first request stands). */
+  requestItemCancel(runId: string, itemId: string, actor: string): void {
+    this.#statements.requestItemCancel.run(actor, runId, itemId);
+  }
+
+  /** An awaiting item's approval times out at `deadline`. */
+  setApprovalDeadline(runId: string, itemId: string, deadline: string): void {
+    this.#statements.setApprovalDeadline.run(deadline, runId, itemId);
+  }
+
+  /** Awaiting items whose approval deadline has passed by `now`, oldest deadline first. */
+  expiredApprovals(now: string, limit: number): ItemRecord[] {
+    return this.#statements.expiredApprovals.all(now, limit).map(toItem);
+  }
+
+  /** The earliest approval deadline of an awaiting item, if any. */
+  nextApprovalDeadline(): string | null {
+    return this.#statements.nextApprovalDeadline.get()!.deadline;
+  }
+
+  /** Records what a succeeded item produced (kind → digest). */
+  setArtifacts(runId: string, itemId: string, artifacts: Readonly<Record<string, string>>): void {
+    this.#statements.setArtifacts.run(JSON.stringify(artifacts), runId, itemId);
+  }
+
+  /** What a succeeded item produced, whether it ran or reused a pure result. */
+  artifacts(runId: string, itemId: string): Record<string, string> | undefined {
+    const text = this.#statements.artifacts.get(runId, itemId)?.artifacts;
+    return text ? (JSON.parse(text) as Record<string, string>) : undefined;
   }
 
   /** When the next ready item becomes due (a retry waiting out its backoff), if any. */

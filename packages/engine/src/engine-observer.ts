@@ -1,0 +1,13 @@
+/**
+ * Hooks the engine calls as things happen, for metrics (the server turns them into Prometheus
+ * histograms and counters). Each is optional, called synchronously, and must not throw or block:
+ * the engine does not wait for an observer.
+ */
+export interface EngineObserver {
+  /** An attempt started: `waitMs` is how long its item waited from ready to the executor's start. */
+  attemptStarted?(event: { readonly runId: string; readonly itemId: string; readonly executor: string; readonly queue: string | null; readonly waitMs: number }): void;
+  /** An attempt ended, with its outcome. */
+  attemptEnded?(event: { readonly runId: string; readonly itemId: string; readonly executor: string; readonly outcome: string }): void;
+  /** An anchor refused or failed a checkpoint (it is retried later). */
+  anchorFailed?(event: { readonly treeSize: number; readonly error: string }): void;
+}

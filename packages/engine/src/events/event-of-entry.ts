@@ -1,0 +1,47 @@
+import type { AttemptState, AuditEntry, CairnEvent, ItemState, RunState } from '@cairn/core';
+
+const runStates: Partial<Record<string, RunState>> = {
+  'run.submitted': 'queued',
+  'run.started': 'running',
+  'run.succeeded': 'succeeded',
+  'run.failed': 'failed',
+  'run.cancelled': 'cancelled',
+};
+
+// `item.approved`, `item.rejected` and `item.reused` are followed by the entry of the state they
+// lead to; an item starts running with its attempt's dispatch, in the same transaction.
+const itemStates: Partial<Record<string, ItemState>> = {
+  'item.ready': 'ready',
+  'item.approval-requested': 'awaiting-approval',
+  'attempt.dispatched': 'running',
+  'item.succeeded': 'succeeded',
+  'item.failed': 'failed',
+  'item.skipped': 'skipped',
+  'item.cancelled': 'cancelled',
+};
+
+const attemptOutcomes = new Set<string>(['succeeded', 'failed', 'timed-out', 'cancelled', 'lost']);
+
+/**
+ * The event a subscriber is told about an audit entry, if any: one event per state change, its id
+ * the entry's `seq`, so a stream resumes after the last id it saw without gaps or duplicates.
+ * Entries that change no run, item or attempt state (checkpoints, secrets, approvals themselves)
+ * tell subscribers nothing. Events carry states only, never payloads or secrets.
+ */
+export function eventOfEntry(entry: AuditEntry): CairnEvent | undefined {
+  const { seq: id, time, runId, action, data } = entry;
+  if (runId === undefined) return undefined;
+  const runState = runStates[action];
+  if (runState) return { type: 'run.state', id, time, runId, state: runState };
+  const itemId = entry.entity.kind === 'item' ? entry.entity.id.slice(runId.length + 1) : typeof data['itemId'] === 'string' ? data['itemId'] : undefined;
+  const itemState = itemStates[action];
+  if (itemState && itemId !== undefined) return { type: 'item.state', id, time, runId, itemId, state: itemState };
+  if (entry.entity.kind !== 'attempt' || itemId === undefined || typeof data['attempt'] !== 'number') return undefined;
+  const attempt = data['attempt'];
+  if (action === 'attempt.started') return { type: 'attempt.state', id, time, runId, itemId, attempt, state: 'running' };
+  if (action === 'attempt.lost') return { type: 'attempt.state', id, time, runId, itemId, attempt, state: 'lost' };
+  if (action === 'attempt.completed' && typeof data['outcome'] === 'string' && attemptOutcomes.has(data['outcome'])) {
+    return { type: 'attempt.state', id, time, runId, itemId, attempt, state: data['outcome'] as AttemptState };
+  }
+  return undefined;
+}

@@ -1,0 +1,113 @@
+import type { AuditActor, CipherEnvelope, CipherV1 } from '@cairn/core';
+import { CairnError, parsePayload, cipherEnvelopeSchema } from '@cairn/protocol';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { EngineDatabase } from '../database/open-engine-database.ts';
+
+/** A secret as listed: its name and version, never its value. */
+export interface SecretRecord {
+  readonly name: string;
+  /** Counts the times the secret was set, from 1: the audit log records which version a task got. */
+  readonly version: number;
+  readonly updatedAt: string;
+  readonly updatedBy: string;
+}
+
+/** Names a secret may have: an environment variable name, since that is how a task receives it. */
+const secretName = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** Secrets are small (tokens, keys); anything bigger is a mistake. */
+const maxSecretBytes = 64 * 1024;
+
+/**
+ * Secrets in the engine database, each value encrypted through `CipherV1` and bound to its name
+ * and version (the cipher's context), so a value copied to another name or rolled back to an old
+ * row does not decrypt. Values leave only through `reveal`, at dispatch; every change is audited
+ * by name and version.
+ */
+export class SecretStore {
+  readonly #database: EngineDatabase;
+  readonly #audit: AuditLog;
+  readonly #cipher: CipherV1;
+  readonly #now: () => number;
+  readonly #statements;
+
+  constructor(settings: { readonly database: EngineDatabase; readonly audit: AuditLog; readonly cipher: CipherV1; readonly now?: () => number }) {
+    this.#database = settings.database;
+    this.#audit = settings.audit;
+    this.#cipher = settings.cipher;
+    this.#now = settings.now ?? Date.now;
+    const prepare = settings.database.prepare.bind(settings.database);
+    this.#statements = {
+      get: prepare<[string], { version: number; envelope: string }>('SELECT version, envelope FROM secrets WHERE name = ?'),
+      upsert: prepare(
+        `INSERT INTO secrets (name, version, envelope, updated_at, updated_by) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET version = excluded.version, envelope = excluded.envelope, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      ),
+      remove: prepare('DELETE FROM secrets WHERE name = ?'),
+      list: prepare<[], SecretRecord>('SELECT name, version, updated_at AS updatedAt, updated_by AS updatedBy FROM secrets ORDER BY name'),
+    };
+  }
+
+  /** Sets (or replaces) a secret; returns its new version. The value is encrypted before it is stored. */
+  async set(name: string, value: string, actor: AuditActor): Promise<SecretRecord> {
+    if (!secretName.test(name)) {
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', `The secret name ${JSON.stringify(name)} is not valid: use an environment variable name (letters, digits and _, not starting with a digit).`, {
+        path: 'name',
+      });
+    }
+    const bytes = new TextEncoder().encode(value);
+    if (bytes.length === 0 || bytes.length > maxSecretBytes) {
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', `The value of secret ${name} must be 1 to ${maxSecretBytes} bytes; it is ${bytes.length}.`, { path: 'value' });
+    }
+    // The version is chosen before the await and checked again after it: two concurrent sets of
+    // one name must not both become the same version.
+    const version = (this.#statements.get.get(name)?.version ?? 0) + 1;
+    const envelope = await this.#cipher.encrypt(bytes, { secret: name, version: String(version) });
+    const updatedAt = new Date(this.#now()).toISOString();
+    this.#database.transaction(() => {
+      const current = this.#statements.get.get(name)?.version ?? 0;
+      if (current !== version - 1) throw new CairnError('CAIRN_IDEMPOTENCY_CONFLICT', `Secret ${name} was set by someone else at the same time; set it again.`, { details: { name } });
+      this.#statements.upsert.run(name, version, JSON.stringify(envelope), updatedAt, actor.id);
+      this.#audit.append({ actor, action: 'secret.set', entity: { kind: 'secret', id: name }, outcome: 'success', data: { name, version } });
+    })();
+    return { name, version, updatedAt, updatedBy: actor.id };
+  }
+
+  /** Removes a secret; CAIRN_NOT_FOUND when there is none by that name. */
+  remove(name: string, actor: AuditActor): void {
+    this.#database.transaction(() => {
+      if (this.#statements.remove.run(name).changes === 0) throw new CairnError('CAIRN_NOT_FOUND', `There is no secret named ${name}.`, { details: { name } });
+      this.#audit.append({ actor, action: 'secret.removed', entity: { kind: 'secret', id: name }, outcome: 'success', data: { name } });
+    })();
+  }
+
+  /** Names and versions of every secret (never values). */
+  list(): SecretRecord[] {
+    return this.#statements.list.all();
+  }
+
+  /** The names of every secret, for validating run specs at submit. */
+  names(): string[] {
+    return this.list().map((secret) => secret.name);
+  }
+
+  /**
+   * Decrypts the named secrets for a dispatch. A reason (naming the secret) instead when one no
+   * longer exists or does not decrypt — the item then fails with it, and nothing is revealed.
+   */
+  async reveal(names: readonly string[]): Promise<{ values: Record<string, string>; versions: Record<string, number> } | string> {
+    const values: Record<string, string> = {};
+    const versions: Record<string, number> = {};
+    for (const name of names) {
+      const row = this.#statements.get.get(name);
+      if (!row) return `secret ${name} does not exist (it was removed after the run was submitted); set it with \`cairn secret set ${name}\``;
+      try {
+        const envelope = parsePayload(cipherEnvelopeSchema, JSON.parse(row.envelope), `secret ${name}`) as CipherEnvelope;
+        values[name] = new TextDecoder().decode(await this.#cipher.decrypt(envelope, { secret: name, version: String(row.version) }));
+      } catch (error) {
+        return `secret ${name} could not be decrypted (${(error as { code?: string }).code ?? 'error'}): the cipher key may have changed; set the secret again`;
+      }
+      versions[name] = row.version;
+    }
+    return { values, versions };
+  }
+}
