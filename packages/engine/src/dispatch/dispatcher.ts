@@ -256,12 +256,13 @@ export class Dispatcher {
         else this.#recordStartFailure(start.dispatch, start.error);
       }
     })();
-    for (const { dispatch } of starts) {
-      const early = this.#earlyExits.get(dispatch.executionId);
-      if (early === undefined) continue;
+    // Exits pushed before their starts were recorded, recorded now: together, as one batch.
+    const early = starts.flatMap(({ dispatch }) => {
+      const status = this.#earlyExits.get(dispatch.executionId);
       this.#earlyExits.delete(dispatch.executionId);
-      await this.exited(dispatch.executionId, early);
-    }
+      return status === undefined ? [] : [this.exited(dispatch.executionId, status)];
+    });
+    await Promise.all(early);
     return starts.filter((start) => 'handle' in start).length + reused;
   }
 
