@@ -149,8 +149,9 @@ export class Engine {
     if (!spec) throw new CairnError('CAIRN_NOT_FOUND', `Run ${runId} does not exist.`, { details: { runId } });
     const entries = this.audit.runEntries(runId);
     const needed = Math.max(...entries.map((entry) => entry.seq)) + 1;
-    if (!this.#checkpointer.covering(needed)) {
-      // The run may have just ended: issue (and try to anchor) its checkpoint now.
+    if (!this.#checkpointer.covering(needed)?.anchored) {
+      // The run may have just ended: issue (and try to anchor) its checkpoint now, rather than
+      // hand out evidence the loop would have anchored a moment later.
       await this.#checkpointer.issueIfDue();
       await this.#checkpointer.anchorDue();
     }

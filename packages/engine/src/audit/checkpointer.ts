@@ -44,6 +44,8 @@ const anchorBackoff = { initial: '1s', factor: 2, max: '5m', jitter: false } as 
 export class Checkpointer {
   readonly #settings: CheckpointerSettings;
   readonly #statements;
+  /** The step in progress: the loop and an export may both ask, and must not sign or anchor twice. */
+  #busy: Promise<unknown> = Promise.resolve();
 
   constructor(settings: CheckpointerSettings) {
     this.#settings = settings;
@@ -73,7 +75,22 @@ export class Checkpointer {
    * Signs a checkpoint of the whole log when one is due: enough new entries, the oldest uncovered
    * entry old enough, or a run ended since the last one. Returns its tree size, if it issued one.
    */
-  async issueIfDue(): Promise<number | undefined> {
+  issueIfDue(): Promise<number | undefined> {
+    return this.#exclusive(() => this.#issueIfDue());
+  }
+
+  /** Anchors every checkpoint that is due; returns how many became anchored. */
+  anchorDue(): Promise<number> {
+    return this.#exclusive(() => this.#anchorDue());
+  }
+
+  #exclusive<T>(step: () => Promise<T>): Promise<T> {
+    const result = this.#busy.then(step, step);
+    this.#busy = result.catch(() => undefined);
+    return result;
+  }
+
+  async #issueIfDue(): Promise<number | undefined> {
     const size = this.#settings.audit.size;
     const covered = this.#statements.latest.get()?.treeSize ?? 0;
     if (size <= covered) return undefined;
@@ -92,8 +109,7 @@ export class Checkpointer {
     return size;
   }
 
-  /** Anchors every checkpoint that is due; returns how many became anchored. */
-  async anchorDue(): Promise<number> {
+  async #anchorDue(): Promise<number> {
     let anchored = 0;
     for (const row of this.#statements.due.all(new Date(this.#settings.now()).toISOString())) {
       const envelope = JSON.parse(row.envelope) as DsseEnvelope;
