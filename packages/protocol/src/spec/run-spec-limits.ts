@@ -4,15 +4,15 @@
  * CAIRN_RUN_SPEC_TOO_LARGE naming the limit.
  */
 export const runSpecLimits = {
-  /** Bytes of the YAML or JSON document (a 10,000-item spec of plain commands is about 1.4 MB). */
-  documentBytes: 4_194_304,
+  /** Bytes of the YAML or JSON document (a 100,000-item spec of plain commands is about 14 MB). */
+  documentBytes: 33_554_432,
   /** Nesting depth of the parsed document. */
   depth: 32,
   /** YAML aliases (a billion-laughs document expands through them). */
   yamlAliases: 100,
-  items: 10_000,
+  items: 100_000,
   /** dependsOn edges plus needs across the whole run. */
-  edges: 100_000,
+  edges: 1_000_000,
   /** Characters of an id, a name, a lock, queue, executor or adapter name. */
   nameLength: 128,
   /** Characters of a description, a prompt or an env value. */
