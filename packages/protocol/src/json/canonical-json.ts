@@ -23,7 +23,7 @@ export function canonicalJson(value: unknown): string {
   // enumerate first in numeric order, make insertion order meaningless.
   const shape = stringifyShape(value, 0);
   if (shape === 'ready') return JSON.stringify(value);
-  if (shape === 'unsorted') return JSON.stringify(sortedCopy(value));
+  if (shape === 'unsorted') return JSON.stringify(value, sortMembers);
   try {
     return write(value, new Set());
   } catch (error) {
@@ -98,14 +98,18 @@ function stringifyShape(value: unknown, depth: number): StringifyShape {
 
 const integerLike = /^(?:0|[1-9][0-9]*)$/;
 
-/** A copy whose objects hold their keys in code-unit order (only for `unsorted` values). */
-function sortedCopy(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) return value.map(sortedCopy);
+/**
+ * A JSON.stringify replacer that hands over each object as a copy with its members in code-unit
+ * order (only for `unsorted` values). Each copy is written at once and dropped, so a large
+ * document never exists twice in memory.
+ */
+function sortMembers(this: unknown, _name: string, value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
   const record = value as Record<string, unknown>;
+  const names = Object.keys(record);
   // No prototype: a member named __proto__ must stay a member, not become the copy's prototype.
   const copy: Record<string, unknown> = Object.create(null);
-  for (const name of Object.keys(record).sort()) copy[name] = sortedCopy(record[name]);
+  for (const name of names.sort()) copy[name] = record[name];
   return copy;
 }
 
