@@ -122,3 +122,24 @@ test('an anchor outage queues the checkpoint and anchors it later; nothing is dr
   for (let wait = 0; wait < 300 && !anchored().some((entry) => entry.outcome === 'success'); wait++) await sleep(10);
   expect(anchored().map((entry) => entry.outcome)).toEqual(['failure', 'success']);
 });
+
+test('a long run never starves timers and I/O in the same process', async () => {
+  // The in-memory executor finishes tasks on microtasks: without yielding, the loop would hold the
+  // event loop until the whole run ended.
+  const { engine } = engineWith({ concurrency: 200 });
+  engine.start();
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 1);
+  const items = Array.from({ length: 2_000 }, (_, index) => ({ id: `i${index}`, runtime: { kind: 'command' as const, argv: ['true'] } }));
+  const started = performance.now();
+  const { runId } = engine.submit({ version: 1, name: 'long', items }, { actor: ana });
+  let ticksWhileRunning = 0;
+  const watcher = setInterval(() => {
+    if (engine.run(runId)!.state === 'running') ticksWhileRunning = ticks;
+  }, 5);
+  await engine.waitForRun(runId);
+  clearInterval(ticker);
+  clearInterval(watcher);
+  expect(performance.now() - started).toBeGreaterThan(50);
+  expect(ticksWhileRunning).toBeGreaterThan(5);
+});

@@ -311,7 +311,12 @@ export class Engine {
         await this.#checkpointer.issueIfDue();
         await this.#checkpointer.anchorDue();
         this.#notifyWaiters();
-        if (ended > 0 || started > 0) continue;
+        if (ended > 0 || started > 0) {
+          // Busy: go round again, but through the event loop, so timers and I/O (an HTTP server in
+          // the same process, an executor's child processes) are never starved by a long run.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          continue;
+        }
         await this.#sleep(this.#sleepMs(lastReconcile));
       } catch (error) {
         // A seam that fails (storage down, an executor unreachable) must not stop the engine:
