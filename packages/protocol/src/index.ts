@@ -9,7 +9,7 @@ export { formatDuration, isDurationText, parseDuration } from './json/duration.t
 export { parseRunSpec } from './spec/parse-run-spec.ts';
 export type { ParseRunSpecOptions } from './spec/parse-run-spec.ts';
 export { assertRunSpec, loadRunSpec, validateRunSpec } from './spec/validate-run-spec.ts';
-export type { RunSpecContext, RunSpecValidation } from './spec/validate-run-spec.ts';
+export type { LoadedRunSpec, RunSpecContext, RunSpecValidation } from './spec/validate-run-spec.ts';
 export { runSpecLimits } from './spec/run-spec-limits.ts';
 export {
   agentRuntimeSpecSchema,

@@ -76,7 +76,7 @@ export class RunStateMachine {
    */
   submit(document: unknown, options: SubmitOptions): SubmitResult {
     const parsed = typeof document === 'string' ? parseRunSpec(document, options.source === undefined ? {} : { source: options.source }) : document;
-    const { spec, digest } = assertRunSpec(parsed, { ...(options.source === undefined ? {} : { source: options.source }), ...(options.context ? { context: options.context } : {}) });
+    const { spec, digest, canonical } = assertRunSpec(parsed, { ...(options.source === undefined ? {} : { source: options.source }), ...(options.context ? { context: options.context } : {}) });
     const idempotencyKey = options.idempotencyKey ?? spec.idempotencyKey ?? null;
     return this.#inTransaction((): SubmitResult => {
       if (idempotencyKey !== null) {
@@ -97,7 +97,7 @@ export class RunStateMachine {
           details: { runId },
         });
       }
-      this.#store.insertRun({ runId, name: spec.name, spec: canonicalJson(spec), specDigest: digest, idempotencyKey, submittedBy: options.actor.id, submittedAt: iso(now), itemsTotal: spec.items.length, workspace: spec.workspace?.snapshot ?? null, concurrency: spec.concurrency ?? null });
+      this.#store.insertRun({ runId, name: spec.name, spec: canonical, specDigest: digest, idempotencyKey, submittedBy: options.actor.id, submittedAt: iso(now), itemsTotal: spec.items.length, workspace: spec.workspace?.snapshot ?? null, concurrency: spec.concurrency ?? null });
       this.#audit.append({ actor: options.actor, action: 'run.submitted', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data: { specDigest: digest, items: spec.items.length } });
       spec.items.forEach((item, position) => {
         const effective = withDefaults(spec, item);

@@ -1,12 +1,12 @@
 import { describe, expect, test } from 'vitest';
-import { digestOfJson, isCairnError, loadRunSpec, parseRunSpec, runSpecLimits, validateRunSpec } from '../index.ts';
+import { canonicalJson, digestOfJson, isCairnError, loadRunSpec, parseRunSpec, runSpecLimits, validateRunSpec } from '../index.ts';
 import { issuesOf, sampleSpec } from './run-spec.test-support.ts';
 
 describe('validateRunSpec accepts', () => {
-  test('the sample spec of the design, and returns the digest of its canonical JSON', () => {
+  test('the sample spec of the design, and returns its canonical JSON and the digest of that', () => {
     const spec = sampleSpec();
     const result = validateRunSpec(spec);
-    expect(result).toEqual({ ok: true, spec, digest: digestOfJson(spec) });
+    expect(result).toEqual({ ok: true, spec, digest: digestOfJson(spec), canonical: canonicalJson(spec) });
   });
 
   test('the same spec written as YAML and as JSON, with the same digest', () => {

@@ -1,7 +1,8 @@
 import type { Digest, RunSpecV1 } from '@cairn/core';
 import type { z } from 'zod';
 import { CairnError, type ValidationIssue } from '../errors/cairn-error.ts';
-import { digestOfJson } from '../json/digest.ts';
+import { canonicalJson } from '../json/canonical-json.ts';
+import { sha256Digest } from '../json/digest.ts';
 import { describeZodIssues } from './describe-zod-issue.ts';
 import { documentHazards } from './document-hazards.ts';
 import { itemGraphIssues } from './item-graph.ts';
@@ -20,8 +21,15 @@ export interface RunSpecContext {
   readonly secrets?: readonly string[];
 }
 
+/** A valid run spec, its canonical JSON and the digest of that. */
+export interface LoadedRunSpec {
+  readonly spec: RunSpecV1;
+  readonly digest: Digest;
+  readonly canonical: string;
+}
+
 export type RunSpecValidation =
-  | { readonly ok: true; readonly spec: RunSpecV1; readonly digest: Digest }
+  | { readonly ok: true; readonly spec: RunSpecV1; readonly digest: Digest; /** The spec's canonical JSON, which `digest` is of. */ readonly canonical: string }
   | { readonly ok: false; readonly issues: readonly ValidationIssue[] };
 
 /** Beyond this many, issues are summarised: a broken 10,000-item spec needs a start, not a flood. */
@@ -31,7 +39,7 @@ const reportedIssuesLimit = 200;
  * Checks a parsed run spec completely and reports every problem at once, each with its JSON path
  * and what to do: hazards (prototype keys, depth), the `cairn.run/v1` shape, the item graph
  * (`itemGraphIssues`), and the names the server knows (`context`). On success, returns the spec
- * and its digest (of its canonical JSON), which identifies it for idempotency.
+ * its canonical JSON and the digest of that, which identifies it for idempotency.
  */
 export function validateRunSpec(document: unknown, context: RunSpecContext = {}): RunSpecValidation {
   const hazards = documentHazards(document);
@@ -48,7 +56,8 @@ export function validateRunSpec(document: unknown, context: RunSpecContext = {})
   const spec = parsed.data;
   const issues = [...itemGraphIssues(spec), ...unknownNameIssues(spec, context)];
   if (issues.length > 0) return { ok: false, issues: limitIssues(issues) };
-  return { ok: true, spec, digest: digestOfJson(spec) };
+  const canonical = canonicalJson(spec);
+  return { ok: true, spec, digest: sha256Digest(canonical), canonical };
 }
 
 /**
@@ -56,14 +65,14 @@ export function validateRunSpec(document: unknown, context: RunSpecContext = {})
  * `issues` lists every problem (CAIRN_RUN_SPEC_TOO_LARGE when any problem is a size limit,
  * CAIRN_RUN_SPEC_INVALID otherwise, CAIRN_RUN_SPEC_UNPARSABLE for syntax).
  */
-export function loadRunSpec(text: string, options: ParseRunSpecOptions & { readonly context?: RunSpecContext } = {}): { spec: RunSpecV1; digest: Digest } {
+export function loadRunSpec(text: string, options: ParseRunSpecOptions & { readonly context?: RunSpecContext } = {}): LoadedRunSpec {
   return assertRunSpec(parseRunSpec(text, options), options);
 }
 
 /** `validateRunSpec` for an already parsed document, throwing as `loadRunSpec` does. */
-export function assertRunSpec(document: unknown, options: { readonly source?: string; readonly context?: RunSpecContext } = {}): { spec: RunSpecV1; digest: Digest } {
+export function assertRunSpec(document: unknown, options: { readonly source?: string; readonly context?: RunSpecContext } = {}): LoadedRunSpec {
   const result = validateRunSpec(document, options.context);
-  if (result.ok) return { spec: result.spec, digest: result.digest };
+  if (result.ok) return { spec: result.spec, digest: result.digest, canonical: result.canonical };
   const source = options.source ?? 'The run spec';
   const code = result.issues.some((issue) => issue.code === 'CAIRN_RUN_SPEC_TOO_LARGE') ? 'CAIRN_RUN_SPEC_TOO_LARGE' : 'CAIRN_RUN_SPEC_INVALID';
   const [first] = result.issues;
