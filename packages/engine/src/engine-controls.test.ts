@@ -239,3 +239,20 @@ describe('metrics', () => {
     expect(engine.metrics().pendingCheckpoints).toBe(0);
   });
 });
+
+describe('schedules', () => {
+  test('the loop fires a due slot on its own, as run <scheduleId>@<slot>, and the run goes through', { timeout: 10_000 }, async () => {
+    const { engine } = engineWith();
+    engine.start();
+    // Every second (six fields, seconds first): the first slot is at most a second away.
+    engine.addSchedule({ scheduleId: 'pulse', cron: '* * * * * *', spec: { version: 1, name: 'pulse', items: [{ id: 'beat', runtime: command('true') }] } }, ana);
+    expect(engine.schedules().map((schedule) => schedule.scheduleId)).toEqual(['pulse']);
+    const fired = () => [...engine.audit.entries()].find((entry) => entry.action === 'schedule.fired');
+    for (let wait = 0; wait < 300 && !fired(); wait++) await sleep(10);
+    const runId = String(fired()!.data['runId']);
+    expect(runId).toMatch(/^pulse@\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
+    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+    engine.removeSchedule('pulse', ana);
+    expect(engine.schedules()).toEqual([]);
+  });
+});

@@ -1,6 +1,6 @@
 import type { AuditActor, AuditAnchorV1, CairnEvent, CipherV1, DsseEnvelope, EvidenceBundleV1, ExecutionStatus, ExecutorV1, Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { buildEvidenceBundle } from '@cairn/audit';
-import { CairnError, isTerminalState, runTransitions } from '@cairn/protocol';
+import { assertRunSpec, CairnError, parseRunSpec, isTerminalState, runTransitions } from '@cairn/protocol';
 import { z } from 'zod';
 import { AuditLog } from './audit/audit-log.ts';
 import { openEngineDatabase, type EngineDatabase } from './database/open-engine-database.ts';
@@ -12,6 +12,7 @@ import { SecretStore, type SecretRecord } from './secrets/secret-store.ts';
 import { eventOfEntry } from './events/event-of-entry.ts';
 import { StateCountsReader, type StateCounts } from './state/state-counts.ts';
 import type { EngineObserver } from './engine-observer.ts';
+import { ScheduleBook, type ScheduleDefinition, type ScheduleRecord } from './schedules/schedule-book.ts';
 
 const seam = (name: string) =>
   z.custom<object>((value) => typeof value === 'object' && value !== null && (value as { specificationVersion?: unknown }).specificationVersion === 'v1', {
@@ -79,6 +80,7 @@ export class Engine {
   readonly #checkpointer: Checkpointer;
   readonly #secrets: SecretStore | undefined;
   readonly #counts: StateCountsReader;
+  readonly #schedules: ScheduleBook;
   readonly #storage: StorageProviderV1;
   readonly #signer: SignerV1;
   readonly #settings: z.output<typeof engineSettingsSchema>;
@@ -113,6 +115,15 @@ export class Engine {
     });
     this.#secrets = settings.cipher ? new SecretStore({ database: this.#database, audit: this.audit, cipher: settings.cipher, now }) : undefined;
     this.#counts = new StateCountsReader(this.#database);
+    this.#schedules = new ScheduleBook({
+      database: this.#database,
+      audit: this.audit,
+      now,
+      validate: (spec) => assertRunSpec(typeof spec === 'string' ? parseRunSpec(spec) : spec, { source: 'The schedule\'s spec', context: this.#submitContext() }).spec,
+      submit: (spec, options) => this.#machine.submit(spec, { ...options, context: this.#submitContext() }),
+      runState: (runId) => this.#machine.run(runId)?.state,
+      cancelRun: (runId, actor) => this.cancelRun(runId, actor),
+    });
     this.#dispatcher = new Dispatcher({
       database: this.#database,
       audit: this.audit,
@@ -172,8 +183,7 @@ export class Engine {
    * item naming an executor, a queue or a secret that does not exist is refused here.
    */
   submit(document: unknown, options: SubmitOptions): SubmitResult {
-    const context = { executors: Object.keys(this.#executors), queues: Object.keys(this.#settings.queues), secrets: this.#secrets?.names() ?? [] };
-    const result = this.#machine.submit(document, { context, ...options });
+    const result = this.#machine.submit(document, { context: this.#submitContext(), ...options });
     this.#poke();
     return result;
   }
@@ -204,6 +214,24 @@ export class Engine {
     this.#stopsRequested = true;
     this.#notifyIfEnded(runId);
     this.#poke();
+  }
+
+  /**
+   * Adds a cron schedule whose slots submit `definition.spec` as runs `<scheduleId>@<slot time>`
+   * (see `ScheduleBook.add`); the loop fires due slots.
+   */
+  addSchedule(definition: ScheduleDefinition, actor: AuditActor): ScheduleRecord {
+    const schedule = this.#schedules.add(definition, actor);
+    this.#poke();
+    return schedule;
+  }
+
+  removeSchedule(scheduleId: string, actor: AuditActor): void {
+    this.#schedules.remove(scheduleId, actor);
+  }
+
+  schedules(): ScheduleRecord[] {
+    return this.#schedules.list();
   }
 
   /** Sets a secret (encrypted through the configured cipher); returns its name and new version. */
@@ -298,7 +326,7 @@ export class Engine {
     while (this.#running) {
       try {
         const now = Date.now();
-        let ended = this.#machine.expireApprovals();
+        let ended = this.#machine.expireApprovals() + this.#schedules.fireDue();
         if (this.#stopsRequested) {
           this.#stopsRequested = false;
           await this.#dispatcher.stopDue();
@@ -330,7 +358,9 @@ export class Engine {
   #sleepMs(lastReconcile: number): number {
     const untilReconcile = lastReconcile + this.#settings.reconcileIntervalMs - Date.now();
     const until = (time: string | null) => (time === null ? Infinity : Date.parse(time) - Date.now());
-    return Math.max(0, Math.min(untilReconcile, until(this.#machine.nextReadyAt()), until(this.#machine.nextApprovalDeadline())));
+    const nextSlot = this.#schedules.nextDueAt();
+    const untilSlot = nextSlot === null ? Infinity : nextSlot - Date.now();
+    return Math.max(0, Math.min(untilReconcile, until(this.#machine.nextReadyAt()), until(this.#machine.nextApprovalDeadline()), untilSlot));
   }
 
   #sleep(milliseconds: number): Promise<void> {
@@ -378,6 +408,11 @@ export class Engine {
     if (!run) return;
     this.#runWaiters.delete(runId);
     for (const waiter of waiters) waiter(run);
+  }
+
+  // What exists on this engine, for validating specs: executors, queues and secrets.
+  #submitContext() {
+    return { executors: Object.keys(this.#executors), queues: Object.keys(this.#settings.queues), secrets: this.#secrets?.names() ?? [] };
   }
 
   #requireSecrets(): SecretStore {
