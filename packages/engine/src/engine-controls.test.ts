@@ -256,3 +256,17 @@ describe('schedules', () => {
     expect(engine.schedules()).toEqual([]);
   });
 });
+
+describe('inbox', () => {
+  test('a spec dropped under inbox/ of the storage is picked up by the loop and runs', { timeout: 10_000 }, async () => {
+    const { engine, storage } = engineWith({ inboxPollMs: 100 });
+    engine.start();
+    await storage.put('inbox/dropped.yaml', new TextEncoder().encode('version: 1\nname: dropped\nitems:\n  - { id: a, runtime: { kind: command, argv: [make] } }\n'));
+    const receipt = async () => storage.get('inbox/processed/dropped.yaml.json');
+    for (let wait = 0; wait < 300 && !(await receipt()); wait++) await sleep(10);
+    const { runId } = JSON.parse(new TextDecoder().decode((await receipt())!)) as { runId: string };
+    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+    expect(engine.audit.runEntries(runId)[0]!.actor.via).toBe('inbox');
+    expect(await storage.get('inbox/dropped.yaml')).toBeNull();
+  });
+});

@@ -10,7 +10,7 @@ import { createEngine, type Engine, type EngineSettings } from './engine.ts';
 export const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 
 /** Options of a test engine; anything else is the engine's own setting. */
-export interface TestEngineOptions extends Partial<Pick<EngineSettings, 'approvalTimeoutMs' | 'observer' | 'concurrency' | 'logger'>> {
+export interface TestEngineOptions extends Partial<Pick<EngineSettings, 'approvalTimeoutMs' | 'observer' | 'concurrency' | 'logger' | 'inboxPollMs'>> {
   readonly path?: string;
   readonly registry?: InMemoryExecutorRegistry;
   readonly reconcileIntervalMs?: number;

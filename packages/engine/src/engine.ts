@@ -12,6 +12,7 @@ import { SecretStore, type SecretRecord } from './secrets/secret-store.ts';
 import { eventOfEntry } from './events/event-of-entry.ts';
 import { StateCountsReader, type StateCounts } from './state/state-counts.ts';
 import type { EngineObserver } from './engine-observer.ts';
+import { InboxIngester } from './inbox/inbox-ingester.ts';
 import { ScheduleBook, type ScheduleDefinition, type ScheduleRecord } from './schedules/schedule-book.ts';
 
 const seam = (name: string) =>
@@ -49,6 +50,8 @@ export const engineSettingsSchema = z.strictObject({
     .prefault({}),
   /** Encrypts the secrets items name; without it, no secrets can be set and items naming one are refused. */
   cipher: seam('CipherV1').optional(),
+  /** How often the storage's `inbox/` is read for dropped run specs; `false` turns the inbox off. */
+  inboxPollMs: z.union([z.int().min(100).max(3_600_000), z.literal(false)]).default(2_000),
   /** How long an item waits for approval before it fails. */
   approvalTimeoutMs: z.int().min(1).max(365 * 24 * 3_600_000).default(7 * 24 * 3_600_000),
   /** Told about attempts and anchor failures, for metrics. */
@@ -81,6 +84,10 @@ export class Engine {
   readonly #secrets: SecretStore | undefined;
   readonly #counts: StateCountsReader;
   readonly #schedules: ScheduleBook;
+  readonly #inbox: InboxIngester;
+  /** The inbox poll in flight (it runs beside the loop: slow storage must not hold the loop up). */
+  #inboxPoll: Promise<unknown> | undefined;
+  #lastInboxPoll = 0;
   readonly #storage: StorageProviderV1;
   readonly #signer: SignerV1;
   readonly #settings: z.output<typeof engineSettingsSchema>;
@@ -123,6 +130,12 @@ export class Engine {
       submit: (spec, options) => this.#machine.submit(spec, { ...options, context: this.#submitContext() }),
       runState: (runId) => this.#machine.run(runId)?.state,
       cancelRun: (runId, actor) => this.cancelRun(runId, actor),
+    });
+    this.#inbox = new InboxIngester({
+      storage: settings.storage,
+      submit: (text, options) => this.submit(text, options),
+      now,
+      ...(parsed.data.logger ? { logger: parsed.data.logger } : {}),
     });
     this.#dispatcher = new Dispatcher({
       database: this.#database,
@@ -312,6 +325,7 @@ export class Engine {
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
     this.#poke();
     await this.#loop;
+    await this.#inboxPoll;
   }
 
   /** Stops and closes the database (when the engine opened it). */
@@ -327,6 +341,7 @@ export class Engine {
       try {
         const now = Date.now();
         let ended = this.#machine.expireApprovals() + this.#schedules.fireDue();
+        this.#pollInboxIfDue();
         if (this.#stopsRequested) {
           this.#stopsRequested = false;
           await this.#dispatcher.stopDue();
@@ -358,9 +373,11 @@ export class Engine {
   #sleepMs(lastReconcile: number): number {
     const untilReconcile = lastReconcile + this.#settings.reconcileIntervalMs - Date.now();
     const until = (time: string | null) => (time === null ? Infinity : Date.parse(time) - Date.now());
+    const { inboxPollMs } = this.#settings;
+    const untilInbox = inboxPollMs === false || this.#inboxPoll ? Infinity : this.#lastInboxPoll + inboxPollMs - Date.now();
     const nextSlot = this.#schedules.nextDueAt();
     const untilSlot = nextSlot === null ? Infinity : nextSlot - Date.now();
-    return Math.max(0, Math.min(untilReconcile, until(this.#machine.nextReadyAt()), until(this.#machine.nextApprovalDeadline()), untilSlot));
+    return Math.max(0, Math.min(untilReconcile, until(this.#machine.nextReadyAt()), until(this.#machine.nextApprovalDeadline()), untilSlot, untilInbox));
   }
 
   #sleep(milliseconds: number): Promise<void> {
@@ -408,6 +425,21 @@ export class Engine {
     if (!run) return;
     this.#runWaiters.delete(runId);
     for (const waiter of waiters) waiter(run);
+  }
+
+  // Reads the inbox when its interval has passed and no read is in flight; a poll that ingests
+  // something wakes the loop.
+  #pollInboxIfDue(): void {
+    const { inboxPollMs } = this.#settings;
+    if (inboxPollMs === false || this.#inboxPoll || Date.now() - this.#lastInboxPoll < inboxPollMs) return;
+    this.#lastInboxPoll = Date.now();
+    this.#inboxPoll = this.#inbox
+      .poll()
+      .catch((error: unknown) => this.#settings.logger?.warn({ error: String(error) }, 'reading the inbox failed; trying again later'))
+      .finally(() => {
+        this.#inboxPoll = undefined;
+        this.#poke();
+      });
   }
 
   // What exists on this engine, for validating specs: executors, queues and secrets.

@@ -17,6 +17,8 @@ export { eventOfEntry } from './events/event-of-entry.ts';
 export { PureResults } from './dispatch/pure-results.ts';
 export type { PureResult } from './dispatch/pure-results.ts';
 export type { EngineObserver } from './engine-observer.ts';
+export { InboxIngester, inboxActor } from './inbox/inbox-ingester.ts';
+export type { InboxIngesterSettings, InboxPoll } from './inbox/inbox-ingester.ts';
 export { ScheduleBook } from './schedules/schedule-book.ts';
 export type { OverlapPolicy, ScheduleBookSettings, ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';
 export { dueSlots } from './schedules/schedule-slots.ts';
