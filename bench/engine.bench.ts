@@ -4,43 +4,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ExecutionHandle, ExecutionStatus, ExecutorV1, TaskEnvelope } from '@cairn/core';
 import { createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { createEngine } from '@cairn/engine';
+import { InstantExecutor } from './instant-executor.ts';
 import { atMost, recorded, timeMilliseconds, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
-
-/** Finishes every task the moment it starts, and says so through onExit. */
-class InstantExecutor implements ExecutorV1 {
-  readonly specificationVersion = 'v1';
-  readonly provider = 'instant';
-  readonly capabilities = { cancel: true, pushesCompletions: true } as const;
-  readonly startedAt = new Map<string, number>();
-  readonly exitedAt = new Map<string, number>();
-  readonly #listeners = new Set<(executionId: string, status: ExecutionStatus) => void>();
-  readonly #status: ExecutionStatus = { state: 'exited', outcome: 'succeeded', exitCode: 0 };
-
-  async start(task: TaskEnvelope): Promise<ExecutionHandle> {
-    if (!this.startedAt.has(task.executionId)) {
-      this.startedAt.set(task.executionId, performance.now());
-      queueMicrotask(() => {
-        this.exitedAt.set(task.executionId, performance.now());
-        for (const listener of this.#listeners) listener(task.executionId, this.#status);
-      });
-    }
-    return { executor: this.provider, executionId: task.executionId };
-  }
-
-  async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
-    return this.startedAt.has(handle.executionId) ? this.#status : { state: 'unknown' };
-  }
-
-  async cancel(): Promise<void> {}
-
-  onExit(listener: (executionId: string, status: ExecutionStatus) => void): () => void {
-    this.#listeners.add(listener);
-    return () => void this.#listeners.delete(listener);
-  }
-}
 
 async function runOnce(items: { id: string; dependsOn?: string[] }[], concurrency: number) {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-'));
