@@ -16,7 +16,7 @@ const allowedWorkspaceImports: Record<string, string[]> = {
   '@cairn/audit': ['@cairn/core', '@cairn/protocol'],
   '@cairn/conformance': ['@cairn/core', '@cairn/protocol'],
   '@cairn/engine': ['@cairn/core', '@cairn/protocol', '@cairn/audit'],
-  '@cairn/worker': ['@cairn/core', '@cairn/protocol'],
+  '@cairn/worker': ['@cairn/core', '@cairn/protocol', '@cairn/audit'],
   '@cairn/local': ['@cairn/core', '@cairn/protocol', '@cairn/worker'],
   '@cairn/s3': ['@cairn/core', '@cairn/protocol'],
   '@cairn/kms': ['@cairn/core', '@cairn/protocol'],
