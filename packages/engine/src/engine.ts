@@ -1,11 +1,11 @@
 import type { AuditActor, AuditAnchorV1, CairnEvent, CipherV1, DsseEnvelope, EvidenceBundleV1, ExecutionStatus, ExecutorV1, Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { buildEvidenceBundle } from '@cairn/audit';
-import { assertRunSpec, CairnError, parseRunSpec, isTerminalState, runTransitions } from '@cairn/protocol';
+import { assertRunSpec, CairnError, isTerminalState, manifestKey, parseRunSpec, runTransitions } from '@cairn/protocol';
 import { z } from 'zod';
 import { AuditLog } from './audit/audit-log.ts';
 import { openEngineDatabase, type EngineDatabase } from './database/open-engine-database.ts';
 import { Checkpointer } from './audit/checkpointer.ts';
-import { Dispatcher, manifestKey } from './dispatch/dispatcher.ts';
+import { Dispatcher } from './dispatch/dispatcher.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
 import { SecretStore, type SecretRecord } from './secrets/secret-store.ts';

@@ -26,7 +26,7 @@ export type { CatchUpPolicy, DueSlots } from './schedules/schedule-slots.ts';
 export type { ItemRecord, RunRecord } from './state/run-records.ts';
 export { AttemptStore } from './dispatch/attempt-store.ts';
 export type { AttemptRecord } from './dispatch/attempt-store.ts';
-export { Dispatcher, manifestKey, resultKey } from './dispatch/dispatcher.ts';
+export { Dispatcher } from './dispatch/dispatcher.ts';
 export type { DispatcherSettings } from './dispatch/dispatcher.ts';
 export { declaredLocks, LockTable } from './dispatch/lock-table.ts';
 export type { HeldLock } from './dispatch/lock-table.ts';

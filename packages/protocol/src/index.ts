@@ -49,4 +49,5 @@ export { cairnEventSchema } from './schemas/event-schema.ts';
 export { executionHandleSchema, executionStatusSchema, taskEnvelopeSchema } from './schemas/execution-schemas.ts';
 export { parsePayload } from './schemas/parse-payload.ts';
 export { resultRecordSchema } from './schemas/result-record-schema.ts';
+export { blobKey, manifestKey, resultKey } from './storage/storage-keys.ts';
 export const VERSION = '0.1.0';

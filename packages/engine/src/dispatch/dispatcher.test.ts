@@ -5,12 +5,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditActor, DsseEnvelope, ExecutorV1, ResultRecord, TaskEnvelope } from '@cairn/core';
 import { buildEvidenceBundle, keyIdOf, openManifest, signCheckpoint, trustedKeyFrom, verifyBundle } from '@cairn/audit';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
-import { canonicalJsonBytes, parseRunSpec, sha256Digest } from '@cairn/protocol';
+import { canonicalJsonBytes, manifestKey, parseRunSpec, resultKey, sha256Digest } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import { AuditLog } from '../audit/audit-log.ts';
 import { openEngineDatabase } from '../database/open-engine-database.ts';
 import { RunStateMachine } from '../state/run-state-machine.ts';
-import { Dispatcher, manifestKey, resultKey } from './dispatcher.ts';
+import { Dispatcher } from './dispatcher.ts';
 
 const directories: string[] = [];
 afterEach(() => {

@@ -1,6 +1,6 @@
 import type { Digest, DispatchManifest, JsonObject, ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { signManifest } from '@cairn/audit';
-import { canonicalJsonBytes, digestOfJson, isCairnError, parseDuration, parsePayload, resultRecordSchema, sha256Digest } from '@cairn/protocol';
+import { canonicalJsonBytes, digestOfJson, isCairnError, manifestKey, parseDuration, parsePayload, resultKey, resultRecordSchema, sha256Digest } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/open-engine-database.ts';
 import type { ItemRecord } from '../state/run-records.ts';
@@ -41,9 +41,6 @@ const defaultTimeoutMs = 3_600_000;
 /** What an empty workspace is, when a run names no snapshot. */
 const emptyWorkspace = sha256Digest('');
 
-/** Where a manifest and a result record live in storage. */
-export const manifestKey = (digest: string) => `manifests/${digest.slice('sha256:'.length)}.json`;
-export const resultKey = (executionId: string) => `results/${executionId}.json`;
 
 /**
  * Moves ready items onto executors and finished tasks back into the run state. Each attempt gets
