@@ -23,6 +23,13 @@ export class AuditLog {
   readonly #now: () => number;
   readonly #insert;
   readonly #nextRunSeq;
+  /**
+   * The next runSeq of runs this log wrote to, so an append need not ask the database. Trusted
+   * only while the log is exactly as long as this process's last append left it: a rolled-back
+   * transaction (or another writer) changes the length, and the cache is dropped.
+   */
+  readonly #runSeqs = new Map<string, number>();
+  #sizeAfterLastWrite = -1;
   readonly #bySeq;
   readonly #byRun;
   readonly #byRunAfter;
@@ -106,6 +113,9 @@ export class AuditLog {
 
   #write(draft: AuditEntryDraft): AuditEntry {
     const { time, runId, actor, entity } = draft;
+    const seq = this.merkle.size;
+    if (seq !== this.#sizeAfterLastWrite || this.#runSeqs.size > 10_000) this.#runSeqs.clear();
+    const runSeq = runId === undefined ? undefined : (this.#runSeqs.get(runId) ?? this.#nextRunSeq.get(runId)!.next);
     // Keys in canonical (sorted) order, so canonical JSON takes its fast path.
     const entry: AuditEntry = {
       action: draft.action,
@@ -113,8 +123,8 @@ export class AuditLog {
       data: draft.data,
       entity: { id: entity.id, kind: entity.kind },
       outcome: draft.outcome,
-      ...(runId === undefined ? {} : { runId, runSeq: this.#nextRunSeq.get(runId)!.next }),
-      seq: this.merkle.size,
+      ...(runId === undefined ? {} : { runId, runSeq: runSeq! }),
+      seq,
       time: time ?? new Date(this.#now()).toISOString(),
     };
     const problem = auditEntryProblem(entry);
@@ -122,6 +132,8 @@ export class AuditLog {
     const body = canonicalJson(entry);
     this.#insert.run(entry.seq, entry.runId ?? null, entry.runSeq ?? null, entry.time, entry.action, entry.entity.kind, entry.outcome, entry.actor.id, body);
     this.merkle.appendLeafHash(leafHashOfText(body));
+    if (runId !== undefined) this.#runSeqs.set(runId, runSeq! + 1);
+    this.#sizeAfterLastWrite = seq + 1;
     if (this.#appendWaiters.size > 0 && !this.#notifying) {
       this.#notifying = true;
       queueMicrotask(() => {
