@@ -76,6 +76,17 @@ describe('AuditLog in SQLite', () => {
     database.close();
   });
 
+  test('per-run numbering stays gapless when another writer appends to the same database in between', () => {
+    const database = openEngineDatabase(databasePath());
+    const first = new AuditLog(database, { now: clock });
+    const second = new AuditLog(database, { now: clock });
+    first.append(draft('r1', 'run.submitted'));
+    second.append(draft('r1', 'run.started'));
+    expect(first.append(draft('r1', 'run.succeeded')).runSeq).toBe(2);
+    expect(first.runEntries('r1').map((entry) => entry.runSeq)).toEqual([0, 1, 2]);
+    database.close();
+  });
+
   test('an invalid entry is refused and nothing is written', () => {
     const database = openEngineDatabase(databasePath());
     const log = new AuditLog(database, { now: clock });
