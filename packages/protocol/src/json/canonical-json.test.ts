@@ -92,4 +92,12 @@ describe('canonicalJson agrees with a plain reference implementation', () => {
       { numRuns: 3_000 },
     );
   });
+
+  test('on large documents too, which are sorted as they are written instead of copied', () => {
+    // Past 10,000 values the writer switches strategy; both must give the same text.
+    const items = Array.from({ length: 5_000 }, (_, index) => ({ runtime: { kind: 'command', argv: ['make', String(index)] }, id: `i${index}`, z: { b: 1, a: [index] } }));
+    const document = { version: 1, name: 'large', items };
+    expect(canonicalJson(document)).toBe(reference(document));
+    expect(canonicalJson({ items: items.slice(0, 10) })).toBe(reference({ items: items.slice(0, 10) }));
+  });
 });

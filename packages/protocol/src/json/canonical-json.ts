@@ -21,9 +21,12 @@ export function canonicalJson(value: unknown): string {
   // Object.keys order and escapes strings and writes numbers as RFC 8785 does. When only the
   // order is off, a sorted copy gets there too — unless integer-like keys, which objects always
   // enumerate first in numeric order, make insertion order meaningless.
+  visited = 0;
   const shape = stringifyShape(value, 0);
   if (shape === 'ready') return JSON.stringify(value);
-  if (shape === 'unsorted') return JSON.stringify(value, sortMembers);
+  // A sorted copy is fastest; past a size, sorting each object as it is written keeps a large
+  // document from existing twice in memory.
+  if (shape === 'unsorted') return visited < copyLimit ? JSON.stringify(sortedCopy(value)) : JSON.stringify(value, sortMembers);
   try {
     return write(value, new Set());
   } catch (error) {
@@ -57,6 +60,7 @@ type StringifyShape = 'ready' | 'unsorted' | 'careful';
  * integer-like keys, nesting past the limit — a cycle exceeds it too — all of which it reports).
  */
 function stringifyShape(value: unknown, depth: number): StringifyShape {
+  visited++;
   switch (typeof value) {
     case 'string':
       return value.isWellFormed() ? 'ready' : 'careful';
@@ -98,9 +102,25 @@ function stringifyShape(value: unknown, depth: number): StringifyShape {
 
 const integerLike = /^(?:0|[1-9][0-9]*)$/;
 
+/** Values `stringifyShape` looked at in the current call (the size of the document). */
+let visited = 0;
+/** Up to this many values, an unsorted document is copied sorted rather than sorted as written. */
+const copyLimit = 10_000;
+
+/** A copy whose objects hold their keys in code-unit order (for small `unsorted` values). */
+function sortedCopy(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(sortedCopy);
+  const record = value as Record<string, unknown>;
+  // No prototype: a member named __proto__ must stay a member, not become the copy's prototype.
+  const copy: Record<string, unknown> = Object.create(null);
+  for (const name of Object.keys(record).sort()) copy[name] = sortedCopy(record[name]);
+  return copy;
+}
+
 /**
  * A JSON.stringify replacer that hands over each object as a copy with its members in code-unit
- * order (only for `unsorted` values). Each copy is written at once and dropped, so a large
+ * order (for large `unsorted` values). Each copy is written at once and dropped, so a large
  * document never exists twice in memory.
  */
 function sortMembers(this: unknown, _name: string, value: unknown): unknown {
