@@ -1,149 +1,271 @@
 import type { AuditActor, Logger, StorageProviderV1 } from '@cairn/core';
-import { canonicalJsonBytes, isCairnError, parseRunSpec, runSpecLimits, sha256Digest, type ValidationIssue } from '@cairn/protocol';
+import { CairnError, canonicalJsonBytes, isCairnError, parseRunSpec, runSpecLimits, sha256Digest } from '@cairn/protocol';
+import { inboxEntry, type InboxEntry } from './inbox-entry.ts';
+import type { InboxIssue, InboxReceipt, InboxRejection } from './inbox-records.ts';
+
+export interface InboxSubmitOptions {
+  readonly actor: AuditActor;
+  /**
+   * `inbox:<file name>:<sha256 of its bytes>`; absent when the spec names its own
+   * `idempotencyKey`, which then identifies the submission (see {@link InboxIngester}).
+   */
+  readonly idempotencyKey?: string;
+  /** The file's storage key, so errors point at it (`inbox/nightly.yaml:3:1`). */
+  readonly source: string;
+}
+
+export interface InboxSubmitResult {
+  readonly runId: string;
+  /** False when the idempotency key matched a run that already existed. */
+  readonly created: boolean;
+}
 
 export interface InboxIngesterSettings {
   readonly storage: StorageProviderV1;
   /**
-   * Submits a spec as any other surface does (validation, idempotency); throws a CairnError when
-   * the spec is refused. Without `idempotencyKey` the spec's own key applies.
+   * Submits a spec exactly as the other surfaces do (validation, idempotency); throws a
+   * CairnError when the spec is refused.
    */
-  readonly submit: (text: string, options: { readonly actor: AuditActor; readonly idempotencyKey?: string; readonly source: string }) => { readonly runId: string; readonly created: boolean };
+  readonly submit: (text: string, options: InboxSubmitOptions) => InboxSubmitResult | Promise<InboxSubmitResult>;
+  /** Told what was submitted, refused or left for later; never a spec's contents. */
   readonly logger?: Logger;
-  /** Where specs are dropped; `inbox/` by default. */
+  /** Where specs are dropped; `inbox/` by default. A `/` is added when missing. */
   readonly prefix?: string;
+  /**
+   * Files larger than this are refused from their listed size, without being read. By default
+   * (and at most) the protocol's own limit, so the inbox takes every spec the API would.
+   */
+  readonly maxBytes?: number;
   readonly now?: () => number;
 }
 
 /** What one poll did. */
 export interface InboxPoll {
+  /** Files that became runs (or matched existing ones) and were removed. */
   readonly ingested: number;
+  /** Files refused, with a reason written under `rejected/`. */
   readonly rejected: number;
+  /** Files left in place after an error that is not theirs (storage down): tried again next poll. */
+  readonly deferred: number;
+}
+
+type Outcome = 'ingested' | 'rejected' | 'deferred' | 'skipped';
+type Candidate = Exclude<InboxEntry, { kind: 'ignored' }>;
+interface Refusal {
+  readonly code: string;
+  readonly message: string;
+  readonly issues?: readonly InboxIssue[];
 }
 
 /** The inbox's own actor: runs it submits are audited as submitted through the inbox. */
 export const inboxActor: AuditActor = { kind: 'system', id: 'inbox', via: 'inbox' };
 
-const specExtensions = ['.yaml', '.yml', '.json'];
 /** Errors that mean "this file will never be accepted as it is": it is moved aside with them. */
-const refusals = new Set(['CAIRN_RUN_SPEC_UNPARSABLE', 'CAIRN_RUN_SPEC_INVALID', 'CAIRN_RUN_SPEC_TOO_LARGE', 'CAIRN_IDEMPOTENCY_CONFLICT']);
+const refusals = new Set<string>(['CAIRN_RUN_SPEC_UNPARSABLE', 'CAIRN_RUN_SPEC_INVALID', 'CAIRN_RUN_SPEC_TOO_LARGE', 'CAIRN_IDEMPOTENCY_CONFLICT']);
 
 /**
- * Ingests run specs dropped under `inbox/` of a storage provider (a directory, an S3 prefix), as
- * another way to submit. A file is submitted under an idempotency key of its name and content
- * (unless the spec names its own), then a receipt is written to `inbox/processed/<name>.json` and
- * the file deleted — in that order, so a crash in between re-submits to the same run, never a
- * second one. A file that can never be accepted (unparsable, invalid, too large, not a spec) is
- * moved to `inbox/rejected/<name>` beside `<name>.reason.json` saying what to fix. One bad file
- * never blocks the others; a storage failure leaves the file for the next poll.
+ * Ingests run specs dropped under `inbox/` of a storage provider (a directory, an S3 prefix) as
+ * one more way to submit, with the same validation and idempotency as the others.
+ *
+ * A file is submitted under the idempotency key `inbox:<name>:<sha256 of its bytes>`, then its
+ * receipt is written to `inbox/processed/<name>.json`, then it is deleted — in that order, so a
+ * crash anywhere in between re-submits on the next poll and gets the same run back, never a
+ * second one. The key also means that dropping the very same bytes under the same name again
+ * returns that first run (the receipt says `created: false`): to run a spec again, give the file
+ * a new name (`nightly-2026-11-22.yaml`). A spec that names its own `idempotencyKey` is submitted
+ * under that key instead, as through any other surface: it is how a submitter says "these are
+ * one submission" across file names and across the API, and overriding it would run twice what
+ * they asked to run once.
+ *
+ * A file that can never be accepted as it is (unparsable, invalid, not UTF-8, too large, a key
+ * conflict, not named as a spec, in a sub-folder) is moved to `inbox/rejected/<name>` beside
+ * `<name>.reason.json`, which names every problem with its JSON path. A file too large to read
+ * is left where it is, with its reason written once. Anything else that goes wrong (storage
+ * down, an unexpected exception) is not the file's fault: it stays for the next poll. Each file
+ * is handled on its own, so one bad file never holds up the others.
+ *
+ * Writers should upload under a hidden or `.tmp` name and rename into place (or write
+ * atomically, as S3 does): a file overwritten while it is being taken may be deleted unread.
  */
 export class InboxIngester {
   readonly #settings: InboxIngesterSettings;
   readonly #prefix: string;
+  readonly #maxBytes: number;
   readonly #now: () => number;
+  /** The poll in progress: a second caller joins it rather than taking the same files twice. */
+  #polling: Promise<InboxPoll> | undefined;
 
   constructor(settings: InboxIngesterSettings) {
+    const prefix = settings.prefix ?? 'inbox/';
+    // An empty prefix would make every key in the storage (snapshots, logs) a file to refuse.
+    if (prefix === '' || prefix === '/') throw new CairnError('CAIRN_CONFIG_INVALID', 'The inbox prefix must name a folder of the storage, such as inbox/.', { path: 'inbox.prefix' });
+    const maxBytes = settings.maxBytes ?? runSpecLimits.documentBytes;
+    if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new CairnError('CAIRN_CONFIG_INVALID', `The inbox's maxBytes must be a positive whole number, got ${maxBytes}.`, { path: 'inbox.maxBytes' });
     this.#settings = settings;
-    this.#prefix = settings.prefix ?? 'inbox/';
+    this.#prefix = prefix.endsWith('/') ? prefix : `${prefix}/`;
+    this.#maxBytes = Math.min(maxBytes, runSpecLimits.documentBytes);
     this.#now = settings.now ?? Date.now;
   }
 
-  /** Ingests every file in the inbox now. */
-  async poll(): Promise<InboxPoll> {
-    let ingested = 0;
-    let rejected = 0;
-    for (const key of await this.#pending()) {
-      try {
-        if (await this.#ingest(key)) ingested++;
-        else rejected++;
-      } catch (error) {
-        this.#settings.logger?.warn({ key, error: isCairnError(error) ? error.code : String(error) }, 'inbox file left for the next poll');
-      }
-    }
-    return { ingested, rejected };
+  /**
+   * Takes every file in the inbox now. Rejects only when the inbox cannot be listed; a file that
+   * fails is logged and counted as deferred.
+   */
+  poll(): Promise<InboxPoll> {
+    this.#polling ??= this.#poll().finally(() => {
+      this.#polling = undefined;
+    });
+    return this.#polling;
   }
 
-  // Files directly in the inbox, skipping its own folders and files still being written.
-  async #pending(): Promise<string[]> {
-    const keys: string[] = [];
+  async #poll(): Promise<InboxPoll> {
+    const counts = { ingested: 0, rejected: 0, deferred: 0 };
+    for (const entry of await this.#candidates()) {
+      const outcome = await this.#take(entry).catch((error: unknown): Outcome => {
+        this.#settings.logger?.warn({ key: entry.key, error: describeStorageError(error) }, 'inbox file left for the next poll');
+        return 'deferred';
+      });
+      if (outcome !== 'skipped') counts[outcome]++;
+    }
+    return counts;
+  }
+
+  // Every page first, then the files: the listing is not disturbed by the deletes.
+  async #candidates(): Promise<Candidate[]> {
+    const candidates: Candidate[] = [];
     let cursor: string | null = null;
     do {
       const page = await this.#settings.storage.list({ prefix: this.#prefix, ...(cursor === null ? {} : { cursor }) });
       for (const key of page.keys) {
-        const name = key.slice(this.#prefix.length);
-        if (name.startsWith('processed/') || name.startsWith('rejected/')) continue;
-        const base = name.slice(name.lastIndexOf('/') + 1);
-        if (base.startsWith('.') || base.endsWith('.tmp') || base.endsWith('.part')) continue;
-        keys.push(key);
+        const entry = inboxEntry(key, this.#prefix);
+        if (entry.kind !== 'ignored') candidates.push(entry);
       }
       cursor = page.cursor;
     } while (cursor !== null);
-    return keys;
+    return candidates;
   }
 
-  // True when the file became a run, false when it was moved aside.
-  async #ingest(key: string): Promise<boolean> {
-    const name = key.slice(this.#prefix.length);
-    if (name.includes('/')) return this.#reject(key, name, { code: 'CAIRN_RUN_SPEC_INVALID', message: `Files in sub-folders of ${this.#prefix} are not read; put the spec directly in ${this.#prefix}.` });
-    if (!specExtensions.some((extension) => name.endsWith(extension))) {
-      return this.#reject(key, name, { code: 'CAIRN_RUN_SPEC_INVALID', message: `${name} is not a run spec file; name it with ${specExtensions.join(', ')}.` });
-    }
-    const head = await this.#settings.storage.head(key);
-    if (head === null) return false;
-    if (head.size > runSpecLimits.documentBytes) {
-      // Never read whole: it stays where it is, with its reason beside the rejected files (once).
-      const reason = { code: 'CAIRN_RUN_SPEC_TOO_LARGE', message: `${name} is ${head.size} bytes; a run spec may be at most ${runSpecLimits.documentBytes} bytes. Split the run, then delete this file.` };
-      await this.#settings.storage.put(`${this.#rejectedKey(name)}.reason.json`, canonicalJsonBytes(this.#reason(name, reason)), { ifAbsent: true, contentType: 'application/json' });
-      return false;
-    }
-    const bytes = await this.#settings.storage.get(key);
-    if (bytes === null) return false;
-    let text: string;
-    try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    } catch {
-      return this.#reject(key, name, { code: 'CAIRN_RUN_SPEC_UNPARSABLE', message: `${name} is not UTF-8 text; save it as UTF-8.` });
-    }
+  async #take(entry: Candidate): Promise<Outcome> {
+    const { storage } = this.#settings;
+    // Gone since the listing: another engine on the same storage took it.
+    const head = await storage.head(entry.key);
+    if (head === null) return 'skipped';
+    if (head.size > this.#maxBytes) return this.#leave(entry, head.size);
+    const bytes = await storage.get(entry.key);
+    if (bytes === null) return 'skipped';
+    if (entry.kind === 'refused') return this.#reject(entry, bytes, { code: 'CAIRN_RUN_SPEC_INVALID', message: entry.message });
+    // Replaced by a larger file since `head`: it is read already, so it can be moved aside.
+    if (bytes.byteLength > this.#maxBytes) return this.#reject(entry, bytes, { code: 'CAIRN_RUN_SPEC_TOO_LARGE', message: this.#tooLarge(entry.name, bytes.byteLength) });
+    const text = utf8(bytes);
+    if (text === undefined) return this.#reject(entry, bytes, { code: 'CAIRN_RUN_SPEC_UNPARSABLE', message: notUtf8(entry.name, bytes) });
     const digest = sha256Digest(bytes);
-    let result;
+    let result: InboxSubmitResult;
     try {
-      result = this.#settings.submit(text, { actor: inboxActor, source: key, ...(declaresIdempotencyKey(text) ? {} : { idempotencyKey: `inbox:${name}:${digest}` }) });
+      const key = declaresIdempotencyKey(text) ? {} : { idempotencyKey: `inbox:${entry.name}:${digest}` };
+      result = await this.#settings.submit(text, { actor: inboxActor, source: entry.key, ...key });
     } catch (error) {
-      if (!isCairnError(error) || !refusals.has(error.code)) throw error;
-      return this.#reject(key, name, { code: error.code, message: error.message, ...(error.issues.length > 0 ? { issues: error.issues } : {}) });
+      if (isCairnError(error) && refusals.has(error.code)) {
+        const issues = error.issues.map(({ path, message }) => ({ path, message }));
+        return this.#reject(entry, bytes, { code: error.code, message: error.message, ...(issues.length > 0 ? { issues } : {}) });
+      }
+      // Not the file's fault. Only the code is logged: a message may quote the spec.
+      this.#settings.logger?.warn({ key: entry.key, error: isCairnError(error) ? error.code : errorName(error) }, 'submitting an inbox file failed; it is left for the next poll');
+      return 'deferred';
     }
-    const receipt = { file: name, runId: result.runId, created: result.created, digest, ingestedAt: new Date(this.#now()).toISOString() };
-    await this.#settings.storage.put(`${this.#prefix}processed/${name}.json`, canonicalJsonBytes(receipt), { contentType: 'application/json' });
-    await this.#settings.storage.delete(key);
-    return true;
+    const receipt: InboxReceipt = { file: entry.name, runId: result.runId, created: result.created, digest, ingestedAt: this.#timestamp() };
+    await storage.put(`${this.#prefix}processed/${entry.name}.json`, canonicalJsonBytes(receipt), { contentType: 'application/json' });
+    await storage.delete(entry.key);
+    this.#settings.logger?.info({ key: entry.key, runId: result.runId, created: result.created }, 'inbox file submitted');
+    return 'ingested';
   }
 
-  async #reject(key: string, name: string, reason: { code: string; message: string; issues?: readonly ValidationIssue[] }): Promise<false> {
-    const bytes = await this.#settings.storage.get(key);
-    const target = this.#rejectedKey(name);
-    if (bytes !== null) await this.#settings.storage.put(target, bytes);
-    await this.#settings.storage.put(`${target}.reason.json`, canonicalJsonBytes(this.#reason(name, reason)), { contentType: 'application/json' });
-    await this.#settings.storage.delete(key);
-    this.#settings.logger?.warn({ key, code: reason.code }, 'inbox file rejected');
-    return false;
+  // Moves the file aside: its bytes, then the reason, then the delete, so a crash repeats the move.
+  async #reject(entry: Candidate, bytes: Uint8Array, refusal: Refusal): Promise<Outcome> {
+    const { storage } = this.#settings;
+    const target = this.#rejectedKey(entry.name);
+    await storage.put(target, bytes);
+    await storage.put(`${target}.reason.json`, canonicalJsonBytes(this.#rejection(entry.name, refusal)), { contentType: 'application/json' });
+    await storage.delete(entry.key);
+    this.#settings.logger?.warn({ key: entry.key, code: refusal.code }, 'inbox file rejected');
+    return 'rejected';
+  }
+
+  /**
+   * A file too large to read stays where it is (moving it means reading it whole), with its reason
+   * under `rejected/`. The reason is written when it changes, so the file counts as rejected once,
+   * not on every poll; a stale reason of an earlier file of the same name is replaced.
+   */
+  async #leave(entry: Candidate, size: number): Promise<Outcome> {
+    const refusal: Refusal =
+      entry.kind === 'refused'
+        ? { code: 'CAIRN_RUN_SPEC_INVALID', message: `${entry.message} At ${size} bytes it is too large to move aside, so it was left in ${this.#prefix}; delete it.` }
+        : { code: 'CAIRN_RUN_SPEC_TOO_LARGE', message: this.#tooLarge(entry.name, size) };
+    const reasonKey = `${this.#rejectedKey(entry.name)}.reason.json`;
+    const told = await this.#settings.storage.get(reasonKey);
+    if (told !== null && sameRefusal(told, refusal)) return 'skipped';
+    await this.#settings.storage.put(reasonKey, canonicalJsonBytes(this.#rejection(entry.name, refusal)), { contentType: 'application/json' });
+    this.#settings.logger?.warn({ key: entry.key, code: refusal.code, bytes: size }, 'inbox file too large; left in place');
+    return 'rejected';
+  }
+
+  #tooLarge(name: string, size: number): string {
+    return `${name} is ${size} bytes; the inbox takes run specs of at most ${this.#maxBytes} bytes. It was left in ${this.#prefix} unread: split the run into smaller specs, then replace or delete the file.`;
   }
 
   #rejectedKey(name: string): string {
-    return `${this.#prefix}rejected/${name.replaceAll('/', '_')}`;
+    return `${this.#prefix}rejected/${name}`;
   }
 
-  // What the submitter reads to fix the file: the error, and every issue with its JSON path.
-  #reason(name: string, reason: { code: string; message: string; issues?: readonly ValidationIssue[] }) {
-    const issues = reason.issues?.map(({ path, message }) => ({ path, message }));
-    return { file: name, code: reason.code, message: reason.message, ...(issues ? { issues } : {}), rejectedAt: new Date(this.#now()).toISOString() };
+  #rejection(name: string, refusal: Refusal): InboxRejection {
+    return { file: name, code: refusal.code, message: refusal.message, ...(refusal.issues ? { issues: refusal.issues } : {}), rejectedAt: this.#timestamp() };
+  }
+
+  #timestamp(): string {
+    return new Date(this.#now()).toISOString();
   }
 }
 
-// Whether the spec names its own idempotency key (then that one identifies the submission).
+function utf8(bytes: Uint8Array): string | undefined {
+  try {
+    // Fatal: a lossy decode would submit a spec that differs from the file. A BOM is dropped.
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+// Windows tools often save UTF-16 (PowerShell's `>`): say so, it is the likely fix.
+function notUtf8(name: string, bytes: Uint8Array): string {
+  const utf16 = bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff));
+  return utf16 ? `${name} is UTF-16 text; save it as UTF-8.` : `${name} is not UTF-8 text; save it as UTF-8.`;
+}
+
+// Whether the spec names its own idempotency key (then that one identifies the submission). A
+// spec that does not parse gets the inbox's key; `submit` refuses it anyway.
 function declaresIdempotencyKey(text: string): boolean {
   try {
     const document = parseRunSpec(text);
-    return typeof (document as { idempotencyKey?: unknown } | null)?.idempotencyKey === 'string';
+    return typeof document === 'object' && document !== null && typeof (document as { idempotencyKey?: unknown }).idempotencyKey === 'string';
   } catch {
     return false;
   }
+}
+
+function sameRefusal(stored: Uint8Array, refusal: Refusal): boolean {
+  try {
+    const told = JSON.parse(new TextDecoder().decode(stored)) as Partial<InboxRejection>;
+    return told.code === refusal.code && told.message === refusal.message;
+  } catch {
+    return false;
+  }
+}
+
+// Storage failures name the store, never a spec, so their message is logged.
+function describeStorageError(error: unknown): string {
+  if (isCairnError(error)) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
 }
