@@ -36,7 +36,7 @@ export class RunStore {
       itemSpec: prepare<[string, string], { spec: string; executor: string; workspace: string | null }>(
         'SELECT items.spec, items.executor, runs.workspace FROM items JOIN runs USING (run_id) WHERE run_id = ? AND item_id = ?',
       ),
-      nextAttempt: prepare<[string, string], { attempts: number }>('UPDATE items SET attempts = attempts + 1 WHERE run_id = ? AND item_id = ? RETURNING attempts'),
+      nextAttempt: prepare<[string, string], { attempts: number }>('SELECT COALESCE(MAX(attempt), 0) + 1 AS attempts FROM attempts WHERE run_id = ? AND item_id = ?'),
       insertEdge: prepare('INSERT OR IGNORE INTO item_edges (run_id, prerequisite, dependent) VALUES (?, ?, ?)'),
       runById: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE run_id = ?`),
       runByKey: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE idempotency_key = ?`),
@@ -87,7 +87,7 @@ export class RunStore {
     return this.#statements.itemSpec.get(runId, itemId);
   }
 
-  /** Counts a new attempt of the item; returns its number (1 for the first). */
+  /** The number of the item's next attempt: one past its last recorded one (1 for the first), so a dispatch that never committed burns no number. */
   nextAttempt(runId: string, itemId: string): number {
     return this.#statements.nextAttempt.get(runId, itemId)!.attempts;
   }
