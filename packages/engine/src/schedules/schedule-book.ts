@@ -1,8 +1,8 @@
-import type { AuditActor, RunSpecV1, RunState } from '@cairn/core';
+import type { AuditActor, JsonObject, RunSpecV1, RunState } from '@cairn/core';
 import { CairnError, canonicalJson, digestOfJson, isCairnError, isTerminalState, runTransitions, type ValidationIssue } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/open-engine-database.ts';
-import { cronOf, dueSlots, type CatchUpPolicy } from './schedule-slots.ts';
+import { cronOf, dueSlots, type CatchUpPolicy, type SkippedSlots } from './schedule-slots.ts';
 
 /** Whether a slot may start while the previous slot's run is still live. */
 export type OverlapPolicy = 'skip' | 'allow' | 'cancel-previous';
@@ -11,11 +11,11 @@ export type OverlapPolicy = 'skip' | 'allow' | 'cancel-previous';
 export interface ScheduleDefinition {
   /** Letters, digits, `-`, `_`, `.`; part of every slot's run id (`<scheduleId>@<slot time>`). */
   readonly scheduleId: string;
-  /** A cron expression (five fields, or six with seconds first). */
+  /** A cron expression (five fields, or six with seconds first), read by croner. */
   readonly cron: string;
   /** An IANA time zone the expression is read in; `UTC` by default. */
   readonly timeZone?: string;
-  /** The run spec each slot submits (a parsed value or YAML/JSON text). */
+  /** The run spec each slot submits (a parsed value or YAML/JSON text, as `validate` accepts). */
   readonly spec: unknown;
   /** Slots missed while the engine was down: `skip` (default), `latest`, or `{ all: n }`. */
   readonly catchUp?: CatchUpPolicy;
@@ -27,13 +27,15 @@ export interface ScheduleDefinition {
 export interface ScheduleRecord {
   readonly scheduleId: string;
   readonly cron: string;
+  /** The IANA time zone, as Intl spells it (`europe/paris` is stored as `Europe/Paris`). */
   readonly timeZone: string;
   readonly catchUp: CatchUpPolicy;
   readonly overlap: OverlapPolicy;
+  /** The digest of the canonical spec every slot submits (the runs' `specDigest`). */
   readonly specDigest: string;
   readonly createdBy: string;
   readonly createdAt: string;
-  /** The next slot to handle (ISO time); null when the expression has no future slot. */
+  /** The next slot to handle (ISO time); null when the expression has no later slot. */
   readonly nextSlot: string | null;
   /** The run of the last slot fired. */
   readonly lastRunId: string | null;
@@ -43,28 +45,39 @@ export interface ScheduleBookSettings {
   readonly database: EngineDatabase;
   readonly audit: AuditLog;
   readonly now: () => number;
-  /** Validates a spec as a submit would (throws CAIRN_RUN_SPEC_*); returns it parsed. */
+  /** Validates a spec exactly as a submit would (throws CairnError CAIRN_RUN_SPEC_*); returns the canonical spec. */
   readonly validate: (spec: unknown) => RunSpecV1;
-  /** Submits one slot's run, inside the book's transaction. */
+  /**
+   * Submits one slot's run with `runId` and `idempotencyKey` both `<scheduleId>@<slot ISO time>`.
+   * Called inside the book's transaction: the run, the `schedule.fired` entry and the schedule's
+   * advance commit together.
+   */
   readonly submit: (spec: RunSpecV1, options: { readonly actor: AuditActor; readonly runId: string; readonly idempotencyKey: string }) => { readonly runId: string; readonly created: boolean };
+  /** The state of a run, undefined when there is none: a live one makes the overlap policy apply. */
   readonly runState: (runId: string) => RunState | undefined;
+  /** Cancels a run, for overlap `cancel-previous`. */
   readonly cancelRun: (runId: string, actor: AuditActor) => void;
-  /** A slot older than this when it is handled was missed; 60 s by default. */
+  /** A slot more than this old when it is handled was missed (the catch-up policy applies); 60 s by default. */
   readonly graceMs?: number;
 }
 
 type ScheduleRow = Omit<ScheduleRecord, 'catchUp' | 'specDigest'> & { catchUp: string; catchUpMax: number | null; spec: string };
 
-const scheduleIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+type ScheduleAction = 'schedule.created' | 'schedule.removed' | 'schedule.fired' | 'schedule.skipped';
+
+const scheduleIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
 const overlapPolicies: readonly OverlapPolicy[] = ['skip', 'allow', 'cancel-previous'];
+const catchUpMaxLimit = 1_000;
 const columns = `schedule_id AS scheduleId, cron, time_zone AS timeZone, spec, catch_up AS catchUp, catch_up_max AS catchUpMax, overlap,
   created_by AS createdBy, created_at AS createdAt, next_slot AS nextSlot, last_run_id AS lastRunId`;
 
 /**
- * Cron schedules in the engine database. Each due slot submits the schedule's spec as run
- * `<scheduleId>@<slot ISO time>` with that as its idempotency key too, and the submit, the audit
- * entry and the schedule's advance commit in one transaction: a slot fires once, even across a
- * crash, and a second fire of the same slot returns the same run.
+ * Cron schedules in the engine database. Each fired slot submits the schedule's spec as run
+ * `<scheduleId>@<slot ISO time>`, with that as its idempotency key too, and the submit, its
+ * `schedule.fired` entry and the schedule's advance commit in one transaction: a crash before the
+ * commit leaves the slot due and nothing of it behind, so the next start fires it once. Should a
+ * slot's run exist without the advance anyway (a submit that committed on its own), the re-fire
+ * finds it by the key and returns it (`created: false`) rather than running the slot twice.
  */
 export class ScheduleBook {
   readonly #settings: ScheduleBookSettings;
@@ -82,23 +95,26 @@ export class ScheduleBook {
       ),
       get: prepare<[string], ScheduleRow>(`SELECT ${columns} FROM schedules WHERE schedule_id = ?`),
       list: prepare<[], ScheduleRow>(`SELECT ${columns} FROM schedules ORDER BY schedule_id`),
+      // `schedules_due` is a partial index on next_slot: the condition must name it to use it.
       due: prepare<[string], ScheduleRow>(`SELECT ${columns} FROM schedules WHERE next_slot IS NOT NULL AND next_slot <= ? ORDER BY next_slot`),
       nextDue: prepare<[], { nextSlot: string | null }>('SELECT MIN(next_slot) AS nextSlot FROM schedules WHERE next_slot IS NOT NULL'),
-      advance: prepare('UPDATE schedules SET next_slot = ?, last_run_id = COALESCE(?, last_run_id) WHERE schedule_id = ?'),
-      remove: prepare('DELETE FROM schedules WHERE schedule_id = ?'),
+      advance: prepare<[string | null, string | null, string]>('UPDATE schedules SET next_slot = ?, last_run_id = COALESCE(?, last_run_id) WHERE schedule_id = ?'),
+      remove: prepare<[string]>('DELETE FROM schedules WHERE schedule_id = ?'),
     };
   }
 
   /**
-   * Adds a schedule, checking everything at once (CAIRN_CONFIG_INVALID listing each problem with
-   * its field; the spec's own problems as a submit reports them). Adding the same definition again
-   * returns the stored schedule; another definition under a taken id is CAIRN_IDEMPOTENCY_CONFLICT.
+   * Adds a schedule whose first slot is the first one strictly after now. Everything is checked at
+   * once: CAIRN_CONFIG_INVALID lists each problem with its field (`schedule.cron`, ...), the
+   * spec's among them; a spec that is the only problem is refused as a submit would refuse it.
+   * Adding the same definition again returns the stored schedule (a retried request is harmless);
+   * another definition under a taken id is CAIRN_IDEMPOTENCY_CONFLICT.
    */
   add(definition: ScheduleDefinition, actor: AuditActor): ScheduleRecord {
-    const timeZone = definition.timeZone ?? 'UTC';
+    const now = this.#settings.now();
     const catchUp = definition.catchUp ?? 'skip';
     const overlap = definition.overlap ?? 'skip';
-    const issues = definitionIssues(definition, timeZone, catchUp, overlap);
+    const { issues, timeZone } = definitionIssues(definition, catchUp, overlap, now);
     let spec: RunSpecV1 | undefined;
     try {
       spec = this.#settings.validate(definition.spec);
@@ -106,48 +122,49 @@ export class ScheduleBook {
       // Alone, the spec's problems are reported as a submit reports them; with others, together.
       if (issues.length === 0 || !isCairnError(error)) throw error;
       const specIssues = error.issues.length > 0 ? error.issues : [{ code: error.code, path: error.path ?? '$', message: error.message }];
-      for (const issue of specIssues) {
-        issues.push({ ...issue, path: `schedule.spec${issue.path.slice(1)}` });
-      }
+      for (const issue of specIssues) issues.push({ ...issue, path: `schedule.spec${issue.path.replace(/^\$/, '')}` });
     }
     if (issues.length > 0 || spec === undefined) {
       throw new CairnError('CAIRN_CONFIG_INVALID', `The schedule is not valid: ${issues.map((issue) => `${issue.path} ${issue.message}`).join('; ')}.`, { path: issues[0]!.path, issues });
     }
+    const canonicalSpec = canonicalJson(spec);
     const specDigest = digestOfJson(spec);
-    const existing = this.get(definition.scheduleId);
-    if (existing) {
-      const same = existing.cron === definition.cron && existing.timeZone === timeZone && existing.specDigest === specDigest && JSON.stringify(existing.catchUp) === JSON.stringify(catchUp) && existing.overlap === overlap;
-      if (same) return existing;
-      throw new CairnError('CAIRN_IDEMPOTENCY_CONFLICT', `A schedule named ${definition.scheduleId} already exists with another definition; remove it first or choose another id.`, {
-        path: 'schedule.scheduleId',
-        details: { scheduleId: definition.scheduleId },
-      });
-    }
-    const now = this.#settings.now();
-    const next = cronOf(definition.cron, timeZone).nextRun(new Date(now));
-    this.#settings.database.transaction(() => {
+    const scheduleId = definition.scheduleId;
+    return this.#settings.database.transaction((): ScheduleRecord => {
+      const existing = this.get(scheduleId);
+      if (existing) {
+        const same = existing.cron === definition.cron && existing.timeZone === timeZone && existing.specDigest === specDigest && catchUpText(existing.catchUp) === catchUpText(catchUp) && existing.overlap === overlap;
+        if (same) return existing;
+        throw new CairnError('CAIRN_IDEMPOTENCY_CONFLICT', `A schedule named ${scheduleId} already exists with another definition: remove it first, or choose another scheduleId.`, {
+          path: 'schedule.scheduleId',
+          details: { scheduleId },
+        });
+      }
+      const next = cronOf(definition.cron, timeZone).nextRun(new Date(now))!;
       this.#statements.insert.run({
-        scheduleId: definition.scheduleId,
+        scheduleId,
         cron: definition.cron,
         timeZone,
-        spec: canonicalJson(spec),
+        spec: canonicalSpec,
         catchUp: typeof catchUp === 'string' ? catchUp : 'all',
         catchUpMax: typeof catchUp === 'string' ? null : catchUp.all,
         overlap,
         createdBy: actor.id,
         createdAt: new Date(now).toISOString(),
-        nextSlot: next?.toISOString() ?? null,
+        nextSlot: next.toISOString(),
       });
-      this.#auditSchedule('schedule.created', definition.scheduleId, actor, 'success', { cron: definition.cron, timeZone, catchUp: typeof catchUp === 'string' ? catchUp : { all: catchUp.all }, overlap, specDigest });
+      this.#audit('schedule.created', scheduleId, actor, 'success', { cron: definition.cron, timeZone, catchUp: typeof catchUp === 'string' ? catchUp : { all: catchUp.all }, overlap, specDigest, nextSlot: next.toISOString() });
+      return this.get(scheduleId)!;
     })();
-    return this.get(definition.scheduleId)!;
   }
 
-  /** Removes a schedule (its runs stay); CAIRN_NOT_FOUND for an unknown id. */
+  /** Removes a schedule (the runs it submitted stay); CAIRN_NOT_FOUND for an unknown id. */
   remove(scheduleId: string, actor: AuditActor): void {
     this.#settings.database.transaction(() => {
-      if (this.#statements.remove.run(scheduleId).changes === 0) throw new CairnError('CAIRN_NOT_FOUND', `There is no schedule named ${scheduleId}.`, { details: { scheduleId } });
-      this.#auditSchedule('schedule.removed', scheduleId, actor, 'success', {});
+      if (this.#statements.remove.run(scheduleId).changes === 0) {
+        throw new CairnError('CAIRN_NOT_FOUND', `There is no schedule named ${JSON.stringify(scheduleId)}; list the schedules to see their ids.`, { path: 'scheduleId', details: { scheduleId } });
+      }
+      this.#audit('schedule.removed', scheduleId, actor, 'success', {});
     })();
   }
 
@@ -156,66 +173,83 @@ export class ScheduleBook {
     return row && toRecord(row);
   }
 
+  /** Every schedule, by id. */
   list(): ScheduleRecord[] {
     return this.#statements.list.all().map(toRecord);
   }
 
-  /** When the next slot of any schedule is due (ms since the epoch), if any. */
+  /** When the earliest next slot of any schedule is due (ms since the epoch), for the engine loop's sleep; null when none is. */
   nextDueAt(): number | null {
     const next = this.#statements.nextDue.get()!.nextSlot;
     return next === null ? null : Date.parse(next);
   }
 
-  /** Fires every due slot under its schedule's catch-up and overlap policies; returns the runs submitted. */
+  /**
+   * Fires every due slot under its schedule's catch-up and overlap policies; returns how many runs
+   * were created. Each schedule is handled in a transaction of its own, so one that fails (the
+   * database refusing a write) neither rolls back nor holds up the others: it stays due and the
+   * first such error is thrown once all the others are handled. A slot whose submit is refused
+   * does not count as such a failure — it is audited and the schedule moves on.
+   */
   fireDue(): number {
     const now = this.#settings.now();
-    let submitted = 0;
+    let created = 0;
+    let failure: { readonly error: unknown } | undefined;
     for (const row of this.#statements.due.all(new Date(now).toISOString())) {
-      submitted += this.#settings.database.transaction(() => this.#fire(row, now))();
+      try {
+        created += this.#settings.database.transaction(() => this.#fire(row, now))();
+      } catch (error) {
+        failure ??= { error };
+      }
     }
-    return submitted;
+    if (failure) throw failure.error;
+    return created;
   }
 
   #fire(row: ScheduleRow, now: number): number {
     const schedule = toRecord(row);
-    const actor: AuditActor = { kind: 'system', id: `schedule:${schedule.scheduleId}`, via: 'schedule' };
+    const scheduleId = schedule.scheduleId;
+    const actor: AuditActor = { kind: 'system', id: `schedule:${scheduleId}`, via: 'schedule' };
     const { fire, skipped, next } = dueSlots(cronOf(schedule.cron, schedule.timeZone), Date.parse(row.nextSlot!), now, schedule.catchUp, this.#graceMs);
-    if (skipped > 0) {
-      this.#auditSchedule('schedule.skipped', schedule.scheduleId, actor, 'success', { count: skipped, from: row.nextSlot!, reason: `missed while the engine was down (catch-up: ${catchUpText(schedule.catchUp)})` });
-    }
+    if (skipped) this.#audit('schedule.skipped', scheduleId, actor, 'success', { ...skippedData(skipped), reason: `catch-up: ${catchUpText(schedule.catchUp)}` });
     let lastRunId: string | null = null;
-    let submitted = 0;
+    let created = 0;
     for (const slot of fire) {
       const slotTime = new Date(slot).toISOString();
-      const previous = lastRunId ?? schedule.lastRunId;
-      const previousState = previous === null ? undefined : this.#settings.runState(previous);
-      if (previous !== null && previousState !== undefined && !isTerminalState(runTransitions, previousState)) {
-        if (schedule.overlap === 'skip') {
-          this.#auditSchedule('schedule.skipped', schedule.scheduleId, actor, 'success', { count: 1, from: slotTime, reason: `run ${previous} of an earlier slot is still ${previousState} (overlap: skip)` });
-          continue;
-        }
-        if (schedule.overlap === 'cancel-previous') this.#settings.cancelRun(previous, actor);
+      const runId = `${scheduleId}@${slotTime}`;
+      const previous = livePrevious(lastRunId ?? schedule.lastRunId, this.#settings.runState);
+      if (previous && schedule.overlap === 'skip') {
+        this.#audit('schedule.skipped', scheduleId, actor, 'success', { count: 1, countCapped: false, first: slotTime, last: slotTime, reason: 'overlap', previousRunId: previous.runId, previousState: previous.state });
+        continue;
       }
-      const runId = `${schedule.scheduleId}@${slotTime}`;
       try {
-        // A savepoint of its own: a submit that fails leaves nothing behind but its audit entry.
-        const result = this.#settings.database.transaction(() => this.#settings.submit(JSON.parse(row.spec) as RunSpecV1, { actor, runId, idempotencyKey: runId }))();
-        this.#auditSchedule('schedule.fired', schedule.scheduleId, actor, 'success', { slot: slotTime, runId: result.runId, created: result.created });
+        // A savepoint of its own: a slot that fails leaves nothing behind but its audit entry.
+        const result = this.#settings.database.transaction(() => {
+          if (previous && schedule.overlap === 'cancel-previous') this.#settings.cancelRun(previous.runId, actor);
+          return this.#settings.submit(JSON.parse(row.spec) as RunSpecV1, { actor, runId, idempotencyKey: runId });
+        })();
+        this.#audit('schedule.fired', scheduleId, actor, 'success', { slot: slotTime, runId: result.runId, created: result.created, ...(previous ? { previousRunId: previous.runId, overlap: schedule.overlap } : {}) });
         lastRunId = result.runId;
-        if (result.created) submitted++;
+        if (result.created) created++;
       } catch (error) {
-        // The schedule moves on: a spec that no longer fits the server must not wedge it.
-        const reason = isCairnError(error) ? `${error.code}: ${error.message}` : String(error);
-        this.#auditSchedule('schedule.fired', schedule.scheduleId, actor, 'failure', { slot: slotTime, runId, reason });
+        // The schedule moves on: a spec that no longer fits the server (an executor removed since)
+        // must not wedge it, nor hold up the other schedules.
+        this.#audit('schedule.fired', scheduleId, actor, 'failure', { slot: slotTime, runId, ...errorData(error) });
       }
     }
-    this.#statements.advance.run(next === null ? null : new Date(next).toISOString(), lastRunId, schedule.scheduleId);
-    return submitted;
+    this.#statements.advance.run(next === null ? null : new Date(next).toISOString(), lastRunId, scheduleId);
+    return created;
   }
 
-  #auditSchedule(action: 'schedule.created' | 'schedule.removed' | 'schedule.fired' | 'schedule.skipped', scheduleId: string, actor: AuditActor, outcome: 'success' | 'failure', data: Record<string, string | number | boolean | Record<string, number>>): void {
+  #audit(action: ScheduleAction, scheduleId: string, actor: AuditActor, outcome: 'success' | 'failure', data: JsonObject): void {
     this.#settings.audit.append({ actor, action, entity: { kind: 'schedule', id: scheduleId }, outcome, data });
   }
+}
+
+/** The previous slot's run when it is still live (neither ended nor unknown): the overlap policy applies. */
+function livePrevious(runId: string | null, runState: (runId: string) => RunState | undefined): { readonly runId: string; readonly state: RunState } | undefined {
+  const state = runId === null ? undefined : runState(runId);
+  return runId !== null && state !== undefined && !isTerminalState(runTransitions, state) ? { runId, state } : undefined;
 }
 
 function toRecord(row: ScheduleRow): ScheduleRecord {
@@ -223,31 +257,48 @@ function toRecord(row: ScheduleRow): ScheduleRecord {
   return { ...rest, catchUp: catchUp === 'all' ? { all: catchUpMax! } : (catchUp as 'skip' | 'latest'), specDigest: digestOfJson(JSON.parse(spec)) };
 }
 
+/** `skip`, `latest` or `all(n)`: how the audit log and the idempotency check spell a policy. */
 function catchUpText(policy: CatchUpPolicy): string {
   return typeof policy === 'string' ? policy : `all(${policy.all})`;
 }
 
-/** Every problem of a definition apart from its spec, each naming its field. */
-function definitionIssues(definition: ScheduleDefinition, timeZone: string, catchUp: CatchUpPolicy, overlap: OverlapPolicy): ValidationIssue[] {
+function skippedData(skipped: SkippedSlots): JsonObject {
+  return { count: skipped.count, countCapped: skipped.countCapped, first: new Date(skipped.first).toISOString(), last: new Date(skipped.last).toISOString() };
+}
+
+function errorData(error: unknown): JsonObject {
+  if (isCairnError(error)) return { code: error.code, message: error.message };
+  return { message: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
+}
+
+/**
+ * Every problem of a definition apart from its spec, each naming its field, and the time zone as
+ * Intl spells it (stored so, an id compares equal however it was cased).
+ */
+function definitionIssues(definition: ScheduleDefinition, catchUp: CatchUpPolicy, overlap: OverlapPolicy, now: number): { issues: ValidationIssue[]; timeZone: string } {
   const issues: ValidationIssue[] = [];
   const problem = (field: string, message: string) => issues.push({ code: 'CAIRN_CONFIG_INVALID', path: `schedule.${field}`, message });
   if (typeof definition.scheduleId !== 'string' || !scheduleIdPattern.test(definition.scheduleId)) {
-    problem('scheduleId', 'must be 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit (it becomes part of run ids)');
+    problem('scheduleId', `${JSON.stringify(definition.scheduleId)} must be 1 to 64 letters, digits, ".", "_" or "-" (it becomes part of run ids <scheduleId>@<slot>)`);
   }
-  let zoneValid = true;
+  const requested = definition.timeZone ?? 'UTC';
+  let timeZone: string | undefined;
   try {
-    new Intl.DateTimeFormat('en', { timeZone });
+    timeZone = new Intl.DateTimeFormat('en', { timeZone: requested }).resolvedOptions().timeZone;
   } catch {
-    zoneValid = false;
-    problem('timeZone', `${JSON.stringify(timeZone)} is not an IANA time zone; write one such as "UTC" or "Europe/Paris"`);
+    problem('timeZone', `${JSON.stringify(requested)} is not an IANA time zone; write one such as "UTC" or "Europe/Paris"`);
   }
   try {
-    cronOf(definition.cron, zoneValid ? timeZone : 'UTC').nextRun();
+    // Read in UTC when the zone is wrong, so the expression's own problems are still reported.
+    if (cronOf(definition.cron, timeZone ?? 'UTC').nextRun(new Date(now)) === null) {
+      problem('cron', `${JSON.stringify(definition.cron)} has no slot after now, so it would never fire; check its day and month fields`);
+    }
   } catch (error) {
-    problem('cron', `${JSON.stringify(definition.cron)} is not a cron expression (${(error as Error).message}); write five fields, e.g. "0 9 * * 1-5"`);
+    problem('cron', `${JSON.stringify(definition.cron)} is not a cron expression (${(error as Error).message}); write five fields, e.g. "0 9 * * 1-5", or six with seconds first`);
   }
-  const catchUpValid = catchUp === 'skip' || catchUp === 'latest' || (typeof catchUp === 'object' && catchUp !== null && Number.isInteger(catchUp.all) && catchUp.all >= 1 && catchUp.all <= 1_000);
-  if (!catchUpValid) problem('catchUp', 'must be "skip", "latest" or { all: n } with n a whole number from 1 to 1000');
-  if (!overlapPolicies.includes(overlap)) problem('overlap', `must be one of ${overlapPolicies.map((policy) => `"${policy}"`).join(', ')}`);
-  return issues;
+  const catchUpValid =
+    catchUp === 'skip' || catchUp === 'latest' || (typeof catchUp === 'object' && catchUp !== null && Number.isInteger(catchUp.all) && catchUp.all >= 1 && catchUp.all <= catchUpMaxLimit);
+  if (!catchUpValid) problem('catchUp', `${JSON.stringify(catchUp)} is not a catch-up policy; write "skip", "latest" or { "all": n } with n a whole number from 1 to ${catchUpMaxLimit}`);
+  if (!overlapPolicies.includes(overlap)) problem('overlap', `${JSON.stringify(overlap)} is not an overlap policy; write one of ${overlapPolicies.map((policy) => `"${policy}"`).join(', ')}`);
+  return { issues, timeZone: timeZone ?? requested };
 }
