@@ -335,10 +335,13 @@ export class Engine {
   }
 
   async #runLoop(): Promise<void> {
-    await this.#dispatcher.recover();
     let lastReconcile = 0;
+    // Attempts a previous process left between dispatch and start, until every one is started (an
+    // executor that is down when the engine comes back delays them, and nothing else).
+    let recovering = true;
     while (this.#running) {
       try {
+        if (recovering) recovering = (await this.#dispatcher.recover()) > 0;
         const now = Date.now();
         let ended = this.#machine.expireApprovals() + this.#schedules.fireDue();
         this.#pollInboxIfDue();

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditActor, DsseEnvelope, ExecutorV1, ResultRecord, TaskEnvelope } from '@cairn/core';
 import { buildEvidenceBundle, keyIdOf, openManifest, signCheckpoint, trustedKeyFrom, verifyBundle } from '@cairn/audit';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
-import { canonicalJsonBytes, manifestKey, parseRunSpec, resultKey, sha256Digest } from '@cairn/protocol';
+import { CairnError, canonicalJsonBytes, manifestKey, parseRunSpec, resultKey, sha256Digest } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import { AuditLog } from '../audit/audit-log.ts';
 import { openEngineDatabase } from '../database/open-engine-database.ts';
@@ -200,7 +200,7 @@ describe('Dispatcher', () => {
     // backend would keep (the registry).
     const restarted = createInMemoryExecutor({ run: worker, registry: executor.registry });
     const second = new Dispatcher({ database, audit, machine, executors: { local: restarted }, storage, signer });
-    expect(await second.recover()).toBe(1);
+    expect(await second.recover()).toBe(0);
     for (let round = 0; round < 200 && machine.run(runId)!.state !== 'succeeded'; round++) {
       await sleep(2);
       await second.reconcile();
@@ -208,6 +208,39 @@ describe('Dispatcher', () => {
     expect(machine.run(runId)!.state).toBe('succeeded');
     expect([...executor.registry.executions.values()].map((execution) => execution.runs)).toEqual([1]);
     expect(audit.runEntries(runId).filter((entry) => entry.action === 'attempt.started').map((entry) => entry.data['recovered'])).toEqual([true]);
+  });
+
+  test('recovery waits for an executor that is down, and fails an attempt whose start is refused', async () => {
+    const { database, audit, machine, storage, signer, executor } = await setUp();
+    const hanging: ExecutorV1 = { ...executor, specificationVersion: 'v1', provider: executor.provider, capabilities: executor.capabilities, inspect: (handle) => executor.inspect(handle), cancel: (handle) => executor.cancel(handle), start: () => new Promise<never>(() => {}) };
+    const first = new Dispatcher({ database, audit, machine, executors: { local: hanging }, storage, signer });
+    const { runId } = machine.submit({ version: 1, name: 'recover', items: [{ id: 'a', runtime: { kind: 'command', argv: ['make'] } }, { id: 'b', runtime: { kind: 'command', argv: ['make'] } }] }, { actor: ana });
+    void first.dispatchReady();
+    for (let wait = 0; wait < 100 && audit.runEntries(runId).filter((entry) => entry.action === 'attempt.dispatched').length < 2; wait++) await sleep(2);
+    let down = true;
+    const flaky: ExecutorV1 = {
+      specificationVersion: 'v1',
+      provider: executor.provider,
+      capabilities: executor.capabilities,
+      inspect: (handle) => executor.inspect(handle),
+      cancel: (handle) => executor.cancel(handle),
+      start: async (task) => {
+        if (task.executionId.endsWith('/b/1')) throw new CairnError('CAIRN_EXECUTOR_START_FAILED', 'the manifest names a runtime this executor lacks');
+        if (down) throw new CairnError('CAIRN_EXECUTOR_UNAVAILABLE', 'the executor backend is unreachable');
+        return executor.start(task);
+      },
+    };
+    const second = new Dispatcher({ database, audit, machine, executors: { local: flaky }, storage, signer });
+    expect(await second.recover()).toBe(1);
+    expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({ a: 'running', b: 'failed' });
+    expect(String(audit.runEntries(runId).find((entry) => entry.action === 'attempt.completed')!.data['reason'])).toMatch(/^CAIRN_EXECUTOR_START_FAILED/);
+    down = false;
+    expect(await second.recover()).toBe(0);
+    for (let round = 0; round < 200 && machine.run(runId)!.state === 'running'; round++) {
+      await sleep(2);
+      await second.reconcile();
+    }
+    expect(machine.items(runId).find((item) => item.itemId === 'a')!.state).toBe('succeeded');
   });
 
   test('an attempt past its timeout is stopped through the executor and ends timed-out', async () => {

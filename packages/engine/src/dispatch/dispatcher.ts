@@ -94,26 +94,37 @@ export class Dispatcher {
    * After a restart: attempts that were recorded as dispatched but whose start may not have
    * reached the executor are started again with the same execution id — executors start each id
    * once, so this re-attaches or starts, never duplicates. Running attempts re-attach through
-   * their persisted handles on the next `reconcile`. Returns how many were re-started.
+   * their persisted handles on the next `reconcile`. A start the executor refuses fails the attempt
+   * as a first start would (so does one whose executor is no longer configured); one whose
+   * executor is unreachable waits. Returns how many still wait: call again until none do.
    */
   async recover(): Promise<number> {
-    let recovered = 0;
+    let waiting = 0;
     for (const attempt of this.#attempts.live()) {
       if (attempt.state !== 'dispatching') continue;
       const executor = this.#settings.executors[attempt.executor];
-      if (!executor) continue;
-      const spec = JSON.parse(this.#runs.itemSpec(attempt.runId, attempt.itemId)!.spec) as ItemSpec;
-      // A secret removed since the dispatch: the task starts without it and fails for want of it.
-      const secrets = await this.#revealSecrets(spec);
-      const task: TaskEnvelope = { executionId: attempt.executionId, manifestDigest: attempt.manifestDigest as TaskEnvelope['manifestDigest'], ...(typeof secrets === 'object' ? { secrets: secrets.values } : {}) };
-      const handle = await executor.start(task);
+      let handle: ExecutionHandle;
+      try {
+        if (!executor) throw new Error(`no executor named ${JSON.stringify(attempt.executor)} is configured any more`);
+        const spec = JSON.parse(this.#runs.itemSpec(attempt.runId, attempt.itemId)!.spec) as ItemSpec;
+        // A secret removed since the dispatch: the task starts without it and fails for want of it.
+        const secrets = await this.#revealSecrets(spec);
+        const task: TaskEnvelope = { executionId: attempt.executionId, manifestDigest: attempt.manifestDigest as TaskEnvelope['manifestDigest'], ...(typeof secrets === 'object' ? { secrets: secrets.values } : {}) };
+        handle = await executor.start(task);
+      } catch (error) {
+        if (isCairnError(error, 'CAIRN_EXECUTOR_UNAVAILABLE')) {
+          waiting++;
+          continue;
+        }
+        this.#settings.database.transaction(() => this.#recordStartFailure(attempt, error))();
+        continue;
+      }
       this.#settings.database.transaction(() => {
         this.#attempts.started(attempt.executionId, handle);
         this.#auditAttempt('attempt.started', attempt, 'success', { recovered: true });
       })();
-      recovered++;
     }
-    return recovered;
+    return waiting;
   }
 
   /**
@@ -385,7 +396,7 @@ export class Dispatcher {
     }
   }
 
-  #recordStartFailure(dispatch: PreparedDispatch, error: unknown): void {
+  #recordStartFailure(dispatch: { readonly runId: string; readonly itemId: string; readonly attempt: number; readonly executionId: string }, error: unknown): void {
     const { runId, itemId, executionId } = dispatch;
     const reason = isCairnError(error) ? `${error.code}: ${error.message}` : String(error);
     this.#attempts.finished(executionId, 'failed', null, null, new Date(this.#now()).toISOString());
