@@ -1,0 +1,133 @@
+// Escape attempts from inside a bubblewrap sandbox, each judged from outside: by what the host
+// saw (connections, files, processes), not by what the sandbox claims.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, test } from 'vitest';
+import { cleanUp, freshUid, processesOf, runSandboxed, workspaceFor } from './sandbox.test-support.ts';
+
+const directories: string[] = [];
+afterEach(() => cleanUp(directories));
+
+const node = (script: string) => ['/usr/bin/node', '-e', script];
+
+function sandbox() {
+  const uid = freshUid();
+  return { uid, workspace: workspaceFor(uid, directories) };
+}
+
+describe('a sandbox cannot', () => {
+  test('reach a port on the host loopback, or resolve a name', async () => {
+    const connections: number[] = [];
+    const server = createServer((socket) => {
+      connections.push(1);
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const result = await runSandboxed(
+        node(`const s=require('net').connect(${port},'127.0.0.1');s.on('connect',()=>{console.log('CONNECTED');process.exit(0)});s.on('error',e=>{console.log(e.code);require('dns').lookup('registry.npmjs.org',(d)=>{console.log(d?d.code:'RESOLVED');process.exit(1)})})`),
+        sandbox(),
+      );
+      expect(result.stdout).not.toContain('CONNECTED');
+      expect(result.stdout).not.toContain('RESOLVED');
+      expect(result.stdout).toMatch(/ECONNREFUSED/);
+      expect(connections).toEqual([]);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('write to /usr, /etc, the host home or anywhere but its workspace', async () => {
+    const marker = `cairn-escape-${process.pid}-${Date.now()}`;
+    const targets = [`/usr/${marker}`, `/etc/${marker}`, `/root/${marker}`, `/${marker}`, `/tmp/${marker}`];
+    const { workspace, uid } = sandbox();
+    const result = await runSandboxed(['/bin/sh', '-c', `${targets.map((target) => `echo x > ${target} 2>/dev/null && echo WROTE ${target}`).join('; ')}; echo ok > /workspace/allowed`], { workspace, uid });
+    // /tmp inside is the sandbox's own tmpfs: the write there succeeds and vanishes with it.
+    expect(result.stdout.trim().split('\n').filter(Boolean)).toEqual([`WROTE /tmp/${marker}`]);
+    for (const target of targets) expect(existsSync(target), target).toBe(false);
+    expect(readFileSync(join(workspace, 'allowed'), 'utf8')).toBe('ok\n');
+  });
+
+  test('see the server data directory, the signing key, another sandbox workspace, or host processes', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'cairn-data-'));
+    directories.push(data);
+    const key = join(data, 'signing-key.pem');
+    writeFileSync(key, 'PRIVATE KEY MATERIAL', { mode: 0o600 });
+    const other = sandbox();
+    writeFileSync(join(other.workspace, 'secret.txt'), 'other sandbox');
+    const result = await runSandboxed(['/bin/sh', '-c', `cat ${key} ${join(other.workspace, 'secret.txt')} /proc/${process.pid}/environ 2>&1; ls ${data} 2>&1; ls /proc | grep -c '^[0-9]'`], sandbox());
+    expect(result.stdout).not.toContain('PRIVATE KEY MATERIAL');
+    expect(result.stdout).not.toContain('other sandbox');
+    expect(result.stdout).toMatch(/No such file/);
+    // Its own PID namespace: a handful of its own processes, none of the host's.
+    expect(Number(result.stdout.trim().split('\n').at(-1))).toBeLessThan(8);
+  });
+
+  test('read the host environment (tokens, cloud keys)', async () => {
+    process.env['AWS_SECRET_ACCESS_KEY'] = 'host-secret-key';
+    process.env['CAIRN_TOKEN'] = 'host-token';
+    try {
+      const result = await runSandboxed(['/usr/bin/env'], sandbox());
+      expect(result.stdout).not.toContain('host-secret-key');
+      expect(result.stdout).not.toContain('host-token');
+      expect(result.stdout.trim().split('\n').sort()).toEqual(['HOME=/workspace', 'PATH=/usr/bin:/bin', 'PWD=/workspace']);
+    } finally {
+      delete process.env['AWS_SECRET_ACCESS_KEY'];
+      delete process.env['CAIRN_TOKEN'];
+    }
+  });
+
+  test('fork without bound: a fork bomb hits its process limit, and everything is gone once it is killed', async () => {
+    const { workspace, uid } = sandbox();
+    let peak = 0;
+    const watching = setInterval(() => (peak = Math.max(peak, processesOf([uid]).length)), 50);
+    const result = await runSandboxed(['/bin/sh', '-c', 'bomb() { bomb | bomb & }; bomb; sleep 2; echo survived'], { workspace, uid, timeoutMs: 4_000 });
+    clearInterval(watching);
+    // It hit the limit (the shell says it could not fork) and never went past it.
+    expect(result.stderr).toMatch(/Cannot fork|Resource temporarily unavailable/);
+    expect(peak).toBeLessThanOrEqual(64 + 2);
+    await sleep(500);
+    expect(processesOf([uid])).toEqual([]);
+    expect(result.code === null || result.stdout.includes('survived')).toBe(true);
+  });
+
+  test('allocate 8 GiB', async () => {
+    const result = await runSandboxed(node('const a = new Uint8Array(8 * 2 ** 30); a.fill(1); console.log("ALLOCATED")'), sandbox());
+    expect(result.stdout).not.toContain('ALLOCATED');
+    expect(result.code).not.toBe(0);
+  });
+
+  test('outlive a kill: a sandbox sleeping forever is gone, with all it started, once its bubblewrap is killed', async () => {
+    const { workspace, uid } = sandbox();
+    const running = runSandboxed(['/bin/sh', '-c', 'sleep infinity & sleep infinity & sleep infinity'], { workspace, uid, timeoutMs: 1_000 });
+    await running;
+    await sleep(200);
+    expect(processesOf([uid])).toEqual([]);
+  });
+
+  test('outlive its host: kill -9 of the process running 20 sandboxes leaves none after 2 s', { timeout: 30_000 }, async () => {
+    const uids = Array.from({ length: 20 }, () => freshUid());
+    const workspaces = uids.map((uid) => workspaceFor(uid, directories));
+    // The host: a process of its own that starts the sandboxes, as the server would.
+    const hostScript = `
+      const { spawn } = require('node:child_process');
+      const [command, ...jobs] = JSON.parse(process.argv[1]);
+      for (const args of jobs) spawn(command, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], detached: true });
+      setInterval(() => {}, 1000);
+    `;
+    const { bubblewrapCommand } = await import('./bubblewrap-command.ts');
+    const commands = uids.map((uid, index) => bubblewrapCommand(['/bin/sh', '-c', 'sleep infinity & sleep infinity'], { workspace: workspaces[index]!, uid, env: { PATH: '/usr/bin:/bin' }, network: false, limits: { processes: 64 } }));
+    const host = spawn(process.execPath, ['-e', hostScript, JSON.stringify([commands[0]!.command, ...commands.map((command) => command.args)])], { stdio: 'ignore' });
+    for (let wait = 0; wait < 200 && processesOf(uids).length < 40; wait++) await sleep(50);
+    expect(processesOf(uids).length).toBeGreaterThanOrEqual(40);
+    process.kill(host.pid!, 'SIGKILL');
+    await sleep(2_000);
+    const left = processesOf(uids).map((pid) => { try { return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 80)} ${/PPid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]}`; } catch { return String(pid); } });
+    expect(left).toEqual([]);
+  });
+});
