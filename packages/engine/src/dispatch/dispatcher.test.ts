@@ -85,6 +85,11 @@ async function setUp(concurrency = 16, queues: Record<string, { concurrency: num
   return { database, audit, machine, storage, signer, key, dispatcher, drive, seenInputs, intervals, worker, executor, peak: () => peak };
 }
 
+/** `executor` with another `start` (a process that dies, a backend that is down). */
+function withStart(executor: ExecutorV1, start: ExecutorV1['start']): ExecutorV1 {
+  return { specificationVersion: 'v1', provider: executor.provider, capabilities: executor.capabilities, inspect: (handle) => executor.inspect(handle), cancel: (handle) => executor.cancel(handle), start };
+}
+
 const spec = `
 version: 1
 name: build
@@ -181,17 +186,10 @@ describe('Dispatcher', () => {
     const { database, audit, machine, storage, signer, worker, executor } = await setUp();
     // The first engine process records the dispatch, the executor starts the task, and the
     // process dies before it learns the handle.
-    const dying: ExecutorV1 = {
-      specificationVersion: 'v1',
-      provider: executor.provider,
-      capabilities: executor.capabilities,
-      inspect: (handle) => executor.inspect(handle),
-      cancel: (handle) => executor.cancel(handle),
-      start: async (task) => {
-        await executor.start(task);
-        return new Promise<never>(() => {});
-      },
-    };
+    const dying = withStart(executor, async (task) => {
+      await executor.start(task);
+      return new Promise<never>(() => {});
+    });
     const first = new Dispatcher({ database, audit, machine, executors: { local: dying }, storage, signer });
     const { runId } = machine.submit({ version: 1, name: 'crash', items: [{ id: 'once', runtime: { kind: 'command', argv: ['make'] } }] }, { actor: ana });
     void first.dispatchReady();
@@ -212,24 +210,17 @@ describe('Dispatcher', () => {
 
   test('recovery waits for an executor that is down, and fails an attempt whose start is refused', async () => {
     const { database, audit, machine, storage, signer, executor } = await setUp();
-    const hanging: ExecutorV1 = { ...executor, specificationVersion: 'v1', provider: executor.provider, capabilities: executor.capabilities, inspect: (handle) => executor.inspect(handle), cancel: (handle) => executor.cancel(handle), start: () => new Promise<never>(() => {}) };
+    const hanging = withStart(executor, () => new Promise<never>(() => {}));
     const first = new Dispatcher({ database, audit, machine, executors: { local: hanging }, storage, signer });
     const { runId } = machine.submit({ version: 1, name: 'recover', items: [{ id: 'a', runtime: { kind: 'command', argv: ['make'] } }, { id: 'b', runtime: { kind: 'command', argv: ['make'] } }] }, { actor: ana });
     void first.dispatchReady();
     for (let wait = 0; wait < 100 && audit.runEntries(runId).filter((entry) => entry.action === 'attempt.dispatched').length < 2; wait++) await sleep(2);
     let down = true;
-    const flaky: ExecutorV1 = {
-      specificationVersion: 'v1',
-      provider: executor.provider,
-      capabilities: executor.capabilities,
-      inspect: (handle) => executor.inspect(handle),
-      cancel: (handle) => executor.cancel(handle),
-      start: async (task) => {
-        if (task.executionId.endsWith('/b/1')) throw new CairnError('CAIRN_EXECUTOR_START_FAILED', 'the manifest names a runtime this executor lacks');
-        if (down) throw new CairnError('CAIRN_EXECUTOR_UNAVAILABLE', 'the executor backend is unreachable');
-        return executor.start(task);
-      },
-    };
+    const flaky = withStart(executor, async (task) => {
+      if (task.executionId.endsWith('/b/1')) throw new CairnError('CAIRN_EXECUTOR_START_FAILED', 'the manifest names a runtime this executor lacks');
+      if (down) throw new CairnError('CAIRN_EXECUTOR_UNAVAILABLE', 'the executor backend is unreachable');
+      return executor.start(task);
+    });
     const second = new Dispatcher({ database, audit, machine, executors: { local: flaky }, storage, signer });
     expect(await second.recover()).toBe(1);
     expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({ a: 'running', b: 'failed' });
