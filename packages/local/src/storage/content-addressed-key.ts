@@ -1,0 +1,33 @@
+import type { Digest } from '@cairn/core';
+import { CairnError, sha256Digest } from '@cairn/protocol';
+
+// The two shapes `@cairn/protocol` gives content-addressed objects: `blobKey` and `manifestKey`.
+const contentAddressedKey = /^(?:blobs\/([0-9a-f]{64})|manifests\/([0-9a-f]{64})\.json)$/;
+
+/**
+ * The digest a key names, when it is content-addressed: `blobs/<64 hex>` (`blobKey`) or
+ * `manifests/<64 hex>.json` (`manifestKey`). Such an object's bytes must hash to that digest.
+ */
+export function digestNamedByKey(key: string): Digest | undefined {
+  const match = contentAddressedKey.exec(key);
+  if (match === null) return undefined;
+  return `sha256:${match[1] ?? match[2]}`;
+}
+
+/**
+ * Throws CAIRN_DIGEST_MISMATCH when `key` is content-addressed and `bytes` do not hash to the
+ * digest it names: on `put` (a caller bug: it would never read back) and on `get` (the file was
+ * altered on disk, and returning it would hand a wrong artifact to a verifier or a worker).
+ */
+export function assertContentMatchesKey(key: string, bytes: Uint8Array, where: string): void {
+  const expected = digestNamedByKey(key);
+  if (expected === undefined) return;
+  const actual = sha256Digest(bytes);
+  if (actual === expected) return;
+  throw new CairnError(
+    'CAIRN_DIGEST_MISMATCH',
+    `[cairn] [local] ${where}: the bytes of content-addressed key "${key}" hash to ${actual}, not the ${expected} the key names. ` +
+      'Content under this key was altered or corrupted: delete it and store it again from a trusted source.',
+    { details: { key, expected, actual } },
+  );
+}

@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import { link, open, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errorCode } from './error-code.ts';
+
+/**
+ * Names of files that are not (yet) objects. A backslash can never appear in a storage key, so
+ * no key maps onto one of these names and a listing can tell them apart by the name alone.
+ */
+export const temporaryPrefix = '.cairn\\tmp-';
+
+/**
+ * Writes `bytes` to a new temporary file in `directory` (created exclusively with `mode`, so it
+ * is never readable more widely, not even for an instant) and flushes it to disk. The caller
+ * publishes it with `rename` or `link` in the same directory, which is atomic: a reader sees the
+ * whole file or nothing, never a torn one.
+ */
+export async function writeTemporaryFile(directory: string, bytes: Uint8Array, mode: number): Promise<string> {
+  const path = join(directory, `${temporaryPrefix}${randomBytes(12).toString('hex')}`);
+  const handle = await open(path, 'wx', mode);
+  try {
+    // The umask may have narrowed the mode; it must never widen it, and a key file must end up 0600.
+    await handle.chmod(mode);
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await removeFile(path);
+    throw error;
+  }
+  await handle.close();
+  return path;
+}
+
+/**
+ * Publishes a temporary file under `target` only when nothing is there: `link` fails with EEXIST
+ * instead of replacing, so of any number of concurrent writers exactly one succeeds. Resolves
+ * `true` when this one did. The temporary name is removed either way.
+ */
+export async function linkIfAbsent(temporary: string, target: string): Promise<boolean> {
+  try {
+    await link(temporary, target);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await removeFile(temporary);
+  }
+}
+
+/** Flushes a directory's entries (a rename, link or new file in it) to disk. */
+export async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Removes a file; one that is already gone is fine. */
+export async function removeFile(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
+  }
+}

@@ -1,0 +1,339 @@
+import { createHash } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import { link, lstat, mkdir, open, realpath, rename, rmdir, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { StorageListOptions, StorageListPage, StorageObjectMetadata, StoragePutOptions, StoragePutResult, StorageProviderV1 } from '@cairn/core';
+import { CairnError, isCairnError } from '@cairn/protocol';
+import { z } from 'zod';
+import { assertContentMatchesKey } from './content-addressed-key.ts';
+import { linkIfAbsent, removeFile, syncDirectory, writeTemporaryFile } from './durable-file.ts';
+import { errorCode } from './error-code.ts';
+import { filePathSchema } from './file-path-schema.ts';
+import { compareKeys, longKeysInRange, walkKeys } from './key-listing.ts';
+import { decodeListCursor, encodeListCursor } from './list-cursor.ts';
+import { parseSettings } from './settings-error.ts';
+import { folderConflict, storageUnavailable, symbolicLinkRefused } from './storage-errors.ts';
+import { storageKeySegments } from './storage-key.ts';
+
+/** Settings of `createLocalStorageProvider`, checked at construction; errors name `local.storage.<option>`. */
+export const localStorageProviderSettingsSchema = z.strictObject({
+  /** The directory holding the objects (relative to the working directory); created on first use. */
+  root: filePathSchema,
+});
+
+export type LocalStorageProviderSettings = z.input<typeof localStorageProviderSettingsSchema>;
+
+const maximumListLimit = 1000;
+// File names are at most 255 bytes on Linux file systems, and the alternate slot adds a byte.
+const maximumSegmentBytes = 254;
+/** Where keys with a segment too long for a file name are kept (a backslash: never a key's folder). */
+export const longKeysFolder = '.cairn\\long-keys';
+const fileMode = 0o644;
+const folderMode = 0o755;
+
+/**
+ * Where one key's bytes live: in `directory`, under the name of its last segment (`plain`), or
+ * under that name and a backslash (`alternate`) when a folder holds the plain name. A long key
+ * has only one place.
+ */
+interface ObjectLocation {
+  readonly directory: string;
+  readonly plain: string;
+  readonly alternate: string | undefined;
+}
+
+/**
+ * StorageProviderV1 over a directory: the object `a/b/c` is the file `<root>/a/b/c`, so an
+ * operator can read the store with `ls` and drop a run spec into `<root>/inbox/`.
+ *
+ * - A key may be an object and a folder at once (`a` and `a/b`), which one file name cannot be.
+ *   Each name has a second slot, the name and a backslash (never part of a key): whichever of
+ *   the object and the folder came second takes it. The object `a` is the file `a`, or `a\` when
+ *   `a` is a folder; the folder `a/` is the directory `a`, or else `a\` (made when an object file
+ *   held `a`). Folders are never moved or removed, so nothing is ever relocated. (One race is
+ *   not covered: deleting the object `a` while the first key below `a/` is written elsewhere
+ *   can leave that key in an `a\` nobody reads; Cairn's own keys are never both.)
+ * - Nothing resolves outside the root: keys are checked before any I/O, every folder on the way
+ *   is checked with `lstat`, and a symbolic link anywhere under the root is refused, never
+ *   followed (an object itself is opened with O_NOFOLLOW).
+ * - `put` writes a temporary file beside the target, flushes it, then renames (replace) or links
+ *   (`ifAbsent`: `link` fails when the name exists, so exactly one concurrent writer wins) and
+ *   flushes the folder. Readers see the old or the new bytes, never a torn file.
+ * - Content-addressed keys (`blobs/<hex>`, `manifests/<hex>.json`, as `@cairn/protocol` builds
+ *   them) are checked against their digest on `put` and on every `get`.
+ * - A key with a segment over 254 bytes (too long for a file name) is kept under
+ *   `<root>/.cairn\long-keys/` by the SHA-256 of the key, beside a file holding the key.
+ * - Files are created 0644 and folders 0755 (narrowed by the process umask).
+ */
+export class LocalStorageProvider implements StorageProviderV1 {
+  readonly specificationVersion = 'v1';
+  readonly provider = 'local-directory';
+  readonly capabilities = { ifAbsent: true } as const;
+  /** The root directory, absolute. */
+  readonly root: string;
+  #realRoot: Promise<string> | undefined;
+
+  constructor(settings: LocalStorageProviderSettings) {
+    const parsed = parseSettings(localStorageProviderSettingsSchema, settings, 'local.storage');
+    this.root = resolve(parsed.root);
+  }
+
+  async put(key: string, body: Uint8Array, options: StoragePutOptions = {}): Promise<StoragePutResult> {
+    const segments = storageKeySegments(key);
+    // Our own copy: the caller may reuse its buffer while the write is under way.
+    const bytes = Uint8Array.from(body);
+    assertContentMatchesKey(key, bytes, `put("${key}")`);
+    for (let attempt = 1; ; attempt += 1) {
+      // A write creates the folders on its way, so it always has a location.
+      const location = (await this.#locate(key, segments, 'write'))!;
+      let temporary: string;
+      try {
+        temporary = await writeTemporaryFile(location.directory, bytes, fileMode);
+      } catch (error) {
+        // A folder given up by a concurrent writer (see #folder) is looked up again.
+        if (errorCode(error) === 'ENOENT' && attempt < 3) continue;
+        throw storageUnavailable(`put("${key}"): writing a temporary file`, location.directory, error);
+      }
+      try {
+        const written = await this.#publish(key, location, temporary, options.ifAbsent === true);
+        if (written) await syncDirectory(location.directory);
+        return { written };
+      } catch (error) {
+        throw asStorageError(error, `put("${key}")`, location.plain);
+      } finally {
+        await removeFile(temporary).catch(() => undefined);
+      }
+    }
+  }
+
+  async get(key: string): Promise<Uint8Array | null> {
+    const segments = storageKeySegments(key);
+    const location = await this.#locate(key, segments, 'read');
+    if (location === null) return null;
+    const path = await this.#objectPath(key, location);
+    let bytes: Buffer;
+    try {
+      // O_NOFOLLOW: a link planted as the object is refused; O_NONBLOCK: a planted FIFO cannot hang the read.
+      const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      try {
+        // A folder made at the plain name since it was looked up: there was no object there.
+        if (!(await handle.stat()).isFile()) return null;
+        bytes = await handle.readFile();
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+      if (code === 'ELOOP') throw symbolicLinkRefused(key, path);
+      throw storageUnavailable(`get("${key}")`, path, error);
+    }
+    assertContentMatchesKey(key, bytes, `get("${key}") from ${path}`);
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  async head(key: string): Promise<StorageObjectMetadata | null> {
+    const segments = storageKeySegments(key);
+    const location = await this.#locate(key, segments, 'read');
+    if (location === null) return null;
+    const path = await this.#objectPath(key, location);
+    const found = await lstatOrNull(path, `head("${key}")`);
+    if (found?.isSymbolicLink()) throw symbolicLinkRefused(key, path);
+    return found?.isFile() ? { key, size: found.size } : null;
+  }
+
+  async list(options: StorageListOptions = {}): Promise<StorageListPage> {
+    const prefix = options.prefix ?? '';
+    const limit = options.limit ?? maximumListLimit;
+    if (typeof prefix !== 'string') {
+      throw new CairnError('CAIRN_STORAGE_LIST_INVALID', `[cairn] [local] list prefix must be a string, got ${typeof prefix}.`);
+    }
+    if (!Number.isInteger(limit) || limit < 1 || limit > maximumListLimit) {
+      throw new CairnError('CAIRN_STORAGE_LIST_INVALID', `[cairn] [local] list limit must be a whole number from 1 to ${maximumListLimit}, got ${limit}.`);
+    }
+    const after = options.cursor === undefined ? undefined : decodeListCursor(options.cursor);
+    const root = await this.#rootDirectory();
+    const range = { prefix, after };
+    const longKeys = await longKeysInRange(join(root, longKeysFolder), range);
+    // One more than the page, to know whether another page follows.
+    const keys: string[] = [];
+    let nextLong = 0;
+    for await (const key of walkKeys(root, '', range)) {
+      while (nextLong < longKeys.length && compareKeys(longKeys[nextLong]!, key) < 0 && keys.length <= limit) keys.push(longKeys[nextLong++]!);
+      if (keys.length > limit) break;
+      keys.push(key);
+      if (keys.length > limit) break;
+    }
+    while (nextLong < longKeys.length && keys.length <= limit) keys.push(longKeys[nextLong++]!);
+    const page = keys.slice(0, limit);
+    return { keys: page, cursor: keys.length > limit ? encodeListCursor(page[page.length - 1]!) : null };
+  }
+
+  async delete(key: string): Promise<void> {
+    const segments = storageKeySegments(key);
+    const location = await this.#locate(key, segments, 'read');
+    if (location === null) return;
+    const path = await this.#objectPath(key, location);
+    try {
+      await unlink(path);
+    } catch (error) {
+      const code = errorCode(error);
+      // EISDIR: a folder made at the plain name since it was looked up; there was no object there.
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return;
+      throw storageUnavailable(`delete("${key}")`, path, error);
+    }
+    try {
+      await syncDirectory(location.directory);
+    } catch (error) {
+      throw storageUnavailable(`delete("${key}"): flushing the folder`, location.directory, error);
+    }
+  }
+
+  /**
+   * Renames (or, for `ifAbsent`, links) the temporary file as the object and says whether it
+   * was written. `link` never replaces, so of concurrent if-absent puts exactly one links. When a
+   * folder takes the plain name meanwhile (EISDIR, or EEXIST on a directory), the object goes to
+   * the alternate slot, as readers will look for it.
+   */
+  async #publish(key: string, location: ObjectLocation, temporary: string, ifAbsent: boolean): Promise<boolean> {
+    let path = await this.#objectPath(key, location);
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      try {
+        if (ifAbsent) await link(temporary, path);
+        else await rename(temporary, path);
+        return true;
+      } catch (error) {
+        const code = errorCode(error);
+        if (code !== 'EEXIST' && code !== 'EISDIR') throw error;
+      }
+      const found = await lstatOrNull(path, `put("${key}")`);
+      if (found === null) continue; // deleted meanwhile: try again
+      if (found.isSymbolicLink()) throw symbolicLinkRefused(key, path);
+      if (found.isFile()) return false;
+      if (!found.isDirectory() || path !== location.plain || location.alternate === undefined) break;
+      path = location.alternate;
+    }
+    throw folderConflict(key, path);
+  }
+
+  /** The object's file: the plain name, or the alternate slot when a folder holds the plain name. */
+  async #objectPath(key: string, location: ObjectLocation): Promise<string> {
+    const found = await lstatOrNull(location.plain, `reaching "${key}"`);
+    if (found?.isSymbolicLink()) throw symbolicLinkRefused(key, location.plain);
+    return found?.isDirectory() && location.alternate !== undefined ? location.alternate : location.plain;
+  }
+
+  /**
+   * Where `key` lives. For a write, creates the folders on the way; for a read, resolves `null`
+   * when one is missing (the key cannot exist). Every folder is checked with `lstat` from the
+   * root down, so a link planted on the way is refused rather than followed.
+   */
+  async #locate(key: string, segments: readonly string[], intent: 'read' | 'write'): Promise<ObjectLocation | null> {
+    const root = await this.#rootDirectory();
+    if (segments.some((segment) => Buffer.byteLength(segment, 'utf8') > maximumSegmentBytes)) {
+      const directory = join(root, longKeysFolder);
+      if ((await this.#folder(key, root, longKeysFolder, intent, false)) === null) return null;
+      const name = createHash('sha256').update(key, 'utf8').digest('hex');
+      if (intent === 'write') await this.#recordLongKey(key, directory, name);
+      return { directory, plain: join(directory, name), alternate: undefined };
+    }
+    let directory = root;
+    for (const segment of segments.slice(0, -1)) {
+      const folder = await this.#folder(key, directory, segment, intent, true);
+      if (folder === null) return null;
+      directory = folder;
+    }
+    const name = segments[segments.length - 1]!;
+    return { directory, plain: join(directory, name), alternate: join(directory, `${name}\\`) };
+  }
+
+  /**
+   * The folder `segment/` in `directory`: the directory `segment`, or else the directory
+   * `segment\` (made when an object file held the plain name). A write creates it: under the
+   * plain name when free, under the alternate slot when an object file holds the plain name.
+   * Concurrent first writes below one new folder all `mkdir` the plain name and agree on it.
+   */
+  async #folder(key: string, directory: string, segment: string, intent: 'read' | 'write', slots: boolean): Promise<string | null> {
+    const plain = join(directory, segment);
+    const alternate = join(directory, `${segment}\\`);
+    for (let attempt = 0; attempt < 4; attempt += 1) {
+      if (await this.#isFolder(key, plain)) return plain;
+      if (slots && (await this.#isFolder(key, alternate))) return alternate;
+      if (intent === 'read') return null;
+      const found = await lstatOrNull(plain, `reaching "${key}"`);
+      if (found?.isDirectory()) continue; // made meanwhile
+      if (found !== null && !slots) break;
+      const target = found === null ? plain : alternate;
+      try {
+        await mkdir(target, { mode: folderMode });
+      } catch (error) {
+        if (errorCode(error) === 'EEXIST') continue; // made meanwhile, or the plain name was taken: look again
+        throw storageUnavailable(`creating a folder for "${key}"`, target, error);
+      }
+      // The object at the plain name was deleted and a folder made there meanwhile: the plain
+      // folder is the one everybody looks at first, so this one gives way.
+      if (target === alternate && (await this.#isFolder(key, plain))) {
+        await rmdir(alternate).catch(() => undefined);
+        continue;
+      }
+      try {
+        await syncDirectory(directory);
+      } catch (error) {
+        throw storageUnavailable(`creating a folder for "${key}"`, directory, error);
+      }
+      return target;
+    }
+    throw folderConflict(key, plain);
+  }
+
+  /** Whether `path` is a directory; a link there is refused. */
+  async #isFolder(key: string, path: string): Promise<boolean> {
+    const found = await lstatOrNull(path, `reaching "${key}"`);
+    if (found?.isSymbolicLink()) throw symbolicLinkRefused(key, path);
+    return found?.isDirectory() ?? false;
+  }
+
+  /** Writes the key beside a long key's body, before the body: a listing needs it to name the body. */
+  async #recordLongKey(key: string, directory: string, name: string): Promise<void> {
+    const keyFile = join(directory, `${name}.key`);
+    try {
+      if ((await lstatOrNull(keyFile, `put("${key}")`)) !== null) return;
+      const temporary = await writeTemporaryFile(directory, Buffer.from(key, 'utf8'), fileMode);
+      // Another writer may record the same key at once: the same bytes, so either copy will do.
+      if (await linkIfAbsent(temporary, keyFile)) await syncDirectory(directory);
+    } catch (error) {
+      throw asStorageError(error, `put("${key}"): recording the long key`, keyFile);
+    }
+  }
+
+  /** The real path of the root, created on first use; a failure is retried by the next call. */
+  #rootDirectory(): Promise<string> {
+    this.#realRoot ??= (async () => {
+      await mkdir(this.root, { recursive: true, mode: folderMode });
+      return realpath(this.root);
+    })().catch((error: unknown) => {
+      this.#realRoot = undefined;
+      throw storageUnavailable('opening the storage root (setting "local.storage.root")', this.root, error);
+    });
+    return this.#realRoot;
+  }
+}
+
+/** Builds a directory storage provider; throws CAIRN_CONFIG_INVALID naming `local.storage.<option>`. */
+export function createLocalStorageProvider(settings: LocalStorageProviderSettings): LocalStorageProvider {
+  return new LocalStorageProvider(settings);
+}
+
+async function lstatOrNull(path: string, what: string): Promise<Stats | null> {
+  try {
+    return await lstat(path);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return null;
+    throw storageUnavailable(what, path, error);
+  }
+}
+
+/** A CairnError passes through; a system error becomes CAIRN_STORAGE_UNAVAILABLE naming the path. */
+function asStorageError(error: unknown, what: string, path: string): unknown {
+  return isCairnError(error) ? error : storageUnavailable(what, path, error);
+}

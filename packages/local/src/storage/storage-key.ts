@@ -1,0 +1,44 @@
+import { CairnError } from '@cairn/protocol';
+
+const maximumKeyBytes = 1024;
+// C0 controls, DEL and C1 controls: invisible in logs and in file listings.
+const controlCharacter = /[\u0000-\u001f\u007f-\u009f]/u;
+
+/**
+ * Checks a storage key against the StorageProviderV1 rules, with no I/O, and returns its
+ * segments. Refused keys throw CAIRN_STORAGE_KEY_INVALID saying which rule they break. Keys are
+ * taken exactly as given: nothing is normalised, so two different keys never share a file.
+ */
+export function storageKeySegments(key: unknown): string[] {
+  const problem = keyProblem(key);
+  if (problem !== undefined) {
+    const shown = typeof key === 'string' ? JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}…` : key) : String(key);
+    throw new CairnError(
+      'CAIRN_STORAGE_KEY_INVALID',
+      `[cairn] [local] storage key ${shown} is refused: ${problem}. Use a relative key of non-empty segments separated by "/" (for example "blobs/<hex>").`,
+      { details: { rule: problem } },
+    );
+  }
+  return (key as string).split('/');
+}
+
+/** True when `key` is a valid storage key (used to skip file names no key could map to). */
+export function isStorageKey(key: string): boolean {
+  return keyProblem(key) === undefined;
+}
+
+function keyProblem(key: unknown): string | undefined {
+  if (typeof key !== 'string') return 'it is not a string';
+  if (key.length === 0) return 'it is empty';
+  // A lone surrogate is written to disk as U+FFFD, so two keys would name one file.
+  if (!key.isWellFormed()) return 'it contains a lone surrogate (not valid Unicode)';
+  if (Buffer.byteLength(key, 'utf8') > maximumKeyBytes) return `it is longer than ${maximumKeyBytes} UTF-8 bytes`;
+  if (key.includes('\\')) return 'it contains a backslash';
+  if (controlCharacter.test(key)) return 'it contains a control character';
+  if (key.startsWith('/')) return 'it is absolute';
+  for (const segment of key.split('/')) {
+    if (segment === '') return 'it has an empty segment ("//" or a trailing "/")';
+    if (segment === '.' || segment === '..') return `it has a "${segment}" segment`;
+  }
+  return undefined;
+}
