@@ -1,19 +1,23 @@
-// Runs one run of N independent items (argv[2]) through a fresh engine and prints its peak RSS
-// and wall time as JSON: a process of its own, so nothing measured before counts towards the peak.
+// Runs one run of N independent items (argv[2]) through a fresh engine and prints, as JSON, its
+// peak RSS and wall time, plus where the peak was reached: a process of its own, so nothing
+// measured before counts towards the peak. Run by engine-scale.bench.ts.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInMemorySigner } from '@cairn/conformance/mocks';
 import { createEngine } from '@cairn/engine';
-import { createDirectoryStorage } from './directory-storage.ts';
+import { createDiscardingStorage } from './discarding-storage.ts';
 import { InstantExecutor } from './instant-executor.ts';
 
 const count = Number(process.argv[2]);
+if (!Number.isInteger(count) || count < 1) throw new Error(`usage: engine-items-child.ts <items>, not ${process.argv[2]}`);
+const maxRssMb = () => process.resourceUsage().maxRSS / 1024;
 const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-items-'));
+const storage = createDiscardingStorage();
 const engine = createEngine({
   database: join(directory, 'engine.db'),
   executors: { instant: new InstantExecutor({ record: false }) },
-  storage: createDirectoryStorage(join(directory, 'storage')),
+  storage,
   signer: createInMemorySigner(),
   concurrency: 1_000,
   reconcileIntervalMs: 60_000,
@@ -21,13 +25,21 @@ const engine = createEngine({
 });
 try {
   engine.start();
+  const baselineRssMb = maxRssMb();
   const started = performance.now();
+  // The spec is part of what a submitter holds, so it is built inside the measured span.
   const items = Array.from({ length: count }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command' as const, argv: ['true'] } }));
   const { runId } = engine.submit({ version: 1, name: 'items', items }, { actor: { kind: 'system', id: 'bench', via: 'engine' } });
+  const submitMs = performance.now() - started;
+  // The peak so far: a high peak here and no higher one later means submitting, not running, sets it.
+  const afterSubmitRssMb = maxRssMb();
   const run = await engine.waitForRun(runId);
   if (run.state !== 'succeeded') throw new Error(`the run ended ${run.state}`);
   const wallMs = performance.now() - started;
-  process.stdout.write(`${JSON.stringify({ maxRssMb: process.resourceUsage().maxRSS / 1024, wallMs, auditEntries: engine.audit.size })}\n`);
+  const { heapUsed } = process.memoryUsage();
+  process.stdout.write(
+    `${JSON.stringify({ maxRssMb: maxRssMb(), baselineRssMb, afterSubmitRssMb, heapUsedAtEndMb: heapUsed / 1048576, wallMs, submitMs, auditEntries: engine.audit.size, storageBytes: storage.bytesWritten })}\n`,
+  );
 } finally {
   await engine.close();
   rmSync(directory, { recursive: true, force: true });

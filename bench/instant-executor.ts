@@ -30,8 +30,9 @@ export class InstantExecutor implements ExecutorV1 {
     return { executor: this.provider, executionId: task.executionId };
   }
 
-  async inspect(): Promise<ExecutionStatus> {
-    return this.#status;
+  // Without records every execution counts as started: nothing is kept to tell otherwise.
+  async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
+    return !this.#record || this.startedAt.has(handle.executionId) ? this.#status : { state: 'unknown' };
   }
 
   async cancel(): Promise<void> {}

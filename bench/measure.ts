@@ -34,3 +34,13 @@ export function atMost(name: string, value: number, unit: string, maximum: numbe
 export function recorded(name: string, value: number, unit: string): BenchmarkRow {
   return { name, value, unit, goal: '', ok: null };
 }
+
+/**
+ * Builds a row whose goal is "value at most `factor` times another row's value" (both measured in
+ * the same run): a goal like "as fast with history as without" holds on any machine, where a
+ * fixed number would not.
+ */
+export function atMostTimes(name: string, value: number, unit: string, baseline: Pick<BenchmarkRow, 'name' | 'value'>, factor: number): BenchmarkRow {
+  const maximum = baseline.value * factor;
+  return { name, value, unit, goal: `<= ${factor} × ${baseline.name} (${Number(maximum.toPrecision(3))})`, ok: value <= maximum };
+}
