@@ -3,3 +3,5 @@ export { createLocalStorageProvider, LocalStorageProvider, localStorageProviderS
 export type { LocalStorageProviderSettings } from './storage/local-storage-provider.ts';
 export { createLocalAuditAnchor, LocalAuditAnchor, localAuditAnchorSettingsSchema } from './anchor/local-audit-anchor.ts';
 export type { LocalAuditAnchorSettings } from './anchor/local-audit-anchor.ts';
+export { createLocalSigner, LocalSigner, localSignerSettingsSchema } from './signer/local-signer.ts';
+export type { LocalSignerSettings } from './signer/local-signer.ts';
