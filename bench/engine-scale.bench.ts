@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInMemorySigner } from '@cairn/conformance/mocks';
-import { createEngine, type Engine } from '@cairn/engine';
+import { createEngine, engineNodeFlags, type Engine } from '@cairn/engine';
 import { createDiscardingStorage } from './discarding-storage.ts';
 import { InstantExecutor } from './instant-executor.ts';
 import { atMost, atMostTimes, recorded, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
@@ -89,17 +89,27 @@ interface ItemsChildReport {
 }
 
 function items100000({ log }: BenchmarkContext): BenchmarkRow[] {
-  log('  one run of 100,000 independent items, in a process of its own');
+  log('  one run of 100,000 independent items, in a process of its own (twice: with the engine\'s node flags, and without)');
   const child = join(dirname(fileURLToPath(import.meta.url)), 'engine-items-child.ts');
   // The same node and import conditions as this process, so the child loads the packages we do
   // (dist by default); other flags (an inspector port) stay with the parent.
   const conditions = process.execArgv.flatMap((flag, index, flags) =>
     /^(--conditions|-C)=/.test(flag) ? [flag] : flag === '--conditions' || flag === '-C' ? [flag, flags[index + 1]!] : [],
   );
-  const output = execFileSync(process.execPath, [...conditions, child, '100000'], { encoding: 'utf8', maxBuffer: 1 << 20 });
-  const report = JSON.parse(output.trim().split('\n').at(-1)!) as ItemsChildReport;
-  log(`    RSS ${Math.round(report.baselineRssMb)} MB at start, ${Math.round(report.afterSubmitRssMb)} MB peak by the end of submit (${Math.round(report.submitMs)} ms), ${Math.round(report.maxRssMb)} MB peak overall`);
-  return [atMost('engine.items-100000.rss-mb', Math.round(report.maxRssMb), 'MB', 300), recorded('engine.items-100000.wall-ms', Math.round(report.wallMs), 'ms')];
+  // As the server runs the engine (engineNodeFlags), and with Node's defaults, for comparison.
+  const run = (flags: readonly string[]) => {
+    const output = execFileSync(process.execPath, [...flags, ...conditions, child, '100000'], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    const report = JSON.parse(output.trim().split('\n').at(-1)!) as ItemsChildReport;
+    log(`    ${flags.join(' ') || 'default flags'}: RSS ${Math.round(report.baselineRssMb)} MB at start, ${Math.round(report.afterSubmitRssMb)} MB peak by the end of submit (${Math.round(report.submitMs)} ms), ${Math.round(report.maxRssMb)} MB peak overall`);
+    return report;
+  };
+  const served = run(engineNodeFlags);
+  const defaults = run([]);
+  return [
+    atMost('engine.items-100000.rss-mb', Math.round(served.maxRssMb), 'MB', 300),
+    recorded('engine.items-100000.rss-mb-node-defaults', Math.round(defaults.maxRssMb), 'MB'),
+    recorded('engine.items-100000.wall-ms', Math.round(served.wallMs), 'ms'),
+  ];
 }
 
 function round3(milliseconds: number): number {
