@@ -5,3 +5,5 @@ export { createLocalAuditAnchor, LocalAuditAnchor, localAuditAnchorSettingsSchem
 export type { LocalAuditAnchorSettings } from './anchor/local-audit-anchor.ts';
 export { createLocalSigner, LocalSigner, localSignerSettingsSchema } from './signer/local-signer.ts';
 export type { LocalSignerSettings } from './signer/local-signer.ts';
+export { createLocalCipher, LocalCipher, localCipherSettingsSchema } from './cipher/local-cipher.ts';
+export type { LocalCipherSettings } from './cipher/local-cipher.ts';
