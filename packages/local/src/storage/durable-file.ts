@@ -10,8 +10,8 @@ import { errorCode } from './error-code.ts';
 export const temporaryPrefix = '.cairn\\tmp-';
 
 /**
- * Writes `bytes` to a new temporary file in `directory` (created exclusively with `mode`, so it
- * is never readable more widely, not even for an instant) and flushes it to disk. The caller
+ * Writes `bytes` to a new temporary file in `directory` (created exclusively with `mode`, which
+ * the process umask may narrow but nothing widens) and flushes it to disk. The caller
  * publishes it with `rename` or `link` in the same directory, which is atomic: a reader sees the
  * whole file or nothing, never a torn one.
  */
@@ -19,8 +19,6 @@ export async function writeTemporaryFile(directory: string, bytes: Uint8Array, m
   const path = join(directory, `${temporaryPrefix}${randomBytes(12).toString('hex')}`);
   const handle = await open(path, 'wx', mode);
   try {
-    // The umask may have narrowed the mode; it must never widen it, and a key file must end up 0600.
-    await handle.chmod(mode);
     await handle.writeFile(bytes);
     await handle.sync();
   } catch (error) {
