@@ -1,0 +1,103 @@
+import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { extractSnapshot } from '../snapshot/extract-snapshot.ts';
+import { gitOutput, runGit, type GitLocation } from './run-git.ts';
+
+/** Where and from what `AttemptWorkspace.prepare` builds an attempt's workspace. */
+export interface AttemptWorkspacePreparation {
+  /** An existing directory; the attempt gets a fresh folder inside it. */
+  readonly root: string;
+  /** The snapshot tar (zero bytes for the empty workspace). */
+  readonly snapshot: Uint8Array;
+  /** Names the snapshot in errors (`workspace snapshot sha256:…`). */
+  readonly what?: string;
+  /** A readable part of the folder name, for whoever keeps work directories to debug. */
+  readonly label?: string;
+}
+
+/**
+ * Attributes that override every `.gitattributes` the workspace holds (`$GIT_DIR/info/attributes`
+ * wins over them): without it a runtime could write `* text eol=crlf` or `ident` and git would
+ * store other bytes than the files hold, and the patch would not reproduce the workspace.
+ */
+const neutralAttributes = '* !text !eol !crlf !ident !filter !working-tree-encoding !diff\n';
+
+/**
+ * An attempt's folder: `workspace/` (what the runtime sees and changes) and `git/`, the git
+ * directory, kept beside the workspace rather than in it, so that the runtime can neither read nor
+ * rewrite the baseline, the index, hooks or config (a `core.fsmonitor` planted there would run on
+ * the host the next time the worker calls git). `baseline` is the commit the patch is taken
+ * against.
+ */
+export class AttemptWorkspace {
+  /** The attempt's folder, holding `workspace/` and `git/`. */
+  readonly directory: string;
+  /** Absolute, symlink-free path of the workspace. */
+  readonly workspace: string;
+  readonly git: GitLocation & { readonly gitDirectory: string; readonly workTree: string };
+  /** Files and symlinks the snapshot held. */
+  readonly snapshotEntries: number;
+  #baseline: string;
+
+  private constructor(directory: string, snapshotEntries: number, baseline: string) {
+    this.directory = directory;
+    this.workspace = join(directory, 'workspace');
+    this.git = { gitDirectory: join(directory, 'git'), workTree: this.workspace };
+    this.snapshotEntries = snapshotEntries;
+    this.#baseline = baseline;
+  }
+
+  /** The commit patches are captured against. */
+  get baseline(): string {
+    return this.#baseline;
+  }
+
+  /**
+   * Extracts the snapshot into a fresh folder under `root` and commits it as the baseline. Throws
+   * CAIRN_PAYLOAD_INVALID for an unsafe snapshot (see `extractSnapshot`); the folder is removed then.
+   */
+  static async prepare(preparation: AttemptWorkspacePreparation): Promise<AttemptWorkspace> {
+    const directory = await mkdtemp(join(await realpath(preparation.root), `cairn-${(preparation.label ?? 'attempt').replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 60)}-`));
+    try {
+      const workspace = join(directory, 'workspace');
+      await mkdir(workspace);
+      const entries = await extractSnapshot(preparation.snapshot, workspace, preparation.what ?? 'the workspace snapshot');
+      const git = { gitDirectory: join(directory, 'git'), workTree: workspace };
+      await gitOutput(git, ['init', '--quiet', '--template=']);
+      await mkdir(join(git.gitDirectory, 'info'), { recursive: true });
+      await writeFile(join(git.gitDirectory, 'info', 'attributes'), neutralAttributes);
+      const attempt = new AttemptWorkspace(directory, entries, '');
+      await attempt.commit('baseline');
+      return attempt;
+    } catch (error) {
+      await rm(directory, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  /**
+   * Stages everything and commits it as the new baseline (even when nothing changed), so that
+   * the next capture holds only what changed after this point. Returns the commit id.
+   */
+  async commit(message: string): Promise<string> {
+    await gitOutput(this.git, ['add', '--all']);
+    await gitOutput(this.git, ['commit', '--quiet', '--allow-empty', '--no-verify', '-m', message]);
+    this.#baseline = (await gitOutput(this.git, ['rev-parse', 'HEAD'])).toString().trim();
+    return this.#baseline;
+  }
+
+  /**
+   * Applies a patch to the workspace and the index (`git apply --index`), all or nothing. Returns
+   * git's message when it does not apply.
+   */
+  async applyPatch(patch: Uint8Array): Promise<{ readonly applied: true } | { readonly applied: false; readonly message: string }> {
+    if (patch.byteLength === 0) return { applied: true };
+    const result = await runGit(this.git, ['apply', '--index', '--binary', '--whitespace=nowarn', '-'], { input: patch });
+    return result.exitCode === 0 ? { applied: true } : { applied: false, message: result.stderr || `git apply exited with ${result.exitCode}` };
+  }
+
+  /** Removes the attempt's folder. */
+  async remove(): Promise<void> {
+    await rm(this.directory, { recursive: true, force: true, maxRetries: 3 });
+  }
+}

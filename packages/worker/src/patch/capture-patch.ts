@@ -1,0 +1,148 @@
+import { lstat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PatchStats } from '@cairn/core';
+import { CairnError } from '@cairn/protocol';
+import type { AttemptWorkspace } from '../git/attempt-workspace.ts';
+import { parseRawDiff, type RawDiffEntry } from '../git/raw-diff.ts';
+import { readBlobs } from '../git/read-blobs.ts';
+import { gitOutput, runGit } from '../git/run-git.ts';
+import { workspacePathProblem } from '../snapshot/workspace-path.ts';
+import { scanWorkspace } from './scan-workspace.ts';
+import { symlinkEscape } from './symlink-escape.ts';
+
+/** What `capturePatch` checks the change against. */
+export interface CapturePatchOptions {
+  /** The largest patch accepted, in bytes (the manifest's `limits.maxPatchBytes`). */
+  readonly maxPatchBytes: number;
+  /** Secret values (by name) that must not appear in a changed file or the patch. */
+  readonly secrets?: Readonly<Record<string, string>>;
+  /** Workspace-relative paths left out of the patch (the `output.json` channel). */
+  readonly exclude?: readonly string[];
+}
+
+/** The change an attempt made, checked. */
+export interface CapturedPatch {
+  /** `git diff --binary` against the baseline; null when nothing changed. */
+  readonly patch: Uint8Array | null;
+  readonly stats: PatchStats;
+  /** Every changed path, as git reports it. */
+  readonly files: readonly RawDiffEntry[];
+}
+
+/** Why a patch was refused; `details.rule` of the CAIRN_PAYLOAD_INVALID error. */
+export type PatchRefusalRule = 'git-metadata' | 'submodule' | 'special-file' | 'path' | 'mode' | 'setuid' | 'symlink-escape' | 'size' | 'secret';
+
+const allowedModes = new Set(['100644', '100755', '120000']);
+const symlinkMode = '120000';
+
+/**
+ * Captures what changed in the workspace since its baseline as a binary git patch and refuses an
+ * unsafe one, throwing CAIRN_PAYLOAD_INVALID with `details.rule` and the path: `.git` anywhere, a
+ * submodule, a FIFO, socket or device anywhere in the workspace, a path git or the worker would
+ * not accept, a mode other than 100644/100755/120000, a setuid/setgid/sticky bit on a changed
+ * file, a symlink the change makes lead outside the workspace (absolute, or by `..`, also through
+ * other symlinks), more than `maxPatchBytes`, or a secret value in a changed file or the patch.
+ * The index is left holding the change (`git add --all`).
+ */
+export async function capturePatch(attempt: AttemptWorkspace, options: CapturePatchOptions): Promise<CapturedPatch> {
+  const hazard = await scanWorkspace(attempt.workspace);
+  if (hazard) refuse(hazard.rule, hazard.path, hazard.problem);
+  const excluded = (options.exclude ?? []).map((path) => `:(exclude,top,literal)${path}`);
+  const added = await runGit(attempt.git, ['add', '--all', '--', '.', ...excluded]);
+  if (added.exitCode !== 0) {
+    // The scan covers what git refuses; a message naming an invalid path is still the change's fault.
+    if (/invalid path|unable to add/.test(added.stderr)) refuse('path', '', `git refused a path: ${added.stderr.split('\n')[0]}`);
+    throw new Error(`git add failed (exit ${added.exitCode}): ${added.stderr}`);
+  }
+  const files = parseRawDiff(await gitOutput(attempt.git, ['diff', '--cached', '--raw', '-z', '-M', '--no-abbrev', attempt.baseline]));
+  if (files.length === 0) return { patch: null, stats: { filesChanged: 0, bytes: 0 }, files };
+  await checkEntries(attempt, files);
+  if (files.some((file) => file.oldMode === symlinkMode || file.newMode === symlinkMode)) await checkSymlinks(attempt);
+  const secrets = Object.entries(options.secrets ?? {}).filter(([, value]) => value !== '');
+  if (secrets.length > 0) await checkChangedFilesForSecrets(attempt, files, secrets);
+  const diff = await runGit(
+    attempt.git,
+    ['diff', '--cached', '--binary', '-M', '--no-color', '--no-ext-diff', '--no-textconv', '--src-prefix=a/', '--dst-prefix=b/', attempt.baseline],
+    { maxOutputBytes: options.maxPatchBytes },
+  );
+  if (diff.overflowed) refuse('size', '', `the patch is larger than the limit of ${options.maxPatchBytes} bytes (limits.maxPatchBytes)`);
+  if (diff.exitCode !== 0) throw new Error(`git diff failed (exit ${diff.exitCode}): ${diff.stderr}`);
+  for (const [name, value] of secrets) {
+    if (diff.stdout.includes(value)) refuse('secret', '', `the patch holds the value of secret ${name}`);
+  }
+  return { patch: new Uint8Array(diff.stdout.buffer, diff.stdout.byteOffset, diff.stdout.byteLength), stats: { filesChanged: files.length, bytes: diff.stdout.byteLength }, files };
+}
+
+async function checkEntries(attempt: AttemptWorkspace, files: readonly RawDiffEntry[]): Promise<void> {
+  for (const file of files) {
+    for (const path of new Set([file.oldPath, file.path])) {
+      const problem = workspacePathProblem(path);
+      if (problem !== undefined) refuse('path', path, `${JSON.stringify(path)} ${problem}`);
+    }
+    if (file.status === 'D') continue;
+    if (file.newMode === '160000') refuse('submodule', file.path, `${JSON.stringify(file.path)} is a submodule (a gitlink); submodules are refused`);
+    if (!allowedModes.has(file.newMode)) refuse('mode', file.path, `${JSON.stringify(file.path)} has mode ${file.newMode}; only 100644, 100755 and 120000 are accepted`);
+  }
+  // git records only the executable bit, so these bits could not travel anyway; a runtime setting
+  // them is up to something, and the attempt says so rather than dropping them quietly.
+  await Promise.all(
+    files
+      .filter((file) => file.status !== 'D' && file.newMode !== symlinkMode)
+      .map(async (file) => {
+        const stats = await lstat(join(attempt.workspace, file.path)).catch(() => undefined);
+        if (stats && (stats.mode & 0o7000) !== 0) {
+          const bits = [stats.mode & 0o4000 ? 'setuid' : '', stats.mode & 0o2000 ? 'setgid' : '', stats.mode & 0o1000 ? 'sticky' : ''].filter(Boolean).join('/');
+          refuse('setuid', file.path, `${JSON.stringify(file.path)} has the ${bits} bit set (mode ${(stats.mode & 0o7777).toString(8)})`);
+        }
+      }),
+  );
+}
+
+/**
+ * Refuses symlinks that lead outside the workspace after the change but did not before it: the
+ * user's own baseline may hold an absolute link (that is theirs), but the attempt may neither add
+ * one nor, by adding, removing or retargeting another link, make an existing one escape.
+ */
+async function checkSymlinks(attempt: AttemptWorkspace): Promise<void> {
+  const after = await symlinksOf(attempt, ['ls-files', '--stage', '-z']);
+  const before = await symlinksOf(attempt, ['ls-tree', '-r', '-z', attempt.baseline]);
+  for (const path of [...after.keys()].sort()) {
+    const escape = symlinkEscape(path, after);
+    if (escape === undefined) continue;
+    if (before.get(path) === after.get(path) && symlinkEscape(path, before) !== undefined) continue;
+    refuse('symlink-escape', path, `the symlink ${JSON.stringify(path)} -> ${JSON.stringify(after.get(path))} ${escape}`);
+  }
+}
+
+/** Every symlink of the index (`ls-files --stage`) or a tree (`ls-tree -r`), path → target. */
+async function symlinksOf(attempt: AttemptWorkspace, command: readonly string[]): Promise<Map<string, string>> {
+  const objects = new Map<string, string>();
+  for (const record of (await gitOutput(attempt.git, command)).toString('utf8').split('\0')) {
+    // ls-files: "<mode> <object> <stage>\t<path>"; ls-tree: "<mode> <type> <object>\t<path>".
+    if (!record.startsWith(`${symlinkMode} `)) continue;
+    const tab = record.indexOf('\t');
+    const fields = record.slice(0, tab).split(' ');
+    objects.set(record.slice(tab + 1), command[0] === 'ls-files' ? fields[1]! : fields[2]!);
+  }
+  const contents = await readBlobs(attempt.git, [...objects.values()]);
+  return new Map([...objects].map(([path, object]) => [path, contents.get(object)!.toString('utf8')]));
+}
+
+async function checkChangedFilesForSecrets(attempt: AttemptWorkspace, files: readonly RawDiffEntry[], secrets: readonly (readonly [string, string])[]): Promise<void> {
+  const changed = files.filter((file) => file.status !== 'D' && file.newMode !== '160000');
+  const contents = await readBlobs(attempt.git, changed.map((file) => file.newObject));
+  for (const file of changed) {
+    const content = contents.get(file.newObject)!;
+    for (const [name, value] of secrets) {
+      if (content.includes(value)) refuse('secret', file.path, `${JSON.stringify(file.path)} holds the value of secret ${name}`);
+    }
+  }
+}
+
+function refuse(rule: PatchRefusalRule, path: string, problem: string): never {
+  throw new CairnError(
+    'CAIRN_PAYLOAD_INVALID',
+    `The attempt's change was refused: ${problem}. Nothing was stored as its patch; change the item so that it leaves only plain files and symlinks inside the workspace.`,
+    { ...(path === '' ? {} : { path }), details: { rule } },
+  );
+}
