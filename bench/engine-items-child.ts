@@ -1,7 +1,7 @@
 // Runs one run of N independent items (argv[2]) through a fresh engine and prints, as JSON, its
 // peak RSS and wall time, plus where the peak was reached: a process of its own, so nothing
 // measured before counts towards the peak. Run by engine-scale.bench.ts.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInMemorySigner } from '@cairn/conformance/mocks';
@@ -11,7 +11,9 @@ import { InstantExecutor } from './instant-executor.ts';
 
 const count = Number(process.argv[2]);
 if (!Number.isInteger(count) || count < 1) throw new Error(`usage: engine-items-child.ts <items>, not ${process.argv[2]}`);
-const maxRssMb = () => process.resourceUsage().maxRSS / 1024;
+// The peak of this process image (VmHWM), not getrusage's maxRSS: Linux carries maxRSS across fork
+// and exec, so a child of a large parent would report the parent's peak.
+const maxRssMb = () => Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
 const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-items-'));
 const storage = createDiscardingStorage();
 const engine = createEngine({
