@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extractSnapshot } from '../snapshot/extract-snapshot.ts';
-import { gitOutput, runGit, type GitLocation } from './run-git.ts';
+import { readBlobs } from './read-blobs.ts';
+import { gitOutput, runGit } from './run-git.ts';
 
 /** Where and from what `AttemptWorkspace.prepare` builds an attempt's workspace. */
 export interface AttemptWorkspacePreparation {
@@ -13,6 +14,12 @@ export interface AttemptWorkspacePreparation {
   readonly what?: string;
   /** A readable part of the folder name, for whoever keeps work directories to debug. */
   readonly label?: string;
+}
+
+/** A symlink of the baseline: its blob and the target it holds. */
+export interface BaselineSymlink {
+  readonly object: string;
+  readonly target: string;
 }
 
 /**
@@ -34,10 +41,11 @@ export class AttemptWorkspace {
   readonly directory: string;
   /** Absolute, symlink-free path of the workspace. */
   readonly workspace: string;
-  readonly git: GitLocation & { readonly gitDirectory: string; readonly workTree: string };
+  readonly git: { readonly gitDirectory: string; readonly workTree: string };
   /** Files and symlinks the snapshot held. */
   readonly snapshotEntries: number;
   #baseline: string;
+  #baselineSymlinks: ReadonlyMap<string, BaselineSymlink> = new Map();
 
   private constructor(directory: string, snapshotEntries: number, baseline: string) {
     this.directory = directory;
@@ -50,6 +58,11 @@ export class AttemptWorkspace {
   /** The commit patches are captured against. */
   get baseline(): string {
     return this.#baseline;
+  }
+
+  /** The symlinks of the baseline commit by path, read once when it was committed. */
+  get baselineSymlinks(): ReadonlyMap<string, BaselineSymlink> {
+    return this.#baselineSymlinks;
   }
 
   /**
@@ -83,6 +96,10 @@ export class AttemptWorkspace {
     await gitOutput(this.git, ['add', '--all']);
     await gitOutput(this.git, ['commit', '--quiet', '--allow-empty', '--no-verify', '-m', message]);
     this.#baseline = (await gitOutput(this.git, ['rev-parse', 'HEAD'])).toString().trim();
+    // Rewrites the index after the files it describes: entries written in the same instant as
+    // their files count as "racily clean", and every later `git add` would read all of them again.
+    await runGit(this.git, ['update-index', '--refresh', '-q']);
+    this.#baselineSymlinks = await this.#symlinksOf(this.#baseline);
     return this.#baseline;
   }
 
@@ -94,6 +111,18 @@ export class AttemptWorkspace {
     if (patch.byteLength === 0) return { applied: true };
     const result = await runGit(this.git, ['apply', '--index', '--binary', '--whitespace=nowarn', '-'], { input: patch });
     return result.exitCode === 0 ? { applied: true } : { applied: false, message: result.stderr || `git apply exited with ${result.exitCode}` };
+  }
+
+  async #symlinksOf(commit: string): Promise<Map<string, BaselineSymlink>> {
+    const objects = new Map<string, string>();
+    for (const record of (await gitOutput(this.git, ['ls-tree', '-r', '-z', commit])).toString('utf8').split('\0')) {
+      // "<mode> <type> <object>\t<path>"
+      if (!record.startsWith('120000 ')) continue;
+      const tab = record.indexOf('\t');
+      objects.set(record.slice(tab + 1), record.slice(0, tab).split(' ')[2]!);
+    }
+    const contents = await readBlobs(this.git, [...objects.values()]);
+    return new Map([...objects].map(([path, object]) => [path, { object, target: contents.get(object)!.toString('utf8') }]));
   }
 
   /** Removes the attempt's folder. */

@@ -45,10 +45,11 @@ const symlinkMode = '120000';
  * The index is left holding the change (`git add --all`).
  */
 export async function capturePatch(attempt: AttemptWorkspace, options: CapturePatchOptions): Promise<CapturedPatch> {
-  const hazard = await scanWorkspace(attempt.workspace);
-  if (hazard) refuse(hazard.rule, hazard.path, hazard.problem);
   const excluded = (options.exclude ?? []).map((path) => `:(exclude,top,literal)${path}`);
-  const added = await runGit(attempt.git, ['add', '--all', '--', '.', ...excluded]);
+  // The scan and git's own walk read the same tree: run side by side. What git staged is only
+  // looked at once the scan found nothing.
+  const [hazard, added] = await Promise.all([scanWorkspace(attempt.workspace), runGit(attempt.git, ['add', '--all', '--', '.', ...excluded])]);
+  if (hazard) refuse(hazard.rule, hazard.path, hazard.problem);
   if (added.exitCode !== 0) {
     // The scan covers what git refuses; a message naming an invalid path is still the change's fault.
     if (/invalid path|unable to add/.test(added.stderr)) refuse('path', '', `git refused a path: ${added.stderr.split('\n')[0]}`);
@@ -57,9 +58,19 @@ export async function capturePatch(attempt: AttemptWorkspace, options: CapturePa
   const files = parseRawDiff(await gitOutput(attempt.git, ['diff', '--cached', '--raw', '-z', '-M', '--no-abbrev', attempt.baseline]));
   if (files.length === 0) return { patch: null, stats: { filesChanged: 0, bytes: 0 }, files };
   await checkEntries(attempt, files);
-  if (files.some((file) => file.oldMode === symlinkMode || file.newMode === symlinkMode)) await checkSymlinks(attempt);
   const secrets = Object.entries(options.secrets ?? {}).filter(([, value]) => value !== '');
-  if (secrets.length > 0) await checkChangedFilesForSecrets(attempt, files, secrets);
+  const linksChanged = files.some((file) => file.oldMode === symlinkMode || file.newMode === symlinkMode);
+  // One read of the blobs the checks need: new symlink targets, and every changed file when there are secrets to look for.
+  const wanted = files.filter((file) => file.status !== 'D' && (file.newMode === symlinkMode || (secrets.length > 0 && file.newMode !== '160000')));
+  const blobs = await readBlobs(attempt.git, wanted.map((file) => file.newObject));
+  if (linksChanged) checkSymlinks(attempt, files, blobs);
+  if (secrets.length > 0) {
+    for (const file of wanted) {
+      for (const [name, value] of secrets) {
+        if (blobs.get(file.newObject)!.includes(value)) refuse('secret', file.path, `${JSON.stringify(file.path)} holds the value of secret ${name}`);
+      }
+    }
+  }
   const diff = await runGit(
     attempt.git,
     ['diff', '--cached', '--binary', '-M', '--no-color', '--no-ext-diff', '--no-textconv', '--src-prefix=a/', '--dst-prefix=b/', attempt.baseline],
@@ -101,41 +112,24 @@ async function checkEntries(attempt: AttemptWorkspace, files: readonly RawDiffEn
 /**
  * Refuses symlinks that lead outside the workspace after the change but did not before it: the
  * user's own baseline may hold an absolute link (that is theirs), but the attempt may neither add
- * one nor, by adding, removing or retargeting another link, make an existing one escape.
+ * one nor, by adding, removing or retargeting another link, make an existing one escape. The links
+ * after the change are the baseline's with the diff applied (renames move them, deletions and type
+ * changes drop them), so only new link targets need reading.
  */
-async function checkSymlinks(attempt: AttemptWorkspace): Promise<void> {
-  const after = await symlinksOf(attempt, ['ls-files', '--stage', '-z']);
-  const before = await symlinksOf(attempt, ['ls-tree', '-r', '-z', attempt.baseline]);
+function checkSymlinks(attempt: AttemptWorkspace, files: readonly RawDiffEntry[], blobs: ReadonlyMap<string, Buffer>): void {
+  const before = new Map([...attempt.baselineSymlinks].map(([path, link]) => [path, link.target]));
+  const after = new Map(before);
+  for (const file of files) {
+    if (file.status === 'R' || file.status === 'D') after.delete(file.oldPath);
+    if (file.status === 'D') continue;
+    if (file.newMode === symlinkMode) after.set(file.path, blobs.get(file.newObject)!.toString('utf8'));
+    else after.delete(file.path);
+  }
   for (const path of [...after.keys()].sort()) {
     const escape = symlinkEscape(path, after);
     if (escape === undefined) continue;
     if (before.get(path) === after.get(path) && symlinkEscape(path, before) !== undefined) continue;
     refuse('symlink-escape', path, `the symlink ${JSON.stringify(path)} -> ${JSON.stringify(after.get(path))} ${escape}`);
-  }
-}
-
-/** Every symlink of the index (`ls-files --stage`) or a tree (`ls-tree -r`), path → target. */
-async function symlinksOf(attempt: AttemptWorkspace, command: readonly string[]): Promise<Map<string, string>> {
-  const objects = new Map<string, string>();
-  for (const record of (await gitOutput(attempt.git, command)).toString('utf8').split('\0')) {
-    // ls-files: "<mode> <object> <stage>\t<path>"; ls-tree: "<mode> <type> <object>\t<path>".
-    if (!record.startsWith(`${symlinkMode} `)) continue;
-    const tab = record.indexOf('\t');
-    const fields = record.slice(0, tab).split(' ');
-    objects.set(record.slice(tab + 1), command[0] === 'ls-files' ? fields[1]! : fields[2]!);
-  }
-  const contents = await readBlobs(attempt.git, [...objects.values()]);
-  return new Map([...objects].map(([path, object]) => [path, contents.get(object)!.toString('utf8')]));
-}
-
-async function checkChangedFilesForSecrets(attempt: AttemptWorkspace, files: readonly RawDiffEntry[], secrets: readonly (readonly [string, string])[]): Promise<void> {
-  const changed = files.filter((file) => file.status !== 'D' && file.newMode !== '160000');
-  const contents = await readBlobs(attempt.git, changed.map((file) => file.newObject));
-  for (const file of changed) {
-    const content = contents.get(file.newObject)!;
-    for (const [name, value] of secrets) {
-      if (content.includes(value)) refuse('secret', file.path, `${JSON.stringify(file.path)} holds the value of secret ${name}`);
-    }
   }
 }
 
