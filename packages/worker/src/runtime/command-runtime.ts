@@ -1,0 +1,150 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import type { RuntimeAdapterV1, RuntimeInvocation, RuntimeResult } from '@cairn/core';
+import { CairnError } from '@cairn/protocol';
+import { z } from 'zod';
+import { parseSettings } from '../settings/parse-settings.ts';
+
+/** What a `launch` hook is told about the run it wraps. */
+export interface CommandLaunchContext {
+  /** The workspace, the process's working directory. */
+  readonly workspace: string;
+  /** The complete environment of the command. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Whether the attempt may use the network (the manifest's `limits.network`). */
+  readonly network: boolean;
+}
+
+/** The process a `launch` hook asks for instead of `argv` itself. */
+export interface CommandLaunch {
+  readonly command: string;
+  readonly args: readonly string[];
+  /**
+   * Give the process a pipe on fd 3 and close this end once the process has exited or, on abort,
+   * once it has been killed: a wrapper (the bubblewrap sandbox) reads it to kill what it started
+   * when the worker goes away.
+   */
+  readonly lifeline?: boolean;
+}
+
+/** Wraps the command in another process (a sandbox); returns what to spawn. */
+export type CommandLauncher = (argv: readonly string[], context: CommandLaunchContext) => CommandLaunch;
+
+/** Settings of `createCommandRuntime`, checked at construction. */
+export const commandRuntimeSettingsSchema = z.strictObject({
+  /** Wraps each run (the LocalExecutor puts bubblewrap around it); by default `argv` is spawned as it is. */
+  launch: z.custom<CommandLauncher>((value) => typeof value === 'function', 'must be a function (argv, { workspace, env, network }) => { command, args }').optional(),
+  /** After an abort, how long the process group has between SIGTERM and SIGKILL. */
+  killGraceMs: z.int().min(0).max(60_000).default(1_000),
+});
+
+export type CommandRuntimeSettings = z.input<typeof commandRuntimeSettingsSchema>;
+
+/**
+ * The RuntimeInvocation the worker hands a runtime, plus the attempt's network permission (which
+ * RuntimeInvocationV1 does not carry yet); a caller that leaves it out gets no network.
+ */
+type InvocationWithNetwork = RuntimeInvocation & { readonly network?: boolean };
+
+/**
+ * Runs a `command` runtime spec: `argv` with no shell, in the workspace, with exactly the given
+ * environment, in a process group of its own (spawned detached). On abort the whole group gets
+ * SIGTERM and, `killGraceMs` later, SIGKILL, and the run resolves with `aborted: true`; when the
+ * command exits by itself, whatever it left running in its group is killed too, so nothing outlives
+ * the run. Rejects with CAIRN_RUNTIME_FAILED when `argv[0]` cannot be started.
+ */
+export class CommandRuntime implements RuntimeAdapterV1 {
+  readonly specificationVersion = 'v1';
+  readonly kind = 'command';
+  readonly #settings: z.output<typeof commandRuntimeSettingsSchema>;
+
+  constructor(settings: CommandRuntimeSettings = {}) {
+    this.#settings = parseSettings(commandRuntimeSettingsSchema, settings, 'worker.commandRuntime');
+  }
+
+  async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
+    const { spec, workspace, env, signal, sinks } = invocation as InvocationWithNetwork;
+    if (spec.kind !== 'command') {
+      throw new CairnError('CAIRN_RUNTIME_FAILED', `The command runtime runs only command specs, not an ${spec.kind} spec (adapter ${JSON.stringify(spec.adapter)}); configure a runtime adapter for it on the worker.`, {
+        path: 'runtime.kind',
+      });
+    }
+    const argv = spec.argv;
+    if (argv.length === 0 || argv[0] === '') throw new CairnError('CAIRN_RUNTIME_FAILED', 'The command runtime was given an empty argv; name the program to run in runtime.argv.', { path: 'runtime.argv' });
+    if (signal.aborted) return { exitCode: null, aborted: true };
+    const network = (invocation as InvocationWithNetwork).network ?? false;
+    const launch = this.#settings.launch?.(argv, { workspace, env, network }) ?? { command: argv[0]!, args: argv.slice(1) };
+    const lifeline = launch.lifeline === true;
+    let child: ChildProcess;
+    try {
+      child = spawn(launch.command, [...launch.args], { cwd: workspace, env: { ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe', ...(lifeline ? (['pipe'] as const) : [])] });
+    } catch (error) {
+      throw startFailure(argv, env, error);
+    }
+    return new Promise<RuntimeResult>((resolve, reject) => {
+      let aborted = false;
+      let exited = false;
+      let termTimer: NodeJS.Timeout | undefined;
+      let closeTimer: NodeJS.Timeout | undefined;
+      const killGroup = (signalName: NodeJS.Signals) => {
+        if (child.pid === undefined) return;
+        try {
+          process.kill(-child.pid, signalName);
+        } catch {
+          // The group is already gone.
+        }
+      };
+      const closeLifeline = () => (child.stdio[3] as Readable | null | undefined)?.destroy();
+      const onAbort = () => {
+        aborted = true;
+        killGroup('SIGTERM');
+        termTimer = setTimeout(() => {
+          killGroup('SIGKILL');
+          closeLifeline();
+        }, this.#settings.killGraceMs);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      child.stdout!.on('data', (chunk: Buffer) => sinks.stdout(chunk));
+      child.stderr!.on('data', (chunk: Buffer) => sinks.stderr(chunk));
+      child.once('error', (error) => {
+        signal.removeEventListener('abort', onAbort);
+        clearTimeout(termTimer);
+        if (!exited) reject(startFailure(argv, env, error));
+      });
+      child.once('exit', () => {
+        exited = true;
+        // What the command left behind in its group goes with it; then its pipes can close. A
+        // process that left the group (setsid) and keeps a pipe open is not waited for long.
+        killGroup('SIGKILL');
+        closeLifeline();
+        closeTimer = setTimeout(() => {
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+        }, 2_000);
+      });
+      child.once('close', (code, signalName) => {
+        signal.removeEventListener('abort', onAbort);
+        clearTimeout(termTimer);
+        clearTimeout(closeTimer);
+        if (!exited) return;
+        // A command stopped on request did not succeed, even if it exited 0 on SIGTERM.
+        const exitCode = aborted && code === 0 ? null : code;
+        resolve({ exitCode, aborted, ...(signalName ? { signal: signalName } : {}) });
+      });
+    });
+  }
+}
+
+/** Creates a runtime adapter for `command` runtime specs (see `CommandRuntime`). */
+export function createCommandRuntime(settings: CommandRuntimeSettings = {}): CommandRuntime {
+  return new CommandRuntime(settings);
+}
+
+function startFailure(argv: readonly string[], env: Readonly<Record<string, string>>, error: unknown): CairnError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const reason = code === 'ENOENT' ? `it was not found (PATH ${JSON.stringify(env['PATH'] ?? '')})` : code === 'EACCES' ? 'it is not executable' : (error as Error).message;
+  return new CairnError('CAIRN_RUNTIME_FAILED', `Could not start ${JSON.stringify(argv[0])}: ${reason}. Check runtime.argv and that the program exists in the sandbox.`, {
+    path: 'runtime.argv[0]',
+    cause: error,
+  });
+}
