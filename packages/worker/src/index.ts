@@ -1,1 +1,12 @@
+export { AttemptWorkspace } from './git/attempt-workspace.ts';
+export type { AttemptWorkspacePreparation } from './git/attempt-workspace.ts';
+export { capturePatch } from './patch/capture-patch.ts';
+export type { CapturedPatch, CapturePatchOptions, PatchRefusalRule } from './patch/capture-patch.ts';
+export type { RawDiffEntry } from './git/raw-diff.ts';
+export { snapshotWorkspace } from './snapshot/snapshot-workspace.ts';
+export type { WorkspaceSnapshot } from './snapshot/snapshot-workspace.ts';
+export { commandRuntimeSettingsSchema, CommandRuntime, createCommandRuntime } from './runtime/command-runtime.ts';
+export type { CommandLaunch, CommandLaunchContext, CommandLauncher, CommandRuntimeSettings } from './runtime/command-runtime.ts';
+export { createWorker, Worker, workerSettingsSchema } from './worker/worker.ts';
+export type { WorkerSettings } from './worker/worker.ts';
 export const VERSION = '0.1.0';

@@ -1,0 +1,51 @@
+import type { DispatchManifest } from '@cairn/core';
+import { blobKey, CairnError } from '@cairn/protocol';
+import { AttemptWorkspace } from '../git/attempt-workspace.ts';
+import type { BlobStore } from './blob-store.ts';
+
+/**
+ * Builds the attempt's workspace: the snapshot `manifest.workspace` extracted and committed as a
+ * baseline, then the patches of `manifest.apply` applied in order with `git apply --index` and
+ * committed as the new baseline. So the patch this attempt hands back is its own change on top of
+ * its inputs, not theirs again: whoever applies it applies the same inputs first (which the
+ * engine's `apply` lists do, item after item).
+ *
+ * Throws CAIRN_NOT_FOUND / CAIRN_DIGEST_MISMATCH for a missing or altered blob, and
+ * CAIRN_PAYLOAD_INVALID for an unsafe snapshot or an input that is not a patch or does not apply
+ * (naming the input, its item and git's message). The folder is removed on failure.
+ */
+export async function prepareAttempt(manifest: DispatchManifest, blobs: BlobStore, root: string): Promise<AttemptWorkspace> {
+  const what = `the workspace snapshot ${manifest.workspace}`;
+  const snapshot = await blobs.fetch(manifest.workspace, what);
+  const workspace = await AttemptWorkspace.prepare({ root, snapshot, what, label: `${manifest.itemId}-${manifest.attempt}` });
+  try {
+    for (const name of manifest.apply) {
+      const input = manifest.inputs[name];
+      if (input === undefined) {
+        throw new CairnError('CAIRN_PAYLOAD_INVALID', `The manifest applies input ${JSON.stringify(name)}, which is not among its inputs (${Object.keys(manifest.inputs).join(', ') || 'none'}).`, { path: '$.apply' });
+      }
+      const described = `input ${JSON.stringify(name)} (the ${input.select} of item ${JSON.stringify(input.from)}, ${input.digest})`;
+      if (input.select !== 'patch') {
+        throw new CairnError('CAIRN_PAYLOAD_INVALID', `The manifest applies ${described}, which is not a patch; only inputs that select a patch can be applied.`, { path: `$.inputs.${name}.select` });
+      }
+      const patch = await blobs.fetch(input.digest, described);
+      const result = await workspace.applyPatch(patch);
+      if (!result.applied) {
+        throw new CairnError(
+          'CAIRN_PAYLOAD_INVALID',
+          `${capitalised(described)} does not apply to the workspace: ${result.message.split('\n').slice(0, 6).join('; ')}. The snapshot or an earlier input changed the same lines differently; order the inputs, or rebuild the upstream item on the current workspace. Nothing was run.`,
+          { path: `$.inputs.${name}`, details: { input: name, from: input.from, digest: input.digest, key: blobKey(input.digest) } },
+        );
+      }
+    }
+    if (manifest.apply.length > 0) await workspace.commit(`inputs: ${manifest.apply.join(', ')}`);
+    return workspace;
+  } catch (error) {
+    await workspace.remove();
+    throw error;
+  }
+}
+
+function capitalised(text: string): string {
+  return `${text[0]!.toUpperCase()}${text.slice(1)}`;
+}

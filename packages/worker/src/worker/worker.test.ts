@@ -1,0 +1,392 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DispatchManifest, DsseEnvelope, PublicKeyRecord, ResultRecord, SignerV1, TaskEnvelope } from '@cairn/core';
+import { keyIdOf, signManifest } from '@cairn/audit';
+import { createInMemorySigner, createInMemoryStorageProvider, type InMemoryStorageProvider } from '@cairn/conformance/mocks';
+import { blobKey, canonicalJsonBytes, digestOfJson, isCairnError, manifestKey, resultKey, resultRecordSchema, sha256Digest } from '@cairn/protocol';
+import { describe, expect, test } from 'vitest';
+import { createCommandRuntime } from '../runtime/command-runtime.ts';
+import { snapshotWorkspace } from '../snapshot/snapshot-workspace.ts';
+import { git, isAlive, temporaryDirectory } from '../testing/worker.test-support.ts';
+import { createWorker, type WorkerSettings } from './worker.ts';
+
+const text = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(bytes).toString('utf8') : undefined);
+
+async function publicKeyOf(signer: SignerV1): Promise<PublicKeyRecord> {
+  const publicKey = await signer.publicKey();
+  return { keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') };
+}
+
+interface Dispatch {
+  readonly argv?: string[];
+  readonly files?: Record<string, string>;
+  readonly manifest?: Partial<DispatchManifest>;
+  readonly inputs?: Record<string, string>;
+  readonly secrets?: Record<string, string>;
+  readonly signer?: SignerV1;
+  readonly worker?: Partial<WorkerSettings>;
+  readonly tamper?: (stored: Uint8Array) => Uint8Array;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The engine's side, then the worker's: the workspace snapshot and input patches stored by digest,
+ * a manifest signed and stored like the dispatcher does it, then one `Worker.run`.
+ */
+async function setUp() {
+  const storage = createInMemoryStorageProvider();
+  const signer = createInMemorySigner();
+  const key = await publicKeyOf(signer);
+  const workRoot = temporaryDirectory('cairn-worker-root-');
+  /** Where tests let commands leave traces outside the (removed) workspace. */
+  const traces = temporaryDirectory('cairn-worker-traces-');
+  let attempts = 0;
+
+  async function dispatch(options: Dispatch = {}): Promise<{ record: ResultRecord; task: TaskEnvelope; manifest: DispatchManifest }> {
+    const source = temporaryDirectory();
+    for (const [path, content] of Object.entries(options.files ?? { 'README.md': 'hello\n' })) {
+      mkdirSync(join(source, path, '..'), { recursive: true });
+      writeFileSync(join(source, path), content);
+    }
+    const snapshot = await snapshotWorkspace(source);
+    if (snapshot.bytes.byteLength > 0) await storage.put(blobKey(snapshot.digest), snapshot.bytes);
+    const inputs: Record<string, DispatchManifest['inputs'][string]> = {};
+    for (const [name, patch] of Object.entries(options.inputs ?? {})) {
+      const digest = sha256Digest(patch);
+      await storage.put(blobKey(digest), Buffer.from(patch));
+      inputs[name] = { from: `upstream-${name}`, select: 'patch', digest };
+    }
+    attempts++;
+    const manifest: DispatchManifest = {
+      version: 'cairn.manifest/v1',
+      runId: 'run-1',
+      itemId: 'build',
+      attempt: attempts,
+      fencingToken: attempts,
+      executionId: `run-1/build/${attempts}`,
+      runtime: { kind: 'command', argv: options.argv ?? ['/bin/sh', '-c', 'echo hi; printf x > new.txt'] },
+      workspace: snapshot.digest,
+      inputs,
+      apply: Object.keys(inputs),
+      env: { TRACES: traces },
+      secretNames: Object.keys(options.secrets ?? {}),
+      limits: { timeoutMs: 10_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
+      effect: 'read-impure',
+      issuedAt: '2026-11-22T12:00:00.000Z',
+      ...options.manifest,
+    };
+    const envelope: DsseEnvelope = await signManifest(manifest, options.signer ?? signer);
+    let stored = canonicalJsonBytes(envelope);
+    const manifestDigest = digestOfJson(envelope);
+    if (options.tamper) stored = options.tamper(stored);
+    await storage.put(manifestKey(manifestDigest), stored);
+    const task: TaskEnvelope = { executionId: manifest.executionId, manifestDigest, ...(options.secrets ? { secrets: options.secrets } : {}) };
+    const worker = createWorker({ storage, trustedKeys: [key], runtimes: { command: createCommandRuntime({ killGraceMs: 200 }) }, workRoot, ...options.worker });
+    const record = await worker.run(task, options.signal);
+    return { record, task, manifest };
+  }
+
+  const blob = async (digest: string | undefined) => (digest === undefined ? undefined : text(await storage.get(blobKey(digest))));
+  return { storage, signer, key, workRoot, traces, dispatch, blob };
+}
+
+/** The record as stored: canonical JSON at results/<executionId>.json, valid and equal to what run returned. */
+async function storedRecord(storage: InMemoryStorageProvider, record: ResultRecord): Promise<ResultRecord> {
+  const bytes = await storage.get(resultKey(record.executionId));
+  expect(bytes).not.toBeNull();
+  expect(Buffer.from(bytes!).equals(Buffer.from(canonicalJsonBytes(record)))).toBe(true);
+  return resultRecordSchema.parse(JSON.parse(text(bytes)!)) as ResultRecord;
+}
+
+describe('Worker.run', () => {
+  test('a signed manifest for `sh -c "echo hi; printf x > new.txt"`: succeeded, with patch, stdout and stderr blobs stored', async () => {
+    const { dispatch, storage, blob, workRoot } = await setUp();
+    const { record, task } = await dispatch();
+    expect(record).toMatchObject({
+      version: 'cairn.result/v1',
+      runId: 'run-1',
+      itemId: 'build',
+      attempt: 1,
+      fencingToken: 1,
+      executionId: 'run-1/build/1',
+      manifestDigest: task.manifestDigest,
+      outcome: 'succeeded',
+      exitCode: 0,
+      patchStats: { filesChanged: 1 },
+    });
+    expect(record.failure).toBeUndefined();
+    expect(await storedRecord(storage, record)).toEqual(record);
+    expect(await blob(record.artifacts.stdout)).toBe('hi\n');
+    expect(await blob(record.artifacts.stderr)).toBe('');
+    const patch = await blob(record.artifacts.patch);
+    expect(patch).toContain('diff --git a/new.txt b/new.txt');
+    expect(record.patchStats!.bytes).toBe(Buffer.byteLength(patch!));
+    expect(Date.parse(record.finishedAt)).toBeGreaterThanOrEqual(Date.parse(record.startedAt));
+    expect(readdirSync(workRoot), 'the work directory is removed').toEqual([]);
+  });
+
+  test('the patch applies with git apply --index on a checkout of the snapshot and reproduces the change', async () => {
+    const { dispatch, blob } = await setUp();
+    const { record } = await dispatch({
+      files: { 'src/a.txt': 'one\ntwo\n', 'src/old.txt': 'old\n' },
+      argv: ['/bin/sh', '-c', 'printf "one\\n2\\n" > src/a.txt && rm src/old.txt && printf "\\0\\1" > bin && chmod +x bin && ln -s src/a.txt link'],
+    });
+    const checkout = temporaryDirectory();
+    mkdirSync(join(checkout, 'src'));
+    writeFileSync(join(checkout, 'src/a.txt'), 'one\ntwo\n');
+    writeFileSync(join(checkout, 'src/old.txt'), 'old\n');
+    git(checkout, ['init', '-q']);
+    git(checkout, ['add', '-A']);
+    git(checkout, ['commit', '-qm', 'x']);
+    git(checkout, ['apply', '--index'], Buffer.from((await blob(record.artifacts.patch))!));
+    expect(git(checkout, ['ls-files', '-s']).split('\n').map((line) => line.replace(/ [0-9a-f]{40} /, ' ')).filter(Boolean)).toEqual(['100755 0\tbin', '120000 0\tlink', '100644 0\tsrc/a.txt']);
+    expect(readFileSync(join(checkout, 'src/a.txt'), 'utf8')).toBe('one\n2\n');
+  });
+
+  test.each([
+    ['edited bytes', { tamper: (stored: Uint8Array) => Buffer.from(text(stored)!.replace('"signatures":', '"signatures": ')) }, 'CAIRN_DIGEST_MISMATCH'],
+    ['a signature by a key the worker does not trust', { signer: createInMemorySigner() }, 'CAIRN_SIGNATURE_INVALID'],
+    ['not an envelope', { tamper: () => Buffer.from('{"hello":') }, 'CAIRN_DIGEST_MISMATCH'],
+  ])('a tampered manifest (%s): nothing runs, the attempt fails with the code', async (_, options, code) => {
+    const { dispatch, traces, workRoot } = await setUp();
+    const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'touch "$TRACES/ran"'], ...options });
+    expect(record).toMatchObject({ outcome: 'failed', exitCode: null, failure: { code }, runId: 'run-1', itemId: 'build', attempt: 1, fencingToken: 1 });
+    expect(record.artifacts.patch).toBeUndefined();
+    expect(existsSync(join(traces, 'ran'))).toBe(false);
+    expect(readdirSync(workRoot)).toEqual([]);
+  });
+
+  test('a manifest re-stored under the digest of its altered bytes still fails its signature', async () => {
+    const { dispatch, storage, key, workRoot, traces } = await setUp();
+    const { task } = await dispatch();
+    const envelope = JSON.parse(text(await storage.get(manifestKey(task.manifestDigest)))!) as DsseEnvelope;
+    const payload = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as DispatchManifest;
+    const forged = { ...payload, executionId: 'run-1/build/9', attempt: 9, runtime: { kind: 'command' as const, argv: ['/bin/sh', '-c', 'touch "$TRACES/forged"'] } };
+    const forgedEnvelope = { ...envelope, payload: Buffer.from(canonicalJsonBytes(forged)).toString('base64') };
+    const forgedDigest = digestOfJson(forgedEnvelope);
+    await storage.put(manifestKey(forgedDigest), canonicalJsonBytes(forgedEnvelope));
+    const worker = createWorker({ storage, trustedKeys: [key], runtimes: { command: createCommandRuntime() }, workRoot });
+    const record = await worker.run({ executionId: 'run-1/build/9', manifestDigest: forgedDigest });
+    expect(record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_SIGNATURE_INVALID' }, attempt: 9 });
+    expect(record.failure!.message).toContain('No signature of the envelope verifies with the trusted key it names');
+    expect(existsSync(join(traces, 'forged'))).toBe(false);
+  });
+
+  test('a manifest for another execution is refused', async () => {
+    const { dispatch, storage, key, workRoot } = await setUp();
+    const { task } = await dispatch();
+    const worker = createWorker({ storage, trustedKeys: [key], runtimes: { command: createCommandRuntime() }, workRoot });
+    const record = await worker.run({ executionId: 'run-1/build/7', manifestDigest: task.manifestDigest });
+    expect(record).toMatchObject({ executionId: 'run-1/build/7', outcome: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID' } });
+    expect(record.failure!.message).toContain('is for execution "run-1/build/1"');
+  });
+
+  test('a missing manifest fails with CAIRN_NOT_FOUND', async () => {
+    const { storage, key, workRoot } = await setUp();
+    const worker = createWorker({ storage, trustedKeys: [key], runtimes: { command: createCommandRuntime() }, workRoot });
+    const record = await worker.run({ executionId: 'run-1/x/1', manifestDigest: sha256Digest('nothing') });
+    expect(record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_NOT_FOUND' }, runId: 'run-1', itemId: 'x', attempt: 1 });
+  });
+
+  test('input patches are applied in order and the item\'s patch holds only its own change', async () => {
+    const { dispatch, blob } = await setUp();
+    const first = 'diff --git a/a.txt b/a.txt\nnew file mode 100644\n--- /dev/null\n+++ b/a.txt\n@@ -0,0 +1 @@\n+from upstream\n';
+    const second = 'diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n@@ -1 +1,2 @@\n from upstream\n+and its successor\n';
+    const { record } = await dispatch({ inputs: { first, second }, argv: ['/bin/sh', '-c', 'cat a.txt; echo mine > b.txt'] });
+    expect(record.outcome).toBe('succeeded');
+    expect(await blob(record.artifacts.stdout)).toBe('from upstream\nand its successor\n');
+    const patch = (await blob(record.artifacts.patch))!;
+    expect(patch).toContain('b/b.txt');
+    expect(patch).not.toContain('a.txt');
+  });
+
+  test('an input patch that does not apply: failed, naming the input, its item and git\'s message; nothing runs', async () => {
+    const { dispatch, traces } = await setUp();
+    const conflicting = 'diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-goodbye\n+hello again\n';
+    const { record } = await dispatch({ inputs: { change: conflicting }, argv: ['/bin/sh', '-c', 'touch "$TRACES/ran"'] });
+    expect(record).toMatchObject({ outcome: 'failed', exitCode: null, failure: { code: 'CAIRN_PAYLOAD_INVALID' } });
+    expect(record.failure!.message).toContain('Input "change" (the patch of item "upstream-change"');
+    expect(record.failure!.message).toContain('does not apply');
+    expect(record.failure!.message).toContain('patch failed: README.md:1');
+    expect(existsSync(join(traces, 'ran'))).toBe(false);
+  });
+
+  test('an input whose blob was altered fails with CAIRN_DIGEST_MISMATCH', async () => {
+    const { dispatch, storage } = await setUp();
+    const patch = 'diff --git a/x b/x\nnew file mode 100644\n--- /dev/null\n+++ b/x\n@@ -0,0 +1 @@\n+x\n';
+    const original = storage.put.bind(storage);
+    storage.put = async (key, body, options) => original(key, key === blobKey(sha256Digest(patch)) ? Buffer.from('evil') : body, options);
+    const { record } = await dispatch({ inputs: { change: patch } });
+    expect(record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_DIGEST_MISMATCH' } });
+  });
+
+  test('timeout: timed-out, and the whole process group is gone', async () => {
+    const { dispatch, traces } = await setUp();
+    const started = Date.now();
+    const { record } = await dispatch({
+      argv: ['/bin/sh', '-c', 'trap "" TERM; sleep 60 & echo $! > "$TRACES/child"; echo started; wait'],
+      manifest: { limits: { timeoutMs: 500, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 1_000 } },
+    });
+    expect(record.outcome).toBe('timed-out');
+    expect(record.exitCode).toBeNull();
+    expect(Date.now() - started).toBeLessThan(8_000);
+    expect(isAlive(Number(readFileSync(join(traces, 'child'), 'utf8')))).toBe(false);
+  });
+
+  test('cancel: the signal stops the runtime and the record says cancelled', async () => {
+    const { dispatch } = await setUp();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 400);
+    const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'sleep 60'], signal: controller.signal });
+    expect(record.outcome).toBe('cancelled');
+  });
+
+  test('secrets reach the runtime and are redacted in stored logs, even split across writes', async () => {
+    const { dispatch, blob, storage } = await setUp();
+    const secret = 'sk-live-0123456789abcdef';
+    const { record } = await dispatch({
+      secrets: { API_TOKEN: secret, UNNAMED: 'never-handed-over' },
+      manifest: { secretNames: ['API_TOKEN'] },
+      argv: ['/bin/sh', '-c', 'printf "token=%s" "${API_TOKEN%%0123*}"; sleep 0.2; printf "%s\\n" "0123${API_TOKEN#*0123}"; echo "err $API_TOKEN" >&2; echo "unnamed=${UNNAMED:-absent}"'],
+    });
+    expect(record.outcome).toBe('succeeded');
+    expect(await blob(record.artifacts.stdout)).toBe('token=[redacted:API_TOKEN]\nunnamed=absent\n');
+    expect(await blob(record.artifacts.stderr)).toBe('err [redacted:API_TOKEN]\n');
+    for (const bytes of storage.backend.values()) expect(Buffer.from(bytes).includes(secret)).toBe(false);
+  });
+
+  test('a secret written into the workspace fails the attempt without storing it anywhere', async () => {
+    const { dispatch, storage } = await setUp();
+    const secret = 'sk-live-leaky-value';
+    const { record } = await dispatch({ secrets: { API_TOKEN: secret }, argv: ['/bin/sh', '-c', 'echo "$API_TOKEN" > .npmrc'] });
+    expect(record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID' } });
+    expect(record.failure!.message).toContain('".npmrc" holds the value of secret API_TOKEN');
+    expect(record.artifacts.patch).toBeUndefined();
+    for (const bytes of storage.backend.values()) expect(Buffer.from(bytes).includes(secret)).toBe(false);
+  });
+
+  test('a secret the manifest names but the task lacks: failed, nothing runs', async () => {
+    const { dispatch, traces } = await setUp();
+    const { record } = await dispatch({ manifest: { secretNames: ['DEPLOY_KEY'] }, argv: ['/bin/sh', '-c', 'touch "$TRACES/ran"'] });
+    expect(record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID' } });
+    expect(record.failure!.message).toContain('secret DEPLOY_KEY');
+    expect(existsSync(join(traces, 'ran'))).toBe(false);
+  });
+
+  test('logs over limits.maxLogBytes are cut with a marker line', async () => {
+    const { dispatch, blob } = await setUp();
+    const { record } = await dispatch({
+      argv: ['/bin/sh', '-c', 'i=0; while [ $i -lt 100 ]; do echo "line $i of output"; i=$((i+1)); done'],
+      manifest: { limits: { timeoutMs: 10_000, network: false, maxPatchBytes: 1_000, maxLogBytes: 64 } },
+    });
+    const stdout = (await blob(record.artifacts.stdout))!;
+    const full = Array.from({ length: 100 }, (_, index) => `line ${index} of output\n`).join('');
+    expect(stdout).toBe(`${full.slice(0, 64)}\n[cairn] stdout truncated: kept the first 64 of ${full.length} bytes (limits.maxLogBytes)\n`);
+  });
+
+  test('the runtime environment is the allowlist, the manifest env and the named secrets only; HOME is the workspace', async () => {
+    const { dispatch, blob } = await setUp();
+    process.env['CAIRN_WORKER_TEST_LEAK'] = 'leaked';
+    try {
+      const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'env | grep -v "^PWD=" | sort; [ "$HOME" = "$(pwd -P)" ] && echo home-is-workspace'], secrets: { S: 'v' } });
+      const names = (await blob(record.artifacts.stdout))!.trim().split('\n').map((line) => line.split('=')[0]);
+      expect(names).toEqual(['HOME', 'LANG', 'PATH', 'S', 'TRACES', 'home-is-workspace']);
+    } finally {
+      delete process.env['CAIRN_WORKER_TEST_LEAK'];
+    }
+  });
+
+  test('output.json is stored as canonical JSON and left out of the patch; an invalid one fails the attempt', async () => {
+    const { dispatch, blob } = await setUp();
+    const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'printf \'{ "b": 2, "a": [1, 2.0] }\' > output.json; echo x > other.txt'] });
+    expect(record.outcome).toBe('succeeded');
+    expect(await blob(record.artifacts.output)).toBe('{"a":[1,2],"b":2}');
+    expect(await blob(record.artifacts.patch)).not.toContain('output.json');
+    const invalid = await dispatch({ argv: ['/bin/sh', '-c', 'printf "{not json" > output.json'] });
+    expect(invalid.record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', message: "The runtime's output.json is not valid UTF-8 JSON." } });
+    const linked = await dispatch({ argv: ['/bin/sh', '-c', 'ln -s /etc/passwd output.json'] });
+    expect(linked.record.failure?.message).toContain('is a symlink');
+  });
+
+  test('a non-zero exit fails the attempt with its exit code; the change is still captured', async () => {
+    const { dispatch } = await setUp();
+    const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'echo partial > half.txt; exit 3'] });
+    expect(record).toMatchObject({ outcome: 'failed', exitCode: 3, patchStats: { filesChanged: 1 } });
+    expect(record.failure).toBeUndefined();
+  });
+
+  test('an unsafe change fails the attempt with the reason and stores no patch', async () => {
+    const { dispatch } = await setUp();
+    const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'ln -s /etc/passwd passwd'] });
+    expect(record).toMatchObject({ outcome: 'failed', exitCode: 0, failure: { code: 'CAIRN_PAYLOAD_INVALID' } });
+    expect(record.failure!.message).toContain('"passwd" -> "/etc/passwd" points at the absolute path');
+    expect(record.artifacts.patch).toBeUndefined();
+  });
+
+  test('a program that cannot start, and a runtime the worker lacks, fail with CAIRN_RUNTIME_FAILED', async () => {
+    const { dispatch } = await setUp();
+    const missing = await dispatch({ argv: ['cairn-no-such-program'] });
+    expect(missing.record).toMatchObject({ outcome: 'failed', exitCode: null, failure: { code: 'CAIRN_RUNTIME_FAILED' } });
+    const agent = await dispatch({ manifest: { runtime: { kind: 'agent', adapter: 'claude-code', prompt: 'x' } } });
+    expect(agent.record.failure).toMatchObject({ code: 'CAIRN_RUNTIME_FAILED', message: expect.stringContaining('no runtime adapter "claude-code"') });
+  });
+
+  test('the empty workspace (sha256 of nothing) needs no blob', async () => {
+    const { dispatch } = await setUp();
+    const { record, manifest } = await dispatch({ files: {} });
+    expect(manifest.workspace).toBe(sha256Digest(''));
+    expect(record.outcome).toBe('succeeded');
+  });
+
+  test('an unsafe snapshot fails before anything runs', async () => {
+    const { dispatch, storage, traces } = await setUp();
+    const tar = Buffer.from('x'.repeat(1024));
+    await storage.put(blobKey(sha256Digest(tar)), tar);
+    const { record } = await dispatch({ manifest: { workspace: sha256Digest(tar) }, argv: ['/bin/sh', '-c', 'touch "$TRACES/ran"'] });
+    expect(record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID' } });
+    expect(existsSync(join(traces, 'ran'))).toBe(false);
+  });
+
+  test('a task whose result is already stored is not run again', async () => {
+    const { storage, key, workRoot, dispatch, traces } = await setUp();
+    const { record, task } = await dispatch({ argv: ['/bin/sh', '-c', 'echo run >> "$TRACES/count"'] });
+    const again = await createWorker({ storage, trustedKeys: [key], runtimes: { command: createCommandRuntime() }, workRoot }).run(task);
+    expect(again).toEqual(record);
+    expect(readFileSync(join(traces, 'count'), 'utf8')).toBe('run\n');
+  });
+
+  test('keepWorkDirectory keeps the workspace and its git directory', async () => {
+    const { dispatch, workRoot } = await setUp();
+    await dispatch({ worker: { keepWorkDirectory: true } });
+    const [kept] = readdirSync(workRoot);
+    expect(kept).toMatch(/^cairn-build-1-/);
+    expect(readdirSync(join(workRoot, kept!)).sort()).toEqual(['git', 'workspace']);
+    expect(readFileSync(join(workRoot, kept!, 'workspace', 'new.txt'), 'utf8')).toBe('x');
+  });
+});
+
+describe('createWorker settings', () => {
+  const storage = createInMemoryStorageProvider();
+  const runtimes = { command: createCommandRuntime() };
+  const failure = (settings: unknown) => {
+    try {
+      createWorker(settings as WorkerSettings);
+    } catch (error) {
+      if (isCairnError(error, 'CAIRN_CONFIG_INVALID')) return { path: error.path, paths: error.issues.map((issue) => issue.path), message: error.message };
+      throw error;
+    }
+    return undefined;
+  };
+
+  test('every problem is listed by option path', async () => {
+    const result = failure({ storage: {}, trustedKeys: [], runtimes: {}, keepWorkDirectory: 'yes', colour: true });
+    expect(result?.paths.sort()).toEqual(['worker.colour', 'worker.keepWorkDirectory', 'worker.runtimes', 'worker.storage', 'worker.trustedKeys']);
+    expect(result?.message).toMatch(/^\[cairn\] \[worker\] invalid settings: /);
+  });
+
+  test('a trusted key whose id is not its key is refused at construction', async () => {
+    const key = await publicKeyOf(createInMemorySigner());
+    expect(failure({ storage, runtimes, trustedKeys: [{ ...key, keyId: sha256Digest('other') }] })).toMatchObject({ path: 'worker.trustedKeys.0' });
+    expect(failure({ storage, runtimes, trustedKeys: [key] })).toBeUndefined();
+  });
+});

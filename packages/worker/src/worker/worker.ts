@@ -1,0 +1,270 @@
+import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import type { DispatchManifest, ExecutionOutcome, Logger, PublicKeyRecord, ResultArtifacts, ResultRecord, RuntimeAdapterV1, RuntimeResult, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import { trustedKeyFrom, type TrustedKey } from '@cairn/audit';
+import { CairnError, canonicalJsonBytes, isCairnError, parsePayload, publicKeyRecordSchema, resultKey, resultRecordSchema, taskEnvelopeSchema } from '@cairn/protocol';
+import { z } from 'zod';
+import type { AttemptWorkspace } from '../git/attempt-workspace.ts';
+import { LogCapture } from '../logs/log-capture.ts';
+import { attemptIdentity } from '../manifest/attempt-identity.ts';
+import { openTaskManifest } from '../manifest/open-task-manifest.ts';
+import { outputFileName, readOutputJson } from '../output/read-output-json.ts';
+import { capturePatch } from '../patch/capture-patch.ts';
+import { parseSettings } from '../settings/parse-settings.ts';
+import { BlobStore } from './blob-store.ts';
+import { prepareAttempt } from './prepare-attempt.ts';
+import { namedSecrets, redactText, runtimeEnvironment } from './runtime-environment.ts';
+
+const seam = (name: string) =>
+  z.custom<object>((value) => typeof value === 'object' && value !== null && (value as { specificationVersion?: unknown }).specificationVersion === 'v1', {
+    message: `must be a ${name} (an object with specificationVersion 'v1')`,
+  });
+
+/** Settings of `createWorker`, checked at construction; errors name the option (`worker.runtimes`). */
+export const workerSettingsSchema = z.strictObject({
+  /** Where manifests, snapshots and inputs are read and outputs and results written: the engine's storage. */
+  storage: seam('StorageProviderV1'),
+  /** Public keys a dispatch manifest may be signed with (the engine signer's). */
+  trustedKeys: z.array(publicKeyRecordSchema).min(1, "must hold at least one key (the engine signer's public key)"),
+  /** Runtime adapters by name: `command`, or an agent adapter's name (`claude-code`). */
+  runtimes: z.record(z.string().min(1), seam('RuntimeAdapterV1')).refine((runtimes) => Object.keys(runtimes).length > 0, 'must name at least one runtime adapter'),
+  /** The folder attempts get their working folders in; the system temporary folder by default. */
+  workRoot: z.string().min(1, 'must not be empty').optional(),
+  /** Keep each attempt's folder (workspace and git directory) after it ends, to debug it. */
+  keepWorkDirectory: z.boolean().default(false),
+  /** PATH the runtime gets, unless the manifest's env sets one. */
+  path: z.string().min(1, 'must not be empty').default('/usr/local/bin:/usr/bin:/bin'),
+  /** Largest `output.json` accepted, in bytes. */
+  maxOutputBytes: z.int().min(0).max(1_073_741_824).default(1_048_576),
+  logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null, 'must be a logger (pino-shaped: debug, info, warn, error)').optional(),
+});
+
+export type WorkerSettings = Omit<z.input<typeof workerSettingsSchema>, 'storage' | 'trustedKeys' | 'runtimes' | 'logger'> & {
+  readonly storage: StorageProviderV1;
+  readonly trustedKeys: readonly PublicKeyRecord[];
+  readonly runtimes: Readonly<Record<string, RuntimeAdapterV1>>;
+  readonly logger?: Logger;
+};
+
+/** What happened to an attempt, gathered while it runs and written once as its result record. */
+interface AttemptState {
+  failure?: CairnError;
+  runtime?: RuntimeResult;
+  timedOut: boolean;
+  cancelled: boolean;
+  patch?: { readonly digest: ResultArtifacts['stdout']; readonly filesChanged: number; readonly bytes: number };
+  output?: ResultArtifacts['stdout'];
+}
+
+/**
+ * The task harness every executor runs (on the host for the local executor, as the container's
+ * entrypoint on Fargate). `run(task)` carries one attempt from its signed manifest to its result
+ * record; see the package README for the steps and the safety rules.
+ */
+export class Worker {
+  readonly #settings: z.output<typeof workerSettingsSchema>;
+  readonly #storage: StorageProviderV1;
+  readonly #blobs: BlobStore;
+  readonly #trustedKeys: readonly TrustedKey[];
+  readonly #runtimes: Readonly<Record<string, RuntimeAdapterV1>>;
+  readonly #workRoot: string;
+
+  constructor(settings: WorkerSettings) {
+    this.#settings = parseSettings(workerSettingsSchema, settings, 'worker');
+    this.#storage = settings.storage;
+    this.#blobs = new BlobStore(settings.storage);
+    this.#runtimes = settings.runtimes;
+    this.#workRoot = this.#settings.workRoot ?? tmpdir();
+    this.#trustedKeys = this.#settings.trustedKeys.map((record, index) => {
+      try {
+        return trustedKeyFrom(record, `worker.trustedKeys.${index}`);
+      } catch (error) {
+        const path = `worker.trustedKeys.${index}`;
+        throw new CairnError('CAIRN_CONFIG_INVALID', `[cairn] [worker] invalid settings: "${path}" ${(error as Error).message}`, {
+          path,
+          issues: [{ code: 'CAIRN_CONFIG_INVALID', path, message: (error as Error).message }],
+          cause: error,
+        });
+      }
+    });
+  }
+
+  /**
+   * Runs one attempt and returns its result record, also written to `results/<executionId>.json`.
+   * Never throws for what went wrong with the attempt (a bad manifest, an input that does not apply,
+   * a refused patch, a runtime that cannot start): that is the record's `failure`. Throws only for
+   * a task envelope that names no attempt, or when storage fails so that no record can be written.
+   * `signal` cancels: the runtime is stopped and the record says `cancelled`. A task whose record
+   * is already stored (for the same manifest) is not run again: the stored record is returned.
+   */
+  async run(task: TaskEnvelope, signal?: AbortSignal): Promise<ResultRecord> {
+    const startedAt = new Date().toISOString();
+    parsePayload(taskEnvelopeSchema, task, 'task envelope');
+    const stored = await this.#storedResult(task);
+    if (stored) return stored;
+    const opened = await openTaskManifest(this.#storage, task, this.#trustedKeys);
+    const manifest = 'manifest' in opened ? opened.manifest : undefined;
+    const identity = attemptIdentity(task.executionId, manifest, 'failure' in opened ? opened.unverified : undefined);
+    if (!identity) {
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', `Cannot report on execution ${JSON.stringify(task.executionId)}: its manifest failed (${'failure' in opened ? opened.failure.message : ''}) and the id is not <runId>/<itemId>/<attempt>.`, {
+        path: 'executionId',
+      });
+    }
+    const state: AttemptState = { timedOut: false, cancelled: false };
+    const named = manifest ? namedSecrets(manifest.secretNames, task.secrets) : { secrets: {}, missing: [] };
+    const secrets = named.secrets;
+    const maxLogBytes = manifest?.limits.maxLogBytes ?? 0;
+    const logs = { stdout: new LogCapture('stdout', maxLogBytes, secrets), stderr: new LogCapture('stderr', maxLogBytes, secrets) };
+    if (!manifest) {
+      state.failure = (opened as { failure: CairnError }).failure;
+    } else if (named.missing.length > 0) {
+      const plural = named.missing.length > 1;
+      state.failure = new CairnError('CAIRN_PAYLOAD_INVALID', `The task does not carry the secret${plural ? 's' : ''} ${named.missing.join(', ')} that the manifest names; nothing was run. Set ${plural ? 'them' : 'it'} on the engine.`, {
+        path: 'secrets',
+      });
+    } else if (signal?.aborted) {
+      state.cancelled = true;
+    } else {
+      await this.#attempt(manifest, secrets, logs, state, signal);
+    }
+    const artifacts: ResultArtifacts = {
+      ...(state.patch ? { patch: state.patch.digest } : {}),
+      stdout: await this.#blobs.store(logs.stdout.finish(), 'text/plain'),
+      stderr: await this.#blobs.store(logs.stderr.finish(), 'text/plain'),
+      ...(state.output ? { output: state.output } : {}),
+    };
+    const record: ResultRecord = {
+      version: 'cairn.result/v1',
+      ...identity,
+      manifestDigest: task.manifestDigest,
+      outcome: outcomeOf(state),
+      exitCode: state.runtime?.exitCode ?? null,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      artifacts,
+      ...(state.patch ? { patchStats: { filesChanged: state.patch.filesChanged, bytes: state.patch.bytes } } : {}),
+      ...(state.failure ? { failure: { code: state.failure.code, message: redactText(state.failure.message, secrets) } } : {}),
+    };
+    await this.#storage.put(resultKey(task.executionId), canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record')), { contentType: 'application/json' });
+    this.#settings.logger?.info({ executionId: task.executionId, outcome: record.outcome, exitCode: record.exitCode, ...(record.failure ? { failure: record.failure.code } : {}) }, 'attempt finished');
+    return record;
+  }
+
+  /** Prepares, runs and captures a verified attempt, recording into `state` what happened. */
+  async #attempt(manifest: DispatchManifest, secrets: Record<string, string>, logs: { stdout: LogCapture; stderr: LogCapture }, state: AttemptState, signal: AbortSignal | undefined): Promise<void> {
+    const runtimeName = manifest.runtime.kind === 'command' ? 'command' : manifest.runtime.adapter;
+    const runtime = this.#runtimes[runtimeName];
+    if (!runtime) {
+      state.failure = new CairnError('CAIRN_RUNTIME_FAILED', `This worker has no runtime adapter ${JSON.stringify(runtimeName)} (it has ${Object.keys(this.#runtimes).join(', ')}); nothing was run. Add it to worker.runtimes or send the item to an executor that has it.`, {
+        path: 'runtime',
+      });
+      return;
+    }
+    let attempt: AttemptWorkspace | undefined;
+    let started = false;
+    try {
+      await mkdir(this.#workRoot, { recursive: true });
+      attempt = await prepareAttempt(manifest, this.#blobs, this.#workRoot);
+      this.#settings.logger?.debug({ executionId: manifest.executionId, directory: attempt.directory, files: attempt.snapshotEntries }, 'workspace prepared');
+      started = true;
+      const result = await this.#runRuntime(runtime, manifest, attempt, secrets, logs, state, signal);
+      if (result) state.runtime = result;
+      if (state.cancelled) return;
+      const output = await this.#readOutput(attempt, secrets).catch((error: unknown) => {
+        state.failure ??= asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not read the output');
+        return undefined;
+      });
+      if (output) state.output = await this.#blobs.store(output, 'application/json');
+      const captured = await capturePatch(attempt, { maxPatchBytes: manifest.limits.maxPatchBytes, secrets, exclude: [outputFileName] });
+      if (captured.patch) state.patch = { digest: await this.#blobs.store(captured.patch, 'text/x-diff'), ...captured.stats };
+    } catch (error) {
+      state.failure ??= started ? asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not capture the results') : asCairnError(error, 'CAIRN_EXECUTOR_START_FAILED', 'could not prepare the workspace');
+    } finally {
+      if (attempt && this.#settings.keepWorkDirectory) this.#settings.logger?.info({ executionId: manifest.executionId, directory: attempt.directory }, 'kept the work directory');
+      else await attempt?.remove().catch((error: unknown) => this.#settings.logger?.warn({ directory: attempt?.directory, error: (error as Error).message }, 'could not remove the work directory'));
+    }
+  }
+
+  /** Runs the runtime under the wall-clock limit and the caller's cancel signal. */
+  async #runRuntime(
+    runtime: RuntimeAdapterV1,
+    manifest: DispatchManifest,
+    attempt: AttemptWorkspace,
+    secrets: Record<string, string>,
+    logs: { stdout: LogCapture; stderr: LogCapture },
+    state: AttemptState,
+    signal: AbortSignal | undefined,
+  ): Promise<RuntimeResult | undefined> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      state.timedOut = true;
+      controller.abort();
+    }, manifest.limits.timeoutMs);
+    const cancel = () => {
+      state.cancelled = true;
+      controller.abort();
+    };
+    signal?.addEventListener('abort', cancel, { once: true });
+    if (signal?.aborted) cancel();
+    try {
+      return await runtime.run({
+        workspace: attempt.workspace,
+        spec: manifest.runtime,
+        env: runtimeEnvironment(attempt.workspace, this.#settings.path, manifest.env, secrets),
+        signal: controller.signal,
+        sinks: { stdout: (chunk) => logs.stdout.write(chunk), stderr: (chunk) => logs.stderr.write(chunk) },
+        // Not in RuntimeInvocation V1 yet: the command runtime hands it to its `launch` hook.
+        network: manifest.limits.network,
+      } as Parameters<RuntimeAdapterV1['run']>[0]);
+    } catch (error) {
+      state.failure ??= asCairnError(error, 'CAIRN_RUNTIME_FAILED', `the ${runtime.kind} runtime failed`);
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', cancel);
+    }
+  }
+
+  /** `output.json`, canonical, refused when it holds a secret value. */
+  async #readOutput(attempt: AttemptWorkspace, secrets: Record<string, string>): Promise<Uint8Array | undefined> {
+    const output = await readOutputJson(attempt.workspace, this.#settings.maxOutputBytes);
+    if (!output) return undefined;
+    const text = Buffer.from(output);
+    for (const [name, value] of Object.entries(secrets)) {
+      if (value !== '' && (text.includes(value) || text.includes(JSON.stringify(value).slice(1, -1)))) {
+        throw new CairnError('CAIRN_PAYLOAD_INVALID', `The runtime's ${outputFileName} holds the value of secret ${name}; it was not stored.`, { path: outputFileName, details: { rule: 'secret' } });
+      }
+    }
+    return output;
+  }
+
+  /** The record already stored for this execution and manifest, if a previous run wrote one. */
+  async #storedResult(task: TaskEnvelope): Promise<ResultRecord | undefined> {
+    const bytes = await this.#storage.get(resultKey(task.executionId));
+    if (bytes === null) return undefined;
+    try {
+      const record = parsePayload(resultRecordSchema, JSON.parse(new TextDecoder().decode(bytes)), `result record ${resultKey(task.executionId)}`);
+      return record.manifestDigest === task.manifestDigest ? (record as ResultRecord) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** Creates a worker (see `Worker`). */
+export function createWorker(settings: WorkerSettings): Worker {
+  return new Worker(settings);
+}
+
+function outcomeOf(state: AttemptState): ExecutionOutcome {
+  if (state.cancelled) return 'cancelled';
+  if (state.timedOut) return 'timed-out';
+  if (state.failure) return 'failed';
+  return state.runtime?.exitCode === 0 ? 'succeeded' : 'failed';
+}
+
+/** A CairnError as it is, anything else (a git or file-system failure) under `code`. */
+function asCairnError(error: unknown, code: 'CAIRN_RUNTIME_FAILED' | 'CAIRN_EXECUTOR_START_FAILED', doing: string): CairnError {
+  if (isCairnError(error)) return error;
+  return new CairnError(code, `The worker ${doing}: ${(error as Error).message ?? String(error)}`, { cause: error });
+}
