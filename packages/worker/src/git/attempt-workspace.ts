@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extractSnapshot } from '../snapshot/extract-snapshot.ts';
 import { readBlobs } from './read-blobs.ts';
@@ -125,8 +125,25 @@ export class AttemptWorkspace {
     return new Map([...objects].map(([path, object]) => [path, { object, target: contents.get(object)!.toString('utf8') }]));
   }
 
-  /** Removes the attempt's folder. */
+  /**
+   * Removes the attempt's folder. A runtime may have left folders the worker cannot enter or empty
+   * (mode 0500, 0000): their owner permissions are restored and the removal tried again.
+   */
   async remove(): Promise<void> {
-    await rm(this.directory, { recursive: true, force: true, maxRetries: 3 });
+    try {
+      await rm(this.directory, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      await openUp(this.directory);
+      await rm(this.directory, { recursive: true, force: true, maxRetries: 3 });
+    }
+  }
+}
+
+/** Gives the owner full access to every folder under `directory` (not following symlinks). */
+async function openUp(directory: string): Promise<void> {
+  await chmod(directory, 0o700).catch(() => undefined);
+  const children = await readdir(directory, { withFileTypes: true }).catch(() => []);
+  for (const child of children) {
+    if (child.isDirectory()) await openUp(join(directory, child.name));
   }
 }
