@@ -1,4 +1,3 @@
-export const VERSION = '0.1.0';
 export { createLocalStorageProvider, LocalStorageProvider, localStorageProviderSettingsSchema } from './storage/local-storage-provider.ts';
 export type { LocalStorageProviderSettings } from './storage/local-storage-provider.ts';
 export { createLocalAuditAnchor, LocalAuditAnchor, localAuditAnchorSettingsSchema } from './anchor/local-audit-anchor.ts';
@@ -7,3 +6,10 @@ export { createLocalSigner, LocalSigner, localSignerSettingsSchema } from './sig
 export type { LocalSignerSettings } from './signer/local-signer.ts';
 export { createLocalCipher, LocalCipher, localCipherSettingsSchema } from './cipher/local-cipher.ts';
 export type { LocalCipherSettings } from './cipher/local-cipher.ts';
+export { createLocalExecutor, LocalExecutor, localExecutorSettingsSchema } from './executor/local-executor.ts';
+export type { LocalExecutorSettings } from './executor/local-executor.ts';
+export { bubblewrapCommand, sandboxWorkspace } from './sandbox/bubblewrap-command.ts';
+export type { SandboxCommandOptions, SandboxLimits } from './sandbox/bubblewrap-command.ts';
+export { createSandboxLauncher } from './sandbox/sandbox-launcher.ts';
+export type { SandboxLauncherOptions } from './sandbox/sandbox-launcher.ts';
+export const VERSION = '0.1.0';

@@ -78,7 +78,7 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     // A watchdog inside too, for a sandbox whose first process missed its parent-death signal:
     // when the host's end of fd 3 closes, it kills everything in the sandbox. The command itself
     // does not get fd 3.
-    '/bin/sh', '-c', '(read -r _ <&3; kill -KILL -1) & exec 3<&-; exec "$@"', 'cairn-sandbox',
+    '/bin/sh', '-c', '(read -r _ <&3; kill -KILL -1 2>/dev/null) & exec 3<&-; exec "$@"', 'cairn-sandbox',
     ...limitPrefix(options.limits),
     ...argv,
   ];

@@ -1,0 +1,67 @@
+import { readdirSync } from 'node:fs';
+import type { RuntimeSpec } from '@cairn/core';
+import { describeExecutor, type ExecutorTaskBehaviour } from '@cairn/conformance';
+import { expect, test } from 'vitest';
+import { createLocalExecutor, LocalExecutor, type LocalExecutorSettings } from './local-executor.ts';
+import { executorWorld } from './local-executor.test-support.ts';
+
+const worlds = new Map<LocalExecutor, ReturnType<typeof executorWorld>>();
+
+const runtimeOf = (behaviour: ExecutorTaskBehaviour): RuntimeSpec => ({
+  kind: 'command',
+  argv: behaviour.kind === 'succeed' ? ['/bin/true'] : behaviour.kind === 'fail' ? ['/bin/sh', '-c', `exit ${behaviour.exitCode}`] : ['/bin/sleep', '600'],
+});
+
+const settingsOf = (world: ReturnType<typeof executorWorld>): LocalExecutorSettings => ({
+  storage: world.storage,
+  trustedKeys: [world.key],
+  stateDirectory: world.stateDirectory,
+  workRoot: world.workRoot,
+  keepWorkDirectory: true,
+});
+
+describeExecutor({
+  name: 'local (bubblewrap)',
+  create: () => {
+    const world = executorWorld();
+    const executor = createLocalExecutor(settingsOf(world));
+    worlds.set(executor, world);
+    return executor;
+  },
+  task: (behaviour, executionId) => {
+    // Each instance of a test shares one world; the suite builds tasks for the current one.
+    const world = [...worlds.values()].at(-1)!;
+    return world.task(executionId, runtimeOf(behaviour));
+  },
+  restart: (executor) => {
+    const world = worlds.get(executor)!;
+    const restarted = createLocalExecutor(settingsOf(world));
+    worlds.set(restarted, world);
+    return restarted;
+  },
+  // Every run of a task body gets a working folder of its own, kept here: count them from disk.
+  oracle: (executor) => ({
+    runCount: (executionId) => {
+      const label = `cairn-${executionId.replaceAll(/[^A-Za-z0-9._-]/g, '-')}-1-`.slice(0, 66);
+      return readdirSync(worlds.get(executor)!.workRoot).filter((name) => name.startsWith(label)).length;
+    },
+  }),
+  cleanup: (executor) => {
+    const world = worlds.get(executor);
+    worlds.delete(executor);
+    if (world && ![...worlds.values()].includes(world)) world.cleanUp();
+  },
+  timeoutMs: 20_000,
+});
+
+test('bad settings name every option; a missing bubblewrap names the install command', () => {
+  const world = executorWorld();
+  try {
+    expect(() => createLocalExecutor({ ...settingsOf(world), stateDirectory: '', sandbox: 'docker' as never, trustedKeys: [] })).toThrow(
+      expect.objectContaining({ code: 'CAIRN_CONFIG_INVALID', issues: expect.arrayContaining([expect.objectContaining({ path: 'local.executor.stateDirectory' }), expect.objectContaining({ path: 'local.executor.sandbox' }), expect.objectContaining({ path: 'local.executor.trustedKeys' })]) }),
+    );
+    expect(() => createLocalExecutor({ ...settingsOf(world), bwrap: '/nonexistent/bwrap' })).toThrow(/apt-get install -y bubblewrap/);
+  } finally {
+    world.cleanUp();
+  }
+});
