@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extractSnapshot } from '../snapshot/extract-snapshot.ts';
 import { readBlobs } from './read-blobs.ts';
@@ -44,11 +44,14 @@ export class AttemptWorkspace {
   readonly git: { readonly gitDirectory: string; readonly workTree: string };
   /** Files and symlinks the snapshot held. */
   readonly snapshotEntries: number;
+  /** Device and inode of the workspace folder when it was made. */
+  readonly #identity: { readonly dev: number; readonly ino: number };
   #baseline: string;
   #baselineSymlinks: ReadonlyMap<string, BaselineSymlink> = new Map();
 
-  private constructor(directory: string, snapshotEntries: number, baseline: string) {
+  private constructor(directory: string, snapshotEntries: number, baseline: string, identity: { readonly dev: number; readonly ino: number }) {
     this.directory = directory;
+    this.#identity = identity;
     this.workspace = join(directory, 'workspace');
     this.git = { gitDirectory: join(directory, 'git'), workTree: this.workspace };
     this.snapshotEntries = snapshotEntries;
@@ -79,13 +82,24 @@ export class AttemptWorkspace {
       await gitOutput(git, ['init', '--quiet', '--template=']);
       await mkdir(join(git.gitDirectory, 'info'), { recursive: true });
       await writeFile(join(git.gitDirectory, 'info', 'attributes'), neutralAttributes);
-      const attempt = new AttemptWorkspace(directory, entries, '');
+      const { dev, ino } = await lstat(workspace);
+      const attempt = new AttemptWorkspace(directory, entries, '', { dev, ino });
       await attempt.commit('baseline');
       return attempt;
     } catch (error) {
       await rm(directory, { recursive: true, force: true });
       throw error;
     }
+  }
+
+  /**
+   * Whether the workspace is still the folder it was made as. A runtime without a bind-mounted
+   * sandbox could swap it for a symlink (to `/`), and the worker would then read and stage the
+   * files over there.
+   */
+  async isIntact(): Promise<boolean> {
+    const stats = await lstat(this.workspace).catch(() => undefined);
+    return stats !== undefined && stats.isDirectory() && stats.dev === this.#identity.dev && stats.ino === this.#identity.ino;
   }
 
   /**

@@ -183,6 +183,13 @@ describe('capturePatch refuses unsafe changes', () => {
     });
   }
 
+  test('the workspace folder swapped for a symlink to /', async () => {
+    const { attempt } = await prepared();
+    renameSync(attempt.workspace, `${attempt.workspace}-moved`);
+    symlinkSync('/', attempt.workspace);
+    expect(await refusal(attempt)).toMatchObject({ rule: 'workspace-replaced', message: expect.stringContaining('was replaced') });
+  });
+
   test('a patch over limits.maxPatchBytes', async () => {
     const { attempt } = await prepared();
     writeFileSync(join(attempt.workspace, 'big.txt'), 'x'.repeat(5_000));

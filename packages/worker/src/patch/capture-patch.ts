@@ -30,14 +30,15 @@ export interface CapturedPatch {
 }
 
 /** Why a patch was refused; `details.rule` of the CAIRN_PAYLOAD_INVALID error. */
-export type PatchRefusalRule = 'git-metadata' | 'submodule' | 'special-file' | 'path' | 'mode' | 'setuid' | 'symlink-escape' | 'size' | 'secret';
+export type PatchRefusalRule = 'workspace-replaced' | 'git-metadata' | 'submodule' | 'special-file' | 'path' | 'mode' | 'setuid' | 'symlink-escape' | 'size' | 'secret';
 
 const allowedModes = new Set(['100644', '100755', '120000']);
 const symlinkMode = '120000';
 
 /**
  * Captures what changed in the workspace since its baseline as a binary git patch and refuses an
- * unsafe one, throwing CAIRN_PAYLOAD_INVALID with `details.rule` and the path: `.git` anywhere, a
+ * unsafe one, throwing CAIRN_PAYLOAD_INVALID with `details.rule` and the path: the workspace
+ * folder itself swapped for another, `.git` anywhere, a
  * submodule, a FIFO, socket or device anywhere in the workspace, a path git or the worker would
  * not accept, a mode other than 100644/100755/120000, a setuid/setgid/sticky bit on a changed
  * file, a symlink the change makes lead outside the workspace (absolute, or by `..`, also through
@@ -45,6 +46,7 @@ const symlinkMode = '120000';
  * The index is left holding the change (`git add --all`).
  */
 export async function capturePatch(attempt: AttemptWorkspace, options: CapturePatchOptions): Promise<CapturedPatch> {
+  if (!(await attempt.isIntact())) refuse('workspace-replaced', '', `the workspace folder ${attempt.workspace} was replaced (by a symlink or another folder)`);
   const excluded = (options.exclude ?? []).map((path) => `:(exclude,top,literal)${path}`);
   // The scan and git's own walk read the same tree: run side by side. What git staged is only
   // looked at once the scan found nothing.

@@ -323,6 +323,14 @@ describe('Worker.run', () => {
     expect(record.artifacts.patch).toBeUndefined();
   });
 
+  test('a runtime that swaps its workspace for a symlink to / gets nothing read or staged from there', async () => {
+    const { dispatch } = await setUp();
+    const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'here="$(pwd -P)"; cd .. && mv "$here" "$here-gone" && ln -s / "$here"'] });
+    expect(record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', message: expect.stringContaining('was replaced') } });
+    expect(record.artifacts.patch).toBeUndefined();
+    expect(record.artifacts.output).toBeUndefined();
+  });
+
   test('a program that cannot start, and a runtime the worker lacks, fail with CAIRN_RUNTIME_FAILED', async () => {
     const { dispatch } = await setUp();
     const missing = await dispatch({ argv: ['cairn-no-such-program'] });

@@ -227,6 +227,8 @@ export class Worker {
 
   /** `output.json`, canonical, refused when it holds a secret value. */
   async #readOutput(attempt: AttemptWorkspace, secrets: Record<string, string>): Promise<Uint8Array | undefined> {
+    // The capture refuses a replaced workspace with its reason; nothing is read from one here.
+    if (!(await attempt.isIntact())) return undefined;
     const output = await readOutputJson(attempt.workspace, this.#settings.maxOutputBytes);
     if (!output) return undefined;
     const text = Buffer.from(output);
