@@ -18,6 +18,11 @@ export interface ManifestLimits {
   readonly maxPatchBytes: number;
   /** Largest stdout/stderr kept, in bytes each; more is cut with a truncation marker. */
   readonly maxLogBytes: number;
+  /**
+   * How the executor isolates the task, as it declares (`bubblewrap`, `container`, `none`): signed
+   * into the manifest so the evidence says when a task ran without a sandbox.
+   */
+  readonly isolation?: string;
 }
 
 /**

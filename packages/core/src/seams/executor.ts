@@ -8,6 +8,11 @@ export interface ExecutorCapabilities {
    * the engine learns of completions only by `inspect` on its reconcile loop.
    */
   readonly pushesCompletions: boolean;
+  /**
+   * How tasks are isolated (`bubblewrap`, `container`, `none`); the engine records it in each
+   * dispatch manifest. Say `none` when they are not: the evidence must not imply a sandbox.
+   */
+  readonly isolation?: string;
 }
 
 /**

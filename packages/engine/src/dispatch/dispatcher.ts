@@ -306,7 +306,13 @@ export class Dispatcher {
       apply: spec.apply ?? [],
       env: spec.env ?? {},
       secretNames: spec.secrets ?? [],
-      limits: { timeoutMs: spec.timeout ? parseDuration(spec.timeout) : defaultTimeoutMs, network: spec.network ?? false, maxPatchBytes: 50_000_000, maxLogBytes: 5_000_000 },
+      limits: {
+        timeoutMs: spec.timeout ? parseDuration(spec.timeout) : defaultTimeoutMs,
+        network: spec.network ?? false,
+        maxPatchBytes: 50_000_000,
+        maxLogBytes: 5_000_000,
+        ...(executor.capabilities.isolation === undefined ? {} : { isolation: executor.capabilities.isolation }),
+      },
       effect: spec.effect ?? 'read-impure',
       issuedAt: new Date(this.#now()).toISOString(),
     };

@@ -78,7 +78,7 @@ const runningHere = new Map<string, AbortController>();
 export class LocalExecutor implements ExecutorV1 {
   readonly specificationVersion = 'v1';
   readonly provider = provider;
-  readonly capabilities = { cancel: true, pushesCompletions: true } as const;
+  readonly capabilities: { readonly cancel: true; readonly pushesCompletions: true; readonly isolation: 'bubblewrap' | 'none' };
   readonly #settings: z.output<typeof localExecutorSettingsSchema>;
   readonly #worker: Worker;
   readonly #states: ExecutionStateFiles;
@@ -87,6 +87,8 @@ export class LocalExecutor implements ExecutorV1 {
 
   constructor(settings: LocalExecutorSettings) {
     this.#settings = parseSettings(localExecutorSettingsSchema, settings, 'local.executor');
+    // Declared, so the engine signs into every manifest whether its task ran in a sandbox.
+    this.capabilities = { cancel: true, pushesCompletions: true, isolation: this.#settings.sandbox };
     if (this.#settings.sandbox === 'bubblewrap' && !existsSync(this.#settings.bwrap)) {
       throw new CairnError('CAIRN_CONFIG_INVALID', `bubblewrap is not installed (no ${this.#settings.bwrap}): install it with \`apt-get install -y bubblewrap\`, or set local.executor.sandbox to 'none' for development only.`, {
         path: 'local.executor.bwrap',
