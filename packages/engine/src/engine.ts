@@ -1,6 +1,6 @@
 import type { AuditActor, AuditAnchorV1, CairnEvent, CipherV1, DsseEnvelope, EvidenceBundleV1, ExecutionStatus, ExecutorV1, Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { buildEvidenceBundle } from '@cairn/audit';
-import { assertRunSpec, CairnError, isTerminalState, manifestKey, parseRunSpec, runTransitions } from '@cairn/protocol';
+import { assertRunSpec, CairnError, isTerminalState, manifestKey, parseRunSpec, parseSettings, runTransitions } from '@cairn/protocol';
 import { z } from 'zod';
 import { AuditLog } from './audit/audit-log.ts';
 import { openEngineDatabase, type EngineDatabase } from './database/open-engine-database.ts';
@@ -102,23 +102,16 @@ export class Engine {
   #stopsRequested = false;
 
   constructor(settings: EngineSettings) {
-    const parsed = engineSettingsSchema.safeParse(settings);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((issue) => ({ code: 'CAIRN_CONFIG_INVALID' as const, path: `engine.${issue.path.join('.')}`, message: issue.message }));
-      throw new CairnError('CAIRN_CONFIG_INVALID', `@cairn/engine settings are invalid: ${issues.map((issue) => `${issue.path} ${issue.message}`).join('; ')}.`, {
-        path: issues[0]!.path,
-        issues,
-      });
-    }
-    this.#settings = parsed.data;
+    const parsed = parseSettings(engineSettingsSchema, settings, 'engine');
+    this.#settings = parsed;
     this.#executors = settings.executors;
-    this.#database = typeof parsed.data.database === 'string' ? openEngineDatabase(parsed.data.database) : (parsed.data.database as EngineDatabase);
-    const now = parsed.data.now ?? Date.now;
+    this.#database = typeof parsed.database === 'string' ? openEngineDatabase(parsed.database) : (parsed.database as EngineDatabase);
+    const now = parsed.now ?? Date.now;
     this.audit = new AuditLog(this.#database, { now });
     this.#machine = new RunStateMachine(this.#database, this.audit, {
       now,
-      defaultExecutor: parsed.data.defaultExecutor ?? Object.keys(settings.executors)[0]!,
-      approvalTimeoutMs: parsed.data.approvalTimeoutMs,
+      defaultExecutor: parsed.defaultExecutor ?? Object.keys(settings.executors)[0]!,
+      approvalTimeoutMs: parsed.approvalTimeoutMs,
     });
     this.#secrets = settings.cipher ? new SecretStore({ database: this.#database, audit: this.audit, cipher: settings.cipher, now }) : undefined;
     this.#counts = new StateCountsReader(this.#database);
@@ -135,7 +128,7 @@ export class Engine {
       storage: settings.storage,
       submit: (text, options) => this.submit(text, options),
       now,
-      ...(parsed.data.logger ? { logger: parsed.data.logger } : {}),
+      ...(parsed.logger ? { logger: parsed.logger } : {}),
     });
     this.#dispatcher = new Dispatcher({
       database: this.#database,
@@ -144,11 +137,11 @@ export class Engine {
       executors: settings.executors,
       storage: settings.storage,
       signer: settings.signer,
-      concurrency: parsed.data.concurrency,
-      queues: parsed.data.queues,
+      concurrency: parsed.concurrency,
+      queues: parsed.queues,
       now,
       ...(this.#secrets ? { secrets: this.#secrets } : {}),
-      ...(parsed.data.observer ? { observer: parsed.data.observer } : {}),
+      ...(parsed.observer ? { observer: parsed.observer } : {}),
     });
     this.#storage = settings.storage;
     this.#signer = settings.signer;
@@ -157,9 +150,9 @@ export class Engine {
       audit: this.audit,
       signer: settings.signer,
       anchors: settings.anchors ?? [],
-      ...parsed.data.checkpoints,
+      ...parsed.checkpoints,
       now,
-      ...(parsed.data.observer ? { observer: parsed.data.observer } : {}),
+      ...(parsed.observer ? { observer: parsed.observer } : {}),
     });
   }
 

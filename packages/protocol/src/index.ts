@@ -50,4 +50,5 @@ export { executionHandleSchema, executionStatusSchema, taskEnvelopeSchema } from
 export { parsePayload } from './schemas/parse-payload.ts';
 export { resultRecordSchema } from './schemas/result-record-schema.ts';
 export { blobKey, manifestKey, resultKey } from './storage/storage-keys.ts';
+export { parseSettings } from './errors/parse-settings.ts';
 export const VERSION = '0.1.0';

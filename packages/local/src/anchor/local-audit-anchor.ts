@@ -1,12 +1,11 @@
 import { mkdir, open, readFile, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AnchorCheckpoint, AnchoredCheckpoint, AnchorReceipt, AuditAnchorV1, CheckpointReference } from '@cairn/core';
-import { anchorReceiptSchema, CairnError, canonicalJson, sha256Digest } from '@cairn/protocol';
+import { anchorReceiptSchema, CairnError, canonicalJson, parseSettings, sha256Digest } from '@cairn/protocol';
 import { z } from 'zod';
 import { linkIfAbsent, removeFile, syncDirectory, writeTemporaryFile } from '../storage/durable-file.ts';
 import { errorCode } from '../storage/error-code.ts';
 import { filePathSchema } from '../storage/file-path-schema.ts';
-import { parseSettings } from '../storage/settings-error.ts';
 import { anchorTampered, anchorUnavailable } from './anchor-errors.ts';
 import { originFolderName } from './origin-folder-name.ts';
 

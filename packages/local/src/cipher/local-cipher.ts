@@ -1,11 +1,10 @@
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { CipherContext, CipherEnvelope, CipherV1 } from '@cairn/core';
-import { CairnError, canonicalJsonBytes } from '@cairn/protocol';
+import { CairnError, canonicalJsonBytes, parseSettings } from '@cairn/protocol';
 import { z } from 'zod';
 import { keyFileInvalid, readKeyFile } from '../signer/key-file.ts';
 import { filePathSchema } from '../storage/file-path-schema.ts';
-import { parseSettings } from '../storage/settings-error.ts';
 
 /** Settings of `createLocalCipher`, checked at construction; errors name `local.cipher.<option>`. */
 export const localCipherSettingsSchema = z.strictObject({

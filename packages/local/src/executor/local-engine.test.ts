@@ -57,7 +57,7 @@ test('a run of sandboxed edits under a shared lock, and a check that applies bot
             id: 'verify',
             needs: { a: { from: 'edit-alpha', select: 'patch' }, b: { from: 'edit-beta', select: 'patch' } },
             apply: ['a', 'b'],
-            runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'grep -q tidy src/alpha.ts && grep -q tidy src/beta.ts && echo both'] },
+            runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'grep -q tidy src/alpha.ts && grep -q tidy src/beta.ts && test "$HOME" = /workspace && echo both'] },
           },
         ],
       },

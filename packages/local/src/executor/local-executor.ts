@@ -1,10 +1,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import type { ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, PublicKeyRecord, RuntimeAdapterV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
-import { CairnError, publicKeyRecordSchema } from '@cairn/protocol';
+import { CairnError, parseSettings, publicKeyRecordSchema } from '@cairn/protocol';
 import { createCommandRuntime, createWorker, type Worker } from '@cairn/worker';
 import { z } from 'zod';
 import { createSandboxLauncher } from '../sandbox/sandbox-launcher.ts';
-import { parseSettings } from '../storage/settings-error.ts';
 import { ExecutionStateFiles, type ExecutionState } from './execution-state.ts';
 import { currentProcess, isRunning, type ProcessIdentity } from './process-identity.ts';
 

@@ -3,7 +3,7 @@ import { chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import type { CommandLauncher } from '@cairn/worker';
-import { bubblewrapCommand, type SandboxLimits } from './bubblewrap-command.ts';
+import { bubblewrapCommand, sandboxWorkspace, type SandboxLimits } from './bubblewrap-command.ts';
 import { SandboxUids } from './sandbox-uids.ts';
 
 export interface SandboxLauncherOptions {
@@ -28,7 +28,9 @@ export function createSandboxLauncher(options: SandboxLauncherOptions): CommandL
       throw new CairnError('CAIRN_EXECUTOR_START_FAILED', `Cannot give the workspace to the sandbox's uid ${uid}: ${owned.stderr.toString().trim()}. The local executor must run as root to use per-sandbox uids.`);
     }
     chmodSync(dirname(context.workspace), 0o711);
-    const { command, args } = bubblewrapCommand(argv, { workspace: context.workspace, env: context.env, network: context.network, limits: options.limits, uid, ...(options.bwrap ? { bwrap: options.bwrap } : {}) });
+    // Inside, the workspace is /workspace: a HOME (or PWD) naming the host path would point nowhere.
+    const env = Object.fromEntries(Object.entries(context.env).map(([name, value]) => [name, value === context.workspace ? sandboxWorkspace : value]));
+    const { command, args } = bubblewrapCommand(argv, { workspace: context.workspace, env, network: context.network, limits: options.limits, uid, ...(options.bwrap ? { bwrap: options.bwrap } : {}) });
     return { command, args, lifeline: true };
   };
 }

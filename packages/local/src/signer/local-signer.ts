@@ -1,10 +1,9 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Digest, SignerV1 } from '@cairn/core';
-import { CairnError, sha256Digest } from '@cairn/protocol';
+import { CairnError, parseSettings, sha256Digest } from '@cairn/protocol';
 import { z } from 'zod';
 import { filePathSchema } from '../storage/file-path-schema.ts';
-import { parseSettings } from '../storage/settings-error.ts';
 import { keyFileInvalid, readKeyFile } from './key-file.ts';
 
 /** Settings of `createLocalSigner`, checked at construction; errors name `local.signer.<option>`. */

@@ -3,7 +3,7 @@ import { constants, type Stats } from 'node:fs';
 import { link, lstat, mkdir, open, realpath, rename, rmdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { StorageListOptions, StorageListPage, StorageObjectMetadata, StoragePutOptions, StoragePutResult, StorageProviderV1 } from '@cairn/core';
-import { CairnError, isCairnError } from '@cairn/protocol';
+import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
 import { z } from 'zod';
 import { assertContentMatchesKey } from './content-addressed-key.ts';
 import { linkIfAbsent, removeFile, syncDirectory, writeTemporaryFile } from './durable-file.ts';
@@ -11,7 +11,6 @@ import { errorCode } from './error-code.ts';
 import { filePathSchema } from './file-path-schema.ts';
 import { compareKeys, longKeysInRange, walkKeys } from './key-listing.ts';
 import { decodeListCursor, encodeListCursor } from './list-cursor.ts';
-import { parseSettings } from './settings-error.ts';
 import { folderConflict, storageUnavailable, symbolicLinkRefused } from './storage-errors.ts';
 import { storageKeySegments } from './storage-key.ts';
 

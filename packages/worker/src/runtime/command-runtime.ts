@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { RuntimeAdapterV1, RuntimeInvocation, RuntimeResult } from '@cairn/core';
-import { CairnError } from '@cairn/protocol';
+import { CairnError, parseSettings } from '@cairn/protocol';
 import { z } from 'zod';
-import { parseSettings } from '../settings/parse-settings.ts';
 
 /** What a `launch` hook is told about the run it wraps. */
 export interface CommandLaunchContext {
