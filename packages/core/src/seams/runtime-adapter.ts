@@ -12,6 +12,8 @@ export interface RuntimeInvocation {
   readonly spec: RuntimeSpec;
   /** The complete environment (cleared, then the allowlist, `env` and secrets). */
   readonly env: Readonly<Record<string, string>>;
+  /** Whether the attempt may use the network (the manifest's `limits.network`); none when absent. */
+  readonly network?: boolean;
   /** Aborted on timeout or cancel; the runtime must stop promptly and resolve. */
   readonly signal: AbortSignal;
   readonly sinks: RuntimeSinks;

@@ -39,11 +39,6 @@ export const commandRuntimeSettingsSchema = z.strictObject({
 
 export type CommandRuntimeSettings = z.input<typeof commandRuntimeSettingsSchema>;
 
-/**
- * The RuntimeInvocation the worker hands a runtime, plus the attempt's network permission (which
- * RuntimeInvocationV1 does not carry yet); a caller that leaves it out gets no network.
- */
-type InvocationWithNetwork = RuntimeInvocation & { readonly network?: boolean };
 
 /**
  * Runs a `command` runtime spec: `argv` with no shell, in the workspace, with exactly the given
@@ -62,7 +57,7 @@ export class CommandRuntime implements RuntimeAdapterV1 {
   }
 
   async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
-    const { spec, workspace, env, signal, sinks } = invocation as InvocationWithNetwork;
+    const { spec, workspace, env, signal, sinks } = invocation;
     if (spec.kind !== 'command') {
       throw new CairnError('CAIRN_RUNTIME_FAILED', `The command runtime runs only command specs, not an ${spec.kind} spec (adapter ${JSON.stringify(spec.adapter)}); configure a runtime adapter for it on the worker.`, {
         path: 'runtime.kind',
@@ -71,7 +66,7 @@ export class CommandRuntime implements RuntimeAdapterV1 {
     const argv = spec.argv;
     if (argv.length === 0 || argv[0] === '') throw new CairnError('CAIRN_RUNTIME_FAILED', 'The command runtime was given an empty argv; name the program to run in runtime.argv.', { path: 'runtime.argv' });
     if (signal.aborted) return { exitCode: null, aborted: true };
-    const network = (invocation as InvocationWithNetwork).network ?? false;
+    const network = invocation.network ?? false;
     const launch = this.#settings.launch?.(argv, { workspace, env, network }) ?? { command: argv[0]!, args: argv.slice(1) };
     const lifeline = launch.lifeline === true;
     let child: ChildProcess;
