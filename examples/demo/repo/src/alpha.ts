@@ -1,0 +1,4 @@
+export function alpha(): string {
+  console.log('alpha');
+  return 'alpha';
+}

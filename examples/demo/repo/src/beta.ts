@@ -1,0 +1,4 @@
+export function beta(): string {
+  console.log('beta');
+  return 'beta';
+}
