@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AnchorCheckpoint } from '@cairn/core';
 import { describeAuditAnchor } from '@cairn/conformance';
 import { isCairnError, type CairnError } from '@cairn/protocol';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createLocalAuditAnchor } from './local-audit-anchor.ts';
+import { rejection, temporaryFolders } from '../testing/local.test-support.ts';
 
 describeAuditAnchor({
   name: 'local file anchor',
@@ -38,26 +39,9 @@ function checkpoint(treeSize: number, salt = ''): AnchorCheckpoint {
   return { origin, treeSize, rootHash, envelope: new TextEncoder().encode(`{"payload":"${treeSize} ${salt}"}`) };
 }
 
-async function rejection(operation: Promise<unknown>): Promise<CairnError> {
-  try {
-    await operation;
-  } catch (error) {
-    if (isCairnError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('LocalAuditAnchor', () => {
-  const made: string[] = [];
-  afterEach(() => {
-    for (const directory of made.splice(0)) rmSync(directory, { recursive: true, force: true });
-  });
-  function directory(): string {
-    const path = mkdtempSync(join(tmpdir(), 'cairn-local-anchor-own-'));
-    made.push(path);
-    return path;
-  }
+  const directory = temporaryFolders('cairn-local-anchor-own-');
   const folderOf = (root: string) => join(root, 'cairn%3Atest%2Eserver');
 
   test.each([

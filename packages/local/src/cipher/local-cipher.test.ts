@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { describeCipher } from '@cairn/conformance';
-import { isCairnError, type CairnError } from '@cairn/protocol';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createLocalCipher, type LocalCipherSettings } from './local-cipher.ts';
+import { thrownBy, rejection, temporaryFolders } from '../testing/local.test-support.ts';
 
 describeCipher({
   name: 'local AES-256-GCM key file',
@@ -16,36 +16,10 @@ describeCipher({
 const utf8 = (text: string) => new TextEncoder().encode(text);
 const context = { secret: 'GITHUB_TOKEN', scope: 'run:abc' };
 
-function thrownBy(build: () => unknown): CairnError {
-  try {
-    build();
-  } catch (error) {
-    if (isCairnError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected an error');
-}
 
-async function rejection(operation: Promise<unknown>): Promise<CairnError> {
-  try {
-    await operation;
-  } catch (error) {
-    if (isCairnError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('LocalCipher', () => {
-  const made: string[] = [];
-  afterEach(() => {
-    for (const directory of made.splice(0)) rmSync(directory, { recursive: true, force: true });
-  });
-  function folder(): string {
-    const path = mkdtempSync(join(tmpdir(), 'cairn-local-cipher-own-'));
-    made.push(path);
-    return path;
-  }
+  const folder = temporaryFolders('cairn-local-cipher-own-');
 
   test('creates a 32-byte key file with mode 0600 and no temporary file; a reload decrypts what was encrypted', async () => {
     const base = folder();

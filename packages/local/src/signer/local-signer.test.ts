@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describeSigner } from '@cairn/conformance';
-import { isCairnError, type CairnError } from '@cairn/protocol';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createLocalSigner, type LocalSignerSettings } from './local-signer.ts';
+import { thrownBy, temporaryFolders } from '../testing/local.test-support.ts';
 
 describeSigner({
   name: 'local Ed25519 key file',
@@ -20,26 +20,9 @@ describeSigner({
 
 const run = promisify(execFile);
 
-function thrownBy(build: () => unknown): CairnError {
-  try {
-    build();
-  } catch (error) {
-    if (isCairnError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected an error');
-}
 
 describe('LocalSigner', () => {
-  const made: string[] = [];
-  afterEach(() => {
-    for (const directory of made.splice(0)) rmSync(directory, { recursive: true, force: true });
-  });
-  function folder(): string {
-    const path = mkdtempSync(join(tmpdir(), 'cairn-local-signer-own-'));
-    made.push(path);
-    return path;
-  }
+  const folder = temporaryFolders('cairn-local-signer-own-');
 
   test('creates the key file as PKCS#8 PEM with mode 0600 (in a 0700 folder it makes), and leaves no temporary file', async () => {
     const base = folder();

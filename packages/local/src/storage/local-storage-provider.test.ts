@@ -8,8 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describeStorageProvider } from '@cairn/conformance';
 import { isCairnError, type CairnError } from '@cairn/protocol';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createLocalStorageProvider, LocalStorageProvider } from './local-storage-provider.ts';
+import { rejection, temporaryFolders } from '../testing/local.test-support.ts';
 
 const run = promisify(execFile);
 const utf8 = (text: string) => new TextEncoder().encode(text);
@@ -66,26 +67,12 @@ describeStorageProvider({
   cleanup: (storage) => rm(storage.root, { recursive: true, force: true }),
 });
 
-/** Resolves to the CairnError an operation rejects with (fails when it resolves). */
-async function rejection(operation: Promise<unknown>): Promise<CairnError> {
-  try {
-    await operation;
-  } catch (error) {
-    if (isCairnError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('LocalStorageProvider', () => {
-  const made: string[] = [];
-  afterEach(async () => {
-    for (const directory of made.splice(0)) await rm(directory, { recursive: true, force: true });
-  });
+  const folder = temporaryFolders('cairn-local-storage-own-');
   /** A fresh sandbox folder holding `root/` (the store) and `outside/` (what no key may reach). */
   function sandbox(): { root: string; outside: string; storage: LocalStorageProvider } {
-    const base = mkdtempSync(join(tmpdir(), 'cairn-local-storage-own-'));
-    made.push(base);
+    const base = folder();
     const root = join(base, 'root');
     const outside = join(base, 'outside');
     mkdirSync(root);
