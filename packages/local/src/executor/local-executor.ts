@@ -40,8 +40,10 @@ export const localExecutorSettingsSchema = z.strictObject({
       openFiles: z.int().min(64).max(1_048_576).default(4_096),
       cpuSeconds: z.int().min(1).max(604_800).default(3_600),
       fileBytes: z.int().min(1_048_576).default(1_073_741_824),
-      /** Address space: below 1 GiB Node cannot start. */
+      /** Address space of each process: below 1 GiB Node cannot start. */
       addressSpaceBytes: z.int().min(1_073_741_824).default(8_589_934_592),
+      /** Memory of the whole sandbox (a memory cgroup, where the machine lets one be made). */
+      memoryBytes: z.int().min(67_108_864).default(4_294_967_296),
     })
     .prefault({}),
   /** Unprivileged uids given to sandboxes in turn (one per sandbox, so process limits are per sandbox). */
@@ -97,8 +99,8 @@ export class LocalExecutor implements ExecutorV1 {
       settings.logger?.warn({ sandbox: 'none' }, 'the local executor runs tasks WITHOUT a sandbox: development only, nothing is isolated');
     }
     if (this.#settings.workRoot) mkdirSync(this.#settings.workRoot, { recursive: true, mode: 0o711 });
-    const { limits, uids, bwrap } = this.#settings;
-    const launch = this.#settings.sandbox === 'bubblewrap' ? createSandboxLauncher({ limits, uids, bwrap }) : undefined;
+    const { limits: { memoryBytes, ...limits }, uids, bwrap } = this.#settings;
+    const launch = this.#settings.sandbox === 'bubblewrap' ? createSandboxLauncher({ limits, uids, bwrap, memoryBytes }) : undefined;
     this.#worker = createWorker({
       storage: settings.storage,
       trustedKeys: settings.trustedKeys,

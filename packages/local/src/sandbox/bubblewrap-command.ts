@@ -28,6 +28,11 @@ export interface SandboxCommandOptions {
   readonly uid: number;
   /** The bubblewrap binary; `bwrap` on PATH by default. */
   readonly bwrap?: string;
+  /**
+   * A memory cgroup (v1) directory the caller prepared and opened to `uid`: the reaper joins it
+   * first, so everything the sandbox starts is inside and counted against its memory limit.
+   */
+  readonly memoryCgroup?: string;
 }
 
 /**
@@ -83,7 +88,12 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     ...argv,
   ];
   const identity = [`--reuid=${options.uid}`, `--regid=${options.uid}`, '--clear-groups', '--no-new-privs', '--pdeathsig', 'KILL', '--'];
-  return { command: '/usr/bin/setpriv', args: [...identity, '/bin/sh', '-c', reaper, 'cairn-reaper', options.bwrap ?? '/usr/bin/bwrap', ...args] };
+  const join = options.memoryCgroup === undefined ? '' : `echo $$ > ${shellQuote(`${options.memoryCgroup}/cgroup.procs`)} || exit 125; `;
+  return { command: '/usr/bin/setpriv', args: [...identity, '/bin/sh', '-c', join + reaper, 'cairn-reaper', options.bwrap ?? '/usr/bin/bwrap', ...args] };
+}
+
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 function limitPrefix(limits: SandboxLimits): string[] {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from 'vitest';
-import { cleanUp, freshUid, processesOf, runSandboxed, workspaceFor } from './sandbox.test-support.ts';
+import { cleanUp, freshUid, processesOf, runSandboxed, testLimits, workspaceFor } from './sandbox.test-support.ts';
 
 const directories: string[] = [];
 afterEach(() => cleanUp(directories));
@@ -100,6 +100,21 @@ describe('a sandbox cannot', () => {
     const result = await runSandboxed(node('const a = new Uint8Array(8 * 2 ** 30); a.fill(1); console.log("ALLOCATED")'), sandbox());
     expect(result.stdout).not.toContain('ALLOCATED');
     expect(result.code).not.toBe(0);
+  });
+
+  test('use more memory than its cgroup allows: the sandbox is killed, the host untouched', { timeout: 30_000 }, async () => {
+    const { workspace, uid } = sandbox();
+    const { createSandboxLauncher } = await import('./sandbox-launcher.ts');
+    const launch = createSandboxLauncher({ limits: testLimits, uids: { first: uid, count: 1 }, memoryBytes: 256 * 1024 * 1024 });
+    const { command, args } = launch(node('const a = []; for (let i = 0; i < 1024; i++) a.push(Buffer.alloc(1 << 20, 1)); console.log("ALLOCATED")'), { workspace, env: { PATH: '/usr/bin:/bin' }, network: false });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
+    let stdout = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stdout).not.toContain('ALLOCATED');
+    expect(code).not.toBe(0);
+    const peak = Number(readFileSync(`/sys/fs/cgroup/memory/cairn/${uid}/memory.max_usage_in_bytes`, 'utf8'));
+    expect(peak).toBeLessThanOrEqual(256 * 1024 * 1024 + 4096);
   });
 
   test('outlive a kill: a sandbox sleeping forever is gone, with all it started, once its bubblewrap is killed', async () => {

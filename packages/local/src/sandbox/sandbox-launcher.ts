@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import type { CommandLauncher } from '@cairn/worker';
 import { bubblewrapCommand, sandboxWorkspace, type SandboxLimits } from './bubblewrap-command.ts';
@@ -11,6 +11,10 @@ export interface SandboxLauncherOptions {
   /** The uids sandboxes take in turn. */
   readonly uids: { readonly first: number; readonly count: number };
   readonly bwrap?: string;
+  /** Memory a sandbox may use, in bytes, enforced by a memory cgroup where one can be made. */
+  readonly memoryBytes?: number;
+  /** Where the v1 memory controller is mounted; `/sys/fs/cgroup/memory` by default. */
+  readonly memoryCgroupRoot?: string;
 }
 
 /**
@@ -28,9 +32,28 @@ export function createSandboxLauncher(options: SandboxLauncherOptions): CommandL
       throw new CairnError('CAIRN_EXECUTOR_START_FAILED', `Cannot give the workspace to the sandbox's uid ${uid}: ${owned.stderr.toString().trim()}. The local executor must run as root to use per-sandbox uids.`);
     }
     chmodSync(dirname(context.workspace), 0o711);
+    const memoryCgroup = options.memoryBytes === undefined ? undefined : memoryCgroupFor(uid, options.memoryBytes, options.memoryCgroupRoot ?? '/sys/fs/cgroup/memory');
     // Inside, the workspace is /workspace: a HOME (or PWD) naming the host path would point nowhere.
     const env = Object.fromEntries(Object.entries(context.env).map(([name, value]) => [name, value === context.workspace ? sandboxWorkspace : value]));
-    const { command, args } = bubblewrapCommand(argv, { workspace: context.workspace, env, network: context.network, limits: options.limits, uid, ...(options.bwrap ? { bwrap: options.bwrap } : {}) });
+    const { command, args } = bubblewrapCommand(argv, { workspace: context.workspace, env, network: context.network, limits: options.limits, uid, ...(options.bwrap ? { bwrap: options.bwrap } : {}), ...(memoryCgroup ? { memoryCgroup } : {}) });
     return { command, args, lifeline: true };
   };
+}
+
+/**
+ * A memory cgroup (v1) for the sandbox of `uid`, limited to `bytes` (swap included where the
+ * kernel accounts it) and opened to that uid so its reaper can join it; undefined where cgroups
+ * cannot be made (no controller, not root): the address-space limit still bounds each process.
+ */
+function memoryCgroupFor(uid: number, bytes: number, root: string): string | undefined {
+  const directory = join(root, 'cairn', String(uid));
+  try {
+    mkdirSync(directory, { recursive: true });
+    writeFileSync(join(directory, 'memory.limit_in_bytes'), String(bytes));
+    if (existsSync(join(directory, 'memory.memsw.limit_in_bytes'))) writeFileSync(join(directory, 'memory.memsw.limit_in_bytes'), String(bytes));
+    chownSync(join(directory, 'cgroup.procs'), uid, uid);
+    return directory;
+  } catch {
+    return undefined;
+  }
 }
