@@ -1,0 +1,198 @@
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AgentRuntimeSpec, RuntimeResult } from '@cairn/core';
+import { describeRuntimeAdapter } from '@cairn/conformance';
+import { isCairnError } from '@cairn/protocol';
+import { afterAll, describe, expect, test } from 'vitest';
+import { isAlive, temporaryDirectory } from '../../testing/worker.test-support.ts';
+import type { CommandLaunchContext } from '../command-runtime.ts';
+import { createClaudeCodeRuntime, type ClaudeCodeRuntimeSettings } from './claude-code-runtime.ts';
+
+/**
+ * A stand-in for the Claude Code CLI (the real one is not installed here): a Node script that reads
+ * its argv as `claude` would — options, then `--`, then the prompt. A prompt that is a conformance
+ * scenario is acted out; any other prompt gets a stream-json session that reports the options,
+ * prompt, working directory and environment it was started with, and writes hello.txt.
+ */
+const fakeClaudeSource = `#!${process.execPath}
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+const args = process.argv.slice(2);
+const separator = args.indexOf('--');
+const options = separator === -1 ? args : args.slice(0, separator);
+const prompt = separator === -1 ? undefined : args.slice(separator + 1).join(' ');
+const event = (value) => process.stdout.write(JSON.stringify(value) + '\\n');
+let scenario;
+try { scenario = JSON.parse(prompt); } catch { scenario = { kind: 'session' }; }
+switch (scenario.kind) {
+  case 'write-file': mkdirSync(dirname(scenario.path), { recursive: true }); writeFileSync(scenario.path, scenario.content); break;
+  case 'exit': process.exitCode = scenario.exitCode; break;
+  case 'print': process.stdout.write(scenario.stdout); process.stderr.write(scenario.stderr); break;
+  case 'print-working-directory': process.stdout.write(process.cwd() + '\\n'); break;
+  case 'run-until-aborted': setInterval(() => {}, 1000); break;
+  case 'spawn-and-wait': {
+    const child = spawn('/bin/sleep', ['60'], { stdio: 'ignore' });
+    writeFileSync('child.pid', String(child.pid));
+    setInterval(() => {}, 1000);
+    break;
+  }
+  default:
+    event({ type: 'system', subtype: 'init', cwd: process.cwd(), options, prompt, env: process.env });
+    writeFileSync('hello.txt', 'hello from claude\\n');
+    event({ type: 'assistant', message: { role: 'assistant', content: [{ type: 'text', text: 'Wrote hello.txt.' }] } });
+    process.stderr.write('a warning on stderr\\n');
+    event({ type: 'result', subtype: 'success', is_error: false, result: 'Wrote hello.txt.', num_turns: 1 });
+}
+`;
+
+const fakeDirectory = mkdtempSync(join(tmpdir(), 'cairn-fake-claude-'));
+const fakeClaude = join(fakeDirectory, 'claude');
+writeFileSync(fakeClaude, fakeClaudeSource);
+chmodSync(fakeClaude, 0o755);
+afterAll(() => rmSync(fakeDirectory, { recursive: true, force: true }));
+
+const agentSpec = (prompt: string, extra: Partial<AgentRuntimeSpec> = {}): AgentRuntimeSpec => ({ kind: 'agent', adapter: 'claude-code', prompt, ...extra });
+
+// The suite gives the runtime an empty environment (no PATH), so the CLI is named by its path.
+describeRuntimeAdapter({
+  name: 'claude-code (a stand-in CLI)',
+  create: () => createClaudeCodeRuntime({ binary: fakeClaude }),
+  scenario: (scenario) => agentSpec(JSON.stringify(scenario)),
+});
+describeRuntimeAdapter({
+  name: 'claude-code (a stand-in CLI, through a launch hook)',
+  create: () => createClaudeCodeRuntime({ binary: fakeClaude, launch: (argv) => ({ command: '/usr/bin/env', args: ['--', ...argv] }) }),
+  scenario: (scenario) => agentSpec(JSON.stringify(scenario)),
+});
+
+interface ClaudeRun {
+  readonly result: RuntimeResult;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly workspace: string;
+}
+
+async function runClaude(spec: AgentRuntimeSpec, options: { settings?: ClaudeCodeRuntimeSettings; env?: Record<string, string>; signal?: AbortSignal; network?: boolean; workspace?: string } = {}): Promise<ClaudeRun> {
+  const workspace = options.workspace ?? temporaryDirectory();
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  const result = await createClaudeCodeRuntime(options.settings ?? {}).run({
+    workspace,
+    spec,
+    env: options.env ?? { PATH: `${fakeDirectory}:/usr/bin:/bin` },
+    signal: options.signal ?? new AbortController().signal,
+    sinks: { stdout: (chunk) => void stdout.push(Buffer.from(chunk)), stderr: (chunk) => void stderr.push(Buffer.from(chunk)) },
+    ...(options.network === undefined ? {} : { network: options.network }),
+  });
+  return { result, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8'), workspace };
+}
+
+describe('ClaudeCodeRuntime', () => {
+  test('runs `claude -p` in the workspace with stream-json, the model, max turns and the prompt after --, with exactly the given environment', async () => {
+    const env = { PATH: `${fakeDirectory}:/usr/bin:/bin`, HOME: '/nonexistent', ANTHROPIC_API_KEY: 'sk-ant-test-key' };
+    const run = await runClaude(agentSpec('--not-a-flag: tidy the README', { model: 'claude-sonnet-4-5', maxTurns: 7 }), { env });
+
+    expect(run.result).toEqual({ exitCode: 0, aborted: false });
+    const events = run.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(events.map((event) => event['type'])).toEqual(['system', 'assistant', 'result']);
+    expect(events[0]).toEqual({
+      type: 'system',
+      subtype: 'init',
+      cwd: run.workspace,
+      options: ['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'acceptEdits', '--model', 'claude-sonnet-4-5', '--max-turns', '7'],
+      prompt: '--not-a-flag: tidy the README',
+      env,
+    });
+    expect(run.stderr).toBe('a warning on stderr\n');
+    expect(readFileSync(join(run.workspace, 'hello.txt'), 'utf8')).toBe('hello from claude\n');
+  });
+
+  test('without model and maxTurns in the spec, neither flag is passed; permissionMode is passed as set', async () => {
+    const run = await runClaude(agentSpec('hello'), { settings: { permissionMode: 'bypassPermissions' } });
+    const init = JSON.parse(run.stdout.split('\n')[0]!) as { options: string[] };
+    expect(init.options).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'bypassPermissions']);
+  });
+
+  test('the launch hook gets the resolved CLI path and argv, the workspace, the environment and the network permission', async () => {
+    const seen: { argv: readonly string[]; context: CommandLaunchContext }[] = [];
+    const launch = (argv: readonly string[], context: CommandLaunchContext) => {
+      seen.push({ argv, context });
+      return { command: '/usr/bin/env', args: ['--', ...argv] };
+    };
+    const env = { PATH: `/nonexistent-dir:${fakeDirectory}:/usr/bin:/bin` };
+    const run = await runClaude(agentSpec('hello', { model: 'opus' }), { settings: { launch }, env, network: true });
+    expect(run.result.exitCode).toBe(0);
+    expect(seen).toEqual([
+      {
+        argv: [fakeClaude, '-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'acceptEdits', '--model', 'opus', '--', 'hello'],
+        context: { workspace: run.workspace, env, network: true },
+      },
+    ]);
+  });
+
+  test('when claude is not installed, the run rejects with CAIRN_RUNTIME_FAILED saying how to install it, and starts nothing', async () => {
+    const emptyDirectory = temporaryDirectory();
+    // A file named claude that is not executable does not count as installed.
+    writeFileSync(join(emptyDirectory, 'claude'), 'not a program');
+    const attempts: [string, ClaudeCodeRuntimeSettings, Record<string, string>, RegExp][] = [
+      ['not on PATH', {}, { PATH: `${emptyDirectory}:/nonexistent` }, /no executable "claude" on the runtime's PATH \(".*:\/nonexistent"\)/],
+      ['no PATH at all', {}, {}, /no executable "claude" on the runtime's PATH \(""\)/],
+      ['a binary path that does not exist', { binary: '/nonexistent/bin/claude' }, { PATH: fakeDirectory }, /"\/nonexistent\/bin\/claude" is not an executable file/],
+    ];
+    for (const [what, settings, env, reason] of attempts) {
+      const workspace = temporaryDirectory();
+      const error = await runClaude(agentSpec('hello'), { settings, env, workspace }).catch((caught: unknown) => caught);
+      expect(isCairnError(error, 'CAIRN_RUNTIME_FAILED'), what).toBe(true);
+      const message = (error as Error).message;
+      expect(message, what).toMatch(reason);
+      expect(message, what).toContain('npm install -g @anthropic-ai/claude-code');
+      expect((error as { path?: string }).path).toBe('worker.claudeCodeRuntime.binary');
+      expect(readdirSync(workspace), `${what}: nothing was written`).toEqual([]);
+    }
+  });
+
+  test('a prompt too long for an argument rejects with CAIRN_RUNTIME_FAILED naming runtime.prompt, not "not installed"', async () => {
+    const error = await runClaude(agentSpec('x'.repeat(200_000))).catch((caught: unknown) => caught);
+    expect(isCairnError(error, 'CAIRN_RUNTIME_FAILED')).toBe(true);
+    expect((error as { path?: string }).path).toBe('runtime.prompt');
+    expect((error as Error).message).toContain('the prompt is too long');
+  });
+
+  test('abort kills the CLI and what it started, and resolves as aborted', async () => {
+    const controller = new AbortController();
+    const workspace = temporaryDirectory();
+    const pending = runClaude(agentSpec(JSON.stringify({ kind: 'spawn-and-wait' })), { workspace, signal: controller.signal, settings: { killGraceMs: 200 } });
+    for (let wait = 0; wait < 100 && !existsSync(join(workspace, 'child.pid')); wait++) await sleep(20);
+    controller.abort();
+    const run = await pending;
+    expect(run.result).toMatchObject({ exitCode: null, aborted: true });
+    await sleep(50);
+    expect(isAlive(Number(readFileSync(join(workspace, 'child.pid'), 'utf8')))).toBe(false);
+  });
+
+  test('the CLI exit code is the result (a failed session is not an error)', async () => {
+    const run = await runClaude(agentSpec(JSON.stringify({ kind: 'exit', exitCode: 1 })));
+    expect(run.result).toEqual({ exitCode: 1, aborted: false });
+  });
+
+  test('settings are checked: each bad option is CAIRN_CONFIG_INVALID naming it', () => {
+    const attempt = (settings: unknown) => {
+      try {
+        createClaudeCodeRuntime(settings as never);
+      } catch (error) {
+        return isCairnError(error, 'CAIRN_CONFIG_INVALID') ? error.path : 'other error';
+      }
+      return 'accepted';
+    };
+    expect(attempt({ binary: 'bin/claude' })).toBe('worker.claudeCodeRuntime.binary');
+    expect(attempt({ binary: '' })).toBe('worker.claudeCodeRuntime.binary');
+    expect(attempt({ permissionMode: 'yolo' })).toBe('worker.claudeCodeRuntime.permissionMode');
+    expect(attempt({ launch: 'bwrap' })).toBe('worker.claudeCodeRuntime.launch');
+    expect(attempt({ maxTurns: 3 })).toBe('worker.claudeCodeRuntime.maxTurns');
+    expect(attempt({ binary: '/opt/claude/bin/claude', permissionMode: 'plan' })).toBe('accepted');
+  });
+});
+

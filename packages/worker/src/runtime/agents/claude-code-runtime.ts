@@ -1,0 +1,107 @@
+import { isAbsolute } from 'node:path';
+import type { RuntimeAdapterV1, RuntimeInvocation, RuntimeResult } from '@cairn/core';
+import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
+import { z } from 'zod';
+import { CommandRuntime, type CommandLauncher } from '../command-runtime.ts';
+import { findProgram } from './find-program.ts';
+
+const installHint = 'npm install -g @anthropic-ai/claude-code';
+
+/** Settings of `createClaudeCodeRuntime`, checked at construction. */
+export const claudeCodeRuntimeSettingsSchema = z.strictObject({
+  /** The Claude Code CLI: a name looked up on the runtime's PATH, or an absolute path. */
+  binary: z
+    .string()
+    .min(1, 'must not be empty')
+    .refine((value) => !value.includes('/') || isAbsolute(value), 'must be a program name (looked up on PATH) or an absolute path')
+    .default('claude'),
+  /**
+   * Passed as `--permission-mode`. In print mode nobody can grant a permission, so a tool that
+   * needs one is refused: `acceptEdits` lets the agent change files; `bypassPermissions` lets it
+   * run shell commands too, and belongs only inside a sandbox (a `launch` hook).
+   */
+  permissionMode: z.enum(['default', 'acceptEdits', 'bypassPermissions', 'plan']).default('acceptEdits'),
+  /** Wraps the CLI's process (the LocalExecutor's bubblewrap sandbox); by default it is spawned as it is. */
+  launch: z.custom<CommandLauncher>((value) => typeof value === 'function', 'must be a function (argv, { workspace, env, network }) => { command, args }').optional(),
+  /** After an abort, how long the process group has between SIGTERM and SIGKILL. */
+  killGraceMs: z.int().min(0).max(60_000).default(1_000),
+});
+
+export type ClaudeCodeRuntimeSettings = z.input<typeof claudeCodeRuntimeSettingsSchema>;
+
+/**
+ * Runs an `agent` spec whose adapter is `claude-code` with the Claude Code CLI, non-interactively,
+ * in the workspace: `claude -p --output-format stream-json --verbose --permission-mode <mode>
+ * [--model M] [--max-turns N] -- <prompt>` (the prompt after `--`, so one starting with `-` is not
+ * read as a flag). It gets exactly the invocation's environment, where the API key arrives as an
+ * item secret (ANTHROPIC_API_KEY). The CLI's stream-json events go to `sinks.stdout` as they come,
+ * its stderr to `sinks.stderr`, and its exit code is the result.
+ *
+ * The process is spawned like a command runtime's (CommandRuntime): through the `launch` hook, in a
+ * process group of its own that is killed on abort and on exit. When the CLI is not found on the
+ * runtime's PATH (or at `binary`), the run rejects with CAIRN_RUNTIME_FAILED saying how to install it.
+ */
+export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
+  readonly specificationVersion = 'v1';
+  readonly kind = 'claude-code';
+  readonly #settings: z.output<typeof claudeCodeRuntimeSettingsSchema>;
+  readonly #commands: CommandRuntime;
+
+  constructor(settings: ClaudeCodeRuntimeSettings = {}) {
+    this.#settings = parseSettings(claudeCodeRuntimeSettingsSchema, settings, 'worker.claudeCodeRuntime');
+    const { launch, killGraceMs } = this.#settings;
+    this.#commands = new CommandRuntime({ killGraceMs, ...(launch ? { launch } : {}) });
+  }
+
+  async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
+    const { spec, env, signal } = invocation;
+    if (spec.kind !== 'agent' || spec.adapter !== this.kind) {
+      const what = spec.kind === 'agent' ? `an agent spec for adapter ${JSON.stringify(spec.adapter)}` : 'a command spec';
+      throw new CairnError('CAIRN_RUNTIME_FAILED', `The claude-code runtime runs only agent specs with adapter "claude-code", not ${what}; configure the right runtime for it on the worker.`, {
+        path: spec.kind === 'agent' ? 'runtime.adapter' : 'runtime.kind',
+      });
+    }
+    if (signal.aborted) return { exitCode: null, aborted: true };
+    // Looked up here, before anything starts, so that a missing CLI is a clear error rather than
+    // an exit code 127 from inside a sandbox wrapper.
+    const program = await findProgram(this.#settings.binary, env['PATH']);
+    if (program === undefined) throw this.#notInstalled(env['PATH']);
+    const argv = [
+      program,
+      '-p',
+      '--output-format', 'stream-json',
+      // stream-json in print mode requires --verbose.
+      '--verbose',
+      '--permission-mode', this.#settings.permissionMode,
+      ...(spec.model === undefined ? [] : ['--model', spec.model]),
+      ...(spec.maxTurns === undefined ? [] : ['--max-turns', String(spec.maxTurns)]),
+      '--',
+      spec.prompt,
+    ];
+    try {
+      return await this.#commands.run({ ...invocation, spec: { kind: 'command', argv } });
+    } catch (error) {
+      if (!isCairnError(error, 'CAIRN_RUNTIME_FAILED')) throw error;
+      const code = (error.cause as NodeJS.ErrnoException | undefined)?.code;
+      // Gone or no longer executable since the lookup: still "not installed" for whoever reads it.
+      if (code === 'ENOENT' || code === 'EACCES') throw this.#notInstalled(env['PATH'], error.cause);
+      const reason = code === 'E2BIG' ? 'the prompt is too long to pass as an argument (Linux allows 128 KiB per argument); shorten runtime.prompt' : (error.cause as Error | undefined)?.message ?? error.message;
+      throw new CairnError('CAIRN_RUNTIME_FAILED', `The claude-code runtime could not start ${JSON.stringify(program)}: ${reason}.`, { path: code === 'E2BIG' ? 'runtime.prompt' : 'worker.claudeCodeRuntime.binary', cause: error.cause ?? error });
+    }
+  }
+
+  #notInstalled(searchPath: string | undefined, cause?: unknown): CairnError {
+    const binary = this.#settings.binary;
+    const where = binary.includes('/') ? `${JSON.stringify(binary)} is not an executable file` : `no executable ${JSON.stringify(binary)} on the runtime's PATH (${JSON.stringify(searchPath ?? '')})`;
+    return new CairnError(
+      'CAIRN_RUNTIME_FAILED',
+      `The claude-code runtime could not start the Claude Code CLI: ${where}. Install it where the runtime runs (${installHint}) with its directory on the PATH runtimes get (worker.path), or set worker.claudeCodeRuntime.binary to its absolute path.`,
+      { path: 'worker.claudeCodeRuntime.binary', ...(cause === undefined ? {} : { cause }) },
+    );
+  }
+}
+
+/** Creates a runtime adapter for `claude-code` agent specs (see `ClaudeCodeRuntime`). */
+export function createClaudeCodeRuntime(settings: ClaudeCodeRuntimeSettings = {}): ClaudeCodeRuntime {
+  return new ClaudeCodeRuntime(settings);
+}
