@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, unlinkSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RuntimeAdapterV1 } from '@cairn/core';
-import { createSandboxLauncher } from '@cairn/local';
+import { sandboxLauncher } from '@cairn/local';
 import { AttemptWorkspace, capturePatch, createCommandRuntime, snapshotWorkspace } from '@cairn/worker';
 import { atMost, recorded, timeMilliseconds, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
 
@@ -35,7 +35,7 @@ async function sandboxOverhead(directory: string): Promise<BenchmarkRow[]> {
   mkdirSync(workspace, { recursive: true });
   chmodSync(directory, 0o711);
   const plain = createCommandRuntime();
-  const sandboxed = createCommandRuntime({ launch: createSandboxLauncher({ limits: { processes: 256, openFiles: 4096 }, uids: { first: 260_000, count: 1_000 } }) });
+  const sandboxed = createCommandRuntime({ launch: sandboxLauncher({ limits: { processes: 256, openFiles: 4096 }, uids: { first: 260_000, count: 1_000 } }) });
   await runTimes(plain, workspace, 5);
   await runTimes(sandboxed, workspace, 5);
   // In turns, so a busy neighbour weighs on both alike.

@@ -10,6 +10,6 @@ export { createLocalExecutor, LocalExecutor, localExecutorSettingsSchema } from 
 export type { LocalExecutorSettings } from './executor/local-executor.ts';
 export { bubblewrapCommand, sandboxWorkspace } from './sandbox/bubblewrap-command.ts';
 export type { SandboxCommandOptions, SandboxLimits } from './sandbox/bubblewrap-command.ts';
-export { createSandboxLauncher } from './sandbox/sandbox-launcher.ts';
+export { sandboxLauncher } from './sandbox/sandbox-launcher.ts';
 export type { SandboxLauncherOptions } from './sandbox/sandbox-launcher.ts';
 export const VERSION = '0.1.0';

@@ -9,4 +9,8 @@ export { commandRuntimeSettingsSchema, CommandRuntime, createCommandRuntime } fr
 export type { CommandLaunch, CommandLaunchContext, CommandLauncher, CommandRuntimeSettings } from './runtime/command-runtime.ts';
 export { createWorker, Worker, workerSettingsSchema } from './worker/worker.ts';
 export type { WorkerSettings } from './worker/worker.ts';
+export { claudeCodeRuntimeSettingsSchema, ClaudeCodeRuntime, createClaudeCodeRuntime } from './runtime/agents/claude-code-runtime.ts';
+export type { ClaudeCodeRuntimeSettings } from './runtime/agents/claude-code-runtime.ts';
+export { openAiCompatibleRuntimeSettingsSchema, OpenAiCompatibleRuntime, createOpenAiCompatibleRuntime } from './runtime/agents/openai-compatible-runtime.ts';
+export type { OpenAiCompatibleRuntimeSettings } from './runtime/agents/openai-compatible-runtime.ts';
 export const VERSION = '0.1.0';

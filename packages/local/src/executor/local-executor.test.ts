@@ -65,3 +65,22 @@ test('bad settings name every option; a missing bubblewrap names the install com
     world.cleanUp();
   }
 });
+
+test('an agent item naming claude-code, where the CLI is not installed, fails with how to install it', { timeout: 20_000 }, async () => {
+  const world = executorWorld();
+  try {
+    const executor = createLocalExecutor(settingsOf(world));
+    const handle = await executor.start(world.task('run-1/review/1', { kind: 'agent', adapter: 'claude-code', prompt: 'Tidy the README' }));
+    let status = await executor.inspect(handle);
+    for (let wait = 0; wait < 200 && status.state !== 'exited'; wait++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      status = await executor.inspect(handle);
+    }
+    expect(status).toMatchObject({ state: 'exited', outcome: 'failed' });
+    const record = JSON.parse(new TextDecoder().decode((await world.storage.get('results/run-1/review/1.json'))!)) as { failure?: { code: string; message: string } };
+    expect(record.failure?.code).toBe('CAIRN_RUNTIME_FAILED');
+    expect(record.failure?.message).toContain('npm install -g @anthropic-ai/claude-code');
+  } finally {
+    world.cleanUp();
+  }
+});

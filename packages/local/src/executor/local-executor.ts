@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import type { ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, PublicKeyRecord, RuntimeAdapterV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { CairnError, parseSettings, publicKeyRecordSchema } from '@cairn/protocol';
-import { createCommandRuntime, createWorker, type Worker } from '@cairn/worker';
+import { createClaudeCodeRuntime, createCommandRuntime, createOpenAiCompatibleRuntime, createWorker, type Worker } from '@cairn/worker';
 import { z } from 'zod';
-import { createSandboxLauncher } from '../sandbox/sandbox-launcher.ts';
+import { sandboxLauncher } from '../sandbox/sandbox-launcher.ts';
 import { ExecutionStateFiles, type ExecutionState } from './execution-state.ts';
 import { currentProcess, isRunning, type ProcessIdentity } from './process-identity.ts';
 
@@ -48,7 +48,16 @@ export const localExecutorSettingsSchema = z.strictObject({
     .prefault({}),
   /** Unprivileged uids given to sandboxes in turn (one per sandbox, so process limits are per sandbox). */
   uids: z.strictObject({ first: z.int().min(1_000).max(4_000_000_000), count: z.int().min(1).max(1_000_000) }).default({ first: 200_000, count: 50_000 }),
-  /** Agent runtimes by adapter name (`claude-code`, `openai-compatible`); `command` is built in. */
+  /**
+   * An OpenAI-compatible endpoint for the `openai-compatible` agent adapter (its `exec` tool runs in
+   * the sandbox); without it, items naming that adapter fail. `claude-code` is always there, its
+   * `claude` process in the sandbox (it must be installed under /usr, the only program tree inside).
+   */
+  openAiCompatible: z.strictObject({ baseUrl: z.string().min(1), apiKeyEnv: z.string().min(1).optional(), model: z.string().min(1).optional() }).optional(),
+  /**
+   * More runtime adapters by name. They get no sandbox from the executor: only give ones that
+   * isolate themselves (or run nothing).
+   */
   runtimes: z.record(z.string().min(1), seam('RuntimeAdapterV1')).default({}),
   bwrap: z.string().min(1).default('/usr/bin/bwrap'),
   logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null, 'must be a logger (debug, info, warn, error)').optional(),
@@ -100,11 +109,16 @@ export class LocalExecutor implements ExecutorV1 {
     }
     if (this.#settings.workRoot) mkdirSync(this.#settings.workRoot, { recursive: true, mode: 0o711 });
     const { limits: { memoryBytes, ...limits }, uids, bwrap } = this.#settings;
-    const launch = this.#settings.sandbox === 'bubblewrap' ? createSandboxLauncher({ limits, uids, bwrap, memoryBytes }) : undefined;
+    const launch = this.#settings.sandbox === 'bubblewrap' ? sandboxLauncher({ limits, uids, bwrap, memoryBytes }) : undefined;
     this.#worker = createWorker({
       storage: settings.storage,
       trustedKeys: settings.trustedKeys,
-      runtimes: { command: createCommandRuntime(launch ? { launch } : {}), ...(settings.runtimes ?? {}) },
+      runtimes: {
+        command: createCommandRuntime(launch ? { launch } : {}),
+        'claude-code': createClaudeCodeRuntime(launch ? { launch } : {}),
+        ...(this.#settings.openAiCompatible ? { 'openai-compatible': createOpenAiCompatibleRuntime({ ...this.#settings.openAiCompatible, ...(launch ? { launch } : {}) }) } : {}),
+        ...(settings.runtimes ?? {}),
+      },
       ...(this.#settings.workRoot ? { workRoot: this.#settings.workRoot } : {}),
       keepWorkDirectory: this.#settings.keepWorkDirectory,
       ...(settings.logger ? { logger: settings.logger } : {}),

@@ -104,8 +104,8 @@ describe('a sandbox cannot', () => {
 
   test('use more memory than its cgroup allows: the sandbox is killed, the host untouched', { timeout: 30_000 }, async () => {
     const { workspace, uid } = sandbox();
-    const { createSandboxLauncher } = await import('./sandbox-launcher.ts');
-    const launch = createSandboxLauncher({ limits: testLimits, uids: { first: uid, count: 1 }, memoryBytes: 256 * 1024 * 1024 });
+    const { sandboxLauncher } = await import('./sandbox-launcher.ts');
+    const launch = sandboxLauncher({ limits: testLimits, uids: { first: uid, count: 1 }, memoryBytes: 256 * 1024 * 1024 });
     const { command, args } = launch(node('const a = []; for (let i = 0; i < 1024; i++) a.push(Buffer.alloc(1 << 20, 1)); console.log("ALLOCATED")'), { workspace, env: { PATH: '/usr/bin:/bin' }, network: false });
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
     let stdout = '';

@@ -23,7 +23,7 @@ export interface SandboxLauncherOptions {
  * directory, is only opened for passing through), and the command becomes the sandbox command
  * with a lifeline on fd 3, so the sandbox dies with the worker's process.
  */
-export function createSandboxLauncher(options: SandboxLauncherOptions): CommandLauncher {
+export function sandboxLauncher(options: SandboxLauncherOptions): CommandLauncher {
   const uids = new SandboxUids(options.uids.first, options.uids.count);
   return (argv, context) => {
     const uid = uids.next();
