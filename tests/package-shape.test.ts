@@ -23,6 +23,8 @@ const allowedWorkspaceImports: Record<string, string[]> = {
   '@cairn/fargate': ['@cairn/core', '@cairn/protocol', '@cairn/worker'],
   '@cairn/client': ['@cairn/core', '@cairn/protocol'],
   '@cairn/mcp': ['@cairn/core', '@cairn/protocol', '@cairn/client'],
+  // The reference server composes everything.
+  '@cairn/server': ['@cairn/core', '@cairn/protocol', '@cairn/audit', '@cairn/engine', '@cairn/worker', '@cairn/local', '@cairn/client', '@cairn/mcp'],
 };
 
 const packages = publishablePackages();

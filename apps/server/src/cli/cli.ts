@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// `cairn`: the command line of the reference server. Each command prints for people, or with
+// --json one JSON document for scripts; exit codes: 0 done, 1 a check or run failed, 2 bad input
+// (an invalid spec or config), 3 an unexpected error.
+import { readFileSync } from 'node:fs';
+import { isCairnError, loadRunSpec } from '@cairn/protocol';
+import { Command } from 'commander';
+import { loadServerConfig } from '../config/load-server-config.ts';
+import { diagnoseServer } from './diagnose-server.ts';
+import { initServer } from './init-server.ts';
+
+const program = new Command('cairn').description('Run AI-agent work unattended, and prove what ran.').option('--json', 'print one JSON document instead of text').option('--config <file>', 'the server config (default: cairn.config.* here)');
+const json = () => program.opts<{ json?: boolean }>().json === true;
+const say = (text: string): void => void process.stdout.write(`${text}\n`);
+
+program
+  .command('init')
+  .argument('[directory]', 'where to write cairn.config.yaml and the data directory', '.')
+  .description('write a working local config, its data directory and keys (0600)')
+  .action(async (directory: string) => {
+    const result = await initServer(directory);
+    if (json()) {
+      say(JSON.stringify(result));
+      return;
+    }
+    say(`wrote ${result.configFile}`);
+    say(`data in ${result.dataDirectory}; signing key ${result.keyId} (pin it when you verify evidence)`);
+    say('next: cairn doctor');
+  });
+
+program
+  .command('doctor')
+  .description('check that this machine and config can run work')
+  .action(async () => {
+    const findings = await diagnoseServer(loadServerConfig(configOption()));
+    if (json()) say(JSON.stringify(findings));
+    else for (const finding of findings) say(`${finding.ok ? 'ok  ' : 'FAIL'}  ${finding.check.padEnd(13)} ${finding.detail}${finding.fix ? `\n      fix: ${finding.fix}` : ''}`);
+    process.exitCode = findings.every((finding) => finding.ok) ? 0 : 1;
+  });
+
+program
+  .command('validate')
+  .argument('<spec>', 'a run spec, YAML or JSON')
+  .description('check a run spec and report every problem with its JSON path')
+  .action((file: string) => {
+    const { spec, digest } = loadRunSpec(readFileSync(file, 'utf8'), { source: file });
+    if (json()) say(JSON.stringify({ valid: true, name: spec.name, items: spec.items.length, digest }));
+    else say(`valid: run "${spec.name}", ${spec.items.length} items, spec digest ${digest}`);
+  });
+
+function configOption(): { file?: string } {
+  const file = program.opts<{ config?: string }>().config;
+  return file === undefined ? {} : { file };
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (isCairnError(error)) {
+    const input = error.code.startsWith('CAIRN_RUN_SPEC') || error.code === 'CAIRN_CONFIG_INVALID';
+    if (json()) process.stderr.write(`${JSON.stringify(error)}\n`);
+    else {
+      process.stderr.write(`${error.code}: ${error.message}\n`);
+      for (const issue of error.issues) process.stderr.write(`  ${issue.path}  ${issue.message}\n`);
+    }
+    process.exitCode = input ? 2 : 3;
+  } else {
+    process.stderr.write(`unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 3;
+  }
+}

@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { blobKey, isCairnError, sha256Digest } from '@cairn/protocol';
+import type { LoadedServerConfig } from '../config/load-server-config.ts';
+import { composeServer } from '../composition/compose-server.ts';
+
+/** One finding of `cairn doctor`. */
+export interface Diagnosis {
+  readonly check: string;
+  readonly ok: boolean;
+  readonly detail: string;
+  /** What to do, when it failed. */
+  readonly fix?: string;
+}
+
+/**
+ * Checks that the configured composition can run work: the sandbox and git are there, the keys
+ * load, storage takes a write and gives it back, and the engine opens its database. Each finding
+ * says what to do when it failed; nothing is changed but a probe blob written and removed.
+ */
+export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagnosis[]> {
+  const findings: Diagnosis[] = [];
+  const note = (check: string, ok: boolean, detail: string, fix?: string) => findings.push({ check, ok, detail, ...(ok || fix === undefined ? {} : { fix }) });
+  if (loaded.config.executor.sandbox === 'bubblewrap') {
+    const bwrap = existsSync('/usr/bin/bwrap');
+    note('bubblewrap', bwrap, bwrap ? '/usr/bin/bwrap' : 'not installed', 'apt-get install -y bubblewrap (or executor.sandbox: none, for development only)');
+    const blocked = closedAncestor(loaded.paths.work);
+    note('work directory', blocked === undefined, blocked === undefined ? `${loaded.paths.work} is reachable by sandbox uids` : `${blocked} cannot be passed through by others`, `chmod o+x ${blocked} (sandboxes start as their own uids and must reach their workspaces)`);
+    const root = process.getuid?.() === 0;
+    note('sandbox uids', root, root ? 'running as root: each sandbox gets its own unprivileged uid' : `running as uid ${process.getuid?.()}`, 'run the server as root, so sandboxes can switch to their own uids');
+  } else {
+    note('sandbox', false, "executor.sandbox is 'none': tasks run WITHOUT isolation", "set executor.sandbox: bubblewrap outside development");
+  }
+  const git = spawnSync('git', ['--version'], { encoding: 'utf8' });
+  note('git', git.status === 0, git.status === 0 ? git.stdout.trim() : 'not found', 'apt-get install -y git');
+  let composition;
+  try {
+    composition = await composeServer(loaded);
+    note('keys', true, `signing key ${composition.signingKey.keyId}; cipher key loads`);
+  } catch (error) {
+    note('composition', false, isCairnError(error) ? `${error.code}: ${error.message}` : String(error), 'fix the option named above (cairn init writes a working config and keys)');
+    return findings;
+  }
+  try {
+    const probe = new TextEncoder().encode(`cairn doctor ${Date.now()}`);
+    const key = blobKey(sha256Digest(probe));
+    await composition.storage.put(key, probe);
+    const back = await composition.storage.get(key);
+    await composition.storage.delete(key);
+    note('storage', back !== null && Buffer.compare(Buffer.from(back), Buffer.from(probe)) === 0, loaded.paths.storage, 'make the storage directory writable by the server');
+    note('database', true, `${loaded.paths.database} (audit log: ${composition.engine.audit.size} entries)`);
+  } catch (error) {
+    note('storage', false, isCairnError(error) ? `${error.code}: ${error.message}` : String(error), 'make the storage directory writable by the server');
+  } finally {
+    await composition.close();
+  }
+  return findings;
+}
+
+// The first existing folder on the way to `path` that others may not pass through, if any.
+function closedAncestor(path: string): string | undefined {
+  for (let folder = path; ; folder = dirname(folder)) {
+    if (existsSync(folder) && (statSync(folder).mode & 0o001) === 0) return folder;
+    if (dirname(folder) === folder) return undefined;
+  }
+}

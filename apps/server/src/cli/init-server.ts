@@ -1,0 +1,46 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createLocalCipher, createLocalSigner } from '@cairn/local';
+import { CairnError } from '@cairn/protocol';
+import { configFileNames, loadServerConfig } from '../config/load-server-config.ts';
+
+/** A working local config: everything under ./cairn-data, tasks in bubblewrap sandboxes. */
+const starterConfig = `# Cairn server configuration (cairn init). Paths are relative to this file.
+dataDirectory: ./cairn-data
+server:
+  host: 127.0.0.1   # loopback: a single operator on this machine
+  port: 7600
+executor:
+  kind: local
+  sandbox: bubblewrap   # 'none' runs tasks unsandboxed: development only
+engine:
+  concurrency: 16
+`;
+
+/** What `cairn init` made. */
+export interface InitResult {
+  readonly configFile: string;
+  readonly dataDirectory: string;
+  /** The signing key's id: pin it in verifiers (`cairn verify --trusted-key`). */
+  readonly keyId: string;
+}
+
+/**
+ * Writes a working local config in `directory`, its data directory (0700) and the server's keys
+ * (0600, created once, never replaced). An existing config is refused: init never overwrites.
+ */
+export async function initServer(directory: string): Promise<InitResult> {
+  const base = resolve(directory);
+  const existing = configFileNames.map((name) => join(base, name)).find((path) => existsSync(path));
+  if (existing) throw new CairnError('CAIRN_CONFIG_INVALID', `${existing} exists already: cairn init never overwrites a config. Edit it, or init another directory.`, { path: existing });
+  mkdirSync(base, { recursive: true });
+  const configFile = join(base, 'cairn.config.yaml');
+  writeFileSync(configFile, starterConfig, { flag: 'wx' });
+  const { paths } = loadServerConfig({ file: configFile, env: {} });
+  // Passable but not listable by others: sandboxes start as their own uids and must reach their
+  // workspaces under it; the keys inside are 0600 in a 0700 folder.
+  mkdirSync(paths.dataDirectory, { recursive: true, mode: 0o711 });
+  const signer = createLocalSigner({ keyFile: paths.signingKey, create: true });
+  createLocalCipher({ keyFile: paths.cipherKey, create: true });
+  return { configFile, dataDirectory: paths.dataDirectory, keyId: await signer.keyId() };
+}

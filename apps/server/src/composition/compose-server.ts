@@ -1,0 +1,54 @@
+import type { AuditAnchorV1, CipherV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
+import type { Engine } from '@cairn/engine';
+import type { LoadedServerConfig } from '../config/load-server-config.ts';
+
+/** What a server is made of: the engine and the seams it composes. */
+export interface ServerComposition {
+  readonly engine: Engine;
+  readonly storage: StorageProviderV1;
+  readonly signer: SignerV1;
+  readonly cipher: CipherV1;
+  readonly anchors: readonly AuditAnchorV1[];
+  /** The signer's public key, as verifiers pin it. */
+  readonly signingKey: PublicKeyRecord;
+  /** Stops the engine and closes the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds every seam the config names and the engine over them. Seam packages are imported when a
+ * config names them, not before: a local server never loads a cloud SDK. Keys must exist already
+ * (`cairn init` makes them): a server never invents a signing key at boot.
+ */
+export async function composeServer(loaded: LoadedServerConfig, options: { readonly logger?: Logger } = {}): Promise<ServerComposition> {
+  const { config, paths } = loaded;
+  // Only 'local' exists today; each kind is one lazy import.
+  const local = await import('@cairn/local');
+  const { createEngine } = await import('@cairn/engine');
+  const storage = local.createLocalStorageProvider({ root: paths.storage });
+  const signer = local.createLocalSigner({ keyFile: paths.signingKey });
+  const cipher = local.createLocalCipher({ keyFile: paths.cipherKey });
+  const anchors = paths.anchors.map((directory) => local.createLocalAuditAnchor({ directory }));
+  const signingKey: PublicKeyRecord = { keyId: await signer.keyId(), algorithm: signer.algorithm, publicKey: Buffer.from(await signer.publicKey()).toString('base64') };
+  const executor = local.createLocalExecutor({
+    storage,
+    trustedKeys: [signingKey],
+    stateDirectory: paths.executions,
+    workRoot: paths.work,
+    sandbox: config.executor.sandbox,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  const engine = createEngine({
+    database: paths.database,
+    executors: { local: executor },
+    storage,
+    signer,
+    cipher,
+    anchors,
+    concurrency: config.engine.concurrency,
+    queues: config.engine.queues,
+    checkpoints: { origin: config.engine.origin },
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  return { engine, storage, signer, cipher, anchors, signingKey, close: () => engine.close() };
+}

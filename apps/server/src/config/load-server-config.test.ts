@@ -1,0 +1,45 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, test } from 'vitest';
+import { loadServerConfig } from './load-server-config.ts';
+
+const directories: string[] = [];
+afterEach(() => {
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+function configIn(text: string, name = 'cairn.config.yaml'): string {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-config-'));
+  directories.push(directory);
+  writeFileSync(join(directory, name), text);
+  return directory;
+}
+
+test('every problem of a config is reported at once, each naming its option', () => {
+  const directory = configIn('dataDirectory: ""\nserver: { port: 70000 }\nstorage: { kind: s3 }\nexecutor: { sandbox: docker }\nlogging: verbose\n');
+  try {
+    loadServerConfig({ directory, env: {} });
+    expect.unreachable();
+  } catch (error) {
+    expect((error as { code: string }).code).toBe('CAIRN_CONFIG_INVALID');
+    const issues = (error as { issues: { path: string; message: string }[] }).issues;
+    expect(issues.map((issue) => issue.path).sort()).toEqual(['config.dataDirectory', 'config.executor.sandbox', 'config.logging', 'config.server.port', 'config.storage.kind']);
+    expect(issues.find((issue) => issue.path === 'config.executor.sandbox')!.message).toBe("must be 'bubblewrap' or 'none' (development only)");
+  }
+});
+
+test('paths are relative to the config file, default under the data directory, and the environment overrides', () => {
+  const directory = configIn(JSON.stringify({ dataDirectory: './data', signer: { keyFile: '/etc/cairn/signing.pem' } }), 'cairn.config.json');
+  const loaded = loadServerConfig({ directory, env: { CAIRN_PORT: '8123', CAIRN_SANDBOX: 'none' } });
+  expect(loaded.paths).toMatchObject({ dataDirectory: join(directory, 'data'), database: join(directory, 'data', 'cairn.db'), storage: join(directory, 'data', 'storage'), signingKey: '/etc/cairn/signing.pem' });
+  expect(loaded.config.server).toEqual({ host: '127.0.0.1', port: 8123 });
+  expect(loaded.config.executor.sandbox).toBe('none');
+});
+
+test('a missing or unreadable config says how to make one', () => {
+  const empty = mkdtempSync(join(tmpdir(), 'cairn-config-'));
+  directories.push(empty);
+  expect(() => loadServerConfig({ directory: empty })).toThrow(/run `cairn init` there/);
+  expect(() => loadServerConfig({ directory: configIn('dataDirectory: [unclosed\n') })).toThrow(/Cannot read the config [\s\S]*cairn init/);
+});

@@ -1,0 +1,84 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { CairnError, parseSettings } from '@cairn/protocol';
+import { parse as parseYaml } from 'yaml';
+import { serverConfigSchema, type ServerConfig } from './server-config-schema.ts';
+
+/** The file names a server looks for, in order. */
+export const configFileNames = ['cairn.config.yaml', 'cairn.config.yml', 'cairn.config.json'] as const;
+
+/** Environment variables that override a config file's values (for containers and CI). */
+const environmentOverrides: Readonly<Record<string, (config: Record<string, unknown>, value: string) => void>> = {
+  CAIRN_DATA_DIRECTORY: (config, value) => (config['dataDirectory'] = value),
+  CAIRN_HOST: (config, value) => (config['server'] = { ...(config['server'] as object | undefined), host: value }),
+  CAIRN_PORT: (config, value) => (config['server'] = { ...(config['server'] as object | undefined), port: Number(value) }),
+  CAIRN_SANDBOX: (config, value) => (config['executor'] = { ...(config['executor'] as object | undefined), sandbox: value }),
+};
+
+/** A loaded config: its values, with every path made absolute, and the file it came from. */
+export interface LoadedServerConfig {
+  readonly file: string;
+  readonly config: ServerConfig;
+  /** Absolute paths of everything the seams keep, defaults filled in. */
+  readonly paths: {
+    readonly dataDirectory: string;
+    readonly database: string;
+    readonly storage: string;
+    readonly signingKey: string;
+    readonly cipherKey: string;
+    readonly anchors: readonly string[];
+    readonly executions: string;
+    readonly work: string;
+  };
+}
+
+/**
+ * Finds and reads the config (`file`, or a `cairn.config.*` in `directory`), applies environment
+ * overrides, and checks it — every problem at once, as CAIRN_CONFIG_INVALID naming each option
+ * (`config.executor.sandbox`) and what to write instead.
+ */
+export function loadServerConfig(options: { readonly file?: string; readonly directory?: string; readonly env?: NodeJS.ProcessEnv } = {}): LoadedServerConfig {
+  const file = options.file ? resolve(options.file) : findConfigFile(resolve(options.directory ?? '.'));
+  let raw: unknown;
+  try {
+    const text = readFileSync(file, 'utf8');
+    raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot read the config ${file}: ${(error as Error).message}. Fix the file, or write a new one with \`cairn init\`.`, { path: file });
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new CairnError('CAIRN_CONFIG_INVALID', `The config ${file} must be a mapping of options (dataDirectory, storage, executor, ...); write one with \`cairn init\`.`, { path: file });
+  }
+  const values = { ...(raw as Record<string, unknown>) };
+  for (const [name, apply] of Object.entries(environmentOverrides)) {
+    const value = (options.env ?? process.env)[name];
+    if (value !== undefined && value !== '') apply(values, value);
+  }
+  const config = parseSettings(serverConfigSchema, values, 'config');
+  const base = dirname(file);
+  const absolute = (path: string) => (isAbsolute(path) ? path : join(base, path));
+  const data = absolute(config.dataDirectory);
+  const under = (path: string | undefined, fallback: string) => (path === undefined ? join(data, fallback) : absolute(path));
+  return {
+    file,
+    config,
+    paths: {
+      dataDirectory: data,
+      database: join(data, 'cairn.db'),
+      storage: under(config.storage.root, 'storage'),
+      signingKey: under(config.signer.keyFile, 'keys/signing.pem'),
+      cipherKey: under(config.cipher.keyFile, 'keys/cipher.key'),
+      anchors: config.anchors.map((anchor, index) => under(anchor.directory, index === 0 ? 'anchor' : `anchor-${index}`)),
+      executions: join(data, 'executions'),
+      work: under(config.executor.workRoot, 'work'),
+    },
+  };
+}
+
+function findConfigFile(directory: string): string {
+  for (const name of configFileNames) {
+    const path = join(directory, name);
+    if (existsSync(path)) return path;
+  }
+  throw new CairnError('CAIRN_CONFIG_INVALID', `No ${configFileNames.join(', ')} in ${directory}: run \`cairn init\` there, or pass --config <file>.`, { path: directory });
+}

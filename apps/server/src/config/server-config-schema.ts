@@ -1,0 +1,43 @@
+import { z } from 'zod';
+
+/** Each seam is chosen by `kind`; only `local` exists so far (S3, KMS and Fargate come later). */
+const localKind = z.literal('local', { error: "must be 'local' (the only kind this server has today)" });
+
+/**
+ * `cairn.config.(yaml|json)`: where the server keeps its data and which seams it composes. Paths
+ * are relative to the config file; every seam's path defaults to a place under `dataDirectory`.
+ */
+export const serverConfigSchema = z.strictObject({
+  /** Where the database, storage, keys and anchors live by default. */
+  dataDirectory: z.string().min(1, 'must name a directory, e.g. ./cairn-data'),
+  server: z
+    .strictObject({
+      /** Loopback by default: any other address will require tokens. */
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.int().min(0).max(65_535).default(7600),
+    })
+    .prefault({}),
+  storage: z.strictObject({ kind: localKind.default('local'), root: z.string().min(1).optional() }).prefault({}),
+  signer: z.strictObject({ kind: localKind.default('local'), keyFile: z.string().min(1).optional() }).prefault({}),
+  cipher: z.strictObject({ kind: localKind.default('local'), keyFile: z.string().min(1).optional() }).prefault({}),
+  anchors: z.array(z.strictObject({ kind: localKind, directory: z.string().min(1).optional() })).default([{ kind: 'local' }]),
+  executor: z
+    .strictObject({
+      kind: localKind.default('local'),
+      /** `none` is for development only: tasks then run without any isolation. */
+      sandbox: z.enum(['bubblewrap', 'none'], { error: "must be 'bubblewrap' or 'none' (development only)" }).default('bubblewrap'),
+      workRoot: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  engine: z
+    .strictObject({
+      concurrency: z.int().min(1).max(100_000).default(16),
+      queues: z.record(z.string().min(1), z.strictObject({ concurrency: z.int().min(1).max(100_000) })).default({}),
+      /** Names this server's log in its checkpoints. */
+      origin: z.string().min(1).default('cairn:server'),
+    })
+    .prefault({}),
+});
+
+export type ServerConfig = z.output<typeof serverConfigSchema>;
+export type ServerConfigInput = z.input<typeof serverConfigSchema>;

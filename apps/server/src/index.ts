@@ -1,0 +1,11 @@
+export { serverConfigSchema } from './config/server-config-schema.ts';
+export type { ServerConfig, ServerConfigInput } from './config/server-config-schema.ts';
+export { configFileNames, loadServerConfig } from './config/load-server-config.ts';
+export type { LoadedServerConfig } from './config/load-server-config.ts';
+export { composeServer } from './composition/compose-server.ts';
+export type { ServerComposition } from './composition/compose-server.ts';
+export { initServer } from './cli/init-server.ts';
+export type { InitResult } from './cli/init-server.ts';
+export { diagnoseServer } from './cli/diagnose-server.ts';
+export type { Diagnosis } from './cli/diagnose-server.ts';
+export const VERSION = '0.1.0';
