@@ -1,11 +1,13 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=32
 // `cairn`: the command line of the reference server. Each command prints for people, or with
 // --json one JSON document for scripts; exit codes: 0 done, 1 a check or run failed, 2 bad input
 // (an invalid spec or config), 3 an unexpected error.
 import { readFileSync } from 'node:fs';
 import { isCairnError, loadRunSpec } from '@cairn/protocol';
 import { Command } from 'commander';
+import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
+import { createHttpServer } from '../http/http-server.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { initServer } from './init-server.ts';
 
@@ -46,6 +48,25 @@ program
     const { spec, digest } = loadRunSpec(readFileSync(file, 'utf8'), { source: file });
     if (json()) say(JSON.stringify({ valid: true, name: spec.name, items: spec.items.length, digest }));
     else say(`valid: run "${spec.name}", ${spec.items.length} items, spec digest ${digest}`);
+  });
+
+program
+  .command('serve')
+  .description('run the server: the engine and its HTTP API (loopback only, for now)')
+  .action(async () => {
+    const loaded = loadServerConfig(configOption());
+    const composition = await composeServer(loaded);
+    const app = await createHttpServer({ composition, host: loaded.config.server.host, logger: !json() });
+    composition.engine.start();
+    const address = await app.listen({ host: loaded.config.server.host, port: loaded.config.server.port });
+    say(json() ? JSON.stringify({ listening: address }) : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}); Ctrl-C stops`);
+    const stop = async () => {
+      await app.close();
+      await composition.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop());
+    process.once('SIGTERM', () => void stop());
   });
 
 function configOption(): { file?: string } {

@@ -135,6 +135,11 @@ export const errorCatalogue = {
     summary: 'An evidence bundle is not a well-formed cairn.bundle/v1 document.',
     action: 'Export the bundle again; a bundle is a single JSON document and must not be edited.',
   },
+  CAIRN_INTERNAL: {
+    status: 500,
+    summary: 'The server failed in a way no other code describes; the details are in its log, never in the answer.',
+    action: 'Try again; if it persists, report it with the time it happened (the server log holds the details).',
+  },
   CAIRN_UNAUTHENTICATED: {
     status: 401,
     summary: 'No credential was given, or it is unknown, expired or revoked.',

@@ -1,0 +1,41 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { CairnError, errorCatalogue, isCairnError } from '@cairn/protocol';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+
+/** The body of every error the API answers: the CairnError's code, message and where. */
+export interface ErrorBody {
+  readonly code: string;
+  readonly message: string;
+  /** What to do about it (from the catalogue). */
+  readonly action: string;
+  readonly path?: string;
+  readonly issues?: readonly { readonly path: string; readonly message: string }[];
+}
+
+/**
+ * Turns anything a route throws into `{ code, message, path? }` with the catalogue's status:
+ * CairnErrors as they are, request-schema failures as CAIRN_PAYLOAD_INVALID naming the field,
+ * Fastify's own refusals (a body too large, a media type it does not take) by their meaning, and
+ * anything else as CAIRN_INTERNAL, whose details stay in the log, never in the answer.
+ */
+export function replyWithError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
+  const cairn = toCairnError(error);
+  if (cairn.code === 'CAIRN_INTERNAL') request.log.error({ error: error.stack ?? String(error) }, 'unexpected error in a route');
+  const body: ErrorBody = { code: cairn.code, message: cairn.message, action: errorCatalogue[cairn.code].action, ...(cairn.path === undefined ? {} : { path: cairn.path }), ...(cairn.issues.length > 0 ? { issues: cairn.issues.map(({ path, message }) => ({ path, message })) } : {}) };
+  void reply.status(errorCatalogue[cairn.code].status).type('application/json').send(body);
+}
+
+function toCairnError(error: FastifyError | Error): CairnError {
+  if (isCairnError(error)) return error;
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const issues = error.validation.map((issue) => ({ code: 'CAIRN_PAYLOAD_INVALID' as const, path: `${(error as FastifyError).validationContext ?? 'request'}${issue.instancePath === '' ? '' : issue.instancePath.replaceAll('/', '.')}`, message: issue.message ?? 'is not valid' }));
+    return new CairnError('CAIRN_PAYLOAD_INVALID', `The request is not valid: ${issues.map((issue) => `${issue.path} ${issue.message}`).join('; ')}.`, { path: issues[0]?.path ?? 'request', issues });
+  }
+  const fastify = error as FastifyError;
+  if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new CairnError('CAIRN_RUN_SPEC_TOO_LARGE', `The request body is larger than this server takes (${fastify.message}); split the run.`, { path: 'body' });
+  if (fastify.statusCode !== undefined && fastify.statusCode >= 400 && fastify.statusCode < 500) {
+    return new CairnError('CAIRN_PAYLOAD_INVALID', `The request was refused: ${fastify.message}. Send JSON, or YAML as application/yaml.`, { path: 'body' });
+  }
+  // Unexpected: the answer says so without internals (which go to the log).
+  return new CairnError('CAIRN_INTERNAL', 'The server failed to answer this request; the details are in its log.');
+}

@@ -1,0 +1,135 @@
+// The HTTP API over a real composition (SQLite, directory storage, key-file signer, file anchor,
+// bubblewrap executor where the machine has it), on a loopback port, spoken to with fetch.
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CairnEvent } from '@cairn/core';
+import { verifyBundle } from '@cairn/audit';
+import { afterEach, expect, test } from 'vitest';
+import { initServer } from '../cli/init-server.ts';
+import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
+import { loadServerConfig } from '../config/load-server-config.ts';
+import { createHttpServer } from './http-server.ts';
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+const sandboxed = process.getuid?.() === 0;
+
+async function serve(): Promise<{ base: string; composition: ServerComposition }> {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-http-'));
+  chmodSync(directory, 0o711);
+  await initServer(directory);
+  const loaded = loadServerConfig({ directory, env: sandboxed ? {} : { CAIRN_SANDBOX: 'none' } });
+  const composition = await composeServer(loaded);
+  const app = await createHttpServer({ composition, host: '127.0.0.1' });
+  composition.engine.start();
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  closers.push(async () => {
+    await app.close();
+    await composition.close();
+    rmSync(directory, { recursive: true, force: true });
+  });
+  return { base: address, composition };
+}
+
+const yaml = (name: string) => `version: 1\nname: ${name}\nitems:\n  - { id: write, runtime: { kind: command, argv: [/bin/sh, -c, "echo hello > hello.txt"] } }\n  - { id: after, dependsOn: [write], runtime: { kind: command, argv: [/bin/true] } }\n`;
+
+async function waitForState(base: string, runId: string, states: string[]): Promise<Record<string, unknown>> {
+  for (let wait = 0; wait < 400; wait++) {
+    const run = (await (await fetch(`${base}/v1/runs/${runId}`)).json()) as Record<string, unknown>;
+    if (states.includes(String(run['state']))) return run;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`run ${runId} never reached ${states.join('|')}`);
+}
+
+/** Reads server-sent events from `url` until `enough` says so; returns them. */
+async function readEvents(url: string, headers: Record<string, string>, enough: (events: CairnEvent[]) => boolean): Promise<CairnEvent[]> {
+  const controller = new AbortController();
+  const response = await fetch(url, { headers, signal: controller.signal });
+  expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const events: CairnEvent[] = [];
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of response.body!) {
+    buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = block.split('\n').find((line) => line.startsWith('data: '));
+      if (data) events.push(JSON.parse(data.slice(6)) as CairnEvent);
+    }
+    if (enough(events)) break;
+  }
+  controller.abort();
+  return events;
+}
+
+test('submit YAML, follow the run to its end, fetch its patch by digest, and export evidence that verifies', { timeout: 60_000 }, async () => {
+  const { base, composition } = await serve();
+  const submitted = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('hello') });
+  expect(submitted.status).toBe(201);
+  const { runId } = (await submitted.json()) as { runId: string };
+  expect(await waitForState(base, runId, ['succeeded', 'failed'])).toMatchObject({ state: 'succeeded', itemsTotal: 2 });
+  const items = (await (await fetch(`${base}/v1/runs/${runId}/items`)).json()) as { itemId: string; state: string }[];
+  expect(items.map((item) => [item.itemId, item.state])).toEqual([['write', 'succeeded'], ['after', 'succeeded']]);
+
+  const completed = composition.engine.audit.runEntries(runId).find((entry) => entry.action === 'attempt.completed' && entry.data['itemId'] === 'write')!;
+  const patchDigest = (completed.data['artifacts'] as Record<string, string>)['patch']!;
+  const patch = await fetch(`${base}/v1/blobs/${patchDigest}`);
+  expect(patch.headers.get('content-type')).toBe('application/octet-stream');
+  expect(await patch.text()).toContain('+hello');
+
+  const bundle = await fetch(`${base}/v1/runs/${runId}/bundle`);
+  const report = await verifyBundle(new Uint8Array(await bundle.arrayBuffer()), { trustedKeys: [composition.signingKey], readAnchor: (receipt) => composition.anchors[0]!.read(receipt) });
+  expect(report).toMatchObject({ valid: true });
+});
+
+test('events: a stream resumed with Last-Event-ID continues exactly where it stopped', { timeout: 60_000 }, async () => {
+  const { base } = await serve();
+  const { runId } = (await (await fetch(`${base}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('events') })).json()) as { runId: string };
+  await waitForState(base, runId, ['succeeded', 'failed']);
+  const done = (events: CairnEvent[]) => events.some((event) => event.type === 'run.state' && event.state === 'succeeded');
+  const all = await readEvents(`${base}/v1/runs/${runId}/events`, {}, done);
+  const first = await readEvents(`${base}/v1/runs/${runId}/events`, {}, (events) => events.length >= 3);
+  const rest = await readEvents(`${base}/v1/runs/${runId}/events`, { 'last-event-id': String(first[2]!.id) }, done);
+  expect([...first.slice(0, 3), ...rest]).toEqual(all);
+  expect(all[0]).toMatchObject({ type: 'run.state', state: 'queued', runId });
+});
+
+test('one idempotency key, 50 concurrent submits: one run; another spec under it is a conflict', { timeout: 60_000 }, async () => {
+  const { base } = await serve();
+  const submit = (body: string) => fetch(`${base}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml', 'idempotency-key': 'nightly-1' }, body });
+  const responses = await Promise.all(Array.from({ length: 50 }, () => submit(yaml('same'))));
+  const bodies = (await Promise.all(responses.map((response) => response.json()))) as { runId: string; created: boolean }[];
+  expect(new Set(bodies.map((body) => body.runId)).size).toBe(1);
+  expect(bodies.filter((body) => body.created)).toHaveLength(1);
+  expect(responses.map((response) => response.status).sort((a, b) => a - b)).toEqual([...Array(49).fill(200), 201]);
+  const conflict = await submit(yaml('other'));
+  expect(conflict.status).toBe(409);
+  expect(await conflict.json()).toMatchObject({ code: 'CAIRN_IDEMPOTENCY_CONFLICT' });
+});
+
+test('errors are JSON with the catalogue code, status and where: invalid spec, unknown run and route, bad digest, oversize body', { timeout: 60_000 }, async () => {
+  const { base } = await serve();
+  const invalid = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: 1, name: 'x', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] }, dependsOn: ['ghost'] }] }) });
+  expect(invalid.status).toBe(400);
+  expect(await invalid.json()).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].dependsOn[0]', action: expect.any(String), issues: [expect.objectContaining({ path: '$.items[0].dependsOn[0]' })] });
+  expect(await (await fetch(`${base}/v1/runs/r-missing`)).json()).toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'runId' });
+  const unknownRoute = await fetch(`${base}/v2/anything`);
+  expect([unknownRoute.status, ((await unknownRoute.json()) as { code: string }).code]).toEqual([404, 'CAIRN_NOT_FOUND']);
+  const badDigest = await fetch(`${base}/v1/blobs/md5:abc`);
+  expect([badDigest.status, ((await badDigest.json()) as { code: string; path: string }).path]).toEqual([400, 'params.digest']);
+  const huge = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: `# ${'x'.repeat(35 * 1024 * 1024)}\n` });
+  expect([huge.status, ((await huge.json()) as { code: string }).code]).toEqual([413, 'CAIRN_RUN_SPEC_TOO_LARGE']);
+  const approveNothing = await fetch(`${base}/v1/runs/r-missing/items/a/approve`, { method: 'POST' });
+  expect(approveNothing.status).toBe(404);
+});
+
+test('a non-loopback bind is refused until tokens exist', async () => {
+  await expect(createHttpServer({ composition: {} as ServerComposition, host: '0.0.0.0' })).rejects.toMatchObject({ code: 'CAIRN_CONFIG_INVALID', path: 'config.server.host' });
+});

@@ -1,0 +1,99 @@
+import fastifySwagger from '@fastify/swagger';
+import type { AuditActor } from '@cairn/core';
+import { serializeEvidenceBundle } from '@cairn/audit';
+import { blobKey, CairnError } from '@cairn/protocol';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { ServerComposition } from '../composition/compose-server.ts';
+import { replyWithError } from './error-replies.ts';
+import { streamEvents } from './event-stream.ts';
+import { isLoopback } from './loopback.ts';
+
+export interface HttpServerOptions {
+  readonly composition: ServerComposition;
+  readonly host: string;
+  /** Pino-compatible logger settings for Fastify; none by default (tests). */
+  readonly logger?: boolean | object;
+}
+
+/** The one operator of a loopback-only server: who every audit entry of its requests names. */
+const operator: AuditActor = { kind: 'user', id: 'operator', via: 'http' };
+/** A run spec may be 32 MiB; a little more for the JSON around it. */
+const bodyLimit = 34 * 1024 * 1024;
+
+const runParams = z.strictObject({ runId: z.string().min(1).max(200) });
+const itemParams = z.strictObject({ runId: z.string().min(1).max(200), itemId: z.string().min(1).max(128) });
+const digestParams = z.strictObject({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>') });
+
+/**
+ * The HTTP API over a composed server: submit and read runs and items, cancel, approve and reject,
+ * events as resumable server-sent events, blobs (patches, logs) by digest, a run's evidence bundle,
+ * health, and the OpenAPI document at /openapi.json. Every error is `{ code, message, action, path? }`
+ * with the CairnError catalogue's status. Until tokens exist it binds loopback only, and every
+ * request acts as the machine's one operator.
+ */
+export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
+  if (!isLoopback(options.host)) {
+    throw new CairnError('CAIRN_CONFIG_INVALID', `This server binds ${options.host}, which is not loopback, and it has no bearer tokens yet: bind 127.0.0.1 (server.host) until it does.`, { path: 'config.server.host' });
+  }
+  const { engine, storage, signingKey } = options.composition;
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler((error, request, reply) => replyWithError(error instanceof Error ? error : new Error(String(error)), request, reply));
+  app.setNotFoundHandler((request, reply) => replyWithError(new CairnError('CAIRN_NOT_FOUND', `There is no ${request.method} ${request.url.split('?')[0]}; see /openapi.json for what this server answers.`), request, reply));
+  // Run specs may come as YAML text; JSON bodies are parsed by Fastify.
+  app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  await app.register(fastifySwagger, {
+    openapi: { openapi: '3.1.0', info: { title: 'Cairn', version: '0.1.0', description: 'Run AI-agent work unattended, and prove what ran.' } },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+
+  app.get('/healthz', { schema: { summary: 'The process is up' } }, async () => ({ ok: true }));
+  app.get('/readyz', { schema: { summary: 'The engine answers' } }, async () => ({ ready: true, auditEntries: engine.audit.size }));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.post('/v1/runs', { schema: { summary: 'Submit a run (JSON, or YAML as application/yaml); Idempotency-Key makes it safe to retry', headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).passthrough() } }, async (request, reply) => {
+    const key = request.headers['idempotency-key'];
+    const result = engine.submit(request.body, { actor: operator, source: 'the request body', ...(typeof key === 'string' ? { idempotencyKey: key } : {}) });
+    return reply.status(result.created ? 201 : 200).send(result);
+  });
+  app.get('/v1/runs/:runId', { schema: { summary: 'A run', params: runParams } }, async (request) => {
+    const run = engine.run(request.params.runId);
+    if (!run) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
+    return run;
+  });
+  app.get('/v1/runs/:runId/items', { schema: { summary: "A run's items", params: runParams } }, async (request) => {
+    if (!engine.run(request.params.runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
+    return engine.items(request.params.runId);
+  });
+  app.post('/v1/runs/:runId/cancel', { schema: { summary: 'Cancel a run', params: runParams } }, async (request, reply) => {
+    engine.cancelRun(request.params.runId, operator);
+    return reply.status(202).send(engine.run(request.params.runId));
+  });
+  const itemAction = (action: 'approve' | 'reject' | 'cancel') =>
+    app.post(`/v1/runs/:runId/items/:itemId/${action}`, { schema: { summary: `${action[0]!.toUpperCase()}${action.slice(1)} an item`, params: itemParams, body: z.strictObject({ reason: z.string().min(1).max(2_000).optional() }).nullish() } }, async (request, reply) => {
+      const { runId, itemId } = request.params;
+      if (action === 'approve') engine.approve(runId, itemId, operator);
+      else if (action === 'reject') engine.reject(runId, itemId, operator, request.body?.reason);
+      else engine.cancelItem(runId, itemId, operator);
+      return reply.status(202).send(engine.items(runId).find((item) => item.itemId === itemId));
+    });
+  itemAction('approve');
+  itemAction('reject');
+  itemAction('cancel');
+  app.get('/v1/events', { schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)' } }, (request, reply) => streamEvents(engine, request, reply));
+  app.get('/v1/runs/:runId/events', { schema: { summary: "A run's events, as server-sent events", params: runParams } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
+  app.get('/v1/blobs/:digest', { schema: { summary: 'A patch, log or output by digest', params: digestParams } }, async (request, reply) => {
+    const bytes = await storage.get(blobKey(request.params.digest));
+    if (bytes === null) throw new CairnError('CAIRN_NOT_FOUND', `No blob ${request.params.digest} is stored here.`, { path: 'digest' });
+    return reply.type('application/octet-stream').send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  });
+  app.get('/v1/runs/:runId/bundle', { schema: { summary: "A run's evidence bundle (cairn.bundle/v1), to verify offline", params: runParams } }, async (request, reply) => {
+    const bundle = await engine.exportBundle(request.params.runId);
+    return reply.type('application/json').header('x-cairn-signing-key', signingKey.keyId).send(Buffer.from(serializeEvidenceBundle(bundle)));
+  });
+  return app;
+}
