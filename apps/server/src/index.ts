@@ -8,6 +8,6 @@ export { initServer } from './cli/init-server.ts';
 export type { InitResult } from './cli/init-server.ts';
 export { diagnoseServer } from './cli/diagnose-server.ts';
 export type { Diagnosis } from './cli/diagnose-server.ts';
-export { createHttpServer } from './http/http-server.ts';
-export type { HttpServerOptions } from './http/http-server.ts';
+export { buildHttpApi } from './http/http-server.ts';
+export type { HttpApiOptions } from './http/http-server.ts';
 export const VERSION = '0.1.0';

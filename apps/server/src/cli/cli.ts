@@ -5,9 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { isCairnError, loadRunSpec } from '@cairn/protocol';
 import { Command } from 'commander';
+import { tokenScopes } from '../auth/token-scopes.ts';
+import { TokenStore } from '../auth/token-store.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { createHttpServer } from '../http/http-server.ts';
+import { buildHttpApi } from '../http/http-server.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { initServer } from './init-server.ts';
 
@@ -27,6 +29,7 @@ program
     }
     say(`wrote ${result.configFile}`);
     say(`data in ${result.dataDirectory}; signing key ${result.keyId} (pin it when you verify evidence)`);
+    say(`operator token (admin; shown once, only its hash is kept): ${result.operatorToken}`);
     say('next: cairn doctor');
   });
 
@@ -56,7 +59,7 @@ program
   .action(async () => {
     const loaded = loadServerConfig(configOption());
     const composition = await composeServer(loaded);
-    const app = await createHttpServer({ composition, host: loaded.config.server.host, logger: !json() });
+    const app = await buildHttpApi({ composition, host: loaded.config.server.host, auth: loaded.config.server.auth, logger: !json() });
     composition.engine.start();
     const address = await app.listen({ host: loaded.config.server.host, port: loaded.config.server.port });
     say(json() ? JSON.stringify({ listening: address }) : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}); Ctrl-C stops`);
@@ -67,6 +70,33 @@ program
     };
     process.once('SIGINT', () => void stop());
     process.once('SIGTERM', () => void stop());
+  });
+
+const token = program.command('token').description('bearer tokens of this server (stored hashed)');
+token
+  .command('create')
+  .requiredOption('--name <name>', 'what the token is for')
+  .requiredOption('--scope <scope...>', `scopes: ${tokenScopes.join(', ')}`)
+  .description('make a token; it is shown once')
+  .action((options: { name: string; scope: string[] }) => {
+    const created = new TokenStore(loadServerConfig(configOption()).paths.tokens).create(options.name, options.scope);
+    say(json() ? JSON.stringify(created) : `${created.token}\n(token ${created.record.id}, ${created.record.scopes.join(' ')}; shown once, only its hash is kept)`);
+  });
+token
+  .command('list')
+  .description('tokens, without their secrets')
+  .action(() => {
+    const tokens = new TokenStore(loadServerConfig(configOption()).paths.tokens).list();
+    if (json()) say(JSON.stringify(tokens));
+    else for (const record of tokens) say(`${record.id}  ${record.name.padEnd(20)} ${record.scopes.join(' ').padEnd(30)} ${record.revokedAt ? `revoked ${record.revokedAt}` : `since ${record.createdAt}`}`);
+  });
+token
+  .command('revoke')
+  .argument('<id>', 'the token id (cairn token list)')
+  .description('revoke a token; a running server refuses it from its next request')
+  .action((id: string) => {
+    const record = new TokenStore(loadServerConfig(configOption()).paths.tokens).revoke(id);
+    say(json() ? JSON.stringify(record) : `token ${record.id} revoked`);
   });
 
 function configOption(): { file?: string } {

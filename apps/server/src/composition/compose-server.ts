@@ -1,4 +1,6 @@
-import type { AuditAnchorV1, CipherV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
+import type { AuditAnchorV1, AuthorizerV1, CipherV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
+import { TokenAuthorizer } from '../auth/token-authorizer.ts';
+import { TokenStore } from '../auth/token-store.ts';
 import type { Engine } from '@cairn/engine';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 
@@ -11,6 +13,9 @@ export interface ServerComposition {
   readonly anchors: readonly AuditAnchorV1[];
   /** The signer's public key, as verifiers pin it. */
   readonly signingKey: PublicKeyRecord;
+  /** The server's bearer tokens (hashed) and the authorizer over them. */
+  readonly tokens: TokenStore;
+  readonly authorizer: AuthorizerV1;
   /** Stops the engine and closes the database. */
   close(): Promise<void>;
 }
@@ -50,5 +55,6 @@ export async function composeServer(loaded: LoadedServerConfig, options: { reado
     checkpoints: { origin: config.engine.origin },
     ...(options.logger ? { logger: options.logger } : {}),
   });
-  return { engine, storage, signer, cipher, anchors, signingKey, close: () => engine.close() };
+  const tokens = new TokenStore(paths.tokens);
+  return { engine, storage, signer, cipher, anchors, signingKey, tokens, authorizer: new TokenAuthorizer(tokens), close: () => engine.close() };
 }

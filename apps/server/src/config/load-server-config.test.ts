@@ -33,7 +33,7 @@ test('paths are relative to the config file, default under the data directory, a
   const directory = configIn(JSON.stringify({ dataDirectory: './data', signer: { keyFile: '/etc/cairn/signing.pem' } }), 'cairn.config.json');
   const loaded = loadServerConfig({ directory, env: { CAIRN_PORT: '8123', CAIRN_SANDBOX: 'none' } });
   expect(loaded.paths).toMatchObject({ dataDirectory: join(directory, 'data'), database: join(directory, 'data', 'cairn.db'), storage: join(directory, 'data', 'storage'), signingKey: '/etc/cairn/signing.pem' });
-  expect(loaded.config.server).toEqual({ host: '127.0.0.1', port: 8123 });
+  expect(loaded.config.server).toEqual({ host: '127.0.0.1', port: 8123, auth: 'tokens' });
   expect(loaded.config.executor.sandbox).toBe('none');
 });
 

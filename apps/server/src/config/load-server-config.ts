@@ -29,6 +29,7 @@ export interface LoadedServerConfig {
     readonly anchors: readonly string[];
     readonly executions: string;
     readonly work: string;
+    readonly tokens: string;
   };
 }
 
@@ -71,6 +72,7 @@ export function loadServerConfig(options: { readonly file?: string; readonly dir
       anchors: config.anchors.map((anchor, index) => under(anchor.directory, index === 0 ? 'anchor' : `anchor-${index}`)),
       executions: join(data, 'executions'),
       work: under(config.executor.workRoot, 'work'),
+      tokens: join(data, 'keys', 'tokens.json'),
     },
   };
 }

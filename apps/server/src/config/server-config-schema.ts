@@ -15,6 +15,11 @@ export const serverConfigSchema = z.strictObject({
       /** Loopback by default: any other address will require tokens. */
       host: z.string().min(1).default('127.0.0.1'),
       port: z.int().min(0).max(65_535).default(7600),
+      /**
+       * `tokens`: every API request carries a bearer token with the scope it needs. `loopback-operator`:
+       * a laptop's single operator, no tokens, loopback only (refused on any other host).
+       */
+      auth: z.enum(['tokens', 'loopback-operator'], { error: "must be 'tokens' or 'loopback-operator' (loopback hosts only)" }).default('tokens'),
     })
     .prefault({}),
   storage: z.strictObject({ kind: localKind.default('local'), root: z.string().min(1).optional() }).prefault({}),

@@ -9,7 +9,7 @@ import { afterEach, expect, test } from 'vitest';
 import { initServer } from '../cli/init-server.ts';
 import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { createHttpServer } from './http-server.ts';
+import { buildHttpApi } from './http-server.ts';
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -18,13 +18,17 @@ afterEach(async () => {
 
 const sandboxed = process.getuid?.() === 0;
 
-async function serve(): Promise<{ base: string; composition: ServerComposition }> {
+/**
+ * A server from `cairn init`'s config on a loopback port, and `fetch` that sends the operator's
+ * token (or, with `auth: 'loopback-operator'`, none).
+ */
+async function serve(auth: 'tokens' | 'loopback-operator' = 'tokens') {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-http-'));
   chmodSync(directory, 0o711);
-  await initServer(directory);
+  const { operatorToken } = await initServer(directory);
   const loaded = loadServerConfig({ directory, env: sandboxed ? {} : { CAIRN_SANDBOX: 'none' } });
   const composition = await composeServer(loaded);
-  const app = await createHttpServer({ composition, host: '127.0.0.1' });
+  const app = await buildHttpApi({ composition, host: '127.0.0.1', auth });
   composition.engine.start();
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   closers.push(async () => {
@@ -32,14 +36,15 @@ async function serve(): Promise<{ base: string; composition: ServerComposition }
     await composition.close();
     rmSync(directory, { recursive: true, force: true });
   });
-  return { base: address, composition };
+  const api = (path: string, init: RequestInit = {}) => fetch(`${address}${path}`, { ...init, headers: { ...(auth === 'tokens' ? { authorization: `Bearer ${operatorToken}` } : {}), ...(init.headers as Record<string, string> | undefined) } });
+  return { base: address, api, composition, operatorToken, app };
 }
 
 const yaml = (name: string) => `version: 1\nname: ${name}\nitems:\n  - { id: write, runtime: { kind: command, argv: [/bin/sh, -c, "echo hello > hello.txt"] } }\n  - { id: after, dependsOn: [write], runtime: { kind: command, argv: [/bin/true] } }\n`;
 
-async function waitForState(base: string, runId: string, states: string[]): Promise<Record<string, unknown>> {
+async function waitForState(api: (path: string) => Promise<Response>, runId: string, states: string[]): Promise<Record<string, unknown>> {
   for (let wait = 0; wait < 400; wait++) {
-    const run = (await (await fetch(`${base}/v1/runs/${runId}`)).json()) as Record<string, unknown>;
+    const run = (await (await api(`/v1/runs/${runId}`)).json()) as Record<string, unknown>;
     if (states.includes(String(run['state']))) return run;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
@@ -47,9 +52,9 @@ async function waitForState(base: string, runId: string, states: string[]): Prom
 }
 
 /** Reads server-sent events from `url` until `enough` says so; returns them. */
-async function readEvents(url: string, headers: Record<string, string>, enough: (events: CairnEvent[]) => boolean): Promise<CairnEvent[]> {
+async function readEvents(api: (path: string, init?: RequestInit) => Promise<Response>, path: string, headers: Record<string, string>, enough: (events: CairnEvent[]) => boolean): Promise<CairnEvent[]> {
   const controller = new AbortController();
-  const response = await fetch(url, { headers, signal: controller.signal });
+  const response = await api(path, { headers, signal: controller.signal });
   expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
   const events: CairnEvent[] = [];
   const decoder = new TextDecoder();
@@ -70,40 +75,40 @@ async function readEvents(url: string, headers: Record<string, string>, enough: 
 }
 
 test('submit YAML, follow the run to its end, fetch its patch by digest, and export evidence that verifies', { timeout: 60_000 }, async () => {
-  const { base, composition } = await serve();
-  const submitted = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('hello') });
+  const { api, composition } = await serve();
+  const submitted = await api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('hello') });
   expect(submitted.status).toBe(201);
   const { runId } = (await submitted.json()) as { runId: string };
-  expect(await waitForState(base, runId, ['succeeded', 'failed'])).toMatchObject({ state: 'succeeded', itemsTotal: 2 });
-  const items = (await (await fetch(`${base}/v1/runs/${runId}/items`)).json()) as { itemId: string; state: string }[];
+  expect(await waitForState(api, runId, ['succeeded', 'failed'])).toMatchObject({ state: 'succeeded', itemsTotal: 2 });
+  const items = (await (await api(`/v1/runs/${runId}/items`)).json()) as { itemId: string; state: string }[];
   expect(items.map((item) => [item.itemId, item.state])).toEqual([['write', 'succeeded'], ['after', 'succeeded']]);
 
   const completed = composition.engine.audit.runEntries(runId).find((entry) => entry.action === 'attempt.completed' && entry.data['itemId'] === 'write')!;
   const patchDigest = (completed.data['artifacts'] as Record<string, string>)['patch']!;
-  const patch = await fetch(`${base}/v1/blobs/${patchDigest}`);
+  const patch = await api(`/v1/blobs/${patchDigest}`);
   expect(patch.headers.get('content-type')).toBe('application/octet-stream');
   expect(await patch.text()).toContain('+hello');
 
-  const bundle = await fetch(`${base}/v1/runs/${runId}/bundle`);
+  const bundle = await api(`/v1/runs/${runId}/bundle`);
   const report = await verifyBundle(new Uint8Array(await bundle.arrayBuffer()), { trustedKeys: [composition.signingKey], readAnchor: (receipt) => composition.anchors[0]!.read(receipt) });
   expect(report).toMatchObject({ valid: true });
 });
 
 test('events: a stream resumed with Last-Event-ID continues exactly where it stopped', { timeout: 60_000 }, async () => {
-  const { base } = await serve();
-  const { runId } = (await (await fetch(`${base}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('events') })).json()) as { runId: string };
-  await waitForState(base, runId, ['succeeded', 'failed']);
+  const { api } = await serve();
+  const { runId } = (await (await api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('events') })).json()) as { runId: string };
+  await waitForState(api, runId, ['succeeded', 'failed']);
   const done = (events: CairnEvent[]) => events.some((event) => event.type === 'run.state' && event.state === 'succeeded');
-  const all = await readEvents(`${base}/v1/runs/${runId}/events`, {}, done);
-  const first = await readEvents(`${base}/v1/runs/${runId}/events`, {}, (events) => events.length >= 3);
-  const rest = await readEvents(`${base}/v1/runs/${runId}/events`, { 'last-event-id': String(first[2]!.id) }, done);
+  const all = await readEvents(api, `/v1/runs/${runId}/events`, {}, done);
+  const first = await readEvents(api, `/v1/runs/${runId}/events`, {}, (events) => events.length >= 3);
+  const rest = await readEvents(api, `/v1/runs/${runId}/events`, { 'last-event-id': String(first[2]!.id) }, done);
   expect([...first.slice(0, 3), ...rest]).toEqual(all);
   expect(all[0]).toMatchObject({ type: 'run.state', state: 'queued', runId });
 });
 
 test('one idempotency key, 50 concurrent submits: one run; another spec under it is a conflict', { timeout: 60_000 }, async () => {
-  const { base } = await serve();
-  const submit = (body: string) => fetch(`${base}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml', 'idempotency-key': 'nightly-1' }, body });
+  const { api } = await serve();
+  const submit = (body: string) => api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml', 'idempotency-key': 'nightly-1' }, body });
   const responses = await Promise.all(Array.from({ length: 50 }, () => submit(yaml('same'))));
   const bodies = (await Promise.all(responses.map((response) => response.json()))) as { runId: string; created: boolean }[];
   expect(new Set(bodies.map((body) => body.runId)).size).toBe(1);
@@ -115,21 +120,44 @@ test('one idempotency key, 50 concurrent submits: one run; another spec under it
 });
 
 test('errors are JSON with the catalogue code, status and where: invalid spec, unknown run and route, bad digest, oversize body', { timeout: 60_000 }, async () => {
-  const { base } = await serve();
-  const invalid = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: 1, name: 'x', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] }, dependsOn: ['ghost'] }] }) });
+  const { api } = await serve();
+  const invalid = await api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: 1, name: 'x', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] }, dependsOn: ['ghost'] }] }) });
   expect(invalid.status).toBe(400);
   expect(await invalid.json()).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].dependsOn[0]', action: expect.any(String), issues: [expect.objectContaining({ path: '$.items[0].dependsOn[0]' })] });
-  expect(await (await fetch(`${base}/v1/runs/r-missing`)).json()).toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'runId' });
-  const unknownRoute = await fetch(`${base}/v2/anything`);
+  expect(await (await api(`/v1/runs/r-missing`)).json()).toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'runId' });
+  const unknownRoute = await api(`/v2/anything`);
   expect([unknownRoute.status, ((await unknownRoute.json()) as { code: string }).code]).toEqual([404, 'CAIRN_NOT_FOUND']);
-  const badDigest = await fetch(`${base}/v1/blobs/md5:abc`);
+  const badDigest = await api(`/v1/blobs/md5:abc`);
   expect([badDigest.status, ((await badDigest.json()) as { code: string; path: string }).path]).toEqual([400, 'params.digest']);
-  const huge = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: `# ${'x'.repeat(35 * 1024 * 1024)}\n` });
+  const huge = await api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: `# ${'x'.repeat(35 * 1024 * 1024)}\n` });
   expect([huge.status, ((await huge.json()) as { code: string }).code]).toEqual([413, 'CAIRN_RUN_SPEC_TOO_LARGE']);
-  const approveNothing = await fetch(`${base}/v1/runs/r-missing/items/a/approve`, { method: 'POST' });
+  const approveNothing = await api(`/v1/runs/r-missing/items/a/approve`, { method: 'POST' });
   expect(approveNothing.status).toBe(404);
 });
 
-test('a non-loopback bind is refused until tokens exist', async () => {
-  await expect(createHttpServer({ composition: {} as ServerComposition, host: '0.0.0.0' })).rejects.toMatchObject({ code: 'CAIRN_CONFIG_INVALID', path: 'config.server.host' });
+test('every /v1 operation of the OpenAPI document: 401 without a token, 403 with one lacking the scope (audited)', { timeout: 60_000 }, async () => {
+  const { base, api, composition } = await serve();
+  const document = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+  const operations = Object.entries(document.paths).filter(([path]) => path.startsWith('/v1/')).flatMap(([path, methods]) => Object.keys(methods).map((method) => ({ method: method.toUpperCase(), path: path.replace('{runId}', 'r-x').replace('{itemId}', 'a').replace('{digest}', `sha256:${'0'.repeat(64)}`) })));
+  expect(operations.length).toBeGreaterThanOrEqual(10);
+  const { token: reader } = composition.tokens.create('reader', ['runs:read']);
+  for (const { method, path } of operations) {
+    const anonymous = await fetch(`${base}${path}`, { method });
+    expect([path, method, anonymous.status, ((await anonymous.json()) as { code: string }).code]).toEqual([path, method, 401, 'CAIRN_UNAUTHENTICATED']);
+  }
+  const denied = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${reader}`, 'content-type': 'application/yaml' }, body: yaml('nope') });
+  expect([denied.status, ((await denied.json()) as { code: string }).code]).toEqual([403, 'CAIRN_FORBIDDEN']);
+  expect([...composition.engine.audit.entries()].filter((entry) => entry.action === 'access.denied').map((entry) => entry.data['action'])).toEqual(['runs.submit']);
+  const revoked = composition.tokens.list().find((record) => record.name === 'reader')!;
+  composition.tokens.revoke(revoked.id);
+  expect((await fetch(`${base}/v1/runs/r-x`, { headers: { authorization: `Bearer ${reader}` } })).status).toBe(401);
+  expect((await api('/v1/runs/r-x')).status).toBe(404);
+  expect((await fetch(`${base}/healthz`)).status).toBe(200);
+});
+
+test('loopback-operator mode needs no token, and is refused on any other host', { timeout: 60_000 }, async () => {
+  const { api } = await serve('loopback-operator');
+  const submitted = await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('laptop') });
+  expect(submitted.status).toBe(201);
+  await expect(buildHttpApi({ composition: {} as ServerComposition, host: '0.0.0.0', auth: 'loopback-operator' })).rejects.toMatchObject({ code: 'CAIRN_CONFIG_INVALID', path: 'config.server.host' });
 });

@@ -10,9 +10,11 @@ import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
 import { isLoopback } from './loopback.ts';
 
-export interface HttpServerOptions {
+export interface HttpApiOptions {
   readonly composition: ServerComposition;
   readonly host: string;
+  /** `tokens` (default): bearer tokens with scopes. `loopback-operator`: no tokens, loopback only. */
+  readonly auth?: 'tokens' | 'loopback-operator';
   /** Pino-compatible logger settings for Fastify; none by default (tests). */
   readonly logger?: boolean | object;
 }
@@ -30,18 +32,43 @@ const digestParams = z.strictObject({ digest: z.string().regex(/^sha256:[0-9a-f]
  * The HTTP API over a composed server: submit and read runs and items, cancel, approve and reject,
  * events as resumable server-sent events, blobs (patches, logs) by digest, a run's evidence bundle,
  * health, and the OpenAPI document at /openapi.json. Every error is `{ code, message, action, path? }`
- * with the CairnError catalogue's status. Until tokens exist it binds loopback only, and every
- * request acts as the machine's one operator.
+ * with the CairnError catalogue's status. Every `/v1` route names its action; a request carries a
+ * bearer token whose scopes allow it (401 without a valid one, 403 without the scope, audited as
+ * `access.denied`) — or, with `auth: 'loopback-operator'` on a loopback host, acts as the operator.
  */
-export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
-  if (!isLoopback(options.host)) {
-    throw new CairnError('CAIRN_CONFIG_INVALID', `This server binds ${options.host}, which is not loopback, and it has no bearer tokens yet: bind 127.0.0.1 (server.host) until it does.`, { path: 'config.server.host' });
+export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInstance> {
+  const auth = options.auth ?? 'tokens';
+  if (auth === 'loopback-operator' && !isLoopback(options.host)) {
+    throw new CairnError('CAIRN_CONFIG_INVALID', `server.auth 'loopback-operator' lets anyone who reaches the server act as its operator: it binds loopback only, not ${options.host}. Bind 127.0.0.1, or use auth: tokens.`, { path: 'config.server.host' });
   }
-  const { engine, storage, signingKey } = options.composition;
+  const { engine, storage, signingKey, authorizer } = options.composition;
   const app = Fastify({ logger: options.logger ?? false, bodyLimit }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler((error, request, reply) => replyWithError(error instanceof Error ? error : new Error(String(error)), request, reply));
+  // Who each request acts as: the token's actor after its scope is checked, or the operator.
+  app.decorateRequest('actor', null);
+  app.addHook('onRequest', async (request) => {
+    const action = (request.routeOptions.config as { action?: string } | undefined)?.action;
+    if (action === undefined) return;
+    if (auth === 'loopback-operator') {
+      request.actor = operator;
+      return;
+    }
+    const header = request.headers.authorization;
+    const credential = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
+    const principal = credential === undefined ? null : await authorizer.authenticate(credential);
+    if (!principal) throw new CairnError('CAIRN_UNAUTHENTICATED', credential === undefined ? 'This request needs a bearer token (Authorization: Bearer cairn_...); `cairn token create` makes one.' : 'The bearer token is unknown or revoked; `cairn token create` makes a new one.');
+    const params = request.params as { runId?: string; itemId?: string; digest?: string };
+    const resource = { kind: params.itemId ? 'item' : params.runId ? 'run' : params.digest ? 'blob' : 'server', id: params.itemId ? `${params.runId}/${params.itemId}` : (params.runId ?? params.digest ?? 'server') };
+    const decision = await authorizer.authorize(principal, action, resource);
+    const actor: AuditActor = { ...principal.actor, via: 'http' };
+    if (!decision.allowed) {
+      engine.audit.append({ actor, action: 'access.denied', entity: resource.kind === 'run' || resource.kind === 'item' ? { kind: resource.kind, id: resource.id } : { kind: 'server', id: resource.id }, outcome: 'denied', data: { action, reason: decision.reason } });
+      throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${decision.reason}.`, { details: { action } });
+    }
+    request.actor = actor;
+  });
   app.setNotFoundHandler((request, reply) => replyWithError(new CairnError('CAIRN_NOT_FOUND', `There is no ${request.method} ${request.url.split('?')[0]}; see /openapi.json for what this server answers.`), request, reply));
   // Run specs may come as YAML text; JSON bodies are parsed by Fastify.
   app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_request, body, done) => done(null, body));
@@ -55,45 +82,52 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   app.get('/readyz', { schema: { summary: 'The engine answers' } }, async () => ({ ready: true, auditEntries: engine.audit.size }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.post('/v1/runs', { schema: { summary: 'Submit a run (JSON, or YAML as application/yaml); Idempotency-Key makes it safe to retry', headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).passthrough() } }, async (request, reply) => {
+  app.post('/v1/runs', { config: { action: 'runs.submit' }, schema: { summary: 'Submit a run (JSON, or YAML as application/yaml); Idempotency-Key makes it safe to retry', headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).passthrough() } }, async (request, reply) => {
     const key = request.headers['idempotency-key'];
-    const result = engine.submit(request.body, { actor: operator, source: 'the request body', ...(typeof key === 'string' ? { idempotencyKey: key } : {}) });
+    const result = engine.submit(request.body, { actor: request.actor!, source: 'the request body', ...(typeof key === 'string' ? { idempotencyKey: key } : {}) });
     return reply.status(result.created ? 201 : 200).send(result);
   });
-  app.get('/v1/runs/:runId', { schema: { summary: 'A run', params: runParams } }, async (request) => {
+  app.get('/v1/runs/:runId', { config: { action: 'runs.read' }, schema: { summary: 'A run', params: runParams } }, async (request) => {
     const run = engine.run(request.params.runId);
     if (!run) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
     return run;
   });
-  app.get('/v1/runs/:runId/items', { schema: { summary: "A run's items", params: runParams } }, async (request) => {
+  app.get('/v1/runs/:runId/items', { config: { action: 'runs.read' }, schema: { summary: "A run's items", params: runParams } }, async (request) => {
     if (!engine.run(request.params.runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
     return engine.items(request.params.runId);
   });
-  app.post('/v1/runs/:runId/cancel', { schema: { summary: 'Cancel a run', params: runParams } }, async (request, reply) => {
-    engine.cancelRun(request.params.runId, operator);
+  app.post('/v1/runs/:runId/cancel', { config: { action: 'runs.cancel' }, schema: { summary: 'Cancel a run', params: runParams } }, async (request, reply) => {
+    engine.cancelRun(request.params.runId, request.actor!);
     return reply.status(202).send(engine.run(request.params.runId));
   });
   const itemAction = (action: 'approve' | 'reject' | 'cancel') =>
-    app.post(`/v1/runs/:runId/items/:itemId/${action}`, { schema: { summary: `${action[0]!.toUpperCase()}${action.slice(1)} an item`, params: itemParams, body: z.strictObject({ reason: z.string().min(1).max(2_000).optional() }).nullish() } }, async (request, reply) => {
+    app.post(`/v1/runs/:runId/items/:itemId/${action}`, { config: { action: `items.${action}` }, schema: { summary: `${action[0]!.toUpperCase()}${action.slice(1)} an item`, params: itemParams, body: z.strictObject({ reason: z.string().min(1).max(2_000).optional() }).nullish() } }, async (request, reply) => {
       const { runId, itemId } = request.params;
-      if (action === 'approve') engine.approve(runId, itemId, operator);
-      else if (action === 'reject') engine.reject(runId, itemId, operator, request.body?.reason);
-      else engine.cancelItem(runId, itemId, operator);
+      if (action === 'approve') engine.approve(runId, itemId, request.actor!);
+      else if (action === 'reject') engine.reject(runId, itemId, request.actor!, request.body?.reason);
+      else engine.cancelItem(runId, itemId, request.actor!);
       return reply.status(202).send(engine.items(runId).find((item) => item.itemId === itemId));
     });
   itemAction('approve');
   itemAction('reject');
   itemAction('cancel');
-  app.get('/v1/events', { schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)' } }, (request, reply) => streamEvents(engine, request, reply));
-  app.get('/v1/runs/:runId/events', { schema: { summary: "A run's events, as server-sent events", params: runParams } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
-  app.get('/v1/blobs/:digest', { schema: { summary: 'A patch, log or output by digest', params: digestParams } }, async (request, reply) => {
+  app.get('/v1/events', { config: { action: 'events.read' }, schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)' } }, (request, reply) => streamEvents(engine, request, reply));
+  app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { summary: "A run's events, as server-sent events", params: runParams } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
+  app.get('/v1/blobs/:digest', { config: { action: 'blobs.read' }, schema: { summary: 'A patch, log or output by digest', params: digestParams } }, async (request, reply) => {
     const bytes = await storage.get(blobKey(request.params.digest));
     if (bytes === null) throw new CairnError('CAIRN_NOT_FOUND', `No blob ${request.params.digest} is stored here.`, { path: 'digest' });
     return reply.type('application/octet-stream').send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
-  app.get('/v1/runs/:runId/bundle', { schema: { summary: "A run's evidence bundle (cairn.bundle/v1), to verify offline", params: runParams } }, async (request, reply) => {
+  app.get('/v1/runs/:runId/bundle', { config: { action: 'audit.read' }, schema: { summary: "A run's evidence bundle (cairn.bundle/v1), to verify offline", params: runParams } }, async (request, reply) => {
     const bundle = await engine.exportBundle(request.params.runId);
     return reply.type('application/json').header('x-cairn-signing-key', signingKey.keyId).send(Buffer.from(serializeEvidenceBundle(bundle)));
   });
   return app;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who the request acts as, once authenticated (routes with an action only). */
+    actor: AuditActor | null;
+  }
 }

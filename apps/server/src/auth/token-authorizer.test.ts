@@ -1,0 +1,39 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describeAuthorizer } from '@cairn/conformance';
+import { afterAll, expect, test } from 'vitest';
+import { TokenAuthorizer } from './token-authorizer.ts';
+import { TokenStore } from './token-store.ts';
+
+const directory = mkdtempSync(join(tmpdir(), 'cairn-tokens-'));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+const store = new TokenStore(join(directory, 'tokens.json'));
+const { token, record } = store.create('ci', ['runs:submit', 'runs:read']);
+
+describeAuthorizer({
+  name: 'server bearer tokens',
+  create: () => new TokenAuthorizer(store),
+  fixture: {
+    credential: token,
+    actor: { kind: 'token', id: `token:${record.id}` },
+    allowed: [{ action: 'runs.submit', resource: { kind: 'run', id: 'new' } }, { action: 'runs.read', resource: { kind: 'run', id: 'r1' } }],
+    denied: [{ action: 'items.approve', resource: { kind: 'item', id: 'r1/a' } }, { action: 'tokens.manage', resource: { kind: 'server', id: 'server' } }],
+  },
+});
+
+test('tokens are stored hashed in a 0600 file, shown once, refused once revoked or altered', async () => {
+  const file = join(directory, 'tokens.json');
+  expect(statSync(file).mode & 0o777).toBe(0o600);
+  expect(readFileSync(file, 'utf8')).not.toContain(token.slice(`cairn_${record.id}_`.length));
+  const authorizer = new TokenAuthorizer(store);
+  expect(await authorizer.authenticate(token)).toMatchObject({ scopes: ['runs:submit', 'runs:read'] });
+  expect(await authorizer.authenticate(`${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`)).toBeNull();
+  expect(await authorizer.authenticate('not a token')).toBeNull();
+  const other = store.create('other', ['admin']);
+  store.revoke(other.record.id);
+  expect(await authorizer.authenticate(other.token)).toBeNull();
+  expect(() => store.create('bad', ['runs:everything'])).toThrow(/unknown: runs:everything/);
+  expect(store.list().map((listed) => [listed.name, listed.revokedAt === undefined])).toEqual([['ci', true], ['other', false]]);
+  expect(JSON.stringify(store.list())).not.toContain('secretHash');
+});

@@ -1,0 +1,95 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { CairnError } from '@cairn/protocol';
+import { tokenScopes, type TokenScope } from './token-scopes.ts';
+
+/** A token as stored: its id, name and scopes, and the SHA-256 of its secret — never the secret. */
+export interface StoredToken {
+  readonly id: string;
+  readonly name: string;
+  readonly scopes: readonly TokenScope[];
+  readonly secretHash: string;
+  readonly createdAt: string;
+  readonly revokedAt?: string;
+}
+
+/** A token as listed: everything but its hash. */
+export type TokenRecord = Omit<StoredToken, 'secretHash'>;
+
+/** Tokens look like `cairn_<id>_<secret>`: the id finds the record, the secret proves it. */
+const tokenPattern = /^cairn_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+const hashOf = (secret: string) => createHash('sha256').update(secret).digest('hex');
+
+/**
+ * Bearer tokens in one JSON file (0600), hashed: a token is shown once, when created, and the file
+ * holds only SHA-256 of its secret. Every read goes to the file, so `cairn token revoke` takes
+ * effect on a running server at its next request; writes replace the file atomically.
+ */
+export class TokenStore {
+  readonly #file: string;
+
+  constructor(file: string) {
+    this.#file = file;
+  }
+
+  /** Creates a token; returns it (the only time its secret exists outside the caller) and its record. */
+  create(name: string, scopes: readonly string[], now = new Date()): { token: string; record: TokenRecord } {
+    const unknown = scopes.filter((scope) => !(tokenScopes as readonly string[]).includes(scope));
+    if (scopes.length === 0 || unknown.length > 0) {
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', `A token needs one or more scopes of ${tokenScopes.join(', ')}${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}.`, { path: 'scopes' });
+    }
+    if (!/^[\w .-]{1,64}$/.test(name)) throw new CairnError('CAIRN_PAYLOAD_INVALID', 'A token name is 1 to 64 letters, digits, spaces, ".", "_" or "-".', { path: 'name' });
+    const id = randomBytes(6).toString('hex');
+    const secret = randomBytes(32).toString('base64url');
+    const stored: StoredToken = { id, name, scopes: [...new Set(scopes)] as TokenScope[], secretHash: hashOf(secret), createdAt: now.toISOString() };
+    this.#write([...this.#read(), stored]);
+    const { secretHash: _hash, ...record } = stored;
+    return { token: `cairn_${id}_${secret}`, record };
+  }
+
+  /** The live record a token belongs to; undefined for a malformed, unknown or revoked one. */
+  verify(token: string): TokenRecord | undefined {
+    const match = tokenPattern.exec(token);
+    if (!match) return undefined;
+    const stored = this.#read().find((candidate) => candidate.id === match[1]);
+    if (!stored || stored.revokedAt !== undefined) return undefined;
+    const given = Buffer.from(hashOf(match[2]!), 'hex');
+    const expected = Buffer.from(stored.secretHash, 'hex');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    const { secretHash: _hash, ...record } = stored;
+    return record;
+  }
+
+  list(): TokenRecord[] {
+    return this.#read().map(({ secretHash: _hash, ...record }) => record);
+  }
+
+  /** Whether any token is live: a server with none may run in loopback single-operator mode. */
+  hasLiveTokens(): boolean {
+    return this.#read().some((token) => token.revokedAt === undefined);
+  }
+
+  revoke(id: string, now = new Date()): TokenRecord {
+    const tokens = this.#read();
+    const index = tokens.findIndex((token) => token.id === id);
+    if (index < 0) throw new CairnError('CAIRN_NOT_FOUND', `There is no token ${id}; \`cairn token list\` shows them.`, { path: 'id' });
+    const revoked = { ...tokens[index]!, revokedAt: tokens[index]!.revokedAt ?? now.toISOString() };
+    tokens[index] = revoked;
+    this.#write(tokens);
+    const { secretHash: _hash, ...record } = revoked;
+    return record;
+  }
+
+  #read(): StoredToken[] {
+    if (!existsSync(this.#file)) return [];
+    return (JSON.parse(readFileSync(this.#file, 'utf8')) as { tokens: StoredToken[] }).tokens;
+  }
+
+  #write(tokens: readonly StoredToken[]): void {
+    mkdirSync(dirname(this.#file), { recursive: true, mode: 0o700 });
+    writeFileSync(`${this.#file}.tmp`, `${JSON.stringify({ tokens }, null, 2)}\n`, { mode: 0o600 });
+    renameSync(`${this.#file}.tmp`, this.#file);
+  }
+}
