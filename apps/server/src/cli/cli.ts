@@ -3,7 +3,10 @@
 // --json one JSON document for scripts; exit codes: 0 done, 1 a check or run failed, 2 bad input
 // (an invalid spec or config), 3 an unexpected error.
 import { readFileSync } from 'node:fs';
-import { isCairnError, loadRunSpec } from '@cairn/protocol';
+import { verifyBundle } from '@cairn/audit';
+import { createCairnClient } from '@cairn/client';
+import { isCairnError, loadRunSpec, parseRunSpec } from '@cairn/protocol';
+import { snapshotWorkspace } from '@cairn/worker';
 import { Command } from 'commander';
 import { tokenScopes } from '../auth/token-scopes.ts';
 import { TokenStore } from '../auth/token-store.ts';
@@ -72,6 +75,62 @@ program
     process.once('SIGTERM', () => void stop());
   });
 
+program
+  .command('submit')
+  .argument('<spec>', 'a run spec, YAML or JSON')
+  .option('--workspace <dir>', 'snapshot this directory (a git tree, or every file) and run over it')
+  .option('--wait', 'follow the run until it ends; exit 1 unless it succeeded')
+  .option('--idempotency-key <key>', 'the same key and spec return the same run')
+  .option('--server <url>', 'the server (default: this config\'s server.host:server.port)')
+  .description('submit a run to a running server')
+  .action(async (file: string, options: { workspace?: string; wait?: boolean; idempotencyKey?: string; server?: string }) => {
+    const cairn = clientOf(options.server);
+    let spec: unknown = readFileSync(file, 'utf8');
+    if (options.workspace) {
+      const snapshot = await snapshotWorkspace(options.workspace);
+      const digest = await cairn.uploadBlob(snapshot.bytes);
+      spec = { ...(parseRunSpec(spec as string, { source: file }) as object), workspace: { snapshot: digest } };
+      if (!json()) say(`workspace ${options.workspace}: ${snapshot.entries} files, ${digest}`);
+    }
+    const submitted = await cairn.submit(spec, options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {});
+    if (!options.wait) {
+      say(json() ? JSON.stringify(submitted) : `run ${submitted.runId} ${submitted.created ? 'submitted' : 'already existed (same idempotency key and spec)'}`);
+      return;
+    }
+    if (!json()) say(`run ${submitted.runId}`);
+    const run = await cairn.waitForRun(submitted.runId, { onEvent: (event) => (json() || event.type !== 'item.state' ? undefined : say(`  ${event.itemId.padEnd(16)} ${event.state}`)) });
+    say(json() ? JSON.stringify(run) : `run ${run.state}: ${run.itemsFinished}/${run.itemsTotal} items finished, ${run.itemsFailed} failed`);
+    process.exitCode = run.state === 'succeeded' ? 0 : 1;
+  });
+
+program
+  .command('status')
+  .argument('<runId>')
+  .option('--server <url>', 'the server')
+  .description("a run and its items")
+  .action(async (runId: string, options: { server?: string }) => {
+    const cairn = clientOf(options.server);
+    const [run, items] = await Promise.all([cairn.run(runId), cairn.items(runId)]);
+    if (json()) return void say(JSON.stringify({ run, items }));
+    say(`run ${run.runId} (${run.name}): ${run.state}`);
+    for (const item of items) say(`  ${item.itemId.padEnd(16)} ${item.state}`);
+  });
+
+program
+  .command('verify')
+  .argument('<bundle>', 'an evidence bundle (cairn.bundle/v1) file')
+  .option('--trusted-key <keyId...>', 'key ids the checkpoint must be signed by (sha256:...)')
+  .description('verify an evidence bundle offline; exit 1 unless it is valid')
+  .action(async (file: string, options: { trustedKey?: string[] }) => {
+    const report = await verifyBundle(new Uint8Array(readFileSync(file)), options.trustedKey ? { pinnedKeyIds: options.trustedKey } : {});
+    if (json()) say(JSON.stringify(report));
+    else {
+      say(`valid: ${report.valid}, claim: ${report.claim}`);
+      for (const check of report.checks) say(`  ${check.status.padEnd(11)} ${check.name.padEnd(20)} ${check.detail}`);
+    }
+    process.exitCode = report.valid ? 0 : 1;
+  });
+
 const token = program.command('token').description('bearer tokens of this server (stored hashed)');
 token
   .command('create')
@@ -98,6 +157,17 @@ token
     const record = new TokenStore(loadServerConfig(configOption()).paths.tokens).revoke(id);
     say(json() ? JSON.stringify(record) : `token ${record.id} revoked`);
   });
+
+// A client of `url`, or of the server this directory's config describes, with CAIRN_TOKEN.
+function clientOf(url: string | undefined) {
+  let baseUrl = url;
+  if (baseUrl === undefined) {
+    const { host, port } = loadServerConfig(configOption()).config.server;
+    baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+  const token = process.env['CAIRN_TOKEN'];
+  return createCairnClient({ baseUrl, ...(token ? { token } : {}) });
+}
 
 function configOption(): { file?: string } {
   const file = program.opts<{ config?: string }>().config;

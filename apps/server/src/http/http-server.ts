@@ -1,7 +1,7 @@
 import fastifySwagger from '@fastify/swagger';
 import type { AuditActor } from '@cairn/core';
 import { serializeEvidenceBundle } from '@cairn/audit';
-import { blobKey, CairnError } from '@cairn/protocol';
+import { blobKey, CairnError, sha256Digest } from '@cairn/protocol';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -113,6 +113,15 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   itemAction('cancel');
   app.get('/v1/events', { config: { action: 'events.read' }, schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)' } }, (request, reply) => streamEvents(engine, request, reply));
   app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { summary: "A run's events, as server-sent events", params: runParams } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
+  // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.post('/v1/blobs', { config: { action: 'runs.submit' }, schema: { summary: 'Store bytes (a workspace snapshot) by their digest; returns it' } }, async (request, reply) => {
+    if (!Buffer.isBuffer(request.body)) throw new CairnError('CAIRN_PAYLOAD_INVALID', 'Send the bytes as application/octet-stream.', { path: 'body' });
+    const bytes = new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength);
+    const digest = sha256Digest(bytes);
+    await storage.put(blobKey(digest), bytes, { ifAbsent: true });
+    return reply.status(201).send({ digest, bytes: bytes.byteLength });
+  });
   app.get('/v1/blobs/:digest', { config: { action: 'blobs.read' }, schema: { summary: 'A patch, log or output by digest', params: digestParams } }, async (request, reply) => {
     const bytes = await storage.get(blobKey(request.params.digest));
     if (bytes === null) throw new CairnError('CAIRN_NOT_FOUND', `No blob ${request.params.digest} is stored here.`, { path: 'digest' });

@@ -1,0 +1,79 @@
+// The `cairn` commands that talk to a running server, through @cairn/client: submit a workspace
+// and wait, read its status, download its evidence and verify it offline with the pinned key.
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createCairnClient } from '@cairn/client';
+import { afterAll, expect, test } from 'vitest';
+import { composeServer } from '../composition/compose-server.ts';
+import { loadServerConfig } from '../config/load-server-config.ts';
+import { buildHttpApi } from '../http/http-server.ts';
+import { initServer } from './init-server.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+/** Runs `cairn` as a user would (a child process, so the server in this one keeps answering). */
+function cairn(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
+  delete childEnv['NODE_EXTRA_CA_CERTS'];
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--conditions=@cairn/source', join(here, 'cli.ts'), ...args], { env: childEnv });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+test('submit --workspace --wait, status, and verify of the downloaded bundle with the pinned key', { timeout: 90_000 }, async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-cli-client-'));
+  chmodSync(directory, 0o711);
+  const { operatorToken, keyId } = await initServer(directory);
+  const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
+  const composition = await composeServer(loaded);
+  const app = await buildHttpApi({ composition, host: '127.0.0.1' });
+  composition.engine.start();
+  const server = await app.listen({ host: '127.0.0.1', port: 0 });
+  cleanups.push(async () => {
+    await app.close();
+    await composition.close();
+    rmSync(directory, { recursive: true, force: true });
+  });
+  const env = { CAIRN_TOKEN: operatorToken };
+
+  const workspace = join(directory, 'project');
+  mkdirSync(workspace);
+  writeFileSync(join(workspace, 'notes.txt'), 'first line\n');
+  const spec = join(directory, 'run.yaml');
+  writeFileSync(spec, 'version: 1\nname: append\nitems:\n  - { id: append, runtime: { kind: command, argv: [/bin/sh, -c, "echo second line >> notes.txt"] } }\n');
+
+  const submitted = await cairn(['submit', spec, '--workspace', workspace, '--wait', '--server', server], env);
+  expect(submitted.status, submitted.stderr).toBe(0);
+  expect(submitted.stdout).toMatch(/workspace .*: 1 files, sha256:[0-9a-f]{64}/);
+  expect(submitted.stdout).toContain('append           succeeded');
+  const runId = /^run (r-\S+)$/m.exec(submitted.stdout)![1]!;
+
+  const status = await cairn(['--json', 'status', runId, '--server', server], env);
+  expect(JSON.parse(status.stdout)).toMatchObject({ run: { runId, state: 'succeeded' }, items: [{ itemId: 'append', state: 'succeeded' }] });
+
+  const client = createCairnClient({ baseUrl: server, token: operatorToken });
+  const completed = composition.engine.audit.runEntries(runId).find((entry) => entry.action === 'attempt.completed')!;
+  expect(new TextDecoder().decode(await client.blob((completed.data['artifacts'] as Record<string, string>)['patch']!))).toContain('+second line');
+  const bundleFile = join(directory, 'run.bundle.json');
+  writeFileSync(bundleFile, await client.bundle(runId));
+  const verified = await cairn(['verify', bundleFile, '--trusted-key', keyId], env);
+  expect(verified.status, verified.stdout).toBe(0);
+  expect(verified.stdout).toContain('valid: true');
+  writeFileSync(bundleFile, readFileSync(bundleFile, 'utf8').replace('"id":"token:', '"id":"forged:'));
+  expect((await cairn(['verify', bundleFile, '--trusted-key', keyId], env)).status).toBe(1);
+
+  await expect(createCairnClient({ baseUrl: server }).run(runId)).rejects.toMatchObject({ code: 'CAIRN_UNAUTHENTICATED' });
+  await expect(client.run('r-missing')).rejects.toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'runId' });
+});

@@ -1,0 +1,162 @@
+import type { CairnEvent, ItemState, RunState } from '@cairn/core';
+import { CairnError, errorCodes, parseSettings, type CairnErrorCode } from '@cairn/protocol';
+import { z } from 'zod';
+
+/** Settings of `createCairnClient`. */
+export const cairnClientSettingsSchema = z.strictObject({
+  /** The server, e.g. `http://127.0.0.1:7600`. */
+  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://127.0.0.1:7600' }),
+  /** A bearer token (`cairn token create`); none for a loopback-operator server. */
+  token: z.string().min(1).optional(),
+  /** How long to wait before reconnecting an event stream that dropped. */
+  reconnectDelayMs: z.int().min(0).max(60_000).default(500),
+});
+
+export type CairnClientSettings = z.input<typeof cairnClientSettingsSchema>;
+
+/** A run as the server reports it. */
+export interface RunView {
+  readonly runId: string;
+  readonly name: string;
+  readonly state: RunState;
+  readonly itemsTotal: number;
+  readonly itemsFinished: number;
+  readonly itemsFailed: number;
+  readonly [field: string]: unknown;
+}
+
+/** An item as the server reports it. */
+export interface ItemView {
+  readonly itemId: string;
+  readonly state: ItemState;
+  readonly [field: string]: unknown;
+}
+
+const terminal = new Set<RunState>(['succeeded', 'failed', 'cancelled']);
+
+/**
+ * The Cairn server's HTTP API as typed calls. Every error the server answers comes back as the
+ * CairnError it was (code, message, path, issues); a server that cannot be reached is
+ * CAIRN_INTERNAL naming the URL. `events` is an async iterator that reconnects after a dropped
+ * connection and resumes after the last event it yielded.
+ */
+export class CairnClient {
+  readonly #settings: z.output<typeof cairnClientSettingsSchema>;
+
+  constructor(settings: CairnClientSettings) {
+    this.#settings = parseSettings(cairnClientSettingsSchema, settings, 'client');
+  }
+
+  /** Submits a run (a parsed spec, or YAML/JSON text); the same idempotency key returns the same run. */
+  submit(spec: unknown, options: { readonly idempotencyKey?: string } = {}): Promise<{ runId: string; created: boolean; specDigest: string }> {
+    const text = typeof spec === 'string';
+    return this.#json('POST', '/v1/runs', text ? spec : JSON.stringify(spec), { 'content-type': text ? 'application/yaml' : 'application/json', ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}) });
+  }
+
+  run(runId: string): Promise<RunView> {
+    return this.#json('GET', `/v1/runs/${encodeURIComponent(runId)}`);
+  }
+
+  items(runId: string): Promise<ItemView[]> {
+    return this.#json('GET', `/v1/runs/${encodeURIComponent(runId)}/items`);
+  }
+
+  cancel(runId: string): Promise<RunView> {
+    return this.#json('POST', `/v1/runs/${encodeURIComponent(runId)}/cancel`);
+  }
+
+  approve(runId: string, itemId: string): Promise<ItemView> {
+    return this.#json('POST', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/approve`);
+  }
+
+  reject(runId: string, itemId: string, reason?: string): Promise<ItemView> {
+    return this.#json('POST', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/reject`, JSON.stringify(reason === undefined ? {} : { reason }), { 'content-type': 'application/json' });
+  }
+
+  /** Stores bytes (a workspace snapshot) by their digest; returns the digest a run spec names. */
+  async uploadBlob(bytes: Uint8Array): Promise<string> {
+    return (await this.#json<{ digest: string }>('POST', '/v1/blobs', bytes, { 'content-type': 'application/octet-stream' })).digest;
+  }
+
+  /** A blob (a patch, a log) by digest. */
+  async blob(digest: string): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.#request('GET', `/v1/blobs/${digest}`)).arrayBuffer());
+  }
+
+  /** A run's evidence bundle, as the bytes to verify offline. */
+  async bundle(runId: string): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.#request('GET', `/v1/runs/${encodeURIComponent(runId)}/bundle`)).arrayBuffer());
+  }
+
+  /**
+   * Events after `after` (all by default), of one run or all, as they happen. A dropped
+   * connection is reopened with `Last-Event-ID`: nothing is missed, nothing repeats. Ends when
+   * `signal` aborts.
+   */
+  async *events(options: { readonly runId?: string; readonly after?: number; readonly signal?: AbortSignal } = {}): AsyncGenerator<CairnEvent> {
+    let last = options.after ?? -1;
+    const path = options.runId === undefined ? '/v1/events' : `/v1/runs/${encodeURIComponent(options.runId)}/events`;
+    while (!options.signal?.aborted) {
+      try {
+        const response = await this.#request('GET', path, undefined, { 'last-event-id': String(last) }, options.signal);
+        const decoder = new TextDecoder();
+        let buffer = '';
+        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+          buffer += decoder.decode(chunk, { stream: true });
+          for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+            const data = buffer.slice(0, end).split('\n').find((line) => line.startsWith('data: '));
+            buffer = buffer.slice(end + 2);
+            if (!data) continue;
+            const event = JSON.parse(data.slice('data: '.length)) as CairnEvent;
+            last = event.id;
+            yield event;
+          }
+        }
+      } catch (error) {
+        if (options.signal?.aborted) return;
+        if (error instanceof CairnError && error.code !== 'CAIRN_INTERNAL') throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.#settings.reconnectDelayMs));
+    }
+  }
+
+  /** Resolves with the run once it has ended, following its events (and polling between them). */
+  async waitForRun(runId: string, options: { readonly signal?: AbortSignal; readonly onEvent?: (event: CairnEvent) => void } = {}): Promise<RunView> {
+    const run = await this.run(runId);
+    if (terminal.has(run.state)) return run;
+    const controller = new AbortController();
+    options.signal?.addEventListener('abort', () => controller.abort(), { once: true });
+    for await (const event of this.events({ runId, signal: controller.signal })) {
+      options.onEvent?.(event);
+      if (event.type === 'run.state' && terminal.has(event.state)) break;
+    }
+    controller.abort();
+    return this.run(runId);
+  }
+
+  async #json<T>(method: string, path: string, body?: string | Uint8Array, headers: Record<string, string> = {}): Promise<T> {
+    return (await (await this.#request(method, path, body, headers)).json()) as T;
+  }
+
+  async #request(method: string, path: string, body?: string | Uint8Array, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
+    const url = `${this.#settings.baseUrl.replace(/\/$/, '')}${path}`;
+    let response: Response;
+    try {
+      response = await fetch(url, { method, headers: { ...(this.#settings.token ? { authorization: `Bearer ${this.#settings.token}` } : {}), ...headers }, ...(body === undefined ? {} : { body }), ...(signal ? { signal } : {}) });
+    } catch (error) {
+      throw new CairnError('CAIRN_INTERNAL', `Cannot reach the Cairn server at ${url}: ${(error as Error).message}. Is \`cairn serve\` running there?`, { path: 'baseUrl' });
+    }
+    if (response.ok) return response;
+    const answer = (await response.json().catch(() => ({}))) as { code?: string; message?: string; path?: string; issues?: { path: string; message: string }[] };
+    const code = (errorCodes as readonly string[]).includes(answer.code ?? '') ? (answer.code as CairnErrorCode) : 'CAIRN_INTERNAL';
+    throw new CairnError(code, answer.message ?? `${method} ${url} answered ${response.status}.`, {
+      ...(answer.path === undefined ? {} : { path: answer.path }),
+      ...(answer.issues ? { issues: answer.issues.map((issue) => ({ code, ...issue })) } : {}),
+    });
+  }
+}
+
+/** Builds a client; throws CAIRN_CONFIG_INVALID naming every bad option. */
+export function createCairnClient(settings: CairnClientSettings): CairnClient {
+  return new CairnClient(settings);
+}
