@@ -83,6 +83,11 @@ export class CairnClient {
     return new Uint8Array(await (await this.#request('GET', `/v1/blobs/${digest}`)).arrayBuffer());
   }
 
+  /** A succeeded item's patch (`git diff --binary` text); CAIRN_NOT_FOUND when it changed nothing. */
+  async patch(runId: string, itemId: string): Promise<string> {
+    return (await this.#request('GET', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/patch`)).text();
+  }
+
   /** A run's evidence bundle, as the bytes to verify offline. */
   async bundle(runId: string): Promise<Uint8Array> {
     return new Uint8Array(await (await this.#request('GET', `/v1/runs/${encodeURIComponent(runId)}/bundle`)).arrayBuffer());

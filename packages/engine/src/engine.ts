@@ -292,6 +292,11 @@ export class Engine {
     return this.#machine.items(runId);
   }
 
+  /** What a succeeded item produced (kind → digest: patch, stdout, stderr, output), if it did. */
+  artifacts(runId: string, itemId: string): Readonly<Record<string, string>> | undefined {
+    return this.#machine.artifacts(runId, itemId);
+  }
+
   /** Resolves with the run once it has ended; rejects with CAIRN_NOT_FOUND for an unknown run. */
   waitForRun(runId: string): Promise<RunRecord> {
     if (!this.#machine.run(runId)) return Promise.reject(new CairnError('CAIRN_NOT_FOUND', `Run ${runId} does not exist.`, { details: { runId } }));

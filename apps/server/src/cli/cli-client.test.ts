@@ -77,3 +77,40 @@ test('submit --workspace --wait, status, and verify of the downloaded bundle wit
   await expect(createCairnClient({ baseUrl: server }).run(runId)).rejects.toMatchObject({ code: 'CAIRN_UNAUTHENTICATED' });
   await expect(client.run('r-missing')).rejects.toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'runId' });
 });
+
+test('cairn mcp over stdio: an AI client with a submit-and-read token runs work and reads its patch, and nothing more', { timeout: 90_000 }, async () => {
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-mcp-'));
+  chmodSync(directory, 0o711);
+  await initServer(directory);
+  const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
+  const composition = await composeServer(loaded);
+  const app = await buildHttpApi({ composition, host: '127.0.0.1' });
+  composition.engine.start();
+  const server = await app.listen({ host: '127.0.0.1', port: 0 });
+  cleanups.push(async () => {
+    await app.close();
+    await composition.close();
+    rmSync(directory, { recursive: true, force: true });
+  });
+  const { token } = composition.tokens.create('agent', ['runs:submit', 'runs:read']);
+  const childEnv: Record<string, string> = Object.fromEntries(Object.entries({ ...process.env, CAIRN_TOKEN: token }).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[0] !== 'NODE_EXTRA_CA_CERTS'));
+  const transport = new StdioClientTransport({ command: process.execPath, args: ['--conditions=@cairn/source', join(here, 'cli.ts'), 'mcp', '--server', server], env: childEnv, stderr: 'pipe' });
+  const client = new Client({ name: 'agent', version: '1.0.0' });
+  await client.connect(transport);
+  try {
+    expect((await client.listTools()).tools.map((tool) => tool.name).sort()).toEqual(['get_patch', 'get_run_status', 'submit_run', 'wait_for_run']);
+    const spec = 'version: 1\nname: from-an-agent\nitems:\n  - { id: write, runtime: { kind: command, argv: [/bin/sh, -c, "echo made by an agent > agent.txt"] } }\n';
+    const submitted = await client.callTool({ name: 'submit_run', arguments: { spec } });
+    const { runId } = JSON.parse((submitted.content as { text: string }[])[0]!.text) as { runId: string };
+    const waited = await client.callTool({ name: 'wait_for_run', arguments: { runId, timeoutSeconds: 60 } });
+    expect(JSON.parse((waited.content as { text: string }[])[0]!.text)).toMatchObject({ runId, state: 'succeeded' });
+    const patch = await client.callTool({ name: 'get_patch', arguments: { runId, itemId: 'write' } });
+    expect((patch.content as { text: string }[])[0]!.text).toContain('+made by an agent');
+    // Its run is audited as submitted by the agent's token, through HTTP.
+    expect(composition.engine.audit.runEntries(runId)[0]!.actor.id).toMatch(/^token:/);
+  } finally {
+    await client.close();
+  }
+});

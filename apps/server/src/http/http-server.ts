@@ -96,6 +96,14 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
     if (!engine.run(request.params.runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
     return engine.items(request.params.runId);
   });
+  app.get('/v1/runs/:runId/items/:itemId/patch', { config: { action: 'blobs.read' }, schema: { summary: "A succeeded item's patch (git diff --binary); 404 when it changed nothing", params: itemParams } }, async (request, reply) => {
+    const { runId, itemId } = request.params;
+    const digest = engine.artifacts(runId, itemId)?.['patch'];
+    if (digest === undefined) throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no patch: it has not succeeded, or it changed nothing.`, { path: 'itemId' });
+    const bytes = await storage.get(blobKey(digest));
+    if (bytes === null) throw new CairnError('CAIRN_NOT_FOUND', `The patch ${digest} of item ${itemId} is not in storage.`, { path: 'itemId' });
+    return reply.type('text/x-diff').header('x-cairn-digest', digest).send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  });
   app.post('/v1/runs/:runId/cancel', { config: { action: 'runs.cancel' }, schema: { summary: 'Cancel a run', params: runParams } }, async (request, reply) => {
     engine.cancelRun(request.params.runId, request.actor!);
     return reply.status(202).send(engine.run(request.params.runId));

@@ -244,6 +244,11 @@ export class RunStateMachine {
     return this.#store.items(runId);
   }
 
+  /** What a succeeded item produced (kind → digest), whether it ran or reused a pure result. */
+  artifacts(runId: string, itemId: string): Record<string, string> | undefined {
+    return this.#store.artifacts(runId, itemId);
+  }
+
   /** The run's spec as submitted. */
   spec(runId: string): RunSpecV1 | undefined {
     const text = this.#store.spec(runId);
