@@ -17,5 +17,6 @@ export const scopeOfAction: Readonly<Record<string, TokenScope>> = {
   'items.approve': 'runs:approve',
   'items.reject': 'runs:approve',
   'audit.read': 'audit:read',
+  'metrics.read': 'runs:read',
   'tokens.manage': 'admin',
 };

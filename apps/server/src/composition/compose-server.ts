@@ -1,6 +1,7 @@
 import type { AuditAnchorV1, AuthorizerV1, CipherV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { TokenAuthorizer } from '../auth/token-authorizer.ts';
 import { TokenStore } from '../auth/token-store.ts';
+import { ServerMetrics } from '../metrics/server-metrics.ts';
 import type { Engine } from '@cairn/engine';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 
@@ -16,6 +17,7 @@ export interface ServerComposition {
   /** The server's bearer tokens (hashed) and the authorizer over them. */
   readonly tokens: TokenStore;
   readonly authorizer: AuthorizerV1;
+  readonly metrics: ServerMetrics;
   /** Stops the engine and closes the database. */
   close(): Promise<void>;
 }
@@ -43,7 +45,9 @@ export async function composeServer(loaded: LoadedServerConfig, options: { reado
     sandbox: config.executor.sandbox,
     ...(options.logger ? { logger: options.logger } : {}),
   });
+  const metrics = new ServerMetrics();
   const engine = createEngine({
+    observer: metrics.observer,
     database: paths.database,
     executors: { local: executor },
     storage,
@@ -55,6 +59,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: { reado
     checkpoints: { origin: config.engine.origin },
     ...(options.logger ? { logger: options.logger } : {}),
   });
+  metrics.watch(engine);
   const tokens = new TokenStore(paths.tokens);
-  return { engine, storage, signer, cipher, anchors, signingKey, tokens, authorizer: new TokenAuthorizer(tokens), close: () => engine.close() };
+  return { engine, storage, signer, cipher, anchors, signingKey, tokens, authorizer: new TokenAuthorizer(tokens), metrics, close: () => engine.close() };
 }

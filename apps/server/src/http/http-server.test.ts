@@ -161,3 +161,19 @@ test('loopback-operator mode needs no token, and is refused on any other host', 
   expect(submitted.status).toBe(201);
   await expect(buildHttpApi({ composition: {} as ServerComposition, host: '0.0.0.0', auth: 'loopback-operator' })).rejects.toMatchObject({ code: 'CAIRN_CONFIG_INVALID', path: 'config.server.host' });
 });
+
+test('/metrics: runs and items by state, dispatch latency, attempt outcomes and HTTP requests, for a token holder', { timeout: 60_000 }, async () => {
+  const { base, api } = await serve();
+  const { runId } = (await (await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('metrics') })).json()) as { runId: string };
+  await waitForState(api, runId, ['succeeded', 'failed']);
+  expect((await fetch(`${base}/metrics`)).status).toBe(401);
+  const scrape = await api('/metrics');
+  expect(scrape.headers.get('content-type')).toMatch(/^text\/plain/);
+  const text = await scrape.text();
+  expect(text).toContain('cairn_runs{state="succeeded"} 1');
+  expect(text).toContain('cairn_items{state="succeeded"} 2');
+  expect(text).toMatch(/cairn_dispatch_latency_seconds_count\{executor="local"\} 2/);
+  expect(text).toMatch(/cairn_attempts_ended_total\{executor="local",outcome="succeeded"\} 2/);
+  expect(text).toMatch(/cairn_http_request_duration_seconds_count\{route="\/v1\/runs",method="POST",status="201"\} 1/);
+  expect(text).toMatch(/cairn_queue_depth 0/);
+});

@@ -78,6 +78,12 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
     transformObject: jsonSchemaTransformObject,
   });
 
+  app.addHook('onResponse', async (request, reply) => {
+    options.composition.metrics.observeRequest(request.routeOptions.url ?? 'unknown', request.method, reply.statusCode, reply.elapsedTime / 1000);
+  });
+  app.get('/metrics', { config: { action: 'metrics.read' }, schema: { summary: 'Prometheus metrics: runs and items by state, queue depth, dispatch latency, checkpoint lag, anchor failures, HTTP' } }, async (_request, reply) =>
+    reply.type(options.composition.metrics.registry.contentType).send(await options.composition.metrics.registry.metrics()),
+  );
   app.get('/healthz', { schema: { summary: 'The process is up' } }, async () => ({ ok: true }));
   app.get('/readyz', { schema: { summary: 'The engine answers' } }, async () => ({ ready: true, auditEntries: engine.audit.size }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -1,0 +1,55 @@
+import type { Engine, EngineObserver } from '@cairn/engine';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The server's Prometheus metrics: runs and items by state, queue depth, live attempts and
+ * anchoring lag read from the engine at each scrape; dispatch latency, attempt outcomes and anchor
+ * failures as the engine reports them (`observer`); HTTP requests by route, method and status.
+ * One registry per server, so two servers in one process never mix their numbers.
+ */
+export class ServerMetrics {
+  readonly registry = new Registry();
+  /** Give it to the engine: it hears attempts start and end, and anchors fail. */
+  readonly observer: EngineObserver;
+  readonly #http: Histogram<'route' | 'method' | 'status'>;
+  #engine: Engine | undefined;
+
+  constructor() {
+    const registry = this.registry;
+    const dispatch = new Histogram({ name: 'cairn_dispatch_latency_seconds', help: 'From an item becoming ready to its attempt starting', labelNames: ['executor'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300], registers: [registry] });
+    const ended = new Counter({ name: 'cairn_attempts_ended_total', help: 'Attempts that ended, by outcome', labelNames: ['executor', 'outcome'], registers: [registry] });
+    const anchorFailures = new Counter({ name: 'cairn_anchor_failures_total', help: 'Checkpoint anchorings that failed (each is retried)', registers: [registry] });
+    this.#http = new Histogram({ name: 'cairn_http_request_duration_seconds', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10], registers: [registry] });
+    this.observer = {
+      attemptStarted: (event) => dispatch.observe({ executor: event.executor }, event.waitMs / 1000),
+      attemptEnded: (event) => ended.inc({ executor: event.executor, outcome: event.outcome }),
+      anchorFailed: () => anchorFailures.inc(),
+    };
+    const read = () => this.#engine?.metrics();
+    new Gauge({ name: 'cairn_runs', help: 'Runs by state', labelNames: ['state'], registers: [registry], collect() {
+      for (const [state, count] of Object.entries(read()?.runs ?? {})) this.set({ state }, count);
+    } });
+    new Gauge({ name: 'cairn_items', help: 'Items by state', labelNames: ['state'], registers: [registry], collect() {
+      for (const [state, count] of Object.entries(read()?.items ?? {})) this.set({ state }, count);
+    } });
+    const single = (name: string, help: string, value: (metrics: NonNullable<ReturnType<typeof read>>) => number) =>
+      new Gauge({ name, help, registers: [registry], collect() {
+        const metrics = read();
+        if (metrics) this.set(value(metrics));
+      } });
+    single('cairn_queue_depth', 'Items ready or waiting out a retry', (metrics) => metrics.readyItems);
+    single('cairn_live_attempts', 'Attempts dispatched and not yet ended', (metrics) => metrics.liveAttempts);
+    single('cairn_audit_entries', 'Entries in the audit log', (metrics) => metrics.auditEntries);
+    single('cairn_checkpoint_lag_entries', 'Audit entries no anchored checkpoint covers yet', (metrics) => metrics.unanchoredEntries);
+    single('cairn_checkpoints_pending', 'Checkpoints waiting to be anchored', (metrics) => metrics.pendingCheckpoints);
+  }
+
+  /** The engine whose state the gauges read (it is built after its observer). */
+  watch(engine: Engine): void {
+    this.#engine = engine;
+  }
+
+  observeRequest(route: string, method: string, status: number, seconds: number): void {
+    this.#http.observe({ route, method, status: String(status) }, seconds);
+  }
+}
