@@ -88,6 +88,34 @@ export class CairnClient {
     return (await this.#request('GET', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/patch`)).text();
   }
 
+  /** Cron schedules. */
+  schedules(): Promise<Record<string, unknown>[]> {
+    return this.#json('GET', '/v1/schedules');
+  }
+
+  /** Adds a schedule (`{ scheduleId, cron, timeZone?, spec, catchUp?, overlap? }`). */
+  addSchedule(definition: { readonly scheduleId: string; readonly cron: string; readonly spec: unknown; readonly timeZone?: string; readonly catchUp?: unknown; readonly overlap?: string }): Promise<Record<string, unknown>> {
+    return this.#json('POST', '/v1/schedules', JSON.stringify(definition), { 'content-type': 'application/json' });
+  }
+
+  async removeSchedule(scheduleId: string): Promise<void> {
+    await this.#request('DELETE', `/v1/schedules/${encodeURIComponent(scheduleId)}`);
+  }
+
+  /** Secret names and versions; values are never read back. */
+  secrets(): Promise<{ name: string; version: number; updatedAt: string; updatedBy: string }[]> {
+    return this.#json('GET', '/v1/secrets');
+  }
+
+  /** Sets a secret (write-only); returns its name and new version. */
+  setSecret(name: string, value: string): Promise<{ name: string; version: number }> {
+    return this.#json('PUT', `/v1/secrets/${encodeURIComponent(name)}`, JSON.stringify({ value }), { 'content-type': 'application/json' });
+  }
+
+  async removeSecret(name: string): Promise<void> {
+    await this.#request('DELETE', `/v1/secrets/${encodeURIComponent(name)}`);
+  }
+
   /** A run's evidence bundle, as the bytes to verify offline. */
   async bundle(runId: string): Promise<Uint8Array> {
     return new Uint8Array(await (await this.#request('GET', `/v1/runs/${encodeURIComponent(runId)}/bundle`)).arrayBuffer());

@@ -19,4 +19,8 @@ export const scopeOfAction: Readonly<Record<string, TokenScope>> = {
   'audit.read': 'audit:read',
   'metrics.read': 'runs:read',
   'tokens.manage': 'admin',
+  'schedules.read': 'runs:read',
+  'schedules.manage': 'admin',
+  'secrets.read': 'admin',
+  'secrets.manage': 'admin',
 };

@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 /** Runs `cairn` as a user would (a child process, so the server in this one keeps answering). */
-function cairn(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function cairn(args: string[], env: Record<string, string>, input?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
   delete childEnv['NODE_EXTRA_CA_CERTS'];
   return new Promise((resolve) => {
@@ -29,6 +29,8 @@ function cairn(args: string[], env: Record<string, string>): Promise<{ status: n
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('close', (status) => resolve({ status, stdout, stderr }));
+    if (input !== undefined) child.stdin.end(input);
+    else child.stdin.end();
   });
 }
 
@@ -113,4 +115,46 @@ test('cairn mcp over stdio: an AI client with a submit-and-read token runs work 
   } finally {
     await client.close();
   }
+});
+
+test('secret set (from stdin) and schedule add/list/rm through a running server; the value reaches the task and nothing else', { timeout: 90_000 }, async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-cli-admin-'));
+  chmodSync(directory, 0o711);
+  const { operatorToken } = await initServer(directory);
+  const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
+  const composition = await composeServer(loaded);
+  const app = await buildHttpApi({ composition, host: '127.0.0.1' });
+  composition.engine.start();
+  const server = await app.listen({ host: '127.0.0.1', port: 0 });
+  cleanups.push(async () => {
+    await app.close();
+    await composition.close();
+    rmSync(directory, { recursive: true, force: true });
+  });
+  const env = { CAIRN_TOKEN: operatorToken };
+  const value = 'sk-test-4f9a2c7d1e';
+  expect((await cairn(['secret', 'set', 'API_KEY', '--server', server], env, `${value}\n`)).stdout).toContain('secret API_KEY set (version 1)');
+  const listed = await cairn(['--json', 'secret', 'list', '--server', server], env);
+  expect(JSON.parse(listed.stdout)).toMatchObject([{ name: 'API_KEY', version: 1 }]);
+  expect(listed.stdout).not.toContain(value);
+
+  const spec = join(directory, 'uses-secret.yaml');
+  writeFileSync(spec, 'version: 1\nname: uses-secret\nitems:\n  - { id: check, secrets: [API_KEY], runtime: { kind: command, argv: [/bin/sh, -c, \'test "$API_KEY" = sk-test-4f9a2c7d1e && echo the key arrived\'] } }\n');
+  const run = await cairn(['submit', spec, '--wait', '--server', server], env);
+  expect(run.status, run.stdout + run.stderr).toBe(0);
+  const everything = JSON.stringify([...composition.engine.audit.entries()]);
+  expect(everything).toContain('API_KEY');
+  expect(everything).not.toContain(value);
+
+  const added = await cairn(['--json', 'schedule', 'add', spec, '--id', 'pulse', '--cron', '* * * * * *', '--server', server], env);
+  expect(added.status, added.stderr).toBe(0);
+  expect(JSON.parse(added.stdout)).toMatchObject({ scheduleId: 'pulse', timeZone: 'UTC' });
+  expect((await cairn(['schedule', 'list', '--server', server], env)).stdout).toMatch(/^pulse\s+\* \* \* \* \* \*/m);
+  // An every-second schedule fires within about a second.
+  const fired = () => [...composition.engine.audit.entries()].some((entry) => entry.action === 'schedule.fired' && entry.outcome === 'success');
+  for (let wait = 0; wait < 300 && !fired(); wait++) await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(fired()).toBe(true);
+  expect((await cairn(['schedule', 'rm', 'pulse', '--server', server], env)).stdout).toContain('schedule pulse removed');
+  const reader = composition.tokens.create('reader', ['runs:read']).token;
+  expect((await cairn(['secret', 'list', '--server', server], { CAIRN_TOKEN: reader })).stderr).toContain('CAIRN_FORBIDDEN');
 });

@@ -143,6 +143,69 @@ program
     process.stderr.write('cairn mcp: serving on stdio\n');
   });
 
+const schedule = program.command('schedule').description('cron schedules of a running server');
+schedule
+  .command('add')
+  .argument('<spec>', 'the run spec each slot submits')
+  .requiredOption('--id <scheduleId>', 'the schedule id (runs are <id>@<slot time>)')
+  .requiredOption('--cron <expression>', 'a cron expression, e.g. "0 9 * * 1-5"')
+  .option('--time-zone <zone>', 'an IANA time zone (default UTC)')
+  .option('--catch-up <policy>', 'skip (default), latest, or all:<n>')
+  .option('--overlap <policy>', 'skip (default), allow, or cancel-previous')
+  .option('--server <url>', 'the server')
+  .action(async (file: string, options: { id: string; cron: string; timeZone?: string; catchUp?: string; overlap?: string; server?: string }) => {
+    const catchUp = options.catchUp?.startsWith('all:') ? { all: Number(options.catchUp.slice(4)) } : options.catchUp;
+    const added = await clientOf(options.server).addSchedule({ scheduleId: options.id, cron: options.cron, spec: readFileSync(file, 'utf8'), ...(options.timeZone ? { timeZone: options.timeZone } : {}), ...(catchUp ? { catchUp } : {}), ...(options.overlap ? { overlap: options.overlap } : {}) });
+    say(json() ? JSON.stringify(added) : `schedule ${options.id} added; next slot ${String(added['nextSlot'])}`);
+  });
+schedule
+  .command('list')
+  .option('--server <url>', 'the server')
+  .action(async (options: { server?: string }) => {
+    const schedules = await clientOf(options.server).schedules();
+    if (json()) say(JSON.stringify(schedules));
+    else for (const item of schedules) say(`${String(item['scheduleId']).padEnd(20)} ${String(item['cron']).padEnd(16)} ${String(item['timeZone']).padEnd(16)} next ${String(item['nextSlot'])}`);
+  });
+schedule
+  .command('rm')
+  .argument('<scheduleId>')
+  .option('--server <url>', 'the server')
+  .action(async (scheduleId: string, options: { server?: string }) => {
+    await clientOf(options.server).removeSchedule(scheduleId);
+    say(json() ? JSON.stringify({ removed: scheduleId }) : `schedule ${scheduleId} removed`);
+  });
+
+const secret = program.command('secret').description('secrets of a running server (values are write-only)');
+secret
+  .command('set')
+  .argument('<name>', 'an environment variable name (what the task receives)')
+  .option('--server <url>', 'the server')
+  .description('set a secret; the value is read from standard input, never from the command line')
+  .action(async (name: string, options: { server?: string }) => {
+    if (process.stdin.isTTY) process.stderr.write(`value of ${name} (then Enter and Ctrl-D): `);
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    const value = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    const set = await clientOf(options.server).setSecret(name, value);
+    say(json() ? JSON.stringify(set) : `secret ${set.name} set (version ${set.version})`);
+  });
+secret
+  .command('list')
+  .option('--server <url>', 'the server')
+  .action(async (options: { server?: string }) => {
+    const secrets = await clientOf(options.server).secrets();
+    if (json()) say(JSON.stringify(secrets));
+    else for (const item of secrets) say(`${item.name.padEnd(24)} version ${item.version}  set ${item.updatedAt} by ${item.updatedBy}`);
+  });
+secret
+  .command('rm')
+  .argument('<name>')
+  .option('--server <url>', 'the server')
+  .action(async (name: string, options: { server?: string }) => {
+    await clientOf(options.server).removeSecret(name);
+    say(json() ? JSON.stringify({ removed: name }) : `secret ${name} removed`);
+  });
+
 const token = program.command('token').description('bearer tokens of this server (stored hashed)');
 token
   .command('create')

@@ -125,6 +125,37 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   itemAction('approve');
   itemAction('reject');
   itemAction('cancel');
+  app.get('/v1/schedules', { config: { action: 'schedules.read' }, schema: { summary: 'Cron schedules' } }, async () => engine.schedules());
+  app.post('/v1/schedules', {
+    config: { action: 'schedules.manage' },
+    schema: {
+      summary: 'Add a cron schedule: each slot submits the spec as run <scheduleId>@<slot time>',
+      body: z.strictObject({
+        scheduleId: z.string().min(1).max(64),
+        cron: z.string().min(1).max(200),
+        timeZone: z.string().min(1).max(64).optional(),
+        spec: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
+        catchUp: z.union([z.enum(['skip', 'latest']), z.strictObject({ all: z.int() })]).optional(),
+        overlap: z.enum(['skip', 'allow', 'cancel-previous']).optional(),
+      }),
+    },
+  }, async (request, reply) => {
+    const { scheduleId, cron, timeZone, spec, catchUp, overlap } = request.body;
+    const schedule = engine.addSchedule({ scheduleId, cron, spec, ...(timeZone ? { timeZone } : {}), ...(catchUp ? { catchUp } : {}), ...(overlap ? { overlap } : {}) }, request.actor!);
+    return reply.status(201).send(schedule);
+  });
+  app.delete('/v1/schedules/:scheduleId', { config: { action: 'schedules.manage' }, schema: { summary: 'Remove a schedule (its runs stay)', params: z.strictObject({ scheduleId: z.string().min(1).max(64) }) } }, async (request, reply) => {
+    engine.removeSchedule(request.params.scheduleId, request.actor!);
+    return reply.status(204).send();
+  });
+  app.get('/v1/secrets', { config: { action: 'secrets.read' }, schema: { summary: 'Secret names and versions (values are never read back)' } }, async () => engine.secrets());
+  app.put('/v1/secrets/:name', { config: { action: 'secrets.manage' }, schema: { summary: 'Set a secret (write-only; stored encrypted, bound to its name)', params: z.strictObject({ name: z.string().min(1).max(128) }), body: z.strictObject({ value: z.string().min(1).max(65_536) }) } }, async (request) =>
+    engine.setSecret(request.params.name, request.body.value, request.actor!),
+  );
+  app.delete('/v1/secrets/:name', { config: { action: 'secrets.manage' }, schema: { summary: 'Remove a secret', params: z.strictObject({ name: z.string().min(1).max(128) }) } }, async (request, reply) => {
+    engine.removeSecret(request.params.name, request.actor!);
+    return reply.status(204).send();
+  });
   app.get('/v1/events', { config: { action: 'events.read' }, schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)' } }, (request, reply) => streamEvents(engine, request, reply));
   app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { summary: "A run's events, as server-sent events", params: runParams } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
   // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).
