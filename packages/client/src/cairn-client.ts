@@ -65,6 +65,11 @@ export class CairnClient {
     return this.#json('POST', `/v1/runs/${encodeURIComponent(runId)}/cancel`);
   }
 
+  /** Cancels one item (a running one is stopped through its executor). */
+  cancelItem(runId: string, itemId: string): Promise<ItemView> {
+    return this.#json('POST', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/cancel`);
+  }
+
   approve(runId: string, itemId: string): Promise<ItemView> {
     return this.#json('POST', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/approve`);
   }

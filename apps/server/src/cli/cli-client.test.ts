@@ -158,3 +158,41 @@ test('secret set (from stdin) and schedule add/list/rm through a running server;
   const reader = composition.tokens.create('reader', ['runs:read']).token;
   expect((await cairn(['secret', 'list', '--server', server], { CAIRN_TOKEN: reader })).stderr).toContain('CAIRN_FORBIDDEN');
 });
+
+test('approve, reject, cancel, watch and patch from the command line', { timeout: 90_000 }, async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-cli-controls-'));
+  chmodSync(directory, 0o711);
+  const { operatorToken } = await initServer(directory);
+  const composition = await composeServer(loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } }));
+  const app = await buildHttpApi({ composition, host: '127.0.0.1' });
+  composition.engine.start();
+  const server = await app.listen({ host: '127.0.0.1', port: 0 });
+  cleanups.push(async () => {
+    await app.close();
+    await composition.close();
+    rmSync(directory, { recursive: true, force: true });
+  });
+  const env = { CAIRN_TOKEN: operatorToken };
+  const gated = join(directory, 'gated.yaml');
+  writeFileSync(gated, 'version: 1\nname: gated\nitems:\n  - { id: change, approval: required, runtime: { kind: command, argv: [/bin/sh, -c, "echo approved > ok.txt"] } }\n');
+  const idOf = (output: string) => /run (r-\S+)/.exec(output)![1]!;
+
+  const first = idOf((await cairn(['submit', gated, '--server', server], env)).stdout);
+  expect((await cairn(['approve', first, 'change', '--server', server], env)).stdout).toContain(`approved: item change of run ${first}`);
+  const watched = await cairn(['watch', first, '--server', server], env);
+  expect([watched.status, watched.stdout]).toEqual([0, expect.stringContaining('run succeeded')]);
+  expect((await cairn(['patch', first, 'change', '--server', server], env)).stdout).toContain('+approved');
+
+  const second = idOf((await cairn(['submit', gated, '--server', server, '--idempotency-key', 'second'], env)).stdout);
+  await cairn(['reject', second, 'change', '--reason', 'not today', '--server', server], env);
+  expect((await cairn(['watch', second, '--server', server], env)).status).toBe(1);
+  expect(composition.engine.audit.runEntries(second).find((entry) => entry.action === 'item.rejected')!.data['reason']).toBe('not today');
+
+  const slow = join(directory, 'slow.yaml');
+  writeFileSync(slow, 'version: 1\nname: slow\nitems:\n  - { id: wait, runtime: { kind: command, argv: [/bin/sleep, "600"] } }\n');
+  const third = idOf((await cairn(['submit', slow, '--server', server], env)).stdout);
+  for (let wait = 0; wait < 200 && composition.engine.items(third)[0]!.state !== 'running'; wait++) await new Promise((resolve) => setTimeout(resolve, 20));
+  expect((await cairn(['cancel', third, '--server', server], env)).stdout).toContain('cancel requested');
+  expect((await cairn(['--json', 'watch', third, '--server', server], env)).status).toBe(1);
+  expect(composition.engine.run(third)!.state).toBe('cancelled');
+});

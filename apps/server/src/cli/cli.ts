@@ -117,6 +117,46 @@ program
   });
 
 program
+  .command('watch')
+  .argument('<runId>')
+  .option('--server <url>', 'the server')
+  .description("follow a run's events until it ends (resumes after a dropped connection)")
+  .action(async (runId: string, options: { server?: string }) => {
+    const run = await clientOf(options.server).waitForRun(runId, { onEvent: (event) => say(json() ? JSON.stringify(event) : `${event.time}  ${event.type.padEnd(14)} ${'itemId' in event ? event.itemId.padEnd(16) : ''.padEnd(16)} ${event.state}`) });
+    if (!json()) say(`run ${run.state}`);
+    process.exitCode = run.state === 'succeeded' ? 0 : 1;
+  });
+
+for (const [name, description] of [
+  ['cancel', 'cancel a run, or one item of it'],
+  ['approve', 'approve an item awaiting approval'],
+  ['reject', 'reject an item awaiting approval (it fails, with --reason)'],
+] as const) {
+  program
+    .command(name)
+    .argument('<runId>')
+    .argument(name === 'cancel' ? '[itemId]' : '<itemId>')
+    .option('--reason <text>', 'why (reject)')
+    .option('--server <url>', 'the server')
+    .description(description)
+    .action(async (runId: string, itemId: string | undefined, options: { reason?: string; server?: string }) => {
+      const cairn = clientOf(options.server);
+      const result = name === 'approve' ? await cairn.approve(runId, itemId!) : name === 'reject' ? await cairn.reject(runId, itemId!, options.reason) : itemId ? await cairn.cancelItem(runId, itemId) : await cairn.cancel(runId);
+      say(json() ? JSON.stringify(result) : `${name === 'cancel' ? 'cancel requested' : `${name}d`}: ${itemId ? `item ${itemId} of ` : ''}run ${runId}`);
+    });
+}
+
+program
+  .command('patch')
+  .argument('<runId>')
+  .argument('<itemId>')
+  .option('--server <url>', 'the server')
+  .description("print a succeeded item's patch (apply it with git apply)")
+  .action(async (runId: string, itemId: string, options: { server?: string }) => {
+    process.stdout.write(await clientOf(options.server).patch(runId, itemId));
+  });
+
+program
   .command('verify')
   .argument('<bundle>', 'an evidence bundle (cairn.bundle/v1) file')
   .option('--trusted-key <keyId...>', 'key ids the checkpoint must be signed by (sha256:...)')
