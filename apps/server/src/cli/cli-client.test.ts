@@ -1,22 +1,15 @@
 // The `cairn` commands that talk to a running server, through @cairn/client: submit a workspace
 // and wait, read its status, download its evidence and verify it offline with the pinned key.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCairnClient } from '@cairn/client';
-import { afterAll, expect, test } from 'vitest';
-import { composeServer } from '../composition/compose-server.ts';
-import { loadServerConfig } from '../config/load-server-config.ts';
-import { buildHttpApi } from '../http/http-server.ts';
-import { initServer } from './init-server.ts';
+import { expect, test } from 'vitest';
+import { runningServers } from '../http/running-server.test-support.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const cleanups: (() => Promise<void>)[] = [];
-afterAll(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
+const start = runningServers();
 
 /** Runs `cairn` as a user would (a child process, so the server in this one keeps answering). */
 function cairn(args: string[], env: Record<string, string>, input?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -35,19 +28,7 @@ function cairn(args: string[], env: Record<string, string>, input?: string): Pro
 }
 
 test('submit --workspace --wait, status, and verify of the downloaded bundle with the pinned key', { timeout: 90_000 }, async () => {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-cli-client-'));
-  chmodSync(directory, 0o711);
-  const { operatorToken, keyId } = await initServer(directory);
-  const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
-  const composition = await composeServer(loaded);
-  const app = await buildHttpApi({ composition, host: '127.0.0.1' });
-  composition.engine.start();
-  const server = await app.listen({ host: '127.0.0.1', port: 0 });
-  cleanups.push(async () => {
-    await app.close();
-    await composition.close();
-    rmSync(directory, { recursive: true, force: true });
-  });
+  const { directory, composition, base: server, operatorToken, keyId } = await start();
   const env = { CAIRN_TOKEN: operatorToken };
 
   const workspace = join(directory, 'project');
@@ -83,19 +64,7 @@ test('submit --workspace --wait, status, and verify of the downloaded bundle wit
 test('cairn mcp over stdio: an AI client with a submit-and-read token runs work and reads its patch, and nothing more', { timeout: 90_000 }, async () => {
   const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
   const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-mcp-'));
-  chmodSync(directory, 0o711);
-  await initServer(directory);
-  const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
-  const composition = await composeServer(loaded);
-  const app = await buildHttpApi({ composition, host: '127.0.0.1' });
-  composition.engine.start();
-  const server = await app.listen({ host: '127.0.0.1', port: 0 });
-  cleanups.push(async () => {
-    await app.close();
-    await composition.close();
-    rmSync(directory, { recursive: true, force: true });
-  });
+  const { composition, base: server } = await start();
   const { token } = composition.tokens.create('agent', ['runs:submit', 'runs:read']);
   const childEnv: Record<string, string> = Object.fromEntries(Object.entries({ ...process.env, CAIRN_TOKEN: token }).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[0] !== 'NODE_EXTRA_CA_CERTS'));
   const transport = new StdioClientTransport({ command: process.execPath, args: ['--conditions=@cairn/source', join(here, 'cli.ts'), 'mcp', '--server', server], env: childEnv, stderr: 'pipe' });
@@ -118,19 +87,7 @@ test('cairn mcp over stdio: an AI client with a submit-and-read token runs work 
 });
 
 test('secret set (from stdin) and schedule add/list/rm through a running server; the value reaches the task and nothing else', { timeout: 90_000 }, async () => {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-cli-admin-'));
-  chmodSync(directory, 0o711);
-  const { operatorToken } = await initServer(directory);
-  const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
-  const composition = await composeServer(loaded);
-  const app = await buildHttpApi({ composition, host: '127.0.0.1' });
-  composition.engine.start();
-  const server = await app.listen({ host: '127.0.0.1', port: 0 });
-  cleanups.push(async () => {
-    await app.close();
-    await composition.close();
-    rmSync(directory, { recursive: true, force: true });
-  });
+  const { directory, composition, base: server, operatorToken } = await start();
   const env = { CAIRN_TOKEN: operatorToken };
   const value = 'sk-test-4f9a2c7d1e';
   expect((await cairn(['secret', 'set', 'API_KEY', '--server', server], env, `${value}\n`)).stdout).toContain('secret API_KEY set (version 1)');
@@ -160,18 +117,7 @@ test('secret set (from stdin) and schedule add/list/rm through a running server;
 });
 
 test('approve, reject, cancel, watch and patch from the command line', { timeout: 90_000 }, async () => {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-cli-controls-'));
-  chmodSync(directory, 0o711);
-  const { operatorToken } = await initServer(directory);
-  const composition = await composeServer(loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } }));
-  const app = await buildHttpApi({ composition, host: '127.0.0.1' });
-  composition.engine.start();
-  const server = await app.listen({ host: '127.0.0.1', port: 0 });
-  cleanups.push(async () => {
-    await app.close();
-    await composition.close();
-    rmSync(directory, { recursive: true, force: true });
-  });
+  const { directory, composition, base: server, operatorToken } = await start();
   const env = { CAIRN_TOKEN: operatorToken };
   const gated = join(directory, 'gated.yaml');
   writeFileSync(gated, 'version: 1\nname: gated\nitems:\n  - { id: change, approval: required, runtime: { kind: command, argv: [/bin/sh, -c, "echo approved > ok.txt"] } }\n');

@@ -1,44 +1,13 @@
 // The HTTP API over a real composition (SQLite, directory storage, key-file signer, file anchor,
 // bubblewrap executor where the machine has it), on a loopback port, spoken to with fetch.
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { CairnEvent } from '@cairn/core';
 import { verifyBundle } from '@cairn/audit';
-import { afterEach, expect, test } from 'vitest';
-import { initServer } from '../cli/init-server.ts';
-import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
-import { loadServerConfig } from '../config/load-server-config.ts';
+import { expect, test } from 'vitest';
+import type { ServerComposition } from '../composition/compose-server.ts';
 import { buildHttpApi } from './http-server.ts';
+import { runningServers } from './running-server.test-support.ts';
 
-const closers: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0)) await close();
-});
-
-const sandboxed = process.getuid?.() === 0;
-
-/**
- * A server from `cairn init`'s config on a loopback port, and `fetch` that sends the operator's
- * token (or, with `auth: 'loopback-operator'`, none).
- */
-async function serve(auth: 'tokens' | 'loopback-operator' = 'tokens') {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-http-'));
-  chmodSync(directory, 0o711);
-  const { operatorToken } = await initServer(directory);
-  const loaded = loadServerConfig({ directory, env: sandboxed ? {} : { CAIRN_SANDBOX: 'none' } });
-  const composition = await composeServer(loaded);
-  const app = await buildHttpApi({ composition, host: '127.0.0.1', auth });
-  composition.engine.start();
-  const address = await app.listen({ host: '127.0.0.1', port: 0 });
-  closers.push(async () => {
-    await app.close();
-    await composition.close();
-    rmSync(directory, { recursive: true, force: true });
-  });
-  const api = (path: string, init: RequestInit = {}) => fetch(`${address}${path}`, { ...init, headers: { ...(auth === 'tokens' ? { authorization: `Bearer ${operatorToken}` } : {}), ...(init.headers as Record<string, string> | undefined) } });
-  return { base: address, api, composition, operatorToken, app };
-}
+const serve = runningServers();
 
 const yaml = (name: string) => `version: 1\nname: ${name}\nitems:\n  - { id: write, runtime: { kind: command, argv: [/bin/sh, -c, "echo hello > hello.txt"] } }\n  - { id: after, dependsOn: [write], runtime: { kind: command, argv: [/bin/true] } }\n`;
 

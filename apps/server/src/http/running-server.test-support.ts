@@ -1,0 +1,40 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach } from 'vitest';
+import { initServer } from '../cli/init-server.ts';
+import { composeServer } from '../composition/compose-server.ts';
+import { loadServerConfig } from '../config/load-server-config.ts';
+import { buildHttpApi } from './http-server.ts';
+
+/**
+ * Call at the top of a test file: `start()` makes a server as `cairn init` + `cairn serve` would —
+ * its config, keys and operator token in a fresh directory, the local seams, the HTTP API on a
+ * loopback port — and everything is closed and removed after each test. Sandboxes are
+ * bubblewrap where the machine allows (root), `none` otherwise.
+ */
+export function runningServers() {
+  const closers: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0)) await close();
+  });
+  return async function start(auth: 'tokens' | 'loopback-operator' = 'tokens') {
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-server-'));
+    // Sandboxes start as their own uids and must pass through to their workspaces.
+    chmodSync(directory, 0o711);
+    const { operatorToken, keyId } = await initServer(directory);
+    const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
+    const composition = await composeServer(loaded);
+    const app = await buildHttpApi({ composition, host: '127.0.0.1', auth });
+    composition.engine.start();
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    closers.push(async () => {
+      await app.close();
+      await composition.close();
+      rmSync(directory, { recursive: true, force: true });
+    });
+    /** `fetch` against the server, with the operator's token unless it runs as loopback-operator. */
+    const api = (path: string, init: RequestInit = {}) => fetch(`${base}${path}`, { ...init, headers: { ...(auth === 'tokens' ? { authorization: `Bearer ${operatorToken}` } : {}), ...(init.headers as Record<string, string> | undefined) } });
+    return { directory, base, api, composition, operatorToken, keyId };
+  };
+}
