@@ -29,13 +29,19 @@ export interface CommandLaunch {
 /** Wraps the command in another process (a sandbox); returns what to spawn. */
 export type CommandLauncher = (argv: readonly string[], context: CommandLaunchContext) => CommandLaunch;
 
-/** Settings of `createCommandRuntime`, checked at construction. */
-export const commandRuntimeSettingsSchema = z.strictObject({
-  /** Wraps each run (the LocalExecutor puts bubblewrap around it); by default `argv` is spawned as it is. */
+/**
+ * How a runtime spawns its processes, shared by every runtime that spawns through CommandRuntime:
+ * `launch` wraps each process (the LocalExecutor puts bubblewrap around it; by default argv is
+ * spawned as it is), and `killGraceMs` is how long a process group has between SIGTERM and SIGKILL
+ * after an abort.
+ */
+export const processLaunchSettings = {
   launch: z.custom<CommandLauncher>((value) => typeof value === 'function', 'must be a function (argv, { workspace, env, network }) => { command, args }').optional(),
-  /** After an abort, how long the process group has between SIGTERM and SIGKILL. */
   killGraceMs: z.int().min(0).max(60_000).default(1_000),
-});
+};
+
+/** Settings of `createCommandRuntime`, checked at construction. */
+export const commandRuntimeSettingsSchema = z.strictObject({ ...processLaunchSettings });
 
 export type CommandRuntimeSettings = z.input<typeof commandRuntimeSettingsSchema>;
 

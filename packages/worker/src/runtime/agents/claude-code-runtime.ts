@@ -2,7 +2,7 @@ import { isAbsolute } from 'node:path';
 import type { RuntimeAdapterV1, RuntimeInvocation, RuntimeResult } from '@cairn/core';
 import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
 import { z } from 'zod';
-import { CommandRuntime, type CommandLauncher } from '../command-runtime.ts';
+import { CommandRuntime, processLaunchSettings } from '../command-runtime.ts';
 import { findProgram } from './find-program.ts';
 
 const installHint = 'npm install -g @anthropic-ai/claude-code';
@@ -21,10 +21,8 @@ export const claudeCodeRuntimeSettingsSchema = z.strictObject({
    * run shell commands too, and belongs only inside a sandbox (a `launch` hook).
    */
   permissionMode: z.enum(['default', 'acceptEdits', 'bypassPermissions', 'plan']).default('acceptEdits'),
-  /** Wraps the CLI's process (the LocalExecutor's bubblewrap sandbox); by default it is spawned as it is. */
-  launch: z.custom<CommandLauncher>((value) => typeof value === 'function', 'must be a function (argv, { workspace, env, network }) => { command, args }').optional(),
-  /** After an abort, how long the process group has between SIGTERM and SIGKILL. */
-  killGraceMs: z.int().min(0).max(60_000).default(1_000),
+  // launch (the sandbox around each process) and killGraceMs, as the command runtime's.
+  ...processLaunchSettings,
 });
 
 export type ClaudeCodeRuntimeSettings = z.input<typeof claudeCodeRuntimeSettingsSchema>;

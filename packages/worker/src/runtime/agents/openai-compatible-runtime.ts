@@ -2,7 +2,7 @@ import { realpath } from 'node:fs/promises';
 import type { RuntimeAdapterV1, RuntimeInvocation, RuntimeResult } from '@cairn/core';
 import { CairnError, parseSettings } from '@cairn/protocol';
 import { z } from 'zod';
-import { CommandRuntime, type CommandLauncher } from '../command-runtime.ts';
+import { CommandRuntime, processLaunchSettings } from '../command-runtime.ts';
 import { requestChatCompletion, truncate, type ChatCompletionsEndpoint, type ChatMessage } from './chat-completions-client.ts';
 import { runWorkspaceTool, workspaceToolDefinitions, type WorkspaceToolContext } from './workspace-tools.ts';
 
@@ -30,10 +30,8 @@ export const openAiCompatibleRuntimeSettingsSchema = z.strictObject({
   execTimeoutMs: z.int().min(1).max(86_400_000).default(300_000),
   /** The most of a file, or of each output stream of an `exec`, handed back to the model. */
   maxToolOutputBytes: z.int().min(256).max(16_777_216).default(65_536),
-  /** Wraps each `exec` (the LocalExecutor's bubblewrap sandbox); by default the argv is spawned as it is. */
-  launch: z.custom<CommandLauncher>((value) => typeof value === 'function', 'must be a function (argv, { workspace, env, network }) => { command, args }').optional(),
-  /** After an abort or an `exec` timeout, how long the process group has between SIGTERM and SIGKILL. */
-  killGraceMs: z.int().min(0).max(60_000).default(1_000),
+  // launch (the sandbox around each process) and killGraceMs, as the command runtime's.
+  ...processLaunchSettings,
   /**
    * Whether the runtime writes its own lines to stdout: each tool call (arguments shortened) and how
    * it went. Off, stdout and stderr hold only what the model said and what its commands printed.
