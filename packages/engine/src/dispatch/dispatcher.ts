@@ -282,10 +282,10 @@ export class Dispatcher {
     const executor = this.#settings.executors[stored.executor];
     const inputs = this.#inputs(runId, spec);
     const secrets = await this.#revealSecrets(spec);
-    const problem = !executor ? `no executor named ${JSON.stringify(stored.executor)} is configured` : typeof inputs === 'string' ? inputs : typeof secrets === 'string' ? secrets : undefined;
-    if (problem !== undefined || typeof inputs === 'string' || typeof secrets === 'string' || !executor) {
+    if (!executor || typeof inputs === 'string' || typeof secrets === 'string') {
+      const reason = !executor ? `no executor named ${JSON.stringify(stored.executor)} is configured` : typeof inputs === 'string' ? inputs : (secrets as string);
       this.#settings.machine.startItem(runId, itemId);
-      this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { reason: problem ?? 'cannot be dispatched' });
+      this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { reason });
       return 'failed';
     }
     const workspace = (stored.workspace as DispatchManifest['workspace'] | null) ?? emptyWorkspace;

@@ -212,8 +212,10 @@ export class RunStateMachine {
    * how many. Found by index: the cost does not grow with the items stored.
    */
   expireApprovals(limit = 1_000): number {
+    // The loop asks on every turn: one index read, and a transaction only when something expired.
+    const expired = this.#store.expiredApprovals(iso(this.#now()), limit);
+    if (expired.length === 0) return 0;
     return this.#inTransaction(() => {
-      const expired = this.#store.expiredApprovals(iso(this.#now()), limit);
       for (const item of expired) {
         this.#move(item, 'failed', engineActor, { reason: `no approval within ${this.#approvalTimeoutMs} ms` });
         this.#endedEarly(item.runId, item.itemId, true);
