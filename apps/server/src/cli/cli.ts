@@ -4,21 +4,16 @@
 // (an invalid spec or config), 3 an unexpected error.
 import { readFileSync } from 'node:fs';
 import { verifyBundle } from '@cairn/audit';
-import { createCairnClient } from '@cairn/client';
 import { isCairnError, loadRunSpec, parseRunSpec } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/worker';
-import { Command } from 'commander';
 import { tokenScopes } from '../auth/token-scopes.ts';
 import { TokenStore } from '../auth/token-store.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { buildHttpApi } from '../http/http-server.ts';
+import { clientOf, configOption, json, program, say } from './cli-program.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { initServer } from './init-server.ts';
-
-const program = new Command('cairn').description('Run AI-agent work unattended, and prove what ran.').option('--json', 'print one JSON document instead of text').option('--config <file>', 'the server config (default: cairn.config.* here)');
-const json = () => program.opts<{ json?: boolean }>().json === true;
-const say = (text: string): void => void process.stdout.write(`${text}\n`);
 
 program
   .command('init')
@@ -272,22 +267,6 @@ token
     const record = new TokenStore(loadServerConfig(configOption()).paths.tokens).revoke(id);
     say(json() ? JSON.stringify(record) : `token ${record.id} revoked`);
   });
-
-// A client of `url`, or of the server this directory's config describes, with CAIRN_TOKEN.
-function clientOf(url: string | undefined) {
-  let baseUrl = url;
-  if (baseUrl === undefined) {
-    const { host, port } = loadServerConfig(configOption()).config.server;
-    baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  }
-  const token = process.env['CAIRN_TOKEN'];
-  return createCairnClient({ baseUrl, ...(token ? { token } : {}) });
-}
-
-function configOption(): { file?: string } {
-  const file = program.opts<{ config?: string }>().config;
-  return file === undefined ? {} : { file };
-}
 
 try {
   await program.parseAsync(process.argv);

@@ -2,13 +2,16 @@ import fastifySwagger from '@fastify/swagger';
 import type { AuditActor } from '@cairn/core';
 import { serializeEvidenceBundle } from '@cairn/audit';
 import { blobKey, CairnError, sha256Digest } from '@cairn/protocol';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
+import type { HttpApp } from './http-app.ts';
 import { isLoopback } from './loopback.ts';
+import { registerScheduleRoutes } from './schedule-routes.ts';
+import { registerSecretRoutes } from './secret-routes.ts';
 
 export interface HttpApiOptions {
   readonly composition: ServerComposition;
@@ -36,13 +39,13 @@ const digestParams = z.strictObject({ digest: z.string().regex(/^sha256:[0-9a-f]
  * bearer token whose scopes allow it (401 without a valid one, 403 without the scope, audited as
  * `access.denied`) — or, with `auth: 'loopback-operator'` on a loopback host, acts as the operator.
  */
-export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInstance> {
+export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   const auth = options.auth ?? 'tokens';
   if (auth === 'loopback-operator' && !isLoopback(options.host)) {
     throw new CairnError('CAIRN_CONFIG_INVALID', `server.auth 'loopback-operator' lets anyone who reaches the server act as its operator: it binds loopback only, not ${options.host}. Bind 127.0.0.1, or use auth: tokens.`, { path: 'config.server.host' });
   }
   const { engine, storage, signingKey, authorizer } = options.composition;
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit }).withTypeProvider<ZodTypeProvider>();
+  const app: HttpApp = Fastify({ logger: options.logger ?? false, bodyLimit }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler((error, request, reply) => replyWithError(error instanceof Error ? error : new Error(String(error)), request, reply));
@@ -125,37 +128,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<FastifyInst
   itemAction('approve');
   itemAction('reject');
   itemAction('cancel');
-  app.get('/v1/schedules', { config: { action: 'schedules.read' }, schema: { summary: 'Cron schedules' } }, async () => engine.schedules());
-  app.post('/v1/schedules', {
-    config: { action: 'schedules.manage' },
-    schema: {
-      summary: 'Add a cron schedule: each slot submits the spec as run <scheduleId>@<slot time>',
-      body: z.strictObject({
-        scheduleId: z.string().min(1).max(64),
-        cron: z.string().min(1).max(200),
-        timeZone: z.string().min(1).max(64).optional(),
-        spec: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
-        catchUp: z.union([z.enum(['skip', 'latest']), z.strictObject({ all: z.int() })]).optional(),
-        overlap: z.enum(['skip', 'allow', 'cancel-previous']).optional(),
-      }),
-    },
-  }, async (request, reply) => {
-    const { scheduleId, cron, timeZone, spec, catchUp, overlap } = request.body;
-    const schedule = engine.addSchedule({ scheduleId, cron, spec, ...(timeZone ? { timeZone } : {}), ...(catchUp ? { catchUp } : {}), ...(overlap ? { overlap } : {}) }, request.actor!);
-    return reply.status(201).send(schedule);
-  });
-  app.delete('/v1/schedules/:scheduleId', { config: { action: 'schedules.manage' }, schema: { summary: 'Remove a schedule (its runs stay)', params: z.strictObject({ scheduleId: z.string().min(1).max(64) }) } }, async (request, reply) => {
-    engine.removeSchedule(request.params.scheduleId, request.actor!);
-    return reply.status(204).send();
-  });
-  app.get('/v1/secrets', { config: { action: 'secrets.read' }, schema: { summary: 'Secret names and versions (values are never read back)' } }, async () => engine.secrets());
-  app.put('/v1/secrets/:name', { config: { action: 'secrets.manage' }, schema: { summary: 'Set a secret (write-only; stored encrypted, bound to its name)', params: z.strictObject({ name: z.string().min(1).max(128) }), body: z.strictObject({ value: z.string().min(1).max(65_536) }) } }, async (request) =>
-    engine.setSecret(request.params.name, request.body.value, request.actor!),
-  );
-  app.delete('/v1/secrets/:name', { config: { action: 'secrets.manage' }, schema: { summary: 'Remove a secret', params: z.strictObject({ name: z.string().min(1).max(128) }) } }, async (request, reply) => {
-    engine.removeSecret(request.params.name, request.actor!);
-    return reply.status(204).send();
-  });
+  registerScheduleRoutes(app, options.composition);
+  registerSecretRoutes(app, options.composition);
   app.get('/v1/events', { config: { action: 'events.read' }, schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)' } }, (request, reply) => streamEvents(engine, request, reply));
   app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { summary: "A run's events, as server-sent events", params: runParams } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
   // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).
