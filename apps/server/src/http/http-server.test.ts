@@ -4,6 +4,7 @@ import type { CairnEvent } from '@cairn/core';
 import { verifyBundle } from '@cairn/audit';
 import { expect, test } from 'vitest';
 import type { ServerComposition } from '../composition/compose-server.ts';
+import { tokenScopes, type TokenScope } from '../auth/token-scopes.ts';
 import { buildHttpApi } from './http-server.ts';
 import { runningServers } from './running-server.test-support.ts';
 
@@ -104,21 +105,31 @@ test('errors are JSON with the catalogue code, status and where: invalid spec, u
   expect(approveNothing.status).toBe(404);
 });
 
-test('every /v1 operation of the OpenAPI document: 401 without a token, 403 with one lacking the scope (audited)', { timeout: 60_000 }, async () => {
+test('every operation the OpenAPI document secures: 401 without a token, 403 with every scope but the one it names (audited)', { timeout: 60_000 }, async () => {
   const { base, api, composition } = await serve();
-  const document = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
-  const operations = Object.entries(document.paths).filter(([path]) => path.startsWith('/v1/')).flatMap(([path, methods]) => Object.keys(methods).map((method) => ({ method: method.toUpperCase(), path: path.replace('{runId}', 'r-x').replace('{itemId}', 'a').replace('{digest}', `sha256:${'0'.repeat(64)}`) })));
-  expect(operations.length).toBeGreaterThanOrEqual(10);
-  const { token: reader } = composition.tokens.create('reader', ['runs:read']);
-  for (const { method, path } of operations) {
+  const document = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, Record<string, { security?: { bearer: string[] }[] }>> };
+  const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, operation]) => ({ method: method.toUpperCase(), path: path.replace('{runId}', 'r-x').replace('{itemId}', 'a').replace(/\{[a-zA-Z]+\}/g, (name) => (name === '{digest}' ? `sha256:${'0'.repeat(64)}` : 'x')), scope: operation.security?.[0]?.bearer[0] })),
+  );
+  // Every /v1 operation is secured, and only health and the document itself are open.
+  expect(operations.filter((operation) => operation.scope === undefined).map((operation) => operation.path).sort()).toEqual(['/healthz', '/readyz']);
+  const secured = operations.filter((operation) => operation.scope !== undefined);
+  expect(secured.length).toBeGreaterThanOrEqual(15);
+  for (const { method, path } of secured) {
     const anonymous = await fetch(`${base}${path}`, { method });
     expect([path, method, anonymous.status, ((await anonymous.json()) as { code: string }).code]).toEqual([path, method, 401, 'CAIRN_UNAUTHENTICATED']);
   }
-  const denied = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${reader}`, 'content-type': 'application/yaml' }, body: yaml('nope') });
-  expect([denied.status, ((await denied.json()) as { code: string }).code]).toEqual([403, 'CAIRN_FORBIDDEN']);
-  expect([...composition.engine.audit.entries()].filter((entry) => entry.action === 'access.denied').map((entry) => entry.data['action'])).toEqual(['runs.submit']);
-  const revoked = composition.tokens.list().find((record) => record.name === 'reader')!;
-  composition.tokens.revoke(revoked.id);
+  const allBut = new Map(tokenScopes.map((lacking) => [lacking as TokenScope, composition.tokens.create(`all but ${lacking.replace(":", " ")}`, tokenScopes.filter((scope) => scope !== lacking && scope !== 'admin')).token]));
+  for (const { method, path, scope } of secured) {
+    const token = allBut.get(scope as TokenScope);
+    expect(token, `${method} ${path} names ${scope}, a scope tokens can hold`).toBeDefined();
+    const denied = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+    expect([path, method, denied.status, ((await denied.json()) as { code: string }).code]).toEqual([path, method, 403, 'CAIRN_FORBIDDEN']);
+  }
+  expect([...composition.engine.audit.entries()].filter((entry) => entry.action === 'access.denied')).toHaveLength(secured.length);
+  const { token: reader } = composition.tokens.create('reader', ['runs:read']);
+  expect((await fetch(`${base}/v1/runs/r-x`, { headers: { authorization: `Bearer ${reader}` } })).status).toBe(404);
+  composition.tokens.revoke(composition.tokens.list().find((record) => record.name === 'reader')!.id);
   expect((await fetch(`${base}/v1/runs/r-x`, { headers: { authorization: `Bearer ${reader}` } })).status).toBe(401);
   expect((await api('/v1/runs/r-x')).status).toBe(404);
   expect((await fetch(`${base}/healthz`)).status).toBe(200);

@@ -5,6 +5,7 @@ import { blobKey, CairnError, sha256Digest } from '@cairn/protocol';
 import Fastify from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { scopeOfAction } from '../auth/token-scopes.ts';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
@@ -75,8 +76,19 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.setNotFoundHandler((request, reply) => replyWithError(new CairnError('CAIRN_NOT_FOUND', `There is no ${request.method} ${request.url.split('?')[0]}; see /openapi.json for what this server answers.`), request, reply));
   // Run specs may come as YAML text; JSON bodies are parsed by Fastify.
   app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  // The document names the scope each operation needs (OpenAPI 3.1 lets a non-OAuth scheme list
+  // roles), so clients, the docs and the auth-matrix test all read it from one place.
+  app.addHook('onRoute', (route) => {
+    const action = (route.config as { action?: string } | undefined)?.action;
+    if (action === undefined || route.schema === undefined) return;
+    route.schema = { ...route.schema, security: [{ bearer: [scopeOfAction[action] ?? 'none'] }] };
+  });
   await app.register(fastifySwagger, {
-    openapi: { openapi: '3.1.0', info: { title: 'Cairn', version: '0.1.0', description: 'Run AI-agent work unattended, and prove what ran.' } },
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Cairn', version: '0.1.0', description: 'Run AI-agent work unattended, and prove what ran.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A token made by `cairn token create`; each operation names the scope it needs.' } } },
+    },
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
   });
