@@ -1,4 +1,7 @@
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createCairnClient, type CairnClient } from '@cairn/client';
+import { isCairnError } from '@cairn/protocol';
 import { Command } from 'commander';
 import { loadServerConfig } from '../config/load-server-config.ts';
 
@@ -29,4 +32,42 @@ export function clientOf(url: string | undefined): CairnClient {
 export function configOption(): { file?: string } {
   const file = program.opts<{ config?: string }>().config;
   return file === undefined ? {} : { file };
+}
+
+/**
+ * Whether the module at `moduleUrl` is the process's entry point. `cairn` is usually a symlink (an
+ * npm bin), so the entry is compared by its real path.
+ */
+export function isEntryPoint(moduleUrl: string): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs the command the arguments name. Exit codes: 0 done, 1 a check or run failed (set by the
+ * command), 2 bad input (an invalid run spec or config), 3 anything else; errors go to stderr,
+ * as JSON with --json.
+ */
+export async function runCommandLine(argv: readonly string[] = process.argv): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (isCairnError(error)) {
+      const input = error.code.startsWith('CAIRN_RUN_SPEC') || error.code === 'CAIRN_CONFIG_INVALID';
+      if (json()) process.stderr.write(`${JSON.stringify(error)}\n`);
+      else {
+        process.stderr.write(`${error.code}: ${error.message}\n`);
+        for (const issue of error.issues) process.stderr.write(`  ${issue.path}  ${issue.message}\n`);
+      }
+      process.exitCode = input ? 2 : 3;
+    } else {
+      process.stderr.write(`unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 3;
+    }
+  }
 }

@@ -4,14 +4,14 @@
 // (an invalid spec or config), 3 an unexpected error.
 import { readFileSync } from 'node:fs';
 import { verifyBundle } from '@cairn/audit';
-import { isCairnError, loadRunSpec, parseRunSpec } from '@cairn/protocol';
+import { loadRunSpec, parseRunSpec } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/worker';
 import { tokenScopes } from '../auth/token-scopes.ts';
 import { TokenStore } from '../auth/token-store.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { buildHttpApi } from '../http/http-server.ts';
-import { clientOf, configOption, json, program, say } from './cli-program.ts';
+import { clientOf, configOption, isEntryPoint, json, program, runCommandLine, say } from './cli-program.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { initServer } from './init-server.ts';
 
@@ -53,7 +53,7 @@ program
 
 program
   .command('serve')
-  .description('run the server: the engine and its HTTP API (loopback only, for now)')
+  .description('run the server: the engine and its HTTP API on server.host:server.port (tokens required off loopback)')
   .action(async () => {
     const loaded = loadServerConfig(configOption());
     const composition = await composeServer(loaded);
@@ -100,7 +100,7 @@ program
 
 program
   .command('status')
-  .argument('<runId>')
+  .argument('<runId>', 'the run (its id, as submit printed it)')
   .option('--server <url>', 'the server')
   .description("a run and its items")
   .action(async (runId: string, options: { server?: string }) => {
@@ -113,7 +113,7 @@ program
 
 program
   .command('watch')
-  .argument('<runId>')
+  .argument('<runId>', 'the run (its id, as submit printed it)')
   .option('--server <url>', 'the server')
   .description("follow a run's events until it ends (resumes after a dropped connection)")
   .action(async (runId: string, options: { server?: string }) => {
@@ -129,8 +129,8 @@ for (const [name, description] of [
 ] as const) {
   program
     .command(name)
-    .argument('<runId>')
-    .argument(name === 'cancel' ? '[itemId]' : '<itemId>')
+    .argument('<runId>', 'the run (its id, as submit printed it)')
+    .argument(name === 'cancel' ? '[itemId]' : '<itemId>', name === 'cancel' ? 'one item to cancel (default: the whole run)' : 'the item awaiting approval')
     .option('--reason <text>', 'why (reject)')
     .option('--server <url>', 'the server')
     .description(description)
@@ -143,8 +143,8 @@ for (const [name, description] of [
 
 program
   .command('patch')
-  .argument('<runId>')
-  .argument('<itemId>')
+  .argument('<runId>', 'the run (its id, as submit printed it)')
+  .argument('<itemId>', 'the item whose patch to print')
   .option('--server <url>', 'the server')
   .description("print a succeeded item's patch (apply it with git apply)")
   .action(async (runId: string, itemId: string, options: { server?: string }) => {
@@ -181,6 +181,7 @@ program
 const schedule = program.command('schedule').description('cron schedules of a running server');
 schedule
   .command('add')
+  .description('add a schedule: each slot submits the spec as run <id>@<slot time>')
   .argument('<spec>', 'the run spec each slot submits')
   .requiredOption('--id <scheduleId>', 'the schedule id (runs are <id>@<slot time>)')
   .requiredOption('--cron <expression>', 'a cron expression, e.g. "0 9 * * 1-5"')
@@ -195,6 +196,7 @@ schedule
   });
 schedule
   .command('list')
+  .description('the schedules and their next slots')
   .option('--server <url>', 'the server')
   .action(async (options: { server?: string }) => {
     const schedules = await clientOf(options.server).schedules();
@@ -203,7 +205,8 @@ schedule
   });
 schedule
   .command('rm')
-  .argument('<scheduleId>')
+  .description('remove a schedule (the runs it made stay)')
+  .argument('<scheduleId>', 'the schedule id')
   .option('--server <url>', 'the server')
   .action(async (scheduleId: string, options: { server?: string }) => {
     await clientOf(options.server).removeSchedule(scheduleId);
@@ -226,6 +229,7 @@ secret
   });
 secret
   .command('list')
+  .description('secret names, versions and who set them (never values)')
   .option('--server <url>', 'the server')
   .action(async (options: { server?: string }) => {
     const secrets = await clientOf(options.server).secrets();
@@ -234,7 +238,8 @@ secret
   });
 secret
   .command('rm')
-  .argument('<name>')
+  .description('remove a secret (runs that name it fail at dispatch)')
+  .argument('<name>', 'the secret name')
   .option('--server <url>', 'the server')
   .action(async (name: string, options: { server?: string }) => {
     await clientOf(options.server).removeSecret(name);
@@ -268,19 +273,6 @@ token
     say(json() ? JSON.stringify(record) : `token ${record.id} revoked`);
   });
 
-try {
-  await program.parseAsync(process.argv);
-} catch (error) {
-  if (isCairnError(error)) {
-    const input = error.code.startsWith('CAIRN_RUN_SPEC') || error.code === 'CAIRN_CONFIG_INVALID';
-    if (json()) process.stderr.write(`${JSON.stringify(error)}\n`);
-    else {
-      process.stderr.write(`${error.code}: ${error.message}\n`);
-      for (const issue of error.issues) process.stderr.write(`  ${issue.path}  ${issue.message}\n`);
-    }
-    process.exitCode = input ? 2 : 3;
-  } else {
-    process.stderr.write(`unexpected error: ${(error as Error).stack ?? String(error)}\n`);
-    process.exitCode = 3;
-  }
-}
+// Parse only when run as the `cairn` command, not when a program imports the commands (the CLI
+// reference in docs/ is generated from them).
+if (isEntryPoint(import.meta.url)) await runCommandLine();

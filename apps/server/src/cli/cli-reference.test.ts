@@ -1,0 +1,77 @@
+// docs/reference/cli.md is generated from the `cairn` program itself, so the reference cannot drift
+// from the commands. Regenerate it with
+// `CAIRN_WRITE_DOCS=1 pnpm exec vitest run apps/server/src/cli/cli-reference.test.ts`.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { expect, test } from 'vitest';
+import { program } from './cli-program.ts';
+// Registers every command on `program` (it parses only when run as `cairn`).
+import './cli.ts';
+
+const referencePath = join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'reference', 'cli.md');
+
+function renderCommand(command: Command, parents: string[]): string[] {
+  const path = [...parents, command.name()];
+  const subcommands = command.commands.filter((sub) => sub.name() !== 'help');
+  const usage = `${path.join(' ')} ${command.usage()}`.trim();
+  const lines = [`### \`${subcommands.length > 0 ? path.join(' ') : usage}\``, '', `${command.description()}`, ''];
+  const args = command.registeredArguments;
+  const options = command.options.filter((option) => !option.hidden);
+  if (args.length + options.length > 0) {
+    lines.push('| argument or option | meaning |', '|---|---|');
+    for (const argument of args) lines.push(`| \`${argument.required ? `<${argument.name()}>` : `[${argument.name()}]`}\` | ${argument.description}${argument.defaultValue === undefined ? '' : ` (default \`${String(argument.defaultValue)}\`)`} |`);
+    for (const option of options) lines.push(`| \`${option.flags}\` | ${option.description}${option.defaultValue === undefined ? '' : ` (default \`${String(option.defaultValue)}\`)`} |`);
+    lines.push('');
+  }
+  return [...lines, ...subcommands.flatMap((sub) => renderCommand(sub, path))];
+}
+
+function renderCliReference(): string {
+  const commands = program.commands.filter((command) => command.name() !== 'help');
+  return [
+    '# `cairn` command reference',
+    '',
+    'The command line of the reference server (`@cairn/server`). This page is generated from the',
+    'commands themselves and checked by `apps/server/src/cli/cli-reference.test.ts`.',
+    '',
+    '## Every command',
+    '',
+    '| option | meaning |',
+    '|---|---|',
+    ...program.options.map((option) => `| \`${option.flags}\` | ${option.description} |`),
+    '',
+    '- **Output**: text for people; with `--json`, one JSON document on stdout (errors as one JSON',
+    '  document on stderr), for scripts.',
+    '- **Exit codes**: `0` done; `1` a check failed or a run did not succeed (`verify`, `doctor`,',
+    '  `submit --wait`, `watch`); `2` bad input (an invalid run spec or config); `3` anything else',
+    '  (the server unreachable, a refused request, an unexpected error).',
+    '- **Which server**: commands that talk to a running server use `--server <url>`, or the',
+    '  `server.host`/`server.port` of the config (`--config`, else `cairn.config.*` in the current',
+    '  directory), and the bearer token in `CAIRN_TOKEN`.',
+    '- **Secrets never go on the command line**: `cairn secret set` reads the value from standard',
+    '  input.',
+    '',
+    '## Commands',
+    '',
+    ...commands.flatMap((command) => renderCommand(command, ['cairn'])),
+  ].join('\n');
+}
+
+test('docs/reference/cli.md describes exactly the commands, arguments and options of `cairn`', () => {
+  const expected = renderCliReference();
+  if (process.env['CAIRN_WRITE_DOCS'] === '1') writeFileSync(referencePath, expected);
+  expect(readFileSync(referencePath, 'utf8')).toBe(expected);
+});
+
+test('every command, argument and option says what it is for', () => {
+  const undescribed: string[] = [];
+  const visit = (command: Command, path: string): void => {
+    if (!command.description()) undescribed.push(path);
+    for (const argument of command.registeredArguments) if (!argument.description) undescribed.push(`${path} <${argument.name()}>`);
+    for (const option of command.options) if (!option.description) undescribed.push(`${path} ${option.flags}`);
+    for (const sub of command.commands) visit(sub, `${path} ${sub.name()}`);
+  };
+  visit(program, 'cairn');
+  expect(undescribed).toEqual([]);
+});
