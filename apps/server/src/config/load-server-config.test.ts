@@ -43,3 +43,12 @@ test('a missing or unreadable config says how to make one', () => {
   expect(() => loadServerConfig({ directory: empty })).toThrow(/run `cairn init` there/);
   expect(() => loadServerConfig({ directory: configIn('dataDirectory: [unclosed\n') })).toThrow(/Cannot read the config [\s\S]*cairn init/);
 });
+
+test('a cairn.config.ts is a module whose default export is the config, checked like any other', () => {
+  const typed = configIn("import type { ServerConfigInput } from '@cairn/server';\nconst config: ServerConfigInput = { dataDirectory: './data', server: { port: 7700 } };\nexport default config;\n", 'cairn.config.ts');
+  expect(loadServerConfig({ directory: typed, env: {} })).toMatchObject({ config: { server: { port: 7700 } }, paths: { dataDirectory: join(typed, 'data') } });
+  const wrong = configIn("export default { dataDirectory: './data', executor: { sandbox: 'docker' } };\n", 'cairn.config.ts');
+  expect(() => loadServerConfig({ directory: wrong, env: {} })).toThrow(/config\.executor\.sandbox/);
+  const broken = configIn('export default {', 'cairn.config.ts');
+  expect(() => loadServerConfig({ directory: broken, env: {} })).toThrow(/Cannot read the config [\s\S]*cairn\.config\.ts/);
+});

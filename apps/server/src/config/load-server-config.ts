@@ -1,11 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CairnError, parseSettings } from '@cairn/protocol';
 import { parse as parseYaml } from 'yaml';
 import { serverConfigSchema, type ServerConfig } from './server-config-schema.ts';
 
 /** The file names a server looks for, in order. */
-export const configFileNames = ['cairn.config.yaml', 'cairn.config.yml', 'cairn.config.json'] as const;
+export const configFileNames = ['cairn.config.yaml', 'cairn.config.yml', 'cairn.config.json', 'cairn.config.ts'] as const;
 
 /** Environment variables that override a config file's values (for containers and CI). */
 const environmentOverrides: Readonly<Record<string, (config: Record<string, unknown>, value: string) => void>> = {
@@ -42,8 +43,7 @@ export function loadServerConfig(options: { readonly file?: string; readonly dir
   const file = options.file ? resolve(options.file) : findConfigFile(resolve(options.directory ?? '.'));
   let raw: unknown;
   try {
-    const text = readFileSync(file, 'utf8');
-    raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    raw = file.endsWith('.ts') ? readTypeScriptConfig(file) : file.endsWith('.json') ? JSON.parse(readFileSync(file, 'utf8')) : parseYaml(readFileSync(file, 'utf8'));
   } catch (error) {
     throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot read the config ${file}: ${(error as Error).message}. Fix the file, or write a new one with \`cairn init\`.`, { path: file });
   }
@@ -83,4 +83,16 @@ function findConfigFile(directory: string): string {
     if (existsSync(path)) return path;
   }
   throw new CairnError('CAIRN_CONFIG_INVALID', `No ${configFileNames.join(', ')} in ${directory}: run \`cairn init\` there, or pass --config <file>.`, { path: directory });
+}
+
+/**
+ * A `cairn.config.ts` is a module whose default export is the config (typed with
+ * `ServerConfigInput`). Node 24 strips its types and loads it synchronously through require(esm),
+ * so every config, whatever its format, is read the same way and checked by the same schema.
+ */
+function readTypeScriptConfig(file: string): unknown {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  if (major < 22 || (major === 22 && minor < 18)) throw new Error(`a TypeScript config needs Node 22.18 or later (this is ${process.versions.node}); use cairn.config.yaml`);
+  const loaded = createRequire(import.meta.url)(file) as { default?: unknown };
+  return loaded.default ?? loaded;
 }
