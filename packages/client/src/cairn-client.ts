@@ -32,6 +32,15 @@ export interface ItemView {
   readonly [field: string]: unknown;
 }
 
+/** A bearer token as the server lists it: never its secret. */
+export interface TokenView {
+  readonly id: string;
+  readonly name: string;
+  readonly scopes: readonly string[];
+  readonly createdAt: string;
+  readonly revokedAt?: string;
+}
+
 const terminal = new Set<RunState>(['succeeded', 'failed', 'cancelled']);
 
 /**
@@ -122,6 +131,21 @@ export class CairnClient {
   }
 
   /** A run's evidence bundle, as the bytes to verify offline. */
+  /** Bearer tokens of the server (`admin`): never their secrets. */
+  tokens(): Promise<TokenView[]> {
+    return this.#json('GET', '/v1/tokens');
+  }
+
+  /** Makes a token (`admin`); `token` is its secret, in this answer only. */
+  createToken(name: string, scopes: readonly string[]): Promise<{ token: string; record: TokenView }> {
+    return this.#json('POST', '/v1/tokens', JSON.stringify({ name, scopes }), { 'content-type': 'application/json' });
+  }
+
+  /** Revokes a token (`admin`): the server refuses it from its next request. */
+  revokeToken(tokenId: string): Promise<TokenView> {
+    return this.#json('DELETE', `/v1/tokens/${encodeURIComponent(tokenId)}`);
+  }
+
   async bundle(runId: string): Promise<Uint8Array> {
     return new Uint8Array(await (await this.#request('GET', `/v1/runs/${encodeURIComponent(runId)}/bundle`)).arrayBuffer());
   }
