@@ -13,6 +13,7 @@ import type { HttpApp } from './http-app.ts';
 import { isLoopback } from './loopback.ts';
 import { registerScheduleRoutes } from './schedule-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
+import { sendBlob } from './send-blob.ts';
 import { registerTokenRoutes } from './token-routes.ts';
 
 export interface HttpApiOptions {
@@ -122,9 +123,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     const { runId, itemId } = request.params;
     const digest = engine.artifacts(runId, itemId)?.['patch'];
     if (digest === undefined) throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no patch: it has not succeeded, or it changed nothing.`, { path: 'itemId' });
-    const bytes = await storage.get(blobKey(digest));
-    if (bytes === null) throw new CairnError('CAIRN_NOT_FOUND', `The patch ${digest} of item ${itemId} is not in storage.`, { path: 'itemId' });
-    return reply.type('text/x-diff').header('x-cairn-digest', digest).send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    return sendBlob(reply, storage, digest, 'text/x-diff', () => new CairnError('CAIRN_NOT_FOUND', `The patch ${digest} of item ${itemId} is not in storage.`, { path: 'itemId' }));
   });
   app.post('/v1/runs/:runId/cancel', { config: { action: 'runs.cancel' }, schema: { summary: 'Cancel a run', params: runParams } }, async (request, reply) => {
     engine.cancelRun(request.params.runId, request.actor!);
@@ -155,10 +154,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     await storage.put(blobKey(digest), bytes, { ifAbsent: true });
     return reply.status(201).send({ digest, bytes: bytes.byteLength });
   });
-  app.get('/v1/blobs/:digest', { config: { action: 'blobs.read' }, schema: { summary: 'A patch, log or output by digest', params: digestParams } }, async (request, reply) => {
-    const bytes = await storage.get(blobKey(request.params.digest));
-    if (bytes === null) throw new CairnError('CAIRN_NOT_FOUND', `No blob ${request.params.digest} is stored here.`, { path: 'digest' });
-    return reply.type('application/octet-stream').send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  app.get('/v1/blobs/:digest', { config: { action: 'blobs.read' }, schema: { summary: 'A patch, log, output or snapshot by digest, streamed', params: digestParams } }, async (request, reply) => {
+    return sendBlob(reply, storage, request.params.digest, 'application/octet-stream', () => new CairnError('CAIRN_NOT_FOUND', `No blob ${request.params.digest} is stored here.`, { path: 'digest' }));
   });
   app.get('/v1/runs/:runId/bundle', { config: { action: 'audit.read' }, schema: { summary: "A run's evidence bundle (cairn.bundle/v1), to verify offline", params: runParams } }, async (request, reply) => {
     const bundle = await engine.exportBundle(request.params.runId);

@@ -21,7 +21,7 @@ const maximumListLimit = 1000;
 export class InMemoryStorageProvider implements StorageProviderV1 {
   readonly specificationVersion = 'v1';
   readonly provider = 'in-memory';
-  readonly capabilities = { ifAbsent: true } as const;
+  readonly capabilities = { ifAbsent: true, stream: true } as const;
   /** The backing map (for oracles and restarts). */
   readonly backend: InMemoryStorageBackend;
 
@@ -40,6 +40,15 @@ export class InMemoryStorageProvider implements StorageProviderV1 {
     assertStorageKey(key);
     const body = this.backend.get(key);
     return body === undefined ? null : Uint8Array.from(body);
+  }
+
+  async getStream(key: string): Promise<AsyncIterable<Uint8Array> | null> {
+    const body = await this.get(key);
+    if (body === null) return null;
+    // Chunked like a file read, so consumers meet more than one chunk.
+    return (async function* () {
+      for (let offset = 0; offset < body.byteLength; offset += 64 * 1024) yield body.subarray(offset, offset + 64 * 1024);
+    })();
   }
 
   async head(key: string): Promise<StorageObjectMetadata | null> {

@@ -329,6 +329,25 @@ export const storageProviderCases: readonly StorageProviderCase[] = [
     },
   },
   {
+    id: 'stream-round-trip',
+    title: 'getStream yields the bytes get returns, in order and in more than one chunk for a large body; null for a missing key; bad keys refused',
+    needs: { capability: { name: 'stream', declared: (instance) => instance.capabilities.stream === true } },
+    async run({ instance }) {
+      if (instance.getStream === undefined) fail('capabilities.stream is true but getStream is missing');
+      // 3 MiB and a few bytes of a pattern that is not periodic in any power of two.
+      const body = Uint8Array.from({ length: 3 * 1024 * 1024 + 7 }, (_, index) => (index * 31 + (index >> 11)) & 0xff);
+      await instance.put('streams/large', body);
+      const stream = await instance.getStream('streams/large');
+      if (stream === null) fail('getStream("streams/large") returned null for a stored key');
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of stream) chunks.push(Uint8Array.from(chunk));
+      expect(chunks.length, 'chunks of a 3 MiB body').toBeGreaterThan(1);
+      expectBytes(Buffer.concat(chunks), body, 'the concatenated chunks of getStream("streams/large")');
+      expect(await instance.getStream('streams/missing'), 'getStream of a missing key').toBeNull();
+      await expectCairnError(() => instance.getStream!('streams/../escape'), keyInvalid, 'getStream("streams/../escape")');
+    },
+  },
+  {
     id: 'key-length-limit',
     title: 'accepts a key of exactly 1024 UTF-8 bytes and refuses 1025 (bytes, not characters)',
     async run({ instance }) {

@@ -40,6 +40,11 @@ export interface StorageListPage {
 export interface StorageProviderCapabilities {
   /** `put` honours `ifAbsent` atomically (required for content addressing and the inbox). */
   readonly ifAbsent: true;
+  /**
+   * `getStream` exists: an object is read in chunks, never held whole (large snapshots and patches
+   * served over HTTP). Without it, a host reads with `get`.
+   */
+  readonly stream?: boolean;
 }
 
 /**
@@ -72,6 +77,15 @@ export interface StorageProviderV1 {
   readonly capabilities: StorageProviderCapabilities;
   put(key: string, body: Uint8Array, options?: StoragePutOptions): Promise<StoragePutResult>;
   get(key: string): Promise<Uint8Array | null>;
+  /**
+   * The object's bytes in chunks, in order, or `null` for a missing key; present exactly when
+   * `capabilities.stream` is true. Keys are checked as `get` checks them, before any I/O. A
+   * provider that checks content against a content-addressed key raises CAIRN_DIGEST_MISMATCH
+   * from the iterator before it yields the last chunk, so a consumer forwarding chunks as they
+   * come never delivers the whole of an altered object (and must discard what it received).
+   * Breaking out of the loop releases the object.
+   */
+  getStream?(key: string): Promise<AsyncIterable<Uint8Array> | null>;
   head(key: string): Promise<StorageObjectMetadata | null>;
   list(options?: StorageListOptions): Promise<StorageListPage>;
   delete(key: string): Promise<void>;

@@ -20,10 +20,13 @@ export function digestNamedByKey(key: string): Digest | undefined {
  * altered on disk, and returning it would hand a wrong artifact to a verifier or a worker).
  */
 export function assertContentMatchesKey(key: string, bytes: Uint8Array, where: string): void {
+  if (digestNamedByKey(key) !== undefined) assertDigestMatchesKey(key, sha256Digest(bytes), where);
+}
+
+/** The same check for a digest computed elsewhere (a stream hashed chunk by chunk). */
+export function assertDigestMatchesKey(key: string, actual: Digest, where: string): void {
   const expected = digestNamedByKey(key);
-  if (expected === undefined) return;
-  const actual = sha256Digest(bytes);
-  if (actual === expected) return;
+  if (expected === undefined || actual === expected) return;
   throw new CairnError(
     'CAIRN_DIGEST_MISMATCH',
     `[cairn] [local] ${where}: the bytes of content-addressed key "${key}" hash to ${actual}, not the ${expected} the key names. ` +

@@ -285,6 +285,21 @@ describe('LocalStorageProvider', () => {
       expect(error.details).toMatchObject({ key: `blobs/${hex}`, expected: `sha256:${hex}` });
     });
 
+    test('a stream of an altered blob fails with CAIRN_DIGEST_MISMATCH before its last chunk; a sound one ends cleanly', async () => {
+      const { root, storage } = sandbox();
+      await storage.put(`blobs/${hex}`, body);
+      const sound: Uint8Array[] = [];
+      for await (const chunk of (await storage.getStream(`blobs/${hex}`))!) sound.push(chunk);
+      expect(Buffer.concat(sound).equals(Buffer.from(body))).toBe(true);
+      writeFileSync(join(root, 'blobs', hex), 'a workspace snapshoT');
+      const received: Uint8Array[] = [];
+      const error = await rejection((async () => {
+        for await (const chunk of (await storage.getStream(`blobs/${hex}`))!) received.push(chunk);
+      })());
+      expect(received).toEqual([]);
+      expect([error.code, error.details]).toEqual(['CAIRN_DIGEST_MISMATCH', expect.objectContaining({ key: `blobs/${hex}`, expected: `sha256:${hex}` })]);
+    });
+
     test('a manifest key is checked the same way; other keys are not content-addressed', async () => {
       const { root, storage } = sandbox();
       await storage.put(`manifests/${hex}.json`, body);

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { link, lstat, mkdir, open, realpath, rename, rmdir, unlink } from 'node:fs/promises';
+import { type FileHandle, link, lstat, mkdir, open, realpath, rename, rmdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { StorageListOptions, StorageListPage, StorageObjectMetadata, StoragePutOptions, StoragePutResult, StorageProviderV1 } from '@cairn/core';
 import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
 import { z } from 'zod';
-import { assertContentMatchesKey } from './content-addressed-key.ts';
+import { assertContentMatchesKey, assertDigestMatchesKey, digestNamedByKey } from './content-addressed-key.ts';
 import { linkIfAbsent, removeFile, syncDirectory, writeTemporaryFile } from './durable-file.ts';
 import { errorCode } from './error-code.ts';
 import { filePathSchema } from './file-path-schema.ts';
@@ -67,7 +67,7 @@ interface ObjectLocation {
 export class LocalStorageProvider implements StorageProviderV1 {
   readonly specificationVersion = 'v1';
   readonly provider = 'local-directory';
-  readonly capabilities = { ifAbsent: true } as const;
+  readonly capabilities = { ifAbsent: true, stream: true } as const;
   /** The root directory, absolute. */
   readonly root: string;
   #realRoot: Promise<string> | undefined;
@@ -106,29 +106,45 @@ export class LocalStorageProvider implements StorageProviderV1 {
   }
 
   async get(key: string): Promise<Uint8Array | null> {
+    const opened = await this.#openObject(key, 'get');
+    if (opened === null) return null;
+    let bytes: Buffer;
+    try {
+      bytes = await opened.handle.readFile();
+    } catch (error) {
+      throw storageUnavailable(`get("${key}")`, opened.path, error);
+    } finally {
+      await opened.handle.close();
+    }
+    assertContentMatchesKey(key, bytes, `get("${key}") from ${opened.path}`);
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  async getStream(key: string): Promise<AsyncIterable<Uint8Array> | null> {
+    const opened = await this.#openObject(key, 'getStream');
+    if (opened === null) return null;
+    return readInChunks(key, opened);
+  }
+
+  /** The object's file, opened for reading; null when there is none. */
+  async #openObject(key: string, method: string): Promise<{ handle: FileHandle; path: string } | null> {
     const segments = storageKeySegments(key);
     const location = await this.#locate(key, segments, 'read');
     if (location === null) return null;
     const path = await this.#objectPath(key, location);
-    let bytes: Buffer;
     try {
       // O_NOFOLLOW: a link planted as the object is refused; O_NONBLOCK: a planted FIFO cannot hang the read.
       const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-      try {
-        // A folder made at the plain name since it was looked up: there was no object there.
-        if (!(await handle.stat()).isFile()) return null;
-        bytes = await handle.readFile();
-      } finally {
-        await handle.close();
-      }
+      // A folder made at the plain name since it was looked up: there was no object there.
+      if ((await handle.stat()).isFile()) return { handle, path };
+      await handle.close();
+      return null;
     } catch (error) {
       const code = errorCode(error);
       if (code === 'ENOENT' || code === 'ENOTDIR') return null;
       if (code === 'ELOOP') throw symbolicLinkRefused(key, path);
-      throw storageUnavailable(`get("${key}")`, path, error);
+      throw storageUnavailable(`${method}("${key}")`, path, error);
     }
-    assertContentMatchesKey(key, bytes, `get("${key}") from ${path}`);
-    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   async head(key: string): Promise<StorageObjectMetadata | null> {
@@ -335,4 +351,38 @@ async function lstatOrNull(path: string, what: string): Promise<Stats | null> {
 /** A CairnError passes through; a system error becomes CAIRN_STORAGE_UNAVAILABLE naming the path. */
 function asStorageError(error: unknown, what: string, path: string): unknown {
   return isCairnError(error) ? error : storageUnavailable(what, path, error);
+}
+
+/** Chunks an object is streamed in: large enough to keep system calls few, small enough to stay light. */
+const streamChunkBytes = 256 * 1024;
+
+/**
+ * Reads an opened object chunk by chunk, hashing as it goes when its key is content-addressed.
+ * Each chunk is yielded only once the next has been read, so a digest mismatch
+ * (CAIRN_DIGEST_MISMATCH) is raised before the last chunk: a reader never receives the whole of
+ * an altered object. The file is closed however the reader stops.
+ */
+async function* readInChunks(key: string, { handle, path }: { handle: FileHandle; path: string }): AsyncGenerator<Uint8Array> {
+  const hash = digestNamedByKey(key) === undefined ? undefined : createHash('sha256');
+  try {
+    let held: Uint8Array | undefined;
+    for (;;) {
+      const buffer = Buffer.allocUnsafe(streamChunkBytes);
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await handle.read(buffer, 0, streamChunkBytes, null));
+      } catch (error) {
+        throw storageUnavailable(`getStream("${key}")`, path, error);
+      }
+      if (bytesRead === 0) break;
+      const chunk = new Uint8Array(buffer.buffer, buffer.byteOffset, bytesRead);
+      hash?.update(chunk);
+      if (held !== undefined) yield held;
+      held = chunk;
+    }
+    if (hash) assertDigestMatchesKey(key, `sha256:${hash.digest('hex')}`, `getStream("${key}") from ${path}`);
+    if (held !== undefined) yield held;
+  } finally {
+    await handle.close();
+  }
 }
