@@ -3,15 +3,17 @@
 // --json one JSON document for scripts; exit codes: 0 done, 1 a check or run failed, 2 bad input
 // (an invalid spec or config), 3 an unexpected error.
 import { readFileSync } from 'node:fs';
-import { verifyBundle } from '@cairn/audit';
 import { isCairnError, loadRunSpec, parseRunSpec } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/worker';
 import { tokenScopes } from '../auth/token-scopes.ts';
 import { TokenStore } from '../auth/token-store.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
+import { formatVerificationReport } from '../evidence/format-verification-report.ts';
+import { verifyEvidence } from '../evidence/verify-evidence.ts';
 import { buildHttpApi } from '../http/http-server.ts';
 import { clientOf, configOption, json, program, say } from './cli-program.ts';
+import { addDemoCommands } from './demo-commands.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { initServer } from './init-server.ts';
 
@@ -155,14 +157,12 @@ program
   .command('verify')
   .argument('<bundle>', 'an evidence bundle (cairn.bundle/v1) file')
   .option('--trusted-key <keyId...>', 'key ids the checkpoint must be signed by (sha256:...)')
-  .description('verify an evidence bundle offline; exit 1 unless it is valid')
-  .action(async (file: string, options: { trustedKey?: string[] }) => {
-    const report = await verifyBundle(new Uint8Array(readFileSync(file)), options.trustedKey ? { pinnedKeyIds: options.trustedKey } : {});
+  .option('--online', "also read each anchor live (a 'file' anchor from its directory); without it nothing is read but the file")
+  .description('verify an evidence bundle (offline unless --online); exit 1 unless every check it ran passed')
+  .action(async (file: string, options: { trustedKey?: string[]; online?: boolean }) => {
+    const report = await verifyEvidence(new Uint8Array(readFileSync(file)), { ...(options.trustedKey ? { trustedKeyIds: options.trustedKey } : {}), online: options.online === true });
     if (json()) say(JSON.stringify(report));
-    else {
-      say(`valid: ${report.valid}, claim: ${report.claim}`);
-      for (const check of report.checks) say(`  ${check.status.padEnd(11)} ${check.name.padEnd(20)} ${check.detail}`);
-    }
+    else for (const line of formatVerificationReport(report)) say(line);
     process.exitCode = report.valid ? 0 : 1;
   });
 
@@ -267,6 +267,8 @@ token
     const record = new TokenStore(loadServerConfig(configOption()).paths.tokens).revoke(id);
     say(json() ? JSON.stringify(record) : `token ${record.id} revoked`);
   });
+
+addDemoCommands();
 
 try {
   await program.parseAsync(process.argv);
