@@ -50,6 +50,8 @@ test('cairn demo --json ends with one JSON object; cairn verify refuses an edite
   const directory = join(scratch, 'json');
   const demo = await cairn('--json', 'demo', '--directory', directory);
   expect(demo.status, demo.stderr).toBe(0);
+  // Progress goes to a terminal only: stdout is the one JSON object.
+  expect(demo.stdout.trim().split('\n')).toHaveLength(1);
   const result = JSON.parse(demo.stdout.trim().split('\n').at(-1)!) as { runId: string; bundle: string; trustedKeyId: string; sandbox: string; reusedItem: { itemId: string; from: { runId: string } } | null; patches: { itemId: string }[]; verify: Report };
   expect(result.verify.claim).toBe('tamper-detecting');
   expect(result.verify.checks.filter((check) => check.status !== 'not-checked').every((check) => check.status === 'pass')).toBe(true);

@@ -16,6 +16,7 @@ import { clientOf, configOption, json, program, say } from './cli-program.ts';
 import { addDemoCommands } from './demo-commands.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { initServer } from './init-server.ts';
+import { progressOutput, RunProgress } from './run-progress.ts';
 
 program
   .command('init')
@@ -95,7 +96,9 @@ program
       return;
     }
     if (!json()) say(`run ${submitted.runId}`);
-    const run = await cairn.waitForRun(submitted.runId, { onEvent: (event) => (json() || event.type !== 'item.state' ? undefined : say(`  ${event.itemId.padEnd(16)} ${event.state}`)) });
+    const progress = new RunProgress(await cairn.items(submitted.runId), progressOutput(json()));
+    const run = await cairn.waitForRun(submitted.runId, { onEvent: (event) => progress.onEvent(event) });
+    progress.done();
     say(json() ? JSON.stringify(run) : `run ${run.state}: ${run.itemsFinished}/${run.itemsTotal} items finished, ${run.itemsFailed} failed`);
     process.exitCode = run.state === 'succeeded' ? 0 : 1;
   });
@@ -119,7 +122,11 @@ program
   .option('--server <url>', 'the server')
   .description("follow a run's events until it ends (resumes after a dropped connection)")
   .action(async (runId: string, options: { server?: string }) => {
-    const run = await clientOf(options.server).waitForRun(runId, { onEvent: (event) => say(json() ? JSON.stringify(event) : `${event.time}  ${event.type.padEnd(14)} ${'itemId' in event ? event.itemId.padEnd(16) : ''.padEnd(16)} ${event.state}`) });
+    const cairn = clientOf(options.server);
+    // With --json, every event is a line of its own for scripts; otherwise the items' progress.
+    const progress = json() ? undefined : new RunProgress(await cairn.items(runId), progressOutput(false));
+    const run = await cairn.waitForRun(runId, { onEvent: (event) => (progress ? progress.onEvent(event) : say(JSON.stringify(event))) });
+    progress?.done();
     if (!json()) say(`run ${run.state}`);
     process.exitCode = run.state === 'succeeded' ? 0 : 1;
   });

@@ -1,5 +1,6 @@
 import { runDemo } from '../demo/run-demo.ts';
 import { json, program, say } from './cli-program.ts';
+import { progressOutput } from './run-progress.ts';
 
 /** `cairn demo`: the README's main command (see `runDemo`). */
 export function addDemoCommands(): void {
@@ -13,9 +14,7 @@ export function addDemoCommands(): void {
         ...(options.directory === undefined ? {} : { directory: options.directory }),
         say: quiet ? () => undefined : say,
         warn: (line) => void process.stderr.write(`${line}\n`),
-        // A terminal gets one redrawn line on stderr; a pipe gets plain lines, on stdout as part
-        // of the story, or on stderr with --json so that stdout stays one JSON document.
-        progress: process.stderr.isTTY || quiet ? process.stderr : process.stdout,
+        progress: progressOutput(quiet),
       });
       if (quiet) say(JSON.stringify(result));
       process.exitCode = result.state === 'succeeded' && result.againState === 'succeeded' && result.reusedItem !== null && result.verify.valid ? 0 : 1;

@@ -76,3 +76,15 @@ export class RunProgress {
     return [...this.#states.values()].filter((state) => finished.has(state)).length;
   }
 }
+
+const nowhere: ProgressOutput = { write: () => undefined };
+
+/**
+ * Where a command's progress goes: a terminal on stderr gets the redrawn line; otherwise plain
+ * lines go to stdout as part of the command's text, or, with --json, nowhere, so that stdout stays
+ * the JSON document and stderr stays for errors.
+ */
+export function progressOutput(json: boolean): ProgressOutput {
+  if (process.stderr.isTTY) return process.stderr;
+  return json ? nowhere : process.stdout;
+}
