@@ -33,6 +33,12 @@ test('on a terminal one line is redrawn in place, notes go above it, and done mo
   ]);
 });
 
+test('a line wider than the terminal is cut short of its last column, so redrawing never wraps', () => {
+  const written: string[] = [];
+  new RunProgress([{ itemId: 'a', state: 'running' }], { isTTY: true, columns: 12, write: (text: string) => written.push(text) });
+  expect(written).toEqual(['\r\x1b[2K[..........']);
+});
+
 test('anywhere else, one plain line per item state change (repeats and run events write nothing)', () => {
   const written: string[] = [];
   const progress = new RunProgress([{ itemId: 'edit-alpha', state: 'ready' }, { itemId: 'verify', state: 'blocked' }], { write: (text: string) => written.push(text) });

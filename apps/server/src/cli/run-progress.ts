@@ -8,6 +8,8 @@ const finished = new Set<ItemState>(['succeeded', 'failed', 'skipped', 'cancelle
 export interface ProgressOutput {
   write(text: string): unknown;
   readonly isTTY?: boolean;
+  /** The terminal's width: a longer line would wrap, and only its last row would be redrawn. */
+  readonly columns?: number;
 }
 
 /**
@@ -68,7 +70,9 @@ export class RunProgress {
 
   #redraw(): void {
     if (!this.#output.isTTY) return;
-    this.#output.write(`\r\x1b[2K${renderProgressLine(this.#states)}`);
+    const line = renderProgressLine(this.#states);
+    const width = this.#output.columns;
+    this.#output.write(`\r\x1b[2K${width !== undefined && width > 1 && line.length >= width ? line.slice(0, width - 1) : line}`);
     this.#drawn = true;
   }
 
