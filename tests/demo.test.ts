@@ -1,23 +1,100 @@
-// The README's main command does what it says: runs the demo run over the sample repository in
-// bubblewrap sandboxes (against the built packages), reuses the pure check on the second run,
-// verifies the evidence, and catches the edited copy. `scripts/demo.sh` is setup + this script.
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+// The README's main command does what it says, from the built CLI as `scripts/demo.sh` runs it:
+// `cairn demo` serves a fresh server, runs the sample twice through its API (the pure check reused
+// the second time), and verifies the evidence; `cairn verify` then refuses an edited copy, and
+// with --online refuses a bundle whose anchor was removed or edited.
+import { execFile } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, test } from 'vitest';
+import { afterAll, expect, test } from 'vitest';
 import { repositoryRoot } from './support/workspace.ts';
 
-test('the demo runs sandboxed items, reuses the pure check, and verifies its evidence (and refuses an edited copy)', { timeout: 60_000 }, () => {
+const cli = join(repositoryRoot, 'apps', 'server', 'dist', 'cli.js');
+const scratch = mkdtempSync(join(tmpdir(), 'cairn-demo-test-'));
+// Sandboxes start as their own uids and must pass through to the demo's directories.
+chmodSync(scratch, 0o711);
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const sandboxed = existsSync('/usr/bin/bwrap') && process.getuid?.() === 0;
+
+function cairn(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   const env = { ...process.env };
   delete env['NODE_EXTRA_CA_CERTS'];
-  const output = execFileSync(process.execPath, [join(repositoryRoot, 'scripts', 'demo.mjs')], { encoding: 'utf8', env });
-  expect(output).toContain('refused, ');
-  expect(output.match(/^run succeeded in \d+ ms$/gm)).toHaveLength(2);
-  expect(output).toMatch(/edit-alpha {3}src\/alpha\.ts {2}\+1 -0/);
-  expect(output).toContain('verify was not run again');
-  // Where the machine can sandbox (root and bubblewrap, as CI), every manifest says so.
-  const sandboxed = existsSync('/usr/bin/bwrap') && process.getuid?.() === 0;
-  expect(output).toContain(`signed manifests (isolation: ${sandboxed ? 'bubblewrap' : 'none'})`);
-  expect(output.match(/^valid: (true|false), claim: tamper-detecting$/gm)).toEqual(['valid: true, claim: tamper-detecting', 'valid: false, claim: tamper-detecting']);
-  expect(output).toMatch(/pass {8}anchor {15}read live/);
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, ...args], { env, encoding: 'utf8' }, (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 3) : 0, stdout, stderr }));
+  });
+}
+
+interface Report {
+  valid: boolean;
+  claim: string;
+  checks: { name: string; status: string; detail: string }[];
+}
+
+test('cairn demo tells the story: live progress, an approval, patch stats, the reused check, and the verified report last', { timeout: 60_000 }, async () => {
+  const demo = await cairn('demo', '--directory', join(scratch, 'text'));
+  expect(demo.status, demo.stderr).toBe(0);
+  expect(demo.stdout.match(/^run succeeded: 5\/5 items finished, 0 failed$/gm)).toHaveLength(2);
+  expect(demo.stdout).toContain('tidy-readme      was awaiting approval: approved by the operator');
+  expect(demo.stdout).toMatch(/^ {2}verify {11}succeeded {9}5\/5$/m);
+  expect(demo.stdout).toMatch(/^ {2}edit-alpha {7}src\/alpha\.ts {5}\| \+1 -0$/m);
+  expect(demo.stdout).toContain('verify           no change; it said: ok   src/alpha.ts has the license header | ok   src/beta.ts has the license header');
+  expect(demo.stdout).toMatch(/^verify did not run again: its inputs had the same digest, so run r-\S+'s result was reused/m);
+  expect(demo.stderr.includes('WITHOUT a sandbox')).toBe(!sandboxed);
+  // It ends with the verification report: the claim, then every check.
+  const tail = demo.stdout.trimEnd().split('\n').slice(-9);
+  expect(tail[0]).toBe('valid: true, claim: tamper-detecting');
+  expect(tail.slice(1).map((line) => line.trim().split(/\s+/).slice(0, 2).join(' '))).toEqual(['pass entries', 'pass completeness', 'pass inclusion', 'pass checkpoint-signature', 'pass manifests', 'pass artifacts', 'pass anchor', 'not-checked timestamp']);
+});
+
+test('cairn demo --json ends with one JSON object; cairn verify refuses an edited copy, and --online an anchor removed or edited', { timeout: 60_000 }, async () => {
+  const directory = join(scratch, 'json');
+  const demo = await cairn('--json', 'demo', '--directory', directory);
+  expect(demo.status, demo.stderr).toBe(0);
+  // Progress goes to a terminal only: stdout is the one JSON object.
+  expect(demo.stdout.trim().split('\n')).toHaveLength(1);
+  const result = JSON.parse(demo.stdout.trim().split('\n').at(-1)!) as { runId: string; bundle: string; trustedKeyId: string; sandbox: string; reusedItem: { itemId: string; from: { runId: string } } | null; patches: { itemId: string }[]; verify: Report };
+  expect(result.verify.claim).toBe('tamper-detecting');
+  expect(result.verify.checks.filter((check) => check.status !== 'not-checked').every((check) => check.status === 'pass')).toBe(true);
+  expect(result.verify.checks.find((check) => check.name === 'anchor')?.detail).toMatch(/^read live: file \(detect\)/);
+  expect(result.reusedItem).toMatchObject({ itemId: 'verify', from: { runId: result.runId } });
+  expect(result.patches.map((patch) => patch.itemId).sort()).toEqual(['edit-alpha', 'edit-beta', 'rename-gamma', 'tidy-readme']);
+  expect(result.sandbox).toBe(sandboxed ? 'bubblewrap' : 'none');
+  expect(existsSync(result.bundle)).toBe(true);
+  const isolation = JSON.parse(readFileSync(result.bundle, 'utf8')) as { manifests: { envelope: { payload: string } }[] };
+  expect(new Set(isolation.manifests.map(({ envelope }) => (JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as { limits: { isolation: string } }).limits.isolation))).toEqual(new Set([result.sandbox]));
+
+  // Three reads of the evidence at once: offline (the file alone: everything passes but the
+  // anchor, which is not read), an edited copy (the approval turned into a rejection), and online
+  // (the anchor holds the checkpoint).
+  const edited = join(directory, 'edited.bundle.json');
+  const text = readFileSync(result.bundle, 'utf8');
+  expect(text).toContain('"action":"item.approved"');
+  writeFileSync(edited, text.replace('"action":"item.approved"', '"action":"item.rejected"'));
+  const [offline, refused, online] = await Promise.all([
+    cairn('--json', 'verify', result.bundle, '--trusted-key', result.trustedKeyId),
+    cairn('--json', 'verify', edited, '--trusted-key', result.trustedKeyId),
+    cairn('--json', 'verify', result.bundle, '--trusted-key', result.trustedKeyId, '--online'),
+  ]);
+  expect([offline.status, (JSON.parse(offline.stdout) as Report).checks.find((check) => check.name === 'anchor')?.status]).toEqual([0, 'not-checked']);
+  expect([refused.status, (JSON.parse(refused.stdout) as Report).valid]).toEqual([1, false]);
+  expect([online.status, (JSON.parse(online.stdout) as Report).checks.find((check) => check.name === 'anchor')?.status]).toEqual([0, 'pass']);
+
+  // Then the anchored envelope edited, then removed.
+  const anchorFolder = join(directory, 'cairn-data', 'anchor', 'cairn%3Aserver');
+  const anchorCheck = (JSON.parse(online.stdout) as Report).checks.find((check) => check.name === 'anchor')!;
+  const envelopeName = readdirSync(anchorFolder).find((name) => name.endsWith('.dsse') && anchorCheck.detail.endsWith(name));
+  expect(envelopeName).toBeDefined();
+  const envelope = join(anchorFolder, envelopeName!);
+  const original = readFileSync(envelope);
+  chmodSync(envelope, 0o644);
+  writeFileSync(envelope, Buffer.concat([original, Buffer.from(' ')]));
+  const tampered = await cairn('--json', 'verify', result.bundle, '--trusted-key', result.trustedKeyId, '--online');
+  expect(tampered.status).toBe(1);
+  expect((JSON.parse(tampered.stdout) as Report).checks.find((check) => check.name === 'anchor')).toMatchObject({ status: 'fail', detail: expect.stringContaining('no longer matches what was anchored') });
+  rmSync(envelope);
+  // Without --online nothing but the file is read: the same bundle still verifies.
+  const [removed, stillOffline] = await Promise.all([cairn('verify', result.bundle, '--trusted-key', result.trustedKeyId, '--online'), cairn('verify', result.bundle, '--trusted-key', result.trustedKeyId)]);
+  expect(removed.status).toBe(1);
+  expect(removed.stdout).toMatch(/^ {2}fail {8}anchor {15}.*the anchored envelope is gone/m);
+  expect(stillOffline.status).toBe(0);
 });

@@ -53,7 +53,7 @@ test('init, then doctor, then a run through the composition the config describes
 });
 
 test('validate: a valid spec, and an invalid one with every problem and exit code 2', () => {
-  const valid = cairn(['--json', 'validate', join(examples, 'demo', 'run.yaml')], tmpdir());
+  const valid = cairn(['--json', 'validate', join(here, '..', '..', 'demo', 'run.yaml')], tmpdir());
   expect(valid.status).toBe(0);
   expect(JSON.parse(valid.stdout)).toMatchObject({ valid: true, name: 'sample-headers', items: 5 });
   const invalid = cairn(['validate', join(examples, 'broken.yaml')], tmpdir());

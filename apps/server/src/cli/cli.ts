@@ -3,17 +3,20 @@
 // --json one JSON document for scripts; exit codes: 0 done, 1 a check or run failed, 2 bad input
 // (an invalid spec or config), 3 an unexpected error.
 import { readFileSync } from 'node:fs';
-import { verifyBundle } from '@cairn/audit';
 import { loadRunSpec, parseRunSpec } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/worker';
 import { tokenScopes } from '../auth/token-scopes.ts';
 import { TokenStore } from '../auth/token-store.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
+import { formatVerificationReport } from '../evidence/format-verification-report.ts';
+import { verifyEvidence } from '../evidence/verify-evidence.ts';
 import { buildHttpApi } from '../http/http-server.ts';
 import { clientOf, configOption, isEntryPoint, json, program, runCommandLine, say } from './cli-program.ts';
+import { addDemoCommands } from './demo-commands.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { initServer } from './init-server.ts';
+import { progressOutput, RunProgress } from './run-progress.ts';
 
 program
   .command('init')
@@ -93,7 +96,9 @@ program
       return;
     }
     if (!json()) say(`run ${submitted.runId}`);
-    const run = await cairn.waitForRun(submitted.runId, { onEvent: (event) => (json() || event.type !== 'item.state' ? undefined : say(`  ${event.itemId.padEnd(16)} ${event.state}`)) });
+    const progress = new RunProgress(await cairn.items(submitted.runId), progressOutput(json()));
+    const run = await cairn.waitForRun(submitted.runId, { onEvent: (event) => progress.onEvent(event) });
+    progress.done();
     say(json() ? JSON.stringify(run) : `run ${run.state}: ${run.itemsFinished}/${run.itemsTotal} items finished, ${run.itemsFailed} failed`);
     process.exitCode = run.state === 'succeeded' ? 0 : 1;
   });
@@ -117,7 +122,11 @@ program
   .option('--server <url>', 'the server')
   .description("follow a run's events until it ends (resumes after a dropped connection)")
   .action(async (runId: string, options: { server?: string }) => {
-    const run = await clientOf(options.server).waitForRun(runId, { onEvent: (event) => say(json() ? JSON.stringify(event) : `${event.time}  ${event.type.padEnd(14)} ${'itemId' in event ? event.itemId.padEnd(16) : ''.padEnd(16)} ${event.state}`) });
+    const cairn = clientOf(options.server);
+    // With --json, every event is a line of its own for scripts; otherwise the items' progress.
+    const progress = json() ? undefined : new RunProgress(await cairn.items(runId), progressOutput(false));
+    const run = await cairn.waitForRun(runId, { onEvent: (event) => (progress ? progress.onEvent(event) : say(JSON.stringify(event))) });
+    progress?.done();
     if (!json()) say(`run ${run.state}`);
     process.exitCode = run.state === 'succeeded' ? 0 : 1;
   });
@@ -155,14 +164,12 @@ program
   .command('verify')
   .argument('<bundle>', 'an evidence bundle (cairn.bundle/v1) file')
   .option('--trusted-key <keyId...>', 'key ids the checkpoint must be signed by (sha256:...)')
-  .description('verify an evidence bundle offline; exit 1 unless it is valid')
-  .action(async (file: string, options: { trustedKey?: string[] }) => {
-    const report = await verifyBundle(new Uint8Array(readFileSync(file)), options.trustedKey ? { pinnedKeyIds: options.trustedKey } : {});
+  .option('--online', "also read each anchor live (a 'file' anchor from its directory); without it nothing is read but the file")
+  .description('verify an evidence bundle (offline unless --online); exit 1 unless every check it ran passed')
+  .action(async (file: string, options: { trustedKey?: string[]; online?: boolean }) => {
+    const report = await verifyEvidence(new Uint8Array(readFileSync(file)), { ...(options.trustedKey ? { trustedKeyIds: options.trustedKey } : {}), online: options.online === true });
     if (json()) say(JSON.stringify(report));
-    else {
-      say(`valid: ${report.valid}, claim: ${report.claim}`);
-      for (const check of report.checks) say(`  ${check.status.padEnd(11)} ${check.name.padEnd(20)} ${check.detail}`);
-    }
+    else for (const line of formatVerificationReport(report)) say(line);
     process.exitCode = report.valid ? 0 : 1;
   });
 
@@ -272,6 +279,8 @@ token
     const record = new TokenStore(loadServerConfig(configOption()).paths.tokens).revoke(id);
     say(json() ? JSON.stringify(record) : `token ${record.id} revoked`);
   });
+
+addDemoCommands();
 
 // Parse only when run as the `cairn` command, not when a program imports the commands (the CLI
 // reference in docs/ is generated from them).

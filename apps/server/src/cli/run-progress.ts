@@ -1,0 +1,94 @@
+import type { CairnEvent, ItemState } from '@cairn/core';
+
+/** The order states are counted in: the way an item moves, the ends last. */
+const stateOrder: readonly ItemState[] = ['blocked', 'awaiting-approval', 'ready', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'];
+const finished = new Set<ItemState>(['succeeded', 'failed', 'skipped', 'cancelled']);
+
+/** Where progress goes: a stream's `write`, and whether it is a terminal that can be redrawn. */
+export interface ProgressOutput {
+  write(text: string): unknown;
+  readonly isTTY?: boolean;
+  /** The terminal's width: a longer line would wrap, and only its last row would be redrawn. */
+  readonly columns?: number;
+}
+
+/**
+ * One line for a run's items: a bar of finished items over all, then the count in each state
+ * present, e.g. `[########............] 2/5  running 1 · succeeded 2 · blocked 2`.
+ */
+export function renderProgressLine(states: ReadonlyMap<string, ItemState>, barWidth = 20): string {
+  const total = states.size;
+  const counts = new Map<ItemState, number>();
+  for (const state of states.values()) counts.set(state, (counts.get(state) ?? 0) + 1);
+  const done = [...finished].reduce((sum, state) => sum + (counts.get(state) ?? 0), 0);
+  const filled = total === 0 ? 0 : Math.round((done / total) * barWidth);
+  const byState = stateOrder.filter((state) => counts.has(state)).map((state) => `${state} ${counts.get(state)}`);
+  return `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}] ${done}/${total}${byState.length > 0 ? `  ${byState.join(' · ')}` : ''}`;
+}
+
+/**
+ * Live progress of one run's items. On a terminal it redraws a single line in place (the bar and
+ * the count by state); anywhere else (a pipe, a log file, CI) it writes one plain line per item
+ * state change, which stays readable after the fact, where a redrawn line would be a mess of `\r`.
+ */
+export class RunProgress {
+  readonly #states = new Map<string, ItemState>();
+  readonly #output: ProgressOutput;
+  #drawn = false;
+
+  constructor(items: readonly { readonly itemId: string; readonly state: ItemState }[], output: ProgressOutput) {
+    for (const item of items) this.#states.set(item.itemId, item.state);
+    this.#output = output;
+    this.#redraw();
+  }
+
+  /** Takes an event of the run; only item state changes move the progress. */
+  onEvent(event: CairnEvent): void {
+    if (event.type === 'item.state') this.update(event.itemId, event.state);
+  }
+
+  update(itemId: string, state: ItemState): void {
+    if (this.#states.get(itemId) === state) return;
+    this.#states.set(itemId, state);
+    if (this.#output.isTTY) this.#redraw();
+    else this.#output.write(`  ${itemId.padEnd(16)} ${state.padEnd(17)} ${this.#finishedCount()}/${this.#states.size}\n`);
+  }
+
+  /** A line of its own (an approval given, a warning), printed above the live line. */
+  note(text: string): void {
+    if (this.#output.isTTY) {
+      this.#output.write(`\r\x1b[2K${text}\n`);
+      this.#redraw();
+    } else this.#output.write(`${text}\n`);
+  }
+
+  /** Leaves the last state on screen and moves past it. */
+  done(): void {
+    if (this.#output.isTTY && this.#drawn) this.#output.write('\n');
+    this.#drawn = false;
+  }
+
+  #redraw(): void {
+    if (!this.#output.isTTY) return;
+    const line = renderProgressLine(this.#states);
+    const width = this.#output.columns;
+    this.#output.write(`\r\x1b[2K${width !== undefined && width > 1 && line.length >= width ? line.slice(0, width - 1) : line}`);
+    this.#drawn = true;
+  }
+
+  #finishedCount(): number {
+    return [...this.#states.values()].filter((state) => finished.has(state)).length;
+  }
+}
+
+const nowhere: ProgressOutput = { write: () => undefined };
+
+/**
+ * Where a command's progress goes: a terminal on stderr gets the redrawn line; otherwise plain
+ * lines go to stdout as part of the command's text, or, with --json, nowhere, so that stdout stays
+ * the JSON document and stderr stays for errors.
+ */
+export function progressOutput(json: boolean): ProgressOutput {
+  if (process.stderr.isTTY) return process.stderr;
+  return json ? nowhere : process.stdout;
+}
