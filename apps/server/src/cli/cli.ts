@@ -11,9 +11,12 @@ import { TokenStore } from '../auth/token-store.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { buildHttpApi } from '../http/http-server.ts';
+import { addAuditCommands } from './audit-commands.ts';
 import { clientOf, configOption, json, program, say } from './cli-program.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { initServer } from './init-server.ts';
+import { addReportCommands } from './report-commands.ts';
+import { addRunListCommands } from './run-list-commands.ts';
 
 program
   .command('init')
@@ -267,6 +270,10 @@ token
     const record = new TokenStore(loadServerConfig(configOption()).paths.tokens).revoke(id);
     say(json() ? JSON.stringify(record) : `token ${record.id} revoked`);
   });
+
+addRunListCommands();
+addAuditCommands();
+addReportCommands();
 
 try {
   await program.parseAsync(process.argv);
