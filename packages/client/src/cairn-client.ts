@@ -1,4 +1,4 @@
-import type { CairnEvent, ItemState, RunState } from '@cairn/core';
+import type { AuditAction, AuditEntry, CairnEvent, ItemState, RunState } from '@cairn/core';
 import { CairnError, errorCodes, parseSettings, type CairnErrorCode } from '@cairn/protocol';
 import { z } from 'zod';
 
@@ -41,6 +41,23 @@ export interface TokenView {
   readonly revokedAt?: string;
 }
 
+/** One page of the run history, newest first; `nextCursor` is there when more may follow. */
+export interface RunPageView {
+  readonly runs: readonly RunView[];
+  readonly nextCursor?: string;
+}
+
+/** Which audit entries to read: a seq range (`from` inclusive, `to` exclusive), a run, an action, an actor id, a time range (`since` inclusive, `until` exclusive). */
+export interface AuditEntryFilters {
+  readonly from?: number;
+  readonly to?: number;
+  readonly runId?: string;
+  readonly action?: AuditAction;
+  readonly actor?: string;
+  readonly since?: string;
+  readonly until?: string;
+}
+
 const terminal = new Set<RunState>(['succeeded', 'failed', 'cancelled']);
 
 /**
@@ -64,6 +81,46 @@ export class CairnClient {
 
   run(runId: string): Promise<RunView> {
     return this.#json('GET', `/v1/runs/${encodeURIComponent(runId)}`);
+  }
+
+  /** One page of runs, newest first (`limit` 1 to 500, 50 by default); pass `nextCursor` back as `cursor` for the next. */
+  runs(options: { readonly state?: RunState; readonly limit?: number; readonly cursor?: string } = {}): Promise<RunPageView> {
+    return this.#json('GET', `/v1/runs${query(options)}`);
+  }
+
+  /**
+   * Audit entries, in log order, read line by line from the server's NDJSON stream as the caller
+   * takes them (the log is never held in memory here). Each line's `leafIndex` must be its
+   * entry's `seq`; a line that is not is CAIRN_PAYLOAD_INVALID naming it.
+   */
+  async *auditEntries(filters: AuditEntryFilters = {}, options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<AuditEntry> {
+    const response = await this.#request('GET', `/v1/audit${query(filters)}`, undefined, {}, options.signal);
+    const decoder = new TextDecoder();
+    let buffer = '';
+    let lineNumber = 0;
+    const entryOf = (line: string): AuditEntry => {
+      lineNumber++;
+      let value: { entry?: AuditEntry; leafIndex?: unknown };
+      try {
+        value = JSON.parse(line);
+      } catch (error) {
+        throw new CairnError('CAIRN_PAYLOAD_INVALID', `Line ${lineNumber} of the audit export is not JSON.`, { path: `line ${lineNumber}`, cause: error });
+      }
+      if (typeof value?.entry !== 'object' || value.entry === null || value.leafIndex !== value.entry.seq) {
+        throw new CairnError('CAIRN_PAYLOAD_INVALID', `Line ${lineNumber} of the audit export is not {"entry":{...},"leafIndex":n} with leafIndex equal to the entry's seq.`, { path: `line ${lineNumber}` });
+      }
+      return value.entry;
+    };
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      for (let end = buffer.indexOf('\n'); end >= 0; end = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 1);
+        if (line !== '') yield entryOf(line);
+      }
+    }
+    buffer += decoder.decode();
+    if (buffer !== '') yield entryOf(buffer);
   }
 
   items(runId: string): Promise<ItemView[]> {
@@ -216,6 +273,14 @@ export class CairnClient {
       ...(answer.issues ? { issues: answer.issues.map((issue) => ({ code, ...issue })) } : {}),
     });
   }
+}
+
+/** `?name=value&...` of the options that are set ('' when none is). */
+function query(options: object): string {
+  const parameters = new URLSearchParams();
+  for (const [name, value] of Object.entries(options) as [string, unknown][]) if (value !== undefined) parameters.set(name, String(value));
+  const text = parameters.toString();
+  return text === '' ? '' : `?${text}`;
 }
 
 /** Builds a client; throws CAIRN_CONFIG_INVALID naming every bad option. */

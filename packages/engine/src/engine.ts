@@ -7,6 +7,7 @@ import { openEngineDatabase, type EngineDatabase } from './database/open-engine-
 import { Checkpointer } from './audit/checkpointer.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
+import { RunHistory, type RunListOptions, type RunPage } from './state/run-history.ts';
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
 import { SecretStore, type SecretRecord } from './secrets/secret-store.ts';
 import { eventOfEntry } from './events/event-of-entry.ts';
@@ -83,6 +84,7 @@ export class Engine {
   readonly #checkpointer: Checkpointer;
   readonly #secrets: SecretStore | undefined;
   readonly #counts: StateCountsReader;
+  readonly #history: RunHistory;
   readonly #schedules: ScheduleBook;
   readonly #inbox: InboxIngester;
   /** The inbox poll in flight (it runs beside the loop: slow storage must not hold the loop up). */
@@ -115,6 +117,7 @@ export class Engine {
     });
     this.#secrets = settings.cipher ? new SecretStore({ database: this.#database, audit: this.audit, cipher: settings.cipher, now }) : undefined;
     this.#counts = new StateCountsReader(this.#database);
+    this.#history = new RunHistory(this.#database);
     this.#schedules = new ScheduleBook({
       database: this.#database,
       audit: this.audit,
@@ -286,6 +289,14 @@ export class Engine {
 
   run(runId: string): RunRecord | undefined {
     return this.#machine.run(runId);
+  }
+
+  /**
+   * Runs newest first, a page at a time (`limit`, 50 by default), optionally of one state; pass a
+   * page's `nextCursor` for the next. Throws CAIRN_PAYLOAD_INVALID naming `limit` or `cursor`.
+   */
+  runs(options: RunListOptions = {}): RunPage {
+    return this.#history.page(options);
   }
 
   items(runId: string): ItemRecord[] {

@@ -25,6 +25,10 @@ export type { OverlapPolicy, ScheduleBookSettings, ScheduleDefinition, ScheduleR
 export { dueSlots } from './schedules/schedule-slots.ts';
 export type { CatchUpPolicy, DueSlots } from './schedules/schedule-slots.ts';
 export type { ItemRecord, RunRecord } from './state/run-records.ts';
+export { isRunCursor, RunHistory, runListLimits } from './state/run-history.ts';
+export type { RunListOptions, RunPage, RunSummary } from './state/run-history.ts';
+export { AuditQueryReader } from './audit/audit-query.ts';
+export type { AuditQuery } from './audit/audit-query.ts';
 export { AttemptStore } from './dispatch/attempt-store.ts';
 export type { AttemptRecord } from './dispatch/attempt-store.ts';
 export { Dispatcher } from './dispatch/dispatcher.ts';

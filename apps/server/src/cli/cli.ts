@@ -12,10 +12,13 @@ import { loadServerConfig } from '../config/load-server-config.ts';
 import { formatVerificationReport } from '../evidence/format-verification-report.ts';
 import { verifyEvidence } from '../evidence/verify-evidence.ts';
 import { buildHttpApi } from '../http/http-server.ts';
+import { addAuditCommands } from './audit-commands.ts';
 import { clientOf, configOption, isEntryPoint, json, program, runCommandLine, say } from './cli-program.ts';
 import { addDemoCommands } from './demo-commands.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { initServer } from './init-server.ts';
+import { addReportCommands } from './report-commands.ts';
+import { addRunListCommands } from './run-list-commands.ts';
 import { progressOutput, RunProgress } from './run-progress.ts';
 
 program
@@ -280,6 +283,9 @@ token
     say(json() ? JSON.stringify(record) : `token ${record.id} revoked`);
   });
 
+addRunListCommands();
+addAuditCommands();
+addReportCommands();
 addDemoCommands();
 
 // Parse only when run as the `cairn` command, not when a program imports the commands (the CLI

@@ -28,7 +28,9 @@ export function replyWithError(error: FastifyError | Error, request: FastifyRequ
 function toCairnError(error: FastifyError | Error): CairnError {
   if (isCairnError(error)) return error;
   if (hasZodFastifySchemaValidationErrors(error)) {
-    const issues = error.validation.map((issue) => ({ code: 'CAIRN_PAYLOAD_INVALID' as const, path: `${(error as FastifyError).validationContext ?? 'request'}${issue.instancePath === '' ? '' : issue.instancePath.replaceAll('/', '.')}`, message: issue.message ?? 'is not valid' }));
+    // Fastify calls the query string `querystring`; the error names it `query.<name>`.
+    const context = (error as FastifyError).validationContext === 'querystring' ? 'query' : ((error as FastifyError).validationContext ?? 'request');
+    const issues = error.validation.map((issue) => ({ code: 'CAIRN_PAYLOAD_INVALID' as const, path: `${context}${issue.instancePath === '' ? '' : issue.instancePath.replaceAll('/', '.')}`, message: issue.message ?? 'is not valid' }));
     return new CairnError('CAIRN_PAYLOAD_INVALID', `The request is not valid: ${issues.map((issue) => `${issue.path} ${issue.message}`).join('; ')}.`, { path: issues[0]?.path ?? 'request', issues });
   }
   const fastify = error as FastifyError;

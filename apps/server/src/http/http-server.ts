@@ -11,6 +11,8 @@ import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
 import { isLoopback } from './loopback.ts';
+import { registerAuditRoutes } from './audit-routes.ts';
+import { registerRunListRoutes } from './run-list-routes.ts';
 import { registerScheduleRoutes } from './schedule-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
 import { sendBlob } from './send-blob.ts';
@@ -143,6 +145,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerScheduleRoutes(app, options.composition);
   registerSecretRoutes(app, options.composition);
   registerTokenRoutes(app, options.composition);
+  registerRunListRoutes(app, options.composition);
+  registerAuditRoutes(app, options.composition);
   app.get('/v1/events', { config: { action: 'events.read' }, schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)' } }, (request, reply) => streamEvents(engine, request, reply));
   app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { summary: "A run's events, as server-sent events", params: runParams } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
   // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).

@@ -2,6 +2,7 @@ import type { AuditEntry } from '@cairn/core';
 import { auditEntryProblem, leafHashOfText, MerkleLog } from '@cairn/audit';
 import { CairnError, canonicalJson } from '@cairn/protocol';
 import type { EngineDatabase } from '../database/open-engine-database.ts';
+import { AuditQueryReader, type AuditQuery } from './audit-query.ts';
 import { SqliteMerkleNodeStore } from './sqlite-merkle-node-store.ts';
 
 /** An entry as the engine writes it: the log assigns `seq` and `runSeq`, and `time` by default. */
@@ -37,6 +38,7 @@ export class AuditLog {
   readonly #appendWaiters = new Set<() => void>();
   #notifying = false;
   readonly #appendOne: (draft: AuditEntryDraft) => AuditEntry;
+  readonly #query: AuditQueryReader;
 
   constructor(database: EngineDatabase, settings: AuditLogSettings = {}) {
     this.#database = database;
@@ -50,6 +52,7 @@ export class AuditLog {
     this.#byRun = database.prepare<[string], { body: string }>('SELECT body FROM audit_entries WHERE run_id = ? ORDER BY run_seq');
     this.#byRunAfter = database.prepare<[string, number, number], { body: string }>('SELECT body FROM audit_entries WHERE run_id = ? AND seq > ? ORDER BY run_seq LIMIT ?');
     this.#appendOne = database.transaction((draft: AuditEntryDraft) => this.#write(draft));
+    this.#query = new AuditQueryReader(database);
   }
 
   /** Entries in the log. */
@@ -76,6 +79,14 @@ export class AuditLog {
       if (page.length < pageSize) return;
       next += page.length;
     }
+  }
+
+  /**
+   * The entries `query` keeps (a seq range, a run, an action, an actor, a time range), in order, a
+   * page at a time, up to the log's size now. Throws CAIRN_PAYLOAD_INVALID at once for a bad field.
+   */
+  query(query: AuditQuery = {}): Generator<AuditEntry> {
+    return this.#query.entries(query, this.size);
   }
 
   /** At most `limit` entries from `seq` on, in order. */

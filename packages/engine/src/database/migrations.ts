@@ -207,4 +207,16 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX schedules_due ON schedules (next_slot) WHERE next_slot IS NOT NULL;
     `,
   },
+  {
+    version: 9,
+    name: 'run history, newest first, and reuse counts',
+    sql: `
+      -- Listing runs newest first (by submit time, then id), of every state or of one, reads an
+      -- index in order instead of sorting the whole table; run state changes are rare writes.
+      CREATE INDEX runs_newest ON runs (submitted_at, run_id);
+      CREATE INDEX runs_by_state_newest ON runs (state, submitted_at, run_id);
+      -- How many of a run's items reused a pure result, counted without reading its other entries.
+      CREATE INDEX audit_entries_reused ON audit_entries (run_id) WHERE action = 'item.reused';
+    `,
+  },
 ];

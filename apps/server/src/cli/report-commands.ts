@@ -1,0 +1,40 @@
+import { CairnError } from '@cairn/protocol';
+import { Option } from 'commander';
+import { renderRunReport, reportFormats, type ReportFormat } from '../report/render-run-report.ts';
+import { buildRunReport, type ReportedRun } from '../report/run-report.ts';
+import { clientOf, json, program, say } from './cli-program.ts';
+import { writeChunks } from './file-output.ts';
+
+/** `cairn report`: the run history with totals, as JSON, Markdown, CSV or HTML. */
+export function addReportCommands(): void {
+  program
+    .command('report')
+    .addOption(new Option('--format <format>', 'json, md, csv or html (default md; json with --json)').choices(reportFormats))
+    .option('--since <time>', 'only runs submitted at or after this ISO time')
+    .option('--out <file>', 'write to this file instead of stdout')
+    .option('--server <url>', 'the server')
+    .description("run history: each run's state, who submitted it, when, how long, and its items; totals first")
+    .action(async (options: { format?: ReportFormat; since?: string; out?: string; server?: string }) => {
+      const since = options.since === undefined ? undefined : Date.parse(options.since);
+      if (Number.isNaN(since)) throw new CairnError('CAIRN_PAYLOAD_INVALID', `--since must be an ISO 8601 time such as 2026-11-22T00:00:00Z, not ${JSON.stringify(options.since)}.`, { path: '--since' });
+      const client = clientOf(options.server);
+      const runs: ReportedRun[] = [];
+      // Newest first: once a page reaches runs older than --since, no later page has newer ones.
+      for (let cursor: string | undefined, done = false; !done; ) {
+        const page = await client.runs({ limit: 500, ...(cursor ? { cursor } : {}) });
+        for (const run of page.runs as unknown as ReportedRun[]) {
+          if (since !== undefined && Date.parse(run.submittedAt) < since) {
+            done = true;
+            break;
+          }
+          runs.push(run);
+        }
+        cursor = page.nextCursor;
+        done ||= cursor === undefined;
+      }
+      const report = buildRunReport(runs, { generatedAt: new Date().toISOString(), ...(since === undefined ? {} : { since: new Date(since).toISOString() }) });
+      const text = renderRunReport(report, options.format ?? (json() ? 'json' : 'md'));
+      await writeChunks((async function* () { yield text; })(), options.out);
+      if (options.out !== undefined) say(json() ? JSON.stringify({ out: options.out, runs: runs.length }) : `wrote ${runs.length} runs to ${options.out}`);
+    });
+}

@@ -1,0 +1,93 @@
+import { describe, expect, test } from 'vitest';
+import { renderRunReport } from './render-run-report.ts';
+import { buildRunReport, type ReportedRun } from './run-report.ts';
+
+const run = (overrides: Partial<ReportedRun>): ReportedRun => ({
+  runId: 'r-1', name: 'nightly', state: 'succeeded', submittedBy: 'token:ci', submittedAt: '2026-11-22T10:00:00.000Z', finishedAt: '2026-11-22T10:00:12.500Z',
+  itemsTotal: 3, itemsSucceeded: 3, itemsFailed: 0, itemsReused: 1, ...overrides,
+});
+const hostile = '<script>alert("x")</script> "quoted", a|b\r\nsecond line & <img src=x onerror=alert(1)>';
+const report = buildRunReport(
+  [run({ runId: 'r-3', name: hostile, state: 'running', finishedAt: null, itemsSucceeded: 1, itemsReused: 0 }), run({ runId: 'r-2', state: 'failed', itemsSucceeded: 1, itemsFailed: 2, finishedAt: '2026-11-22T11:02:03.000Z' }), run({})],
+  { generatedAt: '2026-11-23T00:00:00.000Z', since: '2026-11-22T00:00:00.000Z' },
+);
+
+/** A strict RFC 4180 reader, written apart from the writer: fields, quotes, CRLF records. */
+function readCsv(text: string): string[][] {
+  const records: string[][] = [];
+  let record: string[] = [];
+  let index = 0;
+  while (index < text.length) {
+    let field = '';
+    if (text[index] === '"') {
+      index++;
+      for (;;) {
+        if (index >= text.length) throw new Error('unterminated quoted field');
+        if (text[index] === '"' && text[index + 1] === '"') (field += '"'), (index += 2);
+        else if (text[index] === '"') {
+          index++;
+          break;
+        } else field += text[index++];
+      }
+    } else {
+      while (index < text.length && text[index] !== ',' && text[index] !== '\r') {
+        if (text[index] === '"' || text[index] === '\n') throw new Error(`bare ${JSON.stringify(text[index])} in an unquoted field at ${index}`);
+        field += text[index++];
+      }
+    }
+    record.push(field);
+    if (text[index] === ',') index++;
+    else if (text.startsWith('\r\n', index)) {
+      records.push(record);
+      record = [];
+      index += 2;
+    } else throw new Error(`expected , or CRLF at ${index}`);
+  }
+  return records;
+}
+
+describe('buildRunReport', () => {
+  test('totals by state and items, and durations of finished runs only', () => {
+    expect(report.totals).toEqual({ runs: 3, byState: { queued: 0, running: 1, succeeded: 1, failed: 1, cancelled: 0 }, itemsTotal: 9, itemsSucceeded: 5, itemsFailed: 2, itemsReused: 2 });
+    expect(report.runs.map((row) => row.durationMs)).toEqual([null, 3_723_000, 12_500]);
+  });
+});
+
+describe('renderRunReport', () => {
+  test('json is the report itself', () => {
+    expect(JSON.parse(renderRunReport(report, 'json'))).toEqual(report);
+  });
+
+  test('csv is RFC 4180: quotes, commas, CR and LF inside a name come back exactly; totals first', () => {
+    const records = readCsv(renderRunReport(report, 'csv'));
+    expect(records[0]).toEqual(['run', 'name', 'state', 'submitted by', 'submitted', 'finished', 'duration (s)', 'items', 'succeeded', 'failed', 'reused']);
+    expect(records[1]).toEqual(['total', expect.stringContaining('3 runs (1 running, 1 succeeded, 1 failed)'), '', '', '', '', '', '9', '5', '2', '2']);
+    expect(records.slice(2).map((record) => record[1])).toEqual([hostile, 'nightly', 'nightly']);
+    expect(records[2]).toEqual(['r-3', hostile, 'running', 'token:ci', '2026-11-22T10:00:00.000Z', '', '', '3', '1', '0', '0']);
+    expect(records[3]![6]).toBe('3723');
+    expect(records.every((record) => record.length === 11)).toBe(true);
+  });
+
+  test('md is a table whose every row has its eleven cells, whatever a name holds, with totals above it', () => {
+    const text = renderRunReport(report, 'md');
+    const lines = text.split('\n');
+    const table = lines.filter((line) => line.startsWith('|'));
+    expect(table).toHaveLength(2 + 3);
+    // Cells split on pipes that are not backslash-escaped.
+    for (const line of table) expect(line.split(/(?<!\\)\|/).length - 2).toBe(11);
+    expect(lines.findIndex((line) => line.startsWith('**Totals:**'))).toBeLessThan(lines.indexOf(table[0]!));
+    expect(text).not.toMatch(/(?<!\\)<(script|img)/);
+    expect(table[2]).toContain('\\<script\\>alert("x")\\</script\\>');
+    expect(table[3]).toContain('1 h 02 min');
+  });
+
+  test('html escapes everything: a name with <script> or an onerror attribute comes out as inert text', () => {
+    const page = renderRunReport(report, 'html');
+    const tags = new Set([...page.matchAll(/<\/?([a-zA-Z!][^\s>/]*)/g)].map((match) => match[1]!.toLowerCase()));
+    expect([...tags].sort()).toEqual(['!doctype', 'body', 'h1', 'head', 'html', 'meta', 'p', 'strong', 'style', 'table', 'tbody', 'td', 'th', 'thead', 'title', 'tr']);
+    expect(page).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &quot;quoted&quot;, a|b\r\nsecond line &amp; &lt;img src=x onerror=alert(1)&gt;');
+    expect(page).toContain("default-src 'none'");
+    const decoded = page.replace(/&(lt|gt|quot|#39|amp);/g, (_entity, name: string) => ({ lt: '<', gt: '>', quot: '"', '#39': "'", amp: '&' })[name]!);
+    expect(decoded).toContain(hostile);
+  });
+});

@@ -1,0 +1,54 @@
+import type { RunState } from '@cairn/core';
+
+/** What the report needs of a run, as `GET /v1/runs` answers it. */
+export interface ReportedRun {
+  readonly runId: string;
+  readonly name: string;
+  readonly state: RunState;
+  readonly submittedBy: string;
+  readonly submittedAt: string;
+  readonly finishedAt: string | null;
+  readonly itemsTotal: number;
+  readonly itemsSucceeded: number;
+  readonly itemsFailed: number;
+  readonly itemsReused: number;
+}
+
+/** One line of the report: the run and how long it took (null while it has not finished). */
+export interface RunReportRow extends ReportedRun {
+  readonly durationMs: number | null;
+}
+
+export interface RunReportTotals {
+  readonly runs: number;
+  readonly byState: Readonly<Record<RunState, number>>;
+  readonly itemsTotal: number;
+  readonly itemsSucceeded: number;
+  readonly itemsFailed: number;
+  readonly itemsReused: number;
+}
+
+/** Run history: totals first, then each run newest first. */
+export interface RunReport {
+  readonly generatedAt: string;
+  /** Runs submitted at or after this time only, when the report was asked for so. */
+  readonly since?: string;
+  readonly totals: RunReportTotals;
+  readonly runs: readonly RunReportRow[];
+}
+
+/** The report of `runs` (in the order given: the server's newest first). */
+export function buildRunReport(runs: readonly ReportedRun[], options: { readonly generatedAt: string; readonly since?: string }): RunReport {
+  const byState: Record<RunState, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+  const totals = { itemsTotal: 0, itemsSucceeded: 0, itemsFailed: 0, itemsReused: 0 };
+  const rows = runs.map((run): RunReportRow => {
+    byState[run.state]++;
+    totals.itemsTotal += run.itemsTotal;
+    totals.itemsSucceeded += run.itemsSucceeded;
+    totals.itemsFailed += run.itemsFailed;
+    totals.itemsReused += run.itemsReused;
+    const { runId, name, state, submittedBy, submittedAt, finishedAt, itemsTotal, itemsSucceeded, itemsFailed, itemsReused } = run;
+    return { runId, name, state, submittedBy, submittedAt, finishedAt, durationMs: finishedAt === null ? null : Date.parse(finishedAt) - Date.parse(submittedAt), itemsTotal, itemsSucceeded, itemsFailed, itemsReused };
+  });
+  return { generatedAt: options.generatedAt, ...(options.since === undefined ? {} : { since: options.since }), totals: { runs: rows.length, byState, ...totals }, runs: rows };
+}

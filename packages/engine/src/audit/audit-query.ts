@@ -1,0 +1,101 @@
+import type { AuditEntry } from '@cairn/core';
+import { CairnError } from '@cairn/protocol';
+import type { EngineDatabase } from '../database/open-engine-database.ts';
+
+/** Which entries of the log to read. Every field narrows; an absent one keeps everything. */
+export interface AuditQuery {
+  /** First sequence number, inclusive (0 by default). */
+  readonly from?: number;
+  /** Last sequence number, exclusive (the log's size when the read starts, by default). */
+  readonly to?: number;
+  readonly runId?: string;
+  /** An audit action (`item.reused`). */
+  readonly action?: string;
+  /** An actor id (a user name, a token id, `engine`). */
+  readonly actorId?: string;
+  /** ISO time, inclusive. */
+  readonly since?: string;
+  /** ISO time, exclusive. */
+  readonly until?: string;
+}
+
+/** Rows per page of a run's entries; seq numbers scanned per page of the whole log. */
+const runPageSize = 500;
+const scanWindow = 2_000;
+
+/**
+ * Reads audit entries in sequence order, a page at a time, with the filters done by SQLite. Pages
+ * rather than one open `.iterate()` cursor: better-sqlite3 refuses every other statement on the
+ * connection while an iterator is open, and a reader that streams to a slow client would hold it
+ * open across awaits — the engine could not write meanwhile. Each page is a bounded, synchronous
+ * read (a run's entries through its index; otherwise a window of seq numbers of the primary key),
+ * so memory stays one page and the event loop is never held for a whole log.
+ */
+export class AuditQueryReader {
+  readonly #database: EngineDatabase;
+  readonly #statements = new Map<string, ReturnType<EngineDatabase['prepare']>>();
+
+  constructor(database: EngineDatabase) {
+    this.#database = database;
+  }
+
+  /**
+   * The entries `query` keeps, in order, up to `size` (the log's length when called: entries
+   * appended while the read goes on are not included, so the read ends). Throws
+   * CAIRN_PAYLOAD_INVALID naming the field for a bad range or time, at once (before the first
+   * entry is asked for), so a caller can still answer with an error.
+   */
+  entries(query: AuditQuery, size: number): Generator<AuditEntry> {
+    const from = query.from ?? 0;
+    const to = Math.min(query.to ?? size, size);
+    for (const [name, value] of [['from', query.from], ['to', query.to]] as const) {
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) throw new CairnError('CAIRN_PAYLOAD_INVALID', `${name} must be a sequence number (a whole number, 0 or more), not ${value}.`, { path: name });
+    }
+    const since = instant(query.since, 'since');
+    const until = instant(query.until, 'until');
+    const conditions = ['seq >= @from', 'seq < @to'];
+    const parameters: Record<string, string | number> = {};
+    if (query.runId !== undefined) (conditions.push('run_id = @runId'), (parameters['runId'] = query.runId));
+    if (query.action !== undefined) (conditions.push('action = @action'), (parameters['action'] = query.action));
+    if (query.actorId !== undefined) (conditions.push('actor_id = @actorId'), (parameters['actorId'] = query.actorId));
+    // Times are stored as Date#toISOString() text, so text order is time order once the bounds are too.
+    if (since !== undefined) (conditions.push('time >= @since'), (parameters['since'] = since));
+    if (until !== undefined) (conditions.push('time < @until'), (parameters['until'] = until));
+    const byRun = query.runId !== undefined;
+    // A run's entries: its index, in run order (the same as seq order), a page of rows at a time.
+    // Otherwise the primary key, a window of seq numbers at a time however few of them match.
+    const sql = `SELECT body FROM audit_entries WHERE ${conditions.join(' AND ')} ORDER BY ${byRun ? 'run_seq LIMIT @limit' : 'seq'}`;
+    return this.#pages(this.#prepare(sql), parameters, from, to, byRun);
+  }
+
+  *#pages(statement: ReturnType<EngineDatabase['prepare']>, parameters: Record<string, string | number>, from: number, to: number, byRun: boolean): Generator<AuditEntry> {
+    for (let next = from; next < to; ) {
+      const upper = byRun ? to : Math.min(to, next + scanWindow);
+      const rows = statement.all({ ...parameters, from: next, to: upper, ...(byRun ? { limit: runPageSize } : {}) }) as { body: string }[];
+      let last = next - 1;
+      for (const row of rows) {
+        const entry = JSON.parse(row.body) as AuditEntry;
+        last = entry.seq;
+        yield entry;
+      }
+      if (byRun && rows.length < runPageSize) return;
+      next = byRun ? last + 1 : upper;
+    }
+  }
+
+  #prepare(sql: string) {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#database.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+function instant(value: string | undefined, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  const time = Date.parse(value);
+  if (Number.isNaN(time)) throw new CairnError('CAIRN_PAYLOAD_INVALID', `${name} must be an ISO 8601 time such as 2026-11-22T10:00:00Z, not ${JSON.stringify(value)}.`, { path: name });
+  return new Date(time).toISOString();
+}
