@@ -11,6 +11,7 @@ import { TokenStore } from '../auth/token-store.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { buildHttpApi } from '../http/http-server.ts';
+import { createServerLogger } from '../logging/server-logger.ts';
 import { clientOf, configOption, json, program, say } from './cli-program.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { initServer } from './init-server.ts';
@@ -56,8 +57,10 @@ program
   .description('run the server: the engine and its HTTP API (loopback only, for now)')
   .action(async () => {
     const loaded = loadServerConfig(configOption());
-    const composition = await composeServer(loaded);
-    const app = await buildHttpApi({ composition, host: loaded.config.server.host, auth: loaded.config.server.auth, logger: !json() });
+    // With --json, standard output is the one JSON document: the log goes to standard error.
+    const logger = createServerLogger({ level: loaded.config.server.logLevel, ...(json() ? { destination: 2, pretty: process.stderr.isTTY === true } : {}) });
+    const composition = await composeServer(loaded, { logger });
+    const app = await buildHttpApi({ composition, host: loaded.config.server.host, auth: loaded.config.server.auth, logger });
     composition.engine.start();
     const address = await app.listen({ host: loaded.config.server.host, port: loaded.config.server.port });
     say(json() ? JSON.stringify({ listening: address }) : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}); Ctrl-C stops`);

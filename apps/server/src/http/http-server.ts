@@ -2,7 +2,7 @@ import fastifySwagger from '@fastify/swagger';
 import type { AuditActor } from '@cairn/core';
 import { serializeEvidenceBundle } from '@cairn/audit';
 import { blobKey, CairnError, sha256Digest } from '@cairn/protocol';
-import Fastify from 'fastify';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
@@ -10,6 +10,7 @@ import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
 import { isLoopback } from './loopback.ts';
+import { logRequests } from '../logging/request-logging.ts';
 import { registerScheduleRoutes } from './schedule-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
 
@@ -18,8 +19,8 @@ export interface HttpApiOptions {
   readonly host: string;
   /** `tokens` (default): bearer tokens with scopes. `loopback-operator`: no tokens, loopback only. */
   readonly auth?: 'tokens' | 'loopback-operator';
-  /** Pino-compatible logger settings for Fastify; none by default (tests). */
-  readonly logger?: boolean | object;
+  /** The server's logger (`createServerLogger`): one line per request; none by default (tests). */
+  readonly logger?: FastifyBaseLogger;
 }
 
 /** The one operator of a loopback-only server: who every audit entry of its requests names. */
@@ -45,7 +46,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     throw new CairnError('CAIRN_CONFIG_INVALID', `server.auth 'loopback-operator' lets anyone who reaches the server act as its operator: it binds loopback only, not ${options.host}. Bind 127.0.0.1, or use auth: tokens.`, { path: 'config.server.host' });
   }
   const { engine, storage, signingKey, authorizer } = options.composition;
-  const app: HttpApp = Fastify({ logger: options.logger ?? false, bodyLimit }).withTypeProvider<ZodTypeProvider>();
+  const app: HttpApp = Fastify({ ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }), bodyLimit }).withTypeProvider<ZodTypeProvider>();
+  if (options.logger) logRequests(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler((error, request, reply) => replyWithError(error instanceof Error ? error : new Error(String(error)), request, reply));
