@@ -12,6 +12,7 @@ import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { buildHttpApi } from '../http/http-server.ts';
 import { createServerLogger } from '../logging/server-logger.ts';
+import { addBackupCommands } from './backup-commands.ts';
 import { clientOf, configOption, json, program, say } from './cli-program.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { initServer } from './init-server.ts';
@@ -270,6 +271,8 @@ token
     const record = new TokenStore(loadServerConfig(configOption()).paths.tokens).revoke(id);
     say(json() ? JSON.stringify(record) : `token ${record.id} revoked`);
   });
+
+addBackupCommands();
 
 try {
   await program.parseAsync(process.argv);
