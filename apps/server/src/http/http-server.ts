@@ -3,13 +3,15 @@ import type { AuditActor } from '@cairn/core';
 import { serializeEvidenceBundle } from '@cairn/audit';
 import { blobKey, CairnError, sha256Digest } from '@cairn/protocol';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
-import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
+import { registerDocsRoutes } from './docs-routes.ts';
 import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
 import { isLoopback } from './loopback.ts';
+import { openApiSecurityComponents, transformWithScopes } from './openapi-scopes.ts';
 import { logRequests } from '../logging/request-logging.ts';
 import { registerScheduleRoutes } from './schedule-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
@@ -78,8 +80,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   // Run specs may come as YAML text; JSON bodies are parsed by Fastify.
   app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_request, body, done) => done(null, body));
   await app.register(fastifySwagger, {
-    openapi: { openapi: '3.1.0', info: { title: 'Cairn', version: '0.1.0', description: 'Run AI-agent work unattended, and prove what ran.' } },
-    transform: jsonSchemaTransform,
+    openapi: { openapi: '3.1.0', info: { title: 'Cairn', version: '0.1.0', description: 'Run AI-agent work unattended, and prove what ran.' }, components: openApiSecurityComponents },
+    transform: transformWithScopes,
     transformObject: jsonSchemaTransformObject,
   });
 
@@ -132,6 +134,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   itemAction('cancel');
   registerScheduleRoutes(app, options.composition);
   registerSecretRoutes(app, options.composition);
+  registerDocsRoutes(app, options.composition);
   app.get('/v1/events', { config: { action: 'events.read' }, schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)' } }, (request, reply) => streamEvents(engine, request, reply));
   app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { summary: "A run's events, as server-sent events", params: runParams } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
   // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).
