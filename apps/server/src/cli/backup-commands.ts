@@ -1,4 +1,4 @@
-import { createBackup } from '../backup/create-backup.ts';
+import { backupServer } from '../backup/backup-server.ts';
 import { restoreBackup } from '../backup/restore-backup.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { configOption, json, program, say } from './cli-program.ts';
@@ -10,7 +10,7 @@ export function addBackupCommands(): void {
     .argument('<file>', 'the archive to write (a new file; it holds the keys, so it is 0600)')
     .description('copy the database, storage, anchors, keys, tokens and config into one archive, while the server runs')
     .action(async (file: string) => {
-      const result = await createBackup(loadServerConfig(configOption()), file);
+      const result = await backupServer(loadServerConfig(configOption()), file);
       say(json() ? JSON.stringify(result) : `backed up ${result.members} files (${result.bytes} bytes) to ${result.file}; signing key ${result.signingKeyId}\nkeep it as safe as the keys: it holds them`);
     });
   program

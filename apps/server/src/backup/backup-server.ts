@@ -11,7 +11,7 @@ import { stringify as stringifyYaml } from 'yaml';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { backupConfigName, backupDataPrefix, backupManifestName, backupStoragePrefix, type BackupManifest, type BackupMember } from './backup-manifest.ts';
 
-/** What `createBackup` wrote. */
+/** What `backupServer` wrote. */
 export interface BackupResult {
   readonly file: string;
   readonly members: number;
@@ -34,7 +34,7 @@ export interface BackupResult {
  * 4. keys, tokens, and the config rewritten with every path at its default under `./cairn-data`.
  * The live execution state and work folders are not copied: they belong to attempts in flight.
  */
-export async function createBackup(loaded: LoadedServerConfig, file: string): Promise<BackupResult> {
+export async function backupServer(loaded: LoadedServerConfig, file: string): Promise<BackupResult> {
   const { paths } = loaded;
   const entries: (TarEntry & { kind: 'file' })[] = [];
   const members: BackupMember[] = [];
