@@ -10,4 +10,8 @@ export { diagnoseServer } from './cli/diagnose-server.ts';
 export type { Diagnosis } from './cli/diagnose-server.ts';
 export { buildHttpApi } from './http/http-server.ts';
 export type { HttpApiOptions } from './http/http-server.ts';
+export { backupServer } from './backup/backup-server.ts';
+export type { BackupResult } from './backup/backup-server.ts';
+export { restoreBackup } from './backup/restore-backup.ts';
+export type { RestoreResult } from './backup/restore-backup.ts';
 export const VERSION = '0.1.0';

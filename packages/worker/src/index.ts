@@ -5,6 +5,9 @@ export type { CapturedPatch, CapturePatchOptions, PatchRefusalRule } from './pat
 export type { RawDiffEntry } from './git/raw-diff.ts';
 export { snapshotWorkspace } from './snapshot/snapshot-workspace.ts';
 export type { WorkspaceSnapshot } from './snapshot/snapshot-workspace.ts';
+export { readTar } from './snapshot/read-tar.ts';
+export { writeTar } from './snapshot/write-tar.ts';
+export type { TarEntry, TarMember } from './snapshot/tar-entry.ts';
 export { commandRuntimeSettingsSchema, CommandRuntime, createCommandRuntime } from './runtime/command-runtime.ts';
 export type { CommandLaunch, CommandLaunchContext, CommandLauncher, CommandRuntimeSettings } from './runtime/command-runtime.ts';
 export { createWorker, Worker, workerSettingsSchema } from './worker/worker.ts';

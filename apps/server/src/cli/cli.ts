@@ -12,7 +12,9 @@ import { loadServerConfig } from '../config/load-server-config.ts';
 import { formatVerificationReport } from '../evidence/format-verification-report.ts';
 import { verifyEvidence } from '../evidence/verify-evidence.ts';
 import { buildHttpApi } from '../http/http-server.ts';
+import { createServerLogger } from '../logging/server-logger.ts';
 import { addAuditCommands } from './audit-commands.ts';
+import { addBackupCommands } from './backup-commands.ts';
 import { clientOf, configOption, isEntryPoint, json, program, runCommandLine, say } from './cli-program.ts';
 import { addDemoCommands } from './demo-commands.ts';
 import { diagnoseServer } from './diagnose-server.ts';
@@ -62,8 +64,10 @@ program
   .description('run the server: the engine and its HTTP API on server.host:server.port (tokens required off loopback)')
   .action(async () => {
     const loaded = loadServerConfig(configOption());
-    const composition = await composeServer(loaded);
-    const app = await buildHttpApi({ composition, host: loaded.config.server.host, auth: loaded.config.server.auth, logger: !json() });
+    // With --json, standard output is the one JSON document: the log goes to standard error.
+    const logger = createServerLogger({ level: loaded.config.server.logLevel, ...(json() ? { destination: 2, pretty: process.stderr.isTTY === true } : {}) });
+    const composition = await composeServer(loaded, { logger });
+    const app = await buildHttpApi({ composition, host: loaded.config.server.host, auth: loaded.config.server.auth, logger });
     composition.engine.start();
     const address = await app.listen({ host: loaded.config.server.host, port: loaded.config.server.port });
     say(json() ? JSON.stringify({ listening: address }) : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}); Ctrl-C stops`);
@@ -287,6 +291,7 @@ addRunListCommands();
 addAuditCommands();
 addReportCommands();
 addDemoCommands();
+addBackupCommands();
 
 // Parse only when run as the `cairn` command, not when a program imports the commands (the CLI
 // reference in docs/ is generated from them).

@@ -14,6 +14,7 @@ const environmentOverrides: Readonly<Record<string, (config: Record<string, unkn
   CAIRN_HOST: (config, value) => (config['server'] = { ...(config['server'] as object | undefined), host: value }),
   CAIRN_PORT: (config, value) => (config['server'] = { ...(config['server'] as object | undefined), port: Number(value) }),
   CAIRN_SANDBOX: (config, value) => (config['executor'] = { ...(config['executor'] as object | undefined), sandbox: value }),
+  CAIRN_LOG_LEVEL: (config, value) => (config['server'] = { ...(config['server'] as object | undefined), logLevel: value }),
 };
 
 /** A loaded config: its values, with every path made absolute, and the file it came from. */

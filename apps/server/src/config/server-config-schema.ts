@@ -20,6 +20,8 @@ export const serverConfigSchema = z.strictObject({
        * a laptop's single operator, no tokens, loopback only (refused on any other host).
        */
       auth: z.enum(['tokens', 'loopback-operator'], { error: "must be 'tokens' or 'loopback-operator' (loopback hosts only)" }).default('tokens'),
+      /** The lowest log level written (`CAIRN_LOG_LEVEL` overrides it). */
+      logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: "must be one of fatal, error, warn, info, debug, trace, silent" }).default('info'),
     })
     .prefault({}),
   storage: z.strictObject({ kind: localKind.default('local'), root: z.string().min(1).optional() }).prefault({}),

@@ -28,7 +28,7 @@ interface JsonSchema {
 }
 interface Operation {
   readonly summary?: string;
-  readonly security?: { bearer: string[] }[];
+  readonly security?: { bearerToken: string[] }[];
   readonly parameters?: { name: string; in: string; required?: boolean; schema?: JsonSchema; description?: string }[];
   readonly requestBody?: { content: Record<string, { schema: JsonSchema }> };
   readonly responses?: Record<string, { description?: string }>;
@@ -50,7 +50,7 @@ function describeSchema(schema: JsonSchema | undefined): string {
 }
 
 function renderOperation(method: string, path: string, operation: Operation): string[] {
-  const scope = operation.security?.[0]?.bearer[0];
+  const scope = operation.security?.[0]?.bearerToken[0];
   const lines = [`### \`${method.toUpperCase()} ${path}\``, '', `${operation.summary ?? ''}`, '', scope ? `Scope: \`${scope}\` (or \`admin\`).` : 'No token needed.', ''];
   const rows: string[] = [];
   for (const parameter of operation.parameters ?? []) rows.push(`| \`${parameter.name}\` | ${parameter.in} | ${parameter.required ? 'yes' : 'no'} | ${describeSchema(parameter.schema)} |`);

@@ -107,9 +107,9 @@ test('errors are JSON with the catalogue code, status and where: invalid spec, u
 
 test('every operation the OpenAPI document secures: 401 without a token, 403 with every scope but the one it names (audited)', { timeout: 60_000 }, async () => {
   const { base, api, composition } = await serve();
-  const document = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, Record<string, { security?: { bearer: string[] }[] }>> };
+  const document = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, Record<string, { security?: { bearerToken: string[] }[] }>> };
   const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
-    Object.entries(methods).map(([method, operation]) => ({ method: method.toUpperCase(), path: path.replace('{runId}', 'r-x').replace('{itemId}', 'a').replace(/\{[a-zA-Z]+\}/g, (name) => (name === '{digest}' ? `sha256:${'0'.repeat(64)}` : 'x')), scope: operation.security?.[0]?.bearer[0] })),
+    Object.entries(methods).map(([method, operation]) => ({ method: method.toUpperCase(), path: path.replace('{runId}', 'r-x').replace('{itemId}', 'a').replace(/\{[a-zA-Z]+\}/g, (name) => (name === '{digest}' ? `sha256:${'0'.repeat(64)}` : 'x')), scope: operation.security?.[0]?.bearerToken[0] })),
   );
   // Every /v1 operation is secured, and only health and the document itself are open.
   expect(operations.filter((operation) => operation.scope === undefined).map((operation) => operation.path).sort()).toEqual(['/healthz', '/readyz']);

@@ -2,16 +2,18 @@ import fastifySwagger from '@fastify/swagger';
 import type { AuditActor } from '@cairn/core';
 import { serializeEvidenceBundle } from '@cairn/audit';
 import { blobKey, CairnError, sha256Digest } from '@cairn/protocol';
-import Fastify from 'fastify';
-import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { scopeOfAction } from '../auth/token-scopes.ts';
 import type { ServerComposition } from '../composition/compose-server.ts';
+import { logRequests } from '../logging/request-logging.ts';
+import { registerAuditRoutes } from './audit-routes.ts';
+import { registerDocsRoutes } from './docs-routes.ts';
 import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
 import { isLoopback } from './loopback.ts';
-import { registerAuditRoutes } from './audit-routes.ts';
+import { openApiSecurityComponents, transformWithScopes } from './openapi-scopes.ts';
 import { registerRunListRoutes } from './run-list-routes.ts';
 import { registerScheduleRoutes } from './schedule-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
@@ -23,8 +25,8 @@ export interface HttpApiOptions {
   readonly host: string;
   /** `tokens` (default): bearer tokens with scopes. `loopback-operator`: no tokens, loopback only. */
   readonly auth?: 'tokens' | 'loopback-operator';
-  /** Pino-compatible logger settings for Fastify; none by default (tests). */
-  readonly logger?: boolean | object;
+  /** The server's logger (`createServerLogger`): one line per request; none by default (tests). */
+  readonly logger?: FastifyBaseLogger;
 }
 
 /** The one operator of a loopback-only server: who every audit entry of its requests names. */
@@ -50,7 +52,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     throw new CairnError('CAIRN_CONFIG_INVALID', `server.auth 'loopback-operator' lets anyone who reaches the server act as its operator: it binds loopback only, not ${options.host}. Bind 127.0.0.1, or use auth: tokens.`, { path: 'config.server.host' });
   }
   const { engine, storage, signingKey, authorizer } = options.composition;
-  const app: HttpApp = Fastify({ logger: options.logger ?? false, bodyLimit }).withTypeProvider<ZodTypeProvider>();
+  const app: HttpApp = Fastify({ ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }), bodyLimit }).withTypeProvider<ZodTypeProvider>();
+  if (options.logger) logRequests(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler((error, request, reply) => replyWithError(error instanceof Error ? error : new Error(String(error)), request, reply));
@@ -80,20 +83,9 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.setNotFoundHandler((request, reply) => replyWithError(new CairnError('CAIRN_NOT_FOUND', `There is no ${request.method} ${request.url.split('?')[0]}; see /openapi.json for what this server answers.`), request, reply));
   // Run specs may come as YAML text; JSON bodies are parsed by Fastify.
   app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_request, body, done) => done(null, body));
-  // The document names the scope each operation needs (OpenAPI 3.1 lets a non-OAuth scheme list
-  // roles), so clients, the docs and the auth-matrix test all read it from one place.
-  app.addHook('onRoute', (route) => {
-    const action = (route.config as { action?: string } | undefined)?.action;
-    if (action === undefined || route.schema === undefined) return;
-    route.schema = { ...route.schema, security: [{ bearer: [scopeOfAction[action] ?? 'none'] }] };
-  });
   await app.register(fastifySwagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: 'Cairn', version: '0.1.0', description: 'Run AI-agent work unattended, and prove what ran.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A token made by `cairn token create`; each operation names the scope it needs.' } } },
-    },
-    transform: jsonSchemaTransform,
+    openapi: { openapi: '3.1.0', info: { title: 'Cairn', version: '0.1.0', description: 'Run AI-agent work unattended, and prove what ran.' }, components: openApiSecurityComponents },
+    transform: transformWithScopes,
     transformObject: jsonSchemaTransformObject,
   });
 
@@ -147,6 +139,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerTokenRoutes(app, options.composition);
   registerRunListRoutes(app, options.composition);
   registerAuditRoutes(app, options.composition);
+  registerDocsRoutes(app, options.composition);
   app.get('/v1/events', { config: { action: 'events.read' }, schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)' } }, (request, reply) => streamEvents(engine, request, reply));
   app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { summary: "A run's events, as server-sent events", params: runParams } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
   // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).

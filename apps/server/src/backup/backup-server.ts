@@ -1,0 +1,146 @@
+import { mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import Database from 'better-sqlite3';
+import { createLocalSigner, createLocalStorageProvider } from '@cairn/local';
+import { CairnError, sha256Digest } from '@cairn/protocol';
+import { writeTar, type TarEntry } from '@cairn/worker';
+import { stringify as stringifyYaml } from 'yaml';
+import type { LoadedServerConfig } from '../config/load-server-config.ts';
+import { backupConfigName, backupDataPrefix, backupManifestName, backupStoragePrefix, type BackupManifest, type BackupMember } from './backup-manifest.ts';
+
+/** What `backupServer` wrote. */
+export interface BackupResult {
+  readonly file: string;
+  readonly members: number;
+  readonly bytes: number;
+  readonly signingKeyId: string;
+}
+
+/**
+ * Writes one gzip'd tar at `file` (0600: it holds the keys) with a consistent copy of a server —
+ * which may be running — and a manifest of every member's sha256. The order matters:
+ * 1. anchors first: the engine records a checkpoint in the database before it anchors it, so an
+ *    anchor copied earlier holds only checkpoints the database copy knows (a prefix of what a
+ *    later copy would hold). Copied after, it could hold a checkpoint of entries the database copy
+ *    lacks, and the restored log, growing differently, would conflict with it at that size;
+ * 2. the database through SQLite's online backup (a second connection; the WAL is read through
+ *    SQLite, never copied as a raw file, so no committed transaction is half-copied);
+ * 3. storage after the database: objects are content-addressed and immutable, and the engine
+ *    stores one before a database row names it, so every object the database copy names is there;
+ *    objects written meanwhile are extra and harmless;
+ * 4. keys, tokens, and the config rewritten with every path at its default under `./cairn-data`.
+ * The live execution state and work folders are not copied: they belong to attempts in flight.
+ */
+export async function backupServer(loaded: LoadedServerConfig, file: string): Promise<BackupResult> {
+  const { paths } = loaded;
+  const entries: (TarEntry & { kind: 'file' })[] = [];
+  const members: BackupMember[] = [];
+  const add = (path: string, content: Uint8Array, mode: number) => {
+    entries.push({ kind: 'file', path, executable: false, content });
+    members.push({ path, digest: sha256Digest(content), bytes: content.byteLength, mode: mode & 0o777 });
+  };
+  for (const [index, directory] of paths.anchors.entries()) {
+    for (const found of await filesUnder(directory)) add(`${backupDataPrefix}${index === 0 ? 'anchor' : `anchor-${index}`}/${found.path}`, found.content, found.mode);
+  }
+  add(`${backupDataPrefix}cairn.db`, await copyDatabase(paths.database), 0o600);
+  // Through the storage seam, not its files: the archive names objects by key, whatever the layout.
+  const storage = createLocalStorageProvider({ root: paths.storage });
+  for (let cursor: string | null | undefined; cursor !== null; ) {
+    const page = await storage.list(cursor === undefined ? {} : { cursor });
+    for (const key of page.keys) {
+      const content = await storage.get(key);
+      if (content !== null) add(`${backupStoragePrefix}${key}`, content, 0o644);
+    }
+    cursor = page.cursor;
+  }
+  for (const [path, source] of [['keys/signing.pem', paths.signingKey], ['keys/cipher.key', paths.cipherKey], ['keys/tokens.json', paths.tokens]] as const) {
+    const content = await readFile(source).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' && path === 'keys/tokens.json') return null;
+      throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot read ${source} for the backup: ${error.message}. Run \`cairn doctor\`; the server's keys must be readable.`, { path: source, cause: error });
+    });
+    if (content !== null) add(`${backupDataPrefix}${path}`, content, 0o600);
+  }
+  add(backupConfigName, new TextEncoder().encode(portableConfig(loaded)), 0o644);
+  const signingKeyId = await createLocalSigner({ keyFile: paths.signingKey }).keyId();
+  const manifest: BackupManifest = { format: 'cairn.backup/v1', createdAt: new Date().toISOString(), signingKeyId, members };
+  const tar = writeTar([{ kind: 'file', path: backupManifestName, executable: false, content: new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`) }, ...entries]);
+  const archive = await promisify(gzip)(tar);
+  await writeNewFile(file, archive);
+  return { file, members: members.length, bytes: archive.byteLength, signingKeyId };
+}
+
+/** The database as SQLite's online backup API copies it, read back from a private temporary file. */
+async function copyDatabase(path: string): Promise<Uint8Array> {
+  let database: Database.Database;
+  try {
+    database = new Database(path, { fileMustExist: true });
+  } catch (error) {
+    throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot open the database ${path} to back it up: ${(error as Error).message}. Check dataDirectory in the config (--config).`, { path, cause: error });
+  }
+  const folder = await mkdtemp(join(tmpdir(), 'cairn-backup-'));
+  try {
+    database.pragma('busy_timeout = 5000');
+    await database.backup(join(folder, 'cairn.db'));
+    return await readFile(join(folder, 'cairn.db'));
+  } finally {
+    database.close();
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
+/** Every regular file under `root` (none when it does not exist), relative path, bytes and mode. */
+async function filesUnder(root: string): Promise<{ path: string; content: Uint8Array; mode: number }[]> {
+  const listed = await readdir(root, { recursive: true, withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  const found: { path: string; content: Uint8Array; mode: number }[] = [];
+  for (const entry of listed) {
+    // The local seams' unpublished temporary files (`.cairn\tmp-…`) have a backslash in their
+    // name, which no published one has: they are half-written, never part of the copy.
+    if (!entry.isFile() || entry.name.includes('\\')) continue;
+    const absolute = join(entry.parentPath, entry.name);
+    try {
+      const [content, status] = await Promise.all([readFile(absolute), stat(absolute)]);
+      found.push({ path: relative(root, absolute).split('\\').join('/'), content, mode: status.mode });
+    } catch (error) {
+      // Removed since the listing: not part of the copy.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+  return found.sort((left, right) => (left.path < right.path ? -1 : 1));
+}
+
+/** The config as it is in effect, with every seam's path at its default under `./cairn-data`. */
+function portableConfig({ config }: LoadedServerConfig): string {
+  const { workRoot: _workRoot, ...executor } = config.executor;
+  const portable = {
+    ...config,
+    dataDirectory: './cairn-data',
+    storage: { kind: config.storage.kind },
+    signer: { kind: config.signer.kind },
+    cipher: { kind: config.cipher.kind },
+    anchors: config.anchors.map((anchor) => ({ kind: anchor.kind })),
+    executor,
+  };
+  return `# Cairn server configuration, restored by \`cairn restore\`. Paths are relative to this file.\n${stringifyYaml(portable)}`;
+}
+
+async function writeNewFile(file: string, bytes: Uint8Array): Promise<void> {
+  let handle;
+  try {
+    handle = await open(file, 'wx', 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new CairnError('CAIRN_CONFIG_INVALID', `${file} exists already: a backup never overwrites a file. Name a new file, or move the old one away.`, { path: file });
+    throw error;
+  }
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

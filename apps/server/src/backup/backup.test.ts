@@ -1,0 +1,85 @@
+// `cairn backup` and `cairn restore` as an operator runs them (the built command, child processes)
+// against a server that keeps serving: the restored directory composes into a server holding the
+// same runs, patches and evidence under the same key; a tampered archive restores nothing.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { serializeEvidenceBundle, verifyBundle } from '@cairn/audit';
+import { blobKey } from '@cairn/protocol';
+import { expect, test } from 'vitest';
+import { composeServer } from '../composition/compose-server.ts';
+import { loadServerConfig } from '../config/load-server-config.ts';
+import { runningServers } from '../http/running-server.test-support.ts';
+
+const builtCli = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli.js');
+const start = runningServers();
+
+function cairn(args: string[], cwd: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env['NODE_EXTRA_CA_CERTS'];
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [builtCli, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+const writeSpec = (name: string, line: string) => ({ version: 1, name, items: [{ id: 'write', runtime: { kind: 'command', argv: ['/bin/sh', '-c', `echo ${line} > made.txt`] } }] });
+
+test('backup while serving, restore elsewhere: runs, items, patches, evidence under the same key, keys 0600; tampering and overwriting refused', { timeout: 90_000 }, async () => {
+  const { directory, api, composition, keyId } = await start();
+  const submit = async (spec: object) => ((await (await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) })).json()) as { runId: string }).runId;
+  const runId = await submit(writeSpec('before-backup', 'restored-line'));
+  expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
+
+  // The server keeps working while the backup is taken: a second run is submitted and runs meanwhile.
+  const [backup, duringRunId] = await Promise.all([cairn(['--json', 'backup', 'server.cairn-backup'], directory), submit(writeSpec('during-backup', 'later'))]);
+  expect(backup.status, backup.stderr).toBe(0);
+  expect(JSON.parse(backup.stdout)).toMatchObject({ signingKeyId: keyId, members: expect.any(Number) });
+  const archive = join(directory, 'server.cairn-backup');
+  expect(statSync(archive).mode & 0o777).toBe(0o600);
+  await composition.engine.waitForRun(duringRunId);
+  expect((await api(`/v1/runs/${runId}`)).status).toBe(200);
+
+  const target = join(directory, 'elsewhere');
+  const restored = await cairn(['--json', 'restore', archive, target], directory);
+  expect(restored.status, restored.stderr).toBe(0);
+  expect(JSON.parse(restored.stdout)).toMatchObject({ configFile: join(target, 'cairn.config.yaml'), dataDirectory: join(target, 'cairn-data'), signingKeyId: keyId });
+  expect(readFileSync(join(target, 'cairn.config.yaml'), 'utf8')).toContain('dataDirectory: ./cairn-data');
+  for (const key of ['signing.pem', 'cipher.key', 'tokens.json']) expect(statSync(join(target, 'cairn-data', 'keys', key)).mode & 0o777).toBe(0o600);
+
+  const copy = await composeServer(loadServerConfig({ directory: target, env: { CAIRN_SANDBOX: 'none' } }));
+  try {
+    expect(copy.signingKey.keyId).toBe(keyId);
+    expect(copy.engine.run(runId)).toMatchObject({ runId, name: 'before-backup', state: 'succeeded' });
+    expect(copy.engine.items(runId)).toEqual([expect.objectContaining({ itemId: 'write', state: 'succeeded' })]);
+    const patch = await copy.storage.get(blobKey(copy.engine.artifacts(runId, 'write')!['patch']!));
+    expect(new TextDecoder().decode(patch!)).toContain('+restored-line');
+    const report = await verifyBundle(serializeEvidenceBundle(await copy.engine.exportBundle(runId)), { pinnedKeyIds: [keyId] });
+    expect(report.valid, JSON.stringify(report.checks)).toBe(true);
+  } finally {
+    await copy.close();
+  }
+
+  // Never over an existing server: the same directory again is refused, naming what is there.
+  const again = await cairn(['restore', archive, target], directory);
+  expect(again.status).toBe(2);
+  expect(again.stderr).toContain(`${join(target, 'cairn.config.yaml')} exists already`);
+
+  // One byte of one member changed (the gzip and tar stay well-formed): refused, naming the member.
+  const tar = gunzipSync(readFileSync(archive));
+  const at = tar.indexOf('"name": "operator"');
+  expect(at).toBeGreaterThan(0);
+  tar[at + '"name": "'.length] = 'O'.charCodeAt(0);
+  const tampered = join(directory, 'tampered.cairn-backup');
+  writeFileSync(tampered, gzipSync(tar));
+  const refused = await cairn(['restore', tampered, join(directory, 'third')], directory);
+  expect(refused.status).toBe(3);
+  expect(refused.stderr).toMatch(/CAIRN_DIGEST_MISMATCH: The member "data\/keys\/tokens\.json" .* hashes to sha256:[0-9a-f]{64}, not sha256:/);
+  expect(existsSync(join(directory, 'third', 'cairn-data'))).toBe(false);
+});
