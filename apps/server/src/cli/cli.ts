@@ -14,6 +14,7 @@ import { buildHttpApi } from '../http/http-server.ts';
 import { clientOf, configOption, json, program, say } from './cli-program.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { initServer } from './init-server.ts';
+import { addWebhookCommands } from './webhook-commands.ts';
 
 program
   .command('init')
@@ -59,6 +60,7 @@ program
     const composition = await composeServer(loaded);
     const app = await buildHttpApi({ composition, host: loaded.config.server.host, auth: loaded.config.server.auth, logger: !json() });
     composition.engine.start();
+    composition.webhookDispatcher.start();
     const address = await app.listen({ host: loaded.config.server.host, port: loaded.config.server.port });
     say(json() ? JSON.stringify({ listening: address }) : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}); Ctrl-C stops`);
     const stop = async () => {
@@ -267,6 +269,8 @@ token
     const record = new TokenStore(loadServerConfig(configOption()).paths.tokens).revoke(id);
     say(json() ? JSON.stringify(record) : `token ${record.id} revoked`);
   });
+
+addWebhookCommands();
 
 try {
   await program.parseAsync(process.argv);
