@@ -30,8 +30,8 @@ interface Received {
   readonly body: string;
 }
 
-/** A webhook receiver on loopback: records every request and answers what `answer` says. */
-async function receiver(answer: (request: Received, received: readonly Received[]) => number = () => 204, port = 0): Promise<{ url: string; port: number; received: Received[]; close(): Promise<void> }> {
+/** A webhook receiver on loopback: records every request and answers what `answer` says (nothing, for `undefined`). */
+async function receiver(answer: (request: Received, received: readonly Received[]) => number | undefined = () => 204, port = 0): Promise<{ url: string; port: number; received: Received[]; close(): Promise<void> }> {
   const received: Received[] = [];
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -39,7 +39,9 @@ async function receiver(answer: (request: Received, received: readonly Received[
     request.on('end', () => {
       const entry = { path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') };
       received.push(entry);
-      response.statusCode = answer(entry, received);
+      const status = answer(entry, received);
+      if (status === undefined) return;
+      response.statusCode = status;
       response.end();
     });
   });
@@ -258,6 +260,30 @@ test('restart: deliveries pending while the receiver is down, and events made wh
   }
   expect(new Set(idOfEvent.values()).size).toBe(expected.length);
   for (const delivery of pending) expect(idOfEvent.get(delivery.eventId)).toBe(delivery.deliveryId);
+});
+
+test('a delivery in flight when the server stops is not counted, and is sent again after the restart with the same webhook-id', { timeout: 60_000 }, async () => {
+  const { directory, operatorToken } = await freshDirectory();
+  const hanging = await receiver(() => undefined);
+  const first = await serveDirectory(directory, [0, 50], operatorToken);
+  const { webhookId } = await addWebhook(first.api, { url: `${hanging.url}/slow`, events: ['run.state'] });
+  await submitAndFinish(first.api, first.composition, 'in-flight');
+  await until('the first delivery in flight', () => hanging.received.length >= 1);
+  const inFlight = String(hanging.received[0]!.headers['webhook-id']);
+  const before = (await (await first.api(`/v1/webhooks/${webhookId}/deliveries`)).json()) as { deliveryId: string; status: string; attempts: number }[];
+  expect(before.find((delivery) => delivery.deliveryId === inFlight)).toMatchObject({ status: 'pending', attempts: 0 });
+  await first.close();
+  await hanging.close();
+
+  const hook = await receiver(() => 200, hanging.port);
+  const second = await serveDirectory(directory, [0, 50], operatorToken);
+  await until('the interrupted delivery sent again', () => hook.received.some((request) => request.headers['webhook-id'] === inFlight));
+  const after = await until('every delivery succeeded', async () => {
+    const deliveries = (await (await second.api(`/v1/webhooks/${webhookId}/deliveries`)).json()) as { deliveryId: string; status: string; attempts: number }[];
+    return deliveries.every((delivery) => delivery.status === 'succeeded') ? deliveries : undefined;
+  });
+  expect(after.map((delivery) => delivery.deliveryId)).toEqual(before.map((delivery) => delivery.deliveryId));
+  expect(after.find((delivery) => delivery.deliveryId === inFlight)!.attempts).toBe(1);
 });
 
 test('admin only; a bad url is a 400 naming body.url; the secret is shown once and never listed, audited, or stored in clear', { timeout: 60_000 }, async () => {
