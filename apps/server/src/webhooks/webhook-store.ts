@@ -1,42 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
+import type { WebhookDeliveryView, WebhookView } from '@cairn/client';
 import type { CairnEvent, CairnEventType } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 
-/** An endpoint as listed: never its secret. */
-export interface WebhookEndpoint {
-  readonly webhookId: string;
-  readonly url: string;
-  /** The event types it receives; `null`: every type. */
-  readonly events: readonly CairnEventType[] | null;
-  /** Only this run's events, when set. */
-  readonly runId: string | null;
-  readonly description: string | null;
-  readonly createdAt: string;
-  readonly createdBy: string;
-  /** Set when the receiver answered 410 Gone: nothing more is sent to it. */
-  readonly disabledAt: string | null;
-  readonly disabledReason: string | null;
-}
-
-export type WebhookDeliveryStatus = 'pending' | 'succeeded' | 'failed';
-
-/** One event on its way to one endpoint. */
-export interface WebhookDelivery {
-  /** The `webhook-id` header: the same on every attempt, including after a restart. */
-  readonly deliveryId: string;
-  readonly webhookId: string;
-  readonly eventId: number;
-  readonly eventType: CairnEventType;
-  readonly status: WebhookDeliveryStatus;
-  /** Attempts that got an answer or an error (one cut short by a stop is sent again, uncounted). */
-  readonly attempts: number;
-  readonly lastStatusCode: number | null;
-  readonly lastError: string | null;
-  readonly nextAttemptAt: string | null;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-}
+/**
+ * An endpoint as listed (never its secret) and a delivery as reported: the shapes `@cairn/client`
+ * declares for these answers, so the server and its client cannot drift apart.
+ */
+export type WebhookEndpoint = WebhookView;
+export type WebhookDelivery = WebhookDeliveryView;
+export type WebhookDeliveryStatus = WebhookDeliveryView['status'];
 
 /** A due delivery, with what sending it needs. */
 export interface DueDelivery {
@@ -272,7 +246,7 @@ function endpointOf(row: EndpointRow): WebhookEndpoint {
   return {
     webhookId: row.webhook_id,
     url: row.url,
-    events: row.events === null ? null : (JSON.parse(row.events) as CairnEventType[]),
+    events: row.events === null ? null : (JSON.parse(row.events) as string[]),
     runId: row.run_id,
     description: row.description,
     createdAt: row.created_at,
