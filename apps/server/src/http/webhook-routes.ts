@@ -17,7 +17,7 @@ export function registerWebhookRoutes(app: HttpApp, { webhooks }: ServerComposit
           const problem = webhookUrlProblem(url);
           if (problem) context.addIssue({ code: 'custom', message: problem });
         }),
-        events: z.array(z.enum(webhookEventTypes)).max(webhookEventTypes.length * 2).optional(),
+        events: z.array(z.enum(webhookEventTypes)).min(1, 'name at least one event type, or leave events out for all').max(webhookEventTypes.length * 2).optional(),
         runId: z.string().min(1).max(200).optional(),
         description: z.string().max(500).optional(),
       }),
