@@ -58,6 +58,37 @@ export interface AuditEntryFilters {
   readonly until?: string;
 }
 
+/** A webhook endpoint as the server lists it (never its secret). */
+export interface WebhookView {
+  readonly webhookId: string;
+  readonly url: string;
+  /** The event types it receives; `null`: every type. */
+  readonly events: readonly string[] | null;
+  readonly runId: string | null;
+  readonly description: string | null;
+  readonly createdAt: string;
+  readonly createdBy: string;
+  /** Set when the receiver answered 410 Gone. */
+  readonly disabledAt: string | null;
+  readonly disabledReason: string | null;
+}
+
+/** One event on its way to one webhook endpoint. */
+export interface WebhookDeliveryView {
+  /** The `webhook-id` header, the same on every attempt. */
+  readonly deliveryId: string;
+  readonly webhookId: string;
+  readonly eventId: number;
+  readonly eventType: string;
+  readonly status: 'pending' | 'succeeded' | 'failed';
+  readonly attempts: number;
+  readonly lastStatusCode: number | null;
+  readonly lastError: string | null;
+  readonly nextAttemptAt: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
 const terminal = new Set<RunState>(['succeeded', 'failed', 'cancelled']);
 
 /**
@@ -185,6 +216,25 @@ export class CairnClient {
 
   async removeSecret(name: string): Promise<void> {
     await this.#request('DELETE', `/v1/secrets/${encodeURIComponent(name)}`);
+  }
+
+  /** Webhook endpoints (admin), without their secrets. */
+  webhooks(): Promise<WebhookView[]> {
+    return this.#json('GET', '/v1/webhooks');
+  }
+
+  /** Adds a webhook endpoint (admin); the answer's `secret` (whsec_...) is shown this once. */
+  addWebhook(definition: { readonly url: string; readonly events?: readonly string[]; readonly runId?: string; readonly description?: string }): Promise<WebhookView & { readonly secret: string }> {
+    return this.#json('POST', '/v1/webhooks', JSON.stringify(definition), { 'content-type': 'application/json' });
+  }
+
+  async removeWebhook(webhookId: string): Promise<void> {
+    await this.#request('DELETE', `/v1/webhooks/${encodeURIComponent(webhookId)}`);
+  }
+
+  /** A webhook's latest deliveries: status, attempts, last status code or error, next attempt. */
+  webhookDeliveries(webhookId: string): Promise<WebhookDeliveryView[]> {
+    return this.#json('GET', `/v1/webhooks/${encodeURIComponent(webhookId)}/deliveries`);
   }
 
   /** A run's evidence bundle, as the bytes to verify offline. */

@@ -23,4 +23,6 @@ export const scopeOfAction: Readonly<Record<string, TokenScope>> = {
   'schedules.manage': 'admin',
   'secrets.read': 'admin',
   'secrets.manage': 'admin',
+  'webhooks.read': 'admin',
+  'webhooks.manage': 'admin',
 };

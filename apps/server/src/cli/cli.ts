@@ -22,6 +22,7 @@ import { initServer } from './init-server.ts';
 import { addReportCommands } from './report-commands.ts';
 import { addRunListCommands } from './run-list-commands.ts';
 import { progressOutput, RunProgress } from './run-progress.ts';
+import { addWebhookCommands } from './webhook-commands.ts';
 
 program
   .command('init')
@@ -69,6 +70,7 @@ program
     const composition = await composeServer(loaded, { logger });
     const app = await buildHttpApi({ composition, host: loaded.config.server.host, auth: loaded.config.server.auth, logger });
     composition.engine.start();
+    composition.webhookDispatcher.start();
     const address = await app.listen({ host: loaded.config.server.host, port: loaded.config.server.port });
     say(json() ? JSON.stringify({ listening: address }) : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}); Ctrl-C stops`);
     const stop = async () => {
@@ -292,6 +294,7 @@ addAuditCommands();
 addReportCommands();
 addDemoCommands();
 addBackupCommands();
+addWebhookCommands();
 
 // Parse only when run as the `cairn` command, not when a program imports the commands (the CLI
 // reference in docs/ is generated from them).

@@ -4,6 +4,9 @@ import { TokenStore } from '../auth/token-store.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
 import type { Engine } from '@cairn/engine';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
+import { WebhookDispatcher } from '../webhooks/webhook-dispatcher.ts';
+import { WebhookEndpoints } from '../webhooks/webhook-endpoints.ts';
+import { WebhookStore } from '../webhooks/webhook-store.ts';
 
 /** What a server is made of: the engine and the seams it composes. */
 export interface ServerComposition {
@@ -18,7 +21,11 @@ export interface ServerComposition {
   readonly tokens: TokenStore;
   readonly authorizer: AuthorizerV1;
   readonly metrics: ServerMetrics;
-  /** Stops the engine and closes the database. */
+  /** Webhook endpoints (secrets encrypted with `cipher`) and their deliveries. */
+  readonly webhooks: WebhookEndpoints;
+  /** Sends the engine's events to the endpoints; `start()` it with the engine, `close()` stops it. */
+  readonly webhookDispatcher: WebhookDispatcher;
+  /** Stops the webhook dispatcher and the engine and closes their databases. */
   close(): Promise<void>;
 }
 
@@ -27,7 +34,10 @@ export interface ServerComposition {
  * config names them, not before: a local server never loads a cloud SDK. Keys must exist already
  * (`cairn init` makes them): a server never invents a signing key at boot.
  */
-export async function composeServer(loaded: LoadedServerConfig, options: { readonly logger?: Logger } = {}): Promise<ServerComposition> {
+export async function composeServer(
+  loaded: LoadedServerConfig,
+  options: { readonly logger?: Logger; readonly webhooks?: { readonly retrySchedule?: readonly number[]; readonly timeoutMs?: number } } = {},
+): Promise<ServerComposition> {
   const { config, paths } = loaded;
   // Only 'local' exists today; each kind is one lazy import.
   const local = await import('@cairn/local');
@@ -61,5 +71,14 @@ export async function composeServer(loaded: LoadedServerConfig, options: { reado
   });
   metrics.watch(engine);
   const tokens = new TokenStore(paths.tokens);
-  return { engine, storage, signer, cipher, anchors, signingKey, tokens, authorizer: new TokenAuthorizer(tokens), metrics, close: () => engine.close() };
+  const webhookStore = new WebhookStore(paths.webhooks);
+  const webhooks = new WebhookEndpoints({ store: webhookStore, cipher, audit: engine.audit });
+  const webhookDispatcher = new WebhookDispatcher({ store: webhookStore, endpoints: webhooks, engine, ...options.webhooks, ...(options.logger ? { logger: options.logger } : {}) });
+  const close = async () => {
+    // The dispatcher reads the engine's database: it stops first.
+    await webhookDispatcher.stop();
+    await engine.close();
+    webhookStore.close();
+  };
+  return { engine, storage, signer, cipher, anchors, signingKey, tokens, authorizer: new TokenAuthorizer(tokens), metrics, webhooks, webhookDispatcher, close };
 }

@@ -32,6 +32,8 @@ export interface LoadedServerConfig {
     readonly executions: string;
     readonly work: string;
     readonly tokens: string;
+    /** Webhook endpoints, deliveries and the event cursor (a database of their own). */
+    readonly webhooks: string;
   };
 }
 
@@ -74,6 +76,7 @@ export function loadServerConfig(options: { readonly file?: string; readonly dir
       executions: join(data, 'executions'),
       work: under(config.executor.workRoot, 'work'),
       tokens: join(data, 'keys', 'tokens.json'),
+      webhooks: join(data, 'webhooks.db'),
     },
   };
 }

@@ -19,6 +19,7 @@ import { registerScheduleRoutes } from './schedule-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
 import { sendBlob } from './send-blob.ts';
 import { registerTokenRoutes } from './token-routes.ts';
+import { registerWebhookRoutes } from './webhook-routes.ts';
 
 export interface HttpApiOptions {
   readonly composition: ServerComposition;
@@ -140,6 +141,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerRunListRoutes(app, options.composition);
   registerAuditRoutes(app, options.composition);
   registerDocsRoutes(app, options.composition);
+  registerWebhookRoutes(app, options.composition);
   app.get('/v1/events', { config: { action: 'events.read' }, schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)' } }, (request, reply) => streamEvents(engine, request, reply));
   app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { summary: "A run's events, as server-sent events", params: runParams } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
   // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).

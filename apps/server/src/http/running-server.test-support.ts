@@ -27,6 +27,7 @@ export function runningServers() {
     const composition = await composeServer(loaded);
     const app = await buildHttpApi({ composition, host: '127.0.0.1', auth });
     composition.engine.start();
+    composition.webhookDispatcher.start();
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     closers.push(async () => {
       await app.close();

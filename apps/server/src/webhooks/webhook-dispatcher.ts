@@ -1,0 +1,182 @@
+import type { Logger } from '@cairn/core';
+import type { Engine } from '@cairn/engine';
+import { nextRetryDelay, standardRetrySchedule } from './retry-schedule.ts';
+import { webhookHeaders } from './sign-webhook.ts';
+import type { WebhookEndpoints } from './webhook-endpoints.ts';
+import type { DueDelivery, WebhookStore } from './webhook-store.ts';
+
+export interface WebhookDispatcherSettings {
+  readonly store: WebhookStore;
+  readonly endpoints: WebhookEndpoints;
+  readonly engine: Pick<Engine, 'events' | 'audit'>;
+  /** Waits (ms) before each attempt, the first included; default: Standard Webhooks' (about a day and a half). */
+  readonly retrySchedule?: readonly number[];
+  /** How long a receiver has to answer one attempt (default 10 s). */
+  readonly timeoutMs?: number;
+  /** Attempts in flight at once, across endpoints (default 8). */
+  readonly concurrency?: number;
+  readonly logger?: Logger;
+  readonly now?: () => number;
+}
+
+/** The longest the sender sleeps without looking at the database again (a clock may jump). */
+const longestSleep = 60_000;
+
+/**
+ * Turns the engine's event stream into signed webhook deliveries. One loop follows the stream from
+ * the persisted cursor and enqueues each event's deliveries in the same transaction that moves the
+ * cursor; another sends due deliveries, retries failures on the schedule (with jitter), and stops
+ * sending to an endpoint that answers 410 Gone. Delivery is at least once: an attempt cut short by
+ * a stop or a crash is recorded nowhere, so the next start sends it again with the same
+ * `webhook-id`. It reads the engine's database at its own pace and never holds up the engine.
+ */
+export class WebhookDispatcher {
+  readonly #settings: WebhookDispatcherSettings;
+  readonly #schedule: readonly number[];
+  readonly #timeoutMs: number;
+  readonly #concurrency: number;
+  readonly #now: () => number;
+  readonly #inFlight = new Map<string, Promise<void>>();
+  #stop: AbortController | undefined;
+  #loops: Promise<unknown> | undefined;
+  #woken = false;
+  #wakeSender: (() => void) | undefined;
+
+  constructor(settings: WebhookDispatcherSettings) {
+    this.#settings = settings;
+    this.#schedule = settings.retrySchedule ?? standardRetrySchedule;
+    this.#timeoutMs = settings.timeoutMs ?? 10_000;
+    this.#concurrency = settings.concurrency ?? 8;
+    this.#now = settings.now ?? Date.now;
+  }
+
+  start(): void {
+    if (this.#stop) return;
+    const stop = new AbortController();
+    this.#stop = stop;
+    this.#loops = Promise.all([this.#follow(stop.signal), this.#send(stop.signal)]);
+  }
+
+  /** Stops both loops; attempts in flight are abandoned and sent again by the next start. */
+  async stop(): Promise<void> {
+    const stop = this.#stop;
+    if (!stop) return;
+    stop.abort();
+    this.#wake();
+    await this.#loops;
+    await Promise.all(this.#inFlight.values());
+    this.#stop = undefined;
+  }
+
+  async #follow(signal: AbortSignal): Promise<void> {
+    const { store, engine } = this.#settings;
+    // A new database starts at the log's end: no endpoint existed before it.
+    store.initializeCursor(engine.audit.size - 1);
+    while (!signal.aborted) {
+      try {
+        for await (const event of engine.events({ after: store.cursor() ?? -1, follow: true, signal })) {
+          if (store.recordEvent(event, this.#now()) > 0) this.#wake();
+        }
+      } catch (error) {
+        this.#settings.logger?.error({ error: (error as Error).message }, 'webhooks: reading the event stream failed; retrying in 1 s');
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, 1_000);
+          signal.addEventListener('abort', () => resolve(clearTimeout(timer)), { once: true });
+        });
+      }
+    }
+  }
+
+  async #send(signal: AbortSignal): Promise<void> {
+    const { store } = this.#settings;
+    while (!signal.aborted) {
+      try {
+        const free = this.#concurrency - this.#inFlight.size;
+        for (const delivery of free > 0 ? store.due(this.#now(), free, this.#inFlight.keys()) : []) {
+          const attempt = this.#attempt(delivery, signal).finally(() => {
+            this.#inFlight.delete(delivery.deliveryId);
+            this.#wake();
+          });
+          this.#inFlight.set(delivery.deliveryId, attempt);
+        }
+        // With no room, an attempt that ends wakes the loop; so does an enqueue.
+        const next = this.#inFlight.size >= this.#concurrency ? undefined : store.nextDueAt(this.#inFlight.keys());
+        await this.#sleep(next === undefined ? longestSleep : Math.min(Math.max(next - this.#now(), 0), longestSleep), signal);
+      } catch (error) {
+        this.#settings.logger?.error({ error: (error as Error).message }, 'webhooks: reading due deliveries failed; retrying in 1 s');
+        await this.#sleep(1_000, signal);
+      }
+    }
+  }
+
+  async #attempt(delivery: DueDelivery, stopSignal: AbortSignal): Promise<void> {
+    const { store, endpoints, logger } = this.#settings;
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    let statusCode: number | null = null;
+    let error: string | null = null;
+    try {
+      const secret = await endpoints.secretOf(delivery.webhookId);
+      const headers = webhookHeaders(secret, { id: delivery.deliveryId, timestamp: Math.floor(this.#now() / 1000), body: delivery.body });
+      const response = await fetch(delivery.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'Cairn-Webhooks/0.1', ...headers },
+        body: delivery.body,
+        // A redirect is an answer to fix, not to follow: the signature was made for this URL's owner.
+        redirect: 'manual',
+        signal: AbortSignal.any([stopSignal, timeout]),
+      });
+      statusCode = response.status;
+      await response.body?.cancel();
+    } catch (caught) {
+      if (stopSignal.aborted) return;
+      error = timeout.aborted ? `no answer within ${this.#timeoutMs} ms` : describeError(caught);
+    }
+    const now = this.#now();
+    if (statusCode !== null && statusCode >= 200 && statusCode < 300) {
+      store.recordAttempt(delivery.deliveryId, { delivered: true, statusCode, error: null, retryAt: null }, now);
+      return;
+    }
+    if (statusCode === 410) {
+      store.recordAttempt(delivery.deliveryId, { delivered: false, statusCode, error: 'the endpoint answered 410 Gone', retryAt: null }, now);
+      store.disableEndpoint(delivery.webhookId, 'the endpoint answered 410 Gone', now);
+      logger?.warn({ webhookId: delivery.webhookId }, 'webhooks: an endpoint answered 410 Gone; it is disabled');
+      return;
+    }
+    const delay = nextRetryDelay(this.#schedule, delivery.attempts + 1);
+    const problem = error ?? `the endpoint answered ${statusCode}`;
+    store.recordAttempt(delivery.deliveryId, { delivered: false, statusCode, error: problem, retryAt: delay === undefined ? null : now + delay }, now);
+    logger?.warn({ webhookId: delivery.webhookId, deliveryId: delivery.deliveryId, attempt: delivery.attempts + 1, problem }, delay === undefined ? 'webhooks: delivery failed; no attempts left' : 'webhooks: delivery failed; will retry');
+  }
+
+  #wake(): void {
+    this.#woken = true;
+    this.#wakeSender?.();
+  }
+
+  /** Sleeps `ms`, or less when woken (an enqueue, an attempt ended) or stopped. */
+  #sleep(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.#woken || signal.aborted) {
+      this.#woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#wakeSender = undefined;
+        this.#woken = false;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.#wakeSender = done;
+    });
+  }
+}
+
+/** An error as a line for the delivery record: fetch hides the useful part (ECONNREFUSED) in `cause`. */
+function describeError(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  const detail = cause?.code ?? cause?.message;
+  return detail ? `${(error as Error).message}: ${detail}` : String((error as Error).message ?? error);
+}

@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import type { AuditActor, CairnEventType, CipherV1 } from '@cairn/core';
+import type { Engine } from '@cairn/engine';
+import { CairnError, cipherEnvelopeSchema, parsePayload } from '@cairn/protocol';
+import { createWebhookSecret } from './webhook-secret.ts';
+import type { WebhookDelivery, WebhookEndpoint, WebhookStore } from './webhook-store.ts';
+import { webhookUrlProblem } from './webhook-url.ts';
+
+/** What a new endpoint is: where to send, and which events (all of them by default). */
+export interface WebhookDefinition {
+  readonly url: string;
+  readonly events?: readonly CairnEventType[];
+  readonly runId?: string;
+  readonly description?: string;
+}
+
+/**
+ * Webhook endpoints: added with a fresh signing secret (returned once, then kept only encrypted
+ * through the composition's CipherV1, bound to the endpoint's id), listed without it, removed.
+ * Adding and removing are audited with the request's actor and the URL's origin — never the
+ * secret, nor the URL's path, which for some receivers is itself a credential.
+ */
+export class WebhookEndpoints {
+  readonly #store: WebhookStore;
+  readonly #cipher: CipherV1;
+  readonly #audit: Pick<Engine['audit'], 'append' | 'size'>;
+  readonly #now: () => number;
+  /** Decrypted secrets, so a busy endpoint is not decrypted at every attempt. */
+  readonly #secrets = new Map<string, Promise<string>>();
+
+  constructor(settings: { readonly store: WebhookStore; readonly cipher: CipherV1; readonly audit: Pick<Engine['audit'], 'append' | 'size'>; readonly now?: () => number }) {
+    this.#store = settings.store;
+    this.#cipher = settings.cipher;
+    this.#audit = settings.audit;
+    this.#now = settings.now ?? Date.now;
+  }
+
+  /** Adds an endpoint; the result carries its secret, which is never shown again. */
+  async add(definition: WebhookDefinition, actor: AuditActor): Promise<WebhookEndpoint & { readonly secret: string }> {
+    const problem = webhookUrlProblem(definition.url);
+    if (problem) throw new CairnError('CAIRN_PAYLOAD_INVALID', `The webhook url ${problem}.`, { path: 'body.url' });
+    const webhookId = `wh_${randomBytes(10).toString('hex')}`;
+    const secret = createWebhookSecret();
+    const envelope = await this.#cipher.encrypt(new TextEncoder().encode(secret), { webhook: webhookId });
+    const endpoint: WebhookEndpoint = {
+      webhookId,
+      url: definition.url,
+      events: definition.events && definition.events.length > 0 ? [...new Set(definition.events)] : null,
+      runId: definition.runId ?? null,
+      description: definition.description ?? null,
+      createdAt: new Date(this.#now()).toISOString(),
+      createdBy: actor.id,
+      disabledAt: null,
+      disabledReason: null,
+    };
+    // No await from here on: the endpoint receives exactly the events after the log's end now.
+    this.#store.addEndpoint(endpoint, JSON.stringify(envelope), this.#audit.size - 1);
+    try {
+      this.#audit.append({ actor, action: 'webhook.created', entity: { kind: 'webhook', id: webhookId }, outcome: 'success', data: { origin: new URL(endpoint.url).origin, events: endpoint.events === null ? 'all' : [...endpoint.events], ...(endpoint.runId === null ? {} : { runId: endpoint.runId }) } });
+    } catch (error) {
+      // Unaudited, it must not exist.
+      this.#store.removeEndpoint(webhookId);
+      throw error;
+    }
+    return { ...endpoint, secret };
+  }
+
+  list(): WebhookEndpoint[] {
+    return this.#store.endpoints();
+  }
+
+  /** One endpoint; CAIRN_NOT_FOUND when there is none by that id. */
+  get(webhookId: string): WebhookEndpoint {
+    const endpoint = this.#store.endpoint(webhookId);
+    if (!endpoint) throw new CairnError('CAIRN_NOT_FOUND', `There is no webhook ${webhookId}; \`cairn webhook list\` shows the ids.`, { path: 'webhookId' });
+    return endpoint;
+  }
+
+  /** Removes an endpoint and its deliveries (pending ones are not sent). */
+  remove(webhookId: string, actor: AuditActor): void {
+    const endpoint = this.get(webhookId);
+    this.#store.removeEndpoint(webhookId);
+    this.#secrets.delete(webhookId);
+    this.#audit.append({ actor, action: 'webhook.removed', entity: { kind: 'webhook', id: webhookId }, outcome: 'success', data: { origin: new URL(endpoint.url).origin } });
+  }
+
+  /** An endpoint's latest deliveries, oldest first. */
+  deliveries(webhookId: string): WebhookDelivery[] {
+    this.get(webhookId);
+    return this.#store.deliveries(webhookId);
+  }
+
+  /** The signing secret of an endpoint, decrypted (for the dispatcher only). */
+  secretOf(webhookId: string): Promise<string> {
+    let secret = this.#secrets.get(webhookId);
+    if (!secret) {
+      const stored = this.#store.secretEnvelope(webhookId);
+      if (stored === undefined) return Promise.reject(new CairnError('CAIRN_NOT_FOUND', `There is no webhook ${webhookId}.`, { path: 'webhookId' }));
+      const envelope = parsePayload(cipherEnvelopeSchema, JSON.parse(stored), 'the webhook secret envelope');
+      secret = this.#cipher.decrypt(envelope, { webhook: webhookId }).then((bytes) => new TextDecoder().decode(bytes));
+      secret.catch(() => this.#secrets.delete(webhookId));
+      this.#secrets.set(webhookId, secret);
+    }
+    return secret;
+  }
+}
