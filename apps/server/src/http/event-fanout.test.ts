@@ -13,7 +13,7 @@ const items = 50;
 /** Heap growth allowed while 200 streams follow the run (a behaviour bound: no per-subscriber backlog). */
 const heapBound = 150 * 1024 * 1024;
 
-const pause = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
+const pause = (milliseconds: number) => new Promise<void>((resolve) => setTimeout(resolve, milliseconds));
 const terminal = (event: CairnEvent) => event.type === 'run.state' && ['succeeded', 'failed', 'cancelled'].includes(event.state);
 
 interface Block {
@@ -77,7 +77,12 @@ test(`${subscribers} SSE subscribers, some slow, stalled or resuming with Last-E
       if (index < 20) {
         // Stalled: takes nothing from its socket until the run has ended.
         let first = true;
-        return (await follow(url, operatorToken, undefined, { beforeRead: async () => void (first ? ((first = false), await runEnded) : undefined) })).blocks;
+        const beforeRead = async () => {
+          if (!first) return;
+          first = false;
+          await runEnded;
+        };
+        return (await follow(url, operatorToken, undefined, { beforeRead })).blocks;
       }
       if (index < 40) {
         const firstPart = await follow(url, operatorToken, undefined, { stopAfter: 3 + (index % 17) * 4 });
