@@ -46,7 +46,14 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     throw new CairnError('CAIRN_CONFIG_INVALID', `server.auth 'loopback-operator' lets anyone who reaches the server act as its operator: it binds loopback only, not ${options.host}. Bind 127.0.0.1, or use auth: tokens.`, { path: 'config.server.host' });
   }
   const { engine, storage, signingKey, authorizer } = options.composition;
-  const app: HttpApp = Fastify({ logger: options.logger ?? false, bodyLimit }).withTypeProvider<ZodTypeProvider>();
+  const app: HttpApp = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit,
+    // Path parameters as long as the schemas allow (a run id may be 200 characters), and the
+    // router's own refusals (a parameter longer still, a malformed URL) answered like every error.
+    routerOptions: { maxParamLength: 256 },
+    frameworkErrors: (error, request, reply) => replyWithError(error, request, reply),
+  }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   declareErrorResponses(app);
