@@ -272,7 +272,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (isCairnError(error)) {
-    const input = error.code.startsWith('CAIRN_RUN_SPEC') || error.code === 'CAIRN_CONFIG_INVALID';
+    const input = error.code.startsWith('CAIRN_RUN_SPEC') || error.code === 'CAIRN_CONFIG_INVALID' || error.code === 'CAIRN_PAYLOAD_INVALID';
     if (json()) process.stderr.write(`${JSON.stringify(error)}\n`);
     else {
       process.stderr.write(`${error.code}: ${error.message}\n`);

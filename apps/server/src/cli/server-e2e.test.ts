@@ -158,6 +158,10 @@ test('built cairn: init, serve on port 0, submit over HTTP and CLI, SSE, patch, 
   git('apply', join(directory, 'append.patch'));
   expect(git('diff')).toContain('+second line');
   await downloadAndVerify(directory, base, token, cliRunId, keyId);
+  // Bad input over HTTP is the user's to fix: exit 2, naming the field.
+  const badSchedule = await cairn(directory, ['schedule', 'add', spec, '--id', 'bad', '--cron', 'not cron', '--server', base], { CAIRN_TOKEN: token });
+  expect([badSchedule.status, badSchedule.stderr]).toEqual([2, expect.stringContaining('CAIRN_PAYLOAD_INVALID')]);
+  expect(badSchedule.stderr).toContain('schedule.cron');
 
   // A run whose items take a while; the server is killed while some run, and started again.
   const slow = { retry: { maxAttempts: 3, backoff: { initial: '100ms', jitter: false } } };
