@@ -50,7 +50,7 @@ export function isEntryPoint(moduleUrl: string): boolean {
 
 /**
  * Runs the command the arguments name. Exit codes: 0 done, 1 a check or run failed (set by the
- * command), 2 bad input (an invalid run spec or config), 3 anything else; errors go to stderr,
+ * command), 2 bad input (an invalid run spec, config or request), 3 anything else; errors go to stderr,
  * as JSON with --json.
  */
 export async function runCommandLine(argv: readonly string[] = process.argv): Promise<void> {
@@ -58,7 +58,7 @@ export async function runCommandLine(argv: readonly string[] = process.argv): Pr
     await program.parseAsync(argv);
   } catch (error) {
     if (isCairnError(error)) {
-      const input = error.code.startsWith('CAIRN_RUN_SPEC') || error.code === 'CAIRN_CONFIG_INVALID';
+      const input = error.code.startsWith('CAIRN_RUN_SPEC') || error.code === 'CAIRN_CONFIG_INVALID' || error.code === 'CAIRN_PAYLOAD_INVALID';
       if (json()) process.stderr.write(`${JSON.stringify(error)}\n`);
       else {
         process.stderr.write(`${error.code}: ${error.message}\n`);

@@ -44,7 +44,7 @@ function renderCliReference(): string {
     '- **Output**: text for people; with `--json`, one JSON document on stdout (errors as one JSON',
     '  document on stderr), for scripts.',
     '- **Exit codes**: `0` done; `1` a check failed or a run did not succeed (`verify`, `doctor`,',
-    '  `submit --wait`, `watch`); `2` bad input (an invalid run spec or config); `3` anything else',
+    '  `submit --wait`, `watch`); `2` bad input (an invalid run spec, config or request); `3` anything else',
     '  (the server unreachable, a refused request, an unexpected error).',
     '- **Which server**: commands that talk to a running server use `--server <url>`, or the',
     '  `server.host`/`server.port` of the config (`--config`, else `cairn.config.*` in the current',

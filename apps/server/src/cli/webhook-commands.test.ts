@@ -15,7 +15,7 @@ function webhookCommand(args: readonly string[], token: string): Promise<{ code:
   });
 }
 
-test('cairn webhook add prints the secret once; list shows no secret; deliveries and rm; a bad url exits 3 naming body.url', { timeout: 60_000 }, async () => {
+test('cairn webhook add prints the secret once; list shows no secret; deliveries and rm; a bad url exits 2 (bad input) naming body.url', { timeout: 60_000 }, async () => {
   const { base, api, operatorToken } = await start();
   const added = await webhookCommand(['--json', 'webhook', 'add', 'https://example.com/hooks/cairn', '--event', 'run.state', 'item.state', '--run', 'r-nightly', '--server', base], operatorToken);
   expect(added.code, added.stderr).toBe(0);
@@ -31,7 +31,7 @@ test('cairn webhook add prints the secret once; list shows no secret; deliveries
   expect(listed.stdout).toContain(`${webhook.webhookId}  https://example.com/hooks/cairn  run.state,item.state of run r-nightly`);
   expect(listed.stdout).not.toContain(webhook.secret.slice('whsec_'.length));
   expect(JSON.parse(deliveries.stdout)).toEqual([]);
-  expect(refused.code).toBe(3);
+  expect(refused.code).toBe(2);
   expect(refused.stderr).toMatch(/^CAIRN_PAYLOAD_INVALID: .*body\.url must be an http:\/\/ or https:\/\/ URL, not ftp:/);
 
   const removed = await webhookCommand(['webhook', 'rm', webhook.webhookId, '--server', base], operatorToken);

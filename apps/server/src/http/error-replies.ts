@@ -35,6 +35,9 @@ function toCairnError(error: FastifyError | Error): CairnError {
   }
   const fastify = error as FastifyError;
   if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new CairnError('CAIRN_RUN_SPEC_TOO_LARGE', `The request body is larger than this server takes (${fastify.message}); split the run.`, { path: 'body' });
+  if (fastify.code === 'FST_ERR_MAX_PARAM_LENGTH' || fastify.code === 'FST_ERR_BAD_URL') {
+    return new CairnError('CAIRN_PAYLOAD_INVALID', `The request URL is not valid (${fastify.message}); see /openapi.json for each path parameter's form.`, { path: 'url' });
+  }
   if (fastify.statusCode !== undefined && fastify.statusCode >= 400 && fastify.statusCode < 500) {
     return new CairnError('CAIRN_PAYLOAD_INVALID', `The request was refused: ${fastify.message}. Send JSON, or YAML as application/yaml.`, { path: 'body' });
   }

@@ -76,14 +76,17 @@ test('events: a stream resumed with Last-Event-ID continues exactly where it sto
   expect(all[0]).toMatchObject({ type: 'run.state', state: 'queued', runId });
 });
 
-test('one idempotency key, 50 concurrent submits: one run; another spec under it is a conflict', { timeout: 60_000 }, async () => {
-  const { api } = await serve();
+test('one idempotency key, 100 concurrent submits: one run (one 201, 99 200, every answer naming it); another spec under it is a conflict', { timeout: 60_000 }, async () => {
+  const { api, composition } = await serve();
   const submit = (body: string) => api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml', 'idempotency-key': 'nightly-1' }, body });
-  const responses = await Promise.all(Array.from({ length: 50 }, () => submit(yaml('same'))));
+  const responses = await Promise.all(Array.from({ length: 100 }, () => submit(yaml('same'))));
   const bodies = (await Promise.all(responses.map((response) => response.json()))) as { runId: string; created: boolean }[];
+  expect(bodies).toHaveLength(100);
   expect(new Set(bodies.map((body) => body.runId)).size).toBe(1);
   expect(bodies.filter((body) => body.created)).toHaveLength(1);
-  expect(responses.map((response) => response.status).sort((a, b) => a - b)).toEqual([...Array(49).fill(200), 201]);
+  expect(responses.map((response) => response.status).sort((a, b) => a - b)).toEqual([...Array(99).fill(200), 201]);
+  const runs = [...composition.engine.audit.entries()].filter((entry) => entry.action === 'run.submitted');
+  expect(runs.map((entry) => entry.runId)).toEqual([bodies[0]!.runId]);
   const conflict = await submit(yaml('other'));
   expect(conflict.status).toBe(409);
   expect(await conflict.json()).toMatchObject({ code: 'CAIRN_IDEMPOTENCY_CONFLICT' });

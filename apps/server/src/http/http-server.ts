@@ -15,6 +15,7 @@ import type { HttpApp } from './http-app.ts';
 import { isLoopback } from './loopback.ts';
 import { openApiSecurityComponents, transformWithScopes } from './openapi-scopes.ts';
 import { registerRunListRoutes } from './run-list-routes.ts';
+import { declareErrorResponses, itemViewSchema, runViewSchema, submitResultSchema } from './response-schemas.ts';
 import { registerScheduleRoutes } from './schedule-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
 import { sendBlob } from './send-blob.ts';
@@ -53,10 +54,18 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     throw new CairnError('CAIRN_CONFIG_INVALID', `server.auth 'loopback-operator' lets anyone who reaches the server act as its operator: it binds loopback only, not ${options.host}. Bind 127.0.0.1, or use auth: tokens.`, { path: 'config.server.host' });
   }
   const { engine, storage, signingKey, authorizer } = options.composition;
-  const app: HttpApp = Fastify({ ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }), bodyLimit }).withTypeProvider<ZodTypeProvider>();
+  const app: HttpApp = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }),
+    bodyLimit,
+    // Path parameters as long as the schemas allow (a run id may be 200 characters), and the
+    // router's own refusals (a parameter longer still, a malformed URL) answered like every error.
+    routerOptions: { maxParamLength: 256 },
+    frameworkErrors: (error, request, reply) => replyWithError(error, request, reply),
+  }).withTypeProvider<ZodTypeProvider>();
   if (options.logger) logRequests(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  declareErrorResponses(app);
   app.setErrorHandler((error, request, reply) => replyWithError(error instanceof Error ? error : new Error(String(error)), request, reply));
   // Who each request acts as: the token's actor after its scope is checked, or the operator.
   app.decorateRequest('actor', null);
@@ -96,21 +105,21 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.get('/metrics', { config: { action: 'metrics.read' }, schema: { summary: 'Prometheus metrics: runs and items by state, queue depth, dispatch latency, checkpoint lag, anchor failures, HTTP' } }, async (_request, reply) =>
     reply.type(options.composition.metrics.registry.contentType).send(await options.composition.metrics.registry.metrics()),
   );
-  app.get('/healthz', { schema: { summary: 'The process is up' } }, async () => ({ ok: true }));
-  app.get('/readyz', { schema: { summary: 'The engine answers' } }, async () => ({ ready: true, auditEntries: engine.audit.size }));
+  app.get('/healthz', { schema: { summary: 'The process is up', response: { 200: z.strictObject({ ok: z.boolean() }) } } }, async () => ({ ok: true }));
+  app.get('/readyz', { schema: { summary: 'The engine answers', response: { 200: z.strictObject({ ready: z.boolean(), auditEntries: z.int() }) } } }, async () => ({ ready: true, auditEntries: engine.audit.size }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.post('/v1/runs', { config: { action: 'runs.submit' }, schema: { summary: 'Submit a run (JSON, or YAML as application/yaml); Idempotency-Key makes it safe to retry', headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).passthrough() } }, async (request, reply) => {
+  app.post('/v1/runs', { config: { action: 'runs.submit' }, schema: { summary: 'Submit a run (JSON, or YAML as application/yaml); Idempotency-Key makes it safe to retry', headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).passthrough(), response: { 200: submitResultSchema, 201: submitResultSchema } } }, async (request, reply) => {
     const key = request.headers['idempotency-key'];
     const result = engine.submit(request.body, { actor: request.actor!, source: 'the request body', ...(typeof key === 'string' ? { idempotencyKey: key } : {}) });
     return reply.status(result.created ? 201 : 200).send(result);
   });
-  app.get('/v1/runs/:runId', { config: { action: 'runs.read' }, schema: { summary: 'A run', params: runParams } }, async (request) => {
+  app.get('/v1/runs/:runId', { config: { action: 'runs.read' }, schema: { summary: 'A run', params: runParams, response: { 200: runViewSchema } } }, async (request) => {
     const run = engine.run(request.params.runId);
     if (!run) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
     return run;
   });
-  app.get('/v1/runs/:runId/items', { config: { action: 'runs.read' }, schema: { summary: "A run's items", params: runParams } }, async (request) => {
+  app.get('/v1/runs/:runId/items', { config: { action: 'runs.read' }, schema: { summary: "A run's items", params: runParams, response: { 200: z.array(itemViewSchema) } } }, async (request) => {
     if (!engine.run(request.params.runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
     return engine.items(request.params.runId);
   });
@@ -120,17 +129,17 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     if (digest === undefined) throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no patch: it has not succeeded, or it changed nothing.`, { path: 'itemId' });
     return sendBlob(reply, storage, digest, 'text/x-diff', () => new CairnError('CAIRN_NOT_FOUND', `The patch ${digest} of item ${itemId} is not in storage.`, { path: 'itemId' }));
   });
-  app.post('/v1/runs/:runId/cancel', { config: { action: 'runs.cancel' }, schema: { summary: 'Cancel a run', params: runParams } }, async (request, reply) => {
+  app.post('/v1/runs/:runId/cancel', { config: { action: 'runs.cancel' }, schema: { summary: 'Cancel a run', params: runParams, response: { 202: runViewSchema } } }, async (request, reply) => {
     engine.cancelRun(request.params.runId, request.actor!);
-    return reply.status(202).send(engine.run(request.params.runId));
+    return reply.status(202).send(engine.run(request.params.runId)!);
   });
   const itemAction = (action: 'approve' | 'reject' | 'cancel') =>
-    app.post(`/v1/runs/:runId/items/:itemId/${action}`, { config: { action: `items.${action}` }, schema: { summary: `${action[0]!.toUpperCase()}${action.slice(1)} an item`, params: itemParams, body: z.strictObject({ reason: z.string().min(1).max(2_000).optional() }).nullish() } }, async (request, reply) => {
+    app.post(`/v1/runs/:runId/items/:itemId/${action}`, { config: { action: `items.${action}` }, schema: { summary: `${action[0]!.toUpperCase()}${action.slice(1)} an item`, params: itemParams, body: z.strictObject({ reason: z.string().min(1).max(2_000).optional() }).nullish(), response: { 202: itemViewSchema } } }, async (request, reply) => {
       const { runId, itemId } = request.params;
       if (action === 'approve') engine.approve(runId, itemId, request.actor!);
       else if (action === 'reject') engine.reject(runId, itemId, request.actor!, request.body?.reason);
       else engine.cancelItem(runId, itemId, request.actor!);
-      return reply.status(202).send(engine.items(runId).find((item) => item.itemId === itemId));
+      return reply.status(202).send(engine.items(runId).find((item) => item.itemId === itemId)!);
     });
   itemAction('approve');
   itemAction('reject');
@@ -146,7 +155,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { summary: "A run's events, as server-sent events", params: runParams } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
   // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-  app.post('/v1/blobs', { config: { action: 'runs.submit' }, schema: { summary: 'Store bytes (a workspace snapshot) by their digest; returns it' } }, async (request, reply) => {
+  app.post('/v1/blobs', { config: { action: 'runs.submit' }, schema: { summary: 'Store bytes (a workspace snapshot) by their digest; returns it', response: { 201: z.strictObject({ digest: z.string(), bytes: z.int() }) } } }, async (request, reply) => {
     if (!Buffer.isBuffer(request.body)) throw new CairnError('CAIRN_PAYLOAD_INVALID', 'Send the bytes as application/octet-stream.', { path: 'body' });
     const bytes = new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength);
     const digest = sha256Digest(bytes);

@@ -1,10 +1,12 @@
+import { CairnError, isCairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
+import { noContentSchema, scheduleViewSchema } from './response-schemas.ts';
 
 /** Cron schedules: anyone with `runs:read` lists them; `admin` adds and removes. */
 export function registerScheduleRoutes(app: HttpApp, { engine }: ServerComposition): void {
-  app.get('/v1/schedules', { config: { action: 'schedules.read' }, schema: { summary: 'Cron schedules' } }, async () => engine.schedules());
+  app.get('/v1/schedules', { config: { action: 'schedules.read' }, schema: { summary: 'Cron schedules', response: { 200: z.array(scheduleViewSchema) } } }, async () => engine.schedules());
   app.post('/v1/schedules', {
     config: { action: 'schedules.manage' },
     schema: {
@@ -17,14 +19,23 @@ export function registerScheduleRoutes(app: HttpApp, { engine }: ServerCompositi
         catchUp: z.union([z.enum(['skip', 'latest']), z.strictObject({ all: z.int() })]).optional(),
         overlap: z.enum(['skip', 'allow', 'cancel-previous']).optional(),
       }),
+      response: { 201: scheduleViewSchema },
     },
   }, async (request, reply) => {
     const { scheduleId, cron, timeZone, spec, catchUp, overlap } = request.body;
-    const schedule = engine.addSchedule({ scheduleId, cron, spec, ...(timeZone ? { timeZone } : {}), ...(catchUp ? { catchUp } : {}), ...(overlap ? { overlap } : {}) }, request.actor!);
+    let schedule;
+    try {
+      schedule = engine.addSchedule({ scheduleId, cron, spec, ...(timeZone ? { timeZone } : {}), ...(catchUp ? { catchUp } : {}), ...(overlap ? { overlap } : {}) }, request.actor!);
+    } catch (error) {
+      // The engine reports a bad definition as invalid configuration (a 500); over HTTP it is the
+      // request that is wrong, and the client's to fix.
+      if (!isCairnError(error, 'CAIRN_CONFIG_INVALID')) throw error;
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', error.message, { ...(error.path === undefined ? {} : { path: error.path }), issues: error.issues, cause: error });
+    }
     return reply.status(201).send(schedule);
   });
-  app.delete('/v1/schedules/:scheduleId', { config: { action: 'schedules.manage' }, schema: { summary: 'Remove a schedule (its runs stay)', params: z.strictObject({ scheduleId: z.string().min(1).max(64) }) } }, async (request, reply) => {
+  app.delete('/v1/schedules/:scheduleId', { config: { action: 'schedules.manage' }, schema: { summary: 'Remove a schedule (its runs stay)', params: z.strictObject({ scheduleId: z.string().min(1).max(64) }), response: { 204: noContentSchema } } }, async (request, reply) => {
     engine.removeSchedule(request.params.scheduleId, request.actor!);
-    return reply.status(204).send();
+    return reply.status(204).send(null);
   });
 }
