@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=32
 // `cairn`: the command line of the reference server. Each command prints for people, or with
 // --json one JSON document for scripts; exit codes: 0 done, 1 a check or run failed, 2 bad input
-// (an invalid spec or config), 3 an unexpected error.
+// (an invalid spec, config or request), 3 anything else.
 import { readFileSync } from 'node:fs';
 import { loadRunSpec, parseRunSpec } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/worker';
