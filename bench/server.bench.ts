@@ -111,7 +111,7 @@ async function statusRequestsPerSecond(server: RunningServer, runId: string, cli
  * `items` items, and times from the submit until every subscriber has received the run's final
  * event. Samples RSS meanwhile (server and subscribers, one process).
  */
-async function sseFanout(server: RunningServer, count: number, items: number): Promise<{ ms: number; peakRssMb: number }> {
+export async function sseFanout(server: RunningServer, count: number, items: number): Promise<{ ms: number; peakRssMb: number }> {
   const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
   const headers = { authorization: `Bearer ${server.token}` };
   const ready = (await get(agent, new URL('/readyz', server.base), server.token)).body;
