@@ -86,7 +86,7 @@ function get(agent: Agent, url: URL, token: string): Promise<{ status: number; b
 }
 
 /** GET /v1/runs/:id from `clients` keep-alive connections, each asking again as soon as it is answered, for `durationMs`. */
-async function statusRequestsPerSecond(server: RunningServer, runId: string, clients: number, durationMs: number): Promise<number> {
+export async function statusRequestsPerSecond(server: RunningServer, runId: string, clients: number, durationMs: number): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   const url = new URL(`/v1/runs/${runId}`, server.base);
   let answered = 0;
