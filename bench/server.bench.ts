@@ -21,7 +21,7 @@ interface RunningServer {
 }
 
 /** A server as `cairn serve` runs it, on 127.0.0.1:0, with the instant executor and room for 1,000 attempts at once. */
-export async function startServer(): Promise<RunningServer> {
+async function startServer(): Promise<RunningServer> {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-server-'));
   const { configFile, operatorToken } = await initServer(directory);
   // The starter config with the engine's concurrency raised, as the engine benchmarks run it.
@@ -50,7 +50,7 @@ function noOpRun(name: string, count: number) {
  * POSTs one run of `count` no-op items and follows it to its end as `cairn submit --wait` does
  * (the client's waitForRun: the run's server-sent events); returns the wall time.
  */
-export async function submitToCompletion(server: RunningServer, count: number): Promise<{ wallMs: number; cpuMs: number }> {
+async function submitToCompletion(server: RunningServer, count: number): Promise<{ wallMs: number; cpuMs: number }> {
   const client = createCairnClient({ baseUrl: server.base, token: server.token });
   return wallAndCpu(async () => {
     const { runId } = await client.submit(noOpRun(`bench-${count}`, count));
@@ -86,7 +86,7 @@ function get(agent: Agent, url: URL, token: string): Promise<{ status: number; b
 }
 
 /** GET /v1/runs/:id from `clients` keep-alive connections, each asking again as soon as it is answered, for `durationMs`. */
-export async function statusRequestsPerSecond(server: RunningServer, runId: string, clients: number, durationMs: number): Promise<number> {
+async function statusRequestsPerSecond(server: RunningServer, runId: string, clients: number, durationMs: number): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   const url = new URL(`/v1/runs/${runId}`, server.base);
   let answered = 0;
@@ -111,7 +111,7 @@ export async function statusRequestsPerSecond(server: RunningServer, runId: stri
  * `items` items, and times from the submit until every subscriber has received the run's final
  * event. Samples RSS meanwhile (server and subscribers, one process).
  */
-export async function sseFanout(server: RunningServer, count: number, items: number): Promise<{ ms: number; peakRssMb: number }> {
+async function sseFanout(server: RunningServer, count: number, items: number): Promise<{ ms: number; peakRssMb: number }> {
   const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
   const headers = { authorization: `Bearer ${server.token}` };
   const ready = (await get(agent, new URL('/readyz', server.base), server.token)).body;
