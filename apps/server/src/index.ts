@@ -3,7 +3,7 @@ export type { ServerConfig, ServerConfigInput } from './config/server-config-sch
 export { configFileNames, loadServerConfig } from './config/load-server-config.ts';
 export type { LoadedServerConfig } from './config/load-server-config.ts';
 export { composeServer } from './composition/compose-server.ts';
-export type { ServerComposition } from './composition/compose-server.ts';
+export type { ComposeServerOptions, ServerComposition } from './composition/compose-server.ts';
 export { initServer } from './cli/init-server.ts';
 export type { InitResult } from './cli/init-server.ts';
 export { diagnoseServer } from './cli/diagnose-server.ts';

@@ -37,3 +37,20 @@ test('tokens are stored hashed in a 0600 file, shown once, refused once revoked 
   expect(store.list().map((listed) => [listed.name, listed.revokedAt === undefined])).toEqual([['ci', true], ['other', false]]);
   expect(JSON.stringify(store.list())).not.toContain('secretHash');
 });
+
+test('a token revoked through another store of the same file (cairn token revoke) is refused at the next request', async () => {
+  const file = join(directory, 'shared-tokens.json');
+  const serving = new TokenStore(file);
+  const { token: shared, record: sharedRecord } = serving.create('shared', ['runs:read']);
+  const authorizer = new TokenAuthorizer(serving);
+  // Twice, so the serving store has the file as it was at hand when the other one changes it.
+  expect(await authorizer.authenticate(shared)).not.toBeNull();
+  expect(await authorizer.authenticate(shared)).not.toBeNull();
+  new TokenStore(file).revoke(sharedRecord.id);
+  expect(await authorizer.authenticate(shared)).toBeNull();
+  // A token created elsewhere is accepted at once too.
+  const created = new TokenStore(file).create('later', ['runs:read']);
+  expect(await authorizer.authenticate(created.token)).toMatchObject({ scopes: ['runs:read'] });
+  rmSync(file);
+  expect(await authorizer.authenticate(created.token)).toBeNull();
+});

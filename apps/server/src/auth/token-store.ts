@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import { tokenScopes, type TokenScope } from './token-scopes.ts';
@@ -24,11 +24,17 @@ const hashOf = (secret: string) => createHash('sha256').update(secret).digest('h
 
 /**
  * Bearer tokens in one JSON file (0600), hashed: a token is shown once, when created, and the file
- * holds only SHA-256 of its secret. Every read goes to the file, so `cairn token revoke` takes
+ * holds only SHA-256 of its secret. Every read looks at the file, so `cairn token revoke` takes
  * effect on a running server at its next request; writes replace the file atomically.
  */
 export class TokenStore {
   readonly #file: string;
+  /**
+   * The tokens as last read, and the file they were read from (inode, size, change times): a
+   * request costs one stat while the file is unchanged, not a read and a parse. Every write is a
+   * new file (renamed over the old), so a change is never missed.
+   */
+  #cache: { readonly version: string; readonly tokens: StoredToken[] } | undefined;
 
   constructor(file: string) {
     this.#file = file;
@@ -83,8 +89,11 @@ export class TokenStore {
   }
 
   #read(): StoredToken[] {
-    if (!existsSync(this.#file)) return [];
-    return (JSON.parse(readFileSync(this.#file, 'utf8')) as { tokens: StoredToken[] }).tokens;
+    const stats = statSync(this.#file, { bigint: true, throwIfNoEntry: false });
+    if (stats === undefined) return [];
+    const version = `${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
+    if (this.#cache?.version !== version) this.#cache = { version, tokens: (JSON.parse(readFileSync(this.#file, 'utf8')) as { tokens: StoredToken[] }).tokens };
+    return [...this.#cache.tokens];
   }
 
   #write(tokens: readonly StoredToken[]): void {

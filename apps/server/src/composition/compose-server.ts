@@ -1,4 +1,4 @@
-import type { AuditAnchorV1, AuthorizerV1, CipherV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
+import type { AuditAnchorV1, AuthorizerV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { TokenAuthorizer } from '../auth/token-authorizer.ts';
 import { TokenStore } from '../auth/token-store.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
@@ -29,15 +29,24 @@ export interface ServerComposition {
   close(): Promise<void>;
 }
 
+export interface ComposeServerOptions {
+  readonly logger?: Logger;
+  /**
+   * Executors by name, instead of the one `config.executor` describes (items that name none use
+   * the first). For embedding a server over executors of one's own, and for benchmarks that
+   * measure the server without sandboxes.
+   */
+  readonly executors?: Readonly<Record<string, ExecutorV1>>;
+  /** Webhook delivery timing (tests shorten the Standard Webhooks schedule). */
+  readonly webhooks?: { readonly retrySchedule?: readonly number[]; readonly timeoutMs?: number };
+}
+
 /**
  * Builds every seam the config names and the engine over them. Seam packages are imported when a
  * config names them, not before: a local server never loads a cloud SDK. Keys must exist already
  * (`cairn init` makes them): a server never invents a signing key at boot.
  */
-export async function composeServer(
-  loaded: LoadedServerConfig,
-  options: { readonly logger?: Logger; readonly webhooks?: { readonly retrySchedule?: readonly number[]; readonly timeoutMs?: number } } = {},
-): Promise<ServerComposition> {
+export async function composeServer(loaded: LoadedServerConfig, options: ComposeServerOptions = {}): Promise<ServerComposition> {
   const { config, paths } = loaded;
   // Only 'local' exists today; each kind is one lazy import.
   const local = await import('@cairn/local');
@@ -47,19 +56,21 @@ export async function composeServer(
   const cipher = local.createLocalCipher({ keyFile: paths.cipherKey });
   const anchors = paths.anchors.map((directory) => local.createLocalAuditAnchor({ directory }));
   const signingKey: PublicKeyRecord = { keyId: await signer.keyId(), algorithm: signer.algorithm, publicKey: Buffer.from(await signer.publicKey()).toString('base64') };
-  const executor = local.createLocalExecutor({
-    storage,
-    trustedKeys: [signingKey],
-    stateDirectory: paths.executions,
-    workRoot: paths.work,
-    sandbox: config.executor.sandbox,
-    ...(options.logger ? { logger: options.logger } : {}),
-  });
+  const executors = options.executors ?? {
+    local: local.createLocalExecutor({
+      storage,
+      trustedKeys: [signingKey],
+      stateDirectory: paths.executions,
+      workRoot: paths.work,
+      sandbox: config.executor.sandbox,
+      ...(options.logger ? { logger: options.logger } : {}),
+    }),
+  };
   const metrics = new ServerMetrics();
   const engine = createEngine({
     observer: metrics.observer,
     database: paths.database,
-    executors: { local: executor },
+    executors,
     storage,
     signer,
     cipher,

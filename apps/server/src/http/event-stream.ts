@@ -16,8 +16,20 @@ export async function streamEvents(engine: Engine, request: FastifyRequest, repl
   reply.hijack();
   reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   reply.raw.write(': cairn events\n\n');
+  // Events that come together (a page the engine read) leave in one socket write, not one each:
+  // the socket is corked at the first and uncorked once this tick's events are written.
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    reply.raw.uncork();
+  };
   try {
     for await (const event of engine.events({ after: Number.isSafeInteger(after) ? after : -1, signal: controller.signal, ...(runId === undefined ? {} : { runId }) })) {
+      if (!corked) {
+        corked = true;
+        reply.raw.cork();
+        process.nextTick(uncork);
+      }
       // Respect backpressure: wait for the socket to drain rather than buffer without bound.
       if (!reply.raw.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)) {
         await new Promise<void>((resolve) => {

@@ -317,8 +317,10 @@ export class Dispatcher {
       issuedAt: new Date(this.#now()).toISOString(),
     };
     const envelope = await signManifest(manifest, this.#settings.signer);
-    const manifestDigest = digestOfJson(envelope);
-    await this.#settings.storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope), { ifAbsent: true, contentType: 'application/json' });
+    // The stored bytes and their digest from one canonical encoding of the envelope, not two.
+    const envelopeBytes = canonicalJsonBytes(envelope);
+    const manifestDigest = sha256Digest(envelopeBytes);
+    await this.#settings.storage.put(manifestKey(manifestDigest), envelopeBytes, { ifAbsent: true, contentType: 'application/json' });
     return {
       runId, itemId, attempt, executionId, executor, executorName: stored.executor, locks, manifestDigest, timeoutMs: manifest.limits.timeoutMs, queue: spec.queue ?? null,
       readyAt: item.readyAt, inputDigest, ...(secrets ? { secrets: secrets.values, secretVersions: secrets.versions } : {}),

@@ -47,8 +47,33 @@ export async function linkIfAbsent(temporary: string, target: string): Promise<b
   }
 }
 
-/** Flushes a directory's entries (a rename, link or new file in it) to disk. */
-export async function syncDirectory(directory: string): Promise<void> {
+/** The directory flush under way in each directory, and the one queued behind it. */
+const directorySyncs = new Map<string, { readonly running: Promise<void>; queued?: Promise<void> }>();
+
+/**
+ * Flushes a directory's entries (a rename, link or new file in it) to disk. Concurrent callers
+ * share flushes: one fsync covers every change made before it starts, so a caller that finds one
+ * under way (which may have started before its change) waits for the next, and everyone arriving
+ * meanwhile shares that one. A thousand objects written together into one folder cost two
+ * directory fsyncs, not a thousand — each fsync is milliseconds on a real disk.
+ */
+export function syncDirectory(directory: string): Promise<void> {
+  const state = directorySyncs.get(directory);
+  if (state === undefined) return startDirectorySync(directory);
+  state.queued ??= state.running.catch(() => undefined).then(() => startDirectorySync(directory));
+  return state.queued;
+}
+
+function startDirectorySync(directory: string): Promise<void> {
+  const running = fsyncDirectory(directory).finally(() => {
+    const state = directorySyncs.get(directory);
+    if (state?.running === running && state.queued === undefined) directorySyncs.delete(directory);
+  });
+  directorySyncs.set(directory, { running });
+  return running;
+}
+
+async function fsyncDirectory(directory: string): Promise<void> {
   const handle = await open(directory, 'r');
   try {
     await handle.sync();
