@@ -4,7 +4,10 @@ import type { AuditEntryFilters } from '@cairn/client';
 import { clientOf, json, program, say } from './cli-program.ts';
 import { writeChunks } from './file-output.ts';
 
-/** `cairn audit export`: the audit log (or part of it) as NDJSON, streamed from the server. */
+/**
+ * `cairn audit export`: the audit log (or part of it) as NDJSON, streamed from the server.
+ * `cairn audit bundle`: one run's evidence bundle, to verify offline with `cairn verify`.
+ */
 export function addAuditCommands(): void {
   const audit = program.command('audit').description('the audit log of a running server (audit:read)');
   audit
@@ -40,5 +43,18 @@ export function addAuditCommands(): void {
       }
       await writeChunks(lines(), options.out);
       if (options.out !== undefined) say(json() ? JSON.stringify({ out: options.out, entries: count }) : `wrote ${count} audit entries to ${options.out}`);
+    });
+  audit
+    .command('bundle')
+    .argument('<runId>', 'the run')
+    .option('--out <file>', 'write to this file (0600) instead of stdout')
+    .option('--server <url>', 'the server')
+    .description("a run's evidence bundle (cairn.bundle/v1): verify it anywhere with cairn verify")
+    .action(async (runId: string, options: { out?: string; server?: string }) => {
+      const bundle = await clientOf(options.server).bundle(runId);
+      await writeChunks((async function* () {
+        yield Buffer.from(bundle.buffer, bundle.byteOffset, bundle.byteLength).toString('utf8');
+      })(), options.out);
+      if (options.out !== undefined) say(json() ? JSON.stringify({ out: options.out, runId, bytes: bundle.byteLength }) : `wrote the evidence bundle of run ${runId} to ${options.out} (${bundle.byteLength} bytes); check it with cairn verify ${options.out}`);
     });
 }

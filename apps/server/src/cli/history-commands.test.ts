@@ -1,4 +1,4 @@
-// `cairn runs`, `cairn audit export` and `cairn report` as a user runs them (child processes),
+// `cairn runs`, `cairn audit export`, `cairn audit bundle` and `cairn report` as a user runs them (child processes),
 // against a running server holding real runs.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -27,8 +27,8 @@ function cairn(args: string[], env: Record<string, string>): Promise<{ status: n
 
 const hostile = '<script>alert(1)</script>, "quoted"';
 
-test('cairn runs pages the history; cairn audit export writes NDJSON whose leaves are the log\'s; cairn report writes every format, escaped', { timeout: 90_000 }, async () => {
-  const { directory, base: server, operatorToken, composition } = await start();
+test('cairn runs pages the history; cairn audit export writes NDJSON whose leaves are the log\'s, and audit bundle one that verifies; cairn report writes every format, escaped', { timeout: 90_000 }, async () => {
+  const { directory, base: server, operatorToken, composition, keyId } = await start();
   const { engine } = composition;
   const client = createCairnClient({ baseUrl: server, token: operatorToken });
   const spec = (name: string) => ({ version: 1, name, items: [{ id: 'one', runtime: { kind: 'command', argv: ['/bin/true'] } }] });
@@ -72,6 +72,13 @@ test('cairn runs pages the history; cairn audit export writes NDJSON whose leave
   expect(csv.status, csv.stderr).toBe(0);
   expect(csv.stdout).toContain('"<script>alert(1)</script>, ""quoted"""');
   expect(csv.stdout.split('\r\n')[1]).toMatch(/^total,/);
+
+  const bundleFile = join(directory, 'plain.bundle.json');
+  const bundled = await cairn(['audit', 'bundle', runIds[0]!, '--out', bundleFile, '--server', server], env);
+  expect(bundled.status, bundled.stderr).toBe(0);
+  const verified = await cairn(['--json', 'verify', bundleFile, '--trusted-key', keyId], {});
+  expect(verified.status, verified.stderr).toBe(0);
+  expect(JSON.parse(verified.stdout)).toMatchObject({ claim: 'tamper-detecting', valid: true });
 
   const { token } = composition.tokens.create('reader', ['runs:read']);
   const [refused, future] = await Promise.all([
