@@ -26,8 +26,11 @@ export interface BackupResult {
  *    anchor copied earlier holds only checkpoints the database copy knows (a prefix of what a
  *    later copy would hold). Copied after, it could hold a checkpoint of entries the database copy
  *    lacks, and the restored log, growing differently, would conflict with it at that size;
- * 2. the database through SQLite's online backup (a second connection; the WAL is read through
- *    SQLite, never copied as a raw file, so no committed transaction is half-copied);
+ * 2. the webhook database, then the engine's, each through SQLite's online backup (a second
+ *    connection; the WAL is read through SQLite, never copied as a raw file, so no committed
+ *    transaction is half-copied). Webhooks first: their cursor names a position in the audit log,
+ *    so copied before the log it never points past the restored log's end (events after it are
+ *    delivered again, at least once, rather than never);
  * 3. storage after the database: objects are content-addressed and immutable, and the engine
  *    stores one before a database row names it, so every object the database copy names is there;
  *    objects written meanwhile are extra and harmless;
@@ -45,6 +48,8 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
   for (const [index, directory] of paths.anchors.entries()) {
     for (const found of await filesUnder(directory)) add(`${backupDataPrefix}${index === 0 ? 'anchor' : `anchor-${index}`}/${found.path}`, found.content, found.mode);
   }
+  // A server that never started its webhook dispatcher has no webhook database yet.
+  if (await stat(paths.webhooks).then(() => true, () => false)) add(`${backupDataPrefix}webhooks.db`, await copyDatabase(paths.webhooks), 0o600);
   add(`${backupDataPrefix}cairn.db`, await copyDatabase(paths.database), 0o600);
   // Through the storage seam, not its files: the archive names objects by key, whatever the layout.
   const storage = createLocalStorageProvider({ root: paths.storage });
@@ -72,7 +77,7 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
   return { file, members: members.length, bytes: archive.byteLength, signingKeyId };
 }
 
-/** The database as SQLite's online backup API copies it, read back from a private temporary file. */
+/** A database as SQLite's online backup API copies it, read back from a private temporary file. */
 async function copyDatabase(path: string): Promise<Uint8Array> {
   let database: Database.Database;
   try {
@@ -83,8 +88,8 @@ async function copyDatabase(path: string): Promise<Uint8Array> {
   const folder = await mkdtemp(join(tmpdir(), 'cairn-backup-'));
   try {
     database.pragma('busy_timeout = 5000');
-    await database.backup(join(folder, 'cairn.db'));
-    return await readFile(join(folder, 'cairn.db'));
+    await database.backup(join(folder, 'copy.db'));
+    return await readFile(join(folder, 'copy.db'));
   } finally {
     database.close();
     await rm(folder, { recursive: true, force: true });

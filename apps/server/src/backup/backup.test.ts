@@ -31,9 +31,10 @@ function cairn(args: string[], cwd: string): Promise<{ status: number | null; st
 
 const writeSpec = (name: string, line: string) => ({ version: 1, name, items: [{ id: 'write', runtime: { kind: 'command', argv: ['/bin/sh', '-c', `echo ${line} > made.txt`] } }] });
 
-test('backup while serving, restore elsewhere: runs, items, patches, evidence under the same key, keys 0600; tampering and overwriting refused', { timeout: 90_000 }, async () => {
+test('backup while serving, restore elsewhere: runs, items, patches, webhooks, evidence under the same key, keys 0600; tampering and overwriting refused', { timeout: 90_000 }, async () => {
   const { directory, api, composition, keyId } = await start();
   const submit = async (spec: object) => ((await (await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) })).json()) as { runId: string }).runId;
+  const webhook = (await (await api('/v1/webhooks', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: 'http://127.0.0.1:9/backed-up', events: ['run.state'] }) })).json()) as { webhookId: string; secret: string };
   const runId = await submit(writeSpec('before-backup', 'restored-line'));
   expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
 
@@ -56,6 +57,10 @@ test('backup while serving, restore elsewhere: runs, items, patches, evidence un
   const copy = await composeServer(loadServerConfig({ directory: target, env: { CAIRN_SANDBOX: 'none' } }));
   try {
     expect(copy.signingKey.keyId).toBe(keyId);
+    // The webhook endpoint, its secret (decrypted with the restored cipher key) and its deliveries.
+    expect(copy.webhooks.list()).toEqual([expect.objectContaining({ webhookId: webhook.webhookId, url: 'http://127.0.0.1:9/backed-up' })]);
+    expect(await copy.webhooks.secretOf(webhook.webhookId)).toBe(webhook.secret);
+    expect(copy.webhooks.deliveries(webhook.webhookId).length).toBeGreaterThan(0);
     expect(copy.engine.run(runId)).toMatchObject({ runId, name: 'before-backup', state: 'succeeded' });
     expect(copy.engine.items(runId)).toEqual([expect.objectContaining({ itemId: 'write', state: 'succeeded' })]);
     const patch = await copy.storage.get(blobKey(copy.engine.artifacts(runId, 'write')!['patch']!));

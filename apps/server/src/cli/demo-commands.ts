@@ -1,8 +1,7 @@
-import { runDemo } from '../demo/run-demo.ts';
 import { json, program, say } from './cli-program.ts';
 import { progressOutput } from './run-progress.ts';
 
-/** `cairn demo`: the README's main command (see `runDemo`). */
+/** `cairn demo`: the README's main command (see `runDemo`, loaded when the command runs). */
 export function addDemoCommands(): void {
   program
     .command('demo')
@@ -10,6 +9,7 @@ export function addDemoCommands(): void {
     .description('init a server in a fresh directory, run the sample run through its API twice (live progress, an approval, patches, a reused pure check), then verify its evidence bundle')
     .action(async (options: { directory?: string }) => {
       const quiet = json();
+      const { runDemo } = await import('../demo/run-demo.ts');
       const result = await runDemo({
         ...(options.directory === undefined ? {} : { directory: options.directory }),
         say: quiet ? () => undefined : say,

@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import { parseRunSpec } from '@cairn/protocol';
+import { snapshotWorkspace } from '@cairn/worker';
+import { clientOf, json, program, say } from './cli-program.ts';
+import { progressOutput, RunProgress } from './run-progress.ts';
+
+/**
+ * `cairn submit`, `status`, `watch`, `cancel`, `approve`, `reject` and `patch`: a run's life,
+ * through a running server.
+ */
+export function addRunCommands(): void {
+  program
+    .command('submit')
+    .argument('<spec>', 'a run spec, YAML or JSON')
+    .option('--workspace <dir>', 'snapshot this directory (a git tree, or every file) and run over it')
+    .option('--wait', 'follow the run until it ends; exit 1 unless it succeeded')
+    .option('--idempotency-key <key>', 'the same key and spec return the same run')
+    .option('--server <url>', 'the server (default: this config\'s server.host:server.port)')
+    .description('submit a run to a running server')
+    .action(async (file: string, options: { workspace?: string; wait?: boolean; idempotencyKey?: string; server?: string }) => {
+      const cairn = clientOf(options.server);
+      let spec: unknown = readFileSync(file, 'utf8');
+      if (options.workspace) {
+        const snapshot = await snapshotWorkspace(options.workspace);
+        const digest = await cairn.uploadBlob(snapshot.bytes);
+        spec = { ...(parseRunSpec(spec as string, { source: file }) as object), workspace: { snapshot: digest } };
+        if (!json()) say(`workspace ${options.workspace}: ${snapshot.entries} files, ${digest}`);
+      }
+      const submitted = await cairn.submit(spec, options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {});
+      if (!options.wait) {
+        say(json() ? JSON.stringify(submitted) : `run ${submitted.runId} ${submitted.created ? 'submitted' : 'already existed (same idempotency key and spec)'}`);
+        return;
+      }
+      if (!json()) say(`run ${submitted.runId}`);
+      const progress = new RunProgress(await cairn.items(submitted.runId), progressOutput(json()));
+      const run = await cairn.waitForRun(submitted.runId, { onEvent: (event) => progress.onEvent(event) });
+      progress.done();
+      say(json() ? JSON.stringify(run) : `run ${run.state}: ${run.itemsFinished}/${run.itemsTotal} items finished, ${run.itemsFailed} failed`);
+      process.exitCode = run.state === 'succeeded' ? 0 : 1;
+    });
+
+  program
+    .command('status')
+    .argument('<runId>', 'the run (its id, as submit printed it)')
+    .option('--server <url>', 'the server')
+    .description("a run and its items")
+    .action(async (runId: string, options: { server?: string }) => {
+      const cairn = clientOf(options.server);
+      const [run, items] = await Promise.all([cairn.run(runId), cairn.items(runId)]);
+      if (json()) return void say(JSON.stringify({ run, items }));
+      say(`run ${run.runId} (${run.name}): ${run.state}`);
+      for (const item of items) say(`  ${item.itemId.padEnd(16)} ${item.state}`);
+    });
+
+  program
+    .command('watch')
+    .argument('<runId>', 'the run (its id, as submit printed it)')
+    .option('--server <url>', 'the server')
+    .description("follow a run's events until it ends (resumes after a dropped connection)")
+    .action(async (runId: string, options: { server?: string }) => {
+      const cairn = clientOf(options.server);
+      // With --json, every event is a line of its own for scripts; otherwise the items' progress.
+      const progress = json() ? undefined : new RunProgress(await cairn.items(runId), progressOutput(false));
+      const run = await cairn.waitForRun(runId, { onEvent: (event) => (progress ? progress.onEvent(event) : say(JSON.stringify(event))) });
+      progress?.done();
+      if (!json()) say(`run ${run.state}`);
+      process.exitCode = run.state === 'succeeded' ? 0 : 1;
+    });
+
+  for (const [name, description] of [
+    ['cancel', 'cancel a run, or one item of it'],
+    ['approve', 'approve an item awaiting approval'],
+    ['reject', 'reject an item awaiting approval (it fails, with --reason)'],
+  ] as const) {
+    program
+      .command(name)
+      .argument('<runId>', 'the run (its id, as submit printed it)')
+      .argument(name === 'cancel' ? '[itemId]' : '<itemId>', name === 'cancel' ? 'one item to cancel (default: the whole run)' : 'the item awaiting approval')
+      .option('--reason <text>', 'why (reject)')
+      .option('--server <url>', 'the server')
+      .description(description)
+      .action(async (runId: string, itemId: string | undefined, options: { reason?: string; server?: string }) => {
+        const cairn = clientOf(options.server);
+        const result = name === 'approve' ? await cairn.approve(runId, itemId!) : name === 'reject' ? await cairn.reject(runId, itemId!, options.reason) : itemId ? await cairn.cancelItem(runId, itemId) : await cairn.cancel(runId);
+        say(json() ? JSON.stringify(result) : `${name === 'cancel' ? 'cancel requested' : `${name}d`}: ${itemId ? `item ${itemId} of ` : ''}run ${runId}`);
+      });
+  }
+
+  program
+    .command('patch')
+    .argument('<runId>', 'the run (its id, as submit printed it)')
+    .argument('<itemId>', 'the item whose patch to print')
+    .option('--server <url>', 'the server')
+    .description("print a succeeded item's patch (apply it with git apply)")
+    .action(async (runId: string, itemId: string, options: { server?: string }) => {
+      process.stdout.write(await clientOf(options.server).patch(runId, itemId));
+    });
+}

@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import { clientOf, json, program, say } from './cli-program.ts';
+
+/** `cairn schedule add|list|rm`: cron schedules of a running server. */
+export function addScheduleCommands(): void {
+  const schedule = program.command('schedule').description('cron schedules of a running server');
+  schedule
+    .command('add')
+    .description('add a schedule: each slot submits the spec as run <id>@<slot time>')
+    .argument('<spec>', 'the run spec each slot submits')
+    .requiredOption('--id <scheduleId>', 'the schedule id (runs are <id>@<slot time>)')
+    .requiredOption('--cron <expression>', 'a cron expression, e.g. "0 9 * * 1-5"')
+    .option('--time-zone <zone>', 'an IANA time zone (default UTC)')
+    .option('--catch-up <policy>', 'skip (default), latest, or all:<n>')
+    .option('--overlap <policy>', 'skip (default), allow, or cancel-previous')
+    .option('--server <url>', 'the server')
+    .action(async (file: string, options: { id: string; cron: string; timeZone?: string; catchUp?: string; overlap?: string; server?: string }) => {
+      const catchUp = options.catchUp?.startsWith('all:') ? { all: Number(options.catchUp.slice(4)) } : options.catchUp;
+      const added = await clientOf(options.server).addSchedule({ scheduleId: options.id, cron: options.cron, spec: readFileSync(file, 'utf8'), ...(options.timeZone ? { timeZone: options.timeZone } : {}), ...(catchUp ? { catchUp } : {}), ...(options.overlap ? { overlap: options.overlap } : {}) });
+      say(json() ? JSON.stringify(added) : `schedule ${options.id} added; next slot ${String(added['nextSlot'])}`);
+    });
+  schedule
+    .command('list')
+    .description('the schedules and their next slots')
+    .option('--server <url>', 'the server')
+    .action(async (options: { server?: string }) => {
+      const schedules = await clientOf(options.server).schedules();
+      if (json()) say(JSON.stringify(schedules));
+      else for (const item of schedules) say(`${String(item['scheduleId']).padEnd(20)} ${String(item['cron']).padEnd(16)} ${String(item['timeZone']).padEnd(16)} next ${String(item['nextSlot'])}`);
+    });
+  schedule
+    .command('rm')
+    .description('remove a schedule (the runs it made stay)')
+    .argument('<scheduleId>', 'the schedule id')
+    .option('--server <url>', 'the server')
+    .action(async (scheduleId: string, options: { server?: string }) => {
+      await clientOf(options.server).removeSchedule(scheduleId);
+      say(json() ? JSON.stringify({ removed: scheduleId }) : `schedule ${scheduleId} removed`);
+    });
+}

@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import { loadRunSpec } from '@cairn/protocol';
+import { loadServerConfig } from '../config/load-server-config.ts';
+import { configOption, json, program, say } from './cli-program.ts';
+
+/**
+ * `cairn init`, `doctor`, `validate` and `serve`: making, checking and running a server from its
+ * config. Each loads what it needs when it runs (the engine and Fastify only for `serve` and
+ * `doctor`), so every other `cairn` command starts quickly.
+ */
+export function addServerCommands(): void {
+  program
+    .command('init')
+    .argument('[directory]', 'where to write cairn.config.yaml and the data directory', '.')
+    .description('write a working local config, its data directory and keys (0600)')
+    .action(async (directory: string) => {
+      const { initServer } = await import('./init-server.ts');
+      const result = await initServer(directory);
+      if (json()) {
+        say(JSON.stringify(result));
+        return;
+      }
+      say(`wrote ${result.configFile}`);
+      say(`data in ${result.dataDirectory}; signing key ${result.keyId} (pin it when you verify evidence)`);
+      say(`operator token (admin; shown once, only its hash is kept): ${result.operatorToken}`);
+      say('next: cairn doctor');
+    });
+
+  program
+    .command('doctor')
+    .description('check that this machine and config can run work')
+    .action(async () => {
+      const { diagnoseServer } = await import('./diagnose-server.ts');
+      const findings = await diagnoseServer(loadServerConfig(configOption()));
+      if (json()) say(JSON.stringify(findings));
+      else for (const finding of findings) say(`${finding.ok ? 'ok  ' : 'FAIL'}  ${finding.check.padEnd(13)} ${finding.detail}${finding.fix ? `\n      fix: ${finding.fix}` : ''}`);
+      process.exitCode = findings.every((finding) => finding.ok) ? 0 : 1;
+    });
+
+  program
+    .command('validate')
+    .argument('<spec>', 'a run spec, YAML or JSON')
+    .description('check a run spec and report every problem with its JSON path')
+    .action((file: string) => {
+      const { spec, digest } = loadRunSpec(readFileSync(file, 'utf8'), { source: file });
+      if (json()) say(JSON.stringify({ valid: true, name: spec.name, items: spec.items.length, digest }));
+      else say(`valid: run "${spec.name}", ${spec.items.length} items, spec digest ${digest}`);
+    });
+
+  program
+    .command('serve')
+    .description('run the server: the engine and its HTTP API on server.host:server.port (tokens required off loopback)')
+    .action(async () => {
+      const loaded = loadServerConfig(configOption());
+      // With --json, standard output is the one JSON document: the log goes to standard error.
+      const { createServerLogger } = await import('../logging/server-logger.ts');
+      const logger = createServerLogger({ level: loaded.config.server.logLevel, ...(json() ? { destination: 2, pretty: process.stderr.isTTY === true } : {}) });
+      const [{ composeServer }, { buildHttpApi }] = await Promise.all([import('../composition/compose-server.ts'), import('../http/http-server.ts')]);
+      const composition = await composeServer(loaded, { logger });
+      const app = await buildHttpApi({ composition, host: loaded.config.server.host, auth: loaded.config.server.auth, logger });
+      composition.engine.start();
+      composition.webhookDispatcher.start();
+      const address = await app.listen({ host: loaded.config.server.host, port: loaded.config.server.port });
+      say(json() ? JSON.stringify({ listening: address }) : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}); Ctrl-C stops`);
+      const stop = async () => {
+        await app.close();
+        await composition.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop());
+      process.once('SIGTERM', () => void stop());
+    });
+}

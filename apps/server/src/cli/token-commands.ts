@@ -1,0 +1,37 @@
+import { tokenScopes } from '../auth/token-scopes.ts';
+import { TokenStore } from '../auth/token-store.ts';
+import { loadServerConfig } from '../config/load-server-config.ts';
+import { configOption, json, program, say } from './cli-program.ts';
+
+/**
+ * `cairn token create|list|revoke`: bearer tokens, written to the config's token file (stored
+ * hashed).
+ */
+export function addTokenCommands(): void {
+  const token = program.command('token').description('bearer tokens of this server (stored hashed)');
+  token
+    .command('create')
+    .requiredOption('--name <name>', 'what the token is for')
+    .requiredOption('--scope <scope...>', `scopes: ${tokenScopes.join(', ')}`)
+    .description('make a token; it is shown once')
+    .action((options: { name: string; scope: string[] }) => {
+      const created = new TokenStore(loadServerConfig(configOption()).paths.tokens).create(options.name, options.scope);
+      say(json() ? JSON.stringify(created) : `${created.token}\n(token ${created.record.id}, ${created.record.scopes.join(' ')}; shown once, only its hash is kept)`);
+    });
+  token
+    .command('list')
+    .description('tokens, without their secrets')
+    .action(() => {
+      const tokens = new TokenStore(loadServerConfig(configOption()).paths.tokens).list();
+      if (json()) say(JSON.stringify(tokens));
+      else for (const record of tokens) say(`${record.id}  ${record.name.padEnd(20)} ${record.scopes.join(' ').padEnd(30)} ${record.revokedAt ? `revoked ${record.revokedAt}` : `since ${record.createdAt}`}`);
+    });
+  token
+    .command('revoke')
+    .argument('<id>', 'the token id (cairn token list)')
+    .description('revoke a token; a running server refuses it from its next request')
+    .action((id: string) => {
+      const record = new TokenStore(loadServerConfig(configOption()).paths.tokens).revoke(id);
+      say(json() ? JSON.stringify(record) : `token ${record.id} revoked`);
+    });
+}
