@@ -1,7 +1,7 @@
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createCairnClient, type CairnClient } from '@cairn/client';
-import { isCairnError } from '@cairn/protocol';
+import { CairnError, isCairnError } from '@cairn/protocol';
 import { Command } from 'commander';
 import { loadServerConfig } from '../config/load-server-config.ts';
 
@@ -26,6 +26,19 @@ export function clientOf(url: string | undefined): CairnClient {
   }
   const token = process.env['CAIRN_TOKEN'];
   return createCairnClient({ baseUrl, ...(token ? { token } : {}) });
+}
+
+/**
+ * The bytes of a file named on the command line; one that cannot be read is bad input
+ * (CAIRN_PAYLOAD_INVALID, exit 2) naming the file and why, not an unexpected error.
+ */
+export function readInputFile(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'there is no such file' : (error as Error).message;
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', `Cannot read ${what} ${file}: ${reason}. Check the path.`, { path: file });
+  }
 }
 
 /** The `--config` file, when one was named. */

@@ -61,3 +61,12 @@ test('validate: a valid spec, and an invalid one with every problem and exit cod
   expect(invalid.stderr).toContain('CAIRN_RUN_SPEC_INVALID');
   expect(invalid.stderr).toContain('$.items[1].dependsOn[0]');
 });
+
+test('a file named on the command line that cannot be read is bad input (exit 2) naming it, never an unexpected error', () => {
+  const missing = join(tmpdir(), 'no-such-cairn-file.json');
+  for (const args of [['verify', missing], ['validate', missing], ['--json', 'submit', missing, '--server', 'http://127.0.0.1:9']]) {
+    const result = cairn(args, tmpdir());
+    expect([args[0], result.status]).toEqual([args[0], 2]);
+    expect(result.stderr).toContain(`Cannot read the ${args.includes('verify') ? 'evidence bundle' : 'run spec'} ${missing}: there is no such file`);
+  }
+});

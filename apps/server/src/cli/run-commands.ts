@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { parseRunSpec } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/worker';
-import { clientOf, json, program, say } from './cli-program.ts';
+import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { progressOutput, RunProgress } from './run-progress.ts';
 
 /**
@@ -19,7 +18,7 @@ export function addRunCommands(): void {
     .description('submit a run to a running server')
     .action(async (file: string, options: { workspace?: string; wait?: boolean; idempotencyKey?: string; server?: string }) => {
       const cairn = clientOf(options.server);
-      let spec: unknown = readFileSync(file, 'utf8');
+      let spec: unknown = readInputFile(file, 'the run spec').toString('utf8');
       if (options.workspace) {
         const snapshot = await snapshotWorkspace(options.workspace);
         const digest = await cairn.uploadBlob(snapshot.bytes);

@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { clientOf, json, program, say } from './cli-program.ts';
+import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 
 /** `cairn schedule add|list|rm`: cron schedules of a running server. */
 export function addScheduleCommands(): void {
@@ -16,7 +15,7 @@ export function addScheduleCommands(): void {
     .option('--server <url>', 'the server')
     .action(async (file: string, options: { id: string; cron: string; timeZone?: string; catchUp?: string; overlap?: string; server?: string }) => {
       const catchUp = options.catchUp?.startsWith('all:') ? { all: Number(options.catchUp.slice(4)) } : options.catchUp;
-      const added = await clientOf(options.server).addSchedule({ scheduleId: options.id, cron: options.cron, spec: readFileSync(file, 'utf8'), ...(options.timeZone ? { timeZone: options.timeZone } : {}), ...(catchUp ? { catchUp } : {}), ...(options.overlap ? { overlap: options.overlap } : {}) });
+      const added = await clientOf(options.server).addSchedule({ scheduleId: options.id, cron: options.cron, spec: readInputFile(file, 'the run spec').toString('utf8'), ...(options.timeZone ? { timeZone: options.timeZone } : {}), ...(catchUp ? { catchUp } : {}), ...(options.overlap ? { overlap: options.overlap } : {}) });
       say(json() ? JSON.stringify(added) : `schedule ${options.id} added; next slot ${String(added['nextSlot'])}`);
     });
   schedule

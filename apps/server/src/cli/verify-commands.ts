@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { formatVerificationReport } from '../evidence/format-verification-report.ts';
 import { verifyEvidence } from '../evidence/verify-evidence.ts';
-import { json, program, say } from './cli-program.ts';
+import { json, program, readInputFile, say } from './cli-program.ts';
 
 /** `cairn verify`: an evidence bundle checked offline (or with its anchors read live). */
 export function addVerifyCommands(): void {
@@ -12,7 +11,7 @@ export function addVerifyCommands(): void {
     .option('--online', "also read each anchor live (a 'file' anchor from its directory); without it nothing is read but the file")
     .description('verify an evidence bundle (offline unless --online); exit 1 unless every check it ran passed')
     .action(async (file: string, options: { trustedKey?: string[]; online?: boolean }) => {
-      const report = await verifyEvidence(new Uint8Array(readFileSync(file)), { ...(options.trustedKey ? { trustedKeyIds: options.trustedKey } : {}), online: options.online === true });
+      const report = await verifyEvidence(new Uint8Array(readInputFile(file, 'the evidence bundle')), { ...(options.trustedKey ? { trustedKeyIds: options.trustedKey } : {}), online: options.online === true });
       if (json()) say(JSON.stringify(report));
       else for (const line of formatVerificationReport(report)) say(line);
       process.exitCode = report.valid ? 0 : 1;

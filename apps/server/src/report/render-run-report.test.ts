@@ -68,6 +68,13 @@ describe('renderRunReport', () => {
     expect(records.every((record) => record.length === 11)).toBe(true);
   });
 
+  test('csv shows a name a spreadsheet would run as a formula as text: it starts with an apostrophe', () => {
+    const formulas = ['=HYPERLINK("http://x")', '+1+1', '-2+3', '@SUM(A1)', '\tindented'];
+    const rows = readCsv(renderRunReport(buildRunReport(formulas.map((name, index) => run({ runId: `r-${index}`, name })), { generatedAt: '2026-11-23T00:00:00.000Z' }), 'csv'));
+    expect(rows.slice(2).map((record) => record[1])).toEqual(formulas.map((name) => `'${name}`));
+    expect(rows[2]![7]).toBe('3');
+  });
+
   test('md is a table whose every row has its eleven cells, whatever a name holds, with totals above it', () => {
     const text = renderRunReport(report, 'md');
     const lines = text.split('\n');

@@ -47,9 +47,13 @@ function heading(report: RunReport): string {
   return `Cairn run history${report.since === undefined ? '' : ` since ${report.since}`}, generated ${report.generatedAt}`;
 }
 
-/** RFC 4180: CRLF line ends; a field with a quote, comma, CR or LF is quoted, its quotes doubled. */
+/**
+ * RFC 4180: CRLF line ends; a field with a quote, comma, CR or LF is quoted, its quotes doubled.
+ * Text that a spreadsheet would run as a formula (=, +, -, @, tab, CR first: a run named
+ * `=HYPERLINK(...)`) starts with an apostrophe, so it is shown, never evaluated (OWASP's advice).
+ */
 function csvField(value: string | number): string {
-  const text = String(value);
+  const text = typeof value === 'string' && /^[=+\-@\t\r]/.test(value) ? `'${value}` : String(value);
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 

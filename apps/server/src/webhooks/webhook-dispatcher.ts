@@ -1,4 +1,4 @@
-import type { Logger } from '@cairn/core';
+import type { AuditActor, Logger } from '@cairn/core';
 import type { Engine } from '@cairn/engine';
 import { nextRetryDelay, standardRetrySchedule } from './retry-schedule.ts';
 import { webhookHeaders } from './sign-webhook.ts';
@@ -18,6 +18,9 @@ export interface WebhookDispatcherSettings {
   readonly logger?: Logger;
   readonly now?: () => number;
 }
+
+/** Cairn's webhook sender, as the actor of what it does on its own. */
+const webhooksActor: AuditActor = { kind: 'system', id: 'webhooks', via: 'engine' };
 
 /** The longest the sender sleeps without looking at the database again (a clock may jump). */
 const longestSleep = 60_000;
@@ -139,6 +142,8 @@ export class WebhookDispatcher {
     if (statusCode === 410) {
       store.recordAttempt(delivery.deliveryId, { delivered: false, statusCode, error: 'the endpoint answered 410 Gone', retryAt: null }, now);
       store.disableEndpoint(delivery.webhookId, 'the endpoint answered 410 Gone', now);
+      // Cairn stopped sending on its own: the log says so, as it says who created the endpoint.
+      this.#settings.engine.audit.append({ actor: webhooksActor, action: 'webhook.disabled', entity: { kind: 'webhook', id: delivery.webhookId }, outcome: 'success', data: { reason: 'the endpoint answered 410 Gone' } });
       logger?.warn({ webhookId: delivery.webhookId }, 'webhooks: an endpoint answered 410 Gone; it is disabled');
       return;
     }

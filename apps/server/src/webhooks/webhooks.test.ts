@@ -165,7 +165,7 @@ test('each event arrives signed per Standard Webhooks: an independent HMAC-SHA25
   expect(deliveries.map((delivery) => delivery.deliveryId).sort()).toEqual(hook.received.map((request) => String(request.headers['webhook-id'])).sort());
 });
 
-test('retries: 500 twice then 200 delivers on the 3rd attempt; event and run filters hold; always 500 fails after the schedule; 410 disables the endpoint', { timeout: 60_000 }, async () => {
+test('retries: 500 twice then 200 delivers on the 3rd attempt; event and run filters hold; always 500 fails after the schedule; 410 disables the endpoint (audited)', { timeout: 60_000 }, async () => {
   const { directory, operatorToken } = await freshDirectory();
   const { api, composition } = await serveDirectory(directory, [0, 40, 40], operatorToken);
   const hook = await receiver((request, received) => {
@@ -211,6 +211,7 @@ test('retries: 500 twice then 200 delivers on the 3rd attempt; event and run fil
     return endpoint.disabledAt === null ? undefined : endpoint;
   });
   expect(disabled.disabledReason).toBe('the endpoint answered 410 Gone');
+  expect([...composition.engine.audit.entries()].filter((entry) => entry.action === 'webhook.disabled').map((entry) => [entry.entity.id, entry.actor.id, entry.data['reason']])).toEqual([[gone.webhookId, 'webhooks', 'the endpoint answered 410 Gone']]);
   const goneDeliveries = await deliveriesOf(gone.webhookId);
   expect(goneDeliveries.every((delivery) => delivery.status === 'failed')).toBe(true);
   expect(hook.received.filter((request) => request.path === '/gone')).toHaveLength(1);

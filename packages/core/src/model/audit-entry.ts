@@ -18,7 +18,7 @@ export type AuditAction =
   | 'token.created' | 'token.revoked'
   | 'schedule.created' | 'schedule.removed' | 'schedule.fired' | 'schedule.skipped'
   | 'secret.set' | 'secret.removed' | 'secret.used'
-  | 'webhook.created' | 'webhook.removed'
+  | 'webhook.created' | 'webhook.removed' | 'webhook.disabled'
   | 'checkpoint.issued' | 'checkpoint.anchored'
   | 'server.started' | 'server.stopped'
   | 'access.denied';
