@@ -125,19 +125,18 @@ test(`every operation of /openapi.json, ${runsPerOperation} fuzzed requests each
           return;
         }
         const body = await response.text();
+        // Every answer is declared, success included, with its media type.
         const declared = operation.responses[String(response.status)] ?? operation.responses[`${String(response.status)[0]}XX`];
-        if (declared === undefined) {
-          // Routes that answer bytes, text or a stream (patch, blob, bundle, metrics) declare no
-          // JSON success body; any other answer must be declared.
-          expect(Object.keys(operation.responses).filter((status) => status.startsWith('2')), `${where}: undeclared status`).toEqual([]);
-          expect(response.status, where).toBeLessThan(300);
-          return;
-        }
-        const schema = declared.content?.['application/json']?.schema;
-        if (schema === undefined) {
+        expect(declared, `${where}: undeclared status`).toBeDefined();
+        if (declared!.content === undefined) {
           expect(body, `${where}: no body declared`).toBe('');
           return;
         }
+        const mediaType = contentTypeOf.split(';')[0]!.trim();
+        expect(Object.keys(declared!.content), `${where}: media type`).toContain(mediaType);
+        const schema = declared!.content[mediaType]!.schema;
+        // Bytes, text and streams are declared as strings; only JSON documents have a shape to check.
+        if (mediaType !== 'application/json' || schema.type === 'string') return;
         expect(contentTypeOf, where).toMatch(/^application\/json/);
         const validate = validatorOf(schema);
         const parsed: unknown = JSON.parse(body);

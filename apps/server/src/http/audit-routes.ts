@@ -4,6 +4,7 @@ import { auditActions } from '@cairn/protocol';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
+import { bytesAnswer } from './response-schemas.ts';
 
 const sequenceNumber = z.coerce.number().int().min(0);
 const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time such as 2026-11-22T10:00:00Z' });
@@ -30,6 +31,7 @@ export function registerAuditRoutes(app: HttpApp, { engine }: ServerComposition)
         since: isoTime.optional(),
         until: isoTime.optional(),
       }),
+      response: { 200: bytesAnswer('application/x-ndjson', 'One {"entry":{...},"leafIndex":n} per line, in canonical JSON') },
     },
   }, async (request, reply) => {
     const { from, to, runId, action, actor, since, until } = request.query;

@@ -31,7 +31,7 @@ interface Operation {
   readonly security?: { bearerToken: string[] }[];
   readonly parameters?: { name: string; in: string; required?: boolean; schema?: JsonSchema; description?: string }[];
   readonly requestBody?: { content: Record<string, { schema: JsonSchema }> };
-  readonly responses?: Record<string, { description?: string }>;
+  readonly responses?: Record<string, { description?: string; content?: Record<string, unknown> }>;
 }
 
 /** A schema in a few words: `string (1–200)`, `"skip" | "latest"`, `object`. */
@@ -60,8 +60,9 @@ function renderOperation(method: string, path: string, operation: Operation): st
     for (const [name, field] of Object.entries(schema.properties ?? {})) rows.push(`| \`${name}\` | body (${type}) | ${required.has(name) ? 'yes' : 'no'} | ${describeSchema(field)} |`);
   }
   if (rows.length > 0) lines.push('| name | in | required | schema |', '|---|---|---|---|', ...rows, '');
-  const responses = Object.keys(operation.responses ?? {}).filter((status) => status !== 'default');
-  if (responses.length > 0) lines.push(`Answers: ${responses.join(', ')}.`, '');
+  const responses = Object.entries(operation.responses ?? {}).filter(([status]) => status !== 'default');
+  const answer = ([status, response]: [string, { content?: Record<string, unknown> }]) => `${status}${response.content ? ` (${Object.keys(response.content).join(', ')})` : ''}`;
+  if (responses.length > 0) lines.push(`Answers: ${responses.map(answer).join(', ')}.`, '');
   return lines;
 }
 

@@ -15,7 +15,7 @@ import type { HttpApp } from './http-app.ts';
 import { isLoopback } from './loopback.ts';
 import { openApiSecurityComponents, transformWithScopes } from './openapi-scopes.ts';
 import { registerRunListRoutes } from './run-list-routes.ts';
-import { declareErrorResponses, itemViewSchema, runViewSchema, submitResultSchema } from './response-schemas.ts';
+import { bytesAnswer, declareErrorResponses, itemViewSchema, runViewSchema, submitResultSchema } from './response-schemas.ts';
 import { registerScheduleRoutes } from './schedule-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
 import { sendBlob } from './send-blob.ts';
@@ -102,7 +102,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.addHook('onResponse', async (request, reply) => {
     options.composition.metrics.observeRequest(request.routeOptions.url ?? 'unknown', request.method, reply.statusCode, reply.elapsedTime / 1000);
   });
-  app.get('/metrics', { config: { action: 'metrics.read' }, schema: { summary: 'Prometheus metrics: runs and items by state, queue depth, dispatch latency, checkpoint lag, anchor failures, HTTP' } }, async (_request, reply) =>
+  app.get('/metrics', { config: { action: 'metrics.read' }, schema: { summary: 'Prometheus metrics: runs and items by state, queue depth, dispatch latency, checkpoint lag, anchor failures, HTTP', response: { 200: bytesAnswer('text/plain', 'The Prometheus text exposition format') } } }, async (_request, reply) =>
     reply.type(options.composition.metrics.registry.contentType).send(await options.composition.metrics.registry.metrics()),
   );
   app.get('/healthz', { schema: { summary: 'The process is up', response: { 200: z.strictObject({ ok: z.boolean() }) } } }, async () => ({ ok: true }));
@@ -123,7 +123,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     if (!engine.run(request.params.runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
     return engine.items(request.params.runId);
   });
-  app.get('/v1/runs/:runId/items/:itemId/patch', { config: { action: 'blobs.read' }, schema: { summary: "A succeeded item's patch (git diff --binary); 404 when it changed nothing", params: itemParams } }, async (request, reply) => {
+  app.get('/v1/runs/:runId/items/:itemId/patch', { config: { action: 'blobs.read' }, schema: { summary: "A succeeded item's patch (git diff --binary); 404 when it changed nothing", params: itemParams, response: { 200: bytesAnswer('text/x-diff', 'The patch, as git diff --binary wrote it; x-cairn-digest names its digest') } } }, async (request, reply) => {
     const { runId, itemId } = request.params;
     const digest = engine.artifacts(runId, itemId)?.['patch'];
     if (digest === undefined) throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no patch: it has not succeeded, or it changed nothing.`, { path: 'itemId' });
@@ -151,8 +151,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerAuditRoutes(app, options.composition);
   registerDocsRoutes(app, options.composition);
   registerWebhookRoutes(app, options.composition);
-  app.get('/v1/events', { config: { action: 'events.read' }, schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)' } }, (request, reply) => streamEvents(engine, request, reply));
-  app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { summary: "A run's events, as server-sent events", params: runParams } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
+  app.get('/v1/events', { config: { action: 'events.read' }, schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)', response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply));
+  app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { summary: "A run's events, as server-sent events", params: runParams, response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
   // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   app.post('/v1/blobs', { config: { action: 'runs.submit' }, schema: { summary: 'Store bytes (a workspace snapshot) by their digest; returns it', response: { 201: z.strictObject({ digest: z.string(), bytes: z.int() }) } } }, async (request, reply) => {
@@ -162,10 +162,10 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     await storage.put(blobKey(digest), bytes, { ifAbsent: true });
     return reply.status(201).send({ digest, bytes: bytes.byteLength });
   });
-  app.get('/v1/blobs/:digest', { config: { action: 'blobs.read' }, schema: { summary: 'A patch, log, output or snapshot by digest, streamed', params: digestParams } }, async (request, reply) => {
+  app.get('/v1/blobs/:digest', { config: { action: 'blobs.read' }, schema: { summary: 'A patch, log, output or snapshot by digest, streamed', params: digestParams, response: { 200: bytesAnswer('application/octet-stream', 'The bytes whose sha256 is the digest') } } }, async (request, reply) => {
     return sendBlob(reply, storage, request.params.digest, 'application/octet-stream', () => new CairnError('CAIRN_NOT_FOUND', `No blob ${request.params.digest} is stored here.`, { path: 'digest' }));
   });
-  app.get('/v1/runs/:runId/bundle', { config: { action: 'audit.read' }, schema: { summary: "A run's evidence bundle (cairn.bundle/v1), to verify offline", params: runParams } }, async (request, reply) => {
+  app.get('/v1/runs/:runId/bundle', { config: { action: 'audit.read' }, schema: { summary: "A run's evidence bundle (cairn.bundle/v1), to verify offline", params: runParams, response: { 200: bytesAnswer('application/json', 'The bundle in its canonical bytes (verify it with cairn verify); x-cairn-signing-key names the key') } } }, async (request, reply) => {
     const bundle = await engine.exportBundle(request.params.runId);
     return reply.type('application/json').header('x-cairn-signing-key', signingKey.keyId).send(Buffer.from(serializeEvidenceBundle(bundle)));
   });

@@ -1,4 +1,5 @@
-import type { ItemRecord, RunRecord, ScheduleRecord } from '@cairn/engine';
+import type { ItemRecord, RunPage, RunRecord, ScheduleRecord } from '@cairn/engine';
+import type { TokenRecord } from '../auth/token-store.ts';
 import { errorCodes } from '@cairn/protocol';
 import { z } from 'zod';
 import type { HttpApp } from './http-app.ts';
@@ -47,6 +48,50 @@ export const itemViewSchema = record<ItemRecord>({ runId: z.string(), itemId: z.
 export const scheduleViewSchema = record<ScheduleRecord>({ scheduleId: z.string(), cron: z.string(), timeZone: z.string(), nextSlot: z.string().nullable() });
 
 export const secretViewSchema = z.strictObject({ name: z.string(), version: z.int(), updatedAt: z.string(), updatedBy: z.string() });
+
+/** A run page: `GET /v1/runs`. */
+export const runPageSchema = z.strictObject({ runs: z.array(runViewSchema), nextCursor: z.string().optional() }) as unknown as z.ZodType<RunPage>;
+
+/** A token as listed: never its secret or hash. */
+// Strict: a field such as secretHash can never slip into an answer.
+export const tokenViewSchema = z.strictObject({ id: z.string(), name: z.string(), scopes: z.array(z.string()), createdAt: z.string(), revokedAt: z.string().optional() }) as unknown as z.ZodType<TokenRecord>;
+
+/** A webhook endpoint as listed: never its secret. */
+export const webhookViewSchema = z.strictObject({
+  webhookId: z.string(),
+  url: z.string(),
+  events: z.array(z.string()).readonly().nullable(),
+  runId: z.string().nullable(),
+  description: z.string().nullable(),
+  createdAt: z.string(),
+  createdBy: z.string(),
+  disabledAt: z.string().nullable(),
+  disabledReason: z.string().nullable(),
+});
+
+export const webhookDeliverySchema = z.strictObject({
+  deliveryId: z.string(),
+  webhookId: z.string(),
+  eventId: z.int(),
+  eventType: z.string(),
+  status: z.enum(['pending', 'succeeded', 'failed']),
+  attempts: z.int(),
+  lastStatusCode: z.int().nullable(),
+  lastError: z.string().nullable(),
+  nextAttemptAt: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+/**
+ * An answer that is not a JSON document (a patch, a blob, an event stream, metrics, NDJSON): its
+ * media type and what it holds. Fastify sends such payloads as they are, never through a serializer.
+ */
+export function bytesAnswer(mediaType: string, description: string) {
+  // Documented as a string; typed as what routes send (bytes, a stream), which is never serialized.
+  const schema = z.string().meta({ description }) as unknown as z.ZodType<string | Uint8Array | NodeJS.ReadableStream>;
+  return { description, content: { [mediaType]: { schema } } };
+}
 
 /** A 204: no body. */
 export const noContentSchema = z.null().meta({ description: 'No content' });

@@ -3,6 +3,7 @@ import { runStates } from '@cairn/protocol';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
+import { runPageSchema } from './response-schemas.ts';
 
 /** The run history, newest first, a page at a time (`runs:read`). */
 export function registerRunListRoutes(app: HttpApp, { engine }: ServerComposition): void {
@@ -15,6 +16,7 @@ export function registerRunListRoutes(app: HttpApp, { engine }: ServerCompositio
         limit: z.coerce.number().int().min(1).max(runListLimits.max).optional(),
         cursor: z.string().min(1).max(1_000).refine(isRunCursor, 'is not a cursor this server gave out: pass the nextCursor of the previous page, or none').optional(),
       }),
+      response: { 200: runPageSchema },
     },
   }, async (request) => {
     const { state, limit, cursor } = request.query;

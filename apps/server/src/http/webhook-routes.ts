@@ -3,6 +3,7 @@ import type { ServerComposition } from '../composition/compose-server.ts';
 import { webhookEventTypes } from '../webhooks/webhook-event-types.ts';
 import { webhookUrlProblem } from '../webhooks/webhook-url.ts';
 import type { HttpApp } from './http-app.ts';
+import { noContentSchema, webhookDeliverySchema, webhookViewSchema } from './response-schemas.ts';
 
 const webhookParams = z.strictObject({ webhookId: z.string().min(1).max(64) });
 
@@ -21,19 +22,20 @@ export function registerWebhookRoutes(app: HttpApp, { webhooks }: ServerComposit
         runId: z.string().min(1).max(200).optional(),
         description: z.string().max(500).optional(),
       }),
+      response: { 201: webhookViewSchema.extend({ secret: z.string() }) },
     },
   }, async (request, reply) => {
     const { url, events, runId, description } = request.body;
     const added = await webhooks.add({ url, ...(events ? { events } : {}), ...(runId ? { runId } : {}), ...(description === undefined ? {} : { description }) }, request.actor!);
     return reply.status(201).send(added);
   });
-  app.get('/v1/webhooks', { config: { action: 'webhooks.read' }, schema: { summary: 'Webhook endpoints (never their secrets)' } }, async () => webhooks.list());
-  app.get('/v1/webhooks/:webhookId', { config: { action: 'webhooks.read' }, schema: { summary: 'A webhook endpoint', params: webhookParams } }, async (request) => webhooks.get(request.params.webhookId));
-  app.delete('/v1/webhooks/:webhookId', { config: { action: 'webhooks.manage' }, schema: { summary: 'Remove a webhook endpoint; its pending deliveries are not sent', params: webhookParams } }, async (request, reply) => {
+  app.get('/v1/webhooks', { config: { action: 'webhooks.read' }, schema: { summary: 'Webhook endpoints (never their secrets)', response: { 200: z.array(webhookViewSchema) } } }, async () => webhooks.list());
+  app.get('/v1/webhooks/:webhookId', { config: { action: 'webhooks.read' }, schema: { summary: 'A webhook endpoint', params: webhookParams, response: { 200: webhookViewSchema } } }, async (request) => webhooks.get(request.params.webhookId));
+  app.delete('/v1/webhooks/:webhookId', { config: { action: 'webhooks.manage' }, schema: { summary: 'Remove a webhook endpoint; its pending deliveries are not sent', params: webhookParams, response: { 204: noContentSchema } } }, async (request, reply) => {
     webhooks.remove(request.params.webhookId, request.actor!);
-    return reply.status(204).send();
+    return reply.status(204).send(null);
   });
-  app.get('/v1/webhooks/:webhookId/deliveries', { config: { action: 'webhooks.read' }, schema: { summary: "A webhook's latest deliveries: status, attempts, last status code or error, next attempt", params: webhookParams } }, async (request) =>
+  app.get('/v1/webhooks/:webhookId/deliveries', { config: { action: 'webhooks.read' }, schema: { summary: "A webhook's latest deliveries: status, attempts, last status code or error, next attempt", params: webhookParams, response: { 200: z.array(webhookDeliverySchema) } } }, async (request) =>
     webhooks.deliveries(request.params.webhookId),
   );
 }
