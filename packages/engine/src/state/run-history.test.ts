@@ -28,7 +28,9 @@ describe('the run history', () => {
     expect(seen.map((run) => run.runId)).not.toContain(late);
     expect(engine.runs({ limit: 1 }).runs[0]!.runId).toBe(late);
     expect(engine.runs({ limit: 500 }).nextCursor).toBeUndefined();
-    expect(seen[0]).toMatchObject({ name: 'run 10', state: 'queued', submittedBy: 'ana', itemsTotal: 1, itemsSucceeded: 0, itemsReused: 0, finishedAt: null });
+    // The page starts at the last millisecond, which holds run 10 (and any run that shared it).
+    expect(seen.filter((run) => run.submittedAt === seen[0]!.submittedAt).map((run) => run.name)).toContain('run 10');
+    expect(seen[0]).toMatchObject({ state: 'queued', submittedBy: 'ana', itemsTotal: 1, itemsSucceeded: 0, itemsReused: 0, finishedAt: null });
   });
 
   test('filters by state and counts the items that succeeded and those that reused a pure result', async () => {
