@@ -17,6 +17,12 @@ export const json = (): boolean => program.opts<{ json?: boolean }>().json === t
 
 export const say = (text: string): void => void process.stdout.write(`${text}\n`);
 
+/** Prints a list: one JSON array with --json, otherwise one line per item. */
+export function sayList<Item>(items: readonly Item[], line: (item: Item) => string): void {
+  if (json()) say(JSON.stringify(items));
+  else for (const item of items) say(line(item));
+}
+
 /** A client of `url`, or of the server this directory's config describes, with CAIRN_TOKEN. */
 export function clientOf(url: string | undefined): CairnClient {
   let baseUrl = url;

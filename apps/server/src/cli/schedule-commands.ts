@@ -1,4 +1,4 @@
-import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
+import { clientOf, json, program, readInputFile, say, sayList } from './cli-program.ts';
 
 /** `cairn schedule add|list|rm`: cron schedules of a running server. */
 export function addScheduleCommands(): void {
@@ -24,8 +24,7 @@ export function addScheduleCommands(): void {
     .option('--server <url>', 'the server')
     .action(async (options: { server?: string }) => {
       const schedules = await clientOf(options.server).schedules();
-      if (json()) say(JSON.stringify(schedules));
-      else for (const item of schedules) say(`${String(item['scheduleId']).padEnd(20)} ${String(item['cron']).padEnd(16)} ${String(item['timeZone']).padEnd(16)} next ${String(item['nextSlot'])}`);
+      sayList(schedules, (item) => `${String(item['scheduleId']).padEnd(20)} ${String(item['cron']).padEnd(16)} ${String(item['timeZone']).padEnd(16)} next ${String(item['nextSlot'])}`);
     });
   schedule
     .command('rm')

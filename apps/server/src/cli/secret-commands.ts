@@ -1,4 +1,4 @@
-import { clientOf, json, program, say } from './cli-program.ts';
+import { clientOf, json, program, say, sayList } from './cli-program.ts';
 
 /**
  * `cairn secret set|list|rm`: secrets of a running server; values come from standard input, never
@@ -25,8 +25,7 @@ export function addSecretCommands(): void {
     .option('--server <url>', 'the server')
     .action(async (options: { server?: string }) => {
       const secrets = await clientOf(options.server).secrets();
-      if (json()) say(JSON.stringify(secrets));
-      else for (const item of secrets) say(`${item.name.padEnd(24)} version ${item.version}  set ${item.updatedAt} by ${item.updatedBy}`);
+      sayList(secrets, (item) => `${item.name.padEnd(24)} version ${item.version}  set ${item.updatedAt} by ${item.updatedBy}`);
     });
   secret
     .command('rm')

@@ -1,7 +1,7 @@
 import { tokenScopes } from '../auth/token-scopes.ts';
 import { TokenStore } from '../auth/token-store.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { configOption, json, program, say } from './cli-program.ts';
+import { configOption, json, program, say, sayList } from './cli-program.ts';
 
 /**
  * `cairn token create|list|revoke`: bearer tokens, written to the config's token file (stored
@@ -23,8 +23,7 @@ export function addTokenCommands(): void {
     .description('tokens, without their secrets')
     .action(() => {
       const tokens = new TokenStore(loadServerConfig(configOption()).paths.tokens).list();
-      if (json()) say(JSON.stringify(tokens));
-      else for (const record of tokens) say(`${record.id}  ${record.name.padEnd(20)} ${record.scopes.join(' ').padEnd(30)} ${record.revokedAt ? `revoked ${record.revokedAt}` : `since ${record.createdAt}`}`);
+      sayList(tokens, (record) => `${record.id}  ${record.name.padEnd(20)} ${record.scopes.join(' ').padEnd(30)} ${record.revokedAt ? `revoked ${record.revokedAt}` : `since ${record.createdAt}`}`);
     });
   token
     .command('revoke')

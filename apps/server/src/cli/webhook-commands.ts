@@ -1,4 +1,4 @@
-import { clientOf, json, program, say } from './cli-program.ts';
+import { clientOf, json, program, say, sayList } from './cli-program.ts';
 
 /** `cairn webhook add|list|rm|deliveries`: webhook endpoints of a running server (admin token). */
 export function addWebhookCommands(): void {
@@ -22,8 +22,7 @@ export function addWebhookCommands(): void {
     .option('--server <url>', 'the server')
     .action(async (options: { server?: string }) => {
       const webhooks = await clientOf(options.server).webhooks();
-      if (json()) say(JSON.stringify(webhooks));
-      else for (const item of webhooks) say(`${item.webhookId}  ${item.url}  ${item.events?.join(',') ?? 'all events'}${item.runId ? ` of run ${item.runId}` : ''}${item.disabledAt ? `  DISABLED (${item.disabledReason ?? ''})` : ''}`);
+      sayList(webhooks, (item) => `${item.webhookId}  ${item.url}  ${item.events?.join(',') ?? 'all events'}${item.runId ? ` of run ${item.runId}` : ''}${item.disabledAt ? `  DISABLED (${item.disabledReason ?? ''})` : ''}`);
     });
   webhook
     .command('rm')
@@ -41,7 +40,6 @@ export function addWebhookCommands(): void {
     .description("the endpoint's latest deliveries")
     .action(async (webhookId: string, options: { server?: string }) => {
       const deliveries = await clientOf(options.server).webhookDeliveries(webhookId);
-      if (json()) say(JSON.stringify(deliveries));
-      else for (const item of deliveries) say(`${item.deliveryId}  event ${String(item.eventId).padEnd(6)} ${item.eventType.padEnd(14)} ${item.status.padEnd(9)} attempts ${item.attempts}${item.lastStatusCode === null ? '' : `  last ${item.lastStatusCode}`}${item.lastError ? `  (${item.lastError})` : ''}${item.nextAttemptAt ? `  next ${item.nextAttemptAt}` : ''}`);
+      sayList(deliveries, (item) => `${item.deliveryId}  event ${String(item.eventId).padEnd(6)} ${item.eventType.padEnd(14)} ${item.status.padEnd(9)} attempts ${item.attempts}${item.lastStatusCode === null ? '' : `  last ${item.lastStatusCode}`}${item.lastError ? `  (${item.lastError})` : ''}${item.nextAttemptAt ? `  next ${item.nextAttemptAt}` : ''}`);
     });
 }
