@@ -62,4 +62,9 @@ log "installing dependencies"
 pnpm install --frozen-lockfile --reporter=silent
 log "building packages"
 pnpm -r --reporter-hide-prefix build >/dev/null
-log "ready"
+# `cairn` on PATH for this checkout (scripts/env.sh adds .tools/bin): the built CLI, run by the
+# project's Node.
+mkdir -p "$root/.tools/bin"
+printf '#!/usr/bin/env bash\nexec node "%s/apps/server/dist/cli.js" "$@"\n' "$root" > "$root/.tools/bin/cairn"
+chmod 0755 "$root/.tools/bin/cairn"
+log "ready (source scripts/env.sh to put node, pnpm and cairn on PATH)"
