@@ -73,6 +73,12 @@ export function isEntryPoint(moduleUrl: string): boolean {
  * as JSON with --json.
  */
 export async function runCommandLine(argv: readonly string[] = process.argv): Promise<void> {
+  // `cairn runs | head`: a reader that stops early is not an error. Stop quietly, keeping the
+  // exit code the command has set so far.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit();
+    throw error;
+  });
   try {
     await program.parseAsync(argv);
   } catch (error) {

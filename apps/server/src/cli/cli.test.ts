@@ -1,7 +1,7 @@
 // The `cairn` command line, run as a user runs it (a child process, from src through the source
 // export condition): init writes a working config and keys, doctor passes on it, validate reports
 // with exit codes, and the composition it describes runs a sandboxed run to the end.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -69,4 +69,16 @@ test('a file named on the command line that cannot be read is bad input (exit 2)
     expect([args[0], result.status]).toEqual([args[0], 2]);
     expect(result.stderr).toContain(`Cannot read the ${args.includes('verify') ? 'evidence bundle' : 'run spec'} ${missing}: there is no such file`);
   }
+});
+
+test('a reader that stops early (cairn ... | head) ends the command quietly, with its own exit code', { timeout: 30_000 }, async () => {
+  const env = { ...process.env };
+  delete env['NODE_EXTRA_CA_CERTS'];
+  const child = spawn(process.execPath, ['--conditions=@cairn/source', join(here, 'cli.ts'), 'validate', join(here, '..', '..', 'demo', 'run.yaml')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The reading end is gone before the command writes a line.
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  expect([status, stderr]).toEqual([0, '']);
 });
