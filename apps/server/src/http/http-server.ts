@@ -14,8 +14,8 @@ import { streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
 import { isLoopback } from './loopback.ts';
 import { openApiSecurityComponents, transformWithScopes } from './openapi-scopes.ts';
-import { registerRunListRoutes } from './run-list-routes.ts';
 import { bytesAnswer, declareErrorResponses, itemViewSchema, runViewSchema, submitResultSchema } from './response-schemas.ts';
+import { registerRunListRoutes } from './run-list-routes.ts';
 import { registerScheduleRoutes } from './schedule-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
 import { sendBlob } from './send-blob.ts';
@@ -41,12 +41,15 @@ const itemParams = z.strictObject({ runId: z.string().min(1).max(200), itemId: z
 const digestParams = z.strictObject({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>') });
 
 /**
- * The HTTP API over a composed server: submit and read runs and items, cancel, approve and reject,
- * events as resumable server-sent events, blobs (patches, logs) by digest, a run's evidence bundle,
- * health, and the OpenAPI document at /openapi.json. Every error is `{ code, message, action, path? }`
- * with the CairnError catalogue's status. Every `/v1` route names its action; a request carries a
- * bearer token whose scopes allow it (401 without a valid one, 403 without the scope, audited as
- * `access.denied`) — or, with `auth: 'loopback-operator'` on a loopback host, acts as the operator.
+ * The HTTP API over a composed server: runs (submit, list, read, cancel), items (approve, reject,
+ * cancel, patch), events as resumable server-sent events, blobs by digest (streamed), evidence
+ * bundles and the NDJSON audit export, schedules, secrets, tokens and webhooks, metrics, health,
+ * the OpenAPI document at /openapi.json and a page of it at /docs. Routes other than the core's
+ * live in `register<Topic>Routes` files. Every answer is declared in the document; every error is
+ * `{ code, message, action, path?, issues? }` with the CairnError catalogue's status. Every `/v1`
+ * route names its action; a request carries a bearer token whose scopes allow it (401 without a
+ * valid one, 403 without the scope, audited as `access.denied`) — or, with
+ * `auth: 'loopback-operator'` on a loopback host, acts as the operator.
  */
 export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   const auth = options.auth ?? 'tokens';
