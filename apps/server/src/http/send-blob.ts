@@ -13,10 +13,13 @@ export async function sendBlob(reply: FastifyReply, storage: StorageProviderV1, 
   const key = blobKey(digest);
   void reply.type(contentType).header('x-cairn-digest', digest);
   if (storage.capabilities.stream === true && storage.getStream !== undefined) {
-    const [metadata, chunks] = await Promise.all([storage.head(key), storage.getStream(key)]);
+    // The length first: once getStream has opened the object, nothing may fail before the stream
+    // is handed on (an iterator never started would never close its file).
+    const metadata = await storage.head(key);
+    if (metadata === null) throw notFound();
+    const chunks = await storage.getStream(key);
     if (chunks === null) throw notFound();
-    if (metadata !== null) void reply.header('content-length', metadata.size);
-    return reply.send(Readable.from(chunks, { objectMode: false }));
+    return reply.header('content-length', metadata.size).send(Readable.from(chunks, { objectMode: false }));
   }
   const bytes = await storage.get(key);
   if (bytes === null) throw notFound();
