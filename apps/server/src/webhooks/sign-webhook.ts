@@ -11,10 +11,14 @@ export interface WebhookMessage {
   readonly body: string;
 }
 
+/** HMAC-SHA256 of `id.timestamp.body` under the secret's key: what senders sign and receivers check. */
+export function webhookMac(secret: string, message: WebhookMessage): Buffer {
+  return createHmac('sha256', webhookSecretKey(secret)).update(`${message.id}.${message.timestamp}.${message.body}`).digest();
+}
+
 /** `v1,<base64 HMAC-SHA256(key, "id.timestamp.body")>`, the `webhook-signature` of a message. */
 export function signWebhook(secret: string, message: WebhookMessage): string {
-  const mac = createHmac('sha256', webhookSecretKey(secret)).update(`${message.id}.${message.timestamp}.${message.body}`).digest('base64');
-  return `v1,${mac}`;
+  return `v1,${webhookMac(secret, message).toString('base64')}`;
 }
 
 /** The three Standard Webhooks headers of a message. */

@@ -1,6 +1,6 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { CairnError } from '@cairn/protocol';
-import { webhookSecretKey } from './webhook-secret.ts';
+import { webhookMac } from './sign-webhook.ts';
 
 /** A verified delivery: its id (to drop duplicates), when it was sent, and the parsed body. */
 export interface VerifiedWebhook {
@@ -50,7 +50,7 @@ export function verifyWebhook(options: VerifyWebhookOptions): VerifiedWebhook {
     throw new CairnError('CAIRN_SIGNATURE_INVALID', `The webhook-timestamp ${timestamp} is more than ${tolerance} s from now (${now}): a replayed or delayed message, or a clock that is off.`, { path: 'headers.webhook-timestamp' });
   }
   const body = typeof options.body === 'string' ? options.body : Buffer.from(options.body.buffer, options.body.byteOffset, options.body.byteLength).toString('utf8');
-  const expected = createHmac('sha256', webhookSecretKey(options.secret)).update(`${id}.${timestamp}.${body}`).digest();
+  const expected = webhookMac(options.secret, { id, timestamp, body });
   const matches = signatures.split(' ').some((signature) => {
     const [version, encoded] = signature.split(',', 2);
     if (version !== 'v1' || encoded === undefined) return false;
