@@ -237,7 +237,6 @@ export class CairnClient {
     return this.#json('GET', `/v1/webhooks/${encodeURIComponent(webhookId)}/deliveries`);
   }
 
-  /** A run's evidence bundle, as the bytes to verify offline. */
   /** Bearer tokens of the server (`admin`): never their secrets. */
   tokens(): Promise<TokenView[]> {
     return this.#json('GET', '/v1/tokens');
@@ -253,6 +252,7 @@ export class CairnClient {
     return this.#json('DELETE', `/v1/tokens/${encodeURIComponent(tokenId)}`);
   }
 
+  /** A run's evidence bundle, as the bytes to verify offline. */
   async bundle(runId: string): Promise<Uint8Array> {
     return new Uint8Array(await (await this.#request('GET', `/v1/runs/${encodeURIComponent(runId)}/bundle`)).arrayBuffer());
   }
