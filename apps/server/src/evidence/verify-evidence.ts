@@ -1,6 +1,5 @@
 import type { VerificationReport } from '@cairn/core';
 import { verifyBundle } from '@cairn/audit';
-import { readAnchorLive } from './read-anchor-live.ts';
 
 /** How `cairn verify` (and `cairn demo`) verify a bundle. */
 export interface VerifyEvidenceOptions {
@@ -10,10 +9,14 @@ export interface VerifyEvidenceOptions {
   readonly online?: boolean;
 }
 
-/** Verifies an evidence bundle's bytes: offline, or with its anchors read live. Never throws for a bad bundle. */
-export function verifyEvidence(bytes: Uint8Array, options: VerifyEvidenceOptions = {}): Promise<VerificationReport> {
+/**
+ * Verifies an evidence bundle's bytes: offline, or with its anchors read live (the anchor reader,
+ * and the local seams it opens, are loaded only then). Never throws for a bad bundle.
+ */
+export async function verifyEvidence(bytes: Uint8Array, options: VerifyEvidenceOptions = {}): Promise<VerificationReport> {
+  const readAnchor = options.online ? (await import('./read-anchor-live.ts')).readAnchorLive : undefined;
   return verifyBundle(bytes, {
     ...(options.trustedKeyIds && options.trustedKeyIds.length > 0 ? { pinnedKeyIds: options.trustedKeyIds } : {}),
-    ...(options.online ? { readAnchor: readAnchorLive } : {}),
+    ...(readAnchor ? { readAnchor } : {}),
   });
 }
