@@ -1,4 +1,4 @@
-import type { AuditActor, Logger } from '@cairn/core';
+import type { AuditActor, CairnEvent, Logger } from '@cairn/core';
 import type { Engine } from '@cairn/engine';
 import { nextRetryDelay, standardRetrySchedule } from './retry-schedule.ts';
 import { webhookHeaders } from './sign-webhook.ts';
@@ -77,9 +77,30 @@ export class WebhookDispatcher {
     store.initializeCursor(engine.audit.size - 1);
     while (!signal.aborted) {
       try {
-        for await (const event of engine.events({ after: store.cursor() ?? -1, follow: true, signal })) {
-          if (store.recordEvent(event, this.#now()) > 0) this.#wake();
+        // Events that arrive together (a page the engine read) are recorded in one transaction,
+        // at the end of this turn of the event loop, not one transaction (and commit) each. A
+        // batch that fails to record ends this pass: the next reads again from the cursor, which
+        // did not move, so nothing is skipped.
+        const batch: CairnEvent[] = [];
+        const failed = new AbortController();
+        let failure: unknown;
+        const record = () => {
+          try {
+            if (store.recordEvents(batch.splice(0), this.#now()) > 0) this.#wake();
+          } catch (error) {
+            failure ??= error;
+            failed.abort();
+          }
+        };
+        try {
+          for await (const event of engine.events({ after: store.cursor() ?? -1, follow: true, signal: AbortSignal.any([signal, failed.signal]) })) {
+            if (batch.push(event) === 1) setImmediate(() => batch.length > 0 && record());
+          }
+        } finally {
+          // What was read before a stop is recorded now, before the store may close.
+          if (failure === undefined && batch.length > 0) record();
         }
+        if (failure !== undefined) throw failure;
       } catch (error) {
         this.#settings.logger?.error({ error: (error as Error).message }, 'webhooks: reading the event stream failed; retrying in 1 s');
         await new Promise((resolve) => {

@@ -173,20 +173,25 @@ export class WebhookStore {
   }
 
   /**
-   * Enqueues one delivery of `event` per enabled endpoint that wants it, due now, and moves the
-   * cursor past it — in one transaction. Returns how many were enqueued.
+   * Enqueues one delivery of each event (in order) per enabled endpoint that wants it, due now, and
+   * moves the cursor past the last — in one transaction, so a crash records all of them or none.
+   * The endpoints are read once for the batch. Returns how many deliveries were enqueued.
    */
-  recordEvent(event: CairnEvent, now: number): number {
+  recordEvents(events: readonly CairnEvent[], now: number): number {
+    if (events.length === 0) return 0;
     return this.#database.transaction(() => {
       let enqueued = 0;
-      for (const row of this.#statements.enabledSince.all(event.id)) {
-        const endpoint = endpointOf(row);
-        if (endpoint.runId !== null && endpoint.runId !== event.runId) continue;
-        if (endpoint.events !== null && !endpoint.events.includes(event.type)) continue;
-        const body = JSON.stringify({ type: event.type, timestamp: event.time, data: event });
-        enqueued += this.#statements.enqueue.run(`msg_${randomBytes(16).toString('hex')}`, endpoint.webhookId, event.id, event.type, body, now, iso(now), iso(now)).changes;
+      const endpoints = this.#statements.enabledSince.all(events.at(-1)!.id).map((row) => ({ sinceEvent: row.since_event, ...endpointOf(row) }));
+      for (const event of events) {
+        for (const endpoint of endpoints) {
+          if (endpoint.sinceEvent >= event.id) continue;
+          if (endpoint.runId !== null && endpoint.runId !== event.runId) continue;
+          if (endpoint.events !== null && !endpoint.events.includes(event.type)) continue;
+          const body = JSON.stringify({ type: event.type, timestamp: event.time, data: event });
+          enqueued += this.#statements.enqueue.run(`msg_${randomBytes(16).toString('hex')}`, endpoint.webhookId, event.id, event.type, body, now, iso(now), iso(now)).changes;
+        }
       }
-      this.#statements.setCursor.run(event.id);
+      this.#statements.setCursor.run(events.at(-1)!.id);
       return enqueued;
     })();
   }
