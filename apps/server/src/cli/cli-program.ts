@@ -47,6 +47,22 @@ export function readInputFile(file: string, what: string): Buffer {
   }
 }
 
+/**
+ * `<noun> rm <id>` under `parent`: removes one thing through the client of a running server and
+ * says so (`{ removed: id }` with --json).
+ */
+export function addRemoveCommand(parent: Command, noun: string, argument: readonly [name: string, description: string], description: string, remove: (cairn: CairnClient, id: string) => Promise<void>): void {
+  parent
+    .command('rm')
+    .description(description)
+    .argument(...argument)
+    .option('--server <url>', 'the server')
+    .action(async (id: string, options: { server?: string }) => {
+      await remove(clientOf(options.server), id);
+      say(json() ? JSON.stringify({ removed: id }) : `${noun} ${id} removed`);
+    });
+}
+
 /** The `--config` file, when one was named. */
 export function configOption(): { file?: string } {
   const file = program.opts<{ config?: string }>().config;

@@ -1,4 +1,4 @@
-import { clientOf, json, program, readInputFile, say, sayList } from './cli-program.ts';
+import { addRemoveCommand, clientOf, json, program, readInputFile, say, sayList } from './cli-program.ts';
 
 /** `cairn schedule add|list|rm`: cron schedules of a running server. */
 export function addScheduleCommands(): void {
@@ -26,13 +26,5 @@ export function addScheduleCommands(): void {
       const schedules = await clientOf(options.server).schedules();
       sayList(schedules, (item) => `${String(item['scheduleId']).padEnd(20)} ${String(item['cron']).padEnd(16)} ${String(item['timeZone']).padEnd(16)} next ${String(item['nextSlot'])}`);
     });
-  schedule
-    .command('rm')
-    .description('remove a schedule (the runs it made stay)')
-    .argument('<scheduleId>', 'the schedule id')
-    .option('--server <url>', 'the server')
-    .action(async (scheduleId: string, options: { server?: string }) => {
-      await clientOf(options.server).removeSchedule(scheduleId);
-      say(json() ? JSON.stringify({ removed: scheduleId }) : `schedule ${scheduleId} removed`);
-    });
+  addRemoveCommand(schedule, 'schedule', ['<scheduleId>', 'the schedule id'], 'remove a schedule (the runs it made stay)', (cairn, id) => cairn.removeSchedule(id));
 }

@@ -1,4 +1,4 @@
-import { clientOf, json, program, say, sayList } from './cli-program.ts';
+import { addRemoveCommand, clientOf, json, program, say, sayList } from './cli-program.ts';
 
 /**
  * `cairn secret set|list|rm`: secrets of a running server; values come from standard input, never
@@ -27,13 +27,5 @@ export function addSecretCommands(): void {
       const secrets = await clientOf(options.server).secrets();
       sayList(secrets, (item) => `${item.name.padEnd(24)} version ${item.version}  set ${item.updatedAt} by ${item.updatedBy}`);
     });
-  secret
-    .command('rm')
-    .description('remove a secret (runs that name it fail at dispatch)')
-    .argument('<name>', 'the secret name')
-    .option('--server <url>', 'the server')
-    .action(async (name: string, options: { server?: string }) => {
-      await clientOf(options.server).removeSecret(name);
-      say(json() ? JSON.stringify({ removed: name }) : `secret ${name} removed`);
-    });
+  addRemoveCommand(secret, 'secret', ['<name>', 'the secret name'], 'remove a secret (runs that name it fail at dispatch)', (cairn, id) => cairn.removeSecret(id));
 }

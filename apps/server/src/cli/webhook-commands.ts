@@ -1,4 +1,4 @@
-import { clientOf, json, program, say, sayList } from './cli-program.ts';
+import { addRemoveCommand, clientOf, json, program, say, sayList } from './cli-program.ts';
 
 /** `cairn webhook add|list|rm|deliveries`: webhook endpoints of a running server (admin token). */
 export function addWebhookCommands(): void {
@@ -24,15 +24,7 @@ export function addWebhookCommands(): void {
       const webhooks = await clientOf(options.server).webhooks();
       sayList(webhooks, (item) => `${item.webhookId}  ${item.url}  ${item.events?.join(',') ?? 'all events'}${item.runId ? ` of run ${item.runId}` : ''}${item.disabledAt ? `  DISABLED (${item.disabledReason ?? ''})` : ''}`);
     });
-  webhook
-    .command('rm')
-    .description('remove an endpoint; its pending deliveries stop')
-    .argument('<webhookId>', 'the endpoint id (cairn webhook list)')
-    .option('--server <url>', 'the server')
-    .action(async (webhookId: string, options: { server?: string }) => {
-      await clientOf(options.server).removeWebhook(webhookId);
-      say(json() ? JSON.stringify({ removed: webhookId }) : `webhook ${webhookId} removed`);
-    });
+  addRemoveCommand(webhook, 'webhook', ['<webhookId>', 'the endpoint id (cairn webhook list)'], 'remove an endpoint; its pending deliveries stop', (cairn, id) => cairn.removeWebhook(id));
   webhook
     .command('deliveries')
     .argument('<webhookId>', 'the endpoint id')
