@@ -126,8 +126,6 @@ export class CairnClient {
    */
   async *auditEntries(filters: AuditEntryFilters = {}, options: { readonly signal?: AbortSignal } = {}): AsyncGenerator<AuditEntry> {
     const response = await this.#request('GET', `/v1/audit${query(filters)}`, undefined, {}, options.signal);
-    const decoder = new TextDecoder();
-    let buffer = '';
     let lineNumber = 0;
     const entryOf = (line: string): AuditEntry => {
       lineNumber++;
@@ -142,16 +140,8 @@ export class CairnClient {
       }
       return value.entry;
     };
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true });
-      for (let end = buffer.indexOf('\n'); end >= 0; end = buffer.indexOf('\n')) {
-        const line = buffer.slice(0, end);
-        buffer = buffer.slice(end + 1);
-        if (line !== '') yield entryOf(line);
-      }
-    }
-    buffer += decoder.decode();
-    if (buffer !== '') yield entryOf(buffer);
+    // NDJSON: a line per entry; the last may end the body without a newline.
+    for await (const line of textRecords(response.body, '\n', { trailing: true })) if (line !== '') yield entryOf(line);
   }
 
   items(runId: string): Promise<ItemView[]> {
@@ -268,18 +258,14 @@ export class CairnClient {
     while (!options.signal?.aborted) {
       try {
         const response = await this.#request('GET', path, undefined, { 'last-event-id': String(last) }, options.signal);
-        const decoder = new TextDecoder();
-        let buffer = '';
-        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-          buffer += decoder.decode(chunk, { stream: true });
-          for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-            const data = buffer.slice(0, end).split('\n').find((line) => line.startsWith('data: '));
-            buffer = buffer.slice(end + 2);
-            if (!data) continue;
-            const event = JSON.parse(data.slice('data: '.length)) as CairnEvent;
-            last = event.id;
-            yield event;
-          }
+        // Server-sent events end with a blank line; one cut off by a dropped connection is not an
+        // event (it comes again after the reconnect, which resumes after the last one yielded).
+        for await (const block of textRecords(response.body, '\n\n', { trailing: false })) {
+          const data = block.split('\n').find((line) => line.startsWith('data: '));
+          if (!data) continue;
+          const event = JSON.parse(data.slice('data: '.length)) as CairnEvent;
+          last = event.id;
+          yield event;
         }
       } catch (error) {
         if (options.signal?.aborted) return;
@@ -323,6 +309,25 @@ export class CairnClient {
       ...(answer.issues ? { issues: answer.issues.map((issue) => ({ code, ...issue })) } : {}),
     });
   }
+}
+
+/**
+ * The text records of a response body, split on `separator` as its bytes arrive; with `trailing`,
+ * what follows the last separator is a record too (otherwise it is an unfinished one, dropped).
+ */
+async function* textRecords(body: ReadableStream<Uint8Array> | null, separator: string, options: { readonly trailing: boolean }): AsyncGenerator<string> {
+  if (body === null) return;
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    for (let end = buffer.indexOf(separator); end >= 0; end = buffer.indexOf(separator)) {
+      yield buffer.slice(0, end);
+      buffer = buffer.slice(end + separator.length);
+    }
+  }
+  buffer += decoder.decode();
+  if (options.trailing && buffer !== '') yield buffer;
 }
 
 /** `?name=value&...` of the options that are set ('' when none is). */
