@@ -52,9 +52,7 @@ export function addAuditCommands(): void {
     .description("a run's evidence bundle (cairn.bundle/v1): verify it anywhere with cairn verify")
     .action(async (runId: string, options: { out?: string; server?: string }) => {
       const bundle = await clientOf(options.server).bundle(runId);
-      await writeChunks((async function* () {
-        yield Buffer.from(bundle.buffer, bundle.byteOffset, bundle.byteLength).toString('utf8');
-      })(), options.out);
+      await writeChunks([Buffer.from(bundle.buffer, bundle.byteOffset, bundle.byteLength).toString('utf8')], options.out);
       if (options.out !== undefined) say(json() ? JSON.stringify({ out: options.out, runId, bytes: bundle.byteLength }) : `wrote the evidence bundle of run ${runId} to ${options.out} (${bundle.byteLength} bytes); check it with cairn verify ${options.out}`);
     });
 }

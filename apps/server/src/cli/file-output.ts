@@ -7,7 +7,7 @@ import type { Writable } from 'node:stream';
  * (so a large export never piles up in memory). A file is written beside itself and renamed when
  * complete: an export that fails part way leaves no truncated file under the name asked for.
  */
-export async function writeChunks(chunks: AsyncIterable<string>, file: string | undefined): Promise<void> {
+export async function writeChunks(chunks: AsyncIterable<string> | Iterable<string>, file: string | undefined): Promise<void> {
   const partial = file === undefined ? undefined : `${file}.partial`;
   const out: Writable = partial === undefined ? process.stdout : createWriteStream(partial, { mode: 0o600 });
   try {

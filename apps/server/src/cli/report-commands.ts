@@ -34,7 +34,7 @@ export function addReportCommands(): void {
       }
       const report = buildRunReport(runs, { generatedAt: new Date().toISOString(), ...(since === undefined ? {} : { since: new Date(since).toISOString() }) });
       const text = renderRunReport(report, options.format ?? (json() ? 'json' : 'md'));
-      await writeChunks((async function* () { yield text; })(), options.out);
+      await writeChunks([text], options.out);
       if (options.out !== undefined) say(json() ? JSON.stringify({ out: options.out, runs: runs.length }) : `wrote ${runs.length} runs to ${options.out}`);
     });
 }
