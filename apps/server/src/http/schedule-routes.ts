@@ -1,4 +1,3 @@
-import { CairnError, isCairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
@@ -23,15 +22,7 @@ export function registerScheduleRoutes(app: HttpApp, { engine }: ServerCompositi
     },
   }, async (request, reply) => {
     const { scheduleId, cron, timeZone, spec, catchUp, overlap } = request.body;
-    let schedule;
-    try {
-      schedule = engine.addSchedule({ scheduleId, cron, spec, ...(timeZone ? { timeZone } : {}), ...(catchUp ? { catchUp } : {}), ...(overlap ? { overlap } : {}) }, request.actor!);
-    } catch (error) {
-      // The engine reports a bad definition as invalid configuration (a 500); over HTTP it is the
-      // request that is wrong, and the client's to fix.
-      if (!isCairnError(error, 'CAIRN_CONFIG_INVALID')) throw error;
-      throw new CairnError('CAIRN_PAYLOAD_INVALID', error.message, { ...(error.path === undefined ? {} : { path: error.path }), issues: error.issues, cause: error });
-    }
+    const schedule = engine.addSchedule({ scheduleId, cron, spec, ...(timeZone ? { timeZone } : {}), ...(catchUp ? { catchUp } : {}), ...(overlap ? { overlap } : {}) }, request.actor!);
     return reply.status(201).send(schedule);
   });
   app.delete('/v1/schedules/:scheduleId', { config: { action: 'schedules.manage' }, schema: { summary: 'Remove a schedule (its runs stay)', params: z.strictObject({ scheduleId: z.string().min(1).max(64) }), response: { 204: noContentSchema } } }, async (request, reply) => {

@@ -338,7 +338,7 @@ describe('definitions', () => {
     } catch (error) {
       refused = error;
     }
-    expect(isCairnError(refused, 'CAIRN_CONFIG_INVALID')).toBe(true);
+    expect(isCairnError(refused, 'CAIRN_PAYLOAD_INVALID')).toBe(true);
     const error = refused as CairnError;
     expect(error.issues.map((issue) => issue.path)).toEqual(['schedule.scheduleId', 'schedule.timeZone', 'schedule.cron', 'schedule.catchUp', 'schedule.overlap', 'schedule.spec.items[0].runtime']);
     expect(error.path).toBe('schedule.scheduleId');
@@ -359,7 +359,7 @@ describe('definitions', () => {
     [{ overlap: 'queue' as never }, 'schedule.overlap'],
   ] satisfies [Partial<ScheduleDefinition>, string][])('%j is refused at %s', (overrides, path) => {
     const { book } = setUp();
-    expect(() => book.add(everyMinute({ overlap: 'allow', ...overrides }), ana)).toThrow(expect.objectContaining({ code: 'CAIRN_CONFIG_INVALID', path, issues: [expect.objectContaining({ path })] }));
+    expect(() => book.add(everyMinute({ overlap: 'allow', ...overrides }), ana)).toThrow(expect.objectContaining({ code: 'CAIRN_PAYLOAD_INVALID', path, issues: [expect.objectContaining({ path })] }));
   });
 
   test('ids of up to 64 letters, digits, ".", "_" and "-" are taken', () => {

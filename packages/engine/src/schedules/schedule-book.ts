@@ -105,7 +105,8 @@ export class ScheduleBook {
 
   /**
    * Adds a schedule whose first slot is the first one strictly after now. Everything is checked at
-   * once: CAIRN_CONFIG_INVALID lists each problem with its field (`schedule.cron`, ...), the
+   * once: CAIRN_PAYLOAD_INVALID (the caller's definition is wrong) lists each problem with its
+   * field (`schedule.cron`, ...), the
    * spec's among them; a spec that is the only problem is refused as a submit would refuse it.
    * Adding the same definition again returns the stored schedule (a retried request is harmless);
    * another definition under a taken id is CAIRN_IDEMPOTENCY_CONFLICT.
@@ -125,7 +126,7 @@ export class ScheduleBook {
       for (const issue of specIssues) issues.push({ ...issue, path: `schedule.spec${issue.path.replace(/^\$/, '')}` });
     }
     if (issues.length > 0 || spec === undefined) {
-      throw new CairnError('CAIRN_CONFIG_INVALID', `The schedule is not valid: ${issues.map((issue) => `${issue.path} ${issue.message}`).join('; ')}.`, { path: issues[0]!.path, issues });
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', `The schedule is not valid: ${issues.map((issue) => `${issue.path} ${issue.message}`).join('; ')}.`, { path: issues[0]!.path, issues });
     }
     const canonicalSpec = canonicalJson(spec);
     const specDigest = digestOfJson(spec);
@@ -277,7 +278,7 @@ function errorData(error: unknown): JsonObject {
  */
 function definitionIssues(definition: ScheduleDefinition, catchUp: CatchUpPolicy, overlap: OverlapPolicy, now: number): { issues: ValidationIssue[]; timeZone: string } {
   const issues: ValidationIssue[] = [];
-  const problem = (field: string, message: string) => issues.push({ code: 'CAIRN_CONFIG_INVALID', path: `schedule.${field}`, message });
+  const problem = (field: string, message: string) => issues.push({ code: 'CAIRN_PAYLOAD_INVALID', path: `schedule.${field}`, message });
   if (typeof definition.scheduleId !== 'string' || !scheduleIdPattern.test(definition.scheduleId)) {
     problem('scheduleId', `${JSON.stringify(definition.scheduleId)} must be 1 to 64 letters, digits, ".", "_" or "-" (it becomes part of run ids <scheduleId>@<slot>)`);
   }
