@@ -42,8 +42,9 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing Debian packages: ${missing[*]}"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    # apt's download user cannot write to /tmp on these machines (mode 711): give it /var/tmp.
+    TMPDIR=/var/tmp apt-get update -qq >/dev/null
+    TMPDIR=/var/tmp DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
     log "missing system packages: ${missing[*]}"
     log "install them with: sudo apt-get install -y ${missing[*]}   (then run this script again)"
