@@ -19,4 +19,4 @@ export type { VerifiedWebhook, VerifyWebhookOptions } from './webhooks/verify-we
 export { signWebhook } from './webhooks/sign-webhook.ts';
 export type { WebhookMessage } from './webhooks/sign-webhook.ts';
 export type { WebhookDelivery, WebhookEndpoint } from './webhooks/webhook-store.ts';
-export const VERSION = '0.1.0';
+export { VERSION } from './version.ts';

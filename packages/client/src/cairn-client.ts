@@ -1,5 +1,5 @@
 import type { AuditAction, AuditEntry, CairnEvent, ItemState, RunState } from '@cairn/core';
-import { CairnError, errorCodes, parseSettings, type CairnErrorCode } from '@cairn/protocol';
+import { CairnError, errorCodes, isCairnError, parseSettings, type CairnErrorCode } from '@cairn/protocol';
 import { z } from 'zod';
 
 /** Settings of `createCairnClient`. */
@@ -10,6 +10,11 @@ export const cairnClientSettingsSchema = z.strictObject({
   token: z.string().min(1).optional(),
   /** How long to wait before reconnecting an event stream that dropped. */
   reconnectDelayMs: z.int().min(0).max(60_000).default(500),
+  /**
+   * How many times in a row an event stream may fail to reconnect before `events()` gives up with
+   * CAIRN_SERVER_UNREACHABLE (a stream that reconnects starts the count again).
+   */
+  reconnectAttempts: z.int().min(0).max(1_000).default(10),
 });
 
 export type CairnClientSettings = z.input<typeof cairnClientSettingsSchema>;
@@ -94,8 +99,9 @@ const terminal = new Set<RunState>(['succeeded', 'failed', 'cancelled']);
 /**
  * The Cairn server's HTTP API as typed calls. Every error the server answers comes back as the
  * CairnError it was (code, message, path, issues); a server that cannot be reached is
- * CAIRN_INTERNAL naming the URL. `events` is an async iterator that reconnects after a dropped
- * connection and resumes after the last event it yielded.
+ * CAIRN_SERVER_UNREACHABLE naming the URL. `events` is an async iterator that reconnects after a
+ * dropped connection and resumes after the last event it yielded, and gives up after
+ * `reconnectAttempts` failed reconnects in a row.
  */
 export class CairnClient {
   readonly #settings: z.output<typeof cairnClientSettingsSchema>;
@@ -250,14 +256,28 @@ export class CairnClient {
   /**
    * Events after `after` (all by default), of one run or all, as they happen. A dropped
    * connection is reopened with `Last-Event-ID`: nothing is missed, nothing repeats. Ends when
-   * `signal` aborts.
+   * `signal` aborts; throws CAIRN_SERVER_UNREACHABLE once `reconnectAttempts` reconnects in a row
+   * found no server.
    */
   async *events(options: { readonly runId?: string; readonly after?: number; readonly signal?: AbortSignal } = {}): AsyncGenerator<CairnEvent> {
     let last = options.after ?? -1;
     const path = options.runId === undefined ? '/v1/events' : `/v1/runs/${encodeURIComponent(options.runId)}/events`;
+    let failedConnects = 0;
     while (!options.signal?.aborted) {
       try {
-        const response = await this.#request('GET', path, undefined, { 'last-event-id': String(last) }, options.signal);
+        let response: Response;
+        try {
+          response = await this.#request('GET', path, undefined, { 'last-event-id': String(last) }, options.signal);
+        } catch (error) {
+          if (!isCairnError(error, 'CAIRN_SERVER_UNREACHABLE') || options.signal?.aborted) throw error;
+          failedConnects += 1;
+          if (failedConnects > this.#settings.reconnectAttempts) {
+            throw new CairnError('CAIRN_SERVER_UNREACHABLE', `${error.message} (gave up following events after ${failedConnects} attempts in a row)`, { path: 'baseUrl', cause: error });
+          }
+          await delay(this.#settings.reconnectDelayMs);
+          continue;
+        }
+        failedConnects = 0;
         // Server-sent events end with a blank line; one cut off by a dropped connection is not an
         // event (it comes again after the reconnect, which resumes after the last one yielded).
         for await (const block of textRecords(response.body, '\n\n', { trailing: false })) {
@@ -269,9 +289,10 @@ export class CairnClient {
         }
       } catch (error) {
         if (options.signal?.aborted) return;
-        if (error instanceof CairnError && error.code !== 'CAIRN_INTERNAL') throw error;
+        // A stream cut mid-body is reopened; an answer the server gave (401, 404, ...) is not.
+        if (isCairnError(error) && error.code !== 'CAIRN_INTERNAL') throw error;
       }
-      await new Promise((resolve) => setTimeout(resolve, this.#settings.reconnectDelayMs));
+      await delay(this.#settings.reconnectDelayMs);
     }
   }
 
@@ -299,7 +320,9 @@ export class CairnClient {
     try {
       response = await fetch(url, { method, headers: { ...(this.#settings.token ? { authorization: `Bearer ${this.#settings.token}` } : {}), ...headers }, ...(body === undefined ? {} : { body }), ...(signal ? { signal } : {}) });
     } catch (error) {
-      throw new CairnError('CAIRN_INTERNAL', `Cannot reach the Cairn server at ${url}: ${(error as Error).message}. Is \`cairn serve\` running there?`, { path: 'baseUrl' });
+      if (signal?.aborted) throw error;
+      const reason = (error as Error & { cause?: { code?: string; message?: string } }).cause;
+      throw new CairnError('CAIRN_SERVER_UNREACHABLE', `Cannot reach the Cairn server at ${url}: ${reason?.code ?? reason?.message ?? (error as Error).message}. Is \`cairn serve\` running there?`, { path: 'baseUrl', details: { url }, cause: error });
     }
     if (response.ok) return response;
     const answer = (await response.json().catch(() => ({}))) as { code?: string; message?: string; path?: string; issues?: { path: string; message: string }[] };
@@ -328,6 +351,10 @@ async function* textRecords(body: ReadableStream<Uint8Array> | null, separator: 
   }
   buffer += decoder.decode();
   if (options.trailing && buffer !== '') yield buffer;
+}
+
+function delay(milliseconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
 /** `?name=value&...` of the options that are set ('' when none is). */

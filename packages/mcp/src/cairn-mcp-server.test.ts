@@ -20,6 +20,6 @@ test('the tools an AI client sees are exactly the repository allowlist: nothing 
   // A server that cannot be reached is a tool error naming the code, not a crash.
   const answer = await client.callTool({ name: 'get_run_status', arguments: { runId: 'r-1' } });
   expect(answer.isError).toBe(true);
-  expect(JSON.stringify(answer.content)).toContain('CAIRN_INTERNAL');
+  expect(JSON.stringify(answer.content)).toContain('CAIRN_SERVER_UNREACHABLE');
   await client.close();
 });

@@ -1,6 +1,6 @@
-import { mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import Database from 'better-sqlite3';
@@ -134,13 +134,22 @@ function portableConfig({ config }: LoadedServerConfig): string {
   return `# Cairn server configuration, restored by \`cairn restore\`. Paths are relative to this file.\n${stringifyYaml(portable)}`;
 }
 
+/**
+ * Writes the archive as a new file, making its folder (0700: the archive holds the keys) when it
+ * does not exist yet; a file that cannot be written is bad input naming it and why.
+ */
 async function writeNewFile(file: string, bytes: Uint8Array): Promise<void> {
+  const unwritable = (error: unknown) =>
+    new CairnError('CAIRN_PAYLOAD_INVALID', `Cannot write the backup to ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}. Name a file in a folder you can write to.`, { path: file, cause: error });
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+    throw (error as NodeJS.ErrnoException).code === 'EEXIST' ? unwritable(Object.assign(new Error('not a folder'), { code: 'ENOTDIR' })) : unwritable(error);
+  });
   let handle;
   try {
     handle = await open(file, 'wx', 0o600);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new CairnError('CAIRN_CONFIG_INVALID', `${file} exists already: a backup never overwrites a file. Name a new file, or move the old one away.`, { path: file });
-    throw error;
+    throw unwritable(error);
   }
   try {
     await handle.writeFile(bytes);

@@ -88,3 +88,17 @@ test('backup while serving, restore elsewhere: runs, items, patches, webhooks, e
   expect(refused.stderr).toMatch(/CAIRN_DIGEST_MISMATCH: The member "data\/keys\/tokens\.json" .* hashes to sha256:[0-9a-f]{64}, not sha256:/);
   expect(existsSync(join(directory, 'third', 'cairn-data'))).toBe(false);
 });
+
+test('backup into a folder that does not exist makes it (0700, the archive holds the keys); one that cannot be made is bad input (exit 2) naming it', { timeout: 60_000 }, async () => {
+  const { directory } = await start();
+  const made = await cairn(['--json', 'backup', 'backups/2026-11-23/server.cairn-backup'], directory);
+  expect(made.status, made.stderr).toBe(0);
+  expect(statSync(join(directory, 'backups', '2026-11-23')).mode & 0o777).toBe(0o700);
+  expect(statSync(join(directory, 'backups', '2026-11-23', 'server.cairn-backup')).mode & 0o777).toBe(0o600);
+
+  writeFileSync(join(directory, 'a-file'), 'not a folder\n');
+  const refused = await cairn(['backup', 'a-file/server.cairn-backup'], directory);
+  expect(refused.status).toBe(2);
+  expect(refused.stderr).toContain('CAIRN_PAYLOAD_INVALID: Cannot write the backup to a-file/server.cairn-backup: ENOTDIR');
+  expect(refused.stderr).not.toContain('    at ');
+});

@@ -1,16 +1,32 @@
-import { readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCairnClient, type CairnClient } from '@cairn/client';
 import { CairnError, isCairnError } from '@cairn/protocol';
-import { Command } from 'commander';
-import { loadServerConfig } from '../config/load-server-config.ts';
+import { Command, CommanderError } from 'commander';
+import { configFileNames, loadServerConfig } from '../config/load-server-config.ts';
+import { VERSION } from '../version.ts';
+import { clientConfigPath, findContext, readClientConfig } from './client-contexts.ts';
 
 /**
  * The `cairn` program and what every command shares: `--json`, `--config`, printing, and a client
  * of the running server. Commands live in files of their own (`<topic>-commands.ts`), each an
  * `add<Topic>Commands()` that `cli.ts` calls.
  */
-export const program = new Command('cairn').description('Run AI-agent work unattended, and prove what ran.').option('--json', 'print one JSON document instead of text').option('--config <file>', 'the server config (default: cairn.config.* here)');
+export const program = new Command('cairn')
+  .description('Run AI-agent work unattended, and prove what ran.')
+  .version(VERSION, '-V, --version', 'print the version')
+  .option('--json', 'print one JSON document instead of text')
+  .option('--config <file>', 'the server config (default: cairn.config.* here)')
+  .option('--context <name>', 'the client context to talk to (default: CAIRN_CONTEXT, else the current one: `cairn context list`)')
+  // Usage errors reach runCommandLine as CommanderErrors, so their exit code is the documented 2.
+  .exitOverride();
+
+/**
+ * Exit codes: 0 done, 1 a check failed or a run did not succeed, 2 bad input (an invalid spec,
+ * config, request or command line), 3 anything else, 4 the server could not be reached.
+ */
+export const exitCodes = { done: 0, failed: 1, badInput: 2, other: 3, unreachable: 4 } as const;
 
 /** Whether the command prints one JSON document (for scripts) instead of text. */
 export const json = (): boolean => program.opts<{ json?: boolean }>().json === true;
@@ -23,15 +39,40 @@ export function sayList<Item>(items: readonly Item[], line: (item: Item) => stri
   else for (const item of items) say(line(item));
 }
 
-/** A client of `url`, or of the server this directory's config describes, with CAIRN_TOKEN. */
+/**
+ * A client of the server a command talks to, the first of: `--server <url>`; `CAIRN_SERVER`; the
+ * context named by `--context` or `CAIRN_CONTEXT`; the server of the config in this folder (or
+ * `--config`); the current context of the client config. The token is `CAIRN_TOKEN`, else the
+ * chosen context's.
+ */
 export function clientOf(url: string | undefined): CairnClient {
-  let baseUrl = url;
-  if (baseUrl === undefined) {
-    const { host, port } = loadServerConfig(configOption()).config.server;
-    baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const target = serverTarget(url);
+  const token = process.env['CAIRN_TOKEN'] || target.token;
+  return createCairnClient({ baseUrl: target.baseUrl, ...(token ? { token } : {}) });
+}
+
+function serverTarget(url: string | undefined): { baseUrl: string; token?: string } {
+  if (url !== undefined) return { baseUrl: url };
+  if (process.env['CAIRN_SERVER']) return { baseUrl: process.env['CAIRN_SERVER'] };
+  const named = program.opts<{ context?: string }>().context ?? (process.env['CAIRN_CONTEXT'] || undefined);
+  const clientConfig = readClientConfig();
+  if (named !== undefined) return contextTarget(findContext(clientConfig, named)!.context);
+  const config = configOption();
+  if (config.file !== undefined || configFileNames.some((name) => existsSync(join(process.cwd(), name)))) {
+    const { host, port } = loadServerConfig(config).config.server;
+    return { baseUrl: `http://${host.includes(':') ? `[${host}]` : host}:${port}` };
   }
-  const token = process.env['CAIRN_TOKEN'];
-  return createCairnClient({ baseUrl, ...(token ? { token } : {}) });
+  const current = findContext(clientConfig, undefined);
+  if (current) return contextTarget(current.context);
+  throw new CairnError(
+    'CAIRN_CONFIG_INVALID',
+    `Which server? Pass --server <url>, set CAIRN_SERVER, add a context (\`cairn context add NAME --server <url>\`, kept in ${clientConfigPath()}), or run this in the folder of a server's cairn.config (\`cairn init\`).`,
+    { path: '--server' },
+  );
+}
+
+function contextTarget(context: { server: string; token?: string | undefined }): { baseUrl: string; token?: string } {
+  return { baseUrl: context.server, ...(context.token ? { token: context.token } : {}) };
 }
 
 /**
@@ -84,9 +125,8 @@ export function isEntryPoint(moduleUrl: string): boolean {
 }
 
 /**
- * Runs the command the arguments name. Exit codes: 0 done, 1 a check or run failed (set by the
- * command), 2 bad input (an invalid run spec, config or request), 3 anything else; errors go to stderr,
- * as JSON with --json.
+ * Runs the command the arguments name, with the exit codes of `exitCodes` (a command sets 1
+ * itself); errors go to stderr, as JSON with --json. `cairn` alone prints the help and exits 0.
  */
 export async function runCommandLine(argv: readonly string[] = process.argv): Promise<void> {
   // `cairn runs | head`: a reader that stops early is not an error. Stop quietly, keeping the
@@ -95,20 +135,34 @@ export async function runCommandLine(argv: readonly string[] = process.argv): Pr
     if (error.code === 'EPIPE') process.exit();
     throw error;
   });
+  if (argv.length <= 2) {
+    program.outputHelp();
+    return;
+  }
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    if (isCairnError(error)) {
-      const input = error.code.startsWith('CAIRN_RUN_SPEC') || error.code === 'CAIRN_CONFIG_INVALID' || error.code === 'CAIRN_PAYLOAD_INVALID';
-      if (json()) process.stderr.write(`${JSON.stringify(error)}\n`);
-      else {
-        process.stderr.write(`${error.code}: ${error.message}\n`);
-        for (const issue of error.issues) process.stderr.write(`  ${issue.path}  ${issue.message}\n`);
-      }
-      process.exitCode = input ? 2 : 3;
-    } else {
-      process.stderr.write(`unexpected error: ${(error as Error).stack ?? String(error)}\n`);
-      process.exitCode = 3;
-    }
+    process.exitCode = reportError(error);
   }
+}
+
+/** Prints an error the way the command line does, and returns its exit code. */
+function reportError(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // Commander has printed its message (or the help, or the version) already. A command group
+    // named alone (`cairn token`) prints its help, as `cairn` alone does: not an error.
+    return error.exitCode === 0 || error.code === 'commander.help' ? exitCodes.done : exitCodes.badInput;
+  }
+  if (isCairnError(error)) {
+    if (json()) process.stderr.write(`${JSON.stringify(error)}\n`);
+    else {
+      process.stderr.write(`${error.code}: ${error.message}\n`);
+      for (const issue of error.issues) process.stderr.write(`  ${issue.path}  ${issue.message}\n`);
+    }
+    if (error.code === 'CAIRN_SERVER_UNREACHABLE') return exitCodes.unreachable;
+    const input = error.code.startsWith('CAIRN_RUN_SPEC') || error.code === 'CAIRN_CONFIG_INVALID' || error.code === 'CAIRN_PAYLOAD_INVALID';
+    return input ? exitCodes.badInput : exitCodes.other;
+  }
+  process.stderr.write(`unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+  return exitCodes.other;
 }

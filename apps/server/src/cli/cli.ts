@@ -1,10 +1,12 @@
 #!/usr/bin/env -S node --max-semi-space-size=32
 // `cairn`: the command line of the reference server. Each command prints for people, or with
 // --json one JSON document for scripts; exit codes: 0 done, 1 a check or run failed, 2 bad input
-// (an invalid spec, config or request), 3 anything else.
+// (an invalid spec, config, request or command line), 3 anything else, 4 the server unreachable.
 import { addAuditCommands } from './audit-commands.ts';
 import { addBackupCommands } from './backup-commands.ts';
 import { isEntryPoint, runCommandLine } from './cli-program.ts';
+import { addCompletionCommands } from './completion-commands.ts';
+import { addContextCommands } from './context-commands.ts';
 import { addDemoCommands } from './demo-commands.ts';
 import { addMcpCommands } from './mcp-commands.ts';
 import { addReportCommands } from './report-commands.ts';
@@ -18,7 +20,8 @@ import { addVerifyCommands } from './verify-commands.ts';
 import { addWebhookCommands } from './webhook-commands.ts';
 
 // The commands in the order `cairn --help` lists them: a server's own, a run's life, evidence,
-// AI clients, a server's settings, then history, the demo, backups and webhooks.
+// AI clients, a server's settings, then history, the demo, backups and webhooks, and last the
+// client's own settings (contexts, shell completion).
 addServerCommands();
 addRunCommands();
 addVerifyCommands();
@@ -32,6 +35,8 @@ addReportCommands();
 addDemoCommands();
 addBackupCommands();
 addWebhookCommands();
+addContextCommands();
+addCompletionCommands();
 
 // Parse only when run as the `cairn` command, not when a program imports the commands (the CLI
 // reference in docs/ is generated from them).

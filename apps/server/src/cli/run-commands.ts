@@ -30,10 +30,12 @@ export function addRunCommands(): void {
         say(json() ? JSON.stringify(submitted) : `run ${submitted.runId} ${submitted.created ? 'submitted' : 'already existed (same idempotency key and spec)'}`);
         return;
       }
+      const following = followingInterrupts(submitted.runId);
       if (!json()) say(`run ${submitted.runId}`);
       const progress = new RunProgress(await cairn.items(submitted.runId), progressOutput(json()));
-      const run = await cairn.waitForRun(submitted.runId, { onEvent: (event) => progress.onEvent(event) });
+      const run = await cairn.waitForRun(submitted.runId, { signal: following.signal, onEvent: (event) => progress.onEvent(event) });
       progress.done();
+      if (following.stopped()) return;
       say(json() ? JSON.stringify(run) : `run ${run.state}: ${run.itemsFinished}/${run.itemsTotal} items finished, ${run.itemsFailed} failed`);
       process.exitCode = run.state === 'succeeded' ? 0 : 1;
     });
@@ -59,9 +61,11 @@ export function addRunCommands(): void {
     .action(async (runId: string, options: { server?: string }) => {
       const cairn = clientOf(options.server);
       // With --json, every event is a line of its own for scripts; otherwise the items' progress.
+      const following = followingInterrupts(runId);
       const progress = json() ? undefined : new RunProgress(await cairn.items(runId), progressOutput(false));
-      const run = await cairn.waitForRun(runId, { onEvent: (event) => (progress ? progress.onEvent(event) : say(JSON.stringify(event))) });
+      const run = await cairn.waitForRun(runId, { signal: following.signal, onEvent: (event) => (progress ? progress.onEvent(event) : say(JSON.stringify(event))) });
       progress?.done();
+      if (following.stopped()) return;
       if (!json()) say(`run ${run.state}`);
       process.exitCode = run.state === 'succeeded' ? 0 : 1;
     });
@@ -81,7 +85,8 @@ export function addRunCommands(): void {
       .action(async (runId: string, itemId: string | undefined, options: { reason?: string; server?: string }) => {
         const cairn = clientOf(options.server);
         const result = name === 'approve' ? await cairn.approve(runId, itemId!) : name === 'reject' ? await cairn.reject(runId, itemId!, options.reason) : itemId ? await cairn.cancelItem(runId, itemId) : await cairn.cancel(runId);
-        say(json() ? JSON.stringify(result) : `${name === 'cancel' ? 'cancel requested' : `${name}d`}: ${itemId ? `item ${itemId} of ` : ''}run ${runId}`);
+        const done = { cancel: 'cancel requested', approve: 'approved', reject: 'rejected' }[name];
+        say(json() ? JSON.stringify(result) : `${done}: ${itemId ? `item ${itemId} of ` : ''}run ${runId}`);
       });
   }
 
@@ -94,4 +99,24 @@ export function addRunCommands(): void {
     .action(async (runId: string, itemId: string, options: { server?: string }) => {
       process.stdout.write(await clientOf(options.server).patch(runId, itemId));
     });
+}
+
+/**
+ * Following a run, Ctrl-C stops the following, not the run: `stopped()` then says how to pick it
+ * up again with `cairn watch`, sets exit code 130 as for any interrupted command, and is true.
+ */
+function followingInterrupts(runId: string): { readonly signal: AbortSignal; stopped(): boolean } {
+  const interrupted = new AbortController();
+  const stop = () => interrupted.abort();
+  process.once('SIGINT', stop);
+  return {
+    signal: interrupted.signal,
+    stopped() {
+      process.off('SIGINT', stop);
+      if (!interrupted.signal.aborted) return false;
+      process.stderr.write(`\nStopped following run ${runId}; it goes on running on the server. Follow it again with: cairn watch ${runId}\n`);
+      process.exitCode = 130;
+      return true;
+    },
+  };
 }

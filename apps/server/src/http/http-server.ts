@@ -2,7 +2,7 @@ import fastifySwagger from '@fastify/swagger';
 import type { AuditActor } from '@cairn/core';
 import { serializeEvidenceBundle } from '@cairn/audit';
 import { blobKey, CairnError, sha256Digest } from '@cairn/protocol';
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
@@ -58,7 +58,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   }
   const { engine, storage, signingKey, authorizer } = options.composition;
   const app: HttpApp = Fastify({
-    ...(options.logger ? { loggerInstance: options.logger, disableRequestLogging: true } : { logger: false }),
+    // Requests are logged by logRequests (method and path only); Fastify's own request lines are off.
+    ...(options.logger ? { loggerInstance: options.logger, logController: new LogController({ disableRequestLogging: true }) } : { logger: false }),
     bodyLimit,
     // Path parameters as long as the schemas allow (a run id may be 200 characters), and the
     // router's own refusals (a parameter longer still, a malformed URL) answered like every error.

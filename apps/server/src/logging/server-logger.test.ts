@@ -1,7 +1,7 @@
 // The server's log as `cairn serve` writes it: a real built `cairn serve` child, real requests with
 // a real token and a real secret, and its captured output checked line by line.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,30 @@ test('redaction: authorization headers and secret body fields by path, token sha
   // A request is its method and path: no query string, no headers.
   expect(third).toMatchObject({ component: 'engine', req: { method: 'GET', path: '/v1/runs' } });
   expect(JSON.stringify(third)).not.toContain('headers');
+});
+
+test('pretty lines for a terminal are coloured, and never when NO_COLOR is set', () => {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-log-colour-'));
+  cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+  const written = (noColor: string | undefined) => {
+    const file = join(directory, `log-${noColor ?? 'unset'}.txt`);
+    const descriptor = openSync(file, 'w');
+    const previous = process.env['NO_COLOR'];
+    if (noColor === undefined) delete process.env['NO_COLOR'];
+    else process.env['NO_COLOR'] = noColor;
+    try {
+      createServerLogger({ pretty: true, destination: descriptor }).info('hello colours');
+    } finally {
+      if (previous === undefined) delete process.env['NO_COLOR'];
+      else process.env['NO_COLOR'] = previous;
+      closeSync(descriptor);
+    }
+    return readFileSync(file, 'utf8');
+  };
+  expect(written(undefined)).toContain('\x1b[');
+  const plain = written('1');
+  expect(plain).toContain('hello colours');
+  expect(plain).not.toContain('\x1b[');
 });
 
 test('cairn serve (built) logs JSON lines with each request, and neither the token nor a secret set through it', { timeout: 60_000 }, async () => {
@@ -87,4 +111,6 @@ test('cairn serve (built) logs JSON lines with each request, and neither the tok
   expect(everything).not.toContain(operatorToken.split('_')[2]);
   expect(everything).not.toContain(secretValue);
   expect(everything).not.toMatch(/authorization/i);
+  // Nothing but the server's own lines: no deprecation or other runtime warning at start.
+  expect(stderr).not.toMatch(/Warning|FSTDEP/);
 });

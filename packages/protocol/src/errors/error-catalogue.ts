@@ -140,6 +140,11 @@ export const errorCatalogue = {
     summary: 'The server failed in a way no other code describes; the details are in its log, never in the answer.',
     action: 'Try again; if it persists, report it with the time it happened (the server log holds the details).',
   },
+  CAIRN_SERVER_UNREACHABLE: {
+    status: 503,
+    summary: 'A client could not connect to the Cairn server at the URL it names (refused, timed out or no such host); no server answered.',
+    action: 'Check that `cairn serve` runs there, and the URL (`--server`, CAIRN_SERVER or the current context: `cairn context list`).',
+  },
   CAIRN_UNAUTHENTICATED: {
     status: 401,
     summary: 'No credential was given, or it is unknown, expired or revoked.',
