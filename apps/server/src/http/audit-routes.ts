@@ -21,6 +21,7 @@ export function registerAuditRoutes(app: HttpApp, { engine }: ServerComposition)
   app.get('/v1/audit', {
     config: { action: 'audit.read' },
     schema: {
+      operationId: 'exportAudit',
       summary: 'Audit entries as NDJSON, by seq range (from inclusive, to exclusive), run, action, actor id and time (since inclusive, until exclusive)',
       querystring: z.strictObject({
         from: sequenceNumber.optional(),

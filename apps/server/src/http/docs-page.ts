@@ -10,8 +10,15 @@ export const docsScript = `
 const escapeHtml = (value) => String(value).replace(/[&<>"']/g, (character) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[character]);
 const methods = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
 const schemaText = (schema) => (schema === undefined ? '' : JSON.stringify(schema, null, 2));
+// A named component (#/components/schemas/Run) shown where it is used, at most a few levels deep.
+function inlineRefs(openapi, schema, depth = 0) {
+  if (Array.isArray(schema)) return schema.map((entry) => inlineRefs(openapi, entry, depth));
+  if (schema === null || typeof schema !== 'object') return schema;
+  if (typeof schema.$ref === 'string' && schema.$ref.startsWith('#/components/schemas/') && depth < 8) return inlineRefs(openapi, openapi.components?.schemas?.[schema.$ref.slice('#/components/schemas/'.length)], depth + 1);
+  return Object.fromEntries(Object.entries(schema).map(([key, value]) => [key, inlineRefs(openapi, value, depth)]));
+}
 function scopeOf(operation) {
-  if (operation.security === undefined) return 'none (public)';
+  if (operation.security === undefined || operation.security.length === 0) return 'none (public)';
   const scopes = operation.security.flatMap((requirement) => Object.values(requirement).flat());
   return scopes.length === 0 ? 'no token scope allows it' : scopes.join(' or ');
 }
@@ -23,7 +30,7 @@ function renderOperations(openapi) {
       if (operation === undefined) continue;
       const parameters = (operation.parameters ?? []).map((parameter) =>
         '<tr><td><code>' + escapeHtml(parameter.name) + '</code></td><td>' + escapeHtml(parameter.in) + '</td><td>' + (parameter.required ? 'yes' : 'no') + '</td><td><code>' + escapeHtml(parameter.schema?.type ?? '') + '</code> ' + escapeHtml(parameter.description ?? parameter.schema?.description ?? '') + '</td></tr>');
-      const bodies = Object.entries(operation.requestBody?.content ?? {}).map(([mediaType, media]) => '<p>Body (<code>' + escapeHtml(mediaType) + '</code>)</p><pre>' + escapeHtml(schemaText(media.schema)) + '</pre>');
+      const bodies = Object.entries(operation.requestBody?.content ?? {}).map(([mediaType, media]) => '<p>Body (<code>' + escapeHtml(mediaType) + '</code>)</p><pre>' + escapeHtml(schemaText(inlineRefs(openapi, media.schema))) + '</pre>');
       sections.push('<section class="operation"><h2><span class="method ' + escapeHtml(method) + '">' + escapeHtml(method.toUpperCase()) + '</span> <code class="path">' + escapeHtml(path) + '</code></h2>'
         + '<p>' + escapeHtml(operation.summary ?? '') + '</p>'
         + '<p class="scope">Scope: <strong>' + escapeHtml(scopeOf(operation)) + '</strong></p>'

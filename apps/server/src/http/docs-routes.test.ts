@@ -36,7 +36,7 @@ test('GET /docs answers a self-contained page, without a token, that lists every
   const openapi = (await (await fetch(`${base}/openapi.json`)).json()) as OpenApiDocument;
   expect(openapi.paths['/v1/runs']!['post']!.security).toEqual([{ bearerToken: ['runs:submit'] }]);
   expect(openapi.paths['/v1/secrets/{name}']!['put']!.security).toEqual([{ bearerToken: ['admin'] }]);
-  expect(openapi.paths['/healthz']!['get']!.security).toBeUndefined();
+  expect(openapi.paths['/healthz']!['get']!.security).toEqual([]);
 
   const rendered = await renderPage(base, page);
   const sections = rendered.html.split('<section class="operation">').slice(1);
@@ -47,11 +47,15 @@ test('GET /docs answers a self-contained page, without a token, that lists every
     const section = sections.find((candidate) => candidate.includes(`>${method.toUpperCase()}</span> <code class="path">${path}</code>`));
     expect(section, `${method} ${path}`).toBeDefined();
     const scopes = openapi.paths[path]![method]!.security?.flatMap((requirement) => Object.values(requirement).flat());
-    expect(section).toContain(scopes === undefined ? 'Scope: <strong>none (public)</strong>' : `Scope: <strong>${scopes.join(' or ')}</strong>`);
+    expect(section).toContain(scopes === undefined || scopes.length === 0 ? 'Scope: <strong>none (public)</strong>' : `Scope: <strong>${scopes.join(' or ')}</strong>`);
   }
   const setSecret = sections.find((section) => section.includes('<code class="path">/v1/secrets/{name}</code>') && section.includes('>PUT<'))!;
   expect(setSecret).toContain('Body (<code>application/json</code>)');
   expect(setSecret).toContain('&quot;value&quot;');
+  // A body that names a component is shown as the component, not as a bare $ref.
+  const submitRun = sections.find((section) => section.includes('<code class="path">/v1/runs</code>') && section.includes('>POST<'))!;
+  expect(submitRun).toContain('&quot;items&quot;');
+  expect(submitRun).not.toContain('$ref');
 
   // Whatever a document says is text, never markup.
   const hostile = rendered.renderOperations({ paths: { '/x/<img src=x onerror=alert(1)>': { get: { summary: '<script>alert("s")</script>', parameters: [{ name: '"><b>', in: 'query' }] } } } });

@@ -3,7 +3,7 @@ import type { AuditActor } from '@cairn/core';
 import { serializeEvidenceBundle } from '@cairn/audit';
 import { blobKey, CairnError, sha256Digest } from '@cairn/protocol';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
-import { jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import { logRequests } from '../logging/request-logging.ts';
@@ -13,7 +13,8 @@ import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
 import { isLoopback } from './loopback.ts';
-import { openApiSecurityComponents, transformWithScopes } from './openapi-scopes.ts';
+import { transformComponents } from './openapi-components.ts';
+import { openApiSecurityComponents, openApiTags, transformWithScopes } from './openapi-scopes.ts';
 import { bytesAnswer, declareErrorResponses, itemViewSchema, runViewSchema, submitResultSchema } from './response-schemas.ts';
 import { registerRunListRoutes } from './run-list-routes.ts';
 import { registerScheduleRoutes } from './schedule-routes.ts';
@@ -98,47 +99,48 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   // Run specs may come as YAML text; JSON bodies are parsed by Fastify.
   app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_request, body, done) => done(null, body));
   await app.register(fastifySwagger, {
-    openapi: { openapi: '3.1.0', info: { title: 'Cairn', version: '0.1.0', description: 'Run AI-agent work unattended, and prove what ran.' }, components: openApiSecurityComponents },
+    // servers: `/`, the server that served the document, so a client resolves paths against it.
+    openapi: { openapi: '3.1.0', info: { title: 'Cairn', version: '0.1.0', description: 'Run AI-agent work unattended, and prove what ran.', license: { name: 'Apache-2.0', identifier: 'Apache-2.0' } }, servers: [{ url: '/', description: 'This server' }], tags: [...openApiTags], components: openApiSecurityComponents },
     transform: transformWithScopes,
-    transformObject: jsonSchemaTransformObject,
+    transformObject: transformComponents,
   });
 
   app.addHook('onResponse', async (request, reply) => {
     options.composition.metrics.observeRequest(request.routeOptions.url ?? 'unknown', request.method, reply.statusCode, reply.elapsedTime / 1000);
   });
-  app.get('/metrics', { config: { action: 'metrics.read' }, schema: { summary: 'Prometheus metrics: runs and items by state, queue depth, dispatch latency, checkpoint lag, anchor failures, HTTP', response: { 200: bytesAnswer('text/plain', 'The Prometheus text exposition format') } } }, async (_request, reply) =>
+  app.get('/metrics', { config: { action: 'metrics.read' }, schema: { operationId: 'getMetrics', summary: 'Prometheus metrics: runs and items by state, queue depth, dispatch latency, checkpoint lag, anchor failures, HTTP', response: { 200: bytesAnswer('text/plain', 'The Prometheus text exposition format') } } }, async (_request, reply) =>
     reply.type(options.composition.metrics.registry.contentType).send(await options.composition.metrics.registry.metrics()),
   );
-  app.get('/healthz', { schema: { summary: 'The process is up', response: { 200: z.strictObject({ ok: z.boolean() }) } } }, async () => ({ ok: true }));
-  app.get('/readyz', { schema: { summary: 'The engine answers', response: { 200: z.strictObject({ ready: z.boolean(), auditEntries: z.int() }) } } }, async () => ({ ready: true, auditEntries: engine.audit.size }));
+  app.get('/healthz', { schema: { operationId: 'checkHealth', summary: 'The process is up', response: { 200: z.strictObject({ ok: z.boolean() }) } } }, async () => ({ ok: true }));
+  app.get('/readyz', { schema: { operationId: 'checkReadiness', summary: 'The engine answers', response: { 200: z.strictObject({ ready: z.boolean(), auditEntries: z.int() }) } } }, async () => ({ ready: true, auditEntries: engine.audit.size }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.post('/v1/runs', { config: { action: 'runs.submit' }, schema: { summary: 'Submit a run (JSON, or YAML as application/yaml); Idempotency-Key makes it safe to retry', headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).passthrough(), response: { 200: submitResultSchema, 201: submitResultSchema } } }, async (request, reply) => {
+  app.post('/v1/runs', { config: { action: 'runs.submit' }, schema: { operationId: 'submitRun', summary: 'Submit a run (JSON, or YAML as application/yaml); Idempotency-Key makes it safe to retry', headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).passthrough(), response: { 200: submitResultSchema, 201: submitResultSchema } } }, async (request, reply) => {
     const key = request.headers['idempotency-key'];
     const result = engine.submit(request.body, { actor: request.actor!, source: 'the request body', ...(typeof key === 'string' ? { idempotencyKey: key } : {}) });
     return reply.status(result.created ? 201 : 200).send(result);
   });
-  app.get('/v1/runs/:runId', { config: { action: 'runs.read' }, schema: { summary: 'A run', params: runParams, response: { 200: runViewSchema } } }, async (request) => {
+  app.get('/v1/runs/:runId', { config: { action: 'runs.read' }, schema: { operationId: 'getRun', summary: 'A run', params: runParams, response: { 200: runViewSchema } } }, async (request) => {
     const run = engine.run(request.params.runId);
     if (!run) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
     return run;
   });
-  app.get('/v1/runs/:runId/items', { config: { action: 'runs.read' }, schema: { summary: "A run's items", params: runParams, response: { 200: z.array(itemViewSchema) } } }, async (request) => {
+  app.get('/v1/runs/:runId/items', { config: { action: 'runs.read' }, schema: { operationId: 'listRunItems', summary: "A run's items", params: runParams, response: { 200: z.array(itemViewSchema) } } }, async (request) => {
     if (!engine.run(request.params.runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
     return engine.items(request.params.runId);
   });
-  app.get('/v1/runs/:runId/items/:itemId/patch', { config: { action: 'blobs.read' }, schema: { summary: "A succeeded item's patch (git diff --binary); 404 when it changed nothing", params: itemParams, response: { 200: bytesAnswer('text/x-diff', 'The patch, as git diff --binary wrote it; x-cairn-digest names its digest') } } }, async (request, reply) => {
+  app.get('/v1/runs/:runId/items/:itemId/patch', { config: { action: 'blobs.read' }, schema: { operationId: 'getItemPatch', summary: "A succeeded item's patch (git diff --binary); 404 when it changed nothing", params: itemParams, response: { 200: bytesAnswer('text/x-diff', 'The patch, as git diff --binary wrote it; x-cairn-digest names its digest') } } }, async (request, reply) => {
     const { runId, itemId } = request.params;
     const digest = engine.artifacts(runId, itemId)?.['patch'];
     if (digest === undefined) throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no patch: it has not succeeded, or it changed nothing.`, { path: 'itemId' });
     return sendBlob(reply, storage, digest, 'text/x-diff', () => new CairnError('CAIRN_NOT_FOUND', `The patch ${digest} of item ${itemId} is not in storage.`, { path: 'itemId' }));
   });
-  app.post('/v1/runs/:runId/cancel', { config: { action: 'runs.cancel' }, schema: { summary: 'Cancel a run', params: runParams, response: { 202: runViewSchema } } }, async (request, reply) => {
+  app.post('/v1/runs/:runId/cancel', { config: { action: 'runs.cancel' }, schema: { operationId: 'cancelRun', summary: 'Cancel a run', params: runParams, response: { 202: runViewSchema } } }, async (request, reply) => {
     engine.cancelRun(request.params.runId, request.actor!);
     return reply.status(202).send(engine.run(request.params.runId)!);
   });
   const itemAction = (action: 'approve' | 'reject' | 'cancel') =>
-    app.post(`/v1/runs/:runId/items/:itemId/${action}`, { config: { action: `items.${action}` }, schema: { summary: `${action[0]!.toUpperCase()}${action.slice(1)} an item`, params: itemParams, body: z.strictObject({ reason: z.string().min(1).max(2_000).optional() }).nullish(), response: { 202: itemViewSchema } } }, async (request, reply) => {
+    app.post(`/v1/runs/:runId/items/:itemId/${action}`, { config: { action: `items.${action}` }, schema: { operationId: `${action}Item`, summary: `${action[0]!.toUpperCase()}${action.slice(1)} an item`, params: itemParams, body: z.strictObject({ reason: z.string().min(1).max(2_000).optional() }).nullish(), response: { 202: itemViewSchema } } }, async (request, reply) => {
       const { runId, itemId } = request.params;
       if (action === 'approve') engine.approve(runId, itemId, request.actor!);
       else if (action === 'reject') engine.reject(runId, itemId, request.actor!, request.body?.reason);
@@ -155,21 +157,21 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerAuditRoutes(app, options.composition);
   registerDocsRoutes(app, options.composition);
   registerWebhookRoutes(app, options.composition);
-  app.get('/v1/events', { config: { action: 'events.read' }, schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)', response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply));
-  app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { summary: "A run's events, as server-sent events", params: runParams, response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
+  app.get('/v1/events', { config: { action: 'events.read' }, schema: { operationId: 'streamEvents', summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)', response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply));
+  app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { operationId: 'streamRunEvents', summary: "A run's events, as server-sent events", params: runParams, response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
   // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-  app.post('/v1/blobs', { config: { action: 'runs.submit' }, schema: { summary: 'Store bytes (a workspace snapshot) by their digest; returns it', response: { 201: z.strictObject({ digest: z.string(), bytes: z.int() }) } } }, async (request, reply) => {
+  app.post('/v1/blobs', { config: { action: 'runs.submit' }, schema: { operationId: 'storeBlob', summary: 'Store bytes (a workspace snapshot) by their digest; returns it', response: { 201: z.strictObject({ digest: z.string(), bytes: z.int() }) } } }, async (request, reply) => {
     if (!Buffer.isBuffer(request.body)) throw new CairnError('CAIRN_PAYLOAD_INVALID', 'Send the bytes as application/octet-stream.', { path: 'body' });
     const bytes = new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength);
     const digest = sha256Digest(bytes);
     await storage.put(blobKey(digest), bytes, { ifAbsent: true });
     return reply.status(201).send({ digest, bytes: bytes.byteLength });
   });
-  app.get('/v1/blobs/:digest', { config: { action: 'blobs.read' }, schema: { summary: 'A patch, log, output or snapshot by digest, streamed', params: digestParams, response: { 200: bytesAnswer('application/octet-stream', 'The bytes whose sha256 is the digest') } } }, async (request, reply) => {
+  app.get('/v1/blobs/:digest', { config: { action: 'blobs.read' }, schema: { operationId: 'getBlob', summary: 'A patch, log, output or snapshot by digest, streamed', params: digestParams, response: { 200: bytesAnswer('application/octet-stream', 'The bytes whose sha256 is the digest') } } }, async (request, reply) => {
     return sendBlob(reply, storage, request.params.digest, 'application/octet-stream', () => new CairnError('CAIRN_NOT_FOUND', `No blob ${request.params.digest} is stored here.`, { path: 'digest' }));
   });
-  app.get('/v1/runs/:runId/bundle', { config: { action: 'audit.read' }, schema: { summary: "A run's evidence bundle (cairn.bundle/v1), to verify offline", params: runParams, response: { 200: bytesAnswer('application/json', 'The bundle in its canonical bytes (verify it with cairn verify); x-cairn-signing-key names the key') } } }, async (request, reply) => {
+  app.get('/v1/runs/:runId/bundle', { config: { action: 'audit.read' }, schema: { operationId: 'getRunBundle', summary: "A run's evidence bundle (cairn.bundle/v1), to verify offline", params: runParams, response: { 200: bytesAnswer('application/json', 'The bundle in its canonical bytes (verify it with cairn verify); x-cairn-signing-key names the key') } } }, async (request, reply) => {
     const bundle = await engine.exportBundle(request.params.runId);
     return reply.type('application/json').header('x-cairn-signing-key', signingKey.keyId).send(Buffer.from(serializeEvidenceBundle(bundle)));
   });

@@ -1,6 +1,6 @@
 import type { ItemRecord, RunPage, RunRecord, ScheduleRecord } from '@cairn/engine';
 import type { TokenRecord } from '../auth/token-store.ts';
-import { errorCodes } from '@cairn/protocol';
+import { errorCodes, itemStates, runStates } from '@cairn/protocol';
 import { z } from 'zod';
 import type { HttpApp } from './http-app.ts';
 
@@ -17,23 +17,27 @@ export const errorBodySchema = z
     path: z.string().optional(),
     issues: z.array(z.strictObject({ path: z.string(), message: z.string() })).optional(),
   })
-  .meta({ description: 'An error: its catalogue code, what was wrong, what to do, and where' });
+  .meta({ id: 'Error', description: 'An error: its catalogue code, what was wrong, what to do, and where' });
 
-export const submitResultSchema = z.strictObject({ runId: z.string(), created: z.boolean(), specDigest: z.string() });
+export const submitResultSchema = z
+  .strictObject({ runId: z.string(), created: z.boolean(), specDigest: z.string() })
+  .meta({ id: 'SubmitResult', description: 'A submitted run: its id, whether this request created it (false: an earlier one with the same Idempotency-Key did), and its spec digest' });
 
 /**
  * A loose object typed as the engine record it documents: the fields named are checked and
  * documented; the record's other fields pass through untouched (a field the engine adds reaches
  * clients without this file changing).
  */
-function record<Record>(shape: z.core.$ZodLooseShape): z.ZodType<Record> {
-  return z.looseObject(shape) as unknown as z.ZodType<Record>;
+function record<Record>(shape: z.core.$ZodLooseShape, meta: { id: string; description: string }): z.ZodType<Record> {
+  return z.looseObject(shape).meta(meta) as unknown as z.ZodType<Record>;
 }
 
+// The `id`s name the document's components (`#/components/schemas/Run`, ...): generated clients
+// get one type per record instead of an inlined copy per operation.
 export const runViewSchema = record<RunRecord>({
   runId: z.string(),
   name: z.string(),
-  state: z.string(),
+  state: z.enum(runStates),
   specDigest: z.string(),
   idempotencyKey: z.string().nullable(),
   submittedAt: z.string(),
@@ -41,20 +45,20 @@ export const runViewSchema = record<RunRecord>({
   itemsTotal: z.int(),
   itemsFinished: z.int(),
   itemsFailed: z.int(),
-});
+}, { id: 'Run', description: 'A run: its state and item counts' });
 
-export const itemViewSchema = record<ItemRecord>({ runId: z.string(), itemId: z.string(), state: z.string(), approvalRequired: z.boolean() });
+export const itemViewSchema = record<ItemRecord>({ runId: z.string(), itemId: z.string(), state: z.enum(itemStates), approvalRequired: z.boolean() }, { id: 'Item', description: 'A work item of a run: its state' });
 
-export const scheduleViewSchema = record<ScheduleRecord>({ scheduleId: z.string(), cron: z.string(), timeZone: z.string(), nextSlot: z.string().nullable() });
+export const scheduleViewSchema = record<ScheduleRecord>({ scheduleId: z.string(), cron: z.string(), timeZone: z.string(), nextSlot: z.string().nullable() }, { id: 'Schedule', description: 'A cron schedule that submits a run spec at each slot' });
 
-export const secretViewSchema = z.strictObject({ name: z.string(), version: z.int(), updatedAt: z.string(), updatedBy: z.string() });
+export const secretViewSchema = z.strictObject({ name: z.string(), version: z.int(), updatedAt: z.string(), updatedBy: z.string() }).meta({ id: 'Secret', description: 'A secret: its name and version (never its value)' });
 
 /** A run page: `GET /v1/runs`. */
-export const runPageSchema = z.strictObject({ runs: z.array(runViewSchema), nextCursor: z.string().optional() }) as unknown as z.ZodType<RunPage>;
+export const runPageSchema = z.strictObject({ runs: z.array(runViewSchema), nextCursor: z.string().optional() }).meta({ id: 'RunPage', description: 'A page of runs, newest first; nextCursor reads the next page' }) as unknown as z.ZodType<RunPage>;
 
 /** A token as listed: never its secret or hash. */
 // Strict: a field such as secretHash can never slip into an answer.
-export const tokenViewSchema = z.strictObject({ id: z.string(), name: z.string(), scopes: z.array(z.string()), createdAt: z.string(), revokedAt: z.string().optional() }) as unknown as z.ZodType<TokenRecord>;
+export const tokenViewSchema = z.strictObject({ id: z.string(), name: z.string(), scopes: z.array(z.string()), createdAt: z.string(), revokedAt: z.string().optional() }).meta({ id: 'Token', description: 'A bearer token as listed: never its secret' }) as unknown as z.ZodType<TokenRecord>;
 
 /** A webhook endpoint as listed: never its secret. */
 export const webhookViewSchema = z.strictObject({
@@ -67,7 +71,7 @@ export const webhookViewSchema = z.strictObject({
   createdBy: z.string(),
   disabledAt: z.string().nullable(),
   disabledReason: z.string().nullable(),
-});
+}).meta({ id: 'Webhook', description: 'A webhook endpoint: never its secret' });
 
 export const webhookDeliverySchema = z.strictObject({
   deliveryId: z.string(),
@@ -81,7 +85,7 @@ export const webhookDeliverySchema = z.strictObject({
   nextAttemptAt: z.string().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
-});
+}).meta({ id: 'WebhookDelivery', description: 'One delivery of an event to a webhook endpoint' });
 
 /**
  * An answer that is not a JSON document (a patch, a blob, an event stream, metrics, NDJSON): its

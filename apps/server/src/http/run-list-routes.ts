@@ -10,6 +10,7 @@ export function registerRunListRoutes(app: HttpApp, { engine }: ServerCompositio
   app.get('/v1/runs', {
     config: { action: 'runs.read' },
     schema: {
+      operationId: 'listRuns',
       summary: 'Runs, newest first, a page at a time: pass nextCursor as cursor for the next page',
       querystring: z.strictObject({
         state: z.enum(runStates).optional(),

@@ -12,10 +12,11 @@ const tokenParams = z.strictObject({ tokenId: z.string().regex(/^[0-9a-f]{12}$/,
  * actor who made it; the entry names the token by id, never by secret.
  */
 export function registerTokenRoutes(app: HttpApp, { engine, tokens }: ServerComposition): void {
-  app.get('/v1/tokens', { config: { action: 'tokens.manage' }, schema: { summary: 'Bearer tokens: id, name, scopes, created and revoked times (never secrets)', response: { 200: z.array(tokenViewSchema) } } }, async () => tokens.list());
+  app.get('/v1/tokens', { config: { action: 'tokens.manage' }, schema: { operationId: 'listTokens', summary: 'Bearer tokens: id, name, scopes, created and revoked times (never secrets)', response: { 200: z.array(tokenViewSchema) } } }, async () => tokens.list());
   app.post('/v1/tokens', {
     config: { action: 'tokens.manage' },
     schema: {
+      operationId: 'createToken',
       summary: 'Make a token; its secret is in this answer only (stored hashed)',
       response: { 201: z.strictObject({ token: z.string(), record: tokenViewSchema }) },
       body: z.strictObject({ name: z.string().regex(/^[\w .-]{1,64}$/, 'must be 1 to 64 letters, digits, spaces, ".", "_" or "-"'), scopes: z.array(z.enum(tokenScopes)).min(1).max(tokenScopes.length) }),
@@ -25,7 +26,7 @@ export function registerTokenRoutes(app: HttpApp, { engine, tokens }: ServerComp
     engine.audit.append({ actor: request.actor!, action: 'token.created', entity: { kind: 'token', id: `token:${created.record.id}` }, outcome: 'success', data: { name: created.record.name, scopes: [...created.record.scopes] } });
     return reply.status(201).send(created);
   });
-  app.delete('/v1/tokens/:tokenId', { config: { action: 'tokens.manage' }, schema: { summary: 'Revoke a token: refused from the next request on', params: tokenParams, response: { 200: tokenViewSchema } } }, async (request) => {
+  app.delete('/v1/tokens/:tokenId', { config: { action: 'tokens.manage' }, schema: { operationId: 'revokeToken', summary: 'Revoke a token: refused from the next request on', params: tokenParams, response: { 200: tokenViewSchema } } }, async (request) => {
     const record = tokens.revoke(request.params.tokenId);
     engine.audit.append({ actor: request.actor!, action: 'token.revoked', entity: { kind: 'token', id: `token:${record.id}` }, outcome: 'success', data: { name: record.name } });
     return record;

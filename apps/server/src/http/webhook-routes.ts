@@ -12,6 +12,7 @@ export function registerWebhookRoutes(app: HttpApp, { webhooks }: ServerComposit
   app.post('/v1/webhooks', {
     config: { action: 'webhooks.manage' },
     schema: {
+      operationId: 'addWebhook',
       summary: 'Add a webhook endpoint; the answer carries its signing secret (whsec_...), shown once',
       body: z.strictObject({
         url: z.string().max(2_048).superRefine((url, context) => {
@@ -29,13 +30,13 @@ export function registerWebhookRoutes(app: HttpApp, { webhooks }: ServerComposit
     const added = await webhooks.add({ url, ...(events ? { events } : {}), ...(runId ? { runId } : {}), ...(description === undefined ? {} : { description }) }, request.actor!);
     return reply.status(201).send(added);
   });
-  app.get('/v1/webhooks', { config: { action: 'webhooks.read' }, schema: { summary: 'Webhook endpoints (never their secrets)', response: { 200: z.array(webhookViewSchema) } } }, async () => webhooks.list());
-  app.get('/v1/webhooks/:webhookId', { config: { action: 'webhooks.read' }, schema: { summary: 'A webhook endpoint', params: webhookParams, response: { 200: webhookViewSchema } } }, async (request) => webhooks.get(request.params.webhookId));
-  app.delete('/v1/webhooks/:webhookId', { config: { action: 'webhooks.manage' }, schema: { summary: 'Remove a webhook endpoint; its pending deliveries are not sent', params: webhookParams, response: { 204: noContentSchema } } }, async (request, reply) => {
+  app.get('/v1/webhooks', { config: { action: 'webhooks.read' }, schema: { operationId: 'listWebhooks', summary: 'Webhook endpoints (never their secrets)', response: { 200: z.array(webhookViewSchema) } } }, async () => webhooks.list());
+  app.get('/v1/webhooks/:webhookId', { config: { action: 'webhooks.read' }, schema: { operationId: 'getWebhook', summary: 'A webhook endpoint', params: webhookParams, response: { 200: webhookViewSchema } } }, async (request) => webhooks.get(request.params.webhookId));
+  app.delete('/v1/webhooks/:webhookId', { config: { action: 'webhooks.manage' }, schema: { operationId: 'deleteWebhook', summary: 'Remove a webhook endpoint; its pending deliveries are not sent', params: webhookParams, response: { 204: noContentSchema } } }, async (request, reply) => {
     webhooks.remove(request.params.webhookId, request.actor!);
     return reply.status(204).send(null);
   });
-  app.get('/v1/webhooks/:webhookId/deliveries', { config: { action: 'webhooks.read' }, schema: { summary: "A webhook's latest deliveries: status, attempts, last status code or error, next attempt", params: webhookParams, response: { 200: z.array(webhookDeliverySchema) } } }, async (request) =>
+  app.get('/v1/webhooks/:webhookId/deliveries', { config: { action: 'webhooks.read' }, schema: { operationId: 'listWebhookDeliveries', summary: "A webhook's latest deliveries: status, attempts, last status code or error, next attempt", params: webhookParams, response: { 200: z.array(webhookDeliverySchema) } } }, async (request) =>
     webhooks.deliveries(request.params.webhookId),
   );
 }
