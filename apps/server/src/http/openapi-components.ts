@@ -1,5 +1,6 @@
 import type { SwaggerOptions } from '@fastify/swagger';
 import { jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import { openApiWebhooks } from './openapi-webhooks.ts';
 
 type TransformObject = NonNullable<Extract<SwaggerOptions, { transformObject?: unknown }>['transformObject']>;
 const prefix = '#/components/schemas/';
@@ -8,7 +9,8 @@ const prefix = '#/components/schemas/';
  * The zod components (schemas registered with an `id`: Run, Item, RunSpec, ...), each under its
  * own name. The zod transform writes every named schema twice, as `Name` (answers) and
  * `NameInput` (requests); where the two are the same, or only the input is used, one `Name` is
- * kept, so generated clients get one `Run`, one `RunSpec`.
+ * kept, so generated clients get one `Run`, one `RunSpec`. Also the document's `webhooks`: what
+ * endpoints receive, which refers to the components.
  */
 export const transformComponents: TransformObject = (input) => {
   const document = jsonSchemaTransformObject(input as Parameters<typeof jsonSchemaTransformObject>[0]) as { components?: { schemas?: Record<string, unknown> } };
@@ -23,7 +25,7 @@ export const transformComponents: TransformObject = (input) => {
     schemas[to] ??= schemas[from];
     delete schemas[from];
   }
-  const text = JSON.stringify({ ...document, components: { ...document.components, schemas } }, (_key, value: unknown) => {
+  const text = JSON.stringify({ ...document, webhooks: openApiWebhooks, components: { ...document.components, schemas } }, (_key, value: unknown) => {
     if (typeof value === 'string' && value.startsWith(prefix)) return `${prefix}${renames.get(value.slice(prefix.length)) ?? value.slice(prefix.length)}`;
     return value;
   });

@@ -135,3 +135,14 @@ test('a client generated with openapi-typescript + openapi-fetch type-checks, su
   const result = JSON.parse(stdout) as { runId: string; created: boolean; state: string };
   expect(result).toEqual({ runId: expect.stringMatching(/\S/), created: true, state: 'succeeded' });
 });
+
+test('the webhooks section: one signed POST per event type, its three Standard Webhooks headers and its payload schema', { timeout: 60_000 }, async () => {
+  const { document } = await servedDocument();
+  const webhooks = (document as unknown as { webhooks: Record<string, { post: Operation }> }).webhooks;
+  expect(Object.keys(webhooks)).toEqual(['run.state', 'item.state', 'attempt.state']);
+  for (const { post } of Object.values(webhooks)) {
+    expect(post.parameters?.map((parameter) => `${parameter.in}:${parameter.name}`)).toEqual(['header:webhook-id', 'header:webhook-timestamp', 'header:webhook-signature']);
+    expect(post.requestBody?.content['application/json']?.schema).toEqual({ $ref: '#/components/schemas/WebhookPayload' });
+  }
+  expect(document.components.schemas['WebhookPayload']).toEqual(expect.objectContaining({ required: ['type', 'timestamp', 'data'], properties: expect.objectContaining({ data: { $ref: '#/components/schemas/Event' } }) }));
+});
