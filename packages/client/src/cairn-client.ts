@@ -301,8 +301,9 @@ export class CairnClient {
     const run = await this.run(runId);
     if (terminal.has(run.state)) return run;
     const controller = new AbortController();
-    options.signal?.addEventListener('abort', () => controller.abort(), { once: true });
-    for await (const event of this.events({ runId, signal: controller.signal })) {
+    // AbortSignal.any also holds a signal that was aborted before this call (an event listener would miss it).
+    const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+    for await (const event of this.events({ runId, signal })) {
       options.onEvent?.(event);
       if (event.type === 'run.state' && terminal.has(event.state)) break;
     }
