@@ -46,7 +46,7 @@ function renderCliReference(): string {
     '- **Exit codes**: `0` done; `1` a check failed or a run did not succeed (`verify`, `doctor`,',
     '  `submit --wait`, `watch`); `2` bad input (an invalid run spec, config, request or command line:',
     '  an unknown command or option, a missing argument); `3` anything else (a refused request, an',
-    '  unexpected error); `4` the server could not be reached (`CAIRN_SERVER_UNREACHABLE`, naming the',
+    '  unexpected error); `5` the server could not be reached (`CAIRN_SERVER_UNREACHABLE`, naming the',
     '  URL); `130` interrupted (Ctrl-C while following a run: the run goes on, `cairn watch` follows it',
     '  again).',
     '- **Which server**: commands that talk to a running server use the first of `--server <url>`;',
