@@ -1,4 +1,4 @@
-import type { AuditAction, AuditEntry, CairnEvent, ItemState, RunState } from '@cairn/core';
+import type { AuditAction, AuditEntry, CairnEvent, Digest, ItemState, RunSpecV1, RunState } from '@cairn/core';
 import { CairnError, errorCodes, isCairnError, parseSettings, type CairnErrorCode } from '@cairn/protocol';
 import { z } from 'zod';
 
@@ -110,8 +110,11 @@ export class CairnClient {
     this.#settings = parseSettings(cairnClientSettingsSchema, settings, 'client');
   }
 
-  /** Submits a run (a parsed spec, or YAML/JSON text); the same idempotency key returns the same run. */
-  submit(spec: unknown, options: { readonly idempotencyKey?: string } = {}): Promise<{ runId: string; created: boolean; specDigest: string }> {
+  /**
+   * Submits a run: a spec (`cairn.run/v1`, typed as `RunSpecV1` from `@cairn/core`), or its YAML or
+   * JSON text; the same idempotency key returns the same run.
+   */
+  submit(spec: RunSpecV1 | string, options: { readonly idempotencyKey?: string } = {}): Promise<{ runId: string; created: boolean; specDigest: Digest }> {
     const text = typeof spec === 'string';
     return this.#json('POST', '/v1/runs', text ? spec : JSON.stringify(spec), { 'content-type': text ? 'application/yaml' : 'application/json', ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}) });
   }
@@ -123,6 +126,16 @@ export class CairnClient {
   /** One page of runs, newest first (`limit` 1 to 500, 50 by default); pass `nextCursor` back as `cursor` for the next. */
   runs(options: { readonly state?: RunState; readonly limit?: number; readonly cursor?: string } = {}): Promise<RunPageView> {
     return this.#json('GET', `/v1/runs${query(options)}`);
+  }
+
+  /** Every run, newest first, page after page as the caller takes them (`limit` is the page size). */
+  async *allRuns(options: { readonly state?: RunState; readonly limit?: number } = {}): AsyncGenerator<RunView> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.runs({ ...options, ...(cursor === undefined ? {} : { cursor }) });
+      yield* page.runs;
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
   }
 
   /**
@@ -171,13 +184,13 @@ export class CairnClient {
     return this.#json('POST', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/reject`, JSON.stringify(reason === undefined ? {} : { reason }), { 'content-type': 'application/json' });
   }
 
-  /** Stores bytes (a workspace snapshot) by their digest; returns the digest a run spec names. */
-  async uploadBlob(bytes: Uint8Array): Promise<string> {
-    return (await this.#json<{ digest: string }>('POST', '/v1/blobs', bytes, { 'content-type': 'application/octet-stream' })).digest;
+  /** Stores bytes (a workspace snapshot) by their digest; returns the digest a run spec names (`workspace: { snapshot }`). */
+  async uploadBlob(bytes: Uint8Array): Promise<Digest> {
+    return (await this.#json<{ digest: Digest }>('POST', '/v1/blobs', bytes, { 'content-type': 'application/octet-stream' })).digest;
   }
 
   /** A blob (a patch, a log) by digest. */
-  async blob(digest: string): Promise<Uint8Array> {
+  async blob(digest: Digest | string): Promise<Uint8Array> {
     return new Uint8Array(await (await this.#request('GET', `/v1/blobs/${digest}`)).arrayBuffer());
   }
 

@@ -1,4 +1,5 @@
-import { parseRunSpec } from '@cairn/protocol';
+import type { RunSpecV1 } from '@cairn/core';
+import { loadRunSpec } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/worker';
 import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { progressOutput, RunProgress } from './run-progress.ts';
@@ -19,11 +20,13 @@ export function addRunCommands(): void {
     .description('submit a run to a running server')
     .action(async (file: string, options: { workspace?: string; wait?: boolean; idempotencyKey?: string; quiet?: boolean; server?: string }) => {
       const cairn = clientOf(options.server);
-      let spec: unknown = readInputFile(file, 'the run spec').toString('utf8');
+      let spec: RunSpecV1 | string = readInputFile(file, 'the run spec').toString('utf8');
       if (options.workspace) {
+        // Checked here before the snapshot is uploaded; the server checks it again, with what it knows.
+        const checked = loadRunSpec(spec, { source: file }).spec;
         const snapshot = await snapshotWorkspace(options.workspace);
         const digest = await cairn.uploadBlob(snapshot.bytes);
-        spec = { ...(parseRunSpec(spec as string, { source: file }) as object), workspace: { snapshot: digest } };
+        spec = { ...checked, workspace: { snapshot: digest } };
         if (!json() && !options.quiet) say(`workspace ${options.workspace}: ${snapshot.entries} files, ${digest}`);
       }
       const submitted = await cairn.submit(spec, options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {});

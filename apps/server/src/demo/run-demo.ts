@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { AuditEntry, VerificationReport } from '@cairn/core';
+import type { AuditEntry, RunSpecV1, VerificationReport } from '@cairn/core';
 import { createCairnClient, type CairnClient, type RunView } from '@cairn/client';
-import { isCairnError, parseRunSpec } from '@cairn/protocol';
+import { isCairnError, loadRunSpec } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/worker';
 import { initServer } from '../cli/init-server.ts';
 import { RunProgress, type ProgressOutput } from '../cli/run-progress.ts';
@@ -82,7 +82,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     commitAll(repository);
     const snapshot = await snapshotWorkspace(repository);
     const digest = await cairn.uploadBlob(snapshot.bytes);
-    const spec = { ...(parseRunSpec(readFileSync(files.runSpec, 'utf8'), { source: files.runSpec }) as object), workspace: { snapshot: digest } };
+    const spec: RunSpecV1 = { ...loadRunSpec(readFileSync(files.runSpec, 'utf8'), { source: files.runSpec }).spec, workspace: { snapshot: digest } };
     say('');
     say(`$ cairn submit run.yaml --workspace ${repository} --wait`);
     say(`workspace: ${snapshot.entries} files, ${digest}`);
@@ -120,7 +120,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
  * approval. The event stream replays the run from its start, so an item that asked for approval
  * before the stream opened is still seen.
  */
-async function submitAndFollow(cairn: CairnClient, spec: object, options: DemoOptions): Promise<RunView> {
+async function submitAndFollow(cairn: CairnClient, spec: RunSpecV1, options: DemoOptions): Promise<RunView> {
   const { runId } = await cairn.submit(spec);
   options.say(`run ${runId}`);
   const progress = new RunProgress(await cairn.items(runId), options.progress);
