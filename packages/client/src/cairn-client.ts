@@ -191,12 +191,12 @@ export class CairnClient {
 
   /** A blob (a patch, a log) by digest. */
   async blob(digest: Digest | string): Promise<Uint8Array> {
-    return new Uint8Array(await (await this.#request('GET', `/v1/blobs/${digest}`)).arrayBuffer());
+    return this.#contentAddressed(`/v1/blobs/${digest}`);
   }
 
   /** A succeeded item's patch (`git diff --binary` text); CAIRN_NOT_FOUND when it changed nothing. */
   async patch(runId: string, itemId: string): Promise<string> {
-    return (await this.#request('GET', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/patch`)).text();
+    return new TextDecoder().decode(await this.#contentAddressed(`/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/patch`));
   }
 
   /** Cron schedules. */
@@ -322,6 +322,29 @@ export class CairnClient {
     }
     controller.abort();
     return this.run(runId);
+  }
+
+  /**
+   * The bytes of a content-addressed answer (it names its digest in `x-cairn-digest`), checked
+   * against that digest here too. A body cut off mid-way is asked for once more: a server that
+   * found the stored bytes altered while streaming them answers the second request with the
+   * CAIRN_DIGEST_MISMATCH it is; a second cut is CAIRN_SERVER_UNREACHABLE.
+   */
+  async #contentAddressed(path: string, retried = false): Promise<Uint8Array> {
+    const response = await this.#request('GET', path);
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await response.arrayBuffer());
+    } catch (error) {
+      if (!retried) return this.#contentAddressed(path, true);
+      throw new CairnError('CAIRN_SERVER_UNREACHABLE', `The answer to GET ${path} was cut off twice before its end: ${(error as Error).message}.`, { path: 'baseUrl', cause: error });
+    }
+    const digest = response.headers.get('x-cairn-digest');
+    if (digest !== null) {
+      const actual = `sha256:${Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+      if (actual !== digest) throw new CairnError('CAIRN_DIGEST_MISMATCH', `GET ${path} answered bytes that hash to ${actual}, not ${digest}: they were altered on the way or in storage.`, { details: { expected: digest, actual } });
+    }
+    return bytes;
   }
 
   async #json<T>(method: string, path: string, body?: string | Uint8Array, headers: Record<string, string> = {}): Promise<T> {
