@@ -173,3 +173,12 @@ test('Ctrl-C during submit --wait stops following, not the run, and says how to 
   expect(composition.engine.run(runId)?.state).toBe('running');
   composition.engine.cancelRun(runId, { kind: 'user', id: 'test', via: 'cli' });
 });
+
+test('submit --workspace with a folder that does not exist is bad input (exit 2) naming it, with no stack trace', async () => {
+  const { cwd } = elsewhere();
+  writeFileSync(join(cwd, 'run.yaml'), 'version: 1\nname: x\nitems:\n  - { id: a, runtime: { kind: command, argv: [/bin/true] } }\n');
+  const result = await cairn(['submit', 'run.yaml', '--workspace', './my-repo', '--server', `http://127.0.0.1:${await closedPort()}`], { cwd });
+  expect(result.status).toBe(2);
+  expect(result.stderr).toContain('CAIRN_PAYLOAD_INVALID: Cannot snapshot the workspace ./my-repo: there is no such folder');
+  expect(result.stderr).not.toContain('    at ');
+});
