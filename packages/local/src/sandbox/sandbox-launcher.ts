@@ -33,8 +33,8 @@ export function sandboxLauncher(options: SandboxLauncherOptions): CommandLaunche
     }
     chmodSync(dirname(context.workspace), 0o711);
     const memoryCgroup = options.memoryBytes === undefined ? undefined : memoryCgroupFor(uid, options.memoryBytes, options.memoryCgroupRoot ?? '/sys/fs/cgroup/memory');
-    // Inside, the workspace is /workspace: a HOME (or PWD) naming the host path would point nowhere.
-    const env = Object.fromEntries(Object.entries(context.env).map(([name, value]) => [name, value === context.workspace ? sandboxWorkspace : value]));
+    // Inside, the workspace is /workspace: a HOME (or CAIRN_INPUTS) naming a host path under it would point nowhere.
+    const env = Object.fromEntries(Object.entries(context.env).map(([name, value]) => [name, value === context.workspace || value.startsWith(`${context.workspace}/`) ? `${sandboxWorkspace}${value.slice(context.workspace.length)}` : value]));
     const { command, args } = bubblewrapCommand(argv, { workspace: context.workspace, env, network: context.network, limits: options.limits, uid, ...(options.bwrap ? { bwrap: options.bwrap } : {}), ...(memoryCgroup ? { memoryCgroup } : {}) });
     return { command, args, lifeline: true };
   };

@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { DispatchManifest, ExecutionOutcome, Logger, PublicKeyRecord, ResultArtifacts, ResultRecord, RuntimeAdapterV1, RuntimeResult, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { trustedKeyFrom, type TrustedKey } from '@cairn/audit';
 import { CairnError, canonicalJsonBytes, isCairnError, parsePayload, parseSettings, publicKeyRecordSchema, resultKey, resultRecordSchema, taskEnvelopeSchema } from '@cairn/protocol';
@@ -11,6 +12,7 @@ import { openTaskManifest } from '../manifest/open-task-manifest.ts';
 import { outputFileName, readOutputJson } from '../output/read-output-json.ts';
 import { capturePatch } from '../patch/capture-patch.ts';
 import { BlobStore } from './blob-store.ts';
+import { inputsFolderName } from './deliver-inputs.ts';
 import { prepareAttempt } from './prepare-attempt.ts';
 import { namedSecrets, redactText, runtimeEnvironment } from './runtime-environment.ts';
 
@@ -174,7 +176,7 @@ export class Worker {
         return undefined;
       });
       if (output) state.output = await this.#blobs.store(output, 'application/json');
-      const captured = await capturePatch(attempt, { maxPatchBytes: manifest.limits.maxPatchBytes, secrets, exclude: [outputFileName] });
+      const captured = await capturePatch(attempt, { maxPatchBytes: manifest.limits.maxPatchBytes, secrets, exclude: [outputFileName, inputsFolderName] });
       if (captured.patch) state.patch = { digest: await this.#blobs.store(captured.patch, 'text/x-diff'), ...captured.stats };
     } catch (error) {
       state.failure ??= started ? asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not capture the results') : asCairnError(error, 'CAIRN_EXECUTOR_START_FAILED', 'could not prepare the workspace');
@@ -209,7 +211,7 @@ export class Worker {
       return await runtime.run({
         workspace: attempt.workspace,
         spec: manifest.runtime,
-        env: runtimeEnvironment(attempt.workspace, this.#settings.path, manifest.env, secrets),
+        env: { ...runtimeEnvironment(attempt.workspace, this.#settings.path, manifest.env, secrets), ...(Object.keys(manifest.inputs).length > 0 ? { CAIRN_INPUTS: join(attempt.workspace, inputsFolderName) } : {}) },
         signal: controller.signal,
         sinks: { stdout: (chunk) => logs.stdout.write(chunk), stderr: (chunk) => logs.stderr.write(chunk) },
         // Not in RuntimeInvocation V1 yet: the command runtime hands it to its `launch` hook.
