@@ -5,6 +5,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
+import { freePort } from './support/free-port.ts';
 import { repositoryRoot } from './support/workspace.ts';
 
 const cleanups: (() => void)[] = [];
@@ -28,6 +29,8 @@ test('docs/getting-started.md: "Run a server and submit work" runs as written an
     HOME: home,
     PATH: [join(repositoryRoot, '.tools', 'bin'), dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
     LANG: 'C.UTF-8',
+    // The docs' port (7600) may be taken by a test beside this one: serve and the client commands read this override.
+    CAIRN_PORT: String(await freePort()),
   };
   // A process group of its own, so the server the walkthrough starts in the background is stopped
   // with it whatever happens.

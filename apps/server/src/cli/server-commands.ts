@@ -59,14 +59,16 @@ export function addServerCommands(): void {
       const app = await buildHttpApi({ composition, host: loaded.config.server.host, auth: loaded.config.server.auth, logger });
       composition.engine.start();
       composition.webhookDispatcher.start();
-      const address = await app.listen({ host: loaded.config.server.host, port: loaded.config.server.port });
-      say(json() ? JSON.stringify({ listening: address }) : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}); Ctrl-C stops`);
       const stop = async () => {
         await app.close();
         await composition.close();
         process.exit(0);
       };
+      // Before the announcement: whoever reads "cairn serving" may signal at once, and a signal
+      // with no handler yet would kill the server instead of stopping it.
       process.once('SIGINT', () => void stop());
       process.once('SIGTERM', () => void stop());
+      const address = await app.listen({ host: loaded.config.server.host, port: loaded.config.server.port });
+      say(json() ? JSON.stringify({ listening: address }) : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}); Ctrl-C stops`);
     });
 }
