@@ -16,6 +16,7 @@ export { checkpointPayloadType, manifestPayloadType, openCheckpoint, openManifes
 export { auditEntryBytes, auditLeafHash } from './entries/audit-entry-leaf.ts';
 export { completedArtifacts, dispatchedManifest, isTerminalRunEntry, submittedSpecDigest } from './entries/entry-data.ts';
 export { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt, receiptPayloadType, signReceipt } from './anchor/signed-receipt.ts';
+export type { TrustedAnchor } from './anchor/trusted-anchor.ts';
 export { buildEvidenceBundle, readCheckpoint, serializeEvidenceBundle } from './bundle/build-evidence-bundle.ts';
 export type { EvidenceBundleInput, MultiproofSource } from './bundle/build-evidence-bundle.ts';
 export { verificationCheckNames, verifyBundle } from './bundle/verify-bundle.ts';

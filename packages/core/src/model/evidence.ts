@@ -52,12 +52,24 @@ export interface VerificationCheck {
 }
 
 /**
- * A verifier's answer: the claim the evidence supports and every check behind it. `valid` is
- * false when any check failed; the claim is then `tamper-detecting` (what was detected is in the
- * failed check's detail), never more.
+ * What a verification concluded, before the claim:
+ * - `verified`: every check that ran passed, and the signatures were checked against keys the
+ *   caller trusts (given by the caller, or pinned by key id), never only keys from the bundle.
+ * - `failed`: a check failed; its detail names what and where.
+ * - `untrusted-signer`: no check failed, but the caller named no key to trust, so the bundle was
+ *   checked only against the keys it carries: it is self-consistent, and anyone with a fresh key
+ *   can make such a bundle. Not a verification.
+ */
+export type VerificationVerdict = 'verified' | 'failed' | 'untrusted-signer';
+
+/**
+ * A verifier's answer: the verdict, the claim the evidence supports and every check behind it.
+ * `valid` is true exactly when the verdict is `verified`. The claim is `tamper-detecting` unless
+ * the verdict is `verified` (what was detected is in the failed check's detail), never more.
  */
 export interface VerificationReport {
   readonly valid: boolean;
+  readonly verdict: VerificationVerdict;
   readonly claim: EvidenceClaim;
   readonly checks: readonly VerificationCheck[];
 }
