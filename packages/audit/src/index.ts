@@ -29,6 +29,8 @@ export type { LogExportFilter } from './export/log-export-filter.ts';
 export { exportLogNdjson, readLogNdjson } from './export/log-ndjson.ts';
 export { verifyLog } from './export/verify-log.ts';
 export type { LogVerification } from './export/verify-log.ts';
+export { verifyAuditLog } from './export/verify-audit-log.ts';
+export type { AuditLogFailure, AuditLogVerification, LogCheckpoint, VerifyAuditLogOptions } from './export/verify-audit-log.ts';
 export { verifyTimestampToken } from './timestamp/verify-timestamp-token.ts';
 export type { VerifiedTimestamp } from './timestamp/verify-timestamp-token.ts';
 export { verifyCheckpointConsistency } from './checkpoint/verify-checkpoint-consistency.ts';

@@ -2,6 +2,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { AnchorReceipt, AnchoredCheckpoint, Checkpoint, CheckpointReference, EvidenceBundleV1, GuaranteeTier, VerificationCheckStatus } from '@cairn/core';
 import { canonicalJson, canonicalJsonBytes, digestOfJson, isCairnError, sha256Digest } from '@cairn/protocol';
 import { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt } from '../anchor/signed-receipt.ts';
+import { readTrustedAnchor } from '../anchor/read-trusted-anchor.ts';
 import type { TrustedAnchor } from '../anchor/trusted-anchor.ts';
 import { openCheckpoint, openManifest } from '../checkpoint/checkpoint-envelope.ts';
 import type { TrustedKey } from '../dsse/verify-signature.ts';
@@ -209,38 +210,14 @@ export async function checkAnchor({ bundle, checkpoint, trustedKeys }: BundleCon
     const held = receipts.length === 0 ? 'the bundle holds no anchor receipt' : `${receipts.length} signed receipt(s) bound to this checkpoint (${receipts.map((receipt) => receipt.anchor).join(', ')})`;
     return { ...notChecked(`${held}; no trusted anchor was read live`), liveGuarantees: [] };
   }
-  const reference: CheckpointReference = { origin: checkpoint.origin, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash };
   const expected = anchorEnvelopeBytes(bundle.checkpoint);
   const held: string[] = [];
   for (const anchor of anchors) {
-    let anchored: AnchoredCheckpoint | null;
-    try {
-      anchored = await anchor.read(reference);
-    } catch (error) {
-      return failed(`${anchor.name}: reading the checkpoint of ${checkpoint.origin} at tree size ${checkpoint.treeSize} failed: ${describe(error)}`);
-    }
-    if (!anchored) {
-      return failed(
-        `${anchor.name} holds no checkpoint of ${checkpoint.origin} at tree size ${checkpoint.treeSize} with root ${checkpoint.rootHash}: it holds another root for that size (history rewritten and re-signed), or this checkpoint was never anchored there (a bundle exported before its checkpoint was anchored: export it again once anchored)`,
-      );
-    }
-    if (Buffer.compare(anchored.envelope, expected) !== 0 && !sameTreeHead(anchored.envelope, checkpoint, trustedKeys)) {
-      return failed(`${anchor.name} holds a different checkpoint for ${checkpoint.origin} at tree size ${checkpoint.treeSize}: equivocation or tampering`);
-    }
-    held.push(`${anchor.name} (${anchor.guarantee}) holds it at ${anchored.receipt.location}`);
+    const holding = await readTrustedAnchor(anchor, checkpoint, expected, trustedKeys);
+    if (!holding.held) return failed(holding.detail);
+    held.push(`${anchor.name} (${anchor.guarantee}) holds it at ${holding.location}`);
   }
   return { ...pass(`read live: ${held.join('; ')}`), liveGuarantees: anchors.map((anchor) => anchor.guarantee) };
-}
-
-// The anchor keeps the first envelope of a tree head; a re-signed envelope of the same head
-// (ECDSA signatures differ each time) is the same checkpoint.
-function sameTreeHead(envelopeBytes: Uint8Array, checkpoint: Checkpoint, trustedKeys: readonly TrustedKey[]): boolean {
-  try {
-    const anchored = openCheckpoint(JSON.parse(new TextDecoder().decode(envelopeBytes)), trustedKeys);
-    return anchored.origin === checkpoint.origin && anchored.treeSize === checkpoint.treeSize && anchored.rootHash === checkpoint.rootHash;
-  } catch {
-    return false;
-  }
 }
 
 /**
