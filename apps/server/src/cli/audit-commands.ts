@@ -3,7 +3,7 @@ import { exportLogNdjson } from '@cairn/audit';
 import type { AuditEntryFilters } from '@cairn/client';
 import { CairnError } from '@cairn/protocol';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { serverTrust } from '../evidence/server-trust.ts';
+import { serverAnchors } from '../evidence/server-trust.ts';
 import { trustedAnchorOf } from '../evidence/verifier-anchors.ts';
 import { clientOf, configOption, json, program, say } from './cli-program.ts';
 import { writeChunks } from './file-output.ts';
@@ -71,7 +71,7 @@ export function addAuditCommands(): void {
     .action(async (options: { online?: boolean; anchor?: string[] }) => {
       const loaded = loadServerConfig(configOption());
       if (!options.online && options.anchor && options.anchor.length > 0) throw new CairnError('CAIRN_PAYLOAD_INVALID', '--anchor is read only with --online; add --online, or leave --anchor out.', { path: '--anchor' });
-      const anchors = !options.online ? [] : options.anchor && options.anchor.length > 0 ? options.anchor.map((specification) => trustedAnchorOf(specification, '--anchor')) : [...serverTrust(loaded).anchors];
+      const anchors = !options.online ? [] : options.anchor && options.anchor.length > 0 ? options.anchor.map((specification) => trustedAnchorOf(specification, '--anchor')) : serverAnchors(loaded);
       const { verifyServerLog } = await import('../evidence/verify-server-log.ts');
       const result = await verifyServerLog(loaded, { anchors });
       if (json()) say(JSON.stringify({ ...result, anchors: anchors.map((anchor) => anchor.name) }));

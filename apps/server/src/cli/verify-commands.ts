@@ -5,7 +5,7 @@ import type { TrustedAnchor } from '@cairn/audit';
 import { CairnError } from '@cairn/protocol';
 import { configFileNames, loadServerConfig, type LoadedServerConfig } from '../config/load-server-config.ts';
 import { formatVerificationReport } from '../evidence/format-verification-report.ts';
-import { serverTrust } from '../evidence/server-trust.ts';
+import { serverAnchors, serverSigningKey } from '../evidence/server-trust.ts';
 import { trustedKeyFromFile } from '../evidence/trusted-key-file.ts';
 import { trustedAnchorOf } from '../evidence/verifier-anchors.ts';
 import { verificationExitCode, verifyEvidence } from '../evidence/verify-evidence.ts';
@@ -27,18 +27,26 @@ export interface VerifierOptions {
  */
 export function verifierTrust(options: VerifierOptions): { keys: PublicKeyRecord[]; keyIds: string[]; anchors: TrustedAnchor[]; server: LoadedServerConfig | undefined } {
   const server = serverConfigHere();
-  const pinned = server ? serverTrust(server) : undefined;
-  const keys = [...(options.trustedKeyFile ?? []).map((file) => trustedKeyFromFile(readInputFile(file, 'the trusted key file').toString('utf8'), file)), ...(pinned ? [pinned.key] : [])];
+  const named = [...(options.trustedKeyFile ?? []).map((file) => trustedKeyFromFile(readInputFile(file, 'the trusted key file').toString('utf8'), file))];
+  const keyIds = options.trustedKey ?? [];
+  let serverKey: PublicKeyRecord | undefined;
+  try {
+    serverKey = server && serverSigningKey(server);
+  } catch (error) {
+    // A verifier who named its keys does not need the folder's (e.g. a user who cannot read it).
+    if (named.length === 0 && keyIds.length === 0) throw error;
+  }
+  const keys = [...named, ...(serverKey ? [serverKey] : [])];
   let anchors: TrustedAnchor[] = [];
   if (options.online) {
-    anchors = options.anchor && options.anchor.length > 0 ? options.anchor.map((specification) => trustedAnchorOf(specification, '--anchor')) : [...(pinned?.anchors ?? [])];
+    anchors = options.anchor && options.anchor.length > 0 ? options.anchor.map((specification) => trustedAnchorOf(specification, '--anchor')) : server ? serverAnchors(server) : [];
     if (anchors.length === 0) {
       throw new CairnError('CAIRN_PAYLOAD_INVALID', "--online needs an anchor to trust: run in the server's folder (its cairn.config names its anchors), pass --config <file>, or name one with --anchor file:<directory>. The anchors a bundle's own receipts name are not trusted.", { path: '--online' });
     }
   } else if (options.anchor && options.anchor.length > 0) {
     throw new CairnError('CAIRN_PAYLOAD_INVALID', '--anchor is read only with --online; add --online, or leave --anchor out to verify offline.', { path: '--anchor' });
   }
-  return { keys, keyIds: options.trustedKey ?? [], anchors, server };
+  return { keys, keyIds, anchors, server };
 }
 
 /** The config of the server folder this runs in (or `--config`), when there is one. */

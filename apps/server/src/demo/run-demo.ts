@@ -11,7 +11,7 @@ import { RunProgress, type ProgressOutput } from '../cli/run-progress.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { formatVerificationReport } from '../evidence/format-verification-report.ts';
-import { serverTrust } from '../evidence/server-trust.ts';
+import { serverAnchors } from '../evidence/server-trust.ts';
 import { verifyEvidence } from '../evidence/verify-evidence.ts';
 import { buildHttpApi } from '../http/http-server.ts';
 import { demoFiles } from './demo-files.ts';
@@ -107,7 +107,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     say(`evidence bundle of run ${first.runId} (GET /v1/runs/${first.runId}/bundle) written to ${bundle}; the server's data and the sample are in ${directory}`);
     // The key pinned at init and the anchors of the demo server's own config: what a verifier
     // trusts, never what the bundle says about itself.
-    const anchors = serverTrust(loaded).anchors;
+    const anchors = serverAnchors(loaded);
     const verify = await verifyEvidence(bytes, { trustedKeyIds: [init.keyId], anchors });
     say('');
     say(`$ cairn verify ${bundle} --trusted-key ${init.keyId} --online ${anchors.map((anchor) => `--anchor ${anchor.name}`).join(' ')}`);

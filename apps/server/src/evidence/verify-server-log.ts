@@ -3,7 +3,7 @@ import { verifyAuditLog, type AuditLogVerification, type LogCheckpoint, type Tru
 import { CairnError } from '@cairn/protocol';
 import Database from 'better-sqlite3';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
-import { serverTrust } from './server-trust.ts';
+import { serverSigningKey } from './server-trust.ts';
 
 /** Rows read per query: memory stays bounded whatever the log's length. */
 const pageSize = 1000;
@@ -16,7 +16,7 @@ const pageSize = 1000;
  * The stored Merkle leaves only locate an edited entry; the verdict rests on the signed roots.
  */
 export async function verifyServerLog(loaded: LoadedServerConfig, options: { readonly anchors?: readonly TrustedAnchor[] } = {}): Promise<AuditLogVerification> {
-  const trust = serverTrust(loaded);
+  const key = serverSigningKey(loaded);
   let database: Database.Database;
   try {
     database = new Database(loaded.paths.database, { readonly: true, fileMustExist: true });
@@ -47,7 +47,7 @@ export async function verifyServerLog(loaded: LoadedServerConfig, options: { rea
       }
     }
     return await verifyAuditLog(entries(), checkpoints(), {
-      trustedKeys: [trust.key],
+      trustedKeys: [key],
       origin: loaded.config.engine.origin,
       ...(options.anchors && options.anchors.length > 0 ? { trustedAnchors: options.anchors } : {}),
       storedLeafHash: (seq) => {
