@@ -21,7 +21,10 @@ export type EvidenceClaim = 'tamper-detecting' | 'tamper-evident' | 'witnessed';
 
 /**
  * Proof that an anchor holds a checkpoint envelope. Bound to the envelope by digest, so a receipt
- * cannot be moved to another checkpoint.
+ * cannot be moved to another checkpoint. Its `anchor`, `location` and `guarantee` are what the
+ * anchor said when it was written, signed by the log key: a verifier never reads the anchor a
+ * receipt names nor believes the guarantee it declares (the log key's holder is who an anchor must
+ * hold in check); it reads the anchors it trusts and knows their guarantees itself.
  */
 export interface AnchorReceipt {
   /** The `provider` of the anchor (`file`, `s3-object-lock`). */
