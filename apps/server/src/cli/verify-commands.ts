@@ -25,9 +25,9 @@ export interface VerifierOptions {
  * (`--online` only): the `--anchor` ones if any, otherwise the server config's; `--online` with
  * none is bad input, since the anchors a bundle's receipts name are not trusted.
  */
-export function verifierTrust(options: VerifierOptions): { keys: PublicKeyRecord[]; keyIds: string[]; anchors: TrustedAnchor[]; server: LoadedServerConfig | undefined } {
+export function verifierTrust(options: VerifierOptions): { keys: PublicKeyRecord[]; keyIds: string[]; anchors: TrustedAnchor[] } {
   const server = serverConfigHere();
-  const named = [...(options.trustedKeyFile ?? []).map((file) => trustedKeyFromFile(readInputFile(file, 'the trusted key file').toString('utf8'), file))];
+  const named = (options.trustedKeyFile ?? []).map((file) => trustedKeyFromFile(readInputFile(file, 'the trusted key file').toString('utf8'), file));
   const keyIds = options.trustedKey ?? [];
   let serverKey: PublicKeyRecord | undefined;
   try {
@@ -46,7 +46,7 @@ export function verifierTrust(options: VerifierOptions): { keys: PublicKeyRecord
   } else if (options.anchor && options.anchor.length > 0) {
     throw new CairnError('CAIRN_PAYLOAD_INVALID', '--anchor is read only with --online; add --online, or leave --anchor out to verify offline.', { path: '--anchor' });
   }
-  return { keys, keyIds, anchors, server };
+  return { keys, keyIds, anchors };
 }
 
 /** The config of the server folder this runs in (or `--config`), when there is one. */
