@@ -25,7 +25,7 @@ export async function readTrustedAnchor(anchor: TrustedAnchor, checkpoint: Check
   if (!anchored) {
     return {
       held: false,
-      detail: `${anchor.name} holds no checkpoint of ${checkpoint.origin} at tree size ${checkpoint.treeSize} with root ${checkpoint.rootHash}: it holds another root for that size (history rewritten and re-signed), or this checkpoint was never anchored there (a bundle exported before its checkpoint was anchored: export it again once anchored)`,
+      detail: `${anchor.name} holds no checkpoint of ${checkpoint.origin} at tree size ${checkpoint.treeSize} with root ${checkpoint.rootHash}: it holds another root for that size (history rewritten and re-signed), or this checkpoint is not anchored there (yet: an anchor outage queues checkpoints, so verify again once it is anchored; or the anchor lost it)`,
     };
   }
   if (Buffer.compare(anchored.envelope, envelopeBytes) !== 0 && !sameTreeHead(anchored.envelope, checkpoint, trustedKeys)) {

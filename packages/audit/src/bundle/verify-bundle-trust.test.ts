@@ -130,4 +130,16 @@ describe('a trusted anchor is read for the checkpoint itself, whatever receipts 
     expect(report).toMatchObject({ valid: true, verdict: 'verified' });
     expect(report.checks.find((check) => check.name === 'anchor')).toMatchObject({ status: 'pass' });
   });
+
+  test('a bundle exported while its checkpoint was queued (no receipt) fails online until that same checkpoint is anchored, then passes unchanged', async () => {
+    const evidence = await createRunEvidence();
+    const queued = serializeEvidenceBundle({ ...evidence.bundle, anchors: [] });
+    const anchor = createInMemoryAuditAnchor();
+    const trustedAnchors = [{ name: 'file:anchor', guarantee: 'detect' as const, read: (reference: CheckpointReference) => anchor.read(reference) }];
+    const before = await verifyBundle(queued, { trustedKeys: [evidence.signer.record], trustedAnchors });
+    expect(before.checks.find((check) => check.name === 'anchor')).toMatchObject({ status: 'fail', detail: expect.stringContaining('not anchored there (yet') });
+    const checkpoint = readCheckpoint(evidence.bundle.checkpoint);
+    await anchor.anchor({ origin: checkpoint.origin, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, envelope: anchorEnvelopeBytes(evidence.bundle.checkpoint) });
+    expect(await verifyBundle(queued, { trustedKeys: [evidence.signer.record], trustedAnchors })).toMatchObject({ valid: true, verdict: 'verified' });
+  });
 });
