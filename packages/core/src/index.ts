@@ -32,6 +32,7 @@ export type {
   VerificationCheckName,
   VerificationCheckStatus,
   VerificationReport,
+  VerificationVerdict,
 } from './model/evidence.ts';
 export type { BundleArtifact, BundleArtifactKind, BundleManifest, EvidenceBundleV1 } from './model/evidence-bundle.ts';
 export type { ExecutionHandle, ExecutionOutcome, ExecutionState, ExecutionStatus, TaskEnvelope } from './model/execution.ts';

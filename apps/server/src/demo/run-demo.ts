@@ -11,6 +11,7 @@ import { RunProgress, type ProgressOutput } from '../cli/run-progress.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { formatVerificationReport } from '../evidence/format-verification-report.ts';
+import { serverAnchors } from '../evidence/server-trust.ts';
 import { verifyEvidence } from '../evidence/verify-evidence.ts';
 import { buildHttpApi } from '../http/http-server.ts';
 import { demoFiles } from './demo-files.ts';
@@ -104,9 +105,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     writeFileSync(bundle, bytes);
     say('');
     say(`evidence bundle of run ${first.runId} (GET /v1/runs/${first.runId}/bundle) written to ${bundle}; the server's data and the sample are in ${directory}`);
-    const verify = await verifyEvidence(bytes, { trustedKeyIds: [init.keyId], online: true });
+    // The key pinned at init and the anchors of the demo server's own config: what a verifier
+    // trusts, never what the bundle says about itself.
+    const anchors = serverAnchors(loaded);
+    const verify = await verifyEvidence(bytes, { trustedKeyIds: [init.keyId], anchors });
     say('');
-    say(`$ cairn verify ${bundle} --trusted-key ${init.keyId} --online`);
+    say(`$ cairn verify ${bundle} --trusted-key ${init.keyId} --online ${anchors.map((anchor) => `--anchor ${anchor.name}`).join(' ')}`);
     for (const line of formatVerificationReport(verify)) say(line);
     return { directory, sandbox: sandboxed ? 'bubblewrap' : 'none', runId: first.runId, state: first.state, againRunId: again.runId, againState: again.state, patches, reusedItem, bundle, trustedKeyId: init.keyId, verify };
   } finally {
