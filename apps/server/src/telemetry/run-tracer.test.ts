@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import type { Logger } from '@cairn/core';
 import { afterEach, expect, test } from 'vitest';
 import { initServer } from '../cli/init-server.ts';
 import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
@@ -32,7 +33,7 @@ afterEach(async () => {
 });
 
 /** A minimal OTLP/HTTP traces receiver: keeps every POST /v1/traces it is sent. */
-async function otlpReceiver() {
+async function otlpReceiver(status = 200) {
   const requests: { path: string; headers: IncomingHttpHeaders; body: { resourceSpans: { resource: { attributes: OtlpSpan['attributes'] }; scopeSpans: { spans: OtlpSpan[] }[] }[] } }[] = [];
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -41,7 +42,7 @@ async function otlpReceiver() {
       const raw = Buffer.concat(chunks);
       const text = (request.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8');
       requests.push({ path: `${request.method} ${request.url}`, headers: request.headers, body: JSON.parse(text) });
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      response.writeHead(status, { 'content-type': 'application/json' }).end(status === 200 ? '{}' : '{"code":3,"message":"refused by the test"}');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -51,19 +52,19 @@ async function otlpReceiver() {
 }
 
 /** A server as `cairn init` + `cairn serve` make it, with `extraConfig` appended to its config. */
-async function server(extraConfig = '') {
+async function server(extraConfig = '', logger?: Logger) {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-traces-'));
   cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
   // Sandboxes start as their own uids and must pass through to their workspaces.
   chmodSync(directory, 0o711);
   const { operatorToken } = await initServer(directory);
   appendFileSync(join(directory, 'cairn.config.yaml'), extraConfig);
-  return { directory, operatorToken, ...(await open(directory, operatorToken)) };
+  return { directory, operatorToken, ...(await open(directory, operatorToken, logger)) };
 }
 
-async function open(directory: string, operatorToken: string) {
+async function open(directory: string, operatorToken: string, logger?: Logger) {
   const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
-  const composition = await composeServer(loaded);
+  const composition = await composeServer(loaded, logger ? { logger } : {});
   const app = await buildHttpApi({ composition, host: '127.0.0.1', auth: 'tokens' });
   composition.engine.start();
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -167,9 +168,26 @@ test('a run that spans a restart: the open spans end at the stop, and a resumed 
   expect(resumed.spanId).not.toBe(ids.spanId);
   expect(resumed.links).toEqual([expect.objectContaining({ traceId: ids.traceId, spanId: ids.spanId })]);
   expect(attribute(resumed, 'cairn.run.state')).toBe('succeeded');
+  // The attempt that ran through the restart: its rest is in the resumed run, named by its end.
+  const nap = spans.find((span) => span.name === 'item nap' && span.parentSpanId === resumed.spanId)!;
+  const napAttempt = spans.find((span) => span.parentSpanId === nap.spanId)!;
+  expect([attribute(napAttempt, 'cairn.attempt'), attribute(napAttempt, 'cairn.executor'), attribute(napAttempt, 'cairn.outcome')]).toEqual([1, 'local', 'succeeded']);
   const after = spans.find((span) => span.name === 'item after')!;
   expect(after.parentSpanId).toBe(resumed.spanId);
   expect(spans.find((span) => span.parentSpanId === after.spanId)).toMatchObject({ name: 'attempt 1', traceId: ids.traceId });
+});
+
+test('a collector that refuses the spans is reported in the server log, and the run goes on', { timeout: 60_000 }, async () => {
+  const receiver = await otlpReceiver(400);
+  const warnings: { fields: Record<string, unknown>; message: string | undefined }[] = [];
+  const logger: Logger = { debug: () => {}, info: () => {}, error: () => {}, warn: (fields, message) => warnings.push({ fields, message }) };
+  const { api, composition } = await server(`telemetry:\n  traces:\n    otlpEndpoint: ${receiver.endpoint}\n`, logger);
+  const runId = await submit(api, twoItems);
+  await eventually(() => ended(composition, runId), 'the run to end');
+  const warning = await eventually(() => warnings.find((candidate) => candidate.message === 'tracing: spans could not be exported'), 'the warning');
+  expect(warning.fields).toMatchObject({ endpoint: receiver.endpoint });
+  expect(receiver.requests.length).toBeGreaterThan(0);
+  expect(composition.engine.run(runId)?.state).toBe('failed');
 });
 
 test('without telemetry.traces nothing is exported, and OpenTelemetry is never loaded', { timeout: 60_000 }, async () => {

@@ -50,6 +50,7 @@ export class RunTracer {
   readonly #ids: RunSpanIds;
   readonly #logger: Logger | undefined;
   readonly #runs = new Map<string, OpenRun>();
+  /** Executor names by run and item (every attempt of an item has its item's executor). */
   readonly #executors = new Map<string, string>();
   #engine: Engine | undefined;
   /** The id of the last event recorded. */
@@ -57,11 +58,11 @@ export class RunTracer {
   #stop: AbortController | undefined;
   #loop: Promise<void> | undefined;
 
-  /** Give it to the engine (with the metrics' observer): it tells the tracer which executor runs an attempt. */
+  /** Give it to the engine (with the metrics' observer): it tells the tracer which executor runs an item's attempts. */
   readonly observer: EngineObserver = {
-    attemptStarted: (event) => {
-      this.#executors.set(`${event.runId}\0${event.itemId}`, event.executor);
-    },
+    attemptStarted: (event) => this.#executors.set(`${event.runId}\0${event.itemId}`, event.executor),
+    // An attempt that started before a restart is named when it ends.
+    attemptEnded: (event) => this.#executors.set(`${event.runId}\0${event.itemId}`, event.executor),
   };
 
   constructor(settings: { readonly tracer: Tracer; readonly ids: RunSpanIds; readonly logger?: Logger }) {
@@ -100,6 +101,7 @@ export class RunTracer {
       interrupt(run.span);
     }
     this.#runs.clear();
+    this.#executors.clear();
   }
 
   async #follow(engine: Engine, signal: AbortSignal): Promise<void> {
@@ -128,9 +130,10 @@ export class RunTracer {
       if (runEnds.has(event.state)) {
         run.span.setAttribute('cairn.run.state', event.state);
         if (event.state === 'failed') run.span.setStatus({ code: SpanStatusCode.ERROR, message: 'the run failed' });
-        for (const item of run.items.values()) {
+        for (const [itemId, item] of run.items) {
           for (const attempt of item.attempts.values()) attempt.end(time);
           item.span.end(time);
+          this.#executors.delete(`${event.runId}\0${itemId}`);
         }
         run.span.end(time);
         this.#runs.delete(event.runId);
@@ -148,6 +151,7 @@ export class RunTracer {
       for (const attempt of item.attempts.values()) attempt.end(time);
       item.span.end(time);
       this.#runs.get(event.runId)?.items.delete(event.itemId);
+      this.#executors.delete(`${event.runId}\0${event.itemId}`);
       return;
     }
     // An attempt that failed to start ends without having started: it gets a span of no length.
@@ -166,7 +170,6 @@ export class RunTracer {
     if (attemptFailures.has(event.state)) attempt.setStatus({ code: SpanStatusCode.ERROR, message: `the attempt ${event.state === 'lost' ? 'was lost' : event.state}` });
     attempt.end(time);
     item.attempts.delete(event.attempt);
-    this.#executors.delete(`${event.runId}\0${event.itemId}`);
   }
 
   // The open span of a run; a run first seen after its submission (the server restarted while it

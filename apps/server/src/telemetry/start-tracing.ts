@@ -1,5 +1,6 @@
 import type { Logger } from '@cairn/core';
 import type { Engine, EngineObserver } from '@cairn/engine';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import type { ServerConfig } from '../config/server-config-schema.ts';
 import { VERSION } from '../version.ts';
 
@@ -28,13 +29,15 @@ export async function startTracing(traces: NonNullable<ServerConfig['telemetry']
   const exporter = new OTLPTraceExporter({ url: traces.otlpEndpoint, headers: { ...traces.headers } });
   // The SDK reports failed exports to a global diagnostic logger that is silent by default: say
   // it in the server's log instead, once per failed batch.
-  const reporting: typeof exporter = Object.assign(Object.create(exporter) as typeof exporter, {
-    export: (spans: Parameters<typeof exporter.export>[0], done: Parameters<typeof exporter.export>[1]) =>
+  const reporting: SpanExporter = {
+    export: (spans, done) =>
       exporter.export(spans, (result) => {
         if (result.code !== 0) logger?.warn({ err: result.error, endpoint: traces.otlpEndpoint, spans: spans.length }, 'tracing: spans could not be exported');
         done(result);
       }),
-  });
+    shutdown: () => exporter.shutdown(),
+    forceFlush: () => exporter.forceFlush(),
+  };
   const random = new RandomIdGenerator();
   let pendingTraceId: string | undefined;
   let pendingSpanId: string | undefined;
