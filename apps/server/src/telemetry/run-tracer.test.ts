@@ -141,6 +141,8 @@ test('a run is exported as a run span, a child span per item and a child per att
     const times = [run.startTimeUnixNano, itemSpan.startTimeUnixNano, attempt.startTimeUnixNano, attempt.endTimeUnixNano, itemSpan.endTimeUnixNano, run.endTimeUnixNano].map(BigInt);
     expect(times).toEqual([...times].sort((first, second) => (first < second ? -1 : first > second ? 1 : 0)));
   }
+  // The metrics still hear the attempts alongside the tracer.
+  expect(await (await api('/metrics')).text()).toMatch(/^cairn_attempt_duration_seconds_count\{executor="local",outcome="failed"\} 1$/m);
   // The check item waited for build: its span starts when it became ready, after build ended.
   expect(BigInt(item('check').startTimeUnixNano)).toBeGreaterThanOrEqual(BigInt(item('build').endTimeUnixNano));
 });
