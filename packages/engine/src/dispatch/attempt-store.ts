@@ -13,6 +13,8 @@ export interface AttemptRecord {
   readonly manifestDigest: string;
   /** The executor's handle, persisted so a restarted engine can re-attach. */
   readonly handle: ExecutionHandle | null;
+  /** When the attempt was dispatched (ISO 8601). */
+  readonly dispatchedAt: string;
   /** When the attempt must have ended (dispatch time + the item's timeout). */
   readonly deadline: string | null;
   /** Why the engine wants the task stopped (`timeout`, `cancel`), once it does. */
@@ -26,7 +28,7 @@ export interface AttemptRecord {
 type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent'> & { handle: string | null; stopSent: number };
 
 const columns = `run_id AS runId, item_id AS itemId, attempt, fencing_token AS fencingToken, execution_id AS executionId, executor, state,
-  manifest_digest AS manifestDigest, handle, deadline, stop_reason AS stopReason, stop_sent AS stopSent, input_digest AS inputDigest`;
+  manifest_digest AS manifestDigest, handle, dispatched_at AS dispatchedAt, deadline, stop_reason AS stopReason, stop_sent AS stopSent, input_digest AS inputDigest`;
 
 const toAttempt = (row: AttemptRow): AttemptRecord => ({ ...row, handle: row.handle === null ? null : (JSON.parse(row.handle) as ExecutionHandle), stopSent: row.stopSent === 1 });
 
