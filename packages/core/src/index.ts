@@ -53,6 +53,7 @@ export type {
   LockSpec,
   NeedSelection,
   NeedSpec,
+  PathRules,
   RetrySpec,
   RunSpecV1,
   RuntimeSpec,

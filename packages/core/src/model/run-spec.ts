@@ -78,7 +78,16 @@ export interface ItemDefaultsSpec {
   retry?: RetrySpec;
   effect?: ItemEffect;
   network?: boolean;
+  pathRules?: PathRules;
 }
+
+/**
+ * What the paths an item's patch adds must satisfy: `portable` (the default) — they check out
+ * alike on Linux, Windows and macOS (no `\ : * ? " < > |` or control characters, no trailing dot or
+ * space, no reserved device name, valid UTF-8, no two paths differing only in case); `posix` —
+ * only what git and the worker need.
+ */
+export type PathRules = 'portable' | 'posix';
 
 /** One work item of a run. */
 export interface ItemSpec {
@@ -105,6 +114,8 @@ export interface ItemSpec {
   env?: Record<string, string>;
   /** Whether the sandbox gets a network; default false. */
   network?: boolean;
+  /** The rules for paths the item's patch adds; `portable` by default. */
+  pathRules?: PathRules;
   labels?: Record<string, string>;
 }
 

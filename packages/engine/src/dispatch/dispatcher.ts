@@ -312,6 +312,7 @@ export class Dispatcher {
         maxPatchBytes: 50_000_000,
         maxLogBytes: 5_000_000,
         ...(executor.capabilities.isolation === undefined ? {} : { isolation: executor.capabilities.isolation }),
+        ...(spec.pathRules === 'posix' ? { pathRules: 'posix' as const } : {}),
       },
       effect: spec.effect ?? 'read-impure',
       issuedAt: new Date(this.#now()).toISOString(),
@@ -552,5 +553,7 @@ function pureInputDigest(spec: ItemSpec, workspace: string, inputs: Readonly<Rec
     env: spec.env ?? {},
     secrets: secretVersions,
     network: spec.network ?? false,
+    // Only when waived, so every digest taken before the rules existed stays the same.
+    ...(spec.pathRules === 'posix' ? { pathRules: 'posix' } : {}),
   });
 }

@@ -380,6 +380,7 @@ function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
     ...(defaults.retry === undefined ? {} : { retry: defaults.retry }),
     ...(defaults.effect === undefined ? {} : { effect: defaults.effect }),
     ...(defaults.network === undefined ? {} : { network: defaults.network }),
+    ...(defaults.pathRules === undefined ? {} : { pathRules: defaults.pathRules }),
     ...item,
   };
 }

@@ -82,6 +82,7 @@ export const runtimeSpecSchema = z.discriminatedUnion('kind', [commandRuntimeSpe
 });
 
 const effect = z.enum(['pure', 'read-impure', 'write-impure'], 'must be pure, read-impure or write-impure');
+const pathRules = z.enum(['portable', 'posix'], 'must be portable (paths that check out on Linux, Windows and macOS) or posix');
 
 export const lockSpecSchema = z.union(
   [name, z.strictObject({ name, mode: z.enum(['exclusive', 'shared'], 'must be exclusive or shared').exactOptional() })],
@@ -102,6 +103,7 @@ export const itemDefaultsSpecSchema = z.strictObject({
   retry: retrySpecSchema.exactOptional(),
   effect: effect.exactOptional(),
   network: z.boolean().exactOptional(),
+  pathRules: pathRules.exactOptional(),
 });
 true satisfies SchemaImplements<typeof itemDefaultsSpecSchema, ItemDefaultsSpec>;
 
@@ -122,6 +124,7 @@ export const itemSpecSchema = z.strictObject({
   secrets: list(environmentName).exactOptional(),
   env: map(environmentName, text).exactOptional(),
   network: z.boolean().exactOptional(),
+  pathRules: pathRules.exactOptional(),
   labels: labels.exactOptional(),
 });
 true satisfies SchemaImplements<typeof itemSpecSchema, ItemSpec>;

@@ -176,7 +176,7 @@ export class Worker {
         return undefined;
       });
       if (output) state.output = await this.#blobs.store(output, 'application/json');
-      const captured = await capturePatch(attempt, { maxPatchBytes: manifest.limits.maxPatchBytes, secrets, exclude: [outputFileName, inputsFolderName] });
+      const captured = await capturePatch(attempt, { maxPatchBytes: manifest.limits.maxPatchBytes, secrets, exclude: [outputFileName, inputsFolderName], pathRules: manifest.limits.pathRules ?? 'portable' });
       if (captured.patch) state.patch = { digest: await this.#blobs.store(captured.patch, 'text/x-diff'), ...captured.stats };
     } catch (error) {
       state.failure ??= started ? asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not capture the results') : asCairnError(error, 'CAIRN_EXECUTOR_START_FAILED', 'could not prepare the workspace');
