@@ -1,5 +1,5 @@
 import type { RunSpecV1 } from '@cairn/core';
-import { loadRunSpec } from '@cairn/protocol';
+import { decodeRunSpec, loadRunSpec } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/worker';
 import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { progressOutput, RunProgress } from './run-progress.ts';
@@ -20,7 +20,7 @@ export function addRunCommands(): void {
     .description('submit a run to a running server')
     .action(async (file: string, options: { workspace?: string; wait?: boolean; idempotencyKey?: string; quiet?: boolean; server?: string }) => {
       const cairn = clientOf(options.server);
-      let spec: RunSpecV1 | string = readInputFile(file, 'the run spec').toString('utf8');
+      let spec: RunSpecV1 | string = decodeRunSpec(readInputFile(file, 'the run spec'), file);
       if (options.workspace) {
         // Checked here before the snapshot is uploaded; the server checks it again, with what it knows.
         const checked = loadRunSpec(spec, { source: file }).spec;

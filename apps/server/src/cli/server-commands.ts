@@ -1,4 +1,4 @@
-import { loadRunSpec } from '@cairn/protocol';
+import { decodeRunSpec, loadRunSpec } from '@cairn/protocol';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { configOption, json, program, readInputFile, say } from './cli-program.ts';
 
@@ -41,7 +41,7 @@ export function addServerCommands(): void {
     .argument('<spec>', 'a run spec, YAML or JSON')
     .description('check a run spec and report every problem with its JSON path')
     .action((file: string) => {
-      const { spec, digest } = loadRunSpec(readInputFile(file, 'the run spec').toString('utf8'), { source: file });
+      const { spec, digest } = loadRunSpec(decodeRunSpec(readInputFile(file, 'the run spec'), file), { source: file });
       if (json()) say(JSON.stringify({ valid: true, name: spec.name, items: spec.items.length, digest }));
       else say(`valid: run "${spec.name}", ${spec.items.length} items, spec digest ${digest}`);
     });

@@ -1,7 +1,7 @@
 import fastifySwagger from '@fastify/swagger';
 import type { AuditActor } from '@cairn/core';
 import { serializeEvidenceBundle } from '@cairn/audit';
-import { blobKey, CairnError, sha256Digest } from '@cairn/protocol';
+import { blobKey, CairnError, decodeRunSpec, sha256Digest } from '@cairn/protocol';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -95,8 +95,27 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     request.actor = actor;
   });
   app.setNotFoundHandler((request, reply) => replyWithError(new CairnError('CAIRN_NOT_FOUND', `There is no ${request.method} ${request.url.split('?')[0]}; see /openapi.json for what this server answers.`), request, reply));
-  // Run specs may come as YAML text; JSON bodies are parsed by Fastify.
-  app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  // A run spec, JSON or YAML, reaches the spec parser as the text it was sent: one rule for every
+  // surface (strict UTF-8, prototype keys and NULs refused naming their JSON path). Other JSON
+  // bodies are Fastify's, which refuses prototype keys outright.
+  const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
+  const isRunSpec = (request: { method: string; routeOptions: { url?: string | undefined } }) => request.method === 'POST' && request.routeOptions.url === '/v1/runs';
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    try {
+      if (isRunSpec(request)) return done(null, decodeRunSpec(body as Buffer, 'the request body'));
+      defaultJsonParser(request, (body as Buffer).toString('utf8'), done);
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+  app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'buffer' }, (_request, body, done) => {
+    try {
+      done(null, decodeRunSpec(body as Buffer, 'the request body'));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
   await app.register(fastifySwagger, {
     openapi: { openapi: '3.1.0', info: { title: 'Cairn', version: '0.1.0', description: 'Run AI-agent work unattended, and prove what ran.' }, components: openApiSecurityComponents },
     transform: transformWithScopes,

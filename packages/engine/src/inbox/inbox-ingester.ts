@@ -1,5 +1,5 @@
 import type { AuditActor, Logger, StorageProviderV1 } from '@cairn/core';
-import { CairnError, canonicalJsonBytes, isCairnError, parseRunSpec, runSpecLimits, sha256Digest } from '@cairn/protocol';
+import { CairnError, canonicalJsonBytes, decodeRunSpec, isCairnError, parseRunSpec, runSpecLimits, sha256Digest } from '@cairn/protocol';
 import { inboxEntry, type InboxEntry } from './inbox-entry.ts';
 import type { InboxIssue, InboxReceipt, InboxRejection } from './inbox-records.ts';
 
@@ -156,8 +156,12 @@ export class InboxIngester {
     if (entry.kind === 'refused') return this.#reject(entry, bytes, { code: 'CAIRN_RUN_SPEC_INVALID', message: entry.message });
     // Replaced by a larger file since `head`: it is read already, so it can be moved aside.
     if (bytes.byteLength > this.#maxBytes) return this.#reject(entry, bytes, { code: 'CAIRN_RUN_SPEC_TOO_LARGE', message: this.#tooLarge(entry.name, bytes.byteLength) });
-    const text = utf8(bytes);
-    if (text === undefined) return this.#reject(entry, bytes, { code: 'CAIRN_RUN_SPEC_UNPARSABLE', message: notUtf8(entry.name, bytes) });
+    let text: string;
+    try {
+      text = decodeRunSpec(bytes, entry.name);
+    } catch (error) {
+      return this.#reject(entry, bytes, { code: 'CAIRN_RUN_SPEC_UNPARSABLE', message: (error as Error).message });
+    }
     const digest = sha256Digest(bytes);
     let result: InboxSubmitResult;
     try {
@@ -225,20 +229,6 @@ export class InboxIngester {
   }
 }
 
-function utf8(bytes: Uint8Array): string | undefined {
-  try {
-    // Fatal: a lossy decode would submit a spec that differs from the file. A BOM is dropped.
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return undefined;
-  }
-}
-
-// Windows tools often save UTF-16 (PowerShell's `>`): say so, it is the likely fix.
-function notUtf8(name: string, bytes: Uint8Array): string {
-  const utf16 = bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff));
-  return utf16 ? `${name} is UTF-16 text; save it as UTF-8.` : `${name} is not UTF-8 text; save it as UTF-8.`;
-}
 
 // Whether the spec names its own idempotency key (then that one identifies the submission). A
 // spec that does not parse gets the inbox's key; `submit` refuses it anyway.
