@@ -123,13 +123,15 @@ export class Engine {
       audit: this.audit,
       now,
       validate: (spec) => assertRunSpec(typeof spec === 'string' ? parseRunSpec(spec) : spec, { source: 'The schedule\'s spec', context: this.#submitContext() }).spec,
-      submit: (spec, options) => this.#machine.submit(spec, { ...options, context: this.#submitContext() }),
+      // A schedule is made by an admin, and its spec cannot change after: its runs hold the secrets that spec names.
+      submit: (spec, options) => this.#machine.submit(spec, { ...options, secretGrants: 'all', context: this.#submitContext() }),
       runState: (runId) => this.#machine.run(runId)?.state,
       cancelRun: (runId, actor) => this.cancelRun(runId, actor),
     });
     this.#inbox = new InboxIngester({
       storage: settings.storage,
-      submit: (text, options) => this.submit(text, options),
+      // Whoever can write to storage can drop a spec: the inbox grants no secret.
+      submit: (text, options) => this.submit(text, { ...options, secretGrants: [] }),
       now,
       ...(parsed.logger ? { logger: parsed.logger } : {}),
     });

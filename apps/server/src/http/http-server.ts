@@ -12,6 +12,7 @@ import { registerDocsRoutes } from './docs-routes.ts';
 import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
+import { secretGrantsOf } from '../auth/token-scopes.ts';
 import { isLoopback } from './loopback.ts';
 import { openApiSecurityComponents, transformWithScopes } from './openapi-scopes.ts';
 import { bytesAnswer, declareErrorResponses, itemViewSchema, runViewSchema, submitResultSchema } from './response-schemas.ts';
@@ -73,11 +74,13 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.setErrorHandler((error, request, reply) => replyWithError(error instanceof Error ? error : new Error(String(error)), request, reply));
   // Who each request acts as: the token's actor after its scope is checked, or the operator.
   app.decorateRequest('actor', null);
+  app.decorateRequest('secretGrants', null);
   app.addHook('onRequest', async (request) => {
     const action = (request.routeOptions.config as { action?: string } | undefined)?.action;
     if (action === undefined) return;
     if (auth === 'loopback-operator') {
       request.actor = operator;
+      request.secretGrants = 'all';
       return;
     }
     const header = request.headers.authorization;
@@ -93,6 +96,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${decision.reason}.`, { details: { action } });
     }
     request.actor = actor;
+    request.secretGrants = secretGrantsOf(principal.scopes);
   });
   app.setNotFoundHandler((request, reply) => replyWithError(new CairnError('CAIRN_NOT_FOUND', `There is no ${request.method} ${request.url.split('?')[0]}; see /openapi.json for what this server answers.`), request, reply));
   // A run spec, JSON or YAML, reaches the spec parser as the text it was sent: one rule for every
@@ -134,7 +138,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
 
   app.post('/v1/runs', { config: { action: 'runs.submit' }, schema: { summary: 'Submit a run (JSON, or YAML as application/yaml); Idempotency-Key makes it safe to retry', headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).passthrough(), response: { 200: submitResultSchema, 201: submitResultSchema } } }, async (request, reply) => {
     const key = request.headers['idempotency-key'];
-    const result = engine.submit(request.body, { actor: request.actor!, source: 'the request body', ...(typeof key === 'string' ? { idempotencyKey: key } : {}) });
+    const result = engine.submit(request.body, { actor: request.actor!, source: 'the request body', secretGrants: request.secretGrants ?? [], ...(typeof key === 'string' ? { idempotencyKey: key } : {}) });
     return reply.status(result.created ? 201 : 200).send(result);
   });
   app.get('/v1/runs/:runId', { config: { action: 'runs.read' }, schema: { summary: 'A run', params: runParams, response: { 200: runViewSchema } } }, async (request) => {
@@ -199,5 +203,7 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who the request acts as, once authenticated (routes with an action only). */
     actor: AuditActor | null;
+    /** The secrets the request's principal may hand to the runs it submits (`secrets:use:` scopes). */
+    secretGrants: 'all' | string[] | null;
   }
 }
