@@ -67,7 +67,13 @@ export class Dispatcher {
   /** Records one completion in a transaction of its own (a savepoint inside a batch's, so one that fails undoes only itself). */
   readonly #recordInTransaction: (attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => void;
   /** Pushed exits waiting to be recorded together. */
-  #exitBatch: { exits: { attempt: AttemptRecord; status: ExecutionStatus }[]; done: Promise<void> } | undefined;
+  #exitBatch: { exits: PushedExit[]; done: Promise<void> } | undefined;
+  /**
+   * Pushed exits whose batch could not be written (a full disk, storage down): kept until written.
+   * Nothing else knows of them — reconcile does not inspect attempts whose exits are pushed — so
+   * dropping one would leave its attempt running forever.
+   */
+  readonly #unrecordedExits = new Map<string, PushedExit>();
 
   constructor(settings: DispatcherSettings) {
     this.#settings = settings;
@@ -139,8 +145,9 @@ export class Dispatcher {
       this.#earlyExits.set(executionId, status);
       return false;
     }
-    // Exits that arrive together are recorded together, in one transaction (group commit).
-    this.#exitBatch ??= { exits: [], done: new Promise<void>((resolve) => queueMicrotask(() => void this.#flushExits().then(resolve))) };
+    // Exits that arrive together are recorded together, in one transaction (group commit). A
+    // batch that fails rejects every caller's promise, and its exits wait in #unrecordedExits.
+    this.#exitBatch ??= { exits: [], done: new Promise<void>((resolve, reject) => queueMicrotask(() => void this.#flushExits().then(resolve, reject))) };
     this.#exitBatch.exits.push({ attempt, status });
     await this.#exitBatch.done;
     return true;
@@ -149,10 +156,39 @@ export class Dispatcher {
   async #flushExits(): Promise<void> {
     const { exits } = this.#exitBatch!;
     this.#exitBatch = undefined;
-    const reads = await Promise.all(exits.map(({ attempt }) => this.#readResult(attempt)));
-    this.#settings.database.transaction(() => {
-      exits.forEach(({ attempt, status }, index) => this.#recordInTransaction(attempt, status, reads[index]));
-    })();
+    await this.#recordExits(exits);
+  }
+
+  /**
+   * Records the pushed exits an earlier batch failed to write (the engine's loop calls it every
+   * turn; it costs nothing while there are none). Throws, keeping them queued, when they still
+   * cannot be written. Returns how many were written.
+   */
+  async recordUnrecordedExits(): Promise<number> {
+    if (this.#unrecordedExits.size === 0) return 0;
+    const exits = [...this.#unrecordedExits.values()];
+    await this.#recordExits(exits);
+    return exits.length;
+  }
+
+  /** Pushed exits not yet written (a full disk holds them back). */
+  get unrecordedExits(): number {
+    return this.#unrecordedExits.size;
+  }
+
+  // One transaction for the batch; on any failure nothing of it is written and every exit of it is
+  // queued for the next try (recording an exit twice is harmless: the second finds it recorded).
+  async #recordExits(exits: readonly PushedExit[]): Promise<void> {
+    try {
+      const reads = await Promise.all(exits.map(({ attempt }) => this.#readResult(attempt)));
+      this.#settings.database.transaction(() => {
+        exits.forEach(({ attempt, status }, index) => this.#recordInTransaction(attempt, status, reads[index]));
+      })();
+    } catch (error) {
+      for (const exit of exits) this.#unrecordedExits.set(exit.attempt.executionId, exit);
+      throw error;
+    }
+    for (const exit of exits) this.#unrecordedExits.delete(exit.attempt.executionId);
   }
 
   /**
@@ -506,6 +542,12 @@ export class Dispatcher {
     if (record.fencingToken !== attempt.fencingToken || record.manifestDigest !== attempt.manifestDigest) return { rejected: 'the result names another fencing token or manifest' };
     return { artifacts: { ...record.artifacts }, exitCode: record.exitCode };
   }
+}
+
+/** An exit an executor pushed, for an attempt the engine has recorded as running. */
+interface PushedExit {
+  readonly attempt: AttemptRecord;
+  readonly status: ExecutionStatus;
 }
 
 /** Thrown inside a dispatch transaction to roll it back when the item's locks are gone. */

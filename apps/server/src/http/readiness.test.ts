@@ -1,0 +1,83 @@
+// /readyz tells the truth: with the disk under the server's data directory full (a real tmpfs,
+// filled to the last byte), the server stays up and answers 503 saying why, and 200 again once
+// there is room.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, closeSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { initServer } from '../cli/init-server.ts';
+import { composeServer } from '../composition/compose-server.ts';
+import { loadServerConfig } from '../config/load-server-config.ts';
+import { buildHttpApi } from './http-server.ts';
+
+let mountPoint: string;
+
+beforeAll(() => {
+  mountPoint = mkdtempSync(join(tmpdir(), 'cairn-readyz-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', mountPoint], { stdio: 'pipe' });
+  } catch (error) {
+    throw new Error(`This test mounts a 20 MB tmpfs at ${mountPoint} to fill it, and needs root for that: ${String(error)}`);
+  }
+});
+
+afterAll(() => {
+  execFileSync('umount', ['-l', mountPoint], { stdio: 'pipe' });
+  rmSync(mountPoint, { recursive: true, force: true });
+});
+
+/** Writes into `path` until the file system says ENOSPC (in big chunks, then byte by byte). */
+function fillFileSystem(path: string): void {
+  for (const size of [1024 * 1024, 4096, 1]) {
+    const descriptor = openSync(path, 'a');
+    try {
+      for (;;) writeSync(descriptor, Buffer.alloc(size));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+    } finally {
+      closeSync(descriptor);
+    }
+  }
+}
+
+test('with its disk full the server stays up, /readyz answers 503 with the reason, and 200 again once there is room', { timeout: 30_000 }, async () => {
+  const directory = join(mountPoint, 'server');
+  execFileSync('mkdir', ['-p', directory]);
+  chmodSync(directory, 0o711);
+  const { operatorToken } = await initServer(directory);
+  const composition = await composeServer(loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } }));
+  const app = await buildHttpApi({ composition, host: '127.0.0.1', auth: 'tokens' });
+  composition.engine.start();
+  try {
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ ready: true });
+
+    const filler = join(mountPoint, 'filler');
+    fillFileSystem(filler);
+    const spec = { version: 1, name: 'no-room', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] };
+    const submitted = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' }, body: JSON.stringify(spec) });
+    expect(submitted.status).toBeGreaterThanOrEqual(500);
+    const full = await fetch(`${base}/readyz`);
+    expect(full.status).toBe(503);
+    const body = (await full.json()) as { ready: boolean; reason: string; since: string };
+    expect(body).toMatchObject({ ready: false, reason: expect.stringMatching(/^storage full: /) });
+    expect(Date.parse(body.since)).not.toBeNaN();
+
+    unlinkSync(filler);
+    let again = await fetch(`${base}/readyz`);
+    for (let wait = 0; wait < 100 && again.status !== 200; wait++) {
+      await sleep(50);
+      again = await fetch(`${base}/readyz`);
+    }
+    expect(again.status).toBe(200);
+    const retried = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' }, body: JSON.stringify(spec) });
+    expect(retried.status).toBe(201);
+  } finally {
+    await app.close();
+    await composition.close();
+  }
+});
