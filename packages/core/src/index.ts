@@ -47,6 +47,7 @@ export type {
   ItemApproval,
   ItemDefaultsSpec,
   ItemEffect,
+  ItemOnLost,
   ItemSpec,
   LockMode,
   LockSpec,

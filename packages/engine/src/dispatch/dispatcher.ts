@@ -38,6 +38,12 @@ export interface DispatcherSettings {
 }
 
 const defaultTimeoutMs = 3_600_000;
+/**
+ * Lost attempts (the executor no longer knows the task: its host died) an item is re-run after
+ * without spending its retry budget. Bounded, so an item that kills its host every time it runs
+ * cannot loop forever: past this, a lost attempt counts as a failed one.
+ */
+export const maxLostReruns = 3;
 /** What an empty workspace is, when a run names no snapshot. */
 const emptyWorkspace = sha256Digest('');
 
@@ -487,7 +493,8 @@ export class Dispatcher {
       this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, new Date(this.#now()).toISOString());
       this.#pushExpected.delete(attempt.executionId);
       this.#locks.releaseAll(attempt.runId, attempt.itemId);
-      this.#auditAttempt(lost ? 'attempt.lost' : 'attempt.completed', attempt, outcome === 'succeeded' ? 'success' : 'failure', { outcome, exitCode, artifacts: artifacts ?? {} });
+      const cause = lost ? `the executor no longer knows the task (its host, or the process that ran it, is gone)${status.reason ? `: ${status.reason}` : ''}` : undefined;
+      this.#auditAttempt(lost ? 'attempt.lost' : 'attempt.completed', attempt, outcome === 'succeeded' ? 'success' : 'failure', { outcome, exitCode, artifacts: artifacts ?? {}, ...(cause ? { cause } : {}) });
       this.#settings.observer?.attemptEnded?.({ runId: attempt.runId, itemId: attempt.itemId, executor: attempt.executor, outcome });
       if (outcome === 'succeeded') {
         this.#runs.setArtifacts(attempt.runId, attempt.itemId, artifacts ?? {});
@@ -516,16 +523,31 @@ export class Dispatcher {
   }
 
   // A failed, timed-out or lost attempt is retried while the item has attempts left and its run
-  // is not being cancelled.
+  // is not being cancelled. A lost attempt is not the item's failure: under `onLost: retry` (the
+  // default, except for write-impure items) it is re-run at once without spending an attempt, up
+  // to `maxLostReruns` times; the attempts lost and re-run so are not counted against `retry`.
   #failOrRetry(attempt: AttemptRecord, outcome: string): void {
     const spec = JSON.parse(this.#runs.itemSpec(attempt.runId, attempt.itemId)!.spec) as ItemSpec;
     const maxAttempts = spec.retry?.maxAttempts ?? 1;
-    if (attempt.attempt >= maxAttempts || this.#settings.machine.run(attempt.runId)?.cancelRequestedBy) {
+    const onLost = spec.onLost ?? (spec.effect === 'write-impure' ? 'fail' : 'retry');
+    if (this.#settings.machine.run(attempt.runId)?.cancelRequestedBy) {
       this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'failed');
       return;
     }
-    const delay = retryDelay(attempt.attempt, spec.retry?.backoff, this.#settings.random);
-    this.#settings.machine.retryItem(attempt.runId, attempt.itemId, this.#now() + delay, { attempt: attempt.attempt, outcome, attemptsLeft: maxAttempts - attempt.attempt });
+    const rerunBefore = onLost === 'retry' ? Math.min(this.#attempts.lostBefore(attempt.runId, attempt.itemId, attempt.attempt), maxLostReruns) : 0;
+    if (outcome === 'lost' && onLost === 'retry' && rerunBefore < maxLostReruns) {
+      this.#settings.machine.retryItem(attempt.runId, attempt.itemId, this.#now(), { attempt: attempt.attempt, outcome, onLost, lostRerunsLeft: maxLostReruns - rerunBefore - 1 });
+      return;
+    }
+    // Attempts that count against the item's retry budget: all but the lost ones re-run for free.
+    const spent = attempt.attempt - rerunBefore;
+    if (spent >= maxAttempts) {
+      const data = outcome !== 'lost' ? {} : onLost === 'fail' ? { reason: `attempt ${attempt.attempt} was lost and the item's onLost is fail${spec.onLost === undefined ? ' (the default for write-impure items: a lost attempt may have had external effects)' : ''}` } : { reason: `attempt ${attempt.attempt} was lost after ${maxLostReruns} re-runs for lost attempts` };
+      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'failed', engineActor, data);
+      return;
+    }
+    const delay = retryDelay(spent, spec.retry?.backoff, this.#settings.random);
+    this.#settings.machine.retryItem(attempt.runId, attempt.itemId, this.#now() + delay, { attempt: attempt.attempt, outcome, attemptsLeft: maxAttempts - spent });
   }
 
   // The worker's result record, when it wrote one. One that is malformed or not for this very

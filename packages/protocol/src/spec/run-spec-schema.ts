@@ -82,6 +82,7 @@ export const runtimeSpecSchema = z.discriminatedUnion('kind', [commandRuntimeSpe
 });
 
 const effect = z.enum(['pure', 'read-impure', 'write-impure'], 'must be pure, read-impure or write-impure');
+const onLost = z.enum(['retry', 'fail'], 'must be retry or fail');
 
 export const lockSpecSchema = z.union(
   [name, z.strictObject({ name, mode: z.enum(['exclusive', 'shared'], 'must be exclusive or shared').exactOptional() })],
@@ -101,6 +102,7 @@ export const itemDefaultsSpecSchema = z.strictObject({
   timeout: duration.exactOptional(),
   retry: retrySpecSchema.exactOptional(),
   effect: effect.exactOptional(),
+  onLost: onLost.exactOptional(),
   network: z.boolean().exactOptional(),
 });
 true satisfies SchemaImplements<typeof itemDefaultsSpecSchema, ItemDefaultsSpec>;
@@ -118,6 +120,7 @@ export const itemSpecSchema = z.strictObject({
   timeout: duration.exactOptional(),
   retry: retrySpecSchema.exactOptional(),
   effect: effect.exactOptional(),
+  onLost: onLost.exactOptional(),
   approval: z.enum(['required', 'none'], 'must be required or none').exactOptional(),
   secrets: list(environmentName).exactOptional(),
   env: map(environmentName, text).exactOptional(),
