@@ -135,6 +135,10 @@ export class Dispatcher {
         this.#attempts.started(attempt.executionId, handle);
         this.#auditAttempt('attempt.started', attempt, 'success', { recovered: true });
       })();
+      // Its exit may have been pushed already (this process started it, and failed to record the
+      // start — a full disk): reconcile inspects it rather than waiting for a push that came.
+      this.#pushExpected.delete(attempt.executionId);
+      this.#earlyExits.delete(attempt.executionId);
     }
     return waiting;
   }
