@@ -493,13 +493,14 @@ export class Engine {
   }
 
   // A write asked for from outside (a request): when the disk is full it fails to its caller as
-  // before, and the engine also becomes not ready and starts probing for room.
+  // CAIRN_ENGINE_STORAGE_FULL (retry later), and the engine becomes not ready and probes for room.
   #writing<T>(write: () => T): T {
     try {
       return write();
     } catch (error) {
-      if (this.#storageFull(error)) this.#poke();
-      throw error;
+      if (!this.#storageFull(error)) throw error;
+      this.#poke();
+      throw new CairnError('CAIRN_ENGINE_STORAGE_FULL', `The disk under the engine database is full (${storageFullReason(error)}); nothing was written. Free space on the data directory's volume; the engine resumes by itself, then retry.`, { cause: error });
     }
   }
 

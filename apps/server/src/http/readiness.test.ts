@@ -60,7 +60,9 @@ test('with its disk full the server stays up, /readyz answers 503 with the reaso
     fillFileSystem(filler);
     const spec = { version: 1, name: 'no-room', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] };
     const submitted = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' }, body: JSON.stringify(spec) });
-    expect(submitted.status).toBeGreaterThanOrEqual(500);
+    // Refused as a full disk (503: retry later), saying what to do, not as an internal error.
+    expect(submitted.status).toBe(503);
+    expect(await submitted.json()).toMatchObject({ code: 'CAIRN_ENGINE_STORAGE_FULL', message: expect.stringContaining('Free space') });
     const full = await fetch(`${base}/readyz`);
     expect(full.status).toBe(503);
     const body = (await full.json()) as { ready: boolean; reason: string; since: string };
