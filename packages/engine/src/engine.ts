@@ -370,8 +370,13 @@ export class Engine {
         // While the disk is full, nothing is dispatched until a write goes through again.
         const wasFull = !this.#health.ready;
         if (wasFull) this.#probeStorage();
-        // Exits pushed while the disk was full, first: they are only in memory.
-        let ended = await this.#dispatcher.recordUnrecordedExits();
+        // Exits pushed while the disk was full (or storage was down), first: they are only in
+        // memory. One that fails for another reason stays queued without holding up the rest.
+        let ended = await this.#dispatcher.recordUnrecordedExits().catch((error: unknown) => {
+          if (storageFullReason(error) !== undefined) throw error;
+          this.#settings.logger?.error({ error: String(error), unrecorded: this.#dispatcher.unrecordedExits }, 'recording pushed exits failed; they stay queued');
+          return 0;
+        });
         if (wasFull) this.#storageHasRoom();
         if (recovering) recovering = (await this.#dispatcher.recover()) > 0;
         const now = Date.now();
