@@ -10,7 +10,11 @@ import { mkdtempSync, openSync, rmSync, writeSync, closeSync, unlinkSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { StorageProviderV1 } from '@cairn/core';
+import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
+import { CairnError } from '@cairn/protocol';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { createEngine } from './engine.ts';
 import { ana, engineHarness } from './engine.test-support.ts';
 
 const { engineWith, runs } = engineHarness();
@@ -131,5 +135,49 @@ test('with the disk full before anything is dispatched, nothing starts until the
     expect(unhandled).toEqual([]);
   } finally {
     process.off('unhandledRejection', onUnhandled);
+  }
+});
+
+test('exits pushed while the storage provider is down stay queued and are recorded once it is back, each once', { timeout: 30_000 }, async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  const inner = createInMemoryStorageProvider();
+  let down = false;
+  // The storage refuses reads of result records while down, as an unreachable bucket would.
+  const storage: StorageProviderV1 = {
+    specificationVersion: 'v1',
+    provider: inner.provider,
+    capabilities: inner.capabilities,
+    put: (key, body, options) => inner.put(key, body, options),
+    get: async (key) => {
+      if (down && key.startsWith('results/')) throw new CairnError('CAIRN_STORAGE_UNAVAILABLE', 'the storage is unreachable (test)');
+      return inner.get(key);
+    },
+    head: (key) => inner.head(key),
+    list: (options) => inner.list(options),
+    delete: (key) => inner.delete(key),
+  };
+  const executor = createInMemoryExecutor({ run: async () => (await sleep(100), 0) });
+  const engine = createEngine({ database: join(mkdtempSync(join(mountPoint, 'engine-')), 'engine.db'), executors: { local: executor }, storage, signer: createInMemorySigner(), reconcileIntervalMs: 60_000, inboxPollMs: false });
+  try {
+    engine.start();
+    const items = Array.from({ length: 3 }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command' as const, argv: ['true'] } }));
+    const { runId } = engine.submit({ version: 1, name: 'storage-down', items }, { actor: ana });
+    for (let wait = 0; wait < 400 && engine.items(runId).some((item) => item.state !== 'running'); wait++) await sleep(2);
+    down = true;
+    await sleep(400);
+    // The exits came and could not be read: the items are still running, nothing was dropped.
+    expect(engine.items(runId).map((item) => item.state)).toEqual(['running', 'running', 'running']);
+    down = false;
+    const run = await Promise.race([engine.waitForRun(runId), sleep(10_000).then(() => undefined)]);
+    expect(run?.state, 'the run did not end once the storage was back').toBe('succeeded');
+    const entries = engine.audit.runEntries(runId);
+    expect(entries.filter((entry) => entry.action === 'attempt.completed')).toHaveLength(3);
+    expect(entries.filter((entry) => entry.action === 'item.succeeded')).toHaveLength(3);
+    expect(unhandled).toEqual([]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await engine.close();
   }
 });

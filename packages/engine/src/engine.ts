@@ -19,6 +19,8 @@ import { storageFullReason } from './database/storage-full.ts';
 import { retryDelay } from './dispatch/retry-delay.ts';
 import type { EngineHealth } from './engine-health.ts';
 
+/** Between tries of pushed exits that could not be written for another reason (storage down). */
+const unrecordedExitsRetryMs = 250;
 /** Between tries while the disk is full: 100 ms, 200 ms, 400 ms ... up to 5 s. */
 const storageFullBackoff = { initial: '100ms', factor: 2, max: '5s', jitter: false } as const;
 
@@ -426,7 +428,9 @@ export class Engine {
     const untilInbox = inboxPollMs === false || this.#inboxPoll ? Infinity : this.#lastInboxPoll + inboxPollMs - Date.now();
     const nextSlot = this.#schedules.nextDueAt();
     const untilSlot = nextSlot === null ? Infinity : nextSlot - Date.now();
-    return Math.max(0, Math.min(untilReconcile, until(this.#machine.nextReadyAt()), until(this.#machine.nextApprovalDeadline()), untilSlot, untilInbox));
+    // Exits not yet written (storage was down) are tried again soon, whatever else is due.
+    const untilUnrecordedExits = this.#dispatcher.unrecordedExits > 0 ? unrecordedExitsRetryMs : Infinity;
+    return Math.max(0, Math.min(untilReconcile, until(this.#machine.nextReadyAt()), until(this.#machine.nextApprovalDeadline()), untilSlot, untilInbox, untilUnrecordedExits));
   }
 
   #sleep(milliseconds: number): Promise<void> {
