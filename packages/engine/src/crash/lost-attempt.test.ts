@@ -12,8 +12,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AuditEntry } from '@cairn/core';
 import Database from 'better-sqlite3';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, expect, test } from 'vitest';
+import { ana, engineHarness } from '../engine.test-support.ts';
 
+const { databasePath, engineWith } = engineHarness();
 const child = fileURLToPath(new URL('./lost-child.test-support.ts', import.meta.url));
 const directories: string[] = [];
 afterEach(() => {
@@ -115,4 +118,37 @@ test('a poison item whose host dies every time it runs is re-run at most 3 times
   expect(attemptsOf('poison')).toEqual(['lost', 'lost', 'lost', 'lost']);
   expect(entries.filter((entry) => entry.action === 'attempt.lost')).toHaveLength(4);
   expect(entries.filter((entry) => entry.action === 'attempt.dispatched')).toHaveLength(4);
+});
+
+test('defaults.onLost applies to every item and an item\'s own onLost wins; a spec with another value is refused naming the field', async () => {
+  const path = databasePath();
+  const first = engineWith({ path });
+  first.engine.start();
+  const { runId } = first.engine.submit(
+    {
+      version: 1,
+      name: 'defaults',
+      defaults: { onLost: 'fail' },
+      items: [
+        { id: 'inherits', runtime: command(['sleep', '60000']) },
+        { id: 'own', onLost: 'retry', runtime: command(['sleep', '60000']) },
+      ],
+    },
+    { actor: ana },
+  );
+  for (let wait = 0; wait < 400 && first.engine.items(runId).some((item) => item.state !== 'running'); wait++) await sleep(5);
+  await first.engine.stop();
+  // The host died: a new engine whose executor (a new registry) no longer knows the tasks.
+  const second = engineWith({ path });
+  second.engine.start();
+  for (let wait = 0; wait < 400 && second.engine.items(runId).some((item) => item.itemId === 'inherits' ? item.state === 'running' : item.state !== 'running'); wait++) await sleep(5);
+  const states = Object.fromEntries(second.engine.items(runId).map((item) => [item.itemId, item.state]));
+  expect(states['inherits']).toBe('failed');
+  expect(['ready', 'running']).toContain(states['own']);
+  const lost = second.engine.audit.runEntries(runId).filter((entry) => entry.action === 'attempt.lost');
+  expect(lost.map((entry) => entry.data['itemId']).sort()).toEqual(['inherits', 'own']);
+  expect(() => second.engine.submit({ version: 1, name: 'bad', items: [{ id: 'a', onLost: 'sometimes', runtime: command(['true']) }] }, { actor: ana })).toThrow(
+    expect.objectContaining({ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].onLost', message: expect.stringContaining('must be retry or fail') }),
+  );
+  second.engine.cancelRun(runId, ana);
 });
