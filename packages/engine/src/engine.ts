@@ -396,6 +396,8 @@ export class Engine {
         await this.#checkpointer.issueIfDue();
         await this.#checkpointer.anchorDue();
         this.#notifyWaiters();
+        // A whole turn went through: a full disk (here or under a seam) is behind us.
+        this.#storageFullTries = 0;
         if (ended > 0 || started > 0) {
           // Busy: go round again, but through the event loop, so timers and I/O (an HTTP server in
           // the same process, an executor's child processes) are never starved by a long run.
@@ -527,7 +529,6 @@ export class Engine {
 
   // A write went through after the disk was full: it has room again.
   #storageHasRoom(): void {
-    this.#storageFullTries = 0;
     if (this.#health.ready) return;
     this.#settings.logger?.info({ since: this.#health.since }, 'the disk under the engine has room again: dispatch resumes');
     this.#health = { ready: true, since: new Date().toISOString() };
