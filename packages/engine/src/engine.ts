@@ -465,6 +465,7 @@ export class Engine {
       .exited(executionId, status)
       .then(() => {
         this.#notifyWaiters();
+        // Also when the engine is waiting out a full disk: this write went through, so it probes now.
         this.#poke();
       })
       .catch((error: unknown) => {

@@ -10,6 +10,7 @@ import { RunStore } from '../state/run-store.ts';
 import { AttemptStore, type AttemptRecord } from './attempt-store.ts';
 import { declaredLocks, LockTable, type HeldLock } from './lock-table.ts';
 import { retryDelay } from './retry-delay.ts';
+import { storageFullReason } from '../database/storage-full.ts';
 import { PureResults } from './pure-results.ts';
 import type { SecretStore } from '../secrets/secret-store.ts';
 import type { EngineObserver } from '../engine-observer.ts';
@@ -124,7 +125,7 @@ export class Dispatcher {
         const task: TaskEnvelope = { executionId: attempt.executionId, manifestDigest: attempt.manifestDigest as TaskEnvelope['manifestDigest'], ...(typeof secrets === 'object' ? { secrets: secrets.values } : {}) };
         handle = await executor.start(task);
       } catch (error) {
-        if (isCairnError(error, 'CAIRN_EXECUTOR_UNAVAILABLE')) {
+        if (isCairnError(error, 'CAIRN_EXECUTOR_UNAVAILABLE') || storageFullReason(error) !== undefined) {
           waiting++;
           continue;
         }
@@ -304,12 +305,18 @@ export class Dispatcher {
         }
       }),
     );
+    // A start refused for a full disk (the executor could not write its own state) is not the
+    // item's failure: the attempt stays dispatching, and the loop, told by the error, re-starts it
+    // with the same execution id once there is room.
+    let storageFull: unknown;
     this.#settings.database.transaction(() => {
       for (const start of starts) {
         if ('handle' in start) this.#recordStart(start.dispatch, start.handle);
+        else if (storageFullReason(start.error) !== undefined) storageFull ??= start.error;
         else this.#recordStartFailure(start.dispatch, start.error);
       }
     })();
+    if (storageFull !== undefined) throw storageFull;
     // Exits pushed before their starts were recorded, recorded now: together, as one batch.
     const early = starts.flatMap(({ dispatch }) => {
       const status = this.#earlyExits.get(dispatch.executionId);

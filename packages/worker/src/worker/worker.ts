@@ -13,6 +13,7 @@ import { capturePatch } from '../patch/capture-patch.ts';
 import { BlobStore } from './blob-store.ts';
 import { prepareAttempt } from './prepare-attempt.ts';
 import { namedSecrets, redactText, runtimeEnvironment } from './runtime-environment.ts';
+import { whileStorageFull } from './while-storage-full.ts';
 
 const seam = (name: string) =>
   z.custom<object>((value) => typeof value === 'object' && value !== null && (value as { specificationVersion?: unknown }).specificationVersion === 'v1', {
@@ -144,7 +145,12 @@ export class Worker {
       ...(state.patch ? { patchStats: { filesChanged: state.patch.filesChanged, bytes: state.patch.bytes } } : {}),
       ...(state.failure ? { failure: { code: state.failure.code, message: redactText(state.failure.message, secrets) } } : {}),
     };
-    await this.#storage.put(resultKey(task.executionId), canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record')), { contentType: 'application/json' });
+    const recordBytes = canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record'));
+    // The attempt is done: a full disk delays its record, never turns it into a failure.
+    await whileStorageFull(
+      () => this.#storage.put(resultKey(task.executionId), recordBytes, { contentType: 'application/json' }),
+      (error) => this.#settings.logger?.error({ executionId: task.executionId, error: String(error) }, 'the storage is full: the result record is written once there is room'),
+    );
     this.#settings.logger?.info({ executionId: task.executionId, outcome: record.outcome, exitCode: record.exitCode, ...(record.failure ? { failure: record.failure.code } : {}) }, 'attempt finished');
     return record;
   }
