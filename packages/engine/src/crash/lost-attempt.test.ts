@@ -152,3 +152,22 @@ test('defaults.onLost applies to every item and an item\'s own onLost wins; a sp
   );
   second.engine.cancelRun(runId, ana);
 });
+
+test('an item cancelled while its host was down ends cancelled when its task is found gone: it is not re-run as lost', async () => {
+  const path = databasePath();
+  const first = engineWith({ path });
+  first.engine.start();
+  const { runId } = first.engine.submit({ version: 1, name: 'cancel-gone', items: [{ id: 'long', runtime: command(['sleep', '60000']) }, { id: 'other', runtime: command(['sleep', '60000']) }] }, { actor: ana });
+  for (let wait = 0; wait < 400 && first.engine.items(runId).some((item) => item.state !== 'running'); wait++) await sleep(5);
+  await first.engine.stop();
+  // The host died; before the new engine looks at its tasks, someone cancels one item.
+  const second = engineWith({ path });
+  second.engine.cancelItem(runId, 'long', ana);
+  second.engine.start();
+  for (let wait = 0; wait < 400 && second.engine.items(runId).find((item) => item.itemId === 'long')!.state === 'running'; wait++) await sleep(5);
+  expect(second.engine.items(runId).find((item) => item.itemId === 'long')!.state).toBe('cancelled');
+  const entries = second.engine.audit.runEntries(runId);
+  expect(entries.filter((entry) => entry.action === 'attempt.dispatched' && entry.data['itemId'] === 'long')).toHaveLength(1);
+  expect(entries.filter((entry) => entry.action === 'attempt.lost' && entry.data['itemId'] === 'long')).toHaveLength(0);
+  second.engine.cancelRun(runId, ana);
+});

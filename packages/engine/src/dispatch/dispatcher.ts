@@ -486,7 +486,9 @@ export class Dispatcher {
   #recordCompletion(attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead): void {
     const rejected = read !== undefined && 'rejected' in read;
     const result = rejected ? undefined : read;
-    const lost = status.state === 'unknown';
+    // Gone without an exit: lost — unless the engine had asked it to stop (a cancel, a deadline),
+    // when gone is what was asked for, and re-running it would undo the cancel.
+    const lost = status.state === 'unknown' && attempt.stopReason === null;
     // A stopped task may report anything short of success; what it really was is why the engine
     // stopped it.
     const stopped = attempt.stopReason === null || status.outcome === 'succeeded' ? status.outcome : attempt.stopReason === 'timeout' ? 'timed-out' : 'cancelled';
