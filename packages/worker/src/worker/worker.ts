@@ -169,7 +169,9 @@ export class Worker {
     let started = false;
     try {
       await mkdir(this.#workRoot, { recursive: true });
-      attempt = await prepareAttempt(manifest, this.#blobs, this.#workRoot);
+      // A disk with no room for the workspace is the machine's failure, not the item's: wait for room.
+      const waitForRoom = (error: unknown) => this.#settings.logger?.error({ executionId: manifest.executionId, error: String(error) }, 'the disk is full: the attempt goes on once there is room');
+      attempt = await whileStorageFull(() => prepareAttempt(manifest, this.#blobs, this.#workRoot), waitForRoom, signal);
       this.#settings.logger?.debug({ executionId: manifest.executionId, directory: attempt.directory, files: attempt.snapshotEntries }, 'workspace prepared');
       started = true;
       const result = await this.#runRuntime(runtime, manifest, attempt, secrets, logs, state, signal);
@@ -180,7 +182,8 @@ export class Worker {
         return undefined;
       });
       if (output) state.output = await this.#blobs.store(output, 'application/json');
-      const captured = await capturePatch(attempt, { maxPatchBytes: manifest.limits.maxPatchBytes, secrets, exclude: [outputFileName] });
+      const workspace = attempt;
+      const captured = await whileStorageFull(() => capturePatch(workspace, { maxPatchBytes: manifest.limits.maxPatchBytes, secrets, exclude: [outputFileName] }), waitForRoom, signal);
       if (captured.patch) state.patch = { digest: await this.#blobs.store(captured.patch, 'text/x-diff'), ...captured.stats };
     } catch (error) {
       state.failure ??= started ? asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not capture the results') : asCairnError(error, 'CAIRN_EXECUTOR_START_FAILED', 'could not prepare the workspace');
