@@ -147,10 +147,9 @@ export class Worker {
     };
     const recordBytes = canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record'));
     // The attempt is done: a full disk delays its record, never turns it into a failure.
-    await whileStorageFull(
-      () => this.#storage.put(resultKey(task.executionId), recordBytes, { contentType: 'application/json' }),
-      (error) => this.#settings.logger?.error({ executionId: task.executionId, error: String(error) }, 'the storage is full: the result record is written once there is room'),
-    );
+    await whileStorageFull(() => this.#storage.put(resultKey(task.executionId), recordBytes, { contentType: 'application/json' }), {
+      onWait: (error) => this.#settings.logger?.error({ executionId: task.executionId, error: String(error) }, 'the storage is full: the result record is written once there is room'),
+    });
     this.#settings.logger?.info({ executionId: task.executionId, outcome: record.outcome, exitCode: record.exitCode, ...(record.failure ? { failure: record.failure.code } : {}) }, 'attempt finished');
     return record;
   }
@@ -171,7 +170,7 @@ export class Worker {
       await mkdir(this.#workRoot, { recursive: true });
       // A disk with no room for the workspace is the machine's failure, not the item's: wait for room.
       const waitForRoom = (error: unknown) => this.#settings.logger?.error({ executionId: manifest.executionId, error: String(error) }, 'the disk is full: the attempt goes on once there is room');
-      attempt = await whileStorageFull(() => prepareAttempt(manifest, this.#blobs, this.#workRoot), waitForRoom, signal);
+      attempt = await whileStorageFull(() => prepareAttempt(manifest, this.#blobs, this.#workRoot), { onWait: waitForRoom, signal, directory: this.#workRoot });
       this.#settings.logger?.debug({ executionId: manifest.executionId, directory: attempt.directory, files: attempt.snapshotEntries }, 'workspace prepared');
       started = true;
       const result = await this.#runRuntime(runtime, manifest, attempt, secrets, logs, state, signal);
@@ -183,7 +182,7 @@ export class Worker {
       });
       if (output) state.output = await this.#blobs.store(output, 'application/json');
       const workspace = attempt;
-      const captured = await whileStorageFull(() => capturePatch(workspace, { maxPatchBytes: manifest.limits.maxPatchBytes, secrets, exclude: [outputFileName] }), waitForRoom, signal);
+      const captured = await whileStorageFull(() => capturePatch(workspace, { maxPatchBytes: manifest.limits.maxPatchBytes, secrets, exclude: [outputFileName] }), { onWait: waitForRoom, signal, directory: this.#workRoot });
       if (captured.patch) state.patch = { digest: await this.#blobs.store(captured.patch, 'text/x-diff'), ...captured.stats };
     } catch (error) {
       state.failure ??= started ? asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not capture the results') : asCairnError(error, 'CAIRN_EXECUTOR_START_FAILED', 'could not prepare the workspace');
