@@ -48,6 +48,7 @@ export type {
   ItemApproval,
   ItemDefaultsSpec,
   ItemEffect,
+  ItemOnLost,
   ItemSpec,
   LockMode,
   LockSpec,

@@ -133,7 +133,13 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     reply.type(options.composition.metrics.registry.contentType).send(await options.composition.metrics.registry.metrics()),
   );
   app.get('/healthz', { schema: { summary: 'The process is up', response: { 200: z.strictObject({ ok: z.boolean() }) } } }, async () => ({ ok: true }));
-  app.get('/readyz', { schema: { summary: 'The engine answers', response: { 200: z.strictObject({ ready: z.boolean(), auditEntries: z.int() }) } } }, async () => ({ ready: true, auditEntries: engine.audit.size }));
+  // Not ready (503) while the engine cannot do its work, e.g. the disk under its database is full:
+  // it says why and since when, so a load balancer stops sending work and an operator knows what to fix.
+  const readiness = z.strictObject({ ready: z.boolean(), reason: z.string().optional(), since: z.string(), auditEntries: z.int() });
+  app.get('/readyz', { schema: { summary: 'The engine can do its work (503 with the reason when it cannot, e.g. storage full)', response: { 200: readiness, 503: readiness } } }, async (_request, reply) => {
+    const health = engine.health();
+    return reply.status(health.ready ? 200 : 503).send({ ...health, auditEntries: engine.audit.size });
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.post('/v1/runs', { config: { action: 'runs.submit' }, schema: { summary: 'Submit a run (JSON, or YAML as application/yaml); Idempotency-Key makes it safe to retry', headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).passthrough(), response: { 200: submitResultSchema, 201: submitResultSchema } } }, async (request, reply) => {

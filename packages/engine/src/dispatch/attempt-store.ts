@@ -55,6 +55,7 @@ export class AttemptStore {
         `SELECT queue AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') AND queue IS NOT NULL GROUP BY queue`,
       ),
       liveCount: prepare<[], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running')`),
+      lostBefore: prepare<[string, string, number], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE run_id = ? AND item_id = ? AND attempt < ? AND state = 'lost'`),
     };
   }
 
@@ -110,6 +111,11 @@ export class AttemptStore {
   liveCounts(): { byRun: Map<string, number>; byQueue: Map<string, number> } {
     const toMap = (rows: { key: string; count: number }[]) => new Map(rows.map((row) => [row.key, row.count]));
     return { byRun: toMap(this.#statements.liveByRun.all()), byQueue: toMap(this.#statements.liveByQueue.all()) };
+  }
+
+  /** How many of the item's attempts before `attempt` were lost (read only when an attempt ends badly). */
+  lostBefore(runId: string, itemId: string, attempt: number): number {
+    return this.#statements.lostBefore.get(runId, itemId, attempt)!.count;
   }
 
   liveCount(): number {

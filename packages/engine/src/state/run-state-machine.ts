@@ -417,6 +417,7 @@ function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
     ...(defaults.timeout === undefined ? {} : { timeout: defaults.timeout }),
     ...(defaults.retry === undefined ? {} : { retry: defaults.retry }),
     ...(defaults.effect === undefined ? {} : { effect: defaults.effect }),
+    ...(defaults.onLost === undefined ? {} : { onLost: defaults.onLost }),
     ...(defaults.network === undefined ? {} : { network: defaults.network }),
     ...(defaults.pathRules === undefined ? {} : { pathRules: defaults.pathRules }),
     ...item,

@@ -171,9 +171,25 @@ export class LocalExecutor implements ExecutorV1 {
       return;
     }
     const state: ExecutionState = { ...previous, status: 'exited', ...exited };
-    this.#states.write(state);
+    await this.#writeExit(state);
     const status = statusOf(state);
     for (const listener of this.#listeners) listener(task.executionId, status);
+  }
+
+  // The exit is written before anyone is told of it (a restart reads it back). A disk that is full
+  // (or failing) must neither lose it nor throw from this unawaited task into the host process: the
+  // write is tried again, 100 ms doubling to 5 s, until it goes through; until then the task reads
+  // as running, which it is as far as anyone can know.
+  async #writeExit(state: ExecutionState): Promise<void> {
+    for (let tries = 0; ; tries++) {
+      try {
+        this.#states.write(state);
+        return;
+      } catch (error) {
+        if (tries === 0) this.#settings.logger?.error({ executionId: state.executionId, error: String(error) }, 'writing the execution\'s exit failed; retrying until it is written');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** Math.min(tries, 6))));
+      }
+    }
   }
 
   #executionIdOf(handle: ExecutionHandle): string {

@@ -87,6 +87,7 @@ export const runtimeSpecSchema = z.discriminatedUnion('kind', [commandRuntimeSpe
 
 const effect = z.enum(['pure', 'read-impure', 'write-impure'], 'must be pure, read-impure or write-impure');
 const pathRules = z.enum(['portable', 'posix'], 'must be portable (paths that check out on Linux, Windows and macOS) or posix');
+const onLost = z.enum(['retry', 'fail'], 'must be retry or fail');
 
 export const lockSpecSchema = z.union(
   [name, z.strictObject({ name, mode: z.enum(['exclusive', 'shared'], 'must be exclusive or shared').exactOptional() })],
@@ -106,6 +107,7 @@ export const itemDefaultsSpecSchema = z.strictObject({
   timeout: duration.exactOptional(),
   retry: retrySpecSchema.exactOptional(),
   effect: effect.exactOptional(),
+  onLost: onLost.exactOptional(),
   network: z.boolean().exactOptional(),
   pathRules: pathRules.exactOptional(),
 });
@@ -124,6 +126,7 @@ export const itemSpecSchema = z.strictObject({
   timeout: duration.exactOptional(),
   retry: retrySpecSchema.exactOptional(),
   effect: effect.exactOptional(),
+  onLost: onLost.exactOptional(),
   approval: z.enum(['required', 'none'], 'must be required or none').exactOptional(),
   secrets: list(environmentName).exactOptional(),
   env: map(environmentName, processText).exactOptional(),
