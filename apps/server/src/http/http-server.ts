@@ -12,6 +12,7 @@ import { registerDocsRoutes } from './docs-routes.ts';
 import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
+import { peerUid } from '../auth/peer-uid.ts';
 import { secretGrantsOf } from '../auth/token-scopes.ts';
 import { isLoopback } from './loopback.ts';
 import { openApiSecurityComponents, transformWithScopes } from './openapi-scopes.ts';
@@ -54,6 +55,7 @@ const digestParams = z.strictObject({ digest: z.string().regex(/^sha256:[0-9a-f]
  */
 export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   const auth = options.auth ?? 'tokens';
+  const serverUid = process.getuid?.() ?? 0;
   if (auth === 'loopback-operator' && !isLoopback(options.host)) {
     throw new CairnError('CAIRN_CONFIG_INVALID', `server.auth 'loopback-operator' lets anyone who reaches the server act as its operator: it binds loopback only, not ${options.host}. Bind 127.0.0.1, or use auth: tokens.`, { path: 'config.server.host' });
   }
@@ -79,6 +81,13 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     const action = (request.routeOptions.config as { action?: string } | undefined)?.action;
     if (action === undefined) return;
     if (auth === 'loopback-operator') {
+      // Being on this machine is not being its operator: a sandbox (its own uid) or another user
+      // reaching the loopback port is refused; only the user the server runs as is the operator.
+      const uid = peerUid(request.raw.socket);
+      if (uid === null || uid !== serverUid) {
+        engine.audit.append({ actor: { kind: 'system', id: uid === null ? 'unknown-local-user' : `uid:${uid}`, via: 'http' }, action: 'access.denied', entity: { kind: 'server', id: 'operator' }, outcome: 'denied', data: { action, reason: 'loopback-operator: not the server\'s user' } });
+        throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: in loopback-operator mode only the user the server runs as (uid ${serverUid}) is its operator, and this connection ${uid === null ? 'could not be traced to a user' : `comes from uid ${uid}`} (a sandbox, or another user). Use a token (auth: tokens).`, { details: { action } });
+      }
       request.actor = operator;
       request.secretGrants = 'all';
       return;
