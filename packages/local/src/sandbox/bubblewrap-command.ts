@@ -69,12 +69,20 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     '--symlink', 'usr/lib64', '/lib64',
     '--dev', '/dev',
     '--proc', '/proc',
+    // pid 1 inside is bubblewrap: its command line names the host's paths (the workspace's among
+    // them) and its environment is the reaper's. Neither is the sandbox's business.
+    '--ro-bind', '/dev/null', '/proc/1/cmdline',
+    '--ro-bind', '/dev/null', '/proc/1/environ',
     '--tmpfs', '/tmp',
     '--bind', options.workspace, sandboxWorkspace,
     '--remount-ro', '/',
     '--chdir', sandboxWorkspace,
     '--unshare-all',
     ...(options.network ? ['--share-net'] : []),
+    // No user namespaces inside: `unshare -r` would hand the command a root of its own, and with it
+    // kernel code paths an unprivileged process never reaches otherwise.
+    '--unshare-user',
+    '--disable-userns',
     '--die-with-parent',
     '--new-session',
     '--clearenv',

@@ -68,6 +68,21 @@ describe('a sandbox cannot', () => {
     expect(Number(result.stdout.trim().split('\n').at(-1))).toBeLessThan(8);
   });
 
+  test('make a user namespace of its own (a root of its own: `unshare -r id`)', async () => {
+    const result = await runSandboxed(['/bin/sh', '-c', 'unshare -r id 2>&1; echo "exit $?"; unshare --user --map-root-user /bin/true 2>&1; echo "exit $?"'], sandbox());
+    expect(result.stdout).not.toMatch(/uid=0/);
+    expect(result.stdout.match(/exit (\d+)/g)).toEqual(['exit 1', 'exit 1']);
+  });
+
+  test("learn the host's paths from pid 1 (bubblewrap's command line and environment)", async () => {
+    const { workspace, uid } = sandbox();
+    const result = await runSandboxed(['/bin/sh', '-c', 'for file in /proc/1/cmdline /proc/1/environ; do echo "== $file"; tr "\\0" " " < $file 2>&1; echo; done'], { workspace, uid });
+    expect(result.stdout).toContain('== /proc/1/cmdline');
+    expect(result.stdout).not.toContain(workspace);
+    expect(result.stdout).not.toContain('bwrap');
+    expect(result.stdout).not.toContain('--bind');
+  });
+
   test('read the host environment (tokens, cloud keys)', async () => {
     process.env['AWS_SECRET_ACCESS_KEY'] = 'host-secret-key';
     process.env['CAIRN_TOKEN'] = 'host-token';
