@@ -31,7 +31,11 @@ export interface HttpApiOptions {
   readonly auth?: 'tokens' | 'loopback-operator';
   /** The server's logger (`createServerLogger`): one line per request; none by default (tests). */
   readonly logger?: FastifyBaseLogger;
+  /** Connection timeouts in milliseconds (`server.timeouts`); the defaults of the config otherwise. */
+  readonly timeouts?: { readonly idleMs: number; readonly headersMs: number; readonly requestMs: number; readonly keepAliveMs: number };
 }
+
+const defaultTimeouts = { idleMs: 60_000, headersMs: 10_000, requestMs: 60_000, keepAliveMs: 5_000 };
 
 /** The one operator of a loopback-only server: who every audit entry of its requests names. */
 const operator: AuditActor = { kind: 'user', id: 'operator', via: 'http' };
@@ -60,7 +64,14 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     throw new CairnError('CAIRN_CONFIG_INVALID', `server.auth 'loopback-operator' lets anyone who reaches the server act as its operator: it binds loopback only, not ${options.host}. Bind 127.0.0.1, or use auth: tokens.`, { path: 'config.server.host' });
   }
   const { engine, storage, signingKey, authorizer } = options.composition;
+  const timeouts = options.timeouts ?? defaultTimeouts;
   const app: HttpApp = Fastify({
+    // A connection that says nothing is closed: 300 silent sockets once held every file handle.
+    connectionTimeout: timeouts.idleMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    requestTimeout: timeouts.requestMs,
+    // Node refuses a headers timeout longer than the request timeout.
+    http: { headersTimeout: Math.min(timeouts.headersMs, timeouts.requestMs), connectionsCheckingInterval: Math.min(1_000, timeouts.headersMs) },
     // Requests are logged by logRequests (method and path only); Fastify's own request lines are off.
     ...(options.logger ? { loggerInstance: options.logger, logController: new LogController({ disableRequestLogging: true }) } : { logger: false }),
     bodyLimit,
@@ -193,8 +204,15 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerAuditRoutes(app, options.composition);
   registerDocsRoutes(app, options.composition);
   registerWebhookRoutes(app, options.composition);
-  app.get('/v1/events', { config: { action: 'events.read' }, schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)', response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply));
-  app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { summary: "A run's events, as server-sent events", params: runParams, response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
+  // Whether the token a stream was opened with is still live (loopback-operator streams have none).
+  const stillAllowed = (request: { headers: { authorization?: string | undefined } }) => {
+    const header = request.headers.authorization;
+    if (auth !== 'tokens' || typeof header !== 'string') return undefined;
+    const credential = header.slice('Bearer '.length).trim();
+    return async () => (await authorizer.authenticate(credential)) !== null;
+  };
+  app.get('/v1/events', { config: { action: 'events.read' }, schema: { summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)', response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply, { stillAllowed: stillAllowed(request) }));
+  app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { summary: "A run's events, as server-sent events", params: runParams, response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply, { runId: request.params.runId, stillAllowed: stillAllowed(request) }));
   // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   app.post('/v1/blobs', { config: { action: 'runs.submit' }, schema: { summary: 'Store bytes (a workspace snapshot) by their digest; returns it', response: { 201: z.strictObject({ digest: z.string(), bytes: z.int() }) } } }, async (request, reply) => {

@@ -64,3 +64,29 @@ test('idempotency keys are each principal\'s own, and a header key that differs 
   expect(mismatch.answer.message).toContain('"from-the-spec"');
   expect((await submit(alice, { ...spec, idempotencyKey: 'same' }, 'same')).status).toBe(201);
 });
+
+test('a stream opened with a token that is then revoked ends at the next event, and never carries a run submitted after the revocation', { timeout: 60_000 }, async () => {
+  const { base, composition, operatorToken } = await start();
+  const created = composition.tokens.create('watcher', ['runs:read']);
+  const controller = new AbortController();
+  const stream = await fetch(`${base}/v1/events`, { headers: { authorization: `Bearer ${created.token}` }, signal: controller.signal });
+  const reader = stream.body!.getReader();
+  await reader.read();
+  composition.tokens.revoke(created.record.id);
+  const spec = { version: 1, name: 'after-revocation', items: [{ id: 'one', runtime: { kind: 'command', argv: ['/bin/true'] } }] };
+  const { runId } = (await (await fetch(`${base}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' }, body: JSON.stringify(spec) })).json()) as { runId: string };
+  let received = '';
+  const ended = await Promise.race([
+    (async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return 'ended';
+        received += new TextDecoder().decode(value);
+      }
+    })(),
+    new Promise((resolve) => setTimeout(() => resolve('still open'), 10_000)),
+  ]);
+  controller.abort();
+  expect(ended).toBe('ended');
+  expect(received).not.toContain(runId);
+});
