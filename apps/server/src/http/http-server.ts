@@ -12,7 +12,7 @@ import { registerDocsRoutes } from './docs-routes.ts';
 import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
-import { isLoopback } from './loopback.ts';
+import { isLoopback, refuseSandboxPeer } from './loopback.ts';
 import { openApiSecurityComponents, transformWithScopes } from './openapi-scopes.ts';
 import { bytesAnswer, declareErrorResponses, itemViewSchema, runViewSchema, submitResultSchema } from './response-schemas.ts';
 import { registerRunListRoutes } from './run-list-routes.ts';
@@ -76,6 +76,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     const action = (request.routeOptions.config as { action?: string } | undefined)?.action;
     if (action === undefined) return;
     if (auth === 'loopback-operator') {
+      refuseSandboxPeer(request.raw.socket);
       request.actor = operator;
       return;
     }

@@ -4,6 +4,7 @@ import { CairnError, parseSettings, publicKeyRecordSchema } from '@cairn/protoco
 import { createClaudeCodeRuntime, createCommandRuntime, createOpenAiCompatibleRuntime, createWorker, type Worker } from '@cairn/worker';
 import { z } from 'zod';
 import { sandboxLauncher } from '../sandbox/sandbox-launcher.ts';
+import { defaultSandboxUids } from '../sandbox/sandbox-uids.ts';
 import { ExecutionStateFiles, type ExecutionState } from './execution-state.ts';
 import { currentProcess, isRunning, type ProcessIdentity } from './process-identity.ts';
 
@@ -47,7 +48,7 @@ export const localExecutorSettingsSchema = z.strictObject({
     })
     .prefault({}),
   /** Unprivileged uids given to sandboxes in turn (one per sandbox, so process limits are per sandbox). */
-  uids: z.strictObject({ first: z.int().min(1_000).max(4_000_000_000), count: z.int().min(1).max(1_000_000) }).default({ first: 200_000, count: 50_000 }),
+  uids: z.strictObject({ first: z.int().min(1_000).max(4_000_000_000), count: z.int().min(1).max(1_000_000) }).default({ ...defaultSandboxUids }),
   /**
    * An OpenAI-compatible endpoint for the `openai-compatible` agent adapter (its `exec` tool runs in
    * the sandbox); without it, items naming that adapter fail. `claude-code` is always there, its
