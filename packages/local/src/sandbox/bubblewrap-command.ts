@@ -32,8 +32,9 @@ export interface SandboxCommandOptions {
   /** The bubblewrap binary; `bwrap` on PATH by default. */
   readonly bwrap?: string;
   /**
-   * A memory cgroup (v1) directory the caller prepared and opened to `uid`: the reaper joins it
-   * first, so everything the sandbox starts is inside and counted against its memory limit.
+   * A memory cgroup (v1) directory the caller prepared: the reaper joins it first, so everything
+   * the sandbox starts is inside and counted against its memory limit, and removes it when the
+   * sandbox has ended.
    */
   readonly memoryCgroup?: string;
 }
@@ -54,12 +55,16 @@ export interface SandboxCommandOptions {
  * started here once bubblewrap reports the sandbox's pid on its info fd) that cannot reach the
  * host's loopback (--disable-host-loopback): the server's API is on it. The stack runs sandboxed
  * (own mount namespace, seccomp) and is killed as soon as bubblewrap exits.
- * Arguments: uid, bubblewrap, network (0/1), the number of bubblewrap options, the options, the command.
+ * Arguments: uid, bubblewrap, network (0/1), the number of bubblewrap options, the memory cgroup
+ * (or ''), the options, the command.
  */
 const reaper = [
-  'uid=$1 bwrap=$2 network=$3 count=$4; shift 4',
+  'uid=$1 bwrap=$2 network=$3 count=$4 cgroup=$5; shift 5',
+  // The memory cgroup is joined before anything starts, so everything the sandbox starts is in it.
+  'if [ -n "$cgroup" ]; then echo $$ > "$cgroup/cgroup.procs" || exit 125; fi',
   'options() { n=$count; for option; do [ "$n" -gt 0 ] || break; printf \'%s\\0\' "$option"; n=$((n-1)); done; }',
   'sandbox() { setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs --pdeathsig KILL -- "$bwrap" --args 4 "$@"; }',
+  "trap 'stopped=1' TERM INT",
   '(read -r _ <&3; kill -KILL 0) & watchdog=$!',
   'if [ "$network" = 1 ]; then',
   '  exec 9>&1',
@@ -78,7 +83,15 @@ const reaper = [
   'else',
   '  options "$@" | { shift "$count"; sandbox "$@" 4<&0 </dev/null; } &',
   'fi',
-  'sandbox=$!; wait $sandbox; status=$?; kill $watchdog 2>/dev/null; exit $status',
+  // A SIGTERM to the group (a cancel, a timeout) reaches bubblewrap too; the reaper outlives it
+  // long enough to clean up (the SIGKILL that may follow is what the start-up sweep is for).
+  'sandbox=$!; wait $sandbox; status=$?',
+  'if [ -n "$stopped" ]; then kill -KILL $sandbox 2>/dev/null; wait $sandbox; status=143; fi',
+  'kill $watchdog 2>/dev/null',
+  // The cgroup goes with the sandbox: the reaper steps out to its parent and removes it once the
+  // sandbox's last processes (killed with its pid 1) have left it.
+  'if [ -n "$cgroup" ]; then wait $watchdog 2>/dev/null; echo $$ > "${cgroup%/*}/cgroup.procs"; i=0; until rmdir "$cgroup" 2>/dev/null || [ $i -ge 50 ]; do i=$((i+1)); sleep 0.02; done; fi',
+  'exit $status',
 ].join('\n');
 
 /** Inside, before the command: wait (5 s at most) until the network stack has given tap0 its default route. */
@@ -130,15 +143,10 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     ...limitPrefix(options.limits),
     ...argv,
   ];
-  const join = options.memoryCgroup === undefined ? '' : `echo $$ > ${shellQuote(`${options.memoryCgroup}/cgroup.procs`)} || exit 125; `;
   return {
     command: '/usr/bin/env',
-    args: ['-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', '/bin/sh', '-c', join + reaper, 'cairn-reaper', String(options.uid), options.bwrap ?? '/usr/bin/bwrap', options.network ? '1' : '0', String(bubblewrapOptions.length), ...bubblewrapOptions, ...command],
+    args: ['-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', '/bin/sh', '-c', reaper, 'cairn-reaper', String(options.uid), options.bwrap ?? '/usr/bin/bwrap', options.network ? '1' : '0', String(bubblewrapOptions.length), options.memoryCgroup ?? '', ...bubblewrapOptions, ...command],
   };
-}
-
-function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 function limitPrefix(limits: SandboxLimits): string[] {
