@@ -26,6 +26,9 @@ export interface SandboxLauncherOptions {
 export function sandboxLauncher(options: SandboxLauncherOptions): CommandLauncher {
   const uids = new SandboxUids(options.uids.first, options.uids.count);
   return (argv, context) => {
+    if (context.network && !existsSync('/usr/bin/slirp4netns')) {
+      throw new CairnError('CAIRN_EXECUTOR_START_FAILED', 'This item has network: true, and its sandbox gets its own network through slirp4netns, which is not installed (no /usr/bin/slirp4netns): install it with `apt-get install -y slirp4netns`, or set limits.network to false.', { path: 'limits.network' });
+    }
     const uid = uids.next();
     const owned = spawnSync('/bin/chown', ['-R', `${uid}:${uid}`, context.workspace], { stdio: ['ignore', 'ignore', 'pipe'] });
     if (owned.status !== 0) {
