@@ -12,9 +12,8 @@ import { registerDocsRoutes } from './docs-routes.ts';
 import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
-import { peerUid } from '../auth/peer-uid.ts';
 import { secretGrantsOf } from '../auth/token-scopes.ts';
-import { isLoopback } from './loopback.ts';
+import { isLoopback, loopbackPeerUid } from './loopback.ts';
 import { openApiSecurityComponents, transformWithScopes } from './openapi-scopes.ts';
 import { bytesAnswer, declareErrorResponses, itemViewSchema, runViewSchema, submitResultSchema } from './response-schemas.ts';
 import { registerRunListRoutes } from './run-list-routes.ts';
@@ -94,7 +93,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     if (auth === 'loopback-operator') {
       // Being on this machine is not being its operator: a sandbox (its own uid) or another user
       // reaching the loopback port is refused; only the user the server runs as is the operator.
-      const uid = peerUid(request.raw.socket);
+      const uid = loopbackPeerUid(request.raw.socket);
       if (uid === null || uid !== serverUid) {
         engine.audit.append({ actor: { kind: 'system', id: uid === null ? 'unknown-local-user' : `uid:${uid}`, via: 'http' }, action: 'access.denied', entity: { kind: 'server', id: 'operator' }, outcome: 'denied', data: { action, reason: 'loopback-operator: not the server\'s user' } });
         throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: in loopback-operator mode only the user the server runs as (uid ${serverUid}) is its operator, and this connection ${uid === null ? 'could not be traced to a user' : `comes from uid ${uid}`} (a sandbox, or another user). Use a token (auth: tokens).`, { details: { action } });

@@ -1,6 +1,7 @@
 // loopback-operator trusts the user the server runs as, not whatever reaches its port: an item
-// with a network (its own unprivileged uid, the host's loopback reachable) that calls the API to
-// approve its own run's gated item is refused and audited, and the gate holds.
+// with a network cannot reach the host's loopback at all, and another local user that calls the
+// API to approve the run's gated item is refused and audited; the gate holds.
+import { spawn } from 'node:child_process';
 import { expect, test } from 'vitest';
 import { runningServers } from './running-server.test-support.ts';
 
@@ -19,7 +20,10 @@ const call = (method, path) => new Promise((resolve, reject) => {
   outgoing.on('error', reject);
   outgoing.end(method === 'POST' ? '{}' : undefined);
 });
-const runs = await call('GET', '/v1/runs');
+const runs = await call('GET', '/v1/runs').catch((error) => {
+  console.log('unreachable', error.code);
+  process.exit(0);
+});
 console.log('list', runs.body.code ?? 'ok');
 const runId = runs.body.runs?.[0]?.runId ?? 'unknown';
 const approved = await call('POST', '/v1/runs/' + runId + '/items/gated/approve');
@@ -54,11 +58,24 @@ test('an item that reaches the loopback API cannot act as the operator: 403, aud
   const blob = async (kind: string) => (artifacts[kind] ? Buffer.from((await composition.storage.get(`blobs/${artifacts[kind].slice('sha256:'.length)}`))!).toString('utf8') : '');
   const printed = await blob('stdout');
   expect(ended.state, `${printed}\n${await blob('stderr')}`).toBe('succeeded');
-  expect(printed).toContain('list CAIRN_FORBIDDEN');
-  expect(printed).toContain('approve 403');
+  // A networked sandbox has a network of its own: the host's loopback, the API on it, is not there.
+  expect(printed).toMatch(/unreachable (ECONNREFUSED|ENETUNREACH)/);
+  expect(engine.items(runId).find((item) => item.itemId === 'gated')?.state).toBe('awaiting-approval');
+
+  // Another user of the machine reaching the loopback port is not the operator either: refused,
+  // audited with its uid.
+  // Not spawnSync: the server answering it runs in this process.
+  const otherUser = await new Promise<{ stdout: string }>((resolve) => {
+    const child = spawn('/usr/bin/setpriv', ['--reuid=200999', '--regid=200999', '--clear-groups', '--', '/usr/bin/node', '--input-type=module', '-e', approveFromInside], { env: { BASE: base, PATH: '/usr/bin:/bin' } });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.on('close', () => resolve({ stdout }));
+  });
+  expect(otherUser.stdout).toContain('list CAIRN_FORBIDDEN');
+  expect(otherUser.stdout).toContain('approve 403');
   expect(engine.items(runId).find((item) => item.itemId === 'gated')?.state).toBe('awaiting-approval');
   const denied = [...engine.audit.query({ action: 'access.denied' })];
-  expect(denied.map((entry) => entry.actor.id)).toEqual(expect.arrayContaining([expect.stringMatching(/^uid:\d+$/)]));
+  expect(denied.map((entry) => entry.actor.id)).toEqual(expect.arrayContaining(['uid:200999']));
   expect(denied.every((entry) => entry.actor.id !== 'operator')).toBe(true);
 
   // The operator itself (the server's user: this test) still is the operator.
