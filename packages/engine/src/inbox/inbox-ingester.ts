@@ -160,7 +160,6 @@ export class InboxIngester {
   #strayRejection(stray: StorageStray, target: string): InboxStrayRejection {
     const rawName = Buffer.from(stray.rawName);
     const utf8 = Buffer.from(stray.name, 'utf8').equals(rawName);
-    const what = stray.kind === 'unnamed' ? 'an entry' : `a ${stray.kind}`;
     return {
       file: stray.name,
       ...(utf8 ? {} : { fileBase64: rawName.toString('base64') }),
