@@ -15,6 +15,7 @@ export type {
   StoragePutResult,
   StorageProviderCapabilities,
   StorageProviderV1,
+  StorageStray,
 } from './seams/storage-provider.ts';
 
 // The domain model.
