@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { RunSpecV1 } from '@cairn/core';
 import { createCairnClient } from '@cairn/client';
 import { buildHttpApi, composeServer, initServer, loadServerConfig } from '@cairn/server';
 import { InstantExecutor } from './instant-executor.ts';
@@ -42,7 +43,7 @@ async function startServer(): Promise<RunningServer> {
   };
 }
 
-function noOpRun(name: string, count: number) {
+function noOpRun(name: string, count: number): RunSpecV1 {
   return { version: 1, name, items: Array.from({ length: count }, (_, index) => ({ id: `item-${index}`, runtime: command })) };
 }
 

@@ -15,7 +15,7 @@ source "$root/scripts/env.sh"
 
 NODE_VERSION=24.21.0
 PNPM_VERSION=10.34.8
-DEBIAN_PACKAGES=(bubblewrap git ca-certificates openssl zsh fish)
+DEBIAN_PACKAGES=(bubblewrap slirp4netns git ca-certificates openssl zsh fish)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

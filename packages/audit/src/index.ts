@@ -16,6 +16,7 @@ export { checkpointPayloadType, manifestPayloadType, openCheckpoint, openManifes
 export { auditEntryBytes, auditLeafHash } from './entries/audit-entry-leaf.ts';
 export { completedArtifacts, dispatchedManifest, isTerminalRunEntry, submittedSpecDigest } from './entries/entry-data.ts';
 export { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt, receiptPayloadType, signReceipt } from './anchor/signed-receipt.ts';
+export type { TrustedAnchor } from './anchor/trusted-anchor.ts';
 export { buildEvidenceBundle, readCheckpoint, serializeEvidenceBundle } from './bundle/build-evidence-bundle.ts';
 export type { EvidenceBundleInput, MultiproofSource } from './bundle/build-evidence-bundle.ts';
 export { verificationCheckNames, verifyBundle } from './bundle/verify-bundle.ts';
@@ -28,6 +29,8 @@ export type { LogExportFilter } from './export/log-export-filter.ts';
 export { exportLogNdjson, readLogNdjson } from './export/log-ndjson.ts';
 export { verifyLog } from './export/verify-log.ts';
 export type { LogVerification } from './export/verify-log.ts';
+export { verifyAuditLog } from './export/verify-audit-log.ts';
+export type { AuditLogFailure, AuditLogVerification, LogCheckpoint, VerifyAuditLogOptions } from './export/verify-audit-log.ts';
 export { verifyTimestampToken } from './timestamp/verify-timestamp-token.ts';
 export type { VerifiedTimestamp } from './timestamp/verify-timestamp-token.ts';
 export { verifyCheckpointConsistency } from './checkpoint/verify-checkpoint-consistency.ts';

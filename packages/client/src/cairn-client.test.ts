@@ -61,3 +61,22 @@ test('events() keeps following a server that drops the stream but answers each r
   expect(ids).toEqual([0, 1, 2, 3]);
   expect(seen).toEqual(['-1', '0', '1', '2']);
 });
+
+test('waitForRun with a signal aborted before the call returns at once instead of following the run to its end', async () => {
+  let eventStreams = 0;
+  const server = createServer((request, response) => {
+    if (request.url?.endsWith('/events')) {
+      eventStreams += 1;
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      return; // a stream that never ends: the run never finishes
+    }
+    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ runId: 'r-1', name: 'n', state: 'running', itemsTotal: 1, itemsFinished: 0, itemsFailed: 0 }));
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const cairn = createCairnClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  const run = await cairn.waitForRun('r-1', { signal: AbortSignal.abort() });
+  expect(run.state).toBe('running');
+  expect(eventStreams).toBe(0);
+  server.closeAllConnections();
+});

@@ -1,4 +1,4 @@
-import type { AuditAction, AuditEntry, CairnEvent, ItemState, RunState } from '@cairn/core';
+import type { AuditAction, AuditEntry, CairnEvent, Digest, ItemState, RunSpecV1, RunState } from '@cairn/core';
 import { CairnError, errorCodes, isCairnError, parseSettings, type CairnErrorCode } from '@cairn/protocol';
 import { z } from 'zod';
 
@@ -110,8 +110,11 @@ export class CairnClient {
     this.#settings = parseSettings(cairnClientSettingsSchema, settings, 'client');
   }
 
-  /** Submits a run (a parsed spec, or YAML/JSON text); the same idempotency key returns the same run. */
-  submit(spec: unknown, options: { readonly idempotencyKey?: string } = {}): Promise<{ runId: string; created: boolean; specDigest: string }> {
+  /**
+   * Submits a run: a spec (`cairn.run/v1`, typed as `RunSpecV1` from `@cairn/core`), or its YAML or
+   * JSON text; the same idempotency key returns the same run.
+   */
+  submit(spec: RunSpecV1 | string, options: { readonly idempotencyKey?: string } = {}): Promise<{ runId: string; created: boolean; specDigest: Digest }> {
     const text = typeof spec === 'string';
     return this.#json('POST', '/v1/runs', text ? spec : JSON.stringify(spec), { 'content-type': text ? 'application/yaml' : 'application/json', ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}) });
   }
@@ -123,6 +126,16 @@ export class CairnClient {
   /** One page of runs, newest first (`limit` 1 to 500, 50 by default); pass `nextCursor` back as `cursor` for the next. */
   runs(options: { readonly state?: RunState; readonly limit?: number; readonly cursor?: string } = {}): Promise<RunPageView> {
     return this.#json('GET', `/v1/runs${query(options)}`);
+  }
+
+  /** Every run, newest first, page after page as the caller takes them (`limit` is the page size). */
+  async *allRuns(options: { readonly state?: RunState; readonly limit?: number } = {}): AsyncGenerator<RunView> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.runs({ ...options, ...(cursor === undefined ? {} : { cursor }) });
+      yield* page.runs;
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
   }
 
   /**
@@ -171,19 +184,19 @@ export class CairnClient {
     return this.#json('POST', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/reject`, JSON.stringify(reason === undefined ? {} : { reason }), { 'content-type': 'application/json' });
   }
 
-  /** Stores bytes (a workspace snapshot) by their digest; returns the digest a run spec names. */
-  async uploadBlob(bytes: Uint8Array): Promise<string> {
-    return (await this.#json<{ digest: string }>('POST', '/v1/blobs', bytes, { 'content-type': 'application/octet-stream' })).digest;
+  /** Stores bytes (a workspace snapshot) by their digest; returns the digest a run spec names (`workspace: { snapshot }`). */
+  async uploadBlob(bytes: Uint8Array): Promise<Digest> {
+    return (await this.#json<{ digest: Digest }>('POST', '/v1/blobs', bytes, { 'content-type': 'application/octet-stream' })).digest;
   }
 
   /** A blob (a patch, a log) by digest. */
-  async blob(digest: string): Promise<Uint8Array> {
-    return new Uint8Array(await (await this.#request('GET', `/v1/blobs/${digest}`)).arrayBuffer());
+  async blob(digest: Digest | string): Promise<Uint8Array> {
+    return this.#contentAddressed(`/v1/blobs/${digest}`);
   }
 
   /** A succeeded item's patch (`git diff --binary` text); CAIRN_NOT_FOUND when it changed nothing. */
   async patch(runId: string, itemId: string): Promise<string> {
-    return (await this.#request('GET', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/patch`)).text();
+    return new TextDecoder().decode(await this.#contentAddressed(`/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/patch`));
   }
 
   /** Cron schedules. */
@@ -301,13 +314,37 @@ export class CairnClient {
     const run = await this.run(runId);
     if (terminal.has(run.state)) return run;
     const controller = new AbortController();
-    options.signal?.addEventListener('abort', () => controller.abort(), { once: true });
-    for await (const event of this.events({ runId, signal: controller.signal })) {
+    // AbortSignal.any also holds a signal that was aborted before this call (an event listener would miss it).
+    const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+    for await (const event of this.events({ runId, signal })) {
       options.onEvent?.(event);
       if (event.type === 'run.state' && terminal.has(event.state)) break;
     }
     controller.abort();
     return this.run(runId);
+  }
+
+  /**
+   * The bytes of a content-addressed answer (it names its digest in `x-cairn-digest`), checked
+   * against that digest here too. A body cut off mid-way is asked for once more: a server that
+   * found the stored bytes altered while streaming them answers the second request with the
+   * CAIRN_DIGEST_MISMATCH it is; a second cut is CAIRN_SERVER_UNREACHABLE.
+   */
+  async #contentAddressed(path: string, retried = false): Promise<Uint8Array> {
+    const response = await this.#request('GET', path);
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await response.arrayBuffer());
+    } catch (error) {
+      if (!retried) return this.#contentAddressed(path, true);
+      throw new CairnError('CAIRN_SERVER_UNREACHABLE', `The answer to GET ${path} was cut off twice before its end: ${(error as Error).message}.`, { path: 'baseUrl', cause: error });
+    }
+    const digest = response.headers.get('x-cairn-digest');
+    if (digest !== null) {
+      const actual = `sha256:${Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+      if (actual !== digest) throw new CairnError('CAIRN_DIGEST_MISMATCH', `GET ${path} answered bytes that hash to ${actual}, not ${digest}: they were altered on the way or in storage.`, { details: { expected: digest, actual } });
+    }
+    return bytes;
   }
 
   async #json<T>(method: string, path: string, body?: string | Uint8Array, headers: Record<string, string> = {}): Promise<T> {

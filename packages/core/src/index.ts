@@ -15,6 +15,7 @@ export type {
   StoragePutResult,
   StorageProviderCapabilities,
   StorageProviderV1,
+  StorageStray,
 } from './seams/storage-provider.ts';
 
 // The domain model.
@@ -32,6 +33,7 @@ export type {
   VerificationCheckName,
   VerificationCheckStatus,
   VerificationReport,
+  VerificationVerdict,
 } from './model/evidence.ts';
 export type { BundleArtifact, BundleArtifactKind, BundleManifest, EvidenceBundleV1 } from './model/evidence-bundle.ts';
 export type { ExecutionHandle, ExecutionOutcome, ExecutionState, ExecutionStatus, TaskEnvelope } from './model/execution.ts';
@@ -47,11 +49,13 @@ export type {
   ItemApproval,
   ItemDefaultsSpec,
   ItemEffect,
+  ItemOnLost,
   ItemSpec,
   LockMode,
   LockSpec,
   NeedSelection,
   NeedSpec,
+  PathRules,
   RetrySpec,
   RunSpecV1,
   RuntimeSpec,

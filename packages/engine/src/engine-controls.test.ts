@@ -221,7 +221,8 @@ describe('metrics', () => {
   test('counts by state, queue depth and checkpoint lag, and an observer told of each start with its wait', async () => {
     const waits: number[] = [];
     const ended: string[] = [];
-    const { engine } = engineWith({ observer: { attemptStarted: (event) => waits.push(event.waitMs), attemptEnded: (event) => ended.push(event.outcome) } });
+    const durations: number[] = [];
+    const { engine } = engineWith({ observer: { attemptStarted: (event) => waits.push(event.waitMs), attemptEnded: (event) => (ended.push(event.outcome), durations.push(event.durationMs)) } });
     const { runId } = engine.submit({ version: 1, name: 'metrics', items: [{ id: 'a', runtime: command('true') }, { id: 'b', runtime: command('exit', '1') }, { id: 'c', approval: 'required', runtime: command('true') }] }, { actor: ana });
     expect(engine.metrics()).toMatchObject({ runs: { queued: 1, running: 0 }, items: { ready: 2, 'awaiting-approval': 1 }, readyItems: 2, liveAttempts: 0 });
     await sleep(20);
@@ -232,6 +233,8 @@ describe('metrics', () => {
     expect(waits).toHaveLength(2);
     expect(Math.min(...waits)).toBeGreaterThanOrEqual(15);
     expect(ended.sort()).toEqual(['failed', 'succeeded']);
+    // From dispatch to end: never negative, and no longer than the test has run.
+    expect(durations.every((duration) => Number.isFinite(duration) && duration >= 0 && duration < 10_000)).toBe(true);
     const metrics = engine.metrics();
     expect(metrics).toMatchObject({ runs: { failed: 1 }, items: { succeeded: 1, failed: 2 }, readyItems: 0, liveAttempts: 0 });
     expect(metrics.auditEntries).toBe(engine.audit.size);

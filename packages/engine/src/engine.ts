@@ -15,6 +15,14 @@ import { StateCountsReader, type StateCounts } from './state/state-counts.ts';
 import type { EngineObserver } from './engine-observer.ts';
 import { InboxIngester } from './inbox/inbox-ingester.ts';
 import { ScheduleBook, type ScheduleDefinition, type ScheduleRecord } from './schedules/schedule-book.ts';
+import { storageFullReason } from './database/storage-full.ts';
+import { retryDelay } from './dispatch/retry-delay.ts';
+import type { EngineHealth } from './engine-health.ts';
+
+/** Between tries of pushed exits that could not be written for another reason (storage down). */
+const unrecordedExitsRetryMs = 250;
+/** Between tries while the disk is full: 100 ms, 200 ms, 400 ms ... up to 5 s. */
+const storageFullBackoff = { initial: '100ms', factor: 2, max: '5s', jitter: false } as const;
 
 const seam = (name: string) =>
   z.custom<object>((value) => typeof value === 'object' && value !== null && (value as { specificationVersion?: unknown }).specificationVersion === 'v1', {
@@ -102,6 +110,9 @@ export class Engine {
   #running = false;
   /** A cancel asked for running tasks to stop: the loop tells their executors at once. */
   #stopsRequested = false;
+  #health: EngineHealth = { ready: true, since: new Date().toISOString() };
+  /** Loop turns that failed in a row for a full disk (the backoff grows with them). */
+  #storageFullTries = 0;
 
   constructor(settings: EngineSettings) {
     const parsed = parseSettings(engineSettingsSchema, settings, 'engine');
@@ -123,13 +134,15 @@ export class Engine {
       audit: this.audit,
       now,
       validate: (spec) => assertRunSpec(typeof spec === 'string' ? parseRunSpec(spec) : spec, { source: 'The schedule\'s spec', context: this.#submitContext() }).spec,
-      submit: (spec, options) => this.#machine.submit(spec, { ...options, context: this.#submitContext() }),
+      // A schedule is made by an admin, and its spec cannot change after: its runs hold the secrets that spec names.
+      submit: (spec, options) => this.#machine.submit(spec, { ...options, secretGrants: 'all', context: this.#submitContext() }),
       runState: (runId) => this.#machine.run(runId)?.state,
       cancelRun: (runId, actor) => this.cancelRun(runId, actor),
     });
     this.#inbox = new InboxIngester({
       storage: settings.storage,
-      submit: (text, options) => this.submit(text, options),
+      // Whoever can write to storage can drop a spec: the inbox grants no secret.
+      submit: (text, options) => this.submit(text, { ...options, secretGrants: [] }),
       now,
       ...(parsed.logger ? { logger: parsed.logger } : {}),
     });
@@ -192,26 +205,26 @@ export class Engine {
    * item naming an executor, a queue or a secret that does not exist is refused here.
    */
   submit(document: unknown, options: SubmitOptions): SubmitResult {
-    const result = this.#machine.submit(document, { context: this.#submitContext(), ...options });
+    const result = this.#writing(() => this.#machine.submit(document, { context: this.#submitContext(), ...options }));
     this.#poke();
     return result;
   }
 
   approve(runId: string, itemId: string, actor: AuditActor): void {
-    this.#machine.approveItem(runId, itemId, actor);
+    this.#writing(() => this.#machine.approveItem(runId, itemId, actor));
     this.#poke();
   }
 
   /** Rejects an item awaiting approval: it fails with `reason`, and what depends on it is skipped. */
   reject(runId: string, itemId: string, actor: AuditActor, reason?: string): void {
-    this.#machine.rejectItem(runId, itemId, actor, reason);
+    this.#writing(() => this.#machine.rejectItem(runId, itemId, actor, reason));
     this.#notifyIfEnded(runId);
     this.#poke();
   }
 
   /** Cancels a run: what has not started at once, running tasks through their executors. */
   cancelRun(runId: string, actor: AuditActor): void {
-    this.#machine.cancelRun(runId, actor);
+    this.#writing(() => this.#machine.cancelRun(runId, actor));
     this.#stopsRequested = true;
     this.#notifyIfEnded(runId);
     this.#poke();
@@ -219,7 +232,7 @@ export class Engine {
 
   /** Cancels one item (a running one through its executor); its dependents are skipped. */
   cancelItem(runId: string, itemId: string, actor: AuditActor): void {
-    this.#machine.cancelItem(runId, itemId, actor);
+    this.#writing(() => this.#machine.cancelItem(runId, itemId, actor));
     this.#stopsRequested = true;
     this.#notifyIfEnded(runId);
     this.#poke();
@@ -230,13 +243,13 @@ export class Engine {
    * (see `ScheduleBook.add`); the loop fires due slots.
    */
   addSchedule(definition: ScheduleDefinition, actor: AuditActor): ScheduleRecord {
-    const schedule = this.#schedules.add(definition, actor);
+    const schedule = this.#writing(() => this.#schedules.add(definition, actor));
     this.#poke();
     return schedule;
   }
 
   removeSchedule(scheduleId: string, actor: AuditActor): void {
-    this.#schedules.remove(scheduleId, actor);
+    this.#writing(() => this.#schedules.remove(scheduleId, actor));
   }
 
   schedules(): ScheduleRecord[] {
@@ -280,6 +293,14 @@ export class Engine {
       if (!appended) return;
       await appended;
     }
+  }
+
+  /**
+   * Whether the engine can do its work now, and if not why and since when (what `/readyz`
+   * reports). Not ready while the disk under its database is full: see `EngineHealth`.
+   */
+  health(): EngineHealth {
+    return this.#health;
   }
 
   /** Counts by state, queue depth, live attempts and how far anchoring trails: what `/metrics` exposes. */
@@ -350,9 +371,20 @@ export class Engine {
     let recovering = true;
     while (this.#running) {
       try {
+        // While the disk is full, nothing is dispatched until a write goes through again.
+        const wasFull = !this.#health.ready;
+        if (wasFull) this.#probeStorage();
+        // Exits pushed while the disk was full (or storage was down), first: they are only in
+        // memory. One that fails for another reason stays queued without holding up the rest.
+        let ended = await this.#dispatcher.recordUnrecordedExits().catch((error: unknown) => {
+          if (storageFullReason(error) !== undefined) throw error;
+          this.#settings.logger?.error({ error: String(error), unrecorded: this.#dispatcher.unrecordedExits }, 'recording pushed exits failed; they stay queued');
+          return 0;
+        });
+        if (wasFull) this.#storageHasRoom();
         if (recovering) recovering = (await this.#dispatcher.recover()) > 0;
         const now = Date.now();
-        let ended = this.#machine.expireApprovals() + this.#schedules.fireDue();
+        ended += this.#machine.expireApprovals() + this.#schedules.fireDue();
         this.#pollInboxIfDue();
         if (this.#stopsRequested) {
           this.#stopsRequested = false;
@@ -366,6 +398,8 @@ export class Engine {
         await this.#checkpointer.issueIfDue();
         await this.#checkpointer.anchorDue();
         this.#notifyWaiters();
+        // A whole turn went through: a full disk (here or under a seam) is behind us.
+        this.#storageFullTries = 0;
         if (ended > 0 || started > 0) {
           // Busy: go round again, but through the event loop, so timers and I/O (an HTTP server in
           // the same process, an executor's child processes) are never starved by a long run.
@@ -374,6 +408,15 @@ export class Engine {
         }
         await this.#sleep(this.#sleepMs(lastReconcile));
       } catch (error) {
+        // Whatever a failed step wrote was rolled back with its transaction; what it decided but
+        // did not write (the start of a task, an exit) is decided again: dispatched attempts whose
+        // start was not recorded are re-started with the same execution id (executors start each
+        // id once), and pushed exits stay queued in the dispatcher.
+        recovering = true;
+        if (this.#storageFull(error)) {
+          await this.#sleep(retryDelay(++this.#storageFullTries, storageFullBackoff));
+          continue;
+        }
         // A seam that fails (storage down, an executor unreachable) must not stop the engine:
         // log it, wait a reconcile interval, and try again.
         this.#settings.logger?.error({ error: String(error) }, 'engine loop step failed; retrying');
@@ -389,7 +432,9 @@ export class Engine {
     const untilInbox = inboxPollMs === false || this.#inboxPoll ? Infinity : this.#lastInboxPoll + inboxPollMs - Date.now();
     const nextSlot = this.#schedules.nextDueAt();
     const untilSlot = nextSlot === null ? Infinity : nextSlot - Date.now();
-    return Math.max(0, Math.min(untilReconcile, until(this.#machine.nextReadyAt()), until(this.#machine.nextApprovalDeadline()), untilSlot, untilInbox));
+    // Exits not yet written (storage was down) are tried again soon, whatever else is due.
+    const untilUnrecordedExits = this.#dispatcher.unrecordedExits > 0 ? unrecordedExitsRetryMs : Infinity;
+    return Math.max(0, Math.min(untilReconcile, until(this.#machine.nextReadyAt()), until(this.#machine.nextApprovalDeadline()), untilSlot, untilInbox, untilUnrecordedExits));
   }
 
   #sleep(milliseconds: number): Promise<void> {
@@ -422,9 +467,14 @@ export class Engine {
       .exited(executionId, status)
       .then(() => {
         this.#notifyWaiters();
+        // Also when the engine is waiting out a full disk: this write went through, so it probes now.
         this.#poke();
       })
-      .catch((error: unknown) => this.#settings.logger?.error({ executionId, error: String(error) }, 'recording a pushed exit failed'));
+      .catch((error: unknown) => {
+        // The exit stays queued in the dispatcher; the loop writes it on a later turn.
+        if (!this.#storageFull(error)) this.#settings.logger?.error({ executionId, error: String(error) }, 'recording a pushed exit failed; it is retried');
+        this.#poke();
+      });
   }
 
   #notifyWaiters(): void {
@@ -447,11 +497,53 @@ export class Engine {
     this.#lastInboxPoll = Date.now();
     this.#inboxPoll = this.#inbox
       .poll()
-      .catch((error: unknown) => this.#settings.logger?.warn({ error: String(error) }, 'reading the inbox failed; trying again later'))
+      .catch((error: unknown) => {
+        if (!this.#storageFull(error)) this.#settings.logger?.warn({ error: String(error) }, 'reading the inbox failed; trying again later');
+      })
       .finally(() => {
         this.#inboxPoll = undefined;
         this.#poke();
       });
+  }
+
+  // A write asked for from outside (a request): when the disk is full it fails to its caller as
+  // CAIRN_ENGINE_STORAGE_FULL (retry later), and the engine becomes not ready and probes for room.
+  #writing<T>(write: () => T): T {
+    try {
+      return write();
+    } catch (error) {
+      if (!this.#storageFull(error)) throw error;
+      this.#poke();
+      throw new CairnError('CAIRN_ENGINE_STORAGE_FULL', `The disk under the engine database is full (${storageFullReason(error)}); nothing was written. Free space on the data directory's volume; the engine resumes by itself, then retry.`, { cause: error });
+    }
+  }
+
+  // When `error` says the disk is full: the engine is not ready (said once, with why and since
+  // when) and the loop backs off. False for any other error.
+  #storageFull(error: unknown): boolean {
+    const reason = storageFullReason(error);
+    if (reason === undefined) return false;
+    if (this.#health.ready) {
+      this.#health = { ready: false, reason: `storage full: ${reason}`, since: new Date().toISOString() };
+      this.#settings.logger?.error({ reason }, 'the disk under the engine is full: dispatch is paused and writes are retried until there is room');
+    }
+    return true;
+  }
+
+  // A write went through after the disk was full: it has room again.
+  #storageHasRoom(): void {
+    if (this.#health.ready) return;
+    this.#settings.logger?.info({ since: this.#health.since }, 'the disk under the engine has room again: dispatch resumes');
+    this.#health = { ready: true, since: new Date().toISOString() };
+  }
+
+  // A write that needs room on the disk and changes nothing: SQLite rewrites the header page (with
+  // the same schema version) into the WAL at commit. Throws SQLITE_FULL while the disk is full.
+  #probeStorage(): void {
+    this.#database.transaction(() => {
+      const version = this.#database.pragma('user_version', { simple: true }) as number;
+      this.#database.pragma(`user_version = ${version}`);
+    })();
   }
 
   // What exists on this engine, for validating specs: executors, queues and secrets.

@@ -17,6 +17,7 @@ export { eventOfEntry } from './events/event-of-entry.ts';
 export { PureResults } from './dispatch/pure-results.ts';
 export type { PureResult } from './dispatch/pure-results.ts';
 export type { EngineObserver } from './engine-observer.ts';
+export type { EngineHealth } from './engine-health.ts';
 export { engineNodeFlags } from './node-flags.ts';
 export { InboxIngester, inboxActor } from './inbox/inbox-ingester.ts';
 export type { InboxIngesterSettings, InboxPoll } from './inbox/inbox-ingester.ts';

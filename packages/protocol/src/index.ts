@@ -6,6 +6,7 @@ export { canonicalJson, canonicalJsonBytes } from './json/canonical-json.ts';
 export { formatJsonPath, formatPathSegment } from './json/json-path.ts';
 export { assertDigest, digestOfJson, isDigest, parseDigest, sha256Digest } from './json/digest.ts';
 export { formatDuration, isDurationText, parseDuration } from './json/duration.ts';
+export { decodeRunSpec } from './spec/decode-run-spec.ts';
 export { parseRunSpec } from './spec/parse-run-spec.ts';
 export type { ParseRunSpecOptions } from './spec/parse-run-spec.ts';
 export { assertRunSpec, loadRunSpec, validateRunSpec } from './spec/validate-run-spec.ts';

@@ -1,7 +1,27 @@
 /** What a token may be allowed to do. `admin` allows everything. */
 export const tokenScopes = ['runs:submit', 'runs:read', 'runs:cancel', 'runs:approve', 'audit:read', 'admin'] as const;
 
-export type TokenScope = (typeof tokenScopes)[number];
+/**
+ * A grant to use one secret in the runs a token submits (`secrets:use:API_KEY`), or every secret
+ * (`secrets:use:*`). Without one, a run naming a secret is refused at submit: being allowed to
+ * submit work is not being allowed to read the server's secrets.
+ */
+export type SecretGrantScope = `secrets:use:${string}`;
+
+export type TokenScope = (typeof tokenScopes)[number] | SecretGrantScope;
+
+export const secretGrantPattern = /^secrets:use:(\*|[A-Za-z_][A-Za-z0-9_]*)$/;
+
+/** Whether `scope` is one a token may hold: a fixed scope, or a well-formed secret grant. */
+export function isTokenScope(scope: string): scope is TokenScope {
+  return (tokenScopes as readonly string[]).includes(scope) || secretGrantPattern.test(scope);
+}
+
+/** The secrets a token's runs may use: `all` for admin and `secrets:use:*`, else the names it was granted. */
+export function secretGrantsOf(scopes: readonly string[]): 'all' | string[] {
+  if (scopes.includes('admin') || scopes.includes('secrets:use:*')) return 'all';
+  return scopes.flatMap((scope) => secretGrantPattern.exec(scope)?.[1] ?? []);
+}
 
 /**
  * The scope each action needs. An action not listed here is denied to everyone, `admin` too: a

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
-import { tokenScopes, type TokenScope } from './token-scopes.ts';
+import { isTokenScope, tokenScopes, type TokenScope } from './token-scopes.ts';
 
 /** A token as stored: its id, name and scopes, and the SHA-256 of its secret — never the secret. */
 export interface StoredToken {
@@ -42,9 +42,9 @@ export class TokenStore {
 
   /** Creates a token; returns it (the only time its secret exists outside the caller) and its record. */
   create(name: string, scopes: readonly string[], now = new Date()): { token: string; record: TokenRecord } {
-    const unknown = scopes.filter((scope) => !(tokenScopes as readonly string[]).includes(scope));
+    const unknown = scopes.filter((scope) => !isTokenScope(scope));
     if (scopes.length === 0 || unknown.length > 0) {
-      throw new CairnError('CAIRN_PAYLOAD_INVALID', `A token needs one or more scopes of ${tokenScopes.join(', ')}${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}.`, { path: 'scopes' });
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', `A token needs one or more scopes of ${tokenScopes.join(', ')}, or secrets:use:NAME (secrets:use:* for every secret)${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}.`, { path: 'scopes' });
     }
     if (!/^[\w .-]{1,64}$/.test(name)) throw new CairnError('CAIRN_PAYLOAD_INVALID', 'A token name is 1 to 64 letters, digits, spaces, ".", "_" or "-".', { path: 'name' });
     const id = randomBytes(6).toString('hex');

@@ -1,15 +1,21 @@
 import type { AuditAction } from '@cairn/core';
 import { exportLogNdjson } from '@cairn/audit';
 import type { AuditEntryFilters } from '@cairn/client';
-import { clientOf, json, program, say } from './cli-program.ts';
+import { CairnError } from '@cairn/protocol';
+import { loadServerConfig } from '../config/load-server-config.ts';
+import { serverAnchors } from '../evidence/server-trust.ts';
+import { trustedAnchorOf } from '../evidence/verifier-anchors.ts';
+import { clientOf, configOption, json, program, say } from './cli-program.ts';
 import { writeChunks } from './file-output.ts';
 
 /**
  * `cairn audit export`: the audit log (or part of it) as NDJSON, streamed from the server.
  * `cairn audit bundle`: one run's evidence bundle, to verify offline with `cairn verify`.
+ * `cairn audit verify-log`: the whole log of the server in this folder, against its checkpoints
+ * (and anchors), read from its database rather than through the API.
  */
 export function addAuditCommands(): void {
-  const audit = program.command('audit').description('the audit log of a running server (audit:read)');
+  const audit = program.command('audit').description("the audit log: export and bundle from a running server (audit:read), verify-log in the server's folder");
   audit
     .command('export')
     .option('--run <runId>', "only this run's entries")
@@ -54,5 +60,28 @@ export function addAuditCommands(): void {
       const bundle = await clientOf(options.server).bundle(runId);
       await writeChunks([Buffer.from(bundle.buffer, bundle.byteOffset, bundle.byteLength).toString('utf8')], options.out);
       if (options.out !== undefined) say(json() ? JSON.stringify({ out: options.out, runId, bytes: bundle.byteLength }) : `wrote the evidence bundle of run ${runId} to ${options.out} (${bundle.byteLength} bytes); check it with cairn verify ${options.out}`);
+    });
+  audit
+    .command('verify-log')
+    .option('--online', "also read every anchored checkpoint from the trusted anchors (the config's, or --anchor's)")
+    .option('--anchor <kind:location...>', "with --online, read these anchors instead of the config's (file:<directory>)")
+    .description(
+      "check the whole audit log of the server in this folder (or --config), read from its database a page at a time: every entry in order, every checkpoint's signature (the server's own key) and root, its receipts, and with --online its anchors; exit 0 when all passed, 1 at the first failure (named with its seq)",
+    )
+    .action(async (options: { online?: boolean; anchor?: string[] }) => {
+      const loaded = loadServerConfig(configOption());
+      if (!options.online && options.anchor && options.anchor.length > 0) throw new CairnError('CAIRN_PAYLOAD_INVALID', '--anchor is read only with --online; add --online, or leave --anchor out.', { path: '--anchor' });
+      const anchors = !options.online ? [] : options.anchor && options.anchor.length > 0 ? options.anchor.map((specification) => trustedAnchorOf(specification, '--anchor')) : serverAnchors(loaded);
+      const { verifyServerLog } = await import('../evidence/verify-server-log.ts');
+      const result = await verifyServerLog(loaded, { anchors });
+      if (json()) say(JSON.stringify({ ...result, anchors: anchors.map((anchor) => anchor.name) }));
+      else {
+        say(`valid: ${result.valid}`);
+        say(`entries checked: ${result.entriesChecked} (${result.uncoveredEntries} after the last checkpoint, not yet under a signed root)`);
+        say(`checkpoints checked: ${result.checkpointsChecked} (up to tree size ${result.coveredSize})`);
+        say(`anchors read: ${result.anchorsRead}${options.online ? ` (${anchors.map((anchor) => anchor.name).join(', ')})` : ' (offline: add --online to read them)'}`);
+        if (result.failure) say(`first failure${result.failure.seq === undefined ? '' : ` at seq ${result.failure.seq}`}${result.failure.treeSize === undefined ? '' : ` (checkpoint at tree size ${result.failure.treeSize})`}: ${result.failure.detail}`);
+      }
+      process.exitCode = result.valid ? 0 : 1;
     });
 }

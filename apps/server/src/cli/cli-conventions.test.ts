@@ -65,13 +65,13 @@ test('usage errors exit 2, as documented: an unknown command, an unknown option,
   }
 });
 
-test('a server that cannot be reached exits 4 with CAIRN_SERVER_UNREACHABLE naming the URL', async () => {
+test('a server that cannot be reached exits 5 with CAIRN_SERVER_UNREACHABLE naming the URL', async () => {
   const port = await closedPort();
   const result = await cairn(['status', 'r-1'], { env: { CAIRN_SERVER: `http://127.0.0.1:${port}` } });
-  expect(result.status).toBe(4);
+  expect(result.status).toBe(5);
   expect(result.stderr).toContain(`CAIRN_SERVER_UNREACHABLE: Cannot reach the Cairn server at http://127.0.0.1:${port}/v1/runs/r-1`);
   const json = await cairn(['--json', 'runs'], { env: { CAIRN_SERVER: `http://127.0.0.1:${port}` } });
-  expect(json.status).toBe(4);
+  expect(json.status).toBe(5);
   expect(JSON.parse(json.stderr)).toMatchObject({ code: 'CAIRN_SERVER_UNREACHABLE' });
 });
 
@@ -107,8 +107,8 @@ test('client commands work from any folder: CAIRN_SERVER and CAIRN_TOKEN, or a n
   // A second context that is not current is chosen by --context or CAIRN_CONTEXT; an unknown one
   // is bad input listing those that exist.
   expect((await cairn(['context', 'add', 'dead', '--server', `http://127.0.0.1:${await closedPort()}`], { cwd, env })).status).toBe(0);
-  expect((await cairn(['--context', 'dead', 'status', runId], { cwd, env })).status).toBe(4);
-  expect((await cairn(['status', runId], { cwd, env: { ...env, CAIRN_CONTEXT: 'dead' } })).status).toBe(4);
+  expect((await cairn(['--context', 'dead', 'status', runId], { cwd, env })).status).toBe(5);
+  expect((await cairn(['status', runId], { cwd, env: { ...env, CAIRN_CONTEXT: 'dead' } })).status).toBe(5);
   const unknown = await cairn(['--context', 'nope', 'status', runId], { cwd, env });
   expect(unknown.status).toBe(2);
   expect(unknown.stderr).toContain('There is no context "nope"');
@@ -116,7 +116,7 @@ test('client commands work from any folder: CAIRN_SERVER and CAIRN_TOKEN, or a n
   expect((await cairn(['context', 'add', 'bad', '--server', 'ftp://x'], { cwd, env })).status).toBe(2);
 
   expect((await cairn(['context', 'use', 'dead'], { cwd, env })).status).toBe(0);
-  expect((await cairn(['status', runId], { cwd, env })).status).toBe(4);
+  expect((await cairn(['status', runId], { cwd, env })).status).toBe(5);
   expect((await cairn(['context', 'rm', 'dead'], { cwd, env })).status).toBe(0);
   const orphaned = await cairn(['runs'], { cwd, env });
   expect(orphaned.status).toBe(2);
@@ -172,4 +172,13 @@ test('Ctrl-C during submit --wait stops following, not the run, and says how to 
   expect(stderr).toContain(`Follow it again with: cairn watch ${runId}`);
   expect(composition.engine.run(runId)?.state).toBe('running');
   composition.engine.cancelRun(runId, { kind: 'user', id: 'test', via: 'cli' });
+});
+
+test('submit --workspace with a folder that does not exist is bad input (exit 2) naming it, with no stack trace', async () => {
+  const { cwd } = elsewhere();
+  writeFileSync(join(cwd, 'run.yaml'), 'version: 1\nname: x\nitems:\n  - { id: a, runtime: { kind: command, argv: [/bin/true] } }\n');
+  const result = await cairn(['submit', 'run.yaml', '--workspace', './my-repo', '--server', `http://127.0.0.1:${await closedPort()}`], { cwd });
+  expect(result.status).toBe(2);
+  expect(result.stderr).toContain('CAIRN_PAYLOAD_INVALID: Cannot snapshot the workspace ./my-repo: there is no such folder');
+  expect(result.stderr).not.toContain('    at ');
 });

@@ -24,9 +24,9 @@ export const program = new Command('cairn')
 
 /**
  * Exit codes: 0 done, 1 a check failed or a run did not succeed, 2 bad input (an invalid spec,
- * config, request or command line), 3 anything else, 4 the server could not be reached.
+ * config, request or command line), 3 anything else, 4 a bundle that no check faulted but whose signer is not trusted (`verify`), 5 the server could not be reached.
  */
-export const exitCodes = { done: 0, failed: 1, badInput: 2, other: 3, unreachable: 4 } as const;
+export const exitCodes = { done: 0, failed: 1, badInput: 2, other: 3, unreachable: 5 } as const;
 
 /** Whether the command prints one JSON document (for scripts) instead of text. */
 export const json = (): boolean => program.opts<{ json?: boolean }>().json === true;

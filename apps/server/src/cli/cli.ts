@@ -1,13 +1,14 @@
 #!/usr/bin/env -S node --max-semi-space-size=32
 // `cairn`: the command line of the reference server. Each command prints for people, or with
 // --json one JSON document for scripts; exit codes: 0 done, 1 a check or run failed, 2 bad input
-// (an invalid spec, config, request or command line), 3 anything else, 4 the server unreachable.
+// (an invalid spec, config, request or command line), 3 anything else, 5 the server unreachable.
 import { addAuditCommands } from './audit-commands.ts';
 import { addBackupCommands } from './backup-commands.ts';
 import { isEntryPoint, runCommandLine } from './cli-program.ts';
 import { addCompletionCommands } from './completion-commands.ts';
 import { addContextCommands } from './context-commands.ts';
 import { addDemoCommands } from './demo-commands.ts';
+import { addKeyCommands } from './key-commands.ts';
 import { addMcpCommands } from './mcp-commands.ts';
 import { addReportCommands } from './report-commands.ts';
 import { addRunCommands } from './run-commands.ts';
@@ -25,6 +26,7 @@ import { addWebhookCommands } from './webhook-commands.ts';
 addServerCommands();
 addRunCommands();
 addVerifyCommands();
+addKeyCommands();
 addMcpCommands();
 addScheduleCommands();
 addSecretCommands();

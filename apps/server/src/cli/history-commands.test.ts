@@ -1,5 +1,6 @@
 // `cairn runs`, `cairn audit export`, `cairn audit bundle` and `cairn report` as a user runs them (child processes),
 // against a running server holding real runs.
+import type { RunSpecV1 } from '@cairn/core';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -31,7 +32,7 @@ test('cairn runs pages the history; cairn audit export writes NDJSON whose leave
   const { directory, base: server, operatorToken, composition, keyId } = await start();
   const { engine } = composition;
   const client = createCairnClient({ baseUrl: server, token: operatorToken });
-  const spec = (name: string) => ({ version: 1, name, items: [{ id: 'one', runtime: { kind: 'command', argv: ['/bin/true'] } }] });
+  const spec = (name: string): RunSpecV1 => ({ version: 1, name, items: [{ id: 'one', runtime: { kind: 'command', argv: ['/bin/true'] } }] });
   const runIds: string[] = [];
   for (const name of ['plain', hostile, 'third']) runIds.push((await client.submit(spec(name))).runId);
   for (const runId of runIds) await engine.waitForRun(runId);

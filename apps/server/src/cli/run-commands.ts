@@ -1,4 +1,5 @@
-import { parseRunSpec } from '@cairn/protocol';
+import type { RunSpecV1 } from '@cairn/core';
+import { decodeRunSpec, loadRunSpec } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/worker';
 import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { progressOutput, RunProgress } from './run-progress.ts';
@@ -14,29 +15,34 @@ export function addRunCommands(): void {
     .option('--workspace <dir>', 'snapshot this directory (a git tree, or every file) and run over it')
     .option('--wait', 'follow the run until it ends; exit 1 unless it succeeded')
     .option('--idempotency-key <key>', 'the same key and spec return the same run')
+    .option('-q, --quiet', 'print only the run id, and no progress (for scripts: runId=$(cairn submit -q run.yaml))')
     .option('--server <url>', 'the server (default: this config\'s server.host:server.port)')
     .description('submit a run to a running server')
-    .action(async (file: string, options: { workspace?: string; wait?: boolean; idempotencyKey?: string; server?: string }) => {
+    .action(async (file: string, options: { workspace?: string; wait?: boolean; idempotencyKey?: string; quiet?: boolean; server?: string }) => {
       const cairn = clientOf(options.server);
-      let spec: unknown = readInputFile(file, 'the run spec').toString('utf8');
+      let spec: RunSpecV1 | string = decodeRunSpec(readInputFile(file, 'the run spec'), file);
       if (options.workspace) {
+        // Checked here before the snapshot is uploaded; the server checks it again, with what it knows.
+        const checked = loadRunSpec(spec, { source: file }).spec;
         const snapshot = await snapshotWorkspace(options.workspace);
         const digest = await cairn.uploadBlob(snapshot.bytes);
-        spec = { ...(parseRunSpec(spec as string, { source: file }) as object), workspace: { snapshot: digest } };
-        if (!json()) say(`workspace ${options.workspace}: ${snapshot.entries} files, ${digest}`);
+        spec = { ...checked, workspace: { snapshot: digest } };
+        if (!json() && !options.quiet) say(`workspace ${options.workspace}: ${snapshot.entries} files, ${digest}`);
       }
       const submitted = await cairn.submit(spec, options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {});
       if (!options.wait) {
-        say(json() ? JSON.stringify(submitted) : `run ${submitted.runId} ${submitted.created ? 'submitted' : 'already existed (same idempotency key and spec)'}`);
+        say(options.quiet ? submitted.runId : json() ? JSON.stringify(submitted) : `run ${submitted.runId} ${submitted.created ? 'submitted' : 'already existed (same idempotency key and spec)'}`);
         return;
       }
+      // With --quiet the run id is the only line: no progress, no summary (the exit code tells).
       const following = followingInterrupts(submitted.runId);
-      if (!json()) say(`run ${submitted.runId}`);
-      const progress = new RunProgress(await cairn.items(submitted.runId), progressOutput(json()));
+      if (options.quiet) say(submitted.runId);
+      else if (!json()) say(`run ${submitted.runId}`);
+      const progress = new RunProgress(await cairn.items(submitted.runId), progressOutput(json() || options.quiet === true));
       const run = await cairn.waitForRun(submitted.runId, { signal: following.signal, onEvent: (event) => progress.onEvent(event) });
       progress.done();
       if (following.stopped()) return;
-      say(json() ? JSON.stringify(run) : `run ${run.state}: ${run.itemsFinished}/${run.itemsTotal} items finished, ${run.itemsFailed} failed`);
+      if (!options.quiet) say(json() ? JSON.stringify(run) : `run ${run.state}: ${run.itemsFinished}/${run.itemsTotal} items finished, ${run.itemsFailed} failed`);
       process.exitCode = run.state === 'succeeded' ? 0 : 1;
     });
 

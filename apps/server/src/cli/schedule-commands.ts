@@ -1,3 +1,4 @@
+import { decodeRunSpec } from '@cairn/protocol';
 import { addRemoveCommand, clientOf, json, program, readInputFile, say, sayList } from './cli-program.ts';
 
 /** `cairn schedule add|list|rm`: cron schedules of a running server. */
@@ -15,7 +16,7 @@ export function addScheduleCommands(): void {
     .option('--server <url>', 'the server')
     .action(async (file: string, options: { id: string; cron: string; timeZone?: string; catchUp?: string; overlap?: string; server?: string }) => {
       const catchUp = options.catchUp?.startsWith('all:') ? { all: Number(options.catchUp.slice(4)) } : options.catchUp;
-      const added = await clientOf(options.server).addSchedule({ scheduleId: options.id, cron: options.cron, spec: readInputFile(file, 'the run spec').toString('utf8'), ...(options.timeZone ? { timeZone: options.timeZone } : {}), ...(catchUp ? { catchUp } : {}), ...(options.overlap ? { overlap: options.overlap } : {}) });
+      const added = await clientOf(options.server).addSchedule({ scheduleId: options.id, cron: options.cron, spec: decodeRunSpec(readInputFile(file, 'the run spec'), file), ...(options.timeZone ? { timeZone: options.timeZone } : {}), ...(catchUp ? { catchUp } : {}), ...(options.overlap ? { overlap: options.overlap } : {}) });
       say(json() ? JSON.stringify(added) : `schedule ${options.id} added; next slot ${String(added['nextSlot'])}`);
     });
   schedule

@@ -1,4 +1,4 @@
-import { loadRunSpec } from '@cairn/protocol';
+import { CairnError, decodeRunSpec, loadRunSpec, parseDuration } from '@cairn/protocol';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { configOption, json, program, readInputFile, say } from './cli-program.ts';
 
@@ -41,7 +41,7 @@ export function addServerCommands(): void {
     .argument('<spec>', 'a run spec, YAML or JSON')
     .description('check a run spec and report every problem with its JSON path')
     .action((file: string) => {
-      const { spec, digest } = loadRunSpec(readInputFile(file, 'the run spec').toString('utf8'), { source: file });
+      const { spec, digest } = loadRunSpec(decodeRunSpec(readInputFile(file, 'the run spec'), file), { source: file });
       if (json()) say(JSON.stringify({ valid: true, name: spec.name, items: spec.items.length, digest }));
       else say(`valid: run "${spec.name}", ${spec.items.length} items, spec digest ${digest}`);
     });
@@ -51,22 +51,42 @@ export function addServerCommands(): void {
     .description('run the server: the engine and its HTTP API on server.host:server.port (tokens required off loopback)')
     .action(async () => {
       const loaded = loadServerConfig(configOption());
+      const { host, port, auth, timeouts } = loaded.config.server;
+      const { lockDataDirectory } = await import('./data-directory-lock.ts');
+      const lock = lockDataDirectory(loaded.paths.dataDirectory);
       // With --json, standard output is the one JSON document: the log goes to standard error.
       const { createServerLogger } = await import('../logging/server-logger.ts');
       const logger = createServerLogger({ level: loaded.config.server.logLevel, ...(json() ? { destination: 2, pretty: process.stderr.isTTY === true } : {}) });
-      const [{ composeServer }, { buildHttpApi }] = await Promise.all([import('../composition/compose-server.ts'), import('../http/http-server.ts')]);
+      const [{ composeServer }, { buildHttpApi }, { isLoopback }] = await Promise.all([import('../composition/compose-server.ts'), import('../http/http-server.ts'), import('../http/loopback.ts')]);
       const composition = await composeServer(loaded, { logger });
-      const app = await buildHttpApi({ composition, host: loaded.config.server.host, auth: loaded.config.server.auth, logger });
+      if (auth === 'tokens' && !isLoopback(host) && !composition.tokens.hasLiveTokens()) {
+        await composition.close();
+        lock.release();
+        throw new CairnError('CAIRN_CONFIG_INVALID', `server.host ${host} is reachable from other machines and there is no token to let anyone in: make one first with \`cairn token create --name me --scope admin\`, or bind 127.0.0.1.`, { path: 'config.server.host' });
+      }
+      const ms = (text: string) => parseDuration(text);
+      const app = await buildHttpApi({ composition, host, auth, logger, timeouts: { idleMs: ms(timeouts.idle), headersMs: ms(timeouts.headers), requestMs: ms(timeouts.request), keepAliveMs: ms(timeouts.keepAlive) } });
       composition.engine.start();
       composition.webhookDispatcher.start();
-      const address = await app.listen({ host: loaded.config.server.host, port: loaded.config.server.port });
-      say(json() ? JSON.stringify({ listening: address }) : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}); Ctrl-C stops`);
       const stop = async () => {
+        // Bounded: idle connections close now; requests and event streams still open when the
+        // grace ends are cut, so one silent client can never keep the process alive.
+        const cut = setTimeout(() => app.server.closeAllConnections(), ms(timeouts.shutdownGrace));
+        app.server.closeIdleConnections();
         await app.close();
+        clearTimeout(cut);
         await composition.close();
+        lock.release();
         process.exit(0);
       };
+      // Before the announcement: whoever reads "cairn serving" may signal at once, and a signal
+      // with no handler yet would kill the server instead of stopping it.
       process.once('SIGINT', () => void stop());
       process.once('SIGTERM', () => void stop());
+      await app.listen({ host, port });
+      // The address it really bound (0.0.0.0 is every interface, not 127.0.0.1).
+      const bound = app.server.address();
+      const address = typeof bound === 'object' && bound !== null ? `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}` : String(bound);
+      say(json() ? JSON.stringify({ listening: address }) : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}); Ctrl-C stops`);
     });
 }

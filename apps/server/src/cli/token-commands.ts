@@ -12,7 +12,7 @@ export function addTokenCommands(): void {
   token
     .command('create')
     .requiredOption('--name <name>', 'what the token is for')
-    .requiredOption('--scope <scope...>', `scopes: ${tokenScopes.join(', ')}`)
+    .requiredOption('--scope <scope...>', `scopes: ${tokenScopes.join(', ')}; secrets:use:NAME lets its runs use secret NAME (secrets:use:* every secret)`)
     .description('make a token; it is shown once')
     .action((options: { name: string; scope: string[] }) => {
       const created = new TokenStore(loadServerConfig(configOption()).paths.tokens).create(options.name, options.scope);

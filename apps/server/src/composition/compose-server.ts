@@ -2,7 +2,7 @@ import type { AuditAnchorV1, AuthorizerV1, CipherV1, ExecutorV1, Logger, PublicK
 import { TokenAuthorizer } from '../auth/token-authorizer.ts';
 import { TokenStore } from '../auth/token-store.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
-import type { Engine } from '@cairn/engine';
+import type { Engine, EngineObserver } from '@cairn/engine';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { WebhookDispatcher } from '../webhooks/webhook-dispatcher.ts';
 import { WebhookEndpoints } from '../webhooks/webhook-endpoints.ts';
@@ -67,8 +67,10 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     }),
   };
   const metrics = new ServerMetrics();
+  // OpenTelemetry is imported only when traces are configured.
+  const tracing = config.telemetry.traces ? await (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger) : undefined;
   const engine = createEngine({
-    observer: metrics.observer,
+    observer: tracing ? bothObservers(metrics.observer, tracing.observer) : metrics.observer,
     database: paths.database,
     executors,
     storage,
@@ -81,6 +83,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     ...(options.logger ? { logger: options.logger } : {}),
   });
   metrics.watch(engine);
+  tracing?.start(engine);
   const tokens = new TokenStore(paths.tokens);
   const webhookStore = new WebhookStore(paths.webhooks);
   const webhooks = new WebhookEndpoints({ store: webhookStore, cipher, audit: engine.audit });
@@ -88,8 +91,22 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const close = async () => {
     // The dispatcher reads the engine's database: it stops first.
     await webhookDispatcher.stop();
+    await tracing?.stop();
     await engine.close();
     webhookStore.close();
   };
   return { engine, storage, signer, cipher, anchors, signingKey, tokens, authorizer: new TokenAuthorizer(tokens), metrics, webhooks, webhookDispatcher, close };
+}
+
+/** Both observers hear every hook either has (the engine takes one). */
+function bothObservers(first: EngineObserver, second: EngineObserver): EngineObserver {
+  const hooks = ['attemptStarted', 'attemptEnded', 'anchorFailed'] as const;
+  return Object.fromEntries(
+    hooks.flatMap((hook) => {
+      const one = first[hook] as ((event: unknown) => void) | undefined;
+      const other = second[hook] as ((event: unknown) => void) | undefined;
+      if (!one && !other) return [];
+      return [[hook, (event: unknown) => (one?.(event), other?.(event))]];
+    }),
+  ) as EngineObserver;
 }

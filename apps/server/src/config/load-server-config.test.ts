@@ -33,7 +33,7 @@ test('paths are relative to the config file, default under the data directory, a
   const directory = configIn(JSON.stringify({ dataDirectory: './data', signer: { keyFile: '/etc/cairn/signing.pem' } }), 'cairn.config.json');
   const loaded = loadServerConfig({ directory, env: { CAIRN_PORT: '8123', CAIRN_SANDBOX: 'none', CAIRN_LOG_LEVEL: 'debug' } });
   expect(loaded.paths).toMatchObject({ dataDirectory: join(directory, 'data'), database: join(directory, 'data', 'cairn.db'), storage: join(directory, 'data', 'storage'), signingKey: '/etc/cairn/signing.pem' });
-  expect(loaded.config.server).toEqual({ host: '127.0.0.1', port: 8123, auth: 'tokens', logLevel: 'debug' });
+  expect(loaded.config.server).toEqual({ host: '127.0.0.1', port: 8123, auth: 'tokens', logLevel: 'debug', timeouts: { idle: '60s', headers: '10s', request: '60s', keepAlive: '5s', shutdownGrace: '10s' } });
   expect(loaded.config.executor.sandbox).toBe('none');
   expect(loadServerConfig({ directory, env: {} }).config.server.logLevel).toBe('info');
   expect(() => loadServerConfig({ directory, env: { CAIRN_LOG_LEVEL: 'loud' } })).toThrow(expect.objectContaining({ path: 'config.server.logLevel' }));

@@ -2,15 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { AuditEntry, VerificationReport } from '@cairn/core';
+import type { AuditEntry, RunSpecV1, VerificationReport } from '@cairn/core';
 import { createCairnClient, type CairnClient, type RunView } from '@cairn/client';
-import { isCairnError, parseRunSpec } from '@cairn/protocol';
+import { isCairnError, loadRunSpec } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/worker';
 import { initServer } from '../cli/init-server.ts';
 import { RunProgress, type ProgressOutput } from '../cli/run-progress.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { formatVerificationReport } from '../evidence/format-verification-report.ts';
+import { serverAnchors } from '../evidence/server-trust.ts';
 import { verifyEvidence } from '../evidence/verify-evidence.ts';
 import { buildHttpApi } from '../http/http-server.ts';
 import { demoFiles } from './demo-files.ts';
@@ -82,7 +83,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     commitAll(repository);
     const snapshot = await snapshotWorkspace(repository);
     const digest = await cairn.uploadBlob(snapshot.bytes);
-    const spec = { ...(parseRunSpec(readFileSync(files.runSpec, 'utf8'), { source: files.runSpec }) as object), workspace: { snapshot: digest } };
+    const spec: RunSpecV1 = { ...loadRunSpec(readFileSync(files.runSpec, 'utf8'), { source: files.runSpec }).spec, workspace: { snapshot: digest } };
     say('');
     say(`$ cairn submit run.yaml --workspace ${repository} --wait`);
     say(`workspace: ${snapshot.entries} files, ${digest}`);
@@ -104,9 +105,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     writeFileSync(bundle, bytes);
     say('');
     say(`evidence bundle of run ${first.runId} (GET /v1/runs/${first.runId}/bundle) written to ${bundle}; the server's data and the sample are in ${directory}`);
-    const verify = await verifyEvidence(bytes, { trustedKeyIds: [init.keyId], online: true });
+    // The key pinned at init and the anchors of the demo server's own config: what a verifier
+    // trusts, never what the bundle says about itself.
+    const anchors = serverAnchors(loaded);
+    const verify = await verifyEvidence(bytes, { trustedKeyIds: [init.keyId], anchors });
     say('');
-    say(`$ cairn verify ${bundle} --trusted-key ${init.keyId} --online`);
+    say(`$ cairn verify ${bundle} --trusted-key ${init.keyId} --online ${anchors.map((anchor) => `--anchor ${anchor.name}`).join(' ')}`);
     for (const line of formatVerificationReport(verify)) say(line);
     return { directory, sandbox: sandboxed ? 'bubblewrap' : 'none', runId: first.runId, state: first.state, againRunId: again.runId, againState: again.state, patches, reusedItem, bundle, trustedKeyId: init.keyId, verify };
   } finally {
@@ -120,7 +124,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
  * approval. The event stream replays the run from its start, so an item that asked for approval
  * before the stream opened is still seen.
  */
-async function submitAndFollow(cairn: CairnClient, spec: object, options: DemoOptions): Promise<RunView> {
+async function submitAndFollow(cairn: CairnClient, spec: RunSpecV1, options: DemoOptions): Promise<RunView> {
   const { runId } = await cairn.submit(spec);
   options.say(`run ${runId}`);
   const progress = new RunProgress(await cairn.items(runId), options.progress);

@@ -1,22 +1,30 @@
-import type { VerificationReport } from '@cairn/core';
-import { verifyBundle } from '@cairn/audit';
+import type { PublicKeyRecord, VerificationReport } from '@cairn/core';
+import { verifyBundle, type TrustedAnchor } from '@cairn/audit';
 
-/** How `cairn verify` (and `cairn demo`) verify a bundle. */
+/** How `cairn verify` (and `cairn demo`) verify a bundle: with what the caller trusts, never what the bundle says. */
 export interface VerifyEvidenceOptions {
-  /** Key ids the checkpoint must be signed by (`--trusted-key`); without them the bundle's own keys are used and the claim says so. */
+  /** Public keys the checkpoint may be signed by (`--trusted-key-file`, the server's own key). */
+  readonly trustedKeys?: readonly PublicKeyRecord[];
+  /** Key ids the checkpoint may be signed by (`--trusted-key`). Without any key the verdict is `untrusted-signer`. */
   readonly trustedKeyIds?: readonly string[];
-  /** Also read each anchor live (`--online`); otherwise nothing leaves this machine's memory. */
-  readonly online?: boolean;
+  /** Anchors read live (`--online`): from the server's config or `--anchor`, never the bundle's receipts. */
+  readonly anchors?: readonly TrustedAnchor[];
+}
+
+/** Verifies an evidence bundle's bytes. Never throws for a bad bundle. */
+export async function verifyEvidence(bytes: Uint8Array, options: VerifyEvidenceOptions = {}): Promise<VerificationReport> {
+  return verifyBundle(bytes, {
+    ...(options.trustedKeys && options.trustedKeys.length > 0 ? { trustedKeys: options.trustedKeys } : {}),
+    ...(options.trustedKeyIds && options.trustedKeyIds.length > 0 ? { pinnedKeyIds: options.trustedKeyIds } : {}),
+    ...(options.anchors && options.anchors.length > 0 ? { trustedAnchors: options.anchors } : {}),
+  });
 }
 
 /**
- * Verifies an evidence bundle's bytes: offline, or with its anchors read live (the anchor reader,
- * and the local seams it opens, are loaded only then). Never throws for a bad bundle.
+ * The exit code of a verification: 0 verified, 1 a check failed, 4 nothing failed but no trusted
+ * key was given (self-consistent, signer not trusted). 2 (bad input) and 3 (anything else) come
+ * from the command line itself.
  */
-export async function verifyEvidence(bytes: Uint8Array, options: VerifyEvidenceOptions = {}): Promise<VerificationReport> {
-  const readAnchor = options.online ? (await import('./read-anchor-live.ts')).readAnchorLive : undefined;
-  return verifyBundle(bytes, {
-    ...(options.trustedKeyIds && options.trustedKeyIds.length > 0 ? { pinnedKeyIds: options.trustedKeyIds } : {}),
-    ...(readAnchor ? { readAnchor } : {}),
-  });
+export function verificationExitCode(report: VerificationReport): number {
+  return report.verdict === 'verified' ? 0 : report.verdict === 'failed' ? 1 : 4;
 }

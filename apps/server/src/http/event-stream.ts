@@ -7,15 +7,24 @@ import type { Engine } from '@cairn/engine';
  * The engine's stream reads at this client's pace: a slow client holds no buffer in the server and
  * stalls nobody; a disconnect ends its stream.
  */
-export async function streamEvents(engine: Engine, request: FastifyRequest, reply: FastifyReply, runId?: string): Promise<void> {
+export async function streamEvents(engine: Engine, request: FastifyRequest, reply: FastifyReply, options: { readonly runId?: string; readonly stillAllowed?: (() => Promise<boolean>) | undefined } = {}): Promise<void> {
+  const { runId, stillAllowed } = options;
   const header = request.headers['last-event-id'];
   const query = (request.query as { after?: string }).after;
   const after = Number(typeof header === 'string' && header !== '' ? header : (query ?? -1));
   const controller = new AbortController();
   request.raw.on('close', () => controller.abort());
   reply.hijack();
+  // A stream waits for events as long as it is open: the idle timeout of other connections is not its.
+  request.raw.socket.setTimeout(0);
   reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   reply.raw.write(': cairn events\n\n');
+  // A comment every 15 s while nothing happens: the connection is never idle (the server's idle
+  // timeout, proxies), and a client learns quickly that a silent server is gone.
+  const heartbeat = setInterval(() => {
+    if (!reply.raw.writableNeedDrain) reply.raw.write(': keep-alive\n\n');
+  }, heartbeatMs);
+  heartbeat.unref();
   // Events that come together (a page the engine read) leave in one socket write, not one each:
   // the socket is corked at the first and uncorked once this tick's events are written.
   let corked = false;
@@ -25,6 +34,9 @@ export async function streamEvents(engine: Engine, request: FastifyRequest, repl
   };
   try {
     for await (const event of engine.events({ after: Number.isSafeInteger(after) ? after : -1, signal: controller.signal, ...(runId === undefined ? {} : { runId }) })) {
+      // The credential is asked again before each event: a token revoked while its stream is open
+      // gets nothing more (the token store rereads its file only when the file changed).
+      if (stillAllowed && !(await stillAllowed())) break;
       if (!corked) {
         corked = true;
         reply.raw.cork();
@@ -39,6 +51,9 @@ export async function streamEvents(engine: Engine, request: FastifyRequest, repl
       }
     }
   } finally {
+    clearInterval(heartbeat);
     reply.raw.end();
   }
 }
+
+const heartbeatMs = 15_000;

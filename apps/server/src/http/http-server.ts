@@ -1,7 +1,7 @@
 import fastifySwagger from '@fastify/swagger';
 import type { AuditActor } from '@cairn/core';
 import { serializeEvidenceBundle } from '@cairn/audit';
-import { blobKey, CairnError, sha256Digest } from '@cairn/protocol';
+import { blobKey, CairnError, decodeRunSpec, sha256Digest } from '@cairn/protocol';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -12,7 +12,8 @@ import { registerDocsRoutes } from './docs-routes.ts';
 import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
-import { isLoopback } from './loopback.ts';
+import { secretGrantsOf } from '../auth/token-scopes.ts';
+import { isLoopback, loopbackPeerUid } from './loopback.ts';
 import { transformComponents } from './openapi-components.ts';
 import { openApiSecurityComponents, openApiTags, transformWithScopes } from './openapi-scopes.ts';
 import { bytesAnswer, declareErrorResponses, itemViewSchema, runViewSchema, submitResultSchema } from './response-schemas.ts';
@@ -30,7 +31,11 @@ export interface HttpApiOptions {
   readonly auth?: 'tokens' | 'loopback-operator';
   /** The server's logger (`createServerLogger`): one line per request; none by default (tests). */
   readonly logger?: FastifyBaseLogger;
+  /** Connection timeouts in milliseconds (`server.timeouts`); the defaults of the config otherwise. */
+  readonly timeouts?: { readonly idleMs: number; readonly headersMs: number; readonly requestMs: number; readonly keepAliveMs: number };
 }
+
+const defaultTimeouts = { idleMs: 60_000, headersMs: 10_000, requestMs: 60_000, keepAliveMs: 5_000 };
 
 /** The one operator of a loopback-only server: who every audit entry of its requests names. */
 const operator: AuditActor = { kind: 'user', id: 'operator', via: 'http' };
@@ -54,11 +59,19 @@ const digestParams = z.strictObject({ digest: z.string().regex(/^sha256:[0-9a-f]
  */
 export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   const auth = options.auth ?? 'tokens';
+  const serverUid = process.getuid?.() ?? 0;
   if (auth === 'loopback-operator' && !isLoopback(options.host)) {
     throw new CairnError('CAIRN_CONFIG_INVALID', `server.auth 'loopback-operator' lets anyone who reaches the server act as its operator: it binds loopback only, not ${options.host}. Bind 127.0.0.1, or use auth: tokens.`, { path: 'config.server.host' });
   }
   const { engine, storage, signingKey, authorizer } = options.composition;
+  const timeouts = options.timeouts ?? defaultTimeouts;
   const app: HttpApp = Fastify({
+    // A connection that says nothing is closed: 300 silent sockets once held every file handle.
+    connectionTimeout: timeouts.idleMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    requestTimeout: timeouts.requestMs,
+    // Node refuses a headers timeout longer than the request timeout.
+    http: { headersTimeout: Math.min(timeouts.headersMs, timeouts.requestMs), connectionsCheckingInterval: Math.min(1_000, timeouts.headersMs) },
     // Requests are logged by logRequests (method and path only); Fastify's own request lines are off.
     ...(options.logger ? { loggerInstance: options.logger, logController: new LogController({ disableRequestLogging: true }) } : { logger: false }),
     bodyLimit,
@@ -74,11 +87,20 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.setErrorHandler((error, request, reply) => replyWithError(error instanceof Error ? error : new Error(String(error)), request, reply));
   // Who each request acts as: the token's actor after its scope is checked, or the operator.
   app.decorateRequest('actor', null);
+  app.decorateRequest('secretGrants', null);
   app.addHook('onRequest', async (request) => {
     const action = (request.routeOptions.config as { action?: string } | undefined)?.action;
     if (action === undefined) return;
     if (auth === 'loopback-operator') {
+      // Being on this machine is not being its operator: a sandbox (its own uid) or another user
+      // reaching the loopback port is refused; only the user the server runs as is the operator.
+      const uid = loopbackPeerUid(request.raw.socket);
+      if (uid === null || uid !== serverUid) {
+        engine.audit.append({ actor: { kind: 'system', id: uid === null ? 'unknown-local-user' : `uid:${uid}`, via: 'http' }, action: 'access.denied', entity: { kind: 'server', id: 'operator' }, outcome: 'denied', data: { action, reason: 'loopback-operator: not the server\'s user' } });
+        throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: in loopback-operator mode only the user the server runs as (uid ${serverUid}) is its operator, and this connection ${uid === null ? 'could not be traced to a user' : `comes from uid ${uid}`} (a sandbox, or another user). Use a token (auth: tokens).`, { details: { action } });
+      }
       request.actor = operator;
+      request.secretGrants = 'all';
       return;
     }
     const header = request.headers.authorization;
@@ -94,10 +116,30 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${decision.reason}.`, { details: { action } });
     }
     request.actor = actor;
+    request.secretGrants = secretGrantsOf(principal.scopes);
   });
   app.setNotFoundHandler((request, reply) => replyWithError(new CairnError('CAIRN_NOT_FOUND', `There is no ${request.method} ${request.url.split('?')[0]}; see /openapi.json for what this server answers.`), request, reply));
-  // Run specs may come as YAML text; JSON bodies are parsed by Fastify.
-  app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  // A run spec, JSON or YAML, reaches the spec parser as the text it was sent: one rule for every
+  // surface (strict UTF-8, prototype keys and NULs refused naming their JSON path). Other JSON
+  // bodies are Fastify's, which refuses prototype keys outright.
+  const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
+  const isRunSpec = (request: { method: string; routeOptions: { url?: string | undefined } }) => request.method === 'POST' && request.routeOptions.url === '/v1/runs';
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    try {
+      if (isRunSpec(request)) return done(null, decodeRunSpec(body as Buffer, 'the request body'));
+      defaultJsonParser(request, (body as Buffer).toString('utf8'), done);
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+  app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'buffer' }, (_request, body, done) => {
+    try {
+      done(null, decodeRunSpec(body as Buffer, 'the request body'));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
   await app.register(fastifySwagger, {
     // servers: `/`, the server that served the document, so a client resolves paths against it.
     openapi: { openapi: '3.1.0', info: { title: 'Cairn', version: '0.1.0', description: 'Run AI-agent work unattended, and prove what ran.', license: { name: 'Apache-2.0', identifier: 'Apache-2.0' } }, servers: [{ url: '/', description: 'This server' }], tags: [...openApiTags], components: openApiSecurityComponents },
@@ -112,12 +154,18 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     reply.type(options.composition.metrics.registry.contentType).send(await options.composition.metrics.registry.metrics()),
   );
   app.get('/healthz', { schema: { operationId: 'checkHealth', summary: 'The process is up', response: { 200: z.strictObject({ ok: z.boolean() }) } } }, async () => ({ ok: true }));
-  app.get('/readyz', { schema: { operationId: 'checkReadiness', summary: 'The engine answers', response: { 200: z.strictObject({ ready: z.boolean(), auditEntries: z.int() }) } } }, async () => ({ ready: true, auditEntries: engine.audit.size }));
+  // Not ready (503) while the engine cannot do its work, e.g. the disk under its database is full:
+  // it says why and since when, so a load balancer stops sending work and an operator knows what to fix.
+  const readiness = z.strictObject({ ready: z.boolean(), reason: z.string().optional(), since: z.string(), auditEntries: z.int() });
+  app.get('/readyz', { schema: { operationId: 'checkReadiness', summary: 'The engine can do its work (503 with the reason when it cannot, e.g. storage full)', response: { 200: readiness, 503: readiness } } }, async (_request, reply) => {
+    const health = engine.health();
+    return reply.status(health.ready ? 200 : 503).send({ ...health, auditEntries: engine.audit.size });
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.post('/v1/runs', { config: { action: 'runs.submit' }, schema: { operationId: 'submitRun', summary: 'Submit a run (JSON, or YAML as application/yaml); Idempotency-Key makes it safe to retry', headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).passthrough(), response: { 200: submitResultSchema, 201: submitResultSchema } } }, async (request, reply) => {
     const key = request.headers['idempotency-key'];
-    const result = engine.submit(request.body, { actor: request.actor!, source: 'the request body', ...(typeof key === 'string' ? { idempotencyKey: key } : {}) });
+    const result = engine.submit(request.body, { actor: request.actor!, source: 'the request body', secretGrants: request.secretGrants ?? [], ...(typeof key === 'string' ? { idempotencyKey: key } : {}) });
     return reply.status(result.created ? 201 : 200).send(result);
   });
   app.get('/v1/runs/:runId', { config: { action: 'runs.read' }, schema: { operationId: 'getRun', summary: 'A run', params: runParams, response: { 200: runViewSchema } } }, async (request) => {
@@ -157,8 +205,15 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerAuditRoutes(app, options.composition);
   registerDocsRoutes(app, options.composition);
   registerWebhookRoutes(app, options.composition);
-  app.get('/v1/events', { config: { action: 'events.read' }, schema: { operationId: 'streamEvents', summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)', response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply));
-  app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { operationId: 'streamRunEvents', summary: "A run's events, as server-sent events", params: runParams, response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply, request.params.runId));
+  // Whether the token a stream was opened with is still live (loopback-operator streams have none).
+  const stillAllowed = (request: { headers: { authorization?: string | undefined } }) => {
+    const header = request.headers.authorization;
+    if (auth !== 'tokens' || typeof header !== 'string') return undefined;
+    const credential = header.slice('Bearer '.length).trim();
+    return async () => (await authorizer.authenticate(credential)) !== null;
+  };
+  app.get('/v1/events', { config: { action: 'events.read' }, schema: { operationId: 'streamEvents', summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)', response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply, { stillAllowed: stillAllowed(request) }));
+  app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { operationId: 'streamRunEvents', summary: "A run's events, as server-sent events", params: runParams, response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply, { runId: request.params.runId, stillAllowed: stillAllowed(request) }));
   // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   app.post('/v1/blobs', { config: { action: 'runs.submit' }, schema: { operationId: 'storeBlob', summary: 'Store bytes (a workspace snapshot) by their digest; returns it', response: { 201: z.strictObject({ digest: z.string(), bytes: z.int() }) } } }, async (request, reply) => {
@@ -182,5 +237,7 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who the request acts as, once authenticated (routes with an action only). */
     actor: AuditActor | null;
+    /** The secrets the request's principal may hand to the runs it submits (`secrets:use:` scopes). */
+    secretGrants: 'all' | string[] | null;
   }
 }

@@ -1,12 +1,13 @@
 // GET /v1/runs over a real composition on a loopback port: pages newest first, filters, and every
 // bad query parameter named.
+import type { RunSpecV1 } from '@cairn/core';
 import { createCairnClient, type RunView } from '@cairn/client';
 import { expect, test } from 'vitest';
 import { expectQueryRefusals } from './query-refusals.test-support.ts';
 import { runningServers } from './running-server.test-support.ts';
 
 const serve = runningServers();
-const spec = (name: string) => ({ version: 1, name, items: [{ id: 'one', runtime: { kind: 'command', argv: ['/bin/true'] } }] });
+const spec = (name: string): RunSpecV1 => ({ version: 1, name, items: [{ id: 'one', runtime: { kind: 'command', argv: ['/bin/true'] } }] });
 
 test('pages through every run once, newest first, and filters by state', { timeout: 60_000 }, async () => {
   const { base, operatorToken, composition } = await serve();
@@ -32,6 +33,11 @@ test('pages through every run once, newest first, and filters by state', { timeo
   expect(seen.find((run) => run.name === 'run-4')).toMatchObject({ state: 'succeeded', itemsTotal: 1, itemsSucceeded: 1, itemsReused: 0, submittedBy: expect.stringMatching(/^token:/), finishedAt: expect.any(String) });
   expect((await client.runs({ state: 'succeeded' })).runs).toHaveLength(5);
   expect((await client.runs({ state: 'failed' })).runs).toEqual([]);
+  // The client's iterator walks the same pages for its caller.
+  const iterated: string[] = [];
+  for await (const run of client.allRuns({ limit: 2 })) iterated.push(run.runId);
+  expect(iterated).toEqual(seen.map((run) => run.runId));
+  for await (const run of client.allRuns({ state: 'failed' })) throw new Error(`no run failed, yet ${run.runId} came back`);
 });
 
 test('a bad query parameter is CAIRN_PAYLOAD_INVALID naming query.<name>; reading runs needs runs:read', { timeout: 30_000 }, async () => {

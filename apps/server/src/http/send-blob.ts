@@ -1,7 +1,15 @@
 import { Readable } from 'node:stream';
 import type { StorageProviderV1 } from '@cairn/core';
-import { blobKey, CairnError } from '@cairn/protocol';
+import { blobKey, CairnError, isCairnError } from '@cairn/protocol';
 import type { FastifyReply } from 'fastify';
+
+/**
+ * Digests whose stored content failed its check while being streamed, per storage. Once the
+ * answer's 200 has gone, a mismatch can only cut the connection; the next request for that
+ * digest (a client retries a cut download once) reads the whole object first, so it is answered
+ * as the CAIRN_DIGEST_MISMATCH it is, before any byte.
+ */
+const alteredDigests = new WeakMap<StorageProviderV1, Set<string>>();
 
 /**
  * Answers with the blob stored under `digest`: streamed in chunks when the storage can
@@ -11,17 +19,30 @@ import type { FastifyReply } from 'fastify';
  */
 export async function sendBlob(reply: FastifyReply, storage: StorageProviderV1, digest: string, contentType: string, notFound: () => CairnError): Promise<FastifyReply> {
   const key = blobKey(digest);
-  void reply.type(contentType).header('x-cairn-digest', digest);
-  if (storage.capabilities.stream === true && storage.getStream !== undefined) {
+  const altered = alteredDigests.get(storage) ?? alteredDigests.set(storage, new Set()).get(storage)!;
+  if (storage.capabilities.stream === true && storage.getStream !== undefined && !altered.has(digest)) {
     // The length first: once getStream has opened the object, nothing may fail before the stream
     // is handed on (an iterator never started would never close its file).
     const metadata = await storage.head(key);
     if (metadata === null) throw notFound();
     const chunks = await storage.getStream(key);
     if (chunks === null) throw notFound();
-    return reply.header('content-length', metadata.size).send(Readable.from(chunks, { objectMode: false }));
+    void reply.type(contentType).header('x-cairn-digest', digest);
+    return reply.header('content-length', metadata.size).send(Readable.from(noticingMismatch(chunks, () => altered.add(digest)), { objectMode: false }));
   }
+  // Whole, and checked before the answer starts: a mismatch is a 422 naming the digest.
   const bytes = await storage.get(key);
   if (bytes === null) throw notFound();
+  altered.delete(digest);
+  void reply.type(contentType).header('x-cairn-digest', digest);
   return reply.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
+async function* noticingMismatch(chunks: AsyncIterable<Uint8Array>, onMismatch: () => void): AsyncGenerator<Uint8Array> {
+  try {
+    yield* chunks;
+  } catch (error) {
+    if (isCairnError(error, 'CAIRN_DIGEST_MISMATCH')) onMismatch();
+    throw error;
+  }
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { tokenScopes } from '../auth/token-scopes.ts';
+import { secretGrantPattern, tokenScopes } from '../auth/token-scopes.ts';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
 import { tokenViewSchema } from './response-schemas.ts';
@@ -19,7 +19,7 @@ export function registerTokenRoutes(app: HttpApp, { engine, tokens }: ServerComp
       operationId: 'createToken',
       summary: 'Make a token; its secret is in this answer only (stored hashed)',
       response: { 201: z.strictObject({ token: z.string(), record: tokenViewSchema }) },
-      body: z.strictObject({ name: z.string().regex(/^[\w .-]{1,64}$/, 'must be 1 to 64 letters, digits, spaces, ".", "_" or "-"'), scopes: z.array(z.enum(tokenScopes)).min(1).max(tokenScopes.length) }),
+      body: z.strictObject({ name: z.string().regex(/^[\w .-]{1,64}$/, 'must be 1 to 64 letters, digits, spaces, ".", "_" or "-"'), scopes: z.array(z.union([z.enum(tokenScopes), z.string().regex(secretGrantPattern, 'must be a scope, or secrets:use:NAME (secrets:use:* for every secret)')])).min(1).max(256) }),
     },
   }, async (request, reply) => {
     const created = tokens.create(request.body.name, request.body.scopes);

@@ -1,11 +1,15 @@
 import type { Engine, EngineObserver } from '@cairn/engine';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { VERSION } from '../version.ts';
 
 /**
  * The server's Prometheus metrics: runs and items by state, queue depth, live attempts and
- * anchoring lag read from the engine at each scrape; dispatch latency, attempt outcomes and anchor
- * failures as the engine reports them (`observer`); HTTP requests by route, method and status.
- * One registry per server, so two servers in one process never mix their numbers.
+ * anchoring lag read from the engine at each scrape; dispatch latency, attempt outcomes and
+ * durations, and anchor failures as the engine reports them (`observer`); HTTP requests by route,
+ * method and status; `cairn_build_info`; and prom-client's process and Node.js metrics under their
+ * standard names (`process_*`, `nodejs_*`), unprefixed, because that is what the usual Node.js
+ * dashboards and alerts query. One registry per server, so two servers in one process never mix
+ * their numbers (the process metrics of both describe the same process).
  */
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -18,13 +22,21 @@ export class ServerMetrics {
     const registry = this.registry;
     const dispatch = new Histogram({ name: 'cairn_dispatch_latency_seconds', help: 'From an item becoming ready to its attempt starting', labelNames: ['executor'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300], registers: [registry] });
     const ended = new Counter({ name: 'cairn_attempts_ended_total', help: 'Attempts that ended, by outcome', labelNames: ['executor', 'outcome'], registers: [registry] });
+    // Attempts run from milliseconds (a cached pure item) to hours (a long build).
+    const durations = new Histogram({ name: 'cairn_attempt_duration_seconds', help: 'From an attempt\'s dispatch to its end, by executor and outcome', labelNames: ['executor', 'outcome'], buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14_400], registers: [registry] });
     const anchorFailures = new Counter({ name: 'cairn_anchor_failures_total', help: 'Checkpoint anchorings that failed (each is retried)', registers: [registry] });
     this.#http = new Histogram({ name: 'cairn_http_request_duration_seconds', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10], registers: [registry] });
     this.observer = {
       attemptStarted: (event) => dispatch.observe({ executor: event.executor }, event.waitMs / 1000),
-      attemptEnded: (event) => ended.inc({ executor: event.executor, outcome: event.outcome }),
+      attemptEnded: (event) => {
+        ended.inc({ executor: event.executor, outcome: event.outcome });
+        durations.observe({ executor: event.executor, outcome: event.outcome }, event.durationMs / 1000);
+      },
       anchorFailed: () => anchorFailures.inc(),
     };
+    // The info-metric pattern: constant 1, the facts in labels, so a query can join on them.
+    new Gauge({ name: 'cairn_build_info', help: 'The running server\'s version and Node.js version (always 1)', labelNames: ['version', 'node'], registers: [registry] }).set({ version: VERSION, node: process.version }, 1);
+    collectDefaultMetrics({ register: registry });
     const read = () => this.#engine?.metrics();
     new Gauge({ name: 'cairn_runs', help: 'Runs by state', labelNames: ['state'], registers: [registry], collect() {
       for (const [state, count] of Object.entries(read()?.runs ?? {})) this.set({ state }, count);

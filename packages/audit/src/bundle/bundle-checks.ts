@@ -1,7 +1,9 @@
 import type { X509Certificate } from 'node:crypto';
-import type { AnchorReceipt, AnchoredCheckpoint, Checkpoint, EvidenceBundleV1, VerificationCheckStatus } from '@cairn/core';
+import type { AnchorReceipt, AnchoredCheckpoint, Checkpoint, CheckpointReference, EvidenceBundleV1, GuaranteeTier, VerificationCheckStatus } from '@cairn/core';
 import { canonicalJson, canonicalJsonBytes, digestOfJson, isCairnError, sha256Digest } from '@cairn/protocol';
 import { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt } from '../anchor/signed-receipt.ts';
+import { readTrustedAnchor } from '../anchor/read-trusted-anchor.ts';
+import type { TrustedAnchor } from '../anchor/trusted-anchor.ts';
 import { openCheckpoint, openManifest } from '../checkpoint/checkpoint-envelope.ts';
 import type { TrustedKey } from '../dsse/verify-signature.ts';
 import { decodeBase64Strict } from '../dsse/base64.ts';
@@ -87,7 +89,7 @@ export function checkCheckpointSignature({ bundle, trustedKeys, selfAsserted }: 
   try {
     const checkpoint = openCheckpoint(bundle.checkpoint, trustedKeys);
     const by = bundle.checkpoint.signatures.map((signature) => signature.keyid).find((keyId) => trustedKeys.some((key) => key.record.keyId === keyId));
-    const trust = selfAsserted ? 'a key taken from the bundle itself (proves consistency only; pass trusted keys or pin a key id for more)' : 'a trusted key';
+    const trust = selfAsserted ? 'a key taken from the bundle itself, not trusted (proves consistency only: pass a trusted key or pin its key id to verify)' : 'a trusted key';
     return pass(`checkpoint ${checkpoint.origin}@${checkpoint.treeSize} signed by ${by} — ${trust}`);
   } catch (error) {
     return fail(`$.checkpoint: ${describe(error)}`);
@@ -154,18 +156,29 @@ export async function checkArtifacts({ bundle }: BundleContext, readArtifact?: (
 export interface AnchorCheckOptions {
   /** Checkpoints the verifier trusts from elsewhere (an earlier verification, a witness). */
   readonly knownCheckpoints?: readonly Checkpoint[];
-  /** Reads an anchor live (e.g. `anchor.read`); without it receipts are only checked offline. */
-  readonly readAnchor?: (receipt: AnchorReceipt) => Promise<AnchoredCheckpoint | null>;
+  /**
+   * Anchors the caller trusts, each read live for the bundle's checkpoint (by origin, tree size
+   * and root); each must hold it. Without any, the anchor check is `not-checked`.
+   */
+  readonly trustedAnchors?: readonly TrustedAnchor[];
+  /**
+   * @deprecated Use `trustedAnchors`, which names the anchor and its guarantee. Read as one more
+   * trusted anchor named `readAnchor` with the `detect` guarantee: asked for the checkpoint itself,
+   * never for what a receipt names, and never raising the claim.
+   */
+  readonly readAnchor?: (reference: CheckpointReference) => Promise<AnchoredCheckpoint | null>;
 }
 
-/** The result, and which receipts were confirmed by reading their anchor live. */
+/** The result, and the guarantees (the verifier's own) of the trusted anchors that held the checkpoint live. */
 export interface AnchorCheckResult extends CheckResult {
-  readonly liveGuarantees: readonly AnchorReceipt['guarantee'][];
+  readonly liveGuarantees: readonly GuaranteeTier[];
 }
 
 /**
- * Receipts are signed by a trusted key and name this checkpoint; known checkpoints of the same
- * size have the same root (no equivocation); and, with `readAnchor`, each anchor holds it live.
+ * Receipts in the bundle are signed by a trusted key and name this checkpoint; known checkpoints
+ * of the same size have the same root (no equivocation); and each trusted anchor, read live,
+ * holds this checkpoint. Receipts are checked but never followed: where to read and what an
+ * anchor guarantees come from the caller.
  */
 export async function checkAnchor({ bundle, checkpoint, trustedKeys }: BundleContext, options: AnchorCheckOptions): Promise<AnchorCheckResult> {
   const failed = (detail: string): AnchorCheckResult => ({ ...fail(detail), liveGuarantees: [] });
@@ -192,37 +205,19 @@ export async function checkAnchor({ bundle, checkpoint, trustedKeys }: BundleCon
     if (receipt.envelopeDigest !== envelopeDigest) return failed(`${at}: the receipt anchors envelope ${receipt.envelopeDigest}, not this one (${envelopeDigest})`);
     receipts.push(receipt);
   }
-  if (receipts.length === 0) return { ...notChecked('the bundle holds no anchor receipt'), liveGuarantees: [] };
-  if (!options.readAnchor) {
-    return { ...notChecked(`${receipts.length} signed receipt(s) bound to this checkpoint (${receipts.map((receipt) => receipt.anchor).join(', ')}); anchors not read live`), liveGuarantees: [] };
+  const anchors: TrustedAnchor[] = [...(options.trustedAnchors ?? []), ...(options.readAnchor ? [{ name: 'readAnchor', guarantee: 'detect' as const, read: options.readAnchor }] : [])];
+  if (anchors.length === 0) {
+    const held = receipts.length === 0 ? 'the bundle holds no anchor receipt' : `${receipts.length} signed receipt(s) bound to this checkpoint (${receipts.map((receipt) => receipt.anchor).join(', ')})`;
+    return { ...notChecked(`${held}; no trusted anchor was read live`), liveGuarantees: [] };
   }
   const expected = anchorEnvelopeBytes(bundle.checkpoint);
-  for (const [position, receipt] of receipts.entries()) {
-    const at = `$.anchors[${position}]`;
-    let anchored: AnchoredCheckpoint | null;
-    try {
-      anchored = await options.readAnchor(receipt);
-    } catch (error) {
-      return failed(`${at}: reading ${receipt.location} failed: ${describe(error)}`);
-    }
-    if (!anchored) return failed(`${at}: ${receipt.location} holds no checkpoint for size ${receipt.treeSize}`);
-    if (Buffer.compare(anchored.envelope, expected) !== 0 && !sameTreeHead(anchored.envelope, checkpoint, trustedKeys)) {
-      return failed(`${at}: ${receipt.location} holds a different checkpoint for size ${receipt.treeSize}: equivocation or tampering`);
-    }
-    if (canonicalJson(anchored.receipt) !== canonicalJson(receipt)) return failed(`${at}: the anchor's own receipt differs from the bundle's`);
+  const held: string[] = [];
+  for (const anchor of anchors) {
+    const holding = await readTrustedAnchor(anchor, checkpoint, expected, trustedKeys);
+    if (!holding.held) return failed(holding.detail);
+    held.push(`${anchor.name} (${anchor.guarantee}) holds it at ${holding.location}`);
   }
-  return { ...pass(`read live: ${receipts.map((receipt) => `${receipt.anchor} (${receipt.guarantee}) at ${receipt.location}`).join('; ')}`), liveGuarantees: receipts.map((receipt) => receipt.guarantee) };
-}
-
-// The anchor keeps the first envelope of a tree head; a re-signed envelope of the same head
-// (ECDSA signatures differ each time) is the same checkpoint.
-function sameTreeHead(envelopeBytes: Uint8Array, checkpoint: Checkpoint, trustedKeys: readonly TrustedKey[]): boolean {
-  try {
-    const anchored = openCheckpoint(JSON.parse(new TextDecoder().decode(envelopeBytes)), trustedKeys);
-    return anchored.origin === checkpoint.origin && anchored.treeSize === checkpoint.treeSize && anchored.rootHash === checkpoint.rootHash;
-  } catch {
-    return false;
-  }
+  return { ...pass(`read live: ${held.join('; ')}`), liveGuarantees: anchors.map((anchor) => anchor.guarantee) };
 }
 
 /**

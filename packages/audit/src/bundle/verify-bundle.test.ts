@@ -26,14 +26,17 @@ describe('verifyBundle on an untouched bundle', () => {
     expect(report.claim).toBe('tamper-detecting');
   });
 
-  test('an external-immutable anchor read live and matching gives tamper-evident', async () => {
-    // Stand-in for an S3 Object Lock anchor: same receipts, declared external-immutable and
-    // signed as such by the log key (the guarantee is inside the signed receipt).
+  test('an anchor the verifier declares external-immutable, read live and matching, gives tamper-evident; a receipt declaring it does not', async () => {
+    // Stand-in for an S3 Object Lock anchor: the verifier names it and knows its guarantee. The
+    // receipt's own declaration (signed by the log key, whose holder an anchor must hold in check)
+    // never raises the claim.
     const immutable = await createRunEvidenceWithGuarantee('external-immutable');
-    const report = await verifyBundle(immutable.bytes, { trustedKeys: [immutable.record], readAnchor: immutable.read });
+    const trustedAnchors = [{ name: 'object-lock:stand-in', guarantee: 'external-immutable' as const, read: immutable.read }];
+    const report = await verifyBundle(immutable.bytes, { trustedKeys: [immutable.record], trustedAnchors });
     expect(report).toMatchObject({ valid: true, claim: 'tamper-evident' });
+    expect((await verifyBundle(immutable.bytes, { trustedKeys: [immutable.record], readAnchor: immutable.read })).claim).toBe('tamper-detecting');
     // The same bundle verified with only its own key claims less, and says why.
-    const selfAsserted = await verifyBundle(immutable.bytes, { readAnchor: immutable.read });
+    const selfAsserted = await verifyBundle(immutable.bytes, { trustedAnchors });
     expect(selfAsserted.claim).toBe('tamper-detecting');
     expect(selfAsserted.checks.find((check) => check.name === 'checkpoint-signature')!.detail).toMatch(/taken from the bundle itself/);
   });

@@ -1,5 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
-import type { EvidenceClaim, PublicKeyRecord, VerificationCheck, VerificationCheckName, VerificationReport } from '@cairn/core';
+import type { EvidenceClaim, PublicKeyRecord, VerificationCheck, VerificationCheckName, VerificationReport, VerificationVerdict } from '@cairn/core';
 import { isCairnError } from '@cairn/protocol';
 import { trustedKeyFrom, type TrustedKey } from '../dsse/verify-signature.ts';
 import {
@@ -35,15 +35,20 @@ export interface VerifyBundleOptions extends AnchorCheckOptions {
 export const verificationCheckNames: readonly VerificationCheckName[] = ['entries', 'completeness', 'inclusion', 'checkpoint-signature', 'manifests', 'artifacts', 'anchor', 'timestamp'];
 
 /**
- * Verifies an evidence bundle offline (and, with `readAnchor`, against its anchors live), and
- * says what it supports. Every check runs and is reported with pass, fail or not-checked and the
- * location of its first failure; the claim is never more than what was checked:
- * - `tamper-detecting`: anything failed or went unchecked, the only anchor is local, or the key
- *   came from the bundle itself;
- * - `tamper-evident`: everything passed with a trusted key, and an external-immutable anchor was
- *   read live and holds this checkpoint;
- * - `witnessed`: everything offline passed with a trusted key and an RFC 3161 token over the
- *   checkpoint verified against a TSA certificate the caller trusts.
+ * Verifies an evidence bundle offline (and, with `trustedAnchors`, against the anchors the caller
+ * trusts, live), and says what it supports. Every check runs and is reported with pass, fail or
+ * not-checked and the location of its first failure. The verdict:
+ * - `failed`: a check failed;
+ * - `untrusted-signer`: nothing failed, but no key came from the caller (`trustedKeys` or
+ *   `pinnedKeyIds`): the bundle was checked against its own keys only, which anyone can forge;
+ * - `verified`: nothing failed, and the signatures were checked against keys the caller trusts.
+ * `valid` is true exactly when the verdict is `verified`. The claim is never more than checked:
+ * - `tamper-detecting`: the verdict is not `verified`, or no anchor the caller declared
+ *   `external-immutable` held the checkpoint live, and no trusted timestamp was checked;
+ * - `tamper-evident`: verified, and every trusted anchor held this checkpoint live, one of them
+ *   declared `external-immutable` by the caller (never by a receipt in the bundle);
+ * - `witnessed`: verified, and an RFC 3161 token over the checkpoint verified against a TSA
+ *   certificate the caller trusts.
  *
  * Accepts the bundle as bytes or text (which must be its exact canonical JSON) or as a value.
  * Never throws for a bad bundle: a bundle that cannot be read fails the `entries` check.
@@ -73,16 +78,16 @@ export async function verifyBundle(input: Uint8Array | string | unknown, options
     ['timestamp', checkTimestamp(context, options.trustedTsaCertificates)],
   ]);
   const offlineChecks: VerificationCheckName[] = ['entries', 'completeness', 'inclusion', 'checkpoint-signature', 'manifests', 'artifacts'];
-  const offlinePassed = !trust.selfAsserted && offlineChecks.every((name) => results.get(name)!.status === 'pass');
+  const offlinePassed = offlineChecks.every((name) => results.get(name)!.status === 'pass');
   const witnessed = offlinePassed && results.get('timestamp')!.status === 'pass';
   const evident = offlinePassed && anchor.status === 'pass' && anchor.liveGuarantees.includes('external-immutable');
-  return report(results, undefined, witnessed ? 'witnessed' : evident ? 'tamper-evident' : 'tamper-detecting');
+  return report(results, undefined, witnessed ? 'witnessed' : evident ? 'tamper-evident' : 'tamper-detecting', trust.selfAsserted);
 }
 
-function report(results: ReadonlyMap<VerificationCheckName, CheckResult>, skippedBecause?: string, claim: EvidenceClaim = 'tamper-detecting'): VerificationReport {
+function report(results: ReadonlyMap<VerificationCheckName, CheckResult>, skippedBecause?: string, claim: EvidenceClaim = 'tamper-detecting', selfAsserted = false): VerificationReport {
   const checks: VerificationCheck[] = verificationCheckNames.map((name) => ({ name, ...(results.get(name) ?? notChecked(`not run: ${skippedBecause}`)) }));
-  const valid = checks.every((check) => check.status !== 'fail');
-  return { valid, claim: valid ? claim : 'tamper-detecting', checks };
+  const verdict: VerificationVerdict = checks.some((check) => check.status === 'fail') ? 'failed' : selfAsserted ? 'untrusted-signer' : 'verified';
+  return { valid: verdict === 'verified', verdict, claim: verdict === 'verified' ? claim : 'tamper-detecting', checks };
 }
 
 function resolveTrust(bundleKeys: readonly PublicKeyRecord[], options: VerifyBundleOptions): { keys: TrustedKey[]; selfAsserted: boolean } | { problem: string } {

@@ -23,6 +23,8 @@ export interface ManifestLimits {
    * into the manifest so the evidence says when a task ran without a sandbox.
    */
   readonly isolation?: string;
+  /** `posix` when the item waived the portable path rules (`pathRules: posix`); absent means portable. */
+  readonly pathRules?: 'posix';
 }
 
 /**

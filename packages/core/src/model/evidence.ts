@@ -21,7 +21,10 @@ export type EvidenceClaim = 'tamper-detecting' | 'tamper-evident' | 'witnessed';
 
 /**
  * Proof that an anchor holds a checkpoint envelope. Bound to the envelope by digest, so a receipt
- * cannot be moved to another checkpoint.
+ * cannot be moved to another checkpoint. Its `anchor`, `location` and `guarantee` are what the
+ * anchor said when it was written, signed by the log key: a verifier never reads the anchor a
+ * receipt names nor believes the guarantee it declares (the log key's holder is who an anchor must
+ * hold in check); it reads the anchors it trusts and knows their guarantees itself.
  */
 export interface AnchorReceipt {
   /** The `provider` of the anchor (`file`, `s3-object-lock`). */
@@ -52,12 +55,24 @@ export interface VerificationCheck {
 }
 
 /**
- * A verifier's answer: the claim the evidence supports and every check behind it. `valid` is
- * false when any check failed; the claim is then `tamper-detecting` (what was detected is in the
- * failed check's detail), never more.
+ * What a verification concluded, before the claim:
+ * - `verified`: every check that ran passed, and the signatures were checked against keys the
+ *   caller trusts (given by the caller, or pinned by key id), never only keys from the bundle.
+ * - `failed`: a check failed; its detail names what and where.
+ * - `untrusted-signer`: no check failed, but the caller named no key to trust, so the bundle was
+ *   checked only against the keys it carries: it is self-consistent, and anyone with a fresh key
+ *   can make such a bundle. Not a verification.
+ */
+export type VerificationVerdict = 'verified' | 'failed' | 'untrusted-signer';
+
+/**
+ * A verifier's answer: the verdict, the claim the evidence supports and every check behind it.
+ * `valid` is true exactly when the verdict is `verified`. The claim is `tamper-detecting` unless
+ * the verdict is `verified` (what was detected is in the failed check's detail), never more.
  */
 export interface VerificationReport {
   readonly valid: boolean;
+  readonly verdict: VerificationVerdict;
   readonly claim: EvidenceClaim;
   readonly checks: readonly VerificationCheck[];
 }

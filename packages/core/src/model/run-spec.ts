@@ -70,6 +70,17 @@ export interface AgentRuntimeSpec {
 /** How an item does its work inside the sandbox. */
 export type RuntimeSpec = CommandRuntimeSpec | AgentRuntimeSpec;
 
+/**
+ * What the engine does with an attempt that was lost — its executor no longer knows the task,
+ * typically because the host (or the server that ran it) died — rather than failed:
+ * - `retry`: re-run the item without spending its `retry` budget, at most 3 times per item (after
+ *   that a lost attempt counts as a failed one), so an item that kills its host cannot loop forever.
+ * - `fail`: the lost attempt counts as a failed attempt; the item's `retry` policy decides.
+ * Default: `retry`, except for `write-impure` items (`fail`): their lost attempt may already have
+ * had external effects, which a re-run could repeat.
+ */
+export type ItemOnLost = 'retry' | 'fail';
+
 /** Settings an item inherits unless it sets its own. */
 export interface ItemDefaultsSpec {
   executor?: string;
@@ -77,8 +88,18 @@ export interface ItemDefaultsSpec {
   timeout?: DurationText;
   retry?: RetrySpec;
   effect?: ItemEffect;
+  onLost?: ItemOnLost;
   network?: boolean;
+  pathRules?: PathRules;
 }
+
+/**
+ * What the paths an item's patch adds must satisfy: `portable` (the default) — they check out
+ * alike on Linux, Windows and macOS (no `\ : * ? " < > |` or control characters, no trailing dot or
+ * space, no reserved device name, valid UTF-8, no two paths differing only in case); `posix` —
+ * only what git and the worker need.
+ */
+export type PathRules = 'portable' | 'posix';
 
 /** One work item of a run. */
 export interface ItemSpec {
@@ -98,6 +119,8 @@ export interface ItemSpec {
   timeout?: DurationText;
   retry?: RetrySpec;
   effect?: ItemEffect;
+  /** What a lost attempt (its host died) means for the item; see `ItemOnLost`. */
+  onLost?: ItemOnLost;
   approval?: ItemApproval;
   /** Names of secrets handed to the task out of band; values never enter the spec or the log. */
   secrets?: string[];
@@ -105,6 +128,8 @@ export interface ItemSpec {
   env?: Record<string, string>;
   /** Whether the sandbox gets a network; default false. */
   network?: boolean;
+  /** The rules for paths the item's patch adds; `portable` by default. */
+  pathRules?: PathRules;
   labels?: Record<string, string>;
 }
 

@@ -45,6 +45,25 @@ export interface StorageProviderCapabilities {
    * served over HTTP). Without it, a host reads with `get`.
    */
   readonly stream?: boolean;
+  /**
+   * `listStrays` and `setStrayAside` exist: the provider reports entries in a folder that are not
+   * objects it can name as keys (links, FIFOs, sockets, devices, names no key maps to) and moves
+   * one aside without reading or following it. The inbox uses it so nothing dropped into it is
+   * left in place silently. Without it, such entries are invisible, as before.
+   */
+  readonly strays?: boolean;
+}
+
+/** An entry of a folder that is not an object the provider can name as a key (see `listStrays`). */
+export interface StorageStray {
+  /** The entry's name as printable text: invalid UTF-8 bytes replaced, never a key. */
+  readonly name: string;
+  /** The name's raw bytes, exactly as stored. */
+  readonly rawName: Uint8Array;
+  /** `unnamed`: a plain file or folder whose name no key maps to (control characters, a backslash, not UTF-8). */
+  readonly kind: 'symlink' | 'fifo' | 'socket' | 'device' | 'unnamed';
+  /** Why it is not an object, in a sentence. */
+  readonly reason: string;
 }
 
 /**
@@ -89,4 +108,16 @@ export interface StorageProviderV1 {
   head(key: string): Promise<StorageObjectMetadata | null>;
   list(options?: StorageListOptions): Promise<StorageListPage>;
   delete(key: string): Promise<void>;
+  /**
+   * The strays directly in the folder `prefix` (ending in `/`; not in its sub-folders), present
+   * exactly when `capabilities.strays` is true. The provider's own files are never strays. Never
+   * reads, opens or follows an entry.
+   */
+  listStrays?(prefix: string): Promise<readonly StorageStray[]>;
+  /**
+   * Moves a stray listed under `prefix` to `key` (replacing what is there) by renaming it: the
+   * entry itself, never what a link points at, never read. A stray gone since the listing is not
+   * an error (it resolves quietly).
+   */
+  setStrayAside?(prefix: string, stray: StorageStray, key: string): Promise<void>;
 }

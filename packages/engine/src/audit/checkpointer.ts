@@ -4,6 +4,7 @@ import { isCairnError } from '@cairn/protocol';
 import type { EngineDatabase } from '../database/open-engine-database.ts';
 import type { AuditLog } from './audit-log.ts';
 import { retryDelay } from '../dispatch/retry-delay.ts';
+import { storageFullReason } from '../database/storage-full.ts';
 import { engineActor } from '../engine-actor.ts';
 import type { EngineObserver } from '../engine-observer.ts';
 
@@ -132,6 +133,9 @@ export class Checkpointer {
         })();
         anchored++;
       } catch (error) {
+        // A full disk failed the write, not the anchor: nothing to record (and no room to), the
+        // loop retries once there is room.
+        if (storageFullReason(error) !== undefined) throw error;
         // The anchor is down or refused: keep the checkpoint queued, try again later.
         const reason = isCairnError(error) ? `${error.code}: ${error.message}` : String(error);
         const backoff = retryDelay(row.tries + 1, anchorBackoff);

@@ -136,7 +136,8 @@ function inspect(database: Database.Database, directory: string, trustedKey: Pub
 
   // 4. The state tables say what the log says (both are written by the same transactions).
   const runs = database.prepare<[], { runId: string; state: string; idempotencyKey: string | null; itemsTotal: number; itemsFinished: number }>(
-    'SELECT run_id AS runId, state, idempotency_key AS idempotencyKey, items_total AS itemsTotal, items_finished AS itemsFinished FROM runs',
+    // The stored key is scoped to its submitter ("<submitter>\u001f<key>", migration 10): the key itself follows the separator.
+    'SELECT run_id AS runId, state, substr(idempotency_key, instr(idempotency_key, char(31)) + 1) AS idempotencyKey, items_total AS itemsTotal, items_finished AS itemsFinished FROM runs',
   ).all();
   if (runs.length > 1) problem(`${runs.length} runs exist; every incarnation submits the same one`);
   const run = runs[0];

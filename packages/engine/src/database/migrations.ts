@@ -219,4 +219,13 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX audit_entries_reused ON audit_entries (run_id) WHERE action = 'item.reused';
     `,
   },
+  {
+    version: 10,
+    name: 'idempotency keys are each submitter\'s own',
+    sql: `
+      -- A key is stored with its submitter ("<submitted_by>" U+001F "<key>"): the column stays
+      -- UNIQUE, and another principal using the same key gets a run of its own, never this one.
+      UPDATE runs SET idempotency_key = submitted_by || char(31) || idempotency_key WHERE idempotency_key IS NOT NULL;
+    `,
+  },
 ];

@@ -13,6 +13,8 @@ export interface AttemptRecord {
   readonly manifestDigest: string;
   /** The executor's handle, persisted so a restarted engine can re-attach. */
   readonly handle: ExecutionHandle | null;
+  /** When the attempt was dispatched (ISO 8601). */
+  readonly dispatchedAt: string;
   /** When the attempt must have ended (dispatch time + the item's timeout). */
   readonly deadline: string | null;
   /** Why the engine wants the task stopped (`timeout`, `cancel`), once it does. */
@@ -26,7 +28,7 @@ export interface AttemptRecord {
 type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent'> & { handle: string | null; stopSent: number };
 
 const columns = `run_id AS runId, item_id AS itemId, attempt, fencing_token AS fencingToken, execution_id AS executionId, executor, state,
-  manifest_digest AS manifestDigest, handle, deadline, stop_reason AS stopReason, stop_sent AS stopSent, input_digest AS inputDigest`;
+  manifest_digest AS manifestDigest, handle, dispatched_at AS dispatchedAt, deadline, stop_reason AS stopReason, stop_sent AS stopSent, input_digest AS inputDigest`;
 
 const toAttempt = (row: AttemptRow): AttemptRecord => ({ ...row, handle: row.handle === null ? null : (JSON.parse(row.handle) as ExecutionHandle), stopSent: row.stopSent === 1 });
 
@@ -53,6 +55,7 @@ export class AttemptStore {
         `SELECT queue AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') AND queue IS NOT NULL GROUP BY queue`,
       ),
       liveCount: prepare<[], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running')`),
+      lostBefore: prepare<[string, string, number], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE run_id = ? AND item_id = ? AND attempt < ? AND state = 'lost'`),
     };
   }
 
@@ -108,6 +111,11 @@ export class AttemptStore {
   liveCounts(): { byRun: Map<string, number>; byQueue: Map<string, number> } {
     const toMap = (rows: { key: string; count: number }[]) => new Map(rows.map((row) => [row.key, row.count]));
     return { byRun: toMap(this.#statements.liveByRun.all()), byQueue: toMap(this.#statements.liveByQueue.all()) };
+  }
+
+  /** How many of the item's attempts before `attempt` were lost (read only when an attempt ends badly). */
+  lostBefore(runId: string, itemId: string, attempt: number): number {
+    return this.#statements.lostBefore.get(runId, itemId, attempt)!.count;
   }
 
   liveCount(): number {

@@ -10,6 +10,7 @@ import { RunStore } from '../state/run-store.ts';
 import { AttemptStore, type AttemptRecord } from './attempt-store.ts';
 import { declaredLocks, LockTable, type HeldLock } from './lock-table.ts';
 import { retryDelay } from './retry-delay.ts';
+import { storageFullReason } from '../database/storage-full.ts';
 import { PureResults } from './pure-results.ts';
 import type { SecretStore } from '../secrets/secret-store.ts';
 import type { EngineObserver } from '../engine-observer.ts';
@@ -38,6 +39,12 @@ export interface DispatcherSettings {
 }
 
 const defaultTimeoutMs = 3_600_000;
+/**
+ * Lost attempts (the executor no longer knows the task: its host died) an item is re-run after
+ * without spending its retry budget. Bounded, so an item that kills its host every time it runs
+ * cannot loop forever: past this, a lost attempt counts as a failed one.
+ */
+export const maxLostReruns = 3;
 /** What an empty workspace is, when a run names no snapshot. */
 const emptyWorkspace = sha256Digest('');
 
@@ -67,7 +74,13 @@ export class Dispatcher {
   /** Records one completion in a transaction of its own (a savepoint inside a batch's, so one that fails undoes only itself). */
   readonly #recordInTransaction: (attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => void;
   /** Pushed exits waiting to be recorded together. */
-  #exitBatch: { exits: { attempt: AttemptRecord; status: ExecutionStatus }[]; done: Promise<void> } | undefined;
+  #exitBatch: { exits: PushedExit[]; done: Promise<void> } | undefined;
+  /**
+   * Pushed exits whose batch could not be written (a full disk, storage down): kept until written.
+   * Nothing else knows of them — reconcile does not inspect attempts whose exits are pushed — so
+   * dropping one would leave its attempt running forever.
+   */
+  readonly #unrecordedExits = new Map<string, PushedExit>();
 
   constructor(settings: DispatcherSettings) {
     this.#settings = settings;
@@ -112,7 +125,7 @@ export class Dispatcher {
         const task: TaskEnvelope = { executionId: attempt.executionId, manifestDigest: attempt.manifestDigest as TaskEnvelope['manifestDigest'], ...(typeof secrets === 'object' ? { secrets: secrets.values } : {}) };
         handle = await executor.start(task);
       } catch (error) {
-        if (isCairnError(error, 'CAIRN_EXECUTOR_UNAVAILABLE')) {
+        if (isCairnError(error, 'CAIRN_EXECUTOR_UNAVAILABLE') || storageFullReason(error) !== undefined) {
           waiting++;
           continue;
         }
@@ -123,6 +136,10 @@ export class Dispatcher {
         this.#attempts.started(attempt.executionId, handle);
         this.#auditAttempt('attempt.started', attempt, 'success', { recovered: true });
       })();
+      // Its exit may have been pushed already (this process started it, and failed to record the
+      // start — a full disk): reconcile inspects it rather than waiting for a push that came.
+      this.#pushExpected.delete(attempt.executionId);
+      this.#earlyExits.delete(attempt.executionId);
     }
     return waiting;
   }
@@ -139,8 +156,9 @@ export class Dispatcher {
       this.#earlyExits.set(executionId, status);
       return false;
     }
-    // Exits that arrive together are recorded together, in one transaction (group commit).
-    this.#exitBatch ??= { exits: [], done: new Promise<void>((resolve) => queueMicrotask(() => void this.#flushExits().then(resolve))) };
+    // Exits that arrive together are recorded together, in one transaction (group commit). A
+    // batch that fails rejects every caller's promise, and its exits wait in #unrecordedExits.
+    this.#exitBatch ??= { exits: [], done: new Promise<void>((resolve, reject) => queueMicrotask(() => void this.#flushExits().then(resolve, reject))) };
     this.#exitBatch.exits.push({ attempt, status });
     await this.#exitBatch.done;
     return true;
@@ -149,10 +167,39 @@ export class Dispatcher {
   async #flushExits(): Promise<void> {
     const { exits } = this.#exitBatch!;
     this.#exitBatch = undefined;
-    const reads = await Promise.all(exits.map(({ attempt }) => this.#readResult(attempt)));
-    this.#settings.database.transaction(() => {
-      exits.forEach(({ attempt, status }, index) => this.#recordInTransaction(attempt, status, reads[index]));
-    })();
+    await this.#recordExits(exits);
+  }
+
+  /**
+   * Records the pushed exits an earlier batch failed to write (the engine's loop calls it every
+   * turn; it costs nothing while there are none). Throws, keeping them queued, when they still
+   * cannot be written. Returns how many were written.
+   */
+  async recordUnrecordedExits(): Promise<number> {
+    if (this.#unrecordedExits.size === 0) return 0;
+    const exits = [...this.#unrecordedExits.values()];
+    await this.#recordExits(exits);
+    return exits.length;
+  }
+
+  /** Pushed exits not yet written (a full disk holds them back). */
+  get unrecordedExits(): number {
+    return this.#unrecordedExits.size;
+  }
+
+  // One transaction for the batch; on any failure nothing of it is written and every exit of it is
+  // queued for the next try (recording an exit twice is harmless: the second finds it recorded).
+  async #recordExits(exits: readonly PushedExit[]): Promise<void> {
+    try {
+      const reads = await Promise.all(exits.map(({ attempt }) => this.#readResult(attempt)));
+      this.#settings.database.transaction(() => {
+        exits.forEach(({ attempt, status }, index) => this.#recordInTransaction(attempt, status, reads[index]));
+      })();
+    } catch (error) {
+      for (const exit of exits) this.#unrecordedExits.set(exit.attempt.executionId, exit);
+      throw error;
+    }
+    for (const exit of exits) this.#unrecordedExits.delete(exit.attempt.executionId);
   }
 
   /**
@@ -258,12 +305,18 @@ export class Dispatcher {
         }
       }),
     );
+    // A start refused for a full disk (the executor could not write its own state) is not the
+    // item's failure: the attempt stays dispatching, and the loop, told by the error, re-starts it
+    // with the same execution id once there is room.
+    let storageFull: unknown;
     this.#settings.database.transaction(() => {
       for (const start of starts) {
         if ('handle' in start) this.#recordStart(start.dispatch, start.handle);
+        else if (storageFullReason(start.error) !== undefined) storageFull ??= start.error;
         else this.#recordStartFailure(start.dispatch, start.error);
       }
     })();
+    if (storageFull !== undefined) throw storageFull;
     // Exits pushed before their starts were recorded, recorded now: together, as one batch.
     const early = starts.flatMap(({ dispatch }) => {
       const status = this.#earlyExits.get(dispatch.executionId);
@@ -312,6 +365,7 @@ export class Dispatcher {
         maxPatchBytes: 50_000_000,
         maxLogBytes: 5_000_000,
         ...(executor.capabilities.isolation === undefined ? {} : { isolation: executor.capabilities.isolation }),
+        ...(spec.pathRules === 'posix' ? { pathRules: 'posix' as const } : {}),
       },
       effect: spec.effect ?? 'read-impure',
       issuedAt: new Date(this.#now()).toISOString(),
@@ -433,7 +487,9 @@ export class Dispatcher {
   #recordCompletion(attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead): void {
     const rejected = read !== undefined && 'rejected' in read;
     const result = rejected ? undefined : read;
-    const lost = status.state === 'unknown';
+    // Gone without an exit: lost — unless the engine had asked it to stop (a cancel, a deadline),
+    // when gone is what was asked for, and re-running it would undo the cancel.
+    const lost = status.state === 'unknown' && attempt.stopReason === null;
     // A stopped task may report anything short of success; what it really was is why the engine
     // stopped it.
     const stopped = attempt.stopReason === null || status.outcome === 'succeeded' ? status.outcome : attempt.stopReason === 'timeout' ? 'timed-out' : 'cancelled';
@@ -451,8 +507,9 @@ export class Dispatcher {
       this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, new Date(this.#now()).toISOString());
       this.#pushExpected.delete(attempt.executionId);
       this.#locks.releaseAll(attempt.runId, attempt.itemId);
-      this.#auditAttempt(lost ? 'attempt.lost' : 'attempt.completed', attempt, outcome === 'succeeded' ? 'success' : 'failure', { outcome, exitCode, artifacts: artifacts ?? {} });
-      this.#settings.observer?.attemptEnded?.({ runId: attempt.runId, itemId: attempt.itemId, executor: attempt.executor, outcome });
+      const cause = lost ? `the executor no longer knows the task (its host, or the process that ran it, is gone)${status.reason ? `: ${status.reason}` : ''}` : undefined;
+      this.#auditAttempt(lost ? 'attempt.lost' : 'attempt.completed', attempt, outcome === 'succeeded' ? 'success' : 'failure', { outcome, exitCode, artifacts: artifacts ?? {}, ...(cause ? { cause } : {}) });
+      this.#settings.observer?.attemptEnded?.({ runId: attempt.runId, itemId: attempt.itemId, executor: attempt.executor, outcome, durationMs: this.#now() - Date.parse(attempt.dispatchedAt) });
       if (outcome === 'succeeded') {
         this.#runs.setArtifacts(attempt.runId, attempt.itemId, artifacts ?? {});
         if (attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, new Date(this.#now()).toISOString());
@@ -480,16 +537,31 @@ export class Dispatcher {
   }
 
   // A failed, timed-out or lost attempt is retried while the item has attempts left and its run
-  // is not being cancelled.
+  // is not being cancelled. A lost attempt is not the item's failure: under `onLost: retry` (the
+  // default, except for write-impure items) it is re-run at once without spending an attempt, up
+  // to `maxLostReruns` times; the attempts lost and re-run so are not counted against `retry`.
   #failOrRetry(attempt: AttemptRecord, outcome: string): void {
     const spec = JSON.parse(this.#runs.itemSpec(attempt.runId, attempt.itemId)!.spec) as ItemSpec;
     const maxAttempts = spec.retry?.maxAttempts ?? 1;
-    if (attempt.attempt >= maxAttempts || this.#settings.machine.run(attempt.runId)?.cancelRequestedBy) {
+    const onLost = spec.onLost ?? (spec.effect === 'write-impure' ? 'fail' : 'retry');
+    if (this.#settings.machine.run(attempt.runId)?.cancelRequestedBy) {
       this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'failed');
       return;
     }
-    const delay = retryDelay(attempt.attempt, spec.retry?.backoff, this.#settings.random);
-    this.#settings.machine.retryItem(attempt.runId, attempt.itemId, this.#now() + delay, { attempt: attempt.attempt, outcome, attemptsLeft: maxAttempts - attempt.attempt });
+    const rerunBefore = onLost === 'retry' ? Math.min(this.#attempts.lostBefore(attempt.runId, attempt.itemId, attempt.attempt), maxLostReruns) : 0;
+    if (outcome === 'lost' && onLost === 'retry' && rerunBefore < maxLostReruns) {
+      this.#settings.machine.retryItem(attempt.runId, attempt.itemId, this.#now(), { attempt: attempt.attempt, outcome, onLost, lostRerunsLeft: maxLostReruns - rerunBefore - 1 });
+      return;
+    }
+    // Attempts that count against the item's retry budget: all but the lost ones re-run for free.
+    const spent = attempt.attempt - rerunBefore;
+    if (spent >= maxAttempts) {
+      const data = outcome !== 'lost' ? {} : onLost === 'fail' ? { reason: `attempt ${attempt.attempt} was lost and the item's onLost is fail${spec.onLost === undefined ? ' (the default for write-impure items: a lost attempt may have had external effects)' : ''}` } : { reason: `attempt ${attempt.attempt} was lost after ${maxLostReruns} re-runs for lost attempts` };
+      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'failed', engineActor, data);
+      return;
+    }
+    const delay = retryDelay(spent, spec.retry?.backoff, this.#settings.random);
+    this.#settings.machine.retryItem(attempt.runId, attempt.itemId, this.#now() + delay, { attempt: attempt.attempt, outcome, attemptsLeft: maxAttempts - spent });
   }
 
   // The worker's result record, when it wrote one. One that is malformed or not for this very
@@ -506,6 +578,12 @@ export class Dispatcher {
     if (record.fencingToken !== attempt.fencingToken || record.manifestDigest !== attempt.manifestDigest) return { rejected: 'the result names another fencing token or manifest' };
     return { artifacts: { ...record.artifacts }, exitCode: record.exitCode };
   }
+}
+
+/** An exit an executor pushed, for an attempt the engine has recorded as running. */
+interface PushedExit {
+  readonly attempt: AttemptRecord;
+  readonly status: ExecutionStatus;
 }
 
 /** Thrown inside a dispatch transaction to roll it back when the item's locks are gone. */
@@ -552,5 +630,7 @@ function pureInputDigest(spec: ItemSpec, workspace: string, inputs: Readonly<Rec
     env: spec.env ?? {},
     secrets: secretVersions,
     network: spec.network ?? false,
+    // Only when waived, so every digest taken before the rules existed stays the same.
+    ...(spec.pathRules === 'posix' ? { pathRules: 'posix' } : {}),
   });
 }

@@ -113,7 +113,7 @@ describe('InboxIngester', () => {
       code: 'CAIRN_RUN_SPEC_INVALID',
       message: 'c-notes.txt is not a run spec file: the inbox reads files ending in .yaml, .yml, .json. Rename it with one of those endings.',
     });
-    expect(await read(storage, 'inbox/rejected/e-binary.json.reason.json')).toMatchObject({ code: 'CAIRN_RUN_SPEC_UNPARSABLE', message: 'e-binary.json is not UTF-8 text; save it as UTF-8.' });
+    expect(await read(storage, 'inbox/rejected/e-binary.json.reason.json')).toMatchObject({ code: 'CAIRN_RUN_SPEC_UNPARSABLE', message: expect.stringMatching(/^e-binary\.json is not UTF-8 text: byte \d+ \(0x[0-9a-f]{2}\) starts no valid UTF-8 sequence; save it as UTF-8\.$/) });
     expect(await read(storage, 'inbox/rejected/f-powershell.yaml.reason.json')).toMatchObject({ message: 'f-powershell.yaml is UTF-16 text; save it as UTF-8.' });
     expect(await read(storage, 'inbox/rejected/team/nested.yaml.reason.json')).toMatchObject({ message: expect.stringContaining('put the spec directly in inbox/') });
     // The original bytes are kept, for the submitter to fix.

@@ -1,7 +1,7 @@
-import type { AuditActor, Logger, StorageProviderV1 } from '@cairn/core';
-import { CairnError, canonicalJsonBytes, isCairnError, parseRunSpec, runSpecLimits, sha256Digest } from '@cairn/protocol';
+import type { AuditActor, Logger, StorageProviderV1, StorageStray } from '@cairn/core';
+import { CairnError, canonicalJsonBytes, decodeRunSpec, isCairnError, parseRunSpec, runSpecLimits, sha256Digest } from '@cairn/protocol';
 import { inboxEntry, type InboxEntry } from './inbox-entry.ts';
-import type { InboxIssue, InboxReceipt, InboxRejection } from './inbox-records.ts';
+import type { InboxIssue, InboxReceipt, InboxRejection, InboxStrayRejection } from './inbox-records.ts';
 
 export interface InboxSubmitOptions {
   readonly actor: AuditActor;
@@ -120,6 +120,7 @@ export class InboxIngester {
 
   async #poll(): Promise<InboxPoll> {
     const counts = { ingested: 0, rejected: 0, deferred: 0 };
+    counts.rejected += await this.#setStraysAside();
     for (const entry of await this.#candidates()) {
       const outcome = await this.#take(entry).catch((error: unknown): Outcome => {
         this.#settings.logger?.warn({ key: entry.key, error: describeStorageError(error) }, 'inbox file left for the next poll');
@@ -128,6 +129,45 @@ export class InboxIngester {
       if (outcome !== 'skipped') counts[outcome]++;
     }
     return counts;
+  }
+
+  /**
+   * Moves aside every entry of the inbox folder that is not a file the storage can name (a link,
+   * a FIFO, a name with a backslash or a control character, not UTF-8), so none stays there
+   * silently: renamed, never read or followed, to `rejected/stray-<sha256 of its name's bytes>`
+   * beside a reason. Only with a provider that has the `strays` capability.
+   */
+  async #setStraysAside(): Promise<number> {
+    const { storage } = this.#settings;
+    if (storage.capabilities.strays !== true || !storage.listStrays || !storage.setStrayAside) return 0;
+    let moved = 0;
+    for (const stray of await storage.listStrays(this.#prefix)) {
+      const target = `${this.#prefix}rejected/stray-${sha256Hex(stray.rawName)}`;
+      try {
+        await storage.setStrayAside(this.#prefix, stray, target);
+        await storage.put(`${target}.reason.json`, canonicalJsonBytes(this.#strayRejection(stray, target)), { contentType: 'application/json' });
+      } catch (error) {
+        this.#settings.logger?.warn({ file: JSON.stringify(stray.name), kind: stray.kind, error: describeStorageError(error) }, 'inbox stray left for the next poll');
+        continue;
+      }
+      // The name escaped (it may hold a newline or a control character); never a link's target.
+      this.#settings.logger?.warn({ file: JSON.stringify(stray.name), kind: stray.kind, movedTo: target }, 'inbox entry is not a run spec file; moved aside');
+      moved++;
+    }
+    return moved;
+  }
+
+  #strayRejection(stray: StorageStray, target: string): InboxStrayRejection {
+    const rawName = Buffer.from(stray.rawName);
+    const utf8 = Buffer.from(stray.name, 'utf8').equals(rawName);
+    return {
+      file: stray.name,
+      ...(utf8 ? {} : { fileBase64: rawName.toString('base64') }),
+      kind: stray.kind,
+      code: 'CAIRN_RUN_SPEC_INVALID',
+      message: `${JSON.stringify(stray.name)} in ${this.#prefix} was not read as a run spec: ${stray.reason}. It was moved, unread, to ${target}. Drop run specs as plain files named with printable UTF-8 and no backslash (nightly.yaml); delete ${target} when done.`,
+      rejectedAt: this.#timestamp(),
+    };
   }
 
   // Every page first, then the files: the listing is not disturbed by the deletes.
@@ -156,8 +196,12 @@ export class InboxIngester {
     if (entry.kind === 'refused') return this.#reject(entry, bytes, { code: 'CAIRN_RUN_SPEC_INVALID', message: entry.message });
     // Replaced by a larger file since `head`: it is read already, so it can be moved aside.
     if (bytes.byteLength > this.#maxBytes) return this.#reject(entry, bytes, { code: 'CAIRN_RUN_SPEC_TOO_LARGE', message: this.#tooLarge(entry.name, bytes.byteLength) });
-    const text = utf8(bytes);
-    if (text === undefined) return this.#reject(entry, bytes, { code: 'CAIRN_RUN_SPEC_UNPARSABLE', message: notUtf8(entry.name, bytes) });
+    let text: string;
+    try {
+      text = decodeRunSpec(bytes, entry.name);
+    } catch (error) {
+      return this.#reject(entry, bytes, { code: 'CAIRN_RUN_SPEC_UNPARSABLE', message: (error as Error).message });
+    }
     const digest = sha256Digest(bytes);
     let result: InboxSubmitResult;
     try {
@@ -225,20 +269,6 @@ export class InboxIngester {
   }
 }
 
-function utf8(bytes: Uint8Array): string | undefined {
-  try {
-    // Fatal: a lossy decode would submit a spec that differs from the file. A BOM is dropped.
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return undefined;
-  }
-}
-
-// Windows tools often save UTF-16 (PowerShell's `>`): say so, it is the likely fix.
-function notUtf8(name: string, bytes: Uint8Array): string {
-  const utf16 = bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff));
-  return utf16 ? `${name} is UTF-16 text; save it as UTF-8.` : `${name} is not UTF-8 text; save it as UTF-8.`;
-}
 
 // Whether the spec names its own idempotency key (then that one identifies the submission). A
 // spec that does not parse gets the inbox's key; `submit` refuses it anyway.
@@ -249,6 +279,10 @@ function declaresIdempotencyKey(text: string): boolean {
   } catch {
     return false;
   }
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return sha256Digest(bytes).replace(/^sha256:/, '');
 }
 
 function sameRefusal(stored: Uint8Array, refusal: Refusal): boolean {

@@ -36,3 +36,19 @@ export interface InboxRejection {
   readonly issues?: readonly InboxIssue[];
   readonly rejectedAt: string;
 }
+
+/**
+ * `inbox/rejected/stray-<sha256 of the name's bytes>.reason.json`: an entry of the inbox that is
+ * not a file the storage can name (a link, a FIFO, a name with a backslash or a control
+ * character, not UTF-8). The entry itself was renamed, unread, to the key beside it.
+ */
+export interface InboxStrayRejection {
+  /** The entry's name as text (invalid UTF-8 bytes replaced). */
+  readonly file: string;
+  /** The name's exact bytes, when they are not UTF-8. */
+  readonly fileBase64?: string;
+  readonly kind: 'symlink' | 'fifo' | 'socket' | 'device' | 'unnamed';
+  readonly code: string;
+  readonly message: string;
+  readonly rejectedAt: string;
+}

@@ -405,3 +405,35 @@ describe('definitions', () => {
     expect(() => book.remove('tidy', ana)).toThrow(expect.objectContaining({ code: 'CAIRN_NOT_FOUND', message: expect.stringContaining('"tidy"') }));
   });
 });
+
+describe('a full disk', () => {
+  test('a slot whose submit meets a full database is not spent: the schedule stays due and fires the slot once there is room', () => {
+    // The database may not grow while the slot's run is submitted (a real SQLITE_FULL, from
+    // SQLite's page limit); a moment later there is room again, as when a disk is freed.
+    let full = false;
+    const { book, clock, runIds, entries, database, machine } = setUp(start, {
+      submit: (value, options) => {
+        if (!full) return machine.submit(value, options);
+        const pages = database.pragma('page_count', { simple: true }) as number;
+        database.pragma(`max_page_count = ${pages}`);
+        try {
+          return machine.submit(value, options);
+        } finally {
+          database.pragma('max_page_count = 1073741823');
+        }
+      },
+    });
+    // A large description: its run spec needs pages the database does not have.
+    book.add(everyMinute({ spec: { ...spec, description: 'x'.repeat(60_000) } }), ana);
+    clock.now = Date.UTC(2026, 10, 22, 10, 1, 2);
+    full = true;
+    expect(() => book.fireDue()).toThrow(expect.objectContaining({ code: 'SQLITE_FULL' }));
+    expect(runIds()).toEqual([]);
+    expect(book.get('tidy')).toMatchObject({ nextSlot: '2026-11-22T10:01:00.000Z', lastRunId: null });
+    expect(entries('schedule.fired')).toEqual([]);
+    full = false;
+    expect(book.fireDue()).toBe(1);
+    expect(runIds()).toEqual(['tidy@2026-11-22T10:01:00.000Z']);
+    expect(entries('schedule.fired').map((entry) => entry.outcome)).toEqual(['success']);
+  });
+});

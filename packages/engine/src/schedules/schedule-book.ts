@@ -3,6 +3,7 @@ import { CairnError, canonicalJson, digestOfJson, isCairnError, isTerminalState,
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/open-engine-database.ts';
 import { cronOf, dueSlots, type CatchUpPolicy, type SkippedSlots } from './schedule-slots.ts';
+import { storageFullReason } from '../database/storage-full.ts';
 
 /** Whether a slot may start while the previous slot's run is still live. */
 export type OverlapPolicy = 'skip' | 'allow' | 'cancel-previous';
@@ -233,6 +234,10 @@ export class ScheduleBook {
         lastRunId = result.runId;
         if (result.created) created++;
       } catch (error) {
+        // A full disk is the machine's failure, not the slot's: the schedule's transaction rolls
+        // back (SQLite may already have rolled all of it back) and the slot stays due, to fire once
+        // there is room. Carrying on here would write the rest outside any transaction.
+        if (storageFullReason(error) !== undefined) throw error;
         // The schedule moves on: a spec that no longer fits the server (an executor removed since)
         // must not wedge it, nor hold up the other schedules.
         this.#audit('schedule.fired', scheduleId, actor, 'failure', { slot: slotTime, runId, ...errorData(error) });

@@ -27,7 +27,7 @@ export interface RunPage {
 
 export const runListLimits = { default: 50, max: 500 } as const;
 
-const columns = `run_id AS runId, name, state, spec_digest AS specDigest, idempotency_key AS idempotencyKey, submitted_by AS submittedBy,
+const columns = `run_id AS runId, name, state, spec_digest AS specDigest, substr(idempotency_key, instr(idempotency_key, char(31)) + 1) AS idempotencyKey, submitted_by AS submittedBy,
   submitted_at AS submittedAt, finished_at AS finishedAt, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed,
   cancel_requested_by AS cancelRequestedBy, concurrency,
   (SELECT COUNT(*) FROM items WHERE items.run_id = runs.run_id AND items.state = 'succeeded') AS itemsSucceeded,

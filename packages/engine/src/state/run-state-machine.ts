@@ -22,6 +22,14 @@ export interface SubmitOptions {
    * new unique one otherwise. An id already taken by a run with another spec is refused.
    */
   readonly runId?: string;
+  /**
+   * The secrets the submitter may hand to its run's items: `all`, or names. An item naming another
+   * is refused (CAIRN_FORBIDDEN) before anything is stored. The engine trusts its caller to say
+   * what the submitter holds: the reference server passes each token's `secrets:use:` grants, the
+   * inbox none. Omitted, the caller is trusted with every secret (a program composing its own
+   * engine holds its own secrets).
+   */
+  readonly secretGrants?: 'all' | readonly string[];
 }
 
 export interface SubmitResult {
@@ -77,10 +85,20 @@ export class RunStateMachine {
   submit(document: unknown, options: SubmitOptions): SubmitResult {
     const parsed = typeof document === 'string' ? parseRunSpec(document, options.source === undefined ? {} : { source: options.source }) : document;
     const { spec, digest, canonical } = assertRunSpec(parsed, { ...(options.source === undefined ? {} : { source: options.source }), ...(options.context ? { context: options.context } : {}) });
+    if (options.idempotencyKey !== undefined && spec.idempotencyKey !== undefined && options.idempotencyKey !== spec.idempotencyKey) {
+      throw new CairnError(
+        'CAIRN_PAYLOAD_INVALID',
+        `Two idempotency keys for one submission: ${JSON.stringify(options.idempotencyKey)} given with it (the Idempotency-Key header) and ${JSON.stringify(spec.idempotencyKey)} in the spec ($.idempotencyKey). Give one, or the same in both.`,
+        { path: '$.idempotencyKey', details: { given: options.idempotencyKey, spec: spec.idempotencyKey } },
+      );
+    }
+    const secrets = this.#grantedSecrets(spec, options);
     const idempotencyKey = options.idempotencyKey ?? spec.idempotencyKey ?? null;
+    // Keys are the submitter's own: another principal using the same key gets a run of its own.
+    const scopedKey = idempotencyKey === null ? null : `${options.actor.id}\u001f${idempotencyKey}`;
     return this.#inTransaction((): SubmitResult => {
-      if (idempotencyKey !== null) {
-        const existing = this.#store.runByIdempotencyKey(idempotencyKey);
+      if (scopedKey !== null) {
+        const existing = this.#store.runByIdempotencyKey(scopedKey);
         if (existing?.specDigest === digest) return { runId: existing.runId, created: false, specDigest: digest };
         if (existing) {
           throw new CairnError('CAIRN_IDEMPOTENCY_CONFLICT', `The idempotency key ${JSON.stringify(idempotencyKey)} was used for run ${existing.runId} with another spec (${existing.specDigest}).`, {
@@ -97,8 +115,9 @@ export class RunStateMachine {
           details: { runId },
         });
       }
-      this.#store.insertRun({ runId, name: spec.name, spec: canonical, specDigest: digest, idempotencyKey, submittedBy: options.actor.id, submittedAt: iso(now), itemsTotal: spec.items.length, workspace: spec.workspace?.snapshot ?? null, concurrency: spec.concurrency ?? null });
-      this.#audit.append({ actor: options.actor, action: 'run.submitted', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data: { specDigest: digest, items: spec.items.length } });
+      this.#store.insertRun({ runId, name: spec.name, spec: canonical, specDigest: digest, idempotencyKey: scopedKey, submittedBy: options.actor.id, submittedAt: iso(now), itemsTotal: spec.items.length, workspace: spec.workspace?.snapshot ?? null, concurrency: spec.concurrency ?? null });
+      // The grants the run holds are the secrets its items name, each one the submitter was granted.
+      this.#audit.append({ actor: options.actor, action: 'run.submitted', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data: { specDigest: digest, items: spec.items.length, ...(secrets.length > 0 ? { secretsGranted: secrets } : {}) } });
       spec.items.forEach((item, position) => {
         const effective = withDefaults(spec, item);
         this.#store.insertItem({
@@ -115,6 +134,25 @@ export class RunStateMachine {
       for (const item of spec.items) if (prerequisitesOf(item).length === 0) this.#release(this.#requireItem(runId, item.id), now);
       return { runId, created: true, specDigest: digest };
     })();
+  }
+
+  /**
+   * The secrets the run's items name, each checked against the submitter's grants; the first one
+   * not granted is refused (audited as a denied access) with its JSON path and the grant to ask for.
+   */
+  #grantedSecrets(spec: RunSpecV1, options: SubmitOptions): string[] {
+    const grants = options.secretGrants ?? 'all';
+    const named = new Set<string>();
+    for (const [index, item] of spec.items.entries()) {
+      for (const [position, secret] of (item.secrets ?? []).entries()) {
+        named.add(secret);
+        if (grants === 'all' || grants.includes(secret)) continue;
+        const message = `${options.actor.id} may not hand secret ${secret} to a run (item ${JSON.stringify(item.id)}): it holds no grant for it. An admin can give one: a token with scope secrets:use:${secret} (\`cairn token create --scope runs:submit secrets:use:${secret}\`).`;
+        this.#audit.append({ actor: options.actor, action: 'access.denied', entity: { kind: 'server', id: 'secrets' }, outcome: 'denied', data: { action: 'secrets.use', secret, reason: 'no grant' } });
+        throw new CairnError('CAIRN_FORBIDDEN', message, { path: `$.items[${index}].secrets[${position}]`, details: { secret, grant: `secrets:use:${secret}` } });
+      }
+    }
+    return [...named].sort();
   }
 
   /** A ready item starts running (its run with it, on the first). */
@@ -379,7 +417,9 @@ function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
     ...(defaults.timeout === undefined ? {} : { timeout: defaults.timeout }),
     ...(defaults.retry === undefined ? {} : { retry: defaults.retry }),
     ...(defaults.effect === undefined ? {} : { effect: defaults.effect }),
+    ...(defaults.onLost === undefined ? {} : { onLost: defaults.onLost }),
     ...(defaults.network === undefined ? {} : { network: defaults.network }),
+    ...(defaults.pathRules === undefined ? {} : { pathRules: defaults.pathRules }),
     ...item,
   };
 }

@@ -2,7 +2,8 @@ import type { ItemState, RunState } from '@cairn/core';
 import type { EngineDatabase } from '../database/open-engine-database.ts';
 import type { ItemRecord, RunRecord } from './run-records.ts';
 
-const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, idempotency_key AS idempotencyKey, submitted_by AS submittedBy,
+// The stored key is scoped to its submitter (migration 10); a run shows the key as it was given.
+const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, substr(idempotency_key, instr(idempotency_key, char(31)) + 1) AS idempotencyKey, submitted_by AS submittedBy,
   submitted_at AS submittedAt, finished_at AS finishedAt, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed,
   cancel_requested_by AS cancelRequestedBy, concurrency`;
 const itemColumns = `run_id AS runId, item_id AS itemId, position, state, waiting_on AS waitingOn, approval_required AS approvalRequired, ready_at AS readyAt,

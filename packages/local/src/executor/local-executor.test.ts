@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { RuntimeSpec } from '@cairn/core';
 import { describeExecutor, type ExecutorTaskBehaviour } from '@cairn/conformance';
 import { expect, test } from 'vitest';
@@ -43,7 +44,9 @@ describeExecutor({
   oracle: (executor) => ({
     runCount: (executionId) => {
       const label = `cairn-${executionId.replaceAll(/[^A-Za-z0-9._-]/g, '-')}-1-`.slice(0, 66);
-      return readdirSync(worlds.get(executor)!.workRoot).filter((name) => name.startsWith(label)).length;
+      // Attempt folders are in the executor process's own folder under the work root.
+      const workRoot = worlds.get(executor)!.workRoot;
+      return readdirSync(workRoot).flatMap((owner) => readdirSync(join(workRoot, owner))).filter((name) => name.startsWith(label)).length;
     },
   }),
   cleanup: (executor) => {

@@ -1,11 +1,15 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, PublicKeyRecord, RuntimeAdapterV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { CairnError, parseSettings, publicKeyRecordSchema } from '@cairn/protocol';
 import { createClaudeCodeRuntime, createCommandRuntime, createOpenAiCompatibleRuntime, createWorker, type Worker } from '@cairn/worker';
 import { z } from 'zod';
-import { sandboxLauncher } from '../sandbox/sandbox-launcher.ts';
+import { removeIdleSandboxCgroups, sandboxLauncher } from '../sandbox/sandbox-launcher.ts';
+import { defaultSandboxUids } from '../sandbox/sandbox-uids.ts';
 import { ExecutionStateFiles, type ExecutionState } from './execution-state.ts';
 import { currentProcess, isRunning, type ProcessIdentity } from './process-identity.ts';
+import { ownerFolderName, ownerOfFolder } from './work-folders.ts';
 
 const seam = (name: string) =>
   z.custom<object>((value) => typeof value === 'object' && value !== null && (value as { specificationVersion?: unknown }).specificationVersion === 'v1', {
@@ -21,8 +25,9 @@ export const localExecutorSettingsSchema = z.strictObject({
   /** Where each execution's state file is kept, so handles survive a restart. */
   stateDirectory: z.string().min(1, 'must not be empty'),
   /**
-   * Where attempts get their working folders (created if missing); the system temporary folder by
-   * default. It and its parents must be traversable by others (o+x): bubblewrap starts as the
+   * Where attempts get their working folders (created if missing), in a folder per server process
+   * (`cairn-owner-<pid>-<start>-<boot>`; those of processes that are gone are removed at start);
+   * the system temporary folder by default. It and its parents must be traversable by others (o+x): bubblewrap starts as the
    * sandbox's uid and must reach the workspace to bind it (inside, nothing but the workspace is seen).
    */
   workRoot: z.string().min(1, 'must not be empty').optional(),
@@ -47,7 +52,7 @@ export const localExecutorSettingsSchema = z.strictObject({
     })
     .prefault({}),
   /** Unprivileged uids given to sandboxes in turn (one per sandbox, so process limits are per sandbox). */
-  uids: z.strictObject({ first: z.int().min(1_000).max(4_000_000_000), count: z.int().min(1).max(1_000_000) }).default({ first: 200_000, count: 50_000 }),
+  uids: z.strictObject({ first: z.int().min(1_000).max(4_000_000_000), count: z.int().min(1).max(1_000_000) }).default({ ...defaultSandboxUids }),
   /**
    * An OpenAI-compatible endpoint for the `openai-compatible` agent adapter (its `exec` tool runs in
    * the sandbox); without it, items naming that adapter fail. `claude-code` is always there, its
@@ -107,8 +112,17 @@ export class LocalExecutor implements ExecutorV1 {
     if (this.#settings.sandbox === 'none') {
       settings.logger?.warn({ sandbox: 'none' }, 'the local executor runs tasks WITHOUT a sandbox: development only, nothing is isolated');
     }
-    if (this.#settings.workRoot) mkdirSync(this.#settings.workRoot, { recursive: true, mode: 0o711 });
+    this.#owner = currentProcess();
+    // Attempts get their folders in one of this process's own, so a later server can tell the
+    // folders of a dead one (its attempts died with it) from those of a live one it may re-attach to.
+    const workRoot = this.#settings.workRoot ?? tmpdir();
+    mkdirSync(workRoot, { recursive: true, mode: 0o711 });
+    sweepDeadOwners(workRoot, settings.logger);
+    const ownWorkRoot = join(workRoot, ownerFolderName(this.#owner));
+    mkdirSync(ownWorkRoot, { recursive: true, mode: 0o711 });
     const { limits: { memoryBytes, ...limits }, uids, bwrap } = this.#settings;
+    // Cgroups of sandboxes whose reaper was killed with its server (a live sandbox's cannot be removed).
+    if (this.#settings.sandbox === 'bubblewrap') removeIdleSandboxCgroups({ uids });
     const launch = this.#settings.sandbox === 'bubblewrap' ? sandboxLauncher({ limits, uids, bwrap, memoryBytes }) : undefined;
     this.#worker = createWorker({
       storage: settings.storage,
@@ -119,12 +133,11 @@ export class LocalExecutor implements ExecutorV1 {
         ...(this.#settings.openAiCompatible ? { 'openai-compatible': createOpenAiCompatibleRuntime({ ...this.#settings.openAiCompatible, ...(launch ? { launch } : {}) }) } : {}),
         ...(settings.runtimes ?? {}),
       },
-      ...(this.#settings.workRoot ? { workRoot: this.#settings.workRoot } : {}),
+      workRoot: ownWorkRoot,
       keepWorkDirectory: this.#settings.keepWorkDirectory,
       ...(settings.logger ? { logger: settings.logger } : {}),
     });
     this.#states = new ExecutionStateFiles(this.#settings.stateDirectory);
-    this.#owner = currentProcess();
   }
 
   async start(task: TaskEnvelope): Promise<ExecutionHandle> {
@@ -171,9 +184,25 @@ export class LocalExecutor implements ExecutorV1 {
       return;
     }
     const state: ExecutionState = { ...previous, status: 'exited', ...exited };
-    this.#states.write(state);
+    await this.#writeExit(state);
     const status = statusOf(state);
     for (const listener of this.#listeners) listener(task.executionId, status);
+  }
+
+  // The exit is written before anyone is told of it (a restart reads it back). A disk that is full
+  // (or failing) must neither lose it nor throw from this unawaited task into the host process: the
+  // write is tried again, 100 ms doubling to 5 s, until it goes through; until then the task reads
+  // as running, which it is as far as anyone can know.
+  async #writeExit(state: ExecutionState): Promise<void> {
+    for (let tries = 0; ; tries++) {
+      try {
+        this.#states.write(state);
+        return;
+      } catch (error) {
+        if (tries === 0) this.#settings.logger?.error({ executionId: state.executionId, error: String(error) }, 'writing the execution\'s exit failed; retrying until it is written');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** Math.min(tries, 6))));
+      }
+    }
   }
 
   #executionIdOf(handle: ExecutionHandle): string {
@@ -185,6 +214,19 @@ export class LocalExecutor implements ExecutorV1 {
 
   #runningKey(executionId: string): string {
     return `${this.#settings.stateDirectory}\u0000${executionId}`;
+  }
+}
+
+/** Removes the attempt folders of servers that are gone (every attempt of theirs died with them). */
+function sweepDeadOwners(workRoot: string, logger: Logger | undefined): void {
+  for (const name of readdirSync(workRoot)) {
+    const owner = ownerOfFolder(name);
+    if (!owner || isRunning(owner)) continue;
+    try {
+      rmSync(join(workRoot, name), { recursive: true, force: true, maxRetries: 3 });
+    } catch (error) {
+      logger?.warn({ directory: join(workRoot, name), error: (error as Error).message }, 'could not remove the work folder of a server that is gone');
+    }
   }
 }
 

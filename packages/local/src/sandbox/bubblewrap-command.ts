@@ -17,7 +17,10 @@ export interface SandboxCommandOptions {
   readonly workspace: string;
   /** The whole environment inside (everything else is cleared). */
   readonly env: Readonly<Record<string, string>>;
-  /** Whether the sandbox shares the host's network; false gives it only its own loopback. */
+  /**
+   * Whether the sandbox has a network: its own namespace behind a user-mode stack (slirp4netns) that
+   * reaches outside but never the host's loopback; false gives it only its own loopback.
+   */
   readonly network: boolean;
   readonly limits: SandboxLimits;
   /**
@@ -29,37 +32,86 @@ export interface SandboxCommandOptions {
   /** The bubblewrap binary; `bwrap` on PATH by default. */
   readonly bwrap?: string;
   /**
-   * A memory cgroup (v1) directory the caller prepared and opened to `uid`: the reaper joins it
-   * first, so everything the sandbox starts is inside and counted against its memory limit.
+   * A memory cgroup (v1) directory the caller prepared: the reaper joins it first, so everything
+   * the sandbox starts is inside and counted against its memory limit, and removes it when the
+   * sandbox has ended.
    */
   readonly memoryCgroup?: string;
 }
 
 /**
- * Outside the sandbox, as its uid: a watchdog first, then bubblewrap; the watchdog kills the
- * reaper's process group (bubblewrap with it) the moment the host's end of the pipe on fd 3 closes
- * (the host died), and the reaper exits with bubblewrap's status. The watchdog starts before
- * bubblewrap, so there is no moment with a bubblewrap and no watchdog. Bubblewrap's own
- * --die-with-parent has windows where the parent-death signal is lost (it is cleared while the
- * user namespace is set up), and a bubblewrap whose sandbox was killed mid-setup can wait forever;
- * the reaper kills it either way, and its sandbox dies with it.
+ * Outside the sandbox, as the caller (root), with an empty environment: a watchdog first, then
+ * bubblewrap as the sandbox's uid; the watchdog kills the reaper's process group (bubblewrap and
+ * the network stack with it) the moment the host's end of the pipe on fd 3 closes (the host died),
+ * and the reaper exits with bubblewrap's status. The watchdog starts before bubblewrap, so there is
+ * no moment with a bubblewrap and no watchdog. Bubblewrap's own --die-with-parent has windows where
+ * the parent-death signal is lost (it is cleared while the user namespace is set up), and a
+ * bubblewrap whose sandbox was killed mid-setup can wait forever; the reaper kills it either way.
+ *
+ * Bubblewrap's options go through a pipe (`--args`), not its argv: its first child is pid 1 inside
+ * the sandbox, and /proc/1/cmdline and /proc/1/environ would show the sandbox the host's paths.
+ *
+ * With network, the sandbox gets its own network namespace and a user-mode stack (slirp4netns,
+ * started here once bubblewrap reports the sandbox's pid on its info fd) that cannot reach the
+ * host's loopback (--disable-host-loopback): the server's API is on it. The stack runs sandboxed
+ * (own mount namespace, seccomp) and is killed as soon as bubblewrap exits.
+ * Arguments: uid, bubblewrap, network (0/1), the number of bubblewrap options, the memory cgroup
+ * (or ''), the options, the command.
  */
-const reaper = '(read -r _ <&3; kill -KILL 0) & watchdog=$!; "$@" & sandbox=$!; wait $sandbox; status=$?; kill $watchdog 2>/dev/null; exit $status';
+const reaper = [
+  'uid=$1 bwrap=$2 network=$3 count=$4 cgroup=$5; shift 5',
+  // The memory cgroup is joined before anything starts, so everything the sandbox starts is in it.
+  'if [ -n "$cgroup" ]; then echo $$ > "$cgroup/cgroup.procs" || exit 125; fi',
+  'options() { n=$count; for option; do [ "$n" -gt 0 ] || break; printf \'%s\\0\' "$option"; n=$((n-1)); done; }',
+  'sandbox() { setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs --pdeathsig KILL -- "$bwrap" --args 4 "$@"; }',
+  "trap 'stopped=1' TERM INT",
+  '(read -r _ <&3; kill -KILL 0) & watchdog=$!',
+  'if [ "$network" = 1 ]; then',
+  '  exec 9>&1',
+  '  { options "$@" | { shift "$count"; sandbox --info-fd 8 "$@" 4<&0 </dev/null 8>&1 >&9 9>&-; }; echo "exit $?"; } | {',
+  // The first pipe carries bubblewrap's info (child-pid) then its exit status, on lines of their own.
+  '    status=125 stack=',
+  '    while read -r line; do case $line in',
+  '      *child-pid*) pid=${line#*: }; pid=${pid%,}; i=0',
+  // Bubblewrap's pid 1 sets up the namespace's loopback before it forks the command: the stack
+  // starts after that (both at once fail on netlink), and the command waits for the stack.
+  '        until children=; read -r children < /proc/$pid/task/$pid/children; [ -n "$children" ] || [ ! -d /proc/$pid ] || [ $i -ge 1000 ]; do i=$((i+1)); sleep 0.005; done 2>/dev/null',
+  '        slirp4netns --configure --mtu=65520 --disable-host-loopback --enable-sandbox --enable-seccomp --netns-type=path "/proc/$pid/ns/net" tap0 >/dev/null 2>&1 </dev/null 3<&- 9>&- & stack=$! ;;',
+  '      "exit "*) status=${line#exit } ;;',
+  '    esac; done',
+  '    [ -n "$stack" ] && kill -KILL "$stack" 2>/dev/null; exit "$status"; } &',
+  'else',
+  '  options "$@" | { shift "$count"; sandbox "$@" 4<&0 </dev/null; } &',
+  'fi',
+  // A SIGTERM to the group (a cancel, a timeout) reaches bubblewrap too; the reaper outlives it
+  // long enough to clean up (the SIGKILL that may follow is what the start-up sweep is for).
+  'sandbox=$!; wait $sandbox; status=$?',
+  'if [ -n "$stopped" ]; then kill -KILL $sandbox 2>/dev/null; wait $sandbox; status=143; fi',
+  'kill $watchdog 2>/dev/null',
+  // The cgroup goes with the sandbox: the reaper steps out to its parent and removes it once the
+  // sandbox's last processes (killed with its pid 1) have left it.
+  'if [ -n "$cgroup" ]; then wait $watchdog 2>/dev/null; echo $$ > "${cgroup%/*}/cgroup.procs"; i=0; until rmdir "$cgroup" 2>/dev/null || [ $i -ge 50 ]; do i=$((i+1)); sleep 0.02; done; fi',
+  'exit $status',
+].join('\n');
+
+/** Inside, before the command: wait (5 s at most) until the network stack has given tap0 its default route. */
+const awaitNetwork = 'i=0; until grep -q "^tap0\t00000000" /proc/net/route 2>/dev/null; do i=$((i+1)); [ $i -lt 500 ] || { echo "cairn: the sandbox network did not come up" >&2; exit 125; }; sleep 0.01; done; ';
 
 /** Inside the sandbox, the workspace is always here. */
 export const sandboxWorkspace = '/workspace';
 
 /**
  * The command line that runs `argv` in a bubblewrap sandbox (spawn it detached, in a process group
- * of its own, with a pipe on fd 3 that the caller keeps open while the sandbox may live): every namespace unshared (network
- * too, unless asked for), an empty tmpfs root with only `/usr` and `/etc` bound read-only, the
- * workspace the one writable bind, a private `/tmp`, `/proc` of its own PID namespace (host
- * processes are invisible), a cleared environment, a new session (no terminal to inject into),
- * and the sandbox killed when its parent dies. Limits are set by `prlimit` inside, before the
- * command starts, as an unprivileged uid: process limits do not bind root.
+ * of its own, with a pipe on fd 3 that the caller keeps open while the sandbox may live): every
+ * namespace unshared (with network, its own network namespace behind a user-mode stack that cannot
+ * reach the host's loopback), nested user namespaces refused, an empty tmpfs root with only `/usr`
+ * and `/etc` bound read-only, the workspace the one writable bind, a private `/tmp`, `/proc` of its
+ * own PID namespace (host processes are invisible), a cleared environment, a new session (no
+ * terminal to inject into), and the sandbox killed when its parent dies. Limits are set by
+ * `prlimit` inside, before the command starts, as an unprivileged uid: process limits do not bind root.
  */
 export function bubblewrapCommand(argv: readonly string[], options: SandboxCommandOptions): { command: string; args: string[] } {
-  const args = [
+  const bubblewrapOptions = [
     '--tmpfs', '/',
     '--ro-bind', '/usr', '/usr',
     '--ro-bind', '/etc', '/etc',
@@ -69,31 +121,36 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     '--symlink', 'usr/lib64', '/lib64',
     '--dev', '/dev',
     '--proc', '/proc',
+    // pid 1 inside is bubblewrap: its command line names the host's paths (the workspace's among
+    // them) and its environment is the reaper's. Neither is the sandbox's business.
+    '--ro-bind', '/dev/null', '/proc/1/cmdline',
+    '--ro-bind', '/dev/null', '/proc/1/environ',
     '--tmpfs', '/tmp',
     '--bind', options.workspace, sandboxWorkspace,
     '--remount-ro', '/',
     '--chdir', sandboxWorkspace,
     '--unshare-all',
-    ...(options.network ? ['--share-net'] : []),
+    // A user namespace of its own (not just "try"), in which no further one may be made: nested
+    // user namespaces would hand the sandbox root-in-namespace and the kernel surface behind it.
+    '--unshare-user',
+    '--disable-userns',
     '--die-with-parent',
     '--new-session',
     '--clearenv',
     ...Object.entries(options.env).flatMap(([name, value]) => ['--setenv', name, value]),
-    '--',
+  ];
+  const command = [
     // A watchdog inside too, for a sandbox whose first process missed its parent-death signal:
     // when the host's end of fd 3 closes, it kills everything in the sandbox. The command itself
     // does not get fd 3.
-    '/bin/sh', '-c', '(read -r _ <&3; kill -KILL -1 2>/dev/null) & exec 3<&-; exec "$@"', 'cairn-sandbox',
+    '--', '/bin/sh', '-c', `${options.network ? awaitNetwork : ''}(read -r _ <&3; kill -KILL -1 2>/dev/null) & exec 3<&-; exec "$@"`, 'cairn-sandbox',
     ...limitPrefix(options.limits),
     ...argv,
   ];
-  const identity = [`--reuid=${options.uid}`, `--regid=${options.uid}`, '--clear-groups', '--no-new-privs', '--pdeathsig', 'KILL', '--'];
-  const join = options.memoryCgroup === undefined ? '' : `echo $$ > ${shellQuote(`${options.memoryCgroup}/cgroup.procs`)} || exit 125; `;
-  return { command: '/usr/bin/setpriv', args: [...identity, '/bin/sh', '-c', join + reaper, 'cairn-reaper', options.bwrap ?? '/usr/bin/bwrap', ...args] };
-}
-
-function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", `'\\''`)}'`;
+  return {
+    command: '/usr/bin/env',
+    args: ['-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', '/bin/sh', '-c', reaper, 'cairn-reaper', String(options.uid), options.bwrap ?? '/usr/bin/bwrap', options.network ? '1' : '0', String(bubblewrapOptions.length), options.memoryCgroup ?? '', ...bubblewrapOptions, ...command],
+  };
 }
 
 function limitPrefix(limits: SandboxLimits): string[] {

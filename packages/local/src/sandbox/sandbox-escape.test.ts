@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -42,6 +42,65 @@ describe('a sandbox cannot', () => {
     }
   });
 
+  test('reach the host loopback (the server API) with network: true, while its own network is configured', async () => {
+    const connections: string[] = [];
+    const server = createServer((socket) => {
+      connections.push(String(socket.remoteAddress));
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    // Every address of this host, plus the user-mode stack's gateway (only tried where the sandbox
+    // has its own tap interface: with the host's network it would leave the machine).
+    const hostAddresses = Object.values(networkInterfaces()).flat().filter((entry) => entry !== undefined && entry.family === 'IPv4').map((entry) => entry!.address);
+    const script = `
+      const net = require('net'), fs = require('fs');
+      const route = fs.readFileSync('/proc/net/route', 'utf8');
+      console.log('ROUTE ' + JSON.stringify(route.split('\\n').slice(1).filter(Boolean).map((line) => line.split('\\t').slice(0, 3))));
+      const targets = ${JSON.stringify(['127.0.0.1', ...hostAddresses])}.concat(route.includes('tap0') ? ['10.0.2.2'] : []);
+      let left = targets.length;
+      for (const host of targets) {
+        const s = net.connect(${port}, host);
+        s.setTimeout(1500, () => { console.log('TIMEOUT ' + host); s.destroy(); if (--left === 0) process.exit(0); });
+        s.on('connect', () => { console.log('CONNECTED ' + host); s.destroy(); if (--left === 0) process.exit(0); });
+        s.on('error', (e) => { console.log(e.code + ' ' + host); if (--left === 0) process.exit(0); });
+      }`;
+    try {
+      const result = await runSandboxed(node(script), { ...sandbox(), network: true });
+      expect(result.stdout).not.toContain('CONNECTED');
+      expect(connections).toEqual([]);
+      // Its own network: a tap interface with a default route through the user-mode stack's gateway.
+      const routes = JSON.parse(/^ROUTE (.*)$/m.exec(result.stdout)?.[1] ?? '[]') as string[][];
+      expect(routes).toContainEqual(['tap0', '00000000', '0202000A']);
+      expect(result.code).toBe(0);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('start a nested user namespace (unshare -r gives no root)', async () => {
+    for (const network of [false, true]) {
+      const result = await runSandboxed(['/bin/sh', '-c', 'unshare -r id; echo "status $?"'], { ...sandbox(), network });
+      expect(result.stdout, `network: ${network}`).not.toMatch(/uid=0/);
+      expect(result.stdout).not.toContain('status 0');
+    }
+  });
+
+  test('learn host paths from pid 1 (its cmdline and environ)', async () => {
+    process.env['CAIRN_HOST_MARKER'] = '/host/marker/path';
+    try {
+      for (const network of [false, true]) {
+        const { workspace, uid } = sandbox();
+        const result = await runSandboxed(['/bin/sh', '-c', 'for f in /proc/1/cmdline /proc/1/environ /proc/1/task/1/cmdline /proc/1/task/1/environ; do tr "\\0" " " < $f; echo; done'], { workspace, uid, network });
+        expect(result.stdout, `network: ${network}`).not.toContain(workspace);
+        expect(result.stdout).not.toContain('--bind');
+        expect(result.stdout).not.toContain('/host/marker/path');
+      }
+    } finally {
+      delete process.env['CAIRN_HOST_MARKER'];
+    }
+  });
+
   test('write to /usr, /etc, the host home or anywhere but its workspace', async () => {
     const marker = `cairn-escape-${process.pid}-${Date.now()}`;
     const targets = [`/usr/${marker}`, `/etc/${marker}`, `/root/${marker}`, `/${marker}`, `/tmp/${marker}`];
@@ -66,6 +125,21 @@ describe('a sandbox cannot', () => {
     expect(result.stdout).toMatch(/No such file/);
     // Its own PID namespace: a handful of its own processes, none of the host's.
     expect(Number(result.stdout.trim().split('\n').at(-1))).toBeLessThan(8);
+  });
+
+  test('make a user namespace of its own (a root of its own: `unshare -r id`)', async () => {
+    const result = await runSandboxed(['/bin/sh', '-c', 'unshare -r id 2>&1; echo "exit $?"; unshare --user --map-root-user /bin/true 2>&1; echo "exit $?"'], sandbox());
+    expect(result.stdout).not.toMatch(/uid=0/);
+    expect(result.stdout.match(/exit (\d+)/g)).toEqual(['exit 1', 'exit 1']);
+  });
+
+  test("learn the host's paths from pid 1 (bubblewrap's command line and environment)", async () => {
+    const { workspace, uid } = sandbox();
+    const result = await runSandboxed(['/bin/sh', '-c', 'for file in /proc/1/cmdline /proc/1/environ; do echo "== $file"; tr "\\0" " " < $file 2>&1; echo; done'], { workspace, uid });
+    expect(result.stdout).toContain('== /proc/1/cmdline');
+    expect(result.stdout).not.toContain(workspace);
+    expect(result.stdout).not.toContain('bwrap');
+    expect(result.stdout).not.toContain('--bind');
   });
 
   test('read the host environment (tokens, cloud keys)', async () => {
@@ -110,10 +184,20 @@ describe('a sandbox cannot', () => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    // The cgroup is removed with the sandbox: its peak is read while it lives.
+    let peak = 0;
+    const reading = setInterval(() => {
+      try {
+        peak = Math.max(peak, Number(readFileSync(`/sys/fs/cgroup/memory/cairn/${uid}/memory.max_usage_in_bytes`, 'utf8')));
+      } catch {
+        // Not made yet, or already removed.
+      }
+    }, 5);
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearInterval(reading);
     expect(stdout).not.toContain('ALLOCATED');
     expect(code).not.toBe(0);
-    const peak = Number(readFileSync(`/sys/fs/cgroup/memory/cairn/${uid}/memory.max_usage_in_bytes`, 'utf8'));
+    expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThanOrEqual(256 * 1024 * 1024 + 4096);
   });
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import type { CommandLauncher } from '@cairn/worker';
@@ -26,6 +26,9 @@ export interface SandboxLauncherOptions {
 export function sandboxLauncher(options: SandboxLauncherOptions): CommandLauncher {
   const uids = new SandboxUids(options.uids.first, options.uids.count);
   return (argv, context) => {
+    if (context.network && !existsSync('/usr/bin/slirp4netns')) {
+      throw new CairnError('CAIRN_EXECUTOR_START_FAILED', 'This item has network: true, and its sandbox gets its own network through slirp4netns, which is not installed (no /usr/bin/slirp4netns): install it with `apt-get install -y slirp4netns`, or set limits.network to false.', { path: 'limits.network' });
+    }
     const uid = uids.next();
     const owned = spawnSync('/bin/chown', ['-R', `${uid}:${uid}`, context.workspace], { stdio: ['ignore', 'ignore', 'pipe'] });
     if (owned.status !== 0) {
@@ -33,8 +36,8 @@ export function sandboxLauncher(options: SandboxLauncherOptions): CommandLaunche
     }
     chmodSync(dirname(context.workspace), 0o711);
     const memoryCgroup = options.memoryBytes === undefined ? undefined : memoryCgroupFor(uid, options.memoryBytes, options.memoryCgroupRoot ?? '/sys/fs/cgroup/memory');
-    // Inside, the workspace is /workspace: a HOME (or PWD) naming the host path would point nowhere.
-    const env = Object.fromEntries(Object.entries(context.env).map(([name, value]) => [name, value === context.workspace ? sandboxWorkspace : value]));
+    // Inside, the workspace is /workspace: a HOME (or CAIRN_INPUTS) naming a host path under it would point nowhere.
+    const env = Object.fromEntries(Object.entries(context.env).map(([name, value]) => [name, value === context.workspace || value.startsWith(`${context.workspace}/`) ? `${sandboxWorkspace}${value.slice(context.workspace.length)}` : value]));
     const { command, args } = bubblewrapCommand(argv, { workspace: context.workspace, env, network: context.network, limits: options.limits, uid, ...(options.bwrap ? { bwrap: options.bwrap } : {}), ...(memoryCgroup ? { memoryCgroup } : {}) });
     return { command, args, lifeline: true };
   };
@@ -42,18 +45,51 @@ export function sandboxLauncher(options: SandboxLauncherOptions): CommandLaunche
 
 /**
  * A memory cgroup (v1) for the sandbox of `uid`, limited to `bytes` (swap included where the
- * kernel accounts it) and opened to that uid so its reaper can join it; undefined where cgroups
+ * kernel accounts it), which its reaper joins and removes when the sandbox ends; undefined where cgroups
  * cannot be made (no controller, not root): the address-space limit still bounds each process.
  */
 function memoryCgroupFor(uid: number, bytes: number, root: string): string | undefined {
-  const directory = join(root, 'cairn', String(uid));
+  const directory = join(root, cgroupFolder, String(uid));
   try {
     mkdirSync(directory, { recursive: true });
     writeFileSync(join(directory, 'memory.limit_in_bytes'), String(bytes));
     if (existsSync(join(directory, 'memory.memsw.limit_in_bytes'))) writeFileSync(join(directory, 'memory.memsw.limit_in_bytes'), String(bytes));
-    chownSync(join(directory, 'cgroup.procs'), uid, uid);
     return directory;
   } catch {
     return undefined;
   }
+}
+
+/** Where the sandboxes' memory cgroups are made under the memory controller's mount. */
+const cgroupFolder = 'cairn';
+
+/**
+ * Removes the memory cgroups of sandboxes that are gone: those of `uids` that hold no process (the
+ * kernel refuses to remove one that does) and were made more than `minimumAgeMs` ago (one made a
+ * moment ago may be a sandbox that has not joined it yet). A reaper removes its sandbox's cgroup
+ * itself; this catches those whose reaper was killed with its server. Returns how many were removed.
+ */
+export function removeIdleSandboxCgroups(options: { readonly uids: { readonly first: number; readonly count: number }; readonly memoryCgroupRoot?: string; readonly minimumAgeMs?: number }): number {
+  const folder = join(options.memoryCgroupRoot ?? '/sys/fs/cgroup/memory', cgroupFolder);
+  let names: string[];
+  try {
+    names = readdirSync(folder);
+  } catch {
+    return 0;
+  }
+  const before = Date.now() - (options.minimumAgeMs ?? 60_000);
+  let removed = 0;
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const uid = Number(name);
+    if (uid < options.uids.first || uid >= options.uids.first + options.uids.count) continue;
+    try {
+      if (statSync(join(folder, name)).mtimeMs > before) continue;
+      rmdirSync(join(folder, name));
+      removed++;
+    } catch {
+      // In use (EBUSY) or already gone: not ours to remove now.
+    }
+  }
+  return removed;
 }

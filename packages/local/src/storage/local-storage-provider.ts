@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, link, lstat, mkdir, open, realpath, rename, rmdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { StorageListOptions, StorageListPage, StorageObjectMetadata, StoragePutOptions, StoragePutResult, StorageProviderV1 } from '@cairn/core';
+import type { StorageListOptions, StorageListPage, StorageObjectMetadata, StoragePutOptions, StoragePutResult, StorageProviderV1, StorageStray } from '@cairn/core';
 import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
 import { z } from 'zod';
 import { assertContentMatchesKey, assertDigestMatchesKey, digestNamedByKey } from './content-addressed-key.ts';
@@ -13,6 +13,7 @@ import { compareKeys, longKeysInRange, walkKeys } from './key-listing.ts';
 import { decodeListCursor, encodeListCursor } from './list-cursor.ts';
 import { folderConflict, storageUnavailable, symbolicLinkRefused } from './storage-errors.ts';
 import { storageKeySegments } from './storage-key.ts';
+import { straysIn } from './stray-listing.ts';
 
 /** Settings of `createLocalStorageProvider`, checked at construction; errors name `local.storage.<option>`. */
 export const localStorageProviderSettingsSchema = z.strictObject({
@@ -67,7 +68,7 @@ interface ObjectLocation {
 export class LocalStorageProvider implements StorageProviderV1 {
   readonly specificationVersion = 'v1';
   readonly provider = 'local-directory';
-  readonly capabilities = { ifAbsent: true, stream: true } as const;
+  readonly capabilities = { ifAbsent: true, stream: true, strays: true } as const;
   /** The root directory, absolute. */
   readonly root: string;
   #realRoot: Promise<string> | undefined;
@@ -124,6 +125,38 @@ export class LocalStorageProvider implements StorageProviderV1 {
     const opened = await this.#openObject(key, 'getStream');
     if (opened === null) return null;
     return readInChunks(key, opened);
+  }
+
+  async listStrays(prefix: string): Promise<readonly StorageStray[]> {
+    const directory = await this.#strayFolder(prefix, 'listStrays');
+    return directory === null ? [] : straysIn(directory, prefix);
+  }
+
+  async setStrayAside(prefix: string, stray: StorageStray, key: string): Promise<void> {
+    const directory = await this.#strayFolder(prefix, 'setStrayAside');
+    if (directory === null) return;
+    const location = (await this.#locate(key, storageKeySegments(key), 'write'))!;
+    const target = await this.#objectPath(key, location);
+    // The entry itself is renamed, by its raw bytes: a link moves as a link, a FIFO is never opened.
+    const source = Buffer.concat([Buffer.from(`${directory}/`, 'utf8'), Buffer.from(stray.rawName)]);
+    try {
+      await rename(source, target);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return; // gone since the listing
+      throw storageUnavailable(`setStrayAside("${prefix}", "${key}")`, target, error);
+    }
+    await syncDirectory(location.directory).catch(() => undefined);
+    await syncDirectory(directory).catch(() => undefined);
+  }
+
+  /** The directory of the folder `prefix` (`a/b/`, or `` for the root); null when it does not exist. */
+  async #strayFolder(prefix: string, method: string): Promise<string | null> {
+    if (prefix === '') return this.#rootDirectory();
+    if (!prefix.endsWith('/')) throw new CairnError('CAIRN_STORAGE_KEY_INVALID', `${method}("${prefix}"): the prefix must name a folder, ending in "/" (such as inbox/).`, { path: 'prefix' });
+    // A key in the folder locates the folder itself (checked for links on the way like any key).
+    const probe = `${prefix}x`;
+    const location = await this.#locate(probe, storageKeySegments(probe), 'read');
+    return location?.directory ?? null;
   }
 
   /** The object's file, opened for reading; null when there is none. */

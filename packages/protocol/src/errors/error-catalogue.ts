@@ -70,6 +70,11 @@ export const errorCatalogue = {
     summary: 'The storage provider could not be reached or refused the operation.',
     action: 'Check the storage location, its credentials and its permissions; the cause is attached.',
   },
+  CAIRN_ENGINE_STORAGE_FULL: {
+    status: 503,
+    summary: "The disk under the engine's database is full: the write was rolled back, dispatch is paused and `/readyz` answers 503.",
+    action: 'Free space on the volume of the data directory (or grow it); the engine resumes by itself. Retry the request then.',
+  },
   CAIRN_EXECUTOR_HANDLE_INVALID: {
     status: 400,
     summary: 'An execution handle was not issued by this executor or is malformed.',

@@ -21,7 +21,7 @@ export const dispatchManifestSchema = z.strictObject({
   apply: z.array(z.string()),
   env: stringMapSchema,
   secretNames: z.array(z.string()),
-  limits: z.strictObject({ timeoutMs: z.int().min(1), network: z.boolean(), maxPatchBytes: z.int().min(0), maxLogBytes: z.int().min(0), isolation: z.string().min(1).max(64).exactOptional() }),
+  limits: z.strictObject({ timeoutMs: z.int().min(1), network: z.boolean(), maxPatchBytes: z.int().min(0), maxLogBytes: z.int().min(0), isolation: z.string().min(1).max(64).exactOptional(), pathRules: z.literal('posix').exactOptional() }),
   effect: z.enum(['pure', 'read-impure', 'write-impure']),
   issuedAt: timestampSchema,
 });

@@ -27,8 +27,42 @@ export function parseRunSpec(text: string, options: ParseRunSpecOptions = {}): u
     const message = `${source} is ${bytes} bytes; a run spec may be at most ${runSpecLimits.documentBytes} bytes. Split the run into smaller runs.`;
     throw documentError('CAIRN_RUN_SPEC_TOO_LARGE', message, undefined, { bytes, limit: runSpecLimits.documentBytes });
   }
+  // Before any parser recurses into it: a 5,000-deep document would overflow the stack.
+  const depth = bracketDepth(text);
+  if (depth > runSpecLimits.depth) {
+    throw documentError('CAIRN_RUN_SPEC_TOO_LARGE', `${source} nests ${depth} levels deep; a run spec may nest at most ${runSpecLimits.depth} levels.`, undefined, { depth, limit: runSpecLimits.depth });
+  }
   const format = options.format === undefined || options.format === 'auto' ? (/^\s*\{/.test(text) ? 'json' : 'yaml') : options.format;
-  return format === 'json' ? parseJsonText(text, source) : parseYamlText(text, source);
+  try {
+    return format === 'json' ? parseJsonText(text, source) : parseYamlText(text, source);
+  } catch (error) {
+    // Deep block nesting (indentation, not brackets) can still exhaust the stack: it is a size problem.
+    if (error instanceof RangeError) throw documentError('CAIRN_RUN_SPEC_TOO_LARGE', `${source} nests too deeply to read; a run spec may nest at most ${runSpecLimits.depth} levels.`, error);
+    throw error;
+  }
+}
+
+/** The deepest nesting of `[` and `{` outside quoted strings: JSON's, and YAML's flow collections'. */
+function bracketDepth(text: string): number {
+  const [doubleQuote, singleQuote, backslash, openSquare, openCurly, closeSquare, closeCurly] = [0x22, 0x27, 0x5c, 0x5b, 0x7b, 0x5d, 0x7d];
+  let depth = 0;
+  let deepest = 0;
+  let quote = 0;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (quote !== 0) {
+      if (code === backslash && quote === doubleQuote) index++;
+      else if (code === quote) quote = 0;
+    } else if (code === doubleQuote || (code === singleQuote && !isWordCharacter(text.charCodeAt(index - 1)))) quote = code;
+    else if (code === openSquare || code === openCurly) deepest = Math.max(deepest, ++depth);
+    else if (code === closeSquare || code === closeCurly) depth = Math.max(0, depth - 1);
+  }
+  return deepest;
+}
+
+/** A letter, digit or underscore: before one, `'` is an apostrophe (`it's`), not a YAML quote. */
+function isWordCharacter(code: number): boolean {
+  return (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || code === 0x5f;
 }
 
 function parseJsonText(text: string, source: string): unknown {

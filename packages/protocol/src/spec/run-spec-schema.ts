@@ -27,6 +27,10 @@ const identifier = z
   .regex(identifierPattern, 'must start with a letter or digit and hold only letters, digits, ".", "_" and "-"');
 const name = z.string().min(1, 'must not be empty').max(limits.nameLength, `must be at most ${limits.nameLength} characters`);
 const text = z.string().max(limits.textLength, `must be at most ${limits.textLength} characters`);
+// What is handed to a process (its arguments, environment, prompt) cannot hold a NUL: exec stops
+// the string there, so the program would run with other input than the spec says.
+const noNul = { error: 'must not hold a NUL character (\\u0000): a program cannot be given one' };
+const processText = text.refine((value) => !value.includes('\0'), noNul);
 const duration = z.string().regex(durationPattern, 'must be a duration: a positive whole number and one unit of ms, s, m, h or d (30s, 10m, 2h)');
 const environmentName = z
   .string()
@@ -62,7 +66,7 @@ true satisfies SchemaImplements<typeof retrySpecSchema, RetrySpec>;
 
 export const commandRuntimeSpecSchema = z.strictObject({
   kind: z.literal('command'),
-  argv: list(z.string().max(limits.argumentLength, `must be at most ${limits.argumentLength} characters`))
+  argv: list(z.string().max(limits.argumentLength, `must be at most ${limits.argumentLength} characters`).refine((value) => !value.includes('\0'), noNul))
     .min(1, 'must name the program to run: [program, ...arguments]')
     .refine((argv) => argv[0] !== '', { error: 'must be the program to run, not an empty string', path: [0] }),
 });
@@ -71,7 +75,7 @@ true satisfies SchemaImplements<typeof commandRuntimeSpecSchema, CommandRuntimeS
 export const agentRuntimeSpecSchema = z.strictObject({
   kind: z.literal('agent'),
   adapter: identifier,
-  prompt: text.min(1, 'must not be empty: say what the agent should do'),
+  prompt: processText.refine((value) => value.length > 0, 'must not be empty: say what the agent should do'),
   model: name.exactOptional(),
   maxTurns: z.int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').exactOptional(),
 });
@@ -82,6 +86,8 @@ export const runtimeSpecSchema = z.discriminatedUnion('kind', [commandRuntimeSpe
 });
 
 const effect = z.enum(['pure', 'read-impure', 'write-impure'], 'must be pure, read-impure or write-impure');
+const pathRules = z.enum(['portable', 'posix'], 'must be portable (paths that check out on Linux, Windows and macOS) or posix');
+const onLost = z.enum(['retry', 'fail'], 'must be retry or fail');
 
 export const lockSpecSchema = z.union(
   [name, z.strictObject({ name, mode: z.enum(['exclusive', 'shared'], 'must be exclusive or shared').exactOptional() })],
@@ -101,7 +107,9 @@ export const itemDefaultsSpecSchema = z.strictObject({
   timeout: duration.exactOptional(),
   retry: retrySpecSchema.exactOptional(),
   effect: effect.exactOptional(),
+  onLost: onLost.exactOptional(),
   network: z.boolean().exactOptional(),
+  pathRules: pathRules.exactOptional(),
 });
 true satisfies SchemaImplements<typeof itemDefaultsSpecSchema, ItemDefaultsSpec>;
 
@@ -118,10 +126,12 @@ export const itemSpecSchema = z.strictObject({
   timeout: duration.exactOptional(),
   retry: retrySpecSchema.exactOptional(),
   effect: effect.exactOptional(),
+  onLost: onLost.exactOptional(),
   approval: z.enum(['required', 'none'], 'must be required or none').exactOptional(),
   secrets: list(environmentName).exactOptional(),
-  env: map(environmentName, text).exactOptional(),
+  env: map(environmentName, processText).exactOptional(),
   network: z.boolean().exactOptional(),
+  pathRules: pathRules.exactOptional(),
   labels: labels.exactOptional(),
 });
 true satisfies SchemaImplements<typeof itemSpecSchema, ItemSpec>;

@@ -11,21 +11,42 @@ export interface RawDiffEntry {
   /** The path before (for renames and copies, the source); equals `path` otherwise. */
   readonly oldPath: string;
   readonly path: string;
+  /** Whether both paths were valid UTF-8 (otherwise they hold U+FFFD where the bad bytes were). */
+  readonly validUtf8: boolean;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The fields of NUL-separated output, each decoded as UTF-8 (lossily, and said so, when it is not). */
+function nulFields(output: Buffer): { text: string; validUtf8: boolean }[] {
+  const fields: { text: string; validUtf8: boolean }[] = [];
+  for (let start = 0; start <= output.length; ) {
+    let end = output.indexOf(0, start);
+    if (end === -1) end = output.length;
+    const bytes = output.subarray(start, end);
+    try {
+      fields.push({ text: strictUtf8.decode(bytes), validUtf8: true });
+    } catch {
+      fields.push({ text: bytes.toString('utf8'), validUtf8: false });
+    }
+    start = end + 1;
+  }
+  return fields;
 }
 
 /** Parses `git diff --raw -z --no-abbrev` output. */
 export function parseRawDiff(output: Buffer): RawDiffEntry[] {
-  const fields = output.toString('utf8').split('\0');
+  const fields = nulFields(output);
   const entries: RawDiffEntry[] = [];
   for (let index = 0; index < fields.length; ) {
-    const header = fields[index++]!;
+    const header = fields[index++]!.text;
     if (header === '') continue;
     const match = /^:(\d{6}) (\d{6}) ([0-9a-f]+) ([0-9a-f]+) ([A-Z])\d*$/.exec(header);
     if (!match) throw new Error(`unexpected git diff --raw line: ${JSON.stringify(header.slice(0, 120))}`);
     const [, oldMode, newMode, oldObject, newObject, status] = match as unknown as [string, string, string, string, string, string];
-    const oldPath = fields[index++] ?? '';
-    const path = status === 'R' || status === 'C' ? (fields[index++] ?? '') : oldPath;
-    entries.push({ oldMode, newMode, oldObject, newObject, status, oldPath, path });
+    const old = fields[index++] ?? { text: '', validUtf8: true };
+    const renamed = status === 'R' || status === 'C' ? (fields[index++] ?? { text: '', validUtf8: true }) : old;
+    entries.push({ oldMode, newMode, oldObject, newObject, status, oldPath: old.text, path: renamed.text, validUtf8: old.validUtf8 && renamed.validUtf8 });
   }
   return entries;
 }

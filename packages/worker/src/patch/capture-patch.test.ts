@@ -205,3 +205,43 @@ describe('capturePatch refuses unsafe changes', () => {
     expect(refused.message).not.toContain('tok-123456');
   });
 });
+
+describe('capturePatch refuses paths that would not check out on Windows and macOS (pathRules: portable, the default)', () => {
+  const cases: [string, (workspace: string) => void, string, string][] = [
+    ['a backslash and a colon', (workspace) => writeFileSync(join(workspace, 'a\\b:c.txt'), 'x'), 'a\\b:c.txt', 'which Windows refuses in a file name'],
+    ['a newline', (workspace) => writeFileSync(join(workspace, 'two\nlines.txt'), 'x'), 'two\nlines.txt', 'which Windows refuses in a file name'],
+    ['a tab in a folder name', (workspace) => { mkdirSync(join(workspace, 'tab\there')); writeFileSync(join(workspace, 'tab\there/x.txt'), 'x'); }, 'tab\there/x.txt', 'which Windows refuses in a file name'],
+    ['a name ending in a dot', (workspace) => writeFileSync(join(workspace, 'notes.'), 'x'), 'notes.', 'ending in a dot'],
+    ['a name ending in a space', (workspace) => writeFileSync(join(workspace, 'notes '), 'x'), 'notes ', 'ending in a space'],
+    ['a reserved device name', (workspace) => writeFileSync(join(workspace, 'nul.txt'), 'x'), 'nul.txt', 'a device name Windows reserves'],
+    ['bytes that are not UTF-8', (workspace) => writeFileSync(Buffer.concat([Buffer.from(`${workspace}/`), Buffer.from([0x66, 0xff, 0x2e, 0x74])]), 'x'), 'f\ufffd.t', 'is not valid UTF-8'],
+    ['Readme.md beside the baseline README.MD', (workspace) => writeFileSync(join(workspace, 'Readme.md'), 'x'), 'Readme.md', 'differ only in case or Unicode normalisation'],
+    ['two Unicode normalisations of one name', (workspace) => { writeFileSync(join(workspace, 'caf\u00e9.txt'), 'x'); writeFileSync(join(workspace, 'cafe\u0301.txt'), 'y'); }, 'caf', 'differ only in case or Unicode normalisation'],
+  ];
+
+  test.each(cases)('%s', async (_, change, path, problem) => {
+    const { attempt } = await prepared((directory) => writeFileSync(join(directory, 'README.MD'), 'the user\'s own\n'));
+    change(attempt.workspace);
+    const refused = await refusal(attempt);
+    expect(refused.rule).toBe('portable-path');
+    expect(refused.path).toContain(path);
+    expect(refused.message).toContain(problem);
+    expect(refused.message).toContain('set pathRules: posix on the item to allow it');
+  });
+
+  test('pathRules: posix lets such a change through, and the baseline\'s own collisions are never held against an attempt', async () => {
+    const { attempt } = await prepared((directory) => writeFileSync(join(directory, 'README.MD'), 'the user\'s own\n'));
+    writeFileSync(join(attempt.workspace, 'a\\b:c.txt'), 'x');
+    writeFileSync(join(attempt.workspace, 'Readme.md'), 'x');
+    const captured = await capturePatch(attempt, { maxPatchBytes: 100_000, pathRules: 'posix' });
+    expect(captured.files.map((file) => file.path).sort()).toEqual(['Readme.md', 'a\\b:c.txt']);
+
+    const { attempt: untouched } = await prepared((directory) => {
+      writeFileSync(join(directory, 'README.MD'), 'one\n');
+      writeFileSync(join(directory, 'readme.md'), 'two\n');
+    });
+    writeFileSync(join(untouched.workspace, 'README.MD'), 'one, edited\n');
+    writeFileSync(join(untouched.workspace, 'fine.txt'), 'new\n');
+    expect((await capturePatch(untouched, { maxPatchBytes: 100_000 })).files.map((file) => file.path).sort()).toEqual(['README.MD', 'fine.txt']);
+  });
+});

@@ -7,6 +7,7 @@ import { parseRawDiff, type RawDiffEntry } from '../git/raw-diff.ts';
 import { readBlobs } from '../git/read-blobs.ts';
 import { gitOutput, runGit } from '../git/run-git.ts';
 import { workspacePathProblem } from '../snapshot/workspace-path.ts';
+import { foldedCollision, portablePathProblem } from './portable-path.ts';
 import { scanWorkspace } from './scan-workspace.ts';
 import { symlinkEscape } from './symlink-escape.ts';
 
@@ -18,6 +19,12 @@ export interface CapturePatchOptions {
   readonly secrets?: Readonly<Record<string, string>>;
   /** Workspace-relative paths left out of the patch (the `output.json` channel). */
   readonly exclude?: readonly string[];
+  /**
+   * `portable` (the default): every path the change adds must check out alike on Linux, Windows
+   * and macOS (see portablePathProblem and foldedCollision). `posix`: only what git and the worker
+   * need (the run's `pathRules: posix`).
+   */
+  readonly pathRules?: 'portable' | 'posix';
 }
 
 /** The change an attempt made, checked. */
@@ -30,7 +37,7 @@ export interface CapturedPatch {
 }
 
 /** Why a patch was refused; `details.rule` of the CAIRN_PAYLOAD_INVALID error. */
-export type PatchRefusalRule = 'workspace-replaced' | 'git-metadata' | 'submodule' | 'special-file' | 'path' | 'mode' | 'setuid' | 'symlink-escape' | 'size' | 'secret';
+export type PatchRefusalRule = 'workspace-replaced' | 'git-metadata' | 'submodule' | 'special-file' | 'path' | 'portable-path' | 'mode' | 'setuid' | 'symlink-escape' | 'size' | 'secret';
 
 const allowedModes = new Set(['100644', '100755', '120000']);
 const symlinkMode = '120000';
@@ -60,6 +67,7 @@ export async function capturePatch(attempt: AttemptWorkspace, options: CapturePa
   const files = parseRawDiff(await gitOutput(attempt.git, ['diff', '--cached', '--raw', '-z', '-M', '--no-abbrev', attempt.baseline]));
   if (files.length === 0) return { patch: null, stats: { filesChanged: 0, bytes: 0 }, files };
   await checkEntries(attempt, files);
+  if ((options.pathRules ?? 'portable') === 'portable') await checkPortable(attempt, files);
   const secrets = Object.entries(options.secrets ?? {}).filter(([, value]) => value !== '');
   const linksChanged = files.some((file) => file.oldMode === symlinkMode || file.newMode === symlinkMode);
   // One read of the blobs the checks need: new symlink targets, and every changed file when there are secrets to look for.
@@ -109,6 +117,24 @@ async function checkEntries(attempt: AttemptWorkspace, files: readonly RawDiffEn
         }
       }),
   );
+}
+
+/**
+ * Refuses paths the change adds that would not check out alike on Windows and macOS: a name those
+ * systems refuse or alter, and two paths one case-insensitive file would hold. Paths the baseline
+ * already had are the user's own and are not held against the attempt.
+ */
+async function checkPortable(attempt: AttemptWorkspace, files: readonly RawDiffEntry[]): Promise<void> {
+  const added = files.filter((file) => file.status !== 'D' && file.status !== 'M' && file.status !== 'T');
+  for (const file of added) {
+    const problem = portablePathProblem(file.path, file.validUtf8);
+    if (problem !== undefined) refuse('portable-path', file.path, `${JSON.stringify(file.path)} ${problem}; it would not check out on every system (set pathRules: posix on the item to allow it)`);
+  }
+  if (added.length === 0) return;
+  // A modified file cannot make a new collision: only added or renamed paths are looked for.
+  const tree = (await gitOutput(attempt.git, ['ls-files', '-z'])).toString('utf8').split('\0').filter((path) => path !== '');
+  const collision = foldedCollision(tree, new Set(added.map((file) => file.path)));
+  if (collision) refuse('portable-path', collision[1], `${JSON.stringify(collision[1])} and ${JSON.stringify(collision[0])} differ only in case or Unicode normalisation: Windows and macOS would hold them as one file (set pathRules: posix on the item to allow it)`);
 }
 
 /**

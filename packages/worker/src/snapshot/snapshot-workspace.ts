@@ -1,5 +1,5 @@
 import type { Dirent } from 'node:fs';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Digest } from '@cairn/core';
 import { CairnError, sha256Digest } from '@cairn/protocol';
@@ -26,9 +26,11 @@ const parallelReads = 64;
  * read with the repository's own ignore files and no global git configuration, so that two
  * machines snapshot one checkout alike. Elsewhere it holds every file and symlink except `.git`
  * folders. Empty directories are not kept (git does not track them). Refused with
- * CAIRN_PAYLOAD_INVALID: FIFOs, sockets and devices, and paths the worker would refuse.
+ * CAIRN_PAYLOAD_INVALID: a directory that does not exist or is not one, FIFOs, sockets and
+ * devices, and paths the worker would refuse.
  */
 export async function snapshotWorkspace(directory: string): Promise<WorkspaceSnapshot> {
+  await assertDirectory(directory);
   const paths = (await gitListedPaths(directory)) ?? (await walkedPaths(directory));
   paths.sort(compareUtf8);
   const entries: (TarEntry | undefined)[] = [];
@@ -38,6 +40,14 @@ export async function snapshotWorkspace(directory: string): Promise<WorkspaceSna
   const kept = entries.filter((entry) => entry !== undefined);
   const bytes = writeTar(kept);
   return { bytes, digest: sha256Digest(bytes), entries: kept.length };
+}
+
+async function assertDirectory(directory: string): Promise<void> {
+  const stats = await stat(directory).catch((error: NodeJS.ErrnoException) => {
+    const reason = error.code === 'ENOENT' ? 'there is no such folder' : error.code === 'EACCES' ? 'it cannot be read (permission denied)' : error.message;
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', `Cannot snapshot the workspace ${directory}: ${reason}. Name the folder to run over (--workspace <dir>).`, { path: directory, cause: error });
+  });
+  if (!stats.isDirectory()) throw new CairnError('CAIRN_PAYLOAD_INVALID', `Cannot snapshot the workspace ${directory}: it is not a folder. Name the folder to run over (--workspace <dir>).`, { path: directory });
 }
 
 /** The paths git lists, or null when `directory` is not inside a git work tree. */

@@ -86,6 +86,14 @@ describe('extractSnapshot', () => {
 });
 
 describe('snapshotWorkspace', () => {
+  test('a folder that does not exist, or is a file, is CAIRN_PAYLOAD_INVALID naming it (never `spawn git ENOENT`)', async () => {
+    const directory = temporaryDirectory();
+    const missing = join(directory, 'no-such-folder');
+    await expect(snapshotWorkspace(missing)).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: missing, message: expect.stringContaining('there is no such folder') });
+    writeFileSync(join(directory, 'a-file'), 'x');
+    await expect(snapshotWorkspace(join(directory, 'a-file'))).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', message: expect.stringContaining('it is not a folder') });
+  });
+
   test('a git work tree: tracked and untracked files as on disk, ignored and deleted ones left out', async () => {
     const directory = temporaryDirectory();
     git(directory, ['init', '-q']);

@@ -1,5 +1,6 @@
 import type { Digest, StorageProviderV1 } from '@cairn/core';
 import { assertDigest, blobKey, CairnError, sha256Digest } from '@cairn/protocol';
+import { whileStorageFull } from './while-storage-full.ts';
 
 const emptyDigest = sha256Digest('');
 
@@ -24,10 +25,13 @@ export class BlobStore {
     return bytes;
   }
 
-  /** Stores bytes under their digest (if absent: equal bytes are one object) and returns it. */
+  /**
+   * Stores bytes under their digest (if absent: equal bytes are one object) and returns it; while
+   * the storage's disk is full it waits for room (see `whileStorageFull`).
+   */
   async store(bytes: Uint8Array, contentType: string): Promise<Digest> {
     const digest = sha256Digest(bytes);
-    await this.#storage.put(blobKey(digest), bytes, { ifAbsent: true, contentType });
+    await whileStorageFull(() => this.#storage.put(blobKey(digest), bytes, { ifAbsent: true, contentType }));
     return digest;
   }
 }

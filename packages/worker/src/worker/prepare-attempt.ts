@@ -2,13 +2,15 @@ import type { DispatchManifest } from '@cairn/core';
 import { blobKey, CairnError } from '@cairn/protocol';
 import { AttemptWorkspace } from '../git/attempt-workspace.ts';
 import type { BlobStore } from './blob-store.ts';
+import { deliverInputs } from './deliver-inputs.ts';
 
 /**
  * Builds the attempt's workspace: the snapshot `manifest.workspace` extracted and committed as a
  * baseline, then the patches of `manifest.apply` applied in order with `git apply --index` and
  * committed as the new baseline. So the patch this attempt hands back is its own change on top of
  * its inputs, not theirs again: whoever applies it applies the same inputs first (which the
- * engine's `apply` lists do, item after item).
+ * engine's `apply` lists do, item after item). Every input, applied or not, is then delivered as a
+ * file under `.cairn-inputs/` (see deliverInputs).
  *
  * Throws CAIRN_NOT_FOUND / CAIRN_DIGEST_MISMATCH for a missing or altered blob, and
  * CAIRN_PAYLOAD_INVALID for an unsafe snapshot or an input that is not a patch or does not apply
@@ -39,6 +41,7 @@ export async function prepareAttempt(manifest: DispatchManifest, blobs: BlobStor
       }
     }
     if (manifest.apply.length > 0) await workspace.commit(`inputs: ${manifest.apply.join(', ')}`);
+    await deliverInputs(manifest, blobs, workspace.workspace);
     return workspace;
   } catch (error) {
     await workspace.remove();

@@ -99,6 +99,25 @@ async function storedRecord(storage: InMemoryStorageProvider, record: ResultReco
 }
 
 describe('Worker.run', () => {
+  test('inputs that are not applied (an upstream stdout) are files under $CAIRN_INPUTS, left out of the patch; a workspace that holds .cairn-inputs is refused', async () => {
+    const { dispatch, storage, blob, traces } = await setUp();
+    const said = Buffer.from('upstream said this\n');
+    const digest = sha256Digest(said);
+    await storage.put(blobKey(digest), said);
+    const inputs = { said: { from: 'upstream', select: 'stdout' as const, digest } };
+    const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'cp "$CAIRN_INPUTS/said" "$TRACES/said"; echo "$CAIRN_INPUTS" > "$TRACES/where"; echo mine > mine.txt'], manifest: { inputs, apply: [] } });
+    expect(record.outcome).toBe('succeeded');
+    expect(readFileSync(join(traces, 'said'), 'utf8')).toBe('upstream said this\n');
+    expect(readFileSync(join(traces, 'where'), 'utf8').trim()).toMatch(/\/workspace\/\.cairn-inputs$/);
+    const patch = await blob(record.artifacts.patch);
+    expect(patch).toContain('mine.txt');
+    expect(patch).not.toContain('.cairn-inputs');
+
+    const { record: clashing } = await dispatch({ files: { '.cairn-inputs/said': 'mine, not an input\n' }, manifest: { inputs, apply: [] } });
+    expect(clashing.outcome).toBe('failed');
+    expect(clashing.failure).toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', message: expect.stringContaining('The workspace already holds .cairn-inputs') });
+  });
+
   test('a signed manifest for `sh -c "echo hi; printf x > new.txt"`: succeeded, with patch, stdout and stderr blobs stored', async () => {
     const { dispatch, storage, blob, workRoot } = await setUp();
     const { record, task } = await dispatch();

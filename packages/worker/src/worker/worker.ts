@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { DispatchManifest, ExecutionOutcome, Logger, PublicKeyRecord, ResultArtifacts, ResultRecord, RuntimeAdapterV1, RuntimeResult, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { trustedKeyFrom, type TrustedKey } from '@cairn/audit';
 import { CairnError, canonicalJsonBytes, isCairnError, parsePayload, parseSettings, publicKeyRecordSchema, resultKey, resultRecordSchema, taskEnvelopeSchema } from '@cairn/protocol';
@@ -11,8 +12,10 @@ import { openTaskManifest } from '../manifest/open-task-manifest.ts';
 import { outputFileName, readOutputJson } from '../output/read-output-json.ts';
 import { capturePatch } from '../patch/capture-patch.ts';
 import { BlobStore } from './blob-store.ts';
+import { inputsFolderName } from './deliver-inputs.ts';
 import { prepareAttempt } from './prepare-attempt.ts';
 import { namedSecrets, redactText, runtimeEnvironment } from './runtime-environment.ts';
+import { whileStorageFull } from './while-storage-full.ts';
 
 const seam = (name: string) =>
   z.custom<object>((value) => typeof value === 'object' && value !== null && (value as { specificationVersion?: unknown }).specificationVersion === 'v1', {
@@ -144,7 +147,11 @@ export class Worker {
       ...(state.patch ? { patchStats: { filesChanged: state.patch.filesChanged, bytes: state.patch.bytes } } : {}),
       ...(state.failure ? { failure: { code: state.failure.code, message: redactText(state.failure.message, secrets) } } : {}),
     };
-    await this.#storage.put(resultKey(task.executionId), canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record')), { contentType: 'application/json' });
+    const recordBytes = canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record'));
+    // The attempt is done: a full disk delays its record, never turns it into a failure.
+    await whileStorageFull(() => this.#storage.put(resultKey(task.executionId), recordBytes, { contentType: 'application/json' }), {
+      onWait: (error) => this.#settings.logger?.error({ executionId: task.executionId, error: String(error) }, 'the storage is full: the result record is written once there is room'),
+    });
     this.#settings.logger?.info({ executionId: task.executionId, outcome: record.outcome, exitCode: record.exitCode, ...(record.failure ? { failure: record.failure.code } : {}) }, 'attempt finished');
     return record;
   }
@@ -163,7 +170,9 @@ export class Worker {
     let started = false;
     try {
       await mkdir(this.#workRoot, { recursive: true });
-      attempt = await prepareAttempt(manifest, this.#blobs, this.#workRoot);
+      // A disk with no room for the workspace is the machine's failure, not the item's: wait for room.
+      const waitForRoom = (error: unknown) => this.#settings.logger?.error({ executionId: manifest.executionId, error: String(error) }, 'the disk is full: the attempt goes on once there is room');
+      attempt = await whileStorageFull(() => prepareAttempt(manifest, this.#blobs, this.#workRoot), { onWait: waitForRoom, signal, directory: this.#workRoot });
       this.#settings.logger?.debug({ executionId: manifest.executionId, directory: attempt.directory, files: attempt.snapshotEntries }, 'workspace prepared');
       started = true;
       const result = await this.#runRuntime(runtime, manifest, attempt, secrets, logs, state, signal);
@@ -174,7 +183,8 @@ export class Worker {
         return undefined;
       });
       if (output) state.output = await this.#blobs.store(output, 'application/json');
-      const captured = await capturePatch(attempt, { maxPatchBytes: manifest.limits.maxPatchBytes, secrets, exclude: [outputFileName] });
+      const workspace = attempt;
+      const captured = await whileStorageFull(() => capturePatch(workspace, { maxPatchBytes: manifest.limits.maxPatchBytes, secrets, exclude: [outputFileName, inputsFolderName], pathRules: manifest.limits.pathRules ?? 'portable' }), { onWait: waitForRoom, signal, directory: this.#workRoot });
       if (captured.patch) state.patch = { digest: await this.#blobs.store(captured.patch, 'text/x-diff'), ...captured.stats };
     } catch (error) {
       state.failure ??= started ? asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not capture the results') : asCairnError(error, 'CAIRN_EXECUTOR_START_FAILED', 'could not prepare the workspace');
@@ -209,7 +219,7 @@ export class Worker {
       return await runtime.run({
         workspace: attempt.workspace,
         spec: manifest.runtime,
-        env: runtimeEnvironment(attempt.workspace, this.#settings.path, manifest.env, secrets),
+        env: { ...runtimeEnvironment(attempt.workspace, this.#settings.path, manifest.env, secrets), ...(Object.keys(manifest.inputs).length > 0 ? { CAIRN_INPUTS: join(attempt.workspace, inputsFolderName) } : {}) },
         signal: controller.signal,
         sinks: { stdout: (chunk) => logs.stdout.write(chunk), stderr: (chunk) => logs.stderr.write(chunk) },
         // Not in RuntimeInvocation V1 yet: the command runtime hands it to its `launch` hook.

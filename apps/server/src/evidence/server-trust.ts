@@ -1,0 +1,27 @@
+import { readFileSync } from 'node:fs';
+import type { PublicKeyRecord } from '@cairn/core';
+import type { TrustedAnchor } from '@cairn/audit';
+import { CairnError } from '@cairn/protocol';
+import type { LoadedServerConfig } from '../config/load-server-config.ts';
+import { trustedKeyFromFile } from './trusted-key-file.ts';
+import { trustedAnchorOf } from './verifier-anchors.ts';
+
+/**
+ * The signing key a server's config pins (its public half): `cairn verify` and `cairn audit
+ * verify-log` run in a server's folder trust it, instead of any key a bundle carries. A key file
+ * that cannot be read is CAIRN_CONFIG_INVALID naming the file and what to do.
+ */
+export function serverSigningKey(loaded: LoadedServerConfig): PublicKeyRecord {
+  let text: string;
+  try {
+    text = readFileSync(loaded.paths.signingKey, 'utf8');
+  } catch (error) {
+    throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot read the server's signing key ${loaded.paths.signingKey} (named by ${loaded.file}): ${(error as Error).message}. Run as a user who can read it, or verify outside the server's folder with --trusted-key <keyId>.`, { path: loaded.paths.signingKey, cause: error });
+  }
+  return trustedKeyFromFile(text, loaded.paths.signingKey);
+}
+
+/** The anchors a server's config names, as a verifier reads them (a `local` anchor is a `file` anchor at its directory). */
+export function serverAnchors(loaded: LoadedServerConfig): TrustedAnchor[] {
+  return loaded.paths.anchors.map((directory, index) => trustedAnchorOf(`file:${directory}`, `config.anchors[${index}]`));
+}

@@ -1,0 +1,72 @@
+import type { Logger } from '@cairn/core';
+import type { Engine, EngineObserver } from '@cairn/engine';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
+import type { ServerConfig } from '../config/server-config-schema.ts';
+import { VERSION } from '../version.ts';
+
+/** A server's tracing: give `observer` to the engine, `start` it over the engine, `stop` flushes. */
+export interface ServerTracing {
+  readonly observer: EngineObserver;
+  start(engine: Engine): void;
+  /** Ends the spans still open, sends what is buffered, and closes the exporter. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds the OpenTelemetry pipeline `telemetry.traces` describes: spans batched (at most a second
+ * apart) and posted as OTLP/HTTP JSON to `otlpEndpoint`. The SDK is imported here, and this module
+ * is imported only when traces are configured: a server without them never loads OpenTelemetry.
+ * The SDK is the server's own, never registered globally, so embedding code keeps its own tracing.
+ */
+export async function startTracing(traces: NonNullable<ServerConfig['telemetry']['traces']>, logger?: Logger): Promise<ServerTracing> {
+  const [{ BatchSpanProcessor, RandomIdGenerator, TracerProvider }, { OTLPTraceExporter }, { resourceFromAttributes }, { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION }, { RunTracer }] = await Promise.all([
+    import('@opentelemetry/sdk-trace'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/semantic-conventions'),
+    import('./run-tracer.ts'),
+  ]);
+  const exporter = new OTLPTraceExporter({ url: traces.otlpEndpoint, headers: { ...traces.headers } });
+  // The SDK reports failed exports to a global diagnostic logger that is silent by default: say
+  // it in the server's log instead, once per failed batch.
+  const reporting: SpanExporter = {
+    export: (spans, done) =>
+      exporter.export(spans, (result) => {
+        if (result.code !== 0) logger?.warn({ err: result.error, endpoint: traces.otlpEndpoint, spans: spans.length }, 'tracing: spans could not be exported');
+        done(result);
+      }),
+    shutdown: () => exporter.shutdown(),
+    forceFlush: () => exporter.forceFlush(),
+  };
+  const random = new RandomIdGenerator();
+  let pendingTraceId: string | undefined;
+  let pendingSpanId: string | undefined;
+  // A root span takes the ids the tracer asked for just before starting it (its run's); each is
+  // used once, whichever order the SDK asks in, and every other id is random.
+  const idGenerator = {
+    generateTraceId: () => {
+      const traceId = pendingTraceId ?? random.generateTraceId();
+      pendingTraceId = undefined;
+      return traceId;
+    },
+    generateSpanId: () => {
+      const spanId = pendingSpanId ?? random.generateSpanId();
+      pendingSpanId = undefined;
+      return spanId;
+    },
+  };
+  const provider = new TracerProvider({
+    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: traces.serviceName, [ATTR_SERVICE_VERSION]: VERSION }),
+    idGenerator,
+    spanProcessors: [new BatchSpanProcessor({ exporter: reporting, scheduledDelayMillis: 1000 })],
+  });
+  const tracer = new RunTracer({ tracer: provider.getTracer('@cairn/server', VERSION), ids: { next: (ids) => ((pendingTraceId = ids.traceId), (pendingSpanId = ids.spanId)) }, ...(logger ? { logger } : {}) });
+  return {
+    observer: tracer.observer,
+    start: (engine) => tracer.start(engine),
+    stop: async () => {
+      await tracer.stop();
+      await provider.shutdown();
+    },
+  };
+}

@@ -1,0 +1,19 @@
+import type { AnchoredCheckpoint, CheckpointReference, GuaranteeTier } from '@cairn/core';
+
+/**
+ * An anchor the verifier trusts, named by the verifier (from its own configuration or command
+ * line), never by a bundle. `verifyBundle` asks each one live for the bundle's checkpoint by its
+ * tree head, whatever receipts the bundle carries or leaves out.
+ *
+ * `guarantee` is the verifier's own knowledge of this kind of anchor (a local `file` anchor is
+ * `detect`, S3 Object Lock in compliance mode is `external-immutable`): a receipt's declared
+ * guarantee is signed by the log key, whose holder is exactly who an anchor must hold in check,
+ * so it never raises the claim. An `AuditAnchorV1` the caller built satisfies this with a name.
+ */
+export interface TrustedAnchor {
+  /** How reports name it: `<kind>:<location>` (`file:/srv/cairn/anchor`). */
+  readonly name: string;
+  readonly guarantee: GuaranteeTier;
+  /** The checkpoint anchored for this tree head, or null when the anchor holds none (`AuditAnchorV1.read`). */
+  read(reference: CheckpointReference): Promise<AnchoredCheckpoint | null>;
+}

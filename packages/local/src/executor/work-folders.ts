@@ -1,0 +1,14 @@
+import type { ProcessIdentity } from './process-identity.ts';
+
+const ownerFolder = /^cairn-owner-(\d+)-(\d+)-([0-9a-f-]{36})$/;
+
+/** The name of the folder a process's attempts get their working folders in. */
+export function ownerFolderName(owner: ProcessIdentity): string {
+  return `cairn-owner-${owner.pid}-${owner.startTicks}-${owner.bootId}`;
+}
+
+/** The process whose folder `name` is; undefined for any other name. */
+export function ownerOfFolder(name: string): ProcessIdentity | undefined {
+  const match = ownerFolder.exec(name);
+  return match ? { pid: Number(match[1]), startTicks: Number(match[2]), bootId: match[3]! } : undefined;
+}

@@ -1,0 +1,36 @@
+import { lstat, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DispatchManifest } from '@cairn/core';
+import { CairnError } from '@cairn/protocol';
+import type { BlobStore } from './blob-store.ts';
+
+/**
+ * The folder, inside the workspace, where an attempt finds the inputs its item `needs`: one file
+ * per need, named after it, holding exactly what it selects — the upstream item's patch (`git diff
+ * --binary` text), its `output.json`, or its captured stdout or stderr. The runtime is told where
+ * in `CAIRN_INPUTS`. The folder is left out of the attempt's own patch.
+ */
+export const inputsFolderName = '.cairn-inputs';
+
+/**
+ * Writes every input of the manifest under `<workspace>/.cairn-inputs/<name>` (applied patches
+ * too: a runtime may want to read what was applied) and returns the folder, or undefined when the
+ * item needs nothing. A snapshot that already holds the folder is refused (CAIRN_PAYLOAD_INVALID):
+ * its files would be mistaken for inputs.
+ */
+export async function deliverInputs(manifest: DispatchManifest, blobs: BlobStore, workspace: string): Promise<string | undefined> {
+  const names = Object.keys(manifest.inputs);
+  if (names.length === 0) return undefined;
+  const folder = join(workspace, inputsFolderName);
+  const existing = await lstat(folder).catch(() => null);
+  if (existing !== null) {
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', `The workspace already holds ${inputsFolderName}, where the item's inputs (${names.join(', ')}) are delivered. Rename it in the workspace, or drop the item's needs.`, { path: inputsFolderName });
+  }
+  await mkdir(folder);
+  for (const name of names) {
+    const input = manifest.inputs[name]!;
+    const bytes = await blobs.fetch(input.digest, `input ${JSON.stringify(name)} (the ${input.select} of item ${JSON.stringify(input.from)}, ${input.digest})`);
+    await writeFile(join(folder, name), bytes, { flag: 'wx', mode: 0o644 });
+  }
+  return folder;
+}
