@@ -167,21 +167,32 @@ export class CairnClient {
     return this.#json('GET', `/v1/runs/${encodeURIComponent(runId)}/items`);
   }
 
-  cancel(runId: string): Promise<RunView> {
-    return this.#json('POST', `/v1/runs/${encodeURIComponent(runId)}/cancel`);
+  /** Cancels a run; `reason` is stored and audited with the cancellation. */
+  cancel(runId: string, reason?: string): Promise<RunView> {
+    return this.#withReason(`/v1/runs/${encodeURIComponent(runId)}/cancel`, reason);
   }
 
-  /** Cancels one item (a running one is stopped through its executor). */
-  cancelItem(runId: string, itemId: string): Promise<ItemView> {
-    return this.#json('POST', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/cancel`);
+  /** Cancels one item (a running one is stopped through its executor); `reason` is stored and audited. */
+  cancelItem(runId: string, itemId: string, reason?: string): Promise<ItemView> {
+    return this.#withReason(`${this.#itemPath(runId, itemId)}/cancel`, reason);
   }
 
-  approve(runId: string, itemId: string): Promise<ItemView> {
-    return this.#json('POST', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/approve`);
+  /** Approves an item awaiting approval; `reason` is kept in the `item.approved` audit entry. */
+  approve(runId: string, itemId: string, reason?: string): Promise<ItemView> {
+    return this.#withReason(`${this.#itemPath(runId, itemId)}/approve`, reason);
   }
 
+  /** Rejects an item awaiting approval: it fails with `reason`. */
   reject(runId: string, itemId: string, reason?: string): Promise<ItemView> {
-    return this.#json('POST', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/reject`, JSON.stringify(reason === undefined ? {} : { reason }), { 'content-type': 'application/json' });
+    return this.#withReason(`${this.#itemPath(runId, itemId)}/reject`, reason);
+  }
+
+  #itemPath(runId: string, itemId: string): string {
+    return `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}`;
+  }
+
+  #withReason<T>(path: string, reason: string | undefined): Promise<T> {
+    return this.#json('POST', path, JSON.stringify(reason === undefined ? {} : { reason }), { 'content-type': 'application/json' });
   }
 
   /** Stores bytes (a workspace snapshot) by their digest; returns the digest a run spec names (`workspace: { snapshot }`). */

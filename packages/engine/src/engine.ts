@@ -210,8 +210,9 @@ export class Engine {
     return result;
   }
 
-  approve(runId: string, itemId: string, actor: AuditActor): void {
-    this.#writing(() => this.#machine.approveItem(runId, itemId, actor));
+  /** Approves an item awaiting approval; `reason` is kept in the `item.approved` audit entry. */
+  approve(runId: string, itemId: string, actor: AuditActor, reason?: string): void {
+    this.#writing(() => this.#machine.approveItem(runId, itemId, actor, reason));
     this.#poke();
   }
 
@@ -222,17 +223,20 @@ export class Engine {
     this.#poke();
   }
 
-  /** Cancels a run: what has not started at once, running tasks through their executors. */
-  cancelRun(runId: string, actor: AuditActor): void {
-    this.#writing(() => this.#machine.cancelRun(runId, actor));
+  /**
+   * Cancels a run: what has not started at once, running tasks through their executors. `reason`
+   * is stored with the request and carried by the cancellation's audit entries.
+   */
+  cancelRun(runId: string, actor: AuditActor, reason?: string): void {
+    this.#writing(() => this.#machine.cancelRun(runId, actor, reason));
     this.#stopsRequested = true;
     this.#notifyIfEnded(runId);
     this.#poke();
   }
 
   /** Cancels one item (a running one through its executor); its dependents are skipped. */
-  cancelItem(runId: string, itemId: string, actor: AuditActor): void {
-    this.#writing(() => this.#machine.cancelItem(runId, itemId, actor));
+  cancelItem(runId: string, itemId: string, actor: AuditActor, reason?: string): void {
+    this.#writing(() => this.#machine.cancelItem(runId, itemId, actor, reason));
     this.#stopsRequested = true;
     this.#notifyIfEnded(runId);
     this.#poke();

@@ -124,7 +124,8 @@ test('approve, reject, cancel, watch and patch from the command line', { timeout
   const idOf = (output: string) => /run (r-\S+)/.exec(output)![1]!;
 
   const first = idOf((await cairn(['submit', gated, '--server', server], env)).stdout);
-  expect((await cairn(['approve', first, 'change', '--server', server], env)).stdout).toContain(`approved: item change of run ${first}`);
+  expect((await cairn(['approve', first, 'change', '--reason', 'read the plan', '--server', server], env)).stdout).toContain(`approved: item change of run ${first}`);
+  expect(composition.engine.audit.runEntries(first).find((entry) => entry.action === 'item.approved')!.data['reason']).toBe('read the plan');
   const watched = await cairn(['watch', first, '--server', server], env);
   expect([watched.status, watched.stdout]).toEqual([0, expect.stringContaining('run succeeded')]);
   expect((await cairn(['patch', first, 'change', '--server', server], env)).stdout).toContain('+approved');
@@ -138,7 +139,10 @@ test('approve, reject, cancel, watch and patch from the command line', { timeout
   writeFileSync(slow, 'version: 1\nname: slow\nitems:\n  - { id: wait, runtime: { kind: command, argv: [/bin/sleep, "600"] } }\n');
   const third = idOf((await cairn(['submit', slow, '--server', server], env)).stdout);
   for (let wait = 0; wait < 200 && composition.engine.items(third)[0]!.state !== 'running'; wait++) await new Promise((resolve) => setTimeout(resolve, 20));
-  expect((await cairn(['cancel', third, '--server', server], env)).stdout).toContain('cancel requested');
+  expect((await cairn(['cancel', third, '--reason', 'superseded by run 4', '--server', server], env)).stdout).toContain('cancel requested');
   expect((await cairn(['--json', 'watch', third, '--server', server], env)).status).toBe(1);
   expect(composition.engine.run(third)!.state).toBe('cancelled');
+  // The reason outlives the stop of the running item: its cancellation and the run's both carry it.
+  const cancelled = composition.engine.audit.runEntries(third).filter((entry) => entry.action === 'item.cancelled' || entry.action === 'run.cancelled');
+  expect(cancelled.map((entry) => [entry.action, entry.data['reason']])).toEqual([['item.cancelled', 'superseded by run 4'], ['run.cancelled', 'superseded by run 4']]);
 });

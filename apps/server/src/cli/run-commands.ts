@@ -85,12 +85,13 @@ export function addRunCommands(): void {
       .command(name)
       .argument('<runId>', 'the run (its id, as submit printed it)')
       .argument(name === 'cancel' ? '[itemId]' : '<itemId>', name === 'cancel' ? 'one item to cancel (default: the whole run)' : 'the item awaiting approval')
-      .option('--reason <text>', 'why (reject)')
+      .option('--reason <text>', 'why: stored and audited with what you did')
       .option('--server <url>', 'the server')
       .description(description)
       .action(async (runId: string, itemId: string | undefined, options: { reason?: string; server?: string }) => {
         const cairn = clientOf(options.server);
-        const result = name === 'approve' ? await cairn.approve(runId, itemId!) : name === 'reject' ? await cairn.reject(runId, itemId!, options.reason) : itemId ? await cairn.cancelItem(runId, itemId) : await cairn.cancel(runId);
+        const { reason } = options;
+        const result = name === 'approve' ? await cairn.approve(runId, itemId!, reason) : name === 'reject' ? await cairn.reject(runId, itemId!, reason) : itemId ? await cairn.cancelItem(runId, itemId, reason) : await cairn.cancel(runId, reason);
         const done = { cancel: 'cancel requested', approve: 'approved', reject: 'rejected' }[name];
         say(json() ? JSON.stringify(result) : `${done}: ${itemId ? `item ${itemId} of ` : ''}run ${runId}`);
       });

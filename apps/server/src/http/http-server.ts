@@ -44,6 +44,8 @@ const bodyLimit = 34 * 1024 * 1024;
 
 const runParams = z.strictObject({ runId: z.string().min(1).max(200) });
 const itemParams = z.strictObject({ runId: z.string().min(1).max(200), itemId: z.string().min(1).max(128) });
+// Why a person cancelled, approved or rejected: stored and audited with what they did.
+const reasonBody = z.strictObject({ reason: z.string().min(1).max(2_000).optional() }).nullish();
 const digestParams = z.strictObject({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>') });
 
 /**
@@ -183,16 +185,17 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     if (digest === undefined) throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no patch: it has not succeeded, or it changed nothing.`, { path: 'itemId' });
     return sendBlob(reply, storage, digest, 'text/x-diff', () => new CairnError('CAIRN_NOT_FOUND', `The patch ${digest} of item ${itemId} is not in storage.`, { path: 'itemId' }));
   });
-  app.post('/v1/runs/:runId/cancel', { config: { action: 'runs.cancel' }, schema: { operationId: 'cancelRun', summary: 'Cancel a run', params: runParams, response: { 202: runViewSchema } } }, async (request, reply) => {
-    engine.cancelRun(request.params.runId, request.actor!);
+  app.post('/v1/runs/:runId/cancel', { config: { action: 'runs.cancel' }, schema: { operationId: 'cancelRun', summary: 'Cancel a run (with an optional reason, kept in its audit entries)', params: runParams, body: reasonBody, response: { 202: runViewSchema } } }, async (request, reply) => {
+    engine.cancelRun(request.params.runId, request.actor!, request.body?.reason);
     return reply.status(202).send(engine.run(request.params.runId)!);
   });
   const itemAction = (action: 'approve' | 'reject' | 'cancel') =>
-    app.post(`/v1/runs/:runId/items/:itemId/${action}`, { config: { action: `items.${action}` }, schema: { operationId: `${action}Item`, summary: `${action[0]!.toUpperCase()}${action.slice(1)} an item`, params: itemParams, body: z.strictObject({ reason: z.string().min(1).max(2_000).optional() }).nullish(), response: { 202: itemViewSchema } } }, async (request, reply) => {
+    app.post(`/v1/runs/:runId/items/:itemId/${action}`, { config: { action: `items.${action}` }, schema: { operationId: `${action}Item`, summary: `${action[0]!.toUpperCase()}${action.slice(1)} an item (with an optional reason, kept in its audit entries)`, params: itemParams, body: reasonBody, response: { 202: itemViewSchema } } }, async (request, reply) => {
       const { runId, itemId } = request.params;
-      if (action === 'approve') engine.approve(runId, itemId, request.actor!);
-      else if (action === 'reject') engine.reject(runId, itemId, request.actor!, request.body?.reason);
-      else engine.cancelItem(runId, itemId, request.actor!);
+      const reason = request.body?.reason;
+      if (action === 'approve') engine.approve(runId, itemId, request.actor!, reason);
+      else if (action === 'reject') engine.reject(runId, itemId, request.actor!, reason);
+      else engine.cancelItem(runId, itemId, request.actor!, reason);
       return reply.status(202).send(engine.items(runId).find((item) => item.itemId === itemId)!);
     });
   itemAction('approve');

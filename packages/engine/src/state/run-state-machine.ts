@@ -3,6 +3,7 @@ import { assertRunSpec, assertTransition, CairnError, canonicalJson, isTerminalS
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/open-engine-database.ts';
 import { newRunId } from './new-run-id.ts';
+import { cancelReasonData, decodeCancelRequest, encodeCancelRequest, type CancelRequest } from './cancel-request.ts';
 import type { ItemRecord, RunRecord } from './run-records.ts';
 import { RunStore } from './run-store.ts';
 import { engineActor } from '../engine-actor.ts';
@@ -177,8 +178,9 @@ export class RunStateMachine {
   finishItem(runId: string, itemId: string, outcome: ItemOutcome, actor: AuditActor = engineActor, data: JsonObject = {}): void {
     this.#inTransaction(() => {
       const item = this.#requireItem(runId, itemId);
-      const canceller = outcome === 'cancelled' ? (item.cancelRequestedBy ?? this.#requireRun(runId).cancelRequestedBy) : null;
-      this.#move(item, outcome, canceller === null ? actor : (JSON.parse(canceller) as AuditActor), data);
+      const stored = outcome === 'cancelled' ? (item.cancelRequestedBy ?? this.#requireRun(runId).cancelRequestedBy) : null;
+      const cancel = stored === null ? null : decodeCancelRequest(stored);
+      this.#move(item, outcome, cancel === null ? actor : cancel.actor, { ...data, ...cancelReasonData(cancel) });
       let run = this.#store.itemFinished(runId, outcome === 'failed' || (outcome === 'cancelled' && item.cancelRequestedBy !== null));
       if (outcome === 'succeeded' && run.cancelRequestedBy === null) {
         for (const dependent of this.#store.dependents(runId, itemId)) {
@@ -200,15 +202,16 @@ export class RunStateMachine {
    * (its terminal audit entry, naming `actor`) when its last item has ended — at once if nothing
    * was running. Cancelling a run that already ended is a CAIRN_LIFECYCLE_TRANSITION_INVALID.
    */
-  cancelRun(runId: string, actor: AuditActor): void {
+  cancelRun(runId: string, actor: AuditActor, reason?: string): void {
     this.#inTransaction(() => {
       const run = this.#requireRun(runId);
       assertTransition(runTransitions, run.state, 'cancelled', `run ${runId}`);
-      this.#store.requestCancel(runId, JSON.stringify(actor));
+      const request: CancelRequest = reason === undefined ? { actor } : { actor, reason };
+      this.#store.requestCancel(runId, encodeCancelRequest(request));
       let updated = this.#requireRun(runId);
       for (const item of this.#store.items(runId)) {
         if (item.state === 'running' || isTerminalState(itemTransitions, item.state)) continue;
-        this.#move(item, 'cancelled', actor);
+        this.#move(item, 'cancelled', actor, cancelReasonData(request));
         updated = this.#store.itemFinished(runId, false);
       }
       if (updated.itemsFinished === updated.itemsTotal) this.#finishRun(updated);
@@ -221,16 +224,17 @@ export class RunStateMachine {
    * `actor`, once its task has stopped. Cancelling an item that already ended is a
    * CAIRN_LIFECYCLE_TRANSITION_INVALID.
    */
-  cancelItem(runId: string, itemId: string, actor: AuditActor): void {
+  cancelItem(runId: string, itemId: string, actor: AuditActor, reason?: string): void {
     this.#inTransaction(() => {
       const item = this.#requireItem(runId, itemId);
       assertTransition(itemTransitions, item.state, 'cancelled', `item ${itemId} of run ${runId}`);
+      const request: CancelRequest = reason === undefined ? { actor } : { actor, reason };
       if (item.state === 'running') {
-        this.#store.requestItemCancel(runId, itemId, JSON.stringify(actor));
+        this.#store.requestItemCancel(runId, itemId, encodeCancelRequest(request));
         this.#attempts.requestStopForItem(runId, itemId);
         return;
       }
-      this.#move(item, 'cancelled', actor);
+      this.#move(item, 'cancelled', actor, cancelReasonData(request));
       this.#endedEarly(runId, itemId, true);
     })();
   }
@@ -267,11 +271,11 @@ export class RunStateMachine {
     return this.#store.nextApprovalDeadline();
   }
 
-  /** An awaiting item is approved by an actor and becomes ready. */
-  approveItem(runId: string, itemId: string, actor: AuditActor): void {
+  /** An awaiting item is approved by an actor (with the reason they gave, if any) and becomes ready. */
+  approveItem(runId: string, itemId: string, actor: AuditActor, reason?: string): void {
     this.#inTransaction(() => {
       const item = this.#requireAwaiting(runId, itemId);
-      this.#audit.append({ actor, action: 'item.approved', entity: { kind: 'item', id: `${runId}/${itemId}` }, outcome: 'success', runId, data: {} });
+      this.#audit.append({ actor, action: 'item.approved', entity: { kind: 'item', id: `${runId}/${itemId}` }, outcome: 'success', runId, data: reason === undefined ? {} : { reason } });
       this.#move(item, 'ready', actor, {}, iso(this.#now()));
     })();
   }
@@ -353,13 +357,14 @@ export class RunStateMachine {
     const state = run.cancelRequestedBy !== null ? 'cancelled' : run.itemsFailed === 0 ? 'succeeded' : 'failed';
     assertTransition(runTransitions, run.state, state, `run ${run.runId}`);
     this.#store.setRunState(run.runId, state, iso(this.#now()));
+    const cancel = run.cancelRequestedBy === null ? null : decodeCancelRequest(run.cancelRequestedBy);
     this.#audit.append({
-      actor: run.cancelRequestedBy !== null ? (JSON.parse(run.cancelRequestedBy) as AuditActor) : engineActor,
+      actor: cancel?.actor ?? engineActor,
       action: `run.${state}`,
       entity: { kind: 'run', id: run.runId },
       outcome: state === 'succeeded' ? 'success' : 'failure',
       runId: run.runId,
-      data: { items: run.itemsTotal, failed: run.itemsFailed },
+      data: { items: run.itemsTotal, failed: run.itemsFailed, ...cancelReasonData(cancel) },
     });
   }
 
