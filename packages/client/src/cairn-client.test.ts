@@ -80,3 +80,64 @@ test('waitForRun with a signal aborted before the call returns at once instead o
   expect(eventStreams).toBe(0);
   server.closeAllConnections();
 });
+
+/** A loopback server whose event stream answers each connection with `answer(connection)`. */
+async function eventServer(answer: (response: import('node:http').ServerResponse, connection: number) => void): Promise<{ baseUrl: string; connections: () => number }> {
+  let connections = 0;
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    answer(response, connections++);
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connections: () => connections };
+}
+
+const runState = (id: number, state: string) => ({ id, type: 'run.state', runId: 'r-1', state, time: new Date(0).toISOString() });
+
+test('events() parses server-sent events as the spec writes them: CRLF and CR lines, data split over lines and chunks, comments, no space after the colon', async () => {
+  const first = JSON.stringify(runState(0, 'running'));
+  const second = JSON.stringify(runState(1, 'running'));
+  const { baseUrl } = await eventServer((response) => {
+    // A comment, then an event in CRLF with its JSON over two data lines (joined with \n, which JSON
+    // allows between tokens), cut mid-line across writes; then one in CR with `data:` and no space.
+    const cut = first.indexOf(',') + 1;
+    const [head, tail] = [first.slice(0, cut), first.slice(cut)];
+    response.write(': hello\r\n\r\n');
+    response.write(`id: 0\r\nevent: run.state\r\ndata: ${head}`);
+    response.write(`\r\ndata: ${tail}\r\n\r\n`);
+    response.write(`id:1\revent:run.state\rdata:${second}\r\r`);
+    // An event the connection drops before its blank line is not an event.
+    response.end(`id: 2\ndata: ${JSON.stringify(runState(2, 'succeeded'))}\n`);
+  });
+  const cairn = createCairnClient({ baseUrl, reconnectDelayMs: 1, reconnectAttempts: 0 });
+  const controller = new AbortController();
+  const ids: number[] = [];
+  for await (const event of cairn.events({ signal: controller.signal })) {
+    ids.push(event.id);
+    if (ids.length === 2) controller.abort();
+  }
+  expect(ids).toEqual([0, 1]);
+});
+
+test("a run's events end at its terminal state: the client does not reconnect for more", async () => {
+  const { baseUrl, connections } = await eventServer((response) => {
+    response.end(`id: 0\ndata: ${JSON.stringify(runState(0, 'running'))}\n\nid: 1\ndata: ${JSON.stringify(runState(1, 'succeeded'))}\n\n`);
+  });
+  const cairn = createCairnClient({ baseUrl, reconnectDelayMs: 1, reconnectAttempts: 0 });
+  const states: string[] = [];
+  for await (const event of cairn.events({ runId: 'r-1' })) if (event.type === 'run.state') states.push(event.state);
+  expect(states).toEqual(['running', 'succeeded']);
+  expect(connections()).toBe(1);
+});
+
+test('an event whose data is not a Cairn event is a clear CAIRN_PAYLOAD_INVALID, not endless reconnects', async () => {
+  const { baseUrl, connections } = await eventServer((response) => response.end('id: 0\ndata: <html>not an event</html>\n\n'));
+  const cairn = createCairnClient({ baseUrl, reconnectDelayMs: 1, reconnectAttempts: 3 });
+  const error = await (async () => {
+    for await (const event of cairn.events()) throw new Error(`not an event: ${JSON.stringify(event)}`);
+  })().catch((caught: unknown) => caught);
+  expect(isCairnError(error, 'CAIRN_PAYLOAD_INVALID')).toBe(true);
+  expect((error as Error).message).toContain('/v1/events');
+  expect(connections()).toBe(1);
+});

@@ -1,5 +1,7 @@
 import type { AuditAction, AuditEntry, CairnEvent, Digest, ItemState, RunSpecV1, RunState } from '@cairn/core';
 import { CairnError, errorCodes, isCairnError, parseSettings, type CairnErrorCode } from '@cairn/protocol';
+import { EventSourceParserStream } from 'eventsource-parser/stream';
+import type { EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
 
 /** Settings of `createCairnClient`. */
@@ -287,6 +289,7 @@ export class CairnClient {
     let last = options.after ?? -1;
     const path = options.runId === undefined ? '/v1/events' : `/v1/runs/${encodeURIComponent(options.runId)}/events`;
     let failedConnects = 0;
+    let reconnectDelayMs = this.#settings.reconnectDelayMs;
     while (!options.signal?.aborted) {
       try {
         let response: Response;
@@ -298,25 +301,26 @@ export class CairnClient {
           if (failedConnects > this.#settings.reconnectAttempts) {
             throw new CairnError('CAIRN_SERVER_UNREACHABLE', `${error.message} (gave up following events after ${failedConnects} attempts in a row)`, { path: 'baseUrl', cause: error });
           }
-          await delay(this.#settings.reconnectDelayMs);
+          await delay(reconnectDelayMs);
           continue;
         }
         failedConnects = 0;
-        // Server-sent events end with a blank line; one cut off by a dropped connection is not an
-        // event (it comes again after the reconnect, which resumes after the last one yielded).
-        for await (const block of textRecords(response.body, '\n\n', { trailing: false })) {
-          const data = block.split('\n').find((line) => line.startsWith('data: '));
-          if (!data) continue;
-          const event = JSON.parse(data.slice('data: '.length)) as CairnEvent;
+        // A spec-compliant parser (CR, LF or CRLF lines, multi-line data, comments, retry): an event
+        // cut off by a dropped connection is never emitted, and comes again after the reconnect,
+        // which resumes after the last one yielded.
+        for await (const message of serverSentEvents(response.body, (retry) => (reconnectDelayMs = Math.min(retry, maxReconnectDelayMs)))) {
+          const event = eventOf(message, path);
           last = event.id;
           yield event;
+          // A run's stream ends with the run: nothing follows its terminal state.
+          if (options.runId !== undefined && event.type === 'run.state' && terminal.has(event.state)) return;
         }
       } catch (error) {
         if (options.signal?.aborted) return;
         // A stream cut mid-body is reopened; an answer the server gave (401, 404, ...) is not.
         if (isCairnError(error) && error.code !== 'CAIRN_INTERNAL') throw error;
       }
-      await delay(this.#settings.reconnectDelayMs);
+      await delay(reconnectDelayMs);
     }
   }
 
@@ -400,6 +404,30 @@ async function* textRecords(body: ReadableStream<Uint8Array> | null, separator: 
   buffer += decoder.decode();
   if (options.trailing && buffer !== '') yield buffer;
 }
+
+/** A Cairn event from its server-sent message; a message that is not one is the server's fault, said so. */
+function eventOf(message: EventSourceMessage, path: string): CairnEvent {
+  let value: { id?: unknown; type?: unknown } | null;
+  try {
+    value = JSON.parse(message.data);
+  } catch (error) {
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', `An event from ${path} (id ${JSON.stringify(message.id)}) has data that is not JSON; is this a Cairn server?`, { path, cause: error });
+  }
+  if (typeof value?.id !== 'number' || typeof value.type !== 'string') {
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', `An event from ${path} (id ${JSON.stringify(message.id)}) is not a Cairn event {id, type, ...}; is this a Cairn server?`, { path });
+  }
+  return value as CairnEvent;
+}
+
+/** The server-sent events of a response body, parsed as the WHATWG spec says. */
+function serverSentEvents(body: ReadableStream<Uint8Array> | null, onRetry: (retry: number) => void): AsyncIterable<EventSourceMessage> {
+  // maxBufferSize: one event is a few hundred bytes; a stream that never ends a line is not SSE.
+  const parser = new EventSourceParserStream({ onRetry, maxBufferSize: 1 << 20 });
+  return (body ?? new ReadableStream<Uint8Array>()).pipeThrough(new TextDecoderStream()).pipeThrough(parser) as unknown as AsyncIterable<EventSourceMessage>;
+}
+
+// A server may ask for a slower reconnect (`retry:`); not for one slower than this.
+const maxReconnectDelayMs = 30_000;
 
 function delay(milliseconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, milliseconds));

@@ -1,14 +1,16 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Engine } from '@cairn/engine';
+import { CairnError, isTerminalState, runTransitions } from '@cairn/protocol';
 
 /**
  * Streams engine events as server-sent events: `id:` is the event id (the audit sequence), so a
  * client that reconnects with `Last-Event-ID` (or `?after=`) gets every event after it, none twice.
  * The engine's stream reads at this client's pace: a slow client holds no buffer in the server and
- * stalls nobody; a disconnect ends its stream.
+ * stalls nobody; a disconnect ends its stream. A run's stream ends after the run's terminal state.
  */
 export async function streamEvents(engine: Engine, request: FastifyRequest, reply: FastifyReply, options: { readonly runId?: string; readonly stillAllowed?: (() => Promise<boolean>) | undefined } = {}): Promise<void> {
   const { runId, stillAllowed } = options;
+  if (runId !== undefined && !engine.run(runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${runId} does not exist.`, { path: 'runId' });
   const header = request.headers['last-event-id'];
   const query = (request.query as { after?: string }).after;
   const after = Number(typeof header === 'string' && header !== '' ? header : (query ?? -1));
@@ -49,9 +51,13 @@ export async function streamEvents(engine: Engine, request: FastifyRequest, repl
           controller.signal.addEventListener('abort', () => resolve(), { once: true });
         });
       }
+      // A run's stream ends with the run: its terminal state is the last event it will ever have.
+      if (runId !== undefined && event.type === 'run.state' && isTerminalState(runTransitions, event.state)) break;
     }
   } finally {
     clearInterval(heartbeat);
+    // What this tick corked leaves before the end.
+    if (corked) uncork();
     reply.raw.end();
   }
 }

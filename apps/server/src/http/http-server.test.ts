@@ -76,6 +76,20 @@ test('events: a stream resumed with Last-Event-ID continues exactly where it sto
   expect(all[0]).toMatchObject({ type: 'run.state', state: 'queued', runId });
 });
 
+test("a run's event stream ends after its terminal state; an unknown run's is a 404", { timeout: 60_000 }, async () => {
+  const { api } = await serve();
+  const { runId } = (await (await api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('ends') })).json()) as { runId: string };
+  await waitForState(api, runId, ['succeeded', 'failed']);
+  // The whole body arrives and the response ends: nothing is left open for a finished run.
+  const text = await (await api(`/v1/runs/${runId}/events`)).text();
+  const blocks = text.split('\n\n').filter((block) => block.includes('data: '));
+  expect(blocks.at(-1)).toContain('"type":"run.state"');
+  expect(blocks.at(-1)).toMatch(/"state":"(succeeded|failed)"/);
+  const unknown = await api('/v1/runs/r-nothing/events');
+  expect(unknown.status).toBe(404);
+  expect(await unknown.json()).toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'runId' });
+});
+
 test('one idempotency key, 100 concurrent submits: one run (one 201, 99 200, every answer naming it); another spec under it is a conflict', { timeout: 60_000 }, async () => {
   const { api, composition } = await serve();
   const submit = (body: string) => api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml', 'idempotency-key': 'nightly-1' }, body });
