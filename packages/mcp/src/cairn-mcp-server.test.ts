@@ -117,6 +117,11 @@ test('workspace.directory must lie inside the workspace root, symlinks resolved;
   for (const directory of ['project', join(root, 'project'), '..hidden', '.']) {
     expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec, workspace: { directory } } })), directory).toContain('CAIRN_SERVER_UNREACHABLE');
   }
+  // A spec's own workspace.path is snapshotted by the same rules, never ignored (the server does not read it).
+  const withPath = (path: string) => `version: 1\nname: w\nworkspace: { path: ${JSON.stringify(path)} }\nitems:\n  - { id: a, runtime: { kind: command, argv: [cat, secret.txt] } }\n`;
+  expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec: withPath('../private') } }))).toContain('CAIRN_FORBIDDEN');
+  expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec: { version: 1, name: 'w', workspace: { path: 'escape' }, items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] } } }))).toContain('CAIRN_FORBIDDEN');
+  expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec: withPath('project') } }))).toContain('CAIRN_SERVER_UNREACHABLE');
   // A digest is checked for its form before anything is sent.
   expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec, workspace: { digest: 'sha256:abc' } } }))).toContain('must be sha256: followed by 64 lowercase hex digits');
   expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec, workspace: { directory: 'project', digest: `sha256:${'a'.repeat(64)}` } } }))).toContain('Input validation error');

@@ -1,6 +1,6 @@
 import type { CairnClient } from '@cairn/client';
 import type { RunSpecV1 } from '@cairn/core';
-import { assertRunSpec, CairnError, isCairnError, loadRunSpec, runSpecJsonSchema } from '@cairn/protocol';
+import { assertRunSpec, CairnError, isCairnError, parseRunSpec, runSpecJsonSchema } from '@cairn/protocol';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
@@ -21,7 +21,8 @@ export interface McpServerOptions {
   readonly version?: string;
   /**
    * The folder `submit_run`'s `workspace.directory` must lie in (relative names are taken from
-   * it); default: the current folder. Nothing outside it is ever snapshotted.
+   * it); default: the current folder, unless that is the filesystem's root (then no folder is
+   * snapshotted). Nothing outside it is ever snapshotted.
    */
   readonly workspaceRoot?: string;
   /**
@@ -50,7 +51,7 @@ const workspace = z
     z.strictObject({ directory: z.string().min(1).max(4_096).describe('A folder on the machine running this MCP server, inside its workspace root (relative names are taken from there): snapshotted now (in a git work tree: tracked and untracked files, minus ignored ones) and uploaded.') }),
     z.strictObject({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256: followed by 64 lowercase hex digits').describe('The digest of a workspace snapshot already stored on the server (as `cairn submit --workspace` prints it).') }),
   ])
-  .describe('The files every item starts from (its current folder). Without it, items start in an empty folder. Replaces any workspace the spec names.');
+  .describe("The files every item starts from (its current folder). Replaces any workspace the spec names; without it, the spec's workspace.path is taken as the directory. Without either, items start in an empty folder.");
 
 const submitOutput = {
   runId: z.string(),
@@ -93,7 +94,7 @@ export function buildMcpServer(client: CairnClient, options: McpServerOptions = 
   if (!(maxWaitSeconds > 0 && maxWaitSeconds <= 3_600)) {
     throw new CairnError('CAIRN_CONFIG_INVALID', `[cairn] [mcp] invalid setting "maxWaitSeconds": must be more than 0 and at most 3600 seconds, got ${maxWaitSeconds}.`, { path: 'maxWaitSeconds' });
   }
-  const workspaceRoot = options.workspaceRoot ?? process.cwd();
+  const workspaceRoot = { path: options.workspaceRoot ?? process.cwd(), chosen: options.workspaceRoot !== undefined };
   const server = new McpServer({ name: 'cairn', version: options.version ?? '0.1.0' });
   const guarded = <Input, Output extends Record<string, unknown>>(work: (input: Input, extra: ToolExtra) => Promise<Output>, text: (output: Output) => string = (output) => JSON.stringify(output, null, 2)) =>
     async (input: Input, extra: ToolExtra) => {
@@ -136,12 +137,17 @@ export function buildMcpServer(client: CairnClient, options: McpServerOptions = 
     },
     guarded(async (input: { spec: string | Record<string, unknown>; workspace?: WorkspaceInput | undefined; idempotencyKey?: string | undefined }) => {
       const submitOptions = input.idempotencyKey ? { idempotencyKey: input.idempotencyKey } : {};
-      if (!input.workspace) {
+      const document = typeof input.spec === 'string' ? parseRunSpec(input.spec) : input.spec;
+      // A spec's own `workspace.path` is a folder for the submitting client to snapshot (the server
+      // never reads it): taken as workspace.directory, under the same root, rather than ignored.
+      const named = (document as { workspace?: { path?: unknown; snapshot?: unknown } } | null)?.workspace;
+      const given = input.workspace ?? (typeof named?.path === 'string' && named.snapshot === undefined ? { directory: named.path } : undefined);
+      if (!given) {
         return { ...(await client.submit(input.spec as RunSpecV1 | string, submitOptions)) };
       }
       // Checked before the snapshot is uploaded (as `cairn submit --workspace` does); the server checks it again.
-      const checked = (typeof input.spec === 'string' ? loadRunSpec(input.spec) : assertRunSpec(input.spec)).spec;
-      const snapshot = await workspaceSnapshotDigest(client, input.workspace, workspaceRoot);
+      const checked = assertRunSpec(document).spec;
+      const snapshot = await workspaceSnapshotDigest(client, given, workspaceRoot);
       const submitted = await client.submit({ ...checked, workspace: { snapshot: snapshot.digest } }, submitOptions);
       return { ...submitted, workspace: snapshot };
     }),

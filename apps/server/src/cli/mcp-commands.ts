@@ -6,7 +6,7 @@ export function addMcpCommands(): void {
   program
     .command('mcp')
     .option('--server <url>', 'the server (default: this config\'s server.host:server.port)')
-    .option('--workspace-root <dir>', 'the folder whose subfolders submit_run may snapshot as a workspace; nothing outside it is read (default: the current folder)')
+    .option('--workspace-root <dir>', 'the folder whose subfolders submit_run may snapshot as a workspace; nothing outside it is read (default: the current folder, unless that is /: then none)')
     .option('--max-wait <seconds>', 'the longest one wait_for_run call waits before it answers done: false (under the 60 s request timeout of MCP clients)', waitSeconds, 45)
     .description('an MCP server on stdio for an AI client: submit runs, follow them, read patches (use a token with only runs:submit and runs:read)')
     .action(async (options: { server?: string; workspaceRoot?: string; maxWait: number }) => {

@@ -3,7 +3,8 @@
 // workspace folder (and over a stored snapshot), wait for a run that outlasts one wait call with
 // progress notifications, and read the result — against a real server on loopback, through the
 // real `cairn mcp` in a child process.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCairnClient } from '@cairn/client';
@@ -98,4 +99,27 @@ test('the SDK client over stdio, default timeouts: tools, schema, a workspace fo
     await client.close();
   }
   expect(stderr()).toContain('cairn mcp: serving on stdio');
+});
+
+test('cairn mcp started in / (as MCP clients often start servers) snapshots no folder unless --workspace-root says so', { timeout: 60_000 }, async () => {
+  const spec = 'version: 1\nname: w\nitems:\n  - { id: a, runtime: { kind: command, argv: [cat, etc/hostname] } }\n';
+  const unset = await mcpClient('/', 'http://127.0.0.1:9', 'cairn_unused', []);
+  try {
+    const refused = await unset.client.callTool({ name: 'submit_run', arguments: { spec, workspace: { directory: 'etc' } } });
+    expect(refused.isError).toBe(true);
+    expect((refused.content as { text: string }[])[0]!.text).toContain('CAIRN_FORBIDDEN: cairn mcp was started in / without --workspace-root');
+  } finally {
+    await unset.client.close();
+  }
+  const small = mkdtempSync(join(tmpdir(), 'cairn-mcp-small-'));
+  writeFileSync(join(small, 'one.txt'), 'one\n');
+  const chosen = await mcpClient('/', 'http://127.0.0.1:9', 'cairn_unused', ['--workspace-root', '/']);
+  try {
+    // A root the operator named is used, even /: the folder is snapshotted and the upload tried (no server listens here).
+    const tried = await chosen.client.callTool({ name: 'submit_run', arguments: { spec, workspace: { directory: small.slice(1) } } });
+    expect((tried.content as { text: string }[])[0]!.text).toContain('CAIRN_SERVER_UNREACHABLE');
+  } finally {
+    await chosen.client.close();
+    rmSync(small, { recursive: true, force: true });
+  }
 });

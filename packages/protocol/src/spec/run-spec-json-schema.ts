@@ -12,7 +12,7 @@ const schemaId = 'cairn://schema/run-spec';
 const topLevelMeanings: Record<string, string> = {
   version: 'The spec format version: always 1.',
   name: 'A human name for the run.',
-  workspace: 'The files the items start from: `snapshot` is the sha256: digest of a stored workspace snapshot (a tar uploaded to /v1/blobs). Without it, items start in an empty folder.',
+  workspace: 'The files the items start from: `snapshot` is the sha256: digest of a stored workspace snapshot (a tar uploaded to /v1/blobs); `path` is a folder for the submitting client to snapshot and upload (cairn mcp does; the server never reads it). Without a snapshot, items start in an empty folder.',
   concurrency: 'Items of this run running at once (global and queue limits hold too).',
   idempotencyKey: 'The same key and the same spec return the same run; the same key with another spec is CAIRN_IDEMPOTENCY_CONFLICT.',
   defaults: 'Fields every item inherits unless it sets them itself.',
