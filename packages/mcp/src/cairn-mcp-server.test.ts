@@ -58,6 +58,8 @@ test('every tool declares an output schema and its hints: status, wait and patch
   const tools = Object.fromEntries((await client.listTools()).tools.map((tool) => [tool.name, tool]));
   for (const tool of Object.values(tools)) {
     expect(tool.outputSchema, tool.name).toMatchObject({ type: 'object' });
+    // A client that validates structuredContent must accept a field added in a later version.
+    expect(tool.outputSchema!['additionalProperties'], tool.name).not.toBe(false);
     expect(tool.title, tool.name).toBeTruthy();
     expect(tool.annotations?.destructiveHint ?? false, tool.name).toBe(false);
     expect(tool.annotations?.openWorldHint, tool.name).toBe(false);

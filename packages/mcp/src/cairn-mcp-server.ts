@@ -53,19 +53,20 @@ const workspace = z
   ])
   .describe("The files every item starts from (its current folder). Replaces any workspace the spec names; without it, the spec's workspace.path is taken as the directory. Without either, items start in an empty folder.");
 
-const submitOutput = {
+// Loose objects: a client validating structuredContent against these accepts fields added later.
+const submitOutput = z.looseObject({
   runId: z.string(),
   created: z.boolean().describe('False when the same idempotencyKey and spec had already made this run.'),
   specDigest: z.string(),
   workspace: z.looseObject({ digest: z.string(), files: z.int().optional() }).optional().describe('The snapshot the items start from, when one was given.'),
-};
-const statusOutput = {
+});
+const statusOutput = z.looseObject({
   runId: z.string(),
   name: z.string(),
   state: z.string().describe('queued, running, succeeded, failed or cancelled.'),
   items: z.array(z.looseObject({ itemId: z.string(), state: z.string() })),
-};
-const waitOutput = {
+});
+const waitOutput = z.looseObject({
   runId: z.string(),
   done: z.boolean().describe('True when the run has ended; false when this call stopped waiting first: call wait_for_run again.'),
   state: z.string(),
@@ -75,8 +76,8 @@ const waitOutput = {
   waitedSeconds: z.number(),
   awaitingApproval: z.array(z.string()).optional().describe('Items waiting for a person to approve them.'),
   next: z.string().optional().describe('What to do next, when done is false.'),
-};
-const patchOutput = { runId: z.string(), itemId: z.string(), patch: z.string().describe('A git diff (apply with git apply).') };
+});
+const patchOutput = z.looseObject({ runId: z.string(), itemId: z.string(), patch: z.string().describe('A git diff (apply with git apply).') });
 
 const exampleYaml = stringify(runSpecExample, { lineWidth: 0 });
 
