@@ -1,2 +1,4 @@
-export { buildMcpServer, mcpToolNames } from './cairn-mcp-server.ts';
+export { buildMcpServer, mcpResourceUris, mcpToolNames } from './cairn-mcp-server.ts';
+export type { McpServerOptions } from './cairn-mcp-server.ts';
+export { runSpecExample } from './run-spec-example.ts';
 export const VERSION = '0.1.0';

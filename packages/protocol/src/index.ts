@@ -12,6 +12,7 @@ export type { ParseRunSpecOptions } from './spec/parse-run-spec.ts';
 export { assertRunSpec, loadRunSpec, validateRunSpec } from './spec/validate-run-spec.ts';
 export type { LoadedRunSpec, RunSpecContext, RunSpecValidation } from './spec/validate-run-spec.ts';
 export { runSpecLimits } from './spec/run-spec-limits.ts';
+export { runSpecJsonSchema } from './spec/run-spec-json-schema.ts';
 export {
   agentRuntimeSpecSchema,
   backoffSpecSchema,

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { CairnError } from '../errors/cairn-error.ts';
+import { digestSchema } from '../schemas/digest-schema.ts';
+import { runSpecV1Schema } from './run-spec-schema.ts';
+
+/** The name the schema goes by: the MCP server serves it as this resource. */
+const schemaId = 'cairn://schema/run-spec';
+
+// What a field means, for a reader that has only the schema (a model choosing its input). The
+// shape comes from `runSpecV1Schema`; these words come from docs/reference/run-spec.md. A field
+// named here that the schema lacks throws, so the two cannot drift apart unnoticed.
+const topLevelMeanings: Record<string, string> = {
+  version: 'The spec format version: always 1.',
+  name: 'A human name for the run.',
+  workspace: 'The files the items start from: `snapshot` is the sha256: digest of a stored workspace snapshot (a tar uploaded to /v1/blobs); `path` is a folder for the submitting client to snapshot and upload (cairn mcp does; the server never reads it). Without a snapshot, items start in an empty folder.',
+  concurrency: 'Items of this run running at once (global and queue limits hold too).',
+  idempotencyKey: 'The same key and the same spec return the same run; the same key with another spec is CAIRN_IDEMPOTENCY_CONFLICT.',
+  defaults: 'Fields every item inherits unless it sets them itself.',
+  items: 'The work items (at least one); they form a DAG through dependsOn and needs.',
+};
+const itemMeanings: Record<string, string> = {
+  id: 'Unique in the run: letters, digits, ".", "_" and "-", starting with a letter or digit.',
+  runtime: 'What runs in the sandbox, with the workspace as its current folder: { kind: "command", argv: [program, ...arguments] } runs argv without a shell (use ["/bin/sh", "-c", "..."] for one), or { kind: "agent", adapter, prompt }.',
+  dependsOn: 'Item ids that must have succeeded before this item starts.',
+  needs: 'Inputs from upstream items, by a name of your choice: { from: itemId, select: patch | output | stdout | stderr }. Each arrives as the file $CAIRN_INPUTS/<name>; a need implies a dependency.',
+  apply: 'Names of `needs` entries selecting a patch, applied in order to the workspace before the runtime starts.',
+  timeout: 'Wall-clock limit of one attempt: a whole number and one unit of ms, s, m, h or d (30s, 10m, 2h).',
+  retry: 'Attempts (the first one counts) and the backoff between them.',
+  effect: 'pure results are reused for equal inputs; read-impure (default) may read the outside world; write-impure changes it.',
+  approval: 'required: the item waits in awaiting-approval until a person approves it.',
+  secrets: 'Names of server secrets handed to the task as environment variables (the token must be granted each one).',
+  env: 'Plain environment variables for the runtime.',
+  network: 'Whether the sandbox has a network; false by default.',
+};
+
+let cached: Record<string, unknown> | undefined;
+
+/**
+ * The run spec (`cairn.run/v1`) as a JSON Schema (draft 2020-12), generated from
+ * `runSpecV1Schema` so it cannot disagree with what the server accepts, with the meaning of the
+ * main fields as `description`s. It holds the shape only: graph rules (unknown ids, cycles) are
+ * checked by `validateRunSpec`. Each call returns a fresh copy the caller may change.
+ */
+export function runSpecJsonSchema(): Record<string, unknown> {
+  cached ??= generate();
+  return structuredClone(cached);
+}
+
+function generate(): Record<string, unknown> {
+  const schema = z.toJSONSchema(runSpecV1Schema, {
+    target: 'draft-2020-12',
+    io: 'input',
+    // A digest is checked by a function in zod; in JSON Schema it is the pattern that function checks.
+    unrepresentable: 'any',
+    override: (context) => {
+      if (context.zodSchema === digestSchema) Object.assign(context.jsonSchema, { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' });
+    },
+  }) as Record<string, unknown>;
+  const described = { $schema: schema['$schema'], $id: schemaId, title: 'Cairn run spec (cairn.run/v1)', description: 'A DAG of work items Cairn runs in sandboxes. Send it as JSON or YAML; docs/reference/run-spec.md says more.', ...schema };
+  describe(described, topLevelMeanings);
+  describe(child(child(child(described, 'properties'), 'items'), 'items'), itemMeanings);
+  return described;
+}
+
+function describe(objectSchema: Record<string, unknown>, meanings: Record<string, string>): void {
+  const properties = child(objectSchema, 'properties');
+  for (const [field, meaning] of Object.entries(meanings)) child(properties, field)['description'] = meaning;
+}
+
+function child(node: Record<string, unknown>, key: string): Record<string, unknown> {
+  const value = node[key];
+  if (typeof value !== 'object' || value === null) {
+    throw new CairnError('CAIRN_INTERNAL', `The run spec JSON Schema has no "${key}" where a field's description belongs: update the meanings in run-spec-json-schema.ts to the run spec's fields.`);
+  }
+  return value as Record<string, unknown>;
+}
