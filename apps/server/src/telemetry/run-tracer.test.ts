@@ -86,7 +86,8 @@ async function submit(api: (path: string, init?: RequestInit) => Promise<Respons
   return ((await response.json()) as { runId: string }).runId;
 }
 
-async function eventually<T>(read: () => T | undefined, what: string, timeoutMs = 20_000): Promise<T> {
+// Generous: on a loaded two-core machine a short run can take many times its usual second.
+async function eventually<T>(read: () => T | undefined, what: string, timeoutMs = 45_000): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = read();
