@@ -9,6 +9,7 @@ export interface ItemLogEnd {
   readonly state: AttemptState;
   readonly exitCode: number | null;
   readonly finishedAt: string | null;
+  readonly failure?: unknown;
 }
 
 /** One line of an item's log: output of one stream (in the order it was read), or, last, how the attempt ended. */
@@ -58,7 +59,9 @@ export async function* itemLogLines(options: ItemLogLinesOptions): AsyncGenerato
         yield* lines(stream, rest);
         yield* lines(stream, undefined, true);
       }
-      yield { end: { attempt: number, state: current.state, exitCode: current.exitCode, finishedAt: current.finishedAt } };
+      // An attempt's failure (code, message, rule), where the engine records one, ends the log too.
+      const failure = (current as { failure?: unknown }).failure;
+      yield { end: { attempt: number, state: current.state, exitCode: current.exitCode, finishedAt: current.finishedAt, ...(failure ? { failure } : {}) } };
       return;
     }
     // One read of the progress per round: both streams up to what it counts.
