@@ -6,8 +6,11 @@ interface StreamLog {
   bytes: number;
   /** Bytes already in storage. */
   written: number;
-  /** Kept bytes from the start of segment `pendingIndex` on, not all in storage yet. */
-  pending: Buffer;
+  /**
+   * Kept bytes from the start of segment `pendingIndex` on, not all in storage yet, as they came
+   * (joined once per write, not once per chunk: a chatty runtime writes many small chunks).
+   */
+  pending: Buffer[];
   pendingIndex: number;
   truncated: boolean;
   /** Whether the progress in storage says so already. */
@@ -46,7 +49,7 @@ export class LiveLogWriter {
   kept(stream: LogStream, bytes: Uint8Array): void {
     if (this.#closed || bytes.byteLength === 0) return;
     const log = this.#streams[stream];
-    log.pending = log.pending.byteLength === 0 ? Buffer.from(bytes) : Buffer.concat([log.pending, bytes]);
+    log.pending.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     log.bytes += bytes.byteLength;
     this.#schedule();
   }
@@ -103,7 +106,8 @@ export class LiveLogWriter {
       for (const stream of ['stdout', 'stderr'] as const) {
         const log = this.#streams[stream];
         // Taken now: output that comes during the writes below waits for the next round.
-        const pending = log.pending;
+        const taken = log.pending.length;
+        const pending = Buffer.concat(log.pending);
         const upTo = log.pendingIndex * liveLogSegmentBytes + pending.byteLength;
         const truncated = log.truncated;
         for (let start = 0; start < pending.byteLength && log.written < upTo; start += liveLogSegmentBytes) {
@@ -113,7 +117,8 @@ export class LiveLogWriter {
         log.written = upTo;
         // Only the last, unfilled segment is written again; earlier ones are final.
         const full = Math.floor(pending.byteLength / liveLogSegmentBytes);
-        log.pending = log.pending.subarray(full * liveLogSegmentBytes);
+        const rest = pending.subarray(full * liveLogSegmentBytes);
+        log.pending = [...(rest.byteLength > 0 ? [rest] : []), ...log.pending.slice(taken)];
         log.pendingIndex += full;
         log.truncatedWritten = truncated;
         state[stream] = { bytes: upTo, truncated };
@@ -130,5 +135,5 @@ export class LiveLogWriter {
 }
 
 function emptyStream(): StreamLog {
-  return { bytes: 0, written: 0, pending: Buffer.alloc(0), pendingIndex: 0, truncated: false, truncatedWritten: false };
+  return { bytes: 0, written: 0, pending: [], pendingIndex: 0, truncated: false, truncatedWritten: false };
 }
