@@ -60,7 +60,7 @@ test('`cairn logs --follow` prints the first line while the item runs; after the
   expect(badAttempt.stderr).toContain('--attempt');
 });
 
-test('client.logs() yields the first line while the item runs, and --attempt picks an earlier attempt of a retried item', { timeout: 90_000 }, async () => {
+test('client.logs() yields the first line while the item runs; `cairn logs --follow` goes on through a retry; --attempt picks an earlier attempt of a retried item', { timeout: 90_000 }, async () => {
   const { base, operatorToken, composition } = await start();
   const client = createCairnClient({ baseUrl: base, token: operatorToken });
   const { runId } = await client.submit({
@@ -68,18 +68,25 @@ test('client.logs() yields the first line while the item runs, and --attempt pic
     name: 'retried',
     items: [{ ...slowPrinter('flaky'), retry: { maxAttempts: 2, backoff: { initial: '100ms', max: '100ms' } }, runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo "first $(head -c 6 /dev/urandom | od -An -tx1 | tr -d " \\n")"; sleep 2; exit 3'] } }],
   } as never);
+  const env = { CAIRN_TOKEN: operatorToken };
+  // Following the item without --attempt goes on through its retry.
+  const following = cairn(['logs', runId, 'flaky', '--follow', '--server', base], env);
   const seen: { line: ItemLogLine; state: string | undefined }[] = [];
   for await (const line of client.logs(runId, 'flaky', { follow: true })) seen.push({ line, state: composition.engine.items(runId)[0]?.state });
   expect(seen[0]).toMatchObject({ line: { stream: 'stdout', text: expect.stringMatching(/^first [0-9a-f]{12}\n$/) }, state: 'running' });
   expect(seen.at(-1)?.line).toMatchObject({ end: { attempt: 1, state: 'failed', exitCode: 3 } });
 
   await composition.engine.waitForRun(runId);
-  const env = { CAIRN_TOKEN: operatorToken };
+  const followed = await following;
+  expect(followed.stdout).toMatch(/^first [0-9a-f]{12}\nfirst [0-9a-f]{12}\n$/);
+  expect(followed.stderr).toBe('[cairn] attempt 1 failed (exit code 3); attempt 2 follows\n[cairn] attempt 2 failed (exit code 3)\n');
+  expect(followed.status).toBe(1);
   const first = await cairn(['logs', runId, 'flaky', '--attempt', '1', '--server', base], env);
   const latest = await cairn(['logs', runId, 'flaky', '--server', base], env);
   expect(first.stdout).toBe((seen[0]!.line as { text: string }).text);
   expect(latest.stdout).toMatch(/^first [0-9a-f]{12}\n$/);
   expect(latest.stdout).not.toBe(first.stdout);
+  expect(followed.stdout).toBe(`${first.stdout}${latest.stdout}`);
   expect(latest.stderr).toBe('[cairn] attempt 2 failed (exit code 3)\n');
   await expect((async () => {
     for await (const line of client.logs(runId, 'flaky', { attempt: 3 })) void line;

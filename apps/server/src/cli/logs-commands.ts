@@ -4,8 +4,9 @@ import { clientOf, exitCodes, json, program, say } from './cli-program.ts';
 
 /**
  * `cairn logs RUN ITEM [--attempt N] [--follow]`: an item's output, stdout to stdout and stderr to
- * stderr, of its latest attempt or `--attempt N`; with `--follow`, live until the attempt ends.
- * Then, when the attempt did not succeed, how it ended (on stderr), and exit 1.
+ * stderr, of its latest attempt or `--attempt N`; with `--follow`, live until the attempt ends (and,
+ * without `--attempt`, on through the item's retries until its last attempt ends). Then, when the
+ * attempt did not succeed, how it ended (on stderr), and exit 1.
  */
 export function addLogsCommands(): void {
   program
@@ -13,7 +14,7 @@ export function addLogsCommands(): void {
     .argument('<runId>', 'the run (its id, as submit printed it)')
     .argument('<itemId>', 'the item whose output to print')
     .option('--attempt <n>', 'which attempt (1 is the first; default: the latest)')
-    .option('-f, --follow', 'stream the output live until the attempt ends (waits for the item to start)')
+    .option('-f, --follow', 'stream the output live until the attempt ends (waits for the item to start; without --attempt, follows its retries too)')
     .option('--server <url>', 'the server')
     .description("print an item's stdout and stderr; exit 1 when the attempt did not succeed")
     .action(async (runId: string, itemId: string, options: { attempt?: string; follow?: boolean; server?: string }) => {
@@ -25,12 +26,24 @@ export function addLogsCommands(): void {
       const interrupted = new AbortController();
       const stop = () => interrupted.abort();
       process.once('SIGINT', stop);
+      const cairn = clientOf(options.server);
       let end: ItemLogEnd | undefined;
       try {
-        for await (const line of clientOf(options.server).logs(runId, itemId, { ...(attempt === undefined ? {} : { attempt }), follow: options.follow === true, signal: interrupted.signal })) {
-          if (json()) say(JSON.stringify(line));
-          else if ('stream' in line) await write(line.stream === 'stdout' ? process.stdout : process.stderr, line.text);
-          if ('end' in line) end = line.end;
+        let next = attempt;
+        for (;;) {
+          end = undefined;
+          for await (const line of cairn.logs(runId, itemId, { ...(next === undefined ? {} : { attempt: next }), follow: options.follow === true, signal: interrupted.signal })) {
+            if (json()) say(JSON.stringify(line));
+            else if ('stream' in line) await write(line.stream === 'stdout' ? process.stdout : process.stderr, line.text);
+            if ('end' in line) end = line.end;
+          }
+          // Following the item (no --attempt): an attempt that failed while the item goes on is
+          // followed by its retry, as the item's output goes on.
+          if (!options.follow || attempt !== undefined || !end || end.state === 'succeeded') break;
+          const item = (await cairn.items(runId)).find((candidate) => candidate.itemId === itemId);
+          if (!item || terminalItemStates.has(item.state)) break;
+          if (!json()) process.stderr.write(`${attemptEndLine(end)}; attempt ${end.attempt + 1} follows\n`);
+          next = end.attempt + 1;
         }
       } catch (error) {
         if (!interrupted.signal.aborted) throw error;
@@ -51,6 +64,8 @@ export function addLogsCommands(): void {
       process.exitCode = end.state === 'succeeded' ? exitCodes.done : exitCodes.failed;
     });
 }
+
+const terminalItemStates = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
 
 /**
  * What `cairn logs` prints after the output of an attempt that did not succeed (nothing for one

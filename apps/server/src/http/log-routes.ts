@@ -20,7 +20,8 @@ const heartbeatMs = 15_000;
  * An item's output (`runs:read`): `GET /v1/runs/:runId/items/:itemId/logs`, of its latest attempt
  * or `?attempt=N`, as NDJSON (`{"stream":"stdout","text":...}` lines, then `{"end":{...}}` once the
  * attempt has ended) or `?format=text` (the output alone). With `?follow=true` the answer streams
- * until the attempt ends — waiting for the item's first attempt if it has none yet — with an empty
+ * until the attempt ends — waiting for the item's first attempt if it has none yet, or for attempt
+ * N when it is the next one of an item that has not ended (a retry) — with an empty
  * line every 15 s while nothing comes; the token is checked again before each write, so a revoked
  * one gets nothing more. `x-cairn-attempt` names the attempt. Unknown run, item or attempt: 404
  * naming it.
@@ -58,6 +59,12 @@ async function chooseAttempt({ engine }: ServerComposition, runId: string, itemI
     if (wanted !== undefined) {
       const found = attempts.find((attempt) => attempt.attempt === wanted);
       if (found) return found;
+      // Following the next attempt of an item that will make one (a retry after a failure) waits for it.
+      const next = wanted === attempts.length + 1 && follow && !terminalItemStates.has(item.state);
+      if (next) {
+        if (!(await waitABit(request, signal))) return undefined;
+        continue;
+      }
       throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no attempt ${wanted}: ${attempts.length === 0 ? 'it has not started one' : `its attempts are 1 to ${attempts.length}`}.`, { path: 'attempt' });
     }
     const latest = attempts.at(-1);
@@ -65,11 +72,16 @@ async function chooseAttempt({ engine }: ServerComposition, runId: string, itemI
     if (!follow || terminalItemStates.has(item.state)) {
       throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no attempt, so no output: it is ${item.state}${terminalItemStates.has(item.state) ? ' and never ran' : '; pass follow=true to wait for it to start'}.`, { path: 'itemId' });
     }
-    // Waiting for the item to start is not idleness: the connection's idle timeout is not this request's.
-    request.raw.socket.setTimeout(0);
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-    if (signal.aborted) return undefined;
+    if (!(await waitABit(request, signal))) return undefined;
   }
+}
+
+/** Waits a poll interval for an attempt to start; false when the client went away meanwhile. */
+async function waitABit(request: FastifyRequest, signal: AbortSignal): Promise<boolean> {
+  // Waiting for the item to start is not idleness: the connection's idle timeout is not this request's.
+  request.raw.socket.setTimeout(0);
+  await new Promise((resolve) => setTimeout(resolve, pollMs));
+  return !signal.aborted;
 }
 
 async function streamLines(request: FastifyRequest, reply: FastifyReply, attempt: number, format: 'ndjson' | 'text', lines: AsyncGenerator<ItemLogLine>, signal: AbortSignal, stillAllowed: (() => Promise<boolean>) | undefined): Promise<void> {
