@@ -1,5 +1,5 @@
 import type { ItemLogEnd } from '@cairn/client';
-import { CairnError } from '@cairn/protocol';
+import { CairnError, isCairnError } from '@cairn/protocol';
 import { clientOf, exitCodes, json, program, say } from './cli-program.ts';
 
 /**
@@ -31,11 +31,19 @@ export function addLogsCommands(): void {
       try {
         let next = attempt;
         for (;;) {
+          const previous = end;
           end = undefined;
-          for await (const line of cairn.logs(runId, itemId, { ...(next === undefined ? {} : { attempt: next }), follow: options.follow === true, signal: interrupted.signal })) {
-            if (json()) say(JSON.stringify(line));
-            else if ('stream' in line) await write(line.stream === 'stdout' ? process.stdout : process.stderr, line.text);
-            if ('end' in line) end = line.end;
+          try {
+            for await (const line of cairn.logs(runId, itemId, { ...(next === undefined ? {} : { attempt: next }), follow: options.follow === true, signal: interrupted.signal })) {
+              if (json()) say(JSON.stringify(line));
+              else if ('stream' in line) await write(line.stream === 'stdout' ? process.stdout : process.stderr, line.text);
+              if ('end' in line) end = line.end;
+            }
+          } catch (error) {
+            // The retry waited for never came (the run was cancelled meanwhile): the last attempt stands.
+            if (previous === undefined || !isCairnError(error, 'CAIRN_NOT_FOUND')) throw error;
+            end = previous;
+            break;
           }
           // Following the item (no --attempt): an attempt that failed while the item goes on is
           // followed by its retry, as the item's output goes on.
