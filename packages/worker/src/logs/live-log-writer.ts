@@ -117,7 +117,8 @@ export class LiveLogWriter {
         log.written = upTo;
         // Only the last, unfilled segment is written again; earlier ones are final.
         const full = Math.floor(pending.byteLength / liveLogSegmentBytes);
-        const rest = pending.subarray(full * liveLogSegmentBytes);
+        // Copied: a view would hold the whole joined buffer until the next write.
+        const rest = Buffer.from(pending.subarray(full * liveLogSegmentBytes));
         log.pending = [...(rest.byteLength > 0 ? [rest] : []), ...log.pending.slice(taken)];
         log.pendingIndex += full;
         log.truncatedWritten = truncated;

@@ -486,6 +486,24 @@ describe('the live log', () => {
     expect([...storage.backend.keys()].filter((key) => key.startsWith('live-logs/'))).toEqual([]);
   });
 
+  test('output that keeps coming while the live log is written is neither lost nor doubled', async () => {
+    const { dispatch, storage, blob } = await setUp();
+    const running = dispatch({ argv: ['/bin/sh', '-c', 'i=0; while [ $i -lt 120 ]; do echo "line $i"; sleep 0.01; i=$((i+1)); done'] });
+    let ended = false;
+    void running.then(() => (ended = true));
+    const seen: string[] = [];
+    while (!ended) {
+      const live = await readLive(storage, 'run-1/build/1');
+      if (live) seen.push(live.stdout.toString());
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    const { record } = await running;
+    const stored = (await blob(record.artifacts.stdout))!;
+    expect(stored).toBe(Array.from({ length: 120 }, (_, index) => `line ${index}\n`).join(''));
+    expect(new Set(seen.filter((text) => text !== '')).size).toBeGreaterThan(1);
+    for (const prefix of seen) expect(stored.startsWith(prefix)).toBe(true);
+  });
+
   test('an attempt that writes nothing writes no live log', async () => {
     const { dispatch, storage } = await setUp();
     const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'true'] });
