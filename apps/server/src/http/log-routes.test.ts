@@ -134,3 +134,24 @@ test('an unknown run, item or attempt is a 404 naming it; a token without runs:r
   expect(allowed.status).toBe(200);
   expect((await readLines(allowed)).at(-1)).toMatchObject({ end: { attempt: 1, state: 'succeeded', exitCode: 0 } });
 });
+
+test('a follower whose token is revoked is cut off within seconds, while the item still runs silently', { timeout: 60_000 }, async () => {
+  const { api, base, composition } = await start();
+  const runId = await submit(api, { version: 1, name: 'quiet', items: [{ id: 'quiet', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo hello; sleep 20'] } }] });
+  const created = composition.tokens.create('follower', ['runs:read']);
+  const response = await fetch(`${base}/v1/runs/${runId}/items/quiet/logs?follow=true`, { headers: { authorization: `Bearer ${created.token}` } });
+  expect(response.status).toBe(200);
+  let revokedAt = 0;
+  const lines = await readLines(response, (line) => {
+    if ('stream' in line && line.text.includes('hello')) {
+      composition.tokens.revoke(created.record.id);
+      revokedAt = Date.now();
+    }
+  }).catch(() => 'cut' as const);
+  expect(revokedAt).toBeGreaterThan(0);
+  expect(Date.now() - revokedAt).toBeLessThan(5_000);
+  expect(composition.engine.items(runId)[0]?.state).toBe('running');
+  if (lines !== 'cut') expect(lines.some((line) => 'end' in line)).toBe(false);
+  composition.engine.cancelRun(runId, { kind: 'user', id: 'operator', via: 'cli' });
+  await composition.engine.waitForRun(runId);
+});

@@ -15,6 +15,7 @@ const querystring = z.strictObject({
 const terminalItemStates = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
 const pollMs = 250;
 const heartbeatMs = 15_000;
+const recheckMs = 1_000;
 
 /**
  * An item's output (`runs:read`): `GET /v1/runs/:runId/items/:itemId/logs`, of its latest attempt
@@ -22,8 +23,8 @@ const heartbeatMs = 15_000;
  * attempt has ended) or `?format=text` (the output alone). With `?follow=true` the answer streams
  * until the attempt ends — waiting for the item's first attempt if it has none yet, or for attempt
  * N when it is the next one of an item that has not ended (a retry) — with an empty
- * line every 15 s while nothing comes; the token is checked again before each write, so a revoked
- * one gets nothing more. `x-cairn-attempt` names the attempt. Unknown run, item or attempt: 404
+ * line every 15 s while nothing comes; the token is checked again before each write and every
+ * second, so a revoked one gets nothing more. `x-cairn-attempt` names the attempt. Unknown run, item or attempt: 404
  * naming it.
  */
 export function registerLogRoutes(app: HttpApp, composition: ServerComposition, stillAllowed: (request: FastifyRequest) => (() => Promise<boolean>) | undefined): void {
@@ -88,15 +89,19 @@ async function streamLines(request: FastifyRequest, reply: FastifyReply, attempt
   reply.hijack();
   request.raw.socket.setTimeout(0);
   reply.raw.writeHead(200, { 'content-type': format === 'text' ? 'text/plain; charset=utf-8' : 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store', 'x-cairn-attempt': String(attempt), 'x-accel-buffering': 'no' });
-  // An empty NDJSON line while nothing happens keeps proxies and idle timeouts from closing the
-  // stream, and lets a revoked token's stream end even when the attempt is silent.
+  // An empty NDJSON line while nothing happens keeps proxies and idle timeouts from closing the stream.
   const heartbeat = setInterval(() => {
-    void (async () => {
-      if (stillAllowed && !(await stillAllowed())) return void reply.raw.destroy();
-      if (format === 'ndjson' && !reply.raw.writableNeedDrain) reply.raw.write('\n');
-    })();
+    if (format === 'ndjson' && !reply.raw.writableNeedDrain) reply.raw.write('\n');
   }, heartbeatMs);
   heartbeat.unref();
+  // The token is asked again every second too, so a revoked one's stream ends even while the
+  // attempt is silent (the token store rereads its file only when the file changed).
+  const recheck = stillAllowed === undefined ? undefined : setInterval(() => {
+    void stillAllowed().then((allowed) => {
+      if (!allowed) reply.raw.destroy();
+    }, () => reply.raw.destroy());
+  }, recheckMs);
+  recheck?.unref();
   const write = async (text: string) => {
     if (reply.raw.write(text)) return;
     await new Promise<void>((resolve) => {
@@ -117,6 +122,7 @@ async function streamLines(request: FastifyRequest, reply: FastifyReply, attempt
     if (format === 'ndjson') reply.raw.write(`${JSON.stringify({ error: { code: cairn.code, message: cairn.message, action: errorCatalogue[cairn.code].action } })}\n`);
   } finally {
     clearInterval(heartbeat);
+    clearInterval(recheck);
     reply.raw.end();
   }
 }
