@@ -39,6 +39,20 @@ export interface ItemView {
   readonly [field: string]: unknown;
 }
 
+/** How an attempt ended: the last line of its log. */
+export interface ItemLogEnd {
+  readonly attempt: number;
+  /** `succeeded`, `failed`, `timed-out`, `cancelled` or `lost`. */
+  readonly state: string;
+  /** The runtime's exit code; null when it was killed by a signal, never started or was lost. */
+  readonly exitCode: number | null;
+  readonly finishedAt: string | null;
+  readonly [field: string]: unknown;
+}
+
+/** A piece of an item's output (redacted by the worker), or, last, how the attempt ended. */
+export type ItemLogLine = { readonly stream: 'stdout' | 'stderr'; readonly text: string } | { readonly end: ItemLogEnd };
+
 /** A bearer token as the server lists it: never its secret. */
 export interface TokenView {
   readonly id: string;
@@ -167,6 +181,28 @@ export class CairnClient {
 
   items(runId: string): Promise<ItemView[]> {
     return this.#json('GET', `/v1/runs/${encodeURIComponent(runId)}/items`);
+  }
+
+  /**
+   * An item's output: of its latest attempt, or `attempt`. Lines come as the server sends them;
+   * with `follow`, until the attempt ends (waiting for the item's first attempt if needed), else
+   * what there is now. The last line is `{ end }` once the attempt has ended (none while it runs
+   * without `follow`). CAIRN_NOT_FOUND names an unknown run, item or attempt (`path`); an error
+   * the server meets mid-stream is thrown as the CairnError it reported.
+   */
+  async *logs(runId: string, itemId: string, options: { readonly attempt?: number; readonly follow?: boolean; readonly signal?: AbortSignal } = {}): AsyncGenerator<ItemLogLine> {
+    const parameters = query({ attempt: options.attempt, follow: options.follow ? 'true' : undefined });
+    const response = await this.#request('GET', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/logs${parameters}`, undefined, {}, options.signal);
+    // Empty lines are the server's keep-alives.
+    for await (const text of textRecords(response.body, '\n', { trailing: true })) {
+      if (text === '') continue;
+      const line = JSON.parse(text) as ItemLogLine | { error: { code: string; message: string } };
+      if ('error' in line) {
+        const code = (errorCodes as readonly string[]).includes(line.error.code) ? (line.error.code as CairnErrorCode) : 'CAIRN_INTERNAL';
+        throw new CairnError(code, line.error.message);
+      }
+      yield line;
+    }
   }
 
   /** Cancels a run; `reason` is stored and audited with the cancellation. */

@@ -6,6 +6,7 @@ import { AuditLog } from './audit/audit-log.ts';
 import { openEngineDatabase, type EngineDatabase } from './database/open-engine-database.ts';
 import { Checkpointer } from './audit/checkpointer.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
+import type { ItemAttemptRecord } from './dispatch/attempt-store.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import { RunHistory, type RunListOptions, type RunPage } from './state/run-history.ts';
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
@@ -331,6 +332,11 @@ export class Engine {
   /** What a succeeded item produced (kind → digest: patch, stdout, stderr, output), if it did. */
   artifacts(runId: string, itemId: string): Readonly<Record<string, string>> | undefined {
     return this.#machine.artifacts(runId, itemId);
+  }
+
+  /** The item's attempts, first to last (empty before its first dispatch or for an unknown item). */
+  attempts(runId: string, itemId: string): ItemAttemptRecord[] {
+    return this.#machine.attempts(runId, itemId);
   }
 
   /** Resolves with the run once it has ended; rejects with CAIRN_NOT_FOUND for an unknown run. */

@@ -31,7 +31,7 @@ export type { RunListOptions, RunPage, RunSummary } from './state/run-history.ts
 export { AuditQueryReader } from './audit/audit-query.ts';
 export type { AuditQuery } from './audit/audit-query.ts';
 export { AttemptStore } from './dispatch/attempt-store.ts';
-export type { AttemptRecord } from './dispatch/attempt-store.ts';
+export type { AttemptRecord, ItemAttemptRecord } from './dispatch/attempt-store.ts';
 export { Dispatcher } from './dispatch/dispatcher.ts';
 export type { DispatcherSettings } from './dispatch/dispatcher.ts';
 export { declaredLocks, LockTable } from './dispatch/lock-table.ts';

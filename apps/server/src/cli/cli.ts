@@ -9,6 +9,7 @@ import { addCompletionCommands } from './completion-commands.ts';
 import { addContextCommands } from './context-commands.ts';
 import { addDemoCommands } from './demo-commands.ts';
 import { addKeyCommands } from './key-commands.ts';
+import { addLogsCommands } from './logs-commands.ts';
 import { addMcpCommands } from './mcp-commands.ts';
 import { addReportCommands } from './report-commands.ts';
 import { addRunCommands } from './run-commands.ts';
@@ -25,6 +26,7 @@ import { addWebhookCommands } from './webhook-commands.ts';
 // client's own settings (contexts, shell completion).
 addServerCommands();
 addRunCommands();
+addLogsCommands();
 addVerifyCommands();
 addKeyCommands();
 addMcpCommands();

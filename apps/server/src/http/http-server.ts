@@ -13,6 +13,7 @@ import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
 import { secretGrantsOf } from '../auth/token-scopes.ts';
+import { registerLogRoutes } from './log-routes.ts';
 import { isLoopback, loopbackPeerUid } from './loopback.ts';
 import { transformComponents } from './openapi-components.ts';
 import { openApiSecurityComponents, openApiTags, transformWithScopes } from './openapi-scopes.ts';
@@ -215,6 +216,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     const credential = header.slice('Bearer '.length).trim();
     return async () => (await authorizer.authenticate(credential)) !== null;
   };
+  registerLogRoutes(app, options.composition, stillAllowed);
   app.get('/v1/events', { config: { action: 'events.read' }, schema: { operationId: 'streamEvents', summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)', response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply, { stillAllowed: stillAllowed(request) }));
   app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { operationId: 'streamRunEvents', summary: "A run's events, as server-sent events", params: runParams, response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply, { runId: request.params.runId, stillAllowed: stillAllowed(request) }));
   // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).

@@ -25,6 +25,21 @@ export interface AttemptRecord {
   readonly inputDigest: string | null;
 }
 
+/** What an item's attempt came to, as readers (logs, status) see it. */
+export interface ItemAttemptRecord {
+  readonly runId: string;
+  readonly itemId: string;
+  readonly attempt: number;
+  readonly executionId: string;
+  readonly state: AttemptState;
+  /** The runtime's exit code, once ended; null when it was killed, never started or was lost. */
+  readonly exitCode: number | null;
+  /** What the attempt stored (kind → digest: patch, stdout, stderr, output), once it ended with a result. */
+  readonly artifacts: Readonly<Record<string, string>> | null;
+  readonly dispatchedAt: string;
+  readonly finishedAt: string | null;
+}
+
 type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent'> & { handle: string | null; stopSent: number };
 
 const columns = `run_id AS runId, item_id AS itemId, attempt, fencing_token AS fencingToken, execution_id AS executionId, executor, state,
@@ -55,6 +70,10 @@ export class AttemptStore {
         `SELECT queue AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') AND queue IS NOT NULL GROUP BY queue`,
       ),
       liveCount: prepare<[], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running')`),
+      ofItem: prepare<[string, string], Omit<ItemAttemptRecord, 'artifacts'> & { artifacts: string | null }>(
+        `SELECT run_id AS runId, item_id AS itemId, attempt, execution_id AS executionId, state, exit_code AS exitCode, artifacts, dispatched_at AS dispatchedAt, finished_at AS finishedAt
+         FROM attempts WHERE run_id = ? AND item_id = ? ORDER BY attempt`,
+      ),
       lostBefore: prepare<[string, string, number], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE run_id = ? AND item_id = ? AND attempt < ? AND state = 'lost'`),
     };
   }
@@ -90,6 +109,11 @@ export class AttemptStore {
   byExecutionId(executionId: string): AttemptRecord | undefined {
     const row = this.#statements.byExecutionId.get(executionId);
     return row && toAttempt(row);
+  }
+
+  /** The item's attempts, first to last (through the primary key). */
+  ofItem(runId: string, itemId: string): ItemAttemptRecord[] {
+    return this.#statements.ofItem.all(runId, itemId).map((row) => ({ ...row, artifacts: row.artifacts === null ? null : (JSON.parse(row.artifacts) as Record<string, string>) }));
   }
 
   /** The item's live attempt is to be cancelled. */

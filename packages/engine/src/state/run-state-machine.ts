@@ -7,7 +7,7 @@ import { cancelReasonData, decodeCancelRequest, encodeCancelRequest, type Cancel
 import type { ItemRecord, RunRecord } from './run-records.ts';
 import { RunStore } from './run-store.ts';
 import { engineActor } from '../engine-actor.ts';
-import { AttemptStore } from '../dispatch/attempt-store.ts';
+import { AttemptStore, type ItemAttemptRecord } from '../dispatch/attempt-store.ts';
 
 export interface SubmitOptions {
   /** Who submits, and through which surface; recorded in the audit log. */
@@ -291,6 +291,11 @@ export class RunStateMachine {
   /** What a succeeded item produced (kind → digest), whether it ran or reused a pure result. */
   artifacts(runId: string, itemId: string): Record<string, string> | undefined {
     return this.#store.artifacts(runId, itemId);
+  }
+
+  /** The item's attempts, first to last. */
+  attempts(runId: string, itemId: string): ItemAttemptRecord[] {
+    return this.#attempts.ofItem(runId, itemId);
   }
 
   /** The run's spec as submitted. */

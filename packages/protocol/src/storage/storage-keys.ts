@@ -16,3 +16,16 @@ export const blobKey = (digest: string): string => `blobs/${hexOf(digest)}`;
 function hexOf(digest: string): string {
   return digest.startsWith('sha256:') ? digest.slice('sha256:'.length) : digest;
 }
+
+/**
+ * Size of every live log segment but a stream's last: segment `index` holds the stream's bytes
+ * from `index * liveLogSegmentBytes`, so a reader finds any offset without listing, and the worker
+ * rewrites at most one segment per flush.
+ */
+export const liveLogSegmentBytes = 65_536;
+
+/** The progress of a running attempt's live log (`LiveLogState`). */
+export const liveLogStateKey = (executionId: string): string => `live-logs/${executionId}/state.json`;
+
+/** One segment of a running attempt's live log of `stream`. */
+export const liveLogSegmentKey = (executionId: string, stream: 'stdout' | 'stderr', index: number): string => `live-logs/${executionId}/${stream}/${String(index).padStart(6, '0')}`;

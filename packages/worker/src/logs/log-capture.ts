@@ -1,4 +1,11 @@
+import type { LogStream } from '@cairn/core';
 import { SecretRedactor } from './secret-redactor.ts';
+
+/** Told what a capture keeps as it keeps it, and when it first drops bytes (the live log). */
+export interface LogCaptureObserver {
+  kept(stream: LogStream, bytes: Uint8Array): void;
+  dropped(stream: LogStream): void;
+}
 
 /**
  * One output stream of an attempt as it is stored: secret values redacted first, then the first
@@ -7,15 +14,18 @@ import { SecretRedactor } from './secret-redactor.ts';
  * the runtime writes.
  */
 export class LogCapture {
-  readonly #name: string;
+  readonly #name: LogStream;
   readonly #maxBytes: number;
   readonly #redactor: SecretRedactor;
   readonly #kept: Buffer[] = [];
   #keptBytes = 0;
   #totalBytes = 0;
+  readonly #observer: LogCaptureObserver | undefined;
 
-  constructor(name: string, maxBytes: number, secrets: Readonly<Record<string, string>>) {
+  /** `observer` sees exactly the bytes `finish` will return, before its truncation marker. */
+  constructor(name: LogStream, maxBytes: number, secrets: Readonly<Record<string, string>>, observer?: LogCaptureObserver) {
     this.#name = name;
+    this.#observer = observer;
     this.#maxBytes = maxBytes;
     this.#redactor = new SecretRedactor(secrets);
   }
@@ -43,10 +53,13 @@ export class LogCapture {
   #keep(bytes: Buffer): void {
     this.#totalBytes += bytes.byteLength;
     const room = this.#maxBytes - this.#keptBytes;
+    if (bytes.byteLength > room) this.#observer?.dropped(this.#name);
     if (room <= 0 || bytes.byteLength === 0) return;
     const part = bytes.byteLength <= room ? bytes : bytes.subarray(0, room);
     // Copied: the chunk's buffer may be reused by the stream that delivered it.
-    this.#kept.push(Buffer.from(part));
+    const copy = Buffer.from(part);
+    this.#kept.push(copy);
     this.#keptBytes += part.byteLength;
+    this.#observer?.kept(this.#name, copy);
   }
 }

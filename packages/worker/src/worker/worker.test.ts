@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { DispatchManifest, DsseEnvelope, PublicKeyRecord, ResultRecord, SignerV1, TaskEnvelope } from '@cairn/core';
 import { keyIdOf, signManifest } from '@cairn/audit';
 import { createInMemorySigner, createInMemoryStorageProvider, type InMemoryStorageProvider } from '@cairn/conformance/mocks';
-import { blobKey, canonicalJsonBytes, digestOfJson, isCairnError, manifestKey, resultKey, resultRecordSchema, sha256Digest } from '@cairn/protocol';
+import { blobKey, canonicalJsonBytes, digestOfJson, isCairnError, liveLogSegmentBytes, liveLogSegmentKey, liveLogStateKey, liveLogStateSchema, manifestKey, resultKey, resultRecordSchema, sha256Digest } from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
 import { createCommandRuntime } from '../runtime/command-runtime.ts';
 import { snapshotWorkspace } from '../snapshot/snapshot-workspace.ts';
@@ -415,5 +415,99 @@ describe('createWorker settings', () => {
     const key = await publicKeyOf(createInMemorySigner());
     expect(failure({ storage, runtimes, trustedKeys: [{ ...key, keyId: sha256Digest('other') }] })).toMatchObject({ path: 'worker.trustedKeys.0' });
     expect(failure({ storage, runtimes, trustedKeys: [key] })).toBeUndefined();
+  });
+});
+
+describe('the live log', () => {
+  /** Reads the live log of `executionId` as a reader would: the progress, then that many bytes of each stream's segments. */
+  async function readLive(storage: InMemoryStorageProvider, executionId: string) {
+    const progress = await storage.get(liveLogStateKey(executionId));
+    if (progress === null) return undefined;
+    const state = liveLogStateSchema.parse(JSON.parse(text(progress)!));
+    const streamText = async (stream: 'stdout' | 'stderr') => {
+      const parts: Buffer[] = [];
+      for (let index = 0; index * liveLogSegmentBytes < state[stream].bytes; index++) parts.push(Buffer.from((await storage.get(liveLogSegmentKey(executionId, stream, index)))!));
+      return Buffer.concat(parts).subarray(0, state[stream].bytes);
+    };
+    return { state, stdout: await streamText('stdout'), stderr: await streamText('stderr') };
+  }
+
+  test('while the attempt runs its output is in storage, redacted, a prefix of the stored log; removed once the record is written', async () => {
+    const { dispatch, storage, blob } = await setUp();
+    const secret = 'sk-live-streamed-4f1e';
+    const running = dispatch({
+      secrets: { API_TOKEN: secret },
+      manifest: { secretNames: ['API_TOKEN'] },
+      argv: ['/bin/sh', '-c', 'echo first; echo oops >&2; sleep 1.2; echo "token $API_TOKEN"; sleep 1.2; echo last'],
+    });
+    let ended = false;
+    void running.then(() => (ended = true));
+    const seen: Buffer[] = [];
+    let sawFirstBeforeEnd = false;
+    while (!ended) {
+      const live = await readLive(storage, 'run-1/build/1');
+      if (live) {
+        seen.push(live.stdout);
+        if (!ended && live.stdout.toString() === 'first\n' && live.stderr.toString() === 'oops\n') sawFirstBeforeEnd = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const { record } = await running;
+    expect(sawFirstBeforeEnd).toBe(true);
+    const stored = (await blob(record.artifacts.stdout))!;
+    expect(stored).toBe('first\ntoken [redacted:API_TOKEN]\nlast\n');
+    for (const prefix of seen) expect(stored.startsWith(prefix.toString())).toBe(true);
+    expect(seen.some((prefix) => prefix.toString().includes('[redacted:API_TOKEN]'))).toBe(true);
+    for (const bytes of storage.backend.values()) expect(Buffer.from(bytes).includes(secret)).toBe(false);
+    expect([...storage.backend.keys()].filter((key) => key.startsWith('live-logs/'))).toEqual([]);
+  });
+
+  test('output longer than a segment spans segments; at the cap the progress says truncated and holds exactly the kept bytes', async () => {
+    const { dispatch, storage, blob } = await setUp();
+    const running = dispatch({
+      // 200,000 bytes at once, then a pause long enough to read the live log.
+      argv: ['/bin/sh', '-c', 'head -c 200000 /dev/zero | tr "\\0" a; sleep 1.5'],
+      manifest: { limits: { timeoutMs: 10_000, network: false, maxPatchBytes: 1_000, maxLogBytes: 150_000 } },
+    });
+    let live: Awaited<ReturnType<typeof readLive>>;
+    for (let tries = 0; tries < 40; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      live = await readLive(storage, 'run-1/build/1');
+      if (live?.state.stdout.truncated) break;
+    }
+    expect(live!.state.stdout).toEqual({ bytes: 150_000, truncated: true });
+    expect(live!.stdout.equals(Buffer.alloc(150_000, 'a'))).toBe(true);
+    expect(storage.backend.has(liveLogSegmentKey('run-1/build/1', 'stdout', 2))).toBe(true);
+    expect(storage.backend.has(liveLogSegmentKey('run-1/build/1', 'stdout', 3))).toBe(false);
+    const { record } = await running;
+    const stored = (await blob(record.artifacts.stdout))!;
+    expect(stored.startsWith(live!.stdout.toString())).toBe(true);
+    expect(stored).toContain('stdout truncated: kept the first 150000 of 200000 bytes');
+    expect([...storage.backend.keys()].filter((key) => key.startsWith('live-logs/'))).toEqual([]);
+  });
+
+  test('output that keeps coming while the live log is written is neither lost nor doubled', async () => {
+    const { dispatch, storage, blob } = await setUp();
+    const running = dispatch({ argv: ['/bin/sh', '-c', 'i=0; while [ $i -lt 120 ]; do echo "line $i"; sleep 0.01; i=$((i+1)); done'] });
+    let ended = false;
+    void running.then(() => (ended = true));
+    const seen: string[] = [];
+    while (!ended) {
+      const live = await readLive(storage, 'run-1/build/1');
+      if (live) seen.push(live.stdout.toString());
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    const { record } = await running;
+    const stored = (await blob(record.artifacts.stdout))!;
+    expect(stored).toBe(Array.from({ length: 120 }, (_, index) => `line ${index}\n`).join(''));
+    expect(new Set(seen.filter((text) => text !== '')).size).toBeGreaterThan(1);
+    for (const prefix of seen) expect(stored.startsWith(prefix)).toBe(true);
+  });
+
+  test('an attempt that writes nothing writes no live log', async () => {
+    const { dispatch, storage } = await setUp();
+    const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'true'] });
+    expect(record.outcome).toBe('succeeded');
+    expect([...storage.backend.keys()].filter((key) => key.startsWith('live-logs/'))).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ import { trustedKeyFrom, type TrustedKey } from '@cairn/audit';
 import { CairnError, canonicalJsonBytes, isCairnError, parsePayload, parseSettings, publicKeyRecordSchema, resultKey, resultRecordSchema, taskEnvelopeSchema } from '@cairn/protocol';
 import { z } from 'zod';
 import type { AttemptWorkspace } from '../git/attempt-workspace.ts';
+import { LiveLogWriter } from '../logs/live-log-writer.ts';
 import { LogCapture } from '../logs/log-capture.ts';
 import { attemptIdentity } from '../manifest/attempt-identity.ts';
 import { openTaskManifest } from '../manifest/open-task-manifest.ts';
@@ -116,7 +117,9 @@ export class Worker {
     const named = manifest ? namedSecrets(manifest.secretNames, task.secrets) : { secrets: {}, missing: [] };
     const secrets = named.secrets;
     const maxLogBytes = manifest?.limits.maxLogBytes ?? 0;
-    const logs = { stdout: new LogCapture('stdout', maxLogBytes, secrets), stderr: new LogCapture('stderr', maxLogBytes, secrets) };
+    // Only a verified attempt runs anything, so only it has live output to show.
+    const live = manifest ? new LiveLogWriter(this.#storage, task.executionId, { intervalMs: liveLogIntervalMs, logger: this.#settings.logger }) : undefined;
+    const logs = { stdout: new LogCapture('stdout', maxLogBytes, secrets, live), stderr: new LogCapture('stderr', maxLogBytes, secrets, live) };
     if (!manifest) {
       state.failure = (opened as { failure: CairnError }).failure;
     } else if (named.missing.length > 0) {
@@ -129,6 +132,7 @@ export class Worker {
     } else {
       await this.#attempt(manifest, secrets, logs, state, signal);
     }
+    await live?.close();
     const artifacts: ResultArtifacts = {
       ...(state.patch ? { patch: state.patch.digest } : {}),
       stdout: await this.#blobs.store(logs.stdout.finish(), 'text/plain'),
@@ -152,6 +156,8 @@ export class Worker {
     await whileStorageFull(() => this.#storage.put(resultKey(task.executionId), recordBytes, { contentType: 'application/json' }), {
       onWait: (error) => this.#settings.logger?.error({ executionId: task.executionId, error: String(error) }, 'the storage is full: the result record is written once there is room'),
     });
+    // The result record now leads to the stored logs, which begin with what the live log held.
+    await live?.remove();
     this.#settings.logger?.info({ executionId: task.executionId, outcome: record.outcome, exitCode: record.exitCode, ...(record.failure ? { failure: record.failure.code } : {}) }, 'attempt finished');
     return record;
   }
@@ -261,6 +267,9 @@ export class Worker {
     }
   }
 }
+
+/** How often a running attempt's new output is written to its live log, at most. */
+const liveLogIntervalMs = 250;
 
 /** Creates a worker (see `Worker`). */
 export function createWorker(settings: WorkerSettings): Worker {
