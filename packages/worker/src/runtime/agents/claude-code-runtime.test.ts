@@ -186,6 +186,11 @@ describe('ClaudeCodeRuntime', () => {
     }
   });
 
+  test('setupHint replaces the worker-setting advice with the host\'s own, keeping the install command', async () => {
+    const error = await runClaude(agentSpec('hello'), { settings: { binary: '/nonexistent/claude', setupHint: 'Set runtimes.claude-code.command (npm install -g @anthropic-ai/claude-code).' } }).catch((caught: unknown) => caught);
+    expect((error as Error).message).toBe('The claude-code runtime could not start the Claude Code CLI: "/nonexistent/claude" is not an executable file. Set runtimes.claude-code.command (npm install -g @anthropic-ai/claude-code).');
+  });
+
   test('a prompt too long for an argument rejects with CAIRN_RUNTIME_FAILED naming runtime.prompt, not "not installed"', async () => {
     const error = await runClaude(agentSpec('x'.repeat(200_000))).catch((caught: unknown) => caught);
     expect(isCairnError(error, 'CAIRN_RUNTIME_FAILED')).toBe(true);

@@ -31,6 +31,11 @@ export const claudeCodeRuntimeSettingsSchema = z.strictObject({
    */
   apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
   /**
+   * What someone whose CLI is missing is told to do, in the host's own terms (a server names its
+   * config option); by default: install it on the runtime's PATH (worker.path) or set `binary`.
+   */
+  setupHint: z.string().min(1).optional(),
+  /**
    * Passed as `--permission-mode`. In print mode nobody can grant a permission, so a tool that
    * needs one is refused: `acceptEdits` lets the agent change files; `bypassPermissions` lets it
    * run shell commands too, and belongs only inside a sandbox (a `launch` hook).
@@ -147,7 +152,7 @@ export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
     const where = binary.includes('/') ? `${JSON.stringify(binary)} is not an executable file` : `no executable ${JSON.stringify(binary)} on the runtime's PATH (${JSON.stringify(searchPath ?? '')})`;
     return new CairnError(
       'CAIRN_RUNTIME_FAILED',
-      `The claude-code runtime could not start the Claude Code CLI: ${where}. Install it where the runtime runs (${installHint}) with its directory on the PATH runtimes get (worker.path), or set worker.claudeCodeRuntime.binary to its absolute path.`,
+      `The claude-code runtime could not start the Claude Code CLI: ${where}. ${this.#settings.setupHint ?? `Install it where the runtime runs (${installHint}) with its directory on the PATH runtimes get (worker.path), or set worker.claudeCodeRuntime.binary to its absolute path.`}`,
       { path: 'worker.claudeCodeRuntime.binary', ...(cause === undefined ? {} : { cause }) },
     );
   }
