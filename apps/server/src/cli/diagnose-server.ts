@@ -59,7 +59,7 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   } finally {
     await composition.close();
   }
-  findings.push(...diagnoseRuntimes(loaded.config.runtimes, secretNames));
+  findings.push(...diagnoseRuntimes(loaded.config.runtimes, secretNames, loaded.config.executor.sandbox));
   return findings;
 }
 

@@ -235,6 +235,14 @@ test('cairn doctor lists each configured runtime with what it checked and what i
   expect(withKey).toMatchObject({ check: 'runtime openai-compatible', ok: true });
   expect(withKey!.detail).toContain('secret MODEL_API_KEY is set');
 
+  // Sandboxes start as their own uids: a CLI folder they cannot pass through cannot be bound into them.
+  if (process.getuid?.() === 0) {
+    chmodSync(join(claude, '..'), 0o700);
+    const [, closed] = await runtimeFindings();
+    expect(closed).toMatchObject({ check: 'runtime claude-code', ok: false, fix: expect.stringContaining(`chmod o+rx ${join(claude, '..')}`) });
+    chmodSync(join(claude, '..'), 0o755);
+  }
+
   // A command that is not there fails, saying where it looked and how to install it.
   rmSync(claude);
   const [, missing] = await runtimeFindings();
