@@ -3,6 +3,7 @@
 // worker on the host, never from inside a sandbox), `claude-code` against a stand-in `claude` program
 // that prints stream-JSON as the real CLI does, run in a real bubblewrap sandbox; submit refusing an
 // adapter that is not configured; and what `cairn doctor` says about each runtime.
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -248,4 +249,11 @@ test('cairn doctor lists each configured runtime with what it checked and what i
   const [, missing] = await runtimeFindings();
   expect(missing).toMatchObject({ check: 'runtime claude-code', ok: false, fix: expect.stringContaining('@anthropic-ai/claude-code') });
   expect(missing!.detail).toContain(claude);
+
+  // As the operator sees it: `cairn doctor` prints each runtime and exits 1 while one fails.
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_EXTRA_CA_CERTS: '', ...(process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' }) };
+  const printed = spawnSync(process.execPath, ['--conditions=@cairn/source', join(import.meta.dirname, '..', 'cli', 'cli.ts'), 'doctor'], { cwd: directory, encoding: 'utf8', env });
+  expect(printed.status, printed.stderr).toBe(1);
+  expect(printed.stdout).toMatch(/^ok {4}runtime openai-compatible http:\/\/127\.0\.0\.1:9\/v1 \(model m\); secret MODEL_API_KEY is set; did not call the model/m);
+  expect(printed.stdout).toMatch(/^FAIL {2}runtime claude-code .*did not call the model.*\n {6}fix: npm install -g @anthropic-ai\/claude-code/m);
 });
