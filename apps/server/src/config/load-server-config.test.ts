@@ -71,6 +71,8 @@ test('runtimes: each agent runtime is configured by adapter name, its API key on
     'claude-code': { command: '/opt/claude/bin/claude', model: 'claude-sonnet-4-5', maxTurns: 30, permissionMode: 'acceptEdits' },
   });
   expect(loadServerConfig({ directory: configIn('dataDirectory: ./data\n'), env: {} }).config.runtimes).toEqual({});
+  // An endpoint on the IPv6 loopback is a URL like any other.
+  expect(loadServerConfig({ directory: configIn('dataDirectory: ./data\nruntimes: { openai-compatible: { baseUrl: "http://[::1]:8000/v1" } }\n'), env: {} }).config.runtimes['openai-compatible']?.baseUrl).toBe('http://[::1]:8000/v1');
 
   const bad = configIn(
     [

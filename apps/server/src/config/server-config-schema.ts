@@ -26,7 +26,7 @@ const noInlineKey = (runtime: string) => ({
  */
 const openAiCompatibleRuntimeConfigSchema = z.strictObject({
   /** The API root `/chat/completions` is appended to. */
-  baseUrl: z.url({ protocol: /^https?$/, hostname: z.regexes.hostname, error: 'must be the http(s) URL of the API root, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1' }),
+  baseUrl: z.url({ protocol: /^https?$/, error: 'must be the http(s) URL of the API root, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1' }),
   /** The model items get unless they name one (`runtime.model`). */
   model: z.string().min(1, 'must name a model, e.g. gpt-4.1').optional(),
   /** The secret holding the API key, sent as `Authorization: Bearer`; items using the runtime must name it in `secrets`. */
