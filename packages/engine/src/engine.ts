@@ -38,6 +38,13 @@ export const engineSettingsSchema = z.strictObject({
     z.custom<object>((value) => typeof value === 'object' && value !== null && 'prepare' in value, 'must be a path or an open engine database'),
   ]),
   executors: z.record(z.string(), seam('ExecutorV1')).refine((executors) => Object.keys(executors).length > 0, 'must name at least one executor'),
+  /**
+   * The agent adapters the executors run (`claude-code`, `openai-compatible`): an agent item naming
+   * another is refused at submit, listing these. Absent, any adapter name passes submit.
+   */
+  adapters: z.array(z.string().min(1)).optional(),
+  /** Secrets an item running an adapter must name: the API key its runtime is configured with. */
+  adapterSecrets: z.record(z.string().min(1), z.array(z.string().min(1))).default({}),
   /** The executor items use when they name none; the first of `executors` by default. */
   defaultExecutor: z.string().min(1).optional(),
   storage: seam('StorageProviderV1'),
@@ -556,9 +563,10 @@ export class Engine {
     })();
   }
 
-  // What exists on this engine, for validating specs: executors, queues and secrets.
+  // What exists on this engine, for validating specs: executors, queues, adapters and secrets.
   #submitContext() {
-    return { executors: Object.keys(this.#executors), queues: Object.keys(this.#settings.queues), secrets: this.#secrets?.names() ?? [] };
+    const { adapters, adapterSecrets } = this.#settings;
+    return { executors: Object.keys(this.#executors), queues: Object.keys(this.#settings.queues), secrets: this.#secrets?.names() ?? [], ...(adapters ? { adapters } : {}), adapterSecrets };
   }
 
   #requireSecrets(): SecretStore {

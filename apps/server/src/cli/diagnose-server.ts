@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { blobKey, isCairnError, sha256Digest } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { composeServer } from '../composition/compose-server.ts';
+import { diagnoseRuntimes } from './diagnose-runtimes.ts';
 
 /** One finding of `cairn doctor`. */
 export interface Diagnosis {
@@ -16,7 +17,8 @@ export interface Diagnosis {
 
 /**
  * Checks that the configured composition can run work: the sandbox and git are there, the keys
- * load, storage takes a write and gives it back, and the engine opens its database. Each finding
+ * load, storage takes a write and gives it back, the engine opens its database, and each configured
+ * agent runtime has its program and API key secret (no model is called). Each finding
  * says what to do when it failed; nothing is changed but a probe blob written and removed.
  */
 export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagnosis[]> {
@@ -42,6 +44,8 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
     note('composition', false, isCairnError(error) ? `${error.code}: ${error.message}` : String(error), 'fix the option named above (cairn init writes a working config and keys)');
     return findings;
   }
+  // Read while the engine is open; the runtimes are checked once it is closed again.
+  const secretNames = composition.engine.secrets().map((secret) => secret.name);
   try {
     const probe = new TextEncoder().encode(`cairn doctor ${Date.now()}`);
     const key = blobKey(sha256Digest(probe));
@@ -55,6 +59,7 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   } finally {
     await composition.close();
   }
+  findings.push(...diagnoseRuntimes(loaded.config.runtimes, secretNames, loaded.config.executor.sandbox));
   return findings;
 }
 

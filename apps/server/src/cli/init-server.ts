@@ -16,6 +16,11 @@ executor:
   sandbox: bubblewrap   # 'none' runs tasks unsandboxed: development only
 engine:
   concurrency: 16
+# Agent runtimes items may name as runtime.adapter (none: agent items are refused at submit).
+# API keys are secrets, by name: cairn secret set OPENAI_API_KEY. See docs/operations/configuration.md.
+# runtimes:
+#   openai-compatible: { baseUrl: https://api.openai.com/v1, model: gpt-4.1, apiKeySecret: OPENAI_API_KEY }
+#   claude-code: { command: claude, apiKeySecret: ANTHROPIC_API_KEY }
 `;
 
 /** What `cairn init` made. */

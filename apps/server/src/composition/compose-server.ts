@@ -4,6 +4,7 @@ import { TokenStore } from '../auth/token-store.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
 import type { Engine, EngineObserver } from '@cairn/engine';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
+import { agentRuntimeSettings } from './agent-runtime-settings.ts';
 import { WebhookDispatcher } from '../webhooks/webhook-dispatcher.ts';
 import { WebhookEndpoints } from '../webhooks/webhook-endpoints.ts';
 import { WebhookStore } from '../webhooks/webhook-store.ts';
@@ -56,6 +57,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const cipher = local.createLocalCipher({ keyFile: paths.cipherKey });
   const anchors = paths.anchors.map((directory) => local.createLocalAuditAnchor({ directory }));
   const signingKey: PublicKeyRecord = { keyId: await signer.keyId(), algorithm: signer.algorithm, publicKey: Buffer.from(await signer.publicKey()).toString('base64') };
+  const runtimes = agentRuntimeSettings(config.runtimes);
   const executors = options.executors ?? {
     local: local.createLocalExecutor({
       storage,
@@ -63,6 +65,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
       stateDirectory: paths.executions,
       workRoot: paths.work,
       sandbox: config.executor.sandbox,
+      ...runtimes.executor,
       ...(options.logger ? { logger: options.logger } : {}),
     }),
   };
@@ -73,6 +76,9 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     observer: tracing ? bothObservers(metrics.observer, tracing.observer) : metrics.observer,
     database: paths.database,
     executors,
+    // Executors given by the embedder run whatever runtimes they have; ours run the configured ones.
+    ...(options.executors ? {} : { adapters: runtimes.adapters }),
+    adapterSecrets: runtimes.adapterSecrets,
     storage,
     signer,
     cipher,

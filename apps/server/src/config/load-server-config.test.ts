@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { loadServerConfig } from './load-server-config.ts';
+import { serverConfigSchema } from './server-config-schema.ts';
 
 const directories: string[] = [];
 afterEach(() => {
@@ -53,4 +54,61 @@ test('a cairn.config.ts is a module whose default export is the config, checked 
   expect(() => loadServerConfig({ directory: wrong, env: {} })).toThrow(/config\.executor\.sandbox/);
   const broken = configIn('export default {', 'cairn.config.ts');
   expect(() => loadServerConfig({ directory: broken, env: {} })).toThrow(/Cannot read the config [\s\S]*cairn\.config\.ts/);
+});
+
+test('runtimes: each agent runtime is configured by adapter name, its API key only by secret name, and every bad option is named', () => {
+  const good = configIn(
+    [
+      'dataDirectory: ./data',
+      'runtimes:',
+      '  openai-compatible: { baseUrl: "http://127.0.0.1:11434/v1", model: qwen3, apiKeySecret: OPENAI_API_KEY, requestTimeout: 2m }',
+      '  claude-code: { command: /opt/claude/bin/claude, model: claude-sonnet-4-5, maxTurns: 30 }',
+      '',
+    ].join('\n'),
+  );
+  expect(loadServerConfig({ directory: good, env: {} }).config.runtimes).toEqual({
+    'openai-compatible': { baseUrl: 'http://127.0.0.1:11434/v1', model: 'qwen3', apiKeySecret: 'OPENAI_API_KEY', maxTurns: 20, requestTimeout: '2m', maxRetries: 2, execTimeout: '5m', maxToolOutputBytes: 65_536 },
+    'claude-code': { command: '/opt/claude/bin/claude', model: 'claude-sonnet-4-5', maxTurns: 30, permissionMode: 'acceptEdits' },
+  });
+  expect(loadServerConfig({ directory: configIn('dataDirectory: ./data\n'), env: {} }).config.runtimes).toEqual({});
+  // An endpoint on the IPv6 loopback is a URL like any other.
+  expect(loadServerConfig({ directory: configIn('dataDirectory: ./data\nruntimes: { openai-compatible: { baseUrl: "http://[::1]:8000/v1" } }\n'), env: {} }).config.runtimes['openai-compatible']?.baseUrl).toBe('http://[::1]:8000/v1');
+
+  const bad = configIn(
+    [
+      'dataDirectory: ./data',
+      'runtimes:',
+      '  openai-compatible: { baseUrl: "ftp://models", apiKey: sk-inline, apiKeySecret: "sk-live-123", requestTimeout: 2h, maxTurns: 0 }',
+      '  claude-code: { command: bin/claude, package: /opt/claude/node_modules/@anthropic-ai/claude-code, permissionMode: yolo }',
+      '  gemini: { model: pro }',
+      '',
+    ].join('\n'),
+  );
+  try {
+    loadServerConfig({ directory: bad, env: {} });
+    expect.unreachable();
+  } catch (error) {
+    expect((error as { code: string }).code).toBe('CAIRN_CONFIG_INVALID');
+    const issues = (error as { issues: { path: string; message: string }[] }).issues;
+    const at = (path: string) => issues.find((issue) => issue.path === path)?.message;
+    expect(at('config.runtimes.openai-compatible.baseUrl')).toContain('http(s) URL');
+    expect(at('config.runtimes.openai-compatible.apiKey')).toContain('runtimes.openai-compatible.apiKeySecret');
+    expect(at('config.runtimes.openai-compatible.apiKeySecret')).toContain('never the key itself');
+    expect(at('config.runtimes.openai-compatible.requestTimeout')).toBe('must be at most 1h');
+    expect(at('config.runtimes.openai-compatible.maxTurns')).toBeDefined();
+    expect(at('config.runtimes.claude-code.command')).toContain('absolute path');
+    expect(at('config.runtimes.claude-code.permissionMode')).toContain('acceptEdits');
+    expect(at('config.runtimes.gemini')).toBeDefined();
+  }
+  const both = configIn('dataDirectory: ./data\nruntimes:\n  claude-code: { command: claude, package: /opt/claude/node_modules/@anthropic-ai/claude-code }\n');
+  expect(() => loadServerConfig({ directory: both, env: {} })).toThrow(expect.objectContaining({ path: 'config.runtimes.claude-code.package', message: expect.stringContaining('command or package, not both') }));
+});
+
+test('the config shown in docs/operations/configuration.md is accepted as written, and shows every section of the schema', () => {
+  const page = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'operations', 'configuration.md'), 'utf8');
+  const shown = [...page.matchAll(/^```yaml\n([\s\S]*?)^```/gm)].map((match) => match[1]!).find((block) => block.startsWith('dataDirectory:'));
+  expect(shown).toBeDefined();
+  const loaded = loadServerConfig({ directory: configIn(shown!), env: {} });
+  expect(Object.keys(serverConfigSchema.shape).filter((section) => !new RegExp(`^${section}:`, 'm').test(shown!))).toEqual([]);
+  expect(Object.keys(loaded.config.runtimes).sort()).toEqual(['claude-code', 'openai-compatible']);
 });

@@ -1,7 +1,8 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { initServer } from '../cli/init-server.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
@@ -11,18 +12,20 @@ import { buildHttpApi } from './http-server.ts';
  * Call at the top of a test file: `start()` makes a server as `cairn init` + `cairn serve` would —
  * its config, keys and operator token in a fresh directory, the local seams, the HTTP API on a
  * loopback port — and everything is closed and removed after each test. Sandboxes are
- * bubblewrap where the machine allows (root), `none` otherwise.
+ * bubblewrap where the machine allows (root), `none` otherwise. `options.config` adds top-level
+ * sections to the config `cairn init` wrote (`runtimes`, ...), before the server reads it.
  */
 export function runningServers() {
   const closers: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const close of closers.splice(0)) await close();
   });
-  return async function start(auth: 'tokens' | 'loopback-operator' = 'tokens') {
+  return async function start(auth: 'tokens' | 'loopback-operator' = 'tokens', options: { readonly config?: Readonly<Record<string, unknown>> } = {}) {
     const directory = mkdtempSync(join(tmpdir(), 'cairn-server-'));
     // Sandboxes start as their own uids and must pass through to their workspaces.
     chmodSync(directory, 0o711);
-    const { operatorToken, keyId } = await initServer(directory);
+    const { operatorToken, keyId, configFile } = await initServer(directory);
+    if (options.config) writeFileSync(configFile, stringifyYaml({ ...(parseYaml(readFileSync(configFile, 'utf8')) as object), ...options.config }));
     const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
     const composition = await composeServer(loaded);
     const app = await buildHttpApi({ composition, host: '127.0.0.1', auth });

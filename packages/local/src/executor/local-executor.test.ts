@@ -1,4 +1,5 @@
-import { readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RuntimeSpec } from '@cairn/core';
 import { describeExecutor, type ExecutorTaskBehaviour } from '@cairn/conformance';
@@ -84,6 +85,37 @@ test('an agent item naming claude-code, where the CLI is not installed, fails wi
     expect(record.failure?.code).toBe('CAIRN_RUNTIME_FAILED');
     expect(record.failure?.message).toContain('npm install -g @anthropic-ai/claude-code');
   } finally {
+    world.cleanUp();
+  }
+});
+
+test('a claude CLI configured outside /usr is bound read-only into claude-code sandboxes, and into no other', { timeout: 30_000 }, async () => {
+  const world = executorWorld();
+  const folder = mkdtempSync(join(tmpdir(), 'cairn-claude-cli-'));
+  try {
+    chmodSync(folder, 0o755);
+    const claude = join(folder, 'claude');
+    // The stand-in proves it runs where it was installed, and that it cannot change its own folder.
+    writeFileSync(claude, `#!/bin/sh\nif touch ${folder}/written 2>/dev/null; then echo writable; else echo read-only; fi > cli-folder.txt\necho '{"type":"result","subtype":"success"}'\n`, { mode: 0o755 });
+    const executor = createLocalExecutor({ ...settingsOf(world), claudeCode: { binary: claude } });
+    const finished = async (executionId: string, runtime: RuntimeSpec) => {
+      const handle = await executor.start(world.task(executionId, runtime));
+      let status = await executor.inspect(handle);
+      for (let wait = 0; wait < 400 && status.state !== 'exited'; wait++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        status = await executor.inspect(handle);
+      }
+      return status;
+    };
+    expect(await finished('run-1/claude/1', { kind: 'agent', adapter: 'claude-code', prompt: 'hello' })).toMatchObject({ state: 'exited', outcome: 'succeeded' });
+    const record = JSON.parse(new TextDecoder().decode((await world.storage.get('results/run-1/claude/1.json'))!)) as { artifacts: Record<string, string> };
+    const patch = new TextDecoder().decode((await world.storage.get(`blobs/${record.artifacts['patch']!.slice('sha256:'.length)}`))!);
+    expect(patch).toContain('+read-only');
+    expect(existsSync(join(folder, 'written'))).toBe(false);
+    // A command item's sandbox does not see the folder at all.
+    expect(await finished('run-1/command/1', { kind: 'command', argv: ['/bin/sh', '-c', `test ! -e ${folder}`] })).toMatchObject({ state: 'exited', outcome: 'succeeded' });
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
     world.cleanUp();
   }
 });

@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import type { ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, PublicKeyRecord, RuntimeAdapterV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { CairnError, parseSettings, publicKeyRecordSchema } from '@cairn/protocol';
-import { createClaudeCodeRuntime, createCommandRuntime, createOpenAiCompatibleRuntime, createWorker, type Worker } from '@cairn/worker';
+import { claudeCodeRuntimeSettingsSchema, createClaudeCodeRuntime, createCommandRuntime, createOpenAiCompatibleRuntime, createWorker, openAiCompatibleRuntimeSettingsSchema, type ClaudeCodeRuntimeSettings, type CommandLauncher, type OpenAiCompatibleRuntimeSettings, type Worker } from '@cairn/worker';
 import { z } from 'zod';
 import { removeIdleSandboxCgroups, sandboxLauncher } from '../sandbox/sandbox-launcher.ts';
 import { defaultSandboxUids } from '../sandbox/sandbox-uids.ts';
@@ -54,11 +54,18 @@ export const localExecutorSettingsSchema = z.strictObject({
   /** Unprivileged uids given to sandboxes in turn (one per sandbox, so process limits are per sandbox). */
   uids: z.strictObject({ first: z.int().min(1_000).max(4_000_000_000), count: z.int().min(1).max(1_000_000) }).default({ ...defaultSandboxUids }),
   /**
-   * An OpenAI-compatible endpoint for the `openai-compatible` agent adapter (its `exec` tool runs in
-   * the sandbox); without it, items naming that adapter fail. `claude-code` is always there, its
-   * `claude` process in the sandbox (it must be installed under /usr, the only program tree inside).
+   * An OpenAI-compatible endpoint for the `openai-compatible` agent adapter, with the settings of
+   * `createOpenAiCompatibleRuntime` but `launch`: its model requests go out from this process on the
+   * host, its `exec` tool runs in the sandbox. Without it, items naming that adapter fail.
    */
-  openAiCompatible: z.strictObject({ baseUrl: z.string().min(1), apiKeyEnv: z.string().min(1).optional(), model: z.string().min(1).optional() }).optional(),
+  openAiCompatible: openAiCompatibleRuntimeSettingsSchema.omit({ launch: true }).optional(),
+  /**
+   * Settings of the `claude-code` adapter (`createClaudeCodeRuntime`'s but `launch`), which is
+   * always there: its `claude` process runs in the sandbox, so the CLI must be under /usr (the only
+   * program tree inside) or be given as an absolute `binary` or `package`, whose folder is then bound
+   * read-only into each of its sandboxes.
+   */
+  claudeCode: claudeCodeRuntimeSettingsSchema.omit({ launch: true }).optional(),
   /**
    * More runtime adapters by name. They get no sandbox from the executor: only give ones that
    * isolate themselves (or run nothing).
@@ -68,7 +75,9 @@ export const localExecutorSettingsSchema = z.strictObject({
   logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null, 'must be a logger (debug, info, warn, error)').optional(),
 });
 
-export type LocalExecutorSettings = Omit<z.input<typeof localExecutorSettingsSchema>, 'storage' | 'trustedKeys' | 'runtimes' | 'logger'> & {
+export type LocalExecutorSettings = Omit<z.input<typeof localExecutorSettingsSchema>, 'storage' | 'trustedKeys' | 'runtimes' | 'logger' | 'openAiCompatible' | 'claudeCode'> & {
+  readonly openAiCompatible?: Omit<OpenAiCompatibleRuntimeSettings, 'launch'>;
+  readonly claudeCode?: Omit<ClaudeCodeRuntimeSettings, 'launch'>;
   readonly storage: StorageProviderV1;
   readonly trustedKeys: readonly PublicKeyRecord[];
   readonly runtimes?: Readonly<Record<string, RuntimeAdapterV1>>;
@@ -76,6 +85,26 @@ export type LocalExecutorSettings = Omit<z.input<typeof localExecutorSettingsSch
 };
 
 const provider = 'local';
+
+/**
+ * The host folders the Claude Code CLI needs inside its sandbox: a `package` folder, or the folder
+ * of an absolute `binary` (and of the file it links to); none for a program under /usr, which every
+ * sandbox has, or one looked up on PATH (the runtime's PATH inside the sandbox is under /usr).
+ */
+function claudeCodeFolders(settings: Omit<ClaudeCodeRuntimeSettings, 'launch'> | undefined): string[] {
+  const inSandboxAlready = (path: string) => path === '/usr' || path.startsWith('/usr/');
+  const target = settings?.package ?? (settings?.binary !== undefined && isAbsolute(settings.binary) ? settings.binary : undefined);
+  if (target === undefined) return [];
+  const folder = settings?.package ?? dirname(target);
+  const folders = [folder];
+  try {
+    const real = realpathSync(target);
+    folders.push(settings?.package !== undefined ? real : dirname(real));
+  } catch {
+    // Not there (yet): the runtime says so when an item needs it.
+  }
+  return [...new Set(folders)].filter((path) => !inSandboxAlready(path));
+}
 
 /**
  * Executions running in this process, across instances (a "restarted" instance in the same process
@@ -123,14 +152,19 @@ export class LocalExecutor implements ExecutorV1 {
     const { limits: { memoryBytes, ...limits }, uids, bwrap } = this.#settings;
     // Cgroups of sandboxes whose reaper was killed with its server (a live sandbox's cannot be removed).
     if (this.#settings.sandbox === 'bubblewrap') removeIdleSandboxCgroups({ uids });
-    const launch = this.#settings.sandbox === 'bubblewrap' ? sandboxLauncher({ limits, uids, bwrap, memoryBytes }) : undefined;
+    const sandboxLaunch = this.#settings.sandbox === 'bubblewrap' ? sandboxLauncher({ limits, uids, bwrap, memoryBytes }) : undefined;
+    const launch: CommandLauncher | undefined = sandboxLaunch;
+    // The Claude Code CLI installed outside /usr is shown to its sandboxes (read-only), and only to theirs.
+    const claudeFolders = claudeCodeFolders(settings.claudeCode);
+    const claudeLaunch: CommandLauncher | undefined = sandboxLaunch && claudeFolders.length > 0 ? (argv, context) => sandboxLaunch(argv, { ...context, readOnlyPaths: claudeFolders }) : launch;
     this.#worker = createWorker({
       storage: settings.storage,
       trustedKeys: settings.trustedKeys,
       runtimes: {
         command: createCommandRuntime(launch ? { launch } : {}),
-        'claude-code': createClaudeCodeRuntime(launch ? { launch } : {}),
-        ...(this.#settings.openAiCompatible ? { 'openai-compatible': createOpenAiCompatibleRuntime({ ...this.#settings.openAiCompatible, ...(launch ? { launch } : {}) }) } : {}),
+        // The runtimes get the settings as given (their own defaults apply), checked above.
+        'claude-code': createClaudeCodeRuntime({ ...settings.claudeCode, ...(claudeLaunch ? { launch: claudeLaunch } : {}) }),
+        ...(settings.openAiCompatible ? { 'openai-compatible': createOpenAiCompatibleRuntime({ ...settings.openAiCompatible, ...(launch ? { launch } : {}) }) } : {}),
         ...(settings.runtimes ?? {}),
       },
       workRoot: ownWorkRoot,

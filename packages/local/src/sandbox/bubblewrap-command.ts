@@ -37,6 +37,11 @@ export interface SandboxCommandOptions {
    * sandbox has ended.
    */
   readonly memoryCgroup?: string;
+  /**
+   * Host folders bound read-only at the same path inside (a program installed outside /usr, such
+   * as the Claude Code CLI): visible and runnable, never writable.
+   */
+  readonly readOnlyPaths?: readonly string[];
 }
 
 /**
@@ -126,6 +131,7 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     '--ro-bind', '/dev/null', '/proc/1/cmdline',
     '--ro-bind', '/dev/null', '/proc/1/environ',
     '--tmpfs', '/tmp',
+    ...(options.readOnlyPaths ?? []).flatMap((path) => ['--ro-bind', path, path]),
     '--bind', options.workspace, sandboxWorkspace,
     '--remount-ro', '/',
     '--chdir', sandboxWorkspace,

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
-import type { CommandLauncher } from '@cairn/worker';
+import type { CommandLaunch, CommandLaunchContext } from '@cairn/worker';
 import { bubblewrapCommand, sandboxWorkspace, type SandboxLimits } from './bubblewrap-command.ts';
 import { SandboxUids } from './sandbox-uids.ts';
 
@@ -17,13 +17,19 @@ export interface SandboxLauncherOptions {
   readonly memoryCgroupRoot?: string;
 }
 
+/** What a sandbox launch is told: the command runtime's context, and host folders to show read-only. */
+export interface SandboxLaunchContext extends CommandLaunchContext {
+  /** Host folders bound read-only at the same path inside (a runtime's program installed outside /usr). */
+  readonly readOnlyPaths?: readonly string[];
+}
+
 /**
  * The command runtime's `launch` hook that puts each run in a bubblewrap sandbox of its own: the
  * next unprivileged uid is given the workspace (the attempt's folder, which also holds its git
  * directory, is only opened for passing through), and the command becomes the sandbox command
  * with a lifeline on fd 3, so the sandbox dies with the worker's process.
  */
-export function sandboxLauncher(options: SandboxLauncherOptions): CommandLauncher {
+export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonly string[], context: SandboxLaunchContext) => CommandLaunch {
   const uids = new SandboxUids(options.uids.first, options.uids.count);
   return (argv, context) => {
     if (context.network && !existsSync('/usr/bin/slirp4netns')) {
@@ -38,7 +44,7 @@ export function sandboxLauncher(options: SandboxLauncherOptions): CommandLaunche
     const memoryCgroup = options.memoryBytes === undefined ? undefined : memoryCgroupFor(uid, options.memoryBytes, options.memoryCgroupRoot ?? '/sys/fs/cgroup/memory');
     // Inside, the workspace is /workspace: a HOME (or CAIRN_INPUTS) naming a host path under it would point nowhere.
     const env = Object.fromEntries(Object.entries(context.env).map(([name, value]) => [name, value === context.workspace || value.startsWith(`${context.workspace}/`) ? `${sandboxWorkspace}${value.slice(context.workspace.length)}` : value]));
-    const { command, args } = bubblewrapCommand(argv, { workspace: context.workspace, env, network: context.network, limits: options.limits, uid, ...(options.bwrap ? { bwrap: options.bwrap } : {}), ...(memoryCgroup ? { memoryCgroup } : {}) });
+    const { command, args } = bubblewrapCommand(argv, { workspace: context.workspace, env, network: context.network, limits: options.limits, uid, ...(context.readOnlyPaths ? { readOnlyPaths: context.readOnlyPaths } : {}), ...(options.bwrap ? { bwrap: options.bwrap } : {}), ...(memoryCgroup ? { memoryCgroup } : {}) });
     return { command, args, lifeline: true };
   };
 }

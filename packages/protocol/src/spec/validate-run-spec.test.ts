@@ -157,6 +157,16 @@ describe('validateRunSpec refuses, naming the JSON path', () => {
     expect(result.ok ? [] : result.issues.map((issue) => issue.path)).toEqual(['$.defaults.executor', '$.items[0].secrets[0]', '$.items[1].queue']);
   });
 
+  test('an agent item must name the secret its adapter\'s runtime takes the API key from', () => {
+    const agent = (secrets?: string[]) => ({ id: 'ask', runtime: { kind: 'agent', adapter: 'openai-compatible', prompt: 'x' }, ...(secrets ? { secrets } : {}) });
+    const context = { adapters: ['openai-compatible'], secrets: ['MODEL_KEY', 'OTHER'], adapterSecrets: { 'openai-compatible': ['MODEL_KEY'] } };
+    const without = validateRunSpec({ version: 1, name: 'x', items: [agent(['OTHER'])] }, context);
+    expect(without.ok ? [] : without.issues).toEqual([expect.objectContaining({ path: '$.items[0].secrets', message: expect.stringContaining('secrets: [OTHER, MODEL_KEY]') })]);
+    expect(validateRunSpec({ version: 1, name: 'x', items: [agent(['MODEL_KEY'])] }, context).ok).toBe(true);
+    // A command item needs no runtime key.
+    expect(validateRunSpec({ version: 1, name: 'x', items: [{ id: 'c', runtime: { kind: 'command', argv: ['true'] } }] }, context).ok).toBe(true);
+  });
+
   test('__proto__, constructor and prototype keys anywhere', () => {
     for (const key of ['__proto__', 'constructor', 'prototype']) {
       const text = `{"version": 1, "name": "x", "items": [{"id": "a", "runtime": {"kind": "command", "argv": ["true"]}, "env": {"${key}": "1"}}]}`;

@@ -19,6 +19,11 @@ export interface RunSpecContext {
   readonly queues?: readonly string[];
   readonly adapters?: readonly string[];
   readonly secrets?: readonly string[];
+  /**
+   * Secrets an item running a given agent adapter must name (the API key its runtime is configured
+   * with): a runtime's key reaches an item only as that item's own secret, granted to its submitter.
+   */
+  readonly adapterSecrets?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** A valid run spec, its canonical JSON and the digest of that. */
@@ -129,7 +134,18 @@ function unknownNameIssues(spec: RunSpecV1, context: RunSpecContext): Validation
     const base = `$.items[${index}]`;
     check(item.executor, context.executors, `${base}.executor`, 'executor');
     check(item.queue, context.queues, `${base}.queue`, 'queue');
-    if (item.runtime.kind === 'agent') check(item.runtime.adapter, context.adapters, `${base}.runtime.adapter`, 'agent adapter');
+    if (item.runtime.kind === 'agent') {
+      const { adapter } = item.runtime;
+      check(adapter, context.adapters, `${base}.runtime.adapter`, 'agent adapter');
+      const missing = (context.adapterSecrets?.[adapter] ?? []).filter((secret) => !item.secrets?.includes(secret));
+      if (missing.length > 0) {
+        issues.push({
+          code: 'CAIRN_RUN_SPEC_INVALID',
+          path: `${base}.secrets`,
+          message: `must name ${missing.join(', ')}: the ${adapter} runtime of this server takes its API key from ${missing.length === 1 ? 'that secret' : 'those secrets'}, which reach an item only when it names them (secrets: [${[...(item.secrets ?? []), ...missing].join(', ')}]).`,
+        });
+      }
+    }
     item.secrets?.forEach((secret, position) => check(secret, context.secrets, `${base}.secrets[${position}]`, 'secret'));
   });
   return issues;

@@ -116,6 +116,38 @@ describe('ClaudeCodeRuntime', () => {
     expect(init.options).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'bypassPermissions']);
   });
 
+  test('defaultModel and defaultMaxTurns fill in what the spec leaves out; the spec still wins', async () => {
+    const settings: ClaudeCodeRuntimeSettings = { defaultModel: 'claude-configured', defaultMaxTurns: 9 };
+    const optionsOf = (run: ClaudeRun) => (JSON.parse(run.stdout.split('\n')[0]!) as { options: string[] }).options;
+    expect(optionsOf(await runClaude(agentSpec('hello'), { settings }))).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'acceptEdits', '--model', 'claude-configured', '--max-turns', '9']);
+    expect(optionsOf(await runClaude(agentSpec('hello', { model: 'opus', maxTurns: 2 }), { settings }))).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'acceptEdits', '--model', 'opus', '--max-turns', '2']);
+  });
+
+  test('apiKeyEnv hands the key named there to the CLI as ANTHROPIC_API_KEY, and under that name only', async () => {
+    const run = await runClaude(agentSpec('hello'), { settings: { apiKeyEnv: 'TEAM_KEY' }, env: { PATH: `${fakeDirectory}:/usr/bin:/bin`, TEAM_KEY: 'sk-ant-team' } });
+    const init = JSON.parse(run.stdout.split('\n')[0]!) as { env: Record<string, string> };
+    expect(init.env).toEqual({ PATH: `${fakeDirectory}:/usr/bin:/bin`, ANTHROPIC_API_KEY: 'sk-ant-team' });
+  });
+
+  test('package runs the installed package\'s claude entry with the node on the runtime\'s PATH', async () => {
+    const folder = temporaryDirectory();
+    writeFileSync(join(folder, 'package.json'), JSON.stringify({ name: '@anthropic-ai/claude-code', bin: { claude: 'cli.js' } }));
+    writeFileSync(join(folder, 'cli.js'), fakeClaudeSource.replace(/^#!.*\n/, ''));
+    const seen: (readonly string[])[] = [];
+    const launch = (argv: readonly string[]) => (seen.push(argv), { command: argv[0]!, args: argv.slice(1) });
+    const nodeFolder = join(process.execPath, '..');
+    const run = await runClaude(agentSpec('hello'), { settings: { package: folder, launch }, env: { PATH: `${nodeFolder}:/usr/bin:/bin` } });
+    expect(run.result).toEqual({ exitCode: 0, aborted: false });
+    expect(seen[0]!.slice(0, 3)).toEqual([join(nodeFolder, 'node'), join(folder, 'cli.js'), '-p']);
+    expect(readFileSync(join(run.workspace, 'hello.txt'), 'utf8')).toBe('hello from claude\n');
+
+    const notClaude = temporaryDirectory();
+    writeFileSync(join(notClaude, 'package.json'), JSON.stringify({ name: 'left-pad' }));
+    const refused = await runClaude(agentSpec('hello'), { settings: { package: notClaude } }).catch((caught: unknown) => caught);
+    expect(refused).toMatchObject({ code: 'CAIRN_RUNTIME_FAILED', path: 'worker.claudeCodeRuntime.package' });
+    expect((refused as Error).message).toContain('no "claude" program');
+  });
+
   test('the launch hook gets the resolved CLI path and argv, the workspace, the environment and the network permission', async () => {
     const seen: { argv: readonly string[]; context: CommandLaunchContext }[] = [];
     const launch = (argv: readonly string[], context: CommandLaunchContext) => {
@@ -152,6 +184,11 @@ describe('ClaudeCodeRuntime', () => {
       expect((error as { path?: string }).path).toBe('worker.claudeCodeRuntime.binary');
       expect(readdirSync(workspace), `${what}: nothing was written`).toEqual([]);
     }
+  });
+
+  test('setupHint replaces the worker-setting advice with the host\'s own, keeping the install command', async () => {
+    const error = await runClaude(agentSpec('hello'), { settings: { binary: '/nonexistent/claude', setupHint: 'Set runtimes.claude-code.command (npm install -g @anthropic-ai/claude-code).' } }).catch((caught: unknown) => caught);
+    expect((error as Error).message).toBe('The claude-code runtime could not start the Claude Code CLI: "/nonexistent/claude" is not an executable file. Set runtimes.claude-code.command (npm install -g @anthropic-ai/claude-code).');
   });
 
   test('a prompt too long for an argument rejects with CAIRN_RUNTIME_FAILED naming runtime.prompt, not "not installed"', async () => {
@@ -193,6 +230,10 @@ describe('ClaudeCodeRuntime', () => {
     expect(attempt({ launch: 'bwrap' })).toBe('worker.claudeCodeRuntime.launch');
     expect(attempt({ maxTurns: 3 })).toBe('worker.claudeCodeRuntime.maxTurns');
     expect(attempt({ binary: '/opt/claude/bin/claude', permissionMode: 'plan' })).toBe('accepted');
+    expect(attempt({ package: 'node_modules/@anthropic-ai/claude-code' })).toBe('worker.claudeCodeRuntime.package');
+    expect(attempt({ binary: '/opt/claude/bin/claude', package: '/opt/claude/node_modules/@anthropic-ai/claude-code' })).toBe('worker.claudeCodeRuntime.package');
+    expect(attempt({ defaultMaxTurns: 0 })).toBe('worker.claudeCodeRuntime.defaultMaxTurns');
+    expect(attempt({ apiKeyEnv: 'not a name' })).toBe('worker.claudeCodeRuntime.apiKeyEnv');
   });
 });
 

@@ -1,4 +1,5 @@
-import { isAbsolute } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import type { RuntimeAdapterV1, RuntimeInvocation, RuntimeResult } from '@cairn/core';
 import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
 import { z } from 'zod';
@@ -16,6 +17,25 @@ export const claudeCodeRuntimeSettingsSchema = z.strictObject({
     .refine((value) => !value.includes('/') || isAbsolute(value), 'must be a program name (looked up on PATH) or an absolute path')
     .default('claude'),
   /**
+   * Instead of `binary`: the folder of an installed `@anthropic-ai/claude-code` package (absolute),
+   * whose `claude` entry (its package.json `bin`) is run with the `node` on the runtime's PATH.
+   */
+  package: z.string().refine(isAbsolute, 'must be the absolute path of an installed @anthropic-ai/claude-code folder').optional(),
+  /** `--model` for specs that name none (`runtime.model` wins). */
+  defaultModel: z.string().min(1, 'must not be empty').optional(),
+  /** `--max-turns` for specs that set none (`runtime.maxTurns` wins). */
+  defaultMaxTurns: z.int().min(1).max(10_000).optional(),
+  /**
+   * The name of the environment variable (an item secret) holding the Anthropic API key, when it is
+   * not ANTHROPIC_API_KEY itself: the CLI gets its value as ANTHROPIC_API_KEY, and not under this name.
+   */
+  apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+  /**
+   * What someone whose CLI is missing is told to do, in the host's own terms (a server names its
+   * config option); by default: install it on the runtime's PATH (worker.path) or set `binary`.
+   */
+  setupHint: z.string().min(1).optional(),
+  /**
    * Passed as `--permission-mode`. In print mode nobody can grant a permission, so a tool that
    * needs one is refused: `acceptEdits` lets the agent change files; `bypassPermissions` lets it
    * run shell commands too, and belongs only inside a sandbox (a `launch` hook).
@@ -31,8 +51,9 @@ export type ClaudeCodeRuntimeSettings = z.input<typeof claudeCodeRuntimeSettings
  * Runs an `agent` spec whose adapter is `claude-code` with the Claude Code CLI, non-interactively,
  * in the workspace: `claude -p --output-format stream-json --verbose --permission-mode <mode>
  * [--model M] [--max-turns N] -- <prompt>` (the prompt after `--`, so one starting with `-` is not
- * read as a flag). It gets exactly the invocation's environment, where the API key arrives as an
- * item secret (ANTHROPIC_API_KEY). The CLI's stream-json events go to `sinks.stdout` as they come,
+ * read as a flag; M and N from the spec, else `defaultModel`/`defaultMaxTurns`). The CLI is `binary`,
+ * or `node <entry>` of an installed `package`. It gets exactly the invocation's environment, where the
+ * API key arrives as an item secret (ANTHROPIC_API_KEY, or the one `apiKeyEnv` names, renamed). The CLI's stream-json events go to `sinks.stdout` as they come,
  * its stderr to `sinks.stderr`, and its exit code is the result.
  *
  * The process is spawned like a command runtime's (CommandRuntime): through the `launch` hook, in a
@@ -47,6 +68,9 @@ export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
 
   constructor(settings: ClaudeCodeRuntimeSettings = {}) {
     this.#settings = parseSettings(claudeCodeRuntimeSettingsSchema, settings, 'worker.claudeCodeRuntime');
+    if (settings.binary !== undefined && settings.package !== undefined) {
+      throw new CairnError('CAIRN_CONFIG_INVALID', '[cairn] [worker] invalid settings: "worker.claudeCodeRuntime.package" set binary or package, not both.', { path: 'worker.claudeCodeRuntime.package' });
+    }
     const { launch, killGraceMs } = this.#settings;
     this.#commands = new CommandRuntime({ killGraceMs, ...(launch ? { launch } : {}) });
   }
@@ -62,22 +86,24 @@ export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
     if (signal.aborted) return { exitCode: null, aborted: true };
     // Looked up here, before anything starts, so that a missing CLI is a clear error rather than
     // an exit code 127 from inside a sandbox wrapper.
-    const program = await findProgram(this.#settings.binary, env['PATH']);
-    if (program === undefined) throw this.#notInstalled(env['PATH']);
+    const command = this.#settings.package === undefined ? await this.#binaryCommand(env['PATH']) : await this.#packageCommand(env['PATH']);
+    const program = command[0]!;
+    const model = spec.model ?? this.#settings.defaultModel;
+    const maxTurns = spec.maxTurns ?? this.#settings.defaultMaxTurns;
     const argv = [
-      program,
+      ...command,
       '-p',
       '--output-format', 'stream-json',
       // stream-json in print mode requires --verbose.
       '--verbose',
       '--permission-mode', this.#settings.permissionMode,
-      ...(spec.model === undefined ? [] : ['--model', spec.model]),
-      ...(spec.maxTurns === undefined ? [] : ['--max-turns', String(spec.maxTurns)]),
+      ...(model === undefined ? [] : ['--model', model]),
+      ...(maxTurns === undefined ? [] : ['--max-turns', String(maxTurns)]),
       '--',
       spec.prompt,
     ];
     try {
-      return await this.#commands.run({ ...invocation, spec: { kind: 'command', argv } });
+      return await this.#commands.run({ ...invocation, env: this.#environment(env), spec: { kind: 'command', argv } });
     } catch (error) {
       if (!isCairnError(error, 'CAIRN_RUNTIME_FAILED')) throw error;
       const code = (error.cause as NodeJS.ErrnoException | undefined)?.code;
@@ -88,12 +114,45 @@ export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
     }
   }
 
+  async #binaryCommand(searchPath: string | undefined): Promise<string[]> {
+    const program = await findProgram(this.#settings.binary, searchPath);
+    if (program === undefined) throw this.#notInstalled(searchPath);
+    return [program];
+  }
+
+  // `node <package>/<bin entry>`: the package's own launcher script, as `npm install -g` would link it.
+  async #packageCommand(searchPath: string | undefined): Promise<string[]> {
+    const folder = this.#settings.package!;
+    const where = 'worker.claudeCodeRuntime.package';
+    let entry: string | undefined;
+    try {
+      const manifest = JSON.parse(await readFile(join(folder, 'package.json'), 'utf8')) as { bin?: unknown };
+      const bin = manifest.bin;
+      entry = typeof bin === 'string' ? bin : typeof bin === 'object' && bin !== null && typeof (bin as Record<string, unknown>)['claude'] === 'string' ? ((bin as Record<string, string>)['claude']) : undefined;
+    } catch (error) {
+      throw new CairnError('CAIRN_RUNTIME_FAILED', `The claude-code runtime cannot read ${join(folder, 'package.json')}: ${(error as Error).message}. Install the CLI there (npm install --prefix <folder> @anthropic-ai/claude-code) and point ${where} at node_modules/@anthropic-ai/claude-code.`, { path: where, cause: error });
+    }
+    if (entry === undefined) throw new CairnError('CAIRN_RUNTIME_FAILED', `The package at ${folder} has no "claude" program in its package.json bin: it is not @anthropic-ai/claude-code. Point ${where} at that package's folder.`, { path: where });
+    const script = join(folder, entry);
+    const node = await findProgram('node', searchPath);
+    if (node === undefined) throw new CairnError('CAIRN_RUNTIME_FAILED', `The claude-code runtime runs ${script} with node, and there is no executable "node" on the runtime's PATH (${JSON.stringify(searchPath ?? '')}). Install Node.js where the runtime runs (under /usr for a sandbox), or set a command instead of a package.`, { path: where });
+    return [node, script];
+  }
+
+  // The API key under the name the CLI reads, and under no other.
+  #environment(env: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+    const { apiKeyEnv } = this.#settings;
+    if (apiKeyEnv === undefined || apiKeyEnv === 'ANTHROPIC_API_KEY' || env[apiKeyEnv] === undefined) return env;
+    const { [apiKeyEnv]: key, ...rest } = env;
+    return { ...rest, ANTHROPIC_API_KEY: key! };
+  }
+
   #notInstalled(searchPath: string | undefined, cause?: unknown): CairnError {
     const binary = this.#settings.binary;
     const where = binary.includes('/') ? `${JSON.stringify(binary)} is not an executable file` : `no executable ${JSON.stringify(binary)} on the runtime's PATH (${JSON.stringify(searchPath ?? '')})`;
     return new CairnError(
       'CAIRN_RUNTIME_FAILED',
-      `The claude-code runtime could not start the Claude Code CLI: ${where}. Install it where the runtime runs (${installHint}) with its directory on the PATH runtimes get (worker.path), or set worker.claudeCodeRuntime.binary to its absolute path.`,
+      `The claude-code runtime could not start the Claude Code CLI: ${where}. ${this.#settings.setupHint ?? `Install it where the runtime runs (${installHint}) with its directory on the PATH runtimes get (worker.path), or set worker.claudeCodeRuntime.binary to its absolute path.`}`,
       { path: 'worker.claudeCodeRuntime.binary', ...(cause === undefined ? {} : { cause }) },
     );
   }

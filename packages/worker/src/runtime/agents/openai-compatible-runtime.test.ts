@@ -359,7 +359,14 @@ describe('OpenAiCompatibleRuntime', () => {
       .catch((caught: unknown) => caught);
     expect(isCairnError(error, 'CAIRN_RUNTIME_FAILED')).toBe(true);
     expect((error as { path?: string }).path).toBe('runtime.model');
+    expect((error as Error).message).toContain('worker.openAiCompatibleRuntime.model on the worker');
     expect(server.requests).toHaveLength(0);
+    // A host names its own option for the default model.
+    const hinted = createOpenAiCompatibleRuntime({ baseUrl: server.baseUrl, modelHint: 'runtimes.openai-compatible.model in cairn.config' });
+    const hintedError = await hinted
+      .run({ workspace: temporaryDirectory(), spec: { kind: 'agent', adapter: 'openai-compatible', prompt: 'x' }, env: {}, signal: new AbortController().signal, sinks })
+      .catch((caught: unknown) => caught);
+    expect((hintedError as Error).message).toBe('The openai-compatible runtime has no model to ask: set runtime.model in the item or runtimes.openai-compatible.model in cairn.config.');
   });
 
   test('settings are checked: each bad option is CAIRN_CONFIG_INVALID naming it', () => {

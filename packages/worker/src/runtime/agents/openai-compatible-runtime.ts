@@ -18,6 +18,8 @@ export const openAiCompatibleRuntimeSettingsSchema = z.strictObject({
   apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
   /** The model, unless the spec names one (`runtime.model`). */
   model: z.string().min(1, 'must not be empty').optional(),
+  /** Where the host sets `model`, named when neither it nor the spec names one (a server names its config option). */
+  modelHint: z.string().min(1).default('worker.openAiCompatibleRuntime.model on the worker'),
   /** Model requests per run, unless the spec sets `runtime.maxTurns`. */
   maxTurns: z.int().min(1).max(10_000).default(20),
   /** How long one model request may take before it is retried. */
@@ -90,7 +92,7 @@ export class OpenAiCompatibleRuntime implements RuntimeAdapterV1 {
     }
     const model = spec.model ?? this.#settings.model;
     if (model === undefined) {
-      throw new CairnError('CAIRN_RUNTIME_FAILED', 'The openai-compatible runtime has no model to ask: set runtime.model in the item or worker.openAiCompatibleRuntime.model on the worker.', { path: 'runtime.model' });
+      throw new CairnError('CAIRN_RUNTIME_FAILED', `The openai-compatible runtime has no model to ask: set runtime.model in the item or ${this.#settings.modelHint}.`, { path: 'runtime.model' });
     }
     if (signal.aborted) return { exitCode: null, aborted: true };
     let root: string;

@@ -1,0 +1,87 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import type { RuntimesConfig } from '../config/server-config-schema.ts';
+import type { Diagnosis } from './diagnose-server.ts';
+
+/** The PATH runtimes get (the worker's default), where a `command` name is looked up. */
+const runtimePath = '/usr/local/bin:/usr/bin:/bin';
+const notCalled = 'did not call the model';
+const installHint = 'npm install -g @anthropic-ai/claude-code (or set runtimes.claude-code.command to its absolute path)';
+
+/**
+ * One finding per configured agent runtime, from what can be checked without spending anything:
+ * the base URL (already parsed), that the API key's secret is set, that the `claude` program is
+ * there and answers `--version`. No model is asked anything, and each finding says so.
+ */
+export function diagnoseRuntimes(runtimes: RuntimesConfig, secretNames: readonly string[], sandbox: 'bubblewrap' | 'none'): Diagnosis[] {
+  const findings: Diagnosis[] = [];
+  const secretProblem = (name: string | undefined) => (name === undefined || secretNames.includes(name) ? undefined : name);
+  const secretDetail = (name: string | undefined) => (name === undefined ? 'no API key (apiKeySecret unset)' : secretNames.includes(name) ? `secret ${name} is set` : `secret ${name} is not set`);
+
+  const openAi = runtimes['openai-compatible'];
+  if (openAi) {
+    const missing = secretProblem(openAi.apiKeySecret);
+    findings.push({
+      check: 'runtime openai-compatible',
+      ok: missing === undefined,
+      detail: `${openAi.baseUrl} (model ${openAi.model ?? 'from each item'}); ${secretDetail(openAi.apiKeySecret)}; ${notCalled} (requests go from the worker on this host)`,
+      ...(missing === undefined ? {} : { fix: `cairn secret set ${missing} (the endpoint's API key; items name it in secrets)` }),
+    });
+  }
+
+  const claude = runtimes['claude-code'];
+  if (claude) {
+    const program = claude.package === undefined ? { argv: [claude.command ?? 'claude'], problem: undefined } : packageProgram(claude.package);
+    const version = program.problem === undefined ? spawnSync(program.argv[0]!, [...program.argv.slice(1), '--version'], { encoding: 'utf8', timeout: 15_000, env: { PATH: runtimePath } }) : undefined;
+    const ran = version !== undefined && version.error === undefined && version.status === 0;
+    const missing = secretProblem(claude.apiKeySecret);
+    const what = program.argv.join(' ');
+    // A CLI outside /usr is bound into the sandbox, which starts as its own uid: it must get through.
+    const closed = sandbox === 'bubblewrap' ? closedToOthers(claude.package ?? claude.command) : undefined;
+    const problem = program.problem ?? (closed !== undefined ? `${closed} cannot be read or passed through by the sandbox uids, so ${what} cannot be bound into claude-code sandboxes` : undefined) ?? (ran ? undefined : version?.error ? `${what} cannot be run (${(version.error as NodeJS.ErrnoException).code ?? version.error.message}; looked up on ${runtimePath})` : `${what} --version exited with ${version?.status ?? version?.signal}: ${(version?.stderr ?? '').trim().slice(0, 200)}`);
+    findings.push({
+      check: 'runtime claude-code',
+      ok: problem === undefined && missing === undefined,
+      detail: `${problem ?? `${what}: ${version!.stdout.trim().split('\n')[0]}`}; ${secretDetail(claude.apiKeySecret)}; ${notCalled} (claude runs in the sandbox: items need network: true to reach the API)`,
+      ...(closed !== undefined && program.problem === undefined ? { fix: `chmod o+rx ${closed} (or install the CLI under /usr)` } : problem !== undefined ? { fix: installHint } : missing !== undefined ? { fix: `cairn secret set ${missing} (the Anthropic API key; items name it in secrets)` } : {}),
+    });
+  }
+  return findings;
+}
+
+/**
+ * The first folder a sandbox uid cannot get through on the way to an absolute `path` outside /usr
+ * (its own folder must also be readable, its parents passable), if any.
+ */
+function closedToOthers(path: string | undefined): string | undefined {
+  if (path === undefined || !isAbsolute(path)) return undefined;
+  let target: string;
+  try {
+    target = realpathSync(path);
+  } catch {
+    return undefined; // Not there: the --version check says so.
+  }
+  // What the executor binds: a package folder, or the folders of the command and of what it links to.
+  const folders = statSync(target).isDirectory() ? [path, target] : [dirname(path), dirname(target)];
+  for (const start of new Set(folders)) {
+    if (start === '/usr' || start.startsWith('/usr/')) continue;
+    if ((statSync(start).mode & 0o005) !== 0o005) return start;
+    for (let folder = dirname(start); folder !== dirname(folder); folder = dirname(folder)) {
+      if ((statSync(folder).mode & 0o001) === 0) return folder;
+    }
+  }
+  return undefined;
+}
+
+/** `node <entry>` of an installed @anthropic-ai/claude-code folder, or why there is none. */
+function packageProgram(folder: string): { argv: string[]; problem: string | undefined } {
+  try {
+    const bin = (JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { bin?: unknown }).bin;
+    const entry = typeof bin === 'string' ? bin : (bin as Record<string, unknown> | undefined)?.['claude'];
+    if (typeof entry !== 'string') return { argv: [folder], problem: `${folder} has no "claude" program in its package.json bin` };
+    return { argv: ['node', join(folder, entry)], problem: undefined };
+  } catch (error) {
+    return { argv: [folder], problem: `cannot read ${join(folder, 'package.json')} (${(error as Error).message})` };
+  }
+}
