@@ -1,5 +1,6 @@
 import type { AuditAction, AuditEntry, CairnEvent, Digest, ItemState, RunSpecV1, RunState } from '@cairn/core';
 import { CairnError, errorCodes, isCairnError, parseSettings, type CairnErrorCode } from '@cairn/protocol';
+import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { z } from 'zod';
 
 /** Settings of `createCairnClient`. */
@@ -187,6 +188,18 @@ export class CairnClient {
   /** Stores bytes (a workspace snapshot) by their digest; returns the digest a run spec names (`workspace: { snapshot }`). */
   async uploadBlob(bytes: Uint8Array): Promise<Digest> {
     return (await this.#json<{ digest: Digest }>('POST', '/v1/blobs', bytes, { 'content-type': 'application/octet-stream' })).digest;
+  }
+
+  /**
+   * Snapshots a folder and uploads it; `digest` is what a run spec names (`workspace: { snapshot }`)
+   * and `entries` how many files and symlinks it holds. Inside a git work tree the snapshot holds
+   * the tracked and untracked files that are not ignored, elsewhere every file (see
+   * `snapshotWorkspace` in `@cairn/protocol/workspace`). Throws CAIRN_PAYLOAD_INVALID naming the
+   * folder or the file that cannot be snapshotted, before anything is uploaded.
+   */
+  async uploadWorkspace(directory: string): Promise<{ digest: Digest; entries: number }> {
+    const snapshot = await snapshotWorkspace(directory);
+    return { digest: await this.uploadBlob(snapshot.bytes), entries: snapshot.entries };
   }
 
   /** A blob (a patch, a log) by digest. */
