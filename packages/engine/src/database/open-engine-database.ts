@@ -1,9 +1,7 @@
 import Database from 'better-sqlite3';
 import { CairnError } from '@cairn/protocol';
+import type { EngineDatabase } from './engine-database.ts';
 import { migrations as defaultMigrations, type Migration } from './migrations.ts';
-
-/** The engine's database handle (better-sqlite3, synchronous). */
-export type EngineDatabase = Database.Database;
 
 /**
  * Opens (creating if needed) the engine's SQLite database and brings its schema up to date.
