@@ -46,10 +46,15 @@ const { runId } = await cairn.submit({
 });
 const run = await cairn.waitForRun(runId);
 const patch = run.state === 'succeeded' ? await cairn.patch(runId, 'read') : '';
-console.log(JSON.stringify({ entries: snapshot.entries, digest: snapshot.digest, state: run.state, patch }));
+
+// In one call: a YAML spec and the folder it runs over.
+const yaml = 'version: 1\\nname: consumer-yaml\\nitems:\\n  - id: read\\n    runtime: { kind: command, argv: [cat, notes/hello.txt] }\\n';
+const inOneCall = await cairn.submit(yaml, { workspace: folder });
+const second = await cairn.waitForRun(inOneCall.runId);
+console.log(JSON.stringify({ entries: snapshot.entries, digest: snapshot.digest, state: run.state, patch, secondState: second.state }));
 `;
 
-test('a consumer that depends only on @cairn/client uploads a folder with uploadWorkspace and its run sees the files', { timeout: 120_000 }, async () => {
+test('a consumer that depends only on @cairn/client uploads a folder with uploadWorkspace (or submit with workspace) and its run sees the files', { timeout: 120_000 }, async () => {
   const consumer = consumerProject(['@cairn/client']);
   cleanups.push(() => consumer.remove());
   expect(consumer.installed).not.toContain('@cairn/worker');
@@ -66,11 +71,12 @@ test('a consumer that depends only on @cairn/client uploads a folder with upload
 
   const { base, token } = await startServer();
   const { stdout } = await promisify(execFile)(process.execPath, ['consumer.mjs', base, token, folder], { cwd: consumer.directory });
-  const result = JSON.parse(stdout) as { entries: number; digest: string; state: string; patch: string };
+  const result = JSON.parse(stdout) as { entries: number; digest: string; state: string; patch: string; secondState: string };
   expect(result.entries).toBe(2);
   expect(result.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
   expect(result.state).toBe('succeeded');
   expect(result.patch).toContain('+++ b/seen.txt');
   expect(result.patch).toContain('+hello from a consumer');
   expect(result.patch).toContain('+index.md');
+  expect(result.secondState).toBe('succeeded');
 });

@@ -1,5 +1,5 @@
 import type { AuditAction, AuditEntry, CairnEvent, Digest, ItemState, RunSpecV1, RunState } from '@cairn/core';
-import { CairnError, errorCodes, isCairnError, parseSettings, type CairnErrorCode } from '@cairn/protocol';
+import { assertRunSpec, CairnError, errorCodes, isCairnError, loadRunSpec, parseSettings, type CairnErrorCode } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { z } from 'zod';
 
@@ -113,11 +113,19 @@ export class CairnClient {
 
   /**
    * Submits a run: a spec (`cairn.run/v1`, typed as `RunSpecV1` from `@cairn/core`), or its YAML or
-   * JSON text; the same idempotency key returns the same run.
+   * JSON text; the same idempotency key returns the same run. With `workspace`, the run works on a
+   * snapshot of that folder: the spec is checked here first (CAIRN_RUN_SPEC_* before anything is
+   * uploaded), the folder uploaded as `uploadWorkspace` does, and its digest set as
+   * `workspace: { snapshot }` in place of the spec's own `workspace`.
    */
-  submit(spec: RunSpecV1 | string, options: { readonly idempotencyKey?: string } = {}): Promise<{ runId: string; created: boolean; specDigest: Digest }> {
+  async submit(spec: RunSpecV1 | string, options: { readonly idempotencyKey?: string; readonly workspace?: string } = {}): Promise<{ runId: string; created: boolean; specDigest: Digest }> {
+    if (options.workspace !== undefined) {
+      const checked = (typeof spec === 'string' ? loadRunSpec(spec) : assertRunSpec(spec)).spec;
+      const { digest } = await this.uploadWorkspace(options.workspace);
+      spec = { ...checked, workspace: { snapshot: digest } };
+    }
     const text = typeof spec === 'string';
-    return this.#json('POST', '/v1/runs', text ? spec : JSON.stringify(spec), { 'content-type': text ? 'application/yaml' : 'application/json', ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}) });
+    return this.#json('POST', '/v1/runs', typeof spec === 'string' ? spec : JSON.stringify(spec), { 'content-type': text ? 'application/yaml' : 'application/json', ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}) });
   }
 
   run(runId: string): Promise<RunView> {
