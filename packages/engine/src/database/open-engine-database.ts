@@ -14,6 +14,7 @@ import { migrations as defaultMigrations, type Migration } from './migrations.ts
 export function openEngineDatabase(path: string, migrations: readonly Migration[] = defaultMigrations): EngineDatabase {
   let database: EngineDatabase;
   try {
+    // Assigning better-sqlite3's Database to the engine's own interface is the compile-time check that it is one.
     database = new Database(path);
   } catch (error) {
     throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot open the engine database ${path}: ${(error as Error).message}. Check the path and its permissions.`, { path, cause: error });
