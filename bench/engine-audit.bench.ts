@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditLog, openEngineDatabase } from '@cairn/engine';
+import { AuditLog, openEngineDatabase } from '@cairn/engine/internals';
 import { recorded, timeMilliseconds, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
 
 export default async function engineAuditBenchmarks({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {

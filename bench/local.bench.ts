@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RuntimeAdapterV1 } from '@cairn/core';
 import { sandboxLauncher } from '@cairn/local';
-import { AttemptWorkspace, capturePatch, createCommandRuntime, snapshotWorkspace } from '@cairn/worker';
+import { snapshotWorkspace } from '@cairn/protocol/workspace';
+import { AttemptWorkspace, capturePatch, createCommandRuntime } from '@cairn/worker';
 import { atMost, recorded, timeMilliseconds, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
 
 function median(values: number[]): number {

@@ -22,8 +22,7 @@ const allowedWorkspaceImports: Record<string, string[]> = {
   '@cairn/kms': ['@cairn/core', '@cairn/protocol'],
   '@cairn/fargate': ['@cairn/core', '@cairn/protocol', '@cairn/worker'],
   '@cairn/client': ['@cairn/core', '@cairn/protocol'],
-  // The worker only for snapshotWorkspace (a workspace folder submit_run uploads), until snapshotting lives in the client.
-  '@cairn/mcp': ['@cairn/core', '@cairn/protocol', '@cairn/client', '@cairn/worker'],
+  '@cairn/mcp': ['@cairn/core', '@cairn/protocol', '@cairn/client'],
   // The reference server composes everything.
   '@cairn/server': ['@cairn/core', '@cairn/protocol', '@cairn/audit', '@cairn/engine', '@cairn/worker', '@cairn/local', '@cairn/client', '@cairn/mcp'],
 };

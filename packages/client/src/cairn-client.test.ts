@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isCairnError } from '@cairn/protocol';
 import { afterEach, expect, test } from 'vitest';
 import { createCairnClient } from './cairn-client.ts';
@@ -140,4 +143,26 @@ test('an event whose data is not a Cairn event is a clear CAIRN_PAYLOAD_INVALID,
   expect(isCairnError(error, 'CAIRN_PAYLOAD_INVALID')).toBe(true);
   expect((error as Error).message).toContain('/v1/events');
   expect(connections()).toBe(1);
+});
+
+test('submit with a workspace checks the spec and uploadWorkspace checks the folder before anything reaches the server', async () => {
+  let requests = 0;
+  const server = createServer((_request, response) => {
+    requests += 1;
+    response.writeHead(500).end();
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const cairn = createCairnClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  const folder = mkdtempSync(join(tmpdir(), 'cairn-client-workspace-'));
+  try {
+    const invalid = await cairn.submit('version: 1\nname: n\nitems:\n  - id: a\n    dependsOn: [missing]\n    runtime: { kind: command, argv: [true] }\n', { workspace: folder }).catch((caught: unknown) => caught);
+    expect(isCairnError(invalid, 'CAIRN_RUN_SPEC_INVALID'), String(invalid)).toBe(true);
+    const missing = await cairn.uploadWorkspace(join(folder, 'missing')).catch((caught: unknown) => caught);
+    expect(isCairnError(missing, 'CAIRN_PAYLOAD_INVALID'), String(missing)).toBe(true);
+    expect((missing as Error).message).toContain(join(folder, 'missing'));
+    expect(requests).toBe(0);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
 });

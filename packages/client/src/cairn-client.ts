@@ -1,5 +1,6 @@
 import type { AuditAction, AuditEntry, CairnEvent, Digest, ItemState, RunSpecV1, RunState } from '@cairn/core';
-import { CairnError, errorCodes, isCairnError, parseSettings, type CairnErrorCode } from '@cairn/protocol';
+import { assertRunSpec, CairnError, errorCodes, isCairnError, loadRunSpec, parseSettings, type CairnErrorCode } from '@cairn/protocol';
+import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
@@ -128,11 +129,19 @@ export class CairnClient {
 
   /**
    * Submits a run: a spec (`cairn.run/v1`, typed as `RunSpecV1` from `@cairn/core`), or its YAML or
-   * JSON text; the same idempotency key returns the same run.
+   * JSON text; the same idempotency key returns the same run. With `workspace`, the run works on a
+   * snapshot of that folder: the spec is checked here first (CAIRN_RUN_SPEC_* before anything is
+   * uploaded), the folder uploaded as `uploadWorkspace` does, and its digest set as
+   * `workspace: { snapshot }` in place of the spec's own `workspace`.
    */
-  submit(spec: RunSpecV1 | string, options: { readonly idempotencyKey?: string } = {}): Promise<{ runId: string; created: boolean; specDigest: Digest }> {
+  async submit(spec: RunSpecV1 | string, options: { readonly idempotencyKey?: string; readonly workspace?: string } = {}): Promise<{ runId: string; created: boolean; specDigest: Digest }> {
+    if (options.workspace !== undefined) {
+      const checked = (typeof spec === 'string' ? loadRunSpec(spec) : assertRunSpec(spec)).spec;
+      const { digest } = await this.uploadWorkspace(options.workspace);
+      spec = { ...checked, workspace: { snapshot: digest } };
+    }
     const text = typeof spec === 'string';
-    return this.#json('POST', '/v1/runs', text ? spec : JSON.stringify(spec), { 'content-type': text ? 'application/yaml' : 'application/json', ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}) });
+    return this.#json('POST', '/v1/runs', typeof spec === 'string' ? spec : JSON.stringify(spec), { 'content-type': text ? 'application/yaml' : 'application/json', ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}) });
   }
 
   run(runId: string): Promise<RunView> {
@@ -236,6 +245,18 @@ export class CairnClient {
   /** Stores bytes (a workspace snapshot) by their digest; returns the digest a run spec names (`workspace: { snapshot }`). */
   async uploadBlob(bytes: Uint8Array): Promise<Digest> {
     return (await this.#json<{ digest: Digest }>('POST', '/v1/blobs', bytes, { 'content-type': 'application/octet-stream' })).digest;
+  }
+
+  /**
+   * Snapshots a folder and uploads it; `digest` is what a run spec names (`workspace: { snapshot }`)
+   * and `entries` how many files and symlinks it holds. Inside a git work tree the snapshot holds
+   * the tracked and untracked files that are not ignored, elsewhere every file (see
+   * `snapshotWorkspace` in `@cairn/protocol/workspace`). Throws CAIRN_PAYLOAD_INVALID naming the
+   * folder or the file that cannot be snapshotted, before anything is uploaded.
+   */
+  async uploadWorkspace(directory: string): Promise<{ digest: Digest; entries: number }> {
+    const snapshot = await snapshotWorkspace(directory);
+    return { digest: await this.uploadBlob(snapshot.bytes), entries: snapshot.entries };
   }
 
   /** A blob (a patch, a log) by digest. */

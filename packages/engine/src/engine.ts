@@ -3,7 +3,9 @@ import { buildEvidenceBundle } from '@cairn/audit';
 import { assertRunSpec, CairnError, isTerminalState, manifestKey, parseRunSpec, parseSettings, runTransitions } from '@cairn/protocol';
 import { z } from 'zod';
 import { AuditLog } from './audit/audit-log.ts';
-import { openEngineDatabase, type EngineDatabase } from './database/open-engine-database.ts';
+import type { EngineAuditLog } from './audit/engine-audit-log.ts';
+import type { EngineDatabase } from './database/engine-database.ts';
+import { openEngineDatabase } from './database/open-engine-database.ts';
 import { Checkpointer } from './audit/checkpointer.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import type { ItemAttemptRecord } from './dispatch/attempt-store.ts';
@@ -32,7 +34,7 @@ const seam = (name: string) =>
 
 /** Settings of `createEngine`, checked at construction; errors name the option. */
 export const engineSettingsSchema = z.strictObject({
-  /** A path to the SQLite database (created if missing), or an open one. */
+  /** A path to the SQLite database (created if missing), or an open one (`openEngineDatabase` from `@cairn/engine/internals`). */
   database: z.union([
     z.string().min(1, 'must not be empty'),
     z.custom<object>((value) => typeof value === 'object' && value !== null && 'prepare' in value, 'must be a path or an open engine database'),
@@ -93,7 +95,9 @@ export type EngineSettings = Omit<z.input<typeof engineSettingsSchema>, 'databas
  * cannot push completions. On start it recovers attempts a previous process left behind.
  */
 export class Engine {
-  readonly audit: AuditLog;
+  /** The audit log: read it, or append what the host itself audits. */
+  readonly audit: EngineAuditLog;
+  readonly #audit: AuditLog;
   readonly #database: EngineDatabase;
   readonly #machine: RunStateMachine;
   readonly #dispatcher: Dispatcher;
@@ -128,18 +132,19 @@ export class Engine {
     this.#executors = settings.executors;
     this.#database = typeof parsed.database === 'string' ? openEngineDatabase(parsed.database) : (parsed.database as EngineDatabase);
     const now = parsed.now ?? Date.now;
-    this.audit = new AuditLog(this.#database, { now });
-    this.#machine = new RunStateMachine(this.#database, this.audit, {
+    this.#audit = new AuditLog(this.#database, { now });
+    this.audit = this.#audit;
+    this.#machine = new RunStateMachine(this.#database, this.#audit, {
       now,
       defaultExecutor: parsed.defaultExecutor ?? Object.keys(settings.executors)[0]!,
       approvalTimeoutMs: parsed.approvalTimeoutMs,
     });
-    this.#secrets = settings.cipher ? new SecretStore({ database: this.#database, audit: this.audit, cipher: settings.cipher, now }) : undefined;
+    this.#secrets = settings.cipher ? new SecretStore({ database: this.#database, audit: this.#audit, cipher: settings.cipher, now }) : undefined;
     this.#counts = new StateCountsReader(this.#database);
     this.#history = new RunHistory(this.#database);
     this.#schedules = new ScheduleBook({
       database: this.#database,
-      audit: this.audit,
+      audit: this.#audit,
       now,
       validate: (spec) => assertRunSpec(typeof spec === 'string' ? parseRunSpec(spec) : spec, { source: 'The schedule\'s spec', context: this.#submitContext() }).spec,
       // A schedule is made by an admin, and its spec cannot change after: its runs hold the secrets that spec names.
@@ -156,7 +161,7 @@ export class Engine {
     });
     this.#dispatcher = new Dispatcher({
       database: this.#database,
-      audit: this.audit,
+      audit: this.#audit,
       machine: this.#machine,
       executors: settings.executors,
       storage: settings.storage,
@@ -171,7 +176,7 @@ export class Engine {
     this.#signer = settings.signer;
     this.#checkpointer = new Checkpointer({
       database: this.#database,
-      audit: this.audit,
+      audit: this.#audit,
       signer: settings.signer,
       anchors: settings.anchors ?? [],
       ...parsed.checkpoints,
@@ -188,7 +193,7 @@ export class Engine {
   async exportBundle(runId: string): Promise<EvidenceBundleV1> {
     const spec = this.#machine.spec(runId);
     if (!spec) throw new CairnError('CAIRN_NOT_FOUND', `Run ${runId} does not exist.`, { details: { runId } });
-    const entries = this.audit.runEntries(runId);
+    const entries = this.#audit.runEntries(runId);
     const needed = Math.max(...entries.map((entry) => entry.seq)) + 1;
     if (!this.#checkpointer.covering(needed)?.anchored) {
       // The run may have just ended: issue (and try to anchor) its checkpoint now, rather than
@@ -205,7 +210,7 @@ export class Engine {
     );
     const publicKey = await this.#signer.publicKey();
     const key = { keyId: await this.#signer.keyId(), algorithm: this.#signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') };
-    return buildEvidenceBundle({ runId, spec, entries, proofs: this.audit.merkle, checkpoint: checkpoint.envelope, anchors: checkpoint.receipts, keys: [key], manifests });
+    return buildEvidenceBundle({ runId, spec, entries, proofs: this.#audit.merkle, checkpoint: checkpoint.envelope, anchors: checkpoint.receipts, keys: [key], manifests });
   }
 
   /**
@@ -292,9 +297,9 @@ export class Engine {
     const pageSize = 500;
     let cursor = options.after ?? -1;
     while (!options.signal?.aborted) {
-      const page = options.runId === undefined ? this.audit.page(cursor + 1, pageSize) : this.audit.runEntriesAfter(options.runId, cursor, pageSize);
+      const page = options.runId === undefined ? this.#audit.page(cursor + 1, pageSize) : this.#audit.runEntriesAfter(options.runId, cursor, pageSize);
       // Registered before any await: an append after the read above cannot be missed.
-      const appended = page.length < pageSize && options.follow !== false ? this.audit.nextAppend(options.signal) : undefined;
+      const appended = page.length < pageSize && options.follow !== false ? this.#audit.nextAppend(options.signal) : undefined;
       for (const entry of page) {
         cursor = entry.seq;
         const event = eventOfEntry(entry);
@@ -317,7 +322,7 @@ export class Engine {
 
   /** Counts by state, queue depth, live attempts and how far anchoring trails: what `/metrics` exposes. */
   metrics(): StateCounts & { readonly auditEntries: number; readonly unanchoredEntries: number; readonly pendingCheckpoints: number } {
-    return { ...this.#counts.read(), auditEntries: this.audit.size, ...this.#checkpointer.lag() };
+    return { ...this.#counts.read(), auditEntries: this.#audit.size, ...this.#checkpointer.lag() };
   }
 
   run(runId: string): RunRecord | undefined {

@@ -3,9 +3,6 @@ import { isAbsolute, parse, relative, resolve, sep } from 'node:path';
 import type { CairnClient } from '@cairn/client';
 import type { Digest } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
-// The one place this package snapshots a folder: when snapshotting moves into @cairn/client, only
-// this import changes.
-import { snapshotWorkspace } from '@cairn/worker';
 
 /** What `submit_run` may be given as the workspace its items start from. */
 export type WorkspaceInput = { readonly directory: string } | { readonly digest: string };
@@ -38,6 +35,6 @@ export async function workspaceSnapshotDigest(client: CairnClient, workspace: Wo
       { path: 'workspace.directory' },
     );
   }
-  const snapshot = await snapshotWorkspace(directory);
-  return { digest: await client.uploadBlob(snapshot.bytes), files: snapshot.entries };
+  const uploaded = await client.uploadWorkspace(directory);
+  return { digest: uploaded.digest, files: uploaded.entries };
 }

@@ -3,11 +3,9 @@ export type { AttemptWorkspacePreparation } from './git/attempt-workspace.ts';
 export { capturePatch } from './patch/capture-patch.ts';
 export type { CapturedPatch, CapturePatchOptions, PatchRefusalRule } from './patch/capture-patch.ts';
 export type { RawDiffEntry } from './git/raw-diff.ts';
-export { snapshotWorkspace } from './snapshot/snapshot-workspace.ts';
-export type { WorkspaceSnapshot } from './snapshot/snapshot-workspace.ts';
-export { readTar } from './snapshot/read-tar.ts';
-export { writeTar } from './snapshot/write-tar.ts';
-export type { TarEntry, TarMember } from './snapshot/tar-entry.ts';
+// Snapshots moved to @cairn/protocol/workspace (a client snapshots without the worker); kept here by name for existing importers.
+export { readTar, snapshotWorkspace, writeTar } from '@cairn/protocol/workspace';
+export type { TarEntry, TarMember, WorkspaceSnapshot } from '@cairn/protocol/workspace';
 export { commandRuntimeSettingsSchema, CommandRuntime, createCommandRuntime } from './runtime/command-runtime.ts';
 export type { CommandLaunch, CommandLaunchContext, CommandLauncher, CommandRuntimeSettings } from './runtime/command-runtime.ts';
 export { createWorker, Worker, workerSettingsSchema } from './worker/worker.ts';

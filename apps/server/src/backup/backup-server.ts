@@ -6,7 +6,7 @@ import { gzip } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { createLocalSigner, createLocalStorageProvider } from '@cairn/local';
 import { CairnError, sha256Digest } from '@cairn/protocol';
-import { writeTar, type TarEntry } from '@cairn/worker';
+import { writeTar, type TarEntry } from '@cairn/protocol/workspace';
 import { stringify as stringifyYaml } from 'yaml';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { backupConfigName, backupDataPrefix, backupManifestName, backupStoragePrefix, type BackupManifest, type BackupMember } from './backup-manifest.ts';

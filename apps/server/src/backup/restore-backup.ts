@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { createLocalStorageProvider } from '@cairn/local';
 import { CairnError, sha256Digest } from '@cairn/protocol';
-import { readTar } from '@cairn/worker';
+import { readTar } from '@cairn/protocol/workspace';
 import { configFileNames } from '../config/load-server-config.ts';
 import { backupConfigName, backupDataPrefix, backupManifestName, backupManifestSchema, backupStoragePrefix, type BackupManifest } from './backup-manifest.ts';
 

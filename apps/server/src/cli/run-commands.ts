@@ -1,6 +1,5 @@
 import type { RunSpecV1 } from '@cairn/core';
 import { decodeRunSpec, loadRunSpec } from '@cairn/protocol';
-import { snapshotWorkspace } from '@cairn/worker';
 import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { progressOutput, RunProgress } from './run-progress.ts';
 
@@ -24,10 +23,9 @@ export function addRunCommands(): void {
       if (options.workspace) {
         // Checked here before the snapshot is uploaded; the server checks it again, with what it knows.
         const checked = loadRunSpec(spec, { source: file }).spec;
-        const snapshot = await snapshotWorkspace(options.workspace);
-        const digest = await cairn.uploadBlob(snapshot.bytes);
+        const { digest, entries } = await cairn.uploadWorkspace(options.workspace);
         spec = { ...checked, workspace: { snapshot: digest } };
-        if (!json() && !options.quiet) say(`workspace ${options.workspace}: ${snapshot.entries} files, ${digest}`);
+        if (!json() && !options.quiet) say(`workspace ${options.workspace}: ${entries} files, ${digest}`);
       }
       const submitted = await cairn.submit(spec, options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {});
       if (!options.wait) {

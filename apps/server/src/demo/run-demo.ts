@@ -5,7 +5,6 @@ import { join, resolve } from 'node:path';
 import type { AuditEntry, RunSpecV1, VerificationReport } from '@cairn/core';
 import { createCairnClient, type CairnClient, type RunView } from '@cairn/client';
 import { isCairnError, loadRunSpec } from '@cairn/protocol';
-import { snapshotWorkspace } from '@cairn/worker';
 import { initServer } from '../cli/init-server.ts';
 import { RunProgress, type ProgressOutput } from '../cli/run-progress.ts';
 import { composeServer } from '../composition/compose-server.ts';
@@ -81,8 +80,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const repository = join(directory, 'sample-repo');
     cpSync(files.sampleRepository, repository, { recursive: true });
     commitAll(repository);
-    const snapshot = await snapshotWorkspace(repository);
-    const digest = await cairn.uploadBlob(snapshot.bytes);
+    const snapshot = await cairn.uploadWorkspace(repository);
+    const digest = snapshot.digest;
     const spec: RunSpecV1 = { ...loadRunSpec(readFileSync(files.runSpec, 'utf8'), { source: files.runSpec }).spec, workspace: { snapshot: digest } };
     say('');
     say(`$ cairn submit run.yaml --workspace ${repository} --wait`);

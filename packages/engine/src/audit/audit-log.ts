@@ -1,8 +1,9 @@
 import type { AuditEntry } from '@cairn/core';
 import { auditEntryProblem, leafHashOfText, MerkleLog } from '@cairn/audit';
 import { CairnError, canonicalJson } from '@cairn/protocol';
-import type { EngineDatabase } from '../database/open-engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
 import { AuditQueryReader, type AuditQuery } from './audit-query.ts';
+import type { EngineAuditLog } from './engine-audit-log.ts';
 import { SqliteMerkleNodeStore } from './sqlite-merkle-node-store.ts';
 
 /** An entry as the engine writes it: the log assigns `seq` and `runSeq`, and `time` by default. */
@@ -18,7 +19,7 @@ export interface AuditLogSettings {
  * of the Merkle tree in `merkle_nodes`, both written by the caller's transaction (or one of its
  * own), so a state change and its entries commit or roll back together.
  */
-export class AuditLog {
+export class AuditLog implements EngineAuditLog {
   readonly merkle: MerkleLog;
   readonly #database: EngineDatabase;
   readonly #now: () => number;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { AuditActor, AuditEntry } from '@cairn/core';
 import { auditLeafHash } from '@cairn/audit';
 import { afterEach, describe, expect, test } from 'vitest';
-import { openEngineDatabase, type EngineDatabase } from '../database/open-engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
+import { openEngineDatabase } from '../database/open-engine-database.ts';
 import { AuditLog, type AuditEntryDraft } from './audit-log.ts';
 
 const directories: string[] = [];

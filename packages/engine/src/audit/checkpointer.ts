@@ -1,7 +1,7 @@
 import type { AuditAnchorV1, DsseEnvelope, SignerV1 } from '@cairn/core';
 import { anchorEnvelopeBytes, readCheckpoint, signCheckpoint, signReceipt } from '@cairn/audit';
 import { isCairnError } from '@cairn/protocol';
-import type { EngineDatabase } from '../database/open-engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
 import type { AuditLog } from './audit-log.ts';
 import { retryDelay } from '../dispatch/retry-delay.ts';
 import { storageFullReason } from '../database/storage-full.ts';

@@ -1,5 +1,5 @@
 import type { MerkleNode, MerkleNodeStore } from '@cairn/audit';
-import type { EngineDatabase } from '../database/open-engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
 
 /**
  * The Merkle log's nodes in the engine database (`merkle_nodes`), written by the same

@@ -1,9 +1,7 @@
 import Database from 'better-sqlite3';
 import { CairnError } from '@cairn/protocol';
+import type { EngineDatabase } from './engine-database.ts';
 import { migrations as defaultMigrations, type Migration } from './migrations.ts';
-
-/** The engine's database handle (better-sqlite3, synchronous). */
-export type EngineDatabase = Database.Database;
 
 /**
  * Opens (creating if needed) the engine's SQLite database and brings its schema up to date.
@@ -16,6 +14,7 @@ export type EngineDatabase = Database.Database;
 export function openEngineDatabase(path: string, migrations: readonly Migration[] = defaultMigrations): EngineDatabase {
   let database: EngineDatabase;
   try {
+    // Assigning better-sqlite3's Database to the engine's own interface is the compile-time check that it is one.
     database = new Database(path);
   } catch (error) {
     throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot open the engine database ${path}: ${(error as Error).message}. Check the path and its permissions.`, { path, cause: error });

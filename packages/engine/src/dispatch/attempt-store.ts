@@ -1,5 +1,5 @@
 import type { AttemptState, ExecutionHandle } from '@cairn/core';
-import type { EngineDatabase } from '../database/open-engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
 
 /** An attempt as the engine stores it. */
 export interface AttemptRecord {

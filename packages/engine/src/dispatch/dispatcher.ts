@@ -2,7 +2,7 @@ import type { Digest, DispatchManifest, JsonObject, ExecutionHandle, ExecutionSt
 import { signManifest } from '@cairn/audit';
 import { canonicalJsonBytes, digestOfJson, isCairnError, manifestKey, parseDuration, parsePayload, resultKey, resultRecordSchema, sha256Digest } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { EngineDatabase } from '../database/open-engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
 import type { ItemRecord } from '../state/run-records.ts';
 import type { RunStateMachine } from '../state/run-state-machine.ts';
 import { engineActor } from '../engine-actor.ts';

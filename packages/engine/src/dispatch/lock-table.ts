@@ -1,5 +1,5 @@
 import type { LockMode, LockSpec } from '@cairn/core';
-import type { EngineDatabase } from '../database/open-engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
 
 /** A lock as an item holds it. */
 export interface HeldLock {

@@ -1,7 +1,7 @@
 import type { AuditActor, JsonObject, RunSpecV1, RunState } from '@cairn/core';
 import { CairnError, canonicalJson, digestOfJson, isCairnError, isTerminalState, runTransitions, type ValidationIssue } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { EngineDatabase } from '../database/open-engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
 import { cronOf, dueSlots, type CatchUpPolicy, type SkippedSlots } from './schedule-slots.ts';
 import { storageFullReason } from '../database/storage-full.ts';
 

@@ -1,7 +1,7 @@
 import type { AuditActor, CipherEnvelope, CipherV1 } from '@cairn/core';
 import { CairnError, parsePayload, cipherEnvelopeSchema } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { EngineDatabase } from '../database/open-engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
 
 /** A secret as listed: its name and version, never its value. */
 export interface SecretRecord {

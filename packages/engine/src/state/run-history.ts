@@ -1,6 +1,6 @@
 import type { RunState } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
-import type { EngineDatabase } from '../database/open-engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
 import type { RunRecord } from './run-records.ts';
 
 /** A run in the history: its record, and how many of its items succeeded and how many of those reused a pure result. */

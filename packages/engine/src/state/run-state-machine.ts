@@ -1,7 +1,7 @@
 import type { AuditActor, Digest, ItemSpec, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
 import { assertRunSpec, assertTransition, CairnError, canonicalJson, isTerminalState, itemTransitions, parseRunSpec, runTransitions, type RunSpecContext } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { EngineDatabase } from '../database/open-engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
 import { newRunId } from './new-run-id.ts';
 import { cancelReasonData, decodeCancelRequest, encodeCancelRequest, type CancelRequest } from './cancel-request.ts';
 import type { ItemRecord, RunRecord } from './run-records.ts';

@@ -1,5 +1,5 @@
 import type { ItemState, RunState } from '@cairn/core';
-import type { EngineDatabase } from '../database/open-engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
 import type { ItemRecord, RunRecord } from './run-records.ts';
 
 // The stored key is scoped to its submitter (migration 10); a run shows the key as it was given.

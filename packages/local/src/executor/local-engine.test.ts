@@ -8,7 +8,7 @@ import type { DispatchManifest, PublicKeyRecord } from '@cairn/core';
 import { verifyBundle } from '@cairn/audit';
 import { createEngine } from '@cairn/engine';
 import { blobKey } from '@cairn/protocol';
-import { snapshotWorkspace } from '@cairn/worker';
+import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { afterEach, expect, test } from 'vitest';
 import { createLocalAuditAnchor } from '../anchor/local-audit-anchor.ts';
 import { createLocalSigner } from '../signer/local-signer.ts';

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@cairn/core';
-import { AuditLog, InboxIngester, openEngineDatabase, RunStateMachine } from '@cairn/engine';
+import { AuditLog, InboxIngester, openEngineDatabase, RunStateMachine } from '@cairn/engine/internals';
 import { describe, expect, test } from 'vitest';
 import { temporaryFolders } from '../testing/local.test-support.ts';
 import { LocalStorageProvider } from './local-storage-provider.ts';

@@ -1,8 +1,8 @@
 import { chmod, lstat, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gitOutput, runGit } from '@cairn/protocol/workspace';
 import { extractSnapshot } from '../snapshot/extract-snapshot.ts';
 import { readBlobs } from './read-blobs.ts';
-import { gitOutput, runGit } from './run-git.ts';
 
 /** Where and from what `AttemptWorkspace.prepare` builds an attempt's workspace. */
 export interface AttemptWorkspacePreparation {

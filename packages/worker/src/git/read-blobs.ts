@@ -1,4 +1,4 @@
-import { gitOutput, type GitLocation } from './run-git.ts';
+import { gitOutput, type GitLocation } from '@cairn/protocol/workspace';
 
 /** The contents of git objects by id, read in one `git cat-file --batch`. */
 export async function readBlobs(location: GitLocation, objects: readonly string[]): Promise<Map<string, Buffer>> {

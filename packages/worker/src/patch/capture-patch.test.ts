@@ -4,7 +4,7 @@ import { isCairnError } from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
 import { AttemptWorkspace } from '../git/attempt-workspace.ts';
 import { extractSnapshot } from '../snapshot/extract-snapshot.ts';
-import { snapshotWorkspace } from '../snapshot/snapshot-workspace.ts';
+import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { git, run, temporaryDirectory } from '../testing/worker.test-support.ts';
 import { capturePatch, type CapturePatchOptions } from './capture-patch.ts';
 

@@ -1,7 +1,7 @@
 import type { Dirent } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { isGitMetadataName } from '../snapshot/workspace-path.ts';
+import { isGitMetadataName } from '@cairn/protocol/workspace';
 
 /** Something in the workspace that no patch may carry, found before git looks at it. */
 export interface WorkspaceHazard {

@@ -1,9 +1,7 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
-import { readTar } from './read-tar.ts';
-import type { TarMember } from './tar-entry.ts';
-import { workspacePathProblem } from './workspace-path.ts';
+import { readTar, workspacePathProblem, type TarMember } from '@cairn/protocol/workspace';
 
 // Files written at once: enough to keep the disk busy, few enough not to run out of descriptors.
 const parallelWrites = 64;

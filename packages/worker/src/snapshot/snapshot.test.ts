@@ -4,10 +4,7 @@ import { isCairnError, sha256Digest } from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
 import { git, run, temporaryDirectory } from '../testing/worker.test-support.ts';
 import { extractSnapshot } from './extract-snapshot.ts';
-import { readTar } from './read-tar.ts';
-import { snapshotWorkspace } from './snapshot-workspace.ts';
-import { writeTar } from './write-tar.ts';
-import type { TarEntry } from './tar-entry.ts';
+import { readTar, snapshotWorkspace, writeTar, type TarEntry } from '@cairn/protocol/workspace';
 
 const text = (value: string) => new TextEncoder().encode(value);
 

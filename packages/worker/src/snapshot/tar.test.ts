@@ -2,9 +2,7 @@ import { mkdirSync, symlinkSync, writeFileSync, chmodSync, linkSync, readFileSyn
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { run, temporaryDirectory } from '../testing/worker.test-support.ts';
-import { readTar } from './read-tar.ts';
-import type { TarEntry } from './tar-entry.ts';
-import { writeTar } from './write-tar.ts';
+import { readTar, writeTar, type TarEntry } from '@cairn/protocol/workspace';
 
 const text = (value: string) => new TextEncoder().encode(value);
 const longSegment = 'directory-with-a-rather-long-name-'.repeat(3);

@@ -6,7 +6,7 @@ import { createInMemorySigner, createInMemoryStorageProvider, type InMemoryStora
 import { blobKey, canonicalJsonBytes, digestOfJson, isCairnError, liveLogSegmentBytes, liveLogSegmentKey, liveLogStateKey, liveLogStateSchema, manifestKey, resultKey, resultRecordSchema, sha256Digest } from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
 import { createCommandRuntime } from '../runtime/command-runtime.ts';
-import { snapshotWorkspace } from '../snapshot/snapshot-workspace.ts';
+import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { git, isAlive, temporaryDirectory } from '../testing/worker.test-support.ts';
 import { createWorker, type WorkerSettings } from './worker.ts';
 

@@ -1,0 +1,37 @@
+import type { AuditEntry } from '@cairn/core';
+import type { MerkleLog } from '@cairn/audit';
+import type { AuditEntryDraft } from './audit-log.ts';
+import type { AuditQuery } from './audit-query.ts';
+
+/**
+ * The audit log as an engine shows it (`engine.audit`): reads, and appends for what a host audits
+ * itself (an access denied, a token created). `AuditLog` (from `@cairn/engine/internals`) is the
+ * implementation; this face names no database type, so a consumer's type check needs none.
+ */
+export interface EngineAuditLog {
+  /** The RFC 6962 tree over every entry, to read: its root, leaves and proofs (entries go in through `append`). */
+  readonly merkle: Pick<MerkleLog, 'size' | 'rootHash' | 'leafHash' | 'inclusionProof' | 'consistencyProof'>;
+  /** Entries in the log. */
+  readonly size: number;
+  /**
+   * Appends one entry, numbering it (`seq`, and `runSeq` within its run) and hashing it into the
+   * Merkle tree, in the engine's transaction when called inside one. Throws CAIRN_PAYLOAD_INVALID
+   * for an entry that is not a valid audit entry (nothing is written).
+   */
+  append(draft: AuditEntryDraft): AuditEntry;
+  /** Entries from `seq` on, in order, `pageSize` at a time. */
+  entries(fromSeq?: number, pageSize?: number): Generator<AuditEntry>;
+  /**
+   * The entries `query` keeps (a seq range, a run, an action, an actor, a time range), in order, a
+   * page at a time, up to the log's size now. Throws CAIRN_PAYLOAD_INVALID at once for a bad field.
+   */
+  query(query?: AuditQuery): Generator<AuditEntry>;
+  /** At most `limit` entries from `seq` on, in order. */
+  page(fromSeq: number, limit: number): AuditEntry[];
+  /** A run's entries after global position `afterSeq`, in order, at most `limit`. */
+  runEntriesAfter(runId: string, afterSeq: number, limit: number): AuditEntry[];
+  /** Resolves after the next append has committed (or when `signal` aborts). */
+  nextAppend(signal?: AbortSignal): Promise<void>;
+  /** A run's entries in runSeq order. */
+  runEntries(runId: string): AuditEntry[];
+}

@@ -1,0 +1,32 @@
+// What the engine is made of, for a program that composes its own loop and for the reference
+// server's tools: no stability promise beyond the package's version. These declarations name
+// better-sqlite3's types: type-checking against them needs `@types/better-sqlite3`.
+export { AuditLog } from './audit/audit-log.ts';
+export type { AuditLogSettings } from './audit/audit-log.ts';
+export { SqliteMerkleNodeStore } from './audit/sqlite-merkle-node-store.ts';
+export { Checkpointer } from './audit/checkpointer.ts';
+export type { CheckpointerSettings, StoredCheckpoint } from './audit/checkpointer.ts';
+export { AuditQueryReader } from './audit/audit-query.ts';
+export { migrations } from './database/migrations.ts';
+export type { Migration } from './database/migrations.ts';
+export { openEngineDatabase } from './database/open-engine-database.ts';
+export { RunStateMachine } from './state/run-state-machine.ts';
+export type { ItemOutcome, RunStateMachineSettings } from './state/run-state-machine.ts';
+export { StateCountsReader } from './state/state-counts.ts';
+export { RunHistory } from './state/run-history.ts';
+export { SecretStore } from './secrets/secret-store.ts';
+export { PureResults } from './dispatch/pure-results.ts';
+export type { PureResult } from './dispatch/pure-results.ts';
+export { AttemptStore } from './dispatch/attempt-store.ts';
+export type { AttemptRecord } from './dispatch/attempt-store.ts';
+export { Dispatcher } from './dispatch/dispatcher.ts';
+export type { DispatcherSettings } from './dispatch/dispatcher.ts';
+export { declaredLocks, LockTable } from './dispatch/lock-table.ts';
+export type { HeldLock } from './dispatch/lock-table.ts';
+export { retryDelay } from './dispatch/retry-delay.ts';
+export { InboxIngester, inboxActor } from './inbox/inbox-ingester.ts';
+export type { InboxIngesterSettings, InboxPoll } from './inbox/inbox-ingester.ts';
+export { ScheduleBook } from './schedules/schedule-book.ts';
+export type { ScheduleBookSettings } from './schedules/schedule-book.ts';
+export { dueSlots } from './schedules/schedule-slots.ts';
+export type { DueSlots } from './schedules/schedule-slots.ts';
