@@ -46,6 +46,7 @@ export { cipherEnvelopeSchema } from './schemas/cipher-envelope-schema.ts';
 export { base64Schema, hashHexSchema, isTimestamp, timestampSchema } from './schemas/common-schemas.ts';
 export { dispatchManifestSchema } from './schemas/dispatch-manifest-schema.ts';
 export { evidenceBundleSchema } from './schemas/evidence-bundle-schema.ts';
+export { attemptFailureSchema, attemptFailureSummarySchema } from './schemas/attempt-failure-schema.ts';
 export { cairnEventSchema } from './schemas/event-schema.ts';
 export { executionHandleSchema, executionStatusSchema, taskEnvelopeSchema } from './schemas/execution-schemas.ts';
 export { parsePayload } from './schemas/parse-payload.ts';

@@ -14,7 +14,8 @@ import { capturePatch } from '../patch/capture-patch.ts';
 import { BlobStore } from './blob-store.ts';
 import { inputsFolderName } from './deliver-inputs.ts';
 import { prepareAttempt } from './prepare-attempt.ts';
-import { namedSecrets, redactText, runtimeEnvironment } from './runtime-environment.ts';
+import { attemptFailureOf } from './attempt-failure-of.ts';
+import { namedSecrets, runtimeEnvironment } from './runtime-environment.ts';
 import { whileStorageFull } from './while-storage-full.ts';
 
 const seam = (name: string) =>
@@ -135,6 +136,7 @@ export class Worker {
       stderr: await this.#blobs.store(logs.stderr.finish(), 'text/plain'),
       ...(state.output ? { output: state.output } : {}),
     };
+    const failure = attemptFailureOf({ ...state, ...(manifest ? { timeoutMs: manifest.limits.timeoutMs } : {}), stderrTail: logs.stderr.tail() }, secrets);
     const record: ResultRecord = {
       version: 'cairn.result/v1',
       ...identity,
@@ -145,7 +147,7 @@ export class Worker {
       finishedAt: new Date().toISOString(),
       artifacts,
       ...(state.patch ? { patchStats: { filesChanged: state.patch.filesChanged, bytes: state.patch.bytes } } : {}),
-      ...(state.failure ? { failure: { code: state.failure.code, message: redactText(state.failure.message, secrets) } } : {}),
+      ...(failure ? { failure } : {}),
     };
     const recordBytes = canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record'));
     // The attempt is done: a full disk delays its record, never turns it into a failure.
