@@ -1,4 +1,4 @@
-import type { AuditAction, AuditEntry, CairnEvent, Digest, ItemState, RunSpecV1, RunState } from '@cairn/core';
+import type { AttemptFailure, AuditAction, AuditEntry, CairnEvent, Digest, ItemState, RunSpecV1, RunState } from '@cairn/core';
 import { CairnError, errorCodes, isCairnError, parseSettings, type CairnErrorCode } from '@cairn/protocol';
 import { z } from 'zod';
 
@@ -34,6 +34,12 @@ export interface RunView {
 export interface ItemView {
   readonly itemId: string;
   readonly state: ItemState;
+  /**
+   * Why its latest attempt failed (code, message, exit code, signal, refusal rule, the end of its
+   * stderr, redacted), or why it could not be dispatched; null while nothing failed and once it
+   * succeeded. Absent from servers older than this field.
+   */
+  readonly failure?: AttemptFailure | null;
   readonly [field: string]: unknown;
 }
 

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { AuditLog } from './audit/audit-log.ts';
 import { openEngineDatabase, type EngineDatabase } from './database/open-engine-database.ts';
 import { Checkpointer } from './audit/checkpointer.ts';
+import { AttemptStore, type AttemptRecord } from './dispatch/attempt-store.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import { RunHistory, type RunListOptions, type RunPage } from './state/run-history.ts';
@@ -92,6 +93,7 @@ export class Engine {
   readonly #checkpointer: Checkpointer;
   readonly #secrets: SecretStore | undefined;
   readonly #counts: StateCountsReader;
+  readonly #attempts: AttemptStore;
   readonly #history: RunHistory;
   readonly #schedules: ScheduleBook;
   readonly #inbox: InboxIngester;
@@ -128,6 +130,7 @@ export class Engine {
     });
     this.#secrets = settings.cipher ? new SecretStore({ database: this.#database, audit: this.audit, cipher: settings.cipher, now }) : undefined;
     this.#counts = new StateCountsReader(this.#database);
+    this.#attempts = new AttemptStore(this.#database);
     this.#history = new RunHistory(this.#database);
     this.#schedules = new ScheduleBook({
       database: this.#database,
@@ -322,6 +325,15 @@ export class Engine {
 
   items(runId: string): ItemRecord[] {
     return this.#machine.items(runId);
+  }
+
+  /**
+   * The item's attempts, first to last, each with how it ended and, when it did not succeed, its
+   * `failure` (code, message, exit code, signal, refusal rule, the end of its stderr). Empty for an
+   * item that never ran (its own `failure` then says why, when it failed).
+   */
+  attempts(runId: string, itemId: string): AttemptRecord[] {
+    return this.#attempts.ofItem(runId, itemId);
   }
 
   /** What a succeeded item produced (kind → digest: patch, stdout, stderr, output), if it did. */

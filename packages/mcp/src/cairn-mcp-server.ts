@@ -30,18 +30,22 @@ export function buildMcpServer(client: CairnClient, options: { readonly version?
   );
   server.registerTool(
     'get_run_status',
-    { description: "A run's state and its items' states.", inputSchema: { runId: z.string().min(1).max(200) } },
+    { description: "A run's state and its items' states; a failed item says why (failure: code, message, exitCode, signal, rule, stderrTail).", inputSchema: { runId: z.string().min(1).max(200) } },
     guarded(async ({ runId }: { runId: string }) => {
       const [run, items] = await Promise.all([client.run(runId), client.items(runId)]);
-      return { runId: run.runId, name: run.name, state: run.state, items: items.map((item) => ({ itemId: item.itemId, state: item.state })) };
+      return { runId: run.runId, name: run.name, state: run.state, items: items.map((item) => ({ itemId: item.itemId, state: item.state, ...(item.failure ? { failure: item.failure } : {}) })) };
     }),
   );
   server.registerTool(
     'wait_for_run',
-    { description: 'Wait until a run has ended (at most timeoutSeconds, 600 by default), then return its state.', inputSchema: { runId: z.string().min(1).max(200), timeoutSeconds: z.number().int().min(1).max(3_600).optional() } },
+    { description: 'Wait until a run has ended (at most timeoutSeconds, 600 by default), then return its state, and why each failed item failed.', inputSchema: { runId: z.string().min(1).max(200), timeoutSeconds: z.number().int().min(1).max(3_600).optional() } },
     guarded(async ({ runId, timeoutSeconds }: { runId: string; timeoutSeconds?: number | undefined }) => {
       const run = await client.waitForRun(runId, { signal: AbortSignal.timeout((timeoutSeconds ?? 600) * 1000) });
-      return { runId: run.runId, state: run.state, itemsFinished: run.itemsFinished, itemsFailed: run.itemsFailed };
+      const ended = { runId: run.runId, state: run.state, itemsFinished: run.itemsFinished, itemsFailed: run.itemsFailed };
+      if (run.itemsFailed === 0) return ended;
+      // What the agent needs next is why: each failed item with its failure, in one answer.
+      const failedItems = (await client.items(runId)).filter((item) => item.state === 'failed').map((item) => ({ itemId: item.itemId, failure: item.failure ?? null }));
+      return { ...ended, failedItems };
     }),
   );
   server.registerTool(

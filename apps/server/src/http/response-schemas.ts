@@ -43,7 +43,25 @@ export const runViewSchema = record<RunRecord>({
   itemsFailed: z.int(),
 });
 
-export const itemViewSchema = record<ItemRecord>({ runId: z.string(), itemId: z.string(), state: z.string(), approvalRequired: z.boolean() });
+/** Why an attempt (or an item) did not succeed; redacted. */
+export const attemptFailureViewSchema = z
+  .strictObject({
+    code: z.string(),
+    message: z.string(),
+    exitCode: z.int().nullable(),
+    signal: z.string().nullable(),
+    rule: z.string().optional(),
+    stderrTail: z.string(),
+  })
+  .meta({ description: "Why it did not succeed: a catalogue code, what happened and what to do, the runtime's exit code or signal, the safety rule that refused its change (when one did), and the last 2 KiB of its stderr, redacted" });
+
+export const itemViewSchema = record<ItemRecord>({
+  runId: z.string(),
+  itemId: z.string(),
+  state: z.string(),
+  approvalRequired: z.boolean(),
+  failure: attemptFailureViewSchema.nullable().meta({ description: "Why the item's latest attempt failed, or why it could not be dispatched; null while nothing failed and once it succeeded" }),
+});
 
 export const scheduleViewSchema = record<ScheduleRecord>({ scheduleId: z.string(), cron: z.string(), timeZone: z.string(), nextSlot: z.string().nullable() });
 

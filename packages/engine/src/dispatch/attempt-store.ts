@@ -1,4 +1,4 @@
-import type { AttemptState, ExecutionHandle } from '@cairn/core';
+import type { AttemptFailure, AttemptState, ExecutionHandle } from '@cairn/core';
 import type { EngineDatabase } from '../database/open-engine-database.ts';
 
 /** An attempt as the engine stores it. */
@@ -23,14 +23,26 @@ export interface AttemptRecord {
   readonly stopSent: boolean;
   /** A pure item's input digest: its success is recorded for reuse under it. */
   readonly inputDigest: string | null;
+  /** The runtime's exit code, once the attempt ended (null when it never exited by itself). */
+  readonly exitCode: number | null;
+  /** When the attempt ended (ISO 8601), null while it is live. */
+  readonly finishedAt: string | null;
+  /** Why it did not succeed, once it ended without success; null while live and when it succeeded. */
+  readonly failure: AttemptFailure | null;
 }
 
-type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent'> & { handle: string | null; stopSent: number };
+type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent' | 'failure'> & { handle: string | null; stopSent: number; failure: string | null };
 
 const columns = `run_id AS runId, item_id AS itemId, attempt, fencing_token AS fencingToken, execution_id AS executionId, executor, state,
-  manifest_digest AS manifestDigest, handle, dispatched_at AS dispatchedAt, deadline, stop_reason AS stopReason, stop_sent AS stopSent, input_digest AS inputDigest`;
+  manifest_digest AS manifestDigest, handle, dispatched_at AS dispatchedAt, deadline, stop_reason AS stopReason, stop_sent AS stopSent, input_digest AS inputDigest,
+  exit_code AS exitCode, finished_at AS finishedAt, failure`;
 
-const toAttempt = (row: AttemptRow): AttemptRecord => ({ ...row, handle: row.handle === null ? null : (JSON.parse(row.handle) as ExecutionHandle), stopSent: row.stopSent === 1 });
+const toAttempt = (row: AttemptRow): AttemptRecord => ({
+  ...row,
+  handle: row.handle === null ? null : (JSON.parse(row.handle) as ExecutionHandle),
+  stopSent: row.stopSent === 1,
+  failure: row.failure === null ? null : (JSON.parse(row.failure) as AttemptFailure),
+});
 
 /** Attempts and their executor handles. Live attempts are found by a partial index. */
 export class AttemptStore {
@@ -44,7 +56,8 @@ export class AttemptStore {
          VALUES (@runId, @itemId, @attempt, @fencingToken, @executionId, @executor, 'dispatching', @manifestDigest, @dispatchedAt, @deadline, @queue, @inputDigest)`,
       ),
       started: prepare(`UPDATE attempts SET state = 'running', handle = ? WHERE execution_id = ?`),
-      finished: prepare('UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ? WHERE execution_id = ?'),
+      finished: prepare('UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ?, failure = ? WHERE execution_id = ?'),
+      ofItem: prepare<[string, string], AttemptRow>(`SELECT ${columns} FROM attempts WHERE run_id = ? AND item_id = ? ORDER BY attempt`),
       live: prepare<[], AttemptRow>(`SELECT ${columns} FROM attempts WHERE state IN ('dispatching', 'running') ORDER BY dispatched_at`),
       requestStop: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, ?) WHERE execution_id = ?`),
       requestStopForItem: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, 'cancel') WHERE run_id = ? AND item_id = ? AND state IN ('dispatching', 'running')`),
@@ -79,8 +92,13 @@ export class AttemptStore {
     this.#statements.started.run(JSON.stringify(handle), executionId);
   }
 
-  finished(executionId: string, state: AttemptState, exitCode: number | null, artifacts: Record<string, string> | null, finishedAt: string): void {
-    this.#statements.finished.run(state, exitCode, artifacts === null ? null : JSON.stringify(artifacts), finishedAt, executionId);
+  finished(executionId: string, state: AttemptState, exitCode: number | null, artifacts: Record<string, string> | null, finishedAt: string, failure: AttemptFailure | null): void {
+    this.#statements.finished.run(state, exitCode, artifacts === null ? null : JSON.stringify(artifacts), finishedAt, failure === null ? null : JSON.stringify(failure), executionId);
+  }
+
+  /** The item's attempts, first to last (the primary key's order: one index range). */
+  ofItem(runId: string, itemId: string): AttemptRecord[] {
+    return this.#statements.ofItem.all(runId, itemId).map(toAttempt);
   }
 
   live(): AttemptRecord[] {
