@@ -120,6 +120,16 @@ export const errorCatalogue = {
     summary: 'The executor no longer knows an attempt\'s task (its host, or the process that ran it, is gone); it ended without a result.',
     action: "Check the executor's host; the engine re-runs lost attempts (the item's `onLost`) up to a bound.",
   },
+  CAIRN_APPROVAL_REJECTED: {
+    status: 409,
+    summary: 'An item awaiting approval was rejected; it failed without running, and what depends on it was skipped.',
+    action: 'Read the reason in the failure; change the run and submit it again if the work is still wanted.',
+  },
+  CAIRN_APPROVAL_TIMED_OUT: {
+    status: 408,
+    summary: "No one approved an item awaiting approval within the engine's approval timeout; it failed without running.",
+    action: "Submit the run again and approve the item in time (`cairn approve <runId> <itemId>`), or raise the server's approval timeout.",
+  },
   CAIRN_SECRET_UNAVAILABLE: {
     status: 422,
     summary: 'A secret an item names could not be handed to its task: it was removed, it does not decrypt, or no secret store is configured.',
