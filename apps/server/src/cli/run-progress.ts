@@ -1,4 +1,4 @@
-import type { AttemptFailure, CairnEvent, ItemState } from '@cairn/core';
+import type { AttemptFailure, AttemptFailureSummary, CairnEvent, ItemState } from '@cairn/core';
 
 /** The order states are counted in: the way an item moves, the ends last. */
 const stateOrder: readonly ItemState[] = ['blocked', 'awaiting-approval', 'ready', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'];
@@ -44,14 +44,16 @@ export class RunProgress {
 
   /** Takes an event of the run; only item state changes move the progress. */
   onEvent(event: CairnEvent): void {
-    if (event.type === 'item.state') this.update(event.itemId, event.state);
+    if (event.type === 'item.state') this.update(event.itemId, event.state, event.failure);
   }
 
-  update(itemId: string, state: ItemState): void {
+  /** An item moved; a failed one's plain line ends with its failure's code and rule (the message comes with the item). */
+  update(itemId: string, state: ItemState, failure?: AttemptFailureSummary): void {
     if (this.#states.get(itemId) === state) return;
     this.#states.set(itemId, state);
+    const why = failure === undefined ? '' : `  ${failure.code}${failure.rule === undefined ? '' : ` (rule ${failure.rule})`}`;
     if (this.#output.isTTY) this.#redraw();
-    else this.#output.write(`  ${itemId.padEnd(16)} ${state.padEnd(17)} ${this.#finishedCount()}/${this.#states.size}\n`);
+    else this.#output.write(`  ${itemId.padEnd(16)} ${state.padEnd(17)} ${this.#finishedCount()}/${this.#states.size}${why}\n`);
   }
 
   /** A line of its own (an approval given, a warning), printed above the live line. */
