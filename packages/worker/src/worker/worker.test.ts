@@ -365,6 +365,18 @@ describe('Worker.run', () => {
     expect(succeeded.record.failure).toBeUndefined();
   });
 
+  test('a task without a secret its manifest names fails with CAIRN_SECRET_UNAVAILABLE naming it, and nothing runs', async () => {
+    const { dispatch, storage, key, workRoot } = await setUp();
+    const { record, task } = await dispatch({ secrets: { API_TOKEN: 'tok-1' }, argv: ['/bin/sh', '-c', 'echo ran > ran.txt'] });
+    expect(record.outcome).toBe('succeeded');
+    // The same manifest handed over without the secret (one removed since the dispatch): a new execution.
+    await storage.delete(resultKey(task.executionId));
+    const worker = createWorker({ storage, trustedKeys: [key], runtimes: { command: createCommandRuntime() }, workRoot });
+    const without = await worker.run({ executionId: task.executionId, manifestDigest: task.manifestDigest });
+    expect(without).toMatchObject({ outcome: 'failed', exitCode: null, failure: { code: 'CAIRN_SECRET_UNAVAILABLE', message: expect.stringContaining('API_TOKEN'), exitCode: null, signal: null, stderrTail: '' } });
+    expect(without.artifacts.patch).toBeUndefined();
+  });
+
   test('an unsafe change fails the attempt with the reason and stores no patch', async () => {
     const { dispatch } = await setUp();
     const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'ln -s /etc/passwd passwd'] });

@@ -122,7 +122,7 @@ export class Worker {
       state.failure = (opened as { failure: CairnError }).failure;
     } else if (named.missing.length > 0) {
       const plural = named.missing.length > 1;
-      state.failure = new CairnError('CAIRN_PAYLOAD_INVALID', `The task does not carry the secret${plural ? 's' : ''} ${named.missing.join(', ')} that the manifest names; nothing was run. Set ${plural ? 'them' : 'it'} on the engine.`, {
+      state.failure = new CairnError('CAIRN_SECRET_UNAVAILABLE', `The task does not carry the secret${plural ? 's' : ''} ${named.missing.join(', ')} that the manifest names; nothing was run. Set ${plural ? 'them' : 'it'} on the engine.`, {
         path: 'secrets',
       });
     } else if (signal?.aborted) {
