@@ -206,7 +206,7 @@ describe('Dispatcher', () => {
   });
 
   test('failed attempts are retried with backoff until they succeed or run out', async () => {
-    const { machine, audit, drive } = await setUp();
+    const { database, machine, audit, drive } = await setUp();
     const retry = { maxAttempts: 3, backoff: { initial: '10ms', jitter: false } };
     const { runId } = machine.submit(
       {
@@ -221,6 +221,9 @@ describe('Dispatcher', () => {
     );
     await drive(runId);
     expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({ flaky: 'succeeded', hopeless: 'failed' });
+    // An item that succeeds on a retry no longer shows a failure; its failed attempts keep theirs.
+    expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.failure?.code ?? null]))).toEqual({ flaky: null, hopeless: 'CAIRN_EXIT_NONZERO' });
+    expect(new AttemptStore(database).ofItem(runId, 'flaky').map((attempt) => attempt.failure?.code ?? null)).toEqual(['CAIRN_EXIT_NONZERO', 'CAIRN_EXIT_NONZERO', null]);
     const retries = audit.runEntries(runId).filter((entry) => entry.action === 'item.ready' && entry.data['retryAt'] !== undefined);
     expect(retries.map((entry) => [entry.entity.id.split('/')[1], entry.data['attempt']])).toEqual(
       expect.arrayContaining([

@@ -397,6 +397,8 @@ export class Dispatcher {
       this.#settings.database.transaction(() => {
         this.#settings.machine.startItem(runId, itemId);
         this.#runs.setArtifacts(runId, itemId, earlier.artifacts);
+        // A retry that reuses a result succeeds: the failure of the attempt before it is over.
+        this.#runs.setFailure(runId, itemId, null);
         this.#settings.audit.append({
           actor: engineActor,
           action: 'item.reused',
@@ -515,7 +517,8 @@ export class Dispatcher {
       const cause = lost ? `the executor no longer knows the task (its host, or the process that ran it, is gone)${status.reason ? `: ${status.reason}` : ''}` : undefined;
       const failure = outcome === 'succeeded' ? null : attemptFailureOf(attempt, status, read, outcome, exitCode, cause);
       this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, new Date(this.#now()).toISOString(), failure);
-      this.#runs.setFailure(attempt.runId, attempt.itemId, failure);
+      // A first attempt that succeeds has no earlier failure to clear: no write on the common path.
+      if (failure !== null || attempt.attempt > 1) this.#runs.setFailure(attempt.runId, attempt.itemId, failure);
       this.#pushExpected.delete(attempt.executionId);
       this.#locks.releaseAll(attempt.runId, attempt.itemId);
       this.#auditAttempt(lost ? 'attempt.lost' : 'attempt.completed', attempt, outcome === 'succeeded' ? 'success' : 'failure', {
