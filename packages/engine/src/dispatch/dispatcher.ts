@@ -665,8 +665,8 @@ function attemptFailureOf(attempt: AttemptRecord, status: ExecutionStatus, read:
   }
   if (outcome === 'cancelled') return { code: 'CAIRN_ATTEMPT_CANCELLED', message: 'The attempt was stopped because its run or item was cancelled.', ...observed };
   if (exitCode !== null && exitCode !== 0) return { code: 'CAIRN_EXIT_NONZERO', message: `The runtime exited with code ${exitCode}.`, ...observed };
-  const why = status.reason ? `: ${status.reason}` : '';
-  return { code: 'CAIRN_RUNTIME_FAILED', message: `The task failed without ${read === undefined ? 'a result record' : 'saying why'}${why}. Read the executor's log for the attempt.`, ...observed };
+  const what = status.reason ? `The task failed: ${status.reason}` : `The task failed without ${read === undefined ? 'a result record' : 'saying why'}`;
+  return { code: 'CAIRN_RUNTIME_FAILED', message: `${what}. Read the executor's log for the attempt.`, ...observed };
 }
 
 /** An item's stored dispatch facts (see `RunStore.itemSpec`). */
