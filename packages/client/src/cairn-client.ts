@@ -27,6 +27,8 @@ export interface RunView {
   readonly itemsTotal: number;
   readonly itemsFinished: number;
   readonly itemsFailed: number;
+  /** From `run(runId)` when items failed: each failed item with why it failed. */
+  readonly failedItems?: readonly { readonly itemId: string; readonly failure: AttemptFailure | null }[];
   readonly [field: string]: unknown;
 }
 

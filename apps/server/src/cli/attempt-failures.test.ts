@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createCairnClient, type CairnClient, type ItemView } from '@cairn/client';
+import { createCairnClient, type CairnClient, type ItemView, type RunView } from '@cairn/client';
 import { buildMcpServer } from '@cairn/mcp';
 import { blobKey } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/worker';
@@ -33,7 +33,7 @@ function cairn(args: string[], env: Record<string, string>): Promise<{ status: n
 }
 
 /** Submits a spec through the client, waits for the run, and reads it back on every surface. */
-async function failedRun(setup: { base: string; operatorToken: string }, spec: object): Promise<{ runId: string; status: string; items: ItemView[]; mcp: { status: string; waited: string } }> {
+async function failedRun(setup: { base: string; operatorToken: string }, spec: object): Promise<{ runId: string; status: string; items: ItemView[]; run: RunView; mcp: { status: string; waited: string } }> {
   const client = createCairnClient({ baseUrl: setup.base, token: setup.operatorToken });
   const { runId } = await client.submit(spec as Parameters<CairnClient['submit']>[0]);
   const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(60_000) });
@@ -44,7 +44,7 @@ async function failedRun(setup: { base: string; operatorToken: string }, spec: o
 async function surfaces(setup: { base: string; operatorToken: string }, client: CairnClient, runId: string) {
   const status = await cairn(['status', runId, '--server', setup.base], { CAIRN_TOKEN: setup.operatorToken });
   expect(status.status, status.stderr).toBe(0);
-  const items = await client.items(runId);
+  const [items, run] = await Promise.all([client.items(runId), client.run(runId)]);
   const server = buildMcpServer(client);
   const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
   await server.connect(serverTransport);
@@ -52,7 +52,7 @@ async function surfaces(setup: { base: string; operatorToken: string }, client: 
   await mcp.connect(clientTransport);
   try {
     const textOf = async (name: string, args: Record<string, unknown>) => ((await mcp.callTool({ name, arguments: args })).content as { text: string }[])[0]!.text;
-    return { status: status.stdout, items, mcp: { status: await textOf('get_run_status', { runId }), waited: await textOf('wait_for_run', { runId, timeoutSeconds: 10 }) } };
+    return { status: status.stdout, items, run, mcp: { status: await textOf('get_run_status', { runId }), waited: await textOf('wait_for_run', { runId, timeoutSeconds: 10 }) } };
   } finally {
     await mcp.close();
   }
@@ -62,7 +62,7 @@ const item = (items: readonly ItemView[], itemId: string) => items.find((candida
 
 test('a non-zero exit: the code, the exit code and the end of stderr', { timeout: 90_000 }, async () => {
   const setup = await start();
-  const { status, items, mcp } = await failedRun(setup, {
+  const { status, items, run, mcp } = await failedRun(setup, {
     version: 1,
     name: 'exits',
     items: [{ id: 'build', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo compiling >&2; echo "src/main.c:3: error: expected ;" >&2; exit 3'] } }],
@@ -70,6 +70,7 @@ test('a non-zero exit: the code, the exit code and the end of stderr', { timeout
   expect(status).toMatch(/build failed: CAIRN_EXIT_NONZERO .*exited with code 3.*\(exit 3\)/);
   expect(status).toContain('src/main.c:3: error: expected ;');
   expect(item(items, 'build')).toMatchObject({ state: 'failed', failure: { code: 'CAIRN_EXIT_NONZERO', exitCode: 3, signal: null, stderrTail: 'compiling\nsrc/main.c:3: error: expected ;\n' } });
+  expect(run.failedItems).toEqual([{ itemId: 'build', failure: item(items, 'build').failure }]);
   expect(JSON.parse(mcp.status)).toMatchObject({ state: 'failed', items: [{ itemId: 'build', state: 'failed', failure: { code: 'CAIRN_EXIT_NONZERO', exitCode: 3, stderrTail: expect.stringContaining('expected ;') } }] });
   expect(JSON.parse(mcp.waited)).toMatchObject({ state: 'failed', failedItems: [{ itemId: 'build', failure: { code: 'CAIRN_EXIT_NONZERO', exitCode: 3 } }] });
 });

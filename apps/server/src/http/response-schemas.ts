@@ -30,19 +30,6 @@ function record<Record>(shape: z.core.$ZodLooseShape): z.ZodType<Record> {
   return z.looseObject(shape) as unknown as z.ZodType<Record>;
 }
 
-export const runViewSchema = record<RunRecord>({
-  runId: z.string(),
-  name: z.string(),
-  state: z.string(),
-  specDigest: z.string(),
-  idempotencyKey: z.string().nullable(),
-  submittedAt: z.string(),
-  finishedAt: z.string().nullable(),
-  itemsTotal: z.int(),
-  itemsFinished: z.int(),
-  itemsFailed: z.int(),
-});
-
 /** Why an attempt (or an item) did not succeed; redacted. */
 export const attemptFailureViewSchema = z
   .strictObject({
@@ -54,6 +41,23 @@ export const attemptFailureViewSchema = z
     stderrTail: z.string(),
   })
   .meta({ description: "Why it did not succeed: a catalogue code, what happened and what to do, the runtime's exit code or signal, the safety rule that refused its change (when one did), and the last 2 KiB of its stderr, redacted" });
+
+export const runViewSchema = record<RunRecord>({
+  runId: z.string(),
+  name: z.string(),
+  state: z.string(),
+  specDigest: z.string(),
+  idempotencyKey: z.string().nullable(),
+  submittedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  itemsTotal: z.int(),
+  itemsFinished: z.int(),
+  itemsFailed: z.int(),
+  failedItems: z
+    .array(z.strictObject({ itemId: z.string(), failure: attemptFailureViewSchema.nullable() }))
+    .optional()
+    .meta({ description: 'GET /v1/runs/{runId} only, when items failed: each failed item with why it failed' }),
+});
 
 export const itemViewSchema = record<ItemRecord>({
   runId: z.string(),
