@@ -287,7 +287,7 @@ describe('Worker.run', () => {
   test('a secret the manifest names but the task lacks: failed, nothing runs', async () => {
     const { dispatch, traces } = await setUp();
     const { record } = await dispatch({ manifest: { secretNames: ['DEPLOY_KEY'] }, argv: ['/bin/sh', '-c', 'touch "$TRACES/ran"'] });
-    expect(record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID' } });
+    expect(record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_SECRET_UNAVAILABLE' } });
     expect(record.failure!.message).toContain('secret DEPLOY_KEY');
     expect(existsSync(join(traces, 'ran'))).toBe(false);
   });
