@@ -1,4 +1,4 @@
-import type { AuditAction, AuditEntry, CairnEvent, Digest, ItemState, RunSpecV1, RunState } from '@cairn/core';
+import type { AttemptFailure, AuditAction, AuditEntry, CairnEvent, Digest, ItemState, RunSpecV1, RunState } from '@cairn/core';
 import { assertRunSpec, CairnError, errorCodes, isCairnError, loadRunSpec, parseSettings, type CairnErrorCode } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
@@ -30,6 +30,8 @@ export interface RunView {
   readonly itemsTotal: number;
   readonly itemsFinished: number;
   readonly itemsFailed: number;
+  /** From `run(runId)` when items failed: each failed item with why it failed. */
+  readonly failedItems?: readonly { readonly itemId: string; readonly failure: AttemptFailure | null }[];
   readonly [field: string]: unknown;
 }
 
@@ -37,6 +39,12 @@ export interface RunView {
 export interface ItemView {
   readonly itemId: string;
   readonly state: ItemState;
+  /**
+   * Why its latest attempt failed (code, message, exit code, signal, refusal rule, the end of its
+   * stderr, redacted), or why it could not be dispatched; null while nothing failed and once it
+   * succeeded. Absent from servers older than this field.
+   */
+  readonly failure?: AttemptFailure | null;
   readonly [field: string]: unknown;
 }
 

@@ -63,6 +63,17 @@ describe('approvals', () => {
     const rejected = engine.audit.runEntries(runId).find((entry) => entry.action === 'item.rejected')!;
     expect([rejected.actor.id, rejected.data['reason']]).toEqual(['bo', 'the diff touches billing']);
     expect(() => engine.approve(runId, 'review', bo)).toThrow(/is failed, not awaiting approval/);
+    // The item says why it failed, though no attempt of it ran.
+    expect(engine.items(runId).find((item) => item.itemId === 'review')!.failure).toEqual({
+      code: 'CAIRN_APPROVAL_REJECTED',
+      message: 'bo rejected the item\'s approval: the diff touches billing. It did not run.',
+      exitCode: null,
+      signal: null,
+      stderrTail: '',
+    });
+    expect(engine.audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!.data['failure']).toEqual({ code: 'CAIRN_APPROVAL_REJECTED' });
+    expect(engine.items(runId).find((item) => item.itemId === 'ship')!.failure).toBeNull();
+    expect(engine.attempts(runId, 'review')).toEqual([]);
   });
 
   test('an approval that does not come in time fails the item', async () => {
@@ -74,6 +85,8 @@ describe('approvals', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(50);
     const failed = engine.audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!;
     expect(failed.data['reason']).toBe('no approval within 60 ms');
+    expect(failed.data['failure']).toEqual({ code: 'CAIRN_APPROVAL_TIMED_OUT' });
+    expect(engine.items(runId).find((item) => item.itemId === 'review')!.failure).toMatchObject({ code: 'CAIRN_APPROVAL_TIMED_OUT', message: expect.stringContaining('60 ms') });
     expect(engine.audit.runEntries(runId).find((entry) => entry.action === 'item.approval-requested')!.data['deadline']).toMatch(/^\d{4}-/);
   });
 });

@@ -346,7 +346,11 @@ export class Engine {
     return this.#machine.artifacts(runId, itemId);
   }
 
-  /** The item's attempts, first to last (empty before its first dispatch or for an unknown item). */
+  /**
+   * The item's attempts, first to last, each with how it ended and, when it did not succeed, its
+   * `failure` (code, message, exit code, signal, refusal rule, the end of its stderr). Empty for an
+   * item that never ran (its own `failure` then says why, when it failed) or an unknown one.
+   */
   attempts(runId: string, itemId: string): ItemAttemptRecord[] {
     return this.#machine.attempts(runId, itemId);
   }

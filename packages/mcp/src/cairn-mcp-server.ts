@@ -75,6 +75,7 @@ const waitOutput = z.looseObject({
   itemsFailed: z.int(),
   waitedSeconds: z.number(),
   awaitingApproval: z.array(z.string()).optional().describe('Items waiting for a person to approve them.'),
+  failedItems: z.array(z.looseObject({ itemId: z.string(), failure: z.looseObject({ code: z.string(), message: z.string() }).nullable() })).optional().describe('Once the run has ended with failed items: each, with why it failed.'),
   next: z.string().optional().describe('What to do next, when done is false.'),
 });
 const patchOutput = z.looseObject({ runId: z.string(), itemId: z.string(), patch: z.string().describe('A git diff (apply with git apply).') });
@@ -157,21 +158,21 @@ export function buildMcpServer(client: CairnClient, options: McpServerOptions = 
     'get_run_status',
     {
       title: 'Run status',
-      description: "A run's state and its items' states.",
+      description: "A run's state and its items' states; a failed item says why (failure: code, message, exitCode, signal, rule, stderrTail).",
       inputSchema: { runId },
       outputSchema: statusOutput,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     guarded(async ({ runId }: { runId: string }) => {
       const [run, items] = await Promise.all([client.run(runId), client.items(runId)]);
-      return { runId: run.runId, name: run.name, state: run.state, items: items.map((item) => ({ itemId: item.itemId, state: item.state })) };
+      return { runId: run.runId, name: run.name, state: run.state, items: items.map((item) => ({ itemId: item.itemId, state: item.state, ...(item.failure ? { failure: item.failure } : {}) })) };
     }),
   );
   server.registerTool(
     'wait_for_run',
     {
       title: 'Wait for a run',
-      description: `Wait for a run to end, at most ${maxWaitSeconds} s per call (or timeoutSeconds, when smaller), then return its state. done: false means the run is still going: call wait_for_run again with the same runId. Sends progress notifications (items ended of total) when the request carries a progressToken.`,
+      description: `Wait for a run to end, at most ${maxWaitSeconds} s per call (or timeoutSeconds, when smaller), then return its state, and why each failed item failed. done: false means the run is still going: call wait_for_run again with the same runId. Sends progress notifications (items ended of total) when the request carries a progressToken.`,
       inputSchema: { runId, timeoutSeconds: z.number().int().min(1).max(3_600).optional().describe(`The longest this call waits; values above ${maxWaitSeconds} wait ${maxWaitSeconds} s.`) },
       outputSchema: waitOutput,
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
@@ -185,7 +186,10 @@ export function buildMcpServer(client: CairnClient, options: McpServerOptions = 
             extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...progress } }).catch(() => undefined);
           };
       const answer = await boundedRunWait(client, runId, { seconds: Math.min(timeoutSeconds ?? maxWaitSeconds, maxWaitSeconds), signal: extra.signal, ...(onProgress ? { onProgress } : {}) });
-      return { ...answer };
+      if (!answer.done || answer.itemsFailed === 0) return { ...answer };
+      // What the agent needs next is why: each failed item with its failure, in one answer.
+      const failedItems = (await client.items(runId)).filter((item) => item.state === 'failed').map((item) => ({ itemId: item.itemId, failure: item.failure ?? null }));
+      return { ...answer, failedItems };
     }),
   );
   server.registerTool(

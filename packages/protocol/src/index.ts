@@ -47,6 +47,7 @@ export { cipherEnvelopeSchema } from './schemas/cipher-envelope-schema.ts';
 export { base64Schema, hashHexSchema, isTimestamp, timestampSchema } from './schemas/common-schemas.ts';
 export { dispatchManifestSchema } from './schemas/dispatch-manifest-schema.ts';
 export { evidenceBundleSchema } from './schemas/evidence-bundle-schema.ts';
+export { attemptFailureSchema, attemptFailureSummarySchema } from './schemas/attempt-failure-schema.ts';
 export { cairnEventSchema } from './schemas/event-schema.ts';
 export { executionHandleSchema, executionStatusSchema, taskEnvelopeSchema } from './schemas/execution-schemas.ts';
 export { liveLogStateSchema } from './schemas/live-log-state-schema.ts';

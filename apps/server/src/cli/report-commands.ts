@@ -32,6 +32,16 @@ export function addReportCommands(): void {
         cursor = page.nextCursor;
         done ||= cursor === undefined;
       }
+      // Why each failed item failed, from the items of runs that have any (the others cost nothing).
+      for (const [index, run] of runs.entries()) {
+        if (run.itemsFailed === 0) continue;
+        const failedItems = (await client.items(run.runId)).flatMap((item) => {
+          if (item.state !== 'failed' || !item.failure) return [];
+          const { code, message, exitCode, signal, rule } = item.failure;
+          return [{ itemId: item.itemId, code, message, exitCode, signal, ...(rule === undefined ? {} : { rule }) }];
+        });
+        runs[index] = { ...run, failedItems };
+      }
       const report = buildRunReport(runs, { generatedAt: new Date().toISOString(), ...(since === undefined ? {} : { since: new Date(since).toISOString() }) });
       const text = renderRunReport(report, options.format ?? (json() ? 'json' : 'md'));
       await writeChunks([text], options.out);

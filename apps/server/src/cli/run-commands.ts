@@ -1,7 +1,7 @@
 import type { RunSpecV1 } from '@cairn/core';
 import { decodeRunSpec, loadRunSpec } from '@cairn/protocol';
 import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
-import { progressOutput, RunProgress } from './run-progress.ts';
+import { failureLines, progressOutput, RunProgress } from './run-progress.ts';
 
 /**
  * `cairn submit`, `status`, `watch`, `cancel`, `approve`, `reject` and `patch`: a run's life,
@@ -41,6 +41,7 @@ export function addRunCommands(): void {
       progress.done();
       if (following.stopped()) return;
       if (!options.quiet) say(json() ? JSON.stringify(run) : `run ${run.state}: ${run.itemsFinished}/${run.itemsTotal} items finished, ${run.itemsFailed} failed`);
+      if (!options.quiet && !json() && run.itemsFailed > 0) say(failureLines(await cairn.items(submitted.runId)).join('\n'));
       process.exitCode = run.state === 'succeeded' ? 0 : 1;
     });
 
@@ -55,6 +56,8 @@ export function addRunCommands(): void {
       if (json()) return void say(JSON.stringify({ run, items }));
       say(`run ${run.runId} (${run.name}): ${run.state}`);
       for (const item of items) say(`  ${item.itemId.padEnd(16)} ${item.state}`);
+      const failures = failureLines(items);
+      if (failures.length > 0) say(['', ...failures].join('\n'));
     });
 
   program
@@ -71,6 +74,7 @@ export function addRunCommands(): void {
       progress?.done();
       if (following.stopped()) return;
       if (!json()) say(`run ${run.state}`);
+      if (!json() && run.itemsFailed > 0) say(failureLines(await cairn.items(runId)).join('\n'));
       process.exitCode = run.state === 'succeeded' ? 0 : 1;
     });
 

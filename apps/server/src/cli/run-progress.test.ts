@@ -2,7 +2,7 @@
 // pipe gets instead, one per item state change.
 import type { ItemState } from '@cairn/core';
 import { expect, test } from 'vitest';
-import { renderProgressLine, RunProgress } from './run-progress.ts';
+import { failureLines, renderProgressLine, RunProgress } from './run-progress.ts';
 
 const states = (entries: [string, ItemState][]) => new Map(entries);
 
@@ -49,4 +49,29 @@ test('anywhere else, one plain line per item state change (repeats and run event
   progress.note('(approved)');
   progress.done();
   expect(written.join('')).toBe('  edit-alpha       running           0/2\n  edit-alpha       succeeded         1/2\n(approved)\n');
+});
+
+test('a failed item: its plain progress line ends with the code and rule, and failureLines says why on one line, with the end of its stderr, no control characters', () => {
+  const written: string[] = [];
+  const progress = new RunProgress([{ itemId: 'escape', state: 'running' }], { write: (text: string) => written.push(text) });
+  progress.onEvent({ type: 'item.state', id: 1, time: '', runId: 'r', itemId: 'escape', state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'symlink-escape' } });
+  expect(written).toEqual([`  ${'escape'.padEnd(16)} ${'failed'.padEnd(17)} 1/1  CAIRN_PAYLOAD_INVALID (rule symlink-escape)\n`]);
+
+  const lines = failureLines([
+    { itemId: 'ok', state: 'succeeded', failure: null },
+    { itemId: 'retrying', state: 'ready', failure: { code: 'CAIRN_EXIT_NONZERO', message: 'once', exitCode: 1, signal: null, stderrTail: '' } },
+    { itemId: 'build', state: 'failed', failure: { code: 'CAIRN_EXIT_NONZERO', message: 'The runtime exited with code 2;\nsee below.', exitCode: 2, signal: null, stderrTail: 'one\ntwo\nthree\nfour\nfive\nsix \x1b[31mred\x1b[0m\n' } },
+    { itemId: 'oom', state: 'failed', failure: { code: 'CAIRN_ATTEMPT_KILLED', message: 'Killed.', exitCode: null, signal: 'SIGKILL', stderrTail: '' } },
+    { itemId: 'escape', state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', message: 'Refused.', exitCode: 0, signal: null, rule: 'symlink-escape', stderrTail: '' } },
+  ]);
+  expect(lines).toEqual([
+    'build failed: CAIRN_EXIT_NONZERO The runtime exited with code 2; see below. (exit 2)',
+    '    | two',
+    '    | three',
+    '    | four',
+    '    | five',
+    '    | six [31mred[0m',
+    'oom failed: CAIRN_ATTEMPT_KILLED Killed. (signal SIGKILL)',
+    'escape failed: CAIRN_PAYLOAD_INVALID Refused. (exit 0; rule symlink-escape)',
+  ]);
 });

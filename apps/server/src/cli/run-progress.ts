@@ -1,4 +1,4 @@
-import type { CairnEvent, ItemState } from '@cairn/core';
+import type { AttemptFailure, AttemptFailureSummary, CairnEvent, ItemState } from '@cairn/core';
 
 /** The order states are counted in: the way an item moves, the ends last. */
 const stateOrder: readonly ItemState[] = ['blocked', 'awaiting-approval', 'ready', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'];
@@ -44,14 +44,16 @@ export class RunProgress {
 
   /** Takes an event of the run; only item state changes move the progress. */
   onEvent(event: CairnEvent): void {
-    if (event.type === 'item.state') this.update(event.itemId, event.state);
+    if (event.type === 'item.state') this.update(event.itemId, event.state, event.failure);
   }
 
-  update(itemId: string, state: ItemState): void {
+  /** An item moved; a failed one's plain line ends with its failure's code and rule (the message comes with the item). */
+  update(itemId: string, state: ItemState, failure?: AttemptFailureSummary): void {
     if (this.#states.get(itemId) === state) return;
     this.#states.set(itemId, state);
+    const why = failure === undefined ? '' : `  ${failure.code}${failure.rule === undefined ? '' : ` (rule ${failure.rule})`}`;
     if (this.#output.isTTY) this.#redraw();
-    else this.#output.write(`  ${itemId.padEnd(16)} ${state.padEnd(17)} ${this.#finishedCount()}/${this.#states.size}\n`);
+    else this.#output.write(`  ${itemId.padEnd(16)} ${state.padEnd(17)} ${this.#finishedCount()}/${this.#states.size}${why}\n`);
   }
 
   /** A line of its own (an approval given, a warning), printed above the live line. */
@@ -91,4 +93,28 @@ const nowhere: ProgressOutput = { write: () => undefined };
 export function progressOutput(json: boolean): ProgressOutput {
   if (process.stderr.isTTY) return process.stderr;
   return json ? nowhere : process.stdout;
+}
+
+/**
+ * One line per failed item saying why, then the end of its stderr indented beneath:
+ * `build failed: CAIRN_EXIT_NONZERO The runtime exited with code 1 (exit 1)`, with the signal and
+ * the rule that refused its change when there are. Everything in it was redacted by the worker.
+ */
+export function failureLines(items: readonly { readonly itemId: string; readonly state: ItemState; readonly failure?: AttemptFailure | null }[]): string[] {
+  const lines: string[] = [];
+  for (const item of items) {
+    if (item.state !== 'failed' || !item.failure) continue;
+    const { code, message, exitCode, signal, rule, stderrTail } = item.failure;
+    const how = [exitCode === null ? undefined : `exit ${exitCode}`, signal === null ? undefined : `signal ${signal}`, rule === undefined ? undefined : `rule ${rule}`].filter((part) => part !== undefined);
+    lines.push(`${item.itemId} failed: ${code} ${oneLine(message)}${how.length > 0 ? ` (${how.join('; ')})` : ''}`);
+    const tail = stderrTail.split('\n').filter((line) => line.trim() !== '').slice(-5);
+    for (const line of tail) lines.push(`    | ${oneLine(line)}`);
+  }
+  return lines;
+}
+
+/** A message on one line, without terminal control characters (it came from a runtime's output). */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\r\n]+/g, ' ').replace(/[\u0000-\u001f\u007f-\u009f]/g, '');
 }

@@ -6,7 +6,7 @@ import type { AuditEntry, RunSpecV1, VerificationReport } from '@cairn/core';
 import { createCairnClient, type CairnClient, type RunView } from '@cairn/client';
 import { isCairnError, loadRunSpec } from '@cairn/protocol';
 import { initServer } from '../cli/init-server.ts';
-import { RunProgress, type ProgressOutput } from '../cli/run-progress.ts';
+import { failureLines, RunProgress, type ProgressOutput } from '../cli/run-progress.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { formatVerificationReport } from '../evidence/format-verification-report.ts';
@@ -156,6 +156,7 @@ async function submitAndFollow(cairn: CairnClient, spec: RunSpecV1, options: Dem
   progress.done();
   if (approvalFailed !== undefined) throw approvalFailed;
   options.say(`run ${run.state}: ${run.itemsFinished}/${run.itemsTotal} items finished, ${run.itemsFailed} failed`);
+  if (run.itemsFailed > 0) for (const line of failureLines(await cairn.items(runId))) options.say(line);
   return run;
 }
 

@@ -174,7 +174,10 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.get('/v1/runs/:runId', { config: { action: 'runs.read' }, schema: { operationId: 'getRun', summary: 'A run', params: runParams, response: { 200: runViewSchema } } }, async (request) => {
     const run = engine.run(request.params.runId);
     if (!run) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
-    return run;
+    if (run.itemsFailed === 0) return run;
+    // Why it failed, in the answer that says it did: items are read only for runs with failures.
+    const failedItems = engine.items(run.runId).filter((item) => item.state === 'failed').map((item) => ({ itemId: item.itemId, failure: item.failure }));
+    return { ...run, failedItems };
   });
   app.get('/v1/runs/:runId/items', { config: { action: 'runs.read' }, schema: { operationId: 'listRunItems', summary: "A run's items", params: runParams, response: { 200: z.array(itemViewSchema) } } }, async (request) => {
     if (!engine.run(request.params.runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });

@@ -32,6 +32,18 @@ function record<Record>(shape: z.core.$ZodLooseShape, meta: { id: string; descri
   return z.looseObject(shape).meta(meta) as unknown as z.ZodType<Record>;
 }
 
+/** Why an attempt (or an item) did not succeed; redacted. */
+export const attemptFailureViewSchema = z
+  .strictObject({
+    code: z.string(),
+    message: z.string(),
+    exitCode: z.int().nullable(),
+    signal: z.string().nullable(),
+    rule: z.string().optional(),
+    stderrTail: z.string(),
+  })
+  .meta({ id: 'AttemptFailure', description: "Why it did not succeed: a catalogue code, what happened and what to do, the runtime's exit code or signal, the safety rule that refused its change (when one did), and the last 2 KiB of its stderr, redacted" });
+
 // The `id`s name the document's components (`#/components/schemas/Run`, ...): generated clients
 // get one type per record instead of an inlined copy per operation.
 export const runViewSchema = record<RunRecord>({
@@ -45,9 +57,19 @@ export const runViewSchema = record<RunRecord>({
   itemsTotal: z.int(),
   itemsFinished: z.int(),
   itemsFailed: z.int(),
-}, { id: 'Run', description: 'A run: its state and item counts' });
+  failedItems: z
+    .array(z.strictObject({ itemId: z.string(), failure: attemptFailureViewSchema.nullable() }))
+    .optional()
+    .meta({ description: 'GET /v1/runs/{runId} only, when items failed: each failed item with why it failed' }),
+}, { id: 'Run', description: 'A run: its state and item counts (and, when items failed, why)' });
 
-export const itemViewSchema = record<ItemRecord>({ runId: z.string(), itemId: z.string(), state: z.enum(itemStates), approvalRequired: z.boolean() }, { id: 'Item', description: 'A work item of a run: its state' });
+export const itemViewSchema = record<ItemRecord>({
+  runId: z.string(),
+  itemId: z.string(),
+  state: z.enum(itemStates),
+  approvalRequired: z.boolean(),
+  failure: attemptFailureViewSchema.nullable().meta({ description: "Why the item's latest attempt failed, or why it could not be dispatched; null while nothing failed and once it succeeded" }),
+}, { id: 'Item', description: 'A work item of a run: its state, and why it failed when it did' });
 
 export const scheduleViewSchema = record<ScheduleRecord>({ scheduleId: z.string(), cron: z.string(), timeZone: z.string(), nextSlot: z.string().nullable() }, { id: 'Schedule', description: 'A cron schedule that submits a run spec at each slot' });
 

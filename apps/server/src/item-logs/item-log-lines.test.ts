@@ -22,7 +22,7 @@ function setUp() {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-item-logs-'));
   directories.push(directory);
   const storage = createLocalStorageProvider({ root: directory });
-  let attempt: ItemAttemptRecord = { runId: 'r-1', itemId: 'build', attempt: 1, executionId, state: 'running', exitCode: null, artifacts: null, dispatchedAt: '2026-11-23T09:00:00.000Z', finishedAt: null };
+  let attempt: ItemAttemptRecord = { runId: 'r-1', itemId: 'build', attempt: 1, executionId, state: 'running', exitCode: null, artifacts: null, dispatchedAt: '2026-11-23T09:00:00.000Z', finishedAt: null, failure: null };
   // Only the engine's answer about the attempt: what is under test is the reading of storage.
   const engine = { attempts: () => [attempt] } as unknown as Engine;
   const live = async (stdout: Buffer, options: { truncated?: boolean; segments?: boolean } = {}) => {

@@ -88,6 +88,28 @@ describe('renderRunReport', () => {
     expect(table[3]).toContain('1 h 02 min');
   });
 
+  test('md, html and json say why each failed item failed (code, exit code or signal, rule, message), escaped; csv stays one table', () => {
+    const failed = buildRunReport(
+      [
+        run({ runId: 'r-9', state: 'failed', itemsSucceeded: 0, itemsFailed: 2, failedItems: [
+          { itemId: 'build', code: 'CAIRN_EXIT_NONZERO', message: 'The runtime exited with code 3.', exitCode: 3, signal: null },
+          { itemId: 'escape', code: 'CAIRN_PAYLOAD_INVALID', message: 'The symlink "l" -> "/etc/passwd" <escapes>.', exitCode: 0, signal: null, rule: 'symlink-escape' },
+        ] }),
+        run({}),
+      ],
+      { generatedAt: '2026-11-23T00:00:00.000Z' },
+    );
+    const markdown = renderRunReport(failed, 'md');
+    expect(markdown).toContain('## Why items failed');
+    expect(markdown).toContain('- r-9 build: CAIRN\\_EXIT\\_NONZERO (exit 3): The runtime exited with code 3.');
+    expect(markdown).toContain('- r-9 escape: CAIRN\\_PAYLOAD\\_INVALID (exit 0; rule symlink-escape): The symlink "l" -\\> "/etc/passwd" \\<escapes\\>.');
+    const page = renderRunReport(failed, 'html');
+    expect(page).toContain('<li>r-9 escape: CAIRN_PAYLOAD_INVALID (exit 0; rule symlink-escape): The symlink &quot;l&quot; -&gt; &quot;/etc/passwd&quot; &lt;escapes&gt;.</li>');
+    expect(JSON.parse(renderRunReport(failed, 'json')).runs[0].failedItems).toEqual(failed.runs[0]!.failedItems);
+    expect(failed.runs[1]).not.toHaveProperty('failedItems');
+    expect(readCsv(renderRunReport(failed, 'csv')).every((record) => record.length === 11)).toBe(true);
+  });
+
   test('html escapes everything: a name with <script> or an onerror attribute comes out as inert text', () => {
     const page = renderRunReport(report, 'html');
     const tags = new Set([...page.matchAll(/<\/?([a-zA-Z!][^\s>/]*)/g)].map((match) => match[1]!.toLowerCase()));

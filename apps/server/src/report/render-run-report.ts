@@ -1,4 +1,4 @@
-import type { RunReport, RunReportRow } from './run-report.ts';
+import type { ReportedFailure, RunReport, RunReportRow } from './run-report.ts';
 
 export const reportFormats = ['json', 'md', 'csv', 'html'] as const;
 export type ReportFormat = (typeof reportFormats)[number];
@@ -74,7 +74,23 @@ function renderMarkdown(report: RunReport): string {
   const lines = [`# ${markdownCell(heading(report))}`, '', `**Totals:** ${markdownCell(totalsLine(report))}`, ''];
   lines.push(`| ${columns.map((column) => column.title).join(' | ')} |`, `|${columns.map(() => ' --- ').join('|')}|`);
   for (const run of report.runs) lines.push(`| ${columns.map((column) => markdownCell(column.value(run))).join(' | ')} |`);
+  const failures = failedItems(report);
+  if (failures.length > 0) {
+    lines.push('', '## Why items failed', '');
+    for (const { run, failure } of failures) lines.push(`- ${markdownCell(`${run.runId} ${failure.itemId}: ${failureText(failure)}`)}`);
+  }
   return `${lines.join('\n')}\n`;
+}
+
+/** Every failed item of the report's runs, in the runs' order. */
+function failedItems(report: RunReport): { run: RunReportRow; failure: ReportedFailure }[] {
+  return report.runs.flatMap((run) => (run.failedItems ?? []).map((failure) => ({ run, failure })));
+}
+
+/** `CAIRN_EXIT_NONZERO (exit 3): The runtime exited with code 3.`, with the signal and rule when there are. */
+function failureText(failure: ReportedFailure): string {
+  const how = [failure.exitCode === null ? undefined : `exit ${failure.exitCode}`, failure.signal === null ? undefined : `signal ${failure.signal}`, failure.rule === undefined ? undefined : `rule ${failure.rule}`].filter((part) => part !== undefined);
+  return `${failure.code}${how.length > 0 ? ` (${how.join('; ')})` : ''}: ${failure.message}`;
 }
 
 function html(value: string | number): string {
@@ -100,9 +116,16 @@ function renderHtml(report: RunReport): string {
 ${rows}
 </tbody>
 </table>
-</body>
+${failuresHtml(report)}</body>
 </html>
 `;
+}
+
+function failuresHtml(report: RunReport): string {
+  const failures = failedItems(report);
+  if (failures.length === 0) return '';
+  const items = failures.map(({ run, failure }) => `<li>${html(`${run.runId} ${failure.itemId}: ${failureText(failure)}`)}</li>`).join('\n');
+  return `<h2>Why items failed</h2>\n<ul>\n${items}\n</ul>\n`;
 }
 
 /** `850 ms`, `12.3 s`, `4 min 05 s`, `2 h 03 min`. */

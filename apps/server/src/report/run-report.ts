@@ -1,6 +1,16 @@
 import type { RunState } from '@cairn/core';
 
-/** What the report needs of a run, as `GET /v1/runs` answers it. */
+/** Why one item of a run failed, as its item record says (without the stderr: a report stays short). */
+export interface ReportedFailure {
+  readonly itemId: string;
+  readonly code: string;
+  readonly message: string;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly rule?: string;
+}
+
+/** What the report needs of a run, as `GET /v1/runs` answers it, and its failed items' failures. */
 export interface ReportedRun {
   readonly runId: string;
   readonly name: string;
@@ -12,6 +22,8 @@ export interface ReportedRun {
   readonly itemsSucceeded: number;
   readonly itemsFailed: number;
   readonly itemsReused: number;
+  /** Why each failed item failed, for runs with failed items (read from their items). */
+  readonly failedItems?: readonly ReportedFailure[];
 }
 
 /** One line of the report: the run and how long it took (null while it has not finished). */
@@ -47,8 +59,11 @@ export function buildRunReport(runs: readonly ReportedRun[], options: { readonly
     totals.itemsSucceeded += run.itemsSucceeded;
     totals.itemsFailed += run.itemsFailed;
     totals.itemsReused += run.itemsReused;
-    const { runId, name, state, submittedBy, submittedAt, finishedAt, itemsTotal, itemsSucceeded, itemsFailed, itemsReused } = run;
-    return { runId, name, state, submittedBy, submittedAt, finishedAt, durationMs: finishedAt === null ? null : Date.parse(finishedAt) - Date.parse(submittedAt), itemsTotal, itemsSucceeded, itemsFailed, itemsReused };
+    const { runId, name, state, submittedBy, submittedAt, finishedAt, itemsTotal, itemsSucceeded, itemsFailed, itemsReused, failedItems } = run;
+    return {
+      runId, name, state, submittedBy, submittedAt, finishedAt, durationMs: finishedAt === null ? null : Date.parse(finishedAt) - Date.parse(submittedAt), itemsTotal, itemsSucceeded, itemsFailed, itemsReused,
+      ...(failedItems === undefined || failedItems.length === 0 ? {} : { failedItems }),
+    };
   });
   return { generatedAt: options.generatedAt, ...(options.since === undefined ? {} : { since: options.since }), totals: { runs: rows.length, byState, ...totals }, runs: rows };
 }

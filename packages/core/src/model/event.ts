@@ -1,3 +1,4 @@
+import type { AttemptFailureSummary } from './attempt-failure.ts';
 import type { ItemState, RunState, AttemptState } from './lifecycle.ts';
 
 interface EventBase {
@@ -18,6 +19,8 @@ export interface ItemStateEvent extends EventBase {
   readonly type: 'item.state';
   readonly itemId: string;
   readonly state: ItemState;
+  /** Why, when the item failed: the code and rule of its failure (the message is on the item). */
+  readonly failure?: AttemptFailureSummary;
 }
 
 /** An attempt changed state. */
@@ -26,6 +29,8 @@ export interface AttemptStateEvent extends EventBase {
   readonly itemId: string;
   readonly attempt: number;
   readonly state: AttemptState;
+  /** Why, when the attempt ended without success: the code and rule of its failure (the message is on the attempt). */
+  readonly failure?: AttemptFailureSummary;
 }
 
 /** What subscribers (SSE, webhooks, dashboards) are told. Carries no secrets and no payloads. */

@@ -1,3 +1,4 @@
+import type { AttemptFailure } from './attempt-failure.ts';
 import type { Digest } from './digest.ts';
 import type { ExecutionOutcome } from './execution.ts';
 
@@ -37,6 +38,6 @@ export interface ResultRecord {
   readonly finishedAt: string;
   readonly artifacts: ResultArtifacts;
   readonly patchStats?: PatchStats;
-  /** Why the attempt failed, when it did: a CairnError code and message. */
-  readonly failure?: { readonly code: string; readonly message: string };
+  /** Why the attempt did not succeed, whenever it did not (failed, timed out, cancelled). */
+  readonly failure?: AttemptFailure;
 }

@@ -58,10 +58,11 @@ function inspect(directory: string) {
   const database = new Database(join(directory, 'engine.db'), { readonly: true });
   try {
     const entries = database.prepare<[], { body: string }>('SELECT body FROM audit_entries ORDER BY seq').all().map((row) => JSON.parse(row.body) as AuditEntry);
-    const attempts = database.prepare<[], { itemId: string; attempt: number; state: string }>('SELECT item_id AS itemId, attempt, state FROM attempts ORDER BY item_id, attempt').all();
+    const attempts = database.prepare<[], { itemId: string; attempt: number; state: string; failure: string | null }>('SELECT item_id AS itemId, attempt, state, failure FROM attempts ORDER BY item_id, attempt').all();
     const items = Object.fromEntries(database.prepare<[], { itemId: string; state: string }>('SELECT item_id AS itemId, state FROM items').all().map((row) => [row.itemId, row.state]));
     const attemptsOf = (itemId: string) => attempts.filter((attempt) => attempt.itemId === itemId).map((attempt) => attempt.state);
-    return { entries, items, attemptsOf };
+    const failuresOf = (itemId: string) => attempts.filter((attempt) => attempt.itemId === itemId).map((attempt) => (attempt.failure === null ? null : (JSON.parse(attempt.failure) as { code: string; message: string })));
+    return { entries, items, attemptsOf, failuresOf };
   } finally {
     database.close();
   }
@@ -86,7 +87,7 @@ test('after a host crash, lost attempts re-run without spending the retry budget
   expect(hung.signal, hung.stderr).toBe('SIGKILL');
   const finished = await incarnation(directory, 'finish', specPath);
   expect(finished, finished.stderr).toMatchObject({ code: 0 });
-  const { entries, items, attemptsOf } = inspect(directory);
+  const { entries, items, attemptsOf, failuresOf } = inspect(directory);
   expect(items).toEqual({ plain: 'succeeded', budget: 'succeeded', writer: 'failed', 'writer-retry': 'succeeded', strict: 'failed' });
   expect(attemptsOf('plain')).toEqual(['lost', 'succeeded']);
   expect(attemptsOf('budget')).toEqual(['lost', 'failed', 'succeeded']);
@@ -96,6 +97,10 @@ test('after a host crash, lost attempts re-run without spending the retry budget
   const lost = entries.filter((entry) => entry.action === 'attempt.lost');
   expect(lost).toHaveLength(5);
   for (const entry of lost) expect(entry.data['cause'], JSON.stringify(entry)).toEqual(expect.stringContaining('no longer knows the task'));
+  // Each lost attempt says so in its failure (and its audit entry names the code); the ones after it say their own.
+  for (const entry of lost) expect(entry.data['failure']).toEqual({ code: 'CAIRN_ATTEMPT_LOST' });
+  expect(failuresOf('writer')).toEqual([expect.objectContaining({ code: 'CAIRN_ATTEMPT_LOST', message: expect.stringContaining('no longer knows the task') })]);
+  expect(failuresOf('budget')).toEqual([expect.objectContaining({ code: 'CAIRN_ATTEMPT_LOST' }), expect.objectContaining({ code: expect.stringMatching(/^CAIRN_/) }), null]);
   // The write-impure item's failure says why it was not re-run.
   const writerFailed = entries.find((entry) => entry.action === 'item.failed' && entry.entity.id.endsWith('/writer'))!;
   expect(JSON.stringify(writerFailed.data)).toContain('onLost');
@@ -113,9 +118,10 @@ test('a poison item whose host dies every time it runs is re-run at most 3 times
   }
   const finished = await incarnation(directory, 'finish', specPath);
   expect(finished, finished.stderr).toMatchObject({ code: 0 });
-  const { entries, items, attemptsOf } = inspect(directory);
+  const { entries, items, attemptsOf, failuresOf } = inspect(directory);
   expect(items).toEqual({ poison: 'failed' });
   expect(attemptsOf('poison')).toEqual(['lost', 'lost', 'lost', 'lost']);
+  expect(failuresOf('poison').map((failure) => failure?.code)).toEqual(['CAIRN_ATTEMPT_LOST', 'CAIRN_ATTEMPT_LOST', 'CAIRN_ATTEMPT_LOST', 'CAIRN_ATTEMPT_LOST']);
   expect(entries.filter((entry) => entry.action === 'attempt.lost')).toHaveLength(4);
   expect(entries.filter((entry) => entry.action === 'attempt.dispatched')).toHaveLength(4);
 });

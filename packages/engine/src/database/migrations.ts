@@ -228,4 +228,16 @@ export const migrations: readonly Migration[] = [
       UPDATE runs SET idempotency_key = submitted_by || char(31) || idempotency_key WHERE idempotency_key IS NOT NULL;
     `,
   },
+  {
+    version: 11,
+    name: 'why attempts and items failed',
+    sql: `
+      -- An attempt's AttemptFailure (JSON: code, message, exit code, signal, rule, stderr tail),
+      -- null when it succeeded or is still live. Written once, with the attempt's end.
+      ALTER TABLE attempts ADD COLUMN failure TEXT;
+      -- The item's latest failure: its last attempt's, or why it could not be dispatched at all;
+      -- null once an attempt of it succeeds. Read with the item, so listing items joins nothing.
+      ALTER TABLE items ADD COLUMN failure TEXT;
+    `,
+  },
 ];

@@ -1,4 +1,4 @@
-import type { AttemptState, ExecutionHandle } from '@cairn/core';
+import type { AttemptFailure, AttemptState, ExecutionHandle } from '@cairn/core';
 import type { EngineDatabase } from '../database/engine-database.ts';
 
 /** An attempt as the engine stores it. */
@@ -23,6 +23,12 @@ export interface AttemptRecord {
   readonly stopSent: boolean;
   /** A pure item's input digest: its success is recorded for reuse under it. */
   readonly inputDigest: string | null;
+  /** The runtime's exit code, once the attempt ended (null when it never exited by itself). */
+  readonly exitCode: number | null;
+  /** When the attempt ended (ISO 8601), null while it is live. */
+  readonly finishedAt: string | null;
+  /** Why it did not succeed, once it ended without success; null while live and when it succeeded. */
+  readonly failure: AttemptFailure | null;
 }
 
 /** What an item's attempt came to, as readers (logs, status) see it. */
@@ -38,14 +44,22 @@ export interface ItemAttemptRecord {
   readonly artifacts: Readonly<Record<string, string>> | null;
   readonly dispatchedAt: string;
   readonly finishedAt: string | null;
+  /** Why it did not succeed, once it ended without success; null while live and when it succeeded. */
+  readonly failure: AttemptFailure | null;
 }
 
-type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent'> & { handle: string | null; stopSent: number };
+type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent' | 'failure'> & { handle: string | null; stopSent: number; failure: string | null };
 
 const columns = `run_id AS runId, item_id AS itemId, attempt, fencing_token AS fencingToken, execution_id AS executionId, executor, state,
-  manifest_digest AS manifestDigest, handle, dispatched_at AS dispatchedAt, deadline, stop_reason AS stopReason, stop_sent AS stopSent, input_digest AS inputDigest`;
+  manifest_digest AS manifestDigest, handle, dispatched_at AS dispatchedAt, deadline, stop_reason AS stopReason, stop_sent AS stopSent, input_digest AS inputDigest,
+  exit_code AS exitCode, finished_at AS finishedAt, failure`;
 
-const toAttempt = (row: AttemptRow): AttemptRecord => ({ ...row, handle: row.handle === null ? null : (JSON.parse(row.handle) as ExecutionHandle), stopSent: row.stopSent === 1 });
+const toAttempt = (row: AttemptRow): AttemptRecord => ({
+  ...row,
+  handle: row.handle === null ? null : (JSON.parse(row.handle) as ExecutionHandle),
+  stopSent: row.stopSent === 1,
+  failure: row.failure === null ? null : (JSON.parse(row.failure) as AttemptFailure),
+});
 
 /** Attempts and their executor handles. Live attempts are found by a partial index. */
 export class AttemptStore {
@@ -59,7 +73,7 @@ export class AttemptStore {
          VALUES (@runId, @itemId, @attempt, @fencingToken, @executionId, @executor, 'dispatching', @manifestDigest, @dispatchedAt, @deadline, @queue, @inputDigest)`,
       ),
       started: prepare(`UPDATE attempts SET state = 'running', handle = ? WHERE execution_id = ?`),
-      finished: prepare('UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ? WHERE execution_id = ?'),
+      finished: prepare('UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ?, failure = ? WHERE execution_id = ?'),
       live: prepare<[], AttemptRow>(`SELECT ${columns} FROM attempts WHERE state IN ('dispatching', 'running') ORDER BY dispatched_at`),
       requestStop: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, ?) WHERE execution_id = ?`),
       requestStopForItem: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, 'cancel') WHERE run_id = ? AND item_id = ? AND state IN ('dispatching', 'running')`),
@@ -70,8 +84,8 @@ export class AttemptStore {
         `SELECT queue AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') AND queue IS NOT NULL GROUP BY queue`,
       ),
       liveCount: prepare<[], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running')`),
-      ofItem: prepare<[string, string], Omit<ItemAttemptRecord, 'artifacts'> & { artifacts: string | null }>(
-        `SELECT run_id AS runId, item_id AS itemId, attempt, execution_id AS executionId, state, exit_code AS exitCode, artifacts, dispatched_at AS dispatchedAt, finished_at AS finishedAt
+      ofItem: prepare<[string, string], Omit<ItemAttemptRecord, 'artifacts' | 'failure'> & { artifacts: string | null; failure: string | null }>(
+        `SELECT run_id AS runId, item_id AS itemId, attempt, execution_id AS executionId, state, exit_code AS exitCode, artifacts, dispatched_at AS dispatchedAt, finished_at AS finishedAt, failure
          FROM attempts WHERE run_id = ? AND item_id = ? ORDER BY attempt`,
       ),
       lostBefore: prepare<[string, string, number], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE run_id = ? AND item_id = ? AND attempt < ? AND state = 'lost'`),
@@ -98,10 +112,11 @@ export class AttemptStore {
     this.#statements.started.run(JSON.stringify(handle), executionId);
   }
 
-  finished(executionId: string, state: AttemptState, exitCode: number | null, artifacts: Record<string, string> | null, finishedAt: string): void {
-    this.#statements.finished.run(state, exitCode, artifacts === null ? null : JSON.stringify(artifacts), finishedAt, executionId);
+  finished(executionId: string, state: AttemptState, exitCode: number | null, artifacts: Record<string, string> | null, finishedAt: string, failure: AttemptFailure | null): void {
+    this.#statements.finished.run(state, exitCode, artifacts === null ? null : JSON.stringify(artifacts), finishedAt, failure === null ? null : JSON.stringify(failure), executionId);
   }
 
+  /** The item's attempts, first to last (the primary key's order: one index range). */
   live(): AttemptRecord[] {
     return this.#statements.live.all().map(toAttempt);
   }
@@ -113,7 +128,11 @@ export class AttemptStore {
 
   /** The item's attempts, first to last (through the primary key). */
   ofItem(runId: string, itemId: string): ItemAttemptRecord[] {
-    return this.#statements.ofItem.all(runId, itemId).map((row) => ({ ...row, artifacts: row.artifacts === null ? null : (JSON.parse(row.artifacts) as Record<string, string>) }));
+    return this.#statements.ofItem.all(runId, itemId).map((row) => ({
+      ...row,
+      artifacts: row.artifacts === null ? null : (JSON.parse(row.artifacts) as Record<string, string>),
+      failure: row.failure === null ? null : (JSON.parse(row.failure) as AttemptFailure),
+    }));
   }
 
   /** The item's live attempt is to be cancelled. */

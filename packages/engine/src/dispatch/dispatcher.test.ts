@@ -5,11 +5,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditActor, DsseEnvelope, ExecutorV1, ResultRecord, TaskEnvelope } from '@cairn/core';
 import { buildEvidenceBundle, keyIdOf, openManifest, signCheckpoint, trustedKeyFrom, verifyBundle } from '@cairn/audit';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
-import { CairnError, canonicalJsonBytes, manifestKey, parseRunSpec, resultKey, sha256Digest } from '@cairn/protocol';
+import { CairnError, cairnEventSchema, canonicalJsonBytes, manifestKey, parseRunSpec, resultKey, sha256Digest } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import { AuditLog } from '../audit/audit-log.ts';
 import { openEngineDatabase } from '../database/open-engine-database.ts';
 import { RunStateMachine } from '../state/run-state-machine.ts';
+import { eventOfEntry } from '../events/event-of-entry.ts';
+import { AttemptStore } from './attempt-store.ts';
 import { Dispatcher } from './dispatcher.ts';
 
 const directories: string[] = [];
@@ -147,11 +149,64 @@ describe('Dispatcher', () => {
     const { runId } = machine.submit({ version: 1, name: 'x', items: [{ id: 'gpu', executor: 'fargate', runtime: { kind: 'command', argv: ['x'] } }] }, { actor: ana });
     await drive(runId);
     expect(machine.run(runId)!.state).toBe('failed');
-    expect(audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!.data).toEqual({ reason: 'no executor named "fargate" is configured' });
+    expect(audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!.data).toEqual({ reason: 'no executor named "fargate" is configured', failure: { code: 'CAIRN_CONFIG_INVALID' } });
+  });
+
+  test('every attempt that does not succeed has a failure, on the attempt, the item, its audit entry and its event; engine-side reasons get codes of their own', async () => {
+    const { database, audit, machine, storage, signer, executor } = await setUp();
+    const refusing = withStart(executor, async (task) => {
+      if (task.executionId.includes('/refused/')) throw new CairnError('CAIRN_EXECUTOR_START_FAILED', 'the manifest names a runtime this executor lacks');
+      return executor.start(task);
+    });
+    const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: refusing }, storage, signer });
+    const { runId } = machine.submit(
+      {
+        version: 1,
+        name: 'reasons',
+        items: [
+          { id: 'exits', retry: { maxAttempts: 2, backoff: { initial: '1ms', jitter: false } }, runtime: { kind: 'command', argv: ['exit', '4'] } },
+          { id: 'slow', timeout: '50ms', runtime: { kind: 'command', argv: ['sleep', '10000'] } },
+          { id: 'garbage', runtime: { kind: 'command', argv: ['garbage'] } },
+          { id: 'refused', runtime: { kind: 'command', argv: ['make'] } },
+          { id: 'secretive', secrets: ['NOT_THERE'], runtime: { kind: 'command', argv: ['make'] } },
+          { id: 'fine', runtime: { kind: 'command', argv: ['make'] } },
+        ],
+      },
+      { actor: ana },
+    );
+    for (let round = 0; round < 500 && machine.run(runId)!.state !== 'failed'; round++) {
+      await dispatcher.dispatchReady();
+      await sleep(2);
+      await dispatcher.reconcile();
+    }
+    const items = Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item]));
+    expect(items['exits']!.failure).toEqual({ code: 'CAIRN_EXIT_NONZERO', message: 'The runtime exited with code 4.', exitCode: 4, signal: null, stderrTail: '' });
+    expect(items['slow']!.failure).toMatchObject({ code: 'CAIRN_ATTEMPT_TIMED_OUT', message: expect.stringContaining('deadline') });
+    expect(items['garbage']!.failure).toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', message: expect.stringContaining("The worker's result was rejected: the result record is not valid") });
+    expect(items['refused']!.failure).toMatchObject({ code: 'CAIRN_EXECUTOR_START_FAILED', message: 'the manifest names a runtime this executor lacks', exitCode: null });
+    expect(items['secretive']!.failure).toMatchObject({ code: 'CAIRN_SECRET_UNAVAILABLE', message: expect.stringContaining('NOT_THERE') });
+    expect(items['fine']!.failure).toBeNull();
+    // Each attempt keeps its own failure: both of the retried item's attempts say why.
+    const attempts = new AttemptStore(database);
+    expect(attempts.ofItem(runId, 'exits').map((attempt) => [attempt.attempt, attempt.state, attempt.exitCode, attempt.failure?.code])).toEqual([[1, 'failed', 4, 'CAIRN_EXIT_NONZERO'], [2, 'failed', 4, 'CAIRN_EXIT_NONZERO']]);
+    expect(attempts.ofItem(runId, 'fine')).toMatchObject([{ state: 'succeeded', failure: null }]);
+    expect(attempts.ofItem(runId, 'secretive')).toEqual([]);
+    // The audit log and the events carry the code (and rule), not the message.
+    const entries = audit.runEntries(runId);
+    const completed = entries.filter((entry) => entry.action === 'attempt.completed');
+    expect(completed.find((entry) => entry.data['itemId'] === 'slow')!.data['failure']).toEqual({ code: 'CAIRN_ATTEMPT_TIMED_OUT' });
+    expect(completed.find((entry) => entry.data['itemId'] === 'fine')!.data['failure']).toBeUndefined();
+    const events = entries.map(eventOfEntry).filter((event) => event !== undefined);
+    expect(events).toEqual(expect.arrayContaining([
+      expect.objectContaining({ type: 'attempt.state', itemId: 'garbage', state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID' } }),
+      expect.objectContaining({ type: 'item.state', itemId: 'secretive', state: 'failed', failure: { code: 'CAIRN_SECRET_UNAVAILABLE' } }),
+      expect.objectContaining({ type: 'item.state', itemId: 'exits', state: 'failed', failure: { code: 'CAIRN_EXIT_NONZERO' } }),
+    ]));
+    for (const event of events) expect(() => cairnEventSchema.parse(event)).not.toThrow();
   });
 
   test('failed attempts are retried with backoff until they succeed or run out', async () => {
-    const { machine, audit, drive } = await setUp();
+    const { database, machine, audit, drive } = await setUp();
     const retry = { maxAttempts: 3, backoff: { initial: '10ms', jitter: false } };
     const { runId } = machine.submit(
       {
@@ -166,6 +221,9 @@ describe('Dispatcher', () => {
     );
     await drive(runId);
     expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({ flaky: 'succeeded', hopeless: 'failed' });
+    // An item that succeeds on a retry no longer shows a failure; its failed attempts keep theirs.
+    expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.failure?.code ?? null]))).toEqual({ flaky: null, hopeless: 'CAIRN_EXIT_NONZERO' });
+    expect(new AttemptStore(database).ofItem(runId, 'flaky').map((attempt) => attempt.failure?.code ?? null)).toEqual(['CAIRN_EXIT_NONZERO', 'CAIRN_EXIT_NONZERO', null]);
     const retries = audit.runEntries(runId).filter((entry) => entry.action === 'item.ready' && entry.data['retryAt'] !== undefined);
     expect(retries.map((entry) => [entry.entity.id.split('/')[1], entry.data['attempt']])).toEqual(
       expect.arrayContaining([

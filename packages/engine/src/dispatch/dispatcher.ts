@@ -1,6 +1,6 @@
-import type { Digest, DispatchManifest, JsonObject, ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import type { AttemptFailure, Digest, DispatchManifest, JsonObject, ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { signManifest } from '@cairn/audit';
-import { canonicalJsonBytes, digestOfJson, isCairnError, manifestKey, parseDuration, parsePayload, resultKey, resultRecordSchema, sha256Digest } from '@cairn/protocol';
+import { canonicalJsonBytes, type CairnErrorCode, digestOfJson, isCairnError, manifestKey, parseDuration, parsePayload, resultKey, resultRecordSchema, sha256Digest } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
 import type { ItemRecord } from '../state/run-records.ts';
@@ -336,9 +336,15 @@ export class Dispatcher {
     const inputs = this.#inputs(runId, spec);
     const secrets = await this.#revealSecrets(spec);
     if (!executor || typeof inputs === 'string' || typeof secrets === 'string') {
-      const reason = !executor ? `no executor named ${JSON.stringify(stored.executor)} is configured` : typeof inputs === 'string' ? inputs : (secrets as string);
+      const [code, reason]: [CairnErrorCode, string] = !executor
+        ? ['CAIRN_CONFIG_INVALID', `no executor named ${JSON.stringify(stored.executor)} is configured`]
+        : typeof inputs === 'string'
+          ? ['CAIRN_NOT_FOUND', inputs]
+          : ['CAIRN_SECRET_UNAVAILABLE', secrets as string];
+      const failure = engineFailure(code, `The item was not dispatched: ${reason}.`);
       this.#settings.machine.startItem(runId, itemId);
-      this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { reason });
+      this.#runs.setFailure(runId, itemId, failure);
+      this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { reason, failure: failureSummary(failure) });
       return 'failed';
     }
     const workspace = (stored.workspace as DispatchManifest['workspace'] | null) ?? emptyWorkspace;
@@ -391,6 +397,8 @@ export class Dispatcher {
       this.#settings.database.transaction(() => {
         this.#settings.machine.startItem(runId, itemId);
         this.#runs.setArtifacts(runId, itemId, earlier.artifacts);
+        // A retry that reuses a result succeeds: the failure of the attempt before it is over.
+        this.#runs.setFailure(runId, itemId, null);
         this.#settings.audit.append({
           actor: engineActor,
           action: 'item.reused',
@@ -461,10 +469,12 @@ export class Dispatcher {
   #recordStartFailure(dispatch: { readonly runId: string; readonly itemId: string; readonly attempt: number; readonly executionId: string }, error: unknown): void {
     const { runId, itemId, executionId } = dispatch;
     const reason = isCairnError(error) ? `${error.code}: ${error.message}` : String(error);
-    this.#attempts.finished(executionId, 'failed', null, null, new Date(this.#now()).toISOString());
+    const failure = isCairnError(error) ? engineFailure(error.code, error.message) : engineFailure('CAIRN_EXECUTOR_START_FAILED', `The executor could not start the task: ${String(error)}`);
+    this.#attempts.finished(executionId, 'failed', null, null, new Date(this.#now()).toISOString(), failure);
+    this.#runs.setFailure(runId, itemId, failure);
     this.#locks.releaseAll(runId, itemId);
-    this.#auditAttempt('attempt.completed', dispatch, 'failure', { outcome: 'failed', reason, artifacts: {} });
-    this.#settings.machine.finishItem(runId, itemId, 'failed');
+    this.#auditAttempt('attempt.completed', dispatch, 'failure', { outcome: 'failed', reason, artifacts: {}, failure: failureSummary(failure) });
+    this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { failure: failureSummary(failure) });
   }
 
   // The digests of the item's needs, from its producers' last successful attempts; a reason
@@ -504,18 +514,27 @@ export class Dispatcher {
       if (read !== undefined && 'rejected' in read) {
         this.#auditAttempt('attempt.result-rejected', attempt, 'denied', { reason: read.rejected });
       }
-      this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, new Date(this.#now()).toISOString());
+      const cause = lost ? `the executor no longer knows the task (its host, or the process that ran it, is gone)${status.reason ? `: ${status.reason}` : ''}` : undefined;
+      const failure = outcome === 'succeeded' ? null : attemptFailureOf(attempt, status, read, outcome, exitCode, cause);
+      this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, new Date(this.#now()).toISOString(), failure);
+      // A first attempt that succeeds has no earlier failure to clear: no write on the common path.
+      if (failure !== null || attempt.attempt > 1) this.#runs.setFailure(attempt.runId, attempt.itemId, failure);
       this.#pushExpected.delete(attempt.executionId);
       this.#locks.releaseAll(attempt.runId, attempt.itemId);
-      const cause = lost ? `the executor no longer knows the task (its host, or the process that ran it, is gone)${status.reason ? `: ${status.reason}` : ''}` : undefined;
-      this.#auditAttempt(lost ? 'attempt.lost' : 'attempt.completed', attempt, outcome === 'succeeded' ? 'success' : 'failure', { outcome, exitCode, artifacts: artifacts ?? {}, ...(cause ? { cause } : {}) });
+      this.#auditAttempt(lost ? 'attempt.lost' : 'attempt.completed', attempt, outcome === 'succeeded' ? 'success' : 'failure', {
+        outcome,
+        exitCode,
+        artifacts: artifacts ?? {},
+        ...(cause ? { cause } : {}),
+        ...(failure ? { failure: failureSummary(failure) } : {}),
+      });
       this.#settings.observer?.attemptEnded?.({ runId: attempt.runId, itemId: attempt.itemId, executor: attempt.executor, outcome, durationMs: this.#now() - Date.parse(attempt.dispatchedAt) });
       if (outcome === 'succeeded') {
         this.#runs.setArtifacts(attempt.runId, attempt.itemId, artifacts ?? {});
         if (attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, new Date(this.#now()).toISOString());
       }
       if (outcome === 'succeeded' || outcome === 'cancelled') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, outcome);
-      else this.#failOrRetry(attempt, outcome);
+      else this.#failOrRetry(attempt, outcome, failure!);
     }
   }
 
@@ -540,12 +559,12 @@ export class Dispatcher {
   // is not being cancelled. A lost attempt is not the item's failure: under `onLost: retry` (the
   // default, except for write-impure items) it is re-run at once without spending an attempt, up
   // to `maxLostReruns` times; the attempts lost and re-run so are not counted against `retry`.
-  #failOrRetry(attempt: AttemptRecord, outcome: string): void {
+  #failOrRetry(attempt: AttemptRecord, outcome: string, failure: AttemptFailure): void {
     const spec = JSON.parse(this.#runs.itemSpec(attempt.runId, attempt.itemId)!.spec) as ItemSpec;
     const maxAttempts = spec.retry?.maxAttempts ?? 1;
     const onLost = spec.onLost ?? (spec.effect === 'write-impure' ? 'fail' : 'retry');
     if (this.#settings.machine.run(attempt.runId)?.cancelRequestedBy) {
-      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'failed');
+      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'failed', engineActor, { failure: failureSummary(failure) });
       return;
     }
     const rerunBefore = onLost === 'retry' ? Math.min(this.#attempts.lostBefore(attempt.runId, attempt.itemId, attempt.attempt), maxLostReruns) : 0;
@@ -557,7 +576,7 @@ export class Dispatcher {
     const spent = attempt.attempt - rerunBefore;
     if (spent >= maxAttempts) {
       const data = outcome !== 'lost' ? {} : onLost === 'fail' ? { reason: `attempt ${attempt.attempt} was lost and the item's onLost is fail${spec.onLost === undefined ? ' (the default for write-impure items: a lost attempt may have had external effects)' : ''}` } : { reason: `attempt ${attempt.attempt} was lost after ${maxLostReruns} re-runs for lost attempts` };
-      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'failed', engineActor, data);
+      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'failed', engineActor, { ...data, failure: failureSummary(failure) });
       return;
     }
     const delay = retryDelay(spent, spec.retry?.backoff, this.#settings.random);
@@ -576,7 +595,7 @@ export class Dispatcher {
       return { rejected: `the result record is not valid: ${isCairnError(error) ? error.message : (error as Error).message}` };
     }
     if (record.fencingToken !== attempt.fencingToken || record.manifestDigest !== attempt.manifestDigest) return { rejected: 'the result names another fencing token or manifest' };
-    return { artifacts: { ...record.artifacts }, exitCode: record.exitCode };
+    return { artifacts: { ...record.artifacts }, exitCode: record.exitCode, ...(record.failure ? { failure: record.failure as AttemptFailure } : {}) };
   }
 }
 
@@ -611,7 +630,44 @@ interface PreparedDispatch {
 }
 
 /** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */
-type ResultRead = { readonly artifacts: Record<string, string>; readonly exitCode: number | null } | { readonly rejected: string } | undefined;
+type ResultRead = { readonly artifacts: Record<string, string>; readonly exitCode: number | null; readonly failure?: AttemptFailure } | { readonly rejected: string } | undefined;
+
+/** A failure the engine itself observed: no runtime ended, so no exit code, signal or stderr. */
+function engineFailure(code: string, message: string): AttemptFailure {
+  return { code, message, exitCode: null, signal: null, stderrTail: '' };
+}
+
+/** What the audit log and events carry of a failure: its code and rule, never its message or output. */
+function failureSummary(failure: AttemptFailure): JsonObject {
+  return { code: failure.code, ...(failure.rule === undefined ? {} : { rule: failure.rule }) };
+}
+
+/** The code a worker's failure has when it agrees with how the engine saw the attempt end. */
+const stoppedCodes: Readonly<Record<string, string>> = { 'timed-out': 'CAIRN_ATTEMPT_TIMED_OUT', cancelled: 'CAIRN_ATTEMPT_CANCELLED' };
+
+/**
+ * Why an ended attempt did not succeed. The worker's own account is kept when it agrees with the
+ * outcome the engine records; otherwise (a lost task, a rejected result, a task the engine stopped
+ * for its deadline or a cancel, a task that wrote no result) the engine says what it saw, keeping
+ * the exit code and stderr the worker reported.
+ */
+function attemptFailureOf(attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead, outcome: string, exitCode: number | null, lostCause: string | undefined): AttemptFailure {
+  if (outcome === 'lost') return engineFailure('CAIRN_ATTEMPT_LOST', `The attempt was lost: ${lostCause ?? 'the executor no longer knows the task'}. It ended without a result.`);
+  if (read !== undefined && 'rejected' in read) {
+    return { ...engineFailure('CAIRN_PAYLOAD_INVALID', `The worker's result was rejected: ${read.rejected}. Nothing it reported is trusted; check that the worker and the engine run compatible Cairn versions.`), exitCode };
+  }
+  const reported = read?.failure;
+  const expected = stoppedCodes[outcome];
+  if (reported && (expected === undefined ? !Object.values(stoppedCodes).includes(reported.code) : reported.code === expected)) return reported;
+  const observed = { exitCode, signal: reported?.signal ?? null, stderrTail: reported?.stderrTail ?? '' };
+  if (outcome === 'timed-out') {
+    return { code: 'CAIRN_ATTEMPT_TIMED_OUT', message: `The attempt had no result by its deadline ${attempt.deadline ?? ''} (the item's timeout) and was stopped. Raise the item's timeout or make the work faster.`, ...observed };
+  }
+  if (outcome === 'cancelled') return { code: 'CAIRN_ATTEMPT_CANCELLED', message: 'The attempt was stopped because its run or item was cancelled.', ...observed };
+  if (exitCode !== null && exitCode !== 0) return { code: 'CAIRN_EXIT_NONZERO', message: `The runtime exited with code ${exitCode}.`, ...observed };
+  const what = status.reason ? `The task failed: ${status.reason}` : `The task failed without ${read === undefined ? 'a result record' : 'saying why'}`;
+  return { code: 'CAIRN_RUNTIME_FAILED', message: `${what}. Read the executor's log for the attempt.`, ...observed };
+}
 
 /** An item's stored dispatch facts (see `RunStore.itemSpec`). */
 type StoredItem = NonNullable<ReturnType<RunStore['itemSpec']>>;

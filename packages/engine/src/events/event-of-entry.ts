@@ -1,4 +1,4 @@
-import type { AttemptState, AuditEntry, CairnEvent, ItemState, RunState } from '@cairn/core';
+import type { AttemptFailureSummary, AttemptState, AuditEntry, CairnEvent, ItemState, JsonValue, RunState } from '@cairn/core';
 
 const runStates: Partial<Record<string, RunState>> = {
   'run.submitted': 'queued',
@@ -26,7 +26,8 @@ const attemptOutcomes = new Set<string>(['succeeded', 'failed', 'timed-out', 'ca
  * The event a subscriber is told about an audit entry, if any: one event per state change, its id
  * the entry's `seq`, so a stream resumes after the last id it saw without gaps or duplicates.
  * Entries that change no run, item or attempt state (checkpoints, secrets, approvals themselves)
- * tell subscribers nothing. Events carry states only, never payloads or secrets.
+ * tell subscribers nothing. Events carry states (and a failure's code and rule) only, never
+ * payloads, messages or secrets.
  */
 export function eventOfEntry(entry: AuditEntry): CairnEvent | undefined {
   const { seq: id, time, runId, action, data } = entry;
@@ -35,13 +36,19 @@ export function eventOfEntry(entry: AuditEntry): CairnEvent | undefined {
   if (runState) return { type: 'run.state', id, time, runId, state: runState };
   const itemId = entry.entity.kind === 'item' ? entry.entity.id.slice(runId.length + 1) : typeof data['itemId'] === 'string' ? data['itemId'] : undefined;
   const itemState = itemStates[action];
-  if (itemState && itemId !== undefined) return { type: 'item.state', id, time, runId, itemId, state: itemState };
+  if (itemState && itemId !== undefined) return { type: 'item.state', id, time, runId, itemId, state: itemState, ...failureOf(data['failure']) };
   if (entry.entity.kind !== 'attempt' || itemId === undefined || typeof data['attempt'] !== 'number') return undefined;
   const attempt = data['attempt'];
   if (action === 'attempt.started') return { type: 'attempt.state', id, time, runId, itemId, attempt, state: 'running' };
-  if (action === 'attempt.lost') return { type: 'attempt.state', id, time, runId, itemId, attempt, state: 'lost' };
+  if (action === 'attempt.lost') return { type: 'attempt.state', id, time, runId, itemId, attempt, state: 'lost', ...failureOf(data['failure']) };
   if (action === 'attempt.completed' && typeof data['outcome'] === 'string' && attemptOutcomes.has(data['outcome'])) {
-    return { type: 'attempt.state', id, time, runId, itemId, attempt, state: data['outcome'] as AttemptState };
+    return { type: 'attempt.state', id, time, runId, itemId, attempt, state: data['outcome'] as AttemptState, ...failureOf(data['failure']) };
   }
   return undefined;
+}
+
+/** The failure summary an entry carries (entries written before failures were audited carry none). */
+function failureOf(value: JsonValue | undefined): { failure?: AttemptFailureSummary } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof value['code'] !== 'string') return {};
+  return { failure: { code: value['code'], ...(typeof value['rule'] === 'string' ? { rule: value['rule'] } : {}) } };
 }

@@ -1,4 +1,4 @@
-import type { Digest, ItemState, RunState } from '@cairn/core';
+import type { AttemptFailure, Digest, ItemState, RunState } from '@cairn/core';
 
 /** A run as the engine stores it. */
 export interface RunRecord {
@@ -31,4 +31,9 @@ export interface ItemRecord {
   readonly readyAt: string | null;
   /** The actor (JSON) who cancelled the item while it ran; it ends cancelled once its task stops. */
   readonly cancelRequestedBy: string | null;
+  /**
+   * Why the item's latest attempt did not succeed, or why it could not be dispatched at all; null
+   * while nothing failed and once an attempt succeeds. A retrying item shows its last failure.
+   */
+  readonly failure: AttemptFailure | null;
 }

@@ -1,4 +1,4 @@
-import type { AuditActor, Digest, ItemSpec, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
+import type { AttemptFailure, AuditActor, Digest, ItemSpec, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
 import { assertRunSpec, assertTransition, CairnError, canonicalJson, isTerminalState, itemTransitions, parseRunSpec, runTransitions, type RunSpecContext } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
@@ -244,7 +244,8 @@ export class RunStateMachine {
     this.#inTransaction(() => {
       const item = this.#requireAwaiting(runId, itemId);
       this.#audit.append({ actor, action: 'item.rejected', entity: { kind: 'item', id: `${runId}/${itemId}` }, outcome: 'success', runId, data: { reason } });
-      this.#move(item, 'failed', actor, { reason: `approval rejected: ${reason}` });
+      this.#store.setFailure(runId, itemId, unranFailure('CAIRN_APPROVAL_REJECTED', `${actor.id} rejected the item's approval: ${reason}. It did not run.`));
+      this.#move(item, 'failed', actor, { reason: `approval rejected: ${reason}`, failure: { code: 'CAIRN_APPROVAL_REJECTED' } });
       this.#endedEarly(runId, itemId, true);
     })();
   }
@@ -259,7 +260,9 @@ export class RunStateMachine {
     if (expired.length === 0) return 0;
     return this.#inTransaction(() => {
       for (const item of expired) {
-        this.#move(item, 'failed', engineActor, { reason: `no approval within ${this.#approvalTimeoutMs} ms` });
+        const message = `No one approved the item within ${this.#approvalTimeoutMs} ms (the engine's approvalTimeoutMs); it did not run. Submit the run again and approve it in time.`;
+        this.#store.setFailure(item.runId, item.itemId, unranFailure('CAIRN_APPROVAL_TIMED_OUT', message));
+        this.#move(item, 'failed', engineActor, { reason: `no approval within ${this.#approvalTimeoutMs} ms`, failure: { code: 'CAIRN_APPROVAL_TIMED_OUT' } });
         this.#endedEarly(item.runId, item.itemId, true);
       }
       return expired.length;
@@ -441,4 +444,9 @@ function prerequisitesOf(item: ItemSpec): string[] {
 
 function iso(milliseconds: number): string {
   return new Date(milliseconds).toISOString();
+}
+
+/** Why an item that never ran failed: no runtime ended, so no exit code, signal or stderr. */
+function unranFailure(code: string, message: string): AttemptFailure {
+  return { code, message, exitCode: null, signal: null, stderrTail: '' };
 }

@@ -1,4 +1,4 @@
-import type { ItemState, RunState } from '@cairn/core';
+import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
 import type { EngineDatabase } from '../database/engine-database.ts';
 import type { ItemRecord, RunRecord } from './run-records.ts';
 
@@ -7,11 +7,11 @@ const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, sub
   submitted_at AS submittedAt, finished_at AS finishedAt, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed,
   cancel_requested_by AS cancelRequestedBy, concurrency`;
 const itemColumns = `run_id AS runId, item_id AS itemId, position, state, waiting_on AS waitingOn, approval_required AS approvalRequired, ready_at AS readyAt,
-  cancel_requested_by AS cancelRequestedBy`;
+  cancel_requested_by AS cancelRequestedBy, failure`;
 
-/** Rows as SQLite returns them: booleans are 0 or 1. */
-type ItemRow = Omit<ItemRecord, 'approvalRequired'> & { approvalRequired: number };
-const toItem = (row: ItemRow): ItemRecord => ({ ...row, approvalRequired: row.approvalRequired === 1 });
+/** Rows as SQLite returns them: booleans are 0 or 1, the failure JSON text. */
+type ItemRow = Omit<ItemRecord, 'approvalRequired' | 'failure'> & { approvalRequired: number; failure: string | null };
+const toItem = (row: ItemRow): ItemRecord => ({ ...row, approvalRequired: row.approvalRequired === 1, failure: row.failure === null ? null : (JSON.parse(row.failure) as AttemptFailure) });
 
 /**
  * The rows of runs, items and dependency edges, behind prepared statements. Every query the
@@ -58,6 +58,7 @@ export class RunStore {
       ),
       nextApprovalDeadline: prepare<[], { deadline: string | null }>(`SELECT MIN(approval_deadline) AS deadline FROM items WHERE state = 'awaiting-approval'`),
       setArtifacts: prepare('UPDATE items SET artifacts = ? WHERE run_id = ? AND item_id = ?'),
+      setFailure: prepare('UPDATE items SET failure = ? WHERE run_id = ? AND item_id = ?'),
       artifacts: prepare<[string, string], { artifacts: string | null }>('SELECT artifacts FROM items WHERE run_id = ? AND item_id = ?'),
     };
   }
@@ -175,6 +176,11 @@ export class RunStore {
   /** Records what a succeeded item produced (kind → digest). */
   setArtifacts(runId: string, itemId: string, artifacts: Readonly<Record<string, string>>): void {
     this.#statements.setArtifacts.run(JSON.stringify(artifacts), runId, itemId);
+  }
+
+  /** Records why the item's latest attempt failed (or why it could not be dispatched); null clears it. */
+  setFailure(runId: string, itemId: string, failure: AttemptFailure | null): void {
+    this.#statements.setFailure.run(failure === null ? null : JSON.stringify(failure), runId, itemId);
   }
 
   /** What a succeeded item produced, whether it ran or reused a pure result. */

@@ -12,6 +12,8 @@ export interface ExecutionState {
   readonly status: 'running' | 'exited';
   readonly outcome?: ExecutionOutcome;
   readonly exitCode?: number | null;
+  /** Why it failed when its worker wrote no result record (storage down): the engine's only account of it. */
+  readonly reason?: string;
 }
 
 /**

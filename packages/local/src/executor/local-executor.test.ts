@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RuntimeSpec } from '@cairn/core';
 import { describeExecutor, type ExecutorTaskBehaviour } from '@cairn/conformance';
+import { CairnError } from '@cairn/protocol';
 import { expect, test } from 'vitest';
 import { createLocalExecutor, LocalExecutor, type LocalExecutorSettings } from './local-executor.ts';
 import { executorWorld } from './local-executor.test-support.ts';
@@ -116,6 +117,34 @@ test('a claude CLI configured outside /usr is bound read-only into claude-code s
     expect(await finished('run-1/command/1', { kind: 'command', argv: ['/bin/sh', '-c', `test ! -e ${folder}`] })).toMatchObject({ state: 'exited', outcome: 'succeeded' });
   } finally {
     rmSync(folder, { recursive: true, force: true });
+    world.cleanUp();
+  }
+});
+
+test('a worker that cannot write its result record (storage down) exits failed with the reason, naming the storage error', { timeout: 20_000 }, async () => {
+  const world = executorWorld();
+  try {
+    // The storage takes everything but the result record: the worker runs, then cannot report.
+    const storage = new Proxy(world.storage, {
+      get(target, property, receiver) {
+        if (property !== 'put') {
+          const value = Reflect.get(target, property, receiver) as unknown;
+          // Its methods run on the provider itself (they read its private fields).
+          return typeof value === 'function' ? (value as (...values: unknown[]) => unknown).bind(target) : value;
+        }
+        return (key: string, ...rest: Parameters<typeof target.put> extends [string, ...infer Rest] ? Rest : never) =>
+          key.startsWith('results/') ? Promise.reject(new CairnError('CAIRN_STORAGE_UNAVAILABLE', 'the storage answered 503 for results/')) : target.put(key, ...rest);
+      },
+    });
+    const executor = createLocalExecutor({ ...settingsOf(world), storage });
+    const handle = await executor.start(world.task('run-1/build/1', { kind: 'command', argv: ['/bin/true'] }));
+    let status = await executor.inspect(handle);
+    for (let wait = 0; wait < 200 && status.state !== 'exited'; wait++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      status = await executor.inspect(handle);
+    }
+    expect(status).toMatchObject({ state: 'exited', outcome: 'failed', reason: 'the worker wrote no result record: CAIRN_STORAGE_UNAVAILABLE: the storage answered 503 for results/' });
+  } finally {
     world.cleanUp();
   }
 });

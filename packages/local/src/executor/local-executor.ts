@@ -201,14 +201,14 @@ export class LocalExecutor implements ExecutorV1 {
   }
 
   async #execute(task: TaskEnvelope, signal: AbortSignal): Promise<void> {
-    let exited: Pick<ExecutionState, 'outcome' | 'exitCode'>;
+    let exited: Pick<ExecutionState, 'outcome' | 'exitCode' | 'reason'>;
     try {
       const record = await this.#worker.run(task, signal);
       exited = { outcome: record.outcome, exitCode: record.exitCode };
     } catch (error) {
       // The worker could not even write a result (storage down): the attempt failed, and says why here.
       this.#settings.logger?.error({ executionId: task.executionId, error: error instanceof CairnError ? error.code : String(error) }, 'the worker failed without a result');
-      exited = { outcome: 'failed', exitCode: null };
+      exited = { outcome: 'failed', exitCode: null, reason: `the worker wrote no result record: ${error instanceof CairnError ? `${error.code}: ${error.message}` : String(error)}` };
     }
     runningHere.delete(this.#runningKey(task.executionId));
     const previous = this.#states.read(task.executionId);
@@ -265,7 +265,9 @@ function sweepDeadOwners(workRoot: string, logger: Logger | undefined): void {
 }
 
 function statusOf(state: ExecutionState): ExecutionStatus {
-  if (state.status === 'exited') return { state: 'exited', outcome: state.outcome ?? 'failed', ...(state.exitCode === undefined || state.exitCode === null ? {} : { exitCode: state.exitCode }) };
+  if (state.status === 'exited') {
+    return { state: 'exited', outcome: state.outcome ?? 'failed', ...(state.exitCode === undefined || state.exitCode === null ? {} : { exitCode: state.exitCode }), ...(state.reason === undefined ? {} : { reason: state.reason }) };
+  }
   // A task whose process is gone did not finish: its sandbox died with that process.
   return isRunning(state.owner) ? { state: 'running' } : { state: 'unknown' };
 }

@@ -95,6 +95,46 @@ export const errorCatalogue = {
     summary: 'A runtime adapter could not run the command or agent (not found, crashed before start).',
     action: 'Check the runtime spec (argv, adapter name) and that the program exists in the sandbox.',
   },
+  CAIRN_EXIT_NONZERO: {
+    status: 422,
+    summary: "An item's command or agent ran and exited with a non-zero code: the attempt failed.",
+    action: "Read the end of its stderr in the failure (`cairn status <runId>`) or its whole log, and fix the command, the agent's task or the workspace.",
+  },
+  CAIRN_ATTEMPT_KILLED: {
+    status: 422,
+    summary: "An item's command or agent was ended by a signal Cairn did not send (out of memory, a resource limit, a crash).",
+    action: 'Check the signal in the failure and the end of its stderr; raise the resource limit or make the work smaller.',
+  },
+  CAIRN_ATTEMPT_TIMED_OUT: {
+    status: 504,
+    summary: "An attempt ran past its item's timeout and was stopped.",
+    action: "Raise the item's `timeout` (or `defaults.timeout`) in the run spec, or make the work faster.",
+  },
+  CAIRN_ATTEMPT_CANCELLED: {
+    status: 409,
+    summary: 'An attempt was stopped because its run or item was cancelled.',
+    action: 'Nothing to fix: submit the run again if the work is still wanted.',
+  },
+  CAIRN_ATTEMPT_LOST: {
+    status: 503,
+    summary: 'The executor no longer knows an attempt\'s task (its host, or the process that ran it, is gone); it ended without a result.',
+    action: "Check the executor's host; the engine re-runs lost attempts (the item's `onLost`) up to a bound.",
+  },
+  CAIRN_APPROVAL_REJECTED: {
+    status: 409,
+    summary: 'An item awaiting approval was rejected; it failed without running, and what depends on it was skipped.',
+    action: 'Read the reason in the failure; change the run and submit it again if the work is still wanted.',
+  },
+  CAIRN_APPROVAL_TIMED_OUT: {
+    status: 408,
+    summary: "No one approved an item awaiting approval within the engine's approval timeout; it failed without running.",
+    action: "Submit the run again and approve the item in time (`cairn approve <runId> <itemId>`), or raise the server's approval timeout.",
+  },
+  CAIRN_SECRET_UNAVAILABLE: {
+    status: 422,
+    summary: 'A secret an item names could not be handed to its task: it was removed, it does not decrypt, or no secret store is configured.',
+    action: 'Set the secret again (`cairn secret set NAME`) with the server\'s current cipher key, then submit the run again.',
+  },
   CAIRN_SIGNER_FAILED: {
     status: 502,
     summary: 'The signer could not sign or could not load its key.',

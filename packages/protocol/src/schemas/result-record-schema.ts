@@ -1,5 +1,6 @@
 import type { ResultRecord } from '@cairn/core';
 import { z } from 'zod';
+import { attemptFailureSchema } from './attempt-failure-schema.ts';
 import { countSchema, timestampSchema } from './common-schemas.ts';
 import { digestSchema } from './digest-schema.ts';
 import type { SchemaImplements } from './schema-implements.ts';
@@ -23,6 +24,6 @@ export const resultRecordSchema = z.strictObject({
     output: digestSchema.exactOptional(),
   }),
   patchStats: z.strictObject({ filesChanged: countSchema, bytes: countSchema }).exactOptional(),
-  failure: z.strictObject({ code: z.string(), message: z.string() }).exactOptional(),
+  failure: attemptFailureSchema.exactOptional(),
 });
 true satisfies SchemaImplements<typeof resultRecordSchema, ResultRecord>;

@@ -7,6 +7,9 @@ export interface LogCaptureObserver {
   dropped(stream: LogStream): void;
 }
 
+/** How much of a stream's end is kept for a failure's `stderrTail`. */
+const tailBytes = 2048;
+
 /**
  * One output stream of an attempt as it is stored: secret values redacted first, then the first
  * `maxBytes` bytes kept and, when there was more, a marker line saying how much was dropped
@@ -21,6 +24,8 @@ export class LogCapture {
   #keptBytes = 0;
   #totalBytes = 0;
   readonly #observer: LogCaptureObserver | undefined;
+  /** The last bytes written (after redaction), for a failure's `stderrTail`: the stored log keeps the first ones. */
+  #tail: Buffer = Buffer.alloc(0);
 
   /** `observer` sees exactly the bytes `finish` will return, before its truncation marker. */
   constructor(name: LogStream, maxBytes: number, secrets: Readonly<Record<string, string>>, observer?: LogCaptureObserver) {
@@ -50,7 +55,21 @@ export class LogCapture {
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
+  /**
+   * The last `maxBytes` (or a few fewer: whole UTF-8 characters) the runtime wrote, redacted, as
+   * text; read after `finish`. At most `tailBytes` are held, however much was written.
+   */
+  tail(maxBytes = tailBytes): string {
+    let start = Math.max(0, this.#tail.byteLength - maxBytes);
+    // Not from the middle of a character: skip continuation bytes (10xxxxxx).
+    while (start < this.#tail.byteLength && (this.#tail[start]! & 0xc0) === 0x80) start++;
+    return this.#tail.subarray(start).toString('utf8');
+  }
+
   #keep(bytes: Buffer): void {
+    // Copied either way: the chunk's buffer may be reused, and a big one must not be held.
+    if (bytes.byteLength >= tailBytes) this.#tail = Buffer.from(bytes.subarray(bytes.byteLength - tailBytes));
+    else if (bytes.byteLength > 0) this.#tail = Buffer.concat([this.#tail, bytes]).subarray(-tailBytes);
     this.#totalBytes += bytes.byteLength;
     const room = this.#maxBytes - this.#keptBytes;
     if (bytes.byteLength > room) this.#observer?.dropped(this.#name);

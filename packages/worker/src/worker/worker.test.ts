@@ -287,7 +287,7 @@ describe('Worker.run', () => {
   test('a secret the manifest names but the task lacks: failed, nothing runs', async () => {
     const { dispatch, traces } = await setUp();
     const { record } = await dispatch({ manifest: { secretNames: ['DEPLOY_KEY'] }, argv: ['/bin/sh', '-c', 'touch "$TRACES/ran"'] });
-    expect(record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID' } });
+    expect(record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_SECRET_UNAVAILABLE' } });
     expect(record.failure!.message).toContain('secret DEPLOY_KEY');
     expect(existsSync(join(traces, 'ran'))).toBe(false);
   });
@@ -331,7 +331,50 @@ describe('Worker.run', () => {
     const { dispatch } = await setUp();
     const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'echo partial > half.txt; exit 3'] });
     expect(record).toMatchObject({ outcome: 'failed', exitCode: 3, patchStats: { filesChanged: 1 } });
-    expect(record.failure).toBeUndefined();
+    // Every attempt that does not succeed says why (issue 12): here, the exit code.
+    expect(record.failure).toMatchObject({ code: 'CAIRN_EXIT_NONZERO', exitCode: 3, signal: null });
+  });
+
+  test('every failed outcome carries a failure: exit code, signal, timeout, cancel, refusal rule, with the redacted end of stderr', async () => {
+    const { dispatch } = await setUp();
+    const secret = 'tok-9c1e77f0';
+    // More than the tail holds, ending in a line that names the secret: the tail is the end, redacted.
+    const exited = await dispatch({ secrets: { API_TOKEN: secret }, argv: ['/bin/sh', '-c', 'i=0; while [ $i -lt 300 ]; do echo "noise line $i" >&2; i=$((i+1)); done; echo "fatal: bad token $API_TOKEN" >&2; exit 2'] });
+    expect(exited.record.failure).toMatchObject({ code: 'CAIRN_EXIT_NONZERO', exitCode: 2, signal: null, message: 'The runtime exited with code 2; the last line of its stderr: "fatal: bad token [redacted:API_TOKEN]".' });
+    const tail = exited.record.failure!.stderrTail;
+    expect(tail.endsWith('noise line 299\nfatal: bad token [redacted:API_TOKEN]\n')).toBe(true);
+    expect(Buffer.byteLength(tail)).toBeLessThanOrEqual(2048);
+    expect(Buffer.byteLength(tail)).toBeGreaterThan(2000);
+    expect(JSON.stringify(exited.record)).not.toContain(secret);
+
+    const killed = await dispatch({ argv: ['/bin/sh', '-c', 'echo about to die >&2; kill -KILL $$'] });
+    expect(killed.record).toMatchObject({ outcome: 'failed', exitCode: null, failure: { code: 'CAIRN_ATTEMPT_KILLED', exitCode: null, signal: 'SIGKILL', stderrTail: 'about to die\n' } });
+
+    const slow = await dispatch({ argv: ['/bin/sh', '-c', 'sleep 60'], manifest: { limits: { timeoutMs: 300, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 1_000 } } });
+    expect(slow.record).toMatchObject({ outcome: 'timed-out', failure: { code: 'CAIRN_ATTEMPT_TIMED_OUT', message: expect.stringContaining('timeout of 300 ms') } });
+
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    const cancelled = await dispatch({ argv: ['/bin/sh', '-c', 'sleep 60'], signal: controller.signal });
+    expect(cancelled.record).toMatchObject({ outcome: 'cancelled', failure: { code: 'CAIRN_ATTEMPT_CANCELLED' } });
+
+    const refused = await dispatch({ argv: ['/bin/sh', '-c', 'echo "#!/bin/sh" > run.sh; chmod 4755 run.sh'] });
+    expect(refused.record).toMatchObject({ outcome: 'failed', exitCode: 0, failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'setuid', exitCode: 0, signal: null, stderrTail: '' } });
+
+    const succeeded = await dispatch({ argv: ['/bin/true'] });
+    expect(succeeded.record.failure).toBeUndefined();
+  });
+
+  test('a task without a secret its manifest names fails with CAIRN_SECRET_UNAVAILABLE naming it, and nothing runs', async () => {
+    const { dispatch, storage, key, workRoot } = await setUp();
+    const { record, task } = await dispatch({ secrets: { API_TOKEN: 'tok-1' }, argv: ['/bin/sh', '-c', 'echo ran > ran.txt'] });
+    expect(record.outcome).toBe('succeeded');
+    // The same manifest handed over without the secret (one removed since the dispatch): a new execution.
+    await storage.delete(resultKey(task.executionId));
+    const worker = createWorker({ storage, trustedKeys: [key], runtimes: { command: createCommandRuntime() }, workRoot });
+    const without = await worker.run({ executionId: task.executionId, manifestDigest: task.manifestDigest });
+    expect(without).toMatchObject({ outcome: 'failed', exitCode: null, failure: { code: 'CAIRN_SECRET_UNAVAILABLE', message: expect.stringContaining('API_TOKEN'), exitCode: null, signal: null, stderrTail: '' } });
+    expect(without.artifacts.patch).toBeUndefined();
   });
 
   test('an unsafe change fails the attempt with the reason and stores no patch', async () => {

@@ -15,7 +15,8 @@ import { capturePatch } from '../patch/capture-patch.ts';
 import { BlobStore } from './blob-store.ts';
 import { inputsFolderName } from './deliver-inputs.ts';
 import { prepareAttempt } from './prepare-attempt.ts';
-import { namedSecrets, redactText, runtimeEnvironment } from './runtime-environment.ts';
+import { attemptFailureOf } from './attempt-failure-of.ts';
+import { namedSecrets, runtimeEnvironment } from './runtime-environment.ts';
 import { whileStorageFull } from './while-storage-full.ts';
 
 const seam = (name: string) =>
@@ -124,7 +125,7 @@ export class Worker {
       state.failure = (opened as { failure: CairnError }).failure;
     } else if (named.missing.length > 0) {
       const plural = named.missing.length > 1;
-      state.failure = new CairnError('CAIRN_PAYLOAD_INVALID', `The task does not carry the secret${plural ? 's' : ''} ${named.missing.join(', ')} that the manifest names; nothing was run. Set ${plural ? 'them' : 'it'} on the engine.`, {
+      state.failure = new CairnError('CAIRN_SECRET_UNAVAILABLE', `The task does not carry the secret${plural ? 's' : ''} ${named.missing.join(', ')} that the manifest names; nothing was run. Set ${plural ? 'them' : 'it'} on the engine.`, {
         path: 'secrets',
       });
     } else if (signal?.aborted) {
@@ -139,6 +140,7 @@ export class Worker {
       stderr: await this.#blobs.store(logs.stderr.finish(), 'text/plain'),
       ...(state.output ? { output: state.output } : {}),
     };
+    const failure = attemptFailureOf({ ...state, ...(manifest ? { timeoutMs: manifest.limits.timeoutMs } : {}), stderrTail: logs.stderr.tail() }, secrets);
     const record: ResultRecord = {
       version: 'cairn.result/v1',
       ...identity,
@@ -149,7 +151,7 @@ export class Worker {
       finishedAt: new Date().toISOString(),
       artifacts,
       ...(state.patch ? { patchStats: { filesChanged: state.patch.filesChanged, bytes: state.patch.bytes } } : {}),
-      ...(state.failure ? { failure: { code: state.failure.code, message: redactText(state.failure.message, secrets) } } : {}),
+      ...(failure ? { failure } : {}),
     };
     const recordBytes = canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record'));
     // The attempt is done: a full disk delays its record, never turns it into a failure.

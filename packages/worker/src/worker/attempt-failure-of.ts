@@ -1,0 +1,54 @@
+import type { AttemptFailure, RuntimeResult } from '@cairn/core';
+import type { CairnError } from '@cairn/protocol';
+import { redactText } from './runtime-environment.ts';
+
+/** What the worker knows of an attempt once it has ended, to say why it did not succeed. */
+export interface EndedAttempt {
+  readonly failure?: CairnError;
+  readonly runtime?: RuntimeResult;
+  readonly timedOut: boolean;
+  readonly cancelled: boolean;
+  /** The item's wall-clock limit (the manifest's `limits.timeoutMs`), when the manifest was read. */
+  readonly timeoutMs?: number;
+  /** The end of the runtime's stderr, already redacted. */
+  readonly stderrTail: string;
+}
+
+/**
+ * Why the attempt did not succeed, or undefined when it did. Every way of not succeeding gets a
+ * code: the worker's own refusal (a refused patch with its rule, a bad manifest, storage), a
+ * cancel, the timeout, a signal, a non-zero exit. Messages are redacted of every secret value.
+ */
+export function attemptFailureOf(ended: EndedAttempt, secrets: Readonly<Record<string, string>>): AttemptFailure | undefined {
+  const exitCode = ended.runtime?.exitCode ?? null;
+  const signal = ended.runtime?.signal ?? null;
+  const how = { exitCode, signal, stderrTail: ended.stderrTail };
+  const last = lastLine(ended.stderrTail);
+  const ending = last === undefined ? '' : `; the last line of its stderr: ${JSON.stringify(last)}`;
+  if (ended.cancelled) {
+    return { code: 'CAIRN_ATTEMPT_CANCELLED', message: 'The attempt was stopped because its run or item was cancelled.', ...how };
+  }
+  if (ended.timedOut) {
+    const limit = ended.timeoutMs === undefined ? 'its timeout' : `its timeout of ${ended.timeoutMs} ms`;
+    return { code: 'CAIRN_ATTEMPT_TIMED_OUT', message: `The attempt ran past ${limit} (the item's timeout) and was stopped${ending}. Raise the item's timeout or make the work faster.`, ...how };
+  }
+  if (ended.failure) {
+    const rule = ended.failure.details['rule'];
+    return { code: ended.failure.code, message: redactText(ended.failure.message, secrets), ...how, ...(typeof rule === 'string' && rule !== '' ? { rule } : {}) };
+  }
+  if (exitCode === 0) return undefined;
+  if (exitCode === null) {
+    return {
+      code: 'CAIRN_ATTEMPT_KILLED',
+      message: `The runtime was ended by signal ${signal ?? 'unknown'}, which Cairn did not send (out of memory, a resource limit, a crash)${ending}.`,
+      ...how,
+    };
+  }
+  return { code: 'CAIRN_EXIT_NONZERO', message: `The runtime exited with code ${exitCode}${ending}.`, ...how };
+}
+
+function lastLine(text: string): string | undefined {
+  const lines = text.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  const last = lines.at(-1);
+  return last === undefined ? undefined : last.length > 200 ? `${last.slice(0, 200)}…` : last;
+}
