@@ -56,7 +56,8 @@ export interface ItemLogEnd {
   /** The runtime's exit code; null when it was killed by a signal, never started or was lost. */
   readonly exitCode: number | null;
   readonly finishedAt: string | null;
-  readonly [field: string]: unknown;
+  /** Why the attempt did not succeed (absent when it did). */
+  readonly failure?: AttemptFailure;
 }
 
 /** A piece of an item's output (redacted by the worker), or, last, how the attempt ended. */

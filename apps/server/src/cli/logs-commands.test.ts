@@ -96,5 +96,6 @@ test('client.logs() yields the first line while the item runs; `cairn logs --fol
 test('the line after the output says how the attempt ended, with its failure where the server reports one', () => {
   expect(attemptEndLine({ attempt: 1, state: 'succeeded', exitCode: 0, finishedAt: null })).toBeUndefined();
   expect(attemptEndLine({ attempt: 2, state: 'timed-out', exitCode: null, finishedAt: null })).toBe('[cairn] attempt 2 timed-out (no exit code)');
-  expect(attemptEndLine({ attempt: 1, state: 'failed', exitCode: 0, finishedAt: null, failure: { code: 'CAIRN_PATCH_REFUSED', message: 'a symlink escapes' } })).toBe('[cairn] attempt 1 failed (exit code 0): CAIRN_PATCH_REFUSED a symlink escapes');
+  const refused = { code: 'CAIRN_PAYLOAD_INVALID', message: 'a symlink escapes the workspace', exitCode: 0, signal: null, rule: 'symlink-escape', stderrTail: '' };
+  expect(attemptEndLine({ attempt: 1, state: 'failed', exitCode: 0, finishedAt: null, failure: refused })).toBe('[cairn] attempt 1 failed (exit code 0): CAIRN_PAYLOAD_INVALID a symlink escapes the workspace (rule symlink-escape)');
 });

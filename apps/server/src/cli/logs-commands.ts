@@ -82,8 +82,9 @@ const terminalItemStates = new Set(['succeeded', 'failed', 'skipped', 'cancelled
 export function attemptEndLine(end: ItemLogEnd): string | undefined {
   if (end.state === 'succeeded') return undefined;
   const exit = end.exitCode === null ? 'no exit code' : `exit code ${end.exitCode}`;
-  const failure = end['failure'] as { code?: string; message?: string } | undefined;
-  return `[cairn] attempt ${end.attempt} ${end.state} (${exit})${failure?.code ? `: ${failure.code} ${failure.message ?? ''}`.trimEnd() : ''}`;
+  const { failure } = end;
+  const rule = failure?.rule ? ` (rule ${failure.rule})` : '';
+  return `[cairn] attempt ${end.attempt} ${end.state} (${exit})${failure ? `: ${failure.code} ${failure.message}${rule}` : ''}`;
 }
 
 /** Writes and waits for the stream to take it, so a slow pipe holds back the reading, not memory. */

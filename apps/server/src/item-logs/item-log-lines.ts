@@ -1,5 +1,5 @@
 import { TextDecoder } from 'node:util';
-import type { AttemptState, LogStream, StorageProviderV1 } from '@cairn/core';
+import type { AttemptFailure, AttemptState, LogStream, StorageProviderV1 } from '@cairn/core';
 import type { Engine, ItemAttemptRecord } from '@cairn/engine';
 import { blobKey, CairnError, liveLogSegmentBytes, liveLogSegmentKey, liveLogStateKey, liveLogStateSchema } from '@cairn/protocol';
 
@@ -9,7 +9,7 @@ export interface ItemLogEnd {
   readonly state: AttemptState;
   readonly exitCode: number | null;
   readonly finishedAt: string | null;
-  readonly failure?: unknown;
+  readonly failure?: AttemptFailure;
 }
 
 /** One line of an item's log: output of one stream (in the order it was read), or, last, how the attempt ended. */
@@ -59,8 +59,8 @@ export async function* itemLogLines(options: ItemLogLinesOptions): AsyncGenerato
         yield* lines(stream, rest);
         yield* lines(stream, undefined, true);
       }
-      // An attempt's failure (code, message, rule), where the engine records one, ends the log too.
-      const failure = (current as { failure?: unknown }).failure;
+      // An attempt's failure (code, message, rule, ...), when it did not succeed, ends the log too.
+      const { failure } = current;
       yield { end: { attempt: number, state: current.state, exitCode: current.exitCode, finishedAt: current.finishedAt, ...(failure ? { failure } : {}) } };
       return;
     }
