@@ -42,11 +42,12 @@ test('`cairn logs --follow` prints the first line while the item runs; after the
   });
   expect(stateAtFirst).toBe('running');
   expect(followed.stdout).toBe('first\nsecond\n');
-  expect(followed.stderr).toBe('warning\n[cairn] attempt 1 failed (exit code 3)\n');
+  const ended = '[cairn] attempt 1 failed (exit code 3): CAIRN_EXIT_NONZERO The runtime exited with code 3; the last line of its stderr: "warning".\n';
+  expect(followed.stderr).toBe(`warning\n${ended}`);
   expect(followed.status).toBe(1);
 
   const after = await cairn(['logs', runId, 'print', '--server', base], env);
-  expect(after).toEqual({ status: 1, stdout: 'first\nsecond\n', stderr: 'warning\n[cairn] attempt 1 failed (exit code 3)\n' });
+  expect(after).toEqual({ status: 1, stdout: 'first\nsecond\n', stderr: `warning\n${ended}` });
   const asJson = await cairn(['--json', 'logs', runId, 'print', '--server', base], env);
   const lines = asJson.stdout.trim().split('\n').map((line) => JSON.parse(line) as ItemLogLine);
   expect(lines.at(-1)).toMatchObject({ end: { attempt: 1, state: 'failed', exitCode: 3 } });
@@ -79,7 +80,8 @@ test('client.logs() yields the first line while the item runs; `cairn logs --fol
   await composition.engine.waitForRun(runId);
   const followed = await following;
   expect(followed.stdout).toMatch(/^first [0-9a-f]{12}\nfirst [0-9a-f]{12}\n$/);
-  expect(followed.stderr).toBe('[cairn] attempt 1 failed (exit code 3); attempt 2 follows\n[cairn] attempt 2 failed (exit code 3)\n');
+  const failed = (attempt: number) => `[cairn] attempt ${attempt} failed (exit code 3): CAIRN_EXIT_NONZERO The runtime exited with code 3.`;
+  expect(followed.stderr).toBe(`${failed(1)}; attempt 2 follows\n${failed(2)}\n`);
   expect(followed.status).toBe(1);
   const first = await cairn(['logs', runId, 'flaky', '--attempt', '1', '--server', base], env);
   const latest = await cairn(['logs', runId, 'flaky', '--server', base], env);
@@ -87,7 +89,7 @@ test('client.logs() yields the first line while the item runs; `cairn logs --fol
   expect(latest.stdout).toMatch(/^first [0-9a-f]{12}\n$/);
   expect(latest.stdout).not.toBe(first.stdout);
   expect(followed.stdout).toBe(`${first.stdout}${latest.stdout}`);
-  expect(latest.stderr).toBe('[cairn] attempt 2 failed (exit code 3)\n');
+  expect(latest.stderr).toBe(`${failed(2)}\n`);
   await expect((async () => {
     for await (const line of client.logs(runId, 'flaky', { attempt: 3 })) void line;
   })()).rejects.toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'attempt' });

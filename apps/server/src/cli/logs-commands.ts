@@ -1,4 +1,4 @@
-import type { ItemLogEnd } from '@cairn/client';
+import type { ItemLogEnd, ItemView } from '@cairn/client';
 import { CairnError, isCairnError } from '@cairn/protocol';
 import { clientOf, exitCodes, json, program, say } from './cli-program.ts';
 
@@ -54,7 +54,16 @@ export function addLogsCommands(): void {
           next = end.attempt + 1;
         }
       } catch (error) {
-        if (!interrupted.signal.aborted) throw error;
+        if (!interrupted.signal.aborted) {
+          if (!isCairnError(error, 'CAIRN_NOT_FOUND') || error.path !== 'itemId') throw error;
+          // No attempt ever ran: an item that ended so (a refused dispatch, a rejection, a skip)
+          // still says why, in place of output.
+          const item = (await cairn.items(runId)).find((candidate) => candidate.itemId === itemId);
+          if (!item || !terminalItemStates.has(item.state)) throw error;
+          if (!json()) process.stderr.write(`${neverRanLine(item)}\n`);
+          process.exitCode = item.state === 'succeeded' ? exitCodes.done : exitCodes.failed;
+          return;
+        }
       } finally {
         process.off('SIGINT', stop);
       }
@@ -85,6 +94,12 @@ export function attemptEndLine(end: ItemLogEnd): string | undefined {
   const { failure } = end;
   const rule = failure?.rule ? ` (rule ${failure.rule})` : '';
   return `[cairn] attempt ${end.attempt} ${end.state} (${exit})${failure ? `: ${failure.code} ${failure.message}${rule}` : ''}`;
+}
+
+/** What `cairn logs` says of an item that ended before any attempt of it ran. */
+function neverRanLine(item: ItemView): string {
+  const { failure } = item;
+  return `[cairn] item ${item.itemId} ${item.state} before any attempt ran, so it has no output${failure ? `: ${failure.code} ${failure.message}` : ''}`;
 }
 
 /** Writes and waits for the stream to take it, so a slow pipe holds back the reading, not memory. */
