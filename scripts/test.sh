@@ -20,6 +20,7 @@ step() {
   fi
 }
 
+step "format (prettier --check: pnpm format fixes it)" pnpm exec prettier --check --log-level warn .
 step "type-check (tsc -b)" pnpm exec tsc -b
 step "package lint (publint, attw)" node scripts/lint-packages.mjs
 results="$root/.vitest-results.json"
