@@ -11,7 +11,14 @@ function benchSigner(): { signer: SignerV1; record: PublicKeyRecord } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const der = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
   const record: PublicKeyRecord = { keyId: keyIdOf(der), algorithm: 'ed25519', publicKey: Buffer.from(der).toString('base64') };
-  const signer: SignerV1 = { specificationVersion: 'v1', provider: 'bench', algorithm: 'ed25519', keyId: async () => record.keyId, publicKey: async () => der, sign: async (message) => new Uint8Array(sign(null, message, privateKey)) };
+  const signer: SignerV1 = {
+    specificationVersion: 'v1',
+    provider: 'bench',
+    algorithm: 'ed25519',
+    keyId: async () => record.keyId,
+    publicKey: async () => der,
+    sign: async (message) => new Uint8Array(sign(null, message, privateKey)),
+  };
   return { signer, record };
 }
 
@@ -23,13 +30,23 @@ async function runBundle(entryCount: number) {
   for (let runSeq = 0; runSeq < entryCount; runSeq++) {
     const action = runSeq === 0 ? 'run.submitted' : runSeq === entryCount - 1 ? 'run.succeeded' : 'item.ready';
     const entry: AuditEntry = {
-      seq: log.size, time: '2026-11-22T10:00:00.000Z', actor: { kind: 'system', id: 'engine', via: 'engine' }, action,
-      entity: { kind: 'run', id: 'r1' }, outcome: 'success', runId: 'r1', runSeq, data: runSeq === 0 ? { specDigest: digestOfJson(spec) } : { n: runSeq },
+      seq: log.size,
+      time: '2026-11-22T10:00:00.000Z',
+      actor: { kind: 'system', id: 'engine', via: 'engine' },
+      action,
+      entity: { kind: 'run', id: 'r1' },
+      outcome: 'success',
+      runId: 'r1',
+      runSeq,
+      data: runSeq === 0 ? { specDigest: digestOfJson(spec) } : { n: runSeq },
     };
     log.append(auditEntryBytes(entry));
     entries.push(entry);
   }
-  const checkpoint = await signCheckpoint({ origin: 'cairn:bench', treeSize: log.size, rootHash: Buffer.from(log.rootHash()).toString('hex'), time: '2026-11-22T10:00:00.000Z' }, signer);
+  const checkpoint = await signCheckpoint(
+    { origin: 'cairn:bench', treeSize: log.size, rootHash: Buffer.from(log.rootHash()).toString('hex'), time: '2026-11-22T10:00:00.000Z' },
+    signer,
+  );
   const bundle = buildEvidenceBundle({ runId: 'r1', spec, entries, proofs: log, checkpoint, anchors: [], keys: [record], manifests: [] });
   return { bundle, record };
 }

@@ -12,7 +12,14 @@ export default async function engineAuditBenchmarks({ log }: BenchmarkContext): 
     const database = openEngineDatabase(join(directory, 'engine.db'));
     const audit = new AuditLog(database);
     const append = (index: number) =>
-      audit.append({ actor: { kind: 'system', id: 'engine', via: 'engine' }, action: 'item.ready', entity: { kind: 'item', id: `r${index % 100}/i${index}` }, outcome: 'success', runId: `r${index % 100}`, data: { index } });
+      audit.append({
+        actor: { kind: 'system', id: 'engine', via: 'engine' },
+        action: 'item.ready',
+        entity: { kind: 'item', id: `r${index % 100}/i${index}` },
+        outcome: 'success',
+        runId: `r${index % 100}`,
+        data: { index },
+      });
     log('  appending audit entries in SQLite transactions');
     const single = 5_000;
     const singleTime = await timeMilliseconds(() => {

@@ -38,7 +38,11 @@ function openEngine(directory: string, name: string): { engine: Engine; executor
  * one scheduling decision (record the exit, release the dependent, pick it, sign and dispatch it).
  */
 async function chainHopMs({ engine, executor }: { engine: Engine; executor: InstantExecutor }): Promise<number> {
-  const items = Array.from({ length: chainLength }, (_, index) => ({ id: `step-${index}`, runtime: command, ...(index ? { dependsOn: [`step-${index - 1}`] } : {}) }));
+  const items = Array.from({ length: chainLength }, (_, index) => ({
+    id: `step-${index}`,
+    runtime: command,
+    ...(index ? { dependsOn: [`step-${index - 1}`] } : {}),
+  }));
   const { runId } = engine.submit({ version: 1, name: 'chain', items }, { actor });
   const run = await engine.waitForRun(runId);
   if (run.state !== 'succeeded') throw new Error(`a chain run ended ${run.state}`);
@@ -89,7 +93,7 @@ interface ItemsChildReport {
 }
 
 function items100000({ log }: BenchmarkContext): BenchmarkRow[] {
-  log('  one run of 100,000 independent items, in a process of its own (twice: with the engine\'s node flags, and without)');
+  log("  one run of 100,000 independent items, in a process of its own (twice: with the engine's node flags, and without)");
   const child = join(dirname(fileURLToPath(import.meta.url)), 'engine-items-child.ts');
   // The same node and import conditions as this process, so the child loads the packages we do
   // (dist by default); other flags (an inspector port) stay with the parent.
@@ -100,7 +104,9 @@ function items100000({ log }: BenchmarkContext): BenchmarkRow[] {
   const run = (flags: readonly string[]) => {
     const output = execFileSync(process.execPath, [...flags, ...conditions, child, '100000'], { encoding: 'utf8', maxBuffer: 1 << 20 });
     const report = JSON.parse(output.trim().split('\n').at(-1)!) as ItemsChildReport;
-    log(`    ${flags.join(' ') || 'default flags'}: RSS ${Math.round(report.baselineRssMb)} MB at start, ${Math.round(report.afterSubmitRssMb)} MB peak by the end of submit (${Math.round(report.submitMs)} ms), ${Math.round(report.maxRssMb)} MB peak overall`);
+    log(
+      `    ${flags.join(' ') || 'default flags'}: RSS ${Math.round(report.baselineRssMb)} MB at start, ${Math.round(report.afterSubmitRssMb)} MB peak by the end of submit (${Math.round(report.submitMs)} ms), ${Math.round(report.maxRssMb)} MB peak overall`,
+    );
     return report;
   };
   const served = run(engineNodeFlags);

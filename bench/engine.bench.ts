@@ -24,7 +24,10 @@ async function runOnce(items: { id: string; dependsOn?: string[] }[], concurrenc
     engine.start();
     let runId = '';
     const wall = await timeMilliseconds(async () => {
-      runId = engine.submit({ version: 1, name: 'bench', items: items.map((item) => ({ ...item, runtime: { kind: 'command' as const, argv: ['true'] } })) }, { actor: { kind: 'system', id: 'bench', via: 'engine' } }).runId;
+      runId = engine.submit(
+        { version: 1, name: 'bench', items: items.map((item) => ({ ...item, runtime: { kind: 'command' as const, argv: ['true'] } })) },
+        { actor: { kind: 'system', id: 'bench', via: 'engine' } },
+      ).runId;
       const run = await engine.waitForRun(runId);
       if (run.state !== 'succeeded') throw new Error(`the benchmark run ended ${run.state}`);
     });
@@ -42,7 +45,10 @@ function percentile(values: number[], fraction: number): number {
 
 export default async function engineBenchmarks({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
   log('  10,000 independent items');
-  const fanout = await runOnce(Array.from({ length: 10_000 }, (_, index) => ({ id: `item-${index}` })), 1_000);
+  const fanout = await runOnce(
+    Array.from({ length: 10_000 }, (_, index) => ({ id: `item-${index}` })),
+    1_000,
+  );
   log('  a 1,000-item chain');
   const chain = await runOnce(
     Array.from({ length: 1_000 }, (_, index) => ({ id: `step-${index}`, ...(index ? { dependsOn: [`step-${index - 1}`] } : {}) })),

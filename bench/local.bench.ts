@@ -21,7 +21,13 @@ async function runTimes(runtime: RuntimeAdapterV1, workspace: string, rounds: nu
   for (let round = 0; round < rounds; round++) {
     times.push(
       await timeMilliseconds(async () => {
-        const result = await runtime.run({ workspace, spec: { kind: 'command', argv: ['/bin/true'] }, env: { PATH: '/usr/bin:/bin' }, signal: new AbortController().signal, sinks });
+        const result = await runtime.run({
+          workspace,
+          spec: { kind: 'command', argv: ['/bin/true'] },
+          env: { PATH: '/usr/bin:/bin' },
+          signal: new AbortController().signal,
+          sinks,
+        });
         if (result.exitCode !== 0) throw new Error(`/bin/true exited ${result.exitCode}`);
       }),
     );
@@ -58,7 +64,8 @@ async function patchCapture(directory: string): Promise<BenchmarkRow[]> {
   const source = join(directory, 'source');
   for (let folder = 0; folder < 50; folder++) {
     mkdirSync(join(source, `dir-${folder}`), { recursive: true });
-    for (let file = 0; file < 100; file++) writeFileSync(join(source, `dir-${folder}`, `file-${file}.ts`), `export const value${file} = ${folder * 100 + file};\n`.repeat(20));
+    for (let file = 0; file < 100; file++)
+      writeFileSync(join(source, `dir-${folder}`, `file-${file}.ts`), `export const value${file} = ${folder * 100 + file};\n`.repeat(20));
   }
   const snapshot = await snapshotWorkspace(source);
   const times: number[] = [];

@@ -25,7 +25,17 @@ export default async function protocolBenchmarks({ log }: BenchmarkContext): Pro
   const validate = Math.min(...(await Promise.all([0, 1, 2].map(() => timeMilliseconds(() => validateRunSpec(spec))))));
   const load = await timeMilliseconds(() => loadRunSpec(text));
 
-  const entry = { seq: 1, time: '2026-11-22T10:00:00.000Z', actor: { kind: 'token', id: 'tok_1', via: 'http' }, action: 'attempt.completed', entity: { kind: 'attempt', id: 'r1/a/1' }, outcome: 'success', runId: 'r1', runSeq: 5, data: { exitCode: 0, patch: 'sha256:0123' } };
+  const entry = {
+    seq: 1,
+    time: '2026-11-22T10:00:00.000Z',
+    actor: { kind: 'token', id: 'tok_1', via: 'http' },
+    action: 'attempt.completed',
+    entity: { kind: 'attempt', id: 'r1/a/1' },
+    outcome: 'success',
+    runId: 'r1',
+    runSeq: 5,
+    data: { exitCode: 0, patch: 'sha256:0123' },
+  };
   const count = 200_000;
   const canonical = await timeMilliseconds(() => {
     for (let index = 0; index < count; index++) canonicalJson(entry);

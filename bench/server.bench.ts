@@ -56,7 +56,8 @@ async function submitToCompletion(server: RunningServer, count: number): Promise
   return wallAndCpu(async () => {
     const { runId } = await client.submit(noOpRun(`bench-${count}`, count));
     const run = await client.waitForRun(runId);
-    if (run.state !== 'succeeded' || run.itemsFinished !== count) throw new Error(`the benchmark run ended ${run.state} with ${run.itemsFinished} of ${count} items`);
+    if (run.state !== 'succeeded' || run.itemsFinished !== count)
+      throw new Error(`the benchmark run ended ${run.state} with ${run.itemsFinished} of ${count} items`);
   });
 }
 
@@ -125,27 +126,33 @@ async function sseFanout(server: RunningServer, count: number, items: number): P
     // is known only after the submit, so they look for any run's end (only this run ends here).
     const finished: Promise<void>[] = [];
     await Promise.all(
-      Array.from({ length: count }, () => new Promise<void>((connected, failed) => {
-        const outgoing = request(new URL(`/v1/events?after=${after}`, server.base), { agent, headers }, (response) => {
-          if (response.statusCode !== 200) return failed(new Error(`GET /v1/events answered ${response.statusCode}`));
-          responses.push(response);
-          response.setEncoding('utf8');
-          let buffered = '';
-          finished.push(new Promise<void>((done, broken) => {
-            response.on('data', (chunk: string) => {
-              buffered += chunk;
-              const blocks = buffered.split('\n\n');
-              buffered = blocks.pop()!;
-              if (blocks.some((block) => block.includes('event: run.state') && /"state":"(succeeded|failed|cancelled)"/.test(block))) done();
+      Array.from(
+        { length: count },
+        () =>
+          new Promise<void>((connected, failed) => {
+            const outgoing = request(new URL(`/v1/events?after=${after}`, server.base), { agent, headers }, (response) => {
+              if (response.statusCode !== 200) return failed(new Error(`GET /v1/events answered ${response.statusCode}`));
+              responses.push(response);
+              response.setEncoding('utf8');
+              let buffered = '';
+              finished.push(
+                new Promise<void>((done, broken) => {
+                  response.on('data', (chunk: string) => {
+                    buffered += chunk;
+                    const blocks = buffered.split('\n\n');
+                    buffered = blocks.pop()!;
+                    if (blocks.some((block) => block.includes('event: run.state') && /"state":"(succeeded|failed|cancelled)"/.test(block))) done();
+                  });
+                  response.on('error', broken);
+                  response.on('end', () => broken(new Error('an event stream ended before the run did')));
+                }),
+              );
+              connected();
             });
-            response.on('error', broken);
-            response.on('end', () => broken(new Error('an event stream ended before the run did')));
-          }));
-          connected();
-        });
-        outgoing.on('error', failed);
-        outgoing.end();
-      })),
+            outgoing.on('error', failed);
+            outgoing.end();
+          }),
+      ),
     );
     const client = createCairnClient({ baseUrl: server.base, token: server.token });
     const ms = await timeMilliseconds(async () => {
@@ -163,7 +170,7 @@ async function sseFanout(server: RunningServer, count: number, items: number): P
 export default async function serverBenchmarks({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
   const server = await startServer();
   try {
-    log('  1,000 no-op items over HTTP, followed to the end through the run\'s events');
+    log("  1,000 no-op items over HTTP, followed to the end through the run's events");
     const submit1000 = await submitToCompletion(server, 1_000);
     log('  10,000 no-op items over HTTP, the same way');
     const submit10000 = await submitToCompletion(server, 10_000);

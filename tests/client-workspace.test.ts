@@ -54,29 +54,36 @@ const second = await cairn.waitForRun(inOneCall.runId);
 console.log(JSON.stringify({ entries: snapshot.entries, digest: snapshot.digest, state: run.state, patch, secondState: second.state }));
 `;
 
-test('a consumer that depends only on @cairn/client uploads a folder with uploadWorkspace (or submit with workspace) and its run sees the files', { timeout: 120_000 }, async () => {
-  const consumer = consumerProject(['@cairn/client']);
-  cleanups.push(() => consumer.remove());
-  expect(consumer.installed).not.toContain('@cairn/worker');
-  writeFileSync(join(consumer.directory, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: { '@cairn/client': '*' } }));
-  writeFileSync(join(consumer.directory, 'consumer.mjs'), consumerProgram);
+test(
+  'a consumer that depends only on @cairn/client uploads a folder with uploadWorkspace (or submit with workspace) and its run sees the files',
+  { timeout: 120_000 },
+  async () => {
+    const consumer = consumerProject(['@cairn/client']);
+    cleanups.push(() => consumer.remove());
+    expect(consumer.installed).not.toContain('@cairn/worker');
+    writeFileSync(
+      join(consumer.directory, 'package.json'),
+      JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: { '@cairn/client': '*' } }),
+    );
+    writeFileSync(join(consumer.directory, 'consumer.mjs'), consumerProgram);
 
-  const folder = mkdtempSync(join(tmpdir(), 'cairn-consumer-folder-'));
-  cleanups.push(() => rmSync(folder, { recursive: true, force: true }));
-  chmodSync(folder, 0o755);
-  mkdirSync(join(folder, 'notes'));
-  mkdirSync(join(folder, 'docs', 'guide'), { recursive: true });
-  writeFileSync(join(folder, 'notes', 'hello.txt'), 'hello from a consumer\n');
-  writeFileSync(join(folder, 'docs', 'guide', 'index.md'), '# Guide\n');
+    const folder = mkdtempSync(join(tmpdir(), 'cairn-consumer-folder-'));
+    cleanups.push(() => rmSync(folder, { recursive: true, force: true }));
+    chmodSync(folder, 0o755);
+    mkdirSync(join(folder, 'notes'));
+    mkdirSync(join(folder, 'docs', 'guide'), { recursive: true });
+    writeFileSync(join(folder, 'notes', 'hello.txt'), 'hello from a consumer\n');
+    writeFileSync(join(folder, 'docs', 'guide', 'index.md'), '# Guide\n');
 
-  const { base, token } = await startServer();
-  const { stdout } = await promisify(execFile)(process.execPath, ['consumer.mjs', base, token, folder], { cwd: consumer.directory });
-  const result = JSON.parse(stdout) as { entries: number; digest: string; state: string; patch: string; secondState: string };
-  expect(result.entries).toBe(2);
-  expect(result.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-  expect(result.state).toBe('succeeded');
-  expect(result.patch).toContain('+++ b/seen.txt');
-  expect(result.patch).toContain('+hello from a consumer');
-  expect(result.patch).toContain('+index.md');
-  expect(result.secondState).toBe('succeeded');
-});
+    const { base, token } = await startServer();
+    const { stdout } = await promisify(execFile)(process.execPath, ['consumer.mjs', base, token, folder], { cwd: consumer.directory });
+    const result = JSON.parse(stdout) as { entries: number; digest: string; state: string; patch: string; secondState: string };
+    expect(result.entries).toBe(2);
+    expect(result.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(result.state).toBe('succeeded');
+    expect(result.patch).toContain('+++ b/seen.txt');
+    expect(result.patch).toContain('+hello from a consumer');
+    expect(result.patch).toContain('+index.md');
+    expect(result.secondState).toBe('succeeded');
+  },
+);

@@ -20,7 +20,9 @@ function cairn(...args: string[]): Promise<{ status: number; stdout: string; std
   const env = { ...process.env };
   delete env['NODE_EXTRA_CA_CERTS'];
   return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { env, encoding: 'utf8' }, (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 3) : 0, stdout, stderr }));
+    execFile(process.execPath, [cli, ...args], { env, encoding: 'utf8' }, (error, stdout, stderr) =>
+      resolve({ status: error ? Number(error.code ?? 3) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -43,60 +45,93 @@ test('cairn demo tells the story: live progress, an approval, patch stats, the r
   // It ends with the verification report: the claim, then every check.
   const tail = demo.stdout.trimEnd().split('\n').slice(-9);
   expect(tail[0]).toBe('valid: true, claim: tamper-detecting, verdict: verified');
-  expect(tail.slice(1).map((line) => line.trim().split(/\s+/).slice(0, 2).join(' '))).toEqual(['pass entries', 'pass completeness', 'pass inclusion', 'pass checkpoint-signature', 'pass manifests', 'pass artifacts', 'pass anchor', 'not-checked timestamp']);
-});
-
-test('cairn demo --json ends with one JSON object; cairn verify refuses an edited copy, and --online an anchor removed or edited', { timeout: 60_000 }, async () => {
-  const directory = join(scratch, 'json');
-  const demo = await cairn('--json', 'demo', '--directory', directory);
-  expect(demo.status, demo.stderr).toBe(0);
-  // Progress goes to a terminal only: stdout is the one JSON object.
-  expect(demo.stdout.trim().split('\n')).toHaveLength(1);
-  const result = JSON.parse(demo.stdout.trim().split('\n').at(-1)!) as { runId: string; bundle: string; trustedKeyId: string; sandbox: string; reusedItem: { itemId: string; from: { runId: string } } | null; patches: { itemId: string }[]; verify: Report };
-  expect(result.verify.claim).toBe('tamper-detecting');
-  expect(result.verify.checks.filter((check) => check.status !== 'not-checked').every((check) => check.status === 'pass')).toBe(true);
-  expect(result.verify.checks.find((check) => check.name === 'anchor')?.detail).toMatch(/^read live: file:\S+ \(detect\)/);
-  expect(result.reusedItem).toMatchObject({ itemId: 'verify', from: { runId: result.runId } });
-  expect(result.patches.map((patch) => patch.itemId).sort()).toEqual(['edit-alpha', 'edit-beta', 'rename-gamma', 'tidy-readme']);
-  expect(result.sandbox).toBe(sandboxed ? 'bubblewrap' : 'none');
-  expect(existsSync(result.bundle)).toBe(true);
-  const isolation = JSON.parse(readFileSync(result.bundle, 'utf8')) as { manifests: { envelope: { payload: string } }[] };
-  expect(new Set(isolation.manifests.map(({ envelope }) => (JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as { limits: { isolation: string } }).limits.isolation))).toEqual(new Set([result.sandbox]));
-
-  // Three reads of the evidence at once: offline (the file alone: everything passes but the
-  // anchor, which is not read), an edited copy (the approval turned into a rejection), and online
-  // (the anchor holds the checkpoint). Online reads the anchor the verifier names, never the
-  // one the bundle's receipt names.
-  const anchorOption = ['--anchor', `file:${join(directory, 'cairn-data', 'anchor')}`];
-  const edited = join(directory, 'edited.bundle.json');
-  const text = readFileSync(result.bundle, 'utf8');
-  expect(text).toContain('"action":"item.approved"');
-  writeFileSync(edited, text.replace('"action":"item.approved"', '"action":"item.rejected"'));
-  const [offline, refused, online] = await Promise.all([
-    cairn('--json', 'verify', result.bundle, '--trusted-key', result.trustedKeyId),
-    cairn('--json', 'verify', edited, '--trusted-key', result.trustedKeyId),
-    cairn('--json', 'verify', result.bundle, '--trusted-key', result.trustedKeyId, '--online', ...anchorOption),
+  expect(tail.slice(1).map((line) => line.trim().split(/\s+/).slice(0, 2).join(' '))).toEqual([
+    'pass entries',
+    'pass completeness',
+    'pass inclusion',
+    'pass checkpoint-signature',
+    'pass manifests',
+    'pass artifacts',
+    'pass anchor',
+    'not-checked timestamp',
   ]);
-  expect([offline.status, (JSON.parse(offline.stdout) as Report).checks.find((check) => check.name === 'anchor')?.status]).toEqual([0, 'not-checked']);
-  expect([refused.status, (JSON.parse(refused.stdout) as Report).valid]).toEqual([1, false]);
-  expect([online.status, (JSON.parse(online.stdout) as Report).checks.find((check) => check.name === 'anchor')?.status]).toEqual([0, 'pass']);
-
-  // Then the anchored envelope edited, then removed.
-  const anchorFolder = join(directory, 'cairn-data', 'anchor', 'cairn%3Aserver');
-  const anchorCheck = (JSON.parse(online.stdout) as Report).checks.find((check) => check.name === 'anchor')!;
-  const envelopeName = readdirSync(anchorFolder).find((name) => name.endsWith('.dsse') && anchorCheck.detail.endsWith(name));
-  expect(envelopeName).toBeDefined();
-  const envelope = join(anchorFolder, envelopeName!);
-  const original = readFileSync(envelope);
-  chmodSync(envelope, 0o644);
-  writeFileSync(envelope, Buffer.concat([original, Buffer.from(' ')]));
-  const tampered = await cairn('--json', 'verify', result.bundle, '--trusted-key', result.trustedKeyId, '--online', ...anchorOption);
-  expect(tampered.status).toBe(1);
-  expect((JSON.parse(tampered.stdout) as Report).checks.find((check) => check.name === 'anchor')).toMatchObject({ status: 'fail', detail: expect.stringContaining('no longer matches what was anchored') });
-  rmSync(envelope);
-  // Without --online nothing but the file is read: the same bundle still verifies.
-  const [removed, stillOffline] = await Promise.all([cairn('verify', result.bundle, '--trusted-key', result.trustedKeyId, '--online', ...anchorOption), cairn('verify', result.bundle, '--trusted-key', result.trustedKeyId)]);
-  expect(removed.status).toBe(1);
-  expect(removed.stdout).toMatch(/^ {2}fail {8}anchor {15}.*the anchored envelope is gone/m);
-  expect(stillOffline.status).toBe(0);
 });
+
+test(
+  'cairn demo --json ends with one JSON object; cairn verify refuses an edited copy, and --online an anchor removed or edited',
+  { timeout: 60_000 },
+  async () => {
+    const directory = join(scratch, 'json');
+    const demo = await cairn('--json', 'demo', '--directory', directory);
+    expect(demo.status, demo.stderr).toBe(0);
+    // Progress goes to a terminal only: stdout is the one JSON object.
+    expect(demo.stdout.trim().split('\n')).toHaveLength(1);
+    const result = JSON.parse(demo.stdout.trim().split('\n').at(-1)!) as {
+      runId: string;
+      bundle: string;
+      trustedKeyId: string;
+      sandbox: string;
+      reusedItem: { itemId: string; from: { runId: string } } | null;
+      patches: { itemId: string }[];
+      verify: Report;
+    };
+    expect(result.verify.claim).toBe('tamper-detecting');
+    expect(result.verify.checks.filter((check) => check.status !== 'not-checked').every((check) => check.status === 'pass')).toBe(true);
+    expect(result.verify.checks.find((check) => check.name === 'anchor')?.detail).toMatch(/^read live: file:\S+ \(detect\)/);
+    expect(result.reusedItem).toMatchObject({ itemId: 'verify', from: { runId: result.runId } });
+    expect(result.patches.map((patch) => patch.itemId).sort()).toEqual(['edit-alpha', 'edit-beta', 'rename-gamma', 'tidy-readme']);
+    expect(result.sandbox).toBe(sandboxed ? 'bubblewrap' : 'none');
+    expect(existsSync(result.bundle)).toBe(true);
+    const isolation = JSON.parse(readFileSync(result.bundle, 'utf8')) as { manifests: { envelope: { payload: string } }[] };
+    expect(
+      new Set(
+        isolation.manifests.map(
+          ({ envelope }) => (JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as { limits: { isolation: string } }).limits.isolation,
+        ),
+      ),
+    ).toEqual(new Set([result.sandbox]));
+
+    // Three reads of the evidence at once: offline (the file alone: everything passes but the
+    // anchor, which is not read), an edited copy (the approval turned into a rejection), and online
+    // (the anchor holds the checkpoint). Online reads the anchor the verifier names, never the
+    // one the bundle's receipt names.
+    const anchorOption = ['--anchor', `file:${join(directory, 'cairn-data', 'anchor')}`];
+    const edited = join(directory, 'edited.bundle.json');
+    const text = readFileSync(result.bundle, 'utf8');
+    expect(text).toContain('"action":"item.approved"');
+    writeFileSync(edited, text.replace('"action":"item.approved"', '"action":"item.rejected"'));
+    const [offline, refused, online] = await Promise.all([
+      cairn('--json', 'verify', result.bundle, '--trusted-key', result.trustedKeyId),
+      cairn('--json', 'verify', edited, '--trusted-key', result.trustedKeyId),
+      cairn('--json', 'verify', result.bundle, '--trusted-key', result.trustedKeyId, '--online', ...anchorOption),
+    ]);
+    expect([offline.status, (JSON.parse(offline.stdout) as Report).checks.find((check) => check.name === 'anchor')?.status]).toEqual([0, 'not-checked']);
+    expect([refused.status, (JSON.parse(refused.stdout) as Report).valid]).toEqual([1, false]);
+    expect([online.status, (JSON.parse(online.stdout) as Report).checks.find((check) => check.name === 'anchor')?.status]).toEqual([0, 'pass']);
+
+    // Then the anchored envelope edited, then removed.
+    const anchorFolder = join(directory, 'cairn-data', 'anchor', 'cairn%3Aserver');
+    const anchorCheck = (JSON.parse(online.stdout) as Report).checks.find((check) => check.name === 'anchor')!;
+    const envelopeName = readdirSync(anchorFolder).find((name) => name.endsWith('.dsse') && anchorCheck.detail.endsWith(name));
+    expect(envelopeName).toBeDefined();
+    const envelope = join(anchorFolder, envelopeName!);
+    const original = readFileSync(envelope);
+    chmodSync(envelope, 0o644);
+    writeFileSync(envelope, Buffer.concat([original, Buffer.from(' ')]));
+    const tampered = await cairn('--json', 'verify', result.bundle, '--trusted-key', result.trustedKeyId, '--online', ...anchorOption);
+    expect(tampered.status).toBe(1);
+    expect((JSON.parse(tampered.stdout) as Report).checks.find((check) => check.name === 'anchor')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('no longer matches what was anchored'),
+    });
+    rmSync(envelope);
+    // Without --online nothing but the file is read: the same bundle still verifies.
+    const [removed, stillOffline] = await Promise.all([
+      cairn('verify', result.bundle, '--trusted-key', result.trustedKeyId, '--online', ...anchorOption),
+      cairn('verify', result.bundle, '--trusted-key', result.trustedKeyId),
+    ]);
+    expect(removed.status).toBe(1);
+    expect(removed.stdout).toMatch(/^ {2}fail {8}anchor {15}.*the anchored envelope is gone/m);
+    expect(stillOffline.status).toBe(0);
+  },
+);

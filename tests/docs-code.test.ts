@@ -22,8 +22,14 @@ function markdownPages(): string[] {
       if (statSync(path).isDirectory()) return walk(path);
       return name.endsWith('.md') ? [path] : [];
     });
-  const packages = ['packages', 'apps'].flatMap((parent) => readdirSync(join(repositoryRoot, parent)).map((name) => join(repositoryRoot, parent, name, 'README.md')));
-  return [join(repositoryRoot, 'README.md'), ...walk(join(repositoryRoot, 'docs')), ...packages.filter((path) => statSync(path, { throwIfNoEntry: false })?.isFile())];
+  const packages = ['packages', 'apps'].flatMap((parent) =>
+    readdirSync(join(repositoryRoot, parent)).map((name) => join(repositoryRoot, parent, name, 'README.md')),
+  );
+  return [
+    join(repositoryRoot, 'README.md'),
+    ...walk(join(repositoryRoot, 'docs')),
+    ...packages.filter((path) => statSync(path, { throwIfNoEntry: false })?.isFile()),
+  ];
 }
 
 /** The TypeScript blocks of a page, each with the file name it is written under. */

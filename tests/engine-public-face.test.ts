@@ -51,14 +51,21 @@ function importingFiles(): string[] {
 /** The names each file imports from `specifier` (static `import { ... } from` and `const { ... } = await import(...)`). */
 function importedNames(specifier: string): Map<string, string[]> {
   const quoted = `['"]${specifier.replace('/', '\\/')}['"]`;
-  const patterns = [new RegExp(`import\\s+(?:type\\s+)?\\{([^}]*)\\}\\s*from\\s*${quoted}`, 'g'), new RegExp(`const\\s*\\{([^}]*)\\}\\s*=\\s*await\\s+import\\(\\s*${quoted}\\s*\\)`, 'g')];
+  const patterns = [
+    new RegExp(`import\\s+(?:type\\s+)?\\{([^}]*)\\}\\s*from\\s*${quoted}`, 'g'),
+    new RegExp(`const\\s*\\{([^}]*)\\}\\s*=\\s*await\\s+import\\(\\s*${quoted}\\s*\\)`, 'g'),
+  ];
   const found = new Map<string, string[]>();
   for (const file of importingFiles()) {
     const text = readFileSync(file, 'utf8');
     for (const pattern of patterns) {
       for (const match of text.matchAll(pattern)) {
         for (const part of match[1]!.split(',')) {
-          const name = part.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0]!.trim();
+          const name = part
+            .trim()
+            .replace(/^type\s+/, '')
+            .split(/\s+as\s+/)[0]!
+            .trim();
           if (name !== '') found.set(name, [...(found.get(name) ?? []), relative(repositoryRoot, file)]);
         }
       }
@@ -85,6 +92,8 @@ test('@cairn/engine/internals holds the rest, without repeating a public name, a
   const internals = declaredExports(join(engineDirectory, 'src', 'internals.ts'));
   const internalNames = new Set([...internals.values, ...internals.types]);
   expect([...internalNames].filter((name) => publicValues.includes(name) || publicTypes.includes(name))).toEqual([]);
-  const unknown = [...importedNames('@cairn/engine/internals')].filter(([name]) => !internalNames.has(name)).map(([name, files]) => `${name} (${files.join(', ')})`);
+  const unknown = [...importedNames('@cairn/engine/internals')]
+    .filter(([name]) => !internalNames.has(name))
+    .map(([name, files]) => `${name} (${files.join(', ')})`);
   expect(unknown).toEqual([]);
 });

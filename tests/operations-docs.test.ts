@@ -32,12 +32,23 @@ async function machine(): Promise<{ srv: string; backups: string; start: string;
 
 /** Runs one block (bash -euo pipefail) where the page says the reader is, and returns what it printed. */
 function runBlock(block: string, cwd: string, folders: { srv: string; backups: string; port: number }): Promise<{ status: number | null; output: string }> {
-  const env: NodeJS.ProcessEnv = { HOME: folders.backups, LANG: 'C.UTF-8', CAIRN_PORT: String(folders.port), PATH: [join(repositoryRoot, '.tools', 'bin'), dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':') };
+  const env: NodeJS.ProcessEnv = {
+    HOME: folders.backups,
+    LANG: 'C.UTF-8',
+    CAIRN_PORT: String(folders.port),
+    PATH: [join(repositoryRoot, '.tools', 'bin'), dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
+  };
   const mounts = `mount --bind ${folders.srv} /srv && mount --bind ${folders.backups} /var/backups && cd ${cwd} && exec bash -euo pipefail -c "$0"`;
-  const shell = spawn('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', mounts, block], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const shell = spawn('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', mounts, block], {
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   let interrupted = false;
-  const stopped = new Promise<{ status: number | null; output: string }>((resolve) => shell.on('close', (status, signal) => resolve({ status, output: output + (signal ? `\n(killed by ${signal})` : '') })));
+  const stopped = new Promise<{ status: number | null; output: string }>((resolve) =>
+    shell.on('close', (status, signal) => resolve({ status, output: output + (signal ? `\n(killed by ${signal})` : '') })),
+  );
   const read = (chunk: Buffer) => {
     output += chunk.toString();
     // The server a block leaves serving in the foreground: stopped as its operator would, with

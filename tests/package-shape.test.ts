@@ -90,9 +90,7 @@ describe.each(packages.map((item) => [item.name, item] as const))('%s', (name, i
     for (const factory of declared.values.filter((value) => /^create[A-Z]/.test(value))) {
       const implementation = factory.slice('create'.length);
       expect(declared.types, `${factory} needs its settings type`).toContain(`${implementation}Settings`);
-      expect(declared.values, `${factory} needs its settings schema`).toContain(
-        `${implementation[0]!.toLowerCase()}${implementation.slice(1)}SettingsSchema`,
-      );
+      expect(declared.values, `${factory} needs its settings schema`).toContain(`${implementation[0]!.toLowerCase()}${implementation.slice(1)}SettingsSchema`);
       expect(declared.values, `${factory} needs its class`).toContain(implementation);
     }
   });

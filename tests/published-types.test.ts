@@ -29,7 +29,12 @@ function typeCheck(project: ConsumerProject, code: string): string[] {
     noEmit: true,
     skipLibCheck: false,
   });
-  return ts.getPreEmitDiagnostics(program).map((diagnostic) => `${diagnostic.file?.fileName.replace(project.directory, '.') ?? '(no file)'}: TS${diagnostic.code} ${ts.flattenDiagnosticMessageText(diagnostic.messageText, ' ')}`);
+  return ts
+    .getPreEmitDiagnostics(program)
+    .map(
+      (diagnostic) =>
+        `${diagnostic.file?.fileName.replace(project.directory, '.') ?? '(no file)'}: TS${diagnostic.code} ${ts.flattenDiagnosticMessageText(diagnostic.messageText, ' ')}`,
+    );
 }
 
 test('@cairn/engine: a library consumer composing an engine compiles with skipLibCheck false and without @types/better-sqlite3', { timeout: 120_000 }, () => {

@@ -53,7 +53,9 @@ test('every relative link in the documentation points at a file that exists', ()
   const broken: string[] = [];
   for (const file of files) {
     // Code (fenced blocks and inline spans) holds no links, only text that may look like one.
-    const text = readFileSync(file, 'utf8').replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
+    const text = readFileSync(file, 'utf8')
+      .replace(/```[\s\S]*?```/g, '')
+      .replace(/`[^`\n]*`/g, '');
     for (const match of text.matchAll(/\]\(([^)\s]+)\)/g)) {
       const target = match[1]!.split('#')[0]!;
       if (!target || /^[a-z]+:/i.test(target)) continue;

@@ -73,7 +73,9 @@ test('waitForRun with a signal aborted before the call returns at once instead o
       response.writeHead(200, { 'content-type': 'text/event-stream' });
       return; // a stream that never ends: the run never finishes
     }
-    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ runId: 'r-1', name: 'n', state: 'running', itemsTotal: 1, itemsFinished: 0, itemsFailed: 0 }));
+    response
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ runId: 'r-1', name: 'n', state: 'running', itemsTotal: 1, itemsFinished: 0, itemsFailed: 0 }));
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -85,7 +87,9 @@ test('waitForRun with a signal aborted before the call returns at once instead o
 });
 
 /** A loopback server whose event stream answers each connection with `answer(connection)`. */
-async function eventServer(answer: (response: import('node:http').ServerResponse, connection: number) => void): Promise<{ baseUrl: string; connections: () => number }> {
+async function eventServer(
+  answer: (response: import('node:http').ServerResponse, connection: number) => void,
+): Promise<{ baseUrl: string; connections: () => number }> {
   let connections = 0;
   const server = createServer((_request, response) => {
     response.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -156,7 +160,9 @@ test('submit with a workspace checks the spec and uploadWorkspace checks the fol
   const cairn = createCairnClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
   const folder = mkdtempSync(join(tmpdir(), 'cairn-client-workspace-'));
   try {
-    const invalid = await cairn.submit('version: 1\nname: n\nitems:\n  - id: a\n    dependsOn: [missing]\n    runtime: { kind: command, argv: [true] }\n', { workspace: folder }).catch((caught: unknown) => caught);
+    const invalid = await cairn
+      .submit('version: 1\nname: n\nitems:\n  - id: a\n    dependsOn: [missing]\n    runtime: { kind: command, argv: [true] }\n', { workspace: folder })
+      .catch((caught: unknown) => caught);
     expect(isCairnError(invalid, 'CAIRN_RUN_SPEC_INVALID'), String(invalid)).toBe(true);
     const missing = await cairn.uploadWorkspace(join(folder, 'missing')).catch((caught: unknown) => caught);
     expect(isCairnError(missing, 'CAIRN_PAYLOAD_INVALID'), String(missing)).toBe(true);

@@ -143,14 +143,20 @@ export class CairnClient {
    * uploaded), the folder uploaded as `uploadWorkspace` does, and its digest set as
    * `workspace: { snapshot }` in place of the spec's own `workspace`.
    */
-  async submit(spec: RunSpecV1 | string, options: { readonly idempotencyKey?: string; readonly workspace?: string } = {}): Promise<{ runId: string; created: boolean; specDigest: Digest }> {
+  async submit(
+    spec: RunSpecV1 | string,
+    options: { readonly idempotencyKey?: string; readonly workspace?: string } = {},
+  ): Promise<{ runId: string; created: boolean; specDigest: Digest }> {
     if (options.workspace !== undefined) {
       const checked = (typeof spec === 'string' ? loadRunSpec(spec) : assertRunSpec(spec)).spec;
       const { digest } = await this.uploadWorkspace(options.workspace);
       spec = { ...checked, workspace: { snapshot: digest } };
     }
     const text = typeof spec === 'string';
-    return this.#json('POST', '/v1/runs', typeof spec === 'string' ? spec : JSON.stringify(spec), { 'content-type': text ? 'application/yaml' : 'application/json', ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}) });
+    return this.#json('POST', '/v1/runs', typeof spec === 'string' ? spec : JSON.stringify(spec), {
+      'content-type': text ? 'application/yaml' : 'application/json',
+      ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}),
+    });
   }
 
   run(runId: string): Promise<RunView> {
@@ -189,7 +195,11 @@ export class CairnClient {
         throw new CairnError('CAIRN_PAYLOAD_INVALID', `Line ${lineNumber} of the audit export is not JSON.`, { path: `line ${lineNumber}`, cause: error });
       }
       if (typeof value?.entry !== 'object' || value.entry === null || value.leafIndex !== value.entry.seq) {
-        throw new CairnError('CAIRN_PAYLOAD_INVALID', `Line ${lineNumber} of the audit export is not {"entry":{...},"leafIndex":n} with leafIndex equal to the entry's seq.`, { path: `line ${lineNumber}` });
+        throw new CairnError(
+          'CAIRN_PAYLOAD_INVALID',
+          `Line ${lineNumber} of the audit export is not {"entry":{...},"leafIndex":n} with leafIndex equal to the entry's seq.`,
+          { path: `line ${lineNumber}` },
+        );
       }
       return value.entry;
     };
@@ -208,9 +218,19 @@ export class CairnClient {
    * without `follow`). CAIRN_NOT_FOUND names an unknown run, item or attempt (`path`); an error
    * the server meets mid-stream is thrown as the CairnError it reported.
    */
-  async *logs(runId: string, itemId: string, options: { readonly attempt?: number; readonly follow?: boolean; readonly signal?: AbortSignal } = {}): AsyncGenerator<ItemLogLine> {
+  async *logs(
+    runId: string,
+    itemId: string,
+    options: { readonly attempt?: number; readonly follow?: boolean; readonly signal?: AbortSignal } = {},
+  ): AsyncGenerator<ItemLogLine> {
     const parameters = query({ attempt: options.attempt, follow: options.follow ? 'true' : undefined });
-    const response = await this.#request('GET', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/logs${parameters}`, undefined, {}, options.signal);
+    const response = await this.#request(
+      'GET',
+      `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/logs${parameters}`,
+      undefined,
+      {},
+      options.signal,
+    );
     // Empty lines are the server's keep-alives.
     for await (const text of textRecords(response.body, '\n', { trailing: true })) {
       if (text === '') continue;
@@ -284,7 +304,14 @@ export class CairnClient {
   }
 
   /** Adds a schedule (`{ scheduleId, cron, timeZone?, spec, catchUp?, overlap? }`). */
-  addSchedule(definition: { readonly scheduleId: string; readonly cron: string; readonly spec: unknown; readonly timeZone?: string; readonly catchUp?: unknown; readonly overlap?: string }): Promise<Record<string, unknown>> {
+  addSchedule(definition: {
+    readonly scheduleId: string;
+    readonly cron: string;
+    readonly spec: unknown;
+    readonly timeZone?: string;
+    readonly catchUp?: unknown;
+    readonly overlap?: string;
+  }): Promise<Record<string, unknown>> {
     return this.#json('POST', '/v1/schedules', JSON.stringify(definition), { 'content-type': 'application/json' });
   }
 
@@ -312,7 +339,12 @@ export class CairnClient {
   }
 
   /** Adds a webhook endpoint (admin); the answer's `secret` (whsec_...) is shown this once. */
-  addWebhook(definition: { readonly url: string; readonly events?: readonly string[]; readonly runId?: string; readonly description?: string }): Promise<WebhookView & { readonly secret: string }> {
+  addWebhook(definition: {
+    readonly url: string;
+    readonly events?: readonly string[];
+    readonly runId?: string;
+    readonly description?: string;
+  }): Promise<WebhookView & { readonly secret: string }> {
     return this.#json('POST', '/v1/webhooks', JSON.stringify(definition), { 'content-type': 'application/json' });
   }
 
@@ -365,7 +397,10 @@ export class CairnClient {
           if (!isCairnError(error, 'CAIRN_SERVER_UNREACHABLE') || options.signal?.aborted) throw error;
           failedConnects += 1;
           if (failedConnects > this.#settings.reconnectAttempts) {
-            throw new CairnError('CAIRN_SERVER_UNREACHABLE', `${error.message} (gave up following events after ${failedConnects} attempts in a row)`, { path: 'baseUrl', cause: error });
+            throw new CairnError('CAIRN_SERVER_UNREACHABLE', `${error.message} (gave up following events after ${failedConnects} attempts in a row)`, {
+              path: 'baseUrl',
+              cause: error,
+            });
           }
           await delay(reconnectDelayMs);
           continue;
@@ -418,12 +453,20 @@ export class CairnClient {
       bytes = new Uint8Array(await response.arrayBuffer());
     } catch (error) {
       if (!retried) return this.#contentAddressed(path, true);
-      throw new CairnError('CAIRN_SERVER_UNREACHABLE', `The answer to GET ${path} was cut off twice before its end: ${(error as Error).message}.`, { path: 'baseUrl', cause: error });
+      throw new CairnError('CAIRN_SERVER_UNREACHABLE', `The answer to GET ${path} was cut off twice before its end: ${(error as Error).message}.`, {
+        path: 'baseUrl',
+        cause: error,
+      });
     }
     const digest = response.headers.get('x-cairn-digest');
     if (digest !== null) {
       const actual = `sha256:${Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
-      if (actual !== digest) throw new CairnError('CAIRN_DIGEST_MISMATCH', `GET ${path} answered bytes that hash to ${actual}, not ${digest}: they were altered on the way or in storage.`, { details: { expected: digest, actual } });
+      if (actual !== digest)
+        throw new CairnError(
+          'CAIRN_DIGEST_MISMATCH',
+          `GET ${path} answered bytes that hash to ${actual}, not ${digest}: they were altered on the way or in storage.`,
+          { details: { expected: digest, actual } },
+        );
     }
     return bytes;
   }
@@ -436,14 +479,28 @@ export class CairnClient {
     const url = `${this.#settings.baseUrl.replace(/\/$/, '')}${path}`;
     let response: Response;
     try {
-      response = await fetch(url, { method, headers: { ...(this.#settings.token ? { authorization: `Bearer ${this.#settings.token}` } : {}), ...headers }, ...(body === undefined ? {} : { body }), ...(signal ? { signal } : {}) });
+      response = await fetch(url, {
+        method,
+        headers: { ...(this.#settings.token ? { authorization: `Bearer ${this.#settings.token}` } : {}), ...headers },
+        ...(body === undefined ? {} : { body }),
+        ...(signal ? { signal } : {}),
+      });
     } catch (error) {
       if (signal?.aborted) throw error;
       const reason = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-      throw new CairnError('CAIRN_SERVER_UNREACHABLE', `Cannot reach the Cairn server at ${url}: ${reason?.code ?? reason?.message ?? (error as Error).message}. Is \`cairn serve\` running there?`, { path: 'baseUrl', details: { url }, cause: error });
+      throw new CairnError(
+        'CAIRN_SERVER_UNREACHABLE',
+        `Cannot reach the Cairn server at ${url}: ${reason?.code ?? reason?.message ?? (error as Error).message}. Is \`cairn serve\` running there?`,
+        { path: 'baseUrl', details: { url }, cause: error },
+      );
     }
     if (response.ok) return response;
-    const answer = (await response.json().catch(() => ({}))) as { code?: string; message?: string; path?: string; issues?: { path: string; message: string }[] };
+    const answer = (await response.json().catch(() => ({}))) as {
+      code?: string;
+      message?: string;
+      path?: string;
+      issues?: { path: string; message: string }[];
+    };
     const code = (errorCodes as readonly string[]).includes(answer.code ?? '') ? (answer.code as CairnErrorCode) : 'CAIRN_INTERNAL';
     throw new CairnError(code, answer.message ?? `${method} ${url} answered ${response.status}.`, {
       ...(answer.path === undefined ? {} : { path: answer.path }),
@@ -477,10 +534,18 @@ function eventOf(message: EventSourceMessage, path: string): CairnEvent {
   try {
     value = JSON.parse(message.data);
   } catch (error) {
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', `An event from ${path} (id ${JSON.stringify(message.id)}) has data that is not JSON; is this a Cairn server?`, { path, cause: error });
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `An event from ${path} (id ${JSON.stringify(message.id)}) has data that is not JSON; is this a Cairn server?`,
+      { path, cause: error },
+    );
   }
   if (typeof value?.id !== 'number' || typeof value.type !== 'string') {
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', `An event from ${path} (id ${JSON.stringify(message.id)}) is not a Cairn event {id, type, ...}; is this a Cairn server?`, { path });
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `An event from ${path} (id ${JSON.stringify(message.id)}) is not a Cairn event {id, type, ...}; is this a Cairn server?`,
+      { path },
+    );
   }
   return value as CairnEvent;
 }

@@ -16,7 +16,15 @@ describe('cancelling one item', () => {
     const { engine } = engineWith({ reconcileIntervalMs: 60_000 });
     engine.start();
     const { runId } = engine.submit(
-      { version: 1, name: 'cancel-one', items: [{ id: 'long', runtime: command('sleep', '10000') }, { id: 'after', dependsOn: ['long'], runtime: command('true') }, { id: 'other', runtime: command('true') }] },
+      {
+        version: 1,
+        name: 'cancel-one',
+        items: [
+          { id: 'long', runtime: command('sleep', '10000') },
+          { id: 'after', dependsOn: ['long'], runtime: command('true') },
+          { id: 'other', runtime: command('true') },
+        ],
+      },
       { actor: ana },
     );
     await eventually(() => engine.items(runId).find((item) => item.itemId === 'long')!.state === 'running');
@@ -34,7 +42,17 @@ describe('cancelling one item', () => {
 
   test('an item that has not started is cancelled at once; one that ended cannot be cancelled', async () => {
     const { engine } = engineWith();
-    const { runId } = engine.submit({ version: 1, name: 'cancel-blocked', items: [{ id: 'a', runtime: command('true') }, { id: 'b', dependsOn: ['a'], runtime: command('true') }] }, { actor: ana });
+    const { runId } = engine.submit(
+      {
+        version: 1,
+        name: 'cancel-blocked',
+        items: [
+          { id: 'a', runtime: command('true') },
+          { id: 'b', dependsOn: ['a'], runtime: command('true') },
+        ],
+      },
+      { actor: ana },
+    );
     engine.cancelItem(runId, 'b', bo);
     expect(states(engine.items(runId))).toEqual({ a: 'ready', b: 'cancelled' });
     engine.start();
@@ -50,7 +68,14 @@ describe('cancelling one item', () => {
 });
 
 describe('approvals', () => {
-  const gated = { version: 1, name: 'gated', items: [{ id: 'review', approval: 'required', runtime: command('true') }, { id: 'ship', dependsOn: ['review'], runtime: command('true') }] };
+  const gated = {
+    version: 1,
+    name: 'gated',
+    items: [
+      { id: 'review', approval: 'required', runtime: command('true') },
+      { id: 'ship', dependsOn: ['review'], runtime: command('true') },
+    ],
+  };
 
   test('a rejected item fails with the reason, audited with its actor, and what depends on it is skipped', async () => {
     const { engine } = engineWith();
@@ -66,7 +91,7 @@ describe('approvals', () => {
     // The item says why it failed, though no attempt of it ran.
     expect(engine.items(runId).find((item) => item.itemId === 'review')!.failure).toEqual({
       code: 'CAIRN_APPROVAL_REJECTED',
-      message: 'bo rejected the item\'s approval: the diff touches billing. It did not run.',
+      message: "bo rejected the item's approval: the diff touches billing. It did not run.",
       exitCode: null,
       signal: null,
       stderrTail: '',
@@ -86,7 +111,10 @@ describe('approvals', () => {
     const failed = engine.audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!;
     expect(failed.data['reason']).toBe('no approval within 60 ms');
     expect(failed.data['failure']).toEqual({ code: 'CAIRN_APPROVAL_TIMED_OUT' });
-    expect(engine.items(runId).find((item) => item.itemId === 'review')!.failure).toMatchObject({ code: 'CAIRN_APPROVAL_TIMED_OUT', message: expect.stringContaining('60 ms') });
+    expect(engine.items(runId).find((item) => item.itemId === 'review')!.failure).toMatchObject({
+      code: 'CAIRN_APPROVAL_TIMED_OUT',
+      message: expect.stringContaining('60 ms'),
+    });
     expect(engine.audit.runEntries(runId).find((entry) => entry.action === 'item.approval-requested')!.data['deadline']).toMatch(/^\d{4}-/);
   });
 });
@@ -99,7 +127,10 @@ describe('secrets', () => {
     expect(await engine.setSecret('API_KEY', `${value}-rotated`, ana)).toMatchObject({ version: 2 });
     expect(engine.secrets().map(({ name, version }) => [name, version])).toEqual([['API_KEY', 2]]);
     engine.start();
-    const { runId } = engine.submit({ version: 1, name: 'with-secret', items: [{ id: 'call', secrets: ['API_KEY'], runtime: command('true') }] }, { actor: ana });
+    const { runId } = engine.submit(
+      { version: 1, name: 'with-secret', items: [{ id: 'call', secrets: ['API_KEY'], runtime: command('true') }] },
+      { actor: ana },
+    );
     expect((await engine.waitForRun(runId)).state).toBe('succeeded');
     expect(secretsReceived.get(`${runId}/call/1`)).toEqual({ API_KEY: `${value}-rotated` });
     // Names and the version, never the value.
@@ -144,7 +175,14 @@ describe('secrets', () => {
 });
 
 describe('pure items', () => {
-  const spec = (name: string, argv: string[]) => ({ version: 1, name, items: [{ id: 'build', effect: 'pure', runtime: command(...argv) }, { id: 'after', dependsOn: ['build'], runtime: command('true') }] });
+  const spec = (name: string, argv: string[]) => ({
+    version: 1,
+    name,
+    items: [
+      { id: 'build', effect: 'pure', runtime: command(...argv) },
+      { id: 'after', dependsOn: ['build'], runtime: command('true') },
+    ],
+  });
 
   test('reuse an earlier success with the same inputs, audited as a reuse naming it; other inputs run', async () => {
     const { engine } = engineWith();
@@ -156,7 +194,12 @@ describe('pure items', () => {
     expect(runs.has(`${second.runId}/build/1`)).toBe(false);
     const reused = engine.audit.runEntries(second.runId).find((entry) => entry.action === 'item.reused')!;
     expect(reused.data['from']).toEqual({ runId: first.runId, itemId: 'build', attempt: 1 });
-    expect(engine.audit.runEntries(second.runId).filter((entry) => entry.action === 'attempt.dispatched').map((entry) => entry.data['itemId'])).toEqual(['after']);
+    expect(
+      engine.audit
+        .runEntries(second.runId)
+        .filter((entry) => entry.action === 'attempt.dispatched')
+        .map((entry) => entry.data['itemId']),
+    ).toEqual(['after']);
     const third = engine.submit(spec('third', ['true', 'y']), { actor: ana });
     await engine.waitForRun(third.runId);
     expect(runs.get(`${third.runId}/build/1`)).toBe(1);
@@ -174,7 +217,11 @@ describe('pure items', () => {
 });
 
 describe('events', () => {
-  const fanout = (name: string, count: number) => ({ version: 1, name, items: Array.from({ length: count }, (_, index) => ({ id: `i${index}`, runtime: command('true') })) });
+  const fanout = (name: string, count: number) => ({
+    version: 1,
+    name,
+    items: Array.from({ length: count }, (_, index) => ({ id: `i${index}`, runtime: command('true') })),
+  });
 
   test('a stream resumed after the last id it saw has no gaps and no duplicates, and follows new runs live', async () => {
     const { engine } = engineWith();
@@ -235,8 +282,21 @@ describe('metrics', () => {
     const waits: number[] = [];
     const ended: string[] = [];
     const durations: number[] = [];
-    const { engine } = engineWith({ observer: { attemptStarted: (event) => waits.push(event.waitMs), attemptEnded: (event) => (ended.push(event.outcome), durations.push(event.durationMs)) } });
-    const { runId } = engine.submit({ version: 1, name: 'metrics', items: [{ id: 'a', runtime: command('true') }, { id: 'b', runtime: command('exit', '1') }, { id: 'c', approval: 'required', runtime: command('true') }] }, { actor: ana });
+    const { engine } = engineWith({
+      observer: { attemptStarted: (event) => waits.push(event.waitMs), attemptEnded: (event) => (ended.push(event.outcome), durations.push(event.durationMs)) },
+    });
+    const { runId } = engine.submit(
+      {
+        version: 1,
+        name: 'metrics',
+        items: [
+          { id: 'a', runtime: command('true') },
+          { id: 'b', runtime: command('exit', '1') },
+          { id: 'c', approval: 'required', runtime: command('true') },
+        ],
+      },
+      { actor: ana },
+    );
     expect(engine.metrics()).toMatchObject({ runs: { queued: 1, running: 0 }, items: { ready: 2, 'awaiting-approval': 1 }, readyItems: 2, liveAttempts: 0 });
     await sleep(20);
     engine.start();
@@ -261,7 +321,10 @@ describe('schedules', () => {
     const { engine } = engineWith();
     engine.start();
     // Every second (six fields, seconds first): the first slot is at most a second away.
-    engine.addSchedule({ scheduleId: 'pulse', cron: '* * * * * *', spec: { version: 1, name: 'pulse', items: [{ id: 'beat', runtime: command('true') }] } }, ana);
+    engine.addSchedule(
+      { scheduleId: 'pulse', cron: '* * * * * *', spec: { version: 1, name: 'pulse', items: [{ id: 'beat', runtime: command('true') }] } },
+      ana,
+    );
     expect(engine.schedules().map((schedule) => schedule.scheduleId)).toEqual(['pulse']);
     const fired = () => [...engine.audit.entries()].find((entry) => entry.action === 'schedule.fired');
     for (let wait = 0; wait < 300 && !fired(); wait++) await sleep(10);
@@ -277,7 +340,10 @@ describe('inbox', () => {
   test('a spec dropped under inbox/ of the storage is picked up by the loop and runs', { timeout: 10_000 }, async () => {
     const { engine, storage } = engineWith({ inboxPollMs: 100 });
     engine.start();
-    await storage.put('inbox/dropped.yaml', new TextEncoder().encode('version: 1\nname: dropped\nitems:\n  - { id: a, runtime: { kind: command, argv: [make] } }\n'));
+    await storage.put(
+      'inbox/dropped.yaml',
+      new TextEncoder().encode('version: 1\nname: dropped\nitems:\n  - { id: a, runtime: { kind: command, argv: [make] } }\n'),
+    );
     const receipt = async () => storage.get('inbox/processed/dropped.yaml.json');
     for (let wait = 0; wait < 300 && !(await receipt()); wait++) await sleep(10);
     const { runId } = JSON.parse(new TextDecoder().decode((await receipt())!)) as { runId: string };

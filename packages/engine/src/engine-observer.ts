@@ -5,9 +5,21 @@
  */
 export interface EngineObserver {
   /** An attempt started: `waitMs` is how long its item waited from ready to the executor's start. */
-  attemptStarted?(event: { readonly runId: string; readonly itemId: string; readonly executor: string; readonly queue: string | null; readonly waitMs: number }): void;
+  attemptStarted?(event: {
+    readonly runId: string;
+    readonly itemId: string;
+    readonly executor: string;
+    readonly queue: string | null;
+    readonly waitMs: number;
+  }): void;
   /** An attempt ended, with its outcome; `durationMs` is from its dispatch to its end. */
-  attemptEnded?(event: { readonly runId: string; readonly itemId: string; readonly executor: string; readonly outcome: string; readonly durationMs: number }): void;
+  attemptEnded?(event: {
+    readonly runId: string;
+    readonly itemId: string;
+    readonly executor: string;
+    readonly outcome: string;
+    readonly durationMs: number;
+  }): void;
   /** An anchor refused or failed a checkpoint (it is retried later). */
   anchorFailed?(event: { readonly treeSize: number; readonly error: string }): void;
 }

@@ -58,55 +58,63 @@ function fillFileSystem(path: string): number {
   return written;
 }
 
-test('a full disk under the database pauses the engine instead of killing it; readiness says why; once space returns the run completes, nothing lost or done twice', { timeout: 30_000 }, async () => {
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown) => unhandled.push(reason);
-  process.on('unhandledRejection', onUnhandled);
-  try {
-    const directory = mkdtempSync(join(mountPoint, 'engine-'));
-    // Reconciling once a minute: only pushed exits can finish these items in time, so an exit the
-    // engine failed to write and then forgot would never be recorded.
-    const { engine } = engineWith({ path: join(directory, 'engine.db'), reconcileIntervalMs: 60_000 });
-    engine.start();
-    expect(engine.health()).toMatchObject({ ready: true });
-    const sleepers = Array.from({ length: 4 }, (_, index) => ({ id: `sleeper-${index}`, runtime: { kind: 'command' as const, argv: ['sleep', '300'] } }));
-    const { runId } = engine.submit(
-      { version: 1, name: 'full-disk', items: [...sleepers, { id: 'after', dependsOn: sleepers.map((item) => item.id), runtime: { kind: 'command', argv: ['true'] } }] },
-      { actor: ana },
-    );
-    for (let wait = 0; wait < 400 && engine.items(runId).filter((item) => item.state === 'running').length < 4; wait++) await sleep(5);
-    expect(engine.items(runId).filter((item) => item.state === 'running')).toHaveLength(4);
+test(
+  'a full disk under the database pauses the engine instead of killing it; readiness says why; once space returns the run completes, nothing lost or done twice',
+  { timeout: 30_000 },
+  async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const directory = mkdtempSync(join(mountPoint, 'engine-'));
+      // Reconciling once a minute: only pushed exits can finish these items in time, so an exit the
+      // engine failed to write and then forgot would never be recorded.
+      const { engine } = engineWith({ path: join(directory, 'engine.db'), reconcileIntervalMs: 60_000 });
+      engine.start();
+      expect(engine.health()).toMatchObject({ ready: true });
+      const sleepers = Array.from({ length: 4 }, (_, index) => ({ id: `sleeper-${index}`, runtime: { kind: 'command' as const, argv: ['sleep', '300'] } }));
+      const { runId } = engine.submit(
+        {
+          version: 1,
+          name: 'full-disk',
+          items: [...sleepers, { id: 'after', dependsOn: sleepers.map((item) => item.id), runtime: { kind: 'command', argv: ['true'] } }],
+        },
+        { actor: ana },
+      );
+      for (let wait = 0; wait < 400 && engine.items(runId).filter((item) => item.state === 'running').length < 4; wait++) await sleep(5);
+      expect(engine.items(runId).filter((item) => item.state === 'running')).toHaveLength(4);
 
-    const filler = join(mountPoint, 'filler');
-    fillFileSystem(filler);
-    // The tasks exit while the disk is full: their exits cannot be written.
-    for (let wait = 0; wait < 400 && engine.health().ready; wait++) await sleep(5);
-    const health = engine.health();
-    expect(health).toMatchObject({ ready: false, reason: expect.stringMatching(/^storage full: /) });
-    expect(Date.parse(health.since!)).not.toBeNaN();
-    await sleep(300);
-    // Still paused, still saying why; nothing was half-written: the items are still running.
-    expect(engine.health()).toMatchObject({ ready: false, reason: expect.stringMatching(/^storage full: /) });
-    expect(engine.items(runId).filter((item) => item.state === 'running')).toHaveLength(4);
-    expect(engine.run(runId)!.state).toBe('running');
+      const filler = join(mountPoint, 'filler');
+      fillFileSystem(filler);
+      // The tasks exit while the disk is full: their exits cannot be written.
+      for (let wait = 0; wait < 400 && engine.health().ready; wait++) await sleep(5);
+      const health = engine.health();
+      expect(health).toMatchObject({ ready: false, reason: expect.stringMatching(/^storage full: /) });
+      expect(Date.parse(health.since!)).not.toBeNaN();
+      await sleep(300);
+      // Still paused, still saying why; nothing was half-written: the items are still running.
+      expect(engine.health()).toMatchObject({ ready: false, reason: expect.stringMatching(/^storage full: /) });
+      expect(engine.items(runId).filter((item) => item.state === 'running')).toHaveLength(4);
+      expect(engine.run(runId)!.state).toBe('running');
 
-    unlinkSync(filler);
-    const run = await Promise.race([engine.waitForRun(runId), sleep(15_000).then(() => undefined)]);
-    expect(run?.state, 'the run did not end once space returned').toBe('succeeded');
-    expect(engine.health()).toMatchObject({ ready: true });
-    const entries = engine.audit.runEntries(runId);
-    const succeeded = entries.filter((entry) => entry.action === 'item.succeeded').map((entry) => entry.entity.id);
-    expect(succeeded.sort()).toEqual([`${runId}/after`, ...sleepers.map((item) => `${runId}/${item.id}`)].sort());
-    expect(entries.filter((entry) => entry.action === 'attempt.completed')).toHaveLength(5);
-    expect(entries.filter((entry) => entry.action === 'attempt.dispatched')).toHaveLength(5);
-    expect(entries.filter((entry) => entry.action === 'attempt.lost')).toHaveLength(0);
-    // Per-run sequence numbers without gaps: no rolled-back write left a hole.
-    expect(entries.map((entry) => entry.runSeq)).toEqual(entries.map((_, index) => index));
-    expect(unhandled).toEqual([]);
-  } finally {
-    process.off('unhandledRejection', onUnhandled);
-  }
-});
+      unlinkSync(filler);
+      const run = await Promise.race([engine.waitForRun(runId), sleep(15_000).then(() => undefined)]);
+      expect(run?.state, 'the run did not end once space returned').toBe('succeeded');
+      expect(engine.health()).toMatchObject({ ready: true });
+      const entries = engine.audit.runEntries(runId);
+      const succeeded = entries.filter((entry) => entry.action === 'item.succeeded').map((entry) => entry.entity.id);
+      expect(succeeded.sort()).toEqual([`${runId}/after`, ...sleepers.map((item) => `${runId}/${item.id}`)].sort());
+      expect(entries.filter((entry) => entry.action === 'attempt.completed')).toHaveLength(5);
+      expect(entries.filter((entry) => entry.action === 'attempt.dispatched')).toHaveLength(5);
+      expect(entries.filter((entry) => entry.action === 'attempt.lost')).toHaveLength(0);
+      // Per-run sequence numbers without gaps: no rolled-back write left a hole.
+      expect(entries.map((entry) => entry.runSeq)).toEqual(entries.map((_, index) => index));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  },
+);
 
 test('with the disk full before anything is dispatched, nothing starts until there is room; then every task runs once', { timeout: 30_000 }, async () => {
   const unhandled: unknown[] = [];
@@ -159,7 +167,14 @@ test('exits pushed while the storage provider is down stay queued and are record
     delete: (key) => inner.delete(key),
   };
   const executor = createInMemoryExecutor({ run: async () => (await sleep(100), 0) });
-  const engine = createEngine({ database: join(mkdtempSync(join(mountPoint, 'engine-')), 'engine.db'), executors: { local: executor }, storage, signer: createInMemorySigner(), reconcileIntervalMs: 60_000, inboxPollMs: false });
+  const engine = createEngine({
+    database: join(mkdtempSync(join(mountPoint, 'engine-')), 'engine.db'),
+    executors: { local: executor },
+    storage,
+    signer: createInMemorySigner(),
+    reconcileIntervalMs: 60_000,
+    inboxPollMs: false,
+  });
   try {
     engine.start();
     const items = Array.from({ length: 3 }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command' as const, argv: ['true'] } }));

@@ -58,7 +58,15 @@ export function engineHarness() {
     };
     const executor = createInMemoryExecutor({ run: body, ...(options.registry ? { registry: options.registry } : {}) });
     const { path, registry: _registry, reconcileIntervalMs, anchors, ...settings } = options;
-    const engine = createEngine({ database: path ?? databasePath(), executors: { local: executor }, storage, signer, reconcileIntervalMs: reconcileIntervalMs ?? 20, anchors: anchors ?? [], ...settings });
+    const engine = createEngine({
+      database: path ?? databasePath(),
+      executors: { local: executor },
+      storage,
+      signer,
+      reconcileIntervalMs: reconcileIntervalMs ?? 20,
+      anchors: anchors ?? [],
+      ...settings,
+    });
     engines.push(engine);
     return { engine, executor, storage, signer };
   };

@@ -15,7 +15,12 @@ test('bad settings are refused, every option named', () => {
     expect.unreachable();
   } catch (error) {
     expect(isCairnError(error, 'CAIRN_CONFIG_INVALID')).toBe(true);
-    expect((error as { issues: { path: string }[] }).issues.map((issue) => issue.path).sort()).toEqual(['engine.concurrency', 'engine.database', 'engine.executors', 'engine.storage']);
+    expect((error as { issues: { path: string }[] }).issues.map((issue) => issue.path).sort()).toEqual([
+      'engine.concurrency',
+      'engine.database',
+      'engine.executors',
+      'engine.storage',
+    ]);
   }
 });
 
@@ -23,7 +28,11 @@ test('a started engine runs a submitted DAG to the end on pushed completions, wi
   // Reconciling once a minute: only pushed exits can finish this run in time.
   const { engine } = engineWith({ reconcileIntervalMs: 60_000 });
   engine.start();
-  const chain = Array.from({ length: 20 }, (_, index) => ({ id: `step-${index}`, runtime: { kind: 'command' as const, argv: ['true'] }, ...(index ? { dependsOn: [`step-${index - 1}`] } : {}) }));
+  const chain = Array.from({ length: 20 }, (_, index) => ({
+    id: `step-${index}`,
+    runtime: { kind: 'command' as const, argv: ['true'] },
+    ...(index ? { dependsOn: [`step-${index - 1}`] } : {}),
+  }));
   const started = performance.now();
   const { runId } = engine.submit({ version: 1, name: 'chain', items: chain }, { actor: ana });
   const run = await engine.waitForRun(runId);
@@ -43,7 +52,10 @@ test('unknown queues are refused at submit: a typo never becomes a silent hang',
     engine.submit({ version: 1, name: 'x', items: [{ id: 'a', queue: 'gpu', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
     expect.unreachable();
   } catch (error) {
-    expect((error as { issues: { path: string; message: string }[] }).issues[0]).toMatchObject({ path: '$.items[0].queue', message: expect.stringContaining('Known: none') });
+    expect((error as { issues: { path: string; message: string }[] }).issues[0]).toMatchObject({
+      path: '$.items[0].queue',
+      message: expect.stringContaining('Known: none'),
+    });
   }
 });
 
@@ -61,7 +73,10 @@ test('stopped and started again over the same database, the engine re-attaches a
   const path = databasePath();
   const first = engineWith({ path });
   first.engine.start();
-  const { runId } = first.engine.submit({ version: 1, name: 'long', items: [{ id: 'long', runtime: { kind: 'command', argv: ['sleep', '150'] } }] }, { actor: ana });
+  const { runId } = first.engine.submit(
+    { version: 1, name: 'long', items: [{ id: 'long', runtime: { kind: 'command', argv: ['sleep', '150'] } }] },
+    { actor: ana },
+  );
   for (let wait = 0; wait < 100 && first.engine.items(runId)[0]!.state !== 'running'; wait++) await sleep(5);
   await first.engine.stop();
   // The "new process": a new engine and a new executor instance that keeps only the backend's registry.
@@ -75,7 +90,11 @@ test('the loop waits out a retry backoff and then retries', async () => {
   const { engine } = engineWith();
   engine.start();
   const { runId } = engine.submit(
-    { version: 1, name: 'retry', items: [{ id: 'fails', retry: { maxAttempts: 2, backoff: { initial: '50ms', jitter: false } }, runtime: { kind: 'command', argv: ['exit', '1'] } }] },
+    {
+      version: 1,
+      name: 'retry',
+      items: [{ id: 'fails', retry: { maxAttempts: 2, backoff: { initial: '50ms', jitter: false } }, runtime: { kind: 'command', argv: ['exit', '1'] } }],
+    },
     { actor: ana },
   );
   const started = performance.now();
@@ -88,13 +107,29 @@ test('a finished run exports an evidence bundle that verifies, its checkpoint an
   const anchor = createInMemoryAuditAnchor();
   const { engine, signer } = engineWith({ anchors: [anchor] });
   engine.start();
-  const { runId } = engine.submit({ version: 1, name: 'evidence', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }, { id: 'b', dependsOn: ['a'], runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
+  const { runId } = engine.submit(
+    {
+      version: 1,
+      name: 'evidence',
+      items: [
+        { id: 'a', runtime: { kind: 'command', argv: ['true'] } },
+        { id: 'b', dependsOn: ['a'], runtime: { kind: 'command', argv: ['true'] } },
+      ],
+    },
+    { actor: ana },
+  );
   await engine.waitForRun(runId);
   const bundle = await engine.exportBundle(runId);
   const publicKey = await signer.publicKey();
   const report = await verifyBundle(bundle, { pinnedKeyIds: [keyIdOf(publicKey)], readAnchor: (receipt) => anchor.read(receipt) });
   expect(Object.fromEntries(report.checks.map((check) => [check.name, check.status]))).toMatchObject({
-    entries: 'pass', completeness: 'pass', inclusion: 'pass', 'checkpoint-signature': 'pass', manifests: 'pass', artifacts: 'pass', anchor: 'pass',
+    entries: 'pass',
+    completeness: 'pass',
+    inclusion: 'pass',
+    'checkpoint-signature': 'pass',
+    manifests: 'pass',
+    artifacts: 'pass',
+    anchor: 'pass',
   });
   expect(report).toMatchObject({ valid: true, claim: 'tamper-detecting' });
   expect(engine.audit.runEntries(runId).length).toBeGreaterThan(5);

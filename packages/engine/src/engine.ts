@@ -1,4 +1,16 @@
-import type { AuditActor, AuditAnchorV1, CairnEvent, CipherV1, DsseEnvelope, EvidenceBundleV1, ExecutionStatus, ExecutorV1, Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
+import type {
+  AuditActor,
+  AuditAnchorV1,
+  CairnEvent,
+  CipherV1,
+  DsseEnvelope,
+  EvidenceBundleV1,
+  ExecutionStatus,
+  ExecutorV1,
+  Logger,
+  SignerV1,
+  StorageProviderV1,
+} from '@cairn/core';
 import { buildEvidenceBundle } from '@cairn/audit';
 import { assertRunSpec, CairnError, isTerminalState, manifestKey, parseRunSpec, parseSettings, runTransitions } from '@cairn/protocol';
 import { z } from 'zod';
@@ -72,7 +84,11 @@ export const engineSettingsSchema = z.strictObject({
   /** How often the storage's `inbox/` is read for dropped run specs; `false` turns the inbox off. */
   inboxPollMs: z.union([z.int().min(100).max(3_600_000), z.literal(false)]).default(2_000),
   /** How long an item waits for approval before it fails. */
-  approvalTimeoutMs: z.int().min(1).max(365 * 24 * 3_600_000).default(7 * 24 * 3_600_000),
+  approvalTimeoutMs: z
+    .int()
+    .min(1)
+    .max(365 * 24 * 3_600_000)
+    .default(7 * 24 * 3_600_000),
   /** Told about attempts and anchor failures, for metrics. */
   observer: z.custom<EngineObserver>((value) => typeof value === 'object' && value !== null, 'must be an object of hook functions').optional(),
   logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null).optional(),
@@ -146,7 +162,8 @@ export class Engine {
       database: this.#database,
       audit: this.#audit,
       now,
-      validate: (spec) => assertRunSpec(typeof spec === 'string' ? parseRunSpec(spec) : spec, { source: 'The schedule\'s spec', context: this.#submitContext() }).spec,
+      validate: (spec) =>
+        assertRunSpec(typeof spec === 'string' ? parseRunSpec(spec) : spec, { source: "The schedule's spec", context: this.#submitContext() }).spec,
       // A schedule is made by an admin, and its spec cannot change after: its runs hold the secrets that spec names.
       submit: (spec, options) => this.#machine.submit(spec, { ...options, secretGrants: 'all', context: this.#submitContext() }),
       runState: (runId) => this.#machine.run(runId)?.state,
@@ -202,7 +219,8 @@ export class Engine {
       await this.#checkpointer.anchorDue();
     }
     const checkpoint = this.#checkpointer.covering(needed);
-    if (!checkpoint) throw new CairnError('CAIRN_BUNDLE_INVALID', `No checkpoint covers run ${runId} yet (it needs ${needed} entries); try again once the run has ended.`);
+    if (!checkpoint)
+      throw new CairnError('CAIRN_BUNDLE_INVALID', `No checkpoint covers run ${runId} yet (it needs ${needed} entries); try again once the run has ended.`);
     const manifests = await Promise.all(
       entries
         .flatMap((entry) => (entry.action === 'attempt.dispatched' && typeof entry.data['manifestDigest'] === 'string' ? [entry.data['manifestDigest']] : []))
@@ -210,7 +228,16 @@ export class Engine {
     );
     const publicKey = await this.#signer.publicKey();
     const key = { keyId: await this.#signer.keyId(), algorithm: this.#signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') };
-    return buildEvidenceBundle({ runId, spec, entries, proofs: this.#audit.merkle, checkpoint: checkpoint.envelope, anchors: checkpoint.receipts, keys: [key], manifests });
+    return buildEvidenceBundle({
+      runId,
+      spec,
+      entries,
+      proofs: this.#audit.merkle,
+      checkpoint: checkpoint.envelope,
+      anchors: checkpoint.receipts,
+      keys: [key],
+      manifests,
+    });
   }
 
   /**
@@ -293,7 +320,9 @@ export class Engine {
    * Each subscriber reads at its own pace from the database, so a slow one holds no buffer and
    * never stalls the engine. Ends when `signal` aborts, or once caught up when `follow` is false.
    */
-  async *events(options: { readonly after?: number; readonly runId?: string; readonly signal?: AbortSignal; readonly follow?: boolean } = {}): AsyncGenerator<CairnEvent> {
+  async *events(
+    options: { readonly after?: number; readonly runId?: string; readonly signal?: AbortSignal; readonly follow?: boolean } = {},
+  ): AsyncGenerator<CairnEvent> {
     const pageSize = 500;
     let cursor = options.after ?? -1;
     while (!options.signal?.aborted) {
@@ -404,7 +433,10 @@ export class Engine {
         // memory. One that fails for another reason stays queued without holding up the rest.
         let ended = await this.#dispatcher.recordUnrecordedExits().catch((error: unknown) => {
           if (storageFullReason(error) !== undefined) throw error;
-          this.#settings.logger?.error({ error: String(error), unrecorded: this.#dispatcher.unrecordedExits }, 'recording pushed exits failed; they stay queued');
+          this.#settings.logger?.error(
+            { error: String(error), unrecorded: this.#dispatcher.unrecordedExits },
+            'recording pushed exits failed; they stay queued',
+          );
           return 0;
         });
         if (wasFull) this.#storageHasRoom();
@@ -460,7 +492,10 @@ export class Engine {
     const untilSlot = nextSlot === null ? Infinity : nextSlot - Date.now();
     // Exits not yet written (storage was down) are tried again soon, whatever else is due.
     const untilUnrecordedExits = this.#dispatcher.unrecordedExits > 0 ? unrecordedExitsRetryMs : Infinity;
-    return Math.max(0, Math.min(untilReconcile, until(this.#machine.nextReadyAt()), until(this.#machine.nextApprovalDeadline()), untilSlot, untilInbox, untilUnrecordedExits));
+    return Math.max(
+      0,
+      Math.min(untilReconcile, until(this.#machine.nextReadyAt()), until(this.#machine.nextApprovalDeadline()), untilSlot, untilInbox, untilUnrecordedExits),
+    );
   }
 
   #sleep(milliseconds: number): Promise<void> {
@@ -540,7 +575,11 @@ export class Engine {
     } catch (error) {
       if (!this.#storageFull(error)) throw error;
       this.#poke();
-      throw new CairnError('CAIRN_ENGINE_STORAGE_FULL', `The disk under the engine database is full (${storageFullReason(error)}); nothing was written. Free space on the data directory's volume; the engine resumes by itself, then retry.`, { cause: error });
+      throw new CairnError(
+        'CAIRN_ENGINE_STORAGE_FULL',
+        `The disk under the engine database is full (${storageFullReason(error)}); nothing was written. Free space on the data directory's volume; the engine resumes by itself, then retry.`,
+        { cause: error },
+      );
     }
   }
 
@@ -575,11 +614,20 @@ export class Engine {
   // What exists on this engine, for validating specs: executors, queues, adapters and secrets.
   #submitContext() {
     const { adapters, adapterSecrets } = this.#settings;
-    return { executors: Object.keys(this.#executors), queues: Object.keys(this.#settings.queues), secrets: this.#secrets?.names() ?? [], ...(adapters ? { adapters } : {}), adapterSecrets };
+    return {
+      executors: Object.keys(this.#executors),
+      queues: Object.keys(this.#settings.queues),
+      secrets: this.#secrets?.names() ?? [],
+      ...(adapters ? { adapters } : {}),
+      adapterSecrets,
+    };
   }
 
   #requireSecrets(): SecretStore {
-    if (!this.#secrets) throw new CairnError('CAIRN_CONFIG_INVALID', 'No cipher is configured, so secrets cannot be stored: give the engine a `cipher` (CipherV1).', { path: 'engine.cipher' });
+    if (!this.#secrets)
+      throw new CairnError('CAIRN_CONFIG_INVALID', 'No cipher is configured, so secrets cannot be stored: give the engine a `cipher` (CipherV1).', {
+        path: 'engine.cipher',
+      });
     return this.#secrets;
   }
 

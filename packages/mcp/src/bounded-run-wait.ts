@@ -59,9 +59,24 @@ export async function boundedRunWait(
   }
   const run = await client.waitForRun(runId, { signal, ...(onEvent ? { onEvent } : {}) });
   const done = isTerminalState(runTransitions, run.state);
-  const answer = { runId: run.runId, done, state: run.state, itemsTotal: run.itemsTotal, itemsFinished: run.itemsFinished, itemsFailed: run.itemsFailed, waitedSeconds: Math.round((performance.now() - started) / 100) / 10 };
+  const answer = {
+    runId: run.runId,
+    done,
+    state: run.state,
+    itemsTotal: run.itemsTotal,
+    itemsFinished: run.itemsFinished,
+    itemsFailed: run.itemsFailed,
+    waitedSeconds: Math.round((performance.now() - started) / 100) / 10,
+  };
   if (done) return answer;
   const awaitingApproval = (await client.items(runId)).filter((item) => item.state === 'awaiting-approval').map((item) => item.itemId);
-  const why = awaitingApproval.length > 0 ? ` Items ${awaitingApproval.join(', ')} wait for a person to approve them (cairn approve); the run cannot end before that.` : '';
-  return { ...answer, ...(awaitingApproval.length > 0 ? { awaitingApproval } : {}), next: `The run is still ${run.state}: call wait_for_run again with the same runId to keep waiting.${why}` };
+  const why =
+    awaitingApproval.length > 0
+      ? ` Items ${awaitingApproval.join(', ')} wait for a person to approve them (cairn approve); the run cannot end before that.`
+      : '';
+  return {
+    ...answer,
+    ...(awaitingApproval.length > 0 ? { awaitingApproval } : {}),
+    next: `The run is still ${run.state}: call wait_for_run again with the same runId to keep waiting.${why}`,
+  };
 }

@@ -36,7 +36,8 @@ test('the tools an AI client sees are exactly the repository allowlist: nothing 
   const names = (await client.listTools()).tools.map((tool) => tool.name).sort();
   expect(names).toEqual([...allowlist.tools].sort());
   expect(names).toEqual([...mcpToolNames].sort());
-  for (const forbidden of ['audit', 'token', 'schedule', 'secret', 'approve', 'reject', 'cancel', 'key', 'webhook', 'backup']) expect(names.join(' ')).not.toContain(forbidden);
+  for (const forbidden of ['audit', 'token', 'schedule', 'secret', 'approve', 'reject', 'cancel', 'key', 'webhook', 'backup'])
+    expect(names.join(' ')).not.toContain(forbidden);
   // A server that cannot be reached is a tool error naming the code, not a crash.
   const answer = await client.callTool({ name: 'get_run_status', arguments: { runId: 'r-1' } });
   expect(answer.isError).toBe(true);
@@ -64,7 +65,12 @@ test('every tool declares an output schema and its hints: status, wait and patch
     expect(tool.annotations?.destructiveHint ?? false, tool.name).toBe(false);
     expect(tool.annotations?.openWorldHint, tool.name).toBe(false);
   }
-  expect(Object.entries(tools).filter(([, tool]) => tool.annotations?.readOnlyHint === true).map(([name]) => name).sort()).toEqual(['get_patch', 'get_run_status', 'wait_for_run']);
+  expect(
+    Object.entries(tools)
+      .filter(([, tool]) => tool.annotations?.readOnlyHint === true)
+      .map(([name]) => name)
+      .sort(),
+  ).toEqual(['get_patch', 'get_run_status', 'wait_for_run']);
   expect(tools['submit_run']!.annotations?.readOnlyHint).toBe(false);
   expect(tools['wait_for_run']!.outputSchema!.required).toEqual(expect.arrayContaining(['runId', 'done', 'state']));
   expect(tools['get_patch']!.outputSchema!.required).toEqual(expect.arrayContaining(['patch']));
@@ -78,7 +84,9 @@ test('submit_run carries the run spec JSON Schema in its input schema and a work
   // A string (YAML or JSON text), or an object of exactly the run spec's schema.
   expect(specSchema.anyOf[0]).toMatchObject({ type: 'string' });
   expect(specSchema.anyOf[1]).toEqual(expected);
-  expect((submit.inputSchema.properties as Record<string, unknown>)['workspace']).toMatchObject({ anyOf: [{ required: ['directory'] }, { required: ['digest'] }] });
+  expect((submit.inputSchema.properties as Record<string, unknown>)['workspace']).toMatchObject({
+    anyOf: [{ required: ['directory'] }, { required: ['digest'] }],
+  });
   expect(submit.description).toContain('cairn://schema/run-spec');
   expect(submit.description).toContain('name: count-then-report');
   expect(submit.description).toContain('kind: command');
@@ -93,7 +101,15 @@ test('submit_run carries the run spec JSON Schema in its input schema and a work
 
 test('a spec object that is not a run spec is refused by the Cairn validator, naming the JSON path', async () => {
   const client = await connected({ workspaceRoot: tmpdir() });
-  const text = errorText(await client.callTool({ name: 'submit_run', arguments: { spec: { version: 1, name: 'x', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] }, timeout: '1h30m' }] }, workspace: { directory: '.' } } }));
+  const text = errorText(
+    await client.callTool({
+      name: 'submit_run',
+      arguments: {
+        spec: { version: 1, name: 'x', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] }, timeout: '1h30m' }] },
+        workspace: { directory: '.' },
+      },
+    }),
+  );
   expect(text).toContain('CAIRN_RUN_SPEC_INVALID');
   expect(text).toContain('$.items[0].timeout');
 });
@@ -117,16 +133,30 @@ test('workspace.directory must lie inside the workspace root, symlinks resolved;
   expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec, workspace: { directory: 'missing' } } }))).toContain('CAIRN_NOT_FOUND');
   // Inside the root (a name starting with two dots included), the snapshot is made and the upload tried: this server is unreachable.
   for (const directory of ['project', join(root, 'project'), '..hidden', '.']) {
-    expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec, workspace: { directory } } })), directory).toContain('CAIRN_SERVER_UNREACHABLE');
+    expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec, workspace: { directory } } })), directory).toContain(
+      'CAIRN_SERVER_UNREACHABLE',
+    );
   }
   // A spec's own workspace.path is snapshotted by the same rules, never ignored (the server does not read it).
-  const withPath = (path: string) => `version: 1\nname: w\nworkspace: { path: ${JSON.stringify(path)} }\nitems:\n  - { id: a, runtime: { kind: command, argv: [cat, secret.txt] } }\n`;
+  const withPath = (path: string) =>
+    `version: 1\nname: w\nworkspace: { path: ${JSON.stringify(path)} }\nitems:\n  - { id: a, runtime: { kind: command, argv: [cat, secret.txt] } }\n`;
   expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec: withPath('../private') } }))).toContain('CAIRN_FORBIDDEN');
-  expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec: { version: 1, name: 'w', workspace: { path: 'escape' }, items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] } } }))).toContain('CAIRN_FORBIDDEN');
+  expect(
+    errorText(
+      await client.callTool({
+        name: 'submit_run',
+        arguments: { spec: { version: 1, name: 'w', workspace: { path: 'escape' }, items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] } },
+      }),
+    ),
+  ).toContain('CAIRN_FORBIDDEN');
   expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec: withPath('project') } }))).toContain('CAIRN_SERVER_UNREACHABLE');
   // A digest is checked for its form before anything is sent.
-  expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec, workspace: { digest: 'sha256:abc' } } }))).toContain('must be sha256: followed by 64 lowercase hex digits');
-  expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec, workspace: { directory: 'project', digest: `sha256:${'a'.repeat(64)}` } } }))).toContain('Input validation error');
+  expect(errorText(await client.callTool({ name: 'submit_run', arguments: { spec, workspace: { digest: 'sha256:abc' } } }))).toContain(
+    'must be sha256: followed by 64 lowercase hex digits',
+  );
+  expect(
+    errorText(await client.callTool({ name: 'submit_run', arguments: { spec, workspace: { directory: 'project', digest: `sha256:${'a'.repeat(64)}` } } })),
+  ).toContain('Input validation error');
 });
 
 test('the per-call wait bound is checked when the server is built', () => {

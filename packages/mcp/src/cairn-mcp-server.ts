@@ -48,10 +48,25 @@ const spec = z
   .describe(`A run spec (cairn.run/v1): a JSON object of this schema, or the same as YAML or JSON text. Also the resource ${mcpResourceUris.runSpecSchema}.`);
 const workspace = z
   .union([
-    z.strictObject({ directory: z.string().min(1).max(4_096).describe('A folder on the machine running this MCP server, inside its workspace root (relative names are taken from there): snapshotted now (in a git work tree: tracked and untracked files, minus ignored ones) and uploaded.') }),
-    z.strictObject({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256: followed by 64 lowercase hex digits').describe('The digest of a workspace snapshot already stored on the server (as `cairn submit --workspace` prints it).') }),
+    z.strictObject({
+      directory: z
+        .string()
+        .min(1)
+        .max(4_096)
+        .describe(
+          'A folder on the machine running this MCP server, inside its workspace root (relative names are taken from there): snapshotted now (in a git work tree: tracked and untracked files, minus ignored ones) and uploaded.',
+        ),
+    }),
+    z.strictObject({
+      digest: z
+        .string()
+        .regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256: followed by 64 lowercase hex digits')
+        .describe('The digest of a workspace snapshot already stored on the server (as `cairn submit --workspace` prints it).'),
+    }),
   ])
-  .describe("The files every item starts from (its current folder). Replaces any workspace the spec names; without it, the spec's workspace.path is taken as the directory. Without either, items start in an empty folder.");
+  .describe(
+    "The files every item starts from (its current folder). Replaces any workspace the spec names; without it, the spec's workspace.path is taken as the directory. Without either, items start in an empty folder.",
+  );
 
 // Loose objects: a client validating structuredContent against these accepts fields added later.
 const submitOutput = z.looseObject({
@@ -75,7 +90,10 @@ const waitOutput = z.looseObject({
   itemsFailed: z.int(),
   waitedSeconds: z.number(),
   awaitingApproval: z.array(z.string()).optional().describe('Items waiting for a person to approve them.'),
-  failedItems: z.array(z.looseObject({ itemId: z.string(), failure: z.looseObject({ code: z.string(), message: z.string() }).nullable() })).optional().describe('Once the run has ended with failed items: each, with why it failed.'),
+  failedItems: z
+    .array(z.looseObject({ itemId: z.string(), failure: z.looseObject({ code: z.string(), message: z.string() }).nullable() }))
+    .optional()
+    .describe('Once the run has ended with failed items: each, with why it failed.'),
   next: z.string().optional().describe('What to do next, when done is false.'),
 });
 const patchOutput = z.looseObject({ runId: z.string(), itemId: z.string(), patch: z.string().describe('A git diff (apply with git apply).') });
@@ -94,30 +112,49 @@ const exampleYaml = stringify(runSpecExample, { lineWidth: 0 });
 export function buildMcpServer(client: CairnClient, options: McpServerOptions = {}): McpServer {
   const maxWaitSeconds = options.maxWaitSeconds ?? defaultMaxWaitSeconds;
   if (!(maxWaitSeconds > 0 && maxWaitSeconds <= 3_600)) {
-    throw new CairnError('CAIRN_CONFIG_INVALID', `[cairn] [mcp] invalid setting "maxWaitSeconds": must be more than 0 and at most 3600 seconds, got ${maxWaitSeconds}.`, { path: 'maxWaitSeconds' });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `[cairn] [mcp] invalid setting "maxWaitSeconds": must be more than 0 and at most 3600 seconds, got ${maxWaitSeconds}.`,
+      { path: 'maxWaitSeconds' },
+    );
   }
   const workspaceRoot = { path: options.workspaceRoot ?? process.cwd(), chosen: options.workspaceRoot !== undefined };
   const server = new McpServer({ name: 'cairn', version: options.version ?? '0.1.0' });
-  const guarded = <Input, Output extends Record<string, unknown>>(work: (input: Input, extra: ToolExtra) => Promise<Output>, text: (output: Output) => string = (output) => JSON.stringify(output, null, 2)) =>
+  const guarded =
+    <Input, Output extends Record<string, unknown>>(
+      work: (input: Input, extra: ToolExtra) => Promise<Output>,
+      text: (output: Output) => string = (output) => JSON.stringify(output, null, 2),
+    ) =>
     async (input: Input, extra: ToolExtra) => {
       try {
         const output = await work(input, extra);
         return { content: [{ type: 'text' as const, text: text(output) }], structuredContent: output };
       } catch (error) {
-        return { content: [{ type: 'text' as const, text: isCairnError(error) ? `${error.code}: ${error.message}` : `error: ${(error as Error).message}` }], isError: true };
+        return {
+          content: [{ type: 'text' as const, text: isCairnError(error) ? `${error.code}: ${error.message}` : `error: ${(error as Error).message}` }],
+          isError: true,
+        };
       }
     };
 
   server.registerResource(
     'run-spec-schema',
     mcpResourceUris.runSpecSchema,
-    { title: 'Run spec JSON Schema', description: 'The JSON Schema (draft 2020-12) of a Cairn run spec, cairn.run/v1: what submit_run accepts as spec.', mimeType: 'application/schema+json' },
+    {
+      title: 'Run spec JSON Schema',
+      description: 'The JSON Schema (draft 2020-12) of a Cairn run spec, cairn.run/v1: what submit_run accepts as spec.',
+      mimeType: 'application/schema+json',
+    },
     async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'application/schema+json', text: JSON.stringify(runSpecJsonSchema(), null, 2) }] }),
   );
   server.registerResource(
     'run-spec-example',
     mcpResourceUris.runSpecExample,
-    { title: 'Run spec example', description: 'A worked run spec: two commands over the workspace, the second applying the patch of the first.', mimeType: 'application/json' },
+    {
+      title: 'Run spec example',
+      description: 'A worked run spec: two commands over the workspace, the second applying the patch of the first.',
+      mimeType: 'application/json',
+    },
     async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(runSpecExample, null, 2) }] }),
   );
 
@@ -126,14 +163,18 @@ export function buildMcpServer(client: CairnClient, options: McpServerOptions = 
     {
       title: 'Submit a Cairn run',
       description: [
-        'Submit a Cairn run: a DAG of work items, each run in a sandbox over a copy of the workspace; an item\'s changes to its files become its patch (read it with get_patch).',
+        "Submit a Cairn run: a DAG of work items, each run in a sandbox over a copy of the workspace; an item's changes to its files become its patch (read it with get_patch).",
         'spec is the run spec (cairn.run/v1) as a JSON object or as YAML/JSON text; its JSON Schema is in the input schema and in the resource cairn://schema/run-spec.',
         'workspace gives the files the items start from: { directory } (a folder this server snapshots, inside its workspace root) or { digest } (a stored snapshot); without it items start in an empty folder.',
         'Returns the run id; follow it with wait_for_run. The same idempotencyKey with the same spec returns the same run instead of a new one.',
         `Example spec (also the resource ${mcpResourceUris.runSpecExample}):`,
         exampleYaml,
       ].join('\n'),
-      inputSchema: { spec, workspace: workspace.optional(), idempotencyKey: z.string().min(1).max(200).optional().describe('Makes a retried submit safe: the same key and spec return the first run.') },
+      inputSchema: {
+        spec,
+        workspace: workspace.optional(),
+        idempotencyKey: z.string().min(1).max(200).optional().describe('Makes a retried submit safe: the same key and spec return the first run.'),
+      },
       outputSchema: submitOutput,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
@@ -165,7 +206,12 @@ export function buildMcpServer(client: CairnClient, options: McpServerOptions = 
     },
     guarded(async ({ runId }: { runId: string }) => {
       const [run, items] = await Promise.all([client.run(runId), client.items(runId)]);
-      return { runId: run.runId, name: run.name, state: run.state, items: items.map((item) => ({ itemId: item.itemId, state: item.state, ...(item.failure ? { failure: item.failure } : {}) })) };
+      return {
+        runId: run.runId,
+        name: run.name,
+        state: run.state,
+        items: items.map((item) => ({ itemId: item.itemId, state: item.state, ...(item.failure ? { failure: item.failure } : {}) })),
+      };
     }),
   );
   server.registerTool(
@@ -173,22 +219,38 @@ export function buildMcpServer(client: CairnClient, options: McpServerOptions = 
     {
       title: 'Wait for a run',
       description: `Wait for a run to end, at most ${maxWaitSeconds} s per call (or timeoutSeconds, when smaller), then return its state, and why each failed item failed. done: false means the run is still going: call wait_for_run again with the same runId. Sends progress notifications (items ended of total) when the request carries a progressToken.`,
-      inputSchema: { runId, timeoutSeconds: z.number().int().min(1).max(3_600).optional().describe(`The longest this call waits; values above ${maxWaitSeconds} wait ${maxWaitSeconds} s.`) },
+      inputSchema: {
+        runId,
+        timeoutSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(3_600)
+          .optional()
+          .describe(`The longest this call waits; values above ${maxWaitSeconds} wait ${maxWaitSeconds} s.`),
+      },
       outputSchema: waitOutput,
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     },
     guarded(async ({ runId, timeoutSeconds }: { runId: string; timeoutSeconds?: number | undefined }, extra) => {
       const progressToken = extra._meta?.progressToken;
-      const onProgress = progressToken === undefined
-        ? undefined
-        : (progress: { progress: number; total: number; message: string }) => {
-            // A lost notification is not worth failing the wait over: the answer says where the run is.
-            extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...progress } }).catch(() => undefined);
-          };
-      const answer = await boundedRunWait(client, runId, { seconds: Math.min(timeoutSeconds ?? maxWaitSeconds, maxWaitSeconds), signal: extra.signal, ...(onProgress ? { onProgress } : {}) });
+      const onProgress =
+        progressToken === undefined
+          ? undefined
+          : (progress: { progress: number; total: number; message: string }) => {
+              // A lost notification is not worth failing the wait over: the answer says where the run is.
+              extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...progress } }).catch(() => undefined);
+            };
+      const answer = await boundedRunWait(client, runId, {
+        seconds: Math.min(timeoutSeconds ?? maxWaitSeconds, maxWaitSeconds),
+        signal: extra.signal,
+        ...(onProgress ? { onProgress } : {}),
+      });
       if (!answer.done || answer.itemsFailed === 0) return { ...answer };
       // What the agent needs next is why: each failed item with its failure, in one answer.
-      const failedItems = (await client.items(runId)).filter((item) => item.state === 'failed').map((item) => ({ itemId: item.itemId, failure: item.failure ?? null }));
+      const failedItems = (await client.items(runId))
+        .filter((item) => item.state === 'failed')
+        .map((item) => ({ itemId: item.itemId, failure: item.failure ?? null }));
       return { ...answer, failedItems };
     }),
   );
@@ -201,7 +263,10 @@ export function buildMcpServer(client: CairnClient, options: McpServerOptions = 
       outputSchema: patchOutput,
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     },
-    guarded(async ({ runId, itemId }: { runId: string; itemId: string }) => ({ runId, itemId, patch: await client.patch(runId, itemId) }), (output) => output.patch),
+    guarded(
+      async ({ runId, itemId }: { runId: string; itemId: string }) => ({ runId, itemId, patch: await client.patch(runId, itemId) }),
+      (output) => output.patch,
+    ),
   );
   return server;
 }

@@ -11,7 +11,7 @@ export const runSpecExample: RunSpecV1 = {
   items: [
     {
       id: 'count',
-      description: 'Count the lines of every text file into counts.txt (a change to the workspace: it becomes this item\'s patch).',
+      description: "Count the lines of every text file into counts.txt (a change to the workspace: it becomes this item's patch).",
       runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'wc -l *.txt > counts.txt'] },
       timeout: '5m',
     },

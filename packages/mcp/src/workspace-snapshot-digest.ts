@@ -14,18 +14,34 @@ export type WorkspaceInput = { readonly directory: string } | { readonly digest:
  * read (and send off) files its operator did not offer: CAIRN_FORBIDDEN otherwise, and for every
  * folder when the root is the filesystem's root and nobody `chosen` it.
  */
-export async function workspaceSnapshotDigest(client: CairnClient, workspace: WorkspaceInput, root: { readonly path: string; readonly chosen: boolean }): Promise<{ digest: Digest; files?: number }> {
+export async function workspaceSnapshotDigest(
+  client: CairnClient,
+  workspace: WorkspaceInput,
+  root: { readonly path: string; readonly chosen: boolean },
+): Promise<{ digest: Digest; files?: number }> {
   if ('digest' in workspace) return { digest: workspace.digest as Digest };
   const allowed = await realpath(root.path).catch((error: NodeJS.ErrnoException) => {
-    throw new CairnError('CAIRN_CONFIG_INVALID', `The workspace root ${root.path} cannot be used (${error.code ?? error.message}); start cairn mcp with --workspace-root naming an existing folder.`, { path: 'workspaceRoot', cause: error });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `The workspace root ${root.path} cannot be used (${error.code ?? error.message}); start cairn mcp with --workspace-root naming an existing folder.`,
+      { path: 'workspaceRoot', cause: error },
+    );
   });
   // An MCP client often starts its servers in "/": a root nobody chose must not open the whole disk.
   if (!root.chosen && parse(allowed).root === allowed) {
-    throw new CairnError('CAIRN_FORBIDDEN', `cairn mcp was started in ${allowed} without --workspace-root, so it snapshots no folder; have the operator start it with --workspace-root <folder> (or in that folder), or give workspace.digest.`, { path: 'workspace.directory' });
+    throw new CairnError(
+      'CAIRN_FORBIDDEN',
+      `cairn mcp was started in ${allowed} without --workspace-root, so it snapshots no folder; have the operator start it with --workspace-root <folder> (or in that folder), or give workspace.digest.`,
+      { path: 'workspace.directory' },
+    );
   }
   const named = resolve(allowed, workspace.directory);
   const directory = await realpath(named).catch((error: NodeJS.ErrnoException) => {
-    throw new CairnError('CAIRN_NOT_FOUND', `workspace.directory ${JSON.stringify(workspace.directory)} is not there (${named}: ${error.code ?? error.message}); name a folder inside ${allowed}.`, { path: 'workspace.directory', cause: error });
+    throw new CairnError(
+      'CAIRN_NOT_FOUND',
+      `workspace.directory ${JSON.stringify(workspace.directory)} is not there (${named}: ${error.code ?? error.message}); name a folder inside ${allowed}.`,
+      { path: 'workspace.directory', cause: error },
+    );
   });
   const inside = relative(allowed, directory);
   if (inside.split(sep)[0] === '..' || isAbsolute(inside)) {

@@ -17,8 +17,14 @@ describeAuthorizer({
   fixture: {
     credential: token,
     actor: { kind: 'token', id: `token:${record.id}` },
-    allowed: [{ action: 'runs.submit', resource: { kind: 'run', id: 'new' } }, { action: 'runs.read', resource: { kind: 'run', id: 'r1' } }],
-    denied: [{ action: 'items.approve', resource: { kind: 'item', id: 'r1/a' } }, { action: 'tokens.manage', resource: { kind: 'server', id: 'server' } }],
+    allowed: [
+      { action: 'runs.submit', resource: { kind: 'run', id: 'new' } },
+      { action: 'runs.read', resource: { kind: 'run', id: 'r1' } },
+    ],
+    denied: [
+      { action: 'items.approve', resource: { kind: 'item', id: 'r1/a' } },
+      { action: 'tokens.manage', resource: { kind: 'server', id: 'server' } },
+    ],
   },
 });
 
@@ -34,7 +40,10 @@ test('tokens are stored hashed in a 0600 file, shown once, refused once revoked 
   store.revoke(other.record.id);
   expect(await authorizer.authenticate(other.token)).toBeNull();
   expect(() => store.create('bad', ['runs:everything'])).toThrow(/unknown: runs:everything/);
-  expect(store.list().map((listed) => [listed.name, listed.revokedAt === undefined])).toEqual([['ci', true], ['other', false]]);
+  expect(store.list().map((listed) => [listed.name, listed.revokedAt === undefined])).toEqual([
+    ['ci', true],
+    ['other', false],
+  ]);
   expect(JSON.stringify(store.list())).not.toContain('secretHash');
 });
 

@@ -44,9 +44,14 @@ export class TokenStore {
   create(name: string, scopes: readonly string[], now = new Date()): { token: string; record: TokenRecord } {
     const unknown = scopes.filter((scope) => !isTokenScope(scope));
     if (scopes.length === 0 || unknown.length > 0) {
-      throw new CairnError('CAIRN_PAYLOAD_INVALID', `A token needs one or more scopes of ${tokenScopes.join(', ')}, or secrets:use:NAME (secrets:use:* for every secret)${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}.`, { path: 'scopes' });
+      throw new CairnError(
+        'CAIRN_PAYLOAD_INVALID',
+        `A token needs one or more scopes of ${tokenScopes.join(', ')}, or secrets:use:NAME (secrets:use:* for every secret)${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}.`,
+        { path: 'scopes' },
+      );
     }
-    if (!/^[\w .-]{1,64}$/.test(name)) throw new CairnError('CAIRN_PAYLOAD_INVALID', 'A token name is 1 to 64 letters, digits, spaces, ".", "_" or "-".', { path: 'name' });
+    if (!/^[\w .-]{1,64}$/.test(name))
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', 'A token name is 1 to 64 letters, digits, spaces, ".", "_" or "-".', { path: 'name' });
     const id = randomBytes(6).toString('hex');
     const secret = randomBytes(32).toString('base64url');
     const stored: StoredToken = { id, name, scopes: [...new Set(scopes)] as TokenScope[], secretHash: hashOf(secret), createdAt: now.toISOString() };

@@ -20,9 +20,18 @@ const memberPath = z
   .string()
   .min(1)
   .max(4_096)
-  .refine((path) => path === backupConfigName || (path.startsWith(backupDataPrefix) && path.slice(backupDataPrefix.length).split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..' && !/[\\\0]/.test(segment))), {
-    error: `must be ${backupConfigName} or a relative path under ${backupDataPrefix} without empty, . or .. segments`,
-  });
+  .refine(
+    (path) =>
+      path === backupConfigName ||
+      (path.startsWith(backupDataPrefix) &&
+        path
+          .slice(backupDataPrefix.length)
+          .split('/')
+          .every((segment) => segment !== '' && segment !== '.' && segment !== '..' && !/[\\\0]/.test(segment))),
+    {
+      error: `must be ${backupConfigName} or a relative path under ${backupDataPrefix} without empty, . or .. segments`,
+    },
+  );
 
 export const backupMemberSchema = z.strictObject({
   path: memberPath,

@@ -46,14 +46,21 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
     members.push({ path, digest: sha256Digest(content), bytes: content.byteLength, mode: mode & 0o777 });
   };
   for (const [index, directory] of paths.anchors.entries()) {
-    for (const found of await filesUnder(directory)) add(`${backupDataPrefix}${index === 0 ? 'anchor' : `anchor-${index}`}/${found.path}`, found.content, found.mode);
+    for (const found of await filesUnder(directory))
+      add(`${backupDataPrefix}${index === 0 ? 'anchor' : `anchor-${index}`}/${found.path}`, found.content, found.mode);
   }
   // A server that never started its webhook dispatcher has no webhook database yet.
-  if (await stat(paths.webhooks).then(() => true, () => false)) add(`${backupDataPrefix}webhooks.db`, await copyDatabase(paths.webhooks), 0o600);
+  if (
+    await stat(paths.webhooks).then(
+      () => true,
+      () => false,
+    )
+  )
+    add(`${backupDataPrefix}webhooks.db`, await copyDatabase(paths.webhooks), 0o600);
   add(`${backupDataPrefix}cairn.db`, await copyDatabase(paths.database), 0o600);
   // Through the storage seam, not its files: the archive names objects by key, whatever the layout.
   const storage = createLocalStorageProvider({ root: paths.storage });
-  for (let cursor: string | null | undefined; cursor !== null; ) {
+  for (let cursor: string | null | undefined; cursor !== null;) {
     const page = await storage.list(cursor === undefined ? {} : { cursor });
     for (const key of page.keys) {
       const content = await storage.get(key);
@@ -61,17 +68,28 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
     }
     cursor = page.cursor;
   }
-  for (const [path, source] of [['keys/signing.pem', paths.signingKey], ['keys/cipher.key', paths.cipherKey], ['keys/tokens.json', paths.tokens]] as const) {
+  for (const [path, source] of [
+    ['keys/signing.pem', paths.signingKey],
+    ['keys/cipher.key', paths.cipherKey],
+    ['keys/tokens.json', paths.tokens],
+  ] as const) {
     const content = await readFile(source).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT' && path === 'keys/tokens.json') return null;
-      throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot read ${source} for the backup: ${error.message}. Run \`cairn doctor\`; the server's keys must be readable.`, { path: source, cause: error });
+      throw new CairnError(
+        'CAIRN_CONFIG_INVALID',
+        `Cannot read ${source} for the backup: ${error.message}. Run \`cairn doctor\`; the server's keys must be readable.`,
+        { path: source, cause: error },
+      );
     });
     if (content !== null) add(`${backupDataPrefix}${path}`, content, 0o600);
   }
   add(backupConfigName, new TextEncoder().encode(portableConfig(loaded)), 0o644);
   const signingKeyId = await createLocalSigner({ keyFile: paths.signingKey }).keyId();
   const manifest: BackupManifest = { format: 'cairn.backup/v1', createdAt: new Date().toISOString(), signingKeyId, members };
-  const tar = writeTar([{ kind: 'file', path: backupManifestName, executable: false, content: new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`) }, ...entries]);
+  const tar = writeTar([
+    { kind: 'file', path: backupManifestName, executable: false, content: new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`) },
+    ...entries,
+  ]);
   const archive = await promisify(gzip)(tar);
   await writeNewFile(file, archive);
   return { file, members: members.length, bytes: archive.byteLength, signingKeyId };
@@ -83,7 +101,11 @@ async function copyDatabase(path: string): Promise<Uint8Array> {
   try {
     database = new Database(path, { fileMustExist: true });
   } catch (error) {
-    throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot open the database ${path} to back it up: ${(error as Error).message}. Check dataDirectory in the config (--config).`, { path, cause: error });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `Cannot open the database ${path} to back it up: ${(error as Error).message}. Check dataDirectory in the config (--config).`,
+      { path, cause: error },
+    );
   }
   const folder = await mkdtemp(join(tmpdir(), 'cairn-backup-'));
   try {
@@ -140,7 +162,11 @@ function portableConfig({ config }: LoadedServerConfig): string {
  */
 async function writeNewFile(file: string, bytes: Uint8Array): Promise<void> {
   const unwritable = (error: unknown) =>
-    new CairnError('CAIRN_PAYLOAD_INVALID', `Cannot write the backup to ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}. Name a file in a folder you can write to.`, { path: file, cause: error });
+    new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `Cannot write the backup to ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}. Name a file in a folder you can write to.`,
+      { path: file, cause: error },
+    );
   await mkdir(dirname(file), { recursive: true, mode: 0o700 }).catch((error: unknown) => {
     throw (error as NodeJS.ErrnoException).code === 'EEXIST' ? unwritable(Object.assign(new Error('not a folder'), { code: 'ENOTDIR' })) : unwritable(error);
   });
@@ -148,7 +174,10 @@ async function writeNewFile(file: string, bytes: Uint8Array): Promise<void> {
   try {
     handle = await open(file, 'wx', 0o600);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new CairnError('CAIRN_CONFIG_INVALID', `${file} exists already: a backup never overwrites a file. Name a new file, or move the old one away.`, { path: file });
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new CairnError('CAIRN_CONFIG_INVALID', `${file} exists already: a backup never overwrites a file. Name a new file, or move the old one away.`, {
+        path: file,
+      });
     throw unwritable(error);
   }
   try {

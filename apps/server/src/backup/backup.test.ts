@@ -29,76 +29,106 @@ function cairn(args: string[], cwd: string): Promise<{ status: number | null; st
   });
 }
 
-const writeSpec = (name: string, line: string) => ({ version: 1, name, items: [{ id: 'write', runtime: { kind: 'command', argv: ['/bin/sh', '-c', `echo ${line} > made.txt`] } }] });
-
-test('backup while serving, restore elsewhere: runs, items, patches, webhooks, evidence under the same key, keys 0600; tampering and overwriting refused', { timeout: 90_000 }, async () => {
-  const { directory, api, composition, keyId } = await start();
-  const submit = async (spec: object) => ((await (await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) })).json()) as { runId: string }).runId;
-  const webhook = (await (await api('/v1/webhooks', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: 'http://127.0.0.1:9/backed-up', events: ['run.state'] }) })).json()) as { webhookId: string; secret: string };
-  const runId = await submit(writeSpec('before-backup', 'restored-line'));
-  expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
-
-  // The server keeps working while the backup is taken: a second run is submitted and runs meanwhile.
-  const [backup, duringRunId] = await Promise.all([cairn(['--json', 'backup', 'server.cairn-backup'], directory), submit(writeSpec('during-backup', 'later'))]);
-  expect(backup.status, backup.stderr).toBe(0);
-  expect(JSON.parse(backup.stdout)).toMatchObject({ signingKeyId: keyId, members: expect.any(Number) });
-  const archive = join(directory, 'server.cairn-backup');
-  expect(statSync(archive).mode & 0o777).toBe(0o600);
-  await composition.engine.waitForRun(duringRunId);
-  expect((await api(`/v1/runs/${runId}`)).status).toBe(200);
-
-  const target = join(directory, 'elsewhere');
-  const restored = await cairn(['--json', 'restore', archive, target], directory);
-  expect(restored.status, restored.stderr).toBe(0);
-  expect(JSON.parse(restored.stdout)).toMatchObject({ configFile: join(target, 'cairn.config.yaml'), dataDirectory: join(target, 'cairn-data'), signingKeyId: keyId });
-  expect(readFileSync(join(target, 'cairn.config.yaml'), 'utf8')).toContain('dataDirectory: ./cairn-data');
-  for (const key of ['signing.pem', 'cipher.key', 'tokens.json']) expect(statSync(join(target, 'cairn-data', 'keys', key)).mode & 0o777).toBe(0o600);
-
-  const copy = await composeServer(loadServerConfig({ directory: target, env: { CAIRN_SANDBOX: 'none' } }));
-  try {
-    expect(copy.signingKey.keyId).toBe(keyId);
-    // The webhook endpoint, its secret (decrypted with the restored cipher key) and its deliveries.
-    expect(copy.webhooks.list()).toEqual([expect.objectContaining({ webhookId: webhook.webhookId, url: 'http://127.0.0.1:9/backed-up' })]);
-    expect(await copy.webhooks.secretOf(webhook.webhookId)).toBe(webhook.secret);
-    expect(copy.webhooks.deliveries(webhook.webhookId).length).toBeGreaterThan(0);
-    expect(copy.engine.run(runId)).toMatchObject({ runId, name: 'before-backup', state: 'succeeded' });
-    expect(copy.engine.items(runId)).toEqual([expect.objectContaining({ itemId: 'write', state: 'succeeded' })]);
-    const patch = await copy.storage.get(blobKey(copy.engine.artifacts(runId, 'write')!['patch']!));
-    expect(new TextDecoder().decode(patch!)).toContain('+restored-line');
-    const report = await verifyBundle(serializeEvidenceBundle(await copy.engine.exportBundle(runId)), { pinnedKeyIds: [keyId] });
-    expect(report.valid, JSON.stringify(report.checks)).toBe(true);
-  } finally {
-    await copy.close();
-  }
-
-  // Never over an existing server: the same directory again is refused, naming what is there.
-  const again = await cairn(['restore', archive, target], directory);
-  expect(again.status).toBe(2);
-  expect(again.stderr).toContain(`${join(target, 'cairn.config.yaml')} exists already`);
-
-  // One byte of one member changed (the gzip and tar stay well-formed): refused, naming the member.
-  const tar = gunzipSync(readFileSync(archive));
-  const at = tar.indexOf('"name": "operator"');
-  expect(at).toBeGreaterThan(0);
-  tar[at + '"name": "'.length] = 'O'.charCodeAt(0);
-  const tampered = join(directory, 'tampered.cairn-backup');
-  writeFileSync(tampered, gzipSync(tar));
-  const refused = await cairn(['restore', tampered, join(directory, 'third')], directory);
-  expect(refused.status).toBe(3);
-  expect(refused.stderr).toMatch(/CAIRN_DIGEST_MISMATCH: The member "data\/keys\/tokens\.json" .* hashes to sha256:[0-9a-f]{64}, not sha256:/);
-  expect(existsSync(join(directory, 'third', 'cairn-data'))).toBe(false);
+const writeSpec = (name: string, line: string) => ({
+  version: 1,
+  name,
+  items: [{ id: 'write', runtime: { kind: 'command', argv: ['/bin/sh', '-c', `echo ${line} > made.txt`] } }],
 });
 
-test('backup into a folder that does not exist makes it (0700, the archive holds the keys); one that cannot be made is bad input (exit 2) naming it', { timeout: 60_000 }, async () => {
-  const { directory } = await start();
-  const made = await cairn(['--json', 'backup', 'backups/2026-11-23/server.cairn-backup'], directory);
-  expect(made.status, made.stderr).toBe(0);
-  expect(statSync(join(directory, 'backups', '2026-11-23')).mode & 0o777).toBe(0o700);
-  expect(statSync(join(directory, 'backups', '2026-11-23', 'server.cairn-backup')).mode & 0o777).toBe(0o600);
+test(
+  'backup while serving, restore elsewhere: runs, items, patches, webhooks, evidence under the same key, keys 0600; tampering and overwriting refused',
+  { timeout: 90_000 },
+  async () => {
+    const { directory, api, composition, keyId } = await start();
+    const submit = async (spec: object) =>
+      (
+        (await (await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) })).json()) as {
+          runId: string;
+        }
+      ).runId;
+    const webhook = (await (
+      await api('/v1/webhooks', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ url: 'http://127.0.0.1:9/backed-up', events: ['run.state'] }),
+      })
+    ).json()) as { webhookId: string; secret: string };
+    const runId = await submit(writeSpec('before-backup', 'restored-line'));
+    expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
 
-  writeFileSync(join(directory, 'a-file'), 'not a folder\n');
-  const refused = await cairn(['backup', 'a-file/server.cairn-backup'], directory);
-  expect(refused.status).toBe(2);
-  expect(refused.stderr).toContain('CAIRN_PAYLOAD_INVALID: Cannot write the backup to a-file/server.cairn-backup: ENOTDIR');
-  expect(refused.stderr).not.toContain('    at ');
-});
+    // The server keeps working while the backup is taken: a second run is submitted and runs meanwhile.
+    const [backup, duringRunId] = await Promise.all([
+      cairn(['--json', 'backup', 'server.cairn-backup'], directory),
+      submit(writeSpec('during-backup', 'later')),
+    ]);
+    expect(backup.status, backup.stderr).toBe(0);
+    expect(JSON.parse(backup.stdout)).toMatchObject({ signingKeyId: keyId, members: expect.any(Number) });
+    const archive = join(directory, 'server.cairn-backup');
+    expect(statSync(archive).mode & 0o777).toBe(0o600);
+    await composition.engine.waitForRun(duringRunId);
+    expect((await api(`/v1/runs/${runId}`)).status).toBe(200);
+
+    const target = join(directory, 'elsewhere');
+    const restored = await cairn(['--json', 'restore', archive, target], directory);
+    expect(restored.status, restored.stderr).toBe(0);
+    expect(JSON.parse(restored.stdout)).toMatchObject({
+      configFile: join(target, 'cairn.config.yaml'),
+      dataDirectory: join(target, 'cairn-data'),
+      signingKeyId: keyId,
+    });
+    expect(readFileSync(join(target, 'cairn.config.yaml'), 'utf8')).toContain('dataDirectory: ./cairn-data');
+    for (const key of ['signing.pem', 'cipher.key', 'tokens.json']) expect(statSync(join(target, 'cairn-data', 'keys', key)).mode & 0o777).toBe(0o600);
+
+    const copy = await composeServer(loadServerConfig({ directory: target, env: { CAIRN_SANDBOX: 'none' } }));
+    try {
+      expect(copy.signingKey.keyId).toBe(keyId);
+      // The webhook endpoint, its secret (decrypted with the restored cipher key) and its deliveries.
+      expect(copy.webhooks.list()).toEqual([expect.objectContaining({ webhookId: webhook.webhookId, url: 'http://127.0.0.1:9/backed-up' })]);
+      expect(await copy.webhooks.secretOf(webhook.webhookId)).toBe(webhook.secret);
+      expect(copy.webhooks.deliveries(webhook.webhookId).length).toBeGreaterThan(0);
+      expect(copy.engine.run(runId)).toMatchObject({ runId, name: 'before-backup', state: 'succeeded' });
+      expect(copy.engine.items(runId)).toEqual([expect.objectContaining({ itemId: 'write', state: 'succeeded' })]);
+      const patch = await copy.storage.get(blobKey(copy.engine.artifacts(runId, 'write')!['patch']!));
+      expect(new TextDecoder().decode(patch!)).toContain('+restored-line');
+      const report = await verifyBundle(serializeEvidenceBundle(await copy.engine.exportBundle(runId)), { pinnedKeyIds: [keyId] });
+      expect(report.valid, JSON.stringify(report.checks)).toBe(true);
+    } finally {
+      await copy.close();
+    }
+
+    // Never over an existing server: the same directory again is refused, naming what is there.
+    const again = await cairn(['restore', archive, target], directory);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toContain(`${join(target, 'cairn.config.yaml')} exists already`);
+
+    // One byte of one member changed (the gzip and tar stay well-formed): refused, naming the member.
+    const tar = gunzipSync(readFileSync(archive));
+    const at = tar.indexOf('"name": "operator"');
+    expect(at).toBeGreaterThan(0);
+    tar[at + '"name": "'.length] = 'O'.charCodeAt(0);
+    const tampered = join(directory, 'tampered.cairn-backup');
+    writeFileSync(tampered, gzipSync(tar));
+    const refused = await cairn(['restore', tampered, join(directory, 'third')], directory);
+    expect(refused.status).toBe(3);
+    expect(refused.stderr).toMatch(/CAIRN_DIGEST_MISMATCH: The member "data\/keys\/tokens\.json" .* hashes to sha256:[0-9a-f]{64}, not sha256:/);
+    expect(existsSync(join(directory, 'third', 'cairn-data'))).toBe(false);
+  },
+);
+
+test(
+  'backup into a folder that does not exist makes it (0700, the archive holds the keys); one that cannot be made is bad input (exit 2) naming it',
+  { timeout: 60_000 },
+  async () => {
+    const { directory } = await start();
+    const made = await cairn(['--json', 'backup', 'backups/2026-11-23/server.cairn-backup'], directory);
+    expect(made.status, made.stderr).toBe(0);
+    expect(statSync(join(directory, 'backups', '2026-11-23')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(directory, 'backups', '2026-11-23', 'server.cairn-backup')).mode & 0o777).toBe(0o600);
+
+    writeFileSync(join(directory, 'a-file'), 'not a folder\n');
+    const refused = await cairn(['backup', 'a-file/server.cairn-backup'], directory);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('CAIRN_PAYLOAD_INVALID: Cannot write the backup to a-file/server.cairn-backup: ENOTDIR');
+    expect(refused.stderr).not.toContain('    at ');
+  },
+);

@@ -34,7 +34,12 @@ export async function restoreBackup(file: string, directory: string): Promise<Re
   const base = resolve(directory);
   const dataDirectory = join(base, restoredDataName);
   for (const existing of [...configFileNames.map((name) => join(base, name)), dataDirectory]) {
-    if (existsSync(existing)) throw new CairnError('CAIRN_CONFIG_INVALID', `${existing} exists already: a restore never writes over a server's config or data. Restore into an empty directory, or move ${existing} away first.`, { path: existing });
+    if (existsSync(existing))
+      throw new CairnError(
+        'CAIRN_CONFIG_INVALID',
+        `${existing} exists already: a restore never writes over a server's config or data. Restore into an empty directory, or move ${existing} away first.`,
+        { path: existing },
+      );
   }
   await mkdir(base, { recursive: true });
   const staging = join(base, `.${restoredDataName}.restoring-${process.pid}`);
@@ -69,12 +74,16 @@ export async function restoreBackup(file: string, directory: string): Promise<Re
 /** The manifest and every member's bytes, each checked against its digest. */
 async function readBackup(file: string): Promise<{ manifest: BackupManifest; contents: Map<string, Uint8Array> }> {
   const notABackup = (problem: string, cause?: unknown): CairnError =>
-    new CairnError('CAIRN_PAYLOAD_INVALID', `${file} is not a usable cairn backup: ${problem}. Restore from a file \`cairn backup\` wrote, copied whole.`, { path: file, ...(cause === undefined ? {} : { cause }) });
+    new CairnError('CAIRN_PAYLOAD_INVALID', `${file} is not a usable cairn backup: ${problem}. Restore from a file \`cairn backup\` wrote, copied whole.`, {
+      path: file,
+      ...(cause === undefined ? {} : { cause }),
+    });
   let members;
   try {
     members = readTar(new Uint8Array(await promisify(gunzip)(await readFile(file))));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new CairnError('CAIRN_NOT_FOUND', `There is no backup file ${file}; name the file \`cairn backup\` wrote.`, { path: file });
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new CairnError('CAIRN_NOT_FOUND', `There is no backup file ${file}; name the file \`cairn backup\` wrote.`, { path: file });
     throw notABackup((error as Error).message, error);
   }
   const first = members[0];
@@ -86,7 +95,10 @@ async function readBackup(file: string): Promise<{ manifest: BackupManifest; con
     throw notABackup(`${backupManifestName} is not JSON`, error);
   }
   const parsed = backupManifestSchema.safeParse(raw);
-  if (!parsed.success) throw notABackup(`${backupManifestName} is not a cairn.backup/v1 manifest (${parsed.error.issues.map((issue) => `${[backupManifestName, ...issue.path].join('.')} ${issue.message}`).join('; ')})`);
+  if (!parsed.success)
+    throw notABackup(
+      `${backupManifestName} is not a cairn.backup/v1 manifest (${parsed.error.issues.map((issue) => `${[backupManifestName, ...issue.path].join('.')} ${issue.message}`).join('; ')})`,
+    );
   const manifest = parsed.data;
   const contents = new Map<string, Uint8Array>();
   for (const member of members.slice(1)) {
@@ -101,7 +113,11 @@ async function readBackup(file: string): Promise<{ manifest: BackupManifest; con
     if (content === undefined) throw notABackup(`its manifest lists ${JSON.stringify(member.path)}, which it does not hold (truncated?)`);
     const digest = sha256Digest(content);
     if (digest !== member.digest || content.byteLength !== member.bytes) {
-      throw new CairnError('CAIRN_DIGEST_MISMATCH', `The member ${JSON.stringify(member.path)} of ${file} hashes to ${digest}, not ${member.digest} as its manifest says: the archive was altered or corrupted. Nothing was restored; use another copy of the backup.`, { path: member.path });
+      throw new CairnError(
+        'CAIRN_DIGEST_MISMATCH',
+        `The member ${JSON.stringify(member.path)} of ${file} hashes to ${digest}, not ${member.digest} as its manifest says: the archive was altered or corrupted. Nothing was restored; use another copy of the backup.`,
+        { path: member.path },
+      );
     }
   }
   for (const path of contents.keys()) if (!listed.has(path)) throw notABackup(`it holds ${JSON.stringify(path)}, which its manifest does not list`);

@@ -33,7 +33,17 @@ function cairn(args: string[], env: Record<string, string>): Promise<{ status: n
 }
 
 /** Submits a spec through the client, waits for the run, and reads it back on every surface. */
-async function failedRun(setup: { base: string; operatorToken: string }, spec: object): Promise<{ runId: string; status: string; items: ItemView[]; run: RunView; mcp: { status: string; waited: string }; logs: (itemId: string) => Promise<{ status: number | null; stdout: string; stderr: string }> }> {
+async function failedRun(
+  setup: { base: string; operatorToken: string },
+  spec: object,
+): Promise<{
+  runId: string;
+  status: string;
+  items: ItemView[];
+  run: RunView;
+  mcp: { status: string; waited: string };
+  logs: (itemId: string) => Promise<{ status: number | null; stdout: string; stderr: string }>;
+}> {
   const client = createCairnClient({ baseUrl: setup.base, token: setup.operatorToken });
   const { runId } = await client.submit(spec as Parameters<CairnClient['submit']>[0]);
   const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(60_000) });
@@ -52,8 +62,15 @@ async function surfaces(setup: { base: string; operatorToken: string }, client: 
   const mcp = new Client({ name: 'test', version: '1.0.0' });
   await mcp.connect(clientTransport);
   try {
-    const textOf = async (name: string, args: Record<string, unknown>) => ((await mcp.callTool({ name, arguments: args })).content as { text: string }[])[0]!.text;
-    return { status: status.stdout, items, run, logs, mcp: { status: await textOf('get_run_status', { runId }), waited: await textOf('wait_for_run', { runId, timeoutSeconds: 10 }) } };
+    const textOf = async (name: string, args: Record<string, unknown>) =>
+      ((await mcp.callTool({ name, arguments: args })).content as { text: string }[])[0]!.text;
+    return {
+      status: status.stdout,
+      items,
+      run,
+      logs,
+      mcp: { status: await textOf('get_run_status', { runId }), waited: await textOf('wait_for_run', { runId, timeoutSeconds: 10 }) },
+    };
   } finally {
     await mcp.close();
   }
@@ -70,9 +87,15 @@ test('a non-zero exit: the code, the exit code and the end of stderr', { timeout
   });
   expect(status).toMatch(/build failed: CAIRN_EXIT_NONZERO .*exited with code 3.*\(exit 3\)/);
   expect(status).toContain('src/main.c:3: error: expected ;');
-  expect(item(items, 'build')).toMatchObject({ state: 'failed', failure: { code: 'CAIRN_EXIT_NONZERO', exitCode: 3, signal: null, stderrTail: 'compiling\nsrc/main.c:3: error: expected ;\n' } });
+  expect(item(items, 'build')).toMatchObject({
+    state: 'failed',
+    failure: { code: 'CAIRN_EXIT_NONZERO', exitCode: 3, signal: null, stderrTail: 'compiling\nsrc/main.c:3: error: expected ;\n' },
+  });
   expect(run.failedItems).toEqual([{ itemId: 'build', failure: item(items, 'build').failure }]);
-  expect(JSON.parse(mcp.status)).toMatchObject({ state: 'failed', items: [{ itemId: 'build', state: 'failed', failure: { code: 'CAIRN_EXIT_NONZERO', exitCode: 3, stderrTail: expect.stringContaining('expected ;') } }] });
+  expect(JSON.parse(mcp.status)).toMatchObject({
+    state: 'failed',
+    items: [{ itemId: 'build', state: 'failed', failure: { code: 'CAIRN_EXIT_NONZERO', exitCode: 3, stderrTail: expect.stringContaining('expected ;') } }],
+  });
   expect(JSON.parse(mcp.waited)).toMatchObject({ state: 'failed', failedItems: [{ itemId: 'build', failure: { code: 'CAIRN_EXIT_NONZERO', exitCode: 3 } }] });
   const logged = await logs('build');
   expect(logged.status).toBe(1);
@@ -108,10 +131,16 @@ test('a refused patch: the rule that refused it (an escaping symlink, a write un
   });
   expect(status).toMatch(/escape failed: CAIRN_PAYLOAD_INVALID .*symlink "passwd-link".*\(exit 0; rule symlink-escape\)/);
   expect(status).toMatch(/gitdir failed: CAIRN_PAYLOAD_INVALID .*git metadata.*\(exit 0; rule git-metadata\)/);
-  expect(item(items, 'escape')).toMatchObject({ state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'symlink-escape', exitCode: 0, signal: null } });
+  expect(item(items, 'escape')).toMatchObject({
+    state: 'failed',
+    failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'symlink-escape', exitCode: 0, signal: null },
+  });
   expect(item(items, 'gitdir')).toMatchObject({ state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'git-metadata', exitCode: 0 } });
   expect(JSON.parse(mcp.status)).toMatchObject({
-    items: expect.arrayContaining([expect.objectContaining({ itemId: 'escape', failure: expect.objectContaining({ rule: 'symlink-escape' }) }), expect.objectContaining({ itemId: 'gitdir', failure: expect.objectContaining({ rule: 'git-metadata' }) })]),
+    items: expect.arrayContaining([
+      expect.objectContaining({ itemId: 'escape', failure: expect.objectContaining({ rule: 'symlink-escape' }) }),
+      expect.objectContaining({ itemId: 'gitdir', failure: expect.objectContaining({ rule: 'git-metadata' }) }),
+    ]),
   });
   const logged = await logs('escape');
   expect(logged.status).toBe(1);
@@ -131,7 +160,12 @@ test('a storage failure: a workspace snapshot that no longer matches its digest'
   const stored = readdirSync(setup.directory, { recursive: true, encoding: 'utf8' }).find((path) => basename(path) === hex);
   expect(stored).toBeDefined();
   writeFileSync(join(setup.directory, stored!), 'not the snapshot');
-  const { status, items, mcp, logs } = await failedRun(setup, { version: 1, name: 'bad-storage', workspace: { snapshot: digest }, items: [{ id: 'read', runtime: { kind: 'command', argv: ['/bin/cat', 'notes.txt'] } }] });
+  const { status, items, mcp, logs } = await failedRun(setup, {
+    version: 1,
+    name: 'bad-storage',
+    workspace: { snapshot: digest },
+    items: [{ id: 'read', runtime: { kind: 'command', argv: ['/bin/cat', 'notes.txt'] } }],
+  });
   expect(status).toMatch(new RegExp(`read failed: CAIRN_DIGEST_MISMATCH .*blobs/${hex}`));
   expect(item(items, 'read')).toMatchObject({ state: 'failed', failure: { code: 'CAIRN_DIGEST_MISMATCH', exitCode: null, signal: null, stderrTail: '' } });
   expect(JSON.parse(mcp.status)).toMatchObject({ items: [{ itemId: 'read', failure: { code: 'CAIRN_DIGEST_MISMATCH' } }] });
@@ -147,10 +181,15 @@ test('a secret refusal: a change holding a secret value is refused by rule, and 
   const { runId, status, items, mcp, logs } = await failedRun(setup, {
     version: 1,
     name: 'leaky',
-    items: [{ id: 'leak', secrets: ['API_KEY'], runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo "$API_KEY" > key.txt; echo "using $API_KEY" >&2'] } }],
+    items: [
+      { id: 'leak', secrets: ['API_KEY'], runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo "$API_KEY" > key.txt; echo "using $API_KEY" >&2'] } },
+    ],
   });
   expect(status).toMatch(/leak failed: CAIRN_PAYLOAD_INVALID .*secret API_KEY.*\(exit 0; rule secret\)/);
-  expect(item(items, 'leak')).toMatchObject({ state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'secret', stderrTail: 'using [redacted:API_KEY]\n' } });
+  expect(item(items, 'leak')).toMatchObject({
+    state: 'failed',
+    failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'secret', stderrTail: 'using [redacted:API_KEY]\n' },
+  });
   const logged = await logs('leak');
   expect(logged.status).toBe(1);
   expect(logged.stderr).toContain('using [redacted:API_KEY]');
@@ -161,14 +200,23 @@ test('a secret refusal: a change holding a secret value is refused by rule, and 
   expect(completed.data['failure']).toEqual({ code: 'CAIRN_PAYLOAD_INVALID', rule: 'secret' });
   const events = [];
   for await (const event of setup.composition.engine.events({ runId, follow: false })) events.push(event);
-  expect(events).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'attempt.state', state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'secret' } }), expect.objectContaining({ type: 'item.state', state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'secret' } })]));
+  expect(events).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({ type: 'attempt.state', state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'secret' } }),
+      expect.objectContaining({ type: 'item.state', state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'secret' } }),
+    ]),
+  );
 });
 
 test('a secret removed after submit: the dispatch is refused with CAIRN_SECRET_UNAVAILABLE naming it', { timeout: 90_000 }, async () => {
   const setup = await start();
   await setup.composition.engine.setSecret('DEPLOY_KEY', 'dk-7f3a', { kind: 'user', id: 'admin', via: 'cli' });
   const client = createCairnClient({ baseUrl: setup.base, token: setup.operatorToken });
-  const { runId } = await client.submit({ version: 1, name: 'gated', items: [{ id: 'deploy', approval: 'required', secrets: ['DEPLOY_KEY'], runtime: { kind: 'command', argv: ['/bin/true'] } }] } as Parameters<CairnClient['submit']>[0]);
+  const { runId } = await client.submit({
+    version: 1,
+    name: 'gated',
+    items: [{ id: 'deploy', approval: 'required', secrets: ['DEPLOY_KEY'], runtime: { kind: 'command', argv: ['/bin/true'] } }],
+  } as Parameters<CairnClient['submit']>[0]);
   setup.composition.engine.removeSecret('DEPLOY_KEY', { kind: 'user', id: 'admin', via: 'cli' });
   await client.approve(runId, 'deploy');
   expect((await client.waitForRun(runId, { signal: AbortSignal.timeout(60_000) })).state).toBe('failed');

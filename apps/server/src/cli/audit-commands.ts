@@ -28,28 +28,40 @@ export function addAuditCommands(): void {
     .option('--out <file>', 'write to this file (0600) instead of stdout')
     .option('--server <url>', 'the server')
     .description('audit entries as NDJSON, one {"entry":{...},"leafIndex":n} per line (an unfiltered export verifies against a checkpoint)')
-    .action(async (options: { run?: string; action?: string; actor?: string; since?: string; until?: string; from?: string; to?: string; out?: string; server?: string }) => {
-      const filters: AuditEntryFilters = {
-        ...(options.run ? { runId: options.run } : {}),
-        ...(options.action ? { action: options.action as AuditAction } : {}),
-        ...(options.actor ? { actor: options.actor } : {}),
-        ...(options.since ? { since: options.since } : {}),
-        ...(options.until ? { until: options.until } : {}),
-        ...(options.from ? { from: Number(options.from) } : {}),
-        ...(options.to ? { to: Number(options.to) } : {}),
-      };
-      let count = 0;
-      const entries = clientOf(options.server).auditEntries(filters);
-      async function* lines() {
-        // Each line is written as @cairn/audit's log export writes it (canonical JSON).
-        for await (const entry of entries) {
-          count++;
-          yield* exportLogNdjson([entry]);
+    .action(
+      async (options: {
+        run?: string;
+        action?: string;
+        actor?: string;
+        since?: string;
+        until?: string;
+        from?: string;
+        to?: string;
+        out?: string;
+        server?: string;
+      }) => {
+        const filters: AuditEntryFilters = {
+          ...(options.run ? { runId: options.run } : {}),
+          ...(options.action ? { action: options.action as AuditAction } : {}),
+          ...(options.actor ? { actor: options.actor } : {}),
+          ...(options.since ? { since: options.since } : {}),
+          ...(options.until ? { until: options.until } : {}),
+          ...(options.from ? { from: Number(options.from) } : {}),
+          ...(options.to ? { to: Number(options.to) } : {}),
+        };
+        let count = 0;
+        const entries = clientOf(options.server).auditEntries(filters);
+        async function* lines() {
+          // Each line is written as @cairn/audit's log export writes it (canonical JSON).
+          for await (const entry of entries) {
+            count++;
+            yield* exportLogNdjson([entry]);
+          }
         }
-      }
-      await writeChunks(lines(), options.out);
-      if (options.out !== undefined) say(json() ? JSON.stringify({ out: options.out, entries: count }) : `wrote ${count} audit entries to ${options.out}`);
-    });
+        await writeChunks(lines(), options.out);
+        if (options.out !== undefined) say(json() ? JSON.stringify({ out: options.out, entries: count }) : `wrote ${count} audit entries to ${options.out}`);
+      },
+    );
   audit
     .command('bundle')
     .argument('<runId>', 'the run')
@@ -59,7 +71,12 @@ export function addAuditCommands(): void {
     .action(async (runId: string, options: { out?: string; server?: string }) => {
       const bundle = await clientOf(options.server).bundle(runId);
       await writeChunks([Buffer.from(bundle.buffer, bundle.byteOffset, bundle.byteLength).toString('utf8')], options.out);
-      if (options.out !== undefined) say(json() ? JSON.stringify({ out: options.out, runId, bytes: bundle.byteLength }) : `wrote the evidence bundle of run ${runId} to ${options.out} (${bundle.byteLength} bytes); check it with cairn verify ${options.out}`);
+      if (options.out !== undefined)
+        say(
+          json()
+            ? JSON.stringify({ out: options.out, runId, bytes: bundle.byteLength })
+            : `wrote the evidence bundle of run ${runId} to ${options.out} (${bundle.byteLength} bytes); check it with cairn verify ${options.out}`,
+        );
     });
   audit
     .command('verify-log')
@@ -70,8 +87,13 @@ export function addAuditCommands(): void {
     )
     .action(async (options: { online?: boolean; anchor?: string[] }) => {
       const loaded = loadServerConfig(configOption());
-      if (!options.online && options.anchor && options.anchor.length > 0) throw new CairnError('CAIRN_PAYLOAD_INVALID', '--anchor is read only with --online; add --online, or leave --anchor out.', { path: '--anchor' });
-      const anchors = !options.online ? [] : options.anchor && options.anchor.length > 0 ? options.anchor.map((specification) => trustedAnchorOf(specification, '--anchor')) : serverAnchors(loaded);
+      if (!options.online && options.anchor && options.anchor.length > 0)
+        throw new CairnError('CAIRN_PAYLOAD_INVALID', '--anchor is read only with --online; add --online, or leave --anchor out.', { path: '--anchor' });
+      const anchors = !options.online
+        ? []
+        : options.anchor && options.anchor.length > 0
+          ? options.anchor.map((specification) => trustedAnchorOf(specification, '--anchor'))
+          : serverAnchors(loaded);
       const { verifyServerLog } = await import('../evidence/verify-server-log.ts');
       const result = await verifyServerLog(loaded, { anchors });
       if (json()) say(JSON.stringify({ ...result, anchors: anchors.map((anchor) => anchor.name) }));
@@ -79,8 +101,13 @@ export function addAuditCommands(): void {
         say(`valid: ${result.valid}`);
         say(`entries checked: ${result.entriesChecked} (${result.uncoveredEntries} after the last checkpoint, not yet under a signed root)`);
         say(`checkpoints checked: ${result.checkpointsChecked} (up to tree size ${result.coveredSize})`);
-        say(`anchors read: ${result.anchorsRead}${options.online ? ` (${anchors.map((anchor) => anchor.name).join(', ')})` : ' (offline: add --online to read them)'}`);
-        if (result.failure) say(`first failure${result.failure.seq === undefined ? '' : ` at seq ${result.failure.seq}`}${result.failure.treeSize === undefined ? '' : ` (checkpoint at tree size ${result.failure.treeSize})`}: ${result.failure.detail}`);
+        say(
+          `anchors read: ${result.anchorsRead}${options.online ? ` (${anchors.map((anchor) => anchor.name).join(', ')})` : ' (offline: add --online to read them)'}`,
+        );
+        if (result.failure)
+          say(
+            `first failure${result.failure.seq === undefined ? '' : ` at seq ${result.failure.seq}`}${result.failure.treeSize === undefined ? '' : ` (checkpoint at tree size ${result.failure.treeSize})`}: ${result.failure.detail}`,
+          );
       }
       process.exitCode = result.valid ? 0 : 1;
     });

@@ -54,7 +54,10 @@ beforeAll(async () => {
   try {
     composition.engine.start();
     for (const name of ['first', 'second']) {
-      const { runId } = composition.engine.submit({ version: 1, name, items: [{ id: 'hello', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo hello > hello.txt'] } }] }, { actor: { kind: 'user', id: 'ana', via: 'cli' } });
+      const { runId } = composition.engine.submit(
+        { version: 1, name, items: [{ id: 'hello', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo hello > hello.txt'] } }] },
+        { actor: { kind: 'user', id: 'ana', via: 'cli' } },
+      );
       expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
       // Exporting issues and anchors the run's checkpoint now, as `cairn audit bundle` would.
       await composition.engine.exportBundle(runId);
@@ -97,14 +100,22 @@ test('an entry edited in the database fails, naming its seq; with its stored lea
     db.prepare('UPDATE audit_entries SET body = ? WHERE seq = 3').run(JSON.stringify(edited));
     const result = await cairn(['--json', 'audit', 'verify-log'], copy);
     expect(result.status).toBe(1);
-    expect(JSON.parse(result.stdout) as Verified).toMatchObject({ valid: false, entriesChecked: 3, failure: { seq: 3, detail: expect.stringContaining('entry seq 3 does not hash to the leaf') } });
+    expect(JSON.parse(result.stdout) as Verified).toMatchObject({
+      valid: false,
+      entriesChecked: 3,
+      failure: { seq: 3, detail: expect.stringContaining('entry seq 3 does not hash to the leaf') },
+    });
     const text = await cairn(['audit', 'verify-log'], copy);
     expect(text.stdout).toMatch(/^first failure at seq 3: entry seq 3/m);
 
     // The stored leaf rewritten to match: the signed root of the first checkpoint still catches it.
     db.prepare('UPDATE merkle_nodes SET hash = ? WHERE level = 0 AND idx = 3').run(Buffer.from(auditLeafHash(edited)));
     const byRoot = JSON.parse((await cairn(['--json', 'audit', 'verify-log'], copy)).stdout) as Verified;
-    expect(byRoot).toMatchObject({ valid: false, checkpointsChecked: 0, failure: { seq: 0, detail: expect.stringMatching(/^entries 0\.\.\d+ do not recompute the signed root/) } });
+    expect(byRoot).toMatchObject({
+      valid: false,
+      checkpointsChecked: 0,
+      failure: { seq: 0, detail: expect.stringMatching(/^entries 0\.\.\d+ do not recompute the signed root/) },
+    });
   } finally {
     db.close();
   }
@@ -114,10 +125,18 @@ test('with --online, an anchor that lost a checkpoint fails naming the anchor an
   const copy = join(scratch, 'lost-anchor');
   cpSync(directory, copy, { recursive: true });
   const folder = join(copy, 'cairn-data', 'anchor', 'cairn%3Aserver');
-  const receipt = readdirSync(folder).filter((name) => name.endsWith('.receipt.json')).sort()[0]!;
+  const receipt = readdirSync(folder)
+    .filter((name) => name.endsWith('.receipt.json'))
+    .sort()[0]!;
   rmSync(join(folder, receipt));
   const result = await cairn(['--json', 'audit', 'verify-log', '--online'], copy);
   expect(result.status).toBe(1);
   const treeSize = Number(receipt.slice(0, 20));
-  expect(JSON.parse(result.stdout) as Verified).toMatchObject({ valid: false, failure: { treeSize, detail: expect.stringContaining(`file:${join(copy, 'cairn-data', 'anchor')} holds no checkpoint of cairn:server at tree size ${treeSize}`) } });
+  expect(JSON.parse(result.stdout) as Verified).toMatchObject({
+    valid: false,
+    failure: {
+      treeSize,
+      detail: expect.stringContaining(`file:${join(copy, 'cairn-data', 'anchor')} holds no checkpoint of cairn:server at tree size ${treeSize}`),
+    },
+  });
 });

@@ -10,7 +10,11 @@ export function addBackupCommands(): void {
     .action(async (file: string) => {
       const { backupServer } = await import('../backup/backup-server.ts');
       const result = await backupServer(loadServerConfig(configOption()), file);
-      say(json() ? JSON.stringify(result) : `backed up ${result.members} files (${result.bytes} bytes) to ${result.file}; signing key ${result.signingKeyId}\nkeep it as safe as the keys: it holds them`);
+      say(
+        json()
+          ? JSON.stringify(result)
+          : `backed up ${result.members} files (${result.bytes} bytes) to ${result.file}; signing key ${result.signingKeyId}\nkeep it as safe as the keys: it holds them`,
+      );
     });
   program
     .command('restore')
@@ -20,6 +24,10 @@ export function addBackupCommands(): void {
     .action(async (file: string, directory: string) => {
       const { restoreBackup } = await import('../backup/restore-backup.ts');
       const result = await restoreBackup(file, directory);
-      say(json() ? JSON.stringify(result) : `restored ${result.members} files: ${result.configFile}, data in ${result.dataDirectory}; signing key ${result.signingKeyId}\nnext: cairn doctor --config ${result.configFile}`);
+      say(
+        json()
+          ? JSON.stringify(result)
+          : `restored ${result.members} files: ${result.configFile}, data in ${result.dataDirectory}; signing key ${result.signingKeyId}\nnext: cairn doctor --config ${result.configFile}`,
+      );
     });
 }

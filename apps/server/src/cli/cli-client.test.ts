@@ -35,7 +35,10 @@ test('submit --workspace --wait, status, and verify of the downloaded bundle wit
   mkdirSync(workspace);
   writeFileSync(join(workspace, 'notes.txt'), 'first line\n');
   const spec = join(directory, 'run.yaml');
-  writeFileSync(spec, 'version: 1\nname: append\nitems:\n  - { id: append, runtime: { kind: command, argv: [/bin/sh, -c, "echo second line >> notes.txt"] } }\n');
+  writeFileSync(
+    spec,
+    'version: 1\nname: append\nitems:\n  - { id: append, runtime: { kind: command, argv: [/bin/sh, -c, "echo second line >> notes.txt"] } }\n',
+  );
 
   const submitted = await cairn(['submit', spec, '--workspace', workspace, '--wait', '--server', server], env);
   expect(submitted.status, submitted.stderr).toBe(0);
@@ -66,13 +69,23 @@ test('cairn mcp over stdio: an AI client with a submit-and-read token runs work 
   const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
   const { composition, base: server } = await start();
   const { token } = composition.tokens.create('agent', ['runs:submit', 'runs:read']);
-  const childEnv: Record<string, string> = Object.fromEntries(Object.entries({ ...process.env, CAIRN_TOKEN: token }).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[0] !== 'NODE_EXTRA_CA_CERTS'));
-  const transport = new StdioClientTransport({ command: process.execPath, args: ['--conditions=@cairn/source', join(here, 'cli.ts'), 'mcp', '--server', server], env: childEnv, stderr: 'pipe' });
+  const childEnv: Record<string, string> = Object.fromEntries(
+    Object.entries({ ...process.env, CAIRN_TOKEN: token }).filter(
+      (entry): entry is [string, string] => entry[1] !== undefined && entry[0] !== 'NODE_EXTRA_CA_CERTS',
+    ),
+  );
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: ['--conditions=@cairn/source', join(here, 'cli.ts'), 'mcp', '--server', server],
+    env: childEnv,
+    stderr: 'pipe',
+  });
   const client = new Client({ name: 'agent', version: '1.0.0' });
   await client.connect(transport);
   try {
     expect((await client.listTools()).tools.map((tool) => tool.name).sort()).toEqual(['get_patch', 'get_run_status', 'submit_run', 'wait_for_run']);
-    const spec = 'version: 1\nname: from-an-agent\nitems:\n  - { id: write, runtime: { kind: command, argv: [/bin/sh, -c, "echo made by an agent > agent.txt"] } }\n';
+    const spec =
+      'version: 1\nname: from-an-agent\nitems:\n  - { id: write, runtime: { kind: command, argv: [/bin/sh, -c, "echo made by an agent > agent.txt"] } }\n';
     const submitted = await client.callTool({ name: 'submit_run', arguments: { spec } });
     const { runId } = JSON.parse((submitted.content as { text: string }[])[0]!.text) as { runId: string };
     const waited = await client.callTool({ name: 'wait_for_run', arguments: { runId, timeoutSeconds: 60 } });
@@ -86,45 +99,57 @@ test('cairn mcp over stdio: an AI client with a submit-and-read token runs work 
   }
 });
 
-test('secret set (from stdin) and schedule add/list/rm through a running server; the value reaches the task and nothing else', { timeout: 90_000 }, async () => {
-  const { directory, composition, base: server, operatorToken } = await start();
-  const env = { CAIRN_TOKEN: operatorToken };
-  const value = 'sk-test-4f9a2c7d1e';
-  expect((await cairn(['secret', 'set', 'API_KEY', '--server', server], env, `${value}\n`)).stdout).toContain('secret API_KEY set (version 1)');
-  const listed = await cairn(['--json', 'secret', 'list', '--server', server], env);
-  expect(JSON.parse(listed.stdout)).toMatchObject([{ name: 'API_KEY', version: 1 }]);
-  expect(listed.stdout).not.toContain(value);
+test(
+  'secret set (from stdin) and schedule add/list/rm through a running server; the value reaches the task and nothing else',
+  { timeout: 90_000 },
+  async () => {
+    const { directory, composition, base: server, operatorToken } = await start();
+    const env = { CAIRN_TOKEN: operatorToken };
+    const value = 'sk-test-4f9a2c7d1e';
+    expect((await cairn(['secret', 'set', 'API_KEY', '--server', server], env, `${value}\n`)).stdout).toContain('secret API_KEY set (version 1)');
+    const listed = await cairn(['--json', 'secret', 'list', '--server', server], env);
+    expect(JSON.parse(listed.stdout)).toMatchObject([{ name: 'API_KEY', version: 1 }]);
+    expect(listed.stdout).not.toContain(value);
 
-  const spec = join(directory, 'uses-secret.yaml');
-  writeFileSync(spec, 'version: 1\nname: uses-secret\nitems:\n  - { id: check, secrets: [API_KEY], runtime: { kind: command, argv: [/bin/sh, -c, \'test "$API_KEY" = sk-test-4f9a2c7d1e && echo the key arrived\'] } }\n');
-  const run = await cairn(['submit', spec, '--wait', '--server', server], env);
-  expect(run.status, run.stdout + run.stderr).toBe(0);
-  const everything = JSON.stringify([...composition.engine.audit.entries()]);
-  expect(everything).toContain('API_KEY');
-  expect(everything).not.toContain(value);
+    const spec = join(directory, 'uses-secret.yaml');
+    writeFileSync(
+      spec,
+      'version: 1\nname: uses-secret\nitems:\n  - { id: check, secrets: [API_KEY], runtime: { kind: command, argv: [/bin/sh, -c, \'test "$API_KEY" = sk-test-4f9a2c7d1e && echo the key arrived\'] } }\n',
+    );
+    const run = await cairn(['submit', spec, '--wait', '--server', server], env);
+    expect(run.status, run.stdout + run.stderr).toBe(0);
+    const everything = JSON.stringify([...composition.engine.audit.entries()]);
+    expect(everything).toContain('API_KEY');
+    expect(everything).not.toContain(value);
 
-  const added = await cairn(['--json', 'schedule', 'add', spec, '--id', 'pulse', '--cron', '* * * * * *', '--server', server], env);
-  expect(added.status, added.stderr).toBe(0);
-  expect(JSON.parse(added.stdout)).toMatchObject({ scheduleId: 'pulse', timeZone: 'UTC' });
-  expect((await cairn(['schedule', 'list', '--server', server], env)).stdout).toMatch(/^pulse\s+\* \* \* \* \* \*/m);
-  // An every-second schedule fires within about a second.
-  const fired = () => [...composition.engine.audit.entries()].some((entry) => entry.action === 'schedule.fired' && entry.outcome === 'success');
-  for (let wait = 0; wait < 300 && !fired(); wait++) await new Promise((resolve) => setTimeout(resolve, 20));
-  expect(fired()).toBe(true);
-  expect((await cairn(['schedule', 'rm', 'pulse', '--server', server], env)).stdout).toContain('schedule pulse removed');
-  const reader = composition.tokens.create('reader', ['runs:read']).token;
-  expect((await cairn(['secret', 'list', '--server', server], { CAIRN_TOKEN: reader })).stderr).toContain('CAIRN_FORBIDDEN');
-});
+    const added = await cairn(['--json', 'schedule', 'add', spec, '--id', 'pulse', '--cron', '* * * * * *', '--server', server], env);
+    expect(added.status, added.stderr).toBe(0);
+    expect(JSON.parse(added.stdout)).toMatchObject({ scheduleId: 'pulse', timeZone: 'UTC' });
+    expect((await cairn(['schedule', 'list', '--server', server], env)).stdout).toMatch(/^pulse\s+\* \* \* \* \* \*/m);
+    // An every-second schedule fires within about a second.
+    const fired = () => [...composition.engine.audit.entries()].some((entry) => entry.action === 'schedule.fired' && entry.outcome === 'success');
+    for (let wait = 0; wait < 300 && !fired(); wait++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(fired()).toBe(true);
+    expect((await cairn(['schedule', 'rm', 'pulse', '--server', server], env)).stdout).toContain('schedule pulse removed');
+    const reader = composition.tokens.create('reader', ['runs:read']).token;
+    expect((await cairn(['secret', 'list', '--server', server], { CAIRN_TOKEN: reader })).stderr).toContain('CAIRN_FORBIDDEN');
+  },
+);
 
 test('approve, reject, cancel, watch and patch from the command line', { timeout: 90_000 }, async () => {
   const { directory, composition, base: server, operatorToken } = await start();
   const env = { CAIRN_TOKEN: operatorToken };
   const gated = join(directory, 'gated.yaml');
-  writeFileSync(gated, 'version: 1\nname: gated\nitems:\n  - { id: change, approval: required, runtime: { kind: command, argv: [/bin/sh, -c, "echo approved > ok.txt"] } }\n');
+  writeFileSync(
+    gated,
+    'version: 1\nname: gated\nitems:\n  - { id: change, approval: required, runtime: { kind: command, argv: [/bin/sh, -c, "echo approved > ok.txt"] } }\n',
+  );
   const idOf = (output: string) => /run (r-\S+)/.exec(output)![1]!;
 
   const first = idOf((await cairn(['submit', gated, '--server', server], env)).stdout);
-  expect((await cairn(['approve', first, 'change', '--reason', 'read the plan', '--server', server], env)).stdout).toContain(`approved: item change of run ${first}`);
+  expect((await cairn(['approve', first, 'change', '--reason', 'read the plan', '--server', server], env)).stdout).toContain(
+    `approved: item change of run ${first}`,
+  );
   expect(composition.engine.audit.runEntries(first).find((entry) => entry.action === 'item.approved')!.data['reason']).toBe('read the plan');
   const watched = await cairn(['watch', first, '--server', server], env);
   expect([watched.status, watched.stdout]).toEqual([0, expect.stringContaining('run succeeded')]);
@@ -144,5 +169,8 @@ test('approve, reject, cancel, watch and patch from the command line', { timeout
   expect(composition.engine.run(third)!.state).toBe('cancelled');
   // The reason outlives the stop of the running item: its cancellation and the run's both carry it.
   const cancelled = composition.engine.audit.runEntries(third).filter((entry) => entry.action === 'item.cancelled' || entry.action === 'run.cancelled');
-  expect(cancelled.map((entry) => [entry.action, entry.data['reason']])).toEqual([['item.cancelled', 'superseded by run 4'], ['run.cancelled', 'superseded by run 4']]);
+  expect(cancelled.map((entry) => [entry.action, entry.data['reason']])).toEqual([
+    ['item.cancelled', 'superseded by run 4'],
+    ['run.cancelled', 'superseded by run 4'],
+  ]);
 });

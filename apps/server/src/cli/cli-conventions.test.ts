@@ -25,7 +25,10 @@ function elsewhere(): { cwd: string; env: Record<string, string> } {
   return { cwd, env: { CAIRN_CLIENT_CONFIG: join(cwd, 'config', 'client.yaml') } };
 }
 
-function cairn(args: string[], options: { cwd?: string; env?: Record<string, string>; input?: string } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function cairn(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; input?: string } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const env: Record<string, string | undefined> = { ...process.env, ...options.env };
   for (const name of ['NODE_EXTRA_CA_CERTS', 'CAIRN_SERVER', 'CAIRN_TOKEN', 'CAIRN_CONTEXT']) if (!options.env?.[name]) delete env[name];
   return new Promise((resolve) => {
@@ -84,7 +87,10 @@ test('outside a server folder with nothing configured, client commands say every
 
 test('client commands work from any folder: CAIRN_SERVER and CAIRN_TOKEN, or a named context kept 0600', { timeout: 60_000 }, async () => {
   const { base, operatorToken, composition } = await start();
-  const { runId } = composition.engine.submit({ version: 1, name: 'far-away', items: [{ id: 'one', runtime: { kind: 'command', argv: ['/bin/true'] } }] }, { actor: { kind: 'user', id: 'ana', via: 'cli' } });
+  const { runId } = composition.engine.submit(
+    { version: 1, name: 'far-away', items: [{ id: 'one', runtime: { kind: 'command', argv: ['/bin/true'] } }] },
+    { actor: { kind: 'user', id: 'ana', via: 'cli' } },
+  );
   const { cwd, env } = elsewhere();
 
   const byEnvironment = await cairn(['--json', 'status', runId], { cwd, env: { ...env, CAIRN_SERVER: base, CAIRN_TOKEN: operatorToken } });
@@ -125,10 +131,19 @@ test('client commands work from any folder: CAIRN_SERVER and CAIRN_TOKEN, or a n
 
 test('completion scripts are accepted by the real shells, and bash completes commands, subcommands and options', async () => {
   const { cwd } = elsewhere();
-  const scripts = Object.fromEntries(await Promise.all(['bash', 'zsh', 'fish'].map(async (shell) => [shell, (await cairn(['completion', shell])).stdout] as const)));
+  const scripts = Object.fromEntries(
+    await Promise.all(['bash', 'zsh', 'fish'].map(async (shell) => [shell, (await cairn(['completion', shell])).stdout] as const)),
+  );
   for (const [shell, script] of Object.entries(scripts)) writeFileSync(join(cwd, `cairn.${shell}`), script);
   const complete = (words: string[]) =>
-    spawnSync('bash', ['-c', `source ${join(cwd, 'cairn.bash')}; COMP_WORDS=(${words.map((word) => `'${word}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _cairn; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8' }).stdout.trim();
+    spawnSync(
+      'bash',
+      [
+        '-c',
+        `source ${join(cwd, 'cairn.bash')}; COMP_WORDS=(${words.map((word) => `'${word}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _cairn; echo "\${COMPREPLY[@]}"`,
+      ],
+      { encoding: 'utf8' },
+    ).stdout.trim();
   expect(complete(['cairn', 'sub'])).toBe('submit');
   expect(complete(['cairn', 'token', 'cr'])).toBe('create');
   expect(complete(['cairn', 'submit', '--wo'])).toBe('--workspace');
@@ -138,10 +153,16 @@ test('completion scripts are accepted by the real shells, and bash completes com
   const zsh = spawnSync('zsh', ['-n', join(cwd, 'cairn.zsh')], { encoding: 'utf8' });
   expect(zsh.status, zsh.stderr).toBe(0);
   // zsh's own completion system loads it and offers the commands.
-  const zshLoaded = spawnSync('zsh', ['-c', `autoload -Uz compinit && compinit -u -d ${join(cwd, 'zcompdump')} && source ${join(cwd, 'cairn.zsh')} && print -r -- $_comps[cairn]`], { encoding: 'utf8' });
+  const zshLoaded = spawnSync(
+    'zsh',
+    ['-c', `autoload -Uz compinit && compinit -u -d ${join(cwd, 'zcompdump')} && source ${join(cwd, 'cairn.zsh')} && print -r -- $_comps[cairn]`],
+    { encoding: 'utf8' },
+  );
   expect(zshLoaded.stdout.trim(), zshLoaded.stderr).toBe('_cairn');
 
-  const fish = spawnSync('fish', ['--no-config', '-c', `source ${join(cwd, 'cairn.fish')}; complete -C 'cairn tok'; complete -C 'cairn token cr'`], { encoding: 'utf8' });
+  const fish = spawnSync('fish', ['--no-config', '-c', `source ${join(cwd, 'cairn.fish')}; complete -C 'cairn tok'; complete -C 'cairn token cr'`], {
+    encoding: 'utf8',
+  });
   expect(fish.status, fish.stderr).toBe(0);
   expect(fish.stdout).toMatch(/^token\t/m);
   expect(fish.stdout).toMatch(/^create\t/m);
@@ -153,7 +174,10 @@ test('Ctrl-C during submit --wait stops following, not the run, and says how to 
   writeFileSync(spec, 'version: 1\nname: slow\nitems:\n  - { id: slow, runtime: { kind: command, argv: [/bin/sleep, "30"] } }\n');
   const env: Record<string, string | undefined> = { ...process.env, CAIRN_SERVER: base, CAIRN_TOKEN: operatorToken };
   delete env['NODE_EXTRA_CA_CERTS'];
-  const child = spawn(process.execPath, ['--conditions=@cairn/source', join(here, 'cli.ts'), 'submit', spec, '--wait'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--conditions=@cairn/source', join(here, 'cli.ts'), 'submit', spec, '--wait'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

@@ -92,7 +92,13 @@ export function readInputFile(file: string, what: string): Buffer {
  * `<noun> rm <id>` under `parent`: removes one thing through the client of a running server and
  * says so (`{ removed: id }` with --json).
  */
-export function addRemoveCommand(parent: Command, noun: string, argument: readonly [name: string, description: string], description: string, remove: (cairn: CairnClient, id: string) => Promise<void>): void {
+export function addRemoveCommand(
+  parent: Command,
+  noun: string,
+  argument: readonly [name: string, description: string],
+  description: string,
+  remove: (cairn: CairnClient, id: string) => Promise<void>,
+): void {
   parent
     .command('rm')
     .description(description)

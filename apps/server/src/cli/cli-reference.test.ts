@@ -20,8 +20,12 @@ function renderCommand(command: Command, parents: string[]): string[] {
   const options = command.options.filter((option) => !option.hidden);
   if (args.length + options.length > 0) {
     lines.push('| argument or option | meaning |', '|---|---|');
-    for (const argument of args) lines.push(`| \`${argument.required ? `<${argument.name()}>` : `[${argument.name()}]`}\` | ${argument.description}${argument.defaultValue === undefined ? '' : ` (default \`${String(argument.defaultValue)}\`)`} |`);
-    for (const option of options) lines.push(`| \`${option.flags}\` | ${option.description}${option.defaultValue === undefined ? '' : ` (default \`${String(option.defaultValue)}\`)`} |`);
+    for (const argument of args)
+      lines.push(
+        `| \`${argument.required ? `<${argument.name()}>` : `[${argument.name()}]`}\` | ${argument.description}${argument.defaultValue === undefined ? '' : ` (default \`${String(argument.defaultValue)}\`)`} |`,
+      );
+    for (const option of options)
+      lines.push(`| \`${option.flags}\` | ${option.description}${option.defaultValue === undefined ? '' : ` (default \`${String(option.defaultValue)}\`)`} |`);
     lines.push('');
   }
   return [...lines, ...subcommands.flatMap((sub) => renderCommand(sub, path))];
@@ -54,7 +58,7 @@ function renderCliReference(): string {
     '  `CAIRN_SERVER`; the context named by `--context` or `CAIRN_CONTEXT`; the `server.host`/`server.port`',
     '  of the config (`--config`, else `cairn.config.*` in the current directory); the current context',
     '  (`cairn context add|use|list|rm`, kept 0600 in `~/.config/cairn/client.yaml` or',
-    '  `$CAIRN_CLIENT_CONFIG`). The bearer token is `CAIRN_TOKEN`, else the chosen context\'s.',
+    "  `$CAIRN_CLIENT_CONFIG`). The bearer token is `CAIRN_TOKEN`, else the chosen context's.",
     '- **Colour**: only on a terminal, and never with `NO_COLOR` set.',
     '- **Secrets never go on the command line**: `cairn secret set` reads the value from standard',
     '  input.',

@@ -45,7 +45,10 @@ test('init, then doctor, then a run through the composition the config describes
   const composition = await composeServer(loadServerConfig({ directory, env: sandboxed ? {} : { CAIRN_SANDBOX: 'none' } }));
   try {
     composition.engine.start();
-    const { runId } = composition.engine.submit({ version: 1, name: 'hello', items: [{ id: 'hello', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo hello > hello.txt'] } }] }, { actor: { kind: 'user', id: 'ana', via: 'cli' } });
+    const { runId } = composition.engine.submit(
+      { version: 1, name: 'hello', items: [{ id: 'hello', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo hello > hello.txt'] } }] },
+      { actor: { kind: 'user', id: 'ana', via: 'cli' } },
+    );
     expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
   } finally {
     await composition.close();
@@ -64,7 +67,11 @@ test('validate: a valid spec, and an invalid one with every problem and exit cod
 
 test('a file named on the command line that cannot be read is bad input (exit 2) naming it, never an unexpected error', () => {
   const missing = join(tmpdir(), 'no-such-cairn-file.json');
-  for (const args of [['verify', missing], ['validate', missing], ['--json', 'submit', missing, '--server', 'http://127.0.0.1:9']]) {
+  for (const args of [
+    ['verify', missing],
+    ['validate', missing],
+    ['--json', 'submit', missing, '--server', 'http://127.0.0.1:9'],
+  ]) {
     const result = cairn(args, tmpdir());
     expect([args[0], result.status]).toEqual([args[0], 2]);
     expect(result.stderr).toContain(`Cannot read the ${args.includes('verify') ? 'evidence bundle' : 'run spec'} ${missing}: there is no such file`);
@@ -74,7 +81,10 @@ test('a file named on the command line that cannot be read is bad input (exit 2)
 test('a reader that stops early (cairn ... | head) ends the command quietly, with its own exit code', { timeout: 30_000 }, async () => {
   const env = { ...process.env };
   delete env['NODE_EXTRA_CA_CERTS'];
-  const child = spawn(process.execPath, ['--conditions=@cairn/source', join(here, 'cli.ts'), 'validate', join(here, '..', '..', 'demo', 'run.yaml')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--conditions=@cairn/source', join(here, 'cli.ts'), 'validate', join(here, '..', '..', 'demo', 'run.yaml')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   // The reading end is gone before the command writes a line.
   child.stdout.destroy();
   let stderr = '';

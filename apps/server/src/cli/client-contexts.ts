@@ -41,13 +41,19 @@ export function readClientConfig(file = clientConfigPath()): ClientConfig {
   try {
     value = parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new CairnError('CAIRN_CONFIG_INVALID', `The client config ${file} is not valid YAML: ${(error as Error).message}. Fix it, or remove it and add contexts again with \`cairn context add\`.`, { path: file });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `The client config ${file} is not valid YAML: ${(error as Error).message}. Fix it, or remove it and add contexts again with \`cairn context add\`.`,
+      { path: file },
+    );
   }
   const parsed = clientConfigSchema.safeParse(value ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const path = issue.path.map(String).join('.');
-    throw new CairnError('CAIRN_CONFIG_INVALID', `The client config ${file} is invalid at ${path || 'its top level'}: ${issue.message}.`, { path: `${file}:${path}` });
+    throw new CairnError('CAIRN_CONFIG_INVALID', `The client config ${file} is invalid at ${path || 'its top level'}: ${issue.message}.`, {
+      path: `${file}:${path}`,
+    });
   }
   return parsed.data;
 }
@@ -68,5 +74,9 @@ export function findContext(config: ClientConfig, name: string | undefined, file
   const context = config.contexts[wanted];
   if (context) return { name: wanted, context };
   const known = Object.keys(config.contexts);
-  throw new CairnError('CAIRN_CONFIG_INVALID', `There is no context "${wanted}" in ${file}${known.length > 0 ? ` (there are: ${known.join(', ')})` : ''}. Add it with \`cairn context add ${wanted} --server <url>\`.`, { path: name === undefined ? `${file}:current` : '--context' });
+  throw new CairnError(
+    'CAIRN_CONFIG_INVALID',
+    `There is no context "${wanted}" in ${file}${known.length > 0 ? ` (there are: ${known.join(', ')})` : ''}. Add it with \`cairn context add ${wanted} --server <url>\`.`,
+    { path: name === undefined ? `${file}:current` : '--context' },
+  );
 }

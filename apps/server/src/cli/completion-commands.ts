@@ -10,9 +10,12 @@ export function addCompletionCommands(): void {
   program
     .command('completion')
     .argument('<shell>', `one of ${shells.join(', ')}`)
-    .description('print a shell completion script (bash: `source <(cairn completion bash)`; zsh: the same in ~/.zshrc; fish: `cairn completion fish > ~/.config/fish/completions/cairn.fish`)')
+    .description(
+      'print a shell completion script (bash: `source <(cairn completion bash)`; zsh: the same in ~/.zshrc; fish: `cairn completion fish > ~/.config/fish/completions/cairn.fish`)',
+    )
     .action((shell: string) => {
-      if (!(shells as readonly string[]).includes(shell)) throw new CairnError('CAIRN_PAYLOAD_INVALID', `No completion for "${shell}": choose one of ${shells.join(', ')}.`, { path: '<shell>' });
+      if (!(shells as readonly string[]).includes(shell))
+        throw new CairnError('CAIRN_PAYLOAD_INVALID', `No completion for "${shell}": choose one of ${shells.join(', ')}.`, { path: '<shell>' });
       process.stdout.write(completionScript(shell as Shell, program));
     });
 }
@@ -28,7 +31,9 @@ function wordsOf(command: Command): CommandWords {
   return {
     name: command.name(),
     description: command.description().split(/[;(]/)[0]!.trim(),
-    options: command.options.filter((option) => !option.hidden).flatMap((option) => [option.long, option.short].filter((flag): flag is string => flag !== undefined)),
+    options: command.options
+      .filter((option) => !option.hidden)
+      .flatMap((option) => [option.long, option.short].filter((flag): flag is string => flag !== undefined)),
     subcommands: command.commands.filter((sub) => sub.name() !== 'help').map(wordsOf),
   };
 }
@@ -103,7 +108,8 @@ function fishScript(tree: CommandWords): string {
     lines.push(`complete -c cairn -n 'not __fish_seen_subcommand_from ${top}' -a ${command.name} -d '${escapeFish(command.description)}'`);
     for (const sub of command.subcommands) {
       lines.push(`complete -c cairn -n '__fish_seen_subcommand_from ${command.name}' -a ${sub.name} -d '${escapeFish(sub.description)}'`);
-      for (const option of sub.options) lines.push(`complete -c cairn -n '__fish_seen_subcommand_from ${command.name}; and __fish_seen_subcommand_from ${sub.name}' ${fishFlag(option)}`);
+      for (const option of sub.options)
+        lines.push(`complete -c cairn -n '__fish_seen_subcommand_from ${command.name}; and __fish_seen_subcommand_from ${sub.name}' ${fishFlag(option)}`);
     }
     for (const option of command.options) lines.push(`complete -c cairn -n '__fish_seen_subcommand_from ${command.name}' ${fishFlag(option)}`);
   }

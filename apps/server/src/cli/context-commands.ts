@@ -8,7 +8,9 @@ import { json, program, say, sayList } from './cli-program.ts';
  * so `cairn status`, `submit`, `watch`, ... work from any folder.
  */
 export function addContextCommands(): void {
-  const context = program.command('context').description('named servers for client commands (kept 0600 in ~/.config/cairn/client.yaml, or $CAIRN_CLIENT_CONFIG)');
+  const context = program
+    .command('context')
+    .description('named servers for client commands (kept 0600 in ~/.config/cairn/client.yaml, or $CAIRN_CLIENT_CONFIG)');
   context
     .command('add')
     .argument('<name>', 'a name for the server (letters, digits, . _ -)')
@@ -19,11 +21,20 @@ export function addContextCommands(): void {
     .action((name: string, options: { server: string; tokenStdin?: boolean; use?: boolean }) => {
       const config = readClientConfig();
       const token = options.tokenStdin ? readFileSync(0, 'utf8').trim() : undefined;
-      if (options.tokenStdin && !token) throw new CairnError('CAIRN_PAYLOAD_INVALID', 'No token on standard input: pipe it in, e.g. `cairn context add prod --server <url> --token-stdin < token.txt`.', { path: '--token-stdin' });
+      if (options.tokenStdin && !token)
+        throw new CairnError(
+          'CAIRN_PAYLOAD_INVALID',
+          'No token on standard input: pipe it in, e.g. `cairn context add prod --server <url> --token-stdin < token.txt`.',
+          { path: '--token-stdin' },
+        );
       const next = { ...config, contexts: { ...config.contexts, [name]: { server: options.server, ...(token ? { token } : {}) } } };
       if (options.use || config.current === undefined) next.current = name;
       writeClientConfig(parsedConfig(next));
-      say(json() ? JSON.stringify({ name, server: options.server, current: next.current === name }) : `context ${name}: ${options.server}${next.current === name ? ' (current)' : ''}`);
+      say(
+        json()
+          ? JSON.stringify({ name, server: options.server, current: next.current === name })
+          : `context ${name}: ${options.server}${next.current === name ? ' (current)' : ''}`,
+      );
     });
   context
     .command('use')
@@ -40,7 +51,12 @@ export function addContextCommands(): void {
     .description('contexts (tokens are never printed)')
     .action(() => {
       const config = readClientConfig();
-      const rows = Object.entries(config.contexts).map(([name, entry]) => ({ name, server: entry.server, token: entry.token !== undefined, current: config.current === name }));
+      const rows = Object.entries(config.contexts).map(([name, entry]) => ({
+        name,
+        server: entry.server,
+        token: entry.token !== undefined,
+        current: config.current === name,
+      }));
       sayList(rows, (row) => `${row.current ? '*' : ' '} ${row.name.padEnd(16)} ${row.server}${row.token ? '  (token)' : ''}`);
     });
   context

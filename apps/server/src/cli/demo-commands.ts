@@ -6,7 +6,9 @@ export function addDemoCommands(): void {
   program
     .command('demo')
     .option('--directory <dir>', 'where to cairn init the demo server (default: a fresh temporary directory)')
-    .description('init a server in a fresh directory, run the sample run through its API twice (live progress, an approval, patches, a reused pure check), then verify its evidence bundle')
+    .description(
+      'init a server in a fresh directory, run the sample run through its API twice (live progress, an approval, patches, a reused pure check), then verify its evidence bundle',
+    )
     .action(async (options: { directory?: string }) => {
       const quiet = json();
       const { runDemo } = await import('../demo/run-demo.ts');

@@ -17,7 +17,8 @@ const installHint = 'npm install -g @anthropic-ai/claude-code (or set runtimes.c
 export function diagnoseRuntimes(runtimes: RuntimesConfig, secretNames: readonly string[], sandbox: 'bubblewrap' | 'none'): Diagnosis[] {
   const findings: Diagnosis[] = [];
   const secretProblem = (name: string | undefined) => (name === undefined || secretNames.includes(name) ? undefined : name);
-  const secretDetail = (name: string | undefined) => (name === undefined ? 'no API key (apiKeySecret unset)' : secretNames.includes(name) ? `secret ${name} is set` : `secret ${name} is not set`);
+  const secretDetail = (name: string | undefined) =>
+    name === undefined ? 'no API key (apiKeySecret unset)' : secretNames.includes(name) ? `secret ${name} is set` : `secret ${name} is not set`;
 
   const openAi = runtimes['openai-compatible'];
   if (openAi) {
@@ -33,18 +34,36 @@ export function diagnoseRuntimes(runtimes: RuntimesConfig, secretNames: readonly
   const claude = runtimes['claude-code'];
   if (claude) {
     const program = claude.package === undefined ? { argv: [claude.command ?? 'claude'], problem: undefined } : packageProgram(claude.package);
-    const version = program.problem === undefined ? spawnSync(program.argv[0]!, [...program.argv.slice(1), '--version'], { encoding: 'utf8', timeout: 15_000, env: { PATH: runtimePath } }) : undefined;
+    const version =
+      program.problem === undefined
+        ? spawnSync(program.argv[0]!, [...program.argv.slice(1), '--version'], { encoding: 'utf8', timeout: 15_000, env: { PATH: runtimePath } })
+        : undefined;
     const ran = version !== undefined && version.error === undefined && version.status === 0;
     const missing = secretProblem(claude.apiKeySecret);
     const what = program.argv.join(' ');
     // A CLI outside /usr is bound into the sandbox, which starts as its own uid: it must get through.
     const closed = sandbox === 'bubblewrap' ? closedToOthers(claude.package ?? claude.command) : undefined;
-    const problem = program.problem ?? (closed !== undefined ? `${closed} cannot be read or passed through by the sandbox uids, so ${what} cannot be bound into claude-code sandboxes` : undefined) ?? (ran ? undefined : version?.error ? `${what} cannot be run (${(version.error as NodeJS.ErrnoException).code ?? version.error.message}; looked up on ${runtimePath})` : `${what} --version exited with ${version?.status ?? version?.signal}: ${(version?.stderr ?? '').trim().slice(0, 200)}`);
+    const problem =
+      program.problem ??
+      (closed !== undefined
+        ? `${closed} cannot be read or passed through by the sandbox uids, so ${what} cannot be bound into claude-code sandboxes`
+        : undefined) ??
+      (ran
+        ? undefined
+        : version?.error
+          ? `${what} cannot be run (${(version.error as NodeJS.ErrnoException).code ?? version.error.message}; looked up on ${runtimePath})`
+          : `${what} --version exited with ${version?.status ?? version?.signal}: ${(version?.stderr ?? '').trim().slice(0, 200)}`);
     findings.push({
       check: 'runtime claude-code',
       ok: problem === undefined && missing === undefined,
       detail: `${problem ?? `${what}: ${version!.stdout.trim().split('\n')[0]}`}; ${secretDetail(claude.apiKeySecret)}; ${notCalled} (claude runs in the sandbox: items need network: true to reach the API)`,
-      ...(closed !== undefined && program.problem === undefined ? { fix: `chmod o+rx ${closed} (or install the CLI under /usr)` } : problem !== undefined ? { fix: installHint } : missing !== undefined ? { fix: `cairn secret set ${missing} (the Anthropic API key; items name it in secrets)` } : {}),
+      ...(closed !== undefined && program.problem === undefined
+        ? { fix: `chmod o+rx ${closed} (or install the CLI under /usr)` }
+        : problem !== undefined
+          ? { fix: installHint }
+          : missing !== undefined
+            ? { fix: `cairn secret set ${missing} (the Anthropic API key; items name it in secrets)` }
+            : {}),
     });
   }
   return findings;

@@ -28,11 +28,21 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
     const bwrap = existsSync('/usr/bin/bwrap');
     note('bubblewrap', bwrap, bwrap ? '/usr/bin/bwrap' : 'not installed', 'apt-get install -y bubblewrap (or executor.sandbox: none, for development only)');
     const blocked = closedAncestor(loaded.paths.work);
-    note('work directory', blocked === undefined, blocked === undefined ? `${loaded.paths.work} is reachable by sandbox uids` : `${blocked} cannot be passed through by others`, `chmod o+x ${blocked} (sandboxes start as their own uids and must reach their workspaces)`);
+    note(
+      'work directory',
+      blocked === undefined,
+      blocked === undefined ? `${loaded.paths.work} is reachable by sandbox uids` : `${blocked} cannot be passed through by others`,
+      `chmod o+x ${blocked} (sandboxes start as their own uids and must reach their workspaces)`,
+    );
     const root = process.getuid?.() === 0;
-    note('sandbox uids', root, root ? 'running as root: each sandbox gets its own unprivileged uid' : `running as uid ${process.getuid?.()}`, 'run the server as root, so sandboxes can switch to their own uids');
+    note(
+      'sandbox uids',
+      root,
+      root ? 'running as root: each sandbox gets its own unprivileged uid' : `running as uid ${process.getuid?.()}`,
+      'run the server as root, so sandboxes can switch to their own uids',
+    );
   } else {
-    note('sandbox', false, "executor.sandbox is 'none': tasks run WITHOUT isolation", "set executor.sandbox: bubblewrap outside development");
+    note('sandbox', false, "executor.sandbox is 'none': tasks run WITHOUT isolation", 'set executor.sandbox: bubblewrap outside development');
   }
   const git = spawnSync('git', ['--version'], { encoding: 'utf8' });
   note('git', git.status === 0, git.status === 0 ? git.stdout.trim() : 'not found', 'apt-get install -y git');
@@ -41,7 +51,12 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
     composition = await composeServer(loaded);
     note('keys', true, `signing key ${composition.signingKey.keyId}; cipher key loads`);
   } catch (error) {
-    note('composition', false, isCairnError(error) ? `${error.code}: ${error.message}` : String(error), 'fix the option named above (cairn init writes a working config and keys)');
+    note(
+      'composition',
+      false,
+      isCairnError(error) ? `${error.code}: ${error.message}` : String(error),
+      'fix the option named above (cairn init writes a working config and keys)',
+    );
     return findings;
   }
   // Read while the engine is open; the runtimes are checked once it is closed again.
@@ -52,7 +67,12 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
     await composition.storage.put(key, probe);
     const back = await composition.storage.get(key);
     await composition.storage.delete(key);
-    note('storage', back !== null && Buffer.compare(Buffer.from(back), Buffer.from(probe)) === 0, loaded.paths.storage, 'make the storage directory writable by the server');
+    note(
+      'storage',
+      back !== null && Buffer.compare(Buffer.from(back), Buffer.from(probe)) === 0,
+      loaded.paths.storage,
+      'make the storage directory writable by the server',
+    );
     note('database', true, `${loaded.paths.database} (audit log: ${composition.engine.audit.size} entries)`);
   } catch (error) {
     note('storage', false, isCairnError(error) ? `${error.code}: ${error.message}` : String(error), 'make the storage directory writable by the server');

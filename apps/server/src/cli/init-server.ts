@@ -40,7 +40,10 @@ export interface InitResult {
 export async function initServer(directory: string): Promise<InitResult> {
   const base = resolve(directory);
   const existing = configFileNames.map((name) => join(base, name)).find((path) => existsSync(path));
-  if (existing) throw new CairnError('CAIRN_CONFIG_INVALID', `${existing} exists already: cairn init never overwrites a config. Edit it, or init another directory.`, { path: existing });
+  if (existing)
+    throw new CairnError('CAIRN_CONFIG_INVALID', `${existing} exists already: cairn init never overwrites a config. Edit it, or init another directory.`, {
+      path: existing,
+    });
   mkdirSync(base, { recursive: true });
   const configFile = join(base, 'cairn.config.yaml');
   writeFileSync(configFile, starterConfig, { flag: 'wx' });

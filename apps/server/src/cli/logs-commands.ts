@@ -20,7 +20,9 @@ export function addLogsCommands(): void {
     .action(async (runId: string, itemId: string, options: { attempt?: string; follow?: boolean; server?: string }) => {
       const attempt = options.attempt === undefined ? undefined : Number(options.attempt);
       if (attempt !== undefined && (!Number.isSafeInteger(attempt) || attempt < 1)) {
-        throw new CairnError('CAIRN_PAYLOAD_INVALID', `--attempt must be a whole number from 1 (the first attempt), not ${JSON.stringify(options.attempt)}.`, { path: '--attempt' });
+        throw new CairnError('CAIRN_PAYLOAD_INVALID', `--attempt must be a whole number from 1 (the first attempt), not ${JSON.stringify(options.attempt)}.`, {
+          path: '--attempt',
+        });
       }
       // Ctrl-C stops the following, not the item.
       const interrupted = new AbortController();
@@ -34,7 +36,11 @@ export function addLogsCommands(): void {
           const previous = end;
           end = undefined;
           try {
-            for await (const line of cairn.logs(runId, itemId, { ...(next === undefined ? {} : { attempt: next }), follow: options.follow === true, signal: interrupted.signal })) {
+            for await (const line of cairn.logs(runId, itemId, {
+              ...(next === undefined ? {} : { attempt: next }),
+              follow: options.follow === true,
+              signal: interrupted.signal,
+            })) {
               if (json()) say(JSON.stringify(line));
               else if ('stream' in line) await write(line.stream === 'stdout' ? process.stdout : process.stderr, line.text);
               if ('end' in line) end = line.end;
@@ -73,7 +79,8 @@ export function addLogsCommands(): void {
         return;
       }
       if (!end) {
-        if (!json()) process.stderr.write(`[cairn] the attempt of item ${itemId} is still running; \`cairn logs ${runId} ${itemId} --follow\` streams the rest.\n`);
+        if (!json())
+          process.stderr.write(`[cairn] the attempt of item ${itemId} is still running; \`cairn logs ${runId} ${itemId} --follow\` streams the rest.\n`);
         return;
       }
       const ended = attemptEndLine(end);

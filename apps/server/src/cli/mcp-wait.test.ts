@@ -42,7 +42,11 @@ test('progress notifications grow with every item that ends and stop at the tota
   const { base, operatorToken } = await start();
   const client = await connectedTo(base, operatorToken, 30);
   try {
-    const step = (id: string, after?: string) => ({ id, runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 0.3'] }, ...(after ? { dependsOn: [after] } : {}) });
+    const step = (id: string, after?: string) => ({
+      id,
+      runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 0.3'] },
+      ...(after ? { dependsOn: [after] } : {}),
+    });
     const spec = { version: 1, name: 'chain', items: [step('one'), step('two', 'one'), step('three', 'two')] };
     const { runId } = (await client.callTool({ name: 'submit_run', arguments: { spec } })).structuredContent as { runId: string };
     const progress: Progress[] = [];

@@ -16,11 +16,14 @@ export function addReportCommands(): void {
     .description("run history: each run's state, who submitted it, when, how long, and its items; totals first")
     .action(async (options: { format?: ReportFormat; since?: string; out?: string; server?: string }) => {
       const since = options.since === undefined ? undefined : Date.parse(options.since);
-      if (Number.isNaN(since)) throw new CairnError('CAIRN_PAYLOAD_INVALID', `--since must be an ISO 8601 time such as 2026-11-22T00:00:00Z, not ${JSON.stringify(options.since)}.`, { path: '--since' });
+      if (Number.isNaN(since))
+        throw new CairnError('CAIRN_PAYLOAD_INVALID', `--since must be an ISO 8601 time such as 2026-11-22T00:00:00Z, not ${JSON.stringify(options.since)}.`, {
+          path: '--since',
+        });
       const client = clientOf(options.server);
       const runs: ReportedRun[] = [];
       // Newest first: once a page reaches runs older than --since, no later page has newer ones.
-      for (let cursor: string | undefined, done = false; !done; ) {
+      for (let cursor: string | undefined, done = false; !done;) {
         const page = await client.runs({ limit: 500, ...(cursor ? { cursor } : {}) });
         for (const run of page.runs as unknown as ReportedRun[]) {
           if (since !== undefined && Date.parse(run.submittedAt) < since) {

@@ -15,7 +15,7 @@ export function addRunCommands(): void {
     .option('--wait', 'follow the run until it ends; exit 1 unless it succeeded')
     .option('--idempotency-key <key>', 'the same key and spec return the same run')
     .option('-q, --quiet', 'print only the run id, and no progress (for scripts: runId=$(cairn submit -q run.yaml))')
-    .option('--server <url>', 'the server (default: this config\'s server.host:server.port)')
+    .option('--server <url>', "the server (default: this config's server.host:server.port)")
     .description('submit a run to a running server')
     .action(async (file: string, options: { workspace?: string; wait?: boolean; idempotencyKey?: string; quiet?: boolean; server?: string }) => {
       const cairn = clientOf(options.server);
@@ -29,7 +29,13 @@ export function addRunCommands(): void {
       }
       const submitted = await cairn.submit(spec, options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {});
       if (!options.wait) {
-        say(options.quiet ? submitted.runId : json() ? JSON.stringify(submitted) : `run ${submitted.runId} ${submitted.created ? 'submitted' : 'already existed (same idempotency key and spec)'}`);
+        say(
+          options.quiet
+            ? submitted.runId
+            : json()
+              ? JSON.stringify(submitted)
+              : `run ${submitted.runId} ${submitted.created ? 'submitted' : 'already existed (same idempotency key and spec)'}`,
+        );
         return;
       }
       // With --quiet the run id is the only line: no progress, no summary (the exit code tells).
@@ -40,7 +46,8 @@ export function addRunCommands(): void {
       const run = await cairn.waitForRun(submitted.runId, { signal: following.signal, onEvent: (event) => progress.onEvent(event) });
       progress.done();
       if (following.stopped()) return;
-      if (!options.quiet) say(json() ? JSON.stringify(run) : `run ${run.state}: ${run.itemsFinished}/${run.itemsTotal} items finished, ${run.itemsFailed} failed`);
+      if (!options.quiet)
+        say(json() ? JSON.stringify(run) : `run ${run.state}: ${run.itemsFinished}/${run.itemsTotal} items finished, ${run.itemsFailed} failed`);
       if (!options.quiet && !json() && run.itemsFailed > 0) say(failureLines(await cairn.items(submitted.runId)).join('\n'));
       process.exitCode = run.state === 'succeeded' ? 0 : 1;
     });
@@ -49,7 +56,7 @@ export function addRunCommands(): void {
     .command('status')
     .argument('<runId>', 'the run (its id, as submit printed it)')
     .option('--server <url>', 'the server')
-    .description("a run and its items")
+    .description('a run and its items')
     .action(async (runId: string, options: { server?: string }) => {
       const cairn = clientOf(options.server);
       const [run, items] = await Promise.all([cairn.run(runId), cairn.items(runId)]);
@@ -70,7 +77,10 @@ export function addRunCommands(): void {
       // With --json, every event is a line of its own for scripts; otherwise the items' progress.
       const following = followingInterrupts(runId);
       const progress = json() ? undefined : new RunProgress(await cairn.items(runId), progressOutput(false));
-      const run = await cairn.waitForRun(runId, { signal: following.signal, onEvent: (event) => (progress ? progress.onEvent(event) : say(JSON.stringify(event))) });
+      const run = await cairn.waitForRun(runId, {
+        signal: following.signal,
+        onEvent: (event) => (progress ? progress.onEvent(event) : say(JSON.stringify(event))),
+      });
       progress?.done();
       if (following.stopped()) return;
       if (!json()) say(`run ${run.state}`);
@@ -93,7 +103,14 @@ export function addRunCommands(): void {
       .action(async (runId: string, itemId: string | undefined, options: { reason?: string; server?: string }) => {
         const cairn = clientOf(options.server);
         const { reason } = options;
-        const result = name === 'approve' ? await cairn.approve(runId, itemId!, reason) : name === 'reject' ? await cairn.reject(runId, itemId!, reason) : itemId ? await cairn.cancelItem(runId, itemId, reason) : await cairn.cancel(runId, reason);
+        const result =
+          name === 'approve'
+            ? await cairn.approve(runId, itemId!, reason)
+            : name === 'reject'
+              ? await cairn.reject(runId, itemId!, reason)
+              : itemId
+                ? await cairn.cancelItem(runId, itemId, reason)
+                : await cairn.cancel(runId, reason);
         const done = { cancel: 'cancel requested', approve: 'approved', reject: 'rejected' }[name];
         say(json() ? JSON.stringify(result) : `${done}: ${itemId ? `item ${itemId} of ` : ''}run ${runId}`);
       });

@@ -13,10 +13,17 @@ export function addRunListCommands(): void {
     .option('--server <url>', 'the server')
     .description('runs of a running server, newest first')
     .action(async (options: { state?: RunState; limit: string; cursor?: string; server?: string }) => {
-      const page = await clientOf(options.server).runs({ limit: Number(options.limit), ...(options.state ? { state: options.state } : {}), ...(options.cursor ? { cursor: options.cursor } : {}) });
+      const page = await clientOf(options.server).runs({
+        limit: Number(options.limit),
+        ...(options.state ? { state: options.state } : {}),
+        ...(options.cursor ? { cursor: options.cursor } : {}),
+      });
       if (json()) return void say(JSON.stringify(page));
       say(`${'run'.padEnd(32)} ${'state'.padEnd(10)} ${'items'.padEnd(12)} ${'submitted'.padEnd(24)} name`);
-      for (const run of page.runs) say(`${run.runId.padEnd(32)} ${run.state.padEnd(10)} ${`${run.itemsFinished}/${run.itemsTotal}${run.itemsFailed > 0 ? ` ${run.itemsFailed}✗` : ''}`.padEnd(12)} ${String(run['submittedAt']).padEnd(24)} ${run.name}`);
+      for (const run of page.runs)
+        say(
+          `${run.runId.padEnd(32)} ${run.state.padEnd(10)} ${`${run.itemsFinished}/${run.itemsTotal}${run.itemsFailed > 0 ? ` ${run.itemsFailed}✗` : ''}`.padEnd(12)} ${String(run['submittedAt']).padEnd(24)} ${run.name}`,
+        );
       if (page.nextCursor) say(`more: cairn runs --cursor ${page.nextCursor}`);
     });
 }

@@ -8,15 +8,40 @@ const states = (entries: [string, ItemState][]) => new Map(entries);
 
 test('the line: a bar of finished items over all, then the count of each state present, in lifecycle order', () => {
   expect(renderProgressLine(states([]))).toBe('[....................] 0/0');
-  expect(renderProgressLine(states([['a', 'succeeded'], ['b', 'running'], ['c', 'blocked'], ['d', 'failed'], ['e', 'ready']]), 10)).toBe('[####......] 2/5  blocked 1 · ready 1 · running 1 · succeeded 1 · failed 1');
+  expect(
+    renderProgressLine(
+      states([
+        ['a', 'succeeded'],
+        ['b', 'running'],
+        ['c', 'blocked'],
+        ['d', 'failed'],
+        ['e', 'ready'],
+      ]),
+      10,
+    ),
+  ).toBe('[####......] 2/5  blocked 1 · ready 1 · running 1 · succeeded 1 · failed 1');
   const twenty = states(Array.from({ length: 20 }, (_, index): [string, ItemState] => [`i${index}`, index < 12 ? 'succeeded' : 'awaiting-approval']));
   expect(renderProgressLine(twenty, 10)).toBe('[######....] 12/20  awaiting-approval 8 · succeeded 12');
-  expect(renderProgressLine(states([['a', 'skipped'], ['b', 'cancelled']]), 4)).toBe('[####] 2/2  skipped 1 · cancelled 1');
+  expect(
+    renderProgressLine(
+      states([
+        ['a', 'skipped'],
+        ['b', 'cancelled'],
+      ]),
+      4,
+    ),
+  ).toBe('[####] 2/2  skipped 1 · cancelled 1');
 });
 
 test('on a terminal one line is redrawn in place, notes go above it, and done moves past it', () => {
   const written: string[] = [];
-  const progress = new RunProgress([{ itemId: 'a', state: 'ready' }, { itemId: 'b', state: 'blocked' }], { isTTY: true, write: (text: string) => written.push(text) });
+  const progress = new RunProgress(
+    [
+      { itemId: 'a', state: 'ready' },
+      { itemId: 'b', state: 'blocked' },
+    ],
+    { isTTY: true, write: (text: string) => written.push(text) },
+  );
   progress.onEvent({ type: 'item.state', id: 1, time: '', runId: 'r', itemId: 'a', state: 'running' });
   progress.onEvent({ type: 'run.state', id: 2, time: '', runId: 'r', state: 'running' });
   progress.onEvent({ type: 'item.state', id: 3, time: '', runId: 'r', itemId: 'a', state: 'running' });
@@ -41,7 +66,13 @@ test('a line wider than the terminal is cut short of its last column, so redrawi
 
 test('anywhere else, one plain line per item state change (repeats and run events write nothing)', () => {
   const written: string[] = [];
-  const progress = new RunProgress([{ itemId: 'edit-alpha', state: 'ready' }, { itemId: 'verify', state: 'blocked' }], { write: (text: string) => written.push(text) });
+  const progress = new RunProgress(
+    [
+      { itemId: 'edit-alpha', state: 'ready' },
+      { itemId: 'verify', state: 'blocked' },
+    ],
+    { write: (text: string) => written.push(text) },
+  );
   progress.update('edit-alpha', 'ready');
   progress.update('edit-alpha', 'running');
   progress.onEvent({ type: 'run.state', id: 1, time: '', runId: 'r', state: 'running' });
@@ -54,15 +85,37 @@ test('anywhere else, one plain line per item state change (repeats and run event
 test('a failed item: its plain progress line ends with the code and rule, and failureLines says why on one line, with the end of its stderr, no control characters', () => {
   const written: string[] = [];
   const progress = new RunProgress([{ itemId: 'escape', state: 'running' }], { write: (text: string) => written.push(text) });
-  progress.onEvent({ type: 'item.state', id: 1, time: '', runId: 'r', itemId: 'escape', state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'symlink-escape' } });
+  progress.onEvent({
+    type: 'item.state',
+    id: 1,
+    time: '',
+    runId: 'r',
+    itemId: 'escape',
+    state: 'failed',
+    failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'symlink-escape' },
+  });
   expect(written).toEqual([`  ${'escape'.padEnd(16)} ${'failed'.padEnd(17)} 1/1  CAIRN_PAYLOAD_INVALID (rule symlink-escape)\n`]);
 
   const lines = failureLines([
     { itemId: 'ok', state: 'succeeded', failure: null },
     { itemId: 'retrying', state: 'ready', failure: { code: 'CAIRN_EXIT_NONZERO', message: 'once', exitCode: 1, signal: null, stderrTail: '' } },
-    { itemId: 'build', state: 'failed', failure: { code: 'CAIRN_EXIT_NONZERO', message: 'The runtime exited with code 2;\nsee below.', exitCode: 2, signal: null, stderrTail: 'one\ntwo\nthree\nfour\nfive\nsix \x1b[31mred\x1b[0m\n' } },
+    {
+      itemId: 'build',
+      state: 'failed',
+      failure: {
+        code: 'CAIRN_EXIT_NONZERO',
+        message: 'The runtime exited with code 2;\nsee below.',
+        exitCode: 2,
+        signal: null,
+        stderrTail: 'one\ntwo\nthree\nfour\nfive\nsix \x1b[31mred\x1b[0m\n',
+      },
+    },
     { itemId: 'oom', state: 'failed', failure: { code: 'CAIRN_ATTEMPT_KILLED', message: 'Killed.', exitCode: null, signal: 'SIGKILL', stderrTail: '' } },
-    { itemId: 'escape', state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', message: 'Refused.', exitCode: 0, signal: null, rule: 'symlink-escape', stderrTail: '' } },
+    {
+      itemId: 'escape',
+      state: 'failed',
+      failure: { code: 'CAIRN_PAYLOAD_INVALID', message: 'Refused.', exitCode: 0, signal: null, rule: 'symlink-escape', stderrTail: '' },
+    },
   ]);
   expect(lines).toEqual([
     'build failed: CAIRN_EXIT_NONZERO The runtime exited with code 2; see below. (exit 2)',

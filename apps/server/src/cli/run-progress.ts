@@ -105,9 +105,16 @@ export function failureLines(items: readonly { readonly itemId: string; readonly
   for (const item of items) {
     if (item.state !== 'failed' || !item.failure) continue;
     const { code, message, exitCode, signal, rule, stderrTail } = item.failure;
-    const how = [exitCode === null ? undefined : `exit ${exitCode}`, signal === null ? undefined : `signal ${signal}`, rule === undefined ? undefined : `rule ${rule}`].filter((part) => part !== undefined);
+    const how = [
+      exitCode === null ? undefined : `exit ${exitCode}`,
+      signal === null ? undefined : `signal ${signal}`,
+      rule === undefined ? undefined : `rule ${rule}`,
+    ].filter((part) => part !== undefined);
     lines.push(`${item.itemId} failed: ${code} ${oneLine(message)}${how.length > 0 ? ` (${how.join('; ')})` : ''}`);
-    const tail = stderrTail.split('\n').filter((line) => line.trim() !== '').slice(-5);
+    const tail = stderrTail
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .slice(-5);
     for (const line of tail) lines.push(`    | ${oneLine(line)}`);
   }
   return lines;

@@ -16,7 +16,14 @@ export function addScheduleCommands(): void {
     .option('--server <url>', 'the server')
     .action(async (file: string, options: { id: string; cron: string; timeZone?: string; catchUp?: string; overlap?: string; server?: string }) => {
       const catchUp = options.catchUp?.startsWith('all:') ? { all: Number(options.catchUp.slice(4)) } : options.catchUp;
-      const added = await clientOf(options.server).addSchedule({ scheduleId: options.id, cron: options.cron, spec: decodeRunSpec(readInputFile(file, 'the run spec'), file), ...(options.timeZone ? { timeZone: options.timeZone } : {}), ...(catchUp ? { catchUp } : {}), ...(options.overlap ? { overlap: options.overlap } : {}) });
+      const added = await clientOf(options.server).addSchedule({
+        scheduleId: options.id,
+        cron: options.cron,
+        spec: decodeRunSpec(readInputFile(file, 'the run spec'), file),
+        ...(options.timeZone ? { timeZone: options.timeZone } : {}),
+        ...(catchUp ? { catchUp } : {}),
+        ...(options.overlap ? { overlap: options.overlap } : {}),
+      });
       say(json() ? JSON.stringify(added) : `schedule ${options.id} added; next slot ${String(added['nextSlot'])}`);
     });
   schedule
@@ -25,7 +32,13 @@ export function addScheduleCommands(): void {
     .option('--server <url>', 'the server')
     .action(async (options: { server?: string }) => {
       const schedules = await clientOf(options.server).schedules();
-      sayList(schedules, (item) => `${String(item['scheduleId']).padEnd(20)} ${String(item['cron']).padEnd(16)} ${String(item['timeZone']).padEnd(16)} next ${String(item['nextSlot'])}`);
+      sayList(
+        schedules,
+        (item) =>
+          `${String(item['scheduleId']).padEnd(20)} ${String(item['cron']).padEnd(16)} ${String(item['timeZone']).padEnd(16)} next ${String(item['nextSlot'])}`,
+      );
     });
-  addRemoveCommand(schedule, 'schedule', ['<scheduleId>', 'the schedule id'], 'remove a schedule (the runs it made stay)', (cairn, id) => cairn.removeSchedule(id));
+  addRemoveCommand(schedule, 'schedule', ['<scheduleId>', 'the schedule id'], 'remove a schedule (the runs it made stay)', (cairn, id) =>
+    cairn.removeSchedule(id),
+  );
 }

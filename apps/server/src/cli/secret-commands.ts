@@ -15,7 +15,9 @@ export function addSecretCommands(): void {
       if (process.stdin.isTTY) process.stderr.write(`value of ${name} (then Enter and Ctrl-D): `);
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-      const value = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+      const value = Buffer.concat(chunks)
+        .toString('utf8')
+        .replace(/\r?\n$/, '');
       const set = await clientOf(options.server).setSecret(name, value);
       say(json() ? JSON.stringify(set) : `secret ${set.name} set (version ${set.version})`);
     });
@@ -27,5 +29,7 @@ export function addSecretCommands(): void {
       const secrets = await clientOf(options.server).secrets();
       sayList(secrets, (item) => `${item.name.padEnd(24)} version ${item.version}  set ${item.updatedAt} by ${item.updatedBy}`);
     });
-  addRemoveCommand(secret, 'secret', ['<name>', 'the secret name'], 'remove a secret (runs that name it fail at dispatch)', (cairn, id) => cairn.removeSecret(id));
+  addRemoveCommand(secret, 'secret', ['<name>', 'the secret name'], 'remove a secret (runs that name it fail at dispatch)', (cairn, id) =>
+    cairn.removeSecret(id),
+  );
 }

@@ -58,35 +58,43 @@ function serve(directory: string): Promise<Serving & { address?: string }> {
   });
 }
 
-test('a second cairn serve on one data directory refuses, naming the first one\'s pid; after a kill -9 of the first, a new one starts', { timeout: 60_000 }, async () => {
-  const { directory } = await serverDirectory();
-  const first = await serve(directory);
-  expect(first.address).toBeDefined();
-  const second = await serve(directory);
-  expect(await second.exited).toBe(2);
-  expect(second.output()).toContain(`is in use by another cairn serve (pid ${first.child.pid})`);
-  first.child.kill('SIGKILL');
-  await first.exited;
-  const third = await serve(directory);
-  expect(third.address, third.output()).toBeDefined();
-  third.child.kill('SIGTERM');
-  expect(await third.exited).toBe(0);
-});
+test(
+  "a second cairn serve on one data directory refuses, naming the first one's pid; after a kill -9 of the first, a new one starts",
+  { timeout: 60_000 },
+  async () => {
+    const { directory } = await serverDirectory();
+    const first = await serve(directory);
+    expect(first.address).toBeDefined();
+    const second = await serve(directory);
+    expect(await second.exited).toBe(2);
+    expect(second.output()).toContain(`is in use by another cairn serve (pid ${first.child.pid})`);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const third = await serve(directory);
+    expect(third.address, third.output()).toBeDefined();
+    third.child.kill('SIGTERM');
+    expect(await third.exited).toBe(0);
+  },
+);
 
-test('bound off loopback with auth: tokens and no token, it refuses to start and says cairn token create; with one, it prints the address it really bound', { timeout: 60_000 }, async () => {
-  const { directory } = await serverDirectory({ host: '0.0.0.0' });
-  const tokens = join(directory, 'cairn-data', 'keys', 'tokens.json');
-  const kept = readFileSync(tokens, 'utf8');
-  writeFileSync(tokens, '{"tokens":[]}\n');
-  const refused = await serve(directory);
-  expect(await refused.exited).toBe(2);
-  expect(refused.output()).toContain('cairn token create');
-  writeFileSync(tokens, kept);
-  const started = await serve(directory);
-  expect(started.address).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/);
-  started.child.kill('SIGTERM');
-  expect(await started.exited).toBe(0);
-});
+test(
+  'bound off loopback with auth: tokens and no token, it refuses to start and says cairn token create; with one, it prints the address it really bound',
+  { timeout: 60_000 },
+  async () => {
+    const { directory } = await serverDirectory({ host: '0.0.0.0' });
+    const tokens = join(directory, 'cairn-data', 'keys', 'tokens.json');
+    const kept = readFileSync(tokens, 'utf8');
+    writeFileSync(tokens, '{"tokens":[]}\n');
+    const refused = await serve(directory);
+    expect(await refused.exited).toBe(2);
+    expect(refused.output()).toContain('cairn token create');
+    writeFileSync(tokens, kept);
+    const started = await serve(directory);
+    expect(started.address).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/);
+    started.child.kill('SIGTERM');
+    expect(await started.exited).toBe(0);
+  },
+);
 
 test('silent and half-sent connections are closed after their timeouts; event streams are not', { timeout: 60_000 }, async () => {
   const { directory, operatorToken } = await serverDirectory({ timeouts: { idle: '1s', headers: '1s', request: '2s', keepAlive: '1s', shutdownGrace: '2s' } });
@@ -115,23 +123,31 @@ test('silent and half-sent connections are closed after their timeouts; event st
   controller.abort();
 });
 
-test('SIGTERM with a silent socket, a half-sent body and an event stream open: the server drains within its grace and exits 0', { timeout: 60_000 }, async () => {
-  const { directory, operatorToken } = await serverDirectory({ timeouts: { idle: '60s', headers: '30s', request: '60s', keepAlive: '5s', shutdownGrace: '2s' } });
-  const server = await serve(directory);
-  const { hostname, port } = new URL(server.address!);
-  const open = (send: string) => {
-    const socket = connect(Number(port), hostname, () => socket.write(send));
-    socket.on('error', () => {});
-    cleanups.push(() => socket.destroy());
-  };
-  open('');
-  open(`POST /v1/runs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${operatorToken}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"version":`);
-  const controller = new AbortController();
-  cleanups.push(() => controller.abort());
-  const stream = await fetch(`${server.address}/v1/events`, { headers: { authorization: `Bearer ${operatorToken}` }, signal: controller.signal });
-  await stream.body!.getReader().read();
-  const stopped = Date.now();
-  server.child.kill('SIGTERM');
-  expect(await server.exited).toBe(0);
-  expect(Date.now() - stopped).toBeLessThan(8_000);
-});
+test(
+  'SIGTERM with a silent socket, a half-sent body and an event stream open: the server drains within its grace and exits 0',
+  { timeout: 60_000 },
+  async () => {
+    const { directory, operatorToken } = await serverDirectory({
+      timeouts: { idle: '60s', headers: '30s', request: '60s', keepAlive: '5s', shutdownGrace: '2s' },
+    });
+    const server = await serve(directory);
+    const { hostname, port } = new URL(server.address!);
+    const open = (send: string) => {
+      const socket = connect(Number(port), hostname, () => socket.write(send));
+      socket.on('error', () => {});
+      cleanups.push(() => socket.destroy());
+    };
+    open('');
+    open(
+      `POST /v1/runs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${operatorToken}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"version":`,
+    );
+    const controller = new AbortController();
+    cleanups.push(() => controller.abort());
+    const stream = await fetch(`${server.address}/v1/events`, { headers: { authorization: `Bearer ${operatorToken}` }, signal: controller.signal });
+    await stream.body!.getReader().read();
+    const stopped = Date.now();
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(Date.now() - stopped).toBeLessThan(8_000);
+  },
+);

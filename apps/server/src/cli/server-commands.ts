@@ -32,7 +32,9 @@ export function addServerCommands(): void {
       const { diagnoseServer } = await import('./diagnose-server.ts');
       const findings = await diagnoseServer(loadServerConfig(configOption()));
       if (json()) say(JSON.stringify(findings));
-      else for (const finding of findings) say(`${finding.ok ? 'ok  ' : 'FAIL'}  ${finding.check.padEnd(13)} ${finding.detail}${finding.fix ? `\n      fix: ${finding.fix}` : ''}`);
+      else
+        for (const finding of findings)
+          say(`${finding.ok ? 'ok  ' : 'FAIL'}  ${finding.check.padEnd(13)} ${finding.detail}${finding.fix ? `\n      fix: ${finding.fix}` : ''}`);
       process.exitCode = findings.every((finding) => finding.ok) ? 0 : 1;
     });
 
@@ -57,15 +59,29 @@ export function addServerCommands(): void {
       // With --json, standard output is the one JSON document: the log goes to standard error.
       const { createServerLogger } = await import('../logging/server-logger.ts');
       const logger = createServerLogger({ level: loaded.config.server.logLevel, ...(json() ? { destination: 2, pretty: process.stderr.isTTY === true } : {}) });
-      const [{ composeServer }, { buildHttpApi }, { isLoopback }] = await Promise.all([import('../composition/compose-server.ts'), import('../http/http-server.ts'), import('../http/loopback.ts')]);
+      const [{ composeServer }, { buildHttpApi }, { isLoopback }] = await Promise.all([
+        import('../composition/compose-server.ts'),
+        import('../http/http-server.ts'),
+        import('../http/loopback.ts'),
+      ]);
       const composition = await composeServer(loaded, { logger });
       if (auth === 'tokens' && !isLoopback(host) && !composition.tokens.hasLiveTokens()) {
         await composition.close();
         lock.release();
-        throw new CairnError('CAIRN_CONFIG_INVALID', `server.host ${host} is reachable from other machines and there is no token to let anyone in: make one first with \`cairn token create --name me --scope admin\`, or bind 127.0.0.1.`, { path: 'config.server.host' });
+        throw new CairnError(
+          'CAIRN_CONFIG_INVALID',
+          `server.host ${host} is reachable from other machines and there is no token to let anyone in: make one first with \`cairn token create --name me --scope admin\`, or bind 127.0.0.1.`,
+          { path: 'config.server.host' },
+        );
       }
       const ms = (text: string) => parseDuration(text);
-      const app = await buildHttpApi({ composition, host, auth, logger, timeouts: { idleMs: ms(timeouts.idle), headersMs: ms(timeouts.headers), requestMs: ms(timeouts.request), keepAliveMs: ms(timeouts.keepAlive) } });
+      const app = await buildHttpApi({
+        composition,
+        host,
+        auth,
+        logger,
+        timeouts: { idleMs: ms(timeouts.idle), headersMs: ms(timeouts.headers), requestMs: ms(timeouts.request), keepAliveMs: ms(timeouts.keepAlive) },
+      });
       composition.engine.start();
       composition.webhookDispatcher.start();
       const stop = async () => {
@@ -86,7 +102,8 @@ export function addServerCommands(): void {
       await app.listen({ host, port });
       // The address it really bound (0.0.0.0 is every interface, not 127.0.0.1).
       const bound = app.server.address();
-      const address = typeof bound === 'object' && bound !== null ? `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}` : String(bound);
+      const address =
+        typeof bound === 'object' && bound !== null ? `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}` : String(bound);
       say(json() ? JSON.stringify({ listening: address }) : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}); Ctrl-C stops`);
     });
 }

@@ -27,7 +27,8 @@ beforeAll(() => {
 
 function childEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries({ ...process.env, ...sandboxEnv, ...extra })) if (value !== undefined && name !== 'NODE_EXTRA_CA_CERTS') env[name] = value;
+  for (const [name, value] of Object.entries({ ...process.env, ...sandboxEnv, ...extra }))
+    if (value !== undefined && name !== 'NODE_EXTRA_CA_CERTS') env[name] = value;
   return env;
 }
 
@@ -95,7 +96,10 @@ async function events(base: string, token: string, path: string, enough: (seen: 
       buffer += decoder.decode(chunk as Uint8Array, { stream: true });
       let end;
       while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const data = buffer.slice(0, end).split('\n').find((line) => line.startsWith('data: '));
+        const data = buffer
+          .slice(0, end)
+          .split('\n')
+          .find((line) => line.startsWith('data: '));
         buffer = buffer.slice(end + 2);
         if (data) seen.push(JSON.parse(data.slice(6)) as CairnEvent);
       }
@@ -122,83 +126,118 @@ async function downloadAndVerify(directory: string, base: string, token: string,
   expect(JSON.parse(verified.stdout)).toMatchObject({ valid: true });
 }
 
-test('built cairn: init, serve on port 0, submit over HTTP and CLI, SSE, patch, verified bundle; SIGKILL mid-run and restart: the run ends, every item succeeded once', { timeout: 60_000 }, async () => {
-  const { directory, keyId, token } = await initialised();
-  let { base, server } = await serve(directory);
-  const authorization = { authorization: `Bearer ${token}` };
+test(
+  'built cairn: init, serve on port 0, submit over HTTP and CLI, SSE, patch, verified bundle; SIGKILL mid-run and restart: the run ends, every item succeeded once',
+  { timeout: 60_000 },
+  async () => {
+    const { directory, keyId, token } = await initialised();
+    let { base, server } = await serve(directory);
+    const authorization = { authorization: `Bearer ${token}` };
 
-  // Over HTTP, followed over SSE from its first event to its last.
-  const submitted = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { ...authorization, 'content-type': 'application/json' }, body: JSON.stringify({ version: 1, name: 'over-http', items: [{ id: 'write', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo over http > http.txt'] } }] }) });
-  expect(submitted.status).toBe(201);
-  const { runId: httpRun } = (await submitted.json()) as { runId: string };
-  const followed = await events(base, token, `/v1/runs/${httpRun}/events`, ended);
-  expect(followed[0]).toMatchObject({ type: 'run.state', state: 'queued', runId: httpRun });
-  expect(followed.at(-1)).toMatchObject({ type: 'run.state', state: 'succeeded' });
-  expect(followed.filter((event) => event.type === 'item.state').map((event) => event.state)).toEqual(expect.arrayContaining(['ready', 'running', 'succeeded']));
-  expect(followed.map((event) => event.id)).toEqual([...followed.map((event) => event.id)].sort((a, b) => a - b));
+    // Over HTTP, followed over SSE from its first event to its last.
+    const submitted = await fetch(`${base}/v1/runs`, {
+      method: 'POST',
+      headers: { ...authorization, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        version: 1,
+        name: 'over-http',
+        items: [{ id: 'write', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo over http > http.txt'] } }],
+      }),
+    });
+    expect(submitted.status).toBe(201);
+    const { runId: httpRun } = (await submitted.json()) as { runId: string };
+    const followed = await events(base, token, `/v1/runs/${httpRun}/events`, ended);
+    expect(followed[0]).toMatchObject({ type: 'run.state', state: 'queued', runId: httpRun });
+    expect(followed.at(-1)).toMatchObject({ type: 'run.state', state: 'succeeded' });
+    expect(followed.filter((event) => event.type === 'item.state').map((event) => event.state)).toEqual(
+      expect.arrayContaining(['ready', 'running', 'succeeded']),
+    );
+    expect(followed.map((event) => event.id)).toEqual([...followed.map((event) => event.id)].sort((a, b) => a - b));
 
-  // With `cairn submit --workspace --wait` over a git repository; its patch applies to that repository.
-  const repository = join(directory, 'repository');
-  mkdirSync(repository);
-  writeFileSync(join(repository, 'notes.txt'), 'first line\n');
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=e2e', '-c', 'user.email=e2e@example.invalid', ...args], { cwd: repository, encoding: 'utf8' });
-  git('init', '-q');
-  git('add', '-A');
-  git('commit', '-qm', 'baseline');
-  const spec = join(directory, 'append.yaml');
-  writeFileSync(spec, 'version: 1\nname: append\nitems:\n  - { id: append, runtime: { kind: command, argv: [/bin/sh, -c, "echo second line >> notes.txt"] } }\n');
-  const cliRun = await cairn(directory, ['--json', 'submit', spec, '--workspace', repository, '--wait', '--server', base], { CAIRN_TOKEN: token });
-  expect(cliRun.status, cliRun.stderr).toBe(0);
-  const { runId: cliRunId, state } = JSON.parse(cliRun.stdout) as { runId: string; state: string };
-  expect(state).toBe('succeeded');
-  const patch = await fetch(`${base}/v1/runs/${cliRunId}/items/append/patch`, { headers: authorization });
-  expect(patch.status).toBe(200);
-  writeFileSync(join(directory, 'append.patch'), await patch.text());
-  git('apply', '--check', join(directory, 'append.patch'));
-  git('apply', join(directory, 'append.patch'));
-  expect(git('diff')).toContain('+second line');
-  await downloadAndVerify(directory, base, token, cliRunId, keyId);
-  // Bad input over HTTP is the user's to fix: exit 2, naming the field.
-  const badSchedule = await cairn(directory, ['schedule', 'add', spec, '--id', 'bad', '--cron', 'not cron', '--server', base], { CAIRN_TOKEN: token });
-  expect([badSchedule.status, badSchedule.stderr]).toEqual([2, expect.stringContaining('CAIRN_PAYLOAD_INVALID')]);
-  expect(badSchedule.stderr).toContain('schedule.cron');
+    // With `cairn submit --workspace --wait` over a git repository; its patch applies to that repository.
+    const repository = join(directory, 'repository');
+    mkdirSync(repository);
+    writeFileSync(join(repository, 'notes.txt'), 'first line\n');
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-c', 'user.name=e2e', '-c', 'user.email=e2e@example.invalid', ...args], { cwd: repository, encoding: 'utf8' });
+    git('init', '-q');
+    git('add', '-A');
+    git('commit', '-qm', 'baseline');
+    const spec = join(directory, 'append.yaml');
+    writeFileSync(
+      spec,
+      'version: 1\nname: append\nitems:\n  - { id: append, runtime: { kind: command, argv: [/bin/sh, -c, "echo second line >> notes.txt"] } }\n',
+    );
+    const cliRun = await cairn(directory, ['--json', 'submit', spec, '--workspace', repository, '--wait', '--server', base], { CAIRN_TOKEN: token });
+    expect(cliRun.status, cliRun.stderr).toBe(0);
+    const { runId: cliRunId, state } = JSON.parse(cliRun.stdout) as { runId: string; state: string };
+    expect(state).toBe('succeeded');
+    const patch = await fetch(`${base}/v1/runs/${cliRunId}/items/append/patch`, { headers: authorization });
+    expect(patch.status).toBe(200);
+    writeFileSync(join(directory, 'append.patch'), await patch.text());
+    git('apply', '--check', join(directory, 'append.patch'));
+    git('apply', join(directory, 'append.patch'));
+    expect(git('diff')).toContain('+second line');
+    await downloadAndVerify(directory, base, token, cliRunId, keyId);
+    // Bad input over HTTP is the user's to fix: exit 2, naming the field.
+    const badSchedule = await cairn(directory, ['schedule', 'add', spec, '--id', 'bad', '--cron', 'not cron', '--server', base], { CAIRN_TOKEN: token });
+    expect([badSchedule.status, badSchedule.stderr]).toEqual([2, expect.stringContaining('CAIRN_PAYLOAD_INVALID')]);
+    expect(badSchedule.stderr).toContain('schedule.cron');
 
-  // A run whose items take a while; the server is killed while some run, and started again.
-  const slow = { retry: { maxAttempts: 3, backoff: { initial: '100ms', jitter: false } } };
-  const longRun = {
-    version: 1,
-    name: 'survives-a-restart',
-    items: [
-      { id: 'first', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo first > first.txt'] } },
-      { id: 'left', dependsOn: ['first'], ...slow, runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 1; echo left > left.txt'] } },
-      { id: 'right', dependsOn: ['first'], ...slow, runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 1; echo right > right.txt'] } },
-      { id: 'last', dependsOn: ['left', 'right'], ...slow, runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 1; echo last > last.txt'] } },
-    ],
-  };
-  const long = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { ...authorization, 'content-type': 'application/json', 'idempotency-key': 'survives' }, body: JSON.stringify(longRun) });
-  const { runId } = (await long.json()) as { runId: string };
-  const before = await events(base, token, `/v1/runs/${runId}/events`, (seen) => seen.some((event) => event.type === 'attempt.state' && event.itemId === 'left' && event.state === 'running'));
-  expect(ended(before)).toBe(false);
-  await killed(server);
+    // A run whose items take a while; the server is killed while some run, and started again.
+    const slow = { retry: { maxAttempts: 3, backoff: { initial: '100ms', jitter: false } } };
+    const longRun = {
+      version: 1,
+      name: 'survives-a-restart',
+      items: [
+        { id: 'first', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo first > first.txt'] } },
+        { id: 'left', dependsOn: ['first'], ...slow, runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 1; echo left > left.txt'] } },
+        { id: 'right', dependsOn: ['first'], ...slow, runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 1; echo right > right.txt'] } },
+        { id: 'last', dependsOn: ['left', 'right'], ...slow, runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 1; echo last > last.txt'] } },
+      ],
+    };
+    const long = await fetch(`${base}/v1/runs`, {
+      method: 'POST',
+      headers: { ...authorization, 'content-type': 'application/json', 'idempotency-key': 'survives' },
+      body: JSON.stringify(longRun),
+    });
+    const { runId } = (await long.json()) as { runId: string };
+    const before = await events(base, token, `/v1/runs/${runId}/events`, (seen) =>
+      seen.some((event) => event.type === 'attempt.state' && event.itemId === 'left' && event.state === 'running'),
+    );
+    expect(ended(before)).toBe(false);
+    await killed(server);
 
-  ({ base, server } = await serve(directory));
-  // The same submit again, to the new server: the idempotency key still names the same run.
-  const again = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { ...authorization, 'content-type': 'application/json', 'idempotency-key': 'survives' }, body: JSON.stringify(longRun) });
-  expect([again.status, ((await again.json()) as { runId: string }).runId]).toEqual([200, runId]);
-  const all = await events(base, token, `/v1/runs/${runId}/events`, ended);
-  expect(all.at(-1)).toMatchObject({ type: 'run.state', state: 'succeeded' });
-  // Every event before the kill is still there, under the same ids, and none came twice.
-  expect(all.slice(0, before.length)).toEqual(before);
-  expect(new Set(all.map((event) => event.id)).size).toBe(all.length);
-  const succeeded = all.filter((event) => event.type === 'item.state' && event.state === 'succeeded').map((event) => (event as { itemId: string }).itemId);
-  expect(succeeded.sort()).toEqual(['first', 'last', 'left', 'right']);
-  // The attempts the kill cut short are recorded as lost, and retried.
-  expect(all.filter((event) => event.type === 'attempt.state' && event.state === 'lost').map((event) => (event as { itemId: string }).itemId)).toContain('left');
-  const items = (await (await fetch(`${base}/v1/runs/${runId}/items`, { headers: authorization })).json()) as { itemId: string; state: string }[];
-  expect(items.map((item) => [item.itemId, item.state])).toEqual([['first', 'succeeded'], ['left', 'succeeded'], ['right', 'succeeded'], ['last', 'succeeded']]);
-  await downloadAndVerify(directory, base, token, runId, keyId);
-  await killed(server);
-});
+    ({ base, server } = await serve(directory));
+    // The same submit again, to the new server: the idempotency key still names the same run.
+    const again = await fetch(`${base}/v1/runs`, {
+      method: 'POST',
+      headers: { ...authorization, 'content-type': 'application/json', 'idempotency-key': 'survives' },
+      body: JSON.stringify(longRun),
+    });
+    expect([again.status, ((await again.json()) as { runId: string }).runId]).toEqual([200, runId]);
+    const all = await events(base, token, `/v1/runs/${runId}/events`, ended);
+    expect(all.at(-1)).toMatchObject({ type: 'run.state', state: 'succeeded' });
+    // Every event before the kill is still there, under the same ids, and none came twice.
+    expect(all.slice(0, before.length)).toEqual(before);
+    expect(new Set(all.map((event) => event.id)).size).toBe(all.length);
+    const succeeded = all.filter((event) => event.type === 'item.state' && event.state === 'succeeded').map((event) => (event as { itemId: string }).itemId);
+    expect(succeeded.sort()).toEqual(['first', 'last', 'left', 'right']);
+    // The attempts the kill cut short are recorded as lost, and retried.
+    expect(all.filter((event) => event.type === 'attempt.state' && event.state === 'lost').map((event) => (event as { itemId: string }).itemId)).toContain(
+      'left',
+    );
+    const items = (await (await fetch(`${base}/v1/runs/${runId}/items`, { headers: authorization })).json()) as { itemId: string; state: string }[];
+    expect(items.map((item) => [item.itemId, item.state])).toEqual([
+      ['first', 'succeeded'],
+      ['left', 'succeeded'],
+      ['right', 'succeeded'],
+      ['last', 'succeeded'],
+    ]);
+    await downloadAndVerify(directory, base, token, runId, keyId);
+    await killed(server);
+  },
+);
 
 test('built cairn mcp over stdio: an AI client submits, waits and reads the patch through a served server', { timeout: 60_000 }, async () => {
   const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
@@ -209,12 +248,23 @@ test('built cairn mcp over stdio: an AI client submits, waits and reads the patc
   expect(created.status, created.stderr).toBe(0);
   const { token } = JSON.parse(created.stdout) as { token: string };
 
-  const transport = new StdioClientTransport({ command: process.execPath, args: [cli, 'mcp', '--server', base], cwd: directory, env: childEnv({ CAIRN_TOKEN: token }), stderr: 'pipe' });
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [cli, 'mcp', '--server', base],
+    cwd: directory,
+    env: childEnv({ CAIRN_TOKEN: token }),
+    stderr: 'pipe',
+  });
   const client = new Client({ name: 'e2e-agent', version: '1.0.0' });
   await client.connect(transport);
   try {
     expect((await client.listTools()).tools.map((tool) => tool.name).sort()).toEqual(['get_patch', 'get_run_status', 'submit_run', 'wait_for_run']);
-    const submitted = await client.callTool({ name: 'submit_run', arguments: { spec: 'version: 1\nname: from-mcp\nitems:\n  - { id: write, runtime: { kind: command, argv: [/bin/sh, -c, "echo made over mcp > mcp.txt"] } }\n' } });
+    const submitted = await client.callTool({
+      name: 'submit_run',
+      arguments: {
+        spec: 'version: 1\nname: from-mcp\nitems:\n  - { id: write, runtime: { kind: command, argv: [/bin/sh, -c, "echo made over mcp > mcp.txt"] } }\n',
+      },
+    });
     const { runId } = JSON.parse((submitted.content as { text: string }[])[0]!.text) as { runId: string };
     const waited = await client.callTool({ name: 'wait_for_run', arguments: { runId, timeoutSeconds: 50 } });
     expect(JSON.parse((waited.content as { text: string }[])[0]!.text)).toMatchObject({ runId, state: 'succeeded' });

@@ -16,14 +16,22 @@ export function addTokenCommands(): void {
     .description('make a token; it is shown once')
     .action((options: { name: string; scope: string[] }) => {
       const created = new TokenStore(loadServerConfig(configOption()).paths.tokens).create(options.name, options.scope);
-      say(json() ? JSON.stringify(created) : `${created.token}\n(token ${created.record.id}, ${created.record.scopes.join(' ')}; shown once, only its hash is kept)`);
+      say(
+        json()
+          ? JSON.stringify(created)
+          : `${created.token}\n(token ${created.record.id}, ${created.record.scopes.join(' ')}; shown once, only its hash is kept)`,
+      );
     });
   token
     .command('list')
     .description('tokens, without their secrets')
     .action(() => {
       const tokens = new TokenStore(loadServerConfig(configOption()).paths.tokens).list();
-      sayList(tokens, (record) => `${record.id}  ${record.name.padEnd(20)} ${record.scopes.join(' ').padEnd(30)} ${record.revokedAt ? `revoked ${record.revokedAt}` : `since ${record.createdAt}`}`);
+      sayList(
+        tokens,
+        (record) =>
+          `${record.id}  ${record.name.padEnd(20)} ${record.scopes.join(' ').padEnd(30)} ${record.revokedAt ? `revoked ${record.revokedAt}` : `since ${record.createdAt}`}`,
+      );
     });
   token
     .command('revoke')

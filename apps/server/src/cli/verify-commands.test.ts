@@ -60,7 +60,10 @@ beforeAll(async () => {
   let bundle: EvidenceBundleV1;
   try {
     composition.engine.start();
-    const { runId } = composition.engine.submit({ version: 1, name: 'hello', items: [{ id: 'hello', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo hello > hello.txt'] } }] }, { actor: { kind: 'user', id: 'ana', via: 'cli' } });
+    const { runId } = composition.engine.submit(
+      { version: 1, name: 'hello', items: [{ id: 'hello', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo hello > hello.txt'] } }] },
+      { actor: { kind: 'user', id: 'ana', via: 'cli' } },
+    );
     expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
     bundle = await composition.engine.exportBundle(runId);
   } finally {
@@ -69,7 +72,16 @@ beforeAll(async () => {
   expect(bundle.anchors).toHaveLength(1);
   const bundleFile = join(scratch, 'genuine.bundle.json');
   writeFileSync(bundleFile, serializeEvidenceBundle(bundle));
-  server = { directory, elsewhere: scratch, keyId: init.keyId, key: bundle.keys[0]!, signingKeyFile: loaded.paths.signingKey, anchorDirectory: loaded.paths.anchors[0]!, bundle, bundleFile };
+  server = {
+    directory,
+    elsewhere: scratch,
+    keyId: init.keyId,
+    key: bundle.keys[0]!,
+    signingKeyFile: loaded.paths.signingKey,
+    anchorDirectory: loaded.paths.anchors[0]!,
+    bundle,
+    bundleFile,
+  };
 }, 60_000);
 
 function write(name: string, bundle: EvidenceBundleV1): string {
@@ -79,42 +91,50 @@ function write(name: string, bundle: EvidenceBundleV1): string {
 }
 
 describe('finding 1: a file anchor never raises the claim, whatever a receipt declares', () => {
-  test('the real key re-signs a rewritten history and a receipt declaring external-immutable for a copied file anchor: never tamper-evident', { timeout: 60_000 }, async () => {
-    const realSigner = createLocalSigner({ keyFile: server.signingKeyFile });
-    const copy = join(scratch, 'copied-anchor');
-    cpSync(server.anchorDirectory, copy, { recursive: true });
-    // The copy's folder for this log is rewritten by the forger (the local anchor's own layout).
-    rmSync(join(copy, 'cairn%3Aserver'), { recursive: true });
-    const { bundle } = await forgeServerBundle(server.bundle, server.key, {
-      signer: realSigner,
-      record: server.key,
-      rewriteHistory: true,
-      receipts: (base, envelope) => writeForgedFileAnchor(copy, envelope, (location) => ({ ...base, anchor: 'file', guarantee: 'external-immutable', location })),
-    });
-    const file = write('rewritten immutable receipt', bundle);
+  test(
+    'the real key re-signs a rewritten history and a receipt declaring external-immutable for a copied file anchor: never tamper-evident',
+    { timeout: 60_000 },
+    async () => {
+      const realSigner = createLocalSigner({ keyFile: server.signingKeyFile });
+      const copy = join(scratch, 'copied-anchor');
+      cpSync(server.anchorDirectory, copy, { recursive: true });
+      // The copy's folder for this log is rewritten by the forger (the local anchor's own layout).
+      rmSync(join(copy, 'cairn%3Aserver'), { recursive: true });
+      const { bundle } = await forgeServerBundle(server.bundle, server.key, {
+        signer: realSigner,
+        record: server.key,
+        rewriteHistory: true,
+        receipts: (base, envelope) =>
+          writeForgedFileAnchor(copy, envelope, (location) => ({ ...base, anchor: 'file', guarantee: 'external-immutable', location })),
+      });
+      const file = write('rewritten immutable receipt', bundle);
 
-    // As the battery ran it, outside any server folder: the receipt's anchor is not trusted, and
-    // --online with no anchor to trust is refused (exit 2), never a tamper-evident pass.
-    const asRun = await cairn(['--json', 'verify', file, '--trusted-key', server.keyId, '--online'], server.elsewhere);
-    expect(asRun.status, asRun.stdout).toBe(2);
-    expect(asRun.stdout).not.toContain('tamper-evident');
-    expect(asRun.stderr).toContain('--online needs an anchor to trust');
+      // As the battery ran it, outside any server folder: the receipt's anchor is not trusted, and
+      // --online with no anchor to trust is refused (exit 2), never a tamper-evident pass.
+      const asRun = await cairn(['--json', 'verify', file, '--trusted-key', server.keyId, '--online'], server.elsewhere);
+      expect(asRun.status, asRun.stdout).toBe(2);
+      expect(asRun.stdout).not.toContain('tamper-evident');
+      expect(asRun.stderr).toContain('--online needs an anchor to trust');
 
-    // Told to trust the copied folder itself: it holds the rewrite, but a file anchor is `detect`.
-    const copied = await cairn(['--json', 'verify', file, '--trusted-key', server.keyId, '--online', '--anchor', `file:${copy}`], server.elsewhere);
-    expect(copied.status, copied.stderr).toBe(0);
-    expect(report(copied)).toMatchObject({ valid: true, verdict: 'verified', claim: 'tamper-detecting' });
-    expect(anchorCheck(copied).detail).toMatch(/^read live: file:\S+ \(detect\) holds it/);
+      // Told to trust the copied folder itself: it holds the rewrite, but a file anchor is `detect`.
+      const copied = await cairn(['--json', 'verify', file, '--trusted-key', server.keyId, '--online', '--anchor', `file:${copy}`], server.elsewhere);
+      expect(copied.status, copied.stderr).toBe(0);
+      expect(report(copied)).toMatchObject({ valid: true, verdict: 'verified', claim: 'tamper-detecting' });
+      expect(anchorCheck(copied).detail).toMatch(/^read live: file:\S+ \(detect\) holds it/);
 
-    // In the server's folder, its own anchor holds the genuine checkpoint at that size: caught.
-    const inServer = await cairn(['--json', 'verify', file, '--online'], server.directory);
-    expect(inServer.status).toBe(1);
-    expect(report(inServer)).toMatchObject({ valid: false, verdict: 'failed', claim: 'tamper-detecting' });
-    expect(anchorCheck(inServer)).toMatchObject({ status: 'fail', detail: expect.stringContaining(`file:${server.anchorDirectory} holds no checkpoint`) });
-  });
+      // In the server's folder, its own anchor holds the genuine checkpoint at that size: caught.
+      const inServer = await cairn(['--json', 'verify', file, '--online'], server.directory);
+      expect(inServer.status).toBe(1);
+      expect(report(inServer)).toMatchObject({ valid: false, verdict: 'failed', claim: 'tamper-detecting' });
+      expect(anchorCheck(inServer)).toMatchObject({ status: 'fail', detail: expect.stringContaining(`file:${server.anchorDirectory} holds no checkpoint`) });
+    },
+  );
 
   test('an anchor kind the verifier does not know is refused, not trusted', async () => {
-    const result = await cairn(['verify', server.bundleFile, '--trusted-key', server.keyId, '--online', '--anchor', 's3-object-lock:s3://bucket/anchor'], server.elsewhere);
+    const result = await cairn(
+      ['verify', server.bundleFile, '--trusted-key', server.keyId, '--online', '--anchor', 's3-object-lock:s3://bucket/anchor'],
+      server.elsewhere,
+    );
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/cannot read \('s3-object-lock'; it reads: file\)/);
   });
@@ -131,7 +151,12 @@ describe('finding 2: --online finds the checkpoint in the trusted anchors, whate
     ]);
     for (const result of [inServer, named]) {
       expect(result.status, result.stderr).toBe(1);
-      expect(anchorCheck(result)).toMatchObject({ status: 'fail', detail: expect.stringMatching(new RegExp(`^file:${server.anchorDirectory} holds no checkpoint of cairn:server at tree size \\d+ with root [0-9a-f]{64}`)) });
+      expect(anchorCheck(result)).toMatchObject({
+        status: 'fail',
+        detail: expect.stringMatching(
+          new RegExp(`^file:${server.anchorDirectory} holds no checkpoint of cairn:server at tree size \\d+ with root [0-9a-f]{64}`),
+        ),
+      });
     }
   });
 
@@ -144,53 +169,79 @@ describe('finding 2: --online finds the checkpoint in the trusted anchors, whate
 });
 
 describe('finding 3: without a key the verifier trusts, nothing is verified', () => {
-  test('six forgeries signed with a fresh key: exit 4 (untrusted-signer) without a trusted key, exit 1 with the real key or in the server folder', { timeout: 120_000 }, async () => {
-    const fresh = createLocalSigner({ keyFile: join(scratch, 'fresh.pem'), create: true });
-    const record: PublicKeyRecord = { keyId: await fresh.keyId(), algorithm: fresh.algorithm, publicKey: Buffer.from(await fresh.publicKey()).toString('base64') };
-    const base = { signer: fresh, record };
-    const resigned = (receipt: Parameters<Exclude<Parameters<typeof forgeServerBundle>[2]['receipts'], 'strip'>>[0]) => receipt;
-    const forgeries = {
-      'checkpoint re-signed': await forgeServerBundle(server.bundle, server.key, { ...base, keepKeys: true, receipts: resigned }),
-      'manifests re-signed': await forgeServerBundle(server.bundle, server.key, { ...base, resignManifests: true, receipts: resigned }),
-      'history rewritten and root recomputed': await forgeServerBundle(server.bundle, server.key, { ...base, resignManifests: true, rewriteHistory: true, receipts: resigned }),
-      'receipt re-signed': await forgeServerBundle(server.bundle, server.key, { ...base, resignManifests: true, receipts: (receipt) => ({ ...receipt, guarantee: 'external-immutable' }) }),
-      'receipts stripped': await forgeServerBundle(server.bundle, server.key, { ...base, resignManifests: true, receipts: 'strip' }),
-      'rewritten and stripped': await forgeServerBundle(server.bundle, server.key, { ...base, resignManifests: true, rewriteHistory: true, receipts: 'strip' }),
-    };
-    for (const [name, { bundle }] of Object.entries(forgeries)) {
-      const file = write(name, bundle);
-      const [untrusted, withKey, inServer] = await Promise.all([
-        cairn(['--json', 'verify', file], server.elsewhere),
-        cairn(['--json', 'verify', file, '--trusted-key', server.keyId], server.elsewhere),
-        cairn(['--json', 'verify', file], server.directory),
-      ]);
-      expect([name, untrusted.status, report(untrusted).valid, report(untrusted).verdict]).toEqual([name, 4, false, 'untrusted-signer']);
-      expect([name, report(untrusted).checks.filter((check) => check.status === 'fail')]).toEqual([name, []]);
-      expect([name, withKey.status, report(withKey).verdict]).toEqual([name, 1, 'failed']);
-      expect([name, inServer.status, report(inServer).verdict]).toEqual([name, 1, 'failed']);
-    }
-    const text = await cairn(['verify', write('receipts stripped', forgeries['receipts stripped'].bundle)], server.elsewhere);
-    expect(text.status).toBe(4);
-    expect(text.stdout).toMatch(/^valid: false, claim: tamper-detecting, verdict: untrusted-signer$/m);
-    expect(text.stdout).toContain('NOT VERIFIED');
-  });
+  test(
+    'six forgeries signed with a fresh key: exit 4 (untrusted-signer) without a trusted key, exit 1 with the real key or in the server folder',
+    { timeout: 120_000 },
+    async () => {
+      const fresh = createLocalSigner({ keyFile: join(scratch, 'fresh.pem'), create: true });
+      const record: PublicKeyRecord = {
+        keyId: await fresh.keyId(),
+        algorithm: fresh.algorithm,
+        publicKey: Buffer.from(await fresh.publicKey()).toString('base64'),
+      };
+      const base = { signer: fresh, record };
+      const resigned = (receipt: Parameters<Exclude<Parameters<typeof forgeServerBundle>[2]['receipts'], 'strip'>>[0]) => receipt;
+      const forgeries = {
+        'checkpoint re-signed': await forgeServerBundle(server.bundle, server.key, { ...base, keepKeys: true, receipts: resigned }),
+        'manifests re-signed': await forgeServerBundle(server.bundle, server.key, { ...base, resignManifests: true, receipts: resigned }),
+        'history rewritten and root recomputed': await forgeServerBundle(server.bundle, server.key, {
+          ...base,
+          resignManifests: true,
+          rewriteHistory: true,
+          receipts: resigned,
+        }),
+        'receipt re-signed': await forgeServerBundle(server.bundle, server.key, {
+          ...base,
+          resignManifests: true,
+          receipts: (receipt) => ({ ...receipt, guarantee: 'external-immutable' }),
+        }),
+        'receipts stripped': await forgeServerBundle(server.bundle, server.key, { ...base, resignManifests: true, receipts: 'strip' }),
+        'rewritten and stripped': await forgeServerBundle(server.bundle, server.key, {
+          ...base,
+          resignManifests: true,
+          rewriteHistory: true,
+          receipts: 'strip',
+        }),
+      };
+      for (const [name, { bundle }] of Object.entries(forgeries)) {
+        const file = write(name, bundle);
+        const [untrusted, withKey, inServer] = await Promise.all([
+          cairn(['--json', 'verify', file], server.elsewhere),
+          cairn(['--json', 'verify', file, '--trusted-key', server.keyId], server.elsewhere),
+          cairn(['--json', 'verify', file], server.directory),
+        ]);
+        expect([name, untrusted.status, report(untrusted).valid, report(untrusted).verdict]).toEqual([name, 4, false, 'untrusted-signer']);
+        expect([name, report(untrusted).checks.filter((check) => check.status === 'fail')]).toEqual([name, []]);
+        expect([name, withKey.status, report(withKey).verdict]).toEqual([name, 1, 'failed']);
+        expect([name, inServer.status, report(inServer).verdict]).toEqual([name, 1, 'failed']);
+      }
+      const text = await cairn(['verify', write('receipts stripped', forgeries['receipts stripped'].bundle)], server.elsewhere);
+      expect(text.status).toBe(4);
+      expect(text.stdout).toMatch(/^valid: false, claim: tamper-detecting, verdict: untrusted-signer$/m);
+      expect(text.stdout).toContain('NOT VERIFIED');
+    },
+  );
 
-  test("the genuine bundle: untrusted-signer without a key; verified with --trusted-key, --trusted-key-file or in the server's folder", { timeout: 60_000 }, async () => {
-    const publicKeyFile = join(scratch, 'server.pub.json');
-    writeFileSync(publicKeyFile, JSON.stringify(server.key));
-    const [none, byId, byPem, byRecord, inServer] = await Promise.all([
-      cairn(['--json', 'verify', server.bundleFile], server.elsewhere),
-      cairn(['--json', 'verify', server.bundleFile, '--trusted-key', server.keyId], server.elsewhere),
-      cairn(['--json', 'verify', server.bundleFile, '--trusted-key-file', server.signingKeyFile], server.elsewhere),
-      cairn(['--json', 'verify', server.bundleFile, '--trusted-key-file', publicKeyFile], server.elsewhere),
-      cairn(['--json', 'verify', server.bundleFile], server.directory),
-    ]);
-    expect([none.status, report(none).verdict]).toEqual([4, 'untrusted-signer']);
-    for (const result of [byId, byPem, byRecord, inServer]) expect([result.status, report(result).verdict, result.stderr]).toEqual([0, 'verified', '']);
-    const notAKey = join(scratch, 'not-a-key.txt');
-    writeFileSync(notAKey, readFileSync(server.bundleFile, 'utf8').slice(0, 10));
-    const refused = await cairn(['verify', server.bundleFile, '--trusted-key-file', notAKey], server.elsewhere);
-    expect(refused.status).toBe(2);
-    expect(refused.stderr).toContain(`--trusted-key-file ${notAKey}`);
-  });
+  test(
+    "the genuine bundle: untrusted-signer without a key; verified with --trusted-key, --trusted-key-file or in the server's folder",
+    { timeout: 60_000 },
+    async () => {
+      const publicKeyFile = join(scratch, 'server.pub.json');
+      writeFileSync(publicKeyFile, JSON.stringify(server.key));
+      const [none, byId, byPem, byRecord, inServer] = await Promise.all([
+        cairn(['--json', 'verify', server.bundleFile], server.elsewhere),
+        cairn(['--json', 'verify', server.bundleFile, '--trusted-key', server.keyId], server.elsewhere),
+        cairn(['--json', 'verify', server.bundleFile, '--trusted-key-file', server.signingKeyFile], server.elsewhere),
+        cairn(['--json', 'verify', server.bundleFile, '--trusted-key-file', publicKeyFile], server.elsewhere),
+        cairn(['--json', 'verify', server.bundleFile], server.directory),
+      ]);
+      expect([none.status, report(none).verdict]).toEqual([4, 'untrusted-signer']);
+      for (const result of [byId, byPem, byRecord, inServer]) expect([result.status, report(result).verdict, result.stderr]).toEqual([0, 'verified', '']);
+      const notAKey = join(scratch, 'not-a-key.txt');
+      writeFileSync(notAKey, readFileSync(server.bundleFile, 'utf8').slice(0, 10));
+      const refused = await cairn(['verify', server.bundleFile, '--trusted-key-file', notAKey], server.elsewhere);
+      expect(refused.status).toBe(2);
+      expect(refused.stderr).toContain(`--trusted-key-file ${notAKey}`);
+    },
+  );
 });

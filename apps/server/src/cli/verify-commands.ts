@@ -39,12 +39,23 @@ export function verifierTrust(options: VerifierOptions): { keys: PublicKeyRecord
   const keys = [...named, ...(serverKey ? [serverKey] : [])];
   let anchors: TrustedAnchor[] = [];
   if (options.online) {
-    anchors = options.anchor && options.anchor.length > 0 ? options.anchor.map((specification) => trustedAnchorOf(specification, '--anchor')) : server ? serverAnchors(server) : [];
+    anchors =
+      options.anchor && options.anchor.length > 0
+        ? options.anchor.map((specification) => trustedAnchorOf(specification, '--anchor'))
+        : server
+          ? serverAnchors(server)
+          : [];
     if (anchors.length === 0) {
-      throw new CairnError('CAIRN_PAYLOAD_INVALID', "--online needs an anchor to trust: run in the server's folder (its cairn.config names its anchors), pass --config <file>, or name one with --anchor file:<directory>. The anchors a bundle's own receipts name are not trusted.", { path: '--online' });
+      throw new CairnError(
+        'CAIRN_PAYLOAD_INVALID',
+        "--online needs an anchor to trust: run in the server's folder (its cairn.config names its anchors), pass --config <file>, or name one with --anchor file:<directory>. The anchors a bundle's own receipts name are not trusted.",
+        { path: '--online' },
+      );
     }
   } else if (options.anchor && options.anchor.length > 0) {
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', '--anchor is read only with --online; add --online, or leave --anchor out to verify offline.', { path: '--anchor' });
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', '--anchor is read only with --online; add --online, or leave --anchor out to verify offline.', {
+      path: '--anchor',
+    });
   }
   return { keys, keyIds, anchors };
 }
@@ -64,7 +75,7 @@ export function addVerifyCommands(): void {
     .option('--trusted-key <keyId...>', 'key ids the checkpoint may be signed by (sha256:...)')
     .option('--trusted-key-file <file...>', 'public keys the checkpoint may be signed by: PEM, or a JSON {keyId, algorithm, publicKey} record')
     .option('--online', "also read the trusted anchors live (the server config's, or --anchor's) for this checkpoint")
-    .option('--anchor <kind:location...>', 'with --online, read these anchors instead of the config\'s (file:<directory>)')
+    .option('--anchor <kind:location...>', "with --online, read these anchors instead of the config's (file:<directory>)")
     .description(
       "verify an evidence bundle (offline unless --online) against keys you trust: --trusted-key, --trusted-key-file, or the server's own key when run in its folder. Exit 0 verified, 1 a check failed, 4 nothing failed but no trusted key was given (not verified)",
     )

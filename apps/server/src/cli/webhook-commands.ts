@@ -12,7 +12,12 @@ export function addWebhookCommands(): void {
     .option('--server <url>', 'the server')
     .description('add an endpoint; prints its signing secret once')
     .action(async (url: string, options: { event?: string[]; run?: string; description?: string; server?: string }) => {
-      const added = await clientOf(options.server).addWebhook({ url, ...(options.event ? { events: options.event } : {}), ...(options.run ? { runId: options.run } : {}), ...(options.description ? { description: options.description } : {}) });
+      const added = await clientOf(options.server).addWebhook({
+        url,
+        ...(options.event ? { events: options.event } : {}),
+        ...(options.run ? { runId: options.run } : {}),
+        ...(options.description ? { description: options.description } : {}),
+      });
       if (json()) say(JSON.stringify(added));
       else say(`webhook ${added.webhookId} added for ${added.url}\nsigning secret (shown once; verify deliveries with it): ${added.secret}`);
     });
@@ -22,9 +27,19 @@ export function addWebhookCommands(): void {
     .option('--server <url>', 'the server')
     .action(async (options: { server?: string }) => {
       const webhooks = await clientOf(options.server).webhooks();
-      sayList(webhooks, (item) => `${item.webhookId}  ${item.url}  ${item.events?.join(',') ?? 'all events'}${item.runId ? ` of run ${item.runId}` : ''}${item.disabledAt ? `  DISABLED (${item.disabledReason ?? ''})` : ''}`);
+      sayList(
+        webhooks,
+        (item) =>
+          `${item.webhookId}  ${item.url}  ${item.events?.join(',') ?? 'all events'}${item.runId ? ` of run ${item.runId}` : ''}${item.disabledAt ? `  DISABLED (${item.disabledReason ?? ''})` : ''}`,
+      );
     });
-  addRemoveCommand(webhook, 'webhook', ['<webhookId>', 'the endpoint id (cairn webhook list)'], 'remove an endpoint; its pending deliveries stop', (cairn, id) => cairn.removeWebhook(id));
+  addRemoveCommand(
+    webhook,
+    'webhook',
+    ['<webhookId>', 'the endpoint id (cairn webhook list)'],
+    'remove an endpoint; its pending deliveries stop',
+    (cairn, id) => cairn.removeWebhook(id),
+  );
   webhook
     .command('deliveries')
     .argument('<webhookId>', 'the endpoint id')
@@ -32,6 +47,10 @@ export function addWebhookCommands(): void {
     .description("the endpoint's latest deliveries")
     .action(async (webhookId: string, options: { server?: string }) => {
       const deliveries = await clientOf(options.server).webhookDeliveries(webhookId);
-      sayList(deliveries, (item) => `${item.deliveryId}  event ${String(item.eventId).padEnd(6)} ${item.eventType.padEnd(14)} ${item.status.padEnd(9)} attempts ${item.attempts}${item.lastStatusCode === null ? '' : `  last ${item.lastStatusCode}`}${item.lastError ? `  (${item.lastError})` : ''}${item.nextAttemptAt ? `  next ${item.nextAttemptAt}` : ''}`);
+      sayList(
+        deliveries,
+        (item) =>
+          `${item.deliveryId}  event ${String(item.eventId).padEnd(6)} ${item.eventType.padEnd(14)} ${item.status.padEnd(9)} attempts ${item.attempts}${item.lastStatusCode === null ? '' : `  last ${item.lastStatusCode}`}${item.lastError ? `  (${item.lastError})` : ''}${item.nextAttemptAt ? `  next ${item.nextAttemptAt}` : ''}`,
+      );
     });
 }

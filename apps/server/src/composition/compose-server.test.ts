@@ -58,12 +58,18 @@ test('executors given to composeServer replace the configured one; items that na
   compositions.push(composition);
   composition.engine.start();
   const actor = { kind: 'user', id: 'tester', via: 'engine' } as const;
-  const items = [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }, { id: 'b', dependsOn: ['a'], runtime: { kind: 'command', argv: ['true'] } }];
+  const items = [
+    { id: 'a', runtime: { kind: 'command', argv: ['true'] } },
+    { id: 'b', dependsOn: ['a'], runtime: { kind: 'command', argv: ['true'] } },
+  ];
   const { runId } = composition.engine.submit({ version: 1, name: 'given', items }, { actor });
   const run = await composition.engine.waitForRun(runId);
   expect(run.state).toBe('succeeded');
   expect([...executor.manifests.keys()].sort()).toEqual([`${runId}/a/1`, `${runId}/b/1`]);
-  for (const text of executor.manifests.values()) expect(JSON.parse(text)).toMatchObject({ payloadType: expect.any(String), signatures: [expect.objectContaining({ keyid: expect.any(String) })] });
+  for (const text of executor.manifests.values())
+    expect(JSON.parse(text)).toMatchObject({ payloadType: expect.any(String), signatures: [expect.objectContaining({ keyid: expect.any(String) })] });
   // The configured executor is gone: a spec naming it is refused at submit.
-  expect(() => composition.engine.submit({ version: 1, name: 'local', items: [{ id: 'x', executor: 'local', runtime: { kind: 'command', argv: ['true'] } }] }, { actor })).toThrow(/local/);
+  expect(() =>
+    composition.engine.submit({ version: 1, name: 'local', items: [{ id: 'x', executor: 'local', runtime: { kind: 'command', argv: ['true'] } }] }, { actor }),
+  ).toThrow(/local/);
 });

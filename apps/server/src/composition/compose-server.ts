@@ -56,7 +56,11 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const signer = local.createLocalSigner({ keyFile: paths.signingKey });
   const cipher = local.createLocalCipher({ keyFile: paths.cipherKey });
   const anchors = paths.anchors.map((directory) => local.createLocalAuditAnchor({ directory }));
-  const signingKey: PublicKeyRecord = { keyId: await signer.keyId(), algorithm: signer.algorithm, publicKey: Buffer.from(await signer.publicKey()).toString('base64') };
+  const signingKey: PublicKeyRecord = {
+    keyId: await signer.keyId(),
+    algorithm: signer.algorithm,
+    publicKey: Buffer.from(await signer.publicKey()).toString('base64'),
+  };
   const runtimes = agentRuntimeSettings(config.runtimes);
   const executors = options.executors ?? {
     local: local.createLocalExecutor({
@@ -71,7 +75,9 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   };
   const metrics = new ServerMetrics();
   // OpenTelemetry is imported only when traces are configured.
-  const tracing = config.telemetry.traces ? await (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger) : undefined;
+  const tracing = config.telemetry.traces
+    ? await (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger)
+    : undefined;
   const engine = createEngine({
     observer: tracing ? bothObservers(metrics.observer, tracing.observer) : metrics.observer,
     database: paths.database,
@@ -93,7 +99,13 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const tokens = new TokenStore(paths.tokens);
   const webhookStore = new WebhookStore(paths.webhooks);
   const webhooks = new WebhookEndpoints({ store: webhookStore, cipher, audit: engine.audit });
-  const webhookDispatcher = new WebhookDispatcher({ store: webhookStore, endpoints: webhooks, engine, ...options.webhooks, ...(options.logger ? { logger: options.logger } : {}) });
+  const webhookDispatcher = new WebhookDispatcher({
+    store: webhookStore,
+    endpoints: webhooks,
+    engine,
+    ...options.webhooks,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
   const close = async () => {
     // The dispatcher reads the engine's database: it stops first.
     await webhookDispatcher.stop();

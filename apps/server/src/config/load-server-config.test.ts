@@ -25,7 +25,13 @@ test('every problem of a config is reported at once, each naming its option', ()
   } catch (error) {
     expect((error as { code: string }).code).toBe('CAIRN_CONFIG_INVALID');
     const issues = (error as { issues: { path: string; message: string }[] }).issues;
-    expect(issues.map((issue) => issue.path).sort()).toEqual(['config.dataDirectory', 'config.executor.sandbox', 'config.logging', 'config.server.port', 'config.storage.kind']);
+    expect(issues.map((issue) => issue.path).sort()).toEqual([
+      'config.dataDirectory',
+      'config.executor.sandbox',
+      'config.logging',
+      'config.server.port',
+      'config.storage.kind',
+    ]);
     expect(issues.find((issue) => issue.path === 'config.executor.sandbox')!.message).toBe("must be 'bubblewrap' or 'none' (development only)");
   }
 });
@@ -33,8 +39,19 @@ test('every problem of a config is reported at once, each naming its option', ()
 test('paths are relative to the config file, default under the data directory, and the environment overrides', () => {
   const directory = configIn(JSON.stringify({ dataDirectory: './data', signer: { keyFile: '/etc/cairn/signing.pem' } }), 'cairn.config.json');
   const loaded = loadServerConfig({ directory, env: { CAIRN_PORT: '8123', CAIRN_SANDBOX: 'none', CAIRN_LOG_LEVEL: 'debug' } });
-  expect(loaded.paths).toMatchObject({ dataDirectory: join(directory, 'data'), database: join(directory, 'data', 'cairn.db'), storage: join(directory, 'data', 'storage'), signingKey: '/etc/cairn/signing.pem' });
-  expect(loaded.config.server).toEqual({ host: '127.0.0.1', port: 8123, auth: 'tokens', logLevel: 'debug', timeouts: { idle: '60s', headers: '10s', request: '60s', keepAlive: '5s', shutdownGrace: '10s' } });
+  expect(loaded.paths).toMatchObject({
+    dataDirectory: join(directory, 'data'),
+    database: join(directory, 'data', 'cairn.db'),
+    storage: join(directory, 'data', 'storage'),
+    signingKey: '/etc/cairn/signing.pem',
+  });
+  expect(loaded.config.server).toEqual({
+    host: '127.0.0.1',
+    port: 8123,
+    auth: 'tokens',
+    logLevel: 'debug',
+    timeouts: { idle: '60s', headers: '10s', request: '60s', keepAlive: '5s', shutdownGrace: '10s' },
+  });
   expect(loaded.config.executor.sandbox).toBe('none');
   expect(loadServerConfig({ directory, env: {} }).config.server.logLevel).toBe('info');
   expect(() => loadServerConfig({ directory, env: { CAIRN_LOG_LEVEL: 'loud' } })).toThrow(expect.objectContaining({ path: 'config.server.logLevel' }));
@@ -48,7 +65,10 @@ test('a missing or unreadable config says how to make one', () => {
 });
 
 test('a cairn.config.ts is a module whose default export is the config, checked like any other', () => {
-  const typed = configIn("import type { ServerConfigInput } from '@cairn/server';\nconst config: ServerConfigInput = { dataDirectory: './data', server: { port: 7700 } };\nexport default config;\n", 'cairn.config.ts');
+  const typed = configIn(
+    "import type { ServerConfigInput } from '@cairn/server';\nconst config: ServerConfigInput = { dataDirectory: './data', server: { port: 7700 } };\nexport default config;\n",
+    'cairn.config.ts',
+  );
   expect(loadServerConfig({ directory: typed, env: {} })).toMatchObject({ config: { server: { port: 7700 } }, paths: { dataDirectory: join(typed, 'data') } });
   const wrong = configIn("export default { dataDirectory: './data', executor: { sandbox: 'docker' } };\n", 'cairn.config.ts');
   expect(() => loadServerConfig({ directory: wrong, env: {} })).toThrow(/config\.executor\.sandbox/);
@@ -67,12 +87,24 @@ test('runtimes: each agent runtime is configured by adapter name, its API key on
     ].join('\n'),
   );
   expect(loadServerConfig({ directory: good, env: {} }).config.runtimes).toEqual({
-    'openai-compatible': { baseUrl: 'http://127.0.0.1:11434/v1', model: 'qwen3', apiKeySecret: 'OPENAI_API_KEY', maxTurns: 20, requestTimeout: '2m', maxRetries: 2, execTimeout: '5m', maxToolOutputBytes: 65_536 },
+    'openai-compatible': {
+      baseUrl: 'http://127.0.0.1:11434/v1',
+      model: 'qwen3',
+      apiKeySecret: 'OPENAI_API_KEY',
+      maxTurns: 20,
+      requestTimeout: '2m',
+      maxRetries: 2,
+      execTimeout: '5m',
+      maxToolOutputBytes: 65_536,
+    },
     'claude-code': { command: '/opt/claude/bin/claude', model: 'claude-sonnet-4-5', maxTurns: 30, permissionMode: 'acceptEdits' },
   });
   expect(loadServerConfig({ directory: configIn('dataDirectory: ./data\n'), env: {} }).config.runtimes).toEqual({});
   // An endpoint on the IPv6 loopback is a URL like any other.
-  expect(loadServerConfig({ directory: configIn('dataDirectory: ./data\nruntimes: { openai-compatible: { baseUrl: "http://[::1]:8000/v1" } }\n'), env: {} }).config.runtimes['openai-compatible']?.baseUrl).toBe('http://[::1]:8000/v1');
+  expect(
+    loadServerConfig({ directory: configIn('dataDirectory: ./data\nruntimes: { openai-compatible: { baseUrl: "http://[::1]:8000/v1" } }\n'), env: {} }).config
+      .runtimes['openai-compatible']?.baseUrl,
+  ).toBe('http://[::1]:8000/v1');
 
   const bad = configIn(
     [
@@ -101,7 +133,9 @@ test('runtimes: each agent runtime is configured by adapter name, its API key on
     expect(at('config.runtimes.gemini')).toBeDefined();
   }
   const both = configIn('dataDirectory: ./data\nruntimes:\n  claude-code: { command: claude, package: /opt/claude/node_modules/@anthropic-ai/claude-code }\n');
-  expect(() => loadServerConfig({ directory: both, env: {} })).toThrow(expect.objectContaining({ path: 'config.runtimes.claude-code.package', message: expect.stringContaining('command or package, not both') }));
+  expect(() => loadServerConfig({ directory: both, env: {} })).toThrow(
+    expect.objectContaining({ path: 'config.runtimes.claude-code.package', message: expect.stringContaining('command or package, not both') }),
+  );
 });
 
 test('the config shown in docs/operations/configuration.md is accepted as written, and shows every section of the schema', () => {

@@ -46,12 +46,24 @@ export function loadServerConfig(options: { readonly file?: string; readonly dir
   const file = options.file ? resolve(options.file) : findConfigFile(resolve(options.directory ?? '.'));
   let raw: unknown;
   try {
-    raw = file.endsWith('.ts') ? readTypeScriptConfig(file) : file.endsWith('.json') ? JSON.parse(readFileSync(file, 'utf8')) : parseYaml(readFileSync(file, 'utf8'));
+    raw = file.endsWith('.ts')
+      ? readTypeScriptConfig(file)
+      : file.endsWith('.json')
+        ? JSON.parse(readFileSync(file, 'utf8'))
+        : parseYaml(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot read the config ${file}: ${(error as Error).message}. Fix the file, or write a new one with \`cairn init\`.`, { path: file });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `Cannot read the config ${file}: ${(error as Error).message}. Fix the file, or write a new one with \`cairn init\`.`,
+      { path: file },
+    );
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new CairnError('CAIRN_CONFIG_INVALID', `The config ${file} must be a mapping of options (dataDirectory, storage, executor, ...); write one with \`cairn init\`.`, { path: file });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `The config ${file} must be a mapping of options (dataDirectory, storage, executor, ...); write one with \`cairn init\`.`,
+      { path: file },
+    );
   }
   const values = { ...(raw as Record<string, unknown>) };
   for (const [name, apply] of Object.entries(environmentOverrides)) {
@@ -86,7 +98,9 @@ function findConfigFile(directory: string): string {
     const path = join(directory, name);
     if (existsSync(path)) return path;
   }
-  throw new CairnError('CAIRN_CONFIG_INVALID', `No ${configFileNames.join(', ')} in ${directory}: run \`cairn init\` there, or pass --config <file>.`, { path: directory });
+  throw new CairnError('CAIRN_CONFIG_INVALID', `No ${configFileNames.join(', ')} in ${directory}: run \`cairn init\` there, or pass --config <file>.`, {
+    path: directory,
+  });
 }
 
 /**
@@ -96,7 +110,8 @@ function findConfigFile(directory: string): string {
  */
 function readTypeScriptConfig(file: string): unknown {
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
-  if (major < 22 || (major === 22 && minor < 18)) throw new Error(`a TypeScript config needs Node 22.18 or later (this is ${process.versions.node}); use cairn.config.yaml`);
+  if (major < 22 || (major === 22 && minor < 18))
+    throw new Error(`a TypeScript config needs Node 22.18 or later (this is ${process.versions.node}); use cairn.config.yaml`);
   const loaded = createRequire(import.meta.url)(file) as { default?: unknown };
   return loaded.default ?? loaded;
 }

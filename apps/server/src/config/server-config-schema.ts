@@ -8,10 +8,16 @@ const duration = z.string().refine(isDurationText, 'must be a duration: a whole 
 const localKind = z.literal('local', { error: "must be 'local' (the only kind this server has today)" });
 
 /** A duration no longer than `limit` (what the runtime accepts), named in the message. */
-const durationUpTo = (limit: string) => duration.refine((text) => !isDurationText(text) || parseDuration(text) <= parseDuration(limit), `must be at most ${limit}`);
+const durationUpTo = (limit: string) =>
+  duration.refine((text) => !isDurationText(text) || parseDuration(text) <= parseDuration(limit), `must be at most ${limit}`);
 
 /** A secret's name in the server's secret store (`cairn secret set NAME`): never the value itself. */
-const secretName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must name a secret of the server (an environment variable name such as OPENAI_API_KEY, set with `cairn secret set`), never the key itself');
+const secretName = z
+  .string()
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]{0,127}$/,
+    'must name a secret of the server (an environment variable name such as OPENAI_API_KEY, set with `cairn secret set`), never the key itself',
+  );
 
 /** Refuses a key written inline where a secret's name belongs, saying what to write instead. */
 const noInlineKey = (runtime: string) => ({
@@ -54,15 +60,24 @@ const claudeCodeRuntimeConfigSchema = z
     command: z
       .string()
       .min(1, 'must name the claude program')
-      .refine((value) => !value.includes('/') || isAbsolute(value), 'must be a program name (looked up on PATH) or an absolute path, e.g. /opt/claude/bin/claude')
+      .refine(
+        (value) => !value.includes('/') || isAbsolute(value),
+        'must be a program name (looked up on PATH) or an absolute path, e.g. /opt/claude/bin/claude',
+      )
       .optional(),
-    package: z.string().min(1).refine(isAbsolute, 'must be the absolute path of an installed @anthropic-ai/claude-code folder, e.g. /opt/claude/node_modules/@anthropic-ai/claude-code').optional(),
+    package: z
+      .string()
+      .min(1)
+      .refine(isAbsolute, 'must be the absolute path of an installed @anthropic-ai/claude-code folder, e.g. /opt/claude/node_modules/@anthropic-ai/claude-code')
+      .optional(),
     /** The model items get unless they name one (`--model`). */
     model: z.string().min(1, 'must name a model, e.g. claude-sonnet-4-5').optional(),
     /** Agent turns per item (`--max-turns`), unless the item sets `runtime.maxTurns`. */
     maxTurns: z.int().min(1).max(10_000).optional(),
     /** `--permission-mode`: in print mode nobody can grant a permission. */
-    permissionMode: z.enum(['default', 'acceptEdits', 'bypassPermissions', 'plan'], { error: 'must be one of default, acceptEdits, bypassPermissions, plan' }).default('acceptEdits'),
+    permissionMode: z
+      .enum(['default', 'acceptEdits', 'bypassPermissions', 'plan'], { error: 'must be one of default, acceptEdits, bypassPermissions, plan' })
+      .default('acceptEdits'),
     /** The secret holding the Anthropic API key, handed to the CLI as ANTHROPIC_API_KEY; items using the runtime must name it in `secrets`. */
     apiKeySecret: secretName.optional(),
     ...noInlineKey('claude-code'),
@@ -108,7 +123,9 @@ export const serverConfigSchema = z.strictObject({
         })
         .prefault({}),
       /** The lowest log level written (`CAIRN_LOG_LEVEL` overrides it). */
-      logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: "must be one of fatal, error, warn, info, debug, trace, silent" }).default('info'),
+      logLevel: z
+        .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' })
+        .default('info'),
     })
     .prefault({}),
   storage: z.strictObject({ kind: localKind.default('local'), root: z.string().min(1).optional() }).prefault({}),
@@ -142,7 +159,11 @@ export const serverConfigSchema = z.strictObject({
       traces: z
         .strictObject({
           /** An OTLP/HTTP traces receiver; spans are posted to it as JSON. */
-          otlpEndpoint: z.url({ protocol: /^https?$/, hostname: z.regexes.hostname, error: 'must be the http(s) URL of an OTLP/HTTP traces receiver, e.g. http://collector:4318/v1/traces' }),
+          otlpEndpoint: z.url({
+            protocol: /^https?$/,
+            hostname: z.regexes.hostname,
+            error: 'must be the http(s) URL of an OTLP/HTTP traces receiver, e.g. http://collector:4318/v1/traces',
+          }),
           /** The `service.name` the spans carry. */
           serviceName: z.string().min(1, 'must name the service, e.g. cairn').default('cairn'),
           /** Sent with every export, e.g. a collector's `authorization`. */

@@ -20,5 +20,9 @@ export function demoFiles(from: string = fileURLToPath(import.meta.url)): DemoFi
       return { sampleRepository: join(directory, 'demo', 'sample-repo'), runSpec: join(directory, 'demo', 'run.yaml') };
     }
   }
-  throw new CairnError('CAIRN_NOT_FOUND', `@cairn/server's package.json was not found above ${from}: the demo's sample repository ships in its demo/ folder; reinstall @cairn/server.`, { path: from });
+  throw new CairnError(
+    'CAIRN_NOT_FOUND',
+    `@cairn/server's package.json was not found above ${from}: the demo's sample repository ships in its demo/ folder; reinstall @cairn/server.`,
+    { path: from },
+  );
 }

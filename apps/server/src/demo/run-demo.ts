@@ -39,7 +39,11 @@ export interface DemoResult {
   readonly againState: RunView['state'];
   readonly patches: readonly { readonly itemId: string; readonly files: readonly PatchFileStat[] }[];
   /** The pure item of the second run, reused from the first's result without running. */
-  readonly reusedItem: { readonly itemId: string; readonly runId: string; readonly from: { readonly runId: string; readonly itemId: string; readonly attempt: number } } | null;
+  readonly reusedItem: {
+    readonly itemId: string;
+    readonly runId: string;
+    readonly from: { readonly runId: string; readonly itemId: string; readonly attempt: number };
+  } | null;
   /** The evidence bundle of the first run, as written. */
   readonly bundle: string;
   /** The signing key the verification pinned. */
@@ -67,7 +71,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const init = await initServer(directory);
   say(`signing key ${init.keyId}`);
   const sandboxed = existsSync('/usr/bin/bwrap') && process.getuid?.() === 0;
-  if (!sandboxed) options.warn('warning: bubblewrap needs root and /usr/bin/bwrap: this demo runs its items WITHOUT a sandbox (sandbox: none), and every signed manifest says so');
+  if (!sandboxed)
+    options.warn(
+      'warning: bubblewrap needs root and /usr/bin/bwrap: this demo runs its items WITHOUT a sandbox (sandbox: none), and every signed manifest says so',
+    );
   const loaded = loadServerConfig({ directory, env: sandboxed ? {} : { CAIRN_SANDBOX: 'none' } });
   const composition = await composeServer(loaded);
   const app = await buildHttpApi({ composition, host: '127.0.0.1', auth: loaded.config.server.auth });
@@ -97,13 +104,24 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     say('$ cairn submit run.yaml --workspace ... --wait   (the same run again)');
     const again = await submitAndFollow(cairn, spec, options);
     const reusedEntry = entriesOf(await cairn.bundle(again.runId)).find((entry) => entry.action === 'item.reused');
-    const reusedItem = reusedEntry ? { itemId: reusedEntry.entity.id.slice(again.runId.length + 1), runId: again.runId, from: reusedEntry.data['from'] as { runId: string; itemId: string; attempt: number } } : null;
-    if (reusedItem) say(`${reusedItem.itemId} did not run again: its inputs had the same digest, so run ${reusedItem.from.runId}'s result was reused (audited as item.reused)`);
+    const reusedItem = reusedEntry
+      ? {
+          itemId: reusedEntry.entity.id.slice(again.runId.length + 1),
+          runId: again.runId,
+          from: reusedEntry.data['from'] as { runId: string; itemId: string; attempt: number },
+        }
+      : null;
+    if (reusedItem)
+      say(
+        `${reusedItem.itemId} did not run again: its inputs had the same digest, so run ${reusedItem.from.runId}'s result was reused (audited as item.reused)`,
+      );
 
     const bundle = join(directory, `${first.runId}.bundle.json`);
     writeFileSync(bundle, bytes);
     say('');
-    say(`evidence bundle of run ${first.runId} (GET /v1/runs/${first.runId}/bundle) written to ${bundle}; the server's data and the sample are in ${directory}`);
+    say(
+      `evidence bundle of run ${first.runId} (GET /v1/runs/${first.runId}/bundle) written to ${bundle}; the server's data and the sample are in ${directory}`,
+    );
     // The key pinned at init and the anchors of the demo server's own config: what a verifier
     // trusts, never what the bundle says about itself.
     const anchors = serverAnchors(loaded);
@@ -111,7 +129,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     say('');
     say(`$ cairn verify ${bundle} --trusted-key ${init.keyId} --online ${anchors.map((anchor) => `--anchor ${anchor.name}`).join(' ')}`);
     for (const line of formatVerificationReport(verify)) say(line);
-    return { directory, sandbox: sandboxed ? 'bubblewrap' : 'none', runId: first.runId, state: first.state, againRunId: again.runId, againState: again.state, patches, reusedItem, bundle, trustedKeyId: init.keyId, verify };
+    return {
+      directory,
+      sandbox: sandboxed ? 'bubblewrap' : 'none',
+      runId: first.runId,
+      state: first.state,
+      againRunId: again.runId,
+      againState: again.state,
+      patches,
+      reusedItem,
+      bundle,
+      trustedKeyId: init.keyId,
+      verify,
+    };
   } finally {
     await app.close();
     await composition.close();
@@ -172,7 +202,14 @@ async function patchesOf(cairn: CairnClient, runId: string, entries: readonly Au
       if (!isCairnError(error, 'CAIRN_NOT_FOUND')) throw error;
       const completed = entries.find((entry) => entry.action === 'attempt.completed' && entry.data['itemId'] === item.itemId);
       const stdout = (completed?.data['artifacts'] as { stdout?: string } | undefined)?.stdout;
-      const said = stdout === undefined ? '' : new TextDecoder().decode(await cairn.blob(stdout)).trim().split('\n').join(' | ');
+      const said =
+        stdout === undefined
+          ? ''
+          : new TextDecoder()
+              .decode(await cairn.blob(stdout))
+              .trim()
+              .split('\n')
+              .join(' | ');
       say(`  ${item.itemId.padEnd(16)} no change; it said: ${said}`);
       continue;
     }
@@ -190,7 +227,12 @@ function entriesOf(bundle: Uint8Array): AuditEntry[] {
 
 /** Makes the copied sample a git repository with one commit: the snapshot is its tree. */
 function commitAll(repository: string): void {
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=cairn demo', '-c', 'user.email=demo@example.invalid', ...args], { cwd: repository, stdio: 'ignore', env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' } });
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=cairn demo', '-c', 'user.email=demo@example.invalid', ...args], {
+      cwd: repository,
+      stdio: 'ignore',
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' },
+    });
   git('init', '--quiet');
   git('add', '--all');
   git('commit', '--quiet', '-m', 'sample');

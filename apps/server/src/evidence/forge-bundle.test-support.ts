@@ -4,7 +4,20 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AnchorReceipt, AuditEntry, DsseEnvelope, EvidenceBundleV1, PublicKeyRecord, SignerV1 } from '@cairn/core';
-import { anchorEnvelopeBytes, anchorEnvelopeDigest, auditEntryBytes, buildEvidenceBundle, MerkleLog, openManifest, openReceipt, readCheckpoint, signCheckpoint, signManifest, signReceipt, trustedKeyFrom } from '@cairn/audit';
+import {
+  anchorEnvelopeBytes,
+  anchorEnvelopeDigest,
+  auditEntryBytes,
+  buildEvidenceBundle,
+  MerkleLog,
+  openManifest,
+  openReceipt,
+  readCheckpoint,
+  signCheckpoint,
+  signManifest,
+  signReceipt,
+  trustedKeyFrom,
+} from '@cairn/audit';
 import { canonicalJson, digestOfJson, sha256Digest } from '@cairn/protocol';
 
 export interface ServerForgery {
@@ -18,7 +31,11 @@ export interface ServerForgery {
   readonly receipts: 'strip' | ((base: AnchorReceipt, checkpoint: DsseEnvelope) => AnchorReceipt);
 }
 
-export async function forgeServerBundle(bundle: EvidenceBundleV1, serverKey: PublicKeyRecord, forgery: ServerForgery): Promise<{ bundle: EvidenceBundleV1; receipt?: AnchorReceipt }> {
+export async function forgeServerBundle(
+  bundle: EvidenceBundleV1,
+  serverKey: PublicKeyRecord,
+  forgery: ServerForgery,
+): Promise<{ bundle: EvidenceBundleV1; receipt?: AnchorReceipt }> {
   const checkpoint = readCheckpoint(bundle.checkpoint);
   const trusted = [trustedKeyFrom(serverKey)];
   let entries = bundle.entries.map((entry) => structuredClone(entry) as AuditEntry);
@@ -56,10 +73,22 @@ export async function forgeServerBundle(bundle: EvidenceBundleV1, serverKey: Pub
   let receipt: AnchorReceipt | undefined;
   if (forgery.receipts !== 'strip') {
     const previous = openReceipt(bundle.anchors[0]!, trusted);
-    receipt = forgery.receipts({ ...previous, origin: checkpoint.origin, treeSize: checkpoint.treeSize, rootHash, envelopeDigest: anchorEnvelopeDigest(envelope) }, envelope);
+    receipt = forgery.receipts(
+      { ...previous, origin: checkpoint.origin, treeSize: checkpoint.treeSize, rootHash, envelopeDigest: anchorEnvelopeDigest(envelope) },
+      envelope,
+    );
   }
   const anchors = receipt ? [await signReceipt(receipt, forgery.signer)] : [];
-  const forged = buildEvidenceBundle({ runId: bundle.runId, spec: bundle.spec, entries, proofs: log, checkpoint: envelope, anchors, keys: [forgery.record, ...(forgery.keepKeys ? [serverKey] : [])], manifests });
+  const forged = buildEvidenceBundle({
+    runId: bundle.runId,
+    spec: bundle.spec,
+    entries,
+    proofs: log,
+    checkpoint: envelope,
+    anchors,
+    keys: [forgery.record, ...(forgery.keepKeys ? [serverKey] : [])],
+    manifests,
+  });
   return { bundle: forged, ...(receipt ? { receipt } : {}) };
 }
 

@@ -16,7 +16,11 @@ export function serverSigningKey(loaded: LoadedServerConfig): PublicKeyRecord {
   try {
     text = readFileSync(loaded.paths.signingKey, 'utf8');
   } catch (error) {
-    throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot read the server's signing key ${loaded.paths.signingKey} (named by ${loaded.file}): ${(error as Error).message}. Run as a user who can read it, or verify outside the server's folder with --trusted-key <keyId>.`, { path: loaded.paths.signingKey, cause: error });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `Cannot read the server's signing key ${loaded.paths.signingKey} (named by ${loaded.file}): ${(error as Error).message}. Run as a user who can read it, or verify outside the server's folder with --trusted-key <keyId>.`,
+      { path: loaded.paths.signingKey, cause: error },
+    );
   }
   return trustedKeyFromFile(text, loaded.paths.signingKey);
 }

@@ -11,7 +11,11 @@ import { CairnError, isCairnError } from '@cairn/protocol';
  */
 export function trustedKeyFromFile(text: string, file: string): PublicKeyRecord {
   const refuse = (problem: string, cause?: unknown) =>
-    new CairnError('CAIRN_PAYLOAD_INVALID', `--trusted-key-file ${file} ${problem}. Give a PEM public key, a PEM private key, or a JSON {keyId, algorithm, publicKey} record.`, { path: file, ...(cause === undefined ? {} : { cause }) });
+    new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `--trusted-key-file ${file} ${problem}. Give a PEM public key, a PEM private key, or a JSON {keyId, algorithm, publicKey} record.`,
+      { path: file, ...(cause === undefined ? {} : { cause }) },
+    );
   const trimmed = text.trim();
   if (trimmed.startsWith('{')) {
     try {
@@ -26,7 +30,12 @@ export function trustedKeyFromFile(text: string, file: string): PublicKeyRecord 
   } catch (error) {
     throw refuse('holds no PEM key', error);
   }
-  const algorithm: SignatureAlgorithm | undefined = key.asymmetricKeyType === 'ed25519' ? 'ed25519' : key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? 'ecdsa-p256-sha256' : undefined;
+  const algorithm: SignatureAlgorithm | undefined =
+    key.asymmetricKeyType === 'ed25519'
+      ? 'ed25519'
+      : key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1'
+        ? 'ecdsa-p256-sha256'
+        : undefined;
   if (!algorithm) throw refuse(`holds a ${key.asymmetricKeyType ?? 'symmetric'} key; Cairn signs with Ed25519 or ECDSA P-256 only`);
   const der = new Uint8Array(key.export({ format: 'der', type: 'spki' }));
   return { keyId: keyIdOf(der), algorithm, publicKey: Buffer.from(der).toString('base64') };

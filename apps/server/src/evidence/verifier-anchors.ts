@@ -28,7 +28,11 @@ export function trustedAnchorOf(specification: string, where: string): TrustedAn
   if (!known || location === '') {
     const kinds = Object.keys(verifierAnchorKinds).join(', ');
     const problem = known ? 'names no location' : `names a kind of anchor this verifier cannot read ('${kind}'; it reads: ${kinds})`;
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', `${where} ${JSON.stringify(specification)} ${problem}. Write <kind>:<location>, e.g. file:./cairn-data/anchor (a server's anchor directory).`, { path: where });
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `${where} ${JSON.stringify(specification)} ${problem}. Write <kind>:<location>, e.g. file:./cairn-data/anchor (a server's anchor directory).`,
+      { path: where },
+    );
   }
   return known.open(location);
 }

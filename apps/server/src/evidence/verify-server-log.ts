@@ -15,23 +15,32 @@ const pageSize = 1000;
  * length is fixed when the check starts: entries a running server appends meanwhile are left out.
  * The stored Merkle leaves only locate an edited entry; the verdict rests on the signed roots.
  */
-export async function verifyServerLog(loaded: LoadedServerConfig, options: { readonly anchors?: readonly TrustedAnchor[] } = {}): Promise<AuditLogVerification> {
+export async function verifyServerLog(
+  loaded: LoadedServerConfig,
+  options: { readonly anchors?: readonly TrustedAnchor[] } = {},
+): Promise<AuditLogVerification> {
   const key = serverSigningKey(loaded);
   let database: Database.Database;
   try {
     database = new Database(loaded.paths.database, { readonly: true, fileMustExist: true });
   } catch (error) {
-    throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot open the server's database ${loaded.paths.database} (named by ${loaded.file}) to read its audit log: ${(error as Error).message}. Run in the server's folder, after cairn init and a first cairn serve.`, { path: loaded.paths.database, cause: error });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `Cannot open the server's database ${loaded.paths.database} (named by ${loaded.file}) to read its audit log: ${(error as Error).message}. Run in the server's folder, after cairn init and a first cairn serve.`,
+      { path: loaded.paths.database, cause: error },
+    );
   }
   try {
     const size = (database.prepare('SELECT COALESCE(MAX(seq) + 1, 0) AS size FROM audit_entries').get() as { size: number }).size;
-    const entryPage = database.prepare<[number, number, number], { seq: number; body: string }>('SELECT seq, body FROM audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?');
+    const entryPage = database.prepare<[number, number, number], { seq: number; body: string }>(
+      'SELECT seq, body FROM audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?',
+    );
     const checkpointPage = database.prepare<[number, number, number], { treeSize: number; envelope: string; anchored: number; receipts: string }>(
       'SELECT tree_size AS treeSize, envelope, anchored, receipts FROM checkpoints WHERE tree_size > ? AND tree_size <= ? ORDER BY tree_size LIMIT ?',
     );
     const leaf = database.prepare<[number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = 0 AND idx = ?');
     function* entries(): Generator<unknown> {
-      for (let next = 0; next < size; ) {
+      for (let next = 0; next < size;) {
         const rows = entryPage.all(next, size, pageSize);
         if (rows.length === 0) return;
         for (const row of rows) yield parsedBody(row.body, row.seq);
@@ -39,9 +48,14 @@ export async function verifyServerLog(loaded: LoadedServerConfig, options: { rea
       }
     }
     function* checkpoints(): Generator<LogCheckpoint> {
-      for (let after = -1; ; ) {
+      for (let after = -1; ;) {
         const rows = checkpointPage.all(after, size, pageSize);
-        for (const row of rows) yield { envelope: JSON.parse(row.envelope) as LogCheckpoint['envelope'], anchored: row.anchored === 1, receipts: JSON.parse(row.receipts) as LogCheckpoint['receipts'] };
+        for (const row of rows)
+          yield {
+            envelope: JSON.parse(row.envelope) as LogCheckpoint['envelope'],
+            anchored: row.anchored === 1,
+            receipts: JSON.parse(row.receipts) as LogCheckpoint['receipts'],
+          };
         if (rows.length < pageSize) return;
         after = rows.at(-1)!.treeSize;
       }

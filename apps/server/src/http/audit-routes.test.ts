@@ -8,7 +8,14 @@ import { expectQueryRefusals } from './query-refusals.test-support.ts';
 import { runningServers } from './running-server.test-support.ts';
 
 const serve = runningServers();
-const spec = (name: string): RunSpecV1 => ({ version: 1, name, items: [{ id: 'one', runtime: { kind: 'command', argv: ['/bin/true'] } }, { id: 'two', dependsOn: ['one'], runtime: { kind: 'command', argv: ['/bin/true'] } }] });
+const spec = (name: string): RunSpecV1 => ({
+  version: 1,
+  name,
+  items: [
+    { id: 'one', runtime: { kind: 'command', argv: ['/bin/true'] } },
+    { id: 'two', dependsOn: ['one'], runtime: { kind: 'command', argv: ['/bin/true'] } },
+  ],
+});
 
 async function serverWithTwoRuns() {
   const server = await serve();
@@ -90,7 +97,14 @@ test('a client that stops reading part way leaves the server answering', { timeo
   const { api, composition } = await serve();
   // Enough entries for the answer to span many chunks.
   const { engine } = composition;
-  for (let index = 0; index < 3_000; index++) engine.audit.append({ actor: { kind: 'system', id: 'engine', via: 'engine' }, action: 'server.started', entity: { kind: 'server', id: 'server' }, outcome: 'success', data: { index } });
+  for (let index = 0; index < 3_000; index++)
+    engine.audit.append({
+      actor: { kind: 'system', id: 'engine', via: 'engine' },
+      action: 'server.started',
+      entity: { kind: 'server', id: 'server' },
+      outcome: 'success',
+      data: { index },
+    });
   const controller = new AbortController();
   const response = await api('/v1/audit', { signal: controller.signal });
   const reader = response.body!.getReader();

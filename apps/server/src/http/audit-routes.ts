@@ -18,36 +18,43 @@ const chunkBytes = 64 * 1024;
  * a time as the client takes it: a slow reader holds one page in the server, never the log.
  */
 export function registerAuditRoutes(app: HttpApp, { engine }: ServerComposition): void {
-  app.get('/v1/audit', {
-    config: { action: 'audit.read' },
-    schema: {
-      operationId: 'exportAudit',
-      summary: 'Audit entries as NDJSON, by seq range (from inclusive, to exclusive), run, action, actor id and time (since inclusive, until exclusive)',
-      querystring: z.strictObject({
-        from: sequenceNumber.optional(),
-        to: sequenceNumber.optional(),
-        runId: z.string().min(1).max(200).optional(),
-        action: z.enum(auditActions).optional(),
-        actor: z.string().min(1).max(200).optional(),
-        since: isoTime.optional(),
-        until: isoTime.optional(),
-      }),
-      response: { 200: bytesAnswer('application/x-ndjson', 'One {"entry":{...},"leafIndex":n} per line, in canonical JSON') },
+  app.get(
+    '/v1/audit',
+    {
+      config: { action: 'audit.read' },
+      schema: {
+        operationId: 'exportAudit',
+        summary: 'Audit entries as NDJSON, by seq range (from inclusive, to exclusive), run, action, actor id and time (since inclusive, until exclusive)',
+        querystring: z.strictObject({
+          from: sequenceNumber.optional(),
+          to: sequenceNumber.optional(),
+          runId: z.string().min(1).max(200).optional(),
+          action: z.enum(auditActions).optional(),
+          actor: z.string().min(1).max(200).optional(),
+          since: isoTime.optional(),
+          until: isoTime.optional(),
+        }),
+        response: { 200: bytesAnswer('application/x-ndjson', 'One {"entry":{...},"leafIndex":n} per line, in canonical JSON') },
+      },
     },
-  }, async (request, reply) => {
-    const { from, to, runId, action, actor, since, until } = request.query;
-    // Checked now, before the answer starts: a bad field is still a 400.
-    const entries = engine.audit.query({
-      ...(from === undefined ? {} : { from }),
-      ...(to === undefined ? {} : { to }),
-      ...(runId === undefined ? {} : { runId }),
-      ...(action === undefined ? {} : { action }),
-      ...(actor === undefined ? {} : { actorId: actor }),
-      ...(since === undefined ? {} : { since }),
-      ...(until === undefined ? {} : { until }),
-    });
-    return reply.type('application/x-ndjson; charset=utf-8').header('cache-control', 'no-store').send(Readable.from(chunks(exportLogNdjson(entries)), { objectMode: false }));
-  });
+    async (request, reply) => {
+      const { from, to, runId, action, actor, since, until } = request.query;
+      // Checked now, before the answer starts: a bad field is still a 400.
+      const entries = engine.audit.query({
+        ...(from === undefined ? {} : { from }),
+        ...(to === undefined ? {} : { to }),
+        ...(runId === undefined ? {} : { runId }),
+        ...(action === undefined ? {} : { action }),
+        ...(actor === undefined ? {} : { actorId: actor }),
+        ...(since === undefined ? {} : { since }),
+        ...(until === undefined ? {} : { until }),
+      });
+      return reply
+        .type('application/x-ndjson; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(Readable.from(chunks(exportLogNdjson(entries)), { objectMode: false }));
+    },
+  );
 }
 
 function* chunks(lines: Iterable<string>): Generator<string> {

@@ -47,7 +47,9 @@ test('GET /docs answers a self-contained page, without a token, that lists every
     const section = sections.find((candidate) => candidate.includes(`>${method.toUpperCase()}</span> <code class="path">${path}</code>`));
     expect(section, `${method} ${path}`).toBeDefined();
     const scopes = openapi.paths[path]![method]!.security?.flatMap((requirement) => Object.values(requirement).flat());
-    expect(section).toContain(scopes === undefined || scopes.length === 0 ? 'Scope: <strong>none (public)</strong>' : `Scope: <strong>${scopes.join(' or ')}</strong>`);
+    expect(section).toContain(
+      scopes === undefined || scopes.length === 0 ? 'Scope: <strong>none (public)</strong>' : `Scope: <strong>${scopes.join(' or ')}</strong>`,
+    );
   }
   const setSecret = sections.find((section) => section.includes('<code class="path">/v1/secrets/{name}</code>') && section.includes('>PUT<'))!;
   expect(setSecret).toContain('Body (<code>application/json</code>)');
@@ -58,7 +60,9 @@ test('GET /docs answers a self-contained page, without a token, that lists every
   expect(submitRun).not.toContain('$ref');
 
   // Whatever a document says is text, never markup.
-  const hostile = rendered.renderOperations({ paths: { '/x/<img src=x onerror=alert(1)>': { get: { summary: '<script>alert("s")</script>', parameters: [{ name: '"><b>', in: 'query' }] } } } });
+  const hostile = rendered.renderOperations({
+    paths: { '/x/<img src=x onerror=alert(1)>': { get: { summary: '<script>alert("s")</script>', parameters: [{ name: '"><b>', in: 'query' }] } } },
+  });
   expect(hostile).not.toMatch(/<img|<script|<b>/);
   expect(hostile).toContain('&lt;script&gt;alert(&quot;s&quot;)&lt;/script&gt;');
 });

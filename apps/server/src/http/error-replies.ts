@@ -21,7 +21,13 @@ export interface ErrorBody {
 export function replyWithError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
   const cairn = toCairnError(error);
   if (cairn.code === 'CAIRN_INTERNAL') request.log.error({ error: error.stack ?? String(error) }, 'unexpected error in a route');
-  const body: ErrorBody = { code: cairn.code, message: cairn.message, action: errorCatalogue[cairn.code].action, ...(cairn.path === undefined ? {} : { path: cairn.path }), ...(cairn.issues.length > 0 ? { issues: cairn.issues.map(({ path, message }) => ({ path, message })) } : {}) };
+  const body: ErrorBody = {
+    code: cairn.code,
+    message: cairn.message,
+    action: errorCatalogue[cairn.code].action,
+    ...(cairn.path === undefined ? {} : { path: cairn.path }),
+    ...(cairn.issues.length > 0 ? { issues: cairn.issues.map(({ path, message }) => ({ path, message })) } : {}),
+  };
   void reply.status(errorCatalogue[cairn.code].status).type('application/json').send(body);
 }
 
@@ -30,13 +36,25 @@ function toCairnError(error: FastifyError | Error): CairnError {
   if (hasZodFastifySchemaValidationErrors(error)) {
     // Fastify calls the query string `querystring`; the error names it `query.<name>`.
     const context = (error as FastifyError).validationContext === 'querystring' ? 'query' : ((error as FastifyError).validationContext ?? 'request');
-    const issues = error.validation.map((issue) => ({ code: 'CAIRN_PAYLOAD_INVALID' as const, path: `${context}${issue.instancePath === '' ? '' : issue.instancePath.replaceAll('/', '.')}`, message: issue.message ?? 'is not valid' }));
-    return new CairnError('CAIRN_PAYLOAD_INVALID', `The request is not valid: ${issues.map((issue) => `${issue.path} ${issue.message}`).join('; ')}.`, { path: issues[0]?.path ?? 'request', issues });
+    const issues = error.validation.map((issue) => ({
+      code: 'CAIRN_PAYLOAD_INVALID' as const,
+      path: `${context}${issue.instancePath === '' ? '' : issue.instancePath.replaceAll('/', '.')}`,
+      message: issue.message ?? 'is not valid',
+    }));
+    return new CairnError('CAIRN_PAYLOAD_INVALID', `The request is not valid: ${issues.map((issue) => `${issue.path} ${issue.message}`).join('; ')}.`, {
+      path: issues[0]?.path ?? 'request',
+      issues,
+    });
   }
   const fastify = error as FastifyError;
-  if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new CairnError('CAIRN_RUN_SPEC_TOO_LARGE', `The request body is larger than this server takes (${fastify.message}); split the run.`, { path: 'body' });
+  if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return new CairnError('CAIRN_RUN_SPEC_TOO_LARGE', `The request body is larger than this server takes (${fastify.message}); split the run.`, {
+      path: 'body',
+    });
   if (fastify.code === 'FST_ERR_MAX_PARAM_LENGTH' || fastify.code === 'FST_ERR_BAD_URL') {
-    return new CairnError('CAIRN_PAYLOAD_INVALID', `The request URL is not valid (${fastify.message}); see /openapi.json for each path parameter's form.`, { path: 'url' });
+    return new CairnError('CAIRN_PAYLOAD_INVALID', `The request URL is not valid (${fastify.message}); see /openapi.json for each path parameter's form.`, {
+      path: 'url',
+    });
   }
   if (fastify.statusCode !== undefined && fastify.statusCode >= 400 && fastify.statusCode < 500) {
     return new CairnError('CAIRN_PAYLOAD_INVALID', `The request was refused: ${fastify.message}. Send JSON, or YAML as application/yaml.`, { path: 'body' });

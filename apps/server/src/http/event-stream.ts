@@ -8,7 +8,12 @@ import { CairnError, isTerminalState, runTransitions } from '@cairn/protocol';
  * The engine's stream reads at this client's pace: a slow client holds no buffer in the server and
  * stalls nobody; a disconnect ends its stream. A run's stream ends after the run's terminal state.
  */
-export async function streamEvents(engine: Engine, request: FastifyRequest, reply: FastifyReply, options: { readonly runId?: string; readonly stillAllowed?: (() => Promise<boolean>) | undefined } = {}): Promise<void> {
+export async function streamEvents(
+  engine: Engine,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  options: { readonly runId?: string; readonly stillAllowed?: (() => Promise<boolean>) | undefined } = {},
+): Promise<void> {
   const { runId, stillAllowed } = options;
   if (runId !== undefined && !engine.run(runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${runId} does not exist.`, { path: 'runId' });
   const header = request.headers['last-event-id'];
@@ -19,7 +24,12 @@ export async function streamEvents(engine: Engine, request: FastifyRequest, repl
   reply.hijack();
   // A stream waits for events as long as it is open: the idle timeout of other connections is not its.
   request.raw.socket.setTimeout(0);
-  reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  reply.raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
   reply.raw.write(': cairn events\n\n');
   // A comment every 15 s while nothing happens: the connection is never idle (the server's idle
   // timeout, proxies), and a client learns quickly that a silent server is gone.
@@ -35,7 +45,11 @@ export async function streamEvents(engine: Engine, request: FastifyRequest, repl
     reply.raw.uncork();
   };
   try {
-    for await (const event of engine.events({ after: Number.isSafeInteger(after) ? after : -1, signal: controller.signal, ...(runId === undefined ? {} : { runId }) })) {
+    for await (const event of engine.events({
+      after: Number.isSafeInteger(after) ? after : -1,
+      signal: controller.signal,
+      ...(runId === undefined ? {} : { runId }),
+    })) {
       // The credential is asked again before each write: a token revoked while its stream is open
       // gets nothing more (the token store rereads its file only when the file changed). Events
       // of one tick leave in one write, so they are asked for once (with 1,000 streams, once per

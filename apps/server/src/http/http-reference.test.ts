@@ -67,14 +67,21 @@ function describeSchema(schema: JsonSchema | undefined): string {
   if (schema.enum) return schema.enum.map((value) => JSON.stringify(value)).join(' \\| ');
   const type = Array.isArray(schema.type) ? schema.type.join(' or ') : (schema.type ?? 'any');
   if (type === 'array') return `array of ${describeSchema(schema.items)}`;
-  if (type === 'object' && schema.properties === undefined && typeof schema.additionalProperties === 'object') return `map of ${describeSchema(schema.additionalProperties)}`;
+  if (type === 'object' && schema.properties === undefined && typeof schema.additionalProperties === 'object')
+    return `map of ${describeSchema(schema.additionalProperties)}`;
   // JavaScript's safe-integer range is what any integer has: not worth saying.
-  const bounds = [schema.minLength ?? schema.minimum, schema.maxLength ?? schema.maximum].map((bound) => (bound !== undefined && Math.abs(bound) >= Number.MAX_SAFE_INTEGER ? undefined : bound));
+  const bounds = [schema.minLength ?? schema.minimum, schema.maxLength ?? schema.maximum].map((bound) =>
+    bound !== undefined && Math.abs(bound) >= Number.MAX_SAFE_INTEGER ? undefined : bound,
+  );
   const range = bounds.some((bound) => bound !== undefined) ? ` (${bounds[0] ?? ''}–${bounds[1] ?? ''})` : '';
   // A format (date-time) says what its long pattern says; a pattern's pipes would end a table cell.
   // A pattern too long to read (a timestamp's calendar rules) is left to the document.
   const pattern =
-    schema.pattern === undefined || schema.format !== undefined ? '' : schema.pattern.length > 80 ? ', matching a pattern (see /openapi.json)' : `, matching \`${schema.pattern.replaceAll('|', '\\|')}\``;
+    schema.pattern === undefined || schema.format !== undefined
+      ? ''
+      : schema.pattern.length > 80
+        ? ', matching a pattern (see /openapi.json)'
+        : `, matching \`${schema.pattern.replaceAll('|', '\\|')}\``;
   return `${type}${schema.format ? ` (${schema.format})` : ''}${range}${pattern}`;
 }
 
@@ -85,20 +92,35 @@ const cell = (text: string | undefined) => (text ?? '').replaceAll('\n', ' ').re
 function fieldRows(document: OpenApiDocument, schema: JsonSchema, where?: string): string[] {
   const resolved = document.components?.schemas?.[componentName(schema) ?? ''] ?? schema;
   const required = new Set(resolved.required ?? []);
-  return Object.entries(resolved.properties ?? {}).map(([name, field]) => `| \`${name}\` |${where === undefined ? '' : ` ${where} |`} ${required.has(name) ? 'yes' : 'no'} | ${describeSchema(field)}${field.description ? `: ${cell(field.description)}` : ''} |`);
+  return Object.entries(resolved.properties ?? {}).map(
+    ([name, field]) =>
+      `| \`${name}\` |${where === undefined ? '' : ` ${where} |`} ${required.has(name) ? 'yes' : 'no'} | ${describeSchema(field)}${field.description ? `: ${cell(field.description)}` : ''} |`,
+  );
 }
 
 /** An inline object answer in a line: `{ ok: boolean, count?: integer }`. */
 function describeShape(schema: JsonSchema): string {
   const required = new Set(schema.required ?? []);
-  return `{ ${Object.entries(schema.properties ?? {}).map(([name, field]) => `${name}${required.has(name) ? '' : '?'}: ${componentName(field) ?? describeSchema(field)}`).join(', ')} }`;
+  return `{ ${Object.entries(schema.properties ?? {})
+    .map(([name, field]) => `${name}${required.has(name) ? '' : '?'}: ${componentName(field) ?? describeSchema(field)}`)
+    .join(', ')} }`;
 }
 
 function renderOperation(document: OpenApiDocument, method: string, path: string, operation: Operation): string[] {
   const scope = operation.security?.[0]?.bearerToken[0];
-  const lines = [`### \`${method.toUpperCase()} ${path}\``, '', `${operation.summary ?? ''}`, '', `Operation \`${operation.operationId ?? ''}\`. ${scope ? `Scope: \`${scope}\` (or \`admin\`).` : 'No token needed.'}`, ''];
+  const lines = [
+    `### \`${method.toUpperCase()} ${path}\``,
+    '',
+    `${operation.summary ?? ''}`,
+    '',
+    `Operation \`${operation.operationId ?? ''}\`. ${scope ? `Scope: \`${scope}\` (or \`admin\`).` : 'No token needed.'}`,
+    '',
+  ];
   const rows: string[] = [];
-  for (const parameter of operation.parameters ?? []) rows.push(`| \`${parameter.name}\` | ${parameter.in} | ${parameter.required ? 'yes' : 'no'} | ${describeSchema(parameter.schema)}${parameter.description ? `: ${cell(parameter.description)}` : ''} |`);
+  for (const parameter of operation.parameters ?? [])
+    rows.push(
+      `| \`${parameter.name}\` | ${parameter.in} | ${parameter.required ? 'yes' : 'no'} | ${describeSchema(parameter.schema)}${parameter.description ? `: ${cell(parameter.description)}` : ''} |`,
+    );
   for (const [type, { schema }] of Object.entries(operation.requestBody?.content ?? {})) {
     const component = componentName(schema);
     const fields = fieldRows(document, schema, `body (${type}${component ? `, ${component}` : ''})`);
@@ -109,18 +131,35 @@ function renderOperation(document: OpenApiDocument, method: string, path: string
   const responses = Object.entries(operation.responses ?? {});
   const bodyOf = (content: Record<string, { schema: JsonSchema }>) =>
     Object.entries(content)
-      .map(([type, { schema }]) => (componentName(schema) !== undefined || schema.type === 'array' ? `${type}: ${describeSchema(schema)}` : schema.properties !== undefined ? `${type}: \`${describeShape(schema)}\`` : type))
+      .map(([type, { schema }]) =>
+        componentName(schema) !== undefined || schema.type === 'array'
+          ? `${type}: ${describeSchema(schema)}`
+          : schema.properties !== undefined
+            ? `${type}: \`${describeShape(schema)}\``
+            : type,
+      )
       .join(', ');
-  const answer = ([status, response]: [string, { description?: string; content?: Record<string, { schema: JsonSchema }> }]) => `${status}${response.content ? ` (${bodyOf(response.content)})` : ''}`;
-  if (responses.length > 0) lines.push(`Answers: ${responses.filter(([status]) => status !== 'default').map(answer).join(', ')}.`, '');
-  for (const [status, response] of responses.filter(([, response]) => response.content === undefined && response.description)) lines.push(`- ${status}: ${response.description}`);
+  const answer = ([status, response]: [string, { description?: string; content?: Record<string, { schema: JsonSchema }> }]) =>
+    `${status}${response.content ? ` (${bodyOf(response.content)})` : ''}`;
+  if (responses.length > 0)
+    lines.push(
+      `Answers: ${responses
+        .filter(([status]) => status !== 'default')
+        .map(answer)
+        .join(', ')}.`,
+      '',
+    );
+  for (const [status, response] of responses.filter(([, response]) => response.content === undefined && response.description))
+    lines.push(`- ${status}: ${response.description}`);
   if (responses.some(([, response]) => response.content === undefined && response.description)) lines.push('');
   return lines;
 }
 
 /** The server-sent event streams: their frame format and each event type's fields, from the Event component. */
 function renderEventStreams(document: OpenApiDocument): string[] {
-  const streams = Object.entries(document.paths).filter(([, methods]) => Object.values(methods).some((operation) => Object.values(operation.responses ?? {}).some((response) => response.content?.['text/event-stream'])));
+  const streams = Object.entries(document.paths).filter(([, methods]) =>
+    Object.values(methods).some((operation) => Object.values(operation.responses ?? {}).some((response) => response.content?.['text/event-stream'])),
+  );
   const event = document.components?.schemas?.['Event'];
   const variants = event?.oneOf ?? event?.anyOf ?? [];
   return [
@@ -137,13 +176,19 @@ function renderEventStreams(document: OpenApiDocument): string[] {
     '```',
     '',
     'A client that reconnects with `Last-Event-ID: <id>` (or `?after=<id>`) gets every event after that id, none twice.',
-    'While nothing happens the server sends a comment (`: keep-alive`) every 15 s. A run\'s stream ends',
+    "While nothing happens the server sends a comment (`: keep-alive`) every 15 s. A run's stream ends",
     "after the run's terminal `run.state` event (`succeeded`, `failed`, `cancelled`); the server-wide stream",
     'stays open until the client leaves.',
     '',
     '| event | fields |',
     '|---|---|',
-    ...variants.map((variant) => `| \`${String(variant.properties?.['type']?.const ?? '')}\` | ${Object.entries(variant.properties ?? {}).filter(([name]) => name !== 'type').map(([name, field]) => `\`${name}\`: ${describeSchema(field)}`).join('; ')} |`),
+    ...variants.map(
+      (variant) =>
+        `| \`${String(variant.properties?.['type']?.const ?? '')}\` | ${Object.entries(variant.properties ?? {})
+          .filter(([name]) => name !== 'type')
+          .map(([name, field]) => `\`${name}\`: ${describeSchema(field)}`)
+          .join('; ')} |`,
+    ),
     '',
   ];
 }
@@ -160,10 +205,17 @@ function renderWebhooks(document: OpenApiDocument): string[] {
     '',
     '| name | in | required | schema |',
     '|---|---|---|---|',
-    ...(first.parameters ?? []).map((parameter) => `| \`${parameter.name}\` | ${parameter.in} | ${parameter.required ? 'yes' : 'no'} | ${describeSchema(parameter.schema)}: ${cell(parameter.description)} |`),
-    ...Object.entries(first.requestBody?.content ?? {}).flatMap(([type, { schema }]) => fieldRows(document, schema, `body (${type}, ${componentName(schema) ?? 'object'})`)),
+    ...(first.parameters ?? []).map(
+      (parameter) =>
+        `| \`${parameter.name}\` | ${parameter.in} | ${parameter.required ? 'yes' : 'no'} | ${describeSchema(parameter.schema)}: ${cell(parameter.description)} |`,
+    ),
+    ...Object.entries(first.requestBody?.content ?? {}).flatMap(([type, { schema }]) =>
+      fieldRows(document, schema, `body (${type}, ${componentName(schema) ?? 'object'})`),
+    ),
     '',
-    ...Object.entries(first.responses ?? {}).map(([status, response]) => `- ${status === 'default' ? 'Any other answer' : status}: ${response.description ?? ''}`),
+    ...Object.entries(first.responses ?? {}).map(
+      ([status, response]) => `- ${status === 'default' ? 'Any other answer' : status}: ${response.description ?? ''}`,
+    ),
     '',
   ];
 }
@@ -176,7 +228,11 @@ function renderComponents(document: OpenApiDocument): string[] {
     ...Object.entries(document.components?.schemas ?? {}).flatMap(([name, schema]) => {
       const lines = [`### ${name}`, '', schema.description ?? '', ''];
       const choices = schema.oneOf ?? schema.anyOf;
-      if (choices) lines.push(`One of: ${choices.map((choice) => (choice.properties?.['type']?.const !== undefined ? `\`${String(choice.properties['type'].const)}\`` : describeSchema(choice))).join(', ')} (see [Event streams](#event-streams)).`, '');
+      if (choices)
+        lines.push(
+          `One of: ${choices.map((choice) => (choice.properties?.['type']?.const !== undefined ? `\`${String(choice.properties['type'].const)}\`` : describeSchema(choice))).join(', ')} (see [Event streams](#event-streams)).`,
+          '',
+        );
       const rows = fieldRows(document, schema);
       if (rows.length > 0) lines.push('| field | required | schema |', '|---|---|---|', ...rows, '');
       return lines;
@@ -200,7 +256,7 @@ function renderHttpReference(document: OpenApiDocument): string {
     `The reference server's API, version ${document.info.version}. This page is generated from the`,
     'OpenAPI 3.1 document the server serves at `/openapi.json` and checked by',
     '`apps/server/src/http/http-reference.test.ts`. Generated clients (openapi-typescript, ...) take',
-    'their names from it: each operation\'s `operationId`, and the [schemas](#schemas) as components.',
+    "their names from it: each operation's `operationId`, and the [schemas](#schemas) as components.",
     '',
     '- **Auth**: every `/v1` operation needs `Authorization: Bearer cairn_...` holding the scope',
     '  it names (`admin` holds them all); 401 without a valid token, 403 without the scope (audited',
@@ -209,7 +265,9 @@ function renderHttpReference(document: OpenApiDocument): string {
     '  code from the [catalogue](errors.md) and its status.',
     '- **Limits**: request bodies up to 34 MiB.',
     '',
-    ...[...groups.entries()].filter(([, lines]) => lines.length > 0).flatMap(([group, lines]) => [`## ${group}`, '', ...(describe(group) ? [`${describe(group)}.`, ''] : []), ...lines]),
+    ...[...groups.entries()]
+      .filter(([, lines]) => lines.length > 0)
+      .flatMap(([group, lines]) => [`## ${group}`, '', ...(describe(group) ? [`${describe(group)}.`, ''] : []), ...lines]),
     ...renderEventStreams(document),
     ...renderWebhooks(document),
     ...renderComponents(document),

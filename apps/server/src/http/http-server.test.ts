@@ -10,7 +10,8 @@ import { runningServers } from './running-server.test-support.ts';
 
 const serve = runningServers();
 
-const yaml = (name: string) => `version: 1\nname: ${name}\nitems:\n  - { id: write, runtime: { kind: command, argv: [/bin/sh, -c, "echo hello > hello.txt"] } }\n  - { id: after, dependsOn: [write], runtime: { kind: command, argv: [/bin/true] } }\n`;
+const yaml = (name: string) =>
+  `version: 1\nname: ${name}\nitems:\n  - { id: write, runtime: { kind: command, argv: [/bin/sh, -c, "echo hello > hello.txt"] } }\n  - { id: after, dependsOn: [write], runtime: { kind: command, argv: [/bin/true] } }\n`;
 
 async function waitForState(api: (path: string) => Promise<Response>, runId: string, states: string[]): Promise<Record<string, unknown>> {
   for (let wait = 0; wait < 400; wait++) {
@@ -22,7 +23,12 @@ async function waitForState(api: (path: string) => Promise<Response>, runId: str
 }
 
 /** Reads server-sent events from `url` until `enough` says so; returns them. */
-async function readEvents(api: (path: string, init?: RequestInit) => Promise<Response>, path: string, headers: Record<string, string>, enough: (events: CairnEvent[]) => boolean): Promise<CairnEvent[]> {
+async function readEvents(
+  api: (path: string, init?: RequestInit) => Promise<Response>,
+  path: string,
+  headers: Record<string, string>,
+  enough: (events: CairnEvent[]) => boolean,
+): Promise<CairnEvent[]> {
   const controller = new AbortController();
   const response = await api(path, { headers, signal: controller.signal });
   expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
@@ -51,7 +57,10 @@ test('submit YAML, follow the run to its end, fetch its patch by digest, and exp
   const { runId } = (await submitted.json()) as { runId: string };
   expect(await waitForState(api, runId, ['succeeded', 'failed'])).toMatchObject({ state: 'succeeded', itemsTotal: 2 });
   const items = (await (await api(`/v1/runs/${runId}/items`)).json()) as { itemId: string; state: string }[];
-  expect(items.map((item) => [item.itemId, item.state])).toEqual([['write', 'succeeded'], ['after', 'succeeded']]);
+  expect(items.map((item) => [item.itemId, item.state])).toEqual([
+    ['write', 'succeeded'],
+    ['after', 'succeeded'],
+  ]);
 
   const completed = composition.engine.audit.runEntries(runId).find((entry) => entry.action === 'attempt.completed' && entry.data['itemId'] === 'write')!;
   const patchDigest = (completed.data['artifacts'] as Record<string, string>)['patch']!;
@@ -60,13 +69,18 @@ test('submit YAML, follow the run to its end, fetch its patch by digest, and exp
   expect(await patch.text()).toContain('+hello');
 
   const bundle = await api(`/v1/runs/${runId}/bundle`);
-  const report = await verifyBundle(new Uint8Array(await bundle.arrayBuffer()), { trustedKeys: [composition.signingKey], readAnchor: (receipt) => composition.anchors[0]!.read(receipt) });
+  const report = await verifyBundle(new Uint8Array(await bundle.arrayBuffer()), {
+    trustedKeys: [composition.signingKey],
+    readAnchor: (receipt) => composition.anchors[0]!.read(receipt),
+  });
   expect(report).toMatchObject({ valid: true });
 });
 
 test('events: a stream resumed with Last-Event-ID continues exactly where it stopped', { timeout: 60_000 }, async () => {
   const { api } = await serve();
-  const { runId } = (await (await api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('events') })).json()) as { runId: string };
+  const { runId } = (await (await api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('events') })).json()) as {
+    runId: string;
+  };
   await waitForState(api, runId, ['succeeded', 'failed']);
   const done = (events: CairnEvent[]) => events.some((event) => event.type === 'run.state' && event.state === 'succeeded');
   const all = await readEvents(api, `/v1/runs/${runId}/events`, {}, done);
@@ -78,7 +92,9 @@ test('events: a stream resumed with Last-Event-ID continues exactly where it sto
 
 test("a run's event stream ends after its terminal state; an unknown run's is a 404", { timeout: 60_000 }, async () => {
   const { api } = await serve();
-  const { runId } = (await (await api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('ends') })).json()) as { runId: string };
+  const { runId } = (await (await api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('ends') })).json()) as {
+    runId: string;
+  };
   await waitForState(api, runId, ['succeeded', 'failed']);
   // The whole body arrives and the response ends: nothing is left open for a finished run.
   const text = await (await api(`/v1/runs/${runId}/events`)).text();
@@ -90,78 +106,126 @@ test("a run's event stream ends after its terminal state; an unknown run's is a 
   expect(await unknown.json()).toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'runId' });
 });
 
-test('one idempotency key, 100 concurrent submits: one run (one 201, 99 200, every answer naming it); another spec under it is a conflict', { timeout: 60_000 }, async () => {
-  const { api, composition } = await serve();
-  const submit = (body: string) => api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml', 'idempotency-key': 'nightly-1' }, body });
-  const responses = await Promise.all(Array.from({ length: 100 }, () => submit(yaml('same'))));
-  const bodies = (await Promise.all(responses.map((response) => response.json()))) as { runId: string; created: boolean }[];
-  expect(bodies).toHaveLength(100);
-  expect(new Set(bodies.map((body) => body.runId)).size).toBe(1);
-  expect(bodies.filter((body) => body.created)).toHaveLength(1);
-  expect(responses.map((response) => response.status).sort((a, b) => a - b)).toEqual([...Array(99).fill(200), 201]);
-  const runs = [...composition.engine.audit.entries()].filter((entry) => entry.action === 'run.submitted');
-  expect(runs.map((entry) => entry.runId)).toEqual([bodies[0]!.runId]);
-  const conflict = await submit(yaml('other'));
-  expect(conflict.status).toBe(409);
-  expect(await conflict.json()).toMatchObject({ code: 'CAIRN_IDEMPOTENCY_CONFLICT' });
-});
+test(
+  'one idempotency key, 100 concurrent submits: one run (one 201, 99 200, every answer naming it); another spec under it is a conflict',
+  { timeout: 60_000 },
+  async () => {
+    const { api, composition } = await serve();
+    const submit = (body: string) => api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml', 'idempotency-key': 'nightly-1' }, body });
+    const responses = await Promise.all(Array.from({ length: 100 }, () => submit(yaml('same'))));
+    const bodies = (await Promise.all(responses.map((response) => response.json()))) as { runId: string; created: boolean }[];
+    expect(bodies).toHaveLength(100);
+    expect(new Set(bodies.map((body) => body.runId)).size).toBe(1);
+    expect(bodies.filter((body) => body.created)).toHaveLength(1);
+    expect(responses.map((response) => response.status).sort((a, b) => a - b)).toEqual([...Array(99).fill(200), 201]);
+    const runs = [...composition.engine.audit.entries()].filter((entry) => entry.action === 'run.submitted');
+    expect(runs.map((entry) => entry.runId)).toEqual([bodies[0]!.runId]);
+    const conflict = await submit(yaml('other'));
+    expect(conflict.status).toBe(409);
+    expect(await conflict.json()).toMatchObject({ code: 'CAIRN_IDEMPOTENCY_CONFLICT' });
+  },
+);
 
-test('errors are JSON with the catalogue code, status and where: invalid spec, unknown run and route, bad digest, oversize body', { timeout: 60_000 }, async () => {
-  const { api } = await serve();
-  const invalid = await api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: 1, name: 'x', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] }, dependsOn: ['ghost'] }] }) });
-  expect(invalid.status).toBe(400);
-  expect(await invalid.json()).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].dependsOn[0]', action: expect.any(String), issues: [expect.objectContaining({ path: '$.items[0].dependsOn[0]' })] });
-  expect(await (await api(`/v1/runs/r-missing`)).json()).toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'runId' });
-  const unknownRoute = await api(`/v2/anything`);
-  expect([unknownRoute.status, ((await unknownRoute.json()) as { code: string }).code]).toEqual([404, 'CAIRN_NOT_FOUND']);
-  const badDigest = await api(`/v1/blobs/md5:abc`);
-  expect([badDigest.status, ((await badDigest.json()) as { code: string; path: string }).path]).toEqual([400, 'params.digest']);
-  const huge = await api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: `# ${'x'.repeat(35 * 1024 * 1024)}\n` });
-  expect([huge.status, ((await huge.json()) as { code: string }).code]).toEqual([413, 'CAIRN_RUN_SPEC_TOO_LARGE']);
-  const approveNothing = await api(`/v1/runs/r-missing/items/a/approve`, { method: 'POST' });
-  expect(approveNothing.status).toBe(404);
-});
+test(
+  'errors are JSON with the catalogue code, status and where: invalid spec, unknown run and route, bad digest, oversize body',
+  { timeout: 60_000 },
+  async () => {
+    const { api } = await serve();
+    const invalid = await api(`/v1/runs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ version: 1, name: 'x', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] }, dependsOn: ['ghost'] }] }),
+    });
+    expect(invalid.status).toBe(400);
+    expect(await invalid.json()).toMatchObject({
+      code: 'CAIRN_RUN_SPEC_INVALID',
+      path: '$.items[0].dependsOn[0]',
+      action: expect.any(String),
+      issues: [expect.objectContaining({ path: '$.items[0].dependsOn[0]' })],
+    });
+    expect(await (await api(`/v1/runs/r-missing`)).json()).toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'runId' });
+    const unknownRoute = await api(`/v2/anything`);
+    expect([unknownRoute.status, ((await unknownRoute.json()) as { code: string }).code]).toEqual([404, 'CAIRN_NOT_FOUND']);
+    const badDigest = await api(`/v1/blobs/md5:abc`);
+    expect([badDigest.status, ((await badDigest.json()) as { code: string; path: string }).path]).toEqual([400, 'params.digest']);
+    const huge = await api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: `# ${'x'.repeat(35 * 1024 * 1024)}\n` });
+    expect([huge.status, ((await huge.json()) as { code: string }).code]).toEqual([413, 'CAIRN_RUN_SPEC_TOO_LARGE']);
+    const approveNothing = await api(`/v1/runs/r-missing/items/a/approve`, { method: 'POST' });
+    expect(approveNothing.status).toBe(404);
+  },
+);
 
-test('every operation the OpenAPI document secures: 401 without a token, 403 with every scope but the one it names (audited)', { timeout: 60_000 }, async () => {
-  const { base, api, composition } = await serve();
-  const document = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, Record<string, { security?: { bearerToken: string[] }[] }>> };
-  const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
-    Object.entries(methods).map(([method, operation]) => ({ method: method.toUpperCase(), path: path.replace('{runId}', 'r-x').replace('{itemId}', 'a').replace(/\{[a-zA-Z]+\}/g, (name) => (name === '{digest}' ? `sha256:${'0'.repeat(64)}` : 'x')), scope: operation.security?.[0]?.bearerToken[0] })),
-  );
-  // Every /v1 operation is secured, and only health and the document itself are open.
-  expect(operations.filter((operation) => operation.scope === undefined).map((operation) => operation.path).sort()).toEqual(['/healthz', '/readyz']);
-  const secured = operations.filter((operation) => operation.scope !== undefined);
-  expect(secured.length).toBeGreaterThanOrEqual(15);
-  for (const { method, path } of secured) {
-    const anonymous = await fetch(`${base}${path}`, { method });
-    expect([path, method, anonymous.status, ((await anonymous.json()) as { code: string }).code]).toEqual([path, method, 401, 'CAIRN_UNAUTHENTICATED']);
-  }
-  const allBut = new Map(tokenScopes.map((lacking) => [lacking as TokenScope, composition.tokens.create(`all but ${lacking.replace(":", " ")}`, tokenScopes.filter((scope) => scope !== lacking && scope !== 'admin')).token]));
-  for (const { method, path, scope } of secured) {
-    const token = allBut.get(scope as TokenScope);
-    expect(token, `${method} ${path} names ${scope}, a scope tokens can hold`).toBeDefined();
-    const denied = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
-    expect([path, method, denied.status, ((await denied.json()) as { code: string }).code]).toEqual([path, method, 403, 'CAIRN_FORBIDDEN']);
-  }
-  expect([...composition.engine.audit.entries()].filter((entry) => entry.action === 'access.denied')).toHaveLength(secured.length);
-  const { token: reader } = composition.tokens.create('reader', ['runs:read']);
-  expect((await fetch(`${base}/v1/runs/r-x`, { headers: { authorization: `Bearer ${reader}` } })).status).toBe(404);
-  composition.tokens.revoke(composition.tokens.list().find((record) => record.name === 'reader')!.id);
-  expect((await fetch(`${base}/v1/runs/r-x`, { headers: { authorization: `Bearer ${reader}` } })).status).toBe(401);
-  expect((await api('/v1/runs/r-x')).status).toBe(404);
-  expect((await fetch(`${base}/healthz`)).status).toBe(200);
-});
+test(
+  'every operation the OpenAPI document secures: 401 without a token, 403 with every scope but the one it names (audited)',
+  { timeout: 60_000 },
+  async () => {
+    const { base, api, composition } = await serve();
+    const document = (await (await fetch(`${base}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { security?: { bearerToken: string[] }[] }>>;
+    };
+    const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, operation]) => ({
+        method: method.toUpperCase(),
+        path: path
+          .replace('{runId}', 'r-x')
+          .replace('{itemId}', 'a')
+          .replace(/\{[a-zA-Z]+\}/g, (name) => (name === '{digest}' ? `sha256:${'0'.repeat(64)}` : 'x')),
+        scope: operation.security?.[0]?.bearerToken[0],
+      })),
+    );
+    // Every /v1 operation is secured, and only health and the document itself are open.
+    expect(
+      operations
+        .filter((operation) => operation.scope === undefined)
+        .map((operation) => operation.path)
+        .sort(),
+    ).toEqual(['/healthz', '/readyz']);
+    const secured = operations.filter((operation) => operation.scope !== undefined);
+    expect(secured.length).toBeGreaterThanOrEqual(15);
+    for (const { method, path } of secured) {
+      const anonymous = await fetch(`${base}${path}`, { method });
+      expect([path, method, anonymous.status, ((await anonymous.json()) as { code: string }).code]).toEqual([path, method, 401, 'CAIRN_UNAUTHENTICATED']);
+    }
+    const allBut = new Map(
+      tokenScopes.map((lacking) => [
+        lacking as TokenScope,
+        composition.tokens.create(
+          `all but ${lacking.replace(':', ' ')}`,
+          tokenScopes.filter((scope) => scope !== lacking && scope !== 'admin'),
+        ).token,
+      ]),
+    );
+    for (const { method, path, scope } of secured) {
+      const token = allBut.get(scope as TokenScope);
+      expect(token, `${method} ${path} names ${scope}, a scope tokens can hold`).toBeDefined();
+      const denied = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+      expect([path, method, denied.status, ((await denied.json()) as { code: string }).code]).toEqual([path, method, 403, 'CAIRN_FORBIDDEN']);
+    }
+    expect([...composition.engine.audit.entries()].filter((entry) => entry.action === 'access.denied')).toHaveLength(secured.length);
+    const { token: reader } = composition.tokens.create('reader', ['runs:read']);
+    expect((await fetch(`${base}/v1/runs/r-x`, { headers: { authorization: `Bearer ${reader}` } })).status).toBe(404);
+    composition.tokens.revoke(composition.tokens.list().find((record) => record.name === 'reader')!.id);
+    expect((await fetch(`${base}/v1/runs/r-x`, { headers: { authorization: `Bearer ${reader}` } })).status).toBe(401);
+    expect((await api('/v1/runs/r-x')).status).toBe(404);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  },
+);
 
 test('loopback-operator mode needs no token, and is refused on any other host', { timeout: 60_000 }, async () => {
   const { api } = await serve('loopback-operator');
   const submitted = await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('laptop') });
   expect(submitted.status).toBe(201);
-  await expect(buildHttpApi({ composition: {} as ServerComposition, host: '0.0.0.0', auth: 'loopback-operator' })).rejects.toMatchObject({ code: 'CAIRN_CONFIG_INVALID', path: 'config.server.host' });
+  await expect(buildHttpApi({ composition: {} as ServerComposition, host: '0.0.0.0', auth: 'loopback-operator' })).rejects.toMatchObject({
+    code: 'CAIRN_CONFIG_INVALID',
+    path: 'config.server.host',
+  });
 });
 
 test('/metrics: runs and items by state, dispatch latency, attempt outcomes and HTTP requests, for a token holder', { timeout: 60_000 }, async () => {
   const { base, api } = await serve();
-  const { runId } = (await (await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('metrics') })).json()) as { runId: string };
+  const { runId } = (await (await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('metrics') })).json()) as {
+    runId: string;
+  };
   await waitForState(api, runId, ['succeeded', 'failed']);
   expect((await fetch(`${base}/metrics`)).status).toBe(401);
   const scrape = await api('/metrics');

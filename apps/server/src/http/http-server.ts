@@ -64,7 +64,11 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   const auth = options.auth ?? 'tokens';
   const serverUid = process.getuid?.() ?? 0;
   if (auth === 'loopback-operator' && !isLoopback(options.host)) {
-    throw new CairnError('CAIRN_CONFIG_INVALID', `server.auth 'loopback-operator' lets anyone who reaches the server act as its operator: it binds loopback only, not ${options.host}. Bind 127.0.0.1, or use auth: tokens.`, { path: 'config.server.host' });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `server.auth 'loopback-operator' lets anyone who reaches the server act as its operator: it binds loopback only, not ${options.host}. Bind 127.0.0.1, or use auth: tokens.`,
+      { path: 'config.server.host' },
+    );
   }
   const { engine, storage, signingKey, authorizer } = options.composition;
   const timeouts = options.timeouts ?? defaultTimeouts;
@@ -99,8 +103,18 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       // reaching the loopback port is refused; only the user the server runs as is the operator.
       const uid = loopbackPeerUid(request.raw.socket);
       if (uid === null || uid !== serverUid) {
-        engine.audit.append({ actor: { kind: 'system', id: uid === null ? 'unknown-local-user' : `uid:${uid}`, via: 'http' }, action: 'access.denied', entity: { kind: 'server', id: 'operator' }, outcome: 'denied', data: { action, reason: 'loopback-operator: not the server\'s user' } });
-        throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: in loopback-operator mode only the user the server runs as (uid ${serverUid}) is its operator, and this connection ${uid === null ? 'could not be traced to a user' : `comes from uid ${uid}`} (a sandbox, or another user). Use a token (auth: tokens).`, { details: { action } });
+        engine.audit.append({
+          actor: { kind: 'system', id: uid === null ? 'unknown-local-user' : `uid:${uid}`, via: 'http' },
+          action: 'access.denied',
+          entity: { kind: 'server', id: 'operator' },
+          outcome: 'denied',
+          data: { action, reason: "loopback-operator: not the server's user" },
+        });
+        throw new CairnError(
+          'CAIRN_FORBIDDEN',
+          `Not allowed: in loopback-operator mode only the user the server runs as (uid ${serverUid}) is its operator, and this connection ${uid === null ? 'could not be traced to a user' : `comes from uid ${uid}`} (a sandbox, or another user). Use a token (auth: tokens).`,
+          { details: { action } },
+        );
       }
       request.actor = operator;
       request.secretGrants = 'all';
@@ -109,24 +123,46 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     const header = request.headers.authorization;
     const credential = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
     const principal = credential === undefined ? null : await authorizer.authenticate(credential);
-    if (!principal) throw new CairnError('CAIRN_UNAUTHENTICATED', credential === undefined ? 'This request needs a bearer token (Authorization: Bearer cairn_...); `cairn token create` makes one.' : 'The bearer token is unknown or revoked; `cairn token create` makes a new one.');
+    if (!principal)
+      throw new CairnError(
+        'CAIRN_UNAUTHENTICATED',
+        credential === undefined
+          ? 'This request needs a bearer token (Authorization: Bearer cairn_...); `cairn token create` makes one.'
+          : 'The bearer token is unknown or revoked; `cairn token create` makes a new one.',
+      );
     const params = request.params as { runId?: string; itemId?: string; digest?: string };
-    const resource = { kind: params.itemId ? 'item' : params.runId ? 'run' : params.digest ? 'blob' : 'server', id: params.itemId ? `${params.runId}/${params.itemId}` : (params.runId ?? params.digest ?? 'server') };
+    const resource = {
+      kind: params.itemId ? 'item' : params.runId ? 'run' : params.digest ? 'blob' : 'server',
+      id: params.itemId ? `${params.runId}/${params.itemId}` : (params.runId ?? params.digest ?? 'server'),
+    };
     const decision = await authorizer.authorize(principal, action, resource);
     const actor: AuditActor = { ...principal.actor, via: 'http' };
     if (!decision.allowed) {
-      engine.audit.append({ actor, action: 'access.denied', entity: resource.kind === 'run' || resource.kind === 'item' ? { kind: resource.kind, id: resource.id } : { kind: 'server', id: resource.id }, outcome: 'denied', data: { action, reason: decision.reason } });
+      engine.audit.append({
+        actor,
+        action: 'access.denied',
+        entity: resource.kind === 'run' || resource.kind === 'item' ? { kind: resource.kind, id: resource.id } : { kind: 'server', id: resource.id },
+        outcome: 'denied',
+        data: { action, reason: decision.reason },
+      });
       throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${decision.reason}.`, { details: { action } });
     }
     request.actor = actor;
     request.secretGrants = secretGrantsOf(principal.scopes);
   });
-  app.setNotFoundHandler((request, reply) => replyWithError(new CairnError('CAIRN_NOT_FOUND', `There is no ${request.method} ${request.url.split('?')[0]}; see /openapi.json for what this server answers.`), request, reply));
+  app.setNotFoundHandler((request, reply) =>
+    replyWithError(
+      new CairnError('CAIRN_NOT_FOUND', `There is no ${request.method} ${request.url.split('?')[0]}; see /openapi.json for what this server answers.`),
+      request,
+      reply,
+    ),
+  );
   // A run spec, JSON or YAML, reaches the spec parser as the text it was sent: one rule for every
   // surface (strict UTF-8, prototype keys and NULs refused naming their JSON path). Other JSON
   // bodies are Fastify's, which refuses prototype keys outright.
   const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
-  const isRunSpec = (request: { method: string; routeOptions: { url?: string | undefined } }) => request.method === 'POST' && request.routeOptions.url === '/v1/runs';
+  const isRunSpec = (request: { method: string; routeOptions: { url?: string | undefined } }) =>
+    request.method === 'POST' && request.routeOptions.url === '/v1/runs';
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     try {
@@ -145,7 +181,18 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   });
   await app.register(fastifySwagger, {
     // servers: `/`, the server that served the document, so a client resolves paths against it.
-    openapi: { openapi: '3.1.0', info: { title: 'Cairn', version: '0.1.0', description: 'Run AI-agent work unattended, and prove what ran.', license: { name: 'Apache-2.0', identifier: 'Apache-2.0' } }, servers: [{ url: '/', description: 'This server' }], tags: [...openApiTags], components: openApiSecurityComponents },
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Cairn',
+        version: '0.1.0',
+        description: 'Run AI-agent work unattended, and prove what ran.',
+        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+      },
+      servers: [{ url: '/', description: 'This server' }],
+      tags: [...openApiTags],
+      components: openApiSecurityComponents,
+    },
     transform: transformWithScopes,
     transformObject: transformComponents,
   });
@@ -153,55 +200,156 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.addHook('onResponse', async (request, reply) => {
     options.composition.metrics.observeRequest(request.routeOptions.url ?? 'unknown', request.method, reply.statusCode, reply.elapsedTime / 1000);
   });
-  app.get('/metrics', { config: { action: 'metrics.read' }, schema: { operationId: 'getMetrics', summary: 'Prometheus metrics: runs and items by state, queue depth, dispatch latency, checkpoint lag, anchor failures, HTTP', response: { 200: bytesAnswer('text/plain', 'The Prometheus text exposition format') } } }, async (_request, reply) =>
-    reply.type(options.composition.metrics.registry.contentType).send(await options.composition.metrics.registry.metrics()),
+  app.get(
+    '/metrics',
+    {
+      config: { action: 'metrics.read' },
+      schema: {
+        operationId: 'getMetrics',
+        summary: 'Prometheus metrics: runs and items by state, queue depth, dispatch latency, checkpoint lag, anchor failures, HTTP',
+        response: { 200: bytesAnswer('text/plain', 'The Prometheus text exposition format') },
+      },
+    },
+    async (_request, reply) => reply.type(options.composition.metrics.registry.contentType).send(await options.composition.metrics.registry.metrics()),
   );
-  app.get('/healthz', { schema: { operationId: 'checkHealth', summary: 'The process is up', response: { 200: z.strictObject({ ok: z.boolean() }) } } }, async () => ({ ok: true }));
+  app.get(
+    '/healthz',
+    { schema: { operationId: 'checkHealth', summary: 'The process is up', response: { 200: z.strictObject({ ok: z.boolean() }) } } },
+    async () => ({ ok: true }),
+  );
   // Not ready (503) while the engine cannot do its work, e.g. the disk under its database is full:
   // it says why and since when, so a load balancer stops sending work and an operator knows what to fix.
   const readiness = z.strictObject({ ready: z.boolean(), reason: z.string().optional(), since: z.string(), auditEntries: z.int() });
-  app.get('/readyz', { schema: { operationId: 'checkReadiness', summary: 'The engine can do its work (503 with the reason when it cannot, e.g. storage full)', response: { 200: readiness, 503: readiness } } }, async (_request, reply) => {
-    const health = engine.health();
-    return reply.status(health.ready ? 200 : 503).send({ ...health, auditEntries: engine.audit.size });
-  });
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        operationId: 'checkReadiness',
+        summary: 'The engine can do its work (503 with the reason when it cannot, e.g. storage full)',
+        response: { 200: readiness, 503: readiness },
+      },
+    },
+    async (_request, reply) => {
+      const health = engine.health();
+      return reply.status(health.ready ? 200 : 503).send({ ...health, auditEntries: engine.audit.size });
+    },
+  );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.post('/v1/runs', { config: { action: 'runs.submit' }, schema: { operationId: 'submitRun', summary: 'Submit a run (JSON, or YAML as application/yaml); Idempotency-Key makes it safe to retry', headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).passthrough(), response: { 200: submitResultSchema, 201: submitResultSchema } } }, async (request, reply) => {
-    const key = request.headers['idempotency-key'];
-    const result = engine.submit(request.body, { actor: request.actor!, source: 'the request body', secretGrants: request.secretGrants ?? [], ...(typeof key === 'string' ? { idempotencyKey: key } : {}) });
-    return reply.status(result.created ? 201 : 200).send(result);
-  });
-  app.get('/v1/runs/:runId', { config: { action: 'runs.read' }, schema: { operationId: 'getRun', summary: 'A run', params: runParams, response: { 200: runViewSchema } } }, async (request) => {
-    const run = engine.run(request.params.runId);
-    if (!run) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
-    if (run.itemsFailed === 0) return run;
-    // Why it failed, in the answer that says it did: items are read only for runs with failures.
-    const failedItems = engine.items(run.runId).filter((item) => item.state === 'failed').map((item) => ({ itemId: item.itemId, failure: item.failure }));
-    return { ...run, failedItems };
-  });
-  app.get('/v1/runs/:runId/items', { config: { action: 'runs.read' }, schema: { operationId: 'listRunItems', summary: "A run's items", params: runParams, response: { 200: z.array(itemViewSchema) } } }, async (request) => {
-    if (!engine.run(request.params.runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
-    return engine.items(request.params.runId);
-  });
-  app.get('/v1/runs/:runId/items/:itemId/patch', { config: { action: 'blobs.read' }, schema: { operationId: 'getItemPatch', summary: "A succeeded item's patch (git diff --binary); 404 when it changed nothing", params: itemParams, response: { 200: bytesAnswer('text/x-diff', 'The patch, as git diff --binary wrote it; x-cairn-digest names its digest') } } }, async (request, reply) => {
-    const { runId, itemId } = request.params;
-    const digest = engine.artifacts(runId, itemId)?.['patch'];
-    if (digest === undefined) throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no patch: it has not succeeded, or it changed nothing.`, { path: 'itemId' });
-    return sendBlob(reply, storage, digest, 'text/x-diff', () => new CairnError('CAIRN_NOT_FOUND', `The patch ${digest} of item ${itemId} is not in storage.`, { path: 'itemId' }));
-  });
-  app.post('/v1/runs/:runId/cancel', { config: { action: 'runs.cancel' }, schema: { operationId: 'cancelRun', summary: 'Cancel a run (with an optional reason, kept in its audit entries)', params: runParams, body: reasonBody, response: { 202: runViewSchema } } }, async (request, reply) => {
-    engine.cancelRun(request.params.runId, request.actor!, request.body?.reason);
-    return reply.status(202).send(engine.run(request.params.runId)!);
-  });
-  const itemAction = (action: 'approve' | 'reject' | 'cancel') =>
-    app.post(`/v1/runs/:runId/items/:itemId/${action}`, { config: { action: `items.${action}` }, schema: { operationId: `${action}Item`, summary: `${action[0]!.toUpperCase()}${action.slice(1)} an item (with an optional reason, kept in its audit entries)`, params: itemParams, body: reasonBody, response: { 202: itemViewSchema } } }, async (request, reply) => {
+  app.post(
+    '/v1/runs',
+    {
+      config: { action: 'runs.submit' },
+      schema: {
+        operationId: 'submitRun',
+        summary: 'Submit a run (JSON, or YAML as application/yaml); Idempotency-Key makes it safe to retry',
+        headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).passthrough(),
+        response: { 200: submitResultSchema, 201: submitResultSchema },
+      },
+    },
+    async (request, reply) => {
+      const key = request.headers['idempotency-key'];
+      const result = engine.submit(request.body, {
+        actor: request.actor!,
+        source: 'the request body',
+        secretGrants: request.secretGrants ?? [],
+        ...(typeof key === 'string' ? { idempotencyKey: key } : {}),
+      });
+      return reply.status(result.created ? 201 : 200).send(result);
+    },
+  );
+  app.get(
+    '/v1/runs/:runId',
+    { config: { action: 'runs.read' }, schema: { operationId: 'getRun', summary: 'A run', params: runParams, response: { 200: runViewSchema } } },
+    async (request) => {
+      const run = engine.run(request.params.runId);
+      if (!run) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
+      if (run.itemsFailed === 0) return run;
+      // Why it failed, in the answer that says it did: items are read only for runs with failures.
+      const failedItems = engine
+        .items(run.runId)
+        .filter((item) => item.state === 'failed')
+        .map((item) => ({ itemId: item.itemId, failure: item.failure }));
+      return { ...run, failedItems };
+    },
+  );
+  app.get(
+    '/v1/runs/:runId/items',
+    {
+      config: { action: 'runs.read' },
+      schema: { operationId: 'listRunItems', summary: "A run's items", params: runParams, response: { 200: z.array(itemViewSchema) } },
+    },
+    async (request) => {
+      if (!engine.run(request.params.runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
+      return engine.items(request.params.runId);
+    },
+  );
+  app.get(
+    '/v1/runs/:runId/items/:itemId/patch',
+    {
+      config: { action: 'blobs.read' },
+      schema: {
+        operationId: 'getItemPatch',
+        summary: "A succeeded item's patch (git diff --binary); 404 when it changed nothing",
+        params: itemParams,
+        response: { 200: bytesAnswer('text/x-diff', 'The patch, as git diff --binary wrote it; x-cairn-digest names its digest') },
+      },
+    },
+    async (request, reply) => {
       const { runId, itemId } = request.params;
-      const reason = request.body?.reason;
-      if (action === 'approve') engine.approve(runId, itemId, request.actor!, reason);
-      else if (action === 'reject') engine.reject(runId, itemId, request.actor!, reason);
-      else engine.cancelItem(runId, itemId, request.actor!, reason);
-      return reply.status(202).send(engine.items(runId).find((item) => item.itemId === itemId)!);
-    });
+      const digest = engine.artifacts(runId, itemId)?.['patch'];
+      if (digest === undefined)
+        throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no patch: it has not succeeded, or it changed nothing.`, {
+          path: 'itemId',
+        });
+      return sendBlob(
+        reply,
+        storage,
+        digest,
+        'text/x-diff',
+        () => new CairnError('CAIRN_NOT_FOUND', `The patch ${digest} of item ${itemId} is not in storage.`, { path: 'itemId' }),
+      );
+    },
+  );
+  app.post(
+    '/v1/runs/:runId/cancel',
+    {
+      config: { action: 'runs.cancel' },
+      schema: {
+        operationId: 'cancelRun',
+        summary: 'Cancel a run (with an optional reason, kept in its audit entries)',
+        params: runParams,
+        body: reasonBody,
+        response: { 202: runViewSchema },
+      },
+    },
+    async (request, reply) => {
+      engine.cancelRun(request.params.runId, request.actor!, request.body?.reason);
+      return reply.status(202).send(engine.run(request.params.runId)!);
+    },
+  );
+  const itemAction = (action: 'approve' | 'reject' | 'cancel') =>
+    app.post(
+      `/v1/runs/:runId/items/:itemId/${action}`,
+      {
+        config: { action: `items.${action}` },
+        schema: {
+          operationId: `${action}Item`,
+          summary: `${action[0]!.toUpperCase()}${action.slice(1)} an item (with an optional reason, kept in its audit entries)`,
+          params: itemParams,
+          body: reasonBody,
+          response: { 202: itemViewSchema },
+        },
+      },
+      async (request, reply) => {
+        const { runId, itemId } = request.params;
+        const reason = request.body?.reason;
+        if (action === 'approve') engine.approve(runId, itemId, request.actor!, reason);
+        else if (action === 'reject') engine.reject(runId, itemId, request.actor!, reason);
+        else engine.cancelItem(runId, itemId, request.actor!, reason);
+        return reply.status(202).send(engine.items(runId).find((item) => item.itemId === itemId)!);
+      },
+    );
   itemAction('approve');
   itemAction('reject');
   itemAction('cancel');
@@ -220,24 +368,93 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     return async () => (await authorizer.authenticate(credential)) !== null;
   };
   registerLogRoutes(app, options.composition, stillAllowed);
-  app.get('/v1/events', { config: { action: 'events.read' }, schema: { operationId: 'streamEvents', summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)', response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply, { stillAllowed: stillAllowed(request) }));
-  app.get('/v1/runs/:runId/events', { config: { action: 'events.read' }, schema: { operationId: 'streamRunEvents', summary: "A run's events, as server-sent events", params: runParams, response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') } } }, (request, reply) => streamEvents(engine, request, reply, { runId: request.params.runId, stillAllowed: stillAllowed(request) }));
+  app.get(
+    '/v1/events',
+    {
+      config: { action: 'events.read' },
+      schema: {
+        operationId: 'streamEvents',
+        summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)',
+        response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') },
+      },
+    },
+    (request, reply) => streamEvents(engine, request, reply, { stillAllowed: stillAllowed(request) }),
+  );
+  app.get(
+    '/v1/runs/:runId/events',
+    {
+      config: { action: 'events.read' },
+      schema: {
+        operationId: 'streamRunEvents',
+        summary: "A run's events, as server-sent events",
+        params: runParams,
+        response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') },
+      },
+    },
+    (request, reply) => streamEvents(engine, request, reply, { runId: request.params.runId, stillAllowed: stillAllowed(request) }),
+  );
   // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-  app.post('/v1/blobs', { config: { action: 'runs.submit' }, schema: { operationId: 'storeBlob', summary: 'Store bytes (a workspace snapshot) by their digest; returns it', response: { 201: z.strictObject({ digest: z.string(), bytes: z.int() }) } } }, async (request, reply) => {
-    if (!Buffer.isBuffer(request.body)) throw new CairnError('CAIRN_PAYLOAD_INVALID', 'Send the bytes as application/octet-stream.', { path: 'body' });
-    const bytes = new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength);
-    const digest = sha256Digest(bytes);
-    await storage.put(blobKey(digest), bytes, { ifAbsent: true });
-    return reply.status(201).send({ digest, bytes: bytes.byteLength });
-  });
-  app.get('/v1/blobs/:digest', { config: { action: 'blobs.read' }, schema: { operationId: 'getBlob', summary: 'A patch, log, output or snapshot by digest, streamed', params: digestParams, response: { 200: bytesAnswer('application/octet-stream', 'The bytes whose sha256 is the digest') } } }, async (request, reply) => {
-    return sendBlob(reply, storage, request.params.digest, 'application/octet-stream', () => new CairnError('CAIRN_NOT_FOUND', `No blob ${request.params.digest} is stored here.`, { path: 'digest' }));
-  });
-  app.get('/v1/runs/:runId/bundle', { config: { action: 'audit.read' }, schema: { operationId: 'getRunBundle', summary: "A run's evidence bundle (cairn.bundle/v1), to verify offline", params: runParams, response: { 200: bytesAnswer('application/json', 'The bundle in its canonical bytes (verify it with cairn verify); x-cairn-signing-key names the key') } } }, async (request, reply) => {
-    const bundle = await engine.exportBundle(request.params.runId);
-    return reply.type('application/json').header('x-cairn-signing-key', signingKey.keyId).send(Buffer.from(serializeEvidenceBundle(bundle)));
-  });
+  app.post(
+    '/v1/blobs',
+    {
+      config: { action: 'runs.submit' },
+      schema: {
+        operationId: 'storeBlob',
+        summary: 'Store bytes (a workspace snapshot) by their digest; returns it',
+        response: { 201: z.strictObject({ digest: z.string(), bytes: z.int() }) },
+      },
+    },
+    async (request, reply) => {
+      if (!Buffer.isBuffer(request.body)) throw new CairnError('CAIRN_PAYLOAD_INVALID', 'Send the bytes as application/octet-stream.', { path: 'body' });
+      const bytes = new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength);
+      const digest = sha256Digest(bytes);
+      await storage.put(blobKey(digest), bytes, { ifAbsent: true });
+      return reply.status(201).send({ digest, bytes: bytes.byteLength });
+    },
+  );
+  app.get(
+    '/v1/blobs/:digest',
+    {
+      config: { action: 'blobs.read' },
+      schema: {
+        operationId: 'getBlob',
+        summary: 'A patch, log, output or snapshot by digest, streamed',
+        params: digestParams,
+        response: { 200: bytesAnswer('application/octet-stream', 'The bytes whose sha256 is the digest') },
+      },
+    },
+    async (request, reply) => {
+      return sendBlob(
+        reply,
+        storage,
+        request.params.digest,
+        'application/octet-stream',
+        () => new CairnError('CAIRN_NOT_FOUND', `No blob ${request.params.digest} is stored here.`, { path: 'digest' }),
+      );
+    },
+  );
+  app.get(
+    '/v1/runs/:runId/bundle',
+    {
+      config: { action: 'audit.read' },
+      schema: {
+        operationId: 'getRunBundle',
+        summary: "A run's evidence bundle (cairn.bundle/v1), to verify offline",
+        params: runParams,
+        response: {
+          200: bytesAnswer('application/json', 'The bundle in its canonical bytes (verify it with cairn verify); x-cairn-signing-key names the key'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const bundle = await engine.exportBundle(request.params.runId);
+      return reply
+        .type('application/json')
+        .header('x-cairn-signing-key', signingKey.keyId)
+        .send(Buffer.from(serializeEvidenceBundle(bundle)));
+    },
+  );
   return app;
 }
 

@@ -27,33 +27,62 @@ const recheckMs = 1_000;
  * second, so a revoked one gets nothing more. `x-cairn-attempt` names the attempt. Unknown run, item or attempt: 404
  * naming it.
  */
-export function registerLogRoutes(app: HttpApp, composition: ServerComposition, stillAllowed: (request: FastifyRequest) => (() => Promise<boolean>) | undefined): void {
+export function registerLogRoutes(
+  app: HttpApp,
+  composition: ServerComposition,
+  stillAllowed: (request: FastifyRequest) => (() => Promise<boolean>) | undefined,
+): void {
   const { engine, storage } = composition;
-  app.get('/v1/runs/:runId/items/:itemId/logs', {
-    config: { action: 'runs.read' },
-    schema: {
-      operationId: 'getItemLogs',
-      summary: "An item attempt's stdout and stderr (the latest attempt, or ?attempt=N); live while it runs, streamed to its end with ?follow=true",
-      params,
-      querystring,
-      response: { 200: bytesAnswer('application/x-ndjson', 'One {"stream":"stdout"|"stderr","text":...} line per piece of output, then {"end":{"attempt","state","exitCode","finishedAt"}} once the attempt has ended; text/plain with ?format=text. x-cairn-attempt names the attempt') },
+  app.get(
+    '/v1/runs/:runId/items/:itemId/logs',
+    {
+      config: { action: 'runs.read' },
+      schema: {
+        operationId: 'getItemLogs',
+        summary: "An item attempt's stdout and stderr (the latest attempt, or ?attempt=N); live while it runs, streamed to its end with ?follow=true",
+        params,
+        querystring,
+        response: {
+          200: bytesAnswer(
+            'application/x-ndjson',
+            'One {"stream":"stdout"|"stderr","text":...} line per piece of output, then {"end":{"attempt","state","exitCode","finishedAt"}} once the attempt has ended; text/plain with ?format=text. x-cairn-attempt names the attempt',
+          ),
+        },
+      },
     },
-  }, async (request, reply) => {
-    const { runId, itemId } = request.params;
-    const follow = request.query.follow === 'true';
-    const format = request.query.format ?? 'ndjson';
-    if (!engine.run(runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${runId} does not exist.`, { path: 'runId' });
-    const controller = new AbortController();
-    request.raw.on('close', () => controller.abort());
-    const attempt = await chooseAttempt(composition, runId, itemId, request.query.attempt, follow, request, controller.signal);
-    if (!attempt) return reply;
-    await streamLines(request, reply, attempt.attempt, format, itemLogLines({ engine, storage, attempt, follow, signal: controller.signal, pollMs }), controller.signal, stillAllowed(request));
-    return reply;
-  });
+    async (request, reply) => {
+      const { runId, itemId } = request.params;
+      const follow = request.query.follow === 'true';
+      const format = request.query.format ?? 'ndjson';
+      if (!engine.run(runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${runId} does not exist.`, { path: 'runId' });
+      const controller = new AbortController();
+      request.raw.on('close', () => controller.abort());
+      const attempt = await chooseAttempt(composition, runId, itemId, request.query.attempt, follow, request, controller.signal);
+      if (!attempt) return reply;
+      await streamLines(
+        request,
+        reply,
+        attempt.attempt,
+        format,
+        itemLogLines({ engine, storage, attempt, follow, signal: controller.signal, pollMs }),
+        controller.signal,
+        stillAllowed(request),
+      );
+      return reply;
+    },
+  );
 }
 
 /** The attempt asked for (or the latest); with follow, waits for the item's first one. */
-async function chooseAttempt({ engine }: ServerComposition, runId: string, itemId: string, wanted: number | undefined, follow: boolean, request: FastifyRequest, signal: AbortSignal) {
+async function chooseAttempt(
+  { engine }: ServerComposition,
+  runId: string,
+  itemId: string,
+  wanted: number | undefined,
+  follow: boolean,
+  request: FastifyRequest,
+  signal: AbortSignal,
+) {
   for (;;) {
     const item = engine.items(runId).find((candidate) => candidate.itemId === itemId);
     if (!item) throw new CairnError('CAIRN_NOT_FOUND', `Run ${runId} has no item ${JSON.stringify(itemId)}.`, { path: 'itemId' });
@@ -67,12 +96,20 @@ async function chooseAttempt({ engine }: ServerComposition, runId: string, itemI
         if (!(await waitABit(request, signal))) return undefined;
         continue;
       }
-      throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no attempt ${wanted}: ${attempts.length === 0 ? 'it has not started one' : `its attempts are 1 to ${attempts.length}`}.`, { path: 'attempt' });
+      throw new CairnError(
+        'CAIRN_NOT_FOUND',
+        `Item ${itemId} of run ${runId} has no attempt ${wanted}: ${attempts.length === 0 ? 'it has not started one' : `its attempts are 1 to ${attempts.length}`}.`,
+        { path: 'attempt' },
+      );
     }
     const latest = attempts.at(-1);
     if (latest) return latest;
     if (!follow || terminalItemStates.has(item.state)) {
-      throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no attempt, so no output: it is ${item.state}${terminalItemStates.has(item.state) ? ' and never ran' : '; pass follow=true to wait for it to start'}.`, { path: 'itemId' });
+      throw new CairnError(
+        'CAIRN_NOT_FOUND',
+        `Item ${itemId} of run ${runId} has no attempt, so no output: it is ${item.state}${terminalItemStates.has(item.state) ? ' and never ran' : '; pass follow=true to wait for it to start'}.`,
+        { path: 'itemId' },
+      );
     }
     if (!(await waitABit(request, signal))) return undefined;
   }
@@ -86,10 +123,23 @@ async function waitABit(request: FastifyRequest, signal: AbortSignal): Promise<b
   return !signal.aborted;
 }
 
-async function streamLines(request: FastifyRequest, reply: FastifyReply, attempt: number, format: 'ndjson' | 'text', lines: AsyncGenerator<ItemLogLine>, signal: AbortSignal, stillAllowed: (() => Promise<boolean>) | undefined): Promise<void> {
+async function streamLines(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  attempt: number,
+  format: 'ndjson' | 'text',
+  lines: AsyncGenerator<ItemLogLine>,
+  signal: AbortSignal,
+  stillAllowed: (() => Promise<boolean>) | undefined,
+): Promise<void> {
   reply.hijack();
   request.raw.socket.setTimeout(0);
-  reply.raw.writeHead(200, { 'content-type': format === 'text' ? 'text/plain; charset=utf-8' : 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store', 'x-cairn-attempt': String(attempt), 'x-accel-buffering': 'no' });
+  reply.raw.writeHead(200, {
+    'content-type': format === 'text' ? 'text/plain; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-cairn-attempt': String(attempt),
+    'x-accel-buffering': 'no',
+  });
   // An empty NDJSON line while nothing happens keeps proxies and idle timeouts from closing the stream.
   const heartbeat = setInterval(() => {
     if (format === 'ndjson' && !reply.raw.writableNeedDrain) reply.raw.write('\n');
@@ -97,11 +147,17 @@ async function streamLines(request: FastifyRequest, reply: FastifyReply, attempt
   heartbeat.unref();
   // The token is asked again every second too, so a revoked one's stream ends even while the
   // attempt is silent (the token store rereads its file only when the file changed).
-  const recheck = stillAllowed === undefined ? undefined : setInterval(() => {
-    void stillAllowed().then((allowed) => {
-      if (!allowed) reply.raw.destroy();
-    }, () => reply.raw.destroy());
-  }, recheckMs);
+  const recheck =
+    stillAllowed === undefined
+      ? undefined
+      : setInterval(() => {
+          void stillAllowed().then(
+            (allowed) => {
+              if (!allowed) reply.raw.destroy();
+            },
+            () => reply.raw.destroy(),
+          );
+        }, recheckMs);
   recheck?.unref();
   const write = async (text: string) => {
     if (reply.raw.write(text)) return;
@@ -120,7 +176,8 @@ async function streamLines(request: FastifyRequest, reply: FastifyReply, attempt
     // The answer has begun: the error goes in the stream (NDJSON), in the server's log either way.
     const cairn = isCairnError(error) ? error : new CairnError('CAIRN_INTERNAL', 'The server failed while reading the log; the details are in its log.');
     if (!isCairnError(error)) request.log.error({ error: (error as Error).stack ?? String(error) }, 'reading an item log failed');
-    if (format === 'ndjson') reply.raw.write(`${JSON.stringify({ error: { code: cairn.code, message: cairn.message, action: errorCatalogue[cairn.code].action } })}\n`);
+    if (format === 'ndjson')
+      reply.raw.write(`${JSON.stringify({ error: { code: cairn.code, message: cairn.message, action: errorCatalogue[cairn.code].action } })}\n`);
   } finally {
     clearInterval(heartbeat);
     clearInterval(recheck);

@@ -39,7 +39,12 @@ test('an item that reaches the loopback API cannot act as the operator: 403, aud
       version: 1,
       name: 'self-approval',
       items: [
-        { id: 'climber', network: true, env: { BASE: base }, runtime: { kind: 'command', argv: ['/usr/bin/node', '--input-type=module', '-e', approveFromInside] } },
+        {
+          id: 'climber',
+          network: true,
+          env: { BASE: base },
+          runtime: { kind: 'command', argv: ['/usr/bin/node', '--input-type=module', '-e', approveFromInside] },
+        },
         { id: 'gated', dependsOn: [], effect: 'write-impure', approval: 'required', runtime: { kind: 'command', argv: ['/bin/true'] } },
       ],
     },
@@ -54,8 +59,11 @@ test('an item that reaches the loopback API cannot act as the operator: 403, aud
     throw new Error('the climber never ended');
   };
   const ended = await climber();
-  const artifacts = engine.audit.runEntries(runId).find((entry) => entry.action === 'attempt.completed' && entry.entity.id.includes('climber'))?.data['artifacts'] as Record<string, string>;
-  const blob = async (kind: string) => (artifacts[kind] ? Buffer.from((await composition.storage.get(`blobs/${artifacts[kind].slice('sha256:'.length)}`))!).toString('utf8') : '');
+  const artifacts = engine.audit.runEntries(runId).find((entry) => entry.action === 'attempt.completed' && entry.entity.id.includes('climber'))?.data[
+    'artifacts'
+  ] as Record<string, string>;
+  const blob = async (kind: string) =>
+    artifacts[kind] ? Buffer.from((await composition.storage.get(`blobs/${artifacts[kind].slice('sha256:'.length)}`))!).toString('utf8') : '';
   const printed = await blob('stdout');
   expect(ended.state, `${printed}\n${await blob('stderr')}`).toBe('succeeded');
   // A networked sandbox has a network of its own: the host's loopback, the API on it, is not there.
@@ -66,7 +74,11 @@ test('an item that reaches the loopback API cannot act as the operator: 403, aud
   // audited with its uid.
   // Not spawnSync: the server answering it runs in this process.
   const otherUser = await new Promise<{ stdout: string }>((resolve) => {
-    const child = spawn('/usr/bin/setpriv', ['--reuid=200999', '--regid=200999', '--clear-groups', '--', '/usr/bin/node', '--input-type=module', '-e', approveFromInside], { env: { BASE: base, PATH: '/usr/bin:/bin' } });
+    const child = spawn(
+      '/usr/bin/setpriv',
+      ['--reuid=200999', '--regid=200999', '--clear-groups', '--', '/usr/bin/node', '--input-type=module', '-e', approveFromInside],
+      { env: { BASE: base, PATH: '/usr/bin:/bin' } },
+    );
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.on('close', () => resolve({ stdout }));
@@ -79,6 +91,8 @@ test('an item that reaches the loopback API cannot act as the operator: 403, aud
   expect(denied.every((entry) => entry.actor.id !== 'operator')).toBe(true);
 
   // The operator itself (the server's user: this test) still is the operator.
-  expect((await api(`/v1/runs/${runId}/items/gated/approve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(202);
+  expect((await api(`/v1/runs/${runId}/items/gated/approve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(
+    202,
+  );
   expect((await engine.waitForRun(runId)).state).toBe('succeeded');
 });

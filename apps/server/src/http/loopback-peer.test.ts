@@ -10,7 +10,9 @@ const serve = runningServers();
 function fetchAs(uid: number, url: string): Promise<{ status: number; body: string }> {
   const script = `fetch(${JSON.stringify(url)}).then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })), (e) => console.log(JSON.stringify({ status: 0, body: String(e) })))`;
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('/usr/bin/setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', process.execPath, '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.on('error', reject);
@@ -18,22 +20,30 @@ function fetchAs(uid: number, url: string): Promise<{ status: number; body: stri
   });
 }
 
-test('loopback-operator refuses a request from a sandbox uid (or any user but the server\'s) with 403, and still serves the operator', { timeout: 60_000 }, async () => {
-  const { base, api } = await serve('loopback-operator');
-  // 200_123 is in the local executor's default sandbox uids (200000..249999).
-  const fromSandbox = await fetchAs(200_123, `${base}/v1/runs`);
-  expect(fromSandbox.status).toBe(403);
-  expect(JSON.parse(fromSandbox.body)).toMatchObject({ code: 'CAIRN_FORBIDDEN' });
-  expect(JSON.parse(fromSandbox.body).message).toMatch(/sandbox/);
-  // Another local user is not the operator either: only the user the server runs as (this process) is.
-  expect((await fetchAs(1_000, `${base}/v1/runs`)).status).toBe(403);
-  expect((await api('/v1/runs')).status).toBe(200);
-});
+test(
+  "loopback-operator refuses a request from a sandbox uid (or any user but the server's) with 403, and still serves the operator",
+  { timeout: 60_000 },
+  async () => {
+    const { base, api } = await serve('loopback-operator');
+    // 200_123 is in the local executor's default sandbox uids (200000..249999).
+    const fromSandbox = await fetchAs(200_123, `${base}/v1/runs`);
+    expect(fromSandbox.status).toBe(403);
+    expect(JSON.parse(fromSandbox.body)).toMatchObject({ code: 'CAIRN_FORBIDDEN' });
+    expect(JSON.parse(fromSandbox.body).message).toMatch(/sandbox/);
+    // Another local user is not the operator either: only the user the server runs as (this process) is.
+    expect((await fetchAs(1_000, `${base}/v1/runs`)).status).toBe(403);
+    expect((await api('/v1/runs')).status).toBe(200);
+  },
+);
 
 test('the peer of a loopback connection is found over IPv4, IPv6 and a dual-stack (v4-mapped) listener', async () => {
   const { createServer, connect } = await import('node:net');
   const { loopbackPeerUid } = await import('./loopback.ts');
-  for (const [listen, to] of [['127.0.0.1', '127.0.0.1'], ['::1', '::1'], ['::', '127.0.0.1']] as const) {
+  for (const [listen, to] of [
+    ['127.0.0.1', '127.0.0.1'],
+    ['::1', '::1'],
+    ['::', '127.0.0.1'],
+  ] as const) {
     const uid = await new Promise<number | null>((resolve) => {
       const server = createServer((socket) => {
         resolve(loopbackPeerUid(socket));

@@ -25,7 +25,8 @@ export function loopbackPeerUid(socket: Socket): number | null {
     const tables: [string, string, string][] = [[`/proc/net/tcp6`, remoteAddress, localAddress]];
     const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
     if (!remoteAddress.includes(':')) tables[0] = ['/proc/net/tcp', remoteAddress, localAddress];
-    else if (mapped.test(remoteAddress) && mapped.test(localAddress)) tables.unshift(['/proc/net/tcp', remoteAddress.replace(mapped, '$1'), localAddress.replace(mapped, '$1')]);
+    else if (mapped.test(remoteAddress) && mapped.test(localAddress))
+      tables.unshift(['/proc/net/tcp', remoteAddress.replace(mapped, '$1'), localAddress.replace(mapped, '$1')]);
     for (const [file, remote, local] of tables) {
       uid = peerIn(file, `${procAddress(remote)}:${procPort(remotePort)}`, `${procAddress(local)}:${procPort(localPort)}`);
       if (uid !== null) break;
@@ -49,7 +50,6 @@ function peerIn(file: string, peer: string, ours: string): number | null {
   }
   return null;
 }
-
 
 /** An address as /proc/net/tcp{,6} prints it: the bytes of each 32-bit word in host (little-endian) order, upper-case hex. */
 function procAddress(address: string): string {

@@ -13,7 +13,9 @@ const prefix = '#/components/schemas/';
  * endpoints receive, which refers to the components.
  */
 export const transformComponents: TransformObject = (input) => {
-  const document = jsonSchemaTransformObject(input as Parameters<typeof jsonSchemaTransformObject>[0]) as { components?: { schemas?: Record<string, unknown> } };
+  const document = jsonSchemaTransformObject(input as Parameters<typeof jsonSchemaTransformObject>[0]) as {
+    components?: { schemas?: Record<string, unknown> };
+  };
   const schemas = { ...document.components?.schemas };
   const renames = new Map<string, string>();
   for (const name of Object.keys(schemas)) {

@@ -49,7 +49,9 @@ async function servedDocument(): Promise<{ document: Document; base: string; ope
 
 test('every operation has a unique camelCase operationId, a tag, a summary; health checks need no token; servers is set', { timeout: 60_000 }, async () => {
   const { document } = await servedDocument();
-  const operations = Object.entries(document.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => ({ where: `${method.toUpperCase()} ${path}`, ...operation })));
+  const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, operation]) => ({ where: `${method.toUpperCase()} ${path}`, ...operation })),
+  );
   const tags = new Set(['runs', 'items', 'events', 'blobs', 'audit', 'schedules', 'secrets', 'tokens', 'webhooks', 'operations']);
   for (const operation of operations) {
     expect([operation.where, operation.operationId], 'operationId').toEqual([operation.where, expect.stringMatching(/^[a-z][A-Za-z0-9]+$/)]);
@@ -63,33 +65,53 @@ test('every operation has a unique camelCase operationId, a tag, a summary; heal
   expect(document.servers).toEqual([expect.objectContaining({ url: '/' })]);
 });
 
-test('POST /v1/runs declares the run spec (JSON and YAML) and POST /v1/blobs its bytes; records are named components with state enums', { timeout: 60_000 }, async () => {
-  const { document } = await servedDocument();
-  const submit = document.paths['/v1/runs']!['post']!;
-  expect(submit.requestBody?.content['application/json']?.schema).toEqual({ $ref: '#/components/schemas/RunSpec' });
-  expect(submit.requestBody?.content['application/yaml']?.schema).toEqual(expect.objectContaining({ type: 'string' }));
-  expect(document.components.schemas['RunSpec']).toEqual(expect.objectContaining({ type: 'object', required: expect.arrayContaining(['version', 'name', 'items']) }));
-  expect(document.paths['/v1/blobs']!['post']!.requestBody?.content['application/octet-stream']?.schema).toEqual(expect.objectContaining({ type: 'string', format: 'binary' }));
-  expect(submit.responses['201']?.content?.['application/json']?.schema).toEqual({ $ref: '#/components/schemas/SubmitResult' });
-  expect(document.paths['/v1/runs/{runId}']!['get']!.responses['200']?.content?.['application/json']?.schema).toEqual({ $ref: '#/components/schemas/Run' });
-  expect(document.paths['/v1/runs/{runId}']!['get']!.responses['4XX']?.content?.['application/json']?.schema).toEqual({ $ref: '#/components/schemas/Error' });
-  for (const name of ['Run', 'Item', 'Event', 'Error', 'Token', 'Webhook', 'WebhookDelivery', 'Schedule', 'Secret', 'RunSpec', 'SubmitResult', 'RunPage']) expect(Object.keys(document.components.schemas)).toContain(name);
-  expect(Object.keys(document.components.schemas).filter((name) => name.endsWith('Input'))).toEqual([]);
-  expect(document.components.schemas['Run']!.properties!['state']!.enum).toEqual([...runStates]);
-  expect(document.components.schemas['Item']!.properties!['state']!.enum).toEqual([...itemStates]);
-  for (const path of ['/v1/events', '/v1/runs/{runId}/events']) {
-    expect(document.paths[path]!['get']!.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'after', in: 'query' }), expect.objectContaining({ name: 'last-event-id', in: 'header' })]));
-  }
-});
+test(
+  'POST /v1/runs declares the run spec (JSON and YAML) and POST /v1/blobs its bytes; records are named components with state enums',
+  { timeout: 60_000 },
+  async () => {
+    const { document } = await servedDocument();
+    const submit = document.paths['/v1/runs']!['post']!;
+    expect(submit.requestBody?.content['application/json']?.schema).toEqual({ $ref: '#/components/schemas/RunSpec' });
+    expect(submit.requestBody?.content['application/yaml']?.schema).toEqual(expect.objectContaining({ type: 'string' }));
+    expect(document.components.schemas['RunSpec']).toEqual(
+      expect.objectContaining({ type: 'object', required: expect.arrayContaining(['version', 'name', 'items']) }),
+    );
+    expect(document.paths['/v1/blobs']!['post']!.requestBody?.content['application/octet-stream']?.schema).toEqual(
+      expect.objectContaining({ type: 'string', format: 'binary' }),
+    );
+    expect(submit.responses['201']?.content?.['application/json']?.schema).toEqual({ $ref: '#/components/schemas/SubmitResult' });
+    expect(document.paths['/v1/runs/{runId}']!['get']!.responses['200']?.content?.['application/json']?.schema).toEqual({ $ref: '#/components/schemas/Run' });
+    expect(document.paths['/v1/runs/{runId}']!['get']!.responses['4XX']?.content?.['application/json']?.schema).toEqual({ $ref: '#/components/schemas/Error' });
+    for (const name of ['Run', 'Item', 'Event', 'Error', 'Token', 'Webhook', 'WebhookDelivery', 'Schedule', 'Secret', 'RunSpec', 'SubmitResult', 'RunPage'])
+      expect(Object.keys(document.components.schemas)).toContain(name);
+    expect(Object.keys(document.components.schemas).filter((name) => name.endsWith('Input'))).toEqual([]);
+    expect(document.components.schemas['Run']!.properties!['state']!.enum).toEqual([...runStates]);
+    expect(document.components.schemas['Item']!.properties!['state']!.enum).toEqual([...itemStates]);
+    for (const path of ['/v1/events', '/v1/runs/{runId}/events']) {
+      expect(document.paths[path]!['get']!.parameters).toEqual(
+        expect.arrayContaining([expect.objectContaining({ name: 'after', in: 'query' }), expect.objectContaining({ name: 'last-event-id', in: 'header' })]),
+      );
+    }
+  },
+);
 
 test('@redocly/cli lint with the recommended rules: no errors in the served document', { timeout: 60_000 }, async () => {
   const { file } = await servedDocument();
   // Its own folder: no redocly.yaml is found, nothing is fetched, no telemetry is sent.
   const folder = join(file, '..');
   const environment = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' };
-  const lint = await run(bin('redocly'), ['lint', file, '--extends=recommended', '--format=json'], { cwd: folder, env: environment }).catch((error: { stdout: string; stderr: string }) => error);
-  const report = JSON.parse(lint.stdout) as { totals: { errors: number }; problems: { ruleId: string; severity: string; message: string; location: { pointer: string }[] }[] };
-  expect(report.problems.filter((problem) => problem.severity === 'error').map((problem) => `${problem.ruleId}: ${problem.message} at ${problem.location[0]?.pointer}`)).toEqual([]);
+  const lint = await run(bin('redocly'), ['lint', file, '--extends=recommended', '--format=json'], { cwd: folder, env: environment }).catch(
+    (error: { stdout: string; stderr: string }) => error,
+  );
+  const report = JSON.parse(lint.stdout) as {
+    totals: { errors: number };
+    problems: { ruleId: string; severity: string; message: string; location: { pointer: string }[] }[];
+  };
+  expect(
+    report.problems
+      .filter((problem) => problem.severity === 'error')
+      .map((problem) => `${problem.ruleId}: ${problem.message} at ${problem.location[0]?.pointer}`),
+  ).toEqual([]);
   expect(report.totals.errors).toBe(0);
 });
 
@@ -110,12 +132,12 @@ test('a client generated with openapi-typescript + openapi-fetch type-checks, su
       "const client = createClient<paths>({ baseUrl: process.env['CAIRN_BASE']!, headers: { authorization: `Bearer ${process.env['CAIRN_TOKEN']!}` } });",
       "const spec: components['schemas']['RunSpec'] = { version: 1, name: 'generated-client', items: [{ id: 'only', runtime: { kind: 'command', argv: ['/bin/true'] } }] };",
       "const submitted = await client.POST('/v1/runs', { body: spec, params: { header: { 'idempotency-key': 'generated-client-1' } } });",
-      "if (submitted.data === undefined) throw new Error(`submit: ${JSON.stringify(submitted.error)}`);",
+      'if (submitted.data === undefined) throw new Error(`submit: ${JSON.stringify(submitted.error)}`);',
       'const runId: string = submitted.data.runId;',
       "let state: components['schemas']['Run']['state'] = 'queued';",
       "for (let attempt = 0; attempt < 200 && state !== 'succeeded' && state !== 'failed'; attempt++) {",
       "  const read = await client.GET('/v1/runs/{runId}', { params: { path: { runId } } });",
-      "  if (read.data === undefined) throw new Error(`read: ${read.error.code} ${read.error.message}`);",
+      '  if (read.data === undefined) throw new Error(`read: ${read.error.code} ${read.error.message}`);',
       '  state = read.data.state;',
       '  await new Promise((resolve) => setTimeout(resolve, 100));',
       '}',
@@ -125,13 +147,31 @@ test('a client generated with openapi-typescript + openapi-fetch type-checks, su
   );
   writeFileSync(
     join(folder, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { strict: true, noEmit: true, target: 'es2023', lib: ['es2023', 'dom'], module: 'nodenext', moduleResolution: 'nodenext', allowImportingTsExtensions: true, skipLibCheck: false, types: ['node'] }, files: ['client.ts'] }),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        noEmit: true,
+        target: 'es2023',
+        lib: ['es2023', 'dom'],
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        allowImportingTsExtensions: true,
+        skipLibCheck: false,
+        types: ['node'],
+      },
+      files: ['client.ts'],
+    }),
   );
   // An ES module package, so node runs client.ts with top-level await.
   writeFileSync(join(folder, 'package.json'), JSON.stringify({ type: 'module', private: true }));
-  const typecheck = await run(process.execPath, [join(repository, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', folder], { cwd: folder }).catch((error: { stdout: string }) => error);
+  const typecheck = await run(process.execPath, [join(repository, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', folder], { cwd: folder }).catch(
+    (error: { stdout: string }) => error,
+  );
   expect(typecheck.stdout).toBe('');
-  const { stdout } = await run(process.execPath, [join(folder, 'client.ts')], { cwd: folder, env: { ...process.env, CAIRN_BASE: base, CAIRN_TOKEN: operatorToken } });
+  const { stdout } = await run(process.execPath, [join(folder, 'client.ts')], {
+    cwd: folder,
+    env: { ...process.env, CAIRN_BASE: base, CAIRN_TOKEN: operatorToken },
+  });
   const result = JSON.parse(stdout) as { runId: string; created: boolean; state: string };
   expect(result).toEqual({ runId: expect.stringMatching(/\S/), created: true, state: 'succeeded' });
 });
@@ -141,8 +181,14 @@ test('the webhooks section: one signed POST per event type, its three Standard W
   const webhooks = (document as unknown as { webhooks: Record<string, { post: Operation }> }).webhooks;
   expect(Object.keys(webhooks)).toEqual(['run.state', 'item.state', 'attempt.state']);
   for (const { post } of Object.values(webhooks)) {
-    expect(post.parameters?.map((parameter) => `${parameter.in}:${parameter.name}`)).toEqual(['header:webhook-id', 'header:webhook-timestamp', 'header:webhook-signature']);
+    expect(post.parameters?.map((parameter) => `${parameter.in}:${parameter.name}`)).toEqual([
+      'header:webhook-id',
+      'header:webhook-timestamp',
+      'header:webhook-signature',
+    ]);
     expect(post.requestBody?.content['application/json']?.schema).toEqual({ $ref: '#/components/schemas/WebhookPayload' });
   }
-  expect(document.components.schemas['WebhookPayload']).toEqual(expect.objectContaining({ required: ['type', 'timestamp', 'data'], properties: expect.objectContaining({ data: { $ref: '#/components/schemas/Event' } }) }));
+  expect(document.components.schemas['WebhookPayload']).toEqual(
+    expect.objectContaining({ required: ['type', 'timestamp', 'data'], properties: expect.objectContaining({ data: { $ref: '#/components/schemas/Event' } }) }),
+  );
 });

@@ -6,7 +6,9 @@ import { scopeOfAction } from '../auth/token-scopes.ts';
 
 /** The one security scheme: a bearer token (`cairn_…`) whose scopes allow the operation. */
 export const openApiSecurityComponents = {
-  securitySchemes: { bearerToken: { type: 'http', scheme: 'bearer', description: 'A Cairn token (`cairn token create`); each operation lists the scope it needs.' } },
+  securitySchemes: {
+    bearerToken: { type: 'http', scheme: 'bearer', description: 'A Cairn token (`cairn token create`); each operation lists the scope it needs.' },
+  },
 } as const;
 
 /** The document's groups of operations, in the order a reader meets them. */
@@ -27,13 +29,23 @@ export const openApiTags = [
 // errors name the JSON path of each problem, and which reads YAML too), and the events' `after`
 // is read leniently by the stream. Declaring them as route schemas would make Fastify refuse
 // bodies and queries itself, with other answers than today's.
-const runSpecComponent = runSpecV1Schema.meta({ id: 'RunSpec', description: 'A run spec, cairn.run/v1 (see docs/reference/run-spec.md); its item graph is checked on submit' });
+const runSpecComponent = runSpecV1Schema.meta({
+  id: 'RunSpec',
+  description: 'A run spec, cairn.run/v1 (see docs/reference/run-spec.md); its item graph is checked on submit',
+});
 /** Each event of the streams, as the `data:` of its server-sent event. */
 export const eventComponent = cairnEventSchema.meta({ id: 'Event', description: 'A state change of a run, an item or an attempt; id is its audit sequence' });
 const yamlSpec = z.string().meta({ description: 'The same run spec, as a YAML document' });
 const bytes = z.string().meta({ description: 'The bytes to store (a workspace snapshot: a tar archive), as they are' });
-const eventQuery = z.object({ after: z.string().optional().meta({ description: 'Send only events whose id is greater than this (an audit sequence number); Last-Event-ID takes precedence' }) });
-const eventHeaders = z.object({ 'last-event-id': z.string().optional().meta({ description: 'The id of the last event received: the stream resumes after it' }) });
+const eventQuery = z.object({
+  after: z
+    .string()
+    .optional()
+    .meta({ description: 'Send only events whose id is greater than this (an audit sequence number); Last-Event-ID takes precedence' }),
+});
+const eventHeaders = z.object({
+  'last-event-id': z.string().optional().meta({ description: 'The id of the last event received: the stream resumes after it' }),
+});
 
 interface DocumentedOnly {
   readonly body?: Record<string, z.ZodType>;
@@ -67,7 +79,14 @@ export const transformWithScopes: SwaggerTransform = (input) => {
   const schema = (input.schema ?? {}) as { operationId?: string; headers?: unknown };
   const extra = schema.operationId === undefined ? undefined : documentedOnly[schema.operationId];
   const bodies = extra?.body;
-  const withExtra = extra === undefined ? input.schema : { ...input.schema, ...(extra.querystring ? { querystring: extra.querystring } : {}), ...(extra.headers && !schema.headers ? { headers: extra.headers } : {}) };
+  const withExtra =
+    extra === undefined
+      ? input.schema
+      : {
+          ...input.schema,
+          ...(extra.querystring ? { querystring: extra.querystring } : {}),
+          ...(extra.headers && !schema.headers ? { headers: extra.headers } : {}),
+        };
   const transformed = jsonSchemaTransform({ ...input, schema: withExtra } as Parameters<typeof jsonSchemaTransform>[0]);
   if (transformed.schema.hide === true) return transformed;
   const action = (input.route.config as { action?: string } | undefined)?.action;
@@ -75,7 +94,16 @@ export const transformWithScopes: SwaggerTransform = (input) => {
   const body =
     bodies === undefined
       ? {}
-      : { body: { content: Object.fromEntries(Object.entries(bodies).map(([mediaType, bodySchema]) => [mediaType, { schema: jsonSchemaTransform({ ...input, schema: { body: bodySchema } } as Parameters<typeof jsonSchemaTransform>[0]).schema.body }])) } };
+      : {
+          body: {
+            content: Object.fromEntries(
+              Object.entries(bodies).map(([mediaType, bodySchema]) => [
+                mediaType,
+                { schema: jsonSchemaTransform({ ...input, schema: { body: bodySchema } } as Parameters<typeof jsonSchemaTransform>[0]).schema.body },
+              ]),
+            ),
+          },
+        };
   const security = action === undefined ? [] : [{ bearerToken: scope === undefined ? [] : [scope] }];
   return { ...transformed, schema: { ...transformed.schema, ...body, tags: [tagOfPath(input.url)], security } };
 };

@@ -18,10 +18,18 @@ export const webhookPayloadSchema = z
 const signatureHeaders = [
   { name: 'webhook-id', description: 'The delivery id (msg_...): the same on every retry of one delivery, so a receiver can drop duplicates' },
   { name: 'webhook-timestamp', description: 'Unix seconds of this attempt; refuse messages far from now (replays)' },
-  { name: 'webhook-signature', description: 'v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>" keyed with the endpoint secret (whsec_...)>; verifyWebhook in @cairn/server checks it' },
+  {
+    name: 'webhook-signature',
+    description:
+      'v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>" keyed with the endpoint secret (whsec_...)>; verifyWebhook in @cairn/server checks it',
+  },
 ].map(({ name, description }) => ({ name, in: 'header', required: true, description, schema: { type: 'string' } }));
 
-const operationIds: Record<(typeof webhookEventTypes)[number], string> = { 'run.state': 'runStateWebhook', 'item.state': 'itemStateWebhook', 'attempt.state': 'attemptStateWebhook' };
+const operationIds: Record<(typeof webhookEventTypes)[number], string> = {
+  'run.state': 'runStateWebhook',
+  'item.state': 'itemStateWebhook',
+  'attempt.state': 'attemptStateWebhook',
+};
 
 /**
  * The OpenAPI 3.1 `webhooks`: one POST per event type an endpoint may subscribe to, signed, with
@@ -42,7 +50,10 @@ export const openApiWebhooks = Object.fromEntries(
         responses: {
           '2XX': { description: 'Delivered (an answer within the timeout, 10 s by default)' },
           '410': { description: 'Gone: the endpoint is disabled and nothing more is sent to it' },
-          default: { description: 'Not delivered (or no answer in time): retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h (±20 %), then the delivery fails; the same webhook-id each time' },
+          default: {
+            description:
+              'Not delivered (or no answer in time): retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h (±20 %), then the delivery fails; the same webhook-id each time',
+          },
         },
       },
     },

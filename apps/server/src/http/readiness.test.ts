@@ -59,7 +59,11 @@ test('with its disk full the server stays up, /readyz answers 503 with the reaso
     const filler = join(mountPoint, 'filler');
     fillFileSystem(filler);
     const spec = { version: 1, name: 'no-room', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] };
-    const submitted = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' }, body: JSON.stringify(spec) });
+    const submitted = await fetch(`${base}/v1/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(spec),
+    });
     // Refused as a full disk (503: retry later), saying what to do, not as an internal error.
     expect(submitted.status).toBe(503);
     expect(await submitted.json()).toMatchObject({ code: 'CAIRN_ENGINE_STORAGE_FULL', message: expect.stringContaining('Free space') });
@@ -76,7 +80,11 @@ test('with its disk full the server stays up, /readyz answers 503 with the reaso
       again = await fetch(`${base}/readyz`);
     }
     expect(again.status).toBe(200);
-    const retried = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' }, body: JSON.stringify(spec) });
+    const retried = await fetch(`${base}/v1/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(spec),
+    });
     expect(retried.status).toBe(201);
   } finally {
     await app.close();
@@ -84,55 +92,67 @@ test('with its disk full the server stays up, /readyz answers 503 with the reaso
   }
 });
 
-test('tasks that end while the data directory is full are recorded once there is room: the run succeeds, each item once, and the process never sees an unhandled rejection', { timeout: 60_000 }, async () => {
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown) => unhandled.push(reason);
-  process.on('unhandledRejection', onUnhandled);
-  const directory = join(mountPoint, 'running-server');
-  execFileSync('mkdir', ['-p', directory]);
-  chmodSync(mountPoint, 0o755);
-  chmodSync(directory, 0o711);
-  const { operatorToken } = await initServer(directory);
-  const composition = await composeServer(loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } }));
-  const app = await buildHttpApi({ composition, host: '127.0.0.1', auth: 'tokens' });
-  composition.engine.start();
-  const { engine } = composition;
-  try {
-    const base = await app.listen({ host: '127.0.0.1', port: 0 });
-    const spec = { version: 1, name: 'full-while-running', items: Array.from({ length: 3 }, (_, index) => ({ id: `sleeper-${index}`, runtime: { kind: 'command', argv: ['sleep', '3'] } })) };
-    const submitted = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' }, body: JSON.stringify(spec) });
-    expect(submitted.status).toBe(201);
-    const { runId } = (await submitted.json()) as { runId: string };
-    for (let wait = 0; wait < 200 && engine.items(runId).some((item) => item.state !== 'running'); wait++) await sleep(20);
-    // Past workspace preparation: the sandboxes are running their command.
-    await sleep(1_000);
-    const filler = join(mountPoint, 'filler');
-    fillFileSystem(filler);
-    // The tasks end meanwhile; with no room to record them the server says so.
-    const readiness = new Set<number>();
-    for (let wait = 0; wait < 80; wait++) {
-      readiness.add((await fetch(`${base}/readyz`)).status);
-      await sleep(50);
+test(
+  'tasks that end while the data directory is full are recorded once there is room: the run succeeds, each item once, and the process never sees an unhandled rejection',
+  { timeout: 60_000 },
+  async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const directory = join(mountPoint, 'running-server');
+    execFileSync('mkdir', ['-p', directory]);
+    chmodSync(mountPoint, 0o755);
+    chmodSync(directory, 0o711);
+    const { operatorToken } = await initServer(directory);
+    const composition = await composeServer(loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } }));
+    const app = await buildHttpApi({ composition, host: '127.0.0.1', auth: 'tokens' });
+    composition.engine.start();
+    const { engine } = composition;
+    try {
+      const base = await app.listen({ host: '127.0.0.1', port: 0 });
+      const spec = {
+        version: 1,
+        name: 'full-while-running',
+        items: Array.from({ length: 3 }, (_, index) => ({ id: `sleeper-${index}`, runtime: { kind: 'command', argv: ['sleep', '3'] } })),
+      };
+      const submitted = await fetch(`${base}/v1/runs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify(spec),
+      });
+      expect(submitted.status).toBe(201);
+      const { runId } = (await submitted.json()) as { runId: string };
+      for (let wait = 0; wait < 200 && engine.items(runId).some((item) => item.state !== 'running'); wait++) await sleep(20);
+      // Past workspace preparation: the sandboxes are running their command.
+      await sleep(1_000);
+      const filler = join(mountPoint, 'filler');
+      fillFileSystem(filler);
+      // The tasks end meanwhile; with no room to record them the server says so.
+      const readiness = new Set<number>();
+      for (let wait = 0; wait < 80; wait++) {
+        readiness.add((await fetch(`${base}/readyz`)).status);
+        await sleep(50);
+      }
+      expect([...readiness]).toContain(503);
+      unlinkSync(filler);
+      const run = await Promise.race([engine.waitForRun(runId), sleep(20_000).then(() => undefined)]);
+      expect(run?.state, 'the run did not end once there was room').toBe('succeeded');
+      const entries = engine.audit.runEntries(runId);
+      expect(entries.filter((entry) => entry.action === 'item.succeeded')).toHaveLength(3);
+      expect(entries.filter((entry) => entry.action === 'attempt.completed')).toHaveLength(3);
+      expect(entries.filter((entry) => entry.action === 'attempt.dispatched')).toHaveLength(3);
+      // Ready again once the engine's next probe write goes through (it is woken by the writes above).
+      let ready = await fetch(`${base}/readyz`);
+      for (let wait = 0; wait < 120 && ready.status !== 200; wait++) {
+        await sleep(50);
+        ready = await fetch(`${base}/readyz`);
+      }
+      expect(ready.status).toBe(200);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await app.close();
+      await composition.close();
     }
-    expect([...readiness]).toContain(503);
-    unlinkSync(filler);
-    const run = await Promise.race([engine.waitForRun(runId), sleep(20_000).then(() => undefined)]);
-    expect(run?.state, 'the run did not end once there was room').toBe('succeeded');
-    const entries = engine.audit.runEntries(runId);
-    expect(entries.filter((entry) => entry.action === 'item.succeeded')).toHaveLength(3);
-    expect(entries.filter((entry) => entry.action === 'attempt.completed')).toHaveLength(3);
-    expect(entries.filter((entry) => entry.action === 'attempt.dispatched')).toHaveLength(3);
-    // Ready again once the engine's next probe write goes through (it is woken by the writes above).
-    let ready = await fetch(`${base}/readyz`);
-    for (let wait = 0; wait < 120 && ready.status !== 200; wait++) {
-      await sleep(50);
-      ready = await fetch(`${base}/readyz`);
-    }
-    expect(ready.status).toBe(200);
-    expect(unhandled).toEqual([]);
-  } finally {
-    process.off('unhandledRejection', onUnhandled);
-    await app.close();
-    await composition.close();
-  }
-});
+  },
+);

@@ -19,9 +19,10 @@ export const errorBodySchema = z
   })
   .meta({ id: 'Error', description: 'An error: its catalogue code, what was wrong, what to do, and where' });
 
-export const submitResultSchema = z
-  .strictObject({ runId: z.string(), created: z.boolean(), specDigest: z.string() })
-  .meta({ id: 'SubmitResult', description: 'A submitted run: its id, whether this request created it (false: an earlier one with the same Idempotency-Key did), and its spec digest' });
+export const submitResultSchema = z.strictObject({ runId: z.string(), created: z.boolean(), specDigest: z.string() }).meta({
+  id: 'SubmitResult',
+  description: 'A submitted run: its id, whether this request created it (false: an earlier one with the same Idempotency-Key did), and its spec digest',
+});
 
 /**
  * A loose object typed as the engine record it documents: the fields named are checked and
@@ -42,72 +43,97 @@ export const attemptFailureViewSchema = z
     rule: z.string().optional(),
     stderrTail: z.string(),
   })
-  .meta({ id: 'AttemptFailure', description: "Why it did not succeed: a catalogue code, what happened and what to do, the runtime's exit code or signal, the safety rule that refused its change (when one did), and the last 2 KiB of its stderr, redacted" });
+  .meta({
+    id: 'AttemptFailure',
+    description:
+      "Why it did not succeed: a catalogue code, what happened and what to do, the runtime's exit code or signal, the safety rule that refused its change (when one did), and the last 2 KiB of its stderr, redacted",
+  });
 
 // The `id`s name the document's components (`#/components/schemas/Run`, ...): generated clients
 // get one type per record instead of an inlined copy per operation.
-export const runViewSchema = record<RunRecord>({
-  runId: z.string(),
-  name: z.string(),
-  state: z.enum(runStates),
-  specDigest: z.string(),
-  idempotencyKey: z.string().nullable(),
-  submittedAt: z.string(),
-  finishedAt: z.string().nullable(),
-  itemsTotal: z.int(),
-  itemsFinished: z.int(),
-  itemsFailed: z.int(),
-  failedItems: z
-    .array(z.strictObject({ itemId: z.string(), failure: attemptFailureViewSchema.nullable() }))
-    .optional()
-    .meta({ description: 'GET /v1/runs/{runId} only, when items failed: each failed item with why it failed' }),
-}, { id: 'Run', description: 'A run: its state and item counts (and, when items failed, why)' });
+export const runViewSchema = record<RunRecord>(
+  {
+    runId: z.string(),
+    name: z.string(),
+    state: z.enum(runStates),
+    specDigest: z.string(),
+    idempotencyKey: z.string().nullable(),
+    submittedAt: z.string(),
+    finishedAt: z.string().nullable(),
+    itemsTotal: z.int(),
+    itemsFinished: z.int(),
+    itemsFailed: z.int(),
+    failedItems: z
+      .array(z.strictObject({ itemId: z.string(), failure: attemptFailureViewSchema.nullable() }))
+      .optional()
+      .meta({ description: 'GET /v1/runs/{runId} only, when items failed: each failed item with why it failed' }),
+  },
+  { id: 'Run', description: 'A run: its state and item counts (and, when items failed, why)' },
+);
 
-export const itemViewSchema = record<ItemRecord>({
-  runId: z.string(),
-  itemId: z.string(),
-  state: z.enum(itemStates),
-  approvalRequired: z.boolean(),
-  failure: attemptFailureViewSchema.nullable().meta({ description: "Why the item's latest attempt failed, or why it could not be dispatched; null while nothing failed and once it succeeded" }),
-}, { id: 'Item', description: 'A work item of a run: its state, and why it failed when it did' });
+export const itemViewSchema = record<ItemRecord>(
+  {
+    runId: z.string(),
+    itemId: z.string(),
+    state: z.enum(itemStates),
+    approvalRequired: z.boolean(),
+    failure: attemptFailureViewSchema
+      .nullable()
+      .meta({ description: "Why the item's latest attempt failed, or why it could not be dispatched; null while nothing failed and once it succeeded" }),
+  },
+  { id: 'Item', description: 'A work item of a run: its state, and why it failed when it did' },
+);
 
-export const scheduleViewSchema = record<ScheduleRecord>({ scheduleId: z.string(), cron: z.string(), timeZone: z.string(), nextSlot: z.string().nullable() }, { id: 'Schedule', description: 'A cron schedule that submits a run spec at each slot' });
+export const scheduleViewSchema = record<ScheduleRecord>(
+  { scheduleId: z.string(), cron: z.string(), timeZone: z.string(), nextSlot: z.string().nullable() },
+  { id: 'Schedule', description: 'A cron schedule that submits a run spec at each slot' },
+);
 
-export const secretViewSchema = z.strictObject({ name: z.string(), version: z.int(), updatedAt: z.string(), updatedBy: z.string() }).meta({ id: 'Secret', description: 'A secret: its name and version (never its value)' });
+export const secretViewSchema = z
+  .strictObject({ name: z.string(), version: z.int(), updatedAt: z.string(), updatedBy: z.string() })
+  .meta({ id: 'Secret', description: 'A secret: its name and version (never its value)' });
 
 /** A run page: `GET /v1/runs`. */
-export const runPageSchema = z.strictObject({ runs: z.array(runViewSchema), nextCursor: z.string().optional() }).meta({ id: 'RunPage', description: 'A page of runs, newest first; nextCursor reads the next page' }) as unknown as z.ZodType<RunPage>;
+export const runPageSchema = z
+  .strictObject({ runs: z.array(runViewSchema), nextCursor: z.string().optional() })
+  .meta({ id: 'RunPage', description: 'A page of runs, newest first; nextCursor reads the next page' }) as unknown as z.ZodType<RunPage>;
 
 /** A token as listed: never its secret or hash. */
 // Strict: a field such as secretHash can never slip into an answer.
-export const tokenViewSchema = z.strictObject({ id: z.string(), name: z.string(), scopes: z.array(z.string()), createdAt: z.string(), revokedAt: z.string().optional() }).meta({ id: 'Token', description: 'A bearer token as listed: never its secret' }) as unknown as z.ZodType<TokenRecord>;
+export const tokenViewSchema = z
+  .strictObject({ id: z.string(), name: z.string(), scopes: z.array(z.string()), createdAt: z.string(), revokedAt: z.string().optional() })
+  .meta({ id: 'Token', description: 'A bearer token as listed: never its secret' }) as unknown as z.ZodType<TokenRecord>;
 
 /** A webhook endpoint as listed: never its secret. */
-export const webhookViewSchema = z.strictObject({
-  webhookId: z.string(),
-  url: z.string(),
-  events: z.array(z.string()).readonly().nullable(),
-  runId: z.string().nullable(),
-  description: z.string().nullable(),
-  createdAt: z.string(),
-  createdBy: z.string(),
-  disabledAt: z.string().nullable(),
-  disabledReason: z.string().nullable(),
-}).meta({ id: 'Webhook', description: 'A webhook endpoint: never its secret' });
+export const webhookViewSchema = z
+  .strictObject({
+    webhookId: z.string(),
+    url: z.string(),
+    events: z.array(z.string()).readonly().nullable(),
+    runId: z.string().nullable(),
+    description: z.string().nullable(),
+    createdAt: z.string(),
+    createdBy: z.string(),
+    disabledAt: z.string().nullable(),
+    disabledReason: z.string().nullable(),
+  })
+  .meta({ id: 'Webhook', description: 'A webhook endpoint: never its secret' });
 
-export const webhookDeliverySchema = z.strictObject({
-  deliveryId: z.string(),
-  webhookId: z.string(),
-  eventId: z.int(),
-  eventType: z.string(),
-  status: z.enum(['pending', 'succeeded', 'failed']),
-  attempts: z.int(),
-  lastStatusCode: z.int().nullable(),
-  lastError: z.string().nullable(),
-  nextAttemptAt: z.string().nullable(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-}).meta({ id: 'WebhookDelivery', description: 'One delivery of an event to a webhook endpoint' });
+export const webhookDeliverySchema = z
+  .strictObject({
+    deliveryId: z.string(),
+    webhookId: z.string(),
+    eventId: z.int(),
+    eventType: z.string(),
+    status: z.enum(['pending', 'succeeded', 'failed']),
+    attempts: z.int(),
+    lastStatusCode: z.int().nullable(),
+    lastError: z.string().nullable(),
+    nextAttemptAt: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'WebhookDelivery', description: 'One delivery of an event to a webhook endpoint' });
 
 /**
  * An answer that is not a JSON document (a patch, a blob, an event stream, metrics, NDJSON): its

@@ -30,7 +30,14 @@ test('pages through every run once, newest first, and filters by state', { timeo
   // Newest first: by submit time, then run id (two runs may share a millisecond).
   const key = (run: RunView) => `${String(run['submittedAt'])} ${run.runId}`;
   expect(seen.map(key)).toEqual(seen.map(key).sort().reverse());
-  expect(seen.find((run) => run.name === 'run-4')).toMatchObject({ state: 'succeeded', itemsTotal: 1, itemsSucceeded: 1, itemsReused: 0, submittedBy: expect.stringMatching(/^token:/), finishedAt: expect.any(String) });
+  expect(seen.find((run) => run.name === 'run-4')).toMatchObject({
+    state: 'succeeded',
+    itemsTotal: 1,
+    itemsSucceeded: 1,
+    itemsReused: 0,
+    submittedBy: expect.stringMatching(/^token:/),
+    finishedAt: expect.any(String),
+  });
   expect((await client.runs({ state: 'succeeded' })).runs).toHaveLength(5);
   expect((await client.runs({ state: 'failed' })).runs).toEqual([]);
   // The client's iterator walks the same pages for its caller.

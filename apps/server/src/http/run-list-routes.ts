@@ -7,20 +7,29 @@ import { runPageSchema } from './response-schemas.ts';
 
 /** The run history, newest first, a page at a time (`runs:read`). */
 export function registerRunListRoutes(app: HttpApp, { engine }: ServerComposition): void {
-  app.get('/v1/runs', {
-    config: { action: 'runs.read' },
-    schema: {
-      operationId: 'listRuns',
-      summary: 'Runs, newest first, a page at a time: pass nextCursor as cursor for the next page',
-      querystring: z.strictObject({
-        state: z.enum(runStates).optional(),
-        limit: z.coerce.number().int().min(1).max(runListLimits.max).optional(),
-        cursor: z.string().min(1).max(1_000).refine(isRunCursor, 'is not a cursor this server gave out: pass the nextCursor of the previous page, or none').optional(),
-      }),
-      response: { 200: runPageSchema },
+  app.get(
+    '/v1/runs',
+    {
+      config: { action: 'runs.read' },
+      schema: {
+        operationId: 'listRuns',
+        summary: 'Runs, newest first, a page at a time: pass nextCursor as cursor for the next page',
+        querystring: z.strictObject({
+          state: z.enum(runStates).optional(),
+          limit: z.coerce.number().int().min(1).max(runListLimits.max).optional(),
+          cursor: z
+            .string()
+            .min(1)
+            .max(1_000)
+            .refine(isRunCursor, 'is not a cursor this server gave out: pass the nextCursor of the previous page, or none')
+            .optional(),
+        }),
+        response: { 200: runPageSchema },
+      },
     },
-  }, async (request) => {
-    const { state, limit, cursor } = request.query;
-    return engine.runs({ ...(state ? { state } : {}), ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}) });
-  });
+    async (request) => {
+      const { state, limit, cursor } = request.query;
+      return engine.runs({ ...(state ? { state } : {}), ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}) });
+    },
+  );
 }

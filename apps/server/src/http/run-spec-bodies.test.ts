@@ -25,8 +25,16 @@ test('a prototype key is refused with its JSON path, over JSON as over YAML (not
   const { api } = await serve();
   for (const [body, type, path] of [
     [jsonSpec('{"id":"a","__proto__":{"polluted":true},"runtime":{"kind":"command","argv":["/bin/true"]}}'), 'application/json', '$.items[0].__proto__'],
-    [jsonSpec('{"id":"a","constructor":{"prototype":{"polluted":true}},"runtime":{"kind":"command","argv":["/bin/true"]}}'), 'application/json', '$.items[0].constructor'],
-    ['version: 1\nname: x\nitems:\n  - id: a\n    __proto__: { polluted: true }\n    runtime: { kind: command, argv: [/bin/true] }\n', 'application/yaml', '$.items[0].__proto__'],
+    [
+      jsonSpec('{"id":"a","constructor":{"prototype":{"polluted":true}},"runtime":{"kind":"command","argv":["/bin/true"]}}'),
+      'application/json',
+      '$.items[0].constructor',
+    ],
+    [
+      'version: 1\nname: x\nitems:\n  - id: a\n    __proto__: { polluted: true }\n    runtime: { kind: command, argv: [/bin/true] }\n',
+      'application/yaml',
+      '$.items[0].__proto__',
+    ],
   ] as const) {
     const { status, answer } = await submitted(api, body, type);
     expect([status, answer.code]).toEqual([400, 'CAIRN_RUN_SPEC_INVALID']);
@@ -48,7 +56,10 @@ test('bytes that are not UTF-8 are refused, naming the byte, over HTTP and by ca
   }
   const directory = mkdtempSync(join(tmpdir(), 'cairn-bad-utf8-'));
   writeFileSync(join(directory, 'run.json'), bad);
-  const validated = spawnSync(process.execPath, ['--conditions=@cairn/source', join(here, '..', 'cli', 'cli.ts'), 'validate', join(directory, 'run.json')], { encoding: 'utf8', env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } });
+  const validated = spawnSync(process.execPath, ['--conditions=@cairn/source', join(here, '..', 'cli', 'cli.ts'), 'validate', join(directory, 'run.json')], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: '' },
+  });
   expect(validated.status).toBe(2);
   expect(validated.stderr).toContain(`CAIRN_RUN_SPEC_UNPARSABLE: ${join(directory, 'run.json')} is not UTF-8 text: byte ${offset} (0xe9)`);
 });
@@ -63,14 +74,19 @@ test('a NUL in argv, env or a prompt is refused at submit with its JSON path, no
   for (const [body, path] of cases) {
     const { status, answer } = await submitted(api, body, 'application/json');
     expect([status, answer.code]).toEqual([400, 'CAIRN_RUN_SPEC_INVALID']);
-    expect(answer.issues).toEqual(expect.arrayContaining([expect.objectContaining({ path, message: expect.stringContaining('must not hold a NUL character') })]));
+    expect(answer.issues).toEqual(
+      expect.arrayContaining([expect.objectContaining({ path, message: expect.stringContaining('must not hold a NUL character') })]),
+    );
   }
 });
 
 test('a spec nested 5,000 levels deep is answered 413 CAIRN_RUN_SPEC_TOO_LARGE, and the server keeps answering', { timeout: 30_000 }, async () => {
   const { api } = await serve();
   const deep = `{"version":1,"name":"x","labels":${'['.repeat(5_000)}${']'.repeat(5_000)},"items":[${item('["/bin/true"]')}]}`;
-  for (const [body, type] of [[deep, 'application/json'], [`version: 1\nname: x\nlabels: ${'['.repeat(5_000)}${']'.repeat(5_000)}\n`, 'application/yaml']] as const) {
+  for (const [body, type] of [
+    [deep, 'application/json'],
+    [`version: 1\nname: x\nlabels: ${'['.repeat(5_000)}${']'.repeat(5_000)}\n`, 'application/yaml'],
+  ] as const) {
     const { status, answer } = await submitted(api, body, type);
     expect([status, answer.code]).toEqual([413, 'CAIRN_RUN_SPEC_TOO_LARGE']);
     expect(answer.message).toMatch(/nests 500[01] levels deep/);

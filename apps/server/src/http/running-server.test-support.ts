@@ -38,7 +38,11 @@ export function runningServers() {
       rmSync(directory, { recursive: true, force: true });
     });
     /** `fetch` against the server, with the operator's token unless it runs as loopback-operator. */
-    const api = (path: string, init: RequestInit = {}) => fetch(`${base}${path}`, { ...init, headers: { ...(auth === 'tokens' ? { authorization: `Bearer ${operatorToken}` } : {}), ...(init.headers as Record<string, string> | undefined) } });
+    const api = (path: string, init: RequestInit = {}) =>
+      fetch(`${base}${path}`, {
+        ...init,
+        headers: { ...(auth === 'tokens' ? { authorization: `Bearer ${operatorToken}` } : {}), ...(init.headers as Record<string, string> | undefined) },
+      });
     return { directory, base, api, composition, operatorToken, keyId };
   };
 }

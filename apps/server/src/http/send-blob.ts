@@ -17,7 +17,13 @@ const alteredDigests = new WeakMap<StorageProviderV1, Set<string>>();
  * otherwise. `notFound` says what is missing in the caller's terms. A blob that fails its digest
  * check mid-stream ends the connection before its last byte, so a client never sees it complete.
  */
-export async function sendBlob(reply: FastifyReply, storage: StorageProviderV1, digest: string, contentType: string, notFound: () => CairnError): Promise<FastifyReply> {
+export async function sendBlob(
+  reply: FastifyReply,
+  storage: StorageProviderV1,
+  digest: string,
+  contentType: string,
+  notFound: () => CairnError,
+): Promise<FastifyReply> {
   const key = blobKey(digest);
   const altered = alteredDigests.get(storage) ?? alteredDigests.set(storage, new Set()).get(storage)!;
   if (storage.capabilities.stream === true && storage.getStream !== undefined && !altered.has(digest)) {
@@ -28,7 +34,12 @@ export async function sendBlob(reply: FastifyReply, storage: StorageProviderV1, 
     const chunks = await storage.getStream(key);
     if (chunks === null) throw notFound();
     void reply.type(contentType).header('x-cairn-digest', digest);
-    return reply.header('content-length', metadata.size).send(Readable.from(noticingMismatch(chunks, () => altered.add(digest)), { objectMode: false }));
+    return reply.header('content-length', metadata.size).send(
+      Readable.from(
+        noticingMismatch(chunks, () => altered.add(digest)),
+        { objectMode: false },
+      ),
+    );
   }
   // Whole, and checked before the answer starts: a mismatch is a 422 naming the digest.
   const bytes = await storage.get(key);

@@ -40,7 +40,10 @@ test('an admin makes, lists and revokes tokens; the secret is shown once and aud
 test('bad token requests name the field, and a missing token is 404', { timeout: 60_000 }, async () => {
   const { base, operatorToken } = await serve();
   const admin = createCairnClient({ baseUrl: base, token: operatorToken });
-  await expect(admin.createToken('x', ['runs:everything'])).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: expect.stringMatching(/^body\.scopes/) });
+  await expect(admin.createToken('x', ['runs:everything'])).rejects.toMatchObject({
+    code: 'CAIRN_PAYLOAD_INVALID',
+    path: expect.stringMatching(/^body\.scopes/),
+  });
   await expect(admin.createToken('x', [])).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: expect.stringMatching(/^body\.scopes/) });
   await expect(admin.createToken('a/b', ['runs:read'])).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: 'body.name' });
   await expect(admin.revokeToken('0123456789ab')).rejects.toMatchObject({ code: 'CAIRN_NOT_FOUND' });

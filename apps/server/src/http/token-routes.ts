@@ -12,23 +12,70 @@ const tokenParams = z.strictObject({ tokenId: z.string().regex(/^[0-9a-f]{12}$/,
  * actor who made it; the entry names the token by id, never by secret.
  */
 export function registerTokenRoutes(app: HttpApp, { engine, tokens }: ServerComposition): void {
-  app.get('/v1/tokens', { config: { action: 'tokens.manage' }, schema: { operationId: 'listTokens', summary: 'Bearer tokens: id, name, scopes, created and revoked times (never secrets)', response: { 200: z.array(tokenViewSchema) } } }, async () => tokens.list());
-  app.post('/v1/tokens', {
-    config: { action: 'tokens.manage' },
-    schema: {
-      operationId: 'createToken',
-      summary: 'Make a token; its secret is in this answer only (stored hashed)',
-      response: { 201: z.strictObject({ token: z.string(), record: tokenViewSchema }) },
-      body: z.strictObject({ name: z.string().regex(/^[\w .-]{1,64}$/, 'must be 1 to 64 letters, digits, spaces, ".", "_" or "-"'), scopes: z.array(z.union([z.enum(tokenScopes), z.string().regex(secretGrantPattern, 'must be a scope, or secrets:use:NAME (secrets:use:* for every secret)')])).min(1).max(256) }),
+  app.get(
+    '/v1/tokens',
+    {
+      config: { action: 'tokens.manage' },
+      schema: {
+        operationId: 'listTokens',
+        summary: 'Bearer tokens: id, name, scopes, created and revoked times (never secrets)',
+        response: { 200: z.array(tokenViewSchema) },
+      },
     },
-  }, async (request, reply) => {
-    const created = tokens.create(request.body.name, request.body.scopes);
-    engine.audit.append({ actor: request.actor!, action: 'token.created', entity: { kind: 'token', id: `token:${created.record.id}` }, outcome: 'success', data: { name: created.record.name, scopes: [...created.record.scopes] } });
-    return reply.status(201).send(created);
-  });
-  app.delete('/v1/tokens/:tokenId', { config: { action: 'tokens.manage' }, schema: { operationId: 'revokeToken', summary: 'Revoke a token: refused from the next request on', params: tokenParams, response: { 200: tokenViewSchema } } }, async (request) => {
-    const record = tokens.revoke(request.params.tokenId);
-    engine.audit.append({ actor: request.actor!, action: 'token.revoked', entity: { kind: 'token', id: `token:${record.id}` }, outcome: 'success', data: { name: record.name } });
-    return record;
-  });
+    async () => tokens.list(),
+  );
+  app.post(
+    '/v1/tokens',
+    {
+      config: { action: 'tokens.manage' },
+      schema: {
+        operationId: 'createToken',
+        summary: 'Make a token; its secret is in this answer only (stored hashed)',
+        response: { 201: z.strictObject({ token: z.string(), record: tokenViewSchema }) },
+        body: z.strictObject({
+          name: z.string().regex(/^[\w .-]{1,64}$/, 'must be 1 to 64 letters, digits, spaces, ".", "_" or "-"'),
+          scopes: z
+            .array(
+              z.union([z.enum(tokenScopes), z.string().regex(secretGrantPattern, 'must be a scope, or secrets:use:NAME (secrets:use:* for every secret)')]),
+            )
+            .min(1)
+            .max(256),
+        }),
+      },
+    },
+    async (request, reply) => {
+      const created = tokens.create(request.body.name, request.body.scopes);
+      engine.audit.append({
+        actor: request.actor!,
+        action: 'token.created',
+        entity: { kind: 'token', id: `token:${created.record.id}` },
+        outcome: 'success',
+        data: { name: created.record.name, scopes: [...created.record.scopes] },
+      });
+      return reply.status(201).send(created);
+    },
+  );
+  app.delete(
+    '/v1/tokens/:tokenId',
+    {
+      config: { action: 'tokens.manage' },
+      schema: {
+        operationId: 'revokeToken',
+        summary: 'Revoke a token: refused from the next request on',
+        params: tokenParams,
+        response: { 200: tokenViewSchema },
+      },
+    },
+    async (request) => {
+      const record = tokens.revoke(request.params.tokenId);
+      engine.audit.append({
+        actor: request.actor!,
+        action: 'token.revoked',
+        entity: { kind: 'token', id: `token:${record.id}` },
+        outcome: 'success',
+        data: { name: record.name },
+      });
+      return record;
+    },
+  );
 }

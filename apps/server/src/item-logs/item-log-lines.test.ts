@@ -22,14 +22,32 @@ function setUp() {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-item-logs-'));
   directories.push(directory);
   const storage = createLocalStorageProvider({ root: directory });
-  let attempt: ItemAttemptRecord = { runId: 'r-1', itemId: 'build', attempt: 1, executionId, state: 'running', exitCode: null, artifacts: null, dispatchedAt: '2026-11-23T09:00:00.000Z', finishedAt: null, failure: null };
+  let attempt: ItemAttemptRecord = {
+    runId: 'r-1',
+    itemId: 'build',
+    attempt: 1,
+    executionId,
+    state: 'running',
+    exitCode: null,
+    artifacts: null,
+    dispatchedAt: '2026-11-23T09:00:00.000Z',
+    finishedAt: null,
+    failure: null,
+  };
   // Only the engine's answer about the attempt: what is under test is the reading of storage.
   const engine = { attempts: () => [attempt] } as unknown as Engine;
   const live = async (stdout: Buffer, options: { truncated?: boolean; segments?: boolean } = {}) => {
     if (options.segments !== false) {
-      for (let index = 0; index * liveLogSegmentBytes < stdout.byteLength; index++) await storage.put(liveLogSegmentKey(executionId, 'stdout', index), stdout.subarray(index * liveLogSegmentBytes, (index + 1) * liveLogSegmentBytes));
+      for (let index = 0; index * liveLogSegmentBytes < stdout.byteLength; index++)
+        await storage.put(liveLogSegmentKey(executionId, 'stdout', index), stdout.subarray(index * liveLogSegmentBytes, (index + 1) * liveLogSegmentBytes));
     }
-    const state: LiveLogState = { version: 'cairn.live-log/v1', executionId, stdout: { bytes: stdout.byteLength, truncated: options.truncated ?? false }, stderr: { bytes: 0, truncated: false }, updatedAt: '2026-11-23T09:00:01.000Z' };
+    const state: LiveLogState = {
+      version: 'cairn.live-log/v1',
+      executionId,
+      stdout: { bytes: stdout.byteLength, truncated: options.truncated ?? false },
+      stderr: { bytes: 0, truncated: false },
+      updatedAt: '2026-11-23T09:00:01.000Z',
+    };
     await storage.put(liveLogStateKey(executionId), canonicalJsonBytes(state));
   };
   const end = async (stdout: Buffer | null, state: ItemAttemptRecord['state'] = 'succeeded') => {
@@ -71,7 +89,10 @@ test('a lost attempt has no stored log: its live log is its output', async () =>
   await end(null, 'lost');
   const lines: ItemLogLine[] = [];
   for await (const line of itemLogLines({ engine, storage, attempt: attempt(), follow: false })) lines.push(line);
-  expect(lines).toEqual([{ stream: 'stdout', text: 'started\nworking\n' }, { end: { attempt: 1, state: 'lost', exitCode: null, finishedAt: '2026-11-23T09:00:02.000Z' } }]);
+  expect(lines).toEqual([
+    { stream: 'stdout', text: 'started\nworking\n' },
+    { end: { attempt: 1, state: 'lost', exitCode: null, finishedAt: '2026-11-23T09:00:02.000Z' } },
+  ]);
 });
 
 test('a stream at its cap gets one notice while the attempt runs', async () => {

@@ -71,7 +71,10 @@ export async function* itemLogLines(options: ItemLogLinesOptions): AsyncGenerato
       if (progress![stream].truncated && !noticed[stream] && offsets[stream] >= progress![stream].bytes) {
         noticed[stream] = true;
         yield* lines(stream, undefined, true);
-        yield { stream, text: `\n[cairn] ${stream} reached limits.maxLogBytes (${progress![stream].bytes} bytes): the rest is not kept; the stored log says how much was dropped when the attempt ends\n` };
+        yield {
+          stream,
+          text: `\n[cairn] ${stream} reached limits.maxLogBytes (${progress![stream].bytes} bytes): the rest is not kept; the stored log says how much was dropped when the attempt ends\n`,
+        };
       }
     }
     if (!options.follow) {

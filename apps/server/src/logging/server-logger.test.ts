@@ -26,13 +26,20 @@ test('redaction: authorization headers and secret body fields by path, token sha
   const lines: string[] = [];
   const logger = createServerLogger({ pretty: false, destination: { write: (line: string) => void lines.push(line) } });
   const token = `cairn_0123456789ab_${'S'.repeat(43)}`;
-  logger.info({ headers: { authorization: `Bearer ${token}` }, body: { name: 'API_KEY', value: 'hunter2', nested: { password: 'pw-1', token: 'tk-1' } } }, `got ${token}`);
+  logger.info(
+    { headers: { authorization: `Bearer ${token}` }, body: { name: 'API_KEY', value: 'hunter2', nested: { password: 'pw-1', token: 'tk-1' } } },
+    `got ${token}`,
+  );
   logger.error({ err: new Error(`the webhook secret whsec_c2VjcmV0LWJ5dGVz was refused for ${token}`) }, 'delivery failed');
   logger.child({ component: 'engine' }).info({ req: { method: 'GET', url: `/v1/runs?token=${token}`, headers: { authorization: 'x' } } }, 'a request');
   const text = lines.join('');
   for (const secret of [token, 'S'.repeat(43), 'hunter2', 'pw-1', 'tk-1', 'c2VjcmV0LWJ5dGVz', 'Bearer']) expect(text).not.toContain(secret);
   const [first, second, third] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-  expect(first).toMatchObject({ msg: 'got cairn_0123456789ab_[redacted]', body: { name: 'API_KEY', value: '[redacted]', nested: { password: '[redacted]', token: '[redacted]' } }, headers: { authorization: '[redacted]' } });
+  expect(first).toMatchObject({
+    msg: 'got cairn_0123456789ab_[redacted]',
+    body: { name: 'API_KEY', value: '[redacted]', nested: { password: '[redacted]', token: '[redacted]' } },
+    headers: { authorization: '[redacted]' },
+  });
   expect(second).toMatchObject({ level: 50, err: { message: 'the webhook secret whsec_[redacted] was refused for cairn_0123456789ab_[redacted]' } });
   // A request is its method and path: no query string, no headers.
   expect(third).toMatchObject({ component: 'engine', req: { method: 'GET', path: '/v1/runs' } });
@@ -68,7 +75,10 @@ test('cairn serve (built) logs JSON lines with each request, and neither the tok
   chmodSync(directory, 0o711);
   cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
   const { operatorToken } = await initServer(directory);
-  const serve = spawn(process.execPath, [builtCli, 'serve'], { cwd: directory, env: environment({ CAIRN_PORT: '0', CAIRN_SANDBOX: 'none', CAIRN_LOG_LEVEL: 'debug' }) });
+  const serve = spawn(process.execPath, [builtCli, 'serve'], {
+    cwd: directory,
+    env: environment({ CAIRN_PORT: '0', CAIRN_SANDBOX: 'none', CAIRN_LOG_LEVEL: 'debug' }),
+  });
   let stdout = '';
   let stderr = '';
   serve.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

@@ -37,7 +37,14 @@ export function createServerLogger(options: ServerLoggerOptions = {}): Logger {
   const destination = options.destination ?? 1;
   // Colour only for a terminal, and never when the user set NO_COLOR (https://no-color.org).
   const colorize = !process.env['NO_COLOR'];
-  const sink: DestinationStream = typeof destination === 'number' ? (pretty ? pinoPretty({ destination, sync: true, colorize }) : pino.destination({ dest: destination, sync: true })) : pretty ? pinoPretty({ destination, sync: true }) : destination;
+  const sink: DestinationStream =
+    typeof destination === 'number'
+      ? pretty
+        ? pinoPretty({ destination, sync: true, colorize })
+        : pino.destination({ dest: destination, sync: true })
+      : pretty
+        ? pinoPretty({ destination, sync: true })
+        : destination;
   const redacting: DestinationStream = { write: (line: string) => sink.write(redactSecretShapes(line)) };
   return pino(
     {

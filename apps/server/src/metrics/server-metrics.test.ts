@@ -24,31 +24,37 @@ function sample(text: string, line: RegExp): number {
   return Number(match.slice(match.lastIndexOf(' ') + 1));
 }
 
-test('/metrics after a run: the attempt-duration histogram by executor and outcome, cairn_build_info, and the standard process and Node metrics', { timeout: 60_000 }, async () => {
-  const { api } = await serve();
-  const { runId } = (await (await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: spec })).json()) as { runId: string };
-  await waitForEnd(api, runId);
-  const text = await (await api('/metrics')).text();
+test(
+  '/metrics after a run: the attempt-duration histogram by executor and outcome, cairn_build_info, and the standard process and Node metrics',
+  { timeout: 60_000 },
+  async () => {
+    const { api } = await serve();
+    const { runId } = (await (await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: spec })).json()) as {
+      runId: string;
+    };
+    await waitForEnd(api, runId);
+    const text = await (await api('/metrics')).text();
 
-  expect(text).toContain('# TYPE cairn_attempt_duration_seconds histogram');
-  expect(sample(text, /^cairn_attempt_duration_seconds_count\{executor="local",outcome="succeeded"\} /)).toBe(1);
-  expect(sample(text, /^cairn_attempt_duration_seconds_count\{executor="local",outcome="failed"\} /)).toBe(1);
-  // The sleeping attempt took at least its 0.3 s, and is not in the 0.1 s bucket.
-  expect(sample(text, /^cairn_attempt_duration_seconds_sum\{executor="local",outcome="succeeded"\} /)).toBeGreaterThanOrEqual(0.3);
-  expect(sample(text, /^cairn_attempt_duration_seconds_bucket\{le="0.1",executor="local",outcome="succeeded"\} /)).toBe(0);
-  expect(sample(text, /^cairn_attempt_duration_seconds_bucket\{le="\+Inf",executor="local",outcome="succeeded"\} /)).toBe(1);
+    expect(text).toContain('# TYPE cairn_attempt_duration_seconds histogram');
+    expect(sample(text, /^cairn_attempt_duration_seconds_count\{executor="local",outcome="succeeded"\} /)).toBe(1);
+    expect(sample(text, /^cairn_attempt_duration_seconds_count\{executor="local",outcome="failed"\} /)).toBe(1);
+    // The sleeping attempt took at least its 0.3 s, and is not in the 0.1 s bucket.
+    expect(sample(text, /^cairn_attempt_duration_seconds_sum\{executor="local",outcome="succeeded"\} /)).toBeGreaterThanOrEqual(0.3);
+    expect(sample(text, /^cairn_attempt_duration_seconds_bucket\{le="0.1",executor="local",outcome="succeeded"\} /)).toBe(0);
+    expect(sample(text, /^cairn_attempt_duration_seconds_bucket\{le="\+Inf",executor="local",outcome="succeeded"\} /)).toBe(1);
 
-  expect(text).toContain('# TYPE cairn_build_info gauge');
-  expect(sample(text, new RegExp(`^cairn_build_info\\{version="${VERSION.replaceAll('.', '\\.')}",node="${process.version}"\\} `))).toBe(1);
+    expect(text).toContain('# TYPE cairn_build_info gauge');
+    expect(sample(text, new RegExp(`^cairn_build_info\\{version="${VERSION.replaceAll('.', '\\.')}",node="${process.version}"\\} `))).toBe(1);
 
-  // Standard names, as the stock Node.js dashboards query them.
-  expect(sample(text, /^process_cpu_seconds_total /)).toBeGreaterThan(0);
-  expect(sample(text, /^process_resident_memory_bytes /)).toBeGreaterThan(0);
-  expect(sample(text, /^process_start_time_seconds /)).toBeGreaterThan(0);
-  expect(text).toMatch(/^nodejs_heap_size_used_bytes \d/m);
-  expect(text).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
-  expect(text).toMatch(/^nodejs_version_info\{version="v/m);
-});
+    // Standard names, as the stock Node.js dashboards query them.
+    expect(sample(text, /^process_cpu_seconds_total /)).toBeGreaterThan(0);
+    expect(sample(text, /^process_resident_memory_bytes /)).toBeGreaterThan(0);
+    expect(sample(text, /^process_start_time_seconds /)).toBeGreaterThan(0);
+    expect(text).toMatch(/^nodejs_heap_size_used_bytes \d/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
+    expect(text).toMatch(/^nodejs_version_info\{version="v/m);
+  },
+);
 
 test('two servers in one process keep their own registries, each with its own process metrics', async () => {
   const first = new ServerMetrics();

@@ -20,12 +20,39 @@ export class ServerMetrics {
 
   constructor() {
     const registry = this.registry;
-    const dispatch = new Histogram({ name: 'cairn_dispatch_latency_seconds', help: 'From an item becoming ready to its attempt starting', labelNames: ['executor'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300], registers: [registry] });
-    const ended = new Counter({ name: 'cairn_attempts_ended_total', help: 'Attempts that ended, by outcome', labelNames: ['executor', 'outcome'], registers: [registry] });
+    const dispatch = new Histogram({
+      name: 'cairn_dispatch_latency_seconds',
+      help: 'From an item becoming ready to its attempt starting',
+      labelNames: ['executor'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300],
+      registers: [registry],
+    });
+    const ended = new Counter({
+      name: 'cairn_attempts_ended_total',
+      help: 'Attempts that ended, by outcome',
+      labelNames: ['executor', 'outcome'],
+      registers: [registry],
+    });
     // Attempts run from milliseconds (a cached pure item) to hours (a long build).
-    const durations = new Histogram({ name: 'cairn_attempt_duration_seconds', help: 'From an attempt\'s dispatch to its end, by executor and outcome', labelNames: ['executor', 'outcome'], buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14_400], registers: [registry] });
-    const anchorFailures = new Counter({ name: 'cairn_anchor_failures_total', help: 'Checkpoint anchorings that failed (each is retried)', registers: [registry] });
-    this.#http = new Histogram({ name: 'cairn_http_request_duration_seconds', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10], registers: [registry] });
+    const durations = new Histogram({
+      name: 'cairn_attempt_duration_seconds',
+      help: "From an attempt's dispatch to its end, by executor and outcome",
+      labelNames: ['executor', 'outcome'],
+      buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14_400],
+      registers: [registry],
+    });
+    const anchorFailures = new Counter({
+      name: 'cairn_anchor_failures_total',
+      help: 'Checkpoint anchorings that failed (each is retried)',
+      registers: [registry],
+    });
+    this.#http = new Histogram({
+      name: 'cairn_http_request_duration_seconds',
+      help: 'HTTP requests by route, method and status',
+      labelNames: ['route', 'method', 'status'],
+      buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10],
+      registers: [registry],
+    });
     this.observer = {
       attemptStarted: (event) => dispatch.observe({ executor: event.executor }, event.waitMs / 1000),
       attemptEnded: (event) => {
@@ -35,20 +62,42 @@ export class ServerMetrics {
       anchorFailed: () => anchorFailures.inc(),
     };
     // The info-metric pattern: constant 1, the facts in labels, so a query can join on them.
-    new Gauge({ name: 'cairn_build_info', help: 'The running server\'s version and Node.js version (always 1)', labelNames: ['version', 'node'], registers: [registry] }).set({ version: VERSION, node: process.version }, 1);
+    new Gauge({
+      name: 'cairn_build_info',
+      help: "The running server's version and Node.js version (always 1)",
+      labelNames: ['version', 'node'],
+      registers: [registry],
+    }).set({ version: VERSION, node: process.version }, 1);
     collectDefaultMetrics({ register: registry });
     const read = () => this.#engine?.metrics();
-    new Gauge({ name: 'cairn_runs', help: 'Runs by state', labelNames: ['state'], registers: [registry], collect() {
-      for (const [state, count] of Object.entries(read()?.runs ?? {})) this.set({ state }, count);
-    } });
-    new Gauge({ name: 'cairn_items', help: 'Items by state', labelNames: ['state'], registers: [registry], collect() {
-      for (const [state, count] of Object.entries(read()?.items ?? {})) this.set({ state }, count);
-    } });
+    new Gauge({
+      name: 'cairn_runs',
+      help: 'Runs by state',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        for (const [state, count] of Object.entries(read()?.runs ?? {})) this.set({ state }, count);
+      },
+    });
+    new Gauge({
+      name: 'cairn_items',
+      help: 'Items by state',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        for (const [state, count] of Object.entries(read()?.items ?? {})) this.set({ state }, count);
+      },
+    });
     const single = (name: string, help: string, value: (metrics: NonNullable<ReturnType<typeof read>>) => number) =>
-      new Gauge({ name, help, registers: [registry], collect() {
-        const metrics = read();
-        if (metrics) this.set(value(metrics));
-      } });
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          const metrics = read();
+          if (metrics) this.set(value(metrics));
+        },
+      });
     single('cairn_queue_depth', 'Items ready or waiting out a retry', (metrics) => metrics.readyItems);
     single('cairn_live_attempts', 'Attempts dispatched and not yet ended', (metrics) => metrics.liveAttempts);
     single('cairn_audit_entries', 'Entries in the audit log', (metrics) => metrics.auditEntries);

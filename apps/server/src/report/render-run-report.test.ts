@@ -3,12 +3,25 @@ import { renderRunReport } from './render-run-report.ts';
 import { buildRunReport, type ReportedRun } from './run-report.ts';
 
 const run = (overrides: Partial<ReportedRun>): ReportedRun => ({
-  runId: 'r-1', name: 'nightly', state: 'succeeded', submittedBy: 'token:ci', submittedAt: '2026-11-22T10:00:00.000Z', finishedAt: '2026-11-22T10:00:12.500Z',
-  itemsTotal: 3, itemsSucceeded: 3, itemsFailed: 0, itemsReused: 1, ...overrides,
+  runId: 'r-1',
+  name: 'nightly',
+  state: 'succeeded',
+  submittedBy: 'token:ci',
+  submittedAt: '2026-11-22T10:00:00.000Z',
+  finishedAt: '2026-11-22T10:00:12.500Z',
+  itemsTotal: 3,
+  itemsSucceeded: 3,
+  itemsFailed: 0,
+  itemsReused: 1,
+  ...overrides,
 });
 const hostile = '<script>alert("x")</script> "quoted", a|b\r\nsecond line & <img src=x onerror=alert(1)>';
 const report = buildRunReport(
-  [run({ runId: 'r-3', name: hostile, state: 'running', finishedAt: null, itemsSucceeded: 1, itemsReused: 0 }), run({ runId: 'r-2', state: 'failed', itemsSucceeded: 1, itemsFailed: 2, finishedAt: '2026-11-22T11:02:03.000Z' }), run({})],
+  [
+    run({ runId: 'r-3', name: hostile, state: 'running', finishedAt: null, itemsSucceeded: 1, itemsReused: 0 }),
+    run({ runId: 'r-2', state: 'failed', itemsSucceeded: 1, itemsFailed: 2, finishedAt: '2026-11-22T11:02:03.000Z' }),
+    run({}),
+  ],
   { generatedAt: '2026-11-23T00:00:00.000Z', since: '2026-11-22T00:00:00.000Z' },
 );
 
@@ -23,7 +36,7 @@ function readCsv(text: string): string[][] {
       index++;
       for (;;) {
         if (index >= text.length) throw new Error('unterminated quoted field');
-        if (text[index] === '"' && text[index + 1] === '"') (field += '"'), (index += 2);
+        if (text[index] === '"' && text[index + 1] === '"') ((field += '"'), (index += 2));
         else if (text[index] === '"') {
           index++;
           break;
@@ -48,7 +61,14 @@ function readCsv(text: string): string[][] {
 
 describe('buildRunReport', () => {
   test('totals by state and items, and durations of finished runs only', () => {
-    expect(report.totals).toEqual({ runs: 3, byState: { queued: 0, running: 1, succeeded: 1, failed: 1, cancelled: 0 }, itemsTotal: 9, itemsSucceeded: 5, itemsFailed: 2, itemsReused: 2 });
+    expect(report.totals).toEqual({
+      runs: 3,
+      byState: { queued: 0, running: 1, succeeded: 1, failed: 1, cancelled: 0 },
+      itemsTotal: 9,
+      itemsSucceeded: 5,
+      itemsFailed: 2,
+      itemsReused: 2,
+    });
     expect(report.runs.map((row) => row.durationMs)).toEqual([null, 3_723_000, 12_500]);
   });
 });
@@ -70,7 +90,15 @@ describe('renderRunReport', () => {
 
   test('csv shows a name a spreadsheet would run as a formula as text: it starts with an apostrophe', () => {
     const formulas = ['=HYPERLINK("http://x")', '+1+1', '-2+3', '@SUM(A1)', '\tindented'];
-    const rows = readCsv(renderRunReport(buildRunReport(formulas.map((name, index) => run({ runId: `r-${index}`, name })), { generatedAt: '2026-11-23T00:00:00.000Z' }), 'csv'));
+    const rows = readCsv(
+      renderRunReport(
+        buildRunReport(
+          formulas.map((name, index) => run({ runId: `r-${index}`, name })),
+          { generatedAt: '2026-11-23T00:00:00.000Z' },
+        ),
+        'csv',
+      ),
+    );
     expect(rows.slice(2).map((record) => record[1])).toEqual(formulas.map((name) => `'${name}`));
     expect(rows[2]![7]).toBe('3');
   });
@@ -91,10 +119,23 @@ describe('renderRunReport', () => {
   test('md, html and json say why each failed item failed (code, exit code or signal, rule, message), escaped; csv stays one table', () => {
     const failed = buildRunReport(
       [
-        run({ runId: 'r-9', state: 'failed', itemsSucceeded: 0, itemsFailed: 2, failedItems: [
-          { itemId: 'build', code: 'CAIRN_EXIT_NONZERO', message: 'The runtime exited with code 3.', exitCode: 3, signal: null },
-          { itemId: 'escape', code: 'CAIRN_PAYLOAD_INVALID', message: 'The symlink "l" -> "/etc/passwd" <escapes>.', exitCode: 0, signal: null, rule: 'symlink-escape' },
-        ] }),
+        run({
+          runId: 'r-9',
+          state: 'failed',
+          itemsSucceeded: 0,
+          itemsFailed: 2,
+          failedItems: [
+            { itemId: 'build', code: 'CAIRN_EXIT_NONZERO', message: 'The runtime exited with code 3.', exitCode: 3, signal: null },
+            {
+              itemId: 'escape',
+              code: 'CAIRN_PAYLOAD_INVALID',
+              message: 'The symlink "l" -> "/etc/passwd" <escapes>.',
+              exitCode: 0,
+              signal: null,
+              rule: 'symlink-escape',
+            },
+          ],
+        }),
         run({}),
       ],
       { generatedAt: '2026-11-23T00:00:00.000Z' },
@@ -104,7 +145,9 @@ describe('renderRunReport', () => {
     expect(markdown).toContain('- r-9 build: CAIRN\\_EXIT\\_NONZERO (exit 3): The runtime exited with code 3.');
     expect(markdown).toContain('- r-9 escape: CAIRN\\_PAYLOAD\\_INVALID (exit 0; rule symlink-escape): The symlink "l" -\\> "/etc/passwd" \\<escapes\\>.');
     const page = renderRunReport(failed, 'html');
-    expect(page).toContain('<li>r-9 escape: CAIRN_PAYLOAD_INVALID (exit 0; rule symlink-escape): The symlink &quot;l&quot; -&gt; &quot;/etc/passwd&quot; &lt;escapes&gt;.</li>');
+    expect(page).toContain(
+      '<li>r-9 escape: CAIRN_PAYLOAD_INVALID (exit 0; rule symlink-escape): The symlink &quot;l&quot; -&gt; &quot;/etc/passwd&quot; &lt;escapes&gt;.</li>',
+    );
     expect(JSON.parse(renderRunReport(failed, 'json')).runs[0].failedItems).toEqual(failed.runs[0]!.failedItems);
     expect(failed.runs[1]).not.toHaveProperty('failedItems');
     expect(readCsv(renderRunReport(failed, 'csv')).every((record) => record.length === 11)).toBe(true);
@@ -113,7 +156,24 @@ describe('renderRunReport', () => {
   test('html escapes everything: a name with <script> or an onerror attribute comes out as inert text', () => {
     const page = renderRunReport(report, 'html');
     const tags = new Set([...page.matchAll(/<\/?([a-zA-Z!][^\s>/]*)/g)].map((match) => match[1]!.toLowerCase()));
-    expect([...tags].sort()).toEqual(['!doctype', 'body', 'h1', 'head', 'html', 'meta', 'p', 'strong', 'style', 'table', 'tbody', 'td', 'th', 'thead', 'title', 'tr']);
+    expect([...tags].sort()).toEqual([
+      '!doctype',
+      'body',
+      'h1',
+      'head',
+      'html',
+      'meta',
+      'p',
+      'strong',
+      'style',
+      'table',
+      'tbody',
+      'td',
+      'th',
+      'thead',
+      'title',
+      'tr',
+    ]);
     expect(page).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &quot;quoted&quot;, a|b\r\nsecond line &amp; &lt;img src=x onerror=alert(1)&gt;');
     expect(page).toContain("default-src 'none'");
     const decoded = page.replace(/&(lt|gt|quot|#39|amp);/g, (_entity, name: string) => ({ lt: '<', gt: '>', quot: '"', '#39': "'", amp: '&' })[name]!);

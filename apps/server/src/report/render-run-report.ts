@@ -4,7 +4,11 @@ export const reportFormats = ['json', 'md', 'csv', 'html'] as const;
 export type ReportFormat = (typeof reportFormats)[number];
 
 /** The columns of every tabular format, in order. */
-const columns: readonly { readonly title: string; readonly value: (run: RunReportRow) => string | number; readonly csv?: { readonly title: string; readonly value: (run: RunReportRow) => string | number } }[] = [
+const columns: readonly {
+  readonly title: string;
+  readonly value: (run: RunReportRow) => string | number;
+  readonly csv?: { readonly title: string; readonly value: (run: RunReportRow) => string | number };
+}[] = [
   { title: 'run', value: (run) => run.runId },
   { title: 'name', value: (run) => run.name },
   { title: 'state', value: (run) => run.state },
@@ -12,7 +16,11 @@ const columns: readonly { readonly title: string; readonly value: (run: RunRepor
   { title: 'submitted', value: (run) => run.submittedAt },
   { title: 'finished', value: (run) => run.finishedAt ?? '' },
   // For people a readable duration; for a spreadsheet a number.
-  { title: 'duration', value: (run) => (run.durationMs === null ? '' : duration(run.durationMs)), csv: { title: 'duration (s)', value: (run) => (run.durationMs === null ? '' : run.durationMs / 1_000) } },
+  {
+    title: 'duration',
+    value: (run) => (run.durationMs === null ? '' : duration(run.durationMs)),
+    csv: { title: 'duration (s)', value: (run) => (run.durationMs === null ? '' : run.durationMs / 1_000) },
+  },
   { title: 'items', value: (run) => run.itemsTotal },
   { title: 'succeeded', value: (run) => run.itemsSucceeded },
   { title: 'failed', value: (run) => run.itemsFailed },
@@ -39,7 +47,9 @@ export function renderRunReport(report: RunReport, format: ReportFormat): string
 
 function totalsLine(report: RunReport): string {
   const { totals } = report;
-  const states = Object.entries(totals.byState).filter(([, count]) => count > 0).map(([state, count]) => `${count} ${state}`);
+  const states = Object.entries(totals.byState)
+    .filter(([, count]) => count > 0)
+    .map(([state, count]) => `${count} ${state}`);
   return `${totals.runs} runs${states.length > 0 ? ` (${states.join(', ')})` : ''}; items: ${totals.itemsTotal} total, ${totals.itemsSucceeded} succeeded, ${totals.itemsFailed} failed, ${totals.itemsReused} reused`;
 }
 
@@ -61,13 +71,19 @@ function renderCsv(report: RunReport): string {
   // The totals are a first row of their own (run "total"), so the file stays one table.
   const { totals } = report;
   const total = ['total', totalsLine(report), '', '', '', '', '', totals.itemsTotal, totals.itemsSucceeded, totals.itemsFailed, totals.itemsReused];
-  const rows = [columns.map((column) => (column.csv ?? column).title), total, ...report.runs.map((run) => columns.map((column) => (column.csv ?? column).value(run)))];
+  const rows = [
+    columns.map((column) => (column.csv ?? column).title),
+    total,
+    ...report.runs.map((run) => columns.map((column) => (column.csv ?? column).value(run))),
+  ];
   return rows.map((row) => `${row.map(csvField).join(',')}\r\n`).join('');
 }
 
 /** CommonMark: any ASCII punctuation that could format, link or open HTML is backslash-escaped; a table cell is one line. */
 function markdownCell(value: string | number): string {
-  return String(value).replace(/[\\`*_[\]<>|&~!#]/g, '\\$&').replace(/\r\n|\r|\n/g, ' ');
+  return String(value)
+    .replace(/[\\`*_[\]<>|&~!#]/g, '\\$&')
+    .replace(/\r\n|\r|\n/g, ' ');
 }
 
 function renderMarkdown(report: RunReport): string {
@@ -89,7 +105,11 @@ function failedItems(report: RunReport): { run: RunReportRow; failure: ReportedF
 
 /** `CAIRN_EXIT_NONZERO (exit 3): The runtime exited with code 3.`, with the signal and rule when there are. */
 function failureText(failure: ReportedFailure): string {
-  const how = [failure.exitCode === null ? undefined : `exit ${failure.exitCode}`, failure.signal === null ? undefined : `signal ${failure.signal}`, failure.rule === undefined ? undefined : `rule ${failure.rule}`].filter((part) => part !== undefined);
+  const how = [
+    failure.exitCode === null ? undefined : `exit ${failure.exitCode}`,
+    failure.signal === null ? undefined : `signal ${failure.signal}`,
+    failure.rule === undefined ? undefined : `rule ${failure.rule}`,
+  ].filter((part) => part !== undefined);
   return `${failure.code}${how.length > 0 ? ` (${how.join('; ')})` : ''}: ${failure.message}`;
 }
 

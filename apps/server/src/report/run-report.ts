@@ -61,9 +61,24 @@ export function buildRunReport(runs: readonly ReportedRun[], options: { readonly
     totals.itemsReused += run.itemsReused;
     const { runId, name, state, submittedBy, submittedAt, finishedAt, itemsTotal, itemsSucceeded, itemsFailed, itemsReused, failedItems } = run;
     return {
-      runId, name, state, submittedBy, submittedAt, finishedAt, durationMs: finishedAt === null ? null : Date.parse(finishedAt) - Date.parse(submittedAt), itemsTotal, itemsSucceeded, itemsFailed, itemsReused,
+      runId,
+      name,
+      state,
+      submittedBy,
+      submittedAt,
+      finishedAt,
+      durationMs: finishedAt === null ? null : Date.parse(finishedAt) - Date.parse(submittedAt),
+      itemsTotal,
+      itemsSucceeded,
+      itemsFailed,
+      itemsReused,
       ...(failedItems === undefined || failedItems.length === 0 ? {} : { failedItems }),
     };
   });
-  return { generatedAt: options.generatedAt, ...(options.since === undefined ? {} : { since: options.since }), totals: { runs: rows.length, byState, ...totals }, runs: rows };
+  return {
+    generatedAt: options.generatedAt,
+    ...(options.since === undefined ? {} : { since: options.since }),
+    totals: { runs: rows.length, byState, ...totals },
+    runs: rows,
+  };
 }

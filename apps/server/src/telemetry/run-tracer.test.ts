@@ -34,7 +34,11 @@ afterEach(async () => {
 
 /** A minimal OTLP/HTTP traces receiver: keeps every POST /v1/traces it is sent. */
 async function otlpReceiver(status = 200) {
-  const requests: { path: string; headers: IncomingHttpHeaders; body: { resourceSpans: { resource: { attributes: OtlpSpan['attributes'] }; scopeSpans: { spans: OtlpSpan[] }[] }[] } }[] = [];
+  const requests: {
+    path: string;
+    headers: IncomingHttpHeaders;
+    body: { resourceSpans: { resource: { attributes: OtlpSpan['attributes'] }; scopeSpans: { spans: OtlpSpan[] }[] }[] };
+  }[] = [];
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -76,7 +80,8 @@ async function open(directory: string, operatorToken: string, logger?: Logger) {
     await composition.close();
   };
   cleanups.push(close);
-  const api = (path: string, init: RequestInit = {}) => fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${operatorToken}`, ...(init.headers as Record<string, string> | undefined) } });
+  const api = (path: string, init: RequestInit = {}) =>
+    fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${operatorToken}`, ...(init.headers as Record<string, string> | undefined) } });
   return { api, composition, close };
 }
 
@@ -106,79 +111,111 @@ const ended = (composition: ServerComposition, runId: string) => ['succeeded', '
 
 const twoItems = `version: 1\nname: traced\nitems:\n  - { id: build, runtime: { kind: command, argv: [/bin/sh, -c, "echo built > out.txt"] } }\n  - { id: check, dependsOn: [build], runtime: { kind: command, argv: [/bin/false] } }\n`;
 
-test('a run is exported as a run span, a child span per item and a child per attempt under its item, with ids, attributes and error status', { timeout: 60_000 }, async () => {
-  const receiver = await otlpReceiver();
-  const { api, composition } = await server(`telemetry:\n  traces:\n    otlpEndpoint: ${receiver.endpoint}\n    serviceName: cairn-test\n    headers: { x-collector-token: s3cret }\n`);
-  const runId = await submit(api, twoItems);
-  await eventually(() => ended(composition, runId), 'the run to end');
-  // Exported in batches at most a second apart, without waiting for the server to stop.
-  const spans = await eventually(() => (receiver.spans().length >= 5 ? receiver.spans() : undefined), 'five spans');
-  expect(spans).toHaveLength(5);
+test(
+  'a run is exported as a run span, a child span per item and a child per attempt under its item, with ids, attributes and error status',
+  { timeout: 60_000 },
+  async () => {
+    const receiver = await otlpReceiver();
+    const { api, composition } = await server(
+      `telemetry:\n  traces:\n    otlpEndpoint: ${receiver.endpoint}\n    serviceName: cairn-test\n    headers: { x-collector-token: s3cret }\n`,
+    );
+    const runId = await submit(api, twoItems);
+    await eventually(() => ended(composition, runId), 'the run to end');
+    // Exported in batches at most a second apart, without waiting for the server to stop.
+    const spans = await eventually(() => (receiver.spans().length >= 5 ? receiver.spans() : undefined), 'five spans');
+    expect(spans).toHaveLength(5);
 
-  expect(receiver.requests[0]!.path).toBe('POST /v1/traces');
-  expect(receiver.requests[0]!.headers['x-collector-token']).toBe('s3cret');
-  expect(receiver.requests[0]!.headers['content-type']).toMatch(/^application\/json/);
-  const resource = receiver.requests[0]!.body.resourceSpans[0]!.resource;
-  expect(resource.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'cairn-test' } });
+    expect(receiver.requests[0]!.path).toBe('POST /v1/traces');
+    expect(receiver.requests[0]!.headers['x-collector-token']).toBe('s3cret');
+    expect(receiver.requests[0]!.headers['content-type']).toMatch(/^application\/json/);
+    const resource = receiver.requests[0]!.body.resourceSpans[0]!.resource;
+    expect(resource.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'cairn-test' } });
 
-  const ids = runSpanIds(runId);
-  const run = spans.find((span) => span.parentSpanId === undefined || span.parentSpanId === '')!;
-  expect(run).toMatchObject({ name: 'run traced', traceId: ids.traceId, spanId: ids.spanId, status: { code: 2 } });
-  expect([attribute(run, 'cairn.run.id'), attribute(run, 'cairn.run.name'), attribute(run, 'cairn.run.state')]).toEqual([runId, 'traced', 'failed']);
-  expect(spans.every((span) => span.traceId === ids.traceId && attribute(span, 'cairn.run.id') === runId)).toBe(true);
+    const ids = runSpanIds(runId);
+    const run = spans.find((span) => span.parentSpanId === undefined || span.parentSpanId === '')!;
+    expect(run).toMatchObject({ name: 'run traced', traceId: ids.traceId, spanId: ids.spanId, status: { code: 2 } });
+    expect([attribute(run, 'cairn.run.id'), attribute(run, 'cairn.run.name'), attribute(run, 'cairn.run.state')]).toEqual([runId, 'traced', 'failed']);
+    expect(spans.every((span) => span.traceId === ids.traceId && attribute(span, 'cairn.run.id') === runId)).toBe(true);
 
-  const item = (itemId: string) => spans.find((span) => span.name === `item ${itemId}`)!;
-  const attemptOf = (itemSpan: OtlpSpan) => spans.find((span) => span.parentSpanId === itemSpan.spanId)!;
-  for (const [itemId, outcome] of [['build', 'succeeded'], ['check', 'failed']] as const) {
-    const itemSpan = item(itemId);
-    expect(itemSpan.parentSpanId).toBe(run.spanId);
-    expect([attribute(itemSpan, 'cairn.item.id'), attribute(itemSpan, 'cairn.item.state')]).toEqual([itemId, outcome]);
-    const attempt = attemptOf(itemSpan);
-    expect(attempt.name).toBe('attempt 1');
-    expect([attribute(attempt, 'cairn.item.id'), attribute(attempt, 'cairn.attempt'), attribute(attempt, 'cairn.executor'), attribute(attempt, 'cairn.outcome')]).toEqual([itemId, 1, 'local', outcome]);
-    expect(attempt.status?.code ?? 0).toBe(outcome === 'failed' ? 2 : 0);
-    expect(itemSpan.status?.code ?? 0).toBe(outcome === 'failed' ? 2 : 0);
-    // Nested in time as in structure.
-    const times = [run.startTimeUnixNano, itemSpan.startTimeUnixNano, attempt.startTimeUnixNano, attempt.endTimeUnixNano, itemSpan.endTimeUnixNano, run.endTimeUnixNano].map(BigInt);
-    expect(times).toEqual([...times].sort((first, second) => (first < second ? -1 : first > second ? 1 : 0)));
-  }
-  // The metrics still hear the attempts alongside the tracer.
-  expect(await (await api('/metrics')).text()).toMatch(/^cairn_attempt_duration_seconds_count\{executor="local",outcome="failed"\} 1$/m);
-  // The check item waited for build: its span starts when it became ready, after build ended.
-  expect(BigInt(item('check').startTimeUnixNano)).toBeGreaterThanOrEqual(BigInt(item('build').endTimeUnixNano));
-});
+    const item = (itemId: string) => spans.find((span) => span.name === `item ${itemId}`)!;
+    const attemptOf = (itemSpan: OtlpSpan) => spans.find((span) => span.parentSpanId === itemSpan.spanId)!;
+    for (const [itemId, outcome] of [
+      ['build', 'succeeded'],
+      ['check', 'failed'],
+    ] as const) {
+      const itemSpan = item(itemId);
+      expect(itemSpan.parentSpanId).toBe(run.spanId);
+      expect([attribute(itemSpan, 'cairn.item.id'), attribute(itemSpan, 'cairn.item.state')]).toEqual([itemId, outcome]);
+      const attempt = attemptOf(itemSpan);
+      expect(attempt.name).toBe('attempt 1');
+      expect([
+        attribute(attempt, 'cairn.item.id'),
+        attribute(attempt, 'cairn.attempt'),
+        attribute(attempt, 'cairn.executor'),
+        attribute(attempt, 'cairn.outcome'),
+      ]).toEqual([itemId, 1, 'local', outcome]);
+      expect(attempt.status?.code ?? 0).toBe(outcome === 'failed' ? 2 : 0);
+      expect(itemSpan.status?.code ?? 0).toBe(outcome === 'failed' ? 2 : 0);
+      // Nested in time as in structure.
+      const times = [
+        run.startTimeUnixNano,
+        itemSpan.startTimeUnixNano,
+        attempt.startTimeUnixNano,
+        attempt.endTimeUnixNano,
+        itemSpan.endTimeUnixNano,
+        run.endTimeUnixNano,
+      ].map(BigInt);
+      expect(times).toEqual([...times].sort((first, second) => (first < second ? -1 : first > second ? 1 : 0)));
+    }
+    // The metrics still hear the attempts alongside the tracer.
+    expect(await (await api('/metrics')).text()).toMatch(/^cairn_attempt_duration_seconds_count\{executor="local",outcome="failed"\} 1$/m);
+    // The check item waited for build: its span starts when it became ready, after build ended.
+    expect(BigInt(item('check').startTimeUnixNano)).toBeGreaterThanOrEqual(BigInt(item('build').endTimeUnixNano));
+  },
+);
 
-test('a run that spans a restart: the open spans end at the stop, and a resumed run span in the same trace, linked to the first, takes the rest', { timeout: 60_000 }, async () => {
-  const receiver = await otlpReceiver();
-  const first = await server(`telemetry:\n  traces:\n    otlpEndpoint: ${receiver.endpoint}\n`);
-  const runId = await submit(first.api, `version: 1\nname: long\nitems:\n  - { id: nap, runtime: { kind: command, argv: [/bin/sh, -c, "sleep 1.5"] } }\n  - { id: after, dependsOn: [nap], runtime: { kind: command, argv: [/bin/true] } }\n`);
-  await eventually(() => first.composition.engine.audit.runEntries(runId).some((entry) => entry.action === 'attempt.started'), 'nap to start');
-  await first.close();
-  // Everything up to the stop is recorded, and what was open ends there.
-  const interrupted = receiver.spans();
-  expect(interrupted.map((span) => span.name).sort()).toEqual(['attempt 1', 'item nap', 'run long']);
-  expect(interrupted.every((span) => attribute(span, 'cairn.interrupted') === true && (span.status?.code ?? 0) === 0)).toBe(true);
+test(
+  'a run that spans a restart: the open spans end at the stop, and a resumed run span in the same trace, linked to the first, takes the rest',
+  { timeout: 60_000 },
+  async () => {
+    const receiver = await otlpReceiver();
+    const first = await server(`telemetry:\n  traces:\n    otlpEndpoint: ${receiver.endpoint}\n`);
+    const runId = await submit(
+      first.api,
+      `version: 1\nname: long\nitems:\n  - { id: nap, runtime: { kind: command, argv: [/bin/sh, -c, "sleep 1.5"] } }\n  - { id: after, dependsOn: [nap], runtime: { kind: command, argv: [/bin/true] } }\n`,
+    );
+    await eventually(() => first.composition.engine.audit.runEntries(runId).some((entry) => entry.action === 'attempt.started'), 'nap to start');
+    await first.close();
+    // Everything up to the stop is recorded, and what was open ends there.
+    const interrupted = receiver.spans();
+    expect(interrupted.map((span) => span.name).sort()).toEqual(['attempt 1', 'item nap', 'run long']);
+    expect(interrupted.every((span) => attribute(span, 'cairn.interrupted') === true && (span.status?.code ?? 0) === 0)).toBe(true);
 
-  const second = await open(first.directory, first.operatorToken);
-  await eventually(() => ended(second.composition, runId), 'the run to end after the restart');
-  const spans = await eventually(() => {
-    const all = receiver.spans();
-    return all.some((span) => span.name === 'run long' && attribute(span, 'cairn.run.resumed') === true) ? all : undefined;
-  }, 'the resumed run span');
-  const ids = runSpanIds(runId);
-  const resumed = spans.find((span) => span.name === 'run long' && attribute(span, 'cairn.run.resumed') === true)!;
-  expect(resumed.traceId).toBe(ids.traceId);
-  expect(resumed.spanId).not.toBe(ids.spanId);
-  expect(resumed.links).toEqual([expect.objectContaining({ traceId: ids.traceId, spanId: ids.spanId })]);
-  expect(attribute(resumed, 'cairn.run.state')).toBe('succeeded');
-  // The attempt that ran through the restart: its rest is in the resumed run, named by its end.
-  const nap = spans.find((span) => span.name === 'item nap' && span.parentSpanId === resumed.spanId)!;
-  const napAttempt = spans.find((span) => span.parentSpanId === nap.spanId)!;
-  expect([attribute(napAttempt, 'cairn.attempt'), attribute(napAttempt, 'cairn.executor'), attribute(napAttempt, 'cairn.outcome')]).toEqual([1, 'local', 'succeeded']);
-  const after = spans.find((span) => span.name === 'item after')!;
-  expect(after.parentSpanId).toBe(resumed.spanId);
-  expect(spans.find((span) => span.parentSpanId === after.spanId)).toMatchObject({ name: 'attempt 1', traceId: ids.traceId });
-});
+    const second = await open(first.directory, first.operatorToken);
+    await eventually(() => ended(second.composition, runId), 'the run to end after the restart');
+    const spans = await eventually(() => {
+      const all = receiver.spans();
+      return all.some((span) => span.name === 'run long' && attribute(span, 'cairn.run.resumed') === true) ? all : undefined;
+    }, 'the resumed run span');
+    const ids = runSpanIds(runId);
+    const resumed = spans.find((span) => span.name === 'run long' && attribute(span, 'cairn.run.resumed') === true)!;
+    expect(resumed.traceId).toBe(ids.traceId);
+    expect(resumed.spanId).not.toBe(ids.spanId);
+    expect(resumed.links).toEqual([expect.objectContaining({ traceId: ids.traceId, spanId: ids.spanId })]);
+    expect(attribute(resumed, 'cairn.run.state')).toBe('succeeded');
+    // The attempt that ran through the restart: its rest is in the resumed run, named by its end.
+    const nap = spans.find((span) => span.name === 'item nap' && span.parentSpanId === resumed.spanId)!;
+    const napAttempt = spans.find((span) => span.parentSpanId === nap.spanId)!;
+    expect([attribute(napAttempt, 'cairn.attempt'), attribute(napAttempt, 'cairn.executor'), attribute(napAttempt, 'cairn.outcome')]).toEqual([
+      1,
+      'local',
+      'succeeded',
+    ]);
+    const after = spans.find((span) => span.name === 'item after')!;
+    expect(after.parentSpanId).toBe(resumed.spanId);
+    expect(spans.find((span) => span.parentSpanId === after.spanId)).toMatchObject({ name: 'attempt 1', traceId: ids.traceId });
+  },
+);
 
 test('a collector that refuses the spans is reported in the server log, and the run goes on', { timeout: 60_000 }, async () => {
   const receiver = await otlpReceiver(400);
@@ -230,20 +267,32 @@ test('telemetry.traces is checked: an endpoint that is no http(s) URL, an empty 
   const directory = mkdtempSync(join(tmpdir(), 'cairn-traces-config-'));
   cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
   await initServer(directory);
-  appendFileSync(join(directory, 'cairn.config.yaml'), `telemetry:\n  traces:\n    otlpEndpoint: collector:4318\n    serviceName: ""\n    headers: { "bad header": x }\n  logs: true\n`);
+  appendFileSync(
+    join(directory, 'cairn.config.yaml'),
+    `telemetry:\n  traces:\n    otlpEndpoint: collector:4318\n    serviceName: ""\n    headers: { "bad header": x }\n  logs: true\n`,
+  );
   try {
     loadServerConfig({ directory, env: {} });
     expect.unreachable();
   } catch (error) {
     expect((error as { code: string }).code).toBe('CAIRN_CONFIG_INVALID');
     const issues = (error as { issues: { path: string; message: string }[] }).issues;
-    expect(issues.map((issue) => issue.path).sort()).toEqual(['config.telemetry.logs', 'config.telemetry.traces.headers.bad header', 'config.telemetry.traces.otlpEndpoint', 'config.telemetry.traces.serviceName']);
-    expect(issues.find((issue) => issue.path === 'config.telemetry.traces.otlpEndpoint')!.message).toMatch(/http\(s\) URL of an OTLP\/HTTP traces receiver, e\.g\. http:\/\/collector:4318\/v1\/traces/);
+    expect(issues.map((issue) => issue.path).sort()).toEqual([
+      'config.telemetry.logs',
+      'config.telemetry.traces.headers.bad header',
+      'config.telemetry.traces.otlpEndpoint',
+      'config.telemetry.traces.serviceName',
+    ]);
+    expect(issues.find((issue) => issue.path === 'config.telemetry.traces.otlpEndpoint')!.message).toMatch(
+      /http\(s\) URL of an OTLP\/HTTP traces receiver, e\.g\. http:\/\/collector:4318\/v1\/traces/,
+    );
   }
   const off = mkdtempSync(join(tmpdir(), 'cairn-traces-config-'));
   cleanups.push(() => rmSync(off, { recursive: true, force: true }));
   await initServer(off);
   expect(loadServerConfig({ directory: off, env: {} }).config.telemetry).toEqual({});
   appendFileSync(join(off, 'cairn.config.yaml'), `telemetry:\n  traces:\n    otlpEndpoint: https://collector.example:4318/v1/traces\n`);
-  expect(loadServerConfig({ directory: off, env: {} }).config.telemetry).toEqual({ traces: { otlpEndpoint: 'https://collector.example:4318/v1/traces', serviceName: 'cairn', headers: {} } });
+  expect(loadServerConfig({ directory: off, env: {} }).config.telemetry).toEqual({
+    traces: { otlpEndpoint: 'https://collector.example:4318/v1/traces', serviceName: 'cairn', headers: {} },
+  });
 });

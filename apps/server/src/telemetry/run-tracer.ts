@@ -160,14 +160,23 @@ export class RunTracer {
       const executor = this.#executors.get(`${event.runId}\0${event.itemId}`);
       attempt = this.#tracer.startSpan(
         `attempt ${event.attempt}`,
-        { startTime: time, attributes: { 'cairn.run.id': event.runId, 'cairn.item.id': event.itemId, 'cairn.attempt': event.attempt, ...(executor === undefined ? {} : { 'cairn.executor': executor }) } },
+        {
+          startTime: time,
+          attributes: {
+            'cairn.run.id': event.runId,
+            'cairn.item.id': event.itemId,
+            'cairn.attempt': event.attempt,
+            ...(executor === undefined ? {} : { 'cairn.executor': executor }),
+          },
+        },
         trace.setSpan(ROOT_CONTEXT, item.span),
       );
       item.attempts.set(event.attempt, attempt);
     }
     if (event.state === 'running') return;
     attempt.setAttribute('cairn.outcome', event.state);
-    if (attemptFailures.has(event.state)) attempt.setStatus({ code: SpanStatusCode.ERROR, message: `the attempt ${event.state === 'lost' ? 'was lost' : event.state}` });
+    if (attemptFailures.has(event.state))
+      attempt.setStatus({ code: SpanStatusCode.ERROR, message: `the attempt ${event.state === 'lost' ? 'was lost' : event.state}` });
     attempt.end(time);
     item.attempts.delete(event.attempt);
   }
@@ -196,7 +205,11 @@ export class RunTracer {
     const run = this.#run(runId, time, false);
     const open = run.items.get(itemId);
     if (open) return open;
-    const span = this.#tracer.startSpan(`item ${itemId}`, { startTime: time, attributes: { 'cairn.run.id': runId, 'cairn.item.id': itemId } }, trace.setSpan(ROOT_CONTEXT, run.span));
+    const span = this.#tracer.startSpan(
+      `item ${itemId}`,
+      { startTime: time, attributes: { 'cairn.run.id': runId, 'cairn.item.id': itemId } },
+      trace.setSpan(ROOT_CONTEXT, run.span),
+    );
     const item = { span, attempts: new Map<number, Span>() };
     run.items.set(itemId, item);
     return item;

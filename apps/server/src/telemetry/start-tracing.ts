@@ -19,7 +19,13 @@ export interface ServerTracing {
  * The SDK is the server's own, never registered globally, so embedding code keeps its own tracing.
  */
 export async function startTracing(traces: NonNullable<ServerConfig['telemetry']['traces']>, logger?: Logger): Promise<ServerTracing> {
-  const [{ BatchSpanProcessor, RandomIdGenerator, TracerProvider }, { OTLPTraceExporter }, { resourceFromAttributes }, { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION }, { RunTracer }] = await Promise.all([
+  const [
+    { BatchSpanProcessor, RandomIdGenerator, TracerProvider },
+    { OTLPTraceExporter },
+    { resourceFromAttributes },
+    { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION },
+    { RunTracer },
+  ] = await Promise.all([
     import('@opentelemetry/sdk-trace'),
     import('@opentelemetry/exporter-trace-otlp-http'),
     import('@opentelemetry/resources'),
@@ -60,7 +66,11 @@ export async function startTracing(traces: NonNullable<ServerConfig['telemetry']
     idGenerator,
     spanProcessors: [new BatchSpanProcessor({ exporter: reporting, scheduledDelayMillis: 1000 })],
   });
-  const tracer = new RunTracer({ tracer: provider.getTracer('@cairn/server', VERSION), ids: { next: (ids) => ((pendingTraceId = ids.traceId), (pendingSpanId = ids.spanId)) }, ...(logger ? { logger } : {}) });
+  const tracer = new RunTracer({
+    tracer: provider.getTracer('@cairn/server', VERSION),
+    ids: { next: (ids) => ((pendingTraceId = ids.traceId), (pendingSpanId = ids.spanId)) },
+    ...(logger ? { logger } : {}),
+  });
   return {
     observer: tracer.observer,
     start: (engine) => tracer.start(engine),

@@ -38,18 +38,29 @@ export function verifyWebhook(options: VerifyWebhookOptions): VerifiedWebhook {
   const timestampText = header('webhook-timestamp');
   const signatures = header('webhook-signature');
   if (!id || !timestampText || !signatures) {
-    throw new CairnError('CAIRN_SIGNATURE_INVALID', 'The webhook request lacks a webhook-id, webhook-timestamp or webhook-signature header: it is not a signed delivery.', { path: 'headers' });
+    throw new CairnError(
+      'CAIRN_SIGNATURE_INVALID',
+      'The webhook request lacks a webhook-id, webhook-timestamp or webhook-signature header: it is not a signed delivery.',
+      { path: 'headers' },
+    );
   }
   const timestamp = Number(timestampText);
   if (!/^\d{1,12}$/.test(timestampText) || !Number.isSafeInteger(timestamp)) {
-    throw new CairnError('CAIRN_SIGNATURE_INVALID', `The webhook-timestamp ${JSON.stringify(timestampText)} is not Unix seconds.`, { path: 'headers.webhook-timestamp' });
+    throw new CairnError('CAIRN_SIGNATURE_INVALID', `The webhook-timestamp ${JSON.stringify(timestampText)} is not Unix seconds.`, {
+      path: 'headers.webhook-timestamp',
+    });
   }
   const tolerance = options.toleranceSeconds ?? 300;
   const now = Math.floor((options.now ?? Date.now()) / 1000);
   if (Math.abs(now - timestamp) > tolerance) {
-    throw new CairnError('CAIRN_SIGNATURE_INVALID', `The webhook-timestamp ${timestamp} is more than ${tolerance} s from now (${now}): a replayed or delayed message, or a clock that is off.`, { path: 'headers.webhook-timestamp' });
+    throw new CairnError(
+      'CAIRN_SIGNATURE_INVALID',
+      `The webhook-timestamp ${timestamp} is more than ${tolerance} s from now (${now}): a replayed or delayed message, or a clock that is off.`,
+      { path: 'headers.webhook-timestamp' },
+    );
   }
-  const body = typeof options.body === 'string' ? options.body : Buffer.from(options.body.buffer, options.body.byteOffset, options.body.byteLength).toString('utf8');
+  const body =
+    typeof options.body === 'string' ? options.body : Buffer.from(options.body.buffer, options.body.byteOffset, options.body.byteLength).toString('utf8');
   const expected = webhookMac(options.secret, { id, timestamp, body });
   const matches = signatures.split(' ').some((signature) => {
     const [version, encoded] = signature.split(',', 2);
@@ -57,7 +68,12 @@ export function verifyWebhook(options: VerifyWebhookOptions): VerifiedWebhook {
     const given = Buffer.from(encoded, 'base64');
     return given.length === expected.length && timingSafeEqual(given, expected);
   });
-  if (!matches) throw new CairnError('CAIRN_SIGNATURE_INVALID', 'No v1 signature in webhook-signature matches the body with this secret: the body was altered, or another secret signed it.', { path: 'headers.webhook-signature' });
+  if (!matches)
+    throw new CairnError(
+      'CAIRN_SIGNATURE_INVALID',
+      'No v1 signature in webhook-signature matches the body with this secret: the body was altered, or another secret signed it.',
+      { path: 'headers.webhook-signature' },
+    );
   let payload: unknown;
   try {
     payload = JSON.parse(body);

@@ -164,14 +164,23 @@ export class WebhookDispatcher {
       store.recordAttempt(delivery.deliveryId, { delivered: false, statusCode, error: 'the endpoint answered 410 Gone', retryAt: null }, now);
       store.disableEndpoint(delivery.webhookId, 'the endpoint answered 410 Gone', now);
       // Cairn stopped sending on its own: the log says so, as it says who created the endpoint.
-      this.#settings.engine.audit.append({ actor: webhooksActor, action: 'webhook.disabled', entity: { kind: 'webhook', id: delivery.webhookId }, outcome: 'success', data: { reason: 'the endpoint answered 410 Gone' } });
+      this.#settings.engine.audit.append({
+        actor: webhooksActor,
+        action: 'webhook.disabled',
+        entity: { kind: 'webhook', id: delivery.webhookId },
+        outcome: 'success',
+        data: { reason: 'the endpoint answered 410 Gone' },
+      });
       logger?.warn({ webhookId: delivery.webhookId }, 'webhooks: an endpoint answered 410 Gone; it is disabled');
       return;
     }
     const delay = nextRetryDelay(this.#schedule, delivery.attempts + 1);
     const problem = error ?? `the endpoint answered ${statusCode}`;
     store.recordAttempt(delivery.deliveryId, { delivered: false, statusCode, error: problem, retryAt: delay === undefined ? null : now + delay }, now);
-    logger?.warn({ webhookId: delivery.webhookId, deliveryId: delivery.deliveryId, attempt: delivery.attempts + 1, problem }, delay === undefined ? 'webhooks: delivery failed; no attempts left' : 'webhooks: delivery failed; will retry');
+    logger?.warn(
+      { webhookId: delivery.webhookId, deliveryId: delivery.deliveryId, attempt: delivery.attempts + 1, problem },
+      delay === undefined ? 'webhooks: delivery failed; no attempts left' : 'webhooks: delivery failed; will retry',
+    );
   }
 
   #wake(): void {

@@ -28,7 +28,12 @@ export class WebhookEndpoints {
   /** Decrypted secrets, so a busy endpoint is not decrypted at every attempt. */
   readonly #secrets = new Map<string, Promise<string>>();
 
-  constructor(settings: { readonly store: WebhookStore; readonly cipher: CipherV1; readonly audit: Pick<Engine['audit'], 'append' | 'size'>; readonly now?: () => number }) {
+  constructor(settings: {
+    readonly store: WebhookStore;
+    readonly cipher: CipherV1;
+    readonly audit: Pick<Engine['audit'], 'append' | 'size'>;
+    readonly now?: () => number;
+  }) {
     this.#store = settings.store;
     this.#cipher = settings.cipher;
     this.#audit = settings.audit;
@@ -56,7 +61,17 @@ export class WebhookEndpoints {
     // No await from here on: the endpoint receives exactly the events after the log's end now.
     this.#store.addEndpoint(endpoint, JSON.stringify(envelope), this.#audit.size - 1);
     try {
-      this.#audit.append({ actor, action: 'webhook.created', entity: { kind: 'webhook', id: webhookId }, outcome: 'success', data: { origin: new URL(endpoint.url).origin, events: endpoint.events === null ? 'all' : [...endpoint.events], ...(endpoint.runId === null ? {} : { runId: endpoint.runId }) } });
+      this.#audit.append({
+        actor,
+        action: 'webhook.created',
+        entity: { kind: 'webhook', id: webhookId },
+        outcome: 'success',
+        data: {
+          origin: new URL(endpoint.url).origin,
+          events: endpoint.events === null ? 'all' : [...endpoint.events],
+          ...(endpoint.runId === null ? {} : { runId: endpoint.runId }),
+        },
+      });
     } catch (error) {
       // Unaudited, it must not exist.
       this.#store.removeEndpoint(webhookId);
@@ -81,7 +96,13 @@ export class WebhookEndpoints {
     const endpoint = this.get(webhookId);
     this.#store.removeEndpoint(webhookId);
     this.#secrets.delete(webhookId);
-    this.#audit.append({ actor, action: 'webhook.removed', entity: { kind: 'webhook', id: webhookId }, outcome: 'success', data: { origin: new URL(endpoint.url).origin } });
+    this.#audit.append({
+      actor,
+      action: 'webhook.removed',
+      entity: { kind: 'webhook', id: webhookId },
+      outcome: 'success',
+      data: { origin: new URL(endpoint.url).origin },
+    });
   }
 
   /** An endpoint's latest deliveries, oldest first. */

@@ -18,7 +18,11 @@ export function webhookSecretKey(secret: string): Buffer {
   const key = Buffer.from(encoded, 'base64');
   // Buffer.from ignores characters outside base64: round-trip to refuse a mistyped secret.
   if (key.length < 24 || key.length > 64 || key.toString('base64').replace(/=+$/, '') !== encoded.replace(/=+$/, '')) {
-    throw new CairnError('CAIRN_CONFIG_INVALID', 'The webhook secret is not a Standard Webhooks secret: expected whsec_ followed by the base64 of 24 to 64 bytes, as `cairn webhook add` printed it.', { path: 'secret' });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      'The webhook secret is not a Standard Webhooks secret: expected whsec_ followed by the base64 of 24 to 64 bytes, as `cairn webhook add` printed it.',
+      { path: 'secret' },
+    );
   }
   return key;
 }

@@ -20,8 +20,18 @@ function store(): WebhookStore {
 }
 
 const event = (id: number, type: 'run.state' | 'item.state', runId = 'r-1'): CairnEvent =>
-  type === 'run.state' ? { id, type, time: '2026-11-23T00:00:00.000Z', runId, state: 'running' } : { id, type, time: '2026-11-23T00:00:00.000Z', runId, itemId: 'a', state: 'running' };
-const endpoint = (webhookId: string, events: string[] | null, runId: string | null) => ({ webhookId, url: 'https://example.com/hook', events, runId, description: null, createdAt: '2026-11-23T00:00:00.000Z', createdBy: 'operator' });
+  type === 'run.state'
+    ? { id, type, time: '2026-11-23T00:00:00.000Z', runId, state: 'running' }
+    : { id, type, time: '2026-11-23T00:00:00.000Z', runId, itemId: 'a', state: 'running' };
+const endpoint = (webhookId: string, events: string[] | null, runId: string | null) => ({
+  webhookId,
+  url: 'https://example.com/hook',
+  events,
+  runId,
+  description: null,
+  createdAt: '2026-11-23T00:00:00.000Z',
+  createdBy: 'operator',
+});
 
 test('a batch: each endpoint gets the events after it was made that it asked for; the cursor passes the last', () => {
   const webhooks = store();

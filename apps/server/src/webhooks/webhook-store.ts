@@ -98,7 +98,11 @@ export class WebhookStore {
     try {
       this.#database = new Database(path);
     } catch (error) {
-      throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot open the webhooks database ${path}: ${(error as Error).message}. Check the data directory and its permissions.`, { path, cause: error });
+      throw new CairnError(
+        'CAIRN_CONFIG_INVALID',
+        `Cannot open the webhooks database ${path}: ${(error as Error).message}. Check the data directory and its permissions.`,
+        { path, cause: error },
+      );
     }
     const database = this.#database;
     database.pragma('journal_mode = WAL');
@@ -108,7 +112,11 @@ export class WebhookStore {
     const version = database.pragma('user_version', { simple: true }) as number;
     if (version > 1) {
       database.close();
-      throw new CairnError('CAIRN_CONFIG_INVALID', `The webhooks database ${path} has schema version ${version}, newer than this server knows (1). Upgrade Cairn.`, { path });
+      throw new CairnError(
+        'CAIRN_CONFIG_INVALID',
+        `The webhooks database ${path} has schema version ${version}, newer than this server knows (1). Upgrade Cairn.`,
+        { path },
+      );
     }
     if (version === 0) {
       database.transaction(() => {
@@ -125,10 +133,14 @@ export class WebhookStore {
       secretEnvelope: database.prepare<[string], { secret_envelope: string }>('SELECT secret_envelope FROM endpoints WHERE webhook_id = ?'),
       removeEndpoint: database.prepare('DELETE FROM endpoints WHERE webhook_id = ?'),
       disableEndpoint: database.prepare('UPDATE endpoints SET disabled_at = ?, disabled_reason = ? WHERE webhook_id = ? AND disabled_at IS NULL'),
-      failPendingOf: database.prepare("UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ?, updated_at = ? WHERE webhook_id = ? AND status = 'pending'"),
+      failPendingOf: database.prepare(
+        "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ?, updated_at = ? WHERE webhook_id = ? AND status = 'pending'",
+      ),
       cursor: database.prepare<[], { after_event: number }>('SELECT after_event FROM cursor WHERE only = 0'),
       setCursor: database.prepare('INSERT INTO cursor (only, after_event) VALUES (0, ?) ON CONFLICT (only) DO UPDATE SET after_event = excluded.after_event'),
-      enqueue: database.prepare("INSERT OR IGNORE INTO deliveries (delivery_id, webhook_id, event_id, event_type, body, status, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)"),
+      enqueue: database.prepare(
+        "INSERT OR IGNORE INTO deliveries (delivery_id, webhook_id, event_id, event_type, body, status, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+      ),
       due: database.prepare<[number, string, number], DueDelivery>(
         `SELECT d.delivery_id AS deliveryId, d.webhook_id AS webhookId, e.url, d.body, d.attempts FROM deliveries d JOIN endpoints e USING (webhook_id)
          WHERE d.status = 'pending' AND e.disabled_at IS NULL AND d.next_attempt_at <= ? AND d.delivery_id NOT IN (SELECT value FROM json_each(?))
@@ -137,15 +149,29 @@ export class WebhookStore {
       nextDue: database.prepare<[string], { at: number | null }>(
         "SELECT MIN(d.next_attempt_at) AS at FROM deliveries d JOIN endpoints e USING (webhook_id) WHERE d.status = 'pending' AND e.disabled_at IS NULL AND d.delivery_id NOT IN (SELECT value FROM json_each(?))",
       ),
-      settle: database.prepare("UPDATE deliveries SET status = ?, attempts = attempts + 1, last_status_code = ?, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE delivery_id = ? AND status = 'pending'"),
-      deliveries: database.prepare<[string, number], DeliveryRow>('SELECT * FROM (SELECT * FROM deliveries WHERE webhook_id = ? ORDER BY event_id DESC LIMIT ?) ORDER BY event_id'),
+      settle: database.prepare(
+        "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_status_code = ?, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE delivery_id = ? AND status = 'pending'",
+      ),
+      deliveries: database.prepare<[string, number], DeliveryRow>(
+        'SELECT * FROM (SELECT * FROM deliveries WHERE webhook_id = ? ORDER BY event_id DESC LIMIT ?) ORDER BY event_id',
+      ),
     };
   }
 
   /** Stores a new endpoint; it receives events after `sinceEvent` (the log's end when it was made). */
   addEndpoint(endpoint: Omit<WebhookEndpoint, 'disabledAt' | 'disabledReason'>, secretEnvelope: string, sinceEvent: number): void {
     const { webhookId, url, events, runId, description, createdAt, createdBy } = endpoint;
-    this.#statements.insertEndpoint.run(webhookId, url, events === null ? null : JSON.stringify(events), runId, description, sinceEvent, createdAt, createdBy, secretEnvelope);
+    this.#statements.insertEndpoint.run(
+      webhookId,
+      url,
+      events === null ? null : JSON.stringify(events),
+      runId,
+      description,
+      sinceEvent,
+      createdAt,
+      createdBy,
+      secretEnvelope,
+    );
   }
 
   endpoint(webhookId: string): WebhookEndpoint | undefined {
@@ -188,7 +214,16 @@ export class WebhookStore {
           if (endpoint.runId !== null && endpoint.runId !== event.runId) continue;
           if (endpoint.events !== null && !endpoint.events.includes(event.type)) continue;
           const body = JSON.stringify({ type: event.type, timestamp: event.time, data: event });
-          enqueued += this.#statements.enqueue.run(`msg_${randomBytes(16).toString('hex')}`, endpoint.webhookId, event.id, event.type, body, now, iso(now), iso(now)).changes;
+          enqueued += this.#statements.enqueue.run(
+            `msg_${randomBytes(16).toString('hex')}`,
+            endpoint.webhookId,
+            event.id,
+            event.type,
+            body,
+            now,
+            iso(now),
+            iso(now),
+          ).changes;
         }
       }
       this.#statements.setCursor.run(events.at(-1)!.id);
@@ -212,7 +247,11 @@ export class WebhookStore {
   }
 
   /** Records an attempt's outcome: delivered, to be retried at `retryAt`, or failed (`retryAt` null). */
-  recordAttempt(deliveryId: string, outcome: { readonly delivered: boolean; readonly statusCode: number | null; readonly error: string | null; readonly retryAt: number | null }, now: number): void {
+  recordAttempt(
+    deliveryId: string,
+    outcome: { readonly delivered: boolean; readonly statusCode: number | null; readonly error: string | null; readonly retryAt: number | null },
+    now: number,
+  ): void {
     const status: WebhookDeliveryStatus = outcome.delivered ? 'succeeded' : outcome.retryAt === null ? 'failed' : 'pending';
     this.#statements.settle.run(status, outcome.statusCode, outcome.error, outcome.delivered ? null : outcome.retryAt, iso(now), deliveryId);
   }

@@ -13,7 +13,12 @@ export type AnchorHolding = { readonly held: true; readonly location: string } |
  * the first envelope of a tree head; a re-signed one, as ECDSA signatures differ each time, is the
  * same checkpoint). The detail of a miss names the anchor and the head it lacked.
  */
-export async function readTrustedAnchor(anchor: TrustedAnchor, checkpoint: Checkpoint, envelopeBytes: Uint8Array, trustedKeys: readonly TrustedKey[]): Promise<AnchorHolding> {
+export async function readTrustedAnchor(
+  anchor: TrustedAnchor,
+  checkpoint: Checkpoint,
+  envelopeBytes: Uint8Array,
+  trustedKeys: readonly TrustedKey[],
+): Promise<AnchorHolding> {
   const reference: CheckpointReference = { origin: checkpoint.origin, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash };
   let anchored;
   try {
@@ -29,7 +34,10 @@ export async function readTrustedAnchor(anchor: TrustedAnchor, checkpoint: Check
     };
   }
   if (Buffer.compare(anchored.envelope, envelopeBytes) !== 0 && !sameTreeHead(anchored.envelope, checkpoint, trustedKeys)) {
-    return { held: false, detail: `${anchor.name} holds a different checkpoint for ${checkpoint.origin} at tree size ${checkpoint.treeSize}: equivocation or tampering` };
+    return {
+      held: false,
+      detail: `${anchor.name} holds a different checkpoint for ${checkpoint.origin} at tree size ${checkpoint.treeSize}: equivocation or tampering`,
+    };
   }
   return { held: true, location: anchored.receipt.location };
 }

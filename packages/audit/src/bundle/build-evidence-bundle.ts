@@ -37,7 +37,10 @@ export function buildEvidenceBundle(input: EvidenceBundleInput): EvidenceBundleV
   const entries = [...input.entries].sort((a, b) => (a.runSeq ?? -1) - (b.runSeq ?? -1));
   const uncovered = entries.find((entry) => entry.seq >= checkpoint.treeSize);
   if (uncovered) {
-    throw new CairnError('CAIRN_BUNDLE_INVALID', `Entry ${uncovered.seq} of run ${input.runId} is not covered by the checkpoint of size ${checkpoint.treeSize}; issue a checkpoint first.`);
+    throw new CairnError(
+      'CAIRN_BUNDLE_INVALID',
+      `Entry ${uncovered.seq} of run ${input.runId} is not covered by the checkpoint of size ${checkpoint.treeSize}; issue a checkpoint first.`,
+    );
   }
   const leafIndexes = entries.map((entry) => entry.seq).sort((a, b) => a - b);
   const inclusionProof = input.proofs.multiInclusionProof(leafIndexes, checkpoint.treeSize).map((hash) => Buffer.from(hash).toString('hex'));

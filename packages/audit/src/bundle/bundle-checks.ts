@@ -38,9 +38,11 @@ export function checkEntries({ bundle }: BundleContext): CheckResult {
   const seen = new Set<number>();
   for (const [position, entry] of bundle.entries.entries()) {
     const at = `$.entries[${position}]`;
-    if (entry.runId !== bundle.runId) return fail(`${at}.runId is ${JSON.stringify(entry.runId)}, not this run's ${JSON.stringify(bundle.runId)}: an entry of another run`);
+    if (entry.runId !== bundle.runId)
+      return fail(`${at}.runId is ${JSON.stringify(entry.runId)}, not this run's ${JSON.stringify(bundle.runId)}: an entry of another run`);
     if (entry.runSeq === undefined) return fail(`${at}.runSeq is missing`);
-    if (previous !== undefined && entry.runSeq <= previous) return fail(`${at}.runSeq ${entry.runSeq} follows ${previous}: entries are out of order or repeated`);
+    if (previous !== undefined && entry.runSeq <= previous)
+      return fail(`${at}.runSeq ${entry.runSeq} follows ${previous}: entries are out of order or repeated`);
     if (seen.has(entry.seq)) return fail(`${at}.seq ${entry.seq} appears twice`);
     seen.add(entry.seq);
     previous = entry.runSeq;
@@ -54,7 +56,8 @@ export function checkCompleteness({ bundle }: BundleContext): CheckResult {
   const gap = entries.findIndex((entry, position) => entry.runSeq !== position);
   if (gap >= 0) return fail(`$.entries[${gap}].runSeq is ${entries[gap]!.runSeq}, expected ${gap}: entries are missing`);
   const first = entries[0];
-  if (!first || first.action !== 'run.submitted') return fail(`$.entries[0] is ${first?.action ?? 'absent'}, not run.submitted: the run's beginning is missing`);
+  if (!first || first.action !== 'run.submitted')
+    return fail(`$.entries[0] is ${first?.action ?? 'absent'}, not run.submitted: the run's beginning is missing`);
   const specDigest = digestOfJson(bundle.spec);
   if (bundle.specDigest !== specDigest) return fail(`$.specDigest is ${bundle.specDigest} but the spec hashes to ${specDigest}`);
   if (submittedSpecDigest(first) !== specDigest) return fail(`$.entries[0].data.specDigest does not name the bundle's spec (${specDigest})`);
@@ -89,7 +92,9 @@ export function checkCheckpointSignature({ bundle, trustedKeys, selfAsserted }: 
   try {
     const checkpoint = openCheckpoint(bundle.checkpoint, trustedKeys);
     const by = bundle.checkpoint.signatures.map((signature) => signature.keyid).find((keyId) => trustedKeys.some((key) => key.record.keyId === keyId));
-    const trust = selfAsserted ? 'a key taken from the bundle itself, not trusted (proves consistency only: pass a trusted key or pin its key id to verify)' : 'a trusted key';
+    const trust = selfAsserted
+      ? 'a key taken from the bundle itself, not trusted (proves consistency only: pass a trusted key or pin its key id to verify)'
+      : 'a trusted key';
     return pass(`checkpoint ${checkpoint.origin}@${checkpoint.treeSize} signed by ${by} — ${trust}`);
   } catch (error) {
     return fail(`$.checkpoint: ${describe(error)}`);
@@ -115,7 +120,9 @@ export function checkManifests({ bundle, trustedKeys }: BundleContext): CheckRes
     try {
       const opened = openManifest(manifest.envelope, trustedKeys);
       if (opened.runId !== bundle.runId || opened.itemId !== dispatch.itemId || opened.attempt !== dispatch.attempt) {
-        return fail(`${at}: the manifest is for ${opened.runId}/${opened.itemId}#${opened.attempt}, but $.entries[${dispatch.position}] dispatched ${bundle.runId}/${dispatch.itemId}#${dispatch.attempt}`);
+        return fail(
+          `${at}: the manifest is for ${opened.runId}/${opened.itemId}#${opened.attempt}, but $.entries[${dispatch.position}] dispatched ${bundle.runId}/${dispatch.itemId}#${dispatch.attempt}`,
+        );
       }
     } catch (error) {
       return fail(`${at}.envelope: ${describe(error)}`);
@@ -132,14 +139,16 @@ export async function checkArtifacts({ bundle }: BundleContext, readArtifact?: (
   const named = new Map<string, number>();
   for (const [position, entry] of bundle.entries.entries()) {
     const completed = completedArtifacts(entry);
-    for (const artifact of completed?.artifacts ?? []) named.set(canonicalJson({ ...artifact, itemId: completed!.itemId, attempt: completed!.attempt }), position);
+    for (const artifact of completed?.artifacts ?? [])
+      named.set(canonicalJson({ ...artifact, itemId: completed!.itemId, attempt: completed!.attempt }), position);
   }
   let previous = '';
   for (const [position, artifact] of bundle.artifacts.entries()) {
     const key = canonicalJson(artifact);
     if (key <= previous) return fail(`$.artifacts[${position}] is out of order or repeated`);
     previous = key;
-    if (!named.delete(key)) return fail(`$.artifacts[${position}]: no attempt.completed entry names ${artifact.kind} ${artifact.digest} of ${artifact.itemId}#${artifact.attempt}`);
+    if (!named.delete(key))
+      return fail(`$.artifacts[${position}]: no attempt.completed entry names ${artifact.kind} ${artifact.digest} of ${artifact.itemId}#${artifact.attempt}`);
   }
   const [missing] = named.values();
   if (missing !== undefined) return fail(`$.entries[${missing}] names an artifact the bundle does not list`);
@@ -147,7 +156,8 @@ export async function checkArtifacts({ bundle }: BundleContext, readArtifact?: (
   for (const [position, artifact] of bundle.artifacts.entries()) {
     const bytes = await readArtifact(artifact.digest);
     if (bytes === null) return fail(`$.artifacts[${position}]: ${artifact.digest} could not be fetched`);
-    if (sha256Digest(bytes) !== artifact.digest) return fail(`$.artifacts[${position}]: the fetched content hashes to ${sha256Digest(bytes)}, not ${artifact.digest}`);
+    if (sha256Digest(bytes) !== artifact.digest)
+      return fail(`$.artifacts[${position}]: the fetched content hashes to ${sha256Digest(bytes)}, not ${artifact.digest}`);
   }
   return pass(`${bundle.artifacts.length} artifacts, each named by an entry and fetched with matching content`);
 }
@@ -183,8 +193,13 @@ export interface AnchorCheckResult extends CheckResult {
 export async function checkAnchor({ bundle, checkpoint, trustedKeys }: BundleContext, options: AnchorCheckOptions): Promise<AnchorCheckResult> {
   const failed = (detail: string): AnchorCheckResult => ({ ...fail(detail), liveGuarantees: [] });
   if (!checkpoint) return failed('$.checkpoint.payload is not a checkpoint');
-  const conflicting = options.knownCheckpoints?.find((known) => known.origin === checkpoint.origin && known.treeSize === checkpoint.treeSize && known.rootHash !== checkpoint.rootHash);
-  if (conflicting) return failed(`equivocation: a known checkpoint of ${checkpoint.origin} at size ${checkpoint.treeSize} has root ${conflicting.rootHash}, this one ${checkpoint.rootHash}`);
+  const conflicting = options.knownCheckpoints?.find(
+    (known) => known.origin === checkpoint.origin && known.treeSize === checkpoint.treeSize && known.rootHash !== checkpoint.rootHash,
+  );
+  if (conflicting)
+    return failed(
+      `equivocation: a known checkpoint of ${checkpoint.origin} at size ${checkpoint.treeSize} has root ${conflicting.rootHash}, this one ${checkpoint.rootHash}`,
+    );
   const envelopeDigest = anchorEnvelopeDigest(bundle.checkpoint);
   const receipts: AnchorReceipt[] = [];
   let previous = '';
@@ -202,12 +217,19 @@ export async function checkAnchor({ bundle, checkpoint, trustedKeys }: BundleCon
     if (receipt.origin !== checkpoint.origin || receipt.treeSize !== checkpoint.treeSize || receipt.rootHash !== checkpoint.rootHash) {
       return failed(`${at}: the receipt is for ${receipt.origin}@${receipt.treeSize} (root ${receipt.rootHash}), not this checkpoint`);
     }
-    if (receipt.envelopeDigest !== envelopeDigest) return failed(`${at}: the receipt anchors envelope ${receipt.envelopeDigest}, not this one (${envelopeDigest})`);
+    if (receipt.envelopeDigest !== envelopeDigest)
+      return failed(`${at}: the receipt anchors envelope ${receipt.envelopeDigest}, not this one (${envelopeDigest})`);
     receipts.push(receipt);
   }
-  const anchors: TrustedAnchor[] = [...(options.trustedAnchors ?? []), ...(options.readAnchor ? [{ name: 'readAnchor', guarantee: 'detect' as const, read: options.readAnchor }] : [])];
+  const anchors: TrustedAnchor[] = [
+    ...(options.trustedAnchors ?? []),
+    ...(options.readAnchor ? [{ name: 'readAnchor', guarantee: 'detect' as const, read: options.readAnchor }] : []),
+  ];
   if (anchors.length === 0) {
-    const held = receipts.length === 0 ? 'the bundle holds no anchor receipt' : `${receipts.length} signed receipt(s) bound to this checkpoint (${receipts.map((receipt) => receipt.anchor).join(', ')})`;
+    const held =
+      receipts.length === 0
+        ? 'the bundle holds no anchor receipt'
+        : `${receipts.length} signed receipt(s) bound to this checkpoint (${receipts.map((receipt) => receipt.anchor).join(', ')})`;
     return { ...notChecked(`${held}; no trusted anchor was read live`), liveGuarantees: [] };
   }
   const expected = anchorEnvelopeBytes(bundle.checkpoint);

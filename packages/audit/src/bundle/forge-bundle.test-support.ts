@@ -24,7 +24,13 @@ export interface Forgery {
    * The receipts: `keep` the bundle's, `strip` them, or a function building the receipt of the
    * new checkpoint (signed with `signer`).
    */
-  readonly receipts: 'keep' | 'strip' | ((checkpoint: { origin: string; treeSize: number; rootHash: string; envelopeDigest: AnchorReceipt['envelopeDigest'] }, previous: AnchorReceipt | undefined) => AnchorReceipt | Promise<AnchorReceipt>);
+  readonly receipts:
+    | 'keep'
+    | 'strip'
+    | ((
+        checkpoint: { origin: string; treeSize: number; rootHash: string; envelopeDigest: AnchorReceipt['envelopeDigest'] },
+        previous: AnchorReceipt | undefined,
+      ) => AnchorReceipt | Promise<AnchorReceipt>);
 }
 
 /** Rebuilds `bundle` as a forger would: a self-consistent bundle signed by `forgery.signer`. */
@@ -59,10 +65,22 @@ export async function forgeBundle(bundle: EvidenceBundleV1, previousKeys: readon
   if (forgery.receipts === 'keep') anchors = [...bundle.anchors];
   else if (forgery.receipts !== 'strip') {
     const previous = bundle.anchors[0] && openReceipt(bundle.anchors[0], previousTrusted);
-    const receipt = await forgery.receipts({ origin: checkpoint.origin, treeSize: checkpoint.treeSize, rootHash, envelopeDigest: anchorEnvelopeDigest(envelope) }, previous);
+    const receipt = await forgery.receipts(
+      { origin: checkpoint.origin, treeSize: checkpoint.treeSize, rootHash, envelopeDigest: anchorEnvelopeDigest(envelope) },
+      previous,
+    );
     anchors = [await signReceipt(receipt, forgery.signer)];
   }
-  return buildEvidenceBundle({ runId: bundle.runId, spec: bundle.spec, entries, proofs: log, checkpoint: envelope, anchors, keys: [forgery.record, ...(forgery.keepKeys ? previousKeys : [])], manifests });
+  return buildEvidenceBundle({
+    runId: bundle.runId,
+    spec: bundle.spec,
+    entries,
+    proofs: log,
+    checkpoint: envelope,
+    anchors,
+    keys: [forgery.record, ...(forgery.keepKeys ? previousKeys : [])],
+    manifests,
+  });
 }
 
 /** Changes the patch digest of the run's first completed attempt (history rewritten). */

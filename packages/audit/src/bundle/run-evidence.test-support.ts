@@ -29,7 +29,9 @@ export interface RunEvidence {
 const spec = (name: string): RunSpecV1 => ({ version: 1, name, items: [{ id: 'edit', runtime: { kind: 'command', argv: ['node', 'edit.js'] } }] });
 const time = (seq: number) => new Date(Date.UTC(2026, 10, 22, 10, 0, seq)).toISOString();
 
-export async function createRunEvidence(options: { algorithm?: SignatureAlgorithm; runId?: string; otherRunId?: string; extraItems?: number } = {}): Promise<RunEvidence> {
+export async function createRunEvidence(
+  options: { algorithm?: SignatureAlgorithm; runId?: string; otherRunId?: string; extraItems?: number } = {},
+): Promise<RunEvidence> {
   const signer = createTestSigner(options.algorithm);
   const log = MerkleLog.open();
   const allEntries: AuditEntry[] = [];
@@ -37,7 +39,17 @@ export async function createRunEvidence(options: { algorithm?: SignatureAlgorith
   const append = (runId: string, action: AuditAction, entity: AuditEntry['entity'], data: JsonObject) => {
     const runSeq = runSeqs.get(runId) ?? 0;
     runSeqs.set(runId, runSeq + 1);
-    const entry: AuditEntry = { seq: log.size, time: time(log.size), actor: { kind: 'system', id: 'engine', via: 'engine' }, action, entity, outcome: 'success', runId, runSeq, data };
+    const entry: AuditEntry = {
+      seq: log.size,
+      time: time(log.size),
+      actor: { kind: 'system', id: 'engine', via: 'engine' },
+      action,
+      entity,
+      outcome: 'success',
+      runId,
+      runSeq,
+      data,
+    };
     log.append(auditEntryBytes(entry));
     allEntries.push(entry);
   };
@@ -50,16 +62,30 @@ export async function createRunEvidence(options: { algorithm?: SignatureAlgorith
     for (let item = 0; item < items; item++) {
       const itemId = item === 0 ? 'edit' : `edit-${item}`;
       const manifest: DispatchManifest = {
-        version: 'cairn.manifest/v1', runId, itemId, attempt: 1, fencingToken: 1, executionId: `${runId}/${itemId}/1`,
-        runtime: { kind: 'command', argv: ['node', 'edit.js'] }, workspace: sha256Digest('workspace'), inputs: {}, apply: [], env: {}, secretNames: [],
-        limits: { timeoutMs: 600_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 }, effect: 'read-impure', issuedAt: time(log.size),
+        version: 'cairn.manifest/v1',
+        runId,
+        itemId,
+        attempt: 1,
+        fencingToken: 1,
+        executionId: `${runId}/${itemId}/1`,
+        runtime: { kind: 'command', argv: ['node', 'edit.js'] },
+        workspace: sha256Digest('workspace'),
+        inputs: {},
+        apply: [],
+        env: {},
+        secretNames: [],
+        limits: { timeoutMs: 600_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
+        effect: 'read-impure',
+        issuedAt: time(log.size),
       };
       const envelope = await signManifest(manifest, signer.signer);
       manifests.push(envelope);
       const attemptId = { kind: 'attempt' as const, id: `${runId}/${itemId}/1` };
       append(runId, 'attempt.dispatched', attemptId, { itemId, attempt: 1, manifestDigest: digestOfJson(envelope) });
       append(runId, 'attempt.completed', attemptId, {
-        itemId, attempt: 1, outcome: 'succeeded',
+        itemId,
+        attempt: 1,
+        outcome: 'succeeded',
         artifacts: { patch: sha256Digest(`${runId} ${itemId} patch`), stdout: sha256Digest(`${runId} ${itemId} out`), stderr: sha256Digest('') },
       });
       append(runId, 'item.succeeded', { kind: 'item', id: `${runId}/${itemId}` }, {});
@@ -69,11 +95,22 @@ export async function createRunEvidence(options: { algorithm?: SignatureAlgorith
   const runId = options.runId ?? 'run-1';
   const otherRunId = options.otherRunId ?? 'run-0';
   await runOne(otherRunId, 1);
-  const olderCheckpoint = await signCheckpoint({ origin: 'cairn:test', treeSize: log.size, rootHash: Buffer.from(log.rootHash()).toString('hex'), time: time(log.size) }, signer.signer);
+  const olderCheckpoint = await signCheckpoint(
+    { origin: 'cairn:test', treeSize: log.size, rootHash: Buffer.from(log.rootHash()).toString('hex'), time: time(log.size) },
+    signer.signer,
+  );
   await runOne(runId, 1 + (options.extraItems ?? 0));
-  const checkpoint = await signCheckpoint({ origin: 'cairn:test', treeSize: log.size, rootHash: Buffer.from(log.rootHash()).toString('hex'), time: time(log.size) }, signer.signer);
+  const checkpoint = await signCheckpoint(
+    { origin: 'cairn:test', treeSize: log.size, rootHash: Buffer.from(log.rootHash()).toString('hex'), time: time(log.size) },
+    signer.signer,
+  );
   const anchor = createInMemoryAuditAnchor({ now: () => Date.UTC(2026, 10, 22, 11) });
-  const receipt = await anchor.anchor({ origin: 'cairn:test', treeSize: log.size, rootHash: Buffer.from(log.rootHash()).toString('hex'), envelope: anchorEnvelopeBytes(checkpoint) });
+  const receipt = await anchor.anchor({
+    origin: 'cairn:test',
+    treeSize: log.size,
+    rootHash: Buffer.from(log.rootHash()).toString('hex'),
+    envelope: anchorEnvelopeBytes(checkpoint),
+  });
   const signedReceipt = await signReceipt(receipt, signer.signer);
   const rebuild = () =>
     buildEvidenceBundle({

@@ -38,7 +38,10 @@ describe.skipIf(!opensslAvailable())('bundles with an RFC 3161 token (OpenSSL TS
       trustedKeys: [evidence.signer.record],
       trustedTsaCertificates: [tsa.certificate],
     });
-    expect(report.checks.find((check) => check.name === 'timestamp')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/message imprint mismatch/) });
+    expect(report.checks.find((check) => check.name === 'timestamp')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/message imprint mismatch/),
+    });
     expect(report).toMatchObject({ valid: false, claim: 'tamper-detecting' });
     const stranger = createTestTsa();
     try {

@@ -37,7 +37,14 @@ describe('without a key the caller trusts, nothing is verified', () => {
     const report = await verifyBundle(evidence.bytes);
     expect(report).toMatchObject({ valid: false, verdict: 'untrusted-signer', claim: 'tamper-detecting' });
     expect(report.checks.map((check) => check.name)).toEqual(verificationCheckNames);
-    expect(statuses(report)).toMatchObject({ entries: 'pass', completeness: 'pass', inclusion: 'pass', 'checkpoint-signature': 'pass', manifests: 'pass', artifacts: 'pass' });
+    expect(statuses(report)).toMatchObject({
+      entries: 'pass',
+      completeness: 'pass',
+      inclusion: 'pass',
+      'checkpoint-signature': 'pass',
+      manifests: 'pass',
+      artifacts: 'pass',
+    });
     expect(report.checks.find((check) => check.name === 'checkpoint-signature')!.detail).toMatch(/not trusted/);
     // With the key, the same bytes are verified.
     expect(await verifyBundle(evidence.bytes, { trustedKeys: [evidence.signer.record] })).toMatchObject({ valid: true, verdict: 'verified' });
@@ -68,19 +75,34 @@ describe('without a key the caller trusts, nothing is verified', () => {
 
 /** A key holder's rewrite: the real key re-signs the history, the checkpoint and (optionally) a receipt. */
 async function keyHolderRewrite(evidence: RunEvidence, receipts: Forgery['receipts']) {
-  return forgeBundle(evidence.bundle, [evidence.signer.record], { signer: evidence.signer.signer, record: evidence.signer.record, resignManifests: false, editEntries: rewritePatchDigest, receipts });
+  return forgeBundle(evidence.bundle, [evidence.signer.record], {
+    signer: evidence.signer.signer,
+    record: evidence.signer.record,
+    resignManifests: false,
+    editEntries: rewritePatchDigest,
+    receipts,
+  });
 }
 
 describe("an anchor's guarantee is the verifier's knowledge, never the bundle's", () => {
   test('a receipt declaring external-immutable, re-signed by the real key, over a copied anchor holding the rewrite: never tamper-evident', async () => {
     const evidence = await createRunEvidence();
     let declared: AnchorReceipt | undefined;
-    const forged = await keyHolderRewrite(evidence, (checkpoint, previous) => (declared = { ...previous!, ...checkpoint, anchor: 'file', guarantee: 'external-immutable', location: 'copied-anchor/forged.dsse' }));
+    const forged = await keyHolderRewrite(
+      evidence,
+      (checkpoint, previous) =>
+        (declared = { ...previous!, ...checkpoint, anchor: 'file', guarantee: 'external-immutable', location: 'copied-anchor/forged.dsse' }),
+    );
     const checkpoint = readCheckpoint(forged.checkpoint);
     const bytes = serializeEvidenceBundle(forged);
     // The forger anchors the rewritten checkpoint in an anchor of their own (the copied folder).
     const fresh = createInMemoryAuditAnchor();
-    await fresh.anchor({ origin: checkpoint.origin, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, envelope: anchorEnvelopeBytes(forged.checkpoint) });
+    await fresh.anchor({
+      origin: checkpoint.origin,
+      treeSize: checkpoint.treeSize,
+      rootHash: checkpoint.rootHash,
+      envelope: anchorEnvelopeBytes(forged.checkpoint),
+    });
     // The copy answers with the receipt the forger wrote into it, external-immutable and all.
     const readCopy = async (reference: CheckpointReference) => {
       const anchored = await fresh.read(reference);
@@ -91,10 +113,16 @@ describe("an anchor's guarantee is the verifier's knowledge, never the bundle's"
     const followed = await verifyBundle(bytes, { trustedKeys: [evidence.signer.record], readAnchor: readCopy });
     expect(followed.claim).toBe('tamper-detecting');
     // Named by the caller as a `detect` anchor: the same.
-    const named = await verifyBundle(bytes, { trustedKeys: [evidence.signer.record], trustedAnchors: [{ name: 'file:copied-anchor', guarantee: 'detect', read: readCopy }] });
+    const named = await verifyBundle(bytes, {
+      trustedKeys: [evidence.signer.record],
+      trustedAnchors: [{ name: 'file:copied-anchor', guarantee: 'detect', read: readCopy }],
+    });
     expect(named).toMatchObject({ valid: true, claim: 'tamper-detecting' });
     // The server's real anchor holds the genuine checkpoint at that size: the rewrite fails.
-    const real = await verifyBundle(bytes, { trustedKeys: [evidence.signer.record], trustedAnchors: [{ name: 'file:real-anchor', guarantee: 'detect', read: (reference) => evidence.anchor.read(reference) }] });
+    const real = await verifyBundle(bytes, {
+      trustedKeys: [evidence.signer.record],
+      trustedAnchors: [{ name: 'file:real-anchor', guarantee: 'detect', read: (reference) => evidence.anchor.read(reference) }],
+    });
     expect(real).toMatchObject({ valid: false, verdict: 'failed' });
     expect(real.checks.find((check) => check.name === 'anchor')).toMatchObject({ status: 'fail', detail: expect.stringContaining('file:real-anchor') });
   });
@@ -102,12 +130,28 @@ describe("an anchor's guarantee is the verifier's knowledge, never the bundle's"
   test('only an anchor the caller declares external-immutable, read live, gives tamper-evident', async () => {
     const evidence = await createRunEvidence();
     const read = (reference: CheckpointReference) => evidence.anchor.read(reference);
-    expect(await verifyBundle(evidence.bytes, { trustedKeys: [evidence.signer.record], trustedAnchors: [{ name: 'object-lock', guarantee: 'external-immutable', read }] })).toMatchObject({ valid: true, verdict: 'verified', claim: 'tamper-evident' });
-    expect(await verifyBundle(evidence.bytes, { trustedKeys: [evidence.signer.record], trustedAnchors: [{ name: 'file:x', guarantee: 'detect', read }] })).toMatchObject({ valid: true, claim: 'tamper-detecting' });
+    expect(
+      await verifyBundle(evidence.bytes, {
+        trustedKeys: [evidence.signer.record],
+        trustedAnchors: [{ name: 'object-lock', guarantee: 'external-immutable', read }],
+      }),
+    ).toMatchObject({ valid: true, verdict: 'verified', claim: 'tamper-evident' });
+    expect(
+      await verifyBundle(evidence.bytes, { trustedKeys: [evidence.signer.record], trustedAnchors: [{ name: 'file:x', guarantee: 'detect', read }] }),
+    ).toMatchObject({ valid: true, claim: 'tamper-detecting' });
     // Two trusted anchors: each must hold it, and the weaker one does not lower the stronger's claim.
     const empty = createInMemoryAuditAnchor();
-    const both = await verifyBundle(evidence.bytes, { trustedKeys: [evidence.signer.record], trustedAnchors: [{ name: 'object-lock', guarantee: 'external-immutable', read }, { name: 'file:empty', guarantee: 'detect', read: (reference) => empty.read(reference) }] });
-    expect(both.checks.find((check) => check.name === 'anchor')).toMatchObject({ status: 'fail', detail: expect.stringContaining('file:empty holds no checkpoint') });
+    const both = await verifyBundle(evidence.bytes, {
+      trustedKeys: [evidence.signer.record],
+      trustedAnchors: [
+        { name: 'object-lock', guarantee: 'external-immutable', read },
+        { name: 'file:empty', guarantee: 'detect', read: (reference) => empty.read(reference) },
+      ],
+    });
+    expect(both.checks.find((check) => check.name === 'anchor')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('file:empty holds no checkpoint'),
+    });
   });
 });
 
@@ -115,18 +159,32 @@ describe('a trusted anchor is read for the checkpoint itself, whatever receipts 
   test("a key holder's rewrite with its receipts stripped fails against the trusted anchor, naming it and what was missing", async () => {
     const evidence = await createRunEvidence();
     const stripped = serializeEvidenceBundle(await keyHolderRewrite(evidence, 'strip'));
-    const legacy = await verifyBundle(stripped, { trustedKeys: [evidence.signer.record], readAnchor: (reference) => evidence.anchor.read(reference as AnchorReceipt) });
+    const legacy = await verifyBundle(stripped, {
+      trustedKeys: [evidence.signer.record],
+      readAnchor: (reference) => evidence.anchor.read(reference as AnchorReceipt),
+    });
     expect(legacy).toMatchObject({ valid: false, verdict: 'failed' });
-    const report = await verifyBundle(stripped, { trustedKeys: [evidence.signer.record], trustedAnchors: [{ name: 'file:/srv/cairn/anchor', guarantee: 'detect', read: (reference) => evidence.anchor.read(reference) }] });
+    const report = await verifyBundle(stripped, {
+      trustedKeys: [evidence.signer.record],
+      trustedAnchors: [{ name: 'file:/srv/cairn/anchor', guarantee: 'detect', read: (reference) => evidence.anchor.read(reference) }],
+    });
     expect(report).toMatchObject({ valid: false, verdict: 'failed', claim: 'tamper-detecting' });
     const checkpoint = readCheckpoint(JSON.parse(Buffer.from(stripped).toString('utf8')).checkpoint);
-    expect(report.checks.find((check) => check.name === 'anchor')).toMatchObject({ status: 'fail', detail: expect.stringMatching(new RegExp(`file:/srv/cairn/anchor holds no checkpoint of ${checkpoint.origin} at tree size ${checkpoint.treeSize} with root ${checkpoint.rootHash}`)) });
+    expect(report.checks.find((check) => check.name === 'anchor')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(
+        new RegExp(`file:/srv/cairn/anchor holds no checkpoint of ${checkpoint.origin} at tree size ${checkpoint.treeSize} with root ${checkpoint.rootHash}`),
+      ),
+    });
   });
 
   test('a genuine bundle with its receipts stripped still passes when the trusted anchor holds its checkpoint', async () => {
     const evidence = await createRunEvidence();
     const stripped = serializeEvidenceBundle({ ...evidence.bundle, anchors: [] });
-    const report = await verifyBundle(stripped, { trustedKeys: [evidence.signer.record], trustedAnchors: [{ name: 'file:anchor', guarantee: 'detect', read: (reference) => evidence.anchor.read(reference) }] });
+    const report = await verifyBundle(stripped, {
+      trustedKeys: [evidence.signer.record],
+      trustedAnchors: [{ name: 'file:anchor', guarantee: 'detect', read: (reference) => evidence.anchor.read(reference) }],
+    });
     expect(report).toMatchObject({ valid: true, verdict: 'verified' });
     expect(report.checks.find((check) => check.name === 'anchor')).toMatchObject({ status: 'pass' });
   });
@@ -137,9 +195,17 @@ describe('a trusted anchor is read for the checkpoint itself, whatever receipts 
     const anchor = createInMemoryAuditAnchor();
     const trustedAnchors = [{ name: 'file:anchor', guarantee: 'detect' as const, read: (reference: CheckpointReference) => anchor.read(reference) }];
     const before = await verifyBundle(queued, { trustedKeys: [evidence.signer.record], trustedAnchors });
-    expect(before.checks.find((check) => check.name === 'anchor')).toMatchObject({ status: 'fail', detail: expect.stringContaining('not anchored there (yet') });
+    expect(before.checks.find((check) => check.name === 'anchor')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('not anchored there (yet'),
+    });
     const checkpoint = readCheckpoint(evidence.bundle.checkpoint);
-    await anchor.anchor({ origin: checkpoint.origin, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, envelope: anchorEnvelopeBytes(evidence.bundle.checkpoint) });
+    await anchor.anchor({
+      origin: checkpoint.origin,
+      treeSize: checkpoint.treeSize,
+      rootHash: checkpoint.rootHash,
+      envelope: anchorEnvelopeBytes(evidence.bundle.checkpoint),
+    });
     expect(await verifyBundle(queued, { trustedKeys: [evidence.signer.record], trustedAnchors })).toMatchObject({ valid: true, verdict: 'verified' });
   });
 });

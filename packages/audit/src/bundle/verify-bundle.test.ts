@@ -14,7 +14,14 @@ describe('verifyBundle on an untouched bundle', () => {
     const evidence = await createRunEvidence();
     const report = await verifyBundle(evidence.bytes, { trustedKeys: [evidence.signer.record] });
     expect(statuses(report)).toEqual({
-      entries: 'pass', completeness: 'pass', inclusion: 'pass', 'checkpoint-signature': 'pass', manifests: 'pass', artifacts: 'pass', anchor: 'not-checked', timestamp: 'not-checked',
+      entries: 'pass',
+      completeness: 'pass',
+      inclusion: 'pass',
+      'checkpoint-signature': 'pass',
+      manifests: 'pass',
+      artifacts: 'pass',
+      anchor: 'not-checked',
+      timestamp: 'not-checked',
     });
     expect(report).toMatchObject({ valid: true, claim: 'tamper-detecting' });
   });
@@ -56,7 +63,10 @@ describe('verifyBundle on an untouched bundle', () => {
 
   test('the multiproof of a run is smaller than separate proofs', async () => {
     const evidence = await createRunEvidence({ extraItems: 20 });
-    const separate = evidence.bundle.entries.reduce((total, entry) => total + evidence.log.inclusionProof(entry.seq, readCheckpoint(evidence.bundle.checkpoint).treeSize).length, 0);
+    const separate = evidence.bundle.entries.reduce(
+      (total, entry) => total + evidence.log.inclusionProof(entry.seq, readCheckpoint(evidence.bundle.checkpoint).treeSize).length,
+      0,
+    );
     expect(evidence.bundle.inclusionProof.length).toBeLessThan(separate / 10);
     expect((await verifyBundle(evidence.bytes, { trustedKeys: [evidence.signer.record] })).valid).toBe(true);
   });
@@ -73,7 +83,10 @@ async function createRunEvidenceWithGuarantee(guarantee: 'detect' | 'external-im
 }
 
 describe('verifyBundle names what was tampered with', () => {
-  async function tampered(change: (bundle: EvidenceBundleV1, evidence: Awaited<ReturnType<typeof createRunEvidence>>) => EvidenceBundleV1 | Promise<EvidenceBundleV1>, options = {}) {
+  async function tampered(
+    change: (bundle: EvidenceBundleV1, evidence: Awaited<ReturnType<typeof createRunEvidence>>) => EvidenceBundleV1 | Promise<EvidenceBundleV1>,
+    options = {},
+  ) {
     const evidence = await createRunEvidence();
     const bundle = await change(structuredClone(evidence.bundle) as EvidenceBundleV1, evidence);
     const report = await verifyBundle(serializeEvidenceBundle(bundle), { trustedKeys: [evidence.signer.record], ...options });
@@ -81,14 +94,17 @@ describe('verifyBundle names what was tampered with', () => {
     expect(report.claim).toBe('tamper-detecting');
     return report.checks.filter((check) => check.status === 'fail').map((check) => check.name);
   }
-  const mutable = (bundle: EvidenceBundleV1) => bundle as unknown as { entries: EvidenceBundleV1['entries'][number][]; artifacts: { digest: string }[]; checkpoint: { payloadType: string } };
+  const mutable = (bundle: EvidenceBundleV1) =>
+    bundle as unknown as { entries: EvidenceBundleV1['entries'][number][]; artifacts: { digest: string }[]; checkpoint: { payloadType: string } };
 
   test('reordered entries', async () => {
     expect(await tampered((bundle) => ({ ...bundle, entries: [bundle.entries[1]!, bundle.entries[0]!, ...bundle.entries.slice(2)] }))).toContain('entries');
   });
 
   test('a dropped entry', async () => {
-    expect(await tampered((bundle) => ({ ...bundle, entries: bundle.entries.filter((_, index) => index !== 2) }))).toEqual(expect.arrayContaining(['completeness', 'inclusion']));
+    expect(await tampered((bundle) => ({ ...bundle, entries: bundle.entries.filter((_, index) => index !== 2) }))).toEqual(
+      expect.arrayContaining(['completeness', 'inclusion']),
+    );
   });
 
   test('a dropped terminal entry', async () => {
@@ -96,27 +112,35 @@ describe('verifyBundle names what was tampered with', () => {
   });
 
   test('a duplicated entry', async () => {
-    expect(await tampered((bundle) => ({ ...bundle, entries: [...bundle.entries.slice(0, 3), bundle.entries[2]!, ...bundle.entries.slice(3)] }))).toContain('entries');
+    expect(await tampered((bundle) => ({ ...bundle, entries: [...bundle.entries.slice(0, 3), bundle.entries[2]!, ...bundle.entries.slice(3)] }))).toContain(
+      'entries',
+    );
   });
 
   test("an entry spliced in from another run's bundle", async () => {
     const other = await createRunEvidence({ runId: 'run-9' });
-    expect(await tampered((bundle) => ({ ...bundle, entries: [...bundle.entries.slice(0, 2), other.bundle.entries[2]!, ...bundle.entries.slice(3)] }))).toContain('entries');
+    expect(
+      await tampered((bundle) => ({ ...bundle, entries: [...bundle.entries.slice(0, 2), other.bundle.entries[2]!, ...bundle.entries.slice(3)] })),
+    ).toContain('entries');
   });
 
   test('an edited entry (time changed by a second)', async () => {
-    expect(await tampered((bundle) => {
-      mutable(bundle).entries[1] = { ...bundle.entries[1]!, time: '2026-11-22T10:00:09.000Z' };
-      return bundle;
-    })).toEqual(['inclusion']);
+    expect(
+      await tampered((bundle) => {
+        mutable(bundle).entries[1] = { ...bundle.entries[1]!, time: '2026-11-22T10:00:09.000Z' };
+        return bundle;
+      }),
+    ).toEqual(['inclusion']);
   });
 
   test('swapped artifact digests', async () => {
-    expect(await tampered((bundle) => {
-      const [first, second] = mutable(bundle).artifacts;
-      [first!.digest, second!.digest] = [second!.digest, first!.digest];
-      return bundle;
-    })).toContain('artifacts');
+    expect(
+      await tampered((bundle) => {
+        const [first, second] = mutable(bundle).artifacts;
+        [first!.digest, second!.digest] = [second!.digest, first!.digest];
+        return bundle;
+      }),
+    ).toContain('artifacts');
   });
 
   test('a changed spec', async () => {
@@ -124,17 +148,21 @@ describe('verifyBundle names what was tampered with', () => {
   });
 
   test('a checkpoint re-signed with an untrusted key', async () => {
-    expect(await tampered(async (bundle) => ({ ...bundle, checkpoint: await signCheckpoint(readCheckpoint(bundle.checkpoint), createTestSigner().signer) }))).toEqual(
-      expect.arrayContaining(['checkpoint-signature', 'anchor']),
-    );
+    expect(
+      await tampered(async (bundle) => ({ ...bundle, checkpoint: await signCheckpoint(readCheckpoint(bundle.checkpoint), createTestSigner().signer) })),
+    ).toEqual(expect.arrayContaining(['checkpoint-signature', 'anchor']));
   });
 
   test('a changed payloadType', async () => {
-    expect(await tampered((bundle) => ({ ...bundle, checkpoint: { ...bundle.checkpoint, payloadType: 'application/vnd.cairn.manifest+json' } }))).toContain('checkpoint-signature');
+    expect(await tampered((bundle) => ({ ...bundle, checkpoint: { ...bundle.checkpoint, payloadType: 'application/vnd.cairn.manifest+json' } }))).toContain(
+      'checkpoint-signature',
+    );
   });
 
   test('an older valid checkpoint presented as the newest (rollback)', async () => {
-    expect(await tampered((bundle, evidence) => ({ ...bundle, checkpoint: evidence.olderCheckpoint }))).toEqual(expect.arrayContaining(['inclusion', 'anchor']));
+    expect(await tampered((bundle, evidence) => ({ ...bundle, checkpoint: evidence.olderCheckpoint }))).toEqual(
+      expect.arrayContaining(['inclusion', 'anchor']),
+    );
   });
 
   test('two checkpoints of one size with different roots (equivocation), known to the verifier', async () => {
@@ -156,7 +184,10 @@ describe('verifyBundle names what was tampered with', () => {
         return { envelope: new TextEncoder().encode(canonicalJson(forged)), receipt: anchored.receipt };
       },
     });
-    expect(report.checks.find((check) => check.name === 'anchor')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/equivocation or tampering/) });
+    expect(report.checks.find((check) => check.name === 'anchor')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/equivocation or tampering/),
+    });
   });
 
   test('an artifact whose content does not match its digest, when contents are fetched', async () => {

@@ -32,7 +32,16 @@ export interface VerifyBundleOptions extends AnchorCheckOptions {
 }
 
 /** The checks, in the order they are reported. */
-export const verificationCheckNames: readonly VerificationCheckName[] = ['entries', 'completeness', 'inclusion', 'checkpoint-signature', 'manifests', 'artifacts', 'anchor', 'timestamp'];
+export const verificationCheckNames: readonly VerificationCheckName[] = [
+  'entries',
+  'completeness',
+  'inclusion',
+  'checkpoint-signature',
+  'manifests',
+  'artifacts',
+  'anchor',
+  'timestamp',
+];
 
 /**
  * Verifies an evidence bundle offline (and, with `trustedAnchors`, against the anchors the caller
@@ -84,13 +93,21 @@ export async function verifyBundle(input: Uint8Array | string | unknown, options
   return report(results, undefined, witnessed ? 'witnessed' : evident ? 'tamper-evident' : 'tamper-detecting', trust.selfAsserted);
 }
 
-function report(results: ReadonlyMap<VerificationCheckName, CheckResult>, skippedBecause?: string, claim: EvidenceClaim = 'tamper-detecting', selfAsserted = false): VerificationReport {
+function report(
+  results: ReadonlyMap<VerificationCheckName, CheckResult>,
+  skippedBecause?: string,
+  claim: EvidenceClaim = 'tamper-detecting',
+  selfAsserted = false,
+): VerificationReport {
   const checks: VerificationCheck[] = verificationCheckNames.map((name) => ({ name, ...(results.get(name) ?? notChecked(`not run: ${skippedBecause}`)) }));
   const verdict: VerificationVerdict = checks.some((check) => check.status === 'fail') ? 'failed' : selfAsserted ? 'untrusted-signer' : 'verified';
   return { valid: verdict === 'verified', verdict, claim: verdict === 'verified' ? claim : 'tamper-detecting', checks };
 }
 
-function resolveTrust(bundleKeys: readonly PublicKeyRecord[], options: VerifyBundleOptions): { keys: TrustedKey[]; selfAsserted: boolean } | { problem: string } {
+function resolveTrust(
+  bundleKeys: readonly PublicKeyRecord[],
+  options: VerifyBundleOptions,
+): { keys: TrustedKey[]; selfAsserted: boolean } | { problem: string } {
   try {
     // Every key in the bundle must at least be what its id says, trusted or not.
     const inBundle = bundleKeys.map((record, position) => trustedKeyFrom(record, `$.keys[${position}]`));

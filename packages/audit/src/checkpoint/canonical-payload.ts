@@ -16,7 +16,13 @@ export function signCanonicalPayload(payloadType: string, value: unknown, schema
  * payload must be the canonical JSON of a valid value, byte for byte, so one value has one
  * signed form. Throws CAIRN_SIGNATURE_INVALID or CAIRN_PAYLOAD_INVALID.
  */
-export function openCanonicalPayload<Schema extends z.ZodType>(envelope: DsseEnvelope, payloadType: string, trustedKeys: readonly TrustedKey[], schema: Schema, what: string): z.output<Schema> {
+export function openCanonicalPayload<Schema extends z.ZodType>(
+  envelope: DsseEnvelope,
+  payloadType: string,
+  trustedKeys: readonly TrustedKey[],
+  schema: Schema,
+  what: string,
+): z.output<Schema> {
   const { payload } = openEnvelope(envelope, payloadType, trustedKeys);
   let value: unknown;
   try {

@@ -14,13 +14,19 @@ export interface CheckpointLink {
  * an RFC 6962 consistency proof (hex hashes, as the engine publishes them). A chain of such links
  * from an anchored checkpoint to the latest is what makes rewriting history detectable.
  */
-export function verifyCheckpointConsistency(older: DsseEnvelope, newer: DsseEnvelope, proof: readonly string[], trustedKeys: readonly PublicKeyRecord[]): CheckpointLink {
+export function verifyCheckpointConsistency(
+  older: DsseEnvelope,
+  newer: DsseEnvelope,
+  proof: readonly string[],
+  trustedKeys: readonly PublicKeyRecord[],
+): CheckpointLink {
   try {
     const keys = trustedKeys.map((record, index) => trustedKeyFrom(record, `trustedKeys[${index}]`));
     const first = openCheckpoint(older, keys);
     const second = openCheckpoint(newer, keys);
     if (first.origin !== second.origin) return { valid: false, detail: `the checkpoints are of different logs (${first.origin}, ${second.origin})` };
-    if (first.treeSize > second.treeSize) return { valid: false, detail: `the newer checkpoint is smaller (${second.treeSize} < ${first.treeSize}): a rollback` };
+    if (first.treeSize > second.treeSize)
+      return { valid: false, detail: `the newer checkpoint is smaller (${second.treeSize} < ${first.treeSize}): a rollback` };
     const hashes = proof.map((hex) => new Uint8Array(Buffer.from(hex, 'hex')));
     const consistent = verifyConsistency(first.treeSize, second.treeSize, hashes, Buffer.from(first.rootHash, 'hex'), Buffer.from(second.rootHash, 'hex'));
     return consistent

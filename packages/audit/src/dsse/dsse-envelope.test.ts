@@ -28,7 +28,11 @@ describe.each(['ed25519', 'ecdsa-p256-sha256'] as const)('DSSE envelopes signed 
     ['another payloadType', (envelope: Record<string, unknown>) => ({ ...envelope, payloadType: 'application/other' }), /payloadType/],
     ['a changed payload', (envelope: Record<string, unknown>) => ({ ...envelope, payload: encodeBase64(text('{"a":2}')) }), /No signature .* verifies/],
     ['non-canonical base64', (envelope: Record<string, unknown>) => ({ ...envelope, payload: `${envelope['payload']}!` }), /canonical base64/],
-    ['no signature by a trusted key', (envelope: Record<string, unknown>) => ({ ...envelope, signatures: [{ keyid: 'sha256:00', sig: 'AA==' }] }), /by a trusted key/],
+    [
+      'no signature by a trusted key',
+      (envelope: Record<string, unknown>) => ({ ...envelope, signatures: [{ keyid: 'sha256:00', sig: 'AA==' }] }),
+      /by a trusted key/,
+    ],
   ])('refuse %s', async (_what, change, message) => {
     const envelope = await signEnvelope('application/example', text('{"a":1}'), signer);
     const tampered = change(envelope as unknown as Record<string, unknown>) as unknown as typeof envelope;

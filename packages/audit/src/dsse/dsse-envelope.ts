@@ -27,7 +27,11 @@ export interface OpenedEnvelope {
  */
 export function openEnvelope(envelope: DsseEnvelope, payloadType: string, trustedKeys: readonly TrustedKey[]): OpenedEnvelope {
   if (envelope.payloadType !== payloadType) {
-    throw new CairnError('CAIRN_SIGNATURE_INVALID', `The envelope's payloadType is ${JSON.stringify(envelope.payloadType)}, expected ${JSON.stringify(payloadType)}.`, { path: '$.payloadType' });
+    throw new CairnError(
+      'CAIRN_SIGNATURE_INVALID',
+      `The envelope's payloadType is ${JSON.stringify(envelope.payloadType)}, expected ${JSON.stringify(payloadType)}.`,
+      { path: '$.payloadType' },
+    );
   }
   const payload = decodeBase64Strict(envelope.payload);
   if (!payload) throw new CairnError('CAIRN_SIGNATURE_INVALID', 'The envelope payload is not canonical base64.', { path: '$.payload' });

@@ -20,7 +20,8 @@ export function createTestSigner(algorithm: SignatureAlgorithm = 'ed25519'): Tes
     algorithm,
     keyId: async () => record.keyId,
     publicKey: async () => der,
-    sign: async (message) => new Uint8Array(algorithm === 'ed25519' ? sign(null, message, privateKey) : sign('sha256', message, { key: privateKey, dsaEncoding: 'der' })),
+    sign: async (message) =>
+      new Uint8Array(algorithm === 'ed25519' ? sign(null, message, privateKey) : sign('sha256', message, { key: privateKey, dsaEncoding: 'der' })),
   };
   return { signer, record, trusted: trustedKeyFrom(record) };
 }

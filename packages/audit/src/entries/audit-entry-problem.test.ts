@@ -16,10 +16,45 @@ const valid = {
 };
 
 const replacement = fc.oneof(
-  fc.constantFrom(undefined, null, -1, 1.5, 0, '', 'x', 'run.submitted', 'user', 'http', 'success', 'run', '2026-11-22T10:00:00Z', '2026-11-22 10:00', [], {}, true),
+  fc.constantFrom(
+    undefined,
+    null,
+    -1,
+    1.5,
+    0,
+    '',
+    'x',
+    'run.submitted',
+    'user',
+    'http',
+    'success',
+    'run',
+    '2026-11-22T10:00:00Z',
+    '2026-11-22 10:00',
+    [],
+    {},
+    true,
+  ),
   fc.jsonValue({ maxDepth: 2 }),
 );
-const paths = ['seq', 'time', 'actor', 'actor.kind', 'actor.id', 'actor.via', 'actor.extra', 'action', 'entity', 'entity.kind', 'entity.id', 'outcome', 'runId', 'runSeq', 'data', 'extra'];
+const paths = [
+  'seq',
+  'time',
+  'actor',
+  'actor.kind',
+  'actor.id',
+  'actor.via',
+  'actor.extra',
+  'action',
+  'entity',
+  'entity.kind',
+  'entity.id',
+  'outcome',
+  'runId',
+  'runSeq',
+  'data',
+  'extra',
+];
 
 test('agrees with auditEntrySchema on 5,000 valid and mutated entries', () => {
   fc.assert(

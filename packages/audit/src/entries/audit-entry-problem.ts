@@ -21,7 +21,8 @@ export function auditEntryProblem(value: unknown): string | undefined {
   if (!isTimestamp(entry.time)) return '.time: must be an ISO 8601 UTC time';
   const actor = entry.actor;
   if (!isRecord(actor) || !exactKeys(actor, ['id', 'kind', 'via'])) return '.actor: must be { kind, id, via }';
-  if (!actorKinds.has(actor['kind'] as string) || !isNonEmptyString(actor['id']) || !channels.has(actor['via'] as string)) return '.actor: has an unknown kind or channel, or an empty id';
+  if (!actorKinds.has(actor['kind'] as string) || !isNonEmptyString(actor['id']) || !channels.has(actor['via'] as string))
+    return '.actor: has an unknown kind or channel, or an empty id';
   if (!actions.has(entry.action as string)) return '.action: must be a known audit action';
   const entity = entry.entity;
   if (!isRecord(entity) || !exactKeys(entity, ['id', 'kind']) || !entityKinds.has(entity['kind'] as string) || typeof entity['id'] !== 'string') {

@@ -22,10 +22,13 @@ export function dispatchedManifest(entry: AuditEntry): { itemId: string; attempt
 }
 
 /** `attempt.completed`: `{ itemId, attempt, outcome, artifacts: { patch?, stdout, stderr, output? } }`. */
-export function completedArtifacts(entry: AuditEntry): { itemId: string; attempt: number; artifacts: { kind: BundleArtifactKind; digest: Digest }[] } | undefined {
+export function completedArtifacts(
+  entry: AuditEntry,
+): { itemId: string; attempt: number; artifacts: { kind: BundleArtifactKind; digest: Digest }[] } | undefined {
   if (entry.action !== 'attempt.completed') return undefined;
   const { itemId, attempt, artifacts } = entry.data;
-  if (typeof itemId !== 'string' || !Number.isSafeInteger(attempt) || typeof artifacts !== 'object' || artifacts === null || Array.isArray(artifacts)) return undefined;
+  if (typeof itemId !== 'string' || !Number.isSafeInteger(attempt) || typeof artifacts !== 'object' || artifacts === null || Array.isArray(artifacts))
+    return undefined;
   const listed: { kind: BundleArtifactKind; digest: Digest }[] = [];
   for (const kind of ['patch', 'stdout', 'stderr', 'output'] as const) {
     const digest = artifacts[kind];

@@ -38,7 +38,10 @@ test('a whole-log export verifies against the latest checkpoint; any edit is fou
   expect(verifyLog(entries, bundle.checkpoint, [signer.record])).toMatchObject({ valid: true });
   const edited = entries.map((entry, index) => (index === 4 ? { ...entry, outcome: 'failure' as const } : entry));
   expect(verifyLog(edited, bundle.checkpoint, [signer.record])).toMatchObject({ valid: false, detail: expect.stringMatching(/altered/) });
-  expect(verifyLog(entries.slice(1), bundle.checkpoint, [signer.record])).toMatchObject({ valid: false, detail: expect.stringMatching(/gap or is out of order/) });
+  expect(verifyLog(entries.slice(1), bundle.checkpoint, [signer.record])).toMatchObject({
+    valid: false,
+    detail: expect.stringMatching(/gap or is out of order/),
+  });
   expect(verifyLog(entries.slice(0, -1), bundle.checkpoint, [signer.record])).toMatchObject({ valid: false });
   const untrusted = await signCheckpoint(readCheckpoint(bundle.checkpoint), (await import('../dsse/test-signer.test-support.ts')).createTestSigner().signer);
   expect(verifyLog(entries, untrusted, [signer.record])).toMatchObject({ valid: false, detail: expect.stringMatching(/^checkpoint/) });

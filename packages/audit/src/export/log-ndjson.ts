@@ -34,7 +34,9 @@ export function readLogNdjson(text: string): AuditEntry[] {
     if (problem !== undefined) throw new CairnError('CAIRN_PAYLOAD_INVALID', `${where}: entry${problem}.`, { path: where });
     const entry = value.entry as AuditEntry;
     if (value.leafIndex !== entry.seq || canonicalJson(value) !== line) {
-      throw new CairnError('CAIRN_PAYLOAD_INVALID', `${where} is not as exported: its leafIndex must equal the entry's seq, in canonical JSON.`, { path: where });
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', `${where} is not as exported: its leafIndex must equal the entry's seq, in canonical JSON.`, {
+        path: where,
+      });
     }
     entries.push(entry);
   });

@@ -21,12 +21,27 @@ async function logEvidence() {
 
 test('a whole log passes against every checkpoint, counting entries, checkpoints and anchors read', async () => {
   const { evidence, checkpoints, options } = await logEvidence();
-  const anchor = { name: 'in-memory', guarantee: 'detect' as const, read: (reference: Parameters<typeof evidence.anchor.read>[0]) => evidence.anchor.read(reference) };
+  const anchor = {
+    name: 'in-memory',
+    guarantee: 'detect' as const,
+    read: (reference: Parameters<typeof evidence.anchor.read>[0]) => evidence.anchor.read(reference),
+  };
   const result = await verifyAuditLog(evidence.allEntries, checkpoints, { ...options, trustedAnchors: [anchor] });
-  expect(result).toEqual({ valid: true, entriesChecked: evidence.allEntries.length, checkpointsChecked: 2, anchorsRead: 1, uncoveredEntries: 0, coveredSize: evidence.allEntries.length });
+  expect(result).toEqual({
+    valid: true,
+    entriesChecked: evidence.allEntries.length,
+    checkpointsChecked: 2,
+    anchorsRead: 1,
+    uncoveredEntries: 0,
+    coveredSize: evidence.allEntries.length,
+  });
   // Entries after the last checkpoint are counted as not yet covered.
   const shorter = await verifyAuditLog(evidence.allEntries, checkpoints.slice(0, 1), options);
-  expect(shorter).toMatchObject({ valid: true, checkpointsChecked: 1, uncoveredEntries: evidence.allEntries.length - readCheckpoint(evidence.olderCheckpoint).treeSize });
+  expect(shorter).toMatchObject({
+    valid: true,
+    checkpointsChecked: 1,
+    uncoveredEntries: evidence.allEntries.length - readCheckpoint(evidence.olderCheckpoint).treeSize,
+  });
 });
 
 test('an edited entry fails at the checkpoint whose root it breaks, or at its own seq when stored leaves are given', async () => {
@@ -34,15 +49,30 @@ test('an edited entry fails at the checkpoint whose root it breaks, or at its ow
   const olderSize = readCheckpoint(evidence.olderCheckpoint).treeSize;
   const edited = evidence.allEntries.map((entry) => (entry.seq === olderSize + 2 ? { ...entry, time: '2026-11-22T10:59:59.000Z' } : entry));
   const byRoot = await verifyAuditLog(edited, checkpoints, options);
-  expect(byRoot).toMatchObject({ valid: false, checkpointsChecked: 1, failure: { seq: olderSize, treeSize: evidence.allEntries.length, detail: expect.stringContaining(`entries ${olderSize}..${evidence.allEntries.length - 1} do not recompute`) } });
+  expect(byRoot).toMatchObject({
+    valid: false,
+    checkpointsChecked: 1,
+    failure: {
+      seq: olderSize,
+      treeSize: evidence.allEntries.length,
+      detail: expect.stringContaining(`entries ${olderSize}..${evidence.allEntries.length - 1} do not recompute`),
+    },
+  });
   const leaves = evidence.allEntries.map((entry: AuditEntry) => auditLeafHash(entry));
   const bySeq = await verifyAuditLog(edited, checkpoints, { ...options, storedLeafHash: (seq) => leaves[seq] });
-  expect(bySeq).toMatchObject({ valid: false, failure: { seq: olderSize + 2, detail: expect.stringContaining(`entry seq ${olderSize + 2} does not hash to the leaf`) } });
+  expect(bySeq).toMatchObject({
+    valid: false,
+    failure: { seq: olderSize + 2, detail: expect.stringContaining(`entry seq ${olderSize + 2} does not hash to the leaf`) },
+  });
 });
 
 test('a gap, a removed tail, a checkpoint by an untrusted key, and an anchor that lacks a checkpoint each fail, named', async () => {
   const { evidence, checkpoints, options } = await logEvidence();
-  const gap = await verifyAuditLog(evidence.allEntries.filter((entry) => entry.seq !== 3), checkpoints, options);
+  const gap = await verifyAuditLog(
+    evidence.allEntries.filter((entry) => entry.seq !== 3),
+    checkpoints,
+    options,
+  );
   expect(gap.failure).toMatchObject({ seq: 3, detail: expect.stringContaining('entry seq 4 found where seq 3 belongs') });
   const tail = await verifyAuditLog(evidence.allEntries.slice(0, -1), checkpoints, options);
   expect(tail.failure).toMatchObject({ treeSize: evidence.allEntries.length, detail: expect.stringContaining('entries were removed') });
@@ -50,9 +80,14 @@ test('a gap, a removed tail, a checkpoint by an untrusted key, and an anchor tha
   const untrusted = await verifyAuditLog(evidence.allEntries, [{ ...checkpoints[0]!, envelope: forged }, checkpoints[1]!], options);
   expect(untrusted).toMatchObject({ valid: false, checkpointsChecked: 0, failure: { detail: expect.stringContaining('trusted key') } });
   const empty = createInMemoryAuditAnchor();
-  const missing = await verifyAuditLog(evidence.allEntries, checkpoints, { ...options, trustedAnchors: [{ name: 'file:/elsewhere', guarantee: 'detect', read: (reference) => empty.read(reference) }] });
+  const missing = await verifyAuditLog(evidence.allEntries, checkpoints, {
+    ...options,
+    trustedAnchors: [{ name: 'file:/elsewhere', guarantee: 'detect', read: (reference) => empty.read(reference) }],
+  });
   expect(missing.failure).toMatchObject({ treeSize: evidence.allEntries.length, detail: expect.stringContaining('file:/elsewhere holds no checkpoint') });
   // A checkpoint re-signed by the real key over another root: the entries do not recompute it.
   const rewritten = await signCheckpoint({ ...readCheckpoint(evidence.bundle.checkpoint), rootHash: 'f'.repeat(64) }, evidence.signer.signer);
-  expect((await verifyAuditLog(evidence.allEntries, [checkpoints[0]!, { envelope: rewritten, anchored: true, receipts: [] }], options)).failure?.detail).toContain('do not recompute');
+  expect(
+    (await verifyAuditLog(evidence.allEntries, [checkpoints[0]!, { envelope: rewritten, anchored: true, receipts: [] }], options)).failure?.detail,
+  ).toContain('do not recompute');
 });

@@ -101,9 +101,13 @@ export async function verifyAuditLog(
       return { treeSize: previousSize, detail: `the checkpoint after tree size ${previousSize}: ${describe(error)}` };
     }
     origin ??= checkpoint.origin;
-    if (checkpoint.origin !== origin) return { treeSize: checkpoint.treeSize, detail: `the checkpoint at tree size ${checkpoint.treeSize} names origin ${checkpoint.origin}, not ${origin}` };
+    if (checkpoint.origin !== origin)
+      return { treeSize: checkpoint.treeSize, detail: `the checkpoint at tree size ${checkpoint.treeSize} names origin ${checkpoint.origin}, not ${origin}` };
     if (checkpoint.treeSize <= previousSize && counts.checkpointsChecked > 0) {
-      return { treeSize: checkpoint.treeSize, detail: `the checkpoint at tree size ${checkpoint.treeSize} follows one at ${previousSize}: checkpoints out of order or repeated` };
+      return {
+        treeSize: checkpoint.treeSize,
+        detail: `the checkpoint at tree size ${checkpoint.treeSize} follows one at ${previousSize}: checkpoints out of order or repeated`,
+      };
     }
     pending = { envelope: next.value, checkpoint };
     return undefined;
@@ -124,8 +128,16 @@ export async function verifyAuditLog(
     for (const [position, signed] of envelope.receipts.entries()) {
       try {
         const receipt = openReceipt(signed, trustedKeys);
-        if (receipt.origin !== checkpoint.origin || receipt.treeSize !== checkpoint.treeSize || receipt.rootHash !== checkpoint.rootHash || receipt.envelopeDigest !== digest) {
-          return { ...at, detail: `receipt ${position} of the checkpoint at tree size ${checkpoint.treeSize} names another checkpoint (${receipt.origin}@${receipt.treeSize}, root ${receipt.rootHash})` };
+        if (
+          receipt.origin !== checkpoint.origin ||
+          receipt.treeSize !== checkpoint.treeSize ||
+          receipt.rootHash !== checkpoint.rootHash ||
+          receipt.envelopeDigest !== digest
+        ) {
+          return {
+            ...at,
+            detail: `receipt ${position} of the checkpoint at tree size ${checkpoint.treeSize} names another checkpoint (${receipt.origin}@${receipt.treeSize}, root ${receipt.rootHash})`,
+          };
         }
       } catch (error) {
         return { ...at, detail: `receipt ${position} of the checkpoint at tree size ${checkpoint.treeSize}: ${describe(error)}` };
@@ -159,7 +171,10 @@ export async function verifyAuditLog(
     const leaf = auditLeafHash(entry);
     const stored = options.storedLeafHash?.(seq);
     if (stored !== undefined && !equalHashes(stored, leaf)) {
-      return result({ seq, detail: `entry seq ${seq} does not hash to the leaf the log stored for it when it was appended: the entry (or the stored tree) was edited` });
+      return result({
+        seq,
+        detail: `entry seq ${seq} does not hash to the leaf the log stored for it when it was appended: the entry (or the stored tree) was edited`,
+      });
     }
     range.append(leaf);
     counts.entriesChecked++;
@@ -169,7 +184,11 @@ export async function verifyAuditLog(
     }
   }
   if (pending) {
-    return result({ treeSize: pending.checkpoint.treeSize, seq: range.size, detail: `the checkpoint at tree size ${pending.checkpoint.treeSize} covers entries up to seq ${pending.checkpoint.treeSize - 1}, but the log ends at seq ${range.size - 1}: entries were removed` });
+    return result({
+      treeSize: pending.checkpoint.treeSize,
+      seq: range.size,
+      detail: `the checkpoint at tree size ${pending.checkpoint.treeSize} covers entries up to seq ${pending.checkpoint.treeSize - 1}, but the log ends at seq ${range.size - 1}: entries were removed`,
+    });
   }
   return result();
 }

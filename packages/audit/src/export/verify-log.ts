@@ -19,14 +19,18 @@ export interface LogVerification {
 export function verifyLog(entries: Iterable<AuditEntry>, checkpointEnvelope: DsseEnvelope, trustedKeys: readonly PublicKeyRecord[]): LogVerification {
   let checkpoint;
   try {
-    checkpoint = openCheckpoint(checkpointEnvelope, trustedKeys.map((record, index) => trustedKeyFrom(record, `trustedKeys[${index}]`)));
+    checkpoint = openCheckpoint(
+      checkpointEnvelope,
+      trustedKeys.map((record, index) => trustedKeyFrom(record, `trustedKeys[${index}]`)),
+    );
   } catch (error) {
     return { valid: false, detail: `checkpoint: ${isCairnError(error) ? error.message : String(error)}` };
   }
   const range = new CompactRange();
   for (const entry of entries) {
     if (range.size === checkpoint.treeSize) break;
-    if (entry.seq !== range.size) return { valid: false, detail: `entry seq ${entry.seq} found where seq ${range.size} belongs: the log has a gap or is out of order` };
+    if (entry.seq !== range.size)
+      return { valid: false, detail: `entry seq ${entry.seq} found where seq ${range.size} belongs: the log has a gap or is out of order` };
     range.append(auditLeafHash(entry));
   }
   if (range.size < checkpoint.treeSize) return { valid: false, detail: `the log holds ${range.size} entries; the checkpoint covers ${checkpoint.treeSize}` };

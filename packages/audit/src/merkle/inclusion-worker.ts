@@ -10,7 +10,14 @@ parentPort!.on('message', (request: InclusionWorkerRequest) => {
   const { bytes, offsets } = request;
   const proof = Array.from({ length: request.proof.byteLength / 32 }, (_, index) => request.proof.subarray(index * 32, (index + 1) * 32));
   const cursor: WalkCursor = { leaf: 0, proof: 0, exhausted: false };
-  const root = subtreeRoot(request.start, request.size, request.indexes, (position) => sha256(bytes.subarray(offsets[position]!, offsets[position + 1]!)), proof, cursor);
+  const root = subtreeRoot(
+    request.start,
+    request.size,
+    request.indexes,
+    (position) => sha256(bytes.subarray(offsets[position]!, offsets[position + 1]!)),
+    proof,
+    cursor,
+  );
   const response: InclusionWorkerResponse = { root, proofHashesTaken: cursor.proof, exhausted: cursor.exhausted, leavesTaken: cursor.leaf };
   parentPort!.postMessage(response);
 });

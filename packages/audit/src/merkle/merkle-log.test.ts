@@ -27,7 +27,7 @@ function logOf(size: number, store = new InMemoryMerkleNodeStore()): MerkleLog {
 
 function flipBit(hash: Uint8Array, bit: number): Uint8Array {
   const copy = Uint8Array.from(hash);
-  copy[Math.floor(bit / 8) % copy.length]! ^= 1 << bit % 8;
+  copy[Math.floor(bit / 8) % copy.length]! ^= 1 << (bit % 8);
   return copy;
 }
 
@@ -82,27 +82,40 @@ describe('MerkleLog', () => {
 
   test('property: a multiproof of any set of leaves verifies, and every change to it fails', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 200 }), fc.uniqueArray(fc.nat(), { minLength: 1, maxLength: 40 }), fc.nat(), fc.nat(), (treeSize, picks, bit, target) => {
-        const log = logOf(treeSize);
-        const indexes = [...new Set(picks.map((pick) => pick % treeSize))].sort((a, b) => a - b);
-        const leaves = indexes.map((index) => ({ index, hash: log.leafHash(index) }));
-        const proof = log.multiInclusionProof(indexes, treeSize);
-        const root = log.rootHash(treeSize);
-        expect(verifyMultiInclusion(treeSize, leaves, proof, root)).toBe(true);
-        expect(verifyMultiInclusion(treeSize, leaves, proof, flipBit(root, bit))).toBe(false);
-        const changed = leaves.map((leaf, index) => (index === target % leaves.length ? { ...leaf, hash: flipBit(leaf.hash, bit) } : leaf));
-        expect(verifyMultiInclusion(treeSize, changed, proof, root)).toBe(false);
-        expect(verifyMultiInclusion(treeSize, leaves, [...proof, root], root)).toBe(false);
-        if (proof.length > 0) {
-          expect(verifyMultiInclusion(treeSize, leaves, proof.slice(1), root)).toBe(false);
-          expect(verifyMultiInclusion(treeSize, leaves, proof.map((hash, index) => (index === target % proof.length ? flipBit(hash, bit) : hash)), root)).toBe(false);
-        }
-        if (leaves.length > 1) expect(verifyMultiInclusion(treeSize, leaves.slice(1), proof, root)).toBe(false);
-        // One leaf's multiproof holds the same hashes as its RFC 6962 path.
-        expect(new Set(log.multiInclusionProof([indexes[0]!], treeSize).map((hash) => Buffer.from(hash).toString('hex')))).toEqual(
-          new Set(log.inclusionProof(indexes[0]!, treeSize).map((hash) => Buffer.from(hash).toString('hex'))),
-        );
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 200 }),
+        fc.uniqueArray(fc.nat(), { minLength: 1, maxLength: 40 }),
+        fc.nat(),
+        fc.nat(),
+        (treeSize, picks, bit, target) => {
+          const log = logOf(treeSize);
+          const indexes = [...new Set(picks.map((pick) => pick % treeSize))].sort((a, b) => a - b);
+          const leaves = indexes.map((index) => ({ index, hash: log.leafHash(index) }));
+          const proof = log.multiInclusionProof(indexes, treeSize);
+          const root = log.rootHash(treeSize);
+          expect(verifyMultiInclusion(treeSize, leaves, proof, root)).toBe(true);
+          expect(verifyMultiInclusion(treeSize, leaves, proof, flipBit(root, bit))).toBe(false);
+          const changed = leaves.map((leaf, index) => (index === target % leaves.length ? { ...leaf, hash: flipBit(leaf.hash, bit) } : leaf));
+          expect(verifyMultiInclusion(treeSize, changed, proof, root)).toBe(false);
+          expect(verifyMultiInclusion(treeSize, leaves, [...proof, root], root)).toBe(false);
+          if (proof.length > 0) {
+            expect(verifyMultiInclusion(treeSize, leaves, proof.slice(1), root)).toBe(false);
+            expect(
+              verifyMultiInclusion(
+                treeSize,
+                leaves,
+                proof.map((hash, index) => (index === target % proof.length ? flipBit(hash, bit) : hash)),
+                root,
+              ),
+            ).toBe(false);
+          }
+          if (leaves.length > 1) expect(verifyMultiInclusion(treeSize, leaves.slice(1), proof, root)).toBe(false);
+          // One leaf's multiproof holds the same hashes as its RFC 6962 path.
+          expect(new Set(log.multiInclusionProof([indexes[0]!], treeSize).map((hash) => Buffer.from(hash).toString('hex')))).toEqual(
+            new Set(log.inclusionProof(indexes[0]!, treeSize).map((hash) => Buffer.from(hash).toString('hex'))),
+          );
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -116,7 +129,17 @@ describe('MerkleLog', () => {
   test('multiproof leaves out of order are refused', () => {
     const log = logOf(8);
     expect(() => log.multiInclusionProof([3, 1])).toThrow(/sorted and distinct/);
-    expect(() => verifyMultiInclusion(8, [{ index: 3, hash: log.leafHash(3) }, { index: 3, hash: log.leafHash(3) }], [], log.rootHash())).toThrow(/sorted, distinct/);
+    expect(() =>
+      verifyMultiInclusion(
+        8,
+        [
+          { index: 3, hash: log.leafHash(3) },
+          { index: 3, hash: log.leafHash(3) },
+        ],
+        [],
+        log.rootHash(),
+      ),
+    ).toThrow(/sorted, distinct/);
   });
 
   test('property: a log reopened over its store gives the same roots and proofs, and continues', () => {
@@ -142,7 +165,11 @@ describe('MerkleLog', () => {
   test('appends store fewer than two nodes per leaf', () => {
     const store = new InMemoryMerkleNodeStore();
     let stored = 0;
-    const counting = { leafCount: () => store.leafCount(), get: store.get.bind(store), append: (nodes: Parameters<typeof store.append>[0]) => ((stored += nodes.length), store.append(nodes)) };
+    const counting = {
+      leafCount: () => store.leafCount(),
+      get: store.get.bind(store),
+      append: (nodes: Parameters<typeof store.append>[0]) => ((stored += nodes.length), store.append(nodes)),
+    };
     const log = MerkleLog.open(counting);
     for (let index = 0; index < 1024; index++) log.append(entry(index));
     expect(stored).toBe(2 * 1024 - 1);
@@ -160,7 +187,14 @@ describe('MerkleLog', () => {
 
   test('bad sizes and indexes are refused with CAIRN_AUDIT_PROOF_INVALID', () => {
     const log = logOf(4);
-    for (const call of [() => log.rootHash(5), () => log.inclusionProof(4, 4), () => log.inclusionProof(-1), () => log.consistencyProof(0, 4), () => log.consistencyProof(3, 2), () => log.inclusionProof(0.5)]) {
+    for (const call of [
+      () => log.rootHash(5),
+      () => log.inclusionProof(4, 4),
+      () => log.inclusionProof(-1),
+      () => log.consistencyProof(0, 4),
+      () => log.consistencyProof(3, 2),
+      () => log.inclusionProof(0.5),
+    ]) {
       expect(call).toThrow(expect.objectContaining({ code: 'CAIRN_AUDIT_PROOF_INVALID' }));
     }
   });

@@ -96,7 +96,9 @@ export class MerkleLog {
     leafIndexes.forEach((leafIndex, position) => {
       this.#assertIndex(leafIndex, treeSize);
       if (position > 0 && leafIndexes[position - 1]! >= leafIndex) {
-        throw new CairnError('CAIRN_AUDIT_PROOF_INVALID', `leafIndexes must be sorted and distinct; ${leafIndex} follows ${leafIndexes[position - 1]}.`, { path: `leafIndexes[${position}]` });
+        throw new CairnError('CAIRN_AUDIT_PROOF_INVALID', `leafIndexes must be sorted and distinct; ${leafIndex} follows ${leafIndexes[position - 1]}.`, {
+          path: `leafIndexes[${position}]`,
+        });
       }
     });
     const proof: Uint8Array[] = [];
@@ -145,9 +147,13 @@ export class MerkleLog {
   #node(level: number, index: number): Uint8Array {
     const node = this.#store.get(level, index);
     if (!node) {
-      throw new CairnError('CAIRN_AUDIT_LOG_CORRUPT', `The Merkle node store has no node at level ${level}, index ${index}, though the log holds ${this.size} leaves.`, {
-        details: { level, index, size: this.size },
-      });
+      throw new CairnError(
+        'CAIRN_AUDIT_LOG_CORRUPT',
+        `The Merkle node store has no node at level ${level}, index ${index}, though the log holds ${this.size} leaves.`,
+        {
+          details: { level, index, size: this.size },
+        },
+      );
     }
     return node;
   }
@@ -160,7 +166,9 @@ export class MerkleLog {
 
   #assertIndex(leafIndex: number, treeSize: number): void {
     if (!Number.isSafeInteger(leafIndex) || leafIndex < 0 || leafIndex >= treeSize) {
-      throw new CairnError('CAIRN_AUDIT_PROOF_INVALID', `leafIndex must be a whole number below the tree size ${treeSize}, got ${leafIndex}.`, { path: 'leafIndex' });
+      throw new CairnError('CAIRN_AUDIT_PROOF_INVALID', `leafIndex must be a whole number below the tree size ${treeSize}, got ${leafIndex}.`, {
+        path: 'leafIndex',
+      });
     }
   }
 }

@@ -46,11 +46,29 @@ function accepts(verify: () => boolean): boolean {
   }
 }
 
-const vectorsTitle = haveVectors ? `RFC 6962 vectors in ${vectorsDirectory}` : `RFC 6962 vectors skipped: ${vectorsDirectory} is absent (set CAIRN_MERKLE_VECTORS to their folder)`;
+const vectorsTitle = haveVectors
+  ? `RFC 6962 vectors in ${vectorsDirectory}`
+  : `RFC 6962 vectors skipped: ${vectorsDirectory} is absent (set CAIRN_MERKLE_VECTORS to their folder)`;
 
 describe.skipIf(!haveVectors)(vectorsTitle, () => {
-  interface InclusionVector { leafIdx: number; treeSize: number; root: string; leafHash: string; proof: string[] | null; desc: string; wantErr: boolean }
-  interface ConsistencyVector { size1: number; size2: number; root1: string; root2: string; proof: string[] | null; desc: string; wantErr: boolean }
+  interface InclusionVector {
+    leafIdx: number;
+    treeSize: number;
+    root: string;
+    leafHash: string;
+    proof: string[] | null;
+    desc: string;
+    wantErr: boolean;
+  }
+  interface ConsistencyVector {
+    size1: number;
+    size2: number;
+    root1: string;
+    root2: string;
+    proof: string[] | null;
+    desc: string;
+    wantErr: boolean;
+  }
 
   const inclusion = haveVectors ? vectorFiles('inclusion') : [];
   const consistency = haveVectors ? vectorFiles('consistency') : [];
@@ -62,7 +80,9 @@ describe.skipIf(!haveVectors)(vectorsTitle, () => {
 
   test.each(inclusion.map((path) => [path.slice(vectorsDirectory.length + 1), path]))('%s', (_name, path) => {
     const vector = JSON.parse(readFileSync(path, 'utf8')) as InclusionVector;
-    const verdict = accepts(() => verifyInclusion(vector.leafIdx, vector.treeSize, bytes(vector.leafHash), (vector.proof ?? []).map(bytes), bytes(vector.root)));
+    const verdict = accepts(() =>
+      verifyInclusion(vector.leafIdx, vector.treeSize, bytes(vector.leafHash), (vector.proof ?? []).map(bytes), bytes(vector.root)),
+    );
     expect(verdict, vector.desc).toBe(!vector.wantErr);
   });
 

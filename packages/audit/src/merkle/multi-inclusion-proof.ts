@@ -24,9 +24,13 @@ export function verifyMultiInclusion(treeSize: number, leaves: readonly ProvenLe
   leaves.forEach((leaf, position) => {
     const previous = leaves[position - 1];
     if (!Number.isSafeInteger(leaf.index) || leaf.index < 0 || leaf.index >= treeSize || (previous !== undefined && previous.index >= leaf.index)) {
-      throw new CairnError('CAIRN_AUDIT_PROOF_INVALID', `leaves[${position}] has index ${leaf.index}: leaves must be sorted, distinct and below the tree size ${treeSize}.`, {
-        path: `leaves[${position}]`,
-      });
+      throw new CairnError(
+        'CAIRN_AUDIT_PROOF_INVALID',
+        `leaves[${position}] has index ${leaf.index}: leaves must be sorted, distinct and below the tree size ${treeSize}.`,
+        {
+          path: `leaves[${position}]`,
+        },
+      );
     }
   });
   if (leaves.length === 0 || leaves.some((leaf) => leaf.hash.byteLength !== hashLength)) return false;

@@ -9,7 +9,9 @@ test('the two-thread multiproof check agrees with the definition on large sets a
   const log = MerkleLog.open();
   for (const text of texts) log.append(new TextEncoder().encode(text));
   // Leaves from the middle of the tree, with gaps, so the split sits below the root.
-  const indexes = Array.from({ length: 60_000 }, (_, position) => 30_000 + position + (position % 7 === 0 ? 1 : 0)).filter((index, position, all) => position === 0 || index > all[position - 1]!);
+  const indexes = Array.from({ length: 60_000 }, (_, position) => 30_000 + position + (position % 7 === 0 ? 1 : 0)).filter(
+    (index, position, all) => position === 0 || index > all[position - 1]!,
+  );
   const chosen = indexes.map((index) => texts[index]!);
   const proof = log.multiInclusionProof(indexes);
   const root = log.rootHash();
@@ -17,7 +19,15 @@ test('the two-thread multiproof check agrees with the definition on large sets a
   const flipped = (hash: Uint8Array) => Uint8Array.from(hash, (byte, position) => (position === 0 ? byte ^ 1 : byte));
   expect(await verifyMultiInclusionOfTexts(log.size, indexes, (position) => chosen[position]!, proof, flipped(root))).toBe(false);
   for (const position of [0, 3, Math.floor(proof.length / 2), proof.length - 1]) {
-    expect(await verifyMultiInclusionOfTexts(log.size, indexes, (position) => chosen[position]!, proof.map((hash, index) => (index === position ? flipped(hash) : hash)), root)).toBe(false);
+    expect(
+      await verifyMultiInclusionOfTexts(
+        log.size,
+        indexes,
+        (position) => chosen[position]!,
+        proof.map((hash, index) => (index === position ? flipped(hash) : hash)),
+        root,
+      ),
+    ).toBe(false);
   }
   expect(await verifyMultiInclusionOfTexts(log.size, indexes, (position) => chosen[position]!, proof.slice(1), root)).toBe(false);
   expect(await verifyMultiInclusionOfTexts(log.size, indexes, (position) => chosen[position]!, [...proof, root], root)).toBe(false);

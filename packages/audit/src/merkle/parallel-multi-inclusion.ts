@@ -61,12 +61,25 @@ export async function verifyMultiInclusionOfTexts(
   if (leftHashes.some((hash) => hash.byteLength !== hashLength)) return false;
   const leftProof = new Uint8Array(left.proofHashes * hashLength);
   leftHashes.forEach((hash, index) => leftProof.set(hash, index * hashLength));
-  const leftRoot = runWorker({ start, size: k, indexes: Float64Array.from(leafIndexes.slice(0, left.leaves)), ...leafBytes(textOf, left.leaves), proof: leftProof });
+  const leftRoot = runWorker({
+    start,
+    size: k,
+    indexes: Float64Array.from(leafIndexes.slice(0, left.leaves)),
+    ...leafBytes(textOf, left.leaves),
+    proof: leftProof,
+  });
   const cursor: WalkCursor = { leaf: left.leaves, proof: leftOuter + left.proofHashes, exhausted: false };
   const rightProof = proof.slice(0, proof.length - rightOuter);
   const rightRoot = subtreeRoot(start + k, size - k, leafIndexes, (position) => leafHashOfText(textOf(position)), rightProof, cursor);
   const worker = await leftRoot;
-  if (worker.exhausted || worker.proofHashesTaken !== left.proofHashes || worker.leavesTaken !== left.leaves || cursor.exhausted || cursor.proof !== rightProof.length) return false;
+  if (
+    worker.exhausted ||
+    worker.proofHashesTaken !== left.proofHashes ||
+    worker.leavesTaken !== left.leaves ||
+    cursor.exhausted ||
+    cursor.proof !== rightProof.length
+  )
+    return false;
   let root = nodeHash(worker.root, rightRoot);
   let nextLeftOuter = leftOuter - 1;
   let nextRightOuter = proof.length - rightOuter;

@@ -41,7 +41,13 @@ export function subtreeRoot(
  * Every maximal subtree without one of them is `onSibling(start, size)` — exactly the hashes a
  * multiproof lists, in its order. Returns the position after the last leaf the range held.
  */
-export function walkMultiproof(start: number, size: number, leafIndexes: ArrayLike<number>, firstLeaf: number, onSibling: (start: number, size: number) => void): number {
+export function walkMultiproof(
+  start: number,
+  size: number,
+  leafIndexes: ArrayLike<number>,
+  firstLeaf: number,
+  onSibling: (start: number, size: number) => void,
+): number {
   let leaf = firstLeaf;
   const visit = (from: number, span: number) => {
     if (leaf >= leafIndexes.length || leafIndexes[leaf]! >= from + span) return onSibling(from, span);

@@ -50,7 +50,7 @@ export function readElement(bytes: Uint8Array, offset = 0): DerElement {
 /** The elements inside a constructed element, in order. */
 export function children(element: DerElement): DerElement[] {
   const found: DerElement[] = [];
-  for (let offset = 0; offset < element.content.length; ) {
+  for (let offset = 0; offset < element.content.length;) {
     const child = readElement(element.content, offset);
     found.push(child);
     offset += child.bytes.length;
@@ -60,7 +60,8 @@ export function children(element: DerElement): DerElement[] {
 
 /** `element` if it has `tag`; a DerError naming `what` otherwise. */
 export function expectTag(element: DerElement | undefined, tag: number, what: string): DerElement {
-  if (!element || element.tag !== tag) throw new DerError(`${what}: expected tag 0x${tag.toString(16)}, found ${element ? `0x${element.tag.toString(16)}` : 'nothing'}`);
+  if (!element || element.tag !== tag)
+    throw new DerError(`${what}: expected tag 0x${tag.toString(16)}, found ${element ? `0x${element.tag.toString(16)}` : 'nothing'}`);
   return element;
 }
 

@@ -34,7 +34,23 @@ export function createTestTsa(keyType: 'ec' | 'rsa' = 'ec'): TestTsa {
   writeFileSync(file('tsa.ext'), 'extendedKeyUsage = critical,timeStamping\nkeyUsage = critical,digitalSignature\n');
   writeFileSync(file('plain.ext'), 'keyUsage = critical,digitalSignature\n');
   openssl('x509', '-req', '-in', 'tsa.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tsa.crt', '-days', '3650', '-extfile', 'tsa.ext');
-  openssl('x509', '-req', '-in', 'tsa.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'plain.crt', '-days', '3650', '-extfile', 'plain.ext');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'tsa.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'plain.crt',
+    '-days',
+    '3650',
+    '-extfile',
+    'plain.ext',
+  );
   writeFileSync(file('serial'), '01\n');
   writeFileSync(
     file('ts.cnf'),

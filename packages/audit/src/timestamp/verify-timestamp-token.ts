@@ -34,7 +34,11 @@ export interface VerifiedTimestamp {
  */
 export function verifyTimestampToken(token: Uint8Array, data: Uint8Array, trustedCertificates: readonly (X509Certificate | string)[]): VerifiedTimestamp {
   try {
-    return verifyOrThrow(token, data, trustedCertificates.map((certificate) => (typeof certificate === 'string' ? new X509Certificate(certificate) : certificate)));
+    return verifyOrThrow(
+      token,
+      data,
+      trustedCertificates.map((certificate) => (typeof certificate === 'string' ? new X509Certificate(certificate) : certificate)),
+    );
   } catch (error) {
     if (error instanceof CairnError) throw error;
     const reason = error instanceof DerError ? `malformed token: ${error.message}` : (error as Error).message;
@@ -61,7 +65,8 @@ function verifyOrThrow(token: Uint8Array, data: Uint8Array, trusted: readonly X5
   const imprintDigest = digestNames[objectIdentifier(children(imprintAlgorithm!)[0]!)];
   if (!imprintDigest) refuse('the message imprint uses an unsupported hash');
   const expectedImprint = createHash(imprintDigest).update(data).digest();
-  if (!Buffer.from(expectTag(imprintHash, derTag.octetString, 'hashedMessage').content).equals(expectedImprint)) refuse('it stamps other data (message imprint mismatch)');
+  if (!Buffer.from(expectTag(imprintHash, derTag.octetString, 'hashedMessage').content).equals(expectedImprint))
+    refuse('it stamps other data (message imprint mismatch)');
   const time = generalizedTime(tstInfo[4]!);
 
   const signerInfos = children(expectTag(signedData.at(-1), derTag.set, 'signerInfos'));
@@ -84,7 +89,8 @@ function verifyOrThrow(token: Uint8Array, data: Uint8Array, trusted: readonly X5
     }
   });
   if (!signer) refuse('no trusted TSA certificate verifies its signature');
-  if (!signer.keyUsage?.includes(oid.timeStamping)) refuse(`the certificate ${signer.subject} is not allowed to timestamp (no timeStamping extended key usage)`);
+  if (!signer.keyUsage?.includes(oid.timeStamping))
+    refuse(`the certificate ${signer.subject} is not allowed to timestamp (no timeStamping extended key usage)`);
   const stamped = Date.parse(time);
   if (stamped < Date.parse(signer.validFrom) || stamped > Date.parse(signer.validTo)) refuse(`the certificate ${signer.subject} was not valid at ${time}`);
   return { time, authority: signer.subject.replaceAll('\n', ', ') };
@@ -99,5 +105,6 @@ function checkSignedAttributes(signedAttributes: DerElement, tstInfoDigest: Buff
   const contentType = attributes.get(oid.contentType);
   if (!contentType || objectIdentifier(contentType) !== oid.tstInfo) refuse('its signed content type is not TSTInfo');
   const digest = attributes.get(oid.messageDigest);
-  if (!digest || !Buffer.from(expectTag(digest, derTag.octetString, 'messageDigest').content).equals(tstInfoDigest)) refuse('its signed message digest does not match the TSTInfo');
+  if (!digest || !Buffer.from(expectTag(digest, derTag.octetString, 'messageDigest').content).equals(tstInfoDigest))
+    refuse('its signed message digest does not match the TSTInfo');
 }

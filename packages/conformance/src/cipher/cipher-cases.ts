@@ -78,7 +78,11 @@ export const cipherCases: readonly CipherCase[] = [
       const envelope = await instance.encrypt(utf8('wrapped'), context);
       if (envelope.encryptedKey === undefined) return;
       const { encryptedKey: _encryptedKey, ...withoutKey } = envelope;
-      await expectCairnError(() => instance.decrypt({ ...envelope, encryptedKey: flipBase64(envelope.encryptedKey!) }, context), decryptFailed, 'encryptedKey flipped');
+      await expectCairnError(
+        () => instance.decrypt({ ...envelope, encryptedKey: flipBase64(envelope.encryptedKey!) }, context),
+        decryptFailed,
+        'encryptedKey flipped',
+      );
       await expectCairnError(() => instance.decrypt(withoutKey, context), decryptFailed, 'encryptedKey removed');
     },
   },

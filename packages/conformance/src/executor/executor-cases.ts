@@ -29,7 +29,9 @@ async function inspectChecked(executor: ExecutorV1, handle: ExecutionHandle, wha
   try {
     status = await executor.inspect(handle);
   } catch (error) {
-    fail(`${what}: inspect threw (${describeError(error)}); inspect of a well-formed handle of this executor answers a status, 'unknown' when it does not know the task`);
+    fail(
+      `${what}: inspect threw (${describeError(error)}); inspect of a well-formed handle of this executor answers a status, 'unknown' when it does not know the task`,
+    );
   }
   expectSchema(executionStatusSchema, status, 'ExecutionStatus', `${what}: inspect answered ${JSON.stringify(status)}`);
   if ((status.state === 'exited') !== (status.outcome !== undefined)) {
@@ -229,7 +231,8 @@ export const executorCases: readonly ExecutorCase[] = [
   },
   {
     id: 'exited-is-final',
-    title: 'once exited (succeeded, failed, and with the cancel capability cancelled), inspect gives the same status every time: later, after cancel, and from a restarted instance',
+    title:
+      'once exited (succeeded, failed, and with the cancel capability cancelled), inspect gives the same status every time: later, after cancel, and from a restarted instance',
     async run(context) {
       const finished: [string, ExecutionHandle][] = [
         ['a succeeded task', await context.instance.start(context.options.task({ kind: 'succeed' }, executionId()))],

@@ -3,7 +3,11 @@ import { fail } from './fail.ts';
 
 /** What the suites need of a protocol schema (a zod schema): a parse that reports its issues. */
 export interface SafeParsingSchema {
-  safeParse(value: unknown): { readonly success: true } | { readonly success: false; readonly error: { readonly issues: readonly { readonly path: readonly PropertyKey[]; readonly message: string }[] } };
+  safeParse(
+    value: unknown,
+  ):
+    | { readonly success: true }
+    | { readonly success: false; readonly error: { readonly issues: readonly { readonly path: readonly PropertyKey[]; readonly message: string }[] } };
 }
 
 /**

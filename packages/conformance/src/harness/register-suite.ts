@@ -60,10 +60,7 @@ export function registerSuite<Instance, Oracle, Options extends SuiteOptions<Ins
 }
 
 /** Cleans up every instance a test created, newest first, reporting all failures together. */
-export async function cleanupAll<Instance>(
-  cleanup: ((instance: Instance) => Promise<void> | void) | undefined,
-  created: Instance[],
-): Promise<void> {
+export async function cleanupAll<Instance>(cleanup: ((instance: Instance) => Promise<void> | void) | undefined, created: Instance[]): Promise<void> {
   if (!cleanup) return;
   const errors: unknown[] = [];
   for (const instance of [...created].reverse()) {

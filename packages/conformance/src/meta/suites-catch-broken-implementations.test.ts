@@ -6,7 +6,23 @@ import { appendFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
-import type { AnchorReceipt, AnchoredCheckpoint, AuthorizationResource, CipherContext, Digest, CipherEnvelope, ExecutionHandle, ExecutionStatus, RuntimeInvocation, RuntimeResult, StoragePutOptions, StoragePutResult, StorageListOptions, StorageListPage, StorageProviderV1 } from '@cairn/core';
+import type {
+  AnchorReceipt,
+  AnchoredCheckpoint,
+  AuthorizationResource,
+  CipherContext,
+  Digest,
+  CipherEnvelope,
+  ExecutionHandle,
+  ExecutionStatus,
+  RuntimeInvocation,
+  RuntimeResult,
+  StoragePutOptions,
+  StoragePutResult,
+  StorageListOptions,
+  StorageListPage,
+  StorageProviderV1,
+} from '@cairn/core';
 import { runConformanceCase } from '../harness/run-conformance-case.ts';
 import type { ConformanceCase } from '../harness/conformance-case.ts';
 import type { SuiteOptions } from '../harness/suite-options.ts';
@@ -280,7 +296,8 @@ class OverwritingAnchor extends InMemoryAuditAnchor {
 /** Checks for an anchored tree size, then writes after an await: two writers can both win. */
 class RacyAnchor extends InMemoryAuditAnchor {
   override async anchor(checkpoint: AnchorInput): Promise<AnchorReceipt> {
-    const taken = () => [...this.backend.anchored].find(([, entry]) => entry.receipt.origin === checkpoint.origin && entry.receipt.treeSize === checkpoint.treeSize);
+    const taken = () =>
+      [...this.backend.anchored].find(([, entry]) => entry.receipt.origin === checkpoint.origin && entry.receipt.treeSize === checkpoint.treeSize);
     if (taken() === undefined) {
       await sleep(1);
       const raced = taken();
@@ -446,7 +463,6 @@ function authorizerOptions(create: () => InMemoryAuthorizer) {
 
 // --- runtime adapter ------------------------------------------------------------------------
 
-
 /** Keeps a run log beside the workspace, the way a careless adapter writes its own files. */
 class LoggingBesideRuntime extends InMemoryRuntimeAdapter {
   override async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
@@ -488,43 +504,259 @@ function runtimeOptions(create: () => InMemoryRuntimeAdapter) {
 // --- the table ------------------------------------------------------------------------------
 
 const rows: Row[] = [
-  row('storage: if-absent is check-then-act', storageProviderCases, 'put-if-absent-concurrent', storageOptions(() => new RacyStorage()), storageOptions(createInMemoryStorageProvider)),
-  row('storage: lists in UTF-16 order', storageProviderCases, 'list-byte-order', storageOptions(() => new StringOrderStorage()), storageOptions(createInMemoryStorageProvider)),
-  row('storage: clamps a bad list limit', storageProviderCases, 'list-invalid', storageOptions(() => new ClampingStorage()), storageOptions(createInMemoryStorageProvider)),
-  row('storage: normalises ".." instead of refusing', storageProviderCases, 'refuses-dot-segments', storageOptions(() => new LenientStorage()), storageOptions(createInMemoryStorageProvider)),
-  row('storage: get of a missing key throws', storageProviderCases, 'missing-is-null', storageOptions(() => new ThrowingStorage()), storageOptions(createInMemoryStorageProvider)),
-  row('storage: reads from a cache, not the backend', storageProviderCases, 'backend-write-visible', storageOptions(() => new CachingStorage()), storageOptions(createInMemoryStorageProvider)),
-  row('storage: keeps the caller’s buffer', storageProviderCases, 'bodies-are-copied', storageOptions(() => new SharingStorage()), storageOptions(createInMemoryStorageProvider)),
-  row('executor: start is not idempotent', executorCases, 'start-idempotent', countedExecutor((settings) => new ForgetfulExecutor(settings)), countedExecutor()),
+  row(
+    'storage: if-absent is check-then-act',
+    storageProviderCases,
+    'put-if-absent-concurrent',
+    storageOptions(() => new RacyStorage()),
+    storageOptions(createInMemoryStorageProvider),
+  ),
+  row(
+    'storage: lists in UTF-16 order',
+    storageProviderCases,
+    'list-byte-order',
+    storageOptions(() => new StringOrderStorage()),
+    storageOptions(createInMemoryStorageProvider),
+  ),
+  row(
+    'storage: clamps a bad list limit',
+    storageProviderCases,
+    'list-invalid',
+    storageOptions(() => new ClampingStorage()),
+    storageOptions(createInMemoryStorageProvider),
+  ),
+  row(
+    'storage: normalises ".." instead of refusing',
+    storageProviderCases,
+    'refuses-dot-segments',
+    storageOptions(() => new LenientStorage()),
+    storageOptions(createInMemoryStorageProvider),
+  ),
+  row(
+    'storage: get of a missing key throws',
+    storageProviderCases,
+    'missing-is-null',
+    storageOptions(() => new ThrowingStorage()),
+    storageOptions(createInMemoryStorageProvider),
+  ),
+  row(
+    'storage: reads from a cache, not the backend',
+    storageProviderCases,
+    'backend-write-visible',
+    storageOptions(() => new CachingStorage()),
+    storageOptions(createInMemoryStorageProvider),
+  ),
+  row(
+    'storage: keeps the caller’s buffer',
+    storageProviderCases,
+    'bodies-are-copied',
+    storageOptions(() => new SharingStorage()),
+    storageOptions(createInMemoryStorageProvider),
+  ),
+  row(
+    'executor: start is not idempotent',
+    executorCases,
+    'start-idempotent',
+    countedExecutor((settings) => new ForgetfulExecutor(settings)),
+    countedExecutor(),
+  ),
   row('executor: state does not survive a restart', executorCases, 'restart-inspect', countedExecutor(createInMemoryExecutor, 'amnesic'), countedExecutor()),
-  row('executor: pushed exits are repeated', executorCases, 'pushes-exit', countedExecutor((settings) => new StutteringExecutor(settings)), countedExecutor()),
-  row('executor: forgets a task once it reported the exit', executorCases, 'exited-is-final', countedExecutor((settings) => new ReapingExecutor(settings)), countedExecutor()),
-  row('executor: inspect of an unknown task throws', executorCases, 'cancel-unknown-harmless', countedExecutor((settings) => new NotFoundExecutor(settings)), countedExecutor()),
-  row('executor: a live object in the handle', executorCases, 'handle-is-json', countedExecutor((settings) => new LiveHandleExecutor(settings)), countedExecutor()),
-  row('executor: a killed task has exitCode null', executorCases, 'cancel-running', countedExecutor((settings) => new NullExitCodeExecutor(settings)), countedExecutor()),
-  row('executor: garbage handles are accepted', executorCases, 'malformed-handle', countedExecutor((settings) => new TrustingExecutor(settings)), countedExecutor()),
-  row('anchor: reads from a cache', auditAnchorCases, 'tampering-per-guarantee', anchorOptions(() => new CachingAnchor()), anchorOptions(createInMemoryAuditAnchor)),
-  row('anchor: returns tampered bytes unchecked', auditAnchorCases, 'tampering-per-guarantee', anchorOptions(() => new UncheckedAnchor()), anchorOptions(createInMemoryAuditAnchor)),
-  row('anchor: receipt not bound to the envelope bytes', auditAnchorCases, 'receipt-bound-to-checkpoint', anchorOptions(() => new UnboundReceiptAnchor()), anchorOptions(createInMemoryAuditAnchor)),
-  row('anchor: a re-signed envelope replaces the first', auditAnchorCases, 'anchor-idempotent', anchorOptions(() => new LastWriterAnchor()), anchorOptions(createInMemoryAuditAnchor)),
-  row('anchor: a checkpoint can be replaced', auditAnchorCases, 'refuses-rewrite', anchorOptions(() => new OverwritingAnchor()), anchorOptions(createInMemoryAuditAnchor)),
-  row('anchor: conflicting anchorings race', auditAnchorCases, 'conflict-concurrent', anchorOptions(() => new RacyAnchor()), anchorOptions(createInMemoryAuditAnchor)),
-  row('signer: signs with another key than it publishes', signerCases, 'verifies-offline', { name: 'meta', create: () => new KeySwappingSigner() }, { name: 'meta', create: () => new InMemorySigner() }),
-  row('signer: key id is not the fingerprint', signerCases, 'key-id-is-fingerprint', { name: 'meta', create: () => new NamedKeySigner() }, { name: 'meta', create: () => new InMemorySigner() }),
-  row('signer: key id of the PEM text', signerCases, 'key-id-is-fingerprint', { name: 'meta', create: () => new PemKeyIdSigner() }, { name: 'meta', create: () => new InMemorySigner() }),
-  row('signer: ECDSA not in DER', signerCases, 'algorithm-matches-key', { name: 'meta', create: () => new RawEcdsaSigner() }, { name: 'meta', create: () => new InMemorySigner({ algorithm: 'ecdsa-p256-sha256' }) }),
-  row('cipher: ignores the context', cipherCases, 'wrong-context', { name: 'meta', create: () => new ContextBlindCipher() }, { name: 'meta', create: createInMemoryCipher }),
-  row('cipher: context bound in key order', cipherCases, 'context-key-order', { name: 'meta', create: () => new OrderSensitiveCipher() }, { name: 'meta', create: createInMemoryCipher }),
-  row('cipher: reuses its IV', cipherCases, 'fresh-randomness', { name: 'meta', create: () => new FixedIvCipher() }, { name: 'meta', create: createInMemoryCipher }),
-  row('cipher: encryptedKey not bound', cipherCases, 'tampered-encrypted-key', { name: 'meta', create: () => new DecorativeKeyCipher() }, { name: 'meta', create: () => new WrappedKeyCipher() }),
-  row('cipher: uncoded decryption error', cipherCases, 'tampered-tag', { name: 'meta', create: () => new UncodedCipher() }, { name: 'meta', create: createInMemoryCipher }),
-  row('authorizer: prefix match of tokens', authorizerCases, 'unknown-credential-null', authorizerOptions(() => new PrefixAuthorizer(authorizerSettings)), authorizerOptions(() => createInMemoryAuthorizer(authorizerSettings))),
-  row('authorizer: throws on an empty credential', authorizerCases, 'unknown-credential-null', authorizerOptions(() => new ThrowingAuthorizer(authorizerSettings)), authorizerOptions(() => createInMemoryAuthorizer(authorizerSettings))),
-  row('authorizer: allows unknown actions', authorizerCases, 'denies-unknown-action', authorizerOptions(() => new PermissiveAuthorizer(authorizerSettings)), authorizerOptions(() => createInMemoryAuthorizer(authorizerSettings))),
-  row('runtime: writes a log beside the workspace', runtimeAdapterCases, 'writes-in-workspace', runtimeOptions(() => new LoggingBesideRuntime()), runtimeOptions(createInMemoryRuntimeAdapter)),
-  row('runtime: ignores the abort signal', runtimeAdapterCases, 'abort-stops', runtimeOptions(() => new DeafRuntime()), runtimeOptions(createInMemoryRuntimeAdapter)),
-  row('runtime: runs a spec of another adapter', runtimeAdapterCases, 'refuses-foreign-spec', runtimeOptions(() => new OmnivorousRuntime()), runtimeOptions(createInMemoryRuntimeAdapter)),
-  row('runtime: stderr goes to the stdout sink', runtimeAdapterCases, 'output-sinks', runtimeOptions(() => new MergedOutputRuntime()), runtimeOptions(createInMemoryRuntimeAdapter)),
+  row(
+    'executor: pushed exits are repeated',
+    executorCases,
+    'pushes-exit',
+    countedExecutor((settings) => new StutteringExecutor(settings)),
+    countedExecutor(),
+  ),
+  row(
+    'executor: forgets a task once it reported the exit',
+    executorCases,
+    'exited-is-final',
+    countedExecutor((settings) => new ReapingExecutor(settings)),
+    countedExecutor(),
+  ),
+  row(
+    'executor: inspect of an unknown task throws',
+    executorCases,
+    'cancel-unknown-harmless',
+    countedExecutor((settings) => new NotFoundExecutor(settings)),
+    countedExecutor(),
+  ),
+  row(
+    'executor: a live object in the handle',
+    executorCases,
+    'handle-is-json',
+    countedExecutor((settings) => new LiveHandleExecutor(settings)),
+    countedExecutor(),
+  ),
+  row(
+    'executor: a killed task has exitCode null',
+    executorCases,
+    'cancel-running',
+    countedExecutor((settings) => new NullExitCodeExecutor(settings)),
+    countedExecutor(),
+  ),
+  row(
+    'executor: garbage handles are accepted',
+    executorCases,
+    'malformed-handle',
+    countedExecutor((settings) => new TrustingExecutor(settings)),
+    countedExecutor(),
+  ),
+  row(
+    'anchor: reads from a cache',
+    auditAnchorCases,
+    'tampering-per-guarantee',
+    anchorOptions(() => new CachingAnchor()),
+    anchorOptions(createInMemoryAuditAnchor),
+  ),
+  row(
+    'anchor: returns tampered bytes unchecked',
+    auditAnchorCases,
+    'tampering-per-guarantee',
+    anchorOptions(() => new UncheckedAnchor()),
+    anchorOptions(createInMemoryAuditAnchor),
+  ),
+  row(
+    'anchor: receipt not bound to the envelope bytes',
+    auditAnchorCases,
+    'receipt-bound-to-checkpoint',
+    anchorOptions(() => new UnboundReceiptAnchor()),
+    anchorOptions(createInMemoryAuditAnchor),
+  ),
+  row(
+    'anchor: a re-signed envelope replaces the first',
+    auditAnchorCases,
+    'anchor-idempotent',
+    anchorOptions(() => new LastWriterAnchor()),
+    anchorOptions(createInMemoryAuditAnchor),
+  ),
+  row(
+    'anchor: a checkpoint can be replaced',
+    auditAnchorCases,
+    'refuses-rewrite',
+    anchorOptions(() => new OverwritingAnchor()),
+    anchorOptions(createInMemoryAuditAnchor),
+  ),
+  row(
+    'anchor: conflicting anchorings race',
+    auditAnchorCases,
+    'conflict-concurrent',
+    anchorOptions(() => new RacyAnchor()),
+    anchorOptions(createInMemoryAuditAnchor),
+  ),
+  row(
+    'signer: signs with another key than it publishes',
+    signerCases,
+    'verifies-offline',
+    { name: 'meta', create: () => new KeySwappingSigner() },
+    { name: 'meta', create: () => new InMemorySigner() },
+  ),
+  row(
+    'signer: key id is not the fingerprint',
+    signerCases,
+    'key-id-is-fingerprint',
+    { name: 'meta', create: () => new NamedKeySigner() },
+    { name: 'meta', create: () => new InMemorySigner() },
+  ),
+  row(
+    'signer: key id of the PEM text',
+    signerCases,
+    'key-id-is-fingerprint',
+    { name: 'meta', create: () => new PemKeyIdSigner() },
+    { name: 'meta', create: () => new InMemorySigner() },
+  ),
+  row(
+    'signer: ECDSA not in DER',
+    signerCases,
+    'algorithm-matches-key',
+    { name: 'meta', create: () => new RawEcdsaSigner() },
+    { name: 'meta', create: () => new InMemorySigner({ algorithm: 'ecdsa-p256-sha256' }) },
+  ),
+  row(
+    'cipher: ignores the context',
+    cipherCases,
+    'wrong-context',
+    { name: 'meta', create: () => new ContextBlindCipher() },
+    { name: 'meta', create: createInMemoryCipher },
+  ),
+  row(
+    'cipher: context bound in key order',
+    cipherCases,
+    'context-key-order',
+    { name: 'meta', create: () => new OrderSensitiveCipher() },
+    { name: 'meta', create: createInMemoryCipher },
+  ),
+  row(
+    'cipher: reuses its IV',
+    cipherCases,
+    'fresh-randomness',
+    { name: 'meta', create: () => new FixedIvCipher() },
+    { name: 'meta', create: createInMemoryCipher },
+  ),
+  row(
+    'cipher: encryptedKey not bound',
+    cipherCases,
+    'tampered-encrypted-key',
+    { name: 'meta', create: () => new DecorativeKeyCipher() },
+    { name: 'meta', create: () => new WrappedKeyCipher() },
+  ),
+  row(
+    'cipher: uncoded decryption error',
+    cipherCases,
+    'tampered-tag',
+    { name: 'meta', create: () => new UncodedCipher() },
+    { name: 'meta', create: createInMemoryCipher },
+  ),
+  row(
+    'authorizer: prefix match of tokens',
+    authorizerCases,
+    'unknown-credential-null',
+    authorizerOptions(() => new PrefixAuthorizer(authorizerSettings)),
+    authorizerOptions(() => createInMemoryAuthorizer(authorizerSettings)),
+  ),
+  row(
+    'authorizer: throws on an empty credential',
+    authorizerCases,
+    'unknown-credential-null',
+    authorizerOptions(() => new ThrowingAuthorizer(authorizerSettings)),
+    authorizerOptions(() => createInMemoryAuthorizer(authorizerSettings)),
+  ),
+  row(
+    'authorizer: allows unknown actions',
+    authorizerCases,
+    'denies-unknown-action',
+    authorizerOptions(() => new PermissiveAuthorizer(authorizerSettings)),
+    authorizerOptions(() => createInMemoryAuthorizer(authorizerSettings)),
+  ),
+  row(
+    'runtime: writes a log beside the workspace',
+    runtimeAdapterCases,
+    'writes-in-workspace',
+    runtimeOptions(() => new LoggingBesideRuntime()),
+    runtimeOptions(createInMemoryRuntimeAdapter),
+  ),
+  row(
+    'runtime: ignores the abort signal',
+    runtimeAdapterCases,
+    'abort-stops',
+    runtimeOptions(() => new DeafRuntime()),
+    runtimeOptions(createInMemoryRuntimeAdapter),
+  ),
+  row(
+    'runtime: runs a spec of another adapter',
+    runtimeAdapterCases,
+    'refuses-foreign-spec',
+    runtimeOptions(() => new OmnivorousRuntime()),
+    runtimeOptions(createInMemoryRuntimeAdapter),
+  ),
+  row(
+    'runtime: stderr goes to the stdout sink',
+    runtimeAdapterCases,
+    'output-sinks',
+    runtimeOptions(() => new MergedOutputRuntime()),
+    runtimeOptions(createInMemoryRuntimeAdapter),
+  ),
 ];
 
 describe('the conformance suites catch broken implementations', () => {
@@ -534,11 +766,19 @@ describe('the conformance suites catch broken implementations', () => {
   });
 
   test('every case id in the table exists, and a case that would skip is an error rather than a pass', async () => {
-    await expect(runConformanceCase(storageProviderCases, 'no-such-case', storageOptions(createInMemoryStorageProvider))).rejects.toThrow(/no case "no-such-case"/);
-    await expect(runConformanceCase(storageProviderCases, 'put-reaches-backend', { name: 'meta', create: createInMemoryStorageProvider })).rejects.toThrow(/would be skipped/);
+    await expect(runConformanceCase(storageProviderCases, 'no-such-case', storageOptions(createInMemoryStorageProvider))).rejects.toThrow(
+      /no case "no-such-case"/,
+    );
+    await expect(runConformanceCase(storageProviderCases, 'put-reaches-backend', { name: 'meta', create: createInMemoryStorageProvider })).rejects.toThrow(
+      /would be skipped/,
+    );
     // An executor without the cancel capability is not failed for not stopping a task at once.
-    const withoutCancel = countedExecutor((settings) => Object.defineProperty(createInMemoryExecutor(settings), 'capabilities', { value: { cancel: false, pushesCompletions: true } }));
-    await expect(runConformanceCase(executorCases, 'cancel-running', withoutCancel as unknown as ExecutorSuiteOptions)).rejects.toThrow(/would be skipped: .*"cancel" capability/);
+    const withoutCancel = countedExecutor((settings) =>
+      Object.defineProperty(createInMemoryExecutor(settings), 'capabilities', { value: { cancel: false, pushesCompletions: true } }),
+    );
+    await expect(runConformanceCase(executorCases, 'cancel-running', withoutCancel as unknown as ExecutorSuiteOptions)).rejects.toThrow(
+      /would be skipped: .*"cancel" capability/,
+    );
   });
 
   test('case ids are unique within each suite', () => {

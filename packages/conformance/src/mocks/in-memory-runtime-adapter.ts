@@ -43,7 +43,10 @@ export function inMemoryScenarioSpec(scenario: RuntimeAdapterScenario): AgentRun
 /** The steps of a spec made by `inMemoryRuntimeSpec`; CAIRN_RUNTIME_FAILED for any other spec. */
 export function readInMemoryScript(spec: RuntimeSpec): readonly InMemoryRuntimeStep[] {
   if (spec.kind !== 'agent' || spec.adapter !== inMemoryRuntimeAdapterName) {
-    throw new CairnError('CAIRN_RUNTIME_FAILED', `[cairn] [conformance] the in-memory runtime runs only specs made by inMemoryRuntimeSpec, not a ${spec.kind} spec.`);
+    throw new CairnError(
+      'CAIRN_RUNTIME_FAILED',
+      `[cairn] [conformance] the in-memory runtime runs only specs made by inMemoryRuntimeSpec, not a ${spec.kind} spec.`,
+    );
   }
   return JSON.parse(spec.prompt) as InMemoryRuntimeStep[];
 }

@@ -42,9 +42,7 @@ export class InMemorySigner implements SignerV1 {
 
   async sign(message: Uint8Array): Promise<Uint8Array> {
     const signature =
-      this.algorithm === 'ed25519'
-        ? sign(null, message, this.#privateKey)
-        : sign('sha256', message, { key: this.#privateKey, dsaEncoding: 'der' });
+      this.algorithm === 'ed25519' ? sign(null, message, this.#privateKey) : sign('sha256', message, { key: this.#privateKey, dsaEncoding: 'der' });
     return new Uint8Array(signature);
   }
 }
@@ -55,7 +53,5 @@ export function createInMemorySigner(settings: InMemorySignerSettings = {}): InM
 }
 
 function generate(algorithm: SignatureAlgorithm): KeyObject {
-  return algorithm === 'ed25519'
-    ? generateKeyPairSync('ed25519').privateKey
-    : generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+  return algorithm === 'ed25519' ? generateKeyPairSync('ed25519').privateKey : generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
 }

@@ -64,9 +64,7 @@ export class InMemoryStorageProvider implements StorageProviderV1 {
       throw new CairnError('CAIRN_STORAGE_LIST_INVALID', `[cairn] [conformance] list limit must be a whole number from 1 to ${maximumListLimit}, got ${limit}`);
     }
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
-    const keys = [...this.backend.keys()]
-      .filter((key) => key.startsWith(prefix) && (after === undefined || compareBytes(key, after) > 0))
-      .sort(compareBytes);
+    const keys = [...this.backend.keys()].filter((key) => key.startsWith(prefix) && (after === undefined || compareBytes(key, after) > 0)).sort(compareBytes);
     const page = keys.slice(0, limit);
     // The cursor is the last key returned, so a page replays identically and a key written
     // meanwhile is neither skipped nor repeated.

@@ -114,9 +114,21 @@ describe('AuditLog in SQLite', () => {
     const signer = createInMemorySigner();
     const publicKey = await signer.publicKey();
     const key = { keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') };
-    const checkpoint = await signCheckpoint({ origin: 'cairn:test', treeSize: log.size, rootHash: Buffer.from(log.merkle.rootHash()).toString('hex'), time: '2026-11-22T10:00:00.000Z' }, signer);
+    const checkpoint = await signCheckpoint(
+      { origin: 'cairn:test', treeSize: log.size, rootHash: Buffer.from(log.merkle.rootHash()).toString('hex'), time: '2026-11-22T10:00:00.000Z' },
+      signer,
+    );
     expect(verifyLog(log.entries(), checkpoint, [key])).toMatchObject({ valid: true });
-    const bundle = buildEvidenceBundle({ runId: 'r1', spec, entries: log.runEntries('r1'), proofs: log.merkle, checkpoint, anchors: [], keys: [key], manifests: [] });
+    const bundle = buildEvidenceBundle({
+      runId: 'r1',
+      spec,
+      entries: log.runEntries('r1'),
+      proofs: log.merkle,
+      checkpoint,
+      anchors: [],
+      keys: [key],
+      manifests: [],
+    });
     const report = await verifyBundle(bundle, { trustedKeys: [key] });
     expect(report.checks.filter((check) => check.status === 'fail')).toEqual([]);
     database.close();

@@ -51,7 +51,9 @@ export class AuditLog implements EngineAuditLog {
     this.#nextRunSeq = database.prepare<[string], { next: number }>('SELECT COALESCE(MAX(run_seq) + 1, 0) AS next FROM audit_entries WHERE run_id = ?');
     this.#bySeq = database.prepare<[number, number], { body: string }>('SELECT body FROM audit_entries WHERE seq >= ? ORDER BY seq LIMIT ?');
     this.#byRun = database.prepare<[string], { body: string }>('SELECT body FROM audit_entries WHERE run_id = ? ORDER BY run_seq');
-    this.#byRunAfter = database.prepare<[string, number, number], { body: string }>('SELECT body FROM audit_entries WHERE run_id = ? AND seq > ? ORDER BY run_seq LIMIT ?');
+    this.#byRunAfter = database.prepare<[string, number, number], { body: string }>(
+      'SELECT body FROM audit_entries WHERE run_id = ? AND seq > ? ORDER BY run_seq LIMIT ?',
+    );
     this.#appendOne = database.transaction((draft: AuditEntryDraft) => this.#write(draft));
     this.#query = new AuditQueryReader(database);
   }
@@ -74,7 +76,7 @@ export class AuditLog implements EngineAuditLog {
 
   /** Entries from `seq` on, in order, `pageSize` at a time (for exports and event streams). */
   *entries(fromSeq = 0, pageSize = 1000): Generator<AuditEntry> {
-    for (let next = fromSeq; ; ) {
+    for (let next = fromSeq; ;) {
       const page = this.page(next, pageSize);
       yield* page;
       if (page.length < pageSize) return;
@@ -140,7 +142,8 @@ export class AuditLog implements EngineAuditLog {
       time: time ?? new Date(this.#now()).toISOString(),
     };
     const problem = auditEntryProblem(entry);
-    if (problem !== undefined) throw new CairnError('CAIRN_PAYLOAD_INVALID', `The audit entry is not valid: entry${problem}.`, { path: `entry${problem.split(':')[0]}` });
+    if (problem !== undefined)
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', `The audit entry is not valid: entry${problem}.`, { path: `entry${problem.split(':')[0]}` });
     const body = canonicalJson(entry);
     this.#insert.run(entry.seq, entry.runId ?? null, entry.runSeq ?? null, entry.time, entry.action, entry.entity.kind, entry.outcome, entry.actor.id, body);
     this.merkle.appendLeafHash(leafHashOfText(body));

@@ -31,7 +31,14 @@ function filledLog(count: number): { log: AuditLog; database: EngineDatabase; wr
   database.transaction(() => {
     for (let index = 0; index < count; index++) {
       const runId = `r${index % 5}`;
-      const draft: AuditEntryDraft = { actor: index % 3 === 0 ? ana : engine, action: index % 5 === 4 ? 'item.reused' : 'item.ready', entity: { kind: 'item', id: `${runId}/a` }, outcome: 'success', data: { index }, runId };
+      const draft: AuditEntryDraft = {
+        actor: index % 3 === 0 ? ana : engine,
+        action: index % 5 === 4 ? 'item.reused' : 'item.ready',
+        entity: { kind: 'item', id: `${runId}/a` },
+        outcome: 'success',
+        data: { index },
+        runId,
+      };
       written.push(log.append(draft));
     }
   })();
@@ -61,7 +68,11 @@ describe('AuditLog.query', () => {
       { query: { since: time(100), until: time(2_600) }, keep: (entry: AuditEntry) => entry.seq >= 100 && entry.seq < 2_600 },
       // Any ISO precision and offset: 10:00:05+01:00 is 09:00:05Z, before every entry.
       { query: { since: '2026-11-22T10:00:05.000+01:00' }, keep: () => true },
-      { query: { runId: 'r4', action: 'item.reused', actorId: 'ana', from: 500, to: 2_800, since: time(600) }, keep: (entry: AuditEntry) => entry.runId === 'r4' && entry.action === 'item.reused' && entry.actor.id === 'ana' && entry.seq >= 600 && entry.seq < 2_800 },
+      {
+        query: { runId: 'r4', action: 'item.reused', actorId: 'ana', from: 500, to: 2_800, since: time(600) },
+        keep: (entry: AuditEntry) =>
+          entry.runId === 'r4' && entry.action === 'item.reused' && entry.actor.id === 'ana' && entry.seq >= 600 && entry.seq < 2_800,
+      },
       { query: { runId: 'r1', from: 2_000 }, keep: (entry: AuditEntry) => entry.runId === 'r1' && entry.seq >= 2_000 },
       { query: { runId: 'nobody' }, keep: () => false },
     ];
@@ -76,7 +87,8 @@ describe('AuditLog.query', () => {
     for (const entry of reader) {
       seen.push(entry);
       // An append between pages (no statement may stay open across yields).
-      if (entry.seq % 1_000 === 0) log.append({ actor: engine, action: 'server.started', entity: { kind: 'server', id: 'server' }, outcome: 'success', data: {} });
+      if (entry.seq % 1_000 === 0)
+        log.append({ actor: engine, action: 'server.started', entity: { kind: 'server', id: 'server' }, outcome: 'success', data: {} });
     }
     expect(seen).toEqual(written);
     expect(log.size).toBe(2_503);

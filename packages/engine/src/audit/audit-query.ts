@@ -48,8 +48,12 @@ export class AuditQueryReader {
   entries(query: AuditQuery, size: number): Generator<AuditEntry> {
     const from = query.from ?? 0;
     const to = Math.min(query.to ?? size, size);
-    for (const [name, value] of [['from', query.from], ['to', query.to]] as const) {
-      if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) throw new CairnError('CAIRN_PAYLOAD_INVALID', `${name} must be a sequence number (a whole number, 0 or more), not ${value}.`, { path: name });
+    for (const [name, value] of [
+      ['from', query.from],
+      ['to', query.to],
+    ] as const) {
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 0))
+        throw new CairnError('CAIRN_PAYLOAD_INVALID', `${name} must be a sequence number (a whole number, 0 or more), not ${value}.`, { path: name });
     }
     const since = instant(query.since, 'since');
     const until = instant(query.until, 'until');
@@ -68,8 +72,14 @@ export class AuditQueryReader {
     return this.#pages(this.#prepare(sql), parameters, from, to, byRun);
   }
 
-  *#pages(statement: ReturnType<EngineDatabase['prepare']>, parameters: Record<string, string | number>, from: number, to: number, byRun: boolean): Generator<AuditEntry> {
-    for (let next = from; next < to; ) {
+  *#pages(
+    statement: ReturnType<EngineDatabase['prepare']>,
+    parameters: Record<string, string | number>,
+    from: number,
+    to: number,
+    byRun: boolean,
+  ): Generator<AuditEntry> {
+    for (let next = from; next < to;) {
       const upper = byRun ? to : Math.min(to, next + scanWindow);
       const rows = statement.all({ ...parameters, from: next, to: upper, ...(byRun ? { limit: runPageSize } : {}) }) as { body: string }[];
       let last = next - 1;
@@ -96,6 +106,9 @@ export class AuditQueryReader {
 function instant(value: string | undefined, name: string): string | undefined {
   if (value === undefined) return undefined;
   const time = Date.parse(value);
-  if (Number.isNaN(time)) throw new CairnError('CAIRN_PAYLOAD_INVALID', `${name} must be an ISO 8601 time such as 2026-11-22T10:00:00Z, not ${JSON.stringify(value)}.`, { path: name });
+  if (Number.isNaN(time))
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', `${name} must be an ISO 8601 time such as 2026-11-22T10:00:00Z, not ${JSON.stringify(value)}.`, {
+      path: name,
+    });
   return new Date(time).toISOString();
 }

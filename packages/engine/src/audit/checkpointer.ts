@@ -52,7 +52,9 @@ export class Checkpointer {
     this.#settings = settings;
     const prepare = settings.database.prepare.bind(settings.database);
     this.#statements = {
-      latest: prepare<[], { treeSize: number; issuedAt: string }>('SELECT tree_size AS treeSize, issued_at AS issuedAt FROM checkpoints ORDER BY tree_size DESC LIMIT 1'),
+      latest: prepare<[], { treeSize: number; issuedAt: string }>(
+        'SELECT tree_size AS treeSize, issued_at AS issuedAt FROM checkpoints ORDER BY tree_size DESC LIMIT 1',
+      ),
       insert: prepare('INSERT OR IGNORE INTO checkpoints (tree_size, envelope, issued_at, next_try_at) VALUES (?, ?, ?, ?)'),
       due: prepare<[string], { treeSize: number; envelope: string; tries: number }>(
         'SELECT tree_size AS treeSize, envelope, tries FROM checkpoints WHERE anchored = 0 AND next_try_at <= ? ORDER BY tree_size',
@@ -102,10 +104,19 @@ export class Checkpointer {
       this.#statements.runEndedSince.get(covered) !== undefined;
     if (!due) return undefined;
     const time = new Date(this.#settings.now()).toISOString();
-    const envelope = await signCheckpoint({ origin: this.#settings.origin, treeSize: size, rootHash: Buffer.from(this.#settings.audit.merkle.rootHash(size)).toString('hex'), time }, this.#settings.signer);
+    const envelope = await signCheckpoint(
+      { origin: this.#settings.origin, treeSize: size, rootHash: Buffer.from(this.#settings.audit.merkle.rootHash(size)).toString('hex'), time },
+      this.#settings.signer,
+    );
     this.#settings.database.transaction(() => {
       this.#statements.insert.run(size, JSON.stringify(envelope), time, time);
-      this.#settings.audit.append({ actor: engineActor, action: 'checkpoint.issued', entity: { kind: 'checkpoint', id: String(size) }, outcome: 'success', data: { treeSize: size } });
+      this.#settings.audit.append({
+        actor: engineActor,
+        action: 'checkpoint.issued',
+        entity: { kind: 'checkpoint', id: String(size) },
+        outcome: 'success',
+        data: { treeSize: size },
+      });
     })();
     return size;
   }
@@ -118,7 +129,12 @@ export class Checkpointer {
       try {
         const receipts: DsseEnvelope[] = [];
         for (const anchor of this.#settings.anchors) {
-          const receipt = await anchor.anchor({ origin: checkpoint.origin, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, envelope: anchorEnvelopeBytes(envelope) });
+          const receipt = await anchor.anchor({
+            origin: checkpoint.origin,
+            treeSize: checkpoint.treeSize,
+            rootHash: checkpoint.rootHash,
+            envelope: anchorEnvelopeBytes(envelope),
+          });
           receipts.push(await signReceipt(receipt, this.#settings.signer));
         }
         this.#settings.database.transaction(() => {
@@ -142,7 +158,13 @@ export class Checkpointer {
         this.#settings.observer?.anchorFailed?.({ treeSize: row.treeSize, error: reason });
         this.#settings.database.transaction(() => {
           this.#statements.failed.run(new Date(this.#settings.now() + backoff).toISOString(), reason, row.treeSize);
-          this.#settings.audit.append({ actor: engineActor, action: 'checkpoint.anchored', entity: { kind: 'checkpoint', id: String(row.treeSize) }, outcome: 'failure', data: { treeSize: row.treeSize, reason } });
+          this.#settings.audit.append({
+            actor: engineActor,
+            action: 'checkpoint.anchored',
+            entity: { kind: 'checkpoint', id: String(row.treeSize) },
+            outcome: 'failure',
+            data: { treeSize: row.treeSize, reason },
+          });
         })();
       }
     }
@@ -161,6 +183,13 @@ export class Checkpointer {
   /** The first checkpoint covering `treeSize` entries, anchored ones first. */
   covering(treeSize: number): StoredCheckpoint | undefined {
     const row = this.#statements.covering.get(treeSize);
-    return row && { treeSize: row.treeSize, envelope: JSON.parse(row.envelope) as DsseEnvelope, anchored: row.anchored === 1, receipts: JSON.parse(row.receipts) as DsseEnvelope[] };
+    return (
+      row && {
+        treeSize: row.treeSize,
+        envelope: JSON.parse(row.envelope) as DsseEnvelope,
+        anchored: row.anchored === 1,
+        receipts: JSON.parse(row.receipts) as DsseEnvelope[],
+      }
+    );
   }
 }

@@ -66,14 +66,19 @@ function inspect(database: Database.Database, directory: string, trustedKey: Pub
   const entries: AuditEntry[] = [];
   const range = new CompactRange();
   const rootAt = new Map<number, string>();
-  const checkpointRows = database.prepare<[], { treeSize: number; envelope: string; anchored: number }>('SELECT tree_size AS treeSize, envelope, anchored FROM checkpoints ORDER BY tree_size').all();
+  const checkpointRows = database
+    .prepare<[], { treeSize: number; envelope: string; anchored: number }>(
+      'SELECT tree_size AS treeSize, envelope, anchored FROM checkpoints ORDER BY tree_size',
+    )
+    .all();
   const checkpointSizes = new Set(checkpointRows.map((row) => row.treeSize));
   rows.forEach((row, index) => {
     if (row.seq !== index) problem(`audit seq ${row.seq} found where seq ${index} belongs: the log has a gap`);
     const entry = JSON.parse(row.body) as AuditEntry;
     if (entry.seq !== row.seq) problem(`the body of audit row ${row.seq} says seq ${entry.seq}`);
     const leaf = leafHashOfText(row.body);
-    if (!leaves[index] || leaves[index].idx !== index || !Buffer.from(leaf).equals(leaves[index].hash)) problem(`merkle leaf ${index} is not the hash of audit entry ${row.seq}`);
+    if (!leaves[index] || leaves[index].idx !== index || !Buffer.from(leaf).equals(leaves[index].hash))
+      problem(`merkle leaf ${index} is not the hash of audit entry ${row.seq}`);
     range.append(leaf);
     if (checkpointSizes.has(range.size)) rootAt.set(range.size, Buffer.from(range.rootHash()).toString('hex'));
     entries.push(entry);
@@ -81,7 +86,8 @@ function inspect(database: Database.Database, directory: string, trustedKey: Pub
   if (leaves.length !== rows.length) problem(`the tree has ${leaves.length} leaves for ${rows.length} audit entries`);
   const stored = MerkleLog.open(new SqliteMerkleNodeStore(database));
   if (stored.size !== rows.length) problem(`the stored tree has size ${stored.size}, the log ${rows.length} entries`);
-  else if (!Buffer.from(stored.rootHash()).equals(Buffer.from(range.rootHash()))) problem('the stored tree root is not the root recomputed from the audit entries');
+  else if (!Buffer.from(stored.rootHash()).equals(Buffer.from(range.rootHash())))
+    problem('the stored tree root is not the root recomputed from the audit entries');
 
   // Per run, runSeq is 0..k-1 in seq order.
   const runSeqs = new Map<string, number>();
@@ -96,17 +102,21 @@ function inspect(database: Database.Database, directory: string, trustedKey: Pub
   //    root of the log's prefix; each was recorded with its `checkpoint.issued` entry.
   const trusted = trustedKeyFrom(trustedKey);
   const issued = new Set(entries.filter((entry) => entry.action === 'checkpoint.issued').map((entry) => Number(entry.data['treeSize'])));
-  const anchoredEntries = new Set(entries.filter((entry) => entry.action === 'checkpoint.anchored' && entry.outcome === 'success').map((entry) => Number(entry.data['treeSize'])));
+  const anchoredEntries = new Set(
+    entries.filter((entry) => entry.action === 'checkpoint.anchored' && entry.outcome === 'success').map((entry) => Number(entry.data['treeSize'])),
+  );
   for (const row of checkpointRows) {
     try {
       const checkpoint = openCheckpoint(JSON.parse(row.envelope) as DsseEnvelope, [trusted]);
       if (checkpoint.treeSize !== row.treeSize) problem(`checkpoint row ${row.treeSize} holds a checkpoint of size ${checkpoint.treeSize}`);
-      if (rootAt.get(row.treeSize) !== checkpoint.rootHash) problem(`checkpoint ${row.treeSize} signs root ${checkpoint.rootHash}, the log's prefix has ${rootAt.get(row.treeSize) ?? 'no such size'}`);
+      if (rootAt.get(row.treeSize) !== checkpoint.rootHash)
+        problem(`checkpoint ${row.treeSize} signs root ${checkpoint.rootHash}, the log's prefix has ${rootAt.get(row.treeSize) ?? 'no such size'}`);
     } catch (error) {
       problem(`checkpoint ${row.treeSize} does not verify: ${String(error)}`);
     }
     if (!issued.has(row.treeSize)) problem(`checkpoint ${row.treeSize} is stored without its checkpoint.issued entry`);
-    if ((row.anchored === 1) !== anchoredEntries.has(row.treeSize)) problem(`checkpoint ${row.treeSize} is ${row.anchored ? '' : 'not '}anchored in its row, but the log says otherwise`);
+    if ((row.anchored === 1) !== anchoredEntries.has(row.treeSize))
+      problem(`checkpoint ${row.treeSize} is ${row.anchored ? '' : 'not '}anchored in its row, but the log says otherwise`);
   }
   for (const size of issued) if (!checkpointSizes.has(size)) problem(`checkpoint.issued for size ${size} has no stored checkpoint`);
   const last = checkpointRows.at(-1);
@@ -130,15 +140,18 @@ function inspect(database: Database.Database, directory: string, trustedKey: Pub
     const count = (action: string) => actions.filter((value) => value === action).length;
     if (count('attempt.dispatched') !== 1) problem(`attempt ${attempt} was dispatched ${count('attempt.dispatched')} times`);
     if (count('attempt.started') > 1) problem(`attempt ${attempt} was started ${count('attempt.started')} times`);
-    if (count('attempt.completed') + count('attempt.lost') > 1) problem(`attempt ${attempt} completed ${count('attempt.completed') + count('attempt.lost')} times: ${actions.join(', ')}`);
+    if (count('attempt.completed') + count('attempt.lost') > 1)
+      problem(`attempt ${attempt} completed ${count('attempt.completed') + count('attempt.lost')} times: ${actions.join(', ')}`);
     if (actions[0] !== 'attempt.dispatched') problem(`attempt ${attempt}'s first entry is ${actions[0]}`);
   }
 
   // 4. The state tables say what the log says (both are written by the same transactions).
-  const runs = database.prepare<[], { runId: string; state: string; idempotencyKey: string | null; itemsTotal: number; itemsFinished: number }>(
-    // The stored key is scoped to its submitter ("<submitter>\u001f<key>", migration 10): the key itself follows the separator.
-    'SELECT run_id AS runId, state, substr(idempotency_key, instr(idempotency_key, char(31)) + 1) AS idempotencyKey, items_total AS itemsTotal, items_finished AS itemsFinished FROM runs',
-  ).all();
+  const runs = database
+    .prepare<[], { runId: string; state: string; idempotencyKey: string | null; itemsTotal: number; itemsFinished: number }>(
+      // The stored key is scoped to its submitter ("<submitter>\u001f<key>", migration 10): the key itself follows the separator.
+      'SELECT run_id AS runId, state, substr(idempotency_key, instr(idempotency_key, char(31)) + 1) AS idempotencyKey, items_total AS itemsTotal, items_finished AS itemsFinished FROM runs',
+    )
+    .all();
   if (runs.length > 1) problem(`${runs.length} runs exist; every incarnation submits the same one`);
   const run = runs[0];
   if (run && run.idempotencyKey !== idempotencyKey) problem(`the run has idempotency key ${run.idempotencyKey}`);
@@ -155,15 +168,20 @@ function inspect(database: Database.Database, directory: string, trustedKey: Pub
     if (run.itemsFinished !== finished) problem(`the run counts ${run.itemsFinished} finished items, the table has ${finished}`);
     const ended = entries.filter((entry) => ['run.succeeded', 'run.failed', 'run.cancelled'].includes(entry.action));
     if (ended.length > 1) problem(`the run ended ${ended.length} times`);
-    if ((ended.length === 1) !== ['succeeded', 'failed', 'cancelled'].includes(run.state)) problem(`the run is ${run.state} but the log has ${ended.length} end entries`);
+    if ((ended.length === 1) !== ['succeeded', 'failed', 'cancelled'].includes(run.state))
+      problem(`the run is ${run.state} but the log has ${ended.length} end entries`);
   }
   const attempts = database
-    .prepare<[], { executionId: string; state: string; attempt: number; itemId: string; fencingToken: number; manifestDigest: string; artifacts: string | null }>(
+    .prepare<
+      [],
+      { executionId: string; state: string; attempt: number; itemId: string; fencingToken: number; manifestDigest: string; artifacts: string | null }
+    >(
       'SELECT execution_id AS executionId, state, attempt, item_id AS itemId, fencing_token AS fencingToken, manifest_digest AS manifestDigest, artifacts FROM attempts ORDER BY item_id, attempt',
     )
     .all();
   const attemptStates = new Map(attempts.map((attempt) => [attempt.executionId, attempt.state]));
-  for (const [executionId] of attemptActions) if (!attemptStates.has(executionId)) problem(`the log names attempt ${executionId}, the table has no such attempt`);
+  for (const [executionId] of attemptActions)
+    if (!attemptStates.has(executionId)) problem(`the log names attempt ${executionId}, the table has no such attempt`);
   const attemptNumbers = new Map<string, number>();
   for (const attempt of attempts) {
     const actions = attemptActions.get(attempt.executionId) ?? [];
@@ -171,15 +189,22 @@ function inspect(database: Database.Database, directory: string, trustedKey: Pub
     const ended = actions.includes('attempt.completed') || actions.includes('attempt.lost');
     if (attempt.state === 'dispatching' && (started || ended)) problem(`attempt ${attempt.executionId} is dispatching but the log has ${actions.join(', ')}`);
     if (attempt.state === 'running' && (!started || ended)) problem(`attempt ${attempt.executionId} is running but the log has ${actions.join(', ')}`);
-    if (!['dispatching', 'running'].includes(attempt.state) && !ended) problem(`attempt ${attempt.executionId} is ${attempt.state} but the log has ${actions.join(', ')}`);
+    if (!['dispatching', 'running'].includes(attempt.state) && !ended)
+      problem(`attempt ${attempt.executionId} is ${attempt.state} but the log has ${actions.join(', ')}`);
     const expected = (attemptNumbers.get(attempt.itemId) ?? 0) + 1;
     if (attempt.attempt !== expected) problem(`item ${attempt.itemId} has attempt ${attempt.attempt} where ${expected} belongs`);
     attemptNumbers.set(attempt.itemId, attempt.attempt);
     // A completion recorded what the worker reported for this very attempt.
     if (attempt.state === 'succeeded' || attempt.state === 'failed') {
-      const result = JSON.parse(readFileSync(join(directory, 'storage', resultKey(attempt.executionId)), 'utf8')) as { fencingToken: number; manifestDigest: string; artifacts: unknown };
-      if (result.fencingToken !== attempt.fencingToken || result.manifestDigest !== attempt.manifestDigest) problem(`attempt ${attempt.executionId} completed against another attempt's result`);
-      if (canonicalJson(result.artifacts as JsonValue) !== canonicalJson(JSON.parse(attempt.artifacts ?? 'null') as JsonValue)) problem(`attempt ${attempt.executionId} recorded artifacts that are not its result's`);
+      const result = JSON.parse(readFileSync(join(directory, 'storage', resultKey(attempt.executionId)), 'utf8')) as {
+        fencingToken: number;
+        manifestDigest: string;
+        artifacts: unknown;
+      };
+      if (result.fencingToken !== attempt.fencingToken || result.manifestDigest !== attempt.manifestDigest)
+        problem(`attempt ${attempt.executionId} completed against another attempt's result`);
+      if (canonicalJson(result.artifacts as JsonValue) !== canonicalJson(JSON.parse(attempt.artifacts ?? 'null') as JsonValue))
+        problem(`attempt ${attempt.executionId} recorded artifacts that are not its result's`);
     }
   }
   const live = database.prepare<[], { count: number }>(`SELECT COUNT(*) AS count FROM lock_holders`).get()!.count;

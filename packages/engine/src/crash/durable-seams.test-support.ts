@@ -72,7 +72,11 @@ function readOrNull(path: string): Buffer | null {
 
 // Keys: `/`-separated non-empty segments, no `.`/`..`, no backslash or control characters.
 function assertKey(key: string): void {
-  const bad = key.length === 0 || Buffer.byteLength(key) > 1024 || /[\\\u0000-\u001f\u007f]/.test(key) || key.split('/').some((segment) => segment === '' || segment === '.' || segment === '..');
+  const bad =
+    key.length === 0 ||
+    Buffer.byteLength(key) > 1024 ||
+    /[\\\u0000-\u001f\u007f]/.test(key) ||
+    key.split('/').some((segment) => segment === '' || segment === '.' || segment === '..');
   if (bad) throw new CairnError('CAIRN_STORAGE_KEY_INVALID', `The storage key ${JSON.stringify(key)} is not valid.`, { details: { key } });
 }
 
@@ -112,7 +116,8 @@ export class DirectoryStorage implements StorageProviderV1 {
 
   async list(options: StorageListOptions = {}): Promise<StorageListPage> {
     const limit = options.limit ?? 1000;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new CairnError('CAIRN_STORAGE_LIST_INVALID', `The list limit ${limit} is not within 1..1000.`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new CairnError('CAIRN_STORAGE_LIST_INVALID', `The list limit ${limit} is not within 1..1000.`);
     let after: string | undefined;
     if (options.cursor !== undefined) {
       if (!options.cursor.startsWith('after:')) throw new CairnError('CAIRN_STORAGE_LIST_INVALID', 'The list cursor is not one this provider issued.');
@@ -137,7 +142,9 @@ export class DirectoryStorage implements StorageProviderV1 {
       }
     };
     walk(base);
-    const sorted = keys.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))).filter((key) => after === undefined || Buffer.compare(Buffer.from(key), Buffer.from(after)) > 0);
+    const sorted = keys
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+      .filter((key) => after === undefined || Buffer.compare(Buffer.from(key), Buffer.from(after)) > 0);
     const page = sorted.slice(0, limit);
     return { keys: page, cursor: sorted.length > limit ? `after:${Buffer.from(page.at(-1)!).toString('base64url')}` : null };
   }
@@ -263,7 +270,13 @@ export class FileExecutor implements ExecutorV1 {
     this.#journal('run', executionId);
     onPhase?.('ran', executionId);
     const envelope = JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(state.manifestDigest)))!)) as { payload: string };
-    const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as { runId: string; itemId: string; attempt: number; fencingToken: number; runtime: { argv: string[] } };
+    const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as {
+      runId: string;
+      itemId: string;
+      attempt: number;
+      fencingToken: number;
+      runtime: { argv: string[] };
+    };
     const exitCode = manifest.runtime.argv[0] === 'fail-first' && manifest.attempt === 1 ? 1 : 0;
     const outcome: ExecutionOutcome = exitCode === 0 ? 'succeeded' : 'failed';
     // The logs are named by digest only: nothing reads artifact blobs back here, and every file
@@ -314,7 +327,12 @@ export class FileExecutor implements ExecutorV1 {
 }
 
 function exitedStatus(state: ExecutionState): ExecutionStatus {
-  return { state: 'exited', outcome: state.outcome ?? 'failed', ...(state.exitCode === undefined ? {} : { exitCode: state.exitCode }), resultKey: resultKey(state.executionId) };
+  return {
+    state: 'exited',
+    outcome: state.outcome ?? 'failed',
+    ...(state.exitCode === undefined ? {} : { exitCode: state.exitCode }),
+    resultKey: resultKey(state.executionId),
+  };
 }
 
 /** How often each execution was asked to start, ran its body, and exited, from the journal. */
@@ -386,7 +404,8 @@ export class DirectoryAnchor implements AuditAnchorV1 {
     const record = this.#record(locationOf(reference));
     if (record === undefined || record.rootHash !== reference.rootHash) return null;
     const envelope = Buffer.from(record.envelope, 'base64');
-    if (sha256Digest(envelope) !== record.receipt.envelopeDigest) throw new CairnError('CAIRN_ANCHOR_TAMPERED', `The anchored checkpoint at ${record.receipt.location} was altered.`);
+    if (sha256Digest(envelope) !== record.receipt.envelopeDigest)
+      throw new CairnError('CAIRN_ANCHOR_TAMPERED', `The anchored checkpoint at ${record.receipt.location} was altered.`);
     return { envelope: new Uint8Array(envelope), receipt: record.receipt };
   }
 

@@ -18,7 +18,8 @@ import { createEngine } from '../engine.ts';
 import { DirectoryStorage, persistentSigner } from './durable-seams.test-support.ts';
 
 const [directory, mode, specPath] = process.argv.slice(2);
-if (directory === undefined || (mode !== 'hang' && mode !== 'finish') || specPath === undefined) throw new Error('usage: lost-child <dir> <hang|finish> <spec.json>');
+if (directory === undefined || (mode !== 'hang' && mode !== 'finish') || specPath === undefined)
+  throw new Error('usage: lost-child <dir> <hang|finish> <spec.json>');
 const storage = new DirectoryStorage(join(directory, 'storage'));
 const ranHere = new Set<string>();
 
@@ -43,7 +44,10 @@ const engine = createEngine({
   reconcileIntervalMs: 20,
   inboxPollMs: false,
 });
-const { runId } = engine.submit(JSON.parse(readFileSync(specPath, 'utf8')), { actor: { kind: 'system', id: 'lost-test', via: 'engine' }, idempotencyKey: 'lost-test-run' });
+const { runId } = engine.submit(JSON.parse(readFileSync(specPath, 'utf8')), {
+  actor: { kind: 'system', id: 'lost-test', via: 'engine' },
+  idempotencyKey: 'lost-test-run',
+});
 engine.start();
 if (mode === 'hang') {
   for (;;) {

@@ -221,7 +221,7 @@ export const migrations: readonly Migration[] = [
   },
   {
     version: 10,
-    name: 'idempotency keys are each submitter\'s own',
+    name: "idempotency keys are each submitter's own",
     sql: `
       -- A key is stored with its submitter ("<submitted_by>" U+001F "<key>"): the column stays
       -- UNIQUE, and another principal using the same key gets a run of its own, never this one.

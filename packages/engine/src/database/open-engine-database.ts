@@ -17,7 +17,10 @@ export function openEngineDatabase(path: string, migrations: readonly Migration[
     // Assigning better-sqlite3's Database to the engine's own interface is the compile-time check that it is one.
     database = new Database(path);
   } catch (error) {
-    throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot open the engine database ${path}: ${(error as Error).message}. Check the path and its permissions.`, { path, cause: error });
+    throw new CairnError('CAIRN_CONFIG_INVALID', `Cannot open the engine database ${path}: ${(error as Error).message}. Check the path and its permissions.`, {
+      path,
+      cause: error,
+    });
   }
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
@@ -36,9 +39,13 @@ function migrate(database: EngineDatabase, path: string, migrations: readonly Mi
   const current = database.pragma('user_version', { simple: true }) as number;
   const latest = migrations.at(-1)?.version ?? 0;
   if (current > latest) {
-    throw new CairnError('CAIRN_CONFIG_INVALID', `The engine database ${path} has schema version ${current}, newer than this engine knows (${latest}). Upgrade Cairn or use another database.`, {
-      path,
-    });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `The engine database ${path} has schema version ${current}, newer than this engine knows (${latest}). Upgrade Cairn or use another database.`,
+      {
+        path,
+      },
+    );
   }
   const pending = migrations.filter((migration) => migration.version > current);
   if (pending.length === 0) return;
@@ -47,10 +54,14 @@ function migrate(database: EngineDatabase, path: string, migrations: readonly Mi
       try {
         database.exec(migration.sql);
       } catch (error) {
-        throw new CairnError('CAIRN_CONFIG_INVALID', `Migration ${migration.version} (${migration.name}) of ${path} failed: ${(error as Error).message}. The database keeps schema version ${current}.`, {
-          path,
-          cause: error,
-        });
+        throw new CairnError(
+          'CAIRN_CONFIG_INVALID',
+          `Migration ${migration.version} (${migration.name}) of ${path} failed: ${(error as Error).message}. The database keeps schema version ${current}.`,
+          {
+            path,
+            cause: error,
+          },
+        );
       }
     }
     database.pragma(`user_version = ${latest}`);

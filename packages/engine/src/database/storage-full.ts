@@ -7,7 +7,11 @@
  * items or exiting.
  */
 export function storageFullReason(error: unknown): string | undefined {
-  for (let current = error, depth = 0; current !== null && typeof current === 'object' && depth < 8; current = (current as { cause?: unknown }).cause, depth++) {
+  for (
+    let current = error, depth = 0;
+    current !== null && typeof current === 'object' && depth < 8;
+    current = (current as { cause?: unknown }).cause, depth++
+  ) {
     const code = (current as { code?: unknown }).code;
     const message = (current as { message?: unknown }).message;
     if (typeof code !== 'string') continue;

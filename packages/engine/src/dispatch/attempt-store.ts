@@ -76,10 +76,14 @@ export class AttemptStore {
       finished: prepare('UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ?, failure = ? WHERE execution_id = ?'),
       live: prepare<[], AttemptRow>(`SELECT ${columns} FROM attempts WHERE state IN ('dispatching', 'running') ORDER BY dispatched_at`),
       requestStop: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, ?) WHERE execution_id = ?`),
-      requestStopForItem: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, 'cancel') WHERE run_id = ? AND item_id = ? AND state IN ('dispatching', 'running')`),
+      requestStopForItem: prepare(
+        `UPDATE attempts SET stop_reason = COALESCE(stop_reason, 'cancel') WHERE run_id = ? AND item_id = ? AND state IN ('dispatching', 'running')`,
+      ),
       stopSent: prepare('UPDATE attempts SET stop_sent = 1 WHERE execution_id = ?'),
       byExecutionId: prepare<[string], AttemptRow>(`SELECT ${columns} FROM attempts WHERE execution_id = ?`),
-      liveByRun: prepare<[], { key: string; count: number }>(`SELECT run_id AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') GROUP BY run_id`),
+      liveByRun: prepare<[], { key: string; count: number }>(
+        `SELECT run_id AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') GROUP BY run_id`,
+      ),
       liveByQueue: prepare<[], { key: string; count: number }>(
         `SELECT queue AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') AND queue IS NOT NULL GROUP BY queue`,
       ),
@@ -88,7 +92,9 @@ export class AttemptStore {
         `SELECT run_id AS runId, item_id AS itemId, attempt, execution_id AS executionId, state, exit_code AS exitCode, artifacts, dispatched_at AS dispatchedAt, finished_at AS finishedAt, failure
          FROM attempts WHERE run_id = ? AND item_id = ? ORDER BY attempt`,
       ),
-      lostBefore: prepare<[string, string, number], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE run_id = ? AND item_id = ? AND attempt < ? AND state = 'lost'`),
+      lostBefore: prepare<[string, string, number], { count: number }>(
+        `SELECT COUNT(*) AS count FROM attempts WHERE run_id = ? AND item_id = ? AND attempt < ? AND state = 'lost'`,
+      ),
     };
   }
 
@@ -112,8 +118,22 @@ export class AttemptStore {
     this.#statements.started.run(JSON.stringify(handle), executionId);
   }
 
-  finished(executionId: string, state: AttemptState, exitCode: number | null, artifacts: Record<string, string> | null, finishedAt: string, failure: AttemptFailure | null): void {
-    this.#statements.finished.run(state, exitCode, artifacts === null ? null : JSON.stringify(artifacts), finishedAt, failure === null ? null : JSON.stringify(failure), executionId);
+  finished(
+    executionId: string,
+    state: AttemptState,
+    exitCode: number | null,
+    artifacts: Record<string, string> | null,
+    finishedAt: string,
+    failure: AttemptFailure | null,
+  ): void {
+    this.#statements.finished.run(
+      state,
+      exitCode,
+      artifacts === null ? null : JSON.stringify(artifacts),
+      finishedAt,
+      failure === null ? null : JSON.stringify(failure),
+      executionId,
+    );
   }
 
   /** The item's attempts, first to last (the primary key's order: one index range). */

@@ -63,9 +63,17 @@ async function setUp(concurrency = 16, queues: Record<string, { concurrency: num
       const stdout = new TextEncoder().encode(`${manifest.itemId} ran\n`);
       await storage.put(`artifacts/${sha256Digest(stdout).slice(7)}`, stdout);
       const result: ResultRecord = {
-        version: 'cairn.result/v1', runId: manifest.runId, itemId: manifest.itemId, attempt: manifest.attempt, fencingToken: manifest.fencingToken,
-        executionId: manifest.executionId, manifestDigest: task.manifestDigest, outcome: exitCode === 0 ? 'succeeded' : 'failed', exitCode,
-        startedAt: manifest.issuedAt, finishedAt: manifest.issuedAt,
+        version: 'cairn.result/v1',
+        runId: manifest.runId,
+        itemId: manifest.itemId,
+        attempt: manifest.attempt,
+        fencingToken: manifest.fencingToken,
+        executionId: manifest.executionId,
+        manifestDigest: task.manifestDigest,
+        outcome: exitCode === 0 ? 'succeeded' : 'failed',
+        exitCode,
+        startedAt: manifest.issuedAt,
+        finishedAt: manifest.issuedAt,
         artifacts: { patch: sha256Digest(`${manifest.itemId} patch`), stdout: sha256Digest(stdout), stderr: sha256Digest('') },
       };
       await storage.put(resultKey(manifest.executionId), canonicalJsonBytes(result));
@@ -89,7 +97,14 @@ async function setUp(concurrency = 16, queues: Record<string, { concurrency: num
 
 /** `executor` with another `start` (a process that dies, a backend that is down). */
 function withStart(executor: ExecutorV1, start: ExecutorV1['start']): ExecutorV1 {
-  return { specificationVersion: 'v1', provider: executor.provider, capabilities: executor.capabilities, inspect: (handle) => executor.inspect(handle), cancel: (handle) => executor.cancel(handle), start };
+  return {
+    specificationVersion: 'v1',
+    provider: executor.provider,
+    capabilities: executor.capabilities,
+    inspect: (handle) => executor.inspect(handle),
+    cancel: (handle) => executor.cancel(handle),
+    start,
+  };
 }
 
 const spec = `
@@ -114,12 +129,33 @@ describe('Dispatcher', () => {
 
     // The run's evidence, exported from what the engine stored, verifies with every offline check.
     const dispatched = audit.runEntries(runId).filter((entry) => entry.action === 'attempt.dispatched');
-    const manifests = await Promise.all(dispatched.map(async (entry) => JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(String(entry.data['manifestDigest']))))!)) as DsseEnvelope));
-    const checkpoint = await signCheckpoint({ origin: 'cairn:test', treeSize: audit.size, rootHash: Buffer.from(audit.merkle.rootHash()).toString('hex'), time: '2026-11-22T12:00:00.000Z' }, signer);
-    const bundle = buildEvidenceBundle({ runId, spec: parseRunSpec(spec) as Parameters<typeof buildEvidenceBundle>[0]['spec'], entries: audit.runEntries(runId), proofs: audit.merkle, checkpoint, anchors: [], keys: [key], manifests });
+    const manifests = await Promise.all(
+      dispatched.map(
+        async (entry) => JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(String(entry.data['manifestDigest']))))!)) as DsseEnvelope,
+      ),
+    );
+    const checkpoint = await signCheckpoint(
+      { origin: 'cairn:test', treeSize: audit.size, rootHash: Buffer.from(audit.merkle.rootHash()).toString('hex'), time: '2026-11-22T12:00:00.000Z' },
+      signer,
+    );
+    const bundle = buildEvidenceBundle({
+      runId,
+      spec: parseRunSpec(spec) as Parameters<typeof buildEvidenceBundle>[0]['spec'],
+      entries: audit.runEntries(runId),
+      proofs: audit.merkle,
+      checkpoint,
+      anchors: [],
+      keys: [key],
+      manifests,
+    });
     const report = await verifyBundle(bundle, { trustedKeys: [key] });
     expect(Object.fromEntries(report.checks.map((check) => [check.name, check.status]))).toMatchObject({
-      entries: 'pass', completeness: 'pass', inclusion: 'pass', 'checkpoint-signature': 'pass', manifests: 'pass', artifacts: 'pass',
+      entries: 'pass',
+      completeness: 'pass',
+      inclusion: 'pass',
+      'checkpoint-signature': 'pass',
+      manifests: 'pass',
+      artifacts: 'pass',
     });
     expect(bundle.artifacts).toHaveLength(9);
   });
@@ -140,16 +176,27 @@ describe('Dispatcher', () => {
     );
     await drive(runId);
     expect(machine.run(runId)).toMatchObject({ state: 'failed', itemsFailed: 1, itemsFinished: 7 });
-    expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toMatchObject({ broken: 'failed', after: 'skipped', a: 'succeeded', e: 'succeeded' });
+    expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toMatchObject({
+      broken: 'failed',
+      after: 'skipped',
+      a: 'succeeded',
+      e: 'succeeded',
+    });
     expect(peak()).toBeLessThanOrEqual(2);
   });
 
   test('an item naming an executor that is not configured fails with the reason, audited', async () => {
     const { machine, audit, drive } = await setUp();
-    const { runId } = machine.submit({ version: 1, name: 'x', items: [{ id: 'gpu', executor: 'fargate', runtime: { kind: 'command', argv: ['x'] } }] }, { actor: ana });
+    const { runId } = machine.submit(
+      { version: 1, name: 'x', items: [{ id: 'gpu', executor: 'fargate', runtime: { kind: 'command', argv: ['x'] } }] },
+      { actor: ana },
+    );
     await drive(runId);
     expect(machine.run(runId)!.state).toBe('failed');
-    expect(audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!.data).toEqual({ reason: 'no executor named "fargate" is configured', failure: { code: 'CAIRN_CONFIG_INVALID' } });
+    expect(audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!.data).toEqual({
+      reason: 'no executor named "fargate" is configured',
+      failure: { code: 'CAIRN_CONFIG_INVALID' },
+    });
   });
 
   test('every attempt that does not succeed has a failure, on the attempt, the item, its audit entry and its event; engine-side reasons get codes of their own', async () => {
@@ -180,15 +227,31 @@ describe('Dispatcher', () => {
       await dispatcher.reconcile();
     }
     const items = Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item]));
-    expect(items['exits']!.failure).toEqual({ code: 'CAIRN_EXIT_NONZERO', message: 'The runtime exited with code 4.', exitCode: 4, signal: null, stderrTail: '' });
+    expect(items['exits']!.failure).toEqual({
+      code: 'CAIRN_EXIT_NONZERO',
+      message: 'The runtime exited with code 4.',
+      exitCode: 4,
+      signal: null,
+      stderrTail: '',
+    });
     expect(items['slow']!.failure).toMatchObject({ code: 'CAIRN_ATTEMPT_TIMED_OUT', message: expect.stringContaining('deadline') });
-    expect(items['garbage']!.failure).toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', message: expect.stringContaining("The worker's result was rejected: the result record is not valid") });
-    expect(items['refused']!.failure).toMatchObject({ code: 'CAIRN_EXECUTOR_START_FAILED', message: 'the manifest names a runtime this executor lacks', exitCode: null });
+    expect(items['garbage']!.failure).toMatchObject({
+      code: 'CAIRN_PAYLOAD_INVALID',
+      message: expect.stringContaining("The worker's result was rejected: the result record is not valid"),
+    });
+    expect(items['refused']!.failure).toMatchObject({
+      code: 'CAIRN_EXECUTOR_START_FAILED',
+      message: 'the manifest names a runtime this executor lacks',
+      exitCode: null,
+    });
     expect(items['secretive']!.failure).toMatchObject({ code: 'CAIRN_SECRET_UNAVAILABLE', message: expect.stringContaining('NOT_THERE') });
     expect(items['fine']!.failure).toBeNull();
     // Each attempt keeps its own failure: both of the retried item's attempts say why.
     const attempts = new AttemptStore(database);
-    expect(attempts.ofItem(runId, 'exits').map((attempt) => [attempt.attempt, attempt.state, attempt.exitCode, attempt.failure?.code])).toEqual([[1, 'failed', 4, 'CAIRN_EXIT_NONZERO'], [2, 'failed', 4, 'CAIRN_EXIT_NONZERO']]);
+    expect(attempts.ofItem(runId, 'exits').map((attempt) => [attempt.attempt, attempt.state, attempt.exitCode, attempt.failure?.code])).toEqual([
+      [1, 'failed', 4, 'CAIRN_EXIT_NONZERO'],
+      [2, 'failed', 4, 'CAIRN_EXIT_NONZERO'],
+    ]);
     expect(attempts.ofItem(runId, 'fine')).toMatchObject([{ state: 'succeeded', failure: null }]);
     expect(attempts.ofItem(runId, 'secretive')).toEqual([]);
     // The audit log and the events carry the code (and rule), not the message.
@@ -197,11 +260,13 @@ describe('Dispatcher', () => {
     expect(completed.find((entry) => entry.data['itemId'] === 'slow')!.data['failure']).toEqual({ code: 'CAIRN_ATTEMPT_TIMED_OUT' });
     expect(completed.find((entry) => entry.data['itemId'] === 'fine')!.data['failure']).toBeUndefined();
     const events = entries.map(eventOfEntry).filter((event) => event !== undefined);
-    expect(events).toEqual(expect.arrayContaining([
-      expect.objectContaining({ type: 'attempt.state', itemId: 'garbage', state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID' } }),
-      expect.objectContaining({ type: 'item.state', itemId: 'secretive', state: 'failed', failure: { code: 'CAIRN_SECRET_UNAVAILABLE' } }),
-      expect.objectContaining({ type: 'item.state', itemId: 'exits', state: 'failed', failure: { code: 'CAIRN_EXIT_NONZERO' } }),
-    ]));
+    expect(events).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'attempt.state', itemId: 'garbage', state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID' } }),
+        expect.objectContaining({ type: 'item.state', itemId: 'secretive', state: 'failed', failure: { code: 'CAIRN_SECRET_UNAVAILABLE' } }),
+        expect.objectContaining({ type: 'item.state', itemId: 'exits', state: 'failed', failure: { code: 'CAIRN_EXIT_NONZERO' } }),
+      ]),
+    );
     for (const event of events) expect(() => cairnEventSchema.parse(event)).not.toThrow();
   });
 
@@ -222,8 +287,15 @@ describe('Dispatcher', () => {
     await drive(runId);
     expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({ flaky: 'succeeded', hopeless: 'failed' });
     // An item that succeeds on a retry no longer shows a failure; its failed attempts keep theirs.
-    expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.failure?.code ?? null]))).toEqual({ flaky: null, hopeless: 'CAIRN_EXIT_NONZERO' });
-    expect(new AttemptStore(database).ofItem(runId, 'flaky').map((attempt) => attempt.failure?.code ?? null)).toEqual(['CAIRN_EXIT_NONZERO', 'CAIRN_EXIT_NONZERO', null]);
+    expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.failure?.code ?? null]))).toEqual({
+      flaky: null,
+      hopeless: 'CAIRN_EXIT_NONZERO',
+    });
+    expect(new AttemptStore(database).ofItem(runId, 'flaky').map((attempt) => attempt.failure?.code ?? null)).toEqual([
+      'CAIRN_EXIT_NONZERO',
+      'CAIRN_EXIT_NONZERO',
+      null,
+    ]);
     const retries = audit.runEntries(runId).filter((entry) => entry.action === 'item.ready' && entry.data['retryAt'] !== undefined);
     expect(retries.map((entry) => [entry.entity.id.split('/')[1], entry.data['attempt']])).toEqual(
       expect.arrayContaining([
@@ -263,14 +335,29 @@ describe('Dispatcher', () => {
     }
     expect(machine.run(runId)!.state).toBe('succeeded');
     expect([...executor.registry.executions.values()].map((execution) => execution.runs)).toEqual([1]);
-    expect(audit.runEntries(runId).filter((entry) => entry.action === 'attempt.started').map((entry) => entry.data['recovered'])).toEqual([true]);
+    expect(
+      audit
+        .runEntries(runId)
+        .filter((entry) => entry.action === 'attempt.started')
+        .map((entry) => entry.data['recovered']),
+    ).toEqual([true]);
   });
 
   test('recovery waits for an executor that is down, and fails an attempt whose start is refused', async () => {
     const { database, audit, machine, storage, signer, executor } = await setUp();
     const hanging = withStart(executor, () => new Promise<never>(() => {}));
     const first = new Dispatcher({ database, audit, machine, executors: { local: hanging }, storage, signer });
-    const { runId } = machine.submit({ version: 1, name: 'recover', items: [{ id: 'a', runtime: { kind: 'command', argv: ['make'] } }, { id: 'b', runtime: { kind: 'command', argv: ['make'] } }] }, { actor: ana });
+    const { runId } = machine.submit(
+      {
+        version: 1,
+        name: 'recover',
+        items: [
+          { id: 'a', runtime: { kind: 'command', argv: ['make'] } },
+          { id: 'b', runtime: { kind: 'command', argv: ['make'] } },
+        ],
+      },
+      { actor: ana },
+    );
     void first.dispatchReady();
     for (let wait = 0; wait < 100 && audit.runEntries(runId).filter((entry) => entry.action === 'attempt.dispatched').length < 2; wait++) await sleep(2);
     let down = true;
@@ -294,7 +381,10 @@ describe('Dispatcher', () => {
 
   test('an attempt past its timeout is stopped through the executor and ends timed-out', async () => {
     const { machine, audit, drive } = await setUp();
-    const { runId } = machine.submit({ version: 1, name: 'slow', items: [{ id: 'slow', timeout: '50ms', runtime: { kind: 'command', argv: ['sleep', '10000'] } }] }, { actor: ana });
+    const { runId } = machine.submit(
+      { version: 1, name: 'slow', items: [{ id: 'slow', timeout: '50ms', runtime: { kind: 'command', argv: ['sleep', '10000'] } }] },
+      { actor: ana },
+    );
     const started = Date.now();
     await drive(runId);
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -321,7 +411,11 @@ describe('Dispatcher', () => {
     expect(await dispatcher.dispatchReady()).toBe(1);
     const bo: AuditActor = { kind: 'user', id: 'bo', via: 'http' };
     machine.cancelRun(runId, bo);
-    expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({ long: 'running', after: 'cancelled', waiting: 'cancelled' });
+    expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({
+      long: 'running',
+      after: 'cancelled',
+      waiting: 'cancelled',
+    });
     expect(machine.run(runId)!.state).toBe('running');
     for (let round = 0; round < 200 && machine.run(runId)!.state === 'running'; round++) {
       await dispatcher.reconcile();
@@ -347,7 +441,10 @@ describe('Dispatcher', () => {
       ...(dependsOn ? { dependsOn } : {}),
       runtime: { kind: 'command' as const, argv: ['sleep', '150'] },
     });
-    const first = machine.submit({ version: 1, name: 'readers', items: [item('read-1', [{ name: 'db', mode: 'shared' }]), item('read-2', [{ name: 'db', mode: 'shared' }])] }, { actor: ana });
+    const first = machine.submit(
+      { version: 1, name: 'readers', items: [item('read-1', [{ name: 'db', mode: 'shared' }]), item('read-2', [{ name: 'db', mode: 'shared' }])] },
+      { actor: ana },
+    );
     const second = machine.submit({ version: 1, name: 'writer', items: [item('write', ['db', 'file:x'])] }, { actor: ana });
     const third = machine.submit({ version: 1, name: 'late-reader', items: [item('read-3', [{ name: 'db', mode: 'shared' }])] }, { actor: ana });
     const runs = [first.runId, second.runId, third.runId];
@@ -362,7 +459,12 @@ describe('Dispatcher', () => {
     const write = span(second.runId, 'write');
     // The two readers ran together; the writer overlapped nobody; the late reader waited for the writer.
     expect(overlap(span(first.runId, 'read-1'), span(first.runId, 'read-2'))).toBe(true);
-    for (const [runId, itemId] of [[first.runId, 'read-1'], [first.runId, 'read-2'], [third.runId, 'read-3']] as const) expect(overlap(write, span(runId, itemId))).toBe(false);
+    for (const [runId, itemId] of [
+      [first.runId, 'read-1'],
+      [first.runId, 'read-2'],
+      [third.runId, 'read-3'],
+    ] as const)
+      expect(overlap(write, span(runId, itemId))).toBe(false);
     expect(span(third.runId, 'read-3')[0]).toBeGreaterThanOrEqual(write[1]);
   });
 
@@ -390,7 +492,12 @@ describe('Dispatcher', () => {
     expect(runs.map((runId) => machine.run(runId)!.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
     const overlap = (a: [number, number], b: [number, number]) => a[0] < b[1] && b[0] < a[1];
     const span = (runId: string, itemId: string) => intervals[`${runId}/${itemId}`]!;
-    for (const [first, second] of [['a', 'b'], ['a', 'c'], ['b', 'c']] as const) expect(overlap(span(serial.runId, first), span(serial.runId, second))).toBe(false);
+    for (const [first, second] of [
+      ['a', 'b'],
+      ['a', 'c'],
+      ['b', 'c'],
+    ] as const)
+      expect(overlap(span(serial.runId, first), span(serial.runId, second))).toBe(false);
     expect(overlap(span(gpuOne.runId, 'train'), span(gpuTwo.runId, 'train'))).toBe(false);
   });
 });

@@ -1,6 +1,30 @@
-import type { AttemptFailure, Digest, DispatchManifest, JsonObject, ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, ManifestInput, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import type {
+  AttemptFailure,
+  Digest,
+  DispatchManifest,
+  JsonObject,
+  ExecutionHandle,
+  ExecutionStatus,
+  ExecutorV1,
+  ItemSpec,
+  ManifestInput,
+  SignerV1,
+  StorageProviderV1,
+  TaskEnvelope,
+} from '@cairn/core';
 import { signManifest } from '@cairn/audit';
-import { canonicalJsonBytes, type CairnErrorCode, digestOfJson, isCairnError, manifestKey, parseDuration, parsePayload, resultKey, resultRecordSchema, sha256Digest } from '@cairn/protocol';
+import {
+  canonicalJsonBytes,
+  type CairnErrorCode,
+  digestOfJson,
+  isCairnError,
+  manifestKey,
+  parseDuration,
+  parsePayload,
+  resultKey,
+  resultRecordSchema,
+  sha256Digest,
+} from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
 import type { ItemRecord } from '../state/run-records.ts';
@@ -48,7 +72,6 @@ export const maxLostReruns = 3;
 /** What an empty workspace is, when a run names no snapshot. */
 const emptyWorkspace = sha256Digest('');
 
-
 /**
  * Moves ready items onto executors and finished tasks back into the run state. Each attempt gets
  * a signed manifest stored by digest, a fencing token and an execution id (`run/item/attempt`, the
@@ -88,7 +111,9 @@ export class Dispatcher {
     this.#attempts = new AttemptStore(settings.database);
     this.#locks = new LockTable(settings.database);
     this.#pure = new PureResults(settings.database);
-    this.#recordInTransaction = settings.database.transaction((attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => this.#recordCompletion(attempt, status, read));
+    this.#recordInTransaction = settings.database.transaction((attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) =>
+      this.#recordCompletion(attempt, status, read),
+    );
     this.#now = settings.now ?? Date.now;
   }
 
@@ -122,7 +147,11 @@ export class Dispatcher {
         const spec = JSON.parse(this.#runs.itemSpec(attempt.runId, attempt.itemId)!.spec) as ItemSpec;
         // A secret removed since the dispatch: the task starts without it and fails for want of it.
         const secrets = await this.#revealSecrets(spec);
-        const task: TaskEnvelope = { executionId: attempt.executionId, manifestDigest: attempt.manifestDigest as TaskEnvelope['manifestDigest'], ...(typeof secrets === 'object' ? { secrets: secrets.values } : {}) };
+        const task: TaskEnvelope = {
+          executionId: attempt.executionId,
+          manifestDigest: attempt.manifestDigest as TaskEnvelope['manifestDigest'],
+          ...(typeof secrets === 'object' ? { secrets: secrets.values } : {}),
+        };
         handle = await executor.start(task);
       } catch (error) {
         if (isCairnError(error, 'CAIRN_EXECUTOR_UNAVAILABLE') || storageFullReason(error) !== undefined) {
@@ -251,7 +280,12 @@ export class Dispatcher {
     this.#settings.database.transaction(() => {
       this.#attempts.markStopSent(attempt.executionId);
       this.#auditAttempt('attempt.cancelled', attempt, 'success', {
-        reason: stopReason === 'timeout' ? `no result by its deadline ${attempt.deadline}` : attempt.stopReason === 'cancel' ? 'the item is being cancelled' : 'its run is being cancelled',
+        reason:
+          stopReason === 'timeout'
+            ? `no result by its deadline ${attempt.deadline}`
+            : attempt.stopReason === 'cancel'
+              ? 'the item is being cancelled'
+              : 'its run is being cancelled',
       });
     })();
     return { ...attempt, stopReason, stopSent: true };
@@ -298,7 +332,11 @@ export class Dispatcher {
     const starts = await Promise.all(
       recorded.map(async (dispatch) => {
         try {
-          const task: TaskEnvelope = { executionId: dispatch.executionId, manifestDigest: dispatch.manifestDigest, ...(dispatch.secrets ? { secrets: dispatch.secrets } : {}) };
+          const task: TaskEnvelope = {
+            executionId: dispatch.executionId,
+            manifestDigest: dispatch.manifestDigest,
+            ...(dispatch.secrets ? { secrets: dispatch.secrets } : {}),
+          };
           return { dispatch, handle: await dispatch.executor.start(task) };
         } catch (error) {
           return { dispatch, error };
@@ -330,7 +368,17 @@ export class Dispatcher {
   // Signs and stores the manifest of the item's next attempt. A pure item whose inputs produced a
   // result before reuses it instead ('reused'); one that cannot be dispatched at all fails at once
   // ('failed').
-  async #prepare({ item, locks, stored, spec }: { item: ItemRecord; locks: readonly HeldLock[]; stored: StoredItem; spec: ItemSpec }): Promise<PreparedDispatch | 'reused' | 'failed'> {
+  async #prepare({
+    item,
+    locks,
+    stored,
+    spec,
+  }: {
+    item: ItemRecord;
+    locks: readonly HeldLock[];
+    stored: StoredItem;
+    spec: ItemSpec;
+  }): Promise<PreparedDispatch | 'reused' | 'failed'> {
     const { runId, itemId } = item;
     const executor = this.#settings.executors[stored.executor];
     const inputs = this.#inputs(runId, spec);
@@ -382,8 +430,19 @@ export class Dispatcher {
     const manifestDigest = sha256Digest(envelopeBytes);
     await this.#settings.storage.put(manifestKey(manifestDigest), envelopeBytes, { ifAbsent: true, contentType: 'application/json' });
     return {
-      runId, itemId, attempt, executionId, executor, executorName: stored.executor, locks, manifestDigest, timeoutMs: manifest.limits.timeoutMs, queue: spec.queue ?? null,
-      readyAt: item.readyAt, inputDigest, ...(secrets ? { secrets: secrets.values, secretVersions: secrets.versions } : {}),
+      runId,
+      itemId,
+      attempt,
+      executionId,
+      executor,
+      executorName: stored.executor,
+      locks,
+      manifestDigest,
+      timeoutMs: manifest.limits.timeoutMs,
+      queue: spec.queue ?? null,
+      readyAt: item.readyAt,
+      inputDigest,
+      ...(secrets ? { secrets: secrets.values, secretVersions: secrets.versions } : {}),
     };
   }
 
@@ -448,7 +507,10 @@ export class Dispatcher {
           inputDigest: dispatch.inputDigest,
         });
         // Secrets are audited by name and version, never by value.
-        this.#auditAttempt('attempt.dispatched', dispatch, 'success', { manifestDigest, ...(dispatch.secretVersions ? { secrets: dispatch.secretVersions } : {}) });
+        this.#auditAttempt('attempt.dispatched', dispatch, 'success', {
+          manifestDigest,
+          ...(dispatch.secretVersions ? { secrets: dispatch.secretVersions } : {}),
+        });
       })();
       return true;
     } catch (error) {
@@ -462,14 +524,25 @@ export class Dispatcher {
     this.#auditAttempt('attempt.started', dispatch, 'success');
     if (dispatch.executor.capabilities.pushesCompletions) this.#pushExpected.add(dispatch.executionId);
     if (dispatch.readyAt !== null) {
-      this.#settings.observer?.attemptStarted?.({ runId: dispatch.runId, itemId: dispatch.itemId, executor: dispatch.executorName, queue: dispatch.queue, waitMs: this.#now() - Date.parse(dispatch.readyAt) });
+      this.#settings.observer?.attemptStarted?.({
+        runId: dispatch.runId,
+        itemId: dispatch.itemId,
+        executor: dispatch.executorName,
+        queue: dispatch.queue,
+        waitMs: this.#now() - Date.parse(dispatch.readyAt),
+      });
     }
   }
 
-  #recordStartFailure(dispatch: { readonly runId: string; readonly itemId: string; readonly attempt: number; readonly executionId: string }, error: unknown): void {
+  #recordStartFailure(
+    dispatch: { readonly runId: string; readonly itemId: string; readonly attempt: number; readonly executionId: string },
+    error: unknown,
+  ): void {
     const { runId, itemId, executionId } = dispatch;
     const reason = isCairnError(error) ? `${error.code}: ${error.message}` : String(error);
-    const failure = isCairnError(error) ? engineFailure(error.code, error.message) : engineFailure('CAIRN_EXECUTOR_START_FAILED', `The executor could not start the task: ${String(error)}`);
+    const failure = isCairnError(error)
+      ? engineFailure(error.code, error.message)
+      : engineFailure('CAIRN_EXECUTOR_START_FAILED', `The executor could not start the task: ${String(error)}`);
     this.#attempts.finished(executionId, 'failed', null, null, new Date(this.#now()).toISOString(), failure);
     this.#runs.setFailure(runId, itemId, failure);
     this.#locks.releaseAll(runId, itemId);
@@ -502,7 +575,8 @@ export class Dispatcher {
     const lost = status.state === 'unknown' && attempt.stopReason === null;
     // A stopped task may report anything short of success; what it really was is why the engine
     // stopped it.
-    const stopped = attempt.stopReason === null || status.outcome === 'succeeded' ? status.outcome : attempt.stopReason === 'timeout' ? 'timed-out' : 'cancelled';
+    const stopped =
+      attempt.stopReason === null || status.outcome === 'succeeded' ? status.outcome : attempt.stopReason === 'timeout' ? 'timed-out' : 'cancelled';
     // A task whose result cannot be trusted did not succeed, whatever its exit code.
     const outcome = lost ? 'lost' : rejected && stopped === 'succeeded' ? 'failed' : (stopped ?? 'failed');
     const artifacts = result?.artifacts ?? null;
@@ -514,7 +588,9 @@ export class Dispatcher {
       if (read !== undefined && 'rejected' in read) {
         this.#auditAttempt('attempt.result-rejected', attempt, 'denied', { reason: read.rejected });
       }
-      const cause = lost ? `the executor no longer knows the task (its host, or the process that ran it, is gone)${status.reason ? `: ${status.reason}` : ''}` : undefined;
+      const cause = lost
+        ? `the executor no longer knows the task (its host, or the process that ran it, is gone)${status.reason ? `: ${status.reason}` : ''}`
+        : undefined;
       const failure = outcome === 'succeeded' ? null : attemptFailureOf(attempt, status, read, outcome, exitCode, cause);
       this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, new Date(this.#now()).toISOString(), failure);
       // A first attempt that succeeds has no earlier failure to clear: no write on the common path.
@@ -528,7 +604,13 @@ export class Dispatcher {
         ...(cause ? { cause } : {}),
         ...(failure ? { failure: failureSummary(failure) } : {}),
       });
-      this.#settings.observer?.attemptEnded?.({ runId: attempt.runId, itemId: attempt.itemId, executor: attempt.executor, outcome, durationMs: this.#now() - Date.parse(attempt.dispatchedAt) });
+      this.#settings.observer?.attemptEnded?.({
+        runId: attempt.runId,
+        itemId: attempt.itemId,
+        executor: attempt.executor,
+        outcome,
+        durationMs: this.#now() - Date.parse(attempt.dispatchedAt),
+      });
       if (outcome === 'succeeded') {
         this.#runs.setArtifacts(attempt.runId, attempt.itemId, artifacts ?? {});
         if (attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, new Date(this.#now()).toISOString());
@@ -569,18 +651,34 @@ export class Dispatcher {
     }
     const rerunBefore = onLost === 'retry' ? Math.min(this.#attempts.lostBefore(attempt.runId, attempt.itemId, attempt.attempt), maxLostReruns) : 0;
     if (outcome === 'lost' && onLost === 'retry' && rerunBefore < maxLostReruns) {
-      this.#settings.machine.retryItem(attempt.runId, attempt.itemId, this.#now(), { attempt: attempt.attempt, outcome, onLost, lostRerunsLeft: maxLostReruns - rerunBefore - 1 });
+      this.#settings.machine.retryItem(attempt.runId, attempt.itemId, this.#now(), {
+        attempt: attempt.attempt,
+        outcome,
+        onLost,
+        lostRerunsLeft: maxLostReruns - rerunBefore - 1,
+      });
       return;
     }
     // Attempts that count against the item's retry budget: all but the lost ones re-run for free.
     const spent = attempt.attempt - rerunBefore;
     if (spent >= maxAttempts) {
-      const data = outcome !== 'lost' ? {} : onLost === 'fail' ? { reason: `attempt ${attempt.attempt} was lost and the item's onLost is fail${spec.onLost === undefined ? ' (the default for write-impure items: a lost attempt may have had external effects)' : ''}` } : { reason: `attempt ${attempt.attempt} was lost after ${maxLostReruns} re-runs for lost attempts` };
+      const data =
+        outcome !== 'lost'
+          ? {}
+          : onLost === 'fail'
+            ? {
+                reason: `attempt ${attempt.attempt} was lost and the item's onLost is fail${spec.onLost === undefined ? ' (the default for write-impure items: a lost attempt may have had external effects)' : ''}`,
+              }
+            : { reason: `attempt ${attempt.attempt} was lost after ${maxLostReruns} re-runs for lost attempts` };
       this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'failed', engineActor, { ...data, failure: failureSummary(failure) });
       return;
     }
     const delay = retryDelay(spent, spec.retry?.backoff, this.#settings.random);
-    this.#settings.machine.retryItem(attempt.runId, attempt.itemId, this.#now() + delay, { attempt: attempt.attempt, outcome, attemptsLeft: maxAttempts - spent });
+    this.#settings.machine.retryItem(attempt.runId, attempt.itemId, this.#now() + delay, {
+      attempt: attempt.attempt,
+      outcome,
+      attemptsLeft: maxAttempts - spent,
+    });
   }
 
   // The worker's result record, when it wrote one. One that is malformed or not for this very
@@ -594,7 +692,8 @@ export class Dispatcher {
     } catch (error) {
       return { rejected: `the result record is not valid: ${isCairnError(error) ? error.message : (error as Error).message}` };
     }
-    if (record.fencingToken !== attempt.fencingToken || record.manifestDigest !== attempt.manifestDigest) return { rejected: 'the result names another fencing token or manifest' };
+    if (record.fencingToken !== attempt.fencingToken || record.manifestDigest !== attempt.manifestDigest)
+      return { rejected: 'the result names another fencing token or manifest' };
     return { artifacts: { ...record.artifacts }, exitCode: record.exitCode, ...(record.failure ? { failure: record.failure as AttemptFailure } : {}) };
   }
 }
@@ -630,7 +729,10 @@ interface PreparedDispatch {
 }
 
 /** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */
-type ResultRead = { readonly artifacts: Record<string, string>; readonly exitCode: number | null; readonly failure?: AttemptFailure } | { readonly rejected: string } | undefined;
+type ResultRead =
+  | { readonly artifacts: Record<string, string>; readonly exitCode: number | null; readonly failure?: AttemptFailure }
+  | { readonly rejected: string }
+  | undefined;
 
 /** A failure the engine itself observed: no runtime ended, so no exit code, signal or stderr. */
 function engineFailure(code: string, message: string): AttemptFailure {
@@ -651,19 +753,38 @@ const stoppedCodes: Readonly<Record<string, string>> = { 'timed-out': 'CAIRN_ATT
  * for its deadline or a cancel, a task that wrote no result) the engine says what it saw, keeping
  * the exit code and stderr the worker reported.
  */
-function attemptFailureOf(attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead, outcome: string, exitCode: number | null, lostCause: string | undefined): AttemptFailure {
-  if (outcome === 'lost') return engineFailure('CAIRN_ATTEMPT_LOST', `The attempt was lost: ${lostCause ?? 'the executor no longer knows the task'}. It ended without a result.`);
+function attemptFailureOf(
+  attempt: AttemptRecord,
+  status: ExecutionStatus,
+  read: ResultRead,
+  outcome: string,
+  exitCode: number | null,
+  lostCause: string | undefined,
+): AttemptFailure {
+  if (outcome === 'lost')
+    return engineFailure('CAIRN_ATTEMPT_LOST', `The attempt was lost: ${lostCause ?? 'the executor no longer knows the task'}. It ended without a result.`);
   if (read !== undefined && 'rejected' in read) {
-    return { ...engineFailure('CAIRN_PAYLOAD_INVALID', `The worker's result was rejected: ${read.rejected}. Nothing it reported is trusted; check that the worker and the engine run compatible Cairn versions.`), exitCode };
+    return {
+      ...engineFailure(
+        'CAIRN_PAYLOAD_INVALID',
+        `The worker's result was rejected: ${read.rejected}. Nothing it reported is trusted; check that the worker and the engine run compatible Cairn versions.`,
+      ),
+      exitCode,
+    };
   }
   const reported = read?.failure;
   const expected = stoppedCodes[outcome];
   if (reported && (expected === undefined ? !Object.values(stoppedCodes).includes(reported.code) : reported.code === expected)) return reported;
   const observed = { exitCode, signal: reported?.signal ?? null, stderrTail: reported?.stderrTail ?? '' };
   if (outcome === 'timed-out') {
-    return { code: 'CAIRN_ATTEMPT_TIMED_OUT', message: `The attempt had no result by its deadline ${attempt.deadline ?? ''} (the item's timeout) and was stopped. Raise the item's timeout or make the work faster.`, ...observed };
+    return {
+      code: 'CAIRN_ATTEMPT_TIMED_OUT',
+      message: `The attempt had no result by its deadline ${attempt.deadline ?? ''} (the item's timeout) and was stopped. Raise the item's timeout or make the work faster.`,
+      ...observed,
+    };
   }
-  if (outcome === 'cancelled') return { code: 'CAIRN_ATTEMPT_CANCELLED', message: 'The attempt was stopped because its run or item was cancelled.', ...observed };
+  if (outcome === 'cancelled')
+    return { code: 'CAIRN_ATTEMPT_CANCELLED', message: 'The attempt was stopped because its run or item was cancelled.', ...observed };
   if (exitCode !== null && exitCode !== 0) return { code: 'CAIRN_EXIT_NONZERO', message: `The runtime exited with code ${exitCode}.`, ...observed };
   const what = status.reason ? `The task failed: ${status.reason}` : `The task failed without ${read === undefined ? 'a result record' : 'saying why'}`;
   return { code: 'CAIRN_RUNTIME_FAILED', message: `${what}. Read the executor's log for the attempt.`, ...observed };
@@ -676,7 +797,12 @@ type StoredItem = NonNullable<ReturnType<RunStore['itemSpec']>>;
  * What a pure item's result depends on: what it runs, over which workspace, with which inputs,
  * environment and secret versions. Same digest, same result: the item may reuse an earlier one.
  */
-function pureInputDigest(spec: ItemSpec, workspace: string, inputs: Readonly<Record<string, ManifestInput>>, secretVersions: Readonly<Record<string, number>>): string {
+function pureInputDigest(
+  spec: ItemSpec,
+  workspace: string,
+  inputs: Readonly<Record<string, ManifestInput>>,
+  secretVersions: Readonly<Record<string, number>>,
+): string {
   return digestOfJson({
     version: 'cairn.pure-input/v1',
     runtime: spec.runtime as unknown as JsonObject,

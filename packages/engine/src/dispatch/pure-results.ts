@@ -31,7 +31,12 @@ export class PureResults {
   }
 
   /** Records a succeeded attempt of a pure item under its input digest. */
-  record(attempt: { readonly runId: string; readonly itemId: string; readonly attempt: number; readonly inputDigest: string | null }, artifacts: Readonly<Record<string, string>>, exitCode: number | null, at: string): void {
+  record(
+    attempt: { readonly runId: string; readonly itemId: string; readonly attempt: number; readonly inputDigest: string | null },
+    artifacts: Readonly<Record<string, string>>,
+    exitCode: number | null,
+    at: string,
+  ): void {
     this.#record.run(attempt.inputDigest, attempt.runId, attempt.itemId, attempt.attempt, JSON.stringify(artifacts), exitCode, at);
   }
 }

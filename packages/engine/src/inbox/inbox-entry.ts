@@ -35,7 +35,12 @@ export function inboxEntry(key: string, prefix: string): InboxEntry {
     return { kind: 'refused', key, name, message: `${name} is in a sub-folder of ${prefix}, which is not read; put the spec directly in ${prefix}.` };
   }
   if (!specExtensions.some((extension) => base.endsWith(extension))) {
-    return { kind: 'refused', key, name, message: `${name} is not a run spec file: the inbox reads files ending in ${specExtensions.join(', ')}. Rename it with one of those endings.` };
+    return {
+      kind: 'refused',
+      key,
+      name,
+      message: `${name} is not a run spec file: the inbox reads files ending in ${specExtensions.join(', ')}. Rename it with one of those endings.`,
+    };
   }
   return { kind: 'spec', key, name };
 }

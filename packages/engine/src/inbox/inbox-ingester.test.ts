@@ -57,7 +57,13 @@ function setUp(storage: StorageProviderV1 = createInMemoryStorageProvider(), set
   const audit = new AuditLog(database);
   const machine = new RunStateMachine(database, audit);
   const { logger, lines } = recordingLogger();
-  const inbox = new InboxIngester({ storage, submit: (spec, options) => machine.submit(spec, options), now: () => Date.UTC(2026, 10, 22, 12), logger, ...settings });
+  const inbox = new InboxIngester({
+    storage,
+    submit: (spec, options) => machine.submit(spec, options),
+    now: () => Date.UTC(2026, 10, 22, 12),
+    logger,
+    ...settings,
+  });
   const runCount = () => (database.prepare('SELECT COUNT(*) AS count FROM runs').get() as { count: number }).count;
   const keys = async () => (await storage.list({ prefix: '' })).keys;
   return { storage, machine, audit, inbox, runCount, keys, lines };
@@ -67,12 +73,21 @@ describe('InboxIngester', () => {
   test('YAML and JSON specs become runs submitted through the inbox, with receipts; the files are removed', async () => {
     const { storage, inbox, machine, audit, keys } = setUp();
     await storage.put('inbox/nightly.yaml', text(yamlSpec('nightly')));
-    await storage.put('inbox/adhoc.json', text(JSON.stringify({ version: 1, name: 'adhoc', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] })));
+    await storage.put(
+      'inbox/adhoc.json',
+      text(JSON.stringify({ version: 1, name: 'adhoc', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] })),
+    );
     await storage.put('inbox/WINDOWS.YML', text(`\uFEFF${yamlSpec('windows')}`));
     expect(await inbox.poll()).toEqual({ ingested: 3, rejected: 0, deferred: 0 });
     expect(await keys()).toEqual(['inbox/processed/WINDOWS.YML.json', 'inbox/processed/adhoc.json.json', 'inbox/processed/nightly.yaml.json']);
     const receipt = (await read(storage, 'inbox/processed/nightly.yaml.json'))!;
-    expect(receipt).toEqual({ file: 'nightly.yaml', runId: expect.any(String), created: true, digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), ingestedAt: '2026-11-22T12:00:00.000Z' });
+    expect(receipt).toEqual({
+      file: 'nightly.yaml',
+      runId: expect.any(String),
+      created: true,
+      digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+      ingestedAt: '2026-11-22T12:00:00.000Z',
+    });
     const runId = String(receipt['runId']);
     expect(machine.run(runId)).toMatchObject({ name: 'nightly', idempotencyKey: `inbox:nightly.yaml:${String(receipt['digest'])}` });
     const [submitted] = audit.runEntries(runId);
@@ -85,7 +100,10 @@ describe('InboxIngester', () => {
   test('files that can never be accepted are moved aside with a reason naming every problem; good files in the same poll still go in', async () => {
     const { storage, inbox, runCount, keys } = setUp();
     await storage.put('inbox/a-broken.yaml', text('version: 1\nname: [unclosed\n'));
-    await storage.put('inbox/b-invalid.json', text(JSON.stringify({ version: 1, name: 'x', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] }, dependsOn: ['ghost'] }, { id: 'a' }] })));
+    await storage.put(
+      'inbox/b-invalid.json',
+      text(JSON.stringify({ version: 1, name: 'x', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] }, dependsOn: ['ghost'] }, { id: 'a' }] })),
+    );
     await storage.put('inbox/c-notes.txt', text('not a spec'));
     await storage.put('inbox/d-good.yaml', text(yamlSpec('good')));
     await storage.put('inbox/e-binary.json', new Uint8Array([0xc3, 0x28, 0x7b]));
@@ -95,7 +113,10 @@ describe('InboxIngester', () => {
     expect(runCount()).toBe(1);
     expect((await keys()).filter((key) => !key.startsWith('inbox/rejected/'))).toEqual(['inbox/processed/d-good.yaml.json']);
     expect((await keys()).filter((key) => key.startsWith('inbox/rejected/'))).toEqual(
-      ['a-broken.yaml', 'b-invalid.json', 'c-notes.txt', 'e-binary.json', 'f-powershell.yaml', 'team/nested.yaml'].flatMap((name) => [`inbox/rejected/${name}`, `inbox/rejected/${name}.reason.json`]),
+      ['a-broken.yaml', 'b-invalid.json', 'c-notes.txt', 'e-binary.json', 'f-powershell.yaml', 'team/nested.yaml'].flatMap((name) => [
+        `inbox/rejected/${name}`,
+        `inbox/rejected/${name}.reason.json`,
+      ]),
     );
     expect(await read(storage, 'inbox/rejected/a-broken.yaml.reason.json')).toEqual({
       file: 'a-broken.yaml',
@@ -113,9 +134,16 @@ describe('InboxIngester', () => {
       code: 'CAIRN_RUN_SPEC_INVALID',
       message: 'c-notes.txt is not a run spec file: the inbox reads files ending in .yaml, .yml, .json. Rename it with one of those endings.',
     });
-    expect(await read(storage, 'inbox/rejected/e-binary.json.reason.json')).toMatchObject({ code: 'CAIRN_RUN_SPEC_UNPARSABLE', message: expect.stringMatching(/^e-binary\.json is not UTF-8 text: byte \d+ \(0x[0-9a-f]{2}\) starts no valid UTF-8 sequence; save it as UTF-8\.$/) });
-    expect(await read(storage, 'inbox/rejected/f-powershell.yaml.reason.json')).toMatchObject({ message: 'f-powershell.yaml is UTF-16 text; save it as UTF-8.' });
-    expect(await read(storage, 'inbox/rejected/team/nested.yaml.reason.json')).toMatchObject({ message: expect.stringContaining('put the spec directly in inbox/') });
+    expect(await read(storage, 'inbox/rejected/e-binary.json.reason.json')).toMatchObject({
+      code: 'CAIRN_RUN_SPEC_UNPARSABLE',
+      message: expect.stringMatching(/^e-binary\.json is not UTF-8 text: byte \d+ \(0x[0-9a-f]{2}\) starts no valid UTF-8 sequence; save it as UTF-8\.$/),
+    });
+    expect(await read(storage, 'inbox/rejected/f-powershell.yaml.reason.json')).toMatchObject({
+      message: 'f-powershell.yaml is UTF-16 text; save it as UTF-8.',
+    });
+    expect(await read(storage, 'inbox/rejected/team/nested.yaml.reason.json')).toMatchObject({
+      message: expect.stringContaining('put the spec directly in inbox/'),
+    });
     // The original bytes are kept, for the submitter to fix.
     expect(new TextDecoder().decode((await storage.get('inbox/rejected/a-broken.yaml'))!)).toBe('version: 1\nname: [unclosed\n');
     expect(await storage.get('inbox/rejected/e-binary.json')).toEqual(new Uint8Array([0xc3, 0x28, 0x7b]));
@@ -138,7 +166,9 @@ describe('InboxIngester', () => {
       message: `huge.yaml is ${huge.byteLength} bytes; the inbox takes run specs of at most 200 bytes. It was left in inbox/ unread: split the run into smaller specs, then replace or delete the file.`,
       rejectedAt: '2026-11-22T12:00:00.000Z',
     });
-    expect(await read(storage, 'inbox/rejected/huge.zip.reason.json')).toMatchObject({ message: expect.stringMatching(/ending in \.yaml, \.yml, \.json.*500 bytes it is too large to move aside/) });
+    expect(await read(storage, 'inbox/rejected/huge.zip.reason.json')).toMatchObject({
+      message: expect.stringMatching(/ending in \.yaml, \.yml, \.json.*500 bytes it is too large to move aside/),
+    });
     expect(await inbox.poll()).toEqual({ ingested: 0, rejected: 0, deferred: 0 });
     await inner.put('inbox/huge.yaml', text(yamlSpec('huge')));
     expect(await inbox.poll()).toEqual({ ingested: 1, rejected: 0, deferred: 0 });
@@ -233,7 +263,17 @@ describe('InboxIngester', () => {
 
   test('uploads in progress, hidden files and the inbox’s own folders are left alone', async () => {
     const { storage, inbox, keys } = setUp();
-    const untouched = ['inbox/.uploading.yaml', 'inbox/big.yaml.part', 'inbox/spec.yaml.TMP', 'inbox/spec.yaml~', 'inbox/.staging/x.yaml', 'inbox/processed/x.json', 'inbox/rejected/y.yaml', 'inboxes/z.yaml', 'other/w.yaml'];
+    const untouched = [
+      'inbox/.uploading.yaml',
+      'inbox/big.yaml.part',
+      'inbox/spec.yaml.TMP',
+      'inbox/spec.yaml~',
+      'inbox/.staging/x.yaml',
+      'inbox/processed/x.json',
+      'inbox/rejected/y.yaml',
+      'inboxes/z.yaml',
+      'other/w.yaml',
+    ];
     for (const key of untouched) await storage.put(key, text('half'));
     expect(await inbox.poll()).toEqual({ ingested: 0, rejected: 0, deferred: 0 });
     expect(await keys()).toEqual([...untouched].sort());

@@ -98,9 +98,11 @@ export class InboxIngester {
   constructor(settings: InboxIngesterSettings) {
     const prefix = settings.prefix ?? 'inbox/';
     // An empty prefix would make every key in the storage (snapshots, logs) a file to refuse.
-    if (prefix === '' || prefix === '/') throw new CairnError('CAIRN_CONFIG_INVALID', 'The inbox prefix must name a folder of the storage, such as inbox/.', { path: 'inbox.prefix' });
+    if (prefix === '' || prefix === '/')
+      throw new CairnError('CAIRN_CONFIG_INVALID', 'The inbox prefix must name a folder of the storage, such as inbox/.', { path: 'inbox.prefix' });
     const maxBytes = settings.maxBytes ?? runSpecLimits.documentBytes;
-    if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new CairnError('CAIRN_CONFIG_INVALID', `The inbox's maxBytes must be a positive whole number, got ${maxBytes}.`, { path: 'inbox.maxBytes' });
+    if (!Number.isInteger(maxBytes) || maxBytes < 1)
+      throw new CairnError('CAIRN_CONFIG_INVALID', `The inbox's maxBytes must be a positive whole number, got ${maxBytes}.`, { path: 'inbox.maxBytes' });
     this.#settings = settings;
     this.#prefix = prefix.endsWith('/') ? prefix : `${prefix}/`;
     this.#maxBytes = Math.min(maxBytes, runSpecLimits.documentBytes);
@@ -147,7 +149,10 @@ export class InboxIngester {
         await storage.setStrayAside(this.#prefix, stray, target);
         await storage.put(`${target}.reason.json`, canonicalJsonBytes(this.#strayRejection(stray, target)), { contentType: 'application/json' });
       } catch (error) {
-        this.#settings.logger?.warn({ file: JSON.stringify(stray.name), kind: stray.kind, error: describeStorageError(error) }, 'inbox stray left for the next poll');
+        this.#settings.logger?.warn(
+          { file: JSON.stringify(stray.name), kind: stray.kind, error: describeStorageError(error) },
+          'inbox stray left for the next poll',
+        );
         continue;
       }
       // The name escaped (it may hold a newline or a control character); never a link's target.
@@ -195,7 +200,8 @@ export class InboxIngester {
     if (bytes === null) return 'skipped';
     if (entry.kind === 'refused') return this.#reject(entry, bytes, { code: 'CAIRN_RUN_SPEC_INVALID', message: entry.message });
     // Replaced by a larger file since `head`: it is read already, so it can be moved aside.
-    if (bytes.byteLength > this.#maxBytes) return this.#reject(entry, bytes, { code: 'CAIRN_RUN_SPEC_TOO_LARGE', message: this.#tooLarge(entry.name, bytes.byteLength) });
+    if (bytes.byteLength > this.#maxBytes)
+      return this.#reject(entry, bytes, { code: 'CAIRN_RUN_SPEC_TOO_LARGE', message: this.#tooLarge(entry.name, bytes.byteLength) });
     let text: string;
     try {
       text = decodeRunSpec(bytes, entry.name);
@@ -213,7 +219,10 @@ export class InboxIngester {
         return this.#reject(entry, bytes, { code: error.code, message: error.message, ...(issues.length > 0 ? { issues } : {}) });
       }
       // Not the file's fault. Only the code is logged: a message may quote the spec.
-      this.#settings.logger?.warn({ key: entry.key, error: isCairnError(error) ? error.code : errorName(error) }, 'submitting an inbox file failed; it is left for the next poll');
+      this.#settings.logger?.warn(
+        { key: entry.key, error: isCairnError(error) ? error.code : errorName(error) },
+        'submitting an inbox file failed; it is left for the next poll',
+      );
       return 'deferred';
     }
     const receipt: InboxReceipt = { file: entry.name, runId: result.runId, created: result.created, digest, ingestedAt: this.#timestamp() };
@@ -242,7 +251,10 @@ export class InboxIngester {
   async #leave(entry: Candidate, size: number): Promise<Outcome> {
     const refusal: Refusal =
       entry.kind === 'refused'
-        ? { code: 'CAIRN_RUN_SPEC_INVALID', message: `${entry.message} At ${size} bytes it is too large to move aside, so it was left in ${this.#prefix}; delete it.` }
+        ? {
+            code: 'CAIRN_RUN_SPEC_INVALID',
+            message: `${entry.message} At ${size} bytes it is too large to move aside, so it was left in ${this.#prefix}; delete it.`,
+          }
         : { code: 'CAIRN_RUN_SPEC_TOO_LARGE', message: this.#tooLarge(entry.name, size) };
     const reasonKey = `${this.#rejectedKey(entry.name)}.reason.json`;
     const told = await this.#settings.storage.get(reasonKey);
@@ -268,7 +280,6 @@ export class InboxIngester {
     return new Date(this.#now()).toISOString();
   }
 }
-
 
 // Whether the spec names its own idempotency key (then that one identifies the submission). A
 // spec that does not parse gets the inbox's key; `submit` refuses it anyway.

@@ -45,7 +45,11 @@ function setUp(startAt = start, overrides: Partial<ScheduleBookSettings> = {}, p
   };
   const book = new ScheduleBook(settings);
   const entries = (action: string) => [...audit.entries()].filter((entry) => entry.action === action);
-  const runIds = () => database.prepare<[], { runId: string }>('SELECT run_id AS runId FROM runs ORDER BY run_id').all().map((row) => row.runId);
+  const runIds = () =>
+    database
+      .prepare<[], { runId: string }>('SELECT run_id AS runId FROM runs ORDER BY run_id')
+      .all()
+      .map((row) => row.runId);
   const finish = (runId: string) => {
     machine.startItem(runId, 'tidy');
     machine.finishItem(runId, 'tidy', 'succeeded');
@@ -66,8 +70,21 @@ describe('firing', () => {
   test('a due slot submits run <scheduleId>@<slot>, audited; the schedule moves to the next slot', () => {
     const { book, clock, runIds, entries, finish } = setUp();
     const created = book.add(everyMinute(), ana);
-    expect(created).toMatchObject({ scheduleId: 'tidy', timeZone: 'UTC', catchUp: 'skip', overlap: 'skip', nextSlot: '2026-11-22T10:01:00.000Z', lastRunId: null, createdBy: 'ana', createdAt: '2026-11-22T10:00:30.000Z' });
-    expect(entries('schedule.created')[0]).toMatchObject({ actor: ana, entity: { kind: 'schedule', id: 'tidy' }, data: { cron: '* * * * *', timeZone: 'UTC', catchUp: 'skip', overlap: 'skip', specDigest: created.specDigest } });
+    expect(created).toMatchObject({
+      scheduleId: 'tidy',
+      timeZone: 'UTC',
+      catchUp: 'skip',
+      overlap: 'skip',
+      nextSlot: '2026-11-22T10:01:00.000Z',
+      lastRunId: null,
+      createdBy: 'ana',
+      createdAt: '2026-11-22T10:00:30.000Z',
+    });
+    expect(entries('schedule.created')[0]).toMatchObject({
+      actor: ana,
+      entity: { kind: 'schedule', id: 'tidy' },
+      data: { cron: '* * * * *', timeZone: 'UTC', catchUp: 'skip', overlap: 'skip', specDigest: created.specDigest },
+    });
     expect(book.fireDue()).toBe(0);
     expect(book.nextDueAt()).toBe(Date.UTC(2026, 10, 22, 10, 1));
     clock.now = Date.UTC(2026, 10, 22, 10, 1, 2);
@@ -76,7 +93,11 @@ describe('firing', () => {
     expect(book.get('tidy')).toMatchObject({ nextSlot: '2026-11-22T10:02:00.000Z', lastRunId: 'tidy@2026-11-22T10:01:00.000Z' });
     expect(book.nextDueAt()).toBe(Date.UTC(2026, 10, 22, 10, 2));
     const fired = entries('schedule.fired')[0]!;
-    expect([fired.actor, fired.outcome, fired.data]).toEqual([scheduleActor, 'success', { slot: '2026-11-22T10:01:00.000Z', runId: 'tidy@2026-11-22T10:01:00.000Z', created: true }]);
+    expect([fired.actor, fired.outcome, fired.data]).toEqual([
+      scheduleActor,
+      'success',
+      { slot: '2026-11-22T10:01:00.000Z', runId: 'tidy@2026-11-22T10:01:00.000Z', created: true },
+    ]);
     // The run is the schedule's: submitted by it, with the slot as idempotency key.
     expect(entries('run.submitted')[0]!.actor).toEqual(scheduleActor);
     finish('tidy@2026-11-22T10:01:00.000Z');
@@ -116,7 +137,13 @@ describe('catch-up after the engine was down', () => {
     ]);
     clock.now = Date.UTC(2026, 10, 22, 15, 0, 30); // down again; the 15:00 slot is 30 s late, past the grace
     expect(book.fireDue()).toBe(0);
-    expect(entries('schedule.skipped').at(-1)!.data).toEqual({ count: 120, countCapped: false, first: '2026-11-22T13:01:00.000Z', last: '2026-11-22T15:00:00.000Z', reason: 'catch-up: skip' });
+    expect(entries('schedule.skipped').at(-1)!.data).toEqual({
+      count: 120,
+      countCapped: false,
+      first: '2026-11-22T13:01:00.000Z',
+      last: '2026-11-22T15:00:00.000Z',
+      reason: 'catch-up: skip',
+    });
     expect(book.get('tidy')).toMatchObject({ nextSlot: '2026-11-22T15:01:00.000Z', lastRunId: 'tidy@2026-11-22T13:00:00.000Z' });
   });
 
@@ -126,7 +153,13 @@ describe('catch-up after the engine was down', () => {
     clock.now = Date.UTC(2026, 10, 22, 15, 40); // five hours down; the 15:00 slot is 40 minutes late
     expect(book.fireDue()).toBe(1);
     expect(runIds()).toEqual(['hourly@2026-11-22T15:00:00.000Z']);
-    expect(entries('schedule.skipped')[0]!.data).toEqual({ count: 4, countCapped: false, first: '2026-11-22T11:00:00.000Z', last: '2026-11-22T14:00:00.000Z', reason: 'catch-up: latest' });
+    expect(entries('schedule.skipped')[0]!.data).toEqual({
+      count: 4,
+      countCapped: false,
+      first: '2026-11-22T11:00:00.000Z',
+      last: '2026-11-22T14:00:00.000Z',
+      reason: 'catch-up: latest',
+    });
     expect(book.get('hourly')!.nextSlot).toBe('2026-11-22T16:00:00.000Z');
   });
 
@@ -136,8 +169,18 @@ describe('catch-up after the engine was down', () => {
     clock.now = Date.UTC(2026, 10, 22, 11, 0, 30);
     expect(book.fireDue()).toBe(3);
     expect(runIds()).toEqual(['tidy@2026-11-22T10:58:00.000Z', 'tidy@2026-11-22T10:59:00.000Z', 'tidy@2026-11-22T11:00:00.000Z']);
-    expect(entries('schedule.skipped')[0]!.data).toEqual({ count: 57, countCapped: false, first: '2026-11-22T10:01:00.000Z', last: '2026-11-22T10:57:00.000Z', reason: 'catch-up: all(3)' });
-    expect(entries('schedule.fired').map((entry) => entry.data['slot'])).toEqual(['2026-11-22T10:58:00.000Z', '2026-11-22T10:59:00.000Z', '2026-11-22T11:00:00.000Z']);
+    expect(entries('schedule.skipped')[0]!.data).toEqual({
+      count: 57,
+      countCapped: false,
+      first: '2026-11-22T10:01:00.000Z',
+      last: '2026-11-22T10:57:00.000Z',
+      reason: 'catch-up: all(3)',
+    });
+    expect(entries('schedule.fired').map((entry) => entry.data['slot'])).toEqual([
+      '2026-11-22T10:58:00.000Z',
+      '2026-11-22T10:59:00.000Z',
+      '2026-11-22T11:00:00.000Z',
+    ]);
     expect(book.get('tidy')).toMatchObject({ nextSlot: '2026-11-22T11:01:00.000Z', lastRunId: 'tidy@2026-11-22T11:00:00.000Z' });
     // Fewer missed slots than n: all of them fire, none is let go.
     clock.now = Date.UTC(2026, 10, 22, 11, 2, 30);
@@ -153,7 +196,13 @@ describe('catch-up after the engine was down', () => {
     expect(book.fireDue()).toBe(1);
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(runIds()).toEqual(['tidy@2027-11-22T10:00:00.000Z']);
-    expect(entries('schedule.skipped')[0]!.data).toEqual({ count: 1000, countCapped: true, first: '2026-11-22T10:01:00.000Z', last: '2027-11-22T09:59:00.000Z', reason: 'catch-up: latest' });
+    expect(entries('schedule.skipped')[0]!.data).toEqual({
+      count: 1000,
+      countCapped: true,
+      first: '2026-11-22T10:01:00.000Z',
+      last: '2027-11-22T09:59:00.000Z',
+      reason: 'catch-up: latest',
+    });
   });
 });
 
@@ -168,7 +217,15 @@ describe('overlap with the previous slot’s run', () => {
     tick(clock);
     expect(book.fireDue()).toBe(0);
     expect(entries('schedule.skipped').map((entry) => entry.data)).toEqual([
-      { count: 1, countCapped: false, first: '2026-11-22T10:02:00.000Z', last: '2026-11-22T10:02:00.000Z', reason: 'overlap', previousRunId: 'tidy@2026-11-22T10:01:00.000Z', previousState: 'queued' },
+      {
+        count: 1,
+        countCapped: false,
+        first: '2026-11-22T10:02:00.000Z',
+        last: '2026-11-22T10:02:00.000Z',
+        reason: 'overlap',
+        previousRunId: 'tidy@2026-11-22T10:01:00.000Z',
+        previousState: 'queued',
+      },
     ]);
     expect(book.get('tidy')).toMatchObject({ nextSlot: '2026-11-22T10:03:00.000Z', lastRunId: 'tidy@2026-11-22T10:01:00.000Z' });
     finish('tidy@2026-11-22T10:01:00.000Z');
@@ -198,7 +255,13 @@ describe('overlap with the previous slot’s run', () => {
     expect(machine.run('tidy@2026-11-22T10:01:00.000Z')!.state).toBe('cancelled');
     expect(machine.run('tidy@2026-11-22T10:02:00.000Z')!.state).toBe('queued');
     expect(audit.runEntries('tidy@2026-11-22T10:01:00.000Z').at(-1)).toMatchObject({ action: 'run.cancelled', actor: scheduleActor });
-    expect(entries('schedule.fired').at(-1)!.data).toEqual({ slot: '2026-11-22T10:02:00.000Z', runId: 'tidy@2026-11-22T10:02:00.000Z', created: true, previousRunId: 'tidy@2026-11-22T10:01:00.000Z', overlap: 'cancel-previous' });
+    expect(entries('schedule.fired').at(-1)!.data).toEqual({
+      slot: '2026-11-22T10:02:00.000Z',
+      runId: 'tidy@2026-11-22T10:02:00.000Z',
+      created: true,
+      previousRunId: 'tidy@2026-11-22T10:01:00.000Z',
+      overlap: 'cancel-previous',
+    });
   });
 
   test('cancel-previous: a cancel that fails keeps the slot from firing over the live run; audited, the schedule moves on', () => {
@@ -214,7 +277,10 @@ describe('overlap with the previous slot’s run', () => {
     expect(book.fireDue()).toBe(0);
     expect(runIds()).toEqual(['tidy@2026-11-22T10:01:00.000Z']);
     expect(machine.run('tidy@2026-11-22T10:01:00.000Z')!.state).toBe('queued');
-    expect(entries('schedule.fired').at(-1)).toMatchObject({ outcome: 'failure', data: { slot: '2026-11-22T10:02:00.000Z', code: 'CAIRN_LIFECYCLE_TRANSITION_INVALID' } });
+    expect(entries('schedule.fired').at(-1)).toMatchObject({
+      outcome: 'failure',
+      data: { slot: '2026-11-22T10:02:00.000Z', code: 'CAIRN_LIFECYCLE_TRANSITION_INVALID' },
+    });
     expect(book.get('tidy')!.nextSlot).toBe('2026-11-22T10:03:00.000Z');
   });
 });
@@ -238,7 +304,13 @@ describe('time zones', () => {
     expect(book.get('paris')!.nextSlot).toBe('2026-10-25T08:00:00.000Z'); // clocks go back that night
     finish('paris@2026-10-24T07:00:00.000Z');
     fireAt('2026-10-25T08:00:00.000Z');
-    expect(runIds()).toEqual(['paris@2026-03-28T08:00:00.000Z', 'paris@2026-03-29T07:00:00.000Z', 'paris@2026-03-30T07:00:00.000Z', 'paris@2026-10-24T07:00:00.000Z', 'paris@2026-10-25T08:00:00.000Z']);
+    expect(runIds()).toEqual([
+      'paris@2026-03-28T08:00:00.000Z',
+      'paris@2026-03-29T07:00:00.000Z',
+      'paris@2026-03-30T07:00:00.000Z',
+      'paris@2026-10-24T07:00:00.000Z',
+      'paris@2026-10-25T08:00:00.000Z',
+    ]);
   });
 });
 
@@ -248,7 +320,9 @@ describe('a slot fires once', () => {
     first.book.add(everyMinute(), ana);
     first.book.add({ scheduleId: 'other', cron: '* * * * *', spec }, ana);
     // The schedule row's update fails after the slot's run was submitted, as a crash there would.
-    first.database.exec(`CREATE TRIGGER crash BEFORE UPDATE ON schedules WHEN OLD.schedule_id = 'tidy' BEGIN SELECT RAISE(ABORT, 'crashed before the advance'); END`);
+    first.database.exec(
+      `CREATE TRIGGER crash BEFORE UPDATE ON schedules WHEN OLD.schedule_id = 'tidy' BEGIN SELECT RAISE(ABORT, 'crashed before the advance'); END`,
+    );
     first.clock.now += minute;
     expect(() => first.book.fireDue()).toThrow('crashed before the advance');
     // The other schedule was neither rolled back nor held up.
@@ -306,7 +380,8 @@ describe('a submit that fails', () => {
     const failing = new ScheduleBook({
       ...settings,
       submit: (value, options) => {
-        if (options.runId.startsWith('broken@')) throw new CairnError('CAIRN_RUN_SPEC_INVALID', 'Item tidy names executor "gpu", which this engine does not have.', { path: '$.items[0].executor' });
+        if (options.runId.startsWith('broken@'))
+          throw new CairnError('CAIRN_RUN_SPEC_INVALID', 'Item tidy names executor "gpu", which this engine does not have.', { path: '$.items[0].executor' });
         return settings.submit(value, options);
       },
     });
@@ -316,7 +391,16 @@ describe('a submit that fails', () => {
     expect(failing.fireDue()).toBe(1);
     expect(runIds()).toEqual(['tidy@2026-11-22T10:01:00.000Z']);
     expect(entries('schedule.fired').map((entry) => [entry.entity.id, entry.outcome, entry.data])).toEqual([
-      ['broken', 'failure', { slot: '2026-11-22T10:01:00.000Z', runId: 'broken@2026-11-22T10:01:00.000Z', code: 'CAIRN_RUN_SPEC_INVALID', message: 'Item tidy names executor "gpu", which this engine does not have.' }],
+      [
+        'broken',
+        'failure',
+        {
+          slot: '2026-11-22T10:01:00.000Z',
+          runId: 'broken@2026-11-22T10:01:00.000Z',
+          code: 'CAIRN_RUN_SPEC_INVALID',
+          message: 'Item tidy names executor "gpu", which this engine does not have.',
+        },
+      ],
       ['tidy', 'success', { slot: '2026-11-22T10:01:00.000Z', runId: 'tidy@2026-11-22T10:01:00.000Z', created: true }],
     ]);
     expect(failing.get('broken')).toMatchObject({ nextSlot: '2026-11-22T10:02:00.000Z', lastRunId: null });
@@ -334,13 +418,30 @@ describe('definitions', () => {
     const { book } = setUp();
     let refused: unknown;
     try {
-      book.add({ scheduleId: 'bad id!', cron: '61 * * * *', timeZone: 'Mars/Olympus', catchUp: { all: 0 }, overlap: 'sometimes' as never, spec: { version: 1, name: 'x', items: [{ id: 'a' }] } }, ana);
+      book.add(
+        {
+          scheduleId: 'bad id!',
+          cron: '61 * * * *',
+          timeZone: 'Mars/Olympus',
+          catchUp: { all: 0 },
+          overlap: 'sometimes' as never,
+          spec: { version: 1, name: 'x', items: [{ id: 'a' }] },
+        },
+        ana,
+      );
     } catch (error) {
       refused = error;
     }
     expect(isCairnError(refused, 'CAIRN_PAYLOAD_INVALID')).toBe(true);
     const error = refused as CairnError;
-    expect(error.issues.map((issue) => issue.path)).toEqual(['schedule.scheduleId', 'schedule.timeZone', 'schedule.cron', 'schedule.catchUp', 'schedule.overlap', 'schedule.spec.items[0].runtime']);
+    expect(error.issues.map((issue) => issue.path)).toEqual([
+      'schedule.scheduleId',
+      'schedule.timeZone',
+      'schedule.cron',
+      'schedule.catchUp',
+      'schedule.overlap',
+      'schedule.spec.items[0].runtime',
+    ]);
     expect(error.path).toBe('schedule.scheduleId');
     expect(error.message).toContain('Invalid value for minute: 61');
     expect(error.message).toContain('"Mars/Olympus" is not an IANA time zone');
@@ -359,17 +460,22 @@ describe('definitions', () => {
     [{ overlap: 'queue' as never }, 'schedule.overlap'],
   ] satisfies [Partial<ScheduleDefinition>, string][])('%j is refused at %s', (overrides, path) => {
     const { book } = setUp();
-    expect(() => book.add(everyMinute({ overlap: 'allow', ...overrides }), ana)).toThrow(expect.objectContaining({ code: 'CAIRN_PAYLOAD_INVALID', path, issues: [expect.objectContaining({ path })] }));
+    expect(() => book.add(everyMinute({ overlap: 'allow', ...overrides }), ana)).toThrow(
+      expect.objectContaining({ code: 'CAIRN_PAYLOAD_INVALID', path, issues: [expect.objectContaining({ path })] }),
+    );
   });
 
   test('ids of up to 64 letters, digits, ".", "_" and "-" are taken', () => {
     const { book } = setUp();
-    for (const scheduleId of ['a', 'nightly.build_v2-eu', 'x'.repeat(64), '.hidden']) expect(book.add(everyMinute({ scheduleId }), ana).scheduleId).toBe(scheduleId);
+    for (const scheduleId of ['a', 'nightly.build_v2-eu', 'x'.repeat(64), '.hidden'])
+      expect(book.add(everyMinute({ scheduleId }), ana).scheduleId).toBe(scheduleId);
   });
 
   test('a spec that is the only problem is refused as a submit refuses it; YAML text is read', () => {
     const { book } = setUp();
-    expect(() => book.add(everyMinute({ spec: { version: 1, name: 'x', items: [] } }), ana)).toThrow(expect.objectContaining({ code: 'CAIRN_RUN_SPEC_INVALID' }));
+    expect(() => book.add(everyMinute({ spec: { version: 1, name: 'x', items: [] } }), ana)).toThrow(
+      expect.objectContaining({ code: 'CAIRN_RUN_SPEC_INVALID' }),
+    );
     const yaml = 'version: 1\nname: nightly\nitems:\n  - id: tidy\n    runtime: { kind: command, argv: [make, tidy] }\n';
     const fromText = book.add(everyMinute({ spec: yaml }), ana);
     // The same spec as a value: the same definition.
@@ -382,7 +488,13 @@ describe('definitions', () => {
     clock.now += 10 * minute;
     expect(book.add(everyMinute({ timeZone: 'europe/paris', catchUp: { all: 5 } }), { kind: 'user', id: 'bo', via: 'http' })).toEqual(created);
     expect(entries('schedule.created')).toHaveLength(1);
-    for (const changed of [{ cron: '0 * * * *' }, { catchUp: { all: 6 } }, { overlap: 'allow' as const }, { timeZone: 'UTC' }, { spec: { ...spec, name: 'weekly' } }]) {
+    for (const changed of [
+      { cron: '0 * * * *' },
+      { catchUp: { all: 6 } },
+      { overlap: 'allow' as const },
+      { timeZone: 'UTC' },
+      { spec: { ...spec, name: 'weekly' } },
+    ]) {
       expect(() => book.add(everyMinute({ timeZone: 'Europe/Paris', catchUp: { all: 5 }, ...changed }), ana)).toThrow(
         expect.objectContaining({ code: 'CAIRN_IDEMPOTENCY_CONFLICT', path: 'schedule.scheduleId' }),
       );

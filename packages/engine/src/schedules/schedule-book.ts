@@ -53,7 +53,10 @@ export interface ScheduleBookSettings {
    * Called inside the book's transaction: the run, the `schedule.fired` entry and the schedule's
    * advance commit together.
    */
-  readonly submit: (spec: RunSpecV1, options: { readonly actor: AuditActor; readonly runId: string; readonly idempotencyKey: string }) => { readonly runId: string; readonly created: boolean };
+  readonly submit: (
+    spec: RunSpecV1,
+    options: { readonly actor: AuditActor; readonly runId: string; readonly idempotencyKey: string },
+  ) => { readonly runId: string; readonly created: boolean };
   /** The state of a run, undefined when there is none: a live one makes the overlap policy apply. */
   readonly runState: (runId: string) => RunState | undefined;
   /** Cancels a run, for overlap `cancel-previous`. */
@@ -99,7 +102,9 @@ export class ScheduleBook {
       // `schedules_due` is a partial index on next_slot: the condition must name it to use it.
       due: prepare<[string], ScheduleRow>(`SELECT ${columns} FROM schedules WHERE next_slot IS NOT NULL AND next_slot <= ? ORDER BY next_slot`),
       nextDue: prepare<[], { nextSlot: string | null }>('SELECT MIN(next_slot) AS nextSlot FROM schedules WHERE next_slot IS NOT NULL'),
-      advance: prepare<[string | null, string | null, string]>('UPDATE schedules SET next_slot = ?, last_run_id = COALESCE(?, last_run_id) WHERE schedule_id = ?'),
+      advance: prepare<[string | null, string | null, string]>(
+        'UPDATE schedules SET next_slot = ?, last_run_id = COALESCE(?, last_run_id) WHERE schedule_id = ?',
+      ),
       remove: prepare<[string]>('DELETE FROM schedules WHERE schedule_id = ?'),
     };
   }
@@ -127,7 +132,10 @@ export class ScheduleBook {
       for (const issue of specIssues) issues.push({ ...issue, path: `schedule.spec${issue.path.replace(/^\$/, '')}` });
     }
     if (issues.length > 0 || spec === undefined) {
-      throw new CairnError('CAIRN_PAYLOAD_INVALID', `The schedule is not valid: ${issues.map((issue) => `${issue.path} ${issue.message}`).join('; ')}.`, { path: issues[0]!.path, issues });
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', `The schedule is not valid: ${issues.map((issue) => `${issue.path} ${issue.message}`).join('; ')}.`, {
+        path: issues[0]!.path,
+        issues,
+      });
     }
     const canonicalSpec = canonicalJson(spec);
     const specDigest = digestOfJson(spec);
@@ -135,12 +143,21 @@ export class ScheduleBook {
     return this.#settings.database.transaction((): ScheduleRecord => {
       const existing = this.get(scheduleId);
       if (existing) {
-        const same = existing.cron === definition.cron && existing.timeZone === timeZone && existing.specDigest === specDigest && catchUpText(existing.catchUp) === catchUpText(catchUp) && existing.overlap === overlap;
+        const same =
+          existing.cron === definition.cron &&
+          existing.timeZone === timeZone &&
+          existing.specDigest === specDigest &&
+          catchUpText(existing.catchUp) === catchUpText(catchUp) &&
+          existing.overlap === overlap;
         if (same) return existing;
-        throw new CairnError('CAIRN_IDEMPOTENCY_CONFLICT', `A schedule named ${scheduleId} already exists with another definition: remove it first, or choose another scheduleId.`, {
-          path: 'schedule.scheduleId',
-          details: { scheduleId },
-        });
+        throw new CairnError(
+          'CAIRN_IDEMPOTENCY_CONFLICT',
+          `A schedule named ${scheduleId} already exists with another definition: remove it first, or choose another scheduleId.`,
+          {
+            path: 'schedule.scheduleId',
+            details: { scheduleId },
+          },
+        );
       }
       const next = cronOf(definition.cron, timeZone).nextRun(new Date(now))!;
       this.#statements.insert.run({
@@ -155,7 +172,14 @@ export class ScheduleBook {
         createdAt: new Date(now).toISOString(),
         nextSlot: next.toISOString(),
       });
-      this.#audit('schedule.created', scheduleId, actor, 'success', { cron: definition.cron, timeZone, catchUp: typeof catchUp === 'string' ? catchUp : { all: catchUp.all }, overlap, specDigest, nextSlot: next.toISOString() });
+      this.#audit('schedule.created', scheduleId, actor, 'success', {
+        cron: definition.cron,
+        timeZone,
+        catchUp: typeof catchUp === 'string' ? catchUp : { all: catchUp.all },
+        overlap,
+        specDigest,
+        nextSlot: next.toISOString(),
+      });
       return this.get(scheduleId)!;
     })();
   }
@@ -164,7 +188,10 @@ export class ScheduleBook {
   remove(scheduleId: string, actor: AuditActor): void {
     this.#settings.database.transaction(() => {
       if (this.#statements.remove.run(scheduleId).changes === 0) {
-        throw new CairnError('CAIRN_NOT_FOUND', `There is no schedule named ${JSON.stringify(scheduleId)}; list the schedules to see their ids.`, { path: 'scheduleId', details: { scheduleId } });
+        throw new CairnError('CAIRN_NOT_FOUND', `There is no schedule named ${JSON.stringify(scheduleId)}; list the schedules to see their ids.`, {
+          path: 'scheduleId',
+          details: { scheduleId },
+        });
       }
       this.#audit('schedule.removed', scheduleId, actor, 'success', {});
     })();
@@ -213,7 +240,8 @@ export class ScheduleBook {
     const scheduleId = schedule.scheduleId;
     const actor: AuditActor = { kind: 'system', id: `schedule:${scheduleId}`, via: 'schedule' };
     const { fire, skipped, next } = dueSlots(cronOf(schedule.cron, schedule.timeZone), Date.parse(row.nextSlot!), now, schedule.catchUp, this.#graceMs);
-    if (skipped) this.#audit('schedule.skipped', scheduleId, actor, 'success', { ...skippedData(skipped), reason: `catch-up: ${catchUpText(schedule.catchUp)}` });
+    if (skipped)
+      this.#audit('schedule.skipped', scheduleId, actor, 'success', { ...skippedData(skipped), reason: `catch-up: ${catchUpText(schedule.catchUp)}` });
     let lastRunId: string | null = null;
     let created = 0;
     for (const slot of fire) {
@@ -221,7 +249,15 @@ export class ScheduleBook {
       const runId = `${scheduleId}@${slotTime}`;
       const previous = livePrevious(lastRunId ?? schedule.lastRunId, this.#settings.runState);
       if (previous && schedule.overlap === 'skip') {
-        this.#audit('schedule.skipped', scheduleId, actor, 'success', { count: 1, countCapped: false, first: slotTime, last: slotTime, reason: 'overlap', previousRunId: previous.runId, previousState: previous.state });
+        this.#audit('schedule.skipped', scheduleId, actor, 'success', {
+          count: 1,
+          countCapped: false,
+          first: slotTime,
+          last: slotTime,
+          reason: 'overlap',
+          previousRunId: previous.runId,
+          previousState: previous.state,
+        });
         continue;
       }
       try {
@@ -230,7 +266,12 @@ export class ScheduleBook {
           if (previous && schedule.overlap === 'cancel-previous') this.#settings.cancelRun(previous.runId, actor);
           return this.#settings.submit(JSON.parse(row.spec) as RunSpecV1, { actor, runId, idempotencyKey: runId });
         })();
-        this.#audit('schedule.fired', scheduleId, actor, 'success', { slot: slotTime, runId: result.runId, created: result.created, ...(previous ? { previousRunId: previous.runId, overlap: schedule.overlap } : {}) });
+        this.#audit('schedule.fired', scheduleId, actor, 'success', {
+          slot: slotTime,
+          runId: result.runId,
+          created: result.created,
+          ...(previous ? { previousRunId: previous.runId, overlap: schedule.overlap } : {}),
+        });
         lastRunId = result.runId;
         if (result.created) created++;
       } catch (error) {
@@ -253,7 +294,10 @@ export class ScheduleBook {
 }
 
 /** The previous slot's run when it is still live (neither ended nor unknown): the overlap policy applies. */
-function livePrevious(runId: string | null, runState: (runId: string) => RunState | undefined): { readonly runId: string; readonly state: RunState } | undefined {
+function livePrevious(
+  runId: string | null,
+  runState: (runId: string) => RunState | undefined,
+): { readonly runId: string; readonly state: RunState } | undefined {
   const state = runId === null ? undefined : runState(runId);
   return runId !== null && state !== undefined && !isTerminalState(runTransitions, state) ? { runId, state } : undefined;
 }
@@ -281,11 +325,19 @@ function errorData(error: unknown): JsonObject {
  * Every problem of a definition apart from its spec, each naming its field, and the time zone as
  * Intl spells it (stored so, an id compares equal however it was cased).
  */
-function definitionIssues(definition: ScheduleDefinition, catchUp: CatchUpPolicy, overlap: OverlapPolicy, now: number): { issues: ValidationIssue[]; timeZone: string } {
+function definitionIssues(
+  definition: ScheduleDefinition,
+  catchUp: CatchUpPolicy,
+  overlap: OverlapPolicy,
+  now: number,
+): { issues: ValidationIssue[]; timeZone: string } {
   const issues: ValidationIssue[] = [];
   const problem = (field: string, message: string) => issues.push({ code: 'CAIRN_PAYLOAD_INVALID', path: `schedule.${field}`, message });
   if (typeof definition.scheduleId !== 'string' || !scheduleIdPattern.test(definition.scheduleId)) {
-    problem('scheduleId', `${JSON.stringify(definition.scheduleId)} must be 1 to 64 letters, digits, ".", "_" or "-" (it becomes part of run ids <scheduleId>@<slot>)`);
+    problem(
+      'scheduleId',
+      `${JSON.stringify(definition.scheduleId)} must be 1 to 64 letters, digits, ".", "_" or "-" (it becomes part of run ids <scheduleId>@<slot>)`,
+    );
   }
   const requested = definition.timeZone ?? 'UTC';
   let timeZone: string | undefined;
@@ -300,11 +352,21 @@ function definitionIssues(definition: ScheduleDefinition, catchUp: CatchUpPolicy
       problem('cron', `${JSON.stringify(definition.cron)} has no slot after now, so it would never fire; check its day and month fields`);
     }
   } catch (error) {
-    problem('cron', `${JSON.stringify(definition.cron)} is not a cron expression (${(error as Error).message}); write five fields, e.g. "0 9 * * 1-5", or six with seconds first`);
+    problem(
+      'cron',
+      `${JSON.stringify(definition.cron)} is not a cron expression (${(error as Error).message}); write five fields, e.g. "0 9 * * 1-5", or six with seconds first`,
+    );
   }
   const catchUpValid =
-    catchUp === 'skip' || catchUp === 'latest' || (typeof catchUp === 'object' && catchUp !== null && Number.isInteger(catchUp.all) && catchUp.all >= 1 && catchUp.all <= catchUpMaxLimit);
-  if (!catchUpValid) problem('catchUp', `${JSON.stringify(catchUp)} is not a catch-up policy; write "skip", "latest" or { "all": n } with n a whole number from 1 to ${catchUpMaxLimit}`);
-  if (!overlapPolicies.includes(overlap)) problem('overlap', `${JSON.stringify(overlap)} is not an overlap policy; write one of ${overlapPolicies.map((policy) => `"${policy}"`).join(', ')}`);
+    catchUp === 'skip' ||
+    catchUp === 'latest' ||
+    (typeof catchUp === 'object' && catchUp !== null && Number.isInteger(catchUp.all) && catchUp.all >= 1 && catchUp.all <= catchUpMaxLimit);
+  if (!catchUpValid)
+    problem(
+      'catchUp',
+      `${JSON.stringify(catchUp)} is not a catch-up policy; write "skip", "latest" or { "all": n } with n a whole number from 1 to ${catchUpMaxLimit}`,
+    );
+  if (!overlapPolicies.includes(overlap))
+    problem('overlap', `${JSON.stringify(overlap)} is not an overlap policy; write one of ${overlapPolicies.map((policy) => `"${policy}"`).join(', ')}`);
   return { issues, timeZone: timeZone ?? requested };
 }

@@ -17,7 +17,11 @@ describe('dueSlots', () => {
 
   test('a slot exactly at now is due; nothing is due before the first slot', () => {
     expect(iso(dueSlots(everyMinute, at('2026-11-22T10:01:00Z'), at('2026-11-22T10:01:00Z'), 'skip', grace).fire)).toEqual(['2026-11-22T10:01:00.000Z']);
-    expect(dueSlots(everyMinute, at('2026-11-22T10:01:00Z'), at('2026-11-22T10:00:59.999Z'), 'latest', grace)).toEqual({ fire: [], skipped: undefined, next: at('2026-11-22T10:01:00Z') });
+    expect(dueSlots(everyMinute, at('2026-11-22T10:01:00Z'), at('2026-11-22T10:00:59.999Z'), 'latest', grace)).toEqual({
+      fire: [],
+      skipped: undefined,
+      next: at('2026-11-22T10:01:00Z'),
+    });
   });
 
   test('skip fires the latest due slot only while it is on time, and lets the others go', () => {

@@ -50,13 +50,19 @@ export class SecretStore {
   /** Sets (or replaces) a secret; returns its new version. The value is encrypted before it is stored. */
   async set(name: string, value: string, actor: AuditActor): Promise<SecretRecord> {
     if (!secretName.test(name)) {
-      throw new CairnError('CAIRN_PAYLOAD_INVALID', `The secret name ${JSON.stringify(name)} is not valid: use an environment variable name (letters, digits and _, not starting with a digit).`, {
-        path: 'name',
-      });
+      throw new CairnError(
+        'CAIRN_PAYLOAD_INVALID',
+        `The secret name ${JSON.stringify(name)} is not valid: use an environment variable name (letters, digits and _, not starting with a digit).`,
+        {
+          path: 'name',
+        },
+      );
     }
     const bytes = new TextEncoder().encode(value);
     if (bytes.length === 0 || bytes.length > maxSecretBytes) {
-      throw new CairnError('CAIRN_PAYLOAD_INVALID', `The value of secret ${name} must be 1 to ${maxSecretBytes} bytes; it is ${bytes.length}.`, { path: 'value' });
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', `The value of secret ${name} must be 1 to ${maxSecretBytes} bytes; it is ${bytes.length}.`, {
+        path: 'value',
+      });
     }
     // The version is chosen before the await and checked again after it: two concurrent sets of
     // one name must not both become the same version.
@@ -65,7 +71,8 @@ export class SecretStore {
     const updatedAt = new Date(this.#now()).toISOString();
     this.#database.transaction(() => {
       const current = this.#statements.get.get(name)?.version ?? 0;
-      if (current !== version - 1) throw new CairnError('CAIRN_IDEMPOTENCY_CONFLICT', `Secret ${name} was set by someone else at the same time; set it again.`, { details: { name } });
+      if (current !== version - 1)
+        throw new CairnError('CAIRN_IDEMPOTENCY_CONFLICT', `Secret ${name} was set by someone else at the same time; set it again.`, { details: { name } });
       this.#statements.upsert.run(name, version, JSON.stringify(envelope), updatedAt, actor.id);
       this.#audit.append({ actor, action: 'secret.set', entity: { kind: 'secret', id: name }, outcome: 'success', data: { name, version } });
     })();

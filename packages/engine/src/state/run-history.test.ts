@@ -11,7 +11,10 @@ describe('the run history', () => {
   test('pages newest first: every run exactly once across pages, none missed, and a run submitted meanwhile never shifts a page', () => {
     const { engine } = engineWith();
     // Submitted in a tight loop, several share a millisecond: the run id breaks the tie.
-    const submitted = Array.from({ length: 11 }, (_, index) => engine.submit({ version: 1, name: `run ${index}`, items: [{ id: 'a', runtime: command('true') }] }, { actor: ana }).runId);
+    const submitted = Array.from(
+      { length: 11 },
+      (_, index) => engine.submit({ version: 1, name: `run ${index}`, items: [{ id: 'a', runtime: command('true') }] }, { actor: ana }).runId,
+    );
     const seen: RunSummary[] = [];
     let page = engine.runs({ limit: 4 });
     seen.push(...page.runs);
@@ -36,11 +39,28 @@ describe('the run history', () => {
   test('filters by state and counts the items that succeeded and those that reused a pure result', async () => {
     const { engine } = engineWith();
     engine.start();
-    const pure = (name: string) => ({ version: 1, name, items: [{ id: 'build', effect: 'pure', runtime: command('true', 'x') }, { id: 'after', dependsOn: ['build'], runtime: command('true') }] });
+    const pure = (name: string) => ({
+      version: 1,
+      name,
+      items: [
+        { id: 'build', effect: 'pure', runtime: command('true', 'x') },
+        { id: 'after', dependsOn: ['build'], runtime: command('true') },
+      ],
+    });
     const first = engine.submit(pure('first'), { actor: ana }).runId;
     await engine.waitForRun(first);
     const second = engine.submit(pure('second'), { actor: ana }).runId;
-    const failing = engine.submit({ version: 1, name: 'failing', items: [{ id: 'bad', runtime: command('exit', '3') }, { id: 'skipped', dependsOn: ['bad'], runtime: command('true') }] }, { actor: ana }).runId;
+    const failing = engine.submit(
+      {
+        version: 1,
+        name: 'failing',
+        items: [
+          { id: 'bad', runtime: command('exit', '3') },
+          { id: 'skipped', dependsOn: ['bad'], runtime: command('true') },
+        ],
+      },
+      { actor: ana },
+    ).runId;
     await Promise.all([engine.waitForRun(second), engine.waitForRun(failing)]);
     const byState = (state: RunState) => engine.runs({ state }).runs.map((run) => run.runId);
     expect(byState('succeeded').sort()).toEqual([first, second].sort());

@@ -45,7 +45,8 @@ function encodeCursor(run: RunRecord): string {
 function decodeCursor(cursor: string): readonly [string, string] | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string' && !Number.isNaN(Date.parse(value[0]))) return [value[0], value[1]];
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string' && !Number.isNaN(Date.parse(value[0])))
+      return [value[0], value[1]];
   } catch {
     // Not JSON: not a cursor this engine gave out.
   }
@@ -65,7 +66,10 @@ export class RunHistory {
   readonly #statements;
 
   constructor(database: EngineDatabase) {
-    const newest = (where: string) => database.prepare<Record<string, string | number>, RunSummary>(`SELECT ${columns} FROM runs WHERE ${where} ORDER BY submitted_at DESC, run_id DESC LIMIT @limit`);
+    const newest = (where: string) =>
+      database.prepare<Record<string, string | number>, RunSummary>(
+        `SELECT ${columns} FROM runs WHERE ${where} ORDER BY submitted_at DESC, run_id DESC LIMIT @limit`,
+      );
     this.#statements = {
       first: newest('1'),
       after: newest('(submitted_at, run_id) < (@submittedAt, @runId)'),
@@ -82,11 +86,25 @@ export class RunHistory {
     }
     const cursor = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     if (options.cursor !== undefined && cursor === undefined) {
-      throw new CairnError('CAIRN_PAYLOAD_INVALID', 'cursor is not one a run page gave out; pass the nextCursor of the previous page, or none for the first page.', { path: 'cursor' });
+      throw new CairnError(
+        'CAIRN_PAYLOAD_INVALID',
+        'cursor is not one a run page gave out; pass the nextCursor of the previous page, or none for the first page.',
+        { path: 'cursor' },
+      );
     }
     // One more than asked tells whether another page follows.
-    const parameters: Record<string, string | number> = { limit: limit + 1, ...(options.state ? { state: options.state } : {}), ...(cursor ? { submittedAt: cursor[0], runId: cursor[1] } : {}) };
-    const statement = options.state ? (cursor ? this.#statements.afterInState : this.#statements.firstInState) : cursor ? this.#statements.after : this.#statements.first;
+    const parameters: Record<string, string | number> = {
+      limit: limit + 1,
+      ...(options.state ? { state: options.state } : {}),
+      ...(cursor ? { submittedAt: cursor[0], runId: cursor[1] } : {}),
+    };
+    const statement = options.state
+      ? cursor
+        ? this.#statements.afterInState
+        : this.#statements.firstInState
+      : cursor
+        ? this.#statements.after
+        : this.#statements.first;
     const rows = statement.all(parameters);
     if (rows.length <= limit) return { runs: rows };
     const runs = rows.slice(0, limit);

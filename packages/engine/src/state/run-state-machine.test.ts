@@ -65,11 +65,18 @@ describe('RunStateMachine', () => {
 
   test('an invalid spec is refused with every issue, and nothing is stored', () => {
     const { machine, audit } = setUp();
-    const error = thrown(() => machine.submit('version: 1\nname: x\nitems:\n  - { id: a, runtime: { kind: command, argv: [x] }, dependsOn: [b] }\n', { actor: ana, source: 'run.yaml' }));
+    const error = thrown(() =>
+      machine.submit('version: 1\nname: x\nitems:\n  - { id: a, runtime: { kind: command, argv: [x] }, dependsOn: [b] }\n', { actor: ana, source: 'run.yaml' }),
+    );
     expect(error.code).toBe('CAIRN_RUN_SPEC_INVALID');
     expect(error.message).toMatch(/^run\.yaml has 1 problem/);
     expect(audit.size).toBe(0);
-    const unknownQueue = thrown(() => machine.submit({ version: 1, name: 'x', items: [{ id: 'a', queue: 'gpu', runtime: { kind: 'command', argv: ['x'] } }] }, { actor: ana, context: { queues: ['default'] } }));
+    const unknownQueue = thrown(() =>
+      machine.submit(
+        { version: 1, name: 'x', items: [{ id: 'a', queue: 'gpu', runtime: { kind: 'command', argv: ['x'] } }] },
+        { actor: ana, context: { queues: ['default'] } },
+      ),
+    );
     expect(unknownQueue.issues[0]).toMatchObject({ path: '$.items[0].queue' });
   });
 
@@ -96,10 +103,22 @@ describe('RunStateMachine', () => {
     const signer = createInMemorySigner();
     const publicKey = await signer.publicKey();
     const key = { keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') };
-    const checkpoint = await signCheckpoint({ origin: 'cairn:test', treeSize: audit.size, rootHash: Buffer.from(audit.merkle.rootHash()).toString('hex'), time: '2026-11-22T11:00:00.000Z' }, signer);
+    const checkpoint = await signCheckpoint(
+      { origin: 'cairn:test', treeSize: audit.size, rootHash: Buffer.from(audit.merkle.rootHash()).toString('hex'), time: '2026-11-22T11:00:00.000Z' },
+      signer,
+    );
     const { parseRunSpec } = await import('@cairn/protocol');
     const spec = parseRunSpec(chain) as Parameters<typeof buildEvidenceBundle>[0]['spec'];
-    const bundle = buildEvidenceBundle({ runId, spec, entries: audit.runEntries(runId), proofs: audit.merkle, checkpoint, anchors: [], keys: [key], manifests: [] });
+    const bundle = buildEvidenceBundle({
+      runId,
+      spec,
+      entries: audit.runEntries(runId),
+      proofs: audit.merkle,
+      checkpoint,
+      anchors: [],
+      keys: [key],
+      manifests: [],
+    });
     const report = await verifyBundle(bundle, { trustedKeys: [key] });
     expect(report.checks.filter((check) => check.status === 'fail')).toEqual([]);
     expect(report.checks.find((check) => check.name === 'completeness')!.status).toBe('pass');
@@ -115,12 +134,20 @@ describe('RunStateMachine', () => {
     machine.startItem(runId, 'd');
     machine.finishItem(runId, 'd', 'succeeded');
     expect(machine.run(runId)).toMatchObject({ state: 'failed', itemsFinished: 4, itemsFailed: 1 });
-    expect(audit.runEntries(runId).map((entry) => entry.action).slice(-2)).toEqual(['item.succeeded', 'run.failed']);
+    expect(
+      audit
+        .runEntries(runId)
+        .map((entry) => entry.action)
+        .slice(-2),
+    ).toEqual(['item.succeeded', 'run.failed']);
   });
 
   test('approval: a gated item waits until an actor approves it', () => {
     const { machine, audit } = setUp();
-    const { runId } = machine.submit({ version: 1, name: 'gated', items: [{ id: 'deploy', approval: 'required', runtime: { kind: 'command', argv: ['deploy'] } }] }, { actor: ana });
+    const { runId } = machine.submit(
+      { version: 1, name: 'gated', items: [{ id: 'deploy', approval: 'required', runtime: { kind: 'command', argv: ['deploy'] } }] },
+      { actor: ana },
+    );
     expect(states(machine, runId)).toEqual({ deploy: 'awaiting-approval' });
     expect(machine.readyItems(10)).toEqual([]);
     machine.approveItem(runId, 'deploy', { kind: 'user', id: 'bo', via: 'http' });
@@ -134,7 +161,9 @@ describe('RunStateMachine', () => {
     const { runId } = machine.submit(chain, { actor: ana });
     const size = audit.size;
     expect(thrown(() => machine.finishItem(runId, 'a', 'succeeded')).code).toBe('CAIRN_LIFECYCLE_TRANSITION_INVALID');
-    expect(thrown(() => machine.startItem(runId, 'b')).message).toBe('item b of run ' + runId + ' cannot go from blocked to running: from blocked it can only become awaiting-approval, ready, skipped, cancelled.');
+    expect(thrown(() => machine.startItem(runId, 'b')).message).toBe(
+      'item b of run ' + runId + ' cannot go from blocked to running: from blocked it can only become awaiting-approval, ready, skipped, cancelled.',
+    );
     expect(thrown(() => machine.startItem(runId, 'nope')).code).toBe('CAIRN_NOT_FOUND');
     expect(thrown(() => machine.startItem('r-missing', 'a')).code).toBe('CAIRN_NOT_FOUND');
     expect(audit.size).toBe(size);

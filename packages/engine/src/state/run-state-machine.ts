@@ -1,5 +1,15 @@
 import type { AttemptFailure, AuditActor, Digest, ItemSpec, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
-import { assertRunSpec, assertTransition, CairnError, canonicalJson, isTerminalState, itemTransitions, parseRunSpec, runTransitions, type RunSpecContext } from '@cairn/protocol';
+import {
+  assertRunSpec,
+  assertTransition,
+  CairnError,
+  canonicalJson,
+  isTerminalState,
+  itemTransitions,
+  parseRunSpec,
+  runTransitions,
+  type RunSpecContext,
+} from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
 import { newRunId } from './new-run-id.ts';
@@ -85,7 +95,10 @@ export class RunStateMachine {
    */
   submit(document: unknown, options: SubmitOptions): SubmitResult {
     const parsed = typeof document === 'string' ? parseRunSpec(document, options.source === undefined ? {} : { source: options.source }) : document;
-    const { spec, digest, canonical } = assertRunSpec(parsed, { ...(options.source === undefined ? {} : { source: options.source }), ...(options.context ? { context: options.context } : {}) });
+    const { spec, digest, canonical } = assertRunSpec(parsed, {
+      ...(options.source === undefined ? {} : { source: options.source }),
+      ...(options.context ? { context: options.context } : {}),
+    });
     if (options.idempotencyKey !== undefined && spec.idempotencyKey !== undefined && options.idempotencyKey !== spec.idempotencyKey) {
       throw new CairnError(
         'CAIRN_PAYLOAD_INVALID',
@@ -102,9 +115,13 @@ export class RunStateMachine {
         const existing = this.#store.runByIdempotencyKey(scopedKey);
         if (existing?.specDigest === digest) return { runId: existing.runId, created: false, specDigest: digest };
         if (existing) {
-          throw new CairnError('CAIRN_IDEMPOTENCY_CONFLICT', `The idempotency key ${JSON.stringify(idempotencyKey)} was used for run ${existing.runId} with another spec (${existing.specDigest}).`, {
-            details: { idempotencyKey, runId: existing.runId },
-          });
+          throw new CairnError(
+            'CAIRN_IDEMPOTENCY_CONFLICT',
+            `The idempotency key ${JSON.stringify(idempotencyKey)} was used for run ${existing.runId} with another spec (${existing.specDigest}).`,
+            {
+              details: { idempotencyKey, runId: existing.runId },
+            },
+          );
         }
       }
       const now = this.#now();
@@ -112,13 +129,35 @@ export class RunStateMachine {
       const taken = options.runId === undefined ? undefined : this.#store.run(runId);
       if (taken?.specDigest === digest) return { runId, created: false, specDigest: digest };
       if (taken) {
-        throw new CairnError('CAIRN_IDEMPOTENCY_CONFLICT', `The run id ${JSON.stringify(runId)} is already taken by a run with another spec (${taken.specDigest}).`, {
-          details: { runId },
-        });
+        throw new CairnError(
+          'CAIRN_IDEMPOTENCY_CONFLICT',
+          `The run id ${JSON.stringify(runId)} is already taken by a run with another spec (${taken.specDigest}).`,
+          {
+            details: { runId },
+          },
+        );
       }
-      this.#store.insertRun({ runId, name: spec.name, spec: canonical, specDigest: digest, idempotencyKey: scopedKey, submittedBy: options.actor.id, submittedAt: iso(now), itemsTotal: spec.items.length, workspace: spec.workspace?.snapshot ?? null, concurrency: spec.concurrency ?? null });
+      this.#store.insertRun({
+        runId,
+        name: spec.name,
+        spec: canonical,
+        specDigest: digest,
+        idempotencyKey: scopedKey,
+        submittedBy: options.actor.id,
+        submittedAt: iso(now),
+        itemsTotal: spec.items.length,
+        workspace: spec.workspace?.snapshot ?? null,
+        concurrency: spec.concurrency ?? null,
+      });
       // The grants the run holds are the secrets its items name, each one the submitter was granted.
-      this.#audit.append({ actor: options.actor, action: 'run.submitted', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data: { specDigest: digest, items: spec.items.length, ...(secrets.length > 0 ? { secretsGranted: secrets } : {}) } });
+      this.#audit.append({
+        actor: options.actor,
+        action: 'run.submitted',
+        entity: { kind: 'run', id: runId },
+        outcome: 'success',
+        runId,
+        data: { specDigest: digest, items: spec.items.length, ...(secrets.length > 0 ? { secretsGranted: secrets } : {}) },
+      });
       spec.items.forEach((item, position) => {
         const effective = withDefaults(spec, item);
         this.#store.insertItem({
@@ -149,8 +188,17 @@ export class RunStateMachine {
         named.add(secret);
         if (grants === 'all' || grants.includes(secret)) continue;
         const message = `${options.actor.id} may not hand secret ${secret} to a run (item ${JSON.stringify(item.id)}): it holds no grant for it. An admin can give one: a token with scope secrets:use:${secret} (\`cairn token create --scope runs:submit secrets:use:${secret}\`).`;
-        this.#audit.append({ actor: options.actor, action: 'access.denied', entity: { kind: 'server', id: 'secrets' }, outcome: 'denied', data: { action: 'secrets.use', secret, reason: 'no grant' } });
-        throw new CairnError('CAIRN_FORBIDDEN', message, { path: `$.items[${index}].secrets[${position}]`, details: { secret, grant: `secrets:use:${secret}` } });
+        this.#audit.append({
+          actor: options.actor,
+          action: 'access.denied',
+          entity: { kind: 'server', id: 'secrets' },
+          outcome: 'denied',
+          data: { action: 'secrets.use', secret, reason: 'no grant' },
+        });
+        throw new CairnError('CAIRN_FORBIDDEN', message, {
+          path: `$.items[${index}].secrets[${position}]`,
+          details: { secret, grant: `secrets:use:${secret}` },
+        });
       }
     }
     return [...named].sort();
@@ -278,7 +326,14 @@ export class RunStateMachine {
   approveItem(runId: string, itemId: string, actor: AuditActor, reason?: string): void {
     this.#inTransaction(() => {
       const item = this.#requireAwaiting(runId, itemId);
-      this.#audit.append({ actor, action: 'item.approved', entity: { kind: 'item', id: `${runId}/${itemId}` }, outcome: 'success', runId, data: reason === undefined ? {} : { reason } });
+      this.#audit.append({
+        actor,
+        action: 'item.approved',
+        entity: { kind: 'item', id: `${runId}/${itemId}` },
+        outcome: 'success',
+        runId,
+        data: reason === undefined ? {} : { reason },
+      });
       this.#move(item, 'ready', actor, {}, iso(this.#now()));
     })();
   }
@@ -387,7 +442,15 @@ export class RunStateMachine {
     assertTransition(itemTransitions, item.state, to, `item ${item.itemId} of run ${item.runId}`);
     this.#store.setItemState(item.runId, item.itemId, to, readyAt);
     const action = itemActions[to];
-    if (action) this.#audit.append({ actor, action, entity: { kind: 'item', id: `${item.runId}/${item.itemId}` }, outcome: to === 'failed' ? 'failure' : 'success', runId: item.runId, data });
+    if (action)
+      this.#audit.append({
+        actor,
+        action,
+        entity: { kind: 'item', id: `${item.runId}/${item.itemId}` },
+        outcome: to === 'failed' ? 'failure' : 'success',
+        runId: item.runId,
+        data,
+      });
   }
 
   #requireRun(runId: string): RunRecord {
@@ -399,7 +462,9 @@ export class RunStateMachine {
   #requireAwaiting(runId: string, itemId: string): ItemRecord {
     const item = this.#requireItem(runId, itemId);
     if (item.state !== 'awaiting-approval') {
-      throw new CairnError('CAIRN_LIFECYCLE_TRANSITION_INVALID', `Item ${itemId} of run ${runId} is ${item.state}, not awaiting approval.`, { details: { state: item.state } });
+      throw new CairnError('CAIRN_LIFECYCLE_TRANSITION_INVALID', `Item ${itemId} of run ${runId} is ${item.state}, not awaiting approval.`, {
+        details: { state: item.state },
+      });
     }
     return item;
   }
@@ -412,14 +477,15 @@ export class RunStateMachine {
 }
 
 /** The audit action of entering each item state (running is audited by its attempt, later). */
-const itemActions: Partial<Record<ItemState, 'item.ready' | 'item.approval-requested' | 'item.succeeded' | 'item.failed' | 'item.skipped' | 'item.cancelled'>> = {
-  ready: 'item.ready',
-  'awaiting-approval': 'item.approval-requested',
-  succeeded: 'item.succeeded',
-  failed: 'item.failed',
-  skipped: 'item.skipped',
-  cancelled: 'item.cancelled',
-};
+const itemActions: Partial<Record<ItemState, 'item.ready' | 'item.approval-requested' | 'item.succeeded' | 'item.failed' | 'item.skipped' | 'item.cancelled'>> =
+  {
+    ready: 'item.ready',
+    'awaiting-approval': 'item.approval-requested',
+    succeeded: 'item.succeeded',
+    failed: 'item.failed',
+    skipped: 'item.skipped',
+    cancelled: 'item.cancelled',
+  };
 
 /** The item with the run's defaults filled in where it sets nothing itself. */
 function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {

@@ -11,7 +11,11 @@ const itemColumns = `run_id AS runId, item_id AS itemId, position, state, waitin
 
 /** Rows as SQLite returns them: booleans are 0 or 1, the failure JSON text. */
 type ItemRow = Omit<ItemRecord, 'approvalRequired' | 'failure'> & { approvalRequired: number; failure: string | null };
-const toItem = (row: ItemRow): ItemRecord => ({ ...row, approvalRequired: row.approvalRequired === 1, failure: row.failure === null ? null : (JSON.parse(row.failure) as AttemptFailure) });
+const toItem = (row: ItemRow): ItemRecord => ({
+  ...row,
+  approvalRequired: row.approvalRequired === 1,
+  failure: row.failure === null ? null : (JSON.parse(row.failure) as AttemptFailure),
+});
 
 /**
  * The rows of runs, items and dependency edges, behind prepared statements. Every query the
@@ -37,7 +41,9 @@ export class RunStore {
       itemSpec: prepare<[string, string], { spec: string; executor: string; workspace: string | null }>(
         'SELECT items.spec, items.executor, runs.workspace FROM items JOIN runs USING (run_id) WHERE run_id = ? AND item_id = ?',
       ),
-      nextAttempt: prepare<[string, string], { attempts: number }>('SELECT COALESCE(MAX(attempt), 0) + 1 AS attempts FROM attempts WHERE run_id = ? AND item_id = ?'),
+      nextAttempt: prepare<[string, string], { attempts: number }>(
+        'SELECT COALESCE(MAX(attempt), 0) + 1 AS attempts FROM attempts WHERE run_id = ? AND item_id = ?',
+      ),
       insertEdge: prepare('INSERT OR IGNORE INTO item_edges (run_id, prerequisite, dependent) VALUES (?, ?, ?)'),
       runById: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE run_id = ?`),
       runByKey: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE idempotency_key = ?`),
@@ -45,11 +51,15 @@ export class RunStore {
       items: prepare<[string], ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = ? ORDER BY position`),
       dependents: prepare<[string, string], { dependent: string }>('SELECT dependent FROM item_edges WHERE run_id = ? AND prerequisite = ?'),
       setItemState: prepare('UPDATE items SET state = ?, ready_at = COALESCE(?, ready_at) WHERE run_id = ? AND item_id = ?'),
-      decrementWaiting: prepare<[string, string], { waitingOn: number }>('UPDATE items SET waiting_on = waiting_on - 1 WHERE run_id = ? AND item_id = ? RETURNING waiting_on AS waitingOn'),
+      decrementWaiting: prepare<[string, string], { waitingOn: number }>(
+        'UPDATE items SET waiting_on = waiting_on - 1 WHERE run_id = ? AND item_id = ? RETURNING waiting_on AS waitingOn',
+      ),
       setRunState: prepare('UPDATE runs SET state = ?, finished_at = ? WHERE run_id = ?'),
       requestCancel: prepare('UPDATE runs SET cancel_requested_by = COALESCE(cancel_requested_by, ?) WHERE run_id = ?'),
       countFinished: prepare('UPDATE runs SET items_finished = items_finished + 1, items_failed = items_failed + ? WHERE run_id = ?'),
-      readyItems: prepare<[string, number], ItemRow>(`SELECT ${itemColumns} FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, rowid LIMIT ?`),
+      readyItems: prepare<[string, number], ItemRow>(
+        `SELECT ${itemColumns} FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, rowid LIMIT ?`,
+      ),
       nextReadyAt: prepare<[], { readyAt: string | null }>(`SELECT MIN(ready_at) AS readyAt FROM items WHERE state = 'ready'`),
       requestItemCancel: prepare('UPDATE items SET cancel_requested_by = COALESCE(cancel_requested_by, ?) WHERE run_id = ? AND item_id = ?'),
       setApprovalDeadline: prepare('UPDATE items SET approval_deadline = ? WHERE run_id = ? AND item_id = ?'),

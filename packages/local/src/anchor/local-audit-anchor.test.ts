@@ -39,7 +39,6 @@ function checkpoint(treeSize: number, salt = ''): AnchorCheckpoint {
   return { origin, treeSize, rootHash, envelope: new TextEncoder().encode(`{"payload":"${treeSize} ${salt}"}`) };
 }
 
-
 describe('LocalAuditAnchor', () => {
   const directory = temporaryFolders('cairn-local-anchor-own-');
   const folderOf = (root: string) => join(root, 'cairn%3Atest%2Eserver');
@@ -103,7 +102,10 @@ describe('LocalAuditAnchor', () => {
     expect(settled.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
     const loser = settled.find((result) => result.status === 'rejected') as PromiseRejectedResult;
     expect(isCairnError(loser.reason, 'CAIRN_ANCHOR_CONFLICT')).toBe(true);
-    expect(readdirSync(folderOf(root)).filter((name) => name.endsWith('.dsse')), "the loser's envelope is not left behind").toHaveLength(1);
+    expect(
+      readdirSync(folderOf(root)).filter((name) => name.endsWith('.dsse')),
+      "the loser's envelope is not left behind",
+    ).toHaveLength(1);
   });
 
   test('an edited receipt file disagrees with the journal and is refused', async () => {
@@ -144,13 +146,20 @@ describe('LocalAuditAnchor', () => {
       await anchor.anchor(value);
       expect((await anchor.read(value))?.receipt.origin).toBe(name);
     }
-    expect(readdirSync(root).sort()).toEqual(['%2E', '%2E%2E', '%2E%2E%2F%2E%2E%2Fetc', `+sha256-${createHash('sha256').update('x'.repeat(300)).digest('hex')}`, 'a%2Fb'].sort());
+    expect(readdirSync(root).sort()).toEqual(
+      ['%2E', '%2E%2E', '%2E%2E%2F%2E%2E%2Fetc', `+sha256-${createHash('sha256').update('x'.repeat(300)).digest('hex')}`, 'a%2Fb'].sort(),
+    );
   });
 
   test('a malformed checkpoint is refused before anything is written', async () => {
     const root = directory();
     const anchor = createLocalAuditAnchor({ directory: root });
-    for (const value of [{ ...checkpoint(1), treeSize: -1 }, { ...checkpoint(1), treeSize: 1.5 }, { ...checkpoint(1), rootHash: 'ABC' }, { ...checkpoint(1), origin: '' }]) {
+    for (const value of [
+      { ...checkpoint(1), treeSize: -1 },
+      { ...checkpoint(1), treeSize: 1.5 },
+      { ...checkpoint(1), rootHash: 'ABC' },
+      { ...checkpoint(1), origin: '' },
+    ]) {
       expect((await rejection(anchor.anchor(value))).code).toBe('CAIRN_PAYLOAD_INVALID');
     }
     expect(readdirSync(root)).toEqual([]);

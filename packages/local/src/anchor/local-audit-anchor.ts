@@ -139,7 +139,10 @@ export class LocalAuditAnchor implements AuditAnchorV1 {
       throw new CairnError(
         'CAIRN_ANCHOR_CONFLICT',
         `[cairn] [local] "${checkpoint.origin}" already has a checkpoint anchored at tree size ${checkpoint.treeSize} with root ${existing.rootHash}; refusing root ${checkpoint.rootHash} (${receiptPath}). Two different logs claim one history: treat the log as compromised and investigate; anchored checkpoints are never overwritten.`,
-        { path: receiptPath, details: { origin: checkpoint.origin, treeSize: checkpoint.treeSize, anchoredRoot: existing.rootHash, refusedRoot: checkpoint.rootHash } },
+        {
+          path: receiptPath,
+          details: { origin: checkpoint.origin, treeSize: checkpoint.treeSize, anchoredRoot: existing.rootHash, refusedRoot: checkpoint.rootHash },
+        },
       );
     }
     // The same tree head again (a retry, or re-signed into other bytes): the first anchoring
@@ -266,7 +269,9 @@ function assertCheckpoint(checkpoint: AnchorCheckpoint): void {
             ? 'envelope must be bytes (a Uint8Array)'
             : undefined;
   if (problem !== undefined) {
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', `[cairn] [local] the checkpoint to anchor is malformed: ${problem}. Anchor what the engine's checkpointer produces.`);
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `[cairn] [local] the checkpoint to anchor is malformed: ${problem}. Anchor what the engine's checkpointer produces.`,
+    );
   }
 }
-

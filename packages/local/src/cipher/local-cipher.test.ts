@@ -16,8 +16,6 @@ describeCipher({
 const utf8 = (text: string) => new TextEncoder().encode(text);
 const context = { secret: 'GITHUB_TOKEN', scope: 'run:abc' };
 
-
-
 describe('LocalCipher', () => {
   const folder = temporaryFolders('cairn-local-cipher-own-');
 
@@ -44,7 +42,10 @@ describe('LocalCipher', () => {
   });
 
   test('an envelope from another key is CAIRN_CIPHER_DECRYPT_FAILED naming both key ids; so is an edited key id', async () => {
-    const [first, second] = [createLocalCipher({ keyFile: join(folder(), 'a.key'), create: true }), createLocalCipher({ keyFile: join(folder(), 'b.key'), create: true })];
+    const [first, second] = [
+      createLocalCipher({ keyFile: join(folder(), 'a.key'), create: true }),
+      createLocalCipher({ keyFile: join(folder(), 'b.key'), create: true }),
+    ];
     const envelope = await first.encrypt(utf8('x'), context);
     const error = await rejection(second.decrypt(envelope, context));
     expect(error.code).toBe('CAIRN_CIPHER_DECRYPT_FAILED');

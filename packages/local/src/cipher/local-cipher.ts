@@ -52,7 +52,11 @@ export class LocalCipher implements CipherV1 {
     });
     try {
       if (key.byteLength !== keyBytes) {
-        throw keyFileInvalid(option, this.keyFile, `holds ${key.byteLength} bytes; a local cipher key is exactly ${keyBytes} random bytes (make one with \`head -c 32 /dev/urandom > file && chmod 600 file\`, or set "create: true")`);
+        throw keyFileInvalid(
+          option,
+          this.keyFile,
+          `holds ${key.byteLength} bytes; a local cipher key is exactly ${keyBytes} random bytes (make one with \`head -c 32 /dev/urandom > file && chmod 600 file\`, or set "create: true")`,
+        );
       }
       this.#key = createSecretKey(key);
       this.keyId = `local:${createHmac('sha256', key).update('cairn.local-cipher.key-id').digest('hex').slice(0, 32)}`;
@@ -100,7 +104,8 @@ export function createLocalCipher(settings: LocalCipherSettings): LocalCipher {
 function envelopeProblem(envelope: CipherEnvelope, keyId: string): string | undefined {
   if (typeof envelope !== 'object' || envelope === null) return 'it is not an envelope object';
   if (envelope.version !== 1 || envelope.algorithm !== algorithm) return `it is not a version 1 ${algorithm} envelope`;
-  if (envelope.keyId !== keyId) return `it was encrypted with key ${JSON.stringify(envelope.keyId)}, and this cipher holds ${keyId}: decrypt with the key file that encrypted it`;
+  if (envelope.keyId !== keyId)
+    return `it was encrypted with key ${JSON.stringify(envelope.keyId)}, and this cipher holds ${keyId}: decrypt with the key file that encrypted it`;
   if (envelope.encryptedKey !== undefined) return 'it carries an encryptedKey, which a local cipher never writes';
   // Node decodes base64 leniently (it skips what it cannot read): only exact, canonical base64 passes.
   const fields = { iv: ivBytes, tag: tagBytes, ciphertext: undefined } as const;

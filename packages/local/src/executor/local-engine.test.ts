@@ -30,7 +30,11 @@ test('a run of sandboxed edits under a shared lock, and a check that applies bot
   const storage = createLocalStorageProvider({ root: join(directory, 'storage') });
   const signer = createLocalSigner({ keyFile: join(directory, 'keys', 'signing.pem'), create: true });
   const anchor = createLocalAuditAnchor({ directory: join(directory, 'anchor') });
-  const key: PublicKeyRecord = { keyId: await signer.keyId(), algorithm: signer.algorithm, publicKey: Buffer.from(await signer.publicKey()).toString('base64') };
+  const key: PublicKeyRecord = {
+    keyId: await signer.keyId(),
+    algorithm: signer.algorithm,
+    publicKey: Buffer.from(await signer.publicKey()).toString('base64'),
+  };
   const executor = createLocalExecutor({ storage, trustedKeys: [key], stateDirectory: join(directory, 'state'), workRoot: join(directory, 'work') });
 
   // The user's workspace, snapshotted into storage as the CLI would.
@@ -41,10 +45,21 @@ test('a run of sandboxed edits under a shared lock, and a check that applies bot
   const snapshot = await snapshotWorkspace(source);
   await storage.put(blobKey(snapshot.digest), snapshot.bytes);
 
-  const engine = createEngine({ database: join(directory, 'engine.db'), executors: { local: executor }, storage, signer, anchors: [anchor], reconcileIntervalMs: 200, inboxPollMs: false });
+  const engine = createEngine({
+    database: join(directory, 'engine.db'),
+    executors: { local: executor },
+    storage,
+    signer,
+    anchors: [anchor],
+    reconcileIntervalMs: 200,
+    inboxPollMs: false,
+  });
   try {
     engine.start();
-    const header = (file: string) => ({ kind: 'command' as const, argv: ['/bin/sh', '-c', `printf '// tidy\\n' | cat - ${file} > ${file}.new && mv ${file}.new ${file}`] });
+    const header = (file: string) => ({
+      kind: 'command' as const,
+      argv: ['/bin/sh', '-c', `printf '// tidy\\n' | cat - ${file} > ${file}.new && mv ${file}.new ${file}`],
+    });
     const { runId } = engine.submit(
       {
         version: 1,
@@ -57,14 +72,21 @@ test('a run of sandboxed edits under a shared lock, and a check that applies bot
             id: 'verify',
             needs: { a: { from: 'edit-alpha', select: 'patch' }, b: { from: 'edit-beta', select: 'patch' } },
             apply: ['a', 'b'],
-            runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'grep -q tidy src/alpha.ts && grep -q tidy src/beta.ts && test "$HOME" = /workspace && echo both'] },
+            runtime: {
+              kind: 'command',
+              argv: ['/bin/sh', '-c', 'grep -q tidy src/alpha.ts && grep -q tidy src/beta.ts && test "$HOME" = /workspace && echo both'],
+            },
           },
         ],
       },
       { actor: ana },
     );
     const run = await engine.waitForRun(runId);
-    expect(Object.fromEntries(engine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({ 'edit-alpha': 'succeeded', 'edit-beta': 'succeeded', verify: 'succeeded' });
+    expect(Object.fromEntries(engine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({
+      'edit-alpha': 'succeeded',
+      'edit-beta': 'succeeded',
+      verify: 'succeeded',
+    });
     expect(run.state).toBe('succeeded');
 
     // The patch of edit-alpha, from storage by the digest the audit log recorded.

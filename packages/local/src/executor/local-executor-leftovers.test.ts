@@ -18,7 +18,9 @@ afterEach(() => cleanUp(directories));
 /** Every folder under `root`, at any depth, whose name marks an attempt's working folder. */
 function attemptFolders(root: string): string[] {
   if (!existsSync(root)) return [];
-  return readdirSync(root, { recursive: true, withFileTypes: true }).filter((entry) => entry.isDirectory() && /^cairn-(?!owner-).*-\d+-[A-Za-z0-9]{6}$/.test(entry.name)).map((entry) => join(entry.parentPath, entry.name));
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && /^cairn-(?!owner-).*-\d+-[A-Za-z0-9]{6}$/.test(entry.name))
+    .map((entry) => join(entry.parentPath, entry.name));
 }
 
 async function exited(executor: LocalExecutor, handle: ExecutionHandle): Promise<ExecutionStatus> {
@@ -36,13 +38,27 @@ test('an attempt leaves no work directory and no memory cgroup, however it ends'
     const first = freshUid();
     // Six uids, one per sandbox, so each sandbox's cgroup can be looked for by name.
     for (let skip = 0; skip < 5; skip++) freshUid();
-    const executor = createLocalExecutor({ storage: world.storage, trustedKeys: [world.key], stateDirectory: world.stateDirectory, workRoot: world.workRoot, uids: { first, count: 6 } });
+    const executor = createLocalExecutor({
+      storage: world.storage,
+      trustedKeys: [world.key],
+      stateDirectory: world.stateDirectory,
+      workRoot: world.workRoot,
+      uids: { first, count: 6 },
+    });
     const ends: [string, RuntimeSpec, Record<string, unknown>][] = [
       ['succeeds', { kind: 'command', argv: ['/bin/true'] }, {}],
       ['fails', { kind: 'command', argv: ['/bin/sh', '-c', 'exit 3'] }, {}],
-      ['times-out', { kind: 'command', argv: ['/bin/sleep', '600'] }, { limits: { timeoutMs: 300, network: false, maxPatchBytes: 10_000_000, maxLogBytes: 1_000_000 } }],
+      [
+        'times-out',
+        { kind: 'command', argv: ['/bin/sleep', '600'] },
+        { limits: { timeoutMs: 300, network: false, maxPatchBytes: 10_000_000, maxLogBytes: 1_000_000 } },
+      ],
       ['cannot-start', { kind: 'command', argv: ['/nonexistent/program'] }, {}],
-      ['networked', { kind: 'command', argv: ['/bin/true'] }, { limits: { timeoutMs: 60_000, network: true, maxPatchBytes: 10_000_000, maxLogBytes: 1_000_000 } }],
+      [
+        'networked',
+        { kind: 'command', argv: ['/bin/true'] },
+        { limits: { timeoutMs: 60_000, network: true, maxPatchBytes: 10_000_000, maxLogBytes: 1_000_000 } },
+      ],
     ];
     for (const [name, runtime, overrides] of ends) {
       const handle = await executor.start(world.task(`run-leftovers/${name}/1`, runtime, overrides));
@@ -92,7 +108,13 @@ test('at start, the executor sweeps the work directories and cgroups of a dead s
     const sleeper = spawn('/bin/sleep', ['30']);
     writeFileSync(join(busy, 'cgroup.procs'), String(sleeper.pid));
     try {
-      createLocalExecutor({ storage: world.storage, trustedKeys: [world.key], stateDirectory: world.stateDirectory, workRoot: world.workRoot, uids: { first: uid, count: 2 } });
+      createLocalExecutor({
+        storage: world.storage,
+        trustedKeys: [world.key],
+        stateDirectory: world.stateDirectory,
+        workRoot: world.workRoot,
+        uids: { first: uid, count: 2 },
+      });
       expect(existsSync(deadFolder)).toBe(false);
       expect(existsSync(liveFolder)).toBe(true);
       expect(existsSync(idle), `idle cgroup (mtime ${statSync(idle, { throwIfNoEntry: false })?.mtime.toISOString()})`).toBe(false);

@@ -48,7 +48,9 @@ describeExecutor({
       const label = `cairn-${executionId.replaceAll(/[^A-Za-z0-9._-]/g, '-')}-1-`.slice(0, 66);
       // Attempt folders are in the executor process's own folder under the work root.
       const workRoot = worlds.get(executor)!.workRoot;
-      return readdirSync(workRoot).flatMap((owner) => readdirSync(join(workRoot, owner))).filter((name) => name.startsWith(label)).length;
+      return readdirSync(workRoot)
+        .flatMap((owner) => readdirSync(join(workRoot, owner)))
+        .filter((name) => name.startsWith(label)).length;
     },
   }),
   cleanup: (executor) => {
@@ -63,7 +65,14 @@ test('bad settings name every option; a missing bubblewrap names the install com
   const world = executorWorld();
   try {
     expect(() => createLocalExecutor({ ...settingsOf(world), stateDirectory: '', sandbox: 'docker' as never, trustedKeys: [] })).toThrow(
-      expect.objectContaining({ code: 'CAIRN_CONFIG_INVALID', issues: expect.arrayContaining([expect.objectContaining({ path: 'local.executor.stateDirectory' }), expect.objectContaining({ path: 'local.executor.sandbox' }), expect.objectContaining({ path: 'local.executor.trustedKeys' })]) }),
+      expect.objectContaining({
+        code: 'CAIRN_CONFIG_INVALID',
+        issues: expect.arrayContaining([
+          expect.objectContaining({ path: 'local.executor.stateDirectory' }),
+          expect.objectContaining({ path: 'local.executor.sandbox' }),
+          expect.objectContaining({ path: 'local.executor.trustedKeys' }),
+        ]),
+      }),
     );
     expect(() => createLocalExecutor({ ...settingsOf(world), bwrap: '/nonexistent/bwrap' })).toThrow(/apt-get install -y bubblewrap/);
   } finally {
@@ -82,7 +91,9 @@ test('an agent item naming claude-code, where the CLI is not installed, fails wi
       status = await executor.inspect(handle);
     }
     expect(status).toMatchObject({ state: 'exited', outcome: 'failed' });
-    const record = JSON.parse(new TextDecoder().decode((await world.storage.get('results/run-1/review/1.json'))!)) as { failure?: { code: string; message: string } };
+    const record = JSON.parse(new TextDecoder().decode((await world.storage.get('results/run-1/review/1.json'))!)) as {
+      failure?: { code: string; message: string };
+    };
     expect(record.failure?.code).toBe('CAIRN_RUNTIME_FAILED');
     expect(record.failure?.message).toContain('npm install -g @anthropic-ai/claude-code');
   } finally {
@@ -97,7 +108,11 @@ test('a claude CLI configured outside /usr is bound read-only into claude-code s
     chmodSync(folder, 0o755);
     const claude = join(folder, 'claude');
     // The stand-in proves it runs where it was installed, and that it cannot change its own folder.
-    writeFileSync(claude, `#!/bin/sh\nif touch ${folder}/written 2>/dev/null; then echo writable; else echo read-only; fi > cli-folder.txt\necho '{"type":"result","subtype":"success"}'\n`, { mode: 0o755 });
+    writeFileSync(
+      claude,
+      `#!/bin/sh\nif touch ${folder}/written 2>/dev/null; then echo writable; else echo read-only; fi > cli-folder.txt\necho '{"type":"result","subtype":"success"}'\n`,
+      { mode: 0o755 },
+    );
     const executor = createLocalExecutor({ ...settingsOf(world), claudeCode: { binary: claude } });
     const finished = async (executionId: string, runtime: RuntimeSpec) => {
       const handle = await executor.start(world.task(executionId, runtime));
@@ -108,13 +123,19 @@ test('a claude CLI configured outside /usr is bound read-only into claude-code s
       }
       return status;
     };
-    expect(await finished('run-1/claude/1', { kind: 'agent', adapter: 'claude-code', prompt: 'hello' })).toMatchObject({ state: 'exited', outcome: 'succeeded' });
+    expect(await finished('run-1/claude/1', { kind: 'agent', adapter: 'claude-code', prompt: 'hello' })).toMatchObject({
+      state: 'exited',
+      outcome: 'succeeded',
+    });
     const record = JSON.parse(new TextDecoder().decode((await world.storage.get('results/run-1/claude/1.json'))!)) as { artifacts: Record<string, string> };
     const patch = new TextDecoder().decode((await world.storage.get(`blobs/${record.artifacts['patch']!.slice('sha256:'.length)}`))!);
     expect(patch).toContain('+read-only');
     expect(existsSync(join(folder, 'written'))).toBe(false);
     // A command item's sandbox does not see the folder at all.
-    expect(await finished('run-1/command/1', { kind: 'command', argv: ['/bin/sh', '-c', `test ! -e ${folder}`] })).toMatchObject({ state: 'exited', outcome: 'succeeded' });
+    expect(await finished('run-1/command/1', { kind: 'command', argv: ['/bin/sh', '-c', `test ! -e ${folder}`] })).toMatchObject({
+      state: 'exited',
+      outcome: 'succeeded',
+    });
   } finally {
     rmSync(folder, { recursive: true, force: true });
     world.cleanUp();
@@ -133,7 +154,9 @@ test('a worker that cannot write its result record (storage down) exits failed w
           return typeof value === 'function' ? (value as (...values: unknown[]) => unknown).bind(target) : value;
         }
         return (key: string, ...rest: Parameters<typeof target.put> extends [string, ...infer Rest] ? Rest : never) =>
-          key.startsWith('results/') ? Promise.reject(new CairnError('CAIRN_STORAGE_UNAVAILABLE', 'the storage answered 503 for results/')) : target.put(key, ...rest);
+          key.startsWith('results/')
+            ? Promise.reject(new CairnError('CAIRN_STORAGE_UNAVAILABLE', 'the storage answered 503 for results/'))
+            : target.put(key, ...rest);
       },
     });
     const executor = createLocalExecutor({ ...settingsOf(world), storage });
@@ -143,7 +166,11 @@ test('a worker that cannot write its result record (storage down) exits failed w
       await new Promise((resolve) => setTimeout(resolve, 25));
       status = await executor.inspect(handle);
     }
-    expect(status).toMatchObject({ state: 'exited', outcome: 'failed', reason: 'the worker wrote no result record: CAIRN_STORAGE_UNAVAILABLE: the storage answered 503 for results/' });
+    expect(status).toMatchObject({
+      state: 'exited',
+      outcome: 'failed',
+      reason: 'the worker wrote no result record: CAIRN_STORAGE_UNAVAILABLE: the storage answered 503 for results/',
+    });
   } finally {
     world.cleanUp();
   }

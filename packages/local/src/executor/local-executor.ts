@@ -3,7 +3,18 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, PublicKeyRecord, RuntimeAdapterV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { CairnError, parseSettings, publicKeyRecordSchema } from '@cairn/protocol';
-import { claudeCodeRuntimeSettingsSchema, createClaudeCodeRuntime, createCommandRuntime, createOpenAiCompatibleRuntime, createWorker, openAiCompatibleRuntimeSettingsSchema, type ClaudeCodeRuntimeSettings, type CommandLauncher, type OpenAiCompatibleRuntimeSettings, type Worker } from '@cairn/worker';
+import {
+  claudeCodeRuntimeSettingsSchema,
+  createClaudeCodeRuntime,
+  createCommandRuntime,
+  createOpenAiCompatibleRuntime,
+  createWorker,
+  openAiCompatibleRuntimeSettingsSchema,
+  type ClaudeCodeRuntimeSettings,
+  type CommandLauncher,
+  type OpenAiCompatibleRuntimeSettings,
+  type Worker,
+} from '@cairn/worker';
 import { z } from 'zod';
 import { removeIdleSandboxCgroups, sandboxLauncher } from '../sandbox/sandbox-launcher.ts';
 import { defaultSandboxUids } from '../sandbox/sandbox-uids.ts';
@@ -75,7 +86,10 @@ export const localExecutorSettingsSchema = z.strictObject({
   logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null, 'must be a logger (debug, info, warn, error)').optional(),
 });
 
-export type LocalExecutorSettings = Omit<z.input<typeof localExecutorSettingsSchema>, 'storage' | 'trustedKeys' | 'runtimes' | 'logger' | 'openAiCompatible' | 'claudeCode'> & {
+export type LocalExecutorSettings = Omit<
+  z.input<typeof localExecutorSettingsSchema>,
+  'storage' | 'trustedKeys' | 'runtimes' | 'logger' | 'openAiCompatible' | 'claudeCode'
+> & {
   readonly openAiCompatible?: Omit<OpenAiCompatibleRuntimeSettings, 'launch'>;
   readonly claudeCode?: Omit<ClaudeCodeRuntimeSettings, 'launch'>;
   readonly storage: StorageProviderV1;
@@ -134,9 +148,13 @@ export class LocalExecutor implements ExecutorV1 {
     // Declared, so the engine signs into every manifest whether its task ran in a sandbox.
     this.capabilities = { cancel: true, pushesCompletions: true, isolation: this.#settings.sandbox };
     if (this.#settings.sandbox === 'bubblewrap' && !existsSync(this.#settings.bwrap)) {
-      throw new CairnError('CAIRN_CONFIG_INVALID', `bubblewrap is not installed (no ${this.#settings.bwrap}): install it with \`apt-get install -y bubblewrap\`, or set local.executor.sandbox to 'none' for development only.`, {
-        path: 'local.executor.bwrap',
-      });
+      throw new CairnError(
+        'CAIRN_CONFIG_INVALID',
+        `bubblewrap is not installed (no ${this.#settings.bwrap}): install it with \`apt-get install -y bubblewrap\`, or set local.executor.sandbox to 'none' for development only.`,
+        {
+          path: 'local.executor.bwrap',
+        },
+      );
     }
     if (this.#settings.sandbox === 'none') {
       settings.logger?.warn({ sandbox: 'none' }, 'the local executor runs tasks WITHOUT a sandbox: development only, nothing is isolated');
@@ -149,14 +167,19 @@ export class LocalExecutor implements ExecutorV1 {
     sweepDeadOwners(workRoot, settings.logger);
     const ownWorkRoot = join(workRoot, ownerFolderName(this.#owner));
     mkdirSync(ownWorkRoot, { recursive: true, mode: 0o711 });
-    const { limits: { memoryBytes, ...limits }, uids, bwrap } = this.#settings;
+    const {
+      limits: { memoryBytes, ...limits },
+      uids,
+      bwrap,
+    } = this.#settings;
     // Cgroups of sandboxes whose reaper was killed with its server (a live sandbox's cannot be removed).
     if (this.#settings.sandbox === 'bubblewrap') removeIdleSandboxCgroups({ uids });
     const sandboxLaunch = this.#settings.sandbox === 'bubblewrap' ? sandboxLauncher({ limits, uids, bwrap, memoryBytes }) : undefined;
     const launch: CommandLauncher | undefined = sandboxLaunch;
     // The Claude Code CLI installed outside /usr is shown to its sandboxes (read-only), and only to theirs.
     const claudeFolders = claudeCodeFolders(settings.claudeCode);
-    const claudeLaunch: CommandLauncher | undefined = sandboxLaunch && claudeFolders.length > 0 ? (argv, context) => sandboxLaunch(argv, { ...context, readOnlyPaths: claudeFolders }) : launch;
+    const claudeLaunch: CommandLauncher | undefined =
+      sandboxLaunch && claudeFolders.length > 0 ? (argv, context) => sandboxLaunch(argv, { ...context, readOnlyPaths: claudeFolders }) : launch;
     this.#worker = createWorker({
       storage: settings.storage,
       trustedKeys: settings.trustedKeys,
@@ -164,7 +187,9 @@ export class LocalExecutor implements ExecutorV1 {
         command: createCommandRuntime(launch ? { launch } : {}),
         // The runtimes get the settings as given (their own defaults apply), checked above.
         'claude-code': createClaudeCodeRuntime({ ...settings.claudeCode, ...(claudeLaunch ? { launch: claudeLaunch } : {}) }),
-        ...(settings.openAiCompatible ? { 'openai-compatible': createOpenAiCompatibleRuntime({ ...settings.openAiCompatible, ...(launch ? { launch } : {}) }) } : {}),
+        ...(settings.openAiCompatible
+          ? { 'openai-compatible': createOpenAiCompatibleRuntime({ ...settings.openAiCompatible, ...(launch ? { launch } : {}) }) }
+          : {}),
         ...(settings.runtimes ?? {}),
       },
       workRoot: ownWorkRoot,
@@ -207,8 +232,15 @@ export class LocalExecutor implements ExecutorV1 {
       exited = { outcome: record.outcome, exitCode: record.exitCode };
     } catch (error) {
       // The worker could not even write a result (storage down): the attempt failed, and says why here.
-      this.#settings.logger?.error({ executionId: task.executionId, error: error instanceof CairnError ? error.code : String(error) }, 'the worker failed without a result');
-      exited = { outcome: 'failed', exitCode: null, reason: `the worker wrote no result record: ${error instanceof CairnError ? `${error.code}: ${error.message}` : String(error)}` };
+      this.#settings.logger?.error(
+        { executionId: task.executionId, error: error instanceof CairnError ? error.code : String(error) },
+        'the worker failed without a result',
+      );
+      exited = {
+        outcome: 'failed',
+        exitCode: null,
+        reason: `the worker wrote no result record: ${error instanceof CairnError ? `${error.code}: ${error.message}` : String(error)}`,
+      };
     }
     runningHere.delete(this.#runningKey(task.executionId));
     const previous = this.#states.read(task.executionId);
@@ -233,15 +265,29 @@ export class LocalExecutor implements ExecutorV1 {
         this.#states.write(state);
         return;
       } catch (error) {
-        if (tries === 0) this.#settings.logger?.error({ executionId: state.executionId, error: String(error) }, 'writing the execution\'s exit failed; retrying until it is written');
+        if (tries === 0)
+          this.#settings.logger?.error(
+            { executionId: state.executionId, error: String(error) },
+            "writing the execution's exit failed; retrying until it is written",
+          );
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** Math.min(tries, 6))));
       }
     }
   }
 
   #executionIdOf(handle: ExecutionHandle): string {
-    if (typeof handle !== 'object' || handle === null || handle.executor !== provider || typeof handle.executionId !== 'string' || handle.executionId.length === 0) {
-      throw new CairnError('CAIRN_EXECUTOR_HANDLE_INVALID', `This handle was not issued by the local executor (executor: ${JSON.stringify((handle as { executor?: unknown } | null)?.executor)}); pass the handle start() returned.`, { path: 'handle' });
+    if (
+      typeof handle !== 'object' ||
+      handle === null ||
+      handle.executor !== provider ||
+      typeof handle.executionId !== 'string' ||
+      handle.executionId.length === 0
+    ) {
+      throw new CairnError(
+        'CAIRN_EXECUTOR_HANDLE_INVALID',
+        `This handle was not issued by the local executor (executor: ${JSON.stringify((handle as { executor?: unknown } | null)?.executor)}); pass the handle start() returned.`,
+        { path: 'handle' },
+      );
     }
     return handle.executionId;
   }
@@ -266,7 +312,12 @@ function sweepDeadOwners(workRoot: string, logger: Logger | undefined): void {
 
 function statusOf(state: ExecutionState): ExecutionStatus {
   if (state.status === 'exited') {
-    return { state: 'exited', outcome: state.outcome ?? 'failed', ...(state.exitCode === undefined || state.exitCode === null ? {} : { exitCode: state.exitCode }), ...(state.reason === undefined ? {} : { reason: state.reason }) };
+    return {
+      state: 'exited',
+      outcome: state.outcome ?? 'failed',
+      ...(state.exitCode === undefined || state.exitCode === null ? {} : { exitCode: state.exitCode }),
+      ...(state.reason === undefined ? {} : { reason: state.reason }),
+    };
   }
   // A task whose process is gone did not finish: its sandbox died with that process.
   return isRunning(state.owner) ? { state: 'running' } : { state: 'unknown' };

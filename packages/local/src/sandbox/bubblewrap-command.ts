@@ -100,7 +100,8 @@ const reaper = [
 ].join('\n');
 
 /** Inside, before the command: wait (5 s at most) until the network stack has given tap0 its default route. */
-const awaitNetwork = 'i=0; until grep -q "^tap0\t00000000" /proc/net/route 2>/dev/null; do i=$((i+1)); [ $i -lt 500 ] || { echo "cairn: the sandbox network did not come up" >&2; exit 125; }; sleep 0.01; done; ';
+const awaitNetwork =
+  'i=0; until grep -q "^tap0\t00000000" /proc/net/route 2>/dev/null; do i=$((i+1)); [ $i -lt 500 ] || { echo "cairn: the sandbox network did not come up" >&2; exit 125; }; sleep 0.01; done; ';
 
 /** Inside the sandbox, the workspace is always here. */
 export const sandboxWorkspace = '/workspace';
@@ -117,24 +118,48 @@ export const sandboxWorkspace = '/workspace';
  */
 export function bubblewrapCommand(argv: readonly string[], options: SandboxCommandOptions): { command: string; args: string[] } {
   const bubblewrapOptions = [
-    '--tmpfs', '/',
-    '--ro-bind', '/usr', '/usr',
-    '--ro-bind', '/etc', '/etc',
-    '--symlink', 'usr/bin', '/bin',
-    '--symlink', 'usr/sbin', '/sbin',
-    '--symlink', 'usr/lib', '/lib',
-    '--symlink', 'usr/lib64', '/lib64',
-    '--dev', '/dev',
-    '--proc', '/proc',
+    '--tmpfs',
+    '/',
+    '--ro-bind',
+    '/usr',
+    '/usr',
+    '--ro-bind',
+    '/etc',
+    '/etc',
+    '--symlink',
+    'usr/bin',
+    '/bin',
+    '--symlink',
+    'usr/sbin',
+    '/sbin',
+    '--symlink',
+    'usr/lib',
+    '/lib',
+    '--symlink',
+    'usr/lib64',
+    '/lib64',
+    '--dev',
+    '/dev',
+    '--proc',
+    '/proc',
     // pid 1 inside is bubblewrap: its command line names the host's paths (the workspace's among
     // them) and its environment is the reaper's. Neither is the sandbox's business.
-    '--ro-bind', '/dev/null', '/proc/1/cmdline',
-    '--ro-bind', '/dev/null', '/proc/1/environ',
-    '--tmpfs', '/tmp',
+    '--ro-bind',
+    '/dev/null',
+    '/proc/1/cmdline',
+    '--ro-bind',
+    '/dev/null',
+    '/proc/1/environ',
+    '--tmpfs',
+    '/tmp',
     ...(options.readOnlyPaths ?? []).flatMap((path) => ['--ro-bind', path, path]),
-    '--bind', options.workspace, sandboxWorkspace,
-    '--remount-ro', '/',
-    '--chdir', sandboxWorkspace,
+    '--bind',
+    options.workspace,
+    sandboxWorkspace,
+    '--remount-ro',
+    '/',
+    '--chdir',
+    sandboxWorkspace,
     '--unshare-all',
     // A user namespace of its own (not just "try"), in which no further one may be made: nested
     // user namespaces would hand the sandbox root-in-namespace and the kernel surface behind it.
@@ -149,13 +174,31 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     // A watchdog inside too, for a sandbox whose first process missed its parent-death signal:
     // when the host's end of fd 3 closes, it kills everything in the sandbox. The command itself
     // does not get fd 3.
-    '--', '/bin/sh', '-c', `${options.network ? awaitNetwork : ''}(read -r _ <&3; kill -KILL -1 2>/dev/null) & exec 3<&-; exec "$@"`, 'cairn-sandbox',
+    '--',
+    '/bin/sh',
+    '-c',
+    `${options.network ? awaitNetwork : ''}(read -r _ <&3; kill -KILL -1 2>/dev/null) & exec 3<&-; exec "$@"`,
+    'cairn-sandbox',
     ...limitPrefix(options.limits),
     ...argv,
   ];
   return {
     command: '/usr/bin/env',
-    args: ['-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', '/bin/sh', '-c', reaper, 'cairn-reaper', String(options.uid), options.bwrap ?? '/usr/bin/bwrap', options.network ? '1' : '0', String(bubblewrapOptions.length), options.memoryCgroup ?? '', ...bubblewrapOptions, ...command],
+    args: [
+      '-i',
+      'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
+      '/bin/sh',
+      '-c',
+      reaper,
+      'cairn-reaper',
+      String(options.uid),
+      options.bwrap ?? '/usr/bin/bwrap',
+      options.network ? '1' : '0',
+      String(bubblewrapOptions.length),
+      options.memoryCgroup ?? '',
+      ...bubblewrapOptions,
+      ...command,
+    ],
   };
 }
 

@@ -30,7 +30,9 @@ describe('a sandbox cannot', () => {
     const { port } = server.address() as AddressInfo;
     try {
       const result = await runSandboxed(
-        node(`const s=require('net').connect(${port},'127.0.0.1');s.on('connect',()=>{console.log('CONNECTED');process.exit(0)});s.on('error',e=>{console.log(e.code);require('dns').lookup('registry.npmjs.org',(d)=>{console.log(d?d.code:'RESOLVED');process.exit(1)})})`),
+        node(
+          `const s=require('net').connect(${port},'127.0.0.1');s.on('connect',()=>{console.log('CONNECTED');process.exit(0)});s.on('error',e=>{console.log(e.code);require('dns').lookup('registry.npmjs.org',(d)=>{console.log(d?d.code:'RESOLVED');process.exit(1)})})`,
+        ),
         sandbox(),
       );
       expect(result.stdout).not.toContain('CONNECTED');
@@ -52,7 +54,10 @@ describe('a sandbox cannot', () => {
     const { port } = server.address() as AddressInfo;
     // Every address of this host, plus the user-mode stack's gateway (only tried where the sandbox
     // has its own tap interface: with the host's network it would leave the machine).
-    const hostAddresses = Object.values(networkInterfaces()).flat().filter((entry) => entry !== undefined && entry.family === 'IPv4').map((entry) => entry!.address);
+    const hostAddresses = Object.values(networkInterfaces())
+      .flat()
+      .filter((entry) => entry !== undefined && entry.family === 'IPv4')
+      .map((entry) => entry!.address);
     const script = `
       const net = require('net'), fs = require('fs');
       const route = fs.readFileSync('/proc/net/route', 'utf8');
@@ -91,7 +96,10 @@ describe('a sandbox cannot', () => {
     try {
       for (const network of [false, true]) {
         const { workspace, uid } = sandbox();
-        const result = await runSandboxed(['/bin/sh', '-c', 'for f in /proc/1/cmdline /proc/1/environ /proc/1/task/1/cmdline /proc/1/task/1/environ; do tr "\\0" " " < $f; echo; done'], { workspace, uid, network });
+        const result = await runSandboxed(
+          ['/bin/sh', '-c', 'for f in /proc/1/cmdline /proc/1/environ /proc/1/task/1/cmdline /proc/1/task/1/environ; do tr "\\0" " " < $f; echo; done'],
+          { workspace, uid, network },
+        );
         expect(result.stdout, `network: ${network}`).not.toContain(workspace);
         expect(result.stdout).not.toContain('--bind');
         expect(result.stdout).not.toContain('/host/marker/path');
@@ -105,7 +113,10 @@ describe('a sandbox cannot', () => {
     const marker = `cairn-escape-${process.pid}-${Date.now()}`;
     const targets = [`/usr/${marker}`, `/etc/${marker}`, `/root/${marker}`, `/${marker}`, `/tmp/${marker}`];
     const { workspace, uid } = sandbox();
-    const result = await runSandboxed(['/bin/sh', '-c', `${targets.map((target) => `echo x > ${target} 2>/dev/null && echo WROTE ${target}`).join('; ')}; echo ok > /workspace/allowed`], { workspace, uid });
+    const result = await runSandboxed(
+      ['/bin/sh', '-c', `${targets.map((target) => `echo x > ${target} 2>/dev/null && echo WROTE ${target}`).join('; ')}; echo ok > /workspace/allowed`],
+      { workspace, uid },
+    );
     // /tmp inside is the sandbox's own tmpfs: the write there succeeds and vanishes with it.
     expect(result.stdout.trim().split('\n').filter(Boolean)).toEqual([`WROTE /tmp/${marker}`]);
     for (const target of targets) expect(existsSync(target), target).toBe(false);
@@ -119,7 +130,10 @@ describe('a sandbox cannot', () => {
     writeFileSync(key, 'PRIVATE KEY MATERIAL', { mode: 0o600 });
     const other = sandbox();
     writeFileSync(join(other.workspace, 'secret.txt'), 'other sandbox');
-    const result = await runSandboxed(['/bin/sh', '-c', `cat ${key} ${join(other.workspace, 'secret.txt')} /proc/${process.pid}/environ 2>&1; ls ${data} 2>&1; ls /proc | grep -c '^[0-9]'`], sandbox());
+    const result = await runSandboxed(
+      ['/bin/sh', '-c', `cat ${key} ${join(other.workspace, 'secret.txt')} /proc/${process.pid}/environ 2>&1; ls ${data} 2>&1; ls /proc | grep -c '^[0-9]'`],
+      sandbox(),
+    );
     expect(result.stdout).not.toContain('PRIVATE KEY MATERIAL');
     expect(result.stdout).not.toContain('other sandbox');
     expect(result.stdout).toMatch(/No such file/);
@@ -128,14 +142,20 @@ describe('a sandbox cannot', () => {
   });
 
   test('make a user namespace of its own (a root of its own: `unshare -r id`)', async () => {
-    const result = await runSandboxed(['/bin/sh', '-c', 'unshare -r id 2>&1; echo "exit $?"; unshare --user --map-root-user /bin/true 2>&1; echo "exit $?"'], sandbox());
+    const result = await runSandboxed(
+      ['/bin/sh', '-c', 'unshare -r id 2>&1; echo "exit $?"; unshare --user --map-root-user /bin/true 2>&1; echo "exit $?"'],
+      sandbox(),
+    );
     expect(result.stdout).not.toMatch(/uid=0/);
     expect(result.stdout.match(/exit (\d+)/g)).toEqual(['exit 1', 'exit 1']);
   });
 
   test("learn the host's paths from pid 1 (bubblewrap's command line and environment)", async () => {
     const { workspace, uid } = sandbox();
-    const result = await runSandboxed(['/bin/sh', '-c', 'for file in /proc/1/cmdline /proc/1/environ; do echo "== $file"; tr "\\0" " " < $file 2>&1; echo; done'], { workspace, uid });
+    const result = await runSandboxed(
+      ['/bin/sh', '-c', 'for file in /proc/1/cmdline /proc/1/environ; do echo "== $file"; tr "\\0" " " < $file 2>&1; echo; done'],
+      { workspace, uid },
+    );
     expect(result.stdout).toContain('== /proc/1/cmdline');
     expect(result.stdout).not.toContain(workspace);
     expect(result.stdout).not.toContain('bwrap');
@@ -180,7 +200,11 @@ describe('a sandbox cannot', () => {
     const { workspace, uid } = sandbox();
     const { sandboxLauncher } = await import('./sandbox-launcher.ts');
     const launch = sandboxLauncher({ limits: testLimits, uids: { first: uid, count: 1 }, memoryBytes: 256 * 1024 * 1024 });
-    const { command, args } = launch(node('const a = []; for (let i = 0; i < 1024; i++) a.push(Buffer.alloc(1 << 20, 1)); console.log("ALLOCATED")'), { workspace, env: { PATH: '/usr/bin:/bin' }, network: false });
+    const { command, args } = launch(node('const a = []; for (let i = 0; i < 1024; i++) a.push(Buffer.alloc(1 << 20, 1)); console.log("ALLOCATED")'), {
+      workspace,
+      env: { PATH: '/usr/bin:/bin' },
+      network: false,
+    });
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -220,13 +244,29 @@ describe('a sandbox cannot', () => {
       setInterval(() => {}, 1000);
     `;
     const { bubblewrapCommand } = await import('./bubblewrap-command.ts');
-    const commands = uids.map((uid, index) => bubblewrapCommand(['/bin/sh', '-c', 'sleep infinity & sleep infinity'], { workspace: workspaces[index]!, uid, env: { PATH: '/usr/bin:/bin' }, network: false, limits: { processes: 64 } }));
-    const host = spawn(process.execPath, ['-e', hostScript, JSON.stringify([commands[0]!.command, ...commands.map((command) => command.args)])], { stdio: 'ignore' });
+    const commands = uids.map((uid, index) =>
+      bubblewrapCommand(['/bin/sh', '-c', 'sleep infinity & sleep infinity'], {
+        workspace: workspaces[index]!,
+        uid,
+        env: { PATH: '/usr/bin:/bin' },
+        network: false,
+        limits: { processes: 64 },
+      }),
+    );
+    const host = spawn(process.execPath, ['-e', hostScript, JSON.stringify([commands[0]!.command, ...commands.map((command) => command.args)])], {
+      stdio: 'ignore',
+    });
     for (let wait = 0; wait < 200 && processesOf(uids).length < 40; wait++) await sleep(50);
     expect(processesOf(uids).length).toBeGreaterThanOrEqual(40);
     process.kill(host.pid!, 'SIGKILL');
     await sleep(2_000);
-    const left = processesOf(uids).map((pid) => { try { return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 80)} ${/PPid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]}`; } catch { return String(pid); } });
+    const left = processesOf(uids).map((pid) => {
+      try {
+        return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 80)} ${/PPid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]}`;
+      } catch {
+        return String(pid);
+      }
+    });
     expect(left).toEqual([]);
   });
 });

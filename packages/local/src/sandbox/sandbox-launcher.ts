@@ -33,18 +33,40 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
   const uids = new SandboxUids(options.uids.first, options.uids.count);
   return (argv, context) => {
     if (context.network && !existsSync('/usr/bin/slirp4netns')) {
-      throw new CairnError('CAIRN_EXECUTOR_START_FAILED', 'This item has network: true, and its sandbox gets its own network through slirp4netns, which is not installed (no /usr/bin/slirp4netns): install it with `apt-get install -y slirp4netns`, or set limits.network to false.', { path: 'limits.network' });
+      throw new CairnError(
+        'CAIRN_EXECUTOR_START_FAILED',
+        'This item has network: true, and its sandbox gets its own network through slirp4netns, which is not installed (no /usr/bin/slirp4netns): install it with `apt-get install -y slirp4netns`, or set limits.network to false.',
+        { path: 'limits.network' },
+      );
     }
     const uid = uids.next();
     const owned = spawnSync('/bin/chown', ['-R', `${uid}:${uid}`, context.workspace], { stdio: ['ignore', 'ignore', 'pipe'] });
     if (owned.status !== 0) {
-      throw new CairnError('CAIRN_EXECUTOR_START_FAILED', `Cannot give the workspace to the sandbox's uid ${uid}: ${owned.stderr.toString().trim()}. The local executor must run as root to use per-sandbox uids.`);
+      throw new CairnError(
+        'CAIRN_EXECUTOR_START_FAILED',
+        `Cannot give the workspace to the sandbox's uid ${uid}: ${owned.stderr.toString().trim()}. The local executor must run as root to use per-sandbox uids.`,
+      );
     }
     chmodSync(dirname(context.workspace), 0o711);
-    const memoryCgroup = options.memoryBytes === undefined ? undefined : memoryCgroupFor(uid, options.memoryBytes, options.memoryCgroupRoot ?? '/sys/fs/cgroup/memory');
+    const memoryCgroup =
+      options.memoryBytes === undefined ? undefined : memoryCgroupFor(uid, options.memoryBytes, options.memoryCgroupRoot ?? '/sys/fs/cgroup/memory');
     // Inside, the workspace is /workspace: a HOME (or CAIRN_INPUTS) naming a host path under it would point nowhere.
-    const env = Object.fromEntries(Object.entries(context.env).map(([name, value]) => [name, value === context.workspace || value.startsWith(`${context.workspace}/`) ? `${sandboxWorkspace}${value.slice(context.workspace.length)}` : value]));
-    const { command, args } = bubblewrapCommand(argv, { workspace: context.workspace, env, network: context.network, limits: options.limits, uid, ...(context.readOnlyPaths ? { readOnlyPaths: context.readOnlyPaths } : {}), ...(options.bwrap ? { bwrap: options.bwrap } : {}), ...(memoryCgroup ? { memoryCgroup } : {}) });
+    const env = Object.fromEntries(
+      Object.entries(context.env).map(([name, value]) => [
+        name,
+        value === context.workspace || value.startsWith(`${context.workspace}/`) ? `${sandboxWorkspace}${value.slice(context.workspace.length)}` : value,
+      ]),
+    );
+    const { command, args } = bubblewrapCommand(argv, {
+      workspace: context.workspace,
+      env,
+      network: context.network,
+      limits: options.limits,
+      uid,
+      ...(context.readOnlyPaths ? { readOnlyPaths: context.readOnlyPaths } : {}),
+      ...(options.bwrap ? { bwrap: options.bwrap } : {}),
+      ...(memoryCgroup ? { memoryCgroup } : {}),
+    });
     return { command, args, lifeline: true };
   };
 }
@@ -75,7 +97,11 @@ const cgroupFolder = 'cairn';
  * moment ago may be a sandbox that has not joined it yet). A reaper removes its sandbox's cgroup
  * itself; this catches those whose reaper was killed with its server. Returns how many were removed.
  */
-export function removeIdleSandboxCgroups(options: { readonly uids: { readonly first: number; readonly count: number }; readonly memoryCgroupRoot?: string; readonly minimumAgeMs?: number }): number {
+export function removeIdleSandboxCgroups(options: {
+  readonly uids: { readonly first: number; readonly count: number };
+  readonly memoryCgroupRoot?: string;
+  readonly minimumAgeMs?: number;
+}): number {
   const folder = join(options.memoryCgroupRoot ?? '/sys/fs/cgroup/memory', cgroupFolder);
   let names: string[];
   try {

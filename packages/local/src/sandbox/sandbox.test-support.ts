@@ -26,7 +26,10 @@ export function cleanUp(directories: string[]): void {
 }
 
 /** Runs argv in a sandbox; resolves with its exit code and output (killed after `timeoutMs`). */
-export function runSandboxed(argv: string[], options: { workspace: string; uid: number; network?: boolean; env?: Record<string, string>; timeoutMs?: number }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runSandboxed(
+  argv: string[],
+  options: { workspace: string; uid: number; network?: boolean; env?: Record<string, string>; timeoutMs?: number },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { command, args } = bubblewrapCommand(argv, {
     workspace: options.workspace,
     uid: options.uid,

@@ -40,14 +40,20 @@ export function readKeyFile(request: KeyFileRequest): Buffer {
     if (errorCode(error) === 'ENOENT') {
       throw configInvalid(request, `no key file at ${request.file}: point "${request.option}" at the key, or set "create: true" to generate one there`);
     }
-    throw request.unreadable(`[cairn] [local] the key file ${request.file} ("${request.option}") cannot be read (${errorCode(error) ?? 'error'}): check its permissions and those of its folder.`, error);
+    throw request.unreadable(
+      `[cairn] [local] the key file ${request.file} ("${request.option}") cannot be read (${errorCode(error) ?? 'error'}): check its permissions and those of its folder.`,
+      error,
+    );
   }
   try {
     const stats = fstatSync(descriptor);
     if (!stats.isFile()) throw configInvalid(request, `${request.file} is not a regular file`);
     if ((stats.mode & 0o077) !== 0) {
       const mode = (stats.mode & 0o777).toString(8).padStart(4, '0');
-      throw configInvalid(request, `the key file ${request.file} can be read or written by group or others (mode ${mode}); run \`chmod 600 ${request.file}\`, and replace the key if someone else may have read it`);
+      throw configInvalid(
+        request,
+        `the key file ${request.file} can be read or written by group or others (mode ${mode}); run \`chmod 600 ${request.file}\`, and replace the key if someone else may have read it`,
+      );
     }
     return readFileSync(descriptor);
   } finally {
@@ -82,7 +88,10 @@ function createKeyFile(request: KeyFileRequest): void {
       closeSync(folderDescriptor);
     }
   } catch (error) {
-    throw request.unreadable(`[cairn] [local] the key file ${request.file} ("${request.option}") could not be created (${errorCode(error) ?? 'error'}): check that its folder is writable.`, error);
+    throw request.unreadable(
+      `[cairn] [local] the key file ${request.file} ("${request.option}") could not be created (${errorCode(error) ?? 'error'}): check that its folder is writable.`,
+      error,
+    );
   } finally {
     try {
       unlinkSync(temporary);

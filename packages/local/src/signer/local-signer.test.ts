@@ -20,7 +20,6 @@ describeSigner({
 
 const run = promisify(execFile);
 
-
 describe('LocalSigner', () => {
   const folder = temporaryFolders('cairn-local-signer-own-');
 

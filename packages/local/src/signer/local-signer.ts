@@ -51,7 +51,11 @@ export class LocalSigner implements SignerV1 {
       pem.fill(0);
     }
     if (this.#privateKey.asymmetricKeyType !== 'ed25519') {
-      throw keyFileInvalid(option, this.keyFile, `holds a ${this.#privateKey.asymmetricKeyType ?? 'non-asymmetric'} key; the local signer signs with Ed25519 only`);
+      throw keyFileInvalid(
+        option,
+        this.keyFile,
+        `holds a ${this.#privateKey.asymmetricKeyType ?? 'non-asymmetric'} key; the local signer signs with Ed25519 only`,
+      );
     }
     this.#publicKey = new Uint8Array(createPublicKey(this.#privateKey).export({ format: 'der', type: 'spki' }));
     this.#keyId = sha256Digest(this.#publicKey);

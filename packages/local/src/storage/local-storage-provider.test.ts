@@ -67,7 +67,6 @@ describeStorageProvider({
   cleanup: (storage) => rm(storage.root, { recursive: true, force: true }),
 });
 
-
 describe('LocalStorageProvider', () => {
   const folder = temporaryFolders('cairn-local-storage-own-');
   /** A fresh sandbox folder holding `root/` (the store) and `outside/` (what no key may reach). */
@@ -188,7 +187,10 @@ describe('LocalStorageProvider', () => {
           return Number(stdout.trim());
         }),
       );
-      expect(counts.reduce((sum, count) => sum + count, 0), `written per process: ${counts.join(', ')}`).toBe(1);
+      expect(
+        counts.reduce((sum, count) => sum + count, 0),
+        `written per process: ${counts.join(', ')}`,
+      ).toBe(1);
       expect(new TextDecoder().decode((await storage.get('race/across/processes'))!)).toMatch(/^process \d+ put \d$/);
     });
 
@@ -205,7 +207,10 @@ describe('LocalStorageProvider', () => {
       while (writing) {
         const read = (await storage.get('torn/big'))!;
         expect(read.byteLength).toBe(4 << 20);
-        expect(read.every((value) => value === read[0]), 'a body is all one value: old or new, never a mix').toBe(true);
+        expect(
+          read.every((value) => value === read[0]),
+          'a body is all one value: old or new, never a mix',
+        ).toBe(true);
         reads += 1;
       }
       await writer;
@@ -293,9 +298,11 @@ describe('LocalStorageProvider', () => {
       expect(Buffer.concat(sound).equals(Buffer.from(body))).toBe(true);
       writeFileSync(join(root, 'blobs', hex), 'a workspace snapshoT');
       const received: Uint8Array[] = [];
-      const error = await rejection((async () => {
-        for await (const chunk of (await storage.getStream(`blobs/${hex}`))!) received.push(chunk);
-      })());
+      const error = await rejection(
+        (async () => {
+          for await (const chunk of (await storage.getStream(`blobs/${hex}`))!) received.push(chunk);
+        })(),
+      );
       expect(received).toEqual([]);
       expect([error.code, error.details]).toEqual(['CAIRN_DIGEST_MISMATCH', expect.objectContaining({ key: `blobs/${hex}`, expected: `sha256:${hex}` })]);
     });

@@ -2,7 +2,15 @@ import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, link, lstat, mkdir, open, realpath, rename, rmdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { StorageListOptions, StorageListPage, StorageObjectMetadata, StoragePutOptions, StoragePutResult, StorageProviderV1, StorageStray } from '@cairn/core';
+import type {
+  StorageListOptions,
+  StorageListPage,
+  StorageObjectMetadata,
+  StoragePutOptions,
+  StoragePutResult,
+  StorageProviderV1,
+  StorageStray,
+} from '@cairn/core';
 import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
 import { z } from 'zod';
 import { assertContentMatchesKey, assertDigestMatchesKey, digestNamedByKey } from './content-addressed-key.ts';
@@ -152,7 +160,10 @@ export class LocalStorageProvider implements StorageProviderV1 {
   /** The directory of the folder `prefix` (`a/b/`, or `` for the root); null when it does not exist. */
   async #strayFolder(prefix: string, method: string): Promise<string | null> {
     if (prefix === '') return this.#rootDirectory();
-    if (!prefix.endsWith('/')) throw new CairnError('CAIRN_STORAGE_KEY_INVALID', `${method}("${prefix}"): the prefix must name a folder, ending in "/" (such as inbox/).`, { path: 'prefix' });
+    if (!prefix.endsWith('/'))
+      throw new CairnError('CAIRN_STORAGE_KEY_INVALID', `${method}("${prefix}"): the prefix must name a folder, ending in "/" (such as inbox/).`, {
+        path: 'prefix',
+      });
     // A key in the folder locates the folder itself (checked for links on the way like any key).
     const probe = `${prefix}x`;
     const location = await this.#locate(probe, storageKeySegments(probe), 'read');

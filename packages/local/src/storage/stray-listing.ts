@@ -44,6 +44,7 @@ function strayOf(entry: Dirent<Buffer>, keyPrefix: string): StorageStray | undef
   const base = name.endsWith('\\') ? name.slice(0, -1) : name;
   if (base !== name && base !== '' && !base.includes('\\') && isStorageKey(keyPrefix + base)) return undefined;
   if (name.includes('\\')) return { name, rawName, kind: 'unnamed', reason: 'its name holds a backslash, which no storage key may' };
-  if (!isStorageKey(keyPrefix + name)) return { name, rawName, kind: 'unnamed', reason: 'its name holds a control character (a newline, a tab, ...), which no storage key may' };
+  if (!isStorageKey(keyPrefix + name))
+    return { name, rawName, kind: 'unnamed', reason: 'its name holds a control character (a newline, a tab, ...), which no storage key may' };
   return undefined;
 }

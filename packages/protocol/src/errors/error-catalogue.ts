@@ -117,7 +117,7 @@ export const errorCatalogue = {
   },
   CAIRN_ATTEMPT_LOST: {
     status: 503,
-    summary: 'The executor no longer knows an attempt\'s task (its host, or the process that ran it, is gone); it ended without a result.',
+    summary: "The executor no longer knows an attempt's task (its host, or the process that ran it, is gone); it ended without a result.",
     action: "Check the executor's host; the engine re-runs lost attempts (the item's `onLost`) up to a bound.",
   },
   CAIRN_APPROVAL_REJECTED: {
@@ -133,7 +133,7 @@ export const errorCatalogue = {
   CAIRN_SECRET_UNAVAILABLE: {
     status: 422,
     summary: 'A secret an item names could not be handed to its task: it was removed, it does not decrypt, or no secret store is configured.',
-    action: 'Set the secret again (`cairn secret set NAME`) with the server\'s current cipher key, then submit the run again.',
+    action: "Set the secret again (`cairn secret set NAME`) with the server's current cipher key, then submit the run again.",
   },
   CAIRN_SIGNER_FAILED: {
     status: 502,

@@ -12,11 +12,19 @@ export function parseSettings<Schema extends z.ZodType>(schema: Schema, settings
   const issues: ValidationIssue[] = parsed.error.issues.flatMap((issue) =>
     // An unknown option is reported under its own name, not the object holding it.
     issue.code === 'unrecognized_keys'
-      ? issue.keys.map((key) => ({ code: 'CAIRN_CONFIG_INVALID' as const, path: [scope, ...issue.path.map(String), key].join('.'), message: 'is not an option here; remove it or check its spelling' }))
+      ? issue.keys.map((key) => ({
+          code: 'CAIRN_CONFIG_INVALID' as const,
+          path: [scope, ...issue.path.map(String), key].join('.'),
+          message: 'is not an option here; remove it or check its spelling',
+        }))
       : [{ code: 'CAIRN_CONFIG_INVALID' as const, path: [scope, ...issue.path.map(String)].join('.'), message: issue.message }],
   );
-  throw new CairnError('CAIRN_CONFIG_INVALID', `[cairn] [${scope.split('.')[0]}] invalid settings: ${issues.map((issue) => `"${issue.path}" ${issue.message}`).join('; ')}.`, {
-    path: issues[0]!.path,
-    issues,
-  });
+  throw new CairnError(
+    'CAIRN_CONFIG_INVALID',
+    `[cairn] [${scope.split('.')[0]}] invalid settings: ${issues.map((issue) => `"${issue.path}" ${issue.message}`).join('; ')}.`,
+    {
+      path: issues[0]!.path,
+      issues,
+    },
+  );
 }

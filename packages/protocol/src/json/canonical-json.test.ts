@@ -7,7 +7,9 @@ describe('canonicalJson (RFC 8785)', () => {
     const input = JSON.parse(
       '{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001], "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/", "literals": [null, true, false]}',
     );
-    expect(canonicalJson(input)).toBe('{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}');
+    expect(canonicalJson(input)).toBe(
+      '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}',
+    );
   });
 
   test('sorts member names by UTF-16 code units (RFC 8785 section 3.2.3)', () => {
@@ -82,7 +84,12 @@ describe('canonicalJson agrees with a plain reference implementation', () => {
   test('on 3,000 generated JSON values (any key order, integer-like and unicode keys)', () => {
     const keys = fc.oneof(fc.string(), fc.constantFrom('0', '1', '9', '10', '01', 'a', 'B', 'é', '\u20ac', '\ud83d\ude00'));
     const value = fc.letrec((tie) => ({
-      node: fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 1 }), fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(keys, tie('node'), { maxKeys: 6 })),
+      node: fc.oneof(
+        { depthSize: 'small' },
+        fc.jsonValue({ maxDepth: 1 }),
+        fc.array(tie('node'), { maxLength: 4 }),
+        fc.dictionary(keys, tie('node'), { maxKeys: 6 }),
+      ),
     })).node;
     fc.assert(
       fc.property(value, (input) => {
@@ -95,7 +102,11 @@ describe('canonicalJson agrees with a plain reference implementation', () => {
 
   test('on large documents too, which are sorted as they are written instead of copied', () => {
     // Past 10,000 values the writer switches strategy; both must give the same text.
-    const items = Array.from({ length: 5_000 }, (_, index) => ({ runtime: { kind: 'command', argv: ['make', String(index)] }, id: `i${index}`, z: { b: 1, a: [index] } }));
+    const items = Array.from({ length: 5_000 }, (_, index) => ({
+      runtime: { kind: 'command', argv: ['make', String(index)] },
+      id: `i${index}`,
+      z: { b: 1, a: [index] },
+    }));
     const document = { version: 1, name: 'large', items };
     expect(canonicalJson(document)).toBe(reference(document));
     expect(canonicalJson({ items: items.slice(0, 10) })).toBe(reference({ items: items.slice(0, 10) }));

@@ -23,7 +23,9 @@ export function isDigest(text: unknown): text is Digest {
 /** Returns `text` as a Digest, or throws CAIRN_DIGEST_INVALID naming `where`. */
 export function parseDigest(text: unknown, where = 'digest'): Digest {
   if (isDigest(text)) return text;
-  throw new CairnError('CAIRN_DIGEST_INVALID', `${where} must be sha256:<64 lowercase hex digits>, got ${JSON.stringify(String(text)).slice(0, 90)}.`, { path: where });
+  throw new CairnError('CAIRN_DIGEST_INVALID', `${where} must be sha256:<64 lowercase hex digits>, got ${JSON.stringify(String(text)).slice(0, 90)}.`, {
+    path: where,
+  });
 }
 
 /** Throws CAIRN_DIGEST_MISMATCH unless `bytes` hash to `expected`. */

@@ -2,7 +2,9 @@ import { expect, test } from 'vitest';
 import { formatDuration, isCairnError, isDurationText, parseDuration } from '../index.ts';
 
 test('parses each unit', () => {
-  expect([parseDuration('500ms'), parseDuration('30s'), parseDuration('10m'), parseDuration('2h'), parseDuration('1d')]).toEqual([500, 30_000, 600_000, 7_200_000, 86_400_000]);
+  expect([parseDuration('500ms'), parseDuration('30s'), parseDuration('10m'), parseDuration('2h'), parseDuration('1d')]).toEqual([
+    500, 30_000, 600_000, 7_200_000, 86_400_000,
+  ]);
 });
 
 test.each(['', '0s', '10', 'm', '1.5h', '-1s', ' 1s', '1s ', '1h30m', '01s', '1000000000s', '1 s', '1S'])('refuses %j with its location', (text) => {

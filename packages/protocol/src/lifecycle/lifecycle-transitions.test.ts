@@ -1,5 +1,15 @@
 import { describe, expect, test } from 'vitest';
-import { assertTransition, attemptTransitions, canTransition, isCairnError, isTerminalState, itemStates, itemTransitions, runStates, runTransitions } from '../index.ts';
+import {
+  assertTransition,
+  attemptTransitions,
+  canTransition,
+  isCairnError,
+  isTerminalState,
+  itemStates,
+  itemTransitions,
+  runStates,
+  runTransitions,
+} from '../index.ts';
 
 describe('lifecycle transitions', () => {
   test('every target is a state of the same lifecycle, and no state moves to itself', () => {

@@ -74,7 +74,11 @@ describe('boundary schemas', () => {
 
   test('parsePayload names every problem by JSON path', () => {
     try {
-      parsePayload(resultRecordSchema, { ...result, outcome: 'exploded', artifacts: { stdout: 'sha256:nope', stderr: digest } }, 'result record results/r1.json');
+      parsePayload(
+        resultRecordSchema,
+        { ...result, outcome: 'exploded', artifacts: { stdout: 'sha256:nope', stderr: digest } },
+        'result record results/r1.json',
+      );
       expect.unreachable();
     } catch (error) {
       expect(isCairnError(error, 'CAIRN_PAYLOAD_INVALID')).toBe(true);
@@ -103,7 +107,16 @@ test('timestamps: UTC with seconds on real calendar days', async () => {
     expect(isTimestamp(good), good).toBe(true);
     expect(timestampSchema.safeParse(good).success).toBe(true);
   }
-  for (const bad of ['2026-11-22T10:00Z', '2026-11-22T10:00:00+01:00', '2026-02-29T00:00:00Z', '1900-02-29T00:00:00Z', '2026-11-31T00:00:00Z', '2026-11-22 10:00:00Z', '2026-11-22T24:00:00Z', 42]) {
+  for (const bad of [
+    '2026-11-22T10:00Z',
+    '2026-11-22T10:00:00+01:00',
+    '2026-02-29T00:00:00Z',
+    '1900-02-29T00:00:00Z',
+    '2026-11-31T00:00:00Z',
+    '2026-11-22 10:00:00Z',
+    '2026-11-22T24:00:00Z',
+    42,
+  ]) {
     expect(isTimestamp(bad), String(bad)).toBe(false);
     expect(timestampSchema.safeParse(bad).success).toBe(false);
   }

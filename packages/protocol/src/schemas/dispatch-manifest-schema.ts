@@ -14,14 +14,18 @@ export const dispatchManifestSchema = z.strictObject({
   executionId: z.string().min(1),
   runtime: runtimeSpecSchema,
   workspace: digestSchema,
-  inputs: z.record(
-    z.string(),
-    z.strictObject({ from: z.string().min(1), select: z.enum(['patch', 'output', 'stdout', 'stderr']), digest: digestSchema }),
-  ),
+  inputs: z.record(z.string(), z.strictObject({ from: z.string().min(1), select: z.enum(['patch', 'output', 'stdout', 'stderr']), digest: digestSchema })),
   apply: z.array(z.string()),
   env: stringMapSchema,
   secretNames: z.array(z.string()),
-  limits: z.strictObject({ timeoutMs: z.int().min(1), network: z.boolean(), maxPatchBytes: z.int().min(0), maxLogBytes: z.int().min(0), isolation: z.string().min(1).max(64).exactOptional(), pathRules: z.literal('posix').exactOptional() }),
+  limits: z.strictObject({
+    timeoutMs: z.int().min(1),
+    network: z.boolean(),
+    maxPatchBytes: z.int().min(0),
+    maxLogBytes: z.int().min(0),
+    isolation: z.string().min(1).max(64).exactOptional(),
+    pathRules: z.literal('posix').exactOptional(),
+  }),
   effect: z.enum(['pure', 'read-impure', 'write-impure']),
   issuedAt: timestampSchema,
 });

@@ -9,7 +9,13 @@ const eventBase = { id: countSchema, time: timestampSchema, runId: z.string().mi
 
 export const cairnEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ ...eventBase, type: z.literal('run.state'), state: z.enum(runStates) }),
-  z.strictObject({ ...eventBase, type: z.literal('item.state'), itemId: z.string().min(1), state: z.enum(itemStates), failure: attemptFailureSummarySchema.exactOptional() }),
+  z.strictObject({
+    ...eventBase,
+    type: z.literal('item.state'),
+    itemId: z.string().min(1),
+    state: z.enum(itemStates),
+    failure: attemptFailureSummarySchema.exactOptional(),
+  }),
   z.strictObject({
     ...eventBase,
     type: z.literal('attempt.state'),

@@ -12,8 +12,12 @@ export function parsePayload<Schema extends z.ZodType>(schema: Schema, value: un
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((issue) => ({ code: 'CAIRN_PAYLOAD_INVALID' as const, path: formatJsonPath(issue.path), message: issue.message }));
   const [first] = issues;
-  throw new CairnError('CAIRN_PAYLOAD_INVALID', `${what} is not valid: ${first!.path} ${first!.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}.`, {
-    path: first!.path,
-    issues,
-  });
+  throw new CairnError(
+    'CAIRN_PAYLOAD_INVALID',
+    `${what} is not valid: ${first!.path} ${first!.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}.`,
+    {
+      path: first!.path,
+      issues,
+    },
+  );
 }

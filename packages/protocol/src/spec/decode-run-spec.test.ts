@@ -36,7 +36,9 @@ test('UTF-16 says so, since it is the likely fix', () => {
 
 test('a document nested past the limit is CAIRN_RUN_SPEC_TOO_LARGE before any parser recurses (JSON and YAML flow), and brackets in strings do not count', () => {
   for (const text of [`{"a":${'['.repeat(5_000)}${']'.repeat(5_000)}}`, `a: ${'['.repeat(5_000)}${']'.repeat(5_000)}`]) {
-    expect(() => parseRunSpec(text, { source: 'deep.yaml' })).toThrow(expect.objectContaining({ code: 'CAIRN_RUN_SPEC_TOO_LARGE', message: expect.stringMatching(/^deep\.yaml nests 500[01] levels deep/) }));
+    expect(() => parseRunSpec(text, { source: 'deep.yaml' })).toThrow(
+      expect.objectContaining({ code: 'CAIRN_RUN_SPEC_TOO_LARGE', message: expect.stringMatching(/^deep\.yaml nests 500[01] levels deep/) }),
+    );
   }
   expect(parseRunSpec(`{"name":"${'['.repeat(100)}"}`)).toEqual({ name: '['.repeat(100) });
   expect(parseRunSpec(`name: it's '${'{'.repeat(100)}'`)).toEqual({ name: `it's '${'{'.repeat(100)}'` });

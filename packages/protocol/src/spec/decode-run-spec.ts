@@ -15,7 +15,12 @@ export function decodeRunSpec(bytes: Uint8Array, source = 'run spec'): string {
     const message = utf16
       ? `${source} is UTF-16 text; save it as UTF-8.`
       : `${source} is not UTF-8 text: byte ${offset} (0x${bytes[offset]?.toString(16).padStart(2, '0') ?? '??'}) starts no valid UTF-8 sequence; save it as UTF-8.`;
-    throw new CairnError('CAIRN_RUN_SPEC_UNPARSABLE', message, { path: '$', issues: [{ code: 'CAIRN_RUN_SPEC_UNPARSABLE', path: '$', message }], details: { byteOffset: offset }, cause: error });
+    throw new CairnError('CAIRN_RUN_SPEC_UNPARSABLE', message, {
+      path: '$',
+      issues: [{ code: 'CAIRN_RUN_SPEC_UNPARSABLE', path: '$', message }],
+      details: { byteOffset: offset },
+      cause: error,
+    });
   }
 }
 

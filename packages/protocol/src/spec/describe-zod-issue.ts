@@ -20,7 +20,10 @@ function describeZodIssue(issue: z.core.$ZodIssue, knownFields: ReadonlySet<stri
         return {
           code: 'CAIRN_RUN_SPEC_INVALID' as const,
           path: formatJsonPath([...issue.path, key]),
-          message: suggestion === undefined ? 'is not a field here; remove it or correct its name.' : `is not a field here; did you mean ${JSON.stringify(suggestion)}? Otherwise remove it.`,
+          message:
+            suggestion === undefined
+              ? 'is not a field here; remove it or correct its name.'
+              : `is not a field here; did you mean ${JSON.stringify(suggestion)}? Otherwise remove it.`,
         };
       });
     case 'invalid_type':
@@ -36,7 +39,14 @@ function describeZodIssue(issue: z.core.$ZodIssue, knownFields: ReadonlySet<stri
 }
 
 function article(expected: string): string {
-  const names: Record<string, string> = { object: 'an object', array: 'a list', string: 'a string', number: 'a number', int: 'a whole number', boolean: 'true or false' };
+  const names: Record<string, string> = {
+    object: 'an object',
+    array: 'a list',
+    string: 'a string',
+    number: 'a number',
+    int: 'a whole number',
+    boolean: 'true or false',
+  };
   return names[expected] ?? expected;
 }
 

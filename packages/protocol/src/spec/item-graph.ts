@@ -82,7 +82,8 @@ function itemDependencies(
     const path = `${base}.apply[${position}]`;
     const need = Object.hasOwn(needs, needName) ? needs[needName] : undefined;
     if (applied.has(needName)) report(path, `${JSON.stringify(needName)} is applied twice; remove the repeat.`);
-    else if (need === undefined) report(path, `names no entry of needs: ${JSON.stringify(needName)}${didYouMean(needName, Object.keys(needs)) || '.'} Apply only needs entries.`);
+    else if (need === undefined)
+      report(path, `names no entry of needs: ${JSON.stringify(needName)}${didYouMean(needName, Object.keys(needs)) || '.'} Apply only needs entries.`);
     else if (need.select !== 'patch') report(path, `${JSON.stringify(needName)} selects ${need.select}, not a patch; only patch inputs can be applied.`);
     applied.add(needName);
   });

@@ -30,14 +30,20 @@ export function parseRunSpec(text: string, options: ParseRunSpecOptions = {}): u
   // Before any parser recurses into it: a 5,000-deep document would overflow the stack.
   const depth = bracketDepth(text);
   if (depth > runSpecLimits.depth) {
-    throw documentError('CAIRN_RUN_SPEC_TOO_LARGE', `${source} nests ${depth} levels deep; a run spec may nest at most ${runSpecLimits.depth} levels.`, undefined, { depth, limit: runSpecLimits.depth });
+    throw documentError(
+      'CAIRN_RUN_SPEC_TOO_LARGE',
+      `${source} nests ${depth} levels deep; a run spec may nest at most ${runSpecLimits.depth} levels.`,
+      undefined,
+      { depth, limit: runSpecLimits.depth },
+    );
   }
   const format = options.format === undefined || options.format === 'auto' ? (/^\s*\{/.test(text) ? 'json' : 'yaml') : options.format;
   try {
     return format === 'json' ? parseJsonText(text, source) : parseYamlText(text, source);
   } catch (error) {
     // Deep block nesting (indentation, not brackets) can still exhaust the stack: it is a size problem.
-    if (error instanceof RangeError) throw documentError('CAIRN_RUN_SPEC_TOO_LARGE', `${source} nests too deeply to read; a run spec may nest at most ${runSpecLimits.depth} levels.`, error);
+    if (error instanceof RangeError)
+      throw documentError('CAIRN_RUN_SPEC_TOO_LARGE', `${source} nests too deeply to read; a run spec may nest at most ${runSpecLimits.depth} levels.`, error);
     throw error;
   }
 }
@@ -77,7 +83,8 @@ function parseJsonText(text: string, source: string): unknown {
   // JSON.parse silently keeps the last of duplicate keys; a spec whose meaning depends on which
   // duplicate wins must be refused.
   const duplicate = findDuplicateKey(text);
-  if (duplicate !== undefined) throw documentError('CAIRN_RUN_SPEC_UNPARSABLE', `${source} is not valid: the key ${duplicate} appears twice in one object; keep one.`);
+  if (duplicate !== undefined)
+    throw documentError('CAIRN_RUN_SPEC_UNPARSABLE', `${source} is not valid: the key ${duplicate} appears twice in one object; keep one.`);
   return value;
 }
 
@@ -95,14 +102,23 @@ function parseYamlText(text: string, source: string): unknown {
   } catch (error) {
     const message = (error as Error).message;
     if (/alias count/i.test(message)) {
-      throw documentError('CAIRN_RUN_SPEC_TOO_LARGE', `${source} expands too many YAML aliases (at most ${runSpecLimits.yamlAliases}); write the values out instead.`, error);
+      throw documentError(
+        'CAIRN_RUN_SPEC_TOO_LARGE',
+        `${source} expands too many YAML aliases (at most ${runSpecLimits.yamlAliases}); write the values out instead.`,
+        error,
+      );
     }
     throw documentError('CAIRN_RUN_SPEC_UNPARSABLE', `${source} is not valid YAML: ${message}.`, error);
   }
 }
 
 /** Errors about the document as a whole are located at `$`, and carry themselves as the one issue. */
-function documentError(code: 'CAIRN_RUN_SPEC_TOO_LARGE' | 'CAIRN_RUN_SPEC_UNPARSABLE', message: string, cause?: unknown, details?: Record<string, number>): CairnError {
+function documentError(
+  code: 'CAIRN_RUN_SPEC_TOO_LARGE' | 'CAIRN_RUN_SPEC_UNPARSABLE',
+  message: string,
+  cause?: unknown,
+  details?: Record<string, number>,
+): CairnError {
   return new CairnError(code, message, { path: '$', issues: [{ code, path: '$', message }], cause, ...(details ? { details } : {}) });
 }
 

@@ -18,14 +18,20 @@ const item = fc.record(
     dependsOn: fc.array(ids, { maxLength: 3 }),
     needs: fc.dictionary(fc.constantFrom('a', 'b', 'c'), fc.record({ from: ids, select: fc.constantFrom('patch', 'output', 'stdout', 'bogus') })),
     apply: fc.array(fc.constantFrom('a', 'b', 'c'), { maxLength: 2 }),
-    locks: fc.array(fc.oneof(fc.constantFrom('db', 'file:x'), fc.record({ name: fc.constantFrom('db', 'file:x'), mode: fc.constantFrom('shared', 'exclusive', 'rw') }))),
+    locks: fc.array(
+      fc.oneof(fc.constantFrom('db', 'file:x'), fc.record({ name: fc.constantFrom('db', 'file:x'), mode: fc.constantFrom('shared', 'exclusive', 'rw') })),
+    ),
     timeout: fc.constantFrom('10m', '0s', '1h30m', '5'),
     effect: fc.constantFrom('pure', 'read-impure', 'write-impure', 'weird'),
     retry: fc.record({ maxAttempts: fc.integer({ min: -1, max: 200 }) }, { requiredKeys: [] }),
   },
   { requiredKeys: ['id', 'runtime'] },
 );
-const noisySpec = fc.record({ version: fc.constantFrom(1, 1, 1, 2, '1'), name: fc.string({ maxLength: 20 }), items: fc.array(item, { minLength: 1, maxLength: 8 }) });
+const noisySpec = fc.record({
+  version: fc.constantFrom(1, 1, 1, 2, '1'),
+  name: fc.string({ maxLength: 20 }),
+  items: fc.array(item, { minLength: 1, maxLength: 8 }),
+});
 
 /** Specs valid by construction: unique ids, dependencies only on earlier items, valid fields. */
 const validSpec = fc
@@ -34,15 +40,23 @@ const validSpec = fc
       runtime: fc.oneof(
         fc.record({
           kind: fc.constant('command' as const),
-          argv: fc.tuple(fc.string({ minLength: 1, maxLength: 20 }), fc.array(fc.string({ maxLength: 20 }), { maxLength: 2 })).map(([program, rest]) => [program, ...rest]),
+          argv: fc
+            .tuple(fc.string({ minLength: 1, maxLength: 20 }), fc.array(fc.string({ maxLength: 20 }), { maxLength: 2 }))
+            .map(([program, rest]) => [program, ...rest]),
         }),
-        fc.record({ kind: fc.constant('agent' as const), adapter: fc.constantFrom('claude-code', 'openai-compatible'), prompt: fc.string({ minLength: 1, maxLength: 40 }) }),
+        fc.record({
+          kind: fc.constant('agent' as const),
+          adapter: fc.constantFrom('claude-code', 'openai-compatible'),
+          prompt: fc.string({ minLength: 1, maxLength: 40 }),
+        }),
       ),
       upstream: fc.uniqueArray(fc.nat(), { maxLength: 3 }),
       patchNeed: fc.boolean(),
       effect: fc.constantFrom('pure', 'read-impure', 'write-impure'),
       timeout: fc.constantFrom('500ms', '30s', '10m', '2h'),
-      locks: fc.uniqueArray(fc.constantFrom('db', 'file:x', 'gpu'), { maxLength: 2 }).map((names) => names.map((name, index) => (index === 0 ? name : { name, mode: 'shared' }))),
+      locks: fc
+        .uniqueArray(fc.constantFrom('db', 'file:x', 'gpu'), { maxLength: 2 })
+        .map((names) => names.map((name, index) => (index === 0 ? name : { name, mode: 'shared' }))),
     }),
     { minLength: 1, maxLength: 12 },
   )
@@ -64,7 +78,8 @@ function mutate(document: unknown, { choice, replacement, remove }: { choice: nu
   const containers: [Record<string, unknown> | unknown[], string | number][] = [];
   const walk = (value: unknown) => {
     if (Array.isArray(value)) value.forEach((element, index) => (containers.push([value, index]), walk(element)));
-    else if (value !== null && typeof value === 'object') for (const [key, element] of Object.entries(value)) containers.push([value as Record<string, unknown>, key]), walk(element);
+    else if (value !== null && typeof value === 'object')
+      for (const [key, element] of Object.entries(value)) (containers.push([value as Record<string, unknown>, key]), walk(element));
   };
   walk(copy);
   if (containers.length === 0) return replacement;
@@ -111,12 +126,18 @@ describe('run spec fuzzing (10,000 documents)', () => {
   });
 
   test('2,000 noisy generated specs: valid, or refused with named issues', () => {
-    fc.assert(fc.property(noisySpec, (document) => void expectValidOrNamed(document)), { numRuns: 2_000 });
+    fc.assert(
+      fc.property(noisySpec, (document) => void expectValidOrNamed(document)),
+      { numRuns: 2_000 },
+    );
   });
 
   test('3,000 mutations of valid specs: valid, or refused with named issues; both happen', () => {
     let valid = 0;
-    fc.assert(fc.property(validSpec, mutation, (document, change) => void (valid += Number(expectValidOrNamed(mutate(document, change))))), { numRuns: 3_000 });
+    fc.assert(
+      fc.property(validSpec, mutation, (document, change) => void (valid += Number(expectValidOrNamed(mutate(document, change))))),
+      { numRuns: 3_000 },
+    );
     expect(valid).toBeGreaterThan(30);
     expect(valid).toBeLessThan(2_970);
   });
@@ -130,6 +151,9 @@ describe('run spec fuzzing (10,000 documents)', () => {
       fc.string(),
       fc.string({ unit: 'binary' }),
     );
-    fc.assert(fc.property(text, (source) => expectLoadsOrNamedError(source)), { numRuns: 3_000 });
+    fc.assert(
+      fc.property(text, (source) => expectLoadsOrNamedError(source)),
+      { numRuns: 3_000 },
+    );
   });
 });

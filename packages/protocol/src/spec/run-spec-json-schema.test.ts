@@ -29,7 +29,11 @@ test.each([
 });
 
 test('it names itself, and says what the main fields mean; each call returns a copy', () => {
-  const schema = runSpecJsonSchema() as { $id: string; $schema: string; properties: Record<string, { description?: string; items?: { properties: Record<string, { description?: string }> } }> };
+  const schema = runSpecJsonSchema() as {
+    $id: string;
+    $schema: string;
+    properties: Record<string, { description?: string; items?: { properties: Record<string, { description?: string }> } }>;
+  };
   expect(schema.$id).toBe('cairn://schema/run-spec');
   expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
   expect(schema.properties['items']!.description).toContain('DAG');

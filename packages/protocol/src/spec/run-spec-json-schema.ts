@@ -12,7 +12,8 @@ const schemaId = 'cairn://schema/run-spec';
 const topLevelMeanings: Record<string, string> = {
   version: 'The spec format version: always 1.',
   name: 'A human name for the run.',
-  workspace: 'The files the items start from: `snapshot` is the sha256: digest of a stored workspace snapshot (a tar uploaded to /v1/blobs); `path` is a folder for the submitting client to snapshot and upload (cairn mcp does; the server never reads it). Without a snapshot, items start in an empty folder.',
+  workspace:
+    'The files the items start from: `snapshot` is the sha256: digest of a stored workspace snapshot (a tar uploaded to /v1/blobs); `path` is a folder for the submitting client to snapshot and upload (cairn mcp does; the server never reads it). Without a snapshot, items start in an empty folder.',
   concurrency: 'Items of this run running at once (global and queue limits hold too).',
   idempotencyKey: 'The same key and the same spec return the same run; the same key with another spec is CAIRN_IDEMPOTENCY_CONFLICT.',
   defaults: 'Fields every item inherits unless it sets them itself.',
@@ -20,9 +21,11 @@ const topLevelMeanings: Record<string, string> = {
 };
 const itemMeanings: Record<string, string> = {
   id: 'Unique in the run: letters, digits, ".", "_" and "-", starting with a letter or digit.',
-  runtime: 'What runs in the sandbox, with the workspace as its current folder: { kind: "command", argv: [program, ...arguments] } runs argv without a shell (use ["/bin/sh", "-c", "..."] for one), or { kind: "agent", adapter, prompt }.',
+  runtime:
+    'What runs in the sandbox, with the workspace as its current folder: { kind: "command", argv: [program, ...arguments] } runs argv without a shell (use ["/bin/sh", "-c", "..."] for one), or { kind: "agent", adapter, prompt }.',
   dependsOn: 'Item ids that must have succeeded before this item starts.',
-  needs: 'Inputs from upstream items, by a name of your choice: { from: itemId, select: patch | output | stdout | stderr }. Each arrives as the file $CAIRN_INPUTS/<name>; a need implies a dependency.',
+  needs:
+    'Inputs from upstream items, by a name of your choice: { from: itemId, select: patch | output | stdout | stderr }. Each arrives as the file $CAIRN_INPUTS/<name>; a need implies a dependency.',
   apply: 'Names of `needs` entries selecting a patch, applied in order to the workspace before the runtime starts.',
   timeout: 'Wall-clock limit of one attempt: a whole number and one unit of ms, s, m, h or d (30s, 10m, 2h).',
   retry: 'Attempts (the first one counts) and the backoff between them.',
@@ -56,7 +59,13 @@ function generate(): Record<string, unknown> {
       if (context.zodSchema === digestSchema) Object.assign(context.jsonSchema, { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' });
     },
   }) as Record<string, unknown>;
-  const described = { $schema: schema['$schema'], $id: schemaId, title: 'Cairn run spec (cairn.run/v1)', description: 'A DAG of work items Cairn runs in sandboxes. Send it as JSON or YAML; docs/reference/run-spec.md says more.', ...schema };
+  const described = {
+    $schema: schema['$schema'],
+    $id: schemaId,
+    title: 'Cairn run spec (cairn.run/v1)',
+    description: 'A DAG of work items Cairn runs in sandboxes. Send it as JSON or YAML; docs/reference/run-spec.md says more.',
+    ...schema,
+  };
   describe(described, topLevelMeanings);
   describe(child(child(child(described, 'properties'), 'items'), 'items'), itemMeanings);
   return described;
@@ -70,7 +79,10 @@ function describe(objectSchema: Record<string, unknown>, meanings: Record<string
 function child(node: Record<string, unknown>, key: string): Record<string, unknown> {
   const value = node[key];
   if (typeof value !== 'object' || value === null) {
-    throw new CairnError('CAIRN_INTERNAL', `The run spec JSON Schema has no "${key}" where a field's description belongs: update the meanings in run-spec-json-schema.ts to the run spec's fields.`);
+    throw new CairnError(
+      'CAIRN_INTERNAL',
+      `The run spec JSON Schema has no "${key}" where a field's description belongs: update the meanings in run-spec-json-schema.ts to the run spec's fields.`,
+    );
   }
   return value as Record<string, unknown>;
 }

@@ -66,7 +66,12 @@ true satisfies SchemaImplements<typeof retrySpecSchema, RetrySpec>;
 
 export const commandRuntimeSpecSchema = z.strictObject({
   kind: z.literal('command'),
-  argv: list(z.string().max(limits.argumentLength, `must be at most ${limits.argumentLength} characters`).refine((value) => !value.includes('\0'), noNul))
+  argv: list(
+    z
+      .string()
+      .max(limits.argumentLength, `must be at most ${limits.argumentLength} characters`)
+      .refine((value) => !value.includes('\0'), noNul),
+  )
     .min(1, 'must name the program to run: [program, ...arguments]')
     .refine((argv) => argv[0] !== '', { error: 'must be the program to run, not an empty string', path: [0] }),
 });
@@ -89,10 +94,9 @@ const effect = z.enum(['pure', 'read-impure', 'write-impure'], 'must be pure, re
 const pathRules = z.enum(['portable', 'posix'], 'must be portable (paths that check out on Linux, Windows and macOS) or posix');
 const onLost = z.enum(['retry', 'fail'], 'must be retry or fail');
 
-export const lockSpecSchema = z.union(
-  [name, z.strictObject({ name, mode: z.enum(['exclusive', 'shared'], 'must be exclusive or shared').exactOptional() })],
-  { error: 'must be a lock name, or { name, mode: exclusive | shared }' },
-);
+export const lockSpecSchema = z.union([name, z.strictObject({ name, mode: z.enum(['exclusive', 'shared'], 'must be exclusive or shared').exactOptional() })], {
+  error: 'must be a lock name, or { name, mode: exclusive | shared }',
+});
 true satisfies SchemaImplements<typeof lockSpecSchema, LockSpec>;
 
 export const needSpecSchema = z.strictObject({
@@ -152,9 +156,6 @@ export const runSpecV1Schema = z.strictObject({
   idempotencyKey: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').exactOptional(),
   labels: labels.exactOptional(),
   defaults: itemDefaultsSpecSchema.exactOptional(),
-  items: z
-    .array(itemSpecSchema)
-    .min(1, 'must hold at least one item')
-    .max(limits.items, `must hold at most ${limits.items} items; split the run`),
+  items: z.array(itemSpecSchema).min(1, 'must hold at least one item').max(limits.items, `must hold at most ${limits.items} items; split the run`),
 });
 true satisfies SchemaImplements<typeof runSpecV1Schema, RunSpecV1>;

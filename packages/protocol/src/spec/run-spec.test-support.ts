@@ -14,7 +14,11 @@ export function sampleSpec(): RunSpecV1 {
     defaults: { executor: 'local', timeout: '10m', retry: { maxAttempts: 3, backoff: { initial: '2s', factor: 2, max: '1m' } } },
     items: [
       { id: 'edit-alpha', runtime: { kind: 'command', argv: ['node', 'tools/add-header.js', 'src/alpha.ts'] }, locks: ['file:src/shared.ts'] },
-      { id: 'edit-beta', runtime: { kind: 'command', argv: ['node', 'tools/add-header.js', 'src/beta.ts'] }, locks: [{ name: 'file:src/shared.ts', mode: 'shared' }] },
+      {
+        id: 'edit-beta',
+        runtime: { kind: 'command', argv: ['node', 'tools/add-header.js', 'src/beta.ts'] },
+        locks: [{ name: 'file:src/shared.ts', mode: 'shared' }],
+      },
       { id: 'review', runtime: { kind: 'agent', adapter: 'claude-code', prompt: 'Tidy the README' }, effect: 'write-impure', approval: 'required' },
       {
         id: 'verify',

@@ -98,10 +98,22 @@ describe('validateRunSpec refuses, naming the JSON path', () => {
     spec.items[2]!.dependsOn = ['edit-alpa', 'review', 'nothing-like-it'];
     spec.items[3]!.needs!['b'] = { from: 'edit-bta', select: 'patch' };
     expect(issuesOf(spec)).toEqual([
-      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[2].dependsOn[0]', message: 'names no item of this run: "edit-alpa"; did you mean "edit-alpha"? Use the id of an item in items.' },
+      {
+        code: 'CAIRN_RUN_SPEC_INVALID',
+        path: '$.items[2].dependsOn[0]',
+        message: 'names no item of this run: "edit-alpa"; did you mean "edit-alpha"? Use the id of an item in items.',
+      },
       { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[2].dependsOn[1]', message: 'an item cannot wait for itself ("review"); remove this entry.' },
-      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[2].dependsOn[2]', message: 'names no item of this run: "nothing-like-it". Use the id of an item in items.' },
-      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[3].needs.b.from', message: 'names no item of this run: "edit-bta"; did you mean "edit-beta"? Use the id of an item in items.' },
+      {
+        code: 'CAIRN_RUN_SPEC_INVALID',
+        path: '$.items[2].dependsOn[2]',
+        message: 'names no item of this run: "nothing-like-it". Use the id of an item in items.',
+      },
+      {
+        code: 'CAIRN_RUN_SPEC_INVALID',
+        path: '$.items[3].needs.b.from',
+        message: 'names no item of this run: "edit-bta"; did you mean "edit-beta"? Use the id of an item in items.',
+      },
     ]);
   });
 
@@ -157,11 +169,17 @@ describe('validateRunSpec refuses, naming the JSON path', () => {
     expect(result.ok ? [] : result.issues.map((issue) => issue.path)).toEqual(['$.defaults.executor', '$.items[0].secrets[0]', '$.items[1].queue']);
   });
 
-  test('an agent item must name the secret its adapter\'s runtime takes the API key from', () => {
-    const agent = (secrets?: string[]) => ({ id: 'ask', runtime: { kind: 'agent', adapter: 'openai-compatible', prompt: 'x' }, ...(secrets ? { secrets } : {}) });
+  test("an agent item must name the secret its adapter's runtime takes the API key from", () => {
+    const agent = (secrets?: string[]) => ({
+      id: 'ask',
+      runtime: { kind: 'agent', adapter: 'openai-compatible', prompt: 'x' },
+      ...(secrets ? { secrets } : {}),
+    });
     const context = { adapters: ['openai-compatible'], secrets: ['MODEL_KEY', 'OTHER'], adapterSecrets: { 'openai-compatible': ['MODEL_KEY'] } };
     const without = validateRunSpec({ version: 1, name: 'x', items: [agent(['OTHER'])] }, context);
-    expect(without.ok ? [] : without.issues).toEqual([expect.objectContaining({ path: '$.items[0].secrets', message: expect.stringContaining('secrets: [OTHER, MODEL_KEY]') })]);
+    expect(without.ok ? [] : without.issues).toEqual([
+      expect.objectContaining({ path: '$.items[0].secrets', message: expect.stringContaining('secrets: [OTHER, MODEL_KEY]') }),
+    ]);
     expect(validateRunSpec({ version: 1, name: 'x', items: [agent(['MODEL_KEY'])] }, context).ok).toBe(true);
     // A command item needs no runtime key.
     expect(validateRunSpec({ version: 1, name: 'x', items: [{ id: 'c', runtime: { kind: 'command', argv: ['true'] } }] }, context).ok).toBe(true);
@@ -183,7 +201,9 @@ describe('validateRunSpec refuses, naming the JSON path', () => {
       { code: 'CAIRN_RUN_SPEC_TOO_LARGE', path: '$.items', message: `must hold at most ${runSpecLimits.items} items; split the run.` },
     ]);
     const env = Object.fromEntries(Array.from({ length: runSpecLimits.mapEntries + 1 }, (_, index) => [`V${index}`, 'x']));
-    expect(issuesOf({ version: 1, name: 'x', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] }, env }] })[0]!.code).toBe('CAIRN_RUN_SPEC_TOO_LARGE');
+    expect(issuesOf({ version: 1, name: 'x', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] }, env }] })[0]!.code).toBe(
+      'CAIRN_RUN_SPEC_TOO_LARGE',
+    );
     let deep: unknown = 'x';
     for (let level = 0; level < 100; level++) deep = { nested: deep };
     expect(issuesOf({ version: 1, name: 'x', items: [], labels: deep })[0]).toMatchObject({ code: 'CAIRN_RUN_SPEC_TOO_LARGE' });
@@ -208,7 +228,9 @@ describe('parseRunSpec and loadRunSpec', () => {
 
   test('duplicate keys are refused in YAML and in JSON', () => {
     expect(thrown(() => parseRunSpec('version: 1\nversion: 2\n')).code).toBe('CAIRN_RUN_SPEC_UNPARSABLE');
-    expect(thrown(() => parseRunSpec('{"version": 1, "version": 2}')).message).toBe('run spec is not valid: the key $.version appears twice in one object; keep one.');
+    expect(thrown(() => parseRunSpec('{"version": 1, "version": 2}')).message).toBe(
+      'run spec is not valid: the key $.version appears twice in one object; keep one.',
+    );
   });
 
   test('documents over the byte limit are refused before parsing', () => {
@@ -227,7 +249,9 @@ describe('parseRunSpec and loadRunSpec', () => {
   });
 
   test('loadRunSpec throws every issue at once, the first in the message', () => {
-    const error = thrown(() => loadRunSpec('version: 1\nname: x\nitems:\n  - id: a\n    runtime: { kind: command, argv: [make] }\n    dependsOn: [b, c]\n', { source: 'run.yaml' }));
+    const error = thrown(() =>
+      loadRunSpec('version: 1\nname: x\nitems:\n  - id: a\n    runtime: { kind: command, argv: [make] }\n    dependsOn: [b, c]\n', { source: 'run.yaml' }),
+    );
     expect(error.code).toBe('CAIRN_RUN_SPEC_INVALID');
     expect(error.message).toBe('run.yaml has 2 problems; the first: $.items[0].dependsOn[0] names no item of this run: "b". Use the id of an item in items.');
     expect(error.issues.map((issue) => issue.path)).toEqual(['$.items[0].dependsOn[0]', '$.items[0].dependsOn[1]']);

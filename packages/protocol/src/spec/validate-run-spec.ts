@@ -105,7 +105,9 @@ function graphView(document: unknown): RunSpecV1 | undefined {
         return typeof from === 'string' ? [[name, { from, select: typeof select === 'string' ? select : 'malformed' }]] : [];
       }),
     );
-    const locks = Array.isArray(item['locks']) ? item['locks'].filter((lock) => typeof lock === 'string' || typeof record(lock)?.['name'] === 'string') : undefined;
+    const locks = Array.isArray(item['locks'])
+      ? item['locks'].filter((lock) => typeof lock === 'string' || typeof record(lock)?.['name'] === 'string')
+      : undefined;
     return {
       // A placeholder id nobody can reference keeps a malformed item out of the graph rules.
       id: typeof item['id'] === 'string' ? item['id'] : `\u0000item ${index}`,
@@ -154,7 +156,11 @@ function unknownNameIssues(spec: RunSpecV1, context: RunSpecContext): Validation
 function limitIssues(issues: ValidationIssue[]): ValidationIssue[] {
   if (issues.length <= reportedIssuesLimit) return issues;
   const shown = issues.slice(0, reportedIssuesLimit);
-  shown.push({ code: issues[reportedIssuesLimit]!.code, path: '$', message: `and ${issues.length - reportedIssuesLimit} more problems not shown; fix these first.` });
+  shown.push({
+    code: issues[reportedIssuesLimit]!.code,
+    path: '$',
+    message: `and ${issues.length - reportedIssuesLimit} more problems not shown; fix these first.`,
+  });
   return shown;
 }
 

@@ -28,4 +28,5 @@ export const liveLogSegmentBytes = 65_536;
 export const liveLogStateKey = (executionId: string): string => `live-logs/${executionId}/state.json`;
 
 /** One segment of a running attempt's live log of `stream`. */
-export const liveLogSegmentKey = (executionId: string, stream: 'stdout' | 'stderr', index: number): string => `live-logs/${executionId}/${stream}/${String(index).padStart(6, '0')}`;
+export const liveLogSegmentKey = (executionId: string, stream: 'stdout' | 'stderr', index: number): string =>
+  `live-logs/${executionId}/${stream}/${String(index).padStart(6, '0')}`;

@@ -85,7 +85,10 @@ function numberField(field: Uint8Array): number {
     if (!Number.isSafeInteger(value)) throw new Error('a tar size is too large');
     return value;
   }
-  const digits = new TextDecoder().decode(field).replace(/[\0 ]+$/, '').replace(/^[\0 ]+/, '');
+  const digits = new TextDecoder()
+    .decode(field)
+    .replace(/[\0 ]+$/, '')
+    .replace(/^[\0 ]+/, '');
   if (!/^[0-7]*$/.test(digits)) throw new Error(`a tar number field is not octal: ${JSON.stringify(digits)}`);
   return digits === '' ? 0 : parseInt(digits, 8);
 }

@@ -46,9 +46,17 @@ export async function snapshotWorkspace(directory: string): Promise<WorkspaceSna
 async function assertDirectory(directory: string): Promise<void> {
   const stats = await stat(directory).catch((error: NodeJS.ErrnoException) => {
     const reason = error.code === 'ENOENT' ? 'there is no such folder' : error.code === 'EACCES' ? 'it cannot be read (permission denied)' : error.message;
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', `Cannot snapshot the workspace ${directory}: ${reason}. Name the folder to run over (--workspace <dir>).`, { path: directory, cause: error });
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', `Cannot snapshot the workspace ${directory}: ${reason}. Name the folder to run over (--workspace <dir>).`, {
+      path: directory,
+      cause: error,
+    });
   });
-  if (!stats.isDirectory()) throw new CairnError('CAIRN_PAYLOAD_INVALID', `Cannot snapshot the workspace ${directory}: it is not a folder. Name the folder to run over (--workspace <dir>).`, { path: directory });
+  if (!stats.isDirectory())
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `Cannot snapshot the workspace ${directory}: it is not a folder. Name the folder to run over (--workspace <dir>).`,
+      { path: directory },
+    );
 }
 
 /** The paths git lists, or null when `directory` is not inside a git work tree. */
@@ -57,9 +65,20 @@ async function gitListedPaths(directory: string): Promise<string[] | null> {
   if (inside.exitCode !== 0 || inside.stdout.toString().trim() !== 'true') return null;
   const listed = await runGit({ cwd: directory }, ['ls-files', '-z', '--cached', '--others', '--exclude-standard']);
   if (listed.exitCode !== 0) {
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', `Could not list the files of the git work tree ${directory}: ${listed.stderr}. Check the repository with \`git status\`.`, { path: directory });
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `Could not list the files of the git work tree ${directory}: ${listed.stderr}. Check the repository with \`git status\`.`,
+      { path: directory },
+    );
   }
-  return [...new Set(listed.stdout.toString('utf8').split('\0').filter((path) => path !== ''))];
+  return [
+    ...new Set(
+      listed.stdout
+        .toString('utf8')
+        .split('\0')
+        .filter((path) => path !== ''),
+    ),
+  ];
 }
 
 async function walkedPaths(directory: string): Promise<string[]> {
@@ -80,7 +99,11 @@ async function walkedPaths(directory: string): Promise<string[]> {
 /** One listed path as a tar entry; undefined for what is not there any more or is a submodule. */
 async function readEntry(directory: string, path: string): Promise<TarEntry | undefined> {
   const refuse = (problem: string): never => {
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', `Cannot snapshot ${JSON.stringify(path)} in ${directory}: it ${problem}. Remove it or ignore it in .gitignore.`, { path });
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `Cannot snapshot ${JSON.stringify(path)} in ${directory}: it ${problem}. Remove it or ignore it in .gitignore.`,
+      { path },
+    );
   };
   const problem = workspacePathProblem(path);
   if (problem !== undefined) refuse(problem);

@@ -22,7 +22,9 @@ export function writeTar(entries: readonly TarEntry[]): Uint8Array {
     if (target.byteLength > 100) pax.push(paxRecord('linkpath', entry.kind === 'symlink' ? entry.target : ''));
     if (pax.length > 0) {
       const body = encoder.encode(pax.join(''));
-      blocks.push(header({ name: encoder.encode('PaxHeader'), prefix: new Uint8Array(0), type: 'x', mode: 0o644, size: body.byteLength, link: new Uint8Array(0) }));
+      blocks.push(
+        header({ name: encoder.encode('PaxHeader'), prefix: new Uint8Array(0), type: 'x', mode: 0o644, size: body.byteLength, link: new Uint8Array(0) }),
+      );
       blocks.push(padded(body));
     }
     const name = split ?? { name: path.subarray(0, 100), prefix: new Uint8Array(0) };
@@ -43,7 +45,8 @@ export function writeTar(entries: readonly TarEntry[]): Uint8Array {
 function splitPath(path: Uint8Array): { name: Uint8Array; prefix: Uint8Array } | null {
   if (path.byteLength <= 100) return { name: path, prefix: new Uint8Array(0) };
   for (let slash = path.indexOf(0x2f, path.byteLength - 101); slash !== -1 && slash <= 155; slash = path.indexOf(0x2f, slash + 1)) {
-    if (slash > 0 && path.byteLength - slash - 1 <= 100 && path.byteLength - slash - 1 > 0) return { prefix: path.subarray(0, slash), name: path.subarray(slash + 1) };
+    if (slash > 0 && path.byteLength - slash - 1 <= 100 && path.byteLength - slash - 1 > 0)
+      return { prefix: path.subarray(0, slash), name: path.subarray(slash + 1) };
   }
   return null;
 }

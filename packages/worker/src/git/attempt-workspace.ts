@@ -73,7 +73,9 @@ export class AttemptWorkspace {
    * CAIRN_PAYLOAD_INVALID for an unsafe snapshot (see `extractSnapshot`); the folder is removed then.
    */
   static async prepare(preparation: AttemptWorkspacePreparation): Promise<AttemptWorkspace> {
-    const directory = await mkdtemp(join(await realpath(preparation.root), `cairn-${(preparation.label ?? 'attempt').replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 60)}-`));
+    const directory = await mkdtemp(
+      join(await realpath(preparation.root), `cairn-${(preparation.label ?? 'attempt').replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 60)}-`),
+    );
     try {
       const workspace = join(directory, 'workspace');
       await mkdir(workspace);

@@ -20,7 +20,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 /** The fields of NUL-separated output, each decoded as UTF-8 (lossily, and said so, when it is not). */
 function nulFields(output: Buffer): { text: string; validUtf8: boolean }[] {
   const fields: { text: string; validUtf8: boolean }[] = [];
-  for (let start = 0; start <= output.length; ) {
+  for (let start = 0; start <= output.length;) {
     let end = output.indexOf(0, start);
     if (end === -1) end = output.length;
     const bytes = output.subarray(start, end);
@@ -38,7 +38,7 @@ function nulFields(output: Buffer): { text: string; validUtf8: boolean }[] {
 export function parseRawDiff(output: Buffer): RawDiffEntry[] {
   const fields = nulFields(output);
   const entries: RawDiffEntry[] = [];
-  for (let index = 0; index < fields.length; ) {
+  for (let index = 0; index < fields.length;) {
     const header = fields[index++]!.text;
     if (header === '') continue;
     const match = /^:(\d{6}) (\d{6}) ([0-9a-f]+) ([0-9a-f]+) ([A-Z])\d*$/.exec(header);

@@ -102,7 +102,10 @@ export class LiveLogWriter {
 
   async #write(): Promise<void> {
     try {
-      const state: { -readonly [stream in LogStream]: LiveLogState[stream] } = { stdout: { bytes: 0, truncated: false }, stderr: { bytes: 0, truncated: false } };
+      const state: { -readonly [stream in LogStream]: LiveLogState[stream] } = {
+        stdout: { bytes: 0, truncated: false },
+        stderr: { bytes: 0, truncated: false },
+      };
       for (const stream of ['stdout', 'stderr'] as const) {
         const log = this.#streams[stream];
         // Taken now: output that comes during the writes below waits for the next round.
@@ -112,7 +115,9 @@ export class LiveLogWriter {
         const truncated = log.truncated;
         for (let start = 0; start < pending.byteLength && log.written < upTo; start += liveLogSegmentBytes) {
           const index = log.pendingIndex + start / liveLogSegmentBytes;
-          await this.#storage.put(liveLogSegmentKey(this.#executionId, stream, index), pending.subarray(start, start + liveLogSegmentBytes), { contentType: 'text/plain' });
+          await this.#storage.put(liveLogSegmentKey(this.#executionId, stream, index), pending.subarray(start, start + liveLogSegmentBytes), {
+            contentType: 'text/plain',
+          });
         }
         log.written = upTo;
         // Only the last, unfilled segment is written again; earlier ones are final.
@@ -130,7 +135,10 @@ export class LiveLogWriter {
     } catch (error) {
       this.#everWritten = true;
       this.#closed = true;
-      this.#logger?.warn({ executionId: this.#executionId, error: String(error) }, 'could not write the live log; the attempt goes on, and its log is stored when it ends');
+      this.#logger?.warn(
+        { executionId: this.#executionId, error: String(error) },
+        'could not write the live log; the attempt goes on, and its log is stored when it ends',
+      );
     }
   }
 }

@@ -20,7 +20,9 @@ function redactInChunks(secrets: Record<string, string>, text: string, sizes: re
 
 describe('SecretRedactor', () => {
   test('replaces each value with [redacted:NAME]', () => {
-    expect(redactInChunks({ TOKEN: 'hunter2', KEY: 'abc' }, 'token=hunter2 key=abc again hunter2', [])).toBe('token=[redacted:TOKEN] key=[redacted:KEY] again [redacted:TOKEN]');
+    expect(redactInChunks({ TOKEN: 'hunter2', KEY: 'abc' }, 'token=hunter2 key=abc again hunter2', [])).toBe(
+      'token=[redacted:TOKEN] key=[redacted:KEY] again [redacted:TOKEN]',
+    );
   });
 
   test('a value split across chunks at every possible place is still redacted', () => {

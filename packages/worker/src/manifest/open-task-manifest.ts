@@ -3,9 +3,7 @@ import { openManifest, type TrustedKey } from '@cairn/audit';
 import { assertDigest, CairnError, dsseEnvelopeSchema, manifestKey, parsePayload } from '@cairn/protocol';
 
 /** What was read of a task's manifest: the verified manifest, or why there is none and what it claimed. */
-export type OpenedTaskManifest =
-  | { readonly manifest: DispatchManifest }
-  | { readonly failure: CairnError; readonly unverified?: Partial<DispatchManifest> };
+export type OpenedTaskManifest = { readonly manifest: DispatchManifest } | { readonly failure: CairnError; readonly unverified?: Partial<DispatchManifest> };
 
 /**
  * Fetches the task's signed manifest from `manifests/<digest>`, checks that the stored bytes hash
@@ -19,7 +17,9 @@ export async function openTaskManifest(storage: StorageProviderV1, task: TaskEnv
   const key = manifestKey(task.manifestDigest);
   const bytes = await storage.get(key);
   if (bytes === null) {
-    return { failure: new CairnError('CAIRN_NOT_FOUND', `The dispatch manifest ${key} is not in storage; the worker must share the engine's storage.`, { path: key }) };
+    return {
+      failure: new CairnError('CAIRN_NOT_FOUND', `The dispatch manifest ${key} is not in storage; the worker must share the engine's storage.`, { path: key }),
+    };
   }
   let envelopeValue: unknown;
   try {
@@ -38,7 +38,13 @@ export async function openTaskManifest(storage: StorageProviderV1, task: TaskEnv
   try {
     envelope = parsePayload(dsseEnvelopeSchema, envelopeValue, 'envelope');
   } catch (error) {
-    return failed(new CairnError('CAIRN_SIGNATURE_INVALID', `The dispatch manifest ${key} is not a well-formed DSSE envelope (${(error as Error).message}); nothing was run.`, { path: key, cause: error }));
+    return failed(
+      new CairnError(
+        'CAIRN_SIGNATURE_INVALID',
+        `The dispatch manifest ${key} is not a well-formed DSSE envelope (${(error as Error).message}); nothing was run.`,
+        { path: key, cause: error },
+      ),
+    );
   }
   let manifest: DispatchManifest;
   try {
@@ -50,9 +56,13 @@ export async function openTaskManifest(storage: StorageProviderV1, task: TaskEnv
   }
   if (manifest.executionId !== task.executionId) {
     return {
-      failure: new CairnError('CAIRN_PAYLOAD_INVALID', `The dispatch manifest ${key} is for execution ${JSON.stringify(manifest.executionId)}, not the task's ${JSON.stringify(task.executionId)}; nothing was run.`, {
-        path: '$.executionId',
-      }),
+      failure: new CairnError(
+        'CAIRN_PAYLOAD_INVALID',
+        `The dispatch manifest ${key} is for execution ${JSON.stringify(manifest.executionId)}, not the task's ${JSON.stringify(task.executionId)}; nothing was run.`,
+        {
+          path: '$.executionId',
+        },
+      ),
     };
   }
   return { manifest };

@@ -8,7 +8,8 @@ import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { git, run, temporaryDirectory } from '../testing/worker.test-support.ts';
 import { capturePatch, type CapturePatchOptions } from './capture-patch.ts';
 
-const paragraph = (seed: string) => Array.from({ length: 40 }, (_, line) => `${seed} line ${line}: the quick brown fox jumps over the lazy dog`).join('\n') + '\n';
+const paragraph = (seed: string) =>
+  Array.from({ length: 40 }, (_, line) => `${seed} line ${line}: the quick brown fox jumps over the lazy dog`).join('\n') + '\n';
 
 /** The baseline every test starts from, as a snapshot tar. */
 async function baselineSnapshot(extra: (directory: string) => void = () => undefined): Promise<Uint8Array> {
@@ -48,7 +49,10 @@ function tree(directory: string, skip: readonly string[] = ['.git']): Record<str
   return entries;
 }
 
-async function refusal(attempt: AttemptWorkspace, options: Partial<CapturePatchOptions> = {}): Promise<{ rule: unknown; message: string; path: string | undefined }> {
+async function refusal(
+  attempt: AttemptWorkspace,
+  options: Partial<CapturePatchOptions> = {},
+): Promise<{ rule: unknown; message: string; path: string | undefined }> {
   const error = await capturePatch(attempt, { maxPatchBytes: 10_000_000, ...options }).then(
     () => undefined,
     (caught: unknown) => caught,
@@ -85,7 +89,15 @@ describe('capturePatch round trip', () => {
     expect(patchText).toContain('new file mode 120000');
     expect(captured.stats).toEqual({ filesChanged: 9, bytes: captured.patch!.byteLength });
     expect(captured.files.map((file) => `${file.status} ${file.path}`).sort()).toEqual([
-      'A docs/deep/to-src', 'A new.bin', 'A src/new-link', 'D src/delete-me.txt', 'M src/binary.bin', 'M src/old-link', 'M src/script.sh', 'M src/text.txt', 'R src/renamed.txt',
+      'A docs/deep/to-src',
+      'A new.bin',
+      'A src/new-link',
+      'D src/delete-me.txt',
+      'M src/binary.bin',
+      'M src/old-link',
+      'M src/script.sh',
+      'M src/text.txt',
+      'R src/renamed.txt',
     ]);
 
     // The user's side: a fresh copy of the baseline in a plain repository.
@@ -136,23 +148,81 @@ describe('capturePatch round trip', () => {
 
 describe('capturePatch refuses unsafe changes', () => {
   const cases: [string, (workspace: string) => void, string, string][] = [
-    ['a .git folder', (workspace) => { mkdirSync(join(workspace, '.git')); writeFileSync(join(workspace, '.git/config'), '[core]\n\tfsmonitor = touch /tmp/pwned\n'); }, 'git-metadata', 'is git metadata'],
-    ['.git in another spelling', (workspace) => { mkdirSync(join(workspace, 'src/.Git ')); writeFileSync(join(workspace, 'src/.Git /HEAD'), 'x'); }, 'git-metadata', 'is git metadata'],
-    ['a symlink to /etc/passwd', (workspace) => symlinkSync('/etc/passwd', join(workspace, 'passwd')), 'symlink-escape', 'points at the absolute path "/etc/passwd"'],
+    [
+      'a .git folder',
+      (workspace) => {
+        mkdirSync(join(workspace, '.git'));
+        writeFileSync(join(workspace, '.git/config'), '[core]\n\tfsmonitor = touch /tmp/pwned\n');
+      },
+      'git-metadata',
+      'is git metadata',
+    ],
+    [
+      '.git in another spelling',
+      (workspace) => {
+        mkdirSync(join(workspace, 'src/.Git '));
+        writeFileSync(join(workspace, 'src/.Git /HEAD'), 'x');
+      },
+      'git-metadata',
+      'is git metadata',
+    ],
+    [
+      'a symlink to /etc/passwd',
+      (workspace) => symlinkSync('/etc/passwd', join(workspace, 'passwd')),
+      'symlink-escape',
+      'points at the absolute path "/etc/passwd"',
+    ],
     ['a symlink escaping with ../..', (workspace) => symlinkSync('../../secret', join(workspace, 'src/up')), 'symlink-escape', 'points outside the workspace'],
-    ['a chain of symlinks that escapes only together', (workspace) => { symlinkSync('..', join(workspace, 'src/nested/up')); symlinkSync('up/../..', join(workspace, 'src/nested/out')); }, 'symlink-escape', '"src/nested/out"'],
-    ['retargeting a link to escape', (workspace) => { rmSync(join(workspace, 'src/old-link')); symlinkSync('../..', join(workspace, 'src/old-link')); }, 'symlink-escape', '"src/old-link" -> "../.."'],
+    [
+      'a chain of symlinks that escapes only together',
+      (workspace) => {
+        symlinkSync('..', join(workspace, 'src/nested/up'));
+        symlinkSync('up/../..', join(workspace, 'src/nested/out'));
+      },
+      'symlink-escape',
+      '"src/nested/out"',
+    ],
+    [
+      'retargeting a link to escape',
+      (workspace) => {
+        rmSync(join(workspace, 'src/old-link'));
+        symlinkSync('../..', join(workspace, 'src/old-link'));
+      },
+      'symlink-escape',
+      '"src/old-link" -> "../.."',
+    ],
     ['a FIFO', (workspace) => run('mkfifo', [join(workspace, 'src/pipe')]), 'special-file', '"src/pipe" is a FIFO'],
-    ['a submodule (an embedded repository)', (workspace) => {
-      const nested = join(workspace, 'vendor');
-      mkdirSync(nested);
-      git(nested, ['init', '-q']);
-      writeFileSync(join(nested, 'x'), 'x');
-      git(nested, ['add', 'x']);
-      git(nested, ['commit', '-qm', 'x']);
-    }, 'submodule', '"vendor" is an embedded git repository'],
-    ['a setuid bit on a changed file', (workspace) => { writeFileSync(join(workspace, 'src/script.sh'), 'changed'); chmodSync(join(workspace, 'src/script.sh'), 0o4755); }, 'setuid', 'has the setuid bit set'],
-    ['a sticky/setgid bit on a new file', (workspace) => { writeFileSync(join(workspace, 'tool'), 'x'); chmodSync(join(workspace, 'tool'), 0o3755); }, 'setuid', 'setgid/sticky'],
+    [
+      'a submodule (an embedded repository)',
+      (workspace) => {
+        const nested = join(workspace, 'vendor');
+        mkdirSync(nested);
+        git(nested, ['init', '-q']);
+        writeFileSync(join(nested, 'x'), 'x');
+        git(nested, ['add', 'x']);
+        git(nested, ['commit', '-qm', 'x']);
+      },
+      'submodule',
+      '"vendor" is an embedded git repository',
+    ],
+    [
+      'a setuid bit on a changed file',
+      (workspace) => {
+        writeFileSync(join(workspace, 'src/script.sh'), 'changed');
+        chmodSync(join(workspace, 'src/script.sh'), 0o4755);
+      },
+      'setuid',
+      'has the setuid bit set',
+    ],
+    [
+      'a sticky/setgid bit on a new file',
+      (workspace) => {
+        writeFileSync(join(workspace, 'tool'), 'x');
+        chmodSync(join(workspace, 'tool'), 0o3755);
+      },
+      'setuid',
+      'setgid/sticky',
+    ],
   ];
 
   test.each(cases)('%s', async (_, change, rule, problem) => {
@@ -193,7 +263,10 @@ describe('capturePatch refuses unsafe changes', () => {
   test('a patch over limits.maxPatchBytes', async () => {
     const { attempt } = await prepared();
     writeFileSync(join(attempt.workspace, 'big.txt'), 'x'.repeat(5_000));
-    expect(await refusal(attempt, { maxPatchBytes: 4_000 })).toMatchObject({ rule: 'size', message: expect.stringContaining('larger than the limit of 4000 bytes') });
+    expect(await refusal(attempt, { maxPatchBytes: 4_000 })).toMatchObject({
+      rule: 'size',
+      message: expect.stringContaining('larger than the limit of 4000 bytes'),
+    });
     expect((await capturePatch(attempt, { maxPatchBytes: 6_000 })).patch).not.toBeNull();
   });
 
@@ -210,17 +283,43 @@ describe('capturePatch refuses paths that would not check out on Windows and mac
   const cases: [string, (workspace: string) => void, string, string][] = [
     ['a backslash and a colon', (workspace) => writeFileSync(join(workspace, 'a\\b:c.txt'), 'x'), 'a\\b:c.txt', 'which Windows refuses in a file name'],
     ['a newline', (workspace) => writeFileSync(join(workspace, 'two\nlines.txt'), 'x'), 'two\nlines.txt', 'which Windows refuses in a file name'],
-    ['a tab in a folder name', (workspace) => { mkdirSync(join(workspace, 'tab\there')); writeFileSync(join(workspace, 'tab\there/x.txt'), 'x'); }, 'tab\there/x.txt', 'which Windows refuses in a file name'],
+    [
+      'a tab in a folder name',
+      (workspace) => {
+        mkdirSync(join(workspace, 'tab\there'));
+        writeFileSync(join(workspace, 'tab\there/x.txt'), 'x');
+      },
+      'tab\there/x.txt',
+      'which Windows refuses in a file name',
+    ],
     ['a name ending in a dot', (workspace) => writeFileSync(join(workspace, 'notes.'), 'x'), 'notes.', 'ending in a dot'],
     ['a name ending in a space', (workspace) => writeFileSync(join(workspace, 'notes '), 'x'), 'notes ', 'ending in a space'],
     ['a reserved device name', (workspace) => writeFileSync(join(workspace, 'nul.txt'), 'x'), 'nul.txt', 'a device name Windows reserves'],
-    ['bytes that are not UTF-8', (workspace) => writeFileSync(Buffer.concat([Buffer.from(`${workspace}/`), Buffer.from([0x66, 0xff, 0x2e, 0x74])]), 'x'), 'f\ufffd.t', 'is not valid UTF-8'],
-    ['Readme.md beside the baseline README.MD', (workspace) => writeFileSync(join(workspace, 'Readme.md'), 'x'), 'Readme.md', 'differ only in case or Unicode normalisation'],
-    ['two Unicode normalisations of one name', (workspace) => { writeFileSync(join(workspace, 'caf\u00e9.txt'), 'x'); writeFileSync(join(workspace, 'cafe\u0301.txt'), 'y'); }, 'caf', 'differ only in case or Unicode normalisation'],
+    [
+      'bytes that are not UTF-8',
+      (workspace) => writeFileSync(Buffer.concat([Buffer.from(`${workspace}/`), Buffer.from([0x66, 0xff, 0x2e, 0x74])]), 'x'),
+      'f\ufffd.t',
+      'is not valid UTF-8',
+    ],
+    [
+      'Readme.md beside the baseline README.MD',
+      (workspace) => writeFileSync(join(workspace, 'Readme.md'), 'x'),
+      'Readme.md',
+      'differ only in case or Unicode normalisation',
+    ],
+    [
+      'two Unicode normalisations of one name',
+      (workspace) => {
+        writeFileSync(join(workspace, 'caf\u00e9.txt'), 'x');
+        writeFileSync(join(workspace, 'cafe\u0301.txt'), 'y');
+      },
+      'caf',
+      'differ only in case or Unicode normalisation',
+    ],
   ];
 
   test.each(cases)('%s', async (_, change, path, problem) => {
-    const { attempt } = await prepared((directory) => writeFileSync(join(directory, 'README.MD'), 'the user\'s own\n'));
+    const { attempt } = await prepared((directory) => writeFileSync(join(directory, 'README.MD'), "the user's own\n"));
     change(attempt.workspace);
     const refused = await refusal(attempt);
     expect(refused.rule).toBe('portable-path');
@@ -229,8 +328,8 @@ describe('capturePatch refuses paths that would not check out on Windows and mac
     expect(refused.message).toContain('set pathRules: posix on the item to allow it');
   });
 
-  test('pathRules: posix lets such a change through, and the baseline\'s own collisions are never held against an attempt', async () => {
-    const { attempt } = await prepared((directory) => writeFileSync(join(directory, 'README.MD'), 'the user\'s own\n'));
+  test("pathRules: posix lets such a change through, and the baseline's own collisions are never held against an attempt", async () => {
+    const { attempt } = await prepared((directory) => writeFileSync(join(directory, 'README.MD'), "the user's own\n"));
     writeFileSync(join(attempt.workspace, 'a\\b:c.txt'), 'x');
     writeFileSync(join(attempt.workspace, 'Readme.md'), 'x');
     const captured = await capturePatch(attempt, { maxPatchBytes: 100_000, pathRules: 'posix' });

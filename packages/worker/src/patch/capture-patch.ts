@@ -36,7 +36,8 @@ export interface CapturedPatch {
 }
 
 /** Why a patch was refused; `details.rule` of the CAIRN_PAYLOAD_INVALID error. */
-export type PatchRefusalRule = 'workspace-replaced' | 'git-metadata' | 'submodule' | 'special-file' | 'path' | 'portable-path' | 'mode' | 'setuid' | 'symlink-escape' | 'size' | 'secret';
+export type PatchRefusalRule =
+  'workspace-replaced' | 'git-metadata' | 'submodule' | 'special-file' | 'path' | 'portable-path' | 'mode' | 'setuid' | 'symlink-escape' | 'size' | 'secret';
 
 const allowedModes = new Set(['100644', '100755', '120000']);
 const symlinkMode = '120000';
@@ -71,7 +72,10 @@ export async function capturePatch(attempt: AttemptWorkspace, options: CapturePa
   const linksChanged = files.some((file) => file.oldMode === symlinkMode || file.newMode === symlinkMode);
   // One read of the blobs the checks need: new symlink targets, and every changed file when there are secrets to look for.
   const wanted = files.filter((file) => file.status !== 'D' && (file.newMode === symlinkMode || (secrets.length > 0 && file.newMode !== '160000')));
-  const blobs = await readBlobs(attempt.git, wanted.map((file) => file.newObject));
+  const blobs = await readBlobs(
+    attempt.git,
+    wanted.map((file) => file.newObject),
+  );
   if (linksChanged) checkSymlinks(attempt, files, blobs);
   if (secrets.length > 0) {
     for (const file of wanted) {
@@ -90,7 +94,11 @@ export async function capturePatch(attempt: AttemptWorkspace, options: CapturePa
   for (const [name, value] of secrets) {
     if (diff.stdout.includes(value)) refuse('secret', '', `the patch holds the value of secret ${name}`);
   }
-  return { patch: new Uint8Array(diff.stdout.buffer, diff.stdout.byteOffset, diff.stdout.byteLength), stats: { filesChanged: files.length, bytes: diff.stdout.byteLength }, files };
+  return {
+    patch: new Uint8Array(diff.stdout.buffer, diff.stdout.byteOffset, diff.stdout.byteLength),
+    stats: { filesChanged: files.length, bytes: diff.stdout.byteLength },
+    files,
+  };
 }
 
 async function checkEntries(attempt: AttemptWorkspace, files: readonly RawDiffEntry[]): Promise<void> {
@@ -101,7 +109,8 @@ async function checkEntries(attempt: AttemptWorkspace, files: readonly RawDiffEn
     }
     if (file.status === 'D') continue;
     if (file.newMode === '160000') refuse('submodule', file.path, `${JSON.stringify(file.path)} is a submodule (a gitlink); submodules are refused`);
-    if (!allowedModes.has(file.newMode)) refuse('mode', file.path, `${JSON.stringify(file.path)} has mode ${file.newMode}; only 100644, 100755 and 120000 are accepted`);
+    if (!allowedModes.has(file.newMode))
+      refuse('mode', file.path, `${JSON.stringify(file.path)} has mode ${file.newMode}; only 100644, 100755 and 120000 are accepted`);
   }
   // git records only the executable bit, so these bits could not travel anyway; a runtime setting
   // them is up to something, and the attempt says so rather than dropping them quietly.
@@ -111,7 +120,9 @@ async function checkEntries(attempt: AttemptWorkspace, files: readonly RawDiffEn
       .map(async (file) => {
         const stats = await lstat(join(attempt.workspace, file.path)).catch(() => undefined);
         if (stats && (stats.mode & 0o7000) !== 0) {
-          const bits = [stats.mode & 0o4000 ? 'setuid' : '', stats.mode & 0o2000 ? 'setgid' : '', stats.mode & 0o1000 ? 'sticky' : ''].filter(Boolean).join('/');
+          const bits = [stats.mode & 0o4000 ? 'setuid' : '', stats.mode & 0o2000 ? 'setgid' : '', stats.mode & 0o1000 ? 'sticky' : '']
+            .filter(Boolean)
+            .join('/');
           refuse('setuid', file.path, `${JSON.stringify(file.path)} has the ${bits} bit set (mode ${(stats.mode & 0o7777).toString(8)})`);
         }
       }),
@@ -127,13 +138,26 @@ async function checkPortable(attempt: AttemptWorkspace, files: readonly RawDiffE
   const added = files.filter((file) => file.status !== 'D' && file.status !== 'M' && file.status !== 'T');
   for (const file of added) {
     const problem = portablePathProblem(file.path, file.validUtf8);
-    if (problem !== undefined) refuse('portable-path', file.path, `${JSON.stringify(file.path)} ${problem}; it would not check out on every system (set pathRules: posix on the item to allow it)`);
+    if (problem !== undefined)
+      refuse(
+        'portable-path',
+        file.path,
+        `${JSON.stringify(file.path)} ${problem}; it would not check out on every system (set pathRules: posix on the item to allow it)`,
+      );
   }
   if (added.length === 0) return;
   // A modified file cannot make a new collision: only added or renamed paths are looked for.
-  const tree = (await gitOutput(attempt.git, ['ls-files', '-z'])).toString('utf8').split('\0').filter((path) => path !== '');
+  const tree = (await gitOutput(attempt.git, ['ls-files', '-z']))
+    .toString('utf8')
+    .split('\0')
+    .filter((path) => path !== '');
   const collision = foldedCollision(tree, new Set(added.map((file) => file.path)));
-  if (collision) refuse('portable-path', collision[1], `${JSON.stringify(collision[1])} and ${JSON.stringify(collision[0])} differ only in case or Unicode normalisation: Windows and macOS would hold them as one file (set pathRules: posix on the item to allow it)`);
+  if (collision)
+    refuse(
+      'portable-path',
+      collision[1],
+      `${JSON.stringify(collision[1])} and ${JSON.stringify(collision[0])} differ only in case or Unicode normalisation: Windows and macOS would hold them as one file (set pathRules: posix on the item to allow it)`,
+    );
 }
 
 /**

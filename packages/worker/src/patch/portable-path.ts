@@ -16,7 +16,8 @@ export function portablePathProblem(path: string, validUtf8 = true): string | un
   for (const segment of path.split('/')) {
     const forbidden = windowsForbidden.exec(segment);
     if (forbidden) return `holds ${JSON.stringify(forbidden[0])}, which Windows refuses in a file name`;
-    if (/[. ]$/.test(segment)) return `has a segment ending in ${segment.endsWith('.') ? 'a dot' : 'a space'} (${JSON.stringify(segment)}), which Windows drops`;
+    if (/[. ]$/.test(segment))
+      return `has a segment ending in ${segment.endsWith('.') ? 'a dot' : 'a space'} (${JSON.stringify(segment)}), which Windows drops`;
     if (windowsReserved.test(segment)) return `has ${JSON.stringify(segment)}, a device name Windows reserves`;
   }
   return undefined;

@@ -24,12 +24,28 @@ export async function scanWorkspace(workspace: string): Promise<WorkspaceHazard 
     if (isGitMetadataName(entry.name)) {
       const parent = path.slice(0, -entry.name.length - 1);
       if (entry.isDirectory() && parent !== '' && entry.name === '.git') {
-        return { rule: 'submodule', path: parent, problem: `${JSON.stringify(parent)} is an embedded git repository (it holds a .git folder); submodules are refused` };
+        return {
+          rule: 'submodule',
+          path: parent,
+          problem: `${JSON.stringify(parent)} is an embedded git repository (it holds a .git folder); submodules are refused`,
+        };
       }
-      return { rule: 'git-metadata', path, problem: `${JSON.stringify(path)} is git metadata, which the worker keeps outside the workspace and no patch may write` };
+      return {
+        rule: 'git-metadata',
+        path,
+        problem: `${JSON.stringify(path)} is git metadata, which the worker keeps outside the workspace and no patch may write`,
+      };
     }
     if (!entry.isFile() && !entry.isDirectory() && !entry.isSymbolicLink()) {
-      const kind = entry.isFIFO() ? 'a FIFO' : entry.isSocket() ? 'a socket' : entry.isBlockDevice() ? 'a block device' : entry.isCharacterDevice() ? 'a character device' : 'not a file';
+      const kind = entry.isFIFO()
+        ? 'a FIFO'
+        : entry.isSocket()
+          ? 'a socket'
+          : entry.isBlockDevice()
+            ? 'a block device'
+            : entry.isCharacterDevice()
+              ? 'a character device'
+              : 'not a file';
       return { rule: 'special-file', path, problem: `${JSON.stringify(path)} is ${kind}; a workspace may hold only files, directories and symlinks` };
     }
   }

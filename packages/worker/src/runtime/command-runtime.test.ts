@@ -33,7 +33,10 @@ describeRuntimeAdapter({
 });
 
 /** Runs a spec in a fresh workspace and collects its output. */
-async function runCommand(argv: string[], options: { env?: Record<string, string>; signal?: AbortSignal; launch?: Parameters<typeof createCommandRuntime>[0]; network?: boolean } = {}) {
+async function runCommand(
+  argv: string[],
+  options: { env?: Record<string, string>; signal?: AbortSignal; launch?: Parameters<typeof createCommandRuntime>[0]; network?: boolean } = {},
+) {
   const workspace = temporaryDirectory();
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
@@ -114,7 +117,9 @@ describe('CommandRuntime', () => {
 
   test('a lifeline asks for a pipe on fd 3; without it the process has no fd 3', async () => {
     const probe = (lifeline: boolean) =>
-      runCommand(['unused'], { launch: { launch: () => ({ command: '/bin/sh', args: ['-c', 'if [ -e /proc/$$/fd/3 ]; then echo fd3; else echo none; fi'], lifeline }) } });
+      runCommand(['unused'], {
+        launch: { launch: () => ({ command: '/bin/sh', args: ['-c', 'if [ -e /proc/$$/fd/3 ]; then echo fd3; else echo none; fi'], lifeline }) },
+      });
     expect((await probe(true)).stdout).toBe('fd3\n');
     expect((await probe(false)).stdout).toBe('none\n');
   });
@@ -126,9 +131,19 @@ describe('CommandRuntime', () => {
     const runtime = createCommandRuntime({
       killGraceMs: 100,
       // The watcher leaves the process group (setsid), as a sandbox's inner processes do.
-      launch: () => ({ command: '/bin/sh', args: ['-c', `setsid sh -c 'cat <&3 >/dev/null; echo closed > "${marker}"' & exec 3<&-; sleep 60`], lifeline: true }),
+      launch: () => ({
+        command: '/bin/sh',
+        args: ['-c', `setsid sh -c 'cat <&3 >/dev/null; echo closed > "${marker}"' & exec 3<&-; sleep 60`],
+        lifeline: true,
+      }),
     });
-    const pending = runtime.run({ workspace, spec: { kind: 'command', argv: ['x'] }, env: { PATH: '/usr/bin:/bin' }, signal: controller.signal, sinks: { stdout: () => undefined, stderr: () => undefined } });
+    const pending = runtime.run({
+      workspace,
+      spec: { kind: 'command', argv: ['x'] },
+      env: { PATH: '/usr/bin:/bin' },
+      signal: controller.signal,
+      sinks: { stdout: () => undefined, stderr: () => undefined },
+    });
     await sleep(300);
     controller.abort();
     expect((await pending).aborted).toBe(true);

@@ -36,7 +36,9 @@ export type CommandLauncher = (argv: readonly string[], context: CommandLaunchCo
  * after an abort.
  */
 export const processLaunchSettings = {
-  launch: z.custom<CommandLauncher>((value) => typeof value === 'function', 'must be a function (argv, { workspace, env, network }) => { command, args }').optional(),
+  launch: z
+    .custom<CommandLauncher>((value) => typeof value === 'function', 'must be a function (argv, { workspace, env, network }) => { command, args }')
+    .optional(),
   killGraceMs: z.int().min(0).max(60_000).default(1_000),
 };
 
@@ -44,7 +46,6 @@ export const processLaunchSettings = {
 export const commandRuntimeSettingsSchema = z.strictObject({ ...processLaunchSettings });
 
 export type CommandRuntimeSettings = z.input<typeof commandRuntimeSettingsSchema>;
-
 
 /**
  * Runs a `command` runtime spec: `argv` with no shell, in the workspace, with exactly the given
@@ -65,19 +66,31 @@ export class CommandRuntime implements RuntimeAdapterV1 {
   async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
     const { spec, workspace, env, signal, sinks } = invocation;
     if (spec.kind !== 'command') {
-      throw new CairnError('CAIRN_RUNTIME_FAILED', `The command runtime runs only command specs, not an ${spec.kind} spec (adapter ${JSON.stringify(spec.adapter)}); configure a runtime adapter for it on the worker.`, {
-        path: 'runtime.kind',
-      });
+      throw new CairnError(
+        'CAIRN_RUNTIME_FAILED',
+        `The command runtime runs only command specs, not an ${spec.kind} spec (adapter ${JSON.stringify(spec.adapter)}); configure a runtime adapter for it on the worker.`,
+        {
+          path: 'runtime.kind',
+        },
+      );
     }
     const argv = spec.argv;
-    if (argv.length === 0 || argv[0] === '') throw new CairnError('CAIRN_RUNTIME_FAILED', 'The command runtime was given an empty argv; name the program to run in runtime.argv.', { path: 'runtime.argv' });
+    if (argv.length === 0 || argv[0] === '')
+      throw new CairnError('CAIRN_RUNTIME_FAILED', 'The command runtime was given an empty argv; name the program to run in runtime.argv.', {
+        path: 'runtime.argv',
+      });
     if (signal.aborted) return { exitCode: null, aborted: true };
     const network = invocation.network ?? false;
     const launch = this.#settings.launch?.(argv, { workspace, env, network }) ?? { command: argv[0]!, args: argv.slice(1) };
     const lifeline = launch.lifeline === true;
     let child: ChildProcess;
     try {
-      child = spawn(launch.command, [...launch.args], { cwd: workspace, env: { ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe', ...(lifeline ? (['pipe'] as const) : [])] });
+      child = spawn(launch.command, [...launch.args], {
+        cwd: workspace,
+        env: { ...env },
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe', ...(lifeline ? (['pipe'] as const) : [])],
+      });
     } catch (error) {
       throw startFailure(argv, env, error);
     }
@@ -142,9 +155,14 @@ export function createCommandRuntime(settings: CommandRuntimeSettings = {}): Com
 
 function startFailure(argv: readonly string[], env: Readonly<Record<string, string>>, error: unknown): CairnError {
   const code = (error as NodeJS.ErrnoException).code;
-  const reason = code === 'ENOENT' ? `it was not found (PATH ${JSON.stringify(env['PATH'] ?? '')})` : code === 'EACCES' ? 'it is not executable' : (error as Error).message;
-  return new CairnError('CAIRN_RUNTIME_FAILED', `Could not start ${JSON.stringify(argv[0])}: ${reason}. Check runtime.argv and that the program exists in the sandbox.`, {
-    path: 'runtime.argv[0]',
-    cause: error,
-  });
+  const reason =
+    code === 'ENOENT' ? `it was not found (PATH ${JSON.stringify(env['PATH'] ?? '')})` : code === 'EACCES' ? 'it is not executable' : (error as Error).message;
+  return new CairnError(
+    'CAIRN_RUNTIME_FAILED',
+    `Could not start ${JSON.stringify(argv[0])}: ${reason}. Check runtime.argv and that the program exists in the sandbox.`,
+    {
+      path: 'runtime.argv[0]',
+      cause: error,
+    },
+  );
 }

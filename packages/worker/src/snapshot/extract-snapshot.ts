@@ -22,13 +22,15 @@ export async function extractSnapshot(bytes: Uint8Array, directory: string, what
   const writes = members.filter((member) => member.kind !== 'directory');
   for (let start = 0; start < writes.length; start += parallelWrites) {
     await Promise.all(
-      writes.slice(start, start + parallelWrites).map((member) =>
-        member.kind === 'file'
-          ? writeFile(join(directory, member.path), member.content, { flag: 'wx', mode: member.executable ? 0o755 : 0o644 })
-          : member.kind === 'symlink'
-            ? symlink(member.target, join(directory, member.path))
-            : undefined,
-      ),
+      writes
+        .slice(start, start + parallelWrites)
+        .map((member) =>
+          member.kind === 'file'
+            ? writeFile(join(directory, member.path), member.content, { flag: 'wx', mode: member.executable ? 0o755 : 0o644 })
+            : member.kind === 'symlink'
+              ? symlink(member.target, join(directory, member.path))
+              : undefined,
+        ),
     );
   }
   return writes.length;
@@ -40,12 +42,20 @@ function planMembers(bytes: Uint8Array, what: string): TarMember[] {
   try {
     members = readTar(bytes);
   } catch (error) {
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', `${what} is not a usable snapshot tar: ${(error as Error).message}. Take the snapshot again with \`snapshotWorkspace\`.`, { cause: error });
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `${what} is not a usable snapshot tar: ${(error as Error).message}. Take the snapshot again with \`snapshotWorkspace\`.`,
+      { cause: error },
+    );
   }
   const refuse = (path: string, problem: string): never => {
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', `${what} holds ${JSON.stringify(path)}, which ${problem}; nothing was extracted. Take the snapshot again with \`snapshotWorkspace\`.`, {
-      path,
-    });
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `${what} holds ${JSON.stringify(path)}, which ${problem}; nothing was extracted. Take the snapshot again with \`snapshotWorkspace\`.`,
+      {
+        path,
+      },
+    );
   };
   const kinds = new Map<string, TarMember['kind']>();
   const planned: TarMember[] = [];

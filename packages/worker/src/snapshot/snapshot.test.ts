@@ -46,10 +46,14 @@ describe('extractSnapshot', () => {
 
   test('a setuid member is written without the bit and owned by the worker', async () => {
     const target = temporaryDirectory();
-    const tar = gnuTar((source) => {
-      writeFileSync(join(source, 'tool'), 'x');
-      chmodSync(join(source, 'tool'), 0o6755);
-    }, ['--owner=1234', '--group=1234', '--numeric-owner'], ['tool']);
+    const tar = gnuTar(
+      (source) => {
+        writeFileSync(join(source, 'tool'), 'x');
+        chmodSync(join(source, 'tool'), 0o6755);
+      },
+      ['--owner=1234', '--group=1234', '--numeric-owner'],
+      ['tool'],
+    );
     await extractSnapshot(tar, target, 'snapshot');
     const stats = lstatSync(join(target, 'tool'));
     expect(stats.mode & 0o7000).toBe(0);
@@ -57,15 +61,67 @@ describe('extractSnapshot', () => {
   });
 
   const unsafe: [string, () => Uint8Array, string][] = [
-    ['a member escaping with ..', () => gnuTar((source) => { mkdirSync(join(source, 'in')); writeFileSync(join(source, 'x'), 'x'); }, ['-P'], ['in/../x']), 'has a ".." segment'],
+    [
+      'a member escaping with ..',
+      () =>
+        gnuTar(
+          (source) => {
+            mkdirSync(join(source, 'in'));
+            writeFileSync(join(source, 'x'), 'x');
+          },
+          ['-P'],
+          ['in/../x'],
+        ),
+      'has a ".." segment',
+    ],
     ['an absolute member', () => gnuTar((source) => writeFileSync(join(source, 'x'), 'x'), ['-P', '--transform=s,^,/tmp/,'], ['x']), 'is absolute'],
     ['git metadata', () => writeTar([{ kind: 'file', path: '.git/config', executable: false, content: text('[core]') }]), 'is inside git metadata'],
-    ['git metadata in another case', () => writeTar([{ kind: 'file', path: 'sub/.GIT/hooks/x', executable: true, content: text('') }]), 'is inside git metadata'],
-    ['a member beneath a symlink (write-through)', () => writeTar([{ kind: 'symlink', path: 'out', target: '/tmp' }, { kind: 'file', path: 'out/evil', executable: false, content: text('x') }]), 'lies beneath the symlink "out"'],
-    ['a member beneath a file', () => writeTar([{ kind: 'file', path: 'f', executable: false, content: text('') }, { kind: 'file', path: 'f/g', executable: false, content: text('') }]), 'lies beneath the file "f"'],
-    ['a duplicate', () => writeTar([{ kind: 'file', path: 'f', executable: false, content: text('1') }, { kind: 'symlink', path: 'f', target: 'x' }]), 'appears twice'],
+    [
+      'git metadata in another case',
+      () => writeTar([{ kind: 'file', path: 'sub/.GIT/hooks/x', executable: true, content: text('') }]),
+      'is inside git metadata',
+    ],
+    [
+      'a member beneath a symlink (write-through)',
+      () =>
+        writeTar([
+          { kind: 'symlink', path: 'out', target: '/tmp' },
+          { kind: 'file', path: 'out/evil', executable: false, content: text('x') },
+        ]),
+      'lies beneath the symlink "out"',
+    ],
+    [
+      'a member beneath a file',
+      () =>
+        writeTar([
+          { kind: 'file', path: 'f', executable: false, content: text('') },
+          { kind: 'file', path: 'f/g', executable: false, content: text('') },
+        ]),
+      'lies beneath the file "f"',
+    ],
+    [
+      'a duplicate',
+      () =>
+        writeTar([
+          { kind: 'file', path: 'f', executable: false, content: text('1') },
+          { kind: 'symlink', path: 'f', target: 'x' },
+        ]),
+      'appears twice',
+    ],
     ['a FIFO', () => gnuTar((source) => run('mkfifo', [join(source, 'pipe')]), [], ['pipe']), 'is a FIFO'],
-    ['a hard link', () => gnuTar((source) => { writeFileSync(join(source, 'a'), 'a'); run('ln', [join(source, 'a'), join(source, 'b')]); }, [], ['a', 'b']), 'is a hard link'],
+    [
+      'a hard link',
+      () =>
+        gnuTar(
+          (source) => {
+            writeFileSync(join(source, 'a'), 'a');
+            run('ln', [join(source, 'a'), join(source, 'b')]);
+          },
+          [],
+          ['a', 'b'],
+        ),
+      'is a hard link',
+    ],
     ['not a tar', () => text('definitely not a tar archive, but it is long enough to read a header from it '.repeat(8)), 'not a usable snapshot tar'],
   ];
   if (process.getuid?.() === 0) {
@@ -86,9 +142,16 @@ describe('snapshotWorkspace', () => {
   test('a folder that does not exist, or is a file, is CAIRN_PAYLOAD_INVALID naming it (never `spawn git ENOENT`)', async () => {
     const directory = temporaryDirectory();
     const missing = join(directory, 'no-such-folder');
-    await expect(snapshotWorkspace(missing)).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: missing, message: expect.stringContaining('there is no such folder') });
+    await expect(snapshotWorkspace(missing)).rejects.toMatchObject({
+      code: 'CAIRN_PAYLOAD_INVALID',
+      path: missing,
+      message: expect.stringContaining('there is no such folder'),
+    });
     writeFileSync(join(directory, 'a-file'), 'x');
-    await expect(snapshotWorkspace(join(directory, 'a-file'))).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', message: expect.stringContaining('it is not a folder') });
+    await expect(snapshotWorkspace(join(directory, 'a-file'))).rejects.toMatchObject({
+      code: 'CAIRN_PAYLOAD_INVALID',
+      message: expect.stringContaining('it is not a folder'),
+    });
   });
 
   test('a git work tree: tracked and untracked files as on disk, ignored and deleted ones left out', async () => {
@@ -134,7 +197,11 @@ describe('snapshotWorkspace', () => {
   test('deterministic: the same content in another place with other times has the same digest', async () => {
     const build = (directory: string, time: number) => {
       mkdirSync(join(directory, 'z/y'), { recursive: true });
-      for (const [path, content] of [['b.txt', 'b'], ['a.txt', 'a'], ['z/y/deep.txt', 'deep']] as const) {
+      for (const [path, content] of [
+        ['b.txt', 'b'],
+        ['a.txt', 'a'],
+        ['z/y/deep.txt', 'deep'],
+      ] as const) {
         writeFileSync(join(directory, path), content);
         utimesSync(join(directory, path), time, time);
       }

@@ -19,13 +19,17 @@ afterEach(() => {
 
 /** Runs git in `cwd` (a plain repository) without the machine's configuration; returns stdout. */
 export function git(cwd: string, args: readonly string[], input?: Uint8Array): string {
-  return execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'core.hooksPath=/dev/null', '-c', 'init.defaultBranch=main', ...args], {
-    cwd,
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent', GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', LC_ALL: 'C' },
-    ...(input ? { input } : {}),
-    encoding: 'utf8',
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  return execFileSync(
+    'git',
+    ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'core.hooksPath=/dev/null', '-c', 'init.defaultBranch=main', ...args],
+    {
+      cwd,
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent', GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', LC_ALL: 'C' },
+      ...(input ? { input } : {}),
+      encoding: 'utf8',
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
 }
 
 /** Runs a program (tar, mkfifo) and returns its stdout. */

@@ -30,11 +30,20 @@ export function attemptFailureOf(ended: EndedAttempt, secrets: Readonly<Record<s
   }
   if (ended.timedOut) {
     const limit = ended.timeoutMs === undefined ? 'its timeout' : `its timeout of ${ended.timeoutMs} ms`;
-    return { code: 'CAIRN_ATTEMPT_TIMED_OUT', message: `The attempt ran past ${limit} (the item's timeout) and was stopped${ending}. Raise the item's timeout or make the work faster.`, ...how };
+    return {
+      code: 'CAIRN_ATTEMPT_TIMED_OUT',
+      message: `The attempt ran past ${limit} (the item's timeout) and was stopped${ending}. Raise the item's timeout or make the work faster.`,
+      ...how,
+    };
   }
   if (ended.failure) {
     const rule = ended.failure.details['rule'];
-    return { code: ended.failure.code, message: redactText(ended.failure.message, secrets), ...how, ...(typeof rule === 'string' && rule !== '' ? { rule } : {}) };
+    return {
+      code: ended.failure.code,
+      message: redactText(ended.failure.message, secrets),
+      ...how,
+      ...(typeof rule === 'string' && rule !== '' ? { rule } : {}),
+    };
   }
   if (exitCode === 0) return undefined;
   if (exitCode === null) {
@@ -48,7 +57,10 @@ export function attemptFailureOf(ended: EndedAttempt, secrets: Readonly<Record<s
 }
 
 function lastLine(text: string): string | undefined {
-  const lines = text.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
   const last = lines.at(-1);
   return last === undefined ? undefined : last.length > 200 ? `${last.slice(0, 200)}…` : last;
 }

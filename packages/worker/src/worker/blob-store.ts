@@ -20,7 +20,8 @@ export class BlobStore {
     if (digest === emptyDigest) return new Uint8Array(0);
     const key = blobKey(digest);
     const bytes = await this.#storage.get(key);
-    if (bytes === null) throw new CairnError('CAIRN_NOT_FOUND', `${what} (${key}) is not in storage; the worker must share the engine's storage.`, { path: key });
+    if (bytes === null)
+      throw new CairnError('CAIRN_NOT_FOUND', `${what} (${key}) is not in storage; the worker must share the engine's storage.`, { path: key });
     assertDigest(bytes, digest, `${what} (${key})`);
     return bytes;
   }

@@ -24,7 +24,11 @@ export async function deliverInputs(manifest: DispatchManifest, blobs: BlobStore
   const folder = join(workspace, inputsFolderName);
   const existing = await lstat(folder).catch(() => null);
   if (existing !== null) {
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', `The workspace already holds ${inputsFolderName}, where the item's inputs (${names.join(', ')}) are delivered. Rename it in the workspace, or drop the item's needs.`, { path: inputsFolderName });
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `The workspace already holds ${inputsFolderName}, where the item's inputs (${names.join(', ')}) are delivered. Rename it in the workspace, or drop the item's needs.`,
+      { path: inputsFolderName },
+    );
   }
   await mkdir(folder);
   for (const name of names) {

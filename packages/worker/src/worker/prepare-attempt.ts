@@ -24,11 +24,19 @@ export async function prepareAttempt(manifest: DispatchManifest, blobs: BlobStor
     for (const name of manifest.apply) {
       const input = manifest.inputs[name];
       if (input === undefined) {
-        throw new CairnError('CAIRN_PAYLOAD_INVALID', `The manifest applies input ${JSON.stringify(name)}, which is not among its inputs (${Object.keys(manifest.inputs).join(', ') || 'none'}).`, { path: '$.apply' });
+        throw new CairnError(
+          'CAIRN_PAYLOAD_INVALID',
+          `The manifest applies input ${JSON.stringify(name)}, which is not among its inputs (${Object.keys(manifest.inputs).join(', ') || 'none'}).`,
+          { path: '$.apply' },
+        );
       }
       const described = `input ${JSON.stringify(name)} (the ${input.select} of item ${JSON.stringify(input.from)}, ${input.digest})`;
       if (input.select !== 'patch') {
-        throw new CairnError('CAIRN_PAYLOAD_INVALID', `The manifest applies ${described}, which is not a patch; only inputs that select a patch can be applied.`, { path: `$.inputs.${name}.select` });
+        throw new CairnError(
+          'CAIRN_PAYLOAD_INVALID',
+          `The manifest applies ${described}, which is not a patch; only inputs that select a patch can be applied.`,
+          { path: `$.inputs.${name}.select` },
+        );
       }
       const patch = await blobs.fetch(input.digest, described);
       const result = await workspace.applyPatch(patch);

@@ -16,7 +16,10 @@ export function runtimeEnvironment(
  * The secrets the manifest names, taken from the task. Those the task carries beyond the names are
  * left out (least privilege); the names it lacks are returned so the attempt can fail saying so.
  */
-export function namedSecrets(names: readonly string[], given: Readonly<Record<string, string>> | undefined): { secrets: Record<string, string>; missing: string[] } {
+export function namedSecrets(
+  names: readonly string[],
+  given: Readonly<Record<string, string>> | undefined,
+): { secrets: Record<string, string>; missing: string[] } {
   const secrets: Record<string, string> = {};
   const missing: string[] = [];
   for (const name of names) {

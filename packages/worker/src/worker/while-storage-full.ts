@@ -16,7 +16,10 @@ const taskProblems = new Set(['CAIRN_PAYLOAD_INVALID', 'CAIRN_DIGEST_MISMATCH', 
  * Any other error is thrown at once; so is the last one once `signal` aborts (a cancel, the
  * engine's deadline).
  */
-export async function whileStorageFull<T>(write: () => Promise<T>, options: { readonly onWait?: (error: unknown) => void; readonly signal?: AbortSignal | undefined; readonly directory?: string } = {}): Promise<T> {
+export async function whileStorageFull<T>(
+  write: () => Promise<T>,
+  options: { readonly onWait?: (error: unknown) => void; readonly signal?: AbortSignal | undefined; readonly directory?: string } = {},
+): Promise<T> {
   for (let tries = 0; ; tries++) {
     try {
       return await write();
@@ -31,7 +34,11 @@ export async function whileStorageFull<T>(write: () => Promise<T>, options: { re
 const noSpaceMessage = /no space left on device|disk quota exceeded|ENOSPC|EDQUOT/i;
 
 function isStorageFull(error: unknown): boolean {
-  for (let current = error, depth = 0; current !== null && typeof current === 'object' && depth < 8; current = (current as { cause?: unknown }).cause, depth++) {
+  for (
+    let current = error, depth = 0;
+    current !== null && typeof current === 'object' && depth < 8;
+    current = (current as { cause?: unknown }).cause, depth++
+  ) {
     const { code, message } = current as { code?: unknown; message?: unknown };
     if (code === 'ENOSPC' || code === 'EDQUOT' || (typeof message === 'string' && noSpaceMessage.test(message))) return true;
   }

@@ -44,108 +44,116 @@ function fillFileSystem(path: string): void {
   }
 }
 
-test('results stored while the disk is full are written once there is room: the attempt succeeds, its result and blobs are all stored', { timeout: 30_000 }, async () => {
-  const inner = createInMemoryStorageProvider();
-  let written = 0;
-  const storage: StorageProviderV1 = {
-    specificationVersion: 'v1',
-    provider: inner.provider,
-    capabilities: inner.capabilities,
-    put: async (key, body, options) => {
-      writeFileSync(join(mountPoint, `object-${written++}`), body);
-      return inner.put(key, body, options);
-    },
-    get: (key) => inner.get(key),
-    head: (key) => inner.head(key),
-    list: (options) => inner.list(options),
-    delete: (key) => inner.delete(key),
-  };
-  const signer = createInMemorySigner();
-  const publicKey = await signer.publicKey();
-  const manifest: DispatchManifest = {
-    version: 'cairn.manifest/v1',
-    runId: 'run-1',
-    itemId: 'build',
-    attempt: 1,
-    fencingToken: 1,
-    executionId: 'run-1/build/1',
-    runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo hi; printf x > new.txt'] },
-    workspace: sha256Digest(''),
-    inputs: {},
-    apply: [],
-    env: {},
-    secretNames: [],
-    limits: { timeoutMs: 10_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
-    effect: 'read-impure',
-    issuedAt: '2026-11-22T12:00:00.000Z',
-  };
-  const envelope = await signManifest(manifest, signer);
-  const manifestDigest = digestOfJson(envelope);
-  await inner.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope));
-  const worker = createWorker({
-    storage,
-    trustedKeys: [{ keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') }],
-    runtimes: { command: createCommandRuntime({ killGraceMs: 200 }) },
-    workRoot: temporaryDirectory('cairn-worker-root-'),
-  });
-  const filler = join(mountPoint, 'filler');
-  fillFileSystem(filler);
-  let settled = false;
-  const running = worker.run({ executionId: manifest.executionId, manifestDigest }).finally(() => {
-    settled = true;
-  });
-  await new Promise((resolve) => setTimeout(resolve, 800));
-  // Waiting for room, not failed, and nothing stored yet.
-  expect(settled).toBe(false);
-  expect(await inner.get(resultKey(manifest.executionId))).toBeNull();
-  unlinkSync(filler);
-  const record = await running;
-  expect(record).toMatchObject({ outcome: 'succeeded', exitCode: 0 });
-  expect(record.artifacts.patch).toBeDefined();
-  expect(await inner.get(resultKey(manifest.executionId))).not.toBeNull();
-});
+test(
+  'results stored while the disk is full are written once there is room: the attempt succeeds, its result and blobs are all stored',
+  { timeout: 30_000 },
+  async () => {
+    const inner = createInMemoryStorageProvider();
+    let written = 0;
+    const storage: StorageProviderV1 = {
+      specificationVersion: 'v1',
+      provider: inner.provider,
+      capabilities: inner.capabilities,
+      put: async (key, body, options) => {
+        writeFileSync(join(mountPoint, `object-${written++}`), body);
+        return inner.put(key, body, options);
+      },
+      get: (key) => inner.get(key),
+      head: (key) => inner.head(key),
+      list: (options) => inner.list(options),
+      delete: (key) => inner.delete(key),
+    };
+    const signer = createInMemorySigner();
+    const publicKey = await signer.publicKey();
+    const manifest: DispatchManifest = {
+      version: 'cairn.manifest/v1',
+      runId: 'run-1',
+      itemId: 'build',
+      attempt: 1,
+      fencingToken: 1,
+      executionId: 'run-1/build/1',
+      runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo hi; printf x > new.txt'] },
+      workspace: sha256Digest(''),
+      inputs: {},
+      apply: [],
+      env: {},
+      secretNames: [],
+      limits: { timeoutMs: 10_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
+      effect: 'read-impure',
+      issuedAt: '2026-11-22T12:00:00.000Z',
+    };
+    const envelope = await signManifest(manifest, signer);
+    const manifestDigest = digestOfJson(envelope);
+    await inner.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope));
+    const worker = createWorker({
+      storage,
+      trustedKeys: [{ keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') }],
+      runtimes: { command: createCommandRuntime({ killGraceMs: 200 }) },
+      workRoot: temporaryDirectory('cairn-worker-root-'),
+    });
+    const filler = join(mountPoint, 'filler');
+    fillFileSystem(filler);
+    let settled = false;
+    const running = worker.run({ executionId: manifest.executionId, manifestDigest }).finally(() => {
+      settled = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    // Waiting for room, not failed, and nothing stored yet.
+    expect(settled).toBe(false);
+    expect(await inner.get(resultKey(manifest.executionId))).toBeNull();
+    unlinkSync(filler);
+    const record = await running;
+    expect(record).toMatchObject({ outcome: 'succeeded', exitCode: 0 });
+    expect(record.artifacts.patch).toBeDefined();
+    expect(await inner.get(resultKey(manifest.executionId))).not.toBeNull();
+  },
+);
 
-test('a work directory on a full disk waits for room instead of failing the attempt: the workspace is prepared and the runtime runs once there is room', { timeout: 30_000 }, async () => {
-  const storage = createInMemoryStorageProvider();
-  const signer = createInMemorySigner();
-  const publicKey = await signer.publicKey();
-  const manifest: DispatchManifest = {
-    version: 'cairn.manifest/v1',
-    runId: 'run-2',
-    itemId: 'build',
-    attempt: 1,
-    fencingToken: 1,
-    executionId: 'run-2/build/1',
-    runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'printf x > new.txt'] },
-    workspace: sha256Digest(''),
-    inputs: {},
-    apply: [],
-    env: {},
-    secretNames: [],
-    limits: { timeoutMs: 10_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
-    effect: 'read-impure',
-    issuedAt: '2026-11-22T12:00:00.000Z',
-  };
-  const envelope = await signManifest(manifest, signer);
-  const manifestDigest = digestOfJson(envelope);
-  await storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope));
-  const workRoot = join(mountPoint, 'work');
-  const worker = createWorker({
-    storage,
-    trustedKeys: [{ keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') }],
-    runtimes: { command: createCommandRuntime({ killGraceMs: 200 }) },
-    workRoot,
-  });
-  const filler = join(mountPoint, 'filler');
-  fillFileSystem(filler);
-  let settled = false;
-  const running = worker.run({ executionId: manifest.executionId, manifestDigest }).finally(() => {
-    settled = true;
-  });
-  await new Promise((resolve) => setTimeout(resolve, 800));
-  expect(settled).toBe(false);
-  unlinkSync(filler);
-  const record = await running;
-  expect(record).toMatchObject({ outcome: 'succeeded', exitCode: 0 });
-  expect(record.artifacts.patch).toBeDefined();
-});
+test(
+  'a work directory on a full disk waits for room instead of failing the attempt: the workspace is prepared and the runtime runs once there is room',
+  { timeout: 30_000 },
+  async () => {
+    const storage = createInMemoryStorageProvider();
+    const signer = createInMemorySigner();
+    const publicKey = await signer.publicKey();
+    const manifest: DispatchManifest = {
+      version: 'cairn.manifest/v1',
+      runId: 'run-2',
+      itemId: 'build',
+      attempt: 1,
+      fencingToken: 1,
+      executionId: 'run-2/build/1',
+      runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'printf x > new.txt'] },
+      workspace: sha256Digest(''),
+      inputs: {},
+      apply: [],
+      env: {},
+      secretNames: [],
+      limits: { timeoutMs: 10_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
+      effect: 'read-impure',
+      issuedAt: '2026-11-22T12:00:00.000Z',
+    };
+    const envelope = await signManifest(manifest, signer);
+    const manifestDigest = digestOfJson(envelope);
+    await storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope));
+    const workRoot = join(mountPoint, 'work');
+    const worker = createWorker({
+      storage,
+      trustedKeys: [{ keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') }],
+      runtimes: { command: createCommandRuntime({ killGraceMs: 200 }) },
+      workRoot,
+    });
+    const filler = join(mountPoint, 'filler');
+    fillFileSystem(filler);
+    let settled = false;
+    const running = worker.run({ executionId: manifest.executionId, manifestDigest }).finally(() => {
+      settled = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(settled).toBe(false);
+    unlinkSync(filler);
+    const record = await running;
+    expect(record).toMatchObject({ outcome: 'succeeded', exitCode: 0 });
+    expect(record.artifacts.patch).toBeDefined();
+  },
+);

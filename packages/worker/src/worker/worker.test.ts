@@ -3,7 +3,20 @@ import { join } from 'node:path';
 import type { DispatchManifest, DsseEnvelope, PublicKeyRecord, ResultRecord, SignerV1, TaskEnvelope } from '@cairn/core';
 import { keyIdOf, signManifest } from '@cairn/audit';
 import { createInMemorySigner, createInMemoryStorageProvider, type InMemoryStorageProvider } from '@cairn/conformance/mocks';
-import { blobKey, canonicalJsonBytes, digestOfJson, isCairnError, liveLogSegmentBytes, liveLogSegmentKey, liveLogStateKey, liveLogStateSchema, manifestKey, resultKey, resultRecordSchema, sha256Digest } from '@cairn/protocol';
+import {
+  blobKey,
+  canonicalJsonBytes,
+  digestOfJson,
+  isCairnError,
+  liveLogSegmentBytes,
+  liveLogSegmentKey,
+  liveLogStateKey,
+  liveLogStateSchema,
+  manifestKey,
+  resultKey,
+  resultRecordSchema,
+  sha256Digest,
+} from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
 import { createCommandRuntime } from '../runtime/command-runtime.ts';
 import { snapshotWorkspace } from '@cairn/protocol/workspace';
@@ -81,7 +94,13 @@ async function setUp() {
     if (options.tamper) stored = options.tamper(stored);
     await storage.put(manifestKey(manifestDigest), stored);
     const task: TaskEnvelope = { executionId: manifest.executionId, manifestDigest, ...(options.secrets ? { secrets: options.secrets } : {}) };
-    const worker = createWorker({ storage, trustedKeys: [key], runtimes: { command: createCommandRuntime({ killGraceMs: 200 }) }, workRoot, ...options.worker });
+    const worker = createWorker({
+      storage,
+      trustedKeys: [key],
+      runtimes: { command: createCommandRuntime({ killGraceMs: 200 }) },
+      workRoot,
+      ...options.worker,
+    });
     const record = await worker.run(task, options.signal);
     return { record, task, manifest };
   }
@@ -105,7 +124,10 @@ describe('Worker.run', () => {
     const digest = sha256Digest(said);
     await storage.put(blobKey(digest), said);
     const inputs = { said: { from: 'upstream', select: 'stdout' as const, digest } };
-    const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'cp "$CAIRN_INPUTS/said" "$TRACES/said"; echo "$CAIRN_INPUTS" > "$TRACES/where"; echo mine > mine.txt'], manifest: { inputs, apply: [] } });
+    const { record } = await dispatch({
+      argv: ['/bin/sh', '-c', 'cp "$CAIRN_INPUTS/said" "$TRACES/said"; echo "$CAIRN_INPUTS" > "$TRACES/where"; echo mine > mine.txt'],
+      manifest: { inputs, apply: [] },
+    });
     expect(record.outcome).toBe('succeeded');
     expect(readFileSync(join(traces, 'said'), 'utf8')).toBe('upstream said this\n');
     expect(readFileSync(join(traces, 'where'), 'utf8').trim()).toMatch(/\/workspace\/\.cairn-inputs$/);
@@ -158,7 +180,12 @@ describe('Worker.run', () => {
     git(checkout, ['add', '-A']);
     git(checkout, ['commit', '-qm', 'x']);
     git(checkout, ['apply', '--index'], Buffer.from((await blob(record.artifacts.patch))!));
-    expect(git(checkout, ['ls-files', '-s']).split('\n').map((line) => line.replace(/ [0-9a-f]{40} /, ' ')).filter(Boolean)).toEqual(['100755 0\tbin', '120000 0\tlink', '100644 0\tsrc/a.txt']);
+    expect(
+      git(checkout, ['ls-files', '-s'])
+        .split('\n')
+        .map((line) => line.replace(/ [0-9a-f]{40} /, ' '))
+        .filter(Boolean),
+    ).toEqual(['100755 0\tbin', '120000 0\tlink', '100644 0\tsrc/a.txt']);
     expect(readFileSync(join(checkout, 'src/a.txt'), 'utf8')).toBe('one\n2\n');
   });
 
@@ -180,7 +207,12 @@ describe('Worker.run', () => {
     const { task } = await dispatch();
     const envelope = JSON.parse(text(await storage.get(manifestKey(task.manifestDigest)))!) as DsseEnvelope;
     const payload = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as DispatchManifest;
-    const forged = { ...payload, executionId: 'run-1/build/9', attempt: 9, runtime: { kind: 'command' as const, argv: ['/bin/sh', '-c', 'touch "$TRACES/forged"'] } };
+    const forged = {
+      ...payload,
+      executionId: 'run-1/build/9',
+      attempt: 9,
+      runtime: { kind: 'command' as const, argv: ['/bin/sh', '-c', 'touch "$TRACES/forged"'] },
+    };
     const forgedEnvelope = { ...envelope, payload: Buffer.from(canonicalJsonBytes(forged)).toString('base64') };
     const forgedDigest = digestOfJson(forgedEnvelope);
     await storage.put(manifestKey(forgedDigest), canonicalJsonBytes(forgedEnvelope));
@@ -207,7 +239,7 @@ describe('Worker.run', () => {
     expect(record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_NOT_FOUND' }, runId: 'run-1', itemId: 'x', attempt: 1 });
   });
 
-  test('input patches are applied in order and the item\'s patch holds only its own change', async () => {
+  test("input patches are applied in order and the item's patch holds only its own change", async () => {
     const { dispatch, blob } = await setUp();
     const first = 'diff --git a/a.txt b/a.txt\nnew file mode 100644\n--- /dev/null\n+++ b/a.txt\n@@ -0,0 +1 @@\n+from upstream\n';
     const second = 'diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n@@ -1 +1,2 @@\n from upstream\n+and its successor\n';
@@ -219,7 +251,7 @@ describe('Worker.run', () => {
     expect(patch).not.toContain('a.txt');
   });
 
-  test('an input patch that does not apply: failed, naming the input, its item and git\'s message; nothing runs', async () => {
+  test("an input patch that does not apply: failed, naming the input, its item and git's message; nothing runs", async () => {
     const { dispatch, traces } = await setUp();
     const conflicting = 'diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-goodbye\n+hello again\n';
     const { record } = await dispatch({ inputs: { change: conflicting }, argv: ['/bin/sh', '-c', 'touch "$TRACES/ran"'] });
@@ -266,7 +298,11 @@ describe('Worker.run', () => {
     const { record } = await dispatch({
       secrets: { API_TOKEN: secret, UNNAMED: 'never-handed-over' },
       manifest: { secretNames: ['API_TOKEN'] },
-      argv: ['/bin/sh', '-c', 'printf "token=%s" "${API_TOKEN%%0123*}"; sleep 0.2; printf "%s\\n" "0123${API_TOKEN#*0123}"; echo "err $API_TOKEN" >&2; echo "unnamed=${UNNAMED:-absent}"'],
+      argv: [
+        '/bin/sh',
+        '-c',
+        'printf "token=%s" "${API_TOKEN%%0123*}"; sleep 0.2; printf "%s\\n" "0123${API_TOKEN#*0123}"; echo "err $API_TOKEN" >&2; echo "unnamed=${UNNAMED:-absent}"',
+      ],
     });
     expect(record.outcome).toBe('succeeded');
     expect(await blob(record.artifacts.stdout)).toBe('token=[redacted:API_TOKEN]\nunnamed=absent\n');
@@ -307,8 +343,14 @@ describe('Worker.run', () => {
     const { dispatch, blob } = await setUp();
     process.env['CAIRN_WORKER_TEST_LEAK'] = 'leaked';
     try {
-      const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'env | grep -v "^PWD=" | sort; [ "$HOME" = "$(pwd -P)" ] && echo home-is-workspace'], secrets: { S: 'v' } });
-      const names = (await blob(record.artifacts.stdout))!.trim().split('\n').map((line) => line.split('=')[0]);
+      const { record } = await dispatch({
+        argv: ['/bin/sh', '-c', 'env | grep -v "^PWD=" | sort; [ "$HOME" = "$(pwd -P)" ] && echo home-is-workspace'],
+        secrets: { S: 'v' },
+      });
+      const names = (await blob(record.artifacts.stdout))!
+        .trim()
+        .split('\n')
+        .map((line) => line.split('=')[0]);
       expect(names).toEqual(['HOME', 'LANG', 'PATH', 'S', 'TRACES', 'home-is-workspace']);
     } finally {
       delete process.env['CAIRN_WORKER_TEST_LEAK'];
@@ -322,7 +364,10 @@ describe('Worker.run', () => {
     expect(await blob(record.artifacts.output)).toBe('{"a":[1,2],"b":2}');
     expect(await blob(record.artifacts.patch)).not.toContain('output.json');
     const invalid = await dispatch({ argv: ['/bin/sh', '-c', 'printf "{not json" > output.json'] });
-    expect(invalid.record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', message: "The runtime's output.json is not valid UTF-8 JSON." } });
+    expect(invalid.record).toMatchObject({
+      outcome: 'failed',
+      failure: { code: 'CAIRN_PAYLOAD_INVALID', message: "The runtime's output.json is not valid UTF-8 JSON." },
+    });
     const linked = await dispatch({ argv: ['/bin/sh', '-c', 'ln -s /etc/passwd output.json'] });
     expect(linked.record.failure?.message).toContain('is a symlink');
   });
@@ -339,8 +384,16 @@ describe('Worker.run', () => {
     const { dispatch } = await setUp();
     const secret = 'tok-9c1e77f0';
     // More than the tail holds, ending in a line that names the secret: the tail is the end, redacted.
-    const exited = await dispatch({ secrets: { API_TOKEN: secret }, argv: ['/bin/sh', '-c', 'i=0; while [ $i -lt 300 ]; do echo "noise line $i" >&2; i=$((i+1)); done; echo "fatal: bad token $API_TOKEN" >&2; exit 2'] });
-    expect(exited.record.failure).toMatchObject({ code: 'CAIRN_EXIT_NONZERO', exitCode: 2, signal: null, message: 'The runtime exited with code 2; the last line of its stderr: "fatal: bad token [redacted:API_TOKEN]".' });
+    const exited = await dispatch({
+      secrets: { API_TOKEN: secret },
+      argv: ['/bin/sh', '-c', 'i=0; while [ $i -lt 300 ]; do echo "noise line $i" >&2; i=$((i+1)); done; echo "fatal: bad token $API_TOKEN" >&2; exit 2'],
+    });
+    expect(exited.record.failure).toMatchObject({
+      code: 'CAIRN_EXIT_NONZERO',
+      exitCode: 2,
+      signal: null,
+      message: 'The runtime exited with code 2; the last line of its stderr: "fatal: bad token [redacted:API_TOKEN]".',
+    });
     const tail = exited.record.failure!.stderrTail;
     expect(tail.endsWith('noise line 299\nfatal: bad token [redacted:API_TOKEN]\n')).toBe(true);
     expect(Buffer.byteLength(tail)).toBeLessThanOrEqual(2048);
@@ -348,10 +401,20 @@ describe('Worker.run', () => {
     expect(JSON.stringify(exited.record)).not.toContain(secret);
 
     const killed = await dispatch({ argv: ['/bin/sh', '-c', 'echo about to die >&2; kill -KILL $$'] });
-    expect(killed.record).toMatchObject({ outcome: 'failed', exitCode: null, failure: { code: 'CAIRN_ATTEMPT_KILLED', exitCode: null, signal: 'SIGKILL', stderrTail: 'about to die\n' } });
+    expect(killed.record).toMatchObject({
+      outcome: 'failed',
+      exitCode: null,
+      failure: { code: 'CAIRN_ATTEMPT_KILLED', exitCode: null, signal: 'SIGKILL', stderrTail: 'about to die\n' },
+    });
 
-    const slow = await dispatch({ argv: ['/bin/sh', '-c', 'sleep 60'], manifest: { limits: { timeoutMs: 300, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 1_000 } } });
-    expect(slow.record).toMatchObject({ outcome: 'timed-out', failure: { code: 'CAIRN_ATTEMPT_TIMED_OUT', message: expect.stringContaining('timeout of 300 ms') } });
+    const slow = await dispatch({
+      argv: ['/bin/sh', '-c', 'sleep 60'],
+      manifest: { limits: { timeoutMs: 300, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 1_000 } },
+    });
+    expect(slow.record).toMatchObject({
+      outcome: 'timed-out',
+      failure: { code: 'CAIRN_ATTEMPT_TIMED_OUT', message: expect.stringContaining('timeout of 300 ms') },
+    });
 
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 300);
@@ -359,7 +422,11 @@ describe('Worker.run', () => {
     expect(cancelled.record).toMatchObject({ outcome: 'cancelled', failure: { code: 'CAIRN_ATTEMPT_CANCELLED' } });
 
     const refused = await dispatch({ argv: ['/bin/sh', '-c', 'echo "#!/bin/sh" > run.sh; chmod 4755 run.sh'] });
-    expect(refused.record).toMatchObject({ outcome: 'failed', exitCode: 0, failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'setuid', exitCode: 0, signal: null, stderrTail: '' } });
+    expect(refused.record).toMatchObject({
+      outcome: 'failed',
+      exitCode: 0,
+      failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'setuid', exitCode: 0, signal: null, stderrTail: '' },
+    });
 
     const succeeded = await dispatch({ argv: ['/bin/true'] });
     expect(succeeded.record.failure).toBeUndefined();
@@ -373,7 +440,11 @@ describe('Worker.run', () => {
     await storage.delete(resultKey(task.executionId));
     const worker = createWorker({ storage, trustedKeys: [key], runtimes: { command: createCommandRuntime() }, workRoot });
     const without = await worker.run({ executionId: task.executionId, manifestDigest: task.manifestDigest });
-    expect(without).toMatchObject({ outcome: 'failed', exitCode: null, failure: { code: 'CAIRN_SECRET_UNAVAILABLE', message: expect.stringContaining('API_TOKEN'), exitCode: null, signal: null, stderrTail: '' } });
+    expect(without).toMatchObject({
+      outcome: 'failed',
+      exitCode: null,
+      failure: { code: 'CAIRN_SECRET_UNAVAILABLE', message: expect.stringContaining('API_TOKEN'), exitCode: null, signal: null, stderrTail: '' },
+    });
     expect(without.artifacts.patch).toBeUndefined();
   });
 
@@ -469,7 +540,8 @@ describe('the live log', () => {
     const state = liveLogStateSchema.parse(JSON.parse(text(progress)!));
     const streamText = async (stream: 'stdout' | 'stderr') => {
       const parts: Buffer[] = [];
-      for (let index = 0; index * liveLogSegmentBytes < state[stream].bytes; index++) parts.push(Buffer.from((await storage.get(liveLogSegmentKey(executionId, stream, index)))!));
+      for (let index = 0; index * liveLogSegmentBytes < state[stream].bytes; index++)
+        parts.push(Buffer.from((await storage.get(liveLogSegmentKey(executionId, stream, index)))!));
       return Buffer.concat(parts).subarray(0, state[stream].bytes);
     };
     return { state, stdout: await streamText('stdout'), stderr: await streamText('stderr') };

@@ -1,9 +1,30 @@
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DispatchManifest, ExecutionOutcome, Logger, PublicKeyRecord, ResultArtifacts, ResultRecord, RuntimeAdapterV1, RuntimeResult, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import type {
+  DispatchManifest,
+  ExecutionOutcome,
+  Logger,
+  PublicKeyRecord,
+  ResultArtifacts,
+  ResultRecord,
+  RuntimeAdapterV1,
+  RuntimeResult,
+  StorageProviderV1,
+  TaskEnvelope,
+} from '@cairn/core';
 import { trustedKeyFrom, type TrustedKey } from '@cairn/audit';
-import { CairnError, canonicalJsonBytes, isCairnError, parsePayload, parseSettings, publicKeyRecordSchema, resultKey, resultRecordSchema, taskEnvelopeSchema } from '@cairn/protocol';
+import {
+  CairnError,
+  canonicalJsonBytes,
+  isCairnError,
+  parsePayload,
+  parseSettings,
+  publicKeyRecordSchema,
+  resultKey,
+  resultRecordSchema,
+  taskEnvelopeSchema,
+} from '@cairn/protocol';
 import { z } from 'zod';
 import type { AttemptWorkspace } from '../git/attempt-workspace.ts';
 import { LiveLogWriter } from '../logs/live-log-writer.ts';
@@ -31,7 +52,9 @@ export const workerSettingsSchema = z.strictObject({
   /** Public keys a dispatch manifest may be signed with (the engine signer's). */
   trustedKeys: z.array(publicKeyRecordSchema).min(1, "must hold at least one key (the engine signer's public key)"),
   /** Runtime adapters by name: `command`, or an agent adapter's name (`claude-code`). */
-  runtimes: z.record(z.string().min(1), seam('RuntimeAdapterV1')).refine((runtimes) => Object.keys(runtimes).length > 0, 'must name at least one runtime adapter'),
+  runtimes: z
+    .record(z.string().min(1), seam('RuntimeAdapterV1'))
+    .refine((runtimes) => Object.keys(runtimes).length > 0, 'must name at least one runtime adapter'),
   /** The folder attempts get their working folders in; the system temporary folder by default. */
   workRoot: z.string().min(1, 'must not be empty').optional(),
   /** Keep each attempt's folder (workspace and git directory) after it ends, to debug it. */
@@ -110,9 +133,13 @@ export class Worker {
     const manifest = 'manifest' in opened ? opened.manifest : undefined;
     const identity = attemptIdentity(task.executionId, manifest, 'failure' in opened ? opened.unverified : undefined);
     if (!identity) {
-      throw new CairnError('CAIRN_PAYLOAD_INVALID', `Cannot report on execution ${JSON.stringify(task.executionId)}: its manifest failed (${'failure' in opened ? opened.failure.message : ''}) and the id is not <runId>/<itemId>/<attempt>.`, {
-        path: 'executionId',
-      });
+      throw new CairnError(
+        'CAIRN_PAYLOAD_INVALID',
+        `Cannot report on execution ${JSON.stringify(task.executionId)}: its manifest failed (${'failure' in opened ? opened.failure.message : ''}) and the id is not <runId>/<itemId>/<attempt>.`,
+        {
+          path: 'executionId',
+        },
+      );
     }
     const state: AttemptState = { timedOut: false, cancelled: false };
     const named = manifest ? namedSecrets(manifest.secretNames, task.secrets) : { secrets: {}, missing: [] };
@@ -125,9 +152,13 @@ export class Worker {
       state.failure = (opened as { failure: CairnError }).failure;
     } else if (named.missing.length > 0) {
       const plural = named.missing.length > 1;
-      state.failure = new CairnError('CAIRN_SECRET_UNAVAILABLE', `The task does not carry the secret${plural ? 's' : ''} ${named.missing.join(', ')} that the manifest names; nothing was run. Set ${plural ? 'them' : 'it'} on the engine.`, {
-        path: 'secrets',
-      });
+      state.failure = new CairnError(
+        'CAIRN_SECRET_UNAVAILABLE',
+        `The task does not carry the secret${plural ? 's' : ''} ${named.missing.join(', ')} that the manifest names; nothing was run. Set ${plural ? 'them' : 'it'} on the engine.`,
+        {
+          path: 'secrets',
+        },
+      );
     } else if (signal?.aborted) {
       state.cancelled = true;
     } else {
@@ -156,22 +187,39 @@ export class Worker {
     const recordBytes = canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record'));
     // The attempt is done: a full disk delays its record, never turns it into a failure.
     await whileStorageFull(() => this.#storage.put(resultKey(task.executionId), recordBytes, { contentType: 'application/json' }), {
-      onWait: (error) => this.#settings.logger?.error({ executionId: task.executionId, error: String(error) }, 'the storage is full: the result record is written once there is room'),
+      onWait: (error) =>
+        this.#settings.logger?.error(
+          { executionId: task.executionId, error: String(error) },
+          'the storage is full: the result record is written once there is room',
+        ),
     });
     // The result record now leads to the stored logs, which begin with what the live log held.
     await live?.remove();
-    this.#settings.logger?.info({ executionId: task.executionId, outcome: record.outcome, exitCode: record.exitCode, ...(record.failure ? { failure: record.failure.code } : {}) }, 'attempt finished');
+    this.#settings.logger?.info(
+      { executionId: task.executionId, outcome: record.outcome, exitCode: record.exitCode, ...(record.failure ? { failure: record.failure.code } : {}) },
+      'attempt finished',
+    );
     return record;
   }
 
   /** Prepares, runs and captures a verified attempt, recording into `state` what happened. */
-  async #attempt(manifest: DispatchManifest, secrets: Record<string, string>, logs: { stdout: LogCapture; stderr: LogCapture }, state: AttemptState, signal: AbortSignal | undefined): Promise<void> {
+  async #attempt(
+    manifest: DispatchManifest,
+    secrets: Record<string, string>,
+    logs: { stdout: LogCapture; stderr: LogCapture },
+    state: AttemptState,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const runtimeName = manifest.runtime.kind === 'command' ? 'command' : manifest.runtime.adapter;
     const runtime = this.#runtimes[runtimeName];
     if (!runtime) {
-      state.failure = new CairnError('CAIRN_RUNTIME_FAILED', `This worker has no runtime adapter ${JSON.stringify(runtimeName)} (it has ${Object.keys(this.#runtimes).join(', ')}); nothing was run. Add it to worker.runtimes or send the item to an executor that has it.`, {
-        path: 'runtime',
-      });
+      state.failure = new CairnError(
+        'CAIRN_RUNTIME_FAILED',
+        `This worker has no runtime adapter ${JSON.stringify(runtimeName)} (it has ${Object.keys(this.#runtimes).join(', ')}); nothing was run. Add it to worker.runtimes or send the item to an executor that has it.`,
+        {
+          path: 'runtime',
+        },
+      );
       return;
     }
     let attempt: AttemptWorkspace | undefined;
@@ -179,7 +227,8 @@ export class Worker {
     try {
       await mkdir(this.#workRoot, { recursive: true });
       // A disk with no room for the workspace is the machine's failure, not the item's: wait for room.
-      const waitForRoom = (error: unknown) => this.#settings.logger?.error({ executionId: manifest.executionId, error: String(error) }, 'the disk is full: the attempt goes on once there is room');
+      const waitForRoom = (error: unknown) =>
+        this.#settings.logger?.error({ executionId: manifest.executionId, error: String(error) }, 'the disk is full: the attempt goes on once there is room');
       attempt = await whileStorageFull(() => prepareAttempt(manifest, this.#blobs, this.#workRoot), { onWait: waitForRoom, signal, directory: this.#workRoot });
       this.#settings.logger?.debug({ executionId: manifest.executionId, directory: attempt.directory, files: attempt.snapshotEntries }, 'workspace prepared');
       started = true;
@@ -192,13 +241,30 @@ export class Worker {
       });
       if (output) state.output = await this.#blobs.store(output, 'application/json');
       const workspace = attempt;
-      const captured = await whileStorageFull(() => capturePatch(workspace, { maxPatchBytes: manifest.limits.maxPatchBytes, secrets, exclude: [outputFileName, inputsFolderName], pathRules: manifest.limits.pathRules ?? 'portable' }), { onWait: waitForRoom, signal, directory: this.#workRoot });
+      const captured = await whileStorageFull(
+        () =>
+          capturePatch(workspace, {
+            maxPatchBytes: manifest.limits.maxPatchBytes,
+            secrets,
+            exclude: [outputFileName, inputsFolderName],
+            pathRules: manifest.limits.pathRules ?? 'portable',
+          }),
+        { onWait: waitForRoom, signal, directory: this.#workRoot },
+      );
       if (captured.patch) state.patch = { digest: await this.#blobs.store(captured.patch, 'text/x-diff'), ...captured.stats };
     } catch (error) {
-      state.failure ??= started ? asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not capture the results') : asCairnError(error, 'CAIRN_EXECUTOR_START_FAILED', 'could not prepare the workspace');
+      state.failure ??= started
+        ? asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not capture the results')
+        : asCairnError(error, 'CAIRN_EXECUTOR_START_FAILED', 'could not prepare the workspace');
     } finally {
-      if (attempt && this.#settings.keepWorkDirectory) this.#settings.logger?.info({ executionId: manifest.executionId, directory: attempt.directory }, 'kept the work directory');
-      else await attempt?.remove().catch((error: unknown) => this.#settings.logger?.warn({ directory: attempt?.directory, error: (error as Error).message }, 'could not remove the work directory'));
+      if (attempt && this.#settings.keepWorkDirectory)
+        this.#settings.logger?.info({ executionId: manifest.executionId, directory: attempt.directory }, 'kept the work directory');
+      else
+        await attempt
+          ?.remove()
+          .catch((error: unknown) =>
+            this.#settings.logger?.warn({ directory: attempt?.directory, error: (error as Error).message }, 'could not remove the work directory'),
+          );
     }
   }
 
@@ -227,7 +293,10 @@ export class Worker {
       return await runtime.run({
         workspace: attempt.workspace,
         spec: manifest.runtime,
-        env: { ...runtimeEnvironment(attempt.workspace, this.#settings.path, manifest.env, secrets), ...(Object.keys(manifest.inputs).length > 0 ? { CAIRN_INPUTS: join(attempt.workspace, inputsFolderName) } : {}) },
+        env: {
+          ...runtimeEnvironment(attempt.workspace, this.#settings.path, manifest.env, secrets),
+          ...(Object.keys(manifest.inputs).length > 0 ? { CAIRN_INPUTS: join(attempt.workspace, inputsFolderName) } : {}),
+        },
         signal: controller.signal,
         sinks: { stdout: (chunk) => logs.stdout.write(chunk), stderr: (chunk) => logs.stderr.write(chunk) },
         // Not in RuntimeInvocation V1 yet: the command runtime hands it to its `launch` hook.
@@ -251,7 +320,10 @@ export class Worker {
     const text = Buffer.from(output);
     for (const [name, value] of Object.entries(secrets)) {
       if (value !== '' && (text.includes(value) || text.includes(JSON.stringify(value).slice(1, -1)))) {
-        throw new CairnError('CAIRN_PAYLOAD_INVALID', `The runtime's ${outputFileName} holds the value of secret ${name}; it was not stored.`, { path: outputFileName, details: { rule: 'secret' } });
+        throw new CairnError('CAIRN_PAYLOAD_INVALID', `The runtime's ${outputFileName} holds the value of secret ${name}; it was not stored.`, {
+          path: outputFileName,
+          details: { rule: 'secret' },
+        });
       }
     }
     return output;

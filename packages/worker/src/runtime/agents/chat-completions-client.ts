@@ -72,7 +72,12 @@ const maxRetryAfterMs = 60_000;
  * error status, or an answer that is not a completion, fails at once. The run's `signal` aborts the
  * request in flight and any wait between retries.
  */
-export async function requestChatCompletion(endpoint: ChatCompletionsEndpoint, request: ChatCompletionRequest, signal: AbortSignal, turn: number): Promise<ChatCompletionOutcome> {
+export async function requestChatCompletion(
+  endpoint: ChatCompletionsEndpoint,
+  request: ChatCompletionRequest,
+  signal: AbortSignal,
+  turn: number,
+): Promise<ChatCompletionOutcome> {
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   if (endpoint.apiKey !== undefined) headers['authorization'] = `Bearer ${endpoint.apiKey}`;
   const body = JSON.stringify(request);
@@ -92,7 +97,8 @@ export async function requestChatCompletion(endpoint: ChatCompletionsEndpoint, r
       if (signal.aborted) return { kind: 'aborted' };
       problem = timeout.aborted ? `the request got no answer within ${endpoint.requestTimeoutMs} ms` : `the request failed: ${describeFetchError(error)}`;
     }
-    if (attempt >= endpoint.maxRetries) return { kind: 'failed', reason: endpoint.maxRetries === 0 ? problem : `${problem} (after ${endpoint.maxRetries} retries)` };
+    if (attempt >= endpoint.maxRetries)
+      return { kind: 'failed', reason: endpoint.maxRetries === 0 ? problem : `${problem} (after ${endpoint.maxRetries} retries)` };
     const delay = Math.max(endpoint.retryDelayMs * 2 ** attempt, retryAfterMs);
     endpoint.onRetry(`${problem}; retrying in ${delay} ms (retry ${attempt + 1} of ${endpoint.maxRetries})`);
     try {
@@ -111,16 +117,21 @@ function parseCompletion(text: string, turn: number): ChatCompletionOutcome {
     return { kind: 'failed', reason: `the endpoint's answer is not JSON${errorDetail(text)}` };
   }
   const parsed = responseSchema.safeParse(json);
-  if (!parsed.success) return { kind: 'failed', reason: `the endpoint's answer is not a chat completion (${parsed.error.issues[0]?.path.join('.') || 'body'}: ${parsed.error.issues[0]?.message})` };
+  if (!parsed.success)
+    return {
+      kind: 'failed',
+      reason: `the endpoint's answer is not a chat completion (${parsed.error.issues[0]?.path.join('.') || 'body'}: ${parsed.error.issues[0]?.message})`,
+    };
   const message = parsed.data.choices[0]!.message;
-  const toolCalls = (message.tool_calls ?? []).map(
-    (call, index): ChatToolCall => ({
-      // The id pairs the tool result with its call; a server that leaves it out gets one made up.
-      id: call.id ?? `call_${turn}_${index}`,
-      type: 'function',
-      function: { name: call.function.name, arguments: typeof call.function.arguments === 'string' ? call.function.arguments : JSON.stringify(call.function.arguments ?? {}) },
-    }),
-  );
+  const toolCalls = (message.tool_calls ?? []).map((call, index): ChatToolCall => ({
+    // The id pairs the tool result with its call; a server that leaves it out gets one made up.
+    id: call.id ?? `call_${turn}_${index}`,
+    type: 'function',
+    function: {
+      name: call.function.name,
+      arguments: typeof call.function.arguments === 'string' ? call.function.arguments : JSON.stringify(call.function.arguments ?? {}),
+    },
+  }));
   return { kind: 'message', content: message.content ?? null, toolCalls };
 }
 

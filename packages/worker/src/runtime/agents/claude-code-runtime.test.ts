@@ -75,7 +75,10 @@ interface ClaudeRun {
   readonly workspace: string;
 }
 
-async function runClaude(spec: AgentRuntimeSpec, options: { settings?: ClaudeCodeRuntimeSettings; env?: Record<string, string>; signal?: AbortSignal; network?: boolean; workspace?: string } = {}): Promise<ClaudeRun> {
+async function runClaude(
+  spec: AgentRuntimeSpec,
+  options: { settings?: ClaudeCodeRuntimeSettings; env?: Record<string, string>; signal?: AbortSignal; network?: boolean; workspace?: string } = {},
+): Promise<ClaudeRun> {
   const workspace = options.workspace ?? temporaryDirectory();
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
@@ -96,7 +99,10 @@ describe('ClaudeCodeRuntime', () => {
     const run = await runClaude(agentSpec('--not-a-flag: tidy the README', { model: 'claude-sonnet-4-5', maxTurns: 7 }), { env });
 
     expect(run.result).toEqual({ exitCode: 0, aborted: false });
-    const events = run.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const events = run.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(events.map((event) => event['type'])).toEqual(['system', 'assistant', 'result']);
     expect(events[0]).toEqual({
       type: 'system',
@@ -119,17 +125,42 @@ describe('ClaudeCodeRuntime', () => {
   test('defaultModel and defaultMaxTurns fill in what the spec leaves out; the spec still wins', async () => {
     const settings: ClaudeCodeRuntimeSettings = { defaultModel: 'claude-configured', defaultMaxTurns: 9 };
     const optionsOf = (run: ClaudeRun) => (JSON.parse(run.stdout.split('\n')[0]!) as { options: string[] }).options;
-    expect(optionsOf(await runClaude(agentSpec('hello'), { settings }))).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'acceptEdits', '--model', 'claude-configured', '--max-turns', '9']);
-    expect(optionsOf(await runClaude(agentSpec('hello', { model: 'opus', maxTurns: 2 }), { settings }))).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'acceptEdits', '--model', 'opus', '--max-turns', '2']);
+    expect(optionsOf(await runClaude(agentSpec('hello'), { settings }))).toEqual([
+      '-p',
+      '--output-format',
+      'stream-json',
+      '--verbose',
+      '--permission-mode',
+      'acceptEdits',
+      '--model',
+      'claude-configured',
+      '--max-turns',
+      '9',
+    ]);
+    expect(optionsOf(await runClaude(agentSpec('hello', { model: 'opus', maxTurns: 2 }), { settings }))).toEqual([
+      '-p',
+      '--output-format',
+      'stream-json',
+      '--verbose',
+      '--permission-mode',
+      'acceptEdits',
+      '--model',
+      'opus',
+      '--max-turns',
+      '2',
+    ]);
   });
 
   test('apiKeyEnv hands the key named there to the CLI as ANTHROPIC_API_KEY, and under that name only', async () => {
-    const run = await runClaude(agentSpec('hello'), { settings: { apiKeyEnv: 'TEAM_KEY' }, env: { PATH: `${fakeDirectory}:/usr/bin:/bin`, TEAM_KEY: 'sk-ant-team' } });
+    const run = await runClaude(agentSpec('hello'), {
+      settings: { apiKeyEnv: 'TEAM_KEY' },
+      env: { PATH: `${fakeDirectory}:/usr/bin:/bin`, TEAM_KEY: 'sk-ant-team' },
+    });
     const init = JSON.parse(run.stdout.split('\n')[0]!) as { env: Record<string, string> };
     expect(init.env).toEqual({ PATH: `${fakeDirectory}:/usr/bin:/bin`, ANTHROPIC_API_KEY: 'sk-ant-team' });
   });
 
-  test('package runs the installed package\'s claude entry with the node on the runtime\'s PATH', async () => {
+  test("package runs the installed package's claude entry with the node on the runtime's PATH", async () => {
     const folder = temporaryDirectory();
     writeFileSync(join(folder, 'package.json'), JSON.stringify({ name: '@anthropic-ai/claude-code', bin: { claude: 'cli.js' } }));
     writeFileSync(join(folder, 'cli.js'), fakeClaudeSource.replace(/^#!.*\n/, ''));
@@ -172,7 +203,12 @@ describe('ClaudeCodeRuntime', () => {
     const attempts: [string, ClaudeCodeRuntimeSettings, Record<string, string>, RegExp][] = [
       ['not on PATH', {}, { PATH: `${emptyDirectory}:/nonexistent` }, /no executable "claude" on the runtime's PATH \(".*:\/nonexistent"\)/],
       ['no PATH at all', {}, {}, /no executable "claude" on the runtime's PATH \(""\)/],
-      ['a binary path that does not exist', { binary: '/nonexistent/bin/claude' }, { PATH: fakeDirectory }, /"\/nonexistent\/bin\/claude" is not an executable file/],
+      [
+        'a binary path that does not exist',
+        { binary: '/nonexistent/bin/claude' },
+        { PATH: fakeDirectory },
+        /"\/nonexistent\/bin\/claude" is not an executable file/,
+      ],
     ];
     for (const [what, settings, env, reason] of attempts) {
       const workspace = temporaryDirectory();
@@ -186,9 +222,13 @@ describe('ClaudeCodeRuntime', () => {
     }
   });
 
-  test('setupHint replaces the worker-setting advice with the host\'s own, keeping the install command', async () => {
-    const error = await runClaude(agentSpec('hello'), { settings: { binary: '/nonexistent/claude', setupHint: 'Set runtimes.claude-code.command (npm install -g @anthropic-ai/claude-code).' } }).catch((caught: unknown) => caught);
-    expect((error as Error).message).toBe('The claude-code runtime could not start the Claude Code CLI: "/nonexistent/claude" is not an executable file. Set runtimes.claude-code.command (npm install -g @anthropic-ai/claude-code).');
+  test("setupHint replaces the worker-setting advice with the host's own, keeping the install command", async () => {
+    const error = await runClaude(agentSpec('hello'), {
+      settings: { binary: '/nonexistent/claude', setupHint: 'Set runtimes.claude-code.command (npm install -g @anthropic-ai/claude-code).' },
+    }).catch((caught: unknown) => caught);
+    expect((error as Error).message).toBe(
+      'The claude-code runtime could not start the Claude Code CLI: "/nonexistent/claude" is not an executable file. Set runtimes.claude-code.command (npm install -g @anthropic-ai/claude-code).',
+    );
   });
 
   test('a prompt too long for an argument rejects with CAIRN_RUNTIME_FAILED naming runtime.prompt, not "not installed"', async () => {
@@ -231,9 +271,10 @@ describe('ClaudeCodeRuntime', () => {
     expect(attempt({ maxTurns: 3 })).toBe('worker.claudeCodeRuntime.maxTurns');
     expect(attempt({ binary: '/opt/claude/bin/claude', permissionMode: 'plan' })).toBe('accepted');
     expect(attempt({ package: 'node_modules/@anthropic-ai/claude-code' })).toBe('worker.claudeCodeRuntime.package');
-    expect(attempt({ binary: '/opt/claude/bin/claude', package: '/opt/claude/node_modules/@anthropic-ai/claude-code' })).toBe('worker.claudeCodeRuntime.package');
+    expect(attempt({ binary: '/opt/claude/bin/claude', package: '/opt/claude/node_modules/@anthropic-ai/claude-code' })).toBe(
+      'worker.claudeCodeRuntime.package',
+    );
     expect(attempt({ defaultMaxTurns: 0 })).toBe('worker.claudeCodeRuntime.defaultMaxTurns');
     expect(attempt({ apiKeyEnv: 'not a name' })).toBe('worker.claudeCodeRuntime.apiKeyEnv');
   });
 });
-

@@ -29,7 +29,10 @@ export const claudeCodeRuntimeSettingsSchema = z.strictObject({
    * The name of the environment variable (an item secret) holding the Anthropic API key, when it is
    * not ANTHROPIC_API_KEY itself: the CLI gets its value as ANTHROPIC_API_KEY, and not under this name.
    */
-  apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+  apiKeyEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+    .optional(),
   /**
    * What someone whose CLI is missing is told to do, in the host's own terms (a server names its
    * config option); by default: install it on the runtime's PATH (worker.path) or set `binary`.
@@ -69,7 +72,9 @@ export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
   constructor(settings: ClaudeCodeRuntimeSettings = {}) {
     this.#settings = parseSettings(claudeCodeRuntimeSettingsSchema, settings, 'worker.claudeCodeRuntime');
     if (settings.binary !== undefined && settings.package !== undefined) {
-      throw new CairnError('CAIRN_CONFIG_INVALID', '[cairn] [worker] invalid settings: "worker.claudeCodeRuntime.package" set binary or package, not both.', { path: 'worker.claudeCodeRuntime.package' });
+      throw new CairnError('CAIRN_CONFIG_INVALID', '[cairn] [worker] invalid settings: "worker.claudeCodeRuntime.package" set binary or package, not both.', {
+        path: 'worker.claudeCodeRuntime.package',
+      });
     }
     const { launch, killGraceMs } = this.#settings;
     this.#commands = new CommandRuntime({ killGraceMs, ...(launch ? { launch } : {}) });
@@ -79,9 +84,13 @@ export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
     const { spec, env, signal } = invocation;
     if (spec.kind !== 'agent' || spec.adapter !== this.kind) {
       const what = spec.kind === 'agent' ? `an agent spec for adapter ${JSON.stringify(spec.adapter)}` : 'a command spec';
-      throw new CairnError('CAIRN_RUNTIME_FAILED', `The claude-code runtime runs only agent specs with adapter "claude-code", not ${what}; configure the right runtime for it on the worker.`, {
-        path: spec.kind === 'agent' ? 'runtime.adapter' : 'runtime.kind',
-      });
+      throw new CairnError(
+        'CAIRN_RUNTIME_FAILED',
+        `The claude-code runtime runs only agent specs with adapter "claude-code", not ${what}; configure the right runtime for it on the worker.`,
+        {
+          path: spec.kind === 'agent' ? 'runtime.adapter' : 'runtime.kind',
+        },
+      );
     }
     if (signal.aborted) return { exitCode: null, aborted: true };
     // Looked up here, before anything starts, so that a missing CLI is a clear error rather than
@@ -93,10 +102,12 @@ export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
     const argv = [
       ...command,
       '-p',
-      '--output-format', 'stream-json',
+      '--output-format',
+      'stream-json',
       // stream-json in print mode requires --verbose.
       '--verbose',
-      '--permission-mode', this.#settings.permissionMode,
+      '--permission-mode',
+      this.#settings.permissionMode,
       ...(model === undefined ? [] : ['--model', model]),
       ...(maxTurns === undefined ? [] : ['--max-turns', String(maxTurns)]),
       '--',
@@ -109,8 +120,14 @@ export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
       const code = (error.cause as NodeJS.ErrnoException | undefined)?.code;
       // Gone or no longer executable since the lookup: still "not installed" for whoever reads it.
       if (code === 'ENOENT' || code === 'EACCES') throw this.#notInstalled(env['PATH'], error.cause);
-      const reason = code === 'E2BIG' ? 'the prompt is too long to pass as an argument (Linux allows 128 KiB per argument); shorten runtime.prompt' : (error.cause as Error | undefined)?.message ?? error.message;
-      throw new CairnError('CAIRN_RUNTIME_FAILED', `The claude-code runtime could not start ${JSON.stringify(program)}: ${reason}.`, { path: code === 'E2BIG' ? 'runtime.prompt' : 'worker.claudeCodeRuntime.binary', cause: error.cause ?? error });
+      const reason =
+        code === 'E2BIG'
+          ? 'the prompt is too long to pass as an argument (Linux allows 128 KiB per argument); shorten runtime.prompt'
+          : ((error.cause as Error | undefined)?.message ?? error.message);
+      throw new CairnError('CAIRN_RUNTIME_FAILED', `The claude-code runtime could not start ${JSON.stringify(program)}: ${reason}.`, {
+        path: code === 'E2BIG' ? 'runtime.prompt' : 'worker.claudeCodeRuntime.binary',
+        cause: error.cause ?? error,
+      });
     }
   }
 
@@ -128,14 +145,33 @@ export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
     try {
       const manifest = JSON.parse(await readFile(join(folder, 'package.json'), 'utf8')) as { bin?: unknown };
       const bin = manifest.bin;
-      entry = typeof bin === 'string' ? bin : typeof bin === 'object' && bin !== null && typeof (bin as Record<string, unknown>)['claude'] === 'string' ? ((bin as Record<string, string>)['claude']) : undefined;
+      entry =
+        typeof bin === 'string'
+          ? bin
+          : typeof bin === 'object' && bin !== null && typeof (bin as Record<string, unknown>)['claude'] === 'string'
+            ? (bin as Record<string, string>)['claude']
+            : undefined;
     } catch (error) {
-      throw new CairnError('CAIRN_RUNTIME_FAILED', `The claude-code runtime cannot read ${join(folder, 'package.json')}: ${(error as Error).message}. Install the CLI there (npm install --prefix <folder> @anthropic-ai/claude-code) and point ${where} at node_modules/@anthropic-ai/claude-code.`, { path: where, cause: error });
+      throw new CairnError(
+        'CAIRN_RUNTIME_FAILED',
+        `The claude-code runtime cannot read ${join(folder, 'package.json')}: ${(error as Error).message}. Install the CLI there (npm install --prefix <folder> @anthropic-ai/claude-code) and point ${where} at node_modules/@anthropic-ai/claude-code.`,
+        { path: where, cause: error },
+      );
     }
-    if (entry === undefined) throw new CairnError('CAIRN_RUNTIME_FAILED', `The package at ${folder} has no "claude" program in its package.json bin: it is not @anthropic-ai/claude-code. Point ${where} at that package's folder.`, { path: where });
+    if (entry === undefined)
+      throw new CairnError(
+        'CAIRN_RUNTIME_FAILED',
+        `The package at ${folder} has no "claude" program in its package.json bin: it is not @anthropic-ai/claude-code. Point ${where} at that package's folder.`,
+        { path: where },
+      );
     const script = join(folder, entry);
     const node = await findProgram('node', searchPath);
-    if (node === undefined) throw new CairnError('CAIRN_RUNTIME_FAILED', `The claude-code runtime runs ${script} with node, and there is no executable "node" on the runtime's PATH (${JSON.stringify(searchPath ?? '')}). Install Node.js where the runtime runs (under /usr for a sandbox), or set a command instead of a package.`, { path: where });
+    if (node === undefined)
+      throw new CairnError(
+        'CAIRN_RUNTIME_FAILED',
+        `The claude-code runtime runs ${script} with node, and there is no executable "node" on the runtime's PATH (${JSON.stringify(searchPath ?? '')}). Install Node.js where the runtime runs (under /usr for a sandbox), or set a command instead of a package.`,
+        { path: where },
+      );
     return [node, script];
   }
 
@@ -149,7 +185,9 @@ export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
 
   #notInstalled(searchPath: string | undefined, cause?: unknown): CairnError {
     const binary = this.#settings.binary;
-    const where = binary.includes('/') ? `${JSON.stringify(binary)} is not an executable file` : `no executable ${JSON.stringify(binary)} on the runtime's PATH (${JSON.stringify(searchPath ?? '')})`;
+    const where = binary.includes('/')
+      ? `${JSON.stringify(binary)} is not an executable file`
+      : `no executable ${JSON.stringify(binary)} on the runtime's PATH (${JSON.stringify(searchPath ?? '')})`;
     return new CairnError(
       'CAIRN_RUNTIME_FAILED',
       `The claude-code runtime could not start the Claude Code CLI: ${where}. ${this.#settings.setupHint ?? `Install it where the runtime runs (${installHint}) with its directory on the PATH runtimes get (worker.path), or set worker.claudeCodeRuntime.binary to its absolute path.`}`,

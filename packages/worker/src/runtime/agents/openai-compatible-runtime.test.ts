@@ -8,7 +8,16 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isAlive, temporaryDirectory } from '../../testing/worker.test-support.ts';
 import type { CommandLaunchContext } from '../command-runtime.ts';
 import { createOpenAiCompatibleRuntime, type OpenAiCompatibleRuntimeSettings } from './openai-compatible-runtime.ts';
-import { answer, promptOf, startScriptedChatServer, toolCalls, toolResults, type ReceivedChatRequest, type ScriptedAnswer, type ScriptedChatServer } from './scripted-chat-server.test-support.ts';
+import {
+  answer,
+  promptOf,
+  startScriptedChatServer,
+  toolCalls,
+  toolResults,
+  type ReceivedChatRequest,
+  type ScriptedAnswer,
+  type ScriptedChatServer,
+} from './scripted-chat-server.test-support.ts';
 
 /**
  * The scripted model for the conformance suite: the prompt carries the scenario, and the model acts
@@ -23,7 +32,9 @@ function actOutScenario(request: ReceivedChatRequest): ScriptedAnswer {
     case 'exit':
       return toolCalls([['finish', { exitCode: scenario.exitCode }]]);
     case 'print':
-      return step === 0 ? toolCalls([['exec', { argv: ['/bin/sh', '-c', 'printf %s "$1"; printf %s "$2" >&2', 'sh', scenario.stdout, scenario.stderr] }]]) : answer(null);
+      return step === 0
+        ? toolCalls([['exec', { argv: ['/bin/sh', '-c', 'printf %s "$1"; printf %s "$2" >&2', 'sh', scenario.stdout, scenario.stderr] }]])
+        : answer(null);
     case 'print-working-directory':
       return step === 0 ? toolCalls([['exec', { argv: ['/bin/sh', '-c', 'pwd'] }]]) : answer(null);
     case 'run-until-aborted':
@@ -78,7 +89,12 @@ async function runAgent(
   const runtime = createOpenAiCompatibleRuntime({ baseUrl: server.baseUrl, model: 'test-model', retryDelayMs: 10, ...options.settings });
   const result = await runtime.run({
     workspace: options.workspace ?? temporaryDirectory(),
-    spec: { kind: 'agent', adapter: 'openai-compatible', prompt: options.prompt ?? 'Do the task.', ...(options.maxTurns === undefined ? {} : { maxTurns: options.maxTurns }) },
+    spec: {
+      kind: 'agent',
+      adapter: 'openai-compatible',
+      prompt: options.prompt ?? 'Do the task.',
+      ...(options.maxTurns === undefined ? {} : { maxTurns: options.maxTurns }),
+    },
     env: options.env ?? { PATH: '/usr/bin:/bin' },
     signal: options.signal ?? new AbortController().signal,
     sinks: { stdout: (chunk) => void stdout.push(Buffer.from(chunk)), stderr: (chunk) => void stderr.push(Buffer.from(chunk)) },
@@ -104,7 +120,12 @@ describe('OpenAiCompatibleRuntime', () => {
       }
     });
     const workspace = temporaryDirectory();
-    const run = await runAgent(server, { workspace, settings: { apiKeyEnv: 'TEST_API_KEY' }, env: { PATH: '/usr/bin:/bin', TEST_API_KEY: apiKey, OTHER: 'visible' }, prompt: 'Write hello.txt' });
+    const run = await runAgent(server, {
+      workspace,
+      settings: { apiKeyEnv: 'TEST_API_KEY' },
+      env: { PATH: '/usr/bin:/bin', TEST_API_KEY: apiKey, OTHER: 'visible' },
+      prompt: 'Write hello.txt',
+    });
 
     expect(run.result).toEqual({ exitCode: 0, aborted: false });
     expect(readFileSync(join(workspace, 'hello.txt'), 'utf8')).toBe('hello from the model\n');
@@ -119,7 +140,11 @@ describe('OpenAiCompatibleRuntime', () => {
     expect(first[1]!.content).toBe('Write hello.txt');
     // Each tool result answers its call by id, after the assistant message that made it.
     const second = server.requests[1]!.body.messages;
-    expect(second.at(-2)).toMatchObject({ role: 'assistant', content: 'I will write the file.', tool_calls: [{ id: 'call_0_write_file', function: { name: 'write_file' } }] });
+    expect(second.at(-2)).toMatchObject({
+      role: 'assistant',
+      content: 'I will write the file.',
+      tool_calls: [{ id: 'call_0_write_file', function: { name: 'write_file' } }],
+    });
     expect(second.at(-1)).toEqual({ role: 'tool', tool_call_id: 'call_0_write_file', content: 'wrote 21 bytes to hello.txt' });
     expect(toolResults(server.requests[2]!)[1]).toBe('exit code 0\nstdout:\nhello from the model\n\nstderr:\n(empty)');
     // The model's commands do not get the model's key; the rest of the environment they do.
@@ -239,7 +264,11 @@ describe('OpenAiCompatibleRuntime', () => {
   });
 
   test('a 429 or 503 that persists fails the run with exit 1 after maxRetries retries', async () => {
-    const server = await serve((_request, index) => ({ status: index % 2 === 0 ? 429 : 503, body: { error: { message: 'slow down' } }, headers: { 'retry-after': '0' } }));
+    const server = await serve((_request, index) => ({
+      status: index % 2 === 0 ? 429 : 503,
+      body: { error: { message: 'slow down' } },
+      headers: { 'retry-after': '0' },
+    }));
     const run = await runAgent(server, { settings: { maxRetries: 2 } });
     expect(run.result).toEqual({ exitCode: 1, aborted: false });
     expect(server.requests).toHaveLength(3);
@@ -247,7 +276,10 @@ describe('OpenAiCompatibleRuntime', () => {
   });
 
   test('a 401 is not retried, and the key the endpoint echoes back is redacted from stderr', async () => {
-    const server = await serve((request) => ({ status: 401, body: { error: { message: `Incorrect API key provided: ${String(request.headers.authorization).slice('Bearer '.length)}` } } }));
+    const server = await serve((request) => ({
+      status: 401,
+      body: { error: { message: `Incorrect API key provided: ${String(request.headers.authorization).slice('Bearer '.length)}` } },
+    }));
     const run = await runAgent(server, { settings: { apiKeyEnv: 'TEST_API_KEY' }, env: { PATH: '/usr/bin:/bin', TEST_API_KEY: apiKey } });
     expect(run.result).toEqual({ exitCode: 1, aborted: false });
     expect(server.requests).toHaveLength(1);
@@ -327,15 +359,29 @@ describe('OpenAiCompatibleRuntime', () => {
     writeFileSync(join(workspace, 'src/nested/a.ts'), '');
     writeFileSync(join(workspace, 'README.md'), '');
     symlinkSync('README.md', join(workspace, 'readme-link'));
-    const server = await serve((request) => (toolResults(request).length === 0 ? toolCalls([['list_files', {}], ['list_files', { path: 'src' }]]) : answer('ok')));
+    const server = await serve((request) =>
+      toolResults(request).length === 0
+        ? toolCalls([
+            ['list_files', {}],
+            ['list_files', { path: 'src' }],
+          ])
+        : answer('ok'),
+    );
     await runAgent(server, { workspace });
-    expect(toolResults(server.requests[1]!)).toEqual(['.git/\nREADME.md\nreadme-link -> README.md\nsrc/\nsrc/nested/\nsrc/nested/a.ts', 'src/nested/\nsrc/nested/a.ts']);
+    expect(toolResults(server.requests[1]!)).toEqual([
+      '.git/\nREADME.md\nreadme-link -> README.md\nsrc/\nsrc/nested/\nsrc/nested/a.ts',
+      'src/nested/\nsrc/nested/a.ts',
+    ]);
   });
 
   test('an unknown tool, arguments that are not JSON or miss a field are errors for the model; finish sets the exit code', async () => {
     const server = await serve((request) => {
       if (toolResults(request).length > 0) return toolCalls([['finish', { exitCode: 7 }]], 'I cannot do this.');
-      const calls = toolCalls([['no_such_tool', {}], ['read_file', { paths: 'x' }], ['read_file', {}]]) as { body: { choices: { message: { tool_calls: { function: { arguments: string } }[] } }[] } };
+      const calls = toolCalls([
+        ['no_such_tool', {}],
+        ['read_file', { paths: 'x' }],
+        ['read_file', {}],
+      ]) as { body: { choices: { message: { tool_calls: { function: { arguments: string } }[] } }[] } };
       calls.body.choices[0]!.message.tool_calls[2]!.function.arguments = '{"path": "x"';
       return calls;
     });
@@ -355,7 +401,13 @@ describe('OpenAiCompatibleRuntime', () => {
     const runtime = createOpenAiCompatibleRuntime({ baseUrl: server.baseUrl });
     const sinks = { stdout: () => undefined, stderr: () => undefined };
     const error = await runtime
-      .run({ workspace: temporaryDirectory(), spec: { kind: 'agent', adapter: 'openai-compatible', prompt: 'x' }, env: {}, signal: new AbortController().signal, sinks })
+      .run({
+        workspace: temporaryDirectory(),
+        spec: { kind: 'agent', adapter: 'openai-compatible', prompt: 'x' },
+        env: {},
+        signal: new AbortController().signal,
+        sinks,
+      })
       .catch((caught: unknown) => caught);
     expect(isCairnError(error, 'CAIRN_RUNTIME_FAILED')).toBe(true);
     expect((error as { path?: string }).path).toBe('runtime.model');
@@ -364,9 +416,17 @@ describe('OpenAiCompatibleRuntime', () => {
     // A host names its own option for the default model.
     const hinted = createOpenAiCompatibleRuntime({ baseUrl: server.baseUrl, modelHint: 'runtimes.openai-compatible.model in cairn.config' });
     const hintedError = await hinted
-      .run({ workspace: temporaryDirectory(), spec: { kind: 'agent', adapter: 'openai-compatible', prompt: 'x' }, env: {}, signal: new AbortController().signal, sinks })
+      .run({
+        workspace: temporaryDirectory(),
+        spec: { kind: 'agent', adapter: 'openai-compatible', prompt: 'x' },
+        env: {},
+        signal: new AbortController().signal,
+        sinks,
+      })
       .catch((caught: unknown) => caught);
-    expect((hintedError as Error).message).toBe('The openai-compatible runtime has no model to ask: set runtime.model in the item or runtimes.openai-compatible.model in cairn.config.');
+    expect((hintedError as Error).message).toBe(
+      'The openai-compatible runtime has no model to ask: set runtime.model in the item or runtimes.openai-compatible.model in cairn.config.',
+    );
   });
 
   test('settings are checked: each bad option is CAIRN_CONFIG_INVALID naming it', () => {

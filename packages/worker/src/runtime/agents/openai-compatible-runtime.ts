@@ -15,7 +15,10 @@ export const openAiCompatibleRuntimeSettingsSchema = z.strictObject({
    * item secret): sent as `Authorization: Bearer`, and kept out of the commands the model runs.
    * Without it no Authorization header is sent (a local server).
    */
-  apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+  apiKeyEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+    .optional(),
   /** The model, unless the spec names one (`runtime.model`). */
   model: z.string().min(1, 'must not be empty').optional(),
   /** Where the host sets `model`, named when neither it nor the spec names one (a server names its config option). */
@@ -86,20 +89,32 @@ export class OpenAiCompatibleRuntime implements RuntimeAdapterV1 {
     const { spec, workspace, env, signal, sinks } = invocation;
     if (spec.kind !== 'agent' || spec.adapter !== this.kind) {
       const what = spec.kind === 'agent' ? `an agent spec for adapter ${JSON.stringify(spec.adapter)}` : 'a command spec';
-      throw new CairnError('CAIRN_RUNTIME_FAILED', `The openai-compatible runtime runs only agent specs with adapter "openai-compatible", not ${what}; configure the right runtime for it on the worker.`, {
-        path: spec.kind === 'agent' ? 'runtime.adapter' : 'runtime.kind',
-      });
+      throw new CairnError(
+        'CAIRN_RUNTIME_FAILED',
+        `The openai-compatible runtime runs only agent specs with adapter "openai-compatible", not ${what}; configure the right runtime for it on the worker.`,
+        {
+          path: spec.kind === 'agent' ? 'runtime.adapter' : 'runtime.kind',
+        },
+      );
     }
     const model = spec.model ?? this.#settings.model;
     if (model === undefined) {
-      throw new CairnError('CAIRN_RUNTIME_FAILED', `The openai-compatible runtime has no model to ask: set runtime.model in the item or ${this.#settings.modelHint}.`, { path: 'runtime.model' });
+      throw new CairnError(
+        'CAIRN_RUNTIME_FAILED',
+        `The openai-compatible runtime has no model to ask: set runtime.model in the item or ${this.#settings.modelHint}.`,
+        { path: 'runtime.model' },
+      );
     }
     if (signal.aborted) return { exitCode: null, aborted: true };
     let root: string;
     try {
       root = await realpath(workspace);
     } catch (error) {
-      throw new CairnError('CAIRN_RUNTIME_FAILED', `The openai-compatible runtime cannot use the workspace ${JSON.stringify(workspace)}: ${(error as Error).message}.`, { path: 'workspace', cause: error });
+      throw new CairnError(
+        'CAIRN_RUNTIME_FAILED',
+        `The openai-compatible runtime cannot use the workspace ${JSON.stringify(workspace)}: ${(error as Error).message}.`,
+        { path: 'workspace', cause: error },
+      );
     }
 
     const { apiKeyEnv } = this.#settings;
@@ -111,7 +126,8 @@ export class OpenAiCompatibleRuntime implements RuntimeAdapterV1 {
       if (this.#settings.transcript) say(`${prefix} ${text}\n`);
     };
     const warn = (text: string) => sinks.stderr(encoder.encode(redact(`${prefix} ${text}\n`)));
-    if (apiKeyEnv !== undefined && apiKey === undefined) warn(`${apiKeyEnv} is not set in the runtime's environment; sending no Authorization header (give the item that secret)`);
+    if (apiKeyEnv !== undefined && apiKey === undefined)
+      warn(`${apiKeyEnv} is not set in the runtime's environment; sending no Authorization header (give the item that secret)`);
 
     const endpoint: ChatCompletionsEndpoint = {
       url: this.#url,

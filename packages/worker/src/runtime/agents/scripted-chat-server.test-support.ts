@@ -6,7 +6,12 @@ export interface ReceivedChatRequest {
   readonly headers: IncomingHttpHeaders;
   readonly body: {
     readonly model: string;
-    readonly messages: readonly { readonly role: string; readonly content?: string | null; readonly tool_call_id?: string; readonly tool_calls?: readonly { id: string; function: { name: string; arguments: string } }[] }[];
+    readonly messages: readonly {
+      readonly role: string;
+      readonly content?: string | null;
+      readonly tool_call_id?: string;
+      readonly tool_calls?: readonly { id: string; function: { name: string; arguments: string } }[];
+    }[];
     readonly tools: readonly { readonly function: { readonly name: string } }[];
   };
 }
@@ -75,7 +80,11 @@ export function toolCalls(calls: readonly (readonly [string, unknown])[], conten
           message: {
             role: 'assistant',
             content,
-            tool_calls: calls.map(([name, args], index) => ({ id: `call_${index}_${name}`, type: 'function', function: { name, arguments: JSON.stringify(args) } })),
+            tool_calls: calls.map(([name, args], index) => ({
+              id: `call_${index}_${name}`,
+              type: 'function',
+              function: { name, arguments: JSON.stringify(args) },
+            })),
           },
         },
       ],

@@ -51,10 +51,14 @@ export const workspaceToolDefinitions = [
     properties: { path: { type: 'string', description: 'Directory relative to the workspace root; the root when left out.' } },
     required: [],
   }),
-  functionTool('exec', 'Run a program in the workspace and get its exit code and output. No shell: argv[0] is the program (looked up on PATH), the rest its arguments; use ["sh", "-c", "..."] for a pipeline.', {
-    properties: { argv: { type: 'array', items: { type: 'string' }, minItems: 1 } },
-    required: ['argv'],
-  }),
+  functionTool(
+    'exec',
+    'Run a program in the workspace and get its exit code and output. No shell: argv[0] is the program (looked up on PATH), the rest its arguments; use ["sh", "-c", "..."] for a pipeline.',
+    {
+      properties: { argv: { type: 'array', items: { type: 'string' }, minItems: 1 } },
+      required: ['argv'],
+    },
+  ),
   functionTool('finish', 'End the run now. exitCode 0 (the default) says the task is done; a non-zero exitCode says it could not be done, and the run fails.', {
     properties: { exitCode: { type: 'integer', minimum: 0, maximum: 255 } },
     required: [],
@@ -231,7 +235,12 @@ async function execTool(argv: readonly string[], context: WorkspaceToolContext):
   } catch (error) {
     if (!isCairnError(error)) throw error;
     const code = (error.cause as NodeJS.ErrnoException | undefined)?.code;
-    const reason = code === 'ENOENT' ? `it was not found on PATH (${JSON.stringify(context.env['PATH'] ?? '')})` : code === 'EACCES' ? 'it is not executable' : error.message;
+    const reason =
+      code === 'ENOENT'
+        ? `it was not found on PATH (${JSON.stringify(context.env['PATH'] ?? '')})`
+        : code === 'EACCES'
+          ? 'it is not executable'
+          : error.message;
     return failure(`could not start ${JSON.stringify(argv[0])}: ${reason}`);
   } finally {
     clearTimeout(timer);
