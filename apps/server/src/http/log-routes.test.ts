@@ -69,7 +69,15 @@ test(
     expect(output(lines, 'stdout')).toBe('first\nkey=[redacted:API_KEY]\nlast\n');
     expect(output(lines, 'stderr')).toBe('oops\n');
     expect(JSON.stringify(lines)).not.toContain(secret);
-    expect(lines.at(-1)).toEqual({ end: { attempt: 1, state: 'failed', exitCode: 3, finishedAt: expect.any(String) } });
+    expect(lines.at(-1)).toEqual({
+      end: {
+        attempt: 1,
+        state: 'failed',
+        exitCode: 3,
+        finishedAt: expect.any(String),
+        failure: expect.objectContaining({ code: 'CAIRN_EXIT_NONZERO', exitCode: 3, stderrTail: 'oops\n' }),
+      },
+    });
 
     // After the end: the same output from the stored logs; as text, the output alone.
     const after = await readLines(await api(`/v1/runs/${runId}/items/print/logs`));
