@@ -1,10 +1,8 @@
 // `cairn backup` and `cairn restore` as an operator runs them (the built command, child processes)
 // against a server that keeps serving: the restored directory composes into a server holding the
 // same runs, patches and evidence under the same key; a tampered archive restores nothing.
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { serializeEvidenceBundle, verifyBundle } from '@cairn/audit';
 import { blobKey } from '@cairn/protocol';
@@ -12,22 +10,11 @@ import { expect, test } from 'vitest';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { runningServers } from '../http/running-server.test-support.ts';
+import { runCli } from '../cli/run-cli.test-support.ts';
 
-const builtCli = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli.js');
 const start = runningServers();
 
-function cairn(args: string[], cwd: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env['NODE_EXTRA_CA_CERTS'];
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [builtCli, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const cairn = (args: string[], cwd: string) => runCli(args, { cwd, built: true });
 
 const writeSpec = (name: string, line: string) => ({
   version: 1,

@@ -1,10 +1,8 @@
 // "Why did it fail?": a run that fails for each reason (a non-zero exit, a timeout, a refused
 // patch, a storage failure, a secret refusal) says why in `cairn status`, in the client's item
 // records and in the MCP tools' output — through a real server, real sandboxes and real storage.
-import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, join } from 'node:path';
 import { createCairnClient, type CairnClient, type ItemView, type RunView } from '@cairn/client';
 import { buildMcpServer } from '@cairn/mcp';
 import { blobKey } from '@cairn/protocol';
@@ -13,24 +11,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { expect, test } from 'vitest';
 import { runningServers } from '../http/running-server.test-support.ts';
+import { runCli } from './run-cli.test-support.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const start = runningServers();
 
-/** Runs `cairn` as a user would (a child process, so the server in this one keeps answering). */
-function cairn(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
-  delete childEnv['NODE_EXTRA_CA_CERTS'];
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=@cairn/source', join(here, 'cli.ts'), ...args], { env: childEnv });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end();
-  });
-}
+const cairn = (args: string[], env: Record<string, string>) => runCli(args, { env });
 
 /** Submits a spec through the client, waits for the run, and reads it back on every surface. */
 async function failedRun(

@@ -1,11 +1,9 @@
 // `cairn audit verify-log` on a real server's data directory: init, a run through the engine, then
 // the whole log checked against every checkpoint (and, --online, the anchor); then the database
 // edited by hand, which fails naming the seq of the edited entry.
-import { spawn } from 'node:child_process';
 import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { auditLeafHash } from '@cairn/audit';
 import type { AuditEntry } from '@cairn/core';
 import Database from 'better-sqlite3';
@@ -13,25 +11,13 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { initServer } from './init-server.ts';
+import { runCli } from './run-cli.test-support.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'cairn-verify-log-'));
 chmodSync(scratch, 0o711);
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-function cairn(args: string[], cwd: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const env: Record<string, string | undefined> = { ...process.env };
-  delete env['NODE_EXTRA_CA_CERTS'];
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=@cairn/source', join(here, 'cli.ts'), ...args], { cwd, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end();
-  });
-}
+const cairn = (args: string[], cwd: string) => runCli(args, { cwd });
 
 interface Verified {
   valid: boolean;

@@ -1,31 +1,17 @@
 // The `cairn` commands that talk to a running server, through @cairn/client: submit a workspace
 // and wait, read its status, download its evidence and verify it offline with the pinned key.
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCairnClient } from '@cairn/client';
 import { expect, test } from 'vitest';
 import { runningServers } from '../http/running-server.test-support.ts';
+import { runCli } from './run-cli.test-support.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const start = runningServers();
 
-/** Runs `cairn` as a user would (a child process, so the server in this one keeps answering). */
-function cairn(args: string[], env: Record<string, string>, input?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
-  delete childEnv['NODE_EXTRA_CA_CERTS'];
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=@cairn/source', join(here, 'cli.ts'), ...args], { env: childEnv });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    if (input !== undefined) child.stdin.end(input);
-    else child.stdin.end();
-  });
-}
+const cairn = (args: string[], env: Record<string, string>, input?: string) => runCli(args, { env, ...(input === undefined ? {} : { input }) });
 
 test('submit --workspace --wait, status, and verify of the downloaded bundle with the pinned key', { timeout: 90_000 }, async () => {
   const { directory, composition, base: server, operatorToken, keyId } = await start();

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, expect, test } from 'vitest';
 import { runningServers } from '../http/running-server.test-support.ts';
 import { VERSION } from '../version.ts';
+import { runCli } from './run-cli.test-support.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const start = runningServers();
@@ -25,22 +26,9 @@ function elsewhere(): { cwd: string; env: Record<string, string> } {
   return { cwd, env: { CAIRN_CLIENT_CONFIG: join(cwd, 'config', 'client.yaml') } };
 }
 
-function cairn(
-  args: string[],
-  options: { cwd?: string; env?: Record<string, string>; input?: string } = {},
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const env: Record<string, string | undefined> = { ...process.env, ...options.env };
-  for (const name of ['NODE_EXTRA_CA_CERTS', 'CAIRN_SERVER', 'CAIRN_TOKEN', 'CAIRN_CONTEXT']) if (!options.env?.[name]) delete env[name];
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=@cairn/source', join(here, 'cli.ts'), ...args], { cwd: options.cwd ?? tmpdir(), env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
-  });
-}
+// Each call names its server and token itself: none is inherited from the shell running the tests.
+const cairn = (args: string[], options: { cwd?: string; env?: Record<string, string>; input?: string } = {}) =>
+  runCli(args, { ...options, unset: ['CAIRN_SERVER', 'CAIRN_TOKEN', 'CAIRN_CONTEXT'] });
 
 async function closedPort(): Promise<number> {
   const server = createServer();

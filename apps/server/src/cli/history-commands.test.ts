@@ -1,30 +1,17 @@
 // `cairn runs`, `cairn audit export`, `cairn audit bundle` and `cairn report` as a user runs them (child processes),
 // against a running server holding real runs.
 import type { RunSpecV1 } from '@cairn/core';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { auditLeafHash, readLogNdjson } from '@cairn/audit';
 import { createCairnClient } from '@cairn/client';
 import { expect, test } from 'vitest';
 import { runningServers } from '../http/running-server.test-support.ts';
+import { runCli } from './run-cli.test-support.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const start = runningServers();
 
-function cairn(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
-  delete childEnv['NODE_EXTRA_CA_CERTS'];
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=@cairn/source', join(here, 'cli.ts'), ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const cairn = (args: string[], env: Record<string, string>) => runCli(args, { env });
 
 const hostile = '<script>alert(1)</script>, "quoted"';
 

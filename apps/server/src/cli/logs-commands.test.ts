@@ -1,36 +1,14 @@
 // `cairn logs` and `client.logs()` against a real server with real sandboxes: the output live
 // while the item runs, the whole output and the exit code after, an earlier attempt by number.
-import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createCairnClient, type ItemLogLine } from '@cairn/client';
 import { expect, test } from 'vitest';
 import { runningServers } from '../http/running-server.test-support.ts';
 import { attemptEndLine } from './logs-commands.ts';
+import { runCli } from './run-cli.test-support.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const start = runningServers();
 
-/** Runs `cairn` as a user would; `onStdout` sees stdout as it comes. */
-function cairn(
-  args: string[],
-  env: Record<string, string>,
-  onStdout: (text: string) => void = () => {},
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
-  delete childEnv['NODE_EXTRA_CA_CERTS'];
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=@cairn/source', join(here, 'cli.ts'), ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      onStdout(stdout);
-    });
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const cairn = (args: string[], env: Record<string, string>, onStdout?: (stdout: string) => void) => runCli(args, { env, ...(onStdout ? { onStdout } : {}) });
 
 const slowPrinter = (id: string) => ({
   id,

@@ -2,11 +2,9 @@
 // is given (or its server folder's own key), the anchors it is told to read (its config's, or
 // --anchor), and its own table of anchor kinds. A real server (init, a run through its engine, the
 // bundle it exports), then forgeries of that bundle, verified by the CLI as a user runs it.
-import { spawn } from 'node:child_process';
 import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { EvidenceBundleV1, PublicKeyRecord, VerificationReport } from '@cairn/core';
 import { serializeEvidenceBundle } from '@cairn/audit';
 import { createLocalSigner } from '@cairn/local';
@@ -15,26 +13,13 @@ import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { forgeServerBundle, writeForgedFileAnchor } from '../evidence/forge-bundle.test-support.ts';
 import { initServer } from './init-server.ts';
+import { runCli } from './run-cli.test-support.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'cairn-verify-'));
 chmodSync(scratch, 0o711);
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-/** Runs `cairn` as a user would, in `cwd` (a server's folder, or one that is not). */
-function cairn(args: string[], cwd: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const env: Record<string, string | undefined> = { ...process.env };
-  delete env['NODE_EXTRA_CA_CERTS'];
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=@cairn/source', join(here, 'cli.ts'), ...args], { cwd, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end();
-  });
-}
+const cairn = (args: string[], cwd: string) => runCli(args, { cwd });
 
 const report = (result: { stdout: string }) => JSON.parse(result.stdout) as VerificationReport;
 const anchorCheck = (result: { stdout: string }) => report(result).checks.find((check) => check.name === 'anchor')!;
