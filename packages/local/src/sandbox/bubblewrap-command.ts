@@ -116,7 +116,7 @@ export const sandboxWorkspace = '/workspace';
  * terminal to inject into), and the sandbox killed when its parent dies. Limits are set by
  * `prlimit` inside, before the command starts, as an unprivileged uid: process limits do not bind root.
  */
-export function bubblewrapCommand(argv: readonly string[], options: SandboxCommandOptions): { command: string; args: string[] } {
+export function bubblewrapCommand(argv: readonly string[], options: SandboxCommandOptions): { command: string; args: string[]; env: Record<string, string> } {
   const bubblewrapOptions = [
     '--tmpfs',
     '/',
@@ -183,11 +183,11 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     ...argv,
   ];
   return {
-    command: '/usr/bin/env',
+    // The item's environment (secrets included) reaches the sandbox through --setenv only: the
+    // reaper, setpriv and bubblewrap on the host run with PATH alone.
+    command: '/bin/sh',
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
     args: [
-      '-i',
-      'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
-      '/bin/sh',
       '-c',
       reaper,
       'cairn-reaper',

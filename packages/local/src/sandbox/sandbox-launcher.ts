@@ -57,7 +57,7 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
         value === context.workspace || value.startsWith(`${context.workspace}/`) ? `${sandboxWorkspace}${value.slice(context.workspace.length)}` : value,
       ]),
     );
-    const { command, args } = bubblewrapCommand(argv, {
+    const launch = bubblewrapCommand(argv, {
       workspace: context.workspace,
       env,
       network: context.network,
@@ -67,7 +67,7 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
       ...(options.bwrap ? { bwrap: options.bwrap } : {}),
       ...(memoryCgroup ? { memoryCgroup } : {}),
     });
-    return { command, args, lifeline: true };
+    return { ...launch, lifeline: true };
   };
 }
 

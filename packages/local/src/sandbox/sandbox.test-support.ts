@@ -30,7 +30,7 @@ export function runSandboxed(
   argv: string[],
   options: { workspace: string; uid: number; network?: boolean; env?: Record<string, string>; timeoutMs?: number },
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { command, args } = bubblewrapCommand(argv, {
+  const { command, args, env } = bubblewrapCommand(argv, {
     workspace: options.workspace,
     uid: options.uid,
     env: options.env ?? { PATH: '/usr/bin:/bin', HOME: '/workspace' },
@@ -38,7 +38,7 @@ export function runSandboxed(
     limits: testLimits,
   });
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

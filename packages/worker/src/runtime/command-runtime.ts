@@ -24,6 +24,11 @@ export interface CommandLaunch {
    * when the worker goes away.
    */
   readonly lifeline?: boolean;
+  /**
+   * The environment the launched process gets, in place of the command's: a wrapper that hands the
+   * command its environment itself (bubblewrap's --setenv) keeps the values out of its own.
+   */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Wraps the command in another process (a sandbox); returns what to spawn. */
@@ -87,7 +92,7 @@ export class CommandRuntime implements RuntimeAdapterV1 {
     try {
       child = spawn(launch.command, [...launch.args], {
         cwd: workspace,
-        env: { ...env },
+        env: { ...(launch.env ?? env) },
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe', ...(lifeline ? (['pipe'] as const) : [])],
       });
