@@ -66,8 +66,14 @@ export async function capturePatch(attempt: AttemptWorkspace, options: CapturePa
   }
   const files = parseRawDiff(await gitOutput(attempt.git, ['diff', '--cached', '--raw', '-z', '-M', '--no-abbrev', attempt.baseline]));
   if (files.length === 0) return { patch: null, stats: { filesChanged: 0, bytes: 0 }, files };
+  // The tree a case or normalisation twin is looked for in is listed while the entries are checked.
+  const newPaths =
+    (options.pathRules ?? 'portable') === 'portable' ? files.filter((file) => file.status !== 'D' && file.status !== 'M' && file.status !== 'T') : [];
+  const tree = newPaths.length > 0 ? trackedPaths(attempt) : undefined;
+  // Awaited below, unless a refusal comes first: never an unhandled rejection.
+  tree?.catch(() => undefined);
   await checkEntries(attempt, files);
-  if ((options.pathRules ?? 'portable') === 'portable') await checkPortable(attempt, files);
+  if (tree) checkPortable(newPaths, await tree);
   const secrets = Object.entries(options.secrets ?? {}).filter(([, value]) => value !== '');
   const linksChanged = files.some((file) => file.oldMode === symlinkMode || file.newMode === symlinkMode);
   // One read of the blobs the checks need: new symlink targets, and every changed file when there are secrets to look for.
@@ -134,8 +140,7 @@ async function checkEntries(attempt: AttemptWorkspace, files: readonly RawDiffEn
  * systems refuse or alter, and two paths one case-insensitive file would hold. Paths the baseline
  * already had are the user's own and are not held against the attempt.
  */
-async function checkPortable(attempt: AttemptWorkspace, files: readonly RawDiffEntry[]): Promise<void> {
-  const added = files.filter((file) => file.status !== 'D' && file.status !== 'M' && file.status !== 'T');
+function checkPortable(added: readonly RawDiffEntry[], tree: readonly string[]): void {
   for (const file of added) {
     const problem = portablePathProblem(file.path, file.validUtf8);
     if (problem !== undefined)
@@ -145,12 +150,7 @@ async function checkPortable(attempt: AttemptWorkspace, files: readonly RawDiffE
         `${JSON.stringify(file.path)} ${problem}; it would not check out on every system (set pathRules: posix on the item to allow it)`,
       );
   }
-  if (added.length === 0) return;
   // A modified file cannot make a new collision: only added or renamed paths are looked for.
-  const tree = (await gitOutput(attempt.git, ['ls-files', '-z']))
-    .toString('utf8')
-    .split('\0')
-    .filter((path) => path !== '');
   const collision = foldedCollision(tree, new Set(added.map((file) => file.path)));
   if (collision)
     refuse(
@@ -158,6 +158,14 @@ async function checkPortable(attempt: AttemptWorkspace, files: readonly RawDiffE
       collision[1],
       `${JSON.stringify(collision[1])} and ${JSON.stringify(collision[0])} differ only in case or Unicode normalisation: Windows and macOS would hold them as one file (set pathRules: posix on the item to allow it)`,
     );
+}
+
+/** Every path the index holds after the change. */
+async function trackedPaths(attempt: AttemptWorkspace): Promise<string[]> {
+  return (await gitOutput(attempt.git, ['ls-files', '-z']))
+    .toString('utf8')
+    .split('\0')
+    .filter((path) => path !== '');
 }
 
 /**
