@@ -5,58 +5,19 @@
 // The database lives on a real tmpfs of its own (mounted here: the tests run as root), filled to
 // the last byte by a filler file while tasks are running, so their pushed exits meet a real
 // `SQLITE_FULL` from a real write(2) returning ENOSPC.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync, writeSync, closeSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StorageProviderV1 } from '@cairn/core';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { CairnError } from '@cairn/protocol';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { useSmallFileSystem } from '@cairn/conformance/faults';
 import { createEngine } from './engine.ts';
 import { ana, engineHarness } from './engine.test-support.ts';
 
 const { engineWith, runs } = engineHarness();
-let mountPoint: string;
-
-beforeAll(() => {
-  mountPoint = mkdtempSync(join(tmpdir(), 'cairn-full-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mountPoint], { stdio: 'pipe' });
-  } catch (error) {
-    throw new Error(`This test mounts a 4 MB tmpfs at ${mountPoint} to fill it, and needs root for that: ${String(error)}`);
-  }
-});
-
-afterAll(() => {
-  execFileSync('umount', ['-l', mountPoint], { stdio: 'pipe' });
-  rmSync(mountPoint, { recursive: true, force: true });
-});
-
-/** Writes zeros into `path` until the file system says ENOSPC; returns the bytes written. */
-function fillFileSystem(path: string): number {
-  const descriptor = openSync(path, 'w');
-  const chunk = Buffer.alloc(64 * 1024);
-  let written = 0;
-  try {
-    for (;;) written += writeSync(descriptor, chunk);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-  } finally {
-    closeSync(descriptor);
-  }
-  // Small writes may still fit in the last partial block: fill it byte by byte.
-  const tail = openSync(path, 'a');
-  try {
-    for (;;) written += writeSync(tail, Buffer.alloc(1));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-  } finally {
-    closeSync(tail);
-  }
-  return written;
-}
+const disk = useSmallFileSystem(4);
 
 test(
   'a full disk under the database pauses the engine instead of killing it; readiness says why; once space returns the run completes, nothing lost or done twice',
@@ -66,7 +27,7 @@ test(
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
     try {
-      const directory = mkdtempSync(join(mountPoint, 'engine-'));
+      const directory = mkdtempSync(join(disk.path, 'engine-'));
       // Reconciling once a minute: only pushed exits can finish these items in time, so an exit the
       // engine failed to write and then forgot would never be recorded.
       const { engine } = engineWith({ path: join(directory, 'engine.db'), reconcileIntervalMs: 60_000 });
@@ -84,8 +45,8 @@ test(
       for (let wait = 0; wait < 400 && engine.items(runId).filter((item) => item.state === 'running').length < 4; wait++) await sleep(5);
       expect(engine.items(runId).filter((item) => item.state === 'running')).toHaveLength(4);
 
-      const filler = join(mountPoint, 'filler');
-      fillFileSystem(filler);
+      const filler = join(disk.path, 'filler');
+      disk.fill(filler);
       // The tasks exit while the disk is full: their exits cannot be written.
       for (let wait = 0; wait < 400 && engine.health().ready; wait++) await sleep(5);
       const health = engine.health();
@@ -121,12 +82,12 @@ test('with the disk full before anything is dispatched, nothing starts until the
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
   process.on('unhandledRejection', onUnhandled);
   try {
-    const directory = mkdtempSync(join(mountPoint, 'engine-'));
+    const directory = mkdtempSync(join(disk.path, 'engine-'));
     const { engine } = engineWith({ path: join(directory, 'engine.db') });
     const items = Array.from({ length: 3 }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command' as const, argv: ['true'] } }));
     const { runId } = engine.submit({ version: 1, name: 'full-before-dispatch', items }, { actor: ana });
-    const filler = join(mountPoint, 'filler');
-    fillFileSystem(filler);
+    const filler = join(disk.path, 'filler');
+    disk.fill(filler);
     engine.start();
     for (let wait = 0; wait < 400 && engine.health().ready; wait++) await sleep(5);
     expect(engine.health()).toMatchObject({ ready: false, reason: expect.stringMatching(/^storage full: SQLITE_(FULL|IOERR)/) });
@@ -168,7 +129,7 @@ test('exits pushed while the storage provider is down stay queued and are record
   };
   const executor = createInMemoryExecutor({ run: async () => (await sleep(100), 0) });
   const engine = createEngine({
-    database: join(mkdtempSync(join(mountPoint, 'engine-')), 'engine.db'),
+    database: join(mkdtempSync(join(disk.path, 'engine-')), 'engine.db'),
     executors: { local: executor },
     storage,
     signer: createInMemorySigner(),

@@ -2,48 +2,20 @@
 // server stays up, /readyz answers 503 saying why (200 again once there is room), and tasks that
 // end while the disk is full are recorded once there is room — nothing lost, nothing twice.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { useSmallFileSystem } from '@cairn/conformance/faults';
 import { initServer } from '../cli/init-server.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { buildHttpApi } from './http-server.ts';
 
-let mountPoint: string;
-
-beforeAll(() => {
-  mountPoint = mkdtempSync(join(tmpdir(), 'cairn-readyz-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', mountPoint], { stdio: 'pipe' });
-  } catch (error) {
-    throw new Error(`This test mounts a 20 MB tmpfs at ${mountPoint} to fill it, and needs root for that: ${String(error)}`);
-  }
-});
-
-afterAll(() => {
-  execFileSync('umount', ['-l', mountPoint], { stdio: 'pipe' });
-  rmSync(mountPoint, { recursive: true, force: true });
-});
-
-/** Writes into `path` until the file system says ENOSPC (in big chunks, then byte by byte). */
-function fillFileSystem(path: string): void {
-  for (const size of [1024 * 1024, 4096, 1]) {
-    const descriptor = openSync(path, 'a');
-    try {
-      for (;;) writeSync(descriptor, Buffer.alloc(size));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-    } finally {
-      closeSync(descriptor);
-    }
-  }
-}
+const disk = useSmallFileSystem(20);
 
 test('with its disk full the server stays up, /readyz answers 503 with the reason, and 200 again once there is room', { timeout: 30_000 }, async () => {
-  const directory = join(mountPoint, 'server');
+  const directory = join(disk.path, 'server');
   execFileSync('mkdir', ['-p', directory]);
   chmodSync(directory, 0o711);
   const { operatorToken } = await initServer(directory);
@@ -56,8 +28,8 @@ test('with its disk full the server stays up, /readyz answers 503 with the reaso
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ ready: true });
 
-    const filler = join(mountPoint, 'filler');
-    fillFileSystem(filler);
+    const filler = join(disk.path, 'filler');
+    disk.fill(filler);
     const spec = { version: 1, name: 'no-room', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] };
     const submitted = await fetch(`${base}/v1/runs`, {
       method: 'POST',
@@ -99,9 +71,9 @@ test(
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
-    const directory = join(mountPoint, 'running-server');
+    const directory = join(disk.path, 'running-server');
     execFileSync('mkdir', ['-p', directory]);
-    chmodSync(mountPoint, 0o755);
+    chmodSync(disk.path, 0o755);
     chmodSync(directory, 0o711);
     const { operatorToken } = await initServer(directory);
     const composition = await composeServer(loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } }));
@@ -125,8 +97,8 @@ test(
       for (let wait = 0; wait < 200 && engine.items(runId).some((item) => item.state !== 'running'); wait++) await sleep(20);
       // Past workspace preparation: the sandboxes are running their command.
       await sleep(1_000);
-      const filler = join(mountPoint, 'filler');
-      fillFileSystem(filler);
+      const filler = join(disk.path, 'filler');
+      disk.fill(filler);
       // The tasks end meanwhile; with no room to record them the server says so.
       const readiness = new Set<number>();
       for (let wait = 0; wait < 80; wait++) {

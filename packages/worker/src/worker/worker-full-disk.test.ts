@@ -2,47 +2,19 @@
 // and written once there is room — the run of the item does not fail for the machine's sake.
 // The storage here writes each object to a real tmpfs (mounted by the test: it runs as root)
 // before keeping it, so a full disk answers with a real ENOSPC from write(2).
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DispatchManifest, StorageProviderV1 } from '@cairn/core';
 import { keyIdOf, signManifest } from '@cairn/audit';
 import { createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { canonicalJsonBytes, digestOfJson, manifestKey, resultKey, sha256Digest } from '@cairn/protocol';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { useSmallFileSystem } from '@cairn/conformance/faults';
 import { createCommandRuntime } from '../runtime/command-runtime.ts';
 import { temporaryDirectory } from '../testing/worker.test-support.ts';
 import { createWorker } from './worker.ts';
 
-let mountPoint: string;
-
-beforeAll(() => {
-  mountPoint = mkdtempSync(join(tmpdir(), 'cairn-worker-full-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint], { stdio: 'pipe' });
-  } catch (error) {
-    throw new Error(`This test mounts a 1 MB tmpfs at ${mountPoint} to fill it, and needs root for that: ${String(error)}`);
-  }
-});
-
-afterAll(() => {
-  execFileSync('umount', ['-l', mountPoint], { stdio: 'pipe' });
-  rmSync(mountPoint, { recursive: true, force: true });
-});
-
-function fillFileSystem(path: string): void {
-  for (const size of [64 * 1024, 512, 1]) {
-    const descriptor = openSync(path, 'a');
-    try {
-      for (;;) writeSync(descriptor, Buffer.alloc(size));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-    } finally {
-      closeSync(descriptor);
-    }
-  }
-}
+const disk = useSmallFileSystem(1);
 
 test(
   'results stored while the disk is full are written once there is room: the attempt succeeds, its result and blobs are all stored',
@@ -55,7 +27,7 @@ test(
       provider: inner.provider,
       capabilities: inner.capabilities,
       put: async (key, body, options) => {
-        writeFileSync(join(mountPoint, `object-${written++}`), body);
+        writeFileSync(join(disk.path, `object-${written++}`), body);
         return inner.put(key, body, options);
       },
       get: (key) => inner.get(key),
@@ -91,8 +63,8 @@ test(
       runtimes: { command: createCommandRuntime({ killGraceMs: 200 }) },
       workRoot: temporaryDirectory('cairn-worker-root-'),
     });
-    const filler = join(mountPoint, 'filler');
-    fillFileSystem(filler);
+    const filler = join(disk.path, 'filler');
+    disk.fill(filler);
     let settled = false;
     const running = worker.run({ executionId: manifest.executionId, manifestDigest }).finally(() => {
       settled = true;
@@ -136,15 +108,15 @@ test(
     const envelope = await signManifest(manifest, signer);
     const manifestDigest = digestOfJson(envelope);
     await storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope));
-    const workRoot = join(mountPoint, 'work');
+    const workRoot = join(disk.path, 'work');
     const worker = createWorker({
       storage,
       trustedKeys: [{ keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') }],
       runtimes: { command: createCommandRuntime({ killGraceMs: 200 }) },
       workRoot,
     });
-    const filler = join(mountPoint, 'filler');
-    fillFileSystem(filler);
+    const filler = join(disk.path, 'filler');
+    disk.fill(filler);
     let settled = false;
     const running = worker.run({ executionId: manifest.executionId, manifestDigest }).finally(() => {
       settled = true;

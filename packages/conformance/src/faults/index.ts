@@ -1,0 +1,1 @@
+export { useSmallFileSystem, type SmallFileSystem } from './small-file-system.ts';
