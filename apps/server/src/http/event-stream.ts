@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Engine } from '@cairn/engine';
-import { CairnError, isTerminalState, runTransitions } from '@cairn/protocol';
+import { isTerminalState, runTransitions } from '@cairn/protocol';
+import { requireRun } from './require-run.ts';
 
 /**
  * Streams engine events as server-sent events: `id:` is the event id (the audit sequence), so a
@@ -15,7 +16,7 @@ export async function streamEvents(
   options: { readonly runId?: string; readonly stillAllowed?: (() => Promise<boolean>) | undefined } = {},
 ): Promise<void> {
   const { runId, stillAllowed } = options;
-  if (runId !== undefined && !engine.run(runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${runId} does not exist.`, { path: 'runId' });
+  if (runId !== undefined) requireRun(engine, runId);
   const header = request.headers['last-event-id'];
   const query = (request.query as { after?: string }).after;
   const after = Number(typeof header === 'string' && header !== '' ? header : (query ?? -1));

@@ -17,6 +17,7 @@ import { registerLogRoutes } from './log-routes.ts';
 import { isLoopback, loopbackPeerUid } from './loopback.ts';
 import { transformComponents } from './openapi-components.ts';
 import { openApiSecurityComponents, openApiTags, transformWithScopes } from './openapi-scopes.ts';
+import { requireRun } from './require-run.ts';
 import { bytesAnswer, declareErrorResponses, itemViewSchema, runViewSchema, submitResultSchema } from './response-schemas.ts';
 import { registerRunListRoutes } from './run-list-routes.ts';
 import { registerScheduleRoutes } from './schedule-routes.ts';
@@ -262,8 +263,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     '/v1/runs/:runId',
     { config: { action: 'runs.read' }, schema: { operationId: 'getRun', summary: 'A run', params: runParams, response: { 200: runViewSchema } } },
     async (request) => {
-      const run = engine.run(request.params.runId);
-      if (!run) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
+      const run = requireRun(engine, request.params.runId);
       if (run.itemsFailed === 0) return run;
       // Why it failed, in the answer that says it did: items are read only for runs with failures.
       const failedItems = engine
@@ -280,8 +280,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       schema: { operationId: 'listRunItems', summary: "A run's items", params: runParams, response: { 200: z.array(itemViewSchema) } },
     },
     async (request) => {
-      if (!engine.run(request.params.runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${request.params.runId} does not exist.`, { path: 'runId' });
-      return engine.items(request.params.runId);
+      return engine.items(requireRun(engine, request.params.runId).runId);
     },
   );
   app.get(

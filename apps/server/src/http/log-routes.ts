@@ -5,6 +5,7 @@ import type { ServerComposition } from '../composition/compose-server.ts';
 import { itemLogLines, type ItemLogLine } from '../item-logs/item-log-lines.ts';
 import type { HttpApp } from './http-app.ts';
 import { bytesAnswer } from './response-schemas.ts';
+import { requireRun } from './require-run.ts';
 
 const params = z.strictObject({ runId: z.string().min(1).max(200), itemId: z.string().min(1).max(128) });
 const querystring = z.strictObject({
@@ -54,7 +55,7 @@ export function registerLogRoutes(
       const { runId, itemId } = request.params;
       const follow = request.query.follow === 'true';
       const format = request.query.format ?? 'ndjson';
-      if (!engine.run(runId)) throw new CairnError('CAIRN_NOT_FOUND', `Run ${runId} does not exist.`, { path: 'runId' });
+      requireRun(engine, runId);
       const controller = new AbortController();
       request.raw.on('close', () => controller.abort());
       const attempt = await chooseAttempt(composition, runId, itemId, request.query.attempt, follow, request, controller.signal);
