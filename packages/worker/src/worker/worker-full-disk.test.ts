@@ -16,6 +16,34 @@ import { createWorker } from './worker.ts';
 
 const disk = useSmallFileSystem(1);
 
+/** A command item's signed manifest, stored where the worker reads it, and the key that trusts it. */
+async function signedTask(storage: StorageProviderV1, runId: string, argv: string[]) {
+  const signer = createInMemorySigner();
+  const publicKey = await signer.publicKey();
+  const manifest: DispatchManifest = {
+    version: 'cairn.manifest/v1',
+    runId,
+    itemId: 'build',
+    attempt: 1,
+    fencingToken: 1,
+    executionId: `${runId}/build/1`,
+    runtime: { kind: 'command', argv },
+    workspace: sha256Digest(''),
+    inputs: {},
+    apply: [],
+    env: {},
+    secretNames: [],
+    limits: { timeoutMs: 10_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
+    effect: 'read-impure',
+    issuedAt: '2026-11-22T12:00:00.000Z',
+  };
+  const envelope = await signManifest(manifest, signer);
+  const manifestDigest = digestOfJson(envelope);
+  await storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope));
+  const trustedKeys = [{ keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') }];
+  return { manifest, manifestDigest, trustedKeys };
+}
+
 test(
   'results stored while the disk is full are written once there is room: the attempt succeeds, its result and blobs are all stored',
   { timeout: 30_000 },
@@ -35,31 +63,10 @@ test(
       list: (options) => inner.list(options),
       delete: (key) => inner.delete(key),
     };
-    const signer = createInMemorySigner();
-    const publicKey = await signer.publicKey();
-    const manifest: DispatchManifest = {
-      version: 'cairn.manifest/v1',
-      runId: 'run-1',
-      itemId: 'build',
-      attempt: 1,
-      fencingToken: 1,
-      executionId: 'run-1/build/1',
-      runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo hi; printf x > new.txt'] },
-      workspace: sha256Digest(''),
-      inputs: {},
-      apply: [],
-      env: {},
-      secretNames: [],
-      limits: { timeoutMs: 10_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
-      effect: 'read-impure',
-      issuedAt: '2026-11-22T12:00:00.000Z',
-    };
-    const envelope = await signManifest(manifest, signer);
-    const manifestDigest = digestOfJson(envelope);
-    await inner.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope));
+    const { manifest, manifestDigest, trustedKeys } = await signedTask(inner, 'run-1', ['/bin/sh', '-c', 'echo hi; printf x > new.txt']);
     const worker = createWorker({
       storage,
-      trustedKeys: [{ keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') }],
+      trustedKeys,
       runtimes: { command: createCommandRuntime({ killGraceMs: 200 }) },
       workRoot: temporaryDirectory('cairn-worker-root-'),
     });
@@ -86,32 +93,11 @@ test(
   { timeout: 30_000 },
   async () => {
     const storage = createInMemoryStorageProvider();
-    const signer = createInMemorySigner();
-    const publicKey = await signer.publicKey();
-    const manifest: DispatchManifest = {
-      version: 'cairn.manifest/v1',
-      runId: 'run-2',
-      itemId: 'build',
-      attempt: 1,
-      fencingToken: 1,
-      executionId: 'run-2/build/1',
-      runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'printf x > new.txt'] },
-      workspace: sha256Digest(''),
-      inputs: {},
-      apply: [],
-      env: {},
-      secretNames: [],
-      limits: { timeoutMs: 10_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
-      effect: 'read-impure',
-      issuedAt: '2026-11-22T12:00:00.000Z',
-    };
-    const envelope = await signManifest(manifest, signer);
-    const manifestDigest = digestOfJson(envelope);
-    await storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope));
+    const { manifest, manifestDigest, trustedKeys } = await signedTask(storage, 'run-2', ['/bin/sh', '-c', 'printf x > new.txt']);
     const workRoot = join(disk.path, 'work');
     const worker = createWorker({
       storage,
-      trustedKeys: [{ keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') }],
+      trustedKeys,
       runtimes: { command: createCommandRuntime({ killGraceMs: 200 }) },
       workRoot,
     });
