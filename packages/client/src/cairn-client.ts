@@ -1,4 +1,4 @@
-import type { AttemptFailure, AuditAction, AuditEntry, CairnEvent, Digest, ItemState, RunSpecV1, RunState } from '@cairn/core';
+import type { AttemptFailure, AuditAction, AuditEntry, CairnEvent, Digest, ItemLogLine, ItemState, RunSpecV1, RunState } from '@cairn/core';
 import { assertRunSpec, CairnError, errorCodes, isCairnError, loadRunSpec, parseSettings, type CairnErrorCode } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
@@ -47,21 +47,6 @@ export interface ItemView {
   readonly failure?: AttemptFailure | null;
   readonly [field: string]: unknown;
 }
-
-/** How an attempt ended: the last line of its log. */
-export interface ItemLogEnd {
-  readonly attempt: number;
-  /** `succeeded`, `failed`, `timed-out`, `cancelled` or `lost`. */
-  readonly state: string;
-  /** The runtime's exit code; null when it was killed by a signal, never started or was lost. */
-  readonly exitCode: number | null;
-  readonly finishedAt: string | null;
-  /** Why the attempt did not succeed (absent when it did). */
-  readonly failure?: AttemptFailure;
-}
-
-/** A piece of an item's output (redacted by the worker), or, last, how the attempt ended. */
-export type ItemLogLine = { readonly stream: 'stdout' | 'stderr'; readonly text: string } | { readonly end: ItemLogEnd };
 
 /** A bearer token as the server lists it: never its secret. */
 export interface TokenView {

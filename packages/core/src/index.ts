@@ -40,6 +40,7 @@ export type { BundleArtifact, BundleArtifactKind, BundleManifest, EvidenceBundle
 export type { ExecutionHandle, ExecutionOutcome, ExecutionState, ExecutionStatus, TaskEnvelope } from './model/execution.ts';
 export type { JsonObject, JsonValue } from './model/json.ts';
 export type { AttemptState, ItemState, RunState, TerminalAttemptState, TerminalItemState, TerminalRunState } from './model/lifecycle.ts';
+export type { ItemLogEnd, ItemLogLine } from './model/item-log-line.ts';
 export type { LiveLogState, LiveLogStreamProgress, LogStream } from './model/live-log.ts';
 export type { Logger } from './model/logger.ts';
 export type { PatchStats, ResultArtifacts, ResultRecord } from './model/result-record.ts';

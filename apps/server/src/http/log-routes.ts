@@ -1,8 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ItemLogLine } from '@cairn/core';
 import { CairnError, errorCatalogue, isCairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
-import { itemLogLines, type ItemLogLine } from '../item-logs/item-log-lines.ts';
+import { itemLogLines } from '../item-logs/item-log-lines.ts';
 import type { HttpApp } from './http-app.ts';
 import { bytesAnswer } from './response-schemas.ts';
 import { requireRun } from './require-run.ts';

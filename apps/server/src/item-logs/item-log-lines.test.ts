@@ -4,12 +4,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LiveLogState } from '@cairn/core';
+import type { ItemLogLine, LiveLogState } from '@cairn/core';
 import type { Engine, ItemAttemptRecord } from '@cairn/engine';
 import { createLocalStorageProvider } from '@cairn/local';
 import { blobKey, canonicalJsonBytes, liveLogSegmentBytes, liveLogSegmentKey, liveLogStateKey, sha256Digest } from '@cairn/protocol';
 import { afterEach, expect, test } from 'vitest';
-import { itemLogLines, type ItemLogLine } from './item-log-lines.ts';
+import { itemLogLines } from './item-log-lines.ts';
 
 const directories: string[] = [];
 afterEach(() => {

@@ -1,19 +1,7 @@
 import { TextDecoder } from 'node:util';
-import type { AttemptFailure, AttemptState, LogStream, StorageProviderV1 } from '@cairn/core';
+import type { AttemptState, ItemLogLine, LogStream, StorageProviderV1 } from '@cairn/core';
 import type { Engine, ItemAttemptRecord } from '@cairn/engine';
 import { blobKey, CairnError, liveLogSegmentBytes, liveLogSegmentKey, liveLogStateKey, liveLogStateSchema } from '@cairn/protocol';
-
-/** How an attempt ended, as the last line of its log says. */
-export interface ItemLogEnd {
-  readonly attempt: number;
-  readonly state: AttemptState;
-  readonly exitCode: number | null;
-  readonly finishedAt: string | null;
-  readonly failure?: AttemptFailure;
-}
-
-/** One line of an item's log: output of one stream (in the order it was read), or, last, how the attempt ended. */
-export type ItemLogLine = { readonly stream: LogStream; readonly text: string } | { readonly end: ItemLogEnd };
 
 export interface ItemLogLinesOptions {
   readonly engine: Engine;
