@@ -2,8 +2,9 @@
 # Prepares this clone on a fresh Debian machine that has only Node and npm:
 #   - Node >= 22 (installs Node 24 under .tools/node when the system node is older; never replaces it)
 #   - pnpm 10 (under .tools/pnpm; corepack fails against a registry without signatures)
-#   - Debian packages the sandbox and the worker need (bubblewrap, git; openssl is the test
-#     timestamp authority; zsh and fish check the shell completion scripts), when run as root
+#   - Debian packages the sandbox and the worker need (bubblewrap, git), and those the tests need
+#     (openssl is the test timestamp authority; ceph-mon, ceph-osd and radosgw the S3 server,
+#     scripts/radosgw.sh; zsh and fish check the shell completion scripts), when run as root
 #   - dependencies (native addons built against the Node in use) and a build of every package
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
@@ -15,7 +16,7 @@ source "$root/scripts/env.sh"
 
 NODE_VERSION=24.21.0
 PNPM_VERSION=10.34.8
-DEBIAN_PACKAGES=(bubblewrap slirp4netns git ca-certificates openssl zsh fish)
+DEBIAN_PACKAGES=(bubblewrap slirp4netns git ca-certificates openssl zsh fish curl ceph-mon ceph-osd radosgw)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

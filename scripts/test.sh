@@ -23,6 +23,8 @@ step() {
 step "format (prettier --check: pnpm format fixes it)" pnpm exec prettier --check --log-level warn .
 step "type-check (tsc -b)" pnpm exec tsc -b
 step "package lint (publint, attw)" node scripts/lint-packages.mjs
+# The tests' S3 server (a one-node Ceph cluster with radosgw on loopback), started once for every project.
+step "S3 test server (scripts/radosgw.sh)" bash scripts/radosgw.sh start
 results="$root/.vitest-results.json"
 # One fixed seed for property tests, so a red build reproduces (vitest.property-seed.ts).
 export CAIRN_PROPERTY_SEED="${CAIRN_PROPERTY_SEED:-20261122}"

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# A real S3 server for the tests: Ceph's RADOS Gateway from Debian, as a one-node cluster on
+# loopback (a monitor, one in-memory OSD, radosgw). No npm emulator enforces conditional writes
+# or Object Lock; radosgw does (shared/notes/TOOLCHAIN.md).
+#
+#   bash scripts/radosgw.sh start   starts it unless it already answers; prints the connection file
+#   bash scripts/radosgw.sh stop    stops it and removes its folder
+#
+# The connection (endpoint, region, keys) is written as JSON to $CAIRN_RADOSGW_DIR/connection.json
+# (default .tools/radosgw). Tests read it through @cairn/s3's test support; they never skip when
+# it is missing, they fail naming this script. Started once per test run, not per test: each test
+# makes buckets of its own.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+dir="${CAIRN_RADOSGW_DIR:-$root/.tools/radosgw}"
+mon_port="${CAIRN_RADOSGW_MON_PORT:-6789}"
+rgw_port="${CAIRN_RADOSGW_PORT:-7480}"
+conf="$dir/ceph.conf"
+connection="$dir/connection.json"
+access_key=cairn-test-access-key
+secret_key=cairn-test-secret-key-not-for-production
+# The SSE-KMS key radosgw's `testing` backend holds (a test key by design: never used outside tests).
+kms_key_id=cairn-test-kms-key
+kms_key_base64=$(printf 'cairn radosgw test sse-kms key!!' | base64)
+
+log() { printf '[radosgw] %s\n' "$*" >&2; }
+
+answers() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$rgw_port/" 2>/dev/null; }
+
+stop() {
+  local pids=()
+  for name in client.rgw.a osd.0 mon.a; do
+    local pid_file="$dir/run/$name.pid"
+    [ -f "$pid_file" ] && pids+=("$(cat "$pid_file")")
+  done
+  pids+=($(pgrep -f -- "-c $conf" || true))
+  if [ ${#pids[@]} -gt 0 ]; then
+    kill "${pids[@]}" 2>/dev/null || true
+    # A monitor still holding its port would answer the next cluster's OSD with the wrong fsid.
+    for _ in $(seq 1 50); do
+      kill -0 "${pids[@]}" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -9 "${pids[@]}" 2>/dev/null || true
+  fi
+  rm -rf "$dir"
+}
+
+start() {
+  # Vitest projects may each ask at once: one starts it, the others wait and find it answering.
+  mkdir -p "$(dirname "$dir")"
+  exec 9>"$dir.lock"
+  flock 9
+  if [ -f "$connection" ] && answers; then
+    echo "$connection"
+    return
+  fi
+  for program in ceph-mon ceph-osd radosgw radosgw-admin monmaptool curl; do
+    command -v "$program" >/dev/null || {
+      log "$program is missing: install it with TMPDIR=/var/tmp apt-get install -y ceph-mon ceph-osd radosgw curl (scripts/setup.sh does, as root)"
+      exit 1
+    }
+  done
+  stop
+  mkdir -p "$dir"/{run,log,mon,osd}
+  local fsid
+  fsid=$(cat /proc/sys/kernel/random/uuid)
+  cat >"$conf" <<EOF
+[global]
+fsid = $fsid
+mon host = v1:127.0.0.1:$mon_port
+mon initial members = a
+auth cluster required = none
+auth service required = none
+auth client required = none
+ms bind ipv6 = false
+public network = 127.0.0.0/8
+osd objectstore = memstore
+memstore device bytes = 4294967296
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+mon allow pool size one = true
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+osd crush chooseleaf type = 0
+osd max object name len = 460
+osd max object namespace len = 64
+run dir = $dir/run
+pid file = $dir/run/\$name.pid
+admin socket = $dir/run/\$name.asok
+log file = $dir/log/\$name.log
+mon data = $dir/mon/\$name
+osd data = $dir/osd/\$name
+keyring = $dir/keyring
+[client.rgw.a]
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = $kms_key_id=$kms_key_base64
+rgw crypt require ssl = false
+rgw enable usage log = false
+EOF
+  : >"$dir/keyring"
+  monmaptool --create --add a "127.0.0.1:$mon_port" --fsid "$fsid" "$dir/monmap" >/dev/null
+  ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" >/dev/null
+  ceph-mon -c "$conf" -i a 2>>"$dir/log/daemons.stderr" 9>&-
+  local osd_id
+  osd_id=$(ceph -c "$conf" osd create)
+  mkdir -p "$dir/osd/osd.$osd_id"
+  ceph-osd -c "$conf" -i "$osd_id" --mkfs >/dev/null 2>&1
+  ceph-osd -c "$conf" -i "$osd_id" 2>>"$dir/log/daemons.stderr" 9>&-
+  radosgw -c "$conf" -n client.rgw.a 2>>"$dir/log/daemons.stderr" 9>&-
+  for _ in $(seq 1 120); do
+    answers && break
+    sleep 0.5
+  done
+  answers || { log "radosgw did not answer on 127.0.0.1:$rgw_port; its log: $dir/log/client.rgw.a.log"; exit 1; }
+  radosgw-admin -c "$conf" --admin-socket= user create --uid=cairn-test --display-name="Cairn tests" \
+    --access-key="$access_key" --secret-key="$secret_key" >/dev/null
+  cat >"$connection" <<EOF
+{
+  "endpoint": "http://127.0.0.1:$rgw_port",
+  "region": "us-east-1",
+  "accessKeyId": "$access_key",
+  "secretAccessKey": "$secret_key",
+  "kmsKeyId": "$kms_key_id"
+}
+EOF
+  log "radosgw answers on http://127.0.0.1:$rgw_port (connection: $connection)"
+  echo "$connection"
+}
+
+case "${1:-start}" in
+  start) start ;;
+  stop) stop ;;
+  *) log "usage: $0 start|stop"; exit 2 ;;
+esac
