@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeAuthorizer } from '@cairn/conformance';
@@ -62,4 +62,27 @@ test('a token revoked through another store of the same file (cairn token revoke
   expect(await authorizer.authenticate(created.token)).toMatchObject({ scopes: ['runs:read'] });
   rmSync(file);
   expect(await authorizer.authenticate(created.token)).toBeNull();
+});
+
+test.each([
+  ['not JSON', '{"tokens": [', /is not JSON/],
+  [
+    'a token without its hash',
+    '{"tokens":[{"id":"0123456789ab","name":"x","scopes":["admin"],"createdAt":"2026-01-01T00:00:00Z"}]}',
+    /\$\.tokens\.0\.secretHash/,
+  ],
+  [
+    'an unknown scope',
+    '{"tokens":[{"id":"0123456789ab","name":"x","scopes":["root"],"secretHash":"' + '0'.repeat(64) + '","createdAt":"2026-01-01T00:00:00Z"}]}',
+    /is not a token scope/,
+  ],
+])('a token file that is %s fails closed, naming the file and what to do', async (_, text, problem) => {
+  const file = join(directory, `broken-${Math.random()}.json`);
+  writeFileSync(file, text);
+  const broken = new TokenStore(file);
+  const refusal = { code: 'CAIRN_CONFIG_INVALID', path: file, message: expect.stringMatching(problem) };
+  expect(() => broken.hasLiveTokens()).toThrow(expect.objectContaining(refusal));
+  await expect(new TokenAuthorizer(broken).authenticate(`cairn_0123456789ab_${'A'.repeat(43)}`)).rejects.toMatchObject(refusal);
+  expect(() => broken.create('new', ['admin'])).toThrow(expect.objectContaining({ code: 'CAIRN_CONFIG_INVALID' }));
+  expect(readFileSync(file, 'utf8')).toBe(text);
 });

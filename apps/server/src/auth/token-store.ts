@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
+import { z } from 'zod';
 import { isTokenScope, tokenScopes, type TokenScope } from './token-scopes.ts';
 
 /** A token as stored: its id, name and scopes, and the SHA-256 of its secret — never the secret. */
@@ -16,6 +17,20 @@ export interface StoredToken {
 
 /** A token as listed: everything but its hash. */
 export type TokenRecord = Omit<StoredToken, 'secretHash'>;
+
+/** The token file as `#write` writes it; anything else is refused, never half-trusted. */
+const tokenFileSchema = z.object({
+  tokens: z.array(
+    z.object({
+      id: z.string().regex(/^[0-9a-f]{12}$/),
+      name: z.string(),
+      scopes: z.array(z.string().refine(isTokenScope, 'is not a token scope')),
+      secretHash: z.string().regex(/^[0-9a-f]{64}$/),
+      createdAt: z.string(),
+      revokedAt: z.string().optional(),
+    }),
+  ),
+});
 
 /** Tokens look like `cairn_<id>_<secret>`: the id finds the record, the secret proves it. */
 const tokenPattern = /^cairn_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
@@ -97,8 +112,30 @@ export class TokenStore {
     const stats = statSync(this.#file, { bigint: true, throwIfNoEntry: false });
     if (stats === undefined) return [];
     const version = `${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
-    if (this.#cache?.version !== version) this.#cache = { version, tokens: (JSON.parse(readFileSync(this.#file, 'utf8')) as { tokens: StoredToken[] }).tokens };
+    if (this.#cache?.version !== version) this.#cache = { version, tokens: this.#parse(readFileSync(this.#file, 'utf8')) };
     return [...this.#cache.tokens];
+  }
+
+  /**
+   * The tokens of the file's text. A file that is not a token file (hand-edited, truncated) fails
+   * closed with CAIRN_CONFIG_INVALID naming the file, the first problem and what to do: no request
+   * is let through on it, and nothing is written over it.
+   */
+  #parse(text: string): StoredToken[] {
+    let problem: string;
+    try {
+      const parsed = tokenFileSchema.safeParse(JSON.parse(text));
+      if (parsed.success) return parsed.data.tokens as StoredToken[];
+      const [issue] = parsed.error.issues;
+      problem = `$.${issue!.path.join('.')} ${issue!.message}`;
+    } catch (error) {
+      problem = `it is not JSON (${(error as Error).message})`;
+    }
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `The token file ${this.#file} is not one Cairn wrote: ${problem}. Restore it from a backup (cairn backup keeps it), or move it aside and create tokens again with \`cairn token create\`.`,
+      { path: this.#file },
+    );
   }
 
   #write(tokens: readonly StoredToken[]): void {
