@@ -225,7 +225,10 @@ export class S3ObjectLockAnchor implements AuditAnchorV1 {
         ),
       );
     } catch (error) {
-      if (!(isCairnError(error, 'CAIRN_ANCHOR_UNAVAILABLE') && httpStatus(error.cause) === 412)) throw error;
+      const status = isCairnError(error, 'CAIRN_ANCHOR_UNAVAILABLE') ? httpStatus(error.cause) : undefined;
+      // A locked write into a bucket without Object Lock is refused with 400: say that, not "unavailable".
+      if (status === 400) await this.probe();
+      if (status !== 412) throw error;
       written = undefined;
     }
     if (written !== undefined && !written.VersionId) throw this.#notLockable('answered the write without a version id (it is not versioned)');
