@@ -133,8 +133,10 @@ export class S3ObjectLockAnchor implements AuditAnchorV1 {
         )
       ).ObjectLockConfiguration;
     } catch (error) {
-      if (isCairnError(error, 'CAIRN_ANCHOR_UNAVAILABLE') && s3ErrorName(error.cause) === 'ObjectLockConfigurationNotFoundError') configuration = undefined;
-      else throw error;
+      // 404 ObjectLockConfigurationNotFoundError (AWS and radosgw): the bucket exists, without Object Lock.
+      const missing = isCairnError(error, 'CAIRN_ANCHOR_UNAVAILABLE') && httpStatus(error.cause) === 404 && s3ErrorName(error.cause) !== 'NoSuchBucket';
+      if (!missing) throw error;
+      configuration = undefined;
     }
     if (configuration?.ObjectLockEnabled !== 'Enabled') throw this.#notLockable('has no Object Lock');
     const versioning = await this.#attempt('read the versioning of the bucket', () => this.#client.send(new GetBucketVersioningCommand({ Bucket: bucket })));
