@@ -42,13 +42,15 @@ export interface RecordedRequest {
   readonly body: Record<string, unknown>;
 }
 
+/** An error KMS answers: its `__type`, message and HTTP status (400 for refusals, 500 for its own failures). */
 class KmsError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
+  readonly type: string;
+  readonly status: number;
+
+  constructor(type: string, message: string, status = 400) {
     super(message);
+    this.type = type;
+    this.status = status;
   }
 }
 
@@ -65,7 +67,7 @@ export class KmsTestEndpoint {
   readonly #server: Server;
   #url = '';
 
-  private constructor() {
+  constructor() {
     this.#server = createServer((request, response) => void this.#handle(request, response));
   }
 
