@@ -142,6 +142,18 @@ describe('KmsCipher', () => {
     expect(decryptError.message).toContain('allow kms:Decrypt');
   });
 
+  test('a context KMS refuses as malformed (an empty name): encrypt is CAIRN_CIPHER_UNAVAILABLE saying so, decrypt is CAIRN_CIPHER_DECRYPT_FAILED', async () => {
+    const { cipher } = cipherForNewKey();
+    const encryptError = await rejection(cipher.encrypt(utf8('x'), { '': 'unnamed' }));
+    expect(encryptError.code).toBe('CAIRN_CIPHER_UNAVAILABLE');
+    expect(causeName(encryptError)).toBe('ValidationException');
+    expect(encryptError.message).toContain('non-empty names');
+    const envelope = await cipher.encrypt(utf8('x'), context);
+    const decryptError = await rejection(cipher.decrypt(envelope, { ...context, '': 'unnamed' }));
+    expect(decryptError.code).toBe('CAIRN_CIPHER_DECRYPT_FAILED');
+    expect(causeName(decryptError)).toBe('ValidationException');
+  });
+
   test('a signing key is refused by name (InvalidKeyUsageException)', async () => {
     const { keyId } = endpoint().createKey('ECC_NIST_P256');
     const error = await rejection(createKmsCipher({ keyId, client: endpoint().client() }).encrypt(utf8('x'), context));

@@ -17,8 +17,12 @@ const algorithm = 'aes-256-gcm+kms';
 const dataKeyBytes = 32;
 const ivBytes = 12;
 const tagBytes = 16;
-/** KMS errors that say this envelope cannot be decrypted with this key and context (not that KMS is unwell). */
-const notThisEnvelope = new Set(['InvalidCiphertextException', 'IncorrectKeyException']);
+/**
+ * KMS errors that say this envelope cannot be decrypted with this key and context (not that KMS is
+ * unwell). A context KMS refuses as malformed (ValidationException) cannot be the one the envelope
+ * was made with, since KMS accepted that one.
+ */
+const notThisEnvelope = new Set(['InvalidCiphertextException', 'IncorrectKeyException', 'ValidationException']);
 
 /**
  * CipherV1 by envelope encryption under a symmetric AWS KMS key: every `encrypt` asks KMS for a
@@ -90,10 +94,13 @@ export class KmsCipher implements CipherV1 {
       );
     } catch (error) {
       if (notThisEnvelope.has(kmsErrorName(error) ?? '')) {
+        const name = kmsErrorName(error);
         const why =
-          kmsErrorName(error) === 'IncorrectKeyException'
+          name === 'IncorrectKeyException'
             ? `its data key was encrypted under ${envelope.keyId}, and this cipher decrypts with ${this.#where}: decrypt with the key that encrypted it`
-            : `KMS refused its data key (InvalidCiphertextException): the envelope was altered, or the context differs from the one it was encrypted with`;
+            : name === 'ValidationException'
+              ? `KMS refused the context as malformed (ValidationException), so it differs from the one it was encrypted with: ${(error as Error).message}`
+              : `KMS refused its data key (InvalidCiphertextException): the envelope was altered, or the context differs from the one it was encrypted with`;
         throw decryptFailed(why, error);
       }
       throw kmsFailure(error, 'Decrypt', this.#where, 'CAIRN_CIPHER_UNAVAILABLE', 'kms.cipher.keyId');

@@ -48,7 +48,9 @@ export function kmsClientFor(settings: KmsKeySettings): KMSClient {
     ...(settings.region ? { region: settings.region } : {}),
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     maxAttempts: 1,
-    requestHandler: new NodeHttpHandler({ connectionTimeout: settings.requestTimeoutMs, requestTimeout: settings.requestTimeoutMs }),
+    // Without throwOnRequestTimeout, this handler only logs a warning when requestTimeout passes
+    // and keeps waiting: a KMS that never answers would hang a checkpoint for good.
+    requestHandler: new NodeHttpHandler({ connectionTimeout: settings.requestTimeoutMs, requestTimeout: settings.requestTimeoutMs, throwOnRequestTimeout: true }),
   });
 }
 

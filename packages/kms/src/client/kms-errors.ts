@@ -18,6 +18,8 @@ const fixes: Readonly<Record<string, string>> = {
   InvalidSignatureException: 'the secret key does not match the access key: check AWS_SECRET_ACCESS_KEY (or the profile)',
   ExpiredTokenException: 'the session credentials expired: refresh them (the SDK does this for roles; check the credential source)',
   ThrottlingException: 'KMS kept throttling after every retry: raise maxAttempts, lower the request rate, or ask AWS for a higher KMS quota',
+  ValidationException:
+    'KMS refused the request as malformed: check keyId, and that a cipher context maps non-empty names to strings (8 KiB at most in all)',
   LimitExceededException: 'a KMS quota is exhausted: lower the request rate or ask AWS for a higher quota',
 };
 

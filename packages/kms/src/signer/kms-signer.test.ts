@@ -71,6 +71,18 @@ describe('KmsSigner', () => {
     expect(verify('sha256', message, { key: Buffer.from(await signer.publicKey()), format: 'der', type: 'spki', dsaEncoding: 'der' }, signature)).toBe(true);
   });
 
+  test('a KMS that does not answer is abandoned after requestTimeoutMs and the call retried', async () => {
+    const { signer } = signerForNewKey({ requestTimeoutMs: 300 });
+    await signer.keyId();
+    const before = endpoint().count('Sign');
+    endpoint().inject('Sign', 'stall', 1);
+    const started = performance.now();
+    expect(await signer.sign(utf8('late'))).toBeInstanceOf(Uint8Array);
+    expect(endpoint().count('Sign') - before).toBe(2);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(250);
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
   test('throttling past maxAttempts is CAIRN_SIGNER_FAILED naming ThrottlingException and what to do, the KMS error as cause', async () => {
     const { signer } = signerForNewKey({ maxAttempts: 3 });
     await signer.keyId();

@@ -18,7 +18,8 @@ export type TestKeySpec = 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'SYMMETRIC_DEFAULT
 export type KmsOperationName = 'CreateKey' | 'DescribeKey' | 'GetPublicKey' | 'Sign' | 'GenerateDataKey' | 'Decrypt' | 'DisableKey' | 'EnableKey';
 
 /** A fault to answer instead of the next calls of an operation (`*`: any operation). */
-export type InjectedFault = 'ThrottlingException' | 'KMSInternalException' | 'DependencyTimeoutException' | 'reset';
+/** `reset`: the connection is cut before an answer; `stall`: no answer at all, until the client gives up. */
+export type InjectedFault = 'ThrottlingException' | 'KMSInternalException' | 'DependencyTimeoutException' | 'reset' | 'stall';
 
 interface TestKey {
   readonly id: string;
@@ -90,7 +91,7 @@ export class KmsTestEndpoint {
       endpoint: this.#url,
       credentials: { accessKeyId: 'AKIDCAIRNTEST', secretAccessKey: 'cairn-test-secret' },
       maxAttempts: 1,
-      requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 5_000 }),
+      requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true }),
     });
   }
 
@@ -174,6 +175,8 @@ export class KmsTestEndpoint {
           request.socket.destroy();
           return;
         }
+        if (fault.fault === 'stall') return; // stop() closes the connection, if the client has not
+
         if (fault.fault === 'ThrottlingException') throw new KmsError('ThrottlingException', 'Rate exceeded');
         throw new KmsError(fault.fault, 'The request failed inside KMS; try again.', 500);
       }
@@ -335,8 +338,11 @@ function base64Field(body: Record<string, unknown>, field: string): Buffer {
 
 function encryptionContextOf(body: Record<string, unknown>): Record<string, string> {
   const context = body['EncryptionContext'] ?? {};
-  if (typeof context !== 'object' || context === null || Object.values(context).some((value) => typeof value !== 'string')) {
+  if (typeof context !== 'object' || context === null || Array.isArray(context) || Object.values(context).some((value) => typeof value !== 'string')) {
     throw new KmsError('ValidationException', 'EncryptionContext must map strings to strings.');
+  }
+  if (Object.keys(context).some((key) => key.length === 0)) {
+    throw new KmsError('ValidationException', "1 validation error detected: an EncryptionContext key failed to satisfy constraint: Member must have length greater than or equal to 1");
   }
   return context as Record<string, string>;
 }
