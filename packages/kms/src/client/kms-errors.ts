@@ -16,6 +16,8 @@ const fixes: Readonly<Record<string, string>> = {
   InvalidCiphertextException: 'the encrypted data key was altered, or the context differs from the one it was encrypted with',
   UnrecognizedClientException: 'the access key is unknown to this endpoint: check AWS_ACCESS_KEY_ID (or the profile), the region and the endpoint',
   InvalidSignatureException: 'the secret key does not match the access key: check AWS_SECRET_ACCESS_KEY (or the profile)',
+  CredentialsProviderError:
+    'the SDK found no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with a role (instance profile, ECS task role, web identity)',
   ExpiredTokenException: 'the session credentials expired: refresh them (the SDK does this for roles; check the credential source)',
   ThrottlingException: 'KMS kept throttling after every retry: raise maxAttempts, lower the request rate, or ask AWS for a higher KMS quota',
   ValidationException:
@@ -50,6 +52,7 @@ export function kmsFailure(error: unknown, operation: KmsOperation, key: string,
   const detail = message && message !== name && message !== 'UnknownError' ? `: ${message}` : '';
   const fix = (
     (name ? fixes[name] : undefined) ??
+    (message && /Region is missing/i.test(message) ? `no region is set: set "${path.replace(/\.keyId$/, '.region')}" or AWS_REGION` : undefined) ??
     (status === undefined
       ? 'check that the KMS endpoint is reachable from this machine (network, DNS, proxy) and try again'
       : status >= 500

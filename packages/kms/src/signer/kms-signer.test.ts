@@ -1,11 +1,14 @@
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { GetPublicKeyCommand } from '@aws-sdk/client-kms';
 import { describeSigner } from '@cairn/conformance';
-import { describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { causeName, kmsEndpointForFile, rejection, thrownBy } from '../testing/kms.test-support.ts';
 import { createKmsSigner, type KmsSignerSettings } from './kms-signer.ts';
 
 const endpoint = kmsEndpointForFile();
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
 const utf8 = (text: string) => new TextEncoder().encode(text);
 
 /** A fresh P-256 signing key and a signer for it, the client built from the settings. */
@@ -130,6 +133,22 @@ describe('KmsSigner', () => {
     expect(error.message).toContain('fix keyId, region or endpoint');
   });
 
+  test('no region and no credentials are named with what to set, not taken for a network failure', async () => {
+    vi.stubEnv('AWS_CONFIG_FILE', '/nonexistent/cairn-config');
+    vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', '/nonexistent/cairn-credentials');
+    vi.stubEnv('AWS_EC2_METADATA_DISABLED', 'true');
+    vi.stubEnv('AWS_REGION', undefined);
+    const noRegion = await rejection(createKmsSigner({ keyId: 'alias/x', endpoint: endpoint().url }).keyId());
+    expect(noRegion.code).toBe('CAIRN_SIGNER_FAILED');
+    expect(noRegion.message).toContain('set "kms.signer.region" or AWS_REGION');
+    vi.stubEnv('AWS_REGION', 'us-east-1');
+    vi.stubEnv('AWS_ACCESS_KEY_ID', undefined);
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', undefined);
+    const noCredentials = await rejection(createKmsSigner({ keyId: 'alias/x', endpoint: endpoint().url }).keyId());
+    expect(causeName(noCredentials)).toBe('CredentialsProviderError');
+    expect(noCredentials.message).toContain('AWS_ACCESS_KEY_ID');
+  });
+
   test('a key of another spec or usage is refused by name: a P-384 signing key, a symmetric key', async () => {
     const p384 = endpoint().createKey('ECC_NIST_P384');
     const wrongCurve = await rejection(createKmsSigner({ keyId: p384.keyId, client: endpoint().client() }).keyId());
@@ -186,6 +205,15 @@ describe('KmsSigner', () => {
       ['kms:Sign', 'skipped'],
     ]);
     expect(specReport.checks[1]!.fix).toContain('ECC_NIST_P256');
+
+    const symmetric = createKmsSigner({ keyId: endpoint().createKey('SYMMETRIC_DEFAULT').keyId, client: endpoint().client() });
+    const symmetricReport = await symmetric.probe();
+    expect(symmetricReport.checks.map((check) => [check.name, check.status])).toEqual([
+      ['kms:GetPublicKey', 'pass'],
+      ['key-spec', 'fail'],
+      ['kms:Sign', 'skipped'],
+    ]);
+    expect(symmetricReport.checks[1]!.fix).toContain('SIGN_VERIFY');
   });
 
   test('construction makes no request', () => {

@@ -4,7 +4,7 @@ import type { Digest, SignerV1 } from '@cairn/core';
 import { CairnError, isCairnError, parseSettings, sha256Digest } from '@cairn/protocol';
 import { z } from 'zod';
 import { describeKmsKey, kmsClientFor, kmsKeySettingsShape, type KmsKeySettings } from '../client/kms-connection.ts';
-import { kmsFailure, type KmsOperation } from '../client/kms-errors.ts';
+import { kmsErrorName, kmsFailure, type KmsOperation } from '../client/kms-errors.ts';
 import { withKmsRetries } from '../client/kms-retries.ts';
 import { failedCheck, probeReport, type KmsProbeCheck, type KmsProbeReport } from '../probe/kms-probe-report.ts';
 
@@ -25,6 +25,10 @@ interface LoadedKey {
 const keySpec = 'ECC_NIST_P256';
 const keyUsage = 'SIGN_VERIFY';
 const signingAlgorithm = 'ECDSA_SHA_256';
+/** KMS's answers to GetPublicKey or Sign on a key that is not a signing key. */
+const wrongKeyNames = new Set(['UnsupportedOperationException', 'InvalidKeyUsageException']);
+/** The errors this signer raised because the key is of another spec or usage, for `probe()`. */
+const wrongKeyErrors = new WeakSet<CairnError>();
 const wrongKeyFix =
   'create an asymmetric key with `aws kms create-key --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY` and point keyId at it (Cairn signs checkpoints with ECDSA P-256 and SHA-256)';
 
@@ -101,10 +105,10 @@ export class KmsSigner implements SignerV1 {
       checks.push({ name: 'key-spec', status: 'pass', detail: `the key is ${keySpec} with usage ${keyUsage} and allows ${signingAlgorithm}` });
     } catch (error) {
       const failure = asCairnError(error, this.#where);
-      const wrongKey = failure.message.includes(wrongKeyFix);
+      const wrongKey = wrongKeyErrors.has(failure) || wrongKeyNames.has(kmsErrorName(failure.cause) ?? '');
       checks.push(
         wrongKey
-          ? { name: 'kms:GetPublicKey', status: 'pass', detail: 'the public key is readable' }
+          ? { name: 'kms:GetPublicKey', status: 'pass', detail: 'kms:GetPublicKey is allowed (KMS answered about the key itself)' }
           : failedCheck('kms:GetPublicKey', `GetPublicKey on ${this.kmsKeyId} failed`, failure),
       );
       checks.push(wrongKey ? failedCheck('key-spec', 'the key is not one Cairn can sign checkpoints with', failure) : skipped('key-spec', 'kms:GetPublicKey'));
@@ -132,10 +136,10 @@ export class KmsSigner implements SignerV1 {
   async #fetchPublicKey(): Promise<LoadedKey> {
     const response = await this.#call('GetPublicKey', () => this.#client.send(new GetPublicKeyCommand({ KeyId: this.kmsKeyId })));
     if (response.KeySpec !== keySpec || response.KeyUsage !== keyUsage) {
-      throw this.#failure(`the key is ${response.KeySpec ?? 'of an unknown spec'} with usage ${response.KeyUsage ?? 'unknown'}, not ${keySpec} with ${keyUsage}. Fix: ${wrongKeyFix}`);
+      throw wrongKey(this.#failure(`the key is ${response.KeySpec ?? 'of an unknown spec'} with usage ${response.KeyUsage ?? 'unknown'}, not ${keySpec} with ${keyUsage}. Fix: ${wrongKeyFix}`));
     }
     if (response.SigningAlgorithms !== undefined && !response.SigningAlgorithms.includes(signingAlgorithm)) {
-      throw this.#failure(`the key does not allow ${signingAlgorithm} (it allows ${response.SigningAlgorithms.join(', ')}). Fix: ${wrongKeyFix}`);
+      throw wrongKey(this.#failure(`the key does not allow ${signingAlgorithm} (it allows ${response.SigningAlgorithms.join(', ')}). Fix: ${wrongKeyFix}`));
     }
     if (!(response.PublicKey instanceof Uint8Array) || response.PublicKey.byteLength === 0) {
       throw this.#failure('KMS answered GetPublicKey without a public key. Fix: check that the endpoint speaks the KMS API');
@@ -148,7 +152,7 @@ export class KmsSigner implements SignerV1 {
       throw this.#failure('the public key KMS answered is not a DER SubjectPublicKeyInfo. Fix: check that the endpoint speaks the KMS API', error);
     }
     if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-      throw this.#failure(`the public key KMS answered is not a P-256 key. Fix: ${wrongKeyFix}`);
+      throw wrongKey(this.#failure(`the public key KMS answered is not a P-256 key. Fix: ${wrongKeyFix}`));
     }
     return { spki, key, keyId: sha256Digest(spki), arn: response.KeyId };
   }
@@ -172,6 +176,11 @@ export class KmsSigner implements SignerV1 {
 /** Builds a KMS signer; throws CAIRN_CONFIG_INVALID naming `kms.signer.<option>`. Makes no request. */
 export function createKmsSigner(settings: KmsSignerSettings): KmsSigner {
   return new KmsSigner(settings);
+}
+
+function wrongKey(error: CairnError): CairnError {
+  wrongKeyErrors.add(error);
+  return error;
 }
 
 function skipped(name: string, after: string): KmsProbeCheck {
