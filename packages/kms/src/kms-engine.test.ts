@@ -75,3 +75,28 @@ test('a run signed by a KMS key, with a KMS-encrypted secret, exports a bundle t
     await engine.close();
   }
 });
+
+test('a secret whose KMS key was disabled fails its item saying the key service refused and how to fix it, not "set the secret again"', { timeout: 30_000 }, async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-kms-engine-'));
+  directories.push(directory);
+  const { keyId } = endpoint().createKey('SYMMETRIC_DEFAULT');
+  const cipher = createKmsCipher({ keyId, client: endpoint().client() });
+  const signer = createKmsSigner({ keyId: endpoint().createKey('ECC_NIST_P256').keyId, client: endpoint().client() });
+  const executor = createInMemoryExecutor({ run: async () => 0 });
+  const engine = createEngine({ database: join(directory, 'engine.db'), executors: { local: executor }, storage: createInMemoryStorageProvider(), signer, cipher, reconcileIntervalMs: 20, inboxPollMs: false });
+  try {
+    await engine.setSecret('NPM_TOKEN', 'npm_value', ana);
+    endpoint().setEnabled(keyId, false);
+    engine.start();
+    const { runId } = engine.submit({ version: 1, name: 'kms-disabled', items: [{ id: 'build', secrets: ['NPM_TOKEN'], runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
+    expect((await engine.waitForRun(runId)).state).toBe('failed');
+    const failure = engine.items(runId)[0]!.failure!;
+    expect(failure.code).toBe('CAIRN_SECRET_UNAVAILABLE');
+    expect(failure.message).toContain('CAIRN_CIPHER_UNAVAILABLE');
+    expect(failure.message).toContain('DisabledException');
+    expect(failure.message).toContain('enable-key');
+    expect(failure.message).not.toContain('set the secret again');
+  } finally {
+    await engine.close();
+  }
+});
