@@ -50,12 +50,18 @@ async function cipherRates(cipher: CipherV1, count: number, parallel: number): P
   const envelopes: Awaited<ReturnType<CipherV1['encrypt']>>[] = [];
   const encryptMs = await timeMilliseconds(async () => {
     for (let start = 0; start < count; start += parallel) {
-      envelopes.push(...(await Promise.all(Array.from({ length: Math.min(parallel, count - start) }, (_, index) => cipher.encrypt(plaintext, { secret: `S${start + index}`, version: '1' })))));
+      envelopes.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(parallel, count - start) }, (_, index) => cipher.encrypt(plaintext, { secret: `S${start + index}`, version: '1' })),
+        )),
+      );
     }
   });
   const decryptMs = await timeMilliseconds(async () => {
     for (let start = 0; start < count; start += parallel) {
-      await Promise.all(envelopes.slice(start, start + parallel).map((envelope, index) => cipher.decrypt(envelope, { secret: `S${start + index}`, version: '1' })));
+      await Promise.all(
+        envelopes.slice(start, start + parallel).map((envelope, index) => cipher.decrypt(envelope, { secret: `S${start + index}`, version: '1' })),
+      );
     }
   });
   return { encrypt: Math.round(count / (encryptMs / 1000)), decrypt: Math.round(count / (decryptMs / 1000)) };
@@ -75,7 +81,11 @@ async function fanOutWall(signer: SignerV1, items: number): Promise<number> {
     engine.start();
     return await timeMilliseconds(async () => {
       const { runId } = engine.submit(
-        { version: 1, name: 'bench', items: Array.from({ length: items }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command' as const, argv: ['true'] } })) },
+        {
+          version: 1,
+          name: 'bench',
+          items: Array.from({ length: items }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command' as const, argv: ['true'] } })),
+        },
         { actor: { kind: 'system', id: 'bench', via: 'engine' } },
       );
       const run = await engine.waitForRun(runId);

@@ -113,7 +113,8 @@ export class SecretStore {
       } catch (error) {
         // A key service that refused or did not answer (KMS) says why and what to do; setting the
         // secret again would not help, and its message names keys and permissions, never values.
-        if (isCairnError(error, 'CAIRN_CIPHER_UNAVAILABLE')) return `secret ${name} could not be decrypted (CAIRN_CIPHER_UNAVAILABLE): ${error.message.replace(/\.$/, '')}`;
+        if (isCairnError(error, 'CAIRN_CIPHER_UNAVAILABLE'))
+          return `secret ${name} could not be decrypted (CAIRN_CIPHER_UNAVAILABLE): ${error.message.replace(/\.$/, '')}`;
         return `secret ${name} could not be decrypted (${(error as { code?: string }).code ?? 'error'}): the cipher key may have changed; set the secret again`;
       }
       versions[name] = row.version;

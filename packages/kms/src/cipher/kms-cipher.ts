@@ -58,7 +58,9 @@ export class KmsCipher implements CipherV1 {
     const dataKey = response.Plaintext;
     try {
       if (!(dataKey instanceof Uint8Array) || dataKey.byteLength !== dataKeyBytes || !(response.CiphertextBlob instanceof Uint8Array)) {
-        throw this.#unavailable('KMS answered GenerateDataKey without a 32-byte data key and its encrypted copy. Fix: check that the endpoint speaks the KMS API');
+        throw this.#unavailable(
+          'KMS answered GenerateDataKey without a 32-byte data key and its encrypted copy. Fix: check that the endpoint speaks the KMS API',
+        );
       }
       const iv = randomBytes(ivBytes);
       const cipher = createCipheriv('aes-256-gcm', dataKey, iv, { authTagLength: tagBytes });
@@ -87,9 +89,7 @@ export class KmsCipher implements CipherV1 {
     try {
       response = await withKmsRetries(
         () =>
-          this.#client.send(
-            new DecryptCommand({ KeyId: this.kmsKeyId, CiphertextBlob: Buffer.from(envelope.encryptedKey!, 'base64'), ...encryptionContext }),
-          ),
+          this.#client.send(new DecryptCommand({ KeyId: this.kmsKeyId, CiphertextBlob: Buffer.from(envelope.encryptedKey!, 'base64'), ...encryptionContext })),
         { maxAttempts: this.#settings.maxAttempts },
       );
     } catch (error) {
@@ -138,8 +138,14 @@ export class KmsCipher implements CipherV1 {
       generated = await this.#call('GenerateDataKey', () =>
         this.#client.send(new GenerateDataKeyCommand({ KeyId: this.kmsKeyId, KeySpec: 'AES_256', EncryptionContext: context })),
       );
-      if (!(generated.Plaintext instanceof Uint8Array) || generated.Plaintext.byteLength !== dataKeyBytes || !(generated.CiphertextBlob instanceof Uint8Array)) {
-        throw this.#unavailable('KMS answered GenerateDataKey without a 32-byte data key and its encrypted copy. Fix: check that the endpoint speaks the KMS API');
+      if (
+        !(generated.Plaintext instanceof Uint8Array) ||
+        generated.Plaintext.byteLength !== dataKeyBytes ||
+        !(generated.CiphertextBlob instanceof Uint8Array)
+      ) {
+        throw this.#unavailable(
+          'KMS answered GenerateDataKey without a 32-byte data key and its encrypted copy. Fix: check that the endpoint speaks the KMS API',
+        );
       }
       checks.push({ name: 'kms:GenerateDataKey', status: 'pass', detail: 'a 256-bit data key was generated under the key' });
     } catch (error) {
@@ -152,11 +158,14 @@ export class KmsCipher implements CipherV1 {
       const decrypted = await this.#call('Decrypt', () =>
         this.#client.send(new DecryptCommand({ KeyId: this.kmsKeyId, CiphertextBlob: generated.CiphertextBlob, EncryptionContext: context })),
       );
-      const same = decrypted.Plaintext instanceof Uint8Array && decrypted.Plaintext.byteLength === dataKeyBytes && timingSafeEqual(decrypted.Plaintext, expected);
+      const same =
+        decrypted.Plaintext instanceof Uint8Array && decrypted.Plaintext.byteLength === dataKeyBytes && timingSafeEqual(decrypted.Plaintext, expected);
       decrypted.Plaintext?.fill(0);
       if (!same) throw this.#unavailable('Decrypt answered another data key than GenerateDataKey made. Fix: check that the endpoint speaks the KMS API');
       const refused = await this.#client
-        .send(new DecryptCommand({ KeyId: this.kmsKeyId, CiphertextBlob: generated.CiphertextBlob, EncryptionContext: { ...context, purpose: 'another context' } }))
+        .send(
+          new DecryptCommand({ KeyId: this.kmsKeyId, CiphertextBlob: generated.CiphertextBlob, EncryptionContext: { ...context, purpose: 'another context' } }),
+        )
         .then(
           (answer) => (answer.Plaintext?.fill(0), false),
           (error: unknown) => kmsErrorName(error) === 'InvalidCiphertextException',
@@ -181,7 +190,11 @@ export class KmsCipher implements CipherV1 {
       metadata = (await this.#call('DescribeKey', () => this.#client.send(new DescribeKeyCommand({ KeyId: this.kmsKeyId })))).KeyMetadata;
     } catch (error) {
       if (kmsErrorName((error as { cause?: unknown }).cause) === 'AccessDeniedException') {
-        return { name: 'key-spec', status: 'skipped', detail: 'kms:DescribeKey is not granted (the cipher does not need it): the key spec is checked by GenerateDataKey' };
+        return {
+          name: 'key-spec',
+          status: 'skipped',
+          detail: 'kms:DescribeKey is not granted (the cipher does not need it): the key spec is checked by GenerateDataKey',
+        };
       }
       return failedCheck('key-spec', `DescribeKey on ${this.kmsKeyId} failed`, asCairnError(error, this.#where));
     }
@@ -231,7 +244,10 @@ export function createKmsCipher(settings: KmsCipherSettings): KmsCipher {
  */
 function kmsEncryptionContext(context: CipherContext): { EncryptionContext?: Record<string, string> } {
   if (typeof context !== 'object' || context === null || Array.isArray(context)) {
-    throw new CairnError('CAIRN_CIPHER_DECRYPT_FAILED', '[cairn] [kms] the cipher context is not an object of strings: pass names, e.g. { secret: "GITHUB_TOKEN" }.');
+    throw new CairnError(
+      'CAIRN_CIPHER_DECRYPT_FAILED',
+      '[cairn] [kms] the cipher context is not an object of strings: pass names, e.g. { secret: "GITHUB_TOKEN" }.',
+    );
   }
   const entries = Object.entries(context).sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
   for (const [key, value] of entries) {

@@ -50,7 +50,11 @@ export function kmsClientFor(settings: KmsKeySettings): KMSClient {
     maxAttempts: 1,
     // Without throwOnRequestTimeout, this handler only logs a warning when requestTimeout passes
     // and keeps waiting: a KMS that never answers would hang a checkpoint for good.
-    requestHandler: new NodeHttpHandler({ connectionTimeout: settings.requestTimeoutMs, requestTimeout: settings.requestTimeoutMs, throwOnRequestTimeout: true }),
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: settings.requestTimeoutMs,
+      requestTimeout: settings.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    }),
   });
 }
 

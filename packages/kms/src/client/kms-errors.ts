@@ -10,8 +10,10 @@ const fixes: Readonly<Record<string, string>> = {
   NotFoundException: 'no key with this id, ARN or alias exists in this account and region: fix keyId, region or endpoint',
   DisabledException: 'the key is disabled: enable it (`aws kms enable-key --key-id …`), or point keyId at an enabled key',
   KMSInvalidStateException: 'the key is not usable now (pending deletion, pending import, or unavailable): cancel its deletion or use another key',
-  InvalidKeyUsageException: 'the key cannot do this: the signer needs an ECC_NIST_P256 key with usage SIGN_VERIFY, the cipher a SYMMETRIC_DEFAULT key with usage ENCRYPT_DECRYPT',
-  UnsupportedOperationException: 'the key cannot do this: the signer needs an ECC_NIST_P256 key with usage SIGN_VERIFY, the cipher a SYMMETRIC_DEFAULT key with usage ENCRYPT_DECRYPT',
+  InvalidKeyUsageException:
+    'the key cannot do this: the signer needs an ECC_NIST_P256 key with usage SIGN_VERIFY, the cipher a SYMMETRIC_DEFAULT key with usage ENCRYPT_DECRYPT',
+  UnsupportedOperationException:
+    'the key cannot do this: the signer needs an ECC_NIST_P256 key with usage SIGN_VERIFY, the cipher a SYMMETRIC_DEFAULT key with usage ENCRYPT_DECRYPT',
   IncorrectKeyException: 'the ciphertext was encrypted under another KMS key: decrypt with the key that encrypted it',
   InvalidCiphertextException: 'the encrypted data key was altered, or the context differs from the one it was encrypted with',
   UnrecognizedClientException: 'the access key is unknown to this endpoint: check AWS_ACCESS_KEY_ID (or the profile), the region and the endpoint',
@@ -20,8 +22,7 @@ const fixes: Readonly<Record<string, string>> = {
     'the SDK found no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with a role (instance profile, ECS task role, web identity)',
   ExpiredTokenException: 'the session credentials expired: refresh them (the SDK does this for roles; check the credential source)',
   ThrottlingException: 'KMS kept throttling after every retry: raise maxAttempts, lower the request rate, or ask AWS for a higher KMS quota',
-  ValidationException:
-    'KMS refused the request as malformed: check keyId, and that a cipher context maps non-empty names to strings (8 KiB at most in all)',
+  ValidationException: 'KMS refused the request as malformed: check keyId, and that a cipher context maps non-empty names to strings (8 KiB at most in all)',
   LimitExceededException: 'a KMS quota is exhausted: lower the request rate or ask AWS for a higher quota',
 };
 

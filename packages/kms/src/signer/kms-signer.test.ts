@@ -20,7 +20,14 @@ function signerForNewKey(settings: Partial<KmsSignerSettings> = {}) {
 
 // The oracle fetches the public key with a raw SDK client, not through the signer.
 const oracle = (signer: { kmsKeyId: string }) => ({
-  publicKey: async () => new Uint8Array((await endpoint().client().send(new GetPublicKeyCommand({ KeyId: signer.kmsKeyId }))).PublicKey!),
+  publicKey: async () =>
+    new Uint8Array(
+      (
+        await endpoint()
+          .client()
+          .send(new GetPublicKeyCommand({ KeyId: signer.kmsKeyId }))
+      ).PublicKey!,
+    ),
 });
 
 describeSigner({ name: 'AWS KMS P-256 key by key id, client from the settings', create: () => signerForNewKey().signer, oracle });
@@ -41,7 +48,9 @@ describe('KmsSigner', () => {
     const message = new Uint8Array(1024 * 1024).fill(7);
     const before = endpoint().requests.length;
     const signature = await signer.sign(message);
-    const signs = endpoint().requests.slice(before).filter((request) => request.operation === 'Sign');
+    const signs = endpoint()
+      .requests.slice(before)
+      .filter((request) => request.operation === 'Sign');
     expect(signs).toHaveLength(1);
     expect(signs[0]!.body).toMatchObject({ MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' });
     expect(Buffer.from(signs[0]!.body['Message'] as string, 'base64').equals(createHash('sha256').update(message).digest())).toBe(true);

@@ -136,7 +136,11 @@ export class KmsSigner implements SignerV1 {
   async #fetchPublicKey(): Promise<LoadedKey> {
     const response = await this.#call('GetPublicKey', () => this.#client.send(new GetPublicKeyCommand({ KeyId: this.kmsKeyId })));
     if (response.KeySpec !== keySpec || response.KeyUsage !== keyUsage) {
-      throw wrongKey(this.#failure(`the key is ${response.KeySpec ?? 'of an unknown spec'} with usage ${response.KeyUsage ?? 'unknown'}, not ${keySpec} with ${keyUsage}. Fix: ${wrongKeyFix}`));
+      throw wrongKey(
+        this.#failure(
+          `the key is ${response.KeySpec ?? 'of an unknown spec'} with usage ${response.KeyUsage ?? 'unknown'}, not ${keySpec} with ${keyUsage}. Fix: ${wrongKeyFix}`,
+        ),
+      );
     }
     if (response.SigningAlgorithms !== undefined && !response.SigningAlgorithms.includes(signingAlgorithm)) {
       throw wrongKey(this.#failure(`the key does not allow ${signingAlgorithm} (it allows ${response.SigningAlgorithms.join(', ')}). Fix: ${wrongKeyFix}`));

@@ -267,14 +267,18 @@ export class KmsTestEndpoint {
     if (key.usage !== 'SIGN_VERIFY') throw new KmsError('InvalidKeyUsageException', `${key.arn} key usage is ENCRYPT_DECRYPT which is not valid for Sign.`);
     const expected = key.spec === 'ECC_NIST_P256' ? 'ECDSA_SHA_256' : 'ECDSA_SHA_384';
     if (body['SigningAlgorithm'] !== expected) {
-      throw new KmsError('InvalidKeyUsageException', `Signing algorithm ${String(body['SigningAlgorithm'])} is not supported by ${key.spec} keys (use ${expected}).`);
+      throw new KmsError(
+        'InvalidKeyUsageException',
+        `Signing algorithm ${String(body['SigningAlgorithm'])} is not supported by ${key.spec} keys (use ${expected}).`,
+      );
     }
     if (key.spec !== 'ECC_NIST_P256') throw new KmsError('UnsupportedOperationException', 'the test endpoint signs with P-256 keys only');
     const message = base64Field(body, 'Message');
     const messageType = body['MessageType'] ?? 'RAW';
     let digest: Uint8Array;
     if (messageType === 'DIGEST') {
-      if (message.byteLength !== 32) throw new KmsError('ValidationException', `Digest is invalid length for algorithm ECDSA_SHA_256: ${message.byteLength} bytes, 32 expected.`);
+      if (message.byteLength !== 32)
+        throw new KmsError('ValidationException', `Digest is invalid length for algorithm ECDSA_SHA_256: ${message.byteLength} bytes, 32 expected.`);
       digest = message;
     } else if (messageType === 'RAW') {
       if (message.byteLength > 4096) throw new KmsError('ValidationException', 'Message length exceeds 4096 bytes; send a digest with MessageType DIGEST.');
@@ -288,14 +292,16 @@ export class KmsTestEndpoint {
 
   #symmetric(body: Record<string, unknown>, operation: string): TestKey {
     const key = this.#usable(body, operation);
-    if (key.usage !== 'ENCRYPT_DECRYPT') throw new KmsError('InvalidKeyUsageException', `${key.arn} key usage is SIGN_VERIFY which is not valid for ${operation}.`);
+    if (key.usage !== 'ENCRYPT_DECRYPT')
+      throw new KmsError('InvalidKeyUsageException', `${key.arn} key usage is SIGN_VERIFY which is not valid for ${operation}.`);
     return key;
   }
 
   /** The key a request names, existing, permitted and (unless asked otherwise) enabled. */
   #usable(body: Record<string, unknown>, operation: string, options: { enabledOnly?: boolean } = {}): TestKey {
     const keyId = body['KeyId'];
-    if (typeof keyId !== 'string' || keyId.length === 0) throw new KmsError('ValidationException', "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null");
+    if (typeof keyId !== 'string' || keyId.length === 0)
+      throw new KmsError('ValidationException', "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null");
     const key = this.#resolve(keyId);
     if (!key) throw new KmsError('NotFoundException', `Key '${keyId}' does not exist`);
     this.#check(key, operation, options);
@@ -304,7 +310,10 @@ export class KmsTestEndpoint {
 
   #check(key: TestKey, operation: string, options: { enabledOnly?: boolean } = {}): void {
     if (key.denied.has(operation)) {
-      throw new KmsError('AccessDeniedException', `User: arn:aws:iam::${account}:user/cairn-test is not authorized to perform: kms:${operation} on resource: ${key.arn} because no identity-based policy allows the kms:${operation} action`);
+      throw new KmsError(
+        'AccessDeniedException',
+        `User: arn:aws:iam::${account}:user/cairn-test is not authorized to perform: kms:${operation} on resource: ${key.arn} because no identity-based policy allows the kms:${operation} action`,
+      );
     }
     if ((options.enabledOnly ?? true) && !key.enabled) throw new KmsError('DisabledException', `${key.arn} is disabled.`);
   }
@@ -332,7 +341,8 @@ function invalidCiphertext(): KmsError {
 
 function base64Field(body: Record<string, unknown>, field: string): Buffer {
   const value = body[field];
-  if (typeof value !== 'string') throw new KmsError('ValidationException', `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`);
+  if (typeof value !== 'string')
+    throw new KmsError('ValidationException', `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`);
   return Buffer.from(value, 'base64');
 }
 
@@ -342,7 +352,10 @@ function encryptionContextOf(body: Record<string, unknown>): Record<string, stri
     throw new KmsError('ValidationException', 'EncryptionContext must map strings to strings.');
   }
   if (Object.keys(context).some((key) => key.length === 0)) {
-    throw new KmsError('ValidationException', "1 validation error detected: an EncryptionContext key failed to satisfy constraint: Member must have length greater than or equal to 1");
+    throw new KmsError(
+      'ValidationException',
+      '1 validation error detected: an EncryptionContext key failed to satisfy constraint: Member must have length greater than or equal to 1',
+    );
   }
   return context as Record<string, string>;
 }
@@ -374,4 +387,3 @@ function parseBlob(blob: Buffer): { keyId: string; iv: Buffer; tag: Buffer; ciph
     ciphertext: blob.subarray(start + 28),
   };
 }
-

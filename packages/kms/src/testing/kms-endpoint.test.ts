@@ -26,7 +26,11 @@ describe('the KMS test endpoint', () => {
     expect(unsigned.status).toBe(400);
     expect(unsigned.headers.get('content-type')).toBe('application/x-amz-json-1.1');
     expect(await unsigned.json()).toEqual({ __type: 'MissingAuthenticationTokenException', message: expect.any(String) });
-    const unknownKey = await rejected(endpoint().client().send(new GetPublicKeyCommand({ KeyId: 'alias/absent' })));
+    const unknownKey = await rejected(
+      endpoint()
+        .client()
+        .send(new GetPublicKeyCommand({ KeyId: 'alias/absent' })),
+    );
     expect(unknownKey.name).toBe('NotFoundException');
     expect(unknownKey.$metadata.httpStatusCode).toBe(400);
   });
@@ -34,18 +38,29 @@ describe('the KMS test endpoint', () => {
   test('Sign: a DIGEST is signed as given (ECDSA P-256, DER), RAW is hashed and limited to 4096 bytes, a wrong digest length is refused', async () => {
     const { keyId } = endpoint().createKey('ECC_NIST_P256');
     const client = endpoint().client();
-    const spki = { key: Buffer.from((await client.send(new GetPublicKeyCommand({ KeyId: keyId }))).PublicKey!), format: 'der', type: 'spki', dsaEncoding: 'der' } as const;
+    const spki = {
+      key: Buffer.from((await client.send(new GetPublicKeyCommand({ KeyId: keyId }))).PublicKey!),
+      format: 'der',
+      type: 'spki',
+      dsaEncoding: 'der',
+    } as const;
     const message = Buffer.from('checkpoint');
     const digest = createHash('sha256').update(message).digest();
     const fromDigest = await client.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }));
     expect(verify('sha256', message, spki, fromDigest.Signature!)).toBe(true);
     const fromRaw = await client.send(new SignCommand({ KeyId: keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' }));
     expect(verify('sha256', message, spki, fromRaw.Signature!)).toBe(true);
-    const tooLong = await rejected(client.send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(4097), MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' })));
+    const tooLong = await rejected(
+      client.send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(4097), MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' })),
+    );
     expect(tooLong.name).toBe('ValidationException');
-    const shortDigest = await rejected(client.send(new SignCommand({ KeyId: keyId, Message: digest.subarray(1), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })));
+    const shortDigest = await rejected(
+      client.send(new SignCommand({ KeyId: keyId, Message: digest.subarray(1), MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' })),
+    );
     expect(shortDigest.name).toBe('ValidationException');
-    const wrongAlgorithm = await rejected(client.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_384' })));
+    const wrongAlgorithm = await rejected(
+      client.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_384' })),
+    );
     expect(wrongAlgorithm.name).toBe('InvalidKeyUsageException');
   });
 

@@ -153,7 +153,8 @@ export const errorCatalogue = {
   CAIRN_CIPHER_UNAVAILABLE: {
     status: 503,
     summary: "The cipher's key service (KMS) could not encrypt or decrypt: the key is disabled, missing or not permitted, or KMS did not answer.",
-    action: 'Follow the fix in the message (enable the key, grant kms:GenerateDataKey and kms:Decrypt, check keyId, region and endpoint); the KMS error is attached.',
+    action:
+      'Follow the fix in the message (enable the key, grant kms:GenerateDataKey and kms:Decrypt, check keyId, region and endpoint); the KMS error is attached.',
   },
   CAIRN_ANCHOR_CONFLICT: {
     status: 409,
