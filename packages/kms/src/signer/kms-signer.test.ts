@@ -225,6 +225,14 @@ describe('KmsSigner', () => {
     expect(symmetricReport.checks[1]!.fix).toContain('SIGN_VERIFY');
   });
 
+  test('probe against a KMS that cannot be reached fails GetPublicKey saying to check the endpoint, and does not throw', async () => {
+    const report = await createKmsSigner({ keyId: 'alias/x', endpoint: 'http://127.0.0.1:1', region: 'us-east-1', maxAttempts: 1 }).probe();
+    expect(report.ok).toBe(false);
+    expect(report.key).toBe('KMS key alias/x at http://127.0.0.1:1');
+    expect(report.checks[0]).toMatchObject({ name: 'kms:GetPublicKey', status: 'fail', fix: expect.stringContaining('reachable') });
+    expect(report.checks[0]!.error?.code).toBe('CAIRN_SIGNER_FAILED');
+  });
+
   test('construction makes no request', () => {
     const before = endpoint().requests.length;
     createKmsSigner({ keyId: 'alias/anything', endpoint: endpoint().url, region: 'us-east-1' });
