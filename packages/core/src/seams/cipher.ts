@@ -26,6 +26,9 @@ export interface CipherEnvelope {
  * - Context order does not matter (it is canonicalised before use).
  * - A fresh IV per `encrypt`: encrypting the same plaintext twice gives different envelopes.
  *
+ * Errors: CAIRN_CIPHER_DECRYPT_FAILED (as above); CAIRN_CIPHER_UNAVAILABLE when a key service (KMS)
+ * refuses the key or does not answer, for `encrypt` and `decrypt` alike, as a rejected promise.
+ *
  * How to implement: use an AEAD (AES-256-GCM), pass the canonical JSON of the context as AAD,
  * never log plaintext, and run `describeCipher` from `@cairn/conformance`.
  */

@@ -1,5 +1,5 @@
 import type { AuditActor, CipherEnvelope, CipherV1 } from '@cairn/core';
-import { CairnError, parsePayload, cipherEnvelopeSchema } from '@cairn/protocol';
+import { CairnError, isCairnError, parsePayload, cipherEnvelopeSchema } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
 
@@ -111,6 +111,10 @@ export class SecretStore {
         const envelope = parsePayload(cipherEnvelopeSchema, JSON.parse(row.envelope), `secret ${name}`) as CipherEnvelope;
         values[name] = new TextDecoder().decode(await this.#cipher.decrypt(envelope, { secret: name, version: String(row.version) }));
       } catch (error) {
+        // A key service that refused or did not answer (KMS) says why and what to do; setting the
+        // secret again would not help, and its message names keys and permissions, never values.
+        if (isCairnError(error, 'CAIRN_CIPHER_UNAVAILABLE'))
+          return `secret ${name} could not be decrypted (CAIRN_CIPHER_UNAVAILABLE): ${error.message.replace(/\.$/, '')}`;
         return `secret ${name} could not be decrypted (${(error as { code?: string }).code ?? 'error'}): the cipher key may have changed; set the secret again`;
       }
       versions[name] = row.version;

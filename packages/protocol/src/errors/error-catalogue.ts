@@ -150,6 +150,12 @@ export const errorCatalogue = {
     summary: 'A ciphertext did not decrypt: it was altered, or the context or key differs from encryption.',
     action: 'Decrypt with the same key and exactly the same context used to encrypt.',
   },
+  CAIRN_CIPHER_UNAVAILABLE: {
+    status: 503,
+    summary: "The cipher's key service (KMS) could not encrypt or decrypt: the key is disabled, missing or not permitted, or KMS did not answer.",
+    action:
+      'Follow the fix in the message (enable the key, grant kms:GenerateDataKey and kms:Decrypt, check keyId, region and endpoint); the KMS error is attached.',
+  },
   CAIRN_ANCHOR_CONFLICT: {
     status: 409,
     summary: 'An anchor already holds a different checkpoint for the same origin and tree size (equivocation).',

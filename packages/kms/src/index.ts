@@ -1,0 +1,10 @@
+export { describeKmsKey, kmsClientFor, kmsKeySettingsSchema, kmsKeySettingsShape } from './client/kms-connection.ts';
+export type { KmsKeySettings } from './client/kms-connection.ts';
+export { isRetryableKmsError, withKmsRetries } from './client/kms-retries.ts';
+export type { KmsRetryPolicy } from './client/kms-retries.ts';
+export { createKmsSigner, KmsSigner, kmsSignerSettingsSchema } from './signer/kms-signer.ts';
+export type { KmsSignerSettings } from './signer/kms-signer.ts';
+export { createKmsCipher, KmsCipher, kmsCipherSettingsSchema } from './cipher/kms-cipher.ts';
+export type { KmsCipherSettings } from './cipher/kms-cipher.ts';
+export type { KmsProbeCheck, KmsProbeReport } from './probe/kms-probe-report.ts';
+export const VERSION = '0.1.0';
