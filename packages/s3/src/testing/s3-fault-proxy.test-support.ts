@@ -18,6 +18,8 @@ export interface S3FaultProxyOptions {
   readonly seed: number;
   /** The faults to pick from, evenly; all four by default. */
   readonly faults?: readonly S3Fault[];
+  /** Which requests may get a fault (all by default), e.g. only multipart completions. */
+  readonly select?: (request: IncomingMessage) => boolean;
   /** Changes S3's answer headers before they reach the client (to play a server that answers otherwise). */
   readonly rewriteResponseHeaders?: (headers: IncomingHttpHeaders, request: IncomingMessage) => IncomingHttpHeaders;
 }
@@ -74,7 +76,8 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
 
   const server = createServer((request, response) => {
     counts.requests++;
-    const fault = random() < options.faultRate ? faults[Math.floor(random() * faults.length)]! : undefined;
+    const eligible = options.select?.(request) ?? true;
+    const fault = eligible && random() < options.faultRate ? faults[Math.floor(random() * faults.length)]! : undefined;
     if (fault !== undefined) counts[fault]++;
     if (fault === undefined || fault === 'reset-after') return forward(request, response, fault === 'reset-after');
     if (fault === 'reset-before') {
