@@ -23,7 +23,7 @@ async function setUp() {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-s3-inbox-'));
   cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
   const database = openEngineDatabase(join(directory, 'engine.db'));
-  cleanups.push(() => database.close());
+  cleanups.push(() => void database.close());
   const machine = new RunStateMachine(database, new AuditLog(database));
   const storage = createS3StorageProvider({ bucket, prefix: 'cairn', client: radosgwClient({ maxAttempts: 1 }) });
   const inbox = new InboxIngester({ storage, submit: (spec, options) => machine.submit(spec, options), now: () => Date.UTC(2026, 10, 23, 12) });
