@@ -169,6 +169,58 @@ describe('S3StorageProvider: errors', () => {
     }
   });
 
+  test('a request that gets no answer is abandoned after requestTimeoutMs and retried; one that never does fails as UNAVAILABLE', async () => {
+    const { region, accessKeyId, secretAccessKey } = radosgwConnection();
+    const bucket = await newBucket();
+    await providerFor(bucket).put('slow', new TextEncoder().encode('eventually'));
+    let stalled = 0;
+    const proxy = await startS3FaultProxy({
+      target: radosgwConnection().endpoint,
+      faultRate: 1,
+      seed: 5,
+      faults: ['stall'],
+      // The probe goes through; then the first GET hangs, the retry is answered.
+      select: (request) => request.method === 'GET' && stalled++ === 0,
+    });
+    const previous = { id: process.env['AWS_ACCESS_KEY_ID'], secret: process.env['AWS_SECRET_ACCESS_KEY'] };
+    process.env['AWS_ACCESS_KEY_ID'] = accessKeyId;
+    process.env['AWS_SECRET_ACCESS_KEY'] = secretAccessKey;
+    try {
+      const storage = createS3StorageProvider({ bucket, endpoint: proxy.endpoint, region, forcePathStyle: true, requestTimeoutMs: 500 });
+      const started = Date.now();
+      expect(new TextDecoder().decode((await storage.get('slow'))!)).toBe('eventually');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+      expect(proxy.counts.stall).toBe(1);
+      const alwaysStalled = await startS3FaultProxy({ target: radosgwConnection().endpoint, faultRate: 1, seed: 5, faults: ['stall'] });
+      try {
+        const hopeless = createS3StorageProvider({
+          bucket,
+          endpoint: alwaysStalled.endpoint,
+          region,
+          forcePathStyle: true,
+          requestTimeoutMs: 200,
+          maxAttempts: 2,
+        });
+        const error = await rejection(hopeless.get('slow'));
+        expect(error.code).toBe('CAIRN_STORAGE_UNAVAILABLE');
+        expect(error.message).toContain('TimeoutError');
+        // The probe's put, twice, then its clean-up delete, twice: every request gave up, none hung.
+        expect(alwaysStalled.counts.stall).toBe(4);
+      } finally {
+        await alwaysStalled.close();
+      }
+    } finally {
+      await proxy.close();
+      for (const [name, value] of [
+        ['AWS_ACCESS_KEY_ID', previous.id],
+        ['AWS_SECRET_ACCESS_KEY', previous.secret],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  }, 30_000);
+
   test('a missing bucket is CAIRN_STORAGE_UNAVAILABLE naming it and saying Cairn never creates one', async () => {
     const bucket = `cairn-missing-${randomBytes(4).toString('hex')}`;
     const error = await rejection(providerFor(bucket).list());
@@ -202,8 +254,9 @@ describe('S3StorageProvider: prefix, digests and streams', () => {
     await raw.send(new PutObjectCommand({ Bucket: bucket, Key: 'outside', Body: 'not ours' }));
     await raw.send(new PutObjectCommand({ Bucket: bucket, Key: 'cairn/in//valid', Body: 'no key maps to this' }));
     const storage = providerFor(bucket, { prefix: 'cairn' });
-    await storage.put('runs/a.json', new TextEncoder().encode('{}'));
+    await storage.put('runs/a.json', new TextEncoder().encode('{}'), { contentType: 'application/json' });
     expect(await readRaw(bucket, 'cairn/runs/a.json')).toEqual(new TextEncoder().encode('{}'));
+    expect(await storage.head('runs/a.json')).toEqual({ key: 'runs/a.json', size: 2, contentType: 'application/json' });
     expect((await storage.list()).keys).toEqual(['runs/a.json']);
     expect(await storage.get('outside')).toBeNull();
     expect((await rejection(storage.put('k'.repeat(1025), new Uint8Array([1])))).code).toBe('CAIRN_STORAGE_KEY_INVALID');
