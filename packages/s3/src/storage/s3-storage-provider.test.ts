@@ -126,6 +126,24 @@ describe('S3StorageProvider: the probe', () => {
     }
   });
 
+  test('a probe that could not reach S3 is not kept: the next operation probes again and works', async () => {
+    const bucket = await newBucket();
+    let faulted = 0;
+    // The first two requests (the probe's first put and its retry) answer 503; everything after goes through.
+    const proxy = await startS3FaultProxy({ target: radosgwConnection().endpoint, faultRate: 1, seed: 2, faults: ['status-503'], select: () => faulted++ < 2 });
+    try {
+      const storage = providerFor(bucket, { maxAttempts: 2 }, radosgwClient({ endpoint: proxy.endpoint, maxAttempts: 1 }));
+      const error = await rejection(storage.put('a', new Uint8Array([1])));
+      expect(error.code).toBe('CAIRN_STORAGE_UNAVAILABLE');
+      expect(error.message).toContain('SlowDown');
+      expect(await storage.put('a', new Uint8Array([1]))).toEqual({ written: true });
+      expect(await storage.probe()).toMatchObject({ ifAbsentEnforced: true });
+      expect(proxy.counts['status-503']).toBe(2);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test('an unreachable endpoint is CAIRN_STORAGE_UNAVAILABLE, and probed again by the next operation', async () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
