@@ -346,6 +346,37 @@ describe('S3StorageProvider: prefix, digests and streams', () => {
     expect(Buffer.from((await storage.get('big'))!).equals(patterned(mebibyte))).toBe(true);
   }, 60_000);
 
+  test('a stream cut mid-body whose object was replaced meanwhile fails: never a mix of two objects', async () => {
+    const bucket = await newBucket();
+    await providerFor(bucket).put('big', patterned(2 * mebibyte, 1));
+    let gets = 0;
+    const proxy = await startS3FaultProxy({
+      target: radosgwConnection().endpoint,
+      faultRate: 1,
+      seed: 11,
+      faults: ['reset-after'],
+      select: (request) => request.method === 'GET' && gets++ === 0,
+    });
+    try {
+      const storage = providerFor(bucket, { maxAttempts: 5 }, radosgwClient({ endpoint: proxy.endpoint, maxAttempts: 1 }));
+      const stream = (await storage.getStream('big'))!;
+      const received: Uint8Array[] = [];
+      const error = await rejection(
+        (async () => {
+          for await (const chunk of stream) {
+            if (received.length === 0) await raw.send(new PutObjectCommand({ Bucket: bucket, Key: 'big', Body: patterned(2 * mebibyte, 2) }));
+            received.push(Uint8Array.from(chunk));
+          }
+        })(),
+      );
+      expect(error.code).toBe('CAIRN_STORAGE_UNAVAILABLE');
+      expect(error.message).toContain('replaced or deleted');
+      expect(Buffer.concat(received).equals(Buffer.from(patterned(2 * mebibyte, 1)).subarray(0, Buffer.concat(received).byteLength))).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
+
   test('a stream cut mid-body is resumed from where it stopped, and never ends short', async () => {
     const bucket = await newBucket();
     await providerFor(bucket).put('big', patterned(2 * mebibyte, 3));
@@ -362,6 +393,23 @@ describe('S3StorageProvider: prefix, digests and streams', () => {
       await proxy.close();
     }
   }, 60_000);
+});
+
+describe('S3StorageProvider: the prefix through the whole contract', () => {
+  // The same suite with every key under a prefix (the way a shared bucket is used), the oracle
+  // reading `cairn/<key>` directly.
+  describeStorageProvider({
+    name: 's3 (radosgw, prefix cairn/)',
+    timeoutMs: 60_000,
+    create: async () => providerFor(await createTestBucket(raw), { prefix: 'cairn/', maximumObjectKeyBytes: 400 }),
+    oracle: (storage) => ({
+      readRaw: (key) => readRaw(storage.settings.bucket, `cairn/${key}`),
+      writeRaw: async (key, body) => {
+        await raw.send(new PutObjectCommand({ Bucket: storage.settings.bucket, Key: `cairn/${key}`, Body: body }));
+      },
+    }),
+    cleanup: (storage) => deleteTestBucket(raw, storage.settings.bucket),
+  });
 });
 
 describe('S3StorageProvider: large objects', () => {
