@@ -70,7 +70,7 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
     note(
       'storage',
       back !== null && Buffer.compare(Buffer.from(back), Buffer.from(probe)) === 0,
-      loaded.paths.storage,
+      loaded.paths.storage ?? `s3://${loaded.config.storage.kind === 's3' ? `${loaded.config.storage.bucket}/${loaded.config.storage.prefix}` : ''}`,
       'make the storage directory writable by the server',
     );
     note('database', true, `${loaded.paths.database} (audit log: ${composition.engine.audit.size} entries)`);

@@ -1,5 +1,6 @@
 // composeServer over a config `cairn init` wrote, with an executor given in place of the
 // configured one: the engine dispatches onto it, with manifests signed and stored as usual.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,4 +73,35 @@ test('executors given to composeServer replace the configured one; items that na
   expect(() =>
     composition.engine.submit({ version: 1, name: 'local', items: [{ id: 'x', executor: 'local', runtime: { kind: 'command', argv: ['true'] } }] }, { actor }),
   ).toThrow(/local/);
+});
+
+/**
+ * Composes the server of `directory` in a fresh Node process (the source, as the CLI runs it) and
+ * answers which modules of `@aws-sdk/client-s3` and `@cairn/s3` it loaded: Node's module hooks see
+ * every resolution, which vitest's own module graph would hide.
+ */
+function modulesLoadedByComposing(directory: string, options: { readonly probe?: boolean } = {}): { loaded: string[]; error?: string } {
+  const script = `
+    import { registerHooks } from 'node:module';
+    const loaded = [];
+    registerHooks({ resolve(specifier, context, next) { const found = next(specifier, context); if (/@aws-sdk[\\\\/]client-s3|packages[\\\\/]s3[\\\\/]/.test(found.url)) loaded.push(found.url); return found; } });
+    const { loadServerConfig } = await import(${JSON.stringify(new URL('../config/load-server-config.ts', import.meta.url).href)});
+    const { composeServer } = await import(${JSON.stringify(new URL('./compose-server.ts', import.meta.url).href)});
+    let error;
+    try { const composition = await composeServer(loadServerConfig({ directory: ${JSON.stringify(directory)}, env: {} }), { probe: ${options.probe !== false} }); await composition.close(); }
+    catch (caught) { error = caught.code + ': ' + caught.message; }
+    process.stdout.write(JSON.stringify({ loaded, error }));
+  `;
+  const child = spawnSync(process.execPath, ['--conditions=@cairn/source', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  if (child.status !== 0) throw new Error(`the composing process failed: ${child.stderr}`);
+  return JSON.parse(child.stdout) as { loaded: string[]; error?: string };
+}
+
+test('a local server never loads @cairn/s3 nor the AWS SDK: each seam factory imports its package only when the config names its kind', { timeout: 60_000 }, async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-compose-'));
+  directories.push(directory);
+  await initServer(directory);
+  const local = modulesLoadedByComposing(directory);
+  expect(local.error).toBeUndefined();
+  expect(local.loaded).toEqual([]);
 });
