@@ -25,6 +25,12 @@ export interface AnchoredCheckpoint {
  * - `read` returns `null` when nothing is anchored for the reference, and the stored bytes
  *   exactly otherwise; when what it finds no longer matches the receipt it wrote (digest, root),
  *   it throws CAIRN_ANCHOR_TAMPERED rather than return it.
+ * - `read` with a `receipt` (the one a bundle carries for this anchor, already checked to be
+ *   signed and bound to the reference): the anchor also checks that it holds exactly what that
+ *   receipt names (for S3 Object Lock: the version id, its bytes, its retention) and throws
+ *   CAIRN_ANCHOR_TAMPERED when it does not. An anchor whose storage has one place per tree head
+ *   (a file) may ignore it; the receipt never tells the anchor where to read outside its own
+ *   storage.
  * - `guarantee` is honest: only an anchor nobody can alter (the operator included) may declare
  *   `external-immutable`.
  *
@@ -40,5 +46,5 @@ export interface AuditAnchorV1 {
   readonly provider: string;
   readonly guarantee: GuaranteeTier;
   anchor(checkpoint: AnchorCheckpoint): Promise<AnchorReceipt>;
-  read(reference: CheckpointReference): Promise<AnchoredCheckpoint | null>;
+  read(reference: CheckpointReference, receipt?: AnchorReceipt): Promise<AnchoredCheckpoint | null>;
 }
