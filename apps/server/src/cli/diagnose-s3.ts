@@ -2,7 +2,9 @@ import {
   GetBucketEncryptionCommand,
   GetBucketVersioningCommand,
   GetObjectLockConfigurationCommand,
+  GetObjectRetentionCommand,
   HeadBucketCommand,
+  ListObjectVersionsCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { isCairnError } from '@cairn/protocol';
@@ -123,10 +125,12 @@ export async function diagnoseS3Storage(config: S3Storage, probe: (() => Promise
 /**
  * An S3 Object Lock anchor: the bucket answers; Object Lock is enabled on it
  * (GetObjectLockConfiguration); versioning is on (GetBucketVersioning: Object Lock needs it, and
- * a locked version must outlive a newer put); and the anchor's own probe, which checks that a
- * retention is applied, passes.
+ * a locked version must outlive a newer put); and a retention that works: an anchored checkpoint
+ * in the prefix carries a live COMPLIANCE retention (GetObjectRetention). Doctor writes nothing
+ * there: a test object would stay locked for the whole retention, so with nothing anchored yet the
+ * retention is reported as not checked.
  */
-export async function diagnoseS3Anchor(config: S3Anchor, index: number, probe: (() => Promise<unknown>) | undefined, note: Note): Promise<void> {
+export async function diagnoseS3Anchor(config: S3Anchor, index: number, note: Note): Promise<void> {
   const option = `anchors[${index}]`;
   const client = clientFor(config);
   try {
@@ -169,20 +173,34 @@ export async function diagnoseS3Anchor(config: S3Anchor, index: number, probe: (
     } catch (error) {
       note(`${option} versioning`, false, `cannot read the versioning of ${config.bucket}: ${answered(error).text}`, 'give the identity s3:GetBucketVersioning on the bucket');
     }
-    if (probe && locked) {
-      try {
-        await probe();
-        note(`${option} retention`, true, `the anchor's probe passed: checkpoints written to ${describeLocation(config)} take a COMPLIANCE retention of ${config.retentionDays} days`);
-      } catch (error) {
-        note(
-          `${option} retention`,
-          false,
-          isCairnError(error) ? `${error.code}: ${error.message}` : String(error),
-          'give the identity s3:PutObject, s3:PutObjectRetention, s3:GetObject and s3:GetObjectRetention on the prefix; the bucket needs Object Lock and versioning',
-        );
-      }
-    }
+    if (locked) await anchoredRetention(client, config, option, note);
   } finally {
     client.destroy();
+  }
+}
+
+/** The retention of one anchored checkpoint (the first version listed under the prefix), read back. */
+async function anchoredRetention(client: S3Client, config: S3Anchor, option: string, note: Note): Promise<void> {
+  const check = `${option} retention`;
+  try {
+    const listed = await client.send(new ListObjectVersionsCommand({ Bucket: config.bucket, Prefix: config.prefix, MaxKeys: 1 }));
+    const version = listed.Versions?.[0];
+    if (!version?.Key || !version.VersionId) {
+      note(check, true, `not checked: nothing is anchored in ${describeLocation(config)} yet (each checkpoint will be locked COMPLIANCE for ${config.retentionDays} days)`);
+      return;
+    }
+    const retention = (await client.send(new GetObjectRetentionCommand({ Bucket: config.bucket, Key: version.Key, VersionId: version.VersionId }))).Retention;
+    const until = retention?.RetainUntilDate;
+    const live = retention?.Mode === 'COMPLIANCE' && until !== undefined && until.getTime() > Date.now();
+    note(
+      check,
+      live,
+      live
+        ? `${version.Key} (version ${version.VersionId}) is locked COMPLIANCE until ${until!.toISOString()}`
+        : `${version.Key} (version ${version.VersionId}) is ${retention?.Mode ? `locked ${retention.Mode} until ${until?.toISOString()}` : 'not locked'}: it can be deleted or overwritten`,
+      `anchored checkpoints must be locked COMPLIANCE: check that nothing else writes under ${option}.prefix, and that the identity has s3:PutObjectRetention`,
+    );
+  } catch (error) {
+    note(check, false, `cannot read the retention of an anchored checkpoint: ${answered(error).text}`, 'give the identity s3:ListBucketVersions and s3:GetObjectRetention on the bucket');
   }
 }

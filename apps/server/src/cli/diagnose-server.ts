@@ -20,7 +20,7 @@ export interface Diagnosis {
  * load, storage takes a write and gives it back, the engine opens its database, and each configured
  * agent runtime has its program and API key secret (no model is called). With S3: each bucket
  * answers, storage enforces conditional writes and encrypts, an anchor bucket has Object Lock,
- * versioning and a retention that applies (`diagnose-s3.ts`). Each finding says what to do when it
+ * versioning and a live retention (`diagnose-s3.ts`). Each finding says what to do when it
  * failed; nothing is changed but a probe blob written and removed (and what the S3 seams' probes
  * write, which they document).
  */
@@ -73,7 +73,7 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   try {
     const reachable = config.storage.kind === 's3' ? await s3!.diagnoseS3Storage(config.storage, probeOf(composition.storage), note) : true;
     for (const [index, anchor] of config.anchors.entries())
-      if (anchor.kind === 's3-object-lock') await s3!.diagnoseS3Anchor(anchor, index, probeOf(composition.anchors[index]!), note);
+      if (anchor.kind === 's3-object-lock') await s3!.diagnoseS3Anchor(anchor, index, note);
     if (reachable) {
       const probe = new TextEncoder().encode(`cairn doctor ${Date.now()}`);
       const key = blobKey(sha256Digest(probe));

@@ -50,8 +50,10 @@ export const seamFactories: {
   },
   anchor: {
     local: async (_config, { loaded, index }) => (await import('@cairn/local')).createLocalAuditAnchor({ directory: loaded.paths.anchors[index]! }),
-    's3-object-lock': async (_config, { where }) => {
-      throw new CairnError('CAIRN_CONFIG_INVALID', `${where}: this build has no S3 Object Lock anchor yet; use kind: local.`, { path: where });
+    's3-object-lock': async (config, { logger }) => {
+      const { createS3ObjectLockAnchor } = await import('@cairn/s3');
+      const { kind: _kind, ...settings } = config;
+      return createS3ObjectLockAnchor({ ...settings, ...(logger ? { logger } : {}) });
     },
   },
   signer: {
