@@ -189,7 +189,18 @@ async function anchoredRetention(client: S3Client, config: S3Anchor, option: str
       note(check, true, `not checked: nothing is anchored in ${describeLocation(config)} yet (each checkpoint will be locked COMPLIANCE for ${config.retentionDays} days)`);
       return;
     }
-    const retention = (await client.send(new GetObjectRetentionCommand({ Bucket: config.bucket, Key: version.Key, VersionId: version.VersionId }))).Retention;
+    // A version without a lock answers 404 (AWS: NoSuchObjectLockConfiguration; radosgw:
+    // ObjectLockConfigurationNotFoundError): not locked, which is the finding, not a failure to read.
+    const retention = await client
+      .send(new GetObjectRetentionCommand({ Bucket: config.bucket, Key: version.Key, VersionId: version.VersionId }))
+      .then(
+        (answer) => answer.Retention,
+        (error: unknown) => {
+          const what = answered(error);
+          if (what.status === 404 && /ObjectLockConfiguration/.test(what.name)) return undefined;
+          throw error;
+        },
+      );
     const until = retention?.RetainUntilDate;
     const live = retention?.Mode === 'COMPLIANCE' && until !== undefined && until.getTime() > Date.now();
     note(

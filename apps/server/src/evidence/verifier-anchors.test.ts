@@ -6,12 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalAuditAnchor } from '@cairn/local';
 import { isCairnError } from '@cairn/protocol';
-import type { AnchorReceipt } from '@cairn/core';
 import { createS3ObjectLockAnchor } from '@cairn/s3';
 import { afterEach, expect, test, vi } from 'vitest';
 import { createTestS3Bucket, testS3Client, testS3Connection, testS3Environment } from '../testing/test-s3.test-support.ts';
 import { parseS3AnchorLocation } from './s3-anchor-location.ts';
-import { trustedAnchorOf } from './verifier-anchors.ts';
+import { s3ObjectLockAnchor, trustedAnchorOf } from './verifier-anchors.ts';
 
 const directories: string[] = [];
 afterEach(() => {
@@ -94,12 +93,14 @@ test("an s3-object-lock anchor is read live at the bucket it names, as external-
   const reference = { origin: 'cairn:verifier-test', treeSize: 5, rootHash: 'c'.repeat(64) };
   const receipt = await writer.anchor({ ...reference, envelope: new TextEncoder().encode('{"payload":"checkpoint five"}') });
 
-  const anchor = trustedAnchorOf(`s3-object-lock:s3://${bucket}/checkpoints?endpoint=${connection.endpoint}&region=${connection.region}&forcePathStyle=true`, '--anchor');
+  const specification = `s3://${bucket}/checkpoints?endpoint=${connection.endpoint}&region=${connection.region}&forcePathStyle=true`;
+  expect(trustedAnchorOf(`s3-object-lock:${specification}`, '--anchor')).toMatchObject({ guarantee: 'external-immutable' });
+  const anchor = s3ObjectLockAnchor(parseS3AnchorLocation(specification, '--anchor'));
   expect(anchor.guarantee).toBe('external-immutable');
   const read = await anchor.read(reference, receipt);
   expect(read && new TextDecoder().decode(read.envelope)).toBe('{"payload":"checkpoint five"}');
   expect(await anchor.read({ ...reference, treeSize: 6 })).toBeNull();
-  const own = (anchor as { isOwnReceipt: (receipt: AnchorReceipt) => boolean }).isOwnReceipt;
+  const own = anchor.isOwnReceipt;
   expect(own(receipt)).toBe(true);
   expect(own({ ...receipt, location: receipt.location.replace(`s3://${bucket}/`, 's3://other-bucket/') })).toBe(false);
   expect(own({ ...receipt, location: receipt.location.replace('/checkpoints/', '/elsewhere/') })).toBe(false);

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { GuaranteeTier } from '@cairn/core';
 import type { TrustedAnchor } from '@cairn/audit';
 import { createLocalAuditAnchor } from '@cairn/local';
-import type { AnchorReceipt, AuditAnchorV1, CheckpointReference } from '@cairn/core';
+import type { AnchoredCheckpoint, AnchorReceipt, AuditAnchorV1, CheckpointReference } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 import { isReceiptInside, parseS3AnchorLocation, type S3AnchorLocation } from './s3-anchor-location.ts';
 
@@ -70,7 +70,13 @@ function fileAnchor(location: string): TrustedAnchor {
  * retention). `@cairn/s3`, and the AWS SDK under it, are imported at the first read, so a verifier
  * that reads no S3 anchor never loads them. Credentials come from the SDK's default chain.
  */
-export function s3ObjectLockAnchor(location: S3AnchorLocation, connection: { readonly requestTimeoutMs?: number; readonly maxAttempts?: number } = {}): TrustedAnchor {
+export function s3ObjectLockAnchor(
+  location: S3AnchorLocation,
+  connection: { readonly requestTimeoutMs?: number; readonly maxAttempts?: number } = {},
+): TrustedAnchor & {
+  read(reference: CheckpointReference, receipt?: AnchorReceipt): Promise<AnchoredCheckpoint | null>;
+  isOwnReceipt(receipt: AnchorReceipt): boolean;
+} {
   let opened: Promise<AuditAnchorV1> | undefined;
   const open = () =>
     (opened ??= import('@cairn/s3').then(({ createS3ObjectLockAnchor }) =>
