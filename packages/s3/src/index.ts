@@ -4,4 +4,8 @@ export { anchorObjectKey } from './anchor/anchor-object-key.ts';
 export { parseReceiptLocation, receiptLocation } from './anchor/receipt-location.ts';
 export { createS3ObjectLockAnchor, S3ObjectLockAnchor, s3ObjectLockAnchorSettingsSchema } from './anchor/s3-object-lock-anchor.ts';
 export type { S3ObjectLockAnchorProbe, S3ObjectLockAnchorSettings } from './anchor/s3-object-lock-anchor.ts';
+export { createS3StorageProvider, S3StorageProvider, s3StorageProviderSettingsSchema } from './storage/s3-storage-provider.ts';
+export type { S3StorageProbe, S3StorageProviderSettings } from './storage/s3-storage-provider.ts';
+export { s3EncryptionSchema } from './storage/s3-encryption.ts';
+export type { S3Encryption } from './storage/s3-encryption.ts';
 export const VERSION = '0.1.0';

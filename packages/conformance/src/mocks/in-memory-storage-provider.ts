@@ -1,6 +1,5 @@
 import type { StorageListOptions, StorageListPage, StorageObjectMetadata, StoragePutOptions, StoragePutResult, StorageProviderV1 } from '@cairn/core';
-import { CairnError } from '@cairn/protocol';
-import { assertStorageKey } from './storage-key.ts';
+import { CairnError, storageKeySegments } from '@cairn/protocol';
 
 /** The objects of an in-memory store; hand the same map to an oracle to read behind its back. */
 export type InMemoryStorageBackend = Map<string, Uint8Array>;
@@ -30,14 +29,14 @@ export class InMemoryStorageProvider implements StorageProviderV1 {
   }
 
   async put(key: string, body: Uint8Array, options: StoragePutOptions = {}): Promise<StoragePutResult> {
-    assertStorageKey(key);
+    storageKeySegments(key, 'conformance');
     if (options.ifAbsent === true && this.backend.has(key)) return { written: false };
     this.backend.set(key, Uint8Array.from(body));
     return { written: true };
   }
 
   async get(key: string): Promise<Uint8Array | null> {
-    assertStorageKey(key);
+    storageKeySegments(key, 'conformance');
     const body = this.backend.get(key);
     return body === undefined ? null : Uint8Array.from(body);
   }
@@ -52,7 +51,7 @@ export class InMemoryStorageProvider implements StorageProviderV1 {
   }
 
   async head(key: string): Promise<StorageObjectMetadata | null> {
-    assertStorageKey(key);
+    storageKeySegments(key, 'conformance');
     const body = this.backend.get(key);
     return body === undefined ? null : { key, size: body.byteLength };
   }
@@ -73,7 +72,7 @@ export class InMemoryStorageProvider implements StorageProviderV1 {
   }
 
   async delete(key: string): Promise<void> {
-    assertStorageKey(key);
+    storageKeySegments(key, 'conformance');
     this.backend.delete(key);
   }
 }

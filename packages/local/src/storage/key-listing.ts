@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorCode } from './error-code.ts';
 import { storageUnavailable } from './storage-errors.ts';
-import { isStorageKey } from './storage-key.ts';
+import { isStorageKey } from '@cairn/protocol';
 
 /** Which keys a listing wants: those starting with `prefix` and sorting after `after`. */
 export interface KeyRange {

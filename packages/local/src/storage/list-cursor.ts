@@ -1,5 +1,4 @@
-import { CairnError } from '@cairn/protocol';
-import { isStorageKey } from './storage-key.ts';
+import { CairnError, isStorageKey } from '@cairn/protocol';
 
 const cursorPrefix = 'k1.';
 

@@ -11,16 +11,22 @@ import type {
   StorageProviderV1,
   StorageStray,
 } from '@cairn/core';
-import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
+import {
+  assertContentMatchesKey,
+  assertDigestMatchesKey,
+  CairnError,
+  digestNamedByKey,
+  isCairnError,
+  parseSettings,
+  storageKeySegments,
+} from '@cairn/protocol';
 import { z } from 'zod';
-import { assertContentMatchesKey, assertDigestMatchesKey, digestNamedByKey } from './content-addressed-key.ts';
 import { linkIfAbsent, removeFile, syncDirectory, writeTemporaryFile } from './durable-file.ts';
 import { errorCode } from './error-code.ts';
 import { filePathSchema } from './file-path-schema.ts';
 import { compareKeys, longKeysInRange, walkKeys } from './key-listing.ts';
 import { decodeListCursor, encodeListCursor } from './list-cursor.ts';
 import { folderConflict, storageUnavailable, symbolicLinkRefused } from './storage-errors.ts';
-import { storageKeySegments } from './storage-key.ts';
 import { straysIn } from './stray-listing.ts';
 
 /** Settings of `createLocalStorageProvider`, checked at construction; errors name `local.storage.<option>`. */
@@ -87,10 +93,10 @@ export class LocalStorageProvider implements StorageProviderV1 {
   }
 
   async put(key: string, body: Uint8Array, options: StoragePutOptions = {}): Promise<StoragePutResult> {
-    const segments = storageKeySegments(key);
+    const segments = storageKeySegments(key, 'local');
     // Our own copy: the caller may reuse its buffer while the write is under way.
     const bytes = Uint8Array.from(body);
-    assertContentMatchesKey(key, bytes, `put("${key}")`);
+    assertContentMatchesKey(key, bytes, `put("${key}")`, 'local');
     for (let attempt = 1; ; attempt += 1) {
       // A write creates the folders on its way, so it always has a location.
       const location = (await this.#locate(key, segments, 'write'))!;
@@ -125,7 +131,7 @@ export class LocalStorageProvider implements StorageProviderV1 {
     } finally {
       await opened.handle.close();
     }
-    assertContentMatchesKey(key, bytes, `get("${key}") from ${opened.path}`);
+    assertContentMatchesKey(key, bytes, `get("${key}") from ${opened.path}`, 'local');
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
@@ -143,7 +149,7 @@ export class LocalStorageProvider implements StorageProviderV1 {
   async setStrayAside(prefix: string, stray: StorageStray, key: string): Promise<void> {
     const directory = await this.#strayFolder(prefix, 'setStrayAside');
     if (directory === null) return;
-    const location = (await this.#locate(key, storageKeySegments(key), 'write'))!;
+    const location = (await this.#locate(key, storageKeySegments(key, 'local'), 'write'))!;
     const target = await this.#objectPath(key, location);
     // The entry itself is renamed, by its raw bytes: a link moves as a link, a FIFO is never opened.
     const source = Buffer.concat([Buffer.from(`${directory}/`, 'utf8'), Buffer.from(stray.rawName)]);
@@ -166,13 +172,13 @@ export class LocalStorageProvider implements StorageProviderV1 {
       });
     // A key in the folder locates the folder itself (checked for links on the way like any key).
     const probe = `${prefix}x`;
-    const location = await this.#locate(probe, storageKeySegments(probe), 'read');
+    const location = await this.#locate(probe, storageKeySegments(probe, 'local'), 'read');
     return location?.directory ?? null;
   }
 
   /** The object's file, opened for reading; null when there is none. */
   async #openObject(key: string, method: string): Promise<{ handle: FileHandle; path: string } | null> {
-    const segments = storageKeySegments(key);
+    const segments = storageKeySegments(key, 'local');
     const location = await this.#locate(key, segments, 'read');
     if (location === null) return null;
     const path = await this.#objectPath(key, location);
@@ -192,7 +198,7 @@ export class LocalStorageProvider implements StorageProviderV1 {
   }
 
   async head(key: string): Promise<StorageObjectMetadata | null> {
-    const segments = storageKeySegments(key);
+    const segments = storageKeySegments(key, 'local');
     const location = await this.#locate(key, segments, 'read');
     if (location === null) return null;
     const path = await this.#objectPath(key, location);
@@ -229,7 +235,7 @@ export class LocalStorageProvider implements StorageProviderV1 {
   }
 
   async delete(key: string): Promise<void> {
-    const segments = storageKeySegments(key);
+    const segments = storageKeySegments(key, 'local');
     const location = await this.#locate(key, segments, 'read');
     if (location === null) return;
     const path = await this.#objectPath(key, location);
@@ -424,7 +430,7 @@ async function* readInChunks(key: string, { handle, path }: { handle: FileHandle
       if (held !== undefined) yield held;
       held = chunk;
     }
-    if (hash) assertDigestMatchesKey(key, `sha256:${hash.digest('hex')}`, `getStream("${key}") from ${path}`);
+    if (hash) assertDigestMatchesKey(key, `sha256:${hash.digest('hex')}`, `getStream("${key}") from ${path}`, 'local');
     if (held !== undefined) yield held;
   } finally {
     await handle.close();

@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import type { StorageStray } from '@cairn/core';
 import { errorCode } from './error-code.ts';
 import { storageUnavailable } from './storage-errors.ts';
-import { isStorageKey } from './storage-key.ts';
+import { isStorageKey } from '@cairn/protocol';
 
 /** Names of the provider's own files start with this (temporary files, the long keys). */
 const ownNamePrefix = '.cairn\\';

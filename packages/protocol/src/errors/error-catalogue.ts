@@ -70,6 +70,11 @@ export const errorCatalogue = {
     summary: 'The storage provider could not be reached or refused the operation.',
     action: 'Check the storage location, its credentials and its permissions; the cause is attached.',
   },
+  CAIRN_STORAGE_UNSUPPORTED: {
+    status: 503,
+    summary: 'The storage backend lacks a guarantee Cairn needs (a conditional write it does not enforce, encryption it did not apply), so Cairn refuses to use it rather than degrade.',
+    action: 'Use a backend that provides it (the message names the endpoint, the bucket and the likely cause), or change the setting that asks for it.',
+  },
   CAIRN_ENGINE_STORAGE_FULL: {
     status: 503,
     summary: "The disk under the engine's database is full: the write was rolled back, dispatch is paused and `/readyz` answers 503.",

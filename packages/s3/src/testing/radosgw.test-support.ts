@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 
 /** How tests reach the radosgw `scripts/radosgw.sh` started (its `connection.json`). */
 export interface RadosgwConnection {
@@ -41,4 +41,15 @@ export async function createTestBucket(client: S3Client, options: { readonly obj
   const bucket = `cairn-test-${randomBytes(6).toString('hex')}`;
   await client.send(new CreateBucketCommand({ Bucket: bucket, ...(options.objectLock ? { ObjectLockEnabledForBucket: true } : {}) }));
   return bucket;
+}
+
+/** Empties an unversioned test bucket and deletes it, so a long test run does not fill the test server. */
+export async function deleteTestBucket(client: S3Client, bucket: string): Promise<void> {
+  for (;;) {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+    const keys = (page.Contents ?? []).map((object) => object.Key!);
+    if (keys.length === 0) break;
+    await Promise.all(keys.map((key) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))));
+  }
+  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
 }

@@ -1,4 +1,4 @@
-import { CairnError } from '@cairn/protocol';
+import { CairnError } from '../errors/cairn-error.ts';
 
 const maximumKeyBytes = 1024;
 // C0 controls, DEL and C1 controls: invisible in logs and in file listings.
@@ -6,23 +6,24 @@ const controlCharacter = /[\u0000-\u001f\u007f-\u009f]/u;
 
 /**
  * Checks a storage key against the StorageProviderV1 rules, with no I/O, and returns its
- * segments. Refused keys throw CAIRN_STORAGE_KEY_INVALID saying which rule they break. Keys are
- * taken exactly as given: nothing is normalised, so two different keys never share a file.
+ * segments. Refused keys throw CAIRN_STORAGE_KEY_INVALID saying which rule they break; `provider`
+ * (`local`, `s3`) names who refused it. Keys are taken exactly as given: nothing is normalised,
+ * so two different keys never share an object.
  */
-export function storageKeySegments(key: unknown): string[] {
+export function storageKeySegments(key: unknown, provider: string): string[] {
   const problem = keyProblem(key);
   if (problem !== undefined) {
     const shown = typeof key === 'string' ? JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}…` : key) : String(key);
     throw new CairnError(
       'CAIRN_STORAGE_KEY_INVALID',
-      `[cairn] [local] storage key ${shown} is refused: ${problem}. Use a relative key of non-empty segments separated by "/" (for example "blobs/<hex>").`,
+      `[cairn] [${provider}] storage key ${shown} is refused: ${problem}. Use a relative key of non-empty segments separated by "/" (for example "blobs/<hex>").`,
       { details: { rule: problem } },
     );
   }
   return (key as string).split('/');
 }
 
-/** True when `key` is a valid storage key (used to skip file names no key could map to). */
+/** True when `key` is a valid storage key (used to skip names no key could map to). */
 export function isStorageKey(key: string): boolean {
   return keyProblem(key) === undefined;
 }
@@ -30,7 +31,7 @@ export function isStorageKey(key: string): boolean {
 function keyProblem(key: unknown): string | undefined {
   if (typeof key !== 'string') return 'it is not a string';
   if (key.length === 0) return 'it is empty';
-  // A lone surrogate is written to disk as U+FFFD, so two keys would name one file.
+  // A lone surrogate is stored as U+FFFD (on disk, in an S3 key), so two keys would name one object.
   if (!key.isWellFormed()) return 'it contains a lone surrogate (not valid Unicode)';
   if (Buffer.byteLength(key, 'utf8') > maximumKeyBytes) return `it is longer than ${maximumKeyBytes} UTF-8 bytes`;
   if (key.includes('\\')) return 'it contains a backslash';
