@@ -1,12 +1,14 @@
 // composeServer over a config `cairn init` wrote, with an executor given in place of the
 // configured one: the engine dispatches onto it, with manifests signed and stored as usual.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionHandle, ExecutionStatus, ExecutorV1, TaskEnvelope } from '@cairn/core';
 import { manifestKey } from '@cairn/protocol';
-import { afterEach, expect, test } from 'vitest';
+import { afterEach, expect, test, vi } from 'vitest';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { createTestS3Bucket, testS3Client, testS3Connection, testS3Environment } from '../testing/test-s3.test-support.ts';
 import { initServer } from '../cli/init-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { composeServer, type ServerComposition } from './compose-server.ts';
@@ -92,7 +94,7 @@ function modulesLoadedByComposing(directory: string, options: { readonly probe?:
     catch (caught) { error = caught.code + ': ' + caught.message; }
     process.stdout.write(JSON.stringify({ loaded, error }));
   `;
-  const child = spawnSync(process.execPath, ['--conditions=@cairn/source', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  const child = spawnSync(process.execPath, ['--conditions=@cairn/source', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, env: process.env });
   if (child.status !== 0) throw new Error(`the composing process failed: ${child.stderr}`);
   return JSON.parse(child.stdout) as { loaded: string[]; error?: string };
 }
@@ -104,4 +106,42 @@ test('a local server never loads @cairn/s3 nor the AWS SDK: each seam factory im
   const local = modulesLoadedByComposing(directory);
   expect(local.error).toBeUndefined();
   expect(local.loaded).toEqual([]);
+});
+
+test('an S3 config loads @cairn/s3 and probes its seams before the engine is built: a bucket that does not enforce conditional writes is refused, naming the endpoint', { timeout: 60_000 }, async () => {
+  const connection = testS3Connection();
+  const client = testS3Client();
+  const location = { endpoint: connection.endpoint, region: connection.region, forcePathStyle: true };
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-compose-'));
+  directories.push(directory);
+  await initServer(directory);
+  const configFile = join(directory, 'cairn.config.yaml');
+  const initial = parseYaml(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+  const useBuckets = (storage: string, anchor: string) =>
+    writeFileSync(
+      configFile,
+      stringifyYaml({
+        ...initial,
+        storage: { kind: 's3', bucket: storage, prefix: 'cairn/', ...location },
+        anchors: [{ kind: 's3-object-lock', bucket: anchor, prefix: 'anchor/', retentionDays: 1, ...location }],
+      }),
+    );
+  for (const [name, value] of Object.entries(testS3Environment())) vi.stubEnv(name, value);
+  try {
+    const anchorBucket = await createTestS3Bucket(client, { objectLock: true });
+    useBuckets(await createTestS3Bucket(client), anchorBucket);
+    const composed = modulesLoadedByComposing(directory);
+    expect(composed.error).toBeUndefined();
+    expect(composed.loaded.some((url) => url.includes('client-s3'))).toBe(true);
+
+    // A versioned bucket on this server adds a version on a second if-absent put: last writer wins.
+    useBuckets(anchorBucket, anchorBucket);
+    const refused = modulesLoadedByComposing(directory);
+    expect(refused.error).toMatch(/^CAIRN_STORAGE_UNSUPPORTED: /);
+    expect(refused.error).toContain(connection.endpoint);
+    // Not probed (as cairn doctor composes), the same config composes.
+    expect(modulesLoadedByComposing(directory, { probe: false }).error).toBeUndefined();
+  } finally {
+    vi.unstubAllEnvs();
+  }
 });

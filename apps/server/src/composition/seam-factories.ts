@@ -1,4 +1,3 @@
-import { CairnError } from '@cairn/protocol';
 import type { AuditAnchorV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import type { AnchorConfig, ServerConfig, StorageConfig } from '../config/server-config-schema.ts';
@@ -43,17 +42,18 @@ export const seamFactories: {
 } = {
   storage: {
     local: async (_config, { loaded }) => (await import('@cairn/local')).createLocalStorageProvider({ root: loaded.paths.storage! }),
-    // Transitional: @cairn/s3's storage provider is not on this branch yet.
-    s3: async (_config, { where }) => {
-      throw new CairnError('CAIRN_CONFIG_INVALID', `${where}: this build has no S3 storage yet; use kind: local.`, { path: where });
+    s3: async (config) => {
+      const { createS3StorageProvider } = await import('@cairn/s3');
+      const { kind: _kind, ...settings } = config;
+      return createS3StorageProvider(settings);
     },
   },
   anchor: {
     local: async (_config, { loaded, index }) => (await import('@cairn/local')).createLocalAuditAnchor({ directory: loaded.paths.anchors[index]! }),
-    's3-object-lock': async (config, { logger }) => {
+    's3-object-lock': async (config) => {
       const { createS3ObjectLockAnchor } = await import('@cairn/s3');
       const { kind: _kind, ...settings } = config;
-      return createS3ObjectLockAnchor({ ...settings, ...(logger ? { logger } : {}) });
+      return createS3ObjectLockAnchor(settings);
     },
   },
   signer: {
