@@ -1,4 +1,4 @@
-import type { Checkpoint, CheckpointReference } from '@cairn/core';
+import type { AnchoredCheckpoint, AnchorReceipt, Checkpoint, CheckpointReference } from '@cairn/core';
 import { isCairnError } from '@cairn/protocol';
 import { openCheckpoint } from '../checkpoint/checkpoint-envelope.ts';
 import type { TrustedKey } from '../dsse/verify-signature.ts';
@@ -12,20 +12,49 @@ export type AnchorHolding = { readonly held: true; readonly location: string } |
  * `envelopeBytes`, or an envelope of the same tree head signed by a trusted key (the anchor keeps
  * the first envelope of a tree head; a re-signed one, as ECDSA signatures differ each time, is the
  * same checkpoint). The detail of a miss names the anchor and the head it lacked.
+ *
+ * `receipts`: the bundle's receipts, signed and bound to this checkpoint. Those the anchor calls
+ * its own (`isOwnReceipt`: its kind, inside its own storage) are handed to its `read`, one at a
+ * time, so it can check it holds exactly what each names (an S3 Object Lock receipt names a
+ * version); a receipt it refuses fails the check. Nothing is ever read where a receipt points
+ * outside the anchor (ADR 0013); a bundle without receipts is read by tree head alone.
  */
 export async function readTrustedAnchor(
   anchor: TrustedAnchor,
   checkpoint: Checkpoint,
   envelopeBytes: Uint8Array,
   trustedKeys: readonly TrustedKey[],
+  receipts: readonly AnchorReceipt[] = [],
+): Promise<AnchorHolding> {
+  const own = anchor.isOwnReceipt ? receipts.filter((receipt) => anchor.isOwnReceipt!(receipt)) : [];
+  if (own.length === 0) return readOnce(anchor, checkpoint, envelopeBytes, trustedKeys, undefined);
+  const locations: string[] = [];
+  for (const receipt of own) {
+    const holding = await readOnce(anchor, checkpoint, envelopeBytes, trustedKeys, receipt);
+    if (!holding.held) return holding;
+    locations.push(holding.location);
+  }
+  return { held: true, location: locations.join(', ') };
+}
+
+async function readOnce(
+  anchor: TrustedAnchor,
+  checkpoint: Checkpoint,
+  envelopeBytes: Uint8Array,
+  trustedKeys: readonly TrustedKey[],
+  receipt: AnchorReceipt | undefined,
 ): Promise<AnchorHolding> {
   const reference: CheckpointReference = { origin: checkpoint.origin, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash };
-  let anchored;
+  let anchored: AnchoredCheckpoint | null;
   try {
-    anchored = await anchor.read(reference);
+    anchored = receipt === undefined ? await anchor.read(reference) : await anchor.read(reference, receipt);
   } catch (error) {
     const reason = isCairnError(error) || error instanceof Error ? error.message : String(error);
-    return { held: false, detail: `${anchor.name}: reading the checkpoint of ${checkpoint.origin} at tree size ${checkpoint.treeSize} failed: ${reason}` };
+    const what = receipt === undefined ? '' : ` named by the bundle's receipt ${receipt.location}`;
+    return {
+      held: false,
+      detail: `${anchor.name}: reading the checkpoint of ${checkpoint.origin} at tree size ${checkpoint.treeSize}${what} failed: ${reason}`,
+    };
   }
   if (!anchored) {
     return {

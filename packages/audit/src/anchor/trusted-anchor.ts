@@ -1,4 +1,4 @@
-import type { AnchoredCheckpoint, CheckpointReference, GuaranteeTier } from '@cairn/core';
+import type { AnchoredCheckpoint, AnchorReceipt, CheckpointReference, GuaranteeTier } from '@cairn/core';
 
 /**
  * An anchor the verifier trusts, named by the verifier (from its own configuration or command
@@ -14,6 +14,16 @@ export interface TrustedAnchor {
   /** How reports name it: `<kind>:<location>` (`file:/srv/cairn/anchor`). */
   readonly name: string;
   readonly guarantee: GuaranteeTier;
-  /** The checkpoint anchored for this tree head, or null when the anchor holds none (`AuditAnchorV1.read`). */
-  read(reference: CheckpointReference): Promise<AnchoredCheckpoint | null>;
+  /**
+   * The checkpoint anchored for this tree head, or null when the anchor holds none
+   * (`AuditAnchorV1.read`). `receipt`: a signed receipt of the bundle, bound to this tree head,
+   * that `isOwnReceipt` accepted; the anchor checks it holds exactly what the receipt names.
+   */
+  read(reference: CheckpointReference, receipt?: AnchorReceipt): Promise<AnchoredCheckpoint | null>;
+  /**
+   * Whether a receipt was issued by this anchor (same kind, a location inside its own storage).
+   * Such receipts are handed to `read`, one at a time; others are not this anchor's business.
+   * Unset: receipts are never handed over (an anchor with one place per tree head needs none).
+   */
+  isOwnReceipt?(receipt: AnchorReceipt): boolean;
 }

@@ -188,7 +188,8 @@ export interface AnchorCheckResult extends CheckResult {
  * Receipts in the bundle are signed by a trusted key and name this checkpoint; known checkpoints
  * of the same size have the same root (no equivocation); and each trusted anchor, read live,
  * holds this checkpoint. Receipts are checked but never followed: where to read and what an
- * anchor guarantees come from the caller.
+ * anchor guarantees come from the caller. A trusted anchor that recognises a receipt as its own
+ * (`isOwnReceipt`) is asked to confirm it holds exactly what the receipt names (S3: its version).
  */
 export async function checkAnchor({ bundle, checkpoint, trustedKeys }: BundleContext, options: AnchorCheckOptions): Promise<AnchorCheckResult> {
   const failed = (detail: string): AnchorCheckResult => ({ ...fail(detail), liveGuarantees: [] });
@@ -235,7 +236,7 @@ export async function checkAnchor({ bundle, checkpoint, trustedKeys }: BundleCon
   const expected = anchorEnvelopeBytes(bundle.checkpoint);
   const held: string[] = [];
   for (const anchor of anchors) {
-    const holding = await readTrustedAnchor(anchor, checkpoint, expected, trustedKeys);
+    const holding = await readTrustedAnchor(anchor, checkpoint, expected, trustedKeys, receipts);
     if (!holding.held) return failed(holding.detail);
     held.push(`${anchor.name} (${anchor.guarantee}) holds it at ${holding.location}`);
   }

@@ -4,7 +4,7 @@
 import type { AnchorReceipt, CheckpointReference, EvidenceBundleV1 } from '@cairn/core';
 import { createInMemoryAuditAnchor } from '@cairn/conformance/mocks';
 import { describe, expect, test } from 'vitest';
-import { anchorEnvelopeBytes } from '../anchor/signed-receipt.ts';
+import { anchorEnvelopeBytes, signReceipt } from '../anchor/signed-receipt.ts';
 import { createTestSigner } from '../dsse/test-signer.test-support.ts';
 import { readCheckpoint, serializeEvidenceBundle } from './build-evidence-bundle.ts';
 import { forgeBundle, rewritePatchDigest, type Forgery } from './forge-bundle.test-support.ts';
@@ -207,5 +207,66 @@ describe('a trusted anchor is read for the checkpoint itself, whatever receipts 
       envelope: anchorEnvelopeBytes(evidence.bundle.checkpoint),
     });
     expect(await verifyBundle(queued, { trustedKeys: [evidence.signer.record], trustedAnchors })).toMatchObject({ valid: true, verdict: 'verified' });
+  });
+});
+
+describe("a trusted anchor that recognises the bundle's receipts as its own confirms each one", () => {
+  /** The in-memory anchor as a trusted anchor that, like the S3 one, checks a receipt of its own against what it holds. */
+  function receiptCheckingAnchor(evidence: RunEvidence, seen: (AnchorReceipt | undefined)[]) {
+    return {
+      name: 'in-memory:anchor',
+      guarantee: 'external-immutable' as const,
+      isOwnReceipt: (receipt: AnchorReceipt) => receipt.anchor === evidence.anchor.provider && receipt.location.startsWith('cairn%3Atest/'),
+      read: async (reference: CheckpointReference, receipt?: AnchorReceipt) => {
+        seen.push(receipt);
+        const anchored = await evidence.anchor.read(reference);
+        if (receipt !== undefined && anchored !== null && receipt.location !== anchored.receipt.location) {
+          throw new Error(`the receipt names ${receipt.location}, which this anchor does not hold`);
+        }
+        return anchored;
+      },
+    };
+  }
+
+  test('the receipt is handed to read, and the genuine bundle is tamper-evident', async () => {
+    const evidence = await createRunEvidence();
+    const seen: (AnchorReceipt | undefined)[] = [];
+    const report = await verifyBundle(evidence.bytes, { trustedKeys: [evidence.signer.record], trustedAnchors: [receiptCheckingAnchor(evidence, seen)] });
+    expect(report).toMatchObject({ valid: true, verdict: 'verified', claim: 'tamper-evident' });
+    const checkpoint = readCheckpoint(evidence.bundle.checkpoint);
+    const anchored = await evidence.anchor.read({ origin: checkpoint.origin, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash });
+    expect(seen).toEqual([anchored!.receipt]);
+  });
+
+  test("a receipt re-signed with another location fails the anchor check, naming the receipt's location and the anchor's finding", async () => {
+    const evidence = await createRunEvidence();
+    const checkpoint = readCheckpoint(evidence.bundle.checkpoint);
+    const anchored = await evidence.anchor.read({ origin: checkpoint.origin, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash });
+    const swapped: AnchorReceipt = { ...anchored!.receipt, location: `${anchored!.receipt.location}?versionId=swapped` };
+    const bundle = serializeEvidenceBundle({ ...evidence.bundle, anchors: [await signReceipt(swapped, evidence.signer.signer)] });
+    const seen: (AnchorReceipt | undefined)[] = [];
+    const report = await verifyBundle(bundle, { trustedKeys: [evidence.signer.record], trustedAnchors: [receiptCheckingAnchor(evidence, seen)] });
+    expect(report).toMatchObject({ valid: false, verdict: 'failed', claim: 'tamper-detecting' });
+    expect(report.checks.find((check) => check.name === 'anchor')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining(
+        `in-memory:anchor: reading the checkpoint of ${checkpoint.origin} at tree size ${checkpoint.treeSize} named by the bundle's receipt ${swapped.location} failed: the receipt names`,
+      ),
+    });
+  });
+
+  test('a receipt the anchor does not call its own, or an anchor without isOwnReceipt, is read by tree head alone', async () => {
+    const evidence = await createRunEvidence();
+    const seen: (AnchorReceipt | undefined)[] = [];
+    const anchor = receiptCheckingAnchor(evidence, seen);
+    const foreign = { ...anchor, isOwnReceipt: () => false };
+    const { isOwnReceipt: _none, ...plain } = anchor;
+    for (const trusted of [foreign, plain]) {
+      expect(await verifyBundle(evidence.bytes, { trustedKeys: [evidence.signer.record], trustedAnchors: [trusted] })).toMatchObject({
+        valid: true,
+        claim: 'tamper-evident',
+      });
+    }
+    expect(seen).toEqual([undefined, undefined]);
   });
 });

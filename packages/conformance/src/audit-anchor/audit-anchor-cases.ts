@@ -87,6 +87,18 @@ export const auditAnchorCases: readonly AuditAnchorCase[] = [
     },
   },
   {
+    id: 'read-with-receipt',
+    title: 'read with the receipt it issued (as a verifier hands over the bundle’s receipt) returns the same envelope and receipt',
+    async run({ instance }) {
+      const value = checkpoint(12);
+      const receipt = await instance.anchor(value);
+      const read = await instance.read(reference(value), receipt);
+      if (read === null) fail('read with the receipt the anchor issued resolved to null');
+      expectBytes(read.envelope, value.envelope, 'read envelope with the receipt');
+      expect(read.receipt, 'the receipt read back with the receipt').toEqual(receipt);
+    },
+  },
+  {
     id: 'anchor-idempotent',
     title: 'anchoring a tree head again (a retry, concurrently, or re-signed into other envelope bytes) returns the first receipt and keeps the first envelope',
     async run({ instance, oracle }) {

@@ -257,6 +257,13 @@ class CachingAnchor extends InMemoryAuditAnchor {
   }
 }
 
+/** Loses its way when a verifier hands it the bundle's receipt: finds nothing. */
+class ReceiptBlindAnchor extends InMemoryAuditAnchor {
+  override async read(reference: AnchorReference, receipt?: AnchorReceipt): Promise<AnchoredCheckpoint | null> {
+    return receipt === undefined ? super.read(reference) : null;
+  }
+}
+
 /** Reads live but returns whatever the backend holds, without checking it against the receipt. */
 class UncheckedAnchor extends InMemoryAuditAnchor {
   override async read(reference: AnchorReference): Promise<AnchoredCheckpoint | null> {
@@ -615,6 +622,13 @@ const rows: Row[] = [
     auditAnchorCases,
     'tampering-per-guarantee',
     anchorOptions(() => new UncheckedAnchor()),
+    anchorOptions(createInMemoryAuditAnchor),
+  ),
+  row(
+    'anchor: a read with the receipt finds nothing',
+    auditAnchorCases,
+    'read-with-receipt',
+    anchorOptions(() => new ReceiptBlindAnchor()),
     anchorOptions(createInMemoryAuditAnchor),
   ),
   row(
