@@ -150,7 +150,10 @@ test(
       expect(backup.stdout).toContain('NOT copied: storage (s3) s3://acme-cairn/team-a/ at http://127.0.0.1:7480: the storage objects');
       expect(backup.stdout).toContain('NOT copied: anchors[1] (s3-object-lock) s3://acme-anchor/team-a/ at http://127.0.0.1:7480: the anchored checkpoints');
       const members = tarMembers(join(directory, 'server.cairn-backup'));
-      const manifest = JSON.parse(members.get('cairn-backup.json')!) as { members: { path: string }[]; notCopied: { option: string; kind: string; location: string }[] };
+      const manifest = JSON.parse(members.get('cairn-backup.json')!) as {
+        members: { path: string }[];
+        notCopied: { option: string; kind: string; location: string }[];
+      };
       expect(manifest.notCopied.map(({ option, kind, location }) => ({ option, kind, location }))).toEqual([
         { option: 'storage', kind: 's3', location: 's3://acme-cairn/team-a/ at http://127.0.0.1:7480' },
         { option: 'anchors[1]', kind: 's3-object-lock', location: 's3://acme-anchor/team-a/ at http://127.0.0.1:7480' },
@@ -166,7 +169,9 @@ test(
       const restored = await runCli(['restore', 'server.cairn-backup', 'elsewhere'], { cwd: directory });
       expect(restored.status, restored.stderr).toBe(0);
       expect(restored.stdout).toContain('NOT restored (not in the archive; the config still points at it): storage (s3) s3://acme-cairn/team-a/');
-      expect(restored.stdout).toContain('NOT restored (not in the archive; the config still points at it): anchors[1] (s3-object-lock) s3://acme-anchor/team-a/');
+      expect(restored.stdout).toContain(
+        'NOT restored (not in the archive; the config still points at it): anchors[1] (s3-object-lock) s3://acme-anchor/team-a/',
+      );
       expect(restored.stdout).toContain('it checks that the buckets above answer');
       expect(loadServerConfig({ directory: join(directory, 'elsewhere'), env: {} }).config.storage).toMatchObject({ kind: 's3', bucket: 'acme-cairn' });
       expect(existsSync(join(directory, 'elsewhere', 'cairn-data', 'storage'))).toBe(false);

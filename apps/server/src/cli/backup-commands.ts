@@ -12,7 +12,9 @@ export function addBackupCommands(): void {
   program
     .command('backup')
     .argument('<file>', 'the archive to write (a new file; it holds the keys, so it is 0600)')
-    .description('copy the database, local storage and anchors, keys, tokens and config into one archive, while the server runs (S3 buckets are named, not copied)')
+    .description(
+      'copy the database, local storage and anchors, keys, tokens and config into one archive, while the server runs (S3 buckets are named, not copied)',
+    )
     .action(async (file: string) => {
       const { backupServer } = await import('../backup/backup-server.ts');
       const result = await backupServer(loadServerConfig(configOption()), file);

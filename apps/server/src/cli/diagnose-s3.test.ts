@@ -35,64 +35,92 @@ async function serverWith(change: (config: Record<string, unknown>) => Record<st
 const byCheck = (findings: Diagnosis[]) => Object.fromEntries(findings.map((finding) => [finding.check, finding]));
 const s3Options = () => ({ endpoint: testS3Connection().endpoint, region: testS3Connection().region, forcePathStyle: true });
 
-test('an anchor bucket without Object Lock fails its object lock check with the fix; versioning too; nothing is claimed about a retention', { timeout: 60_000 }, async () => {
-  const bucket = await createTestS3Bucket(testS3Client());
-  const directory = await serverWith((config) => ({
-    ...config,
-    executor: { sandbox: 'none' },
-    anchors: [{ kind: 'local' }, { kind: 's3-object-lock', bucket, prefix: 'cairn/', retentionDays: 1, ...s3Options() }],
-  }));
-  const findings = byCheck(await diagnoseServer(loadServerConfig({ directory, env: {} })));
-  expect(findings['anchors[1] bucket']).toMatchObject({ ok: true, detail: `s3://${bucket}/cairn/ at ${testS3Connection().endpoint} answers` });
-  expect(findings['anchors[1] object lock']).toMatchObject({ ok: false, detail: expect.stringContaining(`Object Lock is not enabled on ${bucket}`) });
-  expect(findings['anchors[1] object lock']!.fix).toMatch(/bucket created with Object Lock enabled \(aws s3api create-bucket --object-lock-enabled-for-bucket\)/);
-  expect(findings['anchors[1] versioning']).toMatchObject({ ok: false, fix: expect.stringContaining('put-bucket-versioning') });
-  expect(findings['anchors[1] retention']).toBeUndefined();
-});
+test(
+  'an anchor bucket without Object Lock fails its object lock check with the fix; versioning too; nothing is claimed about a retention',
+  { timeout: 60_000 },
+  async () => {
+    const bucket = await createTestS3Bucket(testS3Client());
+    const directory = await serverWith((config) => ({
+      ...config,
+      executor: { sandbox: 'none' },
+      anchors: [{ kind: 'local' }, { kind: 's3-object-lock', bucket, prefix: 'cairn/', retentionDays: 1, ...s3Options() }],
+    }));
+    const findings = byCheck(await diagnoseServer(loadServerConfig({ directory, env: {} })));
+    expect(findings['anchors[1] bucket']).toMatchObject({ ok: true, detail: `s3://${bucket}/cairn/ at ${testS3Connection().endpoint} answers` });
+    expect(findings['anchors[1] object lock']).toMatchObject({ ok: false, detail: expect.stringContaining(`Object Lock is not enabled on ${bucket}`) });
+    expect(findings['anchors[1] object lock']!.fix).toMatch(
+      /bucket created with Object Lock enabled \(aws s3api create-bucket --object-lock-enabled-for-bucket\)/,
+    );
+    expect(findings['anchors[1] versioning']).toMatchObject({ ok: false, fix: expect.stringContaining('put-bucket-versioning') });
+    expect(findings['anchors[1] retention']).toBeUndefined();
+  },
+);
 
-test('an Object Lock anchor bucket passes; its retention is checked on an anchored checkpoint, and reported unchecked while there is none', { timeout: 60_000 }, async () => {
-  const client = testS3Client();
-  const bucket = await createTestS3Bucket(client, { objectLock: true });
-  const directory = await serverWith((config) => ({
-    ...config,
-    executor: { sandbox: 'none' },
-    anchors: [{ kind: 's3-object-lock', bucket, prefix: 'cairn/', retentionDays: 2, ...s3Options() }],
-  }));
-  let findings = byCheck(await diagnoseServer(loadServerConfig({ directory, env: {} })));
-  expect(findings['anchors[0] object lock']).toMatchObject({ ok: true });
-  expect(findings['anchors[0] versioning']).toMatchObject({ ok: true });
-  expect(findings['anchors[0] retention']).toMatchObject({ ok: true, detail: expect.stringMatching(/^not checked: nothing is anchored/) });
+test(
+  'an Object Lock anchor bucket passes; its retention is checked on an anchored checkpoint, and reported unchecked while there is none',
+  { timeout: 60_000 },
+  async () => {
+    const client = testS3Client();
+    const bucket = await createTestS3Bucket(client, { objectLock: true });
+    const directory = await serverWith((config) => ({
+      ...config,
+      executor: { sandbox: 'none' },
+      anchors: [{ kind: 's3-object-lock', bucket, prefix: 'cairn/', retentionDays: 2, ...s3Options() }],
+    }));
+    let findings = byCheck(await diagnoseServer(loadServerConfig({ directory, env: {} })));
+    expect(findings['anchors[0] object lock']).toMatchObject({ ok: true });
+    expect(findings['anchors[0] versioning']).toMatchObject({ ok: true });
+    expect(findings['anchors[0] retention']).toMatchObject({ ok: true, detail: expect.stringMatching(/^not checked: nothing is anchored/) });
 
-  await createS3ObjectLockAnchor({ bucket, prefix: 'cairn/', retentionDays: 2, client, ...s3Options() }).anchor({
-    origin: 'cairn:doctor',
-    treeSize: 1,
-    rootHash: 'd'.repeat(64),
-    envelope: new TextEncoder().encode('{}'),
-  });
-  findings = byCheck(await diagnoseServer(loadServerConfig({ directory, env: {} })));
-  expect(findings['anchors[0] retention']).toMatchObject({ ok: true, detail: expect.stringMatching(/is locked COMPLIANCE until 20\d\d-/) });
+    await createS3ObjectLockAnchor({ bucket, prefix: 'cairn/', retentionDays: 2, client, ...s3Options() }).anchor({
+      origin: 'cairn:doctor',
+      treeSize: 1,
+      rootHash: 'd'.repeat(64),
+      envelope: new TextEncoder().encode('{}'),
+    });
+    findings = byCheck(await diagnoseServer(loadServerConfig({ directory, env: {} })));
+    expect(findings['anchors[0] retention']).toMatchObject({ ok: true, detail: expect.stringMatching(/is locked COMPLIANCE until 20\d\d-/) });
 
-  // A version written under the prefix without a lock (another writer) fails the check.
-  const other = await createTestS3Bucket(client, { objectLock: true });
-  await client.send(new PutObjectCommand({ Bucket: other, Key: 'cairn/unlocked.dsse', Body: '{}' }));
-  const unlocked = await serverWith((config) => ({
-    ...config,
-    executor: { sandbox: 'none' },
-    anchors: [{ kind: 's3-object-lock', bucket: other, prefix: 'cairn/', retentionDays: 2, ...s3Options() }],
-  }));
-  findings = byCheck(await diagnoseServer(loadServerConfig({ directory: unlocked, env: {} })));
-  expect(findings['anchors[0] retention']).toMatchObject({ ok: false, detail: expect.stringContaining('is not locked'), fix: expect.stringContaining('COMPLIANCE') });
-});
+    // A version written under the prefix without a lock (another writer) fails the check.
+    const other = await createTestS3Bucket(client, { objectLock: true });
+    await client.send(new PutObjectCommand({ Bucket: other, Key: 'cairn/unlocked.dsse', Body: '{}' }));
+    const unlocked = await serverWith((config) => ({
+      ...config,
+      executor: { sandbox: 'none' },
+      anchors: [{ kind: 's3-object-lock', bucket: other, prefix: 'cairn/', retentionDays: 2, ...s3Options() }],
+    }));
+    findings = byCheck(await diagnoseServer(loadServerConfig({ directory: unlocked, env: {} })));
+    expect(findings['anchors[0] retention']).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining('is not locked'),
+      fix: expect.stringContaining('COMPLIANCE'),
+    });
+  },
+);
 
-test('a wrong endpoint: the anchor bucket is unreachable, with the fix naming the option, and no later check claims anything', { timeout: 60_000 }, async () => {
-  const directory = await serverWith((config) => ({
-    ...config,
-    executor: { sandbox: 'none' },
-    anchors: [{ kind: 's3-object-lock', bucket: 'nowhere-bucket', prefix: '', retentionDays: 1, endpoint: 'http://127.0.0.1:9', region: 'us-east-1', forcePathStyle: true }],
-  }));
-  const findings = await diagnoseServer(loadServerConfig({ directory, env: {} }));
-  const checks = byCheck(findings);
-  expect(checks['anchors[0] bucket']).toMatchObject({ ok: false, detail: expect.stringContaining('s3://nowhere-bucket/ at http://127.0.0.1:9: no answer') });
-  expect(checks['anchors[0] bucket']!.fix).toMatch(/check anchors\[0\]\.endpoint \(and anchors\[0\]\.region\), that this machine can reach it/);
-  expect(findings.filter((finding) => finding.check.startsWith('anchors[0]')).map((finding) => finding.check)).toEqual(['anchors[0] bucket']);
-});
+test(
+  'a wrong endpoint: the anchor bucket is unreachable, with the fix naming the option, and no later check claims anything',
+  { timeout: 60_000 },
+  async () => {
+    const directory = await serverWith((config) => ({
+      ...config,
+      executor: { sandbox: 'none' },
+      anchors: [
+        {
+          kind: 's3-object-lock',
+          bucket: 'nowhere-bucket',
+          prefix: '',
+          retentionDays: 1,
+          endpoint: 'http://127.0.0.1:9',
+          region: 'us-east-1',
+          forcePathStyle: true,
+        },
+      ],
+    }));
+    const findings = await diagnoseServer(loadServerConfig({ directory, env: {} }));
+    const checks = byCheck(findings);
+    expect(checks['anchors[0] bucket']).toMatchObject({ ok: false, detail: expect.stringContaining('s3://nowhere-bucket/ at http://127.0.0.1:9: no answer') });
+    expect(checks['anchors[0] bucket']!.fix).toMatch(/check anchors\[0\]\.endpoint \(and anchors\[0\]\.region\), that this machine can reach it/);
+    expect(findings.filter((finding) => finding.check.startsWith('anchors[0]')).map((finding) => finding.check)).toEqual(['anchors[0] bucket']);
+  },
+);

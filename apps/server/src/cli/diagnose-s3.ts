@@ -46,7 +46,8 @@ function answered(error: unknown): { status?: number; name: string; text: string
 function reachFix(option: string, error: ReturnType<typeof answered>): string {
   if (error.status === undefined)
     return `the endpoint did not answer: check ${option}.endpoint (and ${option}.region), that this machine can reach it (network, DNS, proxy), and try again`;
-  if (error.status === 404) return `the bucket does not exist there: create it, or fix ${option}.bucket, ${option}.region or ${option}.endpoint (Cairn never creates a bucket)`;
+  if (error.status === 404)
+    return `the bucket does not exist there: create it, or fix ${option}.bucket, ${option}.region or ${option}.endpoint (Cairn never creates a bucket)`;
   if (error.status === 403)
     return `the credentials were refused: give the identity the SDK finds (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the role) s3:ListBucket on the bucket, or fix the keys`;
   if (error.status === 301 || error.status === 400) return `the bucket lives in another region: set ${option}.region to the bucket's`;
@@ -82,7 +83,11 @@ export async function diagnoseS3Storage(config: S3Storage, probe: (() => Promise
     if (probe) {
       try {
         await probe();
-        note('conditional writes', true, `a second if-absent put of one key into ${describeLocation(config)} is refused (412): writers never overwrite each other`);
+        note(
+          'conditional writes',
+          true,
+          `a second if-absent put of one key into ${describeLocation(config)} is refused (412): writers never overwrite each other`,
+        );
       } catch (error) {
         note(
           'conditional writes',
@@ -171,7 +176,12 @@ export async function diagnoseS3Anchor(config: S3Anchor, index: number, note: No
         `turn versioning on (Object Lock needs it): aws s3api put-bucket-versioning --bucket ${config.bucket} --versioning-configuration Status=Enabled`,
       );
     } catch (error) {
-      note(`${option} versioning`, false, `cannot read the versioning of ${config.bucket}: ${answered(error).text}`, 'give the identity s3:GetBucketVersioning on the bucket');
+      note(
+        `${option} versioning`,
+        false,
+        `cannot read the versioning of ${config.bucket}: ${answered(error).text}`,
+        'give the identity s3:GetBucketVersioning on the bucket',
+      );
     }
     if (locked) await anchoredRetention(client, config, option, note);
   } finally {
@@ -186,21 +196,23 @@ async function anchoredRetention(client: S3Client, config: S3Anchor, option: str
     const listed = await client.send(new ListObjectVersionsCommand({ Bucket: config.bucket, Prefix: config.prefix, MaxKeys: 1 }));
     const version = listed.Versions?.[0];
     if (!version?.Key || !version.VersionId) {
-      note(check, true, `not checked: nothing is anchored in ${describeLocation(config)} yet (each checkpoint will be locked COMPLIANCE for ${config.retentionDays} days)`);
+      note(
+        check,
+        true,
+        `not checked: nothing is anchored in ${describeLocation(config)} yet (each checkpoint will be locked COMPLIANCE for ${config.retentionDays} days)`,
+      );
       return;
     }
     // A version without a lock answers 404 (AWS: NoSuchObjectLockConfiguration; radosgw:
     // ObjectLockConfigurationNotFoundError): not locked, which is the finding, not a failure to read.
-    const retention = await client
-      .send(new GetObjectRetentionCommand({ Bucket: config.bucket, Key: version.Key, VersionId: version.VersionId }))
-      .then(
-        (answer) => answer.Retention,
-        (error: unknown) => {
-          const what = answered(error);
-          if (what.status === 404 && /ObjectLockConfiguration/.test(what.name)) return undefined;
-          throw error;
-        },
-      );
+    const retention = await client.send(new GetObjectRetentionCommand({ Bucket: config.bucket, Key: version.Key, VersionId: version.VersionId })).then(
+      (answer) => answer.Retention,
+      (error: unknown) => {
+        const what = answered(error);
+        if (what.status === 404 && /ObjectLockConfiguration/.test(what.name)) return undefined;
+        throw error;
+      },
+    );
     const until = retention?.RetainUntilDate;
     const live = retention?.Mode === 'COMPLIANCE' && until !== undefined && until.getTime() > Date.now();
     note(
@@ -212,6 +224,11 @@ async function anchoredRetention(client: S3Client, config: S3Anchor, option: str
       `anchored checkpoints must be locked COMPLIANCE: check that nothing else writes under ${option}.prefix, and that the identity has s3:PutObjectRetention`,
     );
   } catch (error) {
-    note(check, false, `cannot read the retention of an anchored checkpoint: ${answered(error).text}`, 'give the identity s3:ListBucketVersions and s3:GetObjectRetention on the bucket');
+    note(
+      check,
+      false,
+      `cannot read the retention of an anchored checkpoint: ${answered(error).text}`,
+      'give the identity s3:ListBucketVersions and s3:GetObjectRetention on the bucket',
+    );
   }
 }

@@ -69,18 +69,25 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   // The S3 checks (and the AWS SDK) are loaded only for a config that names S3.
   const s3 = config.storage.kind === 's3' || config.anchors.some((anchor) => anchor.kind === 's3-object-lock') ? await import('./diagnose-s3.ts') : undefined;
   const storagePlace = config.storage.kind === 's3' ? s3!.describeLocation(config.storage) : loaded.paths.storage!;
-  const storageFix = config.storage.kind === 's3' ? 'give the identity s3:PutObject, s3:GetObject and s3:DeleteObject on the prefix' : 'make the storage directory writable by the server';
+  const storageFix =
+    config.storage.kind === 's3'
+      ? 'give the identity s3:PutObject, s3:GetObject and s3:DeleteObject on the prefix'
+      : 'make the storage directory writable by the server';
   try {
     const reachable = config.storage.kind === 's3' ? await s3!.diagnoseS3Storage(config.storage, probeOf(composition.storage), note) : true;
-    for (const [index, anchor] of config.anchors.entries())
-      if (anchor.kind === 's3-object-lock') await s3!.diagnoseS3Anchor(anchor, index, note);
+    for (const [index, anchor] of config.anchors.entries()) if (anchor.kind === 's3-object-lock') await s3!.diagnoseS3Anchor(anchor, index, note);
     if (reachable) {
       const probe = new TextEncoder().encode(`cairn doctor ${Date.now()}`);
       const key = blobKey(sha256Digest(probe));
       await composition.storage.put(key, probe);
       const back = await composition.storage.get(key);
       await composition.storage.delete(key);
-      note('storage', back !== null && Buffer.compare(Buffer.from(back), Buffer.from(probe)) === 0, `${storagePlace}: a blob written, read back and removed`, storageFix);
+      note(
+        'storage',
+        back !== null && Buffer.compare(Buffer.from(back), Buffer.from(probe)) === 0,
+        `${storagePlace}: a blob written, read back and removed`,
+        storageFix,
+      );
     }
     note('database', true, `${loaded.paths.database} (audit log: ${composition.engine.audit.size} entries)`);
   } catch (error) {

@@ -211,15 +211,19 @@ test(
   },
 );
 
-test('cairn serve refuses a storage bucket that lets a second if-absent put through (versioned, on this server), exit 3, naming the endpoint and the fix', { timeout: 60_000 }, async () => {
-  const client = testS3Client();
-  const versioned = await createTestS3Bucket(client, { objectLock: true });
-  const { directory } = await initialisedOnS3(versioned, versioned);
-  const refused = await cairn(directory, ['serve'], { CAIRN_PORT: '0' });
-  expect(refused.status).toBe(3);
-  expect(refused.stderr).toMatch(/^CAIRN_STORAGE_UNSUPPORTED: /);
-  expect(refused.stderr).toContain(testS3Connection().endpoint);
-  expect(refused.stderr).toContain(versioned);
-  // Nothing was left listening, and the data directory is free for the next start.
-  expect(existsSync(join(directory, 'cairn-data', 'serve.lock'))).toBe(false);
-});
+test(
+  'cairn serve refuses a storage bucket that lets a second if-absent put through (versioned, on this server), exit 3, naming the endpoint and the fix',
+  { timeout: 60_000 },
+  async () => {
+    const client = testS3Client();
+    const versioned = await createTestS3Bucket(client, { objectLock: true });
+    const { directory } = await initialisedOnS3(versioned, versioned);
+    const refused = await cairn(directory, ['serve'], { CAIRN_PORT: '0' });
+    expect(refused.status).toBe(3);
+    expect(refused.stderr).toMatch(/^CAIRN_STORAGE_UNSUPPORTED: /);
+    expect(refused.stderr).toContain(testS3Connection().endpoint);
+    expect(refused.stderr).toContain(versioned);
+    // Nothing was left listening, and the data directory is free for the next start.
+    expect(existsSync(join(directory, 'cairn-data', 'serve.lock'))).toBe(false);
+  },
+);

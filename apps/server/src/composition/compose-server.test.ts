@@ -94,54 +94,66 @@ function modulesLoadedByComposing(directory: string, options: { readonly probe?:
     catch (caught) { error = caught.code + ': ' + caught.message; }
     process.stdout.write(JSON.stringify({ loaded, error }));
   `;
-  const child = spawnSync(process.execPath, ['--conditions=@cairn/source', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, env: process.env });
+  const child = spawnSync(process.execPath, ['--conditions=@cairn/source', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: process.env,
+  });
   if (child.status !== 0) throw new Error(`the composing process failed: ${child.stderr}`);
   return JSON.parse(child.stdout) as { loaded: string[]; error?: string };
 }
 
-test('a local server never loads @cairn/s3 nor the AWS SDK: each seam factory imports its package only when the config names its kind', { timeout: 60_000 }, async () => {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-compose-'));
-  directories.push(directory);
-  await initServer(directory);
-  const local = modulesLoadedByComposing(directory);
-  expect(local.error).toBeUndefined();
-  expect(local.loaded).toEqual([]);
-});
+test(
+  'a local server never loads @cairn/s3 nor the AWS SDK: each seam factory imports its package only when the config names its kind',
+  { timeout: 60_000 },
+  async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-compose-'));
+    directories.push(directory);
+    await initServer(directory);
+    const local = modulesLoadedByComposing(directory);
+    expect(local.error).toBeUndefined();
+    expect(local.loaded).toEqual([]);
+  },
+);
 
-test('an S3 config loads @cairn/s3 and probes its seams before the engine is built: a bucket that does not enforce conditional writes is refused, naming the endpoint', { timeout: 60_000 }, async () => {
-  const connection = testS3Connection();
-  const client = testS3Client();
-  const location = { endpoint: connection.endpoint, region: connection.region, forcePathStyle: true };
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-compose-'));
-  directories.push(directory);
-  await initServer(directory);
-  const configFile = join(directory, 'cairn.config.yaml');
-  const initial = parseYaml(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
-  const useBuckets = (storage: string, anchor: string) =>
-    writeFileSync(
-      configFile,
-      stringifyYaml({
-        ...initial,
-        storage: { kind: 's3', bucket: storage, prefix: 'cairn/', ...location },
-        anchors: [{ kind: 's3-object-lock', bucket: anchor, prefix: 'anchor/', retentionDays: 1, ...location }],
-      }),
-    );
-  for (const [name, value] of Object.entries(testS3Environment())) vi.stubEnv(name, value);
-  try {
-    const anchorBucket = await createTestS3Bucket(client, { objectLock: true });
-    useBuckets(await createTestS3Bucket(client), anchorBucket);
-    const composed = modulesLoadedByComposing(directory);
-    expect(composed.error).toBeUndefined();
-    expect(composed.loaded.some((url) => url.includes('client-s3'))).toBe(true);
+test(
+  'an S3 config loads @cairn/s3 and probes its seams before the engine is built: a bucket that does not enforce conditional writes is refused, naming the endpoint',
+  { timeout: 60_000 },
+  async () => {
+    const connection = testS3Connection();
+    const client = testS3Client();
+    const location = { endpoint: connection.endpoint, region: connection.region, forcePathStyle: true };
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-compose-'));
+    directories.push(directory);
+    await initServer(directory);
+    const configFile = join(directory, 'cairn.config.yaml');
+    const initial = parseYaml(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    const useBuckets = (storage: string, anchor: string) =>
+      writeFileSync(
+        configFile,
+        stringifyYaml({
+          ...initial,
+          storage: { kind: 's3', bucket: storage, prefix: 'cairn/', ...location },
+          anchors: [{ kind: 's3-object-lock', bucket: anchor, prefix: 'anchor/', retentionDays: 1, ...location }],
+        }),
+      );
+    for (const [name, value] of Object.entries(testS3Environment())) vi.stubEnv(name, value);
+    try {
+      const anchorBucket = await createTestS3Bucket(client, { objectLock: true });
+      useBuckets(await createTestS3Bucket(client), anchorBucket);
+      const composed = modulesLoadedByComposing(directory);
+      expect(composed.error).toBeUndefined();
+      expect(composed.loaded.some((url) => url.includes('client-s3'))).toBe(true);
 
-    // A versioned bucket on this server adds a version on a second if-absent put: last writer wins.
-    useBuckets(anchorBucket, anchorBucket);
-    const refused = modulesLoadedByComposing(directory);
-    expect(refused.error).toMatch(/^CAIRN_STORAGE_UNSUPPORTED: /);
-    expect(refused.error).toContain(connection.endpoint);
-    // Not probed (as cairn doctor composes), the same config composes.
-    expect(modulesLoadedByComposing(directory, { probe: false }).error).toBeUndefined();
-  } finally {
-    vi.unstubAllEnvs();
-  }
-});
+      // A versioned bucket on this server adds a version on a second if-absent put: last writer wins.
+      useBuckets(anchorBucket, anchorBucket);
+      const refused = modulesLoadedByComposing(directory);
+      expect(refused.error).toMatch(/^CAIRN_STORAGE_UNSUPPORTED: /);
+      expect(refused.error).toContain(connection.endpoint);
+      // Not probed (as cairn doctor composes), the same config composes.
+      expect(modulesLoadedByComposing(directory, { probe: false }).error).toBeUndefined();
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  },
+);

@@ -178,7 +178,13 @@ test('storage and anchors are chosen by kind: local by default, s3 and s3-object
     maxAttempts: 5,
     encryption: { kind: 'sse-kms', keyId: 'alias/cairn' },
   });
-  expect(s3.config.anchors[1]).toMatchObject({ kind: 's3-object-lock', bucket: 'acme-anchor', prefix: 'checkpoints', retentionDays: 365, forcePathStyle: false });
+  expect(s3.config.anchors[1]).toMatchObject({
+    kind: 's3-object-lock',
+    bucket: 'acme-anchor',
+    prefix: 'checkpoints',
+    retentionDays: 365,
+    forcePathStyle: false,
+  });
   // No local path is invented for a bucket.
   expect(s3.paths.storage).toBeUndefined();
   expect(s3.paths.anchors).toEqual([join(s3.paths.dataDirectory, 'anchor'), undefined]);
@@ -226,5 +232,9 @@ test('S3 options are checked, every problem named by its option path; credential
 test("the server's S3 options are exactly @cairn/s3's location settings (but the injected client)", async () => {
   const { s3LocationSettingsShape } = await import('@cairn/s3');
   const { s3LocationOptionNames } = await import('./server-config-schema.ts');
-  expect([...s3LocationOptionNames].sort()).toEqual(Object.keys(s3LocationSettingsShape).filter((name) => name !== 'client').sort());
+  expect([...s3LocationOptionNames].sort()).toEqual(
+    Object.keys(s3LocationSettingsShape)
+      .filter((name) => name !== 'client')
+      .sort(),
+  );
 });

@@ -86,7 +86,9 @@ export function loadServerConfig(options: { readonly file?: string; readonly dir
       ...(config.storage.kind === 'local' ? { storage: under(config.storage.root, 'storage') } : {}),
       signingKey: under(config.signer.keyFile, 'keys/signing.pem'),
       cipherKey: under(config.cipher.keyFile, 'keys/cipher.key'),
-      anchors: config.anchors.map((anchor, index) => (anchor.kind === 'local' ? under(anchor.directory, index === 0 ? 'anchor' : `anchor-${index}`) : undefined)),
+      anchors: config.anchors.map((anchor, index) =>
+        anchor.kind === 'local' ? under(anchor.directory, index === 0 ? 'anchor' : `anchor-${index}`) : undefined,
+      ),
       executions: join(data, 'executions'),
       work: under(config.executor.workRoot, 'work'),
       tokens: join(data, 'keys', 'tokens.json'),

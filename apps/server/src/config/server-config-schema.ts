@@ -38,7 +38,7 @@ const s3LocationShape = {
    * chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the shared files, or the
    * instance's or task's role).
    */
-  ...Object.fromEntries(
+  ...(Object.fromEntries(
     ['accessKeyId', 'secretAccessKey', 'sessionToken', 'credentials'].map((option) => [
       option,
       z
@@ -47,11 +47,13 @@ const s3LocationShape = {
         })
         .optional(),
     ]),
-  ) as Record<'accessKeyId' | 'secretAccessKey' | 'sessionToken' | 'credentials', z.ZodOptional<z.ZodNever>>,
+  ) as Record<'accessKeyId' | 'secretAccessKey' | 'sessionToken' | 'credentials', z.ZodOptional<z.ZodNever>>),
 };
 
 /** The option names of an S3 location (a test compares them with `@cairn/s3`'s). */
-export const s3LocationOptionNames = Object.keys(s3LocationShape).filter((name) => !['accessKeyId', 'secretAccessKey', 'sessionToken', 'credentials'].includes(name));
+export const s3LocationOptionNames = Object.keys(s3LocationShape).filter(
+  (name) => !['accessKeyId', 'secretAccessKey', 'sessionToken', 'credentials'].includes(name),
+);
 
 /** A config without `kind` is a local one (every config before S3 existed). */
 const localByDefault = (value: unknown) =>
@@ -78,7 +80,7 @@ export const storageConfigSchema = z.preprocess(
               z.strictObject({ kind: z.literal('sse-s3') }),
               z.strictObject({ kind: z.literal('sse-kms'), keyId: z.string().min(1, 'must name the KMS key (id, ARN or alias/…)') }),
             ],
-            { error: "must be { kind: sse-s3 } or { kind: sse-kms, keyId: <KMS key id, ARN or alias> }" },
+            { error: 'must be { kind: sse-s3 } or { kind: sse-kms, keyId: <KMS key id, ARN or alias> }' },
           )
           .optional(),
       }),
@@ -98,7 +100,10 @@ export const anchorConfigSchema = z.preprocess(
         kind: z.literal('s3-object-lock'),
         ...s3LocationShape,
         /** How long each anchored checkpoint is locked (COMPLIANCE mode: nobody can delete or shorten it, the account's root included). */
-        retentionDays: z.int({ error: 'must be a whole number of days, e.g. 365' }).min(1, 'must be at least 1 day').max(36_500, 'must be at most 36500 days (100 years)'),
+        retentionDays: z
+          .int({ error: 'must be a whole number of days, e.g. 365' })
+          .min(1, 'must be at least 1 day')
+          .max(36_500, 'must be at most 36500 days (100 years)'),
       }),
     ],
     { error: "must be 'local' (a directory) or 's3-object-lock' (an S3 bucket with Object Lock)" },

@@ -21,9 +21,11 @@ const bucketName = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
  * (CAIRN_PAYLOAD_INVALID) naming `where` and the form to write.
  */
 export function parseS3AnchorLocation(location: string, where: string): S3AnchorLocation {
-  const form = 'Write s3-object-lock:s3://<bucket>/<prefix>[?endpoint=<http(s) URL>&region=<region>&forcePathStyle=true], e.g. s3-object-lock:s3://acme-anchor/cairn/?region=eu-west-1';
-  const bad = (problem: string) => new CairnError('CAIRN_PAYLOAD_INVALID', `${where} ${JSON.stringify(`s3-object-lock:${location}`)} ${problem}. ${form}.`, { path: where });
-  if (!location.startsWith('s3://')) throw bad("must be an s3:// location");
+  const form =
+    'Write s3-object-lock:s3://<bucket>/<prefix>[?endpoint=<http(s) URL>&region=<region>&forcePathStyle=true], e.g. s3-object-lock:s3://acme-anchor/cairn/?region=eu-west-1';
+  const bad = (problem: string) =>
+    new CairnError('CAIRN_PAYLOAD_INVALID', `${where} ${JSON.stringify(`s3-object-lock:${location}`)} ${problem}. ${form}.`, { path: where });
+  if (!location.startsWith('s3://')) throw bad('must be an s3:// location');
   const [path = '', query] = location.slice('s3://'.length).split(/\?(.*)/s, 2);
   const slash = path.indexOf('/');
   const bucket = slash < 0 ? path : path.slice(0, slash);

@@ -62,7 +62,10 @@ test('s3-object-lock:s3://BUCKET/PREFIX?endpoint=&region=&forcePathStyle= is par
     forcePathStyle: true,
   });
   expect(parseS3AnchorLocation('s3://acme-anchor', '--anchor')).toEqual({ bucket: 'acme-anchor', prefix: '', forcePathStyle: false });
-  expect(trustedAnchorOf('s3-object-lock:s3://acme-anchor/a/b/', '--anchor')).toMatchObject({ name: 's3-object-lock:s3://acme-anchor/a/b/', guarantee: 'external-immutable' });
+  expect(trustedAnchorOf('s3-object-lock:s3://acme-anchor/a/b/', '--anchor')).toMatchObject({
+    name: 's3-object-lock:s3://acme-anchor/a/b/',
+    guarantee: 'external-immutable',
+  });
   for (const [specification, message] of [
     ['s3-object-lock:acme-anchor/cairn', /must be an s3:\/\/ location/],
     ['s3-object-lock:s3://Acme_Anchor/cairn', /names no valid bucket/],
@@ -84,12 +87,20 @@ test('s3-object-lock:s3://BUCKET/PREFIX?endpoint=&region=&forcePathStyle= is par
   }
 });
 
-test("an s3-object-lock anchor is read live at the bucket it names, as external-immutable, and claims only receipts inside its own bucket and prefix", async () => {
+test('an s3-object-lock anchor is read live at the bucket it names, as external-immutable, and claims only receipts inside its own bucket and prefix', async () => {
   const connection = testS3Connection();
   for (const [name, value] of Object.entries(testS3Environment())) vi.stubEnv(name, value);
   const client = testS3Client();
   const bucket = await createTestS3Bucket(client, { objectLock: true });
-  const writer = createS3ObjectLockAnchor({ bucket, prefix: 'checkpoints/', endpoint: connection.endpoint, region: connection.region, forcePathStyle: true, retentionDays: 1, client });
+  const writer = createS3ObjectLockAnchor({
+    bucket,
+    prefix: 'checkpoints/',
+    endpoint: connection.endpoint,
+    region: connection.region,
+    forcePathStyle: true,
+    retentionDays: 1,
+    client,
+  });
   const reference = { origin: 'cairn:verifier-test', treeSize: 5, rootHash: 'c'.repeat(64) };
   const receipt = await writer.anchor({ ...reference, envelope: new TextEncoder().encode('{"payload":"checkpoint five"}') });
 

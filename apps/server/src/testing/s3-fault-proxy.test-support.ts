@@ -54,7 +54,8 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
     return faults[Math.floor(random() * faults.length)]!;
   };
   const answerError = (response: ServerResponse, status: 500 | 503) => {
-    const [code, message] = status === 500 ? ['InternalError', 'We encountered an internal error. Please try again.'] : ['SlowDown', 'Please reduce your request rate.'];
+    const [code, message] =
+      status === 500 ? ['InternalError', 'We encountered an internal error. Please try again.'] : ['SlowDown', 'Please reduce your request rate.'];
     response.writeHead(status, { 'content-type': 'application/xml' });
     response.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`);
   };

@@ -19,7 +19,12 @@ test('requests pass through signed and whole; at rate 1 every request meets a fa
     proxy.setFaultRate(1);
     const failures = [];
     for (let index = 0; index < 12; index += 1)
-      failures.push(await through.send(new GetObjectCommand({ Bucket: bucket, Key: 'k' })).then(() => 'ok', (error: { name?: string; $metadata?: { httpStatusCode?: number } }) => error.$metadata?.httpStatusCode ?? error.name));
+      failures.push(
+        await through.send(new GetObjectCommand({ Bucket: bucket, Key: 'k' })).then(
+          () => 'ok',
+          (error: { name?: string; $metadata?: { httpStatusCode?: number } }) => error.$metadata?.httpStatusCode ?? error.name,
+        ),
+      );
     expect(failures).not.toContain('ok');
     expect(proxy.counts['error-500'] + proxy.counts['error-503'] + proxy.counts['reset-before'] + proxy.counts['reset-after']).toBe(12);
     expect(failures.filter((failure) => failure === 500 || failure === 503).length).toBe(proxy.counts['error-500'] + proxy.counts['error-503']);
