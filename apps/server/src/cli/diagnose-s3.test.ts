@@ -124,3 +124,66 @@ test(
     expect(findings.filter((finding) => finding.check.startsWith('anchors[0]')).map((finding) => finding.check)).toEqual(['anchors[0] bucket']);
   },
 );
+
+test(
+  'S3 storage: an unversioned bucket passes conditional writes and the round trip; encryption is named from the setting; a versioned one fails conditional writes with its fix',
+  { timeout: 60_000 },
+  async () => {
+    const client = testS3Client();
+    const bucket = await createTestS3Bucket(client);
+    const directory = await serverWith((config) => ({
+      ...config,
+      executor: { sandbox: 'none' },
+      storage: { kind: 's3', bucket, prefix: 'cairn/', encryption: { kind: 'sse-kms', keyId: testS3Connection().kmsKeyId }, ...s3Options() },
+    }));
+    let findings = byCheck(await diagnoseServer(loadServerConfig({ directory, env: {} })));
+    expect(findings['storage bucket']).toMatchObject({ ok: true });
+    expect(findings['conditional writes']).toMatchObject({ ok: true, detail: expect.stringContaining('is refused (412)') });
+    expect(findings['storage encryption']).toMatchObject({
+      ok: true,
+      detail: expect.stringContaining(`SSE-KMS, key ${testS3Connection().kmsKeyId} (storage.encryption)`),
+    });
+    expect(findings['storage']).toMatchObject({
+      ok: true,
+      detail: `s3://${bucket}/cairn/ at ${testS3Connection().endpoint}: a blob written, read back and removed`,
+    });
+
+    // Without a setting and without a bucket default, objects may be stored unencrypted: said, with the fix.
+    const plain = await serverWith((config) => ({
+      ...config,
+      executor: { sandbox: 'none' },
+      storage: { kind: 's3', bucket, prefix: 'plain/', ...s3Options() },
+    }));
+    findings = byCheck(await diagnoseServer(loadServerConfig({ directory: plain, env: {} })));
+    expect(findings['storage encryption']).toMatchObject({ ok: false, fix: expect.stringContaining('set storage.encryption') });
+
+    const versioned = await createTestS3Bucket(client, { objectLock: true });
+    const refused = await serverWith((config) => ({
+      ...config,
+      executor: { sandbox: 'none' },
+      storage: { kind: 's3', bucket: versioned, prefix: 'cairn/', ...s3Options() },
+    }));
+    findings = byCheck(await diagnoseServer(loadServerConfig({ directory: refused, env: {} })));
+    expect(findings['storage bucket']).toMatchObject({ ok: true });
+    expect(findings['conditional writes']).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/^CAIRN_STORAGE_UNSUPPORTED: /),
+      fix: expect.stringContaining('If-None-Match'),
+    });
+  },
+);
+
+test('S3 storage at a wrong endpoint: unreachable, with the fix naming storage.endpoint; nothing after it is claimed', { timeout: 60_000 }, async () => {
+  const directory = await serverWith((config) => ({
+    ...config,
+    executor: { sandbox: 'none' },
+    storage: { kind: 's3', bucket: 'nowhere-bucket', prefix: '', endpoint: 'http://127.0.0.1:9', region: 'us-east-1', forcePathStyle: true },
+  }));
+  const findings = await diagnoseServer(loadServerConfig({ directory, env: {} }));
+  const checks = byCheck(findings);
+  expect(checks['storage bucket']).toMatchObject({ ok: false, detail: expect.stringContaining('s3://nowhere-bucket/ at http://127.0.0.1:9: no answer') });
+  expect(checks['storage bucket']!.fix).toMatch(/check storage\.endpoint \(and storage\.region\)/);
+  expect(findings.map((finding) => finding.check)).not.toContain('conditional writes');
+  expect(findings.map((finding) => finding.check)).not.toContain('storage');
+  expect(findings.map((finding) => finding.check)).not.toContain('storage encryption');
+});
