@@ -147,6 +147,11 @@ test(
     expect(genuine.status, genuine.stdout + genuine.stderr).toBe(0);
     expect(genuine.stdout).toMatch(/^valid: true, claim: tamper-evident, verdict: verified/);
     expect(genuine.stdout).toMatch(new RegExp(`pass\\s+anchor\\s+.*s3-object-lock:s3://${anchorBucket}/checkpoints/.*\\(external-immutable\\)`));
+    // The whole log, every checkpoint read back from the Object Lock bucket the config names.
+    const wholeLog = await cairn(directory, ['audit', 'verify-log', '--online']);
+    expect(wholeLog.status, wholeLog.stdout + wholeLog.stderr).toBe(0);
+    expect(wholeLog.stdout).toContain('valid: true');
+    expect(wholeLog.stdout).toMatch(new RegExp(`anchors read: [1-9]\\d* \\(s3-object-lock:s3://${anchorBucket}/checkpoints/`));
     // The same through --anchor, with the endpoint, region and path style as query parameters, outside the server's folder.
     const { endpoint, region } = testS3Connection();
     const elsewhere = await cairn(tmpdir(), [
