@@ -168,7 +168,7 @@ test(
     expect(findings['conditional writes']).toMatchObject({
       ok: false,
       detail: expect.stringMatching(/^CAIRN_STORAGE_UNSUPPORTED: /),
-      fix: expect.stringContaining('If-None-Match'),
+      fix: expect.stringContaining('use an unversioned bucket'),
     });
   },
 );

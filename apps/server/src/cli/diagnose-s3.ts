@@ -89,11 +89,15 @@ export async function diagnoseS3Storage(config: S3Storage, probe: (() => Promise
           `a second if-absent put of one key into ${describeLocation(config)} is refused (412): writers never overwrite each other`,
         );
       } catch (error) {
+        // The probe also writes with the configured encryption: a refusal of that is not a lack of conditional writes.
+        const unsupported = isCairnError(error, 'CAIRN_STORAGE_UNSUPPORTED');
         note(
           'conditional writes',
           false,
           isCairnError(error) ? `${error.code}: ${error.message}` : String(error),
-          'use an S3 endpoint that enforces If-None-Match: * on PutObject (AWS S3 does; check the S3-compatible server), with s3:PutObject, s3:GetObject and s3:DeleteObject on the prefix',
+          unsupported
+            ? 'use a bucket and endpoint that enforce If-None-Match: * on PutObject: AWS S3 does in every bucket; on an S3-compatible server use an unversioned bucket, or another server'
+            : 'the probe could not write under the prefix: follow the fix in the detail (permissions s3:PutObject, s3:GetObject, s3:DeleteObject on the prefix; the KMS key for storage.encryption)',
         );
       }
     }

@@ -152,6 +152,13 @@ test(
       expect(refused.error).toContain(connection.endpoint);
       // Not probed (as cairn doctor composes), the same config composes.
       expect(modulesLoadedByComposing(directory, { probe: false }).error).toBeUndefined();
+
+      // An anchor bucket without Object Lock could be rewritten: refused too, naming the bucket.
+      const plain = await createTestS3Bucket(client);
+      useBuckets(await createTestS3Bucket(client), plain);
+      const unlocked = modulesLoadedByComposing(directory);
+      expect(unlocked.error).toMatch(/^CAIRN_CONFIG_INVALID: .*Object Lock/);
+      expect(unlocked.error).toContain(plain);
     } finally {
       vi.unstubAllEnvs();
     }
