@@ -55,6 +55,6 @@ export { parsePayload } from './schemas/parse-payload.ts';
 export { resultRecordSchema } from './schemas/result-record-schema.ts';
 export { blobKey, liveLogSegmentBytes, liveLogSegmentKey, liveLogStateKey, manifestKey, resultKey } from './storage/storage-keys.ts';
 export { assertContentMatchesKey, assertDigestMatchesKey, digestNamedByKey } from './storage/content-addressed-key.ts';
-export { isStorageKey, storageKeySegments } from './storage/storage-key.ts';
+export { compareStorageKeys, isStorageKey, storageKeySegments } from './storage/storage-key.ts';
 export { parseSettings } from './errors/parse-settings.ts';
 export const VERSION = '0.1.0';

@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorCode } from './error-code.ts';
 import { storageUnavailable } from './storage-errors.ts';
-import { isStorageKey } from '@cairn/protocol';
+import { compareStorageKeys, isStorageKey } from '@cairn/protocol';
 
 /** Which keys a listing wants: those starting with `prefix` and sorting after `after`. */
 export interface KeyRange {
@@ -13,12 +13,8 @@ export interface KeyRange {
 }
 
 /** Orders keys by their UTF-8 bytes, as StorageProviderV1 lists them (not by UTF-16 units). */
-export function compareKeys(left: string, right: string): number {
-  return Buffer.compare(Buffer.from(left, 'utf8'), Buffer.from(right, 'utf8'));
-}
-
 function inRange(key: string, range: KeyRange): boolean {
-  return key.startsWith(range.prefix) && (range.after === undefined || compareKeys(key, range.after) > 0);
+  return key.startsWith(range.prefix) && (range.after === undefined || compareStorageKeys(key, range.after) > 0);
 }
 
 /** Whether a folder whose keys all start with `folderPrefix` (ending in "/") can hold a key in range. */
@@ -26,7 +22,7 @@ function folderMayHold(folderPrefix: string, range: KeyRange): boolean {
   if (!folderPrefix.startsWith(range.prefix) && !range.prefix.startsWith(folderPrefix)) return false;
   // Every key in the folder is >= its prefix; all are <= `after` only when the prefix is below
   // `after` and `after` is not itself inside the folder.
-  return range.after === undefined || compareKeys(folderPrefix, range.after) > 0 || range.after.startsWith(folderPrefix);
+  return range.after === undefined || compareStorageKeys(folderPrefix, range.after) > 0 || range.after.startsWith(folderPrefix);
 }
 
 /** The two names one segment may use in a folder (see LocalStorageProvider): `name` and `name\`. */
@@ -112,5 +108,5 @@ export async function longKeysInRange(folder: string, range: KeyRange): Promise<
     }
     if (createHash('sha256').update(key, 'utf8').digest('hex') === name && isStorageKey(key) && inRange(key, range)) keys.push(key);
   }
-  return keys.sort(compareKeys);
+  return keys.sort(compareStorageKeys);
 }

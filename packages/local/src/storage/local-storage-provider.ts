@@ -15,6 +15,7 @@ import {
   assertContentMatchesKey,
   assertDigestMatchesKey,
   CairnError,
+  compareStorageKeys,
   digestNamedByKey,
   isCairnError,
   parseSettings,
@@ -24,7 +25,7 @@ import { z } from 'zod';
 import { linkIfAbsent, removeFile, syncDirectory, writeTemporaryFile } from './durable-file.ts';
 import { errorCode } from './error-code.ts';
 import { filePathSchema } from './file-path-schema.ts';
-import { compareKeys, longKeysInRange, walkKeys } from './key-listing.ts';
+import { longKeysInRange, walkKeys } from './key-listing.ts';
 import { decodeListCursor, encodeListCursor } from './list-cursor.ts';
 import { folderConflict, storageUnavailable, symbolicLinkRefused } from './storage-errors.ts';
 import { straysIn } from './stray-listing.ts';
@@ -224,7 +225,7 @@ export class LocalStorageProvider implements StorageProviderV1 {
     const keys: string[] = [];
     let nextLong = 0;
     for await (const key of walkKeys(root, '', range)) {
-      while (nextLong < longKeys.length && compareKeys(longKeys[nextLong]!, key) < 0 && keys.length <= limit) keys.push(longKeys[nextLong++]!);
+      while (nextLong < longKeys.length && compareStorageKeys(longKeys[nextLong]!, key) < 0 && keys.length <= limit) keys.push(longKeys[nextLong++]!);
       if (keys.length > limit) break;
       keys.push(key);
       if (keys.length > limit) break;

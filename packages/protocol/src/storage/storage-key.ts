@@ -23,6 +23,11 @@ export function storageKeySegments(key: unknown, provider: string): string[] {
   return (key as string).split('/');
 }
 
+/** Orders keys as StorageProviderV1 lists them: by their UTF-8 bytes (not UTF-16 code units, not locale). */
+export function compareStorageKeys(left: string, right: string): number {
+  return Buffer.compare(Buffer.from(left, 'utf8'), Buffer.from(right, 'utf8'));
+}
+
 /** True when `key` is a valid storage key (used to skip names no key could map to). */
 export function isStorageKey(key: string): boolean {
   return keyProblem(key) === undefined;

@@ -53,7 +53,10 @@ export function s3ClientFor(settings: S3LocationSettings): S3Client {
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     forcePathStyle: settings.forcePathStyle,
     maxAttempts: 1,
-    requestHandler: new NodeHttpHandler({ connectionTimeout: settings.requestTimeoutMs, requestTimeout: settings.requestTimeoutMs }),
+    // `socketTimeout` is the wait for data in either direction (a stalled answer, a stalled body).
+    // Not `requestTimeout`: it bounds a whole request, upload included (a large PUT on a slow link
+    // would fail), and this SDK only logs a warning when it passes unless told to throw.
+    requestHandler: new NodeHttpHandler({ connectionTimeout: settings.requestTimeoutMs, socketTimeout: settings.requestTimeoutMs }),
   });
 }
 

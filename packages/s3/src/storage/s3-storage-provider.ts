@@ -20,6 +20,7 @@ import {
   assertContentMatchesKey,
   assertDigestMatchesKey,
   CairnError,
+  compareStorageKeys,
   digestNamedByKey,
   isCairnError,
   isStorageKey,
@@ -273,7 +274,7 @@ export class S3StorageProvider implements StorageProviderV1 {
     // Long keys in range, merged in: the first limit + 1 of the merge are right, as the direct
     // listing holds limit + 1 keys or all there are.
     const longKeys = await this.#longKeys(prefix, after);
-    const merged = longKeys.length === 0 ? keys : [...keys, ...longKeys].sort(compareUtf8);
+    const merged = longKeys.length === 0 ? keys : [...keys, ...longKeys].sort(compareStorageKeys);
     const page = merged.slice(0, limit);
     return { keys: page, cursor: merged.length > limit ? encodeS3ListCursor(prefix, page.at(-1)!) : null };
   }
@@ -304,11 +305,11 @@ export class S3StorageProvider implements StorageProviderV1 {
         });
         const encoded = head?.Metadata?.[longKeyMetadata];
         const key = encoded === undefined ? undefined : Buffer.from(encoded, 'base64url').toString('utf8');
-        if (key !== undefined && isStorageKey(key) && key.startsWith(prefix) && (after === undefined || compareUtf8(key, after) > 0)) keys.push(key);
+        if (key !== undefined && isStorageKey(key) && key.startsWith(prefix) && (after === undefined || compareStorageKeys(key, after) > 0)) keys.push(key);
       }
       continuation = response.IsTruncated === true ? response.NextContinuationToken : undefined;
     } while (continuation !== undefined);
-    return keys.sort(compareUtf8);
+    return keys.sort(compareStorageKeys);
   }
 
   async delete(key: string): Promise<void> {
@@ -587,10 +588,6 @@ export class S3StorageProvider implements StorageProviderV1 {
 /** Builds an S3 storage provider; throws CAIRN_CONFIG_INVALID naming `s3.storage.<option>`. Nothing is sent before the first operation. */
 export function createS3StorageProvider(settings: S3StorageProviderSettings): S3StorageProvider {
   return new S3StorageProvider(settings);
-}
-
-function compareUtf8(left: string, right: string): number {
-  return Buffer.compare(Buffer.from(left, 'utf8'), Buffer.from(right, 'utf8'));
 }
 
 function statusOf(error: unknown): number | undefined {

@@ -5,9 +5,10 @@ import type { AddressInfo, Socket } from 'node:net';
  * What the proxy does to a request it picks: answer `500 InternalError` or `503 SlowDown` without
  * forwarding; cut the connection before forwarding (`reset-before`); or forward it, let S3 act on
  * it, and cut the connection half-way through S3's answer (`reset-after`: the write happened, the
- * client never hears so).
+ * client never hears so); or hold it unanswered until the client gives up (`stall`: only when
+ * asked for, it tests request timeouts).
  */
-export type S3Fault = 'status-500' | 'status-503' | 'reset-before' | 'reset-after';
+export type S3Fault = 'status-500' | 'status-503' | 'reset-before' | 'reset-after' | 'stall';
 
 export interface S3FaultProxyOptions {
   /** The S3 endpoint to forward to (`http://127.0.0.1:7480`). */
@@ -16,8 +17,10 @@ export interface S3FaultProxyOptions {
   readonly faultRate: number;
   /** The seed of the fault sequence: one seed, one sequence of choices (given the same request order). */
   readonly seed: number;
-  /** The faults to pick from, evenly; all four by default. */
+  /** The faults to pick from, evenly; all but `stall` by default. */
   readonly faults?: readonly S3Fault[];
+  /** Which requests may get a fault (all by default), e.g. only multipart completions. */
+  readonly select?: (request: IncomingMessage) => boolean;
   /** Changes S3's answer headers before they reach the client (to play a server that answers otherwise). */
   readonly rewriteResponseHeaders?: (headers: IncomingHttpHeaders, request: IncomingMessage) => IncomingHttpHeaders;
 }
@@ -40,7 +43,7 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
   const faults = options.faults ?? ['status-500', 'status-503', 'reset-before', 'reset-after'];
   const random = seededRandom(options.seed);
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-  const counts = { requests: 0, forwarded: 0, 'status-500': 0, 'status-503': 0, 'reset-before': 0, 'reset-after': 0 };
+  const counts = { requests: 0, forwarded: 0, 'status-500': 0, 'status-503': 0, 'reset-before': 0, 'reset-after': 0, stall: 0 };
   const sockets = new Set<Socket>();
 
   const forward = (request: IncomingMessage, response: ServerResponse, cutHalfWay: boolean) => {
@@ -74,11 +77,16 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
 
   const server = createServer((request, response) => {
     counts.requests++;
-    const fault = random() < options.faultRate ? faults[Math.floor(random() * faults.length)]! : undefined;
+    const eligible = options.select?.(request) ?? true;
+    const fault = eligible && random() < options.faultRate ? faults[Math.floor(random() * faults.length)]! : undefined;
     if (fault !== undefined) counts[fault]++;
     if (fault === undefined || fault === 'reset-after') return forward(request, response, fault === 'reset-after');
     if (fault === 'reset-before') {
       request.socket.destroy();
+      return;
+    }
+    if (fault === 'stall') {
+      request.resume(); // read, never answered: the socket is closed by the client or by close()
       return;
     }
     // The request's body is read first, as S3 does, so the client is not cut off mid-send.
