@@ -50,7 +50,7 @@ async function readOnce(
     anchored = receipt === undefined ? await anchor.read(reference) : await anchor.read(reference, receipt);
   } catch (error) {
     const reason = isCairnError(error) || error instanceof Error ? error.message : String(error);
-    const what = receipt === undefined ? '' : ` named by the bundle's receipt ${receipt.location}`;
+    const what = receipt === undefined ? '' : ` named by the receipt ${receipt.location}`;
     return {
       held: false,
       detail: `${anchor.name}: reading the checkpoint of ${checkpoint.origin} at tree size ${checkpoint.treeSize}${what} failed: ${reason}`,

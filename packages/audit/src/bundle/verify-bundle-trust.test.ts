@@ -250,7 +250,7 @@ describe("a trusted anchor that recognises the bundle's receipts as its own conf
     expect(report.checks.find((check) => check.name === 'anchor')).toMatchObject({
       status: 'fail',
       detail: expect.stringContaining(
-        `in-memory:anchor: reading the checkpoint of ${checkpoint.origin} at tree size ${checkpoint.treeSize} named by the bundle's receipt ${swapped.location} failed: the receipt names`,
+        `in-memory:anchor: reading the checkpoint of ${checkpoint.origin} at tree size ${checkpoint.treeSize} named by the receipt ${swapped.location} failed: the receipt names`,
       ),
     });
   });

@@ -5,6 +5,7 @@ import { createInMemoryAuditAnchor } from '@cairn/conformance/mocks';
 import { expect, test } from 'vitest';
 import { readCheckpoint } from '../bundle/build-evidence-bundle.ts';
 import { createRunEvidence } from '../bundle/run-evidence.test-support.ts';
+import { signReceipt } from '../anchor/signed-receipt.ts';
 import { signCheckpoint } from '../checkpoint/checkpoint-envelope.ts';
 import { createTestSigner } from '../dsse/test-signer.test-support.ts';
 import { auditLeafHash } from '../entries/audit-entry-leaf.ts';
@@ -90,4 +91,32 @@ test('a gap, a removed tail, a checkpoint by an untrusted key, and an anchor tha
   expect(
     (await verifyAuditLog(evidence.allEntries, [checkpoints[0]!, { envelope: rewritten, anchored: true, receipts: [] }], options)).failure?.detail,
   ).toContain('do not recompute');
+});
+
+test("a stored receipt a trusted anchor calls its own is handed to it, and one it refuses fails at that checkpoint's tree size", async () => {
+  const { evidence, checkpoints, options } = await logEvidence();
+  const handed: unknown[] = [];
+  const anchor = {
+    name: 'receipt-checking',
+    guarantee: 'external-immutable' as const,
+    isOwnReceipt: () => true,
+    read: async (reference: Parameters<typeof evidence.anchor.read>[0], receipt?: unknown) => {
+      handed.push(receipt);
+      if ((receipt as { location?: string } | undefined)?.location === 'swapped') throw new Error('the receipt names a version this anchor does not hold');
+      return evidence.anchor.read(reference);
+    },
+  };
+  expect(await verifyAuditLog(evidence.allEntries, checkpoints, { ...options, trustedAnchors: [anchor] })).toMatchObject({ valid: true, anchorsRead: 1 });
+  expect(handed).toHaveLength(1);
+  expect(handed[0]).toMatchObject({ treeSize: evidence.allEntries.length });
+  const receipt = (await evidence.anchor.read(handed[0] as Parameters<typeof evidence.anchor.read>[0]))!.receipt;
+  const swapped = await signReceipt({ ...receipt, location: 'swapped' }, evidence.signer.signer);
+  const refused = await verifyAuditLog(evidence.allEntries, [checkpoints[0]!, { ...checkpoints[1]!, receipts: [swapped] }], {
+    ...options,
+    trustedAnchors: [anchor],
+  });
+  expect(refused.failure).toMatchObject({
+    treeSize: evidence.allEntries.length,
+    detail: expect.stringContaining('named by the receipt swapped failed: the receipt names a version this anchor does not hold'),
+  });
 });

@@ -173,7 +173,7 @@ describe('verifyBundle with the S3 Object Lock anchor as trusted anchor', () => 
     const { report, anchor } = await verifyOnline(run, await withReceipt(run, swapped));
     expect(report).toMatchObject({ valid: false, verdict: 'failed' });
     expect(anchor.status).toBe('fail');
-    expect(anchor.detail).toContain(`named by the bundle's receipt ${swapped.location}`);
+    expect(anchor.detail).toContain(`named by the receipt ${swapped.location}`);
     expect(anchor.detail).toContain('swapped version id');
   });
 

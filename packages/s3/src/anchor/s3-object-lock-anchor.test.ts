@@ -359,11 +359,13 @@ describe('S3ObjectLockAnchor', () => {
     }
   });
 
-  test('a bucket without Object Lock refuses the locked write: the anchoring fails and nothing is anchored', async () => {
+  test('a bucket without Object Lock refuses the locked write: the anchoring fails with CAIRN_CONFIG_INVALID naming s3.anchor.bucket, and nothing is anchored', async () => {
     const plain = await createTestBucket(client);
     const anchor = createS3ObjectLockAnchor(settingsFor(plain, { maxAttempts: 1 }));
     const error = await rejection(anchor.anchor(checkpoint(15)));
-    expect(isCairnError(error)).toBe(true);
+    expect(isCairnError(error, 'CAIRN_CONFIG_INVALID')).toBe(true);
+    expect(error.path).toBe('s3.anchor.bucket');
+    expect(error.message).toContain('has no Object Lock');
     expect(await anchor.read(referenceOf(checkpoint(15)))).toBeNull();
   });
 });

@@ -127,14 +127,19 @@ export class S3ObjectLockAnchor implements AuditAnchorV1 {
     const { bucket } = this.settings;
     let configuration;
     try {
-      configuration = (await this.#send('read the Object Lock configuration of the bucket', () => new GetObjectLockConfigurationCommand({ Bucket: bucket })))
-        .ObjectLockConfiguration;
+      configuration = (
+        await this.#attempt('read the Object Lock configuration of the bucket', () =>
+          this.#client.send(new GetObjectLockConfigurationCommand({ Bucket: bucket })),
+        )
+      ).ObjectLockConfiguration;
     } catch (error) {
-      if (isCairnError(error, 'CAIRN_ANCHOR_UNAVAILABLE') && s3ErrorName(error.cause) === 'ObjectLockConfigurationNotFoundError') configuration = undefined;
-      else throw error;
+      // 404 ObjectLockConfigurationNotFoundError (AWS and radosgw): the bucket exists, without Object Lock.
+      const missing = isCairnError(error, 'CAIRN_ANCHOR_UNAVAILABLE') && httpStatus(error.cause) === 404 && s3ErrorName(error.cause) !== 'NoSuchBucket';
+      if (!missing) throw error;
+      configuration = undefined;
     }
     if (configuration?.ObjectLockEnabled !== 'Enabled') throw this.#notLockable('has no Object Lock');
-    const versioning = await this.#send('read the versioning of the bucket', () => new GetBucketVersioningCommand({ Bucket: bucket }));
+    const versioning = await this.#attempt('read the versioning of the bucket', () => this.#client.send(new GetBucketVersioningCommand({ Bucket: bucket })));
     if (versioning.Status !== 'Enabled') throw this.#notLockable(`has Object Lock but versioning is ${versioning.Status ?? 'off'}`);
     const rule = configuration.Rule?.DefaultRetention;
     return {
@@ -205,9 +210,8 @@ export class S3ObjectLockAnchor implements AuditAnchorV1 {
     };
     let written;
     try {
-      written = await this.#send(
-        `put ${key}`,
-        () =>
+      written = await this.#attempt(`put ${key}`, () =>
+        this.#client.send(
           new PutObjectCommand({
             Bucket: this.settings.bucket,
             Key: key,
@@ -220,9 +224,13 @@ export class S3ObjectLockAnchor implements AuditAnchorV1 {
             // radosgw adds a version instead, and the listing below settles the race.
             IfNoneMatch: '*',
           }),
+        ),
       );
     } catch (error) {
-      if (!(isCairnError(error, 'CAIRN_ANCHOR_UNAVAILABLE') && httpStatus(error.cause) === 412)) throw error;
+      const status = isCairnError(error, 'CAIRN_ANCHOR_UNAVAILABLE') ? httpStatus(error.cause) : undefined;
+      // A locked write into a bucket without Object Lock is refused with 400: say that, not "unavailable".
+      if (status === 400) await this.probe();
+      if (status !== 412) throw error;
       written = undefined;
     }
     if (written !== undefined && !written.VersionId) throw this.#notLockable('answered the write without a version id (it is not versioned)');
@@ -271,15 +279,15 @@ export class S3ObjectLockAnchor implements AuditAnchorV1 {
     let keyMarker: string | undefined;
     let versionIdMarker: string | undefined;
     for (;;) {
-      const page = await this.#send(
-        `list the versions of ${key}`,
-        () =>
+      const page = await this.#attempt(`list the versions of ${key}`, () =>
+        this.#client.send(
           new ListObjectVersionsCommand({
             Bucket: this.settings.bucket,
             Prefix: key,
             ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
             ...(versionIdMarker === undefined ? {} : { VersionIdMarker: versionIdMarker }),
           }),
+        ),
       );
       for (const version of page.Versions ?? []) {
         // The prefix also matches longer keys; only this exact key is the tree head's.
@@ -329,9 +337,8 @@ export class S3ObjectLockAnchor implements AuditAnchorV1 {
     if (lockMode === undefined) {
       // AWS leaves the lock out of GET unless the caller may read retention; ask for it directly.
       try {
-        const retention = await this.#send(
-          `read the lock of ${key} version ${versionId}`,
-          () => new GetObjectRetentionCommand({ Bucket: this.settings.bucket, Key: key, VersionId: versionId }),
+        const retention = await this.#attempt(`read the lock of ${key} version ${versionId}`, () =>
+          this.#client.send(new GetObjectRetentionCommand({ Bucket: this.settings.bucket, Key: key, VersionId: versionId })),
         );
         lockMode = retention.Retention?.Mode;
         liveRetainUntil = retention.Retention?.RetainUntilDate;
@@ -435,11 +442,6 @@ export class S3ObjectLockAnchor implements AuditAnchorV1 {
       `[cairn] [s3] the anchor bucket ${this.#location} ${finding} (setting "s3.anchor.bucket"). Fix: create a new bucket with Object Lock enabled (aws s3api create-bucket --object-lock-enabled-for-bucket, which also enables versioning) and point s3.anchor.bucket at it; Object Lock cannot be added to an existing bucket on every server.`,
       { path: 's3.anchor.bucket', details: { bucket: this.settings.bucket } },
     );
-  }
-
-  /** Sends one request with the settings' retries; a failure is CAIRN_ANCHOR_UNAVAILABLE saying what and where. */
-  #send<Output>(operation: string, command: () => Parameters<S3Client['send']>[0]): Promise<Output> {
-    return this.#attempt(operation, () => this.#client.send(command()) as Promise<Output>);
   }
 
   /** Runs `attempt` with the settings' retries; a failure is CAIRN_ANCHOR_UNAVAILABLE saying what and where. */
