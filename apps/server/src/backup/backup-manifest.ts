@@ -41,13 +41,31 @@ export const backupMemberSchema = z.strictObject({
   mode: z.int().min(0).max(0o777),
 });
 
+/**
+ * Data a server keeps outside its data directory that the backup did NOT copy: an S3 storage
+ * bucket, an S3 Object Lock anchor. Named so that nobody mistakes the archive for a copy of them;
+ * the restored config points at the same bucket and prefix, which must still hold them.
+ */
+export const backupNotCopiedSchema = z.strictObject({
+  /** The config option the data belongs to (`storage`, `anchors[1]`). */
+  option: z.string().min(1),
+  kind: z.string().min(1),
+  /** Where it is: `s3://bucket/prefix/` and the endpoint when one is set. */
+  location: z.string().min(1),
+  /** What the operator must do about it, in a sentence. */
+  note: z.string().min(1),
+});
+
 export const backupManifestSchema = z.strictObject({
   format: z.literal('cairn.backup/v1'),
   createdAt: z.iso.datetime(),
   /** The signing key in the archive: the key verifiers pin, unchanged by a restore. */
   signingKeyId: z.string().min(1),
   members: z.array(backupMemberSchema),
+  /** What the archive does not hold (absent in archives of servers whose data is all local). */
+  notCopied: z.array(backupNotCopiedSchema).optional(),
 });
 
 export type BackupMember = z.output<typeof backupMemberSchema>;
+export type BackupNotCopied = z.output<typeof backupNotCopiedSchema>;
 export type BackupManifest = z.output<typeof backupManifestSchema>;

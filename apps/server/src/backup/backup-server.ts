@@ -9,7 +9,16 @@ import { CairnError, sha256Digest } from '@cairn/protocol';
 import { writeTar, type TarEntry } from '@cairn/protocol/workspace';
 import { stringify as stringifyYaml } from 'yaml';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
-import { backupConfigName, backupDataPrefix, backupManifestName, backupStoragePrefix, type BackupManifest, type BackupMember } from './backup-manifest.ts';
+import {
+  backupConfigName,
+  backupDataPrefix,
+  backupManifestName,
+  backupStoragePrefix,
+  type BackupManifest,
+  type BackupMember,
+  type BackupNotCopied,
+} from './backup-manifest.ts';
+import { externalData } from './external-data.ts';
 
 /** What `backupServer` wrote. */
 export interface BackupResult {
@@ -17,6 +26,8 @@ export interface BackupResult {
   readonly members: number;
   readonly bytes: number;
   readonly signingKeyId: string;
+  /** Data the config keeps elsewhere (S3) that the archive does not hold, each named with what to do. */
+  readonly notCopied: readonly BackupNotCopied[];
 }
 
 /**
@@ -35,6 +46,8 @@ export interface BackupResult {
  *    stores one before a database row names it, so every object the database copy names is there;
  *    objects written meanwhile are extra and harmless;
  * 4. keys, tokens, and the config rewritten with every path at its default under `./cairn-data`.
+ * S3 storage and S3 Object Lock anchors are not copied: they are named in the result and the
+ * manifest (`notCopied`), with what to do, so that nobody takes the archive for a copy of a bucket.
  * The live execution state and work folders are not copied: they belong to attempts in flight.
  */
 export async function backupServer(loaded: LoadedServerConfig, file: string): Promise<BackupResult> {
@@ -46,6 +59,8 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
     members.push({ path, digest: sha256Digest(content), bytes: content.byteLength, mode: mode & 0o777 });
   };
   for (const [index, directory] of paths.anchors.entries()) {
+    // An S3 Object Lock anchor has no directory: it is named in `notCopied`, not copied.
+    if (directory === undefined) continue;
     for (const found of await filesUnder(directory))
       add(`${backupDataPrefix}${index === 0 ? 'anchor' : `anchor-${index}`}/${found.path}`, found.content, found.mode);
   }
@@ -59,14 +74,17 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
     add(`${backupDataPrefix}webhooks.db`, await copyDatabase(paths.webhooks), 0o600);
   add(`${backupDataPrefix}cairn.db`, await copyDatabase(paths.database), 0o600);
   // Through the storage seam, not its files: the archive names objects by key, whatever the layout.
-  const storage = createLocalStorageProvider({ root: paths.storage });
-  for (let cursor: string | null | undefined; cursor !== null;) {
-    const page = await storage.list(cursor === undefined ? {} : { cursor });
-    for (const key of page.keys) {
-      const content = await storage.get(key);
-      if (content !== null) add(`${backupStoragePrefix}${key}`, content, 0o644);
+  // S3 storage is not copied (see `externalData`): the archive says so rather than hold a part of it.
+  if (paths.storage !== undefined) {
+    const storage = createLocalStorageProvider({ root: paths.storage });
+    for (let cursor: string | null | undefined; cursor !== null;) {
+      const page = await storage.list(cursor === undefined ? {} : { cursor });
+      for (const key of page.keys) {
+        const content = await storage.get(key);
+        if (content !== null) add(`${backupStoragePrefix}${key}`, content, 0o644);
+      }
+      cursor = page.cursor;
     }
-    cursor = page.cursor;
   }
   for (const [path, source] of [
     ['keys/signing.pem', paths.signingKey],
@@ -85,14 +103,21 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
   }
   add(backupConfigName, new TextEncoder().encode(portableConfig(loaded)), 0o644);
   const signingKeyId = await createLocalSigner({ keyFile: paths.signingKey }).keyId();
-  const manifest: BackupManifest = { format: 'cairn.backup/v1', createdAt: new Date().toISOString(), signingKeyId, members };
+  const notCopied = externalData(loaded);
+  const manifest: BackupManifest = {
+    format: 'cairn.backup/v1',
+    createdAt: new Date().toISOString(),
+    signingKeyId,
+    members,
+    ...(notCopied.length > 0 ? { notCopied } : {}),
+  };
   const tar = writeTar([
     { kind: 'file', path: backupManifestName, executable: false, content: new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`) },
     ...entries,
   ]);
   const archive = await promisify(gzip)(tar);
   await writeNewFile(file, archive);
-  return { file, members: members.length, bytes: archive.byteLength, signingKeyId };
+  return { file, members: members.length, bytes: archive.byteLength, signingKeyId, notCopied };
 }
 
 /** A database as SQLite's online backup API copies it, read back from a private temporary file. */
@@ -141,16 +166,20 @@ async function filesUnder(root: string): Promise<{ path: string; content: Uint8A
   return found.sort((left, right) => (left.path < right.path ? -1 : 1));
 }
 
-/** The config as it is in effect, with every seam's path at its default under `./cairn-data`. */
+/**
+ * The config as it is in effect, with every local seam's path at its default under `./cairn-data`;
+ * an S3 seam keeps its whole config (bucket, prefix, endpoint…): the restored server reads the
+ * same bucket, whose objects the archive does not hold.
+ */
 function portableConfig({ config }: LoadedServerConfig): string {
   const { workRoot: _workRoot, ...executor } = config.executor;
   const portable = {
     ...config,
     dataDirectory: './cairn-data',
-    storage: { kind: config.storage.kind },
+    storage: config.storage.kind === 'local' ? { kind: config.storage.kind } : config.storage,
     signer: { kind: config.signer.kind },
     cipher: { kind: config.cipher.kind },
-    anchors: config.anchors.map((anchor) => ({ kind: anchor.kind })),
+    anchors: config.anchors.map((anchor) => (anchor.kind === 'local' ? { kind: anchor.kind } : anchor)),
     executor,
   };
   return `# Cairn server configuration, restored by \`cairn restore\`. Paths are relative to this file.\n${stringifyYaml(portable)}`;

@@ -1,16 +1,20 @@
 // `cairn backup` and `cairn restore` as an operator runs them (the built command, child processes)
 // against a server that keeps serving: the restored directory composes into a server holding the
 // same runs, patches and evidence under the same key; a tampered archive restores nothing.
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { serializeEvidenceBundle, verifyBundle } from '@cairn/audit';
 import { blobKey } from '@cairn/protocol';
+import { readTar } from '@cairn/protocol/workspace';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { expect, test } from 'vitest';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { runningServers } from '../http/running-server.test-support.ts';
 import { runCli } from '../cli/run-cli.test-support.ts';
+import { initServer } from '../cli/init-server.ts';
 
 const start = runningServers();
 
@@ -119,3 +123,69 @@ test(
     expect(refused.stderr).not.toContain('    at ');
   },
 );
+
+test(
+  'with S3 storage and an S3 Object Lock anchor, the backup copies neither bucket and says so (output, manifest), keeps their config, and the restore names them again',
+  { timeout: 60_000 },
+  async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-backup-s3-'));
+    try {
+      await initServer(directory);
+      // The database exists once a server has composed; then the config moves storage and an anchor to S3.
+      await (await composeServer(loadServerConfig({ directory, env: {} }))).close();
+      const configFile = join(directory, 'cairn.config.yaml');
+      const config = parseYaml(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+      const s3 = { bucket: 'acme-cairn', prefix: 'team-a/', endpoint: 'http://127.0.0.1:7480', forcePathStyle: true };
+      writeFileSync(
+        configFile,
+        stringifyYaml({
+          ...config,
+          storage: { kind: 's3', ...s3 },
+          anchors: [{ kind: 'local' }, { kind: 's3-object-lock', ...s3, bucket: 'acme-anchor', retentionDays: 30 }],
+        }),
+      );
+
+      const backup = await runCli(['backup', 'server.cairn-backup'], { cwd: directory });
+      expect(backup.status, backup.stderr).toBe(0);
+      expect(backup.stdout).toContain('NOT copied: storage (s3) s3://acme-cairn/team-a/ at http://127.0.0.1:7480: the storage objects');
+      expect(backup.stdout).toContain('NOT copied: anchors[1] (s3-object-lock) s3://acme-anchor/team-a/ at http://127.0.0.1:7480: the anchored checkpoints');
+      const members = tarMembers(join(directory, 'server.cairn-backup'));
+      const manifest = JSON.parse(members.get('cairn-backup.json')!) as {
+        members: { path: string }[];
+        notCopied: { option: string; kind: string; location: string }[];
+      };
+      expect(manifest.notCopied.map(({ option, kind, location }) => ({ option, kind, location }))).toEqual([
+        { option: 'storage', kind: 's3', location: 's3://acme-cairn/team-a/ at http://127.0.0.1:7480' },
+        { option: 'anchors[1]', kind: 's3-object-lock', location: 's3://acme-anchor/team-a/ at http://127.0.0.1:7480' },
+      ]);
+      // Nothing pretends to be a copy of a bucket: no storage member at all, nothing for the S3 anchor.
+      expect(manifest.members.filter((member) => member.path.startsWith('data/storage/') || member.path.startsWith('data/anchor-1/'))).toEqual([]);
+      expect(manifest.members.map((member) => member.path)).toContain('data/cairn.db');
+      // The restored config points at the same buckets.
+      const portable = parseYaml(members.get('cairn.config.yaml')!) as { storage: object; anchors: object[] };
+      expect(portable.storage).toMatchObject({ kind: 's3', ...s3 });
+      expect(portable.anchors).toEqual([{ kind: 'local' }, expect.objectContaining({ kind: 's3-object-lock', bucket: 'acme-anchor', retentionDays: 30 })]);
+
+      const restored = await runCli(['restore', 'server.cairn-backup', 'elsewhere'], { cwd: directory });
+      expect(restored.status, restored.stderr).toBe(0);
+      expect(restored.stdout).toContain('NOT restored (not in the archive; the config still points at it): storage (s3) s3://acme-cairn/team-a/');
+      expect(restored.stdout).toContain(
+        'NOT restored (not in the archive; the config still points at it): anchors[1] (s3-object-lock) s3://acme-anchor/team-a/',
+      );
+      expect(restored.stdout).toContain('it checks that the buckets above answer');
+      expect(loadServerConfig({ directory: join(directory, 'elsewhere'), env: {} }).config.storage).toMatchObject({ kind: 's3', bucket: 'acme-cairn' });
+      expect(existsSync(join(directory, 'elsewhere', 'cairn-data', 'storage'))).toBe(false);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  },
+);
+
+/** The members of a backup archive as text, by path. */
+function tarMembers(file: string): Map<string, string> {
+  return new Map(
+    readTar(new Uint8Array(gunzipSync(readFileSync(file)))).flatMap((member) =>
+      member.kind === 'file' ? [[member.path, new TextDecoder().decode(member.content)] as const] : [],
+    ),
+  );
+}

@@ -7,7 +7,15 @@ import { createLocalStorageProvider } from '@cairn/local';
 import { CairnError, sha256Digest } from '@cairn/protocol';
 import { readTar } from '@cairn/protocol/workspace';
 import { configFileNames } from '../config/load-server-config.ts';
-import { backupConfigName, backupDataPrefix, backupManifestName, backupManifestSchema, backupStoragePrefix, type BackupManifest } from './backup-manifest.ts';
+import {
+  backupConfigName,
+  backupDataPrefix,
+  backupManifestName,
+  backupManifestSchema,
+  backupStoragePrefix,
+  type BackupManifest,
+  type BackupNotCopied,
+} from './backup-manifest.ts';
 
 /** The data directory a restore writes, beside the config that names it. */
 const restoredDataName = 'cairn-data';
@@ -19,6 +27,11 @@ export interface RestoreResult {
   readonly members: number;
   /** The signing key, unchanged: evidence exported before the backup verifies with the same pin. */
   readonly signingKeyId: string;
+  /**
+   * Data the archive names but does not hold (S3 storage, S3 Object Lock anchors): the restored
+   * config points at the same buckets, which must still hold it (`cairn doctor` checks they answer).
+   */
+  readonly notCopied: readonly BackupNotCopied[];
 }
 
 /**
@@ -68,7 +81,7 @@ export async function restoreBackup(file: string, directory: string): Promise<Re
   }
   const configFile = join(base, backupConfigName);
   await writeFile(configFile, contents.get(backupConfigName)!, { flag: 'wx', mode: 0o644 });
-  return { configFile, dataDirectory, members: manifest.members.length, signingKeyId: manifest.signingKeyId };
+  return { configFile, dataDirectory, members: manifest.members.length, signingKeyId: manifest.signingKeyId, notCopied: manifest.notCopied ?? [] };
 }
 
 /** The manifest and every member's bytes, each checked against its digest. */

@@ -81,7 +81,10 @@ export function addAuditCommands(): void {
   audit
     .command('verify-log')
     .option('--online', "also read every anchored checkpoint from the trusted anchors (the config's, or --anchor's)")
-    .option('--anchor <kind:location...>', "with --online, read these anchors instead of the config's (file:<directory>)")
+    .option(
+      '--anchor <kind:location...>',
+      "with --online, read these anchors instead of the config's (file:<directory>, s3-object-lock:s3://<bucket>/<prefix>[?endpoint=<url>&region=<region>&forcePathStyle=true])",
+    )
     .description(
       "check the whole audit log of the server in this folder (or --config), read from its database a page at a time: every entry in order, every checkpoint's signature (the server's own key) and root, its receipts, and with --online its anchors; exit 0 when all passed, 1 at the first failure (named with its seq)",
     )

@@ -1,19 +1,27 @@
+import type { BackupNotCopied } from '../backup/backup-manifest.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { configOption, json, program, say } from './cli-program.ts';
+
+/** One line per piece of data kept outside the data directory (S3), saying plainly what happened to it. */
+function notCopiedLines(notCopied: readonly BackupNotCopied[], what: string): string {
+  return notCopied.map((external) => `\n${what}: ${external.option} (${external.kind}) ${external.location}: ${external.note}`).join('');
+}
 
 /** `cairn backup <file>` and `cairn restore <file> [directory]` (their code loaded when they run). */
 export function addBackupCommands(): void {
   program
     .command('backup')
     .argument('<file>', 'the archive to write (a new file; it holds the keys, so it is 0600)')
-    .description('copy the database, storage, anchors, keys, tokens and config into one archive, while the server runs')
+    .description(
+      'copy the database, local storage and anchors, keys, tokens and config into one archive, while the server runs (S3 buckets are named, not copied)',
+    )
     .action(async (file: string) => {
       const { backupServer } = await import('../backup/backup-server.ts');
       const result = await backupServer(loadServerConfig(configOption()), file);
       say(
         json()
           ? JSON.stringify(result)
-          : `backed up ${result.members} files (${result.bytes} bytes) to ${result.file}; signing key ${result.signingKeyId}\nkeep it as safe as the keys: it holds them`,
+          : `backed up ${result.members} files (${result.bytes} bytes) to ${result.file}; signing key ${result.signingKeyId}\nkeep it as safe as the keys: it holds them${notCopiedLines(result.notCopied, 'NOT copied')}`,
       );
     });
   program
@@ -27,7 +35,7 @@ export function addBackupCommands(): void {
       say(
         json()
           ? JSON.stringify(result)
-          : `restored ${result.members} files: ${result.configFile}, data in ${result.dataDirectory}; signing key ${result.signingKeyId}\nnext: cairn doctor --config ${result.configFile}`,
+          : `restored ${result.members} files: ${result.configFile}, data in ${result.dataDirectory}; signing key ${result.signingKeyId}${notCopiedLines(result.notCopied, 'NOT restored (not in the archive; the config still points at it)')}\nnext: cairn doctor --config ${result.configFile}${result.notCopied.length > 0 ? ' (it checks that the buckets above answer)' : ''}`,
       );
     });
 }

@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { blobKey, isCairnError, sha256Digest } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
-import { composeServer } from '../composition/compose-server.ts';
+import { composeServer, probeOf } from '../composition/compose-server.ts';
 import { diagnoseRuntimes } from './diagnose-runtimes.ts';
 
 /** One finding of `cairn doctor`. */
@@ -18,8 +18,11 @@ export interface Diagnosis {
 /**
  * Checks that the configured composition can run work: the sandbox and git are there, the keys
  * load, storage takes a write and gives it back, the engine opens its database, and each configured
- * agent runtime has its program and API key secret (no model is called). Each finding
- * says what to do when it failed; nothing is changed but a probe blob written and removed.
+ * agent runtime has its program and API key secret (no model is called). With S3: each bucket
+ * answers, storage enforces conditional writes and encrypts, an anchor bucket has Object Lock,
+ * versioning and a live retention (`diagnose-s3.ts`). Each finding says what to do when it
+ * failed; nothing is changed but a probe blob written and removed (and what the S3 seams' probes
+ * write, which they document).
  */
 export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagnosis[]> {
   const findings: Diagnosis[] = [];
@@ -48,7 +51,8 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   note('git', git.status === 0, git.status === 0 ? git.stdout.trim() : 'not found', 'apt-get install -y git');
   let composition;
   try {
-    composition = await composeServer(loaded);
+    // Not probed while composing: the S3 checks below run each part of the probes as a finding of its own.
+    composition = await composeServer(loaded, { probe: false });
     note('keys', true, `signing key ${composition.signingKey.keyId}; cipher key loads`);
   } catch (error) {
     note(
@@ -61,21 +65,33 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   }
   // Read while the engine is open; the runtimes are checked once it is closed again.
   const secretNames = composition.engine.secrets().map((secret) => secret.name);
+  const { config } = loaded;
+  // The S3 checks (and the AWS SDK) are loaded only for a config that names S3.
+  const s3 = config.storage.kind === 's3' || config.anchors.some((anchor) => anchor.kind === 's3-object-lock') ? await import('./diagnose-s3.ts') : undefined;
+  const storagePlace = config.storage.kind === 's3' ? s3!.describeLocation(config.storage) : loaded.paths.storage!;
+  const storageFix =
+    config.storage.kind === 's3'
+      ? 'give the identity s3:PutObject, s3:GetObject and s3:DeleteObject on the prefix'
+      : 'make the storage directory writable by the server';
   try {
-    const probe = new TextEncoder().encode(`cairn doctor ${Date.now()}`);
-    const key = blobKey(sha256Digest(probe));
-    await composition.storage.put(key, probe);
-    const back = await composition.storage.get(key);
-    await composition.storage.delete(key);
-    note(
-      'storage',
-      back !== null && Buffer.compare(Buffer.from(back), Buffer.from(probe)) === 0,
-      loaded.paths.storage,
-      'make the storage directory writable by the server',
-    );
+    const reachable = config.storage.kind === 's3' ? await s3!.diagnoseS3Storage(config.storage, probeOf(composition.storage), note) : true;
+    for (const [index, anchor] of config.anchors.entries()) if (anchor.kind === 's3-object-lock') await s3!.diagnoseS3Anchor(anchor, index, note);
+    if (reachable) {
+      const probe = new TextEncoder().encode(`cairn doctor ${Date.now()}`);
+      const key = blobKey(sha256Digest(probe));
+      await composition.storage.put(key, probe);
+      const back = await composition.storage.get(key);
+      await composition.storage.delete(key);
+      note(
+        'storage',
+        back !== null && Buffer.compare(Buffer.from(back), Buffer.from(probe)) === 0,
+        `${storagePlace}: a blob written, read back and removed`,
+        storageFix,
+      );
+    }
     note('database', true, `${loaded.paths.database} (audit log: ${composition.engine.audit.size} entries)`);
   } catch (error) {
-    note('storage', false, isCairnError(error) ? `${error.code}: ${error.message}` : String(error), 'make the storage directory writable by the server');
+    note('storage', false, isCairnError(error) ? `${error.code}: ${error.message}` : String(error), storageFix);
   } finally {
     await composition.close();
   }

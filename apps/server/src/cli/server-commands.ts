@@ -64,7 +64,12 @@ export function addServerCommands(): void {
         import('../http/http-server.ts'),
         import('../http/loopback.ts'),
       ]);
-      const composition = await composeServer(loaded, { logger });
+      // composeServer probes the S3 seams: a bucket that would not enforce conditional writes, or an
+      // anchor bucket without Object Lock, stops the server here with the probe's error and fix.
+      const composition = await composeServer(loaded, { logger }).catch((error: unknown) => {
+        lock.release();
+        throw error;
+      });
       if (auth === 'tokens' && !isLoopback(host) && !composition.tokens.hasLiveTokens()) {
         await composition.close();
         lock.release();

@@ -117,11 +117,11 @@ describe('finding 1: a file anchor never raises the claim, whatever a receipt de
 
   test('an anchor kind the verifier does not know is refused, not trusted', async () => {
     const result = await cairn(
-      ['verify', server.bundleFile, '--trusted-key', server.keyId, '--online', '--anchor', 's3-object-lock:s3://bucket/anchor'],
+      ['verify', server.bundleFile, '--trusted-key', server.keyId, '--online', '--anchor', 'gcs-retention:gs://bucket/anchor'],
       server.elsewhere,
     );
     expect(result.status).toBe(2);
-    expect(result.stderr).toMatch(/cannot read \('s3-object-lock'; it reads: file\)/);
+    expect(result.stderr).toMatch(/cannot read \('gcs-retention'; it reads: file, s3-object-lock\)/);
   });
 });
 

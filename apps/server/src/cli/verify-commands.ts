@@ -75,7 +75,10 @@ export function addVerifyCommands(): void {
     .option('--trusted-key <keyId...>', 'key ids the checkpoint may be signed by (sha256:...)')
     .option('--trusted-key-file <file...>', 'public keys the checkpoint may be signed by: PEM, or a JSON {keyId, algorithm, publicKey} record')
     .option('--online', "also read the trusted anchors live (the server config's, or --anchor's) for this checkpoint")
-    .option('--anchor <kind:location...>', "with --online, read these anchors instead of the config's (file:<directory>)")
+    .option(
+      '--anchor <kind:location...>',
+      "with --online, read these anchors instead of the config's (file:<directory>, s3-object-lock:s3://<bucket>/<prefix>[?endpoint=<url>&region=<region>&forcePathStyle=true])",
+    )
     .description(
       "verify an evidence bundle (offline unless --online) against keys you trust: --trusted-key, --trusted-key-file, or the server's own key when run in its folder. Exit 0 verified, 1 a check failed, 4 nothing failed but no trusted key was given (not verified)",
     )

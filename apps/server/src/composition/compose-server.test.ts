@@ -1,11 +1,14 @@
 // composeServer over a config `cairn init` wrote, with an executor given in place of the
 // configured one: the engine dispatches onto it, with manifests signed and stored as usual.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionHandle, ExecutionStatus, ExecutorV1, TaskEnvelope } from '@cairn/core';
 import { manifestKey } from '@cairn/protocol';
-import { afterEach, expect, test } from 'vitest';
+import { afterEach, expect, test, vi } from 'vitest';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { createTestS3Bucket, testS3Client, testS3Connection, testS3Environment } from '../testing/test-s3.test-support.ts';
 import { initServer } from '../cli/init-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { composeServer, type ServerComposition } from './compose-server.ts';
@@ -73,3 +76,91 @@ test('executors given to composeServer replace the configured one; items that na
     composition.engine.submit({ version: 1, name: 'local', items: [{ id: 'x', executor: 'local', runtime: { kind: 'command', argv: ['true'] } }] }, { actor }),
   ).toThrow(/local/);
 });
+
+/**
+ * Composes the server of `directory` in a fresh Node process (the source, as the CLI runs it) and
+ * answers which modules of `@aws-sdk/client-s3` and `@cairn/s3` it loaded: Node's module hooks see
+ * every resolution, which vitest's own module graph would hide.
+ */
+function modulesLoadedByComposing(directory: string, options: { readonly probe?: boolean } = {}): { loaded: string[]; error?: string } {
+  const script = `
+    import { registerHooks } from 'node:module';
+    const loaded = [];
+    registerHooks({ resolve(specifier, context, next) { const found = next(specifier, context); if (/@aws-sdk[\\\\/]client-s3|packages[\\\\/]s3[\\\\/]/.test(found.url)) loaded.push(found.url); return found; } });
+    const { loadServerConfig } = await import(${JSON.stringify(new URL('../config/load-server-config.ts', import.meta.url).href)});
+    const { composeServer } = await import(${JSON.stringify(new URL('./compose-server.ts', import.meta.url).href)});
+    let error;
+    try { const composition = await composeServer(loadServerConfig({ directory: ${JSON.stringify(directory)}, env: {} }), { probe: ${options.probe !== false} }); await composition.close(); }
+    catch (caught) { error = caught.code + ': ' + caught.message; }
+    process.stdout.write(JSON.stringify({ loaded, error }));
+  `;
+  const child = spawnSync(process.execPath, ['--conditions=@cairn/source', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: process.env,
+  });
+  if (child.status !== 0) throw new Error(`the composing process failed: ${child.stderr}`);
+  return JSON.parse(child.stdout) as { loaded: string[]; error?: string };
+}
+
+test(
+  'a local server never loads @cairn/s3 nor the AWS SDK: each seam factory imports its package only when the config names its kind',
+  { timeout: 60_000 },
+  async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-compose-'));
+    directories.push(directory);
+    await initServer(directory);
+    const local = modulesLoadedByComposing(directory);
+    expect(local.error).toBeUndefined();
+    expect(local.loaded).toEqual([]);
+  },
+);
+
+test(
+  'an S3 config loads @cairn/s3 and probes its seams before the engine is built: a bucket that does not enforce conditional writes is refused, naming the endpoint',
+  { timeout: 60_000 },
+  async () => {
+    const connection = testS3Connection();
+    const client = testS3Client();
+    const location = { endpoint: connection.endpoint, region: connection.region, forcePathStyle: true };
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-compose-'));
+    directories.push(directory);
+    await initServer(directory);
+    const configFile = join(directory, 'cairn.config.yaml');
+    const initial = parseYaml(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    const useBuckets = (storage: string, anchor: string) =>
+      writeFileSync(
+        configFile,
+        stringifyYaml({
+          ...initial,
+          storage: { kind: 's3', bucket: storage, prefix: 'cairn/', ...location },
+          anchors: [{ kind: 's3-object-lock', bucket: anchor, prefix: 'anchor/', retentionDays: 1, ...location }],
+        }),
+      );
+    for (const [name, value] of Object.entries(testS3Environment())) vi.stubEnv(name, value);
+    try {
+      const anchorBucket = await createTestS3Bucket(client, { objectLock: true });
+      useBuckets(await createTestS3Bucket(client), anchorBucket);
+      const composed = modulesLoadedByComposing(directory);
+      expect(composed.error).toBeUndefined();
+      expect(composed.loaded.some((url) => url.includes('client-s3'))).toBe(true);
+
+      // A versioned bucket on this server adds a version on a second if-absent put: last writer wins.
+      useBuckets(anchorBucket, anchorBucket);
+      const refused = modulesLoadedByComposing(directory);
+      expect(refused.error).toMatch(/^CAIRN_STORAGE_UNSUPPORTED: /);
+      expect(refused.error).toContain(connection.endpoint);
+      // Not probed (as cairn doctor composes), the same config composes.
+      expect(modulesLoadedByComposing(directory, { probe: false }).error).toBeUndefined();
+
+      // An anchor bucket without Object Lock could be rewritten: refused too, naming the bucket.
+      const plain = await createTestS3Bucket(client);
+      useBuckets(await createTestS3Bucket(client), plain);
+      const unlocked = modulesLoadedByComposing(directory);
+      expect(unlocked.error).toMatch(/^CAIRN_CONFIG_INVALID: .*Object Lock/);
+      expect(unlocked.error).toContain(plain);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  },
+);

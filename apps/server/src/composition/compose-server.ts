@@ -5,6 +5,7 @@ import { ServerMetrics } from '../metrics/server-metrics.ts';
 import type { Engine, EngineObserver } from '@cairn/engine';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { agentRuntimeSettings } from './agent-runtime-settings.ts';
+import { buildSeam, seamFactories } from './seam-factories.ts';
 import { WebhookDispatcher } from '../webhooks/webhook-dispatcher.ts';
 import { WebhookEndpoints } from '../webhooks/webhook-endpoints.ts';
 import { WebhookStore } from '../webhooks/webhook-store.ts';
@@ -38,24 +39,36 @@ export interface ComposeServerOptions {
    * measure the server without sandboxes.
    */
   readonly executors?: Readonly<Record<string, ExecutorV1>>;
+  /**
+   * Whether seams that can check their backend (`probe()`: the S3 storage and anchor) are checked
+   * before the engine is built; a failed check throws its CairnError. Default true; `cairn doctor`
+   * runs the checks itself, one finding each.
+   */
+  readonly probe?: boolean;
   /** Webhook delivery timing (tests shorten the Standard Webhooks schedule). */
   readonly webhooks?: { readonly retrySchedule?: readonly number[]; readonly timeoutMs?: number };
 }
 
 /**
- * Builds every seam the config names and the engine over them. Seam packages are imported when a
- * config names them, not before: a local server never loads a cloud SDK. Keys must exist already
+ * Builds every seam the config names (through `seamFactories`, by kind) and the engine over them.
+ * Seam packages are imported when a config names them, not before: a local server never loads a
+ * cloud SDK. Keys must exist already
  * (`cairn init` makes them): a server never invents a signing key at boot.
  */
 export async function composeServer(loaded: LoadedServerConfig, options: ComposeServerOptions = {}): Promise<ServerComposition> {
   const { config, paths } = loaded;
-  // Only 'local' exists today; each kind is one lazy import.
-  const local = await import('@cairn/local');
   const { createEngine } = await import('@cairn/engine');
-  const storage = local.createLocalStorageProvider({ root: paths.storage });
-  const signer = local.createLocalSigner({ keyFile: paths.signingKey });
-  const cipher = local.createLocalCipher({ keyFile: paths.cipherKey });
-  const anchors = paths.anchors.map((directory) => local.createLocalAuditAnchor({ directory }));
+  const context = { loaded, ...(options.logger ? { logger: options.logger } : {}) };
+  const storage = await buildSeam(seamFactories.storage, config.storage, { ...context, where: 'config.storage' });
+  const signer = await buildSeam(seamFactories.signer, config.signer, { ...context, where: 'config.signer' });
+  const cipher = await buildSeam(seamFactories.cipher, config.cipher, { ...context, where: 'config.cipher' });
+  const anchors = await Promise.all(
+    config.anchors.map((anchor, index) => buildSeam(seamFactories.anchor, anchor, { ...context, where: `config.anchors[${index}]`, index })),
+  );
+  // A seam that can check its backend before use (S3: reachable, conditional writes enforced,
+  // Object Lock on) is checked now: a server refuses to start rather than run on a bucket that
+  // would let two writers overwrite each other or an anchor that can be rewritten.
+  if (options.probe !== false) await Promise.all([storage, ...anchors].map((seam) => probeOf(seam)?.()));
   const signingKey: PublicKeyRecord = {
     keyId: await signer.keyId(),
     algorithm: signer.algorithm,
@@ -63,15 +76,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   };
   const runtimes = agentRuntimeSettings(config.runtimes);
   const executors = options.executors ?? {
-    local: local.createLocalExecutor({
-      storage,
-      trustedKeys: [signingKey],
-      stateDirectory: paths.executions,
-      workRoot: paths.work,
-      sandbox: config.executor.sandbox,
-      ...runtimes.executor,
-      ...(options.logger ? { logger: options.logger } : {}),
-    }),
+    local: await buildSeam(seamFactories.executor, config.executor, { ...context, where: 'config.executor', storage, signingKey, runtimes }),
   };
   const metrics = new ServerMetrics();
   // OpenTelemetry is imported only when traces are configured.
@@ -114,6 +119,12 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     webhookStore.close();
   };
   return { engine, storage, signer, cipher, anchors, signingKey, tokens, authorizer: new TokenAuthorizer(tokens), metrics, webhooks, webhookDispatcher, close };
+}
+
+/** A seam's `probe()`, when it has one (an optional ability of the S3 seams, not part of the contracts). */
+export function probeOf(seam: object): (() => Promise<unknown>) | undefined {
+  const probe = (seam as { probe?: unknown }).probe;
+  return typeof probe === 'function' ? () => (probe as () => Promise<unknown>).call(seam) : undefined;
 }
 
 /** Both observers hear every hook either has (the engine takes one). */

@@ -18,7 +18,7 @@ function configIn(text: string, name = 'cairn.config.yaml'): string {
 }
 
 test('every problem of a config is reported at once, each naming its option', () => {
-  const directory = configIn('dataDirectory: ""\nserver: { port: 70000 }\nstorage: { kind: s3 }\nexecutor: { sandbox: docker }\nlogging: verbose\n');
+  const directory = configIn('dataDirectory: ""\nserver: { port: 70000 }\nstorage: { kind: s4 }\nexecutor: { sandbox: docker }\nlogging: verbose\n');
   try {
     loadServerConfig({ directory, env: {} });
     expect.unreachable();
@@ -145,4 +145,96 @@ test('the config shown in docs/operations/configuration.md is accepted as writte
   const loaded = loadServerConfig({ directory: configIn(shown!), env: {} });
   expect(Object.keys(serverConfigSchema.shape).filter((section) => !new RegExp(`^${section}:`, 'm').test(shown!))).toEqual([]);
   expect(Object.keys(loaded.config.runtimes).sort()).toEqual(['claude-code', 'openai-compatible']);
+});
+
+test('storage and anchors are chosen by kind: local by default, s3 and s3-object-lock with their options; local paths only for local kinds', () => {
+  const local = loadServerConfig({ directory: configIn('dataDirectory: ./data\nstorage: { root: ./objects }\n'), env: {} });
+  expect(local.config.storage).toEqual({ kind: 'local', root: './objects' });
+  expect(local.config.anchors).toEqual([{ kind: 'local' }]);
+  expect(local.paths.storage).toMatch(/\/objects$/);
+  expect(local.paths.anchors).toEqual([join(local.paths.dataDirectory, 'anchor')]);
+
+  const s3 = loadServerConfig({
+    directory: configIn(
+      [
+        'dataDirectory: ./data',
+        'storage: { kind: s3, bucket: acme-cairn, prefix: cairn/, region: us-east-1, endpoint: "http://127.0.0.1:7480", forcePathStyle: true, encryption: { kind: sse-kms, keyId: alias/cairn } }',
+        'anchors:',
+        '  - { kind: local }',
+        '  - { kind: s3-object-lock, bucket: acme-anchor, prefix: checkpoints, retentionDays: 365 }',
+        '',
+      ].join('\n'),
+    ),
+    env: {},
+  });
+  expect(s3.config.storage).toEqual({
+    kind: 's3',
+    bucket: 'acme-cairn',
+    prefix: 'cairn/',
+    region: 'us-east-1',
+    endpoint: 'http://127.0.0.1:7480',
+    forcePathStyle: true,
+    requestTimeoutMs: 30_000,
+    maxAttempts: 5,
+    encryption: { kind: 'sse-kms', keyId: 'alias/cairn' },
+  });
+  expect(s3.config.anchors[1]).toMatchObject({
+    kind: 's3-object-lock',
+    bucket: 'acme-anchor',
+    prefix: 'checkpoints',
+    retentionDays: 365,
+    forcePathStyle: false,
+  });
+  // No local path is invented for a bucket.
+  expect(s3.paths.storage).toBeUndefined();
+  expect(s3.paths.anchors).toEqual([join(s3.paths.dataDirectory, 'anchor'), undefined]);
+});
+
+test('S3 options are checked, every problem named by its option path; credentials are refused with where they belong', () => {
+  const directory = configIn(
+    [
+      'dataDirectory: ./data',
+      'storage: { kind: s3, bucket: Bad_Bucket, prefix: /cairn, endpoint: ftp://x, accessKeyId: AKIA, secretAccessKey: shh, encryption: { kind: aes } }',
+      'anchors:',
+      '  - { kind: s3-object-lock, bucket: acme-anchor, retentionDays: 0, secretAccessKey: shh }',
+      '  - { kind: s3-object-lock, prefix: x }',
+      '  - { kind: s4 }',
+      '',
+    ].join('\n'),
+  );
+  try {
+    loadServerConfig({ directory, env: {} });
+    expect.unreachable();
+  } catch (error) {
+    expect((error as { code: string }).code).toBe('CAIRN_CONFIG_INVALID');
+    const issues = (error as { issues: { path: string; message: string }[] }).issues;
+    const byPath = Object.fromEntries(issues.map((issue) => [issue.path, issue.message]));
+    expect(Object.keys(byPath).sort()).toEqual([
+      'config.anchors.0.retentionDays',
+      'config.anchors.0.secretAccessKey',
+      'config.anchors.1.bucket',
+      'config.anchors.1.retentionDays',
+      'config.anchors.2.kind',
+      'config.storage.accessKeyId',
+      'config.storage.bucket',
+      'config.storage.encryption.kind',
+      'config.storage.endpoint',
+      'config.storage.prefix',
+      'config.storage.secretAccessKey',
+    ]);
+    expect(byPath['config.storage.accessKeyId']).toMatch(/never written in the config.*AWS_ACCESS_KEY_ID.*role/);
+    expect(byPath['config.anchors.0.secretAccessKey']).toMatch(/never written in the config/);
+    expect(byPath['config.anchors.2.kind']).toBe("must be 'local' (a directory) or 's3-object-lock' (an S3 bucket with Object Lock)");
+    expect(byPath['config.anchors.1.bucket']).toMatch(/must name the bucket/);
+  }
+});
+
+test("the server's S3 options are exactly @cairn/s3's location settings (but the injected client)", async () => {
+  const { s3LocationSettingsShape } = await import('@cairn/s3');
+  const { s3LocationOptionNames } = await import('./server-config-schema.ts');
+  expect([...s3LocationOptionNames].sort()).toEqual(
+    Object.keys(s3LocationSettingsShape)
+      .filter((name) => name !== 'client')
+      .sort(),
+  );
 });

@@ -25,10 +25,12 @@ export interface LoadedServerConfig {
   readonly paths: {
     readonly dataDirectory: string;
     readonly database: string;
-    readonly storage: string;
+    /** The storage directory; absent when storage is not `local` (an S3 bucket has no path here). */
+    readonly storage?: string;
     readonly signingKey: string;
     readonly cipherKey: string;
-    readonly anchors: readonly string[];
+    /** Each configured anchor's directory, by its index in `config.anchors`; undefined for one that is not `local`. */
+    readonly anchors: readonly (string | undefined)[];
     readonly executions: string;
     readonly work: string;
     readonly tokens: string;
@@ -81,10 +83,12 @@ export function loadServerConfig(options: { readonly file?: string; readonly dir
     paths: {
       dataDirectory: data,
       database: join(data, 'cairn.db'),
-      storage: under(config.storage.root, 'storage'),
+      ...(config.storage.kind === 'local' ? { storage: under(config.storage.root, 'storage') } : {}),
       signingKey: under(config.signer.keyFile, 'keys/signing.pem'),
       cipherKey: under(config.cipher.keyFile, 'keys/cipher.key'),
-      anchors: config.anchors.map((anchor, index) => under(anchor.directory, index === 0 ? 'anchor' : `anchor-${index}`)),
+      anchors: config.anchors.map((anchor, index) =>
+        anchor.kind === 'local' ? under(anchor.directory, index === 0 ? 'anchor' : `anchor-${index}`) : undefined,
+      ),
       executions: join(data, 'executions'),
       work: under(config.executor.workRoot, 'work'),
       tokens: join(data, 'keys', 'tokens.json'),

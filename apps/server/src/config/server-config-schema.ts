@@ -4,8 +4,111 @@ import { z } from 'zod';
 
 const duration = z.string().refine(isDurationText, 'must be a duration: a whole number and one unit of ms, s, m, h or d (30s, 2m)');
 
-/** Each seam is chosen by `kind`; only `local` exists so far (S3, KMS and Fargate come later). */
+/** Each seam is chosen by `kind`; the signer, cipher and executor have only `local` so far (KMS and Fargate come later). */
 const localKind = z.literal('local', { error: "must be 'local' (the only kind this server has today)" });
+
+/**
+ * Where an S3 seam keeps its objects: the options `@cairn/s3`'s settings share
+ * (`s3LocationSettingsShape`), spelled the same way. Written out here rather than imported: the
+ * config is read by every server, and a local one never loads the AWS SDK that package pulls in.
+ * A test keeps the two lists of option names equal.
+ */
+const s3LocationShape = {
+  /** The bucket (it must exist: Cairn never creates or reconfigures a bucket). */
+  bucket: z
+    .string({ error: 'must name the bucket, e.g. acme-cairn (Cairn never creates one)' })
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, e.g. acme-cairn'),
+  /** Keys are written under this prefix (`cairn/`); empty: the bucket's root. */
+  prefix: z
+    .string()
+    .refine((prefix) => !prefix.startsWith('/'), "must not start with '/': S3 keys have no leading slash (write cairn/, not /cairn/)")
+    .default(''),
+  /** The bucket's region; unset: the SDK's default chain (AWS_REGION, the shared config file). */
+  region: z.string().min(1, 'must name a region, e.g. eu-west-1').optional(),
+  /** An S3-compatible endpoint instead of AWS's (`http://127.0.0.1:7480` for radosgw, MinIO). */
+  endpoint: z.url({ protocol: /^https?$/, error: 'must be the http(s) URL of an S3 endpoint, e.g. https://s3.eu-west-1.amazonaws.com' }).optional(),
+  /** Address buckets as `endpoint/bucket` rather than `bucket.endpoint` (most S3-compatible servers need it). */
+  forcePathStyle: z.boolean({ error: 'must be true or false' }).default(false),
+  /** How long one request may take before it is abandoned and retried (milliseconds). */
+  requestTimeoutMs: z.int().min(100).max(600_000).default(30_000),
+  /** Attempts per operation, the first included, on 5xx, throttling, connection resets and timeouts. */
+  maxAttempts: z.int().min(1).max(20).default(5),
+  /**
+   * Credentials are never written in a config: the server takes them from the AWS SDK's default
+   * chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the shared files, or the
+   * instance's or task's role).
+   */
+  ...(Object.fromEntries(
+    ['accessKeyId', 'secretAccessKey', 'sessionToken', 'credentials'].map((option) => [
+      option,
+      z
+        .never({
+          error: `credentials are never written in the config: the server takes them from the AWS SDK's default chain (the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables, AWS_PROFILE with the shared files, or an instance or task role); remove ${option}`,
+        })
+        .optional(),
+    ]),
+  ) as Record<'accessKeyId' | 'secretAccessKey' | 'sessionToken' | 'credentials', z.ZodOptional<z.ZodNever>>),
+};
+
+/** The option names of an S3 location (a test compares them with `@cairn/s3`'s). */
+export const s3LocationOptionNames = Object.keys(s3LocationShape).filter(
+  (name) => !['accessKeyId', 'secretAccessKey', 'sessionToken', 'credentials'].includes(name),
+);
+
+/** A config without `kind` is a local one (every config before S3 existed). */
+const localByDefault = (value: unknown) =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && !('kind' in value) ? { ...value, kind: 'local' } : value;
+
+/** Storage: a local directory (the default) or an S3 bucket and prefix. */
+export const storageConfigSchema = z.preprocess(
+  localByDefault,
+  z.discriminatedUnion(
+    'kind',
+    [
+      z.strictObject({ kind: z.literal('local'), root: z.string().min(1).optional() }),
+      z.strictObject({
+        kind: z.literal('s3'),
+        ...s3LocationShape,
+        /**
+         * Server-side encryption asked for on every object written: `sse-s3` (S3-managed keys) or
+         * `sse-kms` with `keyId`. Unset: the bucket's default encryption applies.
+         */
+        encryption: z
+          .discriminatedUnion(
+            'kind',
+            [
+              z.strictObject({ kind: z.literal('sse-s3') }),
+              z.strictObject({ kind: z.literal('sse-kms'), keyId: z.string().min(1, 'must name the KMS key (id, ARN or alias/…)') }),
+            ],
+            { error: 'must be { kind: sse-s3 } or { kind: sse-kms, keyId: <KMS key id, ARN or alias> }' },
+          )
+          .optional(),
+      }),
+    ],
+    { error: "must be 'local' (a directory) or 's3' (a bucket)" },
+  ),
+);
+
+/** An audit anchor: a local directory (`detect`) or an S3 Object Lock bucket (`external-immutable`). */
+export const anchorConfigSchema = z.preprocess(
+  localByDefault,
+  z.discriminatedUnion(
+    'kind',
+    [
+      z.strictObject({ kind: z.literal('local'), directory: z.string().min(1).optional() }),
+      z.strictObject({
+        kind: z.literal('s3-object-lock'),
+        ...s3LocationShape,
+        /** How long each anchored checkpoint is locked (COMPLIANCE mode: nobody can delete or shorten it, the account's root included). */
+        retentionDays: z
+          .int({ error: 'must be a whole number of days, e.g. 365' })
+          .min(1, 'must be at least 1 day')
+          .max(36_500, 'must be at most 36500 days (100 years)'),
+      }),
+    ],
+    { error: "must be 'local' (a directory) or 's3-object-lock' (an S3 bucket with Object Lock)" },
+  ),
+);
 
 /** A duration no longer than `limit` (what the runtime accepts), named in the message. */
 const durationUpTo = (limit: string) =>
@@ -128,10 +231,11 @@ export const serverConfigSchema = z.strictObject({
         .default('info'),
     })
     .prefault({}),
-  storage: z.strictObject({ kind: localKind.default('local'), root: z.string().min(1).optional() }).prefault({}),
+  storage: storageConfigSchema.prefault({ kind: 'local' }),
   signer: z.strictObject({ kind: localKind.default('local'), keyFile: z.string().min(1).optional() }).prefault({}),
   cipher: z.strictObject({ kind: localKind.default('local'), keyFile: z.string().min(1).optional() }).prefault({}),
-  anchors: z.array(z.strictObject({ kind: localKind, directory: z.string().min(1).optional() })).default([{ kind: 'local' }]),
+  /** Where signed checkpoints are anchored; every one gets each checkpoint. */
+  anchors: z.array(anchorConfigSchema).default([{ kind: 'local' }]),
   executor: z
     .strictObject({
       kind: localKind.default('local'),
@@ -175,5 +279,7 @@ export const serverConfigSchema = z.strictObject({
 });
 
 export type ServerConfig = z.output<typeof serverConfigSchema>;
+export type StorageConfig = ServerConfig['storage'];
+export type AnchorConfig = ServerConfig['anchors'][number];
 export type RuntimesConfig = z.output<typeof runtimesConfigSchema>;
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;

@@ -4,7 +4,7 @@ import type { TrustedAnchor } from '@cairn/audit';
 import { CairnError } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { trustedKeyFromFile } from './trusted-key-file.ts';
-import { trustedAnchorOf } from './verifier-anchors.ts';
+import { s3ObjectLockAnchor, trustedAnchorOf } from './verifier-anchors.ts';
 
 /**
  * The signing key a server's config pins (its public half): `cairn verify` and `cairn audit
@@ -25,7 +25,24 @@ export function serverSigningKey(loaded: LoadedServerConfig): PublicKeyRecord {
   return trustedKeyFromFile(text, loaded.paths.signingKey);
 }
 
-/** The anchors a server's config names, as a verifier reads them (a `local` anchor is a `file` anchor at its directory). */
+/**
+ * The anchors a server's config names, as a verifier reads them: a `local` anchor is a `file`
+ * anchor at its directory; an `s3-object-lock` one is read at the bucket, prefix, endpoint and
+ * region the config names (trusted as the config names it, `external-immutable`).
+ */
 export function serverAnchors(loaded: LoadedServerConfig): TrustedAnchor[] {
-  return loaded.paths.anchors.map((directory, index) => trustedAnchorOf(`file:${directory}`, `config.anchors[${index}]`));
+  return loaded.config.anchors.map((anchor, index) => {
+    if (anchor.kind === 'local') return trustedAnchorOf(`file:${loaded.paths.anchors[index]!}`, `config.anchors[${index}]`);
+    const { bucket, prefix, region, endpoint, forcePathStyle, requestTimeoutMs, maxAttempts } = anchor;
+    return s3ObjectLockAnchor(
+      {
+        bucket,
+        prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`,
+        forcePathStyle,
+        ...(region === undefined ? {} : { region }),
+        ...(endpoint === undefined ? {} : { endpoint }),
+      },
+      { requestTimeoutMs, maxAttempts },
+    );
+  });
 }

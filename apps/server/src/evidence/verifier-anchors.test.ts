@@ -6,8 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalAuditAnchor } from '@cairn/local';
 import { isCairnError } from '@cairn/protocol';
-import { afterEach, expect, test } from 'vitest';
-import { trustedAnchorOf } from './verifier-anchors.ts';
+import { createS3ObjectLockAnchor } from '@cairn/s3';
+import { afterEach, expect, test, vi } from 'vitest';
+import { createTestS3Bucket, testS3Client, testS3Connection, testS3Environment } from '../testing/test-s3.test-support.ts';
+import { parseS3AnchorLocation } from './s3-anchor-location.ts';
+import { s3ObjectLockAnchor, trustedAnchorOf } from './verifier-anchors.ts';
 
 const directories: string[] = [];
 afterEach(() => {
@@ -34,7 +37,7 @@ test('a file anchor is read by tree head at the named directory, as detect; a re
 
 test('an anchor kind the verifier does not know, or no location, is bad input naming what it reads', () => {
   for (const [specification, message] of [
-    ['s3-object-lock:s3://bucket/key', /cannot read \('s3-object-lock'; it reads: file\)/],
+    ['gcs-retention:gs://bucket/key', /cannot read \('gcs-retention'; it reads: file, s3-object-lock\)/],
     ['file:', /names no location/],
     ['toString:x', /cannot read \('toString'/],
   ] as const) {
@@ -48,4 +51,70 @@ test('an anchor kind the verifier does not know, or no location, is bad input na
     expect(isCairnError(error, 'CAIRN_PAYLOAD_INVALID')).toBe(true);
     expect((error as Error).message).toMatch(message);
   }
+});
+
+test('s3-object-lock:s3://BUCKET/PREFIX?endpoint=&region=&forcePathStyle= is parsed; every bad form is bad input naming the option and the form', () => {
+  expect(parseS3AnchorLocation('s3://acme-anchor/cairn?endpoint=http://127.0.0.1:7480&region=us-east-1&forcePathStyle=true', '--anchor')).toEqual({
+    bucket: 'acme-anchor',
+    prefix: 'cairn/',
+    endpoint: 'http://127.0.0.1:7480',
+    region: 'us-east-1',
+    forcePathStyle: true,
+  });
+  expect(parseS3AnchorLocation('s3://acme-anchor', '--anchor')).toEqual({ bucket: 'acme-anchor', prefix: '', forcePathStyle: false });
+  expect(trustedAnchorOf('s3-object-lock:s3://acme-anchor/a/b/', '--anchor')).toMatchObject({
+    name: 's3-object-lock:s3://acme-anchor/a/b/',
+    guarantee: 'external-immutable',
+  });
+  for (const [specification, message] of [
+    ['s3-object-lock:acme-anchor/cairn', /must be an s3:\/\/ location/],
+    ['s3-object-lock:s3://Acme_Anchor/cairn', /names no valid bucket/],
+    ['s3-object-lock:s3://acme-anchor/?endpoint=ftp://x', /endpoint that is not an http\(s\) URL/],
+    ['s3-object-lock:s3://acme-anchor/?forcePathStyle=yes', /forcePathStyle="yes" \(write true or false\)/],
+    ['s3-object-lock:s3://acme-anchor/?retention=3', /unknown parameter "retention" \(known: endpoint, region, forcePathStyle\)/],
+    ['s3-object-lock:s3://acme-anchor/?region=a&region=b', /gives region twice/],
+    ['s3-object-lock:', /names no location/],
+  ] as const) {
+    let error: unknown;
+    try {
+      trustedAnchorOf(specification, '--anchor');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(isCairnError(error, 'CAIRN_PAYLOAD_INVALID'), specification).toBe(true);
+    expect((error as Error).message).toMatch(message);
+    expect((error as { path: string }).path).toBe('--anchor');
+  }
+});
+
+test('an s3-object-lock anchor is read live at the bucket it names, as external-immutable, and claims only receipts inside its own bucket and prefix', async () => {
+  const connection = testS3Connection();
+  for (const [name, value] of Object.entries(testS3Environment())) vi.stubEnv(name, value);
+  const client = testS3Client();
+  const bucket = await createTestS3Bucket(client, { objectLock: true });
+  const writer = createS3ObjectLockAnchor({
+    bucket,
+    prefix: 'checkpoints/',
+    endpoint: connection.endpoint,
+    region: connection.region,
+    forcePathStyle: true,
+    retentionDays: 1,
+    client,
+  });
+  const reference = { origin: 'cairn:verifier-test', treeSize: 5, rootHash: 'c'.repeat(64) };
+  const receipt = await writer.anchor({ ...reference, envelope: new TextEncoder().encode('{"payload":"checkpoint five"}') });
+
+  const specification = `s3://${bucket}/checkpoints?endpoint=${connection.endpoint}&region=${connection.region}&forcePathStyle=true`;
+  expect(trustedAnchorOf(`s3-object-lock:${specification}`, '--anchor')).toMatchObject({ guarantee: 'external-immutable' });
+  const anchor = s3ObjectLockAnchor(parseS3AnchorLocation(specification, '--anchor'));
+  expect(anchor.guarantee).toBe('external-immutable');
+  const read = await anchor.read(reference, receipt);
+  expect(read && new TextDecoder().decode(read.envelope)).toBe('{"payload":"checkpoint five"}');
+  expect(await anchor.read({ ...reference, treeSize: 6 })).toBeNull();
+  const own = anchor.isOwnReceipt;
+  expect(own(receipt)).toBe(true);
+  expect(own({ ...receipt, location: receipt.location.replace(`s3://${bucket}/`, 's3://other-bucket/') })).toBe(false);
+  expect(own({ ...receipt, location: receipt.location.replace('/checkpoints/', '/elsewhere/') })).toBe(false);
+  expect(own({ ...receipt, anchor: 'local' })).toBe(false);
+  vi.unstubAllEnvs();
 });

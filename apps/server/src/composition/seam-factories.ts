@@ -1,0 +1,88 @@
+import type { AuditAnchorV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
+import type { LoadedServerConfig } from '../config/load-server-config.ts';
+import type { AnchorConfig, ServerConfig, StorageConfig } from '../config/server-config-schema.ts';
+import type { agentRuntimeSettings } from './agent-runtime-settings.ts';
+
+/** What a factory may need besides its own config: the loaded config (paths) and the seam's place in it. */
+export interface SeamContext {
+  readonly loaded: LoadedServerConfig;
+  /** The option path of the seam's config (`config.anchors[1]`), for messages. */
+  readonly where: string;
+  readonly logger?: Logger;
+}
+
+/** An anchor is built for its index in `config.anchors` (a local one's directory is `loaded.paths.anchors[index]`). */
+export interface AnchorContext extends SeamContext {
+  readonly index: number;
+}
+
+/** The executor also needs the storage it reads manifests from, the key it trusts and the runtimes. */
+export interface ExecutorContext extends SeamContext {
+  readonly storage: StorageProviderV1;
+  readonly signingKey: PublicKeyRecord;
+  readonly runtimes: ReturnType<typeof agentRuntimeSettings>;
+}
+
+/** One factory per `kind` of a seam's config: the map is exhaustive over the kinds the schema allows. */
+type FactoriesOf<Config extends { kind: string }, Seam, Context = SeamContext> = {
+  readonly [Kind in Config['kind']]: (config: Extract<Config, { kind: Kind }>, context: Context) => Promise<Seam>;
+};
+
+/**
+ * How the server builds each seam from its config, by `kind`. Every factory imports its package
+ * when it runs, never before: a local server never loads `@cairn/s3` (nor the AWS SDK under it),
+ * and a new kind is one entry here and one branch of the config schema.
+ */
+export const seamFactories: {
+  readonly storage: FactoriesOf<StorageConfig, StorageProviderV1>;
+  readonly anchor: FactoriesOf<AnchorConfig, AuditAnchorV1, AnchorContext>;
+  readonly signer: FactoriesOf<ServerConfig['signer'], SignerV1>;
+  readonly cipher: FactoriesOf<ServerConfig['cipher'], CipherV1>;
+  readonly executor: FactoriesOf<ServerConfig['executor'], ExecutorV1, ExecutorContext>;
+} = {
+  storage: {
+    local: async (_config, { loaded }) => (await import('@cairn/local')).createLocalStorageProvider({ root: loaded.paths.storage! }),
+    s3: async (config) => {
+      const { createS3StorageProvider } = await import('@cairn/s3');
+      const { kind: _kind, ...settings } = config;
+      return createS3StorageProvider(settings);
+    },
+  },
+  anchor: {
+    local: async (_config, { loaded, index }) => (await import('@cairn/local')).createLocalAuditAnchor({ directory: loaded.paths.anchors[index]! }),
+    's3-object-lock': async (config) => {
+      const { createS3ObjectLockAnchor } = await import('@cairn/s3');
+      const { kind: _kind, ...settings } = config;
+      return createS3ObjectLockAnchor(settings);
+    },
+  },
+  signer: {
+    local: async (_config, { loaded }) => (await import('@cairn/local')).createLocalSigner({ keyFile: loaded.paths.signingKey }),
+  },
+  cipher: {
+    local: async (_config, { loaded }) => (await import('@cairn/local')).createLocalCipher({ keyFile: loaded.paths.cipherKey }),
+  },
+  executor: {
+    local: async (config, { loaded, storage, signingKey, runtimes, logger }) =>
+      (await import('@cairn/local')).createLocalExecutor({
+        storage,
+        trustedKeys: [signingKey],
+        stateDirectory: loaded.paths.executions,
+        workRoot: loaded.paths.work,
+        sandbox: config.sandbox,
+        ...runtimes.executor,
+        ...(logger ? { logger } : {}),
+      }),
+  },
+};
+
+/** Builds a seam through the factory its config's `kind` names. */
+export function buildSeam<Config extends { kind: string }, Seam, Context>(
+  factories: FactoriesOf<Config, Seam, Context>,
+  config: Config,
+  context: Context,
+): Promise<Seam> {
+  // The map is exhaustive over the kinds, and the config of a kind is exactly what its factory takes.
+  const factory = (factories as unknown as Record<string, (config: Config, context: Context) => Promise<Seam>>)[config.kind]!;
+  return factory(config, context);
+}
