@@ -2,37 +2,12 @@
 // what the provider adds to a put and a get of a 1 KiB and a 1 MiB object (key checks, the copy of
 // the body, the write id, retries' bookkeeping). Reported as ratios, measured in turns, so the
 // server's own speed and a busy neighbour weigh on both alike.
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createS3StorageProvider } from '@cairn/s3';
+import { createTestBucket, deleteTestBucket, radosgwClient } from '@cairn/s3/testing';
+import startRadosgw from '../packages/s3/src/testing/radosgw.global-setup.ts';
 import { atMostTimes, recorded, timeMilliseconds, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
-
-interface Connection {
-  readonly endpoint: string;
-  readonly region: string;
-  readonly accessKeyId: string;
-  readonly secretAccessKey: string;
-}
-
-/** Starts the test radosgw when it is not running (the script returns at once when it is) and reads its connection. */
-function radosgw(): Connection {
-  const root = fileURLToPath(new URL('..', import.meta.url));
-  execFileSync('bash', [`${root}scripts/radosgw.sh`, 'start'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
-  const file = process.env['CAIRN_RADOSGW_DIR'] ? `${process.env['CAIRN_RADOSGW_DIR']}/connection.json` : `${root}.tools/radosgw/connection.json`;
-  if (!existsSync(file)) throw new Error(`no radosgw connection file at ${file}`);
-  return JSON.parse(readFileSync(file, 'utf8')) as Connection;
-}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -40,18 +15,10 @@ function median(values: number[]): number {
 }
 
 export default async function s3Benchmarks({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
-  const connection = radosgw();
-  const client = () =>
-    new S3Client({
-      endpoint: connection.endpoint,
-      region: connection.region,
-      forcePathStyle: true,
-      maxAttempts: 1,
-      credentials: { accessKeyId: connection.accessKeyId, secretAccessKey: connection.secretAccessKey },
-    });
+  startRadosgw();
+  const client = () => radosgwClient({ maxAttempts: 1 });
   const raw = client();
-  const bucket = `cairn-bench-${randomBytes(6).toString('hex')}`;
-  await raw.send(new CreateBucketCommand({ Bucket: bucket }));
+  const bucket = await createTestBucket(raw);
   const storage = createS3StorageProvider({ bucket, client: client() });
   await storage.probe();
   const rows: BenchmarkRow[] = [];
@@ -105,13 +72,7 @@ export default async function s3Benchmarks({ log }: BenchmarkContext): Promise<B
       );
     }
   } finally {
-    for (;;) {
-      const page = await raw.send(new ListObjectsV2Command({ Bucket: bucket }));
-      const keys = (page.Contents ?? []).map((object) => object.Key!);
-      if (keys.length === 0) break;
-      await Promise.all(keys.map((key) => raw.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))));
-    }
-    await raw.send(new DeleteBucketCommand({ Bucket: bucket }));
+    await deleteTestBucket(raw, bucket);
   }
   return rows;
 }

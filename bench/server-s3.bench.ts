@@ -5,33 +5,17 @@
 // S3 server (radosgw on loopback, `scripts/radosgw.sh`, credentials from its connection file
 // through the AWS_* variables, as a server gets them). The ratio holds on any machine; the absolute
 // numbers follow the S3 server's latency (loopback here, tens of ms per request on AWS).
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import type { RunSpecV1 } from '@cairn/core';
 import { createCairnClient } from '@cairn/client';
+import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment } from '@cairn/s3/testing';
 import { buildHttpApi, composeServer, initServer, loadServerConfig } from '@cairn/server';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import startRadosgw from '../packages/s3/src/testing/radosgw.global-setup.ts';
 import { InstantExecutor } from './instant-executor.ts';
 import { recorded, timeMilliseconds, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
-
-interface Radosgw {
-  readonly endpoint: string;
-  readonly region: string;
-  readonly accessKeyId: string;
-  readonly secretAccessKey: string;
-}
-
-function radosgw(): Radosgw {
-  const file = process.env['CAIRN_RADOSGW_DIR']
-    ? join(process.env['CAIRN_RADOSGW_DIR'], 'connection.json')
-    : fileURLToPath(new URL('../.tools/radosgw/connection.json', import.meta.url));
-  if (!existsSync(file)) throw new Error(`No test S3 server: ${file} is missing. Start one with \`bash scripts/radosgw.sh start\`.`);
-  return JSON.parse(readFileSync(file, 'utf8')) as Radosgw;
-}
 
 /** 1,000 no-op items over HTTP through a server whose storage is `storage`; the wall time to the run's end. */
 async function runOn(storage: Record<string, unknown>, count: number): Promise<number> {
@@ -67,17 +51,11 @@ async function runOn(storage: Record<string, unknown>, count: number): Promise<n
 }
 
 export default async function serverS3Benchmarks({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
-  const connection = radosgw();
-  process.env['AWS_ACCESS_KEY_ID'] = connection.accessKeyId;
-  process.env['AWS_SECRET_ACCESS_KEY'] = connection.secretAccessKey;
-  const bucket = `cairn-bench-${randomBytes(6).toString('hex')}`;
-  const admin = new S3Client({
-    endpoint: connection.endpoint,
-    region: connection.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: connection.accessKeyId, secretAccessKey: connection.secretAccessKey },
-  });
-  await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+  startRadosgw();
+  const connection = radosgwConnection();
+  Object.assign(process.env, radosgwEnvironment());
+  const admin = radosgwClient();
+  const bucket = await createTestBucket(admin);
   admin.destroy();
   log('  1,000 no-op items over HTTP on local storage');
   const local = await runOn({ kind: 'local' }, 1_000);

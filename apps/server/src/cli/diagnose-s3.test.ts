@@ -8,14 +8,14 @@ import { createS3ObjectLockAnchor } from '@cairn/s3';
 import { afterEach, beforeEach, expect, test, vi } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { createTestS3Bucket, testS3Client, testS3Connection, testS3Environment } from '../testing/test-s3.test-support.ts';
+import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment } from '@cairn/s3/testing';
 import type { Diagnosis } from './diagnose-server.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { initServer } from './init-server.ts';
 
 const directories: string[] = [];
 beforeEach(() => {
-  for (const [name, value] of Object.entries(testS3Environment())) vi.stubEnv(name, value);
+  for (const [name, value] of Object.entries(radosgwEnvironment())) vi.stubEnv(name, value);
 });
 afterEach(() => {
   vi.unstubAllEnvs();
@@ -33,20 +33,20 @@ async function serverWith(change: (config: Record<string, unknown>) => Record<st
 }
 
 const byCheck = (findings: Diagnosis[]) => Object.fromEntries(findings.map((finding) => [finding.check, finding]));
-const s3Options = () => ({ endpoint: testS3Connection().endpoint, region: testS3Connection().region, forcePathStyle: true });
+const s3Options = () => ({ endpoint: radosgwConnection().endpoint, region: radosgwConnection().region, forcePathStyle: true });
 
 test(
   'an anchor bucket without Object Lock fails its object lock check with the fix; versioning too; nothing is claimed about a retention',
   { timeout: 60_000 },
   async () => {
-    const bucket = await createTestS3Bucket(testS3Client());
+    const bucket = await createTestBucket(radosgwClient());
     const directory = await serverWith((config) => ({
       ...config,
       executor: { sandbox: 'none' },
       anchors: [{ kind: 'local' }, { kind: 's3-object-lock', bucket, prefix: 'cairn/', retentionDays: 1, ...s3Options() }],
     }));
     const findings = byCheck(await diagnoseServer(loadServerConfig({ directory, env: {} })));
-    expect(findings['anchors[1] bucket']).toMatchObject({ ok: true, detail: `s3://${bucket}/cairn/ at ${testS3Connection().endpoint} answers` });
+    expect(findings['anchors[1] bucket']).toMatchObject({ ok: true, detail: `s3://${bucket}/cairn/ at ${radosgwConnection().endpoint} answers` });
     expect(findings['anchors[1] object lock']).toMatchObject({ ok: false, detail: expect.stringContaining(`Object Lock is not enabled on ${bucket}`) });
     expect(findings['anchors[1] object lock']!.fix).toMatch(
       /bucket created with Object Lock enabled \(aws s3api create-bucket --object-lock-enabled-for-bucket\)/,
@@ -60,8 +60,8 @@ test(
   'an Object Lock anchor bucket passes; its retention is checked on an anchored checkpoint, and reported unchecked while there is none',
   { timeout: 60_000 },
   async () => {
-    const client = testS3Client();
-    const bucket = await createTestS3Bucket(client, { objectLock: true });
+    const client = radosgwClient();
+    const bucket = await createTestBucket(client, { objectLock: true });
     const directory = await serverWith((config) => ({
       ...config,
       executor: { sandbox: 'none' },
@@ -82,7 +82,7 @@ test(
     expect(findings['anchors[0] retention']).toMatchObject({ ok: true, detail: expect.stringMatching(/is locked COMPLIANCE until 20\d\d-/) });
 
     // A version written under the prefix without a lock (another writer) fails the check.
-    const other = await createTestS3Bucket(client, { objectLock: true });
+    const other = await createTestBucket(client, { objectLock: true });
     await client.send(new PutObjectCommand({ Bucket: other, Key: 'cairn/unlocked.dsse', Body: '{}' }));
     const unlocked = await serverWith((config) => ({
       ...config,
@@ -129,23 +129,23 @@ test(
   'S3 storage: an unversioned bucket passes conditional writes and the round trip; encryption is named from the setting; a versioned one fails conditional writes with its fix',
   { timeout: 60_000 },
   async () => {
-    const client = testS3Client();
-    const bucket = await createTestS3Bucket(client);
+    const client = radosgwClient();
+    const bucket = await createTestBucket(client);
     const directory = await serverWith((config) => ({
       ...config,
       executor: { sandbox: 'none' },
-      storage: { kind: 's3', bucket, prefix: 'cairn/', encryption: { kind: 'sse-kms', keyId: testS3Connection().kmsKeyId }, ...s3Options() },
+      storage: { kind: 's3', bucket, prefix: 'cairn/', encryption: { kind: 'sse-kms', keyId: radosgwConnection().kmsKeyId }, ...s3Options() },
     }));
     let findings = byCheck(await diagnoseServer(loadServerConfig({ directory, env: {} })));
     expect(findings['storage bucket']).toMatchObject({ ok: true });
     expect(findings['conditional writes']).toMatchObject({ ok: true, detail: expect.stringContaining('is refused (412)') });
     expect(findings['storage encryption']).toMatchObject({
       ok: true,
-      detail: expect.stringContaining(`SSE-KMS, key ${testS3Connection().kmsKeyId} (storage.encryption)`),
+      detail: expect.stringContaining(`SSE-KMS, key ${radosgwConnection().kmsKeyId} (storage.encryption)`),
     });
     expect(findings['storage']).toMatchObject({
       ok: true,
-      detail: `s3://${bucket}/cairn/ at ${testS3Connection().endpoint}: a blob written, read back and removed`,
+      detail: `s3://${bucket}/cairn/ at ${radosgwConnection().endpoint}: a blob written, read back and removed`,
     });
 
     // Without a setting and without a bucket default, objects may be stored unencrypted: said, with the fix.
@@ -157,7 +157,7 @@ test(
     findings = byCheck(await diagnoseServer(loadServerConfig({ directory: plain, env: {} })));
     expect(findings['storage encryption']).toMatchObject({ ok: false, fix: expect.stringContaining('set storage.encryption') });
 
-    const versioned = await createTestS3Bucket(client, { objectLock: true });
+    const versioned = await createTestBucket(client, { objectLock: true });
     const refused = await serverWith((config) => ({
       ...config,
       executor: { sandbox: 'none' },

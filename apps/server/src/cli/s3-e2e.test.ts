@@ -17,7 +17,7 @@ import { serializeEvidenceBundle, signReceipt } from '@cairn/audit';
 import { createLocalSigner } from '@cairn/local';
 import { afterEach, beforeAll, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { createTestS3Bucket, testS3Client, testS3Connection, testS3Environment } from '../testing/test-s3.test-support.ts';
+import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment } from '@cairn/s3/testing';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli.js');
 const sandboxEnv: Record<string, string> = process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' };
@@ -34,7 +34,7 @@ beforeAll(() => {
 /** The environment of a spawned `cairn`: the S3 credentials only here, never in the config. */
 function childEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries({ ...process.env, ...sandboxEnv, ...testS3Environment(), ...extra }))
+  for (const [name, value] of Object.entries({ ...process.env, ...sandboxEnv, ...radosgwEnvironment(), ...extra }))
     if (value !== undefined && name !== 'NODE_EXTRA_CA_CERTS') env[name] = value;
   return env;
 }
@@ -75,7 +75,7 @@ async function initialisedOnS3(storageBucket: string, anchorBucket: string): Pro
   const init = await cairn(directory, ['--json', 'init']);
   expect(init.status, init.stderr).toBe(0);
   const { keyId, operatorToken } = JSON.parse(init.stdout) as { keyId: string; operatorToken: string };
-  const { endpoint, region } = testS3Connection();
+  const { endpoint, region } = radosgwConnection();
   const file = join(directory, 'cairn.config.yaml');
   const config = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>;
   writeFileSync(
@@ -120,9 +120,9 @@ test(
   'cairn serve on S3 storage and an S3 Object Lock anchor runs the getting-started run; its bundle verifies online as tamper-evident; every attack is refused by S3 or detected and named',
   { timeout: 120_000 },
   async () => {
-    const client = testS3Client();
-    const storageBucket = await createTestS3Bucket(client);
-    const anchorBucket = await createTestS3Bucket(client, { objectLock: true });
+    const client = radosgwClient();
+    const storageBucket = await createTestBucket(client);
+    const anchorBucket = await createTestBucket(client, { objectLock: true });
     const { directory, keyId, token } = await initialisedOnS3(storageBucket, anchorBucket);
     expect(readFileSync(join(directory, 'cairn.config.yaml'), 'utf8')).not.toMatch(/accessKeyId|secretAccessKey|AWS_/);
     const { base } = await serve(directory);
@@ -153,7 +153,7 @@ test(
     expect(wholeLog.stdout).toContain('valid: true');
     expect(wholeLog.stdout).toMatch(new RegExp(`anchors read: [1-9]\\d* \\(s3-object-lock:s3://${anchorBucket}/checkpoints/`));
     // The same through --anchor, with the endpoint, region and path style as query parameters, outside the server's folder.
-    const { endpoint, region } = testS3Connection();
+    const { endpoint, region } = radosgwConnection();
     const elsewhere = await cairn(tmpdir(), [
       'verify',
       bundleFile,
@@ -220,13 +220,13 @@ test(
   'cairn serve refuses a storage bucket that lets a second if-absent put through (versioned, on this server), exit 3, naming the endpoint and the fix',
   { timeout: 60_000 },
   async () => {
-    const client = testS3Client();
-    const versioned = await createTestS3Bucket(client, { objectLock: true });
+    const client = radosgwClient();
+    const versioned = await createTestBucket(client, { objectLock: true });
     const { directory } = await initialisedOnS3(versioned, versioned);
     const refused = await cairn(directory, ['serve'], { CAIRN_PORT: '0' });
     expect(refused.status).toBe(3);
     expect(refused.stderr).toMatch(/^CAIRN_STORAGE_UNSUPPORTED: /);
-    expect(refused.stderr).toContain(testS3Connection().endpoint);
+    expect(refused.stderr).toContain(radosgwConnection().endpoint);
     expect(refused.stderr).toContain(versioned);
     // Nothing was left listening, and the data directory is free for the next start.
     expect(existsSync(join(directory, 'cairn-data', 'serve.lock'))).toBe(false);

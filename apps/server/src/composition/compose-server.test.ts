@@ -8,7 +8,7 @@ import type { ExecutionHandle, ExecutionStatus, ExecutorV1, TaskEnvelope } from 
 import { manifestKey } from '@cairn/protocol';
 import { afterEach, expect, test, vi } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { createTestS3Bucket, testS3Client, testS3Connection, testS3Environment } from '../testing/test-s3.test-support.ts';
+import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment } from '@cairn/s3/testing';
 import { initServer } from '../cli/init-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { composeServer, type ServerComposition } from './compose-server.ts';
@@ -120,8 +120,8 @@ test(
   'an S3 config loads @cairn/s3 and probes its seams before the engine is built: a bucket that does not enforce conditional writes is refused, naming the endpoint',
   { timeout: 60_000 },
   async () => {
-    const connection = testS3Connection();
-    const client = testS3Client();
+    const connection = radosgwConnection();
+    const client = radosgwClient();
     const location = { endpoint: connection.endpoint, region: connection.region, forcePathStyle: true };
     const directory = mkdtempSync(join(tmpdir(), 'cairn-compose-'));
     directories.push(directory);
@@ -137,10 +137,10 @@ test(
           anchors: [{ kind: 's3-object-lock', bucket: anchor, prefix: 'anchor/', retentionDays: 1, ...location }],
         }),
       );
-    for (const [name, value] of Object.entries(testS3Environment())) vi.stubEnv(name, value);
+    for (const [name, value] of Object.entries(radosgwEnvironment())) vi.stubEnv(name, value);
     try {
-      const anchorBucket = await createTestS3Bucket(client, { objectLock: true });
-      useBuckets(await createTestS3Bucket(client), anchorBucket);
+      const anchorBucket = await createTestBucket(client, { objectLock: true });
+      useBuckets(await createTestBucket(client), anchorBucket);
       const composed = modulesLoadedByComposing(directory);
       expect(composed.error).toBeUndefined();
       expect(composed.loaded.some((url) => url.includes('client-s3'))).toBe(true);
@@ -154,8 +154,8 @@ test(
       expect(modulesLoadedByComposing(directory, { probe: false }).error).toBeUndefined();
 
       // An anchor bucket without Object Lock could be rewritten: refused too, naming the bucket.
-      const plain = await createTestS3Bucket(client);
-      useBuckets(await createTestS3Bucket(client), plain);
+      const plain = await createTestBucket(client);
+      useBuckets(await createTestBucket(client), plain);
       const unlocked = modulesLoadedByComposing(directory);
       expect(unlocked.error).toMatch(/^CAIRN_CONFIG_INVALID: .*Object Lock/);
       expect(unlocked.error).toContain(plain);

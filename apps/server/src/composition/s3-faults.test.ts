@@ -12,8 +12,7 @@ import { afterEach, expect, test, vi } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { initServer } from '../cli/init-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { startS3FaultProxy, type S3FaultProxy } from '../testing/s3-fault-proxy.test-support.ts';
-import { createTestS3Bucket, testS3Client, testS3Connection, testS3Environment } from '../testing/test-s3.test-support.ts';
+import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment, startS3FaultProxy, type S3FaultProxy } from '@cairn/s3/testing';
 import { composeServer, type ServerComposition } from './compose-server.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -26,10 +25,10 @@ test(
   'a 200-item run on S3 storage behind 20% injected 5xx and connection resets completes; every artifact reads back whole (0 lost, 0 corrupt)',
   { timeout: 240_000 },
   async () => {
-    for (const [name, value] of Object.entries(testS3Environment())) vi.stubEnv(name, value);
-    const client = testS3Client();
-    const bucket = await createTestS3Bucket(client);
-    const proxy: S3FaultProxy = await startS3FaultProxy({ upstream: testS3Connection().endpoint, faultRate: 0.2, seed: 20_261_123 });
+    for (const [name, value] of Object.entries(radosgwEnvironment())) vi.stubEnv(name, value);
+    const client = radosgwClient();
+    const bucket = await createTestBucket(client);
+    const proxy: S3FaultProxy = await startS3FaultProxy({ target: radosgwConnection().endpoint, faultRate: 0.2, seed: 20_261_123 });
     cleanups.push(() => proxy.close());
     const directory = mkdtempSync(join(tmpdir(), 'cairn-s3-faults-'));
     cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
@@ -43,7 +42,7 @@ test(
       stringifyYaml({
         ...config,
         // Ten attempts per operation: at a 20% fault rate one operation fails all of them once in ten million.
-        storage: { kind: 's3', bucket, prefix: 'cairn/', endpoint: proxy.endpoint, region: testS3Connection().region, forcePathStyle: true, maxAttempts: 10 },
+        storage: { kind: 's3', bucket, prefix: 'cairn/', endpoint: proxy.endpoint, region: radosgwConnection().region, forcePathStyle: true, maxAttempts: 10 },
         executor: { sandbox: process.getuid?.() === 0 ? 'bubblewrap' : 'none' },
       }),
     );
@@ -86,6 +85,6 @@ test(
     expect(problems).toEqual([]);
     expect(checked).toBeGreaterThanOrEqual(200 * 3);
     // The faults were there: every kind met many times.
-    for (const fault of ['error-500', 'error-503', 'reset-before', 'reset-after'] as const) expect(proxy.counts[fault], fault).toBeGreaterThan(10);
+    for (const fault of ['status-500', 'status-503', 'reset-before', 'reset-after'] as const) expect(proxy.counts[fault], fault).toBeGreaterThan(10);
   },
 );

@@ -8,7 +8,7 @@ import { createLocalAuditAnchor } from '@cairn/local';
 import { isCairnError } from '@cairn/protocol';
 import { createS3ObjectLockAnchor } from '@cairn/s3';
 import { afterEach, expect, test, vi } from 'vitest';
-import { createTestS3Bucket, testS3Client, testS3Connection, testS3Environment } from '../testing/test-s3.test-support.ts';
+import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment } from '@cairn/s3/testing';
 import { parseS3AnchorLocation } from './s3-anchor-location.ts';
 import { s3ObjectLockAnchor, trustedAnchorOf } from './verifier-anchors.ts';
 
@@ -88,10 +88,10 @@ test('s3-object-lock:s3://BUCKET/PREFIX?endpoint=&region=&forcePathStyle= is par
 });
 
 test('an s3-object-lock anchor is read live at the bucket it names, as external-immutable, and claims only receipts inside its own bucket and prefix', async () => {
-  const connection = testS3Connection();
-  for (const [name, value] of Object.entries(testS3Environment())) vi.stubEnv(name, value);
-  const client = testS3Client();
-  const bucket = await createTestS3Bucket(client, { objectLock: true });
+  const connection = radosgwConnection();
+  for (const [name, value] of Object.entries(radosgwEnvironment())) vi.stubEnv(name, value);
+  const client = radosgwClient();
+  const bucket = await createTestBucket(client, { objectLock: true });
   const writer = createS3ObjectLockAnchor({
     bucket,
     prefix: 'checkpoints/',

@@ -18,7 +18,7 @@ import {
 import type { AnchorReceipt, AuditEntry, DsseEnvelope, EvidenceBundleV1, PublicKeyRecord, RunSpecV1, SignerV1 } from '@cairn/core';
 import { digestOfJson, sha256Digest } from '@cairn/protocol';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { createTestBucket, radosgwClient } from '../testing/radosgw.test-support.ts';
+import { createTestBucket, radosgwClient } from '../testing/radosgw-connection.ts';
 import { parseReceiptLocation, receiptLocation } from './receipt-location.ts';
 import { createS3ObjectLockAnchor, type S3ObjectLockAnchor } from './s3-object-lock-anchor.ts';
 

@@ -11,7 +11,7 @@ import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProv
 import type { AuditActor } from '@cairn/core';
 import { createEngine, type Engine } from '@cairn/engine';
 import { afterEach, expect, test } from 'vitest';
-import { createTestBucket, radosgwClient, radosgwConnection } from '../testing/radosgw.test-support.ts';
+import { createTestBucket, radosgwClient, radosgwConnection } from '../testing/radosgw-connection.ts';
 import { createS3ObjectLockAnchor } from './s3-object-lock-anchor.ts';
 
 const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };

@@ -11,7 +11,7 @@ import type { AnchorCheckpoint, AnchorReceipt } from '@cairn/core';
 import { describeAuditAnchor } from '@cairn/conformance';
 import { isCairnError, type CairnError } from '@cairn/protocol';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { createTestBucket, radosgwClient, radosgwConnection } from '../testing/radosgw.test-support.ts';
+import { createTestBucket, radosgwClient, radosgwConnection } from '../testing/radosgw-connection.ts';
 import { anchorObjectKey } from './anchor-object-key.ts';
 import { parseReceiptLocation, receiptLocation } from './receipt-location.ts';
 import { createS3ObjectLockAnchor, type S3ObjectLockAnchorSettings } from './s3-object-lock-anchor.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { AuditLog, InboxIngester, openEngineDatabase, RunStateMachine } from '@cairn/engine/internals';
 import { afterAll, describe, expect, test } from 'vitest';
-import { createTestBucket, deleteTestBucket, radosgwClient } from '../testing/radosgw.test-support.ts';
+import { createTestBucket, deleteTestBucket, radosgwClient } from '../testing/radosgw-connection.ts';
 import { createS3StorageProvider } from './s3-storage-provider.ts';
 
 // The engine's inbox over an S3 prefix: run specs dropped into `<prefix>inbox/` of the bucket

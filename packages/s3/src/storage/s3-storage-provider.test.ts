@@ -13,8 +13,8 @@ import {
 import { describeStorageProvider } from '@cairn/conformance';
 import { blobKey, isCairnError, sha256Digest } from '@cairn/protocol';
 import { afterAll, describe, expect, test } from 'vitest';
-import { createTestBucket, deleteTestBucket, radosgwClient, radosgwConnection } from '../testing/radosgw.test-support.ts';
-import { startS3FaultProxy } from '../testing/s3-fault-proxy.test-support.ts';
+import { createTestBucket, deleteTestBucket, radosgwClient, radosgwConnection } from '../testing/radosgw-connection.ts';
+import { startS3FaultProxy } from '../testing/s3-fault-proxy.ts';
 import { createS3StorageProvider, type S3StorageProvider, type S3StorageProviderSettings } from './s3-storage-provider.ts';
 
 const mebibyte = 1024 * 1024;

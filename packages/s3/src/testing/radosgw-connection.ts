@@ -3,7 +3,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 
-/** How tests reach the radosgw `scripts/radosgw.sh` started (its `connection.json`). */
+/**
+ * How tests reach a test S3 server: the `connection.json` that Cairn's `scripts/radosgw.sh` writes
+ * for the one-node Ceph radosgw it starts, found in `$CAIRN_RADOSGW_DIR` (or the checkout's
+ * `.tools/radosgw`). Another S3-compatible test server works the same with a file of this shape.
+ */
 export interface RadosgwConnection {
   readonly endpoint: string;
   readonly region: string;
@@ -22,6 +26,12 @@ export function radosgwConnection(): RadosgwConnection {
   if (!existsSync(connectionFile))
     throw new Error(`No test S3 server: ${connectionFile} is missing. Start one with \`bash scripts/radosgw.sh start\` (the README's test command does).`);
   return JSON.parse(readFileSync(connectionFile, 'utf8')) as RadosgwConnection;
+}
+
+/** The credentials as a spawned process (a `cairn serve` under test) finds them: the AWS SDK's environment variables. */
+export function radosgwEnvironment(): Record<string, string> {
+  const connection = radosgwConnection();
+  return { AWS_ACCESS_KEY_ID: connection.accessKeyId, AWS_SECRET_ACCESS_KEY: connection.secretAccessKey, AWS_REGION: connection.region };
 }
 
 /** An SDK client for the test server, as a user would configure one for an S3-compatible endpoint. */

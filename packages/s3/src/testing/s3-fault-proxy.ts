@@ -30,6 +30,8 @@ export interface S3FaultProxy {
   readonly endpoint: string;
   /** Requests seen, and faults injected by kind. */
   readonly counts: { requests: number; forwarded: number } & Record<S3Fault, number>;
+  /** Changes the fraction of requests that get a fault from now on (0: every request passes). */
+  setFaultRate(rate: number): void;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,7 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
   const target = new URL(options.target);
   const faults = options.faults ?? ['status-500', 'status-503', 'reset-before', 'reset-after'];
   const random = seededRandom(options.seed);
+  let faultRate = options.faultRate;
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const counts = { requests: 0, forwarded: 0, 'status-500': 0, 'status-503': 0, 'reset-before': 0, 'reset-after': 0, stall: 0 };
   const sockets = new Set<Socket>();
@@ -78,7 +81,7 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
   const server = createServer((request, response) => {
     counts.requests++;
     const eligible = options.select?.(request) ?? true;
-    const fault = eligible && random() < options.faultRate ? faults[Math.floor(random() * faults.length)]! : undefined;
+    const fault = eligible && random() < faultRate ? faults[Math.floor(random() * faults.length)]! : undefined;
     if (fault !== undefined) counts[fault]++;
     if (fault === undefined || fault === 'reset-after') return forward(request, response, fault === 'reset-after');
     if (fault === 'reset-before') {
@@ -107,6 +110,9 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
   return {
     endpoint: `http://127.0.0.1:${port}`,
     counts,
+    setFaultRate: (rate) => {
+      faultRate = rate;
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       agent.destroy();
