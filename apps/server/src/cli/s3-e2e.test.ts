@@ -118,7 +118,7 @@ const payloadOf = (envelope: DsseEnvelope): AnchorReceipt => JSON.parse(Buffer.f
 
 test(
   'cairn serve on S3 storage and an S3 Object Lock anchor runs the getting-started run; its bundle verifies online as tamper-evident; every attack is refused by S3 or detected and named',
-  { timeout: 120_000 },
+  { timeout: 240_000 },
   async () => {
     const client = radosgwClient();
     const storageBucket = await createTestBucket(client);
@@ -164,6 +164,12 @@ test(
       `s3-object-lock:s3://${anchorBucket}/checkpoints/?endpoint=${endpoint}&region=${region}&forcePathStyle=true`,
     ]);
     expect(elsewhere.stdout, elsewhere.stderr).toMatch(/^valid: true, claim: tamper-evident/);
+
+    // The demo run (what `cairn demo` submits: a sample repository, an approval, patches, a reused
+    // pure check) against this same running server on S3, from its folder: tamper-evident too.
+    const demo = await cairn(directory, ['--json', 'demo', '--server', base, '--directory', join(directory, 'demo')], { CAIRN_TOKEN: token });
+    expect(demo.status, demo.stdout + demo.stderr).toBe(0);
+    expect(JSON.parse(demo.stdout)).toMatchObject({ state: 'succeeded', againState: 'succeeded', verify: { valid: true, claim: 'tamper-evident' } });
 
     const bundle = JSON.parse(readFileSync(bundleFile, 'utf8')) as EvidenceBundleV1;
     const receipt = payloadOf(bundle.anchors[0]!);

@@ -8,9 +8,9 @@ import { isCairnError, loadRunSpec } from '@cairn/protocol';
 import { initServer } from '../cli/init-server.ts';
 import { failureLines, RunProgress, type ProgressOutput } from '../cli/run-progress.ts';
 import { composeServer } from '../composition/compose-server.ts';
-import { loadServerConfig } from '../config/load-server-config.ts';
+import { loadServerConfig, type LoadedServerConfig } from '../config/load-server-config.ts';
 import { formatVerificationReport } from '../evidence/format-verification-report.ts';
-import { serverAnchors } from '../evidence/server-trust.ts';
+import { serverAnchors, serverSigningKey } from '../evidence/server-trust.ts';
 import { verifyEvidence } from '../evidence/verify-evidence.ts';
 import { buildHttpApi } from '../http/http-server.ts';
 import { demoFiles } from './demo-files.ts';
@@ -25,6 +25,12 @@ export interface DemoOptions {
   readonly warn: (line: string) => void;
   /** Live progress of each run. */
   readonly progress: ProgressOutput;
+  /**
+   * A running server to run the demo against (`cairn demo --server`), instead of one made by
+   * `cairn init` in `directory`: its client, and its config, whose signing key and anchors the
+   * verification trusts (never what the bundle says about itself).
+   */
+  readonly server?: { readonly client: CairnClient; readonly baseUrl: string; readonly loaded: LoadedServerConfig };
 }
 
 /** What `cairn demo --json` prints. */
@@ -65,7 +71,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   // Sandboxes start as their own unprivileged uids and must pass through to their workspaces.
   if (!existsSync(directory)) mkdirSync(directory, { recursive: true, mode: 0o711 });
   else if (options.directory === undefined) chmodSync(directory, 0o711);
-  const files = demoFiles();
+  if (options.server) {
+    const { client, baseUrl, loaded } = options.server;
+    say(`$ cairn serve   (already running on ${baseUrl}, from ${loaded.file})`);
+    const keyId = serverSigningKey(loaded).keyId;
+    say(`signing key ${keyId}`);
+    return demoStory({ ...options, directory, cairn: client, loaded, keyId, sandbox: loaded.config.executor.sandbox });
+  }
 
   say(`$ cairn init ${directory}`);
   const init = await initServer(directory);
@@ -83,69 +95,79 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
     say(`$ cairn serve   (in this process, on ${baseUrl}; sandbox: ${sandboxed ? 'bubblewrap' : 'none'})`);
     const cairn = createCairnClient({ baseUrl, token: init.operatorToken });
-
-    const repository = join(directory, 'sample-repo');
-    cpSync(files.sampleRepository, repository, { recursive: true });
-    commitAll(repository);
-    const snapshot = await cairn.uploadWorkspace(repository);
-    const digest = snapshot.digest;
-    const spec: RunSpecV1 = { ...loadRunSpec(readFileSync(files.runSpec, 'utf8'), { source: files.runSpec }).spec, workspace: { snapshot: digest } };
-    say('');
-    say(`$ cairn submit run.yaml --workspace ${repository} --wait`);
-    say(`workspace: ${snapshot.entries} files, ${digest}`);
-
-    const first = await submitAndFollow(cairn, spec, options);
-    const bytes = await cairn.bundle(first.runId);
-    say('');
-    say('patches (stored by digest; what a reviewer reads, `cairn patch RUN ITEM | git apply`):');
-    const patches = await patchesOf(cairn, first.runId, entriesOf(bytes), say);
-
-    say('');
-    say('$ cairn submit run.yaml --workspace ... --wait   (the same run again)');
-    const again = await submitAndFollow(cairn, spec, options);
-    const reusedEntry = entriesOf(await cairn.bundle(again.runId)).find((entry) => entry.action === 'item.reused');
-    const reusedItem = reusedEntry
-      ? {
-          itemId: reusedEntry.entity.id.slice(again.runId.length + 1),
-          runId: again.runId,
-          from: reusedEntry.data['from'] as { runId: string; itemId: string; attempt: number },
-        }
-      : null;
-    if (reusedItem)
-      say(
-        `${reusedItem.itemId} did not run again: its inputs had the same digest, so run ${reusedItem.from.runId}'s result was reused (audited as item.reused)`,
-      );
-
-    const bundle = join(directory, `${first.runId}.bundle.json`);
-    writeFileSync(bundle, bytes);
-    say('');
-    say(
-      `evidence bundle of run ${first.runId} (GET /v1/runs/${first.runId}/bundle) written to ${bundle}; the server's data and the sample are in ${directory}`,
-    );
-    // The key pinned at init and the anchors of the demo server's own config: what a verifier
-    // trusts, never what the bundle says about itself.
-    const anchors = serverAnchors(loaded);
-    const verify = await verifyEvidence(bytes, { trustedKeyIds: [init.keyId], anchors });
-    say('');
-    say(`$ cairn verify ${bundle} --trusted-key ${init.keyId} --online ${anchors.map((anchor) => `--anchor ${anchor.name}`).join(' ')}`);
-    for (const line of formatVerificationReport(verify)) say(line);
-    return {
-      directory,
-      sandbox: sandboxed ? 'bubblewrap' : 'none',
-      runId: first.runId,
-      state: first.state,
-      againRunId: again.runId,
-      againState: again.state,
-      patches,
-      reusedItem,
-      bundle,
-      trustedKeyId: init.keyId,
-      verify,
-    };
+    return await demoStory({ ...options, directory, cairn, loaded, keyId: init.keyId, sandbox: sandboxed ? 'bubblewrap' : 'none' });
   } finally {
     await app.close();
     await composition.close();
   }
+}
+
+interface DemoStory extends DemoOptions {
+  readonly directory: string;
+  readonly cairn: CairnClient;
+  readonly loaded: LoadedServerConfig;
+  readonly keyId: string;
+  readonly sandbox: DemoResult['sandbox'];
+}
+
+/** The demo's runs through the API of a server: the sample submitted twice, its patches, its evidence verified. */
+async function demoStory(options: DemoStory): Promise<DemoResult> {
+  const { say, directory, cairn, loaded, keyId } = options;
+  const files = demoFiles();
+  const repository = join(directory, 'sample-repo');
+  cpSync(files.sampleRepository, repository, { recursive: true });
+  commitAll(repository);
+  const snapshot = await cairn.uploadWorkspace(repository);
+  const digest = snapshot.digest;
+  const spec: RunSpecV1 = { ...loadRunSpec(readFileSync(files.runSpec, 'utf8'), { source: files.runSpec }).spec, workspace: { snapshot: digest } };
+  say('');
+  say(`$ cairn submit run.yaml --workspace ${repository} --wait`);
+  say(`workspace: ${snapshot.entries} files, ${digest}`);
+
+  const first = await submitAndFollow(cairn, spec, options);
+  const bytes = await cairn.bundle(first.runId);
+  say('');
+  say('patches (stored by digest; what a reviewer reads, `cairn patch RUN ITEM | git apply`):');
+  const patches = await patchesOf(cairn, first.runId, entriesOf(bytes), say);
+
+  say('');
+  say('$ cairn submit run.yaml --workspace ... --wait   (the same run again)');
+  const again = await submitAndFollow(cairn, spec, options);
+  const reusedEntry = entriesOf(await cairn.bundle(again.runId)).find((entry) => entry.action === 'item.reused');
+  const reusedItem = reusedEntry
+    ? {
+        itemId: reusedEntry.entity.id.slice(again.runId.length + 1),
+        runId: again.runId,
+        from: reusedEntry.data['from'] as { runId: string; itemId: string; attempt: number },
+      }
+    : null;
+  if (reusedItem)
+    say(`${reusedItem.itemId} did not run again: its inputs had the same digest, so run ${reusedItem.from.runId}'s result was reused (audited as item.reused)`);
+
+  const bundle = join(directory, `${first.runId}.bundle.json`);
+  writeFileSync(bundle, bytes);
+  say('');
+  say(`evidence bundle of run ${first.runId} (GET /v1/runs/${first.runId}/bundle) written to ${bundle}; the server's data and the sample are in ${directory}`);
+  // The key pinned at init and the anchors of the demo server's own config: what a verifier
+  // trusts, never what the bundle says about itself.
+  const anchors = serverAnchors(loaded);
+  const verify = await verifyEvidence(bytes, { trustedKeyIds: [keyId], anchors });
+  say('');
+  say(`$ cairn verify ${bundle} --trusted-key ${keyId} --online ${anchors.map((anchor) => `--anchor ${anchor.name}`).join(' ')}`);
+  for (const line of formatVerificationReport(verify)) say(line);
+  return {
+    directory,
+    sandbox: options.sandbox,
+    runId: first.runId,
+    state: first.state,
+    againRunId: again.runId,
+    againState: again.state,
+    patches,
+    reusedItem,
+    bundle,
+    trustedKeyId: keyId,
+    verify,
+  };
 }
 
 /**
