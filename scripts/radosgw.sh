@@ -56,7 +56,7 @@ start() {
     echo "$connection"
     return
   fi
-  for program in ceph-mon ceph-osd radosgw radosgw-admin monmaptool curl; do
+  for program in ceph ceph-mon ceph-osd radosgw radosgw-admin monmaptool curl; do
     command -v "$program" >/dev/null || {
       log "$program is missing: install it with TMPDIR=/var/tmp apt-get install -y ceph-mon ceph-osd radosgw curl (scripts/setup.sh does, as root)"
       exit 1
@@ -103,11 +103,13 @@ rgw crypt require ssl = false
 rgw enable usage log = false
 EOF
   : >"$dir/keyring"
-  monmaptool --create --add a "127.0.0.1:$mon_port" --fsid "$fsid" "$dir/monmap" >/dev/null
+  # The v1 protocol on the chosen port, as `mon host` says: for a port other than 6789, `--add`
+  # would register a v2 address the v1 clients below never reach.
+  monmaptool --create --addv a "[v1:127.0.0.1:$mon_port]" --fsid "$fsid" "$dir/monmap" >/dev/null
   ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" >/dev/null
   ceph-mon -c "$conf" -i a 2>>"$dir/log/daemons.stderr" 9>&-
   local osd_id
-  osd_id=$(ceph -c "$conf" osd create)
+  osd_id=$(ceph -c "$conf" --connect-timeout 60 osd create)
   mkdir -p "$dir/osd/osd.$osd_id"
   ceph-osd -c "$conf" -i "$osd_id" --mkfs >/dev/null 2>&1
   ceph-osd -c "$conf" -i "$osd_id" 2>>"$dir/log/daemons.stderr" 9>&-
