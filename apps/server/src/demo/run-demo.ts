@@ -153,7 +153,8 @@ async function demoStory(options: DemoStory): Promise<DemoResult> {
   const anchors = serverAnchors(loaded);
   const verify = await verifyEvidence(bytes, { trustedKeyIds: [keyId], anchors });
   say('');
-  say(`$ cairn verify ${bundle} --trusted-key ${keyId} --online ${anchors.map((anchor) => `--anchor ${anchor.name}`).join(' ')}`);
+  // The anchors are the config's: `--config` names them in a form any anchor kind can be read back from.
+  say(`$ cairn verify ${bundle} --trusted-key ${keyId} --online --config ${loaded.file}`);
   for (const line of formatVerificationReport(verify)) say(line);
   return {
     directory,
