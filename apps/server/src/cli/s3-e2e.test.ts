@@ -6,75 +6,23 @@
 // credentials and even the signing key: a swapped receipt version id and a newer version over the
 // anchored key are detected and named; deleting the anchored version or shortening its retention is
 // refused by S3 itself (403). A bucket that does not enforce conditional writes stops `cairn serve`.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectRetentionCommand, PutObjectCommand, PutObjectRetentionCommand } from '@aws-sdk/client-s3';
 import type { AnchorReceipt, DsseEnvelope, EvidenceBundleV1 } from '@cairn/core';
 import { serializeEvidenceBundle, signReceipt } from '@cairn/audit';
 import { createLocalSigner } from '@cairn/local';
-import { afterEach, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { useBuiltServer } from './built-server.test-support.ts';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment } from '@cairn/s3/testing';
 
-const cli = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli.js');
-const sandboxEnv: Record<string, string> = process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' };
-
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
-});
-
-beforeAll(() => {
-  if (!existsSync(cli)) throw new Error(`${cli} is missing: build it with \`pnpm --filter @cairn/server build\` before this test.`);
-});
-
-/** The environment of a spawned `cairn`: the S3 credentials only here, never in the config. */
-function childEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries({ ...process.env, ...sandboxEnv, ...radosgwEnvironment(), ...extra }))
-    if (value !== undefined && name !== 'NODE_EXTRA_CA_CERTS') env[name] = value;
-  return env;
-}
-
-function cairn(cwd: string, args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd, env: childEnv(env) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end();
-  });
-}
-
-function serve(directory: string): Promise<{ base: string; server: ChildProcess }> {
-  const server = spawn(process.execPath, [cli, '--json', 'serve'], { cwd: directory, env: childEnv({ CAIRN_PORT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanups.push(() => void server.kill('SIGKILL'));
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    server.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    server.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const line = stdout.split('\n').find((candidate) => candidate.startsWith('{'));
-      if (line) resolve({ base: (JSON.parse(line) as { listening: string }).listening, server });
-    });
-    server.on('exit', (code) => reject(new Error(`cairn serve exited (${code}) before listening: ${stderr}`)));
-  });
-}
+const { cairn, initialised, serve } = useBuiltServer(radosgwEnvironment);
 
 /** `cairn init` in a fresh directory, its config pointed at S3 storage and an S3 Object Lock anchor. */
 async function initialisedOnS3(storageBucket: string, anchorBucket: string): Promise<{ directory: string; keyId: string; token: string }> {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-s3-e2e-'));
-  cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
-  chmodSync(directory, 0o711);
-  const init = await cairn(directory, ['--json', 'init']);
-  expect(init.status, init.stderr).toBe(0);
-  const { keyId, operatorToken } = JSON.parse(init.stdout) as { keyId: string; operatorToken: string };
+  const { directory, keyId, token } = await initialised();
   const { endpoint, region } = radosgwConnection();
   const file = join(directory, 'cairn.config.yaml');
   const config = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>;
@@ -86,7 +34,7 @@ async function initialisedOnS3(storageBucket: string, anchorBucket: string): Pro
       anchors: [{ kind: 's3-object-lock', bucket: anchorBucket, prefix: 'checkpoints/', region, endpoint, forcePathStyle: true, retentionDays: 1 }],
     }),
   );
-  return { directory, keyId, token: operatorToken };
+  return { directory, keyId, token };
 }
 
 /** The getting-started run: an item that writes a file (a patch) and a pure check that applies it. */

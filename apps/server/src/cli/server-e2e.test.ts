@@ -4,75 +4,14 @@
 // evidence verified offline with `cairn verify`; a server killed (SIGKILL) in the middle of a run
 // and started again on the same data directory, after which the run ends with every item
 // succeeded exactly once; and the same work through `cairn mcp` over stdio.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { CairnEvent } from '@cairn/core';
-import { afterEach, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { builtCli, useBuiltServer } from './built-server.test-support.ts';
 
-const cli = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli.js');
-// Sandboxes need root for their uids; elsewhere tasks run unsandboxed, as in every server test.
-const sandboxEnv: Record<string, string> = process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' };
-
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
-});
-
-beforeAll(() => {
-  if (!existsSync(cli)) throw new Error(`${cli} is missing: build it with \`pnpm --filter @cairn/server build\` before this test.`);
-});
-
-function childEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries({ ...process.env, ...sandboxEnv, ...extra }))
-    if (value !== undefined && name !== 'NODE_EXTRA_CA_CERTS') env[name] = value;
-  return env;
-}
-
-/** `cairn ...args` from the built CLI in `cwd`; resolves when it exits. */
-function cairn(cwd: string, args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd, env: childEnv(env) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end();
-  });
-}
-
-/** A fresh directory with `cairn init` done in it: its config, keys and operator token. */
-async function initialised(): Promise<{ directory: string; keyId: string; token: string }> {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-e2e-'));
-  cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
-  // Sandboxes start as their own uids and must pass through to their workspaces.
-  chmodSync(directory, 0o711);
-  const init = await cairn(directory, ['--json', 'init']);
-  expect(init.status, init.stderr).toBe(0);
-  const { keyId, operatorToken } = JSON.parse(init.stdout) as { keyId: string; operatorToken: string };
-  return { directory, keyId, token: operatorToken };
-}
-
-/** `cairn --json serve` on a random loopback port (CAIRN_PORT=0); resolves with its address once it listens. */
-function serve(directory: string): Promise<{ base: string; server: ChildProcess }> {
-  const server = spawn(process.execPath, [cli, '--json', 'serve'], { cwd: directory, env: childEnv({ CAIRN_PORT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanups.push(() => void server.kill('SIGKILL'));
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    server.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    server.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const line = stdout.split('\n').find((candidate) => candidate.startsWith('{'));
-      if (line) resolve({ base: (JSON.parse(line) as { listening: string }).listening, server });
-    });
-    server.on('exit', (code) => reject(new Error(`cairn serve exited (${code}) before listening: ${stderr}`)));
-  });
-}
+const { cairn, initialised, serve, childEnv } = useBuiltServer();
 
 function killed(server: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
@@ -250,7 +189,7 @@ test('built cairn mcp over stdio: an AI client submits, waits and reads the patc
 
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [cli, 'mcp', '--server', base],
+    args: [builtCli, 'mcp', '--server', base],
     cwd: directory,
     env: childEnv({ CAIRN_TOKEN: token }),
     stderr: 'pipe',
