@@ -11,23 +11,10 @@ import { signCheckpoint } from '@cairn/audit';
 import { createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { createEngine } from '@cairn/engine';
 import { createKmsCipher, createKmsSigner } from '@cairn/kms';
+import { KmsTestEndpoint } from '@cairn/kms/testing';
 import { createLocalCipher, createLocalSigner } from '@cairn/local';
 import { InstantExecutor } from './instant-executor.ts';
 import { atLeast, atMost, atMostTimes, recorded, timeMilliseconds, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
-
-/** The KMS test endpoint, as the tests start it; test support, loaded from its source. */
-interface KmsTestEndpoint {
-  readonly url: string;
-  createKey(spec: 'ECC_NIST_P256' | 'SYMMETRIC_DEFAULT'): { keyId: string };
-  client(): unknown;
-  stop(): Promise<void>;
-}
-
-async function startEndpoint(): Promise<KmsTestEndpoint> {
-  const source = new URL('../packages/kms/src/testing/kms-endpoint.test-support.ts', import.meta.url).href;
-  const module = (await import(source)) as { KmsTestEndpoint: { start(): Promise<KmsTestEndpoint> } };
-  return module.KmsTestEndpoint.start();
-}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -98,10 +85,10 @@ async function fanOutWall(signer: SignerV1, items: number): Promise<number> {
 }
 
 export default async function kmsBenchmarks({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
-  const endpoint = await startEndpoint();
+  const endpoint = await KmsTestEndpoint.start();
   const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-kms-keys-'));
   try {
-    const credentials = { client: endpoint.client() as never };
+    const credentials = { client: endpoint.client() };
     const kmsSigner = createKmsSigner({ keyId: endpoint.createKey('ECC_NIST_P256').keyId, ...credentials });
     const localSigner = createLocalSigner({ keyFile: join(directory, 'signing.pem'), create: true });
     log('  checkpoint signing: KMS on loopback vs key file');

@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { blobKey, isCairnError, sha256Digest } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
-import { composeServer, probeOf } from '../composition/compose-server.ts';
+import { composeServer, probeOf, type KeyProbeReport } from '../composition/compose-server.ts';
 import { diagnoseRuntimes } from './diagnose-runtimes.ts';
 
 /** One finding of `cairn doctor`. */
@@ -54,6 +54,20 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
     // Not probed while composing: the S3 checks below run each part of the probes as a finding of its own.
     composition = await composeServer(loaded, { probe: false });
     note('keys', true, `signing key ${composition.signingKey.keyId}; cipher key loads`);
+    // A KMS signer or cipher: each permission and the key's type, checked against KMS, each with its fix.
+    for (const [seam, instance] of [
+      ['signer', composition.signer],
+      ['cipher', composition.cipher],
+    ] as const) {
+      const report = (await probeOf(instance)?.()) as KeyProbeReport | undefined;
+      for (const check of report?.checks ?? [])
+        note(
+          `${seam} ${check.name}`,
+          check.status !== 'fail',
+          `${report!.key}: ${check.status === 'skipped' ? `not checked (${check.detail})` : check.detail}`,
+          check.fix,
+        );
+    }
   } catch (error) {
     note(
       'composition',

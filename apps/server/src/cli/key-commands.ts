@@ -1,5 +1,5 @@
-import { createLocalSigner } from '@cairn/local';
 import { loadServerConfig } from '../config/load-server-config.ts';
+import { serverSigningKey } from '../evidence/server-trust.ts';
 import { configOption, json, program, say } from './cli-program.ts';
 
 /** `cairn key id`: the id of this server's signing key, the one verifiers pin (`cairn verify --trusted-key`). */
@@ -9,9 +9,8 @@ export function addKeyCommands(): void {
     .command('id')
     .description('print the signing key id (sha256 of its public key): give it to whoever verifies your evidence')
     .action(async () => {
-      const { paths } = loadServerConfig(configOption());
-      const signer = createLocalSigner({ keyFile: paths.signingKey });
-      const keyId = await signer.keyId();
-      say(json() ? JSON.stringify({ keyId, algorithm: signer.algorithm }) : keyId);
+      // The signer the config names: the key file, or the KMS key's public key asked of KMS.
+      const { keyId, algorithm } = await serverSigningKey(loadServerConfig(configOption()));
+      say(json() ? JSON.stringify({ keyId, algorithm }) : keyId);
     });
 }

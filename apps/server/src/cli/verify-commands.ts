@@ -25,13 +25,13 @@ export interface VerifierOptions {
  * (`--online` only): the `--anchor` ones if any, otherwise the server config's; `--online` with
  * none is bad input, since the anchors a bundle's receipts name are not trusted.
  */
-export function verifierTrust(options: VerifierOptions): { keys: PublicKeyRecord[]; keyIds: string[]; anchors: TrustedAnchor[] } {
+export async function verifierTrust(options: VerifierOptions): Promise<{ keys: PublicKeyRecord[]; keyIds: string[]; anchors: TrustedAnchor[] }> {
   const server = serverConfigHere();
   const named = (options.trustedKeyFile ?? []).map((file) => trustedKeyFromFile(readInputFile(file, 'the trusted key file').toString('utf8'), file));
   const keyIds = options.trustedKey ?? [];
   let serverKey: PublicKeyRecord | undefined;
   try {
-    serverKey = server && serverSigningKey(server);
+    serverKey = server && (await serverSigningKey(server));
   } catch (error) {
     // A verifier who named its keys does not need the folder's (e.g. a user who cannot read it).
     if (named.length === 0 && keyIds.length === 0) throw error;
@@ -84,7 +84,7 @@ export function addVerifyCommands(): void {
     )
     .action(async (file: string, options: VerifierOptions) => {
       const bytes = new Uint8Array(readInputFile(file, 'the evidence bundle'));
-      const trust = verifierTrust(options);
+      const trust = await verifierTrust(options);
       const report = await verifyEvidence(bytes, { trustedKeys: trust.keys, trustedKeyIds: trust.keyIds, anchors: trust.anchors });
       if (json()) say(JSON.stringify(report));
       else for (const line of formatVerificationReport(report)) say(line);

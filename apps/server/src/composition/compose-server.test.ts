@@ -79,14 +79,14 @@ test('executors given to composeServer replace the configured one; items that na
 
 /**
  * Composes the server of `directory` in a fresh Node process (the source, as the CLI runs it) and
- * answers which modules of `@aws-sdk/client-s3` and `@cairn/s3` it loaded: Node's module hooks see
+ * answers which modules of `@aws-sdk/client-s3`, `@aws-sdk/client-kms`, `@cairn/s3` and `@cairn/kms` it loaded: Node's module hooks see
  * every resolution, which vitest's own module graph would hide.
  */
 function modulesLoadedByComposing(directory: string, options: { readonly probe?: boolean } = {}): { loaded: string[]; error?: string } {
   const script = `
     import { registerHooks } from 'node:module';
     const loaded = [];
-    registerHooks({ resolve(specifier, context, next) { const found = next(specifier, context); if (/@aws-sdk[\\\\/]client-s3|packages[\\\\/]s3[\\\\/]/.test(found.url)) loaded.push(found.url); return found; } });
+    registerHooks({ resolve(specifier, context, next) { const found = next(specifier, context); if (/@aws-sdk[\\\\/]client-(s3|kms)|packages[\\\\/](s3|kms)[\\\\/]/.test(found.url)) loaded.push(found.url); return found; } });
     const { loadServerConfig } = await import(${JSON.stringify(new URL('../config/load-server-config.ts', import.meta.url).href)});
     const { composeServer } = await import(${JSON.stringify(new URL('./compose-server.ts', import.meta.url).href)});
     let error;
@@ -104,7 +104,7 @@ function modulesLoadedByComposing(directory: string, options: { readonly probe?:
 }
 
 test(
-  'a local server never loads @cairn/s3 nor the AWS SDK: each seam factory imports its package only when the config names its kind',
+  'a local server never loads @cairn/s3, @cairn/kms nor the AWS SDK: each seam factory imports its package only when the config names its kind',
   { timeout: 60_000 },
   async () => {
     const directory = mkdtempSync(join(tmpdir(), 'cairn-compose-'));

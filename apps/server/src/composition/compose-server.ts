@@ -1,3 +1,4 @@
+import { CairnError } from '@cairn/protocol';
 import type { AuditAnchorV1, AuthorizerV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { TokenAuthorizer } from '../auth/token-authorizer.ts';
 import { TokenStore } from '../auth/token-store.ts';
@@ -68,7 +69,13 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   // A seam that can check its backend before use (S3: reachable, conditional writes enforced,
   // Object Lock on) is checked now: a server refuses to start rather than run on a bucket that
   // would let two writers overwrite each other or an anchor that can be rewritten.
-  if (options.probe !== false) await Promise.all([storage, ...anchors].map((seam) => probeOf(seam)?.()));
+  // A KMS signer or cipher is checked the same way: the key exists, is enabled, is of the right
+  // kind, and this identity may use it, or the server does not start (a secret it could not
+  // decrypt, a checkpoint it could not sign, would otherwise surface only mid-run).
+  if (options.probe !== false) {
+    await Promise.all([storage, ...anchors].map((seam) => probeOf(seam)?.()));
+    await Promise.all([refuseFailedKeyProbe(signer, 'config.signer'), refuseFailedKeyProbe(cipher, 'config.cipher')]);
+  }
   const signingKey: PublicKeyRecord = {
     keyId: await signer.keyId(),
     algorithm: signer.algorithm,
@@ -125,6 +132,28 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
 export function probeOf(seam: object): (() => Promise<unknown>) | undefined {
   const probe = (seam as { probe?: unknown }).probe;
   return typeof probe === 'function' ? () => (probe as () => Promise<unknown>).call(seam) : undefined;
+}
+
+/** What a KMS seam's `probe()` answers: every check, passed or failed with its fix (`@cairn/kms`'s `KmsProbeReport`). */
+export interface KeyProbeReport {
+  readonly ok: boolean;
+  readonly key: string;
+  readonly checks: readonly { readonly name: string; readonly status: string; readonly detail: string; readonly fix?: string }[];
+}
+
+/**
+ * Runs a key seam's `probe()` when it has one and refuses a report with a failed check:
+ * CAIRN_CONFIG_INVALID naming the option, the key, each failed check and its fix.
+ */
+async function refuseFailedKeyProbe(seam: object, where: string): Promise<void> {
+  const report = (await probeOf(seam)?.()) as KeyProbeReport | undefined;
+  if (!report || report.ok) return;
+  const failed = report.checks.filter((check) => check.status === 'fail');
+  throw new CairnError(
+    'CAIRN_CONFIG_INVALID',
+    `${where}: the KMS key ${report.key} cannot serve this server: ${failed.map((check) => `${check.name}: ${check.detail}${check.fix ? ` (fix: ${check.fix})` : ''}`).join('; ')}. \`cairn doctor\` lists every check.`,
+    { path: where },
+  );
 }
 
 /** Both observers hear every hook either has (the engine takes one). */

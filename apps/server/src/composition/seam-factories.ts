@@ -30,7 +30,7 @@ type FactoriesOf<Config extends { kind: string }, Seam, Context = SeamContext> =
 
 /**
  * How the server builds each seam from its config, by `kind`. Every factory imports its package
- * when it runs, never before: a local server never loads `@cairn/s3` (nor the AWS SDK under it),
+ * when it runs, never before: a local server never loads `@cairn/s3` or `@cairn/kms` (nor the AWS SDK under them),
  * and a new kind is one entry here and one branch of the config schema.
  */
 export const seamFactories: {
@@ -58,9 +58,19 @@ export const seamFactories: {
   },
   signer: {
     local: async (_config, { loaded }) => (await import('@cairn/local')).createLocalSigner({ keyFile: loaded.paths.signingKey }),
+    kms: async (config) => {
+      const { createKmsSigner } = await import('@cairn/kms');
+      const { kind: _kind, ...settings } = config;
+      return createKmsSigner(settings);
+    },
   },
   cipher: {
     local: async (_config, { loaded }) => (await import('@cairn/local')).createLocalCipher({ keyFile: loaded.paths.cipherKey }),
+    kms: async (config) => {
+      const { createKmsCipher } = await import('@cairn/kms');
+      const { kind: _kind, ...settings } = config;
+      return createKmsCipher(settings);
+    },
   },
   executor: {
     local: async (config, { loaded, storage, signingKey, runtimes, logger }) =>

@@ -238,3 +238,13 @@ test("the server's S3 options are exactly @cairn/s3's location settings (but the
       .sort(),
   );
 });
+
+test("the server's KMS options are exactly @cairn/kms's key settings (but the injected client)", async () => {
+  const { kmsKeySettingsShape } = await import('@cairn/kms');
+  const { kmsKeyOptionNames } = await import('./server-config-schema.ts');
+  expect([...kmsKeyOptionNames].sort()).toEqual(
+    Object.keys(kmsKeySettingsShape)
+      .filter((name) => name !== 'client')
+      .sort(),
+  );
+});

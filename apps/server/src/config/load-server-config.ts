@@ -84,8 +84,8 @@ export function loadServerConfig(options: { readonly file?: string; readonly dir
       dataDirectory: data,
       database: join(data, 'cairn.db'),
       ...(config.storage.kind === 'local' ? { storage: under(config.storage.root, 'storage') } : {}),
-      signingKey: under(config.signer.keyFile, 'keys/signing.pem'),
-      cipherKey: under(config.cipher.keyFile, 'keys/cipher.key'),
+      signingKey: under(config.signer.kind === 'local' ? config.signer.keyFile : undefined, 'keys/signing.pem'),
+      cipherKey: under(config.cipher.kind === 'local' ? config.cipher.keyFile : undefined, 'keys/cipher.key'),
       anchors: config.anchors.map((anchor, index) =>
         anchor.kind === 'local' ? under(anchor.directory, index === 0 ? 'anchor' : `anchor-${index}`) : undefined,
       ),

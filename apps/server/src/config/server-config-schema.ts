@@ -4,8 +4,26 @@ import { z } from 'zod';
 
 const duration = z.string().refine(isDurationText, 'must be a duration: a whole number and one unit of ms, s, m, h or d (30s, 2m)');
 
-/** Each seam is chosen by `kind`; the signer, cipher and executor have only `local` so far (KMS and Fargate come later). */
+/** Each seam is chosen by `kind`; the executor has only `local` so far (Fargate comes later). */
 const localKind = z.literal('local', { error: "must be 'local' (the only kind this server has today)" });
+
+const credentialOptions = ['accessKeyId', 'secretAccessKey', 'sessionToken', 'credentials'] as const;
+
+/**
+ * Credentials are never written in a config: the server takes them from the AWS SDK's default
+ * chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the shared files, or the
+ * instance's or task's role). Every AWS seam's options refuse them, saying so.
+ */
+const noCredentials = Object.fromEntries(
+  credentialOptions.map((option) => [
+    option,
+    z
+      .never({
+        error: `credentials are never written in the config: the server takes them from the AWS SDK's default chain (the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables, AWS_PROFILE with the shared files, or an instance or task role); remove ${option}`,
+      })
+      .optional(),
+  ]),
+) as Record<(typeof credentialOptions)[number], z.ZodOptional<z.ZodNever>>;
 
 /**
  * Where an S3 seam keeps its objects: the options `@cairn/s3`'s settings share
@@ -33,31 +51,52 @@ const s3LocationShape = {
   requestTimeoutMs: z.int().min(100).max(600_000).default(30_000),
   /** Attempts per operation, the first included, on 5xx, throttling, connection resets and timeouts. */
   maxAttempts: z.int().min(1).max(20).default(5),
-  /**
-   * Credentials are never written in a config: the server takes them from the AWS SDK's default
-   * chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the shared files, or the
-   * instance's or task's role).
-   */
-  ...(Object.fromEntries(
-    ['accessKeyId', 'secretAccessKey', 'sessionToken', 'credentials'].map((option) => [
-      option,
-      z
-        .never({
-          error: `credentials are never written in the config: the server takes them from the AWS SDK's default chain (the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables, AWS_PROFILE with the shared files, or an instance or task role); remove ${option}`,
-        })
-        .optional(),
-    ]),
-  ) as Record<'accessKeyId' | 'secretAccessKey' | 'sessionToken' | 'credentials', z.ZodOptional<z.ZodNever>>),
+  ...noCredentials,
 };
 
 /** The option names of an S3 location (a test compares them with `@cairn/s3`'s). */
-export const s3LocationOptionNames = Object.keys(s3LocationShape).filter(
-  (name) => !['accessKeyId', 'secretAccessKey', 'sessionToken', 'credentials'].includes(name),
-);
+export const s3LocationOptionNames = Object.keys(s3LocationShape).filter((name) => !(credentialOptions as readonly string[]).includes(name));
 
 /** A config without `kind` is a local one (every config before S3 existed). */
 const localByDefault = (value: unknown) =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && !('kind' in value) ? { ...value, kind: 'local' } : value;
+
+/**
+ * How a KMS seam reaches its key: the options `@cairn/kms`'s settings share (`kmsKeySettingsShape`),
+ * written out for the same reason as the S3 ones (a test keeps the names equal).
+ */
+const kmsKeyShape = {
+  /** The key: a key id, a key ARN, an alias (`alias/cairn-checkpoints`) or an alias ARN. */
+  keyId: z.string().min(1, 'must be a KMS key id, key ARN or alias, e.g. alias/cairn-checkpoints').max(2048),
+  /** The key's region; unset: the SDK's chain (AWS_REGION, the shared config). */
+  region: z.string().min(1).optional(),
+  /** A KMS-compatible endpoint instead of AWS's (a VPC endpoint). */
+  endpoint: z.url({ protocol: /^https?$/, error: 'must be the http(s) URL of a KMS endpoint, e.g. https://kms.eu-west-1.amazonaws.com' }).optional(),
+  /** How long one request may take before it is abandoned and retried (milliseconds). */
+  requestTimeoutMs: z.int().min(100).max(600_000).default(10_000),
+  /** Attempts per KMS call, the first included, on throttling, 5xx, connection resets and timeouts. */
+  maxAttempts: z.int().min(1).max(20).default(5),
+  ...noCredentials,
+};
+
+/** The option names of a KMS key (a test compares them with `@cairn/kms`'s). */
+export const kmsKeyOptionNames = Object.keys(kmsKeyShape).filter((name) => !(credentialOptions as readonly string[]).includes(name));
+
+/** A key-file seam (the default, under the data directory) or a KMS key. */
+const keyFileOrKms = (kmsUse: string) =>
+  z.preprocess(
+    localByDefault,
+    z.discriminatedUnion(
+      'kind',
+      [z.strictObject({ kind: z.literal('local'), keyFile: z.string().min(1).optional() }), z.strictObject({ kind: z.literal('kms'), ...kmsKeyShape })],
+      { error: `must be 'local' (a key file) or 'kms' (${kmsUse})` },
+    ),
+  );
+
+/** The signer of checkpoints and manifests: an Ed25519 key file, or an asymmetric KMS key (ECC_NIST_P256, SIGN_VERIFY). */
+export const signerConfigSchema = keyFileOrKms('an ECC_NIST_P256 SIGN_VERIFY key');
+/** The cipher of secrets: an AES-256-GCM key file, or a symmetric KMS key (envelope encryption with data keys). */
+export const cipherConfigSchema = keyFileOrKms('a symmetric ENCRYPT_DECRYPT key');
 
 /** Storage: a local directory (the default) or an S3 bucket and prefix. */
 export const storageConfigSchema = z.preprocess(
@@ -232,8 +271,8 @@ export const serverConfigSchema = z.strictObject({
     })
     .prefault({}),
   storage: storageConfigSchema.prefault({ kind: 'local' }),
-  signer: z.strictObject({ kind: localKind.default('local'), keyFile: z.string().min(1).optional() }).prefault({}),
-  cipher: z.strictObject({ kind: localKind.default('local'), keyFile: z.string().min(1).optional() }).prefault({}),
+  signer: signerConfigSchema.prefault({}),
+  cipher: cipherConfigSchema.prefault({}),
   /** Where signed checkpoints are anchored; every one gets each checkpoint. */
   anchors: z.array(anchorConfigSchema).default([{ kind: 'local' }]),
   executor: z

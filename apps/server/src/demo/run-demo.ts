@@ -74,7 +74,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   if (options.server) {
     const { client, baseUrl, loaded } = options.server;
     say(`$ cairn serve   (already running on ${baseUrl}, from ${loaded.file})`);
-    const keyId = serverSigningKey(loaded).keyId;
+    const keyId = (await serverSigningKey(loaded)).keyId;
     say(`signing key ${keyId}`);
     return demoStory({ ...options, directory, cairn: client, loaded, keyId, sandbox: loaded.config.executor.sandbox });
   }

@@ -9,9 +9,15 @@ import { s3ObjectLockAnchor, trustedAnchorOf } from './verifier-anchors.ts';
 /**
  * The signing key a server's config pins (its public half): `cairn verify` and `cairn audit
  * verify-log` run in a server's folder trust it, instead of any key a bundle carries. A key file
- * that cannot be read is CAIRN_CONFIG_INVALID naming the file and what to do.
+ * that cannot be read is CAIRN_CONFIG_INVALID naming the file and what to do; a KMS signer's
+ * public key is asked of KMS (GetPublicKey), and a refusal names the key and the fix.
  */
-export function serverSigningKey(loaded: LoadedServerConfig): PublicKeyRecord {
+export async function serverSigningKey(loaded: LoadedServerConfig): Promise<PublicKeyRecord> {
+  if (loaded.config.signer.kind === 'kms') {
+    const { kind: _kind, ...settings } = loaded.config.signer;
+    const signer = (await import('@cairn/kms')).createKmsSigner(settings);
+    return { keyId: await signer.keyId(), algorithm: signer.algorithm, publicKey: Buffer.from(await signer.publicKey()).toString('base64') };
+  }
   let text: string;
   try {
     text = readFileSync(loaded.paths.signingKey, 'utf8');

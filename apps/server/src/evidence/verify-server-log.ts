@@ -19,7 +19,7 @@ export async function verifyServerLog(
   loaded: LoadedServerConfig,
   options: { readonly anchors?: readonly TrustedAnchor[] } = {},
 ): Promise<AuditLogVerification> {
-  const key = serverSigningKey(loaded);
+  const key = await serverSigningKey(loaded);
   let database: Database.Database;
   try {
     database = new Database(loaded.paths.database, { readonly: true, fileMustExist: true });

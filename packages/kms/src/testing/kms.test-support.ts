@@ -1,6 +1,6 @@
 import { CairnError, isCairnError } from '@cairn/protocol';
 import { afterAll, beforeAll } from 'vitest';
-import { KmsTestEndpoint } from './kms-endpoint.test-support.ts';
+import { KmsTestEndpoint } from './kms-endpoint.ts';
 
 /** One KMS test endpoint for the file's tests, started before them and stopped after. */
 export function kmsEndpointForFile(): () => KmsTestEndpoint {
