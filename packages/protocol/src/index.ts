@@ -56,5 +56,7 @@ export { resultRecordSchema } from './schemas/result-record-schema.ts';
 export { blobKey, liveLogSegmentBytes, liveLogSegmentKey, liveLogStateKey, manifestKey, resultKey } from './storage/storage-keys.ts';
 export { assertContentMatchesKey, assertDigestMatchesKey, digestNamedByKey } from './storage/content-addressed-key.ts';
 export { compareStorageKeys, isStorageKey, storageKeySegments } from './storage/storage-key.ts';
+export { assertAnchorCheckpoint } from './anchor/anchor-checkpoint.ts';
+export { PerKeyQueue } from './anchor/per-key-queue.ts';
 export { parseSettings } from './errors/parse-settings.ts';
 export const VERSION = '0.1.0';

@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AnchorCheckpoint, AnchoredCheckpoint, AnchorReceipt, AuditAnchorV1, CheckpointReference } from '@cairn/core';
-import { anchorReceiptSchema, CairnError, canonicalJson, parseSettings, sha256Digest } from '@cairn/protocol';
+import { anchorReceiptSchema, assertAnchorCheckpoint, CairnError, canonicalJson, parseSettings, PerKeyQueue, sha256Digest } from '@cairn/protocol';
 import { z } from 'zod';
 import { linkIfAbsent, removeFile, syncDirectory, writeTemporaryFile } from '../storage/durable-file.ts';
 import { errorCode } from '../storage/error-code.ts';
@@ -53,7 +53,7 @@ export class LocalAuditAnchor implements AuditAnchorV1 {
   readonly directory: string;
   #realDirectory: Promise<string> | undefined;
   /** Anchorings of one tree head in this process, one after another (no duplicate journal lines). */
-  readonly #inFlight = new Map<string, Promise<unknown>>();
+  readonly #inFlight = new PerKeyQueue();
 
   constructor(settings: LocalAuditAnchorSettings) {
     const parsed = parseSettings(localAuditAnchorSettingsSchema, settings, 'local.anchor');
@@ -61,17 +61,9 @@ export class LocalAuditAnchor implements AuditAnchorV1 {
   }
 
   async anchor(checkpoint: AnchorCheckpoint): Promise<AnchorReceipt> {
-    assertCheckpoint(checkpoint);
+    assertAnchorCheckpoint(checkpoint, 'local');
     const envelope = Uint8Array.from(checkpoint.envelope);
-    const slot = `${checkpoint.origin}\u0000${checkpoint.treeSize}`;
-    const previous = this.#inFlight.get(slot) ?? Promise.resolve();
-    const current = previous.catch(() => undefined).then(() => this.#anchor(checkpoint, envelope));
-    this.#inFlight.set(slot, current);
-    try {
-      return await current;
-    } finally {
-      if (this.#inFlight.get(slot) === current) this.#inFlight.delete(slot);
-    }
+    return this.#inFlight.run(`${checkpoint.origin}\u0000${checkpoint.treeSize}`, () => this.#anchor(checkpoint, envelope));
   }
 
   async read(reference: CheckpointReference): Promise<AnchoredCheckpoint | null> {
@@ -254,24 +246,4 @@ function parseReceipt(text: string, reference: Pick<CheckpointReference, 'origin
     throw anchorTampered(reference.origin, reference.treeSize, path, 'the receipt file names another checkpoint or was rewritten');
   }
   return receipt;
-}
-
-/** Refuses a checkpoint that could not be named on disk or would make an invalid receipt. */
-function assertCheckpoint(checkpoint: AnchorCheckpoint): void {
-  const problem =
-    typeof checkpoint.origin !== 'string' || checkpoint.origin.length === 0
-      ? 'origin must be a non-empty string'
-      : !Number.isSafeInteger(checkpoint.treeSize) || checkpoint.treeSize < 0
-        ? 'treeSize must be a whole number from 0'
-        : typeof checkpoint.rootHash !== 'string' || !/^[0-9a-f]{64}$/.test(checkpoint.rootHash)
-          ? 'rootHash must be 64 lowercase hex digits'
-          : !(checkpoint.envelope instanceof Uint8Array)
-            ? 'envelope must be bytes (a Uint8Array)'
-            : undefined;
-  if (problem !== undefined) {
-    throw new CairnError(
-      'CAIRN_PAYLOAD_INVALID',
-      `[cairn] [local] the checkpoint to anchor is malformed: ${problem}. Anchor what the engine's checkpointer produces.`,
-    );
-  }
 }

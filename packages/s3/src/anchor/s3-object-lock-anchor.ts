@@ -8,7 +8,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { AnchorCheckpoint, AnchoredCheckpoint, AnchorReceipt, AuditAnchorV1, CheckpointReference } from '@cairn/core';
-import { CairnError, isCairnError, isTimestamp, parseSettings, sha256Digest } from '@cairn/protocol';
+import { assertAnchorCheckpoint, CairnError, isCairnError, isTimestamp, parseSettings, PerKeyQueue, sha256Digest } from '@cairn/protocol';
 import { z } from 'zod';
 import { describeS3Location, s3ClientFor, s3LocationSettingsShape } from '../client/s3-connection.ts';
 import { s3Failure } from '../client/s3-errors.ts';
@@ -107,7 +107,7 @@ export class S3ObjectLockAnchor implements AuditAnchorV1 {
   readonly #client: S3Client;
   readonly #location: string;
   /** Anchorings of one tree head in this process, one after another (no self-inflicted races). */
-  readonly #inFlight = new Map<string, Promise<unknown>>();
+  readonly #inFlight = new PerKeyQueue();
 
   constructor(settings: S3ObjectLockAnchorSettings) {
     const parsed = parseSettings(s3ObjectLockAnchorSettingsSchema, settings, 's3.anchor');
@@ -152,17 +152,9 @@ export class S3ObjectLockAnchor implements AuditAnchorV1 {
   }
 
   async anchor(checkpoint: AnchorCheckpoint): Promise<AnchorReceipt> {
-    assertCheckpoint(checkpoint);
+    assertAnchorCheckpoint(checkpoint, 's3', maximumEnvelopeBytes);
     const envelope = Uint8Array.from(checkpoint.envelope);
-    const slot = `${checkpoint.origin}\u0000${checkpoint.treeSize}`;
-    const previous = this.#inFlight.get(slot) ?? Promise.resolve();
-    const current = previous.catch(() => undefined).then(() => this.#anchor(checkpoint, envelope));
-    this.#inFlight.set(slot, current);
-    try {
-      return await current;
-    } finally {
-      if (this.#inFlight.get(slot) === current) this.#inFlight.delete(slot);
-    }
+    return this.#inFlight.run(`${checkpoint.origin}\u0000${checkpoint.treeSize}`, () => this.#anchor(checkpoint, envelope));
   }
 
   async read(reference: CheckpointReference, receipt?: AnchorReceipt): Promise<AnchoredCheckpoint | null> {
@@ -483,26 +475,4 @@ function s3ErrorName(error: unknown): string | undefined {
 
 function httpStatus(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
-}
-
-/** Refuses a checkpoint that could not be named or would make an invalid receipt. */
-function assertCheckpoint(checkpoint: AnchorCheckpoint): void {
-  const problem =
-    typeof checkpoint.origin !== 'string' || checkpoint.origin.length === 0
-      ? 'origin must be a non-empty string'
-      : !Number.isSafeInteger(checkpoint.treeSize) || checkpoint.treeSize < 0
-        ? 'treeSize must be a whole number from 0'
-        : typeof checkpoint.rootHash !== 'string' || !/^[0-9a-f]{64}$/.test(checkpoint.rootHash)
-          ? 'rootHash must be 64 lowercase hex digits'
-          : !(checkpoint.envelope instanceof Uint8Array)
-            ? 'envelope must be bytes (a Uint8Array)'
-            : checkpoint.envelope.byteLength > maximumEnvelopeBytes
-              ? `envelope must be at most ${maximumEnvelopeBytes} bytes`
-              : undefined;
-  if (problem !== undefined) {
-    throw new CairnError(
-      'CAIRN_PAYLOAD_INVALID',
-      `[cairn] [s3] the checkpoint to anchor is malformed: ${problem}. Anchor what the engine's checkpointer produces.`,
-    );
-  }
 }
