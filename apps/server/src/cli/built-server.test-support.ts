@@ -33,8 +33,9 @@ export function useBuiltServer(baseEnv: () => Record<string, string> = () => ({}
     return all;
   };
 
-  /** `cairn ...args` in `cwd`; resolves when it exits. */
-  const cairn = (cwd: string, args: string[], extra: Record<string, string> = {}): Promise<CliResult> => runCli(args, { cwd, env: env(extra), built: true });
+  /** `cairn ...args` in `cwd` (with `input` on its stdin); resolves when it exits. */
+  const cairn = (cwd: string, args: string[], extra: Record<string, string> = {}, input?: string): Promise<CliResult> =>
+    runCli(args, { cwd, env: env(extra), built: true, ...(input === undefined ? {} : { input }) });
 
   /** A fresh folder with `cairn init` done in it: its config, keys and operator token. */
   const initialised = async (): Promise<{ directory: string; keyId: string; token: string }> => {
