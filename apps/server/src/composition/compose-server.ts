@@ -41,9 +41,9 @@ export interface ComposeServerOptions {
    */
   readonly executors?: Readonly<Record<string, ExecutorV1>>;
   /**
-   * Whether seams that can check their backend (`probe()`: the S3 storage and anchor) are checked
-   * before the engine is built; a failed check throws its CairnError. Default true; `cairn doctor`
-   * runs the checks itself, one finding each.
+   * Whether seams that can check their backend (`probe()`: the S3 storage and anchor, the KMS
+   * signer and cipher) are checked before the engine is built; a failed check throws its
+   * CairnError. Default true; `cairn doctor` runs the checks itself, one finding each.
    */
   readonly probe?: boolean;
   /** Webhook delivery timing (tests shorten the Standard Webhooks schedule). */
@@ -66,12 +66,10 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const anchors = await Promise.all(
     config.anchors.map((anchor, index) => buildSeam(seamFactories.anchor, anchor, { ...context, where: `config.anchors[${index}]`, index })),
   );
-  // A seam that can check its backend before use (S3: reachable, conditional writes enforced,
-  // Object Lock on) is checked now: a server refuses to start rather than run on a bucket that
-  // would let two writers overwrite each other or an anchor that can be rewritten.
-  // A KMS signer or cipher is checked the same way: the key exists, is enabled, is of the right
-  // kind, and this identity may use it, or the server does not start (a secret it could not
-  // decrypt, a checkpoint it could not sign, would otherwise surface only mid-run).
+  // A seam that can check its backend before use is checked now: a server refuses to start
+  // rather than run on a bucket that would let two writers overwrite each other (S3: conditional
+  // writes enforced), an anchor that can be rewritten (Object Lock on), or a KMS key it cannot
+  // use (a checkpoint it could not sign, a secret it could not decrypt, found only mid-run).
   if (options.probe !== false) {
     await Promise.all([storage, ...anchors].map((seam) => probeOf(seam)?.()));
     await Promise.all([refuseFailedKeyProbe(signer, 'config.signer'), refuseFailedKeyProbe(cipher, 'config.cipher')]);
