@@ -3,6 +3,7 @@
 // AWS_* environment of the spawned processes), `cairn serve`, a secret set through the CLI, and
 // the demo run against it (`cairn demo --server`), whose evidence verifies with the KMS key trusted.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KmsTestEndpoint } from '@cairn/kms/testing';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -32,6 +33,10 @@ test(
     const { directory, token } = await initialised();
     const file = join(directory, 'cairn.config.yaml');
     const config = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    // The key file `cairn init` wrote: another key, which a KMS-signed bundle must not verify with.
+    const localKeyId = await cairn(directory, ['--json', 'key', 'id']);
+    expect(localKeyId.status, localKeyId.stderr).toBe(0);
+    const localKey = JSON.parse(localKeyId.stdout) as { keyId: string };
     writeFileSync(
       file,
       stringifyYaml({
@@ -57,5 +62,9 @@ test(
     const verified = await cairn(directory, ['verify', result.bundle, '--trusted-key', kmsKey.keyId]);
     expect(verified.stdout, verified.stderr).toMatch(/^valid: true/);
     expect(verified.stdout).toContain(`signed by ${kmsKey.keyId}`);
+    expect(localKey.keyId).not.toBe(kmsKey.keyId);
+    const untrusted = await cairn(tmpdir(), ['verify', result.bundle, '--trusted-key', localKey.keyId]);
+    expect(untrusted.status, untrusted.stdout + untrusted.stderr).toBe(1);
+    expect(untrusted.stdout).not.toMatch(/^valid: true/);
   },
 );
