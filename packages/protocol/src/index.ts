@@ -58,5 +58,7 @@ export { assertContentMatchesKey, assertDigestMatchesKey, digestNamedByKey } fro
 export { compareStorageKeys, isStorageKey, storageKeySegments } from './storage/storage-key.ts';
 export { assertAnchorCheckpoint } from './anchor/anchor-checkpoint.ts';
 export { PerKeyQueue } from './anchor/per-key-queue.ts';
+export { isTransientServiceError, withRetries } from './retry/with-retries.ts';
+export type { RetryPolicy } from './retry/with-retries.ts';
 export { parseSettings } from './errors/parse-settings.ts';
 export const VERSION = '0.1.0';

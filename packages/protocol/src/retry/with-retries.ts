@@ -1,0 +1,60 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** How an operation is retried: `maxAttempts` in all, waits growing from `baseDelayMs` up to `maxDelayMs`. */
+export interface RetryPolicy {
+  readonly maxAttempts: number;
+  readonly baseDelayMs?: number;
+  readonly maxDelayMs?: number;
+  /** Called before each retry (logging, metrics); never with a request's body or plaintext. */
+  readonly onRetry?: (retry: { readonly attempt: number; readonly delayMs: number; readonly error: unknown }) => void;
+}
+
+/** Socket-level failures: the request may or may not have reached the service; the callers' operations are safe to repeat. */
+const transientSocketCodes = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET']);
+
+/**
+ * Whether a failed call to a cloud service (an AWS SDK v3 error, a socket error) is transient
+ * whatever the service: a 5xx, a 429, an error the SDK marks retryable, a timeout, a reset or
+ * refused connection. Each service adds the error names of its own that mean "try again".
+ */
+export function isTransientServiceError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { name, code, $metadata, $retryable, message } = error as {
+    name?: string;
+    code?: string;
+    $metadata?: { httpStatusCode?: number };
+    $retryable?: unknown;
+    message?: string;
+  };
+  const status = $metadata?.httpStatusCode;
+  if (status !== undefined && (status >= 500 || status === 429)) return true;
+  if ($retryable) return true;
+  if (name === 'TimeoutError' || name === 'RequestTimeout' || name === 'RequestTimeoutException') return true;
+  if (code !== undefined && transientSocketCodes.has(code)) return true;
+  // A connection cut mid-response reaches the SDK as a plain error with Node's message.
+  return typeof message === 'string' && /socket hang up|ECONNRESET|EPIPE|premature close|aborted/i.test(message);
+}
+
+/**
+ * Runs `operation` until it succeeds, fails with an error `isRetryable` refuses, or has run
+ * `maxAttempts` times; waits between attempts with exponential backoff and full jitter (a random
+ * wait up to the growing cap), so many callers retrying at once spread out instead of colliding
+ * again. The last error is thrown as it was: the caller maps it to a CairnError.
+ */
+export async function withRetries<T>(
+  operation: (attempt: number) => Promise<T>,
+  policy: RetryPolicy & { readonly isRetryable: (error: unknown) => boolean },
+): Promise<T> {
+  const baseDelayMs = policy.baseDelayMs ?? 50;
+  const maxDelayMs = policy.maxDelayMs ?? 5_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation(attempt);
+    } catch (error) {
+      if (attempt >= policy.maxAttempts || !policy.isRetryable(error)) throw error;
+      const delayMs = Math.floor(Math.random() * Math.min(maxDelayMs, baseDelayMs * 2 ** attempt));
+      policy.onRetry?.({ attempt, delayMs, error });
+      await sleep(delayMs);
+    }
+  }
+}
