@@ -1,4 +1,4 @@
-import type { AttemptFailure, AuditAction, AuditEntry, CairnEvent, Digest, ItemLogLine, ItemState, RunSpecV1, RunState } from '@cairn/core';
+import type { AttemptFailure, AttemptState, AuditAction, AuditEntry, CairnEvent, Digest, ItemLogLine, ItemState, RunSpecV1, RunState } from '@cairn/core';
 import { assertRunSpec, CairnError, errorCodes, isCairnError, loadRunSpec, parseSettings, type CairnErrorCode } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
@@ -45,6 +45,21 @@ export interface ItemView {
    * succeeded. Absent from servers older than this field.
    */
   readonly failure?: AttemptFailure | null;
+  readonly [field: string]: unknown;
+}
+
+/** One attempt of an item as the server reports it. */
+export interface AttemptView {
+  readonly itemId: string;
+  /** Its number: 1 for the first. */
+  readonly attempt: number;
+  readonly state: AttemptState;
+  /** The runtime's exit code once it ended; null when it was killed, never started or was lost. */
+  readonly exitCode: number | null;
+  readonly dispatchedAt: string;
+  readonly finishedAt: string | null;
+  /** Why it did not succeed, once it ended without success; null while live and when it succeeded. */
+  readonly failure: AttemptFailure | null;
   readonly [field: string]: unknown;
 }
 
@@ -194,6 +209,11 @@ export class CairnClient {
 
   items(runId: string): Promise<ItemView[]> {
     return this.#json('GET', `/v1/runs/${encodeURIComponent(runId)}/items`);
+  }
+
+  /** An item's attempts, first to last. CAIRN_NOT_FOUND names an unknown run or item (`path`). */
+  attempts(runId: string, itemId: string): Promise<AttemptView[]> {
+    return this.#json('GET', `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/attempts`);
   }
 
   /**

@@ -1,5 +1,15 @@
 export { CairnClient, cairnClientSettingsSchema, createCairnClient } from './cairn-client.ts';
-export type { AuditEntryFilters, CairnClientSettings, ItemView, RunPageView, RunView, TokenView, WebhookDeliveryView, WebhookView } from './cairn-client.ts';
+export type {
+  AttemptView,
+  AuditEntryFilters,
+  CairnClientSettings,
+  ItemView,
+  RunPageView,
+  RunView,
+  TokenView,
+  WebhookDeliveryView,
+  WebhookView,
+} from './cairn-client.ts';
 // The log lines client.logs() yields are the server's wire type, from @cairn/core.
 export type { ItemLogEnd, ItemLogLine } from '@cairn/core';
 export const VERSION = '0.1.0';

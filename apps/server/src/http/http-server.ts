@@ -17,8 +17,8 @@ import { registerLogRoutes } from './log-routes.ts';
 import { isLoopback, loopbackPeerUid } from './loopback.ts';
 import { transformComponents } from './openapi-components.ts';
 import { openApiSecurityComponents, openApiTags, transformWithScopes } from './openapi-scopes.ts';
-import { requireRun } from './require-run.ts';
-import { bytesAnswer, declareErrorResponses, itemViewSchema, runViewSchema, submitResultSchema } from './response-schemas.ts';
+import { requireItem, requireRun } from './require-run.ts';
+import { attemptViewSchema, bytesAnswer, declareErrorResponses, itemViewSchema, runViewSchema, submitResultSchema } from './response-schemas.ts';
 import { registerRunListRoutes } from './run-list-routes.ts';
 import { registerScheduleRoutes } from './schedule-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
@@ -281,6 +281,23 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     },
     async (request) => {
       return engine.items(requireRun(engine, request.params.runId).runId);
+    },
+  );
+  app.get(
+    '/v1/runs/:runId/items/:itemId/attempts',
+    {
+      config: { action: 'runs.read' },
+      schema: {
+        operationId: 'listItemAttempts',
+        summary: "An item's attempts, first to last: when each was dispatched and ended, its exit code, and why it did not succeed",
+        params: itemParams,
+        response: { 200: z.array(attemptViewSchema) },
+      },
+    },
+    async (request) => {
+      const { runId, itemId } = request.params;
+      requireItem(engine, runId, itemId);
+      return engine.attempts(runId, itemId);
     },
   );
   app.get(

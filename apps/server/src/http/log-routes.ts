@@ -6,7 +6,7 @@ import type { ServerComposition } from '../composition/compose-server.ts';
 import { itemLogLines } from '../item-logs/item-log-lines.ts';
 import type { HttpApp } from './http-app.ts';
 import { bytesAnswer } from './response-schemas.ts';
-import { requireRun } from './require-run.ts';
+import { requireItem, requireRun } from './require-run.ts';
 
 const params = z.strictObject({ runId: z.string().min(1).max(200), itemId: z.string().min(1).max(128) });
 const querystring = z.strictObject({
@@ -86,8 +86,7 @@ async function chooseAttempt(
   signal: AbortSignal,
 ) {
   for (;;) {
-    const item = engine.items(runId).find((candidate) => candidate.itemId === itemId);
-    if (!item) throw new CairnError('CAIRN_NOT_FOUND', `Run ${runId} has no item ${JSON.stringify(itemId)}.`, { path: 'itemId' });
+    const item = requireItem(engine, runId, itemId);
     const attempts = engine.attempts(runId, itemId);
     if (wanted !== undefined) {
       const found = attempts.find((attempt) => attempt.attempt === wanted);

@@ -1,6 +1,6 @@
-import type { ItemRecord, RunPage, RunRecord, ScheduleRecord } from '@cairn/engine';
+import type { ItemAttemptRecord, ItemRecord, RunPage, RunRecord, ScheduleRecord } from '@cairn/engine';
 import type { TokenRecord } from '../auth/token-store.ts';
-import { errorCodes, itemStates, runStates } from '@cairn/protocol';
+import { attemptStates, errorCodes, itemStates, runStates } from '@cairn/protocol';
 import { z } from 'zod';
 import type { HttpApp } from './http-app.ts';
 
@@ -82,6 +82,27 @@ export const itemViewSchema = record<ItemRecord>(
       .meta({ description: "Why the item's latest attempt failed, or why it could not be dispatched; null while nothing failed and once it succeeded" }),
   },
   { id: 'Item', description: 'A work item of a run: its state, and why it failed when it did' },
+);
+
+export const attemptViewSchema = record<ItemAttemptRecord>(
+  {
+    runId: z.string(),
+    itemId: z.string(),
+    attempt: z.int().meta({ description: 'Its number: 1 for the first' }),
+    executionId: z.string(),
+    state: z.enum(attemptStates),
+    exitCode: z.int().nullable().meta({ description: "The runtime's exit code once it ended; null when it was killed, never started or was lost" }),
+    artifacts: z
+      .record(z.string(), z.string())
+      .nullable()
+      .meta({ description: 'What it stored (kind → digest: patch, stdout, stderr, output), once it ended with a result' }),
+    dispatchedAt: z.string(),
+    finishedAt: z.string().nullable(),
+    failure: attemptFailureViewSchema
+      .nullable()
+      .meta({ description: 'Why it did not succeed, once it ended without success; null while live and when it succeeded' }),
+  },
+  { id: 'Attempt', description: 'One attempt of an item: when it was dispatched and ended, how, and why it did not succeed' },
 );
 
 export const scheduleViewSchema = record<ScheduleRecord>(
