@@ -1,4 +1,16 @@
-import type { AttemptFailure, AttemptState, AuditAction, AuditEntry, CairnEvent, Digest, ItemLogLine, ItemState, RunSpecV1, RunState } from '@cairn/core';
+import type {
+  AttemptFailure,
+  AttemptState,
+  AuditAction,
+  AuditEntry,
+  CairnEvent,
+  Digest,
+  ItemLogLine,
+  ItemState,
+  LogStream,
+  RunSpecV1,
+  RunState,
+} from '@cairn/core';
 import { assertRunSpec, CairnError, errorCodes, isCairnError, loadRunSpec, parseSettings, type CairnErrorCode } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
@@ -220,31 +232,72 @@ export class CairnClient {
    * An item's output: of its latest attempt, or `attempt`. Lines come as the server sends them;
    * with `follow`, until the attempt ends (waiting for the item's first attempt if needed), else
    * what there is now. The last line is `{ end }` once the attempt has ended (none while it runs
-   * without `follow`). CAIRN_NOT_FOUND names an unknown run, item or attempt (`path`); an error
-   * the server meets mid-stream is thrown as the CairnError it reported.
+   * without `follow`). A stream cut mid-way is asked for again for the same attempt from the bytes
+   * already yielded, so nothing comes twice and nothing is missed (`reconnectAttempts` failed
+   * reconnects in a row end it with CAIRN_SERVER_UNREACHABLE). CAIRN_NOT_FOUND names an unknown
+   * run, item or attempt (`path`); an error the server meets mid-stream is thrown as the CairnError
+   * it reported.
    */
   async *logs(
     runId: string,
     itemId: string,
     options: { readonly attempt?: number; readonly follow?: boolean; readonly signal?: AbortSignal } = {},
   ): AsyncGenerator<ItemLogLine> {
-    const parameters = query({ attempt: options.attempt, follow: options.follow ? 'true' : undefined });
-    const response = await this.#request(
-      'GET',
-      `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/logs${parameters}`,
-      undefined,
-      {},
-      options.signal,
-    );
-    // Empty lines are the server's keep-alives.
-    for await (const text of textRecords(response.body, '\n', { trailing: true })) {
-      if (text === '') continue;
-      const line = JSON.parse(text) as ItemLogLine | { error: { code: string; message: string } };
-      if ('error' in line) {
-        const code = (errorCodes as readonly string[]).includes(line.error.code) ? (line.error.code as CairnErrorCode) : 'CAIRN_INTERNAL';
-        throw new CairnError(code, line.error.message);
+    let attempt = options.attempt;
+    const received: Record<LogStream, number> = { stdout: 0, stderr: 0 };
+    const noticed = new Set<LogStream>();
+    const encoder = new TextEncoder();
+    let failedConnects = 0;
+    for (;;) {
+      let response: Response;
+      try {
+        const parameters = query({
+          attempt,
+          follow: options.follow ? 'true' : undefined,
+          stdoutFrom: received.stdout || undefined,
+          stderrFrom: received.stderr || undefined,
+        });
+        response = await this.#request('GET', `${this.#itemPath(runId, itemId)}/logs${parameters}`, undefined, {}, options.signal);
+      } catch (error) {
+        // Only a reconnect is retried: the first request's failure is the caller's to see.
+        if (attempt === undefined || !isCairnError(error, 'CAIRN_SERVER_UNREACHABLE') || options.signal?.aborted) throw error;
+        failedConnects += 1;
+        if (failedConnects > this.#settings.reconnectAttempts) {
+          throw new CairnError('CAIRN_SERVER_UNREACHABLE', `${error.message} (gave up following the log after ${failedConnects} attempts in a row)`, {
+            path: 'baseUrl',
+            cause: error,
+          });
+        }
+        await delay(this.#settings.reconnectDelayMs);
+        continue;
       }
-      yield line;
+      failedConnects = 0;
+      // The attempt the server chose (the latest, when none was named): a reconnect asks for the same one.
+      attempt ??= Number(response.headers.get('x-cairn-attempt'));
+      try {
+        // Empty lines are the server's keep-alives.
+        for await (const text of textRecords(response.body, '\n', { trailing: true })) {
+          if (text === '') continue;
+          const line = JSON.parse(text) as ItemLogLine | { error: { code: string; message: string } };
+          if ('error' in line) {
+            const code = (errorCodes as readonly string[]).includes(line.error.code) ? (line.error.code as CairnErrorCode) : 'CAIRN_INTERNAL';
+            throw new CairnError(code, line.error.message);
+          }
+          if ('stream' in line) {
+            // A notice is said once, however often the stream is resumed; it is not bytes of the stream.
+            if (line.notice) {
+              if (noticed.has(line.stream)) continue;
+              noticed.add(line.stream);
+            } else received[line.stream] += encoder.encode(line.text).byteLength;
+          }
+          yield line;
+        }
+        return;
+      } catch (error) {
+        // A stream cut mid-body is reopened where it got to; an error the server reported is not.
+        if (isCairnError(error) || options.signal?.aborted) throw error;
+      }
+      await delay(this.#settings.reconnectDelayMs);
     }
   }
 

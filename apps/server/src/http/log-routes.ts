@@ -13,6 +13,9 @@ const querystring = z.strictObject({
   attempt: z.coerce.number().int().min(1).max(1_000_000).optional(),
   follow: z.enum(['true', 'false']).optional(),
   format: z.enum(['ndjson', 'text']).optional(),
+  /** Resume: the bytes of each stream the reader already has (a cut follower reconnects with them). */
+  stdoutFrom: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  stderrFrom: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 const terminalItemStates = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
 const pollMs = 250;
@@ -26,8 +29,10 @@ const recheckMs = 1_000;
  * until the attempt ends — waiting for the item's first attempt if it has none yet, or for attempt
  * N when it is the next one of an item that has not ended (a retry) — with an empty
  * line every 15 s while nothing comes; the token is checked again before each write and every
- * second, so a revoked one gets nothing more. `x-cairn-attempt` names the attempt. Unknown run, item or attempt: 404
- * naming it.
+ * second, so a revoked one gets nothing more. `x-cairn-attempt` names the attempt. A reader whose
+ * stream was cut asks again for that attempt with `?stdoutFrom=&stderrFrom=` (the bytes it has of each
+ * stream; `notice` lines are not bytes of the stream) and gets the rest. Unknown run, item or attempt:
+ * 404 naming it.
  */
 export function registerLogRoutes(
   app: HttpApp,
@@ -41,13 +46,14 @@ export function registerLogRoutes(
       config: { action: 'runs.read' },
       schema: {
         operationId: 'getItemLogs',
-        summary: "An item attempt's stdout and stderr (the latest attempt, or ?attempt=N); live while it runs, streamed to its end with ?follow=true",
+        summary:
+          "An item attempt's stdout and stderr (the latest attempt, or ?attempt=N); live while it runs, streamed to its end with ?follow=true; ?stdoutFrom=&stderrFrom= resume a cut stream at those byte offsets",
         params,
         querystring,
         response: {
           200: bytesAnswer(
             'application/x-ndjson',
-            'One {"stream":"stdout"|"stderr","text":...} line per piece of output, then {"end":{"attempt","state","exitCode","finishedAt"}} once the attempt has ended; text/plain with ?format=text. x-cairn-attempt names the attempt',
+            'One {"stream":"stdout"|"stderr","text":...} line per piece of output (with "notice":true for the server\'s own word about a stream, which is not its bytes), then {"end":{"attempt","state","exitCode","finishedAt"}} once the attempt has ended; text/plain with ?format=text. x-cairn-attempt names the attempt',
           ),
         },
       },
@@ -66,7 +72,15 @@ export function registerLogRoutes(
         reply,
         attempt.attempt,
         format,
-        itemLogLines({ engine, storage, attempt, follow, signal: controller.signal, pollMs }),
+        itemLogLines({
+          engine,
+          storage,
+          attempt,
+          follow,
+          signal: controller.signal,
+          pollMs,
+          from: { stdout: request.query.stdoutFrom ?? 0, stderr: request.query.stderrFrom ?? 0 },
+        }),
         controller.signal,
         stillAllowed(request),
       );

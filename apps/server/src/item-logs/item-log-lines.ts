@@ -12,6 +12,8 @@ export interface ItemLogLinesOptions {
   readonly signal?: AbortSignal;
   /** How often the live log is read again while following. */
   readonly pollMs?: number;
+  /** Where each stream begins, in bytes: a reader whose stream was cut resumes where it got to. */
+  readonly from?: Readonly<Record<LogStream, number>>;
 }
 
 const streams = ['stdout', 'stderr'] as const;
@@ -28,7 +30,7 @@ const endedStates: ReadonlySet<AttemptState> = new Set(['succeeded', 'failed', '
 export async function* itemLogLines(options: ItemLogLinesOptions): AsyncGenerator<ItemLogLine> {
   const { engine, storage, signal } = options;
   const { runId, itemId, attempt: number, executionId } = options.attempt;
-  const offsets: Record<LogStream, number> = { stdout: 0, stderr: 0 };
+  const offsets: Record<LogStream, number> = { stdout: options.from?.stdout ?? 0, stderr: options.from?.stderr ?? 0 };
   const decoders: Record<LogStream, TextDecoder> = { stdout: new TextDecoder(), stderr: new TextDecoder() };
   const noticed: Record<LogStream, boolean> = { stdout: false, stderr: false };
   const lines = (stream: LogStream, bytes: Uint8Array | undefined, final = false): ItemLogLine[] => {
@@ -61,6 +63,7 @@ export async function* itemLogLines(options: ItemLogLinesOptions): AsyncGenerato
         yield* lines(stream, undefined, true);
         yield {
           stream,
+          notice: true,
           text: `\n[cairn] ${stream} reached limits.maxLogBytes (${progress![stream].bytes} bytes): the rest is not kept; the stored log says how much was dropped when the attempt ends\n`,
         };
       }

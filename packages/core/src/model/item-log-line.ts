@@ -15,6 +15,8 @@ export interface ItemLogEnd {
 
 /**
  * One line of an item's log as the server sends it (`GET /v1/runs/{runId}/items/{itemId}/logs`):
- * a piece of one stream's output (redacted by the worker), or, last, how the attempt ended.
+ * a piece of one stream's output (redacted by the worker), or, last, how the attempt ended. A
+ * `notice` is the server's word about the stream (it reached its cap), not bytes of it: a reader
+ * that resumes at a byte offset does not count it.
  */
-export type ItemLogLine = { readonly stream: LogStream; readonly text: string } | { readonly end: ItemLogEnd };
+export type ItemLogLine = { readonly stream: LogStream; readonly text: string; readonly notice?: true } | { readonly end: ItemLogEnd };
