@@ -12,7 +12,18 @@ import type {
   StorageProviderV1,
 } from '@cairn/core';
 import { buildEvidenceBundle } from '@cairn/audit';
-import { assertRunSpec, CairnError, delegationKey, isTerminalState, manifestKey, parseRunSpec, parseSettings, runTransitions } from '@cairn/protocol';
+import {
+  assertRunSpec,
+  CairnError,
+  delegationKey,
+  dsseEnvelopeSchema,
+  isTerminalState,
+  manifestKey,
+  parsePayload,
+  parseRunSpec,
+  parseSettings,
+  runTransitions,
+} from '@cairn/protocol';
 import { z } from 'zod';
 import { AuditLog } from './audit/audit-log.ts';
 import type { EngineAuditLog } from './audit/engine-audit-log.ts';
@@ -259,8 +270,21 @@ export class Engine {
     const delegates = new Set(
       manifests.flatMap((envelope) => envelope.signatures.map((signature) => signature.keyid)).filter((keyId) => !keys.includes(keyId)),
     );
-    const statements = await Promise.all([...delegates].map((keyId) => this.#storage.get(delegationKey(keyId))));
-    return statements.flatMap((bytes) => (bytes === null ? [] : [JSON.parse(new TextDecoder().decode(bytes)) as DsseEnvelope]));
+    const statements = await Promise.all(
+      [...delegates].map(async (keyId) => ({ where: delegationKey(keyId), bytes: await this.#storage.get(delegationKey(keyId)) })),
+    );
+    // A missing statement is left out (the verifier then names the manifest it cannot vouch for).
+    return statements.flatMap(({ where, bytes }) => {
+      if (bytes === null) return [];
+      try {
+        return [parsePayload(dsseEnvelopeSchema, JSON.parse(new TextDecoder().decode(bytes)), 'key delegation statement')];
+      } catch (error) {
+        throw new CairnError('CAIRN_BUNDLE_INVALID', `The delegation statement ${where} in storage is not a DSSE envelope; the bundle cannot carry it.`, {
+          path: where,
+          cause: error,
+        });
+      }
+    });
   }
 
   /**

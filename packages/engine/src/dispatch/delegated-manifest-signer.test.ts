@@ -1,10 +1,10 @@
 // Manifests signed by a key the checkpoint signer vouches for once (ADR 0020): however many items
 // run, the checkpoint signer (a KMS key in production: one remote, rate-limited call each) signs
 // one delegation statement and the checkpoints, never a manifest.
-import type { DsseEnvelope, SignerV1 } from '@cairn/core';
+import type { DsseEnvelope, KeyDelegation, SignerV1 } from '@cairn/core';
 import { createInMemorySigner } from '@cairn/conformance/mocks';
-import { keyIdOf, openKeyDelegation, openManifest, trustedKeyFrom, verifyBundle } from '@cairn/audit';
-import { delegationKey, manifestKey } from '@cairn/protocol';
+import { keyIdOf, openKeyDelegation, openManifest, signKeyDelegation, trustedKeyFrom, verifyBundle } from '@cairn/audit';
+import { canonicalJsonBytes, delegationKey, manifestKey } from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
 import { ana, engineHarness } from '../engine.test-support.ts';
 
@@ -97,6 +97,48 @@ describe('manifestSigner: delegated', () => {
     expect(counts.calls).toBe(2 + entries.filter((entry) => entry.action === 'checkpoint.issued').length);
     expect((await storage.list({ prefix: 'delegations/' })).keys).toHaveLength(1);
     expect((await verifyBundle(bundle, { trustedKeys: [await recordOf(signer)] })).valid).toBe(true);
+  });
+
+  test('storage is not trusted at export either: a removed, replaced or corrupted statement never verifies', async () => {
+    const { signer } = countingSigner();
+    const { engine, storage } = engineWith({ signer, manifestSigner: 'delegated' });
+    engine.start();
+    const { runId } = engine.submit(spec(2), { actor: ana });
+    await engine.waitForRun(runId);
+    const trusted = [await recordOf(signer)];
+    const delegateKeyId = [...engine.audit.entries()].find((entry) => entry.action === 'key.delegated')!.entity.id;
+    const where = delegationKey(delegateKeyId);
+    const genuine = (await storage.get(where))!;
+    const manifestsCheck = async () =>
+      (await verifyBundle(await engine.exportBundle(runId), { trustedKeys: trusted })).checks.find((check) => check.name === 'manifests')!;
+
+    await storage.delete(where);
+    const removed = await engine.exportBundle(runId);
+    expect(removed.delegations).toBeUndefined();
+    expect(await manifestsCheck()).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/^\$\.manifests\[0\]\.envelope: signed by .*not a trusted key/),
+    });
+
+    const impostor = createInMemorySigner();
+    const forged = await signKeyDelegation(
+      {
+        ...(JSON.parse(Buffer.from((JSON.parse(new TextDecoder().decode(genuine)) as DsseEnvelope).payload, 'base64').toString()) as KeyDelegation),
+        delegatedBy: await impostor.keyId(),
+      },
+      impostor,
+    );
+    await storage.put(where, canonicalJsonBytes(forged));
+    expect(await manifestsCheck()).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/^\$\.delegations\[0\]: .*No signature of the envelope is by a trusted key/),
+    });
+
+    await storage.put(where, new TextEncoder().encode('{"not":"an envelope"}'));
+    await expect(engine.exportBundle(runId)).rejects.toMatchObject({ code: 'CAIRN_BUNDLE_INVALID', path: where });
+
+    await storage.put(where, genuine);
+    expect((await verifyBundle(await engine.exportBundle(runId), { trustedKeys: trusted })).valid).toBe(true);
   });
 
   test('each engine process makes its own key: after a restart on the same database the engine delegates again, to a new key', async () => {
