@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditActor, AuditAnchorV1, CipherV1, TaskEnvelope } from '@cairn/core';
+import type { AuditActor, AuditAnchorV1, CipherV1, SignerV1, TaskEnvelope } from '@cairn/core';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider, type InMemoryExecutorRegistry } from '@cairn/conformance/mocks';
 import { afterEach } from 'vitest';
 import { createEngine, type Engine, type EngineSettings } from './engine.ts';
@@ -10,12 +10,16 @@ import { createEngine, type Engine, type EngineSettings } from './engine.ts';
 export const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 
 /** Options of a test engine; anything else is the engine's own setting. */
-export interface TestEngineOptions extends Partial<Pick<EngineSettings, 'approvalTimeoutMs' | 'observer' | 'concurrency' | 'logger' | 'inboxPollMs'>> {
+export interface TestEngineOptions extends Partial<
+  Pick<EngineSettings, 'approvalTimeoutMs' | 'observer' | 'concurrency' | 'logger' | 'inboxPollMs' | 'manifestSigner'>
+> {
   readonly path?: string;
   readonly registry?: InMemoryExecutorRegistry;
   readonly reconcileIntervalMs?: number;
   readonly anchors?: AuditAnchorV1[];
   readonly cipher?: CipherV1;
+  /** The checkpoint signer; an in-memory Ed25519 one by default. */
+  readonly signer?: SignerV1;
 }
 
 /**
@@ -42,7 +46,7 @@ export function engineHarness() {
 
   const engineWith = (options: TestEngineOptions = {}) => {
     const storage = createInMemoryStorageProvider();
-    const signer = createInMemorySigner();
+    const signer = options.signer ?? createInMemorySigner();
     const argvOf = async (task: TaskEnvelope) => {
       const envelope = JSON.parse(new TextDecoder().decode((await storage.get(`manifests/${task.manifestDigest.slice(7)}.json`))!));
       const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'));
@@ -57,7 +61,7 @@ export function engineHarness() {
       return argv[0] === 'exit' ? Number(argv[1]) : 0;
     };
     const executor = createInMemoryExecutor({ run: body, ...(options.registry ? { registry: options.registry } : {}) });
-    const { path, registry: _registry, reconcileIntervalMs, anchors, ...settings } = options;
+    const { path, registry: _registry, reconcileIntervalMs, anchors, signer: _signer, ...settings } = options;
     const engine = createEngine({
       database: path ?? databasePath(),
       executors: { local: executor },

@@ -12,7 +12,18 @@ import type {
   StorageProviderV1,
 } from '@cairn/core';
 import { buildEvidenceBundle } from '@cairn/audit';
-import { assertRunSpec, CairnError, isTerminalState, manifestKey, parseRunSpec, parseSettings, runTransitions } from '@cairn/protocol';
+import {
+  assertRunSpec,
+  CairnError,
+  delegationKey,
+  dsseEnvelopeSchema,
+  isTerminalState,
+  manifestKey,
+  parsePayload,
+  parseRunSpec,
+  parseSettings,
+  runTransitions,
+} from '@cairn/protocol';
 import { z } from 'zod';
 import { AuditLog } from './audit/audit-log.ts';
 import type { EngineAuditLog } from './audit/engine-audit-log.ts';
@@ -20,6 +31,7 @@ import type { EngineDatabase } from './database/engine-database.ts';
 import { openEngineDatabase } from './database/open-engine-database.ts';
 import { Checkpointer } from './audit/checkpointer.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
+import { DelegatedManifestSigner } from './dispatch/delegated-manifest-signer.ts';
 import type { ItemAttemptRecord } from './dispatch/attempt-store.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import { RunHistory, type RunListOptions, type RunPage } from './state/run-history.ts';
@@ -63,6 +75,13 @@ export const engineSettingsSchema = z.strictObject({
   defaultExecutor: z.string().min(1).optional(),
   storage: seam('StorageProviderV1'),
   signer: seam('SignerV1'),
+  /**
+   * What signs dispatch manifests: `signer` itself (one signature per dispatch), or `delegated`, an
+   * Ed25519 key this process makes and `signer` vouches for once (a delegation statement, stored
+   * and audited as `key.delegated`): use it when `signer` is remote or rate-limited (KMS).
+   * Workers and verifiers accept a delegated manifest through its statement (ADR 0020).
+   */
+  manifestSigner: z.enum(['signer', 'delegated'], 'must be signer or delegated').default('signer'),
   /** Attempts running at once across all runs. */
   concurrency: z.int().min(1).max(100_000).default(16),
   /** Named queues with their own limits; an item naming another queue is refused at submit. */
@@ -182,7 +201,10 @@ export class Engine {
       machine: this.#machine,
       executors: settings.executors,
       storage: settings.storage,
-      signer: settings.signer,
+      signer:
+        parsed.manifestSigner === 'delegated'
+          ? new DelegatedManifestSigner({ signer: settings.signer, storage: settings.storage, audit: this.#audit, now })
+          : settings.signer,
       concurrency: parsed.concurrency,
       queues: parsed.queues,
       now,
@@ -228,6 +250,7 @@ export class Engine {
     );
     const publicKey = await this.#signer.publicKey();
     const key = { keyId: await this.#signer.keyId(), algorithm: this.#signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') };
+    const delegations = await this.#delegationsOf(manifests, [key.keyId]);
     return buildEvidenceBundle({
       runId,
       spec,
@@ -237,6 +260,30 @@ export class Engine {
       anchors: checkpoint.receipts,
       keys: [key],
       manifests,
+      ...(delegations.length > 0 ? { delegations } : {}),
+    });
+  }
+
+  // The delegation statements of the keys (other than `keys`) that signed `manifests`, as stored.
+  // Storage is not trusted for them: the verifier checks each against the keys it trusts.
+  async #delegationsOf(manifests: readonly DsseEnvelope[], keys: readonly string[]): Promise<DsseEnvelope[]> {
+    const delegates = new Set(
+      manifests.flatMap((envelope) => envelope.signatures.map((signature) => signature.keyid)).filter((keyId) => !keys.includes(keyId)),
+    );
+    const statements = await Promise.all(
+      [...delegates].map(async (keyId) => ({ where: delegationKey(keyId), bytes: await this.#storage.get(delegationKey(keyId)) })),
+    );
+    // A missing statement is left out (the verifier then names the manifest it cannot vouch for).
+    return statements.flatMap(({ where, bytes }) => {
+      if (bytes === null) return [];
+      try {
+        return [parsePayload(dsseEnvelopeSchema, JSON.parse(new TextDecoder().decode(bytes)), 'key delegation statement')];
+      } catch (error) {
+        throw new CairnError('CAIRN_BUNDLE_INVALID', `The delegation statement ${where} in storage is not a DSSE envelope; the bundle cannot carry it.`, {
+          path: where,
+          cause: error,
+        });
+      }
     });
   }
 

@@ -62,6 +62,14 @@ test(
     const verified = await cairn(directory, ['verify', result.bundle, '--trusted-key', kmsKey.keyId]);
     expect(verified.stdout, verified.stderr).toMatch(/^valid: true/);
     expect(verified.stdout).toContain(`signed by ${kmsKey.keyId}`);
+    // The served engine delegated (ADR 0020): its manifests are signed by a key the KMS key vouched for.
+    const bundle = JSON.parse(readFileSync(result.bundle, 'utf8')) as {
+      delegations?: unknown[];
+      manifests: { envelope: { signatures: { keyid: string }[] } }[];
+    };
+    expect(bundle.delegations).toHaveLength(1);
+    expect(bundle.manifests.length).toBeGreaterThan(0);
+    expect(bundle.manifests.every((manifest) => manifest.envelope.signatures[0]!.keyid !== kmsKey.keyId)).toBe(true);
     expect(localKey.keyId).not.toBe(kmsKey.keyId);
     const untrusted = await cairn(tmpdir(), ['verify', result.bundle, '--trusted-key', localKey.keyId]);
     expect(untrusted.status, untrusted.stdout + untrusted.stderr).toBe(1);

@@ -97,6 +97,9 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     adapterSecrets: runtimes.adapterSecrets,
     storage,
     signer,
+    // A KMS key signs once per process (the delegation), not per dispatch: one remote,
+    // rate-limited call per item would cap throughput (ADR 0020). A key file signs in-process.
+    manifestSigner: config.signer.kind === 'kms' ? 'delegated' : 'signer',
     cipher,
     anchors,
     concurrency: config.engine.concurrency,

@@ -96,6 +96,37 @@ test(
   },
 );
 
+test(
+  'the KMS composition signs manifests with a delegated key: a 12-item run costs one KMS Sign for the delegation, the rest are checkpoints and receipts',
+  { timeout: 60_000 },
+  async () => {
+    const signing = endpoint.createKey('ECC_NIST_P256');
+    const encryption = endpoint.createKey('SYMMETRIC_DEFAULT');
+    const directory = await serverOnKms(signing.keyId, encryption.keyId);
+    const composition = await composeServer(loadServerConfig({ directory, env: { CAIRN_SANDBOX: 'none' } }));
+    compositions.push(composition);
+    const signsBefore = endpoint.count('Sign');
+    composition.engine.start();
+    const actor = { kind: 'user', id: 'tester', via: 'engine' } as const;
+    const items = Array.from({ length: 12 }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command' as const, argv: ['/bin/true'] } }));
+    const { runId } = composition.engine.submit({ version: 1, name: 'fan-out-on-kms', items }, { actor });
+    expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
+    const bundle = await composition.engine.exportBundle(runId);
+    await composition.engine.stop();
+    const entries = [...composition.engine.audit.entries()];
+    const delegated = entries.filter((entry) => entry.action === 'key.delegated');
+    expect(delegated).toHaveLength(1);
+    expect(delegated[0]!.data).toMatchObject({ purpose: 'dispatch-manifest', delegatedBy: composition.signingKey.keyId });
+    const checkpoints = entries.filter((entry) => entry.action === 'checkpoint.issued').length;
+    const receipts = entries.filter((entry) => entry.action === 'checkpoint.anchored' && entry.outcome === 'success').length * composition.anchors.length;
+    expect(endpoint.count('Sign') - signsBefore).toBe(1 + checkpoints + receipts);
+    expect(bundle.manifests).toHaveLength(12);
+    expect(new Set(bundle.manifests.map((manifest) => manifest.envelope.signatures[0]!.keyid))).toEqual(new Set([delegated[0]!.entity.id]));
+    expect(bundle.delegations).toHaveLength(1);
+    expect(await verifyBundle(serializeEvidenceBundle(bundle), { trustedKeys: [composition.signingKey] })).toMatchObject({ valid: true, verdict: 'verified' });
+  },
+);
+
 test('a KMS key the server cannot use stops it before it starts, naming the option, the key and the fix', { timeout: 30_000 }, async () => {
   const signing = endpoint.createKey('ECC_NIST_P256');
   const encryption = endpoint.createKey('SYMMETRIC_DEFAULT');

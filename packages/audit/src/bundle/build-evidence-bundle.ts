@@ -1,5 +1,14 @@
 import type { AuditEntry, BundleArtifact, BundleManifest, Checkpoint, DsseEnvelope, EvidenceBundleV1, PublicKeyRecord, RunSpecV1 } from '@cairn/core';
-import { CairnError, canonicalJson, canonicalJsonBytes, checkpointSchema, digestOfJson, parsePayload, sha256Digest } from '@cairn/protocol';
+import {
+  CairnError,
+  canonicalJson,
+  canonicalJsonBytes,
+  checkpointSchema,
+  digestOfJson,
+  keyDelegationSchema,
+  parsePayload,
+  sha256Digest,
+} from '@cairn/protocol';
 import { decodeBase64Strict, encodeBase64 } from '../dsse/base64.ts';
 import { completedArtifacts, dispatchedManifest } from '../entries/entry-data.ts';
 
@@ -21,13 +30,15 @@ export interface EvidenceBundleInput {
   readonly keys: readonly PublicKeyRecord[];
   /** The signed dispatch manifests of the run's attempts. */
   readonly manifests: readonly DsseEnvelope[];
+  /** Delegation statements of the keys that signed manifests in place of a key of `keys`. */
+  readonly delegations?: readonly DsseEnvelope[];
   /** An RFC 3161 timestamp token (DER) over the checkpoint envelope. */
   readonly timestampToken?: Uint8Array;
 }
 
 /**
  * Assembles the evidence bundle of one run. Deterministic: every list has one order (entries by
- * runSeq, manifests and keys by digest, artifacts and receipts by their canonical JSON), so the
+ * runSeq, manifests and keys by digest, delegation statements by the delegate's key id, artifacts and receipts by their canonical JSON), so the
  * same run always exports the same bytes (`serializeEvidenceBundle`). Throws CAIRN_BUNDLE_INVALID
  * when the evidence is incomplete: an entry the checkpoint does not cover yet, or a manifest an
  * entry names but the input lacks.
@@ -70,8 +81,19 @@ export function buildEvidenceBundle(input: EvidenceBundleInput): EvidenceBundleV
     keys: sortedUnique(input.keys, (key) => key.keyId),
     manifests: sortedUnique(manifests, (manifest) => manifest.digest),
     artifacts: sortedUnique(artifacts, canonicalJson),
+    ...(input.delegations && input.delegations.length > 0 ? { delegations: sortedUnique(input.delegations, delegateKeyIdOf) } : {}),
     ...(input.timestampToken ? { timestamp: { token: encodeBase64(input.timestampToken) } } : {}),
   };
+}
+
+// The key a statement delegates to, read without verifying (the verifier checks it): its order key.
+function delegateKeyIdOf(envelope: DsseEnvelope): string {
+  const payload = decodeBase64Strict(envelope.payload);
+  try {
+    return parsePayload(keyDelegationSchema, payload && JSON.parse(new TextDecoder().decode(payload)), 'key delegation').delegate.keyId;
+  } catch (error) {
+    throw new CairnError('CAIRN_BUNDLE_INVALID', 'A delegation statement given for the bundle is not a key delegation.', { cause: error });
+  }
 }
 
 /** The bundle's bytes: its canonical JSON, the form the verifier insists on. */

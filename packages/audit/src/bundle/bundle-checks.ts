@@ -5,6 +5,7 @@ import { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt } from '../ancho
 import { readTrustedAnchor } from '../anchor/read-trusted-anchor.ts';
 import type { TrustedAnchor } from '../anchor/trusted-anchor.ts';
 import { openCheckpoint, openManifest } from '../checkpoint/checkpoint-envelope.ts';
+import { openKeyDelegation } from '../checkpoint/key-delegation-envelope.ts';
 import type { TrustedKey } from '../dsse/verify-signature.ts';
 import { decodeBase64Strict } from '../dsse/base64.ts';
 import { verifyTimestampToken } from '../timestamp/verify-timestamp-token.ts';
@@ -101,8 +102,26 @@ export function checkCheckpointSignature({ bundle, trustedKeys, selfAsserted }: 
   }
 }
 
-/** Each manifest is signed, is the one a dispatched entry names, and every dispatch has its manifest. */
+/**
+ * Each manifest is signed (by a trusted key, or by a key a delegation statement signed by a
+ * trusted key vouches for), is the one a dispatched entry names, and every dispatch has its
+ * manifest. Each delegation statement verifies, comes in order and is used by a manifest.
+ */
 export function checkManifests({ bundle, trustedKeys }: BundleContext): CheckResult {
+  const delegates = new Map<string, { key: TrustedKey; position: number }>();
+  for (const [position, envelope] of (bundle.delegations ?? []).entries()) {
+    const at = `$.delegations[${position}]`;
+    try {
+      const { delegateKey } = openKeyDelegation(envelope, trustedKeys);
+      const keyId = delegateKey.record.keyId;
+      const previous = [...delegates.keys()].at(-1);
+      if (previous !== undefined && keyId <= previous) return fail(`${at}: the statement for ${keyId} is out of order or repeated`);
+      delegates.set(keyId, { key: delegateKey, position });
+    } catch (error) {
+      return fail(`${at}: ${describe(error)}`);
+    }
+  }
+  const unused = new Set(delegates.keys());
   const named = new Map<string, { itemId: string; attempt: number; position: number }>();
   for (const [position, entry] of bundle.entries.entries()) {
     const dispatched = dispatchedManifest(entry);
@@ -118,7 +137,18 @@ export function checkManifests({ bundle, trustedKeys }: BundleContext): CheckRes
     const dispatch = named.get(manifest.digest);
     if (!dispatch) return fail(`${at}: no attempt.dispatched entry names ${manifest.digest}; an unbound manifest is not evidence`);
     try {
-      const opened = openManifest(manifest.envelope, trustedKeys);
+      // A delegate verifies manifests only, and only through its verified statement.
+      const delegated = manifest.envelope.signatures.flatMap((signature) => {
+        const delegate = delegates.get(signature.keyid);
+        if (delegate) unused.delete(signature.keyid);
+        return delegate ? [delegate.key] : [];
+      });
+      const signedByTrusted = manifest.envelope.signatures.some((signature) => trustedKeys.some((key) => key.record.keyId === signature.keyid));
+      if (!signedByTrusted && delegated.length === 0) {
+        const by = manifest.envelope.signatures.map((signature) => signature.keyid).join(', ');
+        return fail(`${at}.envelope: signed by ${by}, which is not a trusted key, and no statement of $.delegations signed by a trusted key vouches for it`);
+      }
+      const opened = openManifest(manifest.envelope, [...trustedKeys, ...delegated]);
       if (opened.runId !== bundle.runId || opened.itemId !== dispatch.itemId || opened.attempt !== dispatch.attempt) {
         return fail(
           `${at}: the manifest is for ${opened.runId}/${opened.itemId}#${opened.attempt}, but $.entries[${dispatch.position}] dispatched ${bundle.runId}/${dispatch.itemId}#${dispatch.attempt}`,
@@ -131,7 +161,11 @@ export function checkManifests({ bundle, trustedKeys }: BundleContext): CheckRes
   }
   const [missing] = named.values();
   if (missing) return fail(`$.entries[${missing.position}] dispatched a manifest the bundle does not hold`);
-  return pass(`${bundle.manifests.length} signed manifests, each named by an attempt.dispatched entry`);
+  const [idle] = unused;
+  if (idle !== undefined)
+    return fail(`$.delegations[${delegates.get(idle)!.position}]: no manifest of the bundle is signed by ${idle}; an unused statement is not evidence`);
+  const through = delegates.size === 0 ? '' : `, ${delegates.size} delegated key${delegates.size === 1 ? '' : 's'} vouched for by a trusted key`;
+  return pass(`${bundle.manifests.length} signed manifests, each named by an attempt.dispatched entry${through}`);
 }
 
 /** Each artifact digest is one an `attempt.completed` entry names, and none named is missing. */

@@ -6,6 +6,7 @@ import { createInMemoryAuditAnchor, type InMemoryAuditAnchor } from '@cairn/conf
 import { digestOfJson, sha256Digest } from '@cairn/protocol';
 import { anchorEnvelopeBytes, signReceipt } from '../anchor/signed-receipt.ts';
 import { signCheckpoint, signManifest } from '../checkpoint/checkpoint-envelope.ts';
+import { signKeyDelegation } from '../checkpoint/key-delegation-envelope.ts';
 import { createTestSigner, type TestSigner } from '../dsse/test-signer.test-support.ts';
 import { auditEntryBytes } from '../entries/audit-entry-leaf.ts';
 import { MerkleLog } from '../merkle/merkle-log.ts';
@@ -22,6 +23,9 @@ export interface RunEvidence {
   readonly allEntries: readonly AuditEntry[];
   /** The checkpoint envelope of an earlier tree size, validly signed. */
   readonly olderCheckpoint: DsseEnvelope;
+  /** With `delegate`: the key that signed the manifests, and its statement signed by `signer`. */
+  readonly delegate?: TestSigner;
+  readonly delegation?: DsseEnvelope;
   /** Rebuilds this run's bundle (to show exports are deterministic). */
   rebuild(): EvidenceBundleV1;
 }
@@ -30,9 +34,14 @@ const spec = (name: string): RunSpecV1 => ({ version: 1, name, items: [{ id: 'ed
 const time = (seq: number) => new Date(Date.UTC(2026, 10, 22, 10, 0, seq)).toISOString();
 
 export async function createRunEvidence(
-  options: { algorithm?: SignatureAlgorithm; runId?: string; otherRunId?: string; extraItems?: number } = {},
+  options: { algorithm?: SignatureAlgorithm; runId?: string; otherRunId?: string; extraItems?: number; delegate?: boolean } = {},
 ): Promise<RunEvidence> {
   const signer = createTestSigner(options.algorithm);
+  // As the engine delegates: an Ed25519 key signs the manifests, vouched for once by the log key.
+  const delegate = options.delegate ? createTestSigner('ed25519') : undefined;
+  const delegation = delegate
+    ? await signKeyDelegation({ delegate: delegate.record, purpose: 'dispatch-manifest', delegatedBy: signer.record.keyId, issuedAt: time(0) }, signer.signer)
+    : undefined;
   const log = MerkleLog.open();
   const allEntries: AuditEntry[] = [];
   const runSeqs = new Map<string, number>();
@@ -78,7 +87,7 @@ export async function createRunEvidence(
         effect: 'read-impure',
         issuedAt: time(log.size),
       };
-      const envelope = await signManifest(manifest, signer.signer);
+      const envelope = await signManifest(manifest, (delegate ?? signer).signer);
       manifests.push(envelope);
       const attemptId = { kind: 'attempt' as const, id: `${runId}/${itemId}/1` };
       append(runId, 'attempt.dispatched', attemptId, { itemId, attempt: 1, manifestDigest: digestOfJson(envelope) });
@@ -122,7 +131,18 @@ export async function createRunEvidence(
       anchors: [signedReceipt],
       keys: [signer.record],
       manifests,
+      ...(delegation ? { delegations: [delegation] } : {}),
     });
   const bundle = rebuild();
-  return { bundle, bytes: serializeEvidenceBundle(bundle), signer, anchor, log, allEntries, olderCheckpoint, rebuild };
+  return {
+    bundle,
+    bytes: serializeEvidenceBundle(bundle),
+    signer,
+    anchor,
+    log,
+    allEntries,
+    olderCheckpoint,
+    rebuild,
+    ...(delegate && delegation ? { delegate, delegation } : {}),
+  };
 }

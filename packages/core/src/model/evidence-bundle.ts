@@ -50,9 +50,18 @@ export interface EvidenceBundleV1 {
   readonly inclusionProof: readonly string[];
   /** Anchor receipts of the checkpoint, each a DSSE envelope signed by the log key. */
   readonly anchors: readonly DsseEnvelope[];
-  /** Public keys that signed the checkpoint, the manifests and the receipts. */
+  /**
+   * Public keys that signed the checkpoint, the receipts, the delegation statements and the
+   * manifests signed directly (a delegated key's record travels in its statement instead).
+   */
   readonly keys: readonly PublicKeyRecord[];
   readonly manifests: readonly BundleManifest[];
+  /**
+   * Delegation statements (payload `KeyDelegation`) of the keys that signed manifests in place of
+   * the checkpoint key, ordered by the delegate's key id; absent when every manifest is signed
+   * directly. Each must verify under a trusted key: the bundle alone never vouches for a delegate.
+   */
+  readonly delegations?: readonly DsseEnvelope[];
   readonly artifacts: readonly BundleArtifact[];
   /** An RFC 3161 timestamp token (base64 DER) over the checkpoint envelope, when one was taken. */
   readonly timestamp?: { readonly token: string };

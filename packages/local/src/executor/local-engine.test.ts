@@ -108,3 +108,55 @@ test('a run of sandboxed edits under a shared lock, and a check that applies bot
     await engine.close();
   }
 });
+
+test(
+  'manifests signed by a delegated key run in the sandbox: the worker accepts them through the statement in directory storage',
+  { timeout: 60_000 },
+  async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-local-delegated-'));
+    directories.push(directory);
+    chmodSync(directory, 0o711);
+    const storage = createLocalStorageProvider({ root: join(directory, 'storage') });
+    const signer = createLocalSigner({ keyFile: join(directory, 'keys', 'signing.pem'), create: true });
+    const key: PublicKeyRecord = {
+      keyId: await signer.keyId(),
+      algorithm: signer.algorithm,
+      publicKey: Buffer.from(await signer.publicKey()).toString('base64'),
+    };
+    // The worker trusts the checkpoint key only; the delegate is never configured anywhere.
+    const executor = createLocalExecutor({ storage, trustedKeys: [key], stateDirectory: join(directory, 'state'), workRoot: join(directory, 'work') });
+    const engine = createEngine({
+      database: join(directory, 'engine.db'),
+      executors: { local: executor },
+      storage,
+      signer,
+      manifestSigner: 'delegated',
+      reconcileIntervalMs: 200,
+      inboxPollMs: false,
+    });
+    try {
+      engine.start();
+      const { runId } = engine.submit(
+        {
+          version: 1,
+          name: 'delegated',
+          items: [
+            { id: 'one', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo one > one.txt'] } },
+            { id: 'two', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo two > two.txt'] } },
+          ],
+        },
+        { actor: ana },
+      );
+      expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+      const delegated = [...engine.audit.entries()].filter((entry) => entry.action === 'key.delegated');
+      expect(delegated).toHaveLength(1);
+      const delegateKeyId = delegated[0]!.entity.id;
+      expect((await storage.list({ prefix: 'delegations/' })).keys).toEqual([`delegations/${delegateKeyId.slice('sha256:'.length)}.json`]);
+      const bundle = await engine.exportBundle(runId);
+      expect(bundle.manifests.map((manifest) => manifest.envelope.signatures[0]!.keyid)).toEqual([delegateKeyId, delegateKeyId]);
+      expect(await verifyBundle(bundle, { trustedKeys: [key] })).toMatchObject({ valid: true, verdict: 'verified' });
+    } finally {
+      await engine.close();
+    }
+  },
+);

@@ -41,6 +41,7 @@ export const auditActions = [
   'webhook.disabled',
   'checkpoint.issued',
   'checkpoint.anchored',
+  'key.delegated',
   'server.started',
   'server.stopped',
   'access.denied',
@@ -57,6 +58,7 @@ export const auditEntityKinds = [
   'checkpoint',
   'secret',
   'server',
+  'key',
 ] as const satisfies readonly AuditEntityKind[];
 
 const jsonObjectSchema = z.record(z.string(), z.json()) as unknown as z.ZodType<JsonObject>;

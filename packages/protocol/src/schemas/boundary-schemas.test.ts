@@ -7,6 +7,7 @@ import {
   dispatchManifestSchema,
   executionHandleSchema,
   isCairnError,
+  keyDelegationSchema,
   parsePayload,
   resultRecordSchema,
   sha256Digest,
@@ -93,6 +94,24 @@ describe('boundary schemas', () => {
     expect(auditEntrySchema.safeParse(withoutRunSeq).success).toBe(false);
     expect(auditEntrySchema.safeParse({ ...entry, action: 'run.exploded' }).success).toBe(false);
     expect(auditEntrySchema.safeParse({ ...entry, secret: 'x' }).success).toBe(false);
+  });
+
+  test('a key delegation is for dispatch manifests only, and its key.delegated entry is a known action on a key', () => {
+    const delegation = {
+      delegate: { keyId: digest, algorithm: 'ed25519', publicKey: 'AAAA' },
+      purpose: 'dispatch-manifest',
+      delegatedBy: sha256Digest('checkpoint key'),
+      issuedAt: time,
+    };
+    expect(parsePayload(keyDelegationSchema, delegation, 'key delegation')).toEqual(delegation);
+    expect(() => parsePayload(keyDelegationSchema, { ...delegation, purpose: 'checkpoint' }, 'key delegation')).toThrow(
+      /\$\.purpose must be dispatch-manifest/,
+    );
+    expect(keyDelegationSchema.safeParse({ ...delegation, expires: time }).success).toBe(false);
+    const delegated = { ...entry, action: 'key.delegated', entity: { kind: 'key', id: digest } } as Record<string, unknown>;
+    delete delegated['runId'];
+    delete delegated['runSeq'];
+    expect(auditEntrySchema.safeParse(delegated).success).toBe(true);
   });
 
   test('a handle must stay JSON', () => {

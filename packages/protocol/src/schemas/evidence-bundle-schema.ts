@@ -18,6 +18,7 @@ export const evidenceBundleSchema = z.strictObject({
   anchors: z.array(dsseEnvelopeSchema),
   keys: z.array(publicKeyRecordSchema),
   manifests: z.array(z.strictObject({ digest: digestSchema, envelope: dsseEnvelopeSchema })),
+  delegations: z.array(dsseEnvelopeSchema).exactOptional(),
   artifacts: z.array(
     z.strictObject({ digest: digestSchema, kind: z.enum(['patch', 'stdout', 'stderr', 'output']), itemId: z.string().min(1), attempt: z.int().min(1) }),
   ),

@@ -7,6 +7,12 @@
 /** A signed dispatch manifest (DSSE envelope), by the digest of its canonical JSON. */
 export const manifestKey = (digest: string): string => `manifests/${hexOf(digest)}.json`;
 
+/**
+ * The delegation statement (DSSE envelope) of a delegated key, by the key's id. Written once by
+ * the engine that made the key; a reader trusts it only for its signature, never for where it is.
+ */
+export const delegationKey = (keyId: string): string => `delegations/${hexOf(keyId)}.json`;
+
 /** The result record a worker writes for one attempt. */
 export const resultKey = (executionId: string): string => `results/${executionId}.json`;
 

@@ -1,6 +1,6 @@
-import type { DispatchManifest, StorageProviderV1, TaskEnvelope } from '@cairn/core';
-import { openManifest, type TrustedKey } from '@cairn/audit';
-import { assertDigest, CairnError, dsseEnvelopeSchema, manifestKey, parsePayload } from '@cairn/protocol';
+import type { DispatchManifest, DsseEnvelope, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import { openKeyDelegation, openManifest, type TrustedKey } from '@cairn/audit';
+import { assertDigest, CairnError, delegationKey, dsseEnvelopeSchema, isDigest, manifestKey, parsePayload } from '@cairn/protocol';
 
 /** What was read of a task's manifest: the verified manifest, or why there is none and what it claimed. */
 export type OpenedTaskManifest = { readonly manifest: DispatchManifest } | { readonly failure: CairnError; readonly unverified?: Partial<DispatchManifest> };
@@ -12,8 +12,20 @@ export type OpenedTaskManifest = { readonly manifest: DispatchManifest } | { rea
  * for this very execution (CAIRN_PAYLOAD_INVALID). On failure it also returns what the payload
  * claims, unverified, so that the failure can be reported against the right attempt; nothing
  * else may use it.
+ *
+ * A manifest signed by a key that is not trusted is accepted through that key's delegation
+ * statement (`delegations/<key id hex>.json`, ADR 0020), which must verify under a trusted key,
+ * be for dispatch manifests and name that very key; the delegate then verifies this manifest and
+ * nothing else. A missing, forged or other-purpose statement refuses the manifest
+ * (CAIRN_SIGNATURE_INVALID). Storage vouches for nothing: only signatures do. `delegates` keeps
+ * the delegates already verified (by key id), so a worker reads each statement once.
  */
-export async function openTaskManifest(storage: StorageProviderV1, task: TaskEnvelope, trustedKeys: readonly TrustedKey[]): Promise<OpenedTaskManifest> {
+export async function openTaskManifest(
+  storage: StorageProviderV1,
+  task: TaskEnvelope,
+  trustedKeys: readonly TrustedKey[],
+  delegates: Map<string, TrustedKey> = new Map(),
+): Promise<OpenedTaskManifest> {
   const key = manifestKey(task.manifestDigest);
   const bytes = await storage.get(key);
   if (bytes === null) {
@@ -46,9 +58,22 @@ export async function openTaskManifest(storage: StorageProviderV1, task: TaskEnv
       ),
     );
   }
+  let keys = trustedKeys;
+  if (!envelope.signatures.some((signature) => trustedKeys.some((trusted) => trusted.record.keyId === signature.keyid))) {
+    const delegate = await delegateOf(storage, envelope, trustedKeys, delegates);
+    if (delegate instanceof CairnError) {
+      return failed(
+        new CairnError(delegate.code, `The dispatch manifest ${key} was refused: ${delegate.message} Nothing was run.`, {
+          path: delegate.path ?? key,
+          cause: delegate,
+        }),
+      );
+    }
+    keys = [delegate];
+  }
   let manifest: DispatchManifest;
   try {
-    manifest = openManifest(envelope, trustedKeys);
+    manifest = openManifest(envelope, keys);
   } catch (error) {
     const cause = error as CairnError;
     // A payload that verifies but is not a valid manifest keeps its own code (CAIRN_PAYLOAD_INVALID).
@@ -66,6 +91,50 @@ export async function openTaskManifest(storage: StorageProviderV1, task: TaskEnv
     };
   }
   return { manifest };
+}
+
+// The key that signed `envelope` in place of a trusted key, vouched for by its verified delegation
+// statement; or why there is none.
+async function delegateOf(
+  storage: StorageProviderV1,
+  envelope: DsseEnvelope,
+  trustedKeys: readonly TrustedKey[],
+  delegates: Map<string, TrustedKey>,
+): Promise<TrustedKey | CairnError> {
+  const signers = envelope.signatures.map((signature) => signature.keyid);
+  const known = signers.map((keyId) => delegates.get(keyId)).find((delegate) => delegate !== undefined);
+  if (known) return known;
+  let refusal: CairnError | undefined;
+  // A key id is a digest; anything else is not looked up (it would name an arbitrary storage key).
+  for (const keyId of signers.filter((candidate) => isDigest(candidate))) {
+    const where = delegationKey(keyId);
+    const bytes = await storage.get(where);
+    if (bytes === null) {
+      refusal ??= new CairnError(
+        'CAIRN_SIGNATURE_INVALID',
+        `it is signed by ${keyId}, which is not a trusted key, and no delegation statement for that key is in storage (${where}).`,
+        { path: where },
+      );
+      continue;
+    }
+    try {
+      const statement = parsePayload(dsseEnvelopeSchema, JSON.parse(new TextDecoder().decode(bytes)), 'key delegation statement');
+      const { delegateKey } = openKeyDelegation(statement, trustedKeys, keyId);
+      delegates.set(keyId, delegateKey);
+      return delegateKey;
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      refusal ??= new CairnError(
+        'CAIRN_SIGNATURE_INVALID',
+        `it is signed by ${keyId}, which is not a trusted key, and ${where} does not vouch for it: ${reason}`,
+        {
+          path: where,
+          cause: error,
+        },
+      );
+    }
+  }
+  return refusal ?? new CairnError('CAIRN_SIGNATURE_INVALID', 'No signature of the envelope is by a trusted key.', { path: '$.signatures' });
 }
 
 /** The identifying fields an envelope's payload claims, without trusting them. */

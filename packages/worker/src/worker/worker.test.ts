@@ -1,11 +1,12 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DispatchManifest, DsseEnvelope, PublicKeyRecord, ResultRecord, SignerV1, TaskEnvelope } from '@cairn/core';
-import { keyIdOf, signManifest } from '@cairn/audit';
+import { keyDelegationPayloadType, keyIdOf, signEnvelope, signKeyDelegation, signManifest, trustedKeyFrom } from '@cairn/audit';
 import { createInMemorySigner, createInMemoryStorageProvider, type InMemoryStorageProvider } from '@cairn/conformance/mocks';
 import {
   blobKey,
   canonicalJsonBytes,
+  delegationKey,
   digestOfJson,
   isCairnError,
   liveLogSegmentBytes,
@@ -22,6 +23,7 @@ import { createCommandRuntime } from '../runtime/command-runtime.ts';
 import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { git, isAlive, temporaryDirectory } from '../testing/worker.test-support.ts';
 import { createWorker, type WorkerSettings } from './worker.ts';
+import { openTaskManifest } from '../manifest/open-task-manifest.ts';
 
 const text = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(bytes).toString('utf8') : undefined);
 
@@ -221,6 +223,75 @@ describe('Worker.run', () => {
     expect(record).toMatchObject({ outcome: 'failed', failure: { code: 'CAIRN_SIGNATURE_INVALID' }, attempt: 9 });
     expect(record.failure!.message).toContain('No signature of the envelope verifies with the trusted key it names');
     expect(existsSync(join(traces, 'forged'))).toBe(false);
+  });
+
+  describe('a manifest signed by a delegated key (ADR 0020)', () => {
+    const issuedAt = '2026-11-22T11:00:00.000Z';
+    // The engine's side: a key of its own signs the manifest; the trusted key vouched for it once.
+    async function delegated(
+      statementOf: (parts: { delegate: PublicKeyRecord; trusted: PublicKeyRecord; signer: SignerV1 }) => Promise<DsseEnvelope | undefined>,
+    ) {
+      const parts = await setUp();
+      const delegateSigner = createInMemorySigner();
+      const delegate = await publicKeyOf(delegateSigner);
+      const statement = await statementOf({ delegate, trusted: parts.key, signer: parts.signer });
+      if (statement) await parts.storage.put(delegationKey(delegate.keyId), canonicalJsonBytes(statement));
+      return { ...parts, delegateSigner, delegate };
+    }
+
+    test('is run when its statement, signed by a trusted key, delegates dispatch manifests to that key', async () => {
+      const { dispatch, delegateSigner, storage, key, workRoot } = await delegated(({ delegate, trusted, signer }) =>
+        signKeyDelegation({ delegate, purpose: 'dispatch-manifest', delegatedBy: trusted.keyId, issuedAt }, signer),
+      );
+      const { record, task } = await dispatch({ signer: delegateSigner });
+      expect(record).toMatchObject({ outcome: 'succeeded', exitCode: 0 });
+      // A worker reads a statement once: the delegate it verified stays verified, for manifests only.
+      const delegates = new Map<string, ReturnType<typeof trustedKeyFrom>>();
+      expect('manifest' in (await openTaskManifest(storage, task, [trustedKeyFrom(key)], delegates))).toBe(true);
+      expect([...delegates.keys()]).toEqual([keyIdOf(await delegateSigner.publicKey())]);
+      await storage.delete(delegationKey(keyIdOf(await delegateSigner.publicKey())));
+      expect('manifest' in (await openTaskManifest(storage, task, [trustedKeyFrom(key)], delegates))).toBe(true);
+      expect(readdirSync(workRoot)).toEqual([]);
+    });
+
+    test.each([
+      [
+        'a statement signed by an untrusted key',
+        async ({ delegate }: { delegate: PublicKeyRecord }) => {
+          const impostor = createInMemorySigner();
+          return signKeyDelegation({ delegate, purpose: 'dispatch-manifest', delegatedBy: (await publicKeyOf(impostor)).keyId, issuedAt }, impostor);
+        },
+        /delegations\/[0-9a-f]{64}\.json does not vouch for it: .*No signature of the envelope is by a trusted key/,
+      ],
+      [
+        'a statement for another purpose',
+        async ({ delegate, trusted, signer }: { delegate: PublicKeyRecord; trusted: PublicKeyRecord; signer: SignerV1 }) =>
+          signEnvelope(keyDelegationPayloadType, canonicalJsonBytes({ delegate, purpose: 'checkpoint', delegatedBy: trusted.keyId, issuedAt }), signer),
+        /does not vouch for it: .*\$\.purpose must be dispatch-manifest/,
+      ],
+      [
+        'a statement for another key, stored under this key',
+        async ({ trusted, signer }: { trusted: PublicKeyRecord; signer: SignerV1 }) =>
+          signKeyDelegation(
+            { delegate: await publicKeyOf(createInMemorySigner()), purpose: 'dispatch-manifest', delegatedBy: trusted.keyId, issuedAt },
+            signer,
+          ),
+        /does not vouch for it: .*it delegates to sha256:[0-9a-f]{64}, not to sha256:/,
+      ],
+      [
+        'no statement',
+        async () => undefined,
+        /which is not a trusted key, and no delegation statement for that key is in storage \(delegations\/[0-9a-f]{64}\.json\)/,
+      ],
+    ])('is refused with %s: nothing runs, CAIRN_SIGNATURE_INVALID names the statement', async (_, statementOf, message) => {
+      const { dispatch, delegateSigner, traces, workRoot } = await delegated(statementOf as Parameters<typeof delegated>[0]);
+      const { record } = await dispatch({ signer: delegateSigner, argv: ['/bin/sh', '-c', 'touch "$TRACES/ran"'] });
+      expect(record).toMatchObject({ outcome: 'failed', exitCode: null, failure: { code: 'CAIRN_SIGNATURE_INVALID' }, attempt: 1 });
+      expect(record.failure!.message).toMatch(message);
+      expect(record.failure!.message).toMatch(/^The dispatch manifest manifests\/[0-9a-f]{64}\.json was refused: it is signed by sha256:/);
+      expect(existsSync(join(traces, 'ran'))).toBe(false);
+      expect(readdirSync(workRoot)).toEqual([]);
+    });
   });
 
   test('a manifest for another execution is refused', async () => {

@@ -93,6 +93,8 @@ export class Worker {
   readonly #storage: StorageProviderV1;
   readonly #blobs: BlobStore;
   readonly #trustedKeys: readonly TrustedKey[];
+  /** Delegated manifest keys already verified through their statements, by key id. */
+  readonly #delegates = new Map<string, TrustedKey>();
   readonly #runtimes: Readonly<Record<string, RuntimeAdapterV1>>;
   readonly #workRoot: string;
 
@@ -129,7 +131,7 @@ export class Worker {
     parsePayload(taskEnvelopeSchema, task, 'task envelope');
     const stored = await this.#storedResult(task);
     if (stored) return stored;
-    const opened = await openTaskManifest(this.#storage, task, this.#trustedKeys);
+    const opened = await openTaskManifest(this.#storage, task, this.#trustedKeys, this.#delegates);
     const manifest = 'manifest' in opened ? opened.manifest : undefined;
     const identity = attemptIdentity(task.executionId, manifest, 'failure' in opened ? opened.unverified : undefined);
     if (!identity) {
