@@ -13,6 +13,7 @@ export { preAuthenticationEncoding } from './dsse/pre-authentication-encoding.ts
 export { keyIdOf, trustedKeyFrom, verifySignature } from './dsse/verify-signature.ts';
 export type { TrustedKey } from './dsse/verify-signature.ts';
 export { checkpointPayloadType, manifestPayloadType, openCheckpoint, openManifest, signCheckpoint, signManifest } from './checkpoint/checkpoint-envelope.ts';
+export { openSignerRotatedEntry, readSignerRotation, signerRotatedData, signerRotationPayloadType, signSignerRotation } from './rotation/signer-rotation-envelope.ts';
 export { auditEntryBytes, auditLeafHash } from './entries/audit-entry-leaf.ts';
 export { completedArtifacts, dispatchedManifest, isTerminalRunEntry, submittedSpecDigest } from './entries/entry-data.ts';
 export { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt, receiptPayloadType, signReceipt } from './anchor/signed-receipt.ts';

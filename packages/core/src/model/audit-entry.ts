@@ -2,7 +2,7 @@ import type { AuditActor } from './actor.ts';
 import type { JsonObject } from './json.ts';
 
 /** What an audit entry is about. */
-export type AuditEntityKind = 'run' | 'item' | 'attempt' | 'artifact' | 'token' | 'schedule' | 'webhook' | 'checkpoint' | 'secret' | 'server';
+export type AuditEntityKind = 'run' | 'item' | 'attempt' | 'artifact' | 'token' | 'schedule' | 'webhook' | 'checkpoint' | 'secret' | 'server' | 'signer';
 
 /**
  * The closed list of audited operations, `<entity>.<verb>`. A run's entries start with
@@ -45,6 +45,7 @@ export type AuditAction =
   | 'webhook.disabled'
   | 'checkpoint.issued'
   | 'checkpoint.anchored'
+  | 'signer.rotated'
   | 'server.started'
   | 'server.stopped'
   | 'access.denied';

@@ -41,6 +41,7 @@ export const auditActions = [
   'webhook.disabled',
   'checkpoint.issued',
   'checkpoint.anchored',
+  'signer.rotated',
   'server.started',
   'server.stopped',
   'access.denied',
@@ -57,6 +58,7 @@ export const auditEntityKinds = [
   'checkpoint',
   'secret',
   'server',
+  'signer',
 ] as const satisfies readonly AuditEntityKind[];
 
 const jsonObjectSchema = z.record(z.string(), z.json()) as unknown as z.ZodType<JsonObject>;
