@@ -218,3 +218,21 @@ test('signSignerRotation refuses a signer that is not the key handing over', asy
   await log.checkpoint(a.signer);
   await expect(signSignerRotation(log.rotation(a, b), b.signer)).rejects.toMatchObject({ code: 'CAIRN_SIGNER_FAILED' });
 });
+
+test('a rotation statement must carry its own payload type: the same payload signed by the old key as another type is refused', async () => {
+  const [a, b] = [createTestSigner(), createTestSigner()];
+  const log = new TestLog();
+  log.append('server.started');
+  await log.checkpoint(a.signer);
+  const rotation = log.rotation(a, b);
+  // Signed by the right key, but as a checkpoint: a signature made for one purpose never serves another.
+  const retyped = await signEnvelope('application/vnd.cairn.checkpoint+json', canonicalJsonBytes(rotation), a.signer);
+  expect(signerRotationPayloadType).toBe('application/vnd.cairn.signer-rotation+json');
+  const entry = log.append('signer.rotated', signerRotatedData(rotation, retyped), { kind: 'signer', id: b.record.keyId });
+  await log.checkpoint(b.signer);
+  const result = await verifyAuditLog(log.entries, log.checkpoints, { trustedKeys: [a.record] });
+  expect(result).toMatchObject({
+    valid: false,
+    failure: { seq: entry.seq, detail: expect.stringContaining(`the statement's payloadType is "application/vnd.cairn.checkpoint+json", not "${signerRotationPayloadType}"`) },
+  });
+});

@@ -50,6 +50,13 @@ export function signerRotatedData(rotation: SignerRotation, statement: DsseEnvel
 export function openSignerRotatedEntry(entry: AuditEntry): SignerRotation {
   const where = `entry seq ${entry.seq} (signer.rotated)`;
   const statement = parsePayload(dsseEnvelopeSchema, entry.data['statement'], `${where} data.statement`);
+  if (statement.payloadType !== signerRotationPayloadType) {
+    throw new CairnError(
+      'CAIRN_SIGNATURE_INVALID',
+      `${where}: the statement's payloadType is ${JSON.stringify(statement.payloadType)}, not ${JSON.stringify(signerRotationPayloadType)}: a signature made for something else is no handover.`,
+      { path: '$.data.statement.payloadType' },
+    );
+  }
   const claimed = readUnverified(statement, where);
   const fromKey = trustedKeyFrom(claimed.from, `${where} statement from`);
   let rotation: SignerRotation;
