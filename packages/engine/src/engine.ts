@@ -449,15 +449,23 @@ export class Engine {
   }
 
   async #runLoop(): Promise<void> {
-    try {
-      // Nothing is signed (manifests, checkpoints) before the signer's key is the log's.
-      await this.#checkpointer.takeOver();
-    } catch (error) {
-      const reason = isCairnError(error) ? error.message : String(error);
-      this.#health = { ready: false, reason: `signer refused: ${reason}`, since: new Date().toISOString() };
-      this.#settings.logger?.error({ error: reason }, 'the signer is not the audit log\'s key: the engine does not start');
-      this.#running = false;
-      return;
+    // Nothing is signed (manifests, checkpoints) before the signer's key is the log's: a refusal
+    // stops the loop (not ready, saying why); a signer that failed (KMS unreachable) is retried.
+    while (this.#running) {
+      try {
+        await this.#checkpointer.takeOver();
+        break;
+      } catch (error) {
+        const reason = isCairnError(error) ? error.message : String(error);
+        if (isCairnError(error, 'CAIRN_CONFIG_INVALID')) {
+          this.#health = { ready: false, reason: `signer refused: ${reason}`, since: new Date().toISOString() };
+          this.#settings.logger?.error({ error: reason }, "the signer is not the audit log's key: the engine does not start");
+          this.#running = false;
+          return;
+        }
+        this.#settings.logger?.error({ error: reason }, 'checking the signer against the audit log failed; retrying');
+        await this.#sleep(this.#settings.reconcileIntervalMs);
+      }
     }
     let lastReconcile = 0;
     // Attempts a previous process left between dispatch and start, until every one is started (an

@@ -115,10 +115,15 @@ export class Checkpointer {
    * over everything so far, a `signer.rotated` entry holding the statement the old key signs (from
    * that checkpoint on, the new key signs), and a checkpoint by the new key over it. Otherwise
    * rejects with CAIRN_CONFIG_INVALID naming both keys and what to pass; a restart after the
-   * handover finds the new key in force and rotates nothing.
+   * handover finds the new key in force and rotates nothing. A refusal is final for this process;
+   * any other failure (a signer that could not sign: KMS unreachable) is tried again on the next
+   * call, resuming the handover where it stopped.
    */
   takeOver(): Promise<SignerTakeOver> {
-    this.#takeOver ??= this.#exclusive(() => this.#takeOverNow());
+    this.#takeOver ??= this.#exclusive(() => this.#takeOverNow()).catch((error: unknown) => {
+      if (!isCairnError(error, 'CAIRN_CONFIG_INVALID')) this.#takeOver = undefined;
+      throw error;
+    });
     return this.#takeOver;
   }
 
