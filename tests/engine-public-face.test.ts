@@ -29,6 +29,7 @@ const publicTypes = [
   'RunSummary',
   'ScheduleDefinition',
   'ScheduleRecord',
+  'SignerTakeOver',
   'SecretRecord',
   'StateCounts',
   'SubmitOptions',

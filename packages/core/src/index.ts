@@ -66,3 +66,4 @@ export type {
   WorkspaceSpec,
 } from './model/run-spec.ts';
 export type { PublicKeyRecord, SignatureAlgorithm } from './model/signature.ts';
+export type { SignerRotation } from './model/signer-rotation.ts';

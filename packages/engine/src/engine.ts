@@ -17,6 +17,7 @@ import {
   CairnError,
   delegationKey,
   dsseEnvelopeSchema,
+  isCairnError,
   isTerminalState,
   manifestKey,
   parsePayload,
@@ -29,7 +30,8 @@ import { AuditLog } from './audit/audit-log.ts';
 import type { EngineAuditLog } from './audit/engine-audit-log.ts';
 import type { EngineDatabase } from './database/engine-database.ts';
 import { openEngineDatabase } from './database/open-engine-database.ts';
-import { Checkpointer } from './audit/checkpointer.ts';
+import { Checkpointer, type SignerTakeOver } from './audit/checkpointer.ts';
+import { SigningKeyRecords } from './audit/signing-key-records.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { DelegatedManifestSigner } from './dispatch/delegated-manifest-signer.ts';
 import type { ItemAttemptRecord } from './dispatch/attempt-store.ts';
@@ -82,6 +84,13 @@ export const engineSettingsSchema = z.strictObject({
    * Workers and verifiers accept a delegated manifest through its statement (ADR 0020).
    */
   manifestSigner: z.enum(['signer', 'delegated'], 'must be signer or delegated').default('signer'),
+  /**
+   * The signer of the key the audit log was signed with until now, to rotate to a new `signer`: the
+   * old key signs the handover (a `signer.rotated` entry, ADR 0019). Without it, an engine whose
+   * `signer` is not the log's key refuses to sign anything (CAIRN_CONFIG_INVALID). Ignored once the
+   * log is the signer's: it may stay configured after the rotation.
+   */
+  previousSigner: seam('SignerV1').optional(),
   /** Attempts running at once across all runs. */
   concurrency: z.int().min(1).max(100_000).default(16),
   /** Named queues with their own limits; an item naming another queue is refused at submit. */
@@ -114,13 +123,17 @@ export const engineSettingsSchema = z.strictObject({
   now: z.custom<() => number>((value) => typeof value === 'function').optional(),
 });
 
-export type EngineSettings = Omit<z.input<typeof engineSettingsSchema>, 'database' | 'executors' | 'storage' | 'signer' | 'anchors' | 'cipher'> & {
+export type EngineSettings = Omit<
+  z.input<typeof engineSettingsSchema>,
+  'database' | 'executors' | 'storage' | 'signer' | 'previousSigner' | 'anchors' | 'cipher'
+> & {
   readonly anchors?: readonly AuditAnchorV1[];
   readonly cipher?: CipherV1;
   readonly database: string | EngineDatabase;
   readonly executors: Readonly<Record<string, ExecutorV1>>;
   readonly storage: StorageProviderV1;
   readonly signer: SignerV1;
+  readonly previousSigner?: SignerV1;
 };
 
 /**
@@ -147,6 +160,7 @@ export class Engine {
   #lastInboxPoll = 0;
   readonly #storage: StorageProviderV1;
   readonly #signer: SignerV1;
+  readonly #signingKeys: SigningKeyRecords;
   readonly #settings: z.output<typeof engineSettingsSchema>;
   readonly #executors: Readonly<Record<string, ExecutorV1>>;
   readonly #unsubscribe: (() => void)[] = [];
@@ -213,10 +227,12 @@ export class Engine {
     });
     this.#storage = settings.storage;
     this.#signer = settings.signer;
+    this.#signingKeys = new SigningKeyRecords(this.#database);
     this.#checkpointer = new Checkpointer({
       database: this.#database,
       audit: this.#audit,
       signer: settings.signer,
+      ...(settings.previousSigner ? { previousSigner: settings.previousSigner } : {}),
       anchors: settings.anchors ?? [],
       ...parsed.checkpoints,
       now,
@@ -248,9 +264,16 @@ export class Engine {
         .flatMap((entry) => (entry.action === 'attempt.dispatched' && typeof entry.data['manifestDigest'] === 'string' ? [entry.data['manifestDigest']] : []))
         .map(async (digest) => JSON.parse(new TextDecoder().decode((await this.#storage.get(manifestKey(digest)))!)) as DsseEnvelope),
     );
-    const publicKey = await this.#signer.publicKey();
-    const key = { keyId: await this.#signer.keyId(), algorithm: this.#signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') };
-    const delegations = await this.#delegationsOf(manifests, [key.keyId]);
+    // Every key that signed something in the bundle: after a rotation, the old key and the new.
+    const keys = await this.#signingKeys.signersOf(
+      [checkpoint.envelope, ...checkpoint.receipts, ...manifests],
+      this.#settings.previousSigner ? [this.#signer, this.#settings.previousSigner as SignerV1] : [this.#signer],
+    );
+    // Keys that signed manifests in place of those (delegates) come with their statements instead.
+    const delegations = await this.#delegationsOf(
+      manifests,
+      keys.map((key) => key.keyId),
+    );
     return buildEvidenceBundle({
       runId,
       spec,
@@ -258,7 +281,7 @@ export class Engine {
       proofs: this.#audit.merkle,
       checkpoint: checkpoint.envelope,
       anchors: checkpoint.receipts,
-      keys: [key],
+      keys,
       manifests,
       ...(delegations.length > 0 ? { delegations } : {}),
     });
@@ -439,6 +462,17 @@ export class Engine {
     return new Promise((resolve) => this.#runWaiters.set(runId, [...(this.#runWaiters.get(runId) ?? []), resolve]));
   }
 
+  /**
+   * Checks the signer against the key the audit log is signed with, once: the same key passes; a
+   * new key with `previousSigner` of the log's key is handed over to (a `signer.rotated` entry
+   * signed by the old key, ADR 0019); any other key rejects with CAIRN_CONFIG_INVALID naming both
+   * keys. The loop does this before it signs anything (and stops, not ready, if it fails); call it
+   * before `start()` to refuse at once.
+   */
+  checkSigner(): Promise<SignerTakeOver> {
+    return this.#checkpointer.takeOver();
+  }
+
   /** Starts the loop (recovering what a previous process left running). */
   start(): void {
     if (this.#running) return;
@@ -467,6 +501,24 @@ export class Engine {
   }
 
   async #runLoop(): Promise<void> {
+    // Nothing is signed (manifests, checkpoints) before the signer's key is the log's: a refusal
+    // stops the loop (not ready, saying why); a signer that failed (KMS unreachable) is retried.
+    while (this.#running) {
+      try {
+        await this.#checkpointer.takeOver();
+        break;
+      } catch (error) {
+        const reason = isCairnError(error) ? error.message : String(error);
+        if (isCairnError(error, 'CAIRN_CONFIG_INVALID')) {
+          this.#health = { ready: false, reason: `signer refused: ${reason}`, since: new Date().toISOString() };
+          this.#settings.logger?.error({ error: reason }, "the signer is not the audit log's key: the engine does not start");
+          this.#running = false;
+          return;
+        }
+        this.#settings.logger?.error({ error: reason }, 'checking the signer against the audit log failed; retrying');
+        await this.#sleep(this.#settings.reconcileIntervalMs);
+      }
+    }
     let lastReconcile = 0;
     // Attempts a previous process left between dispatch and start, until every one is started (an
     // executor that is down when the engine comes back delays them, and nothing else).

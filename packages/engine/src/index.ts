@@ -6,6 +6,7 @@ export type { EngineSettings } from './engine.ts';
 export type { EngineDatabase, EngineStatement, EngineTransaction } from './database/engine-database.ts';
 export type { EngineObserver } from './engine-observer.ts';
 export type { EngineHealth } from './engine-health.ts';
+export type { SignerTakeOver } from './audit/checkpointer.ts';
 export { engineNodeFlags } from './node-flags.ts';
 export type { EngineAuditLog } from './audit/engine-audit-log.ts';
 export type { AuditEntryDraft } from './audit/audit-log.ts';

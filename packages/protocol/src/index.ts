@@ -43,6 +43,7 @@ export type { TransitionTable } from './lifecycle/lifecycle-transitions.ts';
 export { actorSchema, auditActorSchema } from './schemas/actor-schema.ts';
 export { auditActions, auditEntityKinds, auditEntrySchema } from './schemas/audit-entry-schema.ts';
 export { anchorReceiptSchema, checkpointSchema, dsseEnvelopeSchema, publicKeyRecordSchema } from './schemas/checkpoint-schemas.ts';
+export { signerRotationSchema } from './schemas/signer-rotation-schema.ts';
 export { cipherEnvelopeSchema } from './schemas/cipher-envelope-schema.ts';
 export { base64Schema, hashHexSchema, isTimestamp, timestampSchema } from './schemas/common-schemas.ts';
 export { dispatchManifestSchema } from './schemas/dispatch-manifest-schema.ts';

@@ -70,6 +70,15 @@ export function addServerCommands(): void {
         lock.release();
         throw error;
       });
+      // A changed signing key is handed over (config.previousSigner) or refused before anything listens.
+      const { checkServerSigner } = await import('./check-server-signer.ts');
+      const takeOver = await checkServerSigner(composition, loaded).catch(async (error: unknown) => {
+        await composition.close();
+        lock.release();
+        throw error;
+      });
+      if (takeOver.rotated)
+        logger.info({ fromKeyId: takeOver.fromKeyId, keyId: takeOver.keyId, seq: takeOver.seq }, 'signing key rotated: the old key signed the handover (signer.rotated)');
       if (auth === 'tokens' && !isLoopback(host) && !composition.tokens.hasLiveTokens()) {
         await composition.close();
         lock.release();

@@ -62,6 +62,14 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const context = { loaded, ...(options.logger ? { logger: options.logger } : {}) };
   const storage = await buildSeam(seamFactories.storage, config.storage, { ...context, where: 'config.storage' });
   const signer = await buildSeam(seamFactories.signer, config.signer, { ...context, where: 'config.signer' });
+  // The old key of a rotation (ADR 0019): built by the same factories, a key file at its own path.
+  const previousSigner =
+    config.previousSigner &&
+    (await buildSeam(seamFactories.signer, config.previousSigner, {
+      ...context,
+      loaded: { ...loaded, paths: { ...loaded.paths, signingKey: loaded.paths.previousSigningKey ?? loaded.paths.signingKey } },
+      where: 'config.previousSigner',
+    }));
   const cipher = await buildSeam(seamFactories.cipher, config.cipher, { ...context, where: 'config.cipher' });
   const anchors = await Promise.all(
     config.anchors.map((anchor, index) => buildSeam(seamFactories.anchor, anchor, { ...context, where: `config.anchors[${index}]`, index })),
@@ -72,7 +80,11 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   // use (a checkpoint it could not sign, a secret it could not decrypt, found only mid-run).
   if (options.probe !== false) {
     await Promise.all([storage, ...anchors].map((seam) => probeOf(seam)?.()));
-    await Promise.all([refuseFailedKeyProbe(signer, 'config.signer'), refuseFailedKeyProbe(cipher, 'config.cipher')]);
+    await Promise.all([
+      refuseFailedKeyProbe(signer, 'config.signer'),
+      refuseFailedKeyProbe(cipher, 'config.cipher'),
+      ...(previousSigner ? [refuseFailedKeyProbe(previousSigner, 'config.previousSigner')] : []),
+    ]);
   }
   const signingKey: PublicKeyRecord = {
     keyId: await signer.keyId(),
@@ -100,6 +112,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     // A KMS key signs once per process (the delegation), not per dispatch: one remote,
     // rate-limited call per item would cap throughput (ADR 0020). A key file signs in-process.
     manifestSigner: config.signer.kind === 'kms' ? 'delegated' : 'signer',
+    ...(previousSigner ? { previousSigner } : {}),
     cipher,
     anchors,
     concurrency: config.engine.concurrency,

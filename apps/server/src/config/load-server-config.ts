@@ -28,6 +28,8 @@ export interface LoadedServerConfig {
     /** The storage directory; absent when storage is not `local` (an S3 bucket has no path here). */
     readonly storage?: string;
     readonly signingKey: string;
+    /** The old key file while a rotation is configured (`config.previousSigner` of kind local). */
+    readonly previousSigningKey?: string;
     readonly cipherKey: string;
     /** Each configured anchor's directory, by its index in `config.anchors`; undefined for one that is not `local`. */
     readonly anchors: readonly (string | undefined)[];
@@ -85,6 +87,7 @@ export function loadServerConfig(options: { readonly file?: string; readonly dir
       database: join(data, 'cairn.db'),
       ...(config.storage.kind === 'local' ? { storage: under(config.storage.root, 'storage') } : {}),
       signingKey: under(config.signer.kind === 'local' ? config.signer.keyFile : undefined, 'keys/signing.pem'),
+      ...(config.previousSigner?.kind === 'local' ? { previousSigningKey: absolute(config.previousSigner.keyFile!) } : {}),
       cipherKey: under(config.cipher.kind === 'local' ? config.cipher.keyFile : undefined, 'keys/cipher.key'),
       anchors: config.anchors.map((anchor, index) =>
         anchor.kind === 'local' ? under(anchor.directory, index === 0 ? 'anchor' : `anchor-${index}`) : undefined,

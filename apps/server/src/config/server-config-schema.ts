@@ -272,6 +272,17 @@ export const serverConfigSchema = z.strictObject({
     .prefault({}),
   storage: storageConfigSchema.prefault({ kind: 'local' }),
   signer: signerConfigSchema.prefault({}),
+  /**
+   * To rotate the signing key (ADR 0019): the signer of the key the audit log was signed with so
+   * far (a key file — `keyFile` required — or a KMS key), while `signer` names the new one. At
+   * start the old key signs the handover; it may stay configured after (it is then not used).
+   */
+  previousSigner: signerConfigSchema
+    .refine((signer) => signer.kind !== 'local' || signer.keyFile !== undefined, {
+      error: 'a local previous signer must name its keyFile (the old key, e.g. keys/signing-2025.pem)',
+      path: ['keyFile'],
+    })
+    .optional(),
   cipher: cipherConfigSchema.prefault({}),
   /** Where signed checkpoints are anchored; every one gets each checkpoint. */
   anchors: z.array(anchorConfigSchema).default([{ kind: 'local' }]),

@@ -44,9 +44,13 @@ export function openEnvelope(envelope: DsseEnvelope, payloadType: string, truste
     const bytes = decodeBase64Strict(signature.sig);
     if (bytes && verifySignature(trusted.record.algorithm, trusted.key, signed, bytes)) return { payload, keyId: trusted.record.keyId };
   }
+  // Name the keys: after a key rotation, the one the caller lacks is what to add.
+  const signedBy = envelope.signatures.map((signature) => signature.keyid).join(', ');
   throw new CairnError(
     'CAIRN_SIGNATURE_INVALID',
-    namedTrustedKey ? 'No signature of the envelope verifies with the trusted key it names.' : 'No signature of the envelope is by a trusted key.',
-    { path: '$.signatures' },
+    namedTrustedKey
+      ? `No signature of the envelope verifies with the trusted key it names (${signedBy}).`
+      : `No signature of the envelope is by a trusted key: it is signed by ${signedBy || 'no key'}, which is not trusted.`,
+    { path: '$.signatures', details: { signedBy: envelope.signatures.map((signature) => signature.keyid) } },
   );
 }

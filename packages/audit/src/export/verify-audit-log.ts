@@ -4,11 +4,13 @@ import { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt } from '../ancho
 import { readTrustedAnchor } from '../anchor/read-trusted-anchor.ts';
 import type { TrustedAnchor } from '../anchor/trusted-anchor.ts';
 import { openCheckpoint } from '../checkpoint/checkpoint-envelope.ts';
+import { readCheckpoint } from '../bundle/build-evidence-bundle.ts';
 import { trustedKeyFrom, type TrustedKey } from '../dsse/verify-signature.ts';
 import { auditEntryProblem } from '../entries/audit-entry-problem.ts';
 import { auditLeafHash } from '../entries/audit-entry-leaf.ts';
 import { CompactRange } from '../merkle/compact-range.ts';
 import { equalHashes } from '../merkle/equal-hashes.ts';
+import { SigningKeyChain } from './signing-key-chain.ts';
 
 /** A checkpoint as the log keeps it: the signed envelope and, once anchored, its signed receipts. */
 export interface LogCheckpoint {
@@ -64,6 +66,12 @@ const describe = (error: unknown) => (isCairnError(error) || error instanceof Er
  * checkpoint is a prefix of the same log: consecutive ones are consistent); its stored receipts
  * are signed by a trusted key and name it; and, with trusted anchors, every anchored checkpoint is
  * held live by each. Stops at the first failure and names its seq.
+ *
+ * Signing keys (ADR 0019): one key signs every checkpoint until a `signer.rotated` entry, signed
+ * by that key, hands the log over to the next, which signs every checkpoint after it; a checkpoint
+ * by another key, or a rotation not signed by the key in force, fails, named. Trusting either end
+ * of the chain is enough: a trusted key vouches for the key it handed over to, and for the key that
+ * handed over to it once its checkpoint covers the handover (see `SigningKeyChain`).
  */
 export async function verifyAuditLog(
   entries: Iterable<unknown> | AsyncIterable<unknown>,
@@ -71,10 +79,12 @@ export async function verifyAuditLog(
   options: VerifyAuditLogOptions,
 ): Promise<AuditLogVerification> {
   let trustedKeys: TrustedKey[];
-  const counts = { entriesChecked: 0, checkpointsChecked: 0, anchorsRead: 0, coveredSize: 0 };
+  const counts = { entriesChecked: 0, anchorsRead: 0, coveredSize: 0 };
+  let chain = new SigningKeyChain([]);
   const result = (failure?: AuditLogFailure): AuditLogVerification => ({
     valid: failure === undefined,
     ...counts,
+    checkpointsChecked: chain.checkpointsChecked,
     uncoveredEntries: counts.entriesChecked - counts.coveredSize,
     ...(failure ? { failure } : {}),
   });
@@ -83,33 +93,42 @@ export async function verifyAuditLog(
   } catch (error) {
     return result({ detail: describe(error) });
   }
+  chain = new SigningKeyChain(trustedKeys);
+  /** Checkpoints read so far (signatures may still be held by the key chain). */
+  let checkpointsRead = 0;
+  /** The last checkpoint checked: where a rotation must hand over. */
+  let lastCheckpoint: Checkpoint | undefined;
   const iterator = Symbol.asyncIterator in checkpoints ? checkpoints[Symbol.asyncIterator]() : checkpoints[Symbol.iterator]();
   let origin = options.origin;
   let previousSize = 0;
   let pending: { envelope: LogCheckpoint; checkpoint: Checkpoint } | undefined;
   const range = new CompactRange();
 
-  /** The next checkpoint, opened (signature, origin, order); a failure ends the check. */
+  /**
+   * The next checkpoint, read (origin, order); a failure ends the check. Its signature is checked
+   * once the entries it covers are read: a rotation among them changes the key it must carry.
+   */
   const nextCheckpoint = async (): Promise<AuditLogFailure | undefined> => {
     pending = undefined;
     const next = await iterator.next();
     if (next.done) return undefined;
     let checkpoint: Checkpoint;
     try {
-      checkpoint = openCheckpoint(next.value.envelope, trustedKeys);
+      checkpoint = readCheckpoint(next.value.envelope);
     } catch (error) {
       return { treeSize: previousSize, detail: `the checkpoint after tree size ${previousSize}: ${describe(error)}` };
     }
     origin ??= checkpoint.origin;
     if (checkpoint.origin !== origin)
       return { treeSize: checkpoint.treeSize, detail: `the checkpoint at tree size ${checkpoint.treeSize} names origin ${checkpoint.origin}, not ${origin}` };
-    if (checkpoint.treeSize <= previousSize && counts.checkpointsChecked > 0) {
+    if (checkpoint.treeSize <= previousSize && checkpointsRead > 0) {
       return {
         treeSize: checkpoint.treeSize,
         detail: `the checkpoint at tree size ${checkpoint.treeSize} follows one at ${previousSize}: checkpoints out of order or repeated`,
       };
     }
     pending = { envelope: next.value, checkpoint };
+    checkpointsRead++;
     return undefined;
   };
 
@@ -117,6 +136,8 @@ export async function verifyAuditLog(
   const checkPending = async (): Promise<AuditLogFailure | undefined> => {
     const { envelope, checkpoint } = pending!;
     const at = { treeSize: checkpoint.treeSize };
+    const signed = chain.checkpoint(envelope.envelope, checkpoint, (keys) => openCheckpoint(envelope.envelope, keys), previousSize);
+    if (signed) return signed;
     if (!equalHashes(range.rootHash(), Buffer.from(checkpoint.rootHash, 'hex'))) {
       return {
         ...at,
@@ -127,35 +148,45 @@ export async function verifyAuditLog(
     const digest = anchorEnvelopeDigest(envelope.envelope);
     const receipts: AnchorReceipt[] = [];
     for (const [position, signed] of envelope.receipts.entries()) {
-      try {
-        const receipt = openReceipt(signed, trustedKeys);
-        receipts.push(receipt);
-        if (
-          receipt.origin !== checkpoint.origin ||
-          receipt.treeSize !== checkpoint.treeSize ||
-          receipt.rootHash !== checkpoint.rootHash ||
-          receipt.envelopeDigest !== digest
-        ) {
-          return {
-            ...at,
-            detail: `receipt ${position} of the checkpoint at tree size ${checkpoint.treeSize} names another checkpoint (${receipt.origin}@${receipt.treeSize}, root ${receipt.rootHash})`,
-          };
-        }
-      } catch (error) {
-        return { ...at, detail: `receipt ${position} of the checkpoint at tree size ${checkpoint.treeSize}: ${describe(error)}` };
-      }
+      // A receipt may be signed by a key the log rotates to or from later on: then it is held.
+      const failure = chain.receipt(
+        signed,
+        (keys): AuditLogFailure | undefined => {
+          try {
+            const receipt = openReceipt(signed, keys);
+            receipts.push(receipt);
+            if (
+              receipt.origin !== checkpoint.origin ||
+              receipt.treeSize !== checkpoint.treeSize ||
+              receipt.rootHash !== checkpoint.rootHash ||
+              receipt.envelopeDigest !== digest
+            ) {
+              return {
+                ...at,
+                detail: `receipt ${position} of the checkpoint at tree size ${checkpoint.treeSize} names another checkpoint (${receipt.origin}@${receipt.treeSize}, root ${receipt.rootHash})`,
+              };
+            }
+            return undefined;
+          } catch (error) {
+            return { ...at, detail: `receipt ${position} of the checkpoint at tree size ${checkpoint.treeSize}: ${describe(error)}` };
+          }
+        },
+        { ...at, detail: `receipt ${position} of the checkpoint at tree size ${checkpoint.treeSize}` },
+      );
+      if (failure) return failure;
     }
     if (envelope.anchored) {
       for (const anchor of options.trustedAnchors ?? []) {
         // The stored receipts an anchor calls its own are confirmed too (S3: the version each names).
-        const holding = await readTrustedAnchor(anchor, checkpoint, anchorEnvelopeBytes(envelope.envelope), trustedKeys, receipts);
+        const holding = await readTrustedAnchor(anchor, checkpoint, anchorEnvelopeBytes(envelope.envelope), chain.vouchedKeys(), receipts);
         if (!holding.held) return { ...at, detail: holding.detail };
         counts.anchorsRead++;
       }
     }
-    counts.checkpointsChecked++;
+    chain.checked();
     counts.coveredSize = checkpoint.treeSize;
     previousSize = checkpoint.treeSize;
+    lastCheckpoint = checkpoint;
     return undefined;
   };
 
@@ -181,6 +212,10 @@ export async function verifyAuditLog(
     }
     range.append(leaf);
     counts.entriesChecked++;
+    if (entry.action === 'signer.rotated') {
+      const failure = chain.rotated(entry, lastCheckpoint);
+      if (failure) return result(failure);
+    }
     while (pending && pending.checkpoint.treeSize === range.size) {
       failure = (await checkPending()) ?? (await nextCheckpoint());
       if (failure) return result(failure);
@@ -193,5 +228,5 @@ export async function verifyAuditLog(
       detail: `the checkpoint at tree size ${pending.checkpoint.treeSize} covers entries up to seq ${pending.checkpoint.treeSize - 1}, but the log ends at seq ${range.size - 1}: entries were removed`,
     });
   }
-  return result();
+  return result(chain.unresolved());
 }

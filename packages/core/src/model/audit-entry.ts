@@ -2,7 +2,7 @@ import type { AuditActor } from './actor.ts';
 import type { JsonObject } from './json.ts';
 
 /** What an audit entry is about. */
-export type AuditEntityKind = 'run' | 'item' | 'attempt' | 'artifact' | 'token' | 'schedule' | 'webhook' | 'checkpoint' | 'secret' | 'server' | 'key';
+export type AuditEntityKind = 'run' | 'item' | 'attempt' | 'artifact' | 'token' | 'schedule' | 'webhook' | 'checkpoint' | 'secret' | 'server' | 'key' | 'signer';
 
 /**
  * The closed list of audited operations, `<entity>.<verb>`. A run's entries start with
@@ -46,6 +46,7 @@ export type AuditAction =
   | 'checkpoint.issued'
   | 'checkpoint.anchored'
   | 'key.delegated'
+  | 'signer.rotated'
   | 'server.started'
   | 'server.stopped'
   | 'access.denied';

@@ -1,6 +1,6 @@
-import type { AuditAnchorV1, DsseEnvelope, SignerV1 } from '@cairn/core';
-import { anchorEnvelopeBytes, readCheckpoint, signCheckpoint, signReceipt } from '@cairn/audit';
-import { isCairnError } from '@cairn/protocol';
+import type { AuditAnchorV1, AuditEntry, DsseEnvelope, PublicKeyRecord, SignerRotation, SignerV1 } from '@cairn/core';
+import { anchorEnvelopeBytes, readCheckpoint, signCheckpoint, signerRotatedData, signReceipt, signSignerRotation } from '@cairn/audit';
+import { CairnError, isCairnError } from '@cairn/protocol';
 import type { EngineDatabase } from '../database/engine-database.ts';
 import type { AuditLog } from './audit-log.ts';
 import { retryDelay } from '../dispatch/retry-delay.ts';
@@ -12,6 +12,12 @@ export interface CheckpointerSettings {
   readonly database: EngineDatabase;
   readonly audit: AuditLog;
   readonly signer: SignerV1;
+  /**
+   * The signer of the key the log was signed with until now, when `signer` is a new key: the
+   * handover to `signer` is signed by it (ADR 0019). Without it, a `signer` whose key is not the
+   * log's is refused.
+   */
+  readonly previousSigner?: SignerV1;
   /** Where checkpoints are anchored; none keeps them only in the database. */
   readonly anchors: readonly AuditAnchorV1[];
   /** Names the log in every checkpoint (`cairn:<server>`). */
@@ -34,6 +40,11 @@ export interface StoredCheckpoint {
   readonly receipts: readonly DsseEnvelope[];
 }
 
+/** What `takeOver` found: the log's key was the signer's already, or it was handed over to it. */
+export type SignerTakeOver =
+  | { readonly rotated: false; readonly keyId: string }
+  | { readonly rotated: true; readonly keyId: string; readonly fromKeyId: string; readonly seq: number; readonly fromCheckpoint: number };
+
 /** Between tries of an anchor that failed: 1s, 2s, 4s ... up to 5 minutes. */
 const anchorBackoff = { initial: '1s', factor: 2, max: '5m', jitter: false } as const;
 
@@ -47,6 +58,8 @@ export class Checkpointer {
   readonly #statements;
   /** The step in progress: the loop and an export may both ask, and must not sign or anchor twice. */
   #busy: Promise<unknown> = Promise.resolve();
+  /** The check (and handover) of the signer's key against the log's, once per process. */
+  #takeOver: Promise<SignerTakeOver> | undefined;
 
   constructor(settings: CheckpointerSettings) {
     this.#settings = settings;
@@ -68,6 +81,13 @@ export class Checkpointer {
         `SELECT seq FROM audit_entries WHERE seq >= ? AND action IN ('run.succeeded', 'run.failed', 'run.cancelled') LIMIT 1`,
       ),
       oldestUncovered: prepare<[number], { time: string }>('SELECT time FROM audit_entries WHERE seq = ?'),
+      latestEnvelope: prepare<[], { treeSize: number; envelope: string }>(
+        'SELECT tree_size AS treeSize, envelope FROM checkpoints ORDER BY tree_size DESC LIMIT 1',
+      ),
+      // By seq from a tree size: the primary key's range, not a scan of the log.
+      rotatedSince: prepare<[number], { body: string }>(
+        `SELECT body FROM audit_entries WHERE seq >= ? AND action = 'signer.rotated' ORDER BY seq DESC LIMIT 1`,
+      ),
       lag: prepare<[], { anchoredSize: number | null; pending: number }>(
         'SELECT (SELECT MAX(tree_size) FROM checkpoints WHERE anchored = 1) AS anchoredSize, (SELECT COUNT(*) FROM checkpoints WHERE anchored = 0) AS pending',
       ),
@@ -79,12 +99,85 @@ export class Checkpointer {
    * entry old enough, or a run ended since the last one. Returns its tree size, if it issued one.
    */
   issueIfDue(): Promise<number | undefined> {
-    return this.#exclusive(() => this.#issueIfDue());
+    return this.takeOver().then(() => this.#exclusive(() => this.#issueIfDue()));
   }
 
   /** Anchors every checkpoint that is due; returns how many became anchored. */
   anchorDue(): Promise<number> {
-    return this.#exclusive(() => this.#anchorDue());
+    return this.takeOver().then(() => this.#exclusive(() => this.#anchorDue()));
+  }
+
+  /**
+   * Checks the signer's key against the key the log was last signed with (the latest checkpoint's,
+   * or the key a later `signer.rotated` entry handed over to), once per process; nothing is signed
+   * before it passes. The same key (or a log never signed yet): nothing to do. Another key, with
+   * `previousSigner` of the log's key: the handover (ADR 0019) — a last checkpoint by the old key
+   * over everything so far, a `signer.rotated` entry holding the statement the old key signs (from
+   * that checkpoint on, the new key signs), and a checkpoint by the new key over it. Otherwise
+   * rejects with CAIRN_CONFIG_INVALID naming both keys and what to pass; a restart after the
+   * handover finds the new key in force and rotates nothing. A refusal is final for this process;
+   * any other failure (a signer that could not sign: KMS unreachable) is tried again on the next
+   * call, resuming the handover where it stopped.
+   */
+  takeOver(): Promise<SignerTakeOver> {
+    this.#takeOver ??= this.#exclusive(() => this.#takeOverNow()).catch((error: unknown) => {
+      if (!isCairnError(error, 'CAIRN_CONFIG_INVALID')) this.#takeOver = undefined;
+      throw error;
+    });
+    return this.#takeOver;
+  }
+
+  /** The key the log is signed with now, and what says so; undefined for a log never signed. */
+  #logKey(): { keyId: string; by: string } | undefined {
+    const latest = this.#statements.latestEnvelope.get();
+    const rotated = this.#statements.rotatedSince.get(latest?.treeSize ?? 0);
+    if (rotated) {
+      const entry = JSON.parse(rotated.body) as AuditEntry;
+      return { keyId: String(entry.data['toKeyId']), by: `the signer.rotated entry at seq ${entry.seq}` };
+    }
+    if (!latest) return undefined;
+    const envelope = JSON.parse(latest.envelope) as DsseEnvelope;
+    return { keyId: envelope.signatures[0]?.keyid ?? '', by: `the checkpoint at tree size ${latest.treeSize}` };
+  }
+
+  async #takeOverNow(): Promise<SignerTakeOver> {
+    const { signer, previousSigner } = this.#settings;
+    const keyId = await signer.keyId();
+    const log = this.#logKey();
+    if (!log || log.keyId === keyId) return { rotated: false, keyId };
+    const previousKeyId = await previousSigner?.keyId();
+    if (!previousSigner || previousKeyId !== log.keyId) {
+      const given = previousSigner ? ` The previousSigner given is ${previousKeyId}, not that key.` : '';
+      throw new CairnError(
+        'CAIRN_CONFIG_INVALID',
+        `The signer's key ${keyId} is not the key this audit log is signed with (${log.keyId}, by ${log.by}); a key never changes silently.${given} To rotate to ${keyId}, also give the engine previousSigner: the signer of ${log.keyId}, which signs the handover. To keep the old key, configure its signer again.`,
+        { path: previousSigner ? 'engine.previousSigner' : 'engine.signer', details: { keyId, logKeyId: log.keyId, ...(previousKeyId ? { previousKeyId } : {}) } },
+      );
+    }
+    // Everything so far is sealed by the old key first, so the handover point is a checkpoint it signed.
+    const sealed = this.#statements.latestEnvelope.get()?.treeSize ?? 0;
+    if (this.#settings.audit.size > sealed) await this.#issue(previousSigner);
+    const fromCheckpoint = this.#statements.latestEnvelope.get()!.treeSize;
+    const rotation: SignerRotation = {
+      version: 'cairn.signer-rotation/v1',
+      origin: this.#settings.origin,
+      from: await publicKeyRecord(previousSigner),
+      to: await publicKeyRecord(signer),
+      fromCheckpoint,
+      rootHash: Buffer.from(this.#settings.audit.merkle.rootHash(fromCheckpoint)).toString('hex'),
+      time: new Date(this.#settings.now()).toISOString(),
+    };
+    const statement = await signSignerRotation(rotation, previousSigner);
+    const entry = this.#settings.audit.append({
+      actor: engineActor,
+      action: 'signer.rotated',
+      entity: { kind: 'signer', id: keyId },
+      outcome: 'success',
+      data: signerRotatedData(rotation, statement),
+    });
+    // The new key seals the handover at once: from here on, every checkpoint is its own.
+    await this.#issue(signer);
+    return { rotated: true, keyId, fromKeyId: log.keyId, seq: entry.seq, fromCheckpoint };
   }
 
   #exclusive<T>(step: () => Promise<T>): Promise<T> {
@@ -103,10 +196,16 @@ export class Checkpointer {
       (oldest !== undefined && this.#settings.now() - Date.parse(oldest.time) >= this.#settings.everyMs) ||
       this.#statements.runEndedSince.get(covered) !== undefined;
     if (!due) return undefined;
+    return this.#issue(this.#settings.signer);
+  }
+
+  /** Signs a checkpoint of the whole log now with `signer`, and records it; returns its tree size. */
+  async #issue(signer: SignerV1): Promise<number> {
+    const size = this.#settings.audit.size;
     const time = new Date(this.#settings.now()).toISOString();
     const envelope = await signCheckpoint(
       { origin: this.#settings.origin, treeSize: size, rootHash: Buffer.from(this.#settings.audit.merkle.rootHash(size)).toString('hex'), time },
-      this.#settings.signer,
+      signer,
     );
     this.#settings.database.transaction(() => {
       this.#statements.insert.run(size, JSON.stringify(envelope), time, time);
@@ -192,4 +291,9 @@ export class Checkpointer {
       }
     );
   }
+}
+
+/** A signer's key as a bundle and a rotation statement carry it. */
+export async function publicKeyRecord(signer: SignerV1): Promise<PublicKeyRecord> {
+  return { keyId: await signer.keyId(), algorithm: signer.algorithm, publicKey: Buffer.from(await signer.publicKey()).toString('base64') };
 }

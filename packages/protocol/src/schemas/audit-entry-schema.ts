@@ -42,6 +42,7 @@ export const auditActions = [
   'checkpoint.issued',
   'checkpoint.anchored',
   'key.delegated',
+  'signer.rotated',
   'server.started',
   'server.stopped',
   'access.denied',
@@ -59,6 +60,7 @@ export const auditEntityKinds = [
   'secret',
   'server',
   'key',
+  'signer',
 ] as const satisfies readonly AuditEntityKind[];
 
 const jsonObjectSchema = z.record(z.string(), z.json()) as unknown as z.ZodType<JsonObject>;

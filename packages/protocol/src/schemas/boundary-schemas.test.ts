@@ -1,6 +1,8 @@
 import type { AuditEntry, DispatchManifest, ResultRecord } from '@cairn/core';
 import { describe, expect, test } from 'vitest';
 import {
+  auditActions,
+  auditEntityKinds,
   auditEntrySchema,
   cairnEventSchema,
   checkpointSchema,
@@ -11,6 +13,7 @@ import {
   parsePayload,
   resultRecordSchema,
   sha256Digest,
+  signerRotationSchema,
 } from '../index.ts';
 
 const digest = sha256Digest('x');
@@ -139,4 +142,33 @@ test('timestamps: UTC with seconds on real calendar days', async () => {
     expect(isTimestamp(bad), String(bad)).toBe(false);
     expect(timestampSchema.safeParse(bad).success).toBe(false);
   }
+});
+
+describe('signer rotation (ADR 0019)', () => {
+  const key = (fill: string) => ({ keyId: sha256Digest(fill), algorithm: 'ed25519' as const, publicKey: Buffer.from(fill).toString('base64') });
+  const rotation = {
+    version: 'cairn.signer-rotation/v1',
+    origin: 'cairn:test',
+    from: key('old'),
+    to: key('new'),
+    fromCheckpoint: 12,
+    rootHash: digest.slice(7),
+    time,
+  };
+
+  test('a statement passes unchanged; one handing over to the same key, or with a field missing or extra, is refused', () => {
+    expect(parsePayload(signerRotationSchema, rotation, 'it')).toEqual(rotation);
+    expect(signerRotationSchema.safeParse({ ...rotation, to: rotation.from }).success).toBe(false);
+    const { rootHash: _dropped, ...withoutRoot } = rotation;
+    expect(signerRotationSchema.safeParse(withoutRoot).success).toBe(false);
+    expect(signerRotationSchema.safeParse({ ...rotation, note: 'x' }).success).toBe(false);
+  });
+
+  test('signer.rotated is an audit action on a signer entity', () => {
+    const rotated = { ...entry, action: 'signer.rotated', entity: { kind: 'signer', id: rotation.to.keyId } };
+    const { runId: _run, runSeq: _runSeq, ...withoutRun } = rotated;
+    expect(auditEntrySchema.safeParse(withoutRun).success).toBe(true);
+    expect(auditActions).toContain('signer.rotated');
+    expect(auditEntityKinds).toContain('signer');
+  });
 });
