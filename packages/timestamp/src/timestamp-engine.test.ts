@@ -80,6 +80,9 @@ test(
     cleanups.push(() => other.close());
     const refused = await verifyBundle(bundle, { ...pinned, trustedTsaCertificates: [other.certificate] });
     expect(refused).toMatchObject({ valid: false, claim: 'tamper-detecting' });
-    expect(refused.checks.find((check) => check.name === 'timestamp')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/no trusted TSA certificate/) });
+    expect(refused.checks.find((check) => check.name === 'timestamp')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/no trusted TSA certificate/),
+    });
   },
 );

@@ -25,7 +25,11 @@ let treeSize = 100;
 function checkpoint(rootHash = 'a'.repeat(64)): AnchorCheckpoint {
   treeSize++;
   const envelope = new TextEncoder().encode(
-    JSON.stringify({ payload: Buffer.from(`{"treeSize":${treeSize},"rootHash":"${rootHash}"}`).toString('base64'), payloadType: 'application/vnd.cairn.checkpoint+json', signatures: [] }),
+    JSON.stringify({
+      payload: Buffer.from(`{"treeSize":${treeSize},"rootHash":"${rootHash}"}`).toString('base64'),
+      payloadType: 'application/vnd.cairn.checkpoint+json',
+      signatures: [],
+    }),
   );
   return { origin: 'cairn:test', treeSize, rootHash, envelope };
 }
@@ -144,7 +148,10 @@ describe('the RFC 3161 anchor against OpenSSL ts -reply on loopback', () => {
     const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/tsr`;
     try {
       const slow = createRfc3161Anchor({ url: silentUrl, trustedCertificate: tsa.certificate, timeoutMs: 200 });
-      await expect(slow.anchor(checkpoint())).rejects.toMatchObject({ code: 'CAIRN_ANCHOR_UNAVAILABLE', message: expect.stringMatching(/no answer within 200 ms/) });
+      await expect(slow.anchor(checkpoint())).rejects.toMatchObject({
+        code: 'CAIRN_ANCHOR_UNAVAILABLE',
+        message: expect.stringMatching(/no answer within 200 ms/),
+      });
     } finally {
       silent.closeAllConnections();
       await new Promise((resolve) => silent.close(resolve));
@@ -172,10 +179,17 @@ describe('the RFC 3161 anchor against OpenSSL ts -reply on loopback', () => {
 
   test('settings: a certificate that may not stamp, or no PEM, or a URL that is not http(s), are refused naming the option', () => {
     expect(() => createRfc3161Anchor({ url: tsa.url, trustedCertificate: tsa.certificateWithoutTimestamping })).toThrow(
-      expect.objectContaining({ code: 'CAIRN_CONFIG_INVALID', message: expect.stringMatching(/"rfc3161\.trustedCertificate" names .*not allowed to timestamp/) }),
+      expect.objectContaining({
+        code: 'CAIRN_CONFIG_INVALID',
+        message: expect.stringMatching(/"rfc3161\.trustedCertificate" names .*not allowed to timestamp/),
+      }),
     );
-    expect(() => createRfc3161Anchor({ url: tsa.url, trustedCertificate: 'nonsense' })).toThrow(/"rfc3161\.trustedCertificate" is not a PEM X\.509 certificate/);
+    expect(() => createRfc3161Anchor({ url: tsa.url, trustedCertificate: 'nonsense' })).toThrow(
+      /"rfc3161\.trustedCertificate" is not a PEM X\.509 certificate/,
+    );
     expect(() => createRfc3161Anchor({ url: 'ftp://tsa.example/', trustedCertificate: tsa.certificate })).toThrow(/"rfc3161\.url" must be an http\(s\) URL/);
-    expect(createRfc3161Anchor({ url: 'https://user:secret@tsa.example/tsr', trustedCertificate: tsa.certificate }).name).toBe('rfc3161:https://tsa.example/tsr');
+    expect(createRfc3161Anchor({ url: 'https://user:secret@tsa.example/tsr', trustedCertificate: tsa.certificate }).name).toBe(
+      'rfc3161:https://tsa.example/tsr',
+    );
   });
 });

@@ -143,7 +143,9 @@ export class Rfc3161Anchor implements AuditAnchorV1 {
     if (!Buffer.from(info.hashedMessage).equals(hash)) throw this.#refused('its token stamps another hash than the one requested');
     if (info.nonce !== nonce) {
       throw this.#refused(
-        info.nonce === undefined ? 'its token does not echo the request nonce' : `its token carries nonce ${info.nonce}, not the request's ${nonce} (a reply to another request)`,
+        info.nonce === undefined
+          ? 'its token does not echo the request nonce'
+          : `its token carries nonce ${info.nonce}, not the request's ${nonce} (a reply to another request)`,
       );
     }
     return {
@@ -240,4 +242,3 @@ function describeFetchError(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   return cause?.code ?? cause?.message ?? (error as Error).message ?? String(error);
 }
-

@@ -98,7 +98,7 @@ export function readElement(bytes: Uint8Array, offset = 0): DerElement {
 /** The elements inside a constructed element, in order. */
 export function children(element: DerElement): DerElement[] {
   const found: DerElement[] = [];
-  for (let offset = 0; offset < element.content.length; ) {
+  for (let offset = 0; offset < element.content.length;) {
     const child = readElement(element.content, offset);
     found.push(child);
     offset += child.bytes.length;

@@ -77,7 +77,23 @@ export class OpensslTestTsa {
       ['tsa.crt', 'tsa.ext'],
       ['plain.crt', 'plain.ext'],
     ] as const) {
-      await openssl('x509', '-req', '-in', 'tsa.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', name, '-days', '3650', '-extfile', extensions);
+      await openssl(
+        'x509',
+        '-req',
+        '-in',
+        'tsa.csr',
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        name,
+        '-days',
+        '3650',
+        '-extfile',
+        extensions,
+      );
     }
     writeFileSync(join(directory, 'serial'), '01\n');
     writeFileSync(
@@ -128,11 +144,9 @@ export class OpensslTestTsa {
             : [hash, '-sha256'];
       await run('openssl', ['ts', '-query', '-digest', digest, algorithm, '-cert', '-out', file('tsq')], { cwd: this.#directory });
     }
-    await run(
-      'openssl',
-      ['ts', '-reply', '-config', 'ts.cnf', '-queryfile', file('tsq'), '-inkey', 'tsa.key', '-signer', 'tsa.crt', '-out', file('tsr')],
-      { cwd: this.#directory },
-    );
+    await run('openssl', ['ts', '-reply', '-config', 'ts.cnf', '-queryfile', file('tsq'), '-inkey', 'tsa.key', '-signer', 'tsa.crt', '-out', file('tsr')], {
+      cwd: this.#directory,
+    });
     return { status: 200, type: 'application/timestamp-reply', body: readFileSync(file('tsr')) };
   }
 
