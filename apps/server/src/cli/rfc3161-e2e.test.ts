@@ -34,6 +34,22 @@ test(
     const file = join(directory, 'cairn.config.yaml');
     const config = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>;
     writeFileSync(file, stringifyYaml({ ...config, anchors: [{ kind: 'local' }, { kind: 'rfc3161', url: tsa.url, trustedCertificate: './keys/tsa.pem' }] }));
+    // cairn doctor stamps a probe through the configured anchor, and names a TSA that is down.
+    const doctorCheck = async () => {
+      const doctor = await cairn(directory, ['--json', 'doctor']);
+      return (JSON.parse(doctor.stdout) as { check: string; ok: boolean; detail: string; fix?: string }[]).find(
+        (finding) => finding.check === 'anchors[1] rfc3161',
+      );
+    };
+    expect(await doctorCheck()).toMatchObject({ ok: true, detail: expect.stringMatching(new RegExp(`^${tsa.url}: a probe was stamped at .* verified`)) });
+    tsa.behaviour = 'unavailable';
+    expect(await doctorCheck()).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/CAIRN_ANCHOR_UNAVAILABLE: .*HTTP 503/),
+      fix: expect.stringMatching(/reachable/),
+    });
+    tsa.behaviour = 'grant';
+
     const { base } = await serve(directory);
 
     const demo = await cairn(directory, ['--json', 'demo', '--server', base, '--directory', join(directory, 'demo')], { CAIRN_TOKEN: token });
