@@ -177,6 +177,25 @@ describe('the RFC 3161 anchor against OpenSSL ts -reply on loopback', () => {
     }
   });
 
+  test("a reply under the drafts' media type application/timestamp-response is read like any other", async () => {
+    const relay = createServer((request, response) => {
+      const parts: Buffer[] = [];
+      request.on('data', (part: Buffer) => parts.push(part));
+      request.on('end', async () => {
+        const answer = await fetch(tsa.url, { method: 'POST', headers: { 'content-type': 'application/timestamp-query' }, body: Buffer.concat(parts) });
+        response.writeHead(200, { 'content-type': 'application/timestamp-response' });
+        response.end(Buffer.from(await answer.arrayBuffer()));
+      });
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const anchor = createRfc3161Anchor({ url: `http://127.0.0.1:${(relay.address() as AddressInfo).port}/`, trustedCertificate: tsa.certificate });
+      expect((await anchor.anchor(checkpoint())).timestampToken).toBeDefined();
+    } finally {
+      await new Promise((resolve) => relay.close(resolve));
+    }
+  });
+
   test('settings: a certificate that may not stamp, or no PEM, or a URL that is not http(s), are refused naming the option', () => {
     expect(() => createRfc3161Anchor({ url: tsa.url, trustedCertificate: tsa.certificateWithoutTimestamping })).toThrow(
       expect.objectContaining({

@@ -185,7 +185,8 @@ export class Rfc3161Anchor implements AuditAnchorV1 {
       throw this.#refused(`the TSA answered HTTP ${response.status}; check the url (the TSA's RFC 3161 endpoint)`);
     }
     const type = response.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase();
-    if (type !== timestampReplyType) {
+    // Some TSAs still answer with the media type of RFC 3161's drafts; the body is checked anyway.
+    if (type !== timestampReplyType && type !== 'application/timestamp-response') {
       await response.body?.cancel();
       throw this.#refused(`the TSA answered ${type ?? 'no content type'}, not ${timestampReplyType}; check the url (the TSA's RFC 3161 endpoint)`);
     }
