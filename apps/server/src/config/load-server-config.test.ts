@@ -253,9 +253,13 @@ test("the server's KMS options are exactly @cairn/kms's key settings (but the in
 
 test('an rfc3161 anchor names its TSA url and certificate file (relative to the config); a bad url or a missing certificate is named', () => {
   const directory = configIn(
-    ['dataDirectory: ./data', 'anchors:', '  - { kind: local }', '  - { kind: rfc3161, url: "https://tsa.example/tsr", trustedCertificate: ./keys/tsa.pem, timeoutMs: 5000 }', ''].join(
-      '\n',
-    ),
+    [
+      'dataDirectory: ./data',
+      'anchors:',
+      '  - { kind: local }',
+      '  - { kind: rfc3161, url: "https://tsa.example/tsr", trustedCertificate: ./keys/tsa.pem, timeoutMs: 5000 }',
+      '',
+    ].join('\n'),
   );
   const loaded = loadServerConfig({ directory, env: {} });
   expect(loaded.config.anchors[1]).toEqual({ kind: 'rfc3161', url: 'https://tsa.example/tsr', trustedCertificate: './keys/tsa.pem', timeoutMs: 5000 });
