@@ -41,8 +41,8 @@ test(
 
     const archive = join(directory, 'server.cairn-backup');
     await backupServer(loaded, archive);
-  // Restored on another machine: the original certificate file is not there.
-  rmSync(join(directory, 'acme-tsa.pem'));
+    // Restored on another machine: the original certificate file is not there.
+    rmSync(join(directory, 'acme-tsa.pem'));
     const target = join(directory, 'restored');
     await restoreBackup(archive, target);
     const restored = loadServerConfig({ directory: target, env: { CAIRN_SANDBOX: 'none' } });
