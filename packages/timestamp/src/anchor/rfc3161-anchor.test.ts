@@ -196,6 +196,20 @@ describe('the RFC 3161 anchor against OpenSSL ts -reply on loopback', () => {
     }
   });
 
+  test('an RSA TSA whose tokens carry the optional ordering and TSA name fields is read and verified too', async () => {
+    const rsa = await OpensslTestTsa.start({ keyType: 'rsa', optionalFields: true });
+    try {
+      const anchor = createRfc3161Anchor({ url: rsa.url, trustedCertificate: rsa.certificate });
+      const head = checkpoint();
+      const receipt = await anchor.anchor(head);
+      const token = Buffer.from(receipt.timestampToken!, 'base64');
+      expect(verifyTimestampToken(token, head.envelope, [rsa.certificate]).authority).toMatch(/Cairn Test TSA/);
+      expect(readTimestampTokenInfo(token).nonce).toBeTypeOf('bigint');
+    } finally {
+      await rsa.close();
+    }
+  });
+
   test('settings: a certificate that may not stamp, or no PEM, or a URL that is not http(s), are refused naming the option', () => {
     expect(() => createRfc3161Anchor({ url: tsa.url, trustedCertificate: tsa.certificateWithoutTimestamping })).toThrow(
       expect.objectContaining({

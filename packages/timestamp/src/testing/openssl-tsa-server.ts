@@ -64,11 +64,15 @@ export class OpensslTestTsa {
     });
   }
 
-  /** Makes the CA and TSA certificates and listens on a free loopback port. */
-  static async start(): Promise<OpensslTestTsa> {
+  /**
+   * Makes the CA and TSA certificates and listens on a free loopback port. `keyType` picks the
+   * TSA's key (EC P-256 by default, or RSA 2048); `optionalFields` makes openssl also write the
+   * TSTInfo's optional `ordering` and `tsa` name fields, as some TSAs do.
+   */
+  static async start(options: { readonly keyType?: 'ec' | 'rsa'; readonly optionalFields?: boolean } = {}): Promise<OpensslTestTsa> {
     const directory = mkdtempSync(join(tmpdir(), 'cairn-tsa-'));
     const openssl = (...args: string[]) => run('openssl', args, { cwd: directory });
-    const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
+    const newKey = options.keyType === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
     await openssl('req', '-x509', ...newKey, '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=Cairn Test Root', '-days', '3650');
     await openssl('req', ...newKey, '-nodes', '-keyout', 'tsa.key', '-out', 'tsa.csr', '-subj', '/CN=Cairn Test TSA', '-days', '3650');
     writeFileSync(join(directory, 'tsa.ext'), 'extendedKeyUsage = critical,timeStamping\nkeyUsage = critical,digitalSignature\n');
@@ -109,6 +113,7 @@ export class OpensslTestTsa {
         'digests = sha256, sha384, sha512',
         'accuracy = secs:1',
         'ess_cert_id_alg = sha256',
+        ...(options.optionalFields ? ['ordering = yes', 'tsa_name = yes'] : []),
         '',
       ].join('\n'),
     );
