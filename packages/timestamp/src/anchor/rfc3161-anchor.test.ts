@@ -86,6 +86,12 @@ describe('the RFC 3161 anchor against OpenSSL ts -reply on loopback', () => {
     expect(tsa.queries).toHaveLength(1);
     await expect(anchor.anchor({ ...head, rootHash: 'b'.repeat(64) })).rejects.toMatchObject({ code: 'CAIRN_ANCHOR_CONFLICT' });
     expect(tsa.queries).toHaveLength(1);
+    // A malformed checkpoint is refused before any request, as a rejection (like every other error).
+    await expect(anchor.anchor({ ...checkpoint(), rootHash: 'not hex' })).rejects.toMatchObject({
+      code: 'CAIRN_PAYLOAD_INVALID',
+      message: expect.stringMatching(/rootHash/),
+    });
+    expect(tsa.queries).toHaveLength(1);
   });
 
   test('a token from a different TSA is refused, named', async () => {

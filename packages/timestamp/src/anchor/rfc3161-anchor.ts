@@ -77,7 +77,11 @@ export class Rfc3161Anchor implements AuditAnchorV1 {
   }
 
   anchor(checkpoint: AnchorCheckpoint): Promise<AnchorReceipt> {
-    assertAnchorCheckpoint(checkpoint, this.provider);
+    try {
+      assertAnchorCheckpoint(checkpoint, this.provider);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     const key = `${checkpoint.origin}\n${checkpoint.treeSize}`;
     const known = this.#stamped.get(key);
     if (known) {
