@@ -183,6 +183,35 @@ describe('the RFC 3161 anchor against OpenSSL ts -reply on loopback', () => {
     }
   });
 
+  test('a TSA behind HTTP basic auth: credentials in the url are sent as Authorization, never written into the receipt', async () => {
+    const guarded = createServer((request, response) => {
+      if (request.headers.authorization !== `Basic ${Buffer.from('acme:s3cret word').toString('base64')}`) {
+        response.writeHead(401, { 'content-type': 'text/plain' });
+        response.end('who are you?');
+        return;
+      }
+      const parts: Buffer[] = [];
+      request.on('data', (part: Buffer) => parts.push(part));
+      request.on('end', async () => {
+        const answer = await fetch(tsa.url, { method: 'POST', headers: { 'content-type': 'application/timestamp-query' }, body: Buffer.concat(parts) });
+        response.writeHead(200, { 'content-type': 'application/timestamp-reply' });
+        response.end(Buffer.from(await answer.arrayBuffer()));
+      });
+    });
+    await new Promise<void>((resolve) => guarded.listen(0, '127.0.0.1', resolve));
+    const port = (guarded.address() as AddressInfo).port;
+    try {
+      const anchor = createRfc3161Anchor({ url: `http://acme:s3cret%20word@127.0.0.1:${port}/tsr`, trustedCertificate: tsa.certificate });
+      const receipt = await anchor.anchor(checkpoint());
+      expect(receipt.location).toBe(`http://127.0.0.1:${port}/tsr`);
+      expect(JSON.stringify(receipt)).not.toContain('s3cret');
+      const stranger = createRfc3161Anchor({ url: `http://127.0.0.1:${port}/tsr`, trustedCertificate: tsa.certificate });
+      await expect(stranger.anchor(checkpoint())).rejects.toMatchObject({ code: 'CAIRN_TIMESTAMP_REFUSED', message: expect.stringMatching(/HTTP 401/) });
+    } finally {
+      await new Promise((resolve) => guarded.close(resolve));
+    }
+  });
+
   test("a reply under the drafts' media type application/timestamp-response is read like any other", async () => {
     const relay = createServer((request, response) => {
       const parts: Buffer[] = [];

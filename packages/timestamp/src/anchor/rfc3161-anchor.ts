@@ -62,6 +62,7 @@ export class Rfc3161Anchor implements AuditAnchorV1 {
   readonly settings: Readonly<z.output<typeof rfc3161AnchorSettingsSchema>>;
   readonly #certificate: X509Certificate;
   readonly #location: string;
+  readonly #authorization: string | undefined;
   /** Receipts of the last tree heads stamped here, by `origin\ntreeSize`: a retry gets the first token. */
   readonly #stamped = new Map<string, { readonly rootHash: string; readonly receipt: Promise<AnchorReceipt> }>();
 
@@ -69,7 +70,10 @@ export class Rfc3161Anchor implements AuditAnchorV1 {
     this.settings = parseSettings(rfc3161AnchorSettingsSchema, settings, 'rfc3161');
     this.#certificate = new X509Certificate(this.settings.trustedCertificate);
     const url = new URL(this.settings.url);
-    // Credentials in the URL are sent, never written into receipts.
+    // Credentials in the URL (a TSA behind HTTP basic auth) are sent as an Authorization header,
+    // never written into receipts, reports or errors.
+    if (url.username !== '' || url.password !== '')
+      this.#authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
     url.username = '';
     url.password = '';
     this.#location = url.href;
@@ -169,9 +173,13 @@ export class Rfc3161Anchor implements AuditAnchorV1 {
   async #post(query: Uint8Array): Promise<Uint8Array> {
     let response: Response;
     try {
-      response = await fetch(this.settings.url, {
+      response = await fetch(this.#location, {
         method: 'POST',
-        headers: { 'content-type': timestampQueryType, accept: timestampReplyType },
+        headers: {
+          'content-type': timestampQueryType,
+          accept: timestampReplyType,
+          ...(this.#authorization === undefined ? {} : { authorization: this.#authorization }),
+        },
         body: query,
         signal: AbortSignal.timeout(this.settings.timeoutMs),
         redirect: 'error',
