@@ -235,10 +235,10 @@ export class Engine {
       entries,
       proofs: this.#audit.merkle,
       checkpoint: checkpoint.envelope,
+      ...timestampTokenField(checkpoint.receipts),
       anchors: checkpoint.receipts,
       keys: [key],
       manifests,
-      ...timestampTokenField(checkpoint.receipts),
     });
   }
 
