@@ -87,3 +87,20 @@ test(
     expect(notTsa.stderr).toMatch(/--trusted-tsa-cert: .*cairn\.config\.yaml is not a PEM X\.509 certificate/);
   },
 );
+
+test('a server whose only anchor is the TSA: the demo prints an offline verify command, and that command says witnessed', { timeout: 240_000 }, async () => {
+  const { directory, token } = await initialised();
+  writeFileSync(join(directory, 'tsa.pem'), tsa.certificate);
+  const file = join(directory, 'cairn.config.yaml');
+  const config = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  writeFileSync(file, stringifyYaml({ ...config, anchors: [{ kind: 'rfc3161', url: tsa.url, trustedCertificate: 'tsa.pem' }] }));
+  const { base } = await serve(directory);
+  const demo = await cairn(directory, ['demo', '--server', base, '--directory', join(directory, 'demo')], { CAIRN_TOKEN: token });
+  expect(demo.status, demo.stdout + demo.stderr).toBe(0);
+  const printed = /^\$ cairn verify (.*)$/m.exec(demo.stdout)![1]!;
+  expect(printed).not.toContain('--online');
+  expect(demo.stdout).toMatch(/^valid: true, claim: witnessed, verdict: verified/m);
+  const again = await cairn(tmpdir(), ['verify', ...printed.split(' ')]);
+  expect(again.status, again.stdout + again.stderr).toBe(0);
+  expect(again.stdout).toMatch(/^valid: true, claim: witnessed/);
+});
