@@ -20,6 +20,8 @@ const allowedWorkspaceImports: Record<string, string[]> = {
   '@cairn/local': ['@cairn/core', '@cairn/protocol', '@cairn/worker'],
   '@cairn/s3': ['@cairn/core', '@cairn/protocol'],
   '@cairn/kms': ['@cairn/core', '@cairn/protocol'],
+  // An anchor that checks the tokens it is given with the verifier's own (pure) token code.
+  '@cairn/timestamp': ['@cairn/core', '@cairn/protocol', '@cairn/audit'],
   '@cairn/fargate': ['@cairn/core', '@cairn/protocol', '@cairn/worker'],
   '@cairn/client': ['@cairn/core', '@cairn/protocol'],
   '@cairn/mcp': ['@cairn/core', '@cairn/protocol', '@cairn/client'],

@@ -36,6 +36,8 @@ export { verifyAuditLog } from './export/verify-audit-log.ts';
 export type { AuditLogFailure, AuditLogVerification, LogCheckpoint, VerifyAuditLogOptions } from './export/verify-audit-log.ts';
 export { verifyTimestampToken } from './timestamp/verify-timestamp-token.ts';
 export type { VerifiedTimestamp } from './timestamp/verify-timestamp-token.ts';
+export { readTimestampTokenInfo } from './timestamp/read-timestamp-token-info.ts';
+export type { TimestampTokenInfo } from './timestamp/read-timestamp-token-info.ts';
 export { verifyCheckpointConsistency } from './checkpoint/verify-checkpoint-consistency.ts';
 export type { CheckpointLink } from './checkpoint/verify-checkpoint-consistency.ts';
 export const VERSION = '0.1.0';

@@ -47,6 +47,7 @@ import { ScheduleBook, type ScheduleDefinition, type ScheduleRecord } from './sc
 import { storageFullReason } from './database/storage-full.ts';
 import { retryDelay } from './dispatch/retry-delay.ts';
 import type { EngineHealth } from './engine-health.ts';
+import { receiptTimestampToken } from './audit/receipt-timestamp-token.ts';
 
 /** Between tries of pushed exits that could not be written for another reason (storage down). */
 const unrecordedExitsRetryMs = 250;
@@ -280,6 +281,7 @@ export class Engine {
       entries,
       proofs: this.#audit.merkle,
       checkpoint: checkpoint.envelope,
+      ...timestampTokenField(checkpoint.receipts),
       anchors: checkpoint.receipts,
       keys,
       manifests,
@@ -739,4 +741,10 @@ export class Engine {
 /** Builds an engine; throws CAIRN_CONFIG_INVALID naming every bad option. */
 export function createEngine(settings: EngineSettings): Engine {
   return new Engine(settings);
+}
+
+/** The `timestampToken` input of a bundle: the RFC 3161 token an anchor's receipt carries, if any. */
+function timestampTokenField(receipts: readonly DsseEnvelope[]): { timestampToken?: Uint8Array } {
+  const token = receiptTimestampToken(receipts);
+  return token === undefined ? {} : { timestampToken: token };
 }

@@ -45,7 +45,8 @@ export interface BackupResult {
  * 3. storage after the database: objects are content-addressed and immutable, and the engine
  *    stores one before a database row names it, so every object the database copy names is there;
  *    objects written meanwhile are extra and harmless;
- * 4. keys, tokens, and the config rewritten with every path at its default under `./cairn-data`.
+ * 4. keys, tokens, rfc3161 anchors' TSA certificates, and the config rewritten with every path at
+ *    its default under `./cairn-data`.
  * S3 storage and S3 Object Lock anchors are not copied: they are named in the result and the
  * manifest (`notCopied`), with what to do, so that nobody takes the archive for a copy of a bucket.
  * The live execution state and work folders are not copied: they belong to attempts in flight.
@@ -100,6 +101,19 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
       );
     });
     if (content !== null) add(`${backupDataPrefix}${path}`, content, 0o600);
+  }
+  // An rfc3161 anchor's TSA certificate may live anywhere the config names: the restored server
+  // needs it to start (and its verifiers to trust the tokens), so it travels with the keys.
+  for (const [index, source] of paths.tsaCertificates.entries()) {
+    if (source === undefined) continue;
+    const content = await readFile(source).catch((error: NodeJS.ErrnoException) => {
+      throw new CairnError(
+        'CAIRN_CONFIG_INVALID',
+        `Cannot read ${source} (config.anchors[${index}].trustedCertificate) for the backup: ${error.message}. Run \`cairn doctor\`; the TSA certificate must be readable.`,
+        { path: source, cause: error },
+      );
+    });
+    add(`${backupDataPrefix}${tsaCertificateMember(index)}`, content, 0o644);
   }
   add(backupConfigName, new TextEncoder().encode(portableConfig(loaded)), 0o644);
   const signingKeyId = await createLocalSigner({ keyFile: paths.signingKey }).keyId();
@@ -171,6 +185,11 @@ async function filesUnder(root: string): Promise<{ path: string; content: Uint8A
  * an S3 seam keeps its whole config (bucket, prefix, endpoint…): the restored server reads the
  * same bucket, whose objects the archive does not hold.
  */
+/** Where an rfc3161 anchor's TSA certificate is kept in the archive, under the data directory. */
+function tsaCertificateMember(index: number): string {
+  return `keys/tsa-${index}.pem`;
+}
+
 function portableConfig({ config }: LoadedServerConfig): string {
   const { workRoot: _workRoot, ...executor } = config.executor;
   const portable = {
@@ -179,7 +198,13 @@ function portableConfig({ config }: LoadedServerConfig): string {
     storage: config.storage.kind === 'local' ? { kind: config.storage.kind } : config.storage,
     signer: { kind: config.signer.kind },
     cipher: { kind: config.cipher.kind },
-    anchors: config.anchors.map((anchor) => (anchor.kind === 'local' ? { kind: anchor.kind } : anchor)),
+    anchors: config.anchors.map((anchor, index) =>
+      anchor.kind === 'local'
+        ? { kind: anchor.kind }
+        : anchor.kind === 'rfc3161'
+          ? { ...anchor, trustedCertificate: `./cairn-data/${tsaCertificateMember(index)}` }
+          : anchor,
+    ),
     executor,
   };
   return `# Cairn server configuration, restored by \`cairn restore\`. Paths are relative to this file.\n${stringifyYaml(portable)}`;

@@ -90,6 +90,8 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   try {
     const reachable = config.storage.kind === 's3' ? await s3!.diagnoseS3Storage(config.storage, probeOf(composition.storage), note) : true;
     for (const [index, anchor] of config.anchors.entries()) if (anchor.kind === 's3-object-lock') await s3!.diagnoseS3Anchor(anchor, index, note);
+    for (const [index, anchor] of config.anchors.entries())
+      if (anchor.kind === 'rfc3161') await (await import('./diagnose-tsa.ts')).diagnoseTsa(composition.anchors[index]!, index, note);
     if (reachable) {
       const probe = new TextEncoder().encode(`cairn doctor ${Date.now()}`);
       const key = blobKey(sha256Digest(probe));

@@ -5,7 +5,8 @@ import type { TrustedAnchor } from '@cairn/audit';
 import { CairnError } from '@cairn/protocol';
 import { configFileNames, loadServerConfig, type LoadedServerConfig } from '../config/load-server-config.ts';
 import { formatVerificationReport } from '../evidence/format-verification-report.ts';
-import { serverAnchors, serverSigningKey } from '../evidence/server-trust.ts';
+import { serverAnchors, serverSigningKey, serverTsaCertificates } from '../evidence/server-trust.ts';
+import { readTsaCertificate } from '../evidence/tsa-certificate-file.ts';
 import { trustedKeyFromFile } from '../evidence/trusted-key-file.ts';
 import { trustedAnchorOf } from '../evidence/verifier-anchors.ts';
 import { verificationExitCode, verifyEvidence } from '../evidence/verify-evidence.ts';
@@ -17,15 +18,19 @@ export interface VerifierOptions {
   readonly trustedKeyFile?: string[];
   readonly anchor?: string[];
   readonly online?: boolean;
+  readonly trustedTsaCert?: string[];
 }
 
 /**
  * The keys and anchors a verifier command trusts. Keys: `--trusted-key` ids, `--trusted-key-file`
  * keys, and, in a server's folder (or with `--config`), the server's own signing key. Anchors
  * (`--online` only): the `--anchor` ones if any, otherwise the server config's; `--online` with
- * none is bad input, since the anchors a bundle's receipts name are not trusted.
+ * none is bad input, since the anchors a bundle's receipts name are not trusted. TSA
+ * certificates: `--trusted-tsa-cert` files, and the server config's `rfc3161` anchors' ones.
  */
-export async function verifierTrust(options: VerifierOptions): Promise<{ keys: PublicKeyRecord[]; keyIds: string[]; anchors: TrustedAnchor[] }> {
+export async function verifierTrust(
+  options: VerifierOptions,
+): Promise<{ keys: PublicKeyRecord[]; keyIds: string[]; anchors: TrustedAnchor[]; tsaCertificates: string[] }> {
   const server = serverConfigHere();
   const named = (options.trustedKeyFile ?? []).map((file) => trustedKeyFromFile(readInputFile(file, 'the trusted key file').toString('utf8'), file));
   const keyIds = options.trustedKey ?? [];
@@ -37,6 +42,15 @@ export async function verifierTrust(options: VerifierOptions): Promise<{ keys: P
     if (named.length === 0 && keyIds.length === 0) throw error;
   }
   const keys = [...named, ...(serverKey ? [serverKey] : [])];
+  const namedTsaCertificates = (options.trustedTsaCert ?? []).map((file) => readTsaCertificate(file, '--trusted-tsa-cert'));
+  let serverTsa: string[] = [];
+  try {
+    serverTsa = server ? serverTsaCertificates(server) : [];
+  } catch (error) {
+    // As with keys: a verifier who named its TSA certificates does not need the folder's.
+    if (namedTsaCertificates.length === 0) throw error;
+  }
+  const tsaCertificates = [...namedTsaCertificates, ...serverTsa];
   let anchors: TrustedAnchor[] = [];
   if (options.online) {
     anchors =
@@ -57,7 +71,7 @@ export async function verifierTrust(options: VerifierOptions): Promise<{ keys: P
       path: '--anchor',
     });
   }
-  return { keys, keyIds, anchors };
+  return { keys, keyIds, anchors, tsaCertificates };
 }
 
 /** The config of the server folder this runs in (or `--config`), when there is one. */
@@ -74,6 +88,10 @@ export function addVerifyCommands(): void {
     .argument('<bundle>', 'an evidence bundle (cairn.bundle/v1) file')
     .option('--trusted-key <keyId...>', 'key ids the checkpoint may be signed by (sha256:...)')
     .option('--trusted-key-file <file...>', 'public keys the checkpoint may be signed by: PEM, or a JSON {keyId, algorithm, publicKey} record')
+    .option(
+      '--trusted-tsa-cert <file...>',
+      "TSA certificates (PEM) an RFC 3161 timestamp in the bundle may be signed by; with one that verifies the claim is witnessed (a server folder's rfc3161 anchors' certificates are trusted too)",
+    )
     .option('--online', "also read the trusted anchors live (the server config's, or --anchor's) for this checkpoint")
     .option(
       '--anchor <kind:location...>',
@@ -85,7 +103,12 @@ export function addVerifyCommands(): void {
     .action(async (file: string, options: VerifierOptions) => {
       const bytes = new Uint8Array(readInputFile(file, 'the evidence bundle'));
       const trust = await verifierTrust(options);
-      const report = await verifyEvidence(bytes, { trustedKeys: trust.keys, trustedKeyIds: trust.keyIds, anchors: trust.anchors });
+      const report = await verifyEvidence(bytes, {
+        trustedKeys: trust.keys,
+        trustedKeyIds: trust.keyIds,
+        anchors: trust.anchors,
+        trustedTsaCertificates: trust.tsaCertificates,
+      });
       if (json()) say(JSON.stringify(report));
       else for (const line of formatVerificationReport(report)) say(line);
       process.exitCode = verificationExitCode(report);

@@ -1,6 +1,7 @@
 import type { AuditAnchorV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import type { AnchorConfig, ServerConfig, StorageConfig } from '../config/server-config-schema.ts';
+import { readTsaCertificate } from '../evidence/tsa-certificate-file.ts';
 import type { agentRuntimeSettings } from './agent-runtime-settings.ts';
 
 /** What a factory may need besides its own config: the loaded config (paths) and the seam's place in it. */
@@ -30,7 +31,7 @@ type FactoriesOf<Config extends { kind: string }, Seam, Context = SeamContext> =
 
 /**
  * How the server builds each seam from its config, by `kind`. Every factory imports its package
- * when it runs, never before: a local server never loads `@cairn/s3` or `@cairn/kms` (nor the AWS SDK under them),
+ * when it runs, never before: a local server never loads `@cairn/s3`, `@cairn/kms` or `@cairn/timestamp` (nor the AWS SDK under them),
  * and a new kind is one entry here and one branch of the config schema.
  */
 export const seamFactories: {
@@ -54,6 +55,11 @@ export const seamFactories: {
       const { createS3ObjectLockAnchor } = await import('@cairn/s3');
       const { kind: _kind, ...settings } = config;
       return createS3ObjectLockAnchor(settings);
+    },
+    rfc3161: async (config, { loaded, index, where }) => {
+      const { createRfc3161Anchor } = await import('@cairn/timestamp');
+      const { kind: _kind, trustedCertificate: _file, ...settings } = config;
+      return createRfc3161Anchor({ ...settings, trustedCertificate: readTsaCertificate(loaded.paths.tsaCertificates[index]!, `${where}.trustedCertificate`) });
     },
   },
   signer: {

@@ -224,7 +224,9 @@ test('S3 options are checked, every problem named by its option path; credential
     ]);
     expect(byPath['config.storage.accessKeyId']).toMatch(/never written in the config.*AWS_ACCESS_KEY_ID.*role/);
     expect(byPath['config.anchors.0.secretAccessKey']).toMatch(/never written in the config/);
-    expect(byPath['config.anchors.2.kind']).toBe("must be 'local' (a directory) or 's3-object-lock' (an S3 bucket with Object Lock)");
+    expect(byPath['config.anchors.2.kind']).toBe(
+      "must be 'local' (a directory), 's3-object-lock' (an S3 bucket with Object Lock) or 'rfc3161' (a timestamp authority: url and trustedCertificate)",
+    );
     expect(byPath['config.anchors.1.bucket']).toMatch(/must name the bucket/);
   }
 });
@@ -247,4 +249,31 @@ test("the server's KMS options are exactly @cairn/kms's key settings (but the in
       .filter((name) => name !== 'client')
       .sort(),
   );
+});
+
+test('an rfc3161 anchor names its TSA url and certificate file (relative to the config); a bad url or a missing certificate is named', () => {
+  const directory = configIn(
+    [
+      'dataDirectory: ./data',
+      'anchors:',
+      '  - { kind: local }',
+      '  - { kind: rfc3161, url: "https://tsa.example/tsr", trustedCertificate: ./keys/tsa.pem, timeoutMs: 5000 }',
+      '',
+    ].join('\n'),
+  );
+  const loaded = loadServerConfig({ directory, env: {} });
+  expect(loaded.config.anchors[1]).toEqual({ kind: 'rfc3161', url: 'https://tsa.example/tsr', trustedCertificate: './keys/tsa.pem', timeoutMs: 5000 });
+  expect(loaded.paths.tsaCertificates).toEqual([undefined, join(directory, 'keys', 'tsa.pem')]);
+  expect(loaded.paths.anchors).toEqual([join(loaded.paths.dataDirectory, 'anchor'), undefined]);
+
+  const bad = configIn(['dataDirectory: ./data', 'anchors:', '  - { kind: rfc3161, url: "ftp://tsa.example/" }', ''].join('\n'));
+  try {
+    loadServerConfig({ directory: bad, env: {} });
+    expect.unreachable();
+  } catch (error) {
+    const issues = (error as { issues: { path: string; message: string }[] }).issues;
+    const byPath = Object.fromEntries(issues.map((issue) => [issue.path, issue.message]));
+    expect(Object.keys(byPath).sort()).toEqual(['config.anchors.0.trustedCertificate', 'config.anchors.0.url']);
+    expect(byPath['config.anchors.0.url']).toMatch(/must be the http\(s\) URL of the TSA's RFC 3161 endpoint/);
+  }
 });

@@ -33,6 +33,8 @@ export interface LoadedServerConfig {
     readonly cipherKey: string;
     /** Each configured anchor's directory, by its index in `config.anchors`; undefined for one that is not `local`. */
     readonly anchors: readonly (string | undefined)[];
+    /** Each `rfc3161` anchor's TSA certificate file, by its index in `config.anchors`; undefined for other kinds. */
+    readonly tsaCertificates: readonly (string | undefined)[];
     readonly executions: string;
     readonly work: string;
     readonly tokens: string;
@@ -92,6 +94,7 @@ export function loadServerConfig(options: { readonly file?: string; readonly dir
       anchors: config.anchors.map((anchor, index) =>
         anchor.kind === 'local' ? under(anchor.directory, index === 0 ? 'anchor' : `anchor-${index}`) : undefined,
       ),
+      tsaCertificates: config.anchors.map((anchor) => (anchor.kind === 'rfc3161' ? absolute(anchor.trustedCertificate) : undefined)),
       executions: join(data, 'executions'),
       work: under(config.executor.workRoot, 'work'),
       tokens: join(data, 'keys', 'tokens.json'),

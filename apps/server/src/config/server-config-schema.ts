@@ -128,7 +128,10 @@ export const storageConfigSchema = z.preprocess(
   ),
 );
 
-/** An audit anchor: a local directory (`detect`) or an S3 Object Lock bucket (`external-immutable`). */
+/**
+ * An audit anchor: a local directory (`detect`), an S3 Object Lock bucket (`external-immutable`), or
+ * an RFC 3161 timestamp authority (`detect`; its tokens make bundles `witnessed`).
+ */
 export const anchorConfigSchema = z.preprocess(
   localByDefault,
   z.discriminatedUnion(
@@ -144,8 +147,19 @@ export const anchorConfigSchema = z.preprocess(
           .min(1, 'must be at least 1 day')
           .max(36_500, 'must be at most 36500 days (100 years)'),
       }),
+      z.strictObject({
+        kind: z.literal('rfc3161'),
+        /** The TSA's RFC 3161 HTTP endpoint: each checkpoint's SHA-256 is POSTed to it for a timestamp token. */
+        url: z.url({ protocol: /^https?$/, error: "must be the http(s) URL of the TSA's RFC 3161 endpoint, e.g. https://tsa.example/tsr" }),
+        /** The TSA's signing certificate (PEM file, relative to the config): replies must verify with it, and verifiers in this folder trust it. */
+        trustedCertificate: z.string().min(1, "must name the TSA certificate's PEM file, e.g. ./keys/tsa.pem"),
+        /** How long one request may take before the TSA counts as unavailable (the checkpoint stays queued). */
+        timeoutMs: z.int().min(100).max(300_000).optional(),
+      }),
     ],
-    { error: "must be 'local' (a directory) or 's3-object-lock' (an S3 bucket with Object Lock)" },
+    {
+      error: "must be 'local' (a directory), 's3-object-lock' (an S3 bucket with Object Lock) or 'rfc3161' (a timestamp authority: url and trustedCertificate)",
+    },
   ),
 );
 

@@ -10,7 +10,7 @@ import { failureLines, RunProgress, type ProgressOutput } from '../cli/run-progr
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig, type LoadedServerConfig } from '../config/load-server-config.ts';
 import { formatVerificationReport } from '../evidence/format-verification-report.ts';
-import { serverAnchors, serverSigningKey } from '../evidence/server-trust.ts';
+import { serverAnchors, serverSigningKey, serverTsaCertificates } from '../evidence/server-trust.ts';
 import { verifyEvidence } from '../evidence/verify-evidence.ts';
 import { buildHttpApi } from '../http/http-server.ts';
 import { demoFiles } from './demo-files.ts';
@@ -151,10 +151,11 @@ async function demoStory(options: DemoStory): Promise<DemoResult> {
   // The key pinned at init and the anchors of the demo server's own config: what a verifier
   // trusts, never what the bundle says about itself.
   const anchors = serverAnchors(loaded);
-  const verify = await verifyEvidence(bytes, { trustedKeyIds: [keyId], anchors });
+  const verify = await verifyEvidence(bytes, { trustedKeyIds: [keyId], anchors, trustedTsaCertificates: serverTsaCertificates(loaded) });
   say('');
   // The anchors are the config's: `--config` names them in a form any anchor kind can be read back from.
-  say(`$ cairn verify ${bundle} --trusted-key ${keyId} --online --config ${loaded.file}`);
+  // A config whose only anchors are TSAs has nothing to read live: then the command is offline.
+  say(`$ cairn verify ${bundle} --trusted-key ${keyId}${anchors.length > 0 ? ' --online' : ''} --config ${loaded.file}`);
   for (const line of formatVerificationReport(verify)) say(line);
   return {
     directory,

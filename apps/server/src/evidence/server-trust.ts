@@ -3,6 +3,7 @@ import type { PublicKeyRecord } from '@cairn/core';
 import type { TrustedAnchor } from '@cairn/audit';
 import { CairnError } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
+import { readTsaCertificate } from './tsa-certificate-file.ts';
 import { trustedKeyFromFile } from './trusted-key-file.ts';
 import { s3ObjectLockAnchor, trustedAnchorOf } from './verifier-anchors.ts';
 
@@ -34,21 +35,37 @@ export async function serverSigningKey(loaded: LoadedServerConfig): Promise<Publ
 /**
  * The anchors a server's config names, as a verifier reads them: a `local` anchor is a `file`
  * anchor at its directory; an `s3-object-lock` one is read at the bucket, prefix, endpoint and
- * region the config names (trusted as the config names it, `external-immutable`).
+ * region the config names (trusted as the config names it, `external-immutable`); an `rfc3161`
+ * one is not read live (a TSA keeps nothing), its certificate is trusted instead.
  */
 export function serverAnchors(loaded: LoadedServerConfig): TrustedAnchor[] {
-  return loaded.config.anchors.map((anchor, index) => {
-    if (anchor.kind === 'local') return trustedAnchorOf(`file:${loaded.paths.anchors[index]!}`, `config.anchors[${index}]`);
+  return loaded.config.anchors.flatMap((anchor, index) => {
+    if (anchor.kind === 'local') return [trustedAnchorOf(`file:${loaded.paths.anchors[index]!}`, `config.anchors[${index}]`)];
+    // A TSA holds nothing to read back: its token is checked offline, with serverTsaCertificates.
+    if (anchor.kind === 'rfc3161') return [];
     const { bucket, prefix, region, endpoint, forcePathStyle, requestTimeoutMs, maxAttempts } = anchor;
-    return s3ObjectLockAnchor(
-      {
-        bucket,
-        prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`,
-        forcePathStyle,
-        ...(region === undefined ? {} : { region }),
-        ...(endpoint === undefined ? {} : { endpoint }),
-      },
-      { requestTimeoutMs, maxAttempts },
-    );
+    return [
+      s3ObjectLockAnchor(
+        {
+          bucket,
+          prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`,
+          forcePathStyle,
+          ...(region === undefined ? {} : { region }),
+          ...(endpoint === undefined ? {} : { endpoint }),
+        },
+        { requestTimeoutMs, maxAttempts },
+      ),
+    ];
   });
+}
+
+/**
+ * The TSA certificates of a server's `rfc3161` anchors (PEM): `cairn verify` in the server's
+ * folder trusts them, so the bundles the server exports reach `witnessed` there without naming
+ * the certificate again.
+ */
+export function serverTsaCertificates(loaded: LoadedServerConfig): string[] {
+  return loaded.config.anchors.flatMap((anchor, index) =>
+    anchor.kind === 'rfc3161' ? [readTsaCertificate(loaded.paths.tsaCertificates[index]!, `config.anchors[${index}].trustedCertificate`)] : [],
+  );
 }

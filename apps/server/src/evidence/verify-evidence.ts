@@ -9,6 +9,8 @@ export interface VerifyEvidenceOptions {
   readonly trustedKeyIds?: readonly string[];
   /** Anchors read live (`--online`): from the server's config or `--anchor`, never the bundle's receipts. */
   readonly anchors?: readonly TrustedAnchor[];
+  /** TSA certificates (PEM) an RFC 3161 token may be signed by (`--trusted-tsa-cert`, the server's `rfc3161` anchors). */
+  readonly trustedTsaCertificates?: readonly string[];
 }
 
 /** Verifies an evidence bundle's bytes. Never throws for a bad bundle. */
@@ -17,6 +19,7 @@ export async function verifyEvidence(bytes: Uint8Array, options: VerifyEvidenceO
     ...(options.trustedKeys && options.trustedKeys.length > 0 ? { trustedKeys: options.trustedKeys } : {}),
     ...(options.trustedKeyIds && options.trustedKeyIds.length > 0 ? { pinnedKeyIds: options.trustedKeyIds } : {}),
     ...(options.anchors && options.anchors.length > 0 ? { trustedAnchors: options.anchors } : {}),
+    ...(options.trustedTsaCertificates && options.trustedTsaCertificates.length > 0 ? { trustedTsaCertificates: options.trustedTsaCertificates } : {}),
   });
 }
 

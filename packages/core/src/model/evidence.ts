@@ -40,6 +40,12 @@ export interface AnchorReceipt {
   readonly envelopeDigest: Digest;
   /** ISO time until which the anchor cannot be altered, for `external-immutable`. */
   readonly retainUntil?: string;
+  /**
+   * An RFC 3161 timestamp token (base64 DER) over the anchored envelope bytes, from an anchor that
+   * is a timestamp authority (`rfc3161`): it holds nothing to read back, the token is its evidence.
+   * An evidence bundle carries it as `timestamp.token`.
+   */
+  readonly timestampToken?: string;
 }
 
 /** Names of the checks a verifier reports, in the order it runs them. */

@@ -177,6 +177,13 @@ export const errorCatalogue = {
     summary: 'The anchor could not be written or read.',
     action: 'Checkpoints stay queued and are anchored when it recovers; check its location and credentials.',
   },
+  CAIRN_TIMESTAMP_REFUSED: {
+    status: 502,
+    summary:
+      'A timestamp authority (RFC 3161) answered with something Cairn does not accept: a status other than granted, or a token that does not verify against the trusted TSA certificate, stamps another hash or another checkpoint, or does not echo the request nonce.',
+    action:
+      "Check that the anchor's url and trustedCertificate name the same TSA and that it accepts SHA-256 requests; the checkpoint stays queued and is stamped once the TSA's replies verify.",
+  },
   CAIRN_AUDIT_PROOF_INVALID: {
     status: 422,
     summary: 'A Merkle inclusion or consistency proof is malformed or does not verify.',

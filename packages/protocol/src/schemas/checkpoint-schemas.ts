@@ -36,5 +36,6 @@ export const anchorReceiptSchema = z.strictObject({
   rootHash: hashHexSchema,
   envelopeDigest: digestSchema,
   retainUntil: timestampSchema.exactOptional(),
+  timestampToken: base64Schema.exactOptional(),
 });
 true satisfies SchemaImplements<typeof anchorReceiptSchema, AnchorReceipt>;
