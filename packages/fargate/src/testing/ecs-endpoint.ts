@@ -123,6 +123,7 @@ export class EcsTestEndpoint {
   readonly #faults: { operation: string; fault: EcsInjectedFault; remaining: number }[] = [];
   readonly #runTaskFailures: { reason: string; remaining: number }[] = [];
   readonly #denied = new Set<string>();
+  readonly #timers = new Set<NodeJS.Timeout>();
   readonly #server: Server;
   #url = '';
 
@@ -208,6 +209,7 @@ export class EcsTestEndpoint {
 
   /** Kills every task still running and closes the endpoint. */
   async stop(): Promise<void> {
+    for (const timer of this.#timers) clearTimeout(timer);
     for (const task of this.#tasks.values()) {
       clearTimeout(task.killTimer);
       killGroup(task.process, 'SIGKILL');
@@ -366,14 +368,22 @@ export class EcsTestEndpoint {
 
   #provision(task: TestTask, definition: TestTaskDefinition): void {
     const provisioningMs = this.#options.provisioningMs ?? 20;
-    setTimeout(() => {
+    this.#after(provisioningMs, () => {
       if (task.desiredStatus === 'STOPPED') return;
       task.lastStatus = 'PENDING';
-      setTimeout(() => {
+      this.#after(provisioningMs, () => {
         if (task.desiredStatus === 'STOPPED') return;
         this.#startContainer(task, definition);
-      }, provisioningMs);
-    }, provisioningMs);
+      });
+    });
+  }
+
+  #after(milliseconds: number, action: () => void): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      action();
+    }, milliseconds);
+    this.#timers.add(timer);
   }
 
   #startContainer(task: TestTask, definition: TestTaskDefinition): void {
@@ -429,15 +439,13 @@ export class EcsTestEndpoint {
       task.exitCode = code ?? 128 + signalNumber(signal);
       task.lastStatus = 'DEPROVISIONING';
       task.stoppingAt ??= Date.now();
-      setTimeout(
-        () =>
+      this.#after(this.#options.deprovisioningMs ?? 20, () =>
           this.#stopped(
             task,
             task.stopCode === 'UserInitiated'
               ? { stopCode: 'UserInitiated', stoppedReason: task.stoppedReason ?? 'Task stopped by user' }
               : { stopCode: 'EssentialContainerExited', stoppedReason: 'Essential container in task exited' },
           ),
-        this.#options.deprovisioningMs ?? 20,
       );
     });
   }
