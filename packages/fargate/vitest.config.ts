@@ -5,7 +5,7 @@ import { definePackageTests } from '../../vitest.shared.ts';
 // secrets go through a KMS endpoint on loopback. The executor and test clients take credentials
 // from the SDK's default chain: these test ones (the endpoints check that requests are signed).
 export default definePackageTests({
-  globalSetup: ['../s3/src/testing/radosgw.global-setup.ts', 'src/testing/worker-bundle.global-setup.ts'],
+  globalSetup: ['../s3/src/testing/radosgw.global-setup.ts', 'src/testing/worker-bundle.test-support.ts'],
   env: { AWS_ACCESS_KEY_ID: 'AKIDCAIRNTEST', AWS_SECRET_ACCESS_KEY: 'cairn-test-secret', AWS_REGION: 'us-east-1' },
   testTimeout: 60_000,
 });
