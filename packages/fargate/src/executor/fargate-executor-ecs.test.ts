@@ -7,7 +7,7 @@ import { expect, test } from 'vitest';
 import { fargateWorldForFile } from '../testing/fargate.test-support.ts';
 import { clientTokenOf } from './client-token.ts';
 import { createFargateExecutor } from './fargate-executor.ts';
-import { describeTasksLimit } from './describe-tasks-batcher.ts';
+import { describeTasksLimit, liveAnswerFreshnessMs } from './describe-tasks-batcher.ts';
 
 const world = fargateWorldForFile();
 let sequence = 0;
@@ -185,7 +185,7 @@ test('bad settings name every option', () => {
   expect(() => createFargateExecutor({ ...world().settings(), taskCipher: undefined as never })).toThrow(/cipher and taskCipher are set together/);
 });
 
-test(`concurrent inspects are coalesced: 1,000 live tasks cost ${1_000 / describeTasksLimit} DescribeTasks calls`, { timeout: 120_000 }, async () => {
+test(`inspects are coalesced: 1,000 live tasks cost ${1_000 / describeTasksLimit} DescribeTasks calls a pass, concurrent or one after another`, { timeout: 120_000 }, async () => {
   // Tasks that stay PROVISIONING (as they do while Fargate finds capacity) are live without a container each.
   const { EcsTestEndpoint } = await import('../testing/ecs-endpoint.ts');
   const ecs = await EcsTestEndpoint.start({ taskDefinitions: { 'cairn-worker': { rootfs: '/nonexistent', entrypoint: ['/bin/true'] } }, provisioningMs: 600_000 });
@@ -202,6 +202,20 @@ test(`concurrent inspects are coalesced: 1,000 live tasks cost ${1_000 / describ
     expect(statuses.every((status) => status.state === 'pending')).toBe(true);
     const sizes = ecs.requests.slice(before).filter((request) => request.operation === 'DescribeTasks').map((request) => (request.body['tasks'] as unknown[]).length);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(100);
+
+    // The engine's reconcile inspects one attempt after another: the first lookup of a pass
+    // describes every live task the executor knows, and the answers serve the rest of the pass.
+    const sequentialPass = async (inspector: typeof executor) => {
+      await new Promise((resolve) => setTimeout(resolve, liveAnswerFreshnessMs + 50));
+      const start = ecs.count('DescribeTasks');
+      for (const handle of handles) expect((await inspector.inspect(handle)).state).toBe('pending');
+      return ecs.count('DescribeTasks') - start;
+    };
+    expect(await sequentialPass(executor)).toBeLessThanOrEqual(10);
+    // A restarted executor knows no task until it has seen it: one pass to learn them, then 10 calls again.
+    const restarted = world().executor({ client: ecs.client() });
+    expect(await sequentialPass(restarted)).toBeGreaterThan(10);
+    expect(await sequentialPass(restarted)).toBeLessThanOrEqual(10);
   } finally {
     await ecs.stop();
   }

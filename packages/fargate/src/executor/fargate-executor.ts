@@ -187,7 +187,9 @@ export class FargateExecutor implements ExecutorV1 {
       this.#settings.logger?.info({ executionId: task.executionId, taskArn: existing }, 'RunTask answered ConflictException: the execution has a task already');
       taskArn = existing;
     }
-    return { executor: provider, executionId: task.executionId, taskArn, cluster: clusterOf(taskArn, this.#settings.cluster) };
+    const cluster = clusterOf(taskArn, this.#settings.cluster);
+    this.#batcher.track(cluster, taskArn);
+    return { executor: provider, executionId: task.executionId, taskArn, cluster };
   }
 
   async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
@@ -231,6 +233,7 @@ export class FargateExecutor implements ExecutorV1 {
     const reason = `Cancelled by Cairn: execution ${executionId}`.slice(0, stopReasonLimit);
     try {
       await withEcsRetries(() => this.#client.send(new StopTaskCommand({ cluster, task: taskArn, reason })), this.#retries);
+      this.#batcher.invalidate(cluster, taskArn);
     } catch (error) {
       // Stopped or forgotten in between: nothing left to stop.
       if (ecsErrorParts(error).name === 'InvalidParameterException') return;
