@@ -212,7 +212,12 @@ test(`inspects are coalesced: 1,000 live tasks cost ${1_000 / describeTasksLimit
       return ecs.count('DescribeTasks') - start;
     };
     expect(await sequentialPass(executor)).toBeLessThanOrEqual(10);
-    // A restarted executor knows no task until it has seen it: one pass to learn them, then 10 calls again.
+    // An executor that knows none of them (a restart) still coalesces a concurrent pass.
+    const fresh = world().executor({ client: ecs.client() });
+    const beforeFresh = ecs.count('DescribeTasks');
+    await Promise.all(handles.map((handle) => fresh.inspect(handle)));
+    expect(ecs.count('DescribeTasks') - beforeFresh).toBeLessThanOrEqual(10);
+    // Inspected one after another, it learns them in one pass; from the next, 10 calls again.
     const restarted = world().executor({ client: ecs.client() });
     expect(await sequentialPass(restarted)).toBeGreaterThan(10);
     expect(await sequentialPass(restarted)).toBeLessThanOrEqual(10);
