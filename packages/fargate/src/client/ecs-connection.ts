@@ -1,20 +1,22 @@
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { kmsKeySettingsShape } from '@cairn/kms';
 import { z } from 'zod';
 
 /**
- * How the executor reaches ECS. The same option names as `@cairn/s3` and `@cairn/kms` (region,
- * endpoint, requestTimeoutMs, maxAttempts, client), so the server config spells them alike.
+ * How the executor reaches ECS: `@cairn/kms`'s options (region, requestTimeoutMs, maxAttempts, the
+ * same for every AWS API call Cairn makes), an ECS endpoint and an ECS client, so the server config
+ * spells them alike.
  */
 export const ecsClientSettingsShape = {
   /** The cluster's region; unset: the SDK's default chain (AWS_REGION, the shared config file). */
-  region: z.string().min(1).optional(),
+  region: kmsKeySettingsShape.region,
+  /** How long one request may take (connect, then the answer) before it is abandoned and retried. */
+  requestTimeoutMs: kmsKeySettingsShape.requestTimeoutMs,
+  /** Attempts per ECS call, the first included, on throttling, 5xx, connection resets and timeouts. */
+  maxAttempts: kmsKeySettingsShape.maxAttempts,
   /** An ECS-compatible endpoint instead of AWS's (a VPC endpoint, a test endpoint on loopback). */
   endpoint: z.url({ protocol: /^https?$/, error: 'must be the http(s) URL of an ECS endpoint, e.g. https://ecs.eu-west-1.amazonaws.com' }).optional(),
-  /** How long one request may take (connect, then the answer) before it is abandoned and retried. */
-  requestTimeoutMs: z.int().min(100).max(600_000).default(10_000),
-  /** Attempts per ECS call, the first included, on throttling, 5xx, connection resets and timeouts. */
-  maxAttempts: z.int().min(1).max(20).default(6),
   /**
    * A configured SDK client to use instead of one built from the options above (credentials,
    * proxies). Its SDK major must match this package's (v3).

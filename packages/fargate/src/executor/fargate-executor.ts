@@ -138,7 +138,19 @@ export class FargateExecutor implements ExecutorV1 {
         );
       }
       // Sealed again on a retried start (same content, fresh envelope): the task opens whichever is there.
-      sealed = await sealSecrets(this.#storage, this.#cipher, { executionId: task.executionId, manifestDigest: task.manifestDigest, secrets });
+      try {
+        sealed = await sealSecrets(this.#storage, this.#cipher, { executionId: task.executionId, manifestDigest: task.manifestDigest, secrets });
+      } catch (error) {
+        // KMS or storage down: the engine tries the start again later. A full disk passes as it is (the engine pauses).
+        if (isCairnError(error, 'CAIRN_CIPHER_UNAVAILABLE') || isCairnError(error, 'CAIRN_STORAGE_UNAVAILABLE')) {
+          throw new CairnError(
+            'CAIRN_EXECUTOR_UNAVAILABLE',
+            `[cairn] [fargate] the secrets of execution ${task.executionId} could not be sealed (${error.code}: ${error.message}); the start is tried again.`,
+            { path: 'fargate.cipher', cause: error },
+          );
+        }
+        throw error;
+      }
     }
     const environment: TaskEnvironment = {
       executionId: task.executionId,
@@ -193,15 +205,8 @@ export class FargateExecutor implements ExecutorV1 {
   }
 
   async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
-    const { executionId, taskArn, cluster } = this.#handleOf(handle);
-    let described: DescribedTask;
-    try {
-      described = await this.#batcher.describe(cluster, taskArn);
-    } catch (error) {
-      // A cluster that is gone took its tasks with it: they are answered as ECS answers a task it forgot.
-      if (!(isCairnError(error) && ecsErrorParts(error.cause).name === 'ClusterNotFoundException')) throw error;
-      described = { found: false, reason: `ECS knows no cluster ${cluster}` };
-    }
+    const { executionId, taskArn } = this.#handleOf(handle);
+    const described = await this.#describe(handle);
     if (!described.found || !isTaskOf(described.task, executionId)) {
       const why = described.found ? `task ${taskArn} belongs to another execution` : described.reason;
       const record = await this.#readRecord(executionId);
@@ -221,13 +226,7 @@ export class FargateExecutor implements ExecutorV1 {
 
   async cancel(handle: ExecutionHandle): Promise<void> {
     const { executionId, taskArn, cluster } = this.#handleOf(handle);
-    let described: DescribedTask;
-    try {
-      described = await this.#batcher.describe(cluster, taskArn);
-    } catch (error) {
-      if (isCairnError(error) && ecsErrorParts(error.cause).name === 'ClusterNotFoundException') return;
-      throw error;
-    }
+    const described = await this.#describe(handle);
     // Only this execution's own task is stopped, and only while it runs: cancel is idempotent.
     if (!described.found || !isTaskOf(described.task, executionId) || taskState(described.task) === 'stopped') return;
     const reason = `Cancelled by Cairn: execution ${executionId}`.slice(0, stopReasonLimit);
@@ -241,9 +240,33 @@ export class FargateExecutor implements ExecutorV1 {
     }
   }
 
-  /** The execution's result record, when its worker wrote one for this execution. */
+  /** What ECS says of a handle's task (coalesced with the other lookups of this turn). */
+  async #describe(handle: ExecutionHandle): Promise<DescribedTask> {
+    const { taskArn, cluster } = this.#handleOf(handle);
+    try {
+      return await this.#batcher.describe(cluster, taskArn);
+    } catch (error) {
+      // A cluster that is gone took its tasks with it: they are answered as ECS answers a task it forgot.
+      if (!(isCairnError(error) && ecsErrorParts(error.cause).name === 'ClusterNotFoundException')) throw error;
+      return { found: false, reason: `ECS knows no cluster ${cluster}` };
+    }
+  }
+
+  /**
+   * The execution's result record, when its worker wrote one for this execution. Storage that
+   * cannot be read makes the executor unavailable for now (the engine asks again), not the task lost.
+   */
   async #readRecord(executionId: string): Promise<ResultRecord | undefined> {
-    const bytes = await this.#storage.get(resultKey(executionId));
+    let bytes: Uint8Array | null;
+    try {
+      bytes = await this.#storage.get(resultKey(executionId));
+    } catch (error) {
+      throw new CairnError(
+        'CAIRN_EXECUTOR_UNAVAILABLE',
+        `[cairn] [fargate] the result record of execution ${executionId} could not be read: ${isCairnError(error) ? `${error.code}: ${error.message}` : String(error)}`,
+        { path: 'fargate.storage', cause: error },
+      );
+    }
     if (bytes === null) return undefined;
     try {
       const record = JSON.parse(new TextDecoder().decode(bytes)) as ResultRecord;

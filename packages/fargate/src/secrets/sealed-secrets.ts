@@ -66,13 +66,18 @@ export async function openSealedSecrets(
     }
     throw error;
   }
+  let secrets: unknown;
   try {
-    const secrets = JSON.parse(new TextDecoder().decode(plaintext)) as unknown;
-    if (typeof secrets !== 'object' || secrets === null || Array.isArray(secrets) || Object.values(secrets).some((value) => typeof value !== 'string')) {
-      throw new Error('not an object of strings');
-    }
-    return secrets as Record<string, string>;
+    secrets = JSON.parse(new TextDecoder().decode(plaintext));
+  } catch {
+    secrets = undefined;
   } finally {
     plaintext.fill(0);
   }
+  if (typeof secrets !== 'object' || secrets === null || Array.isArray(secrets) || Object.values(secrets).some((value) => typeof value !== 'string')) {
+    throw new CairnError('CAIRN_SECRET_UNAVAILABLE', `The sealed secrets at ${task.key} opened, but are not an object of names to strings: they were not sealed by the Fargate executor.`, {
+      path: 'CAIRN_SEALED_SECRETS',
+    });
+  }
+  return secrets as Record<string, string>;
 }

@@ -75,3 +75,16 @@ test('a task with secrets and no cipher configured is refused before anything st
   });
   expect(world().ecs.requests.some((request) => request.operation === 'RunTask' && request.raw.includes(executionId))).toBe(false);
 });
+
+test('a KMS that refuses to seal makes the start wait (CAIRN_EXECUTOR_UNAVAILABLE), and no task is started', async () => {
+  const { keyId } = world().kms.createKey('SYMMETRIC_DEFAULT');
+  world().kms.setEnabled(keyId, false);
+  const { createKmsCipher } = await import('@cairn/kms');
+  const executor = world().executor({ cipher: createKmsCipher({ keyId, client: world().kms.client(), maxAttempts: 1 }), taskCipher: { keyId } });
+  const executionId = `kms-down-${Date.now()}/item/1`;
+  await expect(executor.start(world().task(executionId, { kind: 'command', argv: ['/bin/true'] }, { secrets: { TOKEN: 'x' } }))).rejects.toMatchObject({
+    code: 'CAIRN_EXECUTOR_UNAVAILABLE',
+    message: expect.stringContaining('CAIRN_CIPHER_UNAVAILABLE'),
+  });
+  expect(world().ecs.requests.some((request) => request.operation === 'RunTask' && request.raw.includes(executionId))).toBe(false);
+});
