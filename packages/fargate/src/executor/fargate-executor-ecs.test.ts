@@ -225,3 +225,17 @@ test(`inspects are coalesced: 1,000 live tasks cost ${1_000 / describeTasksLimit
     await ecs.stop();
   }
 });
+
+test('the task writes with the storage encryption of the engine (SSE-KMS here), told through its environment', async () => {
+  const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
+  const { radosgwClient, radosgwConnection } = await import('@cairn/s3/testing');
+  const settings = world().settings();
+  const encryption = { kind: 'sse-kms' as const, keyId: radosgwConnection().kmsKeyId };
+  const executor = world().executor({ taskStorage: { ...settings.taskStorage, encryption } });
+  const id = executionId('sse');
+  const handle = await executor.start(world().task(id, succeed));
+  expect((await waitForExit(executor, handle)).outcome).toBe('succeeded');
+  expect(world().ecs.tasks().find((task) => task.taskArn === handle['taskArn'])!.environment['CAIRN_STORAGE_ENCRYPTION']).toBe(`sse-kms:${encryption.keyId}`);
+  const head = await radosgwClient().send(new HeadObjectCommand({ Bucket: world().bucket, Key: resultKey(id) }));
+  expect(head.ServerSideEncryption).toBe('aws:kms');
+});

@@ -2,7 +2,7 @@ import { ConflictException, RunTaskCommand, StopTaskCommand, type ECSClient, typ
 import type { CipherV1, ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, PublicKeyRecord, ResultRecord, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { kmsKeySettingsShape } from '@cairn/kms';
 import { CairnError, isCairnError, parsePayload, parseSettings, publicKeyRecordSchema, resultKey, taskEnvelopeSchema, type RetryPolicy } from '@cairn/protocol';
-import { s3LocationSettingsShape } from '@cairn/s3';
+import { s3EncryptionSchema, s3LocationSettingsShape } from '@cairn/s3';
 import { z } from 'zod';
 import { ecsClientFor, ecsClientSettingsShape } from '../client/ecs-connection.ts';
 import { ecsErrorParts, ecsFailure } from '../client/ecs-errors.ts';
@@ -57,6 +57,8 @@ export const fargateExecutorSettingsSchema = z
       region: s3LocationSettingsShape.region,
       endpoint: s3LocationSettingsShape.endpoint,
       forcePathStyle: s3LocationSettingsShape.forcePathStyle,
+      /** The engine storage's `encryption`, asked for on the task's writes too. */
+      encryption: s3EncryptionSchema.optional(),
     }),
     /** Seals each task's secrets (a KMS cipher in AWS); needed only when items have secrets. */
     cipher: seam('CipherV1').optional(),

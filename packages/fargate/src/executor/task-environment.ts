@@ -15,6 +15,7 @@ export const taskEnvironmentNames = {
   storageRegion: 'CAIRN_STORAGE_REGION',
   storageEndpoint: 'CAIRN_STORAGE_ENDPOINT',
   storageForcePathStyle: 'CAIRN_STORAGE_FORCE_PATH_STYLE',
+  storageEncryption: 'CAIRN_STORAGE_ENCRYPTION',
   sealedSecrets: 'CAIRN_SEALED_SECRETS',
   cipherKeyId: 'CAIRN_CIPHER_KMS_KEY_ID',
   cipherRegion: 'CAIRN_CIPHER_KMS_REGION',
@@ -32,6 +33,8 @@ export interface TaskEnvironment {
     readonly region?: string | undefined;
     readonly endpoint?: string | undefined;
     readonly forcePathStyle: boolean;
+    /** What the worker asks for on every write, as the engine's storage does (`@cairn/s3`'s `encryption`). */
+    readonly encryption?: { readonly kind: 'sse-s3' } | { readonly kind: 'sse-kms'; readonly keyId: string } | undefined;
   };
   /** The storage key of the sealed secrets; absent when the task has none. */
   readonly sealedSecrets?: string | undefined;
@@ -53,6 +56,12 @@ export function taskEnvironmentPairs(environment: TaskEnvironment): { name: stri
     [names.storageRegion]: environment.storage.region,
     [names.storageEndpoint]: environment.storage.endpoint,
     [names.storageForcePathStyle]: environment.storage.forcePathStyle ? 'true' : undefined,
+    [names.storageEncryption]:
+      environment.storage.encryption === undefined
+        ? undefined
+        : environment.storage.encryption.kind === 'sse-s3'
+          ? 'sse-s3'
+          : `sse-kms:${environment.storage.encryption.keyId}`,
     [names.sealedSecrets]: environment.sealedSecrets,
     [names.cipherKeyId]: environment.cipher?.keyId,
     [names.cipherRegion]: environment.cipher?.region,
@@ -78,6 +87,10 @@ const environmentSchema = z.object({
   [names.storageRegion]: optional,
   [names.storageEndpoint]: optional,
   [names.storageForcePathStyle]: z.enum(['true', 'false', '']).optional(),
+  [names.storageEncryption]: z
+    .string()
+    .regex(/^(sse-s3|sse-kms:.+)?$/, `${names.storageEncryption} must be sse-s3 or sse-kms:<KMS key id, alias or ARN>`)
+    .optional(),
   [names.sealedSecrets]: optional,
   [names.cipherKeyId]: optional,
   [names.cipherRegion]: optional,
@@ -108,6 +121,7 @@ export function readTaskEnvironment(env: Readonly<Record<string, string | undefi
       cause: error,
     });
   }
+  const encryption = values[names.storageEncryption];
   const sealedSecrets = values[names.sealedSecrets];
   const keyId = values[names.cipherKeyId];
   if (sealedSecrets !== undefined && keyId === undefined) {
@@ -124,6 +138,11 @@ export function readTaskEnvironment(env: Readonly<Record<string, string | undefi
       region: values[names.storageRegion],
       endpoint: values[names.storageEndpoint],
       forcePathStyle: values[names.storageForcePathStyle] === 'true',
+      ...(encryption === 'sse-s3'
+        ? { encryption: { kind: 'sse-s3' as const } }
+        : encryption?.startsWith('sse-kms:')
+          ? { encryption: { kind: 'sse-kms' as const, keyId: encryption.slice('sse-kms:'.length) } }
+          : {}),
     },
     sealedSecrets,
     ...(keyId !== undefined ? { cipher: { keyId, region: values[names.cipherRegion], endpoint: values[names.cipherEndpoint] } } : {}),

@@ -50,6 +50,7 @@ export async function runTaskWorker(options: TaskWorkerOptions): Promise<TaskWor
       forcePathStyle: environment.storage.forcePathStyle,
       ...(environment.storage.region ? { region: environment.storage.region } : {}),
       ...(environment.storage.endpoint ? { endpoint: environment.storage.endpoint } : {}),
+      ...(environment.storage.encryption ? { encryption: environment.storage.encryption } : {}),
     });
   let secrets: Record<string, string> | undefined;
   if (environment.sealedSecrets !== undefined) {
