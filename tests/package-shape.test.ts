@@ -22,7 +22,9 @@ const allowedWorkspaceImports: Record<string, string[]> = {
   '@cairn/kms': ['@cairn/core', '@cairn/protocol'],
   // An anchor that checks the tokens it is given with the verifier's own (pure) token code.
   '@cairn/timestamp': ['@cairn/core', '@cairn/protocol', '@cairn/audit'],
-  '@cairn/fargate': ['@cairn/core', '@cairn/protocol', '@cairn/worker'],
+  // The task side of Fargate is S3 storage and a KMS cipher by nature (ADR 0021): the worker
+  // entrypoint builds them, and the executor spells its task settings with their shapes.
+  '@cairn/fargate': ['@cairn/core', '@cairn/protocol', '@cairn/worker', '@cairn/s3', '@cairn/kms'],
   '@cairn/client': ['@cairn/core', '@cairn/protocol'],
   '@cairn/mcp': ['@cairn/core', '@cairn/protocol', '@cairn/client'],
   // The reference server composes everything.

@@ -1,0 +1,13 @@
+export { createFargateExecutor, FargateExecutor, fargateExecutorSettingsSchema } from './executor/fargate-executor.ts';
+export type { FargateExecutorSettings } from './executor/fargate-executor.ts';
+export { clientTokenOf } from './executor/client-token.ts';
+export { readTaskEnvironment, taskEnvironmentNames, taskEnvironmentPairs } from './executor/task-environment.ts';
+export type { TaskEnvironment } from './executor/task-environment.ts';
+export { ecsClientFor, ecsClientSettingsShape } from './client/ecs-connection.ts';
+export type { EcsClientSettings } from './client/ecs-connection.ts';
+export { isRetryableEcsError, withEcsRetries } from './client/ecs-retries.ts';
+export { openSealedSecrets, sealedSecretsContext, sealedSecretsKey, sealSecrets } from './secrets/sealed-secrets.ts';
+export { runTaskWorker } from './worker/run-task-worker.ts';
+export type { TaskWorkerOptions, TaskWorkerOutcome } from './worker/run-task-worker.ts';
+export { workerExitCode, workerExitCodes } from './worker/worker-exit-code.ts';
+export const VERSION = '0.1.0';

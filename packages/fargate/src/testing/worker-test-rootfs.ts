@@ -1,0 +1,51 @@
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestTaskDefinition } from './ecs-endpoint.ts';
+
+/** The root filesystem `workerTestRootfs` makes, as a task definition, and how to remove it. */
+export interface WorkerTestRootfs {
+  readonly definition: TestTaskDefinition;
+  /** Removes the root filesystem's folder (its mount points; nothing of the host). */
+  remove(): void;
+}
+
+/**
+ * A STAND-IN for the worker image's unpacked OCI root filesystem, for tests until one is built: an
+ * empty tree of mount points, with the host's /usr, /etc and /lib* bound read-only, this machine's
+ * Node at /opt/node/bin/node and the built `dist/cairn-worker.js` at /opt/cairn/cairn-worker.js (where
+ * the image has them). It runs what the image runs, the way the image runs it (`node
+ * /opt/cairn/cairn-worker.js` as uid 1000, no host environment), but it is the host's programs, not
+ * the image's: tests of the image itself use its rootfs.
+ */
+export function workerTestRootfs(options: { readonly workerScript?: string; readonly node?: string; readonly environment?: Readonly<Record<string, string>> } = {}): WorkerTestRootfs {
+  const workerScript = options.workerScript ?? fileURLToPath(new URL('../../dist/cairn-worker.js', import.meta.url));
+  if (!existsSync(workerScript)) throw new Error(`${workerScript} is missing: build it first (pnpm --filter @cairn/fargate build)`);
+  const node = options.node ?? process.execPath;
+  const rootfs = mkdtempSync(join(tmpdir(), 'cairn-worker-rootfs-'));
+  const binds: { source: string; target: string }[] = [];
+  for (const folder of ['usr', 'etc', 'lib', 'lib32', 'lib64', 'bin', 'sbin']) {
+    const host = `/${folder}`;
+    if (!existsSync(host)) continue;
+    // A merged-/usr host has /lib as a link into /usr: the rootfs gets the same link.
+    if (lstatSync(host).isSymbolicLink()) symlinkSync(readlinkSync(host), join(rootfs, folder));
+    else {
+      mkdirSync(join(rootfs, folder));
+      binds.push({ source: host, target: host });
+    }
+  }
+  for (const folder of ['tmp', 'proc', 'dev', 'opt/node/bin', 'opt/cairn']) mkdirSync(join(rootfs, folder), { recursive: true });
+  for (const file of ['opt/node/bin/node', 'opt/cairn/cairn-worker.js']) closeSync(openSync(join(rootfs, file), 'w'));
+  binds.push({ source: node, target: '/opt/node/bin/node' }, { source: workerScript, target: '/opt/cairn/cairn-worker.js' });
+  return {
+    definition: {
+      rootfs,
+      binds,
+      entrypoint: ['/opt/node/bin/node', '/opt/cairn/cairn-worker.js'],
+      user: '1000:1000',
+      environment: { PATH: '/opt/node/bin:/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', ...(options.environment ?? {}) },
+    },
+    remove: () => rmSync(rootfs, { recursive: true, force: true }),
+  };
+}
