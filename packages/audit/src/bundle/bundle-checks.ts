@@ -146,7 +146,7 @@ export function checkManifests({ bundle, trustedKeys }: BundleContext): CheckRes
       const signedByTrusted = manifest.envelope.signatures.some((signature) => trustedKeys.some((key) => key.record.keyId === signature.keyid));
       if (!signedByTrusted && delegated.length === 0) {
         const by = manifest.envelope.signatures.map((signature) => signature.keyid).join(', ');
-        return fail(`${at}.envelope: signed by ${by}, which is not a trusted key, and no statement of $.delegations signed by a trusted key vouches for it`);
+        return fail(`${at}.envelope: signed by ${by}, which is not trusted, and no statement of $.delegations signed by a trusted key vouches for it`);
       }
       const opened = openManifest(manifest.envelope, [...trustedKeys, ...delegated]);
       if (opened.runId !== bundle.runId || opened.itemId !== dispatch.itemId || opened.attempt !== dispatch.attempt) {

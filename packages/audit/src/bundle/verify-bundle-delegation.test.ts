@@ -109,7 +109,7 @@ describe('each forgery fails the manifests check, named', () => {
     const report = await verifyBundle(stripped, { trustedKeys: [evidence.signer.record] });
     expect(check(report, 'manifests')).toMatchObject({
       status: 'fail',
-      detail: expect.stringMatching(new RegExp(`^\\$\\.manifests\\[0\\]\\.envelope: signed by ${evidence.delegate.record.keyId}, which is not a trusted key`)),
+      detail: expect.stringMatching(new RegExp(`^\\$\\.manifests\\[0\\]\\.envelope: signed by ${evidence.delegate.record.keyId}, which is not trusted`)),
     });
     // The delegate's record in the bundle's keys is not trust either: only the caller's keys are.
     const keyed = { ...stripped, keys: [...stripped.keys, evidence.delegate.record].sort((a, b) => (a.keyId < b.keyId ? -1 : 1)) };

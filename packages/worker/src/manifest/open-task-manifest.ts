@@ -112,7 +112,7 @@ async function delegateOf(
     if (bytes === null) {
       refusal ??= new CairnError(
         'CAIRN_SIGNATURE_INVALID',
-        `it is signed by ${keyId}, which is not a trusted key, and no delegation statement for that key is in storage (${where}).`,
+        `it is signed by ${keyId}, which is not trusted, and no delegation statement for that key is in storage (${where}).`,
         { path: where },
       );
       continue;
@@ -126,7 +126,7 @@ async function delegateOf(
       const reason = error instanceof Error ? error.message : String(error);
       refusal ??= new CairnError(
         'CAIRN_SIGNATURE_INVALID',
-        `it is signed by ${keyId}, which is not a trusted key, and ${where} does not vouch for it: ${reason}`,
+        `it is signed by ${keyId}, which is not trusted, and ${where} does not vouch for it: ${reason}`,
         {
           path: where,
           cause: error,

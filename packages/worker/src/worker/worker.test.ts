@@ -281,7 +281,7 @@ describe('Worker.run', () => {
       [
         'no statement',
         async () => undefined,
-        /which is not a trusted key, and no delegation statement for that key is in storage \(delegations\/[0-9a-f]{64}\.json\)/,
+        /which is not trusted, and no delegation statement for that key is in storage \(delegations\/[0-9a-f]{64}\.json\)/,
       ],
     ])('is refused with %s: nothing runs, CAIRN_SIGNATURE_INVALID names the statement', async (_, statementOf, message) => {
       const { dispatch, delegateSigner, traces, workRoot } = await delegated(statementOf as Parameters<typeof delegated>[0]);
