@@ -33,7 +33,9 @@ export default async function fargateBenchmarks({ log }: BenchmarkContext): Prom
     const startAll = async (from: number, count: number, parallel: number) => {
       const handles: ExecutionHandle[] = [];
       for (let start = from; start < from + count; start += parallel) {
-        handles.push(...(await Promise.all(Array.from({ length: Math.min(parallel, from + count - start) }, (_, offset) => executor.start(task(start + offset))))));
+        handles.push(
+          ...(await Promise.all(Array.from({ length: Math.min(parallel, from + count - start) }, (_, offset) => executor.start(task(start + offset))))),
+        );
       }
       return handles;
     };

@@ -11,7 +11,9 @@ export default [
       clean: false,
       dts: false,
       noExternal: [/.*/],
-      banner: { js: "#!/usr/bin/env node\nimport { createRequire as __cairnCreateRequire } from 'node:module';\nconst require = __cairnCreateRequire(import.meta.url);" },
+      banner: {
+        js: "#!/usr/bin/env node\nimport { createRequire as __cairnCreateRequire } from 'node:module';\nconst require = __cairnCreateRequire(import.meta.url);",
+      },
     },
   ),
 ];

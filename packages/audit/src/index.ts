@@ -15,7 +15,13 @@ export type { TrustedKey } from './dsse/verify-signature.ts';
 export { checkpointPayloadType, manifestPayloadType, openCheckpoint, openManifest, signCheckpoint, signManifest } from './checkpoint/checkpoint-envelope.ts';
 export { keyDelegationPayloadType, openKeyDelegation, signKeyDelegation } from './checkpoint/key-delegation-envelope.ts';
 export type { OpenedKeyDelegation } from './checkpoint/key-delegation-envelope.ts';
-export { openSignerRotatedEntry, readSignerRotation, signerRotatedData, signerRotationPayloadType, signSignerRotation } from './rotation/signer-rotation-envelope.ts';
+export {
+  openSignerRotatedEntry,
+  readSignerRotation,
+  signerRotatedData,
+  signerRotationPayloadType,
+  signSignerRotation,
+} from './rotation/signer-rotation-envelope.ts';
 export { auditEntryBytes, auditLeafHash } from './entries/audit-entry-leaf.ts';
 export { completedArtifacts, dispatchedManifest, isTerminalRunEntry, submittedSpecDigest } from './entries/entry-data.ts';
 export { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt, receiptPayloadType, signReceipt } from './anchor/signed-receipt.ts';

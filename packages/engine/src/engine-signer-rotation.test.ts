@@ -50,7 +50,9 @@ test('a previous signer that fails mid-handover is retried: the rotation complet
   try {
     const first = engineWith(a);
     first.start();
-    await first.waitForRun(first.submit({ version: 1, name: 'one', items: [{ id: 'one', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana }).runId);
+    await first.waitForRun(
+      first.submit({ version: 1, name: 'one', items: [{ id: 'one', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana }).runId,
+    );
     await first.close();
 
     // Asked directly: the signer's failure comes through as itself, and a second ask completes.
@@ -67,7 +69,9 @@ test('a previous signer that fails mid-handover is retried: the rotation complet
     const seeded = createEngine({ database: again, executors: { local: executor }, storage, signer: a, reconcileIntervalMs: 20, inboxPollMs: false });
     engines.push(seeded);
     seeded.start();
-    await seeded.waitForRun(seeded.submit({ version: 1, name: 'one', items: [{ id: 'one', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana }).runId);
+    await seeded.waitForRun(
+      seeded.submit({ version: 1, name: 'one', items: [{ id: 'one', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana }).runId,
+    );
     await seeded.close();
     const loopFailures = { count: 3 };
     const looping = createEngine({

@@ -23,89 +23,99 @@ afterEach(() => {
 const ana = { kind: 'user', id: 'ana', via: 'cli' } as const;
 const text = (bytes: Uint8Array | null) => new TextDecoder().decode(bytes!);
 
-test('a DAG runs through the Fargate executor: patches come back from the tasks and apply downstream; the secret reaches its task', { timeout: 120_000 }, async () => {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-fargate-engine-'));
-  directories.push(directory);
-  const storage = world().storage;
-  const signer = createLocalSigner({ keyFile: join(directory, 'keys', 'signing.pem'), create: true });
-  const anchor = createInMemoryAuditAnchor();
-  const key: PublicKeyRecord = { keyId: await signer.keyId(), algorithm: signer.algorithm, publicKey: Buffer.from(await signer.publicKey()).toString('base64') };
-  const executor = world().executor({ trustedKeys: [key] });
+test(
+  'a DAG runs through the Fargate executor: patches come back from the tasks and apply downstream; the secret reaches its task',
+  { timeout: 120_000 },
+  async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-fargate-engine-'));
+    directories.push(directory);
+    const storage = world().storage;
+    const signer = createLocalSigner({ keyFile: join(directory, 'keys', 'signing.pem'), create: true });
+    const anchor = createInMemoryAuditAnchor();
+    const key: PublicKeyRecord = {
+      keyId: await signer.keyId(),
+      algorithm: signer.algorithm,
+      publicKey: Buffer.from(await signer.publicKey()).toString('base64'),
+    };
+    const executor = world().executor({ trustedKeys: [key] });
 
-  const source = join(directory, 'source');
-  mkdirSync(join(source, 'src'), { recursive: true });
-  writeFileSync(join(source, 'src', 'alpha.ts'), 'export const alpha = 1;\n');
-  writeFileSync(join(source, 'src', 'beta.ts'), 'export const beta = 2;\n');
-  const snapshot = await snapshotWorkspace(source);
-  await storage.put(blobKey(snapshot.digest), snapshot.bytes);
+    const source = join(directory, 'source');
+    mkdirSync(join(source, 'src'), { recursive: true });
+    writeFileSync(join(source, 'src', 'alpha.ts'), 'export const alpha = 1;\n');
+    writeFileSync(join(source, 'src', 'beta.ts'), 'export const beta = 2;\n');
+    const snapshot = await snapshotWorkspace(source);
+    await storage.put(blobKey(snapshot.digest), snapshot.bytes);
 
-  const engine = createEngine({
-    database: join(directory, 'engine.db'),
-    executors: { fargate: executor },
-    storage,
-    signer,
-    cipher: world().cipher,
-    anchors: [anchor],
-    reconcileIntervalMs: 100,
-    inboxPollMs: false,
-  });
-  try {
-    const secret = 'ghp_fargate-engine-secret-marker';
-    await engine.setSecret('GITHUB_TOKEN', secret, ana);
-    engine.start();
-    const header = (file: string) => ({
-      kind: 'command' as const,
-      argv: ['/bin/sh', '-c', `printf '// tidy\\n' | cat - ${file} > ${file}.new && mv ${file}.new ${file}`],
+    const engine = createEngine({
+      database: join(directory, 'engine.db'),
+      executors: { fargate: executor },
+      storage,
+      signer,
+      cipher: world().cipher,
+      anchors: [anchor],
+      reconcileIntervalMs: 100,
+      inboxPollMs: false,
     });
-    const { runId } = engine.submit(
-      {
-        version: 1,
-        name: 'tidy-on-fargate',
-        workspace: { snapshot: snapshot.digest },
-        items: [
-          { id: 'edit-alpha', runtime: header('src/alpha.ts') },
-          {
-            id: 'edit-beta',
-            secrets: ['GITHUB_TOKEN'],
-            runtime: { kind: 'command', argv: ['/bin/sh', '-c', `test "$GITHUB_TOKEN" = '${secret}' && ${header('src/beta.ts').argv[2]}`] },
-          },
-          {
-            id: 'verify',
-            needs: { a: { from: 'edit-alpha', select: 'patch' }, b: { from: 'edit-beta', select: 'patch' } },
-            apply: ['a', 'b'],
-            runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'grep -q tidy src/alpha.ts && grep -q tidy src/beta.ts && echo both'] },
-          },
-        ],
-      },
-      { actor: ana },
-    );
-    const run = await engine.waitForRun(runId);
-    expect(Object.fromEntries(engine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({
-      'edit-alpha': 'succeeded',
-      'edit-beta': 'succeeded',
-      verify: 'succeeded',
-    });
-    expect(run.state).toBe('succeeded');
+    try {
+      const secret = 'ghp_fargate-engine-secret-marker';
+      await engine.setSecret('GITHUB_TOKEN', secret, ana);
+      engine.start();
+      const header = (file: string) => ({
+        kind: 'command' as const,
+        argv: ['/bin/sh', '-c', `printf '// tidy\\n' | cat - ${file} > ${file}.new && mv ${file}.new ${file}`],
+      });
+      const { runId } = engine.submit(
+        {
+          version: 1,
+          name: 'tidy-on-fargate',
+          workspace: { snapshot: snapshot.digest },
+          items: [
+            { id: 'edit-alpha', runtime: header('src/alpha.ts') },
+            {
+              id: 'edit-beta',
+              secrets: ['GITHUB_TOKEN'],
+              runtime: { kind: 'command', argv: ['/bin/sh', '-c', `test "$GITHUB_TOKEN" = '${secret}' && ${header('src/beta.ts').argv[2]}`] },
+            },
+            {
+              id: 'verify',
+              needs: { a: { from: 'edit-alpha', select: 'patch' }, b: { from: 'edit-beta', select: 'patch' } },
+              apply: ['a', 'b'],
+              runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'grep -q tidy src/alpha.ts && grep -q tidy src/beta.ts && echo both'] },
+            },
+          ],
+        },
+        { actor: ana },
+      );
+      const run = await engine.waitForRun(runId);
+      expect(Object.fromEntries(engine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({
+        'edit-alpha': 'succeeded',
+        'edit-beta': 'succeeded',
+        verify: 'succeeded',
+      });
+      expect(run.state).toBe('succeeded');
 
-    const completed = engine.audit.runEntries(runId).filter((entry) => entry.action === 'attempt.completed');
-    const artifactsOf = (itemId: string) => completed.find((entry) => entry.data['itemId'] === itemId)!.data['artifacts'] as Record<string, string>;
-    expect(text(await storage.get(blobKey(artifactsOf('edit-alpha')['patch']!)))).toContain('+// tidy');
-    expect(text(await storage.get(blobKey(artifactsOf('edit-beta')['patch']!)))).toContain('src/beta.ts');
-    expect(text(await storage.get(blobKey(artifactsOf('verify')['stdout']!)))).toBe('both\n');
+      const completed = engine.audit.runEntries(runId).filter((entry) => entry.action === 'attempt.completed');
+      const artifactsOf = (itemId: string) => completed.find((entry) => entry.data['itemId'] === itemId)!.data['artifacts'] as Record<string, string>;
+      expect(text(await storage.get(blobKey(artifactsOf('edit-alpha')['patch']!)))).toContain('+// tidy');
+      expect(text(await storage.get(blobKey(artifactsOf('edit-beta')['patch']!)))).toContain('src/beta.ts');
+      expect(text(await storage.get(blobKey(artifactsOf('verify')['stdout']!)))).toBe('both\n');
 
-    // Three tasks ran on the ECS endpoint, none with the secret in its request or environment.
-    const tasks = world().ecs.tasks().filter((task) => task.environment['CAIRN_EXECUTION_ID']?.startsWith(`${runId}/`));
-    expect(tasks).toHaveLength(3);
-    expect(tasks.every((task) => task.exitCode === 0 && task.stopCode === 'EssentialContainerExited')).toBe(true);
-    expect(JSON.stringify(world().ecs.requests)).not.toContain(secret);
+      // Three tasks ran on the ECS endpoint, none with the secret in its request or environment.
+      const tasks = world()
+        .ecs.tasks()
+        .filter((task) => task.environment['CAIRN_EXECUTION_ID']?.startsWith(`${runId}/`));
+      expect(tasks).toHaveLength(3);
+      expect(tasks.every((task) => task.exitCode === 0 && task.stopCode === 'EssentialContainerExited')).toBe(true);
+      expect(JSON.stringify(world().ecs.requests)).not.toContain(secret);
 
-    // The manifests say the tasks ran in a container, and the evidence verifies.
-    const bundle = await engine.exportBundle(runId);
-    const manifests = bundle.manifests.map(({ envelope }) => JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as DispatchManifest);
-    expect(manifests.map((manifest) => manifest.limits.isolation)).toEqual(['container', 'container', 'container']);
-    const report = await verifyBundle(bundle, { trustedKeys: [key], readAnchor: (receipt) => anchor.read(receipt) });
-    expect(report).toMatchObject({ valid: true });
-  } finally {
-    await engine.close();
-  }
-});
+      // The manifests say the tasks ran in a container, and the evidence verifies.
+      const bundle = await engine.exportBundle(runId);
+      const manifests = bundle.manifests.map(({ envelope }) => JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as DispatchManifest);
+      expect(manifests.map((manifest) => manifest.limits.isolation)).toEqual(['container', 'container', 'container']);
+      const report = await verifyBundle(bundle, { trustedKeys: [key], readAnchor: (receipt) => anchor.read(receipt) });
+      expect(report).toMatchObject({ valid: true });
+    } finally {
+      await engine.close();
+    }
+  },
+);

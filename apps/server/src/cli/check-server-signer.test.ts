@@ -40,40 +40,47 @@ async function closeAll(): Promise<void> {
   for (const composition of compositions.splice(0)) await composition.close();
 }
 
-test('a new config.signer is refused without previousSigner, handed over with it, and verify-log passes with the new key alone', { timeout: 60_000 }, async () => {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-server-rotation-'));
-  directories.push(directory);
-  const { configFile } = await initServer(directory);
-  const oldKeyFile = loadServerConfig({ directory, env: {} }).paths.signingKey;
-  const oldKeyId = await createLocalSigner({ keyFile: oldKeyFile }).keyId();
-  await oneRun(await compose(directory));
-  await closeAll();
+test(
+  'a new config.signer is refused without previousSigner, handed over with it, and verify-log passes with the new key alone',
+  { timeout: 60_000 },
+  async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-server-rotation-'));
+    directories.push(directory);
+    const { configFile } = await initServer(directory);
+    const oldKeyFile = loadServerConfig({ directory, env: {} }).paths.signingKey;
+    const oldKeyId = await createLocalSigner({ keyFile: oldKeyFile }).keyId();
+    await oneRun(await compose(directory));
+    await closeAll();
 
-  const newKeyFile = join(directory, 'signing-2026.pem');
-  const newKeyId = await createLocalSigner({ keyFile: newKeyFile, create: true }).keyId();
-  const config = parseYaml(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
-  writeFileSync(configFile, stringifyYaml({ ...config, signer: { kind: 'local', keyFile: newKeyFile } }));
-  const refused = await checkServerSigner(await compose(directory), loadServerConfig({ directory, env: {} })).catch((error: unknown) => error);
-  expect(isCairnError(refused, 'CAIRN_CONFIG_INVALID')).toBe(true);
-  expect(refused).toMatchObject({ path: 'config.signer' });
-  expect((refused as Error).message).toContain(`config.signer's key ${newKeyId}`);
-  expect((refused as Error).message).toContain(`is not the key this server's audit log is signed with (${oldKeyId})`);
-  expect((refused as Error).message).toContain('set previousSigner to the old key');
-  await closeAll();
+    const newKeyFile = join(directory, 'signing-2026.pem');
+    const newKeyId = await createLocalSigner({ keyFile: newKeyFile, create: true }).keyId();
+    const config = parseYaml(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(configFile, stringifyYaml({ ...config, signer: { kind: 'local', keyFile: newKeyFile } }));
+    const refused = await checkServerSigner(await compose(directory), loadServerConfig({ directory, env: {} })).catch((error: unknown) => error);
+    expect(isCairnError(refused, 'CAIRN_CONFIG_INVALID')).toBe(true);
+    expect(refused).toMatchObject({ path: 'config.signer' });
+    expect((refused as Error).message).toContain(`config.signer's key ${newKeyId}`);
+    expect((refused as Error).message).toContain(`is not the key this server's audit log is signed with (${oldKeyId})`);
+    expect((refused as Error).message).toContain('set previousSigner to the old key');
+    await closeAll();
 
-  // A local previous signer must say where the old key is.
-  writeFileSync(configFile, stringifyYaml({ ...config, signer: { kind: 'local', keyFile: newKeyFile }, previousSigner: { kind: 'local' } }));
-  expect(() => loadServerConfig({ directory, env: {} })).toThrow(/previousSigner\.keyFile/);
+    // A local previous signer must say where the old key is.
+    writeFileSync(configFile, stringifyYaml({ ...config, signer: { kind: 'local', keyFile: newKeyFile }, previousSigner: { kind: 'local' } }));
+    expect(() => loadServerConfig({ directory, env: {} })).toThrow(/previousSigner\.keyFile/);
 
-  writeFileSync(configFile, stringifyYaml({ ...config, signer: { kind: 'local', keyFile: newKeyFile }, previousSigner: { kind: 'local', keyFile: oldKeyFile } }));
-  const loaded = loadServerConfig({ directory, env: {} });
-  const rotated = await compose(directory);
-  expect(await checkServerSigner(rotated, loaded)).toMatchObject({ rotated: true, keyId: newKeyId, fromKeyId: oldKeyId });
-  expect(rotated.signingKey.keyId).toBe(newKeyId);
-  await oneRun(rotated);
-  await closeAll();
+    writeFileSync(
+      configFile,
+      stringifyYaml({ ...config, signer: { kind: 'local', keyFile: newKeyFile }, previousSigner: { kind: 'local', keyFile: oldKeyFile } }),
+    );
+    const loaded = loadServerConfig({ directory, env: {} });
+    const rotated = await compose(directory);
+    expect(await checkServerSigner(rotated, loaded)).toMatchObject({ rotated: true, keyId: newKeyId, fromKeyId: oldKeyId });
+    expect(rotated.signingKey.keyId).toBe(newKeyId);
+    await oneRun(rotated);
+    await closeAll();
 
-  const verification = await verifyServerLog(loaded);
-  expect(verification).toMatchObject({ valid: true });
-  expect(verification.checkpointsChecked).toBeGreaterThanOrEqual(3);
-});
+    const verification = await verifyServerLog(loaded);
+    expect(verification).toMatchObject({ valid: true });
+    expect(verification.checkpointsChecked).toBeGreaterThanOrEqual(3);
+  },
+);

@@ -78,7 +78,10 @@ export function addServerCommands(): void {
         throw error;
       });
       if (takeOver.rotated)
-        logger.info({ fromKeyId: takeOver.fromKeyId, keyId: takeOver.keyId, seq: takeOver.seq }, 'signing key rotated: the old key signed the handover (signer.rotated)');
+        logger.info(
+          { fromKeyId: takeOver.fromKeyId, keyId: takeOver.keyId, seq: takeOver.seq },
+          'signing key rotated: the old key signed the handover (signer.rotated)',
+        );
       if (auth === 'tokens' && !isLoopback(host) && !composition.tokens.hasLiveTokens()) {
         await composition.close();
         lock.release();

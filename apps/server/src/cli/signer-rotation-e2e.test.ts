@@ -28,7 +28,11 @@ test('cairn serve refuses a changed signing key without previousSigner, hands ov
   const newKeyFile = join(directory, 'signing-2026.pem');
   const newKeyId = await createLocalSigner({ keyFile: newKeyFile, create: true }).keyId();
   writeFileSync(file, stringifyYaml({ ...config, signer: { kind: 'local', keyFile: newKeyFile } }));
-  const refused = spawn(process.execPath, [builtCli, '--json', 'serve'], { cwd: directory, env: childEnv({ CAIRN_PORT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const refused = spawn(process.execPath, [builtCli, '--json', 'serve'], {
+    cwd: directory,
+    env: childEnv({ CAIRN_PORT: '0' }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   refused.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   refused.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -169,7 +169,10 @@ export class SigningKeyChain {
     }
     const from = rotation.from.keyId;
     if (!last || !this.#inForce)
-      return { ...at, detail: `entry seq ${entry.seq} hands the log over from ${from}, but no checkpoint precedes it: nothing was signed by that key to hand over` };
+      return {
+        ...at,
+        detail: `entry seq ${entry.seq} hands the log over from ${from}, but no checkpoint precedes it: nothing was signed by that key to hand over`,
+      };
     if (from !== this.#inForce.keyId) {
       return {
         ...at,

@@ -66,8 +66,18 @@ class TestLog {
   }
 
   rotation(from: TestSigner, to: TestSigner, overrides: Partial<SignerRotation> = {}): SignerRotation {
-    const fromCheckpoint = this.checkpoints.length > 0 ? Number(JSON.parse(Buffer.from(this.checkpoints.at(-1)!.envelope.payload, 'base64').toString()).treeSize) : 0;
-    return { version: 'cairn.signer-rotation/v1', origin, from: from.record, to: to.record, fromCheckpoint, rootHash: this.rootHex(fromCheckpoint), time: time(this.log.size), ...overrides };
+    const fromCheckpoint =
+      this.checkpoints.length > 0 ? Number(JSON.parse(Buffer.from(this.checkpoints.at(-1)!.envelope.payload, 'base64').toString()).treeSize) : 0;
+    return {
+      version: 'cairn.signer-rotation/v1',
+      origin,
+      from: from.record,
+      to: to.record,
+      fromCheckpoint,
+      rootHash: this.rootHex(fromCheckpoint),
+      time: time(this.log.size),
+      ...overrides,
+    };
   }
 
   async rotate(from: TestSigner, to: TestSigner, overrides: Partial<SignerRotation> = {}): Promise<AuditEntry> {
@@ -103,10 +113,14 @@ test('a genuine rotation verifies with the old key, the new key or both trusted,
   }
   const stranger = createTestSigner();
   const untrusted = await verifyAuditLog(log.entries, log.checkpoints, { trustedKeys: [stranger.record] });
-  expect(untrusted).toMatchObject({ valid: false, checkpointsChecked: 0, failure: { treeSize: 0, detail: expect.stringContaining(`signed by ${a.record.keyId}, which is not trusted`) } });
+  expect(untrusted).toMatchObject({
+    valid: false,
+    checkpointsChecked: 0,
+    failure: { treeSize: 0, detail: expect.stringContaining(`signed by ${a.record.keyId}, which is not trusted`) },
+  });
 });
 
-test('a receipt the new key signed for the old key\'s checkpoint is checked once the handover vouches for the new key', async () => {
+test("a receipt the new key signed for the old key's checkpoint is checked once the handover vouches for the new key", async () => {
   const [a, b] = [createTestSigner(), createTestSigner()];
   const log = new TestLog();
   log.append('server.started');
@@ -118,7 +132,15 @@ test('a receipt the new key signed for the old key\'s checkpoint is checked once
   // Without the handover, that receipt's key is vouched for by nobody.
   const forged = log.checkpoints.slice(0, 1);
   const result = await verifyAuditLog(log.entries.slice(0, 1), forged, { trustedKeys: [a.record] });
-  expect(result).toMatchObject({ valid: false, failure: { treeSize: 1, detail: expect.stringContaining(`receipt 0 of the checkpoint at tree size 1: No signature of the envelope is by a trusted key: it is signed by ${b.record.keyId}`) } });
+  expect(result).toMatchObject({
+    valid: false,
+    failure: {
+      treeSize: 1,
+      detail: expect.stringContaining(
+        `receipt 0 of the checkpoint at tree size 1: No signature of the envelope is by a trusted key: it is signed by ${b.record.keyId}`,
+      ),
+    },
+  });
 });
 
 test('a forged rotation — the statement signed by the new key — fails at its seq, named', async () => {
@@ -137,7 +159,9 @@ test('a forged rotation — the statement signed by the new key — fails at its
       valid: false,
       failure: {
         seq: entry.seq,
-        detail: expect.stringContaining(`the rotation statement is not signed by the key it hands over from (${a.record.keyId}); its signatures name ${b.record.keyId}`),
+        detail: expect.stringContaining(
+          `the rotation statement is not signed by the key it hands over from (${a.record.keyId}); its signatures name ${b.record.keyId}`,
+        ),
       },
     });
     expect(result.failure!.detail).toContain('a forged rotation');
@@ -155,7 +179,9 @@ test('a key change without a rotation entry, a checkpoint by the old key after t
     valid: false,
     failure: {
       treeSize: 2,
-      detail: expect.stringContaining(`is signed by ${b.record.keyId}, but the key in force since the first checkpoint (tree size 1) is ${a.record.keyId}: the signing key changed without a signer.rotated entry`),
+      detail: expect.stringContaining(
+        `is signed by ${b.record.keyId}, but the key in force since the first checkpoint (tree size 1) is ${a.record.keyId}: the signing key changed without a signer.rotated entry`,
+      ),
     },
   });
 
@@ -180,7 +206,12 @@ test('a key change without a rotation entry, a checkpoint by the old key after t
   await hijack.checkpoint(b.signer);
   expect(await verifyAuditLog(hijack.entries, hijack.checkpoints, { trustedKeys: [a.record, b.record, c.record] })).toMatchObject({
     valid: false,
-    failure: { seq: entry.seq, detail: expect.stringContaining(`hands the log over from ${c.record.keyId}, but the key in force since the first checkpoint (tree size 1) is ${a.record.keyId}`) },
+    failure: {
+      seq: entry.seq,
+      detail: expect.stringContaining(
+        `hands the log over from ${c.record.keyId}, but the key in force since the first checkpoint (tree size 1) is ${a.record.keyId}`,
+      ),
+    },
   });
 });
 
@@ -233,6 +264,9 @@ test('a rotation statement must carry its own payload type: the same payload sig
   const result = await verifyAuditLog(log.entries, log.checkpoints, { trustedKeys: [a.record] });
   expect(result).toMatchObject({
     valid: false,
-    failure: { seq: entry.seq, detail: expect.stringContaining(`the statement's payloadType is "application/vnd.cairn.checkpoint+json", not "${signerRotationPayloadType}"`) },
+    failure: {
+      seq: entry.seq,
+      detail: expect.stringContaining(`the statement's payloadType is "application/vnd.cairn.checkpoint+json", not "${signerRotationPayloadType}"`),
+    },
   });
 });

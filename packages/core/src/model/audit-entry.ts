@@ -2,7 +2,8 @@ import type { AuditActor } from './actor.ts';
 import type { JsonObject } from './json.ts';
 
 /** What an audit entry is about. */
-export type AuditEntityKind = 'run' | 'item' | 'attempt' | 'artifact' | 'token' | 'schedule' | 'webhook' | 'checkpoint' | 'secret' | 'server' | 'key' | 'signer';
+export type AuditEntityKind =
+  'run' | 'item' | 'attempt' | 'artifact' | 'token' | 'schedule' | 'webhook' | 'checkpoint' | 'secret' | 'server' | 'key' | 'signer';
 
 /**
  * The closed list of audited operations, `<entity>.<verb>`. A run's entries start with

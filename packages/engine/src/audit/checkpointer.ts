@@ -151,7 +151,10 @@ export class Checkpointer {
       throw new CairnError(
         'CAIRN_CONFIG_INVALID',
         `The signer's key ${keyId} is not the key this audit log is signed with (${log.keyId}, by ${log.by}); a key never changes silently.${given} To rotate to ${keyId}, also give the engine previousSigner: the signer of ${log.keyId}, which signs the handover. To keep the old key, configure its signer again.`,
-        { path: previousSigner ? 'engine.previousSigner' : 'engine.signer', details: { keyId, logKeyId: log.keyId, ...(previousKeyId ? { previousKeyId } : {}) } },
+        {
+          path: previousSigner ? 'engine.previousSigner' : 'engine.signer',
+          details: { keyId, logKeyId: log.keyId, ...(previousKeyId ? { previousKeyId } : {}) },
+        },
       );
     }
     // Everything so far is sealed by the old key first, so the handover point is a checkpoint it signed.

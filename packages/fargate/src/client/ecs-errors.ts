@@ -12,7 +12,8 @@ const fixes: Readonly<Record<string, string>> = {
   InvalidParameterException: 'ECS refused a parameter: check taskDefinition, containerName, subnets and security groups (the message names which)',
   ClientException: 'ECS refused the request: check taskDefinition (family, family:revision or ARN), and that the container name is in it',
   PlatformUnknownException: 'the platformVersion is unknown: use LATEST or a listed Fargate platform version',
-  PlatformTaskDefinitionIncompatibilityException: 'the task definition is not Fargate-compatible: requiresCompatibilities FARGATE, networkMode awsvpc, task-level cpu and memory',
+  PlatformTaskDefinitionIncompatibilityException:
+    'the task definition is not Fargate-compatible: requiresCompatibilities FARGATE, networkMode awsvpc, task-level cpu and memory',
   UnsupportedFeatureException: 'the feature is not available in this region',
   BlockedException: 'the AWS account is blocked: contact AWS support',
   ThrottlingException: 'ECS kept throttling after every retry: raise maxAttempts, lower the dispatch rate, or ask AWS for a higher ECS API quota',

@@ -43,7 +43,11 @@ test('a start repeated by another executor instance (a restart) sends the same c
   const bodies = runTaskBodies().filter((request) => JSON.stringify(request.body).includes(id));
   expect(bodies).toHaveLength(2);
   expect(bodies.map((request) => request.body['clientToken'])).toEqual([clientTokenOf(id), clientTokenOf(id)]);
-  expect(world().ecs.tasks().filter((candidate) => candidate.environment['CAIRN_EXECUTION_ID'] === id)).toHaveLength(1);
+  expect(
+    world()
+      .ecs.tasks()
+      .filter((candidate) => candidate.environment['CAIRN_EXECUTION_ID'] === id),
+  ).toHaveLength(1);
   expect((await waitForExit(world().executor(), first)).outcome).toBe('succeeded');
 });
 
@@ -57,7 +61,11 @@ test('a start retried with other parameters is answered ConflictException, read 
   const second = await changed.start(task);
   expect(world().ecs.count('RunTask')).toBe(before + 1);
   expect(second).toEqual(first);
-  expect(world().ecs.tasks().filter((candidate) => candidate.environment['CAIRN_EXECUTION_ID'] === id)).toHaveLength(1);
+  expect(
+    world()
+      .ecs.tasks()
+      .filter((candidate) => candidate.environment['CAIRN_EXECUTION_ID'] === id),
+  ).toHaveLength(1);
   await changed.cancel(second);
   expect((await waitForExit(changed, second)).outcome).toBe('cancelled');
 });
@@ -71,7 +79,11 @@ test('throttling is retried with backoff until ECS answers; past maxAttempts it 
   expect((await waitForExit(world().executor(), handle)).outcome).toBe('succeeded');
 
   world().ecs.inject('RunTask', 'ThrottlingException', 2);
-  await expect(world().executor({ maxAttempts: 2 }).start(world().task(executionId('throttled-out'), succeed))).rejects.toMatchObject({
+  await expect(
+    world()
+      .executor({ maxAttempts: 2 })
+      .start(world().task(executionId('throttled-out'), succeed)),
+  ).rejects.toMatchObject({
     code: 'CAIRN_EXECUTOR_UNAVAILABLE',
     message: expect.stringContaining('ThrottlingException'),
   });
@@ -83,16 +95,28 @@ test('throttling is retried with backoff until ECS answers; past maxAttempts it 
 
 test('failures in a 200 RunTask answer are CAIRN_EXECUTOR_START_FAILED naming the reason; refusals name the fix', async () => {
   world().ecs.failRunTask('RESOURCE:ENI');
-  await expect(world().executor().start(world().task(executionId('failures'), succeed))).rejects.toMatchObject({
+  await expect(
+    world()
+      .executor()
+      .start(world().task(executionId('failures'), succeed)),
+  ).rejects.toMatchObject({
     code: 'CAIRN_EXECUTOR_START_FAILED',
     message: expect.stringContaining('RESOURCE:ENI'),
   });
-  await expect(world().executor({ cluster: 'nowhere' }).start(world().task(executionId('no-cluster'), succeed))).rejects.toMatchObject({
+  await expect(
+    world()
+      .executor({ cluster: 'nowhere' })
+      .start(world().task(executionId('no-cluster'), succeed)),
+  ).rejects.toMatchObject({
     code: 'CAIRN_EXECUTOR_START_FAILED',
     message: expect.stringMatching(/ClusterNotFoundException.*fargate\.cluster/),
   });
   world().ecs.inject('RunTask', 'AccessDeniedException');
-  await expect(world().executor().start(world().task(executionId('denied'), succeed))).rejects.toMatchObject({
+  await expect(
+    world()
+      .executor()
+      .start(world().task(executionId('denied'), succeed)),
+  ).rejects.toMatchObject({
     code: 'CAIRN_EXECUTOR_START_FAILED',
     message: expect.stringContaining('iam:PassRole'),
   });
@@ -100,7 +124,9 @@ test('failures in a 200 RunTask answer are CAIRN_EXECUTOR_START_FAILED naming th
 
 test('RunTask asks for Fargate in the configured subnets and security groups, with no public IP unless asked', async () => {
   const id = executionId('network');
-  await world().executor({ capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }], assignPublicIp: true }).start(world().task(id, succeed));
+  await world()
+    .executor({ capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }], assignPublicIp: true })
+    .start(world().task(id, succeed));
   const plain = executionId('network-plain');
   await world().executor().start(world().task(plain, succeed));
   const bodyOf = (execution: string) => runTaskBodies().find((request) => request.raw.includes(execution))!.body;
@@ -108,7 +134,10 @@ test('RunTask asks for Fargate in the configured subnets and security groups, wi
     launchType: 'FARGATE',
     networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-0cairn0test'], securityGroups: ['sg-0cairn0test'], assignPublicIp: 'DISABLED' } },
   });
-  expect(bodyOf(id)).toMatchObject({ capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }], networkConfiguration: { awsvpcConfiguration: { assignPublicIp: 'ENABLED' } } });
+  expect(bodyOf(id)).toMatchObject({
+    capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }],
+    networkConfiguration: { awsvpcConfiguration: { assignPublicIp: 'ENABLED' } },
+  });
   expect(bodyOf(id)['launchType']).toBeUndefined();
 });
 
@@ -151,7 +180,9 @@ test('cancel stops the task with a reason; the worker ends the attempt as cancel
   await executor.cancel(handle);
   const status = await waitForExit(executor, handle);
   expect(status).toMatchObject({ state: 'exited', outcome: 'cancelled', resultKey: resultKey(id) });
-  const task = world().ecs.tasks().find((candidate) => candidate.taskArn === handle['taskArn'])!;
+  const task = world()
+    .ecs.tasks()
+    .find((candidate) => candidate.taskArn === handle['taskArn'])!;
   expect(task).toMatchObject({ stopCode: 'UserInitiated', stoppedReason: `Cancelled by Cairn: execution ${id}`, exitCode: 143 });
   expect(world().ecs.count('StopTask')).toBeGreaterThanOrEqual(1);
   const record = JSON.parse(new TextDecoder().decode((await world().storage.get(resultKey(id)))!)) as { outcome: string };
@@ -164,15 +195,17 @@ test('a handle of another execution, or of another executor, is refused or unkno
   const foreign = { ...handle, executionId: executionId('not-this') };
   expect((await executor.inspect(foreign)).state).toBe('unknown');
   await executor.cancel(foreign);
-  expect(world().ecs.tasks().find((task) => task.taskArn === handle['taskArn'])!.desiredStatus).toBe('RUNNING');
+  expect(
+    world()
+      .ecs.tasks()
+      .find((task) => task.taskArn === handle['taskArn'])!.desiredStatus,
+  ).toBe('RUNNING');
   await expect(executor.inspect({ ...handle, taskArn: 'task-1' })).rejects.toMatchObject({ code: 'CAIRN_EXECUTOR_HANDLE_INVALID' });
   await executor.cancel(handle);
 });
 
 test('bad settings name every option', () => {
-  expect(() =>
-    createFargateExecutor({ ...world().settings(), subnets: [], cluster: '', taskCipher: undefined as never, trustedKeys: [] }),
-  ).toThrow(
+  expect(() => createFargateExecutor({ ...world().settings(), subnets: [], cluster: '', taskCipher: undefined as never, trustedKeys: [] })).toThrow(
     expect.objectContaining({
       code: 'CAIRN_CONFIG_INVALID',
       issues: expect.arrayContaining([
@@ -185,46 +218,58 @@ test('bad settings name every option', () => {
   expect(() => createFargateExecutor({ ...world().settings(), taskCipher: undefined as never })).toThrow(/cipher and taskCipher are set together/);
 });
 
-test(`inspects are coalesced: 1,000 live tasks cost ${1_000 / describeTasksLimit} DescribeTasks calls a pass, concurrent or one after another`, { timeout: 120_000 }, async () => {
-  // Tasks that stay PROVISIONING (as they do while Fargate finds capacity) are live without a container each.
-  const { EcsTestEndpoint } = await import('../testing/ecs-endpoint.ts');
-  const ecs = await EcsTestEndpoint.start({ taskDefinitions: { 'cairn-worker': { rootfs: '/nonexistent', entrypoint: ['/bin/true'] } }, provisioningMs: 600_000 });
-  try {
-    const executor = world().executor({ client: ecs.client() });
-    const handles: ExecutionHandle[] = [];
-    for (let batch = 0; batch < 10; batch++) {
-      handles.push(...(await Promise.all(Array.from({ length: 100 }, (_, index) => executor.start(world().task(executionId(`batch-${batch}-${index}`), succeed))))));
-    }
-    expect(new Set(handles.map((handle) => handle['taskArn'])).size).toBe(1_000);
-    const before = ecs.count('DescribeTasks');
-    const statuses = await Promise.all(handles.map((handle) => executor.inspect(handle)));
-    expect(ecs.count('DescribeTasks') - before).toBeLessThanOrEqual(10);
-    expect(statuses.every((status) => status.state === 'pending')).toBe(true);
-    const sizes = ecs.requests.slice(before).filter((request) => request.operation === 'DescribeTasks').map((request) => (request.body['tasks'] as unknown[]).length);
-    expect(Math.max(...sizes)).toBeLessThanOrEqual(100);
+test(
+  `inspects are coalesced: 1,000 live tasks cost ${1_000 / describeTasksLimit} DescribeTasks calls a pass, concurrent or one after another`,
+  { timeout: 120_000 },
+  async () => {
+    // Tasks that stay PROVISIONING (as they do while Fargate finds capacity) are live without a container each.
+    const { EcsTestEndpoint } = await import('../testing/ecs-endpoint.ts');
+    const ecs = await EcsTestEndpoint.start({
+      taskDefinitions: { 'cairn-worker': { rootfs: '/nonexistent', entrypoint: ['/bin/true'] } },
+      provisioningMs: 600_000,
+    });
+    try {
+      const executor = world().executor({ client: ecs.client() });
+      const handles: ExecutionHandle[] = [];
+      for (let batch = 0; batch < 10; batch++) {
+        handles.push(
+          ...(await Promise.all(Array.from({ length: 100 }, (_, index) => executor.start(world().task(executionId(`batch-${batch}-${index}`), succeed))))),
+        );
+      }
+      expect(new Set(handles.map((handle) => handle['taskArn'])).size).toBe(1_000);
+      const before = ecs.count('DescribeTasks');
+      const statuses = await Promise.all(handles.map((handle) => executor.inspect(handle)));
+      expect(ecs.count('DescribeTasks') - before).toBeLessThanOrEqual(10);
+      expect(statuses.every((status) => status.state === 'pending')).toBe(true);
+      const sizes = ecs.requests
+        .slice(before)
+        .filter((request) => request.operation === 'DescribeTasks')
+        .map((request) => (request.body['tasks'] as unknown[]).length);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(100);
 
-    // The engine's reconcile inspects one attempt after another: the first lookup of a pass
-    // describes every live task the executor knows, and the answers serve the rest of the pass.
-    const sequentialPass = async (inspector: typeof executor) => {
-      await new Promise((resolve) => setTimeout(resolve, liveAnswerFreshnessMs + 50));
-      const start = ecs.count('DescribeTasks');
-      for (const handle of handles) expect((await inspector.inspect(handle)).state).toBe('pending');
-      return ecs.count('DescribeTasks') - start;
-    };
-    expect(await sequentialPass(executor)).toBeLessThanOrEqual(10);
-    // An executor that knows none of them (a restart) still coalesces a concurrent pass.
-    const fresh = world().executor({ client: ecs.client() });
-    const beforeFresh = ecs.count('DescribeTasks');
-    await Promise.all(handles.map((handle) => fresh.inspect(handle)));
-    expect(ecs.count('DescribeTasks') - beforeFresh).toBeLessThanOrEqual(10);
-    // Inspected one after another, it learns them in one pass; from the next, 10 calls again.
-    const restarted = world().executor({ client: ecs.client() });
-    expect(await sequentialPass(restarted)).toBeGreaterThan(10);
-    expect(await sequentialPass(restarted)).toBeLessThanOrEqual(10);
-  } finally {
-    await ecs.stop();
-  }
-});
+      // The engine's reconcile inspects one attempt after another: the first lookup of a pass
+      // describes every live task the executor knows, and the answers serve the rest of the pass.
+      const sequentialPass = async (inspector: typeof executor) => {
+        await new Promise((resolve) => setTimeout(resolve, liveAnswerFreshnessMs + 50));
+        const start = ecs.count('DescribeTasks');
+        for (const handle of handles) expect((await inspector.inspect(handle)).state).toBe('pending');
+        return ecs.count('DescribeTasks') - start;
+      };
+      expect(await sequentialPass(executor)).toBeLessThanOrEqual(10);
+      // An executor that knows none of them (a restart) still coalesces a concurrent pass.
+      const fresh = world().executor({ client: ecs.client() });
+      const beforeFresh = ecs.count('DescribeTasks');
+      await Promise.all(handles.map((handle) => fresh.inspect(handle)));
+      expect(ecs.count('DescribeTasks') - beforeFresh).toBeLessThanOrEqual(10);
+      // Inspected one after another, it learns them in one pass; from the next, 10 calls again.
+      const restarted = world().executor({ client: ecs.client() });
+      expect(await sequentialPass(restarted)).toBeGreaterThan(10);
+      expect(await sequentialPass(restarted)).toBeLessThanOrEqual(10);
+    } finally {
+      await ecs.stop();
+    }
+  },
+);
 
 test('the task writes with the storage encryption of the engine (SSE-KMS here), told through its environment', async () => {
   const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
@@ -235,7 +280,11 @@ test('the task writes with the storage encryption of the engine (SSE-KMS here), 
   const id = executionId('sse');
   const handle = await executor.start(world().task(id, succeed));
   expect((await waitForExit(executor, handle)).outcome).toBe('succeeded');
-  expect(world().ecs.tasks().find((task) => task.taskArn === handle['taskArn'])!.environment['CAIRN_STORAGE_ENCRYPTION']).toBe(`sse-kms:${encryption.keyId}`);
+  expect(
+    world()
+      .ecs.tasks()
+      .find((task) => task.taskArn === handle['taskArn'])!.environment['CAIRN_STORAGE_ENCRYPTION'],
+  ).toBe(`sse-kms:${encryption.keyId}`);
   const head = await radosgwClient().send(new HeadObjectCommand({ Bucket: world().bucket, Key: resultKey(id) }));
   expect(head.ServerSideEncryption).toBe('aws:kms');
 });

@@ -18,7 +18,10 @@ describeExecutor<FargateExecutor>({
   restart: () => world().executor(),
   // The ECS endpoint's own task list: how many containers it started for the execution.
   oracle: () => ({
-    runCount: (executionId) => world().ecs.tasks().filter((task) => task.containerStarted && task.environment['CAIRN_EXECUTION_ID'] === executionId).length,
+    runCount: (executionId) =>
+      world()
+        .ecs.tasks()
+        .filter((task) => task.containerStarted && task.environment['CAIRN_EXECUTION_ID'] === executionId).length,
   }),
   settleTimeoutMs: 30_000,
   pollIntervalMs: 50,

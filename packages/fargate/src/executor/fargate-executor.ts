@@ -1,5 +1,15 @@
 import { ConflictException, RunTaskCommand, StopTaskCommand, type ECSClient, type RunTaskCommandInput, type Task } from '@aws-sdk/client-ecs';
-import type { CipherV1, ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, PublicKeyRecord, ResultRecord, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import type {
+  CipherV1,
+  ExecutionHandle,
+  ExecutionStatus,
+  ExecutorV1,
+  Logger,
+  PublicKeyRecord,
+  ResultRecord,
+  StorageProviderV1,
+  TaskEnvelope,
+} from '@cairn/core';
 import { kmsKeySettingsShape } from '@cairn/kms';
 import { CairnError, isCairnError, parsePayload, parseSettings, publicKeyRecordSchema, resultKey, taskEnvelopeSchema, type RetryPolicy } from '@cairn/protocol';
 import { s3EncryptionSchema, s3LocationSettingsShape } from '@cairn/s3';
@@ -63,9 +73,7 @@ export const fargateExecutorSettingsSchema = z
     /** Seals each task's secrets (a KMS cipher in AWS); needed only when items have secrets. */
     cipher: seam('CipherV1').optional(),
     /** The KMS key the task opens its secrets with (the cipher's key), which its task role may decrypt. */
-    taskCipher: z
-      .strictObject({ keyId: kmsKeySettingsShape.keyId, region: kmsKeySettingsShape.region, endpoint: kmsKeySettingsShape.endpoint })
-      .optional(),
+    taskCipher: z.strictObject({ keyId: kmsKeySettingsShape.keyId, region: kmsKeySettingsShape.region, endpoint: kmsKeySettingsShape.endpoint }).optional(),
     /** Keys a dispatch manifest may be signed with (the engine signer's public key), handed to each task. */
     trustedKeys: z.array(publicKeyRecordSchema).min(1, "must hold the engine signer's public key"),
     logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null, 'must be a logger (debug, info, warn, error)').optional(),
@@ -184,7 +192,9 @@ export class FargateExecutor implements ExecutorV1 {
       const response = await withEcsRetries(() => this.#client.send(new RunTaskCommand(request)), this.#retries);
       const started = response.tasks?.find((candidate) => typeof candidate.taskArn === 'string');
       if (!started) {
-        const failures = (response.failures ?? []).map((failure) => `${failure.reason ?? 'no reason'}${failure.detail ? ` (${failure.detail})` : ''}${failure.arn ? ` for ${failure.arn}` : ''}`);
+        const failures = (response.failures ?? []).map(
+          (failure) => `${failure.reason ?? 'no reason'}${failure.detail ? ` (${failure.detail})` : ''}${failure.arn ? ` for ${failure.arn}` : ''}`,
+        );
         throw new CairnError(
           'CAIRN_EXECUTOR_START_FAILED',
           `[cairn] [fargate] RunTask for execution ${task.executionId} started no task: ${failures.length > 0 ? failures.join('; ') : 'ECS answered no task and no failure'}. Fix: check the cluster's capacity providers, the subnets' free IP addresses and the ECS service quotas, then retry.`,
@@ -196,7 +206,8 @@ export class FargateExecutor implements ExecutorV1 {
       if (isCairnError(error)) throw error;
       // The token was used by an earlier start with other parameters (settings changed across a
       // restart, a key rotated): that start's task is this execution's task.
-      const existing = error instanceof ConflictException || ecsErrorParts(error).name === 'ConflictException' ? (error as ConflictException).resourceIds?.[0] : undefined;
+      const existing =
+        error instanceof ConflictException || ecsErrorParts(error).name === 'ConflictException' ? (error as ConflictException).resourceIds?.[0] : undefined;
       if (existing === undefined) throw ecsFailure(error, 'RunTask', `execution ${task.executionId}`, 'CAIRN_EXECUTOR_START_FAILED', 'fargate');
       this.#settings.logger?.info({ executionId: task.executionId, taskArn: existing }, 'RunTask answered ConflictException: the execution has a task already');
       taskArn = existing;
@@ -220,9 +231,9 @@ export class FargateExecutor implements ExecutorV1 {
     if (state !== 'stopped') return { state: 'running' };
     const record = await this.#readRecord(executionId);
     // The sealed secrets have no use any more; the worker deleted them unless it never ran.
-    await this.#storage.delete(sealedSecretsKey(executionId)).catch((error: unknown) =>
-      this.#settings.logger?.warn({ executionId, error: String(error) }, 'could not delete the sealed secrets of a stopped task'),
-    );
+    await this.#storage
+      .delete(sealedSecretsKey(executionId))
+      .catch((error: unknown) => this.#settings.logger?.warn({ executionId, error: String(error) }, 'could not delete the sealed secrets of a stopped task'));
     return record ? recordStatus(record) : stoppedTaskStatus(described.task, this.#settings.containerName);
   }
 

@@ -107,27 +107,39 @@ export function readTaskEnvironment(env: Readonly<Record<string, string | undefi
   const parsed = environmentSchema.safeParse(env);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new CairnError('CAIRN_CONFIG_INVALID', `[cairn] [cairn-worker] the task environment is wrong: ${issue.message}. The Fargate executor sets it; start the task through it.`, {
-      path: String(issue.path[0] ?? ''),
-    });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `[cairn] [cairn-worker] the task environment is wrong: ${issue.message}. The Fargate executor sets it; start the task through it.`,
+      {
+        path: String(issue.path[0] ?? ''),
+      },
+    );
   }
   const values = parsed.data;
   let trustedKeys: PublicKeyRecord[];
   try {
     trustedKeys = z.array(publicKeyRecordSchema).min(1).parse(JSON.parse(values[names.trustedKeys])) as PublicKeyRecord[];
   } catch (error) {
-    throw new CairnError('CAIRN_CONFIG_INVALID', `[cairn] [cairn-worker] ${names.trustedKeys} is not a JSON array of public key records (keyId, algorithm, publicKey).`, {
-      path: names.trustedKeys,
-      cause: error,
-    });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `[cairn] [cairn-worker] ${names.trustedKeys} is not a JSON array of public key records (keyId, algorithm, publicKey).`,
+      {
+        path: names.trustedKeys,
+        cause: error,
+      },
+    );
   }
   const encryption = values[names.storageEncryption];
   const sealedSecrets = values[names.sealedSecrets];
   const keyId = values[names.cipherKeyId];
   if (sealedSecrets !== undefined && keyId === undefined) {
-    throw new CairnError('CAIRN_CONFIG_INVALID', `[cairn] [cairn-worker] ${names.sealedSecrets} is set but ${names.cipherKeyId} is not: nothing can open the secrets.`, {
-      path: names.cipherKeyId,
-    });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `[cairn] [cairn-worker] ${names.sealedSecrets} is set but ${names.cipherKeyId} is not: nothing can open the secrets.`,
+      {
+        path: names.cipherKeyId,
+      },
+    );
   }
   return {
     executionId: values[names.executionId],

@@ -51,7 +51,10 @@ export async function openSealedSecrets(
   try {
     envelope = JSON.parse(new TextDecoder().decode(bytes)) as CipherEnvelope;
   } catch (error) {
-    throw new CairnError('CAIRN_SECRET_UNAVAILABLE', `The sealed secrets at ${task.key} are not a cipher envelope (not JSON).`, { path: 'CAIRN_SEALED_SECRETS', cause: error });
+    throw new CairnError('CAIRN_SECRET_UNAVAILABLE', `The sealed secrets at ${task.key} are not a cipher envelope (not JSON).`, {
+      path: 'CAIRN_SEALED_SECRETS',
+      cause: error,
+    });
   }
   let plaintext: Uint8Array;
   try {
@@ -75,9 +78,13 @@ export async function openSealedSecrets(
     plaintext.fill(0);
   }
   if (typeof secrets !== 'object' || secrets === null || Array.isArray(secrets) || Object.values(secrets).some((value) => typeof value !== 'string')) {
-    throw new CairnError('CAIRN_SECRET_UNAVAILABLE', `The sealed secrets at ${task.key} opened, but are not an object of names to strings: they were not sealed by the Fargate executor.`, {
-      path: 'CAIRN_SEALED_SECRETS',
-    });
+    throw new CairnError(
+      'CAIRN_SECRET_UNAVAILABLE',
+      `The sealed secrets at ${task.key} opened, but are not an object of names to strings: they were not sealed by the Fargate executor.`,
+      {
+        path: 'CAIRN_SEALED_SECRETS',
+      },
+    );
   }
   return secrets as Record<string, string>;
 }

@@ -32,7 +32,13 @@ test('no secret in the RunTask request or the container environment; the runtime
   expect(runTask).toHaveLength(1);
   for (const form of [secret, Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('base64url'), Buffer.from(secret).toString('hex')]) {
     expect(runTask[0]!.raw).not.toContain(form);
-    expect(JSON.stringify(world().ecs.tasks().find((candidate) => candidate.taskArn === handle['taskArn'])!.environment)).not.toContain(form);
+    expect(
+      JSON.stringify(
+        world()
+          .ecs.tasks()
+          .find((candidate) => candidate.taskArn === handle['taskArn'])!.environment,
+      ),
+    ).not.toContain(form);
   }
   expect(runTask[0]!.raw).toContain(sealedSecretsKey(executionId));
   // What was stored is a cipher envelope, not the secret.

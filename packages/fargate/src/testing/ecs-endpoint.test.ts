@@ -24,7 +24,8 @@ afterAll(async () => {
 });
 
 const network = { awsvpcConfiguration: { subnets: ['subnet-0test'] } };
-const run = (input: Partial<RunTaskCommandInput>) => endpoint.client().send(new RunTaskCommand({ taskDefinition: 'shell', launchType: 'FARGATE', networkConfiguration: network, ...input }));
+const run = (input: Partial<RunTaskCommandInput>) =>
+  endpoint.client().send(new RunTaskCommand({ taskDefinition: 'shell', launchType: 'FARGATE', networkConfiguration: network, ...input }));
 const describe = async (arn: string) => (await endpoint.client().send(new DescribeTasksCommand({ tasks: [arn] }))).tasks![0]!;
 
 test('a task runs its entrypoint from the rootfs as uid 1000 with the definition env plus overrides and nothing of the host; STOPPED with its exit code', async () => {

@@ -298,14 +298,16 @@ export class EcsTestEndpoint {
     if (body['launchType'] !== undefined && body['launchType'] !== 'FARGATE') {
       throw new EcsError('InvalidParameterException', `Task definition does not support launch_type ${String(body['launchType'])}.`);
     }
-    const network = (body['networkConfiguration'] as { awsvpcConfiguration?: { subnets?: unknown; assignPublicIp?: unknown } } | undefined)?.awsvpcConfiguration;
+    const network = (body['networkConfiguration'] as { awsvpcConfiguration?: { subnets?: unknown; assignPublicIp?: unknown } } | undefined)
+      ?.awsvpcConfiguration;
     if (!network) throw new EcsError('InvalidParameterException', "Network Configuration must be provided when networkMode 'awsvpc' is specified.");
     if (!Array.isArray(network.subnets) || network.subnets.length === 0) throw new EcsError('InvalidParameterException', 'subnets can not be empty.');
     if (network.assignPublicIp !== undefined && network.assignPublicIp !== 'ENABLED' && network.assignPublicIp !== 'DISABLED') {
       throw new EcsError('InvalidParameterException', 'assignPublicIp must be ENABLED or DISABLED.');
     }
     const count = body['count'] === undefined ? 1 : body['count'];
-    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 10) throw new EcsError('InvalidParameterException', 'count must be between 1 and 10.');
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 10)
+      throw new EcsError('InvalidParameterException', 'count must be between 1 and 10.');
     const containerName = definition.containerName ?? 'cairn-worker';
     const overrides = (body['overrides'] ?? {}) as { containerOverrides?: { name?: string; environment?: { name?: string; value?: string }[] }[] };
     if (Buffer.byteLength(JSON.stringify(overrides)) > overridesLimitBytes) {
@@ -362,7 +364,8 @@ export class EcsTestEndpoint {
       created.push(task);
       this.#provision(task, definition);
     }
-    if (typeof token === 'string') this.#tokens.set(`${clusterArn}\u0000${token}`, { fingerprint, taskArns: created.map((task) => task.taskArn), at: Date.now() });
+    if (typeof token === 'string')
+      this.#tokens.set(`${clusterArn}\u0000${token}`, { fingerprint, taskArns: created.map((task) => task.taskArn), at: Date.now() });
     return { tasks: created.map((task) => this.#describe(task)), failures: [] };
   }
 
@@ -440,12 +443,12 @@ export class EcsTestEndpoint {
       task.lastStatus = 'DEPROVISIONING';
       task.stoppingAt ??= Date.now();
       this.#after(this.#options.deprovisioningMs ?? 20, () =>
-          this.#stopped(
-            task,
-            task.stopCode === 'UserInitiated'
-              ? { stopCode: 'UserInitiated', stoppedReason: task.stoppedReason ?? 'Task stopped by user' }
-              : { stopCode: 'EssentialContainerExited', stoppedReason: 'Essential container in task exited' },
-          ),
+        this.#stopped(
+          task,
+          task.stopCode === 'UserInitiated'
+            ? { stopCode: 'UserInitiated', stoppedReason: task.stoppedReason ?? 'Task stopped by user' }
+            : { stopCode: 'EssentialContainerExited', stoppedReason: 'Essential container in task exited' },
+        ),
       );
     });
   }
@@ -506,7 +509,8 @@ export class EcsTestEndpoint {
   #describe(task: TestTask): Record<string, unknown> {
     const definition = this.#options.taskDefinitions[task.family]!;
     const containerName = definition.containerName ?? 'cairn-worker';
-    const containerStatus = task.lastStatus === 'STOPPED' || task.lastStatus === 'DEPROVISIONING' ? 'STOPPED' : task.lastStatus === 'RUNNING' ? 'RUNNING' : 'PENDING';
+    const containerStatus =
+      task.lastStatus === 'STOPPED' || task.lastStatus === 'DEPROVISIONING' ? 'STOPPED' : task.lastStatus === 'RUNNING' ? 'RUNNING' : 'PENDING';
     const request = task.request;
     return {
       taskArn: task.taskArn,
@@ -525,7 +529,9 @@ export class EcsTestEndpoint {
       startedBy: request['startedBy'],
       overrides: { containerOverrides: [], inferenceAcceleratorOverrides: [], ...((request['overrides'] as object | undefined) ?? {}) },
       createdAt: seconds(task.createdAt),
-      ...(task.startedAt !== undefined ? { pullStartedAt: seconds(task.startedAt), pullStoppedAt: seconds(task.startedAt), startedAt: seconds(task.startedAt) } : {}),
+      ...(task.startedAt !== undefined
+        ? { pullStartedAt: seconds(task.startedAt), pullStoppedAt: seconds(task.startedAt), startedAt: seconds(task.startedAt) }
+        : {}),
       ...(task.stoppingAt !== undefined ? { stoppingAt: seconds(task.stoppingAt) } : {}),
       ...(task.stoppedAt !== undefined ? { stoppedAt: seconds(task.stoppedAt), executionStoppedAt: seconds(task.stoppedAt) } : {}),
       ...(task.lastStatus === 'STOPPED' ? { stopCode: task.stopCode, stoppedReason: task.stoppedReason } : {}),

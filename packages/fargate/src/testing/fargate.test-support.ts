@@ -98,7 +98,11 @@ export function fargateWorldForFile(endpointOptions: Partial<EcsTestEndpointOpti
         const payload = canonicalJsonBytes(manifest);
         const payloadType = 'application/vnd.cairn.manifest+json';
         const signature = sign(null, preAuthenticationEncoding(payloadType, payload), privateKey);
-        const envelope = { payload: Buffer.from(payload).toString('base64'), payloadType, signatures: [{ keyid: key.keyId, sig: signature.toString('base64') }] };
+        const envelope = {
+          payload: Buffer.from(payload).toString('base64'),
+          payloadType,
+          signatures: [{ keyid: key.keyId, sig: signature.toString('base64') }],
+        };
         const manifestDigest = digestOfJson(envelope);
         pending.set(manifestDigest, storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope)));
         return { executionId, manifestDigest, ...(options.secrets ? { secrets: options.secrets } : {}) };

@@ -19,7 +19,9 @@ export interface WorkerTestRootfs {
  * /opt/cairn/cairn-worker.js` as uid 1000, no host environment), but it is the host's programs, not
  * the image's: tests of the image itself use its rootfs.
  */
-export function workerTestRootfs(options: { readonly workerScript?: string; readonly node?: string; readonly environment?: Readonly<Record<string, string>> } = {}): WorkerTestRootfs {
+export function workerTestRootfs(
+  options: { readonly workerScript?: string; readonly node?: string; readonly environment?: Readonly<Record<string, string>> } = {},
+): WorkerTestRootfs {
   const workerScript = options.workerScript ?? fileURLToPath(new URL('../../dist/cairn-worker.js', import.meta.url));
   if (!existsSync(workerScript)) throw new Error(`${workerScript} is missing: build it first (pnpm --filter @cairn/fargate build)`);
   const node = options.node ?? process.execPath;

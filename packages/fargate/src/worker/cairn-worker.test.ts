@@ -30,7 +30,9 @@ test('a task environment with sealed secrets and no key to open them is refused,
       CAIRN_MANIFEST_DIGEST: `sha256:${'c'.repeat(64)}`,
       CAIRN_STORAGE_BUCKET: 'cairn-bucket',
       CAIRN_SEALED_SECRETS: 'task-secrets/run-1/build/1.json',
-      CAIRN_TRUSTED_KEYS: JSON.stringify([{ keyId: `sha256:${createHash('sha256').update(der).digest('hex')}`, algorithm: 'ed25519', publicKey: der.toString('base64') }]),
+      CAIRN_TRUSTED_KEYS: JSON.stringify([
+        { keyId: `sha256:${createHash('sha256').update(der).digest('hex')}`, algorithm: 'ed25519', publicKey: der.toString('base64') },
+      ]),
     },
   });
   expect(outcome.exitCode).toBe(workerExitCodes.environmentInvalid);

@@ -65,9 +65,14 @@ export async function runTaskWorker(options: TaskWorkerOptions): Promise<TaskWor
       const task = { executionId: environment.executionId, manifestDigest: environment.manifestDigest, key: environment.sealedSecrets };
       secrets = await openSealedSecrets(storage, cipher, task);
       // Opened: nobody needs them again (a retried attempt is a new execution with its own).
-      await storage.delete(environment.sealedSecrets).catch((error: unknown) =>
-        options.logger?.warn({ executionId: environment.executionId, error: String(error) }, 'could not delete the sealed secrets; the executor deletes them when the task stops'),
-      );
+      await storage
+        .delete(environment.sealedSecrets)
+        .catch((error: unknown) =>
+          options.logger?.warn(
+            { executionId: environment.executionId, error: String(error) },
+            'could not delete the sealed secrets; the executor deletes them when the task stops',
+          ),
+        );
     } catch (error) {
       return { exitCode: workerExitCodes.secretsUnavailable, error: asCairnError(error, 'CAIRN_SECRET_UNAVAILABLE') };
     }

@@ -52,7 +52,11 @@ function serverFolder() {
       return opened
         .prepare<[], { envelope: string; anchored: number; receipts: string }>('SELECT envelope, anchored, receipts FROM checkpoints ORDER BY tree_size')
         .all()
-        .map((row) => ({ envelope: JSON.parse(row.envelope) as DsseEnvelope, anchored: row.anchored === 1, receipts: JSON.parse(row.receipts) as DsseEnvelope[] }));
+        .map((row) => ({
+          envelope: JSON.parse(row.envelope) as DsseEnvelope,
+          anchored: row.anchored === 1,
+          receipts: JSON.parse(row.receipts) as DsseEnvelope[],
+        }));
     } finally {
       opened.close();
     }
@@ -68,88 +72,95 @@ async function waitFor(condition: () => boolean): Promise<void> {
   expect(condition()).toBe(true);
 }
 
-test('key file A → B: A signs the handover, checkpoints go A then B, a run across the change verifies with both keys and names the missing one', { timeout: 30_000 }, async () => {
-  const folder = serverFolder();
-  const [a, b] = [folder.key('a'), folder.key('b')];
-  const [keyA, keyB] = [await recordOf(a), await recordOf(b)];
+test(
+  'key file A → B: A signs the handover, checkpoints go A then B, a run across the change verifies with both keys and names the missing one',
+  { timeout: 30_000 },
+  async () => {
+    const folder = serverFolder();
+    const [a, b] = [folder.key('a'), folder.key('b')];
+    const [keyA, keyB] = [await recordOf(a), await recordOf(b)];
 
-  // Before: a whole run, and one that stops at an approval gate when the engine stops.
-  const before = folder.engineWith(a);
-  before.start();
-  const { runId: earlier } = before.submit({ version: 1, name: 'earlier', items: [{ id: 'one', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
-  await before.waitForRun(earlier);
-  const { runId: spanning } = before.submit(
-    {
-      version: 1,
-      name: 'spanning',
-      items: [
-        { id: 'first', runtime: { kind: 'command', argv: ['true'] } },
-        { id: 'second', dependsOn: ['first'], approval: 'required', runtime: { kind: 'command', argv: ['true'] } },
-      ],
-    },
-    { actor: ana },
-  );
-  await waitFor(() => before.items(spanning).some((item) => item.itemId === 'second' && item.state === 'awaiting-approval'));
-  await before.close();
+    // Before: a whole run, and one that stops at an approval gate when the engine stops.
+    const before = folder.engineWith(a);
+    before.start();
+    const { runId: earlier } = before.submit(
+      { version: 1, name: 'earlier', items: [{ id: 'one', runtime: { kind: 'command', argv: ['true'] } }] },
+      { actor: ana },
+    );
+    await before.waitForRun(earlier);
+    const { runId: spanning } = before.submit(
+      {
+        version: 1,
+        name: 'spanning',
+        items: [
+          { id: 'first', runtime: { kind: 'command', argv: ['true'] } },
+          { id: 'second', dependsOn: ['first'], approval: 'required', runtime: { kind: 'command', argv: ['true'] } },
+        ],
+      },
+      { actor: ana },
+    );
+    await waitFor(() => before.items(spanning).some((item) => item.itemId === 'second' && item.state === 'awaiting-approval'));
+    await before.close();
 
-  // After: B, with A to hand over.
-  const after = folder.engineWith(b, a);
-  const takeOver = await after.checkSigner();
-  expect(takeOver).toMatchObject({ rotated: true, keyId: keyB.keyId, fromKeyId: keyA.keyId });
-  after.start();
-  after.approve(spanning, 'second', ana);
-  expect((await after.waitForRun(spanning)).state).toBe('succeeded');
-  const { runId: later } = after.submit({ version: 1, name: 'later', items: [{ id: 'one', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
-  await after.waitForRun(later);
-  const spanningBundle = await after.exportBundle(spanning);
-  const laterBundle = await after.exportBundle(later);
-  const entries: AuditEntry[] = [...after.audit.entries()];
-  await after.close();
+    // After: B, with A to hand over.
+    const after = folder.engineWith(b, a);
+    const takeOver = await after.checkSigner();
+    expect(takeOver).toMatchObject({ rotated: true, keyId: keyB.keyId, fromKeyId: keyA.keyId });
+    after.start();
+    after.approve(spanning, 'second', ana);
+    expect((await after.waitForRun(spanning)).state).toBe('succeeded');
+    const { runId: later } = after.submit({ version: 1, name: 'later', items: [{ id: 'one', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
+    await after.waitForRun(later);
+    const spanningBundle = await after.exportBundle(spanning);
+    const laterBundle = await after.exportBundle(later);
+    const entries: AuditEntry[] = [...after.audit.entries()];
+    await after.close();
 
-  // The rotation entry: A's statement, handing over at the last checkpoint A signed.
-  const [rotated] = entries.filter((entry) => entry.action === 'signer.rotated');
-  expect(rotated).toMatchObject({ entity: { kind: 'signer', id: keyB.keyId }, data: { fromKeyId: keyA.keyId, toKeyId: keyB.keyId } });
-  const statement = rotated!.data['statement'] as unknown as DsseEnvelope;
-  expect(statement.signatures.map((signature) => signature.keyid)).toEqual([keyA.keyId]);
-  const rotation = openSignerRotatedEntry(rotated!);
-  expect(rotation).toMatchObject({ from: keyA, to: keyB, fromCheckpoint: takeOver.rotated ? takeOver.fromCheckpoint : -1 });
+    // The rotation entry: A's statement, handing over at the last checkpoint A signed.
+    const [rotated] = entries.filter((entry) => entry.action === 'signer.rotated');
+    expect(rotated).toMatchObject({ entity: { kind: 'signer', id: keyB.keyId }, data: { fromKeyId: keyA.keyId, toKeyId: keyB.keyId } });
+    const statement = rotated!.data['statement'] as unknown as DsseEnvelope;
+    expect(statement.signatures.map((signature) => signature.keyid)).toEqual([keyA.keyId]);
+    const rotation = openSignerRotatedEntry(rotated!);
+    expect(rotation).toMatchObject({ from: keyA, to: keyB, fromCheckpoint: takeOver.rotated ? takeOver.fromCheckpoint : -1 });
 
-  // Checkpoints up to the handover are A's, every one after it B's (the first right after it).
-  const checkpoints = folder.checkpoints();
-  const signedBy = checkpoints.map(({ envelope }) => ({ treeSize: treeSizeOf(envelope), keyId: envelope.signatures[0]!.keyid }));
-  expect(signedBy.filter((checkpoint) => checkpoint.treeSize <= rotated!.seq).every((checkpoint) => checkpoint.keyId === keyA.keyId)).toBe(true);
-  expect(signedBy.filter((checkpoint) => checkpoint.treeSize > rotated!.seq).every((checkpoint) => checkpoint.keyId === keyB.keyId)).toBe(true);
-  expect(signedBy.find((checkpoint) => checkpoint.treeSize <= rotated!.seq)).toBeDefined();
-  expect(signedBy.find((checkpoint) => checkpoint.treeSize === rotated!.seq + 1)).toEqual({ treeSize: rotated!.seq + 1, keyId: keyB.keyId });
-  expect(signedBy.at(-1)!.treeSize <= rotation.fromCheckpoint).toBe(false);
-  expect(signedBy.some((checkpoint) => checkpoint.treeSize === rotation.fromCheckpoint && checkpoint.keyId === keyA.keyId)).toBe(true);
+    // Checkpoints up to the handover are A's, every one after it B's (the first right after it).
+    const checkpoints = folder.checkpoints();
+    const signedBy = checkpoints.map(({ envelope }) => ({ treeSize: treeSizeOf(envelope), keyId: envelope.signatures[0]!.keyid }));
+    expect(signedBy.filter((checkpoint) => checkpoint.treeSize <= rotated!.seq).every((checkpoint) => checkpoint.keyId === keyA.keyId)).toBe(true);
+    expect(signedBy.filter((checkpoint) => checkpoint.treeSize > rotated!.seq).every((checkpoint) => checkpoint.keyId === keyB.keyId)).toBe(true);
+    expect(signedBy.find((checkpoint) => checkpoint.treeSize <= rotated!.seq)).toBeDefined();
+    expect(signedBy.find((checkpoint) => checkpoint.treeSize === rotated!.seq + 1)).toEqual({ treeSize: rotated!.seq + 1, keyId: keyB.keyId });
+    expect(signedBy.at(-1)!.treeSize <= rotation.fromCheckpoint).toBe(false);
+    expect(signedBy.some((checkpoint) => checkpoint.treeSize === rotation.fromCheckpoint && checkpoint.keyId === keyA.keyId)).toBe(true);
 
-  // The whole log verifies with either key trusted.
-  for (const trustedKeys of [[keyA], [keyB], [keyA, keyB]]) {
-    expect(await verifyAuditLog(entries, checkpoints, { trustedKeys })).toMatchObject({ valid: true, checkpointsChecked: checkpoints.length });
-  }
+    // The whole log verifies with either key trusted.
+    for (const trustedKeys of [[keyA], [keyB], [keyA, keyB]]) {
+      expect(await verifyAuditLog(entries, checkpoints, { trustedKeys })).toMatchObject({ valid: true, checkpointsChecked: checkpoints.length });
+    }
 
-  // The spanning run: its first manifest is A's, its second B's, its checkpoint B's; keys has both.
-  const manifestKeys = spanningBundle.manifests.map(({ envelope }) => envelope.signatures[0]!.keyid).sort();
-  expect(manifestKeys).toEqual([keyA.keyId, keyB.keyId].sort());
-  expect(spanningBundle.keys.map((key) => key.keyId)).toEqual([keyA.keyId, keyB.keyId].sort());
-  const readAnchor = (reference: Parameters<typeof folder.anchor.read>[0]) => folder.anchor.read(reference);
-  expect(await verifyBundle(spanningBundle, { trustedKeys: [keyA, keyB], readAnchor })).toMatchObject({ valid: true, verdict: 'verified' });
-  const onlyA = await verifyBundle(spanningBundle, { trustedKeys: [keyA], readAnchor });
-  expect(onlyA.valid).toBe(false);
-  expect(onlyA.checks.find((check) => check.name === 'checkpoint-signature')).toMatchObject({
-    status: 'fail',
-    detail: expect.stringContaining(`signed by ${keyB.keyId}, which is not trusted`),
-  });
-  const onlyB = await verifyBundle(spanningBundle, { trustedKeys: [keyB], readAnchor });
-  expect(onlyB.checks.find((check) => check.name === 'manifests')).toMatchObject({
-    status: 'fail',
-    detail: expect.stringContaining(`signed by ${keyA.keyId}, which is not trusted`),
-  });
-  // A run wholly after the change carries (and needs) only B.
-  expect(laterBundle.keys).toEqual([keyB]);
-  expect(await verifyBundle(laterBundle, { trustedKeys: [keyB], readAnchor })).toMatchObject({ valid: true });
-});
+    // The spanning run: its first manifest is A's, its second B's, its checkpoint B's; keys has both.
+    const manifestKeys = spanningBundle.manifests.map(({ envelope }) => envelope.signatures[0]!.keyid).sort();
+    expect(manifestKeys).toEqual([keyA.keyId, keyB.keyId].sort());
+    expect(spanningBundle.keys.map((key) => key.keyId)).toEqual([keyA.keyId, keyB.keyId].sort());
+    const readAnchor = (reference: Parameters<typeof folder.anchor.read>[0]) => folder.anchor.read(reference);
+    expect(await verifyBundle(spanningBundle, { trustedKeys: [keyA, keyB], readAnchor })).toMatchObject({ valid: true, verdict: 'verified' });
+    const onlyA = await verifyBundle(spanningBundle, { trustedKeys: [keyA], readAnchor });
+    expect(onlyA.valid).toBe(false);
+    expect(onlyA.checks.find((check) => check.name === 'checkpoint-signature')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining(`signed by ${keyB.keyId}, which is not trusted`),
+    });
+    const onlyB = await verifyBundle(spanningBundle, { trustedKeys: [keyB], readAnchor });
+    expect(onlyB.checks.find((check) => check.name === 'manifests')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining(`signed by ${keyA.keyId}, which is not trusted`),
+    });
+    // A run wholly after the change carries (and needs) only B.
+    expect(laterBundle.keys).toEqual([keyB]);
+    expect(await verifyBundle(laterBundle, { trustedKeys: [keyB], readAnchor })).toMatchObject({ valid: true });
+  },
+);
 
 test('a restart with B does not rotate again, and a key C without the handover is refused before anything is signed', { timeout: 30_000 }, async () => {
   const folder = serverFolder();
@@ -169,7 +180,9 @@ test('a restart with B does not rotate again, and a key C without the handover i
     const restarted = folder.engineWith(b, previous);
     expect(await restarted.checkSigner()).toEqual({ rotated: false, keyId: keyB.keyId });
     restarted.start();
-    await restarted.waitForRun(restarted.submit({ version: 1, name: 'again', items: [{ id: 'one', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana }).runId);
+    await restarted.waitForRun(
+      restarted.submit({ version: 1, name: 'again', items: [{ id: 'one', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana }).runId,
+    );
     expect(rotations(restarted)).toHaveLength(1);
     await restarted.close();
   }

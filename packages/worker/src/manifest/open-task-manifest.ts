@@ -124,14 +124,10 @@ async function delegateOf(
       return delegateKey;
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      refusal ??= new CairnError(
-        'CAIRN_SIGNATURE_INVALID',
-        `it is signed by ${keyId}, which is not trusted, and ${where} does not vouch for it: ${reason}`,
-        {
-          path: where,
-          cause: error,
-        },
-      );
+      refusal ??= new CairnError('CAIRN_SIGNATURE_INVALID', `it is signed by ${keyId}, which is not trusted, and ${where} does not vouch for it: ${reason}`, {
+        path: where,
+        cause: error,
+      });
     }
   }
   return refusal ?? new CairnError('CAIRN_SIGNATURE_INVALID', 'No signature of the envelope is by a trusted key.', { path: '$.signatures' });
