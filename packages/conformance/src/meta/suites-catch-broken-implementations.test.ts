@@ -238,6 +238,11 @@ class StutteringExecutor extends InMemoryExecutor {
   }
 }
 
+/** Pushes exits but says it does not: an engine would never listen. */
+class UndeclaredPushExecutor extends InMemoryExecutor {
+  override readonly capabilities = { cancel: true, pushesCompletions: false } as unknown as InMemoryExecutor['capabilities'];
+}
+
 // --- audit anchor ---------------------------------------------------------------------------
 
 type AnchorInput = Parameters<InMemoryAuditAnchor['anchor']>[0];
@@ -573,6 +578,13 @@ const rows: Row[] = [
     executorCases,
     'pushes-exit',
     countedExecutor((settings) => new StutteringExecutor(settings)),
+    countedExecutor(),
+  ),
+  row(
+    'executor: onExit without declaring pushesCompletions',
+    executorCases,
+    'pushes-exit',
+    countedExecutor((settings) => new UndeclaredPushExecutor(settings)),
     countedExecutor(),
   ),
   row(
