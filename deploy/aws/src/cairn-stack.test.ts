@@ -122,6 +122,12 @@ describe('both buckets', () => {
     }
   });
 
+  it('the storage bucket expires sealed task secrets a task never opened after one day (ADR 0021)', () => {
+    expect(resourceProperties(ids.storage).LifecycleConfiguration).toEqual({
+      Rules: [{ Id: 'ExpireSealedTaskSecrets', Prefix: 'cairn/task-secrets/', ExpirationInDays: 1, Status: 'Enabled' }],
+    });
+  });
+
   it('the storage bucket is NOT versioned: Cairn requires If-None-Match writes that never add a version', () => {
     expect(resourceProperties(ids.storage)).not.toHaveProperty('VersioningConfiguration');
     expect(resourceProperties(ids.storage)).not.toHaveProperty('ObjectLockEnabled');
@@ -252,26 +258,28 @@ describe('the worker task role (least privilege)', () => {
     }
   });
 
-  it('reads its manifest, the blobs and result records; writes blobs, its result and live log; nothing else', () => {
-    for (const key of ['manifests/ab12.json', 'blobs/ab12', 'results/exec-1.json']) {
+  it('reads its manifest, the blobs, its sealed secrets and result records; writes blobs, its result and live log; nothing else', () => {
+    for (const key of ['manifests/ab12.json', 'blobs/ab12', 'results/exec-1.json', 'task-secrets/exec-1.json']) {
       expect(allowingStatements(statements, 's3:GetObject', `${storageArn}/cairn/${key}`), key).toHaveLength(1);
     }
     for (const key of ['blobs/ab12', 'results/exec-1.json', 'live-logs/exec-1/stdout/000000']) {
       expect(allowingStatements(statements, 's3:PutObject', `${storageArn}/cairn/${key}`), key).toHaveLength(1);
     }
-    // A worker must not forge a signed manifest or a run's records, or read the server's secrets.
-    for (const key of ['manifests/ab12.json', 'runs/run-1.json', 'secrets/GITHUB_TOKEN']) {
+    // A worker must not forge a signed manifest, a run's records or another task's sealed secrets, or read the server's secrets.
+    for (const key of ['manifests/ab12.json', 'runs/run-1.json', 'secrets/GITHUB_TOKEN', 'task-secrets/exec-2.json']) {
       expect(allowingStatements(statements, 's3:PutObject', `${storageArn}/cairn/${key}`), key).toEqual([]);
     }
     expect(allowingStatements(statements, 's3:GetObject', `${storageArn}/cairn/secrets/GITHUB_TOKEN`)).toEqual([]);
     expect(allowingStatements(statements, 's3:GetObject', `${storageArn}/elsewhere/x`)).toEqual([]);
   });
 
-  it('deletes nothing but the storage probe’s own object', () => {
-    for (const key of ['blobs/ab12', 'results/exec-1.json', 'manifests/ab12.json', 'live-logs/exec-1/state.json']) {
+  it('deletes only its opened sealed secrets, its live log segments and the storage probe’s own object', () => {
+    for (const key of ['blobs/ab12', 'results/exec-1.json', 'manifests/ab12.json', 'runs/run-1.json']) {
       expect(allowingStatements(statements, 's3:DeleteObject', `${storageArn}/cairn/${key}`), key).toEqual([]);
     }
-    expect(allowingStatements(statements, 's3:DeleteObject', `${storageArn}/cairn/.cairn\\probe/5f0c`)).toHaveLength(1);
+    for (const key of ['task-secrets/exec-1.json', 'live-logs/exec-1/stdout/000000', '.cairn\\probe/5f0c']) {
+      expect(allowingStatements(statements, 's3:DeleteObject', `${storageArn}/cairn/${key}`), key).toHaveLength(1);
+    }
     expect(allowedActions(statements).filter((action) => action.includes('*'))).toEqual([]);
     expect(allowedResources(statements)).not.toContain('*');
   });
@@ -292,7 +300,7 @@ describe('the worker task role (least privilege)', () => {
       (statement) => !JSON.stringify(statement.Condition).includes('kms:ViaService'),
     );
     expect(direct).toHaveLength(1);
-    expect(Object.keys(direct[0]!.Condition!.StringEquals!)).toEqual(['kms:EncryptionContext:cairn:purpose']);
+    expect(direct[0]!.Condition).toEqual({ StringEquals: { 'kms:EncryptionContext:purpose': 'cairn.task-secrets' } });
     expect(allowingStatements(statements, 'kms:Encrypt', encryptionKeyArn)).toEqual([]);
   });
 

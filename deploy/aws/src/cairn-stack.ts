@@ -1,4 +1,4 @@
-import { Aws, CfnOutput, CfnParameter, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, CfnParameter, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -15,25 +15,28 @@ export const storagePrefix = 'cairn/';
 export const anchorPrefix = 'checkpoints/';
 
 /**
- * The storage keys a worker task reads and writes (`@cairn/protocol`'s storage keys): it reads its
- * signed manifest and the blobs it names, reads an earlier result record of its attempt, and
- * writes blobs (patches, logs, outputs), its result record and its live log. The S3 storage's
- * start-up probe writes and removes one object under its own folder (`.cairn\probe/`).
+ * The storage keys a worker task reads and writes (`@cairn/protocol`'s storage keys and ADR 0021):
+ * it reads its signed manifest, the blobs it names, its sealed secrets and an earlier result record
+ * of its attempt; writes blobs (patches, logs, outputs), its result record and its live log;
+ * deletes its sealed secrets once opened and its live log's segments. The S3 storage's start-up
+ * probe writes and removes one object under its own folder (`.cairn\\probe/`).
  */
-export const workerReadPrefixes = ['manifests/', 'blobs/', 'results/'] as const;
+export const workerReadPrefixes = ['manifests/', 'blobs/', 'results/', 'task-secrets/'] as const;
 export const workerWritePrefixes = ['blobs/', 'results/', 'live-logs/'] as const;
+export const workerDeletePrefixes = ['task-secrets/', 'live-logs/'] as const;
+export const sealedSecretsPrefix = 'task-secrets/';
 export const storageProbeFolder = '.cairn\\probe/';
 
 /** The name of the worker's container in the task definition (the executor's container override names it). */
 export const workerContainerName = 'cairn-worker';
 
 /**
- * The encryption context a task's sealed secrets carry: the task role may decrypt with the
- * encryption key only under it, so a task can never open the server's stored secrets (sealed
- * under `{ secret, version }`) even with the same key (ADR 0021).
+ * The encryption context a task's sealed secrets carry (`{ purpose, executionId, manifestDigest }`,
+ * ADR 0021): the task role may decrypt with the encryption key only under this purpose, so a task
+ * can never open the server's stored secrets (sealed under `{ secret, version }`) with the same key.
  */
-export const taskSecretsContextKey = 'cairn:purpose';
-export const taskSecretsContextValue = 'task-secrets';
+export const taskSecretsContextKey = 'purpose';
+export const taskSecretsContextValue = 'cairn.task-secrets';
 
 export type CairnStackProps = StackProps;
 
@@ -113,6 +116,9 @@ export class CairnStack extends Stack {
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       removalPolicy: RemovalPolicy.RETAIN,
+      // Sealed secrets are deleted by the task that opens them and by the executor when the task
+      // stops; this catches a server that died in between (ADR 0021).
+      lifecycleRules: [{ id: 'ExpireSealedTaskSecrets', prefix: `${storagePrefix}${sealedSecretsPrefix}`, expiration: Duration.days(1) }],
     });
 
     const anchorBucket = new s3.Bucket(this, 'AnchorBucket', {
@@ -175,7 +181,13 @@ export class CairnStack extends Stack {
     taskRole.addToPolicy(
       new iam.PolicyStatement({ sid: 'WriteOutputs', actions: ['s3:PutObject'], resources: [...workerWritePrefixes, storageProbeFolder].map(storageObjects) }),
     );
-    taskRole.addToPolicy(new iam.PolicyStatement({ sid: 'RemoveOwnProbe', actions: ['s3:DeleteObject'], resources: [storageObjects(storageProbeFolder)] }));
+    taskRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'RemoveOpenedSecretsLogSegmentsAndProbe',
+        actions: ['s3:DeleteObject'],
+        resources: [...workerDeletePrefixes, storageProbeFolder].map(storageObjects),
+      }),
+    );
     // Without ListBucket, S3 answers a missing key with 403 instead of 404, and "no result yet"
     // could not be told from "forbidden".
     taskRole.addToPolicy(
