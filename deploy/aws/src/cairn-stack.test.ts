@@ -153,6 +153,20 @@ describe('the KMS keys', () => {
   });
 });
 
+describe('the ECS cluster', () => {
+  it('runs tasks on Fargate (Spot when the executor asks for it), named after the stack, with Container Insights', () => {
+    expect(template.Resources.Cluster).toMatchObject({
+      Type: 'AWS::ECS::Cluster',
+      Properties: {
+        ClusterName: { Ref: 'AWS::StackName' },
+        CapacityProviders: ['FARGATE', 'FARGATE_SPOT'],
+        DefaultCapacityProviderStrategy: [{ CapacityProvider: 'FARGATE', Weight: 1 }],
+        ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+      },
+    });
+  });
+});
+
 describe('the worker task definition', () => {
   function container(): Record<string, unknown> {
     const containers = resourceProperties(ids.taskDefinition).ContainerDefinitions as Record<string, unknown>[];

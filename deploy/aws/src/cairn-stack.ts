@@ -142,7 +142,8 @@ export class CairnStack extends Stack {
 
     const cluster = new ecs.CfnCluster(this, 'Cluster', {
       clusterName: Aws.STACK_NAME,
-      capacityProviders: ['FARGATE'],
+      // FARGATE by default; FARGATE_SPOT for an executor configured with a capacity provider strategy.
+      capacityProviders: ['FARGATE', 'FARGATE_SPOT'],
       defaultCapacityProviderStrategy: [{ capacityProvider: 'FARGATE', weight: 1 }],
       clusterSettings: [{ name: 'containerInsights', value: 'enabled' }],
     });
