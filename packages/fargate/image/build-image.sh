@@ -47,7 +47,7 @@ bundle="${1:-${CAIRN_WORKER_BUNDLE:-$root/packages/fargate/dist/cairn-worker.js}
 lock="$image_folder/packages.lock"
 
 [ "$(id -u)" = 0 ] || fail "run as root (the image's files belong to root and to uid 1000): sudo bash $0"
-for tool in mmdebstrap umoci skopeo npm tar sha256sum; do
+for tool in mmdebstrap umoci skopeo node npm openssl tar sha256sum; do
   command -v "$tool" >/dev/null 2>&1 || fail "$tool is not installed: run scripts/setup.sh (it installs mmdebstrap, umoci and skopeo)"
 done
 [ -f "$bundle" ] || fail "the worker bundle $bundle does not exist: build it (pnpm --filter @cairn/fargate build) or pass its path as the first argument or CAIRN_WORKER_BUNDLE"

@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -218,6 +219,64 @@ describe('the build', () => {
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('the worker bundle /nonexistent/cairn-worker.js does not exist');
     expect(result.stderr).toContain('CAIRN_WORKER_BUNDLE');
+  });
+
+  it('refuses to run as another user than root, saying why', () => {
+    const result = spawnSync('setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', 'bash', script, workerBundlePath()], { encoding: 'utf8' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('run as root (the image');
+  });
+
+  describe('refuses inputs that are not the pinned ones, before building anything', () => {
+    let copy: string;
+    beforeAll(() => {
+      copy = mkdtempSync(join(tmpdir(), 'cairn-build-image-'));
+      mkdirSync(join(copy, 'packages/fargate/image'), { recursive: true });
+      mkdirSync(join(copy, 'scripts'));
+      for (const file of ['build-image.sh', 'pins.env', 'packages.lock']) {
+        copyFileSync(fileURLToPath(new URL(`./${file}`, import.meta.url)), join(copy, 'packages/fargate/image', file));
+      }
+      copyFileSync(fileURLToPath(new URL('../../../scripts/setup.sh', import.meta.url)), join(copy, 'scripts/setup.sh'));
+    });
+    afterAll(() => rmSync(copy, { recursive: true, force: true }));
+
+    function buildCopy() {
+      return spawnSync('bash', [join(copy, 'packages/fargate/image/build-image.sh'), workerBundlePath()], {
+        encoding: 'utf8',
+        env: { ...process.env, CAIRN_WORKER_IMAGE_DIR: join(copy, 'out') },
+        timeout: 300_000,
+      });
+    }
+    function edit(file: string, from: RegExp, to: string) {
+      const path = join(copy, file);
+      const text = readFileSync(path, 'utf8');
+      expect(text).toMatch(from);
+      writeFileSync(path, text.replace(from, to));
+    }
+
+    it('a Node version other than the one scripts/setup.sh installs', () => {
+      const original = /^NODE_VERSION=.*$/m.exec(readFileSync(join(copy, 'scripts/setup.sh'), 'utf8'))![0];
+      edit('scripts/setup.sh', /^NODE_VERSION=.*$/m, 'NODE_VERSION=24.0.0');
+      const result = buildCopy();
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(/pins\.env NODE_VERSION=\S+ but scripts\/setup\.sh installs 24\.0\.0/);
+      edit('scripts/setup.sh', /^NODE_VERSION=.*$/m, original);
+    });
+
+    it('a Node tarball whose integrity is not the pinned one', () => {
+      edit('packages/fargate/image/pins.env', /^NODE_INTEGRITY=.*$/m, `NODE_INTEGRITY='sha512-${Buffer.alloc(64).toString('base64')}'`);
+      const result = buildCopy();
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('the download is not the pinned package');
+      expect(existsSync(join(copy, 'out'))).toBe(false);
+    });
+
+    it('no packages.lock', () => {
+      rmSync(join(copy, 'packages/fargate/image/packages.lock'));
+      const result = buildCopy();
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('packages.lock is missing: run once with CAIRN_IMAGE_UPDATE_LOCK=1');
+    });
   });
 
   it('is reproducible: building again from scratch gives the same manifest digest', () => {
