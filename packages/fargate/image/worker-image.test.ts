@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -264,12 +264,30 @@ describe('the build', () => {
     });
 
     it('a Node tarball whose integrity is not the pinned one', () => {
+      const original = /^NODE_INTEGRITY=.*$/m.exec(readFileSync(join(copy, 'packages/fargate/image/pins.env'), 'utf8'))![0];
       edit('packages/fargate/image/pins.env', /^NODE_INTEGRITY=.*$/m, `NODE_INTEGRITY='sha512-${Buffer.alloc(64).toString('base64')}'`);
       const result = buildCopy();
       expect(result.status).toBe(1);
       expect(result.stderr).toContain('the download is not the pinned package');
       expect(existsSync(join(copy, 'out'))).toBe(false);
+      edit('packages/fargate/image/pins.env', /^NODE_INTEGRITY=.*$/m, original);
     });
+
+    it('packages the mirror serves at other versions than packages.lock pins, showing the difference', () => {
+      // The .deb files already fetched are reused (apt checks them against the mirror's signed indexes).
+      mkdirSync(join(copy, '.tools/cache'), { recursive: true });
+      symlinkSync(fileURLToPath(new URL('../../../.tools/cache/worker-image-debs', import.meta.url)), join(copy, '.tools/cache/worker-image-debs'));
+      const served = /^git (.+)$/m.exec(readFileSync(join(copy, 'packages/fargate/image/packages.lock'), 'utf8'))![1]!;
+      edit('packages/fargate/image/packages.lock', /^git .+$/m, 'git 1:2.39.0-1');
+      const result = buildCopy();
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('\n-git 1:2.39.0-1\n');
+      expect(result.stderr).toContain(`\n+git ${served}\n`);
+      expect(result.stderr).toContain('the mirror served other package versions than');
+      expect(result.stderr).toContain('CAIRN_IMAGE_UPDATE_LOCK=1');
+      expect(existsSync(join(copy, 'out'))).toBe(false);
+      edit('packages/fargate/image/packages.lock', /^git .+$/m, `git ${served}`);
+    }, 600_000);
 
     it('no packages.lock', () => {
       rmSync(join(copy, 'packages/fargate/image/packages.lock'));
