@@ -73,5 +73,15 @@ export function browserPages() {
     }
   };
 
-  return { open, screenshot };
+  /** A page at the dashboard of `base`, signed in with `token`, showing the runs. */
+  const signedIn = async (base: string, token: string, hash = ''): Promise<Page> => {
+    const page = await open(`${base}/dashboard/`);
+    await page.getByLabel('Bearer token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('heading', { name: /Runs/ }).isVisible()).toBe(true);
+    if (hash !== '') await page.evaluate((target) => (location.hash = target), hash);
+    return page;
+  };
+
+  return { open, signedIn, screenshot };
 }
