@@ -50,7 +50,8 @@ export function DagView({
             data-item-id={itemId}
             data-state={state}
             transform={`translate(${box.x - box.width / 2},${box.y - box.height / 2})`}
-            tabIndex={0}
+            // Lower-case: on an SVG element Preact sets the attribute by this name, and only `tabindex` makes it focusable.
+            tabindex={0}
             role="button"
             aria-label={`${itemId}: ${state}`}
             onClick={open}
