@@ -6,6 +6,7 @@ import { RunsPage } from './runs-page.tsx';
 import { sessionToken } from './session-token.ts';
 import { SignInPage } from './sign-in-page.tsx';
 import { useRoute } from './use-route.ts';
+import { readPermissions, type Permissions } from './permissions.ts';
 
 /** How this server authenticates (`/dashboard/server.json`, served beside the page). */
 interface ServerFacts {
@@ -15,7 +16,7 @@ interface ServerFacts {
 type Session =
   | { readonly kind: 'starting' }
   | { readonly kind: 'signed-out'; readonly notice: string | null }
-  | { readonly kind: 'signed-in'; readonly api: DashboardApi; readonly operator: boolean }
+  | { readonly kind: 'signed-in'; readonly api: DashboardApi; readonly operator: boolean; readonly permissions: Permissions }
   | { readonly kind: 'refused'; readonly message: string };
 
 /**
@@ -52,13 +53,13 @@ export function App() {
     return (
       <SignInPage
         notice={session.notice}
-        onSignedIn={(api) => {
+        onSignedIn={(api, permissions) => {
           sessionToken.write(api.token!);
-          setSession({ kind: 'signed-in', api, operator: false });
+          setSession({ kind: 'signed-in', api, operator: false, permissions });
         }}
       />
     );
-  const { api } = session;
+  const { api, permissions } = session;
   return (
     <>
       <header class="top">
@@ -81,7 +82,7 @@ export function App() {
       {route.page === 'runs' ? (
         <RunsPage api={api} state={route.state} onUnauthenticated={onUnauthenticated} />
       ) : (
-        <RunPage key={route.runId} api={api} route={route} onUnauthenticated={onUnauthenticated} />
+        <RunPage key={route.runId} api={api} route={route} permissions={permissions} onUnauthenticated={onUnauthenticated} />
       )}
     </>
   );
@@ -94,8 +95,7 @@ async function start(): Promise<Session> {
   if (facts.auth === 'loopback-operator') {
     const api = new DashboardApi(null);
     try {
-      await api.json('/v1/runs?limit=1');
-      return { kind: 'signed-in', api, operator: true };
+      return { kind: 'signed-in', api, operator: true, permissions: await readPermissions(api) };
     } catch (failure) {
       return { kind: 'refused', message: failure instanceof ApiError ? failure.message : String(failure) };
     }
@@ -104,8 +104,7 @@ async function start(): Promise<Session> {
   if (token === null) return { kind: 'signed-out', notice: null };
   const api = new DashboardApi(token);
   try {
-    await api.json('/v1/runs?limit=1');
-    return { kind: 'signed-in', api, operator: false };
+    return { kind: 'signed-in', api, operator: false, permissions: await readPermissions(api) };
   } catch (failure) {
     sessionToken.clear();
     return {

@@ -1,13 +1,16 @@
 import type { ItemSpec } from '@cairn/core';
 import { useState } from 'preact/hooks';
+import { ActionBar, type ActionButton } from './action-bar.tsx';
 import { ApiError } from './api-error.ts';
 import type { DashboardApi } from './dashboard-api.ts';
 import { ItemLogs } from './item-logs.tsx';
 import { PatchDiff } from './patch-diff.tsx';
+import type { Permissions } from './permissions.ts';
 import type { ItemSummary } from './run-summary.ts';
 import { StateBadge } from './state-badge.tsx';
 
 const startedStates = new Set(['running', 'succeeded', 'failed']);
+const liveStates = new Set(['blocked', 'awaiting-approval', 'ready', 'running']);
 
 /**
  * One item of a run: its state, why it failed (code, message, exit code or signal, the refusing
@@ -20,6 +23,8 @@ export function ItemPanel({
   itemId,
   item,
   spec,
+  permissions,
+  onChanged,
   onError,
 }: {
   readonly api: DashboardApi;
@@ -27,6 +32,9 @@ export function ItemPanel({
   readonly itemId: string;
   readonly item: ItemSummary | null;
   readonly spec: ItemSpec | null;
+  readonly permissions: Permissions;
+  /** After an action: the run's page reads the items again. */
+  readonly onChanged: () => void;
   readonly onError: (failure: unknown) => void;
 }) {
   const path = `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}`;
@@ -47,12 +55,23 @@ export function ItemPanel({
     }
   };
   const failure = item?.failure ?? null;
+  const act = (action: 'approve' | 'reject' | 'cancel') => async (reason: string | undefined) => {
+    await api.post(`${path}/${action}`, reason === undefined ? {} : { reason });
+    onChanged();
+  };
+  const buttons: ActionButton[] = [];
+  if (item?.state === 'awaiting-approval') {
+    if (permissions.may('items.approve')) buttons.push({ label: 'Approve', tone: 'primary', run: act('approve') });
+    if (permissions.may('items.reject')) buttons.push({ label: 'Reject', tone: 'danger', run: act('reject') });
+  }
+  if (item && liveStates.has(item.state) && permissions.may('items.cancel')) buttons.push({ label: 'Cancel the item', tone: 'danger', run: act('cancel') });
   return (
     <section class="item-panel" aria-label={`Item ${itemId}`}>
       <h2>
         {itemId} {item && <StateBadge state={item.state} />}
         {item?.approvalRequired && <span class="hint">needs approval</span>}
       </h2>
+      <ActionBar label={`Actions on ${itemId}`} buttons={buttons} />
       {failure && (
         <div class="failure" role="note">
           <h3>Why it failed</h3>

@@ -1,12 +1,15 @@
 import type { RunSpecV1 } from '@cairn/core';
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { ActionBar } from './action-bar.tsx';
 import { ApiError } from './api-error.ts';
 import type { DashboardApi } from './dashboard-api.ts';
 import { layoutDag } from './dag-layout.ts';
 import { DagView } from './dag-view.tsx';
 import { followEvents } from './follow-events.ts';
 import { ItemPanel } from './item-panel.tsx';
+import { EvidenceView } from './evidence-view.tsx';
 import { lifecycleStates } from './lifecycle-states.ts';
+import type { Permissions } from './permissions.ts';
 import { runEdges } from './run-edges.ts';
 import type { ItemSummary, RunSummary } from './run-summary.ts';
 import { StateBadge } from './state-badge.tsx';
@@ -24,10 +27,12 @@ export const largeGraphItems = 400;
 export function RunPage({
   api,
   route,
+  permissions,
   onUnauthenticated,
 }: {
   readonly api: DashboardApi;
   readonly route: Extract<Route, { page: 'run' }>;
+  readonly permissions: Permissions;
   readonly onUnauthenticated: () => void;
 }) {
   const { runId } = route;
@@ -108,6 +113,31 @@ export function RunPage({
         {run?.name ?? runId} {run && <StateBadge state={run.state} />}{' '}
         <span class={`live ${live === 'live' ? 'on' : 'off'}`}>{live === 'ended' ? 'ended' : live === 'live' ? 'live' : 'connecting…'}</span>
       </h1>
+      <nav class="run-tabs">
+        <a href={hrefOf({ page: 'run', runId, itemId: null, evidence: false })} aria-current={!route.evidence ? 'page' : undefined}>
+          Graph
+        </a>
+        {permissions.may('audit.read') && (
+          <a href={hrefOf({ page: 'run', runId, itemId: null, evidence: true })} aria-current={route.evidence ? 'page' : undefined}>
+            Evidence
+          </a>
+        )}
+      </nav>
+      {run && (run.state === 'queued' || run.state === 'running') && permissions.may('runs.cancel') && (
+        <ActionBar
+          label="Actions on the run"
+          buttons={[
+            {
+              label: 'Cancel the run',
+              tone: 'danger',
+              run: async (reason) => {
+                await api.post(`${path}/cancel`, reason === undefined ? {} : { reason });
+                refresh();
+              },
+            },
+          ]}
+        />
+      )}
       {error && (
         <p class="error" role="alert">
           {error}
@@ -130,6 +160,7 @@ export function RunPage({
             </span>
           ))}
       </p>
+      {route.evidence && permissions.may('audit.read') && <EvidenceView api={api} runId={runId} runEnded={run !== null && run.finishedAt !== null} />}
       <div class="run-body">
         <section class="graph" aria-label="Items">
           {layout ? (
@@ -148,6 +179,8 @@ export function RunPage({
             item={items.get(route.itemId) ?? null}
             itemId={route.itemId}
             spec={spec?.items.find((item) => item.id === route.itemId) ?? null}
+            permissions={permissions}
+            onChanged={refresh}
             onError={fail}
           />
         )}

@@ -1,12 +1,19 @@
 import { useState } from 'preact/hooks';
 import { ApiError } from './api-error.ts';
 import { DashboardApi } from './dashboard-api.ts';
+import { readPermissions, type Permissions } from './permissions.ts';
 
 /**
  * Sign-in with a bearer token (`cairn token create --scope runs:read ...`). The token is checked
  * against the API (it must at least read runs) before it is kept, in this tab's sessionStorage.
  */
-export function SignInPage({ onSignedIn, notice }: { readonly onSignedIn: (api: DashboardApi) => void; readonly notice: string | null }) {
+export function SignInPage({
+  onSignedIn,
+  notice,
+}: {
+  readonly onSignedIn: (api: DashboardApi, permissions: Permissions) => void;
+  readonly notice: string | null;
+}) {
   const [token, setToken] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [checking, setChecking] = useState(false);
@@ -18,8 +25,7 @@ export function SignInPage({ onSignedIn, notice }: { readonly onSignedIn: (api: 
     setError(null);
     const api = new DashboardApi(candidate);
     try {
-      await api.json('/v1/runs?limit=1');
-      onSignedIn(api);
+      onSignedIn(api, await readPermissions(api));
     } catch (failure) {
       setError(signInProblem(failure));
     } finally {

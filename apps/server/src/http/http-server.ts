@@ -24,6 +24,7 @@ import { registerRunListRoutes } from './run-list-routes.ts';
 import { registerRunSpecRoutes } from './run-spec-routes.ts';
 import { registerScheduleRoutes } from './schedule-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
+import { registerSessionRoutes } from './session-routes.ts';
 import { sendBlob } from './send-blob.ts';
 import { registerTokenRoutes } from './token-routes.ts';
 import { registerWebhookRoutes } from './webhook-routes.ts';
@@ -361,6 +362,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerAuditRoutes(app, options.composition);
   registerDocsRoutes(app, options.composition);
   registerRunSpecRoutes(app, options.composition);
+  registerSessionRoutes(app, options.composition, auth);
   await registerDashboardRoutes(app, { auth });
   registerWebhookRoutes(app, options.composition);
   // Whether the token a stream was opened with is still live (loopback-operator streams have none).
