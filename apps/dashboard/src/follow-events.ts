@@ -15,6 +15,10 @@ export async function followEvents(
   options: {
     readonly signal: AbortSignal;
     readonly onEvent: (event: CairnEvent) => void;
+    /** The stream is open (again): the page is live. */
+    readonly onOpen?: () => void;
+    /** Follow only events after this id (see latestEventId); from the stream's beginning without it. */
+    readonly after?: number | null;
     /** A run's stream: the server closing it means the run ended (a dropped connection throws instead). */
     readonly endsWhenClosed?: boolean;
     readonly onEnd?: () => void;
@@ -22,7 +26,7 @@ export async function followEvents(
   },
 ): Promise<void> {
   const { signal, onEvent } = options;
-  let lastId: string | null = null;
+  let lastId: string | null = options.after === undefined || options.after === null ? null : String(options.after);
   let failures = 0;
   while (!signal.aborted) {
     try {
@@ -31,6 +35,7 @@ export async function followEvents(
         headers: { accept: 'text/event-stream', ...(lastId === null ? {} : { 'last-event-id': lastId }) },
       });
       failures = 0;
+      options.onOpen?.();
       const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       for (;;) {

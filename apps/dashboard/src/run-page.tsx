@@ -8,6 +8,7 @@ import { DagView } from './dag-view.tsx';
 import { followEvents } from './follow-events.ts';
 import { ItemPanel } from './item-panel.tsx';
 import { EvidenceView } from './evidence-view.tsx';
+import { latestEventId } from './latest-event-id.ts';
 import { lifecycleStates } from './lifecycle-states.ts';
 import type { Permissions } from './permissions.ts';
 import { runEdges } from './run-edges.ts';
@@ -49,13 +50,15 @@ export function RunPage({
     [onUnauthenticated],
   );
   const path = `/v1/runs/${encodeURIComponent(runId)}`;
-  const reload = useCallback(async () => {
+  const reload = useCallback(async (): Promise<RunSummary | null> => {
     try {
       const [latestRun, latestItems] = await Promise.all([api.json<RunSummary>(path), api.json<ItemSummary[]>(`${path}/items`)]);
       setRun(latestRun);
       setItems(new Map(latestItems.map((item) => [item.itemId, item])));
+      return latestRun;
     } catch (failure) {
       fail(failure);
+      return null;
     }
   }, [api, path, fail]);
   const refresh = useThrottled(() => void reload(), 400);
@@ -68,10 +71,18 @@ export function RunPage({
         if (!controller.signal.aborted) fail(failure);
       }
     })();
-    void reload().then(() =>
-      followEvents(api, `${path}/events`, {
+    void (async () => {
+      // The states are loaded after this point, so events from it on are all that can change them.
+      const after = await latestEventId(api);
+      const loaded = await reload();
+      if (controller.signal.aborted || loaded === null) return;
+      // An ended run has no more events: its stream, started after them, would never end.
+      if (loaded.finishedAt !== null) return setLive('ended');
+      await followEvents(api, `${path}/events`, {
         signal: controller.signal,
+        after,
         endsWhenClosed: true,
+        onOpen: () => setLive('live'),
         onEvent: (event) => {
           setLive('live');
           if (event.type === 'item.state')
@@ -93,8 +104,8 @@ export function RunPage({
           setLive('connecting');
           if (failure instanceof ApiError && failure.status === 401) onUnauthenticated();
         },
-      }),
-    );
+      });
+    })();
     return () => controller.abort();
   }, [api, path]);
   const itemIds = useMemo(() => spec?.items.map((item) => item.id) ?? [], [spec]);

@@ -3,6 +3,7 @@ import { useCallback, useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api-error.ts';
 import type { DashboardApi } from './dashboard-api.ts';
 import { followEvents } from './follow-events.ts';
+import { latestEventId } from './latest-event-id.ts';
 import { lifecycleStates } from './lifecycle-states.ts';
 import { readRunCounts } from './run-counts.ts';
 import type { RunSummary } from './run-summary.ts';
@@ -55,19 +56,25 @@ export function RunsPage({
   const refresh = useThrottled(() => void load(), 500);
   useEffect(() => {
     setRuns(null);
-    void load();
     const controller = new AbortController();
-    void followEvents(api, '/v1/events', {
-      signal: controller.signal,
-      onEvent: (event) => {
-        setLive(true);
-        if (event.type === 'run.state') refresh();
-      },
-      onError: (failure) => {
-        setLive(false);
-        if (failure instanceof ApiError && failure.status === 401) onUnauthenticated();
-      },
-    });
+    void (async () => {
+      const after = await latestEventId(api);
+      await load();
+      if (controller.signal.aborted) return;
+      await followEvents(api, '/v1/events', {
+        signal: controller.signal,
+        after,
+        onOpen: () => setLive(true),
+        onEvent: (event) => {
+          setLive(true);
+          if (event.type === 'run.state') refresh();
+        },
+        onError: (failure) => {
+          setLive(false);
+          if (failure instanceof ApiError && failure.status === 401) onUnauthenticated();
+        },
+      });
+    })();
     return () => controller.abort();
   }, [api, load]);
   const more = async () => {

@@ -74,8 +74,9 @@ export function browserPages() {
   };
 
   /** A page at the dashboard of `base`, signed in with `token`, showing the runs. */
-  const signedIn = async (base: string, token: string, hash = ''): Promise<Page> => {
+  const signedIn = async (base: string, token: string, hash = '', beforeSignIn: (page: Page) => void = () => {}): Promise<Page> => {
     const page = await open(`${base}/dashboard/`);
+    beforeSignIn(page);
     await page.getByLabel('Bearer token').fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.getByRole('heading', { name: /Runs/ }).isVisible()).toBe(true);

@@ -59,6 +59,8 @@ test('items are reached with Tab and opened with Enter; a failed item shows why 
   await runReaches(api, runId);
   const page = await signedIn(base, operatorToken, `#/runs/${runId}`);
   await expect.poll(() => page.locator('svg.dag [data-item-id="compile"]').getAttribute('data-state')).toBe('failed');
+  // An ended run has no more events: the page says so rather than wait on a stream for ever.
+  await expect.poll(() => page.locator('h1 .live').textContent()).toBe('ended');
   await page.locator('svg.dag [data-item-id="setup"]').focus();
   await page.keyboard.press('Tab');
   expect(await page.evaluate(() => document.activeElement?.getAttribute('data-item-id'))).toBe('compile');

@@ -39,14 +39,26 @@ test('the runs are listed newest first with counts by state, and the filter show
 
 test('a run submitted while the page is open appears, and its state changes, without a reload', async () => {
   const { base, api, operatorToken } = await start('tokens');
-  const page = await signedIn(base, operatorToken);
-  await expect.poll(() => page.getByText('No runs yet').isVisible()).toBe(true);
+  const earlier = await submitRun(api, { version: 1, name: 'earlier', items: [shell('ok', 'true')] });
+  await runReaches(api, earlier);
+  const streamRequests: (string | null)[] = [];
+  const page = await signedIn(base, operatorToken, '', (opened) =>
+    opened.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/v1/events') streamRequests.push(request.headers()['last-event-id'] ?? null);
+    }),
+  );
+  await expect.poll(() => page.locator('.live.on').count()).toBe(1);
+  // The stream starts after what the list already shows: the server's history is not replayed.
+  const { auditEntries } = (await (await fetch(`${base}/readyz`)).json()) as { auditEntries: number };
+  expect(streamRequests).toHaveLength(1);
+  expect(Number(streamRequests[0])).toBeGreaterThan(0);
+  expect(Number(streamRequests[0])).toBeLessThanOrEqual(auditEntries - 1);
   // A mark in the page: a reload would lose it.
   await page.evaluate(() => ((window as unknown as { stillTheSamePage: boolean }).stillTheSamePage = true));
   const runId = await submitRun(api, { version: 1, name: 'slow', items: [shell('nap', 'sleep 2')] });
   const row = page.locator(`table.runs tbody tr[data-run-id="${runId}"]`);
   await expect.poll(() => row.locator('.state-badge').textContent(), { timeout: 15_000 }).toMatch(/^(queued|running)$/);
   await expect.poll(() => row.locator('.state-badge').textContent(), { timeout: 30_000 }).toBe('succeeded');
-  await expect.poll(() => page.locator('.state-filter [data-state="succeeded"] .count').textContent()).toBe('1');
+  await expect.poll(() => page.locator('.state-filter [data-state="succeeded"] .count').textContent()).toBe('2');
   expect(await page.evaluate(() => (window as unknown as { stillTheSamePage?: boolean }).stillTheSamePage)).toBe(true);
 });
