@@ -80,3 +80,42 @@ test('GET /v1/runs/:runId/spec answers the spec a run was submitted with: its it
   expect(await unknown.json()).toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'runId' });
   expect((await fetch(answer.url)).status).toBe(401);
 });
+
+test("GET /v1/runs/:runId/items/:itemId/attempts answers each attempt's outcome, timing, failure and artifacts (runs:read)", async () => {
+  const { api } = await start('tokens');
+  const spec = {
+    version: 1,
+    name: 'tries',
+    items: [
+      { id: 'flaky', retry: { maxAttempts: 2, backoff: { initial: '1s' } }, runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo nope >&2; exit 4'] } },
+      { id: 'writer', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo hi > note.txt'] } },
+    ],
+  };
+  const submitted = await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
+  const { runId } = (await submitted.json()) as { runId: string };
+  await expect
+    .poll(async () => ((await (await api(`/v1/runs/${runId}`)).json()) as { state: string }).state, { timeout: 30_000 })
+    .toMatch(/^(succeeded|failed)$/);
+  type Attempt = {
+    attempt: number;
+    state: string;
+    exitCode: number | null;
+    artifacts: Record<string, string> | null;
+    dispatchedAt: string;
+    finishedAt: string | null;
+    failure: { code: string; stderrTail: string } | null;
+  };
+  const flaky = (await (await api(`/v1/runs/${runId}/items/flaky/attempts`)).json()) as Attempt[];
+  expect(flaky.map((attempt) => [attempt.attempt, attempt.state, attempt.exitCode, attempt.failure?.code])).toEqual([
+    [1, 'failed', 4, 'CAIRN_EXIT_NONZERO'],
+    [2, 'failed', 4, 'CAIRN_EXIT_NONZERO'],
+  ]);
+  expect(flaky[0]!.failure!.stderrTail).toBe('nope\n');
+  expect(Date.parse(flaky[0]!.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(flaky[0]!.dispatchedAt));
+  const writer = (await (await api(`/v1/runs/${runId}/items/writer/attempts`)).json()) as Attempt[];
+  expect(writer).toHaveLength(1);
+  expect(writer[0]).toMatchObject({ state: 'succeeded', exitCode: 0, failure: null, artifacts: { patch: expect.stringMatching(/^sha256:/) } });
+  const unknown = await api(`/v1/runs/${runId}/items/nothing/attempts`);
+  expect(unknown.status).toBe(404);
+  expect(await unknown.json()).toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'itemId' });
+});

@@ -10,6 +10,7 @@ import { logRequests } from '../logging/request-logging.ts';
 import { registerAuditRoutes } from './audit-routes.ts';
 import { registerDashboardRoutes } from './dashboard-routes.ts';
 import { registerDocsRoutes } from './docs-routes.ts';
+import { registerItemAttemptRoutes } from './item-attempt-routes.ts';
 import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
@@ -362,6 +363,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerAuditRoutes(app, options.composition);
   registerDocsRoutes(app, options.composition);
   registerRunSpecRoutes(app, options.composition);
+  registerItemAttemptRoutes(app, options.composition);
   registerSessionRoutes(app, options.composition, auth);
   await registerDashboardRoutes(app, { auth });
   registerWebhookRoutes(app, options.composition);
