@@ -11,20 +11,18 @@ const maximumCharacters = 2_000_000;
  * An item's output (`GET .../logs`, NDJSON): of its latest attempt or `attempt`, followed live
  * while the item runs (`?follow=true` streams until the attempt ends), stdout and stderr in one
  * pane in the order they came, stderr marked. Which attempt it shows, and how it ended, come from
- * the answer (`x-cairn-attempt`, the `end` line); `onAttempt` reports the attempt number.
+ * the answer's `end` line.
  */
 export function ItemLogs({
   api,
   path,
   follow,
   attempt,
-  onAttempt,
 }: {
   readonly api: DashboardApi;
   readonly path: string;
   readonly follow: boolean;
   readonly attempt: number | null;
-  readonly onAttempt: (attempt: number) => void;
 }) {
   const [pieces, setPieces] = useState<{ stream: string; text: string }[]>([]);
   const [end, setEnd] = useState<{ attempt: number; state: string; exitCode: number | null } | null>(null);
@@ -39,8 +37,6 @@ export function ItemLogs({
       try {
         const query = new URLSearchParams({ ...(follow ? { follow: 'true' } : {}), ...(attempt === null ? {} : { attempt: String(attempt) }) });
         const response = await api.request('GET', `${path}/logs?${query}`, { signal: controller.signal });
-        const shown = Number(response.headers.get('x-cairn-attempt'));
-        if (Number.isSafeInteger(shown) && shown > 0) onAttempt(shown);
         const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = '';
         let characters = 0;

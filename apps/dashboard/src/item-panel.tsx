@@ -1,15 +1,15 @@
 import type { ItemSpec } from '@cairn/core';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { ActionBar, type ActionButton } from './action-bar.tsx';
 import { ApiError } from './api-error.ts';
 import type { DashboardApi } from './dashboard-api.ts';
+import { ItemAttempts, type AttemptView } from './item-attempts.tsx';
 import { ItemLogs } from './item-logs.tsx';
 import { PatchDiff } from './patch-diff.tsx';
 import type { Permissions } from './permissions.ts';
 import type { ItemSummary } from './run-summary.ts';
 import { StateBadge } from './state-badge.tsx';
 
-const startedStates = new Set(['running', 'succeeded', 'failed']);
 const liveStates = new Set(['blocked', 'awaiting-approval', 'ready', 'running']);
 
 /**
@@ -38,22 +38,43 @@ export function ItemPanel({
   readonly onError: (failure: unknown) => void;
 }) {
   const path = `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}`;
-  const [latestAttempt, setLatestAttempt] = useState<number | null>(null);
+  const [attempts, setAttempts] = useState<readonly AttemptView[]>([]);
   const [shownAttempt, setShownAttempt] = useState<number | null>(null);
-  const [patch, setPatch] = useState<{ state: 'idle' | 'loading' | 'none' } | { state: 'loaded'; text: string }>({ state: 'idle' });
-  const started = item !== null && startedStates.has(item.state);
-  const loadPatch = async () => {
-    setPatch({ state: 'loading' });
-    try {
-      setPatch({ state: 'loaded', text: await api.text(`${path}/patch`) });
-    } catch (failure) {
-      if (failure instanceof ApiError && failure.status === 404) setPatch({ state: 'none' });
-      else {
-        setPatch({ state: 'idle' });
-        onError(failure);
-      }
-    }
-  };
+  const [patch, setPatch] = useState<string | null>(null);
+  // The attempts are read again whenever the item changes state (a retry, its end).
+  useEffect(() => {
+    let cancelled = false;
+    void api
+      .json<AttemptView[]>(`${path}/attempts`)
+      .then((latest) => {
+        if (!cancelled) setAttempts(latest);
+      })
+      .catch((failure: unknown) => {
+        if (!cancelled && !(failure instanceof ApiError && failure.status === 404)) onError(failure);
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [api, path, item?.state]);
+  // The patch of the attempt that succeeded, when it left one: asked for only when it exists.
+  const patchDigest = attempts.find((attempt) => attempt.state === 'succeeded')?.artifacts?.['patch'] ?? null;
+  useEffect(() => {
+    if (patchDigest === null) return;
+    let cancelled = false;
+    void api
+      .text(`${path}/patch`)
+      .then((text) => {
+        if (!cancelled) setPatch(text);
+      })
+      .catch((failure: unknown) => {
+        if (!cancelled) onError(failure);
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [api, path, patchDigest]);
+  const latestAttempt = attempts.length === 0 ? null : attempts[attempts.length - 1]!.attempt;
+  const started = latestAttempt !== null;
   const failure = item?.failure ?? null;
   const act = (action: 'approve' | 'reject' | 'cancel') => async (reason: string | undefined) => {
     await api.post(`${path}/${action}`, reason === undefined ? {} : { reason });
@@ -85,47 +106,27 @@ export function ItemPanel({
           {failure.stderrTail !== '' && <pre class="stderr">{failure.stderrTail}</pre>}
         </div>
       )}
-      <h3>
-        Output
-        {latestAttempt !== null && (
-          <span class="attempts" role="group" aria-label="Attempts">
-            {Array.from({ length: latestAttempt }, (_, index) => index + 1).map((number) => (
-              <button
-                key={number}
-                type="button"
-                aria-pressed={(shownAttempt ?? latestAttempt) === number}
-                onClick={() => setShownAttempt(number === latestAttempt ? null : number)}
-              >
-                attempt {number}
-              </button>
-            ))}
-          </span>
-        )}
-      </h3>
+      <h3>Attempts and output</h3>
+      <ItemAttempts
+        attempts={attempts}
+        readyAt={item?.readyAt ?? null}
+        shown={shownAttempt}
+        onShow={(attempt) => setShownAttempt(attempt === latestAttempt ? null : attempt)}
+      />
       {started ? (
-        <ItemLogs
-          api={api}
-          path={path}
-          follow={item.state === 'running' && shownAttempt === null}
-          attempt={shownAttempt}
-          onAttempt={(attempt) => {
-            if (shownAttempt === null) setLatestAttempt(attempt);
-          }}
-        />
+        <ItemLogs api={api} path={path} follow={item?.state === 'running' && shownAttempt === null} attempt={shownAttempt} />
       ) : (
         <p class="empty">It has not run{item ? ` (${item.state})` : ''}.</p>
       )}
       {item?.state === 'succeeded' && (
         <>
           <h3>Patch</h3>
-          {patch.state === 'loaded' ? (
-            <PatchDiff patch={patch.text} fileName={`${runId}-${itemId}.patch`} />
-          ) : patch.state === 'none' ? (
+          {patchDigest === null ? (
             <p class="empty">It changed nothing: no patch.</p>
+          ) : patch === null ? (
+            <p class="loading">Loading the patch…</p>
           ) : (
-            <button type="button" onClick={() => void loadPatch()} disabled={patch.state === 'loading'}>
-              {patch.state === 'loading' ? 'Loading…' : 'Show the patch'}
-            </button>
+            <PatchDiff patch={patch} fileName={`${runId}-${itemId}.patch`} />
           )}
         </>
       )}

@@ -19,4 +19,7 @@ export interface ItemSummary {
   readonly state: ItemState;
   readonly approvalRequired: boolean;
   readonly failure: AttemptFailure | null;
+  /** When it became ready to run (the start of its queue wait); other fields of the record pass through. */
+  readonly readyAt?: string | null;
+  readonly [field: string]: unknown;
 }

@@ -40,6 +40,10 @@ test("a retried item lists its attempts, and each attempt's output opens", async
   await expect.poll(() => page.locator('.attempt-end').textContent()).toMatch(/Attempt 2 ended failed \(exit code 1\)/);
   const second = await output.textContent();
   expect(second).toMatch(/^try at \d+\n$/);
+  // Each attempt with its own outcome and reason.
+  expect(await page.locator('.attempts-table tr[data-attempt="1"] .attempt-failure').textContent()).toMatch(/^CAIRN_EXIT_NONZERO: /);
+  expect(await page.locator('.attempts-table tr[data-attempt="2"] .state-badge').textContent()).toBe('failed');
+  expect(await page.locator('.attempts-table caption').textContent()).toMatch(/waited .+ to be dispatched · 2 attempts/);
   await attempts.nth(0).click();
   await expect.poll(() => page.locator('.attempt-end').textContent()).toMatch(/Attempt 1 ended failed \(exit code 1\)/);
   const first = await output.textContent();
@@ -59,12 +63,12 @@ test("a succeeded item's patch opens as a diff, unified or side by side, and dow
   const stored = await (await api(`/v1/runs/${runId}/items/write/patch`)).text();
   expect(stored).toContain('+hello');
   const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/write`);
-  await page.getByRole('button', { name: 'Show the patch' }).click();
   const diff = page.locator('.diff');
   await expect.poll(() => diff.locator('.d2h-file-wrapper').count()).toBe(2);
   expect(await diff.locator('.d2h-file-list').textContent()).toContain('greeting.txt');
   expect(await diff.textContent()).toContain('Keep the log.');
   expect(await diff.locator('.d2h-ins').count()).toBeGreaterThan(0);
+  expect(await page.locator('.attempts-table tr[data-attempt="1"]').textContent()).toMatch(/succeeded.*ran .+ · exit 0/);
   await screenshot(page, 'patch-unified', { docs: 'dashboard-patch.png' });
   await page.getByRole('button', { name: 'Side by side' }).click();
   await expect.poll(() => diff.locator('.d2h-files-diff').count()).toBe(2);

@@ -70,4 +70,8 @@ test('items are reached with Tab and opened with Enter; a failed item shows why 
   await expect.poll(() => panel.locator('.failure').textContent()).toContain('CAIRN_EXIT_NONZERO');
   expect(await panel.locator('.failure .stderr').textContent()).toContain('error: missing semicolon at main.c:7');
   await screenshot(page, 'run-failed-item');
+  // A succeeded item that changed nothing says so; the page never asks for a patch that is not there.
+  await page.locator('svg.dag [data-item-id="setup"]').focus();
+  await page.keyboard.press('Enter');
+  await expect.poll(() => page.getByRole('region', { name: 'Item setup' }).getByText('It changed nothing: no patch.').isVisible()).toBe(true);
 });
