@@ -18,7 +18,7 @@ import { hrefOf, type Route } from './use-route.ts';
 import { useThrottled } from './use-throttled.ts';
 
 /** Above this many items the graph is not drawn (a table lists them): dagre's layout grows faster than linearly. */
-export const largeGraphItems = 400;
+const largeGraphItems = 400;
 
 /**
  * A run: its state and counts, its DAG with each item's live state (from the run's event stream),
