@@ -6,7 +6,8 @@
 #     (openssl is the test timestamp authority; ceph-mon, ceph-osd and radosgw the S3 server,
 #     scripts/radosgw.sh; zsh and fish check the shell completion scripts; mmdebstrap, umoci and
 #     skopeo build and read the cairn-worker OCI image without a Docker engine,
-#     packages/fargate/image/build-image.sh), when run as root
+#     packages/fargate/image/build-image.sh; chromium runs the dashboard's browser tests, driven
+#     by playwright-core), when run as root
 #   - dependencies (native addons built against the Node in use) and a build of every package
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
@@ -18,7 +19,7 @@ source "$root/scripts/env.sh"
 
 NODE_VERSION=24.21.0
 PNPM_VERSION=10.34.8
-DEBIAN_PACKAGES=(bubblewrap slirp4netns git ca-certificates openssl zsh fish curl ceph-mon ceph-osd radosgw mmdebstrap umoci skopeo)
+DEBIAN_PACKAGES=(bubblewrap slirp4netns git ca-certificates openssl zsh fish curl ceph-mon ceph-osd radosgw mmdebstrap umoci skopeo chromium)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

@@ -8,6 +8,7 @@ import type {
   ExecutionStatus,
   ExecutorV1,
   Logger,
+  RunSpecV1,
   SignerV1,
   StorageProviderV1,
 } from '@cairn/core';
@@ -440,6 +441,11 @@ export class Engine {
 
   items(runId: string): ItemRecord[] {
     return this.#machine.items(runId);
+  }
+
+  /** The run's spec as it was submitted (canonical form): its items and their dependencies; undefined for an unknown run. */
+  spec(runId: string): RunSpecV1 | undefined {
+    return this.#machine.spec(runId);
   }
 
   /** What a succeeded item produced (kind → digest: patch, stdout, stderr, output), if it did. */

@@ -38,6 +38,7 @@ export const scopeOfAction: Readonly<Record<string, TokenScope>> = {
   'items.reject': 'runs:approve',
   'audit.read': 'audit:read',
   'metrics.read': 'runs:read',
+  'session.read': 'runs:read',
   'tokens.manage': 'admin',
   'schedules.read': 'runs:read',
   'schedules.manage': 'admin',

@@ -121,6 +121,12 @@ export function addServerCommands(): void {
       const bound = app.server.address();
       const address =
         typeof bound === 'object' && bound !== null ? `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}` : String(bound);
-      say(json() ? JSON.stringify({ listening: address }) : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}); Ctrl-C stops`);
+      // The dashboard's address too: the page a person opens (docs/operations/dashboard.md).
+      const dashboard = `${address}/dashboard/`;
+      say(
+        json()
+          ? JSON.stringify({ listening: address, dashboard })
+          : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}; dashboard at ${dashboard}); Ctrl-C stops`,
+      );
     });
 }

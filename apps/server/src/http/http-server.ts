@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import { logRequests } from '../logging/request-logging.ts';
 import { registerAuditRoutes } from './audit-routes.ts';
+import { registerDashboardRoutes } from './dashboard-routes.ts';
 import { registerDocsRoutes } from './docs-routes.ts';
 import { replyWithError } from './error-replies.ts';
 import { streamEvents } from './event-stream.ts';
@@ -20,8 +21,10 @@ import { openApiSecurityComponents, openApiTags, transformWithScopes } from './o
 import { requireItem, requireRun } from './require-run.ts';
 import { attemptViewSchema, bytesAnswer, declareErrorResponses, itemViewSchema, runViewSchema, submitResultSchema } from './response-schemas.ts';
 import { registerRunListRoutes } from './run-list-routes.ts';
+import { registerRunSpecRoutes } from './run-spec-routes.ts';
 import { registerScheduleRoutes } from './schedule-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
+import { registerSessionRoutes } from './session-routes.ts';
 import { sendBlob } from './send-blob.ts';
 import { registerTokenRoutes } from './token-routes.ts';
 import { registerWebhookRoutes } from './webhook-routes.ts';
@@ -375,6 +378,9 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerRunListRoutes(app, options.composition);
   registerAuditRoutes(app, options.composition);
   registerDocsRoutes(app, options.composition);
+  registerRunSpecRoutes(app, options.composition);
+  registerSessionRoutes(app, options.composition, auth);
+  await registerDashboardRoutes(app, { auth });
   registerWebhookRoutes(app, options.composition);
   // Whether the token a stream was opened with is still live (loopback-operator streams have none).
   const stillAllowed = (request: { headers: { authorization?: string | undefined } }) => {

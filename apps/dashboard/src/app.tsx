@@ -1,0 +1,115 @@
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError } from './api-error.ts';
+import { DashboardApi } from './dashboard-api.ts';
+import { RunPage } from './run-page.tsx';
+import { RunsPage } from './runs-page.tsx';
+import { sessionToken } from './session-token.ts';
+import { SignInPage } from './sign-in-page.tsx';
+import { useRoute } from './use-route.ts';
+import { readPermissions, type Permissions } from './permissions.ts';
+
+/** How this server authenticates (`/dashboard/server.json`, served beside the page). */
+interface ServerFacts {
+  readonly auth: 'tokens' | 'loopback-operator';
+}
+
+type Session =
+  | { readonly kind: 'starting' }
+  | { readonly kind: 'signed-out'; readonly notice: string | null }
+  | { readonly kind: 'signed-in'; readonly api: DashboardApi; readonly operator: boolean; readonly permissions: Permissions }
+  | { readonly kind: 'refused'; readonly message: string };
+
+/**
+ * The dashboard: on a loopback-operator server the browser of the server's own user is its
+ * operator (no token: the server checks the connection's uid); otherwise it signs in with a
+ * token kept in sessionStorage. Then the route picks the page.
+ */
+export function App() {
+  const [session, setSession] = useState<Session>({ kind: 'starting' });
+  const route = useRoute();
+  useEffect(() => {
+    void start().then(setSession);
+  }, []);
+  const signOut = () => {
+    sessionToken.clear();
+    setSession({ kind: 'signed-out', notice: 'Signed out.' });
+  };
+  // A token revoked (or a server restarted with other tokens) while the page is open.
+  const onUnauthenticated = () => {
+    sessionToken.clear();
+    setSession({ kind: 'signed-out', notice: 'The server no longer accepts this token: sign in again.' });
+  };
+  if (session.kind === 'starting') return <p class="loading">Loading…</p>;
+  if (session.kind === 'refused')
+    return (
+      <main class="sign-in">
+        <h1>Cairn</h1>
+        <p class="error" role="alert">
+          {session.message}
+        </p>
+      </main>
+    );
+  if (session.kind === 'signed-out')
+    return (
+      <SignInPage
+        notice={session.notice}
+        onSignedIn={(api, permissions) => {
+          sessionToken.write(api.token!);
+          setSession({ kind: 'signed-in', api, operator: false, permissions });
+        }}
+      />
+    );
+  const { api, permissions } = session;
+  return (
+    <>
+      <header class="top">
+        <a class="brand" href="#/runs">
+          Cairn
+        </a>
+        <nav>
+          <a href="#/runs">Runs</a>
+        </nav>
+        <span class="who">
+          {session.operator ? (
+            'operator (loopback)'
+          ) : (
+            <button type="button" onClick={signOut}>
+              Sign out
+            </button>
+          )}
+        </span>
+      </header>
+      {route.page === 'runs' ? (
+        <RunsPage api={api} state={route.state} onUnauthenticated={onUnauthenticated} />
+      ) : (
+        <RunPage key={route.runId} api={api} route={route} permissions={permissions} onUnauthenticated={onUnauthenticated} />
+      )}
+    </>
+  );
+}
+
+async function start(): Promise<Session> {
+  const facts = (await fetch('/dashboard/server.json', { cache: 'no-store' })
+    .then((response) => response.json())
+    .catch(() => ({ auth: 'tokens' }))) as ServerFacts;
+  if (facts.auth === 'loopback-operator') {
+    const api = new DashboardApi(null);
+    try {
+      return { kind: 'signed-in', api, operator: true, permissions: await readPermissions(api) };
+    } catch (failure) {
+      return { kind: 'refused', message: failure instanceof ApiError ? failure.message : String(failure) };
+    }
+  }
+  const token = sessionToken.read();
+  if (token === null) return { kind: 'signed-out', notice: null };
+  const api = new DashboardApi(token);
+  try {
+    return { kind: 'signed-in', api, operator: false, permissions: await readPermissions(api) };
+  } catch (failure) {
+    sessionToken.clear();
+    return {
+      kind: 'signed-out',
+      notice: failure instanceof ApiError && failure.status === 401 ? 'The saved token is no longer accepted: sign in again.' : String(failure),
+    };
+  }
+}

@@ -1,0 +1,82 @@
+import type { DagLayout } from './dag-layout.ts';
+import type { ItemSummary } from './run-summary.ts';
+
+/**
+ * The run's DAG as SVG: one box per item, coloured by its state and with the state's name
+ * written in it (readable without colour), arrows from prerequisites to dependents. Each item is
+ * focusable (Tab) and opens with Enter or Space, or a click.
+ */
+export function DagView({
+  layout,
+  items,
+  selected,
+  onOpen,
+}: {
+  readonly layout: DagLayout;
+  readonly items: ReadonlyMap<string, ItemSummary>;
+  readonly selected: string | null;
+  readonly onOpen: (itemId: string) => void;
+}) {
+  return (
+    <svg
+      class="dag"
+      width={layout.width}
+      height={layout.height}
+      viewBox={`0 0 ${layout.width} ${layout.height}`}
+      role="group"
+      aria-label="The run's items and their dependencies"
+    >
+      <defs>
+        <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+          <path d="M 0 0 L 10 5 L 0 10 z" class="arrow-head" />
+        </marker>
+      </defs>
+      {layout.edges.map((edge) => (
+        <polyline
+          key={`${edge.from}->${edge.to}`}
+          class="edge"
+          points={edge.points.map((point) => `${point.x},${point.y}`).join(' ')}
+          marker-end="url(#arrow)"
+        />
+      ))}
+      {[...layout.nodes].map(([itemId, box]) => {
+        const item = items.get(itemId);
+        const state = item?.state ?? 'blocked';
+        const open = () => onOpen(itemId);
+        return (
+          <g
+            key={itemId}
+            class={`dag-item state-${state}${selected === itemId ? ' selected' : ''}`}
+            data-item-id={itemId}
+            data-state={state}
+            transform={`translate(${box.x - box.width / 2},${box.y - box.height / 2})`}
+            // Lower-case: on an SVG element Preact sets the attribute by this name, and only `tabindex` makes it focusable.
+            tabindex={0}
+            role="button"
+            aria-label={`${itemId}: ${state}`}
+            onClick={open}
+            onKeyDown={(event) => {
+              if (event.key === 'Enter' || event.key === ' ') {
+                event.preventDefault();
+                open();
+              }
+            }}
+          >
+            <rect width={box.width} height={box.height} rx="6" />
+            <text x="10" y="21" class="item-id">
+              {truncate(itemId, 24)}
+            </text>
+            <text x="10" y="41" class="item-state">
+              {state}
+              {item?.approvalRequired && state === 'awaiting-approval' ? ' ⏸' : ''}
+            </text>
+          </g>
+        );
+      })}
+    </svg>
+  );
+}
+
+function truncate(text: string, length: number): string {
+  return text.length <= length ? text : `${text.slice(0, length - 1)}…`;
+}

@@ -1,0 +1,141 @@
+import type { ItemSpec } from '@cairn/core';
+import { useEffect, useState } from 'preact/hooks';
+import { ActionBar, type ActionButton } from './action-bar.tsx';
+import { ApiError } from './api-error.ts';
+import type { DashboardApi } from './dashboard-api.ts';
+import { ItemAttempts, type AttemptView } from './item-attempts.tsx';
+import { ItemLogs } from './item-logs.tsx';
+import { PatchDiff } from './patch-diff.tsx';
+import type { Permissions } from './permissions.ts';
+import type { ItemSummary } from './run-summary.ts';
+import { StateBadge } from './state-badge.tsx';
+
+const liveStates = new Set(['blocked', 'awaiting-approval', 'ready', 'running']);
+
+/**
+ * One item of a run: its state, why it failed (code, message, exit code or signal, the refusing
+ * rule, the end of its stderr), its attempts and the output of each (live while it runs), what it
+ * runs, and — once it succeeded — its patch as a diff, loaded when asked for.
+ */
+export function ItemPanel({
+  api,
+  runId,
+  itemId,
+  item,
+  spec,
+  permissions,
+  onChanged,
+  onError,
+}: {
+  readonly api: DashboardApi;
+  readonly runId: string;
+  readonly itemId: string;
+  readonly item: ItemSummary | null;
+  readonly spec: ItemSpec | null;
+  readonly permissions: Permissions;
+  /** After an action: the run's page reads the items again. */
+  readonly onChanged: () => void;
+  readonly onError: (failure: unknown) => void;
+}) {
+  const path = `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}`;
+  const [attempts, setAttempts] = useState<readonly AttemptView[]>([]);
+  const [shownAttempt, setShownAttempt] = useState<number | null>(null);
+  const [patch, setPatch] = useState<string | null>(null);
+  // The attempts are read again whenever the item changes state (a retry, its end).
+  useEffect(() => {
+    let cancelled = false;
+    void api
+      .json<AttemptView[]>(`${path}/attempts`)
+      .then((latest) => {
+        if (!cancelled) setAttempts(latest);
+      })
+      .catch((failure: unknown) => {
+        if (!cancelled && !(failure instanceof ApiError && failure.status === 404)) onError(failure);
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [api, path, item?.state]);
+  // The patch of the attempt that succeeded, when it left one: asked for only when it exists.
+  const patchDigest = attempts.find((attempt) => attempt.state === 'succeeded')?.artifacts?.['patch'] ?? null;
+  useEffect(() => {
+    if (patchDigest === null) return;
+    let cancelled = false;
+    void api
+      .text(`${path}/patch`)
+      .then((text) => {
+        if (!cancelled) setPatch(text);
+      })
+      .catch((failure: unknown) => {
+        if (!cancelled) onError(failure);
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [api, path, patchDigest]);
+  const latestAttempt = attempts.length === 0 ? null : attempts[attempts.length - 1]!.attempt;
+  const started = latestAttempt !== null;
+  const failure = item?.failure ?? null;
+  const act = (action: 'approve' | 'reject' | 'cancel') => async (reason: string | undefined) => {
+    await api.post(`${path}/${action}`, reason === undefined ? {} : { reason });
+    onChanged();
+  };
+  const buttons: ActionButton[] = [];
+  if (item?.state === 'awaiting-approval') {
+    if (permissions.may('items.approve')) buttons.push({ label: 'Approve', tone: 'primary', run: act('approve') });
+    if (permissions.may('items.reject')) buttons.push({ label: 'Reject', tone: 'danger', run: act('reject') });
+  }
+  if (item && liveStates.has(item.state) && permissions.may('items.cancel')) buttons.push({ label: 'Cancel the item', tone: 'danger', run: act('cancel') });
+  return (
+    <section class="item-panel" aria-label={`Item ${itemId}`}>
+      <h2>
+        {itemId} {item && <StateBadge state={item.state} />}
+        {item?.approvalRequired && <span class="hint">needs approval</span>}
+      </h2>
+      <ActionBar label={`Actions on ${itemId}`} buttons={buttons} />
+      {failure && (
+        <div class="failure" role="note">
+          <h3>Why it failed</h3>
+          <p>
+            <code>{failure.code}</code> {failure.message}
+          </p>
+          <p class="hint">
+            {failure.exitCode !== null ? `exit code ${failure.exitCode}` : failure.signal !== null ? `signal ${failure.signal}` : 'it did not run to an exit'}
+            {failure.rule ? ` · refused by rule ${failure.rule}` : ''}
+          </p>
+          {failure.stderrTail !== '' && <pre class="stderr">{failure.stderrTail}</pre>}
+        </div>
+      )}
+      <h3>Attempts and output</h3>
+      <ItemAttempts
+        attempts={attempts}
+        readyAt={item?.readyAt ?? null}
+        shown={shownAttempt}
+        onShow={(attempt) => setShownAttempt(attempt === latestAttempt ? null : attempt)}
+      />
+      {started ? (
+        <ItemLogs api={api} path={path} follow={item?.state === 'running' && shownAttempt === null} attempt={shownAttempt} />
+      ) : (
+        <p class="empty">It has not run{item ? ` (${item.state})` : ''}.</p>
+      )}
+      {item?.state === 'succeeded' && (
+        <>
+          <h3>Patch</h3>
+          {patchDigest === null ? (
+            <p class="empty">It changed nothing: no patch.</p>
+          ) : patch === null ? (
+            <p class="loading">Loading the patch…</p>
+          ) : (
+            <PatchDiff patch={patch} fileName={`${runId}-${itemId}.patch`} />
+          )}
+        </>
+      )}
+      {spec && (
+        <details class="item-spec">
+          <summary>What it runs</summary>
+          <pre>{JSON.stringify(spec, null, 2)}</pre>
+        </details>
+      )}
+    </section>
+  );
+}

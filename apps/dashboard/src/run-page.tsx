@@ -1,0 +1,236 @@
+import type { RunSpecV1 } from '@cairn/core';
+import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { ActionBar } from './action-bar.tsx';
+import { ApiError } from './api-error.ts';
+import type { DashboardApi } from './dashboard-api.ts';
+import { layoutDag } from './dag-layout.ts';
+import { DagView } from './dag-view.tsx';
+import { followEvents } from './follow-events.ts';
+import { ItemPanel } from './item-panel.tsx';
+import { EvidenceView } from './evidence-view.tsx';
+import { latestEventId } from './latest-event-id.ts';
+import { lifecycleStates } from './lifecycle-states.ts';
+import type { Permissions } from './permissions.ts';
+import { runEdges } from './run-edges.ts';
+import type { ItemSummary, RunSummary } from './run-summary.ts';
+import { StateBadge } from './state-badge.tsx';
+import { hrefOf, type Route } from './use-route.ts';
+import { useThrottled } from './use-throttled.ts';
+
+/** Above this many items the graph is not drawn (a table lists them): dagre's layout grows faster than linearly. */
+const largeGraphItems = 400;
+
+/**
+ * A run: its state and counts, its DAG with each item's live state (from the run's event stream),
+ * and the selected item's panel. Item states change in place from the events; the run, and the
+ * items with their failure reasons, are read again (throttled) when states change.
+ */
+export function RunPage({
+  api,
+  route,
+  permissions,
+  onUnauthenticated,
+}: {
+  readonly api: DashboardApi;
+  readonly route: Extract<Route, { page: 'run' }>;
+  readonly permissions: Permissions;
+  readonly onUnauthenticated: () => void;
+}) {
+  const { runId } = route;
+  const [run, setRun] = useState<RunSummary | null>(null);
+  const [spec, setSpec] = useState<RunSpecV1 | null>(null);
+  const [items, setItems] = useState<ReadonlyMap<string, ItemSummary>>(new Map());
+  const [error, setError] = useState<string | null>(null);
+  const [live, setLive] = useState<'connecting' | 'live' | 'ended'>('connecting');
+  const fail = useCallback(
+    (failure: unknown) => {
+      if (failure instanceof ApiError && failure.status === 401) return onUnauthenticated();
+      setError(failure instanceof Error ? failure.message : String(failure));
+    },
+    [onUnauthenticated],
+  );
+  const path = `/v1/runs/${encodeURIComponent(runId)}`;
+  const reload = useCallback(async (): Promise<RunSummary | null> => {
+    try {
+      const [latestRun, latestItems] = await Promise.all([api.json<RunSummary>(path), api.json<ItemSummary[]>(`${path}/items`)]);
+      setRun(latestRun);
+      setItems(new Map(latestItems.map((item) => [item.itemId, item])));
+      return latestRun;
+    } catch (failure) {
+      fail(failure);
+      return null;
+    }
+  }, [api, path, fail]);
+  const refresh = useThrottled(() => void reload(), 400);
+  useEffect(() => {
+    const controller = new AbortController();
+    void (async () => {
+      try {
+        setSpec(await api.json<RunSpecV1>(`${path}/spec`, controller.signal));
+      } catch (failure) {
+        if (!controller.signal.aborted) fail(failure);
+      }
+    })();
+    void (async () => {
+      // The states are loaded after this point, so events from it on are all that can change them.
+      const after = await latestEventId(api);
+      const loaded = await reload();
+      if (controller.signal.aborted || loaded === null) return;
+      // An ended run has no more events: its stream, started after them, would never end.
+      if (loaded.finishedAt !== null) return setLive('ended');
+      await followEvents(api, `${path}/events`, {
+        signal: controller.signal,
+        after,
+        endsWhenClosed: true,
+        onOpen: () => setLive('live'),
+        onEvent: (event) => {
+          setLive('live');
+          if (event.type === 'item.state')
+            setItems((current) => {
+              const item = current.get(event.itemId);
+              if (!item) return current;
+              const next = new Map(current);
+              next.set(event.itemId, { ...item, state: event.state });
+              return next;
+            });
+          // The full failure (its stderr tail) and the run's counts come from the API.
+          if (event.type !== 'attempt.state') refresh();
+        },
+        onEnd: () => {
+          setLive('ended');
+          void reload();
+        },
+        onError: (failure) => {
+          setLive('connecting');
+          if (failure instanceof ApiError && failure.status === 401) onUnauthenticated();
+        },
+      });
+    })();
+    return () => controller.abort();
+  }, [api, path]);
+  const itemIds = useMemo(() => spec?.items.map((item) => item.id) ?? [], [spec]);
+  const layout = useMemo(() => (spec && itemIds.length <= largeGraphItems ? layoutDag(itemIds, runEdges(spec)) : null), [spec, itemIds]);
+  const open = (itemId: string) => {
+    location.hash = hrefOf({ page: 'run', runId, itemId, evidence: false });
+  };
+  const byState = new Map<string, number>();
+  for (const item of items.values()) byState.set(item.state, (byState.get(item.state) ?? 0) + 1);
+  return (
+    <main class="run-page">
+      <p class="crumbs">
+        <a href="#/runs">Runs</a> / {runId}
+      </p>
+      <h1>
+        {run?.name ?? runId} {run && <StateBadge state={run.state} />}{' '}
+        <span class={`live ${live === 'live' ? 'on' : 'off'}`}>{live === 'ended' ? 'ended' : live === 'live' ? 'live' : 'connecting…'}</span>
+      </h1>
+      <nav class="run-tabs">
+        <a href={hrefOf({ page: 'run', runId, itemId: null, evidence: false })} aria-current={!route.evidence ? 'page' : undefined}>
+          Graph
+        </a>
+        {permissions.may('audit.read') && (
+          <a href={hrefOf({ page: 'run', runId, itemId: null, evidence: true })} aria-current={route.evidence ? 'page' : undefined}>
+            Evidence
+          </a>
+        )}
+      </nav>
+      {run && (run.state === 'queued' || run.state === 'running') && permissions.may('runs.cancel') && (
+        <ActionBar
+          label="Actions on the run"
+          buttons={[
+            {
+              label: 'Cancel the run',
+              tone: 'danger',
+              run: async (reason) => {
+                await api.post(`${path}/cancel`, reason === undefined ? {} : { reason });
+                refresh();
+              },
+            },
+          ]}
+        />
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {run && (
+        <p class="run-facts">
+          {run.itemsFinished}/{run.itemsTotal} items finished{run.itemsFailed > 0 ? `, ${run.itemsFailed} failed` : ''} · submitted{' '}
+          <time dateTime={run.submittedAt}>{new Date(run.submittedAt).toLocaleString()}</time>
+          {run.submittedBy ? ` by ${run.submittedBy}` : ''}
+          {run.finishedAt ? ` · finished ${new Date(run.finishedAt).toLocaleString()}` : ''}
+        </p>
+      )}
+      <p class="item-counts" aria-label="Items by state">
+        {lifecycleStates.items
+          .filter((state) => byState.has(state))
+          .map((state) => (
+            <span key={state} class="item-count">
+              <StateBadge state={state} /> {byState.get(state)}
+            </span>
+          ))}
+      </p>
+      {route.evidence && permissions.may('audit.read') && <EvidenceView api={api} runId={runId} runEnded={run !== null && run.finishedAt !== null} />}
+      <div class="run-body">
+        <section class="graph" aria-label="Items">
+          {layout ? (
+            <DagView layout={layout} items={items} selected={route.itemId} onOpen={open} />
+          ) : spec ? (
+            <ItemTable itemIds={itemIds} items={items} onOpen={open} />
+          ) : (
+            <p class="loading">Loading the graph…</p>
+          )}
+        </section>
+        {route.itemId !== null && (
+          <ItemPanel
+            key={route.itemId}
+            api={api}
+            runId={runId}
+            item={items.get(route.itemId) ?? null}
+            itemId={route.itemId}
+            spec={spec?.items.find((item) => item.id === route.itemId) ?? null}
+            permissions={permissions}
+            onChanged={refresh}
+            onError={fail}
+          />
+        )}
+      </div>
+    </main>
+  );
+}
+
+/** A large run's items as a table (no graph): id, state; each row opens its item. */
+function ItemTable({
+  itemIds,
+  items,
+  onOpen,
+}: {
+  readonly itemIds: readonly string[];
+  readonly items: ReadonlyMap<string, ItemSummary>;
+  readonly onOpen: (itemId: string) => void;
+}) {
+  return (
+    <>
+      <p class="notice">
+        This run has {itemIds.length} items: its graph is not drawn above {largeGraphItems} items; they are listed instead.
+      </p>
+      <table class="items">
+        <tbody>
+          {itemIds.map((itemId) => (
+            <tr key={itemId} data-item-id={itemId}>
+              <td>
+                <button type="button" class="link" onClick={() => onOpen(itemId)}>
+                  {itemId}
+                </button>
+              </td>
+              <td>
+                <StateBadge state={items.get(itemId)?.state ?? 'blocked'} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}

@@ -1,0 +1,25 @@
+import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
+
+/** A run as `GET /v1/runs` and `GET /v1/runs/:runId` answer it (the fields the dashboard reads). */
+export interface RunSummary {
+  readonly runId: string;
+  readonly name: string;
+  readonly state: RunState;
+  readonly submittedAt: string;
+  readonly submittedBy?: string;
+  readonly finishedAt: string | null;
+  readonly itemsTotal: number;
+  readonly itemsFinished: number;
+  readonly itemsFailed: number;
+}
+
+/** An item as `GET /v1/runs/:runId/items` answers it. */
+export interface ItemSummary {
+  readonly itemId: string;
+  readonly state: ItemState;
+  readonly approvalRequired: boolean;
+  readonly failure: AttemptFailure | null;
+  /** When it became ready to run (the start of its queue wait); other fields of the record pass through. */
+  readonly readyAt?: string | null;
+  readonly [field: string]: unknown;
+}

@@ -1,0 +1,158 @@
+import type { RunState } from '@cairn/core';
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { ApiError } from './api-error.ts';
+import type { DashboardApi } from './dashboard-api.ts';
+import { followEvents } from './follow-events.ts';
+import { latestEventId } from './latest-event-id.ts';
+import { lifecycleStates } from './lifecycle-states.ts';
+import { readRunCounts } from './run-counts.ts';
+import type { RunSummary } from './run-summary.ts';
+import { StateBadge } from './state-badge.tsx';
+import { hrefOf } from './use-route.ts';
+import { useThrottled } from './use-throttled.ts';
+
+const pageSize = 50;
+
+/**
+ * The runs, newest first, with counts by state and a filter by state. Live: the page follows
+ * `/v1/events` and, when a run changes state (or a new one is submitted), reads the first page
+ * and the counts again — at most twice a second, however many events arrive. Server-sent events
+ * rather than polling: the list changes the moment a run does, and an idle server costs nothing.
+ */
+export function RunsPage({
+  api,
+  state,
+  onUnauthenticated,
+}: {
+  readonly api: DashboardApi;
+  readonly state: string | null;
+  readonly onUnauthenticated: () => void;
+}) {
+  const [runs, setRuns] = useState<readonly RunSummary[] | null>(null);
+  const [nextCursor, setNextCursor] = useState<string | undefined>(undefined);
+  const [counts, setCounts] = useState<Record<string, number>>({});
+  const [error, setError] = useState<string | null>(null);
+  const [live, setLive] = useState(false);
+  const fail = useCallback(
+    (failure: unknown) => {
+      if (failure instanceof ApiError && failure.status === 401) return onUnauthenticated();
+      setError(failure instanceof Error ? failure.message : String(failure));
+    },
+    [onUnauthenticated],
+  );
+  const filter = state !== null && (lifecycleStates.runs as readonly string[]).includes(state) ? (state as RunState) : null;
+  const load = useCallback(async () => {
+    try {
+      const query = `limit=${pageSize}${filter ? `&state=${filter}` : ''}`;
+      const [page, latestCounts] = await Promise.all([api.json<{ runs: RunSummary[]; nextCursor?: string }>(`/v1/runs?${query}`), readRunCounts(api)]);
+      setRuns(page.runs);
+      setNextCursor(page.nextCursor);
+      setCounts(latestCounts);
+      setError(null);
+    } catch (failure) {
+      fail(failure);
+    }
+  }, [api, filter, fail]);
+  const refresh = useThrottled(() => void load(), 500);
+  useEffect(() => {
+    setRuns(null);
+    const controller = new AbortController();
+    void (async () => {
+      const after = await latestEventId(api);
+      await load();
+      if (controller.signal.aborted) return;
+      await followEvents(api, '/v1/events', {
+        signal: controller.signal,
+        after,
+        onOpen: () => setLive(true),
+        onEvent: (event) => {
+          setLive(true);
+          if (event.type === 'run.state') refresh();
+        },
+        onError: (failure) => {
+          setLive(false);
+          if (failure instanceof ApiError && failure.status === 401) onUnauthenticated();
+        },
+      });
+    })();
+    return () => controller.abort();
+  }, [api, load]);
+  const more = async () => {
+    if (nextCursor === undefined) return;
+    try {
+      const page = await api.json<{ runs: RunSummary[]; nextCursor?: string }>(
+        `/v1/runs?limit=${pageSize}&cursor=${encodeURIComponent(nextCursor)}${filter ? `&state=${filter}` : ''}`,
+      );
+      setRuns((current) => [...(current ?? []), ...page.runs]);
+      setNextCursor(page.nextCursor);
+    } catch (failure) {
+      fail(failure);
+    }
+  };
+  const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
+  return (
+    <main class="runs-page">
+      <h1>
+        Runs <span class={`live ${live ? 'on' : 'off'}`}>{live ? 'live' : 'connecting…'}</span>
+      </h1>
+      <nav class="state-filter" aria-label="Filter by state">
+        <a href={hrefOf({ page: 'runs', state: null })} aria-current={filter === null ? 'page' : undefined} data-state="all">
+          all <span class="count">{total}</span>
+        </a>
+        {lifecycleStates.runs.map((name) => (
+          <a key={name} href={hrefOf({ page: 'runs', state: name })} aria-current={filter === name ? 'page' : undefined} data-state={name}>
+            <StateBadge state={name} /> <span class="count">{counts[name] ?? 0}</span>
+          </a>
+        ))}
+      </nav>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {runs === null ? (
+        <p class="loading">Loading runs…</p>
+      ) : runs.length === 0 ? (
+        <p class="empty">{filter ? `No ${filter} runs.` : 'No runs yet: submit one with `cairn submit`.'}</p>
+      ) : (
+        <table class="runs">
+          <thead>
+            <tr>
+              <th scope="col">Run</th>
+              <th scope="col">State</th>
+              <th scope="col">Items</th>
+              <th scope="col">Submitted</th>
+              <th scope="col">By</th>
+            </tr>
+          </thead>
+          <tbody>
+            {runs.map((run) => (
+              <tr key={run.runId} data-run-id={run.runId}>
+                <td>
+                  <a href={hrefOf({ page: 'run', runId: run.runId, itemId: null, evidence: false })}>{run.name}</a>
+                  <div class="run-id">{run.runId}</div>
+                </td>
+                <td>
+                  <StateBadge state={run.state} />
+                </td>
+                <td>
+                  {run.itemsFinished}/{run.itemsTotal}
+                  {run.itemsFailed > 0 && <span class="failed-count"> ({run.itemsFailed} failed)</span>}
+                </td>
+                <td>
+                  <time dateTime={run.submittedAt}>{new Date(run.submittedAt).toLocaleString()}</time>
+                </td>
+                <td>{run.submittedBy ?? ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {nextCursor !== undefined && (
+        <button type="button" onClick={() => void more()}>
+          More
+        </button>
+      )}
+    </main>
+  );
+}

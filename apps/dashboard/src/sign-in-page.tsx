@@ -1,0 +1,75 @@
+import { useState } from 'preact/hooks';
+import { ApiError } from './api-error.ts';
+import { DashboardApi } from './dashboard-api.ts';
+import { readPermissions, type Permissions } from './permissions.ts';
+
+/**
+ * Sign-in with a bearer token (`cairn token create --scope runs:read ...`). The token is checked
+ * against the API (it must at least read runs) before it is kept, in this tab's sessionStorage.
+ */
+export function SignInPage({
+  onSignedIn,
+  notice,
+}: {
+  readonly onSignedIn: (api: DashboardApi, permissions: Permissions) => void;
+  readonly notice: string | null;
+}) {
+  const [token, setToken] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [checking, setChecking] = useState(false);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const candidate = token.trim();
+    if (candidate === '') return setError('Paste a token: `cairn token create` makes one.');
+    setChecking(true);
+    setError(null);
+    const api = new DashboardApi(candidate);
+    try {
+      onSignedIn(api, await readPermissions(api));
+    } catch (failure) {
+      setError(signInProblem(failure));
+    } finally {
+      setChecking(false);
+    }
+  };
+  return (
+    <main class="sign-in">
+      <h1>Cairn</h1>
+      {notice && <p class="notice">{notice}</p>}
+      <form onSubmit={submit}>
+        <label for="token">Bearer token</label>
+        <input
+          id="token"
+          type="password"
+          autocomplete="off"
+          spellcheck={false}
+          value={token}
+          onInput={(event) => setToken((event.target as HTMLInputElement).value)}
+          placeholder="cairn_…"
+        />
+        <button type="submit" disabled={checking}>
+          {checking ? 'Checking…' : 'Sign in'}
+        </button>
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
+      </form>
+      <p class="hint">
+        The token stays in this tab only (sessionStorage) and is sent as an Authorization header, never in a link. Make one with{' '}
+        <code>cairn token create --name dashboard --scope runs:read</code> (add <code>runs:approve</code>, <code>runs:cancel</code>, <code>audit:read</code> for
+        the buttons and the evidence).
+      </p>
+    </main>
+  );
+}
+
+function signInProblem(failure: unknown): string {
+  if (failure instanceof ApiError) {
+    if (failure.status === 401) return 'This token is unknown or revoked. Check it, or make a new one with `cairn token create`.';
+    if (failure.status === 403) return 'This token may not read runs: it needs the runs:read scope.';
+    return failure.message;
+  }
+  return failure instanceof Error ? failure.message : String(failure);
+}

@@ -1,0 +1,81 @@
+// An item of a run in Debian's Chromium against a real server: its output live while it runs,
+// its attempts (a retried item shows each), and its patch as a diff (unified and side by side)
+// with a download of the exact patch the server stores.
+import { readFileSync } from 'node:fs';
+import { expect, test } from 'vitest';
+import { runningServers } from '../../server/src/http/running-server.test-support.ts';
+import { browserPages } from './browser-pages.test-support.ts';
+import { runReaches, shell, submitRun } from './submit-run.test-support.ts';
+
+const start = runningServers();
+const { signedIn, screenshot } = browserPages();
+
+test("an item's output shows live while it runs, then how its attempt ended", async () => {
+  const { base, api, operatorToken } = await start('tokens');
+  const runId = await submitRun(api, { version: 1, name: 'talker', items: [shell('talk', 'echo first line; sleep 3; echo second line; echo warning >&2')] });
+  const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/talk`);
+  const output = page.getByLabel('Output');
+  await expect.poll(() => output.textContent(), { timeout: 30_000 }).toContain('first line');
+  // Still running: the second line is not there yet, and the item says so.
+  expect(await output.textContent()).not.toContain('second line');
+  expect(await page.locator('svg.dag [data-item-id="talk"]').getAttribute('data-state')).toBe('running');
+  await expect.poll(() => output.textContent(), { timeout: 30_000 }).toContain('second line');
+  await expect.poll(() => page.locator('.attempt-end').textContent()).toMatch(/Attempt 1 ended succeeded \(exit code 0\)/);
+  expect(await output.locator('.stderr-text').textContent()).toBe('warning\n');
+});
+
+test("a retried item lists its attempts, and each attempt's output opens", async () => {
+  const { base, api, operatorToken } = await start('tokens');
+  // Each attempt prints its own moment (attempts start in fresh workspaces: nothing else tells them apart).
+  const runId = await submitRun(api, {
+    version: 1,
+    name: 'flaky',
+    items: [shell('flaky', 'echo "try at $(date +%s%N)"; exit 1', { retry: { maxAttempts: 2, backoff: { initial: '1s' } } })],
+  });
+  await runReaches(api, runId);
+  const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/flaky`);
+  const attempts = page.getByRole('group', { name: 'Attempts' }).getByRole('button');
+  await expect.poll(() => attempts.allTextContents()).toEqual(['attempt 1', 'attempt 2']);
+  const output = page.getByLabel('Output');
+  await expect.poll(() => page.locator('.attempt-end').textContent()).toMatch(/Attempt 2 ended failed \(exit code 1\)/);
+  const second = await output.textContent();
+  expect(second).toMatch(/^try at \d+\n$/);
+  // Each attempt with its own outcome and reason.
+  expect(await page.locator('.attempts-table tr[data-attempt="1"] .attempt-failure').textContent()).toMatch(/^CAIRN_EXIT_NONZERO: /);
+  expect(await page.locator('.attempts-table tr[data-attempt="2"] .state-badge').textContent()).toBe('failed');
+  expect(await page.locator('.attempts-table caption').textContent()).toMatch(/waited .+ to be dispatched · 2 attempts/);
+  await attempts.nth(0).click();
+  await expect.poll(() => page.locator('.attempt-end').textContent()).toMatch(/Attempt 1 ended failed \(exit code 1\)/);
+  const first = await output.textContent();
+  expect(first).toMatch(/^try at \d+\n$/);
+  expect(first).not.toBe(second);
+  expect(await attempts.nth(0).getAttribute('aria-pressed')).toBe('true');
+});
+
+test("a succeeded item's patch opens as a diff, unified or side by side, and downloads as the server stores it", async () => {
+  const { base, api, operatorToken } = await start('tokens');
+  const runId = await submitRun(api, {
+    version: 1,
+    name: 'writer',
+    items: [shell('write', 'printf "hello\\nworld\\n" > greeting.txt; mkdir -p docs; printf "# Notes\\n\\nKeep the log.\\n" > docs/notes.md')],
+  });
+  await runReaches(api, runId);
+  const stored = await (await api(`/v1/runs/${runId}/items/write/patch`)).text();
+  expect(stored).toContain('+hello');
+  const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/write`);
+  const diff = page.locator('.diff');
+  await expect.poll(() => diff.locator('.d2h-file-wrapper').count()).toBe(2);
+  expect(await diff.locator('.d2h-file-list').textContent()).toContain('greeting.txt');
+  expect(await diff.textContent()).toContain('Keep the log.');
+  expect(await diff.locator('.d2h-ins').count()).toBeGreaterThan(0);
+  expect(await page.locator('.attempts-table tr[data-attempt="1"]').textContent()).toMatch(/succeeded.*ran .+ · exit 0/);
+  await screenshot(page, 'patch-unified', { docs: 'dashboard-patch.png' });
+  await page.getByRole('button', { name: 'Side by side' }).click();
+  await expect.poll(() => diff.locator('.d2h-files-diff').count()).toBe(2);
+
+  const download = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download the patch' }).click();
+  const file = await download;
+  expect(file.suggestedFilename()).toBe(`${runId}-write.patch`);
+  expect(readFileSync((await file.path())!, 'utf8')).toBe(stored);
+});

@@ -1,0 +1,27 @@
+// The dashboard's budget (issue 17): at most 150 KB of gzipped JavaScript, measured on the built
+// files the server ships (run after `pnpm --filter @cairn/dashboard build`, as setup does).
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { expect, test } from 'vitest';
+import { pageWeight } from './page-weight.test-support.ts';
+
+const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+
+test('the built dashboard loads at most 150 KB of gzipped JavaScript, all of it from index.html', () => {
+  const weight = pageWeight(dist);
+  expect(weight.javascriptFiles.length).toBeGreaterThan(0);
+  expect(weight.gzippedJavascriptBytes).toBeLessThanOrEqual(150 * 1024);
+  // Every script the page needs is one index.html names (no script loaded from elsewhere).
+  const html = readFileSync(join(dist, 'index.html'), 'utf8');
+  for (const match of html.matchAll(/<script[^>]*src="([^"]+)"/g)) expect(match[1]).toMatch(/^\/dashboard\/assets\//);
+});
+
+test('the measure counts every JavaScript file, gzipped', () => {
+  const assets = join(dist, 'assets');
+  const expected = readdirSync(assets)
+    .filter((name) => name.endsWith('.js'))
+    .reduce((sum, name) => sum + gzipSync(readFileSync(join(assets, name)), { level: 9 }).byteLength, 0);
+  expect(pageWeight(dist).gzippedJavascriptBytes).toBe(expected);
+});

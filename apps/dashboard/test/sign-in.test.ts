@@ -1,0 +1,66 @@
+// Signing in to the dashboard in a real browser (Debian's Chromium) against a real server: a
+// token server asks for a token and keeps it in the tab's sessionStorage only; a loopback-operator
+// server lets the browser of its own user in without one.
+import { expect, test } from 'vitest';
+import { runningServers } from '../../server/src/http/running-server.test-support.ts';
+import { browserPages } from './browser-pages.test-support.ts';
+
+const start = runningServers();
+const { open, screenshot } = browserPages();
+
+test('a token server asks for a token, refuses a wrong one, and keeps a good one in this tab only, never in the URL or localStorage', async () => {
+  const { base, operatorToken } = await start('tokens');
+  const page = await open(`${base}/dashboard/`, { allowConsoleErrors: [/status of 401/] });
+  await expect.poll(() => page.getByLabel('Bearer token').isVisible()).toBe(true);
+  await page.getByLabel('Bearer token').fill('cairn_not-a-real-token');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect.poll(() => page.getByRole('alert').textContent()).toContain('unknown or revoked');
+  await screenshot(page, 'sign-in-refused');
+
+  await page.getByLabel('Bearer token').fill(operatorToken);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect.poll(() => page.getByRole('heading', { name: /Runs/ }).isVisible()).toBe(true);
+  expect(page.url()).not.toContain(operatorToken);
+  expect(await page.evaluate(() => ({ session: sessionStorage.getItem('cairn.token'), local: localStorage.length }))).toEqual({
+    session: operatorToken,
+    local: 0,
+  });
+
+  // A reload keeps the tab signed in; another tab (a fresh context) is not.
+  await page.reload();
+  await expect.poll(() => page.getByRole('heading', { name: /Runs/ }).isVisible()).toBe(true);
+  const other = await open(`${base}/dashboard/`);
+  await expect.poll(() => other.getByLabel('Bearer token').isVisible()).toBe(true);
+
+  // Signing out forgets the token.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect.poll(() => page.getByLabel('Bearer token').isVisible()).toBe(true);
+  expect(await page.evaluate(() => sessionStorage.getItem('cairn.token'))).toBeNull();
+});
+
+test('a token revoked while the page is open sends the tab back to sign-in', async () => {
+  const { base, api } = await start('tokens');
+  const created = await api('/v1/tokens', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'viewer', scopes: ['runs:read'] }),
+  });
+  const { token, record } = (await created.json()) as { token: string; record: { id: string } };
+  const page = await open(`${base}/dashboard/`, { allowConsoleErrors: [/status of 401/] });
+  await page.getByLabel('Bearer token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect.poll(() => page.getByRole('heading', { name: /Runs/ }).isVisible()).toBe(true);
+  expect((await api(`/v1/tokens/${record.id}`, { method: 'DELETE' })).status).toBe(200);
+  await page.reload();
+  await expect.poll(() => page.getByText('no longer accepted').isVisible()).toBe(true);
+  expect(await page.evaluate(() => sessionStorage.getItem('cairn.token'))).toBeNull();
+});
+
+test("a loopback-operator server opens without a token for the browser of the server's own user", async () => {
+  const { base } = await start('loopback-operator');
+  const page = await open(`${base}/dashboard/`);
+  await expect.poll(() => page.getByRole('heading', { name: /Runs/ }).isVisible()).toBe(true);
+  expect(await page.getByText('operator (loopback)').isVisible()).toBe(true);
+  expect(await page.getByLabel('Bearer token').count()).toBe(0);
+  await screenshot(page, 'loopback-operator-runs');
+});
