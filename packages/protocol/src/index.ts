@@ -63,4 +63,19 @@ export { PerKeyQueue } from './anchor/per-key-queue.ts';
 export { isTransientServiceError, withRetries } from './retry/with-retries.ts';
 export type { RetryPolicy } from './retry/with-retries.ts';
 export { parseSettings } from './errors/parse-settings.ts';
+export {
+  children,
+  DerError,
+  derTag,
+  encodeElement,
+  encodeInteger,
+  encodeObjectIdentifier,
+  encodeSequence,
+  expectTag,
+  generalizedTime,
+  objectIdentifier,
+  readElement,
+  smallInteger,
+} from './der/der.ts';
+export type { DerElement } from './der/der.ts';
 export const VERSION = '0.1.0';

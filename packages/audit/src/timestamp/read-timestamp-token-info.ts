@@ -1,5 +1,4 @@
-import { CairnError } from '@cairn/protocol';
-import { children, DerError, derTag, expectTag, generalizedTime, objectIdentifier, readElement } from './der.ts';
+import { CairnError, children, DerError, derTag, expectTag, generalizedTime, objectIdentifier, readElement } from '@cairn/protocol';
 
 const tstInfoType = '1.2.840.113549.1.9.16.1.4';
 const signedDataType = '1.2.840.113549.1.7.2';

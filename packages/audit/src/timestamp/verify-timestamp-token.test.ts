@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { createTestTsa, opensslAvailable } from './openssl-tsa.test-support.ts';
-import { children, readElement } from './der.ts';
+import { children, readElement } from '@cairn/protocol';
 import { verifyTimestampToken } from './verify-timestamp-token.ts';
 
 /** Offsets of the TSTInfo, the signed attributes and the signature inside a token. */

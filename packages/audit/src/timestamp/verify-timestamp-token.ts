@@ -1,6 +1,5 @@
 import { createHash, verify, X509Certificate } from 'node:crypto';
-import { CairnError } from '@cairn/protocol';
-import { children, DerError, derTag, expectTag, generalizedTime, objectIdentifier, readElement, type DerElement } from './der.ts';
+import { CairnError, children, DerError, derTag, expectTag, generalizedTime, objectIdentifier, readElement, type DerElement } from '@cairn/protocol';
 
 const oid = {
   signedData: '1.2.840.113549.1.7.2',

@@ -1,4 +1,4 @@
-import { derTag, encodeElement, encodeInteger, encodeObjectIdentifier, encodeSequence } from '../der/der.ts';
+import { derTag, encodeElement, encodeInteger, encodeObjectIdentifier, encodeSequence } from '@cairn/protocol';
 
 /** The OID of SHA-256, the one hash Cairn asks a TSA to stamp. */
 export const sha256Oid = '2.16.840.1.101.3.4.2.1';

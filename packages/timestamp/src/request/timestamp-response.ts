@@ -1,4 +1,4 @@
-import { children, DerError, derTag, expectTag, readElement, smallInteger } from '../der/der.ts';
+import { children, DerError, derTag, expectTag, readElement, smallInteger } from '@cairn/protocol';
 
 /** PKIStatus values (RFC 3161 section 2.4.2). */
 const statusNames = ['granted', 'grantedWithMods', 'rejection', 'waiting', 'revocationWarning', 'revocationNotification'] as const;

@@ -1,7 +1,8 @@
 /**
- * A minimal DER reader: just what verifying an RFC 3161 token needs. It reads definite-length
- * TLVs and refuses anything else (BER indefinite lengths, lengths past the end), so a malformed
- * token fails cleanly instead of being half-read.
+ * A minimal DER codec: what RFC 3161 timestamps need (a TimeStampReq written, a TimeStampResp and
+ * its CMS token read). It reads definite-length TLVs and refuses anything else (BER indefinite
+ * lengths, lengths past the end, multi-byte tags), so a malformed reply or token fails cleanly
+ * (`DerError`) instead of being half-read.
  */
 export interface DerElement {
   /** The identifier octet (class, constructed bit and tag number; tags above 30 are refused). */
@@ -16,9 +17,13 @@ export class DerError extends Error {}
 
 /** Tags used by CMS and RFC 3161. */
 export const derTag = {
+  boolean: 0x01,
   integer: 0x02,
+  bitString: 0x03,
   octetString: 0x04,
+  null: 0x05,
   objectIdentifier: 0x06,
+  utf8String: 0x0c,
   sequence: 0x30,
   set: 0x31,
   generalizedTime: 0x18,
@@ -90,4 +95,63 @@ export function generalizedTime(element: DerElement): string {
   if (!match) throw new DerError(`not a UTC GeneralizedTime: ${text}`);
   const [, year, month, day, hour, minute, second, fraction] = match;
   return new Date(`${year}-${month}-${day}T${hour}:${minute}:${second}${fraction ?? ''}Z`).toISOString();
+}
+
+/** A small non-negative INTEGER's value (a status code). */
+export function smallInteger(element: DerElement): number {
+  const content = expectTag(element, derTag.integer, 'integer').content;
+  if (content.length === 0 || content.length > 4 || content[0]! & 0x80) throw new DerError('integer out of range');
+  return content.reduce((value, byte) => value * 256 + byte, 0);
+}
+
+/** One element: tag, definite length, content. */
+export function encodeElement(tag: number, content: Uint8Array): Uint8Array {
+  const length = content.length;
+  let header: number[];
+  if (length < 0x80) header = [tag, length];
+  else {
+    const octets: number[] = [];
+    for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) octets.unshift(rest % 256);
+    header = [tag, 0x80 | octets.length, ...octets];
+  }
+  const element = new Uint8Array(header.length + length);
+  element.set(header);
+  element.set(content, header.length);
+  return element;
+}
+
+/** A SEQUENCE of the given encoded elements. */
+export function encodeSequence(...elements: Uint8Array[]): Uint8Array {
+  return encodeElement(derTag.sequence, concat(elements));
+}
+
+/** A non-negative INTEGER in its shortest two's-complement form. */
+export function encodeInteger(value: bigint): Uint8Array {
+  if (value < 0n) throw new DerError('negative integers are not encoded here');
+  const bytes: number[] = [];
+  for (let rest = value; rest > 0n; rest >>= 8n) bytes.unshift(Number(rest & 0xffn));
+  if (bytes.length === 0 || bytes[0]! & 0x80) bytes.unshift(0);
+  return encodeElement(derTag.integer, Uint8Array.from(bytes));
+}
+
+/** An OBJECT IDENTIFIER from its dotted form. */
+export function encodeObjectIdentifier(dotted: string): Uint8Array {
+  const [first, second, ...rest] = dotted.split('.').map(Number);
+  const bytes: number[] = [];
+  for (const arc of [first! * 40 + second!, ...rest]) {
+    const chunk = [arc & 0x7f];
+    for (let remaining = Math.floor(arc / 128); remaining > 0; remaining = Math.floor(remaining / 128)) chunk.unshift((remaining & 0x7f) | 0x80);
+    bytes.push(...chunk);
+  }
+  return encodeElement(derTag.objectIdentifier, Uint8Array.from(bytes));
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const joined = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return joined;
 }
