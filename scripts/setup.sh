@@ -4,7 +4,9 @@
 #   - pnpm 10 (under .tools/pnpm; corepack fails against a registry without signatures)
 #   - Debian packages the sandbox and the worker need (bubblewrap, git), and those the tests need
 #     (openssl is the test timestamp authority; ceph-mon, ceph-osd and radosgw the S3 server,
-#     scripts/radosgw.sh; zsh and fish check the shell completion scripts), when run as root
+#     scripts/radosgw.sh; zsh and fish check the shell completion scripts; mmdebstrap, umoci and
+#     skopeo build and read the cairn-worker OCI image without a Docker engine,
+#     packages/fargate/image/build-image.sh), when run as root
 #   - dependencies (native addons built against the Node in use) and a build of every package
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
@@ -16,7 +18,7 @@ source "$root/scripts/env.sh"
 
 NODE_VERSION=24.21.0
 PNPM_VERSION=10.34.8
-DEBIAN_PACKAGES=(bubblewrap slirp4netns git ca-certificates openssl zsh fish curl ceph-mon ceph-osd radosgw)
+DEBIAN_PACKAGES=(bubblewrap slirp4netns git ca-certificates openssl zsh fish curl ceph-mon ceph-osd radosgw mmdebstrap umoci skopeo)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

@@ -25,6 +25,11 @@ step "type-check (tsc -b)" pnpm exec tsc -b
 step "package lint (publint, attw)" node scripts/lint-packages.mjs
 # The tests' S3 server (a one-node Ceph cluster with radosgw on loopback), started once for every project.
 step "S3 test server (scripts/radosgw.sh)" bash scripts/radosgw.sh start
+# The cairn-worker image the Fargate tests run (seconds when its inputs did not change, about two
+# minutes cold). Until the worker bundle is built, the image's own tests use a stand-in bundle.
+worker_bundle="packages/fargate/dist/cairn-worker.js"
+[ -f "$worker_bundle" ] || worker_bundle="packages/fargate/image/test/fixture-worker.js"
+step "worker image (packages/fargate/image/build-image.sh)" bash packages/fargate/image/build-image.sh "${CAIRN_WORKER_BUNDLE:-$worker_bundle}"
 results="$root/.vitest-results.json"
 # One fixed seed for property tests, so a red build reproduces (vitest.property-seed.ts).
 export CAIRN_PROPERTY_SEED="${CAIRN_PROPERTY_SEED:-20261122}"

