@@ -44,6 +44,12 @@ beforeAll(async () => {
   };
   image = workerImageDefinition();
   if (!existsSync(join(image.rootfs, 'opt'))) throw new Error(`the worker image is not unpacked at ${image.rootfs}: the global setup builds it`);
+  // The image holds the real worker, bundled from the current sources (not build-image.sh's stand-in).
+  const bundled = readFileSync(new URL('../../../../packages/fargate/dist/cairn-worker.js', import.meta.url));
+  if (!readFileSync(join(image.rootfs, image.entrypoint.at(-1)!)).equals(bundled))
+    throw new Error(
+      `the worker image at ${image.rootfs} does not hold packages/fargate/dist/cairn-worker.js: rebuild it (bash packages/fargate/image/build-image.sh)`,
+    );
   kms = await KmsTestEndpoint.start();
   ecs = await EcsTestEndpoint.start({
     clusters: ['cairn'],
