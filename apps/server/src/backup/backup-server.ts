@@ -191,7 +191,8 @@ function tsaCertificateMember(index: number): string {
 }
 
 function portableConfig({ config }: LoadedServerConfig): string {
-  const { workRoot: _workRoot, ...executor } = config.executor;
+  // A local executor's work root is this machine's; a fargate executor's options are all portable.
+  const executor = config.executor.kind === 'local' ? (({ workRoot: _workRoot, ...rest }) => rest)(config.executor) : config.executor;
   const portable = {
     ...config,
     dataDirectory: './cairn-data',

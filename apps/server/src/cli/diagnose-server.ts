@@ -20,14 +20,19 @@ export interface Diagnosis {
  * load, storage takes a write and gives it back, the engine opens its database, and each configured
  * agent runtime has its program and API key secret (no model is called). With S3: each bucket
  * answers, storage enforces conditional writes and encrypts, an anchor bucket has Object Lock,
- * versioning and a live retention (`diagnose-s3.ts`). Each finding says what to do when it
+ * versioning and a live retention (`diagnose-s3.ts`). With a fargate executor: ECS answers for
+ * the cluster (`diagnose-fargate.ts`). Each finding says what to do when it
  * failed; nothing is changed but a probe blob written and removed (and what the S3 seams' probes
  * write, which they document).
  */
 export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagnosis[]> {
   const findings: Diagnosis[] = [];
   const note = (check: string, ok: boolean, detail: string, fix?: string) => findings.push({ check, ok, detail, ...(ok || fix === undefined ? {} : { fix }) });
-  if (loaded.config.executor.sandbox === 'bubblewrap') {
+  const { executor } = loaded.config;
+  if (executor.kind === 'fargate') {
+    // Tasks run in ECS: their containers are the sandbox, nothing of this machine's is needed for them.
+    note('sandbox', true, `tasks run as ECS Fargate tasks of ${executor.taskDefinition} in cluster ${executor.cluster}: each task's container is its sandbox`);
+  } else if (executor.sandbox === 'bubblewrap') {
     const bwrap = existsSync('/usr/bin/bwrap');
     note('bubblewrap', bwrap, bwrap ? '/usr/bin/bwrap' : 'not installed', 'apt-get install -y bubblewrap (or executor.sandbox: none, for development only)');
     const blocked = closedAncestor(loaded.paths.work);
@@ -90,6 +95,7 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   try {
     const reachable = config.storage.kind === 's3' ? await s3!.diagnoseS3Storage(config.storage, probeOf(composition.storage), note) : true;
     for (const [index, anchor] of config.anchors.entries()) if (anchor.kind === 's3-object-lock') await s3!.diagnoseS3Anchor(anchor, index, note);
+    if (executor.kind === 'fargate') await (await import('./diagnose-fargate.ts')).diagnoseFargate(executor, note);
     for (const [index, anchor] of config.anchors.entries())
       if (anchor.kind === 'rfc3161') await (await import('./diagnose-tsa.ts')).diagnoseTsa(composition.anchors[index]!, index, note);
     if (reachable) {
@@ -111,7 +117,7 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   } finally {
     await composition.close();
   }
-  findings.push(...diagnoseRuntimes(loaded.config.runtimes, secretNames, loaded.config.executor.sandbox));
+  findings.push(...diagnoseRuntimes(loaded.config.runtimes, secretNames, executor.kind === 'local' ? executor.sandbox : 'none'));
   return findings;
 }
 

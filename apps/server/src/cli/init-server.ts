@@ -12,7 +12,7 @@ server:
   host: 127.0.0.1   # loopback: a single operator on this machine
   port: 7600
 executor:
-  kind: local
+  kind: local           # or fargate: each item an ECS Fargate task (needs S3 storage and a KMS cipher; docs/operations/aws.md)
   sandbox: bubblewrap   # 'none' runs tasks unsandboxed: development only
 engine:
   concurrency: 16

@@ -92,8 +92,16 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     publicKey: Buffer.from(await signer.publicKey()).toString('base64'),
   };
   const runtimes = agentRuntimeSettings(config.runtimes);
+  // The configured executor is named by its kind (`local`, `fargate`): what items may name as `executor`.
   const executors = options.executors ?? {
-    local: await buildSeam(seamFactories.executor, config.executor, { ...context, where: 'config.executor', storage, signingKey, runtimes }),
+    [config.executor.kind]: await buildSeam(seamFactories.executor, config.executor, {
+      ...context,
+      where: 'config.executor',
+      storage,
+      cipher,
+      signingKey,
+      runtimes,
+    }),
   };
   const metrics = new ServerMetrics();
   // OpenTelemetry is imported only when traces are configured.

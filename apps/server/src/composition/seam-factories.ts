@@ -1,3 +1,4 @@
+import { CairnError } from '@cairn/protocol';
 import type { AuditAnchorV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import type { AnchorConfig, ServerConfig, StorageConfig } from '../config/server-config-schema.ts';
@@ -17,9 +18,10 @@ export interface AnchorContext extends SeamContext {
   readonly index: number;
 }
 
-/** The executor also needs the storage it reads manifests from, the key it trusts and the runtimes. */
+/** The executor also needs the storage it reads manifests from, the cipher of secrets, the key it trusts and the runtimes. */
 export interface ExecutorContext extends SeamContext {
   readonly storage: StorageProviderV1;
+  readonly cipher: CipherV1;
   readonly signingKey: PublicKeyRecord;
   readonly runtimes: ReturnType<typeof agentRuntimeSettings>;
 }
@@ -31,7 +33,7 @@ type FactoriesOf<Config extends { kind: string }, Seam, Context = SeamContext> =
 
 /**
  * How the server builds each seam from its config, by `kind`. Every factory imports its package
- * when it runs, never before: a local server never loads `@cairn/s3`, `@cairn/kms` or `@cairn/timestamp` (nor the AWS SDK under them),
+ * when it runs, never before: a local server never loads `@cairn/s3`, `@cairn/kms`, `@cairn/timestamp` or `@cairn/fargate` (nor the AWS SDK under them),
  * and a new kind is one entry here and one branch of the config schema.
  */
 export const seamFactories: {
@@ -89,8 +91,44 @@ export const seamFactories: {
         ...runtimes.executor,
         ...(logger ? { logger } : {}),
       }),
+    // Tasks run in AWS: they find the server's storage by its S3 location and open their secrets
+    // with the server's KMS key (the schema refuses a fargate executor over anything else).
+    fargate: async (config, { loaded, storage, cipher, signingKey, logger, where }) => {
+      const { createFargateExecutor } = await import('@cairn/fargate');
+      const { storage: storageConfig, cipher: cipherConfig } = loaded.config;
+      if (storageConfig.kind !== 's3' || cipherConfig.kind !== 'kms')
+        throw new CairnError(
+          'CAIRN_CONFIG_INVALID',
+          `${where}: a fargate executor needs storage of kind s3 and a cipher of kind kms (set config.storage and config.cipher).`,
+          {
+            path: where,
+          },
+        );
+      const { kind: _kind, ...settings } = config;
+      return createFargateExecutor({
+        ...definedOnly(settings),
+        storage,
+        taskStorage: definedOnly({
+          bucket: storageConfig.bucket,
+          prefix: storageConfig.prefix,
+          region: storageConfig.region,
+          endpoint: storageConfig.endpoint,
+          forcePathStyle: storageConfig.forcePathStyle,
+          encryption: storageConfig.encryption,
+        }),
+        cipher,
+        taskCipher: definedOnly({ keyId: cipherConfig.keyId, region: cipherConfig.region, endpoint: cipherConfig.endpoint }),
+        trustedKeys: [signingKey],
+        ...(logger ? { logger } : {}),
+      });
+    },
   },
 };
+
+/** The object without its undefined values (the packages' settings are exact about optional ones). */
+function definedOnly<Value extends object>(value: Value): Value {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Value;
+}
 
 /** Builds a seam through the factory its config's `kind` names. */
 export function buildSeam<Config extends { kind: string }, Seam, Context>(

@@ -52,7 +52,7 @@ test('paths are relative to the config file, default under the data directory, a
     logLevel: 'debug',
     timeouts: { idle: '60s', headers: '10s', request: '60s', keepAlive: '5s', shutdownGrace: '10s' },
   });
-  expect(loaded.config.executor.sandbox).toBe('none');
+  expect(loaded.config.executor).toMatchObject({ kind: 'local', sandbox: 'none' });
   expect(loadServerConfig({ directory, env: {} }).config.server.logLevel).toBe('info');
   expect(() => loadServerConfig({ directory, env: { CAIRN_LOG_LEVEL: 'loud' } })).toThrow(expect.objectContaining({ path: 'config.server.logLevel' }));
 });
@@ -276,4 +276,105 @@ test('an rfc3161 anchor names its TSA url and certificate file (relative to the 
     expect(Object.keys(byPath).sort()).toEqual(['config.anchors.0.trustedCertificate', 'config.anchors.0.url']);
     expect(byPath['config.anchors.0.url']).toMatch(/must be the http\(s\) URL of the TSA's RFC 3161 endpoint/);
   }
+});
+
+const awsSeams = [
+  'storage: { kind: s3, bucket: acme-cairn, prefix: cairn/, region: eu-west-1 }',
+  'cipher: { kind: kms, keyId: alias/cairn-secrets, region: eu-west-1 }',
+];
+
+test('executor kind fargate: its ECS options with their defaults; CAIRN_SANDBOX leaves it alone; the work root stays under the data directory', () => {
+  const directory = configIn(
+    [
+      'dataDirectory: ./data',
+      ...awsSeams,
+      'executor: { kind: fargate, cluster: cairn, taskDefinition: "cairn-worker:3", subnets: [subnet-0a, subnet-0b], region: eu-west-1 }',
+      '',
+    ].join('\n'),
+  );
+  const loaded = loadServerConfig({ directory, env: { CAIRN_SANDBOX: 'none' } });
+  expect(loaded.config.executor).toEqual({
+    kind: 'fargate',
+    cluster: 'cairn',
+    taskDefinition: 'cairn-worker:3',
+    containerName: 'cairn-worker',
+    subnets: ['subnet-0a', 'subnet-0b'],
+    securityGroups: [],
+    assignPublicIp: false,
+    region: 'eu-west-1',
+    requestTimeoutMs: 10_000,
+    maxAttempts: 5,
+  });
+  expect(loaded.paths.work).toBe(join(directory, 'data', 'work'));
+  // A config without an executor is still a local one, sandboxed by default.
+  expect(loadServerConfig({ directory: configIn('dataDirectory: ./data\n'), env: {} }).config.executor).toEqual({ kind: 'local', sandbox: 'bubblewrap' });
+});
+
+test('a fargate executor over local storage or a key-file cipher is refused, naming config.storage and config.cipher and what to set', () => {
+  const directory = configIn('dataDirectory: ./data\nexecutor: { kind: fargate, cluster: cairn, taskDefinition: cairn-worker, subnets: [subnet-0a] }\n');
+  try {
+    loadServerConfig({ directory, env: {} });
+    expect.unreachable();
+  } catch (error) {
+    expect((error as { code: string }).code).toBe('CAIRN_CONFIG_INVALID');
+    const issues = (error as { issues: { path: string; message: string }[] }).issues;
+    const byPath = Object.fromEntries(issues.map((issue) => [issue.path, issue.message]));
+    expect(Object.keys(byPath).sort()).toEqual(['config.cipher', 'config.storage']);
+    expect(byPath['config.storage']).toMatch(
+      /must be an S3 bucket when executor.kind is fargate: .*cannot read the server's local folder; set storage: \{ kind: s3/,
+    );
+    expect(byPath['config.cipher']).toMatch(/must be a KMS key when executor.kind is fargate: .*set cipher: \{ kind: kms/);
+  }
+  // S3 storage alone is not enough: the cipher is still a key file.
+  const halfway = configIn(
+    `dataDirectory: ./data\n${awsSeams[0]}\nexecutor: { kind: fargate, cluster: cairn, taskDefinition: cairn-worker, subnets: [subnet-0a] }\n`,
+  );
+  expect(() => loadServerConfig({ directory: halfway, env: {} })).toThrow(expect.objectContaining({ code: 'CAIRN_CONFIG_INVALID', path: 'config.cipher' }));
+});
+
+test('fargate options are checked, each problem named by its option; credentials are refused; an unknown executor kind names both kinds', () => {
+  const directory = configIn(
+    [
+      'dataDirectory: ./data',
+      ...awsSeams,
+      'executor: { kind: fargate, taskDefinition: "", subnets: [], assignPublicIp: yes, endpoint: ftp://ecs, sandbox: none, secretAccessKey: shh, securityGroups: [a, b, c, d, e, f] }',
+      '',
+    ].join('\n'),
+  );
+  try {
+    loadServerConfig({ directory, env: {} });
+    expect.unreachable();
+  } catch (error) {
+    expect((error as { code: string }).code).toBe('CAIRN_CONFIG_INVALID');
+    const issues = (error as { issues: { path: string; message: string }[] }).issues;
+    const byPath = Object.fromEntries(issues.map((issue) => [issue.path, issue.message]));
+    expect(Object.keys(byPath).sort()).toEqual([
+      'config.executor.assignPublicIp',
+      'config.executor.cluster',
+      'config.executor.endpoint',
+      'config.executor.sandbox',
+      'config.executor.secretAccessKey',
+      'config.executor.securityGroups',
+      'config.executor.subnets',
+      'config.executor.taskDefinition',
+    ]);
+    expect(byPath['config.executor.cluster']).toMatch(/must name the ECS cluster/);
+    expect(byPath['config.executor.subnets']).toMatch(/at least one subnet/);
+    expect(byPath['config.executor.secretAccessKey']).toMatch(/never written in the config.*role/);
+    expect(byPath['config.executor.sandbox']).toMatch(/not an option here/);
+  }
+  expect(() => loadServerConfig({ directory: configIn('dataDirectory: ./data\nexecutor: { kind: lambda }\n'), env: {} })).toThrow(
+    /"config.executor.kind" must be 'local' \(bubblewrap sandboxes on this machine\) or 'fargate' \(AWS ECS Fargate tasks\)/,
+  );
+});
+
+test("the server's fargate options are @cairn/fargate's executor settings, but what the server supplies (storage, cipher, keys, client, logger)", async () => {
+  const { fargateExecutorSettingsSchema } = await import('@cairn/fargate');
+  const { fargateExecutorOptionNames } = await import('./server-config-schema.ts');
+  const supplied = ['storage', 'taskStorage', 'cipher', 'taskCipher', 'trustedKeys', 'client', 'logger'];
+  expect([...fargateExecutorOptionNames].sort()).toEqual(
+    Object.keys(fargateExecutorSettingsSchema.shape)
+      .filter((name) => !supplied.includes(name))
+      .sort(),
+  );
 });

@@ -13,7 +13,11 @@ const environmentOverrides: Readonly<Record<string, (config: Record<string, unkn
   CAIRN_DATA_DIRECTORY: (config, value) => (config['dataDirectory'] = value),
   CAIRN_HOST: (config, value) => (config['server'] = { ...(config['server'] as object | undefined), host: value }),
   CAIRN_PORT: (config, value) => (config['server'] = { ...(config['server'] as object | undefined), port: Number(value) }),
-  CAIRN_SANDBOX: (config, value) => (config['executor'] = { ...(config['executor'] as object | undefined), sandbox: value }),
+  // The sandbox of a local executor; a fargate executor's tasks run in their containers, which it does not touch.
+  CAIRN_SANDBOX: (config, value) => {
+    const executor = config['executor'] as { kind?: unknown } | undefined;
+    if (executor?.kind === undefined || executor.kind === 'local') config['executor'] = { ...executor, sandbox: value };
+  },
   CAIRN_LOG_LEVEL: (config, value) => (config['server'] = { ...(config['server'] as object | undefined), logLevel: value }),
 };
 
@@ -96,7 +100,7 @@ export function loadServerConfig(options: { readonly file?: string; readonly dir
       ),
       tsaCertificates: config.anchors.map((anchor) => (anchor.kind === 'rfc3161' ? absolute(anchor.trustedCertificate) : undefined)),
       executions: join(data, 'executions'),
-      work: under(config.executor.workRoot, 'work'),
+      work: under(config.executor.kind === 'local' ? config.executor.workRoot : undefined, 'work'),
       tokens: join(data, 'keys', 'tokens.json'),
       webhooks: join(data, 'webhooks.db'),
     },

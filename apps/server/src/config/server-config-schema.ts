@@ -4,9 +4,6 @@ import { z } from 'zod';
 
 const duration = z.string().refine(isDurationText, 'must be a duration: a whole number and one unit of ms, s, m, h or d (30s, 2m)');
 
-/** Each seam is chosen by `kind`; the executor has only `local` so far (Fargate comes later). */
-const localKind = z.literal('local', { error: "must be 'local' (the only kind this server has today)" });
-
 const credentialOptions = ['accessKeyId', 'secretAccessKey', 'sessionToken', 'credentials'] as const;
 
 /**
@@ -163,6 +160,76 @@ export const anchorConfigSchema = z.preprocess(
   ),
 );
 
+/**
+ * Where tasks run: on this machine, each in a bubblewrap sandbox (`local`, the default), or as AWS
+ * ECS Fargate tasks of the worker's task definition (`fargate`; the container is the sandbox). The
+ * fargate options are `@cairn/fargate`'s settings of the same names (a test keeps them equal); its
+ * storage, cipher and trusted key are the server's own (see `fargateNeedsAwsSeams`).
+ */
+export const executorConfigSchema = z.preprocess(
+  localByDefault,
+  z.discriminatedUnion(
+    'kind',
+    [
+      z.strictObject({
+        kind: z.literal('local'),
+        /** `none` is for development only: tasks then run without any isolation. */
+        sandbox: z.enum(['bubblewrap', 'none'], { error: "must be 'bubblewrap' or 'none' (development only)" }).default('bubblewrap'),
+        workRoot: z.string().min(1).optional(),
+      }),
+      z.strictObject({
+        kind: z.literal('fargate'),
+        /** The ECS cluster tasks run in (name or ARN). */
+        cluster: z.string({ error: 'must name the ECS cluster (name or ARN), e.g. cairn' }).min(1, 'must name the ECS cluster (name or ARN), e.g. cairn'),
+        /** The worker's task definition: family, family:revision or ARN (pin a revision in production). */
+        taskDefinition: z
+          .string({ error: 'must name the task definition (family, family:revision or ARN), e.g. cairn-worker:3' })
+          .min(1, 'must name the task definition (family, family:revision or ARN), e.g. cairn-worker:3'),
+        /** The container that runs `cairn-worker` in the task definition. */
+        containerName: z.string().min(1).max(255).default('cairn-worker'),
+        /** Subnets of the tasks' network interfaces: private ones, with a route to S3 and KMS. */
+        subnets: z
+          .array(z.string().min(1), { error: 'must list the subnets tasks run in, e.g. [subnet-0abc…]' })
+          .min(1, 'must name at least one subnet (subnet-…)')
+          .max(16, 'ECS accepts at most 16 subnets'),
+        /** Security groups of the tasks' network interfaces; the VPC's default group when empty. */
+        securityGroups: z.array(z.string().min(1)).max(5, 'ECS accepts at most 5 security groups').default([]),
+        /** Give each task a public IP. Off: tasks reach S3 and KMS through a NAT gateway or VPC endpoints. */
+        assignPublicIp: z.boolean({ error: 'must be true or false' }).default(false),
+        /** Capacity providers instead of launch type FARGATE (e.g. FARGATE_SPOT with a FARGATE base). */
+        capacityProviderStrategy: z
+          .array(
+            z.strictObject({
+              capacityProvider: z.string().min(1, 'must name a capacity provider, e.g. FARGATE_SPOT'),
+              weight: z.int().min(0).max(1_000).optional(),
+              base: z.int().min(0).max(100_000).optional(),
+            }),
+          )
+          .min(1)
+          .max(20)
+          .optional(),
+        /** The Fargate platform version; ECS's LATEST when unset. */
+        platformVersion: z.string().min(1).optional(),
+        /** The cluster's region; unset: the SDK's chain (AWS_REGION, the shared config). */
+        region: z.string().min(1, 'must name a region, e.g. eu-west-1').optional(),
+        /** An ECS-compatible endpoint instead of AWS's (a VPC endpoint). */
+        endpoint: z.url({ protocol: /^https?$/, error: 'must be the http(s) URL of an ECS endpoint, e.g. https://ecs.eu-west-1.amazonaws.com' }).optional(),
+        /** How long one ECS request may take before it is abandoned and retried (milliseconds). */
+        requestTimeoutMs: z.int().min(100).max(600_000).default(10_000),
+        /** Attempts per ECS call, the first included, on throttling, 5xx, connection resets and timeouts. */
+        maxAttempts: z.int().min(1).max(20).default(5),
+        ...noCredentials,
+      }),
+    ],
+    { error: "must be 'local' (bubblewrap sandboxes on this machine) or 'fargate' (AWS ECS Fargate tasks)" },
+  ),
+);
+
+/** The option names of a fargate executor (a test compares them with `@cairn/fargate`'s settings). */
+export const fargateExecutorOptionNames = Object.keys(executorConfigSchema.out.options[1].shape).filter(
+  (name) => name !== 'kind' && !(credentialOptions as readonly string[]).includes(name),
+);
+
 /** A duration no longer than `limit` (what the runtime accepts), named in the message. */
 const durationUpTo = (limit: string) =>
   duration.refine((text) => !isDurationText(text) || parseDuration(text) <= parseDuration(limit), `must be at most ${limit}`);
@@ -246,11 +313,8 @@ export const runtimesConfigSchema = z.strictObject({
   'claude-code': claudeCodeRuntimeConfigSchema.optional(),
 });
 
-/**
- * `cairn.config.(yaml|json)`: where the server keeps its data and which seams it composes. Paths
- * are relative to the config file; every seam's path defaults to a place under `dataDirectory`.
- */
-export const serverConfigSchema = z.strictObject({
+/** The config's options, before the checks across seams (`fargateNeedsAwsSeams`). */
+const serverConfigShape = z.strictObject({
   /** Where the database, storage, keys and anchors live by default. */
   dataDirectory: z.string().min(1, 'must name a directory, e.g. ./cairn-data'),
   server: z
@@ -300,14 +364,7 @@ export const serverConfigSchema = z.strictObject({
   cipher: cipherConfigSchema.prefault({}),
   /** Where signed checkpoints are anchored; every one gets each checkpoint. */
   anchors: z.array(anchorConfigSchema).default([{ kind: 'local' }]),
-  executor: z
-    .strictObject({
-      kind: localKind.default('local'),
-      /** `none` is for development only: tasks then run without any isolation. */
-      sandbox: z.enum(['bubblewrap', 'none'], { error: "must be 'bubblewrap' or 'none' (development only)" }).default('bubblewrap'),
-      workRoot: z.string().min(1).optional(),
-    })
-    .prefault({}),
+  executor: executorConfigSchema.prefault({ kind: 'local' }),
   engine: z
     .strictObject({
       concurrency: z.int().min(1).max(100_000).default(16),
@@ -342,8 +399,37 @@ export const serverConfigSchema = z.strictObject({
     .prefault({}),
 });
 
+/**
+ * A fargate executor's tasks run in AWS, not on this machine: they read their manifests and write
+ * their results in the server's storage, which must then be an S3 bucket (a task cannot read a
+ * local folder), and they open their secrets with the server's cipher key, which must then be a
+ * KMS key their task role may use (a key file cannot be handed to a task without handing it out).
+ */
+function fargateNeedsAwsSeams(config: z.output<typeof serverConfigShape>, context: z.core.$RefinementCtx): void {
+  if (config.executor.kind !== 'fargate') return;
+  if (config.storage.kind !== 's3')
+    context.addIssue({
+      code: 'custom',
+      path: ['storage'],
+      message: `must be an S3 bucket when executor.kind is fargate: Fargate tasks run in AWS and cannot read the server's local folder; set storage: { kind: s3, bucket: <bucket>, region: <region> } (the task role needs s3:GetObject and s3:PutObject on it)`,
+    });
+  if (config.cipher.kind !== 'kms')
+    context.addIssue({
+      code: 'custom',
+      path: ['cipher'],
+      message: `must be a KMS key when executor.kind is fargate: a task opens its secrets with the cipher's key, and a local key file cannot reach a task without being handed out; set cipher: { kind: kms, keyId: <symmetric ENCRYPT_DECRYPT key or alias> } (the task role needs kms:Decrypt on it)`,
+    });
+}
+
+/**
+ * `cairn.config.(yaml|json)`: where the server keeps its data and which seams it composes. Paths
+ * are relative to the config file; every seam's path defaults to a place under `dataDirectory`.
+ */
+export const serverConfigSchema = serverConfigShape.superRefine(fargateNeedsAwsSeams);
+
 export type ServerConfig = z.output<typeof serverConfigSchema>;
 export type StorageConfig = ServerConfig['storage'];
 export type AnchorConfig = ServerConfig['anchors'][number];
+export type ExecutorConfig = ServerConfig['executor'];
 export type RuntimesConfig = z.output<typeof runtimesConfigSchema>;
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;

@@ -36,7 +36,8 @@ export interface DemoOptions {
 /** What `cairn demo --json` prints. */
 export interface DemoResult {
   readonly directory: string;
-  readonly sandbox: 'bubblewrap' | 'none';
+  /** How the items were isolated: a bubblewrap sandbox, none (development), or a Fargate task's container. */
+  readonly sandbox: 'bubblewrap' | 'none' | 'container';
   /** The first run: it did the work, and its evidence is what is verified. */
   readonly runId: string;
   readonly state: RunView['state'];
@@ -76,7 +77,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     say(`$ cairn serve   (already running on ${baseUrl}, from ${loaded.file})`);
     const keyId = (await serverSigningKey(loaded)).keyId;
     say(`signing key ${keyId}`);
-    return demoStory({ ...options, directory, cairn: client, loaded, keyId, sandbox: loaded.config.executor.sandbox });
+    return demoStory({
+      ...options,
+      directory,
+      cairn: client,
+      loaded,
+      keyId,
+      sandbox: loaded.config.executor.kind === 'local' ? loaded.config.executor.sandbox : 'container',
+    });
   }
 
   say(`$ cairn init ${directory}`);
