@@ -4,7 +4,7 @@ import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import Database from 'better-sqlite3';
-import { createLocalSigner, createLocalStorageProvider } from '@cairn/local';
+import { createLocalStorageProvider } from '@cairn/local';
 import { CairnError, sha256Digest } from '@cairn/protocol';
 import { writeTar, type TarEntry } from '@cairn/protocol/workspace';
 import { stringify as stringifyYaml } from 'yaml';
@@ -18,6 +18,7 @@ import {
   type BackupMember,
   type BackupNotCopied,
 } from './backup-manifest.ts';
+import { serverSigningKey } from '../evidence/server-trust.ts';
 import { externalData } from './external-data.ts';
 
 /** What `backupServer` wrote. */
@@ -87,11 +88,14 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
       cursor = page.cursor;
     }
   }
-  for (const [path, source] of [
-    ['keys/signing.pem', paths.signingKey],
-    ['keys/cipher.key', paths.cipherKey],
+  // Key files travel with the data; a KMS key stays in KMS (the restored config names it).
+  const keyFiles: (readonly [string, string])[] = [
+    ...(loaded.config.signer.kind === 'local' ? [['keys/signing.pem', paths.signingKey] as const] : []),
+    ...(paths.previousSigningKey === undefined ? [] : [[previousSigningKeyMember, paths.previousSigningKey] as const]),
+    ...(loaded.config.cipher.kind === 'local' ? [['keys/cipher.key', paths.cipherKey] as const] : []),
     ['keys/tokens.json', paths.tokens],
-  ] as const) {
+  ];
+  for (const [path, source] of keyFiles) {
     const content = await readFile(source).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT' && path === 'keys/tokens.json') return null;
       throw new CairnError(
@@ -116,7 +120,7 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
     add(`${backupDataPrefix}${tsaCertificateMember(index)}`, content, 0o644);
   }
   add(backupConfigName, new TextEncoder().encode(portableConfig(loaded)), 0o644);
-  const signingKeyId = await createLocalSigner({ keyFile: paths.signingKey }).keyId();
+  const signingKeyId = (await serverSigningKey(loaded)).keyId;
   const notCopied = externalData(loaded);
   const manifest: BackupManifest = {
     format: 'cairn.backup/v1',
@@ -185,6 +189,9 @@ async function filesUnder(root: string): Promise<{ path: string; content: Uint8A
  * an S3 seam keeps its whole config (bucket, prefix, endpoint…): the restored server reads the
  * same bucket, whose objects the archive does not hold.
  */
+/** Where the old key file of a configured rotation (`previousSigner` of kind local) is kept in the archive. */
+const previousSigningKeyMember = 'keys/previous-signing.pem';
+
 /** Where an rfc3161 anchor's TSA certificate is kept in the archive, under the data directory. */
 function tsaCertificateMember(index: number): string {
   return `keys/tsa-${index}.pem`;
@@ -197,8 +204,16 @@ function portableConfig({ config }: LoadedServerConfig): string {
     ...config,
     dataDirectory: './cairn-data',
     storage: config.storage.kind === 'local' ? { kind: config.storage.kind } : config.storage,
-    signer: { kind: config.signer.kind },
-    cipher: { kind: config.cipher.kind },
+    // A key file is restored under the data directory, where the default path finds it; a KMS
+    // key's settings (key id, region, endpoint: no secret) are the key.
+    signer: config.signer.kind === 'local' ? { kind: config.signer.kind } : config.signer,
+    ...(config.previousSigner === undefined
+      ? {}
+      : {
+          previousSigner:
+            config.previousSigner.kind === 'local' ? { kind: 'local', keyFile: `./cairn-data/${previousSigningKeyMember}` } : config.previousSigner,
+        }),
+    cipher: config.cipher.kind === 'local' ? { kind: config.cipher.kind } : config.cipher,
     anchors: config.anchors.map((anchor, index) =>
       anchor.kind === 'local'
         ? { kind: anchor.kind }
