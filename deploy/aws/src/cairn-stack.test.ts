@@ -272,15 +272,17 @@ describe('the worker task role (least privilege)', () => {
     }
   });
 
-  it('reads its manifest, the blobs, its sealed secrets and result records; writes blobs, its result and live log; nothing else', () => {
-    for (const key of ['manifests/ab12.json', 'blobs/ab12', 'results/exec-1.json', 'task-secrets/exec-1.json']) {
+  it('reads its manifest and the delegation statement of its signer, the blobs, its sealed secrets and result records; writes blobs, its result and live log; nothing else', () => {
+    // A server on a KMS key signs manifests with a delegated key (ADR 0020): the worker reads its statement.
+    const delegation = `delegations/${'ab'.repeat(32)}.json`;
+    for (const key of ['manifests/ab12.json', delegation, 'blobs/ab12', 'results/exec-1.json', 'task-secrets/exec-1.json']) {
       expect(allowingStatements(statements, 's3:GetObject', `${storageArn}/cairn/${key}`), key).toHaveLength(1);
     }
     for (const key of ['blobs/ab12', 'results/exec-1.json', 'live-logs/exec-1/stdout/000000']) {
       expect(allowingStatements(statements, 's3:PutObject', `${storageArn}/cairn/${key}`), key).toHaveLength(1);
     }
     // A worker must not forge a signed manifest, a run's records or another task's sealed secrets, or read the server's secrets.
-    for (const key of ['manifests/ab12.json', 'runs/run-1.json', 'secrets/GITHUB_TOKEN', 'task-secrets/exec-2.json']) {
+    for (const key of ['manifests/ab12.json', delegation, 'runs/run-1.json', 'secrets/GITHUB_TOKEN', 'task-secrets/exec-2.json']) {
       expect(allowingStatements(statements, 's3:PutObject', `${storageArn}/cairn/${key}`), key).toEqual([]);
     }
     expect(allowingStatements(statements, 's3:GetObject', `${storageArn}/cairn/secrets/GITHUB_TOKEN`)).toEqual([]);

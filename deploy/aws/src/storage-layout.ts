@@ -12,12 +12,13 @@ export const anchorPrefix = 'checkpoints/';
 
 /**
  * The storage keys a worker task reads and writes (`@cairn/protocol`'s storage keys and ADR 0021):
- * it reads its signed manifest, the blobs it names, its sealed secrets and an earlier result record
- * of its attempt; writes blobs (patches, logs, outputs), its result record and its live log;
+ * it reads its signed manifest, the delegation statement of the key that signed it (ADR 0020: a
+ * server on a KMS key signs manifests with a key it delegates to), the blobs it names, its sealed
+ * secrets and an earlier result record of its attempt; writes blobs (patches, logs, outputs), its result record and its live log;
  * deletes its sealed secrets once opened and its live log's segments. The S3 storage's start-up
  * probe writes and removes one object under its own folder (`.cairn\\probe/`).
  */
-export const workerReadPrefixes = ['manifests/', 'blobs/', 'results/', 'task-secrets/'] as const;
+export const workerReadPrefixes = ['manifests/', 'delegations/', 'blobs/', 'results/', 'task-secrets/'] as const;
 export const workerWritePrefixes = ['blobs/', 'results/', 'live-logs/'] as const;
 export const workerDeletePrefixes = ['task-secrets/', 'live-logs/'] as const;
 export const sealedSecretsPrefix = 'task-secrets/';
