@@ -1,5 +1,7 @@
 import { definePackageTests } from '../../vitest.shared.ts';
 
 // Browser tests: a real server per test, Debian's Chromium driven by playwright-core. Each test
-// opens pages and waits for live updates, so they get more time than a unit test.
-export default definePackageTests({ testTimeout: 90_000, hookTimeout: 60_000 });
+// opens pages and waits for live updates, so they get more time than a unit test. A page that
+// reloads on a loaded machine (CI, two cores) may take more than `expect.poll`'s default second to
+// show what a test waits for: polls wait up to 15 s unless a test says otherwise.
+export default definePackageTests({ testTimeout: 90_000, hookTimeout: 60_000, expect: { poll: { timeout: 15_000 } } });

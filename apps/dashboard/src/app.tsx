@@ -8,6 +8,9 @@ import { SignInPage } from './sign-in-page.tsx';
 import { useRoute } from './use-route.ts';
 import { readPermissions, type Permissions } from './permissions.ts';
 
+/** What a tab says when the server refuses its token (revoked, or unknown), whichever request noticed first. */
+const revokedNotice = 'The server no longer accepts this token: sign in again.';
+
 /** How this server authenticates (`/dashboard/server.json`, served beside the page). */
 interface ServerFacts {
   readonly auth: 'tokens' | 'loopback-operator';
@@ -37,7 +40,7 @@ export function App() {
   // A token revoked (or a server restarted with other tokens) while the page is open.
   const onUnauthenticated = () => {
     sessionToken.clear();
-    setSession({ kind: 'signed-out', notice: 'The server no longer accepts this token: sign in again.' });
+    setSession({ kind: 'signed-out', notice: revokedNotice });
   };
   if (session.kind === 'starting') return <p class="loading">Loading…</p>;
   if (session.kind === 'refused')
@@ -109,7 +112,7 @@ async function start(): Promise<Session> {
     sessionToken.clear();
     return {
       kind: 'signed-out',
-      notice: failure instanceof ApiError && failure.status === 401 ? 'The saved token is no longer accepted: sign in again.' : String(failure),
+      notice: failure instanceof ApiError && failure.status === 401 ? revokedNotice : String(failure),
     };
   }
 }
