@@ -103,7 +103,8 @@ export class AuditQueryReader {
   }
 }
 
-function instant(value: string | undefined, name: string): string | undefined {
+/** An ISO time a query bound names, normalised (stored times are `toISOString()` text); CAIRN_PAYLOAD_INVALID naming the field otherwise. */
+export function instant(value: string | undefined, name: string): string | undefined {
   if (value === undefined) return undefined;
   const time = Date.parse(value);
   if (Number.isNaN(time))

@@ -80,34 +80,54 @@ export class RunHistory {
 
   /** One page of runs. Throws CAIRN_PAYLOAD_INVALID (path `limit` or `cursor`) for a bad option. */
   page(options: RunListOptions = {}): RunPage {
-    const limit = options.limit ?? runListLimits.default;
-    if (!Number.isInteger(limit) || limit < 1 || limit > runListLimits.max) {
-      throw new CairnError('CAIRN_PAYLOAD_INVALID', `limit must be a whole number from 1 to ${runListLimits.max}, not ${limit}.`, { path: 'limit' });
-    }
-    const cursor = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
-    if (options.cursor !== undefined && cursor === undefined) {
-      throw new CairnError(
-        'CAIRN_PAYLOAD_INVALID',
-        'cursor is not one a run page gave out; pass the nextCursor of the previous page, or none for the first page.',
-        { path: 'cursor' },
-      );
-    }
+    const { limit, state, cursor } = runListQuery(options);
     // One more than asked tells whether another page follows.
     const parameters: Record<string, string | number> = {
       limit: limit + 1,
-      ...(options.state ? { state: options.state } : {}),
+      ...(state ? { state } : {}),
       ...(cursor ? { submittedAt: cursor[0], runId: cursor[1] } : {}),
     };
-    const statement = options.state
+    const statement = state
       ? cursor
         ? this.#statements.afterInState
         : this.#statements.firstInState
       : cursor
         ? this.#statements.after
         : this.#statements.first;
-    const rows = statement.all(parameters);
-    if (rows.length <= limit) return { runs: rows };
-    const runs = rows.slice(0, limit);
-    return { runs, nextCursor: encodeCursor(runs.at(-1)!) };
+    return runPageOf(statement.all(parameters), limit);
   }
+}
+
+/** A run list's options, checked: what a page reads (`limit` runs, of `state`, older than `cursor`). */
+export interface RunListQuery {
+  readonly limit: number;
+  readonly state?: RunState;
+  readonly cursor?: readonly [submittedAt: string, runId: string];
+}
+
+/**
+ * Checks a run list's options, as every backend's reader must (the same errors whichever database
+ * answers): throws CAIRN_PAYLOAD_INVALID naming `limit` or `cursor`.
+ */
+export function runListQuery(options: RunListOptions): RunListQuery {
+  const limit = options.limit ?? runListLimits.default;
+  if (!Number.isInteger(limit) || limit < 1 || limit > runListLimits.max) {
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', `limit must be a whole number from 1 to ${runListLimits.max}, not ${limit}.`, { path: 'limit' });
+  }
+  const cursor = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+  if (options.cursor !== undefined && cursor === undefined) {
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      'cursor is not one a run page gave out; pass the nextCursor of the previous page, or none for the first page.',
+      { path: 'cursor' },
+    );
+  }
+  return { limit, ...(options.state ? { state: options.state } : {}), ...(cursor ? { cursor } : {}) };
+}
+
+/** The page of `rows`, read with one row more than `limit` asked for: that one says whether more follow. */
+export function runPageOf(rows: readonly RunSummary[], limit: number): RunPage {
+  if (rows.length <= limit) return { runs: rows };
+  const runs = rows.slice(0, limit);
+  return { runs, nextCursor: encodeCursor(runs.at(-1)!) };
 }

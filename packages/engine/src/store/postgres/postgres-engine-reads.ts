@@ -1,0 +1,159 @@
+import type { AttemptFailure, AuditEntry, RunSpecV1 } from '@cairn/core';
+import { CairnError, itemStates, runStates } from '@cairn/protocol';
+import type { ItemAttemptRecord } from '../../dispatch/attempt-store.ts';
+import { instant, type AuditQuery } from '../../audit/audit-query.ts';
+import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
+import { runListQuery, runPageOf, type RunListOptions, type RunPage, type RunSummary } from '../../state/run-history.ts';
+import type { StateCounts } from '../../state/state-counts.ts';
+
+/** Runs a parameterised query ($1, $2 ...) and returns its rows: a `pg` pool's `query`, narrowed. */
+export type PostgresQuery = <Row>(sql: string, parameters?: readonly unknown[]) => Promise<{ rows: Row[] }>;
+
+// The same names and shapes the SQLite readers return (run-store.ts, attempt-store.ts): a replica
+// answers exactly what the engine's own process would. Counts and big integers are cast to int
+// (bigint would come back as text); the idempotency key is shown as it was given (migration 10).
+const runColumns = `run_id AS "runId", name, state, spec_digest AS "specDigest",
+  CASE WHEN idempotency_key IS NULL THEN NULL ELSE substr(idempotency_key, strpos(idempotency_key, chr(31)) + 1) END AS "idempotencyKey",
+  submitted_by AS "submittedBy", submitted_at AS "submittedAt", finished_at AS "finishedAt", items_total::int AS "itemsTotal",
+  items_finished::int AS "itemsFinished", items_failed::int AS "itemsFailed", cancel_requested_by AS "cancelRequestedBy", concurrency::int AS concurrency`;
+const summaryColumns = `${runColumns},
+  (SELECT COUNT(*)::int FROM items WHERE items.run_id = runs.run_id AND items.state = 'succeeded') AS "itemsSucceeded",
+  (SELECT COUNT(*)::int FROM audit_entries WHERE audit_entries.run_id = runs.run_id AND audit_entries.action = 'item.reused') AS "itemsReused"`;
+const itemColumns = `run_id AS "runId", item_id AS "itemId", position::int AS position, state, waiting_on::int AS "waitingOn",
+  approval_required::int AS "approvalRequired", ready_at AS "readyAt", cancel_requested_by AS "cancelRequestedBy", failure`;
+
+type ItemRow = Omit<ItemRecord, 'approvalRequired' | 'failure'> & { approvalRequired: number; failure: string | null };
+type AttemptRow = Omit<ItemAttemptRecord, 'artifacts' | 'failure'> & { artifacts: string | null; failure: string | null };
+
+const parsed = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
+
+/** Rows per page when a query or an event stream walks the log. */
+const auditPageSize = 500;
+
+/**
+ * What the API reads of the engine's state, from PostgreSQL (ADR 0023): every replica answers from
+ * the database, the active one included, so nothing the engine has not committed is ever seen.
+ * Each read is one indexed query; none holds a connection across an await of its caller.
+ */
+export class PostgresEngineReads {
+  readonly #query: PostgresQuery;
+
+  constructor(query: PostgresQuery) {
+    this.#query = query;
+  }
+
+  async run(runId: string): Promise<RunRecord | undefined> {
+    return (await this.#query<RunRecord>(`SELECT ${runColumns} FROM runs WHERE run_id = $1`, [runId])).rows[0];
+  }
+
+  /** Runs newest first, a page at a time (the same options, cursors and errors as `Engine.runs`). */
+  async runs(options: RunListOptions = {}): Promise<RunPage> {
+    const { limit, state, cursor } = runListQuery(options);
+    const conditions: string[] = [];
+    const parameters: unknown[] = [];
+    if (state !== undefined) conditions.push(`state = $${parameters.push(state)}`);
+    if (cursor !== undefined) conditions.push(`(submitted_at, run_id) < ($${parameters.push(cursor[0])}, $${parameters.push(cursor[1])})`);
+    const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+    // One more than asked tells whether another page follows.
+    const sql = `SELECT ${summaryColumns} FROM runs ${where} ORDER BY submitted_at DESC, run_id DESC LIMIT $${parameters.push(limit + 1)}`;
+    return runPageOf((await this.#query<RunSummary>(sql, parameters)).rows, limit);
+  }
+
+  async items(runId: string): Promise<ItemRecord[]> {
+    const { rows } = await this.#query<ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = $1 ORDER BY position`, [runId]);
+    return rows.map((row) => ({ ...row, approvalRequired: row.approvalRequired === 1, failure: parsed<AttemptFailure>(row.failure) }));
+  }
+
+  async spec(runId: string): Promise<RunSpecV1 | undefined> {
+    const row = (await this.#query<{ spec: string }>('SELECT spec FROM run_specs WHERE run_id = $1', [runId])).rows[0];
+    return row && (JSON.parse(row.spec) as RunSpecV1);
+  }
+
+  async artifacts(runId: string, itemId: string): Promise<Readonly<Record<string, string>> | undefined> {
+    const row = (await this.#query<{ artifacts: string | null }>('SELECT artifacts FROM items WHERE run_id = $1 AND item_id = $2', [runId, itemId])).rows[0];
+    return parsed<Record<string, string>>(row?.artifacts ?? null) ?? undefined;
+  }
+
+  async attempts(runId: string, itemId: string): Promise<ItemAttemptRecord[]> {
+    const { rows } = await this.#query<AttemptRow>(
+      `SELECT run_id AS "runId", item_id AS "itemId", attempt::int AS attempt, execution_id AS "executionId", state, exit_code::int AS "exitCode",
+        artifacts, dispatched_at AS "dispatchedAt", finished_at AS "finishedAt", failure
+       FROM attempts WHERE run_id = $1 AND item_id = $2 ORDER BY attempt`,
+      [runId, itemId],
+    );
+    return rows.map((row) => ({ ...row, artifacts: parsed<Record<string, string>>(row.artifacts), failure: parsed<AttemptFailure>(row.failure) }));
+  }
+
+  /** Entries in the log: one past the highest committed sequence number (the log is gapless). */
+  async auditSize(): Promise<number> {
+    return (await this.#query<{ size: number }>('SELECT COALESCE(MAX(seq) + 1, 0)::int AS size FROM audit_entries')).rows[0]!.size;
+  }
+
+  /** At most `limit` entries from `fromSeq` on, in order. */
+  async auditPage(fromSeq: number, limit: number): Promise<AuditEntry[]> {
+    return this.#bodies('SELECT body FROM audit_entries WHERE seq >= $1 ORDER BY seq LIMIT $2', [fromSeq, limit]);
+  }
+
+  /** A run's entries after global position `afterSeq`, in order, at most `limit`. */
+  async runEntriesAfter(runId: string, afterSeq: number, limit: number): Promise<AuditEntry[]> {
+    return this.#bodies('SELECT body FROM audit_entries WHERE run_id = $1 AND seq > $2 ORDER BY run_seq LIMIT $3', [runId, afterSeq, limit]);
+  }
+
+  /**
+   * The entries `query` keeps, in order, a page at a time, up to the log's size when the read
+   * starts. Checks the query's fields before the first read (CAIRN_PAYLOAD_INVALID naming one).
+   */
+  auditQuery(query: AuditQuery = {}): AsyncGenerator<AuditEntry> {
+    for (const [name, value] of [
+      ['from', query.from],
+      ['to', query.to],
+    ] as const) {
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 0))
+        throw new CairnError('CAIRN_PAYLOAD_INVALID', `${name} must be a sequence number (a whole number, 0 or more), not ${value}.`, { path: name });
+    }
+    const since = instant(query.since, 'since');
+    const until = instant(query.until, 'until');
+    const conditions = ['seq >= $1', 'seq < $2'];
+    const parameters: unknown[] = [query.from ?? 0, query.to ?? Number.MAX_SAFE_INTEGER];
+    if (query.runId !== undefined) conditions.push(`run_id = $${parameters.push(query.runId)}`);
+    if (query.action !== undefined) conditions.push(`action = $${parameters.push(query.action)}`);
+    if (query.actorId !== undefined) conditions.push(`actor_id = $${parameters.push(query.actorId)}`);
+    if (since !== undefined) conditions.push(`time >= $${parameters.push(since)}`);
+    if (until !== undefined) conditions.push(`time < $${parameters.push(until)}`);
+    return this.#auditPages(`SELECT body FROM audit_entries WHERE ${conditions.join(' AND ')} ORDER BY seq LIMIT ${auditPageSize}`, parameters);
+  }
+
+  // Pages of a checked query, from its first seq to the log's size when the read starts (entries
+  // committed meanwhile are not included, so the read ends).
+  async *#auditPages(sql: string, parameters: unknown[]): AsyncGenerator<AuditEntry> {
+    parameters[1] = Math.min(parameters[1] as number, await this.auditSize());
+    for (;;) {
+      const page = await this.#bodies(sql, parameters);
+      yield* page;
+      if (page.length < auditPageSize) return;
+      parameters[0] = page.at(-1)!.seq + 1;
+    }
+  }
+
+  /** How many runs and items are in each state (what `/metrics` exposes). */
+  async counts(): Promise<StateCounts> {
+    const [runs, items, ready, live] = await Promise.all([
+      this.#query<{ state: string; count: number }>('SELECT state, COUNT(*)::int AS count FROM runs GROUP BY state'),
+      this.#query<{ state: string; count: number }>('SELECT state, COUNT(*)::int AS count FROM items GROUP BY state'),
+      this.#query<{ count: number }>(`SELECT COUNT(*)::int AS count FROM items WHERE state = 'ready'`),
+      this.#query<{ count: number }>(`SELECT COUNT(*)::int AS count FROM attempts WHERE state IN ('dispatching', 'running')`),
+    ]);
+    const tally = (states: readonly string[], rows: { state: string; count: number }[]) =>
+      Object.fromEntries(states.map((state) => [state, rows.find((row) => row.state === state)?.count ?? 0]));
+    return {
+      runs: tally(runStates, runs.rows) as StateCounts['runs'],
+      items: tally(itemStates, items.rows) as StateCounts['items'],
+      readyItems: ready.rows[0]!.count,
+      liveAttempts: live.rows[0]!.count,
+    };
+  }
+
+  async #bodies(sql: string, parameters: readonly unknown[]): Promise<AuditEntry[]> {
+    return (await this.#query<{ body: string }>(sql, parameters)).rows.map((row) => JSON.parse(row.body) as AuditEntry);
+  }
+}
