@@ -11,7 +11,7 @@ export const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 
 /** Options of a test engine; anything else is the engine's own setting. */
 export interface TestEngineOptions extends Partial<
-  Pick<EngineSettings, 'approvalTimeoutMs' | 'observer' | 'concurrency' | 'logger' | 'inboxPollMs' | 'manifestSigner'>
+  Pick<EngineSettings, 'approvalTimeoutMs' | 'observer' | 'concurrency' | 'logger' | 'inboxPollMs' | 'manifestSigner' | 'commit'>
 > {
   readonly path?: string;
   readonly registry?: InMemoryExecutorRegistry;

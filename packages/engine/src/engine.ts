@@ -49,6 +49,7 @@ import { storageFullReason } from './database/storage-full.ts';
 import { retryDelay } from './dispatch/retry-delay.ts';
 import type { EngineHealth } from './engine-health.ts';
 import { receiptTimestampToken } from './audit/receipt-timestamp-token.ts';
+import { committedByTransactions, type GroupCommit } from './store/group-commit.ts';
 
 /** Between tries of pushed exits that could not be written for another reason (storage down). */
 const unrecordedExitsRetryMs = 250;
@@ -122,6 +123,11 @@ export const engineSettingsSchema = z.strictObject({
   /** Told about attempts and anchor failures, for metrics. */
   observer: z.custom<EngineObserver>((value) => typeof value === 'object' && value !== null, 'must be an object of hook functions').optional(),
   logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null).optional(),
+  /**
+   * Makes what the engine wrote durable before its effects leave it (ADR 0023): set when `database`
+   * is a working copy of a state store (PostgreSQL). Absent, each SQLite transaction is the commit.
+   */
+  commit: z.custom<GroupCommit>((value) => typeof value === 'function', 'must be a function that resolves once what was written is durable').optional(),
   now: z.custom<() => number>((value) => typeof value === 'function').optional(),
 });
 
@@ -164,6 +170,7 @@ export class Engine {
   readonly #signer: SignerV1;
   readonly #signingKeys: SigningKeyRecords;
   readonly #settings: z.output<typeof engineSettingsSchema>;
+  readonly #commit: GroupCommit;
   readonly #executors: Readonly<Record<string, ExecutorV1>>;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #runWaiters = new Map<string, ((run: RunRecord) => void)[]>();
@@ -180,6 +187,7 @@ export class Engine {
   constructor(settings: EngineSettings) {
     const parsed = parseSettings(engineSettingsSchema, settings, 'engine');
     this.#settings = parsed;
+    this.#commit = parsed.commit ?? committedByTransactions;
     this.#executors = settings.executors;
     this.#database = typeof parsed.database === 'string' ? openEngineDatabase(parsed.database) : (parsed.database as EngineDatabase);
     const now = parsed.now ?? Date.now;
@@ -206,8 +214,13 @@ export class Engine {
     });
     this.#inbox = new InboxIngester({
       storage: settings.storage,
-      // Whoever can write to storage can drop a spec: the inbox grants no secret.
-      submit: (text, options) => this.submit(text, { ...options, secretGrants: [] }),
+      // Whoever can write to storage can drop a spec: the inbox grants no secret. The file is
+      // removed once its run is durable, never before.
+      submit: async (text, options) => {
+        const result = this.submit(text, { ...options, secretGrants: [] });
+        await this.#commit();
+        return result;
+      },
       now,
       ...(parsed.logger ? { logger: parsed.logger } : {}),
     });
@@ -224,6 +237,7 @@ export class Engine {
       concurrency: parsed.concurrency,
       queues: parsed.queues,
       now,
+      commit: this.#commit,
       ...(this.#secrets ? { secrets: this.#secrets } : {}),
       ...(parsed.observer ? { observer: parsed.observer } : {}),
     });
@@ -238,6 +252,7 @@ export class Engine {
       anchors: settings.anchors ?? [],
       ...parsed.checkpoints,
       now,
+      commit: this.#commit,
       ...(parsed.observer ? { observer: parsed.observer } : {}),
     });
   }
@@ -332,7 +347,7 @@ export class Engine {
   /** Rejects an item awaiting approval: it fails with `reason`, and what depends on it is skipped. */
   reject(runId: string, itemId: string, actor: AuditActor, reason?: string): void {
     this.#writing(() => this.#machine.rejectItem(runId, itemId, actor, reason));
-    this.#notifyIfEnded(runId);
+    this.#notifyOnceDurable(runId);
     this.#poke();
   }
 
@@ -343,7 +358,7 @@ export class Engine {
   cancelRun(runId: string, actor: AuditActor, reason?: string): void {
     this.#writing(() => this.#machine.cancelRun(runId, actor, reason));
     this.#stopsRequested = true;
-    this.#notifyIfEnded(runId);
+    this.#notifyOnceDurable(runId);
     this.#poke();
   }
 
@@ -351,7 +366,7 @@ export class Engine {
   cancelItem(runId: string, itemId: string, actor: AuditActor, reason?: string): void {
     this.#writing(() => this.#machine.cancelItem(runId, itemId, actor, reason));
     this.#stopsRequested = true;
-    this.#notifyIfEnded(runId);
+    this.#notifyOnceDurable(runId);
     this.#poke();
   }
 
@@ -562,6 +577,8 @@ export class Engine {
         const started = await this.#dispatcher.dispatchReady();
         await this.#checkpointer.issueIfDue();
         await this.#checkpointer.anchorDue();
+        // The turn's writes are one group commit: readers of the state store see them from now on.
+        await this.#commit();
         this.#notifyWaiters();
         // A whole turn went through: a full disk (here or under a seam) is behind us.
         this.#storageFullTries = 0;
@@ -633,6 +650,7 @@ export class Engine {
   #pushed(executionId: string, status: ExecutionStatus): void {
     this.#dispatcher
       .exited(executionId, status)
+      .then(() => this.#commit())
       .then(() => {
         this.#notifyWaiters();
         // Also when the engine is waiting out a full disk: this write went through, so it probes now.
@@ -647,6 +665,15 @@ export class Engine {
 
   #notifyWaiters(): void {
     for (const runId of [...this.#runWaiters.keys()]) this.#notifyIfEnded(runId);
+  }
+
+  // Tells the run's waiters once what ended it is durable (at once with SQLite).
+  #notifyOnceDurable(runId: string): void {
+    this.#commit().then(
+      () => this.#notifyIfEnded(runId),
+      // Not durable (the writer lost its lease): nobody is told; the next writer ends the run again.
+      (error: unknown) => this.#settings.logger?.warn({ runId, error: String(error) }, 'the commit before telling run waiters failed'),
+    );
   }
 
   #notifyIfEnded(runId: string): void {

@@ -7,6 +7,7 @@ import { retryDelay } from '../dispatch/retry-delay.ts';
 import { storageFullReason } from '../database/storage-full.ts';
 import { engineActor } from '../engine-actor.ts';
 import type { EngineObserver } from '../engine-observer.ts';
+import { committedByTransactions, type GroupCommit } from '../store/group-commit.ts';
 
 export interface CheckpointerSettings {
   readonly database: EngineDatabase;
@@ -29,6 +30,8 @@ export interface CheckpointerSettings {
   readonly now: () => number;
   /** Told when an anchor fails, for metrics. */
   readonly observer?: EngineObserver;
+  /** Makes the checkpoint durable before it is anchored outside (ADR 0023). */
+  readonly commit?: GroupCommit;
 }
 
 /** A stored checkpoint and what anchoring it has achieved. */
@@ -60,9 +63,11 @@ export class Checkpointer {
   #busy: Promise<unknown> = Promise.resolve();
   /** The check (and handover) of the signer's key against the log's, once per process. */
   #takeOver: Promise<SignerTakeOver> | undefined;
+  readonly #commit: GroupCommit;
 
   constructor(settings: CheckpointerSettings) {
     this.#settings = settings;
+    this.#commit = settings.commit ?? committedByTransactions;
     const prepare = settings.database.prepare.bind(settings.database);
     this.#statements = {
       latest: prepare<[], { treeSize: number; issuedAt: string }>(
@@ -225,7 +230,10 @@ export class Checkpointer {
 
   async #anchorDue(): Promise<number> {
     let anchored = 0;
-    for (const row of this.#statements.due.all(new Date(this.#settings.now()).toISOString())) {
+    const due = this.#statements.due.all(new Date(this.#settings.now()).toISOString());
+    // A checkpoint leaves the engine (to its anchors) only once it is durable.
+    if (due.length > 0) await this.#commit();
+    for (const row of due) {
       const envelope = JSON.parse(row.envelope) as DsseEnvelope;
       const checkpoint = readCheckpoint(envelope);
       try {

@@ -38,6 +38,7 @@ import { storageFullReason } from '../database/storage-full.ts';
 import { PureResults } from './pure-results.ts';
 import type { SecretStore } from '../secrets/secret-store.ts';
 import type { EngineObserver } from '../engine-observer.ts';
+import { committedByTransactions, type GroupCommit } from '../store/group-commit.ts';
 
 export interface DispatcherSettings {
   readonly database: EngineDatabase;
@@ -58,6 +59,8 @@ export interface DispatcherSettings {
   readonly random?: () => number;
   /** Where the secrets items name are kept; without it, an item naming a secret fails. */
   readonly secrets?: SecretStore;
+  /** Makes what was written durable before a task is started or stopped (ADR 0023). */
+  readonly commit?: GroupCommit;
   /** Told when attempts start (dispatch latency), for metrics. */
   readonly observer?: EngineObserver;
 }
@@ -85,6 +88,7 @@ export class Dispatcher {
   readonly #locks: LockTable;
   readonly #pure: PureResults;
   readonly #now: () => number;
+  readonly #commit: GroupCommit;
   #dispatching: Promise<number> | undefined;
   /**
    * Attempts this process started on executors that push exits: their exits come by themselves.
@@ -115,6 +119,7 @@ export class Dispatcher {
       this.#recordCompletion(attempt, status, read),
     );
     this.#now = settings.now ?? Date.now;
+    this.#commit = settings.commit ?? committedByTransactions;
   }
 
   /**
@@ -138,6 +143,7 @@ export class Dispatcher {
    */
   async recover(): Promise<number> {
     let waiting = 0;
+    await this.#commit();
     for (const attempt of this.#attempts.live()) {
       if (attempt.state !== 'dispatching') continue;
       const executor = this.#settings.executors[attempt.executor];
@@ -276,6 +282,7 @@ export class Dispatcher {
     if (stopReason === null && attempt.deadline !== null && Date.parse(attempt.deadline) <= this.#now()) stopReason = 'timeout';
     if (stopReason === null || attempt.stopSent) return attempt;
     this.#attempts.requestStop(attempt.executionId, stopReason);
+    await this.#commit();
     await executor.cancel(attempt.handle!);
     this.#settings.database.transaction(() => {
       this.#attempts.markStopSent(attempt.executionId);
@@ -329,6 +336,8 @@ export class Dispatcher {
     const prepared = outcomes.filter((outcome) => typeof outcome === 'object');
     const reused = outcomes.filter((outcome) => outcome === 'reused').length;
     const recorded = this.#settings.database.transaction(() => prepared.filter((dispatch) => this.#recordDispatch(dispatch)))();
+    // A task starts only once its dispatch is durable: a writer that loses its lease starts nothing.
+    if (recorded.length > 0) await this.#commit();
     const starts = await Promise.all(
       recorded.map(async (dispatch) => {
         try {

@@ -1,0 +1,88 @@
+// ADR 0023: nothing the engine writes leaves it (a task started, a checkpoint anchored, a run
+// waiter told) before the group commit that makes it durable has resolved; a commit that fails
+// (a writer that lost its lease) lets nothing out.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createInMemoryAuditAnchor } from '@cairn/conformance/mocks';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { ana, engineHarness, eventually } from './engine.test-support.ts';
+
+const { engineWith, runs } = engineHarness();
+const spec = { version: 1, name: 'gated', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] };
+
+/** A commit that waits while `hold()` says so, until the test opens it (or fails it), counting the calls. */
+function gate(hold: () => boolean = () => true) {
+  let open = false;
+  let failing = false;
+  let calls = 0;
+  const waiting = new Set<() => void>();
+  const commit = async () => {
+    calls++;
+    while (!open && hold()) {
+      if (failing) throw new Error('the writer lost its lease');
+      await new Promise<void>((resolve) => waiting.add(resolve));
+    }
+    if (failing) throw new Error('the writer lost its lease');
+  };
+  const wake = () => {
+    for (const resolve of waiting) resolve();
+    waiting.clear();
+  };
+  return {
+    commit,
+    get calls() {
+      return calls;
+    },
+    open: () => ((open = true), wake()),
+    fail: () => ((failing = true), wake()),
+  };
+}
+
+describe('the group commit before effects (ADR 0023)', () => {
+  it('starts no task and tells no waiter before the commit of its dispatch has resolved', async () => {
+    let runId = '';
+    // Commits go through until the item's dispatch is written; that one is held.
+    const commit = gate(() => runId !== '' && engine.attempts(runId, 'a').length > 0);
+    const { engine } = engineWith({ commit: commit.commit });
+    onTestFinished(() => commit.open());
+    engine.start();
+    runId = engine.submit(spec, { actor: ana }).runId;
+    let ended = false;
+    void engine.waitForRun(runId).then(() => (ended = true));
+    await eventually(() => engine.attempts(runId, 'a').length > 0);
+    await sleep(100);
+    // The dispatch is written to the working copy, but its task has not started.
+    expect(engine.attempts(runId, 'a').map((attempt) => attempt.state)).toEqual(['dispatching']);
+    expect(runs.get(`${runId}/a/1`)).toBeUndefined();
+    expect(ended).toBe(false);
+    commit.open();
+    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+    expect(runs.get(`${runId}/a/1`)).toBe(1);
+  });
+
+  it('anchors no checkpoint whose commit failed', async () => {
+    let runId = '';
+    let failed = 0;
+    const anchored: number[] = [];
+    const anchor = createInMemoryAuditAnchor();
+    const anchorOnce = anchor.anchor.bind(anchor);
+    anchor.anchor = async (checkpoint) => (anchored.push(checkpoint.treeSize), anchorOnce(checkpoint));
+    // Commits go through until the run has ended; from then on the writer has lost its lease.
+    const { engine } = engineWith({
+      anchors: [anchor],
+      commit: async () => {
+        if (runId !== '' && engine.run(runId)?.state === 'succeeded') {
+          failed++;
+          throw new Error('the writer lost its lease');
+        }
+      },
+    });
+    engine.start();
+    runId = engine.submit(spec, { actor: ana }).runId;
+    await eventually(() => failed > 3);
+    expect(engine.run(runId)?.state).toBe('succeeded');
+    expect(runs.get(`${runId}/a/1`)).toBe(1);
+    // The run's end issued a checkpoint in the working copy; it never left for its anchor.
+    expect(engine.metrics().pendingCheckpoints).toBeGreaterThan(0);
+    expect(anchored).toEqual([]);
+  });
+});
