@@ -126,7 +126,8 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
 }
 
 function triggersFor(table: CapturedTable): string {
-  const name = (event: string) => `temp.${quoteIdentifier(`cairn_capture_${table.name}_${event}`)}`;
+  // A TEMP trigger's name is unqualified, and statements inside a trigger may not qualify the table they write.
+  const name = (event: string) => quoteIdentifier(`cairn_capture_${table.name}_${event}`);
   const target = `main.${quoteIdentifier(table.name)}`;
   const literal = quoteLiteral(table.name);
   const value = (row: 'NEW' | 'OLD', column: string) =>
@@ -135,15 +136,15 @@ function triggersFor(table: CapturedTable): string {
       : `${row}.${quoteIdentifier(column)}`;
   const object = (row: 'NEW' | 'OLD', columns: readonly string[]) =>
     `json_object(${columns.map((column) => `${quoteLiteral(column)}, ${value(row, column)}`).join(', ')})`;
-  const enabled = `NOT EXISTS (SELECT 1 FROM ${switchTable})`;
+  const enabled = `NOT EXISTS (SELECT 1 FROM cairn_capture_switch)`;
   const keyChanged = table.primaryKey.map((column) => `OLD.${quoteIdentifier(column)} IS NOT NEW.${quoteIdentifier(column)}`).join(' OR ');
   const record = (op: string, row: 'NEW' | 'OLD', image: boolean) =>
-    `INSERT INTO ${changeTable} (table_name, op, row_key, row_image) VALUES (${literal}, '${op}', ${object(row, table.primaryKey)}, ${image ? object(row, table.columns) : 'NULL'});`;
+    `INSERT INTO cairn_captured_changes (table_name, op, row_key, row_image) VALUES (${literal}, '${op}', ${object(row, table.primaryKey)}, ${image ? object(row, table.columns) : 'NULL'});`;
   return `
-    DROP TRIGGER IF EXISTS ${name('insert')};
-    DROP TRIGGER IF EXISTS ${name('update')};
-    DROP TRIGGER IF EXISTS ${name('delete')};
-    DROP TRIGGER IF EXISTS ${name('rekey')};
+    DROP TRIGGER IF EXISTS temp.${name('insert')};
+    DROP TRIGGER IF EXISTS temp.${name('update')};
+    DROP TRIGGER IF EXISTS temp.${name('delete')};
+    DROP TRIGGER IF EXISTS temp.${name('rekey')};
     CREATE TEMP TRIGGER ${name('insert')} AFTER INSERT ON ${target} WHEN ${enabled}
     BEGIN ${record('insert', 'NEW', true)} END;
     -- An update that changes the primary key removes the old row in the store first.
