@@ -66,6 +66,15 @@ describe('change capture', () => {
     expect(secrets.deletes).toEqual(['{"name":"b"}']);
   });
 
+  it('captures the row an INSERT OR REPLACE removed, so a replaced row deleted later is deleted in the store', () => {
+    const { database, capture, insertSecret } = setUp();
+    insertSecret.run('stored', 1);
+    capture.drain();
+    database.prepare(`INSERT OR REPLACE INTO secrets (name, version, envelope, updated_at, updated_by) VALUES ('stored', 2, 'e', 't', 'ana')`).run();
+    database.prepare(`DELETE FROM secrets WHERE name = 'stored'`).run();
+    expect(capture.drain().tables).toEqual([{ table: 'secrets', upserts: [], upsertKeys: [], deletes: ['{"name":"stored"}'] }]);
+  });
+
   it('captures nothing of a rolled-back transaction or savepoint', () => {
     const { database, capture, insertSecret } = setUp();
     expect(() =>

@@ -81,6 +81,9 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
     if (table.primaryKey.length === 0)
       throw new Error(`Cannot capture changes of table ${table.name}: it has no primary key, so its rows cannot be matched in the store.`);
   }
+  // An INSERT OR REPLACE removes the conflicting row without firing delete triggers unless
+  // triggers may recurse; with it, the removal is captured like any delete.
+  database.pragma('recursive_triggers = ON');
   database.exec(`
     CREATE TEMP TABLE IF NOT EXISTS cairn_captured_changes (
       id INTEGER PRIMARY KEY,
