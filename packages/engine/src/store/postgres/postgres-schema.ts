@@ -160,6 +160,19 @@ export const postgresMigrations: readonly PostgresMigration[] = [
         next_slot text,
         last_run_id text
       );
+      -- A commit's check that its audit entries continue the stored sequence (one writer, no gap,
+      -- no fork), inside the commit's transaction; CR001 is how the writer recognises the refusal.
+      CREATE FUNCTION {schema}.assert_audit_continues(first_seq bigint) RETURNS void LANGUAGE plpgsql AS $check$
+      DECLARE
+        stored_last bigint;
+      BEGIN
+        SELECT coalesce(max(seq), -1) INTO stored_last FROM {schema}.audit_entries;
+        IF first_seq <> stored_last + 1 THEN
+          RAISE EXCEPTION USING ERRCODE = 'CR001', MESSAGE = format(
+            'the batch''s audit entries start at seq %s, but the store''s last is %s (the next must be %s)', first_seq, stored_last, stored_last + 1);
+        END IF;
+      END
+      $check$;
       -- Commands from replicas to the engine that holds the writer lease (postgres-commands.ts).
       CREATE TABLE {schema}.engine_commands (
         id bigserial PRIMARY KEY,

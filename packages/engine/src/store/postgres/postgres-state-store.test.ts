@@ -177,6 +177,60 @@ describe('the PostgreSQL state store', () => {
     expect((await oracle.query('SELECT count(*)::int AS count FROM cairn.audit_entries')).rows[0].count).toBe(2);
   });
 
+  it('commits a batch all or nothing: a row PostgreSQL refuses leaves the rest of the batch unwritten', async () => {
+    const { store } = await setUp();
+    const writer = await acquire(store, 'replica-a');
+    const secret = (name: string) => JSON.stringify({ name, version: 1, envelope: 'e', updated_at: 't', updated_by: 'ana' });
+    const refused = await writer
+      .commit({
+        tables: [
+          { table: 'secrets', upserts: [secret('fine')], upsertKeys: ['{"name":"fine"}'], deletes: [] },
+          // No name: PostgreSQL refuses the row (the primary key is NOT NULL).
+          { table: 'schedules', upserts: ['{"cron":"* * * * *"}'], upsertKeys: ['{"schedule_id":null}'], deletes: [] },
+        ],
+        capturedWrites: 2,
+      })
+      .catch((caught: unknown) => caught);
+    expect(isCairnError(refused, 'CAIRN_INTERNAL')).toBe(true);
+    expect((refused as Error).message).toMatch(/Nothing of the batch was written/);
+    const oracle = await database!.client();
+    expect((await oracle.query('SELECT count(*)::int AS count FROM cairn.secrets')).rows[0].count).toBe(0);
+    // The connection is usable after the refusal.
+    await writer.commit({ tables: [{ table: 'secrets', upserts: [secret('fine')], upsertKeys: ['{"name":"fine"}'], deletes: [] }], capturedWrites: 1 });
+    expect((await oracle.query('SELECT count(*)::int AS count FROM cairn.secrets')).rows[0].count).toBe(1);
+  });
+
+  it("carries any text verbatim, the literal's own quoting included", async () => {
+    const { store } = await setUp();
+    const writer = await acquire(store, 'replica-a');
+    const { copy, capture } = workingCopy();
+    await writer.load(copy, capture);
+    const nasty = `$cairn$'); DROP TABLE cairn.runs; --\\x00 \\u0000? "quoted" \n emoji 🪨 $$ $cairn_1$`;
+    copy.prepare(`INSERT INTO secrets (name, version, envelope, updated_at, updated_by) VALUES (?, 1, ?, 't', 'ana')`).run(nasty, nasty);
+    await writer.commit(capture.drain());
+    const oracle = await database!.client();
+    expect((await oracle.query('SELECT name, envelope FROM cairn.secrets')).rows).toEqual([{ name: nasty, envelope: nasty }]);
+    const loaded = workingCopy();
+    await writer.load(loaded.copy);
+    expect(contents(loaded.copy)).toEqual(contents(copy));
+  });
+
+  it('stores a NUL character, which PostgreSQL text cannot hold, as U+FFFD instead of refusing the commit', async () => {
+    const { store } = await setUp();
+    const writer = await acquire(store, 'replica-a');
+    const { copy, capture } = workingCopy();
+    await writer.load(copy, capture);
+    const insert = copy.prepare(`INSERT INTO secrets (name, version, envelope, updated_at, updated_by) VALUES (?, 1, ?, 't', 'ana')`);
+    insert.run('nul', 'before\u0000after');
+    insert.run('escaped', 'a backslash then u0000: \\u0000');
+    await writer.commit(capture.drain());
+    const oracle = await database!.client();
+    expect((await oracle.query('SELECT name, envelope FROM cairn.secrets ORDER BY name')).rows).toEqual([
+      { name: 'escaped', envelope: 'a backslash then u0000: \\u0000' },
+      { name: 'nul', envelope: 'before\ufffdafter' },
+    ]);
+  });
+
   it('tells listeners the new tree size at commit', async () => {
     const { store } = await setUp();
     const writer = await acquire(store, 'replica-a');

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import { CairnError } from '@cairn/protocol';
@@ -141,8 +142,10 @@ interface StoreTable {
   readonly primaryKey: readonly string[];
   /** Column name to PostgreSQL type (for keyset paging). */
   readonly types: Readonly<Record<string, string>>;
-  upsertSql: string;
-  deleteSql: string;
+  /** The upsert of a JSON array of row images, given as an SQL literal. */
+  upsertSql: (rows: string) => string;
+  /** The delete of a JSON array of primary keys, given as an SQL literal. */
+  deleteSql: (keys: string) => string;
 }
 
 /**
@@ -283,15 +286,16 @@ export class PostgresWriter {
 
   /**
    * Writes a batch (whole working-copy transactions) and the results of the commands it carried
-   * out in ONE PostgreSQL transaction on the lease connection: per table one delete and one
-   * upsert statement (`json_populate_recordset`), then the command results. The batch's audit
-   * entries must continue the stored sequence exactly (first = stored last + 1, no gap, no
-   * rewrite): anything else means another writer, and the commit is refused (CAIRN_STATE_CONFLICT)
-   * with nothing written. Listeners are told at commit: `<schema>_audit` with the new tree size,
-   * `<schema>_command_done` with each answered command's id. A writer whose lease is lost, or lost
-   * during the commit, refuses with CAIRN_STATE_UNAVAILABLE and has written nothing; when the
-   * connection dies while COMMIT is in flight the outcome is unknown, which the next writer
-   * settles by loading what is stored.
+   * out in ONE PostgreSQL transaction on the lease connection, sent as ONE message (one round
+   * trip, which is most of a small commit's cost): per table one delete and one upsert statement
+   * (`json_populate_recordset` over the batch's rows, inlined as dollar-quoted literals), then the
+   * command results. The batch's audit entries must continue the stored sequence exactly (first =
+   * stored last + 1, no gap, no rewrite), checked inside the transaction: anything else means
+   * another writer, and the commit is refused (CAIRN_STATE_CONFLICT) with nothing written.
+   * Listeners are told at commit: `<schema>_audit` with the new tree size, `<schema>_command_done`
+   * with each answered command's id. A writer whose lease is lost, or lost during the commit,
+   * refuses with CAIRN_STATE_UNAVAILABLE; when the connection dies while the commit is in flight
+   * its outcome is unknown, which the next writer settles by loading what is stored.
    */
   async commit(batch: ChangeBatch, commandResults: readonly CommandResult[] = []): Promise<CommitOutcome> {
     this.#assertHeld();
@@ -301,63 +305,62 @@ export class PostgresWriter {
     let lastSeq: number | undefined;
     if (audit !== undefined) {
       if (audit.deletes.length > 0) throw this.#conflict(`the batch deletes ${audit.deletes.length} audit entries; audit entries are never deleted`);
-      const seqs = audit.upsertKeys.map((key) => (JSON.parse(key) as { seq: number }).seq).sort((left, right) => left - right);
-      firstSeq = seqs[0]!;
-      lastSeq = seqs.at(-1)!;
-      if (lastSeq - firstSeq !== seqs.length - 1) throw this.#conflict(`the batch's audit entries ${firstSeq}..${lastSeq} have gaps (${seqs.length} entries)`);
+      if (audit.upsertKeys.length > 0) {
+        const seqs = audit.upsertKeys.map((key) => (JSON.parse(key) as { seq: number }).seq).sort((left, right) => left - right);
+        firstSeq = seqs[0]!;
+        lastSeq = seqs.at(-1)!;
+        if (lastSeq - firstSeq !== seqs.length - 1)
+          throw this.#conflict(`the batch's audit entries ${firstSeq}..${lastSeq} have gaps (${seqs.length} entries)`);
+      }
     }
+    const statements: string[] = [];
+    // Statements in one simple-query message run as one implicit transaction: an error in any
+    // rolls all of them back, and NOTIFYs are delivered only if it commits.
+    if (firstSeq !== undefined) statements.push(`SELECT ${this.#schema}.assert_audit_continues(${firstSeq})`);
+    const modifications: number[] = [];
+    for (const changes of batch.tables) {
+      const table = this.#tables.get(changes.table);
+      if (table === undefined) throw new Error(`The batch changes table ${changes.table}, which the PostgreSQL schema "${this.#settings.schema}" lacks.`);
+      if (changes.deletes.length > 0) {
+        modifications.push(statements.length);
+        statements.push(table.deleteSql(dollarQuoted(`[${changes.deletes.join(',')}]`)));
+      }
+    }
+    for (const changes of batch.tables) {
+      if (changes.upserts.length === 0) continue;
+      modifications.push(statements.length);
+      statements.push(this.#tables.get(changes.table)!.upsertSql(dollarQuoted(`[${changes.upserts.join(',')}]`)));
+    }
+    const channels = commandChannels(this.#settings.schema);
+    if (commandResults.length > 0) {
+      const answered = commandResults.map((answer) =>
+        answer.ok
+          ? { id: answer.id, state: 'done', result: answer.result, error: null }
+          : { id: answer.id, state: 'failed', result: null, error: commandErrorJson(answer.error) },
+      );
+      statements.push(
+        `WITH answered AS (
+           UPDATE ${this.#schema}.engine_commands AS command
+           SET state = answer.state, result = answer.result, error = answer.error, done_at = now()
+           FROM json_to_recordset(${dollarQuoted(JSON.stringify(answered))}::json) AS answer (id bigint, state text, result jsonb, error jsonb)
+           WHERE command.id = answer.id RETURNING command.id)
+         SELECT pg_notify('${channels.done}', id::text) FROM answered`,
+      );
+    }
+    if (lastSeq !== undefined) statements.push(`SELECT pg_notify('${channels.audit}', '${lastSeq + 1}')`);
     const client = this.#client;
-    let rows = 0;
+    let results: pg.QueryResult | pg.QueryResult[];
     try {
-      await client.query('BEGIN');
-      if (firstSeq !== undefined) {
-        const stored = await client.query<{ last: string }>(`SELECT coalesce(max(seq), -1) AS last FROM ${this.#schema}.${auditTable}`);
-        const storedLast = Number(stored.rows[0]!.last);
-        if (firstSeq !== storedLast + 1) {
-          await client.query('ROLLBACK');
-          throw this.#conflict(
-            `the batch's audit entries start at seq ${firstSeq}, but the store's last is ${storedLast} (the next must be ${storedLast + 1})`,
-          );
-        }
-      }
-      for (const changes of batch.tables) {
-        const table = this.#tables.get(changes.table);
-        if (table === undefined) throw new Error(`The batch changes table ${changes.table}, which the PostgreSQL schema "${this.#settings.schema}" lacks.`);
-        if (changes.deletes.length > 0) rows += (await client.query(table.deleteSql, [`[${changes.deletes.join(',')}]`])).rowCount ?? 0;
-      }
-      for (const changes of batch.tables) {
-        if (changes.upserts.length > 0)
-          rows += (await client.query(this.#tables.get(changes.table)!.upsertSql, [`[${changes.upserts.join(',')}]`])).rowCount ?? 0;
-      }
-      if (commandResults.length > 0) {
-        const channels = commandChannels(this.#settings.schema);
-        const answered = commandResults.map((answer) =>
-          answer.ok
-            ? { id: answer.id, state: 'done', result: answer.result, error: null }
-            : { id: answer.id, state: 'failed', result: null, error: commandErrorJson(answer.error) },
-        );
-        await client.query(
-          `WITH answered AS (
-             UPDATE ${this.#schema}.engine_commands AS command
-             SET state = answer.state, result = answer.result, error = answer.error, done_at = now()
-             FROM json_to_recordset($1::json) AS answer (id bigint, state text, result jsonb, error jsonb)
-             WHERE command.id = answer.id RETURNING command.id)
-           SELECT pg_notify($2, id::text) FROM answered`,
-          [JSON.stringify(answered), channels.done],
-        );
-      }
-      if (lastSeq !== undefined) await client.query('SELECT pg_notify($1, $2)', [commandChannels(this.#settings.schema).audit, String(lastSeq + 1)]);
-      await client.query('COMMIT');
+      results = await client.query(statements.join(';\n'));
     } catch (error) {
-      if (error instanceof CairnError) throw error;
-      if (this.isLost || (error as { code?: unknown }).code === undefined || !client.connection?.stream?.writable) {
+      if ((error as { code?: unknown }).code === auditGapState) throw this.#conflict(`${(error as Error).message}`);
+      if (this.isLost || !(error instanceof Error && 'severity' in error)) {
         throw new CairnError(
           'CAIRN_STATE_UNAVAILABLE',
-          `The commit of instance ${this.instanceId} did not reach ${describePostgresTarget(client)}: ${(error as Error).message}. The lease is lost with the connection; nothing of this batch is known to be stored, and the next writer loads what is.`,
+          `The commit of instance ${this.instanceId} did not reach ${describePostgresTarget(client)}: ${(error as Error).message}. The lease is lost with the connection; whether the batch was stored is unknown until the next writer loads what is.`,
           { path: 'engine.state', cause: error },
         );
       }
-      await client.query('ROLLBACK').catch(() => {});
       throw new CairnError(
         'CAIRN_INTERNAL',
         `PostgreSQL refused a commit of the engine's state: ${(error as Error).message}. Nothing of the batch was written.`,
@@ -366,6 +369,8 @@ export class PostgresWriter {
         },
       );
     }
+    const list = Array.isArray(results) ? results : [results];
+    const rows = modifications.reduce((sum, index) => sum + (list[index]?.rowCount ?? 0), 0);
     return { treeSize: lastSeq === undefined ? null : lastSeq + 1, rows };
   }
 
@@ -441,6 +446,29 @@ export class PostgresWriter {
   }
 }
 
+/** The SQLSTATE `assert_audit_continues` raises (postgres-schema.ts). */
+const auditGapState = 'CR001';
+
+/**
+ * `text` as a dollar-quoted SQL literal: taken verbatim by PostgreSQL (no escapes), under a tag
+ * the text does not contain, so no content can end it early.
+ */
+function dollarQuoted(json: string): string {
+  const text = json.includes('\\u0000') ? withoutNul(json) : json;
+  let tag = 'cairn';
+  while (text.includes(`$${tag}$`)) tag = `cairn_${randomBytes(6).toString('hex')}`;
+  return `$${tag}$${text}$${tag}$`;
+}
+
+/**
+ * PostgreSQL's text cannot hold U+0000 (SQLite's can: a task's stderr tail may carry one), and a
+ * row with one would refuse the whole commit. In the JSON the working copy made, each `\u0000`
+ * escape (not an escaped backslash before `u0000`) becomes U+FFFD, the replacement character.
+ */
+function withoutNul(json: string): string {
+  return json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+}
+
 /** Rows per page when loading: large enough to be few round trips, small enough to stay bounded. */
 const loadPageSize = 5_000;
 
@@ -462,7 +490,7 @@ async function storeTables(client: pg.Client, schema: string): Promise<Map<strin
     if (postgresOnlyTables.includes(row.table_name)) continue;
     let table = tables.get(row.table_name);
     if (table === undefined) {
-      table = { name: row.table_name, columns: [], primaryKey: [], types: {}, upsertSql: '', deleteSql: '' };
+      table = { name: row.table_name, columns: [], primaryKey: [], types: {}, upsertSql: () => '', deleteSql: () => '' };
       tables.set(row.table_name, table);
     }
     (table.columns as string[]).push(row.column_name);
@@ -474,12 +502,11 @@ async function storeTables(client: pg.Client, schema: string): Promise<Map<strin
     const key = table.primaryKey.map((column) => `"${column}"`).join(', ');
     const rest = table.columns.filter((column) => !table.primaryKey.includes(column));
     const target = `${quoted}."${table.name}"`;
-    table.upsertSql =
-      `INSERT INTO ${target} (${columns}) SELECT ${columns} FROM json_populate_recordset(NULL::${target}, $1::json) ` +
-      `ON CONFLICT (${key}) ${rest.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${rest.map((column) => `"${column}" = EXCLUDED."${column}"`).join(', ')}`}`;
-    table.deleteSql =
-      `DELETE FROM ${target} AS stored USING json_populate_recordset(NULL::${target}, $1::json) AS gone ` +
-      `WHERE ${table.primaryKey.map((column) => `stored."${column}" = gone."${column}"`).join(' AND ')}`;
+    const updates = rest.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${rest.map((column) => `"${column}" = EXCLUDED."${column}"`).join(', ')}`;
+    const matches = table.primaryKey.map((column) => `stored."${column}" = gone."${column}"`).join(' AND ');
+    table.upsertSql = (rows) =>
+      `INSERT INTO ${target} (${columns}) SELECT ${columns} FROM json_populate_recordset(NULL::${target}, ${rows}::json) ON CONFLICT (${key}) ${updates}`;
+    table.deleteSql = (keys) => `DELETE FROM ${target} AS stored USING json_populate_recordset(NULL::${target}, ${keys}::json) AS gone WHERE ${matches}`;
   }
   return tables;
 }
