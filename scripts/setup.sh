@@ -4,7 +4,8 @@
 #   - pnpm 10 (under .tools/pnpm; corepack fails against a registry without signatures)
 #   - Debian packages the sandbox and the worker need (bubblewrap, git), and those the tests need
 #     (openssl is the test timestamp authority; ceph-mon, ceph-osd and radosgw the S3 server,
-#     scripts/radosgw.sh; zsh and fish check the shell completion scripts; mmdebstrap, umoci and
+#     scripts/radosgw.sh; postgresql the engine's PostgreSQL state store's test cluster,
+#     scripts/postgres.sh; zsh and fish check the shell completion scripts; mmdebstrap, umoci and
 #     skopeo build and read the cairn-worker OCI image without a Docker engine,
 #     packages/fargate/image/build-image.sh; chromium runs the dashboard's browser tests, driven
 #     by playwright-core), when run as root
@@ -19,7 +20,7 @@ source "$root/scripts/env.sh"
 
 NODE_VERSION=24.21.0
 PNPM_VERSION=10.34.8
-DEBIAN_PACKAGES=(bubblewrap slirp4netns git ca-certificates openssl zsh fish curl ceph-mon ceph-osd radosgw mmdebstrap umoci skopeo chromium)
+DEBIAN_PACKAGES=(bubblewrap slirp4netns git ca-certificates openssl zsh fish curl ceph-mon ceph-osd radosgw mmdebstrap umoci skopeo chromium postgresql)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

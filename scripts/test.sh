@@ -25,6 +25,9 @@ step "type-check (tsc -b)" pnpm exec tsc -b
 step "package lint (publint, attw)" node scripts/lint-packages.mjs
 # The tests' S3 server (a one-node Ceph cluster with radosgw on loopback), started once for every project.
 step "S3 test server (scripts/radosgw.sh)" bash scripts/radosgw.sh start
+# The tests' PostgreSQL (a throwaway Debian PostgreSQL cluster on a unix socket and loopback port),
+# for the engine's PostgreSQL state store; started once for every project.
+step "PostgreSQL test server (scripts/postgres.sh)" bash scripts/postgres.sh start
 # The cairn-worker image the Fargate tests run (seconds when its inputs did not change, about two
 # minutes cold). Until the worker bundle is built, the image's own tests use a stand-in bundle.
 worker_bundle="packages/fargate/dist/cairn-worker.js"

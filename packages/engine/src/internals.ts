@@ -30,3 +30,33 @@ export { ScheduleBook } from './schedules/schedule-book.ts';
 export type { ScheduleBookSettings } from './schedules/schedule-book.ts';
 export { dueSlots } from './schedules/schedule-slots.ts';
 export type { DueSlots } from './schedules/schedule-slots.ts';
+// The state store (ADR 0023): change capture on a working copy, and the PostgreSQL backend.
+export { captureChanges, engineTables } from './store/change-capture.ts';
+export type { CapturedTable, ChangeBatch, ChangeCapture, TableChanges } from './store/change-capture.ts';
+export {
+  connectPostgres,
+  defaultPostgresLockKey,
+  describePostgresTarget,
+  parsePostgresStateSettings,
+  postgresStateSettingsSchema,
+} from './store/postgres/postgres-settings.ts';
+export type { PostgresConnectionPurpose, PostgresStateSettings, ResolvedPostgresStateSettings } from './store/postgres/postgres-settings.ts';
+export { migratePostgresSchema, postgresMigrations, postgresOnlyTables, quotedSchema } from './store/postgres/postgres-schema.ts';
+export type { PostgresMigration } from './store/postgres/postgres-schema.ts';
+export { createPostgresStateStore, PostgresStateStore, PostgresWriter } from './store/postgres/postgres-state-store.ts';
+export type { AcquireWriterOptions, CommitOutcome, LoadOutcome } from './store/postgres/postgres-state-store.ts';
+export {
+  commandChannels,
+  commandErrorFromJson,
+  commandErrorJson,
+  createPostgresCommandSender,
+  engineCommandKinds,
+  PostgresCommandSender,
+} from './store/postgres/postgres-commands.ts';
+export type {
+  CommandResult,
+  EngineCommandKind,
+  PendingCommand,
+  PostgresCommandSenderSettings,
+  SendCommandOptions,
+} from './store/postgres/postgres-commands.ts';

@@ -81,6 +81,19 @@ export const errorCatalogue = {
     summary: "The disk under the engine's database is full: the write was rolled back, dispatch is paused and `/readyz` answers 503.",
     action: 'Free space on the volume of the data directory (or grow it); the engine resumes by itself. Retry the request then.',
   },
+  CAIRN_STATE_UNAVAILABLE: {
+    status: 503,
+    summary:
+      "The engine's state database (PostgreSQL) could not be reached, the connection the engine writes with was lost, or no engine holds the writer lease to carry out a command.",
+    action:
+      'Check that the database answers at the named host, port and database and that its user and password are right; a lost lease is taken again by a replica on its own. The cause is attached.',
+  },
+  CAIRN_STATE_CONFLICT: {
+    status: 409,
+    summary:
+      "The engine's state database holds writes this engine did not make (its audit sequence does not continue where the engine's does), so the engine refuses to commit rather than leave a gap or a fork.",
+    action: 'Another writer changed the database: stop every other engine on it, then restart this one so that it loads the stored state again.',
+  },
   CAIRN_EXECUTOR_HANDLE_INVALID: {
     status: 400,
     summary: 'An execution handle was not issued by this executor or is malformed.',

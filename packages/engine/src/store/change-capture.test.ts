@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { openEngineDatabase } from '../database/open-engine-database.ts';
+import { captureChanges, engineTables } from './change-capture.ts';
+
+const secret = (name: string, version: number) =>
+  [`INSERT INTO secrets (name, version, envelope, updated_at, updated_by) VALUES (?, ?, 'e', 't', 'ana')`, name, version] as const;
+
+function setUp() {
+  const database = openEngineDatabase(':memory:');
+  const capture = captureChanges(database);
+  const insertSecret = database.prepare<[string, number]>(secret('', 0)[0]);
+  return { database, capture, insertSecret };
+}
+
+describe('change capture', () => {
+  it('captures every engine table, found from the schema, each with its primary key', () => {
+    const { database, capture } = setUp();
+    expect(capture.tables.map((table) => table.name)).toEqual(engineTables(database).map((table) => table.name));
+    expect(capture.tables.find((table) => table.name === 'items')?.primaryKey).toEqual(['run_id', 'item_id']);
+    expect(capture.tables.find((table) => table.name === 'merkle_nodes')?.blobColumns).toEqual(['hash']);
+  });
+
+  it('sends a row written several times once, with its last image, and keys as JSON objects', () => {
+    const { database, capture, insertSecret } = setUp();
+    insertSecret.run('token', 1);
+    database.prepare(`UPDATE secrets SET version = 2, envelope = 'second' WHERE name = 'token'`).run();
+    database.prepare(`UPDATE secrets SET version = 3, envelope = 'third' WHERE name = 'token'`).run();
+    const batch = capture.drain();
+    expect(batch.capturedWrites).toBe(3);
+    expect(batch.tables).toHaveLength(1);
+    expect(batch.tables[0]!.table).toBe('secrets');
+    expect(batch.tables[0]!.upserts.map((row) => JSON.parse(row))).toEqual([
+      { name: 'token', version: 3, envelope: 'third', updated_at: 't', updated_by: 'ana' },
+    ]);
+    expect(batch.tables[0]!.upsertKeys).toEqual(['{"name":"token"}']);
+    expect(batch.tables[0]!.deletes).toEqual([]);
+    // Drained means empty.
+    expect(capture.drain()).toEqual({ tables: [], capturedWrites: 0 });
+  });
+
+  it('does not send a row inserted and deleted in one batch, and deletes a row the store had', () => {
+    const { database, capture, insertSecret } = setUp();
+    insertSecret.run('kept', 1);
+    capture.drain();
+    insertSecret.run('fleeting', 1);
+    database.prepare(`UPDATE secrets SET version = 2 WHERE name = 'fleeting'`).run();
+    database.prepare(`DELETE FROM secrets WHERE name = 'fleeting'`).run();
+    database.prepare(`UPDATE secrets SET version = 2 WHERE name = 'kept'`).run();
+    database.prepare(`DELETE FROM secrets WHERE name = 'kept'`).run();
+    const batch = capture.drain();
+    expect(batch.tables).toEqual([{ table: 'secrets', upserts: [], upsertKeys: [], deletes: ['{"name":"kept"}'] }]);
+  });
+
+  it('overwrites a row deleted and inserted again under its key, and sends a re-keyed row as a delete and an insert', () => {
+    const { database, capture, insertSecret } = setUp();
+    insertSecret.run('a', 1);
+    insertSecret.run('b', 1);
+    capture.drain();
+    database.prepare(`DELETE FROM secrets WHERE name = 'a'`).run();
+    insertSecret.run('a', 7);
+    database.prepare(`UPDATE secrets SET name = 'c' WHERE name = 'b'`).run();
+    const batch = capture.drain();
+    const secrets = batch.tables[0]!;
+    expect(secrets.upsertKeys).toEqual(['{"name":"a"}', '{"name":"c"}']);
+    expect(JSON.parse(secrets.upserts[0]!)).toMatchObject({ name: 'a', version: 7 });
+    expect(secrets.deletes).toEqual(['{"name":"b"}']);
+  });
+
+  it('captures the row an INSERT OR REPLACE removed, so a replaced row deleted later is deleted in the store', () => {
+    const { database, capture, insertSecret } = setUp();
+    insertSecret.run('stored', 1);
+    capture.drain();
+    database.prepare(`INSERT OR REPLACE INTO secrets (name, version, envelope, updated_at, updated_by) VALUES ('stored', 2, 'e', 't', 'ana')`).run();
+    database.prepare(`DELETE FROM secrets WHERE name = 'stored'`).run();
+    expect(capture.drain().tables).toEqual([{ table: 'secrets', upserts: [], upsertKeys: [], deletes: ['{"name":"stored"}'] }]);
+  });
+
+  it('captures nothing of a rolled-back transaction or savepoint', () => {
+    const { database, capture, insertSecret } = setUp();
+    expect(() =>
+      database.transaction(() => {
+        insertSecret.run('rolled-back', 1);
+        throw new Error('changed my mind');
+      })(),
+    ).toThrow('changed my mind');
+    database.transaction(() => {
+      insertSecret.run('outer', 1);
+      try {
+        database.transaction(() => {
+          insertSecret.run('inner', 1);
+          throw new Error('inner fails');
+        })();
+      } catch {
+        // The savepoint rolls back, the outer transaction goes on.
+      }
+    })();
+    expect(capture.drain().tables[0]!.upsertKeys).toEqual(['{"name":"outer"}']);
+  });
+
+  it('keeps BLOBs as \\x hex (bytea text form), NULLs as null, and integers beyond 2^53 exact', () => {
+    const { database, capture } = setUp();
+    database.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)').run(0, 9007199254740993n, Buffer.from([0, 1, 0xab, 0xff]));
+    database
+      .prepare(`INSERT INTO runs (run_id, name, state, spec_digest, submitted_by, submitted_at, items_total) VALUES ('r', 'n', 'queued', 'd', 'ana', 't', 1)`)
+      .run();
+    const batch = capture.drain();
+    expect(batch.tables.map((table) => table.table)).toEqual(['merkle_nodes', 'runs']);
+    expect(batch.tables[0]!.upserts[0]).toBe('{"level":0,"idx":9007199254740993,"hash":"\\\\x0001abff"}');
+    expect(JSON.parse(batch.tables[1]!.upserts[0]!)).toMatchObject({ idempotency_key: null, finished_at: null, items_finished: 0 });
+  });
+
+  it('captures nothing while switched off, and nothing after uninstall', () => {
+    const { database, capture, insertSecret } = setUp();
+    capture.withoutCapture(() => insertSecret.run('loaded', 1));
+    expect(capture.drain().tables).toEqual([]);
+    insertSecret.run('captured', 1);
+    capture.uninstall();
+    insertSecret.run('after', 1);
+    expect(database.prepare(`SELECT count(*) FROM sqlite_temp_master WHERE type = 'trigger'`).pluck().get()).toBe(0);
+  });
+});

@@ -1,0 +1,95 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { isCairnError } from '@cairn/protocol';
+import { openEngineDatabase } from '../../database/open-engine-database.ts';
+import { engineTables } from '../change-capture.ts';
+import { migratePostgresSchema, postgresMigrations, postgresOnlyTables } from './postgres-schema.ts';
+import { createTestDatabase, type TestDatabase } from './postgres.test-support.ts';
+
+let database: TestDatabase | undefined;
+afterEach(async () => {
+  await database?.drop();
+  database = undefined;
+});
+
+const postgresType: Record<string, string> = { INTEGER: 'bigint', TEXT: 'text', BLOB: 'bytea' };
+
+describe('the PostgreSQL schema', () => {
+  it('has the same tables, columns, types, nullability and primary keys as the SQLite schema after every migration', async () => {
+    database = await createTestDatabase();
+    const client = await database.client();
+    await migratePostgresSchema(client, 'cairn');
+    const workingCopy = openEngineDatabase(':memory:');
+    const sqlite: Record<string, Record<string, string>> = {};
+    for (const table of engineTables(workingCopy)) {
+      const info = workingCopy.pragma(`table_info("${table.name}")`) as { name: string; type: string; notnull: number; pk: number }[];
+      sqlite[table.name] = Object.fromEntries(
+        info.map((column) => [
+          column.name,
+          `${postgresType[column.type] ?? `unmapped ${column.type}`} ${column.notnull || column.pk ? 'not null' : 'null'} pk${column.pk}`,
+        ]),
+      );
+    }
+    workingCopy.close();
+    const { rows } = await client.query<{ table_name: string; column_name: string; data_type: string; is_nullable: string; key_position: number | null }>(
+      `SELECT c.table_name, c.column_name, c.data_type, c.is_nullable, k.ordinal_position AS key_position
+       FROM information_schema.columns AS c
+       LEFT JOIN information_schema.table_constraints AS t
+         ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.constraint_type = 'PRIMARY KEY'
+       LEFT JOIN information_schema.key_column_usage AS k
+         ON k.constraint_schema = t.constraint_schema AND k.constraint_name = t.constraint_name AND k.column_name = c.column_name
+       WHERE c.table_schema = 'cairn'`,
+    );
+    const postgres: Record<string, Record<string, string>> = {};
+    for (const row of rows) {
+      if (postgresOnlyTables.includes(row.table_name)) continue;
+      (postgres[row.table_name] ??= {})[row.column_name] = `${row.data_type} ${row.is_nullable === 'YES' ? 'null' : 'not null'} pk${row.key_position ?? 0}`;
+    }
+    expect(Object.keys(sqlite).length).toBeGreaterThanOrEqual(12);
+    expect(postgres).toEqual(sqlite);
+  });
+
+  it('has the unique constraints of the SQLite schema and the indexes readers use', async () => {
+    database = await createTestDatabase();
+    const client = await database.client();
+    await migratePostgresSchema(client, 'cairn');
+    const { rows } = await client.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE schemaname = 'cairn'`);
+    const names = rows.map((row) => row.indexname);
+    for (const index of [
+      'runs_newest',
+      'runs_by_state_newest',
+      'items_by_run',
+      'audit_entries_by_run',
+      'runs_idempotency_key_key',
+      'attempts_execution_id_key',
+    ])
+      expect(names).toContain(index);
+    // A second run with the same submitter's idempotency key is refused, as in SQLite (at commit: deferred).
+    await client.query(
+      `INSERT INTO cairn.runs (run_id, name, state, spec_digest, idempotency_key, submitted_by, submitted_at, items_total) VALUES ('a', 'n', 's', 'd', 'k', 'u', 't', 1)`,
+    );
+    await expect(
+      client.query(
+        `INSERT INTO cairn.runs (run_id, name, state, spec_digest, idempotency_key, submitted_by, submitted_at, items_total) VALUES ('b', 'n', 's', 'd', 'k', 'u', 't', 1)`,
+      ),
+    ).rejects.toThrow(/runs_idempotency_key_key/);
+  });
+
+  it('applies each step once when replicas migrate together, and records the version', async () => {
+    database = await createTestDatabase();
+    const clients = await Promise.all([database.client(), database.client(), database.client()]);
+    const outcomes = await Promise.all(clients.map((client) => migratePostgresSchema(client, 'cairn_replicas')));
+    expect(outcomes.map((outcome) => outcome.applied.length).sort()).toEqual([0, 0, postgresMigrations.length]);
+    const { rows } = await clients[0]!.query<{ version: string }>('SELECT version FROM cairn_replicas.schema_migrations ORDER BY version');
+    expect(rows.map((row) => Number(row.version))).toEqual(postgresMigrations.map((migration) => migration.version));
+  });
+
+  it('refuses a schema newer than this engine knows, naming the schema and both versions', async () => {
+    database = await createTestDatabase();
+    const client = await database.client();
+    await migratePostgresSchema(client, 'cairn');
+    await client.query(`INSERT INTO cairn.schema_migrations (version, name) VALUES (999, 'from the future')`);
+    const error = await migratePostgresSchema(client, 'cairn').catch((caught: unknown) => caught);
+    expect(isCairnError(error, 'CAIRN_CONFIG_INVALID')).toBe(true);
+    expect((error as Error).message).toMatch(/"cairn" has version 999, newer than this engine knows \(1\)/);
+  });
+});

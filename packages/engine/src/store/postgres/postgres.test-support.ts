@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import type { PostgresStateSettings } from './postgres-settings.ts';
+
+/**
+ * How tests reach the test PostgreSQL: the `connection.json` that `scripts/postgres.sh` writes,
+ * found in `$CAIRN_POSTGRES_DIR` (or the checkout's `.tools/postgres`).
+ */
+export interface PostgresConnection {
+  /** The loopback address the cluster listens on. */
+  readonly host: string;
+  /** The folder holding its unix socket. */
+  readonly socketDirectory: string;
+  readonly port: number;
+  /** A superuser role for tests. */
+  readonly user: string;
+  readonly password: string;
+  /** A database that always exists (to create others from). */
+  readonly database: string;
+}
+
+const connectionFile = process.env['CAIRN_POSTGRES_DIR']
+  ? `${process.env['CAIRN_POSTGRES_DIR']}/connection.json`
+  : fileURLToPath(new URL('../../../../../.tools/postgres/connection.json', import.meta.url));
+
+/** The running test cluster's connection; a missing one fails the test, naming the script to run. */
+export function postgresConnection(): PostgresConnection {
+  if (!existsSync(connectionFile))
+    throw new Error(`No test PostgreSQL: ${connectionFile} is missing. Start one with \`bash scripts/postgres.sh start\` (the README's test command does).`);
+  return JSON.parse(readFileSync(connectionFile, 'utf8')) as PostgresConnection;
+}
+
+/** A fresh database of its own for one test, its state-store settings, and how to drop it. */
+export interface TestDatabase {
+  readonly name: string;
+  /** Settings of a PostgreSQL state store on this database, over loopback TCP. */
+  readonly settings: PostgresStateSettings & { readonly host: string; readonly port: number; readonly database: string };
+  /** A plain client on the database (an oracle: it reads what the store wrote, not through it). */
+  client(): Promise<pg.Client>;
+  /** Ends every connection to the database and drops it. */
+  drop(): Promise<void>;
+}
+
+async function adminClient(connection: PostgresConnection): Promise<pg.Client> {
+  const client = new pg.Client({
+    host: connection.host,
+    port: connection.port,
+    user: connection.user,
+    password: connection.password,
+    database: connection.database,
+  });
+  await client.connect();
+  return client;
+}
+
+/** Creates `cairn_test_<random>`; call `drop()` when done (in `afterEach`/`onTestFinished`). */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const connection = postgresConnection();
+  const name = `cairn_test_${randomBytes(6).toString('hex')}`;
+  const admin = await adminClient(connection);
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const opened: pg.Client[] = [];
+  return {
+    name,
+    settings: { kind: 'postgres', host: connection.host, port: connection.port, user: connection.user, password: connection.password, database: name },
+    async client() {
+      const client = new pg.Client({ host: connection.host, port: connection.port, user: connection.user, password: connection.password, database: name });
+      client.on('error', () => {});
+      await client.connect();
+      opened.push(client);
+      return client;
+    },
+    async drop() {
+      await Promise.all(opened.map((client) => client.end().catch(() => {})));
+      const dropper = await adminClient(connection);
+      try {
+        await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await dropper.end();
+      }
+    },
+  };
+}
