@@ -60,3 +60,13 @@ export type {
   PostgresCommandSenderSettings,
   SendCommandOptions,
 } from './store/postgres/postgres-commands.ts';
+export { postgresClientConfig } from './store/postgres/postgres-settings.ts';
+export { openPostgresEngineReads, PostgresEngineReads } from './store/postgres/postgres-engine-reads.ts';
+export type { PostgresQuery } from './store/postgres/postgres-engine-reads.ts';
+export { createPostgresEngineLeader, PostgresEngineLeader } from './store/postgres/postgres-engine-leader.ts';
+export type { PostgresEngineLeaderSettings } from './store/postgres/postgres-engine-leader.ts';
+export { GroupCommitter } from './store/group-committer.ts';
+export { committedByTransactions } from './store/group-commit.ts';
+export type { GroupCommit } from './store/group-commit.ts';
+export { carryOutCommand, sealedSecretContext } from './store/engine-commands.ts';
+export type { EngineCommandPayloads } from './store/engine-commands.ts';

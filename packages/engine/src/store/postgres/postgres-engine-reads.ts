@@ -1,10 +1,22 @@
 import type { AttemptFailure, AuditEntry, RunSpecV1 } from '@cairn/core';
 import { CairnError, itemStates, runStates } from '@cairn/protocol';
+import pg from 'pg';
 import type { ItemAttemptRecord } from '../../dispatch/attempt-store.ts';
 import { instant, type AuditQuery } from '../../audit/audit-query.ts';
 import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
 import { runListQuery, runPageOf, type RunListOptions, type RunPage, type RunSummary } from '../../state/run-history.ts';
 import type { StateCounts } from '../../state/state-counts.ts';
+import { parsePostgresStateSettings, postgresClientConfig, type PostgresStateSettings } from './postgres-settings.ts';
+
+/** A pool of reader connections whose `search_path` is the state's schema, and the readers over it. */
+export function openPostgresEngineReads(settings: PostgresStateSettings): { readonly reads: PostgresEngineReads; close(): Promise<void> } {
+  const resolved = parsePostgresStateSettings(settings);
+  const pool = new pg.Pool({ ...postgresClientConfig(resolved, 'reader', { search_path: resolved.schema }), max: 4 });
+  // An idle reader whose connection dies is replaced by the pool; its error must not end the process.
+  pool.on('error', () => {});
+  const query = (async (sql: string, parameters?: readonly unknown[]) => pool.query(sql, parameters as unknown[])) as PostgresQuery;
+  return { reads: new PostgresEngineReads(query), close: () => pool.end() };
+}
 
 /** Runs a parameterised query ($1, $2 ...) and returns its rows: a `pg` pool's `query`, narrowed. */
 export type PostgresQuery = <Row>(sql: string, parameters?: readonly unknown[]) => Promise<{ rows: Row[] }>;

@@ -69,8 +69,32 @@ export function parsePostgresStateSettings(settings: unknown, scope = 'engine.st
  * CAIRN_STATE_UNAVAILABLE naming host, port, database and user, never the password.
  */
 export async function connectPostgres(settings: ResolvedPostgresStateSettings, purpose: PostgresConnectionPurpose): Promise<pg.Client> {
+  const client = new pg.Client(postgresClientConfig(settings, purpose));
+  // A connection that dies emits 'error'; without a listener Node would end the process. Its
+  // owner watches 'end' (and its queries fail), which is how a lost session is noticed.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw connectionRefused(client, error);
+  }
+  return client;
+}
+
+/**
+ * The `pg` configuration of a connection (or of a pool's connections, for readers): keepalives,
+ * timeouts, `application_name`, and the session options given as `-c name=value` (a reader's
+ * `search_path`).
+ */
+export function postgresClientConfig(
+  settings: ResolvedPostgresStateSettings,
+  purpose: PostgresConnectionPurpose,
+  sessionOptions: Readonly<Record<string, string>> = {},
+): pg.ClientConfig {
   const keepAliveSeconds = Math.max(1, Math.round(settings.keepAliveMs / 1000));
-  const client = new pg.Client({
+  const extra = Object.entries(sessionOptions).map(([name, value]) => ` -c ${name}=${value}`);
+  return {
     ...(settings.connectionString === undefined ? {} : { connectionString: settings.connectionString }),
     ...(settings.host === undefined ? {} : { host: settings.host }),
     ...(settings.port === undefined ? {} : { port: settings.port }),
@@ -86,18 +110,8 @@ export async function connectPostgres(settings: ResolvedPostgresStateSettings, p
     connectionTimeoutMillis: settings.connectTimeoutMs,
     // The server probes too: when the writer's machine vanishes, its backend ends and the lease
     // (the session's advisory lock) is freed for another replica within about a keepalive period.
-    options: `-c tcp_keepalives_idle=${keepAliveSeconds} -c tcp_keepalives_interval=${Math.max(1, Math.ceil(keepAliveSeconds / 3))} -c tcp_keepalives_count=3`,
-  });
-  // A connection that dies emits 'error'; without a listener Node would end the process. Its
-  // owner watches 'end' (and its queries fail), which is how a lost session is noticed.
-  client.on('error', () => {});
-  try {
-    await client.connect();
-  } catch (error) {
-    await client.end().catch(() => {});
-    throw connectionRefused(client, error);
-  }
-  return client;
+    options: `-c tcp_keepalives_idle=${keepAliveSeconds} -c tcp_keepalives_interval=${Math.max(1, Math.ceil(keepAliveSeconds / 3))} -c tcp_keepalives_count=3${extra.join('')}`,
+  };
 }
 
 function sslOptions(ssl: NonNullable<ResolvedPostgresStateSettings['ssl']>): boolean | { ca?: string; rejectUnauthorized?: boolean } {

@@ -1,0 +1,149 @@
+// PostgreSQL mode end to end in one process (ADR 0023): replicas bid for the writer lease, one runs
+// the engine on its working copy, commands reach it through engine_commands, readers see only what
+// is committed, and when the leader's session is killed another takes over, re-attaches to the
+// running tasks, and finishes the run with no item lost or completed twice.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AuditActor, JsonValue } from '@cairn/core';
+import { verifyBundle } from '@cairn/audit';
+import {
+  createInMemoryCipher,
+  createInMemoryExecutor,
+  createInMemorySigner,
+  createInMemoryStorageProvider,
+  type InMemoryExecutorRegistry,
+} from '@cairn/conformance/mocks';
+import { isCairnError } from '@cairn/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Engine } from '../../engine.ts';
+import { createPostgresCommandSender } from './postgres-commands.ts';
+import { openPostgresEngineReads } from './postgres-engine-reads.ts';
+import { createPostgresEngineLeader, type PostgresEngineLeader } from './postgres-engine-leader.ts';
+import { createPostgresStateStore } from './postgres-state-store.ts';
+import { createTestDatabase, type TestDatabase } from './postgres.test-support.ts';
+
+const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+});
+
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+/** Replicas of one deployment on one database: shared storage, signer, cipher and executor state. */
+function deployment(database: TestDatabase) {
+  const storage = createInMemoryStorageProvider();
+  const signer = createInMemorySigner();
+  const cipher = createInMemoryCipher();
+  const registry: InMemoryExecutorRegistry = { executions: new Map() };
+  const started = new Map<string, number>();
+  const replica = (instanceId: string): { leader: PostgresEngineLeader; leading: () => Engine | undefined } => {
+    // Each task takes 20-60 ms, so a run of many is caught mid-flight.
+    const executor = createInMemoryExecutor({
+      registry,
+      run: async (task, signal) => {
+        started.set(task.executionId, (started.get(task.executionId) ?? 0) + 1);
+        await sleep(20 + (task.executionId.length % 5) * 10, undefined, { signal }).catch(() => undefined);
+        return 0;
+      },
+    });
+    const leader = createPostgresEngineLeader({
+      store: createPostgresStateStore(database.settings),
+      instanceId,
+      engine: { executors: { local: executor }, storage, signer, cipher, concurrency: 8, reconcileIntervalMs: 50, inboxPollMs: false },
+    });
+    leader.start();
+    cleanups.push(() => leader.stop());
+    return { leader, leading: () => leader.engine };
+  };
+  return { replica, started, cipher };
+}
+
+describe('the engine on PostgreSQL (ADR 0023)', () => {
+  it('runs on the replica holding the lease, takes commands from the others, and fails over without losing or repeating an item', async () => {
+    const database = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    const { replica, started } = deployment(database);
+    const a = replica('replica-a');
+    await until(() => a.leading() !== undefined);
+    const b = replica('replica-b');
+    const sender = createPostgresCommandSender({ state: database.settings, timeoutMs: 15_000 });
+    cleanups.push(() => sender.close());
+    const { reads, close } = openPostgresEngineReads(database.settings);
+    cleanups.push(close);
+
+    const items = Array.from({ length: 200 }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command', argv: ['true'] } }));
+    const { runId } = (await sender.send('submit', { document: { version: 1, name: 'failover', items }, options: {} } as unknown as JsonValue, {
+      actor: ana as unknown as JsonValue,
+    })) as { runId: string };
+    // Readers see the run as soon as the submit's answer is back: it was committed with it.
+    expect((await reads.run(runId))?.itemsTotal).toBe(200);
+
+    await until(async () => ((await reads.run(runId))?.itemsFinished ?? 0) >= 10);
+    expect(b.leading()).toBeUndefined();
+    // Kill the leader's session, as a crash of its machine would end it: an engine other than the
+    // one that held the lease leads within 5 s (B, or A again once it has reloaded).
+    const before = a.leading();
+    const admin = await database.client();
+    await admin.query(`SELECT pg_terminate_backend(backend_pid::int) FROM cairn.engine_leader`);
+    const lostAt = Date.now();
+    // The run was caught mid-flight: tasks were running when the lease went.
+    expect((await reads.run(runId))?.itemsFinished).toBeLessThan(150);
+    const current = () => b.leading() ?? a.leading();
+    await until(() => current() !== undefined && current() !== before, 5_000);
+    expect(Date.now() - lostAt).toBeLessThan(5_000);
+
+    await until(async () => (await reads.run(runId))?.state === 'succeeded', 20_000);
+    const stored = await reads.items(runId);
+    expect(stored.map((item) => item.state)).toEqual(Array(200).fill('succeeded'));
+    // Every item ran once: a task dispatched before the failover was re-attached, not run again.
+    for (const item of stored) {
+      const attempts = await reads.attempts(runId, item.itemId);
+      expect(attempts.filter((attempt) => attempt.state === 'succeeded')).toHaveLength(1);
+      for (const attempt of attempts) expect(started.get(attempt.executionId)).toBe(1);
+    }
+    // The log is gapless and verifies: the new leader's bundle covers entries both leaders wrote.
+    const engine = current()!;
+    const bundle = await engine.exportBundle(runId);
+    const verdict = await verifyBundle(bundle, { trustedKeys: bundle.keys });
+    expect(verdict.valid).toBe(true);
+    const entries = [];
+    for await (const entry of reads.auditQuery({})) entries.push(entry);
+    expect(entries.map((entry) => entry.seq)).toEqual(entries.map((_, index) => index));
+  });
+
+  it("answers a replica's refused command with the engine's own error, and seals secrets on their way", async () => {
+    const database = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    const { replica, cipher } = deployment(database);
+    const a = replica('replica-a');
+    await until(() => a.leading() !== undefined);
+    const sender = createPostgresCommandSender({ state: database.settings, timeoutMs: 15_000 });
+    cleanups.push(() => sender.close());
+    const refused = await sender
+      .send('submit', { document: { version: 1, name: 'bad', items: [] }, options: {} } as unknown as JsonValue, { actor: ana as unknown as JsonValue })
+      .catch((error: unknown) => error);
+    expect(isCairnError(refused, 'CAIRN_RUN_SPEC_INVALID')).toBe(true);
+
+    const sealed = await cipher.encrypt(new TextEncoder().encode('hunter2'), { purpose: 'cairn-set-secret-command', secret: 'API_KEY' });
+    const secret = (await sender.send('set-secret', { name: 'API_KEY', sealed } as unknown as JsonValue, { actor: ana as unknown as JsonValue })) as {
+      name: string;
+      version: number;
+    };
+    expect(secret).toMatchObject({ name: 'API_KEY', version: 1 });
+    const admin = await database.client();
+    const { rows } = await admin.query<{ payload: string }>(`SELECT payload::text FROM cairn.engine_commands WHERE kind = 'set-secret'`);
+    expect(rows[0]!.payload).not.toContain('hunter2');
+    expect(
+      a
+        .leading()!
+        .secrets()
+        .map((record) => record.name),
+    ).toEqual(['API_KEY']);
+  });
+});
