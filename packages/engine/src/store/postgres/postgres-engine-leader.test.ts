@@ -146,4 +146,56 @@ describe('the engine on PostgreSQL (ADR 0023)', () => {
         .map((record) => record.name),
     ).toEqual(['API_KEY']);
   });
+
+  it("readers of the database answer what the leader's engine answers, once committed", async () => {
+    const database = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    const a = deployment(database).replica('replica-a');
+    await until(() => a.leading() !== undefined);
+    const engine = a.leading()!;
+    const { reads, close } = openPostgresEngineReads(database.settings);
+    cleanups.push(close);
+    const spec = (name: string) => ({
+      version: 1,
+      name,
+      items: [
+        { id: 'build', runtime: { kind: 'command', argv: ['true'] } },
+        { id: 'ship', dependsOn: ['build'], approval: 'required', runtime: { kind: 'command', argv: ['true'] } },
+      ],
+    });
+    const first = engine.submit(spec('first'), { actor: ana, idempotencyKey: 'nightly' }).runId;
+    const second = engine.submit(spec('second'), { actor: ana }).runId;
+    await until(() => engine.items(first).some((item) => item.state === 'awaiting-approval'));
+    engine.approve(first, 'ship', ana, 'looks good');
+    await engine.waitForRun(first);
+    engine.cancelRun(second, ana, 'not today');
+    await engine.waitForRun(second);
+    await until(async () => (await reads.run(second))?.state === engine.run(second)?.state);
+
+    for (const runId of [first, second]) {
+      expect(await reads.run(runId)).toEqual(engine.run(runId));
+      expect(await reads.items(runId)).toEqual(engine.items(runId));
+      expect(await reads.spec(runId)).toEqual(engine.spec(runId));
+      for (const item of engine.items(runId)) {
+        expect(await reads.attempts(runId, item.itemId)).toEqual(engine.attempts(runId, item.itemId));
+        expect(await reads.artifacts(runId, item.itemId)).toEqual(engine.artifacts(runId, item.itemId));
+      }
+    }
+    expect(await reads.runs({ limit: 1 })).toEqual(engine.runs({ limit: 1 }));
+    const next = engine.runs({ limit: 1 }).nextCursor!;
+    expect(await reads.runs({ limit: 1, cursor: next })).toEqual(engine.runs({ limit: 1, cursor: next }));
+    expect(await reads.runs({ state: 'cancelled' })).toEqual(engine.runs({ state: 'cancelled' }));
+    await expect(reads.runs({ limit: 0 })).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: 'limit' });
+    const { auditEntries, unanchoredEntries: _u, pendingCheckpoints: _p, ...counts } = engine.metrics();
+    expect(await reads.counts()).toEqual(counts);
+    expect(await reads.auditSize()).toBe(auditEntries);
+    const query = { runId: first, action: 'item.approved' };
+    const fromDatabase = [];
+    for await (const entry of reads.auditQuery(query)) fromDatabase.push(entry);
+    expect(fromDatabase).toEqual([...engine.audit.query(query)]);
+    expect(fromDatabase).toHaveLength(1);
+    expect(() => reads.auditQuery({ since: 'yesterday' })).toThrow(expect.objectContaining({ path: 'since' }));
+    expect(await reads.auditPage(0, 5)).toEqual(engine.audit.page(0, 5));
+    expect(await reads.runEntriesAfter(first, 3, 4)).toEqual(engine.audit.runEntriesAfter(first, 3, 4));
+  });
 });
