@@ -65,7 +65,8 @@ export interface ScheduleBookSettings {
   readonly graceMs?: number;
 }
 
-type ScheduleRow = Omit<ScheduleRecord, 'catchUp' | 'specDigest'> & { catchUp: string; catchUpMax: number | null; spec: string };
+/** A schedule's row as readers select it (`columns`), before `scheduleRecordOf`. */
+export type ScheduleRow = Omit<ScheduleRecord, 'catchUp' | 'specDigest'> & { catchUp: string; catchUpMax: number | null; spec: string };
 
 type ScheduleAction = 'schedule.created' | 'schedule.removed' | 'schedule.fired' | 'schedule.skipped';
 
@@ -199,12 +200,12 @@ export class ScheduleBook {
 
   get(scheduleId: string): ScheduleRecord | undefined {
     const row = this.#statements.get.get(scheduleId);
-    return row && toRecord(row);
+    return row && scheduleRecordOf(row);
   }
 
   /** Every schedule, by id. */
   list(): ScheduleRecord[] {
-    return this.#statements.list.all().map(toRecord);
+    return this.#statements.list.all().map(scheduleRecordOf);
   }
 
   /** When the earliest next slot of any schedule is due (ms since the epoch), for the engine loop's sleep; null when none is. */
@@ -236,7 +237,7 @@ export class ScheduleBook {
   }
 
   #fire(row: ScheduleRow, now: number): number {
-    const schedule = toRecord(row);
+    const schedule = scheduleRecordOf(row);
     const scheduleId = schedule.scheduleId;
     const actor: AuditActor = { kind: 'system', id: `schedule:${scheduleId}`, via: 'schedule' };
     const { fire, skipped, next } = dueSlots(cronOf(schedule.cron, schedule.timeZone), Date.parse(row.nextSlot!), now, schedule.catchUp, this.#graceMs);
@@ -302,7 +303,8 @@ function livePrevious(
   return runId !== null && state !== undefined && !isTerminalState(runTransitions, state) ? { runId, state } : undefined;
 }
 
-function toRecord(row: ScheduleRow): ScheduleRecord {
+/** A schedule as readers see it, from its row (whichever database it was read from). */
+export function scheduleRecordOf(row: ScheduleRow): ScheduleRecord {
   const { spec, catchUp, catchUpMax, ...rest } = row;
   return { ...rest, catchUp: catchUp === 'all' ? { all: catchUpMax! } : (catchUp as 'skip' | 'latest'), specDigest: digestOfJson(JSON.parse(spec)) };
 }

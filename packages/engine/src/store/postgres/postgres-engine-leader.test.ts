@@ -186,8 +186,14 @@ describe('the engine on PostgreSQL (ADR 0023)', () => {
     expect(await reads.runs({ limit: 1, cursor: next })).toEqual(engine.runs({ limit: 1, cursor: next }));
     expect(await reads.runs({ state: 'cancelled' })).toEqual(engine.runs({ state: 'cancelled' }));
     await expect(reads.runs({ limit: 0 })).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: 'limit' });
-    const { auditEntries, unanchoredEntries: _u, pendingCheckpoints: _p, ...counts } = engine.metrics();
+    engine.addSchedule({ scheduleId: 'nightly', cron: '0 3 * * *', spec: spec('nightly') }, ana);
+    await engine.setSecret('API_KEY', 'hunter2', ana);
+    await until(async () => (await reads.secrets()).length === 1);
+    expect(await reads.schedules()).toEqual(engine.schedules());
+    expect(await reads.secrets()).toEqual(engine.secrets());
+    const { auditEntries, unanchoredEntries, pendingCheckpoints, ...counts } = engine.metrics();
     expect(await reads.counts()).toEqual(counts);
+    expect(await reads.anchoringLag()).toEqual({ unanchoredEntries, pendingCheckpoints });
     expect(await reads.auditSize()).toBe(auditEntries);
     const query = { runId: first, action: 'item.approved' };
     const fromDatabase = [];

@@ -6,6 +6,8 @@ import { instant, type AuditQuery } from '../../audit/audit-query.ts';
 import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
 import { runListQuery, runPageOf, type RunListOptions, type RunPage, type RunSummary } from '../../state/run-history.ts';
 import type { StateCounts } from '../../state/state-counts.ts';
+import { scheduleRecordOf, type ScheduleRecord, type ScheduleRow } from '../../schedules/schedule-book.ts';
+import type { SecretRecord } from '../../secrets/secret-store.ts';
 import { parsePostgresStateSettings, postgresClientConfig, type PostgresStateSettings } from './postgres-settings.ts';
 
 /** A pool of reader connections whose `search_path` is the state's schema, and the readers over it. */
@@ -163,6 +165,34 @@ export class PostgresEngineReads {
       readyItems: ready.rows[0]!.count,
       liveAttempts: live.rows[0]!.count,
     };
+  }
+
+  /** Every schedule, by id. */
+  async schedules(): Promise<ScheduleRecord[]> {
+    const { rows } = await this.#query<ScheduleRow>(
+      `SELECT schedule_id AS "scheduleId", cron, time_zone AS "timeZone", spec, catch_up AS "catchUp", catch_up_max::int AS "catchUpMax", overlap,
+        created_by AS "createdBy", created_at AS "createdAt", next_slot AS "nextSlot", last_run_id AS "lastRunId"
+       FROM schedules ORDER BY schedule_id`,
+    );
+    return rows.map(scheduleRecordOf);
+  }
+
+  /** Names and versions of the secrets; values are never read. */
+  async secrets(): Promise<SecretRecord[]> {
+    return (
+      await this.#query<SecretRecord>('SELECT name, version::int AS version, updated_at AS "updatedAt", updated_by AS "updatedBy" FROM secrets ORDER BY name')
+    ).rows;
+  }
+
+  /** How far anchoring trails the log: entries no anchored checkpoint covers, and checkpoints waiting for their anchors. */
+  async anchoringLag(): Promise<{ readonly unanchoredEntries: number; readonly pendingCheckpoints: number }> {
+    const [size, lag] = await Promise.all([
+      this.auditSize(),
+      this.#query<{ anchoredSize: number | null; pending: number }>(
+        'SELECT (SELECT MAX(tree_size)::int FROM checkpoints WHERE anchored = 1) AS "anchoredSize", (SELECT COUNT(*)::int FROM checkpoints WHERE anchored = 0) AS pending',
+      ),
+    ]);
+    return { unanchoredEntries: size - (lag.rows[0]!.anchoredSize ?? 0), pendingCheckpoints: lag.rows[0]!.pending };
   }
 
   async #bodies(sql: string, parameters: readonly unknown[]): Promise<AuditEntry[]> {
