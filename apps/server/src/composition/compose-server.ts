@@ -108,6 +108,16 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const tracing = config.telemetry.traces
     ? await (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger)
     : undefined;
+  if (config.engine.state.kind !== 'sqlite') {
+    // ADR 0023: the engine and its readers run on PostgreSQL (packages/engine/src/store), and the
+    // server's replicas over it are wired next; until then a postgres config is refused, never
+    // silently served from a SQLite file.
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      'engine.state kind postgres is not served by this version of the server yet: use { kind: sqlite } (the default) for now.',
+      { path: 'config.engine.state.kind' },
+    );
+  }
   const engine = createEngine({
     observer: tracing ? bothObservers(metrics.observer, tracing.observer) : metrics.observer,
     database: paths.database,

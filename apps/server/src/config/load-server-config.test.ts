@@ -378,3 +378,33 @@ test("the server's fargate options are @cairn/fargate's executor settings, but w
       .sort(),
   );
 });
+
+test('engine.state: sqlite by default (its file under the data directory, or where `path` says), postgres with its connection; bad options named', () => {
+  const byDefault = loadServerConfig({ directory: configIn('dataDirectory: ./data\n'), env: {} });
+  expect(byDefault.config.engine.state).toEqual({ kind: 'sqlite' });
+  expect(byDefault.paths.database).toBe(join(byDefault.paths.dataDirectory, 'cairn.db'));
+  const elsewhere = loadServerConfig({ directory: configIn('dataDirectory: ./data\nengine: { state: { kind: sqlite, path: ./state/engine.db } }\n'), env: {} });
+  expect(elsewhere.paths.database).toBe(join(elsewhere.file, '..', 'state', 'engine.db'));
+  const shared = loadServerConfig({
+    directory: configIn('dataDirectory: ./data\nengine: { state: { kind: postgres, host: db.internal, port: 5432, database: cairn, user: cairn } }\n'),
+    env: {},
+  });
+  expect(shared.config.engine.state).toMatchObject({ kind: 'postgres', host: 'db.internal', port: 5432, database: 'cairn', user: 'cairn', schema: 'cairn' });
+  try {
+    loadServerConfig({
+      directory: configIn('dataDirectory: ./data\nengine: { state: { kind: postgres, port: 99999, schema: Bad-Name, pool: 3 } }\n'),
+      env: {},
+    });
+    expect.unreachable();
+  } catch (error) {
+    const issues = (error as { issues: { path: string; message: string }[] }).issues;
+    expect(issues.map((issue) => issue.path).sort()).toEqual(['config.engine.state.pool', 'config.engine.state.port', 'config.engine.state.schema']);
+  }
+  try {
+    loadServerConfig({ directory: configIn('dataDirectory: ./data\nengine: { state: { kind: mysql } }\n'), env: {} });
+    expect.unreachable();
+  } catch (error) {
+    const issues = (error as { issues: { path: string; message: string }[] }).issues;
+    expect(issues).toEqual([expect.objectContaining({ path: 'config.engine.state.kind', message: expect.stringContaining("'sqlite' or 'postgres'") })]);
+  }
+});

@@ -28,6 +28,7 @@ export interface LoadedServerConfig {
   /** Absolute paths of everything the seams keep, defaults filled in. */
   readonly paths: {
     readonly dataDirectory: string;
+    /** The SQLite database of the engine's state (`engine.state.kind: sqlite`); where it would be otherwise. */
     readonly database: string;
     /** The storage directory; absent when storage is not `local` (an S3 bucket has no path here). */
     readonly storage?: string;
@@ -90,7 +91,7 @@ export function loadServerConfig(options: { readonly file?: string; readonly dir
     config,
     paths: {
       dataDirectory: data,
-      database: join(data, 'cairn.db'),
+      database: config.engine.state.kind === 'sqlite' && config.engine.state.path !== undefined ? absolute(config.engine.state.path) : join(data, 'cairn.db'),
       ...(config.storage.kind === 'local' ? { storage: under(config.storage.root, 'storage') } : {}),
       signingKey: under(config.signer.kind === 'local' ? config.signer.keyFile : undefined, 'keys/signing.pem'),
       ...(config.previousSigner?.kind === 'local' ? { previousSigningKey: absolute(config.previousSigner.keyFile!) } : {}),

@@ -1,4 +1,5 @@
 import { isAbsolute } from 'node:path';
+import { postgresStateSettingsSchema } from '@cairn/engine/internals';
 import { isDurationText, parseDuration } from '@cairn/protocol';
 import { z } from 'zod';
 
@@ -371,6 +372,26 @@ const serverConfigShape = z.strictObject({
       queues: z.record(z.string().min(1), z.strictObject({ concurrency: z.int().min(1).max(100_000) })).default({}),
       /** Names this server's log in its checkpoints. */
       origin: z.string().min(1).default('cairn:server'),
+      /**
+       * Where the engine's state lives (ADR 0023). `sqlite` (the default): one file in the data
+       * directory, one server. `postgres`: a PostgreSQL database shared by any number of server
+       * replicas, one of which runs the engine at a time; the connection falls back to libpq's
+       * variables (`PGHOST`, `PGPASSWORD`, ...) for what it does not name.
+       */
+      state: z
+        .discriminatedUnion(
+          'kind',
+          [
+            z.strictObject({
+              kind: z.literal('sqlite'),
+              /** The database file; `<dataDirectory>/cairn.db` by default. */
+              path: z.string().min(1, 'must name a file, e.g. ./cairn-data/cairn.db').optional(),
+            }),
+            postgresStateSettingsSchema,
+          ],
+          { error: "must be { kind: sqlite } or { kind: postgres, host, database, ... } (engine.state.kind is 'sqlite' or 'postgres')" },
+        )
+        .prefault({ kind: 'sqlite' }),
     })
     .prefault({}),
   /**
