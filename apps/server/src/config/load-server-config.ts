@@ -28,7 +28,7 @@ export interface LoadedServerConfig {
   /** Absolute paths of everything the seams keep, defaults filled in. */
   readonly paths: {
     readonly dataDirectory: string;
-    /** The SQLite database of the engine's state (`engine.state.kind: sqlite`); where it would be otherwise. */
+    /** The SQLite database of the engine's state (`config.engine.state.kind: sqlite`); where it would be otherwise. */
     readonly database: string;
     /** The storage directory; absent when storage is not `local` (an S3 bucket has no path here). */
     readonly storage?: string;

@@ -389,7 +389,7 @@ const serverConfigShape = z.strictObject({
             }),
             postgresStateSettingsSchema,
           ],
-          { error: "must be { kind: sqlite } or { kind: postgres, host, database, ... } (engine.state.kind is 'sqlite' or 'postgres')" },
+          { error: "must be { kind: sqlite } or { kind: postgres, host, database, ... } (config.engine.state.kind is 'sqlite' or 'postgres')" },
         )
         .prefault({ kind: 'sqlite' }),
     })
