@@ -10,16 +10,21 @@ const engineDirectory = join(repositoryRoot, 'packages', 'engine');
 
 const publicValues = ['createEngine', 'Engine', 'engineNodeFlags', 'engineSettingsSchema', 'eventOfEntry', 'isRunCursor', 'runListLimits', 'VERSION'];
 const publicTypes = [
+  'AccessDenial',
   'AuditEntryDraft',
   'AuditQuery',
   'CatchUpPolicy',
   'EngineAuditLog',
   'EngineDatabase',
+  'EngineEventsOptions',
   'EngineHealth',
+  'EngineMetrics',
   'EngineObserver',
+  'EngineService',
   'EngineSettings',
   'EngineStatement',
   'EngineTransaction',
+  'HostAuditWriter',
   'ItemAttemptRecord',
   'ItemRecord',
   'OverlapPolicy',

@@ -29,6 +29,7 @@ import {
 import { z } from 'zod';
 import { AuditLog } from './audit/audit-log.ts';
 import type { EngineAuditLog } from './audit/engine-audit-log.ts';
+import { readOnlyAuditLog } from './audit/read-only-audit-log.ts';
 import type { EngineDatabase } from './database/engine-database.ts';
 import { openEngineDatabase } from './database/open-engine-database.ts';
 import { Checkpointer, type SignerTakeOver } from './audit/checkpointer.ts';
@@ -41,13 +42,18 @@ import { RunHistory, type RunListOptions, type RunPage } from './state/run-histo
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
 import { SecretStore, type SecretRecord } from './secrets/secret-store.ts';
 import { eventOfEntry } from './events/event-of-entry.ts';
-import { StateCountsReader, type StateCounts } from './state/state-counts.ts';
+import { StateCountsReader } from './state/state-counts.ts';
 import type { EngineObserver } from './engine-observer.ts';
 import { InboxIngester } from './inbox/inbox-ingester.ts';
 import { ScheduleBook, type ScheduleDefinition, type ScheduleRecord } from './schedules/schedule-book.ts';
 import { storageFullReason } from './database/storage-full.ts';
 import { retryDelay } from './dispatch/retry-delay.ts';
 import type { EngineHealth } from './engine-health.ts';
+import type { EngineMetrics } from './engine-metrics.ts';
+import type { EngineService } from './engine-service.ts';
+import { InProcessEngineService } from './in-process-engine-service.ts';
+import { hostAuditDraft } from './host-audit/host-audit-draft.ts';
+import { hostAuditWriterOver } from './host-audit/host-audit-writer-over.ts';
 import { receiptTimestampToken } from './audit/receipt-timestamp-token.ts';
 
 /** Between tries of pushed exits that could not be written for another reason (storage down). */
@@ -145,7 +151,10 @@ export type EngineSettings = Omit<
  * cannot push completions. On start it recovers attempts a previous process left behind.
  */
 export class Engine {
-  /** The audit log: read it, or append what the host itself audits. */
+  /**
+   * The audit log, to read: entries, queries, the Merkle tree. It has no `append`: the engine writes
+   * its own entries, and a host writes the few it owns through `service().hostAudit`.
+   */
   readonly audit: EngineAuditLog;
   readonly #audit: AuditLog;
   readonly #database: EngineDatabase;
@@ -176,6 +185,7 @@ export class Engine {
   #health: EngineHealth = { ready: true, since: new Date().toISOString() };
   /** Loop turns that failed in a row for a full disk (the backoff grows with them). */
   #storageFullTries = 0;
+  #service: EngineService | undefined;
 
   constructor(settings: EngineSettings) {
     const parsed = parseSettings(engineSettingsSchema, settings, 'engine');
@@ -184,7 +194,7 @@ export class Engine {
     this.#database = typeof parsed.database === 'string' ? openEngineDatabase(parsed.database) : (parsed.database as EngineDatabase);
     const now = parsed.now ?? Date.now;
     this.#audit = new AuditLog(this.#database, { now });
-    this.audit = this.#audit;
+    this.audit = readOnlyAuditLog(this.#audit);
     this.#machine = new RunStateMachine(this.#database, this.#audit, {
       now,
       defaultExecutor: parsed.defaultExecutor ?? Object.keys(settings.executors)[0]!,
@@ -423,8 +433,25 @@ export class Engine {
   }
 
   /** Counts by state, queue depth, live attempts and how far anchoring trails: what `/metrics` exposes. */
-  metrics(): StateCounts & { readonly auditEntries: number; readonly unanchoredEntries: number; readonly pendingCheckpoints: number } {
+  metrics(): EngineMetrics {
     return { ...this.#counts.read(), auditEntries: this.#audit.size, ...this.#checkpointer.lag() };
+  }
+
+  /**
+   * What a host (the server) uses of this engine, every read and command asynchronous, with a
+   * writer for the audit entries the host owns: the seam a replica whose engine runs elsewhere
+   * implements too (`EngineService`). The same object each call.
+   */
+  service(): EngineService {
+    this.#service ??= new InProcessEngineService(
+      this,
+      // A host entry is a write asked for from outside: a full disk fails it as CAIRN_ENGINE_STORAGE_FULL.
+      hostAuditWriterOver(async (record) => {
+        const draft = hostAuditDraft(record);
+        this.#writing(() => this.#audit.append(draft));
+      }),
+    );
+    return this.#service;
   }
 
   run(runId: string): RunRecord | undefined {

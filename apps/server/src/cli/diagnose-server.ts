@@ -83,7 +83,7 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
     return findings;
   }
   // Read while the engine is open; the runtimes are checked once it is closed again.
-  const secretNames = composition.engine.secrets().map((secret) => secret.name);
+  const secretNames = (await composition.service.secrets()).map((secret) => secret.name);
   const { config } = loaded;
   // The S3 checks (and the AWS SDK) are loaded only for a config that names S3.
   const s3 = config.storage.kind === 's3' || config.anchors.some((anchor) => anchor.kind === 's3-object-lock') ? await import('./diagnose-s3.ts') : undefined;
@@ -111,7 +111,7 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
         storageFix,
       );
     }
-    note('database', true, `${loaded.paths.database} (audit log: ${composition.engine.audit.size} entries)`);
+    note('database', true, `${loaded.paths.database} (audit log: ${await composition.service.auditSize()} entries)`);
   } catch (error) {
     note('storage', false, isCairnError(error) ? `${error.code}: ${error.message}` : String(error), storageFix);
   } finally {

@@ -3,7 +3,7 @@ import type { AuditAnchorV1, AuthorizerV1, CipherV1, ExecutorV1, Logger, PublicK
 import { TokenAuthorizer } from '../auth/token-authorizer.ts';
 import { TokenStore } from '../auth/token-store.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
-import type { Engine, EngineObserver } from '@cairn/engine';
+import type { Engine, EngineObserver, EngineService } from '@cairn/engine';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { agentRuntimeSettings } from './agent-runtime-settings.ts';
 import { buildSeam, seamFactories } from './seam-factories.ts';
@@ -13,7 +13,14 @@ import { WebhookStore } from '../webhooks/webhook-store.ts';
 
 /** What a server is made of: the engine and the seams it composes. */
 export interface ServerComposition {
+  /**
+   * The engine this process runs, for its lifecycle only: `start()`, `checkSigner()`, `close()`.
+   * Everything the server asks of the engine (reads, commands, events, the audit entries it owns)
+   * goes through `service`, which a replica whose engine runs elsewhere provides too.
+   */
   readonly engine: Engine;
+  /** What the server uses of the engine: async reads and commands, event streams, and `hostAudit`. */
+  readonly service: EngineService;
   readonly storage: StorageProviderV1;
   readonly signer: SignerV1;
   readonly cipher: CipherV1;
@@ -128,15 +135,16 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     checkpoints: { origin: config.engine.origin },
     ...(options.logger ? { logger: options.logger } : {}),
   });
-  metrics.watch(engine);
-  tracing?.start(engine);
+  const service = engine.service();
+  metrics.watch(service);
+  tracing?.start(service);
   const tokens = new TokenStore(paths.tokens);
   const webhookStore = new WebhookStore(paths.webhooks);
-  const webhooks = new WebhookEndpoints({ store: webhookStore, cipher, audit: engine.audit });
+  const webhooks = new WebhookEndpoints({ store: webhookStore, cipher, service });
   const webhookDispatcher = new WebhookDispatcher({
     store: webhookStore,
     endpoints: webhooks,
-    engine,
+    service,
     ...options.webhooks,
     ...(options.logger ? { logger: options.logger } : {}),
   });
@@ -147,7 +155,21 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     await engine.close();
     webhookStore.close();
   };
-  return { engine, storage, signer, cipher, anchors, signingKey, tokens, authorizer: new TokenAuthorizer(tokens), metrics, webhooks, webhookDispatcher, close };
+  return {
+    engine,
+    service,
+    storage,
+    signer,
+    cipher,
+    anchors,
+    signingKey,
+    tokens,
+    authorizer: new TokenAuthorizer(tokens),
+    metrics,
+    webhooks,
+    webhookDispatcher,
+    close,
+  };
 }
 
 /** A seam's `probe()`, when it has one (an optional ability of the S3 seams, not part of the contracts). */

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { exportLogNdjson } from '@cairn/audit';
+import type { AuditEntry } from '@cairn/core';
 import { auditActions } from '@cairn/protocol';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
@@ -17,7 +18,7 @@ const chunkBytes = 64 * 1024;
  * and an unfiltered export checks against a checkpoint with `verifyLog`. The log is read a page at
  * a time as the client takes it: a slow reader holds one page in the server, never the log.
  */
-export function registerAuditRoutes(app: HttpApp, { engine }: ServerComposition): void {
+export function registerAuditRoutes(app: HttpApp, { service }: ServerComposition): void {
   app.get(
     '/v1/audit',
     {
@@ -40,7 +41,7 @@ export function registerAuditRoutes(app: HttpApp, { engine }: ServerComposition)
     async (request, reply) => {
       const { from, to, runId, action, actor, since, until } = request.query;
       // Checked now, before the answer starts: a bad field is still a 400.
-      const entries = engine.audit.query({
+      const entries = service.auditEntries({
         ...(from === undefined ? {} : { from }),
         ...(to === undefined ? {} : { to }),
         ...(runId === undefined ? {} : { runId }),
@@ -52,15 +53,16 @@ export function registerAuditRoutes(app: HttpApp, { engine }: ServerComposition)
       return reply
         .type('application/x-ndjson; charset=utf-8')
         .header('cache-control', 'no-store')
-        .send(Readable.from(chunks(exportLogNdjson(entries)), { objectMode: false }));
+        .send(Readable.from(chunks(entries), { objectMode: false }));
     },
   );
 }
 
-function* chunks(lines: Iterable<string>): Generator<string> {
+// The export's lines (the format is `exportLogNdjson`'s), gathered into chunks.
+async function* chunks(entries: AsyncIterable<AuditEntry>): AsyncGenerator<string> {
   let chunk = '';
-  for (const line of lines) {
-    chunk += line;
+  for await (const entry of entries) {
+    for (const line of exportLogNdjson([entry])) chunk += line;
     if (chunk.length >= chunkBytes) {
       yield chunk;
       chunk = '';

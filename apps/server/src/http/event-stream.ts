@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Engine } from '@cairn/engine';
+import type { EngineService } from '@cairn/engine';
 import { isTerminalState, runTransitions } from '@cairn/protocol';
 import { requireRun } from './require-run.ts';
 
@@ -10,18 +10,19 @@ import { requireRun } from './require-run.ts';
  * stalls nobody; a disconnect ends its stream. A run's stream ends after the run's terminal state.
  */
 export async function streamEvents(
-  engine: Engine,
+  service: Pick<EngineService, 'run' | 'events'>,
   request: FastifyRequest,
   reply: FastifyReply,
   options: { readonly runId?: string; readonly stillAllowed?: (() => Promise<boolean>) | undefined } = {},
 ): Promise<void> {
   const { runId, stillAllowed } = options;
-  if (runId !== undefined) requireRun(engine, runId);
+  // Listened for before the first await: a client gone while the run is looked up ends its stream.
+  const controller = new AbortController();
+  request.raw.on('close', () => controller.abort());
+  if (runId !== undefined) await requireRun(service, runId);
   const header = request.headers['last-event-id'];
   const query = (request.query as { after?: string }).after;
   const after = Number(typeof header === 'string' && header !== '' ? header : (query ?? -1));
-  const controller = new AbortController();
-  request.raw.on('close', () => controller.abort());
   reply.hijack();
   // A stream waits for events as long as it is open: the idle timeout of other connections is not its.
   request.raw.socket.setTimeout(0);
@@ -46,7 +47,7 @@ export async function streamEvents(
     reply.raw.uncork();
   };
   try {
-    for await (const event of engine.events({
+    for await (const event of service.events({
       after: Number.isSafeInteger(after) ? after : -1,
       signal: controller.signal,
       ...(runId === undefined ? {} : { runId }),

@@ -74,7 +74,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       { path: 'config.server.host' },
     );
   }
-  const { engine, storage, signingKey, authorizer } = options.composition;
+  const { service, storage, signingKey, authorizer } = options.composition;
   const timeouts = options.timeouts ?? defaultTimeouts;
   const app: HttpApp = Fastify({
     // A connection that says nothing is closed: 300 silent sockets once held every file handle.
@@ -107,12 +107,11 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       // reaching the loopback port is refused; only the user the server runs as is the operator.
       const uid = loopbackPeerUid(request.raw.socket);
       if (uid === null || uid !== serverUid) {
-        engine.audit.append({
+        await service.hostAudit.accessDenied({
           actor: { kind: 'system', id: uid === null ? 'unknown-local-user' : `uid:${uid}`, via: 'http' },
-          action: 'access.denied',
           entity: { kind: 'server', id: 'operator' },
-          outcome: 'denied',
-          data: { action, reason: "loopback-operator: not the server's user" },
+          requestedAction: action,
+          reason: "loopback-operator: not the server's user",
         });
         throw new CairnError(
           'CAIRN_FORBIDDEN',
@@ -142,12 +141,11 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     const decision = await authorizer.authorize(principal, action, resource);
     const actor: AuditActor = { ...principal.actor, via: 'http' };
     if (!decision.allowed) {
-      engine.audit.append({
+      await service.hostAudit.accessDenied({
         actor,
-        action: 'access.denied',
         entity: resource.kind === 'run' || resource.kind === 'item' ? { kind: resource.kind, id: resource.id } : { kind: 'server', id: resource.id },
-        outcome: 'denied',
-        data: { action, reason: decision.reason },
+        requestedAction: action,
+        reason: decision.reason,
       });
       throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${decision.reason}.`, { details: { action } });
     }
@@ -234,8 +232,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       },
     },
     async (_request, reply) => {
-      const health = engine.health();
-      return reply.status(health.ready ? 200 : 503).send({ ...health, auditEntries: engine.audit.size });
+      const [health, auditEntries] = await Promise.all([service.health(), service.auditSize()]);
+      return reply.status(health.ready ? 200 : 503).send({ ...health, auditEntries });
     },
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -253,7 +251,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     },
     async (request, reply) => {
       const key = request.headers['idempotency-key'];
-      const result = engine.submit(request.body, {
+      const result = await service.submit(request.body, {
         actor: request.actor!,
         source: 'the request body',
         secretGrants: request.secretGrants ?? [],
@@ -266,11 +264,10 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     '/v1/runs/:runId',
     { config: { action: 'runs.read' }, schema: { operationId: 'getRun', summary: 'A run', params: runParams, response: { 200: runViewSchema } } },
     async (request) => {
-      const run = requireRun(engine, request.params.runId);
+      const run = await requireRun(service, request.params.runId);
       if (run.itemsFailed === 0) return run;
       // Why it failed, in the answer that says it did: items are read only for runs with failures.
-      const failedItems = engine
-        .items(run.runId)
+      const failedItems = (await service.items(run.runId))
         .filter((item) => item.state === 'failed')
         .map((item) => ({ itemId: item.itemId, failure: item.failure }));
       return { ...run, failedItems };
@@ -283,7 +280,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       schema: { operationId: 'listRunItems', summary: "A run's items", params: runParams, response: { 200: z.array(itemViewSchema) } },
     },
     async (request) => {
-      return engine.items(requireRun(engine, request.params.runId).runId);
+      return service.items((await requireRun(service, request.params.runId)).runId);
     },
   );
   app.get(
@@ -299,8 +296,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     },
     async (request) => {
       const { runId, itemId } = request.params;
-      requireItem(engine, runId, itemId);
-      return engine.attempts(runId, itemId);
+      await requireItem(service, runId, itemId);
+      return service.attempts(runId, itemId);
     },
   );
   app.get(
@@ -316,7 +313,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     },
     async (request, reply) => {
       const { runId, itemId } = request.params;
-      const digest = engine.artifacts(runId, itemId)?.['patch'];
+      const digest = (await service.artifacts(runId, itemId))?.['patch'];
       if (digest === undefined)
         throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no patch: it has not succeeded, or it changed nothing.`, {
           path: 'itemId',
@@ -343,8 +340,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       },
     },
     async (request, reply) => {
-      engine.cancelRun(request.params.runId, request.actor!, request.body?.reason);
-      return reply.status(202).send(engine.run(request.params.runId)!);
+      await service.cancelRun(request.params.runId, request.actor!, request.body?.reason);
+      return reply.status(202).send((await service.run(request.params.runId))!);
     },
   );
   const itemAction = (action: 'approve' | 'reject' | 'cancel') =>
@@ -363,10 +360,10 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       async (request, reply) => {
         const { runId, itemId } = request.params;
         const reason = request.body?.reason;
-        if (action === 'approve') engine.approve(runId, itemId, request.actor!, reason);
-        else if (action === 'reject') engine.reject(runId, itemId, request.actor!, reason);
-        else engine.cancelItem(runId, itemId, request.actor!, reason);
-        return reply.status(202).send(engine.items(runId).find((item) => item.itemId === itemId)!);
+        if (action === 'approve') await service.approve(runId, itemId, request.actor!, reason);
+        else if (action === 'reject') await service.reject(runId, itemId, request.actor!, reason);
+        else await service.cancelItem(runId, itemId, request.actor!, reason);
+        return reply.status(202).send((await service.items(runId)).find((item) => item.itemId === itemId)!);
       },
     );
   itemAction('approve');
@@ -400,7 +397,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
         response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') },
       },
     },
-    (request, reply) => streamEvents(engine, request, reply, { stillAllowed: stillAllowed(request) }),
+    (request, reply) => streamEvents(service, request, reply, { stillAllowed: stillAllowed(request) }),
   );
   app.get(
     '/v1/runs/:runId/events',
@@ -413,7 +410,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
         response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') },
       },
     },
-    (request, reply) => streamEvents(engine, request, reply, { runId: request.params.runId, stillAllowed: stillAllowed(request) }),
+    (request, reply) => streamEvents(service, request, reply, { runId: request.params.runId, stillAllowed: stillAllowed(request) }),
   );
   // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -470,7 +467,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       },
     },
     async (request, reply) => {
-      const bundle = await engine.exportBundle(request.params.runId);
+      const bundle = await service.exportBundle(request.params.runId);
       return reply
         .type('application/json')
         .header('x-cairn-signing-key', signingKey.keyId)

@@ -39,7 +39,7 @@ export function registerLogRoutes(
   composition: ServerComposition,
   stillAllowed: (request: FastifyRequest) => (() => Promise<boolean>) | undefined,
 ): void {
-  const { engine, storage } = composition;
+  const { service, storage } = composition;
   app.get(
     '/v1/runs/:runId/items/:itemId/logs',
     {
@@ -62,9 +62,9 @@ export function registerLogRoutes(
       const { runId, itemId } = request.params;
       const follow = request.query.follow === 'true';
       const format = request.query.format ?? 'ndjson';
-      requireRun(engine, runId);
       const controller = new AbortController();
       request.raw.on('close', () => controller.abort());
+      await requireRun(service, runId);
       const attempt = await chooseAttempt(composition, runId, itemId, request.query.attempt, follow, request, controller.signal);
       if (!attempt) return reply;
       await streamLines(
@@ -73,7 +73,7 @@ export function registerLogRoutes(
         attempt.attempt,
         format,
         itemLogLines({
-          engine,
+          service,
           storage,
           attempt,
           follow,
@@ -91,7 +91,7 @@ export function registerLogRoutes(
 
 /** The attempt asked for (or the latest); with follow, waits for the item's first one. */
 async function chooseAttempt(
-  { engine }: ServerComposition,
+  { service }: ServerComposition,
   runId: string,
   itemId: string,
   wanted: number | undefined,
@@ -100,8 +100,8 @@ async function chooseAttempt(
   signal: AbortSignal,
 ) {
   for (;;) {
-    const item = requireItem(engine, runId, itemId);
-    const attempts = engine.attempts(runId, itemId);
+    const item = await requireItem(service, runId, itemId);
+    const attempts = await service.attempts(runId, itemId);
     if (wanted !== undefined) {
       const found = attempts.find((attempt) => attempt.attempt === wanted);
       if (found) return found;

@@ -6,7 +6,7 @@ import type { HttpApp } from './http-app.ts';
 import { runPageSchema } from './response-schemas.ts';
 
 /** The run history, newest first, a page at a time (`runs:read`). */
-export function registerRunListRoutes(app: HttpApp, { engine }: ServerComposition): void {
+export function registerRunListRoutes(app: HttpApp, { service }: ServerComposition): void {
   app.get(
     '/v1/runs',
     {
@@ -29,7 +29,7 @@ export function registerRunListRoutes(app: HttpApp, { engine }: ServerCompositio
     },
     async (request) => {
       const { state, limit, cursor } = request.query;
-      return engine.runs({ ...(state ? { state } : {}), ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}) });
+      return service.runs({ ...(state ? { state } : {}), ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}) });
     },
   );
 }

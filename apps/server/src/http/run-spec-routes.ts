@@ -24,7 +24,7 @@ const runSpecAnswer = z
  * draw its item graph (dependsOn and needs) and show what each item runs. The evidence bundle
  * holds the same spec, but needs `audit:read` and exists only once a checkpoint covers the run.
  */
-export function registerRunSpecRoutes(app: HttpApp, { engine }: ServerComposition): void {
+export function registerRunSpecRoutes(app: HttpApp, { service }: ServerComposition): void {
   app.get(
     '/v1/runs/:runId/spec',
     {
@@ -37,8 +37,8 @@ export function registerRunSpecRoutes(app: HttpApp, { engine }: ServerCompositio
       },
     },
     async (request) => {
-      const run = requireRun(engine, request.params.runId);
-      return engine.spec(run.runId)!;
+      const run = await requireRun(service, request.params.runId);
+      return (await service.spec(run.runId))!;
     },
   );
 }

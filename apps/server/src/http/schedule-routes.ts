@@ -4,14 +4,14 @@ import type { HttpApp } from './http-app.ts';
 import { noContentSchema, scheduleViewSchema } from './response-schemas.ts';
 
 /** Cron schedules: anyone with `runs:read` lists them; `admin` adds and removes. */
-export function registerScheduleRoutes(app: HttpApp, { engine }: ServerComposition): void {
+export function registerScheduleRoutes(app: HttpApp, { service }: ServerComposition): void {
   app.get(
     '/v1/schedules',
     {
       config: { action: 'schedules.read' },
       schema: { operationId: 'listSchedules', summary: 'Cron schedules', response: { 200: z.array(scheduleViewSchema) } },
     },
-    async () => engine.schedules(),
+    async () => service.schedules(),
   );
   app.post(
     '/v1/schedules',
@@ -33,7 +33,7 @@ export function registerScheduleRoutes(app: HttpApp, { engine }: ServerCompositi
     },
     async (request, reply) => {
       const { scheduleId, cron, timeZone, spec, catchUp, overlap } = request.body;
-      const schedule = engine.addSchedule(
+      const schedule = await service.addSchedule(
         { scheduleId, cron, spec, ...(timeZone ? { timeZone } : {}), ...(catchUp ? { catchUp } : {}), ...(overlap ? { overlap } : {}) },
         request.actor!,
       );
@@ -52,7 +52,7 @@ export function registerScheduleRoutes(app: HttpApp, { engine }: ServerCompositi
       },
     },
     async (request, reply) => {
-      engine.removeSchedule(request.params.scheduleId, request.actor!);
+      await service.removeSchedule(request.params.scheduleId, request.actor!);
       return reply.status(204).send(null);
     },
   );

@@ -4,14 +4,14 @@ import type { HttpApp } from './http-app.ts';
 import { noContentSchema, secretViewSchema } from './response-schemas.ts';
 
 /** Secrets: names and versions are listed, values are write-only (`admin` to change). */
-export function registerSecretRoutes(app: HttpApp, { engine }: ServerComposition): void {
+export function registerSecretRoutes(app: HttpApp, { service }: ServerComposition): void {
   app.get(
     '/v1/secrets',
     {
       config: { action: 'secrets.read' },
       schema: { operationId: 'listSecrets', summary: 'Secret names and versions (values are never read back)', response: { 200: z.array(secretViewSchema) } },
     },
-    async () => engine.secrets(),
+    async () => service.secrets(),
   );
   app.put(
     '/v1/secrets/:name',
@@ -25,7 +25,7 @@ export function registerSecretRoutes(app: HttpApp, { engine }: ServerComposition
         response: { 200: secretViewSchema },
       },
     },
-    async (request) => engine.setSecret(request.params.name, request.body.value, request.actor!),
+    async (request) => service.setSecret(request.params.name, request.body.value, request.actor!),
   );
   app.delete(
     '/v1/secrets/:name',
@@ -39,7 +39,7 @@ export function registerSecretRoutes(app: HttpApp, { engine }: ServerComposition
       },
     },
     async (request, reply) => {
-      engine.removeSecret(request.params.name, request.actor!);
+      await service.removeSecret(request.params.name, request.actor!);
       return reply.status(204).send(null);
     },
   );

@@ -11,7 +11,7 @@ const tokenParams = z.strictObject({ tokenId: z.string().regex(/^[0-9a-f]{12}$/,
  * (its secret is in this one answer and nowhere else), revoke one. Each change is audited with the
  * actor who made it; the entry names the token by id, never by secret.
  */
-export function registerTokenRoutes(app: HttpApp, { engine, tokens }: ServerComposition): void {
+export function registerTokenRoutes(app: HttpApp, { service, tokens }: ServerComposition): void {
   app.get(
     '/v1/tokens',
     {
@@ -45,13 +45,7 @@ export function registerTokenRoutes(app: HttpApp, { engine, tokens }: ServerComp
     },
     async (request, reply) => {
       const created = tokens.create(request.body.name, request.body.scopes);
-      engine.audit.append({
-        actor: request.actor!,
-        action: 'token.created',
-        entity: { kind: 'token', id: `token:${created.record.id}` },
-        outcome: 'success',
-        data: { name: created.record.name, scopes: [...created.record.scopes] },
-      });
+      await service.hostAudit.tokenCreated({ actor: request.actor!, tokenId: created.record.id, name: created.record.name, scopes: created.record.scopes });
       return reply.status(201).send(created);
     },
   );
@@ -68,13 +62,7 @@ export function registerTokenRoutes(app: HttpApp, { engine, tokens }: ServerComp
     },
     async (request) => {
       const record = tokens.revoke(request.params.tokenId);
-      engine.audit.append({
-        actor: request.actor!,
-        action: 'token.revoked',
-        entity: { kind: 'token', id: `token:${record.id}` },
-        outcome: 'success',
-        data: { name: record.name },
-      });
+      await service.hostAudit.tokenRevoked({ actor: request.actor!, tokenId: record.id, name: record.name });
       return record;
     },
   );

@@ -72,7 +72,7 @@ export function registerWebhookRoutes(app: HttpApp, { webhooks }: ServerComposit
       },
     },
     async (request, reply) => {
-      webhooks.remove(request.params.webhookId, request.actor!);
+      await webhooks.remove(request.params.webhookId, request.actor!);
       return reply.status(204).send(null);
     },
   );

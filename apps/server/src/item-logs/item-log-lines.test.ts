@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ItemLogLine, LiveLogState } from '@cairn/core';
-import type { Engine, ItemAttemptRecord } from '@cairn/engine';
+import type { EngineService, ItemAttemptRecord } from '@cairn/engine';
 import { createLocalStorageProvider } from '@cairn/local';
 import { blobKey, canonicalJsonBytes, liveLogSegmentBytes, liveLogSegmentKey, liveLogStateKey, sha256Digest } from '@cairn/protocol';
 import { afterEach, expect, test } from 'vitest';
@@ -35,7 +35,7 @@ function setUp() {
     failure: null,
   };
   // Only the engine's answer about the attempt: what is under test is the reading of storage.
-  const engine = { attempts: () => [attempt] } as unknown as Engine;
+  const service: Pick<EngineService, 'attempts'> = { attempts: async () => [attempt] };
   const live = async (stdout: Buffer, options: { truncated?: boolean; segments?: boolean } = {}) => {
     if (options.segments !== false) {
       for (let index = 0; index * liveLogSegmentBytes < stdout.byteLength; index++)
@@ -59,19 +59,19 @@ function setUp() {
     }
     attempt = { ...attempt, state, exitCode: state === 'succeeded' ? 0 : null, artifacts, finishedAt: '2026-11-23T09:00:02.000Z' };
   };
-  return { storage, engine, live, end, attempt: () => attempt };
+  return { storage, service, live, end, attempt: () => attempt };
 }
 
 const stdoutOf = (lines: ItemLogLine[]) => lines.flatMap((line) => ('stream' in line && line.stream === 'stdout' ? [line.text] : [])).join('');
 
 test('following: the live log up to where it is, then the stored log from that offset on; a character split across the segment boundary arrives whole', async () => {
-  const { storage, engine, live, end, attempt } = setUp();
+  const { storage, service, live, end, attempt } = setUp();
   // "é" (2 bytes) straddles the first segment's end.
   const head = Buffer.concat([Buffer.alloc(liveLogSegmentBytes - 1, 'a'), Buffer.from('é')]);
   await live(head.subarray(0, liveLogSegmentBytes));
   const lines: ItemLogLine[] = [];
   const reading = (async () => {
-    for await (const line of itemLogLines({ engine, storage, attempt: attempt(), follow: true, pollMs: 20 })) lines.push(line);
+    for await (const line of itemLogLines({ service, storage, attempt: attempt(), follow: true, pollMs: 20 })) lines.push(line);
   })();
   await new Promise((resolve) => setTimeout(resolve, 100));
   expect(stdoutOf(lines)).toBe('a'.repeat(liveLogSegmentBytes - 1));
@@ -84,11 +84,11 @@ test('following: the live log up to where it is, then the stored log from that o
 });
 
 test('a lost attempt has no stored log: its live log is its output', async () => {
-  const { storage, engine, live, end, attempt } = setUp();
+  const { storage, service, live, end, attempt } = setUp();
   await live(Buffer.from('started\nworking\n'));
   await end(null, 'lost');
   const lines: ItemLogLine[] = [];
-  for await (const line of itemLogLines({ engine, storage, attempt: attempt(), follow: false })) lines.push(line);
+  for await (const line of itemLogLines({ service, storage, attempt: attempt(), follow: false })) lines.push(line);
   expect(lines).toEqual([
     { stream: 'stdout', text: 'started\nworking\n' },
     { end: { attempt: 1, state: 'lost', exitCode: null, finishedAt: '2026-11-23T09:00:02.000Z' } },
@@ -96,21 +96,21 @@ test('a lost attempt has no stored log: its live log is its output', async () =>
 });
 
 test('a stream at its cap gets one notice while the attempt runs', async () => {
-  const { storage, engine, live, attempt } = setUp();
+  const { storage, service, live, attempt } = setUp();
   await live(Buffer.from('0123456789'), { truncated: true });
   const first: ItemLogLine[] = [];
-  for await (const line of itemLogLines({ engine, storage, attempt: attempt(), follow: false })) first.push(line);
+  for await (const line of itemLogLines({ service, storage, attempt: attempt(), follow: false })) first.push(line);
   expect(first[0]).toEqual({ stream: 'stdout', text: '0123456789' });
   expect(first[1]).toMatchObject({ stream: 'stdout', text: expect.stringContaining('stdout reached limits.maxLogBytes (10 bytes)') });
   expect(first).toHaveLength(2);
 });
 
 test('a progress that counts a segment no longer there yields nothing past the gap', async () => {
-  const { storage, engine, live, attempt } = setUp();
+  const { storage, service, live, attempt } = setUp();
   const bytes = Buffer.alloc(liveLogSegmentBytes + 10, 'b');
   await live(bytes);
   await storage.delete(liveLogSegmentKey(executionId, 'stdout', 0));
   const lines: ItemLogLine[] = [];
-  for await (const line of itemLogLines({ engine, storage, attempt: attempt(), follow: false })) lines.push(line);
+  for await (const line of itemLogLines({ service, storage, attempt: attempt(), follow: false })) lines.push(line);
   expect(lines).toEqual([]);
 });

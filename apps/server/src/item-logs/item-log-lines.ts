@@ -1,10 +1,11 @@
 import { TextDecoder } from 'node:util';
 import type { AttemptState, ItemLogLine, LogStream, StorageProviderV1 } from '@cairn/core';
-import type { Engine, ItemAttemptRecord } from '@cairn/engine';
+import type { EngineService, ItemAttemptRecord } from '@cairn/engine';
 import { blobKey, CairnError, liveLogSegmentBytes, liveLogSegmentKey, liveLogStateKey, liveLogStateSchema } from '@cairn/protocol';
 
 export interface ItemLogLinesOptions {
-  readonly engine: Engine;
+  /** Where the attempt's state is read (it says when the attempt has ended, and where its stored logs are). */
+  readonly service: Pick<EngineService, 'attempts'>;
   readonly storage: StorageProviderV1;
   readonly attempt: ItemAttemptRecord;
   /** Go on until the attempt ends; otherwise stop after what is there now. */
@@ -28,7 +29,7 @@ const endedStates: ReadonlySet<AttemptState> = new Set(['succeeded', 'failed', '
  * with its own marker). Text is UTF-8, a character split between reads is kept whole.
  */
 export async function* itemLogLines(options: ItemLogLinesOptions): AsyncGenerator<ItemLogLine> {
-  const { engine, storage, signal } = options;
+  const { service, storage, signal } = options;
   const { runId, itemId, attempt: number, executionId } = options.attempt;
   const offsets: Record<LogStream, number> = { stdout: options.from?.stdout ?? 0, stderr: options.from?.stderr ?? 0 };
   const decoders: Record<LogStream, TextDecoder> = { stdout: new TextDecoder(), stderr: new TextDecoder() };
@@ -40,7 +41,7 @@ export async function* itemLogLines(options: ItemLogLinesOptions): AsyncGenerato
   };
   for (;;) {
     if (signal?.aborted) return;
-    const current = engine.attempts(runId, itemId).find((attempt) => attempt.attempt === number);
+    const current = (await service.attempts(runId, itemId)).find((attempt) => attempt.attempt === number);
     if (!current) throw new CairnError('CAIRN_NOT_FOUND', `Attempt ${number} of item ${itemId} of run ${runId} is gone.`, { path: 'attempt' });
     if (endedStates.has(current.state)) {
       for (const stream of streams) {

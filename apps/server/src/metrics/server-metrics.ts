@@ -1,4 +1,4 @@
-import type { Engine, EngineObserver } from '@cairn/engine';
+import type { EngineObserver, EngineService } from '@cairn/engine';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { VERSION } from '../version.ts';
 
@@ -16,7 +16,7 @@ export class ServerMetrics {
   /** Give it to the engine: it hears attempts start and end, and anchors fail. */
   readonly observer: EngineObserver;
   readonly #http: Histogram<'route' | 'method' | 'status'>;
-  #engine: Engine | undefined;
+  #service: Pick<EngineService, 'metrics'> | undefined;
 
   constructor() {
     const registry = this.registry;
@@ -69,14 +69,14 @@ export class ServerMetrics {
       registers: [registry],
     }).set({ version: VERSION, node: process.version }, 1);
     collectDefaultMetrics({ register: registry });
-    const read = () => this.#engine?.metrics();
+    const read = async () => this.#service?.metrics();
     new Gauge({
       name: 'cairn_runs',
       help: 'Runs by state',
       labelNames: ['state'],
       registers: [registry],
-      collect() {
-        for (const [state, count] of Object.entries(read()?.runs ?? {})) this.set({ state }, count);
+      async collect() {
+        for (const [state, count] of Object.entries((await read())?.runs ?? {})) this.set({ state }, count);
       },
     });
     new Gauge({
@@ -84,17 +84,17 @@ export class ServerMetrics {
       help: 'Items by state',
       labelNames: ['state'],
       registers: [registry],
-      collect() {
-        for (const [state, count] of Object.entries(read()?.items ?? {})) this.set({ state }, count);
+      async collect() {
+        for (const [state, count] of Object.entries((await read())?.items ?? {})) this.set({ state }, count);
       },
     });
-    const single = (name: string, help: string, value: (metrics: NonNullable<ReturnType<typeof read>>) => number) =>
+    const single = (name: string, help: string, value: (metrics: NonNullable<Awaited<ReturnType<typeof read>>>) => number) =>
       new Gauge({
         name,
         help,
         registers: [registry],
-        collect() {
-          const metrics = read();
+        async collect() {
+          const metrics = await read();
           if (metrics) this.set(value(metrics));
         },
       });
@@ -105,9 +105,9 @@ export class ServerMetrics {
     single('cairn_checkpoints_pending', 'Checkpoints waiting to be anchored', (metrics) => metrics.pendingCheckpoints);
   }
 
-  /** The engine whose state the gauges read (it is built after its observer). */
-  watch(engine: Engine): void {
-    this.#engine = engine;
+  /** The engine whose state the gauges read, through its service (it is built after its observer). */
+  watch(service: Pick<EngineService, 'metrics'>): void {
+    this.#service = service;
   }
 
   observeRequest(route: string, method: string, status: number, seconds: number): void {

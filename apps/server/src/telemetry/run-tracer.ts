@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { CairnEvent, Logger } from '@cairn/core';
-import type { Engine, EngineObserver } from '@cairn/engine';
+import type { EngineObserver, EngineService } from '@cairn/engine';
 import { ROOT_CONTEXT, SpanStatusCode, trace, TraceFlags, type Link, type Span, type Tracer } from '@opentelemetry/api';
+
+/** What the tracer reads of the engine: where the log ends, the events, and a run's name. */
+type TracedService = Pick<EngineService, 'auditSize' | 'events' | 'run'>;
 
 /** Where the tracer gets a root span's ids from: the run's own, so a run is one trace across restarts. */
 export interface RunSpanIds {
@@ -52,7 +55,7 @@ export class RunTracer {
   readonly #runs = new Map<string, OpenRun>();
   /** Executor names by run and item (every attempt of an item has its item's executor). */
   readonly #executors = new Map<string, string>();
-  #engine: Engine | undefined;
+  #service: TracedService | undefined;
   /** The id of the last event recorded. */
   #cursor = -1;
   #stop: AbortController | undefined;
@@ -72,13 +75,12 @@ export class RunTracer {
   }
 
   /** Follows the engine's events from the log's end: what happened before this start is not traced again. */
-  start(engine: Engine): void {
+  start(service: TracedService): void {
     if (this.#stop) return;
-    this.#engine = engine;
-    this.#cursor = engine.audit.size - 1;
+    this.#service = service;
     const stop = new AbortController();
     this.#stop = stop;
-    this.#loop = this.#follow(engine, stop.signal);
+    this.#loop = this.#follow(service, stop.signal);
   }
 
   /**
@@ -87,12 +89,12 @@ export class RunTracer {
    */
   async stop(): Promise<void> {
     const stop = this.#stop;
-    const engine = this.#engine;
-    if (!stop || !engine) return;
+    const service = this.#service;
+    if (!stop || !service) return;
     stop.abort();
     await this.#loop;
     this.#stop = undefined;
-    for await (const event of engine.events({ after: this.#cursor, follow: false })) this.#recordSafely(event);
+    for await (const event of service.events({ after: this.#cursor, follow: false })) await this.#recordSafely(event);
     for (const run of this.#runs.values()) {
       for (const item of run.items.values()) {
         for (const attempt of item.attempts.values()) interrupt(attempt);
@@ -104,28 +106,31 @@ export class RunTracer {
     this.#executors.clear();
   }
 
-  async #follow(engine: Engine, signal: AbortSignal): Promise<void> {
+  async #follow(service: TracedService, signal: AbortSignal): Promise<void> {
     try {
-      for await (const event of engine.events({ after: this.#cursor, signal })) this.#recordSafely(event);
+      this.#cursor = (await service.auditSize()) - 1;
+      for await (const event of service.events({ after: this.#cursor, signal })) await this.#recordSafely(event);
     } catch (error) {
       if (!signal.aborted) this.#logger?.error({ err: error }, 'tracing stopped: the event stream failed');
     }
   }
 
-  #recordSafely(event: CairnEvent): void {
+  async #recordSafely(event: CairnEvent): Promise<void> {
     this.#cursor = event.id;
     try {
-      this.#record(event);
+      // A run's name is read once, when its span opens (the first event of the run this tracer sees).
+      const name = this.#runs.has(event.runId) ? undefined : (await this.#service?.run(event.runId))?.name;
+      this.#record(event, name);
     } catch (error) {
       // One odd event must not end tracing for everything after it.
       this.#logger?.warn({ err: error, eventId: event.id }, 'tracing: an event could not be turned into a span');
     }
   }
 
-  #record(event: CairnEvent): void {
+  #record(event: CairnEvent, name: string | undefined): void {
     const time = Date.parse(event.time);
     if (event.type === 'run.state') {
-      const run = this.#run(event.runId, time, event.state === 'queued');
+      const run = this.#run(event.runId, time, event.state === 'queued', name);
       if (event.state === 'running') run.span.addEvent('run started', time);
       if (runEnds.has(event.state)) {
         run.span.setAttribute('cairn.run.state', event.state);
@@ -140,7 +145,7 @@ export class RunTracer {
       }
       return;
     }
-    const item = this.#item(event.runId, event.itemId, time);
+    const item = this.#item(event.runId, event.itemId, time, name);
     if (event.type === 'item.state') {
       if (!itemEnds.has(event.state)) {
         item.span.addEvent(`item ${event.state}`, time);
@@ -183,11 +188,10 @@ export class RunTracer {
 
   // The open span of a run; a run first seen after its submission (the server restarted while it
   // ran) gets a resumed span in its trace, linked to its first.
-  #run(runId: string, time: number, submitted: boolean): OpenRun {
+  #run(runId: string, time: number, submitted: boolean, name: string | undefined): OpenRun {
     const open = this.#runs.get(runId);
     if (open) return open;
     const ids = runSpanIds(runId);
-    const name = this.#engine?.run(runId)?.name;
     const links: Link[] = submitted ? [] : [{ context: { traceId: ids.traceId, spanId: ids.spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true } }];
     this.#ids.next({ traceId: ids.traceId, spanId: submitted ? ids.spanId : undefined });
     const span = this.#tracer.startSpan(`run ${name ?? runId}`, {
@@ -201,8 +205,8 @@ export class RunTracer {
     return run;
   }
 
-  #item(runId: string, itemId: string, time: number): OpenItem {
-    const run = this.#run(runId, time, false);
+  #item(runId: string, itemId: string, time: number, runName: string | undefined): OpenItem {
+    const run = this.#run(runId, time, false, runName);
     const open = run.items.get(itemId);
     if (open) return open;
     const span = this.#tracer.startSpan(

@@ -1,5 +1,5 @@
 import type { Logger } from '@cairn/core';
-import type { Engine, EngineObserver } from '@cairn/engine';
+import type { EngineObserver, EngineService } from '@cairn/engine';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import type { ServerConfig } from '../config/server-config-schema.ts';
 import { VERSION } from '../version.ts';
@@ -7,7 +7,7 @@ import { VERSION } from '../version.ts';
 /** A server's tracing: give `observer` to the engine, `start` it over the engine, `stop` flushes. */
 export interface ServerTracing {
   readonly observer: EngineObserver;
-  start(engine: Engine): void;
+  start(service: Pick<EngineService, 'auditSize' | 'events' | 'run'>): void;
   /** Ends the spans still open, sends what is buffered, and closes the exporter. */
   stop(): Promise<void>;
 }
@@ -73,7 +73,7 @@ export async function startTracing(traces: NonNullable<ServerConfig['telemetry']
   });
   return {
     observer: tracer.observer,
-    start: (engine) => tracer.start(engine),
+    start: (service) => tracer.start(service),
     stop: async () => {
       await tracer.stop();
       await provider.shutdown();

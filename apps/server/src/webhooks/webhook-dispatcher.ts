@@ -1,5 +1,5 @@
 import type { AuditActor, CairnEvent, Logger } from '@cairn/core';
-import type { Engine } from '@cairn/engine';
+import type { EngineService } from '@cairn/engine';
 import { nextRetryDelay, standardRetrySchedule } from './retry-schedule.ts';
 import { webhookHeaders } from './sign-webhook.ts';
 import type { WebhookEndpoints } from './webhook-endpoints.ts';
@@ -8,7 +8,8 @@ import type { DueDelivery, WebhookStore } from './webhook-store.ts';
 export interface WebhookDispatcherSettings {
   readonly store: WebhookStore;
   readonly endpoints: WebhookEndpoints;
-  readonly engine: Pick<Engine, 'events' | 'audit'>;
+  /** The engine's events, the log's end, and where `webhook.disabled` is written. */
+  readonly service: Pick<EngineService, 'events' | 'auditSize' | 'hostAudit'>;
   /** Waits (ms) before each attempt, the first included; default: Standard Webhooks' (about a day and a half). */
   readonly retrySchedule?: readonly number[];
   /** How long a receiver has to answer one attempt (default 10 s). */
@@ -72,11 +73,12 @@ export class WebhookDispatcher {
   }
 
   async #follow(signal: AbortSignal): Promise<void> {
-    const { store, engine } = this.#settings;
-    // A new database starts at the log's end: no endpoint existed before it.
-    store.initializeCursor(engine.audit.size - 1);
+    const { store, service } = this.#settings;
     while (!signal.aborted) {
       try {
+        // A new database starts at the log's end: no endpoint existed before it. (Read in the
+        // retried block: an engine whose database cannot answer now is asked again.)
+        if (store.cursor() === undefined) store.initializeCursor((await service.auditSize()) - 1);
         // Events that arrive together (a page the engine read) are recorded in one transaction,
         // at the end of this turn of the event loop, not one transaction (and commit) each. A
         // batch that fails to record ends this pass: the next reads again from the cursor, which
@@ -93,7 +95,7 @@ export class WebhookDispatcher {
           }
         };
         try {
-          for await (const event of engine.events({ after: store.cursor() ?? -1, follow: true, signal: AbortSignal.any([signal, failed.signal]) })) {
+          for await (const event of service.events({ after: store.cursor() ?? -1, follow: true, signal: AbortSignal.any([signal, failed.signal]) })) {
             if (batch.push(event) === 1) setImmediate(() => batch.length > 0 && record());
           }
         } finally {
@@ -164,13 +166,12 @@ export class WebhookDispatcher {
       store.recordAttempt(delivery.deliveryId, { delivered: false, statusCode, error: 'the endpoint answered 410 Gone', retryAt: null }, now);
       store.disableEndpoint(delivery.webhookId, 'the endpoint answered 410 Gone', now);
       // Cairn stopped sending on its own: the log says so, as it says who created the endpoint.
-      this.#settings.engine.audit.append({
-        actor: webhooksActor,
-        action: 'webhook.disabled',
-        entity: { kind: 'webhook', id: delivery.webhookId },
-        outcome: 'success',
-        data: { reason: 'the endpoint answered 410 Gone' },
-      });
+      await this.#settings.service.hostAudit
+        .webhookDisabled({ actor: webhooksActor, webhookId: delivery.webhookId, reason: 'the endpoint answered 410 Gone' })
+        // The endpoint is disabled either way; an entry the engine could not take (its disk full) is logged, not thrown into the sender.
+        .catch((caught: unknown) =>
+          logger?.error({ webhookId: delivery.webhookId, error: describeError(caught) }, 'webhooks: auditing a disabled endpoint failed'),
+        );
       logger?.warn({ webhookId: delivery.webhookId }, 'webhooks: an endpoint answered 410 Gone; it is disabled');
       return;
     }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AuditActor, CairnEventType, CipherV1 } from '@cairn/core';
-import type { Engine } from '@cairn/engine';
+import type { EngineService } from '@cairn/engine';
 import { CairnError, cipherEnvelopeSchema, parsePayload } from '@cairn/protocol';
 import { createWebhookSecret } from './webhook-secret.ts';
 import type { WebhookDelivery, WebhookEndpoint, WebhookStore } from './webhook-store.ts';
@@ -23,7 +23,7 @@ export interface WebhookDefinition {
 export class WebhookEndpoints {
   readonly #store: WebhookStore;
   readonly #cipher: CipherV1;
-  readonly #audit: Pick<Engine['audit'], 'append' | 'size'>;
+  readonly #service: Pick<EngineService, 'auditSize' | 'hostAudit'>;
   readonly #now: () => number;
   /** Decrypted secrets, so a busy endpoint is not decrypted at every attempt. */
   readonly #secrets = new Map<string, Promise<string>>();
@@ -31,12 +31,13 @@ export class WebhookEndpoints {
   constructor(settings: {
     readonly store: WebhookStore;
     readonly cipher: CipherV1;
-    readonly audit: Pick<Engine['audit'], 'append' | 'size'>;
+    /** Where the log's end is read and the endpoints' `webhook.*` entries are written. */
+    readonly service: Pick<EngineService, 'auditSize' | 'hostAudit'>;
     readonly now?: () => number;
   }) {
     this.#store = settings.store;
     this.#cipher = settings.cipher;
-    this.#audit = settings.audit;
+    this.#service = settings.service;
     this.#now = settings.now ?? Date.now;
   }
 
@@ -58,19 +59,17 @@ export class WebhookEndpoints {
       disabledAt: null,
       disabledReason: null,
     };
-    // No await from here on: the endpoint receives exactly the events after the log's end now.
-    this.#store.addEndpoint(endpoint, JSON.stringify(envelope), this.#audit.size - 1);
+    // The endpoint receives exactly the events after the log's end as read here: no await between
+    // the read and the insert, so nothing of this process comes in between.
+    const end = await this.#service.auditSize();
+    this.#store.addEndpoint(endpoint, JSON.stringify(envelope), end - 1);
     try {
-      this.#audit.append({
+      await this.#service.hostAudit.webhookCreated({
         actor,
-        action: 'webhook.created',
-        entity: { kind: 'webhook', id: webhookId },
-        outcome: 'success',
-        data: {
-          origin: new URL(endpoint.url).origin,
-          events: endpoint.events === null ? 'all' : [...endpoint.events],
-          ...(endpoint.runId === null ? {} : { runId: endpoint.runId }),
-        },
+        webhookId,
+        origin: new URL(endpoint.url).origin,
+        events: endpoint.events === null ? 'all' : endpoint.events,
+        ...(endpoint.runId === null ? {} : { runId: endpoint.runId }),
       });
     } catch (error) {
       // Unaudited, it must not exist.
@@ -92,17 +91,11 @@ export class WebhookEndpoints {
   }
 
   /** Removes an endpoint and its deliveries (pending ones are not sent). */
-  remove(webhookId: string, actor: AuditActor): void {
+  async remove(webhookId: string, actor: AuditActor): Promise<void> {
     const endpoint = this.get(webhookId);
     this.#store.removeEndpoint(webhookId);
     this.#secrets.delete(webhookId);
-    this.#audit.append({
-      actor,
-      action: 'webhook.removed',
-      entity: { kind: 'webhook', id: webhookId },
-      outcome: 'success',
-      data: { origin: new URL(endpoint.url).origin },
-    });
+    await this.#service.hostAudit.webhookRemoved({ actor, webhookId, origin: new URL(endpoint.url).origin });
   }
 
   /** An endpoint's latest deliveries, oldest first. */

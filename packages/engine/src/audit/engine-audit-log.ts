@@ -1,24 +1,19 @@
 import type { AuditEntry } from '@cairn/core';
 import type { MerkleLog } from '@cairn/audit';
-import type { AuditEntryDraft } from './audit-log.ts';
 import type { AuditQuery } from './audit-query.ts';
 
 /**
- * The audit log as an engine shows it (`engine.audit`): reads, and appends for what a host audits
- * itself (an access denied, a token created). `AuditLog` (from `@cairn/engine/internals`) is the
- * implementation; this face names no database type, so a consumer's type check needs none.
+ * The audit log as an engine shows it (`engine.audit`): reads only. The engine appends its own
+ * entries in the transactions of its changes; a host writes the few it owns (an access denied, a
+ * token created) through `engine.service().hostAudit`, one method per action. `AuditLog` (from
+ * `@cairn/engine/internals`) is the implementation; this face names no database type, so a
+ * consumer's type check needs none.
  */
 export interface EngineAuditLog {
-  /** The RFC 6962 tree over every entry, to read: its root, leaves and proofs (entries go in through `append`). */
+  /** The RFC 6962 tree over every entry, to read: its root, leaves and proofs. */
   readonly merkle: Pick<MerkleLog, 'size' | 'rootHash' | 'leafHash' | 'inclusionProof' | 'consistencyProof'>;
   /** Entries in the log. */
   readonly size: number;
-  /**
-   * Appends one entry, numbering it (`seq`, and `runSeq` within its run) and hashing it into the
-   * Merkle tree, in the engine's transaction when called inside one. Throws CAIRN_PAYLOAD_INVALID
-   * for an entry that is not a valid audit entry (nothing is written).
-   */
-  append(draft: AuditEntryDraft): AuditEntry;
   /** Entries from `seq` on, in order, `pageSize` at a time. */
   entries(fromSeq?: number, pageSize?: number): Generator<AuditEntry>;
   /**

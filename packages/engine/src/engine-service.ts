@@ -1,0 +1,87 @@
+import type { AuditActor, AuditEntry, CairnEvent, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
+import type { AuditQuery } from './audit/audit-query.ts';
+import type { ItemAttemptRecord } from './dispatch/attempt-store.ts';
+import type { EngineHealth } from './engine-health.ts';
+import type { EngineMetrics } from './engine-metrics.ts';
+import type { HostAuditWriter } from './host-audit/host-audit-writer.ts';
+import type { SecretRecord } from './secrets/secret-store.ts';
+import type { ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';
+import type { RunListOptions, RunPage } from './state/run-history.ts';
+import type { ItemRecord, RunRecord } from './state/run-records.ts';
+import type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
+
+/** Which events `EngineService.events` yields, from where, and until when. */
+export interface EngineEventsOptions {
+  /** The id of the last event seen (the audit sequence); -1, the default, for all. */
+  readonly after?: number;
+  /** Only this run's events. */
+  readonly runId?: string;
+  /** Ends the stream. */
+  readonly signal?: AbortSignal;
+  /** Keep waiting for new events once caught up (the default), or end there (`false`). */
+  readonly follow?: boolean;
+}
+
+/**
+ * Everything a host (the server) asks of an engine, wherever the engine runs: every read and every
+ * command is asynchronous, so the same host code works over the engine in this process (SQLite
+ * mode: `engine.service()`) and over a shared database whose engine runs in another replica
+ * (PostgreSQL mode: reads from the database, commands through a table). Errors are the engine's
+ * own CairnErrors, whichever side answers.
+ *
+ * It starts and stops nothing: running the engine is its host's lifecycle, not a request's.
+ */
+export interface EngineService {
+  // Reads.
+  /** A run; undefined for an unknown one. */
+  run(runId: string): Promise<RunRecord | undefined>;
+  /** Runs newest first, a page at a time; rejects with CAIRN_PAYLOAD_INVALID naming `limit` or `cursor`. */
+  runs(options?: RunListOptions): Promise<RunPage>;
+  /** A run's items (empty for an unknown run). */
+  items(runId: string): Promise<ItemRecord[]>;
+  /** The run's spec as submitted (canonical form); undefined for an unknown run. */
+  spec(runId: string): Promise<RunSpecV1 | undefined>;
+  /** What a succeeded item produced (kind → digest), if it did. */
+  artifacts(runId: string, itemId: string): Promise<Readonly<Record<string, string>> | undefined>;
+  /** An item's attempts, first to last (empty for an item that never ran or an unknown one). */
+  attempts(runId: string, itemId: string): Promise<ItemAttemptRecord[]>;
+  schedules(): Promise<ScheduleRecord[]>;
+  /** Names and versions of the secrets; values are never read back. */
+  secrets(): Promise<SecretRecord[]>;
+  /** Whether the engine can do its work now, and if not why and since when (what `/readyz` says). */
+  health(): Promise<EngineHealth>;
+  /** Counts by state, queue depth, live attempts and anchoring lag (what `/metrics` exposes). */
+  metrics(): Promise<EngineMetrics>;
+  /**
+   * A run's evidence bundle. Rejects with CAIRN_NOT_FOUND for an unknown run and
+   * CAIRN_BUNDLE_INVALID while no checkpoint covers it yet.
+   */
+  exportBundle(runId: string): Promise<EvidenceBundleV1>;
+  /** Entries in the audit log now. */
+  auditSize(): Promise<number>;
+  /**
+   * The audit entries `query` keeps, in order, up to the log's size when it is called. Throws
+   * CAIRN_PAYLOAD_INVALID at once (before anything is read) for a bad field.
+   */
+  auditEntries(query?: AuditQuery): AsyncIterable<AuditEntry>;
+  /**
+   * Events after `options.after`, in order, as they happen: a client that resumes from the last id
+   * it saw misses nothing and sees nothing twice. Each stream reads at its own pace.
+   */
+  events(options?: EngineEventsOptions): AsyncIterable<CairnEvent>;
+
+  // Commands: each resolves once what it changed is recorded (with its audit entries).
+  /** Validates and stores a run; rejects with the spec's CairnError (CAIRN_SPEC_INVALID, ...). */
+  submit(document: unknown, options: SubmitOptions): Promise<SubmitResult>;
+  approve(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void>;
+  reject(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void>;
+  cancelRun(runId: string, actor: AuditActor, reason?: string): Promise<void>;
+  cancelItem(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void>;
+  addSchedule(definition: ScheduleDefinition, actor: AuditActor): Promise<ScheduleRecord>;
+  removeSchedule(scheduleId: string, actor: AuditActor): Promise<void>;
+  setSecret(name: string, value: string, actor: AuditActor): Promise<SecretRecord>;
+  removeSecret(name: string, actor: AuditActor): Promise<void>;
+
+  /** The audit entries the host writes about what it owns itself (access, tokens, webhooks); nothing else. */
+  readonly hostAudit: HostAuditWriter;
+}

@@ -1,0 +1,124 @@
+import type { AuditActor, AuditEntry, CairnEvent, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
+import type { AuditQuery } from './audit/audit-query.ts';
+import type { ItemAttemptRecord } from './dispatch/attempt-store.ts';
+import type { Engine } from './engine.ts';
+import type { EngineHealth } from './engine-health.ts';
+import type { EngineMetrics } from './engine-metrics.ts';
+import type { EngineEventsOptions, EngineService } from './engine-service.ts';
+import type { HostAuditWriter } from './host-audit/host-audit-writer.ts';
+import type { SecretRecord } from './secrets/secret-store.ts';
+import type { ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';
+import type { RunListOptions, RunPage } from './state/run-history.ts';
+import type { ItemRecord, RunRecord } from './state/run-records.ts';
+import type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
+
+/**
+ * The engine service over an engine in this process (SQLite mode): each call is the engine's own
+ * method, its answer (or its CairnError) handed back as a promise. A thin layer that changes no
+ * behaviour; get one with `engine.service()`.
+ */
+export class InProcessEngineService implements EngineService {
+  readonly #engine: Engine;
+  readonly hostAudit: HostAuditWriter;
+
+  constructor(engine: Engine, hostAudit: HostAuditWriter) {
+    this.#engine = engine;
+    this.hostAudit = hostAudit;
+  }
+
+  async run(runId: string): Promise<RunRecord | undefined> {
+    return this.#engine.run(runId);
+  }
+
+  async runs(options?: RunListOptions): Promise<RunPage> {
+    return this.#engine.runs(options);
+  }
+
+  async items(runId: string): Promise<ItemRecord[]> {
+    return this.#engine.items(runId);
+  }
+
+  async spec(runId: string): Promise<RunSpecV1 | undefined> {
+    return this.#engine.spec(runId);
+  }
+
+  async artifacts(runId: string, itemId: string): Promise<Readonly<Record<string, string>> | undefined> {
+    return this.#engine.artifacts(runId, itemId);
+  }
+
+  async attempts(runId: string, itemId: string): Promise<ItemAttemptRecord[]> {
+    return this.#engine.attempts(runId, itemId);
+  }
+
+  async schedules(): Promise<ScheduleRecord[]> {
+    return this.#engine.schedules();
+  }
+
+  async secrets(): Promise<SecretRecord[]> {
+    return this.#engine.secrets();
+  }
+
+  async health(): Promise<EngineHealth> {
+    return this.#engine.health();
+  }
+
+  async metrics(): Promise<EngineMetrics> {
+    return this.#engine.metrics();
+  }
+
+  exportBundle(runId: string): Promise<EvidenceBundleV1> {
+    return this.#engine.exportBundle(runId);
+  }
+
+  async auditSize(): Promise<number> {
+    return this.#engine.audit.size;
+  }
+
+  auditEntries(query?: AuditQuery): AsyncIterable<AuditEntry> {
+    // `query` checks its fields now, not at the first `next()`: a bad one throws here, before an answer starts.
+    const entries = this.#engine.audit.query(query);
+    return (async function* () {
+      yield* entries;
+    })();
+  }
+
+  events(options?: EngineEventsOptions): AsyncIterable<CairnEvent> {
+    return this.#engine.events(options);
+  }
+
+  async submit(document: unknown, options: SubmitOptions): Promise<SubmitResult> {
+    return this.#engine.submit(document, options);
+  }
+
+  async approve(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
+    this.#engine.approve(runId, itemId, actor, reason);
+  }
+
+  async reject(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
+    this.#engine.reject(runId, itemId, actor, reason);
+  }
+
+  async cancelRun(runId: string, actor: AuditActor, reason?: string): Promise<void> {
+    this.#engine.cancelRun(runId, actor, reason);
+  }
+
+  async cancelItem(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
+    this.#engine.cancelItem(runId, itemId, actor, reason);
+  }
+
+  async addSchedule(definition: ScheduleDefinition, actor: AuditActor): Promise<ScheduleRecord> {
+    return this.#engine.addSchedule(definition, actor);
+  }
+
+  async removeSchedule(scheduleId: string, actor: AuditActor): Promise<void> {
+    this.#engine.removeSchedule(scheduleId, actor);
+  }
+
+  setSecret(name: string, value: string, actor: AuditActor): Promise<SecretRecord> {
+    return this.#engine.setSecret(name, value, actor);
+  }
+
+  async removeSecret(name: string, actor: AuditActor): Promise<void> {
+    this.#engine.removeSecret(name, actor);
+  }
+}
