@@ -1,6 +1,7 @@
 import type { AuditActor, CipherEnvelope, JsonValue } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 import type { Engine } from '../engine.ts';
+import type { HostAuditRecord } from '../host-audit/host-audit-record.ts';
 import type { ScheduleDefinition } from '../schedules/schedule-book.ts';
 import type { SubmitOptions } from '../state/run-state-machine.ts';
 
@@ -19,6 +20,10 @@ export interface EngineCommandPayloads {
   readonly 'remove-schedule': { readonly scheduleId: string };
   readonly 'set-secret': { readonly name: string; readonly sealed: CipherEnvelope };
   readonly 'remove-secret': { readonly name: string };
+  /** An entry the host owns (access, tokens, webhooks), checked again by the engine; the actor is the record's. */
+  readonly 'host-audit': { readonly record: HostAuditRecord };
+  /** A run's evidence bundle, made where the state is in memory (the leader's working copy). */
+  readonly 'export-bundle': { readonly runId: string };
 }
 
 /** The context a replica seals a secret's value under for its trip through `engine_commands`. */
@@ -36,6 +41,12 @@ export async function carryOutCommand(
   command: { readonly kind: keyof EngineCommandPayloads; readonly payload: JsonValue; readonly actor: JsonValue | null },
   openSealed: (sealed: CipherEnvelope, context: Readonly<Record<string, string>>) => Promise<Uint8Array>,
 ): Promise<JsonValue> {
+  if (command.kind === 'host-audit') {
+    await appendHostRecord(engine, (command.payload as unknown as EngineCommandPayloads['host-audit']).record);
+    return null;
+  }
+  if (command.kind === 'export-bundle')
+    return (await engine.exportBundle((command.payload as unknown as EngineCommandPayloads['export-bundle']).runId)) as unknown as JsonValue;
   const actor = command.actor as unknown as AuditActor | null;
   if (actor === null) throw new CairnError('CAIRN_PAYLOAD_INVALID', `The ${command.kind} command names no actor; every command is audited as someone's.`);
   switch (command.kind) {
@@ -79,6 +90,37 @@ export async function carryOutCommand(
     case 'remove-secret': {
       engine.removeSecret((command.payload as unknown as EngineCommandPayloads['remove-secret']).name, actor);
       return null;
+    }
+  }
+}
+
+// A host record through the engine's own host writer (which checks it): one method per action.
+function appendHostRecord(engine: Engine, record: HostAuditRecord): Promise<void> {
+  const writer = engine.service().hostAudit;
+  switch (record.action) {
+    case 'access.denied': {
+      const { action: _action, ...denial } = record;
+      return writer.accessDenied(denial);
+    }
+    case 'token.created': {
+      const { action: _action, ...token } = record;
+      return writer.tokenCreated(token);
+    }
+    case 'token.revoked': {
+      const { action: _action, ...token } = record;
+      return writer.tokenRevoked(token);
+    }
+    case 'webhook.created': {
+      const { action: _action, runId, ...webhook } = record;
+      return writer.webhookCreated({ ...webhook, ...(runId === undefined ? {} : { runId }) });
+    }
+    case 'webhook.removed': {
+      const { action: _action, ...webhook } = record;
+      return writer.webhookRemoved(webhook);
+    }
+    case 'webhook.disabled': {
+      const { action: _action, ...webhook } = record;
+      return writer.webhookDisabled(webhook);
     }
   }
 }

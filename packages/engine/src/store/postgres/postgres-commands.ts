@@ -15,6 +15,8 @@ export const engineCommandKinds = [
   'remove-schedule',
   'set-secret',
   'remove-secret',
+  'host-audit',
+  'export-bundle',
 ] as const;
 export type EngineCommandKind = (typeof engineCommandKinds)[number];
 
