@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditActor, AuditAnchorV1, CipherV1, SignerV1, TaskEnvelope } from '@cairn/core';
+import type { AuditActor, AuditAnchorV1, CipherV1, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider, type InMemoryExecutorRegistry } from '@cairn/conformance/mocks';
 import { afterEach } from 'vitest';
 import { createEngine, type Engine, type EngineSettings } from './engine.ts';
@@ -47,19 +47,7 @@ export function engineHarness() {
   const engineWith = (options: TestEngineOptions = {}) => {
     const storage = createInMemoryStorageProvider();
     const signer = options.signer ?? createInMemorySigner();
-    const argvOf = async (task: TaskEnvelope) => {
-      const envelope = JSON.parse(new TextDecoder().decode((await storage.get(`manifests/${task.manifestDigest.slice(7)}.json`))!));
-      const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'));
-      return manifest.runtime.argv as string[];
-    };
-    const body = async (task: TaskEnvelope, signal: AbortSignal): Promise<number> => {
-      runs.set(task.executionId, (runs.get(task.executionId) ?? 0) + 1);
-      secretsReceived.set(task.executionId, task.secrets);
-      const argv = await argvOf(task);
-      if (argv[0] === 'sleep') await sleep(Number(argv[1]), undefined, { signal }).catch(() => undefined);
-      if (signal.aborted) return 130;
-      return argv[0] === 'exit' ? Number(argv[1]) : 0;
-    };
+    const body = harnessTask(storage, runs, secretsReceived);
     const executor = createInMemoryExecutor({ run: body, ...(options.registry ? { registry: options.registry } : {}) });
     const { path, registry: _registry, reconcileIntervalMs, anchors, signer: _signer, ...settings } = options;
     const engine = createEngine({
@@ -76,6 +64,31 @@ export function engineHarness() {
   };
 
   return { databasePath, engineWith, runs, secretsReceived };
+}
+
+/**
+ * The task body of a harness executor: it reads its argv from the manifest the engine stored, as a
+ * worker would (`sleep N` takes N ms and is stoppable, `exit N` exits N, anything else exits 0),
+ * counting its runs and keeping the secrets it received by execution id.
+ */
+export function harnessTask(
+  storage: StorageProviderV1,
+  runs: Map<string, number>,
+  secretsReceived: Map<string, Readonly<Record<string, string>> | undefined>,
+): (task: TaskEnvelope, signal: AbortSignal) => Promise<number> {
+  const argvOf = async (task: TaskEnvelope) => {
+    const envelope = JSON.parse(new TextDecoder().decode((await storage.get(`manifests/${task.manifestDigest.slice(7)}.json`))!));
+    const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'));
+    return manifest.runtime.argv as string[];
+  };
+  return async (task, signal) => {
+    runs.set(task.executionId, (runs.get(task.executionId) ?? 0) + 1);
+    secretsReceived.set(task.executionId, task.secrets);
+    const argv = await argvOf(task);
+    if (argv[0] === 'sleep') await sleep(Number(argv[1]), undefined, { signal }).catch(() => undefined);
+    if (signal.aborted) return 130;
+    return argv[0] === 'exit' ? Number(argv[1]) : 0;
+  };
 }
 
 /** Polls `condition` every 5 ms for up to 2 s. */

@@ -76,3 +76,5 @@ export { hostAuditWriterOver } from './host-audit/host-audit-writer-over.ts';
 export { hostAuditDraft } from './host-audit/host-audit-draft.ts';
 export { hostAuditActions, hostAuditRecordSchema } from './host-audit/host-audit-record.ts';
 export type { HostAuditAction, HostAuditRecord } from './host-audit/host-audit-record.ts';
+export { createPostgresEngineService, PostgresEngineService } from './store/postgres/postgres-engine-service.ts';
+export type { PostgresEngineServiceSettings } from './store/postgres/postgres-engine-service.ts';

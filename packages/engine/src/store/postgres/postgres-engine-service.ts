@@ -1,0 +1,265 @@
+import type { AuditActor, AuditEntry, CairnEvent, CipherV1, EvidenceBundleV1, JsonValue, RunSpecV1 } from '@cairn/core';
+import { CairnError } from '@cairn/protocol';
+import type pg from 'pg';
+import type { AuditQuery } from '../../audit/audit-query.ts';
+import type { ItemAttemptRecord } from '../../dispatch/attempt-store.ts';
+import type { EngineHealth } from '../../engine-health.ts';
+import type { EngineMetrics } from '../../engine-metrics.ts';
+import type { EngineEventsOptions, EngineService } from '../../engine-service.ts';
+import { eventOfEntry } from '../../events/event-of-entry.ts';
+import type { HostAuditWriter } from '../../host-audit/host-audit-writer.ts';
+import { hostAuditWriterOver } from '../../host-audit/host-audit-writer-over.ts';
+import type { ScheduleDefinition, ScheduleRecord } from '../../schedules/schedule-book.ts';
+import type { SecretRecord } from '../../secrets/secret-store.ts';
+import type { RunListOptions, RunPage } from '../../state/run-history.ts';
+import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
+import type { SubmitOptions, SubmitResult } from '../../state/run-state-machine.ts';
+import { sealedSecretContext, type EngineCommandPayloads } from '../engine-commands.ts';
+import { commandChannels, createPostgresCommandSender, type EngineCommandKind, type PostgresCommandSender } from './postgres-commands.ts';
+import { openPostgresEngineReads, type PostgresEngineReads } from './postgres-engine-reads.ts';
+import type { PostgresEngineLeader } from './postgres-engine-leader.ts';
+import { connectPostgres, parsePostgresStateSettings, type PostgresStateSettings, type ResolvedPostgresStateSettings } from './postgres-settings.ts';
+import type { PostgresStateStore } from './postgres-state-store.ts';
+
+/** Entries read per page of an event stream. */
+const eventPageSize = 500;
+/** How often a caught-up event stream reads again in case a notification was missed (ms). */
+const eventPollMs = 1_000;
+
+export interface PostgresEngineServiceSettings {
+  readonly state: PostgresStateSettings;
+  readonly store: PostgresStateStore;
+  /** This replica's bid for the lease: its engine answers health and bundles while it leads. */
+  readonly leader: PostgresEngineLeader;
+  /** Seals a secret's value for its trip to the leader (the deployment's cipher: the leader opens it). */
+  readonly cipher?: CipherV1;
+  /** How long a command waits for the leader's answer (ms); 30 s by default. */
+  readonly commandTimeoutMs?: number;
+}
+
+/**
+ * The engine service of a replica in PostgreSQL mode (ADR 0023), whether or not it runs the engine:
+ * reads and event streams come from the database (so nothing uncommitted is ever seen), commands go
+ * through `engine_commands` to whichever replica holds the writer lease, answered once the state
+ * they made is committed. Event streams wait on the commit notification, with a slow poll in case
+ * one was missed.
+ */
+export class PostgresEngineService implements EngineService {
+  readonly hostAudit: HostAuditWriter;
+  readonly #settings: ResolvedPostgresStateSettings;
+  readonly #store: PostgresStateStore;
+  readonly #leader: PostgresEngineLeader;
+  readonly #cipher: CipherV1 | undefined;
+  readonly #reads: PostgresEngineReads;
+  readonly #closeReads: () => Promise<void>;
+  readonly #sender: PostgresCommandSender;
+  readonly #appendWaiters = new Set<() => void>();
+  #listener: Promise<pg.Client> | undefined;
+  #closed = false;
+
+  constructor(settings: PostgresEngineServiceSettings) {
+    this.#settings = parsePostgresStateSettings(settings.state);
+    this.#store = settings.store;
+    this.#leader = settings.leader;
+    this.#cipher = settings.cipher;
+    const { reads, close } = openPostgresEngineReads(settings.state);
+    this.#reads = reads;
+    this.#closeReads = close;
+    this.#sender = createPostgresCommandSender({ state: settings.state, ...(settings.commandTimeoutMs ? { timeoutMs: settings.commandTimeoutMs } : {}) });
+    this.hostAudit = hostAuditWriterOver(async (record) => {
+      await this.#send('host-audit', { record }, record.actor);
+    });
+  }
+
+  run(runId: string): Promise<RunRecord | undefined> {
+    return this.#reads.run(runId);
+  }
+
+  runs(options?: RunListOptions): Promise<RunPage> {
+    return this.#reads.runs(options);
+  }
+
+  items(runId: string): Promise<ItemRecord[]> {
+    return this.#reads.items(runId);
+  }
+
+  spec(runId: string): Promise<RunSpecV1 | undefined> {
+    return this.#reads.spec(runId);
+  }
+
+  artifacts(runId: string, itemId: string): Promise<Readonly<Record<string, string>> | undefined> {
+    return this.#reads.artifacts(runId, itemId);
+  }
+
+  attempts(runId: string, itemId: string): Promise<ItemAttemptRecord[]> {
+    return this.#reads.attempts(runId, itemId);
+  }
+
+  schedules(): Promise<ScheduleRecord[]> {
+    return this.#reads.schedules();
+  }
+
+  secrets(): Promise<SecretRecord[]> {
+    return this.#reads.secrets();
+  }
+
+  /**
+   * Ready while some replica runs the engine: this one (then as its engine says: a full disk makes
+   * it not ready), or another that holds the lease (commands reach it). Not ready while nobody does.
+   */
+  async health(): Promise<EngineHealth> {
+    const engine = this.#leader.engine;
+    if (engine) return engine.health();
+    const client = await this.#listenerClient();
+    const leader = await this.#store.leader(client);
+    return leader.held
+      ? { ready: true, since: new Date().toISOString() }
+      : {
+          ready: false,
+          reason: 'no replica holds the writer lease: no engine runs (commands wait for one to take it)',
+          since: new Date().toISOString(),
+        };
+  }
+
+  async metrics(): Promise<EngineMetrics> {
+    const [counts, auditEntries, lag] = await Promise.all([this.#reads.counts(), this.#reads.auditSize(), this.#reads.anchoringLag()]);
+    return { ...counts, auditEntries, ...lag };
+  }
+
+  /** Made by the engine, which holds the log in memory: in this process while it leads, through a command otherwise. */
+  async exportBundle(runId: string): Promise<EvidenceBundleV1> {
+    const engine = this.#leader.engine;
+    if (engine) return engine.exportBundle(runId);
+    return (await this.#send('export-bundle', { runId }, null)) as unknown as EvidenceBundleV1;
+  }
+
+  auditSize(): Promise<number> {
+    return this.#reads.auditSize();
+  }
+
+  auditEntries(query?: AuditQuery): AsyncIterable<AuditEntry> {
+    return this.#reads.auditQuery(query);
+  }
+
+  async *events(options: EngineEventsOptions = {}): AsyncGenerator<CairnEvent> {
+    let cursor = options.after ?? -1;
+    if (options.follow !== false) await this.#listenerClient();
+    while (!options.signal?.aborted && !this.#closed) {
+      // Registered before the read: a commit notified after it is not missed.
+      const appended = options.follow !== false ? this.#nextAppend(options.signal) : undefined;
+      const page =
+        options.runId === undefined
+          ? await this.#reads.auditPage(cursor + 1, eventPageSize)
+          : await this.#reads.runEntriesAfter(options.runId, cursor, eventPageSize);
+      for (const entry of page) {
+        cursor = entry.seq;
+        const event = eventOfEntry(entry);
+        if (event) yield event;
+        if (options.signal?.aborted) return;
+      }
+      if (page.length === eventPageSize) continue;
+      if (!appended) return;
+      await appended;
+    }
+  }
+
+  async submit(document: unknown, options: SubmitOptions): Promise<SubmitResult> {
+    const { actor, context: _context, ...rest } = options;
+    const payload: EngineCommandPayloads['submit'] = { document: document as JsonValue, options: rest };
+    return (await this.#send('submit', payload, actor)) as unknown as SubmitResult;
+  }
+
+  async approve(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
+    await this.#send('approve', { runId, itemId, ...(reason === undefined ? {} : { reason }) }, actor);
+  }
+
+  async reject(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
+    await this.#send('reject', { runId, itemId, ...(reason === undefined ? {} : { reason }) }, actor);
+  }
+
+  async cancelRun(runId: string, actor: AuditActor, reason?: string): Promise<void> {
+    await this.#send('cancel-run', { runId, ...(reason === undefined ? {} : { reason }) }, actor);
+  }
+
+  async cancelItem(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
+    await this.#send('cancel-item', { runId, itemId, ...(reason === undefined ? {} : { reason }) }, actor);
+  }
+
+  async addSchedule(definition: ScheduleDefinition, actor: AuditActor): Promise<ScheduleRecord> {
+    return (await this.#send('add-schedule', { definition }, actor)) as unknown as ScheduleRecord;
+  }
+
+  async removeSchedule(scheduleId: string, actor: AuditActor): Promise<void> {
+    await this.#send('remove-schedule', { scheduleId }, actor);
+  }
+
+  /** The value is sealed here with the deployment's cipher: it never reaches the database in clear. */
+  async setSecret(name: string, value: string, actor: AuditActor): Promise<SecretRecord> {
+    if (!this.#cipher)
+      throw new CairnError('CAIRN_CONFIG_INVALID', 'No cipher is configured, so secrets cannot be stored: configure `cipher`.', { path: 'config.cipher' });
+    const sealed = await this.#cipher.encrypt(new TextEncoder().encode(value), sealedSecretContext(name));
+    return (await this.#send('set-secret', { name, sealed }, actor)) as unknown as SecretRecord;
+  }
+
+  async removeSecret(name: string, actor: AuditActor): Promise<void> {
+    await this.#send('remove-secret', { name }, actor);
+  }
+
+  /** Ends the readers, the command sender and the event listener. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const waiter of [...this.#appendWaiters]) waiter();
+    await Promise.all([this.#closeReads(), this.#sender.close(), this.#listener?.then((client) => client.end()).catch(() => {})]);
+  }
+
+  #send<Kind extends keyof EngineCommandPayloads & EngineCommandKind>(
+    kind: Kind,
+    payload: EngineCommandPayloads[Kind],
+    actor: AuditActor | null,
+  ): Promise<JsonValue> {
+    return this.#sender.send(kind, payload as unknown as JsonValue, actor === null ? {} : { actor: actor as unknown as JsonValue });
+  }
+
+  // One LISTEN connection per service for commit notifications; it is reopened when it dies.
+  #listenerClient(): Promise<pg.Client> {
+    this.#listener ??= (async () => {
+      const client = await connectPostgres(this.#settings, 'listener');
+      client.on('notification', (message) => {
+        if (message.channel === commandChannels(this.#settings.schema).audit) this.#wakeAppendWaiters();
+      });
+      client.on('end', () => {
+        this.#listener = undefined;
+        this.#wakeAppendWaiters();
+      });
+      await client.query(`LISTEN "${commandChannels(this.#settings.schema).audit}"`);
+      return client;
+    })().catch((error: unknown) => {
+      this.#listener = undefined;
+      throw error;
+    });
+    return this.#listener;
+  }
+
+  // Resolves at the next commit notification, after the poll interval, or when `signal` aborts.
+  #nextAppend(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#appendWaiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, eventPollMs);
+      this.#appendWaiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  #wakeAppendWaiters(): void {
+    for (const waiter of [...this.#appendWaiters]) waiter();
+  }
+}
+
+export function createPostgresEngineService(settings: PostgresEngineServiceSettings): PostgresEngineService {
+  return new PostgresEngineService(settings);
+}
