@@ -7,11 +7,12 @@ import type { ServerComposition } from '../composition/compose-server.ts';
  * Before a server serves: its signer must be the key its audit log is signed with, or hand the
  * log over from `config.previousSigner` (ADR 0019; the engine does the handover). A config whose
  * signer changed without it is refused here, in the config's words, rather than by an engine that
- * would stay not ready behind a listening port.
+ * would stay not ready behind a listening port. Undefined in PostgreSQL mode, where each replica
+ * checks its signer when it takes the writer lease (ADR 0023).
  */
-export async function checkServerSigner(composition: Pick<ServerComposition, 'engine'>, loaded: LoadedServerConfig): Promise<SignerTakeOver> {
+export async function checkServerSigner(composition: Pick<ServerComposition, 'checkSigner'>, loaded: LoadedServerConfig): Promise<SignerTakeOver | undefined> {
   try {
-    return await composition.engine.checkSigner();
+    return await composition.checkSigner();
   } catch (error) {
     if (!isCairnError(error, 'CAIRN_CONFIG_INVALID')) throw error;
     const { keyId, logKeyId, previousKeyId } = error.details as { keyId?: string; logKeyId?: string; previousKeyId?: string };

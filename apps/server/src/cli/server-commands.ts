@@ -55,7 +55,9 @@ export function addServerCommands(): void {
       const loaded = loadServerConfig(configOption());
       const { host, port, auth, timeouts } = loaded.config.server;
       const { lockDataDirectory } = await import('./data-directory-lock.ts');
-      const lock = lockDataDirectory(loaded.paths.dataDirectory);
+      // One SQLite server per data directory; PostgreSQL replicas share one (ADR 0023): the lease
+      // in the database decides which runs the engine.
+      const lock = loaded.config.engine.state.kind === 'sqlite' ? lockDataDirectory(loaded.paths.dataDirectory) : { release: () => {} };
       // With --json, standard output is the one JSON document: the log goes to standard error.
       const { createServerLogger } = await import('../logging/server-logger.ts');
       const logger = createServerLogger({ level: loaded.config.server.logLevel, ...(json() ? { destination: 2, pretty: process.stderr.isTTY === true } : {}) });
@@ -77,7 +79,7 @@ export function addServerCommands(): void {
         lock.release();
         throw error;
       });
-      if (takeOver.rotated)
+      if (takeOver?.rotated)
         logger.info(
           { fromKeyId: takeOver.fromKeyId, keyId: takeOver.keyId, seq: takeOver.seq },
           'signing key rotated: the old key signed the handover (signer.rotated)',
@@ -99,7 +101,7 @@ export function addServerCommands(): void {
         logger,
         timeouts: { idleMs: ms(timeouts.idle), headersMs: ms(timeouts.headers), requestMs: ms(timeouts.request), keepAliveMs: ms(timeouts.keepAlive) },
       });
-      composition.engine.start();
+      composition.start();
       composition.webhookDispatcher.start();
       const stop = async () => {
         // Bounded: idle connections close now; requests and event streams still open when the

@@ -1,9 +1,11 @@
+import { hostname } from 'node:os';
 import { CairnError } from '@cairn/protocol';
 import type { AuditAnchorV1, AuthorizerV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { TokenAuthorizer } from '../auth/token-authorizer.ts';
 import { TokenStore } from '../auth/token-store.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
-import type { Engine, EngineObserver, EngineService } from '@cairn/engine';
+import type { Engine, EngineObserver, EngineService, EngineSettings, SignerTakeOver } from '@cairn/engine';
+import type { PostgresStateSettings } from '@cairn/engine/internals';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { agentRuntimeSettings } from './agent-runtime-settings.ts';
 import { buildSeam, seamFactories } from './seam-factories.ts';
@@ -14,13 +16,25 @@ import { WebhookStore } from '../webhooks/webhook-store.ts';
 /** What a server is made of: the engine and the seams it composes. */
 export interface ServerComposition {
   /**
-   * The engine this process runs, for its lifecycle only: `start()`, `checkSigner()`, `close()`.
-   * Everything the server asks of the engine (reads, commands, events, the audit entries it owns)
-   * goes through `service`, which a replica whose engine runs elsewhere provides too.
+   * The engine this process runs. With SQLite, always; with PostgreSQL, only while this replica
+   * holds the writer lease (otherwise reading it throws CAIRN_STATE_UNAVAILABLE). The server itself
+   * asks the engine for nothing through it: everything goes through `service`, which every replica
+   * has; tests and embedders may look inside.
    */
   readonly engine: Engine;
   /** What the server uses of the engine: async reads and commands, event streams, and `hostAudit`. */
   readonly service: EngineService;
+  /**
+   * Starts running the engine: at once with SQLite; with PostgreSQL, this replica bids for the
+   * writer lease and runs the engine whenever it holds it (ADR 0023).
+   */
+  start(): void;
+  /**
+   * Checks the signer against the audit log's key before the server serves (and hands a rotation
+   * over), refusing a key that may not sign it. Undefined in PostgreSQL mode: a replica checks its
+   * signer each time it takes the lease, and one that is refused gives the lease up for good.
+   */
+  checkSigner(): Promise<SignerTakeOver | undefined>;
   readonly storage: StorageProviderV1;
   readonly signer: SignerV1;
   readonly cipher: CipherV1;
@@ -33,8 +47,12 @@ export interface ServerComposition {
   readonly metrics: ServerMetrics;
   /** Webhook endpoints (secrets encrypted with `cipher`) and their deliveries. */
   readonly webhooks: WebhookEndpoints;
-  /** Sends the engine's events to the endpoints; `start()` it with the engine, `close()` stops it. */
-  readonly webhookDispatcher: WebhookDispatcher;
+  /**
+   * Sends the engine's events to the endpoints; `start()` it with the engine, `close()` stops it.
+   * In PostgreSQL mode it sends only while this replica runs the engine, so one replica sends each
+   * delivery.
+   */
+  readonly webhookDispatcher: Pick<WebhookDispatcher, 'start' | 'stop'>;
   /** Stops the webhook dispatcher and the engine and closes their databases. */
   close(): Promise<void>;
 }
@@ -115,19 +133,8 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const tracing = config.telemetry.traces
     ? await (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger)
     : undefined;
-  if (config.engine.state.kind !== 'sqlite') {
-    // ADR 0023: the engine and its readers run on PostgreSQL (packages/engine/src/store), and the
-    // server's replicas over it are wired next; until then a postgres config is refused, never
-    // silently served from a SQLite file.
-    throw new CairnError(
-      'CAIRN_CONFIG_INVALID',
-      'config.engine.state kind postgres is not served by this version of the server yet: use { kind: sqlite } (the default) for now.',
-      { path: 'config.engine.state.kind' },
-    );
-  }
-  const engine = createEngine({
+  const engineSettings: Omit<EngineSettings, 'database'> = {
     observer: tracing ? bothObservers(metrics.observer, tracing.observer) : metrics.observer,
-    database: paths.database,
     executors,
     // Executors given by the embedder run whatever runtimes they have; ours run the configured ones.
     ...(options.executors ? {} : { adapters: runtimes.adapters }),
@@ -144,8 +151,12 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     queues: config.engine.queues,
     checkpoints: { origin: config.engine.origin },
     ...(options.logger ? { logger: options.logger } : {}),
-  });
-  const service = engine.service();
+  };
+  const running =
+    config.engine.state.kind === 'postgres'
+      ? await replicaOfPostgres(config.engine.state, engineSettings, cipher, options.logger)
+      : engineOfSqlite(createEngine({ ...engineSettings, database: paths.database }));
+  const { service } = running;
   metrics.watch(service);
   tracing?.start(service);
   const tokens = new TokenStore(paths.tokens);
@@ -158,16 +169,21 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     ...options.webhooks,
     ...(options.logger ? { logger: options.logger } : {}),
   });
+  const dispatcher = running.whileLeading ? running.whileLeading(webhookDispatcher) : webhookDispatcher;
   const close = async () => {
     // The dispatcher reads the engine's database: it stops first.
-    await webhookDispatcher.stop();
+    await dispatcher.stop();
     await tracing?.stop();
-    await engine.close();
+    await running.close();
     webhookStore.close();
   };
   return {
-    engine,
+    get engine() {
+      return running.engine();
+    },
     service,
+    start: running.start,
+    checkSigner: running.checkSigner,
     storage,
     signer,
     cipher,
@@ -177,8 +193,83 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     authorizer: new TokenAuthorizer(tokens),
     metrics,
     webhooks,
-    webhookDispatcher,
+    webhookDispatcher: dispatcher,
     close,
+  };
+}
+
+/** How a server runs its engine, whichever state store it is on. */
+interface RunningEngine {
+  /** The engine this process runs now (always with SQLite; while this replica leads with PostgreSQL). */
+  engine(): Engine;
+  readonly service: EngineService;
+  start(): void;
+  checkSigner(): Promise<SignerTakeOver | undefined>;
+  close(): Promise<void>;
+  /** What must run on one replica only (webhook deliveries): started while this one leads, stopped when it does not. */
+  whileLeading?(task: Pick<WebhookDispatcher, 'start' | 'stop'>): Pick<WebhookDispatcher, 'start' | 'stop'>;
+}
+
+// SQLite: one server, its engine in this process over the database file.
+function engineOfSqlite(engine: Engine): RunningEngine {
+  return {
+    engine: () => engine,
+    service: engine.service(),
+    start: () => engine.start(),
+    checkSigner: () => engine.checkSigner(),
+    close: () => engine.close(),
+  };
+}
+
+// PostgreSQL (ADR 0023): this replica serves from the database and bids for the writer lease; it
+// runs the engine while it holds it. Any number of replicas may share one database.
+async function replicaOfPostgres(
+  state: PostgresStateSettings,
+  engineSettings: Omit<EngineSettings, 'database'>,
+  cipher: CipherV1,
+  logger: Logger | undefined,
+): Promise<RunningEngine> {
+  const { createPostgresEngineLeader, createPostgresEngineService, createPostgresStateStore } = await import('@cairn/engine/internals');
+  const store = createPostgresStateStore(state);
+  // An unreachable database or a schema it cannot create stops the server here, saying which.
+  await store.migrate();
+  const leaderOnly = new Set<Pick<WebhookDispatcher, 'start' | 'stop'>>();
+  const leader = createPostgresEngineLeader({
+    store,
+    instanceId: `${hostname()}:${process.pid}`,
+    engine: engineSettings,
+    onLeading: () => leaderOnly.forEach((task) => task.start()),
+    onFollowing: () => leaderOnly.forEach((task) => void task.stop()),
+    ...(logger ? { logger } : {}),
+  });
+  const service = createPostgresEngineService({ state, store, leader, cipher });
+  return {
+    engine: () => {
+      const engine = leader.engine;
+      if (!engine)
+        throw new CairnError('CAIRN_STATE_UNAVAILABLE', 'This replica does not run the engine now (another holds the writer lease): ask the service.', {
+          path: 'config.engine.state',
+        });
+      return engine;
+    },
+    service,
+    start: () => leader.start(),
+    checkSigner: async () => undefined,
+    close: async () => {
+      await leader.stop();
+      await service.close();
+    },
+    whileLeading: (task) => ({
+      // Wanted from now on: it runs whenever this replica leads.
+      start: () => {
+        leaderOnly.add(task);
+        if (leader.engine) task.start();
+      },
+      stop: async () => {
+        leaderOnly.delete(task);
+        await task.stop();
+      },
+    }),
   };
 }
 

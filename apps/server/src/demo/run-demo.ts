@@ -98,7 +98,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const loaded = loadServerConfig({ directory, env: sandboxed ? {} : { CAIRN_SANDBOX: 'none' } });
   const composition = await composeServer(loaded);
   const app = await buildHttpApi({ composition, host: '127.0.0.1', auth: loaded.config.server.auth });
-  composition.engine.start();
+  composition.start();
   try {
     const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
     say(`$ cairn serve   (in this process, on ${baseUrl}; sandbox: ${sandboxed ? 'bubblewrap' : 'none'})`);

@@ -29,7 +29,7 @@ export function runningServers() {
     const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
     const composition = await composeServer(loaded);
     const app = await buildHttpApi({ composition, host: '127.0.0.1', auth });
-    composition.engine.start();
+    composition.start();
     composition.webhookDispatcher.start();
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     closers.push(async () => {
