@@ -94,7 +94,7 @@ export class Dispatcher {
   readonly #pushExpected = new Set<string>();
   /** Exits pushed before the attempt's start was recorded (an executor that finishes at once). */
   readonly #earlyExits = new Map<string, ExecutionStatus>();
-  /** Records one completion in a transaction of its own (a savepoint inside a batch's, so one that fails undoes only itself). */
+  /** Records one completion in a transaction of its own (reconcile's, one attempt at a time). */
   readonly #recordInTransaction: (attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => void;
   /** Pushed exits waiting to be recorded together. */
   #exitBatch: { exits: PushedExit[]; done: Promise<void> } | undefined;
@@ -221,8 +221,9 @@ export class Dispatcher {
   async #recordExits(exits: readonly PushedExit[]): Promise<void> {
     try {
       const reads = await Promise.all(exits.map(({ attempt }) => this.#readResult(attempt)));
+      // No savepoint per exit: one that fails aborts the whole batch anyway.
       this.#settings.database.transaction(() => {
-        exits.forEach(({ attempt, status }, index) => this.#recordInTransaction(attempt, status, reads[index]));
+        exits.forEach(({ attempt, status }, index) => this.#recordCompletion(attempt, status, reads[index]));
       })();
     } catch (error) {
       for (const exit of exits) this.#unrecordedExits.set(exit.attempt.executionId, exit);
@@ -484,39 +485,36 @@ export class Dispatcher {
     return this.#settings.secrets.reveal(names);
   }
 
-  // Records one dispatch inside the pass's transaction (its own savepoint): false, with nothing
-  // written, when another pass or a cancel moved the item first or its locks were taken.
+  // Records one dispatch inside the pass's transaction: false, with nothing written, when another
+  // pass or a cancel moved the item first or its locks were taken. Both are checked before
+  // anything is written, so no savepoint is needed (one per dispatch cost more than the dispatch);
+  // any other failure aborts the pass's transaction.
   #recordDispatch(dispatch: PreparedDispatch): boolean {
     const { runId, itemId, attempt, executionId, manifestDigest } = dispatch;
-    try {
-      this.#settings.database.transaction(() => {
-        if (!this.#locks.acquireAll(runId, itemId, dispatch.locks)) throw new LocksTaken();
-        this.#settings.machine.startItem(runId, itemId);
-        const now = this.#now();
-        this.#attempts.insert({
-          runId,
-          itemId,
-          attempt,
-          fencingToken: attempt,
-          executionId,
-          executor: dispatch.executorName,
-          manifestDigest,
-          dispatchedAt: new Date(now).toISOString(),
-          deadline: new Date(now + dispatch.timeoutMs).toISOString(),
-          queue: dispatch.queue,
-          inputDigest: dispatch.inputDigest,
-        });
-        // Secrets are audited by name and version, never by value.
-        this.#auditAttempt('attempt.dispatched', dispatch, 'success', {
-          manifestDigest,
-          ...(dispatch.secretVersions ? { secrets: dispatch.secretVersions } : {}),
-        });
-      })();
-      return true;
-    } catch (error) {
-      if (error instanceof LocksTaken || isCairnError(error, 'CAIRN_LIFECYCLE_TRANSITION_INVALID')) return false;
-      throw error;
-    }
+    if (!dispatch.locks.every((lock) => this.#locks.available(lock))) return false;
+    if (!this.#settings.machine.startItemIfStartable(runId, itemId)) return false;
+    // Available a moment ago, in this same transaction: taken now.
+    if (!this.#locks.acquireAll(runId, itemId, dispatch.locks)) throw new Error(`the locks of ${executionId} were available and are not`);
+    const now = this.#now();
+    this.#attempts.insert({
+      runId,
+      itemId,
+      attempt,
+      fencingToken: attempt,
+      executionId,
+      executor: dispatch.executorName,
+      manifestDigest,
+      dispatchedAt: new Date(now).toISOString(),
+      deadline: new Date(now + dispatch.timeoutMs).toISOString(),
+      queue: dispatch.queue,
+      inputDigest: dispatch.inputDigest,
+    });
+    // Secrets are audited by name and version, never by value.
+    this.#auditAttempt('attempt.dispatched', dispatch, 'success', {
+      manifestDigest,
+      ...(dispatch.secretVersions ? { secrets: dispatch.secretVersions } : {}),
+    });
+    return true;
   }
 
   #recordStart(dispatch: PreparedDispatch, handle: ExecutionHandle): void {
@@ -703,9 +701,6 @@ interface PushedExit {
   readonly attempt: AttemptRecord;
   readonly status: ExecutionStatus;
 }
-
-/** Thrown inside a dispatch transaction to roll it back when the item's locks are gone. */
-class LocksTaken extends Error {}
 
 /** An attempt ready to record: its manifest is signed and stored. */
 interface PreparedDispatch {
