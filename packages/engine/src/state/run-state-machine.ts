@@ -159,20 +159,36 @@ export class RunStateMachine {
         runId,
         data: { specDigest: digest, items: spec.items.length, ...(secrets.length > 0 ? { secretsGranted: secrets } : {}) },
       });
+      // Items with no prerequisites are released at once, from the rows as inserted (not read back).
+      const roots: ItemRecord[] = [];
       spec.items.forEach((item, position) => {
         const effective = withDefaults(spec, item);
+        const waitingOn = prerequisitesOf(item).length;
+        const approvalRequired = item.approval === 'required';
         this.#store.insertItem({
           runId,
           itemId: item.id,
           position,
-          waitingOn: prerequisitesOf(item).length,
-          approvalRequired: item.approval === 'required',
+          waitingOn,
+          approvalRequired,
           spec: canonicalJson(effective),
           executor: effective.executor ?? this.#defaultExecutor,
         });
+        if (waitingOn === 0)
+          roots.push({
+            runId,
+            itemId: item.id,
+            position,
+            state: 'blocked',
+            waitingOn,
+            approvalRequired,
+            readyAt: null,
+            cancelRequestedBy: null,
+            failure: null,
+          });
       });
       for (const item of spec.items) for (const prerequisite of prerequisitesOf(item)) this.#store.insertEdge(runId, prerequisite, item.id);
-      for (const item of spec.items) if (prerequisitesOf(item).length === 0) this.#release(this.#requireItem(runId, item.id), now);
+      for (const item of roots) this.#release(item, now);
       return { runId, created: true, specDigest: digest };
     })();
   }

@@ -58,7 +58,9 @@ export class RunStore {
       ),
       setRunState: prepare('UPDATE runs SET state = ?, finished_at = ? WHERE run_id = ?'),
       requestCancel: prepare('UPDATE runs SET cancel_requested_by = COALESCE(cancel_requested_by, ?) WHERE run_id = ?'),
-      countFinished: prepare('UPDATE runs SET items_finished = items_finished + 1, items_failed = items_failed + ? WHERE run_id = ?'),
+      countFinished: prepare<[number, string], RunRecord>(
+        `UPDATE runs SET items_finished = items_finished + 1, items_failed = items_failed + ? WHERE run_id = ? RETURNING ${runColumns}`,
+      ),
       readyItems: prepare<[string, number], ItemRow>(
         `SELECT ${itemColumns} FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, rowid LIMIT ?`,
       ),
@@ -160,8 +162,8 @@ export class RunStore {
 
   /** Counts one more finished item (and whether it failed); returns the updated run. */
   itemFinished(runId: string, failed: boolean): RunRecord {
-    this.#statements.countFinished.run(failed ? 1 : 0, runId);
-    return this.run(runId)!;
+    // The updated row in the same statement, not read again.
+    return this.#statements.countFinished.get(failed ? 1 : 0, runId)!;
   }
 
   /** The oldest items ready by `now` across runs, FIFO by ready time. */
