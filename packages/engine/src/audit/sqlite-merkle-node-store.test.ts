@@ -128,6 +128,20 @@ describe('SqliteMerkleNodeStore', () => {
     database.close();
   });
 
+  test('a hash a caller changes, given or taken, does not change the tree', () => {
+    const database = openEngineDatabase(databasePath());
+    const log = MerkleLog.open(new SqliteMerkleNodeStore(database));
+    const given = referenceOf([0, 1, 2, 3]);
+    const leafHashes = [0, 1, 2, 3].map((index) => given.leafHash(index));
+    for (const hash of leafHashes) log.appendLeafHash(hash);
+    leafHashes[3]!.fill(0);
+    log.rootHash().fill(0);
+    log.leafHash(3).fill(0);
+    log.append(leaf(4));
+    expect(log.rootHash()).toEqual(referenceOf([0, 1, 2, 3, 4]).rootHash());
+    database.close();
+  });
+
   test('two stores over one handle stay in step', () => {
     const database = openEngineDatabase(databasePath());
     const first = MerkleLog.open(new SqliteMerkleNodeStore(database));

@@ -54,10 +54,11 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
   get(level: number, index: number): Uint8Array | undefined {
     const edge = this.#edge();
     const onEdge = index === Math.floor(edge.size / 2 ** level) - 1;
-    if (onEdge && edge.hashes[level] !== undefined) return edge.hashes[level];
+    // Copies in and out: a caller that changes a hash it was given (or gave) cannot change the tree.
+    if (onEdge && edge.hashes[level] !== undefined) return edge.hashes[level].slice();
     const row = this.#get.get(level, index);
     const hash = row ? new Uint8Array(row.hash.buffer, row.hash.byteOffset, row.hash.byteLength) : undefined;
-    if (onEdge && hash !== undefined) edge.hashes[level] = hash;
+    if (onEdge && hash !== undefined) edge.hashes[level] = hash.slice();
     return hash;
   }
 
@@ -76,7 +77,7 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     this.#insert(nodes.length).run(...parameters);
     // Written (a failure above throws first, and its rollback makes the edge be read again).
     edge.size++;
-    for (const node of nodes) edge.hashes[node.level] = node.hash;
+    for (const node of nodes) edge.hashes[node.level] = node.hash.slice();
   }
 
   #insert(count: number): EngineStatement<(number | Uint8Array)[]> {
