@@ -183,6 +183,8 @@ export class Engine {
   readonly #executors: Readonly<Record<string, ExecutorV1>>;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #runWaiters = new Map<string, ((run: RunRecord) => void)[]>();
+  /** A notification of run waiters is queued (see `#notifyWaitersSoon`). */
+  #notifyQueued = false;
   #wake: (() => void) | undefined;
   #woken = false;
   #loop: Promise<void> | undefined;
@@ -679,7 +681,7 @@ export class Engine {
       .exited(executionId, status)
       .then(() => this.#commit())
       .then(() => {
-        this.#notifyWaiters();
+        this.#notifyWaitersSoon();
         // Also when the engine is waiting out a full disk: this write went through, so it probes now.
         this.#poke();
       })
@@ -688,6 +690,17 @@ export class Engine {
         if (!this.#storageFull(error)) this.#settings.logger?.error({ executionId, error: String(error) }, 'recording a pushed exit failed; it is retried');
         this.#poke();
       });
+  }
+
+  // Once for every exit of a batch (they are recorded together and all resolve at once), not once
+  // per exit: each notification reads every awaited run.
+  #notifyWaitersSoon(): void {
+    if (this.#notifyQueued) return;
+    this.#notifyQueued = true;
+    queueMicrotask(() => {
+      this.#notifyQueued = false;
+      this.#notifyWaiters();
+    });
   }
 
   #notifyWaiters(): void {

@@ -5,6 +5,7 @@ import type { EngineDatabase } from '../database/engine-database.ts';
 import type { AuditLog } from './audit-log.ts';
 import { retryDelay } from '../dispatch/retry-delay.ts';
 import { storageFullReason } from '../database/storage-full.ts';
+import { rollbacksOf } from '../database/rollback-watch.ts';
 import { engineActor } from '../engine-actor.ts';
 import type { EngineObserver } from '../engine-observer.ts';
 import { committedByTransactions, type GroupCommit } from '../store/group-commit.ts';
@@ -64,6 +65,11 @@ export class Checkpointer {
   /** The check (and handover) of the signer's key against the log's, once per process. */
   #takeOver: Promise<SignerTakeOver> | undefined;
   readonly #commit: GroupCommit;
+  /**
+   * The log before `to` holds no run end after the last checkpoint: searched already, at the
+   * database's rollback count `rollbacks` (after a rollback, it is searched again).
+   */
+  #runEndSearch: { readonly to: number; readonly rollbacks: number | undefined } | undefined;
 
   constructor(settings: CheckpointerSettings) {
     this.#settings = settings;
@@ -202,9 +208,22 @@ export class Checkpointer {
     const due =
       size - covered >= this.#settings.everyEntries ||
       (oldest !== undefined && this.#settings.now() - Date.parse(oldest.time) >= this.#settings.everyMs) ||
-      this.#statements.runEndedSince.get(covered) !== undefined;
+      this.#runEndedSince(covered, size);
     if (!due) return undefined;
     return this.#issue(this.#settings.signer);
+  }
+
+  // Whether a run ended in the log since `covered`. The loop asks every turn: only entries not
+  // searched on an earlier turn are read, or each turn would read every uncovered entry again (up
+  // to `everyEntries` of them). The log is append-only; after a rollback (an entry searched may
+  // be gone, and its seq reused) everything since `covered` is searched again.
+  #runEndedSince(covered: number, size: number): boolean {
+    const rollbacks = rollbacksOf(this.#settings.database);
+    const searched = this.#runEndSearch;
+    const trusted = searched !== undefined && rollbacks !== undefined && searched.rollbacks === rollbacks && searched.to >= covered && searched.to <= size;
+    if (this.#statements.runEndedSince.get(trusted ? searched.to : covered) !== undefined) return true;
+    this.#runEndSearch = { to: size, rollbacks };
+    return false;
   }
 
   /** Signs a checkpoint of the whole log now with `signer`, and records it; returns its tree size. */

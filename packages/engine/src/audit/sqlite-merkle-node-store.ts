@@ -1,42 +1,98 @@
 import type { MerkleNode, MerkleNodeStore } from '@cairn/audit';
-import type { EngineDatabase } from '../database/engine-database.ts';
+import type { EngineDatabase, EngineStatement } from '../database/engine-database.ts';
+import { rollbacksOf } from '../database/rollback-watch.ts';
+
+/**
+ * What the store knows of the tree without asking the database: its size and its right edge (at
+ * each level, the hash of the last complete node — the only node an append needs to read). Shared
+ * by every store over one database handle, so two logs over one handle stay in step.
+ */
+interface TreeEdge {
+  size: number;
+  /** `hashes[level]`: the node at (level, ⌊size / 2^level⌋ − 1), when known. */
+  readonly hashes: (Uint8Array | undefined)[];
+  /** The database's rollback count when this edge was read or last written; undefined for an unwatched database. */
+  readonly rollbacks: number | undefined;
+}
+
+const edges = new WeakMap<EngineDatabase, TreeEdge>();
+/** Nodes one append writes at most: a leaf and the subtrees it completes (a tree of 2^52 leaves). */
+const maxNodesPerAppend = 54;
 
 /**
  * The Merkle log's nodes in the engine database (`merkle_nodes`), written by the same
  * transaction as the audit entry they hash, so the tree and the entries cannot disagree; a rolled
  * back transaction rolls the tree back too.
+ *
+ * The size and the right edge are kept in memory, so an append reads nothing and writes its
+ * nodes in one statement. They are trusted only while the database (watched by `watchRollbacks`,
+ * as `openEngineDatabase` does) has rolled nothing back since they were written: after a
+ * rollback, the size is read again once, and the edge from the nodes as they are needed. Over an
+ * unwatched database they are read again at every use.
  */
 export class SqliteMerkleNodeStore implements MerkleNodeStore {
   readonly #get;
   readonly #count;
+  /** `#inserts[n]`: the statement writing n nodes, prepared at first use. */
+  readonly #inserts: EngineStatement<(number | Uint8Array)[]>[] = [];
   readonly #appendNodes: (nodes: readonly MerkleNode[]) => void;
-  readonly #insertNodes: (nodes: readonly MerkleNode[]) => void;
   readonly #database: EngineDatabase;
 
   constructor(database: EngineDatabase) {
     this.#get = database.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?');
-    const insert = database.prepare<[number, number, Uint8Array]>('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)');
     this.#database = database;
-    this.#insertNodes = (nodes) => {
-      for (const node of nodes) insert.run(node.level, node.index, node.hash);
-    };
     // All nodes of one append or none: its own transaction when the caller has none (inside the
     // caller's transaction, a failure aborts that transaction anyway).
-    this.#appendNodes = database.transaction(this.#insertNodes);
+    this.#appendNodes = database.transaction((nodes: readonly MerkleNode[]) => this.#insertNodes(nodes));
     this.#count = database.prepare<[], { next: number }>('SELECT COALESCE(MAX(idx) + 1, 0) AS next FROM merkle_nodes WHERE level = 0');
   }
 
   leafCount(): number {
-    return this.#count.get()!.next;
+    return this.#edge().size;
   }
 
   get(level: number, index: number): Uint8Array | undefined {
+    const edge = this.#edge();
+    const onEdge = index === Math.floor(edge.size / 2 ** level) - 1;
+    // Copies in and out: a caller that changes a hash it was given (or gave) cannot change the tree.
+    if (onEdge && edge.hashes[level] !== undefined) return edge.hashes[level].slice();
     const row = this.#get.get(level, index);
-    return row ? new Uint8Array(row.hash.buffer, row.hash.byteOffset, row.hash.byteLength) : undefined;
+    const hash = row ? new Uint8Array(row.hash.buffer, row.hash.byteOffset, row.hash.byteLength) : undefined;
+    if (onEdge && hash !== undefined) edge.hashes[level] = hash.slice();
+    return hash;
   }
 
   append(nodes: readonly MerkleNode[]): void {
     if (this.#database.inTransaction) this.#insertNodes(nodes);
     else this.#appendNodes(nodes);
+  }
+
+  #insertNodes(nodes: readonly MerkleNode[]): void {
+    const edge = this.#edge();
+    if (nodes.length === 0 || nodes.length > maxNodesPerAppend || nodes[0]!.level !== 0 || nodes[0]!.index !== edge.size) {
+      throw new Error(`an append must start with leaf ${edge.size} and write at most ${maxNodesPerAppend} nodes`);
+    }
+    const parameters: (number | Uint8Array)[] = [];
+    for (const node of nodes) parameters.push(node.level, node.index, node.hash);
+    this.#insert(nodes.length).run(...parameters);
+    // Written (a failure above throws first, and its rollback makes the edge be read again).
+    edge.size++;
+    for (const node of nodes) edge.hashes[node.level] = node.hash.slice();
+  }
+
+  #insert(count: number): EngineStatement<(number | Uint8Array)[]> {
+    return (this.#inserts[count] ??= this.#database.prepare<(number | Uint8Array)[]>(
+      `INSERT INTO merkle_nodes (level, idx, hash) VALUES ${Array.from({ length: count }, () => '(?, ?, ?)').join(', ')}`,
+    ));
+  }
+
+  // The edge as the database has it now: the one in memory while no rollback happened since.
+  #edge(): TreeEdge {
+    const rollbacks = rollbacksOf(this.#database);
+    const known = edges.get(this.#database);
+    if (known !== undefined && rollbacks !== undefined && known.rollbacks === rollbacks) return known;
+    const edge: TreeEdge = { size: this.#count.get()!.next, hashes: [], rollbacks };
+    edges.set(this.#database, edge);
+    return edge;
   }
 }

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { CairnError } from '@cairn/protocol';
 import type { EngineDatabase } from './engine-database.ts';
 import { migrations as defaultMigrations, type Migration } from './migrations.ts';
+import { watchRollbacks } from './rollback-watch.ts';
 
 /**
  * Opens (creating if needed) the engine's SQLite database and brings its schema up to date.
@@ -9,7 +10,8 @@ import { migrations as defaultMigrations, type Migration } from './migrations.ts
  * WAL mode with `synchronous = NORMAL`: a committed transaction survives a crash of the process
  * (kill -9); after a power loss the last transactions may be lost, never half-applied. Foreign
  * keys are enforced. Pending migrations run in one transaction: a failure leaves the previous
- * schema. A database newer than this engine is refused rather than misread.
+ * schema. A database newer than this engine is refused rather than misread. Its rollbacks are
+ * counted (`watchRollbacks`), so the audit log can keep the Merkle tree's edge in memory.
  */
 export function openEngineDatabase(path: string, migrations: readonly Migration[] = defaultMigrations): EngineDatabase {
   let database: EngineDatabase;
@@ -26,6 +28,15 @@ export function openEngineDatabase(path: string, migrations: readonly Migration[
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
+  // Temporary tables and indexes (sorts, statement journals) in memory rather than temp files; a
+  // page cache that holds the hot indexes of a large run (16 MiB, not the 2 MiB default); and the
+  // WAL trimmed back after a checkpoint, so one burst does not leave a large file behind.
+  database.pragma('temp_store = MEMORY');
+  database.pragma('cache_size = -16384');
+  database.pragma('journal_size_limit = 67108864');
+  // Before any transaction function exists: the audit log's Merkle store trusts what it keeps in
+  // memory only while every rollback is counted.
+  watchRollbacks(database);
   try {
     migrate(database, path, migrations);
   } catch (error) {

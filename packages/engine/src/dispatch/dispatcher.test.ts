@@ -433,6 +433,34 @@ describe('Dispatcher', () => {
     }
   });
 
+  test('an item cancelled while its pass prepares is not dispatched, nothing of it is written, and the rest of the pass is', async () => {
+    const { database, machine, audit, dispatcher } = await setUp();
+    const { runId } = machine.submit(
+      {
+        version: 1,
+        name: 'cancel-mid-pass',
+        items: [
+          { id: 'first', runtime: { kind: 'command', argv: ['sleep', '10000'] } },
+          { id: 'gone', locks: ['file:x'], runtime: { kind: 'command', argv: ['sleep', '10000'] } },
+          { id: 'last', runtime: { kind: 'command', argv: ['sleep', '10000'] } },
+        ],
+      },
+      { actor: ana },
+    );
+    // The pass chooses all three at once, then signs and stores their manifests (asynchronously):
+    // the cancel lands in between, before the pass records its dispatches.
+    const pass = dispatcher.dispatchReady();
+    machine.cancelItem(runId, 'gone', ana);
+    expect(await pass).toBe(2);
+    expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({ first: 'running', gone: 'cancelled', last: 'running' });
+    expect(new AttemptStore(database).live().map((attempt) => attempt.itemId)).toEqual(['first', 'last']);
+    expect(database.prepare('SELECT COUNT(*) AS count FROM lock_holders').get()).toEqual({ count: 0 });
+    const dispatched = audit.runEntries(runId).filter((entry) => entry.action === 'attempt.dispatched');
+    expect(dispatched.map((entry) => entry.entity.id)).toEqual([`${runId}/first/1`, `${runId}/last/1`]);
+    expect(audit.merkle.size).toBe([...audit.entries()].length);
+    machine.cancelRun(runId, ana);
+  });
+
   test('locks: exclusive holders exclude everyone across runs, shared ones share, and a waiting writer is not starved', async () => {
     const { machine, dispatcher, intervals } = await setUp();
     const item = (id: string, locks: ({ name: string; mode: 'shared' | 'exclusive' } | string)[], dependsOn?: string[]) => ({

@@ -98,7 +98,12 @@ export class Dispatcher {
   readonly #pushExpected = new Set<string>();
   /** Exits pushed before the attempt's start was recorded (an executor that finishes at once). */
   readonly #earlyExits = new Map<string, ExecutionStatus>();
-  /** Records one completion in a transaction of its own (a savepoint inside a batch's, so one that fails undoes only itself). */
+  /**
+   * Attempts this process's pass has recorded as dispatched and is starting now (until their
+   * starts are recorded): an exit pushed for one is early, known without reading its attempt.
+   */
+  readonly #starting = new Set<string>();
+  /** Records one completion in a transaction of its own (reconcile's, one attempt at a time). */
   readonly #recordInTransaction: (attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => void;
   /** Pushed exits waiting to be recorded together. */
   #exitBatch: { exits: PushedExit[]; done: Promise<void> } | undefined;
@@ -185,6 +190,10 @@ export class Dispatcher {
    * repeat what `inspect` already found).
    */
   async exited(executionId: string, status: ExecutionStatus): Promise<boolean> {
+    if (this.#starting.has(executionId)) {
+      if (status.state === 'exited') this.#earlyExits.set(executionId, status);
+      return false;
+    }
     const attempt = this.#attempts.byExecutionId(executionId);
     if (!attempt || (attempt.state !== 'running' && attempt.state !== 'dispatching') || status.state !== 'exited') return false;
     if (attempt.state === 'dispatching') {
@@ -227,8 +236,9 @@ export class Dispatcher {
   async #recordExits(exits: readonly PushedExit[]): Promise<void> {
     try {
       const reads = await Promise.all(exits.map(({ attempt }) => this.#readResult(attempt)));
+      // No savepoint per exit: one that fails aborts the whole batch anyway.
       this.#settings.database.transaction(() => {
-        exits.forEach(({ attempt, status }, index) => this.#recordInTransaction(attempt, status, reads[index]));
+        exits.forEach(({ attempt, status }, index) => this.#recordCompletion(attempt, status, reads[index]));
       })();
     } catch (error) {
       for (const exit of exits) this.#unrecordedExits.set(exit.attempt.executionId, exit);
@@ -304,40 +314,17 @@ export class Dispatcher {
   // stored together, every dispatch is recorded in one transaction, the executors are started
   // together, and their handles are recorded in one more.
   async #dispatchPass(): Promise<number> {
-    const capacity = (this.#settings.concurrency ?? 16) - this.#attempts.liveCount();
-    if (capacity <= 0) return 0;
-    const reserved = new Set<string>();
-    // Locks this pass has promised to chosen items (taken in the database only when recorded).
-    const promised = new Map<string, HeldLock['mode'][]>();
-    const compatible = (lock: HeldLock) => (promised.get(lock.name) ?? []).every((mode) => mode === 'shared' && lock.mode === 'shared');
-    const chosen: { item: ItemRecord; locks: HeldLock[]; stored: StoredItem; spec: ItemSpec }[] = [];
-    // Per-run and per-queue limits: live attempts now, plus what this pass has chosen.
-    const { byRun, byQueue } = this.#attempts.liveCounts();
-    const runLimits = new Map<string, number | null>();
-    for (const item of this.#settings.machine.readyItems(capacity * 4 + 64)) {
-      if (chosen.length >= capacity) break;
-      const stored = this.#runs.itemSpec(item.runId, item.itemId)!;
-      const spec = JSON.parse(stored.spec) as ItemSpec;
-      if (!runLimits.has(item.runId)) runLimits.set(item.runId, this.#settings.machine.run(item.runId)?.concurrency ?? null);
-      const runLimit = runLimits.get(item.runId) ?? Infinity;
-      const queueLimit = spec.queue === undefined ? Infinity : (this.#settings.queues?.[spec.queue]?.concurrency ?? Infinity);
-      if ((byRun.get(item.runId) ?? 0) >= runLimit || (spec.queue !== undefined && (byQueue.get(spec.queue) ?? 0) >= queueLimit)) continue;
-      const locks = declaredLocks(spec.locks);
-      if (locks.every((lock) => !reserved.has(lock.name) && compatible(lock) && this.#locks.available(lock))) {
-        for (const lock of locks) promised.set(lock.name, [...(promised.get(lock.name) ?? []), lock.mode]);
-        byRun.set(item.runId, (byRun.get(item.runId) ?? 0) + 1);
-        if (spec.queue !== undefined) byQueue.set(spec.queue, (byQueue.get(spec.queue) ?? 0) + 1);
-        chosen.push({ item, locks, stored, spec });
-      } else {
-        for (const lock of locks) reserved.add(lock.name);
-      }
-    }
+    // The pass's reads in one read transaction: one snapshot, and one read lock for all of them
+    // rather than one per statement.
+    const chosen = this.#settings.database.transaction(() => this.#choose())();
+    if (chosen.length === 0) return 0;
     const outcomes = await Promise.all(chosen.map((choice) => this.#prepare(choice)));
     const prepared = outcomes.filter((outcome) => typeof outcome === 'object');
     const reused = outcomes.filter((outcome) => outcome === 'reused').length;
     const recorded = this.#settings.database.transaction(() => prepared.filter((dispatch) => this.#recordDispatch(dispatch)))();
     // A task starts only once its dispatch is durable: a writer that loses its lease starts nothing.
     if (recorded.length > 0) await this.#commit();
+    for (const dispatch of recorded) this.#starting.add(dispatch.executionId);
     const starts = await Promise.all(
       recorded.map(async (dispatch) => {
         try {
@@ -356,13 +343,18 @@ export class Dispatcher {
     // item's failure: the attempt stays dispatching, and the loop, told by the error, re-starts it
     // with the same execution id once there is room.
     let storageFull: unknown;
-    this.#settings.database.transaction(() => {
-      for (const start of starts) {
-        if ('handle' in start) this.#recordStart(start.dispatch, start.handle);
-        else if (storageFullReason(start.error) !== undefined) storageFull ??= start.error;
-        else this.#recordStartFailure(start.dispatch, start.error);
-      }
-    })();
+    try {
+      this.#settings.database.transaction(() => {
+        for (const start of starts) {
+          if ('handle' in start) this.#recordStart(start.dispatch, start.handle);
+          else if (storageFullReason(start.error) !== undefined) storageFull ??= start.error;
+          else this.#recordStartFailure(start.dispatch, start.error);
+        }
+      })();
+    } finally {
+      // Recorded, or (the transaction failed) left dispatching for recovery to start again.
+      for (const dispatch of recorded) this.#starting.delete(dispatch.executionId);
+    }
     if (storageFull !== undefined) throw storageFull;
     // Exits pushed before their starts were recorded, recorded now: together, as one batch.
     const early = starts.flatMap(({ dispatch }) => {
@@ -374,23 +366,46 @@ export class Dispatcher {
     return starts.filter((start) => 'handle' in start).length + reused;
   }
 
+  // Oldest ready items first, up to the concurrency left, within per-run and per-queue limits and
+  // the locks they need; each with what its dispatch needs from the database.
+  #choose(): Choice[] {
+    const capacity = (this.#settings.concurrency ?? 16) - this.#attempts.liveCount();
+    if (capacity <= 0) return [];
+    const reserved = new Set<string>();
+    // Locks this pass has promised to chosen items (taken in the database only when recorded).
+    const promised = new Map<string, HeldLock['mode'][]>();
+    const compatible = (lock: HeldLock) => (promised.get(lock.name) ?? []).every((mode) => mode === 'shared' && lock.mode === 'shared');
+    const chosen: Choice[] = [];
+    // Per-run and per-queue limits: live attempts now, plus what this pass has chosen.
+    const { byRun, byQueue } = this.#attempts.liveCounts();
+    const runLimits = new Map<string, number | null>();
+    for (const item of this.#settings.machine.readyItems(capacity * 4 + 64)) {
+      if (chosen.length >= capacity) break;
+      const stored = this.#runs.dispatchFacts(item.runId, item.itemId)!;
+      const spec = JSON.parse(stored.spec) as ItemSpec;
+      if (!runLimits.has(item.runId)) runLimits.set(item.runId, this.#settings.machine.run(item.runId)?.concurrency ?? null);
+      const runLimit = runLimits.get(item.runId) ?? Infinity;
+      const queueLimit = spec.queue === undefined ? Infinity : (this.#settings.queues?.[spec.queue]?.concurrency ?? Infinity);
+      if ((byRun.get(item.runId) ?? 0) >= runLimit || (spec.queue !== undefined && (byQueue.get(spec.queue) ?? 0) >= queueLimit)) continue;
+      const locks = declaredLocks(spec.locks);
+      if (locks.every((lock) => !reserved.has(lock.name) && compatible(lock) && this.#locks.available(lock))) {
+        for (const lock of locks) promised.set(lock.name, [...(promised.get(lock.name) ?? []), lock.mode]);
+        byRun.set(item.runId, (byRun.get(item.runId) ?? 0) + 1);
+        if (spec.queue !== undefined) byQueue.set(spec.queue, (byQueue.get(spec.queue) ?? 0) + 1);
+        chosen.push({ item, locks, stored, spec, inputs: this.#inputs(item.runId, spec) });
+      } else {
+        for (const lock of locks) reserved.add(lock.name);
+      }
+    }
+    return chosen;
+  }
+
   // Signs and stores the manifest of the item's next attempt. A pure item whose inputs produced a
   // result before reuses it instead ('reused'); one that cannot be dispatched at all fails at once
   // ('failed').
-  async #prepare({
-    item,
-    locks,
-    stored,
-    spec,
-  }: {
-    item: ItemRecord;
-    locks: readonly HeldLock[];
-    stored: StoredItem;
-    spec: ItemSpec;
-  }): Promise<PreparedDispatch | 'reused' | 'failed'> {
+  async #prepare({ item, locks, stored, spec, inputs }: Choice): Promise<PreparedDispatch | 'reused' | 'failed'> {
     const { runId, itemId } = item;
     const executor = this.#settings.executors[stored.executor];
-    const inputs = this.#inputs(runId, spec);
     const secrets = await this.#revealSecrets(spec);
     if (!executor || typeof inputs === 'string' || typeof secrets === 'string') {
       const [code, reason]: [CairnErrorCode, string] = !executor
@@ -407,7 +422,7 @@ export class Dispatcher {
     const workspace = (stored.workspace as DispatchManifest['workspace'] | null) ?? emptyWorkspace;
     const inputDigest = spec.effect === 'pure' ? pureInputDigest(spec, workspace, inputs, secrets?.versions ?? {}) : null;
     if (inputDigest !== null && this.#reuse(item, inputDigest)) return 'reused';
-    const attempt = this.#runs.nextAttempt(runId, itemId);
+    const attempt = stored.nextAttempt;
     const executionId = `${runId}/${itemId}/${attempt}`;
     const manifest: DispatchManifest = {
       version: 'cairn.manifest/v1',
@@ -493,39 +508,36 @@ export class Dispatcher {
     return this.#settings.secrets.reveal(names);
   }
 
-  // Records one dispatch inside the pass's transaction (its own savepoint): false, with nothing
-  // written, when another pass or a cancel moved the item first or its locks were taken.
+  // Records one dispatch inside the pass's transaction: false, with nothing written, when another
+  // pass or a cancel moved the item first or its locks were taken. Both are checked before
+  // anything is written, so no savepoint is needed (one per dispatch cost more than the dispatch);
+  // any other failure aborts the pass's transaction.
   #recordDispatch(dispatch: PreparedDispatch): boolean {
     const { runId, itemId, attempt, executionId, manifestDigest } = dispatch;
-    try {
-      this.#settings.database.transaction(() => {
-        if (!this.#locks.acquireAll(runId, itemId, dispatch.locks)) throw new LocksTaken();
-        this.#settings.machine.startItem(runId, itemId);
-        const now = this.#now();
-        this.#attempts.insert({
-          runId,
-          itemId,
-          attempt,
-          fencingToken: attempt,
-          executionId,
-          executor: dispatch.executorName,
-          manifestDigest,
-          dispatchedAt: new Date(now).toISOString(),
-          deadline: new Date(now + dispatch.timeoutMs).toISOString(),
-          queue: dispatch.queue,
-          inputDigest: dispatch.inputDigest,
-        });
-        // Secrets are audited by name and version, never by value.
-        this.#auditAttempt('attempt.dispatched', dispatch, 'success', {
-          manifestDigest,
-          ...(dispatch.secretVersions ? { secrets: dispatch.secretVersions } : {}),
-        });
-      })();
-      return true;
-    } catch (error) {
-      if (error instanceof LocksTaken || isCairnError(error, 'CAIRN_LIFECYCLE_TRANSITION_INVALID')) return false;
-      throw error;
-    }
+    if (!dispatch.locks.every((lock) => this.#locks.available(lock))) return false;
+    if (!this.#settings.machine.startItemIfStartable(runId, itemId)) return false;
+    // Available a moment ago, in this same transaction: taken now.
+    if (!this.#locks.acquireAll(runId, itemId, dispatch.locks)) throw new Error(`the locks of ${executionId} were available and are not`);
+    const now = this.#now();
+    this.#attempts.insert({
+      runId,
+      itemId,
+      attempt,
+      fencingToken: attempt,
+      executionId,
+      executor: dispatch.executorName,
+      manifestDigest,
+      dispatchedAt: new Date(now).toISOString(),
+      deadline: new Date(now + dispatch.timeoutMs).toISOString(),
+      queue: dispatch.queue,
+      inputDigest: dispatch.inputDigest,
+    });
+    // Secrets are audited by name and version, never by value.
+    this.#auditAttempt('attempt.dispatched', dispatch, 'success', {
+      manifestDigest,
+      ...(dispatch.secretVersions ? { secrets: dispatch.secretVersions } : {}),
+    });
+    return true;
   }
 
   #recordStart(dispatch: PreparedDispatch, handle: ExecutionHandle): void {
@@ -713,9 +725,6 @@ interface PushedExit {
   readonly status: ExecutionStatus;
 }
 
-/** Thrown inside a dispatch transaction to roll it back when the item's locks are gone. */
-class LocksTaken extends Error {}
-
 /** An attempt ready to record: its manifest is signed and stored. */
 interface PreparedDispatch {
   readonly runId: string;
@@ -799,8 +808,17 @@ function attemptFailureOf(
   return { code: 'CAIRN_RUNTIME_FAILED', message: `${what}. Read the executor's log for the attempt.`, ...observed };
 }
 
-/** An item's stored dispatch facts (see `RunStore.itemSpec`). */
-type StoredItem = NonNullable<ReturnType<RunStore['itemSpec']>>;
+/** An item's stored dispatch facts (see `RunStore.dispatchFacts`). */
+type StoredItem = NonNullable<ReturnType<RunStore['dispatchFacts']>>;
+
+/** A ready item a pass chose, with what its dispatch needs (its inputs, or why one is missing). */
+interface Choice {
+  readonly item: ItemRecord;
+  readonly locks: HeldLock[];
+  readonly stored: StoredItem;
+  readonly spec: ItemSpec;
+  readonly inputs: Record<string, ManifestInput> | string;
+}
 
 /**
  * What a pure item's result depends on: what it runs, over which workspace, with which inputs,

@@ -4,6 +4,7 @@ import {
   assertTransition,
   CairnError,
   canonicalJson,
+  canTransition,
   isTerminalState,
   itemTransitions,
   parseRunSpec,
@@ -158,20 +159,36 @@ export class RunStateMachine {
         runId,
         data: { specDigest: digest, items: spec.items.length, ...(secrets.length > 0 ? { secretsGranted: secrets } : {}) },
       });
+      // Items with no prerequisites are released at once, from the rows as inserted (not read back).
+      const roots: ItemRecord[] = [];
       spec.items.forEach((item, position) => {
         const effective = withDefaults(spec, item);
+        const waitingOn = prerequisitesOf(item).length;
+        const approvalRequired = item.approval === 'required';
         this.#store.insertItem({
           runId,
           itemId: item.id,
           position,
-          waitingOn: prerequisitesOf(item).length,
-          approvalRequired: item.approval === 'required',
+          waitingOn,
+          approvalRequired,
           spec: canonicalJson(effective),
           executor: effective.executor ?? this.#defaultExecutor,
         });
+        if (waitingOn === 0)
+          roots.push({
+            runId,
+            itemId: item.id,
+            position,
+            state: 'blocked',
+            waitingOn,
+            approvalRequired,
+            readyAt: null,
+            cancelRequestedBy: null,
+            failure: null,
+          });
       });
       for (const item of spec.items) for (const prerequisite of prerequisitesOf(item)) this.#store.insertEdge(runId, prerequisite, item.id);
-      for (const item of spec.items) if (prerequisitesOf(item).length === 0) this.#release(this.#requireItem(runId, item.id), now);
+      for (const item of roots) this.#release(item, now);
       return { runId, created: true, specDigest: digest };
     })();
   }
@@ -206,15 +223,32 @@ export class RunStateMachine {
 
   /** A ready item starts running (its run with it, on the first). */
   startItem(runId: string, itemId: string, actor: AuditActor = engineActor): void {
-    this.#inTransaction(() => {
-      const run = this.#requireRun(runId);
-      this.#move(this.#requireItem(runId, itemId), 'running', actor);
-      if (run.state === 'queued') {
-        assertTransition(runTransitions, run.state, 'running', `run ${runId}`);
-        this.#store.setRunState(runId, 'running');
-        this.#audit.append({ actor, action: 'run.started', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data: {} });
-      }
+    this.#inTransaction(() => this.#start(this.#requireRun(runId), this.#requireItem(runId, itemId), actor))();
+  }
+
+  /**
+   * Starts the item as `startItem` does, unless it can no longer start (another pass or a cancel
+   * moved it first): then false, with nothing read twice and nothing written, so a batch can go
+   * on without a savepoint to undo it.
+   */
+  startItemIfStartable(runId: string, itemId: string, actor: AuditActor = engineActor): boolean {
+    return this.#inTransaction(() => {
+      const item = this.#requireItem(runId, itemId);
+      if (!canTransition(itemTransitions, item.state, 'running')) return false;
+      this.#start(this.#requireRun(runId), item, actor);
+      return true;
     })();
+  }
+
+  // The item runs, and its run with it on the first start.
+  #start(run: RunRecord, item: ItemRecord, actor: AuditActor): void {
+    const { runId } = run;
+    this.#move(item, 'running', actor);
+    if (run.state === 'queued') {
+      assertTransition(runTransitions, run.state, 'running', `run ${runId}`);
+      this.#store.setRunState(runId, 'running');
+      this.#audit.append({ actor, action: 'run.started', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data: {} });
+    }
   }
 
   /**

@@ -41,8 +41,10 @@ export class RunStore {
       itemSpec: prepare<[string, string], { spec: string; executor: string; workspace: string | null }>(
         'SELECT items.spec, items.executor, runs.workspace FROM items JOIN runs USING (run_id) WHERE run_id = ? AND item_id = ?',
       ),
-      nextAttempt: prepare<[string, string], { attempts: number }>(
-        'SELECT COALESCE(MAX(attempt), 0) + 1 AS attempts FROM attempts WHERE run_id = ? AND item_id = ?',
+      dispatchFacts: prepare<[string, string], { spec: string; executor: string; workspace: string | null; nextAttempt: number }>(
+        `SELECT items.spec, items.executor, runs.workspace,
+           (SELECT COALESCE(MAX(attempt), 0) + 1 FROM attempts WHERE attempts.run_id = items.run_id AND attempts.item_id = items.item_id) AS nextAttempt
+         FROM items JOIN runs USING (run_id) WHERE run_id = ? AND item_id = ?`,
       ),
       insertEdge: prepare('INSERT OR IGNORE INTO item_edges (run_id, prerequisite, dependent) VALUES (?, ?, ?)'),
       runById: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE run_id = ?`),
@@ -56,7 +58,9 @@ export class RunStore {
       ),
       setRunState: prepare('UPDATE runs SET state = ?, finished_at = ? WHERE run_id = ?'),
       requestCancel: prepare('UPDATE runs SET cancel_requested_by = COALESCE(cancel_requested_by, ?) WHERE run_id = ?'),
-      countFinished: prepare('UPDATE runs SET items_finished = items_finished + 1, items_failed = items_failed + ? WHERE run_id = ?'),
+      countFinished: prepare<[number, string], RunRecord>(
+        `UPDATE runs SET items_finished = items_finished + 1, items_failed = items_failed + ? WHERE run_id = ? RETURNING ${runColumns}`,
+      ),
       readyItems: prepare<[string, number], ItemRow>(
         `SELECT ${itemColumns} FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, rowid LIMIT ?`,
       ),
@@ -99,9 +103,13 @@ export class RunStore {
     return this.#statements.itemSpec.get(runId, itemId);
   }
 
-  /** The number of the item's next attempt: one past its last recorded one (1 for the first), so a dispatch that never committed burns no number. */
-  nextAttempt(runId: string, itemId: string): number {
-    return this.#statements.nextAttempt.get(runId, itemId)!.attempts;
+  /**
+   * What a dispatch needs, in one read: `itemSpec`, and the number of the item's next attempt —
+   * one past its last recorded one (1 for the first), so a dispatch that never committed burns no
+   * number.
+   */
+  dispatchFacts(runId: string, itemId: string): { spec: string; executor: string; workspace: string | null; nextAttempt: number } | undefined {
+    return this.#statements.dispatchFacts.get(runId, itemId);
   }
 
   insertEdge(runId: string, prerequisite: string, dependent: string): void {
@@ -154,8 +162,8 @@ export class RunStore {
 
   /** Counts one more finished item (and whether it failed); returns the updated run. */
   itemFinished(runId: string, failed: boolean): RunRecord {
-    this.#statements.countFinished.run(failed ? 1 : 0, runId);
-    return this.run(runId)!;
+    // The updated row in the same statement, not read again.
+    return this.#statements.countFinished.get(failed ? 1 : 0, runId)!;
   }
 
   /** The oldest items ready by `now` across runs, FIFO by ready time. */

@@ -1,5 +1,5 @@
 import type { Logger } from '@cairn/core';
-import { CairnError } from '@cairn/protocol';
+import { CairnError, isCairnError } from '@cairn/protocol';
 import { createEngine, type Engine, type EngineSettings } from '../../engine.ts';
 import { openEngineDatabase } from '../../database/open-engine-database.ts';
 import { captureChanges } from '../change-capture.ts';
@@ -35,6 +35,7 @@ export class PostgresEngineLeader {
   readonly #stopping = new AbortController();
   #loop: Promise<void> | undefined;
   #engine: Engine | undefined;
+  #refused: Error | undefined;
 
   constructor(settings: PostgresEngineLeaderSettings) {
     this.#settings = settings;
@@ -43,6 +44,14 @@ export class PostgresEngineLeader {
   /** The engine while this replica holds the lease; undefined otherwise. */
   get engine(): Engine | undefined {
     return this.#engine;
+  }
+
+  /**
+   * Why this replica gave up bidding for good: its signer is not the audit log's key (nor hands it
+   * over through `previousSigner`). It never holds the lease with a key it may not sign with.
+   */
+  get refused(): Error | undefined {
+    return this.#refused;
   }
 
   start(): void {
@@ -58,7 +67,7 @@ export class PostgresEngineLeader {
   async #bid(): Promise<void> {
     const { store, instanceId, logger } = this.#settings;
     const signal = this.#stopping.signal;
-    while (!signal.aborted) {
+    while (!signal.aborted && !this.#refused) {
       let writer: PostgresWriter;
       try {
         await store.migrate();
@@ -91,6 +100,16 @@ export class PostgresEngineLeader {
       const loaded = await writer.load(workingCopy, capture);
       const committer = new GroupCommitter(capture, writer);
       const engine = createEngine({ ...this.#settings.engine, database: workingCopy, commit: committer.commit });
+      try {
+        // The signer is checked against the log (and a rotation handed over) before anything runs.
+        await engine.checkSigner();
+      } catch (error) {
+        if (!isCairnError(error, 'CAIRN_CONFIG_INVALID')) throw error;
+        this.#refused = error;
+        logger?.error({ instanceId: writer.instanceId, error: error.message }, "this replica's signer may not sign the audit log: it gives the lease up and bids no more");
+        await engine.close();
+        return error;
+      }
       logger?.info({ instanceId: writer.instanceId, rows: loaded }, 'holding the writer lease: the engine runs here');
       engine.start();
       this.#engine = engine;

@@ -110,6 +110,8 @@ export class PostgresEngineService implements EngineService {
   async health(): Promise<EngineHealth> {
     const engine = this.#leader.engine;
     if (engine) return engine.health();
+    const refused = this.#leader.refused;
+    if (refused) return { ready: false, reason: `signer refused: ${refused.message}`, since: new Date().toISOString() };
     const client = await this.#listenerClient();
     const leader = await this.#store.leader(client);
     return leader.held

@@ -1,0 +1,119 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExecutionHandle, ExecutionStatus, ExecutorV1, TaskEnvelope } from '@cairn/core';
+import { createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
+import { auditEntryBytes, MerkleLog } from '@cairn/audit';
+import { afterEach, expect, test } from 'vitest';
+import type { EngineDatabase } from './database/engine-database.ts';
+import { openEngineDatabase } from './database/open-engine-database.ts';
+import { createEngine } from './engine.ts';
+import { ana } from './engine.test-support.ts';
+
+const directories: string[] = [];
+afterEach(() => {
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+/** Finishes every task the moment it starts and pushes its exit, before the engine has recorded the start. */
+class InstantExecutor implements ExecutorV1 {
+  readonly specificationVersion = 'v1';
+  readonly provider = 'instant';
+  readonly capabilities = { cancel: true, pushesCompletions: true } as const;
+  readonly #listeners = new Set<(executionId: string, status: ExecutionStatus) => void>();
+  readonly #started = new Set<string>();
+
+  async start(task: TaskEnvelope): Promise<ExecutionHandle> {
+    if (!this.#started.has(task.executionId)) {
+      this.#started.add(task.executionId);
+      queueMicrotask(() => {
+        for (const listener of this.#listeners) listener(task.executionId, { state: 'exited', outcome: 'succeeded', exitCode: 0 });
+      });
+    }
+    return { executor: this.provider, executionId: task.executionId };
+  }
+
+  async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
+    return this.#started.has(handle.executionId) ? { state: 'exited', outcome: 'succeeded', exitCode: 0 } : { state: 'unknown' };
+  }
+
+  async cancel(): Promise<void> {}
+
+  onExit(listener: (executionId: string, status: ExecutionStatus) => void): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+}
+
+/** The statements `database` runs from now on, by SQL text (its prepare counted on the very handle). */
+function countStatements(database: EngineDatabase): Map<string, number> {
+  const counts = new Map<string, number>();
+  const prepare = database.prepare.bind(database);
+  Object.defineProperty(database, 'prepare', {
+    value: (source: string) => {
+      const statement = prepare(source);
+      for (const method of ['run', 'get', 'all', 'iterate'] as const) {
+        const original = statement[method].bind(statement) as (...parameters: unknown[]) => unknown;
+        Object.defineProperty(statement, method, {
+          value: (...parameters: unknown[]) => {
+            counts.set(source, (counts.get(source) ?? 0) + 1);
+            return original(...parameters);
+          },
+        });
+      }
+      return statement;
+    },
+  });
+  return counts;
+}
+
+test('a fan-out costs under thirty statements per item: no Merkle reads, the attempt and the item read twice, the run about once, one read for what a dispatch needs', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
+  directories.push(directory);
+  const database = openEngineDatabase(join(directory, 'engine.db'));
+  const counts = countStatements(database);
+  const engine = createEngine({
+    database,
+    executors: { instant: new InstantExecutor() },
+    storage: createInMemoryStorageProvider(),
+    signer: createInMemorySigner(),
+    concurrency: 50,
+    reconcileIntervalMs: 60_000,
+  });
+  const items = 1_000;
+  try {
+    engine.start();
+    const { runId } = engine.submit(
+      {
+        version: 1,
+        name: 'fan-out',
+        items: Array.from({ length: items }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command' as const, argv: ['true'] } })),
+      },
+      { actor: ana },
+    );
+    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+    const perItem = (match: (source: string) => boolean) => [...counts].filter(([source]) => match(source)).reduce((sum, [, count]) => sum + count, 0) / items;
+    expect(perItem(() => true)).toBeLessThan(29);
+    // The run: read when its first item starts (is it queued?), and by the one waiting for it,
+    // once per exit batch; never read back after counting a finished item.
+    expect(perItem((source) => source.startsWith('SELECT run_id AS runId, name,') && source.includes('FROM runs WHERE run_id = ?'))).toBeLessThan(1.2);
+    // The item: read when it starts and when it finishes; not read back after its submission.
+    expect(
+      perItem((source) => source.startsWith('SELECT run_id AS runId, item_id AS itemId, position,') && source.includes('WHERE run_id = ? AND item_id = ?')),
+    ).toBe(2);
+    // Only the size, once at start, and a checkpoint's root (a few nodes per checkpoint).
+    expect(perItem((source) => source.startsWith('SELECT') && source.includes('merkle_nodes'))).toBeLessThan(0.05);
+    expect(perItem((source) => source.startsWith('INSERT INTO merkle_nodes'))).toBeLessThan(5.1);
+    expect(perItem((source) => source.includes('FROM attempts WHERE execution_id = ?'))).toBe(2);
+    expect(perItem((source) => source.includes('MAX(attempt)'))).toBe(1);
+    // Each item: its ready, dispatched, started, completed and succeeded entries; the stored tree
+    // is the tree of the stored entries.
+    expect(engine.audit.runEntries(runId).length).toBe(items * 5 + 3);
+    const reference = MerkleLog.open();
+    for (const entry of engine.audit.entries()) reference.append(auditEntryBytes(entry));
+    expect(engine.audit.merkle.rootHash()).toEqual(reference.rootHash());
+  } finally {
+    await engine.close();
+    database.close();
+  }
+});
