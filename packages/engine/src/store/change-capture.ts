@@ -39,7 +39,7 @@ export interface ChangeCapture {
   readonly tables: readonly CapturedTable[];
   /** Takes the changes captured since the last drain and empties the capture. Call outside a transaction. */
   drain(): ChangeBatch;
-  /** Runs `body` with capture off (loading the working copy from the store): its writes are not captured. */
+  /** Runs `body` with capture off (loading the working copy from the store): its writes are not captured. A promise keeps it off until it settles. */
   withoutCapture<Result>(body: () => Result): Result;
   /** Removes the triggers and the change table. */
   uninstall(): void;
@@ -112,11 +112,17 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
     },
     withoutCapture(body) {
       switchOff.run();
+      let result: ReturnType<typeof body>;
       try {
-        return body();
-      } finally {
+        result = body();
+      } catch (error) {
         switchOn.run();
+        throw error;
       }
+      // An asynchronous body (a load reading pages) keeps capture off until it settles.
+      if (result instanceof Promise) return result.finally(() => switchOn.run()) as typeof result;
+      switchOn.run();
+      return result;
     },
     uninstall() {
       for (const table of tables) {

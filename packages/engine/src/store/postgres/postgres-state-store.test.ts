@@ -245,6 +245,31 @@ describe('the PostgreSQL state store', () => {
     await expect.poll(() => heard).toEqual(['cairn_audit:2']);
   });
 
+  it('loads in pages by key, items in run and spec order, so ready items keep their FIFO order', async () => {
+    const { store } = await setUp();
+    const writer = await acquire(store, 'replica-a');
+    const first = workingCopy();
+    await writer.load(first.copy, first.capture);
+    const independent = (name: string) => ({
+      version: 1,
+      name,
+      items: ['zeta', 'alpha', 'mid', 'beta', 'omega', 'gamma', 'delta'].map((id) => ({ id, runtime: { kind: 'command', argv: ['true'] } })),
+    });
+    const runs = [first.machine.submit(independent('one'), { actor: ana }).runId, first.machine.submit(independent('two'), { actor: ana }).runId];
+    first.copy.prepare(`UPDATE items SET ready_at = '2026-11-23T12:00:00.000Z'`).run();
+    await writer.commit(first.capture.drain());
+    const second = workingCopy();
+    const counts = await writer.load(second.copy, second.capture, { pageSize: 3 });
+    expect(counts['items']).toBe(14);
+    expect(counts['audit_entries']).toBe(first.audit.size);
+    expect(contents(second.copy)).toEqual(contents(first.copy));
+    // Same ready time: the ready queue's order is insertion (rowid) order, as it was.
+    const readyOrder = (copy: EngineDatabase) => copy.prepare(`SELECT run_id, item_id FROM items WHERE state = 'ready' ORDER BY ready_at, rowid`).all();
+    expect(readyOrder(second.copy)).toEqual(readyOrder(first.copy));
+    expect((readyOrder(second.copy) as { run_id: string }[]).map((row) => row.run_id)).toEqual([...Array(7).fill(runs[0]), ...Array(7).fill(runs[1])]);
+    expect(second.capture.drain().tables).toEqual([]);
+  });
+
   it('refuses to load into a working copy that is not empty', async () => {
     const { store } = await setUp();
     const writer = await acquire(store, 'replica-a');
