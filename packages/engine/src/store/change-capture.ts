@@ -114,6 +114,8 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
   return {
     tables,
     drain() {
+      if (database.inTransaction)
+        throw new Error('drain() was called inside a working-copy transaction: a batch carries whole transactions only. Drain after it commits.');
       const changed = changedTables.all();
       if (changed.length === 0) return { tables: [], capturedWrites: 0 };
       const batch: TableChanges[] = [];

@@ -98,6 +98,20 @@ describe('PostgreSQL connection settings', () => {
     expect((missing as Error).message).toContain('the database does not exist');
   });
 
+  it('names a CA file it cannot read, and refuses TLS a server does not offer', async () => {
+    database = await createTestDatabase();
+    const missing = await connectPostgres(parsePostgresStateSettings({ ...database.settings, ssl: { ca: '/nonexistent/ca.pem' } }), 'writer').catch(
+      (error: unknown) => error,
+    );
+    expect(isCairnError(missing, 'CAIRN_CONFIG_INVALID')).toBe(true);
+    expect((missing as { path: string }).path).toBe('engine.state.ssl.ca');
+    expect((missing as Error).message).toContain('/nonexistent/ca.pem');
+    // The test cluster has no TLS: asking for it is refused, not silently downgraded.
+    const refused = await connectPostgres(parsePostgresStateSettings({ ...database.settings, ssl: true }), 'writer').catch((error: unknown) => error);
+    expect(isCairnError(refused, 'CAIRN_STATE_UNAVAILABLE')).toBe(true);
+    expect((refused as Error).message).toMatch(/does not support SSL/);
+  });
+
   it('lists every bad option at once under engine.state', () => {
     let error: unknown;
     try {

@@ -84,6 +84,21 @@ describe('the PostgreSQL state store', () => {
     expect((await oracle.query('SELECT instance_id FROM cairn.engine_leader')).rows).toEqual([{ instance_id: 'replica-b' }]);
   });
 
+  it("records the holder's heartbeat, and clears the leader record on release", async () => {
+    const { store } = await setUp();
+    const writer = await acquire(store, 'replica-a');
+    const oracle = await database!.client();
+    const before = (await oracle.query(`SELECT heartbeat_at, backend_pid FROM cairn.engine_leader`)).rows[0];
+    expect(Number(before.backend_pid)).toBe(writer.backendPid);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await writer.heartbeat();
+    const after = (await oracle.query(`SELECT heartbeat_at FROM cairn.engine_leader`)).rows[0];
+    expect(after.heartbeat_at.getTime()).toBeGreaterThan(before.heartbeat_at.getTime());
+    await writer.release();
+    expect((await oracle.query(`SELECT count(*)::int AS count FROM cairn.engine_leader`)).rows[0].count).toBe(0);
+    expect(await store.leader(oracle)).toEqual({ held: false, instanceId: null, host: null, pid: null });
+  });
+
   it('stops waiting for the lease when aborted', async () => {
     const { store } = await setUp();
     await acquire(store, 'holder');
