@@ -45,6 +45,11 @@ describe('PostgreSQL connection settings', () => {
     const settings = parsePostgresStateSettings(database.settings);
     expect(settings.schema).toBe('cairn');
     expect(settings.lockKey).toBe(0x63616972);
+    // Another schema, another default lease: two deployments in one database do not wait on each other.
+    const other = parsePostgresStateSettings({ ...database.settings, schema: 'team_b' }).lockKey;
+    expect(other).not.toBe(0x63616972);
+    expect(parsePostgresStateSettings({ ...database.settings, schema: 'team_b' }).lockKey).toBe(other);
+    expect(parsePostgresStateSettings({ ...database.settings, schema: 'team_b', lockKey: 7 }).lockKey).toBe(7);
     const client = await connectPostgres(settings, 'reader');
     try {
       expect(

@@ -1,4 +1,5 @@
 import type { AuditActor } from '@cairn/core';
+import pg from 'pg';
 import { isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../audit/audit-log.ts';
@@ -7,7 +8,7 @@ import { openEngineDatabase } from '../../database/open-engine-database.ts';
 import { RunStateMachine } from '../../state/run-state-machine.ts';
 import { captureChanges, engineTables, type ChangeCapture } from '../change-capture.ts';
 import { createPostgresStateStore, type PostgresStateStore, type PostgresWriter } from './postgres-state-store.ts';
-import { createTestDatabase, type TestDatabase } from './postgres.test-support.ts';
+import { createTestDatabase, postgresConnection, type TestDatabase } from './postgres.test-support.ts';
 
 const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 const spec = (name: string, count = 3) => ({
@@ -97,6 +98,43 @@ describe('the PostgreSQL state store', () => {
     await writer.release();
     expect((await oracle.query(`SELECT count(*)::int AS count FROM cairn.engine_leader`)).rows[0].count).toBe(0);
     expect(await store.leader(oracle)).toEqual({ held: false, instanceId: null, host: null, pid: null });
+  });
+
+  it('keeps waiting through a lost connection while another replica holds the lease', async () => {
+    const { store } = await setUp();
+    const holder = await acquire(store, 'holder');
+    const waiting = acquire(createPostgresStateStore(database!.settings), 'waiter');
+    const oracle = await database!.client();
+    const waiterBackend = async () =>
+      (
+        await oracle.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'cairn-writer' AND pid <> $1`,
+          [holder.backendPid],
+        )
+      ).rows[0]?.pid;
+    await expect.poll(waiterBackend).toBeTypeOf('number');
+    // The database refuses connections for a while (as while it restarts): the waiter's
+    // reconnects fail, and it waits that out instead of giving up.
+    const connection = postgresConnection();
+    const admin = new pg.Client({
+      host: connection.host,
+      port: connection.port,
+      user: connection.user,
+      password: connection.password,
+      database: connection.database,
+    });
+    await admin.connect();
+    try {
+      await admin.query(`ALTER DATABASE ${database!.name} ALLOW_CONNECTIONS false`);
+      await oracle.query('SELECT pg_terminate_backend($1)', [await waiterBackend()]);
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await admin.query(`ALTER DATABASE ${database!.name} ALLOW_CONNECTIONS true`);
+    } finally {
+      await admin.end();
+    }
+    await expect.poll(waiterBackend, { timeout: 5_000 }).toBeTypeOf('number');
+    await holder.release();
+    expect((await waiting).instanceId).toBe('waiter');
   });
 
   it('stops waiting for the lease when aborted', async () => {

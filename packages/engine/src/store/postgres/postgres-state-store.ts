@@ -81,16 +81,19 @@ export class PostgresStateStore {
     await this.migrate();
     const retryIntervalMs = options.retryIntervalMs ?? 250;
     let client: pg.Client | undefined;
+    let connected = false;
     for (;;) {
       options.signal?.throwIfAborted();
       try {
         client ??= await connectPostgres(this.settings, 'writer');
+        connected = true;
         const { rows } = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS held', [this.settings.lockKey]);
         if (rows[0]!.held) break;
       } catch (error) {
-        // The first connection's refusal is a configuration problem: say so at once.
-        if (client === undefined) throw error;
-        await client.end().catch(() => {});
+        // The first connection's refusal is a configuration problem: say so at once. Later ones
+        // (the database restarting while this replica waits) are waited out.
+        if (!connected) throw error;
+        await client?.end().catch(() => {});
         client = undefined;
       }
       try {
