@@ -500,7 +500,7 @@ function withoutNul(json: string): string {
 }
 
 /** Rows per page when loading: large enough to be few round trips, small enough to stay bounded. */
-const loadPageSize = 20_000;
+const loadPageSize = 5_000;
 
 async function storeTables(client: pg.Client, schema: string): Promise<Map<string, StoreTable>> {
   const { rows } = await client.query<{ table_name: string; column_name: string; data_type: string; key_position: number | null }>(
