@@ -57,18 +57,19 @@ export const postgresStateSettingsSchema = z
     /** How long a connection attempt may take before it is refused. */
     connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   })
-  .strict()
-  .transform((settings) => ({ ...settings, lockKey: settings.lockKey ?? defaultLockKeyOf(settings.schema) }));
+  .strict();
 
 export type PostgresStateSettings = z.input<typeof postgresStateSettingsSchema>;
-export type ResolvedPostgresStateSettings = z.output<typeof postgresStateSettingsSchema>;
+/** The settings as the store uses them: defaults applied, the lease key resolved. */
+export type ResolvedPostgresStateSettings = z.output<typeof postgresStateSettingsSchema> & { readonly lockKey: number };
 
 /** What a connection is for, in `application_name` (`cairn-writer`, `cairn-listener`, ...), so `pg_stat_activity` tells them apart. */
 export type PostgresConnectionPurpose = 'writer' | 'reader' | 'listener' | 'commands' | 'migrate';
 
 /** Validates the settings, naming each bad option under `scope` (`engine.state.port`). */
 export function parsePostgresStateSettings(settings: unknown, scope = 'engine.state'): ResolvedPostgresStateSettings {
-  return parseSettings(postgresStateSettingsSchema, settings, scope);
+  const parsed = parseSettings(postgresStateSettingsSchema, settings, scope);
+  return { ...parsed, lockKey: parsed.lockKey ?? defaultLockKeyOf(parsed.schema) };
 }
 
 /**
