@@ -94,13 +94,36 @@ start() {
   bash "${BASH_SOURCE[0]}" start-unlocked 9>&-
 }
 
+write_connection() {
+  cat >"$connection" <<EOF
+{
+  "host": "127.0.0.1",
+  "socketDirectory": "$1",
+  "port": $port,
+  "user": "$user",
+  "password": "$password",
+  "database": "postgres"
+}
+EOF
+}
+
 # One attempt; the caller holds the lock.
 start_unlocked() {
   trap 'on_error $LINENO' ERR
   ensure_installed
   stop
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    log "port $port on 127.0.0.1 is taken by another program (another checkout's test cluster?): set CAIRN_POSTGRES_PORT to a free port"
+    # Another checkout's test cluster (a CI clone beside a work tree) answers with the same test
+    # role: share it, as every test makes databases of its own.
+    local socket_directory
+    if socket_directory=$(PGPASSWORD="$password" "$bin/psql" -h 127.0.0.1 -p "$port" -U "$user" -d postgres -Atqc 'show unix_socket_directories' 2>/dev/null); then
+      mkdir -p "$dir"
+      write_connection "${socket_directory%%,*}"
+      log "sharing the test cluster that already answers on 127.0.0.1:$port (connection: $connection)"
+      echo "$connection"
+      return
+    fi
+    log "port $port on 127.0.0.1 is taken by another program: set CAIRN_POSTGRES_PORT to a free port"
     exit 1
   fi
   mkdir -p "$dir"
@@ -129,16 +152,7 @@ shared_buffers = 128MB
 log_min_messages = warning
 EOF
   as_owner "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 start >/dev/null
-  cat >"$connection" <<EOF
-{
-  "host": "127.0.0.1",
-  "socketDirectory": "$dir",
-  "port": $port,
-  "user": "$user",
-  "password": "$password",
-  "database": "postgres"
-}
-EOF
+  write_connection "$dir"
   answers || { log "PostgreSQL did not answer on 127.0.0.1:$port; its log: $dir/server.log"; exit 1; }
   log "PostgreSQL answers on 127.0.0.1:$port and in $dir (connection: $connection)"
   echo "$connection"

@@ -35,6 +35,7 @@ export { captureChanges, engineTables } from './store/change-capture.ts';
 export type { CapturedTable, ChangeBatch, ChangeCapture, TableChanges } from './store/change-capture.ts';
 export {
   connectPostgres,
+  defaultLockKeyOf,
   defaultPostgresLockKey,
   describePostgresTarget,
   parsePostgresStateSettings,

@@ -109,6 +109,15 @@ describe('change capture', () => {
     expect(JSON.parse(batch.tables[1]!.upserts[0]!)).toMatchObject({ idempotency_key: null, finished_at: null, items_finished: 0 });
   });
 
+  it('refuses to drain inside a transaction, which would send half of it', () => {
+    const { database, capture, insertSecret } = setUp();
+    database.transaction(() => {
+      insertSecret.run('half', 1);
+      expect(() => capture.drain()).toThrow(/inside a working-copy transaction/);
+    })();
+    expect(capture.drain().tables[0]!.upsertKeys).toEqual(['{"name":"half"}']);
+  });
+
   it('captures nothing while switched off, and nothing after uninstall', () => {
     const { database, capture, insertSecret } = setUp();
     capture.withoutCapture(() => insertSecret.run('loaded', 1));

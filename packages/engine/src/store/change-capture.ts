@@ -37,16 +37,19 @@ export interface ChangeBatch {
 /** The capture installed on a working copy. */
 export interface ChangeCapture {
   readonly tables: readonly CapturedTable[];
-  /** Takes the changes captured since the last drain and empties the capture. Call outside a transaction. */
+  /**
+   * Takes the changes captured since the last drain and empties the capture. Call between
+   * working-copy transactions (never inside one): row images are read as they are at the call.
+   */
   drain(): ChangeBatch;
-  /** Runs `body` with capture off (loading the working copy from the store): its writes are not captured. */
+  /** Runs `body` with capture off (loading the working copy from the store): its writes are not captured. A promise keeps it off until it settles. */
   withoutCapture<Result>(body: () => Result): Result;
   /** Removes the triggers and the change table. */
   uninstall(): void;
 }
 
 const changeTable = 'temp.cairn_captured_changes';
-const switchTable = 'temp.cairn_capture_switch';
+const triggerEvents = ['insert', 'update', 'delete', 'rekey'] as const;
 
 /** The engine tables of a database: every table of `main` but SQLite's own. */
 export function engineTables(database: EngineDatabase): CapturedTable[] {
@@ -71,7 +74,8 @@ export function engineTables(database: EngineDatabase): CapturedTable[] {
 /**
  * Installs change capture on a working copy: TEMP triggers after every insert, update and delete
  * of every engine table, generated from the schema (a new migration is captured without edits),
- * writing what changed into a TEMP table. Triggers run inside the statement's transaction, so a
+ * writing the key of each row written into a TEMP table; `drain` reads the rows' images once, as
+ * they are then. Triggers run inside the statement's transaction, so a
  * rolled-back transaction (or savepoint) leaves nothing captured: a batch carries whole committed
  * transactions only. TEMP objects live on this connection alone and never reach the schema.
  */
@@ -89,41 +93,68 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
       id INTEGER PRIMARY KEY,
       table_name TEXT NOT NULL,
       op TEXT NOT NULL,
-      row_key TEXT NOT NULL,
-      row_image TEXT
+      row_key TEXT NOT NULL
     );
-    CREATE TEMP TABLE IF NOT EXISTS cairn_capture_switch (off INTEGER NOT NULL);
-    DELETE FROM ${switchTable};
   `);
-  for (const table of tables) database.exec(triggersFor(table));
-  const take = database.prepare<[], { table_name: string; op: string; row_key: string; row_image: string | null }>(
-    `SELECT table_name, op, row_key, row_image FROM ${changeTable} ORDER BY id`,
+  const installTriggers = () => {
+    for (const table of tables) database.exec(triggersFor(table));
+  };
+  const dropTriggers = () => {
+    for (const table of tables) {
+      for (const event of triggerEvents) database.exec(`DROP TRIGGER IF EXISTS temp.${quoteIdentifier(`cairn_capture_${table.name}_${event}`)}`);
+    }
+  };
+  installTriggers();
+  const changedTables = database.prepare<[], { table_name: string; writes: number }>(
+    `SELECT table_name, count(*) AS writes FROM ${changeTable} GROUP BY table_name ORDER BY min(id)`,
   );
+  const rowsOf = new Map(tables.map((table) => [table.name, database.prepare<[], CapturedRow>(currentRows(table))]));
   const empty = database.prepare(`DELETE FROM ${changeTable}`);
-  const switchOff = database.prepare(`INSERT INTO ${switchTable} (off) VALUES (1)`);
-  const switchOn = database.prepare(`DELETE FROM ${switchTable}`);
 
   return {
     tables,
     drain() {
-      const captured = take.all();
-      if (captured.length > 0) empty.run();
-      return coalesce(captured);
+      if (database.inTransaction)
+        throw new Error('drain() was called inside a working-copy transaction: a batch carries whole transactions only. Drain after it commits.');
+      const changed = changedTables.all();
+      if (changed.length === 0) return { tables: [], capturedWrites: 0 };
+      const batch: TableChanges[] = [];
+      let capturedWrites = 0;
+      for (const { table_name: table, writes } of changed) {
+        capturedWrites += writes;
+        const upserts: string[] = [];
+        const upsertKeys: string[] = [];
+        const deletes: string[] = [];
+        for (const row of rowsOf.get(table)!.all()) {
+          if (row.image !== null) {
+            upserts.push(row.image);
+            upsertKeys.push(row.row_key);
+          } else if (row.inserted_here !== 1) deletes.push(row.row_key);
+        }
+        if (upserts.length > 0 || deletes.length > 0) batch.push({ table, upserts, upsertKeys, deletes });
+      }
+      empty.run();
+      return { tables: batch, capturedWrites };
     },
     withoutCapture(body) {
-      switchOff.run();
+      // The triggers are dropped rather than told to skip: a check on every captured write would
+      // cost the hot path for the sake of a load that happens once per lease.
+      dropTriggers();
+      let result: ReturnType<typeof body>;
       try {
-        return body();
-      } finally {
-        switchOn.run();
+        result = body();
+      } catch (error) {
+        installTriggers();
+        throw error;
       }
+      // An asynchronous body (a load reading pages) keeps capture off until it settles.
+      if (result instanceof Promise) return result.finally(installTriggers) as typeof result;
+      installTriggers();
+      return result;
     },
     uninstall() {
-      for (const table of tables) {
-        for (const event of ['insert', 'update', 'delete', 'rekey'])
-          database.exec(`DROP TRIGGER IF EXISTS temp.${quoteIdentifier(`cairn_capture_${table.name}_${event}`)}`);
-      }
-      database.exec(`DROP TABLE IF EXISTS ${changeTable}; DROP TABLE IF EXISTS ${switchTable};`);
+      dropTriggers();
+      database.exec(`DROP TABLE IF EXISTS ${changeTable}`);
     },
   };
 }
@@ -139,57 +170,59 @@ function triggersFor(table: CapturedTable): string {
       : `${row}.${quoteIdentifier(column)}`;
   const object = (row: 'NEW' | 'OLD', columns: readonly string[]) =>
     `json_object(${columns.map((column) => `${quoteLiteral(column)}, ${value(row, column)}`).join(', ')})`;
-  const enabled = `NOT EXISTS (SELECT 1 FROM cairn_capture_switch)`;
   const keyChanged = table.primaryKey.map((column) => `OLD.${quoteIdentifier(column)} IS NOT NEW.${quoteIdentifier(column)}`).join(' OR ');
-  const record = (op: string, row: 'NEW' | 'OLD', image: boolean) =>
-    `INSERT INTO cairn_captured_changes (table_name, op, row_key, row_image) VALUES (${literal}, '${op}', ${object(row, table.primaryKey)}, ${image ? object(row, table.columns) : 'NULL'});`;
+  const record = (op: string, row: 'NEW' | 'OLD') =>
+    `INSERT INTO cairn_captured_changes (table_name, op, row_key) VALUES (${literal}, '${op}', ${object(row, table.primaryKey)});`;
   return `
     DROP TRIGGER IF EXISTS temp.${name('insert')};
     DROP TRIGGER IF EXISTS temp.${name('update')};
     DROP TRIGGER IF EXISTS temp.${name('delete')};
     DROP TRIGGER IF EXISTS temp.${name('rekey')};
-    CREATE TEMP TRIGGER ${name('insert')} AFTER INSERT ON ${target} WHEN ${enabled}
-    BEGIN ${record('insert', 'NEW', true)} END;
+    CREATE TEMP TRIGGER ${name('insert')} AFTER INSERT ON ${target}
+    BEGIN ${record('insert', 'NEW')} END;
     -- An update that changes the primary key removes the old row in the store first.
-    CREATE TEMP TRIGGER ${name('rekey')} AFTER UPDATE ON ${target} WHEN ${enabled} AND (${keyChanged})
-    BEGIN ${record('delete', 'OLD', false)} END;
-    CREATE TEMP TRIGGER ${name('update')} AFTER UPDATE ON ${target} WHEN ${enabled}
-    BEGIN ${record('update', 'NEW', true)} END;
-    CREATE TEMP TRIGGER ${name('delete')} AFTER DELETE ON ${target} WHEN ${enabled}
-    BEGIN ${record('delete', 'OLD', false)} END;
+    CREATE TEMP TRIGGER ${name('rekey')} AFTER UPDATE ON ${target} WHEN ${keyChanged}
+    BEGIN ${record('delete', 'OLD')} END;
+    CREATE TEMP TRIGGER ${name('update')} AFTER UPDATE ON ${target}
+    BEGIN ${record('update', 'NEW')} END;
+    CREATE TEMP TRIGGER ${name('delete')} AFTER DELETE ON ${target}
+    BEGIN ${record('delete', 'OLD')} END;
   `;
 }
 
-interface RowFate {
-  /** Inserted in this batch (so a delete in it means the store never saw the row). */
-  readonly insertedHere: boolean;
-  image: string | null;
+interface CapturedRow {
+  readonly row_key: string;
+  /** 1 when the row's first captured write in the batch was its insert (the store never saw it). */
+  readonly inserted_here: number;
+  /** The row as it is now (JSON object text), null when it is gone. */
+  readonly image: string | null;
 }
 
-function coalesce(captured: readonly { table_name: string; op: string; row_key: string; row_image: string | null }[]): ChangeBatch {
-  const byTable = new Map<string, Map<string, RowFate>>();
-  for (const change of captured) {
-    let rows = byTable.get(change.table_name);
-    if (rows === undefined) byTable.set(change.table_name, (rows = new Map()));
-    const fate = rows.get(change.row_key);
-    // The last image wins; a row deleted and inserted again under its key is an overwrite.
-    if (fate === undefined) rows.set(change.row_key, { insertedHere: change.op === 'insert', image: change.row_image });
-    else fate.image = change.row_image;
-  }
-  const tables: TableChanges[] = [];
-  for (const [table, rows] of byTable) {
-    const upserts: string[] = [];
-    const upsertKeys: string[] = [];
-    const deletes: string[] = [];
-    for (const [key, fate] of rows) {
-      if (fate.image !== null) {
-        upserts.push(fate.image);
-        upsertKeys.push(key);
-      } else if (!fate.insertedHere) deletes.push(key);
-    }
-    if (upserts.length > 0 || deletes.length > 0) tables.push({ table, upserts, upsertKeys, deletes });
-  }
-  return { tables, capturedWrites: captured.length };
+/**
+ * The changed rows of one table, coalesced: each key once, in the order of its first write, with
+ * the row's image read now (its last state, whatever happened in between), or null when it is
+ * gone. The triggers record keys only, so a row written N times costs N small inserts and one
+ * image, and rows are read where SQLite already has them.
+ */
+function currentRows(table: CapturedTable): string {
+  const column = (name: string) => `current.${quoteIdentifier(name)}`;
+  const image = `json_object(${table.columns
+    .map((name) =>
+      table.blobColumns.includes(name)
+        ? `${quoteLiteral(name)}, CASE WHEN ${column(name)} IS NULL THEN NULL ELSE '\\x' || lower(hex(${column(name)})) END`
+        : `${quoteLiteral(name)}, ${column(name)}`,
+    )
+    .join(', ')})`;
+  const matches = table.primaryKey.map((name) => `${column(name)} = (changed.row_key ->> ${quoteLiteral(`$.${name}`)})`).join(' AND ');
+  return `
+    SELECT changed.row_key, changed.inserted_here,
+           CASE WHEN ${column(table.primaryKey[0]!)} IS NULL THEN NULL ELSE ${image} END AS image
+    FROM (
+      SELECT row_key, min(id) AS first, min(id) = min(CASE WHEN op = 'insert' THEN id END) AS inserted_here
+      FROM ${changeTable} WHERE table_name = ${quoteLiteral(table.name)} GROUP BY row_key
+    ) AS changed
+    LEFT JOIN main.${quoteIdentifier(table.name)} AS current ON ${matches}
+    ORDER BY changed.first`;
 }
 
 function quoteIdentifier(name: string): string {

@@ -142,11 +142,11 @@ describe('commands from replicas', () => {
     const { database, sender } = await setUp({ timeoutMs: 800, pollIntervalMs: 100 });
     const writer = await writerOf(database, 'slow-engine');
     const taking = new Promise<void>((resolve) => writer.onCommandsPending(() => void writer.takeCommands(10).then(() => resolve())));
-    const error = await sender.send('approve', { runId: 'r-1', itemId: 'a' }).catch((caught: unknown) => caught);
+    const error = await sender.send('approve', { runId: 'r-1', itemId: 'a' }, { timeoutMs: 700 }).catch((caught: unknown) => caught);
     await taking;
     expect(isCairnError(error, 'CAIRN_STATE_UNAVAILABLE')).toBe(true);
     expect((error as Error).message).toMatch(
-      /no answer within 0\.8 s from the engine holding the writer lease \(instance slow-engine on .*\)\. It was taken and may still complete/,
+      /no answer within 0\.7 s from the engine holding the writer lease \(instance slow-engine on .*\)\. It was taken and may still complete/,
     );
     const oracle = await database.client();
     expect((await oracle.query(`SELECT state FROM cairn.engine_commands`)).rows).toEqual([{ state: 'taken' }]);

@@ -114,7 +114,7 @@ export class PostgresCommandSender {
         if (row.state === 'failed') throw commandErrorFromJson(row.error);
         options.signal?.throwIfAborted();
         const left = deadline - Date.now();
-        if (left <= 0) throw await this.#giveUp(client, id, kind, row.state);
+        if (left <= 0) throw await this.#giveUp(client, id, kind, row.state, options.timeoutMs ?? this.#timeoutMs);
         await this.#nextNotice(id, Math.min(left, this.#pollIntervalMs), options.signal);
       }
     } finally {
@@ -154,7 +154,7 @@ export class PostgresCommandSender {
     });
   }
 
-  async #giveUp(client: pg.Client, id: number, kind: string, state: string): Promise<CairnError> {
+  async #giveUp(client: pg.Client, id: number, kind: string, state: string, timeoutMs: number): Promise<CairnError> {
     const withdrawn = await client.query(
       `UPDATE ${this.#schema}.engine_commands SET state = 'failed', done_at = now(), error = $2::jsonb WHERE id = $1 AND state = 'pending'`,
       [id, JSON.stringify({ code: 'CAIRN_STATE_UNAVAILABLE', message: 'withdrawn by its sender: no answer in time' })],
@@ -170,7 +170,7 @@ export class PostgresCommandSender {
       [this.#settings.lockKey],
     );
     const { held, instance_id: instanceId, host } = holder.rows[0]!;
-    const wait = `${Math.round((this.#timeoutMs / 1000) * 10) / 10} s`;
+    const wait = `${Math.round((timeoutMs / 1000) * 10) / 10} s`;
     if (!held) {
       return new CairnError(
         'CAIRN_STATE_UNAVAILABLE',

@@ -45,6 +45,11 @@ describe('PostgreSQL connection settings', () => {
     const settings = parsePostgresStateSettings(database.settings);
     expect(settings.schema).toBe('cairn');
     expect(settings.lockKey).toBe(0x63616972);
+    // Another schema, another default lease: two deployments in one database do not wait on each other.
+    const other = parsePostgresStateSettings({ ...database.settings, schema: 'team_b' }).lockKey;
+    expect(other).not.toBe(0x63616972);
+    expect(parsePostgresStateSettings({ ...database.settings, schema: 'team_b' }).lockKey).toBe(other);
+    expect(parsePostgresStateSettings({ ...database.settings, schema: 'team_b', lockKey: 7 }).lockKey).toBe(7);
     const client = await connectPostgres(settings, 'reader');
     try {
       expect(
@@ -96,6 +101,20 @@ describe('PostgreSQL connection settings', () => {
     );
     expect(isCairnError(missing, 'CAIRN_STATE_UNAVAILABLE')).toBe(true);
     expect((missing as Error).message).toContain('the database does not exist');
+  });
+
+  it('names a CA file it cannot read, and refuses TLS a server does not offer', async () => {
+    database = await createTestDatabase();
+    const missing = await connectPostgres(parsePostgresStateSettings({ ...database.settings, ssl: { ca: '/nonexistent/ca.pem' } }), 'writer').catch(
+      (error: unknown) => error,
+    );
+    expect(isCairnError(missing, 'CAIRN_CONFIG_INVALID')).toBe(true);
+    expect((missing as { path: string }).path).toBe('engine.state.ssl.ca');
+    expect((missing as Error).message).toContain('/nonexistent/ca.pem');
+    // The test cluster has no TLS: asking for it is refused, not silently downgraded.
+    const refused = await connectPostgres(parsePostgresStateSettings({ ...database.settings, ssl: true }), 'writer').catch((error: unknown) => error);
+    expect(isCairnError(refused, 'CAIRN_STATE_UNAVAILABLE')).toBe(true);
+    expect((refused as Error).message).toMatch(/does not support SSL/);
   });
 
   it('lists every bad option at once under engine.state', () => {

@@ -4,10 +4,20 @@ import { z } from 'zod';
 import { CairnError, parseSettings } from '@cairn/protocol';
 
 /**
- * The advisory lock key the writer lease takes when the settings name none: "cair" as a 32-bit
- * number, so that it is recognisable in `pg_locks` and unlikely to meet another program's key.
+ * The advisory lock key the writer lease takes in schema `cairn` when the settings name none:
+ * "cair" as a 32-bit number, so that it is recognisable in `pg_locks`. Another schema's default
+ * key is derived from its name (`defaultLockKeyOf`), so that two deployments in one database,
+ * each in its own schema, do not wait on each other's lease.
  */
 export const defaultPostgresLockKey = 0x63616972;
+
+/** The default lease key of a schema: the constant for `cairn`, else a 31-bit FNV-1a hash of the name. */
+export function defaultLockKeyOf(schema: string): number {
+  if (schema === 'cairn') return defaultPostgresLockKey;
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(`cairn.${schema}`, 'utf8')) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return hash & 0x7fffffff;
+}
 
 /**
  * Where the engine's state lives in PostgreSQL mode and how its connections behave. Either a
@@ -31,13 +41,13 @@ export const postgresStateSettingsSchema = z
       .string()
       .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase SQL identifier (letters, digits, underscores; at most 63)')
       .default('cairn'),
-    /** The session advisory lock key of the writer lease: engines sharing a database must share it. */
+    /** The session advisory lock key of the writer lease (default: from the schema); the replicas of one deployment must share it. */
     lockKey: z
       .number()
       .int()
       .min(0)
       .max(2 ** 31 - 1)
-      .default(defaultPostgresLockKey),
+      .optional(),
     /** Idle time before the first TCP keepalive probe: a dead peer is noticed in about this plus the kernel's probes. */
     keepAliveMs: z.number().int().min(1_000).max(3_600_000).default(10_000),
     /** A session idle inside a transaction longer than this is ended by the server (its locks freed). */
@@ -50,14 +60,16 @@ export const postgresStateSettingsSchema = z
   .strict();
 
 export type PostgresStateSettings = z.input<typeof postgresStateSettingsSchema>;
-export type ResolvedPostgresStateSettings = z.output<typeof postgresStateSettingsSchema>;
+/** The settings as the store uses them: defaults applied, the lease key resolved. */
+export type ResolvedPostgresStateSettings = z.output<typeof postgresStateSettingsSchema> & { readonly lockKey: number };
 
 /** What a connection is for, in `application_name` (`cairn-writer`, `cairn-listener`, ...), so `pg_stat_activity` tells them apart. */
 export type PostgresConnectionPurpose = 'writer' | 'reader' | 'listener' | 'commands' | 'migrate';
 
 /** Validates the settings, naming each bad option under `scope` (`engine.state.port`). */
 export function parsePostgresStateSettings(settings: unknown, scope = 'engine.state'): ResolvedPostgresStateSettings {
-  return parseSettings(postgresStateSettingsSchema, settings, scope);
+  const parsed = parseSettings(postgresStateSettingsSchema, settings, scope);
+  return { ...parsed, lockKey: parsed.lockKey ?? defaultLockKeyOf(parsed.schema) };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { AuditActor } from '@cairn/core';
+import pg from 'pg';
 import { isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../audit/audit-log.ts';
@@ -7,7 +8,7 @@ import { openEngineDatabase } from '../../database/open-engine-database.ts';
 import { RunStateMachine } from '../../state/run-state-machine.ts';
 import { captureChanges, engineTables, type ChangeCapture } from '../change-capture.ts';
 import { createPostgresStateStore, type PostgresStateStore, type PostgresWriter } from './postgres-state-store.ts';
-import { createTestDatabase, type TestDatabase } from './postgres.test-support.ts';
+import { createTestDatabase, postgresConnection, type TestDatabase } from './postgres.test-support.ts';
 
 const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 const spec = (name: string, count = 3) => ({
@@ -82,6 +83,58 @@ describe('the PostgreSQL state store', () => {
     const next = await second;
     expect(next.instanceId).toBe('replica-b');
     expect((await oracle.query('SELECT instance_id FROM cairn.engine_leader')).rows).toEqual([{ instance_id: 'replica-b' }]);
+  });
+
+  it("records the holder's heartbeat, and clears the leader record on release", async () => {
+    const { store } = await setUp();
+    const writer = await acquire(store, 'replica-a');
+    const oracle = await database!.client();
+    const before = (await oracle.query(`SELECT heartbeat_at, backend_pid FROM cairn.engine_leader`)).rows[0];
+    expect(Number(before.backend_pid)).toBe(writer.backendPid);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await writer.heartbeat();
+    const after = (await oracle.query(`SELECT heartbeat_at FROM cairn.engine_leader`)).rows[0];
+    expect(after.heartbeat_at.getTime()).toBeGreaterThan(before.heartbeat_at.getTime());
+    await writer.release();
+    expect((await oracle.query(`SELECT count(*)::int AS count FROM cairn.engine_leader`)).rows[0].count).toBe(0);
+    expect(await store.leader(oracle)).toEqual({ held: false, instanceId: null, host: null, pid: null });
+  });
+
+  it('keeps waiting through a lost connection while another replica holds the lease', async () => {
+    const { store } = await setUp();
+    const holder = await acquire(store, 'holder');
+    const waiting = acquire(createPostgresStateStore(database!.settings), 'waiter');
+    const oracle = await database!.client();
+    const waiterBackend = async () =>
+      (
+        await oracle.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'cairn-writer' AND pid <> $1`,
+          [holder.backendPid],
+        )
+      ).rows[0]?.pid;
+    await expect.poll(waiterBackend).toBeTypeOf('number');
+    // The database refuses connections for a while (as while it restarts): the waiter's
+    // reconnects fail, and it waits that out instead of giving up.
+    const connection = postgresConnection();
+    const admin = new pg.Client({
+      host: connection.host,
+      port: connection.port,
+      user: connection.user,
+      password: connection.password,
+      database: connection.database,
+    });
+    await admin.connect();
+    try {
+      await admin.query(`ALTER DATABASE ${database!.name} ALLOW_CONNECTIONS false`);
+      await oracle.query('SELECT pg_terminate_backend($1)', [await waiterBackend()]);
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await admin.query(`ALTER DATABASE ${database!.name} ALLOW_CONNECTIONS true`);
+    } finally {
+      await admin.end();
+    }
+    await expect.poll(waiterBackend, { timeout: 5_000 }).toBeTypeOf('number');
+    await holder.release();
+    expect((await waiting).instanceId).toBe('waiter');
   });
 
   it('stops waiting for the lease when aborted', async () => {
@@ -243,6 +296,31 @@ describe('the PostgreSQL state store', () => {
     machine.submit(spec('one', 2), { actor: ana });
     await writer.commit(capture.drain());
     await expect.poll(() => heard).toEqual(['cairn_audit:2']);
+  });
+
+  it('loads in pages by key, items in run and spec order, so ready items keep their FIFO order', async () => {
+    const { store } = await setUp();
+    const writer = await acquire(store, 'replica-a');
+    const first = workingCopy();
+    await writer.load(first.copy, first.capture);
+    const independent = (name: string) => ({
+      version: 1,
+      name,
+      items: ['zeta', 'alpha', 'mid', 'beta', 'omega', 'gamma', 'delta'].map((id) => ({ id, runtime: { kind: 'command', argv: ['true'] } })),
+    });
+    const runs = [first.machine.submit(independent('one'), { actor: ana }).runId, first.machine.submit(independent('two'), { actor: ana }).runId];
+    first.copy.prepare(`UPDATE items SET ready_at = '2026-11-23T12:00:00.000Z'`).run();
+    await writer.commit(first.capture.drain());
+    const second = workingCopy();
+    const counts = await writer.load(second.copy, second.capture, { pageSize: 3 });
+    expect(counts['items']).toBe(14);
+    expect(counts['audit_entries']).toBe(first.audit.size);
+    expect(contents(second.copy)).toEqual(contents(first.copy));
+    // Same ready time: the ready queue's order is insertion (rowid) order, as it was.
+    const readyOrder = (copy: EngineDatabase) => copy.prepare(`SELECT run_id, item_id FROM items WHERE state = 'ready' ORDER BY ready_at, rowid`).all();
+    expect(readyOrder(second.copy)).toEqual(readyOrder(first.copy));
+    expect((readyOrder(second.copy) as { run_id: string }[]).map((row) => row.run_id)).toEqual([...Array(7).fill(runs[0]), ...Array(7).fill(runs[1])]);
+    expect(second.capture.drain().tables).toEqual([]);
   });
 
   it('refuses to load into a working copy that is not empty', async () => {

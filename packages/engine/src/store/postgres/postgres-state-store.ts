@@ -81,16 +81,19 @@ export class PostgresStateStore {
     await this.migrate();
     const retryIntervalMs = options.retryIntervalMs ?? 250;
     let client: pg.Client | undefined;
+    let connected = false;
     for (;;) {
       options.signal?.throwIfAborted();
       try {
         client ??= await connectPostgres(this.settings, 'writer');
+        connected = true;
         const { rows } = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS held', [this.settings.lockKey]);
         if (rows[0]!.held) break;
       } catch (error) {
-        // The first connection's refusal is a configuration problem: say so at once.
-        if (client === undefined) throw error;
-        await client.end().catch(() => {});
+        // The first connection's refusal is a configuration problem: say so at once. Later ones
+        // (the database restarting while this replica waits) are waited out.
+        if (!connected) throw error;
+        await client?.end().catch(() => {});
         client = undefined;
       }
       try {
@@ -234,7 +237,7 @@ export class PostgresWriter {
    * FIFO order among items ready in the same millisecond) and inserted by SQLite itself from the
    * page's JSON, in one working-copy transaction; foreign keys are checked at its end.
    */
-  async load(workingCopy: EngineDatabase, capture?: ChangeCapture): Promise<LoadOutcome> {
+  async load(workingCopy: EngineDatabase, capture?: ChangeCapture, options: { readonly pageSize?: number } = {}): Promise<LoadOutcome> {
     this.#assertHeld();
     const tables = engineTables(workingCopy);
     for (const table of tables) {
@@ -248,40 +251,67 @@ export class PostgresWriter {
       const count = workingCopy.prepare<[], number>(`SELECT count(*) FROM main."${table.name}"`).pluck().get();
       if (count !== 0) throw new Error(`The working copy must be empty before load, but table ${table.name} has ${count} rows.`);
     }
-    const pages: { table: CapturedTable; rows: string }[] = [];
     const counts: Record<string, number> = {};
+    const pages = this.#pages(tables, counts, options.pageSize ?? loadPageSize);
+    const inserts = new Map(tables.map((table) => [table.name, workingCopy.prepare<[string]>(insertFromJson(table))]));
+    // One working-copy transaction across the pages, foreign keys checked at its end; while
+    // SQLite inserts a page, PostgreSQL is already reading the next.
+    const copy = async () => {
+      workingCopy.exec('BEGIN');
+      try {
+        workingCopy.pragma('defer_foreign_keys = ON');
+        let next = pages.next();
+        for (;;) {
+          const page = await next;
+          if (page.done) break;
+          next = pages.next();
+          inserts.get(page.value.table.name)!.run(page.value.rows);
+        }
+        workingCopy.exec('COMMIT');
+      } catch (error) {
+        if (workingCopy.inTransaction) workingCopy.exec('ROLLBACK');
+        throw error;
+      }
+    };
+    if (capture === undefined) await copy();
+    else await capture.withoutCapture(copy);
+    return counts;
+  }
+
+  /** Every table's rows, a page at a time, each page one JSON array text built by PostgreSQL. */
+  async *#pages(tables: readonly CapturedTable[], counts: Record<string, number>, pageSize: number): AsyncGenerator<{ table: CapturedTable; rows: string }> {
     for (const table of tables) {
       const stored = this.#tables.get(table.name)!;
-      const order = table.name === 'items' ? ['run_id', 'position', 'item_id'] : stored.primaryKey;
+      const order = (table.name === 'items' ? ['run_id', 'position', 'item_id'] : stored.primaryKey).map((column) => `"${column}"`).join(', ');
+      const parameters = (table.name === 'items' ? ['run_id', 'position', 'item_id'] : stored.primaryKey).map(
+        (column, index) => `$${index + 2}::${stored.types[column.replaceAll('"', '')]}`,
+      );
       counts[table.name] = 0;
       let after: string[] | undefined;
       for (;;) {
-        const keyset =
-          after === undefined
-            ? ''
-            : `WHERE (${order.map((column) => `t."${column}"`).join(', ')}) > (${order.map((column, index) => `$${index + 2}::${stored.types[column]}`).join(', ')})`;
-        const { rows } = await this.#client.query<Record<string, string>>(
-          `SELECT row_to_json(t)::text AS "row", ${order.map((column, index) => `t."${column}"::text AS "k${index}"`).join(', ')}
-           FROM ${this.#schema}."${table.name}" AS t ${keyset}
-           ORDER BY ${order.map((column) => `t."${column}"`).join(', ')} LIMIT $1`,
-          [loadPageSize, ...(after ?? [])],
+        const { rows } = await this.#client.query<{ rows: string | null; count: number; last: string[] | null }>(
+          `WITH page AS (
+             SELECT * FROM ${this.#schema}."${table.name}" ${after === undefined ? '' : `WHERE (${order}) > (${parameters.join(', ')})`}
+             ORDER BY ${order} LIMIT $1)
+           SELECT json_agg(page ORDER BY ${order})::text AS rows, count(*)::int AS count,
+                  (SELECT array[${order
+                    .split(', ')
+                    .map((column) => `${column}::text`)
+                    .join(', ')}] FROM page ORDER BY ${order
+                    .split(', ')
+                    .map((column) => `${column} DESC`)
+                    .join(', ')} LIMIT 1) AS last
+           FROM page`,
+          [pageSize, ...(after ?? [])],
         );
-        if (rows.length === 0) break;
-        pages.push({ table, rows: `[${rows.map((row) => row['row']).join(',')}]` });
-        counts[table.name]! += rows.length;
-        if (rows.length < loadPageSize) break;
-        const last = rows.at(-1)!;
-        after = order.map((_, index) => last[`k${index}`]!);
+        const page = rows[0]!;
+        if (page.count === 0 || page.rows === null) break;
+        counts[table.name]! += page.count;
+        yield { table, rows: page.rows };
+        if (page.count < pageSize) break;
+        after = page.last!;
       }
     }
-    const inserts = new Map(tables.map((table) => [table.name, workingCopy.prepare<[string]>(insertFromJson(table))]));
-    const copy = workingCopy.transaction(() => {
-      workingCopy.pragma('defer_foreign_keys = ON');
-      for (const page of pages) inserts.get(page.table.name)!.run(page.rows);
-    });
-    if (capture === undefined) copy();
-    else capture.withoutCapture(() => copy());
-    return counts;
   }
 
   /**
