@@ -1,0 +1,222 @@
+// Local tasks outlive the server that started them (issue 16): each runs in a supervisor process
+// of its own session, so a server killed -9 (with its whole process group) takes none with it, and
+// another server process on the same state directory re-attaches — inspect, pushed exits, cancel,
+// idempotent start. Real processes, real bubblewrap (and the unsandboxed mode), real kills.
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ExecutionStatus, RuntimeSpec, TaskEnvelope } from '@cairn/core';
+import { afterEach, describe, expect, test } from 'vitest';
+import type { ExecutionState } from './execution-state.ts';
+import { createLocalExecutor } from './local-executor.ts';
+import { executorWorld } from './local-executor.test-support.ts';
+import { isRunning } from './process-identity.ts';
+
+type World = ReturnType<typeof executorWorld>;
+const hostEntry = fileURLToPath(new URL('../supervisor/executor-host.test-support.ts', import.meta.url));
+const worlds: World[] = [];
+const killAtEnd: number[] = [];
+afterEach(() => {
+  for (const pid of killAtEnd.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+  for (const world of worlds.splice(0)) world.cleanUp();
+});
+
+function world(): World {
+  const made = executorWorld();
+  worlds.push(made);
+  return made;
+}
+
+/** Server A: another process that starts `tasks`, then is killed -9 with its whole process group. */
+async function startedByKilledServer(made: World, sandbox: 'bubblewrap' | 'none', tasks: readonly TaskEnvelope[]): Promise<void> {
+  const input = {
+    storageRoot: join(made.directory, 'storage'),
+    key: made.key,
+    stateDirectory: made.stateDirectory,
+    workRoot: made.workRoot,
+    sandbox,
+    keepWorkDirectory: true,
+    tasks,
+  };
+  // detached: the host leads a process group of its own, which is then killed whole.
+  const host = spawn(process.execPath, ['--conditions=@cairn/source', hostEntry, JSON.stringify(input)], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  killAtEnd.push(host.pid!);
+  let said = '';
+  host.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+  host.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
+  const exited = new Promise((resolve) => host.once('exit', resolve));
+  for (let wait = 0; wait < 600 && !said.includes('started\n'); wait++) await sleep(25);
+  expect(said).toContain('started\n');
+  process.kill(-host.pid!, 'SIGKILL');
+  await exited;
+}
+
+function stateOf(made: World, executionId: string): ExecutionState {
+  return JSON.parse(readFileSync(join(made.stateDirectory, `${executionId.replaceAll('/', '~')}.json`), 'utf8')) as ExecutionState;
+}
+
+/** The attempt folders under the work root (with keepWorkDirectory, every sandbox ever made for the id leaves one). */
+function attemptFolders(made: World, executionId: string): string[] {
+  const label = `cairn-${executionId.replaceAll(/[^A-Za-z0-9._-]/g, '-')}-1-`.slice(0, 66);
+  if (!existsSync(made.workRoot)) return [];
+  return readdirSync(made.workRoot).flatMap((owner) =>
+    readdirSync(join(made.workRoot, owner))
+      .filter((name) => name.startsWith(label))
+      .map((name) => join(made.workRoot, owner, name)),
+  );
+}
+
+/** A task that waits in its sandbox until the test opens its gate (a file the test puts in its workspace), then runs `then`. */
+const gated = (then: string): RuntimeSpec => ({ kind: 'command', argv: ['/bin/sh', '-c', `while [ ! -e .gate ]; do sleep 0.05; done; rm .gate; ${then}`] });
+
+async function openGate(made: World, executionId: string): Promise<void> {
+  for (let wait = 0; wait < 400 && attemptFolders(made, executionId).length === 0; wait++) await sleep(25);
+  writeFileSync(join(attemptFolders(made, executionId)[0]!, 'workspace', '.gate'), '');
+}
+
+const modes = process.getuid?.() === 0 ? (['bubblewrap', 'none'] as const) : (['none'] as const);
+
+describe.each(modes)('sandbox %s', (sandbox) => {
+  test(
+    'a task started by a server killed -9 (its process group too) keeps running; another server process re-attaches, is told its real exit, and finds its patch stored',
+    { timeout: 60_000 },
+    async () => {
+      const made = world();
+      const writes = gated('echo finished > outcome.txt');
+      const fails = gated('exit 7');
+      const tasks = [made.task('run-1/writes/1', writes), made.task('run-1/fails/1', fails)];
+      await startedByKilledServer(made, sandbox, tasks);
+      const serverB = createLocalExecutor({
+        storage: made.storage,
+        trustedKeys: [made.key],
+        stateDirectory: made.stateDirectory,
+        workRoot: made.workRoot,
+        sandbox,
+        keepWorkDirectory: true,
+      });
+      const exits = new Map<string, ExecutionStatus>();
+      serverB.onExit((executionId, status) => exits.set(executionId, status));
+      // The server is gone; its tasks are not: B sees them running, under supervisors that are alive.
+      for (const task of tasks) {
+        expect(await serverB.inspect({ executor: 'local', executionId: task.executionId })).toEqual({ state: 'running' });
+        expect(isRunning(stateOf(made, task.executionId).owner)).toBe(true);
+      }
+      // Starting one again (the engine does after a crash) is the same execution, never a second sandbox.
+      const ownerBefore = stateOf(made, 'run-1/writes/1').owner;
+      expect(await serverB.start(tasks[0]!)).toEqual({ executor: 'local', executionId: 'run-1/writes/1' });
+      expect(stateOf(made, 'run-1/writes/1').owner).toEqual(ownerBefore);
+      expect(await serverB.inspect({ executor: 'local', executionId: 'run-1/writes/1' })).toEqual({ state: 'running' });
+      // Their exits are pushed to B (which started neither) without any further inspect.
+      for (const task of tasks) await openGate(made, task.executionId);
+      for (let wait = 0; wait < 800 && exits.size < 2; wait++) await sleep(25);
+      expect(exits.get('run-1/writes/1')).toEqual({ state: 'exited', outcome: 'succeeded', exitCode: 0 });
+      expect(exits.get('run-1/fails/1')).toMatchObject({ state: 'exited', outcome: 'failed', exitCode: 7 });
+      const record = JSON.parse(new TextDecoder().decode((await made.storage.get('results/run-1/writes/1.json'))!)) as { artifacts: Record<string, string> };
+      const patch = new TextDecoder().decode((await made.storage.get(`blobs/${record.artifacts['patch']!.slice('sha256:'.length)}`))!);
+      expect(patch).toContain('+finished');
+      // A start after the exit answers the same handle and runs nothing: one attempt folder each, ever.
+      expect(await serverB.start(tasks[0]!)).toEqual({ executor: 'local', executionId: 'run-1/writes/1' });
+      await sleep(300);
+      expect(attemptFolders(made, 'run-1/writes/1')).toHaveLength(1);
+      expect(attemptFolders(made, 'run-1/fails/1')).toHaveLength(1);
+      expect(await serverB.inspect({ executor: 'local', executionId: 'run-1/writes/1' })).toEqual({ state: 'exited', outcome: 'succeeded', exitCode: 0 });
+    },
+  );
+
+  test(
+    'a re-attached task is cancelled through the server that re-attached: its supervisor stops the sandbox and records it cancelled',
+    { timeout: 60_000 },
+    async () => {
+      const made = world();
+      const task = made.task('run-1/sleeps/1', { kind: 'command', argv: ['/bin/sleep', '600'] });
+      await startedByKilledServer(made, sandbox, [task]);
+      const serverB = createLocalExecutor({
+        storage: made.storage,
+        trustedKeys: [made.key],
+        stateDirectory: made.stateDirectory,
+        workRoot: made.workRoot,
+        sandbox,
+      });
+      const exits: ExecutionStatus[] = [];
+      serverB.onExit((_executionId, status) => exits.push(status));
+      const handle = { executor: 'local', executionId: task.executionId };
+      expect(await serverB.inspect(handle)).toEqual({ state: 'running' });
+      const supervisor = stateOf(made, task.executionId).owner;
+      await serverB.cancel(handle);
+      for (let wait = 0; wait < 400 && exits.length === 0; wait++) await sleep(25);
+      expect(exits).toEqual([expect.objectContaining({ state: 'exited', outcome: 'cancelled' })]);
+      expect(await serverB.inspect(handle)).toMatchObject({ state: 'exited', outcome: 'cancelled' });
+      for (let wait = 0; wait < 200 && isRunning(supervisor); wait++) await sleep(25);
+      expect(isRunning(supervisor)).toBe(false);
+    },
+  );
+
+  test('a supervisor killed -9 is reported unknown (its sandbox died with it), and its exit is never pushed', { timeout: 30_000 }, async () => {
+    const made = world();
+    const executor = createLocalExecutor({
+      storage: made.storage,
+      trustedKeys: [made.key],
+      stateDirectory: made.stateDirectory,
+      workRoot: made.workRoot,
+      sandbox,
+    });
+    const exits: ExecutionStatus[] = [];
+    executor.onExit((_executionId, status) => exits.push(status));
+    // The task would write its file after a second: a sandbox that outlived its supervisor would.
+    const handle = await executor.start(made.task('run-1/orphan/1', { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 1; echo late > late.txt; sleep 600'] }));
+    expect(await executor.inspect(handle)).toEqual({ state: 'running' });
+    const supervisor = stateOf(made, 'run-1/orphan/1').owner;
+    process.kill(supervisor.pid, 'SIGKILL');
+    for (let wait = 0; wait < 200 && isRunning(supervisor); wait++) await sleep(25);
+    expect(await executor.inspect(handle)).toEqual({ state: 'unknown' });
+    await sleep(2_500);
+    expect(exits).toEqual([]);
+    expect(await executor.inspect(handle)).toEqual({ state: 'unknown' });
+    // Nothing of the attempt runs on: no process of the sandbox's command is left.
+    const left = readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('echo late > late.txt');
+        } catch {
+          return false;
+        }
+      });
+    expect(left).toEqual([]);
+  });
+});
+
+test("a task's secrets and manifest reach its supervisor on its stdin: never on its command line or in its environment", { timeout: 30_000 }, async () => {
+  const made = world();
+  const executor = createLocalExecutor({
+    storage: made.storage,
+    trustedKeys: [made.key],
+    stateDirectory: made.stateDirectory,
+    workRoot: made.workRoot,
+    sandbox: modes[0],
+  });
+  const secret = 'sekret-4f9c2a-value';
+  const task = made.task('run-1/secret/1', { kind: 'command', argv: ['/bin/sh', '-c', `test "$TOKEN" = ${secret} && sleep 2`] }, { secretNames: ['TOKEN'] });
+  const handle = await executor.start({ ...task, secrets: { TOKEN: secret } });
+  const supervisor = stateOf(made, task.executionId).owner;
+  const commandLine = readFileSync(`/proc/${supervisor.pid}/cmdline`, 'utf8');
+  const environment = readFileSync(`/proc/${supervisor.pid}/environ`, 'utf8');
+  expect(commandLine).not.toContain(secret);
+  expect(commandLine).not.toContain(task.manifestDigest);
+  expect(environment).not.toContain(secret);
+  let status = await executor.inspect(handle);
+  for (let wait = 0; wait < 400 && status.state !== 'exited'; wait++) {
+    await sleep(25);
+    status = await executor.inspect(handle);
+  }
+  // The runtime got it (its check passed).
+  expect(status).toEqual({ state: 'exited', outcome: 'succeeded', exitCode: 0 });
+});
