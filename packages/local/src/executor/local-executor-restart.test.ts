@@ -220,3 +220,38 @@ test("a task's secrets and manifest reach its supervisor on its stdin: never on 
   // The runtime got it (its check passed).
   expect(status).toEqual({ state: 'exited', outcome: 'succeeded', exitCode: 0 });
 });
+
+test(
+  'storage a supervisor cannot reopen (not a directory, no taskStorage) runs tasks in the server process, and says so at start',
+  { timeout: 30_000 },
+  async () => {
+    const made = world();
+    // Another provider's storage (any but a local directory), over the same objects here.
+    const other = new Proxy(made.storage, {
+      get: (target, property) => {
+        if (property === 'provider') return 'elsewhere';
+        const value = Reflect.get(target, property, target) as unknown;
+        return typeof value === 'function' ? (value as (...values: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const warnings: Record<string, unknown>[] = [];
+    const logger = { debug: () => {}, info: () => {}, error: () => {}, warn: (fields: Record<string, unknown>) => warnings.push(fields) };
+    const executor = createLocalExecutor({
+      storage: other,
+      trustedKeys: [made.key],
+      stateDirectory: made.stateDirectory,
+      workRoot: made.workRoot,
+      sandbox: modes[0],
+      logger,
+    });
+    expect(warnings).toContainEqual({ reason: 'local.executor.taskStorage' });
+    const handle = await executor.start(made.task('run-1/here/1', { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 1'] }));
+    expect(stateOf(made, 'run-1/here/1').owner.pid).toBe(process.pid);
+    let status = await executor.inspect(handle);
+    for (let wait = 0; wait < 400 && status.state !== 'exited'; wait++) {
+      await sleep(25);
+      status = await executor.inspect(handle);
+    }
+    expect(status).toEqual({ state: 'exited', outcome: 'succeeded', exitCode: 0 });
+  },
+);

@@ -13,7 +13,7 @@ import {
 import { z } from 'zod';
 import { removeIdleSandboxCgroups } from '../sandbox/sandbox-launcher.ts';
 import { defaultSandboxUids } from '../sandbox/sandbox-uids.ts';
-import { LocalStorageProvider } from '../storage/local-storage-provider.ts';
+import type { LocalStorageProvider } from '../storage/local-storage-provider.ts';
 import { startSupervisor } from '../supervisor/start-supervisor.ts';
 import type { SupervisorInput, TaskStorage } from '../supervisor/supervisor-input.ts';
 import { ExecutionStateFiles, type ExecutionState } from './execution-state.ts';
@@ -196,9 +196,7 @@ export class LocalExecutor implements ExecutorV1 {
       ...(settings.claudeCode ? { claudeCode: settings.claudeCode } : {}),
     };
     const inProcessRuntimes = Object.keys(settings.runtimes ?? {}).length > 0;
-    this.#taskStorage = inProcessRuntimes
-      ? undefined
-      : (this.#settings.taskStorage ?? (settings.storage instanceof LocalStorageProvider ? { kind: 'local', root: settings.storage.root } : undefined));
+    this.#taskStorage = inProcessRuntimes ? undefined : (this.#settings.taskStorage ?? localDirectoryOf(settings.storage));
     if (!this.#taskStorage) {
       settings.logger?.warn(
         { reason: inProcessRuntimes ? 'local.executor.runtimes' : 'local.executor.taskStorage' },
@@ -443,6 +441,15 @@ function sweepDeadOwners(workRoot: string, logger: Logger | undefined): void {
       logger?.warn({ directory: join(workRoot, name), error: (error as Error).message }, 'could not remove the work folder of a server that is gone');
     }
   }
+}
+
+/**
+ * The directory of a local storage provider, which a supervisor reopens by its root; known by its
+ * shape, not its class (a server may hold another copy of this package than the executor's).
+ */
+function localDirectoryOf(storage: StorageProviderV1): TaskStorage | undefined {
+  const root = (storage as Partial<LocalStorageProvider>).root;
+  return storage.provider === 'local-directory' && typeof root === 'string' && root.startsWith('/') ? { kind: 'local', root } : undefined;
 }
 
 function sameProcess(one: ProcessIdentity, other: ProcessIdentity): boolean {
