@@ -1,4 +1,4 @@
-import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutionOutcome } from '@cairn/core';
 import type { ProcessIdentity } from './process-identity.ts';
@@ -39,6 +39,10 @@ export class ExecutionStateFiles {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
+  }
+
+  exists(executionId: string): boolean {
+    return existsSync(this.#path(executionId));
   }
 
   write(state: ExecutionState): void {

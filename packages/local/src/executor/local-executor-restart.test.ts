@@ -3,7 +3,7 @@
 // another server process on the same state directory re-attaches — inspect, pushed exits, cancel,
 // idempotent start. Real processes, real bubblewrap (and the unsandboxed mode), real kills.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -255,3 +255,20 @@ test(
     expect(status).toEqual({ state: 'exited', outcome: 'succeeded', exitCode: 0 });
   },
 );
+
+test('a supervisor whose state file is removed (its data directory gone) stops its task and exits', { timeout: 30_000 }, async () => {
+  const made = world();
+  const executor = createLocalExecutor({
+    storage: made.storage,
+    trustedKeys: [made.key],
+    stateDirectory: made.stateDirectory,
+    workRoot: made.workRoot,
+    sandbox: modes[0],
+  });
+  await executor.start(made.task('run-1/orphaned/1', { kind: 'command', argv: ['/bin/sleep', '600'] }));
+  const supervisor = stateOf(made, 'run-1/orphaned/1').owner;
+  await sleep(500);
+  rmSync(join(made.stateDirectory, 'run-1~orphaned~1.json'));
+  for (let wait = 0; wait < 400 && isRunning(supervisor); wait++) await sleep(25);
+  expect(isRunning(supervisor)).toBe(false);
+});

@@ -8,6 +8,9 @@ import { currentProcess } from '../executor/process-identity.ts';
 import { keptMarker, ownerFolderName } from '../executor/work-folders.ts';
 import { openTaskStorage, type SupervisorInput } from './supervisor-input.ts';
 
+/** How often a supervisor checks that its execution's state file is still there. */
+const orphanCheckMs = 1_000;
+
 /** What the supervisor's process gives its body: how to say it has taken the execution over, its log, and cancel. */
 export interface SupervisorContext {
   /** Called once the state file names this process: the executor's `start` returns then. */
@@ -31,6 +34,16 @@ export async function superviseExecution(input: SupervisorInput, context: Superv
   const claimed = states.read(task.executionId);
   states.write({ executionId: task.executionId, owner: self, startedAt: claimed?.startedAt ?? new Date().toISOString(), status: 'running' });
   context.ready();
+  // An execution whose state file is gone (its data directory removed) has nobody left to report
+  // to, nor a way to: its task is stopped rather than left running to its time limit.
+  const stop = new AbortController();
+  context.signal.addEventListener('abort', () => stop.abort(), { once: true });
+  const orphaned = setInterval(() => {
+    if (!states.exists(task.executionId)) {
+      context.logger.warn({ executionId: task.executionId }, 'the execution state file is gone: stopping the task');
+      stop.abort();
+    }
+  }, orphanCheckMs);
   // Attempts get their folders in one of this process's own: a server starting later sweeps folders
   // of dead owners, and this one is alive for as long as its attempt is.
   const ownWorkRoot = join(input.workRoot, ownerFolderName(self));
@@ -39,7 +52,7 @@ export async function superviseExecution(input: SupervisorInput, context: Superv
     mkdirSync(ownWorkRoot, { recursive: true, mode: 0o711 });
     const storage = await openTaskStorage(input.storage);
     const worker = createExecutionWorker(input.worker, { storage, workRoot: ownWorkRoot, logger: context.logger });
-    const record = await worker.run(task, context.signal);
+    const record = await worker.run(task, stop.signal);
     exited = { outcome: record.outcome, exitCode: record.exitCode };
   } catch (error) {
     // The worker could not even write a result (storage down): the attempt failed, and says why here.
@@ -53,6 +66,7 @@ export async function superviseExecution(input: SupervisorInput, context: Superv
       reason: `the worker wrote no result record: ${error instanceof CairnError ? `${error.code}: ${error.message}` : String(error)}`,
     };
   }
+  clearInterval(orphaned);
   removeOwnWorkRoot(ownWorkRoot, input.worker.keepWorkDirectory, context.logger);
   const previous = states.read(task.executionId);
   if (!previous) {
