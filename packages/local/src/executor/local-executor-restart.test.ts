@@ -272,3 +272,23 @@ test('a supervisor whose state file is removed (its data directory gone) stops i
   for (let wait = 0; wait < 400 && isRunning(supervisor); wait++) await sleep(25);
   expect(isRunning(supervisor)).toBe(false);
 });
+
+test('a cancel that comes while the supervisor is still starting is delivered once it has started: the task ends cancelled', { timeout: 30_000 }, async () => {
+  const made = world();
+  const executor = createLocalExecutor({
+    storage: made.storage,
+    trustedKeys: [made.key],
+    stateDirectory: made.stateDirectory,
+    workRoot: made.workRoot,
+    sandbox: modes[0],
+  });
+  const exits: ExecutionStatus[] = [];
+  executor.onExit((_executionId, status) => exits.push(status));
+  const task = made.task('run-1/early-cancel/1', { kind: 'command', argv: ['/bin/sleep', '600'] });
+  const starting = executor.start(task);
+  // The state file names this server (the claim) until the supervisor takes it over.
+  await executor.cancel({ executor: 'local', executionId: task.executionId });
+  await starting;
+  for (let wait = 0; wait < 400 && exits.length === 0; wait++) await sleep(25);
+  expect(exits).toEqual([expect.objectContaining({ state: 'exited', outcome: 'cancelled' })]);
+});
