@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionStatus, RuntimeSpec, TaskEnvelope } from '@cairn/core';
+import { liveLogSegmentKey } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { ExecutionState } from './execution-state.ts';
 import { createLocalExecutor } from './local-executor.ts';
@@ -75,11 +76,16 @@ function attemptFolders(made: World, executionId: string): string[] {
 }
 
 /** A task that waits in its sandbox until the test opens its gate (a file the test puts in its workspace), then runs `then`. */
-const gated = (then: string): RuntimeSpec => ({ kind: 'command', argv: ['/bin/sh', '-c', `while [ ! -e .gate ]; do sleep 0.05; done; rm .gate; ${then}`] });
+const gated = (then: string, before = 'true'): RuntimeSpec => ({
+  kind: 'command',
+  argv: ['/bin/sh', '-c', `${before}; while [ ! -e .gate ]; do sleep 0.05; done; rm .gate; ${then}`],
+});
 
 async function openGate(made: World, executionId: string): Promise<void> {
-  for (let wait = 0; wait < 400 && attemptFolders(made, executionId).length === 0; wait++) await sleep(25);
-  writeFileSync(join(attemptFolders(made, executionId)[0]!, 'workspace', '.gate'), '');
+  // The workspace is made a moment after its attempt folder.
+  const workspace = () => attemptFolders(made, executionId).map((folder) => join(folder, 'workspace'))[0];
+  for (let wait = 0; wait < 400 && !(workspace() && existsSync(workspace()!)); wait++) await sleep(25);
+  writeFileSync(join(workspace()!, '.gate'), '');
 }
 
 const modes = process.getuid?.() === 0 ? (['bubblewrap', 'none'] as const) : (['none'] as const);
@@ -90,7 +96,7 @@ describe.each(modes)('sandbox %s', (sandbox) => {
     { timeout: 60_000 },
     async () => {
       const made = world();
-      const writes = gated('echo finished > outcome.txt');
+      const writes = gated('echo finished > outcome.txt', 'echo waiting-at-the-gate');
       const fails = gated('exit 7');
       const tasks = [made.task('run-1/writes/1', writes), made.task('run-1/fails/1', fails)];
       await startedByKilledServer(made, sandbox, tasks);
@@ -114,6 +120,14 @@ describe.each(modes)('sandbox %s', (sandbox) => {
       expect(await serverB.start(tasks[0]!)).toEqual({ executor: 'local', executionId: 'run-1/writes/1' });
       expect(stateOf(made, 'run-1/writes/1').owner).toEqual(ownerBefore);
       expect(await serverB.inspect({ executor: 'local', executionId: 'run-1/writes/1' })).toEqual({ state: 'running' });
+      // Its live log goes on being written (to the storage every server reads) with no server up.
+      let liveLog = '';
+      for (let wait = 0; wait < 400 && !liveLog.includes('waiting-at-the-gate'); wait++) {
+        const segment = await made.storage.get(liveLogSegmentKey('run-1/writes/1', 'stdout', 0));
+        liveLog = segment ? new TextDecoder().decode(segment) : '';
+        if (!liveLog.includes('waiting-at-the-gate')) await sleep(25);
+      }
+      expect(liveLog).toContain('waiting-at-the-gate');
       // Their exits are pushed to B (which started neither) without any further inspect.
       for (const task of tasks) await openGate(made, task.executionId);
       for (let wait = 0; wait < 800 && exits.size < 2; wait++) await sleep(25);
@@ -291,4 +305,27 @@ test('a cancel that comes while the supervisor is still starting is delivered on
   await starting;
   for (let wait = 0; wait < 400 && exits.length === 0; wait++) await sleep(25);
   expect(exits).toEqual([expect.objectContaining({ state: 'exited', outcome: 'cancelled' })]);
+});
+
+test('two servers starting one execution at the same moment start one supervisor: both get the handle, one sandbox runs', { timeout: 30_000 }, async () => {
+  const made = world();
+  const settings = {
+    storage: made.storage,
+    trustedKeys: [made.key],
+    stateDirectory: made.stateDirectory,
+    workRoot: made.workRoot,
+    sandbox: modes[0],
+    keepWorkDirectory: true,
+  };
+  const [one, other] = [createLocalExecutor(settings), createLocalExecutor(settings)];
+  const task = made.task('run-1/contended/1', { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 1'] });
+  const handles = await Promise.all([one.start(task), other.start(task), one.start(task), other.start(task)]);
+  expect(new Set(handles.map((handle) => JSON.stringify(handle))).size).toBe(1);
+  let status = await other.inspect(handles[0]!);
+  for (let wait = 0; wait < 400 && status.state !== 'exited'; wait++) {
+    await sleep(25);
+    status = await other.inspect(handles[0]!);
+  }
+  expect(status).toEqual({ state: 'exited', outcome: 'succeeded', exitCode: 0 });
+  expect(attemptFolders(made, 'run-1/contended/1')).toHaveLength(1);
 });
