@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { RuntimeSpec } from '@cairn/core';
 import { describeExecutor, type ExecutorTaskBehaviour } from '@cairn/conformance';
 import { expect, test } from 'vitest';
@@ -151,7 +152,7 @@ test('a worker that cannot write its result record (storage down) exits failed w
     const storage = createResultlessStorage({ root });
     const taskStorage = {
       kind: 'module' as const,
-      module: new URL('./resultless-storage.test-support.ts', import.meta.url).href,
+      module: fileURLToPath(new URL('./resultless-storage.test-support.ts', import.meta.url)),
       export: 'createResultlessStorage',
       settings: { root },
     };

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, PublicKeyRecord, RuntimeAdapterV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { CairnError, parseSettings, publicKeyRecordSchema } from '@cairn/protocol';
 import {
@@ -237,8 +237,9 @@ export class LocalExecutor implements ExecutorV1 {
     }
     const input: SupervisorInput = {
       task,
-      stateDirectory: this.#states.directory,
-      workRoot: this.#workRoot,
+      // Absolute: nothing of the supervisor may depend on where the server was started.
+      stateDirectory: resolve(this.#states.directory),
+      workRoot: resolve(this.#workRoot),
       storage: this.#taskStorage,
       worker: this.#workerOptions,
     };

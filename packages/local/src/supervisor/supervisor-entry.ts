@@ -22,8 +22,12 @@ await superviseExecution(input, {
   ready: () => {
     if (told) return;
     told = true;
-    writeSync(3, 'ready\n');
-    closeSync(3);
+    try {
+      writeSync(3, 'ready\n');
+      closeSync(3);
+    } catch {
+      // The server that started it died meanwhile (EPIPE): the execution is ours all the same.
+    }
   },
   logger,
   signal: controller.signal,

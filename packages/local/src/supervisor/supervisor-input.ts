@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 import { createLocalStorageProvider } from '../storage/local-storage-provider.ts';
@@ -30,7 +32,9 @@ export async function openTaskStorage(description: TaskStorage): Promise<Storage
   if (description.kind === 'local') return createLocalStorageProvider({ root: description.root });
   let exported: unknown;
   try {
-    exported = ((await import(description.module)) as Record<string, unknown>)[description.export];
+    // A path is the server's (absolute, or relative to the working directory the supervisor shares).
+    const specifier = /^[./]/.test(description.module) ? pathToFileURL(resolve(description.module)).href : description.module;
+    exported = ((await import(specifier)) as Record<string, unknown>)[description.export];
   } catch (error) {
     throw new CairnError(
       'CAIRN_CONFIG_INVALID',
