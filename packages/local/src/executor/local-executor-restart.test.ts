@@ -81,11 +81,15 @@ const gated = (then: string, before = 'true'): RuntimeSpec => ({
   argv: ['/bin/sh', '-c', `${before}; while [ ! -e .gate ]; do sleep 0.05; done; rm .gate; ${then}`],
 });
 
-async function openGate(made: World, executionId: string): Promise<void> {
-  // The workspace is made a moment after its attempt folder.
+/** The workspace of the execution's attempt, once there (it is made a moment after its attempt folder). */
+async function openedWorkspace(made: World, executionId: string): Promise<string> {
   const workspace = () => attemptFolders(made, executionId).map((folder) => join(folder, 'workspace'))[0];
   for (let wait = 0; wait < 400 && !(workspace() && existsSync(workspace()!)); wait++) await sleep(25);
-  writeFileSync(join(workspace()!, '.gate'), '');
+  return workspace()!;
+}
+
+async function openGate(made: World, executionId: string): Promise<void> {
+  writeFileSync(join(await openedWorkspace(made, executionId), '.gate'), '');
 }
 
 const modes = process.getuid?.() === 0 ? (['bubblewrap', 'none'] as const) : (['none'] as const);
@@ -329,3 +333,29 @@ test('two servers starting one execution at the same moment start one supervisor
   expect(status).toEqual({ state: 'exited', outcome: 'succeeded', exitCode: 0 });
   expect(attemptFolders(made, 'run-1/contended/1')).toHaveLength(1);
 });
+
+test(
+  "a later server's sweep removes the folder of a supervisor killed -9, and keeps an attempt kept on purpose (keepWorkDirectory)",
+  { timeout: 30_000 },
+  async () => {
+    const made = world();
+    const settings = { storage: made.storage, trustedKeys: [made.key], stateDirectory: made.stateDirectory, workRoot: made.workRoot, sandbox: modes[0] };
+    const keeping = createLocalExecutor({ ...settings, keepWorkDirectory: true });
+    const kept = await keeping.start(made.task('run-1/kept/1', { kind: 'command', argv: ['/bin/true'] }));
+    let status = await keeping.inspect(kept);
+    for (let wait = 0; wait < 400 && status.state !== 'exited'; wait++) {
+      await sleep(25);
+      status = await keeping.inspect(kept);
+    }
+    expect(status).toMatchObject({ state: 'exited', outcome: 'succeeded' });
+    await keeping.start(made.task('run-1/killed/1', { kind: 'command', argv: ['/bin/sleep', '600'] }));
+    await openedWorkspace(made, 'run-1/killed/1');
+    const killed = stateOf(made, 'run-1/killed/1').owner;
+    process.kill(killed.pid, 'SIGKILL');
+    for (let wait = 0; wait < 200 && isRunning(killed); wait++) await sleep(25);
+    expect(attemptFolders(made, 'run-1/killed/1')).toHaveLength(1);
+    createLocalExecutor(settings);
+    expect(attemptFolders(made, 'run-1/killed/1')).toEqual([]);
+    expect(attemptFolders(made, 'run-1/kept/1')).toHaveLength(1);
+  },
+);
