@@ -14,6 +14,7 @@ import type { ExecutionState } from './execution-state.ts';
 import { createLocalExecutor } from './local-executor.ts';
 import { executorWorld } from './local-executor.test-support.ts';
 import { isRunning } from './process-identity.ts';
+import { freshUid } from '../sandbox/sandbox.test-support.ts';
 
 type World = ReturnType<typeof executorWorld>;
 const hostEntry = fileURLToPath(new URL('../supervisor/executor-host.test-support.ts', import.meta.url));
@@ -357,5 +358,43 @@ test(
     createLocalExecutor(settings);
     expect(attemptFolders(made, 'run-1/killed/1')).toEqual([]);
     expect(attemptFolders(made, 'run-1/kept/1')).toHaveLength(1);
+  },
+);
+
+test.runIf(process.getuid?.() === 0)(
+  'sandboxes running at once under their own supervisors each get a uid of their own, handed out in turn',
+  { timeout: 30_000 },
+  async () => {
+    const made = world();
+    const first = freshUid();
+    for (let skip = 0; skip < 5; skip++) freshUid();
+    const executor = createLocalExecutor({
+      storage: made.storage,
+      trustedKeys: [made.key],
+      stateDirectory: made.stateDirectory,
+      workRoot: made.workRoot,
+      uids: { first, count: 6 },
+    });
+    // Six at once over six uids (uids picked at random per process would collide 98 times in 100).
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'].map((name) => `run-1/uid-${name}/1`);
+    // Each holds its sandbox open until all have started.
+    const handles = await Promise.all(ids.map((executionId) => executor.start(made.task(executionId, gated('id -u > uid.txt')))));
+    for (const executionId of ids) await openGate(made, executionId);
+    const uids: string[] = [];
+    for (const handle of handles) {
+      let status = await executor.inspect(handle);
+      for (let wait = 0; wait < 400 && status.state !== 'exited'; wait++) {
+        await sleep(25);
+        status = await executor.inspect(handle);
+      }
+      expect(status).toMatchObject({ state: 'exited', outcome: 'succeeded' });
+      const record = JSON.parse(new TextDecoder().decode((await made.storage.get(`results/${handle.executionId}.json`))!)) as {
+        artifacts: Record<string, string>;
+      };
+      const patch = new TextDecoder().decode((await made.storage.get(`blobs/${record.artifacts['patch']!.slice('sha256:'.length)}`))!);
+      uids.push(/^\+(\d+)$/m.exec(patch)![1]!);
+    }
+    expect(new Set(uids).size).toBe(6);
+    expect(uids.every((uid) => Number(uid) >= first && Number(uid) < first + 6)).toBe(true);
   },
 );

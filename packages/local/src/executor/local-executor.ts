@@ -12,7 +12,7 @@ import {
 } from '@cairn/worker';
 import { z } from 'zod';
 import { removeIdleSandboxCgroups } from '../sandbox/sandbox-launcher.ts';
-import { defaultSandboxUids } from '../sandbox/sandbox-uids.ts';
+import { defaultSandboxUids, SandboxUids } from '../sandbox/sandbox-uids.ts';
 import type { LocalStorageProvider } from '../storage/local-storage-provider.ts';
 import { startSupervisor } from '../supervisor/start-supervisor.ts';
 import type { SupervisorInput, TaskStorage } from '../supervisor/supervisor-input.ts';
@@ -157,6 +157,8 @@ export class LocalExecutor implements ExecutorV1 {
   readonly #awaited = new Set<string>();
   /** Cancels asked for while this instance was still starting the execution's supervisor. */
   readonly #cancelWhenStarted = new Set<string>();
+  /** The sandbox uids, one per supervised execution in turn. */
+  readonly #uids: SandboxUids;
   #watcher: FSWatcher | undefined;
   #poll: NodeJS.Timeout | undefined;
 
@@ -195,6 +197,7 @@ export class LocalExecutor implements ExecutorV1 {
       ...(settings.openAiCompatible ? { openAiCompatible: settings.openAiCompatible } : {}),
       ...(settings.claudeCode ? { claudeCode: settings.claudeCode } : {}),
     };
+    this.#uids = new SandboxUids(uids.first, uids.count);
     const inProcessRuntimes = Object.keys(settings.runtimes ?? {}).length > 0;
     this.#taskStorage = inProcessRuntimes ? undefined : (this.#settings.taskStorage ?? localDirectoryOf(settings.storage));
     if (!this.#taskStorage) {
@@ -237,11 +240,13 @@ export class LocalExecutor implements ExecutorV1 {
     }
     const input: SupervisorInput = {
       task,
+      // Each supervisor is a process of its own: the uids are handed out here, one per execution in
+      // turn (its sandboxes run one after another), so no two running sandboxes share one.
+      worker: { ...this.#workerOptions, uids: { first: this.#uids.next(), count: 1 } },
       // Absolute: nothing of the supervisor may depend on where the server was started.
       stateDirectory: resolve(this.#states.directory),
       workRoot: resolve(this.#workRoot),
       storage: this.#taskStorage,
-      worker: this.#workerOptions,
     };
     this.#awaited.add(task.executionId);
     try {
