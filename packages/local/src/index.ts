@@ -8,6 +8,7 @@ export { createLocalCipher, LocalCipher, localCipherSettingsSchema } from './cip
 export type { LocalCipherSettings } from './cipher/local-cipher.ts';
 export { createLocalExecutor, LocalExecutor, localExecutorSettingsSchema } from './executor/local-executor.ts';
 export type { LocalExecutorSettings } from './executor/local-executor.ts';
+export type { TaskStorage } from './supervisor/supervisor-input.ts';
 export { bubblewrapCommand, sandboxWorkspace } from './sandbox/bubblewrap-command.ts';
 export type { SandboxCommandOptions, SandboxLimits } from './sandbox/bubblewrap-command.ts';
 export { removeIdleSandboxCgroups, sandboxLauncher } from './sandbox/sandbox-launcher.ts';

@@ -84,6 +84,7 @@ export const seamFactories: {
     local: async (config, { loaded, storage, signingKey, runtimes, logger }) =>
       (await import('@cairn/local')).createLocalExecutor({
         storage,
+        ...taskStorageOf(loaded.config.storage),
         trustedKeys: [signingKey],
         stateDirectory: loaded.paths.executions,
         workRoot: loaded.paths.work,
@@ -124,6 +125,17 @@ export const seamFactories: {
     },
   },
 };
+
+/**
+ * How a local executor's supervisor processes open the server's storage when it is not a local
+ * directory (which they reopen by its root): S3 by `@cairn/s3`'s factory and the config's plain
+ * settings, credentials coming from the environment they inherit, as the server's do.
+ */
+function taskStorageOf(storage: StorageConfig): { taskStorage?: { kind: 'module'; module: string; export: string; settings: unknown } } {
+  if (storage.kind !== 's3') return {};
+  const { kind: _kind, ...settings } = storage;
+  return { taskStorage: { kind: 'module', module: import.meta.resolve('@cairn/s3'), export: 'createS3StorageProvider', settings: definedOnly(settings) } };
+}
 
 /** The object without its undefined values (the packages' settings are exact about optional ones). */
 function definedOnly<Value extends object>(value: Value): Value {

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutionOutcome } from '@cairn/core';
 import type { ProcessIdentity } from './process-identity.ts';
@@ -6,7 +6,10 @@ import type { ProcessIdentity } from './process-identity.ts';
 /** What the local executor remembers of one execution, in a file of its own. */
 export interface ExecutionState {
   readonly executionId: string;
-  /** The process that runs (or ran) its worker: when it is gone before the execution ended, the execution is lost. */
+  /**
+   * The process that runs (or ran) its worker — its supervisor, or the server claiming it for the
+   * moment the supervisor takes to start: when it is gone before the execution ended, the execution is lost.
+   */
   readonly owner: ProcessIdentity;
   readonly startedAt: string;
   readonly status: 'running' | 'exited';
@@ -38,10 +41,48 @@ export class ExecutionStateFiles {
     }
   }
 
+  exists(executionId: string): boolean {
+    return existsSync(this.#path(executionId));
+  }
+
   write(state: ExecutionState): void {
     const path = this.#path(state.executionId);
     writeFileSync(`${path}.tmp`, JSON.stringify(state), { mode: 0o600 });
     renameSync(`${path}.tmp`, path);
+  }
+
+  /**
+   * Writes `state` only if the execution has no state file yet; false when it has one. Atomic among
+   * processes (a hard link to a complete temp file), so of two servers starting one id, one does.
+   */
+  claim(state: ExecutionState): boolean {
+    const path = this.#path(state.executionId);
+    const temporary = `${path}.${process.pid}.claim`;
+    writeFileSync(temporary, JSON.stringify(state), { mode: 0o600 });
+    try {
+      linkSync(temporary, path);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    } finally {
+      rmSync(temporary, { force: true });
+    }
+  }
+
+  /** Where the supervisor of an execution writes its log (its stdout and stderr). */
+  logPath(executionId: string): string {
+    return this.#path(executionId).replace(/\.json$/, '.log');
+  }
+
+  /** The execution id a file of this directory is the state of; undefined for any other file. */
+  executionIdOf(fileName: string): string | undefined {
+    return fileName.endsWith('.json') ? fileName.slice(0, -'.json'.length).replaceAll('~', '/') : undefined;
+  }
+
+  /** The directory, to watch. */
+  get directory(): string {
+    return this.#directory;
   }
 
   // Execution ids are `run/item/attempt`: slashes become `~`, which no id segment may hold.

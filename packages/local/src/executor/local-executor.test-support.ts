@@ -1,11 +1,13 @@
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { DispatchManifest, PublicKeyRecord, RuntimeSpec, TaskEnvelope } from '@cairn/core';
 import { preAuthenticationEncoding } from '@cairn/audit';
 import { canonicalJsonBytes, digestOfJson, manifestKey, sha256Digest } from '@cairn/protocol';
 import { createLocalStorageProvider } from '../storage/local-storage-provider.ts';
+import type { ExecutionState } from './execution-state.ts';
+import { isRunning } from './process-identity.ts';
 
 /**
  * What a local executor needs around it in a test: a storage directory, an engine signing key, and
@@ -62,6 +64,32 @@ export function executorWorld() {
     task,
     stateDirectory: join(directory, 'state'),
     workRoot: join(directory, 'work'),
-    cleanUp: () => rmSync(directory, { recursive: true, force: true }),
+    cleanUp: () => {
+      stopSupervisors(join(directory, 'state'));
+      rmSync(directory, { recursive: true, force: true, maxRetries: 5 });
+    },
   };
+}
+
+/**
+ * Kills (-9) every live supervisor of the executions under `stateDirectory` and waits until they
+ * are gone: supervisors outlive the executor that started them (that is their point), so a test's
+ * leftover tasks (a `sleep 600`) would otherwise run on past it, writing into folders being removed.
+ */
+export function stopSupervisors(stateDirectory: string): void {
+  if (!existsSync(stateDirectory)) return;
+  const live: ExecutionState['owner'][] = [];
+  for (const name of readdirSync(stateDirectory).filter((file) => file.endsWith('.json'))) {
+    try {
+      const state = JSON.parse(readFileSync(join(stateDirectory, name), 'utf8')) as ExecutionState;
+      if (state.status === 'running' && state.owner.pid !== process.pid && isRunning(state.owner)) {
+        process.kill(state.owner.pid, 'SIGKILL');
+        live.push(state.owner);
+      }
+    } catch {
+      // Being written, or gone: not a live supervisor's.
+    }
+  }
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let wait = 0; wait < 200 && live.some(isRunning); wait++) Atomics.wait(pause, 0, 0, 25);
 }

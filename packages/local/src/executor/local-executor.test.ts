@@ -1,12 +1,13 @@
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { RuntimeSpec } from '@cairn/core';
 import { describeExecutor, type ExecutorTaskBehaviour } from '@cairn/conformance';
-import { CairnError } from '@cairn/protocol';
 import { expect, test } from 'vitest';
 import { createLocalExecutor, LocalExecutor, type LocalExecutorSettings } from './local-executor.ts';
 import { executorWorld } from './local-executor.test-support.ts';
+import { createResultlessStorage } from './resultless-storage.test-support.ts';
 
 const worlds = new Map<LocalExecutor, ReturnType<typeof executorWorld>>();
 
@@ -146,20 +147,16 @@ test('a worker that cannot write its result record (storage down) exits failed w
   const world = executorWorld();
   try {
     // The storage takes everything but the result record: the worker runs, then cannot report.
-    const storage = new Proxy(world.storage, {
-      get(target, property, receiver) {
-        if (property !== 'put') {
-          const value = Reflect.get(target, property, receiver) as unknown;
-          // Its methods run on the provider itself (they read its private fields).
-          return typeof value === 'function' ? (value as (...values: unknown[]) => unknown).bind(target) : value;
-        }
-        return (key: string, ...rest: Parameters<typeof target.put> extends [string, ...infer Rest] ? Rest : never) =>
-          key.startsWith('results/')
-            ? Promise.reject(new CairnError('CAIRN_STORAGE_UNAVAILABLE', 'the storage answered 503 for results/'))
-            : target.put(key, ...rest);
-      },
-    });
-    const executor = createLocalExecutor({ ...settingsOf(world), storage });
+    // The supervisor opens it as taskStorage names it (a module's factory and plain settings).
+    const root = join(world.directory, 'storage');
+    const storage = createResultlessStorage({ root });
+    const taskStorage = {
+      kind: 'module' as const,
+      module: fileURLToPath(new URL('./resultless-storage.test-support.ts', import.meta.url)),
+      export: 'createResultlessStorage',
+      settings: { root },
+    };
+    const executor = createLocalExecutor({ ...settingsOf(world), storage, taskStorage });
     const handle = await executor.start(world.task('run-1/build/1', { kind: 'command', argv: ['/bin/true'] }));
     let status = await executor.inspect(handle);
     for (let wait = 0; wait < 200 && status.state !== 'exited'; wait++) {

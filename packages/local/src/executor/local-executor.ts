@@ -1,26 +1,25 @@
-import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, isAbsolute, join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, PublicKeyRecord, RuntimeAdapterV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { CairnError, parseSettings, publicKeyRecordSchema } from '@cairn/protocol';
 import {
   claudeCodeRuntimeSettingsSchema,
-  createClaudeCodeRuntime,
-  createCommandRuntime,
-  createOpenAiCompatibleRuntime,
-  createWorker,
   openAiCompatibleRuntimeSettingsSchema,
   type ClaudeCodeRuntimeSettings,
-  type CommandLauncher,
   type OpenAiCompatibleRuntimeSettings,
   type Worker,
 } from '@cairn/worker';
 import { z } from 'zod';
-import { removeIdleSandboxCgroups, sandboxLauncher } from '../sandbox/sandbox-launcher.ts';
-import { defaultSandboxUids } from '../sandbox/sandbox-uids.ts';
+import { removeIdleSandboxCgroups } from '../sandbox/sandbox-launcher.ts';
+import { defaultSandboxUids, SandboxUids } from '../sandbox/sandbox-uids.ts';
+import type { LocalStorageProvider } from '../storage/local-storage-provider.ts';
+import { startSupervisor } from '../supervisor/start-supervisor.ts';
+import type { SupervisorInput, TaskStorage } from '../supervisor/supervisor-input.ts';
 import { ExecutionStateFiles, type ExecutionState } from './execution-state.ts';
+import { createExecutionWorker, type ExecutionWorkerOptions } from './execution-worker.ts';
 import { currentProcess, isRunning, type ProcessIdentity } from './process-identity.ts';
-import { ownerFolderName, ownerOfFolder } from './work-folders.ts';
+import { keptMarker, ownerFolderName, ownerOfFolder } from './work-folders.ts';
 
 const seam = (name: string) =>
   z.custom<object>((value) => typeof value === 'object' && value !== null && (value as { specificationVersion?: unknown }).specificationVersion === 'v1', {
@@ -33,11 +32,29 @@ export const localExecutorSettingsSchema = z.strictObject({
   storage: seam('StorageProviderV1'),
   /** Keys a dispatch manifest may be signed with (the engine signer's public key). */
   trustedKeys: z.array(publicKeyRecordSchema).min(1, "must hold the engine signer's public key"),
-  /** Where each execution's state file is kept, so handles survive a restart. */
+  /**
+   * How each execution's supervisor process opens the storage (an object cannot cross a process):
+   * derived for a local directory; for any other, a module exporting a factory and its plain
+   * settings (`{ kind: 'module', module: <path or file URL>, export: 'createS3StorageProvider',
+   * settings }`). Without one, tasks run in this process and die with it.
+   */
+  taskStorage: z
+    .discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('local'), root: z.string().min(1, 'must not be empty') }),
+      z.strictObject({
+        kind: z.literal('module'),
+        module: z.string().min(1, 'must not be empty'),
+        export: z.string().min(1, 'must not be empty'),
+        settings: z.unknown(),
+      }),
+    ])
+    .optional(),
+  /** Where each execution's state file (and its supervisor's log) is kept, so handles survive a restart. */
   stateDirectory: z.string().min(1, 'must not be empty'),
   /**
-   * Where attempts get their working folders (created if missing), in a folder per server process
-   * (`cairn-owner-<pid>-<start>-<boot>`; those of processes that are gone are removed at start);
+   * Where attempts get their working folders (created if missing), in a folder per process running
+   * them — each execution's supervisor (`cairn-owner-<pid>-<start>-<boot>`; those of processes that
+   * are gone are removed at start, but kept attempts of `keepWorkDirectory`);
    * the system temporary folder by default. It and its parents must be traversable by others (o+x): bubblewrap starts as the
    * sandbox's uid and must reach the workspace to bind it (inside, nothing but the workspace is seen).
    */
@@ -79,7 +96,8 @@ export const localExecutorSettingsSchema = z.strictObject({
   claudeCode: claudeCodeRuntimeSettingsSchema.omit({ launch: true }).optional(),
   /**
    * More runtime adapters by name. They get no sandbox from the executor: only give ones that
-   * isolate themselves (or run nothing).
+   * isolate themselves (or run nothing). Objects cannot reach a supervisor process: with any, tasks
+   * run in this process and die with it.
    */
   runtimes: z.record(z.string().min(1), seam('RuntimeAdapterV1')).default({}),
   bwrap: z.string().min(1).default('/usr/bin/bwrap'),
@@ -101,47 +119,48 @@ export type LocalExecutorSettings = Omit<
 const provider = 'local';
 
 /**
- * The host folders the Claude Code CLI needs inside its sandbox: a `package` folder, or the folder
- * of an absolute `binary` (and of the file it links to); none for a program under /usr, which every
- * sandbox has, or one looked up on PATH (the runtime's PATH inside the sandbox is under /usr).
- */
-function claudeCodeFolders(settings: Omit<ClaudeCodeRuntimeSettings, 'launch'> | undefined): string[] {
-  const inSandboxAlready = (path: string) => path === '/usr' || path.startsWith('/usr/');
-  const target = settings?.package ?? (settings?.binary !== undefined && isAbsolute(settings.binary) ? settings.binary : undefined);
-  if (target === undefined) return [];
-  const folder = settings?.package ?? dirname(target);
-  const folders = [folder];
-  try {
-    const real = realpathSync(target);
-    folders.push(settings?.package !== undefined ? real : dirname(real));
-  } catch {
-    // Not there (yet): the runtime says so when an item needs it.
-  }
-  return [...new Set(folders)].filter((path) => !inSandboxAlready(path));
-}
-
-/**
  * Executions running in this process, across instances (a "restarted" instance in the same process
  * must still be able to cancel what an earlier one started): state directory + id → its abort.
+ * Only tasks that cannot have a supervisor (see `taskStorage`, `runtimes`) run here.
  */
 const runningHere = new Map<string, AbortController>();
 
+/** How often executions whose exit is awaited are looked at besides the directory watch (which may miss events). */
+const pollIntervalMs = 2_000;
+
 /**
- * ExecutorV1 for one Linux machine: the worker runs on the host (in this process), and only the
- * runtime runs inside a bubblewrap sandbox as an unprivileged uid. Each execution has a state file
- * naming the process that runs it (pid, start time, boot): a handle is only the execution id, so a
- * restarted server re-attaches to what it finds there — exited tasks with their outcome, and tasks
- * whose process died (their sandboxes die with it) as `unknown`, which the engine records as lost.
+ * ExecutorV1 for one Linux machine. Each execution runs in a supervisor process of its own,
+ * detached from the server (its own session), which runs the worker on the host and the runtime in
+ * a bubblewrap sandbox as an unprivileged uid, and writes the outcome to the execution's state
+ * file. A handle is only the execution id: a server started later — after an upgrade, a crash, or
+ * another server on this machine taking over — re-attaches to what it finds there: running while
+ * the supervisor lives, exited with its outcome, and `unknown` (lost) only if the supervisor died
+ * without one. Storage that cannot be reopened by a supervisor, or in-process `runtimes`, make
+ * tasks run in the server's process instead, dying with it.
  */
 export class LocalExecutor implements ExecutorV1 {
   readonly specificationVersion = 'v1';
   readonly provider = provider;
   readonly capabilities: { readonly cancel: true; readonly pushesCompletions: true; readonly isolation: 'bubblewrap' | 'none' };
   readonly #settings: z.output<typeof localExecutorSettingsSchema>;
-  readonly #worker: Worker;
   readonly #states: ExecutionStateFiles;
   readonly #owner: ProcessIdentity;
+  readonly #workRoot: string;
+  readonly #workerOptions: ExecutionWorkerOptions;
+  /** How supervisors open the storage; undefined when tasks run in this process. */
+  readonly #taskStorage: TaskStorage | undefined;
+  /** The in-process worker, for tasks that cannot have a supervisor. */
+  #worker: Worker | undefined;
+  readonly #makeWorker: () => Worker;
   readonly #listeners = new Set<(executionId: string, status: ExecutionStatus) => void>();
+  /** Running executions (started here or re-attached) whose exit is pushed to the listeners. */
+  readonly #awaited = new Set<string>();
+  /** Cancels asked for while this instance was still starting the execution's supervisor. */
+  readonly #cancelWhenStarted = new Set<string>();
+  /** The sandbox uids, one per supervised execution in turn. */
+  readonly #uids: SandboxUids;
+  #watcher: FSWatcher | undefined;
+  #poll: NodeJS.Timeout | undefined;
 
   constructor(settings: LocalExecutorSettings) {
     this.#settings = parseSettings(localExecutorSettingsSchema, settings, 'local.executor');
@@ -160,64 +179,125 @@ export class LocalExecutor implements ExecutorV1 {
       settings.logger?.warn({ sandbox: 'none' }, 'the local executor runs tasks WITHOUT a sandbox: development only, nothing is isolated');
     }
     this.#owner = currentProcess();
-    // Attempts get their folders in one of this process's own, so a later server can tell the
+    // Attempts get their folders in one of their process's own, so a later server can tell the
     // folders of a dead one (its attempts died with it) from those of a live one it may re-attach to.
-    const workRoot = this.#settings.workRoot ?? tmpdir();
-    mkdirSync(workRoot, { recursive: true, mode: 0o711 });
-    sweepDeadOwners(workRoot, settings.logger);
-    const ownWorkRoot = join(workRoot, ownerFolderName(this.#owner));
-    mkdirSync(ownWorkRoot, { recursive: true, mode: 0o711 });
-    const {
-      limits: { memoryBytes, ...limits },
+    this.#workRoot = this.#settings.workRoot ?? tmpdir();
+    mkdirSync(this.#workRoot, { recursive: true, mode: 0o711 });
+    sweepDeadOwners(this.#workRoot, settings.logger);
+    const { limits, uids, bwrap, keepWorkDirectory, sandbox } = this.#settings;
+    // Cgroups of sandboxes whose reaper was killed with its supervisor (a live sandbox's cannot be removed).
+    if (sandbox === 'bubblewrap') removeIdleSandboxCgroups({ uids });
+    this.#workerOptions = {
+      trustedKeys: settings.trustedKeys,
+      sandbox,
+      limits,
       uids,
       bwrap,
-    } = this.#settings;
-    // Cgroups of sandboxes whose reaper was killed with its server (a live sandbox's cannot be removed).
-    if (this.#settings.sandbox === 'bubblewrap') removeIdleSandboxCgroups({ uids });
-    const sandboxLaunch = this.#settings.sandbox === 'bubblewrap' ? sandboxLauncher({ limits, uids, bwrap, memoryBytes }) : undefined;
-    const launch: CommandLauncher | undefined = sandboxLaunch;
-    // The Claude Code CLI installed outside /usr is shown to its sandboxes (read-only), and only to theirs.
-    const claudeFolders = claudeCodeFolders(settings.claudeCode);
-    const claudeLaunch: CommandLauncher | undefined =
-      sandboxLaunch && claudeFolders.length > 0 ? (argv, context) => sandboxLaunch(argv, { ...context, readOnlyPaths: claudeFolders }) : launch;
-    this.#worker = createWorker({
-      storage: settings.storage,
-      trustedKeys: settings.trustedKeys,
-      runtimes: {
-        command: createCommandRuntime(launch ? { launch } : {}),
-        // The runtimes get the settings as given (their own defaults apply), checked above.
-        'claude-code': createClaudeCodeRuntime({ ...settings.claudeCode, ...(claudeLaunch ? { launch: claudeLaunch } : {}) }),
-        ...(settings.openAiCompatible
-          ? { 'openai-compatible': createOpenAiCompatibleRuntime({ ...settings.openAiCompatible, ...(launch ? { launch } : {}) }) }
-          : {}),
-        ...(settings.runtimes ?? {}),
-      },
-      workRoot: ownWorkRoot,
-      keepWorkDirectory: this.#settings.keepWorkDirectory,
-      ...(settings.logger ? { logger: settings.logger } : {}),
-    });
+      keepWorkDirectory,
+      ...(settings.openAiCompatible ? { openAiCompatible: settings.openAiCompatible } : {}),
+      ...(settings.claudeCode ? { claudeCode: settings.claudeCode } : {}),
+    };
+    this.#uids = new SandboxUids(uids.first, uids.count);
+    const inProcessRuntimes = Object.keys(settings.runtimes ?? {}).length > 0;
+    this.#taskStorage = inProcessRuntimes ? undefined : (this.#settings.taskStorage ?? localDirectoryOf(settings.storage));
+    if (!this.#taskStorage) {
+      settings.logger?.warn(
+        { reason: inProcessRuntimes ? 'local.executor.runtimes' : 'local.executor.taskStorage' },
+        inProcessRuntimes
+          ? 'in-process runtimes are given: tasks run in the server process and are lost when it stops'
+          : 'the storage is not a local directory and local.executor.taskStorage is not set: tasks run in the server process and are lost when it stops',
+      );
+    }
+    this.#makeWorker = () => {
+      const ownWorkRoot = join(this.#workRoot, ownerFolderName(this.#owner));
+      mkdirSync(ownWorkRoot, { recursive: true, mode: 0o711 });
+      return createExecutionWorker(this.#workerOptions, {
+        storage: settings.storage,
+        workRoot: ownWorkRoot,
+        ...(settings.runtimes ? { runtimes: settings.runtimes } : {}),
+        ...(settings.logger ? { logger: settings.logger } : {}),
+      });
+    };
+    if (!this.#taskStorage) this.#worker = this.#makeWorker();
     this.#states = new ExecutionStateFiles(this.#settings.stateDirectory);
   }
 
   async start(task: TaskEnvelope): Promise<ExecutionHandle> {
     const handle: ExecutionHandle = { executor: provider, executionId: task.executionId };
-    // Idempotent: an execution with a state file was started already (by this process or one before).
-    if (this.#states.read(task.executionId)) return handle;
-    this.#states.write({ executionId: task.executionId, owner: this.#owner, startedAt: new Date().toISOString(), status: 'running' });
-    const controller = new AbortController();
-    runningHere.set(this.#runningKey(task.executionId), controller);
-    void this.#execute(task, controller.signal);
+    // Idempotent: an execution with a state file was started already (by this process or one
+    // before, or by another server on this machine at the same moment); its exit is awaited here.
+    const claim: ExecutionState = { executionId: task.executionId, owner: this.#owner, startedAt: new Date().toISOString(), status: 'running' };
+    if (!this.#states.claim(claim)) {
+      const existing = this.#states.read(task.executionId);
+      if (existing) this.#await(existing);
+      return handle;
+    }
+    if (!this.#taskStorage) {
+      const controller = new AbortController();
+      runningHere.set(this.#runningKey(task.executionId), controller);
+      void this.#execute(this.#worker ?? this.#makeWorker(), task, controller.signal);
+      return handle;
+    }
+    const input: SupervisorInput = {
+      task,
+      // Each supervisor is a process of its own: the uids are handed out here, one per execution in
+      // turn (its sandboxes run one after another), so no two running sandboxes share one.
+      worker: { ...this.#workerOptions, uids: { first: this.#uids.next(), count: 1 } },
+      // Absolute: nothing of the supervisor may depend on where the server was started.
+      stateDirectory: resolve(this.#states.directory),
+      workRoot: resolve(this.#workRoot),
+      storage: this.#taskStorage,
+    };
+    this.#awaited.add(task.executionId);
+    try {
+      const supervisor = await startSupervisor(input, this.#states.logPath(task.executionId));
+      // The fastest news of its end, while this process lives; the watch covers the rest.
+      supervisor.once('exit', () => this.#look(task.executionId));
+      this.#watch();
+      if (this.#cancelWhenStarted.delete(task.executionId)) supervisor.kill('SIGTERM');
+    } catch (error) {
+      this.#cancelWhenStarted.delete(task.executionId);
+      // The attempt never ran: it failed, and says why (a later start of the id answers the same).
+      this.#settings.logger?.error({ executionId: task.executionId, error: String(error) }, 'the supervisor of an execution could not start');
+      this.#states.write({
+        ...claim,
+        status: 'exited',
+        outcome: 'failed',
+        exitCode: null,
+        reason: error instanceof CairnError ? `${error.code}: ${error.message}` : String(error),
+      });
+      this.#look(task.executionId);
+    }
     return handle;
   }
 
   async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
     const state = this.#states.read(this.#executionIdOf(handle));
     if (!state) return { state: 'unknown' };
+    // A running execution this instance did not start (a previous server's) is re-attached: its exit is pushed too.
+    this.#await(state);
     return statusOf(state);
   }
 
   async cancel(handle: ExecutionHandle): Promise<void> {
-    runningHere.get(this.#runningKey(this.#executionIdOf(handle)))?.abort();
+    const executionId = this.#executionIdOf(handle);
+    const inProcess = runningHere.get(this.#runningKey(executionId));
+    if (inProcess) return inProcess.abort();
+    const state = this.#states.read(executionId);
+    if (!state || state.status !== 'running' || !isRunning(state.owner)) return;
+    if (sameProcess(state.owner, this.#owner)) {
+      // Still claimed by this process: its supervisor is being started, and is told once it is.
+      this.#cancelWhenStarted.add(executionId);
+      return;
+    }
+    this.#await(state);
+    try {
+      // The supervisor stops its sandbox and records the attempt cancelled.
+      process.kill(state.owner.pid, 'SIGTERM');
+    } catch (error) {
+      // Ended between the look and the signal: its outcome is in its state file.
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
   }
 
   onExit(listener: (executionId: string, status: ExecutionStatus) => void): () => void {
@@ -225,10 +305,69 @@ export class LocalExecutor implements ExecutorV1 {
     return () => void this.#listeners.delete(listener);
   }
 
-  async #execute(task: TaskEnvelope, signal: AbortSignal): Promise<void> {
+  /** Awaits the exit of `state`'s execution if it is running (and its process alive). */
+  #await(state: ExecutionState): void {
+    if (state.status !== 'running' || this.#awaited.has(state.executionId) || runningHere.has(this.#runningKey(state.executionId))) return;
+    if (!isRunning(state.owner)) return;
+    this.#awaited.add(state.executionId);
+    this.#watch();
+  }
+
+  /**
+   * Watches the state directory while any exit is awaited: a supervisor's rename of its state file
+   * is seen at once; a slow poll catches what a watch misses (events are best effort). Neither
+   * keeps the process alive.
+   */
+  #watch(): void {
+    if (this.#awaited.size === 0) return;
+    if (!this.#watcher) {
+      try {
+        this.#watcher = watch(this.#states.directory, { persistent: false }, (_event, fileName) => {
+          const executionId = fileName === null ? undefined : this.#states.executionIdOf(String(fileName));
+          if (executionId !== undefined && this.#awaited.has(executionId)) this.#look(executionId);
+        });
+        this.#watcher.on('error', () => this.#unwatch());
+      } catch {
+        // No inotify left: the poll alone finds exits.
+      }
+    }
+    this.#poll ??= setInterval(() => {
+      for (const executionId of [...this.#awaited]) this.#look(executionId);
+    }, pollIntervalMs).unref();
+  }
+
+  #unwatch(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    if (this.#awaited.size === 0) {
+      clearInterval(this.#poll);
+      this.#poll = undefined;
+    }
+  }
+
+  /** Looks at an awaited execution: an exit is pushed once; one whose process died without an outcome is no longer awaited. */
+  #look(executionId: string): void {
+    if (!this.#awaited.has(executionId)) return;
+    let state: ExecutionState | undefined;
+    try {
+      state = this.#states.read(executionId);
+    } catch {
+      return;
+    }
+    if (state?.status === 'running' && isRunning(state.owner)) return;
+    this.#awaited.delete(executionId);
+    if (this.#awaited.size === 0) this.#unwatch();
+    if (state?.status === 'exited') this.#tell(executionId, statusOf(state));
+  }
+
+  #tell(executionId: string, status: ExecutionStatus): void {
+    for (const listener of this.#listeners) listener(executionId, status);
+  }
+
+  async #execute(worker: Worker, task: TaskEnvelope, signal: AbortSignal): Promise<void> {
     let exited: Pick<ExecutionState, 'outcome' | 'exitCode' | 'reason'>;
     try {
-      const record = await this.#worker.run(task, signal);
+      const record = await worker.run(task, signal);
       exited = { outcome: record.outcome, exitCode: record.exitCode };
     } catch (error) {
       // The worker could not even write a result (storage down): the attempt failed, and says why here.
@@ -251,8 +390,7 @@ export class LocalExecutor implements ExecutorV1 {
     }
     const state: ExecutionState = { ...previous, status: 'exited', ...exited };
     await this.#writeExit(state);
-    const status = statusOf(state);
-    for (const listener of this.#listeners) listener(task.executionId, status);
+    this.#tell(task.executionId, statusOf(state));
   }
 
   // The exit is written before anyone is told of it (a restart reads it back). A disk that is full
@@ -297,17 +435,31 @@ export class LocalExecutor implements ExecutorV1 {
   }
 }
 
-/** Removes the attempt folders of servers that are gone (every attempt of theirs died with them). */
+/** Removes the attempt folders of processes that are gone (every attempt of theirs died with them). */
 function sweepDeadOwners(workRoot: string, logger: Logger | undefined): void {
   for (const name of readdirSync(workRoot)) {
     const owner = ownerOfFolder(name);
-    if (!owner || isRunning(owner)) continue;
+    // A supervisor that kept its attempt on purpose (keepWorkDirectory) marked its folder so.
+    if (!owner || isRunning(owner) || existsSync(join(workRoot, name, keptMarker))) continue;
     try {
       rmSync(join(workRoot, name), { recursive: true, force: true, maxRetries: 3 });
     } catch (error) {
       logger?.warn({ directory: join(workRoot, name), error: (error as Error).message }, 'could not remove the work folder of a server that is gone');
     }
   }
+}
+
+/**
+ * The directory of a local storage provider, which a supervisor reopens by its root; known by its
+ * shape, not its class (a server may hold another copy of this package than the executor's).
+ */
+function localDirectoryOf(storage: StorageProviderV1): TaskStorage | undefined {
+  const root = (storage as Partial<LocalStorageProvider>).root;
+  return storage.provider === 'local-directory' && typeof root === 'string' && root.startsWith('/') ? { kind: 'local', root } : undefined;
+}
+
+function sameProcess(one: ProcessIdentity, other: ProcessIdentity): boolean {
+  return one.pid === other.pid && one.startTicks === other.startTicks && one.bootId === other.bootId;
 }
 
 function statusOf(state: ExecutionState): ExecutionStatus {
@@ -319,7 +471,7 @@ function statusOf(state: ExecutionState): ExecutionStatus {
       ...(state.reason === undefined ? {} : { reason: state.reason }),
     };
   }
-  // A task whose process is gone did not finish: its sandbox died with that process.
+  // A task whose supervisor is gone did not finish: its sandbox died with that process.
   return isRunning(state.owner) ? { state: 'running' } : { state: 'unknown' };
 }
 

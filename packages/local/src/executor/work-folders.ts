@@ -12,3 +12,9 @@ export function ownerOfFolder(name: string): ProcessIdentity | undefined {
   const match = ownerFolder.exec(name);
   return match ? { pid: Number(match[1]), startTicks: Number(match[2]), bootId: match[3]! } : undefined;
 }
+
+/**
+ * A file in an owner's folder saying its attempts were kept on purpose (`keepWorkDirectory`): the
+ * sweep of dead owners' folders leaves it.
+ */
+export const keptMarker = '.cairn-kept';

@@ -1,0 +1,92 @@
+import { realpathSync } from 'node:fs';
+import { dirname, isAbsolute } from 'node:path';
+import type { Logger, PublicKeyRecord, RuntimeAdapterV1, StorageProviderV1 } from '@cairn/core';
+import {
+  createClaudeCodeRuntime,
+  createCommandRuntime,
+  createOpenAiCompatibleRuntime,
+  createWorker,
+  type ClaudeCodeRuntimeSettings,
+  type CommandLauncher,
+  type OpenAiCompatibleRuntimeSettings,
+  type Worker,
+} from '@cairn/worker';
+import { sandboxLauncher } from '../sandbox/sandbox-launcher.ts';
+import type { SandboxLimits } from '../sandbox/bubblewrap-command.ts';
+
+/**
+ * How the local executor's worker is made, in plain data (what a supervisor process is handed on
+ * its stdin): the same worker runs in a supervisor or, when it cannot, in the server's process.
+ */
+export interface ExecutionWorkerOptions {
+  readonly trustedKeys: readonly PublicKeyRecord[];
+  readonly sandbox: 'bubblewrap' | 'none';
+  readonly limits: SandboxLimits & { readonly memoryBytes: number };
+  readonly uids: { readonly first: number; readonly count: number };
+  readonly bwrap: string;
+  readonly keepWorkDirectory: boolean;
+  readonly openAiCompatible?: Omit<OpenAiCompatibleRuntimeSettings, 'launch'>;
+  readonly claudeCode?: Omit<ClaudeCodeRuntimeSettings, 'launch'>;
+}
+
+/**
+ * The worker of one process: every runtime in a bubblewrap sandbox (unless `sandbox: 'none'`),
+ * attempts in folders under `workRoot`. `runtimes` are objects, so only an in-process worker has them.
+ */
+export function createExecutionWorker(
+  options: ExecutionWorkerOptions,
+  seams: {
+    readonly storage: StorageProviderV1;
+    readonly workRoot: string;
+    readonly runtimes?: Readonly<Record<string, RuntimeAdapterV1>>;
+    readonly logger?: Logger;
+  },
+): Worker {
+  const {
+    limits: { memoryBytes, ...limits },
+    uids,
+    bwrap,
+  } = options;
+  const sandboxLaunch = options.sandbox === 'bubblewrap' ? sandboxLauncher({ limits, uids, bwrap, memoryBytes }) : undefined;
+  const launch: CommandLauncher | undefined = sandboxLaunch;
+  // The Claude Code CLI installed outside /usr is shown to its sandboxes (read-only), and only to theirs.
+  const claudeFolders = claudeCodeFolders(options.claudeCode);
+  const claudeLaunch: CommandLauncher | undefined =
+    sandboxLaunch && claudeFolders.length > 0 ? (argv, context) => sandboxLaunch(argv, { ...context, readOnlyPaths: claudeFolders }) : launch;
+  return createWorker({
+    storage: seams.storage,
+    trustedKeys: [...options.trustedKeys],
+    runtimes: {
+      command: createCommandRuntime(launch ? { launch } : {}),
+      // The runtimes get the settings as given (their own defaults apply), checked by the executor.
+      'claude-code': createClaudeCodeRuntime({ ...options.claudeCode, ...(claudeLaunch ? { launch: claudeLaunch } : {}) }),
+      ...(options.openAiCompatible
+        ? { 'openai-compatible': createOpenAiCompatibleRuntime({ ...options.openAiCompatible, ...(launch ? { launch } : {}) }) }
+        : {}),
+      ...(seams.runtimes ?? {}),
+    },
+    workRoot: seams.workRoot,
+    keepWorkDirectory: options.keepWorkDirectory,
+    ...(seams.logger ? { logger: seams.logger } : {}),
+  });
+}
+
+/**
+ * The host folders the Claude Code CLI needs inside its sandbox: a `package` folder, or the folder
+ * of an absolute `binary` (and of the file it links to); none for a program under /usr, which every
+ * sandbox has, or one looked up on PATH (the runtime's PATH inside the sandbox is under /usr).
+ */
+function claudeCodeFolders(settings: Omit<ClaudeCodeRuntimeSettings, 'launch'> | undefined): string[] {
+  const inSandboxAlready = (path: string) => path === '/usr' || path.startsWith('/usr/');
+  const target = settings?.package ?? (settings?.binary !== undefined && isAbsolute(settings.binary) ? settings.binary : undefined);
+  if (target === undefined) return [];
+  const folder = settings?.package ?? dirname(target);
+  const folders = [folder];
+  try {
+    const real = realpathSync(target);
+    folders.push(settings?.package !== undefined ? real : dirname(real));
+  } catch {
+    // Not there (yet): the runtime says so when an item needs it.
+  }
+  return [...new Set(folders)].filter((path) => !inSandboxAlready(path));
+}

@@ -1,0 +1,91 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CairnError } from '@cairn/protocol';
+import type { SupervisorInput } from './supervisor-input.ts';
+
+/**
+ * The supervisor's entry point: the built one next to the package's `dist/index.js`, or from
+ * sources (tests run this file itself, as TypeScript) the source entry, which Node runs with its
+ * type stripping and the workspace's `@cairn/source` export condition.
+ */
+function supervisorCommand(): { readonly entry: string; readonly nodeOptions: readonly string[] } {
+  const fromSources = import.meta.url.endsWith('.ts');
+  return fromSources
+    ? { entry: fileURLToPath(new URL('./supervisor-entry.ts', import.meta.url)), nodeOptions: ['--conditions=@cairn/source'] }
+    : { entry: fileURLToPath(new URL('./execution-supervisor.js', import.meta.url)), nodeOptions: [] };
+}
+
+/** How long a supervisor may take to own its execution before its start is given up. */
+const readyTimeoutMs = 30_000;
+
+/**
+ * Starts the supervisor of one execution, detached (its own session and process group: a kill of
+ * the server, or of the server's whole group, does not reach it), hands it `input` on its stdin
+ * and waits until it says on fd 3 that it owns the execution. Its stdout and stderr go to `logFile`.
+ * Rejects with CAIRN_EXECUTOR_START_FAILED (the log's last line in the message) if it exits or
+ * stays silent first.
+ */
+export async function startSupervisor(input: SupervisorInput, logFile: string): Promise<ChildProcess> {
+  const { entry, nodeOptions } = supervisorCommand();
+  const log = openSync(logFile, 'a', 0o600);
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [...nodeOptions, entry], {
+      detached: true,
+      stdio: ['pipe', log, log, 'pipe'],
+      // Every execution starts a Node process: V8's code cache (where Node keeps it by default)
+      // halves what loading the worker costs each one after the first.
+      env: { NODE_COMPILE_CACHE: join(tmpdir(), 'node-compile-cache'), ...process.env },
+    });
+  } finally {
+    closeSync(log);
+  }
+  // Nothing of the server waits on it: a server that exits (or restarts) leaves it running.
+  child.unref();
+  const failed = (why: string) => {
+    const lastLine = lastLogLine(logFile);
+    return new CairnError(
+      'CAIRN_EXECUTOR_START_FAILED',
+      `The supervisor of execution ${input.task.executionId} ${why}${lastLine ? `: ${lastLine}` : ''} (its log: ${logFile}).`,
+    );
+  };
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(failed(`did not start within ${readyTimeoutMs / 1000} s`));
+    }, readyTimeoutMs);
+    const settle = (error?: CairnError) => {
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => settle(failed(`exited before it started (${signal ?? `exit code ${code}`})`));
+    child.once('exit', onExit);
+    child.once('error', (error) => settle(failed(`could not be spawned (${error.message})`)));
+    let said = '';
+    const channel = child.stdio[3]!;
+    channel.on('data', (chunk: Buffer) => {
+      said += chunk.toString('utf8');
+      if (said.includes('ready\n')) settle();
+    });
+    channel.on('error', () => {});
+  });
+  child.stdin!.on('error', () => {});
+  child.stdin!.end(JSON.stringify(input));
+  await ready;
+  (child.stdio[3] as { unref?: () => void }).unref?.();
+  return child;
+}
+
+function lastLogLine(logFile: string): string | undefined {
+  try {
+    const lines = readFileSync(logFile, 'utf8').trim().split('\n');
+    return lines.at(-1)?.slice(0, 2_000) || undefined;
+  } catch {
+    return undefined;
+  }
+}
