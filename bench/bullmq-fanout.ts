@@ -36,6 +36,9 @@ export async function bullmqFanoutMs(redis: RedisServer, count: number, concurre
     await finished;
     const wallMs = performance.now() - started;
     if (failed) throw new Error(`a BullMQ job failed: ${failed.message}`);
+    // Redis's own count, after the clock stopped: every job ran, none was only heard of.
+    const stored = await queue.getCompletedCount();
+    if (stored !== count) throw new Error(`BullMQ's queue holds ${stored} completed jobs of ${count}`);
     return wallMs;
   } finally {
     await worker.close();

@@ -27,10 +27,15 @@ export async function startRedisServer(): Promise<RedisServer> {
     const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-redis-'));
     try {
       const child = await spawnReady(program, port, directory);
+      // A benchmark that exits without reaching its `stop` (process.exit after another one threw)
+      // leaves no server behind.
+      const killOnExit = () => child.kill('SIGKILL');
+      process.once('exit', killOnExit);
       return {
         host: '127.0.0.1',
         port,
         async stop() {
+          process.off('exit', killOnExit);
           await stopChild(child);
           rmSync(directory, { recursive: true, force: true });
         },

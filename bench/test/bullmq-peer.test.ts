@@ -14,10 +14,11 @@ function connects(port: number): Promise<boolean> {
   });
 }
 
-test('a redis-server of its own runs BullMQ jobs to their end, and is gone after stop', async () => {
+test('a redis-server of its own runs BullMQ jobs to their end (Redis counts them completed), and is gone after stop', async () => {
   const redis = await startRedisServer();
   try {
     expect(await connects(redis.port)).toBe(true);
+    // bullmqFanoutMs throws unless the queue holds every job completed.
     const wallMs = await bullmqFanoutMs(redis, 2_500, 50);
     expect(wallMs).toBeGreaterThan(0);
     // Each round uses a queue of its own: a second round finds none of the first's jobs.
