@@ -1,6 +1,7 @@
-// Runs one run of N independent items (argv[2]) through a fresh engine and prints, as JSON, its
-// peak RSS and wall time, plus where the peak was reached: a process of its own, so nothing
-// measured before counts towards the peak. Run by engine-scale.bench.ts.
+// Runs one run of N independent items (argv[2]) at a concurrency (argv[3]) through a fresh engine
+// and prints, as JSON, its peak RSS and wall time, plus where the peak was reached: a process of
+// its own, so nothing measured before counts towards the peak, and one strace can count the
+// fsyncs of. Run by engine-scale.bench.ts and engine.bench.ts.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,9 @@ import { createDiscardingStorage } from './discarding-storage.ts';
 import { InstantExecutor } from './instant-executor.ts';
 
 const count = Number(process.argv[2]);
-if (!Number.isInteger(count) || count < 1) throw new Error(`usage: engine-items-child.ts <items>, not ${process.argv[2]}`);
+const concurrency = Number(process.argv[3]);
+if (!Number.isInteger(count) || count < 1 || !Number.isInteger(concurrency) || concurrency < 1)
+  throw new Error(`usage: engine-items-child.ts <items> <concurrency>, not ${process.argv.slice(2).join(' ')}`);
 // The peak of this process image (VmHWM), not getrusage's maxRSS: Linux carries maxRSS across fork
 // and exec, so a child of a large parent would report the parent's peak.
 const maxRssMb = () => Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
@@ -21,7 +24,7 @@ const engine = createEngine({
   executors: { instant: new InstantExecutor({ record: false }) },
   storage,
   signer: createInMemorySigner(),
-  concurrency: 1_000,
+  concurrency,
   reconcileIntervalMs: 60_000,
   inboxPollMs: false,
 });

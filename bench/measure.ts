@@ -44,3 +44,12 @@ export function atMostTimes(name: string, value: number, unit: string, baseline:
   const maximum = baseline.value * factor;
   return { name, value, unit, goal: `<= ${factor} × ${baseline.name} (${Number(maximum.toPrecision(3))})`, ok: value <= maximum };
 }
+
+/**
+ * Builds a row whose goal is "value at least `factor` times another row's value" (both measured in
+ * the same run): a rate that must hold its pace at a larger size, say.
+ */
+export function atLeastTimes(name: string, value: number, unit: string, baseline: Pick<BenchmarkRow, 'name' | 'value'>, factor: number): BenchmarkRow {
+  const minimum = baseline.value * factor;
+  return { name, value, unit, goal: `>= ${factor} × ${baseline.name} (${Number(minimum.toPrecision(3))})`, ok: value >= minimum };
+}

@@ -3,74 +3,19 @@
 // executor that completes at once in place of sandboxes: what is left to measure is HTTP, auth,
 // the engine and its event streams. Clients run in this process, so they share its CPU with the
 // server (as on a laptop); the numbers are a floor for a server with a machine of its own.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// The 10,000-item run is measured in turns with the engine alone (engine.bench.ts's fan-out: the
+// same items at the same concurrency, no HTTP, in-memory storage), so what the server adds is a
+// ratio of one run (issue 16: at most 1.3×), and its fsyncs per item are counted under strace.
 import { Agent, request, type IncomingMessage } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { RunSpecV1 } from '@cairn/core';
 import { createCairnClient } from '@cairn/client';
-import { buildHttpApi, composeServer, initServer, loadServerConfig } from '@cairn/server';
-import { InstantExecutor } from './instant-executor.ts';
-import { atMost, recorded, timeMilliseconds, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
+import { noOpRun, startServer, submitToCompletion, type RunningServer } from './bench-server.ts';
+import { childNodeArgv, lastJsonLine } from './child-node.ts';
+import { fanoutConcurrency, fanoutItems, independentItems, runEngineItems } from './engine-fanout.ts';
+import { countFsyncs } from './fsync-counter.ts';
+import { atMostTimes, recorded, timeMilliseconds, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
 
-const command = { kind: 'command' as const, argv: ['true'] };
-
-interface RunningServer {
-  readonly base: string;
-  readonly token: string;
-  close(): Promise<void>;
-}
-
-/** A server as `cairn serve` runs it, on 127.0.0.1:0, with the instant executor and room for 1,000 attempts at once. */
-async function startServer(): Promise<RunningServer> {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-server-'));
-  const { configFile, operatorToken } = await initServer(directory);
-  // The starter config with the engine's concurrency raised, as the engine benchmarks run it.
-  writeFileSync(configFile, readFileSync(configFile, 'utf8').replace(/concurrency: \d+/, 'concurrency: 1000'));
-  const loaded = loadServerConfig({ file: configFile, env: {} });
-  const composition = await composeServer(loaded, { executors: { instant: new InstantExecutor({ record: false }) } });
-  const app = await buildHttpApi({ composition, host: '127.0.0.1', auth: loaded.config.server.auth });
-  composition.engine.start();
-  const base = await app.listen({ host: '127.0.0.1', port: 0 });
-  return {
-    base,
-    token: operatorToken,
-    async close() {
-      await app.close();
-      await composition.close();
-      rmSync(directory, { recursive: true, force: true });
-    },
-  };
-}
-
-function noOpRun(name: string, count: number): RunSpecV1 {
-  return { version: 1, name, items: Array.from({ length: count }, (_, index) => ({ id: `item-${index}`, runtime: command })) };
-}
-
-/**
- * POSTs one run of `count` no-op items and follows it to its end as `cairn submit --wait` does
- * (the client's waitForRun: the run's server-sent events); returns the wall time.
- */
-async function submitToCompletion(server: RunningServer, count: number): Promise<{ wallMs: number; cpuMs: number }> {
-  const client = createCairnClient({ baseUrl: server.base, token: server.token });
-  return wallAndCpu(async () => {
-    const { runId } = await client.submit(noOpRun(`bench-${count}`, count));
-    const run = await client.waitForRun(runId);
-    if (run.state !== 'succeeded' || run.itemsFinished !== count)
-      throw new Error(`the benchmark run ended ${run.state} with ${run.itemsFinished} of ${count} items`);
-  });
-}
-
-/**
- * Wall time and this process's CPU time (user + system) of `work`. On a shared machine the wall
- * time follows the neighbours' load; the CPU time is what the work itself cost.
- */
-async function wallAndCpu(work: () => Promise<unknown>): Promise<{ wallMs: number; cpuMs: number }> {
-  const cpu = process.cpuUsage();
-  const wallMs = await timeMilliseconds(work);
-  const used = process.cpuUsage(cpu);
-  return { wallMs, cpuMs: (used.user + used.system) / 1000 };
-}
+/** Rounds of the 10,000-item run, the server and the engine alone in turn: the mean of each is its row. */
+const rounds = 2;
 
 /** GET with a keep-alive agent; resolves with the status and body. */
 function get(agent: Agent, url: URL, token: string): Promise<{ status: number; body: string }> {
@@ -172,8 +117,16 @@ export default async function serverBenchmarks({ log }: BenchmarkContext): Promi
   try {
     log("  1,000 no-op items over HTTP, followed to the end through the run's events");
     const submit1000 = await submitToCompletion(server, 1_000);
-    log('  10,000 no-op items over HTTP, the same way');
-    const submit10000 = await submitToCompletion(server, 10_000);
+    log(`  10,000 no-op items over HTTP the same way, and through the engine alone (concurrency ${fanoutConcurrency}), ${rounds} rounds in turn`);
+    const served: { wallMs: number; cpuMs: number }[] = [];
+    const alone: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      served.push(await submitToCompletion(server, fanoutItems));
+      alone.push((await runEngineItems(independentItems(fanoutItems), fanoutConcurrency)).wall);
+    }
+    log(`    server ${served.map((run) => Math.round(run.wallMs)).join(', ')} ms; engine alone ${alone.map(Math.round).join(', ')} ms`);
+    const submit10000 = { wallMs: mean(served.map((run) => run.wallMs)), cpuMs: mean(served.map((run) => run.cpuMs)) };
+    const aloneMs = mean(alone);
     log('  GET /v1/runs/:id from 8 keep-alive clients for 2 s');
     const client = createCairnClient({ baseUrl: server.base, token: server.token });
     const { runId } = await client.submit(noOpRun('bench-status', 10));
@@ -181,11 +134,19 @@ export default async function serverBenchmarks({ log }: BenchmarkContext): Promi
     const statusRate = await statusRequestsPerSecond(server, runId, 8, 2_000);
     log('  1,000 event-stream subscribers, a run of 100 items');
     const fanout = await sseFanout(server, 1_000, 100);
+    log('  10,000 no-op items over HTTP in a server of its own, counting its fsyncs');
+    const { fsyncs, stdout } = countFsyncs(childNodeArgv([], 'server-items-child.ts', [String(fanoutItems)]));
+    // The child's report proves its run succeeded (it throws otherwise, failing this benchmark).
+    lastJsonLine(stdout);
+    const aloneRow = recorded('server.engine-alone-10000.wall-ms', Math.round(aloneMs), 'ms');
     return [
       recorded('server.submit-1000.wall-ms', Math.round(submit1000.wallMs), 'ms'),
-      atMost('server.submit-10000.wall-ms', Math.round(submit10000.wallMs), 'ms', 3_000),
+      aloneRow,
+      atMostTimes('server.submit-10000.wall-ms', Math.round(submit10000.wallMs), 'ms', aloneRow, 1.3),
+      recorded('server.submit-10000.over-engine-alone', Number((submit10000.wallMs / aloneMs).toFixed(2)), 'x'),
       recorded('server.submit-10000.cpu-ms', Math.round(submit10000.cpuMs), 'ms'),
-      recorded('server.submit-10000.items-per-s', Math.round(10_000 / (submit10000.wallMs / 1000)), 'items/s'),
+      recorded('server.submit-10000.items-per-s', Math.round(fanoutItems / (submit10000.wallMs / 1000)), 'items/s'),
+      recorded('server.submit-10000.fsyncs-per-item', Number((fsyncs / fanoutItems).toFixed(4)), 'fsyncs'),
       recorded('server.status.requests-per-s', Math.round(statusRate), 'requests/s'),
       recorded('server.sse-fanout-1000.ms', Math.round(fanout.ms), 'ms'),
       recorded('server.sse-fanout-1000.rss-mb', Math.round(fanout.peakRssMb), 'MB'),
@@ -193,4 +154,8 @@ export default async function serverBenchmarks({ log }: BenchmarkContext): Promi
   } finally {
     await server.close();
   }
+}
+
+function mean(values: readonly number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / values.length;
 }

@@ -20,7 +20,9 @@ source "$root/scripts/env.sh"
 
 NODE_VERSION=24.21.0
 PNPM_VERSION=10.34.8
-DEBIAN_PACKAGES=(bubblewrap slirp4netns git ca-certificates openssl zsh fish curl ceph-mon ceph-osd radosgw mmdebstrap umoci skopeo chromium postgresql)
+# postgresql: the engine's PostgreSQL state store tests; redis-server and strace: the benchmarks'
+# BullMQ peer and fsync counter (tested in bench/test).
+DEBIAN_PACKAGES=(bubblewrap slirp4netns git ca-certificates openssl zsh fish curl ceph-mon ceph-osd radosgw mmdebstrap umoci skopeo chromium postgresql redis-server strace)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

@@ -1,0 +1,48 @@
+import { Queue, Worker } from 'bullmq';
+import type { RedisServer } from './redis-server.ts';
+
+/**
+ * BullMQ's side of the peer row: `count` no-op jobs through a fresh queue on `redis`, one Worker
+ * at `concurrency`, as a fair user would run them: the worker waits, the jobs are queued in bulk,
+ * the time runs from the first add to the last completion. BullMQ's defaults otherwise (completed
+ * jobs are kept, as the engine keeps its items). Returns the wall time in milliseconds.
+ */
+export async function bullmqFanoutMs(redis: RedisServer, count: number, concurrency: number): Promise<number> {
+  const connection = { host: redis.host, port: redis.port };
+  // A queue of its own per round, so no round finds another's jobs.
+  const name = `bench-${process.pid}-${Date.now()}`;
+  const queue = new Queue(name, { connection });
+  let completed = 0;
+  let failed: Error | undefined;
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const worker = new Worker(name, async () => undefined, { connection, concurrency });
+  worker.on('completed', () => {
+    if (++completed === count) finish();
+  });
+  worker.on('failed', (_job, error) => {
+    failed = error;
+    finish();
+  });
+  try {
+    await worker.waitUntilReady();
+    await queue.waitUntilReady();
+    const started = performance.now();
+    // addBulk in slices: one MULTI of 10,000 jobs is accepted, but a slice is what a producer
+    // streaming work sends, and the worker starts on the first slice while the next is queued.
+    for (let first = 0; first < count; first += 1_000) {
+      await queue.addBulk(Array.from({ length: Math.min(1_000, count - first) }, (_, index) => ({ name: 'no-op', data: { index: first + index } })));
+    }
+    await finished;
+    const wallMs = performance.now() - started;
+    if (failed) throw new Error(`a BullMQ job failed: ${failed.message}`);
+    // Redis's own count, after the clock stopped: every job ran, none was only heard of.
+    const stored = await queue.getCompletedCount();
+    if (stored !== count) throw new Error(`BullMQ's queue holds ${stored} completed jobs of ${count}`);
+    return wallMs;
+  } finally {
+    await worker.close();
+    await queue.obliterate({ force: true }).catch(() => {});
+    await queue.close();
+  }
+}

@@ -1,0 +1,125 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureDebianProgram } from './debian-program.ts';
+
+/** A redis-server of the benchmark's own, on loopback; `stop` ends it and removes its folder. */
+export interface RedisServer {
+  readonly host: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Debian's redis-server (installed if missing) on a free loopback port in a temp folder,
+ * without persistence (`--save '' --appendonly no`): BullMQ's peer row measures the queue, not
+ * a disk, as the engine's rows run on a database that does not fsync each commit.
+ */
+export async function startRedisServer(): Promise<RedisServer> {
+  const program = ensureDebianProgram('redis-server', 'redis-server');
+  // A port found free may be taken before redis binds it (another process on this shared
+  // machine): a few attempts, each on a newly found port.
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freeLoopbackPort();
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-redis-'));
+    try {
+      const child = await spawnReady(program, port, directory);
+      // A benchmark that exits without reaching its `stop` (process.exit after another one threw)
+      // leaves no server behind.
+      const killOnExit = () => child.kill('SIGKILL');
+      process.once('exit', killOnExit);
+      return {
+        host: '127.0.0.1',
+        port,
+        async stop() {
+          process.off('exit', killOnExit);
+          await stopChild(child);
+          rmSync(directory, { recursive: true, force: true });
+        },
+      };
+    } catch (error) {
+      rmSync(directory, { recursive: true, force: true });
+      lastError = error;
+    }
+  }
+  throw new Error(`redis-server did not start on a loopback port in 5 attempts: ${(lastError as Error)?.message ?? lastError}`);
+}
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Spawns redis-server and resolves once it logs that it accepts connections. */
+function spawnReady(program: string, port: number, directory: string): Promise<ChildProcess> {
+  const child = spawn(
+    program,
+    [
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--dir',
+      directory,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      'yes',
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'notice',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => fail(new Error(`redis-server did not accept connections within 10 s; it said: ${output.slice(-500)}`)), 10_000);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(error);
+    };
+    const read = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      if (output.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        child.off('exit', exited);
+        // Nothing reads its output from here on: a full pipe must not stall the server.
+        child.stdout!.resume();
+        child.stderr!.resume();
+        resolve(child);
+      }
+    };
+    child.stdout!.on('data', read);
+    child.stderr!.on('data', read);
+    child.on('error', fail);
+    const exited = (code: number | null, signal: NodeJS.Signals | null) =>
+      fail(new Error(`redis-server exited (${signal ?? code}) before accepting connections; it said: ${output.slice(-500)}`));
+    child.on('exit', exited);
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
