@@ -106,7 +106,10 @@ export class PostgresEngineLeader {
       } catch (error) {
         if (!isCairnError(error, 'CAIRN_CONFIG_INVALID')) throw error;
         this.#refused = error;
-        logger?.error({ instanceId: writer.instanceId, error: error.message }, "this replica's signer may not sign the audit log: it gives the lease up and bids no more");
+        logger?.error(
+          { instanceId: writer.instanceId, error: error.message },
+          "this replica's signer may not sign the audit log: it gives the lease up and bids no more",
+        );
         await engine.close();
         return error;
       }
