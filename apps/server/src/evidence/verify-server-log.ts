@@ -19,6 +19,12 @@ export async function verifyServerLog(
   loaded: LoadedServerConfig,
   options: { readonly anchors?: readonly TrustedAnchor[] } = {},
 ): Promise<AuditLogVerification> {
+  if (loaded.config.engine.state.kind !== 'sqlite')
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `cairn audit verify-log reads a SQLite state, and ${loaded.file} keeps the engine's state in PostgreSQL (config.engine.state): checking the whole log there is not built yet. Each run's evidence bundle verifies with \`cairn verify\`.`,
+      { path: 'config.engine.state.kind' },
+    );
   const key = await serverSigningKey(loaded);
   let database: Database.Database;
   try {
