@@ -33,6 +33,7 @@ import { engineActor } from '../engine-actor.ts';
 import { RunStore } from '../state/run-store.ts';
 import { AttemptStore, type AttemptRecord } from './attempt-store.ts';
 import { declaredLocks, LockTable, type HeldLock } from './lock-table.ts';
+import { chooseDispatches, type DispatchCandidate } from './choose-dispatches.ts';
 import { retryDelay } from './retry-delay.ts';
 import { storageFullReason } from '../database/storage-full.ts';
 import { PureResults } from './pure-results.ts';
@@ -371,33 +372,30 @@ export class Dispatcher {
   #choose(): Choice[] {
     const capacity = (this.#settings.concurrency ?? 16) - this.#attempts.liveCount();
     if (capacity <= 0) return [];
-    const reserved = new Set<string>();
-    // Locks this pass has promised to chosen items (taken in the database only when recorded).
-    const promised = new Map<string, HeldLock['mode'][]>();
-    const compatible = (lock: HeldLock) => (promised.get(lock.name) ?? []).every((mode) => mode === 'shared' && lock.mode === 'shared');
-    const chosen: Choice[] = [];
-    // Per-run and per-queue limits: live attempts now, plus what this pass has chosen.
     const { byRun, byQueue } = this.#attempts.liveCounts();
     const runLimits = new Map<string, number | null>();
-    for (const item of this.#settings.machine.readyItems(capacity * 4 + 64)) {
-      if (chosen.length >= capacity) break;
-      const stored = this.#runs.dispatchFacts(item.runId, item.itemId)!;
-      const spec = JSON.parse(stored.spec) as ItemSpec;
-      if (!runLimits.has(item.runId)) runLimits.set(item.runId, this.#settings.machine.run(item.runId)?.concurrency ?? null);
-      const runLimit = runLimits.get(item.runId) ?? Infinity;
-      const queueLimit = spec.queue === undefined ? Infinity : (this.#settings.queues?.[spec.queue]?.concurrency ?? Infinity);
-      if ((byRun.get(item.runId) ?? 0) >= runLimit || (spec.queue !== undefined && (byQueue.get(spec.queue) ?? 0) >= queueLimit)) continue;
-      const locks = declaredLocks(spec.locks);
-      if (locks.every((lock) => !reserved.has(lock.name) && compatible(lock) && this.#locks.available(lock))) {
-        for (const lock of locks) promised.set(lock.name, [...(promised.get(lock.name) ?? []), lock.mode]);
-        byRun.set(item.runId, (byRun.get(item.runId) ?? 0) + 1);
-        if (spec.queue !== undefined) byQueue.set(spec.queue, (byQueue.get(spec.queue) ?? 0) + 1);
-        chosen.push({ item, locks, stored, spec, inputs: this.#inputs(item.runId, spec) });
-      } else {
-        for (const lock of locks) reserved.add(lock.name);
+    // Read lazily, in ready order: the choice stops reading once the pass is full.
+    const candidates = function* (this: Dispatcher): Generator<Omit<Choice, 'inputs'> & DispatchCandidate> {
+      for (const item of this.#settings.machine.readyItems(capacity * 4 + 64)) {
+        const stored = this.#runs.dispatchFacts(item.runId, item.itemId)!;
+        const spec = JSON.parse(stored.spec) as ItemSpec;
+        const queue = spec.queue === undefined ? {} : { queue: spec.queue };
+        yield { item, runId: item.runId, ...queue, locks: declaredLocks(spec.locks), stored, spec };
       }
-    }
-    return chosen;
+    };
+    const chosen = chooseDispatches(candidates.call(this), {
+      capacity,
+      liveByRun: byRun,
+      liveByQueue: byQueue,
+      runLimit: (runId) => {
+        if (!runLimits.has(runId)) runLimits.set(runId, this.#settings.machine.run(runId)?.concurrency ?? null);
+        return runLimits.get(runId);
+      },
+      queueLimit: (queue) => this.#settings.queues?.[queue]?.concurrency,
+      heldLocks: this.#locks.held(),
+    });
+    // Inputs are resolved for the chosen items only, not for those that wait.
+    return chosen.map(({ item, locks, stored, spec }) => ({ item, locks: [...locks], stored, spec, inputs: this.#inputs(item.runId, spec) }));
   }
 
   // Signs and stores the manifest of the item's next attempt. A pure item whose inputs produced a

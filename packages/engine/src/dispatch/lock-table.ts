@@ -22,10 +22,20 @@ export class LockTable {
   readonly #insert;
   readonly #release;
 
+  readonly #all;
+
   constructor(database: EngineDatabase) {
     this.#holders = database.prepare<[string], { mode: LockMode }>('SELECT mode FROM lock_holders WHERE name = ?');
+    this.#all = database.prepare<[], { name: string; mode: LockMode }>('SELECT name, mode FROM lock_holders');
     this.#insert = database.prepare('INSERT OR IGNORE INTO lock_holders (name, mode, run_id, item_id) VALUES (?, ?, ?, ?)');
     this.#release = database.prepare('DELETE FROM lock_holders WHERE run_id = ? AND item_id = ?');
+  }
+
+  /** The modes each lock name is held in now (only running items hold locks: a small table). */
+  held(): Map<string, LockMode[]> {
+    const held = new Map<string, LockMode[]>();
+    for (const { name, mode } of this.#all.all()) held.set(name, [...(held.get(name) ?? []), mode]);
+    return held;
   }
 
   /** Whether `lock` could be taken now. */
