@@ -48,13 +48,7 @@ export class AuditQueryReader {
   entries(query: AuditQuery, size: number): Generator<AuditEntry> {
     const from = query.from ?? 0;
     const to = Math.min(query.to ?? size, size);
-    for (const [name, value] of [
-      ['from', query.from],
-      ['to', query.to],
-    ] as const) {
-      if (value !== undefined && (!Number.isSafeInteger(value) || value < 0))
-        throw new CairnError('CAIRN_PAYLOAD_INVALID', `${name} must be a sequence number (a whole number, 0 or more), not ${value}.`, { path: name });
-    }
+    checkSeqBounds(query);
     const since = instant(query.since, 'since');
     const until = instant(query.until, 'until');
     const conditions = ['seq >= @from', 'seq < @to'];
@@ -100,6 +94,17 @@ export class AuditQueryReader {
       this.#statements.set(sql, statement);
     }
     return statement;
+  }
+}
+
+/** Checks a query's `from` and `to` (CAIRN_PAYLOAD_INVALID naming the field), whichever database will answer it. */
+export function checkSeqBounds(query: Pick<AuditQuery, 'from' | 'to'>): void {
+  for (const [name, value] of [
+    ['from', query.from],
+    ['to', query.to],
+  ] as const) {
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0))
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', `${name} must be a sequence number (a whole number, 0 or more), not ${value}.`, { path: name });
   }
 }
 

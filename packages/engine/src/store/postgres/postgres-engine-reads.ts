@@ -1,8 +1,8 @@
 import type { AttemptFailure, AuditEntry, RunSpecV1 } from '@cairn/core';
-import { CairnError, itemStates, runStates } from '@cairn/protocol';
+import { itemStates, runStates } from '@cairn/protocol';
 import pg from 'pg';
 import type { ItemAttemptRecord } from '../../dispatch/attempt-store.ts';
-import { instant, type AuditQuery } from '../../audit/audit-query.ts';
+import { checkSeqBounds, instant, type AuditQuery } from '../../audit/audit-query.ts';
 import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
 import { runListQuery, runPageOf, type RunListOptions, type RunPage, type RunSummary } from '../../state/run-history.ts';
 import type { StateCounts } from '../../state/state-counts.ts';
@@ -118,13 +118,7 @@ export class PostgresEngineReads {
    * starts. Checks the query's fields before the first read (CAIRN_PAYLOAD_INVALID naming one).
    */
   auditQuery(query: AuditQuery = {}): AsyncGenerator<AuditEntry> {
-    for (const [name, value] of [
-      ['from', query.from],
-      ['to', query.to],
-    ] as const) {
-      if (value !== undefined && (!Number.isSafeInteger(value) || value < 0))
-        throw new CairnError('CAIRN_PAYLOAD_INVALID', `${name} must be a sequence number (a whole number, 0 or more), not ${value}.`, { path: name });
-    }
+    checkSeqBounds(query);
     const since = instant(query.since, 'since');
     const until = instant(query.until, 'until');
     const conditions = ['seq >= $1', 'seq < $2'];
