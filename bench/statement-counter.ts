@@ -11,7 +11,7 @@ export interface StatementCounts {
 const executions = new Set(['run', 'get', 'all', 'iterate']);
 
 /**
- * Wraps an open engine database so that every statement it executes is counted: the engine takes
+ * Makes an open engine database count every statement it executes: the engine takes
  * an open handle (`database` option), so the count needs no change to the product. Statements
  * returned by `prepare` are wrapped too (their `pluck`/`raw`/`expand` return the wrapper, as they
  * return the statement itself); `exec` counts once, whatever its text holds.
@@ -36,43 +36,33 @@ export function countStatements(database: EngineDatabase): { database: EngineDat
     });
     return wrapper;
   };
-  const wrapped: EngineDatabase = new Proxy(database, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target) as unknown;
-      if (typeof value !== 'function') return value;
-      const method = value as (...parameters: unknown[]) => unknown;
-      switch (property) {
-        case 'prepare':
-          return (...parameters: unknown[]) => wrapStatement(method.apply(target, parameters) as object);
-        case 'exec':
-        case 'pragma':
-          return (...parameters: unknown[]) => {
-            counts.statements++;
-            const result = method.apply(target, parameters);
-            return result === target ? wrapped : result;
-          };
-        case 'transaction':
-          return (...parameters: unknown[]) => {
-            const transaction = method.apply(target, parameters) as ((...parameters: unknown[]) => unknown) & Record<string, unknown>;
-            const counting =
-              (run: (...body: unknown[]) => unknown) =>
-              (...body: unknown[]) => {
-                counts.transactions++;
-                return run(...body);
-              };
-            // better-sqlite3 hangs .deferred/.immediate/.exclusive variants on the function: count those too.
-            const counted = counting(transaction) as ((...body: unknown[]) => unknown) & Record<string, unknown>;
-            for (const variant of ['deferred', 'immediate', 'exclusive'])
-              if (typeof transaction[variant] === 'function') counted[variant] = counting(transaction[variant] as (...body: unknown[]) => unknown);
-            return counted;
-          };
-        default:
-          return (...parameters: unknown[]) => {
-            const result = method.apply(target, parameters);
-            return result === target ? wrapped : result;
-          };
-      }
-    },
-  });
+  // The handle itself is patched, not wrapped in a Proxy: the engine keeps state per handle (the
+  // Merkle edge it trusts while no rollback happened, keyed by the handle `openEngineDatabase`
+  // returned), and a Proxy is another object — counted through one, the engine would re-read what it
+  // keeps in memory, and the count would be of an engine that does not run anywhere else.
+  const handle = database as unknown as Record<string, (...parameters: unknown[]) => unknown>;
+  const own = (name: string) => (handle[name] as (...parameters: unknown[]) => unknown).bind(database);
+  const prepare = own('prepare');
+  const exec = own('exec');
+  const pragma = own('pragma');
+  const transaction = own('transaction');
+  handle['prepare'] = (...parameters: unknown[]) => wrapStatement(prepare(...parameters) as object);
+  handle['exec'] = (...parameters: unknown[]) => (counts.statements++, exec(...parameters));
+  handle['pragma'] = (...parameters: unknown[]) => (counts.statements++, pragma(...parameters));
+  handle['transaction'] = (...parameters: unknown[]) => {
+    const made = transaction(...parameters) as ((...body: unknown[]) => unknown) & Record<string, unknown>;
+    const counting =
+      (run: (...body: unknown[]) => unknown) =>
+      (...body: unknown[]) => {
+        counts.transactions++;
+        return run(...body);
+      };
+    // better-sqlite3 hangs .deferred/.immediate/.exclusive variants on the function: count those too.
+    const counted = counting(made) as ((...body: unknown[]) => unknown) & Record<string, unknown>;
+    for (const variant of ['deferred', 'immediate', 'exclusive'])
+      if (typeof made[variant] === 'function') counted[variant] = counting(made[variant] as (...body: unknown[]) => unknown);
+    return counted;
+  };
+  const wrapped = database;
   return { database: wrapped, counts };
 }
