@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPostgresStateStore } from '@cairn/engine/internals';
+import Database from 'better-sqlite3';
 import { afterEach, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createTestDatabase, type TestDatabase } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
@@ -45,7 +46,7 @@ async function stateFindings(directory: string): Promise<Record<string, Diagnosi
   return Object.fromEntries(findings.map((finding) => [finding.check, finding]));
 }
 
-test('SQLite: a missing file is reported as made on first start; a sound one passes quick_check with its size; a damaged one fails with the fix', async () => {
+test('SQLite: a missing file is reported as made on first start; a sound one passes quick_check with its size; damaged pages and a file that is no database fail with the fix', async () => {
   const directory = await serverWith(undefined);
   const file = join(directory, 'cairn-data', 'cairn.db');
   expect((await stateFindings(directory))['state store']).toMatchObject({ ok: true, detail: expect.stringContaining('does not exist yet') });
@@ -58,7 +59,30 @@ test('SQLite: a missing file is reported as made on first start; a sound one pas
     detail: expect.stringMatching(new RegExp(`^SQLite ${file.replaceAll('/', '\\/')} \\([0-9.]+ (B|KiB|MiB)\\): PRAGMA quick_check ok$`)),
   });
 
+  // Pages that no longer hold what their b-tree says: the file opens, quick_check names the damage.
+  const damagedFile = join(directory, 'damaged.db');
+  const sqlite = new Database(damagedFile);
+  sqlite.exec('CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT); CREATE INDEX t_b ON t (b);');
+  const insert = sqlite.prepare('INSERT INTO t (b) VALUES (?)');
+  for (let row = 0; row < 2000; row++) insert.run(`${'x'.repeat(50)}${row}`);
+  sqlite.close();
+  const bytes = readFileSync(damagedFile);
+  const pageSize = bytes.readUInt16BE(16);
+  bytes.fill(0x55, 4 * pageSize + 8, 4 * pageSize + 200);
+  writeFileSync(damagedFile, bytes);
+  const config = join(directory, 'cairn.config.yaml');
+  const original = readFileSync(config, 'utf8');
+  const parsed = parseYaml(original) as { engine?: object };
+  writeFileSync(config, stringifyYaml({ ...parsed, engine: { ...parsed.engine, state: { kind: 'sqlite', path: './damaged.db' } } }));
+  const found = (await stateFindings(directory))['state store']!;
+  expect(found).toMatchObject({
+    ok: false,
+    detail: expect.stringMatching(/damaged\.db \(\d+\.\d KiB\): PRAGMA quick_check found \d+ problems: Tree \d+ page 5 /),
+  });
+  expect(found.fix).toContain('cairn restore');
+
   writeFileSync(file, Buffer.alloc(8192, 0x41));
+  writeFileSync(config, original);
   const damaged = (await stateFindings(directory))['state store']!;
   expect(damaged).toMatchObject({ ok: false, detail: expect.stringContaining('cannot be read as a database') });
   expect(damaged.fix).toContain('cairn restore');

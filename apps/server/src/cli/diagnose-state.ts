@@ -40,12 +40,14 @@ function diagnoseSqliteState(file: string, note: Note): void {
     // integrity_check, which reads the whole database several times over.
     const results = (database.pragma('quick_check') as { quick_check: string }[]).map((row) => row.quick_check);
     const ok = results.length === 1 && results[0] === 'ok';
+    // One problem a line (SQLite may put many in one row): the first few say where.
+    const problems = results.flatMap((result) => result.split('\n')).filter((line) => line !== '' && !line.startsWith('***'));
     note(
       'state store',
       ok,
       ok
         ? `SQLite ${file} (${formatBytes(size)}): PRAGMA quick_check ok`
-        : `SQLite ${file} (${formatBytes(size)}): PRAGMA quick_check found: ${results.slice(0, 5).join('; ')}`,
+        : `SQLite ${file} (${formatBytes(size)}): PRAGMA quick_check found ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '; ...' : ''}`,
       'stop the server and restore the database from the last backup (cairn restore); see docs/operations/backup-and-restore.md',
     );
   } catch (error) {
