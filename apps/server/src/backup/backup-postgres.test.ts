@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { createTestDatabase, postgresConnection } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { runningServers } from '../http/running-server.test-support.ts';
+import { runCli } from '../cli/run-cli.test-support.ts';
 import { backupServer } from './backup-server.ts';
 import { postgresLocation } from './external-data.ts';
 import { restoreBackup } from './restore-backup.ts';
@@ -71,6 +72,17 @@ test(
       expect(restored.notCopied).toEqual(manifest.notCopied);
       const restoredConfig = parseYaml(readFileSync(restored.configFile, 'utf8')) as { engine: { state: Record<string, unknown> } };
       expect(restoredConfig.engine.state).toMatchObject({ kind: 'postgres', host: source.settings.host, database: source.name, schema: 'cairn' });
+
+      // As the operator reads it: the built command says it for both.
+      const cliRestoreInto = join(restoreInto, 'by-cli');
+      const backedUp = await runCli(['backup', join(restoreInto, 'cli.cairn-backup')], { cwd: directory, built: true });
+      expect(backedUp.status, backedUp.stderr).toBe(0);
+      expect(backedUp.stdout).toContain(`NOT copied: engine.state (postgres) ${location}: the engine state`);
+      const restoredByCli = await runCli(['restore', join(restoreInto, 'cli.cairn-backup'), cliRestoreInto], { cwd: restoreInto, built: true });
+      expect(restoredByCli.status, restoredByCli.stderr).toBe(0);
+      expect(restoredByCli.stdout).toContain(`NOT restored (not in the archive; the config still points at it): engine.state (postgres) ${location}`);
+      expect(restoredByCli.stdout).toContain('(it checks that the database above answers and holds the engine state)');
+      expect(backedUp.stdout + restoredByCli.stdout).not.toContain(source.settings.password);
 
       // The documented recipe: pg_dump the schema, pg_restore it into another database.
       const connection = postgresConnection();
