@@ -46,47 +46,51 @@ async function stateFindings(directory: string): Promise<Record<string, Diagnosi
   return Object.fromEntries(findings.map((finding) => [finding.check, finding]));
 }
 
-test('SQLite: a missing file is reported as made on first start; a sound one passes quick_check with its size; damaged pages and a file that is no database fail with the fix', async () => {
-  const directory = await serverWith(undefined);
-  const file = join(directory, 'cairn-data', 'cairn.db');
-  expect((await stateFindings(directory))['state store']).toMatchObject({ ok: true, detail: expect.stringContaining('does not exist yet') });
+test(
+  'SQLite: a missing file is reported as made on first start; a sound one passes quick_check with its size; damaged pages and a file that is no database fail with the fix',
+  { timeout: 60_000 },
+  async () => {
+    const directory = await serverWith(undefined);
+    const file = join(directory, 'cairn-data', 'cairn.db');
+    expect((await stateFindings(directory))['state store']).toMatchObject({ ok: true, detail: expect.stringContaining('does not exist yet') });
 
-  // The doctor itself opens the engine, which creates the file.
-  const all = await diagnoseServer(loadServerConfig({ directory, env: {} }));
-  expect(all.find((finding) => finding.check === 'database')).toMatchObject({ ok: true });
-  expect((await stateFindings(directory))['state store']).toMatchObject({
-    ok: true,
-    detail: expect.stringMatching(new RegExp(`^SQLite ${file.replaceAll('/', '\\/')} \\([0-9.]+ (B|KiB|MiB)\\): PRAGMA quick_check ok$`)),
-  });
+    // The doctor itself opens the engine, which creates the file.
+    const all = await diagnoseServer(loadServerConfig({ directory, env: {} }));
+    expect(all.find((finding) => finding.check === 'database')).toMatchObject({ ok: true });
+    expect((await stateFindings(directory))['state store']).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(new RegExp(`^SQLite ${file.replaceAll('/', '\\/')} \\([0-9.]+ (B|KiB|MiB)\\): PRAGMA quick_check ok$`)),
+    });
 
-  // Pages that no longer hold what their b-tree says: the file opens, quick_check names the damage.
-  const damagedFile = join(directory, 'damaged.db');
-  const sqlite = new Database(damagedFile);
-  sqlite.exec('CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT); CREATE INDEX t_b ON t (b);');
-  const insert = sqlite.prepare('INSERT INTO t (b) VALUES (?)');
-  for (let row = 0; row < 2000; row++) insert.run(`${'x'.repeat(50)}${row}`);
-  sqlite.close();
-  const bytes = readFileSync(damagedFile);
-  const pageSize = bytes.readUInt16BE(16);
-  bytes.fill(0x55, 4 * pageSize + 8, 4 * pageSize + 200);
-  writeFileSync(damagedFile, bytes);
-  const config = join(directory, 'cairn.config.yaml');
-  const original = readFileSync(config, 'utf8');
-  const parsed = parseYaml(original) as { engine?: object };
-  writeFileSync(config, stringifyYaml({ ...parsed, engine: { ...parsed.engine, state: { kind: 'sqlite', path: './damaged.db' } } }));
-  const found = (await stateFindings(directory))['state store']!;
-  expect(found).toMatchObject({
-    ok: false,
-    detail: expect.stringMatching(/damaged\.db \(\d+\.\d KiB\): PRAGMA quick_check found \d+ problems: Tree \d+ page 5 /),
-  });
-  expect(found.fix).toContain('cairn restore');
+    // Pages that no longer hold what their b-tree says: the file opens, quick_check names the damage.
+    const damagedFile = join(directory, 'damaged.db');
+    const sqlite = new Database(damagedFile);
+    sqlite.exec('CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT); CREATE INDEX t_b ON t (b);');
+    const insert = sqlite.prepare('INSERT INTO t (b) VALUES (?)');
+    for (let row = 0; row < 2000; row++) insert.run(`${'x'.repeat(50)}${row}`);
+    sqlite.close();
+    const bytes = readFileSync(damagedFile);
+    const pageSize = bytes.readUInt16BE(16);
+    bytes.fill(0x55, 4 * pageSize + 8, 4 * pageSize + 200);
+    writeFileSync(damagedFile, bytes);
+    const config = join(directory, 'cairn.config.yaml');
+    const original = readFileSync(config, 'utf8');
+    const parsed = parseYaml(original) as { engine?: object };
+    writeFileSync(config, stringifyYaml({ ...parsed, engine: { ...parsed.engine, state: { kind: 'sqlite', path: './damaged.db' } } }));
+    const found = (await stateFindings(directory))['state store']!;
+    expect(found).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/damaged\.db \(\d+\.\d KiB\): PRAGMA quick_check found \d+ problems: Tree \d+ page 5 /),
+    });
+    expect(found.fix).toContain('cairn restore');
 
-  writeFileSync(file, Buffer.alloc(8192, 0x41));
-  writeFileSync(config, original);
-  const damaged = (await stateFindings(directory))['state store']!;
-  expect(damaged).toMatchObject({ ok: false, detail: expect.stringContaining('cannot be read as a database') });
-  expect(damaged.fix).toContain('cairn restore');
-});
+    writeFileSync(file, Buffer.alloc(8192, 0x41));
+    writeFileSync(config, original);
+    const damaged = (await stateFindings(directory))['state store']!;
+    expect(damaged).toMatchObject({ ok: false, detail: expect.stringContaining('cannot be read as a database') });
+    expect(damaged.fix).toContain('cairn restore');
+  },
+);
 
 test('PostgreSQL: a refused connection fails naming host, port, database and user, never the password, and the doctor stops there', async () => {
   const database = await testDatabase();
@@ -155,4 +159,15 @@ test('PostgreSQL: a schema newer than this server fails with the upgrade fix', a
   const findings = await stateFindings(directory);
   expect(findings['state schema']).toMatchObject({ ok: false, detail: expect.stringContaining('is at version 99; this server knows only up to 1') });
   expect(findings['state schema']!.fix).toContain('upgrade');
+});
+
+test('PostgreSQL: the whole doctor composes on the database and names it in its database finding, after the state findings', { timeout: 60_000 }, async () => {
+  const database = await testDatabase();
+  const directory = await serverWith(database.settings);
+  const findings = await diagnoseServer(loadServerConfig({ directory, env: {} }));
+  const checks = findings.map((finding) => finding.check);
+  expect(checks.indexOf('state connection')).toBeLessThan(checks.indexOf('keys'));
+  expect(findings.find((finding) => finding.check === 'database')).toMatchObject({ ok: true, detail: 'PostgreSQL schema "cairn" (audit log: 0 entries)' });
+  // Composing applied the schema: a second doctor finds it at the version this server needs.
+  expect((await stateFindings(directory))['state schema']).toMatchObject({ ok: true, detail: 'schema "cairn" is at version 1, the one this server needs' });
 });
