@@ -48,8 +48,9 @@ export interface BackupResult {
  *    objects written meanwhile are extra and harmless;
  * 4. keys, tokens, rfc3161 anchors' TSA certificates, and the config rewritten with every path at
  *    its default under `./cairn-data`.
- * S3 storage and S3 Object Lock anchors are not copied: they are named in the result and the
- * manifest (`notCopied`), with what to do, so that nobody takes the archive for a copy of a bucket.
+ * S3 storage and S3 Object Lock anchors are not copied, nor a PostgreSQL engine state (the
+ * operator's database, backed up with `pg_dump` or base backups): they are named in the result and
+ * the manifest (`notCopied`), with what to do, so that nobody takes the archive for a copy of them.
  * The live execution state and work folders are not copied: they belong to attempts in flight.
  */
 export async function backupServer(loaded: LoadedServerConfig, file: string): Promise<BackupResult> {
@@ -74,7 +75,8 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
     )
   )
     add(`${backupDataPrefix}webhooks.db`, await copyDatabase(paths.webhooks), 0o600);
-  add(`${backupDataPrefix}cairn.db`, await copyDatabase(paths.database), 0o600);
+  // PostgreSQL state is not a file of this server's: it is named in `notCopied` (`externalData`).
+  if (loaded.config.engine.state.kind === 'sqlite') add(`${backupDataPrefix}cairn.db`, await copyDatabase(paths.database), 0o600);
   // Through the storage seam, not its files: the archive names objects by key, whatever the layout.
   // S3 storage is not copied (see `externalData`): the archive says so rather than hold a part of it.
   if (paths.storage !== undefined) {
@@ -222,6 +224,9 @@ function portableConfig({ config }: LoadedServerConfig): string {
           : anchor,
     ),
     executor,
+    // The SQLite file is restored at its default place in the data directory; a PostgreSQL state
+    // keeps its settings: the restored server reads the same database.
+    engine: config.engine.state.kind === 'sqlite' ? { ...config.engine, state: { kind: 'sqlite' } } : config.engine,
   };
   return `# Cairn server configuration, restored by \`cairn restore\`. Paths are relative to this file.\n${stringifyYaml(portable)}`;
 }

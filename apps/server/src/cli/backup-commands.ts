@@ -7,13 +7,22 @@ function notCopiedLines(notCopied: readonly BackupNotCopied[], what: string): st
   return notCopied.map((external) => `\n${what}: ${external.option} (${external.kind}) ${external.location}: ${external.note}`).join('');
 }
 
+/** What `cairn doctor` checks of the data named above, after a restore. */
+function doctorChecks(notCopied: readonly BackupNotCopied[]): string {
+  const checked = [
+    ...(notCopied.some((external) => external.kind !== 'postgres') ? ['the buckets above answer'] : []),
+    ...(notCopied.some((external) => external.kind === 'postgres') ? ['the database above answers and holds the engine state'] : []),
+  ];
+  return checked.length === 0 ? '' : ` (it checks that ${checked.join(' and that ')})`;
+}
+
 /** `cairn backup <file>` and `cairn restore <file> [directory]` (their code loaded when they run). */
 export function addBackupCommands(): void {
   program
     .command('backup')
     .argument('<file>', 'the archive to write (a new file; it holds the keys, so it is 0600)')
     .description(
-      'copy the database, local storage and anchors, keys, tokens and config into one archive, while the server runs (S3 buckets are named, not copied)',
+      'copy the database, local storage and anchors, keys, tokens and config into one archive, while the server runs (S3 buckets and a PostgreSQL engine state are named, not copied)',
     )
     .action(async (file: string) => {
       const { backupServer } = await import('../backup/backup-server.ts');
@@ -35,7 +44,7 @@ export function addBackupCommands(): void {
       say(
         json()
           ? JSON.stringify(result)
-          : `restored ${result.members} files: ${result.configFile}, data in ${result.dataDirectory}; signing key ${result.signingKeyId}${notCopiedLines(result.notCopied, 'NOT restored (not in the archive; the config still points at it)')}\nnext: cairn doctor --config ${result.configFile}${result.notCopied.length > 0 ? ' (it checks that the buckets above answer)' : ''}`,
+          : `restored ${result.members} files: ${result.configFile}, data in ${result.dataDirectory}; signing key ${result.signingKeyId}${notCopiedLines(result.notCopied, 'NOT restored (not in the archive; the config still points at it)')}\nnext: cairn doctor --config ${result.configFile}${doctorChecks(result.notCopied)}`,
       );
     });
 }

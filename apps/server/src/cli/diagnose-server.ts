@@ -5,6 +5,7 @@ import { blobKey, isCairnError, sha256Digest } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { composeServer, probeOf, type KeyProbeReport } from '../composition/compose-server.ts';
 import { diagnoseRuntimes } from './diagnose-runtimes.ts';
+import { diagnoseStateStore } from './diagnose-state.ts';
 
 /** One finding of `cairn doctor`. */
 export interface Diagnosis {
@@ -17,7 +18,9 @@ export interface Diagnosis {
 
 /**
  * Checks that the configured composition can run work: the sandbox and git are there, the keys
- * load, storage takes a write and gives it back, the engine opens its database, and each configured
+ * load, storage takes a write and gives it back, the engine's state store is sound (`diagnose-state.ts`:
+ * SQLite's quick_check; PostgreSQL's connection, schema version, writer lease and session settings),
+ * the engine opens its state, and each configured
  * agent runtime has its program and API key secret (no model is called). With S3: each bucket
  * answers, storage enforces conditional writes and encrypts, an anchor bucket has Object Lock,
  * versioning and a live retention (`diagnose-s3.ts`). With a fargate executor: ECS answers for
@@ -54,6 +57,10 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   }
   const git = spawnSync('git', ['--version'], { encoding: 'utf8' });
   note('git', git.status === 0, git.status === 0 ? git.stdout.trim() : 'not found', 'apt-get install -y git');
+  // Before composing: composing a PostgreSQL server applies missing schema steps, and a store that
+  // cannot be reached would only fail the composition again without saying more.
+  const state = await diagnoseStateStore(loaded, note);
+  if (!state.reachable) return findings;
   let composition;
   try {
     // Not probed while composing: the S3 checks below run each part of the probes as a finding of its own.
@@ -111,7 +118,8 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
         storageFix,
       );
     }
-    note('database', true, `${loaded.paths.database} (audit log: ${await composition.service.auditSize()} entries)`);
+    const stateName = config.engine.state.kind === 'postgres' ? `PostgreSQL schema "${config.engine.state.schema}"` : loaded.paths.database;
+    note('database', true, `${stateName} (audit log: ${await composition.service.auditSize()} entries)`);
   } catch (error) {
     note('storage', false, isCairnError(error) ? `${error.code}: ${error.message}` : String(error), storageFix);
   } finally {

@@ -408,3 +408,29 @@ test('engine.state: sqlite by default (its file under the data directory, or whe
     expect(issues).toEqual([expect.objectContaining({ path: 'config.engine.state.kind', message: expect.stringContaining("'sqlite' or 'postgres'") })]);
   }
 });
+
+test('the engine.state blocks of docs/operations/configuration.md load as written, and its table names the real default lease key and defaults', async () => {
+  const { defaultLockKeyOf } = await import('@cairn/engine/internals');
+  const page = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'operations', 'configuration.md'), 'utf8');
+  const blocks = [...page.matchAll(/^```yaml\n([\s\S]*?)^```/gm)].map((match) => match[1]!).filter((block) => block.startsWith('engine:\n  state'));
+  expect(blocks.length).toBe(3);
+  const states = blocks.map((block) => loadServerConfig({ directory: configIn(`dataDirectory: ./cairn-data\n${block}`), env: {} }).config.engine.state);
+  expect(states.map((state) => state.kind)).toEqual(['sqlite', 'postgres', 'postgres']);
+  expect(states[1]).toMatchObject({
+    host: 'db.internal',
+    schema: 'cairn',
+    keepAliveMs: 10_000,
+    idleInTransactionTimeoutMs: 60_000,
+    statementTimeoutMs: 300_000,
+  });
+  // The defaults the table states are the schema's (the config of kind only, everything defaulted).
+  expect(states[2]).toEqual({
+    kind: 'postgres',
+    schema: 'cairn',
+    keepAliveMs: 10_000,
+    idleInTransactionTimeoutMs: 60_000,
+    statementTimeoutMs: 300_000,
+    connectTimeoutMs: 10_000,
+  });
+  expect(page).toContain(`from the schema: \`${defaultLockKeyOf('cairn')}\``);
+});
