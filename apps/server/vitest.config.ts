@@ -14,6 +14,5 @@ export default definePackageTests({
     '../../packages/engine/src/store/postgres/postgres.global-setup.ts',
     '../../packages/fargate/src/testing/worker-bundle.test-support.ts',
     '../../packages/fargate/image/worker-image.global-setup.ts',
-    '../../packages/engine/src/store/postgres/postgres.global-setup.ts',
   ],
 });
