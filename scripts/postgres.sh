@@ -13,8 +13,8 @@
 # synchronous_commit and full_page_writes off: durability is not under test here, and those
 # settings are for throwaway test clusters only. With CAIRN_POSTGRES_DURABLE=1 it keeps PostgreSQL's
 # production defaults instead (fsync, synchronous_commit and full_page_writes on): the bench's
-# PostgreSQL row (bench/postgres-server.ts) compares durable commits with SQLite's. The connection (socket folder, host, port, user,
-# password) is written as JSON to $CAIRN_POSTGRES_DIR/connection.json. Tests make a database each
+# PostgreSQL row (bench/postgres-server.ts) compares durable commits with SQLite's. The connection
+# (socket folder, host, port, user, password) is written as JSON to $CAIRN_POSTGRES_DIR/connection.json. Tests make a database each
 # (`createTestDatabase()`), so one cluster serves a whole test run.
 set -Eeuo pipefail
 
