@@ -11,8 +11,10 @@
 # The cluster lives in $CAIRN_POSTGRES_DIR (default .tools/postgres), owned by the `postgres` user
 # (initdb refuses root), on port $CAIRN_POSTGRES_PORT (default 55432). It runs with fsync,
 # synchronous_commit and full_page_writes off: durability is not under test here, and those
-# settings are for throwaway test clusters only. The connection (socket folder, host, port, user,
-# password) is written as JSON to $CAIRN_POSTGRES_DIR/connection.json. Tests make a database each
+# settings are for throwaway test clusters only. With CAIRN_POSTGRES_DURABLE=1 it keeps PostgreSQL's
+# production defaults instead (fsync, synchronous_commit and full_page_writes on): the bench's
+# PostgreSQL row (bench/postgres-server.ts) compares durable commits with SQLite's. The connection
+# (socket folder, host, port, user, password) is written as JSON to $CAIRN_POSTGRES_DIR/connection.json. Tests make a database each
 # (`createTestDatabase()`), so one cluster serves a whole test run.
 set -Eeuo pipefail
 
@@ -139,14 +141,18 @@ start_unlocked() {
     exit 1
   }
   rm -f "$password_file"
+  local durability
+  if [ "${CAIRN_POSTGRES_DURABLE:-0}" = 1 ]; then
+    durability="# Durable (CAIRN_POSTGRES_DURABLE=1): fsync, synchronous_commit and full_page_writes keep their defaults (on)."
+  else
+    durability=$'fsync = off\nsynchronous_commit = off\nfull_page_writes = off'
+  fi
   cat >>"$data/postgresql.conf" <<EOF
 # Throwaway test cluster (scripts/postgres.sh): never use these settings for data you keep.
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+$durability
 max_connections = 200
 shared_buffers = 128MB
 log_min_messages = warning

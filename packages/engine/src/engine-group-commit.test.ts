@@ -2,8 +2,9 @@
 // waiter told) before the group commit that makes it durable has resolved; a commit that fails
 // (a writer that lost its lease) lets nothing out.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createInMemoryAuditAnchor } from '@cairn/conformance/mocks';
+import { createInMemoryAuditAnchor, createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { createEngine } from './engine.ts';
 import { ana, engineHarness, eventually } from './engine.test-support.ts';
 
 const { engineWith, runs } = engineHarness();
@@ -57,6 +58,43 @@ describe('the group commit before effects (ADR 0023)', () => {
     commit.open();
     expect((await engine.waitForRun(runId)).state).toBe('succeeded');
     expect(runs.get(`${runId}/a/1`)).toBe(1);
+  });
+
+  it("tells a run's waiter only once a commit carrying the run's end has resolved, also when the last exit was recorded while the loop's commit was in flight", async () => {
+    // A group commit as PostgreSQL's: commits run one after another, each carries what was written
+    // before it began (here the run's state), and it is durable once it resolves.
+    let runId = '';
+    let durableState: string | undefined;
+    let tail: Promise<void> = Promise.resolve();
+    const commit = () => {
+      const next = tail.then(async () => {
+        const carried = runId === '' ? undefined : engine.run(runId)?.state;
+        await sleep(3);
+        if (carried !== undefined) durableState = carried;
+      });
+      tail = next;
+      return next;
+    };
+    // Tasks that exit at once and push it: exits are recorded while the loop's commits are in flight.
+    const engine = createEngine({
+      database: ':memory:',
+      executors: { local: createInMemoryExecutor({ run: async () => 0 }) },
+      storage: createInMemoryStorageProvider(),
+      signer: createInMemorySigner(),
+      concurrency: 50,
+      reconcileIntervalMs: 60_000,
+      commit,
+    });
+    onTestFinished(() => engine.close());
+    engine.start();
+    for (let round = 0; round < 3; round++) {
+      const items = Array.from({ length: 300 }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command', argv: ['true'] } }));
+      durableState = undefined;
+      runId = engine.submit({ version: 1, name: `race-${round}`, items }, { actor: ana }).runId;
+      expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+      // What the waiter was told is what a reader of the state store reads now.
+      expect(durableState, `round ${round}`).toBe('succeeded');
+    }
   });
 
   it('anchors no checkpoint whose commit failed', async () => {

@@ -716,12 +716,22 @@ export class Engine {
     );
   }
 
+  // Tells the run's waiters once it has ended, after a commit that begins now: what ended it may
+  // have been written while the commit the caller waited for was in flight (an exit pushed then),
+  // and a waiter must never hear of an end a reader of the state store cannot see yet.
   #notifyIfEnded(runId: string): void {
-    const waiters = this.#runWaiters.get(runId);
-    const run = waiters && this.#endedRun(runId);
-    if (!run) return;
-    this.#runWaiters.delete(runId);
-    for (const waiter of waiters) waiter(run);
+    if (!this.#runWaiters.has(runId) || !this.#endedRun(runId)) return;
+    this.#commit().then(
+      () => {
+        const waiters = this.#runWaiters.get(runId);
+        const run = waiters && this.#endedRun(runId);
+        if (!run) return;
+        this.#runWaiters.delete(runId);
+        for (const waiter of waiters) waiter(run);
+      },
+      // Not durable (the writer lost its lease): nobody is told; the next writer ends the run again.
+      (error: unknown) => this.#settings.logger?.warn({ runId, error: String(error) }, 'the commit before telling run waiters failed'),
+    );
   }
 
   // Reads the inbox when its interval has passed and no read is in flight; a poll that ingests

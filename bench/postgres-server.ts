@@ -1,0 +1,93 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PostgresStateSettings } from '@cairn/engine/internals';
+import pg from 'pg';
+
+/** A PostgreSQL cluster of the benchmark's own, on loopback; `stop` ends it and removes its folder. */
+export interface PostgresServer {
+  readonly host: string;
+  readonly port: number;
+  /** Creates a fresh database; its `drop` ends its connections and removes it. */
+  createDatabase(): Promise<{ readonly settings: PostgresStateSettings; drop(): Promise<void> }>;
+  stop(): Promise<void>;
+}
+
+interface Connection {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+}
+
+const script = fileURLToPath(new URL('../scripts/postgres.sh', import.meta.url));
+
+/**
+ * Starts a throwaway PostgreSQL cluster (Debian's, through `scripts/postgres.sh`, which installs it
+ * when missing) in a folder and on a free loopback port of its own, with PostgreSQL's production
+ * durability defaults: fsync, synchronous_commit and full_page_writes on
+ * (`CAIRN_POSTGRES_DURABLE=1`). The comparison with SQLite (WAL, synchronous=NORMAL) is of durable
+ * commits against durable commits; the tests' cluster turns them off and would flatter PostgreSQL.
+ */
+export async function startPostgresServer(): Promise<PostgresServer> {
+  // The cluster's owner (`postgres`) must reach the folder: directly under the temp folder (711).
+  const directory = join(tmpdir(), `cairn-bench-postgres-${randomBytes(4).toString('hex')}`);
+  const port = await freeLoopbackPort();
+  const env = { ...process.env, CAIRN_POSTGRES_DIR: directory, CAIRN_POSTGRES_PORT: String(port), CAIRN_POSTGRES_DURABLE: '1' };
+  const stopCluster = () => {
+    execFileSync('bash', [script, 'stop'], { env, stdio: 'ignore' });
+    rmSync(`${directory}.lock`, { force: true });
+  };
+  let connectionFile: string;
+  try {
+    connectionFile = execFileSync('bash', [script, 'start'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (error) {
+    stopCluster();
+    throw new Error(`the benchmark's PostgreSQL did not start: ${String((error as { stderr?: string }).stderr ?? error).slice(-800)}`);
+  }
+  const connection = JSON.parse(readFileSync(connectionFile, 'utf8')) as Connection;
+  // A benchmark that exits without reaching its `stop` leaves no cluster behind.
+  process.once('exit', stopCluster);
+  const admin = async <T>(body: (client: pg.Client) => Promise<T>): Promise<T> => {
+    const client = new pg.Client({ ...connection });
+    await client.connect();
+    try {
+      return await body(client);
+    } finally {
+      await client.end();
+    }
+  };
+  return {
+    host: connection.host,
+    port: connection.port,
+    async createDatabase() {
+      const name = `cairn_bench_${randomBytes(6).toString('hex')}`;
+      await admin((client) => client.query(`CREATE DATABASE ${name}`));
+      return {
+        settings: { kind: 'postgres', host: connection.host, port: connection.port, user: connection.user, password: connection.password, database: name },
+        drop: () => admin((client) => client.query(`DROP DATABASE ${name} WITH (FORCE)`)).then(() => undefined),
+      };
+    },
+    async stop() {
+      process.off('exit', stopCluster);
+      stopCluster();
+    },
+  };
+}
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
