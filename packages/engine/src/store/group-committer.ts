@@ -23,6 +23,9 @@ export class GroupCommitter {
   /** A command being carried out: a commit waits for it, so the command's state and its answer travel together. */
   #carrying: Promise<unknown> | undefined;
   #broken: Error | undefined;
+  #breaks: (error: Error) => void = () => {};
+  /** Resolves (never rejects) with why, once a commit has failed: nothing may be committed after it. */
+  readonly failed = new Promise<Error>((resolve) => (this.#breaks = resolve));
 
   constructor(capture: ChangeCapture, writer: PostgresWriter) {
     this.#capture = capture;
@@ -69,6 +72,7 @@ export class GroupCommitter {
         `A group commit of the engine's state failed, so nothing decided since may leave the engine: ${(error as Error).message}`,
         { path: 'engine.state', cause: error },
       );
+      this.#breaks(this.#broken);
       throw this.#broken;
     }
   }

@@ -119,12 +119,7 @@ export class PostgresEngineLeader {
       this.#settings.onLeading?.(engine);
       const commands = this.#commandPump(writer, engine, committer);
       const stopped = new Promise<undefined>((resolve) => this.#stopping.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
-      const broken = new Promise<Error>((resolve) => {
-        const check = setInterval(() => committer.broken && (clearInterval(check), resolve(committer.broken)), 100);
-        void writer.lost.then(() => clearInterval(check));
-        this.#stopping.signal.addEventListener('abort', () => clearInterval(check), { once: true });
-      });
-      const why = await Promise.race([writer.lost, broken, stopped]);
+      const why = await Promise.race([writer.lost, committer.failed, stopped]);
       this.#engine = undefined;
       commands.stop();
       await engine.stop();
