@@ -118,7 +118,11 @@ export class PostgresEngineLeader {
       this.#engine = engine;
       this.#settings.onLeading?.(engine);
       const commands = this.#commandPump(writer, engine, committer);
-      const stopped = new Promise<undefined>((resolve) => this.#stopping.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
+      // A stop asked for while the state was loading counts too (an aborted signal fires no more).
+      const signal = this.#stopping.signal;
+      const stopped = signal.aborted
+        ? Promise.resolve(undefined)
+        : new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true }));
       const why = await Promise.race([writer.lost, committer.failed, stopped]);
       this.#engine = undefined;
       commands.stop();
