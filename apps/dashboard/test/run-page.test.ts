@@ -16,7 +16,8 @@ test('the DAG shows every item with its state as text, and the states change liv
     name: 'pipeline',
     items: [
       shell('fetch', 'sleep 1'),
-      shell('build', 'sleep 3', { dependsOn: ['fetch'] }),
+      // Long enough to be seen running when the machine is loaded (one run in eight missed it at 3 s).
+      shell('build', 'sleep 6', { dependsOn: ['fetch'] }),
       shell('test', 'true', { dependsOn: ['build'] }),
       shell('lint', 'echo "lint: 2 problems in src/index.ts" >&2; exit 3'),
       shell('report', 'true', { dependsOn: ['lint', 'test'] }),
