@@ -359,7 +359,7 @@ export class Engine {
   /** Rejects an item awaiting approval: it fails with `reason`, and what depends on it is skipped. */
   reject(runId: string, itemId: string, actor: AuditActor, reason?: string): void {
     this.#writing(() => this.#machine.rejectItem(runId, itemId, actor, reason));
-    this.#notifyOnceDurable(runId);
+    this.#notifyIfEnded(runId);
     this.#poke();
   }
 
@@ -370,7 +370,7 @@ export class Engine {
   cancelRun(runId: string, actor: AuditActor, reason?: string): void {
     this.#writing(() => this.#machine.cancelRun(runId, actor, reason));
     this.#stopsRequested = true;
-    this.#notifyOnceDurable(runId);
+    this.#notifyIfEnded(runId);
     this.#poke();
   }
 
@@ -378,7 +378,7 @@ export class Engine {
   cancelItem(runId: string, itemId: string, actor: AuditActor, reason?: string): void {
     this.#writing(() => this.#machine.cancelItem(runId, itemId, actor, reason));
     this.#stopsRequested = true;
-    this.#notifyOnceDurable(runId);
+    this.#notifyIfEnded(runId);
     this.#poke();
   }
 
@@ -705,15 +705,6 @@ export class Engine {
 
   #notifyWaiters(): void {
     for (const runId of [...this.#runWaiters.keys()]) this.#notifyIfEnded(runId);
-  }
-
-  // Tells the run's waiters once what ended it is durable (at once with SQLite).
-  #notifyOnceDurable(runId: string): void {
-    this.#commit().then(
-      () => this.#notifyIfEnded(runId),
-      // Not durable (the writer lost its lease): nobody is told; the next writer ends the run again.
-      (error: unknown) => this.#settings.logger?.warn({ runId, error: String(error) }, 'the commit before telling run waiters failed'),
-    );
   }
 
   // Tells the run's waiters once it has ended, after a commit that begins now: what ended it may
