@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PostgresStateSettings } from '@cairn/engine/internals';
 import pg from 'pg';
+import { freeLoopbackPort } from './free-loopback-port.ts';
 
 /** A PostgreSQL cluster of the benchmark's own, on loopback; `stop` ends it and removes its folder. */
 export interface PostgresServer {
@@ -78,16 +78,4 @@ export async function startPostgresServer(): Promise<PostgresServer> {
       stopCluster();
     },
   };
-}
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDebianProgram } from './debian-program.ts';
+import { freeLoopbackPort } from './free-loopback-port.ts';
 
 /** A redis-server of the benchmark's own, on loopback; `stop` ends it and removes its folder. */
 export interface RedisServer {
@@ -46,18 +46,6 @@ export async function startRedisServer(): Promise<RedisServer> {
     }
   }
   throw new Error(`redis-server did not start on a loopback port in 5 attempts: ${(lastError as Error)?.message ?? lastError}`);
-}
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Spawns redis-server and resolves once it logs that it accepts connections. */
