@@ -1,23 +1,12 @@
-import { createConnection } from 'node:net';
 import { expect, test } from 'vitest';
 import { bullmqFanoutMs } from '../bullmq-fanout.ts';
 import { startRedisServer } from '../redis-server.ts';
-
-function connects(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
+import { acceptsConnections } from '../free-loopback-port.ts';
 
 test('a redis-server of its own runs BullMQ jobs to their end (Redis counts them completed), and is gone after stop', async () => {
   const redis = await startRedisServer();
   try {
-    expect(await connects(redis.port)).toBe(true);
+    expect(await acceptsConnections(redis.port)).toBe(true);
     // bullmqFanoutMs throws unless the queue holds every job completed.
     const wallMs = await bullmqFanoutMs(redis, 2_500, 50);
     expect(wallMs).toBeGreaterThan(0);
@@ -26,5 +15,5 @@ test('a redis-server of its own runs BullMQ jobs to their end (Redis counts them
   } finally {
     await redis.stop();
   }
-  expect(await connects(redis.port)).toBe(false);
+  expect(await acceptsConnections(redis.port)).toBe(false);
 });

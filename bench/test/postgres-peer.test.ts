@@ -1,20 +1,9 @@
 import { existsSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import pg from 'pg';
 import { expect, test } from 'vitest';
 import { runPostgresEngineItems } from '../postgres-engine-fanout.ts';
 import { startPostgresServer } from '../postgres-server.ts';
-
-function connects(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
+import { acceptsConnections } from '../free-loopback-port.ts';
 
 test('the PostgreSQL of its own keeps production durability (fsync, synchronous_commit, full_page_writes on), and is gone after stop', async () => {
   const server = await startPostgresServer();
@@ -36,7 +25,7 @@ test('the PostgreSQL of its own keeps production durability (fsync, synchronous_
   } finally {
     await server.stop();
   }
-  expect(await connects(server.port)).toBe(false);
+  expect(await acceptsConnections(server.port)).toBe(false);
   expect(existsSync(directory)).toBe(false);
 });
 
