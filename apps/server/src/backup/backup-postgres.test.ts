@@ -38,7 +38,7 @@ test(
       ).json()) as { runId: string };
       for (let state = ''; state !== 'succeeded';) {
         state = ((await (await api(`/v1/runs/${submitted.runId}`)).json()) as { state: string }).state;
-        expect(['pending', 'running', 'succeeded']).toContain(state);
+        expect(['queued', 'running', 'succeeded']).toContain(state);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
 
