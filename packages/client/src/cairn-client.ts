@@ -483,7 +483,7 @@ export class CairnClient {
     }
   }
 
-  /** Resolves with the run once it has ended, following its events (and polling between them). */
+  /** Resolves with the run once it has ended, following its events; or, once `signal` aborts, with the run as it is then. */
   async waitForRun(runId: string, options: { readonly signal?: AbortSignal; readonly onEvent?: (event: CairnEvent) => void } = {}): Promise<RunView> {
     const run = await this.run(runId);
     if (terminal.has(run.state)) return run;

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditAnchorV1 } from '@cairn/core';
+import type { AuditAnchorV1, ExecutionStatus } from '@cairn/core';
 import { createInMemoryAuditAnchor, createInMemorySigner } from '@cairn/conformance/mocks';
 import { keyIdOf, verifyBundle } from '@cairn/audit';
 import { isCairnError } from '@cairn/protocol';
@@ -177,4 +177,43 @@ test('a long run never starves timers and I/O in the same process', async () => 
   clearInterval(watcher);
   expect(performance.now() - started).toBeGreaterThan(50);
   expect(ticksWhileRunning).toBeGreaterThan(5);
+});
+
+test('an exit whose push never comes (the process that would tell it died) is found by inspection, not left running to its deadline', async () => {
+  const { engine, executor } = engineWith({ reconcileIntervalMs: 20 });
+  // The executor says it pushes exits, and drops every one: only inspecting can end the run.
+  executor.onExit = () => () => {};
+  engine.start();
+  const { runId } = engine.submit(
+    { version: 1, name: 'missed-push', items: [{ id: 'quiet', timeout: '1h', runtime: { kind: 'command', argv: ['true'] } }] },
+    { actor: ana },
+  );
+  const run = await engine.waitForRun(runId);
+  expect(run.state).toBe('succeeded');
+  expect(engine.attempts(runId, 'quiet')).toMatchObject([{ state: 'succeeded' }]);
+});
+
+test('a pushed unknown (the task died with the process that ran it) records the attempt lost at once, with the reason', async () => {
+  // Reconciling once a minute: only the push can end the attempt in time.
+  const { engine, executor } = engineWith({ reconcileIntervalMs: 60_000 });
+  let tell: ((executionId: string, status: ExecutionStatus) => void) | undefined;
+  const subscribe = executor.onExit.bind(executor);
+  executor.onExit = (listener) => {
+    tell = listener;
+    return subscribe(listener);
+  };
+  engine.start();
+  const { runId } = engine.submit(
+    { version: 1, name: 'died', items: [{ id: 'long', onLost: 'fail', runtime: { kind: 'command', argv: ['sleep', '60000'] } }] },
+    { actor: ana },
+  );
+  for (let wait = 0; wait < 200 && engine.attempts(runId, 'long')[0]?.state !== 'running'; wait++) await sleep(10);
+  const [running] = engine.attempts(runId, 'long');
+  tell!(running!.executionId, { state: 'unknown', reason: 'its supervisor (pid 4242) ended without recording an outcome' });
+  const run = await engine.waitForRun(runId);
+  expect(run.state).toBe('failed');
+  expect(engine.attempts(runId, 'long')[0]).toMatchObject({
+    state: 'lost',
+    failure: { message: expect.stringContaining('its supervisor (pid 4242) ended without recording an outcome') },
+  });
 });

@@ -59,6 +59,12 @@ import { committedByTransactions, type GroupCommit } from './store/group-commit.
 
 /** Between tries of pushed exits that could not be written for another reason (storage down). */
 const unrecordedExitsRetryMs = 250;
+/**
+ * Every how many reconciles the attempts whose exits are pushed are inspected too (every 5 s at the
+ * default interval). A push is best effort (`ExecutorV1.onExit`): one that never comes — the process
+ * that would have told it died — must not leave its attempt running until its deadline.
+ */
+const pushedInspectionEvery = 10;
 /** Between tries while the disk is full: 100 ms, 200 ms, 400 ms ... up to 5 s. */
 const storageFullBackoff = { initial: '100ms', factor: 2, max: '5s', jitter: false } as const;
 
@@ -572,6 +578,7 @@ export class Engine {
       }
     }
     let lastReconcile = 0;
+    let reconciles = 0;
     // Attempts a previous process left between dispatch and start, until every one is started (an
     // executor that is down when the engine comes back delays them, and nothing else).
     let recovering = true;
@@ -600,7 +607,8 @@ export class Engine {
           await this.#dispatcher.stopDue();
         }
         if (now - lastReconcile >= this.#settings.reconcileIntervalMs) {
-          ended += await this.#dispatcher.reconcile({ skipPushing: true });
+          reconciles++;
+          ended += await this.#dispatcher.reconcile({ skipPushing: reconciles % pushedInspectionEvery !== 0 });
           lastReconcile = now;
         }
         const started = await this.#dispatcher.dispatchReady();

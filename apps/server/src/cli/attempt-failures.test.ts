@@ -32,7 +32,12 @@ async function failedRun(
   const client = createCairnClient({ baseUrl: setup.base, token: setup.operatorToken });
   const { runId } = await client.submit(spec as Parameters<CairnClient['submit']>[0]);
   const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(60_000) });
-  expect(run.state).toBe('failed');
+  // A run still going after a minute says where it stands: each item's attempts, as the server has them.
+  const stuck =
+    run.state === 'failed'
+      ? []
+      : await Promise.all((await client.items(runId)).map(async (item) => ({ ...item, attempts: await client.attempts(runId, item.itemId) })));
+  expect(run.state, JSON.stringify(stuck, null, 2)).toBe('failed');
   return { runId, ...(await surfaces(setup, client, runId)) };
 }
 

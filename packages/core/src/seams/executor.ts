@@ -46,8 +46,9 @@ export interface ExecutorV1 {
   cancel(handle: ExecutionHandle): Promise<void>;
   /**
    * Present exactly when `capabilities.pushesCompletions`: calls `listener` once for each task this
-   * instance started that exits from then on, with the status `inspect` would answer. Delivery is
-   * best effort (a restart loses it), so the engine still reconciles by `inspect`. Returns a
+   * instance started that exits from then on, with the status `inspect` would answer (`unknown`, with
+   * a reason, for one that died with the process running it). Delivery is best effort (a restart
+   * loses it), so the engine still reconciles by `inspect`, less often. Returns a
    * function that unsubscribes the listener.
    */
   onExit?(listener: (executionId: string, status: ExecutionStatus) => void): () => void;

@@ -110,8 +110,8 @@ export class Dispatcher {
   #exitBatch: { exits: PushedExit[]; done: Promise<void> } | undefined;
   /**
    * Pushed exits whose batch could not be written (a full disk, storage down): kept until written.
-   * Nothing else knows of them — reconcile does not inspect attempts whose exits are pushed — so
-   * dropping one would leave its attempt running forever.
+   * Reconcile inspects attempts whose exits are pushed only now and then (see the engine's loop),
+   * so dropping one would leave its attempt running for seconds, or its task's outcome lost with it.
    */
   readonly #unrecordedExits = new Map<string, PushedExit>();
 
@@ -196,7 +196,10 @@ export class Dispatcher {
       return false;
     }
     const attempt = this.#attempts.byExecutionId(executionId);
-    if (!attempt || (attempt.state !== 'running' && attempt.state !== 'dispatching') || status.state !== 'exited') return false;
+    // A task the executor no longer knows (its process died without an outcome) is lost: recorded
+    // as `inspect` would find it. An early one is left to reconcile, which inspects it once started.
+    const ended = status.state === 'exited' || (status.state === 'unknown' && attempt?.state === 'running');
+    if (!attempt || (attempt.state !== 'running' && attempt.state !== 'dispatching') || !ended) return false;
     if (attempt.state === 'dispatching') {
       this.#earlyExits.set(executionId, status);
       return false;

@@ -178,39 +178,52 @@ describe.each(modes)('sandbox %s', (sandbox) => {
     },
   );
 
-  test('a supervisor killed -9 is reported unknown (its sandbox died with it), and its exit is never pushed', { timeout: 30_000 }, async () => {
-    const made = world();
-    const executor = createLocalExecutor({
-      storage: made.storage,
-      trustedKeys: [made.key],
-      stateDirectory: made.stateDirectory,
-      workRoot: made.workRoot,
-      sandbox,
-    });
-    const exits: ExecutionStatus[] = [];
-    executor.onExit((_executionId, status) => exits.push(status));
-    // The task would write its file after a second: a sandbox that outlived its supervisor would.
-    const handle = await executor.start(made.task('run-1/orphan/1', { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 1; echo late > late.txt; sleep 600'] }));
-    expect(await executor.inspect(handle)).toEqual({ state: 'running' });
-    const supervisor = stateOf(made, 'run-1/orphan/1').owner;
-    process.kill(supervisor.pid, 'SIGKILL');
-    for (let wait = 0; wait < 200 && isRunning(supervisor); wait++) await sleep(25);
-    expect(await executor.inspect(handle)).toEqual({ state: 'unknown' });
-    await sleep(2_500);
-    expect(exits).toEqual([]);
-    expect(await executor.inspect(handle)).toEqual({ state: 'unknown' });
-    // Nothing of the attempt runs on: no process of the sandbox's command is left.
-    const left = readdirSync('/proc')
-      .filter((name) => /^\d+$/.test(name))
-      .filter((pid) => {
-        try {
-          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('echo late > late.txt');
-        } catch {
-          return false;
-        }
+  test(
+    'a supervisor killed -9 is reported unknown (its sandbox died with it), pushed once as unknown with the reason and its log',
+    { timeout: 30_000 },
+    async () => {
+      const made = world();
+      const executor = createLocalExecutor({
+        storage: made.storage,
+        trustedKeys: [made.key],
+        stateDirectory: made.stateDirectory,
+        workRoot: made.workRoot,
+        sandbox,
       });
-    expect(left).toEqual([]);
-  });
+      const exits: ExecutionStatus[] = [];
+      executor.onExit((_executionId, status) => exits.push(status));
+      // The task would write its file after a second: a sandbox that outlived its supervisor would.
+      const handle = await executor.start(
+        made.task('run-1/orphan/1', { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 1; echo late > late.txt; sleep 600'] }),
+      );
+      expect(await executor.inspect(handle)).toEqual({ state: 'running' });
+      const supervisor = stateOf(made, 'run-1/orphan/1').owner;
+      process.kill(supervisor.pid, 'SIGKILL');
+      for (let wait = 0; wait < 200 && isRunning(supervisor); wait++) await sleep(25);
+      expect(await executor.inspect(handle)).toEqual({ state: 'unknown' });
+      await sleep(2_500);
+      expect(exits).toEqual([
+        {
+          state: 'unknown',
+          reason: expect.stringMatching(
+            new RegExp(`^its supervisor \\(pid ${supervisor.pid}\\) ended without recording an outcome; its log: ${made.stateDirectory}/.+\\.log$`),
+          ),
+        },
+      ]);
+      expect(await executor.inspect(handle)).toEqual({ state: 'unknown' });
+      // Nothing of the attempt runs on: no process of the sandbox's command is left.
+      const left = readdirSync('/proc')
+        .filter((name) => /^\d+$/.test(name))
+        .filter((pid) => {
+          try {
+            return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('echo late > late.txt');
+          } catch {
+            return false;
+          }
+        });
+      expect(left).toEqual([]);
+    },
+  );
 });
 
 test("a task's secrets and manifest reach its supervisor on its stdin: never on its command line or in its environment", { timeout: 30_000 }, async () => {

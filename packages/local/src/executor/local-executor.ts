@@ -358,6 +358,14 @@ export class LocalExecutor implements ExecutorV1 {
     this.#awaited.delete(executionId);
     if (this.#awaited.size === 0) this.#unwatch();
     if (state?.status === 'exited') this.#tell(executionId, statusOf(state));
+    // Its supervisor died without recording an outcome (killed, out of memory): the task died with
+    // it, and the engine is told now rather than finding out on a later inspection.
+    else if (state?.status === 'running') {
+      this.#tell(executionId, {
+        state: 'unknown',
+        reason: `its supervisor (pid ${state.owner.pid}) ended without recording an outcome; its log: ${this.#states.logPath(executionId)}`,
+      });
+    }
   }
 
   #tell(executionId: string, status: ExecutionStatus): void {
