@@ -14,6 +14,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createPostgresStateStore } from '../../../../packages/engine/src/store/postgres/postgres-state-store.ts';
 import { createTestDatabase, type TestDatabase } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
 import { useBuiltServer } from './built-server.test-support.ts';
+import { sseEvents } from '../http/sse-events.test-support.ts';
 
 const { cairn, initialised, serve } = useBuiltServer();
 const databases: TestDatabase[] = [];
@@ -89,22 +90,11 @@ test(
         }
         try {
           const response = await fetch(`${replica.base}/v1/runs/${runId}/events`, { headers: { ...authorization, 'last-event-id': String(lastId) } });
-          const decoder = new TextDecoder();
-          let buffer = '';
-          for await (const chunk of response.body!) {
-            buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-            let end;
-            while ((end = buffer.indexOf('\n\n')) >= 0) {
-              const lines = buffer.slice(0, end).split('\n');
-              buffer = buffer.slice(end + 2);
-              const id = lines.find((line) => line.startsWith('id: '));
-              const data = lines.find((line) => line.startsWith('data: '));
-              if (!id || !data) continue;
-              lastId = Number(id.slice(4));
-              const event = JSON.parse(data.slice(6)) as CairnEvent;
-              seen.push(event);
-              if (event.type === 'run.state' && ['succeeded', 'failed', 'cancelled'].includes(event.state)) following = false;
-            }
+          for await (const { id, event } of sseEvents(response.body!)) {
+            if (id === undefined) continue;
+            lastId = id;
+            seen.push(event);
+            if (event.type === 'run.state' && ['succeeded', 'failed', 'cancelled'].includes(event.state)) following = false;
             if (!following) break;
           }
         } catch {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { CairnEvent } from '@cairn/core';
 import { expect, test } from 'vitest';
 import { builtCli, useBuiltServer } from './built-server.test-support.ts';
+import { sseEvents } from '../http/sse-events.test-support.ts';
 
 const { cairn, initialised, serve, childEnv } = useBuiltServer();
 
@@ -28,20 +29,9 @@ async function events(base: string, token: string, path: string, enough: (seen: 
   const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
   expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
   const seen: CairnEvent[] = [];
-  const decoder = new TextDecoder();
-  let buffer = '';
   try {
-    for await (const chunk of response.body!) {
-      buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-      let end;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const data = buffer
-          .slice(0, end)
-          .split('\n')
-          .find((line) => line.startsWith('data: '));
-        buffer = buffer.slice(end + 2);
-        if (data) seen.push(JSON.parse(data.slice(6)) as CairnEvent);
-      }
+    for await (const { event } of sseEvents(response.body!)) {
+      seen.push(event);
       if (enough(seen)) break;
     }
   } catch (error) {

@@ -6,6 +6,7 @@ import type { CairnEvent } from '@cairn/core';
 import { eventOfEntry } from '@cairn/engine';
 import { expect, test } from 'vitest';
 import { runningServers } from './running-server.test-support.ts';
+import { sseEvents } from './sse-events.test-support.ts';
 
 const serve = runningServers();
 const subscribers = 200;
@@ -37,29 +38,15 @@ async function follow(
     signal: controller.signal,
   });
   expect(response.status).toBe(200);
-  const reader = response.body!.getReader();
-  const decoder = new TextDecoder();
   const blocks: Block[] = [];
-  let buffer = '';
   try {
-    for (;;) {
-      await options.beforeRead?.();
-      const { done, value } = await reader.read();
-      if (done) return { blocks, ended: false };
-      buffer += decoder.decode(value, { stream: true });
-      let end;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const lines = buffer.slice(0, end).split('\n');
-        buffer = buffer.slice(end + 2);
-        const id = lines.find((line) => line.startsWith('id: '));
-        const data = lines.find((line) => line.startsWith('data: '));
-        if (id === undefined || data === undefined) continue;
-        const event = JSON.parse(data.slice('data: '.length)) as CairnEvent;
-        blocks.push({ id: Number(id.slice('id: '.length)), event });
-        if (terminal(event)) return { blocks, ended: true };
-        if (options.stopAfter !== undefined && blocks.length >= options.stopAfter) return { blocks, ended: false };
-      }
+    for await (const { id, event } of sseEvents(response.body!, options.beforeRead)) {
+      if (id === undefined) continue;
+      blocks.push({ id, event });
+      if (terminal(event)) return { blocks, ended: true };
+      if (options.stopAfter !== undefined && blocks.length >= options.stopAfter) return { blocks, ended: false };
     }
+    return { blocks, ended: false };
   } finally {
     controller.abort();
   }

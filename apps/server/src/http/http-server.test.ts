@@ -7,6 +7,7 @@ import type { ServerComposition } from '../composition/compose-server.ts';
 import { tokenScopes, type TokenScope } from '../auth/token-scopes.ts';
 import { buildHttpApi } from './http-server.ts';
 import { runningServers } from './running-server.test-support.ts';
+import { sseEvents } from './sse-events.test-support.ts';
 
 const serve = runningServers();
 
@@ -33,17 +34,8 @@ async function readEvents(
   const response = await api(path, { headers, signal: controller.signal });
   expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
   const events: CairnEvent[] = [];
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const chunk of response.body!) {
-    buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-    let end;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const data = block.split('\n').find((line) => line.startsWith('data: '));
-      if (data) events.push(JSON.parse(data.slice(6)) as CairnEvent);
-    }
+  for await (const { event } of sseEvents(response.body!)) {
+    events.push(event);
     if (enough(events)) break;
   }
   controller.abort();
