@@ -15,7 +15,6 @@ import type {
 import { signManifest } from '@cairn/audit';
 import {
   canonicalJsonBytes,
-  type CairnErrorCode,
   digestOfJson,
   isCairnError,
   manifestKey,
@@ -37,7 +36,8 @@ import { chooseDispatches, type DispatchCandidate } from './choose-dispatches.ts
 import { retryDelay } from './retry-delay.ts';
 import { storageFullReason } from '../database/storage-full.ts';
 import { PureResults } from './pure-results.ts';
-import type { SecretStore } from '../secrets/secret-store.ts';
+import type { RevealedSecrets, SecretStore } from '../secrets/secret-store.ts';
+import { dispatchRefusal, isDispatchRefusal, type DispatchRefusal } from './dispatch-refusal.ts';
 import type { EngineObserver } from '../engine-observer.ts';
 import { committedByTransactions, type GroupCommit } from '../store/group-commit.ts';
 
@@ -162,7 +162,7 @@ export class Dispatcher {
         const task: TaskEnvelope = {
           executionId: attempt.executionId,
           manifestDigest: attempt.manifestDigest as TaskEnvelope['manifestDigest'],
-          ...(typeof secrets === 'object' ? { secrets: secrets.values } : {}),
+          ...(secrets && !isDispatchRefusal(secrets) ? { secrets: secrets.values } : {}),
         };
         handle = await executor.start(task);
       } catch (error) {
@@ -403,23 +403,14 @@ export class Dispatcher {
 
   // Signs and stores the manifest of the item's next attempt. A pure item whose inputs produced a
   // result before reuses it instead ('reused'); one that cannot be dispatched at all fails at once
-  // ('failed').
-  async #prepare({ item, locks, stored, spec, inputs }: Choice): Promise<PreparedDispatch | 'reused' | 'failed'> {
+  // ('refused').
+  async #prepare({ item, locks, stored, spec, inputs }: Choice): Promise<PreparedDispatch | 'reused' | 'refused'> {
     const { runId, itemId } = item;
     const executor = this.#settings.executors[stored.executor];
+    if (!executor) return this.#refuse(item, dispatchRefusal('CAIRN_CONFIG_INVALID', `no executor named ${JSON.stringify(stored.executor)} is configured`));
+    if (isDispatchRefusal(inputs)) return this.#refuse(item, inputs);
     const secrets = await this.#revealSecrets(spec);
-    if (!executor || typeof inputs === 'string' || typeof secrets === 'string') {
-      const [code, reason]: [CairnErrorCode, string] = !executor
-        ? ['CAIRN_CONFIG_INVALID', `no executor named ${JSON.stringify(stored.executor)} is configured`]
-        : typeof inputs === 'string'
-          ? ['CAIRN_NOT_FOUND', inputs]
-          : ['CAIRN_SECRET_UNAVAILABLE', secrets as string];
-      const failure = engineFailure(code, `The item was not dispatched: ${reason}.`);
-      this.#settings.machine.startItem(runId, itemId);
-      this.#runs.setFailure(runId, itemId, failure);
-      this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { reason, failure: failureSummary(failure) });
-      return 'failed';
-    }
+    if (secrets && isDispatchRefusal(secrets)) return this.#refuse(item, secrets);
     const workspace = (stored.workspace as DispatchManifest['workspace'] | null) ?? emptyWorkspace;
     const inputDigest = spec.effect === 'pure' ? pureInputDigest(spec, workspace, inputs, secrets?.versions ?? {}) : null;
     if (inputDigest !== null && this.#reuse(item, inputDigest)) return 'reused';
@@ -502,10 +493,19 @@ export class Dispatcher {
 
   // The values of the secrets the item names, decrypted now, with their versions; undefined when
   // it names none, a reason when one is missing.
-  async #revealSecrets(spec: ItemSpec): Promise<{ values: Record<string, string>; versions: Record<string, number> } | string | undefined> {
+  // Fails an item that cannot be dispatched at all, with why, without an attempt.
+  #refuse({ runId, itemId }: ItemRecord, { refused, reason }: DispatchRefusal): 'refused' {
+    const failure = engineFailure(refused, `The item was not dispatched: ${reason}.`);
+    this.#settings.machine.startItem(runId, itemId);
+    this.#runs.setFailure(runId, itemId, failure);
+    this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { reason, failure: failureSummary(failure) });
+    return 'refused';
+  }
+
+  async #revealSecrets(spec: ItemSpec): Promise<RevealedSecrets | DispatchRefusal | undefined> {
     const names = spec.secrets ?? [];
     if (names.length === 0) return undefined;
-    if (!this.#settings.secrets) return `secrets ${names.join(', ')}: no secret store is configured`;
+    if (!this.#settings.secrets) return dispatchRefusal('CAIRN_SECRET_UNAVAILABLE', `secrets ${names.join(', ')}: no secret store is configured`);
     return this.#settings.secrets.reveal(names);
   }
 
@@ -574,11 +574,11 @@ export class Dispatcher {
 
   // The digests of the item's needs, from its producers' last successful attempts; a reason
   // string when one is missing.
-  #inputs(runId: string, spec: ItemSpec): Record<string, ManifestInput> | string {
+  #inputs(runId: string, spec: ItemSpec): Record<string, ManifestInput> | DispatchRefusal {
     const inputs: Record<string, ManifestInput> = {};
     for (const [name, need] of Object.entries(spec.needs ?? {})) {
       const digest = this.#runs.artifacts(runId, need.from)?.[need.select];
-      if (digest === undefined) return `input ${name}: item ${need.from} produced no ${need.select}`;
+      if (digest === undefined) return dispatchRefusal('CAIRN_NOT_FOUND', `input ${name}: item ${need.from} produced no ${need.select}`);
       inputs[name] = { from: need.from, select: need.select, digest: digest as ManifestInput['digest'] };
     }
     return inputs;
@@ -818,7 +818,7 @@ interface Choice {
   readonly locks: HeldLock[];
   readonly stored: StoredItem;
   readonly spec: ItemSpec;
-  readonly inputs: Record<string, ManifestInput> | string;
+  readonly inputs: Record<string, ManifestInput> | DispatchRefusal;
 }
 
 /**

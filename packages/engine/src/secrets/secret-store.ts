@@ -2,6 +2,13 @@ import type { AuditActor, CipherEnvelope, CipherV1 } from '@cairn/core';
 import { CairnError, isCairnError, parsePayload, cipherEnvelopeSchema } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
+import { dispatchRefusal, type DispatchRefusal } from '../dispatch/dispatch-refusal.ts';
+
+/** The values of the secrets a dispatch names, and the version of each (audited; values never are). */
+export interface RevealedSecrets {
+  readonly values: Record<string, string>;
+  readonly versions: Record<string, number>;
+}
 
 /** A secret as listed: its name and version, never its value. */
 export interface SecretRecord {
@@ -98,15 +105,16 @@ export class SecretStore {
   }
 
   /**
-   * Decrypts the named secrets for a dispatch. A reason (naming the secret) instead when one no
+   * Decrypts the named secrets for a dispatch. A refusal (naming the secret) instead when one no
    * longer exists or does not decrypt — the item then fails with it, and nothing is revealed.
    */
-  async reveal(names: readonly string[]): Promise<{ values: Record<string, string>; versions: Record<string, number> } | string> {
+  async reveal(names: readonly string[]): Promise<RevealedSecrets | DispatchRefusal> {
+    const unavailable = (reason: string) => dispatchRefusal('CAIRN_SECRET_UNAVAILABLE', reason);
     const values: Record<string, string> = {};
     const versions: Record<string, number> = {};
     for (const name of names) {
       const row = this.#statements.get.get(name);
-      if (!row) return `secret ${name} does not exist (it was removed after the run was submitted); set it with \`cairn secret set ${name}\``;
+      if (!row) return unavailable(`secret ${name} does not exist (it was removed after the run was submitted); set it with \`cairn secret set ${name}\``);
       try {
         const envelope = parsePayload(cipherEnvelopeSchema, JSON.parse(row.envelope), `secret ${name}`) as CipherEnvelope;
         values[name] = new TextDecoder().decode(await this.#cipher.decrypt(envelope, { secret: name, version: String(row.version) }));
@@ -114,8 +122,10 @@ export class SecretStore {
         // A key service that refused or did not answer (KMS) says why and what to do; setting the
         // secret again would not help, and its message names keys and permissions, never values.
         if (isCairnError(error, 'CAIRN_CIPHER_UNAVAILABLE'))
-          return `secret ${name} could not be decrypted (CAIRN_CIPHER_UNAVAILABLE): ${error.message.replace(/\.$/, '')}`;
-        return `secret ${name} could not be decrypted (${(error as { code?: string }).code ?? 'error'}): the cipher key may have changed; set the secret again`;
+          return unavailable(`secret ${name} could not be decrypted (CAIRN_CIPHER_UNAVAILABLE): ${error.message.replace(/\.$/, '')}`);
+        return unavailable(
+          `secret ${name} could not be decrypted (${(error as { code?: string }).code ?? 'error'}): the cipher key may have changed; set the secret again`,
+        );
       }
       versions[name] = row.version;
     }
