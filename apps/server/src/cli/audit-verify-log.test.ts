@@ -126,17 +126,3 @@ test('with --online, an anchor that lost a checkpoint fails naming the anchor an
     },
   });
 });
-
-test('on a server whose state is in PostgreSQL it says it reads SQLite only, naming the option, instead of opening a file that is not there', async () => {
-  const elsewhere = join(scratch, 'replica');
-  cpSync(directory, elsewhere, { recursive: true });
-  const { readFileSync, writeFileSync } = await import('node:fs');
-  const { parse, stringify } = await import('yaml');
-  const file = join(elsewhere, 'cairn.config.yaml');
-  const config = parse(readFileSync(file, 'utf8')) as { engine?: object };
-  writeFileSync(file, stringify({ ...config, engine: { ...config.engine, state: { kind: 'postgres', host: '127.0.0.1', database: 'cairn' } } }));
-  const result = await cairn(['--json', 'audit', 'verify-log'], elsewhere);
-  expect(result.status).toBe(2);
-  expect(JSON.parse(result.stderr)).toMatchObject({ code: 'CAIRN_CONFIG_INVALID', path: 'config.engine.state.kind' });
-  expect(result.stderr).toContain('reads a SQLite state');
-});
