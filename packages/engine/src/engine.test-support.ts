@@ -56,6 +56,8 @@ export function engineHarness() {
       storage,
       signer,
       reconcileIntervalMs: reconcileIntervalMs ?? 20,
+      // The harness's executor does not time its tasks out: the engine's deadline is the only one.
+      timeoutGraceMs: 0,
       anchors: anchors ?? [],
       ...settings,
     });

@@ -112,6 +112,13 @@ export const engineSettingsSchema = z.strictObject({
   queues: z.record(z.string().min(1), z.strictObject({ concurrency: z.int().min(1).max(100_000) })).default({}),
   /** How often executors that do not push completions are inspected. */
   reconcileIntervalMs: z.int().min(1).max(3_600_000).default(500),
+  /**
+   * How long past an item's timeout the engine waits before it stops the attempt itself. The worker
+   * times the runtime from its start, once the sandbox and the workspace are ready, and reports
+   * the timeout with what the runtime did; the engine's deadline, counted from the dispatch, is the
+   * backstop for a task that no one stopped, and must not cut in before the worker's own.
+   */
+  timeoutGraceMs: z.int().min(0).max(3_600_000).default(30_000),
   /** Where checkpoints are anchored (none: checkpoints are kept in the database only). */
   anchors: z.array(seam('AuditAnchorV1')).default([]),
   /** Checkpoint policy: every N entries, every T, and at each run's end. */
@@ -254,6 +261,7 @@ export class Engine {
           : settings.signer,
       concurrency: parsed.concurrency,
       queues: parsed.queues,
+      timeoutGraceMs: parsed.timeoutGraceMs,
       now,
       commit: this.#commit,
       ...(this.#secrets ? { secrets: this.#secrets } : {}),

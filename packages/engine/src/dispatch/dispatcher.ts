@@ -55,6 +55,8 @@ export interface DispatcherSettings {
   readonly concurrency?: number;
   /** Named queues and how many of their items may run at once (items name one with `queue:`). */
   readonly queues?: Readonly<Record<string, { readonly concurrency: number }>>;
+  /** How long past an item's timeout its attempt's deadline is (the engine's `timeoutGraceMs`); default 0. */
+  readonly timeoutGraceMs?: number;
   readonly now?: () => number;
   /** Source of retry jitter; `Math.random` by default (tests inject one). */
   readonly random?: () => number;
@@ -529,7 +531,7 @@ export class Dispatcher {
       executor: dispatch.executorName,
       manifestDigest,
       dispatchedAt: new Date(now).toISOString(),
-      deadline: new Date(now + dispatch.timeoutMs).toISOString(),
+      deadline: new Date(now + dispatch.timeoutMs + (this.#settings.timeoutGraceMs ?? 0)).toISOString(),
       queue: dispatch.queue,
       inputDigest: dispatch.inputDigest,
     });
