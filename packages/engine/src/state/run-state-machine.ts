@@ -406,6 +406,14 @@ export class RunStateMachine {
     return this.#store.readyItems(limit, iso(this.#now()));
   }
 
+  /**
+   * `readyItems(limit)`, read `pageSize` at a time as they are taken: a dispatch pass that fills
+   * up after a few reads no more rows than it needs.
+   */
+  readyItemsInPages(limit: number, pageSize: number): Iterable<ItemRecord> {
+    return this.#store.readyItemsInPages(limit, pageSize, iso(this.#now()));
+  }
+
   /** When the next waiting retry becomes ready, if any (so a dispatcher can sleep until then). */
   nextReadyAt(): string | null {
     return this.#store.nextReadyAt();
