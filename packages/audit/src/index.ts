@@ -32,6 +32,7 @@ export { verificationCheckNames, verifyBundle } from './bundle/verify-bundle.ts'
 export type { VerifyBundleOptions } from './bundle/verify-bundle.ts';
 export type { AnchorCheckOptions } from './bundle/bundle-checks.ts';
 export { auditEntryProblem } from './entries/audit-entry-problem.ts';
+export { auditEntryText } from './entries/audit-entry-text.ts';
 export { CompactRange } from './merkle/compact-range.ts';
 export { matchesLogFilter } from './export/log-export-filter.ts';
 export type { LogExportFilter } from './export/log-export-filter.ts';

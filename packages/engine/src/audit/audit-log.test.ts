@@ -32,6 +32,13 @@ const draft = (runId: string | undefined, action: AuditEntryDraft['action'], dat
   ...(runId ? { runId } : {}),
 });
 
+/** The tree of the log's entries as stored, built in memory. */
+function referenceOf(log: AuditLog): MerkleLog {
+  const reference = MerkleLog.open();
+  for (const entry of log.entries()) reference.append(auditEntryBytes(entry));
+  return reference;
+}
+
 describe('AuditLog in SQLite', () => {
   test('numbers entries globally and per run, and hashes them into the same tree as in memory', () => {
     const database = openEngineDatabase(databasePath());
@@ -73,6 +80,69 @@ describe('AuditLog in SQLite', () => {
     expect(log.size).toBe(1);
     expect(log.merkle.rootHash()).toEqual(root);
     expect(log.append(draft('r1', 'run.started')).runSeq).toBe(1);
+    database.close();
+  });
+
+  test('inside a transaction, entries and nodes are written at its end, and every read of the log sees them before', () => {
+    const database = openEngineDatabase(databasePath());
+    const log = new AuditLog(database, { now: clock });
+    log.append(draft('r1', 'run.submitted'));
+    const rows = database.prepare<[], { rows: number }>('SELECT (SELECT COUNT(*) FROM audit_entries) + (SELECT COUNT(*) FROM merkle_nodes) AS rows');
+    database.transaction(() => {
+      log.append(draft('r1', 'run.started'));
+      log.append(draft('r1', 'run.succeeded'));
+      // Held in memory so far (one statement at the end writes them all) ...
+      expect(rows.get()!.rows).toBe(2);
+      // ... but the log's own reads write them first.
+      expect(log.runEntries('r1').map((entry) => entry.action)).toEqual(['run.submitted', 'run.started', 'run.succeeded']);
+      expect(rows.get()!.rows).toBe(3 + 4);
+      log.append(draft('r1', 'item.ready'));
+      expect(log.merkle.inclusionProof(1, 4)).toEqual(referenceOf(log).inclusionProof(1, 4));
+    })();
+    expect(rows.get()!.rows).toBe(4 + 7);
+    const reopened = openEngineDatabase(database.name);
+    const again = new AuditLog(reopened);
+    expect(again.size).toBe(4);
+    expect(again.merkle.rootHash()).toEqual(referenceOf(log).rootHash());
+    reopened.close();
+    database.close();
+  });
+
+  test('a savepoint rolled back drops only its own entries: the enclosing transaction keeps its own, gapless', () => {
+    const database = openEngineDatabase(databasePath());
+    const log = new AuditLog(database, { now: clock });
+    log.append(draft('r1', 'run.submitted'));
+    database.transaction(() => {
+      log.append(draft('r1', 'run.started'));
+      expect(() =>
+        database.transaction(() => {
+          log.append(draft('r1', 'item.ready'));
+          log.append(draft('r1', 'item.failed'));
+          throw new Error('the nested change failed');
+        })(),
+      ).toThrow('the nested change failed');
+      log.append(draft('r1', 'run.succeeded'));
+    })();
+    const entries = log.runEntries('r1');
+    expect(entries.map((entry) => [entry.seq, entry.runSeq, entry.action])).toEqual([
+      [0, 0, 'run.submitted'],
+      [1, 1, 'run.started'],
+      [2, 2, 'run.succeeded'],
+    ]);
+    expect(log.merkle.rootHash()).toEqual(referenceOf(log).rootHash());
+    database.close();
+  });
+
+  test('two logs over one handle in one transaction number a run gaplessly', () => {
+    const database = openEngineDatabase(databasePath());
+    const first = new AuditLog(database, { now: clock });
+    const second = new AuditLog(database, { now: clock });
+    database.transaction(() => {
+      first.append(draft('r1', 'run.submitted'));
+      second.append(draft('r1', 'run.started'));
+      first.append(draft('r1', 'run.succeeded'));
+    })();
+    expect(first.runEntries('r1').map((entry) => entry.runSeq)).toEqual([0, 1, 2]);
     database.close();
   });
 

@@ -1,7 +1,8 @@
 import type { AuditEntry } from '@cairn/core';
-import { auditEntryProblem, leafHashOfText, MerkleLog } from '@cairn/audit';
-import { CairnError, canonicalJson } from '@cairn/protocol';
-import type { EngineDatabase } from '../database/engine-database.ts';
+import { auditEntryProblem, auditEntryText, leafHashOfText, MerkleLog } from '@cairn/audit';
+import { CairnError } from '@cairn/protocol';
+import { deferUntilCommit, flushDeferredWrites, type DeferredWriter } from '../database/deferred-writes.ts';
+import type { EngineDatabase, EngineStatement } from '../database/engine-database.ts';
 import { AuditQueryReader, type AuditQuery } from './audit-query.ts';
 import type { EngineAuditLog } from './engine-audit-log.ts';
 import { SqliteMerkleNodeStore } from './sqlite-merkle-node-store.ts';
@@ -17,13 +18,24 @@ export interface AuditLogSettings {
 /**
  * The global audit log in the engine database: every entry a row of `audit_entries` and a leaf
  * of the Merkle tree in `merkle_nodes`, both written by the caller's transaction (or one of its
- * own), so a state change and its entries commit or roll back together.
+ * own), so a state change and its entries commit or roll back together. Inside a transaction the
+ * rows wait in memory for the end of its body and are written then, many a statement
+ * (`deferUntilCommit`); every read here writes them first.
  */
 export class AuditLog implements EngineAuditLog {
   readonly merkle: MerkleLog;
   readonly #database: EngineDatabase;
   readonly #now: () => number;
-  readonly #insert;
+  /** `#inserts[n]`: the statement writing n entries, prepared at first use. */
+  readonly #inserts: EngineStatement<AuditRowValue[]>[] = [];
+  /** Rows of entries appended in the open transaction and not written yet, `auditRowWidth` values each. */
+  #pendingRows: AuditRowValue[] = [];
+  readonly #pendingWriter: DeferredWriter = {
+    flush: () => this.#flushPending(),
+    discard: () => {
+      this.#pendingRows = [];
+    },
+  };
   readonly #nextRunSeq;
   /**
    * The next runSeq of runs this log wrote to, so an append need not ask the database. Trusted
@@ -45,9 +57,6 @@ export class AuditLog implements EngineAuditLog {
     this.#database = database;
     this.merkle = MerkleLog.open(new SqliteMerkleNodeStore(database));
     this.#now = settings.now ?? Date.now;
-    this.#insert = database.prepare<[number, string | null, number | null, string, string, string, string, string, string]>(
-      'INSERT INTO audit_entries (seq, run_id, run_seq, time, action, entity_kind, outcome, actor_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
     this.#nextRunSeq = database.prepare<[string], { next: number }>('SELECT COALESCE(MAX(run_seq) + 1, 0) AS next FROM audit_entries WHERE run_id = ?');
     this.#bySeq = database.prepare<[number, number], { body: string }>('SELECT body FROM audit_entries WHERE seq >= ? ORDER BY seq LIMIT ?');
     this.#byRun = database.prepare<[string], { body: string }>('SELECT body FROM audit_entries WHERE run_id = ? ORDER BY run_seq');
@@ -89,16 +98,19 @@ export class AuditLog implements EngineAuditLog {
    * page at a time, up to the log's size now. Throws CAIRN_PAYLOAD_INVALID at once for a bad field.
    */
   query(query: AuditQuery = {}): Generator<AuditEntry> {
+    flushDeferredWrites(this.#database);
     return this.#query.entries(query, this.size);
   }
 
   /** At most `limit` entries from `seq` on, in order. */
   page(fromSeq: number, limit: number): AuditEntry[] {
+    flushDeferredWrites(this.#database);
     return this.#bySeq.all(fromSeq, limit).map((row) => JSON.parse(row.body) as AuditEntry);
   }
 
   /** A run's entries after global position `afterSeq`, in order, at most `limit`. */
   runEntriesAfter(runId: string, afterSeq: number, limit: number): AuditEntry[] {
+    flushDeferredWrites(this.#database);
     return this.#byRunAfter.all(runId, afterSeq, limit).map((row) => JSON.parse(row.body) as AuditEntry);
   }
 
@@ -122,6 +134,7 @@ export class AuditLog implements EngineAuditLog {
 
   /** A run's entries in runSeq order. */
   runEntries(runId: string): AuditEntry[] {
+    flushDeferredWrites(this.#database);
     return this.#byRun.all(runId).map((row) => JSON.parse(row.body) as AuditEntry);
   }
 
@@ -129,8 +142,11 @@ export class AuditLog implements EngineAuditLog {
     const { time, runId, actor, entity } = draft;
     const seq = this.merkle.size;
     if (seq !== this.#sizeAfterLastWrite || this.#runSeqs.size > 10_000) this.#runSeqs.clear();
-    const runSeq = runId === undefined ? undefined : (this.#runSeqs.get(runId) ?? this.#nextRunSeq.get(runId)!.next);
-    // Keys in canonical (sorted) order, so canonical JSON takes its fast path.
+    let runSeq = runId === undefined ? undefined : this.#runSeqs.get(runId);
+    if (runId !== undefined && runSeq === undefined) {
+      flushDeferredWrites(this.#database);
+      runSeq = this.#nextRunSeq.get(runId)!.next;
+    }
     const entry: AuditEntry = {
       action: draft.action,
       actor: { id: actor.id, kind: actor.kind, via: actor.via },
@@ -144,8 +160,11 @@ export class AuditLog implements EngineAuditLog {
     const problem = auditEntryProblem(entry);
     if (problem !== undefined)
       throw new CairnError('CAIRN_PAYLOAD_INVALID', `The audit entry is not valid: entry${problem}.`, { path: `entry${problem.split(':')[0]}` });
-    const body = canonicalJson(entry);
-    this.#insert.run(entry.seq, entry.runId ?? null, entry.runSeq ?? null, entry.time, entry.action, entry.entity.kind, entry.outcome, entry.actor.id, body);
+    // Its canonical JSON written field by field: only `data` goes through the generic writer.
+    const body = auditEntryText(entry);
+    const row = [entry.seq, entry.runId ?? null, entry.runSeq ?? null, entry.time, entry.action, entry.entity.kind, entry.outcome, entry.actor.id, body];
+    if (deferUntilCommit(this.#database, this.#pendingWriter)) this.#pendingRows.push(...row);
+    else this.#insert(1).run(...row);
     this.merkle.appendLeafHash(leafHashOfText(body));
     if (runId !== undefined) this.#runSeqs.set(runId, runSeq! + 1);
     this.#sizeAfterLastWrite = seq + 1;
@@ -158,4 +177,28 @@ export class AuditLog implements EngineAuditLog {
     }
     return entry;
   }
+
+  // Writes the pending rows, up to `maxRowsPerInsert` a statement.
+  #flushPending(): void {
+    const rows = this.#pendingRows;
+    this.#pendingRows = [];
+    const chunk = maxRowsPerInsert * auditRowWidth;
+    for (let start = 0; start < rows.length; start += chunk) {
+      const values = rows.length - start <= chunk && start === 0 ? rows : rows.slice(start, start + chunk);
+      this.#insert(values.length / auditRowWidth).run(...values);
+    }
+  }
+
+  #insert(count: number): EngineStatement<AuditRowValue[]> {
+    return (this.#inserts[count] ??= this.#database.prepare<AuditRowValue[]>(
+      `INSERT INTO audit_entries (seq, run_id, run_seq, time, action, entity_kind, outcome, actor_id, body) VALUES ${Array.from({ length: count }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+    ));
+  }
 }
+
+/** A column value of an `audit_entries` row. */
+type AuditRowValue = number | string | null;
+/** Columns of an `audit_entries` row as the log writes it. */
+const auditRowWidth = 9;
+/** Entries one statement writes at most (9 values each, far below SQLite's limit on values). */
+const maxRowsPerInsert = 64;

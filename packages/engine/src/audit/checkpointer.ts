@@ -2,6 +2,7 @@ import type { AuditAnchorV1, AuditEntry, DsseEnvelope, PublicKeyRecord, SignerRo
 import { anchorEnvelopeBytes, readCheckpoint, signCheckpoint, signerRotatedData, signReceipt, signSignerRotation } from '@cairn/audit';
 import { CairnError, isCairnError } from '@cairn/protocol';
 import type { EngineDatabase } from '../database/engine-database.ts';
+import { flushDeferredWrites } from '../database/deferred-writes.ts';
 import type { AuditLog } from './audit-log.ts';
 import { retryDelay } from '../dispatch/retry-delay.ts';
 import { storageFullReason } from '../database/storage-full.ts';
@@ -140,6 +141,8 @@ export class Checkpointer {
 
   /** The key the log is signed with now, and what says so; undefined for a log never signed. */
   #logKey(): { keyId: string; by: string } | undefined {
+    // Reads the log: entries appended in an open transaction are written first.
+    flushDeferredWrites(this.#settings.database);
     const latest = this.#statements.latestEnvelope.get();
     const rotated = this.#statements.rotatedSince.get(latest?.treeSize ?? 0);
     if (rotated) {
@@ -204,6 +207,8 @@ export class Checkpointer {
     const size = this.#settings.audit.size;
     const covered = this.#statements.latest.get()?.treeSize ?? 0;
     if (size <= covered) return undefined;
+    // Reads the log: entries appended in an open transaction are written first.
+    flushDeferredWrites(this.#settings.database);
     const oldest = this.#statements.oldestUncovered.get(covered);
     const due =
       size - covered >= this.#settings.everyEntries ||

@@ -1,5 +1,6 @@
 import type { AuditEntry, DsseEnvelope, PublicKeyRecord, SignerRotation, SignerV1 } from '@cairn/core';
 import { readSignerRotation } from '@cairn/audit';
+import { flushDeferredWrites } from '../database/deferred-writes.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
 import { publicKeyRecord } from './checkpointer.ts';
 
@@ -10,11 +11,13 @@ import { publicKeyRecord } from './checkpointer.ts';
  * from where it was last read (by seq, the primary key): rotations are rare, exports are not.
  */
 export class SigningKeyRecords {
+  readonly #database: EngineDatabase;
   readonly #rotatedFrom;
   readonly #records = new Map<string, PublicKeyRecord>();
   #readUpTo = 0;
 
   constructor(database: EngineDatabase) {
+    this.#database = database;
     this.#rotatedFrom = database.prepare<[number], { seq: number; body: string }>(
       `SELECT seq, body FROM audit_entries WHERE seq >= ? AND action = 'signer.rotated' ORDER BY seq`,
     );
@@ -38,6 +41,7 @@ export class SigningKeyRecords {
   }
 
   #readRotations(): void {
+    flushDeferredWrites(this.#database);
     for (const row of this.#rotatedFrom.all(this.#readUpTo)) {
       const rotation: SignerRotation | undefined = readSignerRotation(JSON.parse(row.body) as AuditEntry);
       if (rotation) for (const record of [rotation.from, rotation.to]) if (!this.#records.has(record.keyId)) this.#records.set(record.keyId, record);

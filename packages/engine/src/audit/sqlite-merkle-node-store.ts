@@ -1,4 +1,5 @@
 import type { MerkleNode, MerkleNodeStore } from '@cairn/audit';
+import { deferUntilCommit, flushDeferredWrites, type DeferredWriter } from '../database/deferred-writes.ts';
 import type { EngineDatabase, EngineStatement } from '../database/engine-database.ts';
 import { rollbacksOf } from '../database/rollback-watch.ts';
 
@@ -18,6 +19,8 @@ interface TreeEdge {
 const edges = new WeakMap<EngineDatabase, TreeEdge>();
 /** Nodes one append writes at most: a leaf and the subtrees it completes (a tree of 2^52 leaves). */
 const maxNodesPerAppend = 54;
+/** Nodes one statement writes at most (3 values each, far below SQLite's limit on values). */
+const maxNodesPerInsert = 64;
 
 /**
  * The Merkle log's nodes in the engine database (`merkle_nodes`), written by the same
@@ -28,7 +31,9 @@ const maxNodesPerAppend = 54;
  * nodes in one statement. They are trusted only while the database (watched by `watchRollbacks`,
  * as `openEngineDatabase` does) has rolled nothing back since they were written: after a
  * rollback, the size is read again once, and the edge from the nodes as they are needed. Over an
- * unwatched database they are read again at every use.
+ * unwatched database they are read again at every use. Inside a transaction the nodes wait in
+ * memory for the end of its body and are written then, many a statement (`deferUntilCommit`);
+ * a read writes them first.
  */
 export class SqliteMerkleNodeStore implements MerkleNodeStore {
   readonly #get;
@@ -37,6 +42,14 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
   readonly #inserts: EngineStatement<(number | Uint8Array)[]>[] = [];
   readonly #appendNodes: (nodes: readonly MerkleNode[]) => void;
   readonly #database: EngineDatabase;
+  /** Nodes appended in the open transaction and not written yet, as (level, index, hash) values. */
+  #pending: (number | Uint8Array)[] = [];
+  readonly #pendingWriter: DeferredWriter = {
+    flush: () => this.#flushPending(),
+    discard: () => {
+      this.#pending = [];
+    },
+  };
 
   constructor(database: EngineDatabase) {
     this.#get = database.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?');
@@ -56,6 +69,7 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     const onEdge = index === Math.floor(edge.size / 2 ** level) - 1;
     // Copies in and out: a caller that changes a hash it was given (or gave) cannot change the tree.
     if (onEdge && edge.hashes[level] !== undefined) return edge.hashes[level].slice();
+    flushDeferredWrites(this.#database);
     const row = this.#get.get(level, index);
     const hash = row ? new Uint8Array(row.hash.buffer, row.hash.byteOffset, row.hash.byteLength) : undefined;
     if (onEdge && hash !== undefined) edge.hashes[level] = hash.slice();
@@ -72,12 +86,27 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     if (nodes.length === 0 || nodes.length > maxNodesPerAppend || nodes[0]!.level !== 0 || nodes[0]!.index !== edge.size) {
       throw new Error(`an append must start with leaf ${edge.size} and write at most ${maxNodesPerAppend} nodes`);
     }
-    const parameters: (number | Uint8Array)[] = [];
-    for (const node of nodes) parameters.push(node.level, node.index, node.hash);
-    this.#insert(nodes.length).run(...parameters);
-    // Written (a failure above throws first, and its rollback makes the edge be read again).
+    // Copies: a caller that changes a hash it gave cannot change the tree (the edge and the
+    // pending rows share the copy; neither is handed out).
+    const values: (number | Uint8Array)[] = [];
+    for (const node of nodes) values.push(node.level, node.index, node.hash.slice());
+    if (deferUntilCommit(this.#database, this.#pendingWriter)) this.#pending.push(...values);
+    else this.#insert(nodes.length).run(...values);
+    // Written, or to be written before the commit (a failure throws, and its rollback makes the
+    // edge be read again).
     edge.size++;
-    for (const node of nodes) edge.hashes[node.level] = node.hash.slice();
+    for (let offset = 0; offset < values.length; offset += 3) edge.hashes[values[offset] as number] = values[offset + 2] as Uint8Array;
+  }
+
+  // Writes the pending nodes, up to `maxNodesPerInsert` a statement.
+  #flushPending(): void {
+    const values = this.#pending;
+    this.#pending = [];
+    const chunk = maxNodesPerInsert * 3;
+    for (let start = 0; start < values.length; start += chunk) {
+      const part = start === 0 && values.length <= chunk ? values : values.slice(start, start + chunk);
+      this.#insert(part.length / 3).run(...part);
+    }
   }
 
   #insert(count: number): EngineStatement<(number | Uint8Array)[]> {
@@ -91,6 +120,7 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     const rollbacks = rollbacksOf(this.#database);
     const known = edges.get(this.#database);
     if (known !== undefined && rollbacks !== undefined && known.rollbacks === rollbacks) return known;
+    flushDeferredWrites(this.#database);
     const edge: TreeEdge = { size: this.#count.get()!.next, hashes: [], rollbacks };
     edges.set(this.#database, edge);
     return edge;

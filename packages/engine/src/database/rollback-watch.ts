@@ -1,3 +1,4 @@
+import { deferringBody, flushDeferredWrites } from './deferred-writes.ts';
 import type { EngineDatabase } from './engine-database.ts';
 
 /** How many transactions (or savepoints) of a watched database have ended by an exception. */
@@ -13,7 +14,8 @@ const transactionModes = ['deferred', 'immediate', 'exclusive'] as const;
  * memory about the database (the Merkle tree's size and right edge) can tell, with no query, that
  * it may no longer match. better-sqlite3 rolls a transaction (or a savepoint, when nested) back
  * exactly when its body or its commit throws: every function `transaction` returns from now on
- * counts that before rethrowing. Only functions made after this call are counted, so the engine
+ * counts that before rethrowing; and their bodies write the rows deferred to their end
+ * (`deferUntilCommit`) before the commit. Only functions made after this call are counted, so the engine
  * calls it right after opening the database, before anything wraps a transaction. Idempotent.
  */
 export function watchRollbacks(database: EngineDatabase): EngineDatabase {
@@ -22,6 +24,8 @@ export function watchRollbacks(database: EngineDatabase): EngineDatabase {
   const original = database.transaction.bind(database) as (body: (...parameters: unknown[]) => unknown) => TransactionFunction;
   const counting = (run: (...parameters: unknown[]) => unknown) =>
     function (this: unknown, ...parameters: unknown[]): unknown {
+      // Rows an enclosing transaction deferred are its own: written before a savepoint begins.
+      flushDeferredWrites(database);
       try {
         return run.apply(this, parameters);
       } catch (error) {
@@ -30,7 +34,8 @@ export function watchRollbacks(database: EngineDatabase): EngineDatabase {
       }
     };
   const transaction = (body: (...parameters: unknown[]) => unknown) => {
-    const wrapped = original(body);
+    // The body writes the rows it deferred (`deferUntilCommit`) at its end, before the commit.
+    const wrapped = original(deferringBody(database, body));
     const counted = counting(wrapped) as TransactionFunction;
     for (const mode of transactionModes) Object.defineProperty(counted, mode, { value: counting(wrapped[mode]) });
     Object.defineProperty(counted, 'default', { value: counted });

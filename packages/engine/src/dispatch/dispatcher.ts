@@ -381,7 +381,8 @@ export class Dispatcher {
     const runLimits = new Map<string, number | null>();
     // Read lazily, in ready order: the choice stops reading once the pass is full.
     const candidates = function* (this: Dispatcher): Generator<Omit<Choice, 'inputs'> & DispatchCandidate> {
-      for (const item of this.#settings.machine.readyItems(capacity * 4 + 64)) {
+      // A page a little larger than the room left: most passes take the first items they read.
+      for (const item of this.#settings.machine.readyItemsInPages(capacity * 4 + 64, capacity + 16)) {
         const stored = this.#runs.dispatchFacts(item.runId, item.itemId)!;
         const spec = JSON.parse(stored.spec) as ItemSpec;
         const queue = spec.queue === undefined ? {} : { queue: spec.queue };

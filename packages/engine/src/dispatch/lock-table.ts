@@ -1,5 +1,6 @@
 import type { LockMode, LockSpec } from '@cairn/core';
 import type { EngineDatabase } from '../database/engine-database.ts';
+import { rollbacksOf } from '../database/rollback-watch.ts';
 
 /** A lock as an item holds it. */
 export interface HeldLock {
@@ -23,8 +24,18 @@ export class LockTable {
   readonly #release;
 
   readonly #all;
+  readonly #database: EngineDatabase;
+  /**
+   * The database's rollback count when this table last saw no holder at all (`held` read it empty
+   * and nothing was taken through it since), so releasing the locks of an item costs nothing
+   * while no item holds any (most runs name none). Undefined when holders may exist; not trusted
+   * after a rollback (what was taken may be gone, and the count moved) or over an unwatched
+   * database.
+   */
+  #emptyAtRollbacks: number | undefined;
 
   constructor(database: EngineDatabase) {
+    this.#database = database;
     this.#holders = database.prepare<[string], { mode: LockMode }>('SELECT mode FROM lock_holders WHERE name = ?');
     this.#all = database.prepare<[], { name: string; mode: LockMode }>('SELECT name, mode FROM lock_holders');
     this.#insert = database.prepare('INSERT OR IGNORE INTO lock_holders (name, mode, run_id, item_id) VALUES (?, ?, ?, ?)');
@@ -35,6 +46,7 @@ export class LockTable {
   held(): Map<string, LockMode[]> {
     const held = new Map<string, LockMode[]>();
     for (const { name, mode } of this.#all.all()) held.set(name, [...(held.get(name) ?? []), mode]);
+    this.#emptyAtRollbacks = held.size === 0 ? rollbacksOf(this.#database) : undefined;
     return held;
   }
 
@@ -47,12 +59,14 @@ export class LockTable {
   /** Takes every lock for the item if all are available; false (and nothing taken) otherwise. */
   acquireAll(runId: string, itemId: string, locks: readonly HeldLock[]): boolean {
     if (!locks.every((lock) => this.available(lock))) return false;
+    if (locks.length > 0) this.#emptyAtRollbacks = undefined;
     for (const lock of locks) this.#insert.run(lock.name, lock.mode, runId, itemId);
     return true;
   }
 
   /** Releases whatever the item holds. */
   releaseAll(runId: string, itemId: string): void {
+    if (this.#emptyAtRollbacks !== undefined && this.#emptyAtRollbacks === rollbacksOf(this.#database)) return;
     this.#release.run(runId, itemId);
   }
 }

@@ -181,6 +181,49 @@ describe('RunStateMachine', () => {
     expect(machine.readyItems(1)).toHaveLength(1);
   });
 
+  test('ready items read in pages are those readyItems gives, in the same order, and a page is read only when reached', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
+    directories.push(directory);
+    const database = openEngineDatabase(join(directory, 'engine.db'));
+    // Counts the reads of a page (the paged statements), on the very handle.
+    let pagesRead = 0;
+    const prepare = database.prepare.bind(database);
+    Object.defineProperty(database, 'prepare', {
+      value: (source: string) => {
+        const statement = prepare(source);
+        if (!source.includes('rowid AS readyRowid')) return statement;
+        const all = statement.all.bind(statement) as (...parameters: unknown[]) => unknown[];
+        Object.defineProperty(statement, 'all', { value: (...parameters: unknown[]) => (pagesRead++, all(...parameters)) });
+        return statement;
+      },
+    });
+    // One clock tick for a whole submission: its items are ready in the same millisecond, so
+    // FIFO order across pages rests on the rowid.
+    const now = () => Date.UTC(2026, 10, 22, 10);
+    const machine = new RunStateMachine(database, new AuditLog(database, { now }), { now });
+    for (const name of ['one', 'two', 'three'])
+      machine.submit(
+        { version: 1, name, items: Array.from({ length: 4 }, (_, index) => ({ id: `${name}-${index}`, runtime: { kind: 'command' as const, argv: ['x'] } })) },
+        { actor: ana },
+      );
+    const key = (item: { runId: string; itemId: string }) => `${item.runId}/${item.itemId}`;
+    const all = machine.readyItems(100).map(key);
+    expect(all).toHaveLength(12);
+    for (const pageSize of [1, 2, 3, 5, 12, 20]) {
+      expect([...machine.readyItemsInPages(100, pageSize)].map(key)).toEqual(all);
+      expect([...machine.readyItemsInPages(7, pageSize)].map(key)).toEqual(all.slice(0, 7));
+    }
+    pagesRead = 0;
+    const taken: string[] = [];
+    for (const item of machine.readyItemsInPages(100, 3)) {
+      taken.push(key(item));
+      if (taken.length === 4) break;
+    }
+    expect(taken).toEqual(all.slice(0, 4));
+    expect(pagesRead).toBe(2);
+    database.close();
+  });
+
   test('cancelling a run with nothing running ends it at once, cancelled by its actor', () => {
     const { machine, audit } = setUp();
     const { runId } = machine.submit(chain, { actor: ana });

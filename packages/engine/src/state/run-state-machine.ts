@@ -200,8 +200,13 @@ export class RunStateMachine {
   #grantedSecrets(spec: RunSpecV1, options: SubmitOptions): string[] {
     const grants = options.secretGrants ?? 'all';
     const named = new Set<string>();
-    for (const [index, item] of spec.items.entries()) {
-      for (const [position, secret] of (item.secrets ?? []).entries()) {
+    // Indexed loops: this runs over every item of every submission, most of which name no secret.
+    for (let index = 0; index < spec.items.length; index++) {
+      const item = spec.items[index]!;
+      const itemSecrets = item.secrets;
+      if (itemSecrets === undefined) continue;
+      for (let position = 0; position < itemSecrets.length; position++) {
+        const secret = itemSecrets[position]!;
         named.add(secret);
         if (grants === 'all' || grants.includes(secret)) continue;
         const message = `${options.actor.id} may not hand secret ${secret} to a run (item ${JSON.stringify(item.id)}): it holds no grant for it. An admin can give one: a token with scope secrets:use:${secret} (\`cairn token create --scope runs:submit secrets:use:${secret}\`).`;
@@ -399,6 +404,14 @@ export class RunStateMachine {
   /** The oldest items ready now across all runs (FIFO by ready time): what a dispatcher takes next. */
   readyItems(limit: number): ItemRecord[] {
     return this.#store.readyItems(limit, iso(this.#now()));
+  }
+
+  /**
+   * `readyItems(limit)`, read `pageSize` at a time as they are taken: a dispatch pass that fills
+   * up after a few reads no more rows than it needs.
+   */
+  readyItemsInPages(limit: number, pageSize: number): Iterable<ItemRecord> {
+    return this.#store.readyItemsInPages(limit, pageSize, iso(this.#now()));
   }
 
   /** When the next waiting retry becomes ready, if any (so a dispatcher can sleep until then). */

@@ -64,6 +64,13 @@ export class RunStore {
       readyItems: prepare<[string, number], ItemRow>(
         `SELECT ${itemColumns} FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, rowid LIMIT ?`,
       ),
+      // The next page after (ready_at, rowid): FIFO order, read a page at a time.
+      readyItemsAfter: prepare<[string, string, number, number], ItemRow & { readyRowid: number }>(
+        `SELECT ${itemColumns}, rowid AS readyRowid FROM items WHERE state = 'ready' AND ready_at <= ? AND (ready_at, rowid) > (?, ?) ORDER BY ready_at, rowid LIMIT ?`,
+      ),
+      readyItemsFirst: prepare<[string, number], ItemRow & { readyRowid: number }>(
+        `SELECT ${itemColumns}, rowid AS readyRowid FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, rowid LIMIT ?`,
+      ),
       nextReadyAt: prepare<[], { readyAt: string | null }>(`SELECT MIN(ready_at) AS readyAt FROM items WHERE state = 'ready'`),
       requestItemCancel: prepare('UPDATE items SET cancel_requested_by = COALESCE(cancel_requested_by, ?) WHERE run_id = ? AND item_id = ?'),
       setApprovalDeadline: prepare('UPDATE items SET approval_deadline = ? WHERE run_id = ? AND item_id = ?'),
@@ -169,6 +176,26 @@ export class RunStore {
   /** The oldest items ready by `now` across runs, FIFO by ready time. */
   readyItems(limit: number, now: string): ItemRecord[] {
     return this.#statements.readyItems.all(now, limit).map(toItem);
+  }
+
+  /**
+   * `readyItems(limit, now)`, the same items in the same order, read `pageSize` rows at a time as
+   * the caller takes them: a caller that stops early (a dispatch pass that is full) reads no more
+   * pages. Each page is read whole, so the caller may run other statements between items.
+   */
+  *readyItemsInPages(limit: number, pageSize: number, now: string): Generator<ItemRecord> {
+    let after: { readyAt: string; rowid: number } | undefined;
+    for (let read = 0; read < limit;) {
+      const size = Math.min(pageSize, limit - read);
+      const page =
+        after === undefined ? this.#statements.readyItemsFirst.all(now, size) : this.#statements.readyItemsAfter.all(now, after.readyAt, after.rowid, size);
+      read += page.length;
+      for (const { readyRowid, ...row } of page) {
+        after = { readyAt: row.readyAt!, rowid: readyRowid };
+        yield toItem(row);
+      }
+      if (page.length < size) return;
+    }
   }
 
   /** Records who asked to cancel the running item (the first request stands). */

@@ -111,4 +111,12 @@ describe('canonicalJson agrees with a plain reference implementation', () => {
     expect(canonicalJson(document)).toBe(reference(document));
     expect(canonicalJson({ items: items.slice(0, 10) })).toBe(reference({ items: items.slice(0, 10) }));
   });
+
+  test('a member named __proto__ stays a member in a large document, sorted as it is written', () => {
+    const items = Array.from({ length: 5_000 }, (_, index) => JSON.parse(`{"z":${index},"__proto__":{"polluted":true},"a":[${index}]}`) as unknown);
+    const text = canonicalJson({ items });
+    expect(text).toBe(reference({ items }));
+    expect(text.startsWith('{"items":[{"__proto__":{"polluted":true},"a":[0],"z":0},')).toBe(true);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
 });

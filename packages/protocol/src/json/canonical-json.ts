@@ -112,10 +112,20 @@ function sortedCopy(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.map(sortedCopy);
   const record = value as Record<string, unknown>;
-  // No prototype: a member named __proto__ must stay a member, not become the copy's prototype.
-  const copy: Record<string, unknown> = Object.create(null);
-  for (const name of Object.keys(record).sort()) copy[name] = sortedCopy(record[name]);
+  const copy: Record<string, unknown> = {};
+  for (const name of Object.keys(record).sort()) setMember(copy, name, sortedCopy(record[name]));
   return copy;
+}
+
+/**
+ * Sets a member of a plain object. Copies are plain objects, not prototype-less ones: V8 keeps an
+ * `Object.create(null)` object in dictionary mode, which JSON.stringify writes about twice as
+ * slowly, and this runs for every audit entry. A member named __proto__ is defined rather than
+ * assigned, so it stays a member instead of becoming the copy's prototype.
+ */
+function setMember(copy: Record<string, unknown>, name: string, member: unknown): void {
+  if (name === '__proto__') Object.defineProperty(copy, name, { value: member, enumerable: true, writable: true, configurable: true });
+  else copy[name] = member;
 }
 
 /**
@@ -126,10 +136,8 @@ function sortedCopy(value: unknown): unknown {
 function sortMembers(this: unknown, _name: string, value: unknown): unknown {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
   const record = value as Record<string, unknown>;
-  const names = Object.keys(record);
-  // No prototype: a member named __proto__ must stay a member, not become the copy's prototype.
-  const copy: Record<string, unknown> = Object.create(null);
-  for (const name of names.sort()) copy[name] = record[name];
+  const copy: Record<string, unknown> = {};
+  for (const name of Object.keys(record).sort()) setMember(copy, name, record[name]);
   return copy;
 }
 
