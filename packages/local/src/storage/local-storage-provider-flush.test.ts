@@ -111,4 +111,15 @@ describe('LocalStorageProvider flushes', () => {
     expect(again.every((result) => !result.written)).toBe(true);
     expect(lstatPaths.filter((path) => path.endsWith('.json'))).toHaveLength(50);
   });
+
+  test('fifty reads made together below a folder that does not exist look for it once (both its names) between them', async () => {
+    const root = folder();
+    const storage = new LocalStorageProvider({ root });
+    await storage.put(manifest(0).key, manifest(0).bytes, { ifAbsent: true });
+    lstatPaths.length = 0;
+    const found = await Promise.all(Array.from({ length: 50 }, (_, index) => storage.get(`results/run/item-${index}/1.json`)));
+    expect(found.every((bytes) => bytes === null)).toBe(true);
+    expect(lstatPaths.filter((path) => path === join(root, 'results'))).toHaveLength(1);
+    expect(lstatPaths.filter((path) => path === join(root, 'results\\'))).toHaveLength(1);
+  });
 });

@@ -329,7 +329,7 @@ export class LocalStorageProvider implements StorageProviderV1 {
     const alternate = join(directory, `${segment}\\`);
     for (let attempt = 0; attempt < 4; attempt += 1) {
       if (await this.#isFolder(key, plain, attempt === 0)) return plain;
-      if (slots && (await this.#isFolder(key, alternate))) return alternate;
+      if (slots && (await this.#isFolder(key, alternate, attempt === 0))) return alternate;
       if (intent === 'read') return null;
       const found = await lstatOrNull(plain, `reaching "${key}"`);
       if (found?.isDirectory()) continue; // made meanwhile
