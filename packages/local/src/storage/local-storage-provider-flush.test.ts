@@ -74,7 +74,7 @@ describe('LocalStorageProvider flushes', () => {
     ]);
   });
 
-  test('fifty puts made together into one folder: each flushes its own bytes, they share the folder flushes, and all are durable when they resolve', async () => {
+  test('fifty puts made together into one folder: each flushes its own bytes and the folder, and none resolves before', async () => {
     const root = folder();
     const storage = new LocalStorageProvider({ root });
     await storage.put(manifest(0).key, manifest(0).bytes, { ifAbsent: true });
@@ -86,12 +86,14 @@ describe('LocalStorageProvider flushes', () => {
     expect(flushes.filter((flush) => flush.path.includes(temporaryPrefix))).toHaveLength(50);
     const folderFlushes = flushes.filter((flush) => flush.path === join(root, 'manifests'));
     expect(folderFlushes.length).toBeGreaterThanOrEqual(1);
-    // Shared: a put whose bytes were flushed while a folder flush ran waits for the next one, with
-    // every put that arrived meanwhile (how many depends on when their data flushes end).
-    expect(folderFlushes.length).toBeLessThanOrEqual(10);
-    // No put resolved before the first folder flush ended, nor before fifty data flushes had.
-    expect(events.indexOf('resolved')).toBeGreaterThan(events.findIndex((event) => event !== 'resolved' && event.path === join(root, 'manifests')));
-    expect(events.slice(0, events.indexOf('resolved')).filter((event) => event !== 'resolved' && event.path.includes(temporaryPrefix))).toHaveLength(50);
+    // (How many depends on when the data flushes end: durable-file.test.ts pins the sharing.)
+    // No put resolved before a data flush and, after it, a folder flush had ended (the one-put test
+    // above pins that order for each put; here they run at once).
+    const firstData = events.findIndex((event) => event !== 'resolved' && event.path.includes(temporaryPrefix));
+    const firstFolder = events.findIndex((event) => event !== 'resolved' && event.path === join(root, 'manifests'));
+    expect(firstData).toBeGreaterThanOrEqual(0);
+    expect(firstFolder).toBeGreaterThan(firstData);
+    expect(events.indexOf('resolved')).toBeGreaterThan(firstFolder);
     for (const { key, bytes } of objects) expect(await storage.get(key)).toEqual(bytes);
   });
 
