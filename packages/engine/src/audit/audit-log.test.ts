@@ -8,7 +8,7 @@ import { digestOfJson, isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import { migrations } from '../database/migrations.ts';
 import { openEngineDatabase } from '../database/open-engine-database.ts';
-import { AuditLog, type AuditEntryDraft } from './audit-log.ts';
+import { AuditLog, runEntriesAfterSql, type AuditEntryDraft } from './audit-log.ts';
 
 const directories: string[] = [];
 afterEach(() => {
@@ -168,6 +168,34 @@ describe('AuditLog in SQLite', () => {
     }
     expect(log.size).toBe(0);
     database.close();
+  });
+
+  test("a run's entries after a global position: the right ones from any cursor, found through the run's index without rereading the run", () => {
+    const database = openEngineDatabase(databasePath());
+    const log = new AuditLog(database, { now: clock });
+    // Two runs interleaved with server entries: seq 0 server, then run-a, run-b, run-a, ... .
+    log.append(draft(undefined, 'server.started'));
+    for (let index = 0; index < 20; index++) {
+      log.append(draft('run-a', 'run.submitted'));
+      log.append(draft('run-b', 'run.submitted'));
+      if (index % 5 === 0) log.append(draft(undefined, 'server.started'));
+    }
+    const all = [...log.query({})];
+    for (const runId of ['run-a', 'run-b']) {
+      for (let cursor = -1; cursor <= all.length; cursor++) {
+        const expected = all.filter((entry) => entry.runId === runId && entry.seq > cursor);
+        expect(log.runEntriesAfter(runId, cursor, 1000)).toEqual(expected);
+        expect(log.runEntriesAfter(runId, cursor, 3)).toEqual(expected.slice(0, 3));
+      }
+    }
+    expect(log.runEntriesAfter('run-c', -1, 10)).toEqual([]);
+    // Bounded by the run's index on both sides: no scan of the run's entries before the cursor.
+    const plan = database
+      .prepare(`EXPLAIN QUERY PLAN ${runEntriesAfterSql}`)
+      .all('run-a', 10, 'run-a', 10, 5)
+      .map((row) => (row as { detail: string }).detail);
+    expect(plan[0]).toContain('run_id=? AND run_seq>?');
+    expect(plan.join('\n')).not.toContain('TEMP B-TREE');
   });
 
   test('reopened from its file, the log continues, verifies against a checkpoint, and exports a verifiable bundle', async () => {

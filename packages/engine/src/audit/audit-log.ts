@@ -10,6 +10,19 @@ import { SqliteMerkleNodeStore } from './sqlite-merkle-node-store.ts';
 /** An entry as the engine writes it: the log assigns `seq` and `runSeq`, and `time` by default. */
 export type AuditEntryDraft = Omit<AuditEntry, 'seq' | 'runSeq' | 'time'> & { readonly time?: string };
 
+/**
+ * A run's entries after the global position `seq` (parameters: run, seq, run, seq, limit). A
+ * run's `run_seq` grows with `seq` (one writer numbers both), so the entries after `seq` are those
+ * after the run's last entry at or before it: found by walking the run's index back from its end
+ * (as far as the entries not yet read), then read forward from there. Filtering `seq > ?` over the
+ * index in `run_seq` order instead read every earlier entry of the run again on each call, which
+ * made following a 10,000-item run's events quadratic (issue 16).
+ */
+export const runEntriesAfterSql = `SELECT body FROM audit_entries
+  WHERE run_id = ? AND seq > ?
+    AND run_seq > COALESCE((SELECT run_seq FROM audit_entries WHERE run_id = ? AND seq <= ? ORDER BY run_seq DESC LIMIT 1), -1)
+  ORDER BY run_seq LIMIT ?`;
+
 export interface AuditLogSettings {
   /** Clock for entries without a time; `Date.now` by default (tests inject one). */
   readonly now?: () => number;
@@ -60,9 +73,7 @@ export class AuditLog implements EngineAuditLog {
     this.#nextRunSeq = database.prepare<[string], { next: number }>('SELECT COALESCE(MAX(run_seq) + 1, 0) AS next FROM audit_entries WHERE run_id = ?');
     this.#bySeq = database.prepare<[number, number], { body: string }>('SELECT body FROM audit_entries WHERE seq >= ? ORDER BY seq LIMIT ?');
     this.#byRun = database.prepare<[string], { body: string }>('SELECT body FROM audit_entries WHERE run_id = ? ORDER BY run_seq');
-    this.#byRunAfter = database.prepare<[string, number, number], { body: string }>(
-      'SELECT body FROM audit_entries WHERE run_id = ? AND seq > ? ORDER BY run_seq LIMIT ?',
-    );
+    this.#byRunAfter = database.prepare<[string, number, string, number, number], { body: string }>(runEntriesAfterSql);
     this.#appendOne = database.transaction((draft: AuditEntryDraft) => this.#write(draft));
     this.#query = new AuditQueryReader(database);
   }
@@ -111,7 +122,7 @@ export class AuditLog implements EngineAuditLog {
   /** A run's entries after global position `afterSeq`, in order, at most `limit`. */
   runEntriesAfter(runId: string, afterSeq: number, limit: number): AuditEntry[] {
     flushDeferredWrites(this.#database);
-    return this.#byRunAfter.all(runId, afterSeq, limit).map((row) => JSON.parse(row.body) as AuditEntry);
+    return this.#byRunAfter.all(runId, afterSeq, runId, afterSeq, limit).map((row) => JSON.parse(row.body) as AuditEntry);
   }
 
   /**

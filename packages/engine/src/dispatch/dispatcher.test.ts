@@ -461,6 +461,33 @@ describe('Dispatcher', () => {
     machine.cancelRun(runId, ana);
   });
 
+  test('a dispatch is recorded, and its task started, only once its manifest is stored: a crash after the record never lacks the manifest', async () => {
+    const { database, machine, audit, dispatcher, storage, peak } = await setUp();
+    const { runId } = machine.submit(
+      { version: 1, name: 'manifest-first', items: [{ id: 'only', runtime: { kind: 'command', argv: ['sleep', '10000'] } }] },
+      { actor: ana },
+    );
+    // The manifest's put resolves (its provider has made it durable) only when released.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const put = storage.put.bind(storage);
+    storage.put = async (key, body, options) => {
+      const result = await put(key, body, options);
+      if (key.startsWith('manifests/')) await held;
+      return result;
+    };
+    const pass = dispatcher.dispatchReady();
+    await sleep(50);
+    const dispatched = () => audit.runEntries(runId).filter((entry) => entry.action === 'attempt.dispatched');
+    expect(dispatched()).toEqual([]);
+    expect(new AttemptStore(database).live()).toEqual([]);
+    expect(peak()).toBe(0);
+    release();
+    expect(await pass).toBe(1);
+    expect(dispatched()).toHaveLength(1);
+    machine.cancelRun(runId, ana);
+  });
+
   test('locks: exclusive holders exclude everyone across runs, shared ones share, and a waiting writer is not starved', async () => {
     const { machine, dispatcher, intervals } = await setUp();
     const item = (id: string, locks: ({ name: string; mode: 'shared' | 'exclusive' } | string)[], dependsOn?: string[]) => ({

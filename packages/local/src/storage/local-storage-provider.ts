@@ -87,6 +87,8 @@ export class LocalStorageProvider implements StorageProviderV1 {
   /** The root directory, absolute. */
   readonly root: string;
   #realRoot: Promise<string> | undefined;
+  /** The `lstat` of a folder under way, by path: concurrent first looks at one folder share it. */
+  readonly #folderLookups = new Map<string, Promise<Stats>>();
 
   constructor(settings: LocalStorageProviderSettings) {
     const parsed = parseSettings(localStorageProviderSettingsSchema, settings, 'local.storage');
@@ -262,7 +264,10 @@ export class LocalStorageProvider implements StorageProviderV1 {
    * the alternate slot, as readers will look for it.
    */
   async #publish(key: string, location: ObjectLocation, temporary: string, ifAbsent: boolean): Promise<boolean> {
-    let path = await this.#objectPath(key, location);
+    // A link never replaces and fails on whatever holds the plain name (a folder, a link, a file),
+    // which the loop then looks at: an if-absent put needs no look of its own first. A rename
+    // would replace a link planted there, so a replacing put looks first.
+    let path = ifAbsent ? location.plain : await this.#objectPath(key, location);
     for (let attempt = 0; attempt < 3; attempt += 1) {
       try {
         if (ifAbsent) await link(temporary, path);
@@ -323,8 +328,8 @@ export class LocalStorageProvider implements StorageProviderV1 {
     const plain = join(directory, segment);
     const alternate = join(directory, `${segment}\\`);
     for (let attempt = 0; attempt < 4; attempt += 1) {
-      if (await this.#isFolder(key, plain)) return plain;
-      if (slots && (await this.#isFolder(key, alternate))) return alternate;
+      if (await this.#isFolder(key, plain, attempt === 0)) return plain;
+      if (slots && (await this.#isFolder(key, alternate, attempt === 0))) return alternate;
       if (intent === 'read') return null;
       const found = await lstatOrNull(plain, `reaching "${key}"`);
       if (found?.isDirectory()) continue; // made meanwhile
@@ -352,11 +357,27 @@ export class LocalStorageProvider implements StorageProviderV1 {
     throw folderConflict(key, plain);
   }
 
-  /** Whether `path` is a directory; a link there is refused. */
-  async #isFolder(key: string, path: string): Promise<boolean> {
-    const found = await lstatOrNull(path, `reaching "${key}"`);
+  /**
+   * Whether `path` is a directory; a link there is refused. A `shared` look joins one under way at
+   * the same path: the fifty manifests of a dispatch pass are put at once into one folder, and each
+   * checked it with an `lstat` of its own. Joining is only for a first look (it may have started a
+   * moment before the call, as if this caller had looked then); a look again after a `mkdir` or a
+   * failed attempt is always a fresh one.
+   */
+  async #isFolder(key: string, path: string, shared = false): Promise<boolean> {
+    const found = shared ? await this.#sharedLstat(path, `reaching "${key}"`) : await lstatOrNull(path, `reaching "${key}"`);
     if (found?.isSymbolicLink()) throw symbolicLinkRefused(key, path);
     return found?.isDirectory() ?? false;
+  }
+
+  #sharedLstat(path: string, what: string): Promise<Stats | null> {
+    let lookup = this.#folderLookups.get(path);
+    if (lookup === undefined) {
+      lookup = lstat(path).finally(() => this.#folderLookups.delete(path));
+      this.#folderLookups.set(path, lookup);
+    }
+    // Each caller maps a failure itself, so its error names its own key.
+    return statsOrNull(lookup, path, what);
   }
 
   /** Writes the key beside a long key's body, before the body: a listing needs it to name the body. */
@@ -390,9 +411,14 @@ export function createLocalStorageProvider(settings: LocalStorageProviderSetting
   return new LocalStorageProvider(settings);
 }
 
-async function lstatOrNull(path: string, what: string): Promise<Stats | null> {
+function lstatOrNull(path: string, what: string): Promise<Stats | null> {
+  return statsOrNull(lstat(path), path, what);
+}
+
+/** The entry's stats, or null when nothing is at `path` (or a file is on the way to it). */
+async function statsOrNull(lookup: Promise<Stats>, path: string, what: string): Promise<Stats | null> {
   try {
-    return await lstat(path);
+    return await lookup;
   } catch (error) {
     if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return null;
     throw storageUnavailable(what, path, error);
