@@ -68,6 +68,11 @@ export class FileTokenStore implements TokenStore {
     return recordOf(revoked);
   }
 
+  /** The tokens as stored, hashes included: what moves into the PostgreSQL store (`PostgresTokenStore.import`). */
+  stored(): StoredToken[] {
+    return this.#read();
+  }
+
   /** Nothing to close: every call reads or writes the file itself. */
   async close(): Promise<void> {}
 

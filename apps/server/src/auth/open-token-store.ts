@@ -5,7 +5,8 @@ import type { TokenStore } from './token-store.ts';
 /**
  * The token store a config names, for a command that runs beside the server (`cairn token`): the
  * token file of the data directory, or, with `engine.state: {kind: postgres}`, the engine's
- * database (the tables made when missing). `close()` it when done.
+ * database (the tables made when missing, a token file left in the data directory imported).
+ * `close()` it when done.
  */
 export async function openTokenStore(loaded: LoadedServerConfig): Promise<TokenStore> {
   const state = loaded.config.engine.state;

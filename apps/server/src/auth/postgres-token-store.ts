@@ -69,6 +69,34 @@ export class PostgresTokenStore implements TokenStore {
     return recordOf(storedOf(rows[0]));
   }
 
+  /**
+   * Adds tokens of a token file (hashes as they are: a token keeps working), but none whose id is
+   * here already, so that a token revoked here stays revoked however often the file is imported.
+   * Returns how many were added.
+   */
+  async import(tokens: readonly StoredToken[]): Promise<number> {
+    if (tokens.length === 0) return 0;
+    const { rowCount } = await this.#database.query(
+      `INSERT INTO ${this.#database.schema}.server_tokens (${columns})
+       SELECT token_id, name, ARRAY(SELECT jsonb_array_elements_text(scopes)), secret_hash, created_at, revoked_at
+       FROM jsonb_to_recordset($1::jsonb) AS file (token_id text, name text, scopes jsonb, secret_hash text, created_at text, revoked_at text)
+       ON CONFLICT (token_id) DO NOTHING`,
+      [
+        JSON.stringify(
+          tokens.map((token) => ({
+            token_id: token.id,
+            name: token.name,
+            scopes: token.scopes,
+            secret_hash: token.secretHash,
+            created_at: token.createdAt,
+            revoked_at: token.revokedAt ?? null,
+          })),
+        ),
+      ],
+    );
+    return rowCount;
+  }
+
   async close(): Promise<void> {
     if (this.#closeDatabase) await this.#database.close();
   }

@@ -3,6 +3,7 @@ import { CairnError } from '@cairn/protocol';
 import type { AuditAnchorV1, AuthorizerV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { TokenAuthorizer } from '../auth/token-authorizer.ts';
 import { FileTokenStore } from '../auth/file-token-store.ts';
+import { importTokenFile } from '../auth/import-token-file.ts';
 import type { TokenStore } from '../auth/token-store.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
 import type { Engine, EngineObserver, EngineService, EngineSettings, SignerTakeOver } from '@cairn/engine';
@@ -164,7 +165,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const { service } = running;
   metrics.watch(service);
   tracing?.start(service);
-  const { tokens, webhookStore, closeStores } = await serverStores(loaded).catch(async (error: unknown) => {
+  const { tokens, webhookStore, closeStores } = await serverStores(loaded, options.logger).catch(async (error: unknown) => {
     await tracing?.stop();
     await running.close();
     throw error;
@@ -211,7 +212,10 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
  * `engine.state: {kind: postgres}` tables in the engine's database (one pool for both, the tables
  * made or brought up to date now), so that replicas need no shared folder for them.
  */
-async function serverStores(loaded: LoadedServerConfig): Promise<{ tokens: TokenStore; webhookStore: WebhookStore; closeStores(): Promise<void> }> {
+async function serverStores(
+  loaded: LoadedServerConfig,
+  logger: Logger | undefined,
+): Promise<{ tokens: TokenStore; webhookStore: WebhookStore; closeStores(): Promise<void> }> {
   const state = loaded.config.engine.state;
   if (state.kind !== 'postgres') {
     const webhookStore = new SqliteWebhookStore(loaded.paths.webhooks);
@@ -223,7 +227,14 @@ async function serverStores(loaded: LoadedServerConfig): Promise<{ tokens: Token
     import('../webhooks/postgres-webhook-store.ts'),
   ]);
   const database = await ServerPostgres.open(state);
-  return { tokens: new PostgresTokenStore(database), webhookStore: new PostgresWebhookStore(database), closeStores: () => database.close() };
+  const tokens = new PostgresTokenStore(database);
+  try {
+    await importTokenFile(loaded.paths.tokens, tokens, logger);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  return { tokens, webhookStore: new PostgresWebhookStore(database), closeStores: () => database.close() };
 }
 
 /** How a server runs its engine, whichever state store it is on. */
