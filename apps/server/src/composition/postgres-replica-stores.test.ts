@@ -14,6 +14,7 @@ import { afterEach, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createTestDatabase, type TestDatabase } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
 import { initServer } from '../cli/init-server.ts';
+import { runCli } from '../cli/run-cli.test-support.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { buildHttpApi } from '../http/http-server.ts';
 import { composeServer, type ServerComposition } from './compose-server.ts';
@@ -162,5 +163,31 @@ test(
     expect(new Set(received.map((entry) => entry.headers['webhook-id'])).size).toBe(received.length);
     const deliveries = (await (await b.api(`/v1/webhooks/${webhookId}/deliveries`, b.operatorToken)).json()) as { eventId: number; attempts: number }[];
     expect(deliveries.map((delivery) => [delivery.eventId, delivery.attempts])).toEqual(expected.map((event) => [event.id, 1]));
+  },
+);
+
+test(
+  '`cairn token` on a PostgreSQL config works in the database: a token it makes authenticates at a running replica, its revoke is refused there at once',
+  { timeout: 120_000 },
+  async () => {
+    const database = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    const a = await replica(database);
+    const cli = (args: readonly string[]) => runCli(['--json', ...args], { cwd: a.directory });
+    const created = await cli(['token', 'create', '--name', 'from-cli', '--scope', 'runs:read']);
+    expect(created.status, created.stderr).toBe(0);
+    const { token, record } = JSON.parse(created.stdout) as { token: string; record: { id: string } };
+    expect((await a.api('/v1/runs', token)).status).toBe(200);
+    const listed = await cli(['token', 'list']);
+    expect(listed.status, listed.stderr).toBe(0);
+    // The operator's token of `cairn init` (imported when the replica started) and the new one.
+    expect((JSON.parse(listed.stdout) as { name: string }[]).map((entry) => entry.name)).toEqual(['operator', 'from-cli']);
+    expect(listed.stdout).not.toContain(token.slice(`cairn_${record.id}_`.length));
+    const revoked = await cli(['token', 'revoke', record.id]);
+    expect(revoked.status, revoked.stderr).toBe(0);
+    expect((await a.api('/v1/runs', token)).status).toBe(401);
+    const unknown = await cli(['token', 'revoke', '0123456789ab']);
+    expect(unknown.status).not.toBe(0);
+    expect(unknown.stderr).toContain('CAIRN_NOT_FOUND');
   },
 );
