@@ -85,12 +85,28 @@ export class ServerPostgres {
     await this.#pool.end();
   }
 
-  #unavailable(error: unknown): CairnError {
-    if (error instanceof CairnError) return error;
+  /** A failure of the database or the way to it as CAIRN_STATE_UNAVAILABLE; anything else (a CairnError, a bug) as it is. */
+  #unavailable(error: unknown): unknown {
+    if (!fromTheDatabase(error)) return error;
     return new CairnError(
       'CAIRN_STATE_UNAVAILABLE',
       `The server's tables (tokens, webhooks) in ${this.#target} could not be read or written: ${(error as Error).message}. Check that the database answers (\`cairn doctor\`); the request may be sent again.`,
       { path: 'config.engine.state', cause: error },
     );
   }
+}
+
+/**
+ * Whether an error came from PostgreSQL or the connection to it: an error the server sent (a
+ * `pg` DatabaseError), a socket's (`ECONNREFUSED`, `ETIMEDOUT`...), or `pg`'s own for a lost or
+ * timed-out connection.
+ */
+function fromTheDatabase(error: unknown): boolean {
+  if (error instanceof CairnError) return false;
+  if (error instanceof pg.DatabaseError) return true;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true;
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    String((error as Error).message),
+  );
 }
