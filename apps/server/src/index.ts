@@ -18,5 +18,6 @@ export { verifyWebhook } from './webhooks/verify-webhook.ts';
 export type { VerifiedWebhook, VerifyWebhookOptions } from './webhooks/verify-webhook.ts';
 export { signWebhook } from './webhooks/sign-webhook.ts';
 export type { WebhookMessage } from './webhooks/sign-webhook.ts';
-export type { WebhookDelivery, WebhookEndpoint } from './webhooks/webhook-store.ts';
+export type { WebhookDelivery, WebhookEndpoint, WebhookStore } from './webhooks/webhook-store.ts';
+export type { TokenRecord, TokenStore } from './auth/token-store.ts';
 export { VERSION } from './version.ts';

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { describeAuthorizer } from '@cairn/conformance';
 import { afterAll, expect, test } from 'vitest';
 import { TokenAuthorizer } from './token-authorizer.ts';
-import { TokenStore } from './token-store.ts';
+import { FileTokenStore } from './file-token-store.ts';
 
 const directory = mkdtempSync(join(tmpdir(), 'cairn-tokens-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
-const store = new TokenStore(join(directory, 'tokens.json'));
-const { token, record } = store.create('ci', ['runs:submit', 'runs:read']);
+const store = new FileTokenStore(join(directory, 'tokens.json'));
+const { token, record } = await store.create('ci', ['runs:submit', 'runs:read']);
 
 describeAuthorizer({
   name: 'server bearer tokens',
@@ -36,29 +36,29 @@ test('tokens are stored hashed in a 0600 file, shown once, refused once revoked 
   expect(await authorizer.authenticate(token)).toMatchObject({ scopes: ['runs:submit', 'runs:read'] });
   expect(await authorizer.authenticate(`${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`)).toBeNull();
   expect(await authorizer.authenticate('not a token')).toBeNull();
-  const other = store.create('other', ['admin']);
-  store.revoke(other.record.id);
+  const other = await store.create('other', ['admin']);
+  await store.revoke(other.record.id);
   expect(await authorizer.authenticate(other.token)).toBeNull();
-  expect(() => store.create('bad', ['runs:everything'])).toThrow(/unknown: runs:everything/);
-  expect(store.list().map((listed) => [listed.name, listed.revokedAt === undefined])).toEqual([
+  await expect(store.create('bad', ['runs:everything'])).rejects.toThrow(/unknown: runs:everything/);
+  expect((await store.list()).map((listed) => [listed.name, listed.revokedAt === undefined])).toEqual([
     ['ci', true],
     ['other', false],
   ]);
-  expect(JSON.stringify(store.list())).not.toContain('secretHash');
+  expect(JSON.stringify(await store.list())).not.toContain('secretHash');
 });
 
 test('a token revoked through another store of the same file (cairn token revoke) is refused at the next request', async () => {
   const file = join(directory, 'shared-tokens.json');
-  const serving = new TokenStore(file);
-  const { token: shared, record: sharedRecord } = serving.create('shared', ['runs:read']);
+  const serving = new FileTokenStore(file);
+  const { token: shared, record: sharedRecord } = await serving.create('shared', ['runs:read']);
   const authorizer = new TokenAuthorizer(serving);
   // Twice, so the serving store has the file as it was at hand when the other one changes it.
   expect(await authorizer.authenticate(shared)).not.toBeNull();
   expect(await authorizer.authenticate(shared)).not.toBeNull();
-  new TokenStore(file).revoke(sharedRecord.id);
+  await new FileTokenStore(file).revoke(sharedRecord.id);
   expect(await authorizer.authenticate(shared)).toBeNull();
   // A token created elsewhere is accepted at once too.
-  const created = new TokenStore(file).create('later', ['runs:read']);
+  const created = await new FileTokenStore(file).create('later', ['runs:read']);
   expect(await authorizer.authenticate(created.token)).toMatchObject({ scopes: ['runs:read'] });
   rmSync(file);
   expect(await authorizer.authenticate(created.token)).toBeNull();
@@ -79,10 +79,10 @@ test.each([
 ])('a token file that is %s fails closed, naming the file and what to do', async (_, text, problem) => {
   const file = join(directory, `broken-${Math.random()}.json`);
   writeFileSync(file, text);
-  const broken = new TokenStore(file);
+  const broken = new FileTokenStore(file);
   const refusal = { code: 'CAIRN_CONFIG_INVALID', path: file, message: expect.stringMatching(problem) };
-  expect(() => broken.hasLiveTokens()).toThrow(expect.objectContaining(refusal));
+  await expect(broken.hasLiveTokens()).rejects.toMatchObject(refusal);
   await expect(new TokenAuthorizer(broken).authenticate(`cairn_0123456789ab_${'A'.repeat(43)}`)).rejects.toMatchObject(refusal);
-  expect(() => broken.create('new', ['admin'])).toThrow(expect.objectContaining({ code: 'CAIRN_CONFIG_INVALID' }));
+  await expect(broken.create('new', ['admin'])).rejects.toMatchObject({ code: 'CAIRN_CONFIG_INVALID' });
   expect(readFileSync(file, 'utf8')).toBe(text);
 });

@@ -17,7 +17,7 @@ export class TokenAuthorizer implements AuthorizerV1 {
   }
 
   async authenticate(credential: string): Promise<AuthenticatedPrincipal | null> {
-    const record = this.#tokens.verify(credential);
+    const record = await this.#tokens.verify(credential);
     return record ? { actor: { kind: 'token', id: `token:${record.id}` }, scopes: record.scopes } : null;
   }
 

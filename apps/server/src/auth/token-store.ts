@@ -1,8 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
-import { z } from 'zod';
 import { isTokenScope, tokenScopes, type TokenScope } from './token-scopes.ts';
 
 /** A token as stored: its id, name and scopes, and the SHA-256 of its secret — never the secret. */
@@ -18,19 +15,24 @@ export interface StoredToken {
 /** A token as listed: everything but its hash. */
 export type TokenRecord = Omit<StoredToken, 'secretHash'>;
 
-/** The token file as `#write` writes it; anything else is refused, never half-trusted. */
-const tokenFileSchema = z.object({
-  tokens: z.array(
-    z.object({
-      id: z.string().regex(/^[0-9a-f]{12}$/),
-      name: z.string(),
-      scopes: z.array(z.string().refine(isTokenScope, 'is not a token scope')),
-      secretHash: z.string().regex(/^[0-9a-f]{64}$/),
-      createdAt: z.string(),
-      revokedAt: z.string().optional(),
-    }),
-  ),
-});
+/**
+ * The server's bearer tokens, hashed: a token is shown once, when created, and the store holds only
+ * SHA-256 of its secret. Two stores: a file of the data directory (`FileTokenStore`, one server or
+ * replicas sharing the folder) and PostgreSQL (`PostgresTokenStore`, the engine's database, so
+ * replicas on separate machines see each token and each revoke at their next request).
+ */
+export interface TokenStore {
+  /** Creates a token; returns it (the only time its secret exists outside the caller) and its record. */
+  create(name: string, scopes: readonly string[], now?: Date): Promise<{ token: string; record: TokenRecord }>;
+  /** The live record a token belongs to; undefined for a malformed, unknown or revoked one. */
+  verify(token: string): Promise<TokenRecord | undefined>;
+  list(): Promise<TokenRecord[]>;
+  /** Whether any token is live: a server with none may run in loopback single-operator mode. */
+  hasLiveTokens(): Promise<boolean>;
+  /** Revokes a token (a second revoke keeps the first time); CAIRN_NOT_FOUND when there is none by that id. */
+  revoke(id: string, now?: Date): Promise<TokenRecord>;
+  close(): Promise<void>;
+}
 
 /** Tokens look like `cairn_<id>_<secret>`: the id finds the record, the secret proves it. */
 const tokenPattern = /^cairn_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
@@ -38,109 +40,46 @@ const tokenPattern = /^cairn_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 const hashOf = (secret: string) => createHash('sha256').update(secret).digest('hex');
 
 /**
- * Bearer tokens in one JSON file (0600), hashed: a token is shown once, when created, and the file
- * holds only SHA-256 of its secret. Every read looks at the file, so `cairn token revoke` takes
- * effect on a running server at its next request; writes replace the file atomically.
+ * A new token of `name` with `scopes`, checked the same way by every store: the secret to show
+ * once, and what to store (its hash, never the secret).
  */
-export class TokenStore {
-  readonly #file: string;
-  /**
-   * The tokens as last read, and the file they were read from (inode, size, change times): a
-   * request costs one stat while the file is unchanged, not a read and a parse. Every write is a
-   * new file (renamed over the old), so a change is never missed.
-   */
-  #cache: { readonly version: string; readonly tokens: StoredToken[] } | undefined;
-
-  constructor(file: string) {
-    this.#file = file;
-  }
-
-  /** Creates a token; returns it (the only time its secret exists outside the caller) and its record. */
-  create(name: string, scopes: readonly string[], now = new Date()): { token: string; record: TokenRecord } {
-    const unknown = scopes.filter((scope) => !isTokenScope(scope));
-    if (scopes.length === 0 || unknown.length > 0) {
-      throw new CairnError(
-        'CAIRN_PAYLOAD_INVALID',
-        `A token needs one or more scopes of ${tokenScopes.join(', ')}, or secrets:use:NAME (secrets:use:* for every secret)${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}.`,
-        { path: 'scopes' },
-      );
-    }
-    if (!/^[\w .-]{1,64}$/.test(name))
-      throw new CairnError('CAIRN_PAYLOAD_INVALID', 'A token name is 1 to 64 letters, digits, spaces, ".", "_" or "-".', { path: 'name' });
-    const id = randomBytes(6).toString('hex');
-    const secret = randomBytes(32).toString('base64url');
-    const stored: StoredToken = { id, name, scopes: [...new Set(scopes)] as TokenScope[], secretHash: hashOf(secret), createdAt: now.toISOString() };
-    this.#write([...this.#read(), stored]);
-    const { secretHash: _hash, ...record } = stored;
-    return { token: `cairn_${id}_${secret}`, record };
-  }
-
-  /** The live record a token belongs to; undefined for a malformed, unknown or revoked one. */
-  verify(token: string): TokenRecord | undefined {
-    const match = tokenPattern.exec(token);
-    if (!match) return undefined;
-    const stored = this.#read().find((candidate) => candidate.id === match[1]);
-    if (!stored || stored.revokedAt !== undefined) return undefined;
-    const given = Buffer.from(hashOf(match[2]!), 'hex');
-    const expected = Buffer.from(stored.secretHash, 'hex');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
-    const { secretHash: _hash, ...record } = stored;
-    return record;
-  }
-
-  list(): TokenRecord[] {
-    return this.#read().map(({ secretHash: _hash, ...record }) => record);
-  }
-
-  /** Whether any token is live: a server with none may run in loopback single-operator mode. */
-  hasLiveTokens(): boolean {
-    return this.#read().some((token) => token.revokedAt === undefined);
-  }
-
-  revoke(id: string, now = new Date()): TokenRecord {
-    const tokens = this.#read();
-    const index = tokens.findIndex((token) => token.id === id);
-    if (index < 0) throw new CairnError('CAIRN_NOT_FOUND', `There is no token ${id}; \`cairn token list\` shows them.`, { path: 'id' });
-    const revoked = { ...tokens[index]!, revokedAt: tokens[index]!.revokedAt ?? now.toISOString() };
-    tokens[index] = revoked;
-    this.#write(tokens);
-    const { secretHash: _hash, ...record } = revoked;
-    return record;
-  }
-
-  #read(): StoredToken[] {
-    const stats = statSync(this.#file, { bigint: true, throwIfNoEntry: false });
-    if (stats === undefined) return [];
-    const version = `${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
-    if (this.#cache?.version !== version) this.#cache = { version, tokens: this.#parse(readFileSync(this.#file, 'utf8')) };
-    return [...this.#cache.tokens];
-  }
-
-  /**
-   * The tokens of the file's text. A file that is not a token file (hand-edited, truncated) fails
-   * closed with CAIRN_CONFIG_INVALID naming the file, the first problem and what to do: no request
-   * is let through on it, and nothing is written over it.
-   */
-  #parse(text: string): StoredToken[] {
-    let problem: string;
-    try {
-      const parsed = tokenFileSchema.safeParse(JSON.parse(text));
-      if (parsed.success) return parsed.data.tokens as StoredToken[];
-      const [issue] = parsed.error.issues;
-      problem = `$.${issue!.path.join('.')} ${issue!.message}`;
-    } catch (error) {
-      problem = `it is not JSON (${(error as Error).message})`;
-    }
+export function newToken(name: string, scopes: readonly string[], now: Date): { token: string; stored: StoredToken } {
+  const unknown = scopes.filter((scope) => !isTokenScope(scope));
+  if (scopes.length === 0 || unknown.length > 0) {
     throw new CairnError(
-      'CAIRN_CONFIG_INVALID',
-      `The token file ${this.#file} is not one Cairn wrote: ${problem}. Restore it from a backup (cairn backup keeps it), or move it aside and create tokens again with \`cairn token create\`.`,
-      { path: this.#file },
+      'CAIRN_PAYLOAD_INVALID',
+      `A token needs one or more scopes of ${tokenScopes.join(', ')}, or secrets:use:NAME (secrets:use:* for every secret)${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}.`,
+      { path: 'scopes' },
     );
   }
+  if (!/^[\w .-]{1,64}$/.test(name))
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', 'A token name is 1 to 64 letters, digits, spaces, ".", "_" or "-".', { path: 'name' });
+  const id = randomBytes(6).toString('hex');
+  const secret = randomBytes(32).toString('base64url');
+  const stored: StoredToken = { id, name, scopes: [...new Set(scopes)] as TokenScope[], secretHash: hashOf(secret), createdAt: now.toISOString() };
+  return { token: `cairn_${id}_${secret}`, stored };
+}
 
-  #write(tokens: readonly StoredToken[]): void {
-    mkdirSync(dirname(this.#file), { recursive: true, mode: 0o700 });
-    writeFileSync(`${this.#file}.tmp`, `${JSON.stringify({ tokens }, null, 2)}\n`, { mode: 0o600 });
-    renameSync(`${this.#file}.tmp`, this.#file);
-  }
+/** The id a well-formed token names (to look its record up by), and its secret; undefined for a malformed one. */
+export function parseToken(token: string): { readonly id: string; readonly secret: string } | undefined {
+  const match = tokenPattern.exec(token);
+  return match ? { id: match[1]!, secret: match[2]! } : undefined;
+}
+
+/** Whether `secret` is the one `stored` was made with (in constant time), and the token live. */
+export function tokenMatches(stored: StoredToken | undefined, secret: string): stored is StoredToken {
+  if (!stored || stored.revokedAt !== undefined) return false;
+  const given = Buffer.from(hashOf(secret), 'hex');
+  const expected = Buffer.from(stored.secretHash, 'hex');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** A stored token without its hash. */
+export function recordOf({ secretHash: _hash, ...record }: StoredToken): TokenRecord {
+  return record;
+}
+
+/** The refusal of a revoke for an id no token has. */
+export function unknownToken(id: string): CairnError {
+  return new CairnError('CAIRN_NOT_FOUND', `There is no token ${id}; \`cairn token list\` shows them.`, { path: 'id' });
 }

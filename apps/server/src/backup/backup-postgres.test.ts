@@ -55,12 +55,14 @@ test(
         notCopied: { option: string; kind: string; location: string; note: string }[];
       };
       const paths = manifest.members.map((member) => member.path);
-      // The folder is there (keys, tokens, webhooks, anchor, config); the engine's database is not.
-      expect(paths).toEqual(expect.arrayContaining(['cairn.config.yaml', 'data/keys/signing.pem', 'data/keys/cipher.key', 'data/keys/tokens.json']));
-      expect(paths.filter((path) => path.endsWith('.db') && path !== 'data/webhooks.db')).toEqual([]);
+      // The folder is there (keys, anchor, config); the engine's database is not, nor tokens or
+      // webhooks: they are in PostgreSQL too (the token file `cairn init` wrote was imported).
+      expect(paths).toEqual(expect.arrayContaining(['cairn.config.yaml', 'data/keys/signing.pem', 'data/keys/cipher.key']));
+      expect(paths.filter((path) => path.endsWith('.db') || path.includes('tokens.json'))).toEqual([]);
       const location = `PostgreSQL at ${source.settings.host}:${source.settings.port}, database "${source.name}", schema "cairn", user "${source.settings.user}"`;
       expect(manifest.notCopied).toEqual([{ option: 'engine.state', kind: 'postgres', location, note: expect.stringContaining('is NOT in this archive') }]);
       expect(manifest.notCopied[0]!.note).toContain('pg_dump --format=custom --schema=cairn');
+      expect(manifest.notCopied[0]!.note).toContain("the server's API tokens and webhooks");
       expect(result.notCopied).toEqual(manifest.notCopied);
       expect(readFileSync(archive).length).toBeGreaterThan(0);
       expect(members.get('cairn-backup.json')).not.toContain(source.settings.password);
@@ -101,8 +103,11 @@ test(
       expect(loadedBack.status, loadedBack.stderr).toBe(0);
       const [from, to] = [await source.client(), await target.client()];
       const count = async (client: typeof from, table: string) => (await client.query<{ n: string }>(`SELECT count(*) AS n FROM cairn.${table}`)).rows[0]!.n;
-      for (const table of ['audit_entries', 'runs', 'schema_migrations']) expect(await count(to, table)).toBe(await count(from, table));
+      for (const table of ['audit_entries', 'runs', 'schema_migrations', 'server_tokens', 'server_schema_migrations'])
+        expect(await count(to, table)).toBe(await count(from, table));
       expect(Number(await count(to, 'runs'))).toBe(1);
+      // The operator's token (imported from the token file) came through pg_dump/pg_restore with the state.
+      expect(Number(await count(to, 'server_tokens'))).toBe(1);
     } finally {
       for (const folder of folders) rmSync(folder, { recursive: true, force: true });
       await source.drop();

@@ -48,13 +48,14 @@ export interface BackupResult {
  *    objects written meanwhile are extra and harmless;
  * 4. keys, tokens, rfc3161 anchors' TSA certificates, and the config rewritten with every path at
  *    its default under `./cairn-data`.
- * S3 storage and S3 Object Lock anchors are not copied, nor a PostgreSQL engine state (the
- * operator's database, backed up with `pg_dump` or base backups): they are named in the result and
+ * S3 storage and S3 Object Lock anchors are not copied, nor a PostgreSQL engine state with the
+ * server's tokens and webhooks (the operator's database, backed up with `pg_dump` or base backups): they are named in the result and
  * the manifest (`notCopied`), with what to do, so that nobody takes the archive for a copy of them.
  * The live execution state and work folders are not copied: they belong to attempts in flight.
  */
 export async function backupServer(loaded: LoadedServerConfig, file: string): Promise<BackupResult> {
   const { paths } = loaded;
+  const postgres = loaded.config.engine.state.kind === 'postgres';
   const entries: (TarEntry & { kind: 'file' })[] = [];
   const members: BackupMember[] = [];
   const add = (path: string, content: Uint8Array, mode: number) => {
@@ -67,12 +68,15 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
     for (const found of await filesUnder(directory))
       add(`${backupDataPrefix}${index === 0 ? 'anchor' : `anchor-${index}`}/${found.path}`, found.content, found.mode);
   }
-  // A server that never started its webhook dispatcher has no webhook database yet.
+  // A server that never started its webhook dispatcher has no webhook database yet. With PostgreSQL
+  // the webhooks are in the database (named in `notCopied`): a webhooks.db left from before is not
+  // what the server uses, and the archive does not pretend it is.
   if (
-    await stat(paths.webhooks).then(
+    !postgres &&
+    (await stat(paths.webhooks).then(
       () => true,
       () => false,
-    )
+    ))
   )
     add(`${backupDataPrefix}webhooks.db`, await copyDatabase(paths.webhooks), 0o600);
   // PostgreSQL state is not a file of this server's: it is named in `notCopied` (`externalData`).
@@ -95,7 +99,8 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
     ...(loaded.config.signer.kind === 'local' ? [['keys/signing.pem', paths.signingKey] as const] : []),
     ...(paths.previousSigningKey === undefined ? [] : [[previousSigningKeyMember, paths.previousSigningKey] as const]),
     ...(loaded.config.cipher.kind === 'local' ? [['keys/cipher.key', paths.cipherKey] as const] : []),
-    ['keys/tokens.json', paths.tokens],
+    // With PostgreSQL the tokens are in the database (named in `notCopied`), not this file.
+    ...(postgres ? [] : [['keys/tokens.json', paths.tokens] as const]),
   ];
   for (const [path, source] of keyFiles) {
     const content = await readFile(source).catch((error: NodeJS.ErrnoException) => {

@@ -74,9 +74,9 @@ test(
     try {
       expect(copy.signingKey.keyId).toBe(keyId);
       // The webhook endpoint, its secret (decrypted with the restored cipher key) and its deliveries.
-      expect(copy.webhooks.list()).toEqual([expect.objectContaining({ webhookId: webhook.webhookId, url: 'http://127.0.0.1:9/backed-up' })]);
+      expect(await copy.webhooks.list()).toEqual([expect.objectContaining({ webhookId: webhook.webhookId, url: 'http://127.0.0.1:9/backed-up' })]);
       expect(await copy.webhooks.secretOf(webhook.webhookId)).toBe(webhook.secret);
-      expect(copy.webhooks.deliveries(webhook.webhookId).length).toBeGreaterThan(0);
+      expect((await copy.webhooks.deliveries(webhook.webhookId)).length).toBeGreaterThan(0);
       expect(copy.engine.run(runId)).toMatchObject({ runId, name: 'before-backup', state: 'succeeded' });
       expect(copy.engine.items(runId)).toEqual([expect.objectContaining({ itemId: 'write', state: 'succeeded' })]);
       const patch = await copy.storage.get(blobKey(copy.engine.artifacts(runId, 'write')!['patch']!));

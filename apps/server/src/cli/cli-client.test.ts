@@ -54,7 +54,7 @@ test('cairn mcp over stdio: an AI client with a submit-and-read token runs work 
   const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
   const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
   const { composition, base: server } = await start();
-  const { token } = composition.tokens.create('agent', ['runs:submit', 'runs:read']);
+  const { token } = await composition.tokens.create('agent', ['runs:submit', 'runs:read']);
   const childEnv: Record<string, string> = Object.fromEntries(
     Object.entries({ ...process.env, CAIRN_TOKEN: token }).filter(
       (entry): entry is [string, string] => entry[1] !== undefined && entry[0] !== 'NODE_EXTRA_CA_CERTS',
@@ -117,7 +117,7 @@ test(
     for (let wait = 0; wait < 300 && !fired(); wait++) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(fired()).toBe(true);
     expect((await cairn(['schedule', 'rm', 'pulse', '--server', server], env)).stdout).toContain('schedule pulse removed');
-    const reader = composition.tokens.create('reader', ['runs:read']).token;
+    const reader = (await composition.tokens.create('reader', ['runs:read'])).token;
     expect((await cairn(['secret', 'list', '--server', server], { CAIRN_TOKEN: reader })).stderr).toContain('CAIRN_FORBIDDEN');
   },
 );

@@ -71,7 +71,7 @@ test(
     expect(verified.status, verified.stderr).toBe(0);
     expect(JSON.parse(verified.stdout)).toMatchObject({ claim: 'tamper-detecting', valid: true });
 
-    const { token } = composition.tokens.create('reader', ['runs:read']);
+    const { token } = await composition.tokens.create('reader', ['runs:read']);
     const [refused, future] = await Promise.all([
       cairn(['audit', 'export', '--out', join(directory, 'refused.ndjson'), '--server', server], { CAIRN_TOKEN: token }),
       cairn(['--json', 'report', '--since', '2999-01-01T00:00:00Z', '--server', server], { CAIRN_TOKEN: token }),

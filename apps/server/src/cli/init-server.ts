@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createLocalCipher, createLocalSigner } from '@cairn/local';
 import { CairnError } from '@cairn/protocol';
-import { TokenStore } from '../auth/token-store.ts';
+import { FileTokenStore } from '../auth/file-token-store.ts';
 import { configFileNames, loadServerConfig } from '../config/load-server-config.ts';
 
 /** A working local config: everything under ./cairn-data, tasks in bubblewrap sandboxes. */
@@ -53,6 +53,6 @@ export async function initServer(directory: string): Promise<InitResult> {
   mkdirSync(paths.dataDirectory, { recursive: true, mode: 0o711 });
   const signer = createLocalSigner({ keyFile: paths.signingKey, create: true });
   createLocalCipher({ keyFile: paths.cipherKey, create: true });
-  const { token } = new TokenStore(paths.tokens).create('operator', ['admin']);
+  const { token } = await new FileTokenStore(paths.tokens).create('operator', ['admin']);
   return { configFile, dataDirectory: paths.dataDirectory, keyId: await signer.keyId(), operatorToken: token };
 }

@@ -84,7 +84,7 @@ export function addServerCommands(): void {
           { fromKeyId: takeOver.fromKeyId, keyId: takeOver.keyId, seq: takeOver.seq },
           'signing key rotated: the old key signed the handover (signer.rotated)',
         );
-      if (auth === 'tokens' && !isLoopback(host) && !composition.tokens.hasLiveTokens()) {
+      if (auth === 'tokens' && !isLoopback(host) && !(await composition.tokens.hasLiveTokens())) {
         await composition.close();
         lock.release();
         throw new CairnError(

@@ -1,11 +1,12 @@
 import { tokenScopes } from '../auth/token-scopes.ts';
-import { TokenStore } from '../auth/token-store.ts';
+import { openTokenStore } from '../auth/open-token-store.ts';
+import type { TokenStore } from '../auth/token-store.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { configOption, json, program, say, sayList } from './cli-program.ts';
 
 /**
- * `cairn token create|list|revoke`: bearer tokens, written to the config's token file (stored
- * hashed).
+ * `cairn token create|list|revoke`: bearer tokens, written to the config's token store (stored
+ * hashed): the token file, or the engine's PostgreSQL database in PostgreSQL mode.
  */
 export function addTokenCommands(): void {
   const token = program.command('token').description('bearer tokens of this server (stored hashed)');
@@ -14,8 +15,8 @@ export function addTokenCommands(): void {
     .requiredOption('--name <name>', 'what the token is for')
     .requiredOption('--scope <scope...>', `scopes: ${tokenScopes.join(', ')}; secrets:use:NAME lets its runs use secret NAME (secrets:use:* every secret)`)
     .description('make a token; it is shown once')
-    .action((options: { name: string; scope: string[] }) => {
-      const created = new TokenStore(loadServerConfig(configOption()).paths.tokens).create(options.name, options.scope);
+    .action(async (options: { name: string; scope: string[] }) => {
+      const created = await withTokenStore((store) => store.create(options.name, options.scope));
       say(
         json()
           ? JSON.stringify(created)
@@ -25,8 +26,8 @@ export function addTokenCommands(): void {
   token
     .command('list')
     .description('tokens, without their secrets')
-    .action(() => {
-      const tokens = new TokenStore(loadServerConfig(configOption()).paths.tokens).list();
+    .action(async () => {
+      const tokens = await withTokenStore((store) => store.list());
       sayList(
         tokens,
         (record) =>
@@ -37,8 +38,18 @@ export function addTokenCommands(): void {
     .command('revoke')
     .argument('<id>', 'the token id (cairn token list)')
     .description('revoke a token; a running server refuses it from its next request')
-    .action((id: string) => {
-      const record = new TokenStore(loadServerConfig(configOption()).paths.tokens).revoke(id);
+    .action(async (id: string) => {
+      const record = await withTokenStore((store) => store.revoke(id));
       say(json() ? JSON.stringify(record) : `token ${record.id} revoked`);
     });
+}
+
+/** Runs `work` on the config's token store and closes it (a PostgreSQL store holds connections). */
+async function withTokenStore<Result>(work: (store: TokenStore) => Promise<Result>): Promise<Result> {
+  const store = await openTokenStore(loadServerConfig(configOption()));
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
 }

@@ -2,7 +2,9 @@ import { hostname } from 'node:os';
 import { CairnError } from '@cairn/protocol';
 import type { AuditAnchorV1, AuthorizerV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { TokenAuthorizer } from '../auth/token-authorizer.ts';
-import { TokenStore } from '../auth/token-store.ts';
+import { FileTokenStore } from '../auth/file-token-store.ts';
+import { importTokenFile } from '../auth/import-token-file.ts';
+import type { TokenStore } from '../auth/token-store.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
 import type { Engine, EngineObserver, EngineService, EngineSettings, SignerTakeOver } from '@cairn/engine';
 import type { PostgresStateSettings } from '@cairn/engine/internals';
@@ -11,7 +13,8 @@ import { agentRuntimeSettings } from './agent-runtime-settings.ts';
 import { buildSeam, seamFactories } from './seam-factories.ts';
 import { WebhookDispatcher } from '../webhooks/webhook-dispatcher.ts';
 import { WebhookEndpoints } from '../webhooks/webhook-endpoints.ts';
-import { WebhookStore } from '../webhooks/webhook-store.ts';
+import { SqliteWebhookStore } from '../webhooks/sqlite-webhook-store.ts';
+import type { WebhookStore } from '../webhooks/webhook-store.ts';
 
 /** What a server is made of: the engine and the seams it composes. */
 export interface ServerComposition {
@@ -41,11 +44,14 @@ export interface ServerComposition {
   readonly anchors: readonly AuditAnchorV1[];
   /** The signer's public key, as verifiers pin it. */
   readonly signingKey: PublicKeyRecord;
-  /** The server's bearer tokens (hashed) and the authorizer over them. */
+  /**
+   * The server's bearer tokens (hashed) and the authorizer over them: the token file, or in
+   * PostgreSQL mode the engine's database, shared by every replica.
+   */
   readonly tokens: TokenStore;
   readonly authorizer: AuthorizerV1;
   readonly metrics: ServerMetrics;
-  /** Webhook endpoints (secrets encrypted with `cipher`) and their deliveries. */
+  /** Webhook endpoints (secrets encrypted with `cipher`) and their deliveries: `webhooks.db`, or in PostgreSQL mode the engine's database. */
   readonly webhooks: WebhookEndpoints;
   /**
    * Sends the engine's events to the endpoints; `start()` it with the engine, `close()` stops it.
@@ -159,8 +165,11 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const { service } = running;
   metrics.watch(service);
   tracing?.start(service);
-  const tokens = new TokenStore(paths.tokens);
-  const webhookStore = new WebhookStore(paths.webhooks);
+  const { tokens, webhookStore, closeStores } = await serverStores(loaded, options.logger).catch(async (error: unknown) => {
+    await tracing?.stop();
+    await running.close();
+    throw error;
+  });
   const webhooks = new WebhookEndpoints({ store: webhookStore, cipher, service });
   const webhookDispatcher = new WebhookDispatcher({
     store: webhookStore,
@@ -175,7 +184,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     await dispatcher.stop();
     await tracing?.stop();
     await running.close();
-    webhookStore.close();
+    await closeStores();
   };
   return {
     get engine() {
@@ -196,6 +205,36 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     webhookDispatcher: dispatcher,
     close,
   };
+}
+
+/**
+ * The server's own stores: the token file and `webhooks.db` of the data directory, or with
+ * `engine.state: {kind: postgres}` tables in the engine's database (one pool for both, the tables
+ * made or brought up to date now), so that replicas need no shared folder for them.
+ */
+async function serverStores(
+  loaded: LoadedServerConfig,
+  logger: Logger | undefined,
+): Promise<{ tokens: TokenStore; webhookStore: WebhookStore; closeStores(): Promise<void> }> {
+  const state = loaded.config.engine.state;
+  if (state.kind !== 'postgres') {
+    const webhookStore = new SqliteWebhookStore(loaded.paths.webhooks);
+    return { tokens: new FileTokenStore(loaded.paths.tokens), webhookStore, closeStores: () => webhookStore.close() };
+  }
+  const [{ ServerPostgres }, { PostgresTokenStore }, { PostgresWebhookStore }] = await Promise.all([
+    import('../store/postgres/server-postgres.ts'),
+    import('../auth/postgres-token-store.ts'),
+    import('../webhooks/postgres-webhook-store.ts'),
+  ]);
+  const database = await ServerPostgres.open(state);
+  const tokens = new PostgresTokenStore(database);
+  try {
+    await importTokenFile(loaded.paths.tokens, tokens, logger);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  return { tokens, webhookStore: new PostgresWebhookStore(database), closeStores: () => database.close() };
 }
 
 /** How a server runs its engine, whichever state store it is on. */

@@ -254,8 +254,8 @@ test('every /v1 operation and /metrics: 403 with a token whose scope does not re
     );
   // runs:approve reaches only approve and reject; audit:read only the bundle. Between them, every
   // operation is refused to one of the two.
-  const approver = composition.tokens.create('approver', ['runs:approve']).token;
-  const auditor = composition.tokens.create('auditor', ['audit:read']).token;
+  const approver = (await composition.tokens.create('approver', ['runs:approve'])).token;
+  const auditor = (await composition.tokens.create('auditor', ['audit:read'])).token;
   for (const { method, path } of operations) {
     const token = /\/(approve|reject)$/.test(path) ? auditor : approver;
     const response = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}` } });

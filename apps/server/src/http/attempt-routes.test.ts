@@ -60,7 +60,7 @@ test('an unknown run or item is a 404 naming it; a token without runs:read gets 
   expect(await refusal(client.attempts('r-nope', 'one'))).toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'runId', message: expect.stringContaining('r-nope') });
   expect(await refusal(client.attempts(runId, 'nope'))).toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'itemId', message: expect.stringContaining('"nope"') });
 
-  const { token } = composition.tokens.create('submitter', ['runs:submit']);
+  const { token } = await composition.tokens.create('submitter', ['runs:submit']);
   const forbidden = await fetch(`${base}/v1/runs/${runId}/items/one/attempts`, { headers: { authorization: `Bearer ${token}` } });
   expect(forbidden.status).toBe(403);
   expect(await forbidden.json()).toMatchObject({ code: 'CAIRN_FORBIDDEN' });

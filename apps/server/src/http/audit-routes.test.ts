@@ -84,7 +84,7 @@ test('a bad query parameter is CAIRN_PAYLOAD_INVALID naming query.<name>; withou
     ['until=2026-13-01T00:00:00Z', 'query.until'],
     ['runId=', 'query.runId'],
   ]);
-  const { token, record } = composition.tokens.create('reader', ['runs:read', 'runs:submit']);
+  const { token, record } = await composition.tokens.create('reader', ['runs:read', 'runs:submit']);
   const refused = await fetch(`${base}/v1/audit`, { headers: { authorization: `Bearer ${token}` } });
   expect(refused.status).toBe(403);
   expect(await refused.json()).toMatchObject({ code: 'CAIRN_FORBIDDEN' });

@@ -179,13 +179,20 @@ test(
       expect([path, method, anonymous.status, ((await anonymous.json()) as { code: string }).code]).toEqual([path, method, 401, 'CAIRN_UNAUTHENTICATED']);
     }
     const allBut = new Map(
-      tokenScopes.map((lacking) => [
-        lacking as TokenScope,
-        composition.tokens.create(
-          `all but ${lacking.replace(':', ' ')}`,
-          tokenScopes.filter((scope) => scope !== lacking && scope !== 'admin'),
-        ).token,
-      ]),
+      await Promise.all(
+        tokenScopes.map(
+          async (lacking) =>
+            [
+              lacking as TokenScope,
+              (
+                await composition.tokens.create(
+                  `all but ${lacking.replace(':', ' ')}`,
+                  tokenScopes.filter((scope) => scope !== lacking && scope !== 'admin'),
+                )
+              ).token,
+            ] as const,
+        ),
+      ),
     );
     for (const { method, path, scope } of secured) {
       const token = allBut.get(scope as TokenScope);
@@ -194,9 +201,9 @@ test(
       expect([path, method, denied.status, ((await denied.json()) as { code: string }).code]).toEqual([path, method, 403, 'CAIRN_FORBIDDEN']);
     }
     expect([...composition.engine.audit.entries()].filter((entry) => entry.action === 'access.denied')).toHaveLength(secured.length);
-    const { token: reader } = composition.tokens.create('reader', ['runs:read']);
+    const { token: reader } = await composition.tokens.create('reader', ['runs:read']);
     expect((await fetch(`${base}/v1/runs/r-x`, { headers: { authorization: `Bearer ${reader}` } })).status).toBe(404);
-    composition.tokens.revoke(composition.tokens.list().find((record) => record.name === 'reader')!.id);
+    await composition.tokens.revoke((await composition.tokens.list()).find((record) => record.name === 'reader')!.id);
     expect((await fetch(`${base}/v1/runs/r-x`, { headers: { authorization: `Bearer ${reader}` } })).status).toBe(401);
     expect((await api('/v1/runs/r-x')).status).toBe(404);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);

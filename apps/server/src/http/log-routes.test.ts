@@ -176,11 +176,11 @@ test('an unknown run, item or attempt is a 404 naming it; a token without runs:r
     body: { code: 'CAIRN_PAYLOAD_INVALID', path: 'query.attempt' },
   });
 
-  const { token } = composition.tokens.create('submitter', ['runs:submit']);
+  const { token } = await composition.tokens.create('submitter', ['runs:submit']);
   const forbidden = await fetch(`${base}/v1/runs/${runId}/items/one/logs`, { headers: { authorization: `Bearer ${token}` } });
   expect(forbidden.status).toBe(403);
   expect(await forbidden.json()).toMatchObject({ code: 'CAIRN_FORBIDDEN' });
-  const { token: reader } = composition.tokens.create('reader', ['runs:read']);
+  const { token: reader } = await composition.tokens.create('reader', ['runs:read']);
   const allowed = await fetch(`${base}/v1/runs/${runId}/items/one/logs`, { headers: { authorization: `Bearer ${reader}` } });
   expect(allowed.status).toBe(200);
   expect((await readLines(allowed)).at(-1)).toMatchObject({ end: { attempt: 1, state: 'succeeded', exitCode: 0 } });
@@ -193,13 +193,13 @@ test('a follower whose token is revoked is cut off within seconds, while the ite
     name: 'quiet',
     items: [{ id: 'quiet', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'echo hello; sleep 20'] } }],
   });
-  const created = composition.tokens.create('follower', ['runs:read']);
+  const created = await composition.tokens.create('follower', ['runs:read']);
   const response = await fetch(`${base}/v1/runs/${runId}/items/quiet/logs?follow=true`, { headers: { authorization: `Bearer ${created.token}` } });
   expect(response.status).toBe(200);
   let revokedAt = 0;
   const lines = await readLines(response, (line) => {
     if ('stream' in line && line.text.includes('hello')) {
-      composition.tokens.revoke(created.record.id);
+      void composition.tokens.revoke(created.record.id);
       revokedAt = Date.now();
     }
   }).catch(() => 'cut' as const);

@@ -59,6 +59,6 @@ test('a bad query parameter is CAIRN_PAYLOAD_INVALID naming query.<name>; readin
   const unknown = await api('/v1/runs?colour=red');
   expect(unknown.status).toBe(400);
   expect(await unknown.json()).toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', message: expect.stringContaining('colour') });
-  const { token } = composition.tokens.create('auditor', ['audit:read']);
+  const { token } = await composition.tokens.create('auditor', ['audit:read']);
   expect((await fetch(`${base}/v1/runs`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(403);
 });

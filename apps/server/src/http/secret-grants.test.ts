@@ -20,7 +20,7 @@ test(
     const value = 'sk-live-do-not-leak-6d1f';
     await composition.engine.setSecret('API_KEY', value, { kind: 'user', id: 'admin', via: 'cli' });
     const submitWith = async (scopes: string[], spec: object = exfiltrate) => {
-      const { token } = composition.tokens.create(`t-${scopes.length}-${Math.random().toString(36).slice(2, 8)}`, scopes);
+      const { token } = await composition.tokens.create(`t-${scopes.length}-${Math.random().toString(36).slice(2, 8)}`, scopes);
       const response = await fetch(`${base}/v1/runs`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -62,8 +62,8 @@ test(
 
 test("idempotency keys are each principal's own, and a header key that differs from the spec's is refused naming both", { timeout: 60_000 }, async () => {
   const { base, composition } = await start();
-  const tokenOf = (name: string) => composition.tokens.create(name, ['runs:submit', 'runs:read']).token;
-  const [alice, bob] = [tokenOf('alice'), tokenOf('bob')];
+  const tokenOf = async (name: string) => (await composition.tokens.create(name, ['runs:submit', 'runs:read'])).token;
+  const [alice, bob] = [await tokenOf('alice'), await tokenOf('bob')];
   const spec = { version: 1, name: 'keyed', items: [{ id: 'one', runtime: { kind: 'command', argv: ['/bin/true'] } }] };
   const submit = async (token: string, body: object, key?: string) => {
     const response = await fetch(`${base}/v1/runs`, {
@@ -94,12 +94,12 @@ test(
   { timeout: 60_000 },
   async () => {
     const { base, composition, operatorToken } = await start();
-    const created = composition.tokens.create('watcher', ['runs:read']);
+    const created = await composition.tokens.create('watcher', ['runs:read']);
     const controller = new AbortController();
     const stream = await fetch(`${base}/v1/events`, { headers: { authorization: `Bearer ${created.token}` }, signal: controller.signal });
     const reader = stream.body!.getReader();
     await reader.read();
-    composition.tokens.revoke(created.record.id);
+    await composition.tokens.revoke(created.record.id);
     const spec = { version: 1, name: 'after-revocation', items: [{ id: 'one', runtime: { kind: 'command', argv: ['/bin/true'] } }] };
     const { runId } = (await (
       await fetch(`${base}/v1/runs`, {

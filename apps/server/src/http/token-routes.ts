@@ -44,7 +44,7 @@ export function registerTokenRoutes(app: HttpApp, { service, tokens }: ServerCom
       },
     },
     async (request, reply) => {
-      const created = tokens.create(request.body.name, request.body.scopes);
+      const created = await tokens.create(request.body.name, request.body.scopes);
       await service.hostAudit.tokenCreated({ actor: request.actor!, tokenId: created.record.id, name: created.record.name, scopes: created.record.scopes });
       return reply.status(201).send(created);
     },
@@ -61,7 +61,7 @@ export function registerTokenRoutes(app: HttpApp, { service, tokens }: ServerCom
       },
     },
     async (request) => {
-      const record = tokens.revoke(request.params.tokenId);
+      const record = await tokens.revoke(request.params.tokenId);
       await service.hostAudit.tokenRevoked({ actor: request.actor!, tokenId: record.id, name: record.name });
       return record;
     },

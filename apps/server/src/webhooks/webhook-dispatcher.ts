@@ -32,7 +32,7 @@ const longestSleep = 60_000;
  * cursor; another sends due deliveries, retries failures on the schedule (with jitter), and stops
  * sending to an endpoint that answers 410 Gone. Delivery is at least once: an attempt cut short by
  * a stop or a crash is recorded nowhere, so the next start sends it again with the same
- * `webhook-id`. It reads the engine's database at its own pace and never holds up the engine.
+ * `webhook-id`. It reads the engine's events at its own pace and never holds up the engine.
  */
 export class WebhookDispatcher {
   readonly #settings: WebhookDispatcherSettings;
@@ -78,29 +78,36 @@ export class WebhookDispatcher {
       try {
         // A new database starts at the log's end: no endpoint existed before it. (Read in the
         // retried block: an engine whose database cannot answer now is asked again.)
-        if (store.cursor() === undefined) store.initializeCursor((await service.auditSize()) - 1);
+        if ((await store.cursor()) === undefined) await store.initializeCursor((await service.auditSize()) - 1);
         // Events that arrive together (a page the engine read) are recorded in one transaction,
-        // at the end of this turn of the event loop, not one transaction (and commit) each. A
-        // batch that fails to record ends this pass: the next reads again from the cursor, which
-        // did not move, so nothing is skipped.
+        // at the end of this turn of the event loop, not one transaction (and commit) each; one
+        // batch at a time, in order (`recording`), while the stream is read on. A batch that fails
+        // to record ends this pass: the next reads again from the cursor, which did not move past
+        // it, so nothing is skipped.
         const batch: CairnEvent[] = [];
         const failed = new AbortController();
         let failure: unknown;
+        let recording = Promise.resolve();
         const record = () => {
-          try {
-            if (store.recordEvents(batch.splice(0), this.#now()) > 0) this.#wake();
-          } catch (error) {
-            failure ??= error;
-            failed.abort();
-          }
+          recording = recording.then(async () => {
+            if (failure !== undefined || batch.length === 0) return;
+            try {
+              if ((await store.recordEvents(batch.splice(0), this.#now())) > 0) this.#wake();
+            } catch (error) {
+              failure ??= error;
+              failed.abort();
+            }
+          });
         };
         try {
-          for await (const event of service.events({ after: store.cursor() ?? -1, follow: true, signal: AbortSignal.any([signal, failed.signal]) })) {
-            if (batch.push(event) === 1) setImmediate(() => batch.length > 0 && record());
+          const after = (await store.cursor()) ?? -1;
+          for await (const event of service.events({ after, follow: true, signal: AbortSignal.any([signal, failed.signal]) })) {
+            if (batch.push(event) === 1) setImmediate(record);
           }
         } finally {
           // What was read before a stop is recorded now, before the store may close.
-          if (failure === undefined && batch.length > 0) record();
+          record();
+          await recording;
         }
         if (failure !== undefined) throw failure;
       } catch (error) {
@@ -118,7 +125,7 @@ export class WebhookDispatcher {
     while (!signal.aborted) {
       try {
         const free = this.#concurrency - this.#inFlight.size;
-        for (const delivery of free > 0 ? store.due(this.#now(), free, this.#inFlight.keys()) : []) {
+        for (const delivery of free > 0 ? await store.due(this.#now(), free, [...this.#inFlight.keys()]) : []) {
           const attempt = this.#attempt(delivery, signal).finally(() => {
             this.#inFlight.delete(delivery.deliveryId);
             this.#wake();
@@ -126,7 +133,7 @@ export class WebhookDispatcher {
           this.#inFlight.set(delivery.deliveryId, attempt);
         }
         // With no room, an attempt that ends wakes the loop; so does an enqueue.
-        const next = this.#inFlight.size >= this.#concurrency ? undefined : store.nextDueAt(this.#inFlight.keys());
+        const next = this.#inFlight.size >= this.#concurrency ? undefined : await store.nextDueAt([...this.#inFlight.keys()]);
         await this.#sleep(next === undefined ? longestSleep : Math.min(Math.max(next - this.#now(), 0), longestSleep), signal);
       } catch (error) {
         this.#settings.logger?.error({ error: (error as Error).message }, 'webhooks: reading due deliveries failed; retrying in 1 s');
@@ -159,12 +166,15 @@ export class WebhookDispatcher {
     }
     const now = this.#now();
     if (statusCode !== null && statusCode >= 200 && statusCode < 300) {
-      store.recordAttempt(delivery.deliveryId, { delivered: true, statusCode, error: null, retryAt: null }, now);
+      await this.#record(() => store.recordAttempt(delivery.deliveryId, { delivered: true, statusCode, error: null, retryAt: null }, now), delivery);
       return;
     }
     if (statusCode === 410) {
-      store.recordAttempt(delivery.deliveryId, { delivered: false, statusCode, error: 'the endpoint answered 410 Gone', retryAt: null }, now);
-      store.disableEndpoint(delivery.webhookId, 'the endpoint answered 410 Gone', now);
+      const recorded = await this.#record(async () => {
+        await store.recordAttempt(delivery.deliveryId, { delivered: false, statusCode, error: 'the endpoint answered 410 Gone', retryAt: null }, now);
+        await store.disableEndpoint(delivery.webhookId, 'the endpoint answered 410 Gone', now);
+      }, delivery);
+      if (!recorded) return;
       // Cairn stopped sending on its own: the log says so, as it says who created the endpoint.
       await this.#settings.service.hostAudit
         .webhookDisabled({ actor: webhooksActor, webhookId: delivery.webhookId, reason: 'the endpoint answered 410 Gone' })
@@ -177,11 +187,32 @@ export class WebhookDispatcher {
     }
     const delay = nextRetryDelay(this.#schedule, delivery.attempts + 1);
     const problem = error ?? `the endpoint answered ${statusCode}`;
-    store.recordAttempt(delivery.deliveryId, { delivered: false, statusCode, error: problem, retryAt: delay === undefined ? null : now + delay }, now);
+    await this.#record(
+      () => store.recordAttempt(delivery.deliveryId, { delivered: false, statusCode, error: problem, retryAt: delay === undefined ? null : now + delay }, now),
+      delivery,
+    );
     logger?.warn(
       { webhookId: delivery.webhookId, deliveryId: delivery.deliveryId, attempt: delivery.attempts + 1, problem },
       delay === undefined ? 'webhooks: delivery failed; no attempts left' : 'webhooks: delivery failed; will retry',
     );
+  }
+
+  /**
+   * Writes an attempt's outcome; one the store could not take (its database unreachable) is
+   * logged, not thrown into the sender: the delivery stays pending and is sent again (at least
+   * once). Whether it was written.
+   */
+  async #record(write: () => Promise<void>, delivery: DueDelivery): Promise<boolean> {
+    try {
+      await write();
+      return true;
+    } catch (error) {
+      this.#settings.logger?.error(
+        { webhookId: delivery.webhookId, deliveryId: delivery.deliveryId, error: describeError(error) },
+        'webhooks: recording an attempt failed; the delivery stays pending and is sent again',
+      );
+      return false;
+    }
   }
 
   #wake(): void {

@@ -59,10 +59,10 @@ export class WebhookEndpoints {
       disabledAt: null,
       disabledReason: null,
     };
-    // The endpoint receives exactly the events after the log's end as read here: no await between
-    // the read and the insert, so nothing of this process comes in between.
+    // The endpoint receives exactly the events after the log's end as read here. With SQLite the
+    // insert runs before the store's promise settles: nothing of this process comes in between.
     const end = await this.#service.auditSize();
-    this.#store.addEndpoint(endpoint, JSON.stringify(envelope), end - 1);
+    await this.#store.addEndpoint(endpoint, JSON.stringify(envelope), end - 1);
     try {
       await this.#service.hostAudit.webhookCreated({
         actor,
@@ -73,34 +73,34 @@ export class WebhookEndpoints {
       });
     } catch (error) {
       // Unaudited, it must not exist.
-      this.#store.removeEndpoint(webhookId);
+      await this.#store.removeEndpoint(webhookId).catch(() => {});
       throw error;
     }
     return { ...endpoint, secret };
   }
 
-  list(): WebhookEndpoint[] {
+  list(): Promise<WebhookEndpoint[]> {
     return this.#store.endpoints();
   }
 
   /** One endpoint; CAIRN_NOT_FOUND when there is none by that id. */
-  get(webhookId: string): WebhookEndpoint {
-    const endpoint = this.#store.endpoint(webhookId);
+  async get(webhookId: string): Promise<WebhookEndpoint> {
+    const endpoint = await this.#store.endpoint(webhookId);
     if (!endpoint) throw new CairnError('CAIRN_NOT_FOUND', `There is no webhook ${webhookId}; \`cairn webhook list\` shows the ids.`, { path: 'webhookId' });
     return endpoint;
   }
 
   /** Removes an endpoint and its deliveries (pending ones are not sent). */
   async remove(webhookId: string, actor: AuditActor): Promise<void> {
-    const endpoint = this.get(webhookId);
-    this.#store.removeEndpoint(webhookId);
+    const endpoint = await this.get(webhookId);
+    await this.#store.removeEndpoint(webhookId);
     this.#secrets.delete(webhookId);
     await this.#service.hostAudit.webhookRemoved({ actor, webhookId, origin: new URL(endpoint.url).origin });
   }
 
   /** An endpoint's latest deliveries, oldest first. */
-  deliveries(webhookId: string): WebhookDelivery[] {
-    this.get(webhookId);
+  async deliveries(webhookId: string): Promise<WebhookDelivery[]> {
+    await this.get(webhookId);
     return this.#store.deliveries(webhookId);
   }
 
@@ -108,10 +108,11 @@ export class WebhookEndpoints {
   secretOf(webhookId: string): Promise<string> {
     let secret = this.#secrets.get(webhookId);
     if (!secret) {
-      const stored = this.#store.secretEnvelope(webhookId);
-      if (stored === undefined) return Promise.reject(new CairnError('CAIRN_NOT_FOUND', `There is no webhook ${webhookId}.`, { path: 'webhookId' }));
-      const envelope = parsePayload(cipherEnvelopeSchema, JSON.parse(stored), 'the webhook secret envelope');
-      secret = this.#cipher.decrypt(envelope, { webhook: webhookId }).then((bytes) => new TextDecoder().decode(bytes));
+      secret = this.#store.secretEnvelope(webhookId).then(async (stored) => {
+        if (stored === undefined) throw new CairnError('CAIRN_NOT_FOUND', `There is no webhook ${webhookId}.`, { path: 'webhookId' });
+        const envelope = parsePayload(cipherEnvelopeSchema, JSON.parse(stored), 'the webhook secret envelope');
+        return new TextDecoder().decode(await this.#cipher.decrypt(envelope, { webhook: webhookId }));
+      });
       secret.catch(() => this.#secrets.delete(webhookId));
       this.#secrets.set(webhookId, secret);
     }

@@ -354,7 +354,7 @@ test(
     const { api, composition, base, directory, operatorToken } = await serve();
     // The actor a token acts as: `token:<id>`, the id being the token's second part.
     const operator = `token:${operatorToken.split('_')[1]}`;
-    const reader = composition.tokens.create('reader', ['runs:read', 'runs:submit']).token;
+    const reader = (await composition.tokens.create('reader', ['runs:read', 'runs:submit'])).token;
     const asReader = (path: string, init: RequestInit = {}) =>
       fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${reader}`, 'content-type': 'application/json' } });
     expect((await asReader('/v1/webhooks')).status).toBe(403);

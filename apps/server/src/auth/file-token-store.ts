@@ -1,0 +1,114 @@
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { CairnError } from '@cairn/protocol';
+import { z } from 'zod';
+import { isTokenScope } from './token-scopes.ts';
+import { newToken, parseToken, recordOf, tokenMatches, unknownToken, type StoredToken, type TokenRecord, type TokenStore } from './token-store.ts';
+
+/** The token file as `#write` writes it; anything else is refused, never half-trusted. */
+const tokenFileSchema = z.object({
+  tokens: z.array(
+    z.object({
+      id: z.string().regex(/^[0-9a-f]{12}$/),
+      name: z.string(),
+      scopes: z.array(z.string().refine(isTokenScope, 'is not a token scope')),
+      secretHash: z.string().regex(/^[0-9a-f]{64}$/),
+      createdAt: z.string(),
+      revokedAt: z.string().optional(),
+    }),
+  ),
+});
+
+/**
+ * Bearer tokens in one JSON file (0600), hashed: a token is shown once, when created, and the file
+ * holds only SHA-256 of its secret. Every read looks at the file, so `cairn token revoke` takes
+ * effect on a running server at its next request; writes replace the file atomically.
+ */
+export class FileTokenStore implements TokenStore {
+  readonly #file: string;
+  /**
+   * The tokens as last read, and the file they were read from (inode, size, change times): a
+   * request costs one stat while the file is unchanged, not a read and a parse. Every write is a
+   * new file (renamed over the old), so a change is never missed.
+   */
+  #cache: { readonly version: string; readonly tokens: StoredToken[] } | undefined;
+
+  constructor(file: string) {
+    this.#file = file;
+  }
+
+  async create(name: string, scopes: readonly string[], now = new Date()): Promise<{ token: string; record: TokenRecord }> {
+    const { token, stored } = newToken(name, scopes, now);
+    this.#write([...this.#read(), stored]);
+    return { token, record: recordOf(stored) };
+  }
+
+  async verify(token: string): Promise<TokenRecord | undefined> {
+    const parsed = parseToken(token);
+    if (!parsed) return undefined;
+    const stored = this.#read().find((candidate) => candidate.id === parsed.id);
+    return tokenMatches(stored, parsed.secret) ? recordOf(stored) : undefined;
+  }
+
+  async list(): Promise<TokenRecord[]> {
+    return this.#read().map(recordOf);
+  }
+
+  async hasLiveTokens(): Promise<boolean> {
+    return this.#read().some((token) => token.revokedAt === undefined);
+  }
+
+  async revoke(id: string, now = new Date()): Promise<TokenRecord> {
+    const tokens = this.#read();
+    const index = tokens.findIndex((token) => token.id === id);
+    if (index < 0) throw unknownToken(id);
+    const revoked = { ...tokens[index]!, revokedAt: tokens[index]!.revokedAt ?? now.toISOString() };
+    tokens[index] = revoked;
+    this.#write(tokens);
+    return recordOf(revoked);
+  }
+
+  /** The tokens as stored, hashes included: what moves into the PostgreSQL store (`PostgresTokenStore.import`). */
+  stored(): StoredToken[] {
+    return this.#read();
+  }
+
+  /** Nothing to close: every call reads or writes the file itself. */
+  async close(): Promise<void> {}
+
+  #read(): StoredToken[] {
+    const stats = statSync(this.#file, { bigint: true, throwIfNoEntry: false });
+    if (stats === undefined) return [];
+    const version = `${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
+    if (this.#cache?.version !== version) this.#cache = { version, tokens: this.#parse(readFileSync(this.#file, 'utf8')) };
+    return [...this.#cache.tokens];
+  }
+
+  /**
+   * The tokens of the file's text. A file that is not a token file (hand-edited, truncated) fails
+   * closed with CAIRN_CONFIG_INVALID naming the file, the first problem and what to do: no request
+   * is let through on it, and nothing is written over it.
+   */
+  #parse(text: string): StoredToken[] {
+    let problem: string;
+    try {
+      const parsed = tokenFileSchema.safeParse(JSON.parse(text));
+      if (parsed.success) return parsed.data.tokens as StoredToken[];
+      const [issue] = parsed.error.issues;
+      problem = `$.${issue!.path.join('.')} ${issue!.message}`;
+    } catch (error) {
+      problem = `it is not JSON (${(error as Error).message})`;
+    }
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `The token file ${this.#file} is not one Cairn wrote: ${problem}. Restore it from a backup (cairn backup keeps it), or move it aside and create tokens again with \`cairn token create\`.`,
+      { path: this.#file },
+    );
+  }
+
+  #write(tokens: readonly StoredToken[]): void {
+    mkdirSync(dirname(this.#file), { recursive: true, mode: 0o700 });
+    writeFileSync(`${this.#file}.tmp`, `${JSON.stringify({ tokens }, null, 2)}\n`, { mode: 0o600 });
+    renameSync(`${this.#file}.tmp`, this.#file);
+  }
+}

@@ -1,0 +1,114 @@
+import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
+import type { TokenScope } from './token-scopes.ts';
+import { newToken, parseToken, recordOf, tokenMatches, unknownToken, type StoredToken, type TokenRecord, type TokenStore } from './token-store.ts';
+
+interface TokenRow {
+  token_id: string;
+  name: string;
+  scopes: string[];
+  secret_hash: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+const columns = 'token_id, name, scopes, secret_hash, created_at, revoked_at';
+
+/**
+ * Bearer tokens in the engine's PostgreSQL database (`server_tokens`), hashed as in the token file:
+ * every replica reads the same rows. Nothing is cached: each request's token is one primary-key
+ * read, so a token made at one replica authenticates at every other one as soon as its insert
+ * commits, and a revoke is refused everywhere from the next request after it commits.
+ */
+export class PostgresTokenStore implements TokenStore {
+  readonly #database: ServerPostgres;
+  readonly #closeDatabase: boolean;
+
+  /** `closeDatabase`: whether `close()` closes the connections too (a store that owns them). */
+  constructor(database: ServerPostgres, options: { readonly closeDatabase?: boolean } = {}) {
+    this.#database = database;
+    this.#closeDatabase = options.closeDatabase ?? false;
+  }
+
+  async create(name: string, scopes: readonly string[], now = new Date()): Promise<{ token: string; record: TokenRecord }> {
+    const { token, stored } = newToken(name, scopes, now);
+    await this.#database.query(`INSERT INTO ${this.#database.schema}.server_tokens (${columns}) VALUES ($1, $2, $3, $4, $5, NULL)`, [
+      stored.id,
+      stored.name,
+      stored.scopes,
+      stored.secretHash,
+      stored.createdAt,
+    ]);
+    return { token, record: recordOf(stored) };
+  }
+
+  async verify(token: string): Promise<TokenRecord | undefined> {
+    const parsed = parseToken(token);
+    if (!parsed) return undefined;
+    const { rows } = await this.#database.query<TokenRow>(`SELECT ${columns} FROM ${this.#database.schema}.server_tokens WHERE token_id = $1`, [parsed.id]);
+    const stored = rows[0] && storedOf(rows[0]);
+    return tokenMatches(stored, parsed.secret) ? recordOf(stored) : undefined;
+  }
+
+  async list(): Promise<TokenRecord[]> {
+    const { rows } = await this.#database.query<TokenRow>(`SELECT ${columns} FROM ${this.#database.schema}.server_tokens ORDER BY created_at, token_id`);
+    return rows.map((row) => recordOf(storedOf(row)));
+  }
+
+  async hasLiveTokens(): Promise<boolean> {
+    const { rows } = await this.#database.query(`SELECT 1 FROM ${this.#database.schema}.server_tokens WHERE revoked_at IS NULL LIMIT 1`);
+    return rows.length > 0;
+  }
+
+  async revoke(id: string, now = new Date()): Promise<TokenRecord> {
+    // A second revoke keeps the first time, as the token file does.
+    const { rows } = await this.#database.query<TokenRow>(
+      `UPDATE ${this.#database.schema}.server_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE token_id = $1 RETURNING ${columns}`,
+      [id, now.toISOString()],
+    );
+    if (!rows[0]) throw unknownToken(id);
+    return recordOf(storedOf(rows[0]));
+  }
+
+  /**
+   * Adds tokens of a token file (hashes as they are: a token keeps working), but none whose id is
+   * here already, so that a token revoked here stays revoked however often the file is imported.
+   * Returns how many were added.
+   */
+  async import(tokens: readonly StoredToken[]): Promise<number> {
+    if (tokens.length === 0) return 0;
+    const { rowCount } = await this.#database.query(
+      `INSERT INTO ${this.#database.schema}.server_tokens (${columns})
+       SELECT token_id, name, ARRAY(SELECT jsonb_array_elements_text(scopes)), secret_hash, created_at, revoked_at
+       FROM jsonb_to_recordset($1::jsonb) AS file (token_id text, name text, scopes jsonb, secret_hash text, created_at text, revoked_at text)
+       ON CONFLICT (token_id) DO NOTHING`,
+      [
+        JSON.stringify(
+          tokens.map((token) => ({
+            token_id: token.id,
+            name: token.name,
+            scopes: token.scopes,
+            secret_hash: token.secretHash,
+            created_at: token.createdAt,
+            revoked_at: token.revokedAt ?? null,
+          })),
+        ),
+      ],
+    );
+    return rowCount;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closeDatabase) await this.#database.close();
+  }
+}
+
+function storedOf(row: TokenRow): StoredToken {
+  return {
+    id: row.token_id,
+    name: row.name,
+    scopes: row.scopes as TokenScope[],
+    secretHash: row.secret_hash,
+    createdAt: row.created_at,
+    ...(row.revoked_at === null ? {} : { revokedAt: row.revoked_at }),
+  };
+}

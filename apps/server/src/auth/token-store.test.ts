@@ -1,0 +1,88 @@
+// Both token stores (the data directory's file and the engine's PostgreSQL database) keep the same
+// promises: a token is shown once and stored hashed, authenticates until it is revoked (at once,
+// through another store over the same backend too: another replica, or `cairn token`), and a
+// revoke of an unknown id is CAIRN_NOT_FOUND.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { createTestDatabase } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
+import { ServerPostgres } from '../store/postgres/server-postgres.ts';
+import { FileTokenStore } from './file-token-store.ts';
+import { PostgresTokenStore } from './postgres-token-store.ts';
+import type { TokenStore } from './token-store.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** Two stores over one backend (as two replicas, or a server and `cairn token`), and what the backend holds, as text. */
+const backends: Record<string, () => Promise<{ stores: [TokenStore, TokenStore]; stored(): Promise<string> }>> = {
+  file: async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-token-store-'));
+    cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+    const file = join(directory, 'tokens.json');
+    const { readFileSync } = await import('node:fs');
+    return { stores: [new FileTokenStore(file), new FileTokenStore(file)], stored: async () => readFileSync(file, 'utf8') };
+  },
+  postgres: async () => {
+    const database = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    const [one, other] = [await ServerPostgres.open(database.settings), await ServerPostgres.open(database.settings)];
+    cleanups.push(
+      () => one.close(),
+      () => other.close(),
+    );
+    const oracle = await database.client();
+    return {
+      stores: [new PostgresTokenStore(one), new PostgresTokenStore(other)],
+      stored: async () => JSON.stringify((await oracle.query('SELECT * FROM cairn.server_tokens')).rows),
+    };
+  },
+};
+
+describe.each(Object.keys(backends))('the %s token store', (kind) => {
+  test('a token is stored hashed, verified by either store, refused once revoked through the other, or altered', async () => {
+    const { stores, stored } = await backends[kind]!();
+    const [serving, other] = stores;
+    expect(await serving.hasLiveTokens()).toBe(false);
+    const { token, record } = await serving.create('ci', ['runs:submit', 'runs:read', 'runs:read']);
+    expect(record).toEqual({ id: expect.stringMatching(/^[0-9a-f]{12}$/), name: 'ci', scopes: ['runs:submit', 'runs:read'], createdAt: expect.any(String) });
+    expect(token).toMatch(new RegExp(`^cairn_${record.id}_`));
+    const text = await stored();
+    expect(text).toContain(record.id);
+    expect(text).not.toContain(token.slice(`cairn_${record.id}_`.length));
+    expect(await other.verify(token)).toEqual(record);
+    expect(await other.hasLiveTokens()).toBe(true);
+    expect(await other.verify(`${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`)).toBeUndefined();
+    expect(await other.verify(`cairn_${'0'.repeat(12)}_${token.slice(-43)}`)).toBeUndefined();
+    expect(await other.verify('not a token')).toBeUndefined();
+    const revoked = await other.revoke(record.id, new Date('2026-11-23T10:00:00.000Z'));
+    expect(revoked).toEqual({ ...record, revokedAt: '2026-11-23T10:00:00.000Z' });
+    expect(await serving.verify(token)).toBeUndefined();
+    expect(await serving.hasLiveTokens()).toBe(false);
+    // A second revoke keeps the first time.
+    expect((await serving.revoke(record.id, new Date('2026-11-24T00:00:00.000Z'))).revokedAt).toBe('2026-11-23T10:00:00.000Z');
+    const later = await other.create('later', ['admin']);
+    expect(await serving.verify(later.token)).toEqual(later.record);
+    expect((await serving.list()).map((listed) => [listed.name, listed.revokedAt === undefined])).toEqual([
+      ['ci', false],
+      ['later', true],
+    ]);
+    expect(JSON.stringify(await serving.list())).not.toMatch(/secretHash|secret_hash/);
+  });
+
+  test('an unknown scope, a bad name and an unknown id are refused, naming what is wrong', async () => {
+    const [store] = (await backends[kind]!()).stores;
+    await expect(store.create('bad', ['runs:everything'])).rejects.toMatchObject({
+      code: 'CAIRN_PAYLOAD_INVALID',
+      path: 'scopes',
+      message: expect.stringContaining('unknown: runs:everything'),
+    });
+    await expect(store.create('bad', [])).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: 'scopes' });
+    await expect(store.create('no/slashes', ['admin'])).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: 'name' });
+    await expect(store.revoke('0123456789ab')).rejects.toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'id' });
+    expect(await store.list()).toEqual([]);
+  });
+});

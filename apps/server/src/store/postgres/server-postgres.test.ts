@@ -1,0 +1,63 @@
+// The server's tables in the engine's PostgreSQL schema: made once however many replicas open them
+// together, beside the engine's own versioning; a version newer than this server is refused; an
+// unreachable database is CAIRN_STATE_UNAVAILABLE naming where, never the password.
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterEach, expect, test } from 'vitest';
+import { createTestDatabase } from '../../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
+import { ServerPostgres } from './server-postgres.ts';
+import { serverPostgresMigrations } from './server-postgres-schema.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+test('replicas opening together make the tables once, in the configured schema, versioned apart from the engine', async () => {
+  const database = await createTestDatabase();
+  cleanups.push(() => database.drop());
+  const settings = { ...database.settings, schema: 'tenant_a' };
+  const opened = await Promise.all([ServerPostgres.open(settings), ServerPostgres.open(settings), ServerPostgres.open(settings)]);
+  cleanups.push(() => Promise.all(opened.map((one) => one.close())).then(() => undefined));
+  const oracle = await database.client();
+  const versions = await oracle.query<{ version: string }>('SELECT version FROM tenant_a.server_schema_migrations ORDER BY version');
+  expect(versions.rows.map((row) => Number(row.version))).toEqual(serverPostgresMigrations.map((migration) => migration.version));
+  const tables = await oracle.query<{ table_name: string }>(
+    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'tenant_a' ORDER BY table_name",
+  );
+  expect(tables.rows.map((row) => row.table_name)).toEqual([
+    'server_schema_migrations',
+    'server_tokens',
+    'server_webhook_cursor',
+    'server_webhook_deliveries',
+    'server_webhook_endpoints',
+  ]);
+});
+
+test('tables of a newer server are refused with the upgrade fix, naming engine.state.schema', async () => {
+  const database = await createTestDatabase();
+  cleanups.push(() => database.drop());
+  await (await ServerPostgres.open(database.settings)).close();
+  const oracle = await database.client();
+  await oracle.query("INSERT INTO cairn.server_schema_migrations (version, name) VALUES (99, 'from the future')");
+  await expect(ServerPostgres.open(database.settings)).rejects.toMatchObject({
+    code: 'CAIRN_CONFIG_INVALID',
+    path: 'engine.state.schema',
+    message: expect.stringMatching(/version 99, newer than this server knows \(1\)\. Upgrade Cairn on every replica/),
+  });
+});
+
+test('an unreachable database is CAIRN_STATE_UNAVAILABLE naming host, port and database, never the password', async () => {
+  // A port that accepts and closes at once: nothing there speaks PostgreSQL.
+  const silent = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+  const port = (silent.address() as AddressInfo).port;
+  const refusal = ServerPostgres.open({ kind: 'postgres', host: '127.0.0.1', port, database: 'nowhere', user: 'cairn', password: 'hunter2-secret' });
+  await expect(refusal).rejects.toMatchObject({
+    code: 'CAIRN_STATE_UNAVAILABLE',
+    path: 'config.engine.state',
+    message: expect.stringContaining(`PostgreSQL at 127.0.0.1:${port}, database "nowhere"`),
+  });
+  await expect(refusal).rejects.not.toMatchObject({ message: expect.stringContaining('hunter2-secret') });
+});
