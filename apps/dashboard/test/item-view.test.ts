@@ -52,6 +52,42 @@ test("a retried item lists its attempts, and each attempt's output opens", async
   expect(await attempts.nth(0).getAttribute('aria-pressed')).toBe('true');
 });
 
+test('an item that waited for a lock another item held shows that wait as its own span, with the lock, and one that did not shows none', async () => {
+  const { base, api, operatorToken } = await start('tokens');
+  // Both take the lock 'deploy': the second is ready at once but waits until the first lets it go.
+  const runId = await submitRun(api, {
+    version: 1,
+    name: 'one-deploy-at-a-time',
+    items: [shell('first', 'sleep 2', { locks: ['deploy'] }), shell('second', 'true', { locks: ['deploy'] })],
+  });
+  await runReaches(api, runId);
+  const attempts = async (itemId: string) => (await (await api(`/v1/runs/${runId}/items/${itemId}/attempts`)).json()) as { lockWait: unknown }[];
+  expect((await attempts('second'))[0]!.lockWait).toMatchObject({ locks: ['deploy'] });
+  expect((await attempts('first'))[0]!.lockWait).toBeNull();
+
+  const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/second`);
+  const row = page.locator('.attempts-table tr[data-attempt="1"]');
+  await expect.poll(() => row.locator('.lock-wait').textContent()).toMatch(/^ · waited (1\.\d|2\.\d) s for lock deploy$/);
+  expect(await row.locator('.attempt-timeline .span-lock').count()).toBe(1);
+  // Queue wait, lock wait and run time, in that order.
+  // (The queue span once the item's summary, with when it became ready, has been read too.)
+  await expect
+    .poll(() => row.locator('[data-span]').evaluateAll((spans) => spans.map((span) => span.getAttribute('data-span'))))
+    .toEqual(['queue', 'lock', 'run']);
+  expect(await row.locator('.attempt-timeline > span').evaluateAll((spans) => spans.map((span) => span.className))).toEqual([
+    'span-queue',
+    'span-lock',
+    'span-run',
+  ]);
+  await screenshot(page, 'lock-wait');
+
+  await page.evaluate((target) => (location.hash = target), `#/runs/${runId}/items/first`);
+  const firstRow = page.locator('.attempts-table tr[data-attempt="1"]');
+  await expect.poll(() => firstRow.textContent()).toMatch(/ran 2\.\d s/);
+  expect(await firstRow.locator('.lock-wait').count()).toBe(0);
+  expect(await firstRow.locator('.attempt-timeline .span-lock').count()).toBe(0);
+});
+
 test("a succeeded item's patch opens as a diff, unified or side by side, and downloads as the server stores it", async () => {
   const { base, api, operatorToken } = await start('tokens');
   const runId = await submitRun(api, {

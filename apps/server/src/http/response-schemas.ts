@@ -101,6 +101,17 @@ export const attemptViewSchema = record<ItemAttemptRecord>(
     failure: attemptFailureViewSchema
       .nullable()
       .meta({ description: 'Why it did not succeed, once it ended without success; null while live and when it succeeded' }),
+    lockWait: z
+      .strictObject({
+        startedAt: z
+          .string()
+          .meta({ description: 'When a dispatch pass first found a lock it declares held by another item (or reserved by an older waiter)' }),
+        locks: z.array(z.string()).meta({ description: 'The lock names it waited for' }),
+      })
+      .nullable()
+      .meta({
+        description: 'Its wait for global locks (locks: in the spec) before it was dispatched, which lasted until dispatchedAt; null when it waited for none',
+      }),
   },
   { id: 'Attempt', description: 'One attempt of an item: when it was dispatched and ended, how, and why it did not succeed' },
 );

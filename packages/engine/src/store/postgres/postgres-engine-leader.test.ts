@@ -170,9 +170,25 @@ describe('the engine on PostgreSQL (ADR 0023)', () => {
     await engine.waitForRun(first);
     engine.cancelRun(second, ana, 'not today');
     await engine.waitForRun(second);
+    // Two items sharing a lock: the second waits for it, and its attempt says so on both backends.
+    const locked = engine.submit(
+      {
+        version: 1,
+        name: 'locked',
+        items: [
+          { id: 'holder', locks: ['deploy'], runtime: { kind: 'command', argv: ['true'] } },
+          { id: 'waiter', locks: ['deploy'], runtime: { kind: 'command', argv: ['true'] } },
+        ],
+      },
+      { actor: ana },
+    ).runId;
+    await engine.waitForRun(locked);
+    expect(engine.attempts(locked, 'waiter')[0]!.lockWait).toMatchObject({ locks: ['deploy'] });
+    expect(engine.attempts(locked, 'holder')[0]!.lockWait).toBeNull();
     await until(async () => (await reads.run(second))?.state === engine.run(second)?.state);
+    await until(async () => (await reads.run(locked))?.state === engine.run(locked)?.state);
 
-    for (const runId of [first, second]) {
+    for (const runId of [first, second, locked]) {
       expect(await reads.run(runId)).toEqual(engine.run(runId));
       expect(await reads.items(runId)).toEqual(engine.items(runId));
       expect(await reads.spec(runId)).toEqual(engine.spec(runId));
