@@ -58,14 +58,24 @@ test('an item that waited for a lock another item held shows that wait as its ow
   const runId = await submitRun(api, {
     version: 1,
     name: 'one-deploy-at-a-time',
-    items: [shell('first', 'sleep 2', { locks: ['deploy'] }), shell('second', 'true', { locks: ['deploy'] })],
+    items: [shell('first', 'sleep 5', { locks: ['deploy'] }), shell('second', 'true', { locks: ['deploy'] })],
   });
+  // While it waits, the item says for which lock.
+  const itemOf = async (itemId: string) =>
+    ((await (await api(`/v1/runs/${runId}/items`)).json()) as { itemId: string; state: string; lockWait: unknown }[]).find((item) => item.itemId === itemId)!;
+  await expect.poll(async () => (await itemOf('second')).lockWait).toMatchObject({ locks: ['deploy'] });
+  expect((await itemOf('first')).lockWait).toBeNull();
+  const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/second`);
+  const waiting = page.locator('.lock-waiting');
+  await expect.poll(() => waiting.textContent()).toMatch(/^Waiting for lock deploy since .+: another item holds it/);
   await runReaches(api, runId);
+  // Dispatched: the item no longer waits (its attempt keeps the wait), live, without a reload.
+  await expect.poll(() => waiting.count()).toBe(0);
+  expect((await itemOf('second')).lockWait).toBeNull();
   const attempts = async (itemId: string) => (await (await api(`/v1/runs/${runId}/items/${itemId}/attempts`)).json()) as { lockWait: unknown }[];
   expect((await attempts('second'))[0]!.lockWait).toMatchObject({ locks: ['deploy'] });
   expect((await attempts('first'))[0]!.lockWait).toBeNull();
 
-  const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/second`);
   const row = page.locator('.attempts-table tr[data-attempt="1"]');
   await expect.poll(() => row.locator('.lock-wait').textContent()).toMatch(/^ · waited \d+\.\d s for lock deploy$/);
   // It waited while 'first' ran (2 s, more on a loaded machine).

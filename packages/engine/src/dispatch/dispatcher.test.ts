@@ -525,6 +525,10 @@ describe('Dispatcher', () => {
     expect(first.startedAt).not.toBeNull();
     // Only the lock that was held, not the free one it also declares.
     expect(JSON.parse(first.locks!)).toEqual(['deploy']);
+    // The item shows its wait while ready; the one held back by the run's concurrency waits for no lock.
+    const byId = () => Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item]));
+    expect(byId()['waiter']!.lockWait).toEqual({ startedAt: first.startedAt, locks: ['deploy'] });
+    expect(byId()['late']).toMatchObject({ state: 'ready', lockWait: null });
     await sleep(20);
     // A later pass that finds it still waiting does not move the start of its wait.
     await dispatcher.dispatchReady();
@@ -541,6 +545,7 @@ describe('Dispatcher', () => {
     // The item's own record of the wait ended with the dispatch.
     expect(itemWait()).toEqual({ startedAt: null, locks: null });
     for (const itemId of ['holder', 'free', 'late']) expect(machine.attempts(runId, itemId)[0]!.lockWait).toBeNull();
+    expect(machine.items(runId).map((item) => item.lockWait)).toEqual([null, null, null, null]);
   });
 
   test('a malformed result record is rejected and audited, and the attempt does not count as a success', async () => {

@@ -1,5 +1,6 @@
 import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
 import type { EngineDatabase } from '../database/engine-database.ts';
+import { lockWaitOf } from '../dispatch/attempt-store.ts';
 import type { ItemRecord, RunRecord } from './run-records.ts';
 
 // The stored key is scoped to its submitter (migration 10); a run shows the key as it was given.
@@ -7,7 +8,7 @@ const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, sub
   submitted_at AS submittedAt, finished_at AS finishedAt, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed,
   cancel_requested_by AS cancelRequestedBy, concurrency`;
 const itemColumns = `run_id AS runId, item_id AS itemId, position, state, waiting_on AS waitingOn, approval_required AS approvalRequired, ready_at AS readyAt,
-  cancel_requested_by AS cancelRequestedBy, failure`;
+  cancel_requested_by AS cancelRequestedBy, failure, lock_wait_started_at AS lockWaitStartedAt, lock_wait_locks AS lockWaitLocks`;
 
 /** What a dispatch reads of a ready item (`RunStore.dispatchFacts`); the lock wait's names as JSON text. */
 export interface DispatchFacts {
@@ -21,11 +22,18 @@ export interface DispatchFacts {
 }
 
 /** Rows as SQLite returns them: booleans are 0 or 1, the failure JSON text. */
-type ItemRow = Omit<ItemRecord, 'approvalRequired' | 'failure'> & { approvalRequired: number; failure: string | null };
-const toItem = (row: ItemRow): ItemRecord => ({
+type ItemRow = Omit<ItemRecord, 'approvalRequired' | 'failure' | 'lockWait'> & {
+  approvalRequired: number;
+  failure: string | null;
+  lockWaitStartedAt: string | null;
+  lockWaitLocks: string | null;
+};
+const toItem = ({ lockWaitStartedAt, lockWaitLocks, ...row }: ItemRow): ItemRecord => ({
   ...row,
   approvalRequired: row.approvalRequired === 1,
   failure: row.failure === null ? null : (JSON.parse(row.failure) as AttemptFailure),
+  // A wait is shown while the item is ready; once it is dispatched, its attempt keeps it.
+  lockWait: row.state === 'ready' ? lockWaitOf(lockWaitStartedAt, lockWaitLocks) : null,
 });
 
 /**

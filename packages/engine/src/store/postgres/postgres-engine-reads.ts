@@ -34,9 +34,15 @@ const summaryColumns = `${runColumns},
   (SELECT COUNT(*)::int FROM items WHERE items.run_id = runs.run_id AND items.state = 'succeeded') AS "itemsSucceeded",
   (SELECT COUNT(*)::int FROM audit_entries WHERE audit_entries.run_id = runs.run_id AND audit_entries.action = 'item.reused') AS "itemsReused"`;
 const itemColumns = `run_id AS "runId", item_id AS "itemId", position::int AS position, state, waiting_on::int AS "waitingOn",
-  approval_required::int AS "approvalRequired", ready_at AS "readyAt", cancel_requested_by AS "cancelRequestedBy", failure`;
+  approval_required::int AS "approvalRequired", ready_at AS "readyAt", cancel_requested_by AS "cancelRequestedBy", failure,
+  lock_wait_started_at AS "lockWaitStartedAt", lock_wait_locks AS "lockWaitLocks"`;
 
-type ItemRow = Omit<ItemRecord, 'approvalRequired' | 'failure'> & { approvalRequired: number; failure: string | null };
+type ItemRow = Omit<ItemRecord, 'approvalRequired' | 'failure' | 'lockWait'> & {
+  approvalRequired: number;
+  failure: string | null;
+  lockWaitStartedAt: string | null;
+  lockWaitLocks: string | null;
+};
 type AttemptRow = Omit<ItemAttemptRecord, 'artifacts' | 'failure' | 'lockWait'> & {
   artifacts: string | null;
   failure: string | null;
@@ -80,7 +86,13 @@ export class PostgresEngineReads {
 
   async items(runId: string): Promise<ItemRecord[]> {
     const { rows } = await this.#query<ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = $1 ORDER BY position`, [runId]);
-    return rows.map((row) => ({ ...row, approvalRequired: row.approvalRequired === 1, failure: parsed<AttemptFailure>(row.failure) }));
+    return rows.map(({ lockWaitStartedAt, lockWaitLocks, ...row }) => ({
+      ...row,
+      approvalRequired: row.approvalRequired === 1,
+      failure: parsed<AttemptFailure>(row.failure),
+      // As the SQLite reader: a wait is the item's while it is ready, its attempt's after.
+      lockWait: row.state === 'ready' ? lockWaitOf(lockWaitStartedAt, lockWaitLocks) : null,
+    }));
   }
 
   async spec(runId: string): Promise<RunSpecV1 | undefined> {
