@@ -181,3 +181,33 @@ test('cairn demo --keep-serving is refused with --server, whose server serves on
   expect(refused.status).not.toBe(0);
   expect(refused.stderr).toMatch(/--keep-serving keeps the demo's own server up, but --server http:\/\/127\.0\.0\.1:9 names a running one/);
 });
+
+test(
+  'cairn --json demo --keep-serving prints its one JSON object when the story ends, with the dashboard and the token, then serves until SIGTERM',
+  { timeout: 90_000 },
+  async () => {
+    const env = { ...process.env };
+    delete env['NODE_EXTRA_CA_CERTS'];
+    const child = spawn(process.execPath, [cli, '--json', 'demo', '--directory', join(scratch, 'serving-json'), '--keep-serving'], { env });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.resume();
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await expect.poll(() => stdout, { timeout: 60_000, interval: 200 }).toMatch(/\}\n$/);
+      expect(stdout.trim().split('\n')).toHaveLength(1);
+      const result = JSON.parse(stdout) as { dashboard: string; operatorToken: string; verify: { valid: boolean } };
+      expect(result.verify.valid).toBe(true);
+      const page = await fetch(result.dashboard);
+      expect(page.status).toBe(200);
+      const session = await fetch(new URL('/v1/session', result.dashboard), { headers: { authorization: `Bearer ${result.operatorToken}` } });
+      expect(session.status).toBe(200);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      // Nothing more was printed at the stop.
+      expect(stdout.trim().split('\n')).toHaveLength(1);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  },
+);
