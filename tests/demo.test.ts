@@ -2,7 +2,7 @@
 // `cairn demo` serves a fresh server, runs the sample twice through its API (the pure check reused
 // the second time), and verifies the evidence; `cairn verify` then refuses an edited copy, and
 // with --online refuses a bundle whose anchor was removed or edited.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +42,7 @@ test('cairn demo tells the story: live progress, an approval, patch stats, the r
   expect(demo.stdout).toContain('verify           no change; it said: ok   src/alpha.ts has the license header | ok   src/beta.ts has the license header');
   expect(demo.stdout).toMatch(/^verify did not run again: its inputs had the same digest, so run r-\S+'s result was reused/m);
   expect(demo.stderr.includes('WITHOUT a sandbox')).toBe(!sandboxed);
+  expect(demo.stdout).toMatch(/^dashboard at http:\/\/127\.0\.0\.1:\d+\/dashboard\/ \(while the demo runs; --keep-serving keeps it up after\)$/m);
   // It ends with the verification report: the claim, then every check.
   const tail = demo.stdout.trimEnd().split('\n').slice(-9);
   expect(tail[0]).toBe('valid: true, claim: tamper-detecting, verdict: verified');
@@ -75,6 +76,8 @@ test(
       patches: { itemId: string }[];
       verify: Report;
     };
+    expect((result as { dashboard?: string }).dashboard).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/dashboard\/$/);
+    expect(result).not.toHaveProperty('operatorToken');
     expect(result.verify.claim).toBe('tamper-detecting');
     expect(result.verify.checks.filter((check) => check.status !== 'not-checked').every((check) => check.status === 'pass')).toBe(true);
     expect(result.verify.checks.find((check) => check.name === 'anchor')?.detail).toMatch(/^read live: file:\S+ \(detect\)/);
@@ -133,5 +136,78 @@ test(
     expect(removed.status).toBe(1);
     expect(removed.stdout).toMatch(/^ {2}fail {8}anchor {15}.*the anchored envelope is gone/m);
     expect(stillOffline.status).toBe(0);
+  },
+);
+
+test(
+  'cairn demo --keep-serving prints the dashboard address and the token to sign in with, and serves the dashboard until Ctrl-C',
+  { timeout: 90_000 },
+  async () => {
+    const env = { ...process.env };
+    delete env['NODE_EXTRA_CA_CERTS'];
+    const child = spawn(process.execPath, [cli, 'demo', '--directory', join(scratch, 'serving'), '--keep-serving'], { env });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.resume();
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await expect.poll(() => stdout, { timeout: 60_000, interval: 200 }).toMatch(/serving until Ctrl-C\n$/);
+      // The report came first: the demo is over, its server is not.
+      expect(stdout).toContain('valid: true, claim: tamper-detecting, verdict: verified');
+      const tail = stdout.trimEnd().split('\n').slice(-3);
+      const dashboard = /^dashboard at (http:\/\/127\.0\.0\.1:\d+\/dashboard\/)$/.exec(tail[0]!)?.[1];
+      const token = /^operator token \(admin; to sign in to the dashboard\): (\S+)$/.exec(tail[1]!)?.[1];
+      expect(dashboard).toBeDefined();
+      expect(token).toBeDefined();
+      const page = await fetch(dashboard!);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(await page.text()).toBe(readFileSync(join(repositoryRoot, 'apps', 'server', 'dist', 'dashboard', 'index.html'), 'utf8'));
+      // The token signs in: the demo's two runs are there to look at.
+      const runs = await fetch(new URL('/v1/runs', dashboard), { headers: { authorization: `Bearer ${token}` } });
+      expect(runs.status).toBe(200);
+      expect(((await runs.json()) as { runs: unknown[] }).runs).toHaveLength(2);
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      await expect(fetch(dashboard!)).rejects.toThrow();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  },
+);
+
+test('cairn demo --keep-serving is refused with --server, whose server serves on by itself', async () => {
+  const refused = await cairn('demo', '--server', 'http://127.0.0.1:9', '--keep-serving', '--directory', join(scratch, 'refused'));
+  expect(refused.status).not.toBe(0);
+  expect(refused.stderr).toMatch(/--keep-serving keeps the demo's own server up, but --server http:\/\/127\.0\.0\.1:9 names a running one/);
+});
+
+test(
+  'cairn --json demo --keep-serving prints its one JSON object when the story ends, with the dashboard and the token, then serves until SIGTERM',
+  { timeout: 90_000 },
+  async () => {
+    const env = { ...process.env };
+    delete env['NODE_EXTRA_CA_CERTS'];
+    const child = spawn(process.execPath, [cli, '--json', 'demo', '--directory', join(scratch, 'serving-json'), '--keep-serving'], { env });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.resume();
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await expect.poll(() => stdout, { timeout: 60_000, interval: 200 }).toMatch(/\}\n$/);
+      expect(stdout.trim().split('\n')).toHaveLength(1);
+      const result = JSON.parse(stdout) as { dashboard: string; operatorToken: string; verify: { valid: boolean } };
+      expect(result.verify.valid).toBe(true);
+      const page = await fetch(result.dashboard);
+      expect(page.status).toBe(200);
+      const session = await fetch(new URL('/v1/session', result.dashboard), { headers: { authorization: `Bearer ${result.operatorToken}` } });
+      expect(session.status).toBe(200);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      // Nothing more was printed at the stop.
+      expect(stdout.trim().split('\n')).toHaveLength(1);
+    } finally {
+      child.kill('SIGKILL');
+    }
   },
 );

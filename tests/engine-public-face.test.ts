@@ -27,6 +27,7 @@ const publicTypes = [
   'HostAuditWriter',
   'ItemAttemptRecord',
   'ItemRecord',
+  'LockWait',
   'OverlapPolicy',
   'RunListOptions',
   'RunPage',

@@ -107,6 +107,13 @@ export function ItemPanel({
         </div>
       )}
       <h3>Attempts and output</h3>
+      {item?.state === 'ready' && item.lockWait && (
+        <p class="lock-waiting" role="status">
+          Waiting for lock{item.lockWait.locks.length === 1 ? '' : 's'} <code>{item.lockWait.locks.join(', ')}</code> since{' '}
+          <time dateTime={item.lockWait.startedAt}>{new Date(item.lockWait.startedAt).toLocaleTimeString()}</time>: another item holds it, or an older item
+          waits for it first.
+        </p>
+      )}
       <ItemAttempts
         attempts={attempts}
         readyAt={item?.readyAt ?? null}

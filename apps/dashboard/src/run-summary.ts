@@ -21,5 +21,7 @@ export interface ItemSummary {
   readonly failure: AttemptFailure | null;
   /** When it became ready to run (the start of its queue wait); other fields of the record pass through. */
   readonly readyAt?: string | null;
+  /** While it is ready but held back by a global lock: since when and for which locks. */
+  readonly lockWait?: { readonly startedAt: string; readonly locks: readonly string[] } | null;
   readonly [field: string]: unknown;
 }

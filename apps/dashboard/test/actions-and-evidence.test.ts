@@ -90,3 +90,93 @@ test("a run's evidence shows what its bundle holds, and the bundle downloads and
   const report = await verifyBundle(bytes, { trustedKeys: [composition.signingKey], readAnchor: (receipt) => composition.anchors[0]!.read(receipt) });
   expect(report).toMatchObject({ valid: true });
 });
+
+/** The run's bundle once it holds an anchor receipt (the checkpoint covering the run was anchored). */
+async function anchoredBundle(api: Api, runId: string): Promise<{ anchors: unknown[] }> {
+  let bundle: { anchors: unknown[] } = { anchors: [] };
+  await expect
+    .poll(
+      async () => {
+        bundle = (await (await api(`/v1/runs/${runId}/bundle`)).json()) as { anchors: unknown[] };
+        return bundle.anchors.length;
+      },
+      { timeout: 30_000, interval: 250 },
+    )
+    .toBeGreaterThan(0);
+  return bundle;
+}
+
+test("the Evidence view runs every check of cairn verify in the page, says against which key, and shows each anchor receipt's status", async () => {
+  const { base, api, keyId } = await start('tokens');
+  const auditor = await tokenWith(api, ['runs:read', 'audit:read']);
+  const runId = await submitRun(api, { version: 1, name: 'checked', items: [shell('write', 'echo data > out.txt')] });
+  await runReaches(api, runId);
+  await anchoredBundle(api, runId);
+  const page = await signedIn(base, auditor.token, `#/runs/${runId}/evidence`);
+  const checks = page.getByRole('region', { name: 'Checks in this page' });
+  const rows = checks.locator('.checks-table tr');
+  await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(8);
+  const statuses = await rows.evaluateAll((all) => all.map((row) => [row.getAttribute('data-check'), row.getAttribute('data-status')]));
+  expect(statuses).toEqual([
+    ['entries', 'pass'],
+    ['completeness', 'pass'],
+    ['inclusion', 'pass'],
+    ['checkpoint-signature', 'pass'],
+    ['manifests', 'pass'],
+    ['artifacts', 'pass'],
+    // Receipts were checked, but no anchor is read live from the page.
+    ['anchor', 'not-checked'],
+    ['timestamp', 'not-checked'],
+  ]);
+  // Each check with the verifier's own detail.
+  expect(await checks.locator('tr[data-check="inclusion"] .check-detail').textContent()).toMatch(
+    /^\d+ entries included in the tree of size \d+ \(root [0-9a-f]{64}\)$/,
+  );
+  expect(await checks.locator('tr[data-check="checkpoint-signature"] .check-detail').textContent()).toContain(
+    'a key taken from the bundle itself, not trusted',
+  );
+  expect(await checks.locator('tr[data-check="anchor"] .check-detail').textContent()).toMatch(/signed receipt\(s\) bound to this checkpoint/);
+  // The claim says against what: not "verified" against keys the bundle chose itself.
+  expect(await checks.locator('.verdict').getAttribute('data-verdict')).toBe('untrusted-signer');
+  expect(await checks.locator('.verdict').textContent()).toContain('not a key you vouched for');
+  expect(await checks.locator('.in-page-scope').textContent()).toMatch(/the keys the bundle itself names.*What this does not establish/s);
+  const anchors = checks.getByRole('list', { name: 'Anchors' }).locator('li');
+  expect(await anchors.count()).toBeGreaterThan(0);
+  expect(await anchors.first().getAttribute('data-status')).toBe('pass');
+  expect(await anchors.first().textContent()).toMatch(/receipt signed and bound to this checkpoint; not read live/);
+  await screenshot(page, 'evidence-checks');
+
+  // The reader names the key they trust: the same checks, now against that key alone.
+  await checks.getByLabel('Check against a key id you trust').fill(keyId);
+  await checks.getByRole('button', { name: 'Check again' }).click();
+  await expect.poll(() => checks.locator('.verdict').getAttribute('data-verdict')).toBe('verified');
+  expect(await checks.locator('tr[data-check="checkpoint-signature"] .check-detail').textContent()).toContain('— a trusted key');
+  expect(await checks.locator('.verdict').textContent()).toContain('key id you entered');
+  expect(await checks.locator('.in-page-scope').textContent()).toContain(`key id ${keyId}, which you entered`);
+});
+
+test('the Evidence view names the check that fails when one byte of an entry is altered on the way', async () => {
+  const { base, api } = await start('tokens');
+  const auditor = await tokenWith(api, ['runs:read', 'audit:read']);
+  const runId = await submitRun(api, { version: 1, name: 'altered', items: [shell('write', 'echo data > out.txt')] });
+  await runReaches(api, runId);
+  const page = await signedIn(base, auditor.token, '', (page) => {
+    void page.route(/\/v1\/runs\/[^/]+\/bundle$/, async (route) => {
+      const response = await route.fetch();
+      const text = await response.text();
+      // One digit of the first entry's time, still a valid time: the JSON stays canonical and valid.
+      const time = text.indexOf('"time":"', text.indexOf('"entries":['));
+      const at = text.indexOf('Z"', time) - 1;
+      const altered = `${text.slice(0, at)}${(Number(text[at]) + 1) % 10}${text.slice(at + 1)}`;
+      expect(altered.length).toBe(text.length);
+      await route.fulfill({ response, body: altered });
+    });
+  });
+  await page.evaluate((target) => (location.hash = target), `#/runs/${runId}/evidence`);
+  const checks = page.getByRole('region', { name: 'Checks in this page' });
+  await expect.poll(() => checks.locator('.verdict').getAttribute('data-verdict'), { timeout: 30_000 }).toBe('failed');
+  expect(await checks.locator('.verdict').textContent()).toBe('Failed: the inclusion check did not pass.');
+  expect(await checks.locator('tr[data-check="inclusion"]').getAttribute('data-status')).toBe('fail');
+  expect(await checks.locator('tr[data-check="inclusion"] .check-detail').textContent()).toMatch(/^\$\.inclusionProof: the entries do not recompute the root/);
+  expect(await checks.locator('tr[data-check="entries"]').getAttribute('data-status')).toBe('pass');
+});

@@ -52,6 +52,54 @@ test("a retried item lists its attempts, and each attempt's output opens", async
   expect(await attempts.nth(0).getAttribute('aria-pressed')).toBe('true');
 });
 
+test('an item that waited for a lock another item held shows that wait as its own span, with the lock, and one that did not shows none', async () => {
+  const { base, api, operatorToken } = await start('tokens');
+  // Both take the lock 'deploy': the second is ready at once but waits until the first lets it go.
+  const runId = await submitRun(api, {
+    version: 1,
+    name: 'one-deploy-at-a-time',
+    items: [shell('first', 'sleep 5', { locks: ['deploy'] }), shell('second', 'true', { locks: ['deploy'] })],
+  });
+  // While it waits, the item says for which lock.
+  const itemOf = async (itemId: string) =>
+    ((await (await api(`/v1/runs/${runId}/items`)).json()) as { itemId: string; state: string; lockWait: unknown }[]).find((item) => item.itemId === itemId)!;
+  await expect.poll(async () => (await itemOf('second')).lockWait).toMatchObject({ locks: ['deploy'] });
+  expect((await itemOf('first')).lockWait).toBeNull();
+  const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/second`);
+  const waiting = page.locator('.lock-waiting');
+  await expect.poll(() => waiting.textContent()).toMatch(/^Waiting for lock deploy since .+: another item holds it/);
+  await runReaches(api, runId);
+  // Dispatched: the item no longer waits (its attempt keeps the wait), live, without a reload.
+  await expect.poll(() => waiting.count()).toBe(0);
+  expect((await itemOf('second')).lockWait).toBeNull();
+  const attempts = async (itemId: string) => (await (await api(`/v1/runs/${runId}/items/${itemId}/attempts`)).json()) as { lockWait: unknown }[];
+  expect((await attempts('second'))[0]!.lockWait).toMatchObject({ locks: ['deploy'] });
+  expect((await attempts('first'))[0]!.lockWait).toBeNull();
+
+  const row = page.locator('.attempts-table tr[data-attempt="1"]');
+  await expect.poll(() => row.locator('.lock-wait').textContent()).toMatch(/^ · waited \d+\.\d s for lock deploy$/);
+  // It waited while 'first' ran (2 s, more on a loaded machine).
+  expect(Number(/waited (\d+\.\d) s/.exec((await row.locator('.lock-wait').textContent())!)![1])).toBeGreaterThanOrEqual(1.5);
+  expect(await row.locator('.attempt-timeline .span-lock').count()).toBe(1);
+  // Queue wait, lock wait and run time, in that order.
+  // (The queue span once the item's summary, with when it became ready, has been read too.)
+  await expect
+    .poll(() => row.locator('[data-span]').evaluateAll((spans) => spans.map((span) => span.getAttribute('data-span'))))
+    .toEqual(['queue', 'lock', 'run']);
+  expect(await row.locator('.attempt-timeline > span').evaluateAll((spans) => spans.map((span) => span.className))).toEqual([
+    'span-queue',
+    'span-lock',
+    'span-run',
+  ]);
+  await screenshot(page, 'lock-wait');
+
+  await page.evaluate((target) => (location.hash = target), `#/runs/${runId}/items/first`);
+  const firstRow = page.locator('.attempts-table tr[data-attempt="1"]');
+  await expect.poll(() => firstRow.textContent()).toMatch(/ran \d+\.\d s/);
+  expect(await firstRow.locator('.lock-wait').count()).toBe(0);
+  expect(await firstRow.locator('.attempt-timeline .span-lock').count()).toBe(0);
+});
+
 test("a succeeded item's patch opens as a diff, unified or side by side, and downloads as the server stores it", async () => {
   const { base, api, operatorToken } = await start('tokens');
   const runId = await submitRun(api, {

@@ -31,11 +31,19 @@ export interface DemoOptions {
    * verification trusts (never what the bundle says about itself).
    */
   readonly server?: { readonly client: CairnClient; readonly baseUrl: string; readonly loaded: LoadedServerConfig };
+  /**
+   * Called once the story is told, while the demo's own server still serves (`cairn demo
+   * --keep-serving`): it returns when the server may stop. With the dashboard's address and the
+   * operator's token to sign in with. Not with `server` (that one serves on by itself).
+   */
+  readonly keepServing?: (serving: { readonly result: DemoResult; readonly operatorToken: string }) => Promise<void>;
 }
 
 /** What `cairn demo --json` prints. */
 export interface DemoResult {
   readonly directory: string;
+  /** The dashboard of the server the demo ran on: `<server>/dashboard/` (the demo's own serves only while it runs, or until Ctrl-C with --keep-serving). */
+  readonly dashboard: string;
   /** How the items were isolated: a bubblewrap sandbox, none (development), or a Fargate task's container. */
   readonly sandbox: 'bubblewrap' | 'none' | 'container';
   /** The first run: it did the work, and its evidence is what is verified. */
@@ -75,6 +83,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   if (options.server) {
     const { client, baseUrl, loaded } = options.server;
     say(`$ cairn serve   (already running on ${baseUrl}, from ${loaded.file})`);
+    say(`dashboard at ${dashboardOf(baseUrl)}`);
     const keyId = (await serverSigningKey(loaded)).keyId;
     say(`signing key ${keyId}`);
     return demoStory({
@@ -83,6 +92,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       cairn: client,
       loaded,
       keyId,
+      dashboard: dashboardOf(baseUrl),
       sandbox: loaded.config.executor.kind === 'local' ? loaded.config.executor.sandbox : 'container',
     });
   }
@@ -102,12 +112,21 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   try {
     const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
     say(`$ cairn serve   (in this process, on ${baseUrl}; sandbox: ${sandboxed ? 'bubblewrap' : 'none'})`);
+    const dashboard = dashboardOf(baseUrl);
+    say(`dashboard at ${dashboard}${options.keepServing ? '' : ' (while the demo runs; --keep-serving keeps it up after)'}`);
     const cairn = createCairnClient({ baseUrl, token: init.operatorToken });
-    return await demoStory({ ...options, directory, cairn, loaded, keyId: init.keyId, sandbox: sandboxed ? 'bubblewrap' : 'none' });
+    const result = await demoStory({ ...options, directory, cairn, loaded, keyId: init.keyId, dashboard, sandbox: sandboxed ? 'bubblewrap' : 'none' });
+    if (options.keepServing) await options.keepServing({ result, operatorToken: init.operatorToken });
+    return result;
   } finally {
     await app.close();
     await composition.close();
   }
+}
+
+/** The dashboard's address on a server (served by every `cairn serve` at `/dashboard/`). */
+function dashboardOf(baseUrl: string): string {
+  return `${baseUrl.replace(/\/+$/, '')}/dashboard/`;
 }
 
 interface DemoStory extends DemoOptions {
@@ -115,6 +134,7 @@ interface DemoStory extends DemoOptions {
   readonly cairn: CairnClient;
   readonly loaded: LoadedServerConfig;
   readonly keyId: string;
+  readonly dashboard: string;
   readonly sandbox: DemoResult['sandbox'];
 }
 
@@ -167,6 +187,7 @@ async function demoStory(options: DemoStory): Promise<DemoResult> {
   for (const line of formatVerificationReport(verify)) say(line);
   return {
     directory,
+    dashboard: options.dashboard,
     sandbox: options.sandbox,
     runId: first.runId,
     state: first.state,

@@ -71,6 +71,12 @@ export const runViewSchema = record<RunRecord>(
   { id: 'Run', description: 'A run: its state and item counts (and, when items failed, why)' },
 );
 
+/** A wait for global locks (`locks:` in the spec), of a ready item or before an attempt's dispatch. */
+const lockWaitViewSchema = z.strictObject({
+  startedAt: z.string().meta({ description: 'When a dispatch pass first found a lock it declares held by another item (or reserved by an older waiter)' }),
+  locks: z.array(z.string()).meta({ description: 'The lock names it waits or waited for' }),
+});
+
 export const itemViewSchema = record<ItemRecord>(
   {
     runId: z.string(),
@@ -80,6 +86,10 @@ export const itemViewSchema = record<ItemRecord>(
     failure: attemptFailureViewSchema
       .nullable()
       .meta({ description: "Why the item's latest attempt failed, or why it could not be dispatched; null while nothing failed and once it succeeded" }),
+    lockWait: lockWaitViewSchema.nullable().meta({
+      description:
+        'While it is ready but held back by a global lock another item holds: since when and for which locks; null otherwise (once dispatched, its attempt keeps the wait)',
+    }),
   },
   { id: 'Item', description: 'A work item of a run: its state, and why it failed when it did' },
 );
@@ -101,6 +111,9 @@ export const attemptViewSchema = record<ItemAttemptRecord>(
     failure: attemptFailureViewSchema
       .nullable()
       .meta({ description: 'Why it did not succeed, once it ended without success; null while live and when it succeeded' }),
+    lockWait: lockWaitViewSchema.nullable().meta({
+      description: 'Its wait for global locks (locks: in the spec) before it was dispatched, which lasted until dispatchedAt; null when it waited for none',
+    }),
   },
   { id: 'Attempt', description: 'One attempt of an item: when it was dispatched and ended, how, and why it did not succeed' },
 );

@@ -33,6 +33,7 @@ function setUp() {
     dispatchedAt: '2026-11-23T09:00:00.000Z',
     finishedAt: null,
     failure: null,
+    lockWait: null,
   };
   // Only the engine's answer about the attempt: what is under test is the reading of storage.
   const service: Pick<EngineService, 'attempts'> = { attempts: async () => [attempt] };

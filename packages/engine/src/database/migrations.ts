@@ -240,4 +240,18 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE items ADD COLUMN failure TEXT;
     `,
   },
+  {
+    version: 12,
+    name: 'lock waits',
+    sql: `
+      -- When a dispatch pass first found a ready item held back by a global lock (\`locks:\`) that
+      -- another item holds or an older waiter reserved, and which lock names (JSON array). Written
+      -- once per wait (only while null), moved onto the attempt it dispatches and cleared then.
+      ALTER TABLE items ADD COLUMN lock_wait_started_at TEXT;
+      ALTER TABLE items ADD COLUMN lock_wait_locks TEXT;
+      -- The wait before this attempt's dispatch, as the item had it; null when it waited for no lock.
+      ALTER TABLE attempts ADD COLUMN lock_wait_started_at TEXT;
+      ALTER TABLE attempts ADD COLUMN lock_wait_locks TEXT;
+    `,
+  },
 ];

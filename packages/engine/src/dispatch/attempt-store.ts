@@ -46,6 +46,23 @@ export interface ItemAttemptRecord {
   readonly finishedAt: string | null;
   /** Why it did not succeed, once it ended without success; null while live and when it succeeded. */
   readonly failure: AttemptFailure | null;
+  /** Its wait for global locks before it was dispatched; null when it waited for none. */
+  readonly lockWait: LockWait | null;
+}
+
+/**
+ * A ready item's wait for global locks (`locks:`): when a dispatch pass first found a lock it
+ * declares held by another item (or reserved by an older waiter), and which. It lasted until the
+ * attempt's dispatch.
+ */
+export interface LockWait {
+  readonly startedAt: string;
+  readonly locks: readonly string[];
+}
+
+/** A lock wait from its two stored columns (the names as a JSON array); null when there was none. */
+export function lockWaitOf(startedAt: string | null, locks: string | null): LockWait | null {
+  return startedAt === null ? null : { startedAt, locks: locks === null ? [] : (JSON.parse(locks) as string[]) };
 }
 
 type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent' | 'failure'> & { handle: string | null; stopSent: number; failure: string | null };
@@ -69,8 +86,10 @@ export class AttemptStore {
     const prepare = database.prepare.bind(database);
     this.#statements = {
       insert: prepare(
-        `INSERT INTO attempts (run_id, item_id, attempt, fencing_token, execution_id, executor, state, manifest_digest, dispatched_at, deadline, queue, input_digest)
-         VALUES (@runId, @itemId, @attempt, @fencingToken, @executionId, @executor, 'dispatching', @manifestDigest, @dispatchedAt, @deadline, @queue, @inputDigest)`,
+        `INSERT INTO attempts (run_id, item_id, attempt, fencing_token, execution_id, executor, state, manifest_digest, dispatched_at, deadline, queue, input_digest,
+           lock_wait_started_at, lock_wait_locks)
+         VALUES (@runId, @itemId, @attempt, @fencingToken, @executionId, @executor, 'dispatching', @manifestDigest, @dispatchedAt, @deadline, @queue, @inputDigest,
+           @lockWaitStartedAt, @lockWaitLocks)`,
       ),
       started: prepare(`UPDATE attempts SET state = 'running', handle = ? WHERE execution_id = ?`),
       finished: prepare('UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ?, failure = ? WHERE execution_id = ?'),
@@ -88,8 +107,17 @@ export class AttemptStore {
         `SELECT queue AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') AND queue IS NOT NULL GROUP BY queue`,
       ),
       liveCount: prepare<[], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running')`),
-      ofItem: prepare<[string, string], Omit<ItemAttemptRecord, 'artifacts' | 'failure'> & { artifacts: string | null; failure: string | null }>(
-        `SELECT run_id AS runId, item_id AS itemId, attempt, execution_id AS executionId, state, exit_code AS exitCode, artifacts, dispatched_at AS dispatchedAt, finished_at AS finishedAt, failure
+      ofItem: prepare<
+        [string, string],
+        Omit<ItemAttemptRecord, 'artifacts' | 'failure' | 'lockWait'> & {
+          artifacts: string | null;
+          failure: string | null;
+          lockWaitStartedAt: string | null;
+          lockWaitLocks: string | null;
+        }
+      >(
+        `SELECT run_id AS runId, item_id AS itemId, attempt, execution_id AS executionId, state, exit_code AS exitCode, artifacts, dispatched_at AS dispatchedAt, finished_at AS finishedAt, failure,
+           lock_wait_started_at AS lockWaitStartedAt, lock_wait_locks AS lockWaitLocks
          FROM attempts WHERE run_id = ? AND item_id = ? ORDER BY attempt`,
       ),
       lostBefore: prepare<[string, string, number], { count: number }>(
@@ -110,8 +138,15 @@ export class AttemptStore {
     deadline: string;
     queue: string | null;
     inputDigest: string | null;
+    /** The item's lock wait before this dispatch, if it had one. */
+    lockWait: LockWait | null;
   }): void {
-    this.#statements.insert.run(attempt);
+    const { lockWait, ...columns } = attempt;
+    this.#statements.insert.run({
+      ...columns,
+      lockWaitStartedAt: lockWait?.startedAt ?? null,
+      lockWaitLocks: lockWait === null ? null : JSON.stringify(lockWait.locks),
+    });
   }
 
   started(executionId: string, handle: ExecutionHandle): void {
@@ -148,10 +183,11 @@ export class AttemptStore {
 
   /** The item's attempts, first to last (through the primary key). */
   ofItem(runId: string, itemId: string): ItemAttemptRecord[] {
-    return this.#statements.ofItem.all(runId, itemId).map((row) => ({
+    return this.#statements.ofItem.all(runId, itemId).map(({ lockWaitStartedAt, lockWaitLocks, ...row }) => ({
       ...row,
       artifacts: row.artifacts === null ? null : (JSON.parse(row.artifacts) as Record<string, string>),
       failure: row.failure === null ? null : (JSON.parse(row.failure) as AttemptFailure),
+      lockWait: lockWaitOf(lockWaitStartedAt, lockWaitLocks),
     }));
   }
 

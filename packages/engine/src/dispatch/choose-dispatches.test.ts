@@ -70,6 +70,27 @@ describe('chooseDispatches: which ready items a pass starts', () => {
     expect(ids(chosen)).toEqual(['free']);
   });
 
+  it('tells which candidates wait for locks, and which of their locks are held or reserved, but not those held back by a limit', () => {
+    const exclusive = (name: string) => ({ name, mode: 'exclusive' as const });
+    const waits: [string, string[]][] = [];
+    const chosen = chooseDispatches(
+      [
+        item('writer', { locks: [exclusive('db'), exclusive('free')] }),
+        item('second', { locks: [exclusive('free')] }),
+        item('limited', { runId: 'full', locks: [exclusive('db')] }),
+        item('plain'),
+      ],
+      limits({ heldLocks: new Map([['db', ['shared']]]), runLimit: (runId) => (runId === 'full' ? 0 : undefined) }),
+      (candidate, locks) => waits.push([candidate.id, locks]),
+    );
+    expect(ids(chosen)).toEqual(['plain']);
+    // 'free' is reserved by the writer that waits before it.
+    expect(waits).toEqual([
+      ['writer', ['db']],
+      ['second', ['free']],
+    ]);
+  });
+
   it('is a function of its inputs: the same candidates and limits give the same choice, and the inputs are not changed', () => {
     const liveByRun = new Map([['run', 1]]);
     const heldLocks = new Map([['db', ['shared' as const]]]);

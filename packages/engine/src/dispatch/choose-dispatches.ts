@@ -29,9 +29,14 @@ export interface DispatchLimits {
  * order, and the limits — the same inputs give the same choice. An item takes all its locks or
  * waits; a waiting item reserves the lock names it waits for, so no younger item takes them first
  * (FIFO for lock waiters: shared holders cannot starve an exclusive waiter). Candidates are read
- * lazily and no more are read once the pass is full.
+ * lazily and no more are read once the pass is full. `onLockWait` hears of each candidate read that
+ * waits for locks (not for a concurrency limit), with the names held or reserved before it.
  */
-export function chooseDispatches<Candidate extends DispatchCandidate>(candidates: Iterable<Candidate>, limits: DispatchLimits): Candidate[] {
+export function chooseDispatches<Candidate extends DispatchCandidate>(
+  candidates: Iterable<Candidate>,
+  limits: DispatchLimits,
+  onLockWait?: (candidate: Candidate, locks: string[]) => void,
+): Candidate[] {
   const chosen: Candidate[] = [];
   if (limits.capacity <= 0) return chosen;
   const byRun = new Map(limits.liveByRun);
@@ -56,6 +61,10 @@ export function chooseDispatches<Candidate extends DispatchCandidate>(candidates
       // Full: no further candidate is read (reading one costs the caller a query).
       if (chosen.length >= limits.capacity) break;
     } else {
+      onLockWait?.(
+        candidate,
+        candidate.locks.filter((lock) => reserved.has(lock.name) || !free(lock)).map((lock) => lock.name),
+      );
       for (const lock of candidate.locks) reserved.add(lock.name);
     }
   }

@@ -523,6 +523,58 @@ describe('Dispatcher', () => {
     expect(span(third.runId, 'read-3')[0]).toBeGreaterThanOrEqual(write[1]);
   });
 
+  test('lock waits: an item held back by a lock records when it began waiting and for which lock, once, and its attempt keeps it', async () => {
+    const { machine, dispatcher, database } = await setUp();
+    const { runId } = machine.submit(
+      {
+        version: 1,
+        name: 'shared-lock',
+        // A run concurrency of 2: 'late' waits for that limit, not for a lock.
+        concurrency: 2,
+        items: [
+          { id: 'holder', locks: ['deploy'], runtime: { kind: 'command', argv: ['sleep', '150'] } },
+          { id: 'waiter', locks: ['deploy', 'file:free'], runtime: { kind: 'command', argv: ['sleep', '5'] } },
+          { id: 'free', runtime: { kind: 'command', argv: ['sleep', '150'] } },
+          { id: 'late', runtime: { kind: 'command', argv: ['sleep', '5'] } },
+        ],
+      },
+      { actor: ana },
+    );
+    const itemWait = () =>
+      database
+        .prepare('SELECT lock_wait_started_at AS startedAt, lock_wait_locks AS locks FROM items WHERE run_id = ? AND item_id = ?')
+        .get(runId, 'waiter') as {
+        startedAt: string | null;
+        locks: string | null;
+      };
+    expect(await dispatcher.dispatchReady()).toBe(2);
+    const first = itemWait();
+    expect(first.startedAt).not.toBeNull();
+    // Only the lock that was held, not the free one it also declares.
+    expect(JSON.parse(first.locks!)).toEqual(['deploy']);
+    // The item shows its wait while ready; the one held back by the run's concurrency waits for no lock.
+    const byId = () => Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item]));
+    expect(byId()['waiter']!.lockWait).toEqual({ startedAt: first.startedAt, locks: ['deploy'] });
+    expect(byId()['late']).toMatchObject({ state: 'ready', lockWait: null });
+    await sleep(20);
+    // A later pass that finds it still waiting does not move the start of its wait.
+    await dispatcher.dispatchReady();
+    expect(itemWait()).toEqual(first);
+    for (let round = 0; round < 500 && machine.run(runId)!.state !== 'succeeded'; round++) {
+      await dispatcher.dispatchReady();
+      await sleep(2);
+      await dispatcher.reconcile();
+    }
+    expect(machine.run(runId)!.state).toBe('succeeded');
+    const [waited] = machine.attempts(runId, 'waiter');
+    expect(waited!.lockWait).toEqual({ startedAt: first.startedAt, locks: ['deploy'] });
+    expect(Date.parse(waited!.dispatchedAt)).toBeGreaterThanOrEqual(Date.parse(first.startedAt!));
+    // The item's own record of the wait ended with the dispatch.
+    expect(itemWait()).toEqual({ startedAt: null, locks: null });
+    for (const itemId of ['holder', 'free', 'late']) expect(machine.attempts(runId, itemId)[0]!.lockWait).toBeNull();
+    expect(machine.items(runId).map((item) => item.lockWait)).toEqual([null, null, null, null]);
+  });
+
   test('a malformed result record is rejected and audited, and the attempt does not count as a success', async () => {
     const { machine, audit, drive } = await setUp();
     const { runId } = machine.submit({ version: 1, name: 'garbage', items: [{ id: 'bad', runtime: { kind: 'command', argv: ['garbage'] } }] }, { actor: ana });

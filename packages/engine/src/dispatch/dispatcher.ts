@@ -30,7 +30,7 @@ import type { ItemRecord } from '../state/run-records.ts';
 import type { RunStateMachine } from '../state/run-state-machine.ts';
 import { engineActor } from '../engine-actor.ts';
 import { RunStore } from '../state/run-store.ts';
-import { AttemptStore, type AttemptRecord } from './attempt-store.ts';
+import { AttemptStore, lockWaitOf, type AttemptRecord, type LockWait } from './attempt-store.ts';
 import { declaredLocks, LockTable, type HeldLock } from './lock-table.ts';
 import { chooseDispatches, type DispatchCandidate } from './choose-dispatches.ts';
 import { retryDelay } from './retry-delay.ts';
@@ -389,17 +389,30 @@ export class Dispatcher {
         yield { item, runId: item.runId, ...queue, locks: declaredLocks(spec.locks), stored, spec };
       }
     };
-    const chosen = chooseDispatches(candidates.call(this), {
-      capacity,
-      liveByRun: byRun,
-      liveByQueue: byQueue,
-      runLimit: (runId) => {
-        if (!runLimits.has(runId)) runLimits.set(runId, this.#settings.machine.run(runId)?.concurrency ?? null);
-        return runLimits.get(runId);
+    // Items held back by a lock: when each started waiting is written once, by the first pass that
+    // saw it (an item whose wait is recorded is not written again), after the choice.
+    const lockWaits: { item: ItemRecord; locks: string[] }[] = [];
+    const chosen = chooseDispatches(
+      candidates.call(this),
+      {
+        capacity,
+        liveByRun: byRun,
+        liveByQueue: byQueue,
+        runLimit: (runId) => {
+          if (!runLimits.has(runId)) runLimits.set(runId, this.#settings.machine.run(runId)?.concurrency ?? null);
+          return runLimits.get(runId);
+        },
+        queueLimit: (queue) => this.#settings.queues?.[queue]?.concurrency,
+        heldLocks: this.#locks.held(),
       },
-      queueLimit: (queue) => this.#settings.queues?.[queue]?.concurrency,
-      heldLocks: this.#locks.held(),
-    });
+      (candidate, locks) => {
+        if (candidate.stored.lockWaitStartedAt === null) lockWaits.push({ item: candidate.item, locks });
+      },
+    );
+    if (lockWaits.length > 0) {
+      const startedAt = new Date(this.#now()).toISOString();
+      for (const { item, locks } of lockWaits) this.#runs.startLockWait(item.runId, item.itemId, startedAt, locks);
+    }
     // Inputs are resolved for the chosen items only, not for those that wait.
     return chosen.map(({ item, locks, stored, spec }) => ({ item, locks: [...locks], stored, spec, inputs: this.#inputs(item.runId, spec) }));
   }
@@ -460,6 +473,7 @@ export class Dispatcher {
       timeoutMs: manifest.limits.timeoutMs,
       queue: spec.queue ?? null,
       readyAt: item.readyAt,
+      lockWait: lockWaitOf(stored.lockWaitStartedAt, stored.lockWaitLocks),
       inputDigest,
       ...(secrets ? { secrets: secrets.values, secretVersions: secrets.versions } : {}),
     };
@@ -535,7 +549,10 @@ export class Dispatcher {
       deadline: new Date(now + dispatch.timeoutMs + (this.#settings.timeoutGraceMs ?? 0)).toISOString(),
       queue: dispatch.queue,
       inputDigest: dispatch.inputDigest,
+      lockWait: dispatch.lockWait,
     });
+    // The wait is the attempt's now; a later retry's wait is its own.
+    if (dispatch.lockWait !== null) this.#runs.endLockWait(runId, itemId);
     // Secrets are audited by name and version, never by value.
     this.#auditAttempt('attempt.dispatched', dispatch, 'success', {
       manifestDigest,
@@ -743,6 +760,8 @@ interface PreparedDispatch {
   readonly queue: string | null;
   /** When the item became ready, for dispatch latency. */
   readonly readyAt: string | null;
+  /** Its wait for locks before this dispatch, if it had one. */
+  readonly lockWait: LockWait | null;
   /** A pure item's input digest, under which its success is recorded for reuse. */
   readonly inputDigest: string | null;
   /** Decrypted secret values, handed to the executor and then dropped; never stored. */

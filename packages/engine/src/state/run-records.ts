@@ -1,4 +1,5 @@
 import type { AttemptFailure, Digest, ItemState, RunState } from '@cairn/core';
+import type { LockWait } from '../dispatch/attempt-store.ts';
 
 /** A run as the engine stores it. */
 export interface RunRecord {
@@ -36,4 +37,6 @@ export interface ItemRecord {
    * while nothing failed and once an attempt succeeds. A retrying item shows its last failure.
    */
   readonly failure: AttemptFailure | null;
+  /** While it is ready but held back by a global lock: since when and for which locks; null otherwise (its attempt keeps the wait once dispatched). */
+  readonly lockWait: LockWait | null;
 }

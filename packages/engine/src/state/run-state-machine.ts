@@ -185,6 +185,7 @@ export class RunStateMachine {
             readyAt: null,
             cancelRequestedBy: null,
             failure: null,
+            lockWait: null,
           });
       });
       for (const item of spec.items) for (const prerequisite of prerequisitesOf(item)) this.#store.insertEdge(runId, prerequisite, item.id);

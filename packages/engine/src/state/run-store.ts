@@ -1,5 +1,6 @@
 import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
 import type { EngineDatabase } from '../database/engine-database.ts';
+import { lockWaitOf } from '../dispatch/attempt-store.ts';
 import type { ItemRecord, RunRecord } from './run-records.ts';
 
 // The stored key is scoped to its submitter (migration 10); a run shows the key as it was given.
@@ -7,14 +8,32 @@ const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, sub
   submitted_at AS submittedAt, finished_at AS finishedAt, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed,
   cancel_requested_by AS cancelRequestedBy, concurrency`;
 const itemColumns = `run_id AS runId, item_id AS itemId, position, state, waiting_on AS waitingOn, approval_required AS approvalRequired, ready_at AS readyAt,
-  cancel_requested_by AS cancelRequestedBy, failure`;
+  cancel_requested_by AS cancelRequestedBy, failure, lock_wait_started_at AS lockWaitStartedAt, lock_wait_locks AS lockWaitLocks`;
+
+/** What a dispatch reads of a ready item (`RunStore.dispatchFacts`); the lock wait's names as JSON text. */
+export interface DispatchFacts {
+  readonly spec: string;
+  readonly executor: string;
+  readonly workspace: string | null;
+  readonly nextAttempt: number;
+  /** When a pass first found it held back by a lock (and which, a JSON array); null while it has not waited for one. */
+  readonly lockWaitStartedAt: string | null;
+  readonly lockWaitLocks: string | null;
+}
 
 /** Rows as SQLite returns them: booleans are 0 or 1, the failure JSON text. */
-type ItemRow = Omit<ItemRecord, 'approvalRequired' | 'failure'> & { approvalRequired: number; failure: string | null };
-const toItem = (row: ItemRow): ItemRecord => ({
+type ItemRow = Omit<ItemRecord, 'approvalRequired' | 'failure' | 'lockWait'> & {
+  approvalRequired: number;
+  failure: string | null;
+  lockWaitStartedAt: string | null;
+  lockWaitLocks: string | null;
+};
+const toItem = ({ lockWaitStartedAt, lockWaitLocks, ...row }: ItemRow): ItemRecord => ({
   ...row,
   approvalRequired: row.approvalRequired === 1,
   failure: row.failure === null ? null : (JSON.parse(row.failure) as AttemptFailure),
+  // A wait is shown while the item is ready; once it is dispatched, its attempt keeps it.
+  lockWait: row.state === 'ready' ? lockWaitOf(lockWaitStartedAt, lockWaitLocks) : null,
 });
 
 /**
@@ -41,11 +60,15 @@ export class RunStore {
       itemSpec: prepare<[string, string], { spec: string; executor: string; workspace: string | null }>(
         'SELECT items.spec, items.executor, runs.workspace FROM items JOIN runs USING (run_id) WHERE run_id = ? AND item_id = ?',
       ),
-      dispatchFacts: prepare<[string, string], { spec: string; executor: string; workspace: string | null; nextAttempt: number }>(
-        `SELECT items.spec, items.executor, runs.workspace,
+      dispatchFacts: prepare<[string, string], DispatchFacts>(
+        `SELECT items.spec, items.executor, runs.workspace, items.lock_wait_started_at AS lockWaitStartedAt, items.lock_wait_locks AS lockWaitLocks,
            (SELECT COALESCE(MAX(attempt), 0) + 1 FROM attempts WHERE attempts.run_id = items.run_id AND attempts.item_id = items.item_id) AS nextAttempt
          FROM items JOIN runs USING (run_id) WHERE run_id = ? AND item_id = ?`,
       ),
+      startLockWait: prepare(
+        'UPDATE items SET lock_wait_started_at = ?, lock_wait_locks = ? WHERE run_id = ? AND item_id = ? AND lock_wait_started_at IS NULL',
+      ),
+      endLockWait: prepare('UPDATE items SET lock_wait_started_at = NULL, lock_wait_locks = NULL WHERE run_id = ? AND item_id = ?'),
       insertEdge: prepare('INSERT OR IGNORE INTO item_edges (run_id, prerequisite, dependent) VALUES (?, ?, ?)'),
       runById: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE run_id = ?`),
       runByKey: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE idempotency_key = ?`),
@@ -115,8 +138,18 @@ export class RunStore {
    * one past its last recorded one (1 for the first), so a dispatch that never committed burns no
    * number.
    */
-  dispatchFacts(runId: string, itemId: string): { spec: string; executor: string; workspace: string | null; nextAttempt: number } | undefined {
+  dispatchFacts(runId: string, itemId: string): DispatchFacts | undefined {
     return this.#statements.dispatchFacts.get(runId, itemId);
+  }
+
+  /** A dispatch pass found the ready item held back by these locks: recorded once per wait (a wait already recorded is kept). */
+  startLockWait(runId: string, itemId: string, startedAt: string, locks: readonly string[]): void {
+    this.#statements.startLockWait.run(startedAt, JSON.stringify(locks), runId, itemId);
+  }
+
+  /** The item's lock wait ended with its dispatch (the attempt keeps it). */
+  endLockWait(runId: string, itemId: string): void {
+    this.#statements.endLockWait.run(runId, itemId);
   }
 
   insertEdge(runId: string, prerequisite: string, dependent: string): void {

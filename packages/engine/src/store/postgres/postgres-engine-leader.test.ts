@@ -48,7 +48,9 @@ function deployment(database: TestDatabase) {
       registry,
       run: async (task, signal) => {
         started.set(task.executionId, (started.get(task.executionId) ?? 0) + 1);
-        await sleep(20 + (task.executionId.length % 5) * 10, undefined, { signal }).catch(() => undefined);
+        // An item named slow-holder holds its locks long enough to be seen holding them.
+        const runsFor = task.executionId.includes('/slow-holder/') ? 1_500 : 20 + (task.executionId.length % 5) * 10;
+        await sleep(runsFor, undefined, { signal }).catch(() => undefined);
         return 0;
       },
     });
@@ -170,9 +172,29 @@ describe('the engine on PostgreSQL (ADR 0023)', () => {
     await engine.waitForRun(first);
     engine.cancelRun(second, ana, 'not today');
     await engine.waitForRun(second);
+    // Two items sharing a lock: the second waits for it, and its attempt says so on both backends.
+    const locked = engine.submit(
+      {
+        version: 1,
+        name: 'locked',
+        items: [
+          { id: 'slow-holder', locks: ['deploy'], runtime: { kind: 'command', argv: ['true'] } },
+          { id: 'waiter', locks: ['deploy'], runtime: { kind: 'command', argv: ['true'] } },
+        ],
+      },
+      { actor: ana },
+    ).runId;
+    // While it waits, the readers show the item's wait as the engine does.
+    await until(async () => (await reads.items(locked)).find((item) => item.itemId === 'waiter')?.lockWait != null);
+    expect(engine.items(locked).find((item) => item.itemId === 'waiter')!.lockWait).toMatchObject({ locks: ['deploy'] });
+    expect(await reads.items(locked)).toEqual(engine.items(locked));
+    await engine.waitForRun(locked);
+    expect(engine.attempts(locked, 'waiter')[0]!.lockWait).toMatchObject({ locks: ['deploy'] });
+    expect(engine.attempts(locked, 'slow-holder')[0]!.lockWait).toBeNull();
     await until(async () => (await reads.run(second))?.state === engine.run(second)?.state);
+    await until(async () => (await reads.run(locked))?.state === engine.run(locked)?.state);
 
-    for (const runId of [first, second]) {
+    for (const runId of [first, second, locked]) {
       expect(await reads.run(runId)).toEqual(engine.run(runId));
       expect(await reads.items(runId)).toEqual(engine.items(runId));
       expect(await reads.spec(runId)).toEqual(engine.spec(runId));

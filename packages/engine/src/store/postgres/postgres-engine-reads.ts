@@ -1,7 +1,7 @@
 import type { AttemptFailure, AuditEntry, RunSpecV1 } from '@cairn/core';
 import { itemStates, runStates } from '@cairn/protocol';
 import pg from 'pg';
-import type { ItemAttemptRecord } from '../../dispatch/attempt-store.ts';
+import { lockWaitOf, type ItemAttemptRecord } from '../../dispatch/attempt-store.ts';
 import { checkSeqBounds, instant, type AuditQuery } from '../../audit/audit-query.ts';
 import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
 import { runListQuery, runPageOf, type RunListOptions, type RunPage, type RunSummary } from '../../state/run-history.ts';
@@ -34,10 +34,21 @@ const summaryColumns = `${runColumns},
   (SELECT COUNT(*)::int FROM items WHERE items.run_id = runs.run_id AND items.state = 'succeeded') AS "itemsSucceeded",
   (SELECT COUNT(*)::int FROM audit_entries WHERE audit_entries.run_id = runs.run_id AND audit_entries.action = 'item.reused') AS "itemsReused"`;
 const itemColumns = `run_id AS "runId", item_id AS "itemId", position::int AS position, state, waiting_on::int AS "waitingOn",
-  approval_required::int AS "approvalRequired", ready_at AS "readyAt", cancel_requested_by AS "cancelRequestedBy", failure`;
+  approval_required::int AS "approvalRequired", ready_at AS "readyAt", cancel_requested_by AS "cancelRequestedBy", failure,
+  lock_wait_started_at AS "lockWaitStartedAt", lock_wait_locks AS "lockWaitLocks"`;
 
-type ItemRow = Omit<ItemRecord, 'approvalRequired' | 'failure'> & { approvalRequired: number; failure: string | null };
-type AttemptRow = Omit<ItemAttemptRecord, 'artifacts' | 'failure'> & { artifacts: string | null; failure: string | null };
+type ItemRow = Omit<ItemRecord, 'approvalRequired' | 'failure' | 'lockWait'> & {
+  approvalRequired: number;
+  failure: string | null;
+  lockWaitStartedAt: string | null;
+  lockWaitLocks: string | null;
+};
+type AttemptRow = Omit<ItemAttemptRecord, 'artifacts' | 'failure' | 'lockWait'> & {
+  artifacts: string | null;
+  failure: string | null;
+  lockWaitStartedAt: string | null;
+  lockWaitLocks: string | null;
+};
 
 const parsed = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
 
@@ -75,7 +86,13 @@ export class PostgresEngineReads {
 
   async items(runId: string): Promise<ItemRecord[]> {
     const { rows } = await this.#query<ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = $1 ORDER BY position`, [runId]);
-    return rows.map((row) => ({ ...row, approvalRequired: row.approvalRequired === 1, failure: parsed<AttemptFailure>(row.failure) }));
+    return rows.map(({ lockWaitStartedAt, lockWaitLocks, ...row }) => ({
+      ...row,
+      approvalRequired: row.approvalRequired === 1,
+      failure: parsed<AttemptFailure>(row.failure),
+      // As the SQLite reader: a wait is the item's while it is ready, its attempt's after.
+      lockWait: row.state === 'ready' ? lockWaitOf(lockWaitStartedAt, lockWaitLocks) : null,
+    }));
   }
 
   async spec(runId: string): Promise<RunSpecV1 | undefined> {
@@ -91,11 +108,17 @@ export class PostgresEngineReads {
   async attempts(runId: string, itemId: string): Promise<ItemAttemptRecord[]> {
     const { rows } = await this.#query<AttemptRow>(
       `SELECT run_id AS "runId", item_id AS "itemId", attempt::int AS attempt, execution_id AS "executionId", state, exit_code::int AS "exitCode",
-        artifacts, dispatched_at AS "dispatchedAt", finished_at AS "finishedAt", failure
+        artifacts, dispatched_at AS "dispatchedAt", finished_at AS "finishedAt", failure,
+        lock_wait_started_at AS "lockWaitStartedAt", lock_wait_locks AS "lockWaitLocks"
        FROM attempts WHERE run_id = $1 AND item_id = $2 ORDER BY attempt`,
       [runId, itemId],
     );
-    return rows.map((row) => ({ ...row, artifacts: parsed<Record<string, string>>(row.artifacts), failure: parsed<AttemptFailure>(row.failure) }));
+    return rows.map(({ lockWaitStartedAt, lockWaitLocks, ...row }) => ({
+      ...row,
+      artifacts: parsed<Record<string, string>>(row.artifacts),
+      failure: parsed<AttemptFailure>(row.failure),
+      lockWait: lockWaitOf(lockWaitStartedAt, lockWaitLocks),
+    }));
   }
 
   /** Entries in the log: one past the highest committed sequence number (the log is gapless). */

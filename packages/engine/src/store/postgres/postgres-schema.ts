@@ -198,6 +198,16 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'lock waits (SQLite migration 12)',
+    sql: `
+      ALTER TABLE {schema}.items ADD COLUMN lock_wait_started_at text;
+      ALTER TABLE {schema}.items ADD COLUMN lock_wait_locks text;
+      ALTER TABLE {schema}.attempts ADD COLUMN lock_wait_started_at text;
+      ALTER TABLE {schema}.attempts ADD COLUMN lock_wait_locks text;
+    `,
+  },
 ];
 
 /** The engine's state tables (those the working copy holds); `engine_commands` and `engine_leader` are PostgreSQL's own. */
