@@ -198,6 +198,14 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'run history by name and by submitter (SQLite migration 12)',
+    sql: `
+      CREATE INDEX runs_by_name_newest ON {schema}.runs (name, submitted_at, run_id);
+      CREATE INDEX runs_by_submitter_newest ON {schema}.runs (submitted_by, submitted_at, run_id);
+    `,
+  },
 ];
 
 /** The engine's state tables (those the working copy holds); `engine_commands` and `engine_leader` are PostgreSQL's own. */
