@@ -147,8 +147,12 @@ export function AuditPage({
                   <time dateTime={entry.time}>{entry.time}</time>
                 </td>
                 <td>
-                  {entry.actor.kind}:{entry.actor.id}
-                  {entry.actor.via && <span class="hint"> via {entry.actor.via}</span>}
+                  {entry.actor.id}
+                  <span class="hint">
+                    {' '}
+                    ({entry.actor.kind}
+                    {entry.actor.via ? `, via ${entry.actor.via}` : ''})
+                  </span>
                 </td>
                 <td>{entry.action}</td>
                 <td>
