@@ -41,7 +41,14 @@ test('a schedule created through the API shows with its cron, next fire time and
 
   const viewer = await tokenWith(api, ['runs:read']);
   const page = await signedIn(base, viewer);
-  await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Schedules' }).click();
+  // Keyboard only: Tab reaches the Schedules link of the top bar, Enter opens it.
+  await page.locator('body').focus();
+  for (let presses = 0; presses < 10 && (await page.evaluate(() => document.activeElement?.textContent?.trim())) !== 'Schedules'; presses++)
+    await page.keyboard.press('Tab');
+  expect(await page.evaluate(() => document.activeElement?.textContent?.trim())).toBe('Schedules');
+  await page.keyboard.press('Enter');
+  await expect.poll(() => page.url()).toMatch(/#\/schedules$/);
+  expect(await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Schedules' }).getAttribute('aria-current')).toBe('page');
   const row = page.locator('table.schedules tbody tr[data-schedule-id="nightly-build"]');
   await expect.poll(() => row.count()).toBe(1);
   expect(await row.locator('.next-fire time').getAttribute('datetime')).toBe(schedule.nextSlot);

@@ -85,6 +85,15 @@ describe('the run history', () => {
     expect(() => engine.runs({ limit: 501 })).toThrow(expect.objectContaining({ path: 'limit' }));
     expect(() => engine.runs({ cursor: 'not-a-cursor' })).toThrow(expect.objectContaining({ code: 'CAIRN_PAYLOAD_INVALID', path: 'cursor' }));
     expect(() => engine.runs({ cursor: Buffer.from('["yesterday","r-1"]').toString('base64url') })).toThrow(expect.objectContaining({ path: 'cursor' }));
+    // A cursor given out before filters existed ([submittedAt, runId]) carries none, and is still taken, with any.
+    const legacy = Buffer.from('["2026-01-01T00:00:00.000Z","r-1"]').toString('base64url');
+    expect(engine.runs({ cursor: legacy, name: 'any' })).toEqual({ runs: [] });
+    // One of this engine's cursors is refused with filters other than its own, naming cursor.
+    for (const name of ['a', 'a', 'b']) engine.submit({ version: 1, name, items: [{ id: 'a', runtime: command('true') }] }, { actor: ana });
+    const { nextCursor } = engine.runs({ name: 'a', limit: 1 });
+    expect(engine.runs({ name: 'a', limit: 1, cursor: nextCursor! }).runs).toHaveLength(1);
+    expect(() => engine.runs({ name: 'b', cursor: nextCursor! })).toThrow(expect.objectContaining({ code: 'CAIRN_PAYLOAD_INVALID', path: 'cursor' }));
+    expect(() => engine.runs({ name: 'a', state: 'queued', cursor: nextCursor! })).toThrow(expect.objectContaining({ path: 'cursor' }));
   });
 
   test('each filter walks an index in order: no scan of every run, no sort', () => {
