@@ -1,8 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api-error.ts';
 import { DashboardApi } from './dashboard-api.ts';
+import { AuditPage } from './audit-page.tsx';
 import { RunPage } from './run-page.tsx';
 import { RunsPage } from './runs-page.tsx';
+import { SchedulesPage } from './schedules-page.tsx';
 import { sessionToken } from './session-token.ts';
 import { SignInPage } from './sign-in-page.tsx';
 import { useRoute } from './use-route.ts';
@@ -69,8 +71,18 @@ export function App() {
         <a class="brand" href="#/runs">
           Cairn
         </a>
-        <nav>
-          <a href="#/runs">Runs</a>
+        <nav aria-label="Pages">
+          <a href="#/runs" aria-current={route.page === 'runs' || route.page === 'run' ? 'page' : undefined}>
+            Runs
+          </a>
+          <a href="#/schedules" aria-current={route.page === 'schedules' ? 'page' : undefined}>
+            Schedules
+          </a>
+          {permissions.may('audit.read') && (
+            <a href="#/audit" aria-current={route.page === 'audit' ? 'page' : undefined}>
+              Audit log
+            </a>
+          )}
         </nav>
         <span class="who">
           {session.operator ? (
@@ -83,7 +95,20 @@ export function App() {
         </span>
       </header>
       {route.page === 'runs' ? (
-        <RunsPage api={api} state={route.state} onUnauthenticated={onUnauthenticated} />
+        <RunsPage api={api} filters={route.filters} onUnauthenticated={onUnauthenticated} />
+      ) : route.page === 'schedules' ? (
+        <SchedulesPage api={api} permissions={permissions} onUnauthenticated={onUnauthenticated} />
+      ) : route.page === 'audit' ? (
+        permissions.may('audit.read') ? (
+          <AuditPage api={api} filters={route.filters} onUnauthenticated={onUnauthenticated} />
+        ) : (
+          <main class="audit-page">
+            <h1>Audit log</h1>
+            <p class="error" role="alert">
+              This token may not read the audit log: it needs the audit:read scope.
+            </p>
+          </main>
+        )
       ) : (
         <RunPage key={route.runId} api={api} route={route} permissions={permissions} onUnauthenticated={onUnauthenticated} />
       )}

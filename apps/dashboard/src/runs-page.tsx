@@ -8,24 +8,34 @@ import { lifecycleStates } from './lifecycle-states.ts';
 import { readRunCounts } from './run-counts.ts';
 import type { RunSummary } from './run-summary.ts';
 import { StateBadge } from './state-badge.tsx';
-import { hrefOf } from './use-route.ts';
+import { FilterForm } from './filter-form.tsx';
+import { hrefOf, queryOf, runFilterNames, type RunFilters } from './use-route.ts';
 import { useThrottled } from './use-throttled.ts';
 
 const pageSize = 50;
 
+/** The run filters the form offers beside the state links, with what each takes. */
+const runFilterFields = [
+  { name: 'name', label: 'Name', hint: 'exact run name' },
+  { name: 'submitter', label: 'Submitter', hint: 'actor id, as in the By column' },
+  { name: 'submittedAfter', label: 'Submitted at or after', hint: 'RFC 3339, e.g. 2026-11-22T10:00:00Z' },
+  { name: 'submittedBefore', label: 'Submitted before', hint: 'RFC 3339, e.g. 2026-11-23T00:00:00Z' },
+] as const;
+
 /**
- * The runs, newest first, with counts by state and a filter by state. Live: the page follows
+ * The runs, newest first, with counts by state and filters by state, exact name, submitter and
+ * submit time (kept in the page's URL, so a filtered list can be linked and reloaded). Live: the page follows
  * `/v1/events` and, when a run changes state (or a new one is submitted), reads the first page
  * and the counts again — at most twice a second, however many events arrive. Server-sent events
  * rather than polling: the list changes the moment a run does, and an idle server costs nothing.
  */
 export function RunsPage({
   api,
-  state,
+  filters,
   onUnauthenticated,
 }: {
   readonly api: DashboardApi;
-  readonly state: string | null;
+  readonly filters: RunFilters;
   readonly onUnauthenticated: () => void;
 }) {
   const [runs, setRuns] = useState<readonly RunSummary[] | null>(null);
@@ -40,10 +50,13 @@ export function RunsPage({
     },
     [onUnauthenticated],
   );
-  const filter = state !== null && (lifecycleStates.runs as readonly string[]).includes(state) ? (state as RunState) : null;
+  const filter = filters.state !== undefined && (lifecycleStates.runs as readonly string[]).includes(filters.state) ? (filters.state as RunState) : null;
+  // The API's query for these filters (an unknown state is dropped: it would be refused). A string,
+  // so that the list is read again only when the filters change, not on every render.
+  const filterQuery = queryOf({ ...filters, state: filter ?? undefined }, runFilterNames).replace(/^\?/, '');
   const load = useCallback(async () => {
     try {
-      const query = `limit=${pageSize}${filter ? `&state=${filter}` : ''}`;
+      const query = `limit=${pageSize}${filterQuery ? `&${filterQuery}` : ''}`;
       const [page, latestCounts] = await Promise.all([api.json<{ runs: RunSummary[]; nextCursor?: string }>(`/v1/runs?${query}`), readRunCounts(api)]);
       setRuns(page.runs);
       setNextCursor(page.nextCursor);
@@ -52,7 +65,7 @@ export function RunsPage({
     } catch (failure) {
       fail(failure);
     }
-  }, [api, filter, fail]);
+  }, [api, filterQuery, fail]);
   const refresh = useThrottled(() => void load(), 500);
   useEffect(() => {
     setRuns(null);
@@ -81,7 +94,7 @@ export function RunsPage({
     if (nextCursor === undefined) return;
     try {
       const page = await api.json<{ runs: RunSummary[]; nextCursor?: string }>(
-        `/v1/runs?limit=${pageSize}&cursor=${encodeURIComponent(nextCursor)}${filter ? `&state=${filter}` : ''}`,
+        `/v1/runs?limit=${pageSize}&cursor=${encodeURIComponent(nextCursor)}${filterQuery ? `&${filterQuery}` : ''}`,
       );
       setRuns((current) => [...(current ?? []), ...page.runs]);
       setNextCursor(page.nextCursor);
@@ -96,15 +109,29 @@ export function RunsPage({
         Runs <span class={`live ${live ? 'on' : 'off'}`}>{live ? 'live' : 'connecting…'}</span>
       </h1>
       <nav class="state-filter" aria-label="Filter by state">
-        <a href={hrefOf({ page: 'runs', state: null })} aria-current={filter === null ? 'page' : undefined} data-state="all">
+        <a href={hrefOf({ page: 'runs', filters: { ...filters, state: undefined } })} aria-current={filter === null ? 'page' : undefined} data-state="all">
           all <span class="count">{total}</span>
         </a>
         {lifecycleStates.runs.map((name) => (
-          <a key={name} href={hrefOf({ page: 'runs', state: name })} aria-current={filter === name ? 'page' : undefined} data-state={name}>
+          <a
+            key={name}
+            href={hrefOf({ page: 'runs', filters: { ...filters, state: name } })}
+            aria-current={filter === name ? 'page' : undefined}
+            data-state={name}
+          >
             <StateBadge state={name} /> <span class="count">{counts[name] ?? 0}</span>
           </a>
         ))}
       </nav>
+      <FilterForm
+        label="Filter runs"
+        fields={runFilterFields}
+        values={filters}
+        onApply={(values) => {
+          location.hash = hrefOf({ page: 'runs', filters: { ...values, state: filters.state } });
+        }}
+        clearHref={hrefOf({ page: 'runs', filters: { state: filters.state } })}
+      />
       {error && (
         <p class="error" role="alert">
           {error}
@@ -113,7 +140,7 @@ export function RunsPage({
       {runs === null ? (
         <p class="loading">Loading runs…</p>
       ) : runs.length === 0 ? (
-        <p class="empty">{filter ? `No ${filter} runs.` : 'No runs yet: submit one with `cairn submit`.'}</p>
+        <p class="empty">{filterQuery !== '' ? 'No runs match these filters.' : 'No runs yet: submit one with `cairn submit`.'}</p>
       ) : (
         <table class="runs">
           <thead>
@@ -142,7 +169,13 @@ export function RunsPage({
                 <td>
                   <time dateTime={run.submittedAt}>{new Date(run.submittedAt).toLocaleString()}</time>
                 </td>
-                <td>{run.submittedBy ?? ''}</td>
+                <td>
+                  {run.submittedBy && (
+                    <a href={hrefOf({ page: 'runs', filters: { submitter: run.submittedBy } })} title="Only this submitter's runs">
+                      {run.submittedBy}
+                    </a>
+                  )}
+                </td>
               </tr>
             ))}
           </tbody>

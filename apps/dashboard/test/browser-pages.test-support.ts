@@ -74,8 +74,14 @@ export function browserPages() {
   };
 
   /** A page at the dashboard of `base`, signed in with `token`, showing the runs. */
-  const signedIn = async (base: string, token: string, hash = '', beforeSignIn: (page: Page) => void = () => {}): Promise<Page> => {
-    const page = await open(`${base}/dashboard/`);
+  const signedIn = async (
+    base: string,
+    token: string,
+    hash = '',
+    beforeSignIn: (page: Page) => void = () => {},
+    options: { readonly allowConsoleErrors?: readonly RegExp[] } = {},
+  ): Promise<Page> => {
+    const page = await open(`${base}/dashboard/`, options);
     beforeSignIn(page);
     await page.getByLabel('Bearer token').fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();

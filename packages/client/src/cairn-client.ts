@@ -175,13 +175,16 @@ export class CairnClient {
     return this.#json('GET', `/v1/runs/${encodeURIComponent(runId)}`);
   }
 
-  /** One page of runs, newest first (`limit` 1 to 500, 50 by default); pass `nextCursor` back as `cursor` for the next. */
-  runs(options: { readonly state?: RunState; readonly limit?: number; readonly cursor?: string } = {}): Promise<RunPageView> {
+  /**
+   * One page of runs, newest first (`limit` 1 to 500, 50 by default), optionally filtered (see
+   * `RunListFilters`); pass `nextCursor` back as `cursor`, with the same filters, for the next.
+   */
+  runs(options: RunListFilters & { readonly limit?: number; readonly cursor?: string } = {}): Promise<RunPageView> {
     return this.#json('GET', `/v1/runs${query(options)}`);
   }
 
   /** Every run, newest first, page after page as the caller takes them (`limit` is the page size). */
-  async *allRuns(options: { readonly state?: RunState; readonly limit?: number } = {}): AsyncGenerator<RunView> {
+  async *allRuns(options: RunListFilters & { readonly limit?: number } = {}): AsyncGenerator<RunView> {
     let cursor: string | undefined;
     do {
       const page = await this.runs({ ...options, ...(cursor === undefined ? {} : { cursor }) });
@@ -623,6 +626,19 @@ function delay(milliseconds: number): Promise<void> {
 }
 
 /** `?name=value&...` of the options that are set ('' when none is). */
+/** Which runs a run list keeps; every filter narrows, an absent one keeps everything. */
+export interface RunListFilters {
+  readonly state?: RunState;
+  /** Exactly this run name. */
+  readonly name?: string;
+  /** Runs submitted by this actor id (as a run's `submittedBy` shows it). */
+  readonly submitter?: string;
+  /** Submitted at or after this RFC 3339 time (inclusive). */
+  readonly submittedAfter?: string;
+  /** Submitted before this RFC 3339 time (exclusive). */
+  readonly submittedBefore?: string;
+}
+
 function query(options: object): string {
   const parameters = new URLSearchParams();
   for (const [name, value] of Object.entries(options) as [string, unknown][]) if (value !== undefined) parameters.set(name, String(value));

@@ -4,6 +4,7 @@ export type {
   AuditEntryFilters,
   CairnClientSettings,
   ItemView,
+  RunListFilters,
   RunPageView,
   RunView,
   TokenView,

@@ -121,6 +121,70 @@ export function describeEngineService(name: string, makeService: () => ServiceUn
       }
     });
 
+    test('lists runs by name, submitter and submit time, pages within the filters, and refuses bad filters naming them', async () => {
+      const { service, engine } = await makeService();
+      // A name no other case of the suite uses, so the service's other runs do not count here.
+      const tag = `filtered-${Math.random().toString(36).slice(2, 8)}`;
+      const submit = async (name: string, actor: AuditActor) =>
+        (await service.submit({ version: 1, name, items: [{ id: 'a', runtime: command('true') }] }, { actor })).runId;
+      const first = await submit(`${tag}-build`, ana);
+      await sleep(5);
+      const second = await submit(`${tag}-deploy`, bo);
+      await sleep(5);
+      const third = await submit(`${tag}-build`, bo);
+      const runOf = async (runId: string) => (await service.run(runId))!;
+      const [secondRun, thirdRun] = [await runOf(second), await runOf(third)];
+      const ids = async (options: Parameters<EngineService['runs']>[0]) => (await service.runs({ limit: 500, ...options })).runs.map((run) => run.runId);
+      const ours = async (options: Parameters<EngineService['runs']>[0]) => {
+        const mine = new Set([first, second, third]);
+        return (await ids(options)).filter((runId) => mine.has(runId));
+      };
+
+      expect(await ids({ name: `${tag}-build` })).toEqual([third, first]);
+      expect(await ids({ name: `${tag}-deploy` })).toEqual([second]);
+      // Exact, not a prefix or a pattern.
+      expect(await ids({ name: tag })).toEqual([]);
+      expect(await ids({ name: `${tag}-%` })).toEqual([]);
+      expect(await ours({ submitter: 'bo' })).toEqual([third, second]);
+      expect(await ids({ name: `${tag}-build`, submitter: 'ana' })).toEqual([first]);
+      // After is inclusive, before exclusive: [second, third) holds the second run only.
+      expect(await ours({ submittedAfter: secondRun.submittedAt })).toEqual([third, second]);
+      expect(await ours({ submittedAfter: secondRun.submittedAt, submittedBefore: thirdRun.submittedAt })).toEqual([second]);
+      expect(await ours({ submittedBefore: secondRun.submittedAt })).toEqual([first]);
+      // An offset other than Z means the same instant.
+      const sameInstantPlusOne = new Date(Date.parse(secondRun.submittedAt) + 3_600_000).toISOString().replace('Z', '+01:00');
+      expect(await ours({ submittedAfter: sameInstantPlusOne, submittedBefore: thirdRun.submittedAt })).toEqual([second]);
+
+      // Paging keeps the filters: two pages of one, then none; the cursor is refused with other filters.
+      const page = await service.runs({ name: `${tag}-build`, limit: 1 });
+      expect(page.runs.map((run) => run.runId)).toEqual([third]);
+      const next = await service.runs({ name: `${tag}-build`, limit: 1, cursor: page.nextCursor! });
+      expect(next.runs.map((run) => run.runId)).toEqual([first]);
+      expect(next.nextCursor).toBeUndefined();
+      expect(await rejection(service.runs({ name: `${tag}-deploy`, limit: 1, cursor: page.nextCursor! }))).toMatchObject({
+        code: 'CAIRN_PAYLOAD_INVALID',
+        path: 'cursor',
+      });
+      expect(await rejection(service.runs({ limit: 1, cursor: page.nextCursor! }))).toMatchObject({ path: 'cursor' });
+
+      for (const [option, value] of [
+        ['submittedAfter', 'yesterday'],
+        ['submittedAfter', '2026-11-22'],
+        ['submittedBefore', '2026-11-22T10:00:00'],
+        ['submittedBefore', 'Nov 22 2026 10:00 GMT'],
+        ['name', ''],
+        ['submitter', ''],
+      ] as const) {
+        const refused = await rejection(service.runs({ [option]: value }));
+        expect(refused).toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: option });
+        expect((refused as Error).message).toContain(option);
+      }
+      if (engine) {
+        for (const options of [{ name: `${tag}-build` }, { submitter: 'bo', submittedAfter: secondRun.submittedAt }, { name: `${tag}-build`, limit: 1 }])
+          expect(await service.runs(options)).toEqual(engine.runs(options));
+      }
+    });
+
     test('a following event stream yields what happens after it started, and ends when its signal aborts', async () => {
       const { service } = await makeService();
       const stop = new AbortController();

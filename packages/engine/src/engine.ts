@@ -490,8 +490,9 @@ export class Engine {
   }
 
   /**
-   * Runs newest first, a page at a time (`limit`, 50 by default), optionally of one state; pass a
-   * page's `nextCursor` for the next. Throws CAIRN_PAYLOAD_INVALID naming `limit` or `cursor`.
+   * Runs newest first, a page at a time (`limit`, 50 by default), optionally filtered by state,
+   * exact name, submitter and submit time; pass a page's `nextCursor`, with the same filters, for the
+   * next. Throws CAIRN_PAYLOAD_INVALID naming the option that is wrong.
    */
   runs(options: RunListOptions = {}): RunPage {
     return this.#history.page(options);

@@ -18,7 +18,7 @@ export { eventOfEntry } from './events/event-of-entry.ts';
 export type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
 export type { ItemRecord, RunRecord } from './state/run-records.ts';
 export type { ItemAttemptRecord, LockWait } from './dispatch/attempt-store.ts';
-export { isRunCursor, runListLimits } from './state/run-history.ts';
+export { isRunCursor, isRunListTime, runListLimits } from './state/run-history.ts';
 export type { RunListOptions, RunPage, RunSummary } from './state/run-history.ts';
 export type { StateCounts } from './state/state-counts.ts';
 export type { SecretRecord } from './secrets/secret-store.ts';

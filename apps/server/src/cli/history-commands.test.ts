@@ -46,6 +46,17 @@ test(
     const rest = JSON.parse(secondPage.stdout) as { runs: { runId: string }[]; nextCursor?: string };
     expect(rest.nextCursor).toBeUndefined();
     expect([...listed, ...rest.runs.map((run) => run.runId)].sort()).toEqual([...runIds].sort());
+    // Filters: an exact name; a filtered page's "more" line repeats the filters its cursor needs.
+    const named = await cairn(['--json', 'runs', '--name', hostile, '--server', server], env);
+    expect((JSON.parse(named.stdout) as { runs: { runId: string }[] }).runs.map((run) => run.runId)).toEqual([runIds[1]]);
+    const submitter = String((await client.run(runIds[0]!))['submittedBy']);
+    const filtered = await cairn(['runs', '--submitter', submitter, '--submitted-after', '2000-01-01T00:00:00Z', '--limit', '1', '--server', server], env);
+    expect(filtered.status, filtered.stderr).toBe(0);
+    const more = /^more: cairn runs (.+)$/m.exec(filtered.stdout)![1]!;
+    expect(more).toMatch(new RegExp(`^--cursor \\S+ --submitter ${submitter} --submitted-after 2000-01-01T00:00:00Z$`));
+    const followed = await cairn(['--json', 'runs', '--limit', '1', ...more.split(' '), '--server', server], env);
+    expect(followed.status, followed.stderr).toBe(0);
+    expect((JSON.parse(followed.stdout) as { runs: unknown[] }).runs).toHaveLength(1);
 
     expect(exported.status, exported.stderr).toBe(0);
     expect(exported.stdout).toMatch(/wrote \d+ audit entries to/);

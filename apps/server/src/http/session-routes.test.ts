@@ -25,7 +25,16 @@ test('a token learns which actions its scopes allow; asking audits no denial', a
   const reviewer = await session(await make(['runs:read', 'runs:approve', 'audit:read']));
   expect(reviewer.body.actions).toEqual(['items.approve', 'items.reject', 'audit.read']);
   const operator = await session(await make(['admin']));
-  expect(operator.body.actions).toEqual(['runs.submit', 'runs.cancel', 'items.approve', 'items.reject', 'items.cancel', 'audit.read', 'tokens.manage']);
+  expect(operator.body.actions).toEqual([
+    'runs.submit',
+    'runs.cancel',
+    'items.approve',
+    'items.reject',
+    'items.cancel',
+    'audit.read',
+    'tokens.manage',
+    'schedules.manage',
+  ]);
   // Without runs:read it may not ask (the dashboard needs runs:read anyway); without a token, 401.
   expect((await session(await make(['audit:read']))).status).toBe(403);
   expect((await fetch(`${base}/v1/session`)).status).toBe(401);
@@ -39,6 +48,6 @@ test('on a loopback-operator server the operator may take every action', async (
   expect(await answer.json()).toEqual({
     actor: { kind: 'user', id: 'operator' },
     auth: 'loopback-operator',
-    actions: ['runs.submit', 'runs.cancel', 'items.approve', 'items.reject', 'items.cancel', 'audit.read', 'tokens.manage'],
+    actions: ['runs.submit', 'runs.cancel', 'items.approve', 'items.reject', 'items.cancel', 'audit.read', 'tokens.manage', 'schedules.manage'],
   });
 });

@@ -3,7 +3,16 @@ import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
 
 /** The actions a client may ask about: what its buttons do (a dashboard hides those it may not). */
-export const sessionActions = ['runs.submit', 'runs.cancel', 'items.approve', 'items.reject', 'items.cancel', 'audit.read', 'tokens.manage'] as const;
+export const sessionActions = [
+  'runs.submit',
+  'runs.cancel',
+  'items.approve',
+  'items.reject',
+  'items.cancel',
+  'audit.read',
+  'tokens.manage',
+  'schedules.manage',
+] as const;
 
 const sessionAnswer = z
   .strictObject({
@@ -14,7 +23,7 @@ const sessionAnswer = z
   .meta({
     id: 'Session',
     description:
-      'Who the request acts as, and which of the actions runs.submit, runs.cancel, items.approve, items.reject, items.cancel, audit.read and tokens.manage it may take (the authorizer may still refuse one for a particular run)',
+      'Who the request acts as, and which of the actions runs.submit, runs.cancel, items.approve, items.reject, items.cancel, audit.read, tokens.manage and schedules.manage it may take (the authorizer may still refuse one for a particular run)',
   });
 
 /**

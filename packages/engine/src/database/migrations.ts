@@ -254,4 +254,14 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE attempts ADD COLUMN lock_wait_locks TEXT;
     `,
   },
+  {
+    version: 13,
+    name: 'run history by name and by submitter',
+    sql: `
+      -- Listing one name's or one submitter's runs newest first walks only those runs, in order,
+      -- instead of every run; state and time filters are checked on the rows that walk meets.
+      CREATE INDEX runs_by_name_newest ON runs (name, submitted_at, run_id);
+      CREATE INDEX runs_by_submitter_newest ON runs (submitted_by, submitted_at, run_id);
+    `,
+  },
 ];

@@ -1,9 +1,11 @@
 import type { RunState } from '@cairn/core';
 import { describe, expect, test } from 'vitest';
 import { ana, engineHarness } from '../engine.test-support.ts';
-import type { RunSummary } from './run-history.ts';
+import Database from 'better-sqlite3';
+import { runListConditions, runListQuery, type RunListOptions, type RunSummary } from './run-history.ts';
 
-const { engineWith } = engineHarness();
+const harness = engineHarness();
+const { engineWith } = harness;
 const command = (...argv: string[]) => ({ kind: 'command' as const, argv });
 const newestFirst = (a: RunSummary, b: RunSummary) => (a.submittedAt === b.submittedAt ? (a.runId < b.runId ? 1 : -1) : a.submittedAt < b.submittedAt ? 1 : -1);
 
@@ -83,5 +85,45 @@ describe('the run history', () => {
     expect(() => engine.runs({ limit: 501 })).toThrow(expect.objectContaining({ path: 'limit' }));
     expect(() => engine.runs({ cursor: 'not-a-cursor' })).toThrow(expect.objectContaining({ code: 'CAIRN_PAYLOAD_INVALID', path: 'cursor' }));
     expect(() => engine.runs({ cursor: Buffer.from('["yesterday","r-1"]').toString('base64url') })).toThrow(expect.objectContaining({ path: 'cursor' }));
+    // A cursor given out before filters existed ([submittedAt, runId]) carries none, and is still taken, with any.
+    const legacy = Buffer.from('["2026-01-01T00:00:00.000Z","r-1"]').toString('base64url');
+    expect(engine.runs({ cursor: legacy, name: 'any' })).toEqual({ runs: [] });
+    // One of this engine's cursors is refused with filters other than its own, naming cursor.
+    for (const name of ['a', 'a', 'b']) engine.submit({ version: 1, name, items: [{ id: 'a', runtime: command('true') }] }, { actor: ana });
+    const { nextCursor } = engine.runs({ name: 'a', limit: 1 });
+    expect(engine.runs({ name: 'a', limit: 1, cursor: nextCursor! }).runs).toHaveLength(1);
+    expect(() => engine.runs({ name: 'b', cursor: nextCursor! })).toThrow(expect.objectContaining({ code: 'CAIRN_PAYLOAD_INVALID', path: 'cursor' }));
+    expect(() => engine.runs({ name: 'a', state: 'queued', cursor: nextCursor! })).toThrow(expect.objectContaining({ path: 'cursor' }));
+  });
+
+  test('each filter walks an index in order: no scan of every run, no sort', () => {
+    const { databasePath, engineWith: withPath } = harness;
+    const path = databasePath();
+    withPath({ path }).engine.submit({ version: 1, name: 'one', items: [{ id: 'a', runtime: command('true') }] }, { actor: ana });
+    const database = new Database(path, { readonly: true });
+    try {
+      const plan = (options: RunListOptions) => {
+        let count = 0;
+        const { conditions, parameters } = runListConditions(runListQuery(options), () => `@p${count++}`);
+        const sql = `SELECT * FROM runs ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY submitted_at DESC, run_id DESC LIMIT 51`;
+        const bound = Object.fromEntries(Object.entries(parameters).map(([key, value]) => [key.slice(1), value]));
+        return (database.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(bound) as { detail: string }[]).map((row) => row.detail).join('; ');
+      };
+      expect(plan({ name: 'one' })).toContain('USING INDEX runs_by_name_newest');
+      expect(plan({ submitter: 'ana' })).toContain('USING INDEX runs_by_submitter_newest');
+      expect(plan({ submittedAfter: '2026-01-01T00:00:00Z', submittedBefore: '2026-02-01T00:00:00Z' })).toMatch(
+        /USING (COVERING )?INDEX runs_newest \(submitted_at>\? AND submitted_at<\?\)/,
+      );
+      expect(plan({ state: 'queued' })).toContain('USING INDEX runs_by_state_newest');
+      for (const options of [
+        { name: 'one' },
+        { submitter: 'ana' },
+        { submittedAfter: '2026-01-01T00:00:00Z' },
+        { name: 'one', submitter: 'ana', state: 'queued' as const },
+      ])
+        expect(plan(options)).not.toMatch(/SCAN runs\b(?! USING)|TEMP B-TREE/);
+    } finally {
+      database.close();
+    }
   });
 });

@@ -12,10 +12,30 @@ export interface RunSummary extends RunRecord {
 export interface RunListOptions {
   /** Only runs in this state. */
   readonly state?: RunState;
+  /** Only runs of exactly this name (the spec's `name`; case and spaces count). */
+  readonly name?: string;
+  /** Only runs submitted by this actor id (a user name, a token id: the run's `submittedBy`). */
+  readonly submitter?: string;
+  /** Only runs submitted at or after this instant (RFC 3339, e.g. `2026-11-22T10:00:00Z`; inclusive). */
+  readonly submittedAfter?: string;
+  /** Only runs submitted before this instant (RFC 3339; exclusive). */
+  readonly submittedBefore?: string;
   /** At most this many runs (1 to 500; 50 by default). */
   readonly limit?: number;
-  /** Where the previous page ended (its `nextCursor`); the first page without one. */
+  /**
+   * Where the previous page ended (its `nextCursor`); the first page without one. A cursor carries
+   * the filters of the page that gave it out: it must be passed with the same filters.
+   */
   readonly cursor?: string;
+}
+
+/** The filters of a run list, checked: times normalised to stored form (`toISOString()`). */
+export interface RunFilters {
+  readonly state?: RunState;
+  readonly name?: string;
+  readonly submitter?: string;
+  readonly submittedAfter?: string;
+  readonly submittedBefore?: string;
 }
 
 export interface RunPage {
@@ -34,23 +54,43 @@ const columns = `run_id AS runId, name, state, spec_digest AS specDigest, substr
   (SELECT COUNT(*) FROM audit_entries WHERE audit_entries.run_id = runs.run_id AND audit_entries.action = 'item.reused') AS itemsReused`;
 
 /**
- * The cursor is the last run of a page, `[submittedAt, runId]` in base64url JSON. A page is
- * "strictly older than the cursor", so a run submitted while someone pages through is never seen
- * twice and no older run is skipped (runs are never deleted).
+ * The cursor is the last run of a page and the filters that page was read with,
+ * `[submittedAt, runId, filters]` in base64url JSON. A page is "strictly older than the cursor",
+ * so a run submitted while someone pages through is never seen twice and no older run is skipped
+ * (runs are never deleted). The filters are carried so that a cursor passed with other filters is
+ * refused rather than answered with a page that silently mixes two lists. A two-element cursor (as
+ * given out before filters existed) carries none and is taken with any.
  */
-function encodeCursor(run: RunRecord): string {
-  return Buffer.from(JSON.stringify([run.submittedAt, run.runId])).toString('base64url');
+function encodeCursor(run: RunRecord, filters: RunFilters): string {
+  return Buffer.from(JSON.stringify([run.submittedAt, run.runId, filterKey(filters)])).toString('base64url');
 }
 
-function decodeCursor(cursor: string): readonly [string, string] | undefined {
+interface DecodedCursor {
+  readonly position: readonly [submittedAt: string, runId: string];
+  readonly filters?: string;
+}
+
+function decodeCursor(cursor: string): DecodedCursor | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string' && !Number.isNaN(Date.parse(value[0])))
-      return [value[0], value[1]];
+    if (
+      Array.isArray(value) &&
+      (value.length === 2 || (value.length === 3 && typeof value[2] === 'string')) &&
+      typeof value[0] === 'string' &&
+      typeof value[1] === 'string' &&
+      !Number.isNaN(Date.parse(value[0]))
+    )
+      return { position: [value[0], value[1]], ...(value.length === 3 ? { filters: value[2] as string } : {}) };
   } catch {
     // Not JSON: not a cursor this engine gave out.
   }
   return undefined;
+}
+
+/** The filters as one canonical string (fixed key order, absent ones left out), for comparing a cursor's with a request's. */
+function filterKey(filters: RunFilters): string {
+  const { state, name, submitter, submittedAfter, submittedBefore } = filters;
+  return JSON.stringify({ state, name, submitter, submittedAfter, submittedBefore });
 }
 
 /** Whether `cursor` is one a run page gave out (for validating it before a request runs). */
@@ -59,61 +99,128 @@ export function isRunCursor(cursor: string): boolean {
 }
 
 /**
- * Runs newest first, a page at a time, optionally of one state. Each page is one index walk
- * (`runs_newest` or `runs_by_state_newest`) from the cursor on, whatever the history holds.
+ * Runs newest first, a page at a time, optionally filtered. Each page is one index walk from the
+ * cursor on, whatever the history holds: `runs_by_name_newest` for a name, `runs_by_submitter_newest`
+ * for a submitter, `runs_by_state_newest` for a state, `runs_newest` (a range of it for times)
+ * otherwise; the other filters are checked on the rows the walk meets.
  */
 export class RunHistory {
-  readonly #statements;
+  readonly #database: EngineDatabase;
+  readonly #statements = new Map<string, ReturnType<EngineDatabase['prepare']>>();
 
   constructor(database: EngineDatabase) {
-    const newest = (where: string) =>
-      database.prepare<Record<string, string | number>, RunSummary>(
-        `SELECT ${columns} FROM runs WHERE ${where} ORDER BY submitted_at DESC, run_id DESC LIMIT @limit`,
-      );
-    this.#statements = {
-      first: newest('1'),
-      after: newest('(submitted_at, run_id) < (@submittedAt, @runId)'),
-      firstInState: newest('state = @state'),
-      afterInState: newest('state = @state AND (submitted_at, run_id) < (@submittedAt, @runId)'),
-    };
+    this.#database = database;
   }
 
-  /** One page of runs. Throws CAIRN_PAYLOAD_INVALID (path `limit` or `cursor`) for a bad option. */
+  /** One page of runs. Throws CAIRN_PAYLOAD_INVALID (naming the option) for a bad option. */
   page(options: RunListOptions = {}): RunPage {
-    const { limit, state, cursor } = runListQuery(options);
+    const query = runListQuery(options);
+    let count = 0;
+    const { conditions, parameters } = runListConditions(query, () => `@p${count++}`);
+    const sql = `SELECT ${columns} FROM runs ${conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`} ORDER BY submitted_at DESC, run_id DESC LIMIT @limit`;
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#database.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
     // One more than asked tells whether another page follows.
-    const parameters: Record<string, string | number> = {
-      limit: limit + 1,
-      ...(state ? { state } : {}),
-      ...(cursor ? { submittedAt: cursor[0], runId: cursor[1] } : {}),
-    };
-    const statement = state
-      ? cursor
-        ? this.#statements.afterInState
-        : this.#statements.firstInState
-      : cursor
-        ? this.#statements.after
-        : this.#statements.first;
-    return runPageOf(statement.all(parameters), limit);
+    const rows = statement.all({ ...Object.fromEntries(Object.entries(parameters).map(([key, value]) => [key.slice(1), value])), limit: query.limit + 1 });
+    return runPageOf(rows as RunSummary[], query.limit, query.filters);
   }
 }
 
-/** A run list's options, checked: what a page reads (`limit` runs, of `state`, older than `cursor`). */
+/**
+ * The WHERE conditions of a checked run list query, the same for every database: `placeholder`
+ * names the next parameter (`@p0`, `$1` ...), and the parameters are keyed by those names.
+ */
+export function runListConditions(
+  query: RunListQuery,
+  placeholder: () => string,
+): { readonly conditions: readonly string[]; readonly parameters: Record<string, string> } {
+  const conditions: string[] = [];
+  const parameters: Record<string, string> = {};
+  const bind = (value: string) => {
+    const name = placeholder();
+    parameters[name] = value;
+    return name;
+  };
+  const { state, name, submitter, submittedAfter, submittedBefore } = query.filters;
+  if (state !== undefined) conditions.push(`state = ${bind(state)}`);
+  if (name !== undefined) conditions.push(`name = ${bind(name)}`);
+  if (submitter !== undefined) conditions.push(`submitted_by = ${bind(submitter)}`);
+  // Submit times are stored as Date#toISOString() text, so text order is time order once the bounds are too.
+  if (submittedAfter !== undefined) conditions.push(`submitted_at >= ${bind(submittedAfter)}`);
+  if (submittedBefore !== undefined) conditions.push(`submitted_at < ${bind(submittedBefore)}`);
+  if (query.cursor !== undefined) {
+    const submittedAt = bind(query.cursor[0]);
+    conditions.push(`(submitted_at, run_id) < (${submittedAt}, ${bind(query.cursor[1])})`);
+  }
+  return { conditions, parameters };
+}
+
+/** A run list's options, checked: what a page reads (`limit` runs, kept by `filters`, older than `cursor`). */
 export interface RunListQuery {
   readonly limit: number;
-  readonly state?: RunState;
+  readonly filters: RunFilters;
   readonly cursor?: readonly [submittedAt: string, runId: string];
+}
+
+// RFC 3339 (a date, a time and an offset); Date.parse alone also takes "Nov 22 2026" and local times.
+const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** Whether `value` is a submit time bound a run list takes (RFC 3339 with an offset), for validating it before a request runs. */
+export function isRunListTime(value: string): boolean {
+  return rfc3339.test(value) && !Number.isNaN(Date.parse(value));
+}
+
+/** An RFC 3339 bound normalised to stored form; CAIRN_PAYLOAD_INVALID naming `path` otherwise. */
+function submitTimeBound(value: string | undefined, path: 'submittedAfter' | 'submittedBefore'): string | undefined {
+  if (value === undefined) return undefined;
+  const time = rfc3339.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(time))
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `${path} must be an RFC 3339 time with an offset, such as 2026-11-22T10:00:00Z, not ${JSON.stringify(value)}.`,
+      { path },
+    );
+  return new Date(time).toISOString();
+}
+
+/** A name or submitter filter: not empty, at most 1,000 characters. */
+function textFilter(value: string | undefined, path: 'name' | 'submitter'): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 1_000)
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `${path} must be 1 to 1,000 characters (the exact ${path === 'name' ? 'run name' : 'actor id'}), not ${JSON.stringify(value)}.`,
+      {
+        path,
+      },
+    );
+  return value;
 }
 
 /**
  * Checks a run list's options, as every backend's reader must (the same errors whichever database
- * answers): throws CAIRN_PAYLOAD_INVALID naming `limit` or `cursor`.
+ * answers): throws CAIRN_PAYLOAD_INVALID naming `limit`, `name`, `submitter`, `submittedAfter`,
+ * `submittedBefore` or `cursor`.
  */
 export function runListQuery(options: RunListOptions): RunListQuery {
   const limit = options.limit ?? runListLimits.default;
   if (!Number.isInteger(limit) || limit < 1 || limit > runListLimits.max) {
     throw new CairnError('CAIRN_PAYLOAD_INVALID', `limit must be a whole number from 1 to ${runListLimits.max}, not ${limit}.`, { path: 'limit' });
   }
+  const name = textFilter(options.name, 'name');
+  const submitter = textFilter(options.submitter, 'submitter');
+  const submittedAfter = submitTimeBound(options.submittedAfter, 'submittedAfter');
+  const submittedBefore = submitTimeBound(options.submittedBefore, 'submittedBefore');
+  const filters: RunFilters = {
+    ...(options.state ? { state: options.state } : {}),
+    ...(name !== undefined ? { name } : {}),
+    ...(submitter !== undefined ? { submitter } : {}),
+    ...(submittedAfter !== undefined ? { submittedAfter } : {}),
+    ...(submittedBefore !== undefined ? { submittedBefore } : {}),
+  };
   const cursor = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
   if (options.cursor !== undefined && cursor === undefined) {
     throw new CairnError(
@@ -122,12 +229,19 @@ export function runListQuery(options: RunListOptions): RunListQuery {
       { path: 'cursor' },
     );
   }
-  return { limit, ...(options.state ? { state: options.state } : {}), ...(cursor ? { cursor } : {}) };
+  if (cursor?.filters !== undefined && cursor.filters !== filterKey(filters)) {
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `cursor was given out for a list with other filters (${cursor.filters}); pass it with the same state, name, submitter, submittedAfter and submittedBefore, or start again without a cursor.`,
+      { path: 'cursor' },
+    );
+  }
+  return { limit, filters, ...(cursor ? { cursor: cursor.position } : {}) };
 }
 
 /** The page of `rows`, read with one row more than `limit` asked for: that one says whether more follow. */
-export function runPageOf(rows: readonly RunSummary[], limit: number): RunPage {
+export function runPageOf(rows: readonly RunSummary[], limit: number, filters: RunFilters): RunPage {
   if (rows.length <= limit) return { runs: rows };
   const runs = rows.slice(0, limit);
-  return { runs, nextCursor: encodeCursor(runs.at(-1)!) };
+  return { runs, nextCursor: encodeCursor(runs.at(-1)!, filters) };
 }

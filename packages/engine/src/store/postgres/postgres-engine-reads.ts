@@ -4,7 +4,7 @@ import pg from 'pg';
 import { lockWaitOf, type ItemAttemptRecord } from '../../dispatch/attempt-store.ts';
 import { checkSeqBounds, instant, type AuditQuery } from '../../audit/audit-query.ts';
 import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
-import { runListQuery, runPageOf, type RunListOptions, type RunPage, type RunSummary } from '../../state/run-history.ts';
+import { runListConditions, runListQuery, runPageOf, type RunListOptions, type RunPage, type RunSummary } from '../../state/run-history.ts';
 import type { StateCounts } from '../../state/state-counts.ts';
 import { scheduleRecordOf, type ScheduleRecord, type ScheduleRow } from '../../schedules/schedule-book.ts';
 import type { SecretRecord } from '../../secrets/secret-store.ts';
@@ -73,15 +73,13 @@ export class PostgresEngineReads {
 
   /** Runs newest first, a page at a time (the same options, cursors and errors as `Engine.runs`). */
   async runs(options: RunListOptions = {}): Promise<RunPage> {
-    const { limit, state, cursor } = runListQuery(options);
-    const conditions: string[] = [];
-    const parameters: unknown[] = [];
-    if (state !== undefined) conditions.push(`state = $${parameters.push(state)}`);
-    if (cursor !== undefined) conditions.push(`(submitted_at, run_id) < ($${parameters.push(cursor[0])}, $${parameters.push(cursor[1])})`);
+    const query = runListQuery(options);
+    let count = 0;
+    const { conditions, parameters } = runListConditions(query, () => `$${++count}`);
     const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
     // One more than asked tells whether another page follows.
-    const sql = `SELECT ${summaryColumns} FROM runs ${where} ORDER BY submitted_at DESC, run_id DESC LIMIT $${parameters.push(limit + 1)}`;
-    return runPageOf((await this.#query<RunSummary>(sql, parameters)).rows, limit);
+    const sql = `SELECT ${summaryColumns} FROM runs ${where} ORDER BY submitted_at DESC, run_id DESC LIMIT $${count + 1}`;
+    return runPageOf((await this.#query<RunSummary>(sql, [...Object.values(parameters), query.limit + 1])).rows, query.limit, query.filters);
   }
 
   async items(runId: string): Promise<ItemRecord[]> {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isCairnError } from '@cairn/protocol';
 import { openEngineDatabase } from '../../database/open-engine-database.ts';
 import { engineTables } from '../change-capture.ts';
+import { runListConditions, runListQuery, type RunListOptions } from '../../state/run-history.ts';
 import { migratePostgresSchema, postgresMigrations, postgresOnlyTables } from './postgres-schema.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.test-support.ts';
 
@@ -57,6 +58,8 @@ describe('the PostgreSQL schema', () => {
     for (const index of [
       'runs_newest',
       'runs_by_state_newest',
+      'runs_by_name_newest',
+      'runs_by_submitter_newest',
       'items_by_run',
       'audit_entries_by_run',
       'runs_idempotency_key_key',
@@ -90,6 +93,26 @@ describe('the PostgreSQL schema', () => {
     await client.query(`INSERT INTO cairn.schema_migrations (version, name) VALUES (999, 'from the future')`);
     const error = await migratePostgresSchema(client, 'cairn').catch((caught: unknown) => caught);
     expect(isCairnError(error, 'CAIRN_CONFIG_INVALID')).toBe(true);
-    expect((error as Error).message).toMatch(/"cairn" has version 999, newer than this engine knows \(2\)/);
+    expect((error as Error).message).toContain(`"cairn" has version 999, newer than this engine knows (${postgresMigrations.at(-1)!.version})`);
+  });
+
+  it('lets each run list filter walk an index in order (the plan the readers need once the table is large)', async () => {
+    database = await createTestDatabase();
+    const client = await database.client();
+    await migratePostgresSchema(client, 'cairn');
+    // On an empty table a sequential scan is cheapest; forbid it to see which index the planner can use.
+    await client.query('SET search_path = cairn; SET enable_seqscan = off; SET enable_sort = off');
+    const plan = async (options: RunListOptions) => {
+      let count = 0;
+      const { conditions, parameters } = runListConditions(runListQuery(options), () => `$${++count}`);
+      const sql = `EXPLAIN SELECT * FROM runs ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY submitted_at DESC, run_id DESC LIMIT 51`;
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(sql, Object.values(parameters));
+      return rows.map((row) => row['QUERY PLAN']).join('\n');
+    };
+    expect(await plan({ name: 'nightly' })).toMatch(/Index Scan Backward using runs_by_name_newest/);
+    expect(await plan({ submitter: 'ana' })).toMatch(/Index Scan Backward using runs_by_submitter_newest/);
+    expect(await plan({ submittedAfter: '2026-01-01T00:00:00Z', submittedBefore: '2026-02-01T00:00:00Z' })).toMatch(/Index Scan Backward using runs_newest/);
+    for (const options of [{ name: 'nightly' }, { submitter: 'ana' }, { submittedAfter: '2026-01-01T00:00:00Z' }])
+      expect(await plan(options)).not.toMatch(/Sort|Seq Scan/);
   });
 });

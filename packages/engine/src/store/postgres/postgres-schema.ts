@@ -208,6 +208,14 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       ALTER TABLE {schema}.attempts ADD COLUMN lock_wait_locks text;
     `,
   },
+  {
+    version: 3,
+    name: 'run history by name and by submitter (SQLite migration 13)',
+    sql: `
+      CREATE INDEX runs_by_name_newest ON {schema}.runs (name, submitted_at, run_id);
+      CREATE INDEX runs_by_submitter_newest ON {schema}.runs (submitted_by, submitted_at, run_id);
+    `,
+  },
 ];
 
 /** The engine's state tables (those the working copy holds); `engine_commands` and `engine_leader` are PostgreSQL's own. */

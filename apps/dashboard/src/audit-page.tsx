@@ -1,0 +1,216 @@
+import type { AuditEntry } from '@cairn/core';
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { ApiError } from './api-error.ts';
+import type { DashboardApi } from './dashboard-api.ts';
+import { downloadBytes } from './download-bytes.ts';
+import { FilterForm } from './filter-form.tsx';
+import { auditFilterNames, hrefOf, queryOf, type AuditFilters } from './use-route.ts';
+
+const pageSize = 100;
+
+/** The audit filters the form offers, named as `GET /v1/audit` takes them. */
+const auditFilterFields = [
+  { name: 'runId', label: 'Run', hint: 'run id' },
+  { name: 'action', label: 'Action', hint: 'e.g. run.submitted' },
+  { name: 'actor', label: 'Actor', hint: 'actor id, e.g. engine' },
+  { name: 'since', label: 'Since', hint: 'ISO 8601, inclusive' },
+  { name: 'until', label: 'Until', hint: 'ISO 8601, exclusive' },
+  { name: 'from', label: 'From seq', hint: 'inclusive' },
+  { name: 'to', label: 'To seq', hint: 'exclusive' },
+] as const;
+
+/**
+ * The audit log (`audit:read`), in log order, a page at a time, with the filters the export takes
+ * (run, action, actor id, time and seq range), kept in the page's URL. A page is read from the
+ * NDJSON export from a sequence number on, and the stream is left once the page is full (the
+ * server reads the log lazily, so an unread rest costs nothing); the next page starts after the
+ * last seq shown. **Export** downloads what the filters select, the bytes as served.
+ */
+export function AuditPage({
+  api,
+  filters,
+  onUnauthenticated,
+}: {
+  readonly api: DashboardApi;
+  readonly filters: AuditFilters;
+  readonly onUnauthenticated: () => void;
+}) {
+  const [entries, setEntries] = useState<readonly AuditEntry[] | null>(null);
+  const [more, setMore] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [exporting, setExporting] = useState(false);
+  const query = queryOf(filters, auditFilterNames).replace(/^\?/, '');
+  const fail = useCallback(
+    (failure: unknown) => {
+      if (failure instanceof ApiError && failure.status === 401) return onUnauthenticated();
+      setError(failure instanceof Error ? failure.message : String(failure));
+    },
+    [onUnauthenticated],
+  );
+  const readPage = useCallback(
+    async (from: number | undefined) => {
+      const parameters = new URLSearchParams(query);
+      // The next page starts after the last entry shown, never before the filter's own `from`.
+      if (from !== undefined) parameters.set('from', String(Math.max(from, Number(parameters.get('from') ?? 0))));
+      return readEntries(api, `/v1/audit?${parameters.toString()}`, pageSize);
+    },
+    [api, query],
+  );
+  useEffect(() => {
+    let cancelled = false;
+    setEntries(null);
+    setError(null);
+    void readPage(undefined)
+      .then((page) => {
+        if (cancelled) return;
+        setEntries(page.entries);
+        setMore(page.more);
+      })
+      .catch((failure: unknown) => {
+        if (!cancelled) (fail(failure), setEntries([]));
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [readPage, fail]);
+  const next = async () => {
+    const last = entries?.at(-1);
+    if (!last) return;
+    try {
+      const page = await readPage(last.seq + 1);
+      setEntries((current) => [...(current ?? []), ...page.entries]);
+      setMore(page.more);
+    } catch (failure) {
+      fail(failure);
+    }
+  };
+  const exportSelection = async () => {
+    setExporting(true);
+    try {
+      downloadBytes(await api.blob(`/v1/audit${query ? `?${query}` : ''}`), filters.runId ? `audit-${filters.runId}.ndjson` : 'audit.ndjson');
+    } catch (failure) {
+      fail(failure);
+    } finally {
+      setExporting(false);
+    }
+  };
+  return (
+    <main class="audit-page">
+      <h1>Audit log</h1>
+      <FilterForm
+        label="Filter audit entries"
+        fields={auditFilterFields}
+        values={filters}
+        onApply={(values) => {
+          location.hash = hrefOf({ page: 'audit', filters: values });
+        }}
+        clearHref={hrefOf({ page: 'audit', filters: {} })}
+      />
+      <div class="actions">
+        <button type="button" onClick={() => void exportSelection()} disabled={exporting}>
+          Export (NDJSON)
+        </button>
+        <span class="hint">
+          {' '}
+          every entry the filters select, one <code>{'{"entry":…,"leafIndex":n}'}</code> per line, as the server serves it
+        </span>
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {entries === null ? (
+        <p class="loading">Loading entries…</p>
+      ) : entries.length === 0 ? (
+        error ? null : (
+          <p class="empty">No entries match these filters.</p>
+        )
+      ) : (
+        <table class="audit">
+          <thead>
+            <tr>
+              <th scope="col">Seq</th>
+              <th scope="col">Time</th>
+              <th scope="col">Actor</th>
+              <th scope="col">Action</th>
+              <th scope="col">Entity</th>
+              <th scope="col">Outcome</th>
+              <th scope="col">Data</th>
+            </tr>
+          </thead>
+          <tbody>
+            {entries.map((entry) => (
+              <tr key={entry.seq} data-seq={entry.seq} data-run-id={entry.runId}>
+                <td>{entry.seq}</td>
+                <td>
+                  <time dateTime={entry.time}>{entry.time}</time>
+                </td>
+                <td>
+                  {entry.actor.id}
+                  <span class="hint">
+                    {' '}
+                    ({entry.actor.kind}
+                    {entry.actor.via ? `, via ${entry.actor.via}` : ''})
+                  </span>
+                </td>
+                <td>{entry.action}</td>
+                <td>
+                  {entry.entity.kind} {entry.entity.id}
+                  {entry.runId && (
+                    <div>
+                      <a href={hrefOf({ page: 'run', runId: entry.runId, itemId: null, evidence: false })}>run {entry.runId}</a>
+                    </div>
+                  )}
+                </td>
+                <td class={`outcome outcome-${entry.outcome}`}>{entry.outcome}</td>
+                <td>
+                  {Object.keys(entry.data).length === 0 ? (
+                    ''
+                  ) : (
+                    <details>
+                      <summary>{Object.keys(entry.data).join(', ')}</summary>
+                      <pre>{JSON.stringify(entry.data, null, 2)}</pre>
+                    </details>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {more && (
+        <button type="button" onClick={() => void next()}>
+          Next {pageSize}
+        </button>
+      )}
+    </main>
+  );
+}
+
+/**
+ * At most `limit` entries of the NDJSON export at `path`, and whether more follow: reads lines as
+ * they arrive and cancels the stream once one more than `limit` has come.
+ */
+async function readEntries(api: DashboardApi, path: string, limit: number): Promise<{ entries: AuditEntry[]; more: boolean }> {
+  const response = await api.request('GET', path);
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const entries: AuditEntry[] = [];
+  let buffered = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (value !== undefined) buffered += value;
+      const lines = buffered.split('\n');
+      buffered = done ? '' : lines.pop()!;
+      for (const line of lines) {
+        if (line.trim() === '') continue;
+        if (entries.length === limit) return { entries, more: true };
+        entries.push((JSON.parse(line) as { entry: AuditEntry }).entry);
+      }
+      if (done) return { entries, more: false };
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}
