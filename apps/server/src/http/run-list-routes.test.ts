@@ -70,8 +70,8 @@ test('a bad query parameter is CAIRN_PAYLOAD_INVALID naming query.<name>; readin
 
 test('filters by exact name, by submitter and by submit time, through the API and the client, and pages within the filters', { timeout: 60_000 }, async () => {
   const { base, composition } = await serve();
-  const ana = composition.tokens.create('ana', ['runs:read', 'runs:submit']);
-  const bo = composition.tokens.create('bo', ['runs:read', 'runs:submit']);
+  const ana = await composition.tokens.create('ana', ['runs:read', 'runs:submit']);
+  const bo = await composition.tokens.create('bo', ['runs:read', 'runs:submit']);
   const asAna = createCairnClient({ baseUrl: base, token: ana.token });
   const asBo = createCairnClient({ baseUrl: base, token: bo.token });
   const first = (await asAna.submit(spec('nightly'))).runId;
