@@ -129,9 +129,19 @@ export class PostgresEngineReads {
     return this.#bodies('SELECT body FROM audit_entries WHERE seq >= $1 ORDER BY seq LIMIT $2', [fromSeq, limit]);
   }
 
-  /** A run's entries after global position `afterSeq`, in order, at most `limit`. */
+  /**
+   * A run's entries after global position `afterSeq`, in order, at most `limit`: read through the
+   * run's index from the run's last entry at or before the cursor (one writer numbers `seq` and
+   * `run_seq` together, so they grow together), not by walking the run's earlier entries each time.
+   */
   async runEntriesAfter(runId: string, afterSeq: number, limit: number): Promise<AuditEntry[]> {
-    return this.#bodies('SELECT body FROM audit_entries WHERE run_id = $1 AND seq > $2 ORDER BY run_seq LIMIT $3', [runId, afterSeq, limit]);
+    return this.#bodies(
+      `SELECT body FROM audit_entries
+       WHERE run_id = $1 AND seq > $2
+         AND run_seq > COALESCE((SELECT run_seq FROM audit_entries WHERE run_id = $1 AND seq <= $2 ORDER BY run_seq DESC LIMIT 1), -1)
+       ORDER BY run_seq LIMIT $3`,
+      [runId, afterSeq, limit],
+    );
   }
 
   /**
