@@ -83,7 +83,8 @@ export function engineHarness(backend: EngineBackend = 'sqlite') {
         await (await state.database?.catch(() => undefined))?.drop();
       }
     }
-  });
+    // Loading a large state back for the check takes longer than vitest's default hook timeout.
+  }, 60_000);
 
   const databasePath = (): string => {
     if (backend === 'postgres') return `postgres-${++paths}`;
