@@ -3,352 +3,357 @@ import type { AuditActor, CairnEvent } from '@cairn/core';
 import { createInMemoryCipher } from '@cairn/conformance/mocks';
 import { isCairnError } from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
-import { ana, collect, engineHarness, eventually } from './engine.test-support.ts';
+import { ana, collect, engineHarness, eventually, backends } from './engine.test-support.ts';
 
-const { engineWith, runs, secretsReceived } = engineHarness();
-const bo: AuditActor = { kind: 'user', id: 'bo', via: 'http' };
-const command = (...argv: string[]) => ({ kind: 'command' as const, argv });
-const states = (items: { itemId: string; state: string }[]) => Object.fromEntries(items.map((item) => [item.itemId, item.state]));
+describe.each(backends)('on %s', (backend) => {
+  const { engineWith, runs, secretsReceived } = engineHarness(backend);
+  const bo: AuditActor = { kind: 'user', id: 'bo', via: 'http' };
+  const command = (...argv: string[]) => ({ kind: 'command' as const, argv });
+  const states = (items: { itemId: string; state: string }[]) => Object.fromEntries(items.map((item) => [item.itemId, item.state]));
 
-describe('cancelling one item', () => {
-  test('a running item is stopped through its executor at once, ends cancelled by its actor, and its dependents are skipped', async () => {
-    // A reconcile interval of a minute: only the cancel itself can stop the task in time.
-    const { engine } = engineWith({ reconcileIntervalMs: 60_000 });
-    engine.start();
-    const { runId } = engine.submit(
-      {
-        version: 1,
-        name: 'cancel-one',
-        items: [
-          { id: 'long', runtime: command('sleep', '10000') },
-          { id: 'after', dependsOn: ['long'], runtime: command('true') },
-          { id: 'other', runtime: command('true') },
-        ],
-      },
-      { actor: ana },
-    );
-    await eventually(() => engine.items(runId).find((item) => item.itemId === 'long')!.state === 'running');
-    const started = performance.now();
-    engine.cancelItem(runId, 'long', bo);
-    const run = await engine.waitForRun(runId);
-    expect(performance.now() - started).toBeLessThan(2_000);
-    expect(states(engine.items(runId))).toEqual({ long: 'cancelled', after: 'skipped', other: 'succeeded' });
-    // The run did not do everything it was asked: it fails, and says which item counted against it.
-    expect(run).toMatchObject({ state: 'failed', itemsFailed: 1 });
-    const cancelled = engine.audit.runEntries(runId).find((entry) => entry.action === 'item.cancelled')!;
-    expect(cancelled.actor).toEqual(bo);
-    expect(engine.audit.runEntries(runId).find((entry) => entry.action === 'attempt.cancelled')!.data['reason']).toBe('the item is being cancelled');
-  });
-
-  test('an item that has not started is cancelled at once; one that ended cannot be cancelled', async () => {
-    const { engine } = engineWith();
-    const { runId } = engine.submit(
-      {
-        version: 1,
-        name: 'cancel-blocked',
-        items: [
-          { id: 'a', runtime: command('true') },
-          { id: 'b', dependsOn: ['a'], runtime: command('true') },
-        ],
-      },
-      { actor: ana },
-    );
-    engine.cancelItem(runId, 'b', bo);
-    expect(states(engine.items(runId))).toEqual({ a: 'ready', b: 'cancelled' });
-    engine.start();
-    expect((await engine.waitForRun(runId)).state).toBe('failed');
-    try {
-      engine.cancelItem(runId, 'a', bo);
-      expect.unreachable();
-    } catch (error) {
-      expect(isCairnError(error, 'CAIRN_LIFECYCLE_TRANSITION_INVALID')).toBe(true);
-      expect((error as Error).message).toMatch(/item a of run .* cannot go from succeeded to cancelled/);
-    }
-  });
-});
-
-describe('approvals', () => {
-  const gated = {
-    version: 1,
-    name: 'gated',
-    items: [
-      { id: 'review', approval: 'required', runtime: command('true') },
-      { id: 'ship', dependsOn: ['review'], runtime: command('true') },
-    ],
-  };
-
-  test('a rejected item fails with the reason, audited with its actor, and what depends on it is skipped', async () => {
-    const { engine } = engineWith();
-    engine.start();
-    const { runId } = engine.submit(gated, { actor: ana });
-    expect(states(engine.items(runId))).toEqual({ review: 'awaiting-approval', ship: 'blocked' });
-    engine.reject(runId, 'review', bo, 'the diff touches billing');
-    expect((await engine.waitForRun(runId)).state).toBe('failed');
-    expect(states(engine.items(runId))).toEqual({ review: 'failed', ship: 'skipped' });
-    const rejected = engine.audit.runEntries(runId).find((entry) => entry.action === 'item.rejected')!;
-    expect([rejected.actor.id, rejected.data['reason']]).toEqual(['bo', 'the diff touches billing']);
-    expect(() => engine.approve(runId, 'review', bo)).toThrow(/is failed, not awaiting approval/);
-    // The item says why it failed, though no attempt of it ran.
-    expect(engine.items(runId).find((item) => item.itemId === 'review')!.failure).toEqual({
-      code: 'CAIRN_APPROVAL_REJECTED',
-      message: "bo rejected the item's approval: the diff touches billing. It did not run.",
-      exitCode: null,
-      signal: null,
-      stderrTail: '',
+  describe('cancelling one item', () => {
+    test('a running item is stopped through its executor at once, ends cancelled by its actor, and its dependents are skipped', async () => {
+      // A reconcile interval of a minute: only the cancel itself can stop the task in time.
+      const { engine } = await engineWith({ reconcileIntervalMs: 60_000 });
+      engine.start();
+      const { runId } = engine.submit(
+        {
+          version: 1,
+          name: 'cancel-one',
+          items: [
+            { id: 'long', runtime: command('sleep', '10000') },
+            { id: 'after', dependsOn: ['long'], runtime: command('true') },
+            { id: 'other', runtime: command('true') },
+          ],
+        },
+        { actor: ana },
+      );
+      await eventually(() => engine.items(runId).find((item) => item.itemId === 'long')!.state === 'running');
+      const started = performance.now();
+      engine.cancelItem(runId, 'long', bo);
+      const run = await engine.waitForRun(runId);
+      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(states(engine.items(runId))).toEqual({ long: 'cancelled', after: 'skipped', other: 'succeeded' });
+      // The run did not do everything it was asked: it fails, and says which item counted against it.
+      expect(run).toMatchObject({ state: 'failed', itemsFailed: 1 });
+      const cancelled = engine.audit.runEntries(runId).find((entry) => entry.action === 'item.cancelled')!;
+      expect(cancelled.actor).toEqual(bo);
+      expect(engine.audit.runEntries(runId).find((entry) => entry.action === 'attempt.cancelled')!.data['reason']).toBe('the item is being cancelled');
     });
-    expect(engine.audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!.data['failure']).toEqual({ code: 'CAIRN_APPROVAL_REJECTED' });
-    expect(engine.items(runId).find((item) => item.itemId === 'ship')!.failure).toBeNull();
-    expect(engine.attempts(runId, 'review')).toEqual([]);
-  });
 
-  test('an approval that does not come in time fails the item', async () => {
-    const { engine } = engineWith({ approvalTimeoutMs: 60 });
-    engine.start();
-    const { runId } = engine.submit(gated, { actor: ana });
-    const started = performance.now();
-    expect((await engine.waitForRun(runId)).state).toBe('failed');
-    expect(performance.now() - started).toBeGreaterThanOrEqual(50);
-    const failed = engine.audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!;
-    expect(failed.data['reason']).toBe('no approval within 60 ms');
-    expect(failed.data['failure']).toEqual({ code: 'CAIRN_APPROVAL_TIMED_OUT' });
-    expect(engine.items(runId).find((item) => item.itemId === 'review')!.failure).toMatchObject({
-      code: 'CAIRN_APPROVAL_TIMED_OUT',
-      message: expect.stringContaining('60 ms'),
-    });
-    expect(engine.audit.runEntries(runId).find((entry) => entry.action === 'item.approval-requested')!.data['deadline']).toMatch(/^\d{4}-/);
-  });
-});
-
-describe('secrets', () => {
-  test('values are handed to the executor out of band and never enter a manifest, an audit entry or an event', async () => {
-    const { engine, storage } = engineWith({ cipher: createInMemoryCipher() });
-    const value = 'sk-live-7f3a9c1e5b';
-    expect(await engine.setSecret('API_KEY', value, ana)).toMatchObject({ name: 'API_KEY', version: 1 });
-    expect(await engine.setSecret('API_KEY', `${value}-rotated`, ana)).toMatchObject({ version: 2 });
-    expect(engine.secrets().map(({ name, version }) => [name, version])).toEqual([['API_KEY', 2]]);
-    engine.start();
-    const { runId } = engine.submit(
-      { version: 1, name: 'with-secret', items: [{ id: 'call', secrets: ['API_KEY'], runtime: command('true') }] },
-      { actor: ana },
-    );
-    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
-    expect(secretsReceived.get(`${runId}/call/1`)).toEqual({ API_KEY: `${value}-rotated` });
-    // Names and the version, never the value.
-    expect(engine.audit.runEntries(runId).find((entry) => entry.action === 'attempt.dispatched')!.data['secrets']).toEqual({ API_KEY: 2 });
-    const everything = [
-      JSON.stringify([...engine.audit.entries()]),
-      JSON.stringify(await collect(engine.events({ follow: false }))),
-      ...(await Promise.all((await storage.list({ prefix: '' })).keys.map(async (key) => new TextDecoder().decode((await storage.get(key))!)))),
-    ].join('\n');
-    expect(everything).not.toContain(value);
-    expect(everything).toContain('API_KEY');
-  });
-
-  test('an unknown secret is refused at submit, naming where; a secret removed later fails the item with the reason', async () => {
-    const { engine } = engineWith({ cipher: createInMemoryCipher() });
-    await engine.setSecret('TOKEN', 'abc', ana);
-    try {
-      engine.submit({ version: 1, name: 'typo', items: [{ id: 'a', secrets: ['TOKEN', 'TOKNE'], runtime: command('true') }] }, { actor: ana });
-      expect.unreachable();
-    } catch (error) {
-      expect(isCairnError(error, 'CAIRN_RUN_SPEC_INVALID')).toBe(true);
-      expect((error as { issues: { path: string }[] }).issues.map((issue) => issue.path)).toEqual(['$.items[0].secrets[1]']);
-    }
-    const { runId } = engine.submit({ version: 1, name: 'removed', items: [{ id: 'a', secrets: ['TOKEN'], runtime: command('true') }] }, { actor: ana });
-    engine.removeSecret('TOKEN', bo);
-    engine.start();
-    expect((await engine.waitForRun(runId)).state).toBe('failed');
-    expect(String(engine.audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!.data['reason'])).toMatch(/^secret TOKEN does not exist/);
-  });
-
-  test('without a cipher, setting a secret is refused with the option to configure', async () => {
-    const { engine } = engineWith();
-    await expect(engine.setSecret('TOKEN', 'abc', ana)).rejects.toMatchObject({ code: 'CAIRN_CONFIG_INVALID', path: 'engine.cipher' });
-  });
-
-  test('a name that is not an environment variable name, or an empty value, is refused naming the field', async () => {
-    const { engine } = engineWith({ cipher: createInMemoryCipher() });
-    await expect(engine.setSecret('not a name', 'abc', ana)).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: 'name' });
-    await expect(engine.setSecret('EMPTY', '', ana)).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: 'value' });
-    expect(engine.secrets()).toEqual([]);
-  });
-});
-
-describe('pure items', () => {
-  const spec = (name: string, argv: string[]) => ({
-    version: 1,
-    name,
-    items: [
-      { id: 'build', effect: 'pure', runtime: command(...argv) },
-      { id: 'after', dependsOn: ['build'], runtime: command('true') },
-    ],
-  });
-
-  test('reuse an earlier success with the same inputs, audited as a reuse naming it; other inputs run', async () => {
-    const { engine } = engineWith();
-    engine.start();
-    const first = engine.submit(spec('first', ['true', 'x']), { actor: ana });
-    await engine.waitForRun(first.runId);
-    const second = engine.submit(spec('second', ['true', 'x']), { actor: ana });
-    expect((await engine.waitForRun(second.runId)).state).toBe('succeeded');
-    expect(runs.has(`${second.runId}/build/1`)).toBe(false);
-    const reused = engine.audit.runEntries(second.runId).find((entry) => entry.action === 'item.reused')!;
-    expect(reused.data['from']).toEqual({ runId: first.runId, itemId: 'build', attempt: 1 });
-    expect(
-      engine.audit
-        .runEntries(second.runId)
-        .filter((entry) => entry.action === 'attempt.dispatched')
-        .map((entry) => entry.data['itemId']),
-    ).toEqual(['after']);
-    const third = engine.submit(spec('third', ['true', 'y']), { actor: ana });
-    await engine.waitForRun(third.runId);
-    expect(runs.get(`${third.runId}/build/1`)).toBe(1);
-  });
-
-  test('a failed pure attempt is never reused', async () => {
-    const { engine } = engineWith();
-    engine.start();
-    const first = engine.submit(spec('first', ['exit', '2']), { actor: ana });
-    expect((await engine.waitForRun(first.runId)).state).toBe('failed');
-    const second = engine.submit(spec('second', ['exit', '2']), { actor: ana });
-    await engine.waitForRun(second.runId);
-    expect(runs.get(`${second.runId}/build/1`)).toBe(1);
-  });
-});
-
-describe('events', () => {
-  const fanout = (name: string, count: number) => ({
-    version: 1,
-    name,
-    items: Array.from({ length: count }, (_, index) => ({ id: `i${index}`, runtime: command('true') })),
-  });
-
-  test('a stream resumed after the last id it saw has no gaps and no duplicates, and follows new runs live', async () => {
-    const { engine } = engineWith();
-    engine.start();
-    const { runId } = engine.submit(fanout('events', 30), { actor: ana });
-    await engine.waitForRun(runId);
-    const all = await collect(engine.events({ follow: false }));
-    const firstPart: CairnEvent[] = [];
-    for await (const event of engine.events({ follow: false })) {
-      firstPart.push(event);
-      if (firstPart.length === 40) break;
-    }
-    const rest = await collect(engine.events({ after: firstPart.at(-1)!.id, follow: false }));
-    expect([...firstPart, ...rest]).toEqual(all);
-    expect(new Set(all.map((event) => event.id)).size).toBe(all.length);
-    expect(all.filter((event) => event.type === 'item.state' && event.state === 'succeeded')).toHaveLength(30);
-    expect(all.at(-1)).toMatchObject({ type: 'run.state', state: 'succeeded', runId });
-
-    // Following: events of a run submitted after the subscription arrive as they happen.
-    const controller = new AbortController();
-    const live: CairnEvent[] = [];
-    const following = (async () => {
-      for await (const event of engine.events({ after: all.at(-1)!.id, signal: controller.signal })) {
-        live.push(event);
-        if (event.type === 'run.state' && event.state === 'succeeded') controller.abort();
+    test('an item that has not started is cancelled at once; one that ended cannot be cancelled', async () => {
+      const { engine } = await engineWith();
+      const { runId } = engine.submit(
+        {
+          version: 1,
+          name: 'cancel-blocked',
+          items: [
+            { id: 'a', runtime: command('true') },
+            { id: 'b', dependsOn: ['a'], runtime: command('true') },
+          ],
+        },
+        { actor: ana },
+      );
+      engine.cancelItem(runId, 'b', bo);
+      expect(states(engine.items(runId))).toEqual({ a: 'ready', b: 'cancelled' });
+      engine.start();
+      expect((await engine.waitForRun(runId)).state).toBe('failed');
+      try {
+        engine.cancelItem(runId, 'a', bo);
+        expect.unreachable();
+      } catch (error) {
+        expect(isCairnError(error, 'CAIRN_LIFECYCLE_TRANSITION_INVALID')).toBe(true);
+        expect((error as Error).message).toMatch(/item a of run .* cannot go from succeeded to cancelled/);
       }
-    })();
-    const next = engine.submit(fanout('later', 3), { actor: ana });
-    await following;
-    expect(live.every((event) => event.runId === next.runId)).toBe(true);
-    expect(live.map((event) => `${event.type}:${'itemId' in event ? event.itemId : ''}:${event.state}`)).toContain('item.state:i2:running');
-  });
-
-  test('a subscriber that never reads does not stall the engine, and a per-run stream sees only its run', async () => {
-    const { engine } = engineWith({ concurrency: 64 });
-    engine.start();
-    const { runId } = engine.submit(fanout('busy', 300), { actor: ana });
-    const stalled = engine.events();
-    await stalled.next();
-    const other = engine.submit(fanout('other', 2), { actor: ana });
-    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
-    await engine.waitForRun(other.runId);
-    const ofRun = await collect(engine.events({ runId: other.runId, follow: false }));
-    expect(new Set(ofRun.map((event) => event.runId))).toEqual(new Set([other.runId]));
-    expect(ofRun.map((event) => event.type === 'run.state' && event.state)).toContain('succeeded');
-    // The stalled subscriber still gets everything, from where it stopped.
-    let seen = 1;
-    for await (const event of stalled) {
-      seen++;
-      if (event.type === 'run.state' && event.runId === other.runId && event.state === 'succeeded') break;
-    }
-    expect(seen).toBeGreaterThan(600);
-  });
-});
-
-describe('metrics', () => {
-  test('counts by state, queue depth and checkpoint lag, and an observer told of each start with its wait', async () => {
-    const waits: number[] = [];
-    const ended: string[] = [];
-    const durations: number[] = [];
-    const { engine } = engineWith({
-      observer: { attemptStarted: (event) => waits.push(event.waitMs), attemptEnded: (event) => (ended.push(event.outcome), durations.push(event.durationMs)) },
     });
-    const { runId } = engine.submit(
-      {
-        version: 1,
-        name: 'metrics',
-        items: [
-          { id: 'a', runtime: command('true') },
-          { id: 'b', runtime: command('exit', '1') },
-          { id: 'c', approval: 'required', runtime: command('true') },
-        ],
-      },
-      { actor: ana },
-    );
-    expect(engine.metrics()).toMatchObject({ runs: { queued: 1, running: 0 }, items: { ready: 2, 'awaiting-approval': 1 }, readyItems: 2, liveAttempts: 0 });
-    await sleep(20);
-    engine.start();
-    await eventually(() => ended.length === 2);
-    engine.reject(runId, 'c', bo);
-    await engine.waitForRun(runId);
-    expect(waits).toHaveLength(2);
-    expect(Math.min(...waits)).toBeGreaterThanOrEqual(15);
-    expect(ended.sort()).toEqual(['failed', 'succeeded']);
-    // From dispatch to end: never negative, and no longer than the test has run.
-    expect(durations.every((duration) => Number.isFinite(duration) && duration >= 0 && duration < 10_000)).toBe(true);
-    const metrics = engine.metrics();
-    expect(metrics).toMatchObject({ runs: { failed: 1 }, items: { succeeded: 1, failed: 2 }, readyItems: 0, liveAttempts: 0 });
-    expect(metrics.auditEntries).toBe(engine.audit.size);
-    await eventually(() => engine.metrics().unanchoredEntries < engine.audit.size);
-    expect(engine.metrics().pendingCheckpoints).toBe(0);
   });
-});
 
-describe('schedules', () => {
-  test('the loop fires a due slot on its own, as run <scheduleId>@<slot>, and the run goes through', { timeout: 10_000 }, async () => {
-    const { engine } = engineWith();
-    engine.start();
-    // Every second (six fields, seconds first): the first slot is at most a second away.
-    engine.addSchedule(
-      { scheduleId: 'pulse', cron: '* * * * * *', spec: { version: 1, name: 'pulse', items: [{ id: 'beat', runtime: command('true') }] } },
-      ana,
-    );
-    expect(engine.schedules().map((schedule) => schedule.scheduleId)).toEqual(['pulse']);
-    const fired = () => [...engine.audit.entries()].find((entry) => entry.action === 'schedule.fired');
-    for (let wait = 0; wait < 300 && !fired(); wait++) await sleep(10);
-    const runId = String(fired()!.data['runId']);
-    expect(runId).toMatch(/^pulse@\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
-    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
-    engine.removeSchedule('pulse', ana);
-    expect(engine.schedules()).toEqual([]);
+  describe('approvals', () => {
+    const gated = {
+      version: 1,
+      name: 'gated',
+      items: [
+        { id: 'review', approval: 'required', runtime: command('true') },
+        { id: 'ship', dependsOn: ['review'], runtime: command('true') },
+      ],
+    };
+
+    test('a rejected item fails with the reason, audited with its actor, and what depends on it is skipped', async () => {
+      const { engine } = await engineWith();
+      engine.start();
+      const { runId } = engine.submit(gated, { actor: ana });
+      expect(states(engine.items(runId))).toEqual({ review: 'awaiting-approval', ship: 'blocked' });
+      engine.reject(runId, 'review', bo, 'the diff touches billing');
+      expect((await engine.waitForRun(runId)).state).toBe('failed');
+      expect(states(engine.items(runId))).toEqual({ review: 'failed', ship: 'skipped' });
+      const rejected = engine.audit.runEntries(runId).find((entry) => entry.action === 'item.rejected')!;
+      expect([rejected.actor.id, rejected.data['reason']]).toEqual(['bo', 'the diff touches billing']);
+      expect(() => engine.approve(runId, 'review', bo)).toThrow(/is failed, not awaiting approval/);
+      // The item says why it failed, though no attempt of it ran.
+      expect(engine.items(runId).find((item) => item.itemId === 'review')!.failure).toEqual({
+        code: 'CAIRN_APPROVAL_REJECTED',
+        message: "bo rejected the item's approval: the diff touches billing. It did not run.",
+        exitCode: null,
+        signal: null,
+        stderrTail: '',
+      });
+      expect(engine.audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!.data['failure']).toEqual({ code: 'CAIRN_APPROVAL_REJECTED' });
+      expect(engine.items(runId).find((item) => item.itemId === 'ship')!.failure).toBeNull();
+      expect(engine.attempts(runId, 'review')).toEqual([]);
+    });
+
+    test('an approval that does not come in time fails the item', async () => {
+      const { engine } = await engineWith({ approvalTimeoutMs: 60 });
+      engine.start();
+      const { runId } = engine.submit(gated, { actor: ana });
+      const started = performance.now();
+      expect((await engine.waitForRun(runId)).state).toBe('failed');
+      expect(performance.now() - started).toBeGreaterThanOrEqual(50);
+      const failed = engine.audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!;
+      expect(failed.data['reason']).toBe('no approval within 60 ms');
+      expect(failed.data['failure']).toEqual({ code: 'CAIRN_APPROVAL_TIMED_OUT' });
+      expect(engine.items(runId).find((item) => item.itemId === 'review')!.failure).toMatchObject({
+        code: 'CAIRN_APPROVAL_TIMED_OUT',
+        message: expect.stringContaining('60 ms'),
+      });
+      expect(engine.audit.runEntries(runId).find((entry) => entry.action === 'item.approval-requested')!.data['deadline']).toMatch(/^\d{4}-/);
+    });
   });
-});
 
-describe('inbox', () => {
-  test('a spec dropped under inbox/ of the storage is picked up by the loop and runs', { timeout: 10_000 }, async () => {
-    const { engine, storage } = engineWith({ inboxPollMs: 100 });
-    engine.start();
-    await storage.put(
-      'inbox/dropped.yaml',
-      new TextEncoder().encode('version: 1\nname: dropped\nitems:\n  - { id: a, runtime: { kind: command, argv: [make] } }\n'),
-    );
-    const receipt = async () => storage.get('inbox/processed/dropped.yaml.json');
-    for (let wait = 0; wait < 300 && !(await receipt()); wait++) await sleep(10);
-    const { runId } = JSON.parse(new TextDecoder().decode((await receipt())!)) as { runId: string };
-    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
-    expect(engine.audit.runEntries(runId)[0]!.actor.via).toBe('inbox');
-    expect(await storage.get('inbox/dropped.yaml')).toBeNull();
+  describe('secrets', () => {
+    test('values are handed to the executor out of band and never enter a manifest, an audit entry or an event', async () => {
+      const { engine, storage } = await engineWith({ cipher: createInMemoryCipher() });
+      const value = 'sk-live-7f3a9c1e5b';
+      expect(await engine.setSecret('API_KEY', value, ana)).toMatchObject({ name: 'API_KEY', version: 1 });
+      expect(await engine.setSecret('API_KEY', `${value}-rotated`, ana)).toMatchObject({ version: 2 });
+      expect(engine.secrets().map(({ name, version }) => [name, version])).toEqual([['API_KEY', 2]]);
+      engine.start();
+      const { runId } = engine.submit(
+        { version: 1, name: 'with-secret', items: [{ id: 'call', secrets: ['API_KEY'], runtime: command('true') }] },
+        { actor: ana },
+      );
+      expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+      expect(secretsReceived.get(`${runId}/call/1`)).toEqual({ API_KEY: `${value}-rotated` });
+      // Names and the version, never the value.
+      expect(engine.audit.runEntries(runId).find((entry) => entry.action === 'attempt.dispatched')!.data['secrets']).toEqual({ API_KEY: 2 });
+      const everything = [
+        JSON.stringify([...engine.audit.entries()]),
+        JSON.stringify(await collect(engine.events({ follow: false }))),
+        ...(await Promise.all((await storage.list({ prefix: '' })).keys.map(async (key) => new TextDecoder().decode((await storage.get(key))!)))),
+      ].join('\n');
+      expect(everything).not.toContain(value);
+      expect(everything).toContain('API_KEY');
+    });
+
+    test('an unknown secret is refused at submit, naming where; a secret removed later fails the item with the reason', async () => {
+      const { engine } = await engineWith({ cipher: createInMemoryCipher() });
+      await engine.setSecret('TOKEN', 'abc', ana);
+      try {
+        engine.submit({ version: 1, name: 'typo', items: [{ id: 'a', secrets: ['TOKEN', 'TOKNE'], runtime: command('true') }] }, { actor: ana });
+        expect.unreachable();
+      } catch (error) {
+        expect(isCairnError(error, 'CAIRN_RUN_SPEC_INVALID')).toBe(true);
+        expect((error as { issues: { path: string }[] }).issues.map((issue) => issue.path)).toEqual(['$.items[0].secrets[1]']);
+      }
+      const { runId } = engine.submit({ version: 1, name: 'removed', items: [{ id: 'a', secrets: ['TOKEN'], runtime: command('true') }] }, { actor: ana });
+      engine.removeSecret('TOKEN', bo);
+      engine.start();
+      expect((await engine.waitForRun(runId)).state).toBe('failed');
+      expect(String(engine.audit.runEntries(runId).find((entry) => entry.action === 'item.failed')!.data['reason'])).toMatch(/^secret TOKEN does not exist/);
+    });
+
+    test('without a cipher, setting a secret is refused with the option to configure', async () => {
+      const { engine } = await engineWith();
+      await expect(engine.setSecret('TOKEN', 'abc', ana)).rejects.toMatchObject({ code: 'CAIRN_CONFIG_INVALID', path: 'engine.cipher' });
+    });
+
+    test('a name that is not an environment variable name, or an empty value, is refused naming the field', async () => {
+      const { engine } = await engineWith({ cipher: createInMemoryCipher() });
+      await expect(engine.setSecret('not a name', 'abc', ana)).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: 'name' });
+      await expect(engine.setSecret('EMPTY', '', ana)).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: 'value' });
+      expect(engine.secrets()).toEqual([]);
+    });
+  });
+
+  describe('pure items', () => {
+    const spec = (name: string, argv: string[]) => ({
+      version: 1,
+      name,
+      items: [
+        { id: 'build', effect: 'pure', runtime: command(...argv) },
+        { id: 'after', dependsOn: ['build'], runtime: command('true') },
+      ],
+    });
+
+    test('reuse an earlier success with the same inputs, audited as a reuse naming it; other inputs run', async () => {
+      const { engine } = await engineWith();
+      engine.start();
+      const first = engine.submit(spec('first', ['true', 'x']), { actor: ana });
+      await engine.waitForRun(first.runId);
+      const second = engine.submit(spec('second', ['true', 'x']), { actor: ana });
+      expect((await engine.waitForRun(second.runId)).state).toBe('succeeded');
+      expect(runs.has(`${second.runId}/build/1`)).toBe(false);
+      const reused = engine.audit.runEntries(second.runId).find((entry) => entry.action === 'item.reused')!;
+      expect(reused.data['from']).toEqual({ runId: first.runId, itemId: 'build', attempt: 1 });
+      expect(
+        engine.audit
+          .runEntries(second.runId)
+          .filter((entry) => entry.action === 'attempt.dispatched')
+          .map((entry) => entry.data['itemId']),
+      ).toEqual(['after']);
+      const third = engine.submit(spec('third', ['true', 'y']), { actor: ana });
+      await engine.waitForRun(third.runId);
+      expect(runs.get(`${third.runId}/build/1`)).toBe(1);
+    });
+
+    test('a failed pure attempt is never reused', async () => {
+      const { engine } = await engineWith();
+      engine.start();
+      const first = engine.submit(spec('first', ['exit', '2']), { actor: ana });
+      expect((await engine.waitForRun(first.runId)).state).toBe('failed');
+      const second = engine.submit(spec('second', ['exit', '2']), { actor: ana });
+      await engine.waitForRun(second.runId);
+      expect(runs.get(`${second.runId}/build/1`)).toBe(1);
+    });
+  });
+
+  describe('events', () => {
+    const fanout = (name: string, count: number) => ({
+      version: 1,
+      name,
+      items: Array.from({ length: count }, (_, index) => ({ id: `i${index}`, runtime: command('true') })),
+    });
+
+    test('a stream resumed after the last id it saw has no gaps and no duplicates, and follows new runs live', async () => {
+      const { engine } = await engineWith();
+      engine.start();
+      const { runId } = engine.submit(fanout('events', 30), { actor: ana });
+      await engine.waitForRun(runId);
+      const all = await collect(engine.events({ follow: false }));
+      const firstPart: CairnEvent[] = [];
+      for await (const event of engine.events({ follow: false })) {
+        firstPart.push(event);
+        if (firstPart.length === 40) break;
+      }
+      const rest = await collect(engine.events({ after: firstPart.at(-1)!.id, follow: false }));
+      expect([...firstPart, ...rest]).toEqual(all);
+      expect(new Set(all.map((event) => event.id)).size).toBe(all.length);
+      expect(all.filter((event) => event.type === 'item.state' && event.state === 'succeeded')).toHaveLength(30);
+      expect(all.at(-1)).toMatchObject({ type: 'run.state', state: 'succeeded', runId });
+
+      // Following: events of a run submitted after the subscription arrive as they happen.
+      const controller = new AbortController();
+      const live: CairnEvent[] = [];
+      const following = (async () => {
+        for await (const event of engine.events({ after: all.at(-1)!.id, signal: controller.signal })) {
+          live.push(event);
+          if (event.type === 'run.state' && event.state === 'succeeded') controller.abort();
+        }
+      })();
+      const next = engine.submit(fanout('later', 3), { actor: ana });
+      await following;
+      expect(live.every((event) => event.runId === next.runId)).toBe(true);
+      expect(live.map((event) => `${event.type}:${'itemId' in event ? event.itemId : ''}:${event.state}`)).toContain('item.state:i2:running');
+    });
+
+    test('a subscriber that never reads does not stall the engine, and a per-run stream sees only its run', async () => {
+      const { engine } = await engineWith({ concurrency: 64 });
+      engine.start();
+      const { runId } = engine.submit(fanout('busy', 300), { actor: ana });
+      const stalled = engine.events();
+      await stalled.next();
+      const other = engine.submit(fanout('other', 2), { actor: ana });
+      expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+      await engine.waitForRun(other.runId);
+      const ofRun = await collect(engine.events({ runId: other.runId, follow: false }));
+      expect(new Set(ofRun.map((event) => event.runId))).toEqual(new Set([other.runId]));
+      expect(ofRun.map((event) => event.type === 'run.state' && event.state)).toContain('succeeded');
+      // The stalled subscriber still gets everything, from where it stopped.
+      let seen = 1;
+      for await (const event of stalled) {
+        seen++;
+        if (event.type === 'run.state' && event.runId === other.runId && event.state === 'succeeded') break;
+      }
+      expect(seen).toBeGreaterThan(600);
+    });
+  });
+
+  describe('metrics', () => {
+    test('counts by state, queue depth and checkpoint lag, and an observer told of each start with its wait', async () => {
+      const waits: number[] = [];
+      const ended: string[] = [];
+      const durations: number[] = [];
+      const { engine } = await engineWith({
+        observer: {
+          attemptStarted: (event) => waits.push(event.waitMs),
+          attemptEnded: (event) => (ended.push(event.outcome), durations.push(event.durationMs)),
+        },
+      });
+      const { runId } = engine.submit(
+        {
+          version: 1,
+          name: 'metrics',
+          items: [
+            { id: 'a', runtime: command('true') },
+            { id: 'b', runtime: command('exit', '1') },
+            { id: 'c', approval: 'required', runtime: command('true') },
+          ],
+        },
+        { actor: ana },
+      );
+      expect(engine.metrics()).toMatchObject({ runs: { queued: 1, running: 0 }, items: { ready: 2, 'awaiting-approval': 1 }, readyItems: 2, liveAttempts: 0 });
+      await sleep(20);
+      engine.start();
+      await eventually(() => ended.length === 2);
+      engine.reject(runId, 'c', bo);
+      await engine.waitForRun(runId);
+      expect(waits).toHaveLength(2);
+      expect(Math.min(...waits)).toBeGreaterThanOrEqual(15);
+      expect(ended.sort()).toEqual(['failed', 'succeeded']);
+      // From dispatch to end: never negative, and no longer than the test has run.
+      expect(durations.every((duration) => Number.isFinite(duration) && duration >= 0 && duration < 10_000)).toBe(true);
+      const metrics = engine.metrics();
+      expect(metrics).toMatchObject({ runs: { failed: 1 }, items: { succeeded: 1, failed: 2 }, readyItems: 0, liveAttempts: 0 });
+      expect(metrics.auditEntries).toBe(engine.audit.size);
+      await eventually(() => engine.metrics().unanchoredEntries < engine.audit.size);
+      expect(engine.metrics().pendingCheckpoints).toBe(0);
+    });
+  });
+
+  describe('schedules', () => {
+    test('the loop fires a due slot on its own, as run <scheduleId>@<slot>, and the run goes through', { timeout: 10_000 }, async () => {
+      const { engine } = await engineWith();
+      engine.start();
+      // Every second (six fields, seconds first): the first slot is at most a second away.
+      engine.addSchedule(
+        { scheduleId: 'pulse', cron: '* * * * * *', spec: { version: 1, name: 'pulse', items: [{ id: 'beat', runtime: command('true') }] } },
+        ana,
+      );
+      expect(engine.schedules().map((schedule) => schedule.scheduleId)).toEqual(['pulse']);
+      const fired = () => [...engine.audit.entries()].find((entry) => entry.action === 'schedule.fired');
+      for (let wait = 0; wait < 300 && !fired(); wait++) await sleep(10);
+      const runId = String(fired()!.data['runId']);
+      expect(runId).toMatch(/^pulse@\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
+      expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+      engine.removeSchedule('pulse', ana);
+      expect(engine.schedules()).toEqual([]);
+    });
+  });
+
+  describe('inbox', () => {
+    test('a spec dropped under inbox/ of the storage is picked up by the loop and runs', { timeout: 10_000 }, async () => {
+      const { engine, storage } = await engineWith({ inboxPollMs: 100 });
+      engine.start();
+      await storage.put(
+        'inbox/dropped.yaml',
+        new TextEncoder().encode('version: 1\nname: dropped\nitems:\n  - { id: a, runtime: { kind: command, argv: [make] } }\n'),
+      );
+      const receipt = async () => storage.get('inbox/processed/dropped.yaml.json');
+      for (let wait = 0; wait < 300 && !(await receipt()); wait++) await sleep(10);
+      const { runId } = JSON.parse(new TextDecoder().decode((await receipt())!)) as { runId: string };
+      expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+      expect(engine.audit.runEntries(runId)[0]!.actor.via).toBe('inbox');
+      expect(await storage.get('inbox/dropped.yaml')).toBeNull();
+    });
   });
 });

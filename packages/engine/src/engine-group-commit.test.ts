@@ -43,7 +43,7 @@ describe('the group commit before effects (ADR 0023)', () => {
     let runId = '';
     // Commits go through until the item's dispatch is written; that one is held.
     const commit = gate(() => runId !== '' && engine.attempts(runId, 'a').length > 0);
-    const { engine } = engineWith({ commit: commit.commit });
+    const { engine } = await engineWith({ commit: commit.commit });
     onTestFinished(() => commit.open());
     engine.start();
     runId = engine.submit(spec, { actor: ana }).runId;
@@ -105,7 +105,7 @@ describe('the group commit before effects (ADR 0023)', () => {
     const anchorOnce = anchor.anchor.bind(anchor);
     anchor.anchor = async (checkpoint) => (anchored.push(checkpoint.treeSize), anchorOnce(checkpoint));
     // Commits go through until the run has ended; from then on the writer has lost its lease.
-    const { engine } = engineWith({
+    const { engine } = await engineWith({
       anchors: [anchor],
       commit: async () => {
         if (runId !== '' && engine.run(runId)?.state === 'succeeded') {

@@ -5,14 +5,14 @@ import { engineHarness } from './engine.test-support.ts';
 
 const { engineWith } = engineHarness();
 
-describeEngineService('in process (SQLite)', () => {
-  const { engine } = engineWith({ cipher: createInMemoryCipher() });
+describeEngineService('in process (SQLite)', async () => {
+  const { engine } = await engineWith({ cipher: createInMemoryCipher() });
   engine.start();
   return { service: engine.service(), engine };
 });
 
-test('an engine has one service, and its audit log is read-only, even at run time', () => {
-  const { engine } = engineWith();
+test('an engine has one service, and its audit log is read-only, even at run time', async () => {
+  const { engine } = await engineWith();
   expect(engine.service()).toBe(engine.service());
   // What a library user or a host gets of the log cannot append: not the log, not its tree.
   expect('append' in engine.audit).toBe(false);

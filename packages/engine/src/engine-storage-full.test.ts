@@ -30,7 +30,7 @@ test(
       const directory = mkdtempSync(join(disk.path, 'engine-'));
       // Reconciling once a minute: only pushed exits can finish these items in time, so an exit the
       // engine failed to write and then forgot would never be recorded.
-      const { engine } = engineWith({ path: join(directory, 'engine.db'), reconcileIntervalMs: 60_000 });
+      const { engine } = await engineWith({ path: join(directory, 'engine.db'), reconcileIntervalMs: 60_000 });
       engine.start();
       expect(engine.health()).toMatchObject({ ready: true });
       const sleepers = Array.from({ length: 4 }, (_, index) => ({ id: `sleeper-${index}`, runtime: { kind: 'command' as const, argv: ['sleep', '300'] } }));
@@ -83,7 +83,7 @@ test('with the disk full before anything is dispatched, nothing starts until the
   process.on('unhandledRejection', onUnhandled);
   try {
     const directory = mkdtempSync(join(disk.path, 'engine-'));
-    const { engine } = engineWith({ path: join(directory, 'engine.db') });
+    const { engine } = await engineWith({ path: join(directory, 'engine.db') });
     const items = Array.from({ length: 3 }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command' as const, argv: ['true'] } }));
     const { runId } = engine.submit({ version: 1, name: 'full-before-dispatch', items }, { actor: ana });
     const filler = join(disk.path, 'filler');

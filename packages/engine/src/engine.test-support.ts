@@ -4,8 +4,24 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditActor, AuditAnchorV1, CipherV1, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider, type InMemoryExecutorRegistry } from '@cairn/conformance/mocks';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
+import type { EngineDatabase } from './database/engine-database.ts';
+import { openEngineDatabase } from './database/open-engine-database.ts';
 import { createEngine, type Engine, type EngineSettings } from './engine.ts';
+import { captureChanges } from './store/change-capture.ts';
+import { GroupCommitter } from './store/group-committer.ts';
+import { createPostgresStateStore, type PostgresWriter } from './store/postgres/postgres-state-store.ts';
+import { createTestDatabase, workingCopyContents, type TestDatabase } from './store/postgres/postgres.test-support.ts';
+
+/**
+ * Where a test engine keeps its state: `sqlite`, a database file (each transaction its commit), or
+ * `postgres` (ADR 0023), an in-memory working copy loaded from a PostgreSQL database of its own,
+ * committed to it by the store's group commit.
+ */
+export type EngineBackend = 'sqlite' | 'postgres';
+
+/** Both backends, for `describe.each(backends)`: one test body runs on each, its backend in its name. */
+export const backends: readonly EngineBackend[] = ['sqlite', 'postgres'];
 
 export const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 
@@ -22,36 +38,90 @@ export interface TestEngineOptions extends Partial<
   readonly signer?: SignerV1;
 }
 
+/** The PostgreSQL side of one `path`: its database, and the writer and working copy of the engine that holds it now. */
+interface PostgresState {
+  database?: Promise<TestDatabase>;
+  holder?: { writer: PostgresWriter; workingCopy: EngineDatabase; committer: GroupCommitter; engine: Engine } | undefined;
+  /** Working copies of engines that lost the lease to a restart (closed with the test: their engine may still run). */
+  readonly replaced: EngineDatabase[];
+}
+
 /**
- * Engines over real SQLite in temp directories, with in-memory seams, closed and removed after
- * each test. The task body reads its argv from the manifest the engine stored, as a worker would:
+ * Engines over a real state store, with in-memory seams, closed and removed after each test. On
+ * `sqlite` (the default) each engine opens a database file in a temp directory. On `postgres` each
+ * `path` names a fresh test database (created at its first engine): an engine takes the writer
+ * lease, loads a working copy from it and commits to it in group commits, as a leader does. A
+ * second engine on the same `path` is a restart: the lease is taken from the engine before it (as
+ * when its process dies) and a new working copy is loaded, so whatever that engine had not
+ * committed is lost, as in production. After each PostgreSQL test the last engine's working copy,
+ * its last changes committed, must equal a fresh load of the database: every change the engine
+ * made reaches PostgreSQL through change capture and the group commit.
+ *
+ * The task body reads its argv from the manifest the engine stored, as a worker would:
  * `sleep N` takes N ms (stoppable), `exit N` exits N, anything else exits 0 at once. What each
  * task received (how often it ran, its out-of-band secrets) is recorded by execution id.
  */
-export function engineHarness() {
+export function engineHarness(backend: EngineBackend = 'sqlite') {
   const directories: string[] = [];
   const engines: Engine[] = [];
+  const postgres = new Map<string, PostgresState>();
   const runs = new Map<string, number>();
   const secretsReceived = new Map<string, Readonly<Record<string, string>> | undefined>();
+  let paths = 0;
   afterEach(async () => {
     for (const engine of engines.splice(0)) await engine.close();
     for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
-  });
+    const states = [...postgres.values()];
+    postgres.clear();
+    try {
+      for (const state of states) await checkStoredEqualsWorkingCopy(state);
+    } finally {
+      for (const state of states) {
+        await state.holder?.writer.release();
+        state.holder?.workingCopy.close();
+        for (const workingCopy of state.replaced) workingCopy.close();
+        await (await state.database?.catch(() => undefined))?.drop();
+      }
+    }
+    // Loading a large state back for the check takes longer than vitest's default hook timeout.
+  }, 60_000);
 
   const databasePath = (): string => {
+    if (backend === 'postgres') return `postgres-${++paths}`;
     const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
     directories.push(directory);
     return join(directory, 'engine.db');
   };
 
-  const engineWith = (options: TestEngineOptions = {}) => {
+  /** An engine on `path`'s database, loaded from PostgreSQL; the engine before it on `path` loses the lease. */
+  const postgresEngine = async (path: string, settings: Omit<EngineSettings, 'database'>): Promise<Engine> => {
+    let state = postgres.get(path);
+    if (state === undefined) postgres.set(path, (state = { replaced: [] }));
+    state.database ??= createTestDatabase();
+    const database = await state.database;
+    const previous = state.holder;
+    state.holder = undefined;
+    if (previous) {
+      await previous.writer.release();
+      state.replaced.push(previous.workingCopy);
+    }
+    const writer = await createPostgresStateStore(database.settings).acquireWriter({ instanceId: `test-${engines.length}` });
+    const workingCopy = openEngineDatabase(':memory:');
+    const capture = captureChanges(workingCopy);
+    await writer.load(workingCopy, capture);
+    const committer = new GroupCommitter(capture, writer);
+    const engine = createEngine({ ...settings, database: workingCopy, commit: settings.commit ?? committer.commit });
+    state.holder = { writer, workingCopy, committer, engine };
+    return engine;
+  };
+
+  const engineWith = async (options: TestEngineOptions = {}) => {
     const storage = createInMemoryStorageProvider();
     const signer = options.signer ?? createInMemorySigner();
     const body = harnessTask(storage, runs, secretsReceived);
     const executor = createInMemoryExecutor({ run: body, ...(options.registry ? { registry: options.registry } : {}) });
     const { path, registry: _registry, reconcileIntervalMs, anchors, signer: _signer, ...settings } = options;
-    const engine = createEngine({
-      database: path ?? databasePath(),
+    const engineSettings = {
       executors: { local: executor },
       storage,
       signer,
@@ -60,12 +130,31 @@ export function engineHarness() {
       timeoutGraceMs: 0,
       anchors: anchors ?? [],
       ...settings,
-    });
+    };
+    const engine =
+      backend === 'postgres'
+        ? await postgresEngine(path ?? databasePath(), engineSettings)
+        : createEngine({ database: path ?? databasePath(), ...engineSettings });
     engines.push(engine);
     return { engine, executor, storage, signer };
   };
 
-  return { databasePath, engineWith, runs, secretsReceived };
+  return { backend, databasePath, engineWith, runs, secretsReceived };
+}
+
+// The engine is closed: what it wrote since its last commit is committed, then a fresh working
+// copy loaded from PostgreSQL must hold every row its own working copy holds.
+async function checkStoredEqualsWorkingCopy(state: PostgresState): Promise<void> {
+  const holder = state.holder;
+  if (holder === undefined) return;
+  await holder.committer.commit();
+  const loaded = openEngineDatabase(':memory:');
+  try {
+    await holder.writer.load(loaded);
+    expect(workingCopyContents(loaded), 'PostgreSQL holds what the working copy holds').toEqual(workingCopyContents(holder.workingCopy));
+  } finally {
+    loaded.close();
+  }
 }
 
 /**

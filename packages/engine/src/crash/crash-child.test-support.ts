@@ -4,11 +4,20 @@
 // after a crash it is the same run), starts, waits for the run, makes sure a checkpoint covers it,
 // prints `done {...}` and exits 0 — unless its failpoint kills it first (SIGKILL to itself on the
 // Nth time it gets there). The failpoints wrap the seams; the engine has no test hooks.
+// With CAIRN_CRASH_POSTGRES (a PostgreSQL state store's settings, JSON) the engine's state is not
+// <dir>/engine.db but that store (ADR 0023): the child takes the writer lease, loads a working copy
+// and commits to it in group commits, as a leader does; a kill loses what was not committed.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutorV1, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { checkpointPayloadType, serializeEvidenceBundle } from '@cairn/audit';
+import type { EngineDatabase } from '../database/engine-database.ts';
+import { openEngineDatabase } from '../database/open-engine-database.ts';
 import { createEngine } from '../engine.ts';
+import { captureChanges } from '../store/change-capture.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+import { GroupCommitter } from '../store/group-committer.ts';
+import { createPostgresStateStore, type PostgresWriter } from '../store/postgres/postgres-state-store.ts';
 import { crashRunSpec, idempotencyKey, parseKillPoint, type FailpointKind } from './crash-plan.test-support.ts';
 import { DirectoryAnchor, DirectoryStorage, FileExecutor, persistentSigner } from './durable-seams.test-support.ts';
 
@@ -83,10 +92,23 @@ const executor: ExecutorV1 = {
     }),
 };
 
+/** The engine's state: the database file, or a working copy of the PostgreSQL store with its group commit. */
+async function stateStore(): Promise<{ database: string | EngineDatabase; commit?: GroupCommit; writer?: PostgresWriter }> {
+  const settings = process.env['CAIRN_CRASH_POSTGRES'];
+  if (settings === undefined) return { database: join(directory!, 'engine.db') };
+  const writer = await createPostgresStateStore(JSON.parse(settings)).acquireWriter({ instanceId: `crash-child-${process.pid}` });
+  const workingCopy = openEngineDatabase(':memory:');
+  const capture = captureChanges(workingCopy);
+  await writer.load(workingCopy, capture);
+  return { database: workingCopy, commit: new GroupCommitter(capture, writer).commit, writer };
+}
+const state = await stateStore();
+
 let submitting = false;
 runEnded = () => ['succeeded', 'failed', 'cancelled'].includes(engine.run(runId)?.state ?? '');
 const engine = createEngine({
-  database: join(directory, 'engine.db'),
+  database: state.database,
+  ...(state.commit ? { commit: state.commit } : {}),
   executors: { local: executor },
   storage,
   signer,
@@ -105,6 +127,9 @@ submitting = true;
 const { runId, created } = engine.submit(crashRunSpec(Number(seedText)), { actor: { kind: 'system', id: 'crash-test', via: 'engine' }, idempotencyKey });
 submitting = false;
 runEnded = () => ['succeeded', 'failed', 'cancelled'].includes(engine.run(runId)?.state ?? '');
+// On PostgreSQL a submit is answered in the commit that carries it (a command of the store), so
+// the run is said to be created only once it is durable, as the leader answers a replica.
+await state.commit?.();
 engine.start();
 process.stdout.write(`started ${JSON.stringify({ runId, created })}\n`);
 const run = await engine.waitForRun(runId);
@@ -118,4 +143,6 @@ if (killPoint.kind === 'linger') {
   setInterval(() => undefined, 60_000);
 } else {
   await engine.close();
+  await state.commit?.();
+  await state.writer?.release();
 }

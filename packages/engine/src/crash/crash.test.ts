@@ -8,6 +8,10 @@
 // key: the same run) and carries on; a last incarnation without a kill point must finish the run:
 // every item succeeded exactly once, nothing lost, one run, and the log verifies against its last
 // signed checkpoint, from whichever incarnation signed it.
+//
+// It runs on both backends. On PostgreSQL (ADR 0023) each incarnation loads a working copy from the
+// store and commits to it in group commits; after each kill the store is copied into
+// <dir>/engine.db (a fresh load, the way the next writer sees it) and that copy is checked.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +20,10 @@ import { fileURLToPath } from 'node:url';
 import type { PublicKeyRecord } from '@cairn/core';
 import { verifyBundle, verifyLog } from '@cairn/audit';
 import { expect, test } from 'vitest';
+import { openEngineDatabase } from '../database/open-engine-database.ts';
+import { backends } from '../engine.test-support.ts';
+import { createPostgresStateStore } from '../store/postgres/postgres-state-store.ts';
+import { createTestDatabase, type TestDatabase } from '../store/postgres/postgres.test-support.ts';
 import { inspectCrashDirectory, type CrashProgress } from './crash-checks.test-support.ts';
 import { between, crashRunSpec, formatKillPoint, itemCount, seededRandom, type FailpointKind, type KillPoint } from './crash-plan.test-support.ts';
 import { DirectoryAnchor, persistentSigner, readJournal } from './durable-seams.test-support.ts';
@@ -44,10 +52,14 @@ interface ChildExit {
   readonly startedAfterMs: number | undefined;
 }
 
-function runChild(directory: string, point: KillPoint, linger?: Linger): Promise<ChildExit> {
+function runChild(directory: string, store: TestDatabase | undefined, point: KillPoint, linger?: Linger): Promise<ChildExit> {
   const started = performance.now();
   // Children share a compile cache: their startup is most of what 51 incarnations cost.
-  const environment = { ...process.env, NODE_COMPILE_CACHE: join(directory, '..', 'compile-cache') };
+  const environment = {
+    ...process.env,
+    NODE_COMPILE_CACHE: join(directory, '..', 'compile-cache'),
+    ...(store ? { CAIRN_CRASH_POSTGRES: JSON.stringify(store.settings) } : {}),
+  };
   const childProcess = spawn(process.execPath, ['--conditions=@cairn/source', child, directory, String(seed), formatKillPoint(point)], {
     env: environment,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -170,116 +182,139 @@ function describe(progress: CrashProgress): string {
   return `run ${progress.runState ?? 'none'}; items: ${items || 'none'}; attempts: ${attempts || 'none'}; ${progress.auditEntries} entries, ${progress.checkpoints} checkpoints`;
 }
 
-test(
-  `crash test (seed ${seed}): ${kills} SIGKILLs over one run of ${itemCount} items — execution at-least-once, completion exactly-once`,
-  { timeout: 180_000 },
-  async () => {
-    const testStarted = performance.now();
-    const base = mkdtempSync(join(tmpdir(), 'cairn-crash-'));
-    const directory = join(base, 'engine');
-    const history: string[] = [];
-    let passed = false;
-    try {
-      const signer = persistentSigner(join(directory, 'signer.pem'));
-      const trustedKey: PublicKeyRecord = {
-        keyId: await signer.keyId(),
-        algorithm: signer.algorithm,
-        publicKey: Buffer.from(await signer.publicKey()).toString('base64'),
-      };
-      const spec = crashRunSpec(seed);
-      const roots = spec.items.filter((item) => item.dependsOn === undefined).length;
-      const failFirst = spec.items.filter((item) => item.runtime.argv[0] === 'fail-first').length;
-      const random = seededRandom(seed ^ 0x5eed);
-      const plan = killPlan(random);
-      let progress: CrashProgress | undefined;
-      let killsMidRun = 0;
-      let startupMs = 150;
-      /** Incarnations whose submit created the run (the others got it back by its idempotency key). */
-      let created = 0;
-      const countCreated = (stdout: string) => {
-        const line = stdout.split('\n').find((text) => text.startsWith('started '));
-        if (line && (JSON.parse(line.slice('started '.length)) as { created: boolean }).created) created++;
-      };
+/**
+ * On PostgreSQL, what the store holds, copied into <dir>/engine.db for the read-only checks: a fresh
+ * load under the writer lease (free again: the child that held it is dead), as the next engine's.
+ */
+async function copyStoreToDirectory(directory: string, store: TestDatabase | undefined): Promise<void> {
+  if (store === undefined) return;
+  const path = join(directory, 'engine.db');
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+  const writer = await createPostgresStateStore(store.settings).acquireWriter({ instanceId: 'crash-test-inspection' });
+  const copy = openEngineDatabase(path);
+  try {
+    await writer.load(copy);
+  } finally {
+    copy.close();
+    await writer.release();
+  }
+}
 
-      for (let index = 0; index < kills; index++) {
-        const { point, linger } = choose(index, plan[index - submitKills] ?? 'linger-spawn', { progress, startupMs, roots }, random);
-        const label = `#${index} ${formatKillPoint(point)}${linger ? ` ${linger.delayMs}ms after ${linger.after}` : ''}`;
-        const exit = await runChild(directory, point, linger);
-        countCreated(exit.stdout);
-        if (exit.startedAfterMs !== undefined) startupMs = Math.min(startupMs, exit.startedAfterMs);
-        // Died by SIGKILL — its own failpoint's (so the point was reached), or ours (a delay).
-        const reached = exit.signal === 'SIGKILL' && exit.killedByParent === (point.kind === 'linger');
-        history.push(`${label}: ${exit.signal ?? `exit ${exit.code}`} after ${exit.ms} ms`);
-        expect(reached, `${label} was not reached: ${exit.signal ?? `exit ${exit.code}`}\n${exit.stdout}${exit.stderr}`).toBe(true);
-        const inspection = inspectCrashDirectory(directory, trustedKey);
-        expect(inspection.problems, `after ${label}`).toEqual([]);
-        if (point.kind === 'submit-now') {
-          // Submit is one transaction: killed inside it, nothing of the run is left.
-          expect(inspection.progress.runId, `after ${label}`).toBeUndefined();
-          expect(inspection.progress.auditEntries, `after ${label}`).toBe(0);
+for (const backend of backends)
+  test(
+    `crash test on ${backend} (seed ${seed}): ${kills} SIGKILLs over one run of ${itemCount} items — execution at-least-once, completion exactly-once`,
+    { timeout: 180_000 },
+    async () => {
+      const testStarted = performance.now();
+      const base = mkdtempSync(join(tmpdir(), 'cairn-crash-'));
+      const directory = join(base, 'engine');
+      const store = backend === 'postgres' ? await createTestDatabase() : undefined;
+      const history: string[] = [];
+      let passed = false;
+      try {
+        const signer = persistentSigner(join(directory, 'signer.pem'));
+        const trustedKey: PublicKeyRecord = {
+          keyId: await signer.keyId(),
+          algorithm: signer.algorithm,
+          publicKey: Buffer.from(await signer.publicKey()).toString('base64'),
+        };
+        const spec = crashRunSpec(seed);
+        const roots = spec.items.filter((item) => item.dependsOn === undefined).length;
+        const failFirst = spec.items.filter((item) => item.runtime.argv[0] === 'fail-first').length;
+        const random = seededRandom(seed ^ 0x5eed);
+        const plan = killPlan(random);
+        let progress: CrashProgress | undefined;
+        let killsMidRun = 0;
+        let startupMs = 150;
+        /** Incarnations whose submit created the run (the others got it back by its idempotency key). */
+        let created = 0;
+        const countCreated = (stdout: string) => {
+          const line = stdout.split('\n').find((text) => text.startsWith('started '));
+          if (line && (JSON.parse(line.slice('started '.length)) as { created: boolean }).created) created++;
+        };
+
+        for (let index = 0; index < kills; index++) {
+          const { point, linger } = choose(index, plan[index - submitKills] ?? 'linger-spawn', { progress, startupMs, roots }, random);
+          const label = `#${index} ${formatKillPoint(point)}${linger ? ` ${linger.delayMs}ms after ${linger.after}` : ''}`;
+          const exit = await runChild(directory, store, point, linger);
+          countCreated(exit.stdout);
+          if (exit.startedAfterMs !== undefined) startupMs = Math.min(startupMs, exit.startedAfterMs);
+          // Died by SIGKILL — its own failpoint's (so the point was reached), or ours (a delay).
+          const reached = exit.signal === 'SIGKILL' && exit.killedByParent === (point.kind === 'linger');
+          history.push(`${label}: ${exit.signal ?? `exit ${exit.code}`} after ${exit.ms} ms`);
+          expect(reached, `${label} was not reached: ${exit.signal ?? `exit ${exit.code}`}\n${exit.stdout}${exit.stderr}`).toBe(true);
+          await copyStoreToDirectory(directory, store);
+          const inspection = inspectCrashDirectory(directory, trustedKey);
+          expect(inspection.problems, `after ${label}`).toEqual([]);
+          if (point.kind === 'submit-now') {
+            // Submit is one transaction: killed inside it, nothing of the run is left.
+            expect(inspection.progress.runId, `after ${label}`).toBeUndefined();
+            expect(inspection.progress.auditEntries, `after ${label}`).toBe(0);
+          }
+          if (inspection.progress.runState === 'running' || inspection.progress.runState === 'queued') killsMidRun++;
+          progress = inspection.progress;
+          history[history.length - 1] += `; ${describe(progress)}`;
         }
-        if (inspection.progress.runState === 'running' || inspection.progress.runState === 'queued') killsMidRun++;
-        progress = inspection.progress;
-        history[history.length - 1] += `; ${describe(progress)}`;
-      }
 
-      // The last incarnation has no kill point: it must finish the run.
-      const last = await runChild(directory, { kind: 'none' });
-      history.push(`final: ${last.signal ?? `exit ${last.code}`} after ${last.ms} ms`);
-      countCreated(last.stdout);
-      expect(last, `the final incarnation failed:\n${last.stdout}${last.stderr}`).toMatchObject({ code: 0, signal: null });
-      const { problems, progress: final, entries } = inspectCrashDirectory(directory, trustedKey);
-      history[history.length - 1] += `; ${describe(final)}`;
-      expect(problems).toEqual([]);
-      expect(final.runState).toBe('succeeded');
-      expect(final.items).toEqual({ succeeded: itemCount });
-      // Exactly once: one item.succeeded per item, one completion per attempt, none lost, and no
-      // attempt beyond the ones the spec asks for (every fail-first item fails once, then succeeds).
-      const succeeded = entries.filter((entry) => entry.action === 'item.succeeded').map((entry) => entry.entity.id);
-      expect(succeeded).toHaveLength(itemCount);
-      expect(new Set(succeeded).size).toBe(itemCount);
-      expect(final.actions['attempt.lost'] ?? 0).toBe(0);
-      expect(final.attempts).toEqual({ succeeded: itemCount, ...(failFirst > 0 ? { failed: failFirst } : {}) });
-      expect(final.actions['attempt.completed']).toBe(itemCount + failFirst);
-      expect(final.actions['run.submitted']).toBe(1);
-      expect(created).toBe(1);
-      // The log verifies against the last checkpoint, signed by whichever incarnation signed it.
-      const verification = verifyLog(entries, final.lastCheckpoint!, [trustedKey]);
-      expect(verification, verification.detail).toMatchObject({ valid: true });
-      const runEnd = entries.find((entry) => entry.action === 'run.succeeded')!;
-      expect(JSON.parse(Buffer.from(final.lastCheckpoint!.payload, 'base64').toString('utf8')).treeSize).toBeGreaterThan(runEnd.seq);
-      // So does the run's evidence bundle, its checkpoint read back live from the anchor.
-      const anchor = new DirectoryAnchor(join(directory, 'anchor'));
-      const report = await verifyBundle(JSON.parse(readFileSync(join(directory, 'bundle.json'), 'utf8')), {
-        trustedKeys: [trustedKey],
-        readAnchor: (receipt) => anchor.read(receipt),
-      });
-      expect(report.checks.filter((check) => check.status === 'fail')).toEqual([]);
-      expect(report.valid).toBe(true);
-      // At least once: every attempt ran, and some ran more than once (their process died mid-task).
-      const journal = readJournal(join(directory, 'executor'));
-      for (const executionId of final.attemptStates.keys()) expect(journal.get(executionId)?.run ?? 0, executionId).toBeGreaterThanOrEqual(1);
-      const ranAgain = [...journal.values()].filter((counts) => counts.run > 1).length;
-      expect(ranAgain).toBeGreaterThan(0);
-      // Restarts asked again for starts the executor had already recorded; it never started one twice.
-      const startedAgain = [...journal.values()].filter((counts) => counts.start > 1).length;
-      const recovered = entries.filter((entry) => entry.action === 'attempt.started' && entry.data['recovered'] === true).length;
-      // The kills were spread over the run, not spent after it ended; the last one hit its end.
-      expect(killsMidRun).toBeGreaterThanOrEqual(30);
-      expect(history[kills - 1]).toMatch(new RegExp(`^#${kills - 1} run-end-checkpoint:1: SIGKILL`));
-      passed = true;
-      if (process.env['CAIRN_CRASH_VERBOSE']) console.info(history.join('\n'));
-      console.info(
-        `crash test seed ${seed}: ${kills} kills (${killsMidRun} left the run unfinished), ${recovered} dispatched attempts re-started on recovery ` +
-          `(${startedAgain} of them already known to the executor), ${ranAgain} executions ran more than once, ` +
-          `${final.auditEntries} audit entries, ${final.checkpoints} checkpoints, ${Math.round(performance.now() - testStarted)} ms`,
-      );
-    } catch (error) {
-      (error as Error).message =
-        `crash test failed — seed ${seed} (replay: CAIRN_CRASH_SEED=${seed}); directory kept at ${base}\n${history.join('\n')}\n\n${(error as Error).message}`;
-      throw error;
-    } finally {
-      if (passed) rmSync(base, { recursive: true, force: true });
-    }
-  },
-);
+        // The last incarnation has no kill point: it must finish the run.
+        const last = await runChild(directory, store, { kind: 'none' });
+        history.push(`final: ${last.signal ?? `exit ${last.code}`} after ${last.ms} ms`);
+        countCreated(last.stdout);
+        expect(last, `the final incarnation failed:\n${last.stdout}${last.stderr}`).toMatchObject({ code: 0, signal: null });
+        await copyStoreToDirectory(directory, store);
+        const { problems, progress: final, entries } = inspectCrashDirectory(directory, trustedKey);
+        history[history.length - 1] += `; ${describe(final)}`;
+        expect(problems).toEqual([]);
+        expect(final.runState).toBe('succeeded');
+        expect(final.items).toEqual({ succeeded: itemCount });
+        // Exactly once: one item.succeeded per item, one completion per attempt, none lost, and no
+        // attempt beyond the ones the spec asks for (every fail-first item fails once, then succeeds).
+        const succeeded = entries.filter((entry) => entry.action === 'item.succeeded').map((entry) => entry.entity.id);
+        expect(succeeded).toHaveLength(itemCount);
+        expect(new Set(succeeded).size).toBe(itemCount);
+        expect(final.actions['attempt.lost'] ?? 0).toBe(0);
+        expect(final.attempts).toEqual({ succeeded: itemCount, ...(failFirst > 0 ? { failed: failFirst } : {}) });
+        expect(final.actions['attempt.completed']).toBe(itemCount + failFirst);
+        expect(final.actions['run.submitted']).toBe(1);
+        expect(created).toBe(1);
+        // The log verifies against the last checkpoint, signed by whichever incarnation signed it.
+        const verification = verifyLog(entries, final.lastCheckpoint!, [trustedKey]);
+        expect(verification, verification.detail).toMatchObject({ valid: true });
+        const runEnd = entries.find((entry) => entry.action === 'run.succeeded')!;
+        expect(JSON.parse(Buffer.from(final.lastCheckpoint!.payload, 'base64').toString('utf8')).treeSize).toBeGreaterThan(runEnd.seq);
+        // So does the run's evidence bundle, its checkpoint read back live from the anchor.
+        const anchor = new DirectoryAnchor(join(directory, 'anchor'));
+        const report = await verifyBundle(JSON.parse(readFileSync(join(directory, 'bundle.json'), 'utf8')), {
+          trustedKeys: [trustedKey],
+          readAnchor: (receipt) => anchor.read(receipt),
+        });
+        expect(report.checks.filter((check) => check.status === 'fail')).toEqual([]);
+        expect(report.valid).toBe(true);
+        // At least once: every attempt ran, and some ran more than once (their process died mid-task).
+        const journal = readJournal(join(directory, 'executor'));
+        for (const executionId of final.attemptStates.keys()) expect(journal.get(executionId)?.run ?? 0, executionId).toBeGreaterThanOrEqual(1);
+        const ranAgain = [...journal.values()].filter((counts) => counts.run > 1).length;
+        expect(ranAgain).toBeGreaterThan(0);
+        // Restarts asked again for starts the executor had already recorded; it never started one twice.
+        const startedAgain = [...journal.values()].filter((counts) => counts.start > 1).length;
+        const recovered = entries.filter((entry) => entry.action === 'attempt.started' && entry.data['recovered'] === true).length;
+        // The kills were spread over the run, not spent after it ended; the last one hit its end.
+        expect(killsMidRun).toBeGreaterThanOrEqual(30);
+        expect(history[kills - 1]).toMatch(new RegExp(`^#${kills - 1} run-end-checkpoint:1: SIGKILL`));
+        passed = true;
+        if (process.env['CAIRN_CRASH_VERBOSE']) console.info(history.join('\n'));
+        console.info(
+          `crash test seed ${seed}: ${kills} kills (${killsMidRun} left the run unfinished), ${recovered} dispatched attempts re-started on recovery ` +
+            `(${startedAgain} of them already known to the executor), ${ranAgain} executions ran more than once, ` +
+            `${final.auditEntries} audit entries, ${final.checkpoints} checkpoints, ${Math.round(performance.now() - testStarted)} ms`,
+        );
+      } catch (error) {
+        (error as Error).message =
+          `crash test failed — seed ${seed} (replay: CAIRN_CRASH_SEED=${seed}); directory kept at ${base}\n${history.join('\n')}\n\n${(error as Error).message}`;
+        throw error;
+      } finally {
+        if (passed) rmSync(base, { recursive: true, force: true });
+        await store?.drop();
+      }
+    },
+  );

@@ -43,7 +43,7 @@ async function recordOf(signer: SignerV1) {
 describe('manifestSigner: delegated', () => {
   test('40 items dispatch with one checkpoint-signer call for the delegation (plus checkpoints), every manifest signed by the delegate', async () => {
     const { signer, counts } = countingSigner();
-    const { engine, storage } = engineWith({ signer, manifestSigner: 'delegated', concurrency: 8 });
+    const { engine, storage } = await engineWith({ signer, manifestSigner: 'delegated', concurrency: 8 });
     engine.start();
     const { runId } = engine.submit(spec(40), { actor: ana });
     expect((await engine.waitForRun(runId)).state).toBe('succeeded');
@@ -86,7 +86,7 @@ describe('manifestSigner: delegated', () => {
 
   test('a delegation the checkpoint signer fails is tried again on the next pass: the run succeeds with one statement', { timeout: 15_000 }, async () => {
     const { signer, counts } = countingSigner(1);
-    const { engine, storage } = engineWith({ signer, manifestSigner: 'delegated', reconcileIntervalMs: 20 });
+    const { engine, storage } = await engineWith({ signer, manifestSigner: 'delegated', reconcileIntervalMs: 20 });
     engine.start();
     const { runId } = engine.submit(spec(3), { actor: ana });
     expect((await engine.waitForRun(runId)).state).toBe('succeeded');
@@ -101,7 +101,7 @@ describe('manifestSigner: delegated', () => {
 
   test('storage is not trusted at export either: a removed, replaced or corrupted statement never verifies', async () => {
     const { signer } = countingSigner();
-    const { engine, storage } = engineWith({ signer, manifestSigner: 'delegated' });
+    const { engine, storage } = await engineWith({ signer, manifestSigner: 'delegated' });
     engine.start();
     const { runId } = engine.submit(spec(2), { actor: ana });
     await engine.waitForRun(runId);
@@ -144,11 +144,11 @@ describe('manifestSigner: delegated', () => {
   test('each engine process makes its own key: after a restart on the same database the engine delegates again, to a new key', async () => {
     const { signer } = countingSigner();
     const path = databasePath();
-    const first = engineWith({ signer, manifestSigner: 'delegated', path });
+    const first = await engineWith({ signer, manifestSigner: 'delegated', path });
     first.engine.start();
     await first.engine.waitForRun(first.engine.submit(spec(1), { actor: ana }).runId);
     await first.engine.close();
-    const again = engineWith({ signer, manifestSigner: 'delegated', path });
+    const again = await engineWith({ signer, manifestSigner: 'delegated', path });
     again.engine.start();
     await again.engine.waitForRun(again.engine.submit(spec(1), { actor: ana }).runId);
     const keys = [...again.engine.audit.entries()].filter((entry) => entry.action === 'key.delegated').map((entry) => entry.entity.id);
@@ -159,7 +159,7 @@ describe('manifestSigner: delegated', () => {
 
 test('manifestSigner: signer (the default) signs every manifest with the checkpoint signer and delegates nothing', async () => {
   const { signer, counts } = countingSigner();
-  const { engine, storage } = engineWith({ signer, concurrency: 8 });
+  const { engine, storage } = await engineWith({ signer, concurrency: 8 });
   engine.start();
   const { runId } = engine.submit(spec(10), { actor: ana });
   await engine.waitForRun(runId);

@@ -11,13 +11,56 @@ import { AuditLog } from '../audit/audit-log.ts';
 import { openEngineDatabase } from '../database/open-engine-database.ts';
 import { RunStateMachine } from '../state/run-state-machine.ts';
 import { eventOfEntry } from '../events/event-of-entry.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
+import { type EngineBackend, backends } from '../engine.test-support.ts';
+import { captureChanges } from '../store/change-capture.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+import { GroupCommitter } from '../store/group-committer.ts';
+import { createPostgresStateStore, type PostgresWriter } from '../store/postgres/postgres-state-store.ts';
+import { createTestDatabase, workingCopyContents, type TestDatabase } from '../store/postgres/postgres.test-support.ts';
 import { AttemptStore } from './attempt-store.ts';
 import { Dispatcher } from './dispatcher.ts';
 
 const directories: string[] = [];
-afterEach(() => {
+/** The PostgreSQL side of each test on `postgres`: checked equal to the working copy, then dropped. */
+const stores: { database: TestDatabase; writer: PostgresWriter; workingCopy: EngineDatabase; committer: GroupCommitter }[] = [];
+afterEach(async () => {
   for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
-});
+  for (const { database, writer, workingCopy, committer } of stores.splice(0)) {
+    try {
+      // What the dispatcher wrote since its last commit is committed; a fresh load must equal the working copy.
+      await committer.commit();
+      const loaded = openEngineDatabase(':memory:');
+      await writer.load(loaded);
+      expect(workingCopyContents(loaded), 'PostgreSQL holds what the working copy holds').toEqual(workingCopyContents(workingCopy));
+      loaded.close();
+    } finally {
+      await writer.release();
+      workingCopy.close();
+      await database.drop();
+    }
+  }
+}, 60_000);
+
+/**
+ * The state store of one test: a SQLite file, or (ADR 0023) a working copy loaded from a fresh
+ * PostgreSQL database, with the store's group commit as the dispatcher's commit.
+ */
+async function stateOn(backend: EngineBackend): Promise<{ database: EngineDatabase; commit?: GroupCommit }> {
+  if (backend === 'sqlite') {
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
+    directories.push(directory);
+    return { database: openEngineDatabase(join(directory, 'engine.db')) };
+  }
+  const testDatabase = await createTestDatabase();
+  const writer = await createPostgresStateStore(testDatabase.settings).acquireWriter({ instanceId: 'dispatcher-test' });
+  const workingCopy = openEngineDatabase(':memory:');
+  const capture = captureChanges(workingCopy);
+  await writer.load(workingCopy, capture);
+  const committer = new GroupCommitter(capture, writer);
+  stores.push({ database: testDatabase, writer, workingCopy, committer });
+  return { database: workingCopy, commit: committer.commit };
+}
 
 const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 
@@ -26,10 +69,10 @@ const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
  * worker: it fetches and verifies its signed manifest, stores its outputs by digest and writes a
  * result record, then exits with the code the item's argv asks for (`exit 3`).
  */
-async function setUp(concurrency = 16, queues: Record<string, { concurrency: number }> = {}) {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
-  directories.push(directory);
-  const database = openEngineDatabase(join(directory, 'engine.db'));
+async function setUpOn(backend: EngineBackend, concurrency = 16, queues: Record<string, { concurrency: number }> = {}) {
+  const { database, commit } = await stateOn(backend);
+  /** The dispatcher settings of this backend's commit (none on SQLite: each transaction commits). */
+  const committing = commit ? { commit } : {};
   const audit = new AuditLog(database);
   const machine = new RunStateMachine(database, audit);
   const storage = createInMemoryStorageProvider();
@@ -83,7 +126,7 @@ async function setUp(concurrency = 16, queues: Record<string, { concurrency: num
     }
   };
   const executor = createInMemoryExecutor({ run: worker });
-  const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: executor }, storage, signer, concurrency, queues });
+  const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: executor }, storage, signer, concurrency, queues, ...committing });
   /** Dispatch and reconcile until the run ends. */
   const drive = async (runId: string) => {
     for (let round = 0; round < 500 && !['succeeded', 'failed', 'cancelled'].includes(machine.run(runId)!.state); round++) {
@@ -92,7 +135,7 @@ async function setUp(concurrency = 16, queues: Record<string, { concurrency: num
       await dispatcher.reconcile();
     }
   };
-  return { database, audit, machine, storage, signer, key, dispatcher, drive, seenInputs, intervals, worker, executor, peak: () => peak };
+  return { database, committing, audit, machine, storage, signer, key, dispatcher, drive, seenInputs, intervals, worker, executor, peak: () => peak };
 }
 
 /** `executor` with another `start` (a process that dies, a backend that is down). */
@@ -116,7 +159,9 @@ items:
   - { id: lint, runtime: { kind: command, argv: [make, lint] } }
 `;
 
-describe('Dispatcher', () => {
+describe.each(backends)('Dispatcher on %s', (backend) => {
+  const setUp = (concurrency?: number, queues?: Record<string, { concurrency: number }>) => setUpOn(backend, concurrency, queues);
+
   test('runs a DAG through an executor: signed manifests, needs resolved to digests, and a bundle that verifies', async () => {
     const { machine, audit, storage, signer, key, drive, seenInputs } = await setUp();
     const { runId } = machine.submit(spec, { actor: ana });
@@ -200,12 +245,12 @@ describe('Dispatcher', () => {
   });
 
   test('every attempt that does not succeed has a failure, on the attempt, the item, its audit entry and its event; engine-side reasons get codes of their own', async () => {
-    const { database, audit, machine, storage, signer, executor } = await setUp();
+    const { database, committing, audit, machine, storage, signer, executor } = await setUp();
     const refusing = withStart(executor, async (task) => {
       if (task.executionId.includes('/refused/')) throw new CairnError('CAIRN_EXECUTOR_START_FAILED', 'the manifest names a runtime this executor lacks');
       return executor.start(task);
     });
-    const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: refusing }, storage, signer });
+    const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: refusing }, storage, signer, ...committing });
     const { runId } = machine.submit(
       {
         version: 1,
@@ -313,21 +358,21 @@ describe('Dispatcher', () => {
   });
 
   test('after a crash between recording a dispatch and hearing back from the executor, recovery re-attaches without running the task twice', async () => {
-    const { database, audit, machine, storage, signer, worker, executor } = await setUp();
+    const { database, committing, audit, machine, storage, signer, worker, executor } = await setUp();
     // The first engine process records the dispatch, the executor starts the task, and the
     // process dies before it learns the handle.
     const dying = withStart(executor, async (task) => {
       await executor.start(task);
       return new Promise<never>(() => {});
     });
-    const first = new Dispatcher({ database, audit, machine, executors: { local: dying }, storage, signer });
+    const first = new Dispatcher({ database, audit, machine, executors: { local: dying }, storage, signer, ...committing });
     const { runId } = machine.submit({ version: 1, name: 'crash', items: [{ id: 'once', runtime: { kind: 'command', argv: ['make'] } }] }, { actor: ana });
     void first.dispatchReady();
     for (let wait = 0; wait < 100 && !audit.runEntries(runId).some((entry) => entry.action === 'attempt.dispatched'); wait++) await sleep(2);
     // The restarted engine: a new dispatcher, and an executor instance that shares only what a real
     // backend would keep (the registry).
     const restarted = createInMemoryExecutor({ run: worker, registry: executor.registry });
-    const second = new Dispatcher({ database, audit, machine, executors: { local: restarted }, storage, signer });
+    const second = new Dispatcher({ database, audit, machine, executors: { local: restarted }, storage, signer, ...committing });
     expect(await second.recover()).toBe(0);
     for (let round = 0; round < 200 && machine.run(runId)!.state !== 'succeeded'; round++) {
       await sleep(2);
@@ -344,9 +389,9 @@ describe('Dispatcher', () => {
   });
 
   test('recovery waits for an executor that is down, and fails an attempt whose start is refused', async () => {
-    const { database, audit, machine, storage, signer, executor } = await setUp();
+    const { database, committing, audit, machine, storage, signer, executor } = await setUp();
     const hanging = withStart(executor, () => new Promise<never>(() => {}));
-    const first = new Dispatcher({ database, audit, machine, executors: { local: hanging }, storage, signer });
+    const first = new Dispatcher({ database, audit, machine, executors: { local: hanging }, storage, signer, ...committing });
     const { runId } = machine.submit(
       {
         version: 1,
@@ -366,7 +411,7 @@ describe('Dispatcher', () => {
       if (down) throw new CairnError('CAIRN_EXECUTOR_UNAVAILABLE', 'the executor backend is unreachable');
       return executor.start(task);
     });
-    const second = new Dispatcher({ database, audit, machine, executors: { local: flaky }, storage, signer });
+    const second = new Dispatcher({ database, audit, machine, executors: { local: flaky }, storage, signer, ...committing });
     expect(await second.recover()).toBe(1);
     expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({ a: 'running', b: 'failed' });
     expect(String(audit.runEntries(runId).find((entry) => entry.action === 'attempt.completed')!.data['reason'])).toMatch(/^CAIRN_EXECUTOR_START_FAILED/);

@@ -13,7 +13,7 @@ const disk = useSmallFileSystem(4);
 
 test('a host entry on a full disk is refused as CAIRN_ENGINE_STORAGE_FULL, nothing written; once there is room it goes in', { timeout: 30_000 }, async () => {
   const directory = mkdtempSync(join(disk.path, 'engine-'));
-  const { engine } = engineWith({ path: join(directory, 'engine.db') });
+  const { engine } = await engineWith({ path: join(directory, 'engine.db') });
   engine.start();
   const service = engine.service();
   const token = { actor: ana, tokenId: 't1', name: 'ci', scopes: ['runs:read'] };

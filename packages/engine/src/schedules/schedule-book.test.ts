@@ -11,6 +11,11 @@ import { openEngineDatabase } from '../database/open-engine-database.ts';
 import { RunStateMachine } from '../state/run-state-machine.ts';
 import { ScheduleBook, type ScheduleBookSettings, type ScheduleDefinition } from './schedule-book.ts';
 
+// These tests run on SQLite only: the book has no commit of its own (each slot is one SQLite
+// transaction, the same code on a PostgreSQL working copy; the engine's loop group-commits its
+// turn), and the crash tests here kill a process mid-transaction on the database file. The
+// PostgreSQL path of schedules (fired by the engine's loop, committed, reloaded) is covered by
+// engine-controls.test.ts ('schedules'), which runs on both backends.
 const directories: string[] = [];
 afterEach(() => {
   for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });

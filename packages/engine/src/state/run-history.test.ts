@@ -10,8 +10,8 @@ const command = (...argv: string[]) => ({ kind: 'command' as const, argv });
 const newestFirst = (a: RunSummary, b: RunSummary) => (a.submittedAt === b.submittedAt ? (a.runId < b.runId ? 1 : -1) : a.submittedAt < b.submittedAt ? 1 : -1);
 
 describe('the run history', () => {
-  test('pages newest first: every run exactly once across pages, none missed, and a run submitted meanwhile never shifts a page', () => {
-    const { engine } = engineWith();
+  test('pages newest first: every run exactly once across pages, none missed, and a run submitted meanwhile never shifts a page', async () => {
+    const { engine } = await engineWith();
     // Submitted in a tight loop, several share a millisecond: the run id breaks the tie.
     const submitted = Array.from(
       { length: 11 },
@@ -39,7 +39,7 @@ describe('the run history', () => {
   });
 
   test('filters by state and counts the items that succeeded and those that reused a pure result', async () => {
-    const { engine } = engineWith();
+    const { engine } = await engineWith();
     engine.start();
     const pure = (name: string) => ({
       version: 1,
@@ -79,8 +79,8 @@ describe('the run history', () => {
     expect(secondPage.nextCursor).toBeUndefined();
   });
 
-  test('refuses a limit out of range and a cursor it did not give out, naming the option', () => {
-    const { engine } = engineWith();
+  test('refuses a limit out of range and a cursor it did not give out, naming the option', async () => {
+    const { engine } = await engineWith();
     expect(() => engine.runs({ limit: 0 })).toThrow(expect.objectContaining({ code: 'CAIRN_PAYLOAD_INVALID', path: 'limit' }));
     expect(() => engine.runs({ limit: 501 })).toThrow(expect.objectContaining({ path: 'limit' }));
     expect(() => engine.runs({ cursor: 'not-a-cursor' })).toThrow(expect.objectContaining({ code: 'CAIRN_PAYLOAD_INVALID', path: 'cursor' }));

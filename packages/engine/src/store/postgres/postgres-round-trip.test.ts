@@ -9,7 +9,7 @@ import { openEngineDatabase } from '../../database/open-engine-database.ts';
 import { RunStateMachine } from '../../state/run-state-machine.ts';
 import { captureChanges, engineTables } from '../change-capture.ts';
 import { createPostgresStateStore, type PostgresWriter } from './postgres-state-store.ts';
-import { createTestDatabase, type TestDatabase } from './postgres.test-support.ts';
+import { createTestDatabase, workingCopyContents, type TestDatabase } from './postgres.test-support.ts';
 
 const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 
@@ -58,15 +58,6 @@ const operation: fc.Arbitrary<Operation> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom('secret-set' as const, 'secret-remove' as const), name: fc.integer({ min: 0, max: 3 }) }) },
   { weight: 3, arbitrary: fc.constant({ kind: 'commit' as const }) },
 );
-
-function contents(copy: EngineDatabase): Record<string, unknown[]> {
-  return Object.fromEntries(
-    engineTables(copy).map((table) => [
-      table.name,
-      copy.prepare(`SELECT * FROM "${table.name}" ORDER BY ${table.primaryKey.map((column) => `"${column}"`).join(', ')}`).all(),
-    ]),
-  );
-}
 
 function pickOf<T>(list: readonly T[], pick: number): T | undefined {
   return list.length === 0 ? undefined : list[pick % list.length];
@@ -199,7 +190,7 @@ describe('working copy → PostgreSQL → working copy', () => {
 
         const loaded = openEngineDatabase(':memory:');
         await writer.load(loaded);
-        expect(contents(loaded)).toEqual(contents(copy));
+        expect(workingCopyContents(loaded)).toEqual(workingCopyContents(copy));
         expect(new AuditLog(loaded).merkle.rootHash()).toEqual(audit.merkle.rootHash());
         seen.sessions++;
         seen.items += copy.prepare<[], number>('SELECT count(*) FROM items').pluck().get()!;

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import type { EngineDatabase } from '../../database/engine-database.ts';
+import { engineTables } from '../change-capture.ts';
 import type { PostgresStateSettings } from './postgres-settings.ts';
 
 /**
@@ -86,4 +88,14 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/** Every engine table's rows in primary-key order: two working copies hold the same state when these are equal. */
+export function workingCopyContents(copy: EngineDatabase): Record<string, unknown[]> {
+  return Object.fromEntries(
+    engineTables(copy).map((table) => [
+      table.name,
+      copy.prepare(`SELECT * FROM "${table.name}" ORDER BY ${table.primaryKey.map((column) => `"${column}"`).join(', ')}`).all(),
+    ]),
+  );
 }
