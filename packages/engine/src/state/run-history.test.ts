@@ -96,10 +96,10 @@ describe('the run history', () => {
     expect(() => engine.runs({ name: 'a', state: 'queued', cursor: nextCursor! })).toThrow(expect.objectContaining({ path: 'cursor' }));
   });
 
-  test('each filter walks an index in order: no scan of every run, no sort', () => {
+  test('each filter walks an index in order: no scan of every run, no sort', async () => {
     const { databasePath, engineWith: withPath } = harness;
     const path = databasePath();
-    withPath({ path }).engine.submit({ version: 1, name: 'one', items: [{ id: 'a', runtime: command('true') }] }, { actor: ana });
+    (await withPath({ path })).engine.submit({ version: 1, name: 'one', items: [{ id: 'a', runtime: command('true') }] }, { actor: ana });
     const database = new Database(path, { readonly: true });
     try {
       const plan = (options: RunListOptions) => {
