@@ -4,7 +4,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPostgresStateStore } from '@cairn/engine/internals';
+import { createPostgresStateStore, postgresMigrations } from '@cairn/engine/internals';
 import Database from 'better-sqlite3';
 import { afterEach, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
@@ -14,6 +14,9 @@ import type { Diagnosis } from './diagnose-server.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { diagnoseStateStore } from './diagnose-state.ts';
 import { initServer } from './init-server.ts';
+
+/** The engine's latest PostgreSQL schema step: what a schema this server made is at. */
+const latestStep = postgresMigrations.at(-1)!.version;
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -135,7 +138,7 @@ test('PostgreSQL: schema version, the writer lease held by another replica (inst
   let released = false;
   cleanups.push(() => (released ? undefined : writer.release()));
   const leading = await stateFindings(directory);
-  expect(leading['state schema']).toMatchObject({ ok: true, detail: 'schema "cairn" is at version 1, the one this server needs' });
+  expect(leading['state schema']).toMatchObject({ ok: true, detail: `schema "cairn" is at version ${latestStep}, the one this server needs` });
   expect(leading['state writer lease']).toMatchObject({
     ok: true,
     detail: expect.stringMatching(
@@ -157,7 +160,10 @@ test('PostgreSQL: a schema newer than this server fails with the upgrade fix', a
   const client = await database.client();
   await client.query(`INSERT INTO cairn.schema_migrations (version, name) VALUES (99, 'from a newer Cairn')`);
   const findings = await stateFindings(directory);
-  expect(findings['state schema']).toMatchObject({ ok: false, detail: expect.stringContaining('is at version 99; this server knows only up to 1') });
+  expect(findings['state schema']).toMatchObject({
+    ok: false,
+    detail: expect.stringContaining(`is at version 99; this server knows only up to ${latestStep}`),
+  });
   expect(findings['state schema']!.fix).toContain('upgrade');
 });
 
@@ -169,5 +175,8 @@ test('PostgreSQL: the whole doctor composes on the database and names it in its 
   expect(checks.indexOf('state connection')).toBeLessThan(checks.indexOf('keys'));
   expect(findings.find((finding) => finding.check === 'database')).toMatchObject({ ok: true, detail: 'PostgreSQL schema "cairn" (audit log: 0 entries)' });
   // Composing applied the schema: a second doctor finds it at the version this server needs.
-  expect((await stateFindings(directory))['state schema']).toMatchObject({ ok: true, detail: 'schema "cairn" is at version 1, the one this server needs' });
+  expect((await stateFindings(directory))['state schema']).toMatchObject({
+    ok: true,
+    detail: `schema "cairn" is at version ${latestStep}, the one this server needs`,
+  });
 });

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { PostgresStateSettings } from '@cairn/engine/internals';
 import { CairnError } from '@cairn/protocol';
-import { migrateServerPostgresSchema, quotedServerSchema } from './server-postgres-schema.ts';
+import { serverMigrationLedger, serverPostgresMigrations } from './server-postgres-schema.ts';
 
 /**
  * The server's connections to the engine's PostgreSQL database (tokens, webhooks): a small pool
@@ -17,21 +17,26 @@ export class ServerPostgres {
 
   private constructor(pool: pg.Pool, schema: string, target: string) {
     this.#pool = pool;
-    this.schema = quotedServerSchema(schema);
+    this.schema = schema;
     this.#target = target;
   }
 
   /** Connects, and brings the server's tables up to date (once per process is enough). */
   static async open(state: PostgresStateSettings): Promise<ServerPostgres> {
-    const { parsePostgresStateSettings, postgresClientConfig } = await import('@cairn/engine/internals');
+    const { migratePostgresSchema, parsePostgresStateSettings, postgresClientConfig, quotedSchema } = await import('@cairn/engine/internals');
     const settings = parsePostgresStateSettings(state);
     const pool = new pg.Pool({ ...postgresClientConfig(settings, 'reader'), application_name: 'cairn-server', max: 4 });
     // An idle connection that dies is replaced by the pool; its error must not end the process.
     pool.on('error', () => {});
     const target = `PostgreSQL at ${settings.host ?? process.env['PGHOST'] ?? 'localhost'}:${settings.port ?? process.env['PGPORT'] ?? 5432}, database "${settings.database ?? process.env['PGDATABASE'] ?? ''}"`;
-    const opened = new ServerPostgres(pool, settings.schema, target);
+    const opened = new ServerPostgres(pool, quotedSchema(settings.schema), target);
     try {
-      await opened.transaction((client) => migrateServerPostgresSchema(client, settings.schema).then(() => undefined), { own: true });
+      await opened.transaction(
+        (client) => migratePostgresSchema(client, settings.schema, serverPostgresMigrations, serverMigrationLedger).then(() => undefined),
+        {
+          own: true,
+        },
+      );
     } catch (error) {
       await pool.end().catch(() => {});
       throw error;

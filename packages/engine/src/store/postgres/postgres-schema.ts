@@ -227,30 +227,54 @@ export function quotedSchema(schema: string): string {
 }
 
 /**
+ * Where a set of steps records which of them a schema has: its own table, and its own advisory
+ * lock. The engine's steps are one set; the server keeps its tables in the same schema as another.
+ */
+export interface PostgresMigrationLedger {
+  /** The table listing the steps applied (created when missing). */
+  readonly table: string;
+  /** Names the lock, with the schema's name: each set of steps is applied under a lock of its own. */
+  readonly lockName: string;
+  /** What has a version, in the refusal of a schema newer than the steps ("The PostgreSQL schema"). */
+  readonly subject: string;
+  /** Who must be upgraded then ("this engine"). */
+  readonly knower: string;
+}
+
+/** The engine's own steps' ledger. */
+export const engineMigrationLedger: PostgresMigrationLedger = {
+  table: 'schema_migrations',
+  lockName: 'cairn.schema.',
+  subject: 'The PostgreSQL schema',
+  knower: 'this engine',
+};
+
+/**
  * Brings the schema up to date. Runs in one transaction holding a transaction-level advisory lock
  * (derived from the schema name), so replicas starting together apply each step once: the second
- * waits, then finds nothing to do. A database whose schema is newer than this engine is refused.
+ * waits, then finds nothing to do. A database whose schema is newer than these steps is refused.
  */
 export async function migratePostgresSchema(
-  client: pg.Client,
+  client: pg.ClientBase,
   schema: string,
   migrations: readonly PostgresMigration[] = postgresMigrations,
+  ledger: PostgresMigrationLedger = engineMigrationLedger,
 ): Promise<{ readonly applied: readonly number[] }> {
   const quoted = quotedSchema(schema);
   await client.query('BEGIN');
   try {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('cairn.schema.' || $1::text))`, [schema]);
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext($1::text || $2::text))`, [ledger.lockName, schema]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
     await client.query(
-      `CREATE TABLE IF NOT EXISTS ${quoted}.schema_migrations (version bigint PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+      `CREATE TABLE IF NOT EXISTS ${quoted}.${ledger.table} (version bigint PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
     );
-    const { rows } = await client.query<{ version: string | null }>(`SELECT max(version) AS version FROM ${quoted}.schema_migrations`);
+    const { rows } = await client.query<{ version: string | null }>(`SELECT max(version) AS version FROM ${quoted}.${ledger.table}`);
     const current = Number(rows[0]?.version ?? 0);
     const latest = migrations.at(-1)?.version ?? 0;
     if (current > latest) {
       throw new CairnError(
         'CAIRN_CONFIG_INVALID',
-        `The PostgreSQL schema "${schema}" has version ${current}, newer than this engine knows (${latest}). Upgrade Cairn on every replica, or point engine.state.schema at another schema.`,
+        `${ledger.subject} "${schema}" has version ${current}, newer than ${ledger.knower} knows (${latest}). Upgrade Cairn on every replica, or point engine.state.schema at another schema.`,
         { path: 'engine.state.schema', details: { schema, version: current, known: latest } },
       );
     }
@@ -261,11 +285,11 @@ export async function migratePostgresSchema(
       } catch (error) {
         throw new CairnError(
           'CAIRN_STATE_UNAVAILABLE',
-          `PostgreSQL schema step ${migration.version} (${migration.name}) in schema "${schema}" failed: ${(error as Error).message}. Nothing was changed; check that the user may create tables in that schema.`,
+          `PostgreSQL step ${migration.version} (${migration.name}) of ${ledger.table} in schema "${schema}" failed: ${(error as Error).message}. Nothing was changed; check that the user may create tables in that schema.`,
           { path: 'engine.state.schema', cause: error },
         );
       }
-      await client.query(`INSERT INTO ${quoted}.schema_migrations (version, name) VALUES ($1, $2)`, [migration.version, migration.name]);
+      await client.query(`INSERT INTO ${quoted}.${ledger.table} (version, name) VALUES ($1, $2)`, [migration.version, migration.name]);
       applied.push(migration.version);
     }
     await client.query('COMMIT');
