@@ -66,6 +66,8 @@ export interface AttemptView {
   /** Its number: 1 for the first. */
   readonly attempt: number;
   readonly state: AttemptState;
+  /** The digest of its signed dispatch manifest (a DSSE envelope); `blob(manifestDigest)` reads its exact bytes. */
+  readonly manifestDigest: string;
   /** The runtime's exit code once it ended; null when it was killed, never started or was lost. */
   readonly exitCode: number | null;
   readonly dispatchedAt: string;
@@ -349,7 +351,7 @@ export class CairnClient {
     return { digest: await this.uploadBlob(snapshot.bytes), entries: snapshot.entries };
   }
 
-  /** A blob (a patch, a log) by digest. */
+  /** A blob (a patch, a log, an attempt's signed dispatch manifest) by digest. */
   async blob(digest: Digest | string): Promise<Uint8Array> {
     return this.#contentAddressed(`/v1/blobs/${digest}`);
   }

@@ -1,6 +1,7 @@
 // An item's attempts through a real server and the client SDK: each attempt of a retried item with
 // its exit code, times and why it failed; none for an item still gated; 404s naming the unknown run
 // or item; 403 without runs:read. Real sandboxes, real storage, real HTTP on loopback.
+import { createHash } from 'node:crypto';
 import { createCairnClient, type AttemptView } from '@cairn/client';
 import { isCairnError } from '@cairn/protocol';
 import { expect, test } from 'vitest';
@@ -46,6 +47,40 @@ test("a retried item's attempts come first to last, each with how it ended and w
 
   // An item waiting for its approval has not made an attempt.
   expect(await client.attempts(runId, 'gated')).toEqual([]);
+});
+
+test("each attempt names its signed dispatch manifest, and GET /v1/blobs/{digest} serves the manifest's exact bytes", { timeout: 60_000 }, async () => {
+  const { base, composition, operatorToken } = await start();
+  const client = createCairnClient({ baseUrl: base, token: operatorToken });
+  const { runId } = await client.submit({
+    version: 1,
+    name: 'manifests',
+    items: [{ id: 'greet', env: { GREETING: 'hello' }, runtime: { kind: 'command', argv: ['/bin/echo', 'manifest'] } }],
+  });
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (composition.engine.items(runId).find((item) => item.itemId === 'greet')?.state === 'succeeded') resolve(void clearInterval(poll));
+    }, 50);
+  });
+  const [attempt] = await client.attempts(runId, 'greet');
+  expect(attempt!.manifestDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  const answer = await fetch(`${base}/v1/blobs/${attempt!.manifestDigest}`, { headers: { authorization: `Bearer ${operatorToken}` } });
+  expect(answer.status).toBe(200);
+  const bytes = new Uint8Array(await answer.arrayBuffer());
+  expect(`sha256:${createHash('sha256').update(bytes).digest('hex')}`).toBe(attempt!.manifestDigest);
+  const envelope = JSON.parse(new TextDecoder().decode(bytes)) as { payloadType: string; payload: string; signatures: { keyid: string }[] };
+  expect(envelope.payloadType).toBe('application/vnd.cairn.manifest+json');
+  expect(envelope.signatures.length).toBeGreaterThan(0);
+  const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as Record<string, unknown>;
+  expect(manifest).toMatchObject({
+    runId,
+    itemId: 'greet',
+    attempt: 1,
+    runtime: { kind: 'command', argv: ['/bin/echo', 'manifest'] },
+    env: { GREETING: 'hello' },
+  });
+  // The client's content-addressed read accepts it too (it checks the digest of what it got).
+  expect(await client.blob(attempt!.manifestDigest)).toEqual(bytes);
 });
 
 test('an unknown run or item is a 404 naming it; a token without runs:read gets 403', { timeout: 60_000 }, async () => {

@@ -1,7 +1,7 @@
 import fastifySwagger from '@fastify/swagger';
 import type { AuditActor } from '@cairn/core';
 import { serializeEvidenceBundle } from '@cairn/audit';
-import { blobKey, CairnError, decodeRunSpec, sha256Digest } from '@cairn/protocol';
+import { blobKey, CairnError, decodeRunSpec, manifestKey, sha256Digest } from '@cairn/protocol';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -438,7 +438,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       config: { action: 'blobs.read' },
       schema: {
         operationId: 'getBlob',
-        summary: 'A patch, log, output or snapshot by digest, streamed',
+        summary: "A patch, log, output, snapshot or an attempt's signed dispatch manifest by digest, streamed",
         params: digestParams,
         response: { 200: bytesAnswer('application/octet-stream', 'The bytes whose sha256 is the digest') },
       },
@@ -450,6 +450,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
         request.params.digest,
         'application/octet-stream',
         () => new CairnError('CAIRN_NOT_FOUND', `No blob ${request.params.digest} is stored here.`, { path: 'digest' }),
+        // A dispatch manifest is kept apart from the blobs, under the digest of its exact bytes too.
+        [blobKey(request.params.digest), manifestKey(request.params.digest)],
       );
     },
   );

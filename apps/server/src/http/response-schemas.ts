@@ -101,6 +101,9 @@ export const attemptViewSchema = record<ItemAttemptRecord>(
     attempt: z.int().meta({ description: 'Its number: 1 for the first' }),
     executionId: z.string(),
     state: z.enum(attemptStates),
+    manifestDigest: z.string().meta({
+      description: 'The digest of its signed dispatch manifest (a DSSE envelope of cairn.manifest/v1); GET /v1/blobs/{digest} serves its exact bytes',
+    }),
     exitCode: z.int().nullable().meta({ description: "The runtime's exit code once it ended; null when it was killed, never started or was lost" }),
     artifacts: z
       .record(z.string(), z.string())

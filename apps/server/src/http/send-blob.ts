@@ -16,6 +16,8 @@ const alteredDigests = new WeakMap<StorageProviderV1, Set<string>>();
  * (`capabilities.stream`), so a large snapshot or patch is never held whole; read at once
  * otherwise. `notFound` says what is missing in the caller's terms. A blob that fails its digest
  * check mid-stream ends the connection before its last byte, so a client never sees it complete.
+ * `keys` are where it may be, tried in order (a digest names the same bytes wherever they are kept:
+ * a blob, or a signed dispatch manifest).
  */
 export async function sendBlob(
   reply: FastifyReply,
@@ -23,14 +25,22 @@ export async function sendBlob(
   digest: string,
   contentType: string,
   notFound: () => CairnError,
+  keys: readonly string[] = [blobKey(digest)],
 ): Promise<FastifyReply> {
-  const key = blobKey(digest);
   const altered = alteredDigests.get(storage) ?? alteredDigests.set(storage, new Set()).get(storage)!;
   if (storage.capabilities.stream === true && storage.getStream !== undefined && !altered.has(digest)) {
     // The length first: once getStream has opened the object, nothing may fail before the stream
     // is handed on (an iterator never started would never close its file).
-    const metadata = await storage.head(key);
-    if (metadata === null) throw notFound();
+    let key: string | undefined;
+    let metadata = null;
+    for (const candidate of keys) {
+      metadata = await storage.head(candidate);
+      if (metadata !== null) {
+        key = candidate;
+        break;
+      }
+    }
+    if (key === undefined || metadata === null) throw notFound();
     const chunks = await storage.getStream(key);
     if (chunks === null) throw notFound();
     void reply.type(contentType).header('x-cairn-digest', digest);
@@ -42,7 +52,11 @@ export async function sendBlob(
     );
   }
   // Whole, and checked before the answer starts: a mismatch is a 422 naming the digest.
-  const bytes = await storage.get(key);
+  let bytes: Uint8Array | null = null;
+  for (const candidate of keys) {
+    bytes = await storage.get(candidate);
+    if (bytes !== null) break;
+  }
   if (bytes === null) throw notFound();
   altered.delete(digest);
   void reply.type(contentType).header('x-cairn-digest', digest);

@@ -28,6 +28,7 @@ function setUp() {
     attempt: 1,
     executionId,
     state: 'running',
+    manifestDigest: `sha256:${'0'.repeat(64)}`,
     exitCode: null,
     artifacts: null,
     dispatchedAt: '2026-11-23T09:00:00.000Z',

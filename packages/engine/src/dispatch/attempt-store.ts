@@ -38,6 +38,8 @@ export interface ItemAttemptRecord {
   readonly attempt: number;
   readonly executionId: string;
   readonly state: AttemptState;
+  /** The digest of its signed dispatch manifest (a DSSE envelope, stored by that digest). */
+  readonly manifestDigest: string;
   /** The runtime's exit code, once ended; null when it was killed, never started or was lost. */
   readonly exitCode: number | null;
   /** What the attempt stored (kind → digest: patch, stdout, stderr, output), once it ended with a result. */
@@ -116,7 +118,7 @@ export class AttemptStore {
           lockWaitLocks: string | null;
         }
       >(
-        `SELECT run_id AS runId, item_id AS itemId, attempt, execution_id AS executionId, state, exit_code AS exitCode, artifacts, dispatched_at AS dispatchedAt, finished_at AS finishedAt, failure,
+        `SELECT run_id AS runId, item_id AS itemId, attempt, execution_id AS executionId, state, manifest_digest AS manifestDigest, exit_code AS exitCode, artifacts, dispatched_at AS dispatchedAt, finished_at AS finishedAt, failure,
            lock_wait_started_at AS lockWaitStartedAt, lock_wait_locks AS lockWaitLocks
          FROM attempts WHERE run_id = ? AND item_id = ? ORDER BY attempt`,
       ),

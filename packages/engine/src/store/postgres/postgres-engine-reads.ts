@@ -105,8 +105,8 @@ export class PostgresEngineReads {
 
   async attempts(runId: string, itemId: string): Promise<ItemAttemptRecord[]> {
     const { rows } = await this.#query<AttemptRow>(
-      `SELECT run_id AS "runId", item_id AS "itemId", attempt::int AS attempt, execution_id AS "executionId", state, exit_code::int AS "exitCode",
-        artifacts, dispatched_at AS "dispatchedAt", finished_at AS "finishedAt", failure,
+      `SELECT run_id AS "runId", item_id AS "itemId", attempt::int AS attempt, execution_id AS "executionId", state, manifest_digest AS "manifestDigest",
+        exit_code::int AS "exitCode", artifacts, dispatched_at AS "dispatchedAt", finished_at AS "finishedAt", failure,
         lock_wait_started_at AS "lockWaitStartedAt", lock_wait_locks AS "lockWaitLocks"
        FROM attempts WHERE run_id = $1 AND item_id = $2 ORDER BY attempt`,
       [runId, itemId],
