@@ -5,6 +5,8 @@ import { StateBadge } from './state-badge.tsx';
 export interface AttemptView {
   readonly attempt: number;
   readonly state: string;
+  /** The digest of its signed dispatch manifest, served by `GET /v1/blobs/{digest}`. */
+  readonly manifestDigest: string;
   readonly exitCode: number | null;
   readonly artifacts: Readonly<Record<string, string>> | null;
   readonly dispatchedAt: string;

@@ -5,6 +5,7 @@ import { ApiError } from './api-error.ts';
 import type { DashboardApi } from './dashboard-api.ts';
 import { ItemAttempts, type AttemptView } from './item-attempts.tsx';
 import { ItemLogs } from './item-logs.tsx';
+import { ItemManifest } from './item-manifest.tsx';
 import { PatchDiff } from './patch-diff.tsx';
 import type { Permissions } from './permissions.ts';
 import type { ItemSummary } from './run-summary.ts';
@@ -14,8 +15,8 @@ const liveStates = new Set(['blocked', 'awaiting-approval', 'ready', 'running'])
 
 /**
  * One item of a run: its state, why it failed (code, message, exit code or signal, the refusing
- * rule, the end of its stderr), its attempts and the output of each (live while it runs), what it
- * runs, and — once it succeeded — its patch as a diff, loaded when asked for.
+ * rule, the end of its stderr), its attempts and the output and signed dispatch manifest of each
+ * (output live while it runs), what it runs, and — once it succeeded — its patch as a diff, loaded when asked for.
  */
 export function ItemPanel({
   api,
@@ -74,6 +75,8 @@ export function ItemPanel({
     };
   }, [api, path, patchDigest]);
   const latestAttempt = attempts.length === 0 ? null : attempts[attempts.length - 1]!.attempt;
+  // The manifest of the attempt the view shows (its output above): the latest unless one was chosen.
+  const manifestAttempt = attempts.find((attempt) => attempt.attempt === (shownAttempt ?? latestAttempt)) ?? null;
   const started = latestAttempt !== null;
   const failure = item?.failure ?? null;
   const act = (action: 'approve' | 'reject' | 'cancel') => async (reason: string | undefined) => {
@@ -124,6 +127,15 @@ export function ItemPanel({
         <ItemLogs api={api} path={path} follow={item?.state === 'running' && shownAttempt === null} attempt={shownAttempt} />
       ) : (
         <p class="empty">It has not run{item ? ` (${item.state})` : ''}.</p>
+      )}
+      {manifestAttempt && (
+        <ItemManifest
+          api={api}
+          digest={manifestAttempt.manifestDigest}
+          attempt={manifestAttempt.attempt}
+          fileName={`${runId}-${itemId}-attempt-${manifestAttempt.attempt}.manifest.json`}
+          onError={onError}
+        />
       )}
       {item?.state === 'succeeded' && (
         <>

@@ -1,6 +1,8 @@
 // An item of a run in Debian's Chromium against a real server: its output live while it runs,
 // its attempts (a retried item shows each), and its patch as a diff (unified and side by side)
-// with a download of the exact patch the server stores.
+// with a download of the exact patch the server stores; each attempt's signed dispatch manifest,
+// with a download of its exact bytes.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
 import { runningServers } from '../../server/src/http/running-server.test-support.ts';
@@ -50,6 +52,12 @@ test("a retried item lists its attempts, and each attempt's output opens", async
   expect(first).toMatch(/^try at \d+\n$/);
   expect(first).not.toBe(second);
   expect(await attempts.nth(0).getAttribute('aria-pressed')).toBe('true');
+  // The manifest shown is the chosen attempt's (each attempt is signed apart).
+  const digests = ((await (await api(`/v1/runs/${runId}/items/flaky/attempts`)).json()) as { manifestDigest: string }[]).map((view) => view.manifestDigest);
+  expect(digests[0]).not.toBe(digests[1]);
+  await expect.poll(() => page.getByRole('region', { name: 'Manifest of attempt 1' }).locator('.manifest-digest').textContent()).toBe(digests[0]);
+  await attempts.nth(1).click();
+  await expect.poll(() => page.getByRole('region', { name: 'Manifest of attempt 2' }).locator('.manifest-digest').textContent()).toBe(digests[1]);
 });
 
 test('an item that waited for a lock another item held shows that wait as its own span, with the lock, and one that did not shows none', async () => {
@@ -126,4 +134,53 @@ test("a succeeded item's patch opens as a diff, unified or side by side, and dow
   const file = await download;
   expect(file.suggestedFilename()).toBe(`${runId}-write.patch`);
   expect(readFileSync((await file.path())!, 'utf8')).toBe(stored);
+});
+
+test("a finished item shows its attempt's signed manifest: digest, signer, argv, inputs, env names, limits, and downloads its exact bytes", async () => {
+  const { base, api, operatorToken } = await start('tokens');
+  const runId = await submitRun(api, {
+    version: 1,
+    name: 'manifested',
+    items: [
+      shell('measure', 'echo 42'),
+      shell('report', 'echo reported', {
+        needs: { sizes: { from: 'measure', select: 'stdout' } },
+        env: { GREETING: 'hello-value' },
+        timeout: '2m',
+      }),
+    ],
+  });
+  await runReaches(api, runId);
+  const [attempt] = (await (await api(`/v1/runs/${runId}/items/report/attempts`)).json()) as { manifestDigest: string }[];
+  const digest = attempt!.manifestDigest;
+  expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  const stored = new Uint8Array(await (await api(`/v1/blobs/${digest}`)).arrayBuffer());
+  const envelope = JSON.parse(new TextDecoder().decode(stored)) as { payload: string; signatures: { keyid: string }[] };
+  const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as { workspace: string; inputs: Record<string, { digest: string }> };
+
+  const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/report`);
+  const section = page.getByRole('region', { name: 'Manifest of attempt 1' });
+  await expect.poll(() => section.locator('.manifest-argv').textContent(), { timeout: 30_000 }).toBe(JSON.stringify(['/bin/sh', '-c', 'echo reported']));
+  expect(await section.locator('.manifest-digest').textContent()).toBe(digest);
+  await expect.poll(() => section.textContent()).toContain('the bytes match it');
+  expect(await section.locator('.manifest-signers code').allTextContents()).toEqual(envelope.signatures.map((signature) => signature.keyid));
+  expect(await section.locator('.manifest-workspace').textContent()).toBe(manifest.workspace);
+  expect(await section.locator('.manifest-inputs [data-input="sizes"]').textContent()).toContain(manifest.inputs['sizes']!.digest);
+  expect(await section.locator('.manifest-inputs [data-input="sizes"]').textContent()).toContain('measure');
+  // Environment by name; its value only in the raw JSON, which stays folded until asked for.
+  expect(await section.locator('.manifest-env').textContent()).toBe('GREETING');
+  expect(await section.locator('.manifest-secrets').textContent()).toBe('none');
+  expect(await section.locator('.manifest-limits').textContent()).toMatch(/^timeout 2 min · network off · isolation \S+/);
+  expect(await section.locator('.manifest-raw pre').first().isVisible()).toBe(false);
+  await section.locator('.manifest-raw summary').click();
+  expect(await section.locator('.manifest-raw pre').first().textContent()).toContain('"GREETING": "hello-value"');
+  await screenshot(page, 'item-manifest');
+
+  const download = page.waitForEvent('download');
+  await section.getByRole('button', { name: 'Download the manifest' }).click();
+  const file = await download;
+  expect(file.suggestedFilename()).toBe(`${runId}-report-attempt-1.manifest.json`);
+  const downloaded = readFileSync((await file.path())!);
+  expect(`sha256:${createHash('sha256').update(downloaded).digest('hex')}`).toBe(digest);
+  expect(new Uint8Array(downloaded)).toEqual(stored);
 });
