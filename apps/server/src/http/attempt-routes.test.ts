@@ -2,6 +2,8 @@
 // its exit code, times and why it failed; none for an item still gated; 404s naming the unknown run
 // or item; 403 without runs:read. Real sandboxes, real storage, real HTTP on loopback.
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createCairnClient, type AttemptView } from '@cairn/client';
 import { isCairnError } from '@cairn/protocol';
 import { expect, test } from 'vitest';
@@ -50,7 +52,7 @@ test("a retried item's attempts come first to last, each with how it ended and w
 });
 
 test("each attempt names its signed dispatch manifest, and GET /v1/blobs/{digest} serves the manifest's exact bytes", { timeout: 60_000 }, async () => {
-  const { base, composition, operatorToken } = await start();
+  const { base, composition, directory, operatorToken } = await start();
   const client = createCairnClient({ baseUrl: base, token: operatorToken });
   const { runId } = await client.submit({
     version: 1,
@@ -81,6 +83,13 @@ test("each attempt names its signed dispatch manifest, and GET /v1/blobs/{digest
   });
   // The client's content-addressed read accepts it too (it checks the digest of what it got).
   expect(await client.blob(attempt!.manifestDigest)).toEqual(bytes);
+  // A manifest altered where it is stored is never served as the signed one: the digest check holds
+  // for manifests as for blobs (the cut download retried is answered CAIRN_DIGEST_MISMATCH).
+  const altered = Buffer.from(bytes);
+  altered.writeUInt8(altered.readUInt8(0) ^ 0x01, 0);
+  writeFileSync(join(directory, 'cairn-data', 'storage', 'manifests', `${attempt!.manifestDigest.slice('sha256:'.length)}.json`), altered);
+  const refused = await client.blob(attempt!.manifestDigest).catch((caught: unknown) => caught);
+  expect(isCairnError(refused, 'CAIRN_DIGEST_MISMATCH'), String(refused)).toBe(true);
 });
 
 test('an unknown run or item is a 404 naming it; a token without runs:read gets 403', { timeout: 60_000 }, async () => {
