@@ -1,4 +1,6 @@
+import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
+import { dashboardSignIn } from '../auth/dashboard-sign-in.ts';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
 
@@ -31,7 +33,7 @@ const sessionAnswer = z
  * client shows only the buttons that will work — without trying them (a refused try is audited
  * as `access.denied`). The authorizer answers for each action, so a custom authorizer's rules hold.
  */
-export function registerSessionRoutes(app: HttpApp, { authorizer }: ServerComposition, auth: 'tokens' | 'loopback-operator'): void {
+export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, service }: ServerComposition, auth: 'tokens' | 'loopback-operator'): void {
   app.get(
     '/v1/session',
     {
@@ -48,6 +50,45 @@ export function registerSessionRoutes(app: HttpApp, { authorizer }: ServerCompos
       const actions: (typeof sessionActions)[number][] = [];
       for (const action of sessionActions) if ((await authorizer.authorize(principal, action, { kind: 'server', id: 'server' })).allowed) actions.push(action);
       return { actor, auth, actions };
+    },
+  );
+  // No action, so no bearer token: the code in the body is the credential. It is checked and used
+  // up in one step of the store, so of two redeems of one code only one gets a session.
+  app.post(
+    '/v1/session/redeem',
+    {
+      schema: {
+        operationId: 'redeemSignInCode',
+        summary: 'Exchange a one-time sign-in code (`cairn dashboard`) for a session token; the code is used up',
+        body: z.strictObject({ code: z.string().max(256).meta({ description: 'The code of the link, after #signin=' }) }),
+        response: {
+          200: z.strictObject({
+            token: z.string().meta({ description: 'A bearer token with the scopes of the code, expiring with the session' }),
+            expiresAt: z.string(),
+            scopes: z.array(z.string()),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const now = new Date();
+      const code = await tokens.redeem(request.body.code, now);
+      if (!code)
+        throw new CairnError(
+          'CAIRN_UNAUTHENTICATED',
+          'This sign-in link is unknown, used already or expired (a link works once, for 5 minutes): run `cairn dashboard` for a new one, or sign in with a token.',
+          { path: 'code' },
+        );
+      const session = await tokens.create(dashboardSignIn.sessionName, code.scopes, now, {
+        expiresAt: new Date(now.getTime() + dashboardSignIn.sessionLifetimeMs),
+      });
+      await service.hostAudit.tokenCreated({
+        actor: { kind: 'token', id: `token:${code.id}`, via: 'http' },
+        tokenId: session.record.id,
+        name: session.record.name,
+        scopes: session.record.scopes,
+      });
+      return { token: session.token, expiresAt: session.record.expiresAt!, scopes: [...session.record.scopes] };
     },
   );
 }
