@@ -18,9 +18,7 @@ export function addDashboardCommands(): void {
     .command('dashboard')
     .description(`print a one-time sign-in link to the dashboard (it works once, for ${dashboardSignIn.codeLifetimeMs / 60_000} minutes)`)
     .option('--server <url>', "the address the browser reaches the server at (default: CAIRN_SERVER, else the config's server.host and server.port)")
-    .option('--scope <scope...>', `what the signed-in tab may do: ${tokenScopes.join(', ')} (default: ${dashboardSignIn.defaultScopes.join(' ')})`, [
-      ...dashboardSignIn.defaultScopes,
-    ])
+    .option('--scope <scope...>', `what the signed-in tab may do: ${tokenScopes.join(', ')}`, [...dashboardSignIn.defaultScopes])
     .action(async (options: { server?: string; scope: string[] }) => {
       const loaded = loadServerConfig(configOption());
       // The address first: a bad --server makes no code.
