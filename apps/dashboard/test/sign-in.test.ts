@@ -13,6 +13,7 @@ test('a token server asks for a token, refuses a wrong one, and keeps a good one
   const { base, operatorToken } = await start('tokens');
   const page = await open(`${base}/dashboard/`, { allowConsoleErrors: [/status of 401/] });
   await expect.poll(() => page.getByLabel('Bearer token').isVisible()).toBe(true);
+  expect(await page.locator('.hint').textContent()).toContain('cairn dashboard');
   await page.getByLabel('Bearer token').fill('cairn_not-a-real-token');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect.poll(() => page.getByRole('alert').textContent()).toContain('unknown or revoked');
