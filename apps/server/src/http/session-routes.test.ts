@@ -3,6 +3,7 @@
 // POST /v1/session/redeem: a one-time sign-in code (`cairn dashboard`) exchanged, once, for a
 // session token.
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { runCli } from '../cli/run-cli.test-support.ts';
@@ -121,4 +122,34 @@ test('`cairn dashboard` refuses an unknown scope, naming it, and makes nothing',
   expect(refused.status).toBe(2);
   expect(refused.stderr).toContain('runs:everything');
   expect((await composition.tokens.list()).map((record) => record.name)).toEqual(['operator']);
+});
+
+test('away from the server folder, `cairn dashboard` asks the server with an admin token; a token without admin may not make a link', async () => {
+  const { base, api, composition, operatorToken } = await start('tokens');
+  // No config in the temporary folder: the CLI goes over HTTP with CAIRN_TOKEN.
+  const printed = await runCli(['--json', 'dashboard', '--server', base], { cwd: tmpdir(), env: { CAIRN_TOKEN: operatorToken } });
+  expect(printed.stderr).toBe('');
+  const { url } = JSON.parse(printed.stdout) as { url: string };
+  const code = new RegExp(`^${base}/dashboard/#signin=(cairn_\\S+)$`).exec(url)![1]!;
+  const answer = await redeem(base, code);
+  expect(answer.status).toBe(200);
+  expect(((await answer.json()) as { scopes: string[] }).scopes).toEqual(['runs:read', 'runs:approve', 'runs:cancel', 'audit:read']);
+  expect((await redeem(base, code)).status).toBe(401);
+  const created = [...composition.engine.audit.entries()].filter((entry) => entry.action === 'token.created');
+  expect(created.map((entry) => entry.data['name'])).toEqual(['dashboard sign-in link', 'dashboard session']);
+
+  // Scopes asked for over HTTP are the link's; a viewer token may not make links at all.
+  const asked = await api('/v1/session/links', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ scopes: ['runs:read'] }),
+  });
+  expect(asked.status).toBe(201);
+  expect(await asked.json()).toMatchObject({ code: expect.stringMatching(/^cairn_/), scopes: ['runs:read'] });
+  const viewer = (await composition.tokens.create('viewer', ['runs:read'])).token;
+  const refused = await runCli(['dashboard', '--server', base], { cwd: tmpdir(), env: { CAIRN_TOKEN: viewer } });
+  expect(refused.status).not.toBe(0);
+  expect(refused.stderr).toContain('CAIRN_FORBIDDEN');
+  const anonymous = await runCli(['dashboard', '--server', base], { cwd: tmpdir(), unset: ['CAIRN_TOKEN'] });
+  expect(anonymous.stderr).toContain('CAIRN_UNAUTHENTICATED');
 });
