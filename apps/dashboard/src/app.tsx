@@ -6,6 +6,7 @@ import { RunPage } from './run-page.tsx';
 import { RunsPage } from './runs-page.tsx';
 import { SchedulesPage } from './schedules-page.tsx';
 import { sessionToken } from './session-token.ts';
+import { redeemSignInCode } from './sign-in-link.ts';
 import { SignInPage } from './sign-in-page.tsx';
 import { useRoute } from './use-route.ts';
 import { readPermissions, type Permissions } from './permissions.ts';
@@ -27,13 +28,14 @@ type Session =
 /**
  * The dashboard: on a loopback-operator server the browser of the server's own user is its
  * operator (no token: the server checks the connection's uid); otherwise it signs in with a
- * token kept in sessionStorage. Then the route picks the page.
+ * token kept in sessionStorage — pasted, or the session token a one-time sign-in link's code
+ * (`signInCode`, already out of the address bar) is exchanged for. Then the route picks the page.
  */
-export function App() {
+export function App({ signInCode = null }: { readonly signInCode?: string | null }) {
   const [session, setSession] = useState<Session>({ kind: 'starting' });
   const route = useRoute();
   useEffect(() => {
-    void start().then(setSession);
+    void start(signInCode).then(setSession);
   }, []);
   const signOut = () => {
     sessionToken.clear();
@@ -116,7 +118,7 @@ export function App() {
   );
 }
 
-async function start(): Promise<Session> {
+async function start(signInCode: string | null): Promise<Session> {
   const facts = (await fetch('/dashboard/server.json', { cache: 'no-store' })
     .then((response) => response.json())
     .catch(() => ({ auth: 'tokens' }))) as ServerFacts;
@@ -126,6 +128,15 @@ async function start(): Promise<Session> {
       return { kind: 'signed-in', api, operator: true, permissions: await readPermissions(api) };
     } catch (failure) {
       return { kind: 'refused', message: failure instanceof ApiError ? failure.message : String(failure) };
+    }
+  }
+  if (signInCode !== null) {
+    // A link signs this tab in afresh: the code's session replaces any token the tab held.
+    try {
+      sessionToken.write(await redeemSignInCode(signInCode));
+    } catch (failure) {
+      sessionToken.clear();
+      return { kind: 'signed-out', notice: `The sign-in link did not work: ${failure instanceof Error ? failure.message : String(failure)}` };
     }
   }
   const token = sessionToken.read();

@@ -1,5 +1,7 @@
 import { render } from 'preact';
 import { App } from './app.tsx';
+import { takeSignInCode } from './sign-in-link.ts';
 import './styles.css';
 
-render(<App />, document.getElementById('app')!);
+// The sign-in code leaves the address bar before the first render reads the route from it.
+render(<App signInCode={takeSignInCode()} />, document.getElementById('app')!);

@@ -59,7 +59,7 @@ export function SignInPage({
       <p class="hint">
         The token stays in this tab only (sessionStorage) and is sent as an Authorization header, never in a link. Make one with{' '}
         <code>cairn token create --name dashboard --scope runs:read</code> (add <code>runs:approve</code>, <code>runs:cancel</code>, <code>audit:read</code> for
-        the buttons and the evidence).
+        the buttons and the evidence). Or run <code>cairn dashboard</code> in the server's folder: it prints a link that signs this tab in once.
       </p>
     </main>
   );

@@ -2,6 +2,7 @@
 // token server asks for a token and keeps it in the tab's sessionStorage only; a loopback-operator
 // server lets the browser of its own user in without one.
 import { expect, test } from 'vitest';
+import { runCli } from '../../server/src/cli/run-cli.test-support.ts';
 import { runningServers } from '../../server/src/http/running-server.test-support.ts';
 import { browserPages } from './browser-pages.test-support.ts';
 
@@ -12,6 +13,7 @@ test('a token server asks for a token, refuses a wrong one, and keeps a good one
   const { base, operatorToken } = await start('tokens');
   const page = await open(`${base}/dashboard/`, { allowConsoleErrors: [/status of 401/] });
   await expect.poll(() => page.getByLabel('Bearer token').isVisible()).toBe(true);
+  expect(await page.locator('.hint').textContent()).toContain('cairn dashboard');
   await page.getByLabel('Bearer token').fill('cairn_not-a-real-token');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect.poll(() => page.getByRole('alert').textContent()).toContain('unknown or revoked');
@@ -69,4 +71,35 @@ test("a loopback-operator server opens without a token for the browser of the se
   expect(await page.getByText('operator (loopback)').isVisible()).toBe(true);
   expect(await page.getByLabel('Bearer token').count()).toBe(0);
   await screenshot(page, 'loopback-operator-runs');
+});
+
+test('the one-time link `cairn dashboard` prints signs the tab in, leaves no code in the address bar, and works only once', async () => {
+  const { base, configFile } = await start('tokens');
+  const printed = await runCli(['--config', configFile, 'dashboard', '--server', base]);
+  expect(printed.status).toBe(0);
+  const url = printed.stdout.split('\n')[0]!;
+  const code = /#signin=(cairn_\S+)$/.exec(url)![1]!;
+  expect(url).toBe(`${base}/dashboard/#signin=${code}`);
+  expect(printed.stdout).toContain('works once');
+
+  const page = await open(url);
+  await expect.poll(() => page.getByRole('heading', { name: /Runs/ }).isVisible()).toBe(true);
+  expect(page.url()).toBe(`${base}/dashboard/`);
+  const kept = await page.evaluate(() => ({ session: sessionStorage.getItem('cairn.token'), local: localStorage.length }));
+  expect(kept.session).toMatch(/^cairn_[0-9a-f]{12}_/);
+  expect(kept.session).not.toBe(code);
+  expect(kept.local).toBe(0);
+  // The link's buttons follow its default scopes: the audit log, but no token management.
+  expect(await page.getByRole('link', { name: 'Audit log' }).isVisible()).toBe(true);
+  // A reload keeps the tab signed in with its session token, not the code.
+  await page.reload();
+  await expect.poll(() => page.getByRole('heading', { name: /Runs/ }).isVisible()).toBe(true);
+
+  // The same link in another tab is refused, and says why on the sign-in form.
+  const other = await open(url, { allowConsoleErrors: [/status of 401/] });
+  await expect.poll(() => other.getByLabel('Bearer token').isVisible()).toBe(true);
+  expect(await other.getByText('The sign-in link did not work').textContent()).toContain('used already or expired');
+  expect(other.url()).toBe(`${base}/dashboard/`);
+  expect(await other.evaluate(() => sessionStorage.getItem('cairn.token'))).toBeNull();
+  await screenshot(other, 'sign-in-link-used');
 });

@@ -430,6 +430,14 @@ export class CairnClient {
     return this.#json('POST', '/v1/tokens', JSON.stringify({ name, scopes }), { 'content-type': 'application/json' });
   }
 
+  /**
+   * Makes a one-time dashboard sign-in code (`admin`): the page at `/dashboard/#signin=<code>`
+   * exchanges it, once and within 5 minutes, for a session token. The code is in this answer only.
+   */
+  createSignInCode(scopes?: readonly string[]): Promise<{ code: string; expiresAt: string; scopes: string[] }> {
+    return this.#json('POST', '/v1/session/links', JSON.stringify(scopes === undefined ? {} : { scopes }), { 'content-type': 'application/json' });
+  }
+
   /** Revokes a token (`admin`): the server refuses it from its next request. */
   revokeToken(tokenId: string): Promise<TokenView> {
     return this.#json('DELETE', `/v1/tokens/${encodeURIComponent(tokenId)}`);

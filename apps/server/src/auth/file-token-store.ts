@@ -3,7 +3,18 @@ import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import { isTokenScope } from './token-scopes.ts';
-import { newToken, parseToken, recordOf, tokenMatches, unknownToken, type StoredToken, type TokenRecord, type TokenStore } from './token-store.ts';
+import {
+  isExpired,
+  newToken,
+  parseToken,
+  recordOf,
+  tokenMatches,
+  unknownToken,
+  type NewTokenOptions,
+  type StoredToken,
+  type TokenRecord,
+  type TokenStore,
+} from './token-store.ts';
 
 /** The token file as `#write` writes it; anything else is refused, never half-trusted. */
 const tokenFileSchema = z.object({
@@ -15,6 +26,8 @@ const tokenFileSchema = z.object({
       secretHash: z.string().regex(/^[0-9a-f]{64}$/),
       createdAt: z.string(),
       revokedAt: z.string().optional(),
+      expiresAt: z.string().optional(),
+      oneTime: z.literal(true).optional(),
     }),
   ),
 });
@@ -37,17 +50,31 @@ export class FileTokenStore implements TokenStore {
     this.#file = file;
   }
 
-  async create(name: string, scopes: readonly string[], now = new Date()): Promise<{ token: string; record: TokenRecord }> {
-    const { token, stored } = newToken(name, scopes, now);
+  async create(name: string, scopes: readonly string[], now = new Date(), options: NewTokenOptions = {}): Promise<{ token: string; record: TokenRecord }> {
+    const { token, stored } = newToken(name, scopes, now, options);
     this.#write([...this.#read(), stored]);
     return { token, record: recordOf(stored) };
   }
 
-  async verify(token: string): Promise<TokenRecord | undefined> {
+  async verify(token: string, now = new Date()): Promise<TokenRecord | undefined> {
     const parsed = parseToken(token);
     if (!parsed) return undefined;
     const stored = this.#read().find((candidate) => candidate.id === parsed.id);
-    return tokenMatches(stored, parsed.secret) ? recordOf(stored) : undefined;
+    return tokenMatches(stored, parsed.secret, now) && stored.oneTime !== true ? recordOf(stored) : undefined;
+  }
+
+  /** Read, check and write with no await between: within this process no two redeems interleave. */
+  async redeem(code: string, now = new Date()): Promise<TokenRecord | undefined> {
+    const parsed = parseToken(code);
+    if (!parsed) return undefined;
+    const tokens = this.#read();
+    const index = tokens.findIndex((candidate) => candidate.id === parsed.id);
+    const stored = tokens[index];
+    if (!tokenMatches(stored, parsed.secret, now) || stored.oneTime !== true) return undefined;
+    const used = { ...stored, revokedAt: now.toISOString() };
+    tokens[index] = used;
+    this.#write(tokens);
+    return recordOf(used);
   }
 
   async list(): Promise<TokenRecord[]> {
@@ -55,7 +82,8 @@ export class FileTokenStore implements TokenStore {
   }
 
   async hasLiveTokens(): Promise<boolean> {
-    return this.#read().some((token) => token.revokedAt === undefined);
+    const now = new Date();
+    return this.#read().some((token) => token.revokedAt === undefined && token.oneTime !== true && !isExpired(token, now));
   }
 
   async revoke(id: string, now = new Date()): Promise<TokenRecord> {

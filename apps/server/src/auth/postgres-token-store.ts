@@ -1,6 +1,17 @@
 import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
 import type { TokenScope } from './token-scopes.ts';
-import { newToken, parseToken, recordOf, tokenMatches, unknownToken, type StoredToken, type TokenRecord, type TokenStore } from './token-store.ts';
+import {
+  newToken,
+  parseToken,
+  recordOf,
+  secretHashOf,
+  tokenMatches,
+  unknownToken,
+  type NewTokenOptions,
+  type StoredToken,
+  type TokenRecord,
+  type TokenStore,
+} from './token-store.ts';
 
 interface TokenRow {
   token_id: string;
@@ -9,9 +20,11 @@ interface TokenRow {
   secret_hash: string;
   created_at: string;
   revoked_at: string | null;
+  expires_at: string | null;
+  one_time: boolean;
 }
 
-const columns = 'token_id, name, scopes, secret_hash, created_at, revoked_at';
+const columns = 'token_id, name, scopes, secret_hash, created_at, revoked_at, expires_at, one_time';
 
 /**
  * Bearer tokens in the engine's PostgreSQL database (`server_tokens`), hashed as in the token file:
@@ -29,24 +42,43 @@ export class PostgresTokenStore implements TokenStore {
     this.#closeDatabase = options.closeDatabase ?? false;
   }
 
-  async create(name: string, scopes: readonly string[], now = new Date()): Promise<{ token: string; record: TokenRecord }> {
-    const { token, stored } = newToken(name, scopes, now);
-    await this.#database.query(`INSERT INTO ${this.#database.schema}.server_tokens (${columns}) VALUES ($1, $2, $3, $4, $5, NULL)`, [
+  async create(name: string, scopes: readonly string[], now = new Date(), options: NewTokenOptions = {}): Promise<{ token: string; record: TokenRecord }> {
+    const { token, stored } = newToken(name, scopes, now, options);
+    await this.#database.query(`INSERT INTO ${this.#database.schema}.server_tokens (${columns}) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)`, [
       stored.id,
       stored.name,
       stored.scopes,
       stored.secretHash,
       stored.createdAt,
+      stored.expiresAt ?? null,
+      stored.oneTime === true,
     ]);
     return { token, record: recordOf(stored) };
   }
 
-  async verify(token: string): Promise<TokenRecord | undefined> {
+  async verify(token: string, now = new Date()): Promise<TokenRecord | undefined> {
     const parsed = parseToken(token);
     if (!parsed) return undefined;
     const { rows } = await this.#database.query<TokenRow>(`SELECT ${columns} FROM ${this.#database.schema}.server_tokens WHERE token_id = $1`, [parsed.id]);
     const stored = rows[0] && storedOf(rows[0]);
-    return tokenMatches(stored, parsed.secret) ? recordOf(stored) : undefined;
+    return tokenMatches(stored, parsed.secret, now) && stored.oneTime !== true ? recordOf(stored) : undefined;
+  }
+
+  /**
+   * One conditional update: of two redeems of a code, at any replicas, only the first finds it
+   * unrevoked. The hash is compared by the database: it is of a 256-bit random secret, so its
+   * comparison's timing tells nothing usable.
+   */
+  async redeem(code: string, now = new Date()): Promise<TokenRecord | undefined> {
+    const parsed = parseToken(code);
+    if (!parsed) return undefined;
+    const { rows } = await this.#database.query<TokenRow>(
+      `UPDATE ${this.#database.schema}.server_tokens SET revoked_at = $3
+       WHERE token_id = $1 AND secret_hash = $2 AND one_time AND revoked_at IS NULL AND expires_at > $3
+       RETURNING ${columns}`,
+      [parsed.id, secretHashOf(parsed.secret), now.toISOString()],
+    );
+    return rows[0] && recordOf(storedOf(rows[0]));
   }
 
   async list(): Promise<TokenRecord[]> {
@@ -55,7 +87,10 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   async hasLiveTokens(): Promise<boolean> {
-    const { rows } = await this.#database.query(`SELECT 1 FROM ${this.#database.schema}.server_tokens WHERE revoked_at IS NULL LIMIT 1`);
+    const { rows } = await this.#database.query(
+      `SELECT 1 FROM ${this.#database.schema}.server_tokens WHERE revoked_at IS NULL AND NOT one_time AND (expires_at IS NULL OR expires_at > $1) LIMIT 1`,
+      [new Date().toISOString()],
+    );
     return rows.length > 0;
   }
 
@@ -78,8 +113,8 @@ export class PostgresTokenStore implements TokenStore {
     if (tokens.length === 0) return 0;
     const { rowCount } = await this.#database.query(
       `INSERT INTO ${this.#database.schema}.server_tokens (${columns})
-       SELECT token_id, name, ARRAY(SELECT jsonb_array_elements_text(scopes)), secret_hash, created_at, revoked_at
-       FROM jsonb_to_recordset($1::jsonb) AS file (token_id text, name text, scopes jsonb, secret_hash text, created_at text, revoked_at text)
+       SELECT token_id, name, ARRAY(SELECT jsonb_array_elements_text(scopes)), secret_hash, created_at, revoked_at, expires_at, one_time
+       FROM jsonb_to_recordset($1::jsonb) AS file (token_id text, name text, scopes jsonb, secret_hash text, created_at text, revoked_at text, expires_at text, one_time boolean)
        ON CONFLICT (token_id) DO NOTHING`,
       [
         JSON.stringify(
@@ -90,6 +125,8 @@ export class PostgresTokenStore implements TokenStore {
             secret_hash: token.secretHash,
             created_at: token.createdAt,
             revoked_at: token.revokedAt ?? null,
+            expires_at: token.expiresAt ?? null,
+            one_time: token.oneTime === true,
           })),
         ),
       ],
@@ -110,5 +147,7 @@ function storedOf(row: TokenRow): StoredToken {
     secretHash: row.secret_hash,
     createdAt: row.created_at,
     ...(row.revoked_at === null ? {} : { revokedAt: row.revoked_at }),
+    ...(row.expires_at === null ? {} : { expiresAt: row.expires_at }),
+    ...(row.one_time ? { oneTime: true as const } : {}),
   };
 }

@@ -85,4 +85,42 @@ describe.each(Object.keys(backends))('the %s token store', (kind) => {
     await expect(store.revoke('0123456789ab')).rejects.toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'id' });
     expect(await store.list()).toEqual([]);
   });
+
+  test('a token past its expiry is refused, and counts as no live token', async () => {
+    const [serving, other] = (await backends[kind]!()).stores;
+    const now = new Date('2026-11-23T10:00:00.000Z');
+    const { token, record } = await serving.create('session', ['runs:read'], now, { expiresAt: new Date('2026-11-23T22:00:00.000Z') });
+    expect(record.expiresAt).toBe('2026-11-23T22:00:00.000Z');
+    expect(await other.verify(token, new Date('2026-11-23T21:59:59.999Z'))).toEqual(record);
+    expect(await other.verify(token, new Date('2026-11-23T22:00:00.000Z'))).toBeUndefined();
+    // hasLiveTokens asks about now, long after this token's day.
+    expect(await other.hasLiveTokens()).toBe(false);
+    expect((await other.list()).map((listed) => listed.expiresAt)).toEqual(['2026-11-23T22:00:00.000Z']);
+  });
+
+  test('a one-time code is stored hashed, is no bearer token, and is redeemed once, through either store, before it expires', async () => {
+    const { stores, stored } = await backends[kind]!();
+    const [serving, other] = stores;
+    const now = new Date();
+    const inFive = new Date(now.getTime() + 5 * 60_000);
+    const { token: code, record } = await serving.create('link', ['runs:read', 'audit:read'], now, { oneTime: true, expiresAt: inFive });
+    expect(record).toMatchObject({ oneTime: true, expiresAt: inFive.toISOString() });
+    expect(await stored()).not.toContain(code.slice(`cairn_${record.id}_`.length));
+    // A code only signs in; it never authenticates a request, and does not count as a live token.
+    expect(await other.verify(code)).toBeUndefined();
+    expect(await serving.hasLiveTokens()).toBe(false);
+    // A bearer token is not a code; an altered code is not the code.
+    const bearer = await serving.create('ci', ['runs:read']);
+    expect(await other.redeem(bearer.token)).toBeUndefined();
+    expect(await other.redeem(`${code.slice(0, -1)}${code.endsWith('A') ? 'B' : 'A'}`)).toBeUndefined();
+    expect(await other.redeem('not a code')).toBeUndefined();
+    // Two redeems at once, at two stores (two replicas): one gets the code.
+    const redeemed = await Promise.all([serving.redeem(code, now), other.redeem(code, now)]);
+    expect(redeemed.filter((answer) => answer !== undefined)).toEqual([{ ...record, revokedAt: now.toISOString() }]);
+    expect(await serving.redeem(code)).toBeUndefined();
+    // An expired code is refused, unused or not.
+    const late = await serving.create('link', ['runs:read'], now, { oneTime: true, expiresAt: inFive });
+    expect(await other.redeem(late.token, inFive)).toBeUndefined();
+    expect(await other.redeem(late.token, new Date(inFive.getTime() - 1))).toMatchObject({ id: late.record.id });
+  });
 });

@@ -10,6 +10,19 @@ export interface StoredToken {
   readonly secretHash: string;
   readonly createdAt: string;
   readonly revokedAt?: string;
+  /** When it stops authenticating (a dashboard session, a sign-in code); none: until revoked. */
+  readonly expiresAt?: string;
+  /**
+   * A one-time sign-in code (`cairn dashboard`): never a bearer token, only exchanged once, before
+   * it expires, for a session token (`redeem`), which revokes it.
+   */
+  readonly oneTime?: true;
+}
+
+/** What a new token may carry besides its name and scopes. */
+export interface NewTokenOptions {
+  readonly expiresAt?: Date;
+  readonly oneTime?: boolean;
 }
 
 /** A token as listed: everything but its hash. */
@@ -23,11 +36,17 @@ export type TokenRecord = Omit<StoredToken, 'secretHash'>;
  */
 export interface TokenStore {
   /** Creates a token; returns it (the only time its secret exists outside the caller) and its record. */
-  create(name: string, scopes: readonly string[], now?: Date): Promise<{ token: string; record: TokenRecord }>;
-  /** The live record a token belongs to; undefined for a malformed, unknown or revoked one. */
-  verify(token: string): Promise<TokenRecord | undefined>;
+  create(name: string, scopes: readonly string[], now?: Date, options?: NewTokenOptions): Promise<{ token: string; record: TokenRecord }>;
+  /** The live record a token belongs to; undefined for a malformed, unknown, revoked or expired one, and for a one-time code. */
+  verify(token: string, now?: Date): Promise<TokenRecord | undefined>;
+  /**
+   * Uses up a one-time code: its record, revoked from now on, when it is a live, unexpired,
+   * unused one-time code; undefined otherwise (a bearer token, an unknown, used or expired code).
+   * Of two redeems of one code, even through two replicas, one gets the record.
+   */
+  redeem(code: string, now?: Date): Promise<TokenRecord | undefined>;
   list(): Promise<TokenRecord[]>;
-  /** Whether any token is live: a server with none may run in loopback single-operator mode. */
+  /** Whether any bearer token is live (unrevoked, unexpired, not a one-time code): a server with none may run in loopback single-operator mode. */
   hasLiveTokens(): Promise<boolean>;
   /** Revokes a token (a second revoke keeps the first time); CAIRN_NOT_FOUND when there is none by that id. */
   revoke(id: string, now?: Date): Promise<TokenRecord>;
@@ -43,7 +62,7 @@ const hashOf = (secret: string) => createHash('sha256').update(secret).digest('h
  * A new token of `name` with `scopes`, checked the same way by every store: the secret to show
  * once, and what to store (its hash, never the secret).
  */
-export function newToken(name: string, scopes: readonly string[], now: Date): { token: string; stored: StoredToken } {
+export function newToken(name: string, scopes: readonly string[], now: Date, options: NewTokenOptions = {}): { token: string; stored: StoredToken } {
   const unknown = scopes.filter((scope) => !isTokenScope(scope));
   if (scopes.length === 0 || unknown.length > 0) {
     throw new CairnError(
@@ -56,7 +75,15 @@ export function newToken(name: string, scopes: readonly string[], now: Date): { 
     throw new CairnError('CAIRN_PAYLOAD_INVALID', 'A token name is 1 to 64 letters, digits, spaces, ".", "_" or "-".', { path: 'name' });
   const id = randomBytes(6).toString('hex');
   const secret = randomBytes(32).toString('base64url');
-  const stored: StoredToken = { id, name, scopes: [...new Set(scopes)] as TokenScope[], secretHash: hashOf(secret), createdAt: now.toISOString() };
+  const stored: StoredToken = {
+    id,
+    name,
+    scopes: [...new Set(scopes)] as TokenScope[],
+    secretHash: hashOf(secret),
+    createdAt: now.toISOString(),
+    ...(options.expiresAt === undefined ? {} : { expiresAt: options.expiresAt.toISOString() }),
+    ...(options.oneTime === true ? { oneTime: true as const } : {}),
+  };
   return { token: `cairn_${id}_${secret}`, stored };
 }
 
@@ -66,12 +93,26 @@ export function parseToken(token: string): { readonly id: string; readonly secre
   return match ? { id: match[1]!, secret: match[2]! } : undefined;
 }
 
-/** Whether `secret` is the one `stored` was made with (in constant time), and the token live. */
-export function tokenMatches(stored: StoredToken | undefined, secret: string): stored is StoredToken {
-  if (!stored || stored.revokedAt !== undefined) return false;
+/**
+ * Whether `secret` is the one `stored` was made with (in constant time), and the token live at
+ * `now`: not revoked, not expired. Whether it is a bearer token or a one-time code is the caller's
+ * question.
+ */
+export function tokenMatches(stored: StoredToken | undefined, secret: string, now: Date): stored is StoredToken {
+  if (!stored || stored.revokedAt !== undefined || isExpired(stored, now)) return false;
   const given = Buffer.from(hashOf(secret), 'hex');
   const expected = Buffer.from(stored.secretHash, 'hex');
   return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** Whether `stored` has expired by `now` (ISO times of one format compare as text). */
+export function isExpired(stored: Pick<StoredToken, 'expiresAt'>, now: Date): boolean {
+  return stored.expiresAt !== undefined && stored.expiresAt <= now.toISOString();
+}
+
+/** Hashes `secret` as stored: a store that compares hashes itself (one atomic update) needs it. */
+export function secretHashOf(secret: string): string {
+  return hashOf(secret);
 }
 
 /** A stored token without its hash. */

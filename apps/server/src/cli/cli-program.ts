@@ -51,6 +51,16 @@ export function clientOf(url: string | undefined): CairnClient {
   return createCairnClient({ baseUrl: target.baseUrl, ...(token ? { token } : {}) });
 }
 
+/** The address of the server a command talks to, chosen as `clientOf` chooses it. */
+export function serverAddressOf(url: string | undefined): string {
+  return serverTarget(url).baseUrl;
+}
+
+/** Whether a server config is at hand (`--config`, or a cairn.config.* in this folder): commands like `cairn token` then work on it directly. */
+export function hasServerConfig(): boolean {
+  return configOption().file !== undefined || configFileNames.some((name) => existsSync(join(process.cwd(), name)));
+}
+
 function serverTarget(url: string | undefined): { baseUrl: string; token?: string } {
   if (url !== undefined) return { baseUrl: url };
   if (process.env['CAIRN_SERVER']) return { baseUrl: process.env['CAIRN_SERVER'] };

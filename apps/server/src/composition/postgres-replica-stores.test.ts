@@ -66,7 +66,7 @@ async function replica(database: TestDatabase, keysFrom?: string) {
         ...(init.headers as Record<string, string> | undefined),
       },
     });
-  return { directory, loaded, composition, operatorToken, api, close };
+  return { directory, loaded, composition, operatorToken, api, close, base };
 }
 
 const leads = (composition: ServerComposition) => {
@@ -189,5 +189,34 @@ test(
     const unknown = await cli(['token', 'revoke', '0123456789ab']);
     expect(unknown.status).not.toBe(0);
     expect(unknown.stderr).toContain('CAIRN_NOT_FOUND');
+  },
+);
+
+test(
+  '`cairn dashboard` on a PostgreSQL config: its code is redeemed at another replica once, then refused at both; the session authenticates everywhere',
+  { timeout: 120_000 },
+  async () => {
+    const database = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    const a = await replica(database);
+    const b = await replica(database, a.directory);
+    const printed = await runCli(['--json', 'dashboard', '--server', a.base], { cwd: a.directory });
+    expect(printed.status, printed.stderr).toBe(0);
+    const code = /#signin=(\S+)$/.exec((JSON.parse(printed.stdout) as { url: string }).url)![1]!;
+    const oracle = await database.client();
+    const rows = await oracle.query<{ secret_hash: string; one_time: boolean; expires_at: string }>(
+      'SELECT secret_hash, one_time, expires_at FROM cairn.server_tokens WHERE one_time',
+    );
+    expect(rows.rows).toHaveLength(1);
+    expect(JSON.stringify(rows.rows)).not.toContain(code.slice(-43));
+    const redeem = (base: string) =>
+      fetch(`${base}/v1/session/redeem`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+    const answer = await redeem(b.base);
+    expect(answer.status).toBe(200);
+    const { token } = (await answer.json()) as { token: string };
+    expect((await redeem(a.base)).status).toBe(401);
+    expect((await redeem(b.base)).status).toBe(401);
+    expect((await a.api('/v1/runs', token)).status).toBe(200);
+    expect((await a.api('/v1/runs', code)).status).toBe(401);
   },
 );

@@ -165,13 +165,14 @@ test(
         scope: operation.security?.[0]?.bearerToken[0],
       })),
     );
-    // Every /v1 operation is secured, and only health and the document itself are open.
+    // Every /v1 operation is secured but the exchange of a one-time sign-in code (its body is the
+    // credential), and only health and the document itself are open.
     expect(
       operations
         .filter((operation) => operation.scope === undefined)
         .map((operation) => operation.path)
         .sort(),
-    ).toEqual(['/healthz', '/readyz']);
+    ).toEqual(['/healthz', '/readyz', '/v1/session/redeem']);
     const secured = operations.filter((operation) => operation.scope !== undefined);
     expect(secured.length).toBeGreaterThanOrEqual(15);
     for (const { method, path } of secured) {

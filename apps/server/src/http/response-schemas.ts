@@ -138,7 +138,15 @@ export const runPageSchema = z
 /** A token as listed: never its secret or hash. */
 // Strict: a field such as secretHash can never slip into an answer.
 export const tokenViewSchema = z
-  .strictObject({ id: z.string(), name: z.string(), scopes: z.array(z.string()), createdAt: z.string(), revokedAt: z.string().optional() })
+  .strictObject({
+    id: z.string(),
+    name: z.string(),
+    scopes: z.array(z.string()),
+    createdAt: z.string(),
+    revokedAt: z.string().optional(),
+    expiresAt: z.string().optional(),
+    oneTime: z.literal(true).optional(),
+  })
   .meta({ id: 'Token', description: 'A bearer token as listed: never its secret' }) as unknown as z.ZodType<TokenRecord>;
 
 /** A webhook endpoint as listed: never its secret. */

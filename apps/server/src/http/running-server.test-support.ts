@@ -43,6 +43,6 @@ export function runningServers() {
         ...init,
         headers: { ...(auth === 'tokens' ? { authorization: `Bearer ${operatorToken}` } : {}), ...(init.headers as Record<string, string> | undefined) },
       });
-    return { directory, base, api, composition, operatorToken, keyId };
+    return { directory, base, api, composition, operatorToken, keyId, configFile };
   };
 }

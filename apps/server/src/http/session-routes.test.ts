@@ -1,6 +1,12 @@
 // GET /v1/session: who a credential acts as and which actions it may take, answered by the
 // authorizer for each action, with nothing audited as denied (a client asks instead of trying).
+// POST /v1/session/redeem: a one-time sign-in code (`cairn dashboard`) exchanged, once, for a
+// session token.
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, test } from 'vitest';
+import { runCli } from '../cli/run-cli.test-support.ts';
 import { runningServers } from './running-server.test-support.ts';
 
 const start = runningServers();
@@ -50,4 +56,100 @@ test('on a loopback-operator server the operator may take every action', async (
     auth: 'loopback-operator',
     actions: ['runs.submit', 'runs.cancel', 'items.approve', 'items.reject', 'items.cancel', 'audit.read', 'tokens.manage', 'schedules.manage'],
   });
+});
+
+const redeem = (base: string, code: string) =>
+  fetch(`${base}/v1/session/redeem`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+
+test('the code of `cairn dashboard` is stored hashed and redeemed once for a 12-hour session token with its scopes, audited; a second redeem is refused', async () => {
+  const { base, directory, composition, configFile } = await start('tokens');
+  const printed = await runCli(['--json', '--config', configFile, 'dashboard', '--server', `${base}/`, '--scope', 'runs:read', 'audit:read']);
+  expect(printed.stderr).toBe('');
+  expect(printed.status).toBe(0);
+  const { url, expiresAt } = JSON.parse(printed.stdout) as { url: string; expiresAt: string };
+  const code = new RegExp(`^${base}/dashboard/#signin=(cairn_[0-9a-f]{12}_[A-Za-z0-9_-]{43})$`).exec(url)![1]!;
+  const codeId = code.slice('cairn_'.length, 'cairn_'.length + 12);
+  expect(Date.parse(expiresAt) - Date.now()).toBeGreaterThan(4 * 60_000);
+  expect(Date.parse(expiresAt) - Date.now()).toBeLessThanOrEqual(5 * 60_000);
+  // Only the code's hash is kept.
+  const tokenFile = readFileSync(join(directory, 'cairn-data', 'keys', 'tokens.json'), 'utf8');
+  expect(tokenFile).toContain(codeId);
+  expect(tokenFile).not.toContain(code.slice(-43));
+  // The code is no bearer token.
+  expect((await fetch(`${base}/v1/session`, { headers: { authorization: `Bearer ${code}` } })).status).toBe(401);
+
+  const answer = await redeem(base, code);
+  expect(answer.status).toBe(200);
+  const session = (await answer.json()) as { token: string; expiresAt: string; scopes: string[] };
+  expect(session.scopes).toEqual(['runs:read', 'audit:read']);
+  expect(session.token).not.toBe(code);
+  expect(Math.abs(Date.parse(session.expiresAt) - Date.now() - 12 * 60 * 60_000)).toBeLessThan(60_000);
+  const asked = await fetch(`${base}/v1/session`, { headers: { authorization: `Bearer ${session.token}` } });
+  expect(((await asked.json()) as { actions: string[] }).actions).toEqual(['audit.read']);
+
+  const again = await redeem(base, code);
+  expect(again.status).toBe(401);
+  expect(await again.json()).toMatchObject({ code: 'CAIRN_UNAUTHENTICATED', path: 'code', message: expect.stringContaining('cairn dashboard') });
+  const created = [...composition.engine.audit.entries()].filter((entry) => entry.action === 'token.created');
+  expect(created.map((entry) => [entry.actor.id, entry.data['name'], entry.data['scopes']])).toEqual([
+    [`token:${codeId}`, 'dashboard session', ['runs:read', 'audit:read']],
+  ]);
+  expect(JSON.stringify([...composition.engine.audit.entries()])).not.toContain(code.slice(-43));
+  expect(JSON.stringify([...composition.engine.audit.entries()])).not.toContain(session.token.slice(-43));
+});
+
+test('an expired code, an unknown one and a bearer token are refused at redeem; an expired session token is refused everywhere', async () => {
+  const { base, composition, operatorToken } = await start('tokens');
+  const past = new Date(Date.now() - 10 * 60_000);
+  const expired = await composition.tokens.create('dashboard sign-in link', ['runs:read'], past, {
+    oneTime: true,
+    expiresAt: new Date(past.getTime() + 5 * 60_000),
+  });
+  for (const code of [expired.token, `cairn_${'0'.repeat(12)}_${'A'.repeat(43)}`, operatorToken, 'nonsense']) {
+    const answer = await redeem(base, code);
+    expect(answer.status).toBe(401);
+    expect(await answer.json()).toMatchObject({ code: 'CAIRN_UNAUTHENTICATED' });
+  }
+  expect((await redeem(base, 'x'.repeat(300))).status).toBe(400);
+  const ended = await composition.tokens.create('dashboard session', ['runs:read'], past, { expiresAt: new Date(Date.now() - 1) });
+  expect((await fetch(`${base}/v1/runs`, { headers: { authorization: `Bearer ${ended.token}` } })).status).toBe(401);
+  expect([...composition.engine.audit.entries()].filter((entry) => entry.action === 'token.created')).toEqual([]);
+});
+
+test('`cairn dashboard` refuses an unknown scope, naming it, and makes nothing', async () => {
+  const { configFile, composition } = await start('tokens');
+  const refused = await runCli(['--config', configFile, 'dashboard', '--scope', 'runs:everything']);
+  expect(refused.status).toBe(2);
+  expect(refused.stderr).toContain('runs:everything');
+  expect((await composition.tokens.list()).map((record) => record.name)).toEqual(['operator']);
+});
+
+test('away from the server folder, `cairn dashboard` asks the server with an admin token; a token without admin may not make a link', async () => {
+  const { base, api, composition, operatorToken } = await start('tokens');
+  // No config in the temporary folder: the CLI goes over HTTP with CAIRN_TOKEN.
+  const printed = await runCli(['--json', 'dashboard', '--server', base], { cwd: tmpdir(), env: { CAIRN_TOKEN: operatorToken } });
+  expect(printed.stderr).toBe('');
+  const { url } = JSON.parse(printed.stdout) as { url: string };
+  const code = new RegExp(`^${base}/dashboard/#signin=(cairn_\\S+)$`).exec(url)![1]!;
+  const answer = await redeem(base, code);
+  expect(answer.status).toBe(200);
+  expect(((await answer.json()) as { scopes: string[] }).scopes).toEqual(['runs:read', 'runs:approve', 'runs:cancel', 'audit:read']);
+  expect((await redeem(base, code)).status).toBe(401);
+  const created = [...composition.engine.audit.entries()].filter((entry) => entry.action === 'token.created');
+  expect(created.map((entry) => entry.data['name'])).toEqual(['dashboard sign-in link', 'dashboard session']);
+
+  // Scopes asked for over HTTP are the link's; a viewer token may not make links at all.
+  const asked = await api('/v1/session/links', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ scopes: ['runs:read'] }),
+  });
+  expect(asked.status).toBe(201);
+  expect(await asked.json()).toMatchObject({ code: expect.stringMatching(/^cairn_/), scopes: ['runs:read'] });
+  const viewer = (await composition.tokens.create('viewer', ['runs:read'])).token;
+  const refused = await runCli(['dashboard', '--server', base], { cwd: tmpdir(), env: { CAIRN_TOKEN: viewer } });
+  expect(refused.status).not.toBe(0);
+  expect(refused.stderr).toContain('CAIRN_FORBIDDEN');
+  const anonymous = await runCli(['dashboard', '--server', base], { cwd: tmpdir(), unset: ['CAIRN_TOKEN'] });
+  expect(anonymous.stderr).toContain('CAIRN_UNAUTHENTICATED');
 });

@@ -1,4 +1,7 @@
+import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
+import { dashboardSignIn } from '../auth/dashboard-sign-in.ts';
+import { secretGrantPattern, tokenScopes } from '../auth/token-scopes.ts';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
 
@@ -31,7 +34,7 @@ const sessionAnswer = z
  * client shows only the buttons that will work — without trying them (a refused try is audited
  * as `access.denied`). The authorizer answers for each action, so a custom authorizer's rules hold.
  */
-export function registerSessionRoutes(app: HttpApp, { authorizer }: ServerComposition, auth: 'tokens' | 'loopback-operator'): void {
+export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, service }: ServerComposition, auth: 'tokens' | 'loopback-operator'): void {
   app.get(
     '/v1/session',
     {
@@ -48,6 +51,89 @@ export function registerSessionRoutes(app: HttpApp, { authorizer }: ServerCompos
       const actions: (typeof sessionActions)[number][] = [];
       for (const action of sessionActions) if ((await authorizer.authorize(principal, action, { kind: 'server', id: 'server' })).allowed) actions.push(action);
       return { actor, auth, actions };
+    },
+  );
+  // `cairn dashboard` away from the server's folder: an admin token (as for POST /v1/tokens) makes
+  // the code. It grants no scope its maker lacks: asked-for ones it lacks are refused, the
+  // default ones it lacks are left out.
+  app.post(
+    '/v1/session/links',
+    {
+      config: { action: 'tokens.manage' },
+      schema: {
+        operationId: 'createSignInCode',
+        summary: 'Make a one-time dashboard sign-in code (5 minutes; stored hashed); the code is in this answer only',
+        body: z.strictObject({
+          scopes: z
+            .array(
+              z.union([z.enum(tokenScopes), z.string().regex(secretGrantPattern, 'must be a scope, or secrets:use:NAME (secrets:use:* for every secret)')]),
+            )
+            .min(1)
+            .max(256)
+            .optional()
+            .meta({ description: `What the signed-in tab may do; default ${dashboardSignIn.defaultScopes.join(' ')}, less those the caller lacks` }),
+        }),
+        response: { 201: z.strictObject({ code: z.string(), expiresAt: z.string(), scopes: z.array(z.string()) }) },
+      },
+    },
+    async (request, reply) => {
+      const credential = (request.headers.authorization ?? '').slice('Bearer '.length).trim();
+      // The operator of a loopback-operator server holds every scope.
+      const maker = auth === 'loopback-operator' ? undefined : ((await authorizer.authenticate(credential))?.scopes ?? []);
+      const holds = (scope: string) => maker === undefined || maker.includes('admin') || maker.includes(scope);
+      const asked = request.body.scopes;
+      const lacking = (asked ?? []).filter((scope) => !holds(scope));
+      if (lacking.length > 0)
+        throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: a sign-in link grants no scope its maker lacks, and this token lacks ${lacking.join(', ')}.`, {
+          path: 'scopes',
+        });
+      const scopes = asked ?? dashboardSignIn.defaultScopes.filter(holds);
+      const now = new Date();
+      const created = await tokens.create(dashboardSignIn.codeName, scopes, now, {
+        oneTime: true,
+        expiresAt: new Date(now.getTime() + dashboardSignIn.codeLifetimeMs),
+      });
+      await service.hostAudit.tokenCreated({ actor: request.actor!, tokenId: created.record.id, name: created.record.name, scopes: created.record.scopes });
+      return reply.status(201).send({ code: created.token, expiresAt: created.record.expiresAt!, scopes: [...created.record.scopes] });
+    },
+  );
+  // No action, so no bearer token: the code in the body is the credential. It is checked and used
+  // up in one step of the store, so of two redeems of one code only one gets a session.
+  app.post(
+    '/v1/session/redeem',
+    {
+      schema: {
+        operationId: 'redeemSignInCode',
+        summary: 'Exchange a one-time sign-in code (`cairn dashboard`) for a session token; the code is used up',
+        body: z.strictObject({ code: z.string().max(256).meta({ description: 'The code of the link, after #signin=' }) }),
+        response: {
+          200: z.strictObject({
+            token: z.string().meta({ description: 'A bearer token with the scopes of the code, expiring with the session' }),
+            expiresAt: z.string(),
+            scopes: z.array(z.string()),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const now = new Date();
+      const code = await tokens.redeem(request.body.code, now);
+      if (!code)
+        throw new CairnError(
+          'CAIRN_UNAUTHENTICATED',
+          'This sign-in link is unknown, used already or expired (a link works once, for 5 minutes): run `cairn dashboard` for a new one, or sign in with a token.',
+          { path: 'code' },
+        );
+      const session = await tokens.create(dashboardSignIn.sessionName, code.scopes, now, {
+        expiresAt: new Date(now.getTime() + dashboardSignIn.sessionLifetimeMs),
+      });
+      await service.hostAudit.tokenCreated({
+        actor: { kind: 'token', id: `token:${code.id}`, via: 'http' },
+        tokenId: session.record.id,
+        name: session.record.name,
+        scopes: session.record.scopes,
+      });
+      return { token: session.token, expiresAt: session.record.expiresAt!, scopes: [...session.record.scopes] };
     },
   );
 }

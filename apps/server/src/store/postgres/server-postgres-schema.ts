@@ -56,6 +56,14 @@ export const serverPostgresMigrations: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    // A dashboard session expires; a sign-in code (`cairn dashboard`) is one-time and expires.
+    version: 2,
+    name: 'token expiry and one-time sign-in codes',
+    sql: `
+      ALTER TABLE {schema}.server_tokens ADD COLUMN expires_at text, ADD COLUMN one_time boolean NOT NULL DEFAULT false;
+    `,
+  },
 ];
 
 /** The server's steps are recorded apart from the engine's, and applied under a lock of their own. */
