@@ -8,7 +8,17 @@ import { declaredExports, repositoryRoot } from './support/workspace.ts';
 
 const engineDirectory = join(repositoryRoot, 'packages', 'engine');
 
-const publicValues = ['createEngine', 'Engine', 'engineNodeFlags', 'engineSettingsSchema', 'eventOfEntry', 'isRunCursor', 'isRunListTime', 'runListLimits', 'VERSION'];
+const publicValues = [
+  'createEngine',
+  'Engine',
+  'engineNodeFlags',
+  'engineSettingsSchema',
+  'eventOfEntry',
+  'isRunCursor',
+  'isRunListTime',
+  'runListLimits',
+  'VERSION',
+];
 const publicTypes = [
   'AccessDenial',
   'AuditEntryDraft',
