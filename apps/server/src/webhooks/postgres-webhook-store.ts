@@ -3,7 +3,9 @@ import type { CairnEvent, CairnEventType } from '@cairn/core';
 import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
 import {
   deliveryBody,
+  endpointOf,
   endpointWants,
+  type EndpointRow,
   type DeliveryOutcome,
   type DueDelivery,
   type WebhookDelivery,
@@ -11,19 +13,6 @@ import {
   type WebhookEndpoint,
   type WebhookStore,
 } from './webhook-store.ts';
-
-interface EndpointRow {
-  webhook_id: string;
-  url: string;
-  events: string | null;
-  run_id: string | null;
-  description: string | null;
-  since_event: string;
-  created_at: string;
-  created_by: string;
-  disabled_at: string | null;
-  disabled_reason: string | null;
-}
 
 /** bigint columns come back from `pg` as strings (they may exceed 2^53; ours never do). */
 interface DeliveryRow {
@@ -222,18 +211,4 @@ export class PostgresWebhookStore implements WebhookStore {
 
   /** The connections are the composition's (shared with the token store): it closes them. */
   async close(): Promise<void> {}
-}
-
-function endpointOf(row: EndpointRow): WebhookEndpoint {
-  return {
-    webhookId: row.webhook_id,
-    url: row.url,
-    events: row.events === null ? null : (JSON.parse(row.events) as string[]),
-    runId: row.run_id,
-    description: row.description,
-    createdAt: row.created_at,
-    createdBy: row.created_by,
-    disabledAt: row.disabled_at,
-    disabledReason: row.disabled_reason,
-  };
 }

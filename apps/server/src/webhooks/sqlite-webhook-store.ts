@@ -4,7 +4,9 @@ import type { CairnEvent, CairnEventType } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 import {
   deliveryBody,
+  endpointOf,
   endpointWants,
+  type EndpointRow,
   type DeliveryOutcome,
   type DueDelivery,
   type WebhookDelivery,
@@ -12,19 +14,6 @@ import {
   type WebhookEndpoint,
   type WebhookStore,
 } from './webhook-store.ts';
-
-interface EndpointRow {
-  webhook_id: string;
-  url: string;
-  events: string | null;
-  run_id: string | null;
-  description: string | null;
-  since_event: number;
-  created_at: string;
-  created_by: string;
-  disabled_at: string | null;
-  disabled_reason: string | null;
-}
 
 interface DeliveryRow {
   delivery_id: string;
@@ -203,7 +192,7 @@ export class SqliteWebhookStore implements WebhookStore {
     if (events.length === 0) return 0;
     return this.#database.transaction(() => {
       let enqueued = 0;
-      const endpoints = this.#statements.enabledSince.all(events.at(-1)!.id).map((row) => ({ sinceEvent: row.since_event, ...endpointOf(row) }));
+      const endpoints = this.#statements.enabledSince.all(events.at(-1)!.id).map((row) => ({ ...endpointOf(row), sinceEvent: Number(row.since_event) }));
       for (const event of events) {
         for (const endpoint of endpoints) {
           if (!endpointWants(endpoint, event)) continue;
@@ -274,18 +263,4 @@ export class SqliteWebhookStore implements WebhookStore {
   async close(): Promise<void> {
     this.#database.close();
   }
-}
-
-function endpointOf(row: EndpointRow): WebhookEndpoint {
-  return {
-    webhookId: row.webhook_id,
-    url: row.url,
-    events: row.events === null ? null : (JSON.parse(row.events) as string[]),
-    runId: row.run_id,
-    description: row.description,
-    createdAt: row.created_at,
-    createdBy: row.created_by,
-    disabledAt: row.disabled_at,
-    disabledReason: row.disabled_reason,
-  };
 }

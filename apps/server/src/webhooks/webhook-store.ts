@@ -77,3 +77,32 @@ export function endpointWants(endpoint: Pick<WebhookEndpoint, 'runId' | 'events'
   if (endpoint.runId !== null && endpoint.runId !== event.runId) return false;
   return endpoint.events === null || endpoint.events.includes(event.type);
 }
+
+/** An endpoint's row as both stores keep it (`since_event` is a bigint string from PostgreSQL). */
+export interface EndpointRow {
+  webhook_id: string;
+  url: string;
+  events: string | null;
+  run_id: string | null;
+  description: string | null;
+  since_event: number | string;
+  created_at: string;
+  created_by: string;
+  disabled_at: string | null;
+  disabled_reason: string | null;
+}
+
+/** The endpoint an `EndpointRow` holds. */
+export function endpointOf(row: EndpointRow): WebhookEndpoint {
+  return {
+    webhookId: row.webhook_id,
+    url: row.url,
+    events: row.events === null ? null : (JSON.parse(row.events) as string[]),
+    runId: row.run_id,
+    description: row.description,
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+    disabledAt: row.disabled_at,
+    disabledReason: row.disabled_reason,
+  };
+}
