@@ -635,7 +635,6 @@ function delay(milliseconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
-/** `?name=value&...` of the options that are set ('' when none is). */
 /** Which runs a run list keeps; every filter narrows, an absent one keeps everything. */
 export interface RunListFilters {
   readonly state?: RunState;
@@ -649,6 +648,7 @@ export interface RunListFilters {
   readonly submittedBefore?: string;
 }
 
+/** `?name=value&...` of the options that are set ('' when none is). */
 function query(options: object): string {
   const parameters = new URLSearchParams();
   for (const [name, value] of Object.entries(options) as [string, unknown][]) if (value !== undefined) parameters.set(name, String(value));

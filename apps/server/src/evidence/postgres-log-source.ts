@@ -16,7 +16,7 @@ export async function openPostgresLogSource(state: PostgresState): Promise<Serve
   const schema = quotedSchema(settings.schema);
   const location = `${describePostgresTarget(client)}, schema "${settings.schema}"`;
   try {
-    const { rows } = await client.query<{ size: number }>(`SELECT COALESCE(MAX(seq) + 1, 0)::bigint::int AS size FROM ${schema}.audit_entries`);
+    const { rows } = await client.query<{ size: number }>(`SELECT COALESCE(MAX(seq) + 1, 0)::int AS size FROM ${schema}.audit_entries`);
     const size = rows[0]!.size;
     // Read with their entries, a page at a time: the check asks for an entry's leaf just after the entry.
     const leaves = new Map<number, Buffer | null>();
