@@ -4,7 +4,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPostgresStateStore, postgresMigrations } from '@cairn/engine/internals';
+import { createPostgresStateStore, migratePostgresSchema, postgresMigrations } from '@cairn/engine/internals';
 import Database from 'better-sqlite3';
 import { afterEach, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
@@ -14,9 +14,12 @@ import type { Diagnosis } from './diagnose-server.ts';
 import { diagnoseServer } from './diagnose-server.ts';
 import { diagnoseStateStore } from './diagnose-state.ts';
 import { initServer } from './init-server.ts';
+import { serverMigrationLedger, serverPostgresMigrations } from '../store/postgres/server-postgres-schema.ts';
 
 /** The engine's latest PostgreSQL schema step: what a schema this server made is at. */
 const latestStep = postgresMigrations.at(-1)!.version;
+/** The server's own tables' latest step (tokens, webhooks: `server_schema_migrations`). */
+const latestServerStep = serverPostgresMigrations.at(-1)!.version;
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -126,6 +129,10 @@ test('PostgreSQL: schema version, the writer lease held by another replica (inst
   const fresh = await stateFindings(directory);
   expect(fresh['state connection']).toMatchObject({ ok: true, detail: expect.stringContaining(`database "${database.name}"`) });
   expect(fresh['state schema']).toMatchObject({ ok: true, detail: expect.stringContaining('has no Cairn tables yet') });
+  expect(fresh['server tables']).toMatchObject({
+    ok: true,
+    detail: `schema "cairn" has no server tables (tokens, webhooks) yet: this server creates them (version ${latestServerStep}) when it starts`,
+  });
   expect(fresh['state writer lease']!.detail).toMatch(/^not checked/);
   expect(fresh['state session settings']).toMatchObject({
     ok: true,
@@ -167,6 +174,22 @@ test('PostgreSQL: a schema newer than this server fails with the upgrade fix', a
   expect(findings['state schema']!.fix).toContain('upgrade');
 });
 
+test("PostgreSQL: the server's own tables newer than this server fail with the upgrade fix, the engine's still pass", async () => {
+  const database = await testDatabase();
+  const directory = await serverWith(database.settings);
+  await createPostgresStateStore(database.settings).migrate();
+  const client = await database.client();
+  await migratePostgresSchema(client, 'cairn', serverPostgresMigrations, serverMigrationLedger);
+  await client.query(`INSERT INTO cairn.server_schema_migrations (version, name) VALUES (99, 'from a newer Cairn')`);
+  const findings = await stateFindings(directory);
+  expect(findings['state schema']).toMatchObject({ ok: true, detail: `schema "cairn" is at version ${latestStep}, the one this server needs` });
+  expect(findings['server tables']).toMatchObject({
+    ok: false,
+    detail: `the server tables (tokens, webhooks) of schema "cairn" are at version 99; this server knows only up to ${latestServerStep}: it refuses to start on it`,
+  });
+  expect(findings['server tables']!.fix).toContain('upgrade');
+});
+
 test('PostgreSQL: the whole doctor composes on the database and names it in its database finding, after the state findings', { timeout: 60_000 }, async () => {
   const database = await testDatabase();
   const directory = await serverWith(database.settings);
@@ -175,8 +198,13 @@ test('PostgreSQL: the whole doctor composes on the database and names it in its 
   expect(checks.indexOf('state connection')).toBeLessThan(checks.indexOf('keys'));
   expect(findings.find((finding) => finding.check === 'database')).toMatchObject({ ok: true, detail: 'PostgreSQL schema "cairn" (audit log: 0 entries)' });
   // Composing applied the schema: a second doctor finds it at the version this server needs.
-  expect((await stateFindings(directory))['state schema']).toMatchObject({
+  const again = await stateFindings(directory);
+  expect(again['state schema']).toMatchObject({
     ok: true,
     detail: `schema "cairn" is at version ${latestStep}, the one this server needs`,
+  });
+  expect(again['server tables']).toMatchObject({
+    ok: true,
+    detail: `the server tables (tokens, webhooks) of schema "cairn" are at version ${latestServerStep}, the one this server needs`,
   });
 });

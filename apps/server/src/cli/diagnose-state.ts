@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { isCairnError } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
+import { serverMigrationLedger, serverPostgresMigrations } from '../store/postgres/server-postgres-schema.ts';
 
 /** How a diagnosis records one finding (`diagnose-server.ts`'s `note`). */
 type Note = (check: string, ok: boolean, detail: string, fix?: string) => void;
@@ -62,6 +63,54 @@ function diagnoseSqliteState(file: string, note: Note): void {
   }
 }
 
+/** Which record of applied steps a schema check reads, and how many steps this server knows. */
+interface SchemaLedger {
+  readonly check: string;
+  /** What the steps make, as a finding names it when there are none yet ("Cairn tables"). */
+  readonly tables: string;
+  /** What is at a version, given the schema's name (`schema "cairn"`), and its verb. */
+  readonly subject: (schema: string) => string;
+  readonly verb: 'is' | 'are';
+  readonly ledger: string;
+  readonly needed: number;
+}
+
+// Notes how far a ledger's steps are applied against what this server needs; returns the version
+// applied (0: none yet). A server refuses a schema newer than it knows, and applies missing steps.
+async function noteSchemaVersion(
+  client: { query: <Row>(text: string, values?: unknown[]) => Promise<{ rows: Row[] }> },
+  schemaName: string,
+  note: Note,
+  { check, tables, subject, verb, ledger, needed }: SchemaLedger,
+): Promise<number> {
+  const { quotedSchema } = await import('@cairn/engine/internals');
+  const schema = quotedSchema(schemaName);
+  const { rows: table } = await client.query<{ found: string | null }>('SELECT to_regclass($1) AS found', [`${schema}.${ledger}`]);
+  let applied = 0;
+  if (table[0]!.found !== null) {
+    const { rows } = await client.query<{ version: string | null }>(`SELECT max(version) AS version FROM ${schema}.${ledger}`);
+    applied = Number(rows[0]!.version ?? 0);
+  }
+  const what = `${subject(schemaName)} ${verb}`;
+  if (applied === 0) note(check, true, `schema "${schemaName}" has no ${tables} yet: this server creates them (version ${needed}) when it starts`);
+  else if (applied > needed)
+    note(
+      check,
+      false,
+      `${what} at version ${applied}; this server knows only up to ${needed}: it refuses to start on it`,
+      'run the same (newest) Cairn version on every replica: upgrade this one',
+    );
+  else
+    note(
+      check,
+      true,
+      applied === needed
+        ? `${what} at version ${applied}, the one this server needs`
+        : `${what} at version ${applied}; this server needs ${needed} and applies the missing steps when it starts (replicas of an older version then refuse it: upgrade them all)`,
+    );
+  return applied;
+}
+
 type PostgresState = Extract<LoadedServerConfig['config']['engine']['state'], { kind: 'postgres' }>;
 
 async function diagnosePostgresState(state: PostgresState, note: Note): Promise<StateDiagnosis> {
@@ -87,30 +136,23 @@ async function diagnosePostgresState(state: PostgresState, note: Note): Promise<
     const { rows: version } = await client.query<{ version: string }>('SHOW server_version');
     note('state connection', true, `${target}: connected (PostgreSQL ${version[0]!.version})`);
 
-    const needed = postgresMigrations.at(-1)!.version;
-    const { rows: table } = await client.query<{ found: string | null }>('SELECT to_regclass($1) AS found', [`${schema}.schema_migrations`]);
-    let applied = 0;
-    if (table[0]!.found !== null) {
-      const { rows } = await client.query<{ version: string | null }>(`SELECT max(version) AS version FROM ${schema}.schema_migrations`);
-      applied = Number(rows[0]!.version ?? 0);
-    }
-    if (applied === 0)
-      note('state schema', true, `schema "${settings.schema}" has no Cairn tables yet: this server creates them (version ${needed}) when it starts`);
-    else if (applied > needed)
-      note(
-        'state schema',
-        false,
-        `schema "${settings.schema}" is at version ${applied}; this server knows only up to ${needed}: it refuses to start on it`,
-        'run the same (newest) Cairn version on every replica: upgrade this one',
-      );
-    else
-      note(
-        'state schema',
-        true,
-        applied === needed
-          ? `schema "${settings.schema}" is at version ${applied}, the one this server needs`
-          : `schema "${settings.schema}" is at version ${applied}; this server needs ${needed} and applies the missing steps when it starts (replicas of an older version then refuse it: upgrade them all)`,
-      );
+    const applied = await noteSchemaVersion(client, settings.schema, note, {
+      check: 'state schema',
+      tables: 'Cairn tables',
+      subject: (name) => `schema "${name}"`,
+      verb: 'is',
+      ledger: 'schema_migrations',
+      needed: postgresMigrations.at(-1)!.version,
+    });
+    // The server's own tables (tokens, webhooks) are versioned apart, by the same rule.
+    await noteSchemaVersion(client, settings.schema, note, {
+      check: 'server tables',
+      tables: 'server tables (tokens, webhooks)',
+      subject: (name) => `the server tables (tokens, webhooks) of schema "${name}"`,
+      verb: 'are',
+      ledger: serverMigrationLedger.table,
+      needed: serverPostgresMigrations.at(-1)!.version,
+    });
 
     if (applied === 0) note('state writer lease', true, `not checked: schema "${settings.schema}" has no Cairn tables yet, so no replica has run`);
     else {
