@@ -276,7 +276,7 @@ export class LocalExecutor implements ExecutorV1 {
     if (!state) return { state: 'unknown' };
     // A running execution this instance did not start (a previous server's) is re-attached: its exit is pushed too.
     this.#await(state);
-    return statusOf(state);
+    return this.#statusOf(state);
   }
 
   async cancel(handle: ExecutionHandle): Promise<void> {
@@ -357,15 +357,27 @@ export class LocalExecutor implements ExecutorV1 {
     if (state?.status === 'running' && isRunning(state.owner)) return;
     this.#awaited.delete(executionId);
     if (this.#awaited.size === 0) this.#unwatch();
-    if (state?.status === 'exited') this.#tell(executionId, statusOf(state));
-    // Its supervisor died without recording an outcome (killed, out of memory): the task died with
-    // it, and the engine is told now rather than finding out on a later inspection.
-    else if (state?.status === 'running') {
-      this.#tell(executionId, {
-        state: 'unknown',
-        reason: `its supervisor (pid ${state.owner.pid}) ended without recording an outcome; its log: ${this.#states.logPath(executionId)}`,
-      });
+    // An exit, or a supervisor that died without recording an outcome (killed, out of memory): the
+    // task died with it, and the engine is told now rather than finding out on a later inspection.
+    if (state) this.#tell(executionId, this.#statusOf(state));
+  }
+
+  // What an execution's state file says of it; a task whose supervisor is gone did not finish (its
+  // sandbox died with that process), and the answer says so, with where the supervisor's log is.
+  #statusOf(state: ExecutionState): ExecutionStatus {
+    if (state.status === 'exited') {
+      return {
+        state: 'exited',
+        outcome: state.outcome ?? 'failed',
+        ...(state.exitCode === undefined || state.exitCode === null ? {} : { exitCode: state.exitCode }),
+        ...(state.reason === undefined ? {} : { reason: state.reason }),
+      };
     }
+    if (isRunning(state.owner)) return { state: 'running' };
+    return {
+      state: 'unknown',
+      reason: `its supervisor (pid ${state.owner.pid}) ended without recording an outcome; its log: ${this.#states.logPath(state.executionId)}`,
+    };
   }
 
   #tell(executionId: string, status: ExecutionStatus): void {
@@ -398,7 +410,7 @@ export class LocalExecutor implements ExecutorV1 {
     }
     const state: ExecutionState = { ...previous, status: 'exited', ...exited };
     await this.#writeExit(state);
-    this.#tell(task.executionId, statusOf(state));
+    this.#tell(task.executionId, this.#statusOf(state));
   }
 
   // The exit is written before anyone is told of it (a restart reads it back). A disk that is full
@@ -468,19 +480,6 @@ function localDirectoryOf(storage: StorageProviderV1): TaskStorage | undefined {
 
 function sameProcess(one: ProcessIdentity, other: ProcessIdentity): boolean {
   return one.pid === other.pid && one.startTicks === other.startTicks && one.bootId === other.bootId;
-}
-
-function statusOf(state: ExecutionState): ExecutionStatus {
-  if (state.status === 'exited') {
-    return {
-      state: 'exited',
-      outcome: state.outcome ?? 'failed',
-      ...(state.exitCode === undefined || state.exitCode === null ? {} : { exitCode: state.exitCode }),
-      ...(state.reason === undefined ? {} : { reason: state.reason }),
-    };
-  }
-  // A task whose supervisor is gone did not finish: its sandbox died with that process.
-  return isRunning(state.owner) ? { state: 'running' } : { state: 'unknown' };
 }
 
 /** Builds a local executor; throws CAIRN_CONFIG_INVALID naming every bad option. */
