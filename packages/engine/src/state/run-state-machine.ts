@@ -16,7 +16,7 @@ import type { EngineDatabase } from '../database/engine-database.ts';
 import { newRunId } from './new-run-id.ts';
 import { cancelReasonData, decodeCancelRequest, encodeCancelRequest, type CancelRequest } from './cancel-request.ts';
 import type { ItemRecord, RunRecord } from './run-records.ts';
-import { RunStore } from './run-store.ts';
+import { RunStore, type NewItem } from './run-store.ts';
 import { engineActor } from '../engine-actor.ts';
 import { AttemptStore, type ItemAttemptRecord } from '../dispatch/attempt-store.ts';
 
@@ -159,16 +159,24 @@ export class RunStateMachine {
         runId,
         data: { specDigest: digest, items: spec.items.length, ...(secrets.length > 0 ? { secretsGranted: secrets } : {}) },
       });
-      // Items with no prerequisites are released at once, from the rows as inserted (not read back).
+      // Items with no prerequisites are released at once, from the rows as inserted (not read
+      // back). One that needs no approval is inserted `ready` (the transition checked as #move
+      // checks it, and audited below in the same order), so its row is written once.
+      const readyAt = iso(now);
+      const rows: NewItem[] = [];
       const roots: ItemRecord[] = [];
       spec.items.forEach((item, position) => {
         const effective = withDefaults(spec, item);
         const waitingOn = prerequisitesOf(item).length;
         const approvalRequired = item.approval === 'required';
-        this.#store.insertItem({
+        const releasedReady = waitingOn === 0 && !approvalRequired;
+        if (releasedReady) assertTransition(itemTransitions, 'blocked', 'ready', `item ${item.id} of run ${runId}`);
+        rows.push({
           runId,
           itemId: item.id,
           position,
+          state: releasedReady ? 'ready' : 'blocked',
+          readyAt: releasedReady ? readyAt : null,
           waitingOn,
           approvalRequired,
           spec: canonicalJson(effective),
@@ -188,8 +196,14 @@ export class RunStateMachine {
             lockWait: null,
           });
       });
-      for (const item of spec.items) for (const prerequisite of prerequisitesOf(item)) this.#store.insertEdge(runId, prerequisite, item.id);
-      for (const item of roots) this.#release(item, now);
+      this.#store.insertItems(rows);
+      const edges: [prerequisite: string, dependent: string][] = [];
+      for (const item of spec.items) for (const prerequisite of prerequisitesOf(item)) edges.push([prerequisite, item.id]);
+      this.#store.insertEdges(runId, edges);
+      for (const item of roots) {
+        if (item.approvalRequired) this.#release(item, now);
+        else this.#audited(item, 'ready', engineActor, {});
+      }
       return { runId, created: true, specDigest: digest };
     })();
   }
@@ -489,6 +503,11 @@ export class RunStateMachine {
   #move(item: ItemRecord, to: ItemState, actor: AuditActor, data: JsonObject = {}, readyAt: string | null = null): void {
     assertTransition(itemTransitions, item.state, to, `item ${item.itemId} of run ${item.runId}`);
     this.#store.setItemState(item.runId, item.itemId, to, readyAt);
+    this.#audited(item, to, actor, data);
+  }
+
+  // The audit entry of the item's entering state `to` (none for running: its attempt is audited).
+  #audited(item: ItemRecord, to: ItemState, actor: AuditActor, data: JsonObject): void {
     const action = itemActions[to];
     if (action)
       this.#audit.append({
