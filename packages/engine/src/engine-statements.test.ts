@@ -99,6 +99,8 @@ test('a fan-out costs under eighteen statements per item: entries and Merkle nod
     // The run: read when its first item starts (is it queued?), and by the one waiting for it,
     // once per exit batch; never read back after counting a finished item.
     expect(perItem((source) => source.startsWith('SELECT run_id AS runId, name,') && source.includes('FROM runs WHERE run_id = ?'))).toBeLessThan(1.2);
+    // Counting a finished item returns the run's progress, not its whole row (RETURNING costs by the column).
+    expect(perItem((source) => source.startsWith('UPDATE runs SET items_finished') && !source.includes('idempotency_key'))).toBe(1);
     // The item: read when it starts and when it finishes; not read back after its submission.
     expect(
       perItem((source) => source.startsWith('SELECT run_id AS runId, item_id AS itemId, position,') && source.includes('WHERE run_id = ? AND item_id = ?')),

@@ -15,7 +15,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
 import { newRunId } from './new-run-id.ts';
 import { cancelReasonData, decodeCancelRequest, encodeCancelRequest, type CancelRequest } from './cancel-request.ts';
-import type { ItemRecord, RunRecord } from './run-records.ts';
+import type { ItemRecord, RunProgress, RunRecord } from './run-records.ts';
 import { RunStore, type NewItem } from './run-store.ts';
 import { engineActor } from '../engine-actor.ts';
 import { AttemptStore, type ItemAttemptRecord } from '../dispatch/attempt-store.ts';
@@ -310,7 +310,7 @@ export class RunStateMachine {
       assertTransition(runTransitions, run.state, 'cancelled', `run ${runId}`);
       const request: CancelRequest = reason === undefined ? { actor } : { actor, reason };
       this.#store.requestCancel(runId, encodeCancelRequest(request));
-      let updated = this.#requireRun(runId);
+      let updated: RunProgress = this.#requireRun(runId);
       for (const item of this.#store.items(runId)) {
         if (item.state === 'running' || isTerminalState(itemTransitions, item.state)) continue;
         this.#move(item, 'cancelled', actor, cancelReasonData(request));
@@ -463,8 +463,8 @@ export class RunStateMachine {
     if (run.itemsFinished === run.itemsTotal) this.#finishRun(run);
   }
 
-  #skipDownstream(runId: string, failedItemId: string): RunRecord | undefined {
-    let run: RunRecord | undefined;
+  #skipDownstream(runId: string, failedItemId: string): RunProgress | undefined {
+    let run: RunProgress | undefined;
     const pending = [...this.#store.dependents(runId, failedItemId)];
     while (pending.length > 0) {
       const dependent = this.#requireItem(runId, pending.pop()!);
@@ -476,7 +476,7 @@ export class RunStateMachine {
     return run;
   }
 
-  #finishRun(run: RunRecord): void {
+  #finishRun(run: RunProgress): void {
     // Items are only skipped after a failure (an item cancelled on its own counts as one), so no
     // failure means every item succeeded.
     const state = run.cancelRequestedBy !== null ? 'cancelled' : run.itemsFailed === 0 ? 'succeeded' : 'failed';
