@@ -119,6 +119,10 @@ test('a fan-out costs under eighteen statements per item: entries and Merkle nod
     // submit and changes state twice later (running, succeeded).
     expect(perItem((source) => source.startsWith('INSERT INTO items'))).toBeLessThan(0.02);
     expect(perItem((source) => source.startsWith('UPDATE items SET state'))).toBe(2);
+    // A success's artifacts are written with its state, not by an update of their own.
+    expect(perItem((source) => source.startsWith('UPDATE items SET artifacts'))).toBe(0);
+    expect(engine.artifacts(runId, 'item-0')).toEqual({});
+    expect(engine.artifacts(runId, `item-${items - 1}`)).toEqual({});
     // No item holds a lock: finishing one releases nothing, with no statement.
     expect(perItem((source) => source.startsWith('DELETE FROM lock_holders'))).toBe(0);
     // Each item: its ready, dispatched, started, completed and succeeded entries; the stored tree

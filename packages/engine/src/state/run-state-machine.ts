@@ -275,14 +275,30 @@ export class RunStateMachine {
    * A running item ended. Success releases dependents whose last prerequisite it was; failure or
    * cancellation skips everything downstream. The last item to finish ends the run. An item
    * cancelled on its own (not with its run) counts against the run like a failure: the run did not
-   * do all it was asked to.
+   * do all it was asked to. `artifacts`, given with a success, are what the item produced (kind →
+   * digest), recorded with its new state in one write.
    */
-  finishItem(runId: string, itemId: string, outcome: ItemOutcome, actor: AuditActor = engineActor, data: JsonObject = {}): void {
+  finishItem(
+    runId: string,
+    itemId: string,
+    outcome: ItemOutcome,
+    actor: AuditActor = engineActor,
+    data: JsonObject = {},
+    artifacts?: Readonly<Record<string, string>>,
+  ): void {
     this.#inTransaction(() => {
       const item = this.#requireItem(runId, itemId);
       const stored = outcome === 'cancelled' ? (item.cancelRequestedBy ?? this.#requireRun(runId).cancelRequestedBy) : null;
       const cancel = stored === null ? null : decodeCancelRequest(stored);
-      this.#move(item, outcome, cancel === null ? actor : cancel.actor, { ...data, ...cancelReasonData(cancel) });
+      const movedBy = cancel === null ? actor : cancel.actor;
+      const movedData = { ...data, ...cancelReasonData(cancel) };
+      if (outcome === 'succeeded' && artifacts !== undefined) {
+        assertTransition(itemTransitions, item.state, 'succeeded', `item ${itemId} of run ${runId}`);
+        this.#store.setSucceeded(runId, itemId, artifacts);
+        this.#audited(item, 'succeeded', movedBy, movedData);
+      } else {
+        this.#move(item, outcome, movedBy, movedData);
+      }
       let run = this.#store.itemFinished(runId, outcome === 'failed' || (outcome === 'cancelled' && item.cancelRequestedBy !== null));
       if (outcome === 'succeeded' && run.cancelRequestedBy === null) {
         for (const dependent of this.#store.dependents(runId, itemId)) {

@@ -116,3 +116,28 @@ describe('submitting stores items and edges many rows a statement', () => {
     });
   });
 });
+
+describe('finishing an item with its artifacts', () => {
+  test('a success records the state and the artifacts in one write; an item that is not running takes neither', () => {
+    const { database, machine } = setUp();
+    const items = [
+      { id: 'a', runtime: { kind: 'command' as const, argv: ['true'] } },
+      { id: 'b', dependsOn: ['a'], runtime: { kind: 'command' as const, argv: ['true'] } },
+    ];
+    const { runId } = machine.submit({ version: 1, name: 'artifacts', items }, { actor: ana });
+    const produced = { stdout: `sha256:${'ef'.repeat(32)}` };
+    expect(() => machine.finishItem(runId, 'a', 'succeeded', ana, {}, produced)).toThrow(
+      expect.objectContaining({ code: 'CAIRN_LIFECYCLE_TRANSITION_INVALID' }),
+    );
+    expect(machine.artifacts(runId, 'a')).toBeUndefined();
+    machine.startItem(runId, 'a');
+    machine.finishItem(runId, 'a', 'succeeded', ana, {}, produced);
+    expect(machine.items(runId).map((item) => [item.itemId, item.state])).toEqual([
+      ['a', 'succeeded'],
+      ['b', 'ready'],
+    ]);
+    expect(machine.artifacts(runId, 'a')).toEqual(produced);
+    const succeeded = new AuditLog(database).runEntries(runId).find((entry) => entry.action === 'item.succeeded')!;
+    expect(succeeded).toMatchObject({ actor: { id: 'ana' }, entity: { id: `${runId}/a` }, outcome: 'success' });
+  });
+});

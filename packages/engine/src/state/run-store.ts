@@ -133,6 +133,7 @@ export class RunStore {
       ),
       nextApprovalDeadline: prepare<[], { deadline: string | null }>(`SELECT MIN(approval_deadline) AS deadline FROM items WHERE state = 'awaiting-approval'`),
       setArtifacts: prepare('UPDATE items SET artifacts = ? WHERE run_id = ? AND item_id = ?'),
+      setSucceeded: prepare(`UPDATE items SET state = 'succeeded', artifacts = ? WHERE run_id = ? AND item_id = ?`),
       setFailure: prepare('UPDATE items SET failure = ? WHERE run_id = ? AND item_id = ?'),
       artifacts: prepare<[string, string], { artifacts: string | null }>('SELECT artifacts FROM items WHERE run_id = ? AND item_id = ?'),
     };
@@ -319,6 +320,11 @@ export class RunStore {
   /** Records what a succeeded item produced (kind → digest). */
   setArtifacts(runId: string, itemId: string, artifacts: Readonly<Record<string, string>>): void {
     this.#statements.setArtifacts.run(JSON.stringify(artifacts), runId, itemId);
+  }
+
+  /** The item succeeded and produced these artifacts (kind → digest): both in one write. */
+  setSucceeded(runId: string, itemId: string, artifacts: Readonly<Record<string, string>>): void {
+    this.#statements.setSucceeded.run(JSON.stringify(artifacts), runId, itemId);
   }
 
   /** Records why the item's latest attempt failed (or why it could not be dispatched); null clears it. */
