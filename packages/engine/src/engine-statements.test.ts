@@ -67,7 +67,7 @@ function countStatements(database: EngineDatabase): Map<string, number> {
   return counts;
 }
 
-test('a fan-out costs under eighteen statements per item: entries and Merkle nodes written a transaction at a time, no Merkle reads, the attempt and the item read twice, the run about once, one read for what a dispatch needs', async () => {
+test('a fan-out costs under fifteen statements per item: entries and Merkle nodes written a transaction at a time, no Merkle reads, the attempt and the item read twice, the run about once, one read for what a dispatch needs', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
   directories.push(directory);
   const database = openEngineDatabase(join(directory, 'engine.db'));
@@ -96,6 +96,8 @@ test('a fan-out costs under eighteen statements per item: entries and Merkle nod
     if (process.env['CAIRN_PRINT_STATEMENTS'] === '1')
       for (const [source, count] of [...counts].sort((a, b) => b[1] - a[1])) console.log((count / items).toFixed(3), source.replace(/\s+/g, ' ').slice(0, 150));
     expect(perItem(() => true)).toBeLessThan(18);
+    // About 11.5 on a quiet machine; a busy one makes more, smaller loop turns (13.5 seen).
+    expect(perItem(() => true)).toBeLessThan(15);
     // The run: read when its first item starts (is it queued?), and by the one waiting for it,
     // once per exit batch; never read back after counting a finished item.
     expect(perItem((source) => source.startsWith('SELECT run_id AS runId, name,') && source.includes('FROM runs WHERE run_id = ?'))).toBeLessThan(1.2);
