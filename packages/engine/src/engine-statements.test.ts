@@ -125,6 +125,8 @@ test('a fan-out costs under fifteen statements per item: entries and Merkle node
     expect(perItem((source) => source.startsWith('UPDATE items SET artifacts'))).toBe(0);
     expect(engine.artifacts(runId, 'item-0')).toEqual({});
     expect(engine.artifacts(runId, `item-${items - 1}`)).toEqual({});
+    // Whether anything depends on the item is read with it when it finishes: a fan-out looks no dependents up.
+    expect(perItem((source) => source.startsWith('SELECT dependent FROM item_edges'))).toBe(0);
     // No item holds a lock: finishing one releases nothing, with no statement.
     expect(perItem((source) => source.startsWith('DELETE FROM lock_holders'))).toBe(0);
     // Each item: its ready, dispatched, started, completed and succeeded entries; the stored tree

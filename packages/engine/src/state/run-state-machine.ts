@@ -287,7 +287,8 @@ export class RunStateMachine {
     artifacts?: Readonly<Record<string, string>>,
   ): void {
     this.#inTransaction(() => {
-      const item = this.#requireItem(runId, itemId);
+      const item = this.#store.itemWithDependents(runId, itemId);
+      if (!item) throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} does not exist.`, { details: { runId, itemId } });
       const stored = outcome === 'cancelled' ? (item.cancelRequestedBy ?? this.#requireRun(runId).cancelRequestedBy) : null;
       const cancel = stored === null ? null : decodeCancelRequest(stored);
       const movedBy = cancel === null ? actor : cancel.actor;
@@ -301,7 +302,8 @@ export class RunStateMachine {
       }
       let run = this.#store.itemFinished(runId, outcome === 'failed' || (outcome === 'cancelled' && item.cancelRequestedBy !== null));
       if (outcome === 'succeeded' && run.cancelRequestedBy === null) {
-        for (const dependent of this.#store.dependents(runId, itemId)) {
+        // Nothing depends on it (read with it): no dependents to look up.
+        for (const dependent of item.hasDependents ? this.#store.dependents(runId, itemId) : []) {
           // A dependent cancelled on its own meanwhile has already ended: it stays so.
           if (this.#store.prerequisiteSucceeded(runId, dependent) > 0) continue;
           const waiting = this.#requireItem(runId, dependent);

@@ -100,6 +100,9 @@ describe('submitting stores items and edges many rows a statement', () => {
     }
     for (const item of items.slice(150)) expect(item).toMatchObject({ state: 'blocked', readyAt: null, waitingOn: 2 });
     expect(store.dependents(runId, 'root-0').sort()).toEqual(['leaf-0', 'leaf-149']);
+    expect(store.itemWithDependents(runId, 'root-0')).toMatchObject({ itemId: 'root-0', state: 'ready', hasDependents: true });
+    expect(store.itemWithDependents(runId, 'leaf-0')).toMatchObject({ itemId: 'leaf-0', state: 'blocked', hasDependents: false });
+    expect(store.itemWithDependents(runId, 'missing')).toBeUndefined();
     expect(store.dependents(runId, 'root-149').sort()).toEqual(['leaf-148', 'leaf-149']);
     expect((database.prepare('SELECT COUNT(*) AS count FROM item_edges WHERE run_id = ?').get(runId) as { count: number }).count).toBe(300);
     // The audit log says it as one item at a time would have: the submit, then each root's entry in spec order.

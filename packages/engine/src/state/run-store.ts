@@ -101,6 +101,11 @@ export class RunStore {
       runById: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE run_id = ?`),
       runByKey: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE idempotency_key = ?`),
       item: prepare<[string, string], ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = ? AND item_id = ?`),
+      // The item, and whether any item depends on it (one index probe of item_edges' key).
+      itemWithDependents: prepare<[string, string], ItemRow & { hasDependents: number }>(
+        `SELECT ${itemColumns}, EXISTS (SELECT 1 FROM item_edges WHERE item_edges.run_id = items.run_id AND item_edges.prerequisite = items.item_id) AS hasDependents
+         FROM items WHERE run_id = ? AND item_id = ?`,
+      ),
       items: prepare<[string], ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = ? ORDER BY position`),
       dependents: prepare<[string, string], { dependent: string }>('SELECT dependent FROM item_edges WHERE run_id = ? AND prerequisite = ?'),
       setItemState: prepare('UPDATE items SET state = ?, ready_at = COALESCE(?, ready_at) WHERE run_id = ? AND item_id = ?'),
@@ -238,6 +243,17 @@ export class RunStore {
   item(runId: string, itemId: string): ItemRecord | undefined {
     const row = this.#statements.item.get(runId, itemId);
     return row && toItem(row);
+  }
+
+  /**
+   * `item`, and whether another item depends on it, in one read: finishing an item that nothing
+   * depends on (every item of a fan-out) need not look its dependents up.
+   */
+  itemWithDependents(runId: string, itemId: string): (ItemRecord & { readonly hasDependents: boolean }) | undefined {
+    const row = this.#statements.itemWithDependents.get(runId, itemId);
+    if (row === undefined) return undefined;
+    const { hasDependents, ...item } = row;
+    return { ...toItem(item), hasDependents: hasDependents === 1 };
   }
 
   items(runId: string): ItemRecord[] {
