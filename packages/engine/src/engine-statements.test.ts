@@ -96,7 +96,7 @@ test('a fan-out costs under fifteen statements per item: entries and Merkle node
     if (process.env['CAIRN_PRINT_STATEMENTS'] === '1')
       for (const [source, count] of [...counts].sort((a, b) => b[1] - a[1])) console.log((count / items).toFixed(3), source.replace(/\s+/g, ' ').slice(0, 150));
     expect(perItem(() => true)).toBeLessThan(18);
-    // About 11.5 on a quiet machine; a busy one makes more, smaller loop turns (13.5 seen).
+    // About 10.5 on a quiet machine; a busy one makes more, smaller loop turns (2 more seen).
     expect(perItem(() => true)).toBeLessThan(15);
     // The run: read when its first item starts (is it queued?), and by the one waiting for it,
     // once per exit batch; never read back after counting a finished item.
