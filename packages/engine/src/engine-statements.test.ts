@@ -67,7 +67,7 @@ function countStatements(database: EngineDatabase): Map<string, number> {
   return counts;
 }
 
-test('a fan-out costs under eighteen statements per item: entries and Merkle nodes written a transaction at a time, no Merkle reads, the attempt and the item read twice, the run about once, one read for what a dispatch needs', async () => {
+test('a fan-out costs under fifteen statements per item: entries and Merkle nodes written a transaction at a time, no Merkle reads, the attempt and the item read twice, the run about once, one read for what a dispatch needs', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
   directories.push(directory);
   const database = openEngineDatabase(join(directory, 'engine.db'));
@@ -93,10 +93,16 @@ test('a fan-out costs under eighteen statements per item: entries and Merkle nod
     );
     expect((await engine.waitForRun(runId)).state).toBe('succeeded');
     const perItem = (match: (source: string) => boolean) => [...counts].filter(([source]) => match(source)).reduce((sum, [, count]) => sum + count, 0) / items;
+    if (process.env['CAIRN_PRINT_STATEMENTS'] === '1')
+      for (const [source, count] of [...counts].sort((a, b) => b[1] - a[1])) console.log((count / items).toFixed(3), source.replace(/\s+/g, ' ').slice(0, 150));
     expect(perItem(() => true)).toBeLessThan(18);
+    // About 10.5 on a quiet machine; a busy one makes more, smaller loop turns (2 more seen).
+    expect(perItem(() => true)).toBeLessThan(15);
     // The run: read when its first item starts (is it queued?), and by the one waiting for it,
     // once per exit batch; never read back after counting a finished item.
     expect(perItem((source) => source.startsWith('SELECT run_id AS runId, name,') && source.includes('FROM runs WHERE run_id = ?'))).toBeLessThan(1.2);
+    // Counting a finished item returns the run's progress, not its whole row (RETURNING costs by the column).
+    expect(perItem((source) => source.startsWith('UPDATE runs SET items_finished') && !source.includes('idempotency_key'))).toBe(1);
     // The item: read when it starts and when it finishes; not read back after its submission.
     expect(
       perItem((source) => source.startsWith('SELECT run_id AS runId, item_id AS itemId, position,') && source.includes('WHERE run_id = ? AND item_id = ?')),
@@ -108,7 +114,19 @@ test('a fan-out costs under eighteen statements per item: entries and Merkle nod
     expect(perItem((source) => source.startsWith('INSERT INTO merkle_nodes'))).toBeLessThan(0.3);
     expect(perItem((source) => source.startsWith('INSERT INTO audit_entries'))).toBeLessThan(0.3);
     expect(perItem((source) => source.includes('FROM attempts WHERE execution_id = ?'))).toBe(2);
-    expect(perItem((source) => source.includes('MAX(attempt)'))).toBe(1);
+    // What a dispatch needs, the attempt number with it, in one read (counted, not MAX(attempt): see RunStore.dispatchFacts).
+    expect(perItem((source) => source.includes('COUNT(*) + 1 FROM attempts'))).toBe(1);
+    expect(perItem((source) => source.includes('MAX(attempt)'))).toBe(0);
+    // Submitted many rows a statement, each root item inserted ready: its row is written once at
+    // submit and changes state twice later (running, succeeded).
+    expect(perItem((source) => source.startsWith('INSERT INTO items'))).toBeLessThan(0.02);
+    expect(perItem((source) => source.startsWith('UPDATE items SET state'))).toBe(2);
+    // A success's artifacts are written with its state, not by an update of their own.
+    expect(perItem((source) => source.startsWith('UPDATE items SET artifacts'))).toBe(0);
+    expect(engine.artifacts(runId, 'item-0')).toEqual({});
+    expect(engine.artifacts(runId, `item-${items - 1}`)).toEqual({});
+    // Whether anything depends on the item is read with it when it finishes: a fan-out looks no dependents up.
+    expect(perItem((source) => source.startsWith('SELECT dependent FROM item_edges'))).toBe(0);
     // No item holds a lock: finishing one releases nothing, with no statement.
     expect(perItem((source) => source.startsWith('DELETE FROM lock_holders'))).toBe(0);
     // Each item: its ready, dispatched, started, completed and succeeded entries; the stored tree

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { MerkleLog } from '@cairn/audit';
+import { MerkleLog, nodeHash } from '@cairn/audit';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { EngineDatabase } from '../database/engine-database.ts';
 import { migrations } from '../database/migrations.ts';
@@ -151,6 +151,55 @@ describe('SqliteMerkleNodeStore', () => {
     first.append(leaf(2));
     expect(second.size).toBe(3);
     expect(second.rootHash()).toEqual(referenceOf([0, 1, 2]).rootHash());
+    database.close();
+  });
+
+  test("stores the leaves and the nodes of levels 4 and up only; every proof of every size, read back from a fresh handle, is the in-memory log's", () => {
+    const database = openEngineDatabase(databasePath());
+    const values = Array.from({ length: 300 }, (_, value) => value);
+    const log = MerkleLog.open(new SqliteMerkleNodeStore(database));
+    for (const value of values) log.append(leaf(value));
+    const levels = database
+      .prepare<[], { level: number; count: number }>('SELECT level, COUNT(*) AS count FROM merkle_nodes GROUP BY level ORDER BY level')
+      .all();
+    expect(levels).toEqual([
+      { level: 0, count: 300 },
+      { level: 4, count: 18 },
+      { level: 5, count: 9 },
+      { level: 6, count: 4 },
+      { level: 7, count: 2 },
+      { level: 8, count: 1 },
+    ]);
+    // A fresh handle knows no edge: every node of levels 1-3 is hashed from its leaves.
+    const reopened = openEngineDatabase(database.name);
+    const stored = MerkleLog.open(new SqliteMerkleNodeStore(reopened));
+    const reference = referenceOf(values);
+    for (const size of [1, 2, 3, 7, 8, 9, 15, 16, 17, 100, 255, 256, 257, 300]) {
+      expect(stored.rootHash(size)).toEqual(reference.rootHash(size));
+      for (let index = 0; index < size; index += 7) expect(stored.inclusionProof(index, size)).toEqual(reference.inclusionProof(index, size));
+      expect(stored.consistencyProof(Math.ceil(size / 3), size)).toEqual(reference.consistencyProof(Math.ceil(size / 3), size));
+    }
+    expect(stored.multiInclusionProof([3, 40, 41, 299])).toEqual(reference.multiInclusionProof([3, 40, 41, 299]));
+    // And the tree goes on from there, its edge read back through the same hashing.
+    stored.append(leaf(300));
+    expect(stored.rootHash()).toEqual(referenceOf([...values, 300]).rootHash());
+    reopened.close();
+    database.close();
+  });
+
+  test('a node of an unstored level whose subtree is not complete is not there', () => {
+    const database = openEngineDatabase(databasePath());
+    const store = new SqliteMerkleNodeStore(database);
+    const log = MerkleLog.open(store);
+    for (let value = 0; value < 13; value++) log.append(leaf(value));
+    const fresh = new SqliteMerkleNodeStore(openEngineDatabase(database.name));
+    const reference = referenceOf(Array.from({ length: 13 }, (_, value) => value));
+    expect(fresh.get(1, 5)).toEqual(nodeHash(reference.leafHash(10), reference.leafHash(11)));
+    expect(fresh.get(1, 6)).toBeUndefined();
+    expect(fresh.get(2, 3)).toBeUndefined();
+    expect(fresh.get(3, 1)).toBeUndefined();
+    expect(fresh.get(2, 2)).toEqual(store.get(2, 2));
+    expect(fresh.get(3, 0)).toEqual(store.get(3, 0));
     database.close();
   });
 });

@@ -1,4 +1,4 @@
-import type { MerkleNode, MerkleNodeStore } from '@cairn/audit';
+import { nodeHash, type MerkleNode, type MerkleNodeStore } from '@cairn/audit';
 import { deferUntilCommit, flushDeferredWrites, type DeferredWriter } from '../database/deferred-writes.ts';
 import type { EngineDatabase, EngineStatement } from '../database/engine-database.ts';
 import { rollbacksOf } from '../database/rollback-watch.ts';
@@ -21,6 +21,14 @@ const edges = new WeakMap<EngineDatabase, TreeEdge>();
 const maxNodesPerAppend = 54;
 /** Nodes one statement writes at most (3 values each, far below SQLite's limit on values). */
 const maxNodesPerInsert = 64;
+/**
+ * The lowest level stored above the leaves: nodes of levels 1 to `lowestStoredLevel` − 1 are not
+ * written, but hashed again from their leaves (at most 2^(lowestStoredLevel − 1) = 8, one range
+ * read) when one is asked for. A log of n leaves then stores about 1.125 n rows instead of 2 n:
+ * every entry's append writes about half the rows it did (issue 16). A database written before
+ * keeps its stored nodes of those levels; they are not read, the leaves give the same hashes.
+ */
+const lowestStoredLevel = 4;
 
 /**
  * The Merkle log's nodes in the engine database (`merkle_nodes`), written by the same
@@ -33,10 +41,12 @@ const maxNodesPerInsert = 64;
  * rollback, the size is read again once, and the edge from the nodes as they are needed. Over an
  * unwatched database they are read again at every use. Inside a transaction the nodes wait in
  * memory for the end of its body and are written then, many a statement (`deferUntilCommit`);
- * a read writes them first.
+ * a read writes them first. The nodes of levels 1 to 3 are not stored: a read of one hashes its
+ * leaves again (`lowestStoredLevel`).
  */
 export class SqliteMerkleNodeStore implements MerkleNodeStore {
   readonly #get;
+  readonly #leaves;
   readonly #count;
   /** `#inserts[n]`: the statement writing n nodes, prepared at first use. */
   readonly #inserts: EngineStatement<(number | Uint8Array)[]>[] = [];
@@ -53,6 +63,7 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
 
   constructor(database: EngineDatabase) {
     this.#get = database.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?');
+    this.#leaves = database.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = 0 AND idx >= ? AND idx < ? ORDER BY idx');
     this.#database = database;
     // All nodes of one append or none: its own transaction when the caller has none (inside the
     // caller's transaction, a failure aborts that transaction anyway).
@@ -70,10 +81,24 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     // Copies in and out: a caller that changes a hash it was given (or gave) cannot change the tree.
     if (onEdge && edge.hashes[level] !== undefined) return edge.hashes[level].slice();
     flushDeferredWrites(this.#database);
-    const row = this.#get.get(level, index);
-    const hash = row ? new Uint8Array(row.hash.buffer, row.hash.byteOffset, row.hash.byteLength) : undefined;
+    const hash = level > 0 && level < lowestStoredLevel ? this.#fromLeaves(level, index) : this.#stored(level, index);
     if (onEdge && hash !== undefined) edge.hashes[level] = hash.slice();
     return hash;
+  }
+
+  #stored(level: number, index: number): Uint8Array | undefined {
+    const row = this.#get.get(level, index);
+    return row ? bytesOf(row.hash) : undefined;
+  }
+
+  // The node of a level not stored, hashed from its 2^level leaves; undefined while they are not all there.
+  #fromLeaves(level: number, index: number): Uint8Array | undefined {
+    const width = 2 ** level;
+    const rows = this.#leaves.all(index * width, (index + 1) * width);
+    if (rows.length !== width) return undefined;
+    let hashes = rows.map((row) => bytesOf(row.hash));
+    while (hashes.length > 1) hashes = Array.from({ length: hashes.length / 2 }, (_, pair) => nodeHash(hashes[2 * pair]!, hashes[2 * pair + 1]!));
+    return hashes[0];
   }
 
   append(nodes: readonly MerkleNode[]): void {
@@ -88,14 +113,20 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     }
     // Copies: a caller that changes a hash it gave cannot change the tree (the edge and the
     // pending rows share the copy; neither is handed out).
+    // Only the leaf and the nodes of stored levels are written; every node is on the edge now.
     const values: (number | Uint8Array)[] = [];
-    for (const node of nodes) values.push(node.level, node.index, node.hash.slice());
+    const hashes: Uint8Array[] = [];
+    for (const node of nodes) {
+      const hash = node.hash.slice();
+      hashes.push(hash);
+      if (node.level === 0 || node.level >= lowestStoredLevel) values.push(node.level, node.index, hash);
+    }
     if (deferUntilCommit(this.#database, this.#pendingWriter)) this.#pending.push(...values);
-    else this.#insert(nodes.length).run(...values);
+    else this.#insert(values.length / 3).run(...values);
     // Written, or to be written before the commit (a failure throws, and its rollback makes the
     // edge be read again).
     edge.size++;
-    for (let offset = 0; offset < values.length; offset += 3) edge.hashes[values[offset] as number] = values[offset + 2] as Uint8Array;
+    for (let position = 0; position < nodes.length; position++) edge.hashes[nodes[position]!.level] = hashes[position]!;
   }
 
   // Writes the pending nodes, up to `maxNodesPerInsert` a statement.
@@ -125,4 +156,9 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     edges.set(this.#database, edge);
     return edge;
   }
+}
+
+/** A stored hash as a Uint8Array over the same bytes. */
+function bytesOf(hash: Buffer): Uint8Array {
+  return new Uint8Array(hash.buffer, hash.byteOffset, hash.byteLength);
 }

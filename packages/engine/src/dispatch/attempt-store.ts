@@ -90,8 +90,7 @@ export class AttemptStore {
       insert: prepare(
         `INSERT INTO attempts (run_id, item_id, attempt, fencing_token, execution_id, executor, state, manifest_digest, dispatched_at, deadline, queue, input_digest,
            lock_wait_started_at, lock_wait_locks)
-         VALUES (@runId, @itemId, @attempt, @fencingToken, @executionId, @executor, 'dispatching', @manifestDigest, @dispatchedAt, @deadline, @queue, @inputDigest,
-           @lockWaitStartedAt, @lockWaitLocks)`,
+         VALUES (?, ?, ?, ?, ?, ?, 'dispatching', ?, ?, ?, ?, ?, ?, ?)`,
       ),
       started: prepare(`UPDATE attempts SET state = 'running', handle = ? WHERE execution_id = ?`),
       finished: prepare('UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ?, failure = ? WHERE execution_id = ?'),
@@ -143,12 +142,23 @@ export class AttemptStore {
     /** The item's lock wait before this dispatch, if it had one. */
     lockWait: LockWait | null;
   }): void {
-    const { lockWait, ...columns } = attempt;
-    this.#statements.insert.run({
-      ...columns,
-      lockWaitStartedAt: lockWait?.startedAt ?? null,
-      lockWaitLocks: lockWait === null ? null : JSON.stringify(lockWait.locks),
-    });
+    // Bound by position: once per dispatch, and binding by name costs a lookup a parameter.
+    const { lockWait } = attempt;
+    this.#statements.insert.run(
+      attempt.runId,
+      attempt.itemId,
+      attempt.attempt,
+      attempt.fencingToken,
+      attempt.executionId,
+      attempt.executor,
+      attempt.manifestDigest,
+      attempt.dispatchedAt,
+      attempt.deadline,
+      attempt.queue,
+      attempt.inputDigest,
+      lockWait?.startedAt ?? null,
+      lockWait === null ? null : JSON.stringify(lockWait.locks),
+    );
   }
 
   started(executionId: string, handle: ExecutionHandle): void {

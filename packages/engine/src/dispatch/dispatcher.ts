@@ -653,11 +653,10 @@ export class Dispatcher {
         outcome,
         durationMs: this.#now() - Date.parse(attempt.dispatchedAt),
       });
-      if (outcome === 'succeeded') {
-        this.#runs.setArtifacts(attempt.runId, attempt.itemId, artifacts ?? {});
-        if (attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, new Date(this.#now()).toISOString());
-      }
-      if (outcome === 'succeeded' || outcome === 'cancelled') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, outcome);
+      if (outcome === 'succeeded' && attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, new Date(this.#now()).toISOString());
+      // A success's artifacts are written with its state, in one statement.
+      if (outcome === 'succeeded') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, outcome, engineActor, {}, artifacts ?? {});
+      else if (outcome === 'cancelled') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, outcome);
       else this.#failOrRetry(attempt, outcome, failure!);
     }
   }

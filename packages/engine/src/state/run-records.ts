@@ -20,6 +20,12 @@ export interface RunRecord {
   readonly concurrency: number | null;
 }
 
+/**
+ * What counting a finished item returns of its run (`RunStore.itemFinished`): its progress and
+ * what ending it needs, not the whole row.
+ */
+export type RunProgress = Pick<RunRecord, 'runId' | 'state' | 'itemsTotal' | 'itemsFinished' | 'itemsFailed' | 'cancelRequestedBy'>;
+
 /** An item as the engine stores it. `waitingOn` counts prerequisites not yet succeeded. */
 export interface ItemRecord {
   readonly runId: string;

@@ -15,8 +15,8 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
 import { newRunId } from './new-run-id.ts';
 import { cancelReasonData, decodeCancelRequest, encodeCancelRequest, type CancelRequest } from './cancel-request.ts';
-import type { ItemRecord, RunRecord } from './run-records.ts';
-import { RunStore } from './run-store.ts';
+import type { ItemRecord, RunProgress, RunRecord } from './run-records.ts';
+import { RunStore, type NewItem } from './run-store.ts';
 import { engineActor } from '../engine-actor.ts';
 import { AttemptStore, type ItemAttemptRecord } from '../dispatch/attempt-store.ts';
 
@@ -159,16 +159,24 @@ export class RunStateMachine {
         runId,
         data: { specDigest: digest, items: spec.items.length, ...(secrets.length > 0 ? { secretsGranted: secrets } : {}) },
       });
-      // Items with no prerequisites are released at once, from the rows as inserted (not read back).
+      // Items with no prerequisites are released at once, from the rows as inserted (not read
+      // back). One that needs no approval is inserted `ready` (the transition checked as #move
+      // checks it, and audited below in the same order), so its row is written once.
+      const readyAt = iso(now);
+      const rows: NewItem[] = [];
       const roots: ItemRecord[] = [];
       spec.items.forEach((item, position) => {
         const effective = withDefaults(spec, item);
         const waitingOn = prerequisitesOf(item).length;
         const approvalRequired = item.approval === 'required';
-        this.#store.insertItem({
+        const releasedReady = waitingOn === 0 && !approvalRequired;
+        if (releasedReady) assertTransition(itemTransitions, 'blocked', 'ready', `item ${item.id} of run ${runId}`);
+        rows.push({
           runId,
           itemId: item.id,
           position,
+          state: releasedReady ? 'ready' : 'blocked',
+          readyAt: releasedReady ? readyAt : null,
           waitingOn,
           approvalRequired,
           spec: canonicalJson(effective),
@@ -188,8 +196,14 @@ export class RunStateMachine {
             lockWait: null,
           });
       });
-      for (const item of spec.items) for (const prerequisite of prerequisitesOf(item)) this.#store.insertEdge(runId, prerequisite, item.id);
-      for (const item of roots) this.#release(item, now);
+      this.#store.insertItems(rows);
+      const edges: [prerequisite: string, dependent: string][] = [];
+      for (const item of spec.items) for (const prerequisite of prerequisitesOf(item)) edges.push([prerequisite, item.id]);
+      this.#store.insertEdges(runId, edges);
+      for (const item of roots) {
+        if (item.approvalRequired) this.#release(item, now);
+        else this.#audited(item, 'ready', engineActor, {});
+      }
       return { runId, created: true, specDigest: digest };
     })();
   }
@@ -261,17 +275,35 @@ export class RunStateMachine {
    * A running item ended. Success releases dependents whose last prerequisite it was; failure or
    * cancellation skips everything downstream. The last item to finish ends the run. An item
    * cancelled on its own (not with its run) counts against the run like a failure: the run did not
-   * do all it was asked to.
+   * do all it was asked to. `artifacts`, given with a success, are what the item produced (kind →
+   * digest), recorded with its new state in one write.
    */
-  finishItem(runId: string, itemId: string, outcome: ItemOutcome, actor: AuditActor = engineActor, data: JsonObject = {}): void {
+  finishItem(
+    runId: string,
+    itemId: string,
+    outcome: ItemOutcome,
+    actor: AuditActor = engineActor,
+    data: JsonObject = {},
+    artifacts?: Readonly<Record<string, string>>,
+  ): void {
     this.#inTransaction(() => {
-      const item = this.#requireItem(runId, itemId);
+      const item = this.#store.itemWithDependents(runId, itemId);
+      if (!item) throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} does not exist.`, { details: { runId, itemId } });
       const stored = outcome === 'cancelled' ? (item.cancelRequestedBy ?? this.#requireRun(runId).cancelRequestedBy) : null;
       const cancel = stored === null ? null : decodeCancelRequest(stored);
-      this.#move(item, outcome, cancel === null ? actor : cancel.actor, { ...data, ...cancelReasonData(cancel) });
+      const movedBy = cancel === null ? actor : cancel.actor;
+      const movedData = { ...data, ...cancelReasonData(cancel) };
+      if (outcome === 'succeeded' && artifacts !== undefined) {
+        assertTransition(itemTransitions, item.state, 'succeeded', `item ${itemId} of run ${runId}`);
+        this.#store.setSucceeded(runId, itemId, artifacts);
+        this.#audited(item, 'succeeded', movedBy, movedData);
+      } else {
+        this.#move(item, outcome, movedBy, movedData);
+      }
       let run = this.#store.itemFinished(runId, outcome === 'failed' || (outcome === 'cancelled' && item.cancelRequestedBy !== null));
       if (outcome === 'succeeded' && run.cancelRequestedBy === null) {
-        for (const dependent of this.#store.dependents(runId, itemId)) {
+        // Nothing depends on it (read with it): no dependents to look up.
+        for (const dependent of item.hasDependents ? this.#store.dependents(runId, itemId) : []) {
           // A dependent cancelled on its own meanwhile has already ended: it stays so.
           if (this.#store.prerequisiteSucceeded(runId, dependent) > 0) continue;
           const waiting = this.#requireItem(runId, dependent);
@@ -296,7 +328,7 @@ export class RunStateMachine {
       assertTransition(runTransitions, run.state, 'cancelled', `run ${runId}`);
       const request: CancelRequest = reason === undefined ? { actor } : { actor, reason };
       this.#store.requestCancel(runId, encodeCancelRequest(request));
-      let updated = this.#requireRun(runId);
+      let updated: RunProgress = this.#requireRun(runId);
       for (const item of this.#store.items(runId)) {
         if (item.state === 'running' || isTerminalState(itemTransitions, item.state)) continue;
         this.#move(item, 'cancelled', actor, cancelReasonData(request));
@@ -449,8 +481,8 @@ export class RunStateMachine {
     if (run.itemsFinished === run.itemsTotal) this.#finishRun(run);
   }
 
-  #skipDownstream(runId: string, failedItemId: string): RunRecord | undefined {
-    let run: RunRecord | undefined;
+  #skipDownstream(runId: string, failedItemId: string): RunProgress | undefined {
+    let run: RunProgress | undefined;
     const pending = [...this.#store.dependents(runId, failedItemId)];
     while (pending.length > 0) {
       const dependent = this.#requireItem(runId, pending.pop()!);
@@ -462,7 +494,7 @@ export class RunStateMachine {
     return run;
   }
 
-  #finishRun(run: RunRecord): void {
+  #finishRun(run: RunProgress): void {
     // Items are only skipped after a failure (an item cancelled on its own counts as one), so no
     // failure means every item succeeded.
     const state = run.cancelRequestedBy !== null ? 'cancelled' : run.itemsFailed === 0 ? 'succeeded' : 'failed';
@@ -489,6 +521,11 @@ export class RunStateMachine {
   #move(item: ItemRecord, to: ItemState, actor: AuditActor, data: JsonObject = {}, readyAt: string | null = null): void {
     assertTransition(itemTransitions, item.state, to, `item ${item.itemId} of run ${item.runId}`);
     this.#store.setItemState(item.runId, item.itemId, to, readyAt);
+    this.#audited(item, to, actor, data);
+  }
+
+  // The audit entry of the item's entering state `to` (none for running: its attempt is audited).
+  #audited(item: ItemRecord, to: ItemState, actor: AuditActor, data: JsonObject): void {
     const action = itemActions[to];
     if (action)
       this.#audit.append({

@@ -1,7 +1,7 @@
 import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
-import type { EngineDatabase } from '../database/engine-database.ts';
+import type { EngineDatabase, EngineStatement } from '../database/engine-database.ts';
 import { lockWaitOf } from '../dispatch/attempt-store.ts';
-import type { ItemRecord, RunRecord } from './run-records.ts';
+import type { ItemRecord, RunProgress, RunRecord } from './run-records.ts';
 
 // The stored key is scoped to its submitter (migration 10); a run shows the key as it was given.
 const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, substr(idempotency_key, instr(idempotency_key, char(31)) + 1) AS idempotencyKey, submitted_by AS submittedBy,
@@ -20,6 +20,27 @@ export interface DispatchFacts {
   readonly lockWaitStartedAt: string | null;
   readonly lockWaitLocks: string | null;
 }
+
+/** An item as `RunStore.insertItems` stores it. */
+export interface NewItem {
+  readonly runId: string;
+  readonly itemId: string;
+  readonly position: number;
+  /** `blocked`, or `ready` for an item released at submit. */
+  readonly state: 'blocked' | 'ready';
+  /** When a `ready` item is due; null for a blocked one. */
+  readonly readyAt: string | null;
+  readonly waitingOn: number;
+  readonly approvalRequired: boolean;
+  /** Its spec with the run's defaults applied, canonical JSON. */
+  readonly spec: string;
+  readonly executor: string;
+}
+
+/** Items one statement inserts at most (9 values each, far below SQLite's limit on values). */
+const maxItemsPerInsert = 64;
+/** Edges one statement inserts at most (3 values each). */
+const maxEdgesPerInsert = 128;
 
 /** Rows as SQLite returns them: booleans are 0 or 1, the failure JSON text. */
 type ItemRow = Omit<ItemRecord, 'approvalRequired' | 'failure' | 'lockWait'> & {
@@ -44,7 +65,14 @@ const toItem = ({ lockWaitStartedAt, lockWaitLocks, ...row }: ItemRow): ItemReco
 export class RunStore {
   readonly #statements;
 
+  readonly #database: EngineDatabase;
+  /** `#itemInserts[n]`: the statement inserting n items, prepared at first use. */
+  readonly #itemInserts: EngineStatement<(string | number | null)[]>[] = [];
+  /** `#edgeInserts[n]`: the statement inserting n edges, prepared at first use. */
+  readonly #edgeInserts: EngineStatement<string[]>[] = [];
+
   constructor(database: EngineDatabase) {
+    this.#database = database;
     const prepare = database.prepare.bind(database);
     this.#statements = {
       insertRun: prepare(
@@ -53,26 +81,31 @@ export class RunStore {
       ),
       insertSpec: prepare('INSERT INTO run_specs (run_id, spec) VALUES (?, ?)'),
       spec: prepare<[string], { spec: string }>('SELECT spec FROM run_specs WHERE run_id = ?'),
-      insertItem: prepare(
-        `INSERT INTO items (run_id, item_id, position, state, waiting_on, approval_required, spec, executor)
-         VALUES (@runId, @itemId, @position, 'blocked', @waitingOn, @approvalRequired, @spec, @executor)`,
-      ),
       itemSpec: prepare<[string, string], { spec: string; executor: string; workspace: string | null }>(
         'SELECT items.spec, items.executor, runs.workspace FROM items JOIN runs USING (run_id) WHERE run_id = ? AND item_id = ?',
       ),
+      // One point read of the item with two scalar subqueries, each an index search. Measured on
+      // a 10,000-item run (issue 16): the item's row ~2 µs; a JOIN of runs instead of the
+      // subquery ~25 µs, and MAX(attempt) over the item's attempts ~15 µs where their COUNT is
+      // ~1.5 µs (SQLite walks an index range forward faster than it seeks its end).
       dispatchFacts: prepare<[string, string], DispatchFacts>(
-        `SELECT items.spec, items.executor, runs.workspace, items.lock_wait_started_at AS lockWaitStartedAt, items.lock_wait_locks AS lockWaitLocks,
-           (SELECT COALESCE(MAX(attempt), 0) + 1 FROM attempts WHERE attempts.run_id = items.run_id AND attempts.item_id = items.item_id) AS nextAttempt
-         FROM items JOIN runs USING (run_id) WHERE run_id = ? AND item_id = ?`,
+        `SELECT items.spec, items.executor, (SELECT runs.workspace FROM runs WHERE runs.run_id = items.run_id) AS workspace,
+           items.lock_wait_started_at AS lockWaitStartedAt, items.lock_wait_locks AS lockWaitLocks,
+           (SELECT COUNT(*) + 1 FROM attempts WHERE attempts.run_id = items.run_id AND attempts.item_id = items.item_id) AS nextAttempt
+         FROM items WHERE run_id = ? AND item_id = ?`,
       ),
       startLockWait: prepare(
         'UPDATE items SET lock_wait_started_at = ?, lock_wait_locks = ? WHERE run_id = ? AND item_id = ? AND lock_wait_started_at IS NULL',
       ),
       endLockWait: prepare('UPDATE items SET lock_wait_started_at = NULL, lock_wait_locks = NULL WHERE run_id = ? AND item_id = ?'),
-      insertEdge: prepare('INSERT OR IGNORE INTO item_edges (run_id, prerequisite, dependent) VALUES (?, ?, ?)'),
       runById: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE run_id = ?`),
       runByKey: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE idempotency_key = ?`),
       item: prepare<[string, string], ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = ? AND item_id = ?`),
+      // The item, and whether any item depends on it (one index probe of item_edges' key).
+      itemWithDependents: prepare<[string, string], ItemRow & { hasDependents: number }>(
+        `SELECT ${itemColumns}, EXISTS (SELECT 1 FROM item_edges WHERE item_edges.run_id = items.run_id AND item_edges.prerequisite = items.item_id) AS hasDependents
+         FROM items WHERE run_id = ? AND item_id = ?`,
+      ),
       items: prepare<[string], ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = ? ORDER BY position`),
       dependents: prepare<[string, string], { dependent: string }>('SELECT dependent FROM item_edges WHERE run_id = ? AND prerequisite = ?'),
       setItemState: prepare('UPDATE items SET state = ?, ready_at = COALESCE(?, ready_at) WHERE run_id = ? AND item_id = ?'),
@@ -81,8 +114,11 @@ export class RunStore {
       ),
       setRunState: prepare('UPDATE runs SET state = ?, finished_at = ? WHERE run_id = ?'),
       requestCancel: prepare('UPDATE runs SET cancel_requested_by = COALESCE(cancel_requested_by, ?) WHERE run_id = ?'),
-      countFinished: prepare<[number, string], RunRecord>(
-        `UPDATE runs SET items_finished = items_finished + 1, items_failed = items_failed + ? WHERE run_id = ? RETURNING ${runColumns}`,
+      // Returns what ending the run needs, not the whole row: RETURNING costs by the column
+      // (the whole row, its idempotency key cut out, took ~5 µs; these ~3 µs).
+      countFinished: prepare<[number, string], RunProgress>(
+        `UPDATE runs SET items_finished = items_finished + 1, items_failed = items_failed + ? WHERE run_id = ?
+         RETURNING run_id AS runId, state, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed, cancel_requested_by AS cancelRequestedBy`,
       ),
       readyItems: prepare<[string, number], ItemRow>(
         `SELECT ${itemColumns} FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, rowid LIMIT ?`,
@@ -102,6 +138,7 @@ export class RunStore {
       ),
       nextApprovalDeadline: prepare<[], { deadline: string | null }>(`SELECT MIN(approval_deadline) AS deadline FROM items WHERE state = 'awaiting-approval'`),
       setArtifacts: prepare('UPDATE items SET artifacts = ? WHERE run_id = ? AND item_id = ?'),
+      setSucceeded: prepare(`UPDATE items SET state = 'succeeded', artifacts = ? WHERE run_id = ? AND item_id = ?`),
       setFailure: prepare('UPDATE items SET failure = ? WHERE run_id = ? AND item_id = ?'),
       artifacts: prepare<[string, string], { artifacts: string | null }>('SELECT artifacts FROM items WHERE run_id = ? AND item_id = ?'),
     };
@@ -124,8 +161,28 @@ export class RunStore {
     this.#statements.insertSpec.run(run.runId, spec);
   }
 
-  insertItem(item: { runId: string; itemId: string; position: number; waitingOn: number; approvalRequired: boolean; spec: string; executor: string }): void {
-    this.#statements.insertItem.run({ ...item, approvalRequired: item.approvalRequired ? 1 : 0 });
+  /**
+   * Inserts a run's items, up to `maxItemsPerInsert` a statement (a 10,000-item run in 157
+   * statements, not 10,000). An item is stored `blocked`, or already `ready` (due at `readyAt`)
+   * when the caller releases it at once: one write of the row instead of an insert and an update.
+   */
+  insertItems(items: readonly NewItem[]): void {
+    for (let start = 0; start < items.length; start += maxItemsPerInsert) {
+      const count = Math.min(maxItemsPerInsert, items.length - start);
+      const values: (string | number | null)[] = [];
+      for (let index = start; index < start + count; index++) {
+        const item = items[index]!;
+        values.push(item.runId, item.itemId, item.position, item.state, item.readyAt, item.waitingOn, item.approvalRequired ? 1 : 0, item.spec, item.executor);
+      }
+      this.#itemInsert(count).run(...values);
+    }
+  }
+
+  #itemInsert(count: number): EngineStatement<(string | number | null)[]> {
+    return (this.#itemInserts[count] ??= this.#database.prepare<(string | number | null)[]>(
+      `INSERT INTO items (run_id, item_id, position, state, ready_at, waiting_on, approval_required, spec, executor)
+       VALUES ${Array.from({ length: count }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+    ));
   }
 
   /** The item's spec (defaults applied, canonical JSON), its executor and its run's workspace, for dispatch. */
@@ -136,7 +193,9 @@ export class RunStore {
   /**
    * What a dispatch needs, in one read: `itemSpec`, and the number of the item's next attempt —
    * one past its last recorded one (1 for the first), so a dispatch that never committed burns no
-   * number.
+   * number. Counted, not the maximum: every attempt is numbered here, from 1 with no gap, and
+   * none is ever deleted, so the count is the last number (were that ever broken, the attempt's
+   * insert would fail on its primary key rather than reuse a number).
    */
   dispatchFacts(runId: string, itemId: string): DispatchFacts | undefined {
     return this.#statements.dispatchFacts.get(runId, itemId);
@@ -152,8 +211,20 @@ export class RunStore {
     this.#statements.endLockWait.run(runId, itemId);
   }
 
-  insertEdge(runId: string, prerequisite: string, dependent: string): void {
-    this.#statements.insertEdge.run(runId, prerequisite, dependent);
+  /** Inserts a run's dependency edges (prerequisite, dependent), up to `maxEdgesPerInsert` a statement; a pair given twice is stored once. */
+  insertEdges(runId: string, edges: readonly (readonly [prerequisite: string, dependent: string])[]): void {
+    for (let start = 0; start < edges.length; start += maxEdgesPerInsert) {
+      const count = Math.min(maxEdgesPerInsert, edges.length - start);
+      const values: string[] = [];
+      for (let index = start; index < start + count; index++) values.push(runId, edges[index]![0], edges[index]![1]);
+      this.#edgeInsert(count).run(...values);
+    }
+  }
+
+  #edgeInsert(count: number): EngineStatement<string[]> {
+    return (this.#edgeInserts[count] ??= this.#database.prepare<string[]>(
+      `INSERT OR IGNORE INTO item_edges (run_id, prerequisite, dependent) VALUES ${Array.from({ length: count }, () => '(?, ?, ?)').join(', ')}`,
+    ));
   }
 
   /** The run's spec as submitted (canonical JSON). */
@@ -172,6 +243,17 @@ export class RunStore {
   item(runId: string, itemId: string): ItemRecord | undefined {
     const row = this.#statements.item.get(runId, itemId);
     return row && toItem(row);
+  }
+
+  /**
+   * `item`, and whether another item depends on it, in one read: finishing an item that nothing
+   * depends on (every item of a fan-out) need not look its dependents up.
+   */
+  itemWithDependents(runId: string, itemId: string): (ItemRecord & { readonly hasDependents: boolean }) | undefined {
+    const row = this.#statements.itemWithDependents.get(runId, itemId);
+    if (row === undefined) return undefined;
+    const { hasDependents, ...item } = row;
+    return { ...toItem(item), hasDependents: hasDependents === 1 };
   }
 
   items(runId: string): ItemRecord[] {
@@ -200,8 +282,8 @@ export class RunStore {
     this.#statements.requestCancel.run(actor, runId);
   }
 
-  /** Counts one more finished item (and whether it failed); returns the updated run. */
-  itemFinished(runId: string, failed: boolean): RunRecord {
+  /** Counts one more finished item (and whether it failed); returns the run's updated progress. */
+  itemFinished(runId: string, failed: boolean): RunProgress {
     // The updated row in the same statement, not read again.
     return this.#statements.countFinished.get(failed ? 1 : 0, runId)!;
   }
@@ -254,6 +336,11 @@ export class RunStore {
   /** Records what a succeeded item produced (kind → digest). */
   setArtifacts(runId: string, itemId: string, artifacts: Readonly<Record<string, string>>): void {
     this.#statements.setArtifacts.run(JSON.stringify(artifacts), runId, itemId);
+  }
+
+  /** The item succeeded and produced these artifacts (kind → digest): both in one write. */
+  setSucceeded(runId: string, itemId: string, artifacts: Readonly<Record<string, string>>): void {
+    this.#statements.setSucceeded.run(JSON.stringify(artifacts), runId, itemId);
   }
 
   /** Records why the item's latest attempt failed (or why it could not be dispatched); null clears it. */
