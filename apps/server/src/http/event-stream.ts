@@ -16,7 +16,7 @@ export const eventTypes: readonly CairnEvent['type'][] = cairnEventSchema.option
  * ignored, as they always were.
  */
 export const eventStreamQuery = z.object({
-  after: z.string().optional().describe('the id of the last event seen (Last-Event-ID wins when both are given); every event by default'),
+  after: z.string().optional().describe('Send only events whose id is greater than this (an audit sequence number); Last-Event-ID takes precedence'),
   types: z
     .string()
     .refine(
@@ -24,7 +24,7 @@ export const eventStreamQuery = z.object({
       `names an event type that does not exist: give a comma-separated list of ${eventTypes.join(', ')}`,
     )
     .optional()
-    .describe(`only events of these types, comma-separated (${eventTypes.join(', ')}); every type by default`),
+    .describe(`Send only events of these types, comma-separated (${eventTypes.join(', ')}); every type by default`),
 });
 
 /**
