@@ -48,8 +48,9 @@ export function noOpRun(name: string, count: number): RunSpecV1 {
 }
 
 /**
- * POSTs one run of `count` no-op items and follows it to its end as `cairn submit --wait` does
- * (the client's waitForRun: the run's server-sent events); returns the wall time.
+ * POSTs one run of `count` no-op items and follows it to its end as `cairn submit --wait --quiet`
+ * does (the client's waitForRun without onEvent: the run's stream with `?types=run.state`, so the
+ * server reads the run's events but sends only its state changes); returns the wall time.
  */
 export async function submitToCompletion(server: RunningServer, count: number): Promise<{ wallMs: number; cpuMs: number }> {
   const client = createCairnClient({ baseUrl: server.base, token: server.token });

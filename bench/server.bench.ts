@@ -115,7 +115,7 @@ async function sseFanout(server: RunningServer, count: number, items: number): P
 export default async function serverBenchmarks({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
   const server = await startServer();
   try {
-    log("  1,000 no-op items over HTTP, followed to the end through the run's events");
+    log("  1,000 no-op items over HTTP, followed to the end through the run's state events");
     const submit1000 = await submitToCompletion(server, 1_000);
     log(`  10,000 no-op items over HTTP the same way, and through the engine alone (concurrency ${fanoutConcurrency}), ${rounds} rounds in turn`);
     const served: { wallMs: number; cpuMs: number }[] = [];

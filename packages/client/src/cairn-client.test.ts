@@ -68,7 +68,7 @@ test('events() keeps following a server that drops the stream but answers each r
 test('waitForRun with a signal aborted before the call returns at once instead of following the run to its end', async () => {
   let eventStreams = 0;
   const server = createServer((request, response) => {
-    if (request.url?.endsWith('/events')) {
+    if (request.url?.includes('/events')) {
       eventStreams += 1;
       response.writeHead(200, { 'content-type': 'text/event-stream' });
       return; // a stream that never ends: the run never finishes
@@ -171,4 +171,67 @@ test('submit with a workspace checks the spec and uploadWorkspace checks the fol
   } finally {
     rmSync(folder, { recursive: true, force: true });
   }
+});
+
+test('waitForRun asks the server for the run.state events only unless it is given onEvent; with types, for those and run.state; a server that sends more is filtered here', async () => {
+  // Plays a server older than `types`: every event of the run, whatever was asked, and the run as it ended.
+  const asked: string[] = [];
+  const itemState = (id: number, state: string) => ({ id, type: 'item.state', runId: 'r-1', itemId: 'a', state, time: new Date(0).toISOString() });
+  const attemptState = (id: number, state: string) => ({
+    id,
+    type: 'attempt.state',
+    runId: 'r-1',
+    itemId: 'a',
+    attempt: 1,
+    state,
+    time: new Date(0).toISOString(),
+  });
+  let finished = false;
+  const server = createServer((request, response) => {
+    if (request.url?.includes('/events')) {
+      asked.push(request.url);
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      const events = [
+        runState(0, 'running'),
+        itemState(1, 'running'),
+        attemptState(2, 'running'),
+        attemptState(3, 'succeeded'),
+        itemState(4, 'succeeded'),
+        runState(5, 'succeeded'),
+      ];
+      finished = true;
+      return response.end(events.map((event) => `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join(''));
+    }
+    response
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(
+        JSON.stringify({ runId: 'r-1', name: 'n', state: finished ? 'succeeded' : 'running', itemsTotal: 1, itemsFinished: finished ? 1 : 0, itemsFailed: 0 }),
+      );
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const cairn = createCairnClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+
+  expect((await cairn.waitForRun('r-1')).state).toBe('succeeded');
+  expect(asked.splice(0)).toEqual(['/v1/runs/r-1/events?types=run.state']);
+
+  finished = false;
+  const seen: string[] = [];
+  await cairn.waitForRun('r-1', { onEvent: (event) => seen.push(`${event.type} ${event.state}`), types: ['item.state'] });
+  expect(asked.splice(0)).toEqual(['/v1/runs/r-1/events?types=item.state,run.state']);
+  expect(seen).toEqual(['item.state running', 'item.state succeeded']);
+
+  finished = false;
+  seen.length = 0;
+  await cairn.waitForRun('r-1', { onEvent: (event) => seen.push(event.type) });
+  expect(asked.splice(0)).toEqual(['/v1/runs/r-1/events']);
+  expect(seen).toEqual(['run.state', 'item.state', 'attempt.state', 'attempt.state', 'item.state', 'run.state']);
+
+  const all: string[] = [];
+  for await (const event of cairn.events({ types: ['attempt.state'], after: -1 })) {
+    all.push(`${event.id}`);
+    if (all.length === 2) break;
+  }
+  expect(asked.splice(0)).toEqual(['/v1/events?types=attempt.state']);
+  expect(all).toEqual(['2', '3']);
 });

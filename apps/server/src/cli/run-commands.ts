@@ -42,8 +42,13 @@ export function addRunCommands(): void {
       const following = followingInterrupts(submitted.runId);
       if (options.quiet) say(submitted.runId);
       else if (!json()) say(`run ${submitted.runId}`);
-      const progress = new RunProgress(await cairn.items(submitted.runId), progressOutput(json() || options.quiet === true));
-      const run = await cairn.waitForRun(submitted.runId, { signal: following.signal, onEvent: (event) => progress.onEvent(event) });
+      const showProgress = !json() && options.quiet !== true;
+      const progress = new RunProgress(await cairn.items(submitted.runId), progressOutput(!showProgress));
+      // Progress moves on item states only; without progress only the run's end is asked for.
+      const run = await cairn.waitForRun(
+        submitted.runId,
+        showProgress ? { signal: following.signal, onEvent: (event) => progress.onEvent(event), types: ['item.state'] } : { signal: following.signal },
+      );
       progress.done();
       if (following.stopped()) return;
       if (!options.quiet)
@@ -80,6 +85,8 @@ export function addRunCommands(): void {
       const run = await cairn.waitForRun(runId, {
         signal: following.signal,
         onEvent: (event) => (progress ? progress.onEvent(event) : say(JSON.stringify(event))),
+        // The progress moves on item states only; --json prints every event.
+        ...(progress ? { types: ['item.state' as const] } : {}),
       });
       progress?.done();
       if (following.stopped()) return;

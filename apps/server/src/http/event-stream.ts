@@ -1,7 +1,31 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CairnEvent } from '@cairn/core';
 import type { EngineService } from '@cairn/engine';
-import { isTerminalState, runTransitions } from '@cairn/protocol';
+import { cairnEventSchema, isTerminalState, runTransitions } from '@cairn/protocol';
+import { z } from 'zod';
 import { requireRun } from './require-run.ts';
+
+/** Every event type a stream carries, in the catalogue's order. */
+export const eventTypes: readonly CairnEvent['type'][] = cairnEventSchema.options.map((option) => option.shape.type.value);
+
+/**
+ * The query of an event stream. `types` keeps only events of those types (comma-separated): a
+ * client that needs to know when a run ends (`cairn submit --wait --quiet`) asks for `run.state`
+ * and is sent a handful of events, not the five of every item. Event ids stay the audit sequence,
+ * so resuming after the last one received skips nothing it asked for. Other parameters are
+ * ignored, as they always were.
+ */
+export const eventStreamQuery = z.object({
+  after: z.string().optional().describe('Send only events whose id is greater than this (an audit sequence number); Last-Event-ID takes precedence'),
+  types: z
+    .string()
+    .refine(
+      (list) => list.split(',').every((type) => (eventTypes as readonly string[]).includes(type)),
+      `names an event type that does not exist: give a comma-separated list of ${eventTypes.join(', ')}`,
+    )
+    .optional()
+    .describe(`Send only events of these types, comma-separated (${eventTypes.join(', ')}); every type by default`),
+});
 
 /**
  * Streams engine events as server-sent events: `id:` is the event id (the audit sequence), so a
@@ -21,8 +45,9 @@ export async function streamEvents(
   request.raw.on('close', () => controller.abort());
   if (runId !== undefined) await requireRun(service, runId);
   const header = request.headers['last-event-id'];
-  const query = (request.query as { after?: string }).after;
+  const { after: query, types } = request.query as z.infer<typeof eventStreamQuery>;
   const after = Number(typeof header === 'string' && header !== '' ? header : (query ?? -1));
+  const wanted = types === undefined ? undefined : new Set(types.split(','));
   reply.hijack();
   // A stream waits for events as long as it is open: the idle timeout of other connections is not its.
   request.raw.socket.setTimeout(0);
@@ -52,6 +77,14 @@ export async function streamEvents(
       signal: controller.signal,
       ...(runId === undefined ? {} : { runId }),
     })) {
+      // A run's stream ends with the run: its terminal state is the last event it will ever have.
+      const last = runId !== undefined && event.type === 'run.state' && isTerminalState(runTransitions, event.state);
+      // Events the client did not ask for are not written (nor is the credential asked for them);
+      // the stream still ends with the run.
+      if (wanted !== undefined && !wanted.has(event.type)) {
+        if (last) break;
+        continue;
+      }
       // The credential is asked again before each write: a token revoked while its stream is open
       // gets nothing more (the token store rereads its file only when the file changed). Events
       // of one tick leave in one write, so they are asked for once (with 1,000 streams, once per
@@ -69,8 +102,7 @@ export async function streamEvents(
           controller.signal.addEventListener('abort', () => resolve(), { once: true });
         });
       }
-      // A run's stream ends with the run: its terminal state is the last event it will ever have.
-      if (runId !== undefined && event.type === 'run.state' && isTerminalState(runTransitions, event.state)) break;
+      if (last) break;
     }
   } finally {
     clearInterval(heartbeat);

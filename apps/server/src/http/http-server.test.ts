@@ -99,6 +99,49 @@ test("a run's event stream ends after its terminal state; an unknown run's is a 
 });
 
 test(
+  'events ?types=: only those types are sent, ids stay the audit sequence (a resume skips nothing asked for), a run stream still ends with the run; an unknown type is a 400',
+  { timeout: 60_000 },
+  async () => {
+    const { api } = await serve();
+    const { runId } = (await (await api(`/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml('types') })).json()) as {
+      runId: string;
+    };
+    await waitForState(api, runId, ['succeeded', 'failed']);
+    const streamed = async (path: string, headers: Record<string, string> = {}) => {
+      const events: { id: number | undefined; event: CairnEvent }[] = [];
+      // The whole body: each run stream must end by itself.
+      for await (const event of sseEvents((await api(path, { headers })).body!)) events.push(event);
+      return events;
+    };
+    const all = await streamed(`/v1/runs/${runId}/events`);
+    expect(new Set(all.map(({ event }) => event.type))).toEqual(new Set(['run.state', 'item.state', 'attempt.state']));
+    const ofTypes = (types: string[]) => all.filter(({ event }) => types.includes(event.type));
+    expect(await streamed(`/v1/runs/${runId}/events?types=run.state`)).toEqual(ofTypes(['run.state']));
+    expect(await streamed(`/v1/runs/${runId}/events?types=item.state,attempt.state`)).toEqual(ofTypes(['item.state', 'attempt.state']));
+    // Without run.state, the stream still ends once the run's end is passed.
+    const items = await streamed(`/v1/runs/${runId}/events?types=item.state`);
+    expect(items).toEqual(ofTypes(['item.state']));
+    const resumed = await streamed(`/v1/runs/${runId}/events?types=item.state`, { 'last-event-id': String(items[1]!.id) });
+    expect(resumed).toEqual(items.slice(2));
+    // The stream of every run's events takes the same filter.
+    const controller = new AbortController();
+    const global: CairnEvent[] = [];
+    for await (const { event } of sseEvents((await api('/v1/events?types=run.state&after=-1', { signal: controller.signal })).body!)) {
+      global.push(event);
+      if (event.runId === runId && event.type === 'run.state' && event.state === 'succeeded') break;
+    }
+    controller.abort();
+    expect(global.every((event) => event.type === 'run.state')).toBe(true);
+    expect(global.filter((event) => event.runId === runId)).toEqual(ofTypes(['run.state']).map(({ event }) => event));
+    for (const bad of ['run.stat', 'run.state,', 'run.state,item.state,audit.entry']) {
+      const refused = await api(`/v1/runs/${runId}/events?types=${bad}`);
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: 'query.types' });
+    }
+  },
+);
+
+test(
   'one idempotency key, 100 concurrent submits: one run (one 201, 99 200, every answer naming it); another spec under it is a conflict',
   { timeout: 60_000 },
   async () => {

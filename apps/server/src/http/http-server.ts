@@ -11,7 +11,7 @@ import { registerAuditRoutes } from './audit-routes.ts';
 import { registerDashboardRoutes } from './dashboard-routes.ts';
 import { registerDocsRoutes } from './docs-routes.ts';
 import { replyWithError } from './error-replies.ts';
-import { streamEvents } from './event-stream.ts';
+import { eventStreamQuery, streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
 import { secretGrantsOf } from '../auth/token-scopes.ts';
 import { registerLogRoutes } from './log-routes.ts';
@@ -393,7 +393,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       config: { action: 'events.read' },
       schema: {
         operationId: 'streamEvents',
-        summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=)',
+        summary: 'Every event, as server-sent events (resume with Last-Event-ID or ?after=; ?types= keeps only those types)',
+        querystring: eventStreamQuery,
         response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') },
       },
     },
@@ -405,8 +406,9 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       config: { action: 'events.read' },
       schema: {
         operationId: 'streamRunEvents',
-        summary: "A run's events, as server-sent events",
+        summary: "A run's events, as server-sent events, ending with the run (?types= keeps only those types)",
         params: runParams,
+        querystring: eventStreamQuery,
         response: { 200: bytesAnswer('text/event-stream', 'Server-sent events: id (the audit sequence), event (its type), data (the event as JSON)') },
       },
     },

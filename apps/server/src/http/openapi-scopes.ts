@@ -26,9 +26,9 @@ export const openApiTags = [
 ] as const;
 
 // Documented only, never validated by Fastify: the run spec is checked by the engine (whose
-// errors name the JSON path of each problem, and which reads YAML too), and the events' `after`
-// is read leniently by the stream. Declaring them as route schemas would make Fastify refuse
-// bodies and queries itself, with other answers than today's.
+// errors name the JSON path of each problem, and which reads YAML too). Declaring it as a route
+// schema would make Fastify refuse bodies itself, with other answers than today's. (The events'
+// query, `after` read leniently and `types`, is the routes' own schema: `eventStreamQuery`.)
 const runSpecComponent = runSpecV1Schema.meta({
   id: 'RunSpec',
   description: 'A run spec, cairn.run/v1 (see docs/reference/run-spec.md); its item graph is checked on submit',
@@ -37,12 +37,6 @@ const runSpecComponent = runSpecV1Schema.meta({
 export const eventComponent = cairnEventSchema.meta({ id: 'Event', description: 'A state change of a run, an item or an attempt; id is its audit sequence' });
 const yamlSpec = z.string().meta({ description: 'The same run spec, as a YAML document' });
 const bytes = z.string().meta({ description: 'The bytes to store (a workspace snapshot: a tar archive), as they are' });
-const eventQuery = z.object({
-  after: z
-    .string()
-    .optional()
-    .meta({ description: 'Send only events whose id is greater than this (an audit sequence number); Last-Event-ID takes precedence' }),
-});
 const eventHeaders = z.object({
   'last-event-id': z.string().optional().meta({ description: 'The id of the last event received: the stream resumes after it' }),
 });
@@ -55,8 +49,8 @@ interface DocumentedOnly {
 const documentedOnly: Record<string, DocumentedOnly> = {
   submitRun: { body: { 'application/json': runSpecComponent, 'application/yaml': yamlSpec } },
   storeBlob: { body: { 'application/octet-stream': bytes.meta({ format: 'binary' }) } },
-  streamEvents: { querystring: eventQuery, headers: eventHeaders },
-  streamRunEvents: { querystring: eventQuery, headers: eventHeaders },
+  streamEvents: { headers: eventHeaders },
+  streamRunEvents: { headers: eventHeaders },
 };
 
 /** An operation's group: the health routes are `operations`; `/v1/<group>/...` otherwise, a run's items, events and bundle in theirs. */

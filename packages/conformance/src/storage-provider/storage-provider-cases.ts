@@ -197,6 +197,24 @@ export const storageProviderCases: readonly StorageProviderCase[] = [
     },
   },
   {
+    id: 'put-deferred-flush',
+    title: 'a put with deferFlush is read back at once, and its if-absent form still lets exactly one of 10 concurrent puts win',
+    async run({ instance, oracle }) {
+      // ADR 0024: deferFlush may only delay durability against a machine crash; what a reader sees is unchanged.
+      const result = await instance.put('deferred/key', utf8('deferred body'), { deferFlush: true });
+      expect(result.written, 'a deferred put reports written').toBe(true);
+      expectBytes(await instance.get('deferred/key'), utf8('deferred body'), 'get after a deferred put');
+      expect((await instance.head('deferred/key'))?.size).toBe(13);
+      expect((await instance.list({ prefix: 'deferred/' })).keys).toEqual(['deferred/key']);
+      if (oracle) expectBytes(await oracle.readRaw('deferred/key'), utf8('deferred body'), 'oracle.readRaw after a deferred put');
+      const contenders = Array.from({ length: 10 }, (_, index) => utf8(`deferred contender ${index}`));
+      const results = await Promise.all(contenders.map((body) => instance.put('deferred/race', body, { ifAbsent: true, deferFlush: true })));
+      const winners = results.flatMap((put, index) => (put.written ? [index] : []));
+      expect(winners, 'indexes of the deferred if-absent puts that reported written').toHaveLength(1);
+      expectBytes(await instance.get('deferred/race'), contenders[winners[0]!]!, "get: the deferred winner's body");
+    },
+  },
+  {
     id: 'delete-idempotent',
     title: 'delete is idempotent: a missing key and a second delete resolve',
     async run({ instance, oracle }) {

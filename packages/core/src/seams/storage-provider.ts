@@ -13,6 +13,17 @@ export interface StoragePutOptions {
    */
   readonly ifAbsent?: boolean;
   readonly contentType?: string;
+  /**
+   * The put may resolve before its bytes reach stable storage (ADR 0024). Once it resolves, the
+   * object is read back like any other, by this process and by any other, and it survives the
+   * writing process being killed (`kill -9`); only a crash of the machine itself (a power loss, a
+   * kernel panic) before the operating system writes it back may lose it: the key is then missing,
+   * or its object is empty or cut short. Every other guarantee holds (atomic replace, `ifAbsent`).
+   * For objects that can be written again, or whose loss a machine crash also loses the reason to
+   * keep (the engine's manifests, named by dispatches committed without a flush of their own). A
+   * provider whose every put is durable when it resolves (S3) ignores it.
+   */
+  readonly deferFlush?: boolean;
 }
 
 export interface StoragePutResult {

@@ -516,13 +516,17 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     const put = storage.put.bind(storage);
+    const manifestPuts: unknown[] = [];
     storage.put = async (key, body, options) => {
+      if (key.startsWith('manifests/')) manifestPuts.push(options);
       const result = await put(key, body, options);
       if (key.startsWith('manifests/')) await held;
       return result;
     };
     const pass = dispatcher.dispatchReady();
     await sleep(50);
+    // Put without a flush of its own (ADR 0024): readable after kill -9, as the dispatch's commit is.
+    expect(manifestPuts).toEqual([expect.objectContaining({ ifAbsent: true, deferFlush: true })]);
     const dispatched = () => audit.runEntries(runId).filter((entry) => entry.action === 'attempt.dispatched');
     expect(dispatched()).toEqual([]);
     expect(new AttemptStore(database).live()).toEqual([]);

@@ -460,7 +460,8 @@ export class Dispatcher {
     // The stored bytes and their digest from one canonical encoding of the envelope, not two.
     const envelopeBytes = canonicalJsonBytes(envelope);
     const manifestDigest = sha256Digest(envelopeBytes);
-    await this.#settings.storage.put(manifestKey(manifestDigest), envelopeBytes, { ifAbsent: true, contentType: 'application/json' });
+    // Put without a flush of its own (ADR 0024): the dispatch that names it commits without one too.
+    await this.#settings.storage.put(manifestKey(manifestDigest), envelopeBytes, { ifAbsent: true, contentType: 'application/json', deferFlush: true });
     return {
       runId,
       itemId,

@@ -11,16 +11,17 @@ export const temporaryPrefix = '.cairn\\tmp-';
 
 /**
  * Writes `bytes` to a new temporary file in `directory` (created exclusively with `mode`, which
- * the process umask may narrow but nothing widens) and flushes it to disk. The caller
- * publishes it with `rename` or `link` in the same directory, which is atomic: a reader sees the
- * whole file or nothing, never a torn one.
+ * the process umask may narrow but nothing widens) and flushes it to disk, unless `flush` is
+ * false (a put with `deferFlush`: the bytes are in the kernel's page cache, which outlives the
+ * process but not the machine). The caller publishes it with `rename` or `link` in the same
+ * directory, which is atomic: a reader sees the whole file or nothing, never a torn one.
  */
-export async function writeTemporaryFile(directory: string, bytes: Uint8Array, mode: number): Promise<string> {
+export async function writeTemporaryFile(directory: string, bytes: Uint8Array, mode: number, flush = true): Promise<string> {
   const path = join(directory, `${temporaryPrefix}${randomBytes(12).toString('hex')}`);
   const handle = await open(path, 'wx', mode);
   try {
     await handle.writeFile(bytes);
-    await handle.sync();
+    if (flush) await handle.sync();
   } catch (error) {
     await handle.close().catch(() => undefined);
     await removeFile(path);

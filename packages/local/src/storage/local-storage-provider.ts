@@ -73,7 +73,12 @@ interface ObjectLocation {
  *   followed (an object itself is opened with O_NOFOLLOW).
  * - `put` writes a temporary file beside the target, flushes it, then renames (replace) or links
  *   (`ifAbsent`: `link` fails when the name exists, so exactly one concurrent writer wins) and
- *   flushes the folder. Readers see the old or the new bytes, never a torn file.
+ *   flushes the folder. Readers see the old or the new bytes, never a torn file. With
+ *   `deferFlush` it makes neither flush (ADR 0024): the object is in the kernel's page cache, seen
+ *   by every reader and kept when the process is killed, and written back by the kernel later
+ *   (within `vm.dirty_expire_centisecs`, 30 s by default); a machine crash before then may lose it
+ *   or leave it empty. A content-addressed object found so (its bytes do not match its key) is
+ *   replaced by the next if-absent put of its key, which then reports written.
  * - Content-addressed keys (`blobs/<hex>`, `manifests/<hex>.json`, as `@cairn/protocol` builds
  *   them) are checked against their digest on `put` and on every `get`.
  * - A key with a segment over 254 bytes (too long for a file name) is kept under
@@ -105,7 +110,7 @@ export class LocalStorageProvider implements StorageProviderV1 {
       const location = (await this.#locate(key, segments, 'write'))!;
       let temporary: string;
       try {
-        temporary = await writeTemporaryFile(location.directory, bytes, fileMode);
+        temporary = await writeTemporaryFile(location.directory, bytes, fileMode, options.deferFlush !== true);
       } catch (error) {
         // A folder given up by a concurrent writer (see #folder) is looked up again.
         if (errorCode(error) === 'ENOENT' && attempt < 3) continue;
@@ -113,7 +118,8 @@ export class LocalStorageProvider implements StorageProviderV1 {
       }
       try {
         const written = await this.#publish(key, location, temporary, options.ifAbsent === true);
-        if (written) await syncDirectory(location.directory);
+        // A deferred put leaves its folder's new entry to the kernel too (it outlives the process).
+        if (written && options.deferFlush !== true) await syncDirectory(location.directory);
         return { written };
       } catch (error) {
         throw asStorageError(error, `put("${key}")`, location.plain);
@@ -280,7 +286,12 @@ export class LocalStorageProvider implements StorageProviderV1 {
       const found = await lstatOrNull(path, `put("${key}")`);
       if (found === null) continue; // deleted meanwhile: try again
       if (found.isSymbolicLink()) throw symbolicLinkRefused(key, path);
-      if (found.isFile()) return false;
+      if (found.isFile()) {
+        if (!(await isDamagedContentAddressed(key, path))) return false;
+        // Its key names other bytes (a deferred put a machine crash cut short): these replace it.
+        await rename(temporary, path);
+        return true;
+      }
       if (!found.isDirectory() || path !== location.plain || location.alternate === undefined) break;
       path = location.alternate;
     }
@@ -422,6 +433,33 @@ async function statsOrNull(lookup: Promise<Stats>, path: string, what: string): 
   } catch (error) {
     if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return null;
     throw storageUnavailable(what, path, error);
+  }
+}
+
+/**
+ * Whether the file at `path` holds an object whose content-addressed key names other bytes: one a
+ * machine crash emptied or cut short after a deferred put. Such a file is no object at all (every
+ * read of it fails with CAIRN_DIGEST_MISMATCH), so an if-absent put may take its place. Only
+ * content-addressed keys are looked at; a plain key's bytes are whatever was put.
+ */
+async function isDamagedContentAddressed(key: string, path: string): Promise<boolean> {
+  if (digestNamedByKey(key) === undefined) return false;
+  let handle: FileHandle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    if (errorCode(error) === 'ELOOP') throw symbolicLinkRefused(key, path);
+    throw error;
+  }
+  try {
+    const bytes = await handle.readFile();
+    assertContentMatchesKey(key, bytes, `put("${key}") over ${path}`, 'local');
+    return false;
+  } catch (error) {
+    if (isCairnError(error, 'CAIRN_DIGEST_MISMATCH')) return true;
+    throw error;
+  } finally {
+    await handle.close();
   }
 }
 
