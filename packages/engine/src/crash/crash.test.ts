@@ -203,7 +203,8 @@ async function copyStoreToDirectory(directory: string, store: TestDatabase | und
 for (const backend of backends)
   test(
     `crash test on ${backend} (seed ${seed}): ${kills} SIGKILLs over one run of ${itemCount} items — execution at-least-once, completion exactly-once`,
-    { timeout: 180_000 },
+    // Fifty incarnations, each a fresh process: minutes on a loaded machine, and the limit only catches a hang.
+    { timeout: 420_000 },
     async () => {
       const testStarted = performance.now();
       const base = mkdtempSync(join(tmpdir(), 'cairn-crash-'));
