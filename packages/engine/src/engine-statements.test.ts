@@ -160,6 +160,12 @@ test('a chain of items that end at once is dispatched a pass at a time, not a lo
       .reduce((sum, [, count]) => sum + count, 0);
     expect(turns).toBeGreaterThan(0);
     expect(turns).toBeLessThan(items / 3);
+    // A choice reads the live attempts by run and by queue (their sum is the live count, not read
+    // again) and, while no item holds a lock, not the lock holders.
+    const perItem = (match: (source: string) => boolean) => [...counts].filter(([source]) => match(source)).reduce((sum, [, count]) => sum + count, 0) / items;
+    expect(perItem((source) => source.startsWith('SELECT COUNT(*) AS count FROM attempts'))).toBe(0);
+    expect(perItem((source) => source.startsWith('SELECT run_id AS key, COUNT(*) AS count FROM attempts'))).toBeLessThanOrEqual(1.1);
+    expect(perItem((source) => source === 'SELECT name, mode FROM lock_holders')).toBeLessThan(0.05);
     // Every item went through its attempt once: dispatched, started, completed, in that order.
     const actions = engine.audit.runEntries(runId).filter((entry) => entry.action.startsWith('attempt.'));
     expect(actions.map((entry) => entry.action)).toEqual(

@@ -422,9 +422,13 @@ export class Dispatcher {
   // Oldest ready items first, up to the concurrency left, within per-run and per-queue limits and
   // the locks they need; each with what its dispatch needs from the database.
   #choose(): Choice[] {
-    const capacity = (this.#settings.concurrency ?? 16) - this.#attempts.liveCount();
+    // Every live attempt belongs to a run: the live count is the sum of the counts by run.
+    const byRun = this.#attempts.liveByRun();
+    let live = 0;
+    for (const count of byRun.values()) live += count;
+    const capacity = (this.#settings.concurrency ?? 16) - live;
     if (capacity <= 0) return [];
-    const { byRun, byQueue } = this.#attempts.liveCounts();
+    const byQueue = this.#attempts.liveByQueue();
     const runLimits = new Map<string, number | null>();
     // Read lazily, in ready order: the choice stops reading once the pass is full.
     const candidates = function* (this: Dispatcher): Generator<Omit<Choice, 'inputs'> & DispatchCandidate> {
