@@ -118,6 +118,31 @@ describe.each(backends)('on %s', (backend) => {
       });
       expect(engine.audit.runEntries(runId).find((entry) => entry.action === 'item.approval-requested')!.data['deadline']).toMatch(/^\d{4}-/);
     });
+
+    test('an approval asked for after the loop found none awaited still times out on time, also when it comes after a prerequisite', async () => {
+      const { engine } = await engineWith({ approvalTimeoutMs: 60 });
+      engine.start();
+      // The loop runs a while with no item awaiting approval: it knows there is none.
+      const warmUp = engine.submit({ version: 1, name: 'warm-up', items: [{ id: 'a', runtime: command('true') }] }, { actor: ana });
+      expect((await engine.waitForRun(warmUp.runId)).state).toBe('succeeded');
+      await sleep(50);
+      const { runId } = engine.submit(gated, { actor: ana });
+      expect((await engine.waitForRun(runId)).state).toBe('failed');
+      expect(engine.items(runId).find((item) => item.itemId === 'review')!.failure).toMatchObject({ code: 'CAIRN_APPROVAL_TIMED_OUT' });
+      const after = engine.submit(
+        {
+          version: 1,
+          name: 'gated-later',
+          items: [
+            { id: 'build', runtime: command('sleep', '30') },
+            { id: 'review', dependsOn: ['build'], approval: 'required', runtime: command('true') },
+          ],
+        },
+        { actor: ana },
+      );
+      expect((await engine.waitForRun(after.runId)).state).toBe('failed');
+      expect(engine.items(after.runId).find((item) => item.itemId === 'review')!.failure).toMatchObject({ code: 'CAIRN_APPROVAL_TIMED_OUT' });
+    });
   });
 
   describe('secrets', () => {

@@ -65,6 +65,19 @@ const unrecordedExitsRetryMs = 250;
  * that would have told it died — must not leave its attempt running until its deadline.
  */
 const pushedInspectionEvery = 10;
+/**
+ * How long one dispatch pass may go on dispatching what its own tasks' quick exits made ready
+ * (a chain of items that end at once) before the loop takes its turn again.
+ */
+const chainDispatchForMs = 20;
+/**
+ * The WAL pages after which a commit checkpoints the WAL into the database file (SQLite's default
+ * is 1,000). Each checkpoint costs two fsyncs in the middle of whatever the engine is doing: at
+ * 1,000 pages a chain of 1,000 quick items made 44 of them, one every twenty-odd hops, most of the
+ * hop's p99. The WAL holds up to about 40 MB between checkpoints (a checkpoint copies only the
+ * pages written since, which are far fewer).
+ */
+const walAutoCheckpointPages = 10_000;
 /** Between tries while the disk is full: 100 ms, 200 ms, 400 ms ... up to 5 s. */
 const storageFullBackoff = { initial: '100ms', factor: 2, max: '5s', jitter: false } as const;
 
@@ -215,6 +228,7 @@ export class Engine {
     this.#commit = parsed.commit ?? committedByTransactions;
     this.#executors = settings.executors;
     this.#database = typeof parsed.database === 'string' ? openEngineDatabase(parsed.database) : (parsed.database as EngineDatabase);
+    this.#database.pragma(`wal_autocheckpoint = ${walAutoCheckpointPages}`);
     const now = parsed.now ?? Date.now;
     this.#audit = new AuditLog(this.#database, { now });
     this.audit = readOnlyAuditLog(this.#audit);
@@ -593,6 +607,8 @@ export class Engine {
     let recovering = true;
     while (this.#running) {
       try {
+        // This turn serves every poke so far: one that comes during it is for the next.
+        this.#woken = false;
         // While the disk is full, nothing is dispatched until a write goes through again.
         const wasFull = !this.#health.ready;
         if (wasFull) this.#probeStorage();
@@ -620,7 +636,7 @@ export class Engine {
           ended += await this.#dispatcher.reconcile({ skipPushing: reconciles % pushedInspectionEvery !== 0 });
           lastReconcile = now;
         }
-        const started = await this.#dispatcher.dispatchReady();
+        const started = await this.#dispatcher.dispatchReady({ chain: this.#chainDispatch(Date.now()) });
         await this.#checkpointer.issueIfDue();
         await this.#checkpointer.anchorDue();
         // The turn's writes are one group commit: readers of the state store see them from now on.
@@ -651,6 +667,15 @@ export class Engine {
         await this.#sleep(this.#settings.reconcileIntervalMs);
       }
     }
+  }
+
+  // Whether a dispatch pass begun at `since` goes on with what its tasks' quick exits made ready,
+  // rather than leaving it to the next turn: while nothing else asked for the loop (a poke: a
+  // submit, a cancel, an approval, a pushed exit recorded) and for a short while only, so the
+  // turn's other steps (stops, schedules, approvals, checkpoints) and the event loop are not held
+  // up by a long chain of quick items.
+  #chainDispatch(since: number): () => boolean {
+    return () => this.#running && !this.#woken && !this.#stopsRequested && Date.now() - since < chainDispatchForMs;
   }
 
   #sleepMs(lastReconcile: number): number {
@@ -696,8 +721,12 @@ export class Engine {
   #pushed(executionId: string, status: ExecutionStatus): void {
     this.#dispatcher
       .exited(executionId, status)
-      .then(() => this.#commit())
-      .then(() => {
+      .then(async (recorded) => {
+        // An exit not recorded wrote nothing: one pushed before its start was recorded is recorded
+        // by the dispatch pass under way (waking the loop would cut a chain of dispatches short),
+        // and one of an attempt already finished or unknown is ignored.
+        if (!recorded) return;
+        await this.#commit();
         this.#notifyWaitersSoon();
         // Also when the engine is waiting out a full disk: this write went through, so it probes now.
         this.#poke();

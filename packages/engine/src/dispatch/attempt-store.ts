@@ -107,7 +107,6 @@ export class AttemptStore {
       liveByQueue: prepare<[], { key: string; count: number }>(
         `SELECT queue AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') AND queue IS NOT NULL GROUP BY queue`,
       ),
-      liveCount: prepare<[], { count: number }>(`SELECT COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running')`),
       ofItem: prepare<
         [string, string],
         Omit<ItemAttemptRecord, 'artifacts' | 'failure' | 'lockWait'> & {
@@ -218,18 +217,18 @@ export class AttemptStore {
     this.#statements.stopSent.run(executionId);
   }
 
-  /** Live attempts per run and per queue (only live rows are read, through the partial index). */
-  liveCounts(): { byRun: Map<string, number>; byQueue: Map<string, number> } {
-    const toMap = (rows: { key: string; count: number }[]) => new Map(rows.map((row) => [row.key, row.count]));
-    return { byRun: toMap(this.#statements.liveByRun.all()), byQueue: toMap(this.#statements.liveByQueue.all()) };
+  /** Live attempts by run, their sum all the live ones (only live rows are read, through the partial index). */
+  liveByRun(): Map<string, number> {
+    return new Map(this.#statements.liveByRun.all().map((row) => [row.key, row.count]));
+  }
+
+  /** Live attempts by queue, of those that name one. */
+  liveByQueue(): Map<string, number> {
+    return new Map(this.#statements.liveByQueue.all().map((row) => [row.key, row.count]));
   }
 
   /** How many of the item's attempts before `attempt` were lost (read only when an attempt ends badly). */
   lostBefore(runId: string, itemId: string, attempt: number): number {
     return this.#statements.lostBefore.get(runId, itemId, attempt)!.count;
-  }
-
-  liveCount(): number {
-    return this.#statements.liveCount.get()!.count;
   }
 }

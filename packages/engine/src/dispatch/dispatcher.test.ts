@@ -506,6 +506,53 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
     machine.cancelRun(runId, ana);
   });
 
+  test("a pass told to chain dispatches what its tasks' quick exits made ready, in the same pass, while chain says so", async () => {
+    const { database, machine, audit, storage, signer, committing } = await setUp();
+    const exited = { state: 'exited', outcome: 'succeeded', exitCode: 0 } as const;
+    const started: string[] = [];
+    // Ends every task the moment it starts, and pushes the exit before the start is recorded (as
+    // the engine's subscription to `onExit` would).
+    const instant: ExecutorV1 = {
+      specificationVersion: 'v1',
+      provider: 'instant',
+      capabilities: { cancel: true, pushesCompletions: true },
+      start: async (task) => {
+        started.push(task.executionId.split('/')[1]!);
+        queueMicrotask(() => void dispatcher.exited(task.executionId, exited));
+        return { executor: 'instant', executionId: task.executionId };
+      },
+      inspect: async () => exited,
+      cancel: async () => {},
+    };
+    const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: instant }, storage, signer, ...committing });
+    const items = ['a', 'b', 'c', 'd', 'e'].map((id, index, ids) => ({
+      id,
+      runtime: { kind: 'command' as const, argv: ['true'] },
+      ...(index > 0 ? { dependsOn: [ids[index - 1]!] } : {}),
+    }));
+    const { runId } = machine.submit({ version: 1, name: 'chain', items }, { actor: ana });
+    const states = () => Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]));
+    // Without `chain`: one round. The first item starts and ends in it; its dependent waits for the next pass.
+    expect(await dispatcher.dispatchReady()).toBe(1);
+    expect(states()).toEqual({ a: 'succeeded', b: 'ready', c: 'blocked', d: 'blocked', e: 'blocked' });
+    // With it: asked after each round in which items ended, and the pass stops when it says no.
+    let asked = 0;
+    expect(await dispatcher.dispatchReady({ chain: () => ++asked < 3 })).toBe(3);
+    expect(asked).toBe(3);
+    expect(states()).toEqual({ a: 'succeeded', b: 'succeeded', c: 'succeeded', d: 'succeeded', e: 'ready' });
+    // The last item ends the run: nothing is ready, and chain is asked no more after the round that found nothing.
+    expect(await dispatcher.dispatchReady({ chain: () => true })).toBe(1);
+    expect(machine.run(runId)).toMatchObject({ state: 'succeeded', itemsFinished: 5 });
+    expect(started).toEqual(['a', 'b', 'c', 'd', 'e']);
+    // Each attempt recorded in order, its start and its completion together, nothing twice.
+    const actions = audit
+      .runEntries(runId)
+      .filter((entry) => entry.action.startsWith('attempt.'))
+      .map((entry) => `${entry.action} ${String(entry.data['itemId'])}`);
+    expect(actions).toEqual(items.flatMap(({ id }) => [`attempt.dispatched ${id}`, `attempt.started ${id}`, `attempt.completed ${id}`]));
+    expect(audit.merkle.size).toBe([...audit.entries()].length);
+  });
+
   test('a dispatch is recorded, and its task started, only once its manifest is stored: a crash after the record never lacks the manifest', async () => {
     const { database, machine, audit, dispatcher, storage, peak } = await setUp();
     const { runId } = machine.submit(

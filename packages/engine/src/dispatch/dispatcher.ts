@@ -133,9 +133,13 @@ export class Dispatcher {
   /**
    * Starts as many ready items (oldest first) as the concurrency limit allows; returns how many.
    * One pass at a time: a call during a pass waits for it instead of racing it.
+   *
+   * With `chain`, a pass whose tasks ended at once (exits pushed before their starts were
+   * recorded) goes on to dispatch what those ends made ready, while `chain()` says so: a chain of
+   * quick items then costs one pass, not one pass and one engine loop turn per item.
    */
-  dispatchReady(): Promise<number> {
-    this.#dispatching ??= this.#dispatchPass().finally(() => {
+  dispatchReady(options: DispatchPassOptions = {}): Promise<number> {
+    this.#dispatching ??= this.#dispatchPass(options).finally(() => {
       this.#dispatching = undefined;
     });
     return this.#dispatching;
@@ -318,15 +322,29 @@ export class Dispatcher {
   // no younger item takes them before it (FIFO for lock waiters, so shared holders cannot starve
   // an exclusive waiter). The pass works in batches (group commit): manifests are signed and
   // stored together, every dispatch is recorded in one transaction, the executors are started
-  // together, and their handles are recorded in one more.
-  async #dispatchPass(): Promise<number> {
+  // together, and their handles are recorded in one more, with the exits pushed meanwhile (and,
+  // when the pass chains, the choice of what those exits made ready).
+  async #dispatchPass(options: DispatchPassOptions): Promise<number> {
     // The pass's reads in one read transaction: one snapshot, and one read lock for all of them
     // rather than one per statement.
-    const chosen = this.#settings.database.transaction(() => this.#choose())();
-    if (chosen.length === 0) return 0;
+    let chosen = this.#settings.database.transaction(() => this.#choose())();
+    let total = 0;
+    while (chosen.length > 0) {
+      const round = await this.#dispatchRound(chosen, options.chain);
+      total += round.started;
+      chosen = round.next;
+    }
+    return total;
+  }
+
+  // Dispatches the chosen items: returns how many started (or reused a result), and, when `chain`
+  // says to go on and some of them already ended, the items chosen next.
+  async #dispatchRound(chosen: readonly Choice[], chain: (() => boolean) | undefined): Promise<{ started: number; next: Choice[] }> {
     const outcomes = await Promise.all(chosen.map((choice) => this.#prepare(choice)));
     const prepared = outcomes.filter((outcome) => typeof outcome === 'object');
     const reused = outcomes.filter((outcome) => outcome === 'reused').length;
+    // Items that ended without starting (a reused result, a refusal) may have made others ready.
+    let ended = outcomes.length - prepared.length;
     const recorded = this.#settings.database.transaction(() => prepared.filter((dispatch) => this.#recordDispatch(dispatch)))();
     // A task starts only once its dispatch is durable: a writer that loses its lease starts nothing.
     if (recorded.length > 0) await this.#commit();
@@ -345,10 +363,29 @@ export class Dispatcher {
         }
       }),
     );
+    // Exits pushed before their starts were recorded (a task that ended at once), with their
+    // results read now: recorded in the starts' own transaction, right after the starts. One
+    // whose result cannot be read (storage down) is left to a batch of its own after it, which
+    // keeps it queued until it can be written.
+    const early = await Promise.all(
+      starts.flatMap((start) => {
+        const status = 'handle' in start ? this.#earlyExits.get(start.dispatch.executionId) : undefined;
+        if (status === undefined) return [];
+        this.#earlyExits.delete(start.dispatch.executionId);
+        const { executionId } = start.dispatch;
+        return [
+          this.#readResultOf(start.dispatch).then(
+            (read) => ({ executionId, status, read }),
+            () => ({ executionId, status, read: 'unread' as const }),
+          ),
+        ];
+      }),
+    );
     // A start refused for a full disk (the executor could not write its own state) is not the
     // item's failure: the attempt stays dispatching, and the loop, told by the error, re-starts it
     // with the same execution id once there is room.
     let storageFull: unknown;
+    let next: Choice[] = [];
     try {
       this.#settings.database.transaction(() => {
         for (const start of starts) {
@@ -356,28 +393,42 @@ export class Dispatcher {
           else if (storageFullReason(start.error) !== undefined) storageFull ??= start.error;
           else this.#recordStartFailure(start.dispatch, start.error);
         }
+        for (const { executionId, status, read } of early) {
+          if (read === 'unread') continue;
+          const attempt = this.#attempts.byExecutionId(executionId);
+          if (attempt?.state !== 'running') continue;
+          this.#recordCompletion(attempt, status, read, { current: true });
+          ended++;
+        }
+        // What those ends made ready, chosen in the same transaction (one snapshot, no new read lock).
+        if (storageFull === undefined && ended > 0 && chain?.()) next = this.#choose();
       })();
     } finally {
       // Recorded, or (the transaction failed) left dispatching for recovery to start again.
       for (const dispatch of recorded) this.#starting.delete(dispatch.executionId);
     }
     if (storageFull !== undefined) throw storageFull;
-    // Exits pushed before their starts were recorded, recorded now: together, as one batch.
-    const early = starts.flatMap(({ dispatch }) => {
-      const status = this.#earlyExits.get(dispatch.executionId);
-      this.#earlyExits.delete(dispatch.executionId);
-      return status === undefined ? [] : [this.exited(dispatch.executionId, status)];
+    // Early exits whose result could not be read, and those pushed while the results were read:
+    // through a batch, as any pushed exit (which queues them if they cannot be written).
+    const late = recorded.flatMap(({ executionId }) => {
+      const status = this.#earlyExits.get(executionId);
+      this.#earlyExits.delete(executionId);
+      return status === undefined ? [] : [{ executionId, status }];
     });
-    await Promise.all(early);
-    return starts.filter((start) => 'handle' in start).length + reused;
+    await Promise.all([...early.filter(({ read }) => read === 'unread'), ...late].map(({ executionId, status }) => this.exited(executionId, status)));
+    return { started: starts.filter((start) => 'handle' in start).length + reused, next };
   }
 
   // Oldest ready items first, up to the concurrency left, within per-run and per-queue limits and
   // the locks they need; each with what its dispatch needs from the database.
   #choose(): Choice[] {
-    const capacity = (this.#settings.concurrency ?? 16) - this.#attempts.liveCount();
+    // Every live attempt belongs to a run: the live count is the sum of the counts by run.
+    const byRun = this.#attempts.liveByRun();
+    let live = 0;
+    for (const count of byRun.values()) live += count;
+    const capacity = (this.#settings.concurrency ?? 16) - live;
     if (capacity <= 0) return [];
-    const { byRun, byQueue } = this.#attempts.liveCounts();
+    const byQueue = this.#attempts.liveByQueue();
     const runLimits = new Map<string, number | null>();
     // Read lazily, in ready order: the choice stops reading once the pass is full.
     const candidates = function* (this: Dispatcher): Generator<Omit<Choice, 'inputs'> & DispatchCandidate> {
@@ -609,8 +660,9 @@ export class Dispatcher {
     this.#recordInTransaction(attempt, status, await this.#readResult(attempt));
   }
 
-  // Records an ended attempt; callers run it in a transaction or savepoint of its own.
-  #recordCompletion(attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead): void {
+  // Records an ended attempt; callers run it in a transaction or savepoint of its own. `current`:
+  // the caller read `attempt` in this same transaction, running (it is not read again).
+  #recordCompletion(attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead, { current = false } = {}): void {
     const rejected = read !== undefined && 'rejected' in read;
     const result = rejected ? undefined : read;
     // Gone without an exit: lost — unless the engine had asked it to stop (a cancel, a deadline),
@@ -626,8 +678,7 @@ export class Dispatcher {
     const exitCode = result?.exitCode ?? status.exitCode ?? null;
     {
       // A pushed exit and the reconcile loop may both get here: the first one records it.
-      const current = this.#attempts.byExecutionId(attempt.executionId);
-      if (current?.state !== 'running') return;
+      if (!current && this.#attempts.byExecutionId(attempt.executionId)?.state !== 'running') return;
       if (read !== undefined && 'rejected' in read) {
         this.#auditAttempt('attempt.result-rejected', attempt, 'denied', { reason: read.rejected });
       }
@@ -723,9 +774,14 @@ export class Dispatcher {
     });
   }
 
+  // The result of an attempt this pass dispatched (its fencing token is its attempt number).
+  #readResultOf(dispatch: PreparedDispatch): Promise<ResultRead> {
+    return this.#readResult({ executionId: dispatch.executionId, fencingToken: dispatch.attempt, manifestDigest: dispatch.manifestDigest });
+  }
+
   // The worker's result record, when it wrote one. One that is malformed or not for this very
   // attempt (another fencing token or manifest) is rejected — recorded, and never trusted.
-  async #readResult(attempt: AttemptRecord): Promise<ResultRead> {
+  async #readResult(attempt: Pick<AttemptRecord, 'executionId' | 'fencingToken' | 'manifestDigest'>): Promise<ResultRead> {
     const bytes = await this.#settings.storage.get(resultKey(attempt.executionId));
     if (bytes === null) return undefined;
     let record;
@@ -738,6 +794,16 @@ export class Dispatcher {
       return { rejected: 'the result names another fencing token or manifest' };
     return { artifacts: { ...record.artifacts }, exitCode: record.exitCode, ...(record.failure ? { failure: record.failure as AttemptFailure } : {}) };
   }
+}
+
+/** How a dispatch pass goes (`Dispatcher.dispatchReady`). */
+export interface DispatchPassOptions {
+  /**
+   * Asked after a round of the pass in which items ended (tasks whose exits came before their
+   * starts were recorded): true to dispatch what they made ready in the same pass. Absent, a pass
+   * is one round.
+   */
+  readonly chain?: () => boolean;
 }
 
 /** An exit an executor pushed, for an attempt the engine has recorded as running. */

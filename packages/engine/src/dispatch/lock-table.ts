@@ -27,8 +27,8 @@ export class LockTable {
   readonly #database: EngineDatabase;
   /**
    * The database's rollback count when this table last saw no holder at all (`held` read it empty
-   * and nothing was taken through it since), so releasing the locks of an item costs nothing
-   * while no item holds any (most runs name none). Undefined when holders may exist; not trusted
+   * and nothing was taken through it since), so reading the holders and releasing the locks of an
+   * item cost nothing while no item holds any (most runs name none). Undefined when holders may exist; not trusted
    * after a rollback (what was taken may be gone, and the count moved) or over an unwatched
    * database.
    */
@@ -44,6 +44,8 @@ export class LockTable {
 
   /** The modes each lock name is held in now (only running items hold locks: a small table). */
   held(): Map<string, LockMode[]> {
+    // Known empty (every dispatch pass asks, and most runs name no lock): nothing to read.
+    if (this.#knownEmpty()) return new Map();
     const held = new Map<string, LockMode[]>();
     for (const { name, mode } of this.#all.all()) held.set(name, [...(held.get(name) ?? []), mode]);
     this.#emptyAtRollbacks = held.size === 0 ? rollbacksOf(this.#database) : undefined;
@@ -66,7 +68,12 @@ export class LockTable {
 
   /** Releases whatever the item holds. */
   releaseAll(runId: string, itemId: string): void {
-    if (this.#emptyAtRollbacks !== undefined && this.#emptyAtRollbacks === rollbacksOf(this.#database)) return;
+    if (this.#knownEmpty()) return;
     this.#release.run(runId, itemId);
+  }
+
+  // No item holds a lock: `held` read none, nothing was taken since, and no transaction rolled back.
+  #knownEmpty(): boolean {
+    return this.#emptyAtRollbacks !== undefined && this.#emptyAtRollbacks === rollbacksOf(this.#database);
   }
 }

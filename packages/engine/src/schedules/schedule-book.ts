@@ -88,6 +88,12 @@ export class ScheduleBook {
   readonly #settings: ScheduleBookSettings;
   readonly #graceMs: number;
   readonly #statements;
+  /**
+   * No schedule has a slot due before this (ms), or none has one at all (null); undefined until
+   * read from the database (after a start, after firing or removing one). Kept early, never late:
+   * adding a schedule lowers it (one whose transaction rolls back leaves it early: one read too many).
+   */
+  #dueFrom: number | null | undefined;
 
   constructor(settings: ScheduleBookSettings) {
     this.#settings = settings;
@@ -161,6 +167,7 @@ export class ScheduleBook {
         );
       }
       const next = cronOf(definition.cron, timeZone).nextRun(new Date(now))!;
+      if (this.#dueFrom !== undefined) this.#dueFrom = Math.min(this.#dueFrom ?? Infinity, next.getTime());
       this.#statements.insert.run({
         scheduleId,
         cron: definition.cron,
@@ -195,6 +202,8 @@ export class ScheduleBook {
         });
       }
       this.#audit('schedule.removed', scheduleId, actor, 'success', {});
+      // It may have held the earliest slot: read it again when asked.
+      this.#dueFrom = undefined;
     })();
   }
 
@@ -210,8 +219,10 @@ export class ScheduleBook {
 
   /** When the earliest next slot of any schedule is due (ms since the epoch), for the engine loop's sleep; null when none is. */
   nextDueAt(): number | null {
+    if (this.#dueFrom !== undefined) return this.#dueFrom;
     const next = this.#statements.nextDue.get()!.nextSlot;
-    return next === null ? null : Date.parse(next);
+    this.#dueFrom = next === null ? null : Date.parse(next);
+    return this.#dueFrom;
   }
 
   /**
@@ -223,6 +234,10 @@ export class ScheduleBook {
    */
   fireDue(): number {
     const now = this.#settings.now();
+    // The loop asks on every turn: nothing is read while no slot can be due.
+    if (this.#dueFrom === null || (this.#dueFrom !== undefined && this.#dueFrom > now)) return 0;
+    // Read again after firing: the slots fired moved on (and a schedule that failed stays due).
+    this.#dueFrom = undefined;
     let created = 0;
     let failure: { readonly error: unknown } | undefined;
     for (const row of this.#statements.due.all(new Date(now).toISOString())) {
@@ -233,6 +248,7 @@ export class ScheduleBook {
       }
     }
     if (failure) throw failure.error;
+    this.nextDueAt();
     return created;
   }
 

@@ -78,6 +78,14 @@ export class RunStateMachine {
   readonly #now: () => number;
   readonly #defaultExecutor: string;
   readonly #approvalTimeoutMs: number;
+  /**
+   * No item awaits approval with a deadline before this (ms), or none awaits one at all (null);
+   * undefined until read from the database (after a start, and once an item left the wait). Kept
+   * early, never late: an item sent to await approval lowers it in the same call, and one whose
+   * wait is rolled back with its transaction leaves it early, which costs one read at most. The
+   * loop asks every turn; while it says nothing is due, nothing is read.
+   */
+  #approvalsDueFrom: number | null | undefined;
 
   constructor(database: EngineDatabase, audit: AuditLog, settings: RunStateMachineSettings = {}) {
     this.#database = database;
@@ -375,9 +383,19 @@ export class RunStateMachine {
    * how many. Found by index: the cost does not grow with the items stored.
    */
   expireApprovals(limit = 1_000): number {
-    // The loop asks on every turn: one index read, and a transaction only when something expired.
-    const expired = this.#store.expiredApprovals(iso(this.#now()), limit);
-    if (expired.length === 0) return 0;
+    // The loop asks on every turn: nothing read while no deadline can have passed, otherwise one
+    // index read, and a transaction only when something expired.
+    const now = this.#now();
+    if (this.#approvalsDueFrom === null || (this.#approvalsDueFrom !== undefined && this.#approvalsDueFrom > now)) return 0;
+    const expired = this.#store.expiredApprovals(iso(now), limit);
+    if (expired.length === 0) {
+      // Known early (an item that awaited approval left the wait): the earliest deadline, read again.
+      this.#approvalsDueFrom = undefined;
+      this.nextApprovalDeadline();
+      return 0;
+    }
+    // Read again on the next call: more may be due (past `limit`), and this transaction may fail.
+    this.#approvalsDueFrom = undefined;
     return this.#inTransaction(() => {
       for (const item of expired) {
         const message = `No one approved the item within ${this.#approvalTimeoutMs} ms (the engine's approvalTimeoutMs); it did not run. Submit the run again and approve it in time.`;
@@ -391,7 +409,11 @@ export class RunStateMachine {
 
   /** When the next approval times out, if any item awaits one. */
   nextApprovalDeadline(): string | null {
-    return this.#store.nextApprovalDeadline();
+    if (this.#approvalsDueFrom === null) return null;
+    if (this.#approvalsDueFrom !== undefined) return iso(this.#approvalsDueFrom);
+    const deadline = this.#store.nextApprovalDeadline();
+    this.#approvalsDueFrom = deadline === null ? null : Date.parse(deadline);
+    return deadline;
   }
 
   /** An awaiting item is approved by an actor (with the reason they gave, if any) and becomes ready. */
@@ -470,6 +492,7 @@ export class RunStateMachine {
     }
     const deadline = iso(now + this.#approvalTimeoutMs);
     this.#store.setApprovalDeadline(item.runId, item.itemId, deadline);
+    if (this.#approvalsDueFrom !== undefined) this.#approvalsDueFrom = Math.min(this.#approvalsDueFrom ?? Infinity, Date.parse(deadline));
     this.#move(item, 'awaiting-approval', engineActor, { deadline });
   }
 
@@ -521,6 +544,8 @@ export class RunStateMachine {
   #move(item: ItemRecord, to: ItemState, actor: AuditActor, data: JsonObject = {}, readyAt: string | null = null): void {
     assertTransition(itemTransitions, item.state, to, `item ${item.itemId} of run ${item.runId}`);
     this.#store.setItemState(item.runId, item.itemId, to, readyAt);
+    // An item that no longer awaits approval may have held the earliest deadline: read it again.
+    if (item.state === 'awaiting-approval') this.#approvalsDueFrom = undefined;
     this.#audited(item, to, actor, data);
   }
 
