@@ -126,8 +126,18 @@ test(
 
     const live = replicas.find((replica) => replica.server.exitCode === null)!;
     const run = (await (await fetch(`${live.base}/v1/runs/${runId}`, { headers: authorization })).json()) as { state: string };
-    expect(run.state).toBe('succeeded');
-    const stored = (await (await fetch(`${live.base}/v1/runs/${runId}/items`, { headers: authorization })).json()) as { itemId: string; state: string }[];
+    const stored = (await (await fetch(`${live.base}/v1/runs/${runId}/items`, { headers: authorization })).json()) as {
+      itemId: string;
+      state: string;
+      failure: unknown;
+    }[];
+    // A run that did not succeed says which items failed and why, with their attempts.
+    const failedItems = stored.filter((item) => item.state !== 'succeeded');
+    const failedAttempts = await oracle.query(
+      'SELECT item_id, attempt, state, failure, stop_reason FROM cairn.attempts WHERE run_id = $1 AND item_id = ANY($2)',
+      [runId, failedItems.map((item) => item.itemId)],
+    );
+    expect(run.state, JSON.stringify({ failedItems, attempts: failedAttempts.rows }, null, 2)).toBe('succeeded');
     expect(stored.filter((item) => item.state === 'succeeded')).toHaveLength(500);
     // Every item completed exactly once. A task running when its server was killed finished under
     // its supervisor and was re-attached by the next leader; only a task whose supervisor the killed
