@@ -67,7 +67,8 @@ function countStatements(database: EngineDatabase): Map<string, number> {
   return counts;
 }
 
-test('a fan-out costs under fifteen statements per item: entries and Merkle nodes written a transaction at a time, no Merkle reads, the attempt and the item read twice, the run about once, one read for what a dispatch needs', async () => {
+/** An engine (the instant executor, in-memory storage and signer) on a fresh database whose statements are counted. */
+function countedEngine(settings: { concurrency: number; reconcileIntervalMs: number }) {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
   directories.push(directory);
   const database = openEngineDatabase(join(directory, 'engine.db'));
@@ -77,9 +78,13 @@ test('a fan-out costs under fifteen statements per item: entries and Merkle node
     executors: { instant: new InstantExecutor() },
     storage: createInMemoryStorageProvider(),
     signer: createInMemorySigner(),
-    concurrency: 50,
-    reconcileIntervalMs: 60_000,
+    ...settings,
   });
+  return { database, counts, engine };
+}
+
+test('a fan-out costs under fifteen statements per item: entries and Merkle nodes written a transaction at a time, no Merkle reads, the attempt and the item read twice, the run about once, one read for what a dispatch needs', async () => {
+  const { database, counts, engine } = countedEngine({ concurrency: 50, reconcileIntervalMs: 60_000 });
   const items = 1_000;
   try {
     engine.start();
@@ -144,18 +149,7 @@ test('a fan-out costs under fifteen statements per item: entries and Merkle node
 });
 
 test('a chain of items that end at once is dispatched a pass at a time, not a loop turn per item: the loop runs its per-turn reads for a fraction of the items', async () => {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
-  directories.push(directory);
-  const database = openEngineDatabase(join(directory, 'engine.db'));
-  const counts = countStatements(database);
-  const engine = createEngine({
-    database,
-    executors: { instant: new InstantExecutor() },
-    storage: createInMemoryStorageProvider(),
-    signer: createInMemorySigner(),
-    concurrency: 50,
-    reconcileIntervalMs: 60_000,
-  });
+  const { database, counts, engine } = countedEngine({ concurrency: 50, reconcileIntervalMs: 60_000 });
   const items = 300;
   try {
     engine.start();
@@ -196,18 +190,7 @@ test('a chain of items that end at once is dispatched a pass at a time, not a lo
 });
 
 test('while no item awaits approval and no schedule is due, the loop reads neither: once at start, not once a turn', async () => {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
-  directories.push(directory);
-  const database = openEngineDatabase(join(directory, 'engine.db'));
-  const counts = countStatements(database);
-  const engine = createEngine({
-    database,
-    executors: { instant: new InstantExecutor() },
-    storage: createInMemoryStorageProvider(),
-    signer: createInMemorySigner(),
-    concurrency: 4,
-    reconcileIntervalMs: 5,
-  });
+  const { database, counts, engine } = countedEngine({ concurrency: 4, reconcileIntervalMs: 5 });
   const count = (match: (source: string) => boolean) => [...counts].filter(([source]) => match(source)).reduce((sum, [, total]) => sum + total, 0);
   try {
     engine.start();
