@@ -1,10 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { promisify } from 'node:util';
 import type { Digest, SignatureAlgorithm, SignerV1 } from '@cairn/core';
 import { sha256Digest } from '@cairn/protocol';
-
-// Signs on libuv's thread pool (node's callback form), as the product's signers do.
-const signOffThread = promisify(sign);
 
 /** Settings of `createInMemorySigner`. */
 export interface InMemorySignerSettings {
@@ -46,9 +42,7 @@ export class InMemorySigner implements SignerV1 {
 
   async sign(message: Uint8Array): Promise<Uint8Array> {
     const signature =
-      this.algorithm === 'ed25519'
-        ? await signOffThread(null, message, this.#privateKey)
-        : await signOffThread('sha256', message, { key: this.#privateKey, dsaEncoding: 'der' });
+      this.algorithm === 'ed25519' ? sign(null, message, this.#privateKey) : sign('sha256', message, { key: this.#privateKey, dsaEncoding: 'der' });
     return new Uint8Array(signature);
   }
 }

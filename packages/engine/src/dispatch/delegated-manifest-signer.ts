@@ -1,14 +1,9 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { promisify } from 'node:util';
 import type { Digest, KeyDelegation, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { keyIdOf, signKeyDelegation } from '@cairn/audit';
 import { canonicalJsonBytes, delegationKey, sha256Digest } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { engineActor } from '../engine-actor.ts';
-
-// With a callback, node signs on libuv's thread pool: the engine's thread goes on deciding while a
-// dispatch pass's manifests are signed side by side on the other cores.
-const signOffThread = promisify(sign);
 
 export interface DelegatedManifestSignerSettings {
   /** The checkpoint signer: it signs the delegation statement, once. */
@@ -62,7 +57,7 @@ export class DelegatedManifestSigner implements SignerV1 {
       throw error;
     });
     await this.#delegated;
-    return new Uint8Array(await signOffThread(null, message, this.#privateKey));
+    return new Uint8Array(sign(null, message, this.#privateKey));
   }
 
   // Stored before it is recorded: an entry never names a statement storage lacks.

@@ -1,15 +1,10 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import type { Digest, SignerV1 } from '@cairn/core';
 import { CairnError, parseSettings, sha256Digest } from '@cairn/protocol';
 import { z } from 'zod';
 import { filePathSchema } from '../storage/file-path-schema.ts';
 import { keyFileInvalid, readKeyFile } from './key-file.ts';
-
-// With a callback, node signs on libuv's thread pool: the engine's thread goes on deciding while a
-// dispatch pass's manifests are signed side by side on the other cores.
-const signOffThread = promisify(sign);
 
 /** Settings of `createLocalSigner`, checked at construction; errors name `local.signer.<option>`. */
 export const localSignerSettingsSchema = z.strictObject({
@@ -76,7 +71,7 @@ export class LocalSigner implements SignerV1 {
 
   async sign(message: Uint8Array): Promise<Uint8Array> {
     try {
-      return new Uint8Array(await signOffThread(null, message, this.#privateKey));
+      return new Uint8Array(sign(null, message, this.#privateKey));
     } catch (error) {
       throw new CairnError('CAIRN_SIGNER_FAILED', `[cairn] [local] signing with the key in ${this.keyFile} failed: pass the message as bytes (a Uint8Array).`, {
         path: this.keyFile,
