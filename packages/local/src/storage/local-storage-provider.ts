@@ -77,8 +77,8 @@ interface ObjectLocation {
  *   `deferFlush` it makes neither flush (ADR 0024): the object is in the kernel's page cache, seen
  *   by every reader and kept when the process is killed, and written back by the kernel later
  *   (within `vm.dirty_expire_centisecs`, 30 s by default); a machine crash before then may lose it
- *   or leave it empty. A content-addressed object found so (its bytes do not match its key) is
- *   replaced by the next if-absent put of its key, which then reports written.
+ *   or leave it empty. A content-addressed object found so (emptied or cut short) is replaced
+ *   by the next if-absent put of its key, which then reports written.
  * - Content-addressed keys (`blobs/<hex>`, `manifests/<hex>.json`, as `@cairn/protocol` builds
  *   them) are checked against their digest on `put` and on every `get`.
  * - A key with a segment over 254 bytes (too long for a file name) is kept under
@@ -117,7 +117,7 @@ export class LocalStorageProvider implements StorageProviderV1 {
         throw storageUnavailable(`put("${key}"): writing a temporary file`, location.directory, error);
       }
       try {
-        const written = await this.#publish(key, location, temporary, options.ifAbsent === true);
+        const written = await this.#publish(key, location, temporary, options.ifAbsent === true, bytes.length);
         // A deferred put leaves its folder's new entry to the kernel too (it outlives the process).
         if (written && options.deferFlush !== true) await syncDirectory(location.directory);
         return { written };
@@ -269,7 +269,7 @@ export class LocalStorageProvider implements StorageProviderV1 {
    * folder takes the plain name meanwhile (EISDIR, or EEXIST on a directory), the object goes to
    * the alternate slot, as readers will look for it.
    */
-  async #publish(key: string, location: ObjectLocation, temporary: string, ifAbsent: boolean): Promise<boolean> {
+  async #publish(key: string, location: ObjectLocation, temporary: string, ifAbsent: boolean, size: number): Promise<boolean> {
     // A link never replaces and fails on whatever holds the plain name (a folder, a link, a file),
     // which the loop then looks at: an if-absent put needs no look of its own first. A rename
     // would replace a link planted there, so a replacing put looks first.
@@ -287,8 +287,8 @@ export class LocalStorageProvider implements StorageProviderV1 {
       if (found === null) continue; // deleted meanwhile: try again
       if (found.isSymbolicLink()) throw symbolicLinkRefused(key, path);
       if (found.isFile()) {
-        if (!(await isDamagedContentAddressed(key, path))) return false;
-        // Its key names other bytes (a deferred put a machine crash cut short): these replace it.
+        if (!isCutShort(key, found, size)) return false;
+        // A deferred put a machine crash emptied or cut short: these bytes, its key's, replace it.
         await rename(temporary, path);
         return true;
       }
@@ -437,30 +437,15 @@ async function statsOrNull(lookup: Promise<Stats>, path: string, what: string): 
 }
 
 /**
- * Whether the file at `path` holds an object whose content-addressed key names other bytes: one a
- * machine crash emptied or cut short after a deferred put. Such a file is no object at all (every
- * read of it fails with CAIRN_DIGEST_MISMATCH), so an if-absent put may take its place. Only
- * content-addressed keys are looked at; a plain key's bytes are whatever was put.
+ * Whether the file `found` at a content-addressed key is not the object `size` bytes long that
+ * the key names (bytes a put checks against the key): what a machine crash leaves of a deferred
+ * put, its name with none or part of its bytes. Such a file is no object (every read of it fails
+ * with CAIRN_DIGEST_MISMATCH), so an if-absent put may take its place. Told by its size, which the
+ * put's look has already read: a sound object is never read again just to be kept. A plain key's
+ * bytes are whatever was put.
  */
-async function isDamagedContentAddressed(key: string, path: string): Promise<boolean> {
-  if (digestNamedByKey(key) === undefined) return false;
-  let handle: FileHandle;
-  try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    if (errorCode(error) === 'ELOOP') throw symbolicLinkRefused(key, path);
-    throw error;
-  }
-  try {
-    const bytes = await handle.readFile();
-    assertContentMatchesKey(key, bytes, `put("${key}") over ${path}`, 'local');
-    return false;
-  } catch (error) {
-    if (isCairnError(error, 'CAIRN_DIGEST_MISMATCH')) return true;
-    throw error;
-  } finally {
-    await handle.close();
-  }
+function isCutShort(key: string, found: Stats, size: number): boolean {
+  return digestNamedByKey(key) !== undefined && found.size !== size;
 }
 
 /** A CairnError passes through; a system error becomes CAIRN_STORAGE_UNAVAILABLE naming the path. */
