@@ -4,6 +4,7 @@ import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import { isTokenScope } from './token-scopes.ts';
 import {
+  bearerRecord,
   isExpired,
   newToken,
   parseToken,
@@ -60,7 +61,7 @@ export class FileTokenStore implements TokenStore {
     const parsed = parseToken(token);
     if (!parsed) return undefined;
     const stored = this.#read().find((candidate) => candidate.id === parsed.id);
-    return tokenMatches(stored, parsed.secret, now) && stored.oneTime !== true ? recordOf(stored) : undefined;
+    return bearerRecord(stored, parsed.secret, now);
   }
 
   /** Read, check and write with no await between: within this process no two redeems interleave. */

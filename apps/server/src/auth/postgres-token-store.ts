@@ -1,11 +1,11 @@
 import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
 import type { TokenScope } from './token-scopes.ts';
 import {
+  bearerRecord,
   newToken,
   parseToken,
   recordOf,
   secretHashOf,
-  tokenMatches,
   unknownToken,
   type NewTokenOptions,
   type StoredToken,
@@ -61,7 +61,7 @@ export class PostgresTokenStore implements TokenStore {
     if (!parsed) return undefined;
     const { rows } = await this.#database.query<TokenRow>(`SELECT ${columns} FROM ${this.#database.schema}.server_tokens WHERE token_id = $1`, [parsed.id]);
     const stored = rows[0] && storedOf(rows[0]);
-    return tokenMatches(stored, parsed.secret, now) && stored.oneTime !== true ? recordOf(stored) : undefined;
+    return bearerRecord(stored, parsed.secret, now);
   }
 
   /**

@@ -56,8 +56,6 @@ export interface TokenStore {
 /** Tokens look like `cairn_<id>_<secret>`: the id finds the record, the secret proves it. */
 const tokenPattern = /^cairn_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
-const hashOf = (secret: string) => createHash('sha256').update(secret).digest('hex');
-
 /**
  * A new token of `name` with `scopes`, checked the same way by every store: the secret to show
  * once, and what to store (its hash, never the secret).
@@ -79,7 +77,7 @@ export function newToken(name: string, scopes: readonly string[], now: Date, opt
     id,
     name,
     scopes: [...new Set(scopes)] as TokenScope[],
-    secretHash: hashOf(secret),
+    secretHash: secretHashOf(secret),
     createdAt: now.toISOString(),
     ...(options.expiresAt === undefined ? {} : { expiresAt: options.expiresAt.toISOString() }),
     ...(options.oneTime === true ? { oneTime: true as const } : {}),
@@ -100,7 +98,7 @@ export function parseToken(token: string): { readonly id: string; readonly secre
  */
 export function tokenMatches(stored: StoredToken | undefined, secret: string, now: Date): stored is StoredToken {
   if (!stored || stored.revokedAt !== undefined || isExpired(stored, now)) return false;
-  const given = Buffer.from(hashOf(secret), 'hex');
+  const given = Buffer.from(secretHashOf(secret), 'hex');
   const expected = Buffer.from(stored.secretHash, 'hex');
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
@@ -110,9 +108,17 @@ export function isExpired(stored: Pick<StoredToken, 'expiresAt'>, now: Date): bo
   return stored.expiresAt !== undefined && stored.expiresAt <= now.toISOString();
 }
 
-/** Hashes `secret` as stored: a store that compares hashes itself (one atomic update) needs it. */
+/** Hashes `secret` as stored (and as a store that compares hashes itself, in one atomic update, compares it). */
 export function secretHashOf(secret: string): string {
-  return hashOf(secret);
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+/**
+ * The record a bearer token `secret` authenticates as, by every store's `verify`: the secret is
+ * `stored`'s, the token live at `now`, and no one-time code (a code only signs in, through `redeem`).
+ */
+export function bearerRecord(stored: StoredToken | undefined, secret: string, now: Date): TokenRecord | undefined {
+  return tokenMatches(stored, secret, now) && stored.oneTime !== true ? recordOf(stored) : undefined;
 }
 
 /** A stored token without its hash. */
