@@ -2,7 +2,8 @@ import type { AuditEntry } from '@cairn/core';
 import { auditEntryProblem, auditEntryText, leafHashOfText, MerkleLog } from '@cairn/audit';
 import { CairnError } from '@cairn/protocol';
 import { deferUntilCommit, flushDeferredWrites, type DeferredWriter } from '../database/deferred-writes.ts';
-import type { EngineDatabase, EngineStatement } from '../database/engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
+import { MultiRowInsert } from '../database/multi-row-insert.ts';
 import { AuditQueryReader, type AuditQuery } from './audit-query.ts';
 import type { EngineAuditLog } from './engine-audit-log.ts';
 import { SqliteMerkleNodeStore } from './sqlite-merkle-node-store.ts';
@@ -39,8 +40,7 @@ export class AuditLog implements EngineAuditLog {
   readonly merkle: MerkleLog;
   readonly #database: EngineDatabase;
   readonly #now: () => number;
-  /** `#inserts[n]`: the statement writing n entries, prepared at first use. */
-  readonly #inserts: EngineStatement<AuditRowValue[]>[] = [];
+  readonly #insert: MultiRowInsert<AuditRowValue>;
   /** Rows of entries appended in the open transaction and not written yet, `auditRowWidth` values each. */
   #pendingRows: AuditRowValue[] = [];
   readonly #pendingWriter: DeferredWriter = {
@@ -68,6 +68,12 @@ export class AuditLog implements EngineAuditLog {
 
   constructor(database: EngineDatabase, settings: AuditLogSettings = {}) {
     this.#database = database;
+    this.#insert = new MultiRowInsert(
+      database,
+      'INSERT INTO audit_entries (seq, run_id, run_seq, time, action, entity_kind, outcome, actor_id, body)',
+      auditRowWidth,
+      maxRowsPerInsert,
+    );
     this.merkle = MerkleLog.open(new SqliteMerkleNodeStore(database));
     this.#now = settings.now ?? Date.now;
     this.#nextRunSeq = database.prepare<[string], { next: number }>('SELECT COALESCE(MAX(run_seq) + 1, 0) AS next FROM audit_entries WHERE run_id = ?');
@@ -175,7 +181,7 @@ export class AuditLog implements EngineAuditLog {
     const body = auditEntryText(entry);
     const row = [entry.seq, entry.runId ?? null, entry.runSeq ?? null, entry.time, entry.action, entry.entity.kind, entry.outcome, entry.actor.id, body];
     if (deferUntilCommit(this.#database, this.#pendingWriter)) this.#pendingRows.push(...row);
-    else this.#insert(1).run(...row);
+    else this.#insert.run(row);
     this.merkle.appendLeafHash(leafHashOfText(body));
     if (runId !== undefined) this.#runSeqs.set(runId, runSeq! + 1);
     this.#sizeAfterLastWrite = seq + 1;
@@ -193,17 +199,7 @@ export class AuditLog implements EngineAuditLog {
   #flushPending(): void {
     const rows = this.#pendingRows;
     this.#pendingRows = [];
-    const chunk = maxRowsPerInsert * auditRowWidth;
-    for (let start = 0; start < rows.length; start += chunk) {
-      const values = rows.length - start <= chunk && start === 0 ? rows : rows.slice(start, start + chunk);
-      this.#insert(values.length / auditRowWidth).run(...values);
-    }
-  }
-
-  #insert(count: number): EngineStatement<AuditRowValue[]> {
-    return (this.#inserts[count] ??= this.#database.prepare<AuditRowValue[]>(
-      `INSERT INTO audit_entries (seq, run_id, run_seq, time, action, entity_kind, outcome, actor_id, body) VALUES ${Array.from({ length: count }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-    ));
+    this.#insert.run(rows);
   }
 }
 

@@ -1,6 +1,7 @@
 import { nodeHash, type MerkleNode, type MerkleNodeStore } from '@cairn/audit';
 import { deferUntilCommit, flushDeferredWrites, type DeferredWriter } from '../database/deferred-writes.ts';
-import type { EngineDatabase, EngineStatement } from '../database/engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
+import { MultiRowInsert } from '../database/multi-row-insert.ts';
 import { rollbacksOf } from '../database/rollback-watch.ts';
 
 /**
@@ -48,8 +49,7 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
   readonly #get;
   readonly #leaves;
   readonly #count;
-  /** `#inserts[n]`: the statement writing n nodes, prepared at first use. */
-  readonly #inserts: EngineStatement<(number | Uint8Array)[]>[] = [];
+  readonly #insert: MultiRowInsert<number | Uint8Array>;
   readonly #appendNodes: (nodes: readonly MerkleNode[]) => void;
   readonly #database: EngineDatabase;
   /** Nodes appended in the open transaction and not written yet, as (level, index, hash) values. */
@@ -65,6 +65,7 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     this.#get = database.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?');
     this.#leaves = database.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = 0 AND idx >= ? AND idx < ? ORDER BY idx');
     this.#database = database;
+    this.#insert = new MultiRowInsert(database, 'INSERT INTO merkle_nodes (level, idx, hash)', 3, maxNodesPerInsert);
     // All nodes of one append or none: its own transaction when the caller has none (inside the
     // caller's transaction, a failure aborts that transaction anyway).
     this.#appendNodes = database.transaction((nodes: readonly MerkleNode[]) => this.#insertNodes(nodes));
@@ -122,7 +123,7 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
       if (node.level === 0 || node.level >= lowestStoredLevel) values.push(node.level, node.index, hash);
     }
     if (deferUntilCommit(this.#database, this.#pendingWriter)) this.#pending.push(...values);
-    else this.#insert(values.length / 3).run(...values);
+    else this.#insert.run(values);
     // Written, or to be written before the commit (a failure throws, and its rollback makes the
     // edge be read again).
     edge.size++;
@@ -133,17 +134,7 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
   #flushPending(): void {
     const values = this.#pending;
     this.#pending = [];
-    const chunk = maxNodesPerInsert * 3;
-    for (let start = 0; start < values.length; start += chunk) {
-      const part = start === 0 && values.length <= chunk ? values : values.slice(start, start + chunk);
-      this.#insert(part.length / 3).run(...part);
-    }
-  }
-
-  #insert(count: number): EngineStatement<(number | Uint8Array)[]> {
-    return (this.#inserts[count] ??= this.#database.prepare<(number | Uint8Array)[]>(
-      `INSERT INTO merkle_nodes (level, idx, hash) VALUES ${Array.from({ length: count }, () => '(?, ?, ?)').join(', ')}`,
-    ));
+    this.#insert.run(values);
   }
 
   // The edge as the database has it now: the one in memory while no rollback happened since.

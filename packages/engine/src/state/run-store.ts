@@ -1,5 +1,6 @@
 import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
-import type { EngineDatabase, EngineStatement } from '../database/engine-database.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
+import { MultiRowInsert } from '../database/multi-row-insert.ts';
 import { lockWaitOf } from '../dispatch/attempt-store.ts';
 import type { ItemRecord, RunProgress, RunRecord } from './run-records.ts';
 
@@ -65,14 +66,17 @@ const toItem = ({ lockWaitStartedAt, lockWaitLocks, ...row }: ItemRow): ItemReco
 export class RunStore {
   readonly #statements;
 
-  readonly #database: EngineDatabase;
-  /** `#itemInserts[n]`: the statement inserting n items, prepared at first use. */
-  readonly #itemInserts: EngineStatement<(string | number | null)[]>[] = [];
-  /** `#edgeInserts[n]`: the statement inserting n edges, prepared at first use. */
-  readonly #edgeInserts: EngineStatement<string[]>[] = [];
+  readonly #itemInsert: MultiRowInsert<string | number | null>;
+  readonly #edgeInsert: MultiRowInsert<string>;
 
   constructor(database: EngineDatabase) {
-    this.#database = database;
+    this.#itemInsert = new MultiRowInsert(
+      database,
+      'INSERT INTO items (run_id, item_id, position, state, ready_at, waiting_on, approval_required, spec, executor)',
+      9,
+      maxItemsPerInsert,
+    );
+    this.#edgeInsert = new MultiRowInsert(database, 'INSERT OR IGNORE INTO item_edges (run_id, prerequisite, dependent)', 3, maxEdgesPerInsert);
     const prepare = database.prepare.bind(database);
     this.#statements = {
       insertRun: prepare(
@@ -167,22 +171,10 @@ export class RunStore {
    * when the caller releases it at once: one write of the row instead of an insert and an update.
    */
   insertItems(items: readonly NewItem[]): void {
-    for (let start = 0; start < items.length; start += maxItemsPerInsert) {
-      const count = Math.min(maxItemsPerInsert, items.length - start);
-      const values: (string | number | null)[] = [];
-      for (let index = start; index < start + count; index++) {
-        const item = items[index]!;
-        values.push(item.runId, item.itemId, item.position, item.state, item.readyAt, item.waitingOn, item.approvalRequired ? 1 : 0, item.spec, item.executor);
-      }
-      this.#itemInsert(count).run(...values);
-    }
-  }
-
-  #itemInsert(count: number): EngineStatement<(string | number | null)[]> {
-    return (this.#itemInserts[count] ??= this.#database.prepare<(string | number | null)[]>(
-      `INSERT INTO items (run_id, item_id, position, state, ready_at, waiting_on, approval_required, spec, executor)
-       VALUES ${Array.from({ length: count }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-    ));
+    const values: (string | number | null)[] = [];
+    for (const item of items)
+      values.push(item.runId, item.itemId, item.position, item.state, item.readyAt, item.waitingOn, item.approvalRequired ? 1 : 0, item.spec, item.executor);
+    this.#itemInsert.run(values);
   }
 
   /** The item's spec (defaults applied, canonical JSON), its executor and its run's workspace, for dispatch. */
@@ -213,18 +205,9 @@ export class RunStore {
 
   /** Inserts a run's dependency edges (prerequisite, dependent), up to `maxEdgesPerInsert` a statement; a pair given twice is stored once. */
   insertEdges(runId: string, edges: readonly (readonly [prerequisite: string, dependent: string])[]): void {
-    for (let start = 0; start < edges.length; start += maxEdgesPerInsert) {
-      const count = Math.min(maxEdgesPerInsert, edges.length - start);
-      const values: string[] = [];
-      for (let index = start; index < start + count; index++) values.push(runId, edges[index]![0], edges[index]![1]);
-      this.#edgeInsert(count).run(...values);
-    }
-  }
-
-  #edgeInsert(count: number): EngineStatement<string[]> {
-    return (this.#edgeInserts[count] ??= this.#database.prepare<string[]>(
-      `INSERT OR IGNORE INTO item_edges (run_id, prerequisite, dependent) VALUES ${Array.from({ length: count }, () => '(?, ?, ?)').join(', ')}`,
-    ));
+    const values: string[] = [];
+    for (const [prerequisite, dependent] of edges) values.push(runId, prerequisite, dependent);
+    this.#edgeInsert.run(values);
   }
 
   /** The run's spec as submitted (canonical JSON). */
