@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { close, open as openDescriptor, write } from 'node:fs';
 import { link, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorCode } from './error-code.ts';
@@ -17,18 +18,73 @@ export const temporaryPrefix = '.cairn\\tmp-';
  * directory, which is atomic: a reader sees the whole file or nothing, never a torn one.
  */
 export async function writeTemporaryFile(directory: string, bytes: Uint8Array, mode: number, flush = true): Promise<string> {
-  const path = join(directory, `${temporaryPrefix}${randomBytes(12).toString('hex')}`);
+  for (let attempt = 1; ; attempt += 1) {
+    const path = join(directory, temporaryName());
+    try {
+      await (flush ? writeAndFlush(path, bytes, mode) : writeUnflushed(path, bytes, mode));
+      return path;
+    } catch (error) {
+      // Another process's name (its tag drawn the same): another name, never its file.
+      if (errorCode(error) !== 'EEXIST' || attempt === 3) throw error;
+    }
+  }
+}
+
+/**
+ * This process's tag in temporary names, and its count: unique names without drawing random
+ * bytes for each (ten thousand manifests a run each drew twelve). Another process (or worker)
+ * has a tag of its own; the file is created exclusively, so even a tag drawn twice only costs a
+ * retry under another name.
+ */
+const processTag = randomBytes(8).toString('hex');
+let temporaryCount = 0;
+
+function temporaryName(): string {
+  temporaryCount += 1;
+  return `${temporaryPrefix}${processTag}-${temporaryCount.toString(36)}`;
+}
+
+async function writeAndFlush(path: string, bytes: Uint8Array, mode: number): Promise<void> {
   const handle = await open(path, 'wx', mode);
   try {
     await handle.writeFile(bytes);
-    if (flush) await handle.sync();
+    await handle.sync();
   } catch (error) {
     await handle.close().catch(() => undefined);
     await removeFile(path);
     throw error;
   }
   await handle.close();
-  return path;
+}
+
+/**
+ * The deferred put's write, through a plain descriptor: the engine makes one for each task's
+ * manifest, and a FileHandle (an object the collector tracks to close it, a promise per step)
+ * cost more of the event loop than the write itself.
+ */
+async function writeUnflushed(path: string, bytes: Uint8Array, mode: number): Promise<void> {
+  const descriptor = await new Promise<number>((resolve, reject) =>
+    openDescriptor(path, 'wx', mode, (error, opened) => (error ? reject(error) : resolve(opened))),
+  );
+  try {
+    // A write may take fewer bytes than given (a full disk, a signal): the rest is written after.
+    for (let offset = 0; offset < bytes.length;) {
+      const written = await new Promise<number>((resolve, reject) =>
+        write(descriptor, bytes, offset, bytes.length - offset, null, (error, count) => (error ? reject(error) : resolve(count))),
+      );
+      if (written === 0) throw Object.assign(new Error(`writing ${path} made no progress`), { code: 'EIO' });
+      offset += written;
+    }
+  } catch (error) {
+    await closeDescriptor(descriptor).catch(() => undefined);
+    await removeFile(path);
+    throw error;
+  }
+  await closeDescriptor(descriptor);
+}
+
+function closeDescriptor(descriptor: number): Promise<void> {
+  return new Promise((resolve, reject) => close(descriptor, (error) => (error ? reject(error) : resolve())));
 }
 
 /**
