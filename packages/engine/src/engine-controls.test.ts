@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditActor, CairnEvent } from '@cairn/core';
 import { createInMemoryCipher } from '@cairn/conformance/mocks';
 import { isCairnError } from '@cairn/protocol';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
+import { AuditLog } from './audit/audit-log.ts';
 import { ana, collect, engineHarness, eventually, backends } from './engine.test-support.ts';
 
 describe.each(backends)('on %s', (backend) => {
@@ -300,6 +301,53 @@ describe.each(backends)('on %s', (backend) => {
         if (event.type === 'run.state' && event.runId === other.runId && event.state === 'succeeded') break;
       }
       expect(seen).toBeGreaterThan(600);
+    });
+
+    test('a following stream of some types reads on from where its last read ended, not again from the last event it kept', async () => {
+      const { engine } = await engineWith({ concurrency: 8 });
+      const reads = vi.spyOn(AuditLog.prototype, 'runEntriesAfter');
+      try {
+        engine.start();
+        // Forty quick items, then one that waits for them and takes 300 ms: the stream is woken
+        // by commits after the quick items' entries and before the run ends, whatever the timing.
+        const quick = fanout('followed', 40);
+        const last = { id: 'last', dependsOn: quick.items.map((item) => item.id), runtime: command('sleep', '300') };
+        const { runId } = engine.submit({ ...quick, items: [...quick.items, last] }, { actor: ana });
+        const seen: CairnEvent[] = [];
+        for await (const event of engine.events({ runId, types: ['run.state'] })) {
+          seen.push(event);
+          if (event.type === 'run.state' && event.state === 'succeeded') break;
+        }
+        expect(seen.map((event) => event.type === 'run.state' && event.state)).toEqual(['queued', 'running', 'succeeded']);
+        const running = seen[1]!.id;
+        const ofStream = reads.mock.calls.filter((call) => call[0] === runId && call[3] !== undefined).map((call) => call[1]);
+        // Woken by the commits between `running` and `succeeded` (the quick items' 160 entries and
+        // more), the stream read on from the log's end each time: a later read started past them.
+        expect(ofStream.length).toBeGreaterThan(2);
+        expect(Math.max(...ofStream)).toBeGreaterThan(running + 100);
+      } finally {
+        reads.mockRestore();
+      }
+    });
+
+    test('a stream of some types reads only the entries that can become them, not every entry of the run', async () => {
+      const { engine } = await engineWith({ concurrency: 64 });
+      engine.start();
+      const { runId } = engine.submit(fanout('typed', 200), { actor: ana });
+      await engine.waitForRun(runId);
+      // Each entry read from the database is parsed once: the count tells how many were read.
+      const parse = vi.spyOn(JSON, 'parse');
+      try {
+        const states = await collect(engine.events({ runId, types: ['run.state'], follow: false }));
+        expect(states.map((event) => event.type === 'run.state' && event.state)).toEqual(['queued', 'running', 'succeeded']);
+        // The run has over 1,000 entries (five an item); its three run entries are read, not all of them.
+        expect(parse.mock.calls.length).toBeLessThan(10);
+        parse.mockClear();
+        expect(await collect(engine.events({ types: ['run.state'], follow: false }))).toEqual(states);
+        expect(parse.mock.calls.length).toBeLessThan(10);
+      } finally {
+        parse.mockRestore();
+      }
     });
   });
 

@@ -60,6 +60,66 @@ describe('the group commit before effects (ADR 0023)', () => {
     expect(runs.get(`${runId}/a/1`)).toBe(1);
   });
 
+  it("goes on deciding while a commit is in flight: a later pass is recorded while the first pass's task waits for its commit", async () => {
+    let first = '';
+    // Commits go through until the first run's dispatch is written; from then on they are held.
+    const commit = gate(() => first !== '' && engine.attempts(first, 'a').length > 0);
+    const { engine } = await engineWith({ commit: commit.commit });
+    onTestFinished(() => commit.open());
+    engine.start();
+    first = engine.submit(spec, { actor: ana }).runId;
+    await eventually(() => engine.attempts(first, 'a').length > 0);
+    // A run submitted while the commit carrying the first dispatch is held: the loop decides on it
+    // at once, and its task, too, waits for a commit.
+    const second = engine.submit({ ...spec, name: 'second' }, { actor: ana }).runId;
+    await eventually(() => engine.attempts(second, 'a').length > 0);
+    await sleep(50);
+    expect(engine.attempts(first, 'a').map((attempt) => attempt.state)).toEqual(['dispatching']);
+    expect(engine.attempts(second, 'a').map((attempt) => attempt.state)).toEqual(['dispatching']);
+    expect(runs.get(`${first}/a/1`)).toBeUndefined();
+    expect(runs.get(`${second}/a/1`)).toBeUndefined();
+    commit.open();
+    expect((await engine.waitForRun(first)).state).toBe('succeeded');
+    expect((await engine.waitForRun(second)).state).toBe('succeeded');
+    expect([runs.get(`${first}/a/1`), runs.get(`${second}/a/1`)]).toEqual([1, 1]);
+  });
+
+  it('starts nothing of any pass whose commit failed, the passes the loop made while it was in flight included', async () => {
+    let first = '';
+    const commit = gate(() => first !== '' && engine.attempts(first, 'a').length > 0);
+    const { engine } = await engineWith({ commit: commit.commit });
+    engine.start();
+    first = engine.submit(spec, { actor: ana }).runId;
+    await eventually(() => engine.attempts(first, 'a').length > 0);
+    const second = engine.submit({ ...spec, name: 'second' }, { actor: ana }).runId;
+    await eventually(() => engine.attempts(second, 'a').length > 0);
+    // The writer loses its lease while both passes' starts wait for their commits.
+    commit.fail();
+    await sleep(100);
+    await engine.stop();
+    expect(runs.get(`${first}/a/1`)).toBeUndefined();
+    expect(runs.get(`${second}/a/1`)).toBeUndefined();
+    expect(engine.attempts(first, 'a').map((attempt) => attempt.state)).toEqual(['dispatching']);
+    expect(engine.attempts(second, 'a').map((attempt) => attempt.state)).toEqual(['dispatching']);
+  });
+
+  it('stops only once the starts waiting for a commit have settled', async () => {
+    let runId = '';
+    const commit = gate(() => runId !== '' && engine.attempts(runId, 'a').length > 0);
+    const { engine } = await engineWith({ commit: commit.commit });
+    engine.start();
+    runId = engine.submit(spec, { actor: ana }).runId;
+    await eventually(() => engine.attempts(runId, 'a').length > 0);
+    let stopped = false;
+    const stopping = engine.stop().then(() => (stopped = true));
+    await sleep(100);
+    expect(stopped).toBe(false);
+    commit.open();
+    await stopping;
+    // The start went out once its commit landed, and was recorded before the engine stopped.
+    expect(engine.attempts(runId, 'a').map((attempt) => attempt.state)).not.toContain('dispatching');
+  });
+
   it("tells a run's waiter only once a commit carrying the run's end has resolved, also when the last exit was recorded while the loop's commit was in flight", async () => {
     // A group commit as PostgreSQL's: commits run one after another, each carries what was written
     // before it began (here the run's state), and it is durable once it resolves.

@@ -202,6 +202,43 @@ export function describeEngineService(name: string, makeService: () => ServiceUn
       expect(seen.filter((event) => event.runId === runId).map((event) => event.type)).toContain('item.state');
     });
 
+    test('events of some types: exactly those of the whole stream, from any resume point, and followed live to the end of a run', async () => {
+      const { service } = await makeService();
+      const items = Array.from({ length: 12 }, (_, index) => ({ id: `i${index}`, runtime: command('true') }));
+      const stop = new AbortController();
+      const live: CairnEvent[] = [];
+      const start = (await service.auditSize()) - 1;
+      // Followed from before the run: entries the filter skips between wakes must not hold the
+      // stream back, nor make it miss or repeat a state.
+      const following = (async () => {
+        for await (const event of service.events({ after: start, types: ['run.state'], signal: stop.signal })) {
+          live.push(event);
+          if (event.state === 'succeeded') stop.abort();
+        }
+      })();
+      const { runId } = await service.submit({ version: 1, name: 'typed', items }, { actor: ana });
+      await until(
+        async () => live,
+        (events) => events.some((event) => event.runId === runId && event.state === 'succeeded'),
+      );
+      await following;
+      const all = await collect(service.events({ after: start, follow: false }));
+      const ofRun = all.filter((event) => event.runId === runId);
+      expect(live.filter((event) => event.runId === runId)).toEqual(ofRun.filter((event) => event.type === 'run.state'));
+      const typeSets: CairnEvent['type'][][] = [['run.state'], ['item.state'], ['attempt.state'], ['run.state', 'attempt.state'], []];
+      for (const types of typeSets) {
+        const kept = (events: CairnEvent[]) => events.filter((event) => types.includes(event.type));
+        expect(await collect(service.events({ after: start, types, follow: false }))).toEqual(kept(all));
+        expect(await collect(service.events({ runId, types, follow: false }))).toEqual(kept(ofRun));
+        // Resumed after any event of the run: exactly the kept ones after it.
+        for (const from of [ofRun[0]!, ofRun[5]!, ofRun.at(-2)!]) {
+          expect(await collect(service.events({ runId, after: from.id, types, follow: false }))).toEqual(kept(ofRun.filter((event) => event.id > from.id)));
+        }
+      }
+      // Each item was ready, running and succeeded: the run's stream had every state to filter.
+      expect(ofRun.filter((event) => event.type === 'item.state')).toHaveLength(36);
+    });
+
     test('a bad spec, an unknown run and a wrong transition come back as the engine’s CairnErrors', async () => {
       const { service, engine } = await makeService();
       const bad = { version: 1, name: 'bad', items: [{ id: 'a', dependsOn: ['missing'], runtime: command('true') }] };

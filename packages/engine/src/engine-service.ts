@@ -20,6 +20,12 @@ export interface EngineEventsOptions {
   readonly signal?: AbortSignal;
   /** Keep waiting for new events once caught up (the default), or end there (`false`). */
   readonly follow?: boolean;
+  /**
+   * Only events of these types (every type by default). The filter is the read's: entries that
+   * cannot become one are not read from the database. Ids stay the audit sequence, so resuming
+   * after the last event seen skips nothing of these types.
+   */
+  readonly types?: readonly CairnEvent['type'][];
 }
 
 /**

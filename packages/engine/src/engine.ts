@@ -41,7 +41,7 @@ import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import { RunHistory, type RunListOptions, type RunPage } from './state/run-history.ts';
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
 import { SecretStore, type SecretRecord } from './secrets/secret-store.ts';
-import { eventOfEntry } from './events/event-of-entry.ts';
+import { auditActionsOfEventTypes, eventOfEntry } from './events/event-of-entry.ts';
 import { StateCountsReader } from './state/state-counts.ts';
 import type { EngineObserver } from './engine-observer.ts';
 import { InboxIngester } from './inbox/inbox-ingester.ts';
@@ -50,7 +50,7 @@ import { storageFullReason } from './database/storage-full.ts';
 import { retryDelay } from './dispatch/retry-delay.ts';
 import type { EngineHealth } from './engine-health.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
-import type { EngineService } from './engine-service.ts';
+import type { EngineEventsOptions, EngineService } from './engine-service.ts';
 import { InProcessEngineService } from './in-process-engine-service.ts';
 import { hostAuditDraft } from './host-audit/host-audit-draft.ts';
 import { hostAuditWriterOver } from './host-audit/host-audit-writer-over.ts';
@@ -209,8 +209,6 @@ export class Engine {
   readonly #executors: Readonly<Record<string, ExecutorV1>>;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #runWaiters = new Map<string, ((run: RunRecord) => void)[]>();
-  /** A notification of run waiters is queued (see `#notifyWaitersSoon`). */
-  #notifyQueued = false;
   #wake: (() => void) | undefined;
   #woken = false;
   #loop: Promise<void> | undefined;
@@ -221,6 +219,10 @@ export class Engine {
   /** Loop turns that failed in a row for a full disk (the backoff grows with them). */
   #storageFullTries = 0;
   #service: EngineService | undefined;
+  /** Starts of earlier passes waiting for the commit of their dispatches (they never reject: see `#handOff`). */
+  readonly #handedOff = new Set<Promise<void>>();
+  /** Why work the loop handed off (a pass's starts, a turn's commit) failed: the next turn throws it. */
+  #handedOffFailure: { error: unknown } | undefined;
 
   constructor(settings: EngineSettings) {
     const parsed = parseSettings(engineSettingsSchema, settings, 'engine');
@@ -448,22 +450,27 @@ export class Engine {
    * Each subscriber reads at its own pace from the database, so a slow one holds no buffer and
    * never stalls the engine. Ends when `signal` aborts, or once caught up when `follow` is false.
    */
-  async *events(
-    options: { readonly after?: number; readonly runId?: string; readonly signal?: AbortSignal; readonly follow?: boolean } = {},
-  ): AsyncGenerator<CairnEvent> {
+  async *events(options: EngineEventsOptions = {}): AsyncGenerator<CairnEvent> {
     const pageSize = 500;
+    const types = options.types === undefined ? undefined : new Set(options.types);
+    const actions = types === undefined ? undefined : auditActionsOfEventTypes(types);
     let cursor = options.after ?? -1;
     while (!options.signal?.aborted) {
-      const page = options.runId === undefined ? this.#audit.page(cursor + 1, pageSize) : this.#audit.runEntriesAfter(options.runId, cursor, pageSize);
+      // With a filter, the entries up to the log's end now are all considered by a short page: the
+      // next read starts there, not at the last entry kept (which would read the skipped ones again).
+      const end = this.#audit.size - 1;
+      const page =
+        options.runId === undefined ? this.#audit.page(cursor + 1, pageSize, actions) : this.#audit.runEntriesAfter(options.runId, cursor, pageSize, actions);
       // Registered before any await: an append after the read above cannot be missed.
       const appended = page.length < pageSize && options.follow !== false ? this.#audit.nextAppend(options.signal) : undefined;
       for (const entry of page) {
         cursor = entry.seq;
         const event = eventOfEntry(entry);
-        if (event) yield event;
+        if (event && (types === undefined || types.has(event.type))) yield event;
         if (options.signal?.aborted) return;
       }
       if (page.length === pageSize) continue;
+      if (actions !== undefined) cursor = Math.max(cursor, end);
       if (!appended) return;
       await appended;
     }
@@ -623,24 +630,34 @@ export class Engine {
           return 0;
         });
         if (wasFull) this.#storageHasRoom();
-        if (recovering) recovering = (await this.#dispatcher.recover()) > 0;
+        if (recovering) {
+          // Recovery starts attempts left dispatching: never one whose start a pass still has on the way.
+          await Promise.all(this.#handedOff);
+          recovering = (await this.#dispatcher.recover()) > 0;
+        }
         const now = Date.now();
         ended += this.#machine.expireApprovals() + this.#schedules.fireDue();
         this.#pollInboxIfDue();
         if (this.#stopsRequested) {
-          this.#stopsRequested = false;
-          await this.#dispatcher.stopDue();
+          // Attempts whose start is still on its way are stopped by a later turn (their start pokes it).
+          this.#stopsRequested = (await this.#dispatcher.stopDue()) > 0;
         }
         if (now - lastReconcile >= this.#settings.reconcileIntervalMs) {
           reconciles++;
           ended += await this.#dispatcher.reconcile({ skipPushing: reconciles % pushedInspectionEvery !== 0 });
           lastReconcile = now;
         }
-        const started = await this.#dispatcher.dispatchReady({ chain: this.#chainDispatch(Date.now()) });
+        const started = await this.#dispatch();
         await this.#checkpointer.issueIfDue();
         await this.#checkpointer.anchorDue();
-        // The turn's writes are one group commit: readers of the state store see them from now on.
-        await this.#commit();
+        // The turn's writes go in the next group commit (readers of the state store see them once it
+        // lands). Only effects wait for it, each on its own: the loop does not.
+        this.#handOff(this.#commit());
+        // What failed after the loop had moved on (a pass's starts, an earlier turn's commit) fails
+        // this turn, where the loop used to wait for them.
+        const failure = this.#handedOffFailure;
+        this.#handedOffFailure = undefined;
+        if (failure) throw failure.error;
         this.#notifyWaiters();
         // A whole turn went through: a full disk (here or under a seam) is behind us.
         this.#storageFullTries = 0;
@@ -667,6 +684,40 @@ export class Engine {
         await this.#sleep(this.#settings.reconcileIntervalMs);
       }
     }
+    // Stopped: the starts on their way land (or fail) before `stop` returns, and what they wrote
+    // is committed, so the next writer finds them started rather than dispatching.
+    await Promise.all(this.#handedOff);
+    await this.#commit().catch((error: unknown) => this.#settings.logger?.warn({ error: String(error) }, 'the last commit at stop failed'));
+  }
+
+  // Keeps work the loop did not wait for until it settles; a failure is thrown at the end of the
+  // next turn (which it wakes), so it is handled as the turn's own.
+  #handOff(work: Promise<unknown>): void {
+    const settled: Promise<void> = work
+      .then(
+        () => {},
+        (error: unknown) => {
+          this.#handedOffFailure ??= { error };
+          this.#poke();
+        },
+      )
+      .finally(() => this.#handedOff.delete(settled));
+    this.#handedOff.add(settled);
+  }
+
+  // One dispatch pass; returns how many items it moved. Where commits cost nothing (no `commit`
+  // setting: each SQLite transaction commits itself), the pass waits for its starts and chains on
+  // to what their quick exits made ready. Where they travel (a PostgreSQL group commit), the pass
+  // hands its starts off to wait for the commit carrying their dispatches, and the loop goes on
+  // deciding meanwhile (ADR 0023). There a pass takes at most half the concurrency: while one
+  // half's commit is in flight, the loop decides on the other half, rather than every slot
+  // waiting on one commit and the commits on the loop in turn.
+  async #dispatch(): Promise<number> {
+    if (this.#settings.commit === undefined) return this.#dispatcher.dispatchReady({ chain: this.#chainDispatch(Date.now()) });
+    const pass = await this.#dispatcher.dispatchNext({ limit: Math.ceil(this.#settings.concurrency / 2) });
+    // Once they are, a turn commits their starts (and exits pushed at once).
+    if (pass.moved > 0) this.#handOff(pass.started.then(() => this.#poke()));
+    return pass.moved;
   }
 
   // Whether a dispatch pass begun at `since` goes on with what its tasks' quick exits made ready,
@@ -719,15 +770,15 @@ export class Engine {
   }
 
   #pushed(executionId: string, status: ExecutionStatus): void {
+    // The loop's next turn commits the exit with what it decides on the room it made (a freed slot,
+    // a dependent now ready), in one commit, and tells the run's waiters once that commit lands.
     this.#dispatcher
       .exited(executionId, status)
-      .then(async (recorded) => {
+      .then((recorded) => {
         // An exit not recorded wrote nothing: one pushed before its start was recorded is recorded
         // by the dispatch pass under way (waking the loop would cut a chain of dispatches short),
         // and one of an attempt already finished or unknown is ignored.
         if (!recorded) return;
-        await this.#commit();
-        this.#notifyWaitersSoon();
         // Also when the engine is waiting out a full disk: this write went through, so it probes now.
         this.#poke();
       })
@@ -736,17 +787,6 @@ export class Engine {
         if (!this.#storageFull(error)) this.#settings.logger?.error({ executionId, error: String(error) }, 'recording a pushed exit failed; it is retried');
         this.#poke();
       });
-  }
-
-  // Once for every exit of a batch (they are recorded together and all resolve at once), not once
-  // per exit: each notification reads every awaited run.
-  #notifyWaitersSoon(): void {
-    if (this.#notifyQueued) return;
-    this.#notifyQueued = true;
-    queueMicrotask(() => {
-      this.#notifyQueued = false;
-      this.#notifyWaiters();
-    });
   }
 
   #notifyWaiters(): void {
@@ -758,17 +798,24 @@ export class Engine {
   // and a waiter must never hear of an end a reader of the state store cannot see yet.
   #notifyIfEnded(runId: string): void {
     if (!this.#runWaiters.has(runId) || !this.#endedRun(runId)) return;
-    this.#commit().then(
-      () => {
-        const waiters = this.#runWaiters.get(runId);
-        const run = waiters && this.#endedRun(runId);
-        if (!run) return;
-        this.#runWaiters.delete(runId);
-        for (const waiter of waiters) waiter(run);
-      },
-      // Not durable (the writer lost its lease): nobody is told; the next writer ends the run again.
-      (error: unknown) => this.#settings.logger?.warn({ runId, error: String(error) }, 'the commit before telling run waiters failed'),
-    );
+    // The run's checkpoint is issued first: its end may have been recorded after the loop's turn
+    // issued checkpoints (a start's exit lands while the loop goes on), and whoever hears of the end
+    // (and stops the engine, or exports the run's evidence) finds it covered.
+    this.#checkpointer
+      .issueIfDue()
+      .catch((error: unknown) => this.#settings.logger?.warn({ runId, error: String(error) }, "issuing the run's checkpoint before telling its waiters failed"))
+      .then(() => this.#commit())
+      .then(
+        () => {
+          const waiters = this.#runWaiters.get(runId);
+          const run = waiters && this.#endedRun(runId);
+          if (!run) return;
+          this.#runWaiters.delete(runId);
+          for (const waiter of waiters) waiter(run);
+        },
+        // Not durable (the writer lost its lease): nobody is told; the next writer ends the run again.
+        (error: unknown) => this.#settings.logger?.warn({ runId, error: String(error) }, 'the commit before telling run waiters failed'),
+      );
   }
 
   // Reads the inbox when its interval has passed and no read is in flight; a poll that ingests

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=32
+#!/usr/bin/env -S node --max-semi-space-size=16
 // `cairn`: the command line of the reference server. Each command prints for people, or with
 // --json one JSON document for scripts; exit codes: 0 done, 1 a check or run failed, 2 bad input
 // (an invalid spec, config, request or command line), 3 anything else, 5 the server unreachable.

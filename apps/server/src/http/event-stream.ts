@@ -47,7 +47,7 @@ export async function streamEvents(
   const header = request.headers['last-event-id'];
   const { after: query, types } = request.query as z.infer<typeof eventStreamQuery>;
   const after = Number(typeof header === 'string' && header !== '' ? header : (query ?? -1));
-  const wanted = types === undefined ? undefined : new Set(types.split(','));
+  const wanted = types === undefined ? undefined : new Set(types.split(',') as CairnEvent['type'][]);
   reply.hijack();
   // A stream waits for events as long as it is open: the idle timeout of other connections is not its.
   request.raw.socket.setTimeout(0);
@@ -76,6 +76,10 @@ export async function streamEvents(
       after: Number.isSafeInteger(after) ? after : -1,
       signal: controller.signal,
       ...(runId === undefined ? {} : { runId }),
+      // The engine reads only the entries of the wanted types (a `run.state` stream of a 10,000-item
+      // run read and parsed its 50,000 entries to send a handful); a run's stream reads its run's
+      // states too, whatever it asked for, to end with the run.
+      ...(wanted === undefined ? {} : { types: [...wanted, ...(runId === undefined || wanted.has('run.state') ? [] : ['run.state' as const])] }),
     })) {
       // A run's stream ends with the run: its terminal state is the last event it will ever have.
       const last = runId !== undefined && event.type === 'run.state' && isTerminalState(runTransitions, event.state);

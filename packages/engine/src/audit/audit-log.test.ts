@@ -8,7 +8,7 @@ import { digestOfJson, isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import { migrations } from '../database/migrations.ts';
 import { openEngineDatabase } from '../database/open-engine-database.ts';
-import { AuditLog, runEntriesAfterSql, type AuditEntryDraft } from './audit-log.ts';
+import { AuditLog, runEntriesAfterSql, runEntriesOfActionsAfterSql, type AuditEntryDraft } from './audit-log.ts';
 
 const directories: string[] = [];
 afterEach(() => {
@@ -109,6 +109,36 @@ describe('AuditLog in SQLite', () => {
     database.close();
   });
 
+  test('a large transaction writes its entries and nodes as it goes, not all at its end, and a rollback still drops them all', () => {
+    const database = openEngineDatabase(databasePath());
+    const log = new AuditLog(database, { now: clock });
+    const count = (table: string) => database.prepare<[], { rows: number }>(`SELECT COUNT(*) AS rows FROM ${table}`).get()!.rows;
+    const seen: { entries: number; nodes: number } = { entries: 0, nodes: 0 };
+    database.transaction(() => {
+      for (let index = 0; index < 10_000; index++) log.append(draft('r1', 'item.ready', { index }));
+      // Held in memory: at most 4,096 entries (and 8,192 nodes), so most are written by now.
+      seen.entries = count('audit_entries');
+      seen.nodes = count('merkle_nodes');
+    })();
+    expect(seen.entries).toBeGreaterThanOrEqual(10_000 - 4_096);
+    expect(seen.nodes).toBeGreaterThanOrEqual(10_000 - 8_192);
+    expect(count('audit_entries')).toBe(10_000);
+    expect(log.merkle.rootHash()).toEqual(referenceOf(log).rootHash());
+    // Written early, yet in the transaction: a rollback leaves none of them.
+    expect(() =>
+      database.transaction(() => {
+        for (let index = 0; index < 5_000; index++) log.append(draft('r2', 'item.ready', { index }));
+        throw new Error('rolled back');
+      })(),
+    ).toThrow('rolled back');
+    expect(count('audit_entries')).toBe(10_000);
+    expect(log.size).toBe(10_000);
+    expect(log.merkle.rootHash()).toEqual(referenceOf(log).rootHash());
+    log.append(draft('r2', 'run.submitted'));
+    expect(log.runEntries('r2').map((entry) => entry.runSeq)).toEqual([0]);
+    database.close();
+  });
+
   test('a savepoint rolled back drops only its own entries: the enclosing transaction keeps its own, gapless', () => {
     const database = openEngineDatabase(databasePath());
     const log = new AuditLog(database, { now: clock });
@@ -197,6 +227,40 @@ describe('AuditLog in SQLite', () => {
       .map((row) => (row as { detail: string }).detail);
     expect(plan[0]).toContain('run_id=? AND run_seq>?');
     expect(plan.join('\n')).not.toContain('TEMP B-TREE');
+  });
+
+  test("reads of some actions only: a run's and the log's, the same entries as reading all and filtering, from any cursor, through the run's index", () => {
+    const database = openEngineDatabase(databasePath());
+    const log = new AuditLog(database, { now: clock });
+    const actions = ['run.submitted', 'run.started', 'run.succeeded', 'item.ready', 'item.succeeded'] as const;
+    log.append(draft(undefined, 'server.started'));
+    for (let index = 0; index < 30; index++) {
+      log.append(draft('run-a', actions[index % actions.length]!));
+      log.append(draft('run-b', actions[(index + 2) % actions.length]!));
+      if (index % 7 === 0) log.append(draft(undefined, 'server.started'));
+    }
+    const all = [...log.query({})];
+    for (const kept of [['run.started'], ['run.submitted', 'run.succeeded', 'server.started'], ['item.failed'], []]) {
+      for (let cursor = -1; cursor <= all.length; cursor++) {
+        const ofLog = all.filter((entry) => kept.includes(entry.action) && entry.seq >= cursor);
+        expect(log.page(cursor, 1000, kept)).toEqual(ofLog);
+        expect(log.page(cursor, 2, kept)).toEqual(ofLog.slice(0, 2));
+        for (const runId of ['run-a', 'run-b']) {
+          const ofRun = all.filter((entry) => entry.runId === runId && kept.includes(entry.action) && entry.seq > cursor);
+          expect(log.runEntriesAfter(runId, cursor, 1000, kept)).toEqual(ofRun);
+          expect(log.runEntriesAfter(runId, cursor, 2, kept)).toEqual(ofRun.slice(0, 2));
+        }
+      }
+    }
+    // Without actions, every entry as before.
+    expect(log.page(0, 1000)).toEqual(all);
+    const plan = database
+      .prepare(`EXPLAIN QUERY PLAN ${runEntriesOfActionsAfterSql}`)
+      .all('run-a', 10, '["run.started"]', 'run-a', 10, 5)
+      .map((row) => (row as { detail: string }).detail);
+    expect(plan[0]).toContain('run_id=? AND run_seq>?');
+    expect(plan.join('\n')).not.toContain('TEMP B-TREE');
+    database.close();
   });
 
   test('reopened from its file, the log continues, verifies against a checkpoint, and exports a verifiable bundle', async () => {

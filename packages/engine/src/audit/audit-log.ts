@@ -1,9 +1,9 @@
 import type { AuditEntry } from '@cairn/core';
 import { auditEntryProblem, auditEntryText, leafHashOfText, MerkleLog } from '@cairn/audit';
 import { CairnError } from '@cairn/protocol';
-import { deferUntilCommit, flushDeferredWrites, type DeferredWriter } from '../database/deferred-writes.ts';
+import { DeferredRowInsert } from '../database/deferred-row-insert.ts';
+import { flushDeferredWrites } from '../database/deferred-writes.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
-import { MultiRowInsert } from '../database/multi-row-insert.ts';
 import { AuditQueryReader, type AuditQuery } from './audit-query.ts';
 import type { EngineAuditLog } from './engine-audit-log.ts';
 import { SqliteMerkleNodeStore } from './sqlite-merkle-node-store.ts';
@@ -24,6 +24,16 @@ export const runEntriesAfterSql = `SELECT body FROM audit_entries
     AND run_seq > COALESCE((SELECT run_seq FROM audit_entries WHERE run_id = ? AND seq <= ? ORDER BY run_seq DESC LIMIT 1), -1)
   ORDER BY run_seq LIMIT ?`;
 
+/**
+ * `runEntriesAfterSql` keeping only entries of some actions (parameters: run, seq, actions as a
+ * JSON array, run, seq, limit): the filter is the query's, so the entries it skips are neither
+ * read out nor parsed (a run's `run.state` stream skipped 50,000 item entries one by one).
+ */
+export const runEntriesOfActionsAfterSql = `SELECT body FROM audit_entries
+  WHERE run_id = ? AND seq > ? AND action IN (SELECT value FROM json_each(?))
+    AND run_seq > COALESCE((SELECT run_seq FROM audit_entries WHERE run_id = ? AND seq <= ? ORDER BY run_seq DESC LIMIT 1), -1)
+  ORDER BY run_seq LIMIT ?`;
+
 export interface AuditLogSettings {
   /** Clock for entries without a time; `Date.now` by default (tests inject one). */
   readonly now?: () => number;
@@ -34,21 +44,13 @@ export interface AuditLogSettings {
  * of the Merkle tree in `merkle_nodes`, both written by the caller's transaction (or one of its
  * own), so a state change and its entries commit or roll back together. Inside a transaction the
  * rows wait in memory for the end of its body and are written then, many a statement
- * (`deferUntilCommit`); every read here writes them first.
+ * (`DeferredRowInsert`); every read here writes them first.
  */
 export class AuditLog implements EngineAuditLog {
   readonly merkle: MerkleLog;
   readonly #database: EngineDatabase;
   readonly #now: () => number;
-  readonly #insert: MultiRowInsert<AuditRowValue>;
-  /** Rows of entries appended in the open transaction and not written yet, `auditRowWidth` values each. */
-  #pendingRows: AuditRowValue[] = [];
-  readonly #pendingWriter: DeferredWriter = {
-    flush: () => this.#flushPending(),
-    discard: () => {
-      this.#pendingRows = [];
-    },
-  };
+  readonly #rows: DeferredRowInsert<AuditRowValue>;
   readonly #nextRunSeq;
   /**
    * The next runSeq of runs this log wrote to, so an append need not ask the database. Trusted
@@ -60,6 +62,8 @@ export class AuditLog implements EngineAuditLog {
   readonly #bySeq;
   readonly #byRun;
   readonly #byRunAfter;
+  readonly #bySeqOfActions;
+  readonly #byRunOfActionsAfter;
   /** Who waits for the next append (event streams that caught up). */
   readonly #appendWaiters = new Set<() => void>();
   #notifying = false;
@@ -68,11 +72,12 @@ export class AuditLog implements EngineAuditLog {
 
   constructor(database: EngineDatabase, settings: AuditLogSettings = {}) {
     this.#database = database;
-    this.#insert = new MultiRowInsert(
+    this.#rows = new DeferredRowInsert(
       database,
       'INSERT INTO audit_entries (seq, run_id, run_seq, time, action, entity_kind, outcome, actor_id, body)',
       auditRowWidth,
       maxRowsPerInsert,
+      maxPendingRows,
     );
     this.merkle = MerkleLog.open(new SqliteMerkleNodeStore(database));
     this.#now = settings.now ?? Date.now;
@@ -80,6 +85,10 @@ export class AuditLog implements EngineAuditLog {
     this.#bySeq = database.prepare<[number, number], { body: string }>('SELECT body FROM audit_entries WHERE seq >= ? ORDER BY seq LIMIT ?');
     this.#byRun = database.prepare<[string], { body: string }>('SELECT body FROM audit_entries WHERE run_id = ? ORDER BY run_seq');
     this.#byRunAfter = database.prepare<[string, number, string, number, number], { body: string }>(runEntriesAfterSql);
+    this.#bySeqOfActions = database.prepare<[number, string, number], { body: string }>(
+      'SELECT body FROM audit_entries WHERE seq >= ? AND action IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?',
+    );
+    this.#byRunOfActionsAfter = database.prepare<[string, number, string, string, number, number], { body: string }>(runEntriesOfActionsAfterSql);
     this.#appendOne = database.transaction((draft: AuditEntryDraft) => this.#write(draft));
     this.#query = new AuditQueryReader(database);
   }
@@ -119,16 +128,21 @@ export class AuditLog implements EngineAuditLog {
     return this.#query.entries(query, this.size);
   }
 
-  /** At most `limit` entries from `seq` on, in order. */
-  page(fromSeq: number, limit: number): AuditEntry[] {
+  /** At most `limit` entries from `seq` on, in order; only those of `actions` when given. */
+  page(fromSeq: number, limit: number, actions?: readonly string[]): AuditEntry[] {
     flushDeferredWrites(this.#database);
-    return this.#bySeq.all(fromSeq, limit).map((row) => JSON.parse(row.body) as AuditEntry);
+    const rows = actions === undefined ? this.#bySeq.all(fromSeq, limit) : this.#bySeqOfActions.all(fromSeq, JSON.stringify(actions), limit);
+    return rows.map((row) => JSON.parse(row.body) as AuditEntry);
   }
 
-  /** A run's entries after global position `afterSeq`, in order, at most `limit`. */
-  runEntriesAfter(runId: string, afterSeq: number, limit: number): AuditEntry[] {
+  /** A run's entries after global position `afterSeq`, in order, at most `limit`; only those of `actions` when given. */
+  runEntriesAfter(runId: string, afterSeq: number, limit: number, actions?: readonly string[]): AuditEntry[] {
     flushDeferredWrites(this.#database);
-    return this.#byRunAfter.all(runId, afterSeq, runId, afterSeq, limit).map((row) => JSON.parse(row.body) as AuditEntry);
+    const rows =
+      actions === undefined
+        ? this.#byRunAfter.all(runId, afterSeq, runId, afterSeq, limit)
+        : this.#byRunOfActionsAfter.all(runId, afterSeq, JSON.stringify(actions), runId, afterSeq, limit);
+    return rows.map((row) => JSON.parse(row.body) as AuditEntry);
   }
 
   /**
@@ -180,8 +194,7 @@ export class AuditLog implements EngineAuditLog {
     // Its canonical JSON written field by field: only `data` goes through the generic writer.
     const body = auditEntryText(entry);
     const row = [entry.seq, entry.runId ?? null, entry.runSeq ?? null, entry.time, entry.action, entry.entity.kind, entry.outcome, entry.actor.id, body];
-    if (deferUntilCommit(this.#database, this.#pendingWriter)) this.#pendingRows.push(...row);
-    else this.#insert.run(row);
+    this.#rows.add(row);
     this.merkle.appendLeafHash(leafHashOfText(body));
     if (runId !== undefined) this.#runSeqs.set(runId, runSeq! + 1);
     this.#sizeAfterLastWrite = seq + 1;
@@ -194,18 +207,16 @@ export class AuditLog implements EngineAuditLog {
     }
     return entry;
   }
-
-  // Writes the pending rows, up to `maxRowsPerInsert` a statement.
-  #flushPending(): void {
-    const rows = this.#pendingRows;
-    this.#pendingRows = [];
-    this.#insert.run(rows);
-  }
 }
 
 /** A column value of an `audit_entries` row. */
 type AuditRowValue = number | string | null;
 /** Columns of an `audit_entries` row as the log writes it. */
 const auditRowWidth = 9;
+/**
+ * Entries a transaction keeps in memory at most: a larger one (a submit of 100,000 items) writes
+ * them as it goes, in its transaction still, so its memory does not grow with its size.
+ */
+const maxPendingRows = 4_096;
 /** Entries one statement writes at most (9 values each, far below SQLite's limit on values). */
 const maxRowsPerInsert = 64;

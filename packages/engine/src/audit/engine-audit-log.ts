@@ -21,10 +21,10 @@ export interface EngineAuditLog {
    * page at a time, up to the log's size now. Throws CAIRN_PAYLOAD_INVALID at once for a bad field.
    */
   query(query?: AuditQuery): Generator<AuditEntry>;
-  /** At most `limit` entries from `seq` on, in order. */
-  page(fromSeq: number, limit: number): AuditEntry[];
-  /** A run's entries after global position `afterSeq`, in order, at most `limit`. */
-  runEntriesAfter(runId: string, afterSeq: number, limit: number): AuditEntry[];
+  /** At most `limit` entries from `seq` on, in order; only those of `actions` when given. */
+  page(fromSeq: number, limit: number, actions?: readonly string[]): AuditEntry[];
+  /** A run's entries after global position `afterSeq`, in order, at most `limit`; only those of `actions` when given. */
+  runEntriesAfter(runId: string, afterSeq: number, limit: number, actions?: readonly string[]): AuditEntry[];
   /** Resolves after the next append has committed (or when `signal` aborts). */
   nextAppend(signal?: AbortSignal): Promise<void>;
   /** A run's entries in runSeq order. */

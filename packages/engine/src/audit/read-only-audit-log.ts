@@ -24,8 +24,8 @@ export function readOnlyAuditLog(log: AuditLog): EngineAuditLog {
     },
     entries: (fromSeq?: number, pageSize?: number) => log.entries(fromSeq, pageSize),
     query: (query?: Parameters<AuditLog['query']>[0]) => log.query(query),
-    page: (fromSeq: number, limit: number) => log.page(fromSeq, limit),
-    runEntriesAfter: (runId: string, afterSeq: number, limit: number) => log.runEntriesAfter(runId, afterSeq, limit),
+    page: (fromSeq: number, limit: number, actions?: readonly string[]) => log.page(fromSeq, limit, actions),
+    runEntriesAfter: (runId: string, afterSeq: number, limit: number, actions?: readonly string[]) => log.runEntriesAfter(runId, afterSeq, limit, actions),
     nextAppend: (signal?: AbortSignal) => log.nextAppend(signal),
     runEntries: (runId: string) => log.runEntries(runId),
   });

@@ -1,7 +1,7 @@
 import { nodeHash, type MerkleNode, type MerkleNodeStore } from '@cairn/audit';
-import { deferUntilCommit, flushDeferredWrites, type DeferredWriter } from '../database/deferred-writes.ts';
+import { DeferredRowInsert } from '../database/deferred-row-insert.ts';
+import { flushDeferredWrites } from '../database/deferred-writes.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
-import { MultiRowInsert } from '../database/multi-row-insert.ts';
 import { rollbacksOf } from '../database/rollback-watch.ts';
 
 /**
@@ -22,6 +22,8 @@ const edges = new WeakMap<EngineDatabase, TreeEdge>();
 const maxNodesPerAppend = 54;
 /** Nodes one statement writes at most (3 values each, far below SQLite's limit on values). */
 const maxNodesPerInsert = 64;
+/** Nodes a transaction keeps in memory at most before writing them (in the transaction still). */
+const maxPendingNodes = 8_192;
 /**
  * The lowest level stored above the leaves: nodes of levels 1 to `lowestStoredLevel` − 1 are not
  * written, but hashed again from their leaves (at most 2^(lowestStoredLevel − 1) = 8, one range
@@ -41,7 +43,7 @@ const lowestStoredLevel = 4;
  * as `openEngineDatabase` does) has rolled nothing back since they were written: after a
  * rollback, the size is read again once, and the edge from the nodes as they are needed. Over an
  * unwatched database they are read again at every use. Inside a transaction the nodes wait in
- * memory for the end of its body and are written then, many a statement (`deferUntilCommit`);
+ * memory for the end of its body and are written then, many a statement (`DeferredRowInsert`);
  * a read writes them first. The nodes of levels 1 to 3 are not stored: a read of one hashes its
  * leaves again (`lowestStoredLevel`).
  */
@@ -49,23 +51,16 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
   readonly #get;
   readonly #leaves;
   readonly #count;
-  readonly #insert: MultiRowInsert<number | Uint8Array>;
+  /** The leaves and stored nodes, as (level, index, hash) rows. */
+  readonly #rows: DeferredRowInsert<number | Uint8Array>;
   readonly #appendNodes: (nodes: readonly MerkleNode[]) => void;
   readonly #database: EngineDatabase;
-  /** Nodes appended in the open transaction and not written yet, as (level, index, hash) values. */
-  #pending: (number | Uint8Array)[] = [];
-  readonly #pendingWriter: DeferredWriter = {
-    flush: () => this.#flushPending(),
-    discard: () => {
-      this.#pending = [];
-    },
-  };
 
   constructor(database: EngineDatabase) {
     this.#get = database.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?');
     this.#leaves = database.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = 0 AND idx >= ? AND idx < ? ORDER BY idx');
     this.#database = database;
-    this.#insert = new MultiRowInsert(database, 'INSERT INTO merkle_nodes (level, idx, hash)', 3, maxNodesPerInsert);
+    this.#rows = new DeferredRowInsert(database, 'INSERT INTO merkle_nodes (level, idx, hash)', 3, maxNodesPerInsert, maxPendingNodes);
     // All nodes of one append or none: its own transaction when the caller has none (inside the
     // caller's transaction, a failure aborts that transaction anyway).
     this.#appendNodes = database.transaction((nodes: readonly MerkleNode[]) => this.#insertNodes(nodes));
@@ -122,19 +117,11 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
       hashes.push(hash);
       if (node.level === 0 || node.level >= lowestStoredLevel) values.push(node.level, node.index, hash);
     }
-    if (deferUntilCommit(this.#database, this.#pendingWriter)) this.#pending.push(...values);
-    else this.#insert.run(values);
+    this.#rows.add(values);
     // Written, or to be written before the commit (a failure throws, and its rollback makes the
     // edge be read again).
     edge.size++;
     for (let position = 0; position < nodes.length; position++) edge.hashes[nodes[position]!.level] = hashes[position]!;
-  }
-
-  // Writes the pending nodes, up to `maxNodesPerInsert` a statement.
-  #flushPending(): void {
-    const values = this.#pending;
-    this.#pending = [];
-    this.#insert.run(values);
   }
 
   // The edge as the database has it now: the one in memory while no rollback happened since.

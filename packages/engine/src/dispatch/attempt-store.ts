@@ -101,11 +101,8 @@ export class AttemptStore {
       ),
       stopSent: prepare('UPDATE attempts SET stop_sent = 1 WHERE execution_id = ?'),
       byExecutionId: prepare<[string], AttemptRow>(`SELECT ${columns} FROM attempts WHERE execution_id = ?`),
-      liveByRun: prepare<[], { key: string; count: number }>(
-        `SELECT run_id AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') GROUP BY run_id`,
-      ),
-      liveByQueue: prepare<[], { key: string; count: number }>(
-        `SELECT queue AS key, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') AND queue IS NOT NULL GROUP BY queue`,
+      liveCounts: prepare<[], { runId: string; queue: string | null; count: number }>(
+        `SELECT run_id AS runId, queue, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') GROUP BY run_id, queue`,
       ),
       ofItem: prepare<
         [string, string],
@@ -217,14 +214,19 @@ export class AttemptStore {
     this.#statements.stopSent.run(executionId);
   }
 
-  /** Live attempts by run, their sum all the live ones (only live rows are read, through the partial index). */
-  liveByRun(): Map<string, number> {
-    return new Map(this.#statements.liveByRun.all().map((row) => [row.key, row.count]));
-  }
-
-  /** Live attempts by queue, of those that name one. */
-  liveByQueue(): Map<string, number> {
-    return new Map(this.#statements.liveByQueue.all().map((row) => [row.key, row.count]));
+  /**
+   * Live attempts by run (their sum all the live ones) and by queue (of those that name one), in
+   * one read of the live rows through the partial index: a dispatch pass reads them every round,
+   * and on a chain of quick items each statement of a round is a share of the hop (issue 16).
+   */
+  liveCounts(): { readonly byRun: Map<string, number>; readonly byQueue: Map<string, number> } {
+    const byRun = new Map<string, number>();
+    const byQueue = new Map<string, number>();
+    for (const { runId, queue, count } of this.#statements.liveCounts.all()) {
+      byRun.set(runId, (byRun.get(runId) ?? 0) + count);
+      if (queue !== null) byQueue.set(queue, (byQueue.get(queue) ?? 0) + count);
+    }
+    return { byRun, byQueue };
   }
 
   /** How many of the item's attempts before `attempt` were lost (read only when an attempt ends badly). */

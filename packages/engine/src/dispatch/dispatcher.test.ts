@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditActor, DsseEnvelope, ExecutorV1, ResultRecord, TaskEnvelope } from '@cairn/core';
+import type { AuditActor, Digest, DsseEnvelope, ExecutorV1, ResultRecord, TaskEnvelope } from '@cairn/core';
 import { buildEvidenceBundle, keyIdOf, openManifest, signCheckpoint, trustedKeyFrom, verifyBundle } from '@cairn/audit';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { CairnError, cairnEventSchema, canonicalJsonBytes, manifestKey, parseRunSpec, resultKey, sha256Digest } from '@cairn/protocol';
@@ -138,6 +138,28 @@ async function setUpOn(backend: EngineBackend, concurrency = 16, queues: Record<
   return { database, committing, audit, machine, storage, signer, key, dispatcher, drive, seenInputs, intervals, worker, executor, peak: () => peak };
 }
 
+/**
+ * An executor that ends every task the moment it starts and pushes its exit before the start is
+ * recorded (as the engine's subscription to `onExit` would); `started` lists the items it started.
+ */
+function instantExecutor(dispatcher: () => Dispatcher): { instant: ExecutorV1; started: string[] } {
+  const exited = { state: 'exited', outcome: 'succeeded', exitCode: 0 } as const;
+  const started: string[] = [];
+  const instant: ExecutorV1 = {
+    specificationVersion: 'v1',
+    provider: 'instant',
+    capabilities: { cancel: true, pushesCompletions: true },
+    start: async (task) => {
+      started.push(task.executionId.split('/')[1]!);
+      queueMicrotask(() => void dispatcher().exited(task.executionId, exited));
+      return { executor: 'instant', executionId: task.executionId };
+    },
+    inspect: async () => exited,
+    cancel: async () => {},
+  };
+  return { instant, started };
+}
+
 /** `executor` with another `start` (a process that dies, a backend that is down). */
 function withStart(executor: ExecutorV1, start: ExecutorV1['start']): ExecutorV1 {
   return {
@@ -228,6 +250,24 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
       e: 'succeeded',
     });
     expect(peak()).toBeLessThanOrEqual(2);
+  });
+
+  test("a pass's limit caps what it takes below the concurrency left; the next pass takes the rest of the room", async () => {
+    const { machine, dispatcher } = await setUp(5);
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+    const { runId } = machine.submit(
+      { version: 1, name: 'halves', items: ids.map((id) => ({ id, runtime: { kind: 'command' as const, argv: ['sleep', '10000'] } })) },
+      { actor: ana },
+    );
+    const pass = await dispatcher.dispatchNext({ limit: 3 });
+    expect(pass.moved).toBe(3);
+    expect(await pass.started).toBe(3);
+    // Five may run together: the next pass, limited to 3 too, finds room for two.
+    expect(await dispatcher.dispatchReady({ limit: 3 })).toBe(2);
+    const states = machine.items(runId).map((item) => item.state);
+    expect(states.filter((state) => state === 'running')).toHaveLength(5);
+    expect(states.filter((state) => state === 'ready')).toHaveLength(2);
+    machine.cancelRun(runId, ana);
   });
 
   test('an item naming an executor that is not configured fails with the reason, audited', async () => {
@@ -508,22 +548,7 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
 
   test("a pass told to chain dispatches what its tasks' quick exits made ready, in the same pass, while chain says so", async () => {
     const { database, machine, audit, storage, signer, committing } = await setUp();
-    const exited = { state: 'exited', outcome: 'succeeded', exitCode: 0 } as const;
-    const started: string[] = [];
-    // Ends every task the moment it starts, and pushes the exit before the start is recorded (as
-    // the engine's subscription to `onExit` would).
-    const instant: ExecutorV1 = {
-      specificationVersion: 'v1',
-      provider: 'instant',
-      capabilities: { cancel: true, pushesCompletions: true },
-      start: async (task) => {
-        started.push(task.executionId.split('/')[1]!);
-        queueMicrotask(() => void dispatcher.exited(task.executionId, exited));
-        return { executor: 'instant', executionId: task.executionId };
-      },
-      inspect: async () => exited,
-      cancel: async () => {},
-    };
+    const { instant, started } = instantExecutor(() => dispatcher);
     const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: instant }, storage, signer, ...committing });
     const items = ['a', 'b', 'c', 'd', 'e'].map((id, index, ids) => ({
       id,
@@ -551,6 +576,82 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
       .map((entry) => `${entry.action} ${String(entry.data['itemId'])}`);
     expect(actions).toEqual(items.flatMap(({ id }) => [`attempt.dispatched ${id}`, `attempt.started ${id}`, `attempt.completed ${id}`]));
     expect(audit.merkle.size).toBe([...audit.entries()].length);
+  });
+
+  test("a chain's next item, prepared while its prerequisite's quick exit is read, is dispatched once, also when the choice takes another item first", async () => {
+    const { database, machine, audit, storage, signer, committing } = await setUp();
+    const { instant, started } = instantExecutor(() => dispatcher);
+    // One task at a time: when 'a' ends, its dependent 'b' is prepared, but the choice takes 'x',
+    // ready since the submit and older than 'b'; 'b' is prepared again, and dispatched, after 'x'.
+    const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: instant }, storage, signer, concurrency: 1, ...committing });
+    const command = { kind: 'command' as const, argv: ['true'] };
+    const { runId } = machine.submit(
+      {
+        version: 1,
+        name: 'guessed',
+        items: [
+          { id: 'a', runtime: command },
+          { id: 'x', runtime: command },
+          { id: 'b', runtime: command, dependsOn: ['a'] },
+          { id: 'c', runtime: command, dependsOn: ['b'] },
+        ],
+      },
+      { actor: ana },
+    );
+    expect(await dispatcher.dispatchReady({ chain: () => true })).toBe(4);
+    expect(started).toEqual(['a', 'x', 'b', 'c']);
+    expect(machine.run(runId)).toMatchObject({ state: 'succeeded', itemsFinished: 4 });
+    const attemptEntries = audit.runEntries(runId).filter((entry) => entry.action.startsWith('attempt.'));
+    expect(attemptEntries.map((entry) => `${entry.action} ${String(entry.data['itemId'])}`)).toEqual(
+      ['a', 'x', 'b', 'c'].flatMap((id) => [`attempt.dispatched ${id}`, `attempt.started ${id}`, `attempt.completed ${id}`]),
+    );
+    // Each dispatch names a manifest that is stored, for its own first attempt.
+    for (const entry of attemptEntries.filter((candidate) => candidate.action === 'attempt.dispatched')) {
+      expect(entry.data['attempt']).toBe(1);
+      expect(await storage.get(manifestKey(entry.data['manifestDigest'] as Digest))).not.toBeNull();
+    }
+    expect(audit.merkle.size).toBe([...audit.entries()].length);
+  });
+
+  test("a chain's next item whose early preparation fails (the signer refused once) is prepared again by the next round: the pass goes on", async () => {
+    const { database, machine, audit, storage, signer, committing } = await setUp();
+    const { instant, started } = instantExecutor(() => dispatcher);
+    // The second signature (b's manifest, prepared while a's exit is read) fails; the rest do not.
+    let signatures = 0;
+    const flaky = new Proxy(signer, {
+      get(target, property) {
+        if (property === 'sign')
+          return async (...parameters: Parameters<typeof signer.sign>) => {
+            if (++signatures === 2) throw new Error('the signer is unreachable');
+            return target.sign(...parameters);
+          };
+        const value = Reflect.get(target, property, target) as unknown;
+        return typeof value === 'function' ? (value as (...parameters: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: instant }, storage, signer: flaky, ...committing });
+    const command = { kind: 'command' as const, argv: ['true'] };
+    const { runId } = machine.submit(
+      {
+        version: 1,
+        name: 'flaky-guess',
+        items: [
+          { id: 'a', runtime: command },
+          { id: 'b', runtime: command, dependsOn: ['a'] },
+        ],
+      },
+      { actor: ana },
+    );
+    expect(await dispatcher.dispatchReady({ chain: () => true })).toBe(2);
+    expect(signatures).toBe(3);
+    expect(started).toEqual(['a', 'b']);
+    expect(machine.run(runId)).toMatchObject({ state: 'succeeded', itemsFinished: 2 });
+    expect(
+      audit
+        .runEntries(runId)
+        .filter((entry) => entry.action.startsWith('attempt.'))
+        .map((entry) => `${entry.action} ${String(entry.data['itemId'])}`),
+    ).toEqual(['a', 'b'].flatMap((id) => [`attempt.dispatched ${id}`, `attempt.started ${id}`, `attempt.completed ${id}`]));
   });
 
   test('a dispatch is recorded, and its task started, only once its manifest is stored: a crash after the record never lacks the manifest', async () => {

@@ -92,7 +92,7 @@ export class Dispatcher {
   readonly #pure: PureResults;
   readonly #now: () => number;
   readonly #commit: GroupCommit;
-  #dispatching: Promise<number> | undefined;
+  #dispatching: Promise<DispatchPass> | undefined;
   /**
    * Attempts this process started on executors that push exits: their exits come by themselves.
    * Attempts started by an earlier process are not here (the push went to a listener that is
@@ -139,6 +139,18 @@ export class Dispatcher {
    * quick items then costs one pass, not one pass and one engine loop turn per item.
    */
   dispatchReady(options: DispatchPassOptions = {}): Promise<number> {
+    return this.dispatchNext(options).then(({ started }) => started);
+  }
+
+  /**
+   * The pass of `dispatchReady`, which resolves once its dispatches are recorded (ADR 0023), with
+   * how many items it moved and a promise for their starts. Without `chain` the starts are handed
+   * off: they wait for the commit carrying the dispatches, and the caller may choose again while
+   * it is in flight (a pipelined store). With `chain` the pass waits for its starts, since it
+   * chooses again from what their quick exits made ready (a store whose commits cost nothing).
+   * One pass at a time: a call during a pass's recording waits for it instead of racing it.
+   */
+  dispatchNext(options: DispatchPassOptions = {}): Promise<DispatchPass> {
     this.#dispatching ??= this.#dispatchPass(options).finally(() => {
       this.#dispatching = undefined;
     });
@@ -287,19 +299,34 @@ export class Dispatcher {
     return ended;
   }
 
-  /** Asks executors to stop the attempts that are due to stop (a cancel, a deadline) now, without inspecting anything. */
-  async stopDue(): Promise<void> {
+  /**
+   * Asks executors to stop the attempts that are due to stop (a cancel, a deadline) now, without
+   * inspecting anything. Returns how many due ones could not be asked yet: their start is still on
+   * its way (a handed-off start waiting for its commit), so there is no handle to stop; call again
+   * once it is recorded.
+   */
+  async stopDue(): Promise<number> {
+    let notYetStarted = 0;
     for (const live of this.#attempts.live()) {
       const executor = this.#settings.executors[live.executor];
       if (live.state === 'running' && live.handle !== null && executor) await this.#stopIfDue(live, executor);
+      else if (live.state === 'dispatching' && this.#stopReasonOf(live) !== null) notYetStarted++;
     }
+    return notYetStarted;
+  }
+
+  // Why an attempt is due to stop: asked before (its item or run cancelled), its run being
+  // cancelled, or its deadline passed; null when it is not.
+  #stopReasonOf(attempt: AttemptRecord): AttemptRecord['stopReason'] {
+    if (attempt.stopReason !== null) return attempt.stopReason;
+    if (this.#settings.machine.run(attempt.runId)?.cancelRequestedBy) return 'cancel';
+    if (attempt.deadline !== null && Date.parse(attempt.deadline) <= this.#now()) return 'timeout';
+    return null;
   }
 
   // Asks the executor to stop an attempt that is overdue or whose run or item is being cancelled, once.
   async #stopIfDue(attempt: AttemptRecord, executor: ExecutorV1): Promise<AttemptRecord> {
-    let stopReason = attempt.stopReason;
-    if (stopReason === null && this.#settings.machine.run(attempt.runId)?.cancelRequestedBy) stopReason = 'cancel';
-    if (stopReason === null && attempt.deadline !== null && Date.parse(attempt.deadline) <= this.#now()) stopReason = 'timeout';
+    const stopReason = this.#stopReasonOf(attempt);
     if (stopReason === null || attempt.stopSent) return attempt;
     this.#attempts.requestStop(attempt.executionId, stopReason);
     await this.#commit();
@@ -324,28 +351,49 @@ export class Dispatcher {
   // stored together, every dispatch is recorded in one transaction, the executors are started
   // together, and their handles are recorded in one more, with the exits pushed meanwhile (and,
   // when the pass chains, the choice of what those exits made ready).
-  async #dispatchPass(options: DispatchPassOptions): Promise<number> {
+  async #dispatchPass(options: DispatchPassOptions): Promise<DispatchPass> {
     // The pass's reads in one read transaction: one snapshot, and one read lock for all of them
     // rather than one per statement.
-    let chosen = this.#settings.database.transaction(() => this.#choose())();
-    let total = 0;
-    while (chosen.length > 0) {
-      const round = await this.#dispatchRound(chosen, options.chain);
-      total += round.started;
-      chosen = round.next;
+    let chosen = this.#settings.database.transaction(() => this.#choose(options.limit))();
+    // Dispatches the round before recorded in its exits' transaction (see `#startRound`).
+    let already: PreparedDispatch[] = [];
+    let moved = 0;
+    let started = 0;
+    while (chosen.length > 0 || already.length > 0) {
+      const round = await this.#recordRound(chosen, already);
+      moved += round.recorded.length + round.reused;
+      const starting = this.#startRound(round, options.chain);
+      // Not chaining: the starts are handed off, and the caller goes on deciding meanwhile.
+      if (!options.chain) return { moved, started: starting.then((done) => started + done.started) };
+      const done = await starting;
+      started += done.started;
+      chosen = done.next;
+      already = done.recorded;
     }
-    return total;
+    return { moved, started: Promise.resolve(started) };
   }
 
-  // Dispatches the chosen items: returns how many started (or reused a result), and, when `chain`
-  // says to go on and some of them already ended, the items chosen next.
-  async #dispatchRound(chosen: readonly Choice[], chain: (() => boolean) | undefined): Promise<{ started: number; next: Choice[] }> {
+  // Prepares the chosen items (signed and stored manifests) and records their dispatches, after
+  // those the round before already recorded (`already`).
+  async #recordRound(chosen: readonly Choice[], already: readonly PreparedDispatch[]): Promise<RecordedRound> {
     const outcomes = await Promise.all(chosen.map((choice) => this.#prepare(choice)));
     const prepared = outcomes.filter((outcome) => typeof outcome === 'object');
     const reused = outcomes.filter((outcome) => outcome === 'reused').length;
     // Items that ended without starting (a reused result, a refusal) may have made others ready.
-    let ended = outcomes.length - prepared.length;
-    const recorded = this.#settings.database.transaction(() => prepared.filter((dispatch) => this.#recordDispatch(dispatch)))();
+    const ended = outcomes.length - prepared.length;
+    const recorded =
+      prepared.length === 0
+        ? [...already]
+        : [...already, ...this.#settings.database.transaction(() => prepared.filter((dispatch) => this.#recordDispatch(dispatch)))()];
+    return { recorded, reused, ended };
+  }
+
+  // Starts a round's recorded dispatches and records their starts: returns how many started (or
+  // reused a result), and, when `chain` says to go on and some of them already ended, the items
+  // chosen next and those of them whose dispatch is recorded.
+  async #startRound(round: RecordedRound, chain: (() => boolean) | undefined): Promise<{ started: number; next: Choice[]; recorded: PreparedDispatch[] }> {
+    const { recorded, reused } = round;
+    let { ended } = round;
     // A task starts only once its dispatch is durable: a writer that loses its lease starts nothing.
     if (recorded.length > 0) await this.#commit();
     for (const dispatch of recorded) this.#starting.add(dispatch.executionId);
@@ -372,20 +420,31 @@ export class Dispatcher {
         const status = 'handle' in start ? this.#earlyExits.get(start.dispatch.executionId) : undefined;
         if (status === undefined) return [];
         this.#earlyExits.delete(start.dispatch.executionId);
-        const { executionId } = start.dispatch;
+        const { executionId, runId, itemId, hasDependents } = start.dispatch;
         return [
           this.#readResultOf(start.dispatch).then(
-            (read) => ({ executionId, status, read }),
-            () => ({ executionId, status, read: 'unread' as const }),
+            (read): EarlyExit => ({ executionId, runId, itemId, hasDependents, status, read }),
+            (): EarlyExit => ({ executionId, runId, itemId, hasDependents, status, read: 'unread' }),
           ),
         ];
       }),
     );
+    // Whether the pass goes on is asked once a round in which items ended, before their transaction.
+    const chaining = (ended > 0 || early.some(({ read }) => read !== 'unread')) && (chain?.() ?? false);
+    // What those ends will likely make ready, prepared now (manifests signed and stored), so that
+    // the transaction that records the ends can record their dispatch too when its choice takes
+    // them: a chain of quick items then commits once a hop, not twice (issue 16). A guess that
+    // fails (a signer or storage error) is no guess: the next round prepares them, and fails there.
+    const likely =
+      chaining && early.some(({ hasDependents }) => hasDependents)
+        ? await this.#prepareLikelyNext(early).catch(() => new Map<string, PreparedDispatch>())
+        : new Map<string, PreparedDispatch>();
     // A start refused for a full disk (the executor could not write its own state) is not the
     // item's failure: the attempt stays dispatching, and the loop, told by the error, re-starts it
     // with the same execution id once there is room.
     let storageFull: unknown;
     let next: Choice[] = [];
+    const recordedNext: PreparedDispatch[] = [];
     try {
       this.#settings.database.transaction(() => {
         for (const start of starts) {
@@ -400,8 +459,10 @@ export class Dispatcher {
           this.#recordCompletion(attempt, status, read, { current: true });
           ended++;
         }
-        // What those ends made ready, chosen in the same transaction (one snapshot, no new read lock).
-        if (storageFull === undefined && ended > 0 && chain?.()) next = this.#choose();
+        // What those ends made ready, chosen in the same transaction (one snapshot, no new read lock);
+        // the dispatch of a chosen item prepared above is recorded here too, as the next round would.
+        if (storageFull === undefined && ended > 0 && chaining) next = this.#choose();
+        if (likely.size > 0) next = next.filter((choice) => !this.#recordLikely(choice, likely, recordedNext));
       })();
     } finally {
       // Recorded, or (the transaction failed) left dispatching for recovery to start again.
@@ -416,19 +477,60 @@ export class Dispatcher {
       return status === undefined ? [] : [{ executionId, status }];
     });
     await Promise.all([...early.filter(({ read }) => read === 'unread'), ...late].map(({ executionId, status }) => this.exited(executionId, status)));
-    return { started: starts.filter((start) => 'handle' in start).length + reused, next };
+    return { started: starts.filter((start) => 'handle' in start).length + reused, next, recorded: recordedNext };
+  }
+
+  // Prepares the dispatch of the items the early exits' successes would make ready (see
+  // `RunStateMachine.readiedBySuccess`), by execution id. A guess, checked against the choice the
+  // exits' transaction makes: only plain items are guessed (no inputs, whose digests the ends
+  // write; no secrets; not pure, whose result may be reused instead), and an item the choice does
+  // not take at the attempt guessed is prepared again by the next round as any other. A guess
+  // that is wrong leaves a manifest no dispatch names, as a dispatch a cancel overtook does.
+  async #prepareLikelyNext(early: readonly EarlyExit[]): Promise<Map<string, PreparedDispatch>> {
+    // Its reads in one read transaction: one snapshot, one read lock.
+    const choices = this.#settings.database.transaction(() =>
+      early.flatMap(({ runId, itemId, hasDependents, status, read }) => {
+        if (!hasDependents || status.state !== 'exited' || status.outcome !== 'succeeded' || read === 'unread' || (read !== undefined && 'rejected' in read))
+          return [];
+        return this.#settings.machine.readiedBySuccess(runId, itemId).flatMap((item): Choice[] => {
+          const stored = this.#runs.dispatchFacts(item.runId, item.itemId);
+          if (stored === undefined || !this.#settings.executors[stored.executor]) return [];
+          const spec = JSON.parse(stored.spec) as ItemSpec;
+          if (Object.keys(spec.needs ?? {}).length > 0 || (spec.secrets ?? []).length > 0 || spec.effect === 'pure') return [];
+          return [{ item, locks: declaredLocks(spec.locks), stored, spec, inputs: {} }];
+        });
+      }),
+    )();
+    const likely = new Map<string, PreparedDispatch>();
+    for (const outcome of await Promise.all(choices.map((choice) => this.#prepare(choice)))) {
+      if (typeof outcome === 'object') likely.set(outcome.executionId, outcome);
+    }
+    return likely;
+  }
+
+  // Records, in the caller's transaction, the dispatch of a chosen item whose dispatch was
+  // prepared for the attempt it is chosen for (true; added to `recorded`). False, with nothing
+  // written, when none was, or its dispatch cannot be recorded: the next round prepares it.
+  #recordLikely(choice: Choice, likely: ReadonlyMap<string, PreparedDispatch>, recorded: PreparedDispatch[]): boolean {
+    const { item, stored, locks, inputs } = choice;
+    const prepared = likely.get(`${item.runId}/${item.itemId}/${stored.nextAttempt}`);
+    if (prepared === undefined || isDispatchRefusal(inputs) || Object.keys(inputs).length > 0) return false;
+    // What the choice knows now, rather than what the guess read: when it became ready, its lock wait.
+    const dispatch: PreparedDispatch = { ...prepared, locks, readyAt: item.readyAt, lockWait: lockWaitOf(stored.lockWaitStartedAt, stored.lockWaitLocks) };
+    if (!this.#recordDispatch(dispatch)) return false;
+    recorded.push(dispatch);
+    return true;
   }
 
   // Oldest ready items first, up to the concurrency left, within per-run and per-queue limits and
   // the locks they need; each with what its dispatch needs from the database.
-  #choose(): Choice[] {
+  #choose(limit = Infinity): Choice[] {
     // Every live attempt belongs to a run: the live count is the sum of the counts by run.
-    const byRun = this.#attempts.liveByRun();
+    const { byRun, byQueue } = this.#attempts.liveCounts();
     let live = 0;
     for (const count of byRun.values()) live += count;
-    const capacity = (this.#settings.concurrency ?? 16) - live;
+    const capacity = Math.min((this.#settings.concurrency ?? 16) - live, limit);
     if (capacity <= 0) return [];
-    const byQueue = this.#attempts.liveByQueue();
     const runLimits = new Map<string, number | null>();
     // Read lazily, in ready order: the choice stops reading once the pass is full.
     const candidates = function* (this: Dispatcher): Generator<Omit<Choice, 'inputs'> & DispatchCandidate> {
@@ -527,6 +629,7 @@ export class Dispatcher {
       readyAt: item.readyAt,
       lockWait: lockWaitOf(stored.lockWaitStartedAt, stored.lockWaitLocks),
       inputDigest,
+      hasDependents: stored.hasDependents === 1,
       ...(secrets ? { secrets: secrets.values, secretVersions: secrets.versions } : {}),
     };
   }
@@ -796,20 +899,53 @@ export class Dispatcher {
   }
 }
 
-/** How a dispatch pass goes (`Dispatcher.dispatchReady`). */
+/** How a dispatch pass goes (`Dispatcher.dispatchReady`, `Dispatcher.dispatchNext`). */
 export interface DispatchPassOptions {
   /**
    * Asked after a round of the pass in which items ended (tasks whose exits came before their
    * starts were recorded): true to dispatch what they made ready in the same pass. Absent, a pass
-   * is one round.
+   * is one round, and `dispatchNext` hands off its starts.
    */
   readonly chain?: () => boolean;
+  /** At most this many items a pass (within the concurrency left); absent, as many as it allows. */
+  readonly limit?: number;
+}
+
+/** A pass of `dispatchNext`: what it recorded, and its starts still to come. */
+export interface DispatchPass {
+  /** Items the pass moved: dispatches recorded, and pure items that reused an earlier result. */
+  readonly moved: number;
+  /**
+   * Resolves once the recorded dispatches' starts are recorded (after the commit that carries the
+   * dispatches), with how many items started or reused a result; rejects as the pass would have
+   * (a failed commit, a full disk).
+   */
+  readonly started: Promise<number>;
+}
+
+/** An exit pushed before its attempt's start was recorded, with the result read for it ('unread': it could not be). */
+interface EarlyExit {
+  readonly executionId: string;
+  readonly runId: string;
+  readonly itemId: string;
+  readonly hasDependents: boolean;
+  readonly status: ExecutionStatus;
+  readonly read: ResultRead | 'unread';
 }
 
 /** An exit an executor pushed, for an attempt the engine has recorded as running. */
 interface PushedExit {
   readonly attempt: AttemptRecord;
   readonly status: ExecutionStatus;
+}
+
+/** A round of a pass whose dispatches are recorded, their starts still to come. */
+interface RecordedRound {
+  readonly recorded: readonly PreparedDispatch[];
+  /** Pure items that reused an earlier result instead. */
+  readonly reused: number;
+  /** Items that ended without starting (a reused result, a refusal): they may have made others ready. */
+  readonly ended: number;
 }
 
 /** An attempt ready to record: its manifest is signed and stored. */
@@ -830,6 +966,8 @@ interface PreparedDispatch {
   readonly lockWait: LockWait | null;
   /** A pure item's input digest, under which its success is recorded for reuse. */
   readonly inputDigest: string | null;
+  /** Whether another item depends on it (only then may its quick end make one ready to guess at). */
+  readonly hasDependents: boolean;
   /** Decrypted secret values, handed to the executor and then dropped; never stored. */
   readonly secrets?: Readonly<Record<string, string>>;
   readonly secretVersions?: Readonly<Record<string, number>>;

@@ -22,6 +22,23 @@ const itemStates: Partial<Record<string, ItemState>> = {
 
 const attemptOutcomes = new Set<string>(['succeeded', 'failed', 'timed-out', 'cancelled', 'lost']);
 
+/** The audit actions whose entries can become an event of each type (what `eventOfEntry` reads). */
+const actionsOfEventType: Record<CairnEvent['type'], readonly string[]> = {
+  'run.state': Object.keys(runStates),
+  'item.state': Object.keys(itemStates),
+  'attempt.state': ['attempt.started', 'attempt.lost', 'attempt.completed'],
+};
+
+/**
+ * The audit actions of the entries that can become events of `types`: a stream that wants only
+ * some types reads only those entries from the database (a run's `run.state` stream reads its
+ * handful of run entries, not the five of every item). A superset is harmless (`eventOfEntry`
+ * still decides); a missing action would lose events, so the maps above are the one source.
+ */
+export function auditActionsOfEventTypes(types: Iterable<CairnEvent['type']>): string[] {
+  return [...new Set([...types].flatMap((type) => actionsOfEventType[type]))];
+}
+
 /**
  * The event a subscriber is told about an audit entry, if any: one event per state change, its id
  * the entry's `seq`, so a stream resumes after the last id it saw without gaps or duplicates.

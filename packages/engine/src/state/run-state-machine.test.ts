@@ -224,6 +224,44 @@ describe('RunStateMachine', () => {
     database.close();
   });
 
+  test('a page of ready items is read with its size written in the SQL, not bound (a bound LIMIT is planned again at every read); past 64 sizes, bound', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
+    directories.push(directory);
+    const database = openEngineDatabase(join(directory, 'engine.db'));
+    const pagedSources: string[] = [];
+    const prepare = database.prepare.bind(database);
+    Object.defineProperty(database, 'prepare', {
+      value: (source: string) => {
+        if (source.includes('rowid AS readyRowid')) pagedSources.push(source);
+        return prepare(source);
+      },
+    });
+    const now = () => Date.UTC(2026, 10, 22, 10);
+    const machine = new RunStateMachine(database, new AuditLog(database, { now }), { now });
+    machine.submit(
+      {
+        version: 1,
+        name: 'many',
+        items: Array.from({ length: 90 }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command' as const, argv: ['x'] } })),
+      },
+      { actor: ana },
+    );
+    const key = (item: { runId: string; itemId: string }) => `${item.runId}/${item.itemId}`;
+    const all = machine.readyItems(100).map(key);
+    expect(all).toHaveLength(90);
+    // Pages of 80 sizes, each read whole (limit = size) and in two pages (limit = size + 1).
+    for (let pageSize = 1; pageSize <= 80; pageSize++) {
+      expect([...machine.readyItemsInPages(pageSize, pageSize)].map(key)).toEqual(all.slice(0, pageSize));
+      expect([...machine.readyItemsInPages(pageSize + 1, pageSize)].map(key)).toEqual(all.slice(0, pageSize + 1));
+    }
+    // Each kept size prepared once (the first page and the page after): no statement per read.
+    const literal = pagedSources.filter((source) => !source.includes('LIMIT ?'));
+    expect(literal).toHaveLength(2 * 64);
+    expect(literal.filter((source) => source.endsWith('LIMIT 7'))).toHaveLength(2);
+    expect(pagedSources.filter((source) => source.includes('LIMIT ?'))).toHaveLength(2);
+    database.close();
+  });
+
   test('cancelling a run with nothing running ends it at once, cancelled by its actor', () => {
     const { machine, audit } = setUp();
     const { runId } = machine.submit(chain, { actor: ana });

@@ -63,6 +63,8 @@ export interface RunStateMachineSettings {
 }
 
 const defaultApprovalTimeoutMs = 7 * 24 * 3_600_000;
+/** Items a submit builds the rows of at a time (see `submit`). */
+const submitSlice = 1_024;
 
 /**
  * The lifecycle of runs and items in the engine database. Every transition is checked against
@@ -171,46 +173,53 @@ export class RunStateMachine {
       // back). One that needs no approval is inserted `ready` (the transition checked as #move
       // checks it, and audited below in the same order), so its row is written once.
       const readyAt = iso(now);
-      const rows: NewItem[] = [];
-      const roots: ItemRecord[] = [];
-      spec.items.forEach((item, position) => {
-        const effective = withDefaults(spec, item);
-        const waitingOn = prerequisitesOf(item).length;
-        const approvalRequired = item.approval === 'required';
-        const releasedReady = waitingOn === 0 && !approvalRequired;
-        if (releasedReady) assertTransition(itemTransitions, 'blocked', 'ready', `item ${item.id} of run ${runId}`);
-        rows.push({
-          runId,
-          itemId: item.id,
-          position,
-          state: releasedReady ? 'ready' : 'blocked',
-          readyAt: releasedReady ? readyAt : null,
-          waitingOn,
-          approvalRequired,
-          spec: canonicalJson(effective),
-          executor: effective.executor ?? this.#defaultExecutor,
-        });
-        if (waitingOn === 0)
-          roots.push({
+      // The rows are built and inserted a slice at a time, and the roots released by position
+      // rather than from a list of records: a submit of 100,000 items holds one slice of rows.
+      const rootPositions: number[] = [];
+      for (let start = 0; start < spec.items.length; start += submitSlice) {
+        const rows: NewItem[] = [];
+        for (let position = start; position < Math.min(start + submitSlice, spec.items.length); position++) {
+          const item = spec.items[position]!;
+          const effective = withDefaults(spec, item);
+          const waitingOn = prerequisitesOf(item).length;
+          const approvalRequired = item.approval === 'required';
+          const releasedReady = waitingOn === 0 && !approvalRequired;
+          if (releasedReady) assertTransition(itemTransitions, 'blocked', 'ready', `item ${item.id} of run ${runId}`);
+          if (waitingOn === 0) rootPositions.push(position);
+          rows.push({
             runId,
             itemId: item.id,
             position,
-            state: 'blocked',
+            state: releasedReady ? 'ready' : 'blocked',
+            readyAt: releasedReady ? readyAt : null,
             waitingOn,
             approvalRequired,
-            readyAt: null,
-            cancelRequestedBy: null,
-            failure: null,
-            lockWait: null,
+            spec: canonicalJson(effective),
+            executor: effective.executor ?? this.#defaultExecutor,
           });
-      });
-      this.#store.insertItems(rows);
+        }
+        this.#store.insertItems(rows);
+      }
       const edges: [prerequisite: string, dependent: string][] = [];
       for (const item of spec.items) for (const prerequisite of prerequisitesOf(item)) edges.push([prerequisite, item.id]);
       this.#store.insertEdges(runId, edges);
-      for (const item of roots) {
-        if (item.approvalRequired) this.#release(item, now);
-        else this.#audited(item, 'ready', engineActor, {});
+      for (const position of rootPositions) {
+        const item = spec.items[position]!;
+        const approvalRequired = item.approval === 'required';
+        const root: ItemRecord = {
+          runId,
+          itemId: item.id,
+          position,
+          state: 'blocked',
+          waitingOn: 0,
+          approvalRequired,
+          readyAt: null,
+          cancelRequestedBy: null,
+          failure: null,
+          lockWait: null,
+        };
+        if (approvalRequired) this.#release(root, now);
+        else this.#audited(root, 'ready', engineActor, {});
       }
       return { runId, created: true, specDigest: digest };
     })();
@@ -459,6 +468,20 @@ export class RunStateMachine {
   /** The oldest items ready now across all runs (FIFO by ready time): what a dispatcher takes next. */
   readyItems(limit: number): ItemRecord[] {
     return this.#store.readyItems(limit, iso(this.#now()));
+  }
+
+  /**
+   * The items the success of `itemId` would make ready, as they are now: its blocked dependents
+   * that wait on it alone and need no approval. A guess, read without writing (the dispatcher
+   * prepares their dispatch while the success is being recorded); the success itself decides.
+   */
+  readiedBySuccess(runId: string, itemId: string): ItemRecord[] {
+    // Two index searches: the edges, then each dependent by its key. One statement joining them
+    // measured ~15 µs a read, these ~2 µs each (a chain has one dependent a hop).
+    return this.#store.dependents(runId, itemId).flatMap((dependent) => {
+      const item = this.#store.item(runId, dependent);
+      return item && item.state === 'blocked' && item.waitingOn === 1 && !item.approvalRequired && item.cancelRequestedBy === null ? [item] : [];
+    });
   }
 
   /**

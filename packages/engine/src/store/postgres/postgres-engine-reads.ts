@@ -124,23 +124,26 @@ export class PostgresEngineReads {
     return (await this.#query<{ size: number }>('SELECT COALESCE(MAX(seq) + 1, 0)::int AS size FROM audit_entries')).rows[0]!.size;
   }
 
-  /** At most `limit` entries from `fromSeq` on, in order. */
-  async auditPage(fromSeq: number, limit: number): Promise<AuditEntry[]> {
-    return this.#bodies('SELECT body FROM audit_entries WHERE seq >= $1 ORDER BY seq LIMIT $2', [fromSeq, limit]);
+  /** At most `limit` entries from `fromSeq` on, in order; only those of `actions` when given. */
+  async auditPage(fromSeq: number, limit: number, actions?: readonly string[]): Promise<AuditEntry[]> {
+    return actions === undefined
+      ? this.#bodies('SELECT body FROM audit_entries WHERE seq >= $1 ORDER BY seq LIMIT $2', [fromSeq, limit])
+      : this.#bodies('SELECT body FROM audit_entries WHERE seq >= $1 AND action = ANY($3::text[]) ORDER BY seq LIMIT $2', [fromSeq, limit, actions]);
   }
 
   /**
    * A run's entries after global position `afterSeq`, in order, at most `limit`: read through the
    * run's index from the run's last entry at or before the cursor (one writer numbers `seq` and
    * `run_seq` together, so they grow together), not by walking the run's earlier entries each time.
+   * Only entries of `actions` when given: skipped entries are neither sent nor parsed.
    */
-  async runEntriesAfter(runId: string, afterSeq: number, limit: number): Promise<AuditEntry[]> {
+  async runEntriesAfter(runId: string, afterSeq: number, limit: number, actions?: readonly string[]): Promise<AuditEntry[]> {
     return this.#bodies(
       `SELECT body FROM audit_entries
-       WHERE run_id = $1 AND seq > $2
+       WHERE run_id = $1 AND seq > $2${actions === undefined ? '' : ' AND action = ANY($4::text[])'}
          AND run_seq > COALESCE((SELECT run_seq FROM audit_entries WHERE run_id = $1 AND seq <= $2 ORDER BY run_seq DESC LIMIT 1), -1)
        ORDER BY run_seq LIMIT $3`,
-      [runId, afterSeq, limit],
+      actions === undefined ? [runId, afterSeq, limit] : [runId, afterSeq, limit, actions],
     );
   }
 

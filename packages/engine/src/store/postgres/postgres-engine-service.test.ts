@@ -2,10 +2,12 @@
 // (the same suite as `engine.service()`), whether this replica leads or another one does.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createInMemoryCipher, createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
-import { afterAll } from 'vitest';
+import type { AuditActor, CairnEvent } from '@cairn/core';
+import { afterAll, describe, expect, test, vi } from 'vitest';
 import { describeEngineService } from '../../engine-service.test-support.ts';
 import { harnessTask } from '../../engine.test-support.ts';
 import { createPostgresEngineLeader, type PostgresEngineLeader } from './postgres-engine-leader.ts';
+import { PostgresEngineReads } from './postgres-engine-reads.ts';
 import { createPostgresEngineService, type PostgresEngineService } from './postgres-engine-service.ts';
 import { createPostgresStateStore } from './postgres-state-store.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.test-support.ts';
@@ -49,3 +51,32 @@ async function deployment(through: 'leader' | 'follower') {
 
 describeEngineService('PostgreSQL, the replica that runs the engine', () => deployment('leader'));
 describeEngineService('PostgreSQL, a replica that does not run the engine', () => deployment('follower'));
+
+describe('PostgreSQL event streams of some types', () => {
+  const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
+
+  test('a following stream reads on from the log end its last read saw, not again from the last event it kept', async () => {
+    const { service } = await deployment('follower');
+    const reads = vi.spyOn(PostgresEngineReads.prototype, 'runEntriesAfter');
+    try {
+      // Forty quick items, then one that waits for them and takes 300 ms: the stream is woken by
+      // commits after the quick items' entries and before the run ends, whatever the timing.
+      const quick = Array.from({ length: 40 }, (_, index) => ({ id: `i${index}`, runtime: { kind: 'command' as const, argv: ['true'] } }));
+      const last = { id: 'last', dependsOn: quick.map((item) => item.id), runtime: { kind: 'command' as const, argv: ['sleep', '300'] } };
+      const { runId } = await service.submit({ version: 1, name: 'followed', items: [...quick, last] }, { actor: ana });
+      const seen: CairnEvent[] = [];
+      for await (const event of service.events({ runId, types: ['run.state'] })) {
+        seen.push(event);
+        if (event.type === 'run.state' && event.state === 'succeeded') break;
+      }
+      expect(seen.map((event) => event.type === 'run.state' && event.state)).toEqual(['queued', 'running', 'succeeded']);
+      const running = seen[1]!.id;
+      const ofStream = reads.mock.calls.filter((call) => call[0] === runId && call[3] !== undefined).map((call) => call[1]);
+      // Woken by the commits between `running` and `succeeded` (the quick items' 160 entries and
+      // more), the stream read on from the log's end: a later read started past them.
+      expect(Math.max(...ofStream)).toBeGreaterThan(running + 100);
+    } finally {
+      reads.mockRestore();
+    }
+  });
+});

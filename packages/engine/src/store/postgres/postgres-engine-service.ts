@@ -6,7 +6,7 @@ import type { ItemAttemptRecord } from '../../dispatch/attempt-store.ts';
 import type { EngineHealth } from '../../engine-health.ts';
 import type { EngineMetrics } from '../../engine-metrics.ts';
 import type { EngineEventsOptions, EngineService } from '../../engine-service.ts';
-import { eventOfEntry } from '../../events/event-of-entry.ts';
+import { auditActionsOfEventTypes, eventOfEntry } from '../../events/event-of-entry.ts';
 import type { HostAuditWriter } from '../../host-audit/host-audit-writer.ts';
 import { hostAuditWriterOver } from '../../host-audit/host-audit-writer-over.ts';
 import type { ScheduleDefinition, ScheduleRecord } from '../../schedules/schedule-book.ts';
@@ -144,22 +144,29 @@ export class PostgresEngineService implements EngineService {
   }
 
   async *events(options: EngineEventsOptions = {}): AsyncGenerator<CairnEvent> {
+    const types = options.types === undefined ? undefined : new Set(options.types);
+    const actions = types === undefined ? undefined : auditActionsOfEventTypes(types);
     let cursor = options.after ?? -1;
     if (options.follow !== false) await this.#listenerClient();
     while (!options.signal?.aborted && !this.#closed) {
       // Registered before the read: a commit notified after it is not missed.
       const appended = options.follow !== false ? this.#nextAppend(options.signal) : undefined;
+      // With a filter, the log's end read before the page: every entry up to it is considered by a
+      // short page (the writer commits in sequence order), so the next read starts there, not at
+      // the last entry kept (which would read the skipped ones again after every commit).
+      const end = actions === undefined ? cursor : (await this.#reads.auditSize()) - 1;
       const page =
         options.runId === undefined
-          ? await this.#reads.auditPage(cursor + 1, eventPageSize)
-          : await this.#reads.runEntriesAfter(options.runId, cursor, eventPageSize);
+          ? await this.#reads.auditPage(cursor + 1, eventPageSize, actions)
+          : await this.#reads.runEntriesAfter(options.runId, cursor, eventPageSize, actions);
       for (const entry of page) {
         cursor = entry.seq;
         const event = eventOfEntry(entry);
-        if (event) yield event;
+        if (event && (types === undefined || types.has(event.type))) yield event;
         if (options.signal?.aborted) return;
       }
       if (page.length === eventPageSize) continue;
+      cursor = Math.max(cursor, end);
       if (!appended) return;
       await appended;
     }
