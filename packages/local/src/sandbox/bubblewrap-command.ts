@@ -45,6 +45,19 @@ export interface SandboxCommandOptions {
 }
 
 /**
+ * The reaper's watchdog, and the trap it is forked under. It is stopped with KILL, never TERM: a
+ * subshell forked a moment ago may not have reset the inherited TERM trap yet, and loses a TERM
+ * to it; it then reads fd 3 for as long as the host lives, and the reaper, which waits for it
+ * before removing the cgroup, waits for good. A sandbox that ends at once on a loaded machine hit
+ * this (its attempt stayed running, its run never ended).
+ */
+export const reaperWatchdog = {
+  trap: "trap 'stopped=1' TERM INT",
+  start: '(read -r _ <&3; kill -KILL 0) & watchdog=$!',
+  stop: 'kill -KILL $watchdog 2>/dev/null',
+} as const;
+
+/**
  * Outside the sandbox, as the caller (root), with an empty environment: a watchdog first, then
  * bubblewrap as the sandbox's uid; the watchdog kills the reaper's process group (bubblewrap and
  * the network stack with it) the moment the host's end of the pipe on fd 3 closes (the host died),
@@ -69,8 +82,8 @@ const reaper = [
   'if [ -n "$cgroup" ]; then echo $$ > "$cgroup/cgroup.procs" || exit 125; fi',
   'options() { n=$count; for option; do [ "$n" -gt 0 ] || break; printf \'%s\\0\' "$option"; n=$((n-1)); done; }',
   'sandbox() { setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs --pdeathsig KILL -- "$bwrap" --args 4 "$@"; }',
-  "trap 'stopped=1' TERM INT",
-  '(read -r _ <&3; kill -KILL 0) & watchdog=$!',
+  reaperWatchdog.trap,
+  reaperWatchdog.start,
   'if [ "$network" = 1 ]; then',
   '  exec 9>&1',
   '  { options "$@" | { shift "$count"; sandbox --info-fd 8 "$@" 4<&0 </dev/null 8>&1 >&9 9>&-; }; echo "exit $?"; } | {',
@@ -92,7 +105,7 @@ const reaper = [
   // long enough to clean up (the SIGKILL that may follow is what the start-up sweep is for).
   'sandbox=$!; wait $sandbox; status=$?',
   'if [ -n "$stopped" ]; then kill -KILL $sandbox 2>/dev/null; wait $sandbox; status=143; fi',
-  'kill $watchdog 2>/dev/null',
+  reaperWatchdog.stop,
   // The cgroup goes with the sandbox: the reaper steps out to its parent and removes it once the
   // sandbox's last processes (killed with its pid 1) have left it.
   'if [ -n "$cgroup" ]; then wait $watchdog 2>/dev/null; echo $$ > "${cgroup%/*}/cgroup.procs"; i=0; until rmdir "$cgroup" 2>/dev/null || [ $i -ge 50 ]; do i=$((i+1)); sleep 0.02; done; fi',
