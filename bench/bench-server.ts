@@ -19,7 +19,7 @@ export interface RunningServer {
 }
 
 /**
- * A server as `cairn serve` runs it, on 127.0.0.1:0, with the instant executor and the engine's
+ * A server as `cairn serve` runs it (its webhook dispatcher too), on 127.0.0.1:0, with the instant executor and the engine's
  * concurrency at the issue's fan-out setting (50), as the engine-alone rows it is compared with.
  */
 export async function startServer(): Promise<RunningServer> {
@@ -31,6 +31,8 @@ export async function startServer(): Promise<RunningServer> {
   const composition = await composeServer(loaded, { executors: { instant: new InstantExecutor({ record: false }) } });
   const app = await buildHttpApi({ composition, host: '127.0.0.1', auth: loaded.config.server.auth });
   composition.engine.start();
+  // As `cairn serve` does: with no endpoint it reads nothing, and the rows say so by measuring it.
+  composition.webhookDispatcher.start();
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     base,

@@ -78,7 +78,7 @@ export interface ComposeServerOptions {
    */
   readonly probe?: boolean;
   /** Webhook delivery timing (tests shorten the Standard Webhooks schedule). */
-  readonly webhooks?: { readonly retrySchedule?: readonly number[]; readonly timeoutMs?: number };
+  readonly webhooks?: { readonly retrySchedule?: readonly number[]; readonly timeoutMs?: number; readonly endpointCheckMs?: number };
 }
 
 /**

@@ -137,6 +137,18 @@ export class PostgresWebhookStore implements WebhookStore {
     });
   }
 
+  async skipWhenNoEndpoints(after: number): Promise<boolean> {
+    return this.#database.transaction(async (client) => {
+      // The cursor row is locked as `recordEvents` locks it: a batch recording meanwhile is not overtaken.
+      await client.query(`INSERT INTO ${this.#schema}.server_webhook_cursor (only_row, after_event) VALUES (0, -1) ON CONFLICT (only_row) DO NOTHING`);
+      await client.query(`SELECT after_event FROM ${this.#schema}.server_webhook_cursor WHERE only_row = 0 FOR UPDATE`);
+      const enabled = await client.query(`SELECT 1 FROM ${this.#schema}.server_webhook_endpoints WHERE disabled_at IS NULL LIMIT 1`);
+      if (enabled.rowCount !== 0) return false;
+      await client.query(`UPDATE ${this.#schema}.server_webhook_cursor SET after_event = GREATEST(after_event, $1) WHERE only_row = 0`, [after]);
+      return true;
+    });
+  }
+
   async initializeCursor(after: number): Promise<void> {
     await this.#database.query(`INSERT INTO ${this.#schema}.server_webhook_cursor (only_row, after_event) VALUES (0, $1) ON CONFLICT (only_row) DO NOTHING`, [
       after,
@@ -175,9 +187,9 @@ export class PostgresWebhookStore implements WebhookStore {
     );
   }
 
-  async disableEndpoint(webhookId: string, reason: string, now: number): Promise<void> {
-    await this.#database.transaction(async (client) => {
-      await client.query(
+  async disableEndpoint(webhookId: string, reason: string, now: number): Promise<boolean> {
+    return this.#database.transaction(async (client) => {
+      const disabled = await client.query(
         `UPDATE ${this.#schema}.server_webhook_endpoints SET disabled_at = $1, disabled_reason = $2 WHERE webhook_id = $3 AND disabled_at IS NULL`,
         [iso(now), reason, webhookId],
       );
@@ -186,6 +198,7 @@ export class PostgresWebhookStore implements WebhookStore {
          WHERE webhook_id = $3 AND status = 'pending'`,
         [`not sent: the endpoint was disabled (${reason})`, iso(now), webhookId],
       );
+      return (disabled.rowCount ?? 0) > 0;
     });
   }
 

@@ -109,6 +109,7 @@ export class SqliteWebhookStore implements WebhookStore {
       endpoint: database.prepare<[string], EndpointRow>(`SELECT ${endpointColumns} FROM endpoints WHERE webhook_id = ?`),
       endpoints: database.prepare<[], EndpointRow>(`SELECT ${endpointColumns} FROM endpoints ORDER BY created_at, webhook_id`),
       enabledSince: database.prepare<[number], EndpointRow>(`SELECT ${endpointColumns} FROM endpoints WHERE disabled_at IS NULL AND since_event < ?`),
+      anyEnabled: database.prepare<[], { one: number }>('SELECT 1 AS one FROM endpoints WHERE disabled_at IS NULL LIMIT 1'),
       secretEnvelope: database.prepare<[string], { secret_envelope: string }>('SELECT secret_envelope FROM endpoints WHERE webhook_id = ?'),
       removeEndpoint: database.prepare('DELETE FROM endpoints WHERE webhook_id = ?'),
       disableEndpoint: database.prepare('UPDATE endpoints SET disabled_at = ?, disabled_reason = ? WHERE webhook_id = ? AND disabled_at IS NULL'),
@@ -219,6 +220,14 @@ export class SqliteWebhookStore implements WebhookStore {
     if (this.#cursor() === undefined) this.#statements.setCursor.run(after);
   }
 
+  async skipWhenNoEndpoints(after: number): Promise<boolean> {
+    return this.#database.transaction(() => {
+      if (this.#statements.anyEnabled.get() !== undefined) return false;
+      this.#statements.setCursor.run(after);
+      return true;
+    })();
+  }
+
   /** Pending deliveries of enabled endpoints due at `now`, oldest first, but those in `excluded` (in flight). */
   async due(now: number, limit: number, excluded: readonly string[] = []): Promise<DueDelivery[]> {
     return this.#statements.due.all(now, JSON.stringify([...excluded]), limit);
@@ -236,10 +245,11 @@ export class SqliteWebhookStore implements WebhookStore {
   }
 
   /** Stops sending to an endpoint (it answered 410 Gone): its pending deliveries fail. */
-  async disableEndpoint(webhookId: string, reason: string, now: number): Promise<void> {
-    this.#database.transaction(() => {
-      this.#statements.disableEndpoint.run(iso(now), reason, webhookId);
+  async disableEndpoint(webhookId: string, reason: string, now: number): Promise<boolean> {
+    return this.#database.transaction(() => {
+      const disabled = this.#statements.disableEndpoint.run(iso(now), reason, webhookId).changes > 0;
       this.#statements.failPendingOf.run(`not sent: the endpoint was disabled (${reason})`, iso(now), webhookId);
+      return disabled;
     })();
   }
 

@@ -16,6 +16,11 @@ export interface WebhookDispatcherSettings {
   readonly timeoutMs?: number;
   /** Attempts in flight at once, across endpoints (default 8). */
   readonly concurrency?: number;
+  /**
+   * How often (ms) the follower looks for endpoints while there are none, and while it reads the
+   * stream, whether any is left (default 1 s). With none, it reads nothing.
+   */
+  readonly endpointCheckMs?: number;
   readonly logger?: Logger;
   readonly now?: () => number;
 }
@@ -39,6 +44,7 @@ export class WebhookDispatcher {
   readonly #schedule: readonly number[];
   readonly #timeoutMs: number;
   readonly #concurrency: number;
+  readonly #endpointCheckMs: number;
   readonly #now: () => number;
   readonly #inFlight = new Map<string, Promise<void>>();
   #stop: AbortController | undefined;
@@ -51,6 +57,7 @@ export class WebhookDispatcher {
     this.#schedule = settings.retrySchedule ?? standardRetrySchedule;
     this.#timeoutMs = settings.timeoutMs ?? 10_000;
     this.#concurrency = settings.concurrency ?? 8;
+    this.#endpointCheckMs = settings.endpointCheckMs ?? 1_000;
     this.#now = settings.now ?? Date.now;
   }
 
@@ -79,6 +86,13 @@ export class WebhookDispatcher {
         // A new database starts at the log's end: no endpoint existed before it. (Read in the
         // retried block: an engine whose database cannot answer now is asked again.)
         if ((await store.cursor()) === undefined) await store.initializeCursor((await service.auditSize()) - 1);
+        // With no endpoint, no event is anyone's: the stream is not read (it is five events an item,
+        // each parsed and recorded), the cursor moves to the log's end, and the follower looks
+        // again later. The end is read before the endpoints, so one made in between starts after it.
+        if (await store.skipWhenNoEndpoints((await service.auditSize()) - 1)) {
+          await pause(this.#endpointCheckMs, signal);
+          continue;
+        }
         // Events that arrive together (a page the engine read) are recorded in one transaction,
         // at the end of this turn of the event loop, not one transaction (and commit) each; one
         // batch at a time, in order (`recording`), while the stream is read on. A batch that fails
@@ -86,6 +100,15 @@ export class WebhookDispatcher {
         // it, so nothing is skipped.
         const batch: CairnEvent[] = [];
         const failed = new AbortController();
+        // The last endpoint gone (removed, or disabled, maybe on another replica): the stream ends,
+        // and the pass above finds none.
+        const emptied = new AbortController();
+        const lookForEndpoints = setInterval(() => {
+          store.endpoints().then(
+            (endpoints) => endpoints.every((endpoint) => endpoint.disabledAt !== null) && emptied.abort(),
+            () => undefined,
+          );
+        }, this.#endpointCheckMs);
         let failure: unknown;
         let recording = Promise.resolve();
         const record = () => {
@@ -101,10 +124,11 @@ export class WebhookDispatcher {
         };
         try {
           const after = (await store.cursor()) ?? -1;
-          for await (const event of service.events({ after, follow: true, signal: AbortSignal.any([signal, failed.signal]) })) {
+          for await (const event of service.events({ after, follow: true, signal: AbortSignal.any([signal, failed.signal, emptied.signal]) })) {
             if (batch.push(event) === 1) setImmediate(record);
           }
         } finally {
+          clearInterval(lookForEndpoints);
           // What was read before a stop is recorded now, before the store may close.
           record();
           await recording;
@@ -112,10 +136,7 @@ export class WebhookDispatcher {
         if (failure !== undefined) throw failure;
       } catch (error) {
         this.#settings.logger?.error({ error: (error as Error).message }, 'webhooks: reading the event stream failed; retrying in 1 s');
-        await new Promise((resolve) => {
-          const timer = setTimeout(resolve, 1_000);
-          signal.addEventListener('abort', () => resolve(clearTimeout(timer)), { once: true });
-        });
+        await pause(1_000, signal);
       }
     }
   }
@@ -170,11 +191,13 @@ export class WebhookDispatcher {
       return;
     }
     if (statusCode === 410) {
+      let disabled = false;
       const recorded = await this.#record(async () => {
         await store.recordAttempt(delivery.deliveryId, { delivered: false, statusCode, error: 'the endpoint answered 410 Gone', retryAt: null }, now);
-        await store.disableEndpoint(delivery.webhookId, 'the endpoint answered 410 Gone', now);
+        disabled = await store.disableEndpoint(delivery.webhookId, 'the endpoint answered 410 Gone', now);
       }, delivery);
-      if (!recorded) return;
+      // Two deliveries in flight may both be answered 410: the one that disabled the endpoint says so.
+      if (!recorded || !disabled) return;
       // Cairn stopped sending on its own: the log says so, as it says who created the endpoint.
       await this.#settings.service.hostAudit
         .webhookDisabled({ actor: webhooksActor, webhookId: delivery.webhookId, reason: 'the endpoint answered 410 Gone' })
@@ -239,6 +262,19 @@ export class WebhookDispatcher {
       this.#wakeSender = done;
     });
   }
+}
+
+/** Waits `ms`, or less when `signal` aborts; leaves no listener on `signal` (it waits once a second while idle). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** An error as a line for the delivery record: fetch hides the useful part (ECONNREFUSED) in `cause`. */

@@ -67,6 +67,23 @@ describe.each(Object.keys(stores))('the %s webhook store', (kind) => {
     await webhooks.close();
   });
 
+  test('the cursor skips ahead only while no enabled endpoint exists, and never back', async () => {
+    const webhooks = await store();
+    await webhooks.initializeCursor(-1);
+    expect(await webhooks.skipWhenNoEndpoints(9)).toBe(true);
+    expect(await webhooks.cursor()).toBe(9);
+    expect(await webhooks.skipWhenNoEndpoints(4)).toBe(true);
+    expect(await webhooks.cursor()).toBe(9);
+    await webhooks.addEndpoint(endpoint('wh_all', null, null), '{}', 9);
+    expect(await webhooks.skipWhenNoEndpoints(20)).toBe(false);
+    expect(await webhooks.cursor()).toBe(9);
+    // A disabled endpoint is sent nothing: the events are nobody's again.
+    await webhooks.disableEndpoint('wh_all', 'the endpoint answered 410 Gone', 1_000);
+    expect(await webhooks.skipWhenNoEndpoints(20)).toBe(true);
+    expect(await webhooks.cursor()).toBe(20);
+    await webhooks.close();
+  });
+
   test('a batch that fails records none of its deliveries and leaves the cursor where it was', async () => {
     const webhooks = await store();
     await webhooks.initializeCursor(-1);
@@ -127,7 +144,9 @@ describe.each(Object.keys(stores))('the %s webhook store', (kind) => {
       }),
       expect.objectContaining({ eventId: 1, status: 'succeeded', attempts: 1, lastStatusCode: 204, lastError: null, nextAttemptAt: null }),
     ]);
-    await webhooks.disableEndpoint('wh_b', 'the endpoint answered 410 Gone', 2_000);
+    expect(await webhooks.disableEndpoint('wh_b', 'the endpoint answered 410 Gone', 2_000)).toBe(true);
+    // A second 410 (another delivery in flight) finds it disabled: it keeps the first time and reason.
+    expect(await webhooks.disableEndpoint('wh_b', 'a later answer', 3_000)).toBe(false);
     expect(await webhooks.endpoint('wh_b')).toMatchObject({ disabledAt: new Date(2_000).toISOString(), disabledReason: 'the endpoint answered 410 Gone' });
     expect((await webhooks.deliveries('wh_b')).map((delivery) => delivery.status)).toEqual(['failed', 'failed']);
     expect((await webhooks.due(10_000, 10)).map((delivery) => delivery.webhookId)).toEqual(['wh_a']);

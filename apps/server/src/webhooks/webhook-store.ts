@@ -53,14 +53,23 @@ export interface WebhookStore {
   recordEvents(events: readonly CairnEvent[], now: number): Promise<number>;
   /** Starts the cursor at `after` when the stream was never read (a new database). */
   initializeCursor(after: number): Promise<void>;
+  /**
+   * Moves the cursor to `after` (never back) when no enabled endpoint exists, and says whether it
+   * did; one transaction. Nothing up to `after` is anyone's then: an endpoint made later starts at
+   * the log's end when it is made, which is at or after `after` when `after` was read first.
+   */
+  skipWhenNoEndpoints(after: number): Promise<boolean>;
   /** Pending deliveries of enabled endpoints due at `now`, oldest first, but those in `excluded` (in flight). */
   due(now: number, limit: number, excluded?: readonly string[]): Promise<DueDelivery[]>;
   /** When the next pending delivery not in `excluded` is due (ms), if one is pending. */
   nextDueAt(excluded?: readonly string[]): Promise<number | undefined>;
   /** Records an attempt's outcome. */
   recordAttempt(deliveryId: string, outcome: DeliveryOutcome, now: number): Promise<void>;
-  /** Stops sending to an endpoint (it answered 410 Gone): its pending deliveries fail. */
-  disableEndpoint(webhookId: string, reason: string, now: number): Promise<void>;
+  /**
+   * Stops sending to an endpoint (it answered 410 Gone): its pending deliveries fail. Whether this
+   * call disabled it (false when it was disabled already, say by another delivery's 410 at once).
+   */
+  disableEndpoint(webhookId: string, reason: string, now: number): Promise<boolean>;
   /** An endpoint's latest deliveries (up to `limit`), oldest first. */
   deliveries(webhookId: string, limit?: number): Promise<WebhookDelivery[]>;
   close(): Promise<void>;

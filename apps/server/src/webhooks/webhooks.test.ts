@@ -59,12 +59,21 @@ async function receiver(
   return { url: `http://127.0.0.1:${bound}`, port: bound, received, close };
 }
 
-/** `cairn init` + `cairn serve` over `directory` (kept across restarts), with a fast retry schedule. */
-async function serveDirectory(directory: string, retrySchedule: readonly number[], operatorToken: string) {
+/**
+ * `cairn init` + `cairn serve` over `directory` (kept across restarts), with a fast retry schedule
+ * and endpoint check; `beforeDispatch` sees the composition before the webhook dispatcher starts.
+ */
+async function serveDirectory(
+  directory: string,
+  retrySchedule: readonly number[],
+  operatorToken: string,
+  beforeDispatch?: (composition: ServerComposition) => void,
+) {
   const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
-  const composition = await composeServer(loaded, { webhooks: { retrySchedule, timeoutMs: 5_000 } });
+  const composition = await composeServer(loaded, { webhooks: { retrySchedule, timeoutMs: 5_000, endpointCheckMs: 50 } });
   const app = await buildHttpApi({ composition, host: '127.0.0.1' });
   composition.engine.start();
+  beforeDispatch?.(composition);
   composition.webhookDispatcher.start();
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   let closed = false;
@@ -78,7 +87,11 @@ async function serveDirectory(directory: string, retrySchedule: readonly number[
   const api = (path: string, init: RequestInit = {}) =>
     fetch(`${base}${path}`, {
       ...init,
-      headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json', ...(init.headers as Record<string, string> | undefined) },
+      headers: {
+        authorization: `Bearer ${operatorToken}`,
+        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(init.headers as Record<string, string> | undefined),
+      },
     });
   return { api, composition, close };
 }
@@ -256,7 +269,14 @@ test(
     ).toEqual([[gone.webhookId, 'webhooks', 'the endpoint answered 410 Gone']]);
     const goneDeliveries = await deliveriesOf(gone.webhookId);
     expect(goneDeliveries.every((delivery) => delivery.status === 'failed')).toBe(true);
-    expect(hook.received.filter((request) => request.path === '/gone')).toHaveLength(1);
+    // A 410 is never retried, and what was still pending then failed unsent: only the deliveries
+    // already in flight at the first 410 were sent (one, or more when they were enqueued together),
+    // each once, and the endpoint was disabled (and audited, above) once.
+    const goneRequests = hook.received.filter((request) => request.path === '/gone');
+    expect(goneRequests.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(goneRequests.map((request) => request.headers['webhook-id'])).size).toBe(goneRequests.length);
+    expect(goneDeliveries.map((delivery) => delivery.deliveryId)).toEqual(expect.arrayContaining(goneRequests.map((request) => request.headers['webhook-id'])));
+    expect(goneDeliveries.every((delivery) => delivery.attempts <= 1)).toBe(true);
   },
 );
 
@@ -312,6 +332,50 @@ test(
     }
     expect(new Set(idOfEvent.values()).size).toBe(expected.length);
     for (const delivery of pending) expect(idOfEvent.get(delivery.eventId)).toBe(delivery.deliveryId);
+  },
+);
+
+test(
+  'with no endpoint the event stream is not read; one made later gets every event after it was made; with the last one removed the stream ends',
+  { timeout: 60_000 },
+  async () => {
+    const { directory, operatorToken } = await freshDirectory();
+    // What the dispatcher reads of the engine's stream: every event it is handed, and whether a stream is open.
+    const read: CairnEvent[] = [];
+    let open = 0;
+    const { api, composition } = await serveDirectory(directory, [0, 50], operatorToken, ({ service }) => {
+      const events = service.events.bind(service);
+      service.events = async function* (options) {
+        open++;
+        try {
+          for await (const event of events(options)) yield (read.push(event), event);
+        } finally {
+          open--;
+        }
+      };
+    });
+    const before = await submitAndFinish(api, composition, 'nobody-listens');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect([read.length, open]).toEqual([0, 0]);
+
+    const hook = await receiver();
+    const { webhookId } = await addWebhook(api, { url: `${hook.url}/late` });
+    const after = await submitAndFinish(api, composition, 'somebody-listens');
+    const expected = (await engineEvents(composition)).filter((event) => event.runId === after);
+    await until('every event of the later run delivered', () => hook.received.length >= expected.length);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const delivered = hook.received.map((request) => (JSON.parse(request.body) as { data: CairnEvent }).data);
+    expect(delivered.sort((a, b) => a.id - b.id)).toEqual(expected);
+    // The stream was read from where the endpoint began, not from the first run's events.
+    expect(read.some((event) => event.runId === before)).toBe(false);
+    expect(open).toBe(1);
+
+    expect((await api(`/v1/webhooks/${webhookId}`, { method: 'DELETE' })).status).toBe(204);
+    await until('the stream closed', () => open === 0);
+    const seen = read.length;
+    await submitAndFinish(api, composition, 'nobody-listens-again');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect([read.length, open]).toEqual([seen, 0]);
   },
 );
 
