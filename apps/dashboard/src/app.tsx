@@ -37,9 +37,20 @@ export function App({ signInCode = null }: { readonly signInCode?: string | null
   useEffect(() => {
     void start(signInCode).then(setSession);
   }, []);
-  const signOut = () => {
+  // The server is told first: a session a sign-in link made ends there too (its token revoked, so a
+  // copy of it stops working); a token pasted in stays the user's. The tab forgets it either way.
+  const signOut = async () => {
+    const told =
+      session.kind !== 'signed-in' ||
+      (await session.api.request('DELETE', '/v1/session').then(
+        () => true,
+        () => false,
+      ));
     sessionToken.clear();
-    setSession({ kind: 'signed-out', notice: 'Signed out.' });
+    setSession({
+      kind: 'signed-out',
+      notice: told ? 'Signed out.' : 'Signed out of this tab, but the server could not be told: a session token stays valid until it expires.',
+    });
   };
   // A token revoked (or a server restarted with other tokens) while the page is open.
   const onUnauthenticated = () => {
@@ -90,7 +101,7 @@ export function App({ signInCode = null }: { readonly signInCode?: string | null
           {session.operator ? (
             'operator (loopback)'
           ) : (
-            <button type="button" onClick={signOut}>
+            <button type="button" onClick={() => void signOut()}>
               Sign out
             </button>
           )}

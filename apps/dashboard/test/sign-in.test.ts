@@ -34,10 +34,12 @@ test('a token server asks for a token, refuses a wrong one, and keeps a good one
   const other = await open(`${base}/dashboard/`);
   await expect.poll(() => other.getByLabel('Bearer token').isVisible()).toBe(true);
 
-  // Signing out forgets the token.
+  // Signing out forgets the token; a token pasted in is the user's, and the server keeps it valid.
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect.poll(() => page.getByLabel('Bearer token').isVisible()).toBe(true);
+  expect(await page.getByText('Signed out.').isVisible()).toBe(true);
   expect(await page.evaluate(() => sessionStorage.getItem('cairn.token'))).toBeNull();
+  expect((await fetch(`${base}/v1/session`, { headers: { authorization: `Bearer ${operatorToken}` } })).status).toBe(200);
 });
 
 test('a token revoked while the page is open sends the tab back to sign-in', async () => {
@@ -73,8 +75,8 @@ test("a loopback-operator server opens without a token for the browser of the se
   await screenshot(page, 'loopback-operator-runs');
 });
 
-test('the one-time link `cairn dashboard` prints signs the tab in, leaves no code in the address bar, and works only once', async () => {
-  const { base, configFile } = await start('tokens');
+test('the one-time link `cairn dashboard` prints signs the tab in, leaves no code in the address bar, works only once, and signing out revokes its session', async () => {
+  const { base, configFile, composition } = await start('tokens');
   const printed = await runCli(['--config', configFile, 'dashboard', '--server', base]);
   expect(printed.status).toBe(0);
   const url = printed.stdout.split('\n')[0]!;
@@ -94,6 +96,13 @@ test('the one-time link `cairn dashboard` prints signs the tab in, leaves no cod
   // A reload keeps the tab signed in with its session token, not the code.
   await page.reload();
   await expect.poll(() => page.getByRole('heading', { name: /Runs/ }).isVisible()).toBe(true);
+
+  // Signing out ends the session on the server too: its token (a copy kept elsewhere) is revoked, and audited.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect.poll(() => page.getByText('Signed out.').isVisible()).toBe(true);
+  expect((await fetch(`${base}/v1/session`, { headers: { authorization: `Bearer ${kept.session}` } })).status).toBe(401);
+  const revoked = [...composition.engine.audit.entries()].filter((entry) => entry.action === 'token.revoked');
+  expect(revoked.map((entry) => entry.data['name'])).toEqual(['dashboard session']);
 
   // The same link in another tab is refused, and says why on the sign-in form.
   const other = await open(url, { allowConsoleErrors: [/status of 401/] });

@@ -39,6 +39,7 @@ export const scopeOfAction: Readonly<Record<string, TokenScope>> = {
   'audit.read': 'audit:read',
   'metrics.read': 'runs:read',
   'session.read': 'runs:read',
+  'session.end': 'runs:read',
   'tokens.manage': 'admin',
   'schedules.read': 'runs:read',
   'schedules.manage': 'admin',

@@ -1,7 +1,7 @@
 // GET /v1/session: who a credential acts as and which actions it may take, answered by the
 // authorizer for each action, with nothing audited as denied (a client asks instead of trying).
 // POST /v1/session/redeem: a one-time sign-in code (`cairn dashboard`) exchanged, once, for a
-// session token.
+// session token. DELETE /v1/session: signing out revokes that session token, and nothing else.
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,47 @@ test('the code of `cairn dashboard` is stored hashed and redeemed once for a 12-
   ]);
   expect(JSON.stringify([...composition.engine.audit.entries()])).not.toContain(code.slice(-43));
   expect(JSON.stringify([...composition.engine.audit.entries()])).not.toContain(session.token.slice(-43));
+});
+
+test('DELETE /v1/session revokes a dashboard session token (audited), and leaves any other credential valid', async () => {
+  const { base, api, composition, operatorToken } = await start('tokens');
+  const link = (await (await api('/v1/session/links', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json()) as {
+    code: string;
+  };
+  const session = ((await (await redeem(base, link.code)).json()) as { token: string }).token;
+  const end = (token: string) => fetch(`${base}/v1/session`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+  const probe = async (token: string) => (await fetch(`${base}/v1/session`, { headers: { authorization: `Bearer ${token}` } })).status;
+
+  // A token made by hand, the operator's: the user's to keep.
+  const viewer = (
+    (await (
+      await api('/v1/tokens', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'viewer', scopes: ['runs:read'] }),
+      })
+    ).json()) as { token: string }
+  ).token;
+  for (const token of [viewer, operatorToken]) {
+    const answer = await end(token);
+    expect([answer.status, await answer.json()]).toEqual([200, { revoked: false }]);
+    expect(await probe(token)).toBe(200);
+  }
+  const ended = await end(session);
+  expect([ended.status, await ended.json()]).toEqual([200, { revoked: true }]);
+  expect(await probe(session)).toBe(401);
+  expect((await end(session)).status).toBe(401);
+  const sessionId = session.slice('cairn_'.length, 'cairn_'.length + 12);
+  const revoked = [...composition.engine.audit.entries()].filter((entry) => entry.action === 'token.revoked');
+  expect(revoked.map((entry) => [entry.entity.id, entry.actor.id, entry.data['name']])).toEqual([
+    [`token:${sessionId}`, `token:${sessionId}`, 'dashboard session'],
+  ]);
+});
+
+test('on a loopback-operator server DELETE /v1/session revokes nothing', async () => {
+  const { api } = await start('loopback-operator');
+  const answer = await api('/v1/session', { method: 'DELETE' });
+  expect([answer.status, await answer.json()]).toEqual([200, { revoked: false }]);
 });
 
 test('an expired code, an unknown one and a bearer token are refused at redeem; an expired session token is refused everywhere', async () => {

@@ -53,6 +53,34 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
       return { actor, auth, actions };
     },
   );
+  // Signing out of the dashboard: the session token a sign-in link was exchanged for is revoked, so
+  // a copy of it (a tab left open elsewhere, a leaked header) stops working now rather than when
+  // it expires. Any other credential (a token pasted in, loopback) is the user's to keep: it is
+  // left alone, and the answer says so.
+  app.delete(
+    '/v1/session',
+    {
+      config: { action: 'session.end' },
+      schema: {
+        operationId: 'endSession',
+        summary: "End this dashboard session: revokes the request's token when it is a dashboard session token, and nothing else",
+        response: {
+          200: z.strictObject({
+            revoked: z.boolean().meta({ description: 'Whether a dashboard session token was revoked (false for any other credential, which stays valid)' }),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      if (auth === 'loopback-operator') return { revoked: false };
+      const credential = (request.headers.authorization ?? '').slice('Bearer '.length).trim();
+      const record = await tokens.verify(credential);
+      if (record?.name !== dashboardSignIn.sessionName) return { revoked: false };
+      await tokens.revoke(record.id);
+      await service.hostAudit.tokenRevoked({ actor: request.actor!, tokenId: record.id, name: record.name });
+      return { revoked: true };
+    },
+  );
   // `cairn dashboard` away from the server's folder: an admin token (as for POST /v1/tokens) makes
   // the code. It grants no scope its maker lacks: asked-for ones it lacks are refused, the
   // default ones it lacks are left out.
