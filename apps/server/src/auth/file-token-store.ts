@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { isTokenScope } from './token-scopes.ts';
 import {
   bearerRecord,
+  expiredTokenCutoff,
   isExpired,
   newToken,
   parseToken,
@@ -53,7 +54,8 @@ export class FileTokenStore implements TokenStore {
 
   async create(name: string, scopes: readonly string[], now = new Date(), options: NewTokenOptions = {}): Promise<{ token: string; record: TokenRecord }> {
     const { token, stored } = newToken(name, scopes, now, options);
-    this.#write([...this.#read(), stored]);
+    const cutoff = expiredTokenCutoff(now);
+    this.#write([...this.#read().filter((kept) => kept.expiresAt === undefined || kept.expiresAt >= cutoff), stored]);
     return { token, record: recordOf(stored) };
   }
 

@@ -2,6 +2,7 @@ import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
 import type { TokenScope } from './token-scopes.ts';
 import {
   bearerRecord,
+  expiredTokenCutoff,
   newToken,
   parseToken,
   recordOf,
@@ -44,15 +45,12 @@ export class PostgresTokenStore implements TokenStore {
 
   async create(name: string, scopes: readonly string[], now = new Date(), options: NewTokenOptions = {}): Promise<{ token: string; record: TokenRecord }> {
     const { token, stored } = newToken(name, scopes, now, options);
-    await this.#database.query(`INSERT INTO ${this.#database.schema}.server_tokens (${columns}) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)`, [
-      stored.id,
-      stored.name,
-      stored.scopes,
-      stored.secretHash,
-      stored.createdAt,
-      stored.expiresAt ?? null,
-      stored.oneTime === true,
-    ]);
+    // One statement: the tokens that expired long ago go as this one comes.
+    await this.#database.query(
+      `WITH dropped AS (DELETE FROM ${this.#database.schema}.server_tokens WHERE expires_at < $8)
+       INSERT INTO ${this.#database.schema}.server_tokens (${columns}) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)`,
+      [stored.id, stored.name, stored.scopes, stored.secretHash, stored.createdAt, stored.expiresAt ?? null, stored.oneTime === true, expiredTokenCutoff(now)],
+    );
     return { token, record: recordOf(stored) };
   }
 

@@ -98,6 +98,21 @@ describe.each(Object.keys(backends))('the %s token store', (kind) => {
     expect((await other.list()).map((listed) => listed.expiresAt)).toEqual(['2026-11-23T22:00:00.000Z']);
   });
 
+  test('a token that expired over a week ago is dropped by the next create; one without an expiry, or expired lately, stays', async () => {
+    const [serving, other] = (await backends[kind]!()).stores;
+    const day = 24 * 60 * 60_000;
+    const start = new Date('2026-11-01T00:00:00.000Z');
+    const at = (days: number) => new Date(start.getTime() + days * day);
+    await serving.create('kept', ['admin'], start);
+    await serving.create('dashboard session', ['runs:read'], start, { expiresAt: at(0.5) });
+    await serving.create('dashboard sign-in link', ['runs:read'], at(5), { oneTime: true, expiresAt: at(5.01) });
+    // Eight days after the session ended, four after the code did: the session goes.
+    await other.create('later', ['runs:read'], at(8.6));
+    expect((await serving.list()).map((listed) => listed.name).sort()).toEqual(['dashboard sign-in link', 'kept', 'later']);
+    await other.create('much later', ['runs:read'], at(400));
+    expect((await serving.list()).map((listed) => listed.name).sort()).toEqual(['kept', 'later', 'much later']);
+  });
+
   test('a one-time code is stored hashed, is no bearer token, and is redeemed once, through either store, before it expires', async () => {
     const { stores, stored } = await backends[kind]!();
     const [serving, other] = stores;

@@ -35,7 +35,10 @@ export type TokenRecord = Omit<StoredToken, 'secretHash'>;
  * replicas on separate machines see each token and each revoke at their next request).
  */
 export interface TokenStore {
-  /** Creates a token; returns it (the only time its secret exists outside the caller) and its record. */
+  /**
+   * Creates a token; returns it (the only time its secret exists outside the caller) and its
+   * record. Tokens that expired more than `expiredTokenRetentionMs` before `now` are dropped.
+   */
   create(name: string, scopes: readonly string[], now?: Date, options?: NewTokenOptions): Promise<{ token: string; record: TokenRecord }>;
   /** The live record a token belongs to; undefined for a malformed, unknown, revoked or expired one, and for a one-time code. */
   verify(token: string, now?: Date): Promise<TokenRecord | undefined>;
@@ -106,6 +109,18 @@ export function tokenMatches(stored: StoredToken | undefined, secret: string, no
 /** Whether `stored` has expired by `now` (ISO times of one format compare as text). */
 export function isExpired(stored: Pick<StoredToken, 'expiresAt'>, now: Date): boolean {
   return stored.expiresAt !== undefined && stored.expiresAt <= now.toISOString();
+}
+
+/**
+ * How long a token that expired (a sign-in code, a dashboard session: every sign-in makes two) is
+ * kept before the next `create` drops it, so the list does not grow with every sign-in. The audit
+ * log keeps their creation and revocation; a token without an expiry is never dropped.
+ */
+export const expiredTokenRetentionMs = 7 * 24 * 60 * 60_000;
+
+/** The time before which an expired token is dropped, at `now`. */
+export function expiredTokenCutoff(now: Date): string {
+  return new Date(now.getTime() - expiredTokenRetentionMs).toISOString();
 }
 
 /** Hashes `secret` as stored (and as a store that compares hashes itself, in one atomic update, compares it). */
