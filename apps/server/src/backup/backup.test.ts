@@ -48,12 +48,9 @@ test(
     expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
     // The dispatcher enqueues the run's deliveries at its own pace (it looks for new endpoints once
     // a second): the backup is taken once there are some to carry.
-    for (const deadline = Date.now() + 15_000; ;) {
-      const deliveries = (await (await api(`/v1/webhooks/${webhook.webhookId}/deliveries`)).json()) as unknown[];
-      if (deliveries.length > 0) break;
-      if (Date.now() > deadline) throw new Error('no webhook delivery was enqueued within 15 s');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await expect
+      .poll(async () => ((await (await api(`/v1/webhooks/${webhook.webhookId}/deliveries`)).json()) as unknown[]).length, { timeout: 15_000 })
+      .toBeGreaterThan(0);
 
     // The server keeps working while the backup is taken: a second run is submitted and runs meanwhile.
     const [backup, duringRunId] = await Promise.all([

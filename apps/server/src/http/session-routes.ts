@@ -45,7 +45,7 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
       const actor = { kind: request.actor!.kind, id: request.actor!.id };
       if (auth === 'loopback-operator') return { actor, auth, actions: [...sessionActions] };
       // The hook authenticated this credential a moment ago; it is read again for its scopes.
-      const credential = (request.headers.authorization ?? '').slice('Bearer '.length).trim();
+      const credential = bearerOf(request);
       const principal = await authorizer.authenticate(credential);
       if (!principal) return { actor, auth, actions: [] };
       const actions: (typeof sessionActions)[number][] = [];
@@ -73,7 +73,7 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
     },
     async (request) => {
       if (auth === 'loopback-operator') return { revoked: false };
-      const credential = (request.headers.authorization ?? '').slice('Bearer '.length).trim();
+      const credential = bearerOf(request);
       const record = await tokens.verify(credential);
       if (record?.name !== dashboardSignIn.sessionName) return { revoked: false };
       await tokens.revoke(record.id);
@@ -105,7 +105,7 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
       },
     },
     async (request, reply) => {
-      const credential = (request.headers.authorization ?? '').slice('Bearer '.length).trim();
+      const credential = bearerOf(request);
       // The operator of a loopback-operator server holds every scope.
       const maker = auth === 'loopback-operator' ? undefined : ((await authorizer.authenticate(credential))?.scopes ?? []);
       const holds = (scope: string) => maker === undefined || maker.includes('admin') || maker.includes(scope);
@@ -164,4 +164,9 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
       return { token: session.token, expiresAt: session.record.expiresAt!, scopes: [...session.record.scopes] };
     },
   );
+}
+
+/** The bearer token a request came with (the auth hook checked it already; these routes read it again for its record). */
+function bearerOf(request: { readonly headers: { readonly authorization?: string } }): string {
+  return (request.headers.authorization ?? '').slice('Bearer '.length).trim();
 }
