@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import { dashboardSignIn } from '../auth/dashboard-sign-in.ts';
@@ -167,6 +168,6 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
 }
 
 /** The bearer token a request came with (the auth hook checked it already; these routes read it again for its record). */
-function bearerOf(request: { readonly headers: { readonly authorization?: string } }): string {
+function bearerOf(request: { readonly headers: IncomingHttpHeaders }): string {
   return (request.headers.authorization ?? '').slice('Bearer '.length).trim();
 }
