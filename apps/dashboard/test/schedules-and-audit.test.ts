@@ -48,7 +48,8 @@ test('a schedule created through the API shows with its cron, next fire time and
   expect(await page.evaluate(() => document.activeElement?.textContent?.trim())).toBe('Schedules');
   await page.keyboard.press('Enter');
   await expect.poll(() => page.url()).toMatch(/#\/schedules$/);
-  expect(await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Schedules' }).getAttribute('aria-current')).toBe('page');
+  // The address changes before the app renders the page it names: wait for the render.
+  await expect.poll(() => page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Schedules' }).getAttribute('aria-current')).toBe('page');
   const row = page.locator('table.schedules tbody tr[data-schedule-id="nightly-build"]');
   await expect.poll(() => row.count()).toBe(1);
   expect(await row.locator('.next-fire time').getAttribute('datetime')).toBe(schedule.nextSlot);
