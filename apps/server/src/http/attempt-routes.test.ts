@@ -2,7 +2,7 @@
 // its exit code, times and why it failed; none for an item still gated; 404s naming the unknown run
 // or item; 403 without runs:read. Real sandboxes, real storage, real HTTP on loopback.
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCairnClient, type AttemptView } from '@cairn/client';
 import { isCairnError } from '@cairn/protocol';
@@ -87,6 +87,8 @@ test("each attempt names its signed dispatch manifest, and GET /v1/blobs/{digest
   // for manifests as for blobs (the cut download retried is answered CAIRN_DIGEST_MISMATCH).
   const altered = Buffer.from(bytes);
   altered.writeUInt8(altered.readUInt8(0) ^ 0x01, 0);
+  // The dispatcher packs manifests (ADR 0025); a file under the key's own name is read first.
+  mkdirSync(join(directory, 'cairn-data', 'storage', 'manifests'), { recursive: true });
   writeFileSync(join(directory, 'cairn-data', 'storage', 'manifests', `${attempt!.manifestDigest.slice('sha256:'.length)}.json`), altered);
   const refused = await client.blob(attempt!.manifestDigest).catch((caught: unknown) => caught);
   expect(isCairnError(refused, 'CAIRN_DIGEST_MISMATCH'), String(refused)).toBe(true);

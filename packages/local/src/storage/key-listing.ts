@@ -12,8 +12,8 @@ export interface KeyRange {
   readonly after: string | undefined;
 }
 
-/** Orders keys by their UTF-8 bytes, as StorageProviderV1 lists them (not by UTF-16 units). */
-function inRange(key: string, range: KeyRange): boolean {
+/** Whether `key` is in range (after `after` in UTF-8 byte order, as StorageProviderV1 lists keys). */
+export function inRange(key: string, range: KeyRange): boolean {
   return key.startsWith(range.prefix) && (range.after === undefined || compareStorageKeys(key, range.after) > 0);
 }
 

@@ -27,6 +27,7 @@ import { errorCode } from './error-code.ts';
 import { filePathSchema } from './file-path-schema.ts';
 import { longKeysInRange, walkKeys } from './key-listing.ts';
 import { decodeListCursor, encodeListCursor } from './list-cursor.ts';
+import { ObjectPacks, packsFolder } from './object-packs.ts';
 import { folderConflict, storageUnavailable, symbolicLinkRefused } from './storage-errors.ts';
 import { straysIn } from './stray-listing.ts';
 
@@ -79,6 +80,9 @@ interface ObjectLocation {
  *   (within `vm.dirty_expire_centisecs`, 30 s by default); a machine crash before then may lose it
  *   or leave it empty. A content-addressed object found so (emptied or cut short) is replaced
  *   by the next if-absent put of its key, which then reports written.
+ * - A deferred put of a small content-addressed object (a dispatch manifest) is appended to a
+ *   pack instead (`ObjectPacks`, ADR 0025): no file, no inode, per manifest. Every method sees a
+ *   packed object as any other; a file under the key is looked at first.
  * - Content-addressed keys (`blobs/<hex>`, `manifests/<hex>.json`, as `@cairn/protocol` builds
  *   them) are checked against their digest on `put` and on every `get`.
  * - A key with a segment over 254 bytes (too long for a file name) is kept under
@@ -94,6 +98,8 @@ export class LocalStorageProvider implements StorageProviderV1 {
   #realRoot: Promise<string> | undefined;
   /** The `lstat` of a folder under way, by path: concurrent first looks at one folder share it. */
   readonly #folderLookups = new Map<string, Promise<Stats>>();
+  /** Small content-addressed objects put with `deferFlush` (ADR 0025). */
+  readonly #packs = new ObjectPacks(async (intent) => this.#folder(packsFolder, await this.#rootDirectory(), packsFolder, intent, false));
 
   constructor(settings: LocalStorageProviderSettings) {
     const parsed = parseSettings(localStorageProviderSettingsSchema, settings, 'local.storage');
@@ -105,6 +111,8 @@ export class LocalStorageProvider implements StorageProviderV1 {
     // Our own copy: the caller may reuse its buffer while the write is under way.
     const bytes = Uint8Array.from(body);
     assertContentMatchesKey(key, bytes, `put("${key}")`, 'local');
+    if (ObjectPacks.packs(key, bytes.length, options.deferFlush === true))
+      return { written: await this.#putPacked(key, segments, bytes, options.ifAbsent === true) };
     for (let attempt = 1; ; attempt += 1) {
       // A write creates the folders on its way, so it always has a location.
       const location = (await this.#locate(key, segments, 'write'))!;
@@ -129,9 +137,29 @@ export class LocalStorageProvider implements StorageProviderV1 {
     }
   }
 
+  /**
+   * Puts a small content-addressed object into a pack, unless a file already holds it: its bytes
+   * are the key's, so a sound file is the object (written only if not `ifAbsent`, as nothing
+   * changes). A file a machine crash cut short is removed first: a read looks at files first.
+   */
+  async #putPacked(key: string, segments: readonly string[], bytes: Uint8Array, ifAbsent: boolean): Promise<boolean> {
+    const location = await this.#locate(key, segments, 'read');
+    if (location !== null) {
+      const path = await this.#objectPath(key, location);
+      const found = await lstatOrNull(path, `put("${key}")`);
+      if (found?.isFile() === true) {
+        if (!isCutShort(key, found, bytes.length)) return !ifAbsent;
+        await removeFile(path).catch((error: unknown) => {
+          throw storageUnavailable(`put("${key}"): removing a file cut short`, path, error);
+        });
+      }
+    }
+    return this.#packs.put(key, bytes, ifAbsent);
+  }
+
   async get(key: string): Promise<Uint8Array | null> {
     const opened = await this.#openObject(key, 'get');
-    if (opened === null) return null;
+    if (opened === null) return this.#getPacked(key);
     let bytes: Buffer;
     try {
       bytes = await opened.handle.readFile();
@@ -146,8 +174,24 @@ export class LocalStorageProvider implements StorageProviderV1 {
 
   async getStream(key: string): Promise<AsyncIterable<Uint8Array> | null> {
     const opened = await this.#openObject(key, 'getStream');
-    if (opened === null) return null;
+    if (opened === null) {
+      // A packed object is small: read whole (and checked), it streams as one chunk.
+      const bytes = await this.#getPacked(key);
+      return bytes === null
+        ? null
+        : (async function* () {
+            yield bytes;
+          })();
+    }
     return readInChunks(key, opened);
+  }
+
+  /** A content-addressed key with no file of its own, from the packs: checked against its digest. */
+  async #getPacked(key: string): Promise<Uint8Array | null> {
+    if (!ObjectPacks.mayPack(key)) return null;
+    const bytes = await this.#packs.read(key);
+    if (bytes !== null) assertContentMatchesKey(key, bytes, `get("${key}") from a pack`, 'local');
+    return bytes;
   }
 
   async listStrays(prefix: string): Promise<readonly StorageStray[]> {
@@ -209,11 +253,14 @@ export class LocalStorageProvider implements StorageProviderV1 {
   async head(key: string): Promise<StorageObjectMetadata | null> {
     const segments = storageKeySegments(key, 'local');
     const location = await this.#locate(key, segments, 'read');
-    if (location === null) return null;
-    const path = await this.#objectPath(key, location);
-    const found = await lstatOrNull(path, `head("${key}")`);
-    if (found?.isSymbolicLink()) throw symbolicLinkRefused(key, path);
-    return found?.isFile() ? { key, size: found.size } : null;
+    if (location !== null) {
+      const path = await this.#objectPath(key, location);
+      const found = await lstatOrNull(path, `head("${key}")`);
+      if (found?.isSymbolicLink()) throw symbolicLinkRefused(key, path);
+      if (found?.isFile()) return { key, size: found.size };
+    }
+    const size = ObjectPacks.mayPack(key) ? await this.#packs.size(key) : null;
+    return size === null ? null : { key, size };
   }
 
   async list(options: StorageListOptions = {}): Promise<StorageListPage> {
@@ -228,22 +275,28 @@ export class LocalStorageProvider implements StorageProviderV1 {
     const after = options.cursor === undefined ? undefined : decodeListCursor(options.cursor);
     const root = await this.#rootDirectory();
     const range = { prefix, after };
-    const longKeys = await longKeysInRange(join(root, longKeysFolder), range);
+    // Keys kept apart from the tree (long keys, packed objects), sorted, merged into its walk; a
+    // packed key that also has a file of its own is listed once.
+    const apart = mergeSorted(await longKeysInRange(join(root, longKeysFolder), range), await this.#packs.keysInRange(range));
     // One more than the page, to know whether another page follows.
     const keys: string[] = [];
-    let nextLong = 0;
+    let nextApart = 0;
     for await (const key of walkKeys(root, '', range)) {
-      while (nextLong < longKeys.length && compareStorageKeys(longKeys[nextLong]!, key) < 0 && keys.length <= limit) keys.push(longKeys[nextLong++]!);
+      while (nextApart < apart.length && compareStorageKeys(apart[nextApart]!, key) <= 0 && keys.length <= limit) {
+        const next = apart[nextApart++]!;
+        if (next !== key) keys.push(next);
+      }
       if (keys.length > limit) break;
       keys.push(key);
       if (keys.length > limit) break;
     }
-    while (nextLong < longKeys.length && keys.length <= limit) keys.push(longKeys[nextLong++]!);
+    while (nextApart < apart.length && keys.length <= limit) keys.push(apart[nextApart++]!);
     const page = keys.slice(0, limit);
     return { keys: page, cursor: keys.length > limit ? encodeListCursor(page[page.length - 1]!) : null };
   }
 
   async delete(key: string): Promise<void> {
+    if (ObjectPacks.mayPack(key)) await this.#packs.delete(key);
     const segments = storageKeySegments(key, 'local');
     const location = await this.#locate(key, segments, 'read');
     if (location === null) return;
@@ -420,6 +473,12 @@ export class LocalStorageProvider implements StorageProviderV1 {
 /** Builds a directory storage provider; throws CAIRN_CONFIG_INVALID naming `local.storage.<option>`. */
 export function createLocalStorageProvider(settings: LocalStorageProviderSettings): LocalStorageProvider {
   return new LocalStorageProvider(settings);
+}
+
+/** Two sorted key lists as one, sorted, each key once. */
+function mergeSorted(left: readonly string[], right: readonly string[]): string[] {
+  if (right.length === 0) return [...left];
+  return [...new Set([...left, ...right])].sort(compareStorageKeys);
 }
 
 function lstatOrNull(path: string, what: string): Promise<Stats | null> {

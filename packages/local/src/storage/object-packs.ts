@@ -1,0 +1,330 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { compareStorageKeys, digestNamedByKey, sha256Digest } from '@cairn/protocol';
+import { syncDirectory } from './durable-file.ts';
+import { errorCode } from './error-code.ts';
+import { inRange, type KeyRange } from './key-listing.ts';
+import { storageUnavailable, symbolicLinkRefused } from './storage-errors.ts';
+
+/** Where packs are kept under the root (a backslash: never a key's folder, so never listed as one). */
+export const packsFolder = '.cairn\\packs';
+/** The largest object packed: a dispatch manifest is a few kilobytes; anything larger keeps a file. */
+export const packedObjectMaxBytes = 64 * 1024;
+/** The key families a pack may hold (the content-addressed ones): a listing outside them never reads packs. */
+const packedFamilies = ['blobs/', 'manifests/'];
+
+const recordMagic = 0x43504b31; // "CPK1"
+/** A record: magic (u32), key length (u16), body length (u32), then the key (UTF-8) and the body. */
+const headerBytes = 10;
+const fileMode = 0o644;
+const folderMode = 0o755;
+
+/** Where a packed object's bytes are: `length` bytes at `offset` of the shard's pack file `file`. */
+interface PackedObject {
+  readonly file: string;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** One shard: the packs of the keys whose digest starts with its two hex digits. */
+interface Shard {
+  readonly name: string;
+  /** How far each pack file has been read: up to its first record not yet whole (or for good, past one that is damaged). */
+  readonly read: Map<string, number>;
+  readonly objects: Map<string, PackedObject>;
+  /** This instance's own pack file in the shard and its size: no other writer appends to it. */
+  own: { readonly name: string; size: number } | undefined;
+  /** This instance's work on the shard, one at a time: its appends land in order and a look never sees half of one of its own. */
+  queue: Promise<unknown>;
+  /** Whether this instance made (or found) the shard's folder. */
+  made: boolean;
+}
+
+/** The packs folder: made for a write, null for a read when it does not exist; a link there is refused. */
+export type PacksFolder = (intent: 'read' | 'write') => Promise<string | null>;
+
+/**
+ * Small content-addressed objects put with `deferFlush` (dispatch manifests), appended to pack
+ * files instead of each getting a file of its own (ADR 0025): a file made per manifest cost the
+ * server more in the kernel (allocating inodes on ext4) than the rest of the dispatch.
+ *
+ * - Packs are sharded by the first two hex digits of the key's digest, `<root>/.cairn\packs/<xx>/`,
+ *   so a reader that knows a key reads 1/256 of what is packed. Each provider instance appends
+ *   to a file of its own in a shard (`<time>-<pid>-<random>.pack`), so writers never interleave
+ *   and a record cut short (a write that failed, a machine crash) can only be a file's last one.
+ * - A record is indexed only when its body hashes to the digest its key names: a torn or damaged
+ *   record is no object, as a cut-short file is not. Readers index each file incrementally.
+ * - A packed object is deleted with a marker file (`<sha256 of key>.deleted`) beside the packs;
+ *   a later put of the key removes it. Pack files are never rewritten.
+ * - Durability is `deferFlush`'s (ADR 0024): an append outlives the process at once and reaches
+ *   the disk when the kernel writes it back.
+ * - An if-absent put reports `written: false` when this instance knows the key is packed (or a
+ *   file holds it); a put of the same key from another process at the same moment may append a
+ *   second copy of the same bytes, and both report written. Either copy is the object.
+ */
+export class ObjectPacks {
+  readonly #folder: PacksFolder;
+  /** The packs folder once found: folders are never moved or removed. */
+  #found: string | undefined;
+  readonly #shards = new Map<string, Shard>();
+
+  constructor(folder: PacksFolder) {
+    this.#folder = folder;
+  }
+
+  /** Whether a put of `key` with these bytes and options goes to a pack. */
+  static packs(key: string, size: number, deferFlush: boolean): boolean {
+    return deferFlush && size <= packedObjectMaxBytes && ObjectPacks.mayPack(key);
+  }
+
+  /** Whether a pack may hold `key`: it is content-addressed. Other keys are never looked for in packs. */
+  static mayPack(key: string): boolean {
+    return digestNamedByKey(key) !== undefined;
+  }
+
+  /** Whether a listing of `prefix` may meet packed keys. */
+  static mayHold(prefix: string): boolean {
+    return packedFamilies.some((family) => family.startsWith(prefix) || prefix.startsWith(family));
+  }
+
+  /** Appends the object unless (`ifAbsent`) it is known to be packed; says whether it appended. */
+  put(key: string, bytes: Uint8Array, ifAbsent: boolean): Promise<boolean> {
+    return this.#inShard(key, async (shard) => {
+      const directory = (await this.#shardFolder(shard, 'write'))!;
+      const marker = join(directory, deletionMarkerName(key));
+      const deleted = await markerExists(marker, key);
+      // Packed already: the same bytes (the key names them), so nothing is appended again.
+      if (!deleted && shard.objects.get(key)?.length === bytes.length) return !ifAbsent;
+      await this.#append(shard, directory, key, bytes);
+      if (deleted) {
+        await unlink(marker).catch((error: unknown) => {
+          if (errorCode(error) !== 'ENOENT') throw storageUnavailable(`put("${key}"): removing its deletion marker`, marker, error);
+        });
+      }
+      return true;
+    });
+  }
+
+  /** The packed object's bytes, or null when no pack holds it (or it was deleted). */
+  read(key: string): Promise<Uint8Array | null> {
+    return this.#inShard(key, async (shard) => {
+      const directory = await this.#shardFolder(shard, 'read');
+      const found = directory === null ? null : await this.#find(shard, directory, key);
+      if (found === null) return null;
+      const path = join(directory!, found.file);
+      const handle = await openPack(path, key);
+      try {
+        const bytes = Buffer.alloc(found.length);
+        const { bytesRead } = await handle.read(bytes, 0, found.length, found.offset);
+        if (bytesRead !== found.length) throw new Error(`read ${bytesRead} of ${found.length} bytes`);
+        return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      } catch (error) {
+        throw storageUnavailable(`get("${key}") from a pack`, path, error);
+      } finally {
+        await handle.close();
+      }
+    });
+  }
+
+  /** The packed object's size, or null. */
+  size(key: string): Promise<number | null> {
+    return this.#inShard(key, async (shard) => {
+      const directory = await this.#shardFolder(shard, 'read');
+      return directory === null ? null : ((await this.#find(shard, directory, key))?.length ?? null);
+    });
+  }
+
+  /** Marks the packed object deleted (nothing when no pack holds it). */
+  delete(key: string): Promise<void> {
+    return this.#inShard(key, async (shard) => {
+      const directory = await this.#shardFolder(shard, 'read');
+      if (directory === null || (await this.#find(shard, directory, key)) === null) return;
+      const marker = join(directory, deletionMarkerName(key));
+      try {
+        await (await open(marker, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, fileMode)).close();
+        await syncDirectory(directory);
+      } catch (error) {
+        throw storageUnavailable(`delete("${key}"): marking it deleted`, marker, error);
+      }
+    });
+  }
+
+  /** The packed keys in range, sorted as a listing orders them. */
+  async keysInRange(range: KeyRange): Promise<string[]> {
+    if (!ObjectPacks.mayHold(range.prefix)) return [];
+    const folder = await this.#packsFolder('read');
+    if (folder === null) return [];
+    const keys: string[] = [];
+    for (const name of (await readdirOrEmpty(folder, 'listing packs')).filter((entry) => /^[0-9a-f]{2}$/.test(entry))) {
+      await this.#inShardNamed(name, async (shard) => {
+        const directory = await this.#shardFolder(shard, 'read');
+        if (directory === null) return;
+        const deleted = await this.#refresh(shard, directory);
+        for (const key of shard.objects.keys()) if (inRange(key, range) && !deleted.has(deletionMarkerName(key))) keys.push(key);
+      });
+    }
+    return keys.sort(compareStorageKeys);
+  }
+
+  // The object as the packs hold it now: other writers' new records read first.
+  async #find(shard: Shard, directory: string, key: string): Promise<PackedObject | null> {
+    const deleted = await this.#refresh(shard, directory);
+    return deleted.has(deletionMarkerName(key)) ? null : (shard.objects.get(key) ?? null);
+  }
+
+  /** Reads what other writers appended to the shard since the last look; returns its deletion markers. */
+  async #refresh(shard: Shard, directory: string): Promise<Set<string>> {
+    const names = await readdirOrEmpty(directory, 'listing a pack shard');
+    for (const name of names) {
+      if (!name.endsWith('.pack') || name === shard.own?.name) continue;
+      const from = shard.read.get(name) ?? 0;
+      if (from === Number.POSITIVE_INFINITY) continue;
+      const path = join(directory, name);
+      const handle = await openPack(path, name);
+      try {
+        const { size } = await handle.stat();
+        if (size <= from) continue;
+        const bytes = Buffer.alloc(size - from);
+        const { bytesRead } = await handle.read(bytes, 0, bytes.length, from);
+        shard.read.set(name, indexRecords(shard, name, bytes.subarray(0, bytesRead), from));
+      } catch (error) {
+        throw storageUnavailable('reading a pack', path, error);
+      } finally {
+        await handle.close();
+      }
+    }
+    return new Set(names.filter((name) => name.endsWith('.deleted')));
+  }
+
+  async #append(shard: Shard, directory: string, key: string, bytes: Uint8Array): Promise<void> {
+    const keyBytes = Buffer.from(key, 'utf8');
+    const record = Buffer.alloc(headerBytes + keyBytes.length + bytes.length);
+    record.writeUInt32BE(recordMagic, 0);
+    record.writeUInt16BE(keyBytes.length, 4);
+    record.writeUInt32BE(bytes.length, 6);
+    keyBytes.copy(record, headerBytes);
+    record.set(bytes, headerBytes + keyBytes.length);
+    const own = (shard.own ??= { name: `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}.pack`, size: 0 });
+    const path = join(directory, own.name);
+    try {
+      const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, fileMode);
+      try {
+        const { bytesWritten } = await handle.write(record, 0, record.length);
+        if (bytesWritten !== record.length) throw new Error(`wrote ${bytesWritten} of ${record.length} bytes`);
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      // Part of the record may be in the file: this instance goes on in a new file, so that
+      // part stays the file's last bytes, which readers know is no object.
+      shard.own = undefined;
+      throw storageUnavailable(`put("${key}"): appending to a pack`, path, error);
+    }
+    shard.objects.set(key, { file: own.name, offset: own.size + headerBytes + keyBytes.length, length: bytes.length });
+    own.size += record.length;
+  }
+
+  #inShard<T>(key: string, work: (shard: Shard) => Promise<T>): Promise<T> {
+    return this.#inShardNamed(digestNamedByKey(key)!.slice('sha256:'.length, 'sha256:'.length + 2), work);
+  }
+
+  // Runs `work` after this instance's earlier work on the shard.
+  #inShardNamed<T>(name: string, work: (shard: Shard) => Promise<T>): Promise<T> {
+    let shard = this.#shards.get(name);
+    if (shard === undefined) {
+      shard = { name, read: new Map(), objects: new Map(), own: undefined, queue: Promise.resolve(), made: false };
+      this.#shards.set(name, shard);
+    }
+    const current = shard;
+    const result = current.queue.then(() => work(current));
+    current.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async #packsFolder(intent: 'read' | 'write'): Promise<string | null> {
+    this.#found ??= (await this.#folder(intent)) ?? undefined;
+    return this.#found ?? null;
+  }
+
+  /** The shard's folder: made for a write; null for a read when it (or the packs folder) does not exist. */
+  async #shardFolder(shard: Shard, intent: 'read' | 'write'): Promise<string | null> {
+    const folder = await this.#packsFolder(intent);
+    if (folder === null) return null;
+    const directory = join(folder, shard.name);
+    if (shard.made) return directory;
+    if (intent === 'write') {
+      // Not flushed: a packed object is promised nothing against a machine crash (ADR 0024), nor is its folder.
+      try {
+        await mkdir(directory, { mode: folderMode });
+      } catch (error) {
+        if (errorCode(error) !== 'EEXIST') throw storageUnavailable('creating a pack folder', directory, error);
+      }
+    }
+    const found = await lstat(directory).catch((error: unknown) => {
+      if (errorCode(error) === 'ENOENT') return null;
+      throw storageUnavailable('looking at a pack folder', directory, error);
+    });
+    if (found === null) return null;
+    if (!found.isDirectory()) throw symbolicLinkRefused(`${packsFolder}/${shard.name}`, directory);
+    shard.made = true;
+    return directory;
+  }
+}
+
+/**
+ * Indexes the whole records of `bytes` (read from `file` at `from`) whose body hashes to the
+ * digest their key names; returns how far the file is read: to the first record not yet whole,
+ * or for good (infinity) at bytes that are no record, which a writer never appends after.
+ */
+function indexRecords(shard: Shard, file: string, bytes: Buffer, from: number): number {
+  let at = 0;
+  while (bytes.length - at >= headerBytes) {
+    const keyLength = bytes.readUInt16BE(at + 4);
+    const bodyLength = bytes.readUInt32BE(at + 6);
+    if (bytes.readUInt32BE(at) !== recordMagic || keyLength === 0 || bodyLength > packedObjectMaxBytes) return Number.POSITIVE_INFINITY;
+    const end = at + headerBytes + keyLength + bodyLength;
+    if (end > bytes.length) break;
+    const key = bytes.toString('utf8', at + headerBytes, at + headerBytes + keyLength);
+    const body = bytes.subarray(at + headerBytes + keyLength, end);
+    const digest = digestNamedByKey(key);
+    if (digest !== undefined && sha256Digest(body) === digest)
+      shard.objects.set(key, { file, offset: from + at + headerBytes + keyLength, length: bodyLength });
+    at = end;
+  }
+  return from + at;
+}
+
+/** The deletion marker of a packed key: named by the key's hash (a key holds "/", a file name cannot). */
+function deletionMarkerName(key: string): string {
+  return `${createHash('sha256').update(key, 'utf8').digest('hex')}.deleted`;
+}
+
+async function openPack(path: string, what: string): Promise<FileHandle> {
+  try {
+    return await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    if (errorCode(error) === 'ELOOP') throw symbolicLinkRefused(what, path);
+    throw storageUnavailable('opening a pack', path, error);
+  }
+}
+
+async function readdirOrEmpty(directory: string, what: string): Promise<string[]> {
+  try {
+    return await readdir(directory);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return [];
+    throw storageUnavailable(what, directory, error);
+  }
+}
+
+async function markerExists(path: string, key: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return false;
+    throw storageUnavailable(`put("${key}"): looking for its deletion marker`, path, error);
+  }
+}
