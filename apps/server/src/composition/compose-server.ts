@@ -170,7 +170,8 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     await running.close();
     throw error;
   });
-  const webhooks = new WebhookEndpoints({ store: webhookStore, cipher, service });
+  // An endpoint added here wakes this process's dispatcher (declared below; told only once running).
+  const webhooks = new WebhookEndpoints({ store: webhookStore, cipher, service, added: () => webhookDispatcher.endpointAdded() });
   const webhookDispatcher = new WebhookDispatcher({
     store: webhookStore,
     endpoints: webhooks,

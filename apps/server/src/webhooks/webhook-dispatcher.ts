@@ -51,6 +51,9 @@ export class WebhookDispatcher {
   #loops: Promise<unknown> | undefined;
   #woken = false;
   #wakeSender: (() => void) | undefined;
+  /** An endpoint was added in this process since the follower last looked (see `endpointAdded`). */
+  #endpointAdded = false;
+  #wakeFollower: (() => void) | undefined;
 
   constructor(settings: WebhookDispatcherSettings) {
     this.#settings = settings;
@@ -79,6 +82,32 @@ export class WebhookDispatcher {
     this.#stop = undefined;
   }
 
+  /**
+   * Says an endpoint was just added in this process: a follower waiting for one looks again now
+   * rather than at its next check (`endpointCheckMs`). One added by another replica is found by
+   * that check.
+   */
+  endpointAdded(): void {
+    this.#endpointAdded = true;
+    this.#wakeFollower?.();
+  }
+
+  /** Waits for an endpoint: `endpointCheckMs`, or less when one is added here or the loop stops. */
+  async #awaitEndpoint(signal: AbortSignal): Promise<void> {
+    if (this.#endpointAdded) {
+      this.#endpointAdded = false;
+      return;
+    }
+    const added = new AbortController();
+    this.#wakeFollower = () => added.abort();
+    try {
+      await pause(this.#endpointCheckMs, AbortSignal.any([signal, added.signal]));
+    } finally {
+      this.#wakeFollower = undefined;
+      this.#endpointAdded = false;
+    }
+  }
+
   async #follow(signal: AbortSignal): Promise<void> {
     const { store, service } = this.#settings;
     while (!signal.aborted) {
@@ -89,8 +118,9 @@ export class WebhookDispatcher {
         // With no endpoint, no event is anyone's: the stream is not read (it is five events an item,
         // each parsed and recorded), the cursor moves to the log's end, and the follower looks
         // again later. The end is read before the endpoints, so one made in between starts after it.
+        this.#endpointAdded = false;
         if (await store.skipWhenNoEndpoints((await service.auditSize()) - 1)) {
-          await pause(this.#endpointCheckMs, signal);
+          await this.#awaitEndpoint(signal);
           continue;
         }
         // Events that arrive together (a page the engine read) are recorded in one transaction,

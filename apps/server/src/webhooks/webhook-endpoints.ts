@@ -25,6 +25,7 @@ export class WebhookEndpoints {
   readonly #cipher: CipherV1;
   readonly #service: Pick<EngineService, 'auditSize' | 'hostAudit'>;
   readonly #now: () => number;
+  readonly #added: () => void;
   /** Decrypted secrets, so a busy endpoint is not decrypted at every attempt. */
   readonly #secrets = new Map<string, Promise<string>>();
 
@@ -34,11 +35,14 @@ export class WebhookEndpoints {
     /** Where the log's end is read and the endpoints' `webhook.*` entries are written. */
     readonly service: Pick<EngineService, 'auditSize' | 'hostAudit'>;
     readonly now?: () => number;
+    /** Told once an endpoint is added (the dispatcher, which then starts reading events at once). */
+    readonly added?: () => void;
   }) {
     this.#store = settings.store;
     this.#cipher = settings.cipher;
     this.#service = settings.service;
     this.#now = settings.now ?? Date.now;
+    this.#added = settings.added ?? (() => undefined);
   }
 
   /** Adds an endpoint; the result carries its secret, which is never shown again. */
@@ -76,6 +80,7 @@ export class WebhookEndpoints {
       await this.#store.removeEndpoint(webhookId).catch(() => {});
       throw error;
     }
+    this.#added();
     return { ...endpoint, secret };
   }
 

@@ -68,9 +68,10 @@ async function serveDirectory(
   retrySchedule: readonly number[],
   operatorToken: string,
   beforeDispatch?: (composition: ServerComposition) => void,
+  endpointCheckMs = 50,
 ) {
   const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
-  const composition = await composeServer(loaded, { webhooks: { retrySchedule, timeoutMs: 5_000, endpointCheckMs: 50 } });
+  const composition = await composeServer(loaded, { webhooks: { retrySchedule, timeoutMs: 5_000, endpointCheckMs } });
   const app = await buildHttpApi({ composition, host: '127.0.0.1' });
   composition.engine.start();
   beforeDispatch?.(composition);
@@ -137,6 +138,24 @@ async function addWebhook(api: Api, body: Record<string, unknown>): Promise<{ we
   expect(response.status).toBe(201);
   return (await response.json()) as { webhookId: string; secret: string };
 }
+
+test(
+  'an endpoint added through the API wakes an idle dispatcher at once: a run right after it is delivered without waiting for the endpoint check',
+  { timeout: 60_000 },
+  async () => {
+    const { directory, operatorToken } = await freshDirectory();
+    // A check far longer than the test: only the wake can start the deliveries in time.
+    const { api, composition } = await serveDirectory(directory, [0, 50, 50], operatorToken, undefined, 600_000);
+    // The follower has looked, found no endpoint, and waits.
+    await submitAndFinish(api, composition, 'before');
+    const hook = await receiver();
+    await addWebhook(api, { url: `${hook.url}/cairn` });
+    const runId = await submitAndFinish(api, composition, 'after');
+    const expected = (await engineEvents(composition)).filter((event) => event.runId === runId);
+    await until('the run after the endpoint delivered', () => hook.received.length >= expected.length, 20_000);
+    expect(hook.received.map((request) => (JSON.parse(request.body) as { data: CairnEvent }).data.runId)).toEqual(expected.map(() => runId));
+  },
+);
 
 test(
   'each event arrives signed per Standard Webhooks: an independent HMAC-SHA256 matches, verifyWebhook accepts it and refuses it altered',
