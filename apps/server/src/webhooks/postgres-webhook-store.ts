@@ -5,6 +5,9 @@ import {
   deliveryBody,
   endpointOf,
   endpointWants,
+  notRetriedSuffix,
+  notSentError,
+  notSentPrefix,
   type EndpointRow,
   type DeliveryOutcome,
   type DueDelivery,
@@ -180,9 +183,13 @@ export class PostgresWebhookStore implements WebhookStore {
   async recordAttempt(deliveryId: string, outcome: DeliveryOutcome, now: number): Promise<void> {
     const status: WebhookDeliveryStatus = outcome.delivered ? 'succeeded' : outcome.retryAt === null ? 'failed' : 'pending';
     await this.#database.query(
-      `UPDATE ${this.#schema}.server_webhook_deliveries
-       SET status = $1, attempts = attempts + 1, last_status_code = $2, last_error = $3, next_attempt_at = $4, updated_at = $5
-       WHERE delivery_id = $6 AND status = 'pending'`,
+      // A retry is no retry on a disabled endpoint; a "not sent" a disable wrote meanwhile gives way to the answer.
+      `UPDATE ${this.#schema}.server_webhook_deliveries d SET
+         status = CASE WHEN $1 = 'pending' AND ${disabledSql(this.#schema)} THEN 'failed' ELSE $1 END,
+         attempts = attempts + 1, last_status_code = $2,
+         last_error = CASE WHEN $1 = 'pending' AND ${disabledSql(this.#schema)} THEN coalesce($3, '') || '${notRetriedSuffix}' ELSE $3 END,
+         next_attempt_at = CASE WHEN ${disabledSql(this.#schema)} THEN NULL ELSE $4::bigint END, updated_at = $5
+       WHERE delivery_id = $6 AND (status = 'pending' OR (status = 'failed' AND attempts = 0 AND last_error LIKE '${notSentPrefix}%'))`,
       [status, outcome.statusCode, outcome.error, outcome.delivered ? null : outcome.retryAt, iso(now), deliveryId],
     );
   }
@@ -196,7 +203,7 @@ export class PostgresWebhookStore implements WebhookStore {
       await client.query(
         `UPDATE ${this.#schema}.server_webhook_deliveries SET status = 'failed', next_attempt_at = NULL, last_error = $1, updated_at = $2
          WHERE webhook_id = $3 AND status = 'pending'`,
-        [`not sent: the endpoint was disabled (${reason})`, iso(now), webhookId],
+        [notSentError(reason), iso(now), webhookId],
       );
       return (disabled.rowCount ?? 0) > 0;
     });
@@ -224,4 +231,9 @@ export class PostgresWebhookStore implements WebhookStore {
 
   /** The connections are the composition's (shared with the token store): it closes them. */
   async close(): Promise<void> {}
+}
+
+/** Whether the delivery `d` being updated belongs to a disabled endpoint. */
+function disabledSql(schema: string): string {
+  return `EXISTS (SELECT 1 FROM ${schema}.server_webhook_endpoints e WHERE e.webhook_id = d.webhook_id AND e.disabled_at IS NOT NULL)`;
 }

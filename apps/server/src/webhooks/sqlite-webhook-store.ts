@@ -6,6 +6,9 @@ import {
   deliveryBody,
   endpointOf,
   endpointWants,
+  notRetriedSuffix,
+  notSentError,
+  notSentPrefix,
   type EndpointRow,
   type DeliveryOutcome,
   type DueDelivery,
@@ -28,6 +31,9 @@ interface DeliveryRow {
   created_at: string;
   updated_at: string;
 }
+
+// Whether the delivery's endpoint is disabled (inside an UPDATE of deliveries).
+const endpointDisabled = 'EXISTS (SELECT 1 FROM endpoints e WHERE e.webhook_id = deliveries.webhook_id AND e.disabled_at IS NOT NULL)';
 
 const schema = `
 CREATE TABLE endpoints (
@@ -131,8 +137,14 @@ export class SqliteWebhookStore implements WebhookStore {
       nextDue: database.prepare<[string], { at: number | null }>(
         "SELECT MIN(d.next_attempt_at) AS at FROM deliveries d JOIN endpoints e USING (webhook_id) WHERE d.status = 'pending' AND e.disabled_at IS NULL AND d.delivery_id NOT IN (SELECT value FROM json_each(?))",
       ),
+      // A retry is no retry on a disabled endpoint; a "not sent" a disable wrote meanwhile gives way to the answer.
       settle: database.prepare(
-        "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_status_code = ?, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE delivery_id = ? AND status = 'pending'",
+        `UPDATE deliveries SET
+           status = CASE WHEN @status = 'pending' AND ${endpointDisabled} THEN 'failed' ELSE @status END,
+           attempts = attempts + 1, last_status_code = @statusCode,
+           last_error = CASE WHEN @status = 'pending' AND ${endpointDisabled} THEN coalesce(@error, '') || '${notRetriedSuffix}' ELSE @error END,
+           next_attempt_at = CASE WHEN ${endpointDisabled} THEN NULL ELSE @retryAt END, updated_at = @now
+         WHERE delivery_id = @deliveryId AND (status = 'pending' OR (status = 'failed' AND attempts = 0 AND last_error LIKE '${notSentPrefix}%'))`,
       ),
       deliveries: database.prepare<[string, number], DeliveryRow>(
         'SELECT * FROM (SELECT * FROM deliveries WHERE webhook_id = ? ORDER BY event_id DESC LIMIT ?) ORDER BY event_id',
@@ -241,14 +253,21 @@ export class SqliteWebhookStore implements WebhookStore {
   /** Records an attempt's outcome: delivered, to be retried at `retryAt`, or failed (`retryAt` null). */
   async recordAttempt(deliveryId: string, outcome: DeliveryOutcome, now: number): Promise<void> {
     const status: WebhookDeliveryStatus = outcome.delivered ? 'succeeded' : outcome.retryAt === null ? 'failed' : 'pending';
-    this.#statements.settle.run(status, outcome.statusCode, outcome.error, outcome.delivered ? null : outcome.retryAt, iso(now), deliveryId);
+    this.#statements.settle.run({
+      status,
+      statusCode: outcome.statusCode,
+      error: outcome.error,
+      retryAt: outcome.delivered ? null : outcome.retryAt,
+      now: iso(now),
+      deliveryId,
+    });
   }
 
   /** Stops sending to an endpoint (it answered 410 Gone): its pending deliveries fail. */
   async disableEndpoint(webhookId: string, reason: string, now: number): Promise<boolean> {
     return this.#database.transaction(() => {
       const disabled = this.#statements.disableEndpoint.run(iso(now), reason, webhookId).changes > 0;
-      this.#statements.failPendingOf.run(`not sent: the endpoint was disabled (${reason})`, iso(now), webhookId);
+      this.#statements.failPendingOf.run(notSentError(reason), iso(now), webhookId);
       return disabled;
     })();
   }

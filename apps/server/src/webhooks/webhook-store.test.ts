@@ -157,4 +157,37 @@ describe.each(Object.keys(stores))('the %s webhook store', (kind) => {
     expect(await webhooks.deliveries('wh_a')).toEqual([]);
     expect(await webhooks.endpoint('wh_a')).toBeUndefined();
   });
+
+  test('attempts under way when their endpoint is disabled record what happened: an answer over "not sent", and a retry becomes a failure saying why', async () => {
+    const webhooks = await store();
+    await webhooks.initializeCursor(-1);
+    await webhooks.addEndpoint(endpoint('wh_gone', null, null), '{}', -1);
+    await webhooks.recordEvents([event(0, 'run.state'), event(1, 'item.state'), event(2, 'item.state'), event(3, 'item.state')], 1_000);
+    // Three sent at once; the first answers 410, which disables the endpoint and fails what is pending.
+    const [gone, answered, erred, unsent] = await webhooks.due(1_000, 10);
+    await webhooks.recordAttempt(gone!.deliveryId, { delivered: false, statusCode: 410, error: 'the endpoint answered 410 Gone', retryAt: null }, 1_100);
+    expect(await webhooks.disableEndpoint('wh_gone', 'the endpoint answered 410 Gone', 1_100)).toBe(true);
+    // The other two answer after the disable: one delivered, one to be retried.
+    await webhooks.recordAttempt(answered!.deliveryId, { delivered: true, statusCode: 204, error: null, retryAt: null }, 1_200);
+    await webhooks.recordAttempt(erred!.deliveryId, { delivered: false, statusCode: 500, error: 'the endpoint answered 500', retryAt: 9_000 }, 1_300);
+    const byId = new Map((await webhooks.deliveries('wh_gone')).map((delivery) => [delivery.deliveryId, delivery]));
+    expect(byId.get(gone!.deliveryId)).toMatchObject({ status: 'failed', attempts: 1, lastStatusCode: 410, lastError: 'the endpoint answered 410 Gone' });
+    expect(byId.get(answered!.deliveryId)).toMatchObject({ status: 'succeeded', attempts: 1, lastStatusCode: 204, lastError: null });
+    expect(byId.get(erred!.deliveryId)).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      lastStatusCode: 500,
+      lastError: 'the endpoint answered 500; not retried: the endpoint was disabled',
+      nextAttemptAt: null,
+    });
+    expect(byId.get(unsent!.deliveryId)).toMatchObject({
+      status: 'failed',
+      attempts: 0,
+      lastStatusCode: null,
+      lastError: 'not sent: the endpoint was disabled (the endpoint answered 410 Gone)',
+    });
+    // An outcome recorded twice (a sender's retry of the write) does not count a second attempt.
+    await webhooks.recordAttempt(answered!.deliveryId, { delivered: true, statusCode: 204, error: null, retryAt: null }, 1_400);
+    expect((await webhooks.deliveries('wh_gone')).find((delivery) => delivery.deliveryId === answered!.deliveryId)?.attempts).toBe(1);
+  });
 });

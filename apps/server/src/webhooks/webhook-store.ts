@@ -63,17 +63,30 @@ export interface WebhookStore {
   due(now: number, limit: number, excluded?: readonly string[]): Promise<DueDelivery[]>;
   /** When the next pending delivery not in `excluded` is due (ms), if one is pending. */
   nextDueAt(excluded?: readonly string[]): Promise<number | undefined>;
-  /** Records an attempt's outcome. */
+  /**
+   * Records an attempt's outcome, also over the "not sent" failure a disable wrote while the
+   * attempt was under way (it was sent: its answer is what happened). An outcome that would retry
+   * on a disabled endpoint fails instead, saying so.
+   */
   recordAttempt(deliveryId: string, outcome: DeliveryOutcome, now: number): Promise<void>;
   /**
-   * Stops sending to an endpoint (it answered 410 Gone): its pending deliveries fail. Whether this
-   * call disabled it (false when it was disabled already, say by another delivery's 410 at once).
+   * Stops sending to an endpoint (it answered 410 Gone): its pending deliveries fail, as not sent
+   * (`notSentError`). Whether this call disabled it (false when it was disabled already, say by
+   * another delivery's 410 at once).
    */
   disableEndpoint(webhookId: string, reason: string, now: number): Promise<boolean>;
   /** An endpoint's latest deliveries (up to `limit`), oldest first. */
   deliveries(webhookId: string, limit?: number): Promise<WebhookDelivery[]>;
   close(): Promise<void>;
 }
+
+/** Why a delivery pending when its endpoint was disabled failed; an attempt under way then records its answer over it. */
+export function notSentError(reason: string): string {
+  return `${notSentPrefix} (${reason})`;
+}
+export const notSentPrefix = 'not sent: the endpoint was disabled';
+/** Added to the error of an attempt that would have been retried, had its endpoint not been disabled meanwhile. */
+export const notRetriedSuffix = '; not retried: the endpoint was disabled';
 
 /** The body a delivery of `event` sends (Standard Webhooks' envelope). */
 export function deliveryBody(event: CairnEvent): string {

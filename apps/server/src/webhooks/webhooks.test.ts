@@ -296,6 +296,17 @@ test(
     expect(new Set(goneRequests.map((request) => request.headers['webhook-id'])).size).toBe(goneRequests.length);
     expect(goneDeliveries.map((delivery) => delivery.deliveryId)).toEqual(expect.arrayContaining(goneRequests.map((request) => request.headers['webhook-id'])));
     expect(goneDeliveries.every((delivery) => delivery.attempts <= 1)).toBe(true);
+    // Each record says what happened to it: a delivery sent says what it was answered (even when
+    // the disable came first), and only one never sent says "not sent".
+    const sent = new Set(goneRequests.map((request) => String(request.headers['webhook-id'])));
+    await until('every delivery sent to the gone endpoint recorded with its answer', async () => {
+      const records = await deliveriesOf(gone.webhookId);
+      return records.every((delivery) => (sent.has(delivery.deliveryId) ? delivery.attempts === 1 : delivery.attempts === 0)) || undefined;
+    });
+    for (const delivery of await deliveriesOf(gone.webhookId)) {
+      if (sent.has(delivery.deliveryId)) expect([delivery.lastStatusCode, delivery.lastError]).toEqual([410, 'the endpoint answered 410 Gone']);
+      else expect([delivery.lastStatusCode, delivery.lastError]).toEqual([null, 'not sent: the endpoint was disabled (the endpoint answered 410 Gone)']);
+    }
   },
 );
 
