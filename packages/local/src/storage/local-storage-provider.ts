@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import { constants, lstatSync, type Stats } from 'node:fs';
 import { type FileHandle, link, lstat, mkdir, open, realpath, rename, rmdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type {
@@ -98,6 +98,8 @@ export class LocalStorageProvider implements StorageProviderV1 {
   #realRoot: Promise<string> | undefined;
   /** The `lstat` of a folder under way, by path: concurrent first looks at one folder share it. */
   readonly #folderLookups = new Map<string, Promise<Stats>>();
+  /** Content-addressed families (`manifests`) with no folder of files when first packed into. */
+  readonly #filelessFamilies = new Set<string>();
   /** Small content-addressed objects put with `deferFlush` (ADR 0025). */
   readonly #packs = new ObjectPacks(async (intent) => this.#folder(packsFolder, await this.#rootDirectory(), packsFolder, intent, false));
 
@@ -141,18 +143,27 @@ export class LocalStorageProvider implements StorageProviderV1 {
    * Puts a small content-addressed object into a pack, unless a file already holds it: its bytes
    * are the key's, so a sound file is the object (written only if not `ifAbsent`, as nothing
    * changes). A file a machine crash cut short is removed first: a read looks at files first.
+   * The look is synchronous, as the append is (see `ObjectPacks.put`).
    */
   async #putPacked(key: string, segments: readonly string[], bytes: Uint8Array, ifAbsent: boolean): Promise<boolean> {
-    const location = await this.#locate(key, segments, 'read');
-    if (location !== null) {
-      const path = await this.#objectPath(key, location);
-      const found = await lstatOrNull(path, `put("${key}")`);
-      if (found?.isFile() === true) {
-        if (!isCutShort(key, found, bytes.length)) return !ifAbsent;
-        await removeFile(path).catch((error: unknown) => {
-          throw storageUnavailable(`put("${key}"): removing a file cut short`, path, error);
-        });
-      }
+    const path = join(this.root, ...segments);
+    let found: Stats | undefined;
+    try {
+      // The folder first, without following a link: a link there is never a folder of objects. A
+      // family with no folder is remembered (the manifests' once every manifest is packed): a
+      // folder made later only lets a key that also has a file be packed once more, harmlessly.
+      const family = segments[0]!;
+      if (this.#filelessFamilies.has(family)) found = undefined;
+      else if (lstatSync(join(this.root, family), { throwIfNoEntry: false })?.isDirectory() === true) found = lstatSync(path, { throwIfNoEntry: false });
+      else this.#filelessFamilies.add(family);
+    } catch (error) {
+      throw storageUnavailable(`put("${key}")`, path, error);
+    }
+    if (found?.isFile() === true) {
+      if (!isCutShort(key, found, bytes.length)) return !ifAbsent;
+      await removeFile(path).catch((error: unknown) => {
+        throw storageUnavailable(`put("${key}"): removing a file cut short`, path, error);
+      });
     }
     return this.#packs.put(key, bytes, ifAbsent);
   }
