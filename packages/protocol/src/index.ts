@@ -5,8 +5,6 @@ export type { CairnErrorCode, ErrorDescription } from './errors/error-catalogue.
 export { canonicalJson, canonicalJsonBytes } from './json/canonical-json.ts';
 export { formatJsonPath, formatPathSegment } from './json/json-path.ts';
 export { assertDigest, digestOfJson, isDigest, parseDigest, sha256Digest } from './json/digest.ts';
-export { batchedKeySigning } from './signing/batched-key-signing.ts';
-export type { KeySigningOptions } from './signing/batched-key-signing.ts';
 export { formatDuration, isDurationText, parseDuration } from './json/duration.ts';
 export { decodeRunSpec } from './spec/decode-run-spec.ts';
 export { parseRunSpec } from './spec/parse-run-spec.ts';

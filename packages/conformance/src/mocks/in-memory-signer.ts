@@ -1,6 +1,6 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import type { Digest, SignatureAlgorithm, SignerV1 } from '@cairn/core';
-import { batchedKeySigning, sha256Digest } from '@cairn/protocol';
+import { sha256Digest } from '@cairn/protocol';
 
 /** Settings of `createInMemorySigner`. */
 export interface InMemorySignerSettings {
@@ -12,26 +12,24 @@ export interface InMemorySignerSettings {
 
 /**
  * SignerV1 with a key held in memory. The signatures are real (node:crypto Ed25519 or ECDSA P-256
- * in DER), so code under test can verify them exactly as an offline verifier would; made as the
- * local signer makes them (`batchedKeySigning`), so benchmarks that use it measure what it costs.
+ * in DER), so code under test can verify them exactly as an offline verifier would.
  */
 export class InMemorySigner implements SignerV1 {
   readonly specificationVersion = 'v1';
   readonly provider = 'in-memory';
   readonly algorithm: SignatureAlgorithm;
+  readonly #privateKey: KeyObject;
   readonly #publicKey: Uint8Array;
-  readonly #sign: (message: Uint8Array) => Promise<Uint8Array>;
 
   constructor(settings: InMemorySignerSettings = {}) {
     this.algorithm = settings.algorithm ?? 'ed25519';
-    const privateKey =
+    this.#privateKey =
       settings.privateKey === undefined
         ? generate(this.algorithm)
         : typeof settings.privateKey === 'string'
           ? createPrivateKey(settings.privateKey)
           : settings.privateKey;
-    this.#publicKey = new Uint8Array(createPublicKey(privateKey).export({ format: 'der', type: 'spki' }));
-    this.#sign = batchedKeySigning(privateKey, this.algorithm === 'ed25519' ? { algorithm: null } : { algorithm: 'sha256', dsaEncoding: 'der' });
+    this.#publicKey = new Uint8Array(createPublicKey(this.#privateKey).export({ format: 'der', type: 'spki' }));
   }
 
   async keyId(): Promise<Digest> {
@@ -42,8 +40,10 @@ export class InMemorySigner implements SignerV1 {
     return Uint8Array.from(this.#publicKey);
   }
 
-  sign(message: Uint8Array): Promise<Uint8Array> {
-    return this.#sign(message);
+  async sign(message: Uint8Array): Promise<Uint8Array> {
+    const signature =
+      this.algorithm === 'ed25519' ? sign(null, message, this.#privateKey) : sign('sha256', message, { key: this.#privateKey, dsaEncoding: 'der' });
+    return new Uint8Array(signature);
   }
 }
 

@@ -1,7 +1,7 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import type { Digest, KeyDelegation, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { keyIdOf, signKeyDelegation } from '@cairn/audit';
-import { batchedKeySigning, canonicalJsonBytes, delegationKey, sha256Digest } from '@cairn/protocol';
+import { canonicalJsonBytes, delegationKey, sha256Digest } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { engineActor } from '../engine-actor.ts';
 
@@ -28,8 +28,7 @@ export class DelegatedManifestSigner implements SignerV1 {
   readonly provider = 'cairn-delegated';
   readonly algorithm = 'ed25519';
   readonly #settings: DelegatedManifestSignerSettings;
-  /** On the thread pool when several are asked for together (a dispatch pass), at once when one is. */
-  readonly #sign: (message: Uint8Array) => Promise<Uint8Array>;
+  readonly #privateKey: KeyObject;
   readonly #publicKey: Uint8Array;
   readonly #keyId: Digest;
   #delegated: Promise<void> | undefined;
@@ -39,7 +38,7 @@ export class DelegatedManifestSigner implements SignerV1 {
   constructor(settings: DelegatedManifestSignerSettings) {
     this.#settings = settings;
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    this.#sign = batchedKeySigning(privateKey, { algorithm: null });
+    this.#privateKey = privateKey;
     this.#publicKey = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
     this.#keyId = keyIdOf(this.#publicKey);
   }
@@ -58,7 +57,7 @@ export class DelegatedManifestSigner implements SignerV1 {
       throw error;
     });
     await this.#delegated;
-    return this.#sign(message);
+    return new Uint8Array(sign(null, message, this.#privateKey));
   }
 
   // Stored before it is recorded: an entry never names a statement storage lacks.

@@ -1,7 +1,7 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Digest, SignerV1 } from '@cairn/core';
-import { batchedKeySigning, CairnError, parseSettings, sha256Digest } from '@cairn/protocol';
+import { CairnError, parseSettings, sha256Digest } from '@cairn/protocol';
 import { z } from 'zod';
 import { filePathSchema } from '../storage/file-path-schema.ts';
 import { keyFileInvalid, readKeyFile } from './key-file.ts';
@@ -31,8 +31,6 @@ export class LocalSigner implements SignerV1 {
   readonly #privateKey: KeyObject;
   readonly #publicKey: Uint8Array;
   readonly #keyId: Digest;
-  /** On the thread pool when several are asked for together (a dispatch pass), at once when one is. */
-  readonly #sign: (message: Uint8Array) => Promise<Uint8Array>;
 
   constructor(settings: LocalSignerSettings) {
     const parsed = parseSettings(localSignerSettingsSchema, settings, 'local.signer');
@@ -61,7 +59,6 @@ export class LocalSigner implements SignerV1 {
     }
     this.#publicKey = new Uint8Array(createPublicKey(this.#privateKey).export({ format: 'der', type: 'spki' }));
     this.#keyId = sha256Digest(this.#publicKey);
-    this.#sign = batchedKeySigning(this.#privateKey, { algorithm: null });
   }
 
   async keyId(): Promise<Digest> {
@@ -74,7 +71,7 @@ export class LocalSigner implements SignerV1 {
 
   async sign(message: Uint8Array): Promise<Uint8Array> {
     try {
-      return await this.#sign(message);
+      return new Uint8Array(sign(null, message, this.#privateKey));
     } catch (error) {
       throw new CairnError('CAIRN_SIGNER_FAILED', `[cairn] [local] signing with the key in ${this.keyFile} failed: pass the message as bytes (a Uint8Array).`, {
         path: this.keyFile,
