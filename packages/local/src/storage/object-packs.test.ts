@@ -168,5 +168,14 @@ describe('LocalStorageProvider packs small deferred objects', () => {
     const shardRefused = await rejection(new LocalStorageProvider({ root: other }).put(key, bytes, deferred));
     expect(shardRefused.code).toBe('CAIRN_STORAGE_UNAVAILABLE');
     expect(readdirSync(elsewhere)).toEqual([]);
+
+    // A link planted as a shard's folder of deletion markers: neither a put nor a read follows it.
+    const third = folder();
+    const packed = manifest(3);
+    const writer3 = new LocalStorageProvider({ root: third });
+    await writer3.put(packed.key, packed.bytes, deferred);
+    symlinkSync(elsewhere, join(third, packsFolder, packed.key.slice(10, 12), 'deleted'));
+    expect((await rejection(writer3.put(packed.key, packed.bytes, deferred))).message).toContain('symbolic link');
+    expect((await rejection(new LocalStorageProvider({ root: third }).get(packed.key))).message).toContain('symbolic link');
   });
 });

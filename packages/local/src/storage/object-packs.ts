@@ -105,7 +105,7 @@ export class ObjectPacks {
       // one look at a name the kernel has cached says so; a marker per key would be a new name
       // (an uncached directory lookup) at every put.
       const markers = (shard.markers ??= join(directory, deletedFolder));
-      const deleted = exists(markers, key) && exists(join(markers, deletionMarkerName(key)), key);
+      const deleted = markersFolderExists(markers, key) && exists(join(markers, deletionMarkerName(key)), key);
       // Packed already: the same bytes (the key names them), so nothing is appended again.
       if (!deleted && shard.objects.get(key)?.length === bytes.length) return !ifAbsent;
       this.#append(shard, directory, key, bytes);
@@ -216,7 +216,14 @@ export class ObjectPacks {
         await handle.close();
       }
     }
-    return new Set(names.includes(deletedFolder) ? await readdirOrEmpty(join(directory, deletedFolder), 'listing deletion markers') : []);
+    if (!names.includes(deletedFolder)) return new Set();
+    const markers = join(directory, deletedFolder);
+    // A link there is refused, as anywhere under the root: its target's names would read as markers.
+    const found = await lstat(markers).catch((error: unknown) => {
+      throw storageUnavailable('looking at deletion markers', markers, error);
+    });
+    if (!found.isDirectory()) throw symbolicLinkRefused(`${packsFolder}/${shard.name}/${deletedFolder}`, markers);
+    return new Set(await readdirOrEmpty(markers, 'listing deletion markers'));
   }
 
   #append(shard: Shard, directory: string, key: string, bytes: Uint8Array): void {
@@ -353,6 +360,18 @@ async function readdirOrEmpty(directory: string, what: string): Promise<string[]
     if (errorCode(error) === 'ENOENT') return [];
     throw storageUnavailable(what, directory, error);
   }
+}
+
+/** Whether the shard has a folder of deletion markers; a link in its place is refused, never followed. */
+function markersFolderExists(path: string, key: string): boolean {
+  let found;
+  try {
+    found = lstatSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    throw storageUnavailable(`put("${key}"): looking for deletion markers`, path, error);
+  }
+  if (found !== undefined && !found.isDirectory()) throw symbolicLinkRefused(key, path);
+  return found !== undefined;
 }
 
 function exists(path: string, key: string): boolean {
