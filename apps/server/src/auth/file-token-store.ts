@@ -32,6 +32,7 @@ const tokenFileSchema = z.object({
       revokedAt: z.string().optional(),
       expiresAt: z.string().optional(),
       oneTime: z.literal(true).optional(),
+      session: z.literal(true).optional(),
     }),
   ),
 });

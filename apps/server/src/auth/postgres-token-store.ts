@@ -23,9 +23,10 @@ interface TokenRow {
   revoked_at: string | null;
   expires_at: string | null;
   one_time: boolean;
+  session: boolean;
 }
 
-const columns = 'token_id, name, scopes, secret_hash, created_at, revoked_at, expires_at, one_time';
+const columns = 'token_id, name, scopes, secret_hash, created_at, revoked_at, expires_at, one_time, session';
 
 /**
  * Bearer tokens in the engine's PostgreSQL database (`server_tokens`), hashed as in the token file:
@@ -48,8 +49,18 @@ export class PostgresTokenStore implements TokenStore {
     // One statement: the tokens that expired long ago go as this one comes.
     await this.#database.query(
       `WITH dropped AS (DELETE FROM ${this.#database.schema}.server_tokens WHERE expires_at < $8)
-       INSERT INTO ${this.#database.schema}.server_tokens (${columns}) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)`,
-      [stored.id, stored.name, stored.scopes, stored.secretHash, stored.createdAt, stored.expiresAt ?? null, stored.oneTime === true, expiredTokenCutoff(now)],
+       INSERT INTO ${this.#database.schema}.server_tokens (${columns}) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $9)`,
+      [
+        stored.id,
+        stored.name,
+        stored.scopes,
+        stored.secretHash,
+        stored.createdAt,
+        stored.expiresAt ?? null,
+        stored.oneTime === true,
+        expiredTokenCutoff(now),
+        stored.session === true,
+      ],
     );
     return { token, record: recordOf(stored) };
   }
@@ -111,8 +122,8 @@ export class PostgresTokenStore implements TokenStore {
     if (tokens.length === 0) return 0;
     const { rowCount } = await this.#database.query(
       `INSERT INTO ${this.#database.schema}.server_tokens (${columns})
-       SELECT token_id, name, ARRAY(SELECT jsonb_array_elements_text(scopes)), secret_hash, created_at, revoked_at, expires_at, one_time
-       FROM jsonb_to_recordset($1::jsonb) AS file (token_id text, name text, scopes jsonb, secret_hash text, created_at text, revoked_at text, expires_at text, one_time boolean)
+       SELECT token_id, name, ARRAY(SELECT jsonb_array_elements_text(scopes)), secret_hash, created_at, revoked_at, expires_at, one_time, session
+       FROM jsonb_to_recordset($1::jsonb) AS file (token_id text, name text, scopes jsonb, secret_hash text, created_at text, revoked_at text, expires_at text, one_time boolean, session boolean)
        ON CONFLICT (token_id) DO NOTHING`,
       [
         JSON.stringify(
@@ -125,6 +136,7 @@ export class PostgresTokenStore implements TokenStore {
             revoked_at: token.revokedAt ?? null,
             expires_at: token.expiresAt ?? null,
             one_time: token.oneTime === true,
+            session: token.session === true,
           })),
         ),
       ],
@@ -147,5 +159,6 @@ function storedOf(row: TokenRow): StoredToken {
     ...(row.revoked_at === null ? {} : { revokedAt: row.revoked_at }),
     ...(row.expires_at === null ? {} : { expiresAt: row.expires_at }),
     ...(row.one_time ? { oneTime: true as const } : {}),
+    ...(row.session ? { session: true as const } : {}),
   };
 }

@@ -73,6 +73,17 @@ describe.each(Object.keys(backends))('the %s token store', (kind) => {
     expect(JSON.stringify(await serving.list())).not.toMatch(/secretHash|secret_hash/);
   });
 
+  test('a dashboard session is marked as one, through either store; a token only named like one is not', async () => {
+    const { stores } = await backends[kind]!();
+    const [serving, other] = stores;
+    const session = await serving.create('dashboard session', ['runs:read'], new Date(), { session: true, expiresAt: new Date(Date.now() + 60_000) });
+    const named = await serving.create('dashboard session', ['runs:read']);
+    expect(session.record.session).toBe(true);
+    expect((await other.verify(session.token))?.session).toBe(true);
+    expect((await other.verify(named.token))?.session).toBeUndefined();
+    expect((await other.list()).map((listed) => listed.session)).toEqual([true, undefined]);
+  });
+
   test('an unknown scope, a bad name and an unknown id are refused, naming what is wrong', async () => {
     const [store] = (await backends[kind]!()).stores;
     await expect(store.create('bad', ['runs:everything'])).rejects.toMatchObject({

@@ -17,12 +17,19 @@ export interface StoredToken {
    * it expires, for a session token (`redeem`), which revokes it.
    */
   readonly oneTime?: true;
+  /**
+   * A dashboard session (what a sign-in code is exchanged for): the one kind of token the
+   * dashboard's Sign out revokes. Told by this mark, never by the token's name, which anyone
+   * creating a token may choose.
+   */
+  readonly session?: true;
 }
 
 /** What a new token may carry besides its name and scopes. */
 export interface NewTokenOptions {
   readonly expiresAt?: Date;
   readonly oneTime?: boolean;
+  readonly session?: boolean;
 }
 
 /** A token as listed: everything but its hash. */
@@ -84,6 +91,7 @@ export function newToken(name: string, scopes: readonly string[], now: Date, opt
     createdAt: now.toISOString(),
     ...(options.expiresAt === undefined ? {} : { expiresAt: options.expiresAt.toISOString() }),
     ...(options.oneTime === true ? { oneTime: true as const } : {}),
+    ...(options.session === true ? { session: true as const } : {}),
   };
   return { token: `cairn_${id}_${secret}`, stored };
 }

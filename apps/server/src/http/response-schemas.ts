@@ -146,6 +146,10 @@ export const tokenViewSchema = z
     revokedAt: z.string().optional(),
     expiresAt: z.string().optional(),
     oneTime: z.literal(true).optional(),
+    session: z
+      .literal(true)
+      .optional()
+      .meta({ description: "A dashboard session, made from a sign-in link: the kind of token the dashboard's Sign out revokes" }),
   })
   .meta({ id: 'Token', description: 'A bearer token as listed: never its secret' }) as unknown as z.ZodType<TokenRecord>;
 

@@ -107,17 +107,20 @@ test('DELETE /v1/session revokes a dashboard session token (audited), and leaves
   const end = (token: string) => fetch(`${base}/v1/session`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
   const probe = async (token: string) => (await fetch(`${base}/v1/session`, { headers: { authorization: `Bearer ${token}` } })).status;
 
-  // A token made by hand, the operator's: the user's to keep.
-  const viewer = (
-    (await (
-      await api('/v1/tokens', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ name: 'viewer', scopes: ['runs:read'] }),
-      })
-    ).json()) as { token: string }
-  ).token;
-  for (const token of [viewer, operatorToken]) {
+  // Tokens made by hand, the operator's: the user's to keep, even one named as sessions are.
+  const made = async (name: string) =>
+    (
+      (await (
+        await api('/v1/tokens', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name, scopes: ['runs:read'] }),
+        })
+      ).json()) as { token: string }
+    ).token;
+  const viewer = await made('viewer');
+  const namedLikeASession = await made('dashboard session');
+  for (const token of [viewer, namedLikeASession, operatorToken]) {
     const answer = await end(token);
     expect([answer.status, await answer.json()]).toEqual([200, { revoked: false }]);
     expect(await probe(token)).toBe(200);

@@ -76,7 +76,7 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
       if (auth === 'loopback-operator') return { revoked: false };
       const credential = bearerOf(request);
       const record = await tokens.verify(credential);
-      if (record?.name !== dashboardSignIn.sessionName) return { revoked: false };
+      if (record?.session !== true) return { revoked: false };
       await tokens.revoke(record.id);
       await service.hostAudit.tokenRevoked({ actor: request.actor!, tokenId: record.id, name: record.name });
       return { revoked: true };
@@ -155,6 +155,7 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
         );
       const session = await tokens.create(dashboardSignIn.sessionName, code.scopes, now, {
         expiresAt: new Date(now.getTime() + dashboardSignIn.sessionLifetimeMs),
+        session: true,
       });
       await service.hostAudit.tokenCreated({
         actor: { kind: 'token', id: `token:${code.id}`, via: 'http' },

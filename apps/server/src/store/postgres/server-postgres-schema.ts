@@ -64,6 +64,14 @@ export const serverPostgresMigrations: readonly PostgresMigration[] = [
       ALTER TABLE {schema}.server_tokens ADD COLUMN expires_at text, ADD COLUMN one_time boolean NOT NULL DEFAULT false;
     `,
   },
+  {
+    // Sign out revokes a dashboard session: told by this mark, not by the token's name.
+    version: 3,
+    name: 'dashboard sessions marked',
+    sql: `
+      ALTER TABLE {schema}.server_tokens ADD COLUMN session boolean NOT NULL DEFAULT false;
+    `,
+  },
 ];
 
 /** The server's steps are recorded apart from the engine's, and applied under a lock of their own. */

@@ -35,20 +35,20 @@ test('replicas opening together make the tables once, in the configured schema, 
   ]);
 });
 
-test('tokens of a step-1 database (before expiry and one-time codes) keep working after step 2 adds the columns', async () => {
+test('tokens of a step-1 database (before expiry, one-time codes and session marks) keep working after steps 2 and 3 add the columns', async () => {
   const database = await createTestDatabase();
   cleanups.push(() => database.drop());
   const before = await ServerPostgres.open(database.settings);
   const { token, record } = await new PostgresTokenStore(before).create('ci', ['runs:read']);
   await before.close();
-  // Back to step 1 as an older server left it: no step-2 columns, no record of step 2.
+  // Back to step 1 as an older server left it: no columns of steps 2 and 3, no record of them.
   const oracle = await database.client();
-  await oracle.query('ALTER TABLE cairn.server_tokens DROP COLUMN expires_at, DROP COLUMN one_time');
-  await oracle.query('DELETE FROM cairn.server_schema_migrations WHERE version = 2');
+  await oracle.query('ALTER TABLE cairn.server_tokens DROP COLUMN expires_at, DROP COLUMN one_time, DROP COLUMN session');
+  await oracle.query('DELETE FROM cairn.server_schema_migrations WHERE version IN (2, 3)');
   const after = await ServerPostgres.open(database.settings);
   cleanups.push(() => after.close());
   const versions = await oracle.query<{ version: string }>('SELECT version FROM cairn.server_schema_migrations ORDER BY version');
-  expect(versions.rows.map((row) => Number(row.version))).toEqual([1, 2]);
+  expect(versions.rows.map((row) => Number(row.version))).toEqual([1, 2, 3]);
   const tokens = new PostgresTokenStore(after);
   expect(await tokens.verify(token)).toEqual(record);
   expect(await tokens.hasLiveTokens()).toBe(true);
