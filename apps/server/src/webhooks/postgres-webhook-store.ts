@@ -189,7 +189,7 @@ export class PostgresWebhookStore implements WebhookStore {
          attempts = attempts + 1, last_status_code = $2,
          last_error = CASE WHEN $1 = 'pending' AND ${disabledSql(this.#schema)} THEN coalesce($3, '') || '${notRetriedSuffix}' ELSE $3 END,
          next_attempt_at = CASE WHEN ${disabledSql(this.#schema)} THEN NULL ELSE $4::bigint END, updated_at = $5
-       WHERE delivery_id = $6 AND (status = 'pending' OR (status = 'failed' AND attempts = 0 AND last_error LIKE '${notSentPrefix}%'))`,
+       WHERE delivery_id = $6 AND (status = 'pending' OR (status = 'failed' AND last_error LIKE '${notSentPrefix}%'))`,
       [status, outcome.statusCode, outcome.error, outcome.delivered ? null : outcome.retryAt, iso(now), deliveryId],
     );
   }

@@ -144,7 +144,7 @@ export class SqliteWebhookStore implements WebhookStore {
            attempts = attempts + 1, last_status_code = @statusCode,
            last_error = CASE WHEN @status = 'pending' AND ${endpointDisabled} THEN coalesce(@error, '') || '${notRetriedSuffix}' ELSE @error END,
            next_attempt_at = CASE WHEN ${endpointDisabled} THEN NULL ELSE @retryAt END, updated_at = @now
-         WHERE delivery_id = @deliveryId AND (status = 'pending' OR (status = 'failed' AND attempts = 0 AND last_error LIKE '${notSentPrefix}%'))`,
+         WHERE delivery_id = @deliveryId AND (status = 'pending' OR (status = 'failed' AND last_error LIKE '${notSentPrefix}%'))`,
       ),
       deliveries: database.prepare<[string, number], DeliveryRow>(
         'SELECT * FROM (SELECT * FROM deliveries WHERE webhook_id = ? ORDER BY event_id DESC LIMIT ?) ORDER BY event_id',

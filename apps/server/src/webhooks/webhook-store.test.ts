@@ -163,8 +163,10 @@ describe.each(Object.keys(stores))('the %s webhook store', (kind) => {
     await webhooks.initializeCursor(-1);
     await webhooks.addEndpoint(endpoint('wh_gone', null, null), '{}', -1);
     await webhooks.recordEvents([event(0, 'run.state'), event(1, 'item.state'), event(2, 'item.state'), event(3, 'item.state')], 1_000);
-    // Three sent at once; the first answers 410, which disables the endpoint and fails what is pending.
+    // One sent before and to be retried; then it and two more are sent at once, and the first
+    // answers 410, which disables the endpoint and fails what is pending.
     const [gone, answered, erred, unsent] = await webhooks.due(1_000, 10);
+    await webhooks.recordAttempt(erred!.deliveryId, { delivered: false, statusCode: 503, error: 'the endpoint answered 503', retryAt: 1_000 }, 1_000);
     await webhooks.recordAttempt(gone!.deliveryId, { delivered: false, statusCode: 410, error: 'the endpoint answered 410 Gone', retryAt: null }, 1_100);
     expect(await webhooks.disableEndpoint('wh_gone', 'the endpoint answered 410 Gone', 1_100)).toBe(true);
     // The other two answer after the disable: one delivered, one to be retried.
@@ -175,7 +177,7 @@ describe.each(Object.keys(stores))('the %s webhook store', (kind) => {
     expect(byId.get(answered!.deliveryId)).toMatchObject({ status: 'succeeded', attempts: 1, lastStatusCode: 204, lastError: null });
     expect(byId.get(erred!.deliveryId)).toMatchObject({
       status: 'failed',
-      attempts: 1,
+      attempts: 2,
       lastStatusCode: 500,
       lastError: 'the endpoint answered 500; not retried: the endpoint was disabled',
       nextAttemptAt: null,
