@@ -235,6 +235,7 @@ export class ObjectPacks {
     keyBytes.copy(record, headerBytes);
     record.set(bytes, headerBytes + keyBytes.length);
     let name = shard.own?.name;
+    let written = 0;
     try {
       if (shard.own === undefined) {
         // Kept open: an open per append cost more than the append (about 15 µs against 5).
@@ -244,16 +245,18 @@ export class ObjectPacks {
         this.#descriptors.add(descriptor);
         shard.own = { name, descriptor, size: 0 };
       }
-      const written = writeSync(shard.own.descriptor, record);
-      if (written !== record.length) throw new Error(`wrote ${written} of ${record.length} bytes`);
+      // A short write (the disk filling up) is followed by one for the rest, which then fails with
+      // the system's own error (ENOSPC), so that a full disk is told as one.
+      while (written < record.length) written += writeSync(shard.own.descriptor, record, written);
     } catch (error) {
-      // Part of the record may be in the file: this instance goes on in a new file, so that
-      // part stays the file's last bytes, which readers know is no object.
-      if (shard.own !== undefined) {
+      // Part of the record in the file: this instance goes on in a new file, so that part stays
+      // the file's last bytes, which readers know is no object. Nothing written (a full disk
+      // refusing the first byte): the file goes on as it was, rather than a new one per retry.
+      if (shard.own !== undefined && written > 0) {
         this.#descriptors.delete(shard.own.descriptor);
         closeSync(shard.own.descriptor);
+        shard.own = undefined;
       }
-      shard.own = undefined;
       throw storageUnavailable(`put("${key}"): appending to a pack`, join(directory, name ?? ''), error);
     }
     const own = shard.own;
