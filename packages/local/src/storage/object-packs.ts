@@ -104,13 +104,13 @@ export class ObjectPacks {
       // A shard with no deletions (the rule: Cairn deletes no manifest) has no marker folder, and
       // one look at a name the kernel has cached says so; a marker per key would be a new name
       // (an uncached directory lookup) at every put.
-      const markers = (shard.markers ??= join(directory, deletedFolder));
-      const deleted = markersFolderExists(markers, key) && exists(join(markers, deletionMarkerName(key)), key);
+      const markers = markersFolder(shard, directory);
+      const marker = markersFolderExists(markers, key) ? join(markers, deletionMarkerName(key)) : undefined;
+      const deleted = marker !== undefined && exists(marker, key);
       // Packed already: the same bytes (the key names them), so nothing is appended again.
       if (!deleted && shard.objects.get(key)?.length === bytes.length) return !ifAbsent;
       this.#append(shard, directory, key, bytes);
       if (deleted) {
-        const marker = join(markers, deletionMarkerName(key));
         try {
           unlinkSync(marker);
         } catch (error) {
@@ -155,7 +155,7 @@ export class ObjectPacks {
     return this.#inShard(key, async (shard) => {
       const directory = await this.#shardFolder(shard, 'read');
       if (directory === null || (await this.#find(shard, directory, key)) === null) return;
-      const markers = join(directory, deletedFolder);
+      const markers = markersFolder(shard, directory);
       const marker = join(markers, deletionMarkerName(key));
       try {
         await mkdir(markers, { mode: folderMode }).catch((error: unknown) => {
@@ -183,7 +183,8 @@ export class ObjectPacks {
         const directory = await this.#shardFolder(shard, 'read');
         if (directory === null) return;
         const deleted = await this.#refresh(shard, directory);
-        for (const key of shard.objects.keys()) if (inRange(key, range) && !deleted.has(deletionMarkerName(key))) keys.push(key);
+        // A key's marker name is a hash: computed only in a shard that has markers at all.
+        for (const key of shard.objects.keys()) if (inRange(key, range) && (deleted.size === 0 || !deleted.has(deletionMarkerName(key)))) keys.push(key);
       });
     }
     return keys.sort(compareStorageKeys);
@@ -192,7 +193,7 @@ export class ObjectPacks {
   // The object as the packs hold it now: other writers' new records read first.
   async #find(shard: Shard, directory: string, key: string): Promise<PackedObject | null> {
     const deleted = await this.#refresh(shard, directory);
-    return deleted.has(deletionMarkerName(key)) ? null : (shard.objects.get(key) ?? null);
+    return deleted.size > 0 && deleted.has(deletionMarkerName(key)) ? null : (shard.objects.get(key) ?? null);
   }
 
   /** Reads what other writers appended to the shard since the last look; returns its deletion markers. */
@@ -203,10 +204,16 @@ export class ObjectPacks {
       const from = shard.read.get(name) ?? 0;
       if (from === Number.POSITIVE_INFINITY) continue;
       const path = join(directory, name);
+      // A pack nothing was appended to since the last look (most of them, at most looks) is only
+      // looked at, not opened.
+      const found = await lstat(path).catch((error: unknown) => {
+        throw storageUnavailable('reading a pack', path, error);
+      });
+      if (found.isSymbolicLink()) throw symbolicLinkRefused(name, path);
+      if (found.size <= from) continue;
       const handle = await openPack(path, name);
       try {
         const { size } = await handle.stat();
-        if (size <= from) continue;
         const bytes = Buffer.alloc(size - from);
         const { bytesRead } = await handle.read(bytes, 0, bytes.length, from);
         shard.read.set(name, indexRecords(shard, name, bytes.subarray(0, bytesRead), from));
@@ -217,7 +224,7 @@ export class ObjectPacks {
       }
     }
     if (!names.includes(deletedFolder)) return new Set();
-    const markers = join(directory, deletedFolder);
+    const markers = markersFolder(shard, directory);
     // A link there is refused, as anywhere under the root: its target's names would read as markers.
     const found = await lstat(markers).catch((error: unknown) => {
       throw storageUnavailable('looking at deletion markers', markers, error);
@@ -341,6 +348,10 @@ function indexRecords(shard: Shard, file: string, bytes: Buffer, from: number): 
 
 /** The folder of a shard's deletion markers, made by its first deletion. */
 const deletedFolder = 'deleted';
+
+function markersFolder(shard: Shard, directory: string): string {
+  return (shard.markers ??= join(directory, deletedFolder));
+}
 
 /** The deletion marker of a packed key: named by the key's hash (a key holds "/", a file name cannot). */
 function deletionMarkerName(key: string): string {
