@@ -103,8 +103,8 @@ export class WebhookDispatcher {
     try {
       await pause(this.#endpointCheckMs, AbortSignal.any([signal, added.signal]));
     } finally {
+      // The flag an addition set meanwhile is cleared where the loop looks for endpoints again.
       this.#wakeFollower = undefined;
-      this.#endpointAdded = false;
     }
   }
 
