@@ -1,23 +1,11 @@
 // The lock is held by real processes here: a child takes it and keeps it, or is killed holding it,
 // as the server or `cairn token` would be. How it serves the token file is in file-token-store.test.ts.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isCairnError } from '@cairn/protocol';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { withFileLock } from './file-lock.ts';
-import { holdFileLockInAnotherProcess } from './file-lock.test-support.ts';
-
-const directories: string[] = [];
-afterEach(() => {
-  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
-});
-
-function lockDirectory(): string {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-file-lock-'));
-  directories.push(directory);
-  return directory;
-}
+import { holdFileLockInAnotherProcess, testDirectory } from './file-lock.test-support.ts';
 
 /** The error `attempt` throws, for assertions on it (fails when it throws none). */
 function errorOf(attempt: () => unknown): unknown {
@@ -30,7 +18,7 @@ function errorOf(attempt: () => unknown): unknown {
 }
 
 test('a lock another live process holds past the wait is an error naming the lock and what to do; the waiter changes nothing', async () => {
-  const directory = lockDirectory();
+  const directory = testDirectory('cairn-file-lock-');
   const lockPath = join(directory, 'tokens.json.lock');
   await holdFileLockInAnotherProcess(lockPath);
   let ran = false;
@@ -52,7 +40,7 @@ test('a lock another live process holds past the wait is an error naming the loc
 });
 
 test('a holder killed with SIGKILL releases the lock at once: the next take does not wait for the bound', async () => {
-  const directory = lockDirectory();
+  const directory = testDirectory('cairn-file-lock-');
   const lockPath = join(directory, 'tokens.json.lock');
   const holder = await holdFileLockInAnotherProcess(lockPath);
   expect(errorOf(() => withFileLock(lockPath, () => 'taken', { waitMs: 0 }))).toMatchObject({ code: 'CAIRN_CONFIG_INVALID' });
@@ -66,7 +54,7 @@ test('a holder killed with SIGKILL releases the lock at once: the next take does
 });
 
 test('the lock is released when the work throws, and its error is the one thrown', async () => {
-  const lockPath = join(lockDirectory(), 'tokens.json.lock');
+  const lockPath = join(testDirectory('cairn-file-lock-'), 'tokens.json.lock');
   const failure = new Error('the change failed');
   expect(
     errorOf(() =>
@@ -82,7 +70,7 @@ test('the lock is released when the work throws, and its error is the one thrown
 });
 
 test('a file in the place of the lock that is not one Cairn made is an error naming it, and is left as it was', () => {
-  const lockPath = join(lockDirectory(), 'tokens.json.lock');
+  const lockPath = join(testDirectory('cairn-file-lock-'), 'tokens.json.lock');
   writeFileSync(lockPath, 'not a lock\n');
   let ran = false;
   expect(errorOf(() => withFileLock(lockPath, () => (ran = true)))).toMatchObject({

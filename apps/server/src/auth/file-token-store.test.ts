@@ -2,24 +2,12 @@
 // and `cairn token`, or two CLIs, change one tokens.json. These tests run real Node processes
 // against one file, as they run in use; token-store.test.ts holds the promises both stores keep.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { withFileLock } from './file-lock.ts';
-import { holdFileLockInAnotherProcess } from './file-lock.test-support.ts';
+import { holdFileLockInAnotherProcess, testDirectory } from './file-lock.test-support.ts';
 import { FileTokenStore } from './file-token-store.ts';
-
-const directories: string[] = [];
-afterEach(() => {
-  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
-});
-
-function tokenDirectory(): string {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-file-token-store-'));
-  directories.push(directory);
-  return directory;
-}
 
 /** Leaves the lock as a process killed (kill -9) while holding it leaves it: the lock file, and SQLite's journal beside it. */
 async function leaveLockOfKilledProcess(file: string): Promise<void> {
@@ -90,7 +78,7 @@ test.each(['from a fresh start', 'from a lock a killed process left'])(
   'processes creating and revoking tokens in one file at once lose none of each other’s changes (%s)',
   { timeout: 120_000 },
   async (start) => {
-    const directory = tokenDirectory();
+    const directory = testDirectory('cairn-file-token-store-');
     const file = join(directory, 'tokens.json');
     if (start !== 'from a fresh start') await leaveLockOfKilledProcess(file);
     const processes = 6;
@@ -125,7 +113,7 @@ test.each(['from a fresh start', 'from a lock a killed process left'])(
 );
 
 test('a lock whose holder was killed (kill -9) is free at once; the change is made and the lock released', async () => {
-  const directory = tokenDirectory();
+  const directory = testDirectory('cairn-file-token-store-');
   const file = join(directory, 'tokens.json');
   const store = new FileTokenStore(file);
   const { record } = await store.create('operator', ['admin']);
