@@ -1,7 +1,7 @@
 // What ended attempts leave behind: work directories and per-sandbox memory cgroups, counted from
 // disk after every way an attempt ends, and leftovers of a killed server swept at start.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionHandle, ExecutionStatus, RuntimeSpec } from '@cairn/core';
@@ -10,6 +10,7 @@ import { sandboxLauncher } from '../sandbox/sandbox-launcher.ts';
 import { cleanUp, freshUid, testLimits, workspaceFor } from '../sandbox/sandbox.test-support.ts';
 import { createLocalExecutor, type LocalExecutor } from './local-executor.ts';
 import { executorWorld } from './local-executor.test-support.ts';
+import { liveProcessGroups } from './process-identity.ts';
 
 const cgroupRoot = '/sys/fs/cgroup/memory';
 const directories: string[] = [];
@@ -131,6 +132,42 @@ test('at start, the executor sweeps the work directories and cgroups of a dead s
       }
       if (existsSync(idle)) rmdirSync(idle);
     }
+  } finally {
+    world.cleanUp();
+  }
+});
+
+test('the sweep keeps the folder of a dead supervisor while a process it started (in its process group) still runs', { timeout: 30_000 }, async () => {
+  const world = executorWorld();
+  try {
+    // A supervisor (a group leader) that died, leaving a child in its group: as git, still
+    // writing in the attempt folder, outlives a supervisor killed -9.
+    const leader = spawn('/bin/sh', ['-c', 'sleep 30 >/dev/null & echo $!'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    let printed = '';
+    leader.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+    await new Promise((resolve) => leader.on('close', resolve));
+    const leftover = Number(printed.trim());
+    expect(liveProcessGroups().has(leader.pid!)).toBe(true);
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const folder = join(world.workRoot, `cairn-owner-${leader.pid}-1-${bootId}`, 'cairn-build-1-GhI789');
+    mkdirSync(join(folder, 'workspace'), { recursive: true });
+    const sweep = () =>
+      createLocalExecutor({
+        storage: world.storage,
+        trustedKeys: [world.key],
+        stateDirectory: world.stateDirectory,
+        workRoot: world.workRoot,
+        sandbox: 'none',
+      });
+    try {
+      sweep();
+      expect(existsSync(folder)).toBe(true);
+    } finally {
+      process.kill(leftover, 'SIGKILL');
+    }
+    for (let wait = 0; wait < 200 && liveProcessGroups().has(leader.pid!); wait++) await sleep(25);
+    sweep();
+    expect(existsSync(folder)).toBe(false);
   } finally {
     world.cleanUp();
   }

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import type { ExecutionState } from './execution-state.ts';
 import { createLocalExecutor } from './local-executor.ts';
 import { executorWorld } from './local-executor.test-support.ts';
-import { isRunning } from './process-identity.ts';
+import { isRunning, liveProcessGroups } from './process-identity.ts';
 import { freshUid } from '../sandbox/sandbox.test-support.ts';
 
 type World = ReturnType<typeof executorWorld>;
@@ -366,7 +366,8 @@ test(
     await openedWorkspace(made, 'run-1/killed/1');
     const killed = stateOf(made, 'run-1/killed/1').owner;
     process.kill(killed.pid, 'SIGKILL');
-    for (let wait = 0; wait < 200 && isRunning(killed); wait++) await sleep(25);
+    // The git it may have been running (in its process group) ends too, after it.
+    for (let wait = 0; wait < 200 && (isRunning(killed) || liveProcessGroups().has(killed.pid)); wait++) await sleep(25);
     expect(attemptFolders(made, 'run-1/killed/1')).toHaveLength(1);
     createLocalExecutor(settings);
     expect(attemptFolders(made, 'run-1/killed/1')).toEqual([]);

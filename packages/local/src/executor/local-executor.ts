@@ -18,7 +18,7 @@ import { startSupervisor } from '../supervisor/start-supervisor.ts';
 import type { SupervisorInput, TaskStorage } from '../supervisor/supervisor-input.ts';
 import { ExecutionStateFiles, type ExecutionState } from './execution-state.ts';
 import { createExecutionWorker, type ExecutionWorkerOptions } from './execution-worker.ts';
-import { currentProcess, isRunning, type ProcessIdentity } from './process-identity.ts';
+import { currentProcess, isRunning, liveProcessGroups, type ProcessIdentity } from './process-identity.ts';
 import { keptMarker, ownerFolderName, ownerOfFolder } from './work-folders.ts';
 
 const seam = (name: string) =>
@@ -455,12 +455,18 @@ export class LocalExecutor implements ExecutorV1 {
   }
 }
 
-/** Removes the attempt folders of processes that are gone (every attempt of theirs died with them). */
+/**
+ * Removes the attempt folders of processes that are gone, with everything they started in their
+ * process group (every attempt of theirs died with them).
+ */
 function sweepDeadOwners(workRoot: string, logger: Logger | undefined): void {
-  for (const name of readdirSync(workRoot)) {
+  const names = readdirSync(workRoot);
+  const groups = names.length > 0 ? liveProcessGroups() : new Set<number>();
+  for (const name of names) {
     const owner = ownerOfFolder(name);
+    if (!owner || isRunning(owner) || groups.has(owner.pid)) continue;
     // A supervisor that kept its attempt on purpose (keepWorkDirectory) marked its folder so.
-    if (!owner || isRunning(owner) || existsSync(join(workRoot, name, keptMarker))) continue;
+    if (existsSync(join(workRoot, name, keptMarker))) continue;
     try {
       rmSync(join(workRoot, name), { recursive: true, force: true, maxRetries: 3 });
     } catch (error) {
