@@ -27,7 +27,7 @@ test('a lock another live process holds past the wait is an error naming the loc
   const waited = performance.now() - started;
   expect(waited).toBeGreaterThanOrEqual(300);
   expect(waited).toBeLessThan(2_000);
-  expect(isCairnError(error, 'CAIRN_CONFIG_INVALID')).toBe(true);
+  expect(isCairnError(error, 'CAIRN_LOCK_HELD')).toBe(true);
   expect(error).toMatchObject({
     path: lockPath,
     message: expect.stringContaining(`Waited 0.3s for the lock ${lockPath}: another cairn process (cairn serve, cairn token) holds it`),
@@ -43,7 +43,7 @@ test('a holder killed with SIGKILL releases the lock at once: the next take does
   const directory = testDirectory('cairn-file-lock-');
   const lockPath = join(directory, 'tokens.json.lock');
   const holder = await holdFileLockInAnotherProcess(lockPath);
-  expect(errorOf(() => withFileLock(lockPath, () => 'taken', { waitMs: 0 }))).toMatchObject({ code: 'CAIRN_CONFIG_INVALID' });
+  expect(errorOf(() => withFileLock(lockPath, () => 'taken', { waitMs: 0 }))).toMatchObject({ code: 'CAIRN_LOCK_HELD' });
 
   await holder.kill();
   const started = performance.now();

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { CairnError } from '@cairn/protocol';
 
 export interface FileLockOptions {
-  /** How long to wait for a lock another process holds before giving up with CAIRN_CONFIG_INVALID. */
+  /** How long to wait for a lock another process holds before giving up with CAIRN_LOCK_HELD. */
   readonly waitMs?: number;
 }
 
@@ -51,7 +51,7 @@ export function withFileLock<Result>(lockPath: string, work: () => Result, optio
 
 function waitedTooLong(lockPath: string, waitMs: number, cause: unknown): CairnError {
   return new CairnError(
-    'CAIRN_CONFIG_INVALID',
+    'CAIRN_LOCK_HELD',
     `Waited ${waitMs / 1000}s for the lock ${lockPath}: another cairn process (cairn serve, cairn token) holds it to change the tokens, and has not let go; nothing was changed. Try again when it is done; \`fuser -v ${lockPath}\` lists the processes that have the lock open. Removing the file frees nothing: the lock ends with the process that holds it.`,
     { path: lockPath, details: { waitMs }, cause },
   );

@@ -26,7 +26,7 @@ export function lockDataDirectory(dataDirectory: string): DataDirectoryLock {
     if ((error as { code?: string }).code !== 'SQLITE_BUSY') throw error;
     const holder = readFileSync(pidFile, { encoding: 'utf8', flag: 'a+' }).trim() || 'unknown';
     throw new CairnError(
-      'CAIRN_CONFIG_INVALID',
+      'CAIRN_LOCK_HELD',
       `The data directory ${dataDirectory} is in use by another cairn serve (pid ${holder}): two servers on one directory would corrupt it. Stop that one first, or give this one another dataDirectory.`,
       {
         path: 'dataDirectory',

@@ -66,7 +66,8 @@ test(
     const first = await serve(directory);
     expect(first.address).toBeDefined();
     const second = await serve(directory);
-    expect(await second.exited).toBe(2);
+    expect(await second.exited).toBe(3);
+    expect(second.output()).toMatch(/^CAIRN_LOCK_HELD: The data directory \S+ is in use by another cairn serve/m);
     expect(second.output()).toContain(`is in use by another cairn serve (pid ${first.child.pid})`);
     first.child.kill('SIGKILL');
     await first.exited;

@@ -94,6 +94,13 @@ export const errorCatalogue = {
       "The engine's state database holds writes this engine did not make (its audit sequence does not continue where the engine's does), so the engine refuses to commit rather than leave a gap or a fork.",
     action: 'Another writer changed the database: stop every other engine on it, then restart this one so that it loads the stored state again.',
   },
+  CAIRN_LOCK_HELD: {
+    status: 503,
+    summary:
+      'Another process holds a lock this one needs: the data directory (another cairn serve on it), or the token file (the server or a cairn token command changing the tokens) past the wait.',
+    action:
+      'Wait for the process the message names to finish, or stop it, then try again. Removing a lock file frees nothing: the lock ends with the process that holds it.',
+  },
   CAIRN_EXECUTOR_HANDLE_INVALID: {
     status: 400,
     summary: 'An execution handle was not issued by this executor or is malformed.',
