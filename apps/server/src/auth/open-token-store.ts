@@ -11,6 +11,19 @@ import type { TokenStore } from './token-store.ts';
 export async function openTokenStore(loaded: LoadedServerConfig): Promise<TokenStore> {
   const state = loaded.config.engine.state;
   if (state.kind !== 'postgres') return new FileTokenStore(loaded.paths.tokens);
-  const [{ ServerPostgres }, { PostgresTokenStore }] = await Promise.all([import('../store/postgres/server-postgres.ts'), import('./postgres-token-store.ts')]);
-  return new PostgresTokenStore(await ServerPostgres.open(state), { closeDatabase: true });
+  const [{ ServerPostgres }, { PostgresTokenStore }, { importTokenFile }] = await Promise.all([
+    import('../store/postgres/server-postgres.ts'),
+    import('./postgres-token-store.ts'),
+    import('./import-token-file.ts'),
+  ]);
+  const store = new PostgresTokenStore(await ServerPostgres.open(state), { closeDatabase: true });
+  try {
+    // As a server's start does: a `cairn token revoke` of the operator's token before the first
+    // start would otherwise find no such token, and the start would then import it, live.
+    await importTokenFile(loaded.paths.tokens, store);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return store;
 }
