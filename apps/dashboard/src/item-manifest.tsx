@@ -28,6 +28,8 @@ interface LoadedManifest {
   readonly payloadText: string;
   /** Whether the bytes hash to the digest: null where the browser cannot hash (not a secure context). */
   readonly digestMatches: boolean | null;
+  /** Where it sits in the batch its dispatch pass signed once (ADR 0026); absent when signed alone. */
+  readonly batch?: { readonly index: number; readonly size: number };
 }
 
 type ManifestState =
@@ -120,6 +122,12 @@ function ManifestFields({ manifest }: { readonly manifest: LoadedManifest }) {
       <dd class="manifest-signers">
         {manifest.keyIds.length === 0 ? 'no signature' : manifest.keyIds.map((keyId) => <code key={keyId}>{keyId}</code>)}
         <span class="hint"> · {manifest.payloadType}</span>
+        {manifest.batch && (
+          <span class="hint">
+            {' '}
+            · signed once with the {manifest.batch.size} manifests of its dispatch pass (leaf {manifest.batch.index})
+          </span>
+        )}
       </dd>
       <dt>Runtime</dt>
       <dd class="manifest-runtime">
@@ -190,29 +198,47 @@ async function readManifest(digest: string, bytes: Blob): Promise<ManifestState>
   const raw = new Uint8Array(await bytes.arrayBuffer());
   const envelopeText = new TextDecoder().decode(raw);
   try {
-    const envelope = JSON.parse(envelopeText) as { payloadType?: unknown; payload?: unknown; signatures?: unknown };
-    if (typeof envelope.payload !== 'string') throw new Error('it has no payload');
-    const payloadText = new TextDecoder().decode(Uint8Array.from(atob(envelope.payload), (character) => character.charCodeAt(0)));
+    const stored = JSON.parse(envelopeText) as {
+      payloadType?: unknown;
+      payload?: unknown;
+      signatures?: unknown;
+      batch?: unknown;
+      manifest?: unknown;
+      index?: unknown;
+    };
+    // Signed alone, a DSSE envelope of the manifest; signed with its dispatch pass (ADR 0026), the
+    // manifest beside the envelope of its batch, which holds the signatures.
+    const batched = typeof stored.manifest === 'string' && typeof stored.batch === 'object' && stored.batch !== null;
+    const envelope = (batched ? stored.batch : stored) as { payloadType?: unknown; payload?: unknown; signatures?: unknown };
+    const encoded = batched ? stored.manifest : stored.payload;
+    if (typeof encoded !== 'string') throw new Error('it has no payload');
+    const payloadText = decodeBase64Text(encoded);
     const payload = JSON.parse(payloadText) as ManifestPayload;
     const keyIds = Array.isArray(envelope.signatures)
       ? envelope.signatures.flatMap((signature: { keyid?: unknown }) => (typeof signature?.keyid === 'string' ? [signature.keyid] : []))
       : [];
+    const batchSize = batched && typeof envelope.payload === 'string' ? (JSON.parse(decodeBase64Text(envelope.payload)) as { size?: unknown }).size : undefined;
     return {
       kind: 'loaded',
       manifest: {
         digest,
         bytes,
-        envelopeText: JSON.stringify(envelope, null, 2),
+        envelopeText: JSON.stringify(stored, null, 2),
         payloadType: typeof envelope.payloadType === 'string' ? envelope.payloadType : 'no payload type',
         keyIds,
         payload,
         payloadText: JSON.stringify(payload, null, 2),
         digestMatches: await matches(raw, digest),
+        ...(batched && typeof stored.index === 'number' && typeof batchSize === 'number' ? { batch: { index: stored.index, size: batchSize } } : {}),
       },
     };
   } catch (error) {
     return { kind: 'unreadable', reason: `The manifest ${digest} is not a readable DSSE envelope: ${error instanceof Error ? error.message : String(error)}.` };
   }
+}
+
+function decodeBase64Text(encoded: string): string {
+  return new TextDecoder().decode(Uint8Array.from(atob(encoded), (character) => character.charCodeAt(0)));
 }
 
 /** Whether `bytes` hash to `digest` (sha256:<hex>); null where WebCrypto is not offered (plain http off loopback). */

@@ -14,6 +14,14 @@ export { keyIdOf, trustedKeyFrom, verifySignature } from './dsse/verify-signatur
 export type { TrustedKey } from './dsse/verify-signature.ts';
 export { checkpointPayloadType, manifestPayloadType, openCheckpoint, openManifest, signCheckpoint, signManifest } from './checkpoint/checkpoint-envelope.ts';
 export { keyDelegationPayloadType, openKeyDelegation, signKeyDelegation } from './checkpoint/key-delegation-envelope.ts';
+export {
+  isBatched,
+  manifestBatchPayloadType,
+  openStoredManifest,
+  signManifests,
+  storedManifestPayload,
+  storedManifestSignatures,
+} from './checkpoint/manifest-batch.ts';
 export type { OpenedKeyDelegation } from './checkpoint/key-delegation-envelope.ts';
 export {
   openSignerRotatedEntry,

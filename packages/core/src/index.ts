@@ -25,7 +25,7 @@ export type { AuditAction, AuditEntityKind, AuditEntry, AuditOutcome } from './m
 export type { Checkpoint, CheckpointReference, DsseEnvelope, DsseSignature } from './model/checkpoint.ts';
 export type { Digest } from './model/digest.ts';
 export type { KeyDelegation, KeyDelegationPurpose } from './model/key-delegation.ts';
-export type { DispatchManifest, ManifestInput, ManifestLimits } from './model/dispatch-manifest.ts';
+export type { BatchedManifest, DispatchManifest, ManifestBatch, ManifestInput, ManifestLimits, StoredManifest } from './model/dispatch-manifest.ts';
 export type { AttemptStateEvent, CairnEvent, CairnEventType, ItemStateEvent, RunStateEvent } from './model/event.ts';
 export type {
   AnchorReceipt,

@@ -3,6 +3,7 @@
 // completes once, and the loop waits for it rather than stopping or signing with the new key.
 import type { SignerV1 } from '@cairn/core';
 import { CairnError, isCairnError } from '@cairn/protocol';
+import { storedManifestSignatures } from '@cairn/audit';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { expect, test } from 'vitest';
 import { createEngine, type Engine } from './engine.ts';
@@ -93,7 +94,7 @@ test('a previous signer that fails mid-handover is retried: the rotation complet
     expect(rotated).toHaveLength(1);
     // The run's manifest was signed after the handover, by the new key.
     const bundle = await looping.exportBundle(runId);
-    expect(bundle.manifests.map(({ envelope }) => envelope.signatures[0]!.keyid)).toEqual([await b.keyId()]);
+    expect(bundle.manifests.map(({ envelope }) => storedManifestSignatures(envelope)[0]!.keyid)).toEqual([await b.keyId()]);
     expect(rotated[0]!.seq).toBeLessThan(bundle.entries.find((entry) => entry.action === 'attempt.dispatched')!.seq);
   } finally {
     for (const engine of engines) await engine.close();

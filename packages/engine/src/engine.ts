@@ -11,8 +11,9 @@ import type {
   RunSpecV1,
   SignerV1,
   StorageProviderV1,
+  StoredManifest,
 } from '@cairn/core';
-import { buildEvidenceBundle } from '@cairn/audit';
+import { buildEvidenceBundle, isBatched } from '@cairn/audit';
 import {
   assertRunSpec,
   CairnError,
@@ -321,16 +322,18 @@ export class Engine {
     const manifests = await Promise.all(
       entries
         .flatMap((entry) => (entry.action === 'attempt.dispatched' && typeof entry.data['manifestDigest'] === 'string' ? [entry.data['manifestDigest']] : []))
-        .map(async (digest) => JSON.parse(new TextDecoder().decode((await this.#storage.get(manifestKey(digest)))!)) as DsseEnvelope),
+        .map(async (digest) => JSON.parse(new TextDecoder().decode((await this.#storage.get(manifestKey(digest)))!)) as StoredManifest),
     );
+    // The envelopes whose signatures vouch for the manifests: their own, or their batch's (ADR 0026).
+    const manifestEnvelopes = manifests.map((manifest) => (isBatched(manifest) ? manifest.batch : manifest));
     // Every key that signed something in the bundle: after a rotation, the old key and the new.
     const keys = await this.#signingKeys.signersOf(
-      [checkpoint.envelope, ...checkpoint.receipts, ...manifests],
+      [checkpoint.envelope, ...checkpoint.receipts, ...manifestEnvelopes],
       this.#settings.previousSigner ? [this.#signer, this.#settings.previousSigner as SignerV1] : [this.#signer],
     );
     // Keys that signed manifests in place of those (delegates) come with their statements instead.
     const delegations = await this.#delegationsOf(
-      manifests,
+      manifestEnvelopes,
       keys.map((key) => key.keyId),
     );
     return buildEvidenceBundle({

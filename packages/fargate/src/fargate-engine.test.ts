@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DispatchManifest, PublicKeyRecord } from '@cairn/core';
-import { verifyBundle } from '@cairn/audit';
+import { storedManifestPayload, verifyBundle } from '@cairn/audit';
 import { createInMemoryAuditAnchor } from '@cairn/conformance/mocks';
 import { createEngine } from '@cairn/engine';
 import { createLocalSigner } from '@cairn/local';
@@ -110,7 +110,9 @@ test(
 
       // The manifests say the tasks ran in a container, and the evidence verifies.
       const bundle = await engine.exportBundle(runId);
-      const manifests = bundle.manifests.map(({ envelope }) => JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as DispatchManifest);
+      const manifests = bundle.manifests.map(
+        ({ envelope }) => JSON.parse(Buffer.from(storedManifestPayload(envelope), 'base64').toString('utf8')) as DispatchManifest,
+      );
       expect(manifests.map((manifest) => manifest.limits.isolation)).toEqual(['container', 'container', 'container']);
       const report = await verifyBundle(bundle, { trustedKeys: [key], readAnchor: (receipt) => anchor.read(receipt) });
       expect(report).toMatchObject({ valid: true });

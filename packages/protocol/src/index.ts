@@ -46,7 +46,7 @@ export { anchorReceiptSchema, checkpointSchema, dsseEnvelopeSchema, publicKeyRec
 export { signerRotationSchema } from './schemas/signer-rotation-schema.ts';
 export { cipherEnvelopeSchema } from './schemas/cipher-envelope-schema.ts';
 export { base64Schema, hashHexSchema, isTimestamp, timestampSchema } from './schemas/common-schemas.ts';
-export { dispatchManifestSchema } from './schemas/dispatch-manifest-schema.ts';
+export { batchedManifestSchema, dispatchManifestSchema, manifestBatchSchema, storedManifestSchema } from './schemas/dispatch-manifest-schema.ts';
 export { evidenceBundleSchema } from './schemas/evidence-bundle-schema.ts';
 export { keyDelegationSchema } from './schemas/key-delegation-schema.ts';
 export { attemptFailureSchema, attemptFailureSummarySchema } from './schemas/attempt-failure-schema.ts';

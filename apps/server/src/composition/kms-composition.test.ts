@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { verifyBundle, serializeEvidenceBundle } from '@cairn/audit';
+import { serializeEvidenceBundle, storedManifestSignatures, verifyBundle } from '@cairn/audit';
 import { KmsTestEndpoint } from '@cairn/kms/testing';
 import { afterAll, afterEach, beforeAll, expect, test, vi } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
@@ -121,7 +121,7 @@ test(
     const receipts = entries.filter((entry) => entry.action === 'checkpoint.anchored' && entry.outcome === 'success').length * composition.anchors.length;
     expect(endpoint.count('Sign') - signsBefore).toBe(1 + checkpoints + receipts);
     expect(bundle.manifests).toHaveLength(12);
-    expect(new Set(bundle.manifests.map((manifest) => manifest.envelope.signatures[0]!.keyid))).toEqual(new Set([delegated[0]!.entity.id]));
+    expect(new Set(bundle.manifests.map((manifest) => storedManifestSignatures(manifest.envelope)[0]!.keyid))).toEqual(new Set([delegated[0]!.entity.id]));
     expect(bundle.delegations).toHaveLength(1);
     expect(await verifyBundle(serializeEvidenceBundle(bundle), { trustedKeys: [composition.signingKey] })).toMatchObject({ valid: true, verdict: 'verified' });
   },

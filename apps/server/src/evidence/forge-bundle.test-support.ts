@@ -3,14 +3,14 @@
 // no verifier of one run can tell apart), re-signed manifests, checkpoint and receipts.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AnchorReceipt, AuditEntry, DsseEnvelope, EvidenceBundleV1, PublicKeyRecord, SignerV1 } from '@cairn/core';
+import type { AnchorReceipt, AuditEntry, DsseEnvelope, EvidenceBundleV1, PublicKeyRecord, SignerV1, StoredManifest } from '@cairn/core';
 import {
   anchorEnvelopeBytes,
   anchorEnvelopeDigest,
   auditEntryBytes,
   buildEvidenceBundle,
   MerkleLog,
-  openManifest,
+  openStoredManifest,
   openReceipt,
   readCheckpoint,
   signCheckpoint,
@@ -39,12 +39,12 @@ export async function forgeServerBundle(
   const checkpoint = readCheckpoint(bundle.checkpoint);
   const trusted = [trustedKeyFrom(serverKey)];
   let entries = bundle.entries.map((entry) => structuredClone(entry) as AuditEntry);
-  let manifests: DsseEnvelope[] = bundle.manifests.map((manifest) => manifest.envelope);
+  let manifests: StoredManifest[] = bundle.manifests.map((manifest) => manifest.envelope);
   if (forgery.resignManifests) {
     const renamed = new Map<string, string>();
     manifests = [];
     for (const manifest of bundle.manifests) {
-      const envelope = await signManifest(openManifest(manifest.envelope, trusted), forgery.signer);
+      const envelope = await signManifest(openStoredManifest(manifest.envelope, trusted), forgery.signer);
       renamed.set(manifest.digest, digestOfJson(envelope));
       manifests.push(envelope);
     }

@@ -1,4 +1,14 @@
-import type { AuditEntry, BundleArtifact, BundleManifest, Checkpoint, DsseEnvelope, EvidenceBundleV1, PublicKeyRecord, RunSpecV1 } from '@cairn/core';
+import type {
+  AuditEntry,
+  BundleArtifact,
+  BundleManifest,
+  Checkpoint,
+  DsseEnvelope,
+  EvidenceBundleV1,
+  PublicKeyRecord,
+  RunSpecV1,
+  StoredManifest,
+} from '@cairn/core';
 import {
   CairnError,
   canonicalJson,
@@ -28,8 +38,8 @@ export interface EvidenceBundleInput {
   /** Signed receipts of that checkpoint (`signReceipt`). */
   readonly anchors: readonly DsseEnvelope[];
   readonly keys: readonly PublicKeyRecord[];
-  /** The signed dispatch manifests of the run's attempts. */
-  readonly manifests: readonly DsseEnvelope[];
+  /** The signed dispatch manifests of the run's attempts, as stored. */
+  readonly manifests: readonly StoredManifest[];
   /** Delegation statements of the keys that signed manifests in place of a key of `keys`. */
   readonly delegations?: readonly DsseEnvelope[];
   /** An RFC 3161 timestamp token (DER) over the checkpoint envelope. */

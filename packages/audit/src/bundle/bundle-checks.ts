@@ -4,7 +4,8 @@ import { canonicalJson, canonicalJsonBytes, digestOfJson, isCairnError, sha256Di
 import { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt } from '../anchor/signed-receipt.ts';
 import { readTrustedAnchor } from '../anchor/read-trusted-anchor.ts';
 import type { TrustedAnchor } from '../anchor/trusted-anchor.ts';
-import { openCheckpoint, openManifest } from '../checkpoint/checkpoint-envelope.ts';
+import { openCheckpoint } from '../checkpoint/checkpoint-envelope.ts';
+import { openStoredManifest, storedManifestSignatures } from '../checkpoint/manifest-batch.ts';
 import { openKeyDelegation } from '../checkpoint/key-delegation-envelope.ts';
 import type { TrustedKey } from '../dsse/verify-signature.ts';
 import { decodeBase64Strict } from '../dsse/base64.ts';
@@ -137,18 +138,20 @@ export function checkManifests({ bundle, trustedKeys }: BundleContext): CheckRes
     const dispatch = named.get(manifest.digest);
     if (!dispatch) return fail(`${at}: no attempt.dispatched entry names ${manifest.digest}; an unbound manifest is not evidence`);
     try {
-      // A delegate verifies manifests only, and only through its verified statement.
-      const delegated = manifest.envelope.signatures.flatMap((signature) => {
+      // A delegate verifies manifests only, and only through its verified statement. A batched
+      // manifest (ADR 0026) is vouched for by its batch's signatures.
+      const signatures = storedManifestSignatures(manifest.envelope);
+      const delegated = signatures.flatMap((signature) => {
         const delegate = delegates.get(signature.keyid);
         if (delegate) unused.delete(signature.keyid);
         return delegate ? [delegate.key] : [];
       });
-      const signedByTrusted = manifest.envelope.signatures.some((signature) => trustedKeys.some((key) => key.record.keyId === signature.keyid));
+      const signedByTrusted = signatures.some((signature) => trustedKeys.some((key) => key.record.keyId === signature.keyid));
       if (!signedByTrusted && delegated.length === 0) {
-        const by = manifest.envelope.signatures.map((signature) => signature.keyid).join(', ');
+        const by = signatures.map((signature) => signature.keyid).join(', ');
         return fail(`${at}.envelope: signed by ${by}, which is not trusted, and no statement of $.delegations signed by a trusted key vouches for it`);
       }
-      const opened = openManifest(manifest.envelope, [...trustedKeys, ...delegated]);
+      const opened = openStoredManifest(manifest.envelope, [...trustedKeys, ...delegated]);
       if (opened.runId !== bundle.runId || opened.itemId !== dispatch.itemId || opened.attempt !== dispatch.attempt) {
         return fail(
           `${at}: the manifest is for ${opened.runId}/${opened.itemId}#${opened.attempt}, but $.entries[${dispatch.position}] dispatched ${bundle.runId}/${dispatch.itemId}#${dispatch.attempt}`,

@@ -1,10 +1,11 @@
 // Forgeries a key holder (or anyone with a fresh key) can build from a bundle alone: a new
 // history over the same sequence numbers (the leaves of other runs replaced by filler, which no
 // verifier of one run can tell apart), re-signed manifests, a re-signed checkpoint and receipts.
-import type { AnchorReceipt, AuditEntry, DsseEnvelope, EvidenceBundleV1, PublicKeyRecord, SignerV1 } from '@cairn/core';
+import type { AnchorReceipt, AuditEntry, DsseEnvelope, EvidenceBundleV1, PublicKeyRecord, SignerV1, StoredManifest } from '@cairn/core';
 import { digestOfJson, sha256Digest } from '@cairn/protocol';
 import { anchorEnvelopeDigest, openReceipt, signReceipt } from '../anchor/signed-receipt.ts';
-import { openManifest, signCheckpoint, signManifest } from '../checkpoint/checkpoint-envelope.ts';
+import { signCheckpoint, signManifest } from '../checkpoint/checkpoint-envelope.ts';
+import { openStoredManifest } from '../checkpoint/manifest-batch.ts';
 import { auditEntryBytes } from '../entries/audit-entry-leaf.ts';
 import { MerkleLog } from '../merkle/merkle-log.ts';
 import { trustedKeyFrom } from '../dsse/verify-signature.ts';
@@ -38,12 +39,12 @@ export async function forgeBundle(bundle: EvidenceBundleV1, previousKeys: readon
   const checkpoint = readCheckpoint(bundle.checkpoint);
   const previousTrusted = previousKeys.map((record) => trustedKeyFrom(record));
   let entries = bundle.entries.map((entry) => structuredClone(entry) as AuditEntry);
-  let manifests = bundle.manifests.map((manifest) => manifest.envelope);
+  let manifests: StoredManifest[] = bundle.manifests.map((manifest) => manifest.envelope);
   if (forgery.resignManifests) {
     const renamed = new Map<string, string>();
     manifests = [];
     for (const manifest of bundle.manifests) {
-      const envelope = await signManifest(openManifest(manifest.envelope, previousTrusted), forgery.signer);
+      const envelope = await signManifest(openStoredManifest(manifest.envelope, previousTrusted), forgery.signer);
       renamed.set(manifest.digest, digestOfJson(envelope));
       manifests.push(envelope);
     }

@@ -1,12 +1,13 @@
 // A real run's evidence, end to end, for bundle tests: entries of this run interleaved with
 // another run's in one Merkle log, a signed manifest, a signed checkpoint anchored through a
 // conformance-proven AuditAnchorV1, a signed receipt, and the exported bundle.
-import type { AuditAction, AuditEntry, DispatchManifest, DsseEnvelope, JsonObject, RunSpecV1, SignatureAlgorithm } from '@cairn/core';
+import type { AuditAction, AuditEntry, DispatchManifest, DsseEnvelope, JsonObject, RunSpecV1, SignatureAlgorithm, StoredManifest } from '@cairn/core';
 import { createInMemoryAuditAnchor, type InMemoryAuditAnchor } from '@cairn/conformance/mocks';
 import { digestOfJson, sha256Digest } from '@cairn/protocol';
 import { anchorEnvelopeBytes, signReceipt } from '../anchor/signed-receipt.ts';
 import { signCheckpoint, signManifest } from '../checkpoint/checkpoint-envelope.ts';
 import { signKeyDelegation } from '../checkpoint/key-delegation-envelope.ts';
+import { signManifests } from '../checkpoint/manifest-batch.ts';
 import { createTestSigner, type TestSigner } from '../dsse/test-signer.test-support.ts';
 import { auditEntryBytes } from '../entries/audit-entry-leaf.ts';
 import { MerkleLog } from '../merkle/merkle-log.ts';
@@ -30,11 +31,29 @@ export interface RunEvidence {
   rebuild(): EvidenceBundleV1;
 }
 
+const manifestOf = (runId: string, itemId: string, issuedAt: string): DispatchManifest => ({
+  version: 'cairn.manifest/v1',
+  runId,
+  itemId,
+  attempt: 1,
+  fencingToken: 1,
+  executionId: `${runId}/${itemId}/1`,
+  runtime: { kind: 'command', argv: ['node', 'edit.js'] },
+  workspace: sha256Digest('workspace'),
+  inputs: {},
+  apply: [],
+  env: {},
+  secretNames: [],
+  limits: { timeoutMs: 600_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
+  effect: 'read-impure',
+  issuedAt,
+});
+
 const spec = (name: string): RunSpecV1 => ({ version: 1, name, items: [{ id: 'edit', runtime: { kind: 'command', argv: ['node', 'edit.js'] } }] });
 const time = (seq: number) => new Date(Date.UTC(2026, 10, 22, 10, 0, seq)).toISOString();
 
 export async function createRunEvidence(
-  options: { algorithm?: SignatureAlgorithm; runId?: string; otherRunId?: string; extraItems?: number; delegate?: boolean } = {},
+  options: { algorithm?: SignatureAlgorithm; runId?: string; otherRunId?: string; extraItems?: number; delegate?: boolean; batchManifests?: boolean } = {},
 ): Promise<RunEvidence> {
   const signer = createTestSigner(options.algorithm);
   // As the engine delegates: an Ed25519 key signs the manifests, vouched for once by the log key.
@@ -63,31 +82,21 @@ export async function createRunEvidence(
     allEntries.push(entry);
   };
 
-  const manifests: DsseEnvelope[] = [];
+  const manifests: StoredManifest[] = [];
   const runOne = async (runId: string, items: number) => {
     const runSpec = spec(runId);
     append(runId, 'run.submitted', { kind: 'run', id: runId }, { specDigest: digestOfJson(runSpec) });
     append(runId, 'run.started', { kind: 'run', id: runId }, {});
-    for (let item = 0; item < items; item++) {
-      const itemId = item === 0 ? 'edit' : `edit-${item}`;
-      const manifest: DispatchManifest = {
-        version: 'cairn.manifest/v1',
-        runId,
-        itemId,
-        attempt: 1,
-        fencingToken: 1,
-        executionId: `${runId}/${itemId}/1`,
-        runtime: { kind: 'command', argv: ['node', 'edit.js'] },
-        workspace: sha256Digest('workspace'),
-        inputs: {},
-        apply: [],
-        env: {},
-        secretNames: [],
-        limits: { timeoutMs: 600_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
-        effect: 'read-impure',
-        issuedAt: time(log.size),
-      };
-      const envelope = await signManifest(manifest, (delegate ?? signer).signer);
+    const itemIds = Array.from({ length: items }, (_, item) => (item === 0 ? 'edit' : `edit-${item}`));
+    // With `batchManifests`, the run's manifests are signed as one dispatch pass (ADR 0026).
+    const batched = options.batchManifests
+      ? await signManifests(
+          itemIds.map((itemId) => manifestOf(runId, itemId, time(log.size))),
+          (delegate ?? signer).signer,
+        )
+      : undefined;
+    for (const [item, itemId] of itemIds.entries()) {
+      const envelope = batched?.[item] ?? (await signManifest(manifestOf(runId, itemId, time(log.size)), (delegate ?? signer).signer));
       manifests.push(envelope);
       const attemptId = { kind: 'attempt' as const, id: `${runId}/${itemId}/1` };
       append(runId, 'attempt.dispatched', attemptId, { itemId, attempt: 1, manifestDigest: digestOfJson(envelope) });

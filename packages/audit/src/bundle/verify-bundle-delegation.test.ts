@@ -5,6 +5,7 @@ import type { DsseEnvelope, EvidenceBundleV1 } from '@cairn/core';
 import { canonicalJsonBytes } from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
 import { signKeyDelegation, keyDelegationPayloadType } from '../checkpoint/key-delegation-envelope.ts';
+import { storedManifestSignatures } from '../checkpoint/manifest-batch.ts';
 import { signEnvelope } from '../dsse/dsse-envelope.ts';
 import { createTestSigner } from '../dsse/test-signer.test-support.ts';
 import { serializeEvidenceBundle } from './build-evidence-bundle.ts';
@@ -29,7 +30,7 @@ describe('a run whose manifests a delegated key signed', () => {
     expect(evidence.bundle.delegations).toEqual([evidence.delegation]);
     // The delegate's key is not among the keys: it travels in its statement only.
     expect(evidence.bundle.keys.map((key) => key.keyId)).toEqual([evidence.signer.record.keyId]);
-    expect(evidence.bundle.manifests.every((manifest) => manifest.envelope.signatures[0]!.keyid === evidence.delegate.record.keyId)).toBe(true);
+    expect(evidence.bundle.manifests.every((manifest) => storedManifestSignatures(manifest.envelope)[0]!.keyid === evidence.delegate.record.keyId)).toBe(true);
     const readAnchor = { readAnchor: (reference: Parameters<typeof evidence.anchor.read>[0]) => evidence.anchor.read(reference) };
     const report = await verifyBundle(evidence.bytes, { trustedKeys: [evidence.signer.record], ...readAnchor });
     const direct = await createRunEvidence({ extraItems: 2 });

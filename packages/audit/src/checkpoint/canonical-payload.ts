@@ -24,15 +24,23 @@ export function openCanonicalPayload<Schema extends z.ZodType>(
   what: string,
 ): z.output<Schema> {
   const { payload } = openEnvelope(envelope, payloadType, trustedKeys);
+  return parseCanonicalPayload(payload, schema, what, '$.payload');
+}
+
+/**
+ * Parses `payload` (signed bytes) by `schema`: it must be the canonical JSON of a valid value, byte
+ * for byte. Throws CAIRN_PAYLOAD_INVALID naming `where`.
+ */
+export function parseCanonicalPayload<Schema extends z.ZodType>(payload: Uint8Array, schema: Schema, what: string, where: string): z.output<Schema> {
   let value: unknown;
   try {
     value = JSON.parse(decoder.decode(payload));
   } catch (error) {
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', `The signed ${what} is not JSON.`, { path: '$.payload', cause: error });
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', `The signed ${what} is not JSON.`, { path: where, cause: error });
   }
   const parsed = parsePayload(schema, value, what);
   if (Buffer.compare(canonicalJsonBytes(parsed), payload) !== 0) {
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', `The signed ${what} is not in canonical JSON form.`, { path: '$.payload' });
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', `The signed ${what} is not in canonical JSON form.`, { path: where });
   }
   return parsed;
 }

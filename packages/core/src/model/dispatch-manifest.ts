@@ -1,3 +1,4 @@
+import type { DsseEnvelope } from './checkpoint.ts';
 import type { Digest } from './digest.ts';
 import type { ItemEffect, NeedSelection, RuntimeSpec } from './run-spec.ts';
 
@@ -56,3 +57,34 @@ export interface DispatchManifest {
   /** ISO 8601 time the engine issued the manifest. */
   readonly issuedAt: string;
 }
+
+/**
+ * What a dispatch pass signs once for all its manifests (ADR 0026): the RFC 6962 tree hash of
+ * their leaves, SHA-256(0x00 ‖ manifest canonical JSON), in the pass's order. Signed as the
+ * canonical JSON payload of a DSSE envelope (payloadType `application/vnd.cairn.manifest-batch+json`).
+ */
+export interface ManifestBatch {
+  readonly version: 'cairn.manifest-batch/v1';
+  /** How many manifests the pass signed (at least 2). */
+  readonly size: number;
+  /** The tree hash, base64. */
+  readonly root: string;
+}
+
+/**
+ * One manifest of a batch as stored (ADR 0026): the batch's signed envelope, where the manifest
+ * sits in it, its canonical JSON, and the inclusion proof from its leaf to the batch's root.
+ */
+export interface BatchedManifest {
+  /** A DSSE envelope of a ManifestBatch. */
+  readonly batch: DsseEnvelope;
+  /** The manifest's leaf, from 0. */
+  readonly index: number;
+  /** Base64 of the manifest's canonical JSON. */
+  readonly manifest: string;
+  /** RFC 6962 inclusion proof of the leaf, base64 hashes, deepest first. */
+  readonly proof: readonly string[];
+}
+
+/** A dispatch manifest as stored at `manifests/<digest>.json`: signed alone, or with its pass. */
+export type StoredManifest = DsseEnvelope | BatchedManifest;

@@ -1,14 +1,16 @@
 import type { AuditEntry } from './audit-entry.ts';
 import type { DsseEnvelope } from './checkpoint.ts';
 import type { Digest } from './digest.ts';
+import type { StoredManifest } from './dispatch-manifest.ts';
 import type { RunSpecV1 } from './run-spec.ts';
 import type { PublicKeyRecord } from './signature.ts';
 
 /** A dispatch manifest of the run: its signed envelope, addressed by digest. */
 export interface BundleManifest {
-  /** sha256 of the envelope's canonical JSON; named by an `attempt.dispatched` entry. */
+  /** sha256 of the stored manifest's canonical JSON; named by an `attempt.dispatched` entry. */
   readonly digest: Digest;
-  readonly envelope: DsseEnvelope;
+  /** The manifest as stored: its DSSE envelope, or the manifest with its batch (ADR 0026). */
+  readonly envelope: StoredManifest;
 }
 
 /** What an artifact of the run is; each is named by an `attempt.completed` entry. */

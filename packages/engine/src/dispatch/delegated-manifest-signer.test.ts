@@ -3,7 +3,7 @@
 // one delegation statement and the checkpoints, never a manifest.
 import type { DsseEnvelope, KeyDelegation, SignerV1 } from '@cairn/core';
 import { createInMemorySigner } from '@cairn/conformance/mocks';
-import { keyIdOf, openKeyDelegation, openManifest, signKeyDelegation, trustedKeyFrom, verifyBundle } from '@cairn/audit';
+import { keyIdOf, openKeyDelegation, openManifest, signKeyDelegation, storedManifestSignatures, trustedKeyFrom, verifyBundle } from '@cairn/audit';
 import { canonicalJsonBytes, delegationKey, manifestKey } from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
 import { ana, engineHarness } from '../engine.test-support.ts';
@@ -169,6 +169,8 @@ test('manifestSigner: signer (the default) signs every manifest with the checkpo
   expect(entries.filter((entry) => entry.action === 'key.delegated')).toHaveLength(0);
   expect(counts.calls).toBe(10 + entries.filter((entry) => entry.action === 'checkpoint.issued').length);
   expect(bundle.delegations).toBeUndefined();
-  expect(new Set(bundle.manifests.map((manifest) => manifest.envelope.signatures[0]!.keyid))).toEqual(new Set([keyIdOf(await signer.publicKey())]));
+  expect(new Set(bundle.manifests.map((manifest) => storedManifestSignatures(manifest.envelope)[0]!.keyid))).toEqual(
+    new Set([keyIdOf(await signer.publicKey())]),
+  );
   expect((await storage.list({ prefix: 'delegations/' })).keys).toHaveLength(0);
 });

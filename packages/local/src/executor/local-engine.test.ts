@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DispatchManifest, PublicKeyRecord } from '@cairn/core';
-import { verifyBundle } from '@cairn/audit';
+import { storedManifestPayload, storedManifestSignatures, verifyBundle } from '@cairn/audit';
 import { createEngine } from '@cairn/engine';
 import { blobKey } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/protocol/workspace';
@@ -100,7 +100,9 @@ test('a run of sandboxed edits under a shared lock, and a check that applies bot
 
     // The manifests say the tasks ran in a sandbox, and the evidence verifies with its anchor.
     const bundle = await engine.exportBundle(runId);
-    const manifests = bundle.manifests.map(({ envelope }) => JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as DispatchManifest);
+    const manifests = bundle.manifests.map(
+      ({ envelope }) => JSON.parse(Buffer.from(storedManifestPayload(envelope), 'base64').toString('utf8')) as DispatchManifest,
+    );
     expect(manifests.map((manifest) => manifest.limits.isolation)).toEqual(['bubblewrap', 'bubblewrap', 'bubblewrap']);
     const report = await verifyBundle(bundle, { trustedKeys: [key], readAnchor: (receipt) => anchor.read(receipt) });
     expect(report).toMatchObject({ valid: true });
@@ -153,7 +155,7 @@ test(
       const delegateKeyId = delegated[0]!.entity.id;
       expect((await storage.list({ prefix: 'delegations/' })).keys).toEqual([`delegations/${delegateKeyId.slice('sha256:'.length)}.json`]);
       const bundle = await engine.exportBundle(runId);
-      expect(bundle.manifests.map((manifest) => manifest.envelope.signatures[0]!.keyid)).toEqual([delegateKeyId, delegateKeyId]);
+      expect(bundle.manifests.map((manifest) => storedManifestSignatures(manifest.envelope)[0]!.keyid)).toEqual([delegateKeyId, delegateKeyId]);
       expect(await verifyBundle(bundle, { trustedKeys: [key] })).toMatchObject({ valid: true, verdict: 'verified' });
     } finally {
       await engine.close();

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEntry, DsseEnvelope, PublicKeyRecord, SignerV1 } from '@cairn/core';
-import { openSignerRotatedEntry, verifyAuditLog, verifyBundle, type LogCheckpoint } from '@cairn/audit';
+import { openSignerRotatedEntry, storedManifestSignatures, verifyAuditLog, verifyBundle, type LogCheckpoint } from '@cairn/audit';
 import { createInMemoryExecutor } from '@cairn/conformance/mocks';
 import { createEngine, type Engine } from '@cairn/engine';
 import { openEngineDatabase } from '@cairn/engine/internals';
@@ -126,7 +126,7 @@ test(
 
     // Checkpoints up to the handover are A's, every one after it B's (the first right after it).
     const checkpoints = folder.checkpoints();
-    const signedBy = checkpoints.map(({ envelope }) => ({ treeSize: treeSizeOf(envelope), keyId: envelope.signatures[0]!.keyid }));
+    const signedBy = checkpoints.map(({ envelope }) => ({ treeSize: treeSizeOf(envelope), keyId: storedManifestSignatures(envelope)[0]!.keyid }));
     expect(signedBy.filter((checkpoint) => checkpoint.treeSize <= rotated!.seq).every((checkpoint) => checkpoint.keyId === keyA.keyId)).toBe(true);
     expect(signedBy.filter((checkpoint) => checkpoint.treeSize > rotated!.seq).every((checkpoint) => checkpoint.keyId === keyB.keyId)).toBe(true);
     expect(signedBy.find((checkpoint) => checkpoint.treeSize <= rotated!.seq)).toBeDefined();
@@ -140,7 +140,7 @@ test(
     }
 
     // The spanning run: its first manifest is A's, its second B's, its checkpoint B's; keys has both.
-    const manifestKeys = spanningBundle.manifests.map(({ envelope }) => envelope.signatures[0]!.keyid).sort();
+    const manifestKeys = spanningBundle.manifests.map(({ envelope }) => storedManifestSignatures(envelope)[0]!.keyid).sort();
     expect(manifestKeys).toEqual([keyA.keyId, keyB.keyId].sort());
     expect(spanningBundle.keys.map((key) => key.keyId)).toEqual([keyA.keyId, keyB.keyId].sort());
     const readAnchor = (reference: Parameters<typeof folder.anchor.read>[0]) => folder.anchor.read(reference);
@@ -212,5 +212,5 @@ test('a restart with B does not rotate again, and a key C without the handover i
   expect(started.items(never).map((item) => item.state)).toEqual(['ready']);
   await started.close();
   expect(folder.checkpoints()).toHaveLength(sizeBefore);
-  expect(folder.checkpoints().every(({ envelope }) => envelope.signatures[0]!.keyid !== keyC.keyId)).toBe(true);
+  expect(folder.checkpoints().every(({ envelope }) => storedManifestSignatures(envelope)[0]!.keyid !== keyC.keyId)).toBe(true);
 });

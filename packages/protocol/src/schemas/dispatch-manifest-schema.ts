@@ -1,7 +1,8 @@
-import type { DispatchManifest } from '@cairn/core';
+import type { BatchedManifest, DispatchManifest, ManifestBatch, StoredManifest } from '@cairn/core';
 import { z } from 'zod';
 import { runtimeSpecSchema } from '../spec/run-spec-schema.ts';
-import { countSchema, stringMapSchema, timestampSchema } from './common-schemas.ts';
+import { dsseEnvelopeSchema } from './checkpoint-schemas.ts';
+import { base64Schema, countSchema, stringMapSchema, timestampSchema } from './common-schemas.ts';
 import { digestSchema } from './digest-schema.ts';
 import type { SchemaImplements } from './schema-implements.ts';
 
@@ -30,3 +31,24 @@ export const dispatchManifestSchema = z.strictObject({
   issuedAt: timestampSchema,
 });
 true satisfies SchemaImplements<typeof dispatchManifestSchema, DispatchManifest>;
+
+/** The statement a dispatch pass signs once for its manifests (ADR 0026). */
+export const manifestBatchSchema = z.strictObject({
+  version: z.literal('cairn.manifest-batch/v1', 'must be cairn.manifest-batch/v1'),
+  size: z.int('must be a whole number').min(2, 'a batch holds at least 2 manifests'),
+  root: base64Schema,
+});
+true satisfies SchemaImplements<typeof manifestBatchSchema, ManifestBatch>;
+
+/** A manifest stored with its batch (ADR 0026); its proof is at most 64 hashes (a tree of 2^64 leaves). */
+export const batchedManifestSchema = z.strictObject({
+  batch: dsseEnvelopeSchema,
+  index: countSchema,
+  manifest: base64Schema,
+  proof: z.array(base64Schema).max(64, 'must hold at most 64 hashes'),
+});
+true satisfies SchemaImplements<typeof batchedManifestSchema, BatchedManifest>;
+
+/** A dispatch manifest as stored: a DSSE envelope of the manifest alone, or a batched manifest. */
+export const storedManifestSchema = z.union([dsseEnvelopeSchema, batchedManifestSchema], 'must be a DSSE envelope of a manifest, or a manifest with its batch');
+true satisfies SchemaImplements<typeof storedManifestSchema, StoredManifest>;

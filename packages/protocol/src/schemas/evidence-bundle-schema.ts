@@ -5,6 +5,7 @@ import { auditEntrySchema } from './audit-entry-schema.ts';
 import { dsseEnvelopeSchema, publicKeyRecordSchema } from './checkpoint-schemas.ts';
 import { base64Schema, hashHexSchema } from './common-schemas.ts';
 import { digestSchema } from './digest-schema.ts';
+import { storedManifestSchema } from './dispatch-manifest-schema.ts';
 import type { SchemaImplements } from './schema-implements.ts';
 
 export const evidenceBundleSchema = z.strictObject({
@@ -17,7 +18,7 @@ export const evidenceBundleSchema = z.strictObject({
   inclusionProof: z.array(hashHexSchema),
   anchors: z.array(dsseEnvelopeSchema),
   keys: z.array(publicKeyRecordSchema),
-  manifests: z.array(z.strictObject({ digest: digestSchema, envelope: dsseEnvelopeSchema })),
+  manifests: z.array(z.strictObject({ digest: digestSchema, envelope: storedManifestSchema })),
   delegations: z.array(dsseEnvelopeSchema).exactOptional(),
   artifacts: z.array(
     z.strictObject({ digest: digestSchema, kind: z.enum(['patch', 'stdout', 'stderr', 'output']), itemId: z.string().min(1), attempt: z.int().min(1) }),

@@ -1,6 +1,6 @@
-import type { DispatchManifest, DsseEnvelope, StorageProviderV1, TaskEnvelope } from '@cairn/core';
-import { openKeyDelegation, openManifest, type TrustedKey } from '@cairn/audit';
-import { assertDigest, CairnError, delegationKey, dsseEnvelopeSchema, isDigest, manifestKey, parsePayload } from '@cairn/protocol';
+import type { DispatchManifest, DsseSignature, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import { openKeyDelegation, openStoredManifest, storedManifestSignatures, type TrustedKey } from '@cairn/audit';
+import { assertDigest, CairnError, delegationKey, dsseEnvelopeSchema, isDigest, manifestKey, parsePayload, storedManifestSchema } from '@cairn/protocol';
 
 /** What was read of a task's manifest: the verified manifest, or why there is none and what it claimed. */
 export type OpenedTaskManifest = { readonly manifest: DispatchManifest } | { readonly failure: CairnError; readonly unverified?: Partial<DispatchManifest> };
@@ -8,7 +8,9 @@ export type OpenedTaskManifest = { readonly manifest: DispatchManifest } | { rea
 /**
  * Fetches the task's signed manifest from `manifests/<digest>`, checks that the stored bytes hash
  * to the digest the task names (CAIRN_DIGEST_MISMATCH), that the DSSE envelope verifies under a
- * trusted key (CAIRN_SIGNATURE_INVALID, also for a malformed envelope) and that the manifest is
+ * trusted key, or, for a manifest signed with its dispatch pass (ADR 0026), that the batch's
+ * envelope does and the manifest's inclusion proof leads to the batch's signed root
+ * (CAIRN_SIGNATURE_INVALID, also for a malformed envelope), and that the manifest is
  * for this very execution (CAIRN_PAYLOAD_INVALID). On failure it also returns what the payload
  * claims, unverified, so that the failure can be reported against the right attempt; nothing
  * else may use it.
@@ -46,21 +48,23 @@ export async function openTaskManifest(
   } catch (error) {
     return failed(error as CairnError);
   }
-  let envelope;
+  let stored;
   try {
-    envelope = parsePayload(dsseEnvelopeSchema, envelopeValue, 'envelope');
+    stored = parsePayload(storedManifestSchema, envelopeValue, 'stored manifest');
   } catch (error) {
     return failed(
       new CairnError(
         'CAIRN_SIGNATURE_INVALID',
-        `The dispatch manifest ${key} is not a well-formed DSSE envelope (${(error as Error).message}); nothing was run.`,
+        `The dispatch manifest ${key} is neither a well-formed DSSE envelope nor a manifest with its batch (${(error as Error).message}); nothing was run.`,
         { path: key, cause: error },
       ),
     );
   }
+  // A manifest signed with its pass (ADR 0026) is vouched for by its batch's signatures.
+  const signatures = storedManifestSignatures(stored);
   let keys = trustedKeys;
-  if (!envelope.signatures.some((signature) => trustedKeys.some((trusted) => trusted.record.keyId === signature.keyid))) {
-    const delegate = await delegateOf(storage, envelope, trustedKeys, delegates);
+  if (!signatures.some((signature) => trustedKeys.some((trusted) => trusted.record.keyId === signature.keyid))) {
+    const delegate = await delegateOf(storage, signatures, trustedKeys, delegates);
     if (delegate instanceof CairnError) {
       return failed(
         new CairnError(delegate.code, `The dispatch manifest ${key} was refused: ${delegate.message} Nothing was run.`, {
@@ -73,7 +77,7 @@ export async function openTaskManifest(
   }
   let manifest: DispatchManifest;
   try {
-    manifest = openManifest(envelope, keys);
+    manifest = openStoredManifest(stored, keys);
   } catch (error) {
     const cause = error as CairnError;
     // A payload that verifies but is not a valid manifest keeps its own code (CAIRN_PAYLOAD_INVALID).
@@ -93,15 +97,15 @@ export async function openTaskManifest(
   return { manifest };
 }
 
-// The key that signed `envelope` in place of a trusted key, vouched for by its verified delegation
-// statement; or why there is none.
+// The key that made one of `signatures` in place of a trusted key, vouched for by its verified
+// delegation statement; or why there is none.
 async function delegateOf(
   storage: StorageProviderV1,
-  envelope: DsseEnvelope,
+  signatures: readonly DsseSignature[],
   trustedKeys: readonly TrustedKey[],
   delegates: Map<string, TrustedKey>,
 ): Promise<TrustedKey | CairnError> {
-  const signers = envelope.signatures.map((signature) => signature.keyid);
+  const signers = signatures.map((signature) => signature.keyid);
   const known = signers.map((keyId) => delegates.get(keyId)).find((delegate) => delegate !== undefined);
   if (known) return known;
   let refusal: CairnError | undefined;
@@ -133,12 +137,13 @@ async function delegateOf(
   return refusal ?? new CairnError('CAIRN_SIGNATURE_INVALID', 'No signature of the envelope is by a trusted key.', { path: '$.signatures' });
 }
 
-/** The identifying fields an envelope's payload claims, without trusting them. */
-function claimedManifest(envelope: unknown): Partial<DispatchManifest> | undefined {
+/** The identifying fields a stored manifest's payload claims (an envelope's, or a batched one's), without trusting them. */
+function claimedManifest(stored: unknown): Partial<DispatchManifest> | undefined {
   try {
-    const payload = (envelope as { payload?: unknown }).payload;
-    if (typeof payload !== 'string') return undefined;
-    const value = JSON.parse(Buffer.from(payload, 'base64').toString('utf8')) as Record<string, unknown>;
+    const { payload, manifest } = stored as { payload?: unknown; manifest?: unknown };
+    const claimed = manifest ?? payload;
+    if (typeof claimed !== 'string') return undefined;
+    const value = JSON.parse(Buffer.from(claimed, 'base64').toString('utf8')) as Record<string, unknown>;
     return typeof value === 'object' && value !== null ? (value as Partial<DispatchManifest>) : undefined;
   } catch {
     return undefined;

@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DispatchManifest, DsseEnvelope, PublicKeyRecord, ResultRecord, SignerV1, TaskEnvelope } from '@cairn/core';
-import { keyDelegationPayloadType, keyIdOf, signEnvelope, signKeyDelegation, signManifest, trustedKeyFrom } from '@cairn/audit';
+import type { BatchedManifest, DispatchManifest, DsseEnvelope, PublicKeyRecord, ResultRecord, SignerV1, StoredManifest, TaskEnvelope } from '@cairn/core';
+import { keyDelegationPayloadType, keyIdOf, signEnvelope, signKeyDelegation, signManifest, signManifests, trustedKeyFrom } from '@cairn/audit';
 import { createInMemorySigner, createInMemoryStorageProvider, type InMemoryStorageProvider } from '@cairn/conformance/mocks';
 import {
   blobKey,
@@ -42,6 +42,8 @@ interface Dispatch {
   readonly worker?: Partial<WorkerSettings>;
   readonly tamper?: (stored: Uint8Array) => Uint8Array;
   readonly signal?: AbortSignal;
+  /** Signed with this many other manifests of its pass (ADR 0026), as their batch's leaf 1. */
+  readonly batchedWith?: number;
 }
 
 /**
@@ -90,7 +92,14 @@ async function setUp() {
       issuedAt: '2026-11-22T12:00:00.000Z',
       ...options.manifest,
     };
-    const envelope: DsseEnvelope = await signManifest(manifest, options.signer ?? signer);
+    const others = Array.from({ length: options.batchedWith ?? 0 }, (_, index) => ({
+      ...manifest,
+      itemId: `other-${index}`,
+      executionId: `run-1/other-${index}/1`,
+    }));
+    const envelope: StoredManifest = others.length
+      ? (await signManifests([others[0]!, manifest, ...others.slice(1)], options.signer ?? signer))[1]!
+      : await signManifest(manifest, options.signer ?? signer);
     let stored = canonicalJsonBytes(envelope);
     const manifestDigest = digestOfJson(envelope);
     if (options.tamper) stored = options.tamper(stored);
@@ -202,6 +211,39 @@ describe('Worker.run', () => {
     expect(record.artifacts.patch).toBeUndefined();
     expect(existsSync(join(traces, 'ran'))).toBe(false);
     expect(readdirSync(workRoot)).toEqual([]);
+  });
+
+  test('a manifest signed with its dispatch pass (ADR 0026) runs as one signed alone', async () => {
+    const { dispatch, blob } = await setUp();
+    const { record, task } = await dispatch({ batchedWith: 4 });
+    expect(record).toMatchObject({ outcome: 'succeeded', executionId: 'run-1/build/1', manifestDigest: task.manifestDigest });
+    expect(await blob(record.artifacts.stdout)).toBe('hi\n');
+  });
+
+  test.each([
+    ['another leaf of its batch', (stored: BatchedManifest) => ({ ...stored, index: 0 })],
+    ['a proof hash edited', (stored: BatchedManifest) => ({ ...stored, proof: [stored.proof[1]!, ...stored.proof.slice(1)] })],
+    [
+      'its batch signed by a key the worker does not trust',
+      async (stored: BatchedManifest) => {
+        const manifest = JSON.parse(Buffer.from(stored.manifest, 'base64').toString('utf8')) as DispatchManifest;
+        return (await signManifests([{ ...manifest, itemId: 'other' }, manifest], createInMemorySigner()))[1]!;
+      },
+    ],
+  ])('a batched manifest re-stored under the digest of its edit (%s): nothing runs, CAIRN_SIGNATURE_INVALID', async (_, edit) => {
+    const { dispatch, storage, key, workRoot, traces } = await setUp();
+    const { task } = await dispatch({ batchedWith: 2, argv: ['/bin/sh', '-c', 'touch "$TRACES/ran"'] });
+    // The manifest as signed ran; its edit must not.
+    expect(existsSync(join(traces, 'ran'))).toBe(true);
+    rmSync(join(traces, 'ran'));
+    const stored = JSON.parse(text(await storage.get(manifestKey(task.manifestDigest)))!) as BatchedManifest;
+    const edited = await edit(stored);
+    const editedDigest = digestOfJson(edited);
+    await storage.put(manifestKey(editedDigest), canonicalJsonBytes(edited));
+    const worker = createWorker({ storage, trustedKeys: [key], runtimes: { command: createCommandRuntime() }, workRoot });
+    const record = await worker.run({ executionId: task.executionId, manifestDigest: editedDigest });
+    expect(record).toMatchObject({ outcome: 'failed', exitCode: null, failure: { code: 'CAIRN_SIGNATURE_INVALID' }, executionId: 'run-1/build/1' });
+    expect(existsSync(join(traces, 'ran'))).toBe(false);
   });
 
   test('a manifest re-stored under the digest of its altered bytes still fails its signature', async () => {
