@@ -184,3 +184,26 @@ test("a finished item shows its attempt's signed manifest: digest, signer, argv,
   expect(`sha256:${createHash('sha256').update(downloaded).digest('hex')}`).toBe(digest);
   expect(new Uint8Array(downloaded)).toEqual(stored);
 });
+
+test('a manifest signed with the others of its dispatch pass shows the batch that signed it, and its own payload', async () => {
+  const { base, api, operatorToken } = await start('tokens');
+  // Three items ready at once are dispatched in one pass: their manifests share one signature (ADR 0026).
+  const runId = await submitRun(api, { version: 1, name: 'together', items: [shell('one', 'echo 1'), shell('two', 'echo 2'), shell('three', 'echo 3')] });
+  await runReaches(api, runId);
+  const [attempt] = (await (await api(`/v1/runs/${runId}/items/two/attempts`)).json()) as { manifestDigest: string }[];
+  const stored = JSON.parse(await (await api(`/v1/blobs/${attempt!.manifestDigest}`)).text()) as {
+    batch: { payload: string; signatures: { keyid: string }[] };
+    index: number;
+  };
+  const batch = JSON.parse(Buffer.from(stored.batch.payload, 'base64').toString('utf8')) as { size: number };
+  expect(batch.size).toBe(3);
+
+  const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/two`);
+  const section = page.getByRole('region', { name: 'Manifest of attempt 1' });
+  await expect.poll(() => section.locator('.manifest-argv').textContent(), { timeout: 30_000 }).toBe(JSON.stringify(['/bin/sh', '-c', 'echo 2']));
+  await expect.poll(() => section.textContent()).toContain('the bytes match it');
+  expect(await section.locator('.manifest-signers code').allTextContents()).toEqual(stored.batch.signatures.map((signature) => signature.keyid));
+  expect(await section.locator('.manifest-signers').textContent()).toContain(
+    `application/vnd.cairn.manifest-batch+json · signed once with the 3 manifests of its dispatch pass (leaf ${stored.index})`,
+  );
+});

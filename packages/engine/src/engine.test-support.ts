@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditActor, AuditAnchorV1, CipherV1, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import { storedManifestPayload } from '@cairn/audit';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider, type InMemoryExecutorRegistry } from '@cairn/conformance/mocks';
 import { afterEach, expect } from 'vitest';
 import type { EngineDatabase } from './database/engine-database.ts';
@@ -169,7 +170,7 @@ export function harnessTask(
 ): (task: TaskEnvelope, signal: AbortSignal) => Promise<number> {
   const argvOf = async (task: TaskEnvelope) => {
     const envelope = JSON.parse(new TextDecoder().decode((await storage.get(`manifests/${task.manifestDigest.slice(7)}.json`))!));
-    const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'));
+    const manifest = JSON.parse(Buffer.from(storedManifestPayload(envelope), 'base64').toString('utf8'));
     return manifest.runtime.argv as string[];
   };
   return async (task, signal) => {

@@ -102,7 +102,8 @@ export const attemptViewSchema = record<ItemAttemptRecord>(
     executionId: z.string(),
     state: z.enum(attemptStates),
     manifestDigest: z.string().meta({
-      description: 'The digest of its signed dispatch manifest (a DSSE envelope of cairn.manifest/v1); GET /v1/blobs/{digest} serves its exact bytes',
+      description:
+        'The digest of its signed dispatch manifest (a DSSE envelope of cairn.manifest/v1, or, for one of several manifests a dispatch pass signed together, the manifest with its batch: docs/audit/formats.md); GET /v1/blobs/{digest} serves its exact bytes',
     }),
     exitCode: z.int().nullable().meta({ description: "The runtime's exit code once it ended; null when it was killed, never started or was lost" }),
     artifacts: z

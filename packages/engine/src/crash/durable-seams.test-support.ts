@@ -22,8 +22,10 @@ import type {
   StoragePutOptions,
   StoragePutResult,
   StorageProviderV1,
+  StoredManifest,
   TaskEnvelope,
 } from '@cairn/core';
+import { storedManifestPayload } from '@cairn/audit';
 import { createInMemorySigner, type InMemorySigner } from '@cairn/conformance/mocks';
 import { CairnError, canonicalJsonBytes, manifestKey, resultKey, sha256Digest } from '@cairn/protocol';
 
@@ -269,8 +271,8 @@ export class FileExecutor implements ExecutorV1 {
     const startedAt = new Date().toISOString();
     this.#journal('run', executionId);
     onPhase?.('ran', executionId);
-    const envelope = JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(state.manifestDigest)))!)) as { payload: string };
-    const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as {
+    const envelope = JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(state.manifestDigest)))!)) as StoredManifest;
+    const manifest = JSON.parse(Buffer.from(storedManifestPayload(envelope), 'base64').toString('utf8')) as {
       runId: string;
       itemId: string;
       attempt: number;

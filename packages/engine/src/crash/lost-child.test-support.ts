@@ -11,7 +11,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TaskEnvelope } from '@cairn/core';
+import type { StoredManifest, TaskEnvelope } from '@cairn/core';
+import { storedManifestPayload } from '@cairn/audit';
 import { createInMemoryExecutor } from '@cairn/conformance/mocks';
 import { manifestKey } from '@cairn/protocol';
 import { createEngine } from '../engine.ts';
@@ -24,8 +25,8 @@ const storage = new DirectoryStorage(join(directory, 'storage'));
 const ranHere = new Set<string>();
 
 const body = async (task: TaskEnvelope, signal: AbortSignal): Promise<number> => {
-  const envelope = JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(task.manifestDigest)))!)) as { payload: string };
-  const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as { itemId: string; runtime: { argv: string[] } };
+  const envelope = JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(task.manifestDigest)))!)) as StoredManifest;
+  const manifest = JSON.parse(Buffer.from(storedManifestPayload(envelope), 'base64').toString('utf8')) as { itemId: string; runtime: { argv: string[] } };
   if (mode === 'hang') {
     ranHere.add(manifest.itemId);
     await sleep(3_600_000, undefined, { signal }).catch(() => undefined);

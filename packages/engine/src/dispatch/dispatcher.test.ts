@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditActor, Digest, DsseEnvelope, ExecutorV1, ResultRecord, TaskEnvelope } from '@cairn/core';
-import { buildEvidenceBundle, keyIdOf, openManifest, signCheckpoint, trustedKeyFrom, verifyBundle } from '@cairn/audit';
+import type { AuditActor, Digest, DsseEnvelope, ExecutorV1, ResultRecord, StoredManifest, TaskEnvelope } from '@cairn/core';
+import { buildEvidenceBundle, keyIdOf, openStoredManifest, signCheckpoint, trustedKeyFrom, verifyBundle } from '@cairn/audit';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { CairnError, cairnEventSchema, canonicalJsonBytes, manifestKey, parseRunSpec, resultKey, sha256Digest } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -88,8 +88,8 @@ async function setUpOn(backend: EngineBackend, concurrency = 16, queues: Record<
     running++;
     peak = Math.max(peak, running);
     try {
-      const envelope = JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(task.manifestDigest)))!)) as DsseEnvelope;
-      const manifest = openManifest(envelope, [trustedKeyFrom(key)]);
+      const envelope = JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(task.manifestDigest)))!)) as StoredManifest;
+      const manifest = openStoredManifest(envelope, [trustedKeyFrom(key)]);
       seenInputs[manifest.itemId] = manifest.inputs;
       const began = performance.now();
       const argv = manifest.runtime.kind === 'command' ? manifest.runtime.argv : [];

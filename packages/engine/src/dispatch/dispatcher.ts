@@ -12,7 +12,7 @@ import type {
   StorageProviderV1,
   TaskEnvelope,
 } from '@cairn/core';
-import { signManifest } from '@cairn/audit';
+import { signManifests } from '@cairn/audit';
 import {
   canonicalJsonBytes,
   digestOfJson,
@@ -376,8 +376,8 @@ export class Dispatcher {
   // Prepares the chosen items (signed and stored manifests) and records their dispatches, after
   // those the round before already recorded (`already`).
   async #recordRound(chosen: readonly Choice[], already: readonly PreparedDispatch[]): Promise<RecordedRound> {
-    const outcomes = await Promise.all(chosen.map((choice) => this.#prepare(choice)));
-    const prepared = outcomes.filter((outcome) => typeof outcome === 'object');
+    const outcomes = await Promise.all(chosen.map((choice) => this.#draft(choice)));
+    const prepared = await this.#signAndStore(outcomes.filter((outcome) => typeof outcome === 'object'));
     const reused = outcomes.filter((outcome) => outcome === 'reused').length;
     // Items that ended without starting (a reused result, a refusal) may have made others ready.
     const ended = outcomes.length - prepared.length;
@@ -501,11 +501,8 @@ export class Dispatcher {
         });
       }),
     )();
-    const likely = new Map<string, PreparedDispatch>();
-    for (const outcome of await Promise.all(choices.map((choice) => this.#prepare(choice)))) {
-      if (typeof outcome === 'object') likely.set(outcome.executionId, outcome);
-    }
-    return likely;
+    const drafts = (await Promise.all(choices.map((choice) => this.#draft(choice)))).filter((outcome) => typeof outcome === 'object');
+    return new Map((await this.#signAndStore(drafts)).map((prepared) => [prepared.executionId, prepared]));
   }
 
   // Records, in the caller's transaction, the dispatch of a chosen item whose dispatch was
@@ -570,10 +567,10 @@ export class Dispatcher {
     return chosen.map(({ item, locks, stored, spec }) => ({ item, locks: [...locks], stored, spec, inputs: this.#inputs(item.runId, spec) }));
   }
 
-  // Signs and stores the manifest of the item's next attempt. A pure item whose inputs produced a
-  // result before reuses it instead ('reused'); one that cannot be dispatched at all fails at once
-  // ('refused').
-  async #prepare({ item, locks, stored, spec, inputs }: Choice): Promise<PreparedDispatch | 'reused' | 'refused'> {
+  // Drafts the manifest of the item's next attempt (`#signAndStore` signs it with the others of its
+  // pass). A pure item whose inputs produced a result before reuses it instead ('reused'); one that
+  // cannot be dispatched at all fails at once ('refused').
+  async #draft({ item, locks, stored, spec, inputs }: Choice): Promise<DraftedDispatch | 'reused' | 'refused'> {
     const { runId, itemId } = item;
     const executor = this.#settings.executors[stored.executor];
     if (!executor) return this.#refuse(item, dispatchRefusal('CAIRN_CONFIG_INVALID', `no executor named ${JSON.stringify(stored.executor)} is configured`));
@@ -609,13 +606,8 @@ export class Dispatcher {
       effect: spec.effect ?? 'read-impure',
       issuedAt: new Date(this.#now()).toISOString(),
     };
-    const envelope = await signManifest(manifest, this.#settings.signer);
-    // The stored bytes and their digest from one canonical encoding of the envelope, not two.
-    const envelopeBytes = canonicalJsonBytes(envelope);
-    const manifestDigest = sha256Digest(envelopeBytes);
-    // Put without a flush of its own (ADR 0024): the dispatch that names it commits without one too.
-    await this.#settings.storage.put(manifestKey(manifestDigest), envelopeBytes, { ifAbsent: true, contentType: 'application/json', deferFlush: true });
     return {
+      manifest,
       runId,
       itemId,
       attempt,
@@ -623,7 +615,6 @@ export class Dispatcher {
       executor,
       executorName: stored.executor,
       locks,
-      manifestDigest,
       timeoutMs: manifest.limits.timeoutMs,
       queue: spec.queue ?? null,
       readyAt: item.readyAt,
@@ -632,6 +623,25 @@ export class Dispatcher {
       hasDependents: stored.hasDependents === 1,
       ...(secrets ? { secrets: secrets.values, secretVersions: secrets.versions } : {}),
     };
+  }
+
+  // Signs the drafted manifests of one pass together (ADR 0026: one signature for two or more) and
+  // stores each by its digest.
+  async #signAndStore(drafts: readonly DraftedDispatch[]): Promise<PreparedDispatch[]> {
+    const signed = await signManifests(
+      drafts.map(({ manifest }) => manifest),
+      this.#settings.signer,
+    );
+    return Promise.all(
+      drafts.map(async ({ manifest: _manifest, ...draft }, index) => {
+        // The stored bytes and their digest from one canonical encoding, not two.
+        const bytes = canonicalJsonBytes(signed[index]!);
+        const manifestDigest = sha256Digest(bytes);
+        // Put without a flush of its own (ADR 0024): the dispatch that names it commits without one too.
+        await this.#settings.storage.put(manifestKey(manifestDigest), bytes, { ifAbsent: true, contentType: 'application/json', deferFlush: true });
+        return { ...draft, manifestDigest };
+      }),
+    );
   }
 
   // Finishes a pure item with the result an earlier attempt produced from the same inputs, if one
@@ -946,6 +956,11 @@ interface RecordedRound {
   readonly reused: number;
   /** Items that ended without starting (a reused result, a refusal): they may have made others ready. */
   readonly ended: number;
+}
+
+/** An attempt whose manifest is drafted, not yet signed. */
+interface DraftedDispatch extends Omit<PreparedDispatch, 'manifestDigest'> {
+  readonly manifest: DispatchManifest;
 }
 
 /** An attempt ready to record: its manifest is signed and stored. */
