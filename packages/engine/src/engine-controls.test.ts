@@ -349,6 +349,34 @@ describe.each(backends)('on %s', (backend) => {
         parse.mockRestore();
       }
     });
+    test('a following stream of some types reads the log when an entry of theirs was appended, not at every commit', async () => {
+      const { engine } = await engineWith({ concurrency: 8 });
+      const { runId } = engine.submit(fanout('quiet', 200), { actor: ana });
+      const reads = vi.spyOn(AuditLog.prototype, 'runEntriesAfter');
+      const commits = vi.spyOn(AuditLog.prototype, 'append');
+      try {
+        const controller = new AbortController();
+        const states: string[] = [];
+        const following = (async () => {
+          for await (const event of engine.events({ runId, types: ['run.state'], signal: controller.signal })) {
+            if (event.type !== 'run.state') continue;
+            states.push(event.state);
+            if (event.state === 'succeeded') controller.abort();
+          }
+        })();
+        engine.start();
+        await engine.waitForRun(runId);
+        await following;
+        expect(states).toEqual(['queued', 'running', 'succeeded']);
+        // 200 items eight at a time append over 800 entries in dozens of commits; the stream
+        // read at its start and after its run's own few entries.
+        expect(commits.mock.calls.length).toBeGreaterThan(800);
+        expect(reads.mock.calls.length).toBeLessThanOrEqual(6);
+      } finally {
+        reads.mockRestore();
+        commits.mockRestore();
+      }
+    });
   });
 
   describe('metrics', () => {

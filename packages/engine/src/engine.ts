@@ -462,8 +462,14 @@ export class Engine {
       // With a filter, the entries up to the log's end now are all considered by a short page: the
       // next read starts there, not at the last entry kept (which would read the skipped ones again).
       const end = this.#audit.size - 1;
+      // Nothing of the types asked for was appended since the last read (a run's state stream
+      // while its items run): no query, as a short page would find nothing.
       const page =
-        options.runId === undefined ? this.#audit.page(cursor + 1, pageSize, actions) : this.#audit.runEntriesAfter(options.runId, cursor, pageSize, actions);
+        actions !== undefined && this.#audit.lastSeqOfAny(actions) <= cursor
+          ? []
+          : options.runId === undefined
+            ? this.#audit.page(cursor + 1, pageSize, actions)
+            : this.#audit.runEntriesAfter(options.runId, cursor, pageSize, actions);
       // Registered before any await: an append after the read above cannot be missed.
       const appended = page.length < pageSize && options.follow !== false ? this.#audit.nextAppend(options.signal) : undefined;
       for (const entry of page) {

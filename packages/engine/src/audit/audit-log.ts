@@ -64,6 +64,14 @@ export class AuditLog implements EngineAuditLog {
   readonly #byRunAfter;
   readonly #bySeqOfActions;
   readonly #byRunOfActionsAfter;
+  /** The log's size when this instance opened it: of the entries before, the actions are not known here. */
+  readonly #openedAtSize: number;
+  /**
+   * The last seq this instance appended of each action, so that an event stream of some types can
+   * tell, without a query, that nothing of theirs was appended since it last read. An entry rolled
+   * back may stay counted: a seq too high only costs a query that finds nothing.
+   */
+  readonly #lastSeqOfAction = new Map<string, number>();
   /** Who waits for the next append (event streams that caught up). */
   readonly #appendWaiters = new Set<() => void>();
   #notifying = false;
@@ -80,6 +88,7 @@ export class AuditLog implements EngineAuditLog {
       maxPendingRows,
     );
     this.merkle = MerkleLog.open(new SqliteMerkleNodeStore(database));
+    this.#openedAtSize = this.merkle.size;
     this.#now = settings.now ?? Date.now;
     this.#nextRunSeq = database.prepare<[string], { next: number }>('SELECT COALESCE(MAX(run_seq) + 1, 0) AS next FROM audit_entries WHERE run_id = ?');
     this.#bySeq = database.prepare<[number, number], { body: string }>('SELECT body FROM audit_entries WHERE seq >= ? ORDER BY seq LIMIT ?');
@@ -107,6 +116,16 @@ export class AuditLog implements EngineAuditLog {
   append(draft: AuditEntryDraft): AuditEntry {
     // Inside the caller's transaction no savepoint is needed: a failure aborts that transaction.
     return this.#database.inTransaction ? this.#write(draft) : this.#appendOne(draft);
+  }
+
+  /**
+   * A seq at or after the last entry of any of `actions` in the log (-1: there is none): what this
+   * instance appended, and, for the entries before it opened the log, their last one.
+   */
+  lastSeqOfAny(actions: readonly string[]): number {
+    let last = this.#openedAtSize - 1;
+    for (const action of actions) last = Math.max(last, this.#lastSeqOfAction.get(action) ?? -1);
+    return last;
   }
 
   /** Entries from `seq` on, in order, `pageSize` at a time (for exports and event streams). */
@@ -196,6 +215,7 @@ export class AuditLog implements EngineAuditLog {
     const row = [entry.seq, entry.runId ?? null, entry.runSeq ?? null, entry.time, entry.action, entry.entity.kind, entry.outcome, entry.actor.id, body];
     this.#rows.add(row);
     this.merkle.appendLeafHash(leafHashOfText(body));
+    this.#lastSeqOfAction.set(entry.action, seq);
     if (runId !== undefined) this.#runSeqs.set(runId, runSeq! + 1);
     this.#sizeAfterLastWrite = seq + 1;
     if (this.#appendWaiters.size > 0 && !this.#notifying) {
