@@ -1,12 +1,13 @@
 // A real run's evidence, end to end, for bundle tests: entries of this run interleaved with
 // another run's in one Merkle log, a signed manifest, a signed checkpoint anchored through a
 // conformance-proven AuditAnchorV1, a signed receipt, and the exported bundle.
-import type { AuditAction, AuditEntry, DispatchManifest, DsseEnvelope, JsonObject, RunSpecV1, SignatureAlgorithm, StoredManifest } from '@cairn/core';
+import type { AuditAction, AuditEntry, DsseEnvelope, JsonObject, RunSpecV1, SignatureAlgorithm, StoredManifest } from '@cairn/core';
 import { createInMemoryAuditAnchor, type InMemoryAuditAnchor } from '@cairn/conformance/mocks';
 import { digestOfJson, sha256Digest } from '@cairn/protocol';
 import { anchorEnvelopeBytes, signReceipt } from '../anchor/signed-receipt.ts';
 import { signCheckpoint, signManifest } from '../checkpoint/checkpoint-envelope.ts';
 import { signKeyDelegation } from '../checkpoint/key-delegation-envelope.ts';
+import { manifestOf } from '../checkpoint/dispatch-manifest.test-support.ts';
 import { signManifests } from '../checkpoint/manifest-batch.ts';
 import { createTestSigner, type TestSigner } from '../dsse/test-signer.test-support.ts';
 import { auditEntryBytes } from '../entries/audit-entry-leaf.ts';
@@ -30,24 +31,6 @@ export interface RunEvidence {
   /** Rebuilds this run's bundle (to show exports are deterministic). */
   rebuild(): EvidenceBundleV1;
 }
-
-const manifestOf = (runId: string, itemId: string, issuedAt: string): DispatchManifest => ({
-  version: 'cairn.manifest/v1',
-  runId,
-  itemId,
-  attempt: 1,
-  fencingToken: 1,
-  executionId: `${runId}/${itemId}/1`,
-  runtime: { kind: 'command', argv: ['node', 'edit.js'] },
-  workspace: sha256Digest('workspace'),
-  inputs: {},
-  apply: [],
-  env: {},
-  secretNames: [],
-  limits: { timeoutMs: 600_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
-  effect: 'read-impure',
-  issuedAt,
-});
 
 const spec = (name: string): RunSpecV1 => ({ version: 1, name, items: [{ id: 'edit', runtime: { kind: 'command', argv: ['node', 'edit.js'] } }] });
 const time = (seq: number) => new Date(Date.UTC(2026, 10, 22, 10, 0, seq)).toISOString();

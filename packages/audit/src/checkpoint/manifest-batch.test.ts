@@ -1,32 +1,15 @@
 import type { BatchedManifest, DispatchManifest, DsseEnvelope, SignerV1 } from '@cairn/core';
-import { canonicalJsonBytes, sha256Digest } from '@cairn/protocol';
+import { canonicalJsonBytes } from '@cairn/protocol';
 import { expect, test } from 'vitest';
 import { decodeBase64Strict, encodeBase64 } from '../dsse/base64.ts';
 import { signEnvelope } from '../dsse/dsse-envelope.ts';
 import { createTestSigner } from '../dsse/test-signer.test-support.ts';
 import { MerkleLog } from '../merkle/merkle-log.ts';
+import { manifestOf as manifestOfRun } from './dispatch-manifest.test-support.ts';
 import { manifestPayloadType, openManifest, signManifest } from './checkpoint-envelope.ts';
 import { isBatched, manifestBatchPayloadType, openStoredManifest, signManifests, storedManifestSignatures } from './manifest-batch.ts';
 
-function manifestOf(itemId: string): DispatchManifest {
-  return {
-    version: 'cairn.manifest/v1',
-    runId: 'run-1',
-    itemId,
-    attempt: 1,
-    fencingToken: 1,
-    executionId: `run-1/${itemId}/1`,
-    runtime: { kind: 'command', argv: ['node', 'edit.js'] },
-    workspace: sha256Digest('workspace'),
-    inputs: {},
-    apply: [],
-    env: {},
-    secretNames: [],
-    limits: { timeoutMs: 600_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
-    effect: 'read-impure',
-    issuedAt: '2026-11-24T10:00:00.000Z',
-  };
-}
+const manifestOf = (itemId: string): DispatchManifest => manifestOfRun('run-1', itemId);
 
 /** A signer that counts its signatures. */
 function counting(signer: SignerV1): { signer: SignerV1; signatures: () => number } {
