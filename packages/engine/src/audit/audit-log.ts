@@ -64,8 +64,8 @@ export class AuditLog implements EngineAuditLog {
   readonly #byRunAfter;
   readonly #bySeqOfActions;
   readonly #byRunOfActionsAfter;
-  /** The log's size when this instance opened it: of the entries before, the actions are not known here. */
-  readonly #openedAtSize: number;
+  /** The seq of this instance's first append: of the entries before it, the actions are not known here. */
+  #firstAppendedSeq: number | undefined;
   /**
    * The last seq this instance appended of each action, so that an event stream of some types can
    * tell, without a query, that nothing of theirs was appended since it last read. An entry rolled
@@ -88,7 +88,6 @@ export class AuditLog implements EngineAuditLog {
       maxPendingRows,
     );
     this.merkle = MerkleLog.open(new SqliteMerkleNodeStore(database));
-    this.#openedAtSize = this.merkle.size;
     this.#now = settings.now ?? Date.now;
     this.#nextRunSeq = database.prepare<[string], { next: number }>('SELECT COALESCE(MAX(run_seq) + 1, 0) AS next FROM audit_entries WHERE run_id = ?');
     this.#bySeq = database.prepare<[number, number], { body: string }>('SELECT body FROM audit_entries WHERE seq >= ? ORDER BY seq LIMIT ?');
@@ -119,11 +118,13 @@ export class AuditLog implements EngineAuditLog {
   }
 
   /**
-   * A seq at or after the last entry of any of `actions` in the log (-1: there is none): what this
-   * instance appended, and, for the entries before it opened the log, their last one.
+   * A seq at or after the last entry of any of `actions` in the log (-1: there is none): of what
+   * this instance appended, the last; of the entries before its first append (loaded, or written
+   * by an earlier process), the last of them all.
    */
   lastSeqOfAny(actions: readonly string[]): number {
-    let last = this.#openedAtSize - 1;
+    if (this.#firstAppendedSeq === undefined) return this.size - 1;
+    let last = this.#firstAppendedSeq - 1;
     for (const action of actions) last = Math.max(last, this.#lastSeqOfAction.get(action) ?? -1);
     return last;
   }
@@ -215,6 +216,7 @@ export class AuditLog implements EngineAuditLog {
     const row = [entry.seq, entry.runId ?? null, entry.runSeq ?? null, entry.time, entry.action, entry.entity.kind, entry.outcome, entry.actor.id, body];
     this.#rows.add(row);
     this.merkle.appendLeafHash(leafHashOfText(body));
+    this.#firstAppendedSeq ??= seq;
     this.#lastSeqOfAction.set(entry.action, seq);
     if (runId !== undefined) this.#runSeqs.set(runId, runSeq! + 1);
     this.#sizeAfterLastWrite = seq + 1;
