@@ -6,6 +6,8 @@ import { execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EvidenceBundleV1 } from '@cairn/core';
+import { storedManifestPayload } from '@cairn/audit';
 import { afterAll, expect, test } from 'vitest';
 import { repositoryRoot } from './support/workspace.ts';
 
@@ -85,11 +87,12 @@ test(
     expect(result.patches.map((patch) => patch.itemId).sort()).toEqual(['edit-alpha', 'edit-beta', 'rename-gamma', 'tidy-readme']);
     expect(result.sandbox).toBe(sandboxed ? 'bubblewrap' : 'none');
     expect(existsSync(result.bundle)).toBe(true);
-    const isolation = JSON.parse(readFileSync(result.bundle, 'utf8')) as { manifests: { envelope: { payload: string } }[] };
+    const isolation = JSON.parse(readFileSync(result.bundle, 'utf8')) as EvidenceBundleV1;
     expect(
       new Set(
         isolation.manifests.map(
-          ({ envelope }) => (JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as { limits: { isolation: string } }).limits.isolation,
+          ({ envelope }) =>
+            (JSON.parse(Buffer.from(storedManifestPayload(envelope), 'base64').toString('utf8')) as { limits: { isolation: string } }).limits.isolation,
         ),
       ),
     ).toEqual(new Set([result.sandbox]));

@@ -9,6 +9,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EvidenceBundleV1 } from '@cairn/core';
+import { storedManifestSignatures } from '@cairn/audit';
 import { KmsTestEndpoint } from '@cairn/kms/testing';
 import { OpensslTestTsa } from '@cairn/timestamp/testing';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -69,13 +71,10 @@ test(
     expect(verified.stdout, verified.stderr).toMatch(/^valid: true/);
     expect(verified.stdout).toContain(`signed by ${kmsKey.keyId}`);
     // The served engine delegated (ADR 0020): its manifests are signed by a key the KMS key vouched for.
-    const bundle = JSON.parse(readFileSync(result.bundle, 'utf8')) as {
-      delegations?: unknown[];
-      manifests: { envelope: { signatures: { keyid: string }[] } }[];
-    };
+    const bundle = JSON.parse(readFileSync(result.bundle, 'utf8')) as EvidenceBundleV1;
     expect(bundle.delegations).toHaveLength(1);
     expect(bundle.manifests.length).toBeGreaterThan(0);
-    expect(bundle.manifests.every((manifest) => manifest.envelope.signatures[0]!.keyid !== kmsKey.keyId)).toBe(true);
+    expect(bundle.manifests.every((manifest) => storedManifestSignatures(manifest.envelope)[0]!.keyid !== kmsKey.keyId)).toBe(true);
     expect(localKey.keyId).not.toBe(kmsKey.keyId);
     const untrusted = await cairn(tmpdir(), ['verify', result.bundle, '--trusted-key', localKey.keyId]);
     expect(untrusted.status, untrusted.stdout + untrusted.stderr).toBe(1);

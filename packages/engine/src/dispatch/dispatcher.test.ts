@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditActor, Digest, DsseEnvelope, ExecutorV1, ResultRecord, StoredManifest, TaskEnvelope } from '@cairn/core';
+import type { AuditActor, Digest, ExecutorV1, ResultRecord, StoredManifest, TaskEnvelope } from '@cairn/core';
 import { buildEvidenceBundle, keyIdOf, openStoredManifest, signCheckpoint, trustedKeyFrom, verifyBundle } from '@cairn/audit';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { CairnError, cairnEventSchema, canonicalJsonBytes, manifestKey, parseRunSpec, resultKey, sha256Digest } from '@cairn/protocol';
@@ -198,7 +198,7 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
     const dispatched = audit.runEntries(runId).filter((entry) => entry.action === 'attempt.dispatched');
     const manifests = await Promise.all(
       dispatched.map(
-        async (entry) => JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(String(entry.data['manifestDigest']))))!)) as DsseEnvelope,
+        async (entry) => JSON.parse(new TextDecoder().decode((await storage.get(manifestKey(String(entry.data['manifestDigest']))))!)) as StoredManifest,
       ),
     );
     const checkpoint = await signCheckpoint(
