@@ -19,6 +19,7 @@ export {
   manifestBatchPayloadType,
   openStoredManifest,
   signManifests,
+  storedManifestEnvelope,
   storedManifestPayload,
   storedManifestSignatures,
 } from './checkpoint/manifest-batch.ts';

@@ -13,7 +13,7 @@ import type {
   StorageProviderV1,
   StoredManifest,
 } from '@cairn/core';
-import { buildEvidenceBundle, isBatched } from '@cairn/audit';
+import { buildEvidenceBundle, storedManifestEnvelope } from '@cairn/audit';
 import {
   assertRunSpec,
   CairnError,
@@ -325,7 +325,7 @@ export class Engine {
         .map(async (digest) => JSON.parse(new TextDecoder().decode((await this.#storage.get(manifestKey(digest)))!)) as StoredManifest),
     );
     // The envelopes whose signatures vouch for the manifests: their own, or their batch's (ADR 0026).
-    const manifestEnvelopes = manifests.map((manifest) => (isBatched(manifest) ? manifest.batch : manifest));
+    const manifestEnvelopes = manifests.map(storedManifestEnvelope);
     // Every key that signed something in the bundle: after a rotation, the old key and the new.
     const keys = await this.#signingKeys.signersOf(
       [checkpoint.envelope, ...checkpoint.receipts, ...manifestEnvelopes],

@@ -1,26 +1,19 @@
 // `cairn token` beside a PostgreSQL server that has not started yet: the token file `cairn init`
 // wrote is imported first, as a server's start does, so the operator's token can be listed and
 // revoked at once, and a later start does not bring a revoked token back.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, expect, test } from 'vitest';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { expect, onTestFinished, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createTestDatabase } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
 import { initServer } from '../cli/init-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
+import { testDirectory } from './file-lock.test-support.ts';
 import { openTokenStore } from './open-token-store.ts';
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 test('in PostgreSQL mode the token file is imported before a command uses the tokens: the operator token revoked before the first start stays revoked', async () => {
   const database = await createTestDatabase();
-  cleanups.push(() => database.drop());
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-open-token-store-'));
-  cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+  onTestFinished(() => database.drop());
+  const directory = testDirectory('cairn-open-token-store-');
   const { operatorToken, configFile } = await initServer(directory);
   writeFileSync(configFile, stringifyYaml({ ...(parseYaml(readFileSync(configFile, 'utf8')) as object), engine: { state: database.settings } }));
   const loaded = loadServerConfig({ directory, env: { CAIRN_SANDBOX: 'none' } });

@@ -1,4 +1,4 @@
-import type { BatchedManifest, DispatchManifest, DsseSignature, ManifestBatch, SignerV1, StoredManifest } from '@cairn/core';
+import type { BatchedManifest, DispatchManifest, DsseEnvelope, DsseSignature, ManifestBatch, SignerV1, StoredManifest } from '@cairn/core';
 import { CairnError, canonicalJsonBytes, dispatchManifestSchema, manifestBatchSchema, parsePayload } from '@cairn/protocol';
 import { decodeBase64Strict, encodeBase64 } from '../dsse/base64.ts';
 import type { TrustedKey } from '../dsse/verify-signature.ts';
@@ -55,9 +55,14 @@ export function openStoredManifest(stored: StoredManifest, trustedKeys: readonly
   return parseCanonicalPayload(payload, dispatchManifestSchema, 'dispatch manifest', '$.manifest');
 }
 
+/** The signed envelope that vouches for a stored manifest: its own, or its batch's. */
+export function storedManifestEnvelope(stored: StoredManifest): DsseEnvelope {
+  return isBatched(stored) ? stored.batch : stored;
+}
+
 /** The signatures that vouch for a stored manifest: its envelope's, or its batch's. */
 export function storedManifestSignatures(stored: StoredManifest): readonly DsseSignature[] {
-  return isBatched(stored) ? stored.batch.signatures : stored.signatures;
+  return storedManifestEnvelope(stored).signatures;
 }
 
 /** The base64 canonical JSON a stored manifest holds, unverified: for reports, never to act on. */
