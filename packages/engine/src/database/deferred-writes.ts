@@ -26,7 +26,9 @@ const scopes = new WeakMap<EngineDatabase, TransactionScope>();
  */
 export function deferUntilCommit(database: EngineDatabase, writer: DeferredWriter): boolean {
   const scope = scopes.get(database);
-  if (scope === undefined || scope.depth === 0 || !database.inTransaction) return false;
+  // A body runs synchronously inside its transaction: while one runs (depth > 0), the database
+  // is in a transaction, with no need to ask it (a native call, on every deferred row).
+  if (scope === undefined || scope.depth === 0) return false;
   scope.dirty.add(writer);
   return true;
 }
