@@ -2,7 +2,7 @@ import type { AuditEntry } from '@cairn/core';
 import { auditEntryProblem, auditEntryText, leafHashOfText, MerkleLog } from '@cairn/audit';
 import { CairnError } from '@cairn/protocol';
 import { DeferredRowInsert } from '../database/deferred-row-insert.ts';
-import { flushDeferredWrites } from '../database/deferred-writes.ts';
+import { flushDeferredWrites, isInTransaction } from '../database/deferred-writes.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
 import { AuditQueryReader, type AuditQuery } from './audit-query.ts';
 import type { EngineAuditLog } from './engine-audit-log.ts';
@@ -114,7 +114,7 @@ export class AuditLog implements EngineAuditLog {
    */
   append(draft: AuditEntryDraft): AuditEntry {
     // Inside the caller's transaction no savepoint is needed: a failure aborts that transaction.
-    return this.#database.inTransaction ? this.#write(draft) : this.#appendOne(draft);
+    return isInTransaction(this.#database) ? this.#write(draft) : this.#appendOne(draft);
   }
 
   /**

@@ -1,6 +1,6 @@
 import { nodeHash, type MerkleNode, type MerkleNodeStore } from '@cairn/audit';
 import { DeferredRowInsert } from '../database/deferred-row-insert.ts';
-import { flushDeferredWrites } from '../database/deferred-writes.ts';
+import { flushDeferredWrites, isInTransaction } from '../database/deferred-writes.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
 import { rollbacksOf } from '../database/rollback-watch.ts';
 
@@ -98,7 +98,7 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
   }
 
   append(nodes: readonly MerkleNode[]): void {
-    if (this.#database.inTransaction) this.#insertNodes(nodes);
+    if (isInTransaction(this.#database)) this.#insertNodes(nodes);
     else this.#appendNodes(nodes);
   }
 

@@ -34,6 +34,16 @@ export function deferUntilCommit(database: EngineDatabase, writer: DeferredWrite
 }
 
 /**
+ * Whether `database` is in a transaction. While a body of its watched `transaction` runs, the
+ * answer is known without asking the database (a native call: the engine asks at every audit
+ * entry and Merkle append); otherwise the database is asked.
+ */
+export function isInTransaction(database: EngineDatabase): boolean {
+  const scope = scopes.get(database);
+  return (scope !== undefined && scope.depth > 0) || database.inTransaction;
+}
+
+/**
  * Writes every deferred row of `database` now. Whoever reads a table with deferred rows inside a
  * transaction calls it first, so a read sees every row written before it.
  */

@@ -19,6 +19,7 @@ import type { ItemRecord, RunProgress, RunRecord } from './run-records.ts';
 import { RunStore, type NewItem } from './run-store.ts';
 import { engineActor } from '../engine-actor.ts';
 import { AttemptStore, type ItemAttemptRecord } from '../dispatch/attempt-store.ts';
+import { isInTransaction } from '../database/deferred-writes.ts';
 
 export interface SubmitOptions {
   /** Who submits, and through which surface; recorded in the audit log. */
@@ -561,7 +562,7 @@ export class RunStateMachine {
   // savepoint or an abort — then covers it): nested savepoints on every transition cost more than
   // the transitions.
   #inTransaction<T>(work: () => T): () => T {
-    return () => (this.#database.inTransaction ? work() : this.#database.transaction(work)());
+    return () => (isInTransaction(this.#database) ? work() : this.#database.transaction(work)());
   }
 
   #move(item: ItemRecord, to: ItemState, actor: AuditActor, data: JsonObject = {}, readyAt: string | null = null): void {
