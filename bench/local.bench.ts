@@ -1,11 +1,13 @@
 // The local variants at work: what a bubblewrap sandbox adds to running a command (the runtime with
 // and without its launch hook, same workspace, same command), what one whole task costs through the
-// local executor, and capturing and checking the patch of a 5,000-file workspace.
+// local executor, capturing and checking the patch of a 5,000-file workspace, and what a reader in
+// a fresh process (a task's worker) pays to get its manifest from a store of 100,000 packed ones.
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RuntimeAdapterV1 } from '@cairn/core';
-import { sandboxLauncher } from '@cairn/local';
+import { createLocalStorageProvider, sandboxLauncher } from '@cairn/local';
+import { canonicalJsonBytes, sha256Digest } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { AttemptWorkspace, capturePatch, createCommandRuntime } from '@cairn/worker';
 import { atMost, recorded, timeMilliseconds, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
@@ -83,6 +85,41 @@ async function patchCapture(directory: string): Promise<BenchmarkRow[]> {
   return [atMost('worker.patch-capture-5000-files.ms', round2(median(times)), 'ms', 150)];
 }
 
+/**
+ * A fresh provider's first get of one manifest among 100,000 packed ones (ADR 0025), against the
+ * same get of a manifest kept as a file (a put without `deferFlush`): the worker of every local
+ * task is such a reader. Its shard (1/256 of the packs) is read; the body of the record it wants,
+ * alone, is hashed. The packs are in the page cache, as on a server that just wrote them.
+ */
+async function freshManifestRead(directory: string): Promise<BenchmarkRow[]> {
+  const root = join(directory, 'storage');
+  const writer = createLocalStorageProvider({ root });
+  const count = 100_000;
+  const keys: string[] = [];
+  for (let index = 0; index < count; index++) {
+    // About the size of a dispatch manifest (1.5 KB).
+    const bytes = canonicalJsonBytes({ version: 'cairn.manifest/v1', index, padding: 'x'.repeat(1_400) });
+    const key = `manifests/${sha256Digest(bytes).slice('sha256:'.length)}.json`;
+    keys.push(key);
+    await writer.put(key, bytes, { ifAbsent: true, deferFlush: true, contentType: 'application/json' });
+  }
+  const fileKeys = keys.slice(0, 20).map((key) => key.replace('manifests/', 'manifests/as-file-'));
+  const plain = { contentType: 'application/json' };
+  for (const key of fileKeys) await writer.put(key, canonicalJsonBytes({ key, padding: 'x'.repeat(1_400) }), plain);
+  const packedTimes: number[] = [];
+  const fileTimes: number[] = [];
+  // In turns, a fresh provider for each get, different keys (so shards) each time.
+  for (let round = 0; round < 20; round++) {
+    const key = keys[round * 997]!;
+    packedTimes.push(await timeMilliseconds(async () => void (await createLocalStorageProvider({ root }).get(key))));
+    fileTimes.push(await timeMilliseconds(async () => void (await createLocalStorageProvider({ root }).get(fileKeys[round]!))));
+  }
+  return [
+    recorded('local.storage.fresh-get-packed-100000.p50-ms', round2(median(packedTimes)), 'ms'),
+    recorded('local.storage.fresh-get-file.p50-ms', round2(median(fileTimes)), 'ms'),
+  ];
+}
+
 function round2(value: number): number {
   return Number(value.toFixed(2));
 }
@@ -93,7 +130,9 @@ export default async function localBenchmarks({ log }: BenchmarkContext): Promis
     log('  /bin/true with and without a bubblewrap sandbox');
     const overhead = await sandboxOverhead(directory);
     log('  capturing the patch of a 5,000-file workspace');
-    return [...overhead, ...(await patchCapture(directory))];
+    const patch = await patchCapture(directory);
+    log('  a fresh reader getting one manifest of 100,000 packed ones, and one kept as a file');
+    return [...overhead, ...patch, ...(await freshManifestRead(directory))];
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }

@@ -150,6 +150,47 @@ describe('LocalStorageProvider packs small deferred objects', () => {
     for (const { key, bytes } of sameShard) expect(await after.get(key)).toEqual(bytes);
   });
 
+  test('a key packed twice (two writers at once) is read from whichever copy holds: a damaged copy is passed over, and two damaged copies are no object', async () => {
+    const { key, bytes } = manifest(7);
+    /** A root whose shard holds two copies of the object, in two pack files (two instances, neither knowing of the other's put). */
+    const twoCopies = async () => {
+      const root = folder();
+      for (const writer of [new LocalStorageProvider({ root }), new LocalStorageProvider({ root })]) {
+        expect(await writer.put(key, bytes, deferred)).toEqual({ written: true });
+      }
+      const shard = join(root, packsFolder, key.slice(10, 12));
+      return { root, packs: readdirSync(shard).map((name) => join(shard, name)) };
+    };
+    const damage = (pack: string) => {
+      const packed = readFileSync(pack);
+      const at = packed.indexOf(Buffer.from(bytes));
+      packed[at + 5] = packed[at + 5]! ^ 0x20;
+      writeFileSync(pack, packed);
+    };
+
+    for (const damaged of [0, 1]) {
+      const { root, packs } = await twoCopies();
+      expect(packs).toHaveLength(2);
+      damage(packs[damaged]!);
+      const reader = new LocalStorageProvider({ root });
+      expect(await reader.get(key)).toEqual(bytes);
+      expect(await reader.head(key)).toMatchObject({ size: bytes.length });
+      expect(await listAll(new LocalStorageProvider({ root }), 'manifests/', 10)).toEqual([key]);
+      // An instance that has read the shard knows the object is there.
+      expect(await reader.put(key, bytes, deferred)).toEqual({ written: false });
+    }
+
+    const { root, packs } = await twoCopies();
+    packs.forEach(damage);
+    expect(await new LocalStorageProvider({ root }).get(key)).toBeNull();
+    expect(await new LocalStorageProvider({ root }).head(key)).toBeNull();
+    expect(await listAll(new LocalStorageProvider({ root }), 'manifests/', 10)).toEqual([]);
+    const again = new LocalStorageProvider({ root });
+    expect(await again.get(key)).toBeNull();
+    expect(await again.put(key, bytes, deferred)).toEqual({ written: true });
+    expect(await new LocalStorageProvider({ root }).get(key)).toEqual(bytes);
+  });
+
   test('a link planted as the packs folder or a shard folder is refused, never followed', async () => {
     const root = folder();
     const elsewhere = folder();

@@ -26,6 +26,8 @@ interface PackedObject {
   readonly file: string;
   readonly offset: number;
   readonly length: number;
+  /** Whether its body is known to hash to the digest its key names (checked when first used). */
+  verified: boolean;
 }
 
 /** One shard: the packs of the keys whose digest starts with its two hex digits. */
@@ -33,7 +35,10 @@ interface Shard {
   readonly name: string;
   /** How far each pack file has been read: up to its first record not yet whole (or for good, past one that is damaged). */
   readonly read: Map<string, number>;
-  readonly objects: Map<string, PackedObject>;
+  /** The records of each key, in the order read: any whose body holds is the object (a key names its bytes). */
+  readonly objects: Map<string, PackedObject[]>;
+  /** Records indexed and not yet hashed, by pack file. */
+  readonly unverified: Map<string, number>;
   /** This instance's own pack file in the shard, open for appending, and its size: no other writer appends to it. */
   own: { readonly name: string; readonly descriptor: number; size: number } | undefined;
   /** This instance's work on the shard, one at a time: its appends land in order and a look never sees half of one of its own. */
@@ -56,8 +61,11 @@ export type PacksFolder = (intent: 'read' | 'write') => Promise<string | null>;
  *   so a reader that knows a key reads 1/256 of what is packed. Each provider instance appends
  *   to a file of its own in a shard (`<time>-<pid>-<random>.pack`), so writers never interleave
  *   and a record cut short (a write that failed, a machine crash) can only be a file's last one.
- * - A record is indexed only when its body hashes to the digest its key names: a torn or damaged
- *   record is no object, as a cut-short file is not. Readers index each file incrementally.
+ * - A record is an object only when its body hashes to the digest its key names: a torn or
+ *   damaged record is no object, as a cut-short file is not. Readers index each file
+ *   incrementally, by the records' headers, and hash a record's body when its object is first
+ *   used (read, headed, listed, put again): a reader in a fresh process that wants one object
+ *   hashes that one, not its whole shard.
  * - A packed object is deleted with a marker file (`deleted/<sha256 of key>`) in its shard;
  *   a later put of the key removes it. Pack files are never rewritten.
  * - Durability is `deferFlush`'s (ADR 0024): an append outlives the process at once and reaches
@@ -107,8 +115,9 @@ export class ObjectPacks {
       const markers = markersFolder(shard, directory);
       const marker = markersFolderExists(markers, key) ? join(markers, deletionMarkerName(key)) : undefined;
       const deleted = marker !== undefined && exists(marker, key);
-      // Packed already: the same bytes (the key names them), so nothing is appended again.
-      if (!deleted && shard.objects.get(key)?.length === bytes.length) return !ifAbsent;
+      // Packed already: the same bytes (the key names them), so nothing is appended again. A
+      // record of the key this instance has not hashed yet (rare: another writer's) is hashed now.
+      if (!deleted && shard.objects.has(key) && (await this.#holding(shard, directory, key))?.length === bytes.length) return !ifAbsent;
       this.#append(shard, directory, key, bytes);
       if (deleted) {
         try {
@@ -183,6 +192,7 @@ export class ObjectPacks {
         const directory = await this.#shardFolder(shard, 'read');
         if (directory === null) return;
         const deleted = await this.#refresh(shard, directory);
+        await this.#verifyShard(shard, directory);
         // A key's marker name is a hash: computed only in a shard that has markers at all.
         for (const key of shard.objects.keys()) if (inRange(key, range) && (deleted.size === 0 || !deleted.has(deletionMarkerName(key)))) keys.push(key);
       });
@@ -193,7 +203,56 @@ export class ObjectPacks {
   // The object as the packs hold it now: other writers' new records read first.
   async #find(shard: Shard, directory: string, key: string): Promise<PackedObject | null> {
     const deleted = await this.#refresh(shard, directory);
-    return deleted.size > 0 && deleted.has(deletionMarkerName(key)) ? null : (shard.objects.get(key) ?? null);
+    return deleted.size > 0 && deleted.has(deletionMarkerName(key)) ? null : this.#holding(shard, directory, key);
+  }
+
+  // A record of `key` whose body holds, hashing those not checked yet (the last read first);
+  // those that do not hold are forgotten. Null when none holds.
+  async #holding(shard: Shard, directory: string, key: string): Promise<PackedObject | null> {
+    const records = shard.objects.get(key);
+    while (records !== undefined && records.length > 0) {
+      const record = records.at(-1)!;
+      if (record.verified) return record;
+      const path = join(directory, record.file);
+      const handle = await openPack(path, key);
+      try {
+        const body = Buffer.alloc(record.length);
+        const { bytesRead } = await handle.read(body, 0, record.length, record.offset);
+        this.#checked(shard, key, record, body.subarray(0, bytesRead));
+      } catch (error) {
+        throw storageUnavailable(`reading "${key}" from a pack`, path, error);
+      } finally {
+        await handle.close();
+      }
+    }
+    return null;
+  }
+
+  // Hashes every record of the shard not checked yet, each pack file read once (a listing).
+  async #verifyShard(shard: Shard, directory: string): Promise<void> {
+    if (shard.unverified.size === 0) return;
+    const files = new Map<string, Buffer>();
+    for (const [key, records] of shard.objects) {
+      for (const record of records.filter((candidate) => !candidate.verified)) {
+        let bytes = files.get(record.file);
+        if (bytes === undefined) files.set(record.file, (bytes = await readPack(join(directory, record.file), record.file)));
+        this.#checked(shard, key, record, bytes.subarray(record.offset, record.offset + record.length));
+      }
+    }
+  }
+
+  // Records whether an unchecked record's body (as read) holds: marked checked, or forgotten.
+  #checked(shard: Shard, key: string, record: PackedObject, body: Uint8Array): void {
+    const left = (shard.unverified.get(record.file) ?? 1) - 1;
+    if (left > 0) shard.unverified.set(record.file, left);
+    else shard.unverified.delete(record.file);
+    if (body.length === record.length && sha256Digest(body) === digestNamedByKey(key)) {
+      record.verified = true;
+      return;
+    }
+    const records = shard.objects.get(key)!;
+    records.splice(records.indexOf(record), 1);
+    if (records.length === 0) shard.objects.delete(key);
   }
 
   /** Reads what other writers appended to the shard since the last look; returns its deletion markers. */
@@ -267,7 +326,9 @@ export class ObjectPacks {
       throw storageUnavailable(`put("${key}"): appending to a pack`, join(directory, name ?? ''), error);
     }
     const own = shard.own;
-    shard.objects.set(key, { file: own.name, offset: own.size + headerBytes + keyBytes.length, length: bytes.length });
+    // This instance's own bytes: the caller's, named by their key.
+    const packed: PackedObject = { file: own.name, offset: own.size + headerBytes + keyBytes.length, length: bytes.length, verified: true };
+    addRecord(shard, key, packed);
     own.size += record.length;
   }
 
@@ -279,7 +340,7 @@ export class ObjectPacks {
   #inShardNamed<T>(name: string, work: (shard: Shard) => Promise<T>): Promise<T> {
     let shard = this.#shards.get(name);
     if (shard === undefined) {
-      shard = { name, read: new Map(), objects: new Map(), own: undefined, queue: Promise.resolve(), made: false };
+      shard = { name, read: new Map(), objects: new Map(), unverified: new Map(), own: undefined, queue: Promise.resolve(), made: false };
       this.#shards.set(name, shard);
     }
     const current = shard;
@@ -324,9 +385,10 @@ const openPacks = new FinalizationRegistry<Set<number>>((descriptors) => {
 });
 
 /**
- * Indexes the whole records of `bytes` (read from `file` at `from`) whose body hashes to the
- * digest their key names; returns how far the file is read: to the first record not yet whole,
- * or for good (infinity) at bytes that are no record, which a writer never appends after.
+ * Indexes the whole records of `bytes` (read from `file` at `from`) by their headers, unchecked:
+ * a body is hashed when its object is first used (`#holding`). Returns how far the file is read:
+ * to the first record not yet whole, or for good (infinity) at bytes that are no record, which a
+ * writer never appends after.
  */
 function indexRecords(shard: Shard, file: string, bytes: Buffer, from: number): number {
   let at = 0;
@@ -337,13 +399,31 @@ function indexRecords(shard: Shard, file: string, bytes: Buffer, from: number): 
     const end = at + headerBytes + keyLength + bodyLength;
     if (end > bytes.length) break;
     const key = bytes.toString('utf8', at + headerBytes, at + headerBytes + keyLength);
-    const body = bytes.subarray(at + headerBytes + keyLength, end);
-    const digest = digestNamedByKey(key);
-    if (digest !== undefined && sha256Digest(body) === digest)
-      shard.objects.set(key, { file, offset: from + at + headerBytes + keyLength, length: bodyLength });
+    if (digestNamedByKey(key) !== undefined) {
+      const record: PackedObject = { file, offset: from + at + headerBytes + keyLength, length: bodyLength, verified: false };
+      addRecord(shard, key, record);
+      shard.unverified.set(file, (shard.unverified.get(file) ?? 0) + 1);
+    }
     at = end;
   }
   return from + at;
+}
+
+function addRecord(shard: Shard, key: string, record: PackedObject): void {
+  const records = shard.objects.get(key);
+  if (records === undefined) shard.objects.set(key, [record]);
+  else records.push(record);
+}
+
+async function readPack(path: string, what: string): Promise<Buffer> {
+  const handle = await openPack(path, what);
+  try {
+    return await handle.readFile();
+  } catch (error) {
+    throw storageUnavailable('reading a pack', path, error);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** The folder of a shard's deletion markers, made by its first deletion. */
