@@ -4,7 +4,8 @@
 // every run), and the same fan-out on the PostgreSQL backend (a durable cluster of the bench's own,
 // with its commits counted); a 1,000-item chain with the latency of each hop (a dependency's exit to its
 // dependent's start); and, counted rather than timed, the SQL statements, transactions and
-// fsyncs the fan-out costs per item.
+// fsyncs the fan-out costs per item. The chain runs three rounds, each measure its median: a first
+// chain in a process compiles the paths only chains take (its p50 ~10 % above the next ones').
 import { engineNodeFlags } from '@cairn/engine';
 import { openEngineDatabase } from '@cairn/engine/internals';
 import { bullmqFanoutMs } from './bullmq-fanout.ts';
@@ -80,21 +81,33 @@ async function fanoutAgainstBullmq({ log }: BenchmarkContext): Promise<Benchmark
   ];
 }
 
+/** Rounds of the chain: the median of each measure is its row (the first runs paths a fan-out never does cold). */
+const chainRounds = 3;
+
 async function chain({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
-  log('  a 1,000-item chain');
-  const run = await runEngineItems(
-    Array.from({ length: 1_000 }, (_, index) => ({ id: `step-${index}`, ...(index ? { dependsOn: [`step-${index - 1}`] } : {}) })),
-    16,
-  );
-  const hops = Array.from({ length: 999 }, (_, index) => {
-    const exited = run.executor.exitedAt.get(`${run.runId}/step-${index}/1`)!;
-    const next = run.executor.startedAt.get(`${run.runId}/step-${index + 1}/1`)!;
-    return next - exited;
-  });
+  log(`  a 1,000-item chain, ${chainRounds} rounds`);
+  const walls: number[] = [];
+  const p50s: number[] = [];
+  const p99s: number[] = [];
+  for (let round = 0; round < chainRounds; round++) {
+    const run = await runEngineItems(
+      Array.from({ length: 1_000 }, (_, index) => ({ id: `step-${index}`, ...(index ? { dependsOn: [`step-${index - 1}`] } : {}) })),
+      16,
+    );
+    const hops = Array.from({ length: 999 }, (_, index) => {
+      const exited = run.executor.exitedAt.get(`${run.runId}/step-${index}/1`)!;
+      const next = run.executor.startedAt.get(`${run.runId}/step-${index + 1}/1`)!;
+      return next - exited;
+    });
+    walls.push(run.wall);
+    p50s.push(percentile(hops, 0.5));
+    p99s.push(percentile(hops, 0.99));
+  }
+  log(`    hop p50 ${p50s.map((value) => value.toFixed(2)).join(', ')} ms; p99 ${p99s.map((value) => value.toFixed(2)).join(', ')} ms`);
   return [
-    atMost('engine.chain-1000.wall-ms', Math.round(run.wall), 'ms', 1_000),
-    atMost('engine.chain-1000.hop-p50-ms', Number(percentile(hops, 0.5).toFixed(2)), 'ms', 0.35),
-    atMost('engine.chain-1000.hop-p99-ms', Number(percentile(hops, 0.99).toFixed(2)), 'ms', 2),
+    atMost('engine.chain-1000.wall-ms', Math.round(percentile(walls, 0.5)), 'ms', 1_000),
+    atMost('engine.chain-1000.hop-p50-ms', Number(percentile(p50s, 0.5).toFixed(2)), 'ms', 0.35),
+    atMost('engine.chain-1000.hop-p99-ms', Number(percentile(p99s, 0.5).toFixed(2)), 'ms', 2),
   ];
 }
 
