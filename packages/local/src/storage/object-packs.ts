@@ -28,6 +28,8 @@ interface PackedObject {
   readonly length: number;
   /** Whether its body is known to hash to the digest its key names (checked when first used). */
   verified: boolean;
+  /** A record of the same key read before this one (two writers put it at once), if any. */
+  earlier?: PackedObject | undefined;
 }
 
 /** One shard: the packs of the keys whose digest starts with its two hex digits. */
@@ -35,8 +37,8 @@ interface Shard {
   readonly name: string;
   /** How far each pack file has been read: up to its first record not yet whole (or for good, past one that is damaged). */
   readonly read: Map<string, number>;
-  /** The records of each key, in the order read: any whose body holds is the object (a key names its bytes). */
-  readonly objects: Map<string, PackedObject[]>;
+  /** The last record read of each key, before the others (`earlier`): any whose body holds is the object (a key names its bytes). */
+  readonly objects: Map<string, PackedObject>;
   /** Records indexed and not yet hashed, by pack file. */
   readonly unverified: Map<string, number>;
   /** This instance's own pack file in the shard, open for appending, and its size: no other writer appends to it. */
@@ -209,9 +211,7 @@ export class ObjectPacks {
   // A record of `key` whose body holds, hashing those not checked yet (the last read first);
   // those that do not hold are forgotten. Null when none holds.
   async #holding(shard: Shard, directory: string, key: string): Promise<PackedObject | null> {
-    const records = shard.objects.get(key);
-    while (records !== undefined && records.length > 0) {
-      const record = records.at(-1)!;
+    for (let record = shard.objects.get(key); record !== undefined; record = shard.objects.get(key)) {
       if (record.verified) return record;
       const path = join(directory, record.file);
       const handle = await openPack(path, key);
@@ -232,8 +232,9 @@ export class ObjectPacks {
   async #verifyShard(shard: Shard, directory: string): Promise<void> {
     if (shard.unverified.size === 0) return;
     const files = new Map<string, Buffer>();
-    for (const [key, records] of shard.objects) {
-      for (const record of records.filter((candidate) => !candidate.verified)) {
+    for (const [key, last] of shard.objects) {
+      for (let record: PackedObject | undefined = last; record !== undefined; record = record.earlier) {
+        if (record.verified) continue;
         let bytes = files.get(record.file);
         if (bytes === undefined) files.set(record.file, (bytes = await readPack(join(directory, record.file), record.file)));
         this.#checked(shard, key, record, bytes.subarray(record.offset, record.offset + record.length));
@@ -250,9 +251,15 @@ export class ObjectPacks {
       record.verified = true;
       return;
     }
-    const records = shard.objects.get(key)!;
-    records.splice(records.indexOf(record), 1);
-    if (records.length === 0) shard.objects.delete(key);
+    const last = shard.objects.get(key);
+    if (last === record) {
+      if (record.earlier === undefined) shard.objects.delete(key);
+      else shard.objects.set(key, record.earlier);
+      return;
+    }
+    for (let later = last; later !== undefined; later = later.earlier) {
+      if (later.earlier === record) later.earlier = record.earlier;
+    }
   }
 
   /** Reads what other writers appended to the shard since the last look; returns its deletion markers. */
@@ -410,9 +417,9 @@ function indexRecords(shard: Shard, file: string, bytes: Buffer, from: number): 
 }
 
 function addRecord(shard: Shard, key: string, record: PackedObject): void {
-  const records = shard.objects.get(key);
-  if (records === undefined) shard.objects.set(key, [record]);
-  else records.push(record);
+  const earlier = shard.objects.get(key);
+  if (earlier !== undefined) record.earlier = earlier;
+  shard.objects.set(key, record);
 }
 
 async function readPack(path: string, what: string): Promise<Buffer> {
