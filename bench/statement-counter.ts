@@ -49,19 +49,14 @@ export function countStatements(database: EngineDatabase): { database: EngineDat
   handle['prepare'] = (...parameters: unknown[]) => wrapStatement(prepare(...parameters) as object);
   handle['exec'] = (...parameters: unknown[]) => (counts.statements++, exec(...parameters));
   handle['pragma'] = (...parameters: unknown[]) => (counts.statements++, pragma(...parameters));
+  // The engine's handle makes one kind of transaction function (no better-sqlite3 variants such as
+  // `.immediate`: see the engine's rollback watch), so each call of one is counted here.
   handle['transaction'] = (...parameters: unknown[]) => {
-    const made = transaction(...parameters) as ((...body: unknown[]) => unknown) & Record<string, unknown>;
-    const counting =
-      (run: (...body: unknown[]) => unknown) =>
-      (...body: unknown[]) => {
-        counts.transactions++;
-        return run(...body);
-      };
-    // better-sqlite3 hangs .deferred/.immediate/.exclusive variants on the function: count those too.
-    const counted = counting(made) as ((...body: unknown[]) => unknown) & Record<string, unknown>;
-    for (const variant of ['deferred', 'immediate', 'exclusive'])
-      if (typeof made[variant] === 'function') counted[variant] = counting(made[variant] as (...body: unknown[]) => unknown);
-    return counted;
+    const made = transaction(...parameters) as (...body: unknown[]) => unknown;
+    return (...body: unknown[]) => {
+      counts.transactions++;
+      return made(...body);
+    };
   };
   const wrapped = database;
   return { database: wrapped, counts };
