@@ -161,6 +161,12 @@ describe('LocalStorageProvider packs small deferred objects', () => {
       const shard = join(root, packsFolder, key.slice(10, 12));
       return { root, packs: readdirSync(shard).map((name) => join(shard, name)) };
     };
+    /** A provider whose look for an absent key of the same shard read the copies without checking them (a listing checks them). */
+    const lookedForAnother = async (root: string) => {
+      const provider = new LocalStorageProvider({ root });
+      expect(await provider.get(`manifests/${key.slice(10, 12)}${'0'.repeat(62)}.json`)).toBeNull();
+      return provider;
+    };
     const damage = (pack: string) => {
       const packed = readFileSync(pack);
       const at = packed.indexOf(Buffer.from(bytes));
@@ -176,6 +182,7 @@ describe('LocalStorageProvider packs small deferred objects', () => {
       expect(await reader.get(key)).toEqual(bytes);
       expect(await reader.head(key)).toMatchObject({ size: bytes.length });
       expect(await listAll(new LocalStorageProvider({ root }), 'manifests/', 10)).toEqual([key]);
+      expect(await listAll(await lookedForAnother(root), 'manifests/', 10)).toEqual([key]);
       // An instance that has read the shard knows the object is there.
       expect(await reader.put(key, bytes, deferred)).toEqual({ written: false });
     }
@@ -185,6 +192,7 @@ describe('LocalStorageProvider packs small deferred objects', () => {
     expect(await new LocalStorageProvider({ root }).get(key)).toBeNull();
     expect(await new LocalStorageProvider({ root }).head(key)).toBeNull();
     expect(await listAll(new LocalStorageProvider({ root }), 'manifests/', 10)).toEqual([]);
+    expect(await listAll(await lookedForAnother(root), 'manifests/', 10)).toEqual([]);
     const again = new LocalStorageProvider({ root });
     expect(await again.get(key)).toBeNull();
     expect(await again.put(key, bytes, deferred)).toEqual({ written: true });

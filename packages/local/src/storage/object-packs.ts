@@ -39,8 +39,6 @@ interface Shard {
   readonly read: Map<string, number>;
   /** The last record read of each key, before the others (`earlier`): any whose body holds is the object (a key names its bytes). */
   readonly objects: Map<string, PackedObject>;
-  /** Records indexed and not yet hashed, by pack file. */
-  readonly unverified: Map<string, number>;
   /** This instance's own pack file in the shard, open for appending, and its size: no other writer appends to it. */
   own: { readonly name: string; readonly descriptor: number; size: number } | undefined;
   /** This instance's work on the shard, one at a time: its appends land in order and a look never sees half of one of its own. */
@@ -193,7 +191,8 @@ export class ObjectPacks {
       await this.#inShardNamed(name, async (shard) => {
         const directory = await this.#shardFolder(shard, 'read');
         if (directory === null) return;
-        const deleted = await this.#refresh(shard, directory);
+        // Every record read now is checked as it is read; those read before, unchecked, after.
+        const deleted = await this.#refresh(shard, directory, () => true);
         await this.#verifyShard(shard, directory);
         // A key's marker name is a hash: computed only in a shard that has markers at all.
         for (const key of shard.objects.keys()) if (inRange(key, range) && (deleted.size === 0 || !deleted.has(deletionMarkerName(key)))) keys.push(key);
@@ -202,9 +201,10 @@ export class ObjectPacks {
     return keys.sort(compareStorageKeys);
   }
 
-  // The object as the packs hold it now: other writers' new records read first.
+  // The object as the packs hold it now: other writers' new records read first (the key's own
+  // checked as they are read, with no read of their own).
   async #find(shard: Shard, directory: string, key: string): Promise<PackedObject | null> {
-    const deleted = await this.#refresh(shard, directory);
+    const deleted = await this.#refresh(shard, directory, (read) => read === key);
     return deleted.size > 0 && deleted.has(deletionMarkerName(key)) ? null : this.#holding(shard, directory, key);
   }
 
@@ -218,7 +218,7 @@ export class ObjectPacks {
       try {
         const body = Buffer.alloc(record.length);
         const { bytesRead } = await handle.read(body, 0, record.length, record.offset);
-        this.#checked(shard, key, record, body.subarray(0, bytesRead));
+        checkRecord(shard, key, record, body.subarray(0, bytesRead));
       } catch (error) {
         throw storageUnavailable(`reading "${key}" from a pack`, path, error);
       } finally {
@@ -230,40 +230,22 @@ export class ObjectPacks {
 
   // Hashes every record of the shard not checked yet, each pack file read once (a listing).
   async #verifyShard(shard: Shard, directory: string): Promise<void> {
-    if (shard.unverified.size === 0) return;
     const files = new Map<string, Buffer>();
     for (const [key, last] of shard.objects) {
       for (let record: PackedObject | undefined = last; record !== undefined; record = record.earlier) {
         if (record.verified) continue;
         let bytes = files.get(record.file);
         if (bytes === undefined) files.set(record.file, (bytes = await readPack(join(directory, record.file), record.file)));
-        this.#checked(shard, key, record, bytes.subarray(record.offset, record.offset + record.length));
+        checkRecord(shard, key, record, bytes.subarray(record.offset, record.offset + record.length));
       }
     }
   }
 
-  // Records whether an unchecked record's body (as read) holds: marked checked, or forgotten.
-  #checked(shard: Shard, key: string, record: PackedObject, body: Uint8Array): void {
-    const left = (shard.unverified.get(record.file) ?? 1) - 1;
-    if (left > 0) shard.unverified.set(record.file, left);
-    else shard.unverified.delete(record.file);
-    if (body.length === record.length && sha256Digest(body) === digestNamedByKey(key)) {
-      record.verified = true;
-      return;
-    }
-    const last = shard.objects.get(key);
-    if (last === record) {
-      if (record.earlier === undefined) shard.objects.delete(key);
-      else shard.objects.set(key, record.earlier);
-      return;
-    }
-    for (let later = last; later !== undefined; later = later.earlier) {
-      if (later.earlier === record) later.earlier = record.earlier;
-    }
-  }
-
-  /** Reads what other writers appended to the shard since the last look; returns its deletion markers. */
-  async #refresh(shard: Shard, directory: string): Promise<Set<string>> {
+  /**
+   * Reads what other writers appended to the shard since the last look, checking the records of
+   * the keys `check` names as they are read; returns its deletion markers.
+   */
+  async #refresh(shard: Shard, directory: string, check: (key: string) => boolean): Promise<Set<string>> {
     const names = await readdirOrEmpty(directory, 'listing a pack shard');
     for (const name of names) {
       if (!name.endsWith('.pack') || name === shard.own?.name) continue;
@@ -282,7 +264,7 @@ export class ObjectPacks {
         const { size } = await handle.stat();
         const bytes = Buffer.alloc(size - from);
         const { bytesRead } = await handle.read(bytes, 0, bytes.length, from);
-        shard.read.set(name, indexRecords(shard, name, bytes.subarray(0, bytesRead), from));
+        shard.read.set(name, indexRecords(shard, name, bytes.subarray(0, bytesRead), from, check));
       } catch (error) {
         throw storageUnavailable('reading a pack', path, error);
       } finally {
@@ -347,7 +329,7 @@ export class ObjectPacks {
   #inShardNamed<T>(name: string, work: (shard: Shard) => Promise<T>): Promise<T> {
     let shard = this.#shards.get(name);
     if (shard === undefined) {
-      shard = { name, read: new Map(), objects: new Map(), unverified: new Map(), own: undefined, queue: Promise.resolve(), made: false };
+      shard = { name, read: new Map(), objects: new Map(), own: undefined, queue: Promise.resolve(), made: false };
       this.#shards.set(name, shard);
     }
     const current = shard;
@@ -392,12 +374,12 @@ const openPacks = new FinalizationRegistry<Set<number>>((descriptors) => {
 });
 
 /**
- * Indexes the whole records of `bytes` (read from `file` at `from`) by their headers, unchecked:
- * a body is hashed when its object is first used (`#holding`). Returns how far the file is read:
- * to the first record not yet whole, or for good (infinity) at bytes that are no record, which a
- * writer never appends after.
+ * Indexes the whole records of `bytes` (read from `file` at `from`) by their headers; those of the
+ * keys `check` names are checked now, the others when their object is first used (`#holding`).
+ * Returns how far the file is read: to the first record not yet whole, or for good (infinity) at
+ * bytes that are no record, which a writer never appends after.
  */
-function indexRecords(shard: Shard, file: string, bytes: Buffer, from: number): number {
+function indexRecords(shard: Shard, file: string, bytes: Buffer, from: number, check: (key: string) => boolean): number {
   let at = 0;
   while (bytes.length - at >= headerBytes) {
     const keyLength = bytes.readUInt16BE(at + 4);
@@ -409,7 +391,7 @@ function indexRecords(shard: Shard, file: string, bytes: Buffer, from: number): 
     if (digestNamedByKey(key) !== undefined) {
       const record: PackedObject = { file, offset: from + at + headerBytes + keyLength, length: bodyLength, verified: false };
       addRecord(shard, key, record);
-      shard.unverified.set(file, (shard.unverified.get(file) ?? 0) + 1);
+      if (check(key)) checkRecord(shard, key, record, bytes.subarray(at + headerBytes + keyLength, end));
     }
     at = end;
   }
@@ -420,6 +402,23 @@ function addRecord(shard: Shard, key: string, record: PackedObject): void {
   const earlier = shard.objects.get(key);
   if (earlier !== undefined) record.earlier = earlier;
   shard.objects.set(key, record);
+}
+
+/** Whether an unchecked record's body (as read) holds: then it is marked checked, else forgotten. */
+function checkRecord(shard: Shard, key: string, record: PackedObject, body: Uint8Array): void {
+  if (body.length === record.length && sha256Digest(body) === digestNamedByKey(key)) {
+    record.verified = true;
+    return;
+  }
+  const last = shard.objects.get(key);
+  if (last === record) {
+    if (record.earlier === undefined) shard.objects.delete(key);
+    else shard.objects.set(key, record.earlier);
+    return;
+  }
+  for (let later = last; later !== undefined; later = later.earlier) {
+    if (later.earlier === record) later.earlier = record.earlier;
+  }
 }
 
 async function readPack(path: string, what: string): Promise<Buffer> {
