@@ -25,10 +25,8 @@ const scopes = new WeakMap<EngineDatabase, TransactionScope>();
  * transaction): the caller writes at once.
  */
 export function deferUntilCommit(database: EngineDatabase, writer: DeferredWriter): boolean {
-  const scope = scopes.get(database);
-  // A body runs synchronously inside its transaction: while one runs (depth > 0), the database
-  // is in a transaction, with no need to ask it (a native call, on every deferred row).
-  if (scope === undefined || scope.depth === 0) return false;
+  const scope = runningScope(database);
+  if (scope === undefined) return false;
   scope.dirty.add(writer);
   return true;
 }
@@ -39,8 +37,14 @@ export function deferUntilCommit(database: EngineDatabase, writer: DeferredWrite
  * entry and Merkle append); otherwise the database is asked.
  */
 export function isInTransaction(database: EngineDatabase): boolean {
+  return runningScope(database) !== undefined || database.inTransaction;
+}
+
+// The scope of a watched transaction body running now, if any. A body runs synchronously inside
+// its transaction, so while one runs the database is in a transaction.
+function runningScope(database: EngineDatabase): TransactionScope | undefined {
   const scope = scopes.get(database);
-  return (scope !== undefined && scope.depth > 0) || database.inTransaction;
+  return scope !== undefined && scope.depth > 0 ? scope : undefined;
 }
 
 /**

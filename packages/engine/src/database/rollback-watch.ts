@@ -1,4 +1,4 @@
-import { deferringBody, flushDeferredWrites } from './deferred-writes.ts';
+import { deferringBody, flushDeferredWrites, isInTransaction } from './deferred-writes.ts';
 import type { EngineDatabase } from './engine-database.ts';
 
 /** How many transactions (or savepoints) of a watched database have ended by an exception. */
@@ -34,7 +34,7 @@ export function watchRollbacks(database: EngineDatabase): EngineDatabase {
     return function (this: unknown, ...parameters: unknown[]): unknown {
       // Rows an enclosing transaction deferred are its own: written before a savepoint begins.
       flushDeferredWrites(database);
-      const nested = database.inTransaction;
+      const nested = isInTransaction(database);
       (nested ? control.savepoint : control.begin).run();
       try {
         const result = deferring.apply(this, parameters);
