@@ -89,11 +89,9 @@ async function chain({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
   const walls: number[] = [];
   const p50s: number[] = [];
   const p99s: number[] = [];
+  const steps = Array.from({ length: 1_000 }, (_, index) => ({ id: `step-${index}`, ...(index ? { dependsOn: [`step-${index - 1}`] } : {}) }));
   for (let round = 0; round < chainRounds; round++) {
-    const run = await runEngineItems(
-      Array.from({ length: 1_000 }, (_, index) => ({ id: `step-${index}`, ...(index ? { dependsOn: [`step-${index - 1}`] } : {}) })),
-      16,
-    );
+    const run = await runEngineItems(steps, 16);
     const hops = Array.from({ length: 999 }, (_, index) => {
       const exited = run.executor.exitedAt.get(`${run.runId}/step-${index}/1`)!;
       const next = run.executor.startedAt.get(`${run.runId}/step-${index + 1}/1`)!;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RuntimeAdapterV1 } from '@cairn/core';
 import { createLocalStorageProvider, sandboxLauncher } from '@cairn/local';
-import { canonicalJsonBytes, sha256Digest } from '@cairn/protocol';
+import { canonicalJsonBytes, manifestKey, sha256Digest } from '@cairn/protocol';
 import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { AttemptWorkspace, capturePatch, createCommandRuntime } from '@cairn/worker';
 import { atMost, recorded, timeMilliseconds, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
@@ -99,7 +99,7 @@ async function freshManifestRead(directory: string): Promise<BenchmarkRow[]> {
   for (let index = 0; index < count; index++) {
     // About the size of a dispatch manifest (1.5 KB).
     const bytes = canonicalJsonBytes({ version: 'cairn.manifest/v1', index, padding: 'x'.repeat(1_400) });
-    const key = `manifests/${sha256Digest(bytes).slice('sha256:'.length)}.json`;
+    const key = manifestKey(sha256Digest(bytes));
     keys.push(key);
     await writer.put(key, bytes, { ifAbsent: true, deferFlush: true, contentType: 'application/json' });
   }
