@@ -1,6 +1,7 @@
 // The server's tables in the engine's PostgreSQL schema: made once however many replicas open them
 // together, beside the engine's own versioning; a version newer than this server is refused; an
-// unreachable database is CAIRN_STATE_UNAVAILABLE naming where, never the password.
+// unreachable database is CAIRN_STATE_UNAVAILABLE naming where, never the password; a connection the
+// database ends in the middle of a transaction fails that transaction, not the process.
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, expect, test } from 'vitest';
@@ -84,4 +85,22 @@ test('an unreachable database is CAIRN_STATE_UNAVAILABLE naming host, port and d
     message: expect.stringContaining(`PostgreSQL at 127.0.0.1:${port}, database "nowhere"`),
   });
   await expect(refusal).rejects.not.toMatchObject({ message: expect.stringContaining('hunter2-secret') });
+});
+
+test('a connection the database ends between two statements of a transaction fails that transaction, not the process; the next one works', async () => {
+  const database = await createTestDatabase();
+  cleanups.push(() => database.drop());
+  const opened = await ServerPostgres.open(database.settings);
+  cleanups.push(() => opened.close());
+  const oracle = await database.client();
+  const ended = opened.transaction(async (client) => {
+    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    const closed = new Promise((resolve) => client.once('end', resolve));
+    // The FATAL notice reaches the connection while no statement of its own is running.
+    await oracle.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+    await closed;
+    await client.query('SELECT 1');
+  });
+  await expect(ended).rejects.toMatchObject({ code: 'CAIRN_STATE_UNAVAILABLE', message: expect.stringContaining('terminating connection') });
+  await expect(opened.query<{ one: number }>('SELECT 1 AS one')).resolves.toMatchObject({ rows: [{ one: 1 }] });
 });

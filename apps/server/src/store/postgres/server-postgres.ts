@@ -65,7 +65,17 @@ export class ServerPostgres {
     } catch (error) {
       throw this.#unavailable(error);
     }
+    // A checked-out connection has no pool listener: the database ending it between two of
+    // `work`'s statements (a failover, an administrator) would otherwise be an uncaught 'error'
+    // that ends the process. The error is kept (it says why, where pg's next refusal would not),
+    // and the connection is not given back for reuse.
     let broken = false;
+    let lost: Error | undefined;
+    const lose = (error: Error) => {
+      broken = true;
+      lost ??= error;
+    };
+    client.on('error', lose);
     try {
       if (options.own) return await work(client);
       await client.query('BEGIN');
@@ -80,8 +90,9 @@ export class ServerPostgres {
         throw error;
       }
     } catch (error) {
-      throw this.#unavailable(error);
+      throw this.#unavailable(lost ?? error);
     } finally {
+      client.removeListener('error', lose);
       client.release(broken);
     }
   }
