@@ -43,6 +43,7 @@ export {
 } from './store/postgres/postgres-settings.ts';
 export type { PostgresConnectionPurpose, PostgresStateSettings, ResolvedPostgresStateSettings } from './store/postgres/postgres-settings.ts';
 export { migratePostgresSchema, postgresMigrations, postgresOnlyTables, quotedSchema } from './store/postgres/postgres-schema.ts';
+export { isPostgresUnavailable, postgresUnavailable } from './store/postgres/postgres-unavailable.ts';
 export type { PostgresMigration, PostgresMigrationLedger } from './store/postgres/postgres-schema.ts';
 export { createPostgresStateStore, PostgresStateStore, PostgresWriter } from './store/postgres/postgres-state-store.ts';
 export type { AcquireWriterOptions, CommitOutcome, LoadOutcome } from './store/postgres/postgres-state-store.ts';

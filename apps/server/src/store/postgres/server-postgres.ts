@@ -1,6 +1,5 @@
 import pg from 'pg';
 import type { PostgresStateSettings } from '@cairn/engine/internals';
-import { CairnError } from '@cairn/protocol';
 import { serverMigrationLedger, serverPostgresMigrations } from './server-postgres-schema.ts';
 
 /**
@@ -13,23 +12,28 @@ export class ServerPostgres {
   /** The schema's quoted name, to qualify the tables with. */
   readonly schema: string;
   readonly #pool: pg.Pool;
-  readonly #target: string;
+  /** A failure of the database or the way to it as CAIRN_STATE_UNAVAILABLE naming where; anything else (a CairnError, a bug) as it is. */
+  readonly #unavailable: (error: unknown) => unknown;
 
-  private constructor(pool: pg.Pool, schema: string, target: string) {
+  private constructor(pool: pg.Pool, schema: string, unavailable: (error: unknown) => unknown) {
     this.#pool = pool;
     this.schema = schema;
-    this.#target = target;
+    this.#unavailable = unavailable;
   }
 
   /** Connects, and brings the server's tables up to date (once per process is enough). */
   static async open(state: PostgresStateSettings): Promise<ServerPostgres> {
-    const { migratePostgresSchema, parsePostgresStateSettings, postgresClientConfig, quotedSchema } = await import('@cairn/engine/internals');
+    const { describePostgresTarget, migratePostgresSchema, parsePostgresStateSettings, postgresClientConfig, postgresUnavailable, quotedSchema } =
+      await import('@cairn/engine/internals');
     const settings = parsePostgresStateSettings(state);
-    const pool = new pg.Pool({ ...postgresClientConfig(settings, 'reader'), application_name: 'cairn-server', max: 4 });
+    const config = { ...postgresClientConfig(settings, 'reader'), application_name: 'cairn-server' };
+    const pool = new pg.Pool({ ...config, max: 4 });
     // An idle connection that dies is replaced by the pool; its error must not end the process.
     pool.on('error', () => {});
-    const target = `PostgreSQL at ${settings.host ?? process.env['PGHOST'] ?? 'localhost'}:${settings.port ?? process.env['PGPORT'] ?? 5432}, database "${settings.database ?? process.env['PGDATABASE'] ?? ''}"`;
-    const opened = new ServerPostgres(pool, quotedSchema(settings.schema), target);
+    const target = describePostgresTarget(new pg.Client(config));
+    const opened = new ServerPostgres(pool, quotedSchema(settings.schema), (error) =>
+      postgresUnavailable(error, `The server's tables (tokens, webhooks) in ${target} could not be read or written`, 'config.engine.state'),
+    );
     try {
       await opened.transaction(
         (client) => migratePostgresSchema(client, settings.schema, serverPostgresMigrations, serverMigrationLedger).then(() => undefined),
@@ -100,29 +104,4 @@ export class ServerPostgres {
   async close(): Promise<void> {
     await this.#pool.end();
   }
-
-  /** A failure of the database or the way to it as CAIRN_STATE_UNAVAILABLE; anything else (a CairnError, a bug) as it is. */
-  #unavailable(error: unknown): unknown {
-    if (!fromTheDatabase(error)) return error;
-    return new CairnError(
-      'CAIRN_STATE_UNAVAILABLE',
-      `The server's tables (tokens, webhooks) in ${this.#target} could not be read or written: ${(error as Error).message}. Check that the database answers (\`cairn doctor\`); the request may be sent again.`,
-      { path: 'config.engine.state', cause: error },
-    );
-  }
-}
-
-/**
- * Whether an error came from PostgreSQL or the connection to it: an error the server sent (a
- * `pg` DatabaseError), a socket's (`ECONNREFUSED`, `ETIMEDOUT`...), or `pg`'s own for a lost or
- * timed-out connection.
- */
-function fromTheDatabase(error: unknown): boolean {
-  if (error instanceof CairnError) return false;
-  if (error instanceof pg.DatabaseError) return true;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true;
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
-    String((error as Error).message),
-  );
 }

@@ -205,4 +205,42 @@ describe('commands from replicas', () => {
     expect(isCairnError(error, 'CAIRN_INTERNAL')).toBe(true);
     expect((error as Error).message).toContain('disk on fire');
   });
+
+  it('waits on through a lost connection: it connects again and reads the answer the engine gave meanwhile', async () => {
+    const { database, sender } = await setUp({ timeoutMs: 10_000, pollIntervalMs: 100 });
+    const answer = sender.send('submit', { spec: oneItem });
+    const oracle = await database.client();
+    await expect.poll(async () => (await oracle.query('SELECT count(*)::int AS count FROM cairn.engine_commands')).rows[0].count).toBe(1);
+    const ended = await oracle.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name IN ('cairn-commands', 'cairn-listener')`,
+    );
+    expect(ended.rowCount).toBe(2);
+    const writer = await writerOf(database);
+    const { ready, seen } = serveSubmits(writer);
+    await ready;
+    expect(((await answer) as { created: boolean }).created).toBe(true);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('a command the database ends the connection under is CAIRN_STATE_UNAVAILABLE saying whether it was recorded', async () => {
+    const { database, sender } = await setUp({ timeoutMs: 10_000 });
+    const oracle = await database.client();
+    // The first send makes the connection; the insert of the second waits on a lock the oracle holds.
+    await sender.send('set-secret', { name: 'first' }, { timeoutMs: 1 }).catch(() => undefined);
+    await oracle.query('BEGIN');
+    await oracle.query('LOCK TABLE cairn.engine_commands IN ACCESS EXCLUSIVE MODE');
+    const sent = sender.send('set-secret', { name: 'second' }).catch((caught: unknown) => caught);
+    await expect
+      .poll(async () => (await oracle.query(`SELECT count(*)::int AS count FROM pg_stat_activity WHERE wait_event_type = 'Lock'`)).rows[0].count)
+      .toBe(1);
+    await oracle.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'cairn-commands' AND datname = current_database()`);
+    await oracle.query('ROLLBACK');
+    const error = await sent;
+    expect(isCairnError(error, 'CAIRN_STATE_UNAVAILABLE')).toBe(true);
+    expect((error as CairnError).path).toBe('engine.state');
+    expect((error as Error).message).toMatch(
+      /^A set-secret command could not be sent to the engine through PostgreSQL at .*: terminating connection due to administrator command\. The connection ended before the answer, so whether it was recorded is not known/,
+    );
+    expect((await oracle.query(`SELECT payload->>'name' AS name FROM cairn.engine_commands ORDER BY id`)).rows).toEqual([{ name: 'first' }]);
+  });
 });

@@ -1,8 +1,15 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { CairnError, errorCatalogue, isCairnError, type CairnErrorCode } from '@cairn/protocol';
 import type { JsonValue } from '@cairn/core';
-import { connectPostgres, parsePostgresStateSettings, type PostgresStateSettings, type ResolvedPostgresStateSettings } from './postgres-settings.ts';
+import {
+  connectPostgres,
+  describePostgresTarget,
+  parsePostgresStateSettings,
+  type PostgresStateSettings,
+  type ResolvedPostgresStateSettings,
+} from './postgres-settings.ts';
 import { migratePostgresSchema, quotedSchema } from './postgres-schema.ts';
+import { isPostgresUnavailable, postgresUnavailable } from './postgres-unavailable.ts';
 
 /** What a replica asks of the engine that holds the writer lease. */
 export const engineCommandKinds = [
@@ -98,27 +105,84 @@ export class PostgresCommandSender {
 
   /** Sends one command and resolves with its result, or rejects with the CairnError it failed with. */
   async send(kind: EngineCommandKind, payload: JsonValue, options: SendCommandOptions = {}): Promise<JsonValue> {
-    const { client } = await this.#connect();
-    const channels = commandChannels(this.#settings.schema);
-    const inserted = await client.query<{ id: string }>(
-      `WITH added AS (INSERT INTO ${this.#schema}.engine_commands (kind, payload, actor) VALUES ($1, $2::jsonb, $3::jsonb) RETURNING id)
-       SELECT id, pg_notify($4, id::text) FROM added`,
-      [kind, JSON.stringify(payload), options.actor === undefined ? null : JSON.stringify(options.actor), channels.commands],
-    );
-    const id = Number(inserted.rows[0]!.id);
-    const deadline = Date.now() + (options.timeoutMs ?? this.#timeoutMs);
+    const id = await this.#record(kind, payload, options.actor);
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const deadline = Date.now() + timeoutMs;
     try {
       for (;;) {
-        const row = await this.#read(client, id);
+        const { client, row } = await this.#readAnswer(id, kind, deadline, options.signal);
         if (row.state === 'done') return row.result as JsonValue;
         if (row.state === 'failed') throw commandErrorFromJson(row.error);
         options.signal?.throwIfAborted();
         const left = deadline - Date.now();
-        if (left <= 0) throw await this.#giveUp(client, id, kind, row.state, options.timeoutMs ?? this.#timeoutMs);
+        if (left <= 0) {
+          throw await this.#giveUp(client, id, kind, row.state, timeoutMs).catch((error: unknown) =>
+            postgresUnavailable(
+              error,
+              `Command ${id} (${kind}) got no answer in time and could not be withdrawn`,
+              'engine.state',
+              'It may still be carried out: check that the database answers (`cairn doctor`) and read the state before sending it again.',
+            ),
+          );
+        }
         await this.#nextNotice(id, Math.min(left, this.#pollIntervalMs), options.signal);
       }
     } finally {
       this.#waiters.delete(id);
+    }
+  }
+
+  /** Inserts the command and NOTIFYs the writer in one statement; returns its id. */
+  async #record(kind: EngineCommandKind, payload: JsonValue, actor: JsonValue | undefined, again = true): Promise<number> {
+    const { client } = await this.#connect();
+    try {
+      const inserted = await client.query<{ id: string }>(
+        `WITH added AS (INSERT INTO ${this.#schema}.engine_commands (kind, payload, actor) VALUES ($1, $2::jsonb, $3::jsonb) RETURNING id)
+         SELECT id, pg_notify($4, id::text) FROM added`,
+        [kind, JSON.stringify(payload), actor === undefined ? null : JSON.stringify(actor), commandChannels(this.#settings.schema).commands],
+      );
+      return Number(inserted.rows[0]!.id);
+    } catch (error) {
+      // pg refuses a statement on a connection it already knows is broken without sending it.
+      if (again && /not queryable|Client was closed/.test(String((error as Error).message))) return this.#record(kind, payload, actor, false);
+      // An error the database answered the statement with rolled it back. A connection that ended
+      // (a socket closing, or the server ending the session: 57P01-57P03, which can come after the
+      // commit) leaves the insert's fate unknown, and the caller must be told so.
+      const refused = error instanceof pg.DatabaseError && !error.code?.startsWith('57P0');
+      const advice = refused
+        ? 'It was not recorded. Check that the database answers (`cairn doctor`); the request may be sent again.'
+        : 'The connection ended before the answer, so whether it was recorded is not known: check that the database answers (`cairn doctor`) and read the state before sending it again.';
+      throw postgresUnavailable(error, `A ${kind} command could not be sent to the engine through ${describePostgresTarget(client)}`, 'engine.state', advice);
+    }
+  }
+
+  /**
+   * Reads the command's row. A connection lost while waiting is made again (every poll interval,
+   * until the deadline): the command is in the table, and the engine may carry it out meanwhile.
+   */
+  async #readAnswer(
+    id: number,
+    kind: string,
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<{ client: pg.Client; row: { state: string; result: unknown; error: unknown } }> {
+    for (;;) {
+      try {
+        const { client } = await this.#connect();
+        return { client, row: await this.#read(client, id) };
+      } catch (error) {
+        const unavailable = isPostgresUnavailable(error) || isCairnError(error, 'CAIRN_STATE_UNAVAILABLE');
+        if (!unavailable || this.#closed) throw error;
+        const left = deadline - Date.now();
+        if (left <= 0 || signal?.aborted) {
+          throw new CairnError(
+            'CAIRN_STATE_UNAVAILABLE',
+            `Command ${id} (${kind}) was recorded, but its answer could not be read: ${(error as Error).message}. It may still be carried out: read the state before sending it again.`,
+            { path: 'engine.state', details: { commandId: id, kind }, cause: error },
+          );
+        }
+        await this.#nextNotice(id, Math.min(left, this.#pollIntervalMs), signal);
+      }
     }
   }
 
@@ -208,8 +272,10 @@ export class PostgresCommandSender {
         void client.end().catch(() => {});
         void listener.end().catch(() => {});
       };
-      client.on('end', forget);
-      listener.on('end', forget);
+      for (const connection of [client, listener]) {
+        connection.on('error', forget);
+        connection.on('end', forget);
+      }
       await listener.query(`LISTEN "${commandChannels(this.#settings.schema).done}"`);
       return { client, listener };
     })();

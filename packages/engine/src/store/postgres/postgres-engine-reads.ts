@@ -8,15 +8,24 @@ import { runListConditions, runListQuery, runPageOf, type RunListOptions, type R
 import type { StateCounts } from '../../state/state-counts.ts';
 import { scheduleRecordOf, type ScheduleRecord, type ScheduleRow } from '../../schedules/schedule-book.ts';
 import type { SecretRecord } from '../../secrets/secret-store.ts';
-import { parsePostgresStateSettings, postgresClientConfig, type PostgresStateSettings } from './postgres-settings.ts';
+import { describePostgresTarget, parsePostgresStateSettings, postgresClientConfig, type PostgresStateSettings } from './postgres-settings.ts';
+import { postgresUnavailable } from './postgres-unavailable.ts';
 
 /** A pool of reader connections whose `search_path` is the state's schema, and the readers over it. */
 export function openPostgresEngineReads(settings: PostgresStateSettings): { readonly reads: PostgresEngineReads; close(): Promise<void> } {
   const resolved = parsePostgresStateSettings(settings);
-  const pool = new pg.Pool({ ...postgresClientConfig(resolved, 'reader', { search_path: resolved.schema }), max: 4 });
+  const config = postgresClientConfig(resolved, 'reader', { search_path: resolved.schema });
+  const pool = new pg.Pool({ ...config, max: 4 });
   // An idle reader whose connection dies is replaced by the pool; its error must not end the process.
   pool.on('error', () => {});
-  const query = (async (sql: string, parameters?: readonly unknown[]) => pool.query(sql, parameters as unknown[])) as PostgresQuery;
+  const failed = `The engine's state in ${describePostgresTarget(new pg.Client(config))} could not be read`;
+  const query = (async (sql: string, parameters?: readonly unknown[]) => {
+    try {
+      return await pool.query(sql, parameters as unknown[]);
+    } catch (error) {
+      throw postgresUnavailable(error, failed, 'engine.state');
+    }
+  }) as PostgresQuery;
   return { reads: new PostgresEngineReads(query), close: () => pool.end() };
 }
 
