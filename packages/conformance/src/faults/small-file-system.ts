@@ -15,13 +15,16 @@ export interface SmallFileSystem {
 /**
  * A real tmpfs of `megabytes` for the tests of the calling file: mounted before them, unmounted
  * after. A full disk then answers as it does in production, with ENOSPC from write(2) (SQLite's
- * SQLITE_FULL on top of it), which no mock reproduces faithfully. Mounting needs root.
+ * SQLITE_FULL on top of it), which no mock reproduces faithfully. With `inodes`, it holds at most
+ * that many files and folders (itself included): one more is ENOSPC from open(2) or mkdir(2), as a
+ * disk out of inodes answers. Mounting needs root.
  */
-export function useSmallFileSystem(megabytes: number): SmallFileSystem {
+export function useSmallFileSystem(megabytes: number, options: { readonly inodes?: number } = {}): SmallFileSystem {
   const path = mkdtempSync(join(tmpdir(), 'cairn-small-fs-'));
   beforeAll(() => {
     try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${megabytes}m`, 'tmpfs', path], { stdio: 'pipe' });
+      const inodes = options.inodes === undefined ? '' : `,nr_inodes=${options.inodes}`;
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${megabytes}m${inodes}`, 'tmpfs', path], { stdio: 'pipe' });
     } catch (error) {
       throw new Error(`This test mounts a ${megabytes} MB tmpfs at ${path} to fill it, and needs root for that: ${String(error)}`);
     }
