@@ -94,6 +94,8 @@ export class PostgresCommandSender {
   readonly #schema: string;
   #connection: Promise<{ client: pg.Client; listener: pg.Client }> | undefined;
   readonly #waiters = new Map<number, () => void>();
+  /** How to drop each connection made: when a statement on it fails for want of the database, it is not used again. */
+  readonly #forgetters = new WeakMap<pg.Client, () => void>();
   #closed = false;
 
   constructor(settings: PostgresCommandSenderSettings) {
@@ -117,12 +119,10 @@ export class PostgresCommandSender {
         const left = deadline - Date.now();
         if (left <= 0) {
           throw await this.#giveUp(client, id, kind, row.state, timeoutMs).catch((error: unknown) =>
-            postgresUnavailable(
-              error,
-              `Command ${id} (${kind}) got no answer in time and could not be withdrawn`,
-              'engine.state',
-              'It may still be carried out: check that the database answers (`cairn doctor`) and read the state before sending it again.',
-            ),
+            postgresUnavailable(error, `Command ${id} (${kind}) got no answer in time and could not be withdrawn`, 'engine.state', {
+              advice: 'It may still be carried out: check that the database answers (`cairn doctor`) and read the state before sending it again.',
+              details: { commandId: id, kind },
+            }),
           );
         }
         await this.#nextNotice(id, Math.min(left, this.#pollIntervalMs), options.signal);
@@ -143,6 +143,8 @@ export class PostgresCommandSender {
       );
       return Number(inserted.rows[0]!.id);
     } catch (error) {
+      // The socket may not have closed yet (its 'end' comes later): the next send must not wait on it.
+      if (isPostgresUnavailable(error)) this.#forgetters.get(client)?.();
       // pg refuses a statement on a connection it already knows is broken without sending it.
       if (again && /not queryable|Client was closed/.test(String((error as Error).message))) return this.#record(kind, payload, actor, false);
       // An error the database answered the statement with rolled it back. A connection that ended
@@ -152,7 +154,10 @@ export class PostgresCommandSender {
       const advice = refused
         ? 'It was not recorded. Check that the database answers (`cairn doctor`); the request may be sent again.'
         : 'The connection ended before the answer, so whether it was recorded is not known: check that the database answers (`cairn doctor`) and read the state before sending it again.';
-      throw postgresUnavailable(error, `A ${kind} command could not be sent to the engine through ${describePostgresTarget(client)}`, 'engine.state', advice);
+      throw postgresUnavailable(error, `A ${kind} command could not be sent to the engine through ${describePostgresTarget(client)}`, 'engine.state', {
+        advice,
+        details: { kind, recorded: refused ? 'no' : 'unknown' },
+      });
     }
   }
 
@@ -167,10 +172,12 @@ export class PostgresCommandSender {
     signal: AbortSignal | undefined,
   ): Promise<{ client: pg.Client; row: { state: string; result: unknown; error: unknown } }> {
     for (;;) {
+      let client: pg.Client | undefined;
       try {
-        const { client } = await this.#connect();
+        ({ client } = await this.#connect());
         return { client, row: await this.#read(client, id) };
       } catch (error) {
+        if (client !== undefined && isPostgresUnavailable(error)) this.#forgetters.get(client)?.();
         const unavailable = isPostgresUnavailable(error) || isCairnError(error, 'CAIRN_STATE_UNAVAILABLE');
         if (!unavailable || this.#closed) throw error;
         const left = deadline - Date.now();
@@ -276,6 +283,7 @@ export class PostgresCommandSender {
         connection.on('error', forget);
         connection.on('end', forget);
       }
+      this.#forgetters.set(client, forget);
       await listener.query(`LISTEN "${commandChannels(this.#settings.schema).done}"`);
       return { client, listener };
     })();

@@ -46,7 +46,7 @@ async function deployment(through: 'leader' | 'follower') {
   const b = replica('replica-b');
   b.leader.start();
   opened.push({ database, leaders: [b.leader, a.leader], services: [a.service, b.service] });
-  return { service: through === 'leader' ? a.service : b.service };
+  return { database, service: through === 'leader' ? a.service : b.service };
 }
 
 describeEngineService('PostgreSQL, the replica that runs the engine', () => deployment('leader'));
@@ -78,5 +78,43 @@ describe('PostgreSQL event streams of some types', () => {
     } finally {
       reads.mockRestore();
     }
+  });
+});
+
+describe('PostgreSQL submissions cut off', () => {
+  const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
+  const keyed = { version: 1, name: 'keyed', idempotencyKey: 'nightly-2026-11-24', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] };
+
+  /** Submits through `service` while a second connection holds the commands table, then ends the sender's connection under its insert. */
+  async function cutOff(database: TestDatabase, submit: () => Promise<unknown>) {
+    const oracle = await database.client();
+    // pg_stat_activity is read once per transaction: the one that holds the lock cannot watch it.
+    const holder = await database.client();
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE cairn.engine_commands IN ACCESS EXCLUSIVE MODE');
+    const submitted = submit().then(
+      (result) => ({ result }),
+      (error: unknown) => ({ error }),
+    );
+    const waiting = `SELECT pid FROM pg_stat_activity WHERE application_name = 'cairn-commands' AND datname = current_database() AND wait_event_type = 'Lock'`;
+    await expect.poll(async () => (await oracle.query(waiting)).rowCount).toBe(1);
+    await oracle.query(`SELECT pg_terminate_backend(pid) FROM (${waiting}) AS waiting`);
+    await holder.query('ROLLBACK');
+    return { outcome: await submitted, oracle };
+  }
+
+  test('one with an idempotency key is sent once more and makes its run once', async () => {
+    const { database, service } = await deployment('follower');
+    const { outcome, oracle } = await cutOff(database, () => service.submit(keyed, { actor: ana }));
+    expect(outcome).toMatchObject({ result: { created: true } });
+    expect((await oracle.query(`SELECT count(*)::int AS count FROM cairn.runs`)).rows[0].count).toBe(1);
+  });
+
+  test('one without a key is not sent again: the error says whether it was recorded is not known', async () => {
+    const { database, service } = await deployment('follower');
+    const { idempotencyKey: _key, ...unkeyed } = keyed;
+    const { outcome, oracle } = await cutOff(database, () => service.submit(unkeyed, { actor: ana }));
+    expect(outcome).toMatchObject({ error: { code: 'CAIRN_STATE_UNAVAILABLE', details: { kind: 'submit', recorded: 'unknown' } } });
+    expect((await oracle.query(`SELECT count(*)::int AS count FROM cairn.engine_commands WHERE kind = 'submit'`)).rows[0].count).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 import type { AuditActor, AuditEntry, CairnEvent, CipherV1, EvidenceBundleV1, JsonValue, RunSpecV1 } from '@cairn/core';
-import { CairnError } from '@cairn/protocol';
+import { CairnError, isCairnError } from '@cairn/protocol';
 import type pg from 'pg';
 import type { AuditQuery } from '../../audit/audit-query.ts';
 import type { ItemAttemptRecord } from '../../dispatch/attempt-store.ts';
@@ -175,7 +175,15 @@ export class PostgresEngineService implements EngineService {
   async submit(document: unknown, options: SubmitOptions): Promise<SubmitResult> {
     const { actor, context: _context, ...rest } = options;
     const payload: EngineCommandPayloads['submit'] = { document: document as JsonValue, options: rest };
-    return (await this.#send('submit', payload, actor)) as unknown as SubmitResult;
+    try {
+      return (await this.#send('submit', payload, actor)) as unknown as SubmitResult;
+    } catch (error) {
+      // A submission with an idempotency key that was cut off before the database answered is
+      // sent once more: the engine answers with the run the first made, if it made one.
+      const keyed = rest.idempotencyKey !== undefined || (document as { idempotencyKey?: unknown } | null)?.idempotencyKey !== undefined;
+      if (!keyed || !isCairnError(error, 'CAIRN_STATE_UNAVAILABLE') || error.details['recorded'] !== 'unknown') throw error;
+      return (await this.#send('submit', payload, actor)) as unknown as SubmitResult;
+    }
   }
 
   async approve(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {

@@ -1,3 +1,4 @@
+import type { JsonValue } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 import pg from 'pg';
 
@@ -29,15 +30,20 @@ export function isPostgresUnavailable(error: unknown): boolean {
 }
 
 /**
- * `error` as CAIRN_STATE_UNAVAILABLE saying what could not be done where, then `advice`, when it is
- * the database's failing; otherwise `error` as it is.
+ * `error` as CAIRN_STATE_UNAVAILABLE saying what could not be done where, then `advice`, with
+ * `details` for a program to act on, when it is the database's failing; otherwise `error` as it is.
  */
 export function postgresUnavailable(
   error: unknown,
   what: string,
   path: string,
-  advice = 'Check that the database answers (`cairn doctor`); the request may be sent again.',
+  options: { readonly advice?: string; readonly details?: Readonly<Record<string, JsonValue>> } = {},
 ): unknown {
   if (!isPostgresUnavailable(error)) return error;
-  return new CairnError('CAIRN_STATE_UNAVAILABLE', `${what}: ${(error as Error).message}. ${advice}`, { path, cause: error });
+  const advice = options.advice ?? 'Check that the database answers (`cairn doctor`); the request may be sent again.';
+  return new CairnError('CAIRN_STATE_UNAVAILABLE', `${what}: ${(error as Error).message}. ${advice}`, {
+    path,
+    cause: error,
+    ...(options.details === undefined ? {} : { details: options.details }),
+  });
 }
