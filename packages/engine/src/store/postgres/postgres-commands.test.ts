@@ -7,7 +7,7 @@ import { RunStateMachine } from '../../state/run-state-machine.ts';
 import { captureChanges } from '../change-capture.ts';
 import { createPostgresCommandSender, type CommandResult } from './postgres-commands.ts';
 import { createPostgresStateStore, type PostgresWriter } from './postgres-state-store.ts';
-import { createTestDatabase, type TestDatabase } from './postgres.test-support.ts';
+import { createTestDatabase, cutOffCommandInsert, type TestDatabase } from './postgres.test-support.ts';
 
 const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 
@@ -224,23 +224,15 @@ describe('commands from replicas', () => {
 
   it('a command the database ends the connection under is CAIRN_STATE_UNAVAILABLE saying whether it was recorded', async () => {
     const { database, sender } = await setUp({ timeoutMs: 10_000 });
-    const oracle = await database.client();
-    // The first send makes the connection; the insert of the second waits on a lock the oracle holds.
+    // The first send makes the connection; the insert of the second is cut off.
     await sender.send('set-secret', { name: 'first' }, { timeoutMs: 1 }).catch(() => undefined);
-    await oracle.query('BEGIN');
-    await oracle.query('LOCK TABLE cairn.engine_commands IN ACCESS EXCLUSIVE MODE');
-    const sent = sender.send('set-secret', { name: 'second' }).catch((caught: unknown) => caught);
-    await expect
-      .poll(async () => (await oracle.query(`SELECT count(*)::int AS count FROM pg_stat_activity WHERE wait_event_type = 'Lock'`)).rows[0].count)
-      .toBe(1);
-    await oracle.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'cairn-commands' AND datname = current_database()`);
-    await oracle.query('ROLLBACK');
-    const error = await sent;
+    const { error } = (await cutOffCommandInsert(database, () => sender.send('set-secret', { name: 'second' }))) as { error: unknown };
     expect(isCairnError(error, 'CAIRN_STATE_UNAVAILABLE')).toBe(true);
     expect((error as CairnError).path).toBe('engine.state');
     expect((error as Error).message).toMatch(
       /^A set-secret command could not be sent to the engine through PostgreSQL at .*: terminating connection due to administrator command\. The connection ended before the answer, so whether it was recorded is not known/,
     );
+    const oracle = await database.client();
     expect((await oracle.query(`SELECT payload->>'name' AS name FROM cairn.engine_commands ORDER BY id`)).rows).toEqual([{ name: 'first' }]);
   });
 });

@@ -10,7 +10,7 @@ import { createPostgresEngineLeader, type PostgresEngineLeader } from './postgre
 import { PostgresEngineReads } from './postgres-engine-reads.ts';
 import { createPostgresEngineService, type PostgresEngineService } from './postgres-engine-service.ts';
 import { createPostgresStateStore } from './postgres-state-store.ts';
-import { createTestDatabase, type TestDatabase } from './postgres.test-support.ts';
+import { createTestDatabase, cutOffCommandInsert, type TestDatabase } from './postgres.test-support.ts';
 
 const opened: { database: TestDatabase; leaders: PostgresEngineLeader[]; services: PostgresEngineService[] }[] = [];
 afterAll(async () => {
@@ -85,36 +85,20 @@ describe('PostgreSQL submissions cut off', () => {
   const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
   const keyed = { version: 1, name: 'keyed', idempotencyKey: 'nightly-2026-11-24', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] };
 
-  /** Submits through `service` while a second connection holds the commands table, then ends the sender's connection under its insert. */
-  async function cutOff(database: TestDatabase, submit: () => Promise<unknown>) {
-    const oracle = await database.client();
-    // pg_stat_activity is read once per transaction: the one that holds the lock cannot watch it.
-    const holder = await database.client();
-    await holder.query('BEGIN');
-    await holder.query('LOCK TABLE cairn.engine_commands IN ACCESS EXCLUSIVE MODE');
-    const submitted = submit().then(
-      (result) => ({ result }),
-      (error: unknown) => ({ error }),
-    );
-    const waiting = `SELECT pid FROM pg_stat_activity WHERE application_name = 'cairn-commands' AND datname = current_database() AND wait_event_type = 'Lock'`;
-    await expect.poll(async () => (await oracle.query(waiting)).rowCount).toBe(1);
-    await oracle.query(`SELECT pg_terminate_backend(pid) FROM (${waiting}) AS waiting`);
-    await holder.query('ROLLBACK');
-    return { outcome: await submitted, oracle };
-  }
-
   test('one with an idempotency key is sent once more and makes its run once', async () => {
     const { database, service } = await deployment('follower');
-    const { outcome, oracle } = await cutOff(database, () => service.submit(keyed, { actor: ana }));
+    const outcome = await cutOffCommandInsert(database, () => service.submit(keyed, { actor: ana }));
     expect(outcome).toMatchObject({ result: { created: true } });
+    const oracle = await database.client();
     expect((await oracle.query(`SELECT count(*)::int AS count FROM cairn.runs`)).rows[0].count).toBe(1);
   });
 
   test('one without a key is not sent again: the error says whether it was recorded is not known', async () => {
     const { database, service } = await deployment('follower');
     const { idempotencyKey: _key, ...unkeyed } = keyed;
-    const { outcome, oracle } = await cutOff(database, () => service.submit(unkeyed, { actor: ana }));
+    const outcome = await cutOffCommandInsert(database, () => service.submit(unkeyed, { actor: ana }));
     expect(outcome).toMatchObject({ error: { code: 'CAIRN_STATE_UNAVAILABLE', details: { kind: 'submit', recorded: 'unknown' } } });
+    const oracle = await database.client();
     expect((await oracle.query(`SELECT count(*)::int AS count FROM cairn.engine_commands WHERE kind = 'submit'`)).rows[0].count).toBe(0);
   });
 });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { expect } from 'vitest';
 import type { EngineDatabase } from '../../database/engine-database.ts';
 import { engineTables } from '../change-capture.ts';
 import type { PostgresStateSettings } from './postgres-settings.ts';
@@ -88,6 +89,28 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/**
+ * Runs `send` while a second connection holds `engine_commands` locked, waits until a command
+ * sender's insert (`cairn-commands`) waits on that lock, ends that session and lets the lock go: a
+ * command cut off under its insert, before any answer. Watched from a third connection, because
+ * a transaction reads `pg_stat_activity` once. Resolves with what `send` resolved or threw.
+ */
+export async function cutOffCommandInsert<T>(database: TestDatabase, send: () => Promise<T>): Promise<{ result: T } | { error: unknown }> {
+  const watcher = await database.client();
+  const holder = await database.client();
+  await holder.query('BEGIN');
+  await holder.query('LOCK TABLE cairn.engine_commands IN ACCESS EXCLUSIVE MODE');
+  const sent = send().then(
+    (result) => ({ result }),
+    (error: unknown) => ({ error }),
+  );
+  const waiting = `SELECT pid FROM pg_stat_activity WHERE application_name = 'cairn-commands' AND datname = current_database() AND wait_event_type = 'Lock'`;
+  await expect.poll(async () => (await watcher.query(waiting)).rowCount).toBe(1);
+  await watcher.query(`SELECT pg_terminate_backend(pid) FROM (${waiting}) AS waiting`);
+  await holder.query('ROLLBACK');
+  return sent;
 }
 
 /** Every engine table's rows in primary-key order: two working copies hold the same state when these are equal. */
