@@ -1,18 +1,18 @@
 // Packs on a real disk out of inodes (a tmpfs holding a few files; mounting needs root): an
 // instance whose first put in a shard cannot make its pack file is refused as a full disk, naming
 // the file; once a file can be made, the put lands and is read back.
-import { createHash } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { useSmallFileSystem } from '@cairn/conformance/faults';
+import { manifestKey, sha256Digest } from '@cairn/protocol';
 import { LocalStorageProvider } from './local-storage-provider.ts';
 import { rejection } from '../testing/local.test-support.ts';
 
 const disk = useSmallFileSystem(4, { inodes: 16 });
 const manifest = (index: number) => {
   const bytes = new TextEncoder().encode(JSON.stringify({ manifest: index }));
-  return { key: `manifests/${createHash('sha256').update(bytes).digest('hex')}.json`, bytes };
+  return { key: manifestKey(sha256Digest(bytes)), bytes };
 };
 const deferred = { ifAbsent: true, deferFlush: true } as const;
 

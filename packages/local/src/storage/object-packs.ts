@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, lstatSync, open as openDescriptor, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, lstatSync, open as openCallback, unlinkSync, writeSync } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { compareStorageKeys, digestNamedByKey, isCairnError, sha256Digest } from '@cairn/protocol';
 import { syncDirectory } from './durable-file.ts';
 import { errorCode } from './error-code.ts';
@@ -292,11 +293,9 @@ export class ObjectPacks {
     const name = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}.pack`;
     const path = join(directory, name);
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_APPEND | constants.O_NOFOLLOW;
-    const descriptor = await new Promise<number>((resolve, reject) =>
-      openDescriptor(path, flags, fileMode, (error, opened) =>
-        error ? reject(storageUnavailable(`put("${key}"): making a pack`, path, error)) : resolve(opened),
-      ),
-    );
+    const descriptor = await openDescriptor(path, flags, fileMode).catch((error: unknown) => {
+      throw storageUnavailable(`put("${key}"): making a pack`, path, error);
+    });
     this.#descriptors.add(descriptor);
     return { name, descriptor, size: 0 };
   }
@@ -377,6 +376,9 @@ export class ObjectPacks {
     return directory;
   }
 }
+
+/** open(2) on node's thread pool, answering the bare descriptor that `writeSync` appends through. */
+const openDescriptor = promisify(openCallback);
 
 /** Closes the pack files an instance had open once it is collected. */
 const openPacks = new FinalizationRegistry<Set<number>>((descriptors) => {

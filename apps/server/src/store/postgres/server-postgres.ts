@@ -76,7 +76,6 @@ export class ServerPostgres {
     let broken = false;
     let lost: Error | undefined;
     const lose = (error: Error) => {
-      broken = true;
       lost ??= error;
     };
     client.on('error', lose);
@@ -97,7 +96,7 @@ export class ServerPostgres {
       throw this.#unavailable(lost ?? error);
     } finally {
       client.removeListener('error', lose);
-      client.release(broken);
+      client.release(broken || lost !== undefined);
     }
   }
 

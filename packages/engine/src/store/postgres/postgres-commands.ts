@@ -92,10 +92,8 @@ export class PostgresCommandSender {
   readonly #timeoutMs: number;
   readonly #pollIntervalMs: number;
   readonly #schema: string;
-  #connection: Promise<{ client: pg.Client; listener: pg.Client }> | undefined;
+  #connection: Promise<CommandConnection> | undefined;
   readonly #waiters = new Map<number, () => void>();
-  /** How to drop each connection made: when a statement on it fails for want of the database, it is not used again. */
-  readonly #forgetters = new WeakMap<pg.Client, () => void>();
   #closed = false;
 
   constructor(settings: PostgresCommandSenderSettings) {
@@ -134,7 +132,7 @@ export class PostgresCommandSender {
 
   /** Inserts the command and NOTIFYs the writer in one statement; returns its id. */
   async #record(kind: EngineCommandKind, payload: JsonValue, actor: JsonValue | undefined, again = true): Promise<number> {
-    const { client } = await this.#connect();
+    const { client, forget } = await this.#connect();
     try {
       const inserted = await client.query<{ id: string }>(
         `WITH added AS (INSERT INTO ${this.#schema}.engine_commands (kind, payload, actor) VALUES ($1, $2::jsonb, $3::jsonb) RETURNING id)
@@ -144,8 +142,9 @@ export class PostgresCommandSender {
       return Number(inserted.rows[0]!.id);
     } catch (error) {
       // The socket may not have closed yet (its 'end' comes later): the next send must not wait on it.
-      if (isPostgresUnavailable(error)) this.#forgetters.get(client)?.();
-      // pg refuses a statement on a connection it already knows is broken without sending it.
+      if (isPostgresUnavailable(error)) forget();
+      // pg refuses, without sending it, a statement on a connection it knows is broken or that was
+      // ended meanwhile (another send on it failed): such a statement goes on a new connection.
       if (again && /not queryable|Client was closed/.test(String((error as Error).message))) return this.#record(kind, payload, actor, false);
       // An error the database answered the statement with rolled it back. A connection that ended
       // (a socket closing, or the server ending the session: 57P01-57P03, which can come after the
@@ -172,14 +171,15 @@ export class PostgresCommandSender {
     signal: AbortSignal | undefined,
   ): Promise<{ client: pg.Client; row: { state: string; result: unknown; error: unknown } }> {
     for (;;) {
-      let client: pg.Client | undefined;
+      let connection: CommandConnection | undefined;
       try {
-        ({ client } = await this.#connect());
-        return { client, row: await this.#read(client, id) };
+        connection = await this.#connect();
+        return { client: connection.client, row: await this.#read(connection.client, id) };
       } catch (error) {
-        if (client !== undefined && isPostgresUnavailable(error)) this.#forgetters.get(client)?.();
-        const unavailable = isPostgresUnavailable(error) || isCairnError(error, 'CAIRN_STATE_UNAVAILABLE');
-        if (!unavailable || this.#closed) throw error;
+        const lost = isPostgresUnavailable(error);
+        if (lost) connection?.forget();
+        // A connection that could not be made is CAIRN_STATE_UNAVAILABLE already (connectPostgres).
+        if (!(lost || isCairnError(error, 'CAIRN_STATE_UNAVAILABLE')) || this.#closed) throw error;
         const left = deadline - Date.now();
         if (left <= 0 || signal?.aborted) {
           throw new CairnError(
@@ -256,7 +256,7 @@ export class PostgresCommandSender {
     );
   }
 
-  #connect(): Promise<{ client: pg.Client; listener: pg.Client }> {
+  #connect(): Promise<CommandConnection> {
     if (this.#closed) throw new CairnError('CAIRN_STATE_UNAVAILABLE', 'The command sender is closed; make a new one.');
     if (this.#connection !== undefined) return this.#connection;
     const connection = (async () => {
@@ -279,13 +279,12 @@ export class PostgresCommandSender {
         void client.end().catch(() => {});
         void listener.end().catch(() => {});
       };
-      for (const connection of [client, listener]) {
-        connection.on('error', forget);
-        connection.on('end', forget);
+      for (const session of [client, listener]) {
+        session.on('error', forget);
+        session.on('end', forget);
       }
-      this.#forgetters.set(client, forget);
       await listener.query(`LISTEN "${commandChannels(this.#settings.schema).done}"`);
-      return { client, listener };
+      return { client, listener, forget };
     })();
     this.#connection = connection;
     connection.catch(() => {
@@ -293,6 +292,13 @@ export class PostgresCommandSender {
     });
     return connection;
   }
+}
+
+/** A sender's two sessions, and how to drop both (a statement on them failed for want of the database): the next send makes new ones. */
+interface CommandConnection {
+  readonly client: pg.Client;
+  readonly listener: pg.Client;
+  readonly forget: () => void;
 }
 
 /** Makes a command sender for a replica. */
