@@ -23,6 +23,7 @@ export {
   storedManifestPayload,
   storedManifestSignatures,
 } from './checkpoint/manifest-batch.ts';
+export type { SignManifestsOptions } from './checkpoint/manifest-batch.ts';
 export type { OpenedKeyDelegation } from './checkpoint/key-delegation-envelope.ts';
 export {
   openSignerRotatedEntry,

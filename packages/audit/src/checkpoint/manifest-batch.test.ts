@@ -61,6 +61,24 @@ test('a pass of one manifest stores its DSSE envelope, as a manifest signed alon
   expect(storedManifestSignatures(stored!)).toEqual((stored as DsseEnvelope).signatures);
 });
 
+test('manifests are checked against their schema before signing, unless the caller vouches for them (prevalidated): the same bytes either way', async () => {
+  const { signer, trusted } = createTestSigner();
+  const invalid = { ...manifestOf('bad'), attempt: 0 };
+  for (const manifests of [[invalid], [manifestOf('good'), invalid]]) {
+    await expect(signManifests(manifests, signer)).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID' });
+  }
+  for (const size of [1, 3]) {
+    const manifests = Array.from({ length: size }, (_, index) => manifestOf(`item-${index}`));
+    const stored = await signManifests(manifests, signer, { prevalidated: true });
+    // Ed25519 signs deterministically: the envelopes are equal only if the signed bytes are.
+    expect(stored).toEqual(await signManifests(manifests, signer));
+    stored.forEach((one, index) => expect(openStoredManifest(one, [trusted])).toEqual(manifests[index]));
+  }
+  // What a signer vouched for is still checked where it is opened.
+  const [unchecked] = await signManifests([invalid], signer, { prevalidated: true });
+  expect(() => openStoredManifest(unchecked!, [trusted])).toThrow(expect.objectContaining({ code: 'CAIRN_PAYLOAD_INVALID' }));
+});
+
 test('a batched manifest edited anywhere is refused, naming what does not hold', async () => {
   const { trusted, stored } = await batchOf(5);
   const third = stored[2]!;

@@ -628,9 +628,11 @@ export class Dispatcher {
   // Signs the drafted manifests of one pass together (ADR 0026: one signature for two or more) and
   // stores each by its digest.
   async #signAndStore(drafts: readonly DraftedDispatch[]): Promise<PreparedDispatch[]> {
+    // Built by `#draft` from the item's spec (validated at submit) and the engine's own fields.
     const signed = await signManifests(
       drafts.map(({ manifest }) => manifest),
       this.#settings.signer,
+      { prevalidated: true },
     );
     return Promise.all(
       drafts.map(async ({ manifest: _manifest, ...draft }, index) => {
