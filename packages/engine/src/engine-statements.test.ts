@@ -129,15 +129,16 @@ test('a fan-out costs under fifteen statements per item: entries and Merkle node
     expect(perItem(() => true)).toBeLessThan(18);
     // About 10.5 on a quiet machine; a busy one makes more, smaller loop turns (2 more seen).
     expect(perItem(() => true)).toBeLessThan(15);
-    // The run: read when its first item starts (is it queued?), and by the one waiting for it,
-    // once per exit batch; never read back after counting a finished item.
-    expect(perItem((source) => source.startsWith('SELECT run_id AS runId, name,') && source.includes('FROM runs WHERE run_id = ?'))).toBeLessThan(1.2);
+    // The run: read by the one waiting for it, once per exit batch (an item's start learns whether
+    // its run is queued from the statement that starts it); never read back after counting a
+    // finished item.
+    expect(perItem((source) => source.startsWith('SELECT run_id AS runId, name,') && source.includes('FROM runs WHERE run_id = ?'))).toBeLessThan(0.2);
     // Counting a finished item returns the run's progress, not its whole row (RETURNING costs by the column).
     expect(perItem((source) => source.startsWith('UPDATE runs SET items_finished') && !source.includes('idempotency_key'))).toBe(1);
-    // The item: read when it starts and when it finishes; not read back after its submission.
+    // The item: read when it finishes; its start is one update, from ready, that reads nothing.
     expect(
       perItem((source) => source.startsWith('SELECT run_id AS runId, item_id AS itemId, position,') && source.includes('WHERE run_id = ? AND item_id = ?')),
-    ).toBe(2);
+    ).toBe(1);
     // Only the size, once at start, and a checkpoint's root (a few nodes per checkpoint).
     expect(perItem((source) => source.startsWith('SELECT') && source.includes('merkle_nodes'))).toBeLessThan(0.05);
     // Entries and nodes are written at the end of each transaction, many rows a statement (a
@@ -147,6 +148,12 @@ test('a fan-out costs under fifteen statements per item: entries and Merkle node
     // The attempt: read when its exit is recorded, and once more when the exit came through a batch
     // (an exit pushed before its start was recorded is recorded with the start, read once).
     expect(perItem((source) => source.includes('FROM attempts WHERE execution_id = ?'))).toBeLessThanOrEqual(2);
+    // An attempt whose exit was pushed before its start was recorded (every one here: the executor
+    // ends tasks at once) is written once more after its insert, by its end, which writes the
+    // start's handle with it; never set running first.
+    expect(perItem((source) => source.startsWith("UPDATE attempts SET state = 'running'"))).toBe(0);
+    expect(perItem((source) => source.startsWith('UPDATE attempts SET state = ?') && source.includes('handle = ?'))).toBe(1);
+    expect(database.prepare<[], { unhandled: number }>('SELECT COUNT(*) AS unhandled FROM attempts WHERE handle IS NULL').get()).toEqual({ unhandled: 0 });
     // What a dispatch needs, the attempt number with it, in one read (counted, not MAX(attempt): see RunStore.dispatchFacts).
     expect(perItem((source) => source.includes('COUNT(*) + 1 FROM attempts'))).toBe(1);
     expect(perItem((source) => source.includes('MAX(attempt)'))).toBe(0);

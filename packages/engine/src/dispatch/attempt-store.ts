@@ -94,6 +94,9 @@ export class AttemptStore {
       ),
       started: prepare(`UPDATE attempts SET state = 'running', handle = ? WHERE execution_id = ?`),
       finished: prepare('UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ?, failure = ? WHERE execution_id = ?'),
+      startedAndFinished: prepare(
+        'UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ?, failure = ?, handle = ? WHERE execution_id = ?',
+      ),
       live: prepare<[], AttemptRow>(`SELECT ${columns} FROM attempts WHERE state IN ('dispatching', 'running') ORDER BY dispatched_at`),
       requestStop: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, ?) WHERE execution_id = ?`),
       requestStopForItem: prepare(
@@ -168,15 +171,12 @@ export class AttemptStore {
     artifacts: Record<string, string> | null,
     finishedAt: string,
     failure: AttemptFailure | null,
+    /** Given when its start, in the same transaction, left the row to this write: the start's handle. */
+    handle?: ExecutionHandle,
   ): void {
-    this.#statements.finished.run(
-      state,
-      exitCode,
-      artifacts === null ? null : JSON.stringify(artifacts),
-      finishedAt,
-      failure === null ? null : JSON.stringify(failure),
-      executionId,
-    );
+    const values = [state, exitCode, artifacts === null ? null : JSON.stringify(artifacts), finishedAt, failure === null ? null : JSON.stringify(failure)];
+    if (handle === undefined) this.#statements.finished.run(...values, executionId);
+    else this.#statements.startedAndFinished.run(...values, JSON.stringify(handle), executionId);
   }
 
   /** The item's attempts, first to last (the primary key's order: one index range). */

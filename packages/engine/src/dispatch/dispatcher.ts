@@ -447,16 +447,25 @@ export class Dispatcher {
     const recordedNext: PreparedDispatch[] = [];
     try {
       this.#settings.database.transaction(() => {
+        // An attempt whose exit is recorded just below has its row written once, by its end (with
+        // its handle): a row written twice in one transaction was a share of a chain's hop.
+        const endingNow = new Map(
+          early.flatMap(({ executionId, read }) => (read === 'unread' ? [] : [[executionId, undefined as ExecutionHandle | undefined]])),
+        );
         for (const start of starts) {
-          if ('handle' in start) this.#recordStart(start.dispatch, start.handle);
-          else if (storageFullReason(start.error) !== undefined) storageFull ??= start.error;
+          if ('handle' in start) {
+            const ending = endingNow.has(start.dispatch.executionId);
+            if (ending) endingNow.set(start.dispatch.executionId, start.handle);
+            this.#recordStart(start.dispatch, start.handle, { rowWritten: !ending });
+          } else if (storageFullReason(start.error) !== undefined) storageFull ??= start.error;
           else this.#recordStartFailure(start.dispatch, start.error);
         }
         for (const { executionId, status, read } of early) {
-          if (read === 'unread') continue;
+          const handle = endingNow.get(executionId);
+          if (read === 'unread' || handle === undefined) continue;
           const attempt = this.#attempts.byExecutionId(executionId);
-          if (attempt?.state !== 'running') continue;
-          this.#recordCompletion(attempt, status, read, { current: true });
+          if (attempt?.state !== 'dispatching') continue;
+          this.#recordCompletion(attempt, status, read, { current: true, handle });
           ended++;
         }
         // What those ends made ready, chosen in the same transaction (one snapshot, no new read lock);
@@ -728,8 +737,10 @@ export class Dispatcher {
     return true;
   }
 
-  #recordStart(dispatch: PreparedDispatch, handle: ExecutionHandle): void {
-    this.#attempts.started(dispatch.executionId, handle);
+  // `rowWritten: false`: the attempt's end is recorded in the same transaction, and writes its row
+  // (state and handle) then.
+  #recordStart(dispatch: PreparedDispatch, handle: ExecutionHandle, { rowWritten = true } = {}): void {
+    if (rowWritten) this.#attempts.started(dispatch.executionId, handle);
     this.#auditAttempt('attempt.started', dispatch, 'success');
     if (dispatch.executor.capabilities.pushesCompletions) this.#pushExpected.add(dispatch.executionId);
     if (dispatch.readyAt !== null) {
@@ -777,7 +788,14 @@ export class Dispatcher {
 
   // Records an ended attempt; callers run it in a transaction or savepoint of its own. `current`:
   // the caller read `attempt` in this same transaction, running (it is not read again).
-  #recordCompletion(attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead, { current = false } = {}): void {
+  // `current`: the caller read the attempt in this transaction and knows it live; `handle`, given
+  // with it, is a start recorded in this transaction whose row was left for its end to write.
+  #recordCompletion(
+    attempt: AttemptRecord,
+    status: ExecutionStatus,
+    read: ResultRead,
+    { current = false, handle }: { readonly current?: boolean; readonly handle?: ExecutionHandle } = {},
+  ): void {
     const rejected = read !== undefined && 'rejected' in read;
     const result = rejected ? undefined : read;
     // Gone without an exit: lost — unless the engine had asked it to stop (a cancel, a deadline),
@@ -801,7 +819,7 @@ export class Dispatcher {
         ? `the executor no longer knows the task (its host, or the process that ran it, is gone)${status.reason ? `: ${status.reason}` : ''}`
         : undefined;
       const failure = outcome === 'succeeded' ? null : attemptFailureOf(attempt, status, read, outcome, exitCode, cause);
-      this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, new Date(this.#now()).toISOString(), failure);
+      this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, new Date(this.#now()).toISOString(), failure, handle);
       // A first attempt that succeeds has no earlier failure to clear: no write on the common path.
       if (failure !== null || attempt.attempt > 1) this.#runs.setFailure(attempt.runId, attempt.itemId, failure);
       this.#pushExpected.delete(attempt.executionId);

@@ -170,6 +170,23 @@ describe('RunStateMachine', () => {
     expect(machine.run(runId)!.state).toBe('queued');
   });
 
+  test('startItemIfStartable starts a ready item (its queued run with it, audited once), says false for one not ready, writing nothing, and refuses one that does not exist', () => {
+    const { machine, audit } = setUp();
+    const { runId } = machine.submit(chain, { actor: ana });
+    const size = audit.size;
+    expect(machine.startItemIfStartable(runId, 'b')).toBe(false);
+    expect(audit.size).toBe(size);
+    expect(machine.run(runId)!.state).toBe('queued');
+    expect(machine.startItemIfStartable(runId, 'a')).toBe(true);
+    expect(machine.startItemIfStartable(runId, 'd')).toBe(true);
+    expect(machine.startItemIfStartable(runId, 'a')).toBe(false);
+    expect(states(machine, runId)).toMatchObject({ a: 'running', b: 'blocked', d: 'running' });
+    expect(machine.run(runId)!.state).toBe('running');
+    expect(audit.runEntries(runId).filter((entry) => entry.action === 'run.started')).toHaveLength(1);
+    expect(thrown(() => machine.startItemIfStartable(runId, 'nope')).code).toBe('CAIRN_NOT_FOUND');
+    expect(thrown(() => machine.startItemIfStartable('r-missing', 'a')).code).toBe('CAIRN_NOT_FOUND');
+  });
+
   test('ready items come out oldest first, across runs', () => {
     const { machine } = setUp();
     const first = machine.submit({ version: 1, name: 'one', items: [{ id: 'x', runtime: { kind: 'command', argv: ['x'] } }] }, { actor: ana });

@@ -4,7 +4,6 @@ import {
   assertTransition,
   CairnError,
   canonicalJson,
-  canTransition,
   isTerminalState,
   itemTransitions,
   parseRunSpec,
@@ -271,22 +270,29 @@ export class RunStateMachine {
    */
   startItemIfStartable(runId: string, itemId: string, actor: AuditActor = engineActor): boolean {
     return this.#inTransaction(() => {
-      const item = this.#requireItem(runId, itemId);
-      if (!canTransition(itemTransitions, item.state, 'running')) return false;
-      this.#start(this.#requireRun(runId), item, actor);
+      // One statement on the common path: the move from ready (the one state running is entered
+      // from, and entering it is not audited: the attempt is) answers the run's state.
+      const runState = this.#store.startIfReady(runId, itemId);
+      if (runState === undefined) {
+        this.#requireItem(runId, itemId);
+        return false;
+      }
+      if (runState === 'queued') this.#runStarted(runId, actor);
       return true;
     })();
   }
 
   // The item runs, and its run with it on the first start.
   #start(run: RunRecord, item: ItemRecord, actor: AuditActor): void {
-    const { runId } = run;
     this.#move(item, 'running', actor);
-    if (run.state === 'queued') {
-      assertTransition(runTransitions, run.state, 'running', `run ${runId}`);
-      this.#store.setRunState(runId, 'running');
-      this.#audit.append({ actor, action: 'run.started', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data: {} });
-    }
+    if (run.state === 'queued') this.#runStarted(run.runId, actor);
+  }
+
+  // A queued run's first item started.
+  #runStarted(runId: string, actor: AuditActor): void {
+    assertTransition(runTransitions, 'queued', 'running', `run ${runId}`);
+    this.#store.setRunState(runId, 'running');
+    this.#audit.append({ actor, action: 'run.started', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data: {} });
   }
 
   /**
@@ -323,9 +329,8 @@ export class RunStateMachine {
         // Nothing depends on it (read with it): no dependents to look up.
         for (const dependent of item.hasDependents ? this.#store.dependents(runId, itemId) : []) {
           // A dependent cancelled on its own meanwhile has already ended: it stays so.
-          if (this.#store.prerequisiteSucceeded(runId, dependent) > 0) continue;
-          const waiting = this.#requireItem(runId, dependent);
-          if (waiting.state === 'blocked') this.#release(waiting, this.#now());
+          const waiting = this.#store.prerequisiteSucceeded(runId, dependent);
+          if (waiting.waitingOn === 0 && waiting.state === 'blocked') this.#release(waiting, this.#now());
         }
       } else if (outcome !== 'succeeded') {
         run = this.#skipDownstream(runId, itemId) ?? run;

@@ -139,8 +139,13 @@ export class RunStore {
       items: prepare<[string], ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = ? ORDER BY position`),
       dependents: prepare<[string, string], { dependent: string }>('SELECT dependent FROM item_edges WHERE run_id = ? AND prerequisite = ?'),
       setItemState: prepare('UPDATE items SET state = ?, ready_at = COALESCE(?, ready_at) WHERE run_id = ? AND item_id = ?'),
-      decrementWaiting: prepare<[string, string], { waitingOn: number }>(
-        'UPDATE items SET waiting_on = waiting_on - 1 WHERE run_id = ? AND item_id = ? RETURNING waiting_on AS waitingOn',
+      // The item as updated, in the same statement: a dependent released next needs it, not read again.
+      decrementWaiting: prepare<[string, string], ItemRow>(
+        `UPDATE items SET waiting_on = waiting_on - 1 WHERE run_id = ? AND item_id = ? RETURNING ${itemColumns}`,
+      ),
+      startIfReady: prepare<[string, string], { runState: RunState }>(
+        `UPDATE items SET state = 'running' WHERE run_id = ? AND item_id = ? AND state = 'ready'
+         RETURNING (SELECT runs.state FROM runs WHERE runs.run_id = items.run_id) AS runState`,
       ),
       setRunState: prepare('UPDATE runs SET state = ?, finished_at = ? WHERE run_id = ?'),
       requestCancel: prepare('UPDATE runs SET cancel_requested_by = COALESCE(cancel_requested_by, ?) WHERE run_id = ?'),
@@ -270,9 +275,17 @@ export class RunStore {
     this.#statements.setItemState.run(state, readyAt, runId, itemId);
   }
 
-  /** One prerequisite of the item succeeded; returns how many it still waits on. */
-  prerequisiteSucceeded(runId: string, itemId: string): number {
-    return this.#statements.decrementWaiting.get(runId, itemId)!.waitingOn;
+  /** One prerequisite of the item succeeded; returns the item as it is now (`waitingOn` the prerequisites it still waits on). */
+  prerequisiteSucceeded(runId: string, itemId: string): ItemRecord {
+    return toItem(this.#statements.decrementWaiting.get(runId, itemId)!);
+  }
+
+  /**
+   * A ready item starts running; returns its run's state, or undefined (nothing written) when the
+   * item is not ready or does not exist.
+   */
+  startIfReady(runId: string, itemId: string): RunState | undefined {
+    return this.#statements.startIfReady.get(runId, itemId)?.runState;
   }
 
   setRunState(runId: string, state: RunState, finishedAt: string | null = null): void {
