@@ -311,23 +311,28 @@ export class RunStateMachine {
     artifacts?: Readonly<Record<string, string>>,
   ): void {
     this.#inTransaction(() => {
-      const item = this.#store.itemWithDependents(runId, itemId);
-      if (!item) throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} does not exist.`, { details: { runId, itemId } });
-      const stored = outcome === 'cancelled' ? (item.cancelRequestedBy ?? this.#requireRun(runId).cancelRequestedBy) : null;
-      const cancel = stored === null ? null : decodeCancelRequest(stored);
-      const movedBy = cancel === null ? actor : cancel.actor;
-      const movedData = { ...data, ...cancelReasonData(cancel) };
-      if (outcome === 'succeeded' && artifacts !== undefined) {
-        assertTransition(itemTransitions, item.state, 'succeeded', `item ${itemId} of run ${runId}`);
-        this.#store.setSucceeded(runId, itemId, artifacts);
-        this.#audited(item, 'succeeded', movedBy, movedData);
+      // A success with its artifacts (every task's) is one update from running, which answers
+      // whether anything depends on the item: no read of the item first. Anything else, or an item
+      // not running (the update then writes nothing), goes the way that reads it and says why not.
+      const succeeded = outcome === 'succeeded' && artifacts !== undefined ? this.#store.succeedIfRunning(runId, itemId, artifacts) : undefined;
+      let hasDependents: boolean;
+      let cancelledOnItsOwn = false;
+      if (succeeded !== undefined) {
+        hasDependents = succeeded.hasDependents;
+        this.#audited({ runId, itemId }, 'succeeded', actor, data);
       } else {
-        this.#move(item, outcome, movedBy, movedData);
+        const item = this.#store.itemWithDependents(runId, itemId);
+        if (!item) throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} does not exist.`, { details: { runId, itemId } });
+        const stored = outcome === 'cancelled' ? (item.cancelRequestedBy ?? this.#requireRun(runId).cancelRequestedBy) : null;
+        const cancel = stored === null ? null : decodeCancelRequest(stored);
+        this.#move(item, outcome, cancel === null ? actor : cancel.actor, { ...data, ...cancelReasonData(cancel) });
+        hasDependents = item.hasDependents;
+        cancelledOnItsOwn = outcome === 'cancelled' && item.cancelRequestedBy !== null;
       }
-      let run = this.#store.itemFinished(runId, outcome === 'failed' || (outcome === 'cancelled' && item.cancelRequestedBy !== null));
+      let run = this.#store.itemFinished(runId, outcome === 'failed' || cancelledOnItsOwn);
       if (outcome === 'succeeded' && run.cancelRequestedBy === null) {
         // Nothing depends on it (read with it): no dependents to look up.
-        for (const dependent of item.hasDependents ? this.#store.dependents(runId, itemId) : []) {
+        for (const dependent of hasDependents ? this.#store.dependents(runId, itemId) : []) {
           // A dependent cancelled on its own meanwhile has already ended: it stays so.
           const waiting = this.#store.prerequisiteSucceeded(runId, dependent);
           if (waiting.waitingOn === 0 && waiting.state === 'blocked') this.#release(waiting, this.#now());
@@ -579,7 +584,7 @@ export class RunStateMachine {
   }
 
   // The audit entry of the item's entering state `to` (none for running: its attempt is audited).
-  #audited(item: ItemRecord, to: ItemState, actor: AuditActor, data: JsonObject): void {
+  #audited(item: Pick<ItemRecord, 'runId' | 'itemId'>, to: ItemState, actor: AuditActor, data: JsonObject): void {
     const action = itemActions[to];
     if (action)
       this.#audit.append({

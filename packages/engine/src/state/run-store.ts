@@ -166,7 +166,10 @@ export class RunStore {
       ),
       nextApprovalDeadline: prepare<[], { deadline: string | null }>(`SELECT MIN(approval_deadline) AS deadline FROM items WHERE state = 'awaiting-approval'`),
       setArtifacts: prepare('UPDATE items SET artifacts = ? WHERE run_id = ? AND item_id = ?'),
-      setSucceeded: prepare(`UPDATE items SET state = 'succeeded', artifacts = ? WHERE run_id = ? AND item_id = ?`),
+      succeedIfRunning: prepare<[string, string, string], { hasDependents: number }>(
+        `UPDATE items SET state = 'succeeded', artifacts = ? WHERE run_id = ? AND item_id = ? AND state = 'running'
+         RETURNING EXISTS (SELECT 1 FROM item_edges WHERE item_edges.run_id = items.run_id AND item_edges.prerequisite = items.item_id) AS hasDependents`,
+      ),
       setFailure: prepare('UPDATE items SET failure = ? WHERE run_id = ? AND item_id = ?'),
       artifacts: prepare<[string, string], { artifacts: string | null }>('SELECT artifacts FROM items WHERE run_id = ? AND item_id = ?'),
     };
@@ -387,9 +390,14 @@ export class RunStore {
     this.#statements.setArtifacts.run(JSON.stringify(artifacts), runId, itemId);
   }
 
-  /** The item succeeded and produced these artifacts (kind → digest): both in one write. */
-  setSucceeded(runId: string, itemId: string, artifacts: Readonly<Record<string, string>>): void {
-    this.#statements.setSucceeded.run(JSON.stringify(artifacts), runId, itemId);
+  /**
+   * A running item succeeded and produced these artifacts (kind → digest): both in one write,
+   * which answers whether another item depends on it. Undefined (nothing written) when the item
+   * is not running or does not exist.
+   */
+  succeedIfRunning(runId: string, itemId: string, artifacts: Readonly<Record<string, string>>): { readonly hasDependents: boolean } | undefined {
+    const row = this.#statements.succeedIfRunning.get(JSON.stringify(artifacts), runId, itemId);
+    return row === undefined ? undefined : { hasDependents: row.hasDependents === 1 };
   }
 
   /** Records why the item's latest attempt failed (or why it could not be dispatched); null clears it. */
