@@ -541,8 +541,7 @@ export class Dispatcher {
     // Read lazily, in ready order: the choice stops reading once the pass is full.
     const candidates = function* (this: Dispatcher): Generator<Omit<Choice, 'inputs'> & DispatchCandidate> {
       // A page a little larger than the room left: most passes take the first items they read.
-      for (const item of this.#settings.machine.readyItemsInPages(capacity * 4 + 64, capacity + 16)) {
-        const stored = this.#runs.dispatchFacts(item.runId, item.itemId)!;
+      for (const { item, facts: stored } of this.#settings.machine.readyCandidatesInPages(capacity * 4 + 64, capacity + 16)) {
         const spec = JSON.parse(stored.spec) as ItemSpec;
         const queue = spec.queue === undefined ? {} : { queue: spec.queue };
         yield { item, runId: item.runId, ...queue, locks: declaredLocks(spec.locks), stored, spec };

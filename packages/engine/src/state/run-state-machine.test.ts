@@ -8,6 +8,7 @@ import { isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import { AuditLog } from '../audit/audit-log.ts';
 import { openEngineDatabase } from '../database/open-engine-database.ts';
+import { RunStore } from './run-store.ts';
 import { RunStateMachine } from './run-state-machine.ts';
 
 const directories: string[] = [];
@@ -232,12 +233,15 @@ describe('RunStateMachine', () => {
     const all = machine.readyItems(100).map(key);
     expect(all).toHaveLength(12);
     for (const pageSize of [1, 2, 3, 5, 12, 20]) {
-      expect([...machine.readyItemsInPages(100, pageSize)].map(key)).toEqual(all);
-      expect([...machine.readyItemsInPages(7, pageSize)].map(key)).toEqual(all.slice(0, 7));
+      expect([...machine.readyCandidatesInPages(100, pageSize)].map(({ item }) => key(item))).toEqual(all);
+      expect([...machine.readyCandidatesInPages(7, pageSize)].map(({ item }) => key(item))).toEqual(all.slice(0, 7));
     }
+    // Each with what its dispatch needs, read in the same statement: what a read of the item's own gives.
+    const store = new RunStore(database);
+    for (const { item, facts } of machine.readyCandidatesInPages(100, 5)) expect(facts).toEqual(store.dispatchFacts(item.runId, item.itemId));
     pagesRead = 0;
     const taken: string[] = [];
-    for (const item of machine.readyItemsInPages(100, 3)) {
+    for (const { item } of machine.readyCandidatesInPages(100, 3)) {
       taken.push(key(item));
       if (taken.length === 4) break;
     }
@@ -273,8 +277,8 @@ describe('RunStateMachine', () => {
     expect(all).toHaveLength(90);
     // Pages of 80 sizes, each read whole (limit = size) and in two pages (limit = size + 1).
     for (let pageSize = 1; pageSize <= 80; pageSize++) {
-      expect([...machine.readyItemsInPages(pageSize, pageSize)].map(key)).toEqual(all.slice(0, pageSize));
-      expect([...machine.readyItemsInPages(pageSize + 1, pageSize)].map(key)).toEqual(all.slice(0, pageSize + 1));
+      expect([...machine.readyCandidatesInPages(pageSize, pageSize)].map(({ item }) => key(item))).toEqual(all.slice(0, pageSize));
+      expect([...machine.readyCandidatesInPages(pageSize + 1, pageSize)].map(({ item }) => key(item))).toEqual(all.slice(0, pageSize + 1));
     }
     // Each kept size prepared once (the first page and the page after): no statement per read.
     const literal = pagedSources.filter((source) => !source.includes('LIMIT ?'));

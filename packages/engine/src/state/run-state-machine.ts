@@ -15,7 +15,7 @@ import type { EngineDatabase } from '../database/engine-database.ts';
 import { newRunId } from './new-run-id.ts';
 import { cancelReasonData, decodeCancelRequest, encodeCancelRequest, type CancelRequest } from './cancel-request.ts';
 import type { ItemRecord, RunProgress, RunRecord } from './run-records.ts';
-import { RunStore, type NewItem } from './run-store.ts';
+import { RunStore, type NewItem, type ReadyCandidate } from './run-store.ts';
 import { engineActor } from '../engine-actor.ts';
 import { AttemptStore, type ItemAttemptRecord } from '../dispatch/attempt-store.ts';
 import { isInTransaction } from '../database/deferred-writes.ts';
@@ -499,8 +499,8 @@ export class RunStateMachine {
    * `readyItems(limit)`, read `pageSize` at a time as they are taken: a dispatch pass that fills
    * up after a few reads no more rows than it needs.
    */
-  readyItemsInPages(limit: number, pageSize: number): Iterable<ItemRecord> {
-    return this.#store.readyItemsInPages(limit, pageSize, iso(this.#now()));
+  readyCandidatesInPages(limit: number, pageSize: number): Iterable<ReadyCandidate> {
+    return this.#store.readyCandidatesInPages(limit, pageSize, iso(this.#now()));
   }
 
   /** When the next waiting retry becomes ready, if any (so a dispatcher can sleep until then). */

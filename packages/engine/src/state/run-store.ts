@@ -11,6 +11,16 @@ const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, sub
 const itemColumns = `run_id AS runId, item_id AS itemId, position, state, waiting_on AS waitingOn, approval_required AS approvalRequired, ready_at AS readyAt,
   cancel_requested_by AS cancelRequestedBy, failure, lock_wait_started_at AS lockWaitStartedAt, lock_wait_locks AS lockWaitLocks`;
 
+/**
+ * What a dispatch reads of an item besides its row (`DispatchFacts`, less the lock wait the row
+ * has). Each subquery an index search: measured on a 10,000-item run (issue 16), a JOIN of runs
+ * instead of the subquery ~25 µs, and MAX(attempt) over the item's attempts ~15 µs where their
+ * COUNT is ~1.5 µs (SQLite walks an index range forward faster than it seeks its end).
+ */
+const dispatchFactColumns = `items.spec, items.executor, (SELECT runs.workspace FROM runs WHERE runs.run_id = items.run_id) AS workspace,
+  (SELECT COUNT(*) + 1 FROM attempts WHERE attempts.run_id = items.run_id AND attempts.item_id = items.item_id) AS nextAttempt,
+  EXISTS (SELECT 1 FROM item_edges WHERE item_edges.run_id = items.run_id AND item_edges.prerequisite = items.item_id) AS hasDependents`;
+
 /** What a dispatch reads of a ready item (`RunStore.dispatchFacts`); the lock wait's names as JSON text. */
 export interface DispatchFacts {
   readonly spec: string;
@@ -63,7 +73,13 @@ const toItem = ({ lockWaitStartedAt, lockWaitLocks, ...row }: ItemRow): ItemReco
 /** How many page sizes of ready items keep statements of their own (`RunStore.#readyPageStatements`). */
 const readyPageSizesKept = 64;
 
-type ReadyRow = ItemRow & { readyRowid: number };
+type ReadyRow = ItemRow & Omit<DispatchFacts, 'lockWaitStartedAt' | 'lockWaitLocks'> & { readyRowid: number };
+
+/** A ready item as a dispatch pass reads it: its row and what its dispatch needs (`RunStore.dispatchFacts`). */
+export interface ReadyCandidate {
+  readonly item: ItemRecord;
+  readonly facts: DispatchFacts;
+}
 
 /** The prepared reads of a page of ready items (the first, and the one after a given one). */
 interface ReadyPageReads {
@@ -113,16 +129,9 @@ export class RunStore {
       itemSpec: prepare<[string, string], { spec: string; executor: string; workspace: string | null }>(
         'SELECT items.spec, items.executor, runs.workspace FROM items JOIN runs USING (run_id) WHERE run_id = ? AND item_id = ?',
       ),
-      // One point read of the item with two scalar subqueries, each an index search. Measured on
-      // a 10,000-item run (issue 16): the item's row ~2 µs; a JOIN of runs instead of the
-      // subquery ~25 µs, and MAX(attempt) over the item's attempts ~15 µs where their COUNT is
-      // ~1.5 µs (SQLite walks an index range forward faster than it seeks its end).
+      // One point read of the item with its scalar subqueries (`dispatchFactColumns`).
       dispatchFacts: prepare<[string, string], DispatchFacts>(
-        `SELECT items.spec, items.executor, (SELECT runs.workspace FROM runs WHERE runs.run_id = items.run_id) AS workspace,
-           items.lock_wait_started_at AS lockWaitStartedAt, items.lock_wait_locks AS lockWaitLocks,
-           (SELECT COUNT(*) + 1 FROM attempts WHERE attempts.run_id = items.run_id AND attempts.item_id = items.item_id) AS nextAttempt,
-           EXISTS (SELECT 1 FROM item_edges WHERE item_edges.run_id = items.run_id AND item_edges.prerequisite = items.item_id) AS hasDependents
-         FROM items WHERE run_id = ? AND item_id = ?`,
+        `SELECT ${dispatchFactColumns}, items.lock_wait_started_at AS lockWaitStartedAt, items.lock_wait_locks AS lockWaitLocks FROM items WHERE run_id = ? AND item_id = ?`,
       ),
       startLockWait: prepare(
         'UPDATE items SET lock_wait_started_at = ?, lock_wait_locks = ? WHERE run_id = ? AND item_id = ? AND lock_wait_started_at IS NULL',
@@ -312,20 +321,22 @@ export class RunStore {
   }
 
   /**
-   * `readyItems(limit, now)`, the same items in the same order, read `pageSize` rows at a time as
-   * the caller takes them: a caller that stops early (a dispatch pass that is full) reads no more
-   * pages. Each page is read whole, so the caller may run other statements between items.
+   * `readyItems(limit, now)`, the same items in the same order, each with its `dispatchFacts` read
+   * in the same statement, `pageSize` rows at a time as the caller takes them: a caller that stops
+   * early (a dispatch pass that is full) reads no more pages. Each page is read whole, so the
+   * caller may run other statements between items.
    */
-  *readyItemsInPages(limit: number, pageSize: number, now: string): Generator<ItemRecord> {
+  *readyCandidatesInPages(limit: number, pageSize: number, now: string): Generator<ReadyCandidate> {
     let after: { readyAt: string; rowid: number } | undefined;
     for (let read = 0; read < limit;) {
       const size = Math.min(pageSize, limit - read);
       const statements = this.#readyPageStatements(size);
       const page = after === undefined ? statements.first(now) : statements.after(now, after.readyAt, after.rowid);
       read += page.length;
-      for (const { readyRowid, ...row } of page) {
+      for (const { readyRowid, spec, executor, workspace, nextAttempt, hasDependents, ...row } of page) {
         after = { readyAt: row.readyAt!, rowid: readyRowid };
-        yield toItem(row);
+        const facts = { spec, executor, workspace, nextAttempt, hasDependents, lockWaitStartedAt: row.lockWaitStartedAt, lockWaitLocks: row.lockWaitLocks };
+        yield { item: toItem(row), facts };
       }
       if (page.length < size) return;
     }
@@ -356,11 +367,11 @@ export class RunStore {
     const prepare = this.#database.prepare.bind(this.#database);
     return {
       first: prepare<unknown[], ReadyRow>(
-        `SELECT ${itemColumns}, rowid AS readyRowid FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, rowid LIMIT ${limit}`,
+        `SELECT ${itemColumns}, ${dispatchFactColumns}, rowid AS readyRowid FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, rowid LIMIT ${limit}`,
       ),
       // The next page after (ready_at, rowid): FIFO order, read a page at a time.
       after: prepare<unknown[], ReadyRow>(
-        `SELECT ${itemColumns}, rowid AS readyRowid FROM items WHERE state = 'ready' AND ready_at <= ? AND (ready_at, rowid) > (?, ?) ORDER BY ready_at, rowid LIMIT ${limit}`,
+        `SELECT ${itemColumns}, ${dispatchFactColumns}, rowid AS readyRowid FROM items WHERE state = 'ready' AND ready_at <= ? AND (ready_at, rowid) > (?, ?) ORDER BY ready_at, rowid LIMIT ${limit}`,
       ),
     };
   }
