@@ -786,9 +786,8 @@ export class Dispatcher {
   }
 
   // Records an ended attempt; callers run it in a transaction or savepoint of its own. `current`:
-  // the caller read `attempt` in this same transaction, running (it is not read again).
-  // `current`: the caller read the attempt in this transaction and knows it live; `handle`, given
-  // with it, is a start recorded in this transaction whose row was left for its end to write.
+  // the caller read `attempt` in this same transaction, live (it is not read again); `handle`: its
+  // start was recorded in this transaction too, and left the row (state, handle) to this write.
   #recordCompletion(
     attempt: AttemptRecord,
     status: ExecutionStatus,

@@ -496,8 +496,8 @@ export class RunStateMachine {
   }
 
   /**
-   * `readyItems(limit)`, read `pageSize` at a time as they are taken: a dispatch pass that fills
-   * up after a few reads no more rows than it needs.
+   * `readyItems(limit)`, each with what its dispatch needs, read `pageSize` at a time as they are
+   * taken: a dispatch pass that fills up after a few reads no more rows than it needs.
    */
   readyCandidatesInPages(limit: number, pageSize: number): Iterable<ReadyCandidate> {
     return this.#store.readyCandidatesInPages(limit, pageSize, iso(this.#now()));
