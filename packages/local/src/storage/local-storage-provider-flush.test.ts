@@ -1,7 +1,7 @@
 // What a put does to the disk, on a real directory: its bytes and its folder entry are flushed
 // before it resolves (the engine starts a task only once the task's manifest is put, and a
-// manifest must survive a crash once a dispatch names it), and the puts of one dispatch pass,
-// made together into one folder, share their look at the folder.
+// manifest must survive a crash once a dispatch names it), and the looks at folders a put or a
+// read makes on its way are made on the calling thread, never through node's thread pool.
 import { createHash } from 'node:crypto';
 import { existsSync, readlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -11,8 +11,9 @@ import { LocalStorageProvider } from './local-storage-provider.ts';
 import { temporaryPrefix } from './durable-file.ts';
 import { temporaryFolders } from '../testing/local.test-support.ts';
 
-// Every lstat the provider makes, by path (passed through to the real one).
-const lstatPaths = vi.hoisted(() => [] as string[]);
+// Every lstat the provider makes, by path (passed through to the real one): through node's
+// thread pool (`lstatPaths`) and on the calling thread (`lstatSyncPaths`).
+const { lstatPaths, lstatSyncPaths } = vi.hoisted(() => ({ lstatPaths: [] as string[], lstatSyncPaths: [] as string[] }));
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
   return {
@@ -21,6 +22,16 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       lstatPaths.push(String(args[0]));
       return actual.lstat(...args);
     },
+  };
+});
+vi.mock('node:fs', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs')>();
+  return {
+    ...actual,
+    lstatSync: ((...args: Parameters<typeof actual.lstatSync>) => {
+      lstatSyncPaths.push(String(args[0]));
+      return actual.lstatSync(...args);
+    }) as typeof actual.lstatSync,
   };
 });
 
@@ -97,16 +108,18 @@ describe('LocalStorageProvider flushes', () => {
     for (const { key, bytes } of objects) expect(await storage.get(key)).toEqual(bytes);
   });
 
-  test('fifty if-absent puts made together into one folder look at the folder once between them, and never at the objects first', async () => {
+  test('fifty if-absent puts made together into one folder look at the folder on their own thread, never through the pool, and never at the objects first', async () => {
     const root = folder();
     const storage = new LocalStorageProvider({ root });
     await storage.put(manifest(0).key, manifest(0).bytes, { ifAbsent: true });
     lstatPaths.length = 0;
+    lstatSyncPaths.length = 0;
     const objects = Array.from({ length: 50 }, (_, index) => manifest(index + 1));
     const written = await Promise.all(objects.map(({ key, bytes }) => storage.put(key, bytes, { ifAbsent: true })));
     expect(written.every((result) => result.written)).toBe(true);
-    expect(lstatPaths.filter((path) => path === join(root, 'manifests'))).toHaveLength(1);
-    expect(lstatPaths.filter((path) => path.endsWith('.json'))).toEqual([]);
+    expect(lstatPaths.filter((path) => path === join(root, 'manifests'))).toEqual([]);
+    expect(lstatSyncPaths.filter((path) => path === join(root, 'manifests'))).toHaveLength(50);
+    expect([...lstatPaths, ...lstatSyncPaths].filter((path) => path.endsWith('.json'))).toEqual([]);
     // Put again, they find their objects there: each then looks at its own.
     lstatPaths.length = 0;
     const again = await Promise.all(objects.map(({ key, bytes }) => storage.put(key, bytes, { ifAbsent: true })));
@@ -114,14 +127,16 @@ describe('LocalStorageProvider flushes', () => {
     expect(lstatPaths.filter((path) => path.endsWith('.json'))).toHaveLength(50);
   });
 
-  test('fifty reads made together below a folder that does not exist look for it once (both its names) between them', async () => {
+  test('fifty reads made together below a folder that does not exist look for it (both its names) on their own thread, never through the pool', async () => {
     const root = folder();
     const storage = new LocalStorageProvider({ root });
     await storage.put(manifest(0).key, manifest(0).bytes, { ifAbsent: true });
     lstatPaths.length = 0;
+    lstatSyncPaths.length = 0;
     const found = await Promise.all(Array.from({ length: 50 }, (_, index) => storage.get(`results/run/item-${index}/1.json`)));
     expect(found.every((bytes) => bytes === null)).toBe(true);
-    expect(lstatPaths.filter((path) => path === join(root, 'results'))).toHaveLength(1);
-    expect(lstatPaths.filter((path) => path === join(root, 'results\\'))).toHaveLength(1);
+    expect(lstatPaths).toEqual([]);
+    expect(lstatSyncPaths.filter((path) => path === join(root, 'results'))).toHaveLength(50);
+    expect(lstatSyncPaths.filter((path) => path === join(root, 'results\\'))).toHaveLength(50);
   });
 });
