@@ -5,7 +5,7 @@ import { keyIdOf, verifyBundle } from '@cairn/audit';
 import { isCairnError } from '@cairn/protocol';
 import { expect, test, describe } from 'vitest';
 import { createEngine } from './engine.ts';
-import { ana, engineHarness, backends } from './engine.test-support.ts';
+import { ana, engineHarness, backends, eventually } from './engine.test-support.ts';
 
 describe.each(backends)('on %s', (backend) => {
   const { databasePath, engineWith, runs } = engineHarness(backend);
@@ -157,6 +157,37 @@ describe.each(backends)('on %s', (backend) => {
     const anchored = () => [...engine.audit.entries()].filter((entry) => entry.action === 'checkpoint.anchored');
     for (let wait = 0; wait < 300 && !anchored().some((entry) => entry.outcome === 'success'); wait++) await sleep(10);
     expect(anchored().map((entry) => entry.outcome)).toEqual(['failure', 'success']);
+  });
+
+  test('an anchor that answers slowly does not hold the engine: a run is dispatched and ends while its checkpoints wait for the anchor, anchored once it answers', async () => {
+    const anchor = createInMemoryAuditAnchor();
+    let answer: () => void = () => {};
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    let calls = 0;
+    // A timestamp authority far away: no checkpoint is anchored until the test lets it answer.
+    const slow: AuditAnchorV1 = {
+      specificationVersion: 'v1',
+      provider: 'slow',
+      guarantee: 'detect',
+      anchor: async (checkpoint) => {
+        calls++;
+        await answered;
+        return anchor.anchor(checkpoint);
+      },
+      read: (reference) => anchor.read(reference),
+    };
+    // A checkpoint due every 20 entries: many fall due while the run is being dispatched.
+    const { engine } = await engineWith({ anchors: [slow], checkpoints: { everyEntries: 20 } });
+    engine.start();
+    const items = Array.from({ length: 60 }, (_, index) => ({ id: `i${index}`, runtime: { kind: 'command' as const, argv: ['true'] } }));
+    const { runId } = engine.submit({ version: 1, name: 'slow-anchor', items }, { actor: ana });
+    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+    const anchored = () => [...engine.audit.entries()].filter((entry) => entry.action === 'checkpoint.anchored');
+    expect(calls).toBeGreaterThan(0);
+    expect(anchored()).toEqual([]);
+    answer();
+    await eventually(() => anchored().length > 0 && engine.metrics().pendingCheckpoints === 0);
+    expect(anchored().every((entry) => entry.outcome === 'success')).toBe(true);
   });
 
   test('a long run never starves timers and I/O in the same process', async () => {

@@ -222,7 +222,9 @@ export class Engine {
   #service: EngineService | undefined;
   /** Starts of earlier passes waiting for the commit of their dispatches (they never reject: see `#handOff`). */
   readonly #handedOff = new Set<Promise<void>>();
-  /** Why work the loop handed off (a pass's starts, a turn's commit) failed: the next turn throws it. */
+  /** Whether the loop's anchoring is under way (`#anchorInBackground`). */
+  #anchoringInBackground = false;
+  /** Why work the loop handed off (a pass's starts, a turn's commit, anchoring) failed: the next turn throws it. */
   #handedOffFailure: { error: unknown } | undefined;
 
   constructor(settings: EngineSettings) {
@@ -658,7 +660,7 @@ export class Engine {
         }
         const started = await this.#dispatch();
         await this.#checkpointer.issueIfDue();
-        await this.#checkpointer.anchorDue();
+        this.#anchorInBackground();
         // The turn's writes go in the next group commit (readers of the state store see them once it
         // lands). Only effects wait for it, each on its own: the loop does not.
         this.#handOff(this.#commit());
@@ -701,6 +703,23 @@ export class Engine {
 
   // Keeps work the loop did not wait for until it settles; a failure is thrown at the end of the
   // next turn (which it wakes), so it is handled as the turn's own.
+  /**
+   * Anchors the checkpoints that are due without the loop waiting: an anchor is a round trip out
+   * of the machine (a synced file, S3, a timestamp authority) and one is due every
+   * `checkpoint.everyEntries` entries, so waiting for each stalled dispatching for as long. One
+   * anchoring at a time: a turn while one is under way starts none (the next turn will). Its
+   * failure fails a later turn, as any work handed off.
+   */
+  #anchorInBackground(): void {
+    if (this.#anchoringInBackground) return;
+    this.#anchoringInBackground = true;
+    this.#handOff(
+      this.#checkpointer.anchorDue().finally(() => {
+        this.#anchoringInBackground = false;
+      }),
+    );
+  }
+
   #handOff(work: Promise<unknown>): void {
     const settled: Promise<void> = work
       .then(

@@ -61,8 +61,14 @@ const anchorBackoff = { initial: '1s', factor: 2, max: '5m', jitter: false } as 
 export class Checkpointer {
   readonly #settings: CheckpointerSettings;
   readonly #statements;
-  /** The step in progress: the loop and an export may both ask, and must not sign or anchor twice. */
+  /** The signing step in progress: the loop and an export may both ask, and must not sign twice. */
   #busy: Promise<unknown> = Promise.resolve();
+  /**
+   * The anchoring in progress, a line of its own: anchors are outside the machine (a file synced
+   * to disk, S3, a timestamp authority), and a checkpoint issued meanwhile need not wait for them.
+   * The loop and an export may both ask, and must not anchor a checkpoint twice.
+   */
+  #anchoring: Promise<unknown> = Promise.resolve();
   /** The check (and handover) of the signer's key against the log's, once per process. */
   #takeOver: Promise<SignerTakeOver> | undefined;
   readonly #commit: GroupCommit;
@@ -116,7 +122,14 @@ export class Checkpointer {
 
   /** Anchors every checkpoint that is due; returns how many became anchored. */
   anchorDue(): Promise<number> {
-    return this.takeOver().then(() => this.#exclusive(() => this.#anchorDue()));
+    return this.takeOver().then(() => {
+      const result = this.#anchoring.then(
+        () => this.#anchorDue(),
+        () => this.#anchorDue(),
+      );
+      this.#anchoring = result.catch(() => undefined);
+      return result;
+    });
   }
 
   /**
