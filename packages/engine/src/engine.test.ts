@@ -139,16 +139,9 @@ describe.each(backends)('on %s', (backend) => {
   test('an anchor outage queues the checkpoint and anchors it later; nothing is dropped', { timeout: 15_000 }, async () => {
     const anchor = createInMemoryAuditAnchor();
     let failures = 1;
-    const flaky: AuditAnchorV1 = {
-      specificationVersion: 'v1',
-      provider: 'flaky',
-      guarantee: 'detect',
-      anchor: async (checkpoint) => {
-        if (failures-- > 0) throw new Error('anchor unreachable');
-        return anchor.anchor(checkpoint);
-      },
-      read: (reference) => anchor.read(reference),
-    };
+    const flaky = anchorAfter(anchor, 'flaky', async () => {
+      if (failures-- > 0) throw new Error('anchor unreachable');
+    });
     const { engine } = await engineWith({ anchors: [flaky] });
     engine.start();
     const { runId } = engine.submit({ version: 1, name: 'outage', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana });
@@ -165,17 +158,10 @@ describe.each(backends)('on %s', (backend) => {
     const answered = new Promise<void>((resolve) => (answer = resolve));
     let calls = 0;
     // A timestamp authority far away: no checkpoint is anchored until the test lets it answer.
-    const slow: AuditAnchorV1 = {
-      specificationVersion: 'v1',
-      provider: 'slow',
-      guarantee: 'detect',
-      anchor: async (checkpoint) => {
-        calls++;
-        await answered;
-        return anchor.anchor(checkpoint);
-      },
-      read: (reference) => anchor.read(reference),
-    };
+    const slow = anchorAfter(anchor, 'slow', async () => {
+      calls++;
+      await answered;
+    });
     // A checkpoint due every 20 entries: many fall due while the run is being dispatched.
     const { engine } = await engineWith({ anchors: [slow], checkpoints: { everyEntries: 20 } });
     engine.start();
@@ -250,3 +236,17 @@ describe.each(backends)('on %s', (backend) => {
     });
   });
 });
+
+/** An anchor that runs `before` (which may throw, or take its time) and then anchors in `anchor`. */
+function anchorAfter(anchor: AuditAnchorV1, provider: string, before: () => Promise<void>): AuditAnchorV1 {
+  return {
+    specificationVersion: 'v1',
+    provider,
+    guarantee: 'detect',
+    anchor: async (checkpoint) => {
+      await before();
+      return anchor.anchor(checkpoint);
+    },
+    read: (reference) => anchor.read(reference),
+  };
+}

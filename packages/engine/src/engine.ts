@@ -701,12 +701,10 @@ export class Engine {
     await this.#commit().catch((error: unknown) => this.#settings.logger?.warn({ error: String(error) }, 'the last commit at stop failed'));
   }
 
-  // Keeps work the loop did not wait for until it settles; a failure is thrown at the end of the
-  // next turn (which it wakes), so it is handled as the turn's own.
   /**
    * Anchors the checkpoints that are due without the loop waiting: an anchor is a round trip out
    * of the machine (a synced file, S3, a timestamp authority) and one is due every
-   * `checkpoint.everyEntries` entries, so waiting for each stalled dispatching for as long. One
+   * `checkpoints.everyEntries` entries, so waiting for each stalled dispatching for as long. One
    * anchoring at a time: a turn while one is under way starts none (the next turn will). Its
    * failure fails a later turn, as any work handed off.
    */
@@ -720,6 +718,8 @@ export class Engine {
     );
   }
 
+  // Keeps work the loop did not wait for until it settles; a failure is thrown at the end of the
+  // next turn (which it wakes), so it is handled as the turn's own.
   #handOff(work: Promise<unknown>): void {
     const settled: Promise<void> = work
       .then(

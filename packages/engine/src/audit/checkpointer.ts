@@ -61,14 +61,14 @@ const anchorBackoff = { initial: '1s', factor: 2, max: '5m', jitter: false } as 
 export class Checkpointer {
   readonly #settings: CheckpointerSettings;
   readonly #statements;
-  /** The signing step in progress: the loop and an export may both ask, and must not sign twice. */
-  #busy: Promise<unknown> = Promise.resolve();
+  /** Signing steps (the handover, issuing): the loop and an export may both ask, and must not sign twice. */
+  readonly #signing = new StepLine();
   /**
-   * The anchoring in progress, a line of its own: anchors are outside the machine (a file synced
-   * to disk, S3, a timestamp authority), and a checkpoint issued meanwhile need not wait for them.
-   * The loop and an export may both ask, and must not anchor a checkpoint twice.
+   * Anchoring, a line of its own: anchors are outside the machine (a file synced to disk, S3, a
+   * timestamp authority), and a checkpoint issued meanwhile need not wait for them. The loop and
+   * an export may both ask, and must not anchor a checkpoint twice.
    */
-  #anchoring: Promise<unknown> = Promise.resolve();
+  readonly #anchoring = new StepLine();
   /** The check (and handover) of the signer's key against the log's, once per process. */
   #takeOver: Promise<SignerTakeOver> | undefined;
   readonly #commit: GroupCommit;
@@ -117,19 +117,12 @@ export class Checkpointer {
    * entry old enough, or a run ended since the last one. Returns its tree size, if it issued one.
    */
   issueIfDue(): Promise<number | undefined> {
-    return this.takeOver().then(() => this.#exclusive(() => this.#issueIfDue()));
+    return this.takeOver().then(() => this.#signing.run(() => this.#issueIfDue()));
   }
 
   /** Anchors every checkpoint that is due; returns how many became anchored. */
   anchorDue(): Promise<number> {
-    return this.takeOver().then(() => {
-      const result = this.#anchoring.then(
-        () => this.#anchorDue(),
-        () => this.#anchorDue(),
-      );
-      this.#anchoring = result.catch(() => undefined);
-      return result;
-    });
+    return this.takeOver().then(() => this.#anchoring.run(() => this.#anchorDue()));
   }
 
   /**
@@ -145,10 +138,12 @@ export class Checkpointer {
    * call, resuming the handover where it stopped.
    */
   takeOver(): Promise<SignerTakeOver> {
-    this.#takeOver ??= this.#exclusive(() => this.#takeOverNow()).catch((error: unknown) => {
-      if (!isCairnError(error, 'CAIRN_CONFIG_INVALID')) this.#takeOver = undefined;
-      throw error;
-    });
+    this.#takeOver ??= this.#signing
+      .run(() => this.#takeOverNow())
+      .catch((error: unknown) => {
+        if (!isCairnError(error, 'CAIRN_CONFIG_INVALID')) this.#takeOver = undefined;
+        throw error;
+      });
     return this.#takeOver;
   }
 
@@ -208,12 +203,6 @@ export class Checkpointer {
     // The new key seals the handover at once: from here on, every checkpoint is its own.
     await this.#issue(signer);
     return { rotated: true, keyId, fromKeyId: log.keyId, seq: entry.seq, fromCheckpoint };
-  }
-
-  #exclusive<T>(step: () => Promise<T>): Promise<T> {
-    const result = this.#busy.then(step, step);
-    this.#busy = result.catch(() => undefined);
-    return result;
   }
 
   async #issueIfDue(): Promise<number | undefined> {
@@ -338,6 +327,17 @@ export class Checkpointer {
         receipts: JSON.parse(row.receipts) as DsseEnvelope[],
       }
     );
+  }
+}
+
+/** Steps run one at a time, in the order asked; a step that fails does not stop the ones after it. */
+class StepLine {
+  #last: Promise<unknown> = Promise.resolve();
+
+  run<T>(step: () => Promise<T>): Promise<T> {
+    const result = this.#last.then(step, step);
+    this.#last = result.catch(() => undefined);
+    return result;
   }
 }
 
