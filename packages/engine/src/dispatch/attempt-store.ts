@@ -93,9 +93,9 @@ export class AttemptStore {
          VALUES (?, ?, ?, ?, ?, ?, 'dispatching', ?, ?, ?, ?, ?, ?, ?)`,
       ),
       started: prepare(`UPDATE attempts SET state = 'running', handle = ? WHERE execution_id = ?`),
-      finished: prepare('UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ?, failure = ? WHERE execution_id = ?'),
-      startedAndFinished: prepare(
-        'UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ?, failure = ?, handle = ? WHERE execution_id = ?',
+      // The handle too when the start left the row to the end (null keeps the one stored).
+      finished: prepare(
+        'UPDATE attempts SET state = ?, exit_code = ?, artifacts = ?, finished_at = ?, failure = ?, handle = COALESCE(?, handle) WHERE execution_id = ?',
       ),
       live: prepare<[], AttemptRow>(`SELECT ${columns} FROM attempts WHERE state IN ('dispatching', 'running') ORDER BY dispatched_at`),
       requestStop: prepare(`UPDATE attempts SET stop_reason = COALESCE(stop_reason, ?) WHERE execution_id = ?`),
@@ -174,9 +174,15 @@ export class AttemptStore {
     /** Given when its start, in the same transaction, left the row to this write: the start's handle. */
     handle?: ExecutionHandle,
   ): void {
-    const values = [state, exitCode, artifacts === null ? null : JSON.stringify(artifacts), finishedAt, failure === null ? null : JSON.stringify(failure)];
-    if (handle === undefined) this.#statements.finished.run(...values, executionId);
-    else this.#statements.startedAndFinished.run(...values, JSON.stringify(handle), executionId);
+    this.#statements.finished.run(
+      state,
+      exitCode,
+      artifacts === null ? null : JSON.stringify(artifacts),
+      finishedAt,
+      failure === null ? null : JSON.stringify(failure),
+      handle === undefined ? null : JSON.stringify(handle),
+      executionId,
+    );
   }
 
   /** The item's attempts, first to last (the primary key's order: one index range). */

@@ -449,19 +449,17 @@ export class Dispatcher {
       this.#settings.database.transaction(() => {
         // An attempt whose exit is recorded just below has its row written once, by its end (with
         // its handle): a row written twice in one transaction was a share of a chain's hop.
-        const endingNow = new Map(
-          early.flatMap(({ executionId, read }) => (read === 'unread' ? [] : [[executionId, undefined as ExecutionHandle | undefined]])),
-        );
+        const endingNow = new Set(early.flatMap(({ executionId, read }) => (read === 'unread' ? [] : [executionId])));
+        const handles = new Map<string, ExecutionHandle>();
         for (const start of starts) {
           if ('handle' in start) {
-            const ending = endingNow.has(start.dispatch.executionId);
-            if (ending) endingNow.set(start.dispatch.executionId, start.handle);
-            this.#recordStart(start.dispatch, start.handle, { rowWritten: !ending });
+            handles.set(start.dispatch.executionId, start.handle);
+            this.#recordStart(start.dispatch, start.handle, { rowWritten: !endingNow.has(start.dispatch.executionId) });
           } else if (storageFullReason(start.error) !== undefined) storageFull ??= start.error;
           else this.#recordStartFailure(start.dispatch, start.error);
         }
         for (const { executionId, status, read } of early) {
-          const handle = endingNow.get(executionId);
+          const handle = handles.get(executionId);
           if (read === 'unread' || handle === undefined) continue;
           const attempt = this.#attempts.byExecutionId(executionId);
           if (attempt?.state !== 'dispatching') continue;
