@@ -64,7 +64,7 @@ describe.each(Object.keys(backends))('the %s token store', (kind) => {
     expect(await serving.hasLiveTokens()).toBe(false);
     // A second revoke keeps the first time.
     expect((await serving.revoke(record.id, new Date('2026-11-24T00:00:00.000Z'))).revokedAt).toBe('2026-11-23T10:00:00.000Z');
-    const later = await other.create('later', ['admin']);
+    const later = await other.create('later', ['admin'], new Date(Date.now() + 1_000));
     expect(await serving.verify(later.token)).toEqual(later.record);
     expect((await serving.list()).map((listed) => [listed.name, listed.revokedAt === undefined])).toEqual([
       ['ci', false],
@@ -76,8 +76,9 @@ describe.each(Object.keys(backends))('the %s token store', (kind) => {
   test('a dashboard session is marked as one, through either store; a token only named like one is not', async () => {
     const { stores } = await backends[kind]!();
     const [serving, other] = stores;
-    const session = await serving.create('dashboard session', ['runs:read'], new Date(), { session: true, expiresAt: new Date(Date.now() + 60_000) });
-    const named = await serving.create('dashboard session', ['runs:read']);
+    // Created a second apart: the list orders by creation time, and two tokens of one millisecond by random id.
+    const session = await serving.create('dashboard session', ['runs:read'], new Date(Date.now() - 1_000), { session: true, expiresAt: new Date(Date.now() + 60_000) });
+    const named = await serving.create('dashboard session', ['runs:read'], new Date());
     expect(session.record.session).toBe(true);
     expect((await other.verify(session.token))?.session).toBe(true);
     expect((await other.verify(named.token))?.session).toBeUndefined();
