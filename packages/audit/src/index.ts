@@ -1,4 +1,4 @@
-export { emptyTreeHash, hashLength, leafHash, leafHashOfText, nodeHash } from './merkle/merkle-hash.ts';
+export { emptyTreeHash, hashLength, leafHash, leafHashOfText, nodeHash, perfectTreeHash } from './merkle/merkle-hash.ts';
 export { verifyInclusion } from './merkle/verify-inclusion.ts';
 export { verifyConsistency } from './merkle/verify-consistency.ts';
 export { MerkleLog } from './merkle/merkle-log.ts';

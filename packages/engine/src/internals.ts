@@ -3,7 +3,7 @@
 // better-sqlite3's types: type-checking against them needs `@types/better-sqlite3`.
 export { AuditLog } from './audit/audit-log.ts';
 export type { AuditLogSettings } from './audit/audit-log.ts';
-export { SqliteMerkleNodeStore } from './audit/sqlite-merkle-node-store.ts';
+export { lowestStoredNodeLevel, SqliteMerkleNodeStore } from './audit/sqlite-merkle-node-store.ts';
 export { Checkpointer } from './audit/checkpointer.ts';
 export type { CheckpointerSettings, StoredCheckpoint } from './audit/checkpointer.ts';
 export { AuditQueryReader } from './audit/audit-query.ts';

@@ -1,10 +1,10 @@
 // `cairn audit verify-log` on a real server's data directory: init, a run through the engine, then
 // the whole log checked against every checkpoint (and, --online, the anchor); then the database
-// edited by hand, which fails naming the seq of the edited entry.
+// edited by hand, which fails naming the entries the edited one is among.
 import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { auditLeafHash } from '@cairn/audit';
+import { auditLeafHash, perfectTreeHash } from '@cairn/audit';
 import type { AuditEntry } from '@cairn/core';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -74,38 +74,45 @@ test('an untouched log verifies: every entry, every checkpoint, and with --onlin
   expect((await cairn(['audit', 'verify-log'], scratch)).status).toBe(2);
 });
 
-test('an entry edited in the database fails, naming its seq; with its stored leaf edited too, the checkpoint it breaks', { timeout: 60_000 }, async () => {
-  const copy = join(scratch, 'tampered');
-  // Work on a copy of the server folder, so the untouched log stays for the other test.
-  cpSync(directory, copy, { recursive: true });
-  const db = new Database(join(copy, 'cairn-data', 'cairn.db'));
-  try {
-    const row = db.prepare('SELECT body FROM audit_entries WHERE seq = 3').get() as { body: string };
-    const entry = JSON.parse(row.body) as AuditEntry;
-    const edited: AuditEntry = { ...entry, time: '2020-01-01T00:00:00.000Z' };
-    db.prepare('UPDATE audit_entries SET body = ? WHERE seq = 3').run(JSON.stringify(edited));
-    const result = await cairn(['--json', 'audit', 'verify-log'], copy);
-    expect(result.status).toBe(1);
-    expect(JSON.parse(result.stdout) as Verified).toMatchObject({
-      valid: false,
-      entriesChecked: 3,
-      failure: { seq: 3, detail: expect.stringContaining('entry seq 3 does not hash to the leaf') },
-    });
-    const text = await cairn(['audit', 'verify-log'], copy);
-    expect(text.stdout).toMatch(/^first failure at seq 3: entry seq 3/m);
+test(
+  'an entry edited in the database fails, naming the 16 entries it is among; with their stored subtree edited too, the checkpoint it breaks',
+  { timeout: 60_000 },
+  async () => {
+    const copy = join(scratch, 'tampered');
+    // Work on a copy of the server folder, so the untouched log stays for the other test.
+    cpSync(directory, copy, { recursive: true });
+    const db = new Database(join(copy, 'cairn-data', 'cairn.db'));
+    try {
+      // The last entry of the first 16: the check reads the subtree over them right after it.
+      const row = db.prepare('SELECT body FROM audit_entries WHERE seq = 15').get() as { body: string };
+      const entry = JSON.parse(row.body) as AuditEntry;
+      const edited: AuditEntry = { ...entry, time: '2020-01-01T00:00:00.000Z' };
+      db.prepare('UPDATE audit_entries SET body = ? WHERE seq = 15').run(JSON.stringify(edited));
+      const result = await cairn(['--json', 'audit', 'verify-log'], copy);
+      expect(result.status).toBe(1);
+      expect(JSON.parse(result.stdout) as Verified).toMatchObject({
+        valid: false,
+        entriesChecked: 16,
+        failure: { seq: 0, detail: expect.stringContaining('entries 0..15 do not hash to the subtree the log stored over them') },
+      });
+      const text = await cairn(['audit', 'verify-log'], copy);
+      expect(text.stdout).toMatch(/^first failure at seq 0: entries 0\.\.15 /m);
 
-    // The stored leaf rewritten to match: the signed root of the first checkpoint still catches it.
-    db.prepare('UPDATE merkle_nodes SET hash = ? WHERE level = 0 AND idx = 3').run(Buffer.from(auditLeafHash(edited)));
-    const byRoot = JSON.parse((await cairn(['--json', 'audit', 'verify-log'], copy)).stdout) as Verified;
-    expect(byRoot).toMatchObject({
-      valid: false,
-      checkpointsChecked: 0,
-      failure: { seq: 0, detail: expect.stringMatching(/^entries 0\.\.\d+ do not recompute the signed root/) },
-    });
-  } finally {
-    db.close();
-  }
-});
+      // The stored subtree rewritten to match: the signed root of the first checkpoint over seq 15 still catches it.
+      const bodies = db.prepare('SELECT body FROM audit_entries WHERE seq < 16 ORDER BY seq').all() as { body: string }[];
+      const subtree = perfectTreeHash(bodies.map((stored) => auditLeafHash(JSON.parse(stored.body) as AuditEntry)));
+      expect(db.prepare('UPDATE merkle_nodes SET hash = ? WHERE level = 4 AND idx = 0').run(Buffer.from(subtree)).changes).toBe(1);
+      const covering = (db.prepare('SELECT MIN(tree_size) AS size FROM checkpoints WHERE tree_size > 15').get() as { size: number }).size;
+      const byRoot = JSON.parse((await cairn(['--json', 'audit', 'verify-log'], copy)).stdout) as Verified;
+      expect(byRoot).toMatchObject({
+        valid: false,
+        failure: { treeSize: covering, detail: expect.stringMatching(new RegExp(`^entries \\d+\\.\\.${covering - 1} do not recompute the signed root`)) },
+      });
+    } finally {
+      db.close();
+    }
+  },
+);
 
 test('with --online, an anchor that lost a checkpoint fails naming the anchor and the tree size', { timeout: 60_000 }, async () => {
   const copy = join(scratch, 'lost-anchor');

@@ -1,5 +1,5 @@
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
-import { checkpointOfRow, leafBytes, logPageSize, parsedBody, type CheckpointRow, type ServerLogSource } from './server-log-source.ts';
+import { checkpointOfRow, hashBytes, logPageSize, parsedBody, type CheckpointRow, type ServerLogSource } from './server-log-source.ts';
 
 type PostgresState = Extract<LoadedServerConfig['config']['engine']['state'], { kind: 'postgres' }>;
 
@@ -10,7 +10,7 @@ type PostgresState = Extract<LoadedServerConfig['config']['engine']['state'], { 
  * open while the log is checked (which, with `--online`, waits on anchors between pages).
  */
 export async function openPostgresLogSource(state: PostgresState): Promise<ServerLogSource> {
-  const { connectPostgres, describePostgresTarget, parsePostgresStateSettings, quotedSchema } = await import('@cairn/engine/internals');
+  const { connectPostgres, describePostgresTarget, lowestStoredNodeLevel, parsePostgresStateSettings, quotedSchema } = await import('@cairn/engine/internals');
   const settings = parsePostgresStateSettings(state);
   const client = await connectPostgres(settings, 'reader');
   const schema = quotedSchema(settings.schema);
@@ -18,21 +18,25 @@ export async function openPostgresLogSource(state: PostgresState): Promise<Serve
   try {
     const { rows } = await client.query<{ size: number }>(`SELECT COALESCE(MAX(seq) + 1, 0)::int AS size FROM ${schema}.audit_entries`);
     const size = rows[0]!.size;
-    // Read with their entries, a page at a time: the check asks for an entry's leaf just after the entry.
-    const leaves = new Map<number, Buffer | null>();
+    // Read with their entries, a page at a time: the check asks for a subtree just after its last entry.
+    const level = lowestStoredNodeLevel;
+    const subtrees = new Map<number, Buffer>();
     return {
       location,
       async *entries() {
         for (let next = 0; next < size;) {
-          const { rows: page } = await client.query<{ seq: number; body: string; hash: Buffer | null }>(
-            `SELECT entry.seq::int AS seq, entry.body, leaf.hash FROM ${schema}.audit_entries entry
-               LEFT JOIN ${schema}.merkle_nodes leaf ON leaf.level = 0 AND leaf.idx = entry.seq
-             WHERE entry.seq >= $1 AND entry.seq < $2 ORDER BY entry.seq LIMIT $3`,
+          const { rows: page } = await client.query<{ seq: number; body: string }>(
+            `SELECT seq::int AS seq, body FROM ${schema}.audit_entries WHERE seq >= $1 AND seq < $2 ORDER BY seq LIMIT $3`,
             [next, size, logPageSize],
           );
           if (page.length === 0) return;
-          leaves.clear();
-          for (const row of page) leaves.set(row.seq, row.hash);
+          // The subtrees whose last entry is on this page.
+          const { rows: nodes } = await client.query<{ idx: number; hash: Buffer }>(
+            `SELECT idx::int AS idx, hash FROM ${schema}.merkle_nodes WHERE level = $1 AND idx >= $2 AND idx < $3`,
+            [level, Math.floor(page[0]!.seq / 2 ** level), Math.floor((page.at(-1)!.seq + 1) / 2 ** level)],
+          );
+          subtrees.clear();
+          for (const row of nodes) subtrees.set(row.idx, row.hash);
           for (const row of page) yield parsedBody(row.body, row.seq);
           next = page.at(-1)!.seq + 1;
         }
@@ -49,7 +53,7 @@ export async function openPostgresLogSource(state: PostgresState): Promise<Serve
           after = page.at(-1)!.treeSize;
         }
       },
-      storedLeafHash: (seq) => leafBytes(leaves.get(seq)),
+      storedSubtrees: { level, hash: (index) => hashBytes(subtrees.get(index)) },
       close: () => client.end(),
     };
   } catch (error) {

@@ -6,17 +6,21 @@ export const logPageSize = 1000;
 
 /**
  * A server's audit log as `cairn audit verify-log` reads it, from whichever store keeps the
- * engine's state: its entries in seq order, its checkpoints in tree-size order, and the leaf hash
- * stored for each entry (only to name an edited entry by its own seq). The log's length is fixed
- * when the source opens: entries a running server appends meanwhile are left out.
+ * engine's state: its entries in seq order, its checkpoints in tree-size order, and the hashes of
+ * the complete subtrees its Merkle tree stores at its lowest stored level (only to name the few
+ * entries among which an edited one is). The log's length is fixed when the source opens: entries
+ * a running server appends meanwhile are left out.
  */
 export interface ServerLogSource {
   /** Where the log was read from, for messages: a file, or a PostgreSQL target (never a password). */
   readonly location: string;
   entries(): AsyncIterable<unknown>;
   checkpoints(): AsyncIterable<LogCheckpoint>;
-  /** The leaf stored for `seq`, once `entries()` has yielded that entry; undefined if none was stored. */
-  storedLeafHash(seq: number): Uint8Array | undefined;
+  /**
+   * The stored subtrees of `level` (the engine's lowest stored node level): `hash(index)` once
+   * `entries()` has yielded the last entry under it; undefined if none was stored.
+   */
+  readonly storedSubtrees: { readonly level: number; hash(index: number): Uint8Array | undefined };
   close(): Promise<void>;
 }
 
@@ -44,6 +48,6 @@ export function parsedBody(body: string, seq: number): unknown {
   }
 }
 
-export function leafBytes(hash: Buffer | null | undefined): Uint8Array | undefined {
+export function hashBytes(hash: Buffer | null | undefined): Uint8Array | undefined {
   return hash ? new Uint8Array(hash.buffer, hash.byteOffset, hash.byteLength) : undefined;
 }

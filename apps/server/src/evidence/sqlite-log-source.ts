@@ -1,7 +1,8 @@
 import { CairnError } from '@cairn/protocol';
 import Database from 'better-sqlite3';
+import { lowestStoredNodeLevel } from '@cairn/engine/internals';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
-import { checkpointOfRow, leafBytes, logPageSize, parsedBody, type CheckpointRow, type ServerLogSource } from './server-log-source.ts';
+import { checkpointOfRow, hashBytes, logPageSize, parsedBody, type CheckpointRow, type ServerLogSource } from './server-log-source.ts';
 
 /** The audit log in the server's SQLite database, opened read-only. */
 export function openSqliteLogSource(loaded: LoadedServerConfig): ServerLogSource {
@@ -22,7 +23,7 @@ export function openSqliteLogSource(loaded: LoadedServerConfig): ServerLogSource
   const checkpointPage = database.prepare<[number, number, number], CheckpointRow & { treeSize: number }>(
     'SELECT tree_size AS treeSize, envelope, anchored, receipts FROM checkpoints WHERE tree_size > ? AND tree_size <= ? ORDER BY tree_size LIMIT ?',
   );
-  const leaf = database.prepare<[number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = 0 AND idx = ?');
+  const node = database.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?');
   return {
     location: loaded.paths.database,
     async *entries() {
@@ -41,7 +42,7 @@ export function openSqliteLogSource(loaded: LoadedServerConfig): ServerLogSource
         after = rows.at(-1)!.treeSize;
       }
     },
-    storedLeafHash: (seq) => leafBytes(leaf.get(seq)?.hash),
+    storedSubtrees: { level: lowestStoredNodeLevel, hash: (index) => hashBytes(node.get(lowestStoredNodeLevel, index)?.hash) },
     close: async () => void database.close(),
   };
 }

@@ -10,7 +10,8 @@ import { openSqliteLogSource } from './sqlite-log-source.ts';
  * rows at a time, never the whole log), checked against every checkpoint it issued with the
  * server's own signing key, and with `anchors` (`--online`) against the anchors too. The log's
  * length is fixed when the check starts: entries a running server appends meanwhile are left out.
- * The stored Merkle leaves only locate an edited entry; the verdict rests on the signed roots.
+ * The stored Merkle subtrees only locate an edited entry (among 16); the verdict rests on the
+ * signed roots.
  */
 export async function verifyServerLog(
   loaded: LoadedServerConfig,
@@ -24,7 +25,7 @@ export async function verifyServerLog(
       trustedKeys: [key],
       origin: loaded.config.engine.origin,
       ...(options.anchors && options.anchors.length > 0 ? { trustedAnchors: options.anchors } : {}),
-      storedLeafHash: (seq) => source.storedLeafHash(seq),
+      storedSubtrees: source.storedSubtrees,
     });
   } finally {
     await source.close();

@@ -9,6 +9,7 @@ import { signReceipt } from '../anchor/signed-receipt.ts';
 import { signCheckpoint } from '../checkpoint/checkpoint-envelope.ts';
 import { createTestSigner } from '../dsse/test-signer.test-support.ts';
 import { auditLeafHash } from '../entries/audit-entry-leaf.ts';
+import { perfectTreeHash } from '../merkle/merkle-hash.ts';
 import { verifyAuditLog, type LogCheckpoint } from './verify-audit-log.ts';
 
 async function logEvidence() {
@@ -45,7 +46,7 @@ test('a whole log passes against every checkpoint, counting entries, checkpoints
   });
 });
 
-test('an edited entry fails at the checkpoint whose root it breaks, or at its own seq when stored leaves are given', async () => {
+test("an edited entry fails at the checkpoint whose root it breaks, at its own seq when stored leaves are given, among its subtree's when stored subtrees are", async () => {
   const { evidence, checkpoints, options } = await logEvidence();
   const olderSize = readCheckpoint(evidence.olderCheckpoint).treeSize;
   const edited = evidence.allEntries.map((entry) => (entry.seq === olderSize + 2 ? { ...entry, time: '2026-11-22T10:59:59.000Z' } : entry));
@@ -64,6 +65,23 @@ test('an edited entry fails at the checkpoint whose root it breaks, or at its ow
   expect(bySeq).toMatchObject({
     valid: false,
     failure: { seq: olderSize + 2, detail: expect.stringContaining(`entry seq ${olderSize + 2} does not hash to the leaf`) },
+  });
+  // A store that keeps subtrees of 2 entries, not leaves: the pair the edited entry is in.
+  const pairs = Array.from({ length: Math.floor(leaves.length / 2) }, (_, index) => perfectTreeHash(leaves.slice(2 * index, 2 * index + 2)));
+  const first = olderSize + 2 - ((olderSize + 2) % 2);
+  expect(first + 1).toBeLessThan(evidence.allEntries.length);
+  const byPair = await verifyAuditLog(edited, checkpoints, { ...options, storedSubtrees: { level: 1, hash: (index) => pairs[index] } });
+  expect(byPair).toMatchObject({
+    valid: false,
+    failure: { seq: first, detail: expect.stringContaining(`entries ${first}..${first + 1} do not hash to the subtree the log stored over them`) },
+  });
+  // Untouched, the same stored subtrees pass; a level that is not one is refused, named.
+  expect(await verifyAuditLog(evidence.allEntries, checkpoints, { ...options, storedSubtrees: { level: 1, hash: (index) => pairs[index] } })).toMatchObject({
+    valid: true,
+  });
+  expect(await verifyAuditLog(evidence.allEntries, checkpoints, { ...options, storedSubtrees: { level: 1.5, hash: () => undefined } })).toMatchObject({
+    valid: false,
+    failure: { detail: expect.stringContaining('options.storedSubtrees.level must be an integer from 0 to 16') },
   });
 });
 

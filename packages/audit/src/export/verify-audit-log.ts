@@ -10,6 +10,7 @@ import { auditEntryProblem } from '../entries/audit-entry-problem.ts';
 import { auditLeafHash } from '../entries/audit-entry-leaf.ts';
 import { CompactRange } from '../merkle/compact-range.ts';
 import { equalHashes } from '../merkle/equal-hashes.ts';
+import { perfectTreeHash } from '../merkle/merkle-hash.ts';
 import { SigningKeyChain } from './signing-key-chain.ts';
 
 /** A checkpoint as the log keeps it: the signed envelope and, once anchored, its signed receipts. */
@@ -32,6 +33,13 @@ export interface VerifyAuditLogOptions {
    * whose root it breaks. The verdict never rests on it.
    */
   readonly storedLeafHash?: (seq: number) => Uint8Array | undefined;
+  /**
+   * The hashes the log stores of its complete subtrees of one `level` (each over 2^level entries:
+   * the subtree `index` over seq index·2^level to (index + 1)·2^level − 1), if any: the locator of
+   * a store that keeps no leaves (the engine's keeps levels 4 and up), naming the 2^level entries
+   * among which an edited one is. Only a locator too: the verdict never rests on it.
+   */
+  readonly storedSubtrees?: { readonly level: number; readonly hash: (index: number) => Uint8Array | undefined };
 }
 
 /** The first failure of a log check: what, and the seq (or tree size) where it was found. */
@@ -103,6 +111,12 @@ export async function verifyAuditLog(
   let previousSize = 0;
   let pending: { envelope: LogCheckpoint; checkpoint: Checkpoint } | undefined;
   const range = new CompactRange();
+  const subtrees = options.storedSubtrees;
+  if (subtrees !== undefined && !(Number.isInteger(subtrees.level) && subtrees.level >= 0 && subtrees.level <= maxSubtreeLevel)) {
+    return result({ detail: `options.storedSubtrees.level must be an integer from 0 to ${maxSubtreeLevel}; it is ${String(subtrees.level)}` });
+  }
+  /** The leaves of the subtree being read, while `storedSubtrees` is given. */
+  const block: Uint8Array[] = [];
 
   /**
    * The next checkpoint, read (origin, order); a failure ends the check. Its signature is checked
@@ -212,6 +226,17 @@ export async function verifyAuditLog(
     }
     range.append(leaf);
     counts.entriesChecked++;
+    if (subtrees !== undefined && block.push(leaf) === 2 ** subtrees.level) {
+      const stored = subtrees.hash(range.size / block.length - 1);
+      if (stored !== undefined && !equalHashes(stored, perfectTreeHash(block))) {
+        const first = range.size - block.length;
+        return result({
+          seq: first,
+          detail: `entries ${first}..${seq} do not hash to the subtree the log stored over them when they were appended: one of them (or the stored tree) was edited`,
+        });
+      }
+      block.length = 0;
+    }
     if (entry.action === 'signer.rotated') {
       const failure = chain.rotated(entry, lastCheckpoint);
       if (failure) return result(failure);
@@ -230,3 +255,6 @@ export async function verifyAuditLog(
   }
   return result(chain.unresolved());
 }
+
+/** The highest `storedSubtrees.level` taken: its subtree's leaves are held in memory while read. */
+const maxSubtreeLevel = 16;

@@ -44,6 +44,16 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   return sha256(nodeInput);
 }
 
+/**
+ * The root of a perfect tree over `leaves` (leaf hashes, a power of two of them, at least one): the
+ * hash of the complete subtree they are, as a node store keeps it.
+ */
+export function perfectTreeHash(leaves: readonly Uint8Array[]): Uint8Array {
+  let level = leaves;
+  while (level.length > 1) level = Array.from({ length: level.length / 2 }, (_, pair) => nodeHash(level[2 * pair]!, level[2 * pair + 1]!));
+  return level[0]!;
+}
+
 const emptyTree = sha256(new Uint8Array());
 
 /** The root of the empty tree: SHA-256 of nothing. */

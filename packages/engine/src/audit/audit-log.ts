@@ -214,8 +214,10 @@ export class AuditLog implements EngineAuditLog {
     // Its canonical JSON written field by field: only `data` goes through the generic writer.
     const body = auditEntryText(entry);
     const row = [entry.seq, entry.runId ?? null, entry.runSeq ?? null, entry.time, entry.action, entry.entity.kind, entry.outcome, entry.actor.id, body];
-    this.#rows.add(row);
+    // The leaf first: the tree's size is read from the rows when it is not known in memory, so an
+    // entry's row never stands in the table before its leaf is counted (SqliteMerkleNodeStore).
     this.merkle.appendLeafHash(leafHashOfText(body));
+    this.#rows.add(row);
     this.#firstAppendedSeq ??= seq;
     this.#lastSeqOfAction.set(entry.action, seq);
     if (runId !== undefined) this.#runSeqs.set(runId, runSeq! + 1);

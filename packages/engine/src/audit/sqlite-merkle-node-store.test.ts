@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { MerkleLog, nodeHash } from '@cairn/audit';
+import { leafHashOfText, MerkleLog, nodeHash, perfectTreeHash } from '@cairn/audit';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { EngineDatabase } from '../database/engine-database.ts';
 import { migrations } from '../database/migrations.ts';
@@ -20,7 +20,22 @@ function databasePath(): string {
   return join(directory, 'engine.db');
 }
 
-const leaf = (value: number) => new TextEncoder().encode(`entry ${value}`);
+const body = (value: number) => `entry ${value}`;
+const leaf = (value: number) => new TextEncoder().encode(body(value));
+
+/**
+ * Appends entry `value` as the audit log does: its leaf, then its row (the store reads the size
+ * and the leaves from the entries' rows when it needs them).
+ */
+function appendEntry(database: EngineDatabase, log: MerkleLog, value: number): void {
+  insertEntryRow(database, log.append(leaf(value)), value);
+}
+
+function insertEntryRow(database: EngineDatabase, seq: number, value: number): void {
+  database
+    .prepare("INSERT INTO audit_entries (seq, time, action, entity_kind, outcome, actor_id, body) VALUES (?, 'now', 'test', 'test', 'ok', 'test', ?)")
+    .run(seq, body(value));
+}
 
 /** The statements `database` runs, by SQL text: its prepare is counted on the very handle. */
 function countStatements(database: EngineDatabase): Map<string, number> {
@@ -51,18 +66,24 @@ function referenceOf(values: readonly number[]): MerkleLog {
   return reference;
 }
 
+/** The hash of the perfect subtree of `log` over `width` leaves from leaf `first`. */
+function subtreeOf(log: MerkleLog, first: number, width: number): Uint8Array {
+  return perfectTreeHash(Array.from({ length: width }, (_, offset) => log.leafHash(first + offset)));
+}
+
 describe('SqliteMerkleNodeStore', () => {
-  test('an append reads nothing from the database and writes its nodes in one statement', () => {
+  test('an append reads nothing from the database; one that completes nodes of stored levels writes them in one statement, others write none', () => {
     const database = openEngineDatabase(databasePath());
     const counts = countStatements(database);
     const log = MerkleLog.open(new SqliteMerkleNodeStore(database));
-    log.append(leaf(0));
+    appendEntry(database, log, 0);
     counts.clear();
-    for (let value = 1; value < 1_000; value++) log.append(leaf(value));
+    for (let value = 1; value < 1_000; value++) appendEntry(database, log, value);
     const reads = [...counts].filter(([source]) => source.startsWith('SELECT'));
-    const writes = [...counts].filter(([source]) => source.startsWith('INSERT')).reduce((sum, [, count]) => sum + count, 0);
+    const writes = [...counts].filter(([source]) => source.startsWith('INSERT INTO merkle_nodes')).reduce((sum, [, count]) => sum + count, 0);
     expect(reads).toEqual([]);
-    expect(writes).toBe(999);
+    // Sizes 16, 32, ..., 992: each completes a node of level 4 (and maybe more above it).
+    expect(writes).toBe(62);
     expect(log.rootHash()).toEqual(referenceOf(Array.from({ length: 1_000 }, (_, value) => value)).rootHash());
     database.close();
   });
@@ -70,20 +91,20 @@ describe('SqliteMerkleNodeStore', () => {
   test('a savepoint rolled back inside a transaction that commits: the tree continues gapless, as in memory', () => {
     const database = openEngineDatabase(databasePath());
     const log = MerkleLog.open(new SqliteMerkleNodeStore(database));
-    for (let value = 0; value < 5; value++) log.append(leaf(value));
+    for (let value = 0; value < 5; value++) appendEntry(database, log, value);
     database.transaction(() => {
-      log.append(leaf(5));
+      appendEntry(database, log, 5);
       expect(() =>
         database.transaction(() => {
-          log.append(leaf(100));
-          log.append(leaf(101));
-          log.append(leaf(102));
+          appendEntry(database, log, 100);
+          appendEntry(database, log, 101);
+          appendEntry(database, log, 102);
           throw new Error('the nested change failed');
         })(),
       ).toThrow('the nested change failed');
       expect(log.size).toBe(6);
-      log.append(leaf(6));
-      log.append(leaf(7));
+      appendEntry(database, log, 6);
+      appendEntry(database, log, 7);
     })();
     expect(log.size).toBe(8);
     expect(log.rootHash()).toEqual(referenceOf([0, 1, 2, 3, 4, 5, 6, 7]).rootHash());
@@ -96,19 +117,19 @@ describe('SqliteMerkleNodeStore', () => {
   test('a commit that fails rolls the tree back in memory too', () => {
     const database = openEngineDatabase(databasePath());
     const log = MerkleLog.open(new SqliteMerkleNodeStore(database));
-    for (let value = 0; value < 3; value++) log.append(leaf(value));
+    for (let value = 0; value < 3; value++) appendEntry(database, log, value);
     // A deferred foreign key violation is only found at COMMIT, after the nodes were written.
     database.exec(
       'CREATE TABLE parents (id INTEGER PRIMARY KEY); CREATE TABLE children (parent INTEGER REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)',
     );
     expect(() =>
       database.transaction(() => {
-        log.append(leaf(100));
+        appendEntry(database, log, 100);
         database.prepare('INSERT INTO children (parent) VALUES (1)').run();
       })(),
     ).toThrow(/FOREIGN KEY/);
     expect(log.size).toBe(3);
-    log.append(leaf(3));
+    appendEntry(database, log, 3);
     expect(log.rootHash()).toEqual(referenceOf([0, 1, 2, 3]).rootHash());
     database.close();
   });
@@ -117,13 +138,13 @@ describe('SqliteMerkleNodeStore', () => {
     const database = new Database(databasePath()) as unknown as EngineDatabase;
     for (const migration of migrations) database.exec(migration.sql);
     const log = MerkleLog.open(new SqliteMerkleNodeStore(database));
-    for (let value = 0; value < 3; value++) log.append(leaf(value));
+    for (let value = 0; value < 3; value++) appendEntry(database, log, value);
     database.exec('BEGIN');
-    log.append(leaf(100));
-    log.append(leaf(101));
+    appendEntry(database, log, 100);
+    appendEntry(database, log, 101);
     database.exec('ROLLBACK');
     expect(log.size).toBe(3);
-    log.append(leaf(3));
+    appendEntry(database, log, 3);
     expect(log.rootHash()).toEqual(referenceOf([0, 1, 2, 3]).rootHash());
     database.close();
   });
@@ -133,11 +154,11 @@ describe('SqliteMerkleNodeStore', () => {
     const log = MerkleLog.open(new SqliteMerkleNodeStore(database));
     const given = referenceOf([0, 1, 2, 3]);
     const leafHashes = [0, 1, 2, 3].map((index) => given.leafHash(index));
-    for (const hash of leafHashes) log.appendLeafHash(hash);
+    for (const [index, hash] of leafHashes.entries()) insertEntryRow(database, log.appendLeafHash(hash), index);
     leafHashes[3]!.fill(0);
     log.rootHash().fill(0);
     log.leafHash(3).fill(0);
-    log.append(leaf(4));
+    appendEntry(database, log, 4);
     expect(log.rootHash()).toEqual(referenceOf([0, 1, 2, 3, 4]).rootHash());
     database.close();
   });
@@ -146,31 +167,30 @@ describe('SqliteMerkleNodeStore', () => {
     const database = openEngineDatabase(databasePath());
     const first = MerkleLog.open(new SqliteMerkleNodeStore(database));
     const second = MerkleLog.open(new SqliteMerkleNodeStore(database));
-    first.append(leaf(0));
-    second.append(leaf(1));
-    first.append(leaf(2));
+    appendEntry(database, first, 0);
+    appendEntry(database, second, 1);
+    appendEntry(database, first, 2);
     expect(second.size).toBe(3);
     expect(second.rootHash()).toEqual(referenceOf([0, 1, 2]).rootHash());
     database.close();
   });
 
-  test("stores the leaves and the nodes of levels 4 and up only; every proof of every size, read back from a fresh handle, is the in-memory log's", () => {
+  test("stores the nodes of levels 4 and up only (the leaves are the entries); every proof of every size, read back from a fresh handle, is the in-memory log's", () => {
     const database = openEngineDatabase(databasePath());
     const values = Array.from({ length: 300 }, (_, value) => value);
     const log = MerkleLog.open(new SqliteMerkleNodeStore(database));
-    for (const value of values) log.append(leaf(value));
+    for (const value of values) appendEntry(database, log, value);
     const levels = database
       .prepare<[], { level: number; count: number }>('SELECT level, COUNT(*) AS count FROM merkle_nodes GROUP BY level ORDER BY level')
       .all();
     expect(levels).toEqual([
-      { level: 0, count: 300 },
       { level: 4, count: 18 },
       { level: 5, count: 9 },
       { level: 6, count: 4 },
       { level: 7, count: 2 },
       { level: 8, count: 1 },
     ]);
-    // A fresh handle knows no edge: every node of levels 1-3 is hashed from its leaves.
+    // A fresh handle knows no edge: every leaf and node of levels 1-3 is hashed from entry bodies.
     const reopened = openEngineDatabase(database.name);
     const stored = MerkleLog.open(new SqliteMerkleNodeStore(reopened));
     const reference = referenceOf(values);
@@ -181,7 +201,7 @@ describe('SqliteMerkleNodeStore', () => {
     }
     expect(stored.multiInclusionProof([3, 40, 41, 299])).toEqual(reference.multiInclusionProof([3, 40, 41, 299]));
     // And the tree goes on from there, its edge read back through the same hashing.
-    stored.append(leaf(300));
+    appendEntry(reopened, stored, 300);
     expect(stored.rootHash()).toEqual(referenceOf([...values, 300]).rootHash());
     reopened.close();
     database.close();
@@ -191,7 +211,7 @@ describe('SqliteMerkleNodeStore', () => {
     const database = openEngineDatabase(databasePath());
     const store = new SqliteMerkleNodeStore(database);
     const log = MerkleLog.open(store);
-    for (let value = 0; value < 13; value++) log.append(leaf(value));
+    for (let value = 0; value < 13; value++) appendEntry(database, log, value);
     const fresh = new SqliteMerkleNodeStore(openEngineDatabase(database.name));
     const reference = referenceOf(Array.from({ length: 13 }, (_, value) => value));
     expect(fresh.get(1, 5)).toEqual(nodeHash(reference.leafHash(10), reference.leafHash(11)));
@@ -200,6 +220,50 @@ describe('SqliteMerkleNodeStore', () => {
     expect(fresh.get(3, 1)).toBeUndefined();
     expect(fresh.get(2, 2)).toEqual(store.get(2, 2));
     expect(fresh.get(3, 0)).toEqual(store.get(3, 0));
+    database.close();
+  });
+
+  test("a leaf is the hash of its entry's body as stored: an entry missing is a leaf missing, an entry edited a leaf changed", () => {
+    const database = openEngineDatabase(databasePath());
+    const log = MerkleLog.open(new SqliteMerkleNodeStore(database));
+    for (let value = 0; value < 6; value++) appendEntry(database, log, value);
+    const fresh = () => new SqliteMerkleNodeStore(openEngineDatabase(database.name));
+    expect(fresh().get(0, 5)).toEqual(leafHashOfText(body(5)));
+    expect(fresh().get(0, 6)).toBeUndefined();
+    database.prepare('UPDATE audit_entries SET body = ? WHERE seq = 2').run('edited');
+    expect(fresh().get(0, 2)).toEqual(leafHashOfText('edited'));
+    expect(fresh().get(1, 1)).toEqual(nodeHash(leafHashOfText('edited'), leafHashOfText(body(3))));
+    database.close();
+  });
+
+  test('migration 14 drops the stored leaves and nodes of levels 1-3 an older database kept; the tree reads the same', () => {
+    const path = databasePath();
+    const older = openEngineDatabase(
+      path,
+      migrations.filter((migration) => migration.version < 14),
+    );
+    const values = Array.from({ length: 40 }, (_, value) => value);
+    const reference = referenceOf(values);
+    // As engines before it wrote them: every leaf, and the nodes of levels 4 and up (some databases also kept levels 1-3).
+    const insert = older.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)');
+    for (const value of values) {
+      insertEntryRow(older, value, value);
+      insert.run(0, value, reference.leafHash(value));
+    }
+    insert.run(1, 0, nodeHash(reference.leafHash(0), reference.leafHash(1)));
+    insert.run(4, 0, subtreeOf(reference, 0, 16));
+    insert.run(4, 1, subtreeOf(reference, 16, 16));
+    insert.run(5, 0, subtreeOf(reference, 0, 32));
+    older.close();
+    const database = openEngineDatabase(path);
+    expect(database.prepare('SELECT level, COUNT(*) AS count FROM merkle_nodes GROUP BY level ORDER BY level').all()).toEqual([
+      { level: 4, count: 2 },
+      { level: 5, count: 1 },
+    ]);
+    const stored = MerkleLog.open(new SqliteMerkleNodeStore(database));
+    expect(stored.size).toBe(40);
+    expect(stored.rootHash()).toEqual(reference.rootHash());
+    expect(stored.inclusionProof(33, 40)).toEqual(reference.inclusionProof(33, 40));
     database.close();
   });
 });

@@ -1,4 +1,4 @@
-import { nodeHash, type MerkleNode, type MerkleNodeStore } from '@cairn/audit';
+import { leafHashOfText, perfectTreeHash, type MerkleNode, type MerkleNodeStore } from '@cairn/audit';
 import { DeferredRowInsert } from '../database/deferred-row-insert.ts';
 import { flushDeferredWrites, isInTransaction } from '../database/deferred-writes.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
@@ -18,25 +18,28 @@ interface TreeEdge {
 }
 
 const edges = new WeakMap<EngineDatabase, TreeEdge>();
-/** Nodes one append writes at most: a leaf and the subtrees it completes (a tree of 2^52 leaves). */
+/** Nodes one append hands over at most: a leaf and the subtrees it completes (a tree of 2^52 leaves). */
 const maxNodesPerAppend = 54;
 /** Nodes one statement writes at most (3 values each, far below SQLite's limit on values). */
 const maxNodesPerInsert = 64;
 /** Nodes a transaction keeps in memory at most before writing them (in the transaction still). */
 const maxPendingNodes = 8_192;
 /**
- * The lowest level stored above the leaves: nodes of levels 1 to `lowestStoredLevel` − 1 are not
- * written, but hashed again from their leaves (at most 2^(lowestStoredLevel − 1) = 8, one range
- * read) when one is asked for. A log of n leaves then stores about 1.125 n rows instead of 2 n:
- * every entry's append writes about half the rows it did (issue 16). A database written before
- * keeps its stored nodes of those levels; they are not read, the leaves give the same hashes.
+ * The lowest level stored: the leaves (level 0) are the audit entries themselves, each leaf the
+ * hash of its entry's body (`audit_entries.body`, the very text the audit log hashed when it
+ * appended it), and nodes of levels 1 to `lowestStoredNodeLevel` − 1 are not written either but hashed
+ * again from their leaves (at most 2^(lowestStoredNodeLevel − 1) = 8 bodies, one range read) when one
+ * is asked for. A log of n entries then stores about n / 8 node rows, not 2 n (ADR 0027).
  */
-const lowestStoredLevel = 4;
+export const lowestStoredNodeLevel = 4;
 
 /**
- * The Merkle log's nodes in the engine database (`merkle_nodes`), written by the same
- * transaction as the audit entry they hash, so the tree and the entries cannot disagree; a rolled
- * back transaction rolls the tree back too.
+ * The Merkle tree of the audit log in the engine database: its leaves are the hashes of the
+ * `audit_entries` bodies (the leaf handed to `append` is not written again: the entry it hashes
+ * is), its nodes of levels 4 and up are stored in `merkle_nodes`, written by the same transaction
+ * as the entries they hash; a rolled back transaction rolls the tree back too. The size, when not
+ * known in memory, is read from the entries' rows, so the audit log appends an entry's leaf before
+ * it writes the entry's row (in one transaction): a row never stands before its leaf is counted.
  *
  * The size and the right edge are kept in memory, so an append reads nothing and writes its
  * nodes in one statement. They are trusted only while the database (watched by `watchRollbacks`,
@@ -44,27 +47,27 @@ const lowestStoredLevel = 4;
  * rollback, the size is read again once, and the edge from the nodes as they are needed. Over an
  * unwatched database they are read again at every use. Inside a transaction the nodes wait in
  * memory for the end of its body and are written then, many a statement (`DeferredRowInsert`);
- * a read writes them first. The nodes of levels 1 to 3 are not stored: a read of one hashes its
- * leaves again (`lowestStoredLevel`).
+ * a read writes them (and the audit log's entries) first. A read of a leaf, or of a node of
+ * levels 1 to 3, hashes entry bodies again (`lowestStoredNodeLevel`).
  */
 export class SqliteMerkleNodeStore implements MerkleNodeStore {
   readonly #get;
-  readonly #leaves;
+  readonly #bodies;
   readonly #count;
-  /** The leaves and stored nodes, as (level, index, hash) rows. */
+  /** The nodes of stored levels, as (level, index, hash) rows. */
   readonly #rows: DeferredRowInsert<number | Uint8Array>;
   readonly #appendNodes: (nodes: readonly MerkleNode[]) => void;
   readonly #database: EngineDatabase;
 
   constructor(database: EngineDatabase) {
     this.#get = database.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?');
-    this.#leaves = database.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = 0 AND idx >= ? AND idx < ? ORDER BY idx');
+    this.#bodies = database.prepare<[number, number], { body: string }>('SELECT body FROM audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq');
     this.#database = database;
     this.#rows = new DeferredRowInsert(database, 'INSERT INTO merkle_nodes (level, idx, hash)', 3, maxNodesPerInsert, maxPendingNodes);
     // All nodes of one append or none: its own transaction when the caller has none (inside the
     // caller's transaction, a failure aborts that transaction anyway).
     this.#appendNodes = database.transaction((nodes: readonly MerkleNode[]) => this.#insertNodes(nodes));
-    this.#count = database.prepare<[], { next: number }>('SELECT COALESCE(MAX(idx) + 1, 0) AS next FROM merkle_nodes WHERE level = 0');
+    this.#count = database.prepare<[], { next: number }>('SELECT COALESCE(MAX(seq) + 1, 0) AS next FROM audit_entries');
   }
 
   leafCount(): number {
@@ -77,7 +80,7 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     // Copies in and out: a caller that changes a hash it was given (or gave) cannot change the tree.
     if (onEdge && edge.hashes[level] !== undefined) return edge.hashes[level].slice();
     flushDeferredWrites(this.#database);
-    const hash = level > 0 && level < lowestStoredLevel ? this.#fromLeaves(level, index) : this.#stored(level, index);
+    const hash = level < lowestStoredNodeLevel ? this.#fromLeaves(level, index) : this.#stored(level, index);
     if (onEdge && hash !== undefined) edge.hashes[level] = hash.slice();
     return hash;
   }
@@ -87,14 +90,13 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     return row ? bytesOf(row.hash) : undefined;
   }
 
-  // The node of a level not stored, hashed from its 2^level leaves; undefined while they are not all there.
+  // A leaf or a node of a level not stored, hashed from the bodies of its 2^level entries;
+  // undefined while they are not all there.
   #fromLeaves(level: number, index: number): Uint8Array | undefined {
     const width = 2 ** level;
-    const rows = this.#leaves.all(index * width, (index + 1) * width);
+    const rows = this.#bodies.all(index * width, (index + 1) * width);
     if (rows.length !== width) return undefined;
-    let hashes = rows.map((row) => bytesOf(row.hash));
-    while (hashes.length > 1) hashes = Array.from({ length: hashes.length / 2 }, (_, pair) => nodeHash(hashes[2 * pair]!, hashes[2 * pair + 1]!));
-    return hashes[0];
+    return perfectTreeHash(rows.map((row) => leafHashOfText(row.body)));
   }
 
   append(nodes: readonly MerkleNode[]): void {
@@ -109,15 +111,15 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     }
     // Copies: a caller that changes a hash it gave cannot change the tree (the edge and the
     // pending rows share the copy; neither is handed out).
-    // Only the leaf and the nodes of stored levels are written; every node is on the edge now.
+    // Only the nodes of stored levels are written (most appends write none); every node is on the edge now.
     const values: (number | Uint8Array)[] = [];
     const hashes: Uint8Array[] = [];
     for (const node of nodes) {
       const hash = node.hash.slice();
       hashes.push(hash);
-      if (node.level === 0 || node.level >= lowestStoredLevel) values.push(node.level, node.index, hash);
+      if (node.level >= lowestStoredNodeLevel) values.push(node.level, node.index, hash);
     }
-    this.#rows.add(values);
+    if (values.length > 0) this.#rows.add(values);
     // Written, or to be written before the commit (a failure throws, and its rollback makes the
     // edge be read again).
     edge.size++;

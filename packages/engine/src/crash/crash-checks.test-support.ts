@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { AuditEntry, DsseEnvelope, JsonValue, PublicKeyRecord } from '@cairn/core';
 import { canonicalJson, resultKey } from '@cairn/protocol';
-import { CompactRange, leafHashOfText, MerkleLog, openCheckpoint, trustedKeyFrom, verifyLog } from '@cairn/audit';
+import { InMemoryMerkleNodeStore, leafHashOfText, MerkleLog, openCheckpoint, trustedKeyFrom, verifyLog } from '@cairn/audit';
 import { SqliteMerkleNodeStore } from '../audit/sqlite-merkle-node-store.ts';
 import { idempotencyKey } from './crash-plan.test-support.ts';
 
@@ -59,12 +59,13 @@ function inspect(database: Database.Database, directory: string, trustedKey: Pub
     if (problems.length < 50) problems.push(text);
   };
 
-  // 1. The log: seq 0..n-1 without gaps, each body its own entry, each leaf the hash of its body,
-  //    and the stored tree's root the root recomputed from the bodies.
+  // 1. The log: seq 0..n-1 without gaps, each body its own entry, and the stored tree's root (its
+  //    nodes of levels 4 and up, its leaves the bodies' hashes) the root recomputed from the bodies,
+  //    each stored node the hash of the entries under it.
   const rows = database.prepare<[], { seq: number; body: string }>('SELECT seq, body FROM audit_entries ORDER BY seq').all();
-  const leaves = database.prepare<[], { idx: number; hash: Buffer }>('SELECT idx, hash FROM merkle_nodes WHERE level = 0 ORDER BY idx').all();
   const entries: AuditEntry[] = [];
-  const range = new CompactRange();
+  const recomputed = new InMemoryMerkleNodeStore();
+  const tree = MerkleLog.open(recomputed);
   const rootAt = new Map<number, string>();
   const checkpointRows = database
     .prepare<[], { treeSize: number; envelope: string; anchored: number }>(
@@ -76,18 +77,19 @@ function inspect(database: Database.Database, directory: string, trustedKey: Pub
     if (row.seq !== index) problem(`audit seq ${row.seq} found where seq ${index} belongs: the log has a gap`);
     const entry = JSON.parse(row.body) as AuditEntry;
     if (entry.seq !== row.seq) problem(`the body of audit row ${row.seq} says seq ${entry.seq}`);
-    const leaf = leafHashOfText(row.body);
-    if (!leaves[index] || leaves[index].idx !== index || !Buffer.from(leaf).equals(leaves[index].hash))
-      problem(`merkle leaf ${index} is not the hash of audit entry ${row.seq}`);
-    range.append(leaf);
-    if (checkpointSizes.has(range.size)) rootAt.set(range.size, Buffer.from(range.rootHash()).toString('hex'));
+    tree.appendLeafHash(leafHashOfText(row.body));
+    if (checkpointSizes.has(tree.size)) rootAt.set(tree.size, Buffer.from(tree.rootHash()).toString('hex'));
     entries.push(entry);
   });
-  if (leaves.length !== rows.length) problem(`the tree has ${leaves.length} leaves for ${rows.length} audit entries`);
   const stored = MerkleLog.open(new SqliteMerkleNodeStore(database));
   if (stored.size !== rows.length) problem(`the stored tree has size ${stored.size}, the log ${rows.length} entries`);
-  else if (!Buffer.from(stored.rootHash()).equals(Buffer.from(range.rootHash())))
+  else if (!Buffer.from(stored.rootHash()).equals(Buffer.from(tree.rootHash())))
     problem('the stored tree root is not the root recomputed from the audit entries');
+  for (const node of database.prepare<[], { level: number; idx: number; hash: Buffer }>('SELECT level, idx, hash FROM merkle_nodes').iterate()) {
+    const expected = recomputed.get(node.level, node.idx);
+    if (expected === undefined || !node.hash.equals(expected))
+      problem(`the stored merkle node (${node.level}, ${node.idx}) is not the hash of the audit entries under it`);
+  }
 
   // Per run, runSeq is 0..k-1 in seq order.
   const runSeqs = new Map<string, number>();

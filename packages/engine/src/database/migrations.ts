@@ -264,4 +264,13 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX runs_by_submitter_newest ON runs (submitted_by, submitted_at, run_id);
     `,
   },
+  {
+    version: 14,
+    name: "the Merkle tree's leaves are the audit entries",
+    sql: `
+      -- A leaf is the hash of its entry's body, read from audit_entries when needed; nodes of
+      -- levels 1 to 3 are hashed again from at most 8 leaves. Only levels 4 and up are kept (ADR 0027).
+      DELETE FROM merkle_nodes WHERE level < 4;
+    `,
+  },
 ];

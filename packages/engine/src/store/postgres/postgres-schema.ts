@@ -216,6 +216,13 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       CREATE INDEX runs_by_submitter_newest ON {schema}.runs (submitted_by, submitted_at, run_id);
     `,
   },
+  {
+    version: 4,
+    name: "the Merkle tree's leaves are the audit entries (SQLite migration 14)",
+    sql: `
+      DELETE FROM {schema}.merkle_nodes WHERE level < 4;
+    `,
+  },
 ];
 
 /** The engine's state tables (those the working copy holds); `engine_commands` and `engine_leader` are PostgreSQL's own. */
