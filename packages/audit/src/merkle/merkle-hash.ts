@@ -25,8 +25,7 @@ export function leafHash(bytes: Uint8Array): Uint8Array {
  * function reads the string as UTF-8, and U+0000 is the single byte 0x00.
  */
 export function leafHashOfText(text: string): Uint8Array {
-  const digest = hash('sha256', `\u0000${text}`, 'buffer');
-  return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
+  return sha256(`\u0000${text}`);
 }
 
 // Interior nodes are hashed millions of times; one scratch buffer saves an allocation each.
@@ -61,9 +60,14 @@ export function emptyTreeHash(): Uint8Array {
   return Uint8Array.from(emptyTree);
 }
 
-/** SHA-256 of `bytes`, as a Uint8Array. */
-export function sha256(bytes: Uint8Array): Uint8Array {
-  // The one-shot crypto.hash is markedly faster than createHash for short inputs.
-  const digest = hash('sha256', bytes, 'buffer');
-  return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
+/** SHA-256 of `data` (bytes, or text read as UTF-8), as a Uint8Array. */
+export function sha256(data: Uint8Array | string): Uint8Array {
+  // The one-shot crypto.hash is markedly faster than createHash for short inputs, and its digest
+  // taken as a latin1 string (one character a byte) and copied out is faster again than taken as
+  // a Buffer: on Node 24, ~0.5 µs against ~1.1 µs for a node's 65 bytes (the Buffer it makes costs
+  // more than the hash), the most frequent hash of an audit append.
+  const digest = hash('sha256', data, 'latin1');
+  const bytes = new Uint8Array(hashLength);
+  for (let index = 0; index < hashLength; index++) bytes[index] = digest.charCodeAt(index);
+  return bytes;
 }
