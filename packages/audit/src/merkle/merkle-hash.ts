@@ -63,10 +63,10 @@ export function emptyTreeHash(): Uint8Array {
 /** SHA-256 of `data` (bytes, or text read as UTF-8), as a Uint8Array. */
 export function sha256(data: Uint8Array | string): Uint8Array {
   // The one-shot crypto.hash is markedly faster than createHash for short inputs, and its digest
-  // taken as a latin1 string (one character a byte) and copied out is faster again than taken as
-  // a Buffer: on Node 24, ~0.5 µs against ~1.1 µs for a node's 65 bytes (the Buffer it makes costs
-  // more than the hash), the most frequent hash of an audit append.
-  const digest = hash('sha256', data, 'latin1');
+  // taken as a 'binary' (latin1) string, one character a byte, and copied out is faster again
+  // than taken as a Buffer: on Node 24, ~0.5 µs against ~1.1 µs for a node's 65 bytes (the
+  // Buffer it makes costs more than the hash), the most frequent hash of an audit append.
+  const digest = hash('sha256', data, 'binary');
   const bytes = new Uint8Array(hashLength);
   for (let index = 0; index < hashLength; index++) bytes[index] = digest.charCodeAt(index);
   return bytes;
