@@ -77,7 +77,10 @@ describe.each(Object.keys(backends))('the %s token store', (kind) => {
     const { stores } = await backends[kind]!();
     const [serving, other] = stores;
     // Created a second apart: the list orders by creation time, and two tokens of one millisecond by random id.
-    const session = await serving.create('dashboard session', ['runs:read'], new Date(Date.now() - 1_000), { session: true, expiresAt: new Date(Date.now() + 60_000) });
+    const session = await serving.create('dashboard session', ['runs:read'], new Date(Date.now() - 1_000), {
+      session: true,
+      expiresAt: new Date(Date.now() + 60_000),
+    });
     const named = await serving.create('dashboard session', ['runs:read'], new Date());
     expect(session.record.session).toBe(true);
     expect((await other.verify(session.token))?.session).toBe(true);
