@@ -27,9 +27,9 @@ const maxPendingNodes = 8_192;
 /**
  * The lowest level stored: the leaves (level 0) are the audit entries themselves, each leaf the
  * hash of its entry's body (`audit_entries.body`, the very text the audit log hashed when it
- * appended it), and nodes of levels 1 to `lowestStoredNodeLevel` − 1 are not written either but hashed
- * again from their leaves (at most 2^(lowestStoredNodeLevel − 1) = 8 bodies, one range read) when one
- * is asked for. A log of n entries then stores about n / 8 node rows, not 2 n (ADR 0027).
+ * appended it), and nodes of levels 1 to 3 are not written either but hashed again from their
+ * leaves (at most 8 bodies, one range read) when one is asked for. A log of n entries then
+ * stores about n / 8 node rows, not 2 n (ADR 0027).
  */
 export const lowestStoredNodeLevel = 4;
 
@@ -111,7 +111,8 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     }
     // Copies: a caller that changes a hash it gave cannot change the tree (the edge and the
     // pending rows share the copy; neither is handed out).
-    // Only the nodes of stored levels are written (most appends write none); every node is on the edge now.
+    // Only the nodes of stored levels are written (most appends write none); every node is on
+    // the edge now.
     const values: (number | Uint8Array)[] = [];
     const hashes: Uint8Array[] = [];
     for (const node of nodes) {
