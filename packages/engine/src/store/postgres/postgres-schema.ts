@@ -223,6 +223,20 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       DELETE FROM {schema}.merkle_nodes WHERE level < 4;
     `,
   },
+  {
+    version: 5,
+    name: 'room in the pages of rows the engine updates',
+    sql: `
+      -- An item is written three times (submitted, dispatched, finished), an attempt twice, a run
+      -- at every item it finishes. With pages packed full (the default) an update finds no room
+      -- beside the row and writes its new version elsewhere, with a new entry in every index; with
+      -- room left, updates that change no indexed column stay in the page (HOT) and touch no index.
+      -- Rows written from now on get the room; existing pages get it as they are rewritten.
+      ALTER TABLE {schema}.items SET (fillfactor = 60);
+      ALTER TABLE {schema}.attempts SET (fillfactor = 60);
+      ALTER TABLE {schema}.runs SET (fillfactor = 60);
+    `,
+  },
 ];
 
 /** The engine's state tables (those the working copy holds); `engine_commands` and `engine_leader` are PostgreSQL's own. */
