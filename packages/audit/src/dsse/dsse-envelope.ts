@@ -7,9 +7,11 @@ import { verifySignature, type TrustedKey } from './verify-signature.ts';
 /** Signs `payload` as a DSSE envelope of `payloadType` with one signature from `signer`. */
 export async function signEnvelope(payloadType: string, payload: Uint8Array, signer: SignerV1): Promise<DsseEnvelope> {
   const signature = await signer.sign(preAuthenticationEncoding(payloadType, payload));
+  // Members in code-unit order, as canonical JSON writes them: an envelope stored by its digest
+  // (a pass's manifests each hold their batch's) is then written as it stands, not sorted first.
   return {
-    payloadType,
     payload: encodeBase64(payload),
+    payloadType,
     signatures: [{ keyid: await signer.keyId(), sig: encodeBase64(signature) }],
   };
 }

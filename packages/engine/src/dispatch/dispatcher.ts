@@ -588,29 +588,31 @@ export class Dispatcher {
     if (inputDigest !== null && this.#reuse(item, inputDigest)) return 'reused';
     const attempt = stored.nextAttempt;
     const executionId = `${runId}/${itemId}/${attempt}`;
+    // Members in code-unit order, as canonical JSON writes them: the signature's encoding then
+    // writes the manifest as it stands instead of sorting a copy of it first (issue 16).
     const manifest: DispatchManifest = {
-      version: 'cairn.manifest/v1',
-      runId,
-      itemId,
-      attempt,
-      fencingToken: attempt,
-      executionId,
-      runtime: spec.runtime,
-      workspace,
-      inputs,
       apply: spec.apply ?? [],
-      env: spec.env ?? {},
-      secretNames: spec.secrets ?? [],
-      limits: {
-        timeoutMs: spec.timeout ? parseDuration(spec.timeout) : defaultTimeoutMs,
-        network: spec.network ?? false,
-        maxPatchBytes: 50_000_000,
-        maxLogBytes: 5_000_000,
-        ...(executor.capabilities.isolation === undefined ? {} : { isolation: executor.capabilities.isolation }),
-        ...(spec.pathRules === 'posix' ? { pathRules: 'posix' as const } : {}),
-      },
+      attempt,
       effect: spec.effect ?? 'read-impure',
+      env: spec.env ?? {},
+      executionId,
+      fencingToken: attempt,
+      inputs,
       issuedAt: new Date(this.#now()).toISOString(),
+      itemId,
+      limits: {
+        ...(executor.capabilities.isolation === undefined ? {} : { isolation: executor.capabilities.isolation }),
+        maxLogBytes: 5_000_000,
+        maxPatchBytes: 50_000_000,
+        network: spec.network ?? false,
+        ...(spec.pathRules === 'posix' ? { pathRules: 'posix' as const } : {}),
+        timeoutMs: spec.timeout ? parseDuration(spec.timeout) : defaultTimeoutMs,
+      },
+      runId,
+      runtime: spec.runtime,
+      secretNames: spec.secrets ?? [],
+      version: 'cairn.manifest/v1',
+      workspace,
     };
     return {
       manifest,
