@@ -12,9 +12,13 @@ const spki = (key: node.KeyObject) => new Uint8Array(key.export({ format: 'der',
 test('SHA-256 as crypto.hash and crypto.createHash give it, for bytes and UTF-8 text', () => {
   for (const input of [new Uint8Array(), message, '\u0000{"é":"ü"}']) {
     expect(Buffer.from(browser.hash('sha256', input, 'buffer') as Uint8Array)).toEqual(node.hash('sha256', input, 'buffer'));
+    expect(browser.hash('sha256', input, 'hex')).toBe(node.hash('sha256', input, 'hex'));
+    expect(browser.hash('sha256', input, 'binary')).toBe(node.hash('sha256', input, 'binary'));
     expect(browser.createHash('sha256').update(input).digest('hex')).toBe(node.createHash('sha256').update(input).digest('hex'));
   }
   expect(() => browser.hash('sha512', message)).toThrow(/sha256 only/);
+  // An encoding the shim does not know is refused, never answered in another one.
+  expect(() => browser.hash('sha256', message, 'base64' as 'hex')).toThrow(/not base64/);
 });
 
 test('Ed25519 signatures verify as Node verifies them, and tampered ones do not', () => {

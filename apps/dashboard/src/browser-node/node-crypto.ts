@@ -15,11 +15,24 @@ function requireSha256(algorithm: string): void {
   if (algorithm.toLowerCase() !== 'sha256') throw new Error(`the browser verifier hashes with sha256 only, not ${algorithm}`);
 }
 
-/** `crypto.hash(algorithm, data, outputEncoding)`: one-shot SHA-256 as a Buffer, or hex. */
-export function hash(algorithm: string, data: Uint8Array | string, outputEncoding: 'buffer' | 'hex' = 'hex'): Buffer | string {
+/**
+ * `crypto.hash(algorithm, data, outputEncoding)`: one-shot SHA-256 as a Buffer, hex, or a
+ * 'binary' (latin1) string, one character a byte (@cairn/audit's Merkle hashes take that form).
+ */
+export function hash(algorithm: string, data: Uint8Array | string, outputEncoding: 'buffer' | 'hex' | 'binary' | 'latin1' = 'hex'): Buffer | string {
   requireSha256(algorithm);
   const digest = sha256(bytesOf(data));
-  return outputEncoding === 'buffer' ? Buffer.from(digest) : hexOf(digest);
+  switch (outputEncoding) {
+    case 'buffer':
+      return Buffer.from(digest);
+    case 'hex':
+      return hexOf(digest);
+    case 'binary':
+    case 'latin1':
+      return String.fromCharCode(...digest);
+    default:
+      throw new Error(`the browser verifier gives a hash as a Buffer, hex or a binary string, not ${String(outputEncoding)}`);
+  }
 }
 
 /** `crypto.createHash('sha256')`: update, then digest as hex or a Buffer. */
