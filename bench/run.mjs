@@ -4,10 +4,24 @@
 // such rows. A full run writes them to bench/results.json too. Exits non-zero when a benchmark
 // throws; a missed goal is reported, not fatal, because these shared machines are noisy
 // (compare ratios within one run).
+import { spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { engineNodeFlags } from '@cairn/engine';
+
+// Every bench runs under the engine's node flags, as `cairn serve` runs the engine (and as the
+// benches' child processes already did): the rows timed in this process, the peers beside the
+// engine (BullMQ's worker, the server's clients) included, so a ratio compares them on the same
+// heap settings. Without them the young generation grows to 128 MB here and every row but the
+// children's measured another process than the one Cairn ships.
+if (!engineNodeFlags.every((flag) => process.execArgv.includes(flag))) {
+  const child = spawnSync(process.execPath, [...process.execArgv, ...engineNodeFlags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
+  process.exit(child.status ?? 1);
+}
 
 const benchDirectory = dirname(fileURLToPath(import.meta.url));
 const argumentsGiven = process.argv.slice(2);
