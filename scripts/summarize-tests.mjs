@@ -14,8 +14,9 @@ if (resultsPath && existsSync(resultsPath)) {
   passed = report.numPassedTests;
   failed += report.numFailedTests;
   skipped = report.numPendingTests + report.numTodoTests;
-  // A suite that fails to load has no failed tests but is still a failure.
-  failed += report.testResults.filter((file) => file.status === 'failed' && file.assertionResults.length === 0).length;
+  // A file that failed outside its tests (it did not load, or a beforeAll hook threw and its
+  // tests were skipped) has no failed test but is still a failure: one, with its tests skipped.
+  failed += report.testResults.filter((file) => file.status === 'failed' && !file.assertionResults.some((test) => test.status === 'failed')).length;
 } else {
   console.error(`no test report at ${resultsPath}: the test run did not complete`);
   failed += 1;

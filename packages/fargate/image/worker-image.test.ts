@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { workerBundlePath, workerImageDefinition, workerImageDirectory } from './worker-image-paths.ts';
 
 /**
@@ -33,6 +33,9 @@ let rootfs: string;
 let image: ImageRecord;
 
 beforeAll(() => {
+  // The global setup built the image, or says why it could not (every test here then fails with it).
+  const failure = inject('workerImageBuildFailure');
+  if (failure !== null) throw new Error(`The cairn-worker image could not be built: ${failure}`);
   directory = workerImageDirectory();
   rootfs = join(directory, 'rootfs');
   image = JSON.parse(readFileSync(join(directory, 'image.json'), 'utf8')) as ImageRecord;
