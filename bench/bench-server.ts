@@ -8,7 +8,7 @@ import { createCairnClient } from '@cairn/client';
 import { buildHttpApi, composeServer, initServer, loadServerConfig } from '@cairn/server';
 import { fanoutConcurrency } from './engine-fanout.ts';
 import { InstantExecutor } from './instant-executor.ts';
-import { timeMilliseconds } from './measure.ts';
+import { wallAndCpu } from './measure.ts';
 
 const command = { kind: 'command' as const, argv: ['true'] };
 
@@ -62,15 +62,4 @@ export async function submitToCompletion(server: RunningServer, count: number): 
     if (run.state !== 'succeeded' || run.itemsFinished !== count)
       throw new Error(`the benchmark run ended ${run.state} with ${run.itemsFinished} of ${count} items`);
   });
-}
-
-/**
- * Wall time and this process's CPU time (user + system) of `work`. On a shared machine the wall
- * time follows the neighbours' load; the CPU time is what the work itself cost.
- */
-async function wallAndCpu(work: () => Promise<unknown>): Promise<{ wallMs: number; cpuMs: number }> {
-  const cpu = process.cpuUsage();
-  const wallMs = await timeMilliseconds(work);
-  const used = process.cpuUsage(cpu);
-  return { wallMs, cpuMs: (used.user + used.system) / 1000 };
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { createEngine, type EngineDatabase } from '@cairn/engine';
 import { InstantExecutor } from './instant-executor.ts';
-import { timeMilliseconds } from './measure.ts';
+import { wallAndCpu } from './measure.ts';
 
 /** The issue's fan-out settings (issue 16), shared by the engine's, BullMQ's and the server's rows. */
 export const fanoutItems = 10_000;
@@ -12,6 +12,8 @@ export const fanoutConcurrency = 50;
 
 export interface EngineRunResult {
   readonly wall: number;
+  /** This process's CPU time over the same span, every thread (the engine and its executor are all in it). */
+  readonly cpu: number;
   readonly executor: InstantExecutor;
   readonly runId: string;
 }
@@ -21,7 +23,8 @@ export type OpenDatabase = (path: string) => EngineDatabase;
 
 /**
  * Runs `items` as one run through a fresh engine (SQLite in a temp folder, the executor that
- * completes at once, audit on, in-memory storage and signer) and times submit to the run's end.
+ * completes at once, audit on, in-memory storage and signer) and times submit to the run's end,
+ * wall and CPU.
  * `openDatabase` lets a caller hand the engine a wrapped handle (statement counting).
  */
 export async function runEngineItems(
@@ -44,7 +47,7 @@ export async function runEngineItems(
   try {
     engine.start();
     let runId = '';
-    const wall = await timeMilliseconds(async () => {
+    const { wallMs: wall, cpuMs: cpu } = await wallAndCpu(async () => {
       runId = engine.submit(
         { version: 1, name: 'bench', items: items.map((item) => ({ ...item, runtime: { kind: 'command' as const, argv: ['true'] } })) },
         { actor: { kind: 'system', id: 'bench', via: 'engine' } },
@@ -52,7 +55,7 @@ export async function runEngineItems(
       const run = await engine.waitForRun(runId);
       if (run.state !== 'succeeded') throw new Error(`the benchmark run ended ${run.state}`);
     });
-    return { wall, executor, runId };
+    return { wall, cpu, executor, runId };
   } finally {
     await engine.close();
     // An engine closes only a database it opened itself.

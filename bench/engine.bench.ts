@@ -1,14 +1,14 @@
 // The engine end to end with an executor that completes at once (and pushes its exits), audit
 // on: a 10,000-item fan-out at concurrency 50 beside its peer, BullMQ on a redis-server of the
 // bench's own running the same 10,000 no-op jobs at concurrency 50 (issue 16: the ratio prints in
-// every run), and the same fan-out on the PostgreSQL backend (a durable cluster of the bench's own,
+// every run; the CPU too, BullMQ's counted in its worker's process and in redis-server), and the same fan-out on the PostgreSQL backend (a durable cluster of the bench's own,
 // with its commits counted); a 1,000-item chain with the latency of each hop (a dependency's exit to its
 // dependent's start); and, counted rather than timed, the SQL statements, transactions and
 // fsyncs the fan-out costs per item. The chain runs three rounds, each measure its median: a first
 // chain in a process compiles the paths only chains take (its p50 ~10 % above the next ones').
 import { engineNodeFlags } from '@cairn/engine';
 import { openEngineDatabase } from '@cairn/engine/internals';
-import { bullmqFanoutMs } from './bullmq-fanout.ts';
+import { bullmqFanout, type BullmqFanoutResult } from './bullmq-fanout.ts';
 import { childNodeArgv, lastJsonLine } from './child-node.ts';
 import { fanoutConcurrency, fanoutItems, independentItems, runEngineItems } from './engine-fanout.ts';
 import { countFsyncs } from './fsync-counter.ts';
@@ -40,26 +40,42 @@ async function fanoutAgainstBullmq({ log }: BenchmarkContext): Promise<Benchmark
     await redis.stop();
     throw error;
   });
-  const engineWalls: number[] = [];
-  const bullmqWalls: number[] = [];
+  const engineRounds: { wall: number; cpu: number }[] = [];
+  const bullmqRounds: BullmqFanoutResult[] = [];
   const postgresRounds: { wall: number; counts: CommitCounts; endedBeforeReadable: boolean }[] = [];
   try {
     for (let round = 0; round < fanoutRounds; round++) {
-      engineWalls.push((await runEngineItems(independentItems(fanoutItems), fanoutConcurrency)).wall);
-      bullmqWalls.push(await bullmqFanoutMs(redis, fanoutItems, fanoutConcurrency));
+      engineRounds.push(await runEngineItems(independentItems(fanoutItems), fanoutConcurrency));
+      bullmqRounds.push(await bullmqFanout(redis, fanoutItems, fanoutConcurrency));
       postgresRounds.push(await runPostgresEngineItems(postgres, independentItems(fanoutItems), fanoutConcurrency));
     }
   } finally {
     await redis.stop();
     await postgres.stop();
   }
+  const engineWalls = engineRounds.map((round) => round.wall);
+  const bullmqWalls = bullmqRounds.map((round) => round.wallMs);
   const engineMs = percentile(engineWalls, 0.5);
   const bullmqMs = percentile(bullmqWalls, 0.5);
+  // CPU beside the wall: the engine's work is on one core, BullMQ's on two (its worker's process
+  // and redis-server, where its Lua scripts run), so the wall ratio alone does not say whether the
+  // engine does more work or only less of it at once.
+  const engineCpuMs = percentile(
+    engineRounds.map((round) => round.cpu),
+    0.5,
+  );
+  const bullmqCpuMs = percentile(
+    bullmqRounds.map((round) => round.clientCpuMs + round.redisCpuMs),
+    0.5,
+  );
   // The median round by wall time, whose commits are counted beside it.
   const postgresRound = [...postgresRounds].sort((a, b) => a.wall - b.wall)[Math.floor(postgresRounds.length / 2)]!;
   const { commits, rows, committingMs } = postgresRound.counts;
   log(
     `    engine ${engineWalls.map(Math.round).join(', ')} ms; BullMQ ${bullmqWalls.map(Math.round).join(', ')} ms; engine on PostgreSQL ${postgresRounds.map((run) => Math.round(run.wall)).join(', ')} ms`,
+  );
+  log(
+    `    CPU: engine ${engineRounds.map((round) => Math.round(round.cpu)).join(', ')} ms; BullMQ ${bullmqRounds.map((round) => `${Math.round(round.clientCpuMs)} + ${Math.round(round.redisCpuMs)} (redis-server)`).join(', ')} ms`,
   );
   log(`    PostgreSQL median round: ${commits} commits, ${rows} rows, ${Math.round(committingMs)} ms inside writer.commit`);
   const early = postgresRounds.filter((run) => run.endedBeforeReadable).length;
@@ -72,6 +88,9 @@ async function fanoutAgainstBullmq({ log }: BenchmarkContext): Promise<Benchmark
     engineRow,
     recorded('engine.fanout-10000.items-per-s', Math.round(fanoutItems / (engineMs / 1000)), 'items/s'),
     recorded('engine.fanout-10000.over-bullmq', Number((engineMs / bullmqMs).toFixed(2)), 'x'),
+    recorded('bullmq.fanout-10000.cpu-ms', Math.round(bullmqCpuMs), 'ms'),
+    recorded('engine.fanout-10000.cpu-ms', Math.round(engineCpuMs), 'ms'),
+    recorded('engine.fanout-10000.cpu-over-bullmq', Number((engineCpuMs / bullmqCpuMs).toFixed(2)), 'x'),
     // Issue 16's goal: the PostgreSQL backend at most twice the SQLite backend in the same run.
     atMostTimes('engine.postgres.fanout-10000.wall-ms', Math.round(postgresRound.wall), 'ms', engineRow, 2),
     recorded('engine.postgres.fanout-10000.over-sqlite', Number((postgresRound.wall / engineMs).toFixed(2)), 'x'),

@@ -20,6 +20,18 @@ export async function timeMilliseconds(work: () => unknown): Promise<number> {
   return Number(process.hrtime.bigint() - started) / 1e6;
 }
 
+/**
+ * Wall time and this process's CPU time (user + system, every thread) of `work`, in milliseconds.
+ * On a shared machine the wall time follows the neighbours' load; the CPU time is what the work
+ * itself cost.
+ */
+export async function wallAndCpu(work: () => unknown): Promise<{ wallMs: number; cpuMs: number }> {
+  const cpu = process.cpuUsage();
+  const wallMs = await timeMilliseconds(work);
+  const used = process.cpuUsage(cpu);
+  return { wallMs, cpuMs: (used.user + used.system) / 1000 };
+}
+
 /** Builds a row whose goal is "value at least `minimum`". */
 export function atLeast(name: string, value: number, unit: string, minimum: number): BenchmarkRow {
   return { name, value, unit, goal: `>= ${minimum}`, ok: value >= minimum };

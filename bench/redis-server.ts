@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDebianProgram } from './debian-program.ts';
@@ -9,6 +9,8 @@ import { freeLoopbackPort } from './free-loopback-port.ts';
 export interface RedisServer {
   readonly host: string;
   readonly port: number;
+  /** The CPU time (user + system) the redis-server process has used since it started, in milliseconds. */
+  cpuMilliseconds(): number;
   stop(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export async function startRedisServer(): Promise<RedisServer> {
       return {
         host: '127.0.0.1',
         port,
+        cpuMilliseconds: () => processCpuMilliseconds(child.pid!),
         async stop() {
           process.off('exit', killOnExit);
           await stopChild(child);
@@ -110,4 +113,17 @@ function stopChild(child: ChildProcess): Promise<void> {
     });
     child.kill('SIGTERM');
   });
+}
+
+/** Clock ticks a second, the unit of /proc's CPU times (proc(5): divide by sysconf(_SC_CLK_TCK)). */
+let clockTicksPerSecond: number | undefined;
+
+/** A process's CPU time (user + system, every thread), from fields 14 and 15 of /proc/<pid>/stat. */
+function processCpuMilliseconds(pid: number): number {
+  clockTicksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) is in parentheses and may hold spaces: count fields after its ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks / clockTicksPerSecond) * 1000;
 }
