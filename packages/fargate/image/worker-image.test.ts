@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { workerBundlePath, workerImageDefinition, workerImageDirectory } from './worker-image-paths.ts';
 
 /**
@@ -31,15 +31,23 @@ interface ImageRecord {
 let directory: string;
 let rootfs: string;
 let image: ImageRecord;
+let buildFailure: string | null;
 
 beforeAll(() => {
-  // The global setup built the image, or says why it could not (every test here then fails with it).
-  const failure = inject('workerImageBuildFailure');
-  if (failure !== null) throw new Error(`The cairn-worker image could not be built: ${failure}`);
+  // The global setup built the image, or says why it could not: then every test of the image fails
+  // with that reason (requireImage), and the tests that need no image (the build's refusals, the
+  // Dockerfile's pins) still run.
+  buildFailure = inject('workerImageBuildFailure');
+  if (buildFailure !== null) return;
   directory = workerImageDirectory();
   rootfs = join(directory, 'rootfs');
   image = JSON.parse(readFileSync(join(directory, 'image.json'), 'utf8')) as ImageRecord;
 });
+
+/** Fails the calling test with the build's reason when the global setup could not build the image. */
+function requireImage(): void {
+  if (buildFailure !== null) throw new Error(`The cairn-worker image could not be built: ${buildFailure}`);
+}
 
 /** Runs `command` in the image as ECS would: read-only root, uid 1000, nothing of the host. */
 function runInImage(command: string[], extraArguments: string[] = []) {
@@ -86,6 +94,8 @@ function skopeoInspect(...options: string[]): Record<string, unknown> {
 }
 
 describe('the unpacked root filesystem under bubblewrap', () => {
+  beforeEach(requireImage);
+
   it('runs the pinned Node and git', () => {
     const pins = readFileSync(fileURLToPath(new URL('./pins.env', import.meta.url)), 'utf8');
     const nodeVersion = /^NODE_VERSION=(.+)$/m.exec(pins)![1];
@@ -154,6 +164,8 @@ describe('the unpacked root filesystem under bubblewrap', () => {
 });
 
 describe('the OCI image (skopeo inspect)', () => {
+  beforeEach(requireImage);
+
   it('starts node on the bundle, as user 1000, in /workspace, with only PATH, HOME and NODE_ENV', () => {
     const config = skopeoInspect('--config') as { config: { Entrypoint: string[]; User: string; WorkingDir: string; Env: string[]; Cmd?: string[] } };
     expect(config.config.Entrypoint).toEqual(['node', '/opt/cairn/cairn-worker.js']);
@@ -187,6 +199,8 @@ describe('the OCI image (skopeo inspect)', () => {
 });
 
 describe('workerImageDefinition (what the ECS test endpoint starts)', () => {
+  beforeEach(requireImage);
+
   it('is the image config: its entrypoint runs under bubblewrap as the image says', () => {
     const definition = workerImageDefinition();
     expect(definition).toEqual({
@@ -211,6 +225,7 @@ describe('the build', () => {
   });
 
   it('is a no-op in seconds when no input changed, printing the same digest and size', () => {
+    requireImage();
     const started = Date.now();
     const output = execFileSync('bash', [script, workerBundlePath()], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(Date.now() - started).toBeLessThan(10_000);
@@ -302,6 +317,7 @@ describe('the build', () => {
   });
 
   it('is reproducible: building again from scratch gives the same manifest digest', () => {
+    requireImage();
     second = mkdtempSync(join(directory, '..', 'worker-image-again-'));
     rmSync(second, { recursive: true });
     const output = execFileSync('bash', [script, workerBundlePath()], {
@@ -335,6 +351,7 @@ describe('the Dockerfile (for teams with Docker; not built here)', () => {
   });
 
   it('has the entrypoint, user, working directory and environment of the built image', () => {
+    requireImage();
     expect(dockerfile).toContain(`ENTRYPOINT ${JSON.stringify(image.entrypoint).replace(/,/g, ', ')}\n`);
     expect(dockerfile).toContain(`USER ${image.user}\n`);
     expect(dockerfile).toContain(`WORKDIR ${image.workingDir}\n`);
