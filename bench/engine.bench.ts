@@ -1,8 +1,9 @@
 // The engine end to end with an executor that completes at once (and pushes its exits), audit
 // on: a 10,000-item fan-out at concurrency 50 beside its peer, BullMQ on a redis-server of the
 // bench's own running the same 10,000 no-op jobs at concurrency 50 (issue 16: the ratio prints in
-// every run; the CPU too, BullMQ's counted in its worker's process and in redis-server), and the same fan-out on the PostgreSQL backend (a durable cluster of the bench's own,
-// with its commits counted); a 1,000-item chain with the latency of each hop (a dependency's exit to its
+// every run, and the CPU of each, BullMQ's counted in its worker's process and in redis-server),
+// and the same fan-out on the PostgreSQL backend (a durable cluster of the bench's own, with its
+// commits counted); a 1,000-item chain with the latency of each hop (a dependency's exit to its
 // dependent's start); and, counted rather than timed, the SQL statements, transactions and
 // fsyncs the fan-out costs per item. The chain runs three rounds, each measure its median: a first
 // chain in a process compiles the paths only chains take (its p50 ~10 % above the next ones').
@@ -60,14 +61,10 @@ async function fanoutAgainstBullmq({ log }: BenchmarkContext): Promise<Benchmark
   // CPU beside the wall: the engine's work is on one core, BullMQ's on two (its worker's process
   // and redis-server, where its Lua scripts run), so the wall ratio alone does not say whether the
   // engine does more work or only less of it at once.
-  const engineCpuMs = percentile(
-    engineRounds.map((round) => round.cpu),
-    0.5,
-  );
-  const bullmqCpuMs = percentile(
-    bullmqRounds.map((round) => round.clientCpuMs + round.redisCpuMs),
-    0.5,
-  );
+  const engineCpus = engineRounds.map((round) => round.cpu);
+  const bullmqCpus = bullmqRounds.map((round) => round.clientCpuMs + round.redisCpuMs);
+  const engineCpuMs = percentile(engineCpus, 0.5);
+  const bullmqCpuMs = percentile(bullmqCpus, 0.5);
   // The median round by wall time, whose commits are counted beside it.
   const postgresRound = [...postgresRounds].sort((a, b) => a.wall - b.wall)[Math.floor(postgresRounds.length / 2)]!;
   const { commits, rows, committingMs } = postgresRound.counts;
