@@ -14,6 +14,11 @@ export interface WebhookDispatcherSettings {
   readonly retrySchedule?: readonly number[];
   /** How long a receiver has to answer one attempt (default 10 s). */
   readonly timeoutMs?: number;
+  /**
+   * How long a stop waits for attempts in flight to be answered (default 2 s): one answered in
+   * time is recorded, so a clean stop sends nothing twice; one still unanswered is abandoned.
+   */
+  readonly stopGraceMs?: number;
   /** Attempts in flight at once, across endpoints (default 8). */
   readonly concurrency?: number;
   /**
@@ -36,18 +41,21 @@ const longestSleep = 60_000;
  * the persisted cursor and enqueues each event's deliveries in the same transaction that moves the
  * cursor; another sends due deliveries, retries failures on the schedule (with jitter), and stops
  * sending to an endpoint that answers 410 Gone. Delivery is at least once: an attempt cut short by
- * a stop or a crash is recorded nowhere, so the next start sends it again with the same
- * `webhook-id`. It reads the engine's events at its own pace and never holds up the engine.
+ * a crash, or unanswered when a stop's grace ends, is recorded nowhere, so the next start (here or
+ * at the next leader) sends it again with the same `webhook-id`. It reads the engine's events at its own pace and never holds up the engine.
  */
 export class WebhookDispatcher {
   readonly #settings: WebhookDispatcherSettings;
   readonly #schedule: readonly number[];
   readonly #timeoutMs: number;
+  readonly #stopGraceMs: number;
   readonly #concurrency: number;
   readonly #endpointCheckMs: number;
   readonly #now: () => number;
   readonly #inFlight = new Map<string, Promise<void>>();
   #stop: AbortController | undefined;
+  /** Aborts the attempts in flight: when a stop's grace ends. */
+  #abandon: AbortController | undefined;
   #loops: Promise<unknown> | undefined;
   #woken = false;
   #wakeSender: (() => void) | undefined;
@@ -59,6 +67,7 @@ export class WebhookDispatcher {
     this.#settings = settings;
     this.#schedule = settings.retrySchedule ?? standardRetrySchedule;
     this.#timeoutMs = settings.timeoutMs ?? 10_000;
+    this.#stopGraceMs = settings.stopGraceMs ?? 2_000;
     this.#concurrency = settings.concurrency ?? 8;
     this.#endpointCheckMs = settings.endpointCheckMs ?? 1_000;
     this.#now = settings.now ?? Date.now;
@@ -67,19 +76,28 @@ export class WebhookDispatcher {
   start(): void {
     if (this.#stop) return;
     const stop = new AbortController();
+    const abandon = new AbortController();
     this.#stop = stop;
-    this.#loops = Promise.all([this.#follow(stop.signal), this.#send(stop.signal)]);
+    this.#abandon = abandon;
+    this.#loops = Promise.all([this.#follow(stop.signal), this.#send(stop.signal, abandon.signal)]);
   }
 
-  /** Stops both loops; attempts in flight are abandoned and sent again by the next start. */
+  /**
+   * Stops both loops, then gives the attempts in flight `stopGraceMs` to be answered and recorded
+   * (an answer the receiver gave but nobody recorded would be sent again, by the next leader too);
+   * those still unanswered are abandoned and sent again by the next start.
+   */
   async stop(): Promise<void> {
     const stop = this.#stop;
     if (!stop) return;
     stop.abort();
     this.#wake();
     await this.#loops;
+    const grace = setTimeout(() => this.#abandon?.abort(), this.#stopGraceMs);
     await Promise.all(this.#inFlight.values());
+    clearTimeout(grace);
     this.#stop = undefined;
+    this.#abandon = undefined;
   }
 
   /**
@@ -171,13 +189,13 @@ export class WebhookDispatcher {
     }
   }
 
-  async #send(signal: AbortSignal): Promise<void> {
+  async #send(signal: AbortSignal, abandon: AbortSignal): Promise<void> {
     const { store } = this.#settings;
     while (!signal.aborted) {
       try {
         const free = this.#concurrency - this.#inFlight.size;
         for (const delivery of free > 0 ? await store.due(this.#now(), free, [...this.#inFlight.keys()]) : []) {
-          const attempt = this.#attempt(delivery, signal).finally(() => {
+          const attempt = this.#attempt(delivery, abandon).finally(() => {
             this.#inFlight.delete(delivery.deliveryId);
             this.#wake();
           });
@@ -193,7 +211,7 @@ export class WebhookDispatcher {
     }
   }
 
-  async #attempt(delivery: DueDelivery, stopSignal: AbortSignal): Promise<void> {
+  async #attempt(delivery: DueDelivery, abandon: AbortSignal): Promise<void> {
     const { store, endpoints, logger } = this.#settings;
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     let statusCode: number | null = null;
@@ -207,12 +225,12 @@ export class WebhookDispatcher {
         body: delivery.body,
         // A redirect is an answer to fix, not to follow: the signature was made for this URL's owner.
         redirect: 'manual',
-        signal: AbortSignal.any([stopSignal, timeout]),
+        signal: AbortSignal.any([abandon, timeout]),
       });
       statusCode = response.status;
       await response.body?.cancel();
     } catch (caught) {
-      if (stopSignal.aborted) return;
+      if (abandon.aborted) return;
       error = timeout.aborted ? `no answer within ${this.#timeoutMs} ms` : describeError(caught);
     }
     const now = this.#now();

@@ -30,19 +30,22 @@ interface Received {
   readonly body: string;
 }
 
-/** A webhook receiver on loopback: records every request and answers what `answer` says (nothing, for `undefined`). */
+/**
+ * A webhook receiver on loopback: records every request and answers what `answer` says, when it
+ * says it (nothing, for `undefined`).
+ */
 async function receiver(
-  answer: (request: Received, received: readonly Received[]) => number | undefined = () => 204,
+  answer: (request: Received, received: readonly Received[]) => number | undefined | Promise<number> = () => 204,
   port = 0,
 ): Promise<{ url: string; port: number; received: Received[]; close(): Promise<void> }> {
   const received: Received[] = [];
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
+    request.on('end', async () => {
       const entry = { path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') };
       received.push(entry);
-      const status = answer(entry, received);
+      const status = await answer(entry, received);
       if (status === undefined) return;
       response.statusCode = status;
       response.end();
@@ -440,6 +443,35 @@ test(
     expect(after.find((delivery) => delivery.deliveryId === inFlight)!.attempts).toBe(1);
   },
 );
+
+test('a delivery answered while the server stops is recorded, and not sent again after the restart', { timeout: 60_000 }, async () => {
+  const { directory, operatorToken } = await freshDirectory();
+  // The first request is answered only once the stop has begun; the rest at once.
+  let answerFirst: (status: number) => void = () => undefined;
+  const held = new Promise<number>((resolve) => (answerFirst = resolve));
+  const hook = await receiver((_request, received) => (received.length === 1 ? held : 204));
+  const first = await serveDirectory(directory, [0, 50], operatorToken);
+  const { webhookId } = await addWebhook(first.api, { url: `${hook.url}/hook`, events: ['run.state'] });
+  await submitAndFinish(first.api, first.composition, 'answered-late');
+  await until('the first delivery in flight', () => hook.received.length >= 1);
+  const answeredLate = String(hook.received[0]!.headers['webhook-id']);
+  // Within the stop's grace (2 s): the answer is recorded before the dispatcher stops.
+  const stopping = first.composition.webhookDispatcher.stop();
+  setTimeout(() => answerFirst(204), 200);
+  await stopping;
+  const recorded = (await (await first.api(`/v1/webhooks/${webhookId}/deliveries`)).json()) as { deliveryId: string; status: string; attempts: number }[];
+  expect(recorded.find((delivery) => delivery.deliveryId === answeredLate)).toMatchObject({ status: 'succeeded', attempts: 1 });
+  await first.close();
+
+  // The next start sends what is pending (a later run's events), not the delivery answered late.
+  const second = await serveDirectory(directory, [0, 50], operatorToken);
+  await submitAndFinish(second.api, second.composition, 'after-restart');
+  await until('every delivery succeeded', async () =>
+    ((await (await second.api(`/v1/webhooks/${webhookId}/deliveries`)).json()) as { status: string }[]).every((delivery) => delivery.status === 'succeeded'),
+  );
+  expect(hook.received.filter((request) => request.headers['webhook-id'] === answeredLate)).toHaveLength(1);
+  expect(new Set(hook.received.map((request) => request.headers['webhook-id'])).size).toBe(hook.received.length);
+});
 
 test(
   'admin only; a bad url is a 400 naming body.url; the secret is shown once and never listed, audited, or stored in clear',
