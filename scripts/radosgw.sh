@@ -4,7 +4,8 @@
 # or Object Lock; radosgw does (shared/notes/TOOLCHAIN.md).
 #
 #   bash scripts/radosgw.sh start   starts it unless it already answers; prints the connection file
-#   bash scripts/radosgw.sh stop    stops it and removes its folder
+#                                   (another checkout's, on the same port with the test user, is shared)
+#   bash scripts/radosgw.sh stop    stops it and removes its folder (a shared one is left running)
 #
 # The connection (endpoint, region, keys) is written as JSON to $CAIRN_RADOSGW_DIR/connection.json
 # (default .tools/radosgw). Tests read it through @cairn/s3's test support; they never skip when
@@ -39,6 +40,28 @@ on_error() {
 }
 
 answers() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$rgw_port/" 2>/dev/null; }
+
+# Whether the S3 server on the port knows the test user (a signed ListBuckets it accepts; curl
+# 7.88 signs the payload's hash only when given it: that of the empty body).
+knows_test_user() {
+  curl -fsS -o /dev/null --max-time 5 --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access_key:$secret_key" \
+    -H 'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' "http://127.0.0.1:$rgw_port/" 2>/dev/null
+}
+
+write_connection() {
+  cat >"$connection" <<EOF
+{
+  "endpoint": "http://127.0.0.1:$rgw_port",
+  "region": "us-east-1",
+  "accessKeyId": "$access_key",
+  "secretAccessKey": "$secret_key",
+  "kmsKeyId": "$kms_key_id"
+}
+EOF
+}
+
+# Whether something listens on a loopback TCP port.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 stop() {
   local pids=()
@@ -96,6 +119,23 @@ start_unlocked() {
     }
   done
   stop
+  if answers; then
+    # Another checkout's test server (a CI clone beside a work tree) answers with the same test
+    # user: share it, as every test makes buckets of its own.
+    if knows_test_user; then
+      mkdir -p "$dir"
+      write_connection
+      log "sharing the S3 test server that already answers on 127.0.0.1:$rgw_port (connection: $connection)"
+      echo "$connection"
+      return
+    fi
+    log "port $rgw_port on 127.0.0.1 is taken by another program: set CAIRN_RADOSGW_PORT to a free port"
+    exit 1
+  fi
+  if port_taken "$mon_port"; then
+    log "port $mon_port on 127.0.0.1 is taken (another checkout's Ceph monitor whose radosgw is down, or another program): stop it (bash <that checkout>/scripts/radosgw.sh stop), or set CAIRN_RADOSGW_MON_PORT to a free port"
+    exit 1
+  fi
   mkdir -p "$dir"/{run,log,mon,osd}
   local fsid
   fsid=$(cat /proc/sys/kernel/random/uuid)
@@ -156,15 +196,7 @@ EOF
   answers || { log "radosgw did not answer on 127.0.0.1:$rgw_port; its log: $dir/log/client.rgw.a.log"; exit 1; }
   radosgw-admin -c "$conf" --admin-socket= user create --uid=cairn-test --display-name="Cairn tests" \
     --access-key="$access_key" --secret-key="$secret_key" >/dev/null
-  cat >"$connection" <<EOF
-{
-  "endpoint": "http://127.0.0.1:$rgw_port",
-  "region": "us-east-1",
-  "accessKeyId": "$access_key",
-  "secretAccessKey": "$secret_key",
-  "kmsKeyId": "$kms_key_id"
-}
-EOF
+  write_connection
   log "radosgw answers on http://127.0.0.1:$rgw_port (connection: $connection)"
   echo "$connection"
 }
