@@ -42,7 +42,8 @@ const longestSleep = 60_000;
  * cursor; another sends due deliveries, retries failures on the schedule (with jitter), and stops
  * sending to an endpoint that answers 410 Gone. Delivery is at least once: an attempt cut short by
  * a crash, or unanswered when a stop's grace ends, is recorded nowhere, so the next start (here or
- * at the next leader) sends it again with the same `webhook-id`. It reads the engine's events at its own pace and never holds up the engine.
+ * at the next leader) sends it again with the same `webhook-id`. It reads the engine's events at
+ * its own pace and never holds up the engine.
  */
 export class WebhookDispatcher {
   readonly #settings: WebhookDispatcherSettings;
