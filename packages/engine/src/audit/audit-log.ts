@@ -7,6 +7,7 @@ import type { EngineDatabase } from '../database/engine-database.ts';
 import { AuditQueryReader, type AuditQuery } from './audit-query.ts';
 import type { EngineAuditLog } from './engine-audit-log.ts';
 import { SqliteMerkleNodeStore } from './sqlite-merkle-node-store.ts';
+import { isoTime } from '../iso-time.ts';
 
 /** An entry as the engine writes it: the log assigns `seq` and `runSeq`, and `time` by default. */
 export type AuditEntryDraft = Omit<AuditEntry, 'seq' | 'runSeq' | 'time'> & { readonly time?: string };
@@ -206,7 +207,7 @@ export class AuditLog implements EngineAuditLog {
       outcome: draft.outcome,
       ...(runId === undefined ? {} : { runId, runSeq: runSeq! }),
       seq,
-      time: time ?? new Date(this.#now()).toISOString(),
+      time: time ?? isoTime(this.#now()),
     };
     const problem = auditEntryProblem(entry);
     if (problem !== undefined)

@@ -12,19 +12,10 @@ import type {
   StorageProviderV1,
   TaskEnvelope,
 } from '@cairn/core';
-import { signManifests } from '@cairn/audit';
-import {
-  canonicalJsonBytes,
-  digestOfJson,
-  isCairnError,
-  manifestKey,
-  parseDuration,
-  parsePayload,
-  resultKey,
-  resultRecordSchema,
-  sha256Digest,
-} from '@cairn/protocol';
+import { encodeStoredManifests, signManifests } from '@cairn/audit';
+import { digestOfJson, isCairnError, manifestKey, parseDuration, parsePayload, resultKey, resultRecordSchema, sha256Digest } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
+import { isoTime } from '../iso-time.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
 import type { ItemRecord } from '../state/run-records.ts';
 import type { RunStateMachine } from '../state/run-state-machine.ts';
@@ -566,7 +557,7 @@ export class Dispatcher {
       },
     );
     if (lockWaits.length > 0) {
-      const startedAt = new Date(this.#now()).toISOString();
+      const startedAt = isoTime(this.#now());
       for (const { item, locks } of lockWaits) this.#runs.startLockWait(item.runId, item.itemId, startedAt, locks);
     }
     // Inputs are resolved for the chosen items only, not for those that wait.
@@ -598,7 +589,7 @@ export class Dispatcher {
       executionId,
       fencingToken: attempt,
       inputs,
-      issuedAt: new Date(this.#now()).toISOString(),
+      issuedAt: isoTime(this.#now()),
       itemId,
       limits: {
         ...(executor.capabilities.isolation === undefined ? {} : { isolation: executor.capabilities.isolation }),
@@ -642,10 +633,11 @@ export class Dispatcher {
       this.#settings.signer,
       { prevalidated: true },
     );
+    // The stored bytes and their digest from one canonical encoding, not two.
+    const encoded = encodeStoredManifests(signed);
     return Promise.all(
       drafts.map(async ({ manifest: _manifest, ...draft }, index) => {
-        // The stored bytes and their digest from one canonical encoding, not two.
-        const bytes = canonicalJsonBytes(signed[index]!);
+        const bytes = encoded[index]!;
         const manifestDigest = sha256Digest(bytes);
         // Put without a flush of its own (ADR 0024): the dispatch that names it commits without one too.
         await this.#settings.storage.put(manifestKey(manifestDigest), bytes, { ifAbsent: true, contentType: 'application/json', deferFlush: true });
@@ -720,7 +712,7 @@ export class Dispatcher {
       executionId,
       executor: dispatch.executorName,
       manifestDigest,
-      dispatchedAt: new Date(now).toISOString(),
+      dispatchedAt: isoTime(now),
       deadline: new Date(now + dispatch.timeoutMs + (this.#settings.timeoutGraceMs ?? 0)).toISOString(),
       queue: dispatch.queue,
       inputDigest: dispatch.inputDigest,
@@ -762,7 +754,7 @@ export class Dispatcher {
     const failure = isCairnError(error)
       ? engineFailure(error.code, error.message)
       : engineFailure('CAIRN_EXECUTOR_START_FAILED', `The executor could not start the task: ${String(error)}`);
-    this.#attempts.finished(executionId, 'failed', null, null, new Date(this.#now()).toISOString(), failure);
+    this.#attempts.finished(executionId, 'failed', null, null, isoTime(this.#now()), failure);
     this.#runs.setFailure(runId, itemId, failure);
     this.#locks.releaseAll(runId, itemId);
     this.#auditAttempt('attempt.completed', dispatch, 'failure', { outcome: 'failed', reason, artifacts: {}, failure: failureSummary(failure) });
@@ -817,7 +809,7 @@ export class Dispatcher {
         ? `the executor no longer knows the task (its host, or the process that ran it, is gone)${status.reason ? `: ${status.reason}` : ''}`
         : undefined;
       const failure = outcome === 'succeeded' ? null : attemptFailureOf(attempt, status, read, outcome, exitCode, cause);
-      this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, new Date(this.#now()).toISOString(), failure, handle);
+      this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, isoTime(this.#now()), failure, handle);
       // A first attempt that succeeds has no earlier failure to clear: no write on the common path.
       if (failure !== null || attempt.attempt > 1) this.#runs.setFailure(attempt.runId, attempt.itemId, failure);
       this.#pushExpected.delete(attempt.executionId);
@@ -836,7 +828,7 @@ export class Dispatcher {
         outcome,
         durationMs: this.#now() - Date.parse(attempt.dispatchedAt),
       });
-      if (outcome === 'succeeded' && attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, new Date(this.#now()).toISOString());
+      if (outcome === 'succeeded' && attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, isoTime(this.#now()));
       // A success's artifacts are written with its state, in one statement.
       if (outcome === 'succeeded') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, outcome, engineActor, {}, artifacts ?? {});
       else if (outcome === 'cancelled') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, outcome);

@@ -19,6 +19,7 @@ import { RunStore, type NewItem, type ReadyCandidate } from './run-store.ts';
 import { engineActor } from '../engine-actor.ts';
 import { AttemptStore, type ItemAttemptRecord } from '../dispatch/attempt-store.ts';
 import { isInTransaction } from '../database/deferred-writes.ts';
+import { isoTime } from '../iso-time.ts';
 
 export interface SubmitOptions {
   /** Who submits, and through which surface; recorded in the audit log. */
@@ -155,7 +156,7 @@ export class RunStateMachine {
         specDigest: digest,
         idempotencyKey: scopedKey,
         submittedBy: options.actor.id,
-        submittedAt: iso(now),
+        submittedAt: isoTime(now),
         itemsTotal: spec.items.length,
         workspace: spec.workspace?.snapshot ?? null,
         concurrency: spec.concurrency ?? null,
@@ -172,7 +173,7 @@ export class RunStateMachine {
       // Items with no prerequisites are released at once, from the rows as inserted (not read
       // back). One that needs no approval is inserted `ready` (the transition checked as #move
       // checks it, and audited below in the same order), so its row is written once.
-      const readyAt = iso(now);
+      const readyAt = isoTime(now);
       // The rows are built and inserted a slice at a time, and the roots released by position
       // rather than from a list of records: a submit of 100,000 items holds one slice of rows.
       const rootPositions: number[] = [];
@@ -407,7 +408,7 @@ export class RunStateMachine {
     // index read, and a transaction only when something expired.
     const now = this.#now();
     if (this.#approvalsDueFrom === null || (this.#approvalsDueFrom !== undefined && this.#approvalsDueFrom > now)) return 0;
-    const expired = this.#store.expiredApprovals(iso(now), limit);
+    const expired = this.#store.expiredApprovals(isoTime(now), limit);
     if (expired.length === 0) {
       // Known early (an item that awaited approval left the wait): the earliest deadline, read again.
       this.#approvalsDueFrom = undefined;
@@ -430,7 +431,7 @@ export class RunStateMachine {
   /** When the next approval times out, if any item awaits one. */
   nextApprovalDeadline(): string | null {
     if (this.#approvalsDueFrom === null) return null;
-    if (this.#approvalsDueFrom !== undefined) return iso(this.#approvalsDueFrom);
+    if (this.#approvalsDueFrom !== undefined) return isoTime(this.#approvalsDueFrom);
     const deadline = this.#store.nextApprovalDeadline();
     this.#approvalsDueFrom = deadline === null ? null : Date.parse(deadline);
     return deadline;
@@ -448,7 +449,7 @@ export class RunStateMachine {
         runId,
         data: reason === undefined ? {} : { reason },
       });
-      this.#move(item, 'ready', actor, {}, iso(this.#now()));
+      this.#move(item, 'ready', actor, {}, isoTime(this.#now()));
     })();
   }
 
@@ -478,7 +479,7 @@ export class RunStateMachine {
 
   /** The oldest items ready now across all runs (FIFO by ready time): what a dispatcher takes next. */
   readyItems(limit: number): ItemRecord[] {
-    return this.#store.readyItems(limit, iso(this.#now()));
+    return this.#store.readyItems(limit, isoTime(this.#now()));
   }
 
   /**
@@ -500,7 +501,7 @@ export class RunStateMachine {
    * taken: a dispatch pass that fills up after a few reads no more rows than it needs.
    */
   readyCandidatesInPages(limit: number, pageSize: number): Iterable<ReadyCandidate> {
-    return this.#store.readyCandidatesInPages(limit, pageSize, iso(this.#now()));
+    return this.#store.readyCandidatesInPages(limit, pageSize, isoTime(this.#now()));
   }
 
   /** When the next waiting retry becomes ready, if any (so a dispatcher can sleep until then). */
@@ -514,17 +515,17 @@ export class RunStateMachine {
    */
   retryItem(runId: string, itemId: string, readyAt: number, data: JsonObject = {}): void {
     this.#inTransaction(() => {
-      this.#move(this.#requireItem(runId, itemId), 'ready', engineActor, { ...data, retryAt: iso(readyAt) }, iso(readyAt));
+      this.#move(this.#requireItem(runId, itemId), 'ready', engineActor, { ...data, retryAt: isoTime(readyAt) }, isoTime(readyAt));
     })();
   }
 
   // An item whose prerequisites all succeeded: ready, or awaiting approval (until a deadline) first.
   #release(item: ItemRecord, now: number): void {
     if (!item.approvalRequired) {
-      this.#move(item, 'ready', engineActor, {}, iso(now));
+      this.#move(item, 'ready', engineActor, {}, isoTime(now));
       return;
     }
-    const deadline = iso(now + this.#approvalTimeoutMs);
+    const deadline = isoTime(now + this.#approvalTimeoutMs);
     this.#store.setApprovalDeadline(item.runId, item.itemId, deadline);
     if (this.#approvalsDueFrom !== undefined) this.#approvalsDueFrom = Math.min(this.#approvalsDueFrom ?? Infinity, Date.parse(deadline));
     this.#move(item, 'awaiting-approval', engineActor, { deadline });
@@ -556,7 +557,7 @@ export class RunStateMachine {
     // failure means every item succeeded.
     const state = run.cancelRequestedBy !== null ? 'cancelled' : run.itemsFailed === 0 ? 'succeeded' : 'failed';
     assertTransition(runTransitions, run.state, state, `run ${run.runId}`);
-    this.#store.setRunState(run.runId, state, iso(this.#now()));
+    this.#store.setRunState(run.runId, state, isoTime(this.#now()));
     const cancel = run.cancelRequestedBy === null ? null : decodeCancelRequest(run.cancelRequestedBy);
     this.#audit.append({
       actor: cancel?.actor ?? engineActor,
@@ -650,10 +651,6 @@ function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
 /** Prerequisites of an item: its dependsOn and the producers of its needs, once each. */
 function prerequisitesOf(item: ItemSpec): string[] {
   return [...new Set([...(item.dependsOn ?? []), ...Object.values(item.needs ?? {}).map((need) => need.from)])];
-}
-
-function iso(milliseconds: number): string {
-  return new Date(milliseconds).toISOString();
 }
 
 /** Why an item that never ran failed: no runtime ended, so no exit code, signal or stderr. */

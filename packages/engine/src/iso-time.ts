@@ -1,0 +1,18 @@
+/**
+ * An instant as ISO 8601 text, as `Date#toISOString` writes it, remembering the last one made. The
+ * engine writes the time of now many times in one millisecond of a busy pass (each audit entry,
+ * attempt and manifest), and formatting a Date costs about half a microsecond each time: 4–5 % of
+ * a 10,000-item fan-out's CPU, measured (issue 16). Times other than now (deadlines) may call it
+ * too; they only miss the memory.
+ */
+export function isoTime(milliseconds: number): string {
+  // NaN never equals itself, so an invalid instant is formatted (and throws) as Date would.
+  if (milliseconds !== lastMilliseconds) {
+    lastText = new Date(milliseconds).toISOString();
+    lastMilliseconds = milliseconds;
+  }
+  return lastText;
+}
+
+let lastMilliseconds = Number.NaN;
+let lastText = '';
