@@ -836,7 +836,11 @@ export class Dispatcher {
     }
   }
 
-  /** Audits something that happened to an attempt, by the engine, in the caller's transaction. */
+  /**
+   * Audits something that happened to an attempt, by the engine, in the caller's transaction. The
+   * attempt's members come first, in code-unit order, and most `data` sorts after them: the
+   * entry's canonical JSON is then written as it stands, without a sorted copy (issue 16).
+   */
   #auditAttempt(
     action: 'attempt.dispatched' | 'attempt.started' | 'attempt.completed' | 'attempt.lost' | 'attempt.cancelled' | 'attempt.result-rejected',
     attempt: { readonly runId: string; readonly itemId: string; readonly attempt: number; readonly executionId: string },
@@ -849,7 +853,7 @@ export class Dispatcher {
       entity: { kind: 'attempt', id: attempt.executionId },
       outcome,
       runId: attempt.runId,
-      data: { itemId: attempt.itemId, attempt: attempt.attempt, ...data },
+      data: { attempt: attempt.attempt, itemId: attempt.itemId, ...data },
     });
   }
 
