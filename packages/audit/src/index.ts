@@ -15,7 +15,6 @@ export type { TrustedKey } from './dsse/verify-signature.ts';
 export { checkpointPayloadType, manifestPayloadType, openCheckpoint, openManifest, signCheckpoint, signManifest } from './checkpoint/checkpoint-envelope.ts';
 export { keyDelegationPayloadType, openKeyDelegation, signKeyDelegation } from './checkpoint/key-delegation-envelope.ts';
 export {
-  encodeStoredManifests,
   isBatched,
   manifestBatchPayloadType,
   openStoredManifest,

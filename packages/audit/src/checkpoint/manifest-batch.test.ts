@@ -7,7 +7,7 @@ import { createTestSigner } from '../dsse/test-signer.test-support.ts';
 import { MerkleLog } from '../merkle/merkle-log.ts';
 import { manifestOf as manifestOfRun } from './dispatch-manifest.test-support.ts';
 import { manifestPayloadType, openManifest, signManifest } from './checkpoint-envelope.ts';
-import { encodeStoredManifests, isBatched, manifestBatchPayloadType, openStoredManifest, signManifests, storedManifestSignatures } from './manifest-batch.ts';
+import { isBatched, manifestBatchPayloadType, openStoredManifest, signManifests, storedManifestSignatures } from './manifest-batch.ts';
 
 const manifestOf = (itemId: string): DispatchManifest => manifestOfRun('run-1', itemId);
 
@@ -59,22 +59,6 @@ test('a pass of one manifest stores its DSSE envelope, as a manifest signed alon
   expect(stored).toEqual(await signManifest(manifestOf('only'), signer));
   expect(openStoredManifest(stored!, [trusted])).toEqual(manifestOf('only'));
   expect(storedManifestSignatures(stored!)).toEqual((stored as DsseEnvelope).signatures);
-});
-
-test('stored manifests are encoded as the canonical JSON of each, whether signed alone, in one batch or in several', async () => {
-  const { signer } = createTestSigner();
-  for (const sizes of [[1], [2], [3, 1], [50], [5, 8]]) {
-    const stored = [];
-    for (const size of sizes)
-      stored.push(
-        ...(await signManifests(
-          Array.from({ length: size }, (_, index) => manifestOf(`item-${size}-${index}`)),
-          signer,
-        )),
-      );
-    const encoded = encodeStoredManifests(stored).map((bytes) => Buffer.from(bytes).toString('utf8'));
-    expect(encoded).toEqual(stored.map((one) => Buffer.from(canonicalJsonBytes(one)).toString('utf8')));
-  }
 });
 
 test('manifests are checked against their schema before signing, unless the caller vouches for them (prevalidated): the same bytes either way', async () => {

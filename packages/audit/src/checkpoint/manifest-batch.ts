@@ -1,5 +1,5 @@
 import type { BatchedManifest, DispatchManifest, DsseEnvelope, DsseSignature, ManifestBatch, SignerV1, StoredManifest } from '@cairn/core';
-import { CairnError, canonicalJson, canonicalJsonBytes, dispatchManifestSchema, manifestBatchSchema, parsePayload } from '@cairn/protocol';
+import { CairnError, canonicalJsonBytes, dispatchManifestSchema, manifestBatchSchema, parsePayload } from '@cairn/protocol';
 import { decodeBase64Strict, encodeBase64 } from '../dsse/base64.ts';
 import type { TrustedKey } from '../dsse/verify-signature.ts';
 import { leafHash, nodeHash } from '../merkle/merkle-hash.ts';
@@ -47,30 +47,6 @@ export async function signManifests(
   const batch = await signCanonicalPayload(manifestBatchPayloadType, statement, manifestBatchSchema, 'manifest batch', signer);
   return payloads.map((payload, index) => ({ batch, index, manifest: encodeBase64(payload), proof: proofs[index]!.map(encodeBase64) }));
 }
-
-/**
- * The canonical JSON bytes of stored manifests (as `signManifests` returned them), in order: what
- * is stored, and hashed for its digest. The manifests of one pass share their batch's envelope
- * (one object), so its text is written once and each manifest's text is composed around it,
- * members in code-unit order, rather than the whole envelope being encoded again for each: that
- * was most of the cost of storing a pass's manifests (issue 16).
- */
-export function encodeStoredManifests(stored: readonly StoredManifest[]): Uint8Array[] {
-  let envelope: DsseEnvelope | undefined;
-  let envelopeText = '';
-  return stored.map((one) => {
-    if (!isBatched(one) || !Number.isSafeInteger(one.index)) return canonicalJsonBytes(one);
-    if (one.batch !== envelope) {
-      envelope = one.batch;
-      envelopeText = canonicalJson(envelope);
-    }
-    // Base64 text needs no escapes: JSON.stringify writes it exactly as canonical JSON does.
-    const proof = one.proof.map((hash) => JSON.stringify(hash)).join(',');
-    return encoder.encode(`{"batch":${envelopeText},"index":${one.index},"manifest":${JSON.stringify(one.manifest)},"proof":[${proof}]}`);
-  });
-}
-
-const encoder = new TextEncoder();
 
 /**
  * Verifies a stored manifest against trusted keys and returns the manifest: a DSSE envelope of it,

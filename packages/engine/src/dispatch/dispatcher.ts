@@ -12,8 +12,18 @@ import type {
   StorageProviderV1,
   TaskEnvelope,
 } from '@cairn/core';
-import { encodeStoredManifests, signManifests } from '@cairn/audit';
-import { digestOfJson, isCairnError, manifestKey, parseDuration, parsePayload, resultKey, resultRecordSchema, sha256Digest } from '@cairn/protocol';
+import { signManifests } from '@cairn/audit';
+import {
+  canonicalJsonBytes,
+  digestOfJson,
+  isCairnError,
+  manifestKey,
+  parseDuration,
+  parsePayload,
+  resultKey,
+  resultRecordSchema,
+  sha256Digest,
+} from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { isoTime } from '../iso-time.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
@@ -633,11 +643,10 @@ export class Dispatcher {
       this.#settings.signer,
       { prevalidated: true },
     );
-    // The stored bytes and their digest from one canonical encoding, not two.
-    const encoded = encodeStoredManifests(signed);
     return Promise.all(
       drafts.map(async ({ manifest: _manifest, ...draft }, index) => {
-        const bytes = encoded[index]!;
+        // The stored bytes and their digest from one canonical encoding, not two.
+        const bytes = canonicalJsonBytes(signed[index]!);
         const manifestDigest = sha256Digest(bytes);
         // Put without a flush of its own (ADR 0024): the dispatch that names it commits without one too.
         await this.#settings.storage.put(manifestKey(manifestDigest), bytes, { ifAbsent: true, contentType: 'application/json', deferFlush: true });
