@@ -1,7 +1,7 @@
 /**
  * An instant as ISO 8601 text, as `Date#toISOString` writes it, remembering the last one made. The
  * engine writes the time of now many times in one millisecond of a busy pass (each audit entry,
- * attempt and manifest), and formatting a Date costs about half a microsecond each time: 4–5 % of
+ * attempt and manifest), and formatting a Date costs about half a microsecond each time: 3–4 % of
  * a 10,000-item fan-out's CPU, measured (issue 16). Times other than now (deadlines) may call it
  * too; they only miss the memory.
  */
