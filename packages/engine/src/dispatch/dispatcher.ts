@@ -722,6 +722,7 @@ export class Dispatcher {
       executor: dispatch.executorName,
       manifestDigest,
       dispatchedAt: isoTime(now),
+      // Not isoTime: on this path, once a dispatch, it would push now out of its memory.
       deadline: new Date(now + dispatch.timeoutMs + (this.#settings.timeoutGraceMs ?? 0)).toISOString(),
       queue: dispatch.queue,
       inputDigest: dispatch.inputDigest,
