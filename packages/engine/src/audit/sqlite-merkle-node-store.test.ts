@@ -175,35 +175,55 @@ describe('SqliteMerkleNodeStore', () => {
     database.close();
   });
 
-  test("stores the nodes of levels 4 and up only (the leaves are the entries); every proof of every size, read back from a fresh handle, is the in-memory log's", () => {
+  test("stores the nodes of levels 4, 8, 12, ... only (the leaves are the entries); every proof of every size, read back from a fresh handle, is the in-memory log's", () => {
     const database = openEngineDatabase(databasePath());
-    const values = Array.from({ length: 300 }, (_, value) => value);
+    const values = Array.from({ length: 4_200 }, (_, value) => value);
     const log = MerkleLog.open(new SqliteMerkleNodeStore(database));
-    for (const value of values) appendEntry(database, log, value);
+    database.transaction(() => {
+      for (const value of values) appendEntry(database, log, value);
+    })();
     const levels = database
       .prepare<[], { level: number; count: number }>('SELECT level, COUNT(*) AS count FROM merkle_nodes GROUP BY level ORDER BY level')
       .all();
     expect(levels).toEqual([
-      { level: 4, count: 18 },
-      { level: 5, count: 9 },
-      { level: 6, count: 4 },
-      { level: 7, count: 2 },
-      { level: 8, count: 1 },
+      { level: 4, count: 262 },
+      { level: 8, count: 16 },
+      { level: 12, count: 1 },
     ]);
-    // A fresh handle knows no edge: every leaf and node of levels 1-3 is hashed from entry bodies.
+    // A fresh handle knows no edge: every leaf and node of levels 1-3 is hashed from entry bodies,
+    // every node of levels 5-7 and 9-11 from the nodes of levels 4 and 8.
     const reopened = openEngineDatabase(database.name);
     const stored = MerkleLog.open(new SqliteMerkleNodeStore(reopened));
     const reference = referenceOf(values);
-    for (const size of [1, 2, 3, 7, 8, 9, 15, 16, 17, 100, 255, 256, 257, 300]) {
+    for (const size of [1, 2, 3, 7, 8, 9, 15, 16, 17, 100, 255, 256, 257, 300, 511, 512, 513, 2_047, 2_048, 2_049, 4_095, 4_096, 4_097, 4_200]) {
       expect(stored.rootHash(size)).toEqual(reference.rootHash(size));
-      for (let index = 0; index < size; index += 7) expect(stored.inclusionProof(index, size)).toEqual(reference.inclusionProof(index, size));
+      for (let index = 0; index < size; index += Math.ceil(size / 40))
+        expect(stored.inclusionProof(index, size)).toEqual(reference.inclusionProof(index, size));
       expect(stored.consistencyProof(Math.ceil(size / 3), size)).toEqual(reference.consistencyProof(Math.ceil(size / 3), size));
     }
-    expect(stored.multiInclusionProof([3, 40, 41, 299])).toEqual(reference.multiInclusionProof([3, 40, 41, 299]));
+    expect(stored.multiInclusionProof([3, 40, 41, 299, 3_000, 4_199])).toEqual(reference.multiInclusionProof([3, 40, 41, 299, 3_000, 4_199]));
     // And the tree goes on from there, its edge read back through the same hashing.
-    appendEntry(reopened, stored, 300);
-    expect(stored.rootHash()).toEqual(referenceOf([...values, 300]).rootHash());
+    appendEntry(reopened, stored, 4_200);
+    expect(stored.rootHash()).toEqual(referenceOf([...values, 4_200]).rootHash());
     reopened.close();
+    database.close();
+  });
+
+  test('a node of a level between two stored ones whose stored nodes are not all there is not there', () => {
+    const database = openEngineDatabase(databasePath());
+    const store = new SqliteMerkleNodeStore(database);
+    const log = MerkleLog.open(store);
+    database.transaction(() => {
+      for (let value = 0; value < 100; value++) appendEntry(database, log, value);
+    })();
+    const fresh = new SqliteMerkleNodeStore(openEngineDatabase(database.name));
+    const reference = referenceOf(Array.from({ length: 100 }, (_, value) => value));
+    // Six nodes of level 4 (96 entries): levels 5 and 6 complete over them, level 7 not yet.
+    expect(fresh.get(5, 2)).toEqual(subtreeOf(reference, 64, 32));
+    expect(fresh.get(6, 0)).toEqual(subtreeOf(reference, 0, 64));
+    expect(fresh.get(5, 3)).toBeUndefined();
+    expect(fresh.get(6, 1)).toBeUndefined();
+    expect(fresh.get(7, 0)).toBeUndefined();
     database.close();
   });
 
@@ -236,34 +256,34 @@ describe('SqliteMerkleNodeStore', () => {
     database.close();
   });
 
-  test('migration 14 drops the stored leaves and nodes of levels 1-3 an older database kept; the tree reads the same', () => {
+  test('migrations 14 and 15 drop the stored leaves and the nodes of levels other than 4, 8, 12, ... an older database kept; the tree reads the same', () => {
     const path = databasePath();
     const older = openEngineDatabase(
       path,
       migrations.filter((migration) => migration.version < 14),
     );
-    const values = Array.from({ length: 40 }, (_, value) => value);
+    const values = Array.from({ length: 600 }, (_, value) => value);
     const reference = referenceOf(values);
-    // As engines before it wrote them: every leaf, and the nodes of levels 4 and up (some databases also kept levels 1-3).
+    // As engines before them wrote them: every leaf, and the nodes of levels 4 and up (some databases also kept levels 1-3).
     const insert = older.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)');
     for (const value of values) {
       insertEntryRow(older, value, value);
       insert.run(0, value, reference.leafHash(value));
     }
     insert.run(1, 0, nodeHash(reference.leafHash(0), reference.leafHash(1)));
-    insert.run(4, 0, subtreeOf(reference, 0, 16));
-    insert.run(4, 1, subtreeOf(reference, 16, 16));
-    insert.run(5, 0, subtreeOf(reference, 0, 32));
+    for (let level = 4; 2 ** level <= values.length; level++)
+      for (let index = 0; (index + 1) * 2 ** level <= values.length; index++) insert.run(level, index, subtreeOf(reference, index * 2 ** level, 2 ** level));
     older.close();
     const database = openEngineDatabase(path);
     expect(database.prepare('SELECT level, COUNT(*) AS count FROM merkle_nodes GROUP BY level ORDER BY level').all()).toEqual([
-      { level: 4, count: 2 },
-      { level: 5, count: 1 },
+      { level: 4, count: 37 },
+      { level: 8, count: 2 },
     ]);
     const stored = MerkleLog.open(new SqliteMerkleNodeStore(database));
-    expect(stored.size).toBe(40);
+    expect(stored.size).toBe(600);
     expect(stored.rootHash()).toEqual(reference.rootHash());
-    expect(stored.inclusionProof(33, 40)).toEqual(reference.inclusionProof(33, 40));
+    expect(stored.inclusionProof(33, 600)).toEqual(reference.inclusionProof(33, 600));
+    expect(stored.consistencyProof(512, 600)).toEqual(reference.consistencyProof(512, 600));
     database.close();
   });
 });

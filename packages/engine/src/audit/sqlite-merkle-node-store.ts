@@ -28,16 +28,28 @@ const maxPendingNodes = 8_192;
  * The lowest level stored: the leaves (level 0) are the audit entries themselves, each leaf the
  * hash of its entry's body (`audit_entries.body`, the very text the audit log hashed when it
  * appended it), and nodes of levels 1 to 3 are not written either but hashed again from their
- * leaves (at most 8 bodies, one range read) when one is asked for. A log of n entries then
- * stores about n / 8 node rows, not 2 n (ADR 0027).
+ * leaves (at most 8 bodies, one range read) when one is asked for (ADR 0027).
  */
 export const lowestStoredNodeLevel = 4;
+/**
+ * Above it, one level in four is stored (4, 8, 12, ...): a node between two stored levels is
+ * hashed again from at most 8 nodes of the stored level below it (one range read). Each stored
+ * level is a range of its own in the table's key, so every level written by a commit is a page
+ * the commit writes: with every level stored, a fan-out's commits wrote ~6.5 pages of nodes each,
+ * with one in four ~1 (issue 16, ADR 0027). A log of n entries stores about n / 15 node rows.
+ */
+export const storedNodeLevelStep = 4;
+
+/** Whether nodes of `level` are rows of `merkle_nodes`. */
+export function isStoredNodeLevel(level: number): boolean {
+  return level >= lowestStoredNodeLevel && level % storedNodeLevelStep === 0;
+}
 
 /**
  * The Merkle tree of the audit log in the engine database: its leaves are the hashes of the
  * `audit_entries` bodies (the leaf handed to `append` is not written again: the entry it hashes
- * is), its nodes of levels 4 and up are stored in `merkle_nodes`, written by the same transaction
- * as the entries they hash; a rolled back transaction rolls the tree back too. The size, when not
+ * is), its nodes of levels 4, 8, 12, ... are stored in `merkle_nodes`, written by the same
+ * transaction as the entries they hash; a rolled back transaction rolls the tree back too. The size, when not
  * known in memory, is read from the entries' rows, so the audit log appends an entry's leaf before
  * it writes the entry's row (in one transaction): a row never stands before its leaf is counted.
  *
@@ -48,10 +60,12 @@ export const lowestStoredNodeLevel = 4;
  * unwatched database they are read again at every use. Inside a transaction the nodes wait in
  * memory for the end of its body and are written then, many a statement (`DeferredRowInsert`);
  * a read writes them (and the audit log's entries) first. A read of a leaf, or of a node of
- * levels 1 to 3, hashes entry bodies again (`lowestStoredNodeLevel`).
+ * levels 1 to 3, hashes entry bodies again (`lowestStoredNodeLevel`); a read of a node of another
+ * level not stored hashes the nodes of the stored level below it (`storedNodeLevelStep`).
  */
 export class SqliteMerkleNodeStore implements MerkleNodeStore {
   readonly #get;
+  readonly #range;
   readonly #bodies;
   readonly #count;
   /** The nodes of stored levels, as (level, index, hash) rows. */
@@ -61,6 +75,9 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
 
   constructor(database: EngineDatabase) {
     this.#get = database.prepare<[number, number], { hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?');
+    this.#range = database.prepare<[number, number, number], { hash: Buffer }>(
+      'SELECT hash FROM merkle_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx',
+    );
     this.#bodies = database.prepare<[number, number], { body: string }>('SELECT body FROM audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq');
     this.#database = database;
     this.#rows = new DeferredRowInsert(database, 'INSERT INTO merkle_nodes (level, idx, hash)', 3, maxNodesPerInsert, maxPendingNodes);
@@ -80,7 +97,8 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     // Copies in and out: a caller that changes a hash it was given (or gave) cannot change the tree.
     if (onEdge && edge.hashes[level] !== undefined) return edge.hashes[level].slice();
     flushDeferredWrites(this.#database);
-    const hash = level < lowestStoredNodeLevel ? this.#fromLeaves(level, index) : this.#stored(level, index);
+    const hash =
+      level < lowestStoredNodeLevel ? this.#fromLeaves(level, index) : isStoredNodeLevel(level) ? this.#stored(level, index) : this.#fromStored(level, index);
     if (onEdge && hash !== undefined) edge.hashes[level] = hash.slice();
     return hash;
   }
@@ -97,6 +115,16 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     const rows = this.#bodies.all(index * width, (index + 1) * width);
     if (rows.length !== width) return undefined;
     return perfectTreeHash(rows.map((row) => leafHashOfText(row.body)));
+  }
+
+  // A node of a level not stored, hashed from the 2^(level - stored) nodes of the stored level
+  // below it; undefined while they are not all there.
+  #fromStored(level: number, index: number): Uint8Array | undefined {
+    const stored = level - (level % storedNodeLevelStep);
+    const width = 2 ** (level - stored);
+    const rows = this.#range.all(stored, index * width, (index + 1) * width);
+    if (rows.length !== width) return undefined;
+    return perfectTreeHash(rows.map((row) => bytesOf(row.hash)));
   }
 
   append(nodes: readonly MerkleNode[]): void {
@@ -118,7 +146,7 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     for (const node of nodes) {
       const hash = node.hash.slice();
       hashes.push(hash);
-      if (node.level >= lowestStoredNodeLevel) values.push(node.level, node.index, hash);
+      if (isStoredNodeLevel(node.level)) values.push(node.level, node.index, hash);
     }
     if (values.length > 0) this.#rows.add(values);
     // Written, or to be written before the commit (a failure throws, and its rollback makes the

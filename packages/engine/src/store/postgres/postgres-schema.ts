@@ -237,6 +237,13 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       ALTER TABLE {schema}.runs SET (fillfactor = 60);
     `,
   },
+  {
+    version: 6,
+    name: 'one Merkle level in four stored (SQLite migration 15)',
+    sql: `
+      DELETE FROM {schema}.merkle_nodes WHERE level % 4 <> 0;
+    `,
+  },
 ];
 
 /** The engine's state tables (those the working copy holds); `engine_commands` and `engine_leader` are PostgreSQL's own. */
