@@ -36,7 +36,7 @@ export const lowestStoredNodeLevel = 4;
  * hashed again from at most 8 nodes of the stored level below it (one range read). Each stored
  * level is a range of its own in the table's key, so every level written by a commit is a page
  * the commit writes: with every level stored, a fan-out's commits wrote ~6.5 pages of nodes each,
- * with one in four ~1 (issue 16, ADR 0027). A log of n entries stores about n / 15 node rows.
+ * with one in four ~2.6 (issue 16, ADR 0027). A log of n entries stores about n / 15 node rows.
  */
 export const storedNodeLevelStep = 4;
 
@@ -49,9 +49,10 @@ export function isStoredNodeLevel(level: number): boolean {
  * The Merkle tree of the audit log in the engine database: its leaves are the hashes of the
  * `audit_entries` bodies (the leaf handed to `append` is not written again: the entry it hashes
  * is), its nodes of levels 4, 8, 12, ... are stored in `merkle_nodes`, written by the same
- * transaction as the entries they hash; a rolled back transaction rolls the tree back too. The size, when not
- * known in memory, is read from the entries' rows, so the audit log appends an entry's leaf before
- * it writes the entry's row (in one transaction): a row never stands before its leaf is counted.
+ * transaction as the entries they hash; a rolled back transaction rolls the tree back too. The
+ * size, when not known in memory, is read from the entries' rows, so the audit log appends an
+ * entry's leaf before it writes the entry's row (in one transaction): a row never stands before
+ * its leaf is counted.
  *
  * The size and the right edge are kept in memory, so an append reads nothing and writes its
  * nodes in one statement. They are trusted only while the database (watched by `watchRollbacks`,
