@@ -98,8 +98,7 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     // Copies in and out: a caller that changes a hash it was given (or gave) cannot change the tree.
     if (onEdge && edge.hashes[level] !== undefined) return edge.hashes[level].slice();
     flushDeferredWrites(this.#database);
-    const hash =
-      level < lowestStoredNodeLevel ? this.#fromLeaves(level, index) : isStoredNodeLevel(level) ? this.#stored(level, index) : this.#fromStored(level, index);
+    const hash = isStoredNodeLevel(level) ? this.#stored(level, index) : this.#rehashed(level, index);
     if (onEdge && hash !== undefined) edge.hashes[level] = hash.slice();
     return hash;
   }
@@ -109,23 +108,18 @@ export class SqliteMerkleNodeStore implements MerkleNodeStore {
     return row ? bytesOf(row.hash) : undefined;
   }
 
-  // A leaf or a node of a level not stored, hashed from the bodies of its 2^level entries;
-  // undefined while they are not all there.
-  #fromLeaves(level: number, index: number): Uint8Array | undefined {
-    const width = 2 ** level;
-    const rows = this.#bodies.all(index * width, (index + 1) * width);
-    if (rows.length !== width) return undefined;
-    return perfectTreeHash(rows.map((row) => leafHashOfText(row.body)));
-  }
-
-  // A node of a level not stored, hashed from the 2^(level - stored) nodes of the stored level
-  // below it; undefined while they are not all there.
-  #fromStored(level: number, index: number): Uint8Array | undefined {
-    const stored = level - (level % storedNodeLevelStep);
-    const width = 2 ** (level - stored);
-    const rows = this.#range.all(stored, index * width, (index + 1) * width);
-    if (rows.length !== width) return undefined;
-    return perfectTreeHash(rows.map((row) => bytesOf(row.hash)));
+  // A leaf or a node of a level not stored, hashed again from what is stored below it: the
+  // bodies of its entries under level 4, the nodes of the stored level below it above (at most 8
+  // either way, one range read); undefined while they are not all there.
+  #rehashed(level: number, index: number): Uint8Array | undefined {
+    const below = level < lowestStoredNodeLevel ? 0 : level - (level % storedNodeLevelStep);
+    const width = 2 ** (level - below);
+    const first = index * width;
+    const hashes =
+      below === 0
+        ? this.#bodies.all(first, first + width).map((row) => leafHashOfText(row.body))
+        : this.#range.all(below, first, first + width).map((row) => bytesOf(row.hash));
+    return hashes.length === width ? perfectTreeHash(hashes) : undefined;
   }
 
   append(nodes: readonly MerkleNode[]): void {
