@@ -36,8 +36,8 @@ export interface VerifyAuditLogOptions {
   /**
    * The hashes the log stores of its complete subtrees of one `level` (each over 2^level entries:
    * the subtree `index` over seq index·2^level to (index + 1)·2^level − 1), if any: the locator of
-   * a store that keeps no leaves (the engine's keeps levels 4, 8, 12, ...), naming the 2^level entries
-   * among which an edited one is. Only a locator too: the verdict never rests on it.
+   * a store that keeps no leaves (the engine's keeps levels 4, 8, 12, ...), naming the 2^level
+   * entries among which an edited one is. Only a locator too: the verdict never rests on it.
    */
   readonly storedSubtrees?: { readonly level: number; readonly hash: (index: number) => Uint8Array | undefined };
 }

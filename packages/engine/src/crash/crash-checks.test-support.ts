@@ -60,8 +60,8 @@ function inspect(database: Database.Database, directory: string, trustedKey: Pub
   };
 
   // 1. The log: seq 0..n-1 without gaps, each body its own entry, and the stored tree's root (its
-  //    nodes of levels 4, 8, 12, ..., its leaves the bodies' hashes) the root recomputed from the bodies,
-  //    each stored node the hash of the entries under it.
+  //    nodes of levels 4, 8, 12, ..., its leaves the bodies' hashes) the root recomputed from the
+  //    bodies, each stored node the hash of the entries under it.
   const rows = database.prepare<[], { seq: number; body: string }>('SELECT seq, body FROM audit_entries ORDER BY seq').all();
   const entries: AuditEntry[] = [];
   const recomputed = new InMemoryMerkleNodeStore();
