@@ -8,6 +8,8 @@ export interface CapturedTable {
   readonly primaryKey: readonly string[];
   /** Columns declared BLOB: their values travel as `\x<hex>` strings (PostgreSQL's bytea text form). */
   readonly blobColumns: readonly string[];
+  /** Whether the table is WITHOUT ROWID (its rows are found by key, not by rowid). */
+  readonly withoutRowid: boolean;
 }
 
 /** What changed of one table in a batch: rows to write (last image of each) and keys to delete. */
@@ -59,6 +61,7 @@ export function engineTables(database: EngineDatabase): CapturedTable[] {
     .all();
   return names.map((name) => {
     const info = database.pragma(`main.table_info(${quoteIdentifier(name)})`) as { name: string; type: string; pk: number }[];
+    const [listed] = database.pragma(`main.table_list(${quoteIdentifier(name)})`) as { wr: number }[];
     return {
       name,
       columns: info.map((column) => column.name),
@@ -67,6 +70,7 @@ export function engineTables(database: EngineDatabase): CapturedTable[] {
         .sort((left, right) => left.pk - right.pk)
         .map((column) => column.name),
       blobColumns: info.filter((column) => column.type.toUpperCase() === 'BLOB').map((column) => column.name),
+      withoutRowid: listed?.wr === 1,
     };
   });
 }
@@ -74,9 +78,10 @@ export function engineTables(database: EngineDatabase): CapturedTable[] {
 /**
  * Installs change capture on a working copy: TEMP triggers after every insert, update and delete
  * of every engine table, generated from the schema (a new migration is captured without edits),
- * writing the key of each row written into a TEMP table; `drain` reads the rows' images once, as
- * they are then. Triggers run inside the statement's transaction, so a
- * rolled-back transaction (or savepoint) leaves nothing captured: a batch carries whole committed
+ * writing which row was written into a TEMP table (its rowid; its key for a WITHOUT ROWID table,
+ * and for every delete, since a row gone has no rowid to read); `drain` reads the rows' images
+ * once, as they are then. Triggers run inside the statement's transaction, so a rolled-back
+ * transaction (or savepoint) leaves nothing captured: a batch carries whole committed
  * transactions only. TEMP objects live on this connection alone and never reach the schema.
  */
 export function captureChanges(database: EngineDatabase): ChangeCapture {
@@ -93,7 +98,8 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
       id INTEGER PRIMARY KEY,
       table_name TEXT NOT NULL,
       op TEXT NOT NULL,
-      row_key TEXT NOT NULL
+      row_key TEXT,
+      row_id INTEGER
     );
   `);
   const installTriggers = () => {
@@ -105,10 +111,17 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
     }
   };
   installTriggers();
-  const changedTables = database.prepare<[], { table_name: string; writes: number }>(
-    `SELECT table_name, count(*) AS writes FROM ${changeTable} GROUP BY table_name ORDER BY min(id)`,
+  const changedTables = database.prepare<[], { table_name: string; writes: number; deletes: number }>(
+    `SELECT table_name, count(*) AS writes, sum(op = 'delete') AS deletes FROM ${changeTable} GROUP BY table_name ORDER BY min(id)`,
   );
-  const rowsOf = new Map(tables.map((table) => [table.name, database.prepare<[], CapturedRow>(currentRows(table))]));
+  const readsOf = new Map(
+    tables.map((table) => [
+      table.name,
+      table.withoutRowid
+        ? { rows: database.prepare<[], CapturedRow>(rowsByKey(table)), deletes: undefined }
+        : { rows: database.prepare<[], CapturedRow>(rowsByRowid(table)), deletes: database.prepare<[], string>(deletesByRowid(table)).pluck() },
+    ]),
+  );
   const empty = database.prepare(`DELETE FROM ${changeTable}`);
 
   return {
@@ -120,17 +133,19 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
       if (changed.length === 0) return { tables: [], capturedWrites: 0 };
       const batch: TableChanges[] = [];
       let capturedWrites = 0;
-      for (const { table_name: table, writes } of changed) {
+      for (const { table_name: table, writes, deletes: deleted } of changed) {
         capturedWrites += writes;
+        const reads = readsOf.get(table)!;
         const upserts: string[] = [];
         const upsertKeys: string[] = [];
         const deletes: string[] = [];
-        for (const row of rowsOf.get(table)!.all()) {
+        for (const row of reads.rows.all()) {
           if (row.image !== null) {
             upserts.push(row.image);
             upsertKeys.push(row.row_key);
           } else if (row.inserted_here !== 1) deletes.push(row.row_key);
         }
+        if (reads.deletes !== undefined && deleted > 0) deletes.push(...reads.deletes.all());
         if (upserts.length > 0 || deletes.length > 0) batch.push({ table, upserts, upsertKeys, deletes });
       }
       empty.run();
@@ -159,20 +174,19 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
   };
 }
 
+// A table with rowids records the rowid of each row inserted or updated (reading it back at the
+// drain is a rowid lookup, where a key as JSON has to be taken apart first); a WITHOUT ROWID
+// table records keys. A delete records the key either way (and the rowid it had).
 function triggersFor(table: CapturedTable): string {
   // A TEMP trigger's name is unqualified, and statements inside a trigger may not qualify the table they write.
   const name = (event: string) => quoteIdentifier(`cairn_capture_${table.name}_${event}`);
   const target = `main.${quoteIdentifier(table.name)}`;
   const literal = quoteLiteral(table.name);
-  const value = (row: 'NEW' | 'OLD', column: string) =>
-    table.blobColumns.includes(column)
-      ? `CASE WHEN ${row}.${quoteIdentifier(column)} IS NULL THEN NULL ELSE '\\x' || lower(hex(${row}.${quoteIdentifier(column)})) END`
-      : `${row}.${quoteIdentifier(column)}`;
-  const object = (row: 'NEW' | 'OLD', columns: readonly string[]) =>
-    `json_object(${columns.map((column) => `${quoteLiteral(column)}, ${value(row, column)}`).join(', ')})`;
   const keyChanged = table.primaryKey.map((column) => `OLD.${quoteIdentifier(column)} IS NOT NEW.${quoteIdentifier(column)}`).join(' OR ');
   const record = (op: string, row: 'NEW' | 'OLD') =>
-    `INSERT INTO cairn_captured_changes (table_name, op, row_key) VALUES (${literal}, '${op}', ${object(row, table.primaryKey)});`;
+    table.withoutRowid || op === 'delete'
+      ? `INSERT INTO cairn_captured_changes (table_name, op, row_key, row_id) VALUES (${literal}, '${op}', ${rowObject(table, row, table.primaryKey)}, ${table.withoutRowid ? 'NULL' : `${row}.rowid`});`
+      : `INSERT INTO cairn_captured_changes (table_name, op, row_id) VALUES (${literal}, '${op}', ${row}.rowid);`;
   return `
     DROP TRIGGER IF EXISTS temp.${name('insert')};
     DROP TRIGGER IF EXISTS temp.${name('update')};
@@ -198,31 +212,72 @@ interface CapturedRow {
   readonly image: string | null;
 }
 
+/** `columns` of `row` (a trigger's NEW or OLD, or a table alias) as one JSON object text; BLOBs as `\x<hex>`. */
+function rowObject(table: CapturedTable, row: string, columns: readonly string[]): string {
+  const value = (column: string) =>
+    table.blobColumns.includes(column)
+      ? `CASE WHEN ${row}.${quoteIdentifier(column)} IS NULL THEN NULL ELSE '\\x' || lower(hex(${row}.${quoteIdentifier(column)})) END`
+      : `${row}.${quoteIdentifier(column)}`;
+  return `json_object(${columns.map((column) => `${quoteLiteral(column)}, ${value(column)}`).join(', ')})`;
+}
+
+/** The condition that `current`'s key is the one in the JSON object text `keyText`. */
+function keyMatches(table: CapturedTable, keyText: string): string {
+  return table.primaryKey.map((name) => `current.${quoteIdentifier(name)} = (${keyText} ->> ${quoteLiteral(`$.${name}`)})`).join(' AND ');
+}
+
 /**
- * The changed rows of one table, coalesced: each key once, in the order of its first write, with
- * the row's image read now (its last state, whatever happened in between), or null when it is
- * gone. The triggers record keys only, so a row written N times costs N small inserts and one
- * image, and rows are read where SQLite already has them.
+ * The changed rows of a WITHOUT ROWID table, coalesced: each key once, in the order of its first
+ * write, with the row's image read now (its last state, whatever happened in between), or null
+ * when it is gone. The triggers record keys only, so a row written N times costs N small inserts
+ * and one image, and rows are read where SQLite already has them.
  */
-function currentRows(table: CapturedTable): string {
-  const column = (name: string) => `current.${quoteIdentifier(name)}`;
-  const image = `json_object(${table.columns
-    .map((name) =>
-      table.blobColumns.includes(name)
-        ? `${quoteLiteral(name)}, CASE WHEN ${column(name)} IS NULL THEN NULL ELSE '\\x' || lower(hex(${column(name)})) END`
-        : `${quoteLiteral(name)}, ${column(name)}`,
-    )
-    .join(', ')})`;
-  const matches = table.primaryKey.map((name) => `${column(name)} = (changed.row_key ->> ${quoteLiteral(`$.${name}`)})`).join(' AND ');
+function rowsByKey(table: CapturedTable): string {
   return `
     SELECT changed.row_key, changed.inserted_here,
-           CASE WHEN ${column(table.primaryKey[0]!)} IS NULL THEN NULL ELSE ${image} END AS image
+           CASE WHEN current.${quoteIdentifier(table.primaryKey[0]!)} IS NULL THEN NULL ELSE ${rowObject(table, 'current', table.columns)} END AS image
     FROM (
       SELECT row_key, min(id) AS first, min(id) = min(CASE WHEN op = 'insert' THEN id END) AS inserted_here
       FROM ${changeTable} WHERE table_name = ${quoteLiteral(table.name)} GROUP BY row_key
     ) AS changed
-    LEFT JOIN main.${quoteIdentifier(table.name)} AS current ON ${matches}
+    LEFT JOIN main.${quoteIdentifier(table.name)} AS current ON ${keyMatches(table, 'changed.row_key')}
     ORDER BY changed.first`;
+}
+
+/**
+ * The rows of a table with rowids that were inserted or updated and are there now: each once,
+ * in the order of its first write, with its key and image read now. A row moves to another rowid
+ * only through a delete (or a new INTEGER PRIMARY KEY), which is recorded as a delete of its key.
+ */
+function rowsByRowid(table: CapturedTable): string {
+  return `
+    SELECT ${rowObject(table, 'current', table.primaryKey)} AS row_key, 0 AS inserted_here, ${rowObject(table, 'current', table.columns)} AS image
+    FROM (
+      SELECT row_id, min(id) AS first FROM ${changeTable}
+      WHERE table_name = ${quoteLiteral(table.name)} AND op <> 'delete' GROUP BY row_id
+    ) AS changed
+    JOIN main.${quoteIdentifier(table.name)} AS current ON current.rowid = changed.row_id
+    ORDER BY changed.first`;
+}
+
+/**
+ * The keys of a table with rowids deleted in the batch and gone now, in the order of their first
+ * delete, less those the store never had: a key whose first delete was of a row inserted in the
+ * batch (the first write recorded at that rowid an insert). A row the store had was at that
+ * rowid since the batch began, so its first recorded write there is never an insert; a rowid
+ * reused in the batch may send a delete the store did not need, which deletes nothing.
+ */
+function deletesByRowid(table: CapturedTable): string {
+  const name = quoteLiteral(table.name);
+  return `
+    SELECT gone.row_key
+    FROM (
+      SELECT row_key, row_id, min(id) AS first FROM ${changeTable} WHERE table_name = ${name} AND op = 'delete' GROUP BY row_key
+    ) AS gone
+    JOIN (SELECT row_id, op, min(id) FROM ${changeTable} WHERE table_name = ${name} GROUP BY row_id) AS opened ON opened.row_id = gone.row_id
+    LEFT JOIN main.${quoteIdentifier(table.name)} AS current ON ${keyMatches(table, 'gone.row_key')}
+    WHERE opened.op <> 'insert' AND current.rowid IS NULL
+    ORDER BY gone.first`;
 }
 
 function quoteIdentifier(name: string): string {
