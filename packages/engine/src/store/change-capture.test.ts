@@ -177,10 +177,9 @@ describe('change capture', () => {
       (name: string, other: string) => database.prepare(`UPDATE OR REPLACE secrets SET name = ? WHERE name = ?`).run(other, name),
       (name: string) => database.prepare(`DELETE FROM secrets WHERE name = ?`).run(name),
       (_: string, __: string, size: number) =>
-        database
-          .prepare(`INSERT OR REPLACE INTO checkpoints (tree_size, envelope, issued_at, next_try_at) VALUES (?, 'e', 't', 't')`)
-          .run(size),
-      (_: string, __: string, size: number, other: number) => database.prepare(`UPDATE OR REPLACE checkpoints SET tree_size = ? WHERE tree_size = ?`).run(other, size),
+        database.prepare(`INSERT OR REPLACE INTO checkpoints (tree_size, envelope, issued_at, next_try_at) VALUES (?, 'e', 't', 't')`).run(size),
+      (_: string, __: string, size: number, other: number) =>
+        database.prepare(`UPDATE OR REPLACE checkpoints SET tree_size = ? WHERE tree_size = ?`).run(other, size),
       (_: string, __: string, size: number) => database.prepare(`UPDATE checkpoints SET tries = tries + 1 WHERE tree_size = ?`).run(size),
       (_: string, __: string, size: number) => database.prepare(`DELETE FROM checkpoints WHERE tree_size = ?`).run(size),
       (_: string, __: string, size: number) =>
