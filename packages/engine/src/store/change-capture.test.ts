@@ -211,4 +211,52 @@ describe('change capture', () => {
     apply();
     expectStoreEqualsCopy(3000);
   });
+
+  describe('the audit log, append-only', () => {
+    const append = (database: ReturnType<typeof setUp>['database'], seq: number) =>
+      database
+        .prepare(
+          `INSERT INTO audit_entries (seq, run_id, run_seq, time, action, entity_kind, outcome, actor_id, body) VALUES (?, NULL, NULL, 't', 'a', 'run', 'success', 'ana', ?)`,
+        )
+        .run(seq, `{"seq":${seq}}`);
+
+    it('sends the entries appended since the last drain, in order, and none a rolled-back transaction appended', () => {
+      const { database, capture } = setUp();
+      append(database, 0);
+      append(database, 1);
+      const first = capture.drain().tables.find((changes) => changes.table === 'audit_entries')!;
+      expect(first.upsertKeys).toEqual(['{"seq":0}', '{"seq":1}']);
+      expect(JSON.parse(first.upserts[1]!)).toMatchObject({ seq: 1, body: '{"seq":1}', run_id: null });
+      expect(() =>
+        database.transaction(() => {
+          append(database, 2);
+          throw new Error('rolled back');
+        })(),
+      ).toThrow('rolled back');
+      // The sequence goes on at the rolled-back entry's seq: it was never there.
+      append(database, 2);
+      append(database, 3);
+      expect(capture.drain().tables).toEqual([{ table: 'audit_entries', upserts: expect.any(Array), upsertKeys: ['{"seq":2}', '{"seq":3}'], deletes: [] }]);
+      expect(capture.drain().tables).toEqual([]);
+    });
+
+    it('refuses an update or a delete of an entry, which the range would never send', () => {
+      const { database } = setUp();
+      append(database, 0);
+      expect(() => database.prepare(`UPDATE audit_entries SET body = 'edited' WHERE seq = 0`).run()).toThrow(/audit_entries is append-only in a working copy/);
+      expect(() => database.prepare(`DELETE FROM audit_entries WHERE seq = 0`).run()).toThrow(/audit_entries is append-only in a working copy/);
+      expect(database.prepare('SELECT body FROM audit_entries WHERE seq = 0').pluck().get()).toBe('{"seq":0}');
+    });
+
+    it('sends none of the entries there before capture or loaded with capture off, and refuses to switch off with entries not drained', () => {
+      const database = openEngineDatabase(':memory:');
+      append(database, 0);
+      const capture = captureChanges(database);
+      capture.withoutCapture(() => append(database, 1));
+      expect(capture.drain().tables).toEqual([]);
+      append(database, 2);
+      expect(() => capture.withoutCapture(() => append(database, 3))).toThrow(/appended rows not drained yet/);
+      expect(capture.drain().tables[0]!.upsertKeys).toEqual(['{"seq":2}']);
+    });
+  });
 });

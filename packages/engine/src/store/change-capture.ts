@@ -30,7 +30,7 @@ export interface TableChanges {
  * no row is parsed on the hot path: PostgreSQL reads them (`json_populate_recordset`).
  */
 export interface ChangeBatch {
-  /** Tables with changes, in the order their first change was captured. */
+  /** Tables with changes, in the order their first change was captured, then the append-only tables. */
   readonly tables: readonly TableChanges[];
   /** How many captured writes the batch coalesces (before coalescing). */
   readonly capturedWrites: number;
@@ -51,6 +51,13 @@ export interface ChangeCapture {
 }
 
 const changeTable = 'temp.cairn_captured_changes';
+/**
+ * Tables whose rows are only ever appended, at rowids above every earlier row's (the audit log:
+ * ADR 0027; its INTEGER PRIMARY KEY `seq` is the rowid): captured as the range of rowids above
+ * the last one drained, with no trigger on their inserts. Updates and deletes of them are refused
+ * in the working copy, so the range is all that can change.
+ */
+const appendOnlyTables = new Set(['audit_entries']);
 const triggerEvents = ['insert', 'update', 'delete', 'rekey'] as const;
 
 /** The engine tables of a database: every table of `main` but SQLite's own. */
@@ -80,9 +87,11 @@ export function engineTables(database: EngineDatabase): CapturedTable[] {
  * of every engine table, generated from the schema (a new migration is captured without edits),
  * writing which row was written into a TEMP table (its rowid; its key for a WITHOUT ROWID table,
  * and for every delete, since a row gone has no rowid to read); `drain` reads the rows' images
- * once, as they are then. Triggers run inside the statement's transaction, so a rolled-back
- * transaction (or savepoint) leaves nothing captured: a batch carries whole committed
- * transactions only. TEMP objects live on this connection alone and never reach the schema.
+ * once, as they are then. An append-only table (the audit log) is read as the rows appended
+ * since the last drain instead. Triggers run inside the statement's transaction, so a rolled-back
+ * transaction (or savepoint) leaves nothing captured, as it leaves no row appended: a batch
+ * carries whole committed transactions only. TEMP objects live on this connection alone and
+ * never reach the schema.
  */
 export function captureChanges(database: EngineDatabase): ChangeCapture {
   const tables = engineTables(database);
@@ -90,6 +99,23 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
     if (table.primaryKey.length === 0)
       throw new Error(`Cannot capture changes of table ${table.name}: it has no primary key, so its rows cannot be matched in the store.`);
   }
+  const appended = tables
+    .filter((table) => appendOnlyTables.has(table.name))
+    .map((table) => {
+      if (table.withoutRowid) throw new Error(`Cannot capture table ${table.name} as append-only: it has no rowids to read a range of.`);
+      return {
+        table,
+        last: database.prepare<[], number | null>(`SELECT max(rowid) FROM main.${quoteIdentifier(table.name)}`).pluck(),
+        rows: database.prepare<[number], CapturedRow & { row_id: number }>(rowsAppended(table)),
+        /** The rowid of the last row drained (or there before capture); rows above it are the batch's. */
+        drained: Number.MIN_SAFE_INTEGER,
+      };
+    });
+  // What is there when capture starts, or was written while it was off, is not a batch's.
+  const skipAppended = () => {
+    for (const range of appended) range.drained = range.last.get() ?? Number.MIN_SAFE_INTEGER;
+  };
+  skipAppended();
   // An INSERT OR REPLACE removes the conflicting row without firing delete triggers unless
   // triggers may recurse; with it, the removal is captured like any delete.
   database.pragma('recursive_triggers = ON');
@@ -103,7 +129,11 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
     );
   `);
   const installTriggers = () => {
-    for (const table of tables) database.exec(triggersFor(table));
+    for (const table of tables) database.exec(appendOnlyTables.has(table.name) ? appendOnlyGuards(table) : triggersFor(table));
+  };
+  const resume = () => {
+    skipAppended();
+    installTriggers();
   };
   const dropTriggers = () => {
     for (const table of tables) {
@@ -130,7 +160,6 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
       if (database.inTransaction)
         throw new Error('drain() was called inside a working-copy transaction: a batch carries whole transactions only. Drain after it commits.');
       const changed = changedTables.all();
-      if (changed.length === 0) return { tables: [], capturedWrites: 0 };
       const batch: TableChanges[] = [];
       let capturedWrites = 0;
       for (const { table_name: table, writes, deletes: deleted } of changed) {
@@ -148,10 +177,20 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
         if (reads.deletes !== undefined && deleted > 0) deletes.push(...reads.deletes.all());
         if (upserts.length > 0 || deletes.length > 0) batch.push({ table, upserts, upsertKeys, deletes });
       }
-      empty.run();
+      if (changed.length > 0) empty.run();
+      for (const range of appended) {
+        const rows = range.rows.all(range.drained);
+        if (rows.length === 0) continue;
+        capturedWrites += rows.length;
+        range.drained = rows.at(-1)!.row_id;
+        batch.push({ table: range.table.name, upserts: rows.map((row) => row.image!), upsertKeys: rows.map((row) => row.row_key), deletes: [] });
+      }
       return { tables: batch, capturedWrites };
     },
     withoutCapture(body) {
+      // Rows appended before it and not drained would be taken for the body's, which are skipped.
+      if (appended.some((range) => (range.last.get() ?? Number.MIN_SAFE_INTEGER) > range.drained))
+        throw new Error('withoutCapture() was called with appended rows not drained yet: drain first, or they never reach the store.');
       // The triggers are dropped rather than told to skip: a check on every captured write would
       // cost the hot path for the sake of a load that happens once per lease.
       dropTriggers();
@@ -159,12 +198,12 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
       try {
         result = body();
       } catch (error) {
-        installTriggers();
+        resume();
         throw error;
       }
       // An asynchronous body (a load reading pages) keeps capture off until it settles.
-      if (result instanceof Promise) return result.finally(installTriggers) as typeof result;
-      installTriggers();
+      if (result instanceof Promise) return result.finally(resume) as typeof result;
+      resume();
       return result;
     },
     uninstall() {
@@ -177,6 +216,19 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
 // A table with rowids records the rowid of each row inserted or updated (reading it back at the
 // drain is a rowid lookup, where a key as JSON has to be taken apart first); a WITHOUT ROWID
 // table records keys. A delete records the key either way (and the rowid it had).
+// An append-only table's guards: no update or delete reaches it, so the rows appended since the
+// last drain are all of its changes (an edit would otherwise never reach the store).
+function appendOnlyGuards(table: CapturedTable): string {
+  const name = (event: string) => quoteIdentifier(`cairn_capture_${table.name}_${event}`);
+  const refusal = quoteLiteral(`${table.name} is append-only in a working copy: its rows are captured as the range appended since the last drain`);
+  return `
+    DROP TRIGGER IF EXISTS temp.${name('update')};
+    DROP TRIGGER IF EXISTS temp.${name('delete')};
+    CREATE TEMP TRIGGER ${name('update')} BEFORE UPDATE ON main.${quoteIdentifier(table.name)} BEGIN SELECT RAISE(ABORT, ${refusal}); END;
+    CREATE TEMP TRIGGER ${name('delete')} BEFORE DELETE ON main.${quoteIdentifier(table.name)} BEGIN SELECT RAISE(ABORT, ${refusal}); END;
+  `;
+}
+
 function triggersFor(table: CapturedTable): string {
   // A TEMP trigger's name is unqualified, and statements inside a trigger may not qualify the table they write.
   const name = (event: string) => quoteIdentifier(`cairn_capture_${table.name}_${event}`);
@@ -258,6 +310,13 @@ function rowsByRowid(table: CapturedTable): string {
     ) AS changed
     JOIN main.${quoteIdentifier(table.name)} AS current ON current.rowid = changed.row_id
     ORDER BY changed.first`;
+}
+
+/** The rows of an append-only table above a rowid, in rowid order, with keys and images. */
+function rowsAppended(table: CapturedTable): string {
+  return `
+    SELECT rowid AS row_id, ${rowObject(table, 'current', table.primaryKey)} AS row_key, 0 AS inserted_here, ${rowObject(table, 'current', table.columns)} AS image
+    FROM main.${quoteIdentifier(table.name)} AS current WHERE rowid > ? ORDER BY rowid`;
 }
 
 /**
