@@ -534,8 +534,11 @@ async function storeTables(client: pg.Client, schema: string): Promise<Map<strin
     const target = `${quoted}."${table.name}"`;
     const updates = rest.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${rest.map((column) => `"${column}" = EXCLUDED."${column}"`).join(', ')}`;
     const matches = table.primaryKey.map((column) => `stored."${column}" = gone."${column}"`).join(' AND ');
-    table.upsertSql = (rows) =>
-      `INSERT INTO ${target} (${columns}) SELECT ${columns} FROM json_populate_recordset(NULL::${target}, ${rows}::json) ON CONFLICT (${key}) ${updates}`;
+    // Audit entries are only ever appended, each batch's continuing the stored sequence (checked
+    // first): a plain INSERT, which PostgreSQL runs faster than an upsert, and which refuses a
+    // rewrite of a stored entry outright.
+    const conflict = table.name === auditTable ? '' : ` ON CONFLICT (${key}) ${updates}`;
+    table.upsertSql = (rows) => `INSERT INTO ${target} (${columns}) SELECT ${columns} FROM json_populate_recordset(NULL::${target}, ${rows}::json)${conflict}`;
     table.deleteSql = (keys) => `DELETE FROM ${target} AS stored USING json_populate_recordset(NULL::${target}, ${keys}::json) AS gone WHERE ${matches}`;
   }
   return tables;
