@@ -213,9 +213,6 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
   };
 }
 
-// A table with rowids records the rowid of each row inserted or updated (reading it back at the
-// drain is a rowid lookup, where a key as JSON has to be taken apart first); a WITHOUT ROWID
-// table records keys. A delete records the key either way (and the rowid it had).
 // An append-only table's guards: no update or delete reaches it, so the rows appended since the
 // last drain are all of its changes (an edit would otherwise never reach the store).
 function appendOnlyGuards(table: CapturedTable): string {
@@ -229,6 +226,9 @@ function appendOnlyGuards(table: CapturedTable): string {
   `;
 }
 
+// A table with rowids records the rowid of each row inserted or updated (reading it back at the
+// drain is a rowid lookup, where a key as JSON has to be taken apart first); a WITHOUT ROWID
+// table records keys. A delete records the key either way (and the rowid it had).
 function triggersFor(table: CapturedTable): string {
   // A TEMP trigger's name is unqualified, and statements inside a trigger may not qualify the table they write.
   const name = (event: string) => quoteIdentifier(`cairn_capture_${table.name}_${event}`);
