@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { CairnError } from '@cairn/protocol';
 import type { JsonValue } from '@cairn/core';
 import type { EngineDatabase } from '../../database/engine-database.ts';
-import { engineTables, type CapturedTable, type ChangeBatch, type ChangeCapture } from '../change-capture.ts';
+import { engineTables, isAppendOnlyTable, type CapturedTable, type ChangeBatch, type ChangeCapture } from '../change-capture.ts';
 import { commandChannels, commandErrorJson, engineCommandKinds, type CommandResult, type EngineCommandKind, type PendingCommand } from './postgres-commands.ts';
 import {
   connectPostgres,
@@ -534,10 +534,10 @@ async function storeTables(client: pg.Client, schema: string): Promise<Map<strin
     const target = `${quoted}."${table.name}"`;
     const updates = rest.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${rest.map((column) => `"${column}" = EXCLUDED."${column}"`).join(', ')}`;
     const matches = table.primaryKey.map((column) => `stored."${column}" = gone."${column}"`).join(' AND ');
-    // Audit entries are only ever appended, each batch's continuing the stored sequence (checked
-    // first): a plain INSERT, which PostgreSQL runs faster than an upsert, and which refuses a
-    // rewrite of a stored entry outright.
-    const conflict = table.name === auditTable ? '' : ` ON CONFLICT (${key}) ${updates}`;
+    // An append-only table's rows are new (the audit log's batches continue the stored sequence,
+    // checked first): a plain INSERT, which PostgreSQL runs faster than an upsert, and which
+    // refuses a rewrite of a stored row outright.
+    const conflict = isAppendOnlyTable(table.name) ? '' : ` ON CONFLICT (${key}) ${updates}`;
     table.upsertSql = (rows) => `INSERT INTO ${target} (${columns}) SELECT ${columns} FROM json_populate_recordset(NULL::${target}, ${rows}::json)${conflict}`;
     table.deleteSql = (keys) => `DELETE FROM ${target} AS stored USING json_populate_recordset(NULL::${target}, ${keys}::json) AS gone WHERE ${matches}`;
   }
