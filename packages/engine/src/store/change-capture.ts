@@ -58,6 +58,11 @@ const changeTable = 'temp.cairn_captured_changes';
  * in the working copy, so the range is all that can change.
  */
 const appendOnlyTables = new Set(['audit_entries']);
+
+/** Whether rows of `table` are only ever appended, never updated or deleted (the audit log). */
+export function isAppendOnlyTable(table: string): boolean {
+  return appendOnlyTables.has(table);
+}
 const triggerEvents = ['insert', 'update', 'delete', 'rekey'] as const;
 
 /** The engine tables of a database: every table of `main` but SQLite's own. */
@@ -106,7 +111,7 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
       return {
         table,
         last: database.prepare<[], number | null>(`SELECT max(rowid) FROM main.${quoteIdentifier(table.name)}`).pluck(),
-        rows: database.prepare<[number], CapturedRow & { row_id: number }>(rowsAppended(table)),
+        rows: database.prepare<[number], AppendedRow>(rowsAppended(table)),
         /** The rowid of the last row drained (or there before capture); rows above it are the batch's. */
         drained: Number.MIN_SAFE_INTEGER,
       };
@@ -137,7 +142,7 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
   };
   const dropTriggers = () => {
     for (const table of tables) {
-      for (const event of triggerEvents) database.exec(`DROP TRIGGER IF EXISTS temp.${quoteIdentifier(`cairn_capture_${table.name}_${event}`)}`);
+      for (const event of triggerEvents) database.exec(`DROP TRIGGER IF EXISTS temp.${triggerName(table, event)}`);
     }
   };
   installTriggers();
@@ -183,7 +188,7 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
         if (rows.length === 0) continue;
         capturedWrites += rows.length;
         range.drained = rows.at(-1)!.row_id;
-        batch.push({ table: range.table.name, upserts: rows.map((row) => row.image!), upsertKeys: rows.map((row) => row.row_key), deletes: [] });
+        batch.push({ table: range.table.name, upserts: rows.map((row) => row.image), upsertKeys: rows.map((row) => row.row_key), deletes: [] });
       }
       return { tables: batch, capturedWrites };
     },
@@ -216,7 +221,7 @@ export function captureChanges(database: EngineDatabase): ChangeCapture {
 // An append-only table's guards: no update or delete reaches it, so the rows appended since the
 // last drain are all of its changes (an edit would otherwise never reach the store).
 function appendOnlyGuards(table: CapturedTable): string {
-  const name = (event: string) => quoteIdentifier(`cairn_capture_${table.name}_${event}`);
+  const name = (event: (typeof triggerEvents)[number]) => triggerName(table, event);
   const refusal = quoteLiteral(`${table.name} is append-only in a working copy: its rows are captured as the range appended since the last drain`);
   return `
     DROP TRIGGER IF EXISTS temp.${name('update')};
@@ -230,8 +235,8 @@ function appendOnlyGuards(table: CapturedTable): string {
 // drain is a rowid lookup, where a key as JSON has to be taken apart first); a WITHOUT ROWID
 // table records keys. A delete records the key either way (and the rowid it had).
 function triggersFor(table: CapturedTable): string {
-  // A TEMP trigger's name is unqualified, and statements inside a trigger may not qualify the table they write.
-  const name = (event: string) => quoteIdentifier(`cairn_capture_${table.name}_${event}`);
+  // Statements inside a trigger may not qualify the table they write.
+  const name = (event: (typeof triggerEvents)[number]) => triggerName(table, event);
   const target = `main.${quoteIdentifier(table.name)}`;
   const literal = quoteLiteral(table.name);
   const keyChanged = table.primaryKey.map((column) => `OLD.${quoteIdentifier(column)} IS NOT NEW.${quoteIdentifier(column)}`).join(' OR ');
@@ -254,6 +259,11 @@ function triggersFor(table: CapturedTable): string {
     CREATE TEMP TRIGGER ${name('delete')} AFTER DELETE ON ${target}
     BEGIN ${record('delete', 'OLD')} END;
   `;
+}
+
+/** The capture's trigger of `table` for `event`, quoted (a TEMP trigger's name is unqualified). */
+function triggerName(table: CapturedTable, event: (typeof triggerEvents)[number]): string {
+  return quoteIdentifier(`cairn_capture_${table.name}_${event}`);
 }
 
 interface CapturedRow {
@@ -312,10 +322,16 @@ function rowsByRowid(table: CapturedTable): string {
     ORDER BY changed.first`;
 }
 
+interface AppendedRow {
+  readonly row_id: number;
+  readonly row_key: string;
+  readonly image: string;
+}
+
 /** The rows of an append-only table above a rowid, in rowid order, with keys and images. */
 function rowsAppended(table: CapturedTable): string {
   return `
-    SELECT rowid AS row_id, ${rowObject(table, 'current', table.primaryKey)} AS row_key, 0 AS inserted_here, ${rowObject(table, 'current', table.columns)} AS image
+    SELECT rowid AS row_id, ${rowObject(table, 'current', table.primaryKey)} AS row_key, ${rowObject(table, 'current', table.columns)} AS image
     FROM main.${quoteIdentifier(table.name)} AS current WHERE rowid > ? ORDER BY rowid`;
 }
 
@@ -333,6 +349,7 @@ function deletesByRowid(table: CapturedTable): string {
     FROM (
       SELECT row_key, row_id, min(id) AS first FROM ${changeTable} WHERE table_name = ${name} AND op = 'delete' GROUP BY row_key
     ) AS gone
+    -- A bare column beside min(): SQLite takes op from the row of the smallest id, the first write.
     JOIN (SELECT row_id, op, min(id) FROM ${changeTable} WHERE table_name = ${name} GROUP BY row_id) AS opened ON opened.row_id = gone.row_id
     LEFT JOIN main.${quoteIdentifier(table.name)} AS current ON ${keyMatches(table, 'gone.row_key')}
     WHERE opened.op <> 'insert' AND current.rowid IS NULL
