@@ -2,7 +2,6 @@ import { CairnError } from '../errors/cairn-error.ts';
 import { formatPathSegment } from './json-path.ts';
 
 const maximumDepth = 512;
-const encoder = new TextEncoder();
 
 /**
  * Writes `value` as canonical JSON (RFC 8785, the JSON Canonicalization Scheme): object members
@@ -38,7 +37,12 @@ export function canonicalJson(value: unknown): string {
 
 /** canonicalJson as UTF-8 bytes. */
 export function canonicalJsonBytes(value: unknown): Uint8Array {
-  return encoder.encode(canonicalJson(value));
+  // Buffer.from writes a short text (under 4 KiB) into a slice of Node's shared 8 KiB pool,
+  // about three times faster than TextEncoder's fresh allocation (issue 16: two encodings a
+  // dispatched item). The view keeps the type a plain Uint8Array; one kept for long keeps its
+  // slab of the pool alive, at most 8 KiB.
+  const bytes = Buffer.from(canonicalJson(value), 'utf8');
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 // This runs for every audit entry, so the happy path allocates nothing but the text: the path of
