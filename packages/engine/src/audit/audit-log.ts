@@ -199,16 +199,15 @@ export class AuditLog implements EngineAuditLog {
       flushDeferredWrites(this.#database);
       runSeq = this.#nextRunSeq.get(runId)!.next;
     }
-    const entry: AuditEntry = {
-      action: draft.action,
-      actor: { id: actor.id, kind: actor.kind, via: actor.via },
-      data: draft.data,
-      entity: { id: entity.id, kind: entity.kind },
-      outcome: draft.outcome,
-      ...(runId === undefined ? {} : { runId, runSeq: runSeq! }),
-      seq,
-      time: time ?? isoTime(this.#now()),
-    };
+    const actorOf = { id: actor.id, kind: actor.kind, via: actor.via };
+    const entityOf = { id: entity.id, kind: entity.kind };
+    const at = time ?? isoTime(this.#now());
+    // Two literals rather than a spread of the run's fields: the spread costs more than the rest
+    // of the object, once an entry (issue 16). Members in the same order either way.
+    const entry: AuditEntry =
+      runId === undefined
+        ? { action: draft.action, actor: actorOf, data: draft.data, entity: entityOf, outcome: draft.outcome, seq, time: at }
+        : { action: draft.action, actor: actorOf, data: draft.data, entity: entityOf, outcome: draft.outcome, runId, runSeq: runSeq!, seq, time: at };
     const problem = auditEntryProblem(entry);
     if (problem !== undefined)
       throw new CairnError('CAIRN_PAYLOAD_INVALID', `The audit entry is not valid: entry${problem}.`, { path: `entry${problem.split(':')[0]}` });
