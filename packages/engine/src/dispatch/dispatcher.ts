@@ -194,7 +194,7 @@ export class Dispatcher {
       }
       this.#settings.database.transaction(() => {
         this.#attempts.started(attempt.executionId, handle);
-        this.#auditAttempt('attempt.started', attempt, 'success', { recovered: true });
+        this.#auditAttempt('attempt.started', attempt, 'success', { attempt: attempt.attempt, itemId: attempt.itemId, recovered: true });
       })();
       // Its exit may have been pushed already (this process started it, and failed to record the
       // start — a full disk): reconcile inspects it rather than waiting for a push that came.
@@ -335,6 +335,8 @@ export class Dispatcher {
     this.#settings.database.transaction(() => {
       this.#attempts.markStopSent(attempt.executionId);
       this.#auditAttempt('attempt.cancelled', attempt, 'success', {
+        attempt: attempt.attempt,
+        itemId: attempt.itemId,
         reason:
           stopReason === 'timeout'
             ? `no result by its deadline ${attempt.deadline}`
@@ -732,6 +734,8 @@ export class Dispatcher {
     if (dispatch.lockWait !== null) this.#runs.endLockWait(runId, itemId);
     // Secrets are audited by name and version, never by value.
     this.#auditAttempt('attempt.dispatched', dispatch, 'success', {
+      attempt: dispatch.attempt,
+      itemId: dispatch.itemId,
       manifestDigest,
       ...(dispatch.secretVersions ? { secrets: dispatch.secretVersions } : {}),
     });
@@ -742,7 +746,7 @@ export class Dispatcher {
   // (state and handle) then.
   #recordStart(dispatch: PreparedDispatch, handle: ExecutionHandle, { rowWritten = true } = {}): void {
     if (rowWritten) this.#attempts.started(dispatch.executionId, handle);
-    this.#auditAttempt('attempt.started', dispatch, 'success');
+    this.#auditAttempt('attempt.started', dispatch, 'success', { attempt: dispatch.attempt, itemId: dispatch.itemId });
     if (dispatch.executor.capabilities.pushesCompletions) this.#pushExpected.add(dispatch.executionId);
     if (dispatch.readyAt !== null) {
       this.#settings.observer?.attemptStarted?.({
@@ -767,7 +771,14 @@ export class Dispatcher {
     this.#attempts.finished(executionId, 'failed', null, null, isoTime(this.#now()), failure);
     this.#runs.setFailure(runId, itemId, failure);
     this.#locks.releaseAll(runId, itemId);
-    this.#auditAttempt('attempt.completed', dispatch, 'failure', { outcome: 'failed', reason, artifacts: {}, failure: failureSummary(failure) });
+    this.#auditAttempt('attempt.completed', dispatch, 'failure', {
+      artifacts: {},
+      attempt: dispatch.attempt,
+      failure: failureSummary(failure),
+      itemId,
+      outcome: 'failed',
+      reason,
+    });
     this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { failure: failureSummary(failure) });
   }
 
@@ -813,7 +824,7 @@ export class Dispatcher {
       // A pushed exit and the reconcile loop may both get here: the first one records it.
       if (!current && this.#attempts.byExecutionId(attempt.executionId)?.state !== 'running') return;
       if (read !== undefined && 'rejected' in read) {
-        this.#auditAttempt('attempt.result-rejected', attempt, 'denied', { reason: read.rejected });
+        this.#auditAttempt('attempt.result-rejected', attempt, 'denied', { attempt: attempt.attempt, itemId: attempt.itemId, reason: read.rejected });
       }
       const cause = lost
         ? `the executor no longer knows the task (its host, or the process that ran it, is gone)${status.reason ? `: ${status.reason}` : ''}`
@@ -825,11 +836,13 @@ export class Dispatcher {
       this.#pushExpected.delete(attempt.executionId);
       this.#locks.releaseAll(attempt.runId, attempt.itemId);
       this.#auditAttempt(lost ? 'attempt.lost' : 'attempt.completed', attempt, outcome === 'succeeded' ? 'success' : 'failure', {
-        outcome,
-        exitCode,
         artifacts: artifacts ?? {},
+        attempt: attempt.attempt,
         ...(cause ? { cause } : {}),
+        exitCode,
         ...(failure ? { failure: failureSummary(failure) } : {}),
+        itemId: attempt.itemId,
+        outcome,
       });
       this.#settings.observer?.attemptEnded?.({
         runId: attempt.runId,
@@ -847,24 +860,18 @@ export class Dispatcher {
   }
 
   /**
-   * Audits something that happened to an attempt, by the engine, in the caller's transaction. The
-   * attempt's members come first, in code-unit order, and most `data` sorts after them: the
-   * entry's canonical JSON is then written as it stands, without a sorted copy (issue 16).
+   * Audits something that happened to an attempt, by the engine, in the caller's transaction.
+   * `data` names the attempt (its number and item) and is written by each caller with its members
+   * in code-unit order, as canonical JSON writes them: the entry's text is then written as it
+   * stands, without a sorted copy of its data or a spread to add the attempt's fields (issue 16).
    */
   #auditAttempt(
     action: 'attempt.dispatched' | 'attempt.started' | 'attempt.completed' | 'attempt.lost' | 'attempt.cancelled' | 'attempt.result-rejected',
-    attempt: { readonly runId: string; readonly itemId: string; readonly attempt: number; readonly executionId: string },
+    attempt: { readonly runId: string; readonly executionId: string },
     outcome: 'success' | 'failure' | 'denied',
-    data: JsonObject = {},
+    data: AttemptEntryData,
   ): void {
-    this.#settings.audit.append({
-      actor: engineActor,
-      action,
-      entity: { kind: 'attempt', id: attempt.executionId },
-      outcome,
-      runId: attempt.runId,
-      data: { attempt: attempt.attempt, itemId: attempt.itemId, ...data },
-    });
+    this.#settings.audit.append({ actor: engineActor, action, entity: { kind: 'attempt', id: attempt.executionId }, outcome, runId: attempt.runId, data });
   }
 
   // A failed, timed-out or lost attempt is retried while the item has attempts left and its run
@@ -1013,6 +1020,9 @@ interface PreparedDispatch {
 }
 
 /** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */
+/** An attempt's audit data: its number and item, and what the entry adds (`#auditAttempt`). */
+type AttemptEntryData = JsonObject & { readonly attempt: number; readonly itemId: string };
+
 type ResultRead =
   | { readonly artifacts: Record<string, string>; readonly exitCode: number | null; readonly failure?: AttemptFailure }
   | { readonly rejected: string }
