@@ -14,8 +14,26 @@ export function auditEntryText(entry: AuditEntry): string {
   if (!actor.id.isWellFormed() || !entity.id.isWellFormed() || (runId !== undefined && !runId.isWellFormed())) return canonicalJson(entry);
   const run = runId === undefined ? '' : `,"runId":${JSON.stringify(runId)},"runSeq":${JSON.stringify(entry.runSeq)}`;
   return (
-    `{"action":${JSON.stringify(entry.action)},"actor":{"id":${JSON.stringify(actor.id)},"kind":${JSON.stringify(actor.kind)},"via":${JSON.stringify(actor.via)}},` +
-    `"data":${canonicalJson(entry.data)},"entity":{"id":${JSON.stringify(entity.id)},"kind":${JSON.stringify(entity.kind)}},` +
-    `"outcome":${JSON.stringify(entry.outcome)}${run},"seq":${JSON.stringify(entry.seq)},"time":${JSON.stringify(entry.time)}}`
+    `{"action":${quoted(entry.action)},"actor":{"id":${JSON.stringify(actor.id)},"kind":${quoted(actor.kind)},"via":${quoted(actor.via)}},` +
+    `"data":${canonicalJson(entry.data)},"entity":{"id":${JSON.stringify(entity.id)},"kind":${quoted(entity.kind)}},` +
+    `"outcome":${quoted(entry.outcome)}${run},"seq":${JSON.stringify(entry.seq)},"time":${JSON.stringify(entry.time)}}`
   );
 }
+
+/**
+ * A JSON string of a member from a small fixed set (an action, a kind, a channel, an outcome),
+ * written once and then looked up: five of them an entry cost about a quarter of its text
+ * (issue 16). Any other string is written as it comes; the cache stops growing at its bound.
+ */
+function quoted(text: string): string {
+  let json = quotedTexts.get(text);
+  if (json === undefined) {
+    json = JSON.stringify(text);
+    if (quotedTexts.size < maxQuotedTexts) quotedTexts.set(text, json);
+  }
+  return json;
+}
+
+const quotedTexts = new Map<string, string>();
+/** Far above the fixed sets' sizes together (about a hundred), so only a stray value misses. */
+const maxQuotedTexts = 1_000;
