@@ -634,7 +634,9 @@ const itemActions: Partial<Record<ItemState, 'item.ready' | 'item.approval-reque
 
 /** The item with the run's defaults filled in where it sets nothing itself. */
 function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
-  const defaults = spec.defaults ?? {};
+  // Without defaults the item is its own effective spec: no copy of it an item of the submit.
+  if (spec.defaults === undefined) return item;
+  const defaults = spec.defaults;
   return {
     ...(defaults.executor === undefined ? {} : { executor: defaults.executor }),
     ...(defaults.queue === undefined ? {} : { queue: defaults.queue }),
@@ -649,9 +651,12 @@ function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
 }
 
 /** Prerequisites of an item: its dependsOn and the producers of its needs, once each. */
-function prerequisitesOf(item: ItemSpec): string[] {
+function prerequisitesOf(item: ItemSpec): readonly string[] {
+  if (item.dependsOn === undefined && item.needs === undefined) return noPrerequisites;
   return [...new Set([...(item.dependsOn ?? []), ...Object.values(item.needs ?? {}).map((need) => need.from)])];
 }
+
+const noPrerequisites: readonly string[] = [];
 
 /** Why an item that never ran failed: no runtime ended, so no exit code, signal or stderr. */
 function unranFailure(code: string, message: string): AttemptFailure {
