@@ -1,5 +1,6 @@
 import type { RunState } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
+import { flushDeferredWrites } from '../database/deferred-writes.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
 import type { RunRecord } from './run-records.ts';
 
@@ -115,6 +116,8 @@ export class RunHistory {
   /** One page of runs. Throws CAIRN_PAYLOAD_INVALID (naming the option) for a bad option. */
   page(options: RunListOptions = {}): RunPage {
     const query = runListQuery(options);
+    // Counts added in an open transaction body are written before they are read (DeferredRunCounts).
+    flushDeferredWrites(this.#database);
     let count = 0;
     const { conditions, parameters } = runListConditions(query, () => `@p${count++}`);
     const sql = `SELECT ${columns} FROM runs ${conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`} ORDER BY submitted_at DESC, run_id DESC LIMIT @limit`;

@@ -2,6 +2,7 @@ import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
 import type { EngineDatabase, EngineStatement } from '../database/engine-database.ts';
 import { MultiRowInsert } from '../database/multi-row-insert.ts';
 import { lockWaitOf } from '../dispatch/attempt-store.ts';
+import { runCountsOf, type DeferredRunCounts } from './deferred-run-counts.ts';
 import type { ItemRecord, RunProgress, RunRecord } from './run-records.ts';
 
 // The stored key is scoped to its submitter (migration 10); a run shows the key as it was given.
@@ -104,6 +105,8 @@ export class RunStore {
   readonly #itemInsert: MultiRowInsert<string | number | null>;
   readonly #edgeInsert: MultiRowInsert<string>;
   readonly #database: EngineDatabase;
+  /** The runs' finished counts added in the open transaction body, shared by every store of the database. */
+  readonly #counts: DeferredRunCounts;
   /** The statements reading a page of ready items, by page size (see `#readyPageStatements`). */
   readonly #readyPages = new Map<number, ReadyPageStatements>();
   /** The pair with a bound limit, for sizes past those kept. */
@@ -111,6 +114,7 @@ export class RunStore {
 
   constructor(database: EngineDatabase) {
     this.#database = database;
+    this.#counts = runCountsOf(database);
     this.#itemInsert = new MultiRowInsert(
       database,
       'INSERT INTO items (run_id, item_id, position, state, ready_at, waiting_on, approval_required, spec, executor)',
@@ -158,12 +162,6 @@ export class RunStore {
       ),
       setRunState: prepare('UPDATE runs SET state = ?, finished_at = ? WHERE run_id = ?'),
       requestCancel: prepare('UPDATE runs SET cancel_requested_by = COALESCE(cancel_requested_by, ?) WHERE run_id = ?'),
-      // Returns what ending the run needs, not the whole row: RETURNING costs by the column
-      // (the whole row, its idempotency key cut out, took ~5 µs; these ~3 µs).
-      countFinished: prepare<[number, string], RunProgress>(
-        `UPDATE runs SET items_finished = items_finished + 1, items_failed = items_failed + ? WHERE run_id = ?
-         RETURNING run_id AS runId, state, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed, cancel_requested_by AS cancelRequestedBy`,
-      ),
       readyItems: prepare<[string, number], ItemRow>(
         `SELECT ${itemColumns} FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, rowid LIMIT ?`,
       ),
@@ -252,10 +250,12 @@ export class RunStore {
   }
 
   run(runId: string): RunRecord | undefined {
+    this.#counts.flush();
     return this.#statements.runById.get(runId);
   }
 
   runByIdempotencyKey(key: string): RunRecord | undefined {
+    this.#counts.flush();
     return this.#statements.runByKey.get(key);
   }
 
@@ -301,18 +301,20 @@ export class RunStore {
   }
 
   setRunState(runId: string, state: RunState, finishedAt: string | null = null): void {
+    // The counts first: the progress they answer from holds the run's state as it was.
+    this.#counts.flush();
     this.#statements.setRunState.run(state, finishedAt, runId);
   }
 
   /** Records who asked to cancel the run (the first request stands). */
   requestCancel(runId: string, actor: string): void {
+    this.#counts.flush();
     this.#statements.requestCancel.run(actor, runId);
   }
 
-  /** Counts one more finished item (and whether it failed); returns the run's updated progress. */
+  /** Counts one more finished item (and whether it failed); returns the run's updated progress (`DeferredRunCounts`). */
   itemFinished(runId: string, failed: boolean): RunProgress {
-    // The updated row in the same statement, not read again.
-    return this.#statements.countFinished.get(failed ? 1 : 0, runId)!;
+    return this.#counts.itemFinished(runId, failed)!;
   }
 
   /** The oldest items ready by `now` across runs, FIFO by ready time. */
