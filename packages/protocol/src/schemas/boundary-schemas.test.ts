@@ -125,6 +125,8 @@ describe('boundary schemas', () => {
 
 test('timestamps: UTC with seconds on real calendar days', async () => {
   const { isTimestamp, timestampSchema } = await import('../index.ts');
+  // Before any text passed too: isTimestamp remembers the last one, and nothing is not a time.
+  expect(isTimestamp(undefined)).toBe(false);
   for (const good of ['2026-11-22T10:00:00Z', '2026-11-22T10:00:00.123456Z', '2024-02-29T23:59:59.9Z', '2000-02-29T00:00:00Z']) {
     expect(isTimestamp(good), good).toBe(true);
     expect(timestampSchema.safeParse(good).success).toBe(true);
@@ -138,10 +140,16 @@ test('timestamps: UTC with seconds on real calendar days', async () => {
     '2026-11-22 10:00:00Z',
     '2026-11-22T24:00:00Z',
     42,
+    undefined,
+    null,
   ]) {
     expect(isTimestamp(bad), String(bad)).toBe(false);
     expect(timestampSchema.safeParse(bad).success).toBe(false);
   }
+  // The remembered text answers for an equal one, and only for it.
+  expect(isTimestamp('2026-11-22T10:00:00Z')).toBe(true);
+  expect(isTimestamp(['2026-11-22T10:00:00', 'Z'].join(''))).toBe(true);
+  expect(isTimestamp('2026-11-22T10:00:00Z ')).toBe(false);
 });
 
 describe('signer rotation (ADR 0019)', () => {

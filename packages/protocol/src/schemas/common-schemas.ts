@@ -9,8 +9,9 @@ const timestampPattern =
 
 /** Whether `text` is a Cairn timestamp (see `timestampSchema`); cheap enough for a million entries. */
 export function isTimestamp(text: unknown): text is string {
+  if (typeof text !== 'string') return false;
   if (text === lastTimestamp) return true;
-  if (typeof text !== 'string' || !timestampPattern.test(text)) return false;
+  if (!timestampPattern.test(text)) return false;
   lastTimestamp = text;
   return true;
 }
