@@ -634,7 +634,7 @@ const itemActions: Partial<Record<ItemState, 'item.ready' | 'item.approval-reque
 
 /** The item with the run's defaults filled in where it sets nothing itself. */
 function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
-  // Without defaults the item is its own effective spec: no copy of it an item of the submit.
+  // Without defaults an item is its own effective spec: a submit copies none of its items.
   if (spec.defaults === undefined) return item;
   const defaults = spec.defaults;
   return {
