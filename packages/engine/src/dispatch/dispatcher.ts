@@ -1019,10 +1019,10 @@ interface PreparedDispatch {
   readonly secretVersions?: Readonly<Record<string, number>>;
 }
 
-/** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */
 /** An attempt's audit data: its number and item, and what the entry adds (`#auditAttempt`). */
 type AttemptEntryData = JsonObject & { readonly attempt: number; readonly itemId: string };
 
+/** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */
 type ResultRead =
   | { readonly artifacts: Record<string, string>; readonly exitCode: number | null; readonly failure?: AttemptFailure }
   | { readonly rejected: string }
