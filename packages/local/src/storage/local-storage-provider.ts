@@ -108,11 +108,12 @@ export class LocalStorageProvider implements StorageProviderV1 {
 
   async put(key: string, body: Uint8Array, options: StoragePutOptions = {}): Promise<StoragePutResult> {
     const segments = storageKeySegments(key, 'local');
-    // Our own copy: the caller may reuse its buffer while the write is under way.
+    // Checked, and (for a pack) copied into its record, before anything is awaited: the caller may
+    // reuse its buffer once put returns. A file is written from a copy of our own.
+    assertContentMatchesKey(key, body, `put("${key}")`, 'local');
+    if (ObjectPacks.packs(key, body.length, options.deferFlush === true))
+      return { written: await this.#putPacked(key, segments, body, options.ifAbsent === true) };
     const bytes = Uint8Array.from(body);
-    assertContentMatchesKey(key, bytes, `put("${key}")`, 'local');
-    if (ObjectPacks.packs(key, bytes.length, options.deferFlush === true))
-      return { written: await this.#putPacked(key, segments, bytes, options.ifAbsent === true) };
     for (let attempt = 1; ; attempt += 1) {
       // A write creates the folders on its way, so it always has a location.
       const location = (await this.#locate(key, segments, 'write'))!;
@@ -159,9 +160,12 @@ export class LocalStorageProvider implements StorageProviderV1 {
     }
     if (found?.isFile() === true) {
       if (!isCutShort(key, found, bytes.length)) return !ifAbsent;
+      // The caller's bytes, copied before the wait (see `put`).
+      const own = Uint8Array.from(bytes);
       await removeFile(path).catch((error: unknown) => {
         throw storageUnavailable(`put("${key}"): removing a file cut short`, path, error);
       });
+      return this.#packs.put(key, own, ifAbsent);
     }
     return this.#packs.put(key, bytes, ifAbsent);
   }

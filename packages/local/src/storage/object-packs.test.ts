@@ -78,6 +78,18 @@ describe('LocalStorageProvider packs small deferred objects', () => {
     expect(await reader.head(manifest(4321).key)).toBeNull();
   });
 
+  test("a packed put keeps the bytes it was called with: the caller's buffer changed before the put settles changes nothing stored", async () => {
+    const storage = new LocalStorageProvider({ root: folder() });
+    // The first put of a shard waits for its folder and pack file: the buffers change meanwhile.
+    const objects = Array.from({ length: 20 }, (_, index) => manifest(index));
+    const copies = objects.map(({ bytes }) => Uint8Array.from(bytes));
+    const puts = objects.map(({ key, bytes }) => storage.put(key, bytes, deferred));
+    for (const { bytes } of objects) bytes.fill(0x20);
+    expect((await Promise.all(puts)).every((result) => result.written)).toBe(true);
+    const reader = new LocalStorageProvider({ root: storage.root });
+    for (const [index, { key }] of objects.entries()) expect(await reader.get(key)).toEqual(copies[index]);
+  });
+
   test('an if-absent put of a packed key reports written once and appends nothing after; a put too large for a pack keeps a file of its own', async () => {
     const root = folder();
     const storage = new LocalStorageProvider({ root });

@@ -22,6 +22,30 @@ const headerBytes = 10;
 const fileMode = 0o644;
 const folderMode = 0o755;
 
+/** A record as appended to a pack: its bytes, and where its body is in them. */
+interface PackRecord {
+  readonly bytes: Buffer;
+  readonly bodyOffset: number;
+  readonly bodyLength: number;
+}
+
+/**
+ * The record of `key` and its body, in memory of its own. From Node's pool (`allocUnsafe`: every
+ * byte is written just below) rather than a zeroed buffer of its own: a manifest's record is about
+ * 2 KB, and the server appends one a dispatched item (issue 16).
+ */
+function packRecord(key: string, body: Uint8Array): PackRecord {
+  const keyLength = Buffer.byteLength(key, 'utf8');
+  const bodyOffset = headerBytes + keyLength;
+  const bytes = Buffer.allocUnsafe(bodyOffset + body.length);
+  bytes.writeUInt32BE(recordMagic, 0);
+  bytes.writeUInt16BE(keyLength, 4);
+  bytes.writeUInt32BE(body.length, 6);
+  bytes.write(key, headerBytes, 'utf8');
+  bytes.set(body, bodyOffset);
+  return { bytes, bodyOffset, bodyLength: body.length };
+}
+
 /** Where a packed object's bytes are: `length` bytes at `offset` of the shard's pack file `file`. */
 interface PackedObject {
   readonly file: string;
@@ -103,8 +127,13 @@ export class ObjectPacks {
     return packedFamilies.some((family) => family.startsWith(prefix) || prefix.startsWith(family));
   }
 
-  /** Appends the object unless (`ifAbsent`) it is known to be packed; says whether it appended. */
+  /**
+   * Appends the object unless (`ifAbsent`) it is known to be packed; says whether it appended.
+   * Its record is made from `bytes` at the call, before anything is awaited: the record is this
+   * instance's own copy, so the caller may change or reuse `bytes` as soon as `put` returns.
+   */
   put(key: string, bytes: Uint8Array, ifAbsent: boolean): Promise<boolean> {
+    const record = packRecord(key, bytes);
     return this.#inShard(key, async (shard) => {
       const directory = (await this.#shardFolder(shard, 'write'))!;
       // Synchronous from here, as the engine's own SQLite writes are: an lstat and an append to a
@@ -118,9 +147,9 @@ export class ObjectPacks {
       const deleted = marker !== undefined && exists(marker, key);
       // Packed already: the same bytes (the key names them), so nothing is appended again. A
       // record of the key this instance has not hashed yet (rare: another writer's) is hashed now.
-      if (!deleted && shard.objects.has(key) && (await this.#holding(shard, directory, key))?.length === bytes.length) return !ifAbsent;
+      if (!deleted && shard.objects.has(key) && (await this.#holding(shard, directory, key))?.length === record.bodyLength) return !ifAbsent;
       shard.own ??= await this.#openOwnPack(directory, key);
-      this.#append(shard, shard.own, directory, key, bytes);
+      this.#append(shard, shard.own, directory, key, record);
       if (deleted) {
         try {
           unlinkSync(marker);
@@ -300,14 +329,7 @@ export class ObjectPacks {
     return { name, descriptor, size: 0 };
   }
 
-  #append(shard: Shard, own: NonNullable<Shard['own']>, directory: string, key: string, bytes: Uint8Array): void {
-    const keyBytes = Buffer.from(key, 'utf8');
-    const record = Buffer.alloc(headerBytes + keyBytes.length + bytes.length);
-    record.writeUInt32BE(recordMagic, 0);
-    record.writeUInt16BE(keyBytes.length, 4);
-    record.writeUInt32BE(bytes.length, 6);
-    keyBytes.copy(record, headerBytes);
-    record.set(bytes, headerBytes + keyBytes.length);
+  #append(shard: Shard, own: NonNullable<Shard['own']>, directory: string, key: string, { bytes: record, bodyOffset, bodyLength }: PackRecord): void {
     let written = 0;
     try {
       // A short write (the disk filling up) is followed by one for the rest, which then fails with
@@ -325,7 +347,7 @@ export class ObjectPacks {
       throw storageUnavailable(`put("${key}"): appending to a pack`, join(directory, own.name), error);
     }
     // This instance's own bytes: the caller's, named by their key.
-    const packed: PackedObject = { file: own.name, offset: own.size + headerBytes + keyBytes.length, length: bytes.length, verified: true };
+    const packed: PackedObject = { file: own.name, offset: own.size + bodyOffset, length: bodyLength, verified: true };
     addRecord(shard, key, packed);
     own.size += record.length;
   }
