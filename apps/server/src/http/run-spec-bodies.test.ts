@@ -3,11 +3,11 @@
 // program and absurd nesting are refused with the code and the place, never as a generic answer,
 // never replaced or run.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect, test } from 'vitest';
+import { expect, onTestFinished, test } from 'vitest';
 import { runningServers } from './running-server.test-support.ts';
 
 const serve = runningServers();
@@ -55,6 +55,7 @@ test('bytes that are not UTF-8 are refused, naming the byte, over HTTP and by ca
     expect(answer.message).toContain(`is not UTF-8 text: byte ${offset} (0xe9)`);
   }
   const directory = mkdtempSync(join(tmpdir(), 'cairn-bad-utf8-'));
+  onTestFinished(() => rmSync(directory, { recursive: true, force: true }));
   writeFileSync(join(directory, 'run.json'), bad);
   const validated = spawnSync(process.execPath, ['--conditions=@cairn/source', join(here, '..', 'cli', 'cli.ts'), 'validate', join(directory, 'run.json')], {
     encoding: 'utf8',
