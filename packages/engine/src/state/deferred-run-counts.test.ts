@@ -67,24 +67,21 @@ test("a change of the run's state or cancel request in the body is in the progre
 
 test('counts of a body that throws, or of a savepoint rolled back, are not written; those before it are', () => {
   const { database, runId, counter, stored } = setUp();
-  expect(() =>
-    database.transaction(() => {
-      counter.itemFinished(runId, false);
-      counter.itemFinished(runId, false);
-      throw new Error('the body fails');
-    })(),
-  ).toThrow('the body fails');
+  // Counts two finished items (failed or not) in a transaction, or a savepoint inside one, then fails it.
+  const countTwoThenFail = (failed: boolean, why: string) =>
+    expect(
+      database.transaction(() => {
+        counter.itemFinished(runId, failed);
+        counter.itemFinished(runId, failed);
+        throw new Error(why);
+      }),
+    ).toThrow(why);
+  countTwoThenFail(false, 'the body fails');
   expect(stored()).toEqual({ finished: 0, failed: 0 });
   database.transaction(() => {
     counter.itemFinished(runId, false);
     counter.itemFinished(runId, true);
-    expect(() =>
-      database.transaction(() => {
-        counter.itemFinished(runId, true);
-        counter.itemFinished(runId, true);
-        throw new Error('the savepoint fails');
-      })(),
-    ).toThrow('the savepoint fails');
+    countTwoThenFail(true, 'the savepoint fails');
     expect(counter.itemFinished(runId, false)).toMatchObject({ itemsFinished: 3, itemsFailed: 1 });
   })();
   expect(stored()).toEqual({ finished: 3, failed: 1 });

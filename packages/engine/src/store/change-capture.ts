@@ -63,6 +63,7 @@ const appendOnlyTables = new Set(['audit_entries']);
 export function isAppendOnlyTable(table: string): boolean {
   return appendOnlyTables.has(table);
 }
+
 const triggerEvents = ['insert', 'update', 'delete', 'rekey'] as const;
 
 /** The engine tables of a database: every table of `main` but SQLite's own. */
