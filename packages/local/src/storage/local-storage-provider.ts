@@ -158,16 +158,16 @@ export class LocalStorageProvider implements StorageProviderV1 {
     } catch (error) {
       throw storageUnavailable(`put("${key}")`, path, error);
     }
+    let body = bytes;
     if (found?.isFile() === true) {
       if (!isCutShort(key, found, bytes.length)) return !ifAbsent;
       // The caller's bytes, copied before the wait (see `put`).
-      const own = Uint8Array.from(bytes);
+      body = Uint8Array.from(bytes);
       await removeFile(path).catch((error: unknown) => {
         throw storageUnavailable(`put("${key}"): removing a file cut short`, path, error);
       });
-      return this.#packs.put(key, own, ifAbsent);
     }
-    return this.#packs.put(key, bytes, ifAbsent);
+    return this.#packs.put(key, body, ifAbsent);
   }
 
   async get(key: string): Promise<Uint8Array | null> {
