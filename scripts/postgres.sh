@@ -9,7 +9,7 @@
 #   bash scripts/postgres.sh env      prints PG* variables for psql (eval "$(bash scripts/postgres.sh env)")
 #
 # The cluster lives in $CAIRN_POSTGRES_DIR (default .tools/postgres), owned by the `postgres` user
-# (initdb refuses root), on port $CAIRN_POSTGRES_PORT (default 55432). It runs with fsync,
+# (initdb refuses root), on port $CAIRN_POSTGRES_PORT (default 25432). It runs with fsync,
 # synchronous_commit and full_page_writes off: durability is not under test here, and those
 # settings are for throwaway test clusters only. With CAIRN_POSTGRES_DURABLE=1 it keeps PostgreSQL's
 # production defaults instead (fsync, synchronous_commit and full_page_writes on): the bench's
@@ -20,7 +20,10 @@ set -Eeuo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="${CAIRN_POSTGRES_DIR:-$root/.tools/postgres}"
-port="${CAIRN_POSTGRES_PORT:-55432}"
+# Below Linux's ephemeral range (32768-60999): a port inside it can be held, for a moment, as the
+# local end of some other program's loopback connection (the S3 gateway's Ceph daemons, started
+# just before, open many), and then nothing answers on it but PostgreSQL cannot bind it either.
+port="${CAIRN_POSTGRES_PORT:-25432}"
 data="$dir/data"
 connection="$dir/connection.json"
 user=cairn_test
