@@ -14,22 +14,16 @@ import { readPermissions, type Permissions } from './permissions.ts';
 /** What a tab says when the server refuses its token (revoked, or unknown), whichever request noticed first. */
 const revokedNotice = 'The server no longer accepts this token: sign in again.';
 
-/** How this server authenticates (`/dashboard/server.json`, served beside the page). */
-interface ServerFacts {
-  readonly auth: 'tokens' | 'loopback-operator';
-}
-
 type Session =
   | { readonly kind: 'starting' }
   | { readonly kind: 'signed-out'; readonly notice: string | null }
-  | { readonly kind: 'signed-in'; readonly api: DashboardApi; readonly operator: boolean; readonly permissions: Permissions }
-  | { readonly kind: 'refused'; readonly message: string };
+  | { readonly kind: 'signed-in'; readonly api: DashboardApi; readonly permissions: Permissions };
 
 /**
- * The dashboard: on a loopback-operator server the browser of the server's own user is its
- * operator (no token: the server checks the connection's uid); otherwise it signs in with a
- * token kept in sessionStorage — pasted, or the session token a one-time sign-in link's code
- * (`signInCode`, already out of the address bar) is exchanged for. Then the route picks the page.
+ * The dashboard: it signs in with a token kept in sessionStorage — pasted, or the session token a
+ * one-time sign-in link's code (`signInCode`, already out of the address bar) is exchanged for —
+ * on every server, a loopback-operator one included: a browser acting as the operator without a
+ * token would let any page it shows do so too. Then the route picks the page.
  */
 export function App({ signInCode = null }: { readonly signInCode?: string | null }) {
   const [session, setSession] = useState<Session>({ kind: 'starting' });
@@ -58,22 +52,13 @@ export function App({ signInCode = null }: { readonly signInCode?: string | null
     setSession({ kind: 'signed-out', notice: revokedNotice });
   };
   if (session.kind === 'starting') return <p class="loading">Loading…</p>;
-  if (session.kind === 'refused')
-    return (
-      <main class="sign-in">
-        <h1>Cairn</h1>
-        <p class="error" role="alert">
-          {session.message}
-        </p>
-      </main>
-    );
   if (session.kind === 'signed-out')
     return (
       <SignInPage
         notice={session.notice}
         onSignedIn={(api, permissions) => {
           sessionToken.write(api.token!);
-          setSession({ kind: 'signed-in', api, operator: false, permissions });
+          setSession({ kind: 'signed-in', api, permissions });
         }}
       />
     );
@@ -98,13 +83,9 @@ export function App({ signInCode = null }: { readonly signInCode?: string | null
           )}
         </nav>
         <span class="who">
-          {session.operator ? (
-            'operator (loopback)'
-          ) : (
-            <button type="button" onClick={() => void signOut()}>
-              Sign out
-            </button>
-          )}
+          <button type="button" onClick={() => void signOut()}>
+            Sign out
+          </button>
         </span>
       </header>
       {route.page === 'runs' ? (
@@ -130,17 +111,6 @@ export function App({ signInCode = null }: { readonly signInCode?: string | null
 }
 
 async function start(signInCode: string | null): Promise<Session> {
-  const facts = (await fetch('/dashboard/server.json', { cache: 'no-store' })
-    .then((response) => response.json())
-    .catch(() => ({ auth: 'tokens' }))) as ServerFacts;
-  if (facts.auth === 'loopback-operator') {
-    const api = new DashboardApi(null);
-    try {
-      return { kind: 'signed-in', api, operator: true, permissions: await readPermissions(api) };
-    } catch (failure) {
-      return { kind: 'refused', message: failure instanceof ApiError ? failure.message : String(failure) };
-    }
-  }
   if (signInCode !== null) {
     // A link signs this tab in afresh: the code's session replaces any token the tab held.
     try {
@@ -154,7 +124,7 @@ async function start(signInCode: string | null): Promise<Session> {
   if (token === null) return { kind: 'signed-out', notice: null };
   const api = new DashboardApi(token);
   try {
-    return { kind: 'signed-in', api, operator: false, permissions: await readPermissions(api) };
+    return { kind: 'signed-in', api, permissions: await readPermissions(api) };
   } catch (failure) {
     sessionToken.clear();
     return {

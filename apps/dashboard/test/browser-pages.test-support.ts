@@ -12,12 +12,13 @@ export const artefactsDirectory = join(dirname(fileURLToPath(import.meta.url)), 
 export const docsImagesDirectory = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'images');
 
 /**
- * Call at the top of a test file: one headless Chromium for the file; `open(url)` gives a page in
+ * Call at the top of a test file: one headless Chromium for the file (with `launchArgs` added to
+ * its command line); `open(url)` gives a page in
  * a fresh context (its own sessionStorage, downloads accepted) whose console errors and uncaught
  * exceptions fail the test, and `screenshot(page, name)` saves an artefact. Everything closes
  * after the test.
  */
-export function browserPages() {
+export function browserPages({ launchArgs = [] }: { readonly launchArgs?: readonly string[] } = {}) {
   let browser: Browser | undefined;
   const contexts: { context: BrowserContext; problems: string[]; allowed: RegExp[] }[] = [];
   beforeAll(async () => {
@@ -31,6 +32,7 @@ export function browserPages() {
         '--disable-component-update',
         '--disable-sync',
         '--no-first-run',
+        ...launchArgs,
       ],
     });
   });

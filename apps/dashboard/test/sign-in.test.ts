@@ -1,6 +1,6 @@
 // Signing in to the dashboard in a real browser (Debian's Chromium) against a real server: a
-// token server asks for a token and keeps it in the tab's sessionStorage only; a loopback-operator
-// server lets the browser of its own user in without one.
+// server asks for a token and keeps it in the tab's sessionStorage only (a loopback-operator
+// server too: cross-origin.test.ts).
 import { expect, test } from 'vitest';
 import { runCli } from '../../server/src/cli/run-cli.test-support.ts';
 import { runningServers } from '../../server/src/http/running-server.test-support.ts';
@@ -59,20 +59,11 @@ test('a token revoked while the page is open sends the tab back to sign-in', asy
   // set it again on a page of the same origin where no app code runs, then open the dashboard.
   // (The browser asks a JSON page's origin for its favicon, which the server does not have.)
   await page.route('**/favicon.ico', (route) => route.fulfill({ status: 204 }));
-  await page.goto(`${base}/dashboard/server.json`);
+  await page.goto(`${base}/healthz`);
   await page.evaluate((revoked) => sessionStorage.setItem('cairn.token', revoked), token);
   await page.goto(`${base}/dashboard/`);
   await expect.poll(() => page.getByText('no longer accepts this token').isVisible()).toBe(true);
   expect(await page.evaluate(() => sessionStorage.getItem('cairn.token'))).toBeNull();
-});
-
-test("a loopback-operator server opens without a token for the browser of the server's own user", async () => {
-  const { base } = await start('loopback-operator');
-  const page = await open(`${base}/dashboard/`);
-  await expect.poll(() => page.getByRole('heading', { name: /Runs/ }).isVisible()).toBe(true);
-  expect(await page.getByText('operator (loopback)').isVisible()).toBe(true);
-  expect(await page.getByLabel('Bearer token').count()).toBe(0);
-  await screenshot(page, 'loopback-operator-runs');
 });
 
 test('the one-time link `cairn dashboard` prints signs the tab in, leaves no code in the address bar, works only once, and signing out revokes its session', async () => {

@@ -33,5 +33,4 @@ test('the built server prints the dashboard address and serves the dashboard it 
   const asset = await fetch(new URL(script!, dashboard));
   expect(asset.status).toBe(200);
   expect(existsSync(join(dirname(builtCli), script!.replace(/^\//, '')))).toBe(true);
-  expect(await (await fetch(new URL('/dashboard/server.json', dashboard))).json()).toEqual({ auth: 'tokens' });
 });

@@ -61,10 +61,11 @@ export function addServerCommands(): void {
       // With --json, standard output is the one JSON document: the log goes to standard error.
       const { createServerLogger } = await import('../logging/server-logger.ts');
       const logger = createServerLogger({ level: loaded.config.server.logLevel, ...(json() ? { destination: 2, pretty: process.stderr.isTTY === true } : {}) });
-      const [{ composeServer }, { buildHttpApi }, { isLoopback }] = await Promise.all([
+      const [{ composeServer }, { buildHttpApi }, { isLoopback }, { hostNamesOf }] = await Promise.all([
         import('../composition/compose-server.ts'),
         import('../http/http-server.ts'),
         import('../http/loopback.ts'),
+        import('../http/browser-requests.ts'),
       ]);
       // composeServer probes the S3 seams: a bucket that would not enforce conditional writes, or an
       // anchor bucket without Object Lock, stops the server here with the probe's error and fix.
@@ -98,6 +99,7 @@ export function addServerCommands(): void {
         composition,
         host,
         auth,
+        allowedHosts: loaded.config.server.allowedHosts,
         logger,
         timeouts: { idleMs: ms(timeouts.idle), headersMs: ms(timeouts.headers), requestMs: ms(timeouts.request), keepAliveMs: ms(timeouts.keepAlive) },
       });
@@ -119,6 +121,11 @@ export function addServerCommands(): void {
       process.once('SIGINT', () => void stop());
       process.once('SIGTERM', () => void stop());
       await app.listen({ host, port });
+      if (hostNamesOf(host, loaded.config.server.allowedHosts).names === 'any')
+        logger.warn(
+          { host },
+          'server.allowedHosts is unset on a server bound to every interface: it answers any host name, so set the names it is reached by (DNS rebinding)',
+        );
       // The address it really bound (0.0.0.0 is every interface, not 127.0.0.1).
       const bound = app.server.address();
       const address =

@@ -49,6 +49,7 @@ test('paths are relative to the config file, default under the data directory, a
     host: '127.0.0.1',
     port: 8123,
     auth: 'tokens',
+    allowedHosts: [],
     logLevel: 'debug',
     timeouts: { idle: '60s', headers: '10s', request: '60s', keepAlive: '5s', shutdownGrace: '10s' },
   });

@@ -329,6 +329,23 @@ const serverConfigShape = z.strictObject({
        */
       auth: z.enum(['tokens', 'loopback-operator'], { error: "must be 'tokens' or 'loopback-operator' (loopback hosts only)" }).default('tokens'),
       /**
+       * Host names this server answers to (the `Host` header) besides IP addresses and localhost,
+       * e.g. the name of its load balancer: a request naming any other is refused, so a page on a
+       * name its author controls, pointed at this machine (DNS rebinding), cannot reach the API.
+       * Unset on a server bound to every interface (0.0.0.0, ::), every name is answered.
+       */
+      allowedHosts: z
+        .array(
+          z
+            .string()
+            .regex(
+              /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i,
+              'must be a host name, e.g. cairn.example.com (no scheme, port or path)',
+            ),
+        )
+        .max(100)
+        .default([]),
+      /**
        * How long a connection may stay silent (`idle`), take to send its headers (`headers`) or its
        * whole request (`request`), and wait between two requests (`keepAlive`); how long a stop
        * waits for open requests and event streams before it cuts them (`shutdownGrace`). Durations.

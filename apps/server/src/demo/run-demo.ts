@@ -107,7 +107,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     );
   const loaded = loadServerConfig({ directory, env: sandboxed ? {} : { CAIRN_SANDBOX: 'none' } });
   const composition = await composeServer(loaded);
-  const app = await buildHttpApi({ composition, host: '127.0.0.1', auth: loaded.config.server.auth });
+  const app = await buildHttpApi({ composition, host: '127.0.0.1', auth: loaded.config.server.auth, allowedHosts: loaded.config.server.allowedHosts });
   composition.start();
   try {
     const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });

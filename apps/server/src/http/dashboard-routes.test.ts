@@ -1,6 +1,6 @@
 // GET /dashboard/: a real server answers the built dashboard without a token (its data comes from
 // /v1 with the browser's own credentials), with a strict content security policy, hashed assets
-// cached for good, and /dashboard/server.json telling the page how the server authenticates.
+// cached for good.
 // GET /v1/runs/:runId/spec: the spec the page draws the run's graph from.
 import Fastify from 'fastify';
 import { expect, test } from 'vitest';
@@ -36,10 +36,6 @@ test('GET /dashboard/ answers the built page without a token, its scripts and st
   expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
   expect((await fetch(`${base}/dashboard/assets/nothing-here.js`)).status).toBe(404);
 
-  expect(await (await fetch(`${base}/dashboard/server.json`)).json()).toEqual({ auth: 'tokens' });
-  const loopback = await start('loopback-operator');
-  expect(await (await fetch(`${loopback.base}/dashboard/server.json`)).json()).toEqual({ auth: 'loopback-operator' });
-
   // The page is hidden from the API's document: it is not an operation.
   const openapi = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, unknown> };
   expect(Object.keys(openapi.paths).filter((path) => path.startsWith('/dashboard'))).toEqual([]);
@@ -48,7 +44,7 @@ test('GET /dashboard/ answers the built page without a token, its scripts and st
 test('a server whose dashboard was not built answers its pages with a 404 that says how to build it', async () => {
   const app = Fastify() as unknown as HttpApp;
   app.setErrorHandler((error, request, reply) => replyWithError(error instanceof Error ? error : new Error(String(error)), request, reply));
-  await registerDashboardRoutes(app, { auth: 'tokens', directory: null });
+  await registerDashboardRoutes(app, { directory: null });
   const answer = await app.inject({ method: 'GET', url: '/dashboard/' });
   expect(answer.statusCode).toBe(404);
   expect(answer.json()).toMatchObject({ code: 'CAIRN_NOT_FOUND', message: expect.stringContaining('pnpm --filter @cairn/dashboard build') });

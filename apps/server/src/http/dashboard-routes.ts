@@ -24,13 +24,9 @@ export const dashboardContentSecurityPolicy =
 
 /**
  * The dashboard at `/dashboard/`: static files (public, like /docs: every piece of data comes
- * from the /v1 API with the browser's own credentials), and `/dashboard/server.json`, which tells
- * the page how this server authenticates, so a loopback-operator server needs no sign-in.
+ * from the /v1 API with the token the page signs in with, on every server).
  */
-export async function registerDashboardRoutes(
-  app: HttpApp,
-  options: { readonly auth: 'tokens' | 'loopback-operator'; readonly directory?: string | null },
-): Promise<void> {
+export async function registerDashboardRoutes(app: HttpApp, options: { readonly directory?: string | null } = {}): Promise<void> {
   const directory = options.directory === undefined ? dashboardAssetsDirectory() : options.directory;
   const securityHeaders = (set: (name: string, value: string) => unknown) => {
     set('content-security-policy', dashboardContentSecurityPolicy);
@@ -38,10 +34,6 @@ export async function registerDashboardRoutes(
     set('x-content-type-options', 'nosniff');
   };
   app.get('/dashboard', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/dashboard/'));
-  app.get('/dashboard/server.json', { schema: { hide: true } }, async (_request, reply) => {
-    securityHeaders((name, value) => reply.header(name, value));
-    return reply.header('cache-control', 'no-store').send({ auth: options.auth });
-  });
   if (directory === null) {
     app.get('/dashboard/*', { schema: { hide: true } }, async () => {
       throw new CairnError(

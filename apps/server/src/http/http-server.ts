@@ -15,7 +15,8 @@ import { eventStreamQuery, streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
 import { secretGrantsOf } from '../auth/token-scopes.ts';
 import { registerLogRoutes } from './log-routes.ts';
-import { isLoopback, loopbackPeerUid } from './loopback.ts';
+import { isLoopback, loopbackOperator, loopbackPeerUid } from './loopback.ts';
+import { checkRequestOrigin, hostNamesOf, isBrowserRequest } from './browser-requests.ts';
 import { transformComponents } from './openapi-components.ts';
 import { openApiSecurityComponents, openApiTags, transformWithScopes } from './openapi-scopes.ts';
 import { requireItem, requireRun } from './require-run.ts';
@@ -34,6 +35,8 @@ export interface HttpApiOptions {
   readonly host: string;
   /** `tokens` (default): bearer tokens with scopes. `loopback-operator`: no tokens, loopback only. */
   readonly auth?: 'tokens' | 'loopback-operator';
+  /** Host names the server answers to besides IP literals and localhost (`server.allowedHosts`). */
+  readonly allowedHosts?: readonly string[];
   /** The server's logger (`createServerLogger`): one line per request; none by default (tests). */
   readonly logger?: FastifyBaseLogger;
   /** Connection timeouts in milliseconds (`server.timeouts`); the defaults of the config otherwise. */
@@ -42,8 +45,6 @@ export interface HttpApiOptions {
 
 const defaultTimeouts = { idleMs: 60_000, headersMs: 10_000, requestMs: 60_000, keepAliveMs: 5_000 };
 
-/** The one operator of a loopback-only server: who every audit entry of its requests names. */
-const operator: AuditActor = { kind: 'user', id: 'operator', via: 'http' };
 /** A run spec may be 32 MiB; a little more for the JSON around it. */
 const bodyLimit = 34 * 1024 * 1024;
 
@@ -62,7 +63,10 @@ const digestParams = z.strictObject({ digest: z.string().regex(/^sha256:[0-9a-f]
  * `{ code, message, action, path?, issues? }` with the CairnError catalogue's status. Every `/v1`
  * route names its action; a request carries a bearer token whose scopes allow it (401 without a
  * valid one, 403 without the scope, audited as `access.denied`) — or, with
- * `auth: 'loopback-operator'` on a loopback host, acts as the operator.
+ * `auth: 'loopback-operator'` on a loopback host, acts as the operator when it comes from the
+ * server's own user and not from a browser. Before any of that, a request naming a host the server
+ * does not answer to, or sent by a browser for a page of another origin, is refused
+ * (`browser-requests.ts`).
  */
 export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   const auth = options.auth ?? 'tokens';
@@ -96,13 +100,19 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.setSerializerCompiler(serializerCompiler);
   declareErrorResponses(app);
   app.setErrorHandler((error, request, reply) => replyWithError(error instanceof Error ? error : new Error(String(error)), request, reply));
+  // Every route, the public ones included: a page of another origin gets nothing from this server.
+  // Not audited, as a missing token is not: a page could otherwise write to the log at will.
+  const hosts = hostNamesOf(options.host, options.allowedHosts ?? []);
+  app.addHook('onRequest', async (request) => checkRequestOrigin(request, hosts));
   // Who each request acts as: the token's actor after its scope is checked, or the operator.
   app.decorateRequest('actor', null);
   app.decorateRequest('secretGrants', null);
   app.addHook('onRequest', async (request) => {
     const action = (request.routeOptions.config as { action?: string } | undefined)?.action;
     if (action === undefined) return;
-    if (auth === 'loopback-operator') {
+    // A browser runs as the operator's user too, so a page it shows could act as them: a browser
+    // (the dashboard) signs in with a token here as on any server.
+    if (auth === 'loopback-operator' && !isBrowserRequest(request.headers)) {
       // Being on this machine is not being its operator: a sandbox (its own uid) or another user
       // reaching the loopback port is refused; only the user the server runs as is the operator.
       const uid = loopbackPeerUid(request.raw.socket);
@@ -119,7 +129,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
           { details: { action } },
         );
       }
-      request.actor = operator;
+      request.actor = loopbackOperator;
       request.secretGrants = 'all';
       return;
     }
@@ -130,7 +140,9 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       throw new CairnError(
         'CAIRN_UNAUTHENTICATED',
         credential === undefined
-          ? 'This request needs a bearer token (Authorization: Bearer cairn_...); `cairn token create` makes one.'
+          ? auth === 'loopback-operator'
+            ? 'A browser needs a token even on a loopback-operator server (a page it shows could act as you otherwise): sign in with a link from `cairn dashboard`, or a token from `cairn token create`.'
+            : 'This request needs a bearer token (Authorization: Bearer cairn_...); `cairn token create` makes one.'
           : 'The bearer token is unknown or revoked; `cairn token create` makes a new one.',
       );
     const params = request.params as { runId?: string; itemId?: string; digest?: string };
@@ -165,7 +177,9 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
   const isRunSpec = (request: { method: string; routeOptions: { url?: string | undefined } }) =>
     request.method === 'POST' && request.routeOptions.url === '/v1/runs';
-  app.removeContentTypeParser('application/json');
+  // Exactly the bodies the API takes (Fastify's own text/plain parser goes too): JSON, YAML run specs
+  // and octet-stream blobs, none of which a page may send to another origin without asking.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     try {
       if (isRunSpec(request)) return done(null, decodeRunSpec(body as Buffer, 'the request body'));
@@ -174,7 +188,9 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       done(error as Error, undefined);
     }
   });
-  app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'buffer' }, (_request, body, done) => {
+  // Only application/yaml: text/plain is a type a page may send anywhere without asking (a "simple"
+  // request), and text/yaml gains nothing beside it.
+  app.addContentTypeParser('application/yaml', { parseAs: 'buffer' }, (_request, body, done) => {
     try {
       done(null, decodeRunSpec(body as Buffer, 'the request body'));
     } catch (error) {
@@ -377,7 +393,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerDocsRoutes(app, options.composition);
   registerRunSpecRoutes(app, options.composition);
   registerSessionRoutes(app, options.composition, auth);
-  await registerDashboardRoutes(app, { auth });
+  await registerDashboardRoutes(app);
   registerWebhookRoutes(app, options.composition);
   // Whether the token a stream was opened with is still live (loopback-operator streams have none).
   const stillAllowed = (request: { headers: { authorization?: string | undefined } }) => {

@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import type { AuditActor } from '@cairn/core';
+
+/**
+ * The one operator of a loopback-operator server: who a request from the server's own user,
+ * made outside a browser, acts as, and who its audit entries name. Compared by identity.
+ */
+export const loopbackOperator: AuditActor = Object.freeze({ kind: 'user', id: 'operator', via: 'http' });
 
 /** Whether `host` binds only this machine's loopback interface. */
 export function isLoopback(host: string): boolean {

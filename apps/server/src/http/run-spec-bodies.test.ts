@@ -94,3 +94,15 @@ test('a spec nested 5,000 levels deep is answered 413 CAIRN_RUN_SPEC_TOO_LARGE, 
   }
   expect((await api('/healthz')).status).toBe(200);
 });
+
+test('a spec sent as a type a web page may send without asking (text/plain, a form) or as text/yaml is refused, naming the types taken; nothing is stored', async () => {
+  const { api } = await serve('loopback-operator');
+  const yaml = 'version: 1\nname: x\nitems: [{ id: a, runtime: { kind: command, argv: [/bin/true] } }]\n';
+  for (const type of ['text/plain', 'text/plain;charset=UTF-8', 'text/yaml', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+    const { status, answer } = await submitted(api, yaml, type);
+    expect([status, answer.code], type).toEqual([400, 'CAIRN_PAYLOAD_INVALID']);
+    expect(answer.message).toContain('application/yaml');
+  }
+  expect(((await (await api('/v1/runs')).json()) as { runs: unknown[] }).runs).toEqual([]);
+  expect((await submitted(api, yaml, 'application/yaml')).status).toBe(201);
+});

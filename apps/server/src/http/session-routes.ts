@@ -5,6 +5,7 @@ import { dashboardSignIn } from '../auth/dashboard-sign-in.ts';
 import { secretGrantPattern, tokenScopes } from '../auth/token-scopes.ts';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
+import { loopbackOperator } from './loopback.ts';
 
 /** The actions a client may ask about: what its buttons do (a dashboard hides those it may not). */
 export const sessionActions = [
@@ -44,7 +45,7 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
     },
     async (request) => {
       const actor = { kind: request.actor!.kind, id: request.actor!.id };
-      if (auth === 'loopback-operator') return { actor, auth, actions: [...sessionActions] };
+      if (request.actor === loopbackOperator) return { actor, auth, actions: [...sessionActions] };
       // The hook authenticated this credential a moment ago; it is read again for its scopes.
       const credential = bearerOf(request);
       const principal = await authorizer.authenticate(credential);
@@ -73,7 +74,7 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
       },
     },
     async (request) => {
-      if (auth === 'loopback-operator') return { revoked: false };
+      if (request.actor === loopbackOperator) return { revoked: false };
       const credential = bearerOf(request);
       const record = await tokens.verify(credential);
       if (record?.session !== true) return { revoked: false };
@@ -108,7 +109,7 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
     async (request, reply) => {
       const credential = bearerOf(request);
       // The operator of a loopback-operator server holds every scope.
-      const maker = auth === 'loopback-operator' ? undefined : ((await authorizer.authenticate(credential))?.scopes ?? []);
+      const maker = request.actor === loopbackOperator ? undefined : ((await authorizer.authenticate(credential))?.scopes ?? []);
       const holds = (scope: string) => maker === undefined || maker.includes('admin') || maker.includes(scope);
       const asked = request.body.scopes;
       const lacking = (asked ?? []).filter((scope) => !holds(scope));

@@ -239,6 +239,13 @@ export const errorCatalogue = {
     summary: 'The actor is authenticated but not allowed this action on this resource.',
     action: 'Use a token with the scope named in the message.',
   },
+  CAIRN_REQUEST_ORIGIN_REFUSED: {
+    status: 403,
+    summary:
+      'A request was refused before authentication: a browser sent it for a page of another origin (another site or port, a file:// page), or its Host header names a host this server does not answer to.',
+    action:
+      'Use the dashboard at the address the server serves it on, or a client outside a browser (the cairn CLI, @cairn/client); to reach the server under another name, add that name to server.allowedHosts.',
+  },
   CAIRN_NOT_FOUND: {
     status: 404,
     summary: 'The named run, item, artifact or other resource does not exist.',
