@@ -5,6 +5,7 @@ import { TokenAuthorizer } from '../auth/token-authorizer.ts';
 import { FileTokenStore } from '../auth/file-token-store.ts';
 import { importTokenFile } from '../auth/import-token-file.ts';
 import type { TokenStore } from '../auth/token-store.ts';
+import type { LogSinkHealth } from '../logging/log-sink-health.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
 import type { Engine, EngineObserver, EngineService, EngineSettings, SignerTakeOver } from '@cairn/engine';
 import type { PostgresStateSettings } from '@cairn/engine/internals';
@@ -51,6 +52,8 @@ export interface ServerComposition {
   readonly tokens: TokenStore;
   readonly authorizer: AuthorizerV1;
   readonly metrics: ServerMetrics;
+  /** Whether the log is being written (`options.logSink`): `/readyz` reports it; none when the embedder keeps the log. */
+  readonly logSink?: LogSinkHealth;
   /** Webhook endpoints (secrets encrypted with `cipher`) and their deliveries: `webhooks.db`, or in PostgreSQL mode the engine's database. */
   readonly webhooks: WebhookEndpoints;
   /**
@@ -65,6 +68,8 @@ export interface ServerComposition {
 
 export interface ComposeServerOptions {
   readonly logger?: Logger;
+  /** The health of the sink `logger` writes to (`FileDescriptorSink.health`), for `/readyz` and `/metrics`. */
+  readonly logSink?: LogSinkHealth;
   /**
    * Executors by name, instead of the one `config.executor` describes (items that name none use
    * the first). For embedding a server over executors of one's own, and for benchmarks that
@@ -164,6 +169,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
       : engineOfSqlite(createEngine({ ...engineSettings, database: paths.database }));
   const { service } = running;
   metrics.watch(service);
+  if (options.logSink) metrics.watchLogSink(options.logSink);
   tracing?.start(service);
   const { tokens, webhookStore, closeStores } = await serverStores(loaded, options.logger).catch(async (error: unknown) => {
     await tracing?.stop();
@@ -202,6 +208,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     tokens,
     authorizer: new TokenAuthorizer(tokens),
     metrics,
+    ...(options.logSink ? { logSink: options.logSink } : {}),
     webhooks,
     webhookDispatcher: dispatcher,
     close,

@@ -237,7 +237,22 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   );
   // Not ready (503) while the engine cannot do its work, e.g. the disk under its database is full:
   // it says why and since when, so a load balancer stops sending work and an operator knows what to fix.
-  const readiness = z.strictObject({ ready: z.boolean(), reason: z.string().optional(), since: z.string(), auditEntries: z.int() });
+  // A log that cannot be written does not stop the engine: `logging` reports it, readiness stays.
+  const logging = z
+    .strictObject({
+      ok: z.boolean().meta({ description: 'Whether the last log line was written' }),
+      droppedLines: z.int().meta({ description: 'Log lines dropped since the server started, because they could not be written' }),
+      since: z.string().optional().meta({ description: 'While failing: when the first line of this failure was dropped' }),
+      reason: z.string().optional().meta({ description: 'While failing: why the last line was dropped (e.g. ENOSPC: the disk is full)' }),
+    })
+    .meta({ id: 'LogSinkStatus', description: "Whether the server's log is being written: a log that cannot be is dropped and counted, never fatal" });
+  const readiness = z.strictObject({
+    ready: z.boolean(),
+    reason: z.string().optional(),
+    since: z.string(),
+    auditEntries: z.int(),
+    logging: logging.optional(),
+  });
   app.get(
     '/readyz',
     {
@@ -249,7 +264,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     },
     async (_request, reply) => {
       const [health, auditEntries] = await Promise.all([service.health(), service.auditSize()]);
-      return reply.status(health.ready ? 200 : 503).send({ ...health, auditEntries });
+      const logSink = options.composition.logSink?.status();
+      return reply.status(health.ready ? 200 : 503).send({ ...health, auditEntries, ...(logSink ? { logging: logSink } : {}) });
     },
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -1,5 +1,6 @@
 import type { EngineObserver, EngineService } from '@cairn/engine';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { LogSinkHealth } from '../logging/log-sink-health.ts';
 import { VERSION } from '../version.ts';
 
 /**
@@ -17,6 +18,7 @@ export class ServerMetrics {
   readonly observer: EngineObserver;
   readonly #http: Histogram<'route' | 'method' | 'status'>;
   #service: Pick<EngineService, 'metrics'> | undefined;
+  #logSink: LogSinkHealth | undefined;
 
   constructor() {
     const registry = this.registry;
@@ -103,11 +105,35 @@ export class ServerMetrics {
     single('cairn_audit_entries', 'Entries in the audit log', (metrics) => metrics.auditEntries);
     single('cairn_checkpoint_lag_entries', 'Audit entries no anchored checkpoint covers yet', (metrics) => metrics.unanchoredEntries);
     single('cairn_checkpoints_pending', 'Checkpoints waiting to be anchored', (metrics) => metrics.pendingCheckpoints);
+    // Read from the sink at each scrape: it counts as it drops, and must not depend on a registry.
+    const logSink = () => this.#logSink?.status();
+    new Counter({
+      name: 'cairn_log_lines_dropped_total',
+      help: 'Log lines dropped because the log could not be written (e.g. its disk is full)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(logSink()?.droppedLines ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'cairn_log_sink_failing',
+      help: 'Whether the last log line could not be written (1) or was written (0)',
+      registers: [registry],
+      collect() {
+        this.set(logSink()?.ok === false ? 1 : 0);
+      },
+    });
   }
 
   /** The engine whose state the gauges read, through its service (it is built after its observer). */
   watch(service: Pick<EngineService, 'metrics'>): void {
     this.#service = service;
+  }
+
+  /** The sink the server's log is written to, whose dropped lines the metrics report. */
+  watchLogSink(health: LogSinkHealth): void {
+    this.#logSink = health;
   }
 
   observeRequest(route: string, method: string, status: number, seconds: number): void {
