@@ -131,6 +131,18 @@ export const errorCatalogue = {
     summary: "An item's command or agent was ended by a signal Cairn did not send (out of memory, a resource limit, a crash).",
     action: 'Check the signal in the failure and the end of its stderr; raise the resource limit or make the work smaller.',
   },
+  CAIRN_ATTEMPT_MEMORY_EXCEEDED: {
+    status: 422,
+    summary: "An item's sandbox reached its memory limit and the kernel killed a process of it: the attempt failed.",
+    action:
+      "Raise the executor's memory limit the failure names (the local executor's `limits.memoryBytes`, `executor.limits.memoryBytes` in the server config), or make the work use less memory.",
+  },
+  CAIRN_ATTEMPT_DISK_EXCEEDED: {
+    status: 422,
+    summary: "An item filled its workspace or its /tmp up to the executor's disk limit: the attempt was stopped and failed.",
+    action:
+      "Raise the limit the failure names (the local executor's `limits.workspaceBytes` or `limits.tmpBytes`, under `executor.limits` in the server config), or make the item write less there.",
+  },
   CAIRN_ATTEMPT_TIMED_OUT: {
     status: 504,
     summary: "An attempt ran past its item's timeout and was stopped.",
