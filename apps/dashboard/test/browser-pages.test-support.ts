@@ -14,13 +14,14 @@ export const docsImagesDirectory = join(dirname(fileURLToPath(import.meta.url)),
 /**
  * Call at the top of a test file: one headless Chromium for the file (with `launchArgs` added to
  * its command line); `open(url)` gives a page in
- * a fresh context (its own sessionStorage, downloads accepted) whose console errors and uncaught
- * exceptions fail the test, and `screenshot(page, name)` saves an artefact. Everything closes
- * after the test.
+ * a fresh context (its own sessionStorage, downloads accepted) whose console errors, uncaught
+ * exceptions and Content Security Policy violations fail the test (`cspViolations(page)` lists
+ * the latter), and `screenshot(page, name)` saves an artefact. Everything closes after the test.
  */
 export function browserPages({ launchArgs = [] }: { readonly launchArgs?: readonly string[] } = {}) {
   let browser: Browser | undefined;
   const contexts: { context: BrowserContext; problems: string[]; allowed: RegExp[] }[] = [];
+  const violationsByPage = new WeakMap<Page, string[]>();
   beforeAll(async () => {
     browser = await chromium.launch({
       executablePath: chromiumPath,
@@ -40,7 +41,7 @@ export function browserPages({ launchArgs = [] }: { readonly launchArgs?: readon
     const opened = contexts.splice(0);
     for (const { context } of opened) await context.close();
     const problems = opened.flatMap(({ problems, allowed }) => problems.filter((problem) => !allowed.some((pattern) => pattern.test(problem))));
-    expect(problems, 'the page logged errors to its console').toEqual([]);
+    expect(problems, 'the page logged errors to its console or broke its Content Security Policy').toEqual([]);
   });
   afterAll(async () => {
     await browser?.close();
@@ -62,8 +63,27 @@ export function browserPages({ launchArgs = [] }: { readonly launchArgs?: readon
       if (message.type() === 'error') entry.problems.push(`console: ${message.text()}`);
     });
     page.on('pageerror', (error) => entry.problems.push(`uncaught: ${error.message}`));
+    // Chromium logs nothing to the console for a refused `eval` or `new Function` that the page
+    // caught: only the document's securitypolicyviolation event says, so each page reports those.
+    const violations: string[] = [];
+    violationsByPage.set(page, violations);
+    await page.exposeFunction(reportViolation, (violation: string) => {
+      violations.push(violation);
+      entry.problems.push(`csp: ${violation}`);
+    });
+    await page.addInitScript(listenForViolations, reportViolation);
     await page.goto(url);
     return page;
+  };
+
+  /**
+   * The CSP violations `page` reported so far, each as `<directive> <blocked> at <file>:<line>`.
+   * Reports cross from the page asynchronously: the round trip first lets every one sent before
+   * it arrive.
+   */
+  const cspViolations = async (page: Page): Promise<readonly string[]> => {
+    await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+    return [...(violationsByPage.get(page) ?? [])];
   };
 
   const screenshot = async (page: Page, name: string, options: { readonly docs?: string } = {}): Promise<void> => {
@@ -92,5 +112,16 @@ export function browserPages({ launchArgs = [] }: { readonly launchArgs?: readon
     return page;
   };
 
-  return { open, signedIn, screenshot };
+  return { open, signedIn, screenshot, cspViolations };
+}
+
+/** The page function that hands each CSP violation to the test. */
+const reportViolation = 'cairnReportCspViolation';
+
+/** Runs in every document a page loads, before its own scripts. */
+function listenForViolations(binding: string): void {
+  document.addEventListener('securitypolicyviolation', (event) => {
+    const report = (window as unknown as Record<string, (violation: string) => void>)[binding]!;
+    report(`${event.effectiveDirective} ${event.blockedURI} at ${event.sourceFile}:${event.lineNumber}`);
+  });
 }
