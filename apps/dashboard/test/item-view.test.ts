@@ -207,3 +207,36 @@ test('a manifest signed with the others of its dispatch pass shows the batch tha
     `application/vnd.cairn.manifest-batch+json · signed once with the 3 manifests of its dispatch pass (leaf ${stored.index})`,
   );
 });
+
+test("an item's spec shows its lock names, label keys and label values as text, markup included; markup in a lock name or label key is refused at submit", async () => {
+  const { base, api, operatorToken } = await start('tokens');
+  // A label value is free text: markup in it must reach the page as characters, never as elements.
+  const value = '<img src=x onerror="document.title=`run`"><b>bold</b> & "quoted"';
+  const locks = ['file:src/shared.ts', { name: 'db/primary', mode: 'shared' }];
+  const labels = { 'app.example.com/note': value };
+  const runId = await submitRun(api, { version: 1, name: 'labelled', items: [shell('tagged', 'true', { locks, labels })] });
+  await runReaches(api, runId);
+  const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/tagged`);
+  const spec = page.locator('.item-spec');
+  await spec.locator('summary').click();
+  const shown = JSON.parse((await spec.locator('pre').textContent())!) as { locks: unknown; labels: unknown };
+  expect(shown.locks).toEqual(locks);
+  expect(shown.labels).toEqual(labels);
+  expect(await spec.locator('pre').innerHTML()).toContain('&lt;img src=x onerror=');
+  expect(await page.locator('img, b').count()).toBe(0);
+  expect(await page.title()).not.toBe('run');
+
+  // Nothing of the kind gets that far in a lock name or a label key: the spec is refused, at the path.
+  for (const [field, path] of [
+    [{ locks: ['<b>db</b>'] }, '$.items[0].locks[0]'],
+    [{ labels: { '<b>key</b>': 'x' } }, '$.items[0].labels["<b>key</b>"]'],
+  ] as const) {
+    const refused = await api('/v1/runs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ version: 1, name: 'refused', items: [shell('tagged', 'true', field)] }),
+    });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', issues: [{ path, message: expect.stringContaining('letters, digits') }] });
+  }
+});

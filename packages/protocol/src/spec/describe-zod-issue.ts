@@ -26,6 +26,18 @@ function describeZodIssue(issue: z.core.$ZodIssue, knownFields: ReadonlySet<stri
               : `is not a field here; did you mean ${JSON.stringify(suggestion)}? Otherwise remove it.`,
         };
       });
+    case 'invalid_key': {
+      // zod's own message ("Invalid key in record") says neither what is wrong nor what to write:
+      // the key schema's first complaint does. The path already ends at the key.
+      const first = issue.issues[0];
+      return [
+        {
+          code: first?.code === 'too_big' ? 'CAIRN_RUN_SPEC_TOO_LARGE' : 'CAIRN_RUN_SPEC_INVALID',
+          path,
+          message: `the key ${quoted(String(issue.input))} ${first?.message ?? 'is not allowed here'}; rename it.`,
+        },
+      ];
+    }
     case 'invalid_type':
       if (issue.input === undefined) return [{ code: 'CAIRN_RUN_SPEC_INVALID', path, message: `is required (${article(issue.expected)}).` }];
       return [{ code: 'CAIRN_RUN_SPEC_INVALID', path, message: `must be ${article(issue.expected)}, not ${describeValue(issue.input)}.` }];
@@ -55,7 +67,7 @@ function describeValue(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   switch (typeof value) {
     case 'string':
-      return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+      return `the string ${quoted(value)}`;
     case 'number':
       return `the number ${value}`;
     case 'boolean':
@@ -65,4 +77,9 @@ function describeValue(value: unknown): string {
     default:
       return `a ${typeof value}`;
   }
+}
+
+/** A string as JSON (so a control character shows escaped), cut after 40 characters. */
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
 }

@@ -7,8 +7,8 @@ import { sampleSpec } from './run-spec.test-support.ts';
 // must accept what the zod schema accepts and refuse what it refuses.
 const validator = new Ajv2020({ strict: false, allErrors: true }).compile(runSpecJsonSchema());
 
-test('the run spec JSON Schema accepts what runSpecV1Schema accepts, a snapshot digest included', () => {
-  const spec = { ...sampleSpec(), workspace: { snapshot: `sha256:${'a'.repeat(64)}` } };
+test('the run spec JSON Schema accepts what runSpecV1Schema accepts, a snapshot digest and namespaced labels included', () => {
+  const spec = { ...sampleSpec(), workspace: { snapshot: `sha256:${'a'.repeat(64)}` }, labels: { 'app.example.com/team': 'Zoë <platform>' } };
   expect(runSpecV1Schema.safeParse(spec).success).toBe(true);
   expect(validator(spec), JSON.stringify(validator.errors)).toBe(true);
 });
@@ -23,6 +23,10 @@ test.each([
   ['a runtime of an unknown kind', { ...sampleSpec(), items: [{ id: 'a', runtime: { kind: 'shell', argv: ['true'] } }] }],
   ['an empty argv', { ...sampleSpec(), items: [{ id: 'a', runtime: { kind: 'command', argv: [] } }] }],
   ['an item id with a space', { ...sampleSpec(), items: [{ id: 'a b', runtime: { kind: 'command', argv: ['true'] } }] }],
+  ['a lock name with markup', { ...sampleSpec(), items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] }, locks: ['<b>db</b>'] }] }],
+  ['a lock name with a newline', { ...sampleSpec(), items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] }, locks: [{ name: 'db\nx' }] }] }],
+  ['a label key with a space', { ...sampleSpec(), labels: { 'a b': 'x' } }],
+  ['a label value with an escape character', { ...sampleSpec(), labels: { team: 'x\u001b[2J' } }],
 ])('it refuses %s, as runSpecV1Schema does', (_name, spec) => {
   expect(runSpecV1Schema.safeParse(spec).success).toBe(false);
   expect(validator(spec)).toBe(false);

@@ -18,6 +18,14 @@ import { runSpecLimits as limits } from './run-spec-limits.ts';
 
 // Field shapes shared by several places of the spec. Each message says what to write instead.
 const identifierPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+// Lock names and label keys are names, shown and compared as written (a lock in the dashboard's
+// wait notice and in an attempt's lockWait): an identifier's characters, plus the "/" and ":" of
+// namespaced names (file:src/shared.ts, team.example.com/owner); no markup, no whitespace.
+// Widening this later breaks no spec; narrowing it would.
+const qualifiedNamePattern = /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/;
+// The control characters (C0, DEL, C1), as storage keys refuse them: a newline or an escape
+// sequence in text shown on one line forges lines in a log or repaints a terminal.
+const noControlCharacterPattern = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 const environmentNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const identifier = z
@@ -26,6 +34,7 @@ const identifier = z
   .max(limits.nameLength, `must be at most ${limits.nameLength} characters`)
   .regex(identifierPattern, 'must start with a letter or digit and hold only letters, digits, ".", "_" and "-"');
 const name = z.string().min(1, 'must not be empty').max(limits.nameLength, `must be at most ${limits.nameLength} characters`);
+const qualifiedName = name.regex(qualifiedNamePattern, 'must start with a letter or digit and hold only letters, digits, ".", "_", "-", "/" and ":"');
 const text = z.string().max(limits.textLength, `must be at most ${limits.textLength} characters`);
 // What is handed to a process (its arguments, environment, prompt) cannot hold a NUL: exec stops
 // the string there, so the program would run with other input than the spec says.
@@ -48,7 +57,17 @@ function map<Key extends z.ZodType<string>, Value extends z.ZodType>(key: Key, v
   });
 }
 
-const labels = map(name, z.string().max(1_024, 'must be at most 1024 characters'));
+// A label value stays free text, but on one line.
+const labels = map(
+  qualifiedName,
+  z
+    .string()
+    .max(1_024, 'must be at most 1024 characters')
+    .regex(
+      noControlCharacterPattern,
+      'must not hold a control character (a newline, a tab, an escape: U+0000 to U+001F, U+007F to U+009F); write it as one line of text',
+    ),
+);
 
 export const backoffSpecSchema = z.strictObject({
   initial: duration.exactOptional(),
@@ -94,9 +113,12 @@ const effect = z.enum(['pure', 'read-impure', 'write-impure'], 'must be pure, re
 const pathRules = z.enum(['portable', 'posix'], 'must be portable (paths that check out on Linux, Windows and macOS) or posix');
 const onLost = z.enum(['retry', 'fail'], 'must be retry or fail');
 
-export const lockSpecSchema = z.union([name, z.strictObject({ name, mode: z.enum(['exclusive', 'shared'], 'must be exclusive or shared').exactOptional() })], {
-  error: 'must be a lock name, or { name, mode: exclusive | shared }',
-});
+export const lockSpecSchema = z.union(
+  [qualifiedName, z.strictObject({ name: qualifiedName, mode: z.enum(['exclusive', 'shared'], 'must be exclusive or shared').exactOptional() })],
+  {
+    error: 'must be a lock name, or { name, mode: exclusive | shared }',
+  },
+);
 true satisfies SchemaImplements<typeof lockSpecSchema, LockSpec>;
 
 export const needSpecSchema = z.strictObject({

@@ -39,6 +39,14 @@ items:
     expect(loadRunSpec(yaml).digest).toBe(loadRunSpec(json).digest);
   });
 
+  test('lock names and label keys in namespaced forms, and label values as free text on one line', () => {
+    const spec = sampleSpec();
+    spec.labels = { 'app.example.com/team': 'Zoë <platform> & "ops"', 'cost:centre': '42' };
+    spec.items[0]!.locks = ['file:src/shared.ts', 'db/primary', 'deploy.eu-west-1', { name: 'Cache_2', mode: 'shared' }];
+    spec.items[0]!.labels = { owner: 'https://example.com/a?b=c#d', empty: '' };
+    expect(validateRunSpec(spec).ok).toBe(true);
+  });
+
   test('the longest chain allowed (100,000 items) without overflowing the stack', () => {
     const items = Array.from({ length: runSpecLimits.items }, (_, index) => ({
       id: `i${index}`,
@@ -183,6 +191,42 @@ describe('validateRunSpec refuses, naming the JSON path', () => {
     expect(validateRunSpec({ version: 1, name: 'x', items: [agent(['MODEL_KEY'])] }, context).ok).toBe(true);
     // A command item needs no runtime key.
     expect(validateRunSpec({ version: 1, name: 'x', items: [{ id: 'c', runtime: { kind: 'command', argv: ['true'] } }] }, context).ok).toBe(true);
+  });
+
+  test('lock names and label keys holding markup, whitespace or control characters, and label values holding control characters', () => {
+    const spec = sampleSpec();
+    spec.labels = { '<b>team</b>': 'x', owner: 'first line\nsecond line' };
+    spec.items[0]!.locks = ['<img src=x onerror=alert(1)>', { name: 'db\u001b[2J', mode: 'shared' }, 'file:src/shared.ts'];
+    spec.items[1]!.labels = { 'has space': 'x', tier: 'a\u0085b', '/leading-slash': 'x' };
+    const characters = 'must start with a letter or digit and hold only letters, digits, ".", "_", "-", "/" and ":"';
+    const control = 'must not hold a control character (a newline, a tab, an escape: U+0000 to U+001F, U+007F to U+009F); write it as one line of text.';
+    expect(issuesOf(spec)).toEqual([
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.labels["<b>team</b>"]', message: `the key "<b>team</b>" ${characters}; rename it.` },
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.labels.owner', message: control },
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].locks[0]', message: `${characters}.` },
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].locks[1].name', message: `${characters}.` },
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[1].labels["has space"]', message: `the key "has space" ${characters}; rename it.` },
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[1].labels.tier', message: control },
+      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[1].labels["/leading-slash"]', message: `the key "/leading-slash" ${characters}; rename it.` },
+    ]);
+  });
+
+  test('a map key its map refuses, saying why and what to write (an env name, a label key too long)', () => {
+    const spec = sampleSpec();
+    spec.items[0]!.env = { 'NOT A NAME': '1' };
+    spec.items[0]!.labels = { ['k'.repeat(runSpecLimits.nameLength + 1)]: 'x' };
+    expect(issuesOf(spec)).toEqual([
+      {
+        code: 'CAIRN_RUN_SPEC_INVALID',
+        path: '$.items[0].env["NOT A NAME"]',
+        message: 'the key "NOT A NAME" must be an environment variable name: letters, digits and "_", not starting with a digit; rename it.',
+      },
+      {
+        code: 'CAIRN_RUN_SPEC_TOO_LARGE',
+        path: `$.items[0].labels.${'k'.repeat(runSpecLimits.nameLength + 1)}`,
+        message: `the key "${'k'.repeat(40)}…" must be at most ${runSpecLimits.nameLength} characters; rename it.`,
+      },
+    ]);
   });
 
   test('__proto__, constructor and prototype keys anywhere', () => {
