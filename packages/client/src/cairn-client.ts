@@ -348,7 +348,17 @@ export class CairnClient {
    */
   async uploadWorkspace(directory: string): Promise<{ digest: Digest; entries: number }> {
     const snapshot = await snapshotWorkspace(directory);
-    return { digest: await this.uploadBlob(snapshot.bytes), entries: snapshot.entries };
+    try {
+      return { digest: await this.uploadBlob(snapshot.bytes), entries: snapshot.entries };
+    } catch (error) {
+      // The server knows its limit; only the client knows which folder made a snapshot that large.
+      if (!isCairnError(error, 'CAIRN_UPLOAD_TOO_LARGE')) throw error;
+      throw new CairnError(
+        'CAIRN_UPLOAD_TOO_LARGE',
+        `The workspace ${directory} makes a snapshot of ${snapshot.bytes.byteLength} bytes (${snapshot.entries} files and symlinks), over the server's upload limit: ${error.message}`,
+        { path: 'workspace', details: { workspace: directory, bytes: snapshot.bytes.byteLength, ...error.details }, cause: error },
+      );
+    }
   }
 
   /** A blob (a patch, a log, an attempt's signed dispatch manifest) by digest. */
@@ -584,12 +594,15 @@ export class CairnClient {
     const answer = (await response.json().catch(() => ({}))) as {
       code?: string;
       message?: string;
+      action?: string;
       path?: string;
       issues?: { path: string; message: string }[];
     };
     const code = (errorCodes as readonly string[]).includes(answer.code ?? '') ? (answer.code as CairnErrorCode) : 'CAIRN_INTERNAL';
     throw new CairnError(code, answer.message ?? `${method} ${url} answered ${response.status}.`, {
       ...(answer.path === undefined ? {} : { path: answer.path }),
+      // The server's advice for this very error, which may say more than the catalogue's for its code.
+      ...(typeof answer.action === 'string' ? { action: answer.action } : {}),
       ...(answer.issues ? { issues: answer.issues.map((issue) => ({ code, ...issue })) } : {}),
     });
   }

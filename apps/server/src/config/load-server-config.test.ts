@@ -50,6 +50,7 @@ test('paths are relative to the config file, default under the data directory, a
     port: 8123,
     auth: 'tokens',
     allowedHosts: [],
+    uploadLimitMiB: 256,
     logLevel: 'debug',
     timeouts: { idle: '60s', headers: '10s', request: '60s', keepAlive: '5s', shutdownGrace: '10s' },
   });

@@ -346,6 +346,13 @@ const serverConfigShape = z.strictObject({
         .max(100)
         .default([]),
       /**
+       * The most connections held at once; one more is answered 503 and closed. Never more than half
+       * the open-files limit (`ulimit -n`): the rest stays for the engine, storage and sandboxes.
+       */
+      maxConnections: z.int().min(1).max(1_000_000).optional(),
+      /** The largest upload (a workspace snapshot), in MiB: held in memory while it is stored. */
+      uploadLimitMiB: z.int().min(1).max(4_096).default(256),
+      /**
        * How long a connection may stay silent (`idle`), take to send its headers (`headers`) or its
        * whole request (`request`), and wait between two requests (`keepAlive`); how long a stop
        * waits for open requests and event streams before it cuts them (`shutdownGrace`). Durations.

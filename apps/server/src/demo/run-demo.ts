@@ -12,6 +12,7 @@ import { loadServerConfig, type LoadedServerConfig } from '../config/load-server
 import { formatVerificationReport } from '../evidence/format-verification-report.ts';
 import { serverAnchors, serverSigningKey, serverTsaCertificates } from '../evidence/server-trust.ts';
 import { verifyEvidence } from '../evidence/verify-evidence.ts';
+import { httpApiSettingsOf } from '../http/http-api-settings.ts';
 import { buildHttpApi } from '../http/http-server.ts';
 import { demoFiles } from './demo-files.ts';
 import { patchStat, type PatchFileStat } from './patch-stat.ts';
@@ -107,7 +108,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     );
   const loaded = loadServerConfig({ directory, env: sandboxed ? {} : { CAIRN_SANDBOX: 'none' } });
   const composition = await composeServer(loaded);
-  const app = await buildHttpApi({ composition, host: '127.0.0.1', auth: loaded.config.server.auth, allowedHosts: loaded.config.server.allowedHosts });
+  const app = await buildHttpApi({ composition, ...httpApiSettingsOf(loaded.config.server), host: '127.0.0.1' });
   composition.start();
   try {
     const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });

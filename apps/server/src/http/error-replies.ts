@@ -19,19 +19,19 @@ export interface ErrorBody {
  * anything else as CAIRN_INTERNAL, whose details stay in the log, never in the answer.
  */
 export function replyWithError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
-  const cairn = toCairnError(error);
+  const cairn = toCairnError(error, request);
   if (cairn.code === 'CAIRN_INTERNAL') request.log.error({ error: error.stack ?? String(error) }, 'unexpected error in a route');
   const body: ErrorBody = {
     code: cairn.code,
     message: cairn.message,
-    action: errorCatalogue[cairn.code].action,
+    action: cairn.action,
     ...(cairn.path === undefined ? {} : { path: cairn.path }),
     ...(cairn.issues.length > 0 ? { issues: cairn.issues.map(({ path, message }) => ({ path, message })) } : {}),
   };
   void reply.status(errorCatalogue[cairn.code].status).type('application/json').send(body);
 }
 
-function toCairnError(error: FastifyError | Error): CairnError {
+function toCairnError(error: FastifyError | Error, request: FastifyRequest): CairnError {
   if (isCairnError(error)) return error;
   if (hasZodFastifySchemaValidationErrors(error)) {
     // Fastify calls the query string `querystring`; the error names it `query.<name>`.
@@ -47,10 +47,7 @@ function toCairnError(error: FastifyError | Error): CairnError {
     });
   }
   const fastify = error as FastifyError;
-  if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-    return new CairnError('CAIRN_RUN_SPEC_TOO_LARGE', `The request body is larger than this server takes (${fastify.message}); split the run.`, {
-      path: 'body',
-    });
+  if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return bodyTooLarge(request);
   if (fastify.code === 'FST_ERR_MAX_PARAM_LENGTH' || fastify.code === 'FST_ERR_BAD_URL') {
     return new CairnError('CAIRN_PAYLOAD_INVALID', `The request URL is not valid (${fastify.message}); see /openapi.json for each path parameter's form.`, {
       path: 'url',
@@ -61,4 +58,34 @@ function toCairnError(error: FastifyError | Error): CairnError {
   }
   // Unexpected: the answer says so without internals (which go to the log).
   return new CairnError('CAIRN_INTERNAL', 'The server failed to answer this request; the details are in its log.');
+}
+
+/** A body over its route's limit, said in the route's terms: a run spec, an upload (a workspace), or any other body. */
+function bodyTooLarge(request: FastifyRequest): CairnError {
+  const limit = request.routeOptions.bodyLimit;
+  const sent = request.headers['content-length'];
+  const size = sent === undefined ? 'larger than that' : `${sent} bytes`;
+  const route = request.routeOptions.url;
+  if (route === '/v1/blobs')
+    return new CairnError(
+      'CAIRN_UPLOAD_TOO_LARGE',
+      `The upload (a workspace snapshot, or another blob) is ${size}; this server takes up to ${limit} bytes (${mebibytes(limit)} MiB, server.uploadLimitMiB). Nothing was stored.`,
+      { path: 'body', details: { limitBytes: limit, ...(sent === undefined ? {} : { bytes: Number(sent) }) } },
+    );
+  if (route === '/v1/runs' || route === '/v1/schedules')
+    return new CairnError(
+      'CAIRN_RUN_SPEC_TOO_LARGE',
+      `The run spec is ${size}; this server takes up to ${limit} bytes (${mebibytes(limit)} MiB) of it. Split the run.`,
+      {
+        path: 'body',
+      },
+    );
+  return new CairnError('CAIRN_PAYLOAD_INVALID', `The request body is ${size}; ${request.method} ${route ?? request.url} takes up to ${limit} bytes.`, {
+    path: 'body',
+    action: 'Send the body this operation takes (see /openapi.json): it is far smaller.',
+  });
+}
+
+function mebibytes(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 1);
 }

@@ -268,7 +268,11 @@ function renderHttpReference(document: OpenApiDocument): string {
     '  `application/json`, `application/yaml` (run specs) or `application/octet-stream` (blobs) only.',
     '- **Errors**: every error is JSON [`Error`](#error) `{ code, message, action, path?, issues? }` with a',
     '  code from the [catalogue](errors.md) and its status.',
-    '- **Limits**: request bodies up to 34 MiB.',
+    '- **Limits**: a run spec (a submit, a schedule) up to 34 MiB, an upload (`POST /v1/blobs`) up to',
+    '  `server.uploadLimitMiB` (256 MiB by default), a sign-in code 1 KiB, any other body 1 MiB; headers',
+    '  up to 16 KiB (431). Connections beyond `server.maxConnections` (at most half the open-files limit)',
+    '  are answered 503 `CAIRN_SERVER_BUSY`. Every answer carries `X-Content-Type-Options: nosniff`;',
+    '  blobs and patches are `Content-Disposition: attachment`.',
     '',
     ...[...groups.entries()]
       .filter(([, lines]) => lines.length > 0)

@@ -17,6 +17,9 @@ import { secretGrantsOf } from '../auth/token-scopes.ts';
 import { registerLogRoutes } from './log-routes.ts';
 import { isLoopback, loopbackOperator, loopbackPeerUid } from './loopback.ts';
 import { checkRequestOrigin, hostNamesOf, isBrowserRequest } from './browser-requests.ts';
+import { bodyLimits } from './body-limits.ts';
+import { answerClientError } from './client-errors.ts';
+import { connectionCapOf, isRefusedConnection, limitConnections, openFilesLimit } from './connection-limit.ts';
 import { transformComponents } from './openapi-components.ts';
 import { openApiSecurityComponents, openApiTags, transformWithScopes } from './openapi-scopes.ts';
 import { requireItem, requireRun } from './require-run.ts';
@@ -37,6 +40,10 @@ export interface HttpApiOptions {
   readonly auth?: 'tokens' | 'loopback-operator';
   /** Host names the server answers to besides IP literals and localhost (`server.allowedHosts`). */
   readonly allowedHosts?: readonly string[];
+  /** The most connections held at once (`server.maxConnections`), lowered to half the open-files limit. */
+  readonly maxConnections?: number;
+  /** The largest upload (`POST /v1/blobs`, a workspace snapshot) in bytes (`server.uploadLimitMiB`); 256 MiB by default. */
+  readonly uploadLimitBytes?: number;
   /** The server's logger (`createServerLogger`): one line per request; none by default (tests). */
   readonly logger?: FastifyBaseLogger;
   /** Connection timeouts in milliseconds (`server.timeouts`); the defaults of the config otherwise. */
@@ -44,9 +51,6 @@ export interface HttpApiOptions {
 }
 
 const defaultTimeouts = { idleMs: 60_000, headersMs: 10_000, requestMs: 60_000, keepAliveMs: 5_000 };
-
-/** A run spec may be 32 MiB; a little more for the JSON around it. */
-const bodyLimit = 34 * 1024 * 1024;
 
 const runParams = z.strictObject({ runId: z.string().min(1).max(200) });
 const itemParams = z.strictObject({ runId: z.string().min(1).max(200), itemId: z.string().min(1).max(128) });
@@ -89,7 +93,9 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     http: { headersTimeout: Math.min(timeouts.headersMs, timeouts.requestMs), connectionsCheckingInterval: Math.min(1_000, timeouts.headersMs) },
     // Requests are logged by logRequests (method and path only); Fastify's own request lines are off.
     ...(options.logger ? { loggerInstance: options.logger, logController: new LogController({ disableRequestLogging: true }) } : { logger: false }),
-    bodyLimit,
+    bodyLimit: bodyLimits.other,
+    // What the HTTP parser refuses (headers over 16 KiB, a request too slow) answered as every error.
+    clientErrorHandler: answerClientError,
     // Path parameters as long as the schemas allow (a run id may be 200 characters), and the
     // router's own refusals (a parameter longer still, a malformed URL) answered like every error.
     routerOptions: { maxParamLength: 256 },
@@ -103,7 +109,24 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   // Every route, the public ones included: a page of another origin gets nothing from this server.
   // Not audited, as a missing token is not: a page could otherwise write to the log at will.
   const hosts = hostNamesOf(options.host, options.allowedHosts ?? []);
-  app.addHook('onRequest', async (request) => checkRequestOrigin(request, hosts));
+  app.addHook('onRequest', async (request, reply) => {
+    // Answered 503 already (over the connection cap): a request that came on it is read and dropped.
+    if (isRefusedConnection(request.raw.socket)) {
+      reply.hijack();
+      return;
+    }
+    // Every answer, streams and blobs included: a browser never guesses a type other than the one sent.
+    reply.raw.setHeader('x-content-type-options', 'nosniff');
+    checkRequestOrigin(request, hosts);
+  });
+  const cap = connectionCapOf(openFilesLimit(), options.maxConnections);
+  let refusedSince = 0;
+  limitConnections(app.server, cap, () => {
+    // Said at most once a minute: a flood of refusals must not become a flood of log lines.
+    if (Date.now() - refusedSince < 60_000) return;
+    refusedSince = Date.now();
+    app.log.warn({ maxConnections: cap }, 'connections refused with 503: the server holds as many as it takes (server.maxConnections)');
+  });
   // Who each request acts as: the token's actor after its scope is checked, or the operator.
   app.decorateRequest('actor', null);
   app.decorateRequest('secretGrants', null);
@@ -273,6 +296,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.post(
     '/v1/runs',
     {
+      bodyLimit: bodyLimits.runSpec,
       config: { action: 'runs.submit' },
       schema: {
         operationId: 'submitRun',
@@ -451,6 +475,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.post(
     '/v1/blobs',
     {
+      bodyLimit: options.uploadLimitBytes ?? bodyLimits.upload,
       config: { action: 'runs.submit' },
       schema: {
         operationId: 'storeBlob',

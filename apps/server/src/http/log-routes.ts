@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ItemLogLine } from '@cairn/core';
-import { CairnError, errorCatalogue, isCairnError } from '@cairn/protocol';
+import { CairnError, isCairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import { itemLogLines } from '../item-logs/item-log-lines.ts';
@@ -191,8 +191,7 @@ async function streamLines(
     // The answer has begun: the error goes in the stream (NDJSON), in the server's log either way.
     const cairn = isCairnError(error) ? error : new CairnError('CAIRN_INTERNAL', 'The server failed while reading the log; the details are in its log.');
     if (!isCairnError(error)) request.log.error({ error: (error as Error).stack ?? String(error) }, 'reading an item log failed');
-    if (format === 'ndjson')
-      reply.raw.write(`${JSON.stringify({ error: { code: cairn.code, message: cairn.message, action: errorCatalogue[cairn.code].action } })}\n`);
+    if (format === 'ndjson') reply.raw.write(`${JSON.stringify({ error: { code: cairn.code, message: cairn.message, action: cairn.action } })}\n`);
   } finally {
     clearInterval(heartbeat);
     clearInterval(recheck);

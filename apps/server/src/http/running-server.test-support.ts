@@ -6,6 +6,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { initServer } from '../cli/init-server.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
+import { httpApiSettingsOf } from './http-api-settings.ts';
 import { buildHttpApi } from './http-server.ts';
 
 /**
@@ -28,7 +29,7 @@ export function runningServers() {
     if (options.config) writeFileSync(configFile, stringifyYaml({ ...(parseYaml(readFileSync(configFile, 'utf8')) as object), ...options.config }));
     const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
     const composition = await composeServer(loaded);
-    const app = await buildHttpApi({ composition, host: '127.0.0.1', auth });
+    const app = await buildHttpApi({ composition, ...httpApiSettingsOf(loaded.config.server), host: '127.0.0.1', auth });
     composition.start();
     composition.webhookDispatcher.start();
     const base = await app.listen({ host: '127.0.0.1', port: 0 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
+import { bodyLimits } from './body-limits.ts';
 import { noContentSchema, scheduleViewSchema } from './response-schemas.ts';
 
 /** Cron schedules: anyone with `runs:read` lists them; `admin` adds and removes. */
@@ -16,6 +17,8 @@ export function registerScheduleRoutes(app: HttpApp, { service }: ServerComposit
   app.post(
     '/v1/schedules',
     {
+      // A schedule carries a run spec: as large as a submitted one.
+      bodyLimit: bodyLimits.runSpec,
       config: { action: 'schedules.manage' },
       schema: {
         operationId: 'addSchedule',

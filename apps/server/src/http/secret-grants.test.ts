@@ -71,7 +71,10 @@ test("idempotency keys are each principal's own, and a header key that differs f
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
       body: JSON.stringify(body),
     });
-    return { status: response.status, answer: (await response.json()) as { runId: string; created: boolean; code?: string; message?: string } };
+    return {
+      status: response.status,
+      answer: (await response.json()) as { runId: string; created: boolean; code?: string; message?: string; action?: string },
+    };
   };
   const first = await submit(alice, spec, 'nightly');
   const again = await submit(alice, spec, 'nightly');
@@ -86,6 +89,10 @@ test("idempotency keys are each principal's own, and a header key that differs f
   expect(mismatch.answer.code).toBe('CAIRN_PAYLOAD_INVALID');
   expect(mismatch.answer.message).toContain('"from-the-header"');
   expect(mismatch.answer.message).toContain('"from-the-spec"');
+  // What to do names both keys too, not a protocol mismatch between client and server.
+  expect(mismatch.answer.action).toContain('"from-the-header"');
+  expect(mismatch.answer.action).toContain('"from-the-spec"');
+  expect(mismatch.answer.action).not.toContain('disagree');
   expect((await submit(alice, { ...spec, idempotencyKey: 'same' }, 'same')).status).toBe(201);
 });
 

@@ -43,7 +43,7 @@ export async function sendBlob(
     if (key === undefined || metadata === null) throw notFound();
     const chunks = await storage.getStream(key);
     if (chunks === null) throw notFound();
-    void reply.type(contentType).header('x-cairn-digest', digest);
+    void answerAs(reply, contentType, digest);
     return reply.header('content-length', metadata.size).send(
       Readable.from(
         noticingMismatch(chunks, () => altered.add(digest)),
@@ -59,7 +59,7 @@ export async function sendBlob(
   }
   if (bytes === null) throw notFound();
   altered.delete(digest);
-  void reply.type(contentType).header('x-cairn-digest', digest);
+  void answerAs(reply, contentType, digest);
   return reply.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 }
 
@@ -70,4 +70,15 @@ async function* noticingMismatch(chunks: AsyncIterable<Uint8Array>, onMismatch: 
     if (isCairnError(error, 'CAIRN_DIGEST_MISMATCH')) onMismatch();
     throw error;
   }
+}
+
+/**
+ * The headers of a blob's answer: its type, its digest, and `attachment`, so a browser saves what
+ * an item wrote (which may be markup) rather than showing it as a page of this server's origin.
+ */
+function answerAs(reply: FastifyReply, contentType: string, digest: string): void {
+  void reply
+    .type(contentType)
+    .header('x-cairn-digest', digest)
+    .header('content-disposition', `attachment; filename="${digest.replace('sha256:', '')}"`);
 }

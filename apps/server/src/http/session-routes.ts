@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { dashboardSignIn } from '../auth/dashboard-sign-in.ts';
 import { secretGrantPattern, tokenScopes } from '../auth/token-scopes.ts';
 import type { ServerComposition } from '../composition/compose-server.ts';
+import { bodyLimits } from './body-limits.ts';
 import type { HttpApp } from './http-app.ts';
 import { loopbackOperator } from './loopback.ts';
 
@@ -132,6 +133,7 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
   app.post(
     '/v1/session/redeem',
     {
+      bodyLimit: bodyLimits.signInCode,
       schema: {
         operationId: 'redeemSignInCode',
         summary: 'Exchange a one-time sign-in code (`cairn dashboard`) for a session token; the code is used up',

@@ -115,7 +115,11 @@ export class RunStateMachine {
       throw new CairnError(
         'CAIRN_PAYLOAD_INVALID',
         `Two idempotency keys for one submission: ${JSON.stringify(options.idempotencyKey)} given with it (the Idempotency-Key header) and ${JSON.stringify(spec.idempotencyKey)} in the spec ($.idempotencyKey). Give one, or the same in both.`,
-        { path: '$.idempotencyKey', details: { given: options.idempotencyKey, spec: spec.idempotencyKey } },
+        {
+          path: '$.idempotencyKey',
+          details: { given: options.idempotencyKey, spec: spec.idempotencyKey },
+          action: `Send one key: drop the Idempotency-Key header (${JSON.stringify(options.idempotencyKey)}) or $.idempotencyKey (${JSON.stringify(spec.idempotencyKey)}), or make them equal.`,
+        },
       );
     }
     const secrets = this.#grantedSecrets(spec, options);

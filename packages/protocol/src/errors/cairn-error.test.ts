@@ -30,6 +30,13 @@ describe('CairnError', () => {
     expect(isCairnError(null)).toBe(false);
   });
 
+  test('says what to do: its own advice where it was given one, else the catalogue entry of its code', () => {
+    const advised = new CairnError('CAIRN_PAYLOAD_INVALID', 'Two keys.', { action: 'Send one key.' });
+    expect(advised.action).toBe('Send one key.');
+    expect(advised.toJSON().action).toBe('Send one key.');
+    expect(new CairnError('CAIRN_PAYLOAD_INVALID', 'x').action).toBe(errorCatalogue.CAIRN_PAYLOAD_INVALID.action);
+  });
+
   test('keeps the cause', () => {
     const cause = new Error('ENOENT');
     expect(new CairnError('CAIRN_STORAGE_UNAVAILABLE', 'x', { cause }).cause).toBe(cause);

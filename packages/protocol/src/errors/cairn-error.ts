@@ -17,6 +17,8 @@ export interface CairnErrorOptions {
   readonly issues?: readonly ValidationIssue[];
   /** Machine-readable facts for callers (never secrets). */
   readonly details?: Readonly<Record<string, JsonValue>>;
+  /** What to do, where this error knows better than its code's catalogue entry (which is said otherwise). */
+  readonly action?: string;
   readonly cause?: unknown;
 }
 
@@ -25,13 +27,15 @@ const cairnErrorBrand = Symbol.for('cairn.error');
 
 /**
  * The one error type Cairn raises. `code` is from the closed catalogue; `message` says what was
- * wrong and where; `action` (from the catalogue) says what to do.
+ * wrong and where; `action` says what to do (the catalogue's for the code, unless the error was
+ * given a more specific one).
  */
 export class CairnError extends Error {
   readonly code: CairnErrorCode;
   readonly path: string | undefined;
   readonly issues: readonly ValidationIssue[];
   readonly details: Readonly<Record<string, JsonValue>>;
+  readonly #action: string | undefined;
   readonly [cairnErrorBrand] = true;
 
   constructor(code: CairnErrorCode, message: string, options: CairnErrorOptions = {}) {
@@ -41,11 +45,12 @@ export class CairnError extends Error {
     this.path = options.path;
     this.issues = options.issues ?? [];
     this.details = options.details ?? {};
+    this.#action = options.action;
   }
 
-  /** What to do about this error, from the catalogue. */
+  /** What to do about this error: its own advice, else the catalogue's for its code. */
   get action(): string {
-    return errorCatalogue[this.code].action;
+    return this.#action ?? errorCatalogue[this.code].action;
   }
 
   /** The HTTP status for this error. */

@@ -20,6 +20,28 @@ export const errorCatalogue = {
     summary: 'The run spec exceeds a size limit (bytes, items, nesting depth, string or list length).',
     action: 'Split the run into smaller runs or shorten the named field; the limit is in the message.',
   },
+  CAIRN_UPLOAD_TOO_LARGE: {
+    status: 413,
+    summary: 'An upload (a workspace snapshot, or another blob) is larger than the server takes (server.uploadLimitMiB); nothing was stored.',
+    action:
+      'Make the workspace smaller (leave build output and dependencies out: a snapshot of a git work tree skips ignored files), or raise server.uploadLimitMiB in the server config.',
+  },
+  CAIRN_REQUEST_HEADERS_TOO_LARGE: {
+    status: 431,
+    summary: "A request's headers (cookies, a long header value) are larger than the server takes (16 KiB in all).",
+    action: 'Send shorter headers: drop the cookies and headers the server does not read; a bearer token and a content type are all the API needs.',
+  },
+  CAIRN_REQUEST_TIMED_OUT: {
+    status: 408,
+    summary: 'A request did not arrive in time: its headers or its whole body took longer than server.timeouts allows.',
+    action: 'Retry over a faster connection, or raise server.timeouts.headers or server.timeouts.request in the server config.',
+  },
+  CAIRN_SERVER_BUSY: {
+    status: 503,
+    summary: 'The server holds as many connections as it takes (server.maxConnections, below its file-descriptor limit) and refused this one.',
+    action:
+      'Retry in a moment; close idle connections the client keeps open, or raise server.maxConnections together with the limit on open files (ulimit -n).',
+  },
   CAIRN_PAYLOAD_INVALID: {
     status: 400,
     summary: 'A message crossing a process boundary (manifest, result record, event, handle) does not match its schema.',
