@@ -50,7 +50,7 @@ export { exportLogNdjson, readLogNdjson } from './export/log-ndjson.ts';
 export { verifyLog } from './export/verify-log.ts';
 export type { LogVerification } from './export/verify-log.ts';
 export { verifyAuditLog } from './export/verify-audit-log.ts';
-export type { AuditLogFailure, AuditLogVerification, LogCheckpoint, VerifyAuditLogOptions } from './export/verify-audit-log.ts';
+export type { AuditLogFailure, AuditLogVerification, CheckpointVerification, LogCheckpoint, VerifyAuditLogOptions } from './export/verify-audit-log.ts';
 export { verifyTimestampToken } from './timestamp/verify-timestamp-token.ts';
 export type { VerifiedTimestamp } from './timestamp/verify-timestamp-token.ts';
 export { readTimestampTokenInfo } from './timestamp/read-timestamp-token-info.ts';

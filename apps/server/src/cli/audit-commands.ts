@@ -3,6 +3,7 @@ import { exportLogNdjson } from '@cairn/audit';
 import type { AuditEntryFilters } from '@cairn/client';
 import { CairnError } from '@cairn/protocol';
 import { loadServerConfig } from '../config/load-server-config.ts';
+import { formatLogVerification } from '../evidence/format-log-verification.ts';
 import { serverAnchors } from '../evidence/server-trust.ts';
 import { trustedAnchorOf } from '../evidence/verifier-anchors.ts';
 import { clientOf, configOption, json, program, say } from './cli-program.ts';
@@ -86,7 +87,7 @@ export function addAuditCommands(): void {
       "with --online, read these anchors instead of the config's (file:<directory>, s3-object-lock:s3://<bucket>/<prefix>[?endpoint=<url>&region=<region>&forcePathStyle=true])",
     )
     .description(
-      "check the whole audit log of the server in this folder (or --config), read from its database a page at a time: every entry in order, every checkpoint's signature (the server's own key) and root, its receipts, and with --online its anchors; exit 0 when all passed, 1 at the first failure (named with its seq)",
+      "check the whole audit log of the server in this folder (or --config), read from its database a page at a time: every entry in order, every checkpoint's signature (the server's own key) and root, its receipts, and with --online its anchors; every checkpoint is listed with its result (a failed one does not stop the check; a missing, malformed or edited entry does, and the checkpoints after it are listed as not checked); exit 0 when all passed, 1 when any failed (the first failure named with its seq)",
     )
     .action(async (options: { online?: boolean; anchor?: string[] }) => {
       const loaded = loadServerConfig(configOption());
@@ -100,18 +101,7 @@ export function addAuditCommands(): void {
       const { verifyServerLog } = await import('../evidence/verify-server-log.ts');
       const result = await verifyServerLog(loaded, { anchors });
       if (json()) say(JSON.stringify({ ...result, anchors: anchors.map((anchor) => anchor.name) }));
-      else {
-        say(`valid: ${result.valid}`);
-        say(`entries checked: ${result.entriesChecked} (${result.uncoveredEntries} after the last checkpoint, not yet under a signed root)`);
-        say(`checkpoints checked: ${result.checkpointsChecked} (up to tree size ${result.coveredSize})`);
-        say(
-          `anchors read: ${result.anchorsRead}${options.online ? ` (${anchors.map((anchor) => anchor.name).join(', ')})` : ' (offline: add --online to read them)'}`,
-        );
-        if (result.failure)
-          say(
-            `first failure${result.failure.seq === undefined ? '' : ` at seq ${result.failure.seq}`}${result.failure.treeSize === undefined ? '' : ` (checkpoint at tree size ${result.failure.treeSize})`}: ${result.failure.detail}`,
-          );
-      }
+      else for (const line of formatLogVerification(result, options.online ? anchors.map((anchor) => anchor.name) : undefined)) say(line);
       process.exitCode = result.valid ? 0 : 1;
     });
 }

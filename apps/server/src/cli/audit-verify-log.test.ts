@@ -69,7 +69,11 @@ test('an untouched log verifies: every entry, every checkpoint, and with --onlin
   expect(online.status, online.stderr).toBe(0);
   expect(JSON.parse(online.stdout) as Verified).toMatchObject({ valid: true, entriesChecked: size, anchorsRead: expect.any(Number) });
   expect((JSON.parse(online.stdout) as Verified).anchorsRead).toBeGreaterThanOrEqual(2);
-  expect(text.stdout).toMatch(/^valid: true\nentries checked: \d+ .*\ncheckpoints checked: \d+ .*\nanchors read: \d+ \(file:/);
+  expect(text.stdout).toMatch(
+    /^valid: true\nentries checked: \d+ .*\ncheckpoints: (\d+) verified, 0 failed, 0 not checked, of \1 .*\nanchors read: \d+ \(file:/,
+  );
+  // Then each checkpoint on a line of its own, with its result.
+  expect(text.stdout).toMatch(/^ {2}checkpoint at tree size \d+: verified \(held by 1 anchor\)$/m);
   // Outside a server folder there is no log to check: bad input.
   expect((await cairn(['audit', 'verify-log'], scratch)).status).toBe(2);
 });

@@ -10,15 +10,24 @@ export interface KeyChainFailure {
   readonly detail: string;
 }
 
+/**
+ * A held signature once settled: the tree size of the checkpoint it belongs to (its own, or the
+ * one a receipt is of), and its failure when it did not verify or its key was never vouched for.
+ */
+export interface SettledSignature {
+  readonly treeSize: number;
+  readonly failure?: KeyChainFailure;
+}
+
 /** A signature whose key was not vouched for when it was met: checked once it is, or reported at the end. */
 interface Deferred {
   readonly keyId: string;
+  /** The checkpoint it belongs to, so that its outcome is reported there and nowhere else. */
+  readonly treeSize: number;
   /** Checks the signature with the key, once vouched for; a failure if it does not verify. */
   readonly check: (key: TrustedKey) => KeyChainFailure | undefined;
   /** What is reported if the key is never vouched for. */
   readonly unvouched: KeyChainFailure;
-  /** Counted as a checked checkpoint once resolved. */
-  readonly checkpoint: boolean;
 }
 
 /** A verified `signer.rotated` statement: `from` handed the log over to `to` at entry `seq`. */
@@ -41,34 +50,26 @@ const describe = (error: unknown) => (isCairnError(error) || error instanceof Er
  * commits to the statement and to everything before it). A signature by a key not vouched for
  * yet is held and checked once it is, so a log verifies with either end of its key chain
  * trusted; one still unvouched at the end fails, naming its key.
+ *
+ * A failure belongs to one checkpoint and never ends the chain: the caller goes on to the next
+ * checkpoint, and a held signature, once settled, is reported (`settled`) for the checkpoint it
+ * belongs to rather than for the one being read when it settled.
  */
 export class SigningKeyChain {
   readonly #keys = new Map<string, TrustedKey>();
   readonly #vouched = new Set<string>();
   readonly #handovers: Handover[] = [];
   #deferred: Deferred[] = [];
+  /** Held signatures settled since `settled` was last asked. */
+  #settled: SettledSignature[] = [];
   /** The key the next checkpoint must be signed by, and since when. */
   #inForce: { keyId: string; since: string } | undefined;
-  #checkpointsChecked = 0;
-  /** The last checkpoint's signature verified under a vouched-for key: counted once its other checks pass. */
-  #verifiedNow = false;
 
   constructor(trustedKeys: readonly TrustedKey[]) {
     for (const key of trustedKeys) {
       this.#keys.set(key.record.keyId, key);
       this.#vouched.add(key.record.keyId);
     }
-  }
-
-  /** Checkpoints whose signature verified under a vouched-for key. */
-  get checkpointsChecked(): number {
-    return this.#checkpointsChecked;
-  }
-
-  /** The last checkpoint passed its other checks too: count it, unless its signature is held. */
-  checked(): void {
-    if (this.#verifiedNow) this.#checkpointsChecked++;
-    this.#verifiedNow = false;
   }
 
   /** The keys vouched for so far. */
@@ -78,14 +79,16 @@ export class SigningKeyChain {
 
   /**
    * A checkpoint, once every entry it covers was read: it must be signed by the key in force,
-   * and that signature verifies now (key vouched for) or later (held).
+   * and that signature verifies now (`verified`: key vouched for) or later (`held`). Only a
+   * checkpoint whose root matched the entries (`rootMatched`) vouches for the handovers it covers.
    */
   checkpoint(
     envelope: DsseEnvelope,
     checkpoint: Checkpoint,
     open: (keys: readonly TrustedKey[]) => Checkpoint,
     previousSize: number,
-  ): KeyChainFailure | undefined {
+    rootMatched: boolean,
+  ): KeyChainFailure | 'verified' | 'held' {
     const at = `the checkpoint after tree size ${previousSize}`;
     const signedBy = envelope.signatures.map((signature) => signature.keyid);
     if (this.#inForce === undefined) {
@@ -95,9 +98,6 @@ export class SigningKeyChain {
     }
     const inForce = this.#inForce;
     if (!signedBy.includes(inForce.keyId)) {
-      // A held signature of the key in force is the first thing wrong: report that.
-      const held = this.#deferred.find((deferred) => deferred.keyId === inForce.keyId);
-      if (held) return held.unvouched;
       return {
         treeSize: checkpoint.treeSize,
         detail: `the checkpoint at tree size ${checkpoint.treeSize} is signed by ${signedBy.join(', ') || 'no key'}, but the key in force since ${inForce.since} is ${inForce.keyId}: the signing key changed without a signer.rotated entry signed by the old key`,
@@ -115,9 +115,9 @@ export class SigningKeyChain {
     if (key && this.#vouched.has(inForce.keyId)) {
       const failure = check(key);
       if (failure) return failure;
-      this.#verifiedNow = true;
-      this.#sealHandovers(inForce.keyId, checkpoint.treeSize);
-      return this.#settle();
+      if (rootMatched) this.#sealHandovers(inForce.keyId, checkpoint.treeSize);
+      this.#settle();
+      return 'verified';
     }
     // Checked now if the key is known (a bad signature fails at once), and trusted later.
     if (key) {
@@ -126,32 +126,38 @@ export class SigningKeyChain {
     }
     this.#deferred.push({
       keyId: inForce.keyId,
+      treeSize: checkpoint.treeSize,
       check,
-      checkpoint: true,
       unvouched: {
         treeSize: previousSize,
         detail: `${at}: No signature of the envelope is by a trusted key: it is signed by ${inForce.keyId}, which is not trusted, nor handed over to by a trusted key through a signer.rotated entry (trust that key, or a key it rotated to or from).`,
       },
     });
-    this.#sealHandovers(inForce.keyId, checkpoint.treeSize);
-    return this.#settle();
+    if (rootMatched) this.#sealHandovers(inForce.keyId, checkpoint.treeSize);
+    this.#settle();
+    return 'held';
   }
 
-  /** A signed anchor receipt: by any key vouched for, now or by the end. */
-  receipt(envelope: DsseEnvelope, check: (keys: readonly TrustedKey[]) => KeyChainFailure | undefined, where: KeyChainFailure): KeyChainFailure | undefined {
+  /** A signed anchor receipt of the checkpoint at `treeSize`: by any key vouched for, now (`verified`) or by the end (`held`). */
+  receipt(
+    envelope: DsseEnvelope,
+    check: (keys: readonly TrustedKey[]) => KeyChainFailure | undefined,
+    where: KeyChainFailure,
+    treeSize: number,
+  ): KeyChainFailure | 'verified' | 'held' {
     const signedBy = envelope.signatures.map((signature) => signature.keyid);
-    if (signedBy.some((keyId) => this.#vouched.has(keyId)) || signedBy.length === 0) return check(this.vouchedKeys());
+    if (signedBy.some((keyId) => this.#vouched.has(keyId)) || signedBy.length === 0) return check(this.vouchedKeys()) ?? 'verified';
     const keyId = signedBy[0]!;
     this.#deferred.push({
       keyId,
+      treeSize,
       check: (key) => check([key]),
-      checkpoint: false,
       unvouched: {
         ...where,
         detail: `${where.detail}: No signature of the envelope is by a trusted key: it is signed by ${signedBy.join(', ')}, which is not trusted, nor handed over to by a trusted key through a signer.rotated entry.`,
       },
     });
-    return undefined;
+    return 'held';
   }
 
   /**
@@ -193,12 +199,20 @@ export class SigningKeyChain {
     }
     this.#handovers.push({ from, to: rotation.to.keyId, seq: entry.seq, sealed: false });
     this.#inForce = { keyId: rotation.to.keyId, since: `the signer.rotated entry at seq ${entry.seq}` };
-    return this.#settle();
+    this.#settle();
+    return undefined;
   }
 
-  /** What is still unvouched once the whole log was read: the first held signature, if any. */
-  unresolved(): KeyChainFailure | undefined {
-    return this.#deferred[0]?.unvouched;
+  /** The held signatures settled since the last call, each for the checkpoint it belongs to. */
+  settled(): SettledSignature[] {
+    const settled = this.#settled;
+    this.#settled = [];
+    return settled;
+  }
+
+  /** What is still unvouched once the whole log was read: every held signature, as a failure of its checkpoint. */
+  unresolved(): SettledSignature[] {
+    return this.#deferred.map((deferred) => ({ treeSize: deferred.treeSize, failure: deferred.unvouched }));
   }
 
   // A checkpoint by `keyId` covering `treeSize` entries seals the handovers to that key before it.
@@ -207,8 +221,8 @@ export class SigningKeyChain {
   }
 
   // Spreads trust along the handovers until nothing changes, then checks what was held for the
-  // keys that became vouched for.
-  #settle(): KeyChainFailure | undefined {
+  // keys that became vouched for; each outcome waits in #settled for its checkpoint.
+  #settle(): void {
     for (let changed = true; changed;) {
       changed = false;
       for (const handover of this.#handovers) {
@@ -224,11 +238,9 @@ export class SigningKeyChain {
         continue;
       }
       const failure = deferred.check(key);
-      if (failure) return failure;
-      if (deferred.checkpoint) this.#checkpointsChecked++;
+      this.#settled.push(failure ? { treeSize: deferred.treeSize, failure } : { treeSize: deferred.treeSize });
     }
     this.#deferred = waiting;
-    return undefined;
   }
 
   #vouch(keyId: string): boolean {

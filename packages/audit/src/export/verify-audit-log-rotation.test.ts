@@ -106,9 +106,16 @@ test('a genuine rotation verifies with the old key, the new key or both trusted,
       valid: true,
       entriesChecked: 7,
       checkpointsChecked: 3,
+      checkpointsFailed: 0,
+      checkpointsNotChecked: 0,
       anchorsRead: 0,
       uncoveredEntries: 0,
       coveredSize: 7,
+      checkpoints: [
+        { treeSize: 3, result: 'verified', anchored: true, anchorsRead: 0 },
+        { treeSize: 4, result: 'verified', anchored: true, anchorsRead: 0 },
+        { treeSize: 7, result: 'verified', anchored: false, anchorsRead: 0 },
+      ],
     });
   }
   const stranger = createTestSigner();
@@ -116,8 +123,15 @@ test('a genuine rotation verifies with the old key, the new key or both trusted,
   expect(untrusted).toMatchObject({
     valid: false,
     checkpointsChecked: 0,
+    checkpointsFailed: 3,
     failure: { treeSize: 0, detail: expect.stringContaining(`signed by ${a.record.keyId}, which is not trusted`) },
   });
+  // Each held signature fails on its own checkpoint, naming its own key.
+  expect(untrusted.checkpoints.map((checkpoint) => checkpoint.detail)).toEqual([
+    expect.stringContaining(`signed by ${a.record.keyId}, which is not trusted`),
+    expect.stringContaining(`signed by ${b.record.keyId}, which is not trusted`),
+    expect.stringContaining(`signed by ${b.record.keyId}, which is not trusted`),
+  ]);
 });
 
 test("a receipt the new key signed for the old key's checkpoint is checked once the handover vouches for the new key", async () => {
