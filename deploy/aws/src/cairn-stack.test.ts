@@ -87,6 +87,32 @@ describe('the anchor bucket', () => {
     expect(lock.Rule.DefaultRetention.Mode).toBe('COMPLIANCE');
     expect(template.Parameters).toMatchObject({ AnchorRetentionDays: { Type: 'Number', MinValue: 1 } });
   });
+
+  it('refuses, to every identity, a write that is not a conditional create (If-None-Match) and a delete marker: nobody adds a locked version beside a checkpoint', () => {
+    const policies = Object.values(template.Resources).filter(
+      (resource) => resource.Type === 'AWS::S3::BucketPolicy' && render(resource.Properties!.Bucket) === `{Ref:${ids.anchor}}`,
+    );
+    expect(policies).toHaveLength(1);
+    const statements = (policies[0]!.Properties!.PolicyDocument as { Statement: PolicyStatement[] }).Statement;
+    const denials = statements.filter((statement) => statement.Effect === 'Deny' && [statement.Action].flat().includes('s3:PutObject'));
+    expect(denials).toEqual([
+      expect.objectContaining({
+        Principal: { AWS: '*' },
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.anchor, 'Arn'] }, '/*']] },
+        Condition: { Null: { 's3:if-none-match': 'true' } },
+      }),
+    ]);
+    // Nor a delete marker, which would make the key look free to If-None-Match (it checks the current version only).
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 's3:DeleteObject',
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.anchor, 'Arn'] }, '/*']] },
+      }),
+    );
+    expect(statements.find((statement) => statement.Action === 's3:DeleteObject')).not.toHaveProperty('Condition');
+  });
 });
 
 describe('both buckets', () => {
@@ -414,6 +440,16 @@ describe('the server policy', () => {
       expect(allowingStatements(statements, action, anchorArn), action).toEqual([]);
     }
     expect(allowingStatements(statements, 's3:PutObject', `${anchorArn}/elsewhere/x`)).toEqual([]);
+  });
+
+  it('writes a checkpoint only as a conditional create (If-None-Match), so it cannot add a version beside an anchored one', () => {
+    const checkpoint = `${anchorArn}/checkpoints/0001.json`;
+    const puts = allowingStatements(statements, 's3:PutObject', checkpoint);
+    expect(puts).toHaveLength(1);
+    // The form AWS documents for "only with an If-None-Match header" (the anchor always sends `*`).
+    expect(puts[0]!.Condition).toEqual({ Null: { 's3:if-none-match': 'false' } });
+    // S3's IAM has no version or creator condition key for PutObjectRetention: it stays unconditioned, named here so a change is seen.
+    expect(allowingStatements(statements, 's3:PutObjectRetention', checkpoint).map((statement) => statement.Condition)).toEqual([undefined]);
   });
 
   it('reads and writes storage under its prefix only', () => {

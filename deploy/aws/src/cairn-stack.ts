@@ -119,6 +119,34 @@ export class CairnStack extends Stack {
       objectLockEnabled: 'Enabled',
       rule: { defaultRetention: { mode: 'COMPLIANCE', days: retentionDays.valueAsNumber } },
     };
+    // Every write is locked (the default retention above), so a second version under an anchored
+    // checkpoint's key could never be removed, and that checkpoint would read as tampered for the
+    // whole retention. S3 refuses a conditional create (If-None-Match: *) when the key has a
+    // current version: refusing every other write keeps any identity, not only the server's, from
+    // adding one (it also refuses multipart uploads and copies, which the anchor never makes).
+    anchorBucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyCreateNewCheckpoints',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [anchorBucket.arnForObjects('*')],
+        conditions: { Null: { 's3:if-none-match': 'true' } },
+      }),
+    );
+    // If-None-Match looks at the current version only: a delete marker (which Object Lock allows
+    // over a locked version) would make an anchored checkpoint's key look free again.
+    // s3:DeleteObject only ever adds a marker here; removing a version after its retention is
+    // s3:DeleteObjectVersion, left to the account's administrators.
+    anchorBucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'NoDeleteMarkers',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:DeleteObject'],
+        resources: [anchorBucket.arnForObjects('*')],
+      }),
+    );
 
     const cluster = new ecs.CfnCluster(this, 'Cluster', {
       clusterName: Aws.STACK_NAME,
@@ -275,10 +303,22 @@ export class CairnStack extends Stack {
           resources: [anchorBucket.bucketArn],
         }),
         // No delete and no s3:BypassGovernanceRetention: an anchored checkpoint is never removed.
+        // s3:PutObjectRetention is for the lock the anchor writes with each checkpoint; S3 gives it no
+        // version and no "created by" condition key, so it cannot be kept to this identity's own
+        // versions (COMPLIANCE lets it only lengthen a lock: docs/operations/s3.md says so).
         new iam.PolicyStatement({
           sid: 'AnchorCheckpoints',
-          actions: ['s3:PutObject', 's3:PutObjectRetention', 's3:GetObject', 's3:GetObjectVersion', 's3:GetObjectRetention'],
+          actions: ['s3:PutObjectRetention', 's3:GetObject', 's3:GetObjectVersion', 's3:GetObjectRetention'],
           resources: [`${anchorBucket.bucketArn}/${anchorPrefix}*`],
+        }),
+        // Only a conditional create (If-None-Match: *, which the anchor always sends): S3 refuses
+        // it when the key has a current version, so this identity cannot add a version beside an
+        // anchored checkpoint. It can still create the first version of a tree head not anchored yet.
+        new iam.PolicyStatement({
+          sid: 'AnchorNewCheckpointsOnly',
+          actions: ['s3:PutObject'],
+          resources: [`${anchorBucket.bucketArn}/${anchorPrefix}*`],
+          conditions: { Null: { 's3:if-none-match': 'false' } },
         }),
         new iam.PolicyStatement({
           sid: 'Sign',
