@@ -17,7 +17,7 @@ const topLevelMeanings: Record<string, string> = {
   concurrency: 'Items of this run running at once (global and queue limits hold too).',
   idempotencyKey: 'The same key and the same spec return the same run; the same key with another spec is CAIRN_IDEMPOTENCY_CONFLICT.',
   labels:
-    'Free labels for filtering: a key is letters, digits, ".", "_", "-", "/" and ":", starting with a letter or digit (app.example.com/team); a value is one line of text without control characters.',
+    'Free labels for filtering: a key is letters, digits, ".", "_", "-", "/", ":", "@" and "+", starting with a letter or digit (app.example.com/team); a value is one line of text without control characters.',
   defaults: 'Fields every item inherits unless it sets them itself.',
   items: 'The work items (at least one); they form a DAG through dependsOn and needs.',
 };
@@ -30,7 +30,7 @@ const itemMeanings: Record<string, string> = {
     'Inputs from upstream items, by a name of your choice: { from: itemId, select: patch | output | stdout | stderr }. Each arrives as the file $CAIRN_INPUTS/<name>; a need implies a dependency.',
   apply: 'Names of `needs` entries selecting a patch, applied in order to the workspace before the runtime starts.',
   locks:
-    'Global named locks, across all runs, taken all-or-nothing at dispatch: a name (exclusive) or { name, mode: exclusive | shared }. A name is letters, digits, ".", "_", "-", "/" and ":", starting with a letter or digit (deploy, file:src/shared.ts).',
+    'Global named locks, across all runs, taken all-or-nothing at dispatch: a name (exclusive) or { name, mode: exclusive | shared }. A name is letters, digits, ".", "_", "-", "/", ":", "@" and "+", starting with a letter or digit (deploy, file:src/shared.ts).',
   labels: "Free labels of this item, as the run's: keys like lock names, values one line of text.",
   timeout: 'Wall-clock limit of one attempt: a whole number and one unit of ms, s, m, h or d (30s, 10m, 2h).',
   retry: 'Attempts (the first one counts) and the backoff between them.',

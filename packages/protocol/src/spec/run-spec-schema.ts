@@ -20,9 +20,10 @@ import { runSpecLimits as limits } from './run-spec-limits.ts';
 const identifierPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 // Lock names and label keys are names, shown and compared as written (a lock in the dashboard's
 // wait notice and in an attempt's lockWait): an identifier's characters, plus the "/" and ":" of
-// namespaced names (file:src/shared.ts, team.example.com/owner); no markup, no whitespace.
+// namespaced names (file:src/shared.ts, team.example.com/owner) and the "@" and "+" of paths
+// (file:packages/@scope/x.ts, lib/c++); no markup, no whitespace.
 // Widening this later breaks no spec; narrowing it would.
-const qualifiedNamePattern = /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/;
+const qualifiedNamePattern = /^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$/;
 // The control characters (C0, DEL, C1), as storage keys refuse them: a newline or an escape
 // sequence in text shown on one line forges lines in a log or repaints a terminal.
 const noControlCharacterPattern = /^[^\u0000-\u001f\u007f-\u009f]*$/;
@@ -34,7 +35,7 @@ const identifier = z
   .max(limits.nameLength, `must be at most ${limits.nameLength} characters`)
   .regex(identifierPattern, 'must start with a letter or digit and hold only letters, digits, ".", "_" and "-"');
 const name = z.string().min(1, 'must not be empty').max(limits.nameLength, `must be at most ${limits.nameLength} characters`);
-const qualifiedName = name.regex(qualifiedNamePattern, 'must start with a letter or digit and hold only letters, digits, ".", "_", "-", "/" and ":"');
+const qualifiedName = name.regex(qualifiedNamePattern, 'must start with a letter or digit and hold only letters, digits, ".", "_", "-", "/", ":", "@" and "+"');
 const text = z.string().max(limits.textLength, `must be at most ${limits.textLength} characters`);
 // What is handed to a process (its arguments, environment, prompt) cannot hold a NUL: exec stops
 // the string there, so the program would run with other input than the spec says.

@@ -42,7 +42,14 @@ items:
   test('lock names and label keys in namespaced forms, and label values as free text on one line', () => {
     const spec = sampleSpec();
     spec.labels = { 'app.example.com/team': 'Zoë <platform> & "ops"', 'cost:centre': '42' };
-    spec.items[0]!.locks = ['file:src/shared.ts', 'db/primary', 'deploy.eu-west-1', { name: 'Cache_2', mode: 'shared' }];
+    spec.items[0]!.locks = [
+      'file:src/shared.ts',
+      'db/primary',
+      'deploy.eu-west-1',
+      'file:packages/@scope/x.ts',
+      'lib/c++',
+      { name: 'Cache_2', mode: 'shared' },
+    ];
     spec.items[0]!.labels = { owner: 'https://example.com/a?b=c#d', empty: '' };
     expect(validateRunSpec(spec).ok).toBe(true);
   });
@@ -198,7 +205,7 @@ describe('validateRunSpec refuses, naming the JSON path', () => {
     spec.labels = { '<b>team</b>': 'x', owner: 'first line\nsecond line' };
     spec.items[0]!.locks = ['<img src=x onerror=alert(1)>', { name: 'db\u001b[2J', mode: 'shared' }, 'file:src/shared.ts'];
     spec.items[1]!.labels = { 'has space': 'x', tier: 'a\u0085b', '/leading-slash': 'x' };
-    const characters = 'must start with a letter or digit and hold only letters, digits, ".", "_", "-", "/" and ":"';
+    const characters = 'must start with a letter or digit and hold only letters, digits, ".", "_", "-", "/", ":", "@" and "+"';
     const control = 'must not hold a control character (a newline, a tab, an escape: U+0000 to U+001F, U+007F to U+009F); write it as one line of text.';
     expect(issuesOf(spec)).toEqual([
       { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.labels["<b>team</b>"]', message: `the key "<b>team</b>" ${characters}; rename it.` },
