@@ -217,7 +217,7 @@ test('a chain of items that end at once is dispatched a pass at a time, not a lo
     expect(perItem((source) => source.startsWith('SELECT COUNT(*) AS count FROM attempts'))).toBe(0);
     expect(perItem((source) => source.startsWith('SELECT run_id AS key, COUNT(*) AS count FROM attempts'))).toBeLessThanOrEqual(1.1);
     expect(perItem((source) => source === 'SELECT name, mode FROM lock_holders')).toBeLessThan(0.05);
-    // Both live counts in one read (issue 16: on a chain, every statement of a hop is its share of the hop).
+    // Both live counts in one read: on a chain, every statement of a hop is its share of the hop.
     expect(perItem((source) => source.includes("FROM attempts WHERE state IN ('dispatching', 'running')") && source.includes('GROUP BY'))).toBeLessThanOrEqual(
       1.1,
     );

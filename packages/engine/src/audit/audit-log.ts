@@ -18,7 +18,7 @@ export type AuditEntryDraft = Omit<AuditEntry, 'seq' | 'runSeq' | 'time'> & { re
  * after the run's last entry at or before it: found by walking the run's index back from its end
  * (as far as the entries not yet read), then read forward from there. Filtering `seq > ?` over the
  * index in `run_seq` order instead read every earlier entry of the run again on each call, which
- * made following a 10,000-item run's events quadratic (issue 16).
+ * made following a 10,000-item run's events quadratic.
  */
 export const runEntriesAfterSql = `SELECT body FROM audit_entries
   WHERE run_id = ? AND seq > ?
@@ -203,7 +203,7 @@ export class AuditLog implements EngineAuditLog {
     const entityOf = { id: entity.id, kind: entity.kind };
     const at = time ?? isoTime(this.#now());
     // Two literals rather than a spread of the run's fields: the spread costs more than the rest
-    // of the object, once an entry (issue 16). Members in the same order either way.
+    // of the object, once an entry. Members in the same order either way.
     const entry: AuditEntry =
       runId === undefined
         ? { action: draft.action, actor: actorOf, data: draft.data, entity: entityOf, outcome: draft.outcome, seq, time: at }

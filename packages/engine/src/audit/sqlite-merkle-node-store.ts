@@ -36,7 +36,7 @@ export const lowestStoredNodeLevel = 4;
  * hashed again from at most 8 nodes of the stored level below it (one range read). Each stored
  * level is a range of its own in the table's key, so every level written by a commit is a page
  * the commit writes: with every level stored, a fan-out's commits wrote ~6.5 pages of nodes each,
- * with one in four ~2.6 (issue 16, ADR 0027). A log of n entries stores about n / 15 node rows.
+ * with one in four ~2.6 (ADR 0027). A log of n entries stores about n / 15 node rows.
  */
 export const storedNodeLevelStep = 4;
 

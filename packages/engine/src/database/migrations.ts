@@ -279,7 +279,7 @@ export const migrations: readonly Migration[] = [
     sql: `
       -- Nodes of levels 4, 8, 12, ... are kept; one of a level between is hashed again from at
       -- most 8 nodes of the stored level below it. Each stored level is a page a commit writes
-      -- (issue 16, ADR 0027).
+      -- (ADR 0027).
       DELETE FROM merkle_nodes WHERE level % 4 != 0;
     `,
   },

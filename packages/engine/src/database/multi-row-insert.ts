@@ -1,8 +1,8 @@
 import type { EngineDatabase, EngineStatement } from './engine-database.ts';
 
 /**
- * An INSERT that writes many rows a statement (issue 16: one statement per row was most of the
- * engine's statements per item). Rows are given as one flat list of values, `width` a row; they go
+ * An INSERT that writes many rows a statement: one statement per row was most of the engine's
+ * statements per item. Rows are given as one flat list of values, `width` a row; they go
  * in statements of at most `maxRows` rows, each statement prepared once for its row count.
  */
 export class MultiRowInsert<Value> {

@@ -21,7 +21,7 @@ const counters = new WeakMap<EngineDatabase, RollbackCounter>();
  * The functions are made here rather than by better-sqlite3's `transaction`, which builds four
  * variants of each (default, deferred, immediate, exclusive) with their properties: the engine
  * makes one for almost every transaction it runs, and building them cost more than a short body
- * (15 µs a hop of a chain, issue 16). Only the default (deferred) kind is made: the engine's
+ * (15 µs a hop of a chain). Only the default (deferred) kind is made: the engine's
  * handle type (`EngineDatabase`) offers no other.
  */
 export function watchRollbacks(database: EngineDatabase): EngineDatabase {

@@ -223,7 +223,7 @@ export class AttemptStore {
   /**
    * Live attempts by run (their sum all the live ones) and by queue (of those that name one), in
    * one read of the live rows through the partial index: a dispatch pass reads them every round,
-   * and on a chain of quick items each statement of a round is a share of the hop (issue 16).
+   * and on a chain of quick items each statement of a round is a share of the hop.
    */
   liveCounts(): { readonly byRun: Map<string, number>; readonly byQueue: Map<string, number> } {
     const byRun = new Map<string, number>();

@@ -7,7 +7,7 @@ import type { RunProgress } from './run-records.ts';
  * run that finishes in a body updates the run's row (and reads its progress back); the next ones
  * of that run add in memory and answer from it, and the sum is written once, when the body ends
  * (`deferUntilCommit`), or as soon as anything reads or writes the run's row (`flush`). A fan-out
- * finishes about fifty items of one run in each body: one UPDATE instead of fifty (issue 16).
+ * finishes about fifty items of one run in each body: one UPDATE instead of fifty.
  *
  * One per database, shared by every RunStore over it (`runCountsOf`): a run read through one
  * store must see the counts another added.

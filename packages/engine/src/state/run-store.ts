@@ -14,7 +14,7 @@ const itemColumns = `run_id AS runId, item_id AS itemId, position, state, waitin
 
 /**
  * What a dispatch reads of an item besides its row (`DispatchFacts`, less the lock wait the row
- * has). Each subquery an index search: measured on a 10,000-item run (issue 16), a JOIN of runs
+ * has). Each subquery an index search: measured on a 10,000-item run, a JOIN of runs
  * instead of the subquery ~25 µs, and MAX(attempt) over the item's attempts ~15 µs where their
  * COUNT is ~1.5 µs (SQLite walks an index range forward faster than it seeks its end).
  */
@@ -347,7 +347,7 @@ export class RunStore {
   // The two statements that read a page of `size` ready items (the first page, and the page after
   // a given one), with the size written into the SQL as a literal and kept for reuse. A bound
   // `LIMIT ?` costs SQLite a new query plan at every execution (measured on a chain of quick
-  // items, issue 16: ~20 µs a read of one ready item, against ~2 µs with a literal), and the
+  // items: ~20 µs a read of one ready item, against ~2 µs with a literal), and the
   // dispatcher reads a page in every pass. The sizes a dispatcher asks for are few (its capacity
   // plus a margin, and what is left of its limit): past `readyPageSizesKept` of them, a page is
   // read by one pair of statements with a bound limit.
