@@ -1,4 +1,4 @@
-// The dashboard's budget (issue 17): at most 150 KB of gzipped JavaScript, measured on the built
+// The dashboard's budget: at most 150 KB of gzipped JavaScript, measured on the built
 // files the server ships (run after `pnpm --filter @cairn/dashboard build`, as setup does).
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -1,4 +1,4 @@
-// The server on AWS, as a user runs it (issue 15's "End to end, in CI"): the built `dist/cli.js`
+// The server on AWS, as a user runs it, end to end and in CI: the built `dist/cli.js`
 // (rebuild first: `pnpm --filter @cairn/fargate build && pnpm --filter @cairn/server build`),
 // `cairn init`, a config whose executor is Fargate, storage an S3 bucket (the test radosgw), the
 // anchor an S3 Object Lock bucket, signer and cipher KMS keys (the KMS test endpoint); credentials

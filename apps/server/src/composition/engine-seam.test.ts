@@ -1,5 +1,5 @@
 // The server reaches the engine through its service (`EngineService`), whatever runs the engine:
-// in PostgreSQL mode a replica has no engine object to call, only the seam (issue 16, ADR 0023).
+// in PostgreSQL mode a replica has no engine object to call, only the seam (ADR 0023).
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';

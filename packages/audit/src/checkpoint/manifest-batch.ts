@@ -18,7 +18,7 @@ export interface SignManifestsOptions {
    * The caller built every manifest from parts it checked (the engine: a run spec validated at
    * submit, and fields of its own making) and vouches for their shape, so they are not parsed
    * against the schema again here: that parse cost about 20 µs a manifest, a fifth of what a hop
-   * of a chain spends signing (issue 16). What a signature vouches for is unchanged: a worker or
+   * of a chain spends signing. What a signature vouches for is unchanged: a worker or
    * a verifier parses each manifest it opens, whatever the signer did.
    */
   readonly prevalidated?: boolean;

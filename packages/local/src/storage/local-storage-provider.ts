@@ -439,7 +439,7 @@ export class LocalStorageProvider implements StorageProviderV1 {
    * append is: an lstat of a name the kernel has cached takes microseconds, where a look through
    * node's thread pool left the server's main thread waiting, idle — a dispatch pass reads the
    * results of fifty tasks at once, and its next step waits for the slowest (measured: ~0.3 s of a
-   * 10,000-item run over HTTP, issue 16).
+   * 10,000-item run over HTTP).
    */
   #isFolder(key: string, path: string): boolean {
     let found: Stats | undefined;

@@ -32,7 +32,7 @@ interface PackRecord {
 /**
  * The record of `key` and its body, in memory of its own. From Node's pool (`allocUnsafe`: every
  * byte is written just below) rather than a zeroed buffer of its own: a manifest's record is about
- * 2 KB, and the server appends one a dispatched item (issue 16).
+ * 2 KB, and the server appends one a dispatched item.
  */
 function packRecord(key: string, body: Uint8Array): PackRecord {
   const keyLength = Buffer.byteLength(key, 'utf8');

@@ -489,7 +489,7 @@ describe('Worker.run', () => {
     const { dispatch } = await setUp();
     const { record } = await dispatch({ argv: ['/bin/sh', '-c', 'echo partial > half.txt; exit 3'] });
     expect(record).toMatchObject({ outcome: 'failed', exitCode: 3, patchStats: { filesChanged: 1 } });
-    // Every attempt that does not succeed says why (issue 12): here, the exit code.
+    // Every attempt that does not succeed says why: here, the exit code.
     expect(record.failure).toMatchObject({ code: 'CAIRN_EXIT_NONZERO', exitCode: 3, signal: null });
   });
 
