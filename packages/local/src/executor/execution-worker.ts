@@ -11,6 +11,7 @@ import {
   type OpenAiCompatibleRuntimeSettings,
   type Worker,
 } from '@cairn/worker';
+import { AttemptVolumes } from '../sandbox/attempt-volumes.ts';
 import { sandboxLauncher } from '../sandbox/sandbox-launcher.ts';
 import type { SandboxLimits } from '../sandbox/bubblewrap-command.ts';
 
@@ -21,7 +22,7 @@ import type { SandboxLimits } from '../sandbox/bubblewrap-command.ts';
 export interface ExecutionWorkerOptions {
   readonly trustedKeys: readonly PublicKeyRecord[];
   readonly sandbox: 'bubblewrap' | 'none';
-  readonly limits: SandboxLimits & { readonly memoryBytes: number };
+  readonly limits: SandboxLimits & { readonly memoryBytes: number; readonly workspaceBytes: number; readonly tmpBytes: number };
   readonly uids: { readonly first: number; readonly count: number };
   readonly bwrap: string;
   readonly keepWorkDirectory: boolean;
@@ -31,7 +32,9 @@ export interface ExecutionWorkerOptions {
 
 /**
  * The worker of one process: every runtime in a bubblewrap sandbox (unless `sandbox: 'none'`),
- * attempts in folders under `workRoot`. `runtimes` are objects, so only an in-process worker has them.
+ * attempts in folders under `workRoot`, each with its workspace and its sandboxes' /tmp on file
+ * systems of a fixed size (AttemptVolumes; not with `sandbox: 'none'`, which bounds nothing). `runtimes`
+ * are objects, so only an in-process worker has them.
  */
 export function createExecutionWorker(
   options: ExecutionWorkerOptions,
@@ -43,11 +46,12 @@ export function createExecutionWorker(
   },
 ): Worker {
   const {
-    limits: { memoryBytes, ...limits },
+    limits: { memoryBytes, workspaceBytes, tmpBytes, ...limits },
     uids,
     bwrap,
   } = options;
-  const sandboxLaunch = options.sandbox === 'bubblewrap' ? sandboxLauncher({ limits, uids, bwrap, memoryBytes }) : undefined;
+  const volumes = options.sandbox === 'bubblewrap' ? new AttemptVolumes({ workspaceBytes, tmpBytes }) : undefined;
+  const sandboxLaunch = volumes ? sandboxLauncher({ limits, uids, bwrap, memoryBytes, volumes }) : undefined;
   const launch: CommandLauncher | undefined = sandboxLaunch;
   // The Claude Code CLI installed outside /usr is shown to its sandboxes (read-only), and only to theirs.
   const claudeFolders = claudeCodeFolders(options.claudeCode);
@@ -67,6 +71,7 @@ export function createExecutionWorker(
     },
     workRoot: seams.workRoot,
     keepWorkDirectory: options.keepWorkDirectory,
+    ...(volumes ? { attemptMounts: volumes } : {}),
     ...(seams.logger ? { logger: seams.logger } : {}),
   });
 }

@@ -82,11 +82,14 @@ const gated = (then: string, before = 'true'): RuntimeSpec => ({
   argv: ['/bin/sh', '-c', `${before}; while [ ! -e .gate ]; do sleep 0.05; done; rm .gate; ${then}`],
 });
 
-/** The workspace of the execution's attempt, once there (it is made a moment after its attempt folder). */
+/**
+ * The workspace of the execution's attempt, once it is ready: its git directory is made after it
+ * (the folder itself exists a moment earlier, before its file system is mounted over it).
+ */
 async function openedWorkspace(made: World, executionId: string): Promise<string> {
-  const workspace = () => attemptFolders(made, executionId).map((folder) => join(folder, 'workspace'))[0];
-  for (let wait = 0; wait < 400 && !(workspace() && existsSync(workspace()!)); wait++) await sleep(25);
-  return workspace()!;
+  const folder = () => attemptFolders(made, executionId)[0];
+  for (let wait = 0; wait < 400 && !(folder() && existsSync(join(folder()!, 'git', 'HEAD'))); wait++) await sleep(25);
+  return join(folder()!, 'workspace');
 }
 
 async function openGate(made: World, executionId: string): Promise<void> {

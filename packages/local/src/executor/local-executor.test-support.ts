@@ -7,6 +7,7 @@ import { preAuthenticationEncoding } from '@cairn/audit';
 import { canonicalJsonBytes, digestOfJson, manifestKey, sha256Digest } from '@cairn/protocol';
 import { createLocalStorageProvider } from '../storage/local-storage-provider.ts';
 import type { ExecutionState } from './execution-state.ts';
+import { unmountUnder } from '../sandbox/unmount-under.ts';
 import { isRunning } from './process-identity.ts';
 
 /**
@@ -66,6 +67,8 @@ export function executorWorld() {
     workRoot: join(directory, 'work'),
     cleanUp: () => {
       stopSupervisors(join(directory, 'state'));
+      // Kept attempts (keepWorkDirectory) keep their workspace and /tmp mounted.
+      unmountUnder(directory);
       rmSync(directory, { recursive: true, force: true, maxRetries: 5 });
     },
   };

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, PublicKeyRecord, RuntimeAdapterV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
@@ -12,6 +12,7 @@ import {
 } from '@cairn/worker';
 import { z } from 'zod';
 import { removeIdleSandboxCgroups } from '../sandbox/sandbox-launcher.ts';
+import { unmountUnder } from '../sandbox/unmount-under.ts';
 import { defaultSandboxUids, SandboxUids } from '../sandbox/sandbox-uids.ts';
 import type { LocalStorageProvider } from '../storage/local-storage-provider.ts';
 import { startSupervisor } from '../supervisor/start-supervisor.ts';
@@ -75,8 +76,22 @@ export const localExecutorSettingsSchema = z.strictObject({
       fileBytes: z.int().min(1_048_576).default(1_073_741_824),
       /** Address space of each process: below 1 GiB Node cannot start. */
       addressSpaceBytes: z.int().min(1_073_741_824).default(8_589_934_592),
-      /** Memory of the whole sandbox (a memory cgroup, where the machine lets one be made). */
+      /**
+       * Memory of the whole sandbox (a memory cgroup, where the machine lets one be made); an item
+       * the kernel kills a process of for it fails with CAIRN_ATTEMPT_MEMORY_EXCEEDED.
+       */
       memoryBytes: z.int().min(67_108_864).default(4_294_967_296),
+      /**
+       * What an attempt's workspace may hold, its snapshot and inputs included: a file system of this
+       * size of its own (a sparse image, loop-mounted), whose own overhead comes out of it. An item
+       * that fills it fails with CAIRN_ATTEMPT_DISK_EXCEEDED naming it.
+       */
+      workspaceBytes: z.int().min(16_777_216).max(17_592_186_044_416).default(4_294_967_296),
+      /**
+       * What the sandboxes of an attempt may keep in /tmp: a tmpfs of this size, in memory, so it
+       * counts against `memoryBytes` too. Filling it fails the item with CAIRN_ATTEMPT_DISK_EXCEEDED.
+       */
+      tmpBytes: z.int().min(1_048_576).max(1_099_511_627_776).default(1_073_741_824),
     })
     .prefault({}),
   /** Unprivileged uids given to sandboxes in turn (one per sandbox, so process limits are per sandbox). */
@@ -457,7 +472,8 @@ export class LocalExecutor implements ExecutorV1 {
 
 /**
  * Removes the attempt folders of processes that are gone, with everything they started in their
- * process group (every attempt of theirs died with them).
+ * process group (every attempt of theirs died with them), and first the file systems mounted in
+ * them (an attempt's workspace and /tmp), which a process killed mid-attempt could not unmount.
  */
 function sweepDeadOwners(workRoot: string, logger: Logger | undefined): void {
   const names = readdirSync(workRoot);
@@ -468,6 +484,8 @@ function sweepDeadOwners(workRoot: string, logger: Logger | undefined): void {
     // A supervisor that kept its attempt on purpose (keepWorkDirectory) marked its folder so.
     if (existsSync(join(workRoot, name, keptMarker))) continue;
     try {
+      // Mount points are listed by their real path, which the attempts' folders were made under.
+      unmountUnder(realpathSync(join(workRoot, name)));
       rmSync(join(workRoot, name), { recursive: true, force: true, maxRetries: 3 });
     } catch (error) {
       logger?.warn({ directory: join(workRoot, name), error: (error as Error).message }, 'could not remove the work folder of a server that is gone');

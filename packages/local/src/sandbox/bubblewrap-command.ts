@@ -38,6 +38,17 @@ export interface SandboxCommandOptions {
    */
   readonly memoryCgroup?: string;
   /**
+   * A file (that must not exist yet) the reaper writes the memory cgroup's figures to just before it
+   * removes the cgroup — `limit <bytes>`, `peak <bytes>`, `kills <OOM kills>`, a line each — so the
+   * caller can say why the sandbox died once the cgroup is gone. With `memoryCgroup` only.
+   */
+  readonly memoryReport?: string;
+  /**
+   * A host folder bound read-write at /tmp (a tmpfs of a fixed size the caller mounted); without
+   * one, /tmp is a private tmpfs of bubblewrap's, unbounded.
+   */
+  readonly tmp?: string;
+  /**
    * Host folders bound read-only at the same path inside (a program installed outside /usr, such
    * as the Claude Code CLI): visible and runnable, never writable.
    */
@@ -74,14 +85,16 @@ export const reaperWatchdog = {
  * host's loopback (--disable-host-loopback): the server's API is on it. The stack runs sandboxed
  * (own mount namespace, seccomp) and is killed as soon as bubblewrap exits.
  * Arguments: uid, bubblewrap, network (0/1), the number of bubblewrap options, the memory cgroup
- * (or ''), the options, the command.
+ * (or ''), the file for its figures (or ''), the options, the command.
  */
 const reaper = [
-  'uid=$1 bwrap=$2 network=$3 count=$4 cgroup=$5; shift 5',
+  'uid=$1 bwrap=$2 network=$3 count=$4 cgroup=$5 report=$6; shift 6',
   // The memory cgroup is joined before anything starts, so everything the sandbox starts is in it.
   'if [ -n "$cgroup" ]; then echo $$ > "$cgroup/cgroup.procs" || exit 125; fi',
   'options() { n=$count; for option; do [ "$n" -gt 0 ] || break; printf \'%s\\0\' "$option"; n=$((n-1)); done; }',
   'sandbox() { setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs --pdeathsig KILL -- "$bwrap" --args 4 "$@"; }',
+  // Shell builtins only (no process per sandbox); set -C: never through a file or link put there first.
+  'memory_report() { kills=0; while read -r key value; do [ "$key" != oom_kill ] || kills=$value; done < "$cgroup/memory.oom_control"; read -r peak < "$cgroup/memory.max_usage_in_bytes"; read -r limit < "$cgroup/memory.limit_in_bytes"; (set -C; printf "limit %s\\npeak %s\\nkills %s\\n" "$limit" "$peak" "$kills" > "$report"); }',
   reaperWatchdog.trap,
   reaperWatchdog.start,
   'if [ "$network" = 1 ]; then',
@@ -106,9 +119,10 @@ const reaper = [
   'sandbox=$!; wait $sandbox; status=$?',
   'if [ -n "$stopped" ]; then kill -KILL $sandbox 2>/dev/null; wait $sandbox; status=143; fi',
   reaperWatchdog.stop,
-  // The cgroup goes with the sandbox: the reaper steps out to its parent and removes it once the
-  // sandbox's last processes (killed with its pid 1) have left it.
-  'if [ -n "$cgroup" ]; then wait $watchdog 2>/dev/null; echo $$ > "${cgroup%/*}/cgroup.procs"; i=0; until rmdir "$cgroup" 2>/dev/null || [ $i -ge 50 ]; do i=$((i+1)); sleep 0.02; done; fi',
+  // The cgroup goes with the sandbox: its figures are kept first (how the sandbox died), then the
+  // reaper steps out to its parent and removes it once the sandbox's last processes (killed with
+  // its pid 1) have left it.
+  'if [ -n "$cgroup" ]; then wait $watchdog 2>/dev/null; [ -z "$report" ] || memory_report 2>/dev/null; echo $$ > "${cgroup%/*}/cgroup.procs"; i=0; until rmdir "$cgroup" 2>/dev/null || [ $i -ge 50 ]; do i=$((i+1)); sleep 0.02; done; fi',
   'exit $status',
 ].join('\n');
 
@@ -124,10 +138,11 @@ export const sandboxWorkspace = '/workspace';
  * of its own, with a pipe on fd 3 that the caller keeps open while the sandbox may live): every
  * namespace unshared (with network, its own network namespace behind a user-mode stack that cannot
  * reach the host's loopback), nested user namespaces refused, an empty tmpfs root with only `/usr`
- * and `/etc` bound read-only, the workspace the one writable bind, a private `/tmp`, `/proc` of its
- * own PID namespace (host processes are invisible), a cleared environment, a new session (no
- * terminal to inject into), and the sandbox killed when its parent dies. Limits are set by
- * `prlimit` inside, before the command starts, as an unprivileged uid: process limits do not bind root.
+ * and `/etc` bound read-only, the workspace the one writable bind, a private `/tmp` (the caller's
+ * bounded one when given), `/proc` of its own PID namespace (host processes are invisible), a
+ * cleared environment, a new session (no terminal to inject into), and the sandbox killed when its
+ * parent dies. Limits are set by `prlimit` inside, before the command starts, as an unprivileged
+ * uid: process limits do not bind root.
  */
 export function bubblewrapCommand(argv: readonly string[], options: SandboxCommandOptions): { command: string; args: string[]; env: Record<string, string> } {
   const bubblewrapOptions = [
@@ -163,8 +178,7 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     '--ro-bind',
     '/dev/null',
     '/proc/1/environ',
-    '--tmpfs',
-    '/tmp',
+    ...(options.tmp === undefined ? ['--tmpfs', '/tmp'] : ['--bind', options.tmp, '/tmp']),
     ...(options.readOnlyPaths ?? []).flatMap((path) => ['--ro-bind', path, path]),
     '--bind',
     options.workspace,
@@ -209,6 +223,7 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
       options.network ? '1' : '0',
       String(bubblewrapOptions.length),
       options.memoryCgroup ?? '',
+      options.memoryCgroup === undefined ? '' : (options.memoryReport ?? ''),
       ...bubblewrapOptions,
       ...command,
     ],

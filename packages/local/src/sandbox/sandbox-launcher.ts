@@ -1,9 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import type { CommandLaunch, CommandLaunchContext } from '@cairn/worker';
+import type { AttemptVolumes } from './attempt-volumes.ts';
 import { bubblewrapCommand, sandboxWorkspace, type SandboxLimits } from './bubblewrap-command.ts';
+import { memoryLimitReached, takeMemoryReport } from './memory-limit-reached.ts';
 import { SandboxUids } from './sandbox-uids.ts';
 
 export interface SandboxLauncherOptions {
@@ -15,6 +18,8 @@ export interface SandboxLauncherOptions {
   readonly memoryBytes?: number;
   /** Where the v1 memory controller is mounted; `/sys/fs/cgroup/memory` by default. */
   readonly memoryCgroupRoot?: string;
+  /** The attempts' disk limits: a workspace mounted there gets its attempt's bounded /tmp. */
+  readonly volumes?: AttemptVolumes;
 }
 
 /** What a sandbox launch is told: the command runtime's context, and host folders to show read-only. */
@@ -27,7 +32,9 @@ export interface SandboxLaunchContext extends CommandLaunchContext {
  * The command runtime's `launch` hook that puts each run in a bubblewrap sandbox of its own: the
  * next unprivileged uid is given the workspace (the attempt's folder, which also holds its git
  * directory, is only opened for passing through), and the command becomes the sandbox command
- * with a lifeline on fd 3, so the sandbox dies with the worker's process.
+ * with a lifeline on fd 3, so the sandbox dies with the worker's process. A sandbox the kernel
+ * killed a process of for its memory cgroup's limit is said to have failed for that
+ * (`limitReached`), with the limit and the peak its reaper kept before removing the cgroup.
  */
 export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonly string[], context: SandboxLaunchContext) => CommandLaunch {
   const uids = new SandboxUids(options.uids.first, options.uids.count);
@@ -48,8 +55,11 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
       );
     }
     chmodSync(dirname(context.workspace), 0o711);
-    const memoryCgroup =
+    const memory =
       options.memoryBytes === undefined ? undefined : memoryCgroupFor(uid, options.memoryBytes, options.memoryCgroupRoot ?? '/sys/fs/cgroup/memory');
+    // Beside the workspace, in the attempt's folder (root's); an unguessable name, written with set -C.
+    const memoryReport = memory ? join(dirname(context.workspace), `.cairn-memory-${randomUUID()}`) : undefined;
+    const tmp = options.volumes?.tmpOf(context.workspace);
     // Inside, the workspace is /workspace: a HOME (or CAIRN_INPUTS) naming a host path under it would point nowhere.
     const env = Object.fromEntries(
       Object.entries(context.env).map(([name, value]) => [
@@ -65,9 +75,14 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
       uid,
       ...(context.readOnlyPaths ? { readOnlyPaths: context.readOnlyPaths } : {}),
       ...(options.bwrap ? { bwrap: options.bwrap } : {}),
-      ...(memoryCgroup ? { memoryCgroup } : {}),
+      ...(memory ? { memoryCgroup: memory.directory, memoryReport: memoryReport! } : {}),
+      ...(tmp ? { tmp } : {}),
     });
-    return { ...launch, lifeline: true };
+    return {
+      ...launch,
+      lifeline: true,
+      ...(memoryReport ? { limitReached: (ended) => memoryLimitReached(takeMemoryReport(memoryReport), ended, memory!.killsBefore) } : {}),
+    };
   };
 }
 
@@ -75,14 +90,18 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
  * A memory cgroup (v1) for the sandbox of `uid`, limited to `bytes` (swap included where the
  * kernel accounts it), which its reaper joins and removes when the sandbox ends; undefined where cgroups
  * cannot be made (no controller, not root): the address-space limit still bounds each process.
+ * One an earlier sandbox of the uid left (its reaper could not remove it) keeps its OOM kills:
+ * `killsBefore` is their count, and its peak starts again from now.
  */
-function memoryCgroupFor(uid: number, bytes: number, root: string): string | undefined {
+function memoryCgroupFor(uid: number, bytes: number, root: string): { readonly directory: string; readonly killsBefore: number } | undefined {
   const directory = join(root, cgroupFolder, String(uid));
   try {
     mkdirSync(directory, { recursive: true });
     writeFileSync(join(directory, 'memory.limit_in_bytes'), String(bytes));
     if (existsSync(join(directory, 'memory.memsw.limit_in_bytes'))) writeFileSync(join(directory, 'memory.memsw.limit_in_bytes'), String(bytes));
-    return directory;
+    writeFileSync(join(directory, 'memory.max_usage_in_bytes'), '0');
+    const killsBefore = Number(/^oom_kill (\d+)$/m.exec(readFileSync(join(directory, 'memory.oom_control'), 'utf8'))?.[1] ?? 0);
+    return { directory, killsBefore };
   } catch {
     return undefined;
   }

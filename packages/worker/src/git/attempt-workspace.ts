@@ -1,7 +1,10 @@
 import { chmod, lstat, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { CairnError } from '@cairn/protocol';
 import { gitOutput, runGit } from '@cairn/protocol/workspace';
 import { extractSnapshot } from '../snapshot/extract-snapshot.ts';
+import type { AttemptMounts } from '../worker/attempt-mounts.ts';
+import { preparationOverLimit } from '../worker/preparation-over-limit.ts';
 import { readBlobs } from './read-blobs.ts';
 
 /** Where and from what `AttemptWorkspace.prepare` builds an attempt's workspace. */
@@ -14,6 +17,8 @@ export interface AttemptWorkspacePreparation {
   readonly what?: string;
   /** A readable part of the folder name, for whoever keeps work directories to debug. */
   readonly label?: string;
+  /** File systems of a fixed size mounted in the attempt's folder before anything is written (see AttemptMounts). */
+  readonly mounts?: AttemptMounts;
 }
 
 /** A symlink of the baseline: its blob and the target it holds. */
@@ -46,12 +51,20 @@ export class AttemptWorkspace {
   readonly snapshotEntries: number;
   /** Device and inode of the workspace folder when it was made. */
   readonly #identity: { readonly dev: number; readonly ino: number };
+  readonly #mounts: AttemptMounts | undefined;
   #baseline: string;
   #baselineSymlinks: ReadonlyMap<string, BaselineSymlink> = new Map();
 
-  private constructor(directory: string, snapshotEntries: number, baseline: string, identity: { readonly dev: number; readonly ino: number }) {
+  private constructor(
+    directory: string,
+    snapshotEntries: number,
+    baseline: string,
+    identity: { readonly dev: number; readonly ino: number },
+    mounts: AttemptMounts | undefined,
+  ) {
     this.directory = directory;
     this.#identity = identity;
+    this.#mounts = mounts;
     this.workspace = join(directory, 'workspace');
     this.git = { gitDirectory: join(directory, 'git'), workTree: this.workspace };
     this.snapshotEntries = snapshotEntries;
@@ -76,22 +89,38 @@ export class AttemptWorkspace {
     const directory = await mkdtemp(
       join(await realpath(preparation.root), `cairn-${(preparation.label ?? 'attempt').replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 60)}-`),
     );
+    const workspace = join(directory, 'workspace');
+    const { mounts } = preparation;
+    let mounted = false;
     try {
-      const workspace = join(directory, 'workspace');
       await mkdir(workspace);
+      await mounts?.mount({ directory, workspace });
+      mounted = mounts !== undefined;
       const entries = await extractSnapshot(preparation.snapshot, workspace, preparation.what ?? 'the workspace snapshot');
       const git = { gitDirectory: join(directory, 'git'), workTree: workspace };
       await gitOutput(git, ['init', '--quiet', '--template=']);
       await mkdir(join(git.gitDirectory, 'info'), { recursive: true });
       await writeFile(join(git.gitDirectory, 'info', 'attributes'), neutralAttributes);
       const { dev, ino } = await lstat(workspace);
-      const attempt = new AttemptWorkspace(directory, entries, '', { dev, ino });
+      const attempt = new AttemptWorkspace(directory, entries, '', { dev, ino }, mounts);
       await attempt.commit('baseline');
       return attempt;
     } catch (error) {
+      // A snapshot that does not fit the workspace's limit is the item's failure, said as such: the
+      // bare ENOSPC would read as a full host disk, which the worker waits out.
+      const reached = mounted ? await mounts!.limitReached({ directory, workspace }).catch(() => undefined) : undefined;
+      if (mounted) await mounts!.unmount({ directory, workspace }).catch(() => undefined);
       await rm(directory, { recursive: true, force: true });
-      throw error;
+      throw reached ? preparationOverLimit(reached) : error;
     }
+  }
+
+  /**
+   * The failure to report when a file system mounted for the attempt (see AttemptMounts) is full;
+   * undefined while none is, or when the attempt has none.
+   */
+  async limitReached(): Promise<CairnError | undefined> {
+    return this.#mounts?.limitReached({ directory: this.directory, workspace: this.workspace });
   }
 
   /**
@@ -146,6 +175,7 @@ export class AttemptWorkspace {
    * (mode 0500, 0000): their owner permissions are restored and the removal tried again.
    */
   async remove(): Promise<void> {
+    await this.#mounts?.unmount({ directory: this.directory, workspace: this.workspace });
     try {
       await rm(this.directory, { recursive: true, force: true, maxRetries: 3 });
     } catch {

@@ -29,6 +29,21 @@ export interface CommandLaunch {
    * command its environment itself (bubblewrap's --setenv) keeps the values out of its own.
    */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Asked once the process has exited (and its output was read), whatever ended it: the limit of the
+   * wrapper's that ended it, as the failure to report (the sandbox's memory cgroup killed a process
+   * of it: CAIRN_ATTEMPT_MEMORY_EXCEEDED); undefined when none did. Called every time, so the wrapper
+   * can drop what it kept for the answer. Its answer is the run's `limitReached`.
+   */
+  readonly limitReached?: (ended: { readonly exitCode: number | null; readonly signal: string | null }) => CairnError | undefined;
+}
+
+/**
+ * A command run's result: RuntimeResult V1 and, when the launch hook's limit ended the process, that
+ * failure (not in RuntimeResult V1 yet: the worker reads it where a runtime returns it).
+ */
+export interface CommandRunResult extends RuntimeResult {
+  readonly limitReached?: CairnError;
 }
 
 /** Wraps the command in another process (a sandbox); returns what to spawn. */
@@ -68,7 +83,7 @@ export class CommandRuntime implements RuntimeAdapterV1 {
     this.#settings = parseSettings(commandRuntimeSettingsSchema, settings, 'worker.commandRuntime');
   }
 
-  async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
+  async run(invocation: RuntimeInvocation): Promise<CommandRunResult> {
     const { spec, workspace, env, signal, sinks } = invocation;
     if (spec.kind !== 'command') {
       throw new CairnError(
@@ -86,7 +101,7 @@ export class CommandRuntime implements RuntimeAdapterV1 {
       });
     if (signal.aborted) return { exitCode: null, aborted: true };
     const network = invocation.network ?? false;
-    const launch = this.#settings.launch?.(argv, { workspace, env, network }) ?? { command: argv[0]!, args: argv.slice(1) };
+    const launch: CommandLaunch = this.#settings.launch?.(argv, { workspace, env, network }) ?? { command: argv[0]!, args: argv.slice(1) };
     const lifeline = launch.lifeline === true;
     let child: ChildProcess;
     try {
@@ -99,7 +114,7 @@ export class CommandRuntime implements RuntimeAdapterV1 {
     } catch (error) {
       throw startFailure(argv, env, error);
     }
-    return new Promise<RuntimeResult>((resolve, reject) => {
+    return new Promise<CommandRunResult>((resolve, reject) => {
       let aborted = false;
       let exited = false;
       let termTimer: NodeJS.Timeout | undefined;
@@ -147,7 +162,13 @@ export class CommandRuntime implements RuntimeAdapterV1 {
         if (!exited) return;
         // A command stopped on request did not succeed, even if it exited 0 on SIGTERM.
         const exitCode = aborted && code === 0 ? null : code;
-        resolve({ exitCode, aborted, ...(signalName ? { signal: signalName } : {}) });
+        let limitReached: CairnError | undefined;
+        try {
+          limitReached = launch.limitReached?.({ exitCode, signal: signalName });
+        } catch {
+          // A wrapper that cannot tell is a wrapper that reports nothing: the exit stands as it is.
+        }
+        resolve({ exitCode, aborted, ...(signalName ? { signal: signalName } : {}), ...(limitReached ? { limitReached } : {}) });
       });
     });
   }

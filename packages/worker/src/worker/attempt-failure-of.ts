@@ -8,6 +8,8 @@ export interface EndedAttempt {
   readonly runtime?: RuntimeResult;
   readonly timedOut: boolean;
   readonly cancelled: boolean;
+  /** A limit of the host's (memory, disk) that ended the attempt, with its failure: code and message. */
+  readonly limitReached?: CairnError;
   /** The item's wall-clock limit (the manifest's `limits.timeoutMs`), when the manifest was read. */
   readonly timeoutMs?: number;
   /** The end of the runtime's stderr, already redacted. */
@@ -17,7 +19,8 @@ export interface EndedAttempt {
 /**
  * Why the attempt did not succeed, or undefined when it did. Every way of not succeeding gets a
  * code: the worker's own refusal (a refused patch with its rule, a bad manifest, storage), a
- * cancel, the timeout, a signal, a non-zero exit. Messages are redacted of every secret value.
+ * cancel, the timeout, a limit of the host's (memory, disk), a signal, a non-zero exit. Messages
+ * are redacted of every secret value.
  */
 export function attemptFailureOf(ended: EndedAttempt, secrets: Readonly<Record<string, string>>): AttemptFailure | undefined {
   const exitCode = ended.runtime?.exitCode ?? null;
@@ -35,6 +38,11 @@ export function attemptFailureOf(ended: EndedAttempt, secrets: Readonly<Record<s
       message: `The attempt ran past ${limit} (the item's timeout) and was stopped${ending}. Raise the item's timeout or make the work faster.`,
       ...how,
     };
+  }
+  if (ended.limitReached) {
+    // What the runtime said last is often its own account of the limit (a failed write, an allocation).
+    const lastSaid = last === undefined ? '' : ` The last line of its stderr: ${JSON.stringify(last)}.`;
+    return { code: ended.limitReached.code, message: redactText(`${ended.limitReached.message}${lastSaid}`, secrets), ...how };
   }
   if (ended.failure) {
     const rule = ended.failure.details['rule'];

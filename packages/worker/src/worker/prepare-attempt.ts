@@ -1,8 +1,10 @@
 import type { DispatchManifest } from '@cairn/core';
 import { blobKey, CairnError } from '@cairn/protocol';
 import { AttemptWorkspace } from '../git/attempt-workspace.ts';
+import type { AttemptMounts } from './attempt-mounts.ts';
 import type { BlobStore } from './blob-store.ts';
 import { deliverInputs } from './deliver-inputs.ts';
+import { preparationOverLimit } from './preparation-over-limit.ts';
 
 /**
  * Builds the attempt's workspace: the snapshot `manifest.workspace` extracted and committed as a
@@ -14,12 +16,13 @@ import { deliverInputs } from './deliver-inputs.ts';
  *
  * Throws CAIRN_NOT_FOUND / CAIRN_DIGEST_MISMATCH for a missing or altered blob, and
  * CAIRN_PAYLOAD_INVALID for an unsafe snapshot or an input that is not a patch or does not apply
- * (naming the input, its item and git's message). The folder is removed on failure.
+ * (naming the input, its item and git's message), and CAIRN_ATTEMPT_DISK_EXCEEDED when they do not
+ * fit in the attempt's `mounts`. The folder is removed on failure.
  */
-export async function prepareAttempt(manifest: DispatchManifest, blobs: BlobStore, root: string): Promise<AttemptWorkspace> {
+export async function prepareAttempt(manifest: DispatchManifest, blobs: BlobStore, root: string, mounts?: AttemptMounts): Promise<AttemptWorkspace> {
   const what = `the workspace snapshot ${manifest.workspace}`;
   const snapshot = await blobs.fetch(manifest.workspace, what);
-  const workspace = await AttemptWorkspace.prepare({ root, snapshot, what, label: `${manifest.itemId}-${manifest.attempt}` });
+  const workspace = await AttemptWorkspace.prepare({ root, snapshot, what, label: `${manifest.itemId}-${manifest.attempt}`, ...(mounts ? { mounts } : {}) });
   try {
     for (const name of manifest.apply) {
       const input = manifest.inputs[name];
@@ -52,8 +55,9 @@ export async function prepareAttempt(manifest: DispatchManifest, blobs: BlobStor
     await deliverInputs(manifest, blobs, workspace.workspace);
     return workspace;
   } catch (error) {
+    const reached = await workspace.limitReached().catch(() => undefined);
     await workspace.remove();
-    throw error;
+    throw reached ? preparationOverLimit(reached) : error;
   }
 }
 

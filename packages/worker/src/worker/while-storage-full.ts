@@ -4,7 +4,7 @@ import { isCairnError } from '@cairn/protocol';
 /** Free space under which a failed write to the disk is taken as the disk being full. */
 const nearlyFullBytes = 1024 * 1024;
 /** Failures that say what was wrong with the task itself: never waited out. */
-const taskProblems = new Set(['CAIRN_PAYLOAD_INVALID', 'CAIRN_DIGEST_MISMATCH', 'CAIRN_NOT_FOUND', 'CAIRN_SIGNATURE_INVALID']);
+const taskProblems = new Set(['CAIRN_PAYLOAD_INVALID', 'CAIRN_DIGEST_MISMATCH', 'CAIRN_NOT_FOUND', 'CAIRN_SIGNATURE_INVALID', 'CAIRN_ATTEMPT_DISK_EXCEEDED']);
 
 /**
  * Runs `write` (a storage put of what an attempt produced, or a step that writes the attempt's

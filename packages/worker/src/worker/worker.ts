@@ -33,6 +33,8 @@ import { attemptIdentity } from '../manifest/attempt-identity.ts';
 import { openTaskManifest } from '../manifest/open-task-manifest.ts';
 import { outputFileName, readOutputJson } from '../output/read-output-json.ts';
 import { capturePatch } from '../patch/capture-patch.ts';
+import type { CommandRunResult } from '../runtime/command-runtime.ts';
+import type { AttemptMounts } from './attempt-mounts.ts';
 import { BlobStore } from './blob-store.ts';
 import { inputsFolderName } from './deliver-inputs.ts';
 import { prepareAttempt } from './prepare-attempt.ts';
@@ -63,10 +65,24 @@ export const workerSettingsSchema = z.strictObject({
   path: z.string().min(1, 'must not be empty').default('/usr/local/bin:/usr/bin:/bin'),
   /** Largest `output.json` accepted, in bytes. */
   maxOutputBytes: z.int().min(0).max(1_073_741_824).default(1_048_576),
+  /**
+   * File systems of a fixed size mounted in each attempt's folder (its workspace, the sandbox's
+   * /tmp), so that what an attempt writes is bounded: see AttemptMounts. None by default.
+   */
+  attemptMounts: z
+    .custom<AttemptMounts>(
+      (value) =>
+        typeof value === 'object' &&
+        value !== null &&
+        ['mount', 'unmount', 'limitReached'].every((name) => typeof (value as Record<string, unknown>)[name] === 'function'),
+      'must be an AttemptMounts (mount, unmount, limitReached)',
+    )
+    .optional(),
   logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null, 'must be a logger (pino-shaped: debug, info, warn, error)').optional(),
 });
 
-export type WorkerSettings = Omit<z.input<typeof workerSettingsSchema>, 'storage' | 'trustedKeys' | 'runtimes' | 'logger'> & {
+export type WorkerSettings = Omit<z.input<typeof workerSettingsSchema>, 'storage' | 'trustedKeys' | 'runtimes' | 'logger' | 'attemptMounts'> & {
+  readonly attemptMounts?: AttemptMounts;
   readonly storage: StorageProviderV1;
   readonly trustedKeys: readonly PublicKeyRecord[];
   readonly runtimes: Readonly<Record<string, RuntimeAdapterV1>>;
@@ -79,6 +95,8 @@ interface AttemptState {
   runtime?: RuntimeResult;
   timedOut: boolean;
   cancelled: boolean;
+  /** A limit of the host's that the attempt reached (memory, disk): it ended the attempt, as a timeout does. */
+  limitReached?: CairnError;
   patch?: { readonly digest: ResultArtifacts['stdout']; readonly filesChanged: number; readonly bytes: number };
   output?: ResultArtifacts['stdout'];
 }
@@ -231,12 +249,21 @@ export class Worker {
       // A disk with no room for the workspace is the machine's failure, not the item's: wait for room.
       const waitForRoom = (error: unknown) =>
         this.#settings.logger?.error({ executionId: manifest.executionId, error: String(error) }, 'the disk is full: the attempt goes on once there is room');
-      attempt = await whileStorageFull(() => prepareAttempt(manifest, this.#blobs, this.#workRoot), { onWait: waitForRoom, signal, directory: this.#workRoot });
+      attempt = await whileStorageFull(() => prepareAttempt(manifest, this.#blobs, this.#workRoot, this.#settings.attemptMounts), {
+        onWait: waitForRoom,
+        signal,
+        directory: this.#workRoot,
+      });
       this.#settings.logger?.debug({ executionId: manifest.executionId, directory: attempt.directory, files: attempt.snapshotEntries }, 'workspace prepared');
       started = true;
       const result = await this.#runRuntime(runtime, manifest, attempt, secrets, logs, state, signal);
       if (result) state.runtime = result;
       if (state.cancelled) return;
+      // A runtime that filled a file system and exited before the next look was still over it.
+      if (!state.timedOut && !state.limitReached) {
+        const reached = await attempt.limitReached().catch(() => undefined);
+        if (reached) state.limitReached = reached;
+      }
       const output = await this.#readOutput(attempt, secrets).catch((error: unknown) => {
         state.failure ??= asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not read the output');
         return undefined;
@@ -270,7 +297,10 @@ export class Worker {
     }
   }
 
-  /** Runs the runtime under the wall-clock limit and the caller's cancel signal. */
+  /**
+   * Runs the runtime under the wall-clock limit, the caller's cancel signal and the attempt's
+   * mounts: a full one stops the runtime as its timeout does, and so is the attempt's end.
+   */
   async #runRuntime(
     runtime: RuntimeAdapterV1,
     manifest: DispatchManifest,
@@ -291,8 +321,24 @@ export class Worker {
     };
     signal?.addEventListener('abort', cancel, { once: true });
     if (signal?.aborted) cancel();
+    let looking = false;
+    const mountWatch = this.#settings.attemptMounts
+      ? setInterval(() => {
+          if (looking || controller.signal.aborted) return;
+          looking = true;
+          attempt
+            .limitReached()
+            .then((reached) => {
+              if (!reached || controller.signal.aborted) return;
+              state.limitReached ??= reached;
+              controller.abort();
+            })
+            .catch(() => undefined)
+            .finally(() => (looking = false));
+        }, limitLookIntervalMs)
+      : undefined;
     try {
-      return await runtime.run({
+      const result = await runtime.run({
         workspace: attempt.workspace,
         spec: manifest.runtime,
         env: {
@@ -304,10 +350,15 @@ export class Worker {
         // Not in RuntimeInvocation V1 yet: the command runtime hands it to its `launch` hook.
         network: manifest.limits.network,
       } as Parameters<RuntimeAdapterV1['run']>[0]);
+      // Not in RuntimeResult V1 yet: a command runtime whose launch hook's limit ended it says so.
+      const reported = (result as CommandRunResult).limitReached;
+      if (reported && !state.timedOut && !state.cancelled) state.limitReached ??= reported;
+      return result;
     } catch (error) {
       state.failure ??= asCairnError(error, 'CAIRN_RUNTIME_FAILED', `the ${runtime.kind} runtime failed`);
       return undefined;
     } finally {
+      clearInterval(mountWatch);
       clearTimeout(timer);
       signal?.removeEventListener('abort', cancel);
     }
@@ -347,6 +398,12 @@ export class Worker {
 /** How often a running attempt's new output is written to its live log, at most. */
 const liveLogIntervalMs = 250;
 
+/**
+ * How often a running attempt's mounts are looked at: the kernel already refuses the writes past
+ * them; this is how soon the attempt ends for it (a statfs per mount, so it costs nothing).
+ */
+const limitLookIntervalMs = 250;
+
 /** Creates a worker (see `Worker`). */
 export function createWorker(settings: WorkerSettings): Worker {
   return new Worker(settings);
@@ -355,7 +412,7 @@ export function createWorker(settings: WorkerSettings): Worker {
 function outcomeOf(state: AttemptState): ExecutionOutcome {
   if (state.cancelled) return 'cancelled';
   if (state.timedOut) return 'timed-out';
-  if (state.failure) return 'failed';
+  if (state.limitReached || state.failure) return 'failed';
   return state.runtime?.exitCode === 0 ? 'succeeded' : 'failed';
 }
 

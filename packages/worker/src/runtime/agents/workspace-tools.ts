@@ -223,11 +223,13 @@ async function execTool(argv: readonly string[], context: WorkspaceToolContext):
       },
       network: context.network,
     });
-    const status = timedOut
+    const ended = timedOut
       ? `timed out after ${context.execTimeoutMs} ms and was killed`
       : result.exitCode !== null
         ? `exit code ${result.exitCode}`
         : `killed by ${result.signal ?? 'a signal'}`;
+    // The model is told which limit ended its command (memory), not only the bare exit code.
+    const status = result.limitReached ? `${ended}: ${result.limitReached.message}` : ended;
     return {
       content: `${status}\nstdout:\n${stdout.text()}\nstderr:\n${stderr.text()}`,
       summary: `${status}, ${stdout.total} bytes on stdout, ${stderr.total} on stderr`,

@@ -1,0 +1,174 @@
+import { execFile } from 'node:child_process';
+import { mkdir, open, rm, rmdir, stat, statfs } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { CairnError } from '@cairn/protocol';
+import type { AttemptFolders, AttemptMounts } from '@cairn/worker';
+import { sizeText } from './size-text.ts';
+
+/** How much an attempt may write, in bytes: into its workspace, and into its sandbox's /tmp. */
+export interface AttemptVolumeLimits {
+  readonly workspaceBytes: number;
+  readonly tmpBytes: number;
+}
+
+/** The workspace's file system, a sparse image in the attempt's folder (root's only; removed with it). */
+const imageName = 'workspace.img';
+/** Where the sandbox's /tmp is mounted in the attempt's folder, for the launcher to bind. */
+const tmpName = 'tmp';
+
+const commandEnvironment = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+const run = promisify(execFile);
+
+/**
+ * Disk limits an attempt's writes cannot pass, enforced by the kernel (ENOSPC) rather than by
+ * watching: the workspace is an ext4 file system of its own, `workspaceBytes` large, in a sparse
+ * image file in the attempt's folder, loop-mounted on the workspace folder before the snapshot is
+ * extracted; the sandbox's /tmp is a tmpfs of `tmpBytes` in the same folder (`tmp/`), which the
+ * launcher binds at /tmp in place of bubblewrap's unbounded one.
+ *
+ * Why so: the host's work root is one ext4 file system without project quotas (which cannot be
+ * turned on while it is mounted), and bubblewrap 0.8 cannot size a tmpfs and report on it. Watching
+ * usage (`du`) and killing would let a fast writer go gigabytes past the limit between two looks and
+ * costs a walk of the tree each time; a file system of a fixed size is exact, costs about 30 ms per
+ * attempt (mkfs, mount, unmount: measured here) and nothing per write, and its image holds only
+ * what was written (sparse). Its own overhead (inode tables, about 2-10 %) comes out of the limit.
+ * The git directory stays on the host's file system: a full workspace never stops the capture.
+ *
+ * /tmp stays in memory as it was (a tmpfs), so what an item keeps there also counts against its
+ * memory cgroup; it now lives as long as the attempt (one /tmp for all its sandboxes), not one
+ * sandbox.
+ *
+ * Clean-up: `unmount` (the worker calls it before removing the folder; the loop device goes with
+ * the mount), and for an attempt whose process died, the executor's sweep of dead owners' folders,
+ * which unmounts what is under them before removing them. A kept attempt (`keepWorkDirectory`)
+ * stays mounted, to be looked at: `umount <folder>/workspace <folder>/tmp` before removing it.
+ */
+export class AttemptVolumes implements AttemptMounts {
+  readonly #limits: AttemptVolumeLimits;
+  /** The attempts mounted here: workspace → its /tmp. Only these are looked at and bound. */
+  readonly #mounted = new Map<string, string>();
+
+  constructor(limits: AttemptVolumeLimits) {
+    this.#limits = limits;
+  }
+
+  async mount(folders: AttemptFolders): Promise<void> {
+    const { directory, workspace } = folders;
+    const image = join(directory, imageName);
+    const tmp = join(directory, tmpName);
+    try {
+      const file = await open(image, 'wx', 0o600);
+      try {
+        await file.truncate(this.#limits.workspaceBytes);
+      } finally {
+        await file.close();
+      }
+      // No journal (a scratch file system needs no crash consistency), no blocks kept for root.
+      await this.#run('workspace', ['mkfs.ext4', '-q', '-F', '-O', '^has_journal', '-m', '0', image]);
+      await this.#run('workspace', ['mount', '-t', 'ext4', '-o', 'loop,nodev,nosuid,noatime', image, workspace]);
+      // Not part of what the item was given: it would show up in its workspace.
+      await rmdir(join(workspace, 'lost+found'));
+      await mkdir(tmp, { mode: 0o700 });
+      await this.#run('tmp', ['mount', '-t', 'tmpfs', '-o', `size=${this.#limits.tmpBytes},mode=1777,nodev,nosuid`, 'cairn-tmp', tmp]);
+      this.#mounted.set(workspace, tmp);
+    } catch (error) {
+      await this.unmount(folders).catch(() => undefined);
+      await rm(image, { force: true });
+      throw error;
+    }
+  }
+
+  async unmount(folders: AttemptFolders): Promise<void> {
+    this.#mounted.delete(folders.workspace);
+    for (const path of [folders.workspace, join(folders.directory, tmpName)]) {
+      if (!(await isMountPoint(path))) continue;
+      // A process still holding a file there (none should: the sandbox is gone) only delays the release.
+      const unmounted = await run('umount', [path], { env: commandEnvironment }).then(
+        () => true,
+        () =>
+          run('umount', ['-l', path], { env: commandEnvironment }).then(
+            () => true,
+            (error: unknown) => error,
+          ),
+      );
+      if (unmounted !== true && (await isMountPoint(path)))
+        throw new CairnError('CAIRN_INTERNAL', `Cannot unmount ${path}: ${commandError(unmounted)}. Unmount it by hand (umount -l ${path}).`, {
+          path,
+        });
+    }
+  }
+
+  async limitReached(folders: AttemptFolders): Promise<CairnError | undefined> {
+    const tmp = this.#mounted.get(folders.workspace);
+    if (tmp === undefined) return undefined;
+    const workspace = await fullness(folders.workspace);
+    if (workspace.full) return this.#exceeded('workspace', workspace.usedBytes);
+    const temporary = await fullness(tmp, 0);
+    if (temporary.full) return this.#exceeded('tmp', temporary.usedBytes);
+    return undefined;
+  }
+
+  /** The host folder to bind at the sandbox's /tmp for `workspace`, when it is an attempt mounted here. */
+  tmpOf(workspace: string): string | undefined {
+    return this.#mounted.get(workspace);
+  }
+
+  #exceeded(which: 'workspace' | 'tmp', usedBytes: number): CairnError {
+    const setting = which === 'workspace' ? 'workspaceBytes' : 'tmpBytes';
+    const limitBytes = this.#limits[setting];
+    const what = which === 'workspace' ? 'The workspace' : '/tmp';
+    const less =
+      which === 'workspace'
+        ? 'make the item write less into its workspace'
+        : 'make the item write less to /tmp (held in memory, it also counts against limits.memoryBytes)';
+    return new CairnError(
+      'CAIRN_ATTEMPT_DISK_EXCEEDED',
+      `${what} is full: it reached its disk limit of ${sizeText(limitBytes)} (${limitBytes} bytes; ${sizeText(usedBytes)} in use), and writes past it failed. Raise the local executor's limits.${setting} (executor.limits.${setting} in the server config), or ${less}.`,
+      { path: `local.executor.limits.${setting}`, details: { limit: which, limitBytes, usedBytes } },
+    );
+  }
+
+  async #run(which: 'workspace' | 'tmp', argv: readonly string[]): Promise<void> {
+    try {
+      await run(argv[0]!, argv.slice(1), { env: commandEnvironment });
+    } catch (error) {
+      const setting = which === 'workspace' ? 'workspaceBytes' : 'tmpBytes';
+      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT' ? ` (${argv[0]} is not installed: apt-get install -y e2fsprogs mount)` : '';
+      // The command's own words stay in the message: "No space left on device" from a full host disk
+      // is then waited out by the worker like any other full disk.
+      throw new CairnError(
+        'CAIRN_EXECUTOR_START_FAILED',
+        `Cannot give the attempt its ${which === 'workspace' ? 'workspace' : '/tmp'} of ${sizeText(this.#limits[setting])} (local.executor.limits.${setting}): \`${argv.join(' ')}\` failed: ${commandError(error)}${missing}. The local executor mounts a file system of that size for each attempt; it must run as root, with loop devices (modprobe loop).`,
+        { path: `local.executor.limits.${setting}`, cause: error },
+      );
+    }
+  }
+}
+
+/**
+ * Whether the file system at `path` is full: less than `slackBytes` left to its users. ext4 answers
+ * ENOSPC with a few hundred KiB still counted free (reservations for its own metadata: 450-700 KiB
+ * measured on 64 MiB and 600 MiB images), hence 1 MiB or 1/512 of its size; a tmpfs is exact.
+ */
+async function fullness(path: string, slackBytes?: number): Promise<{ readonly full: boolean; readonly usedBytes: number }> {
+  const stats = await statfs(path);
+  const size = stats.blocks * stats.bsize;
+  const slack = slackBytes ?? Math.max(1_048_576, size / 512);
+  return { full: stats.bavail * stats.bsize <= slack, usedBytes: (stats.blocks - stats.bfree) * stats.bsize };
+}
+
+async function isMountPoint(path: string): Promise<boolean> {
+  try {
+    const [own, parent] = await Promise.all([stat(path), stat(dirname(path))]);
+    return own.dev !== parent.dev;
+  } catch {
+    return false;
+  }
+}
+
+function commandError(error: unknown): string {
+  const stderr = (error as { stderr?: unknown }).stderr;
+  const text = typeof stderr === 'string' && stderr.trim() !== '' ? stderr.trim() : (error as Error).message;
+  return text.split('\n').slice(0, 3).join('; ');
+}

@@ -1,0 +1,31 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+/**
+ * Unmounts (lazily: whatever still holds a file there lets go later) every mount at or under
+ * `folder` in this process's mount namespace, deepest first, so that the folder can be removed: an
+ * attempt's workspace and /tmp (AttemptVolumes) whose process died before it could unmount them.
+ * A loop device goes with its mount. Returns the mount points it unmounted.
+ */
+export function unmountUnder(folder: string): string[] {
+  let table: string;
+  try {
+    table = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  const inside = table
+    .split('\n')
+    // The fifth field is the mount point, with space, tab, newline and backslash as octal escapes.
+    .map((line) => line.split(' ')[4])
+    .filter((point): point is string => point !== undefined)
+    .map((point) => point.replace(/\\([0-7]{3})/g, (_escape, octal: string) => String.fromCharCode(parseInt(octal, 8))))
+    .filter((point) => point === folder || point.startsWith(`${folder}/`))
+    .sort((one, other) => other.length - one.length);
+  const unmounted: string[] = [];
+  for (const point of new Set(inside)) {
+    const result = spawnSync('umount', ['-l', point], { stdio: 'ignore', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    if (result.status === 0) unmounted.push(point);
+  }
+  return unmounted;
+}

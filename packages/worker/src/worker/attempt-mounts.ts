@@ -1,0 +1,31 @@
+import type { CairnError } from '@cairn/protocol';
+
+/** An attempt's folders as the worker lays them out: `directory` holds `workspace/` and `git/`. */
+export interface AttemptFolders {
+  readonly directory: string;
+  readonly workspace: string;
+}
+
+/**
+ * File systems of a fixed size that a host mounts in each attempt's folder, so that what an attempt
+ * writes is bounded by the kernel (ENOSPC) rather than by the host's free space: the local executor
+ * makes the workspace a file system of its own and gives the sandbox's /tmp one. The git directory
+ * stays outside them, so the worker can always capture what the attempt left.
+ *
+ * The worker calls `mount` once the attempt's workspace folder exists and is empty, before the
+ * snapshot is extracted into it (so the workspace's identity, which the capture checks, is the
+ * mounted one); `unmount` before it removes the attempt's folder (never for a kept one);
+ * `limitReached` every 250 ms while the runtime runs (an answer stops the runtime, as its timeout
+ * does), once after it has ended, and when preparing the workspace failed.
+ */
+export interface AttemptMounts {
+  /** Mounts the attempt's file systems; throws a CairnError (CAIRN_EXECUTOR_START_FAILED) saying why it cannot. */
+  mount(folders: AttemptFolders): Promise<void>;
+  /** Unmounts what `mount` mounted; never throws for what is already gone. */
+  unmount(folders: AttemptFolders): Promise<void>;
+  /**
+   * The failure to report when one of the attempt's file systems is full (CAIRN_ATTEMPT_DISK_EXCEEDED,
+   * naming the limit, which one and the setting to raise); undefined while none is.
+   */
+  limitReached(folders: AttemptFolders): Promise<CairnError | undefined>;
+}
