@@ -89,6 +89,7 @@ export const seamFactories: {
         stateDirectory: loaded.paths.executions,
         workRoot: loaded.paths.work,
         sandbox: config.sandbox,
+        ...(config.limits ? { limits: definedOnly(config.limits) } : {}),
         ...runtimes.executor,
         ...(logger ? { logger } : {}),
       }),

@@ -177,6 +177,18 @@ export const executorConfigSchema = z.preprocess(
         /** `none` is for development only: tasks then run without any isolation. */
         sandbox: z.enum(['bubblewrap', 'none'], { error: "must be 'bubblewrap' or 'none' (development only)" }).default('bubblewrap'),
         workRoot: z.string().min(1).optional(),
+        /**
+         * Each sandbox's memory and each attempt's disk, in bytes: `@cairn/local`'s `limits` of the
+         * same names and bounds (a test keeps them equal); unset, its defaults (4 GiB, 4 GiB, 1 GiB).
+         * An item over one fails naming it (CAIRN_ATTEMPT_MEMORY_EXCEEDED, CAIRN_ATTEMPT_DISK_EXCEEDED).
+         */
+        limits: z
+          .strictObject({
+            memoryBytes: z.int().min(67_108_864).optional(),
+            workspaceBytes: z.int().min(16_777_216).max(17_592_186_044_416).optional(),
+            tmpBytes: z.int().min(1_048_576).max(1_099_511_627_776).optional(),
+          })
+          .optional(),
       }),
       z.strictObject({
         kind: z.literal('fargate'),
