@@ -13,17 +13,7 @@ import type {
   TaskEnvelope,
 } from '@cairn/core';
 import { signManifests } from '@cairn/audit';
-import {
-  canonicalJsonBytes,
-  digestOfJson,
-  isCairnError,
-  manifestKey,
-  parseDuration,
-  parsePayload,
-  resultKey,
-  resultRecordSchema,
-  sha256Digest,
-} from '@cairn/protocol';
+import { canonicalJsonBytes, digestOfJson, isCairnError, manifestKey, parseDuration, sha256Digest } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { isoTime } from '../iso-time.ts';
 import type { EngineDatabase } from '../database/engine-database.ts';
@@ -35,6 +25,10 @@ import { AttemptStore, lockWaitOf, type AttemptRecord, type LockWait } from './a
 import { declaredLocks, LockTable, type HeldLock } from './lock-table.ts';
 import { chooseDispatches, type DispatchCandidate } from './choose-dispatches.ts';
 import { retryDelay } from './retry-delay.ts';
+import { retryDecision } from './retry-decision.ts';
+import { attemptOutcome } from './attempt-outcome.ts';
+import { engineFailure, failureSummary } from './engine-failure.ts';
+import { readResult, type ResultRead } from './read-result.ts';
 import { storageFullReason } from '../database/storage-full.ts';
 import { PureResults } from './pure-results.ts';
 import type { RevealedSecrets, SecretStore } from '../secrets/secret-store.ts';
@@ -70,12 +64,6 @@ export interface DispatcherSettings {
 }
 
 const defaultTimeoutMs = 3_600_000;
-/**
- * Lost attempts (the executor no longer knows the task: its host died) an item is re-run after
- * without spending its retry budget. Bounded, so an item that kills its host every time it runs
- * cannot loop forever: past this, a lost attempt counts as a failed one.
- */
-export const maxLostReruns = 3;
 /** What an empty workspace is, when a run names no snapshot. */
 const emptyWorkspace = sha256Digest('');
 
@@ -807,56 +795,40 @@ export class Dispatcher {
     read: ResultRead,
     { current = false, handle }: { readonly current?: boolean; readonly handle?: ExecutionHandle } = {},
   ): void {
-    const rejected = read !== undefined && 'rejected' in read;
-    const result = rejected ? undefined : read;
-    // Gone without an exit: lost — unless the engine had asked it to stop (a cancel, a deadline),
-    // when gone is what was asked for, and re-running it would undo the cancel.
-    const lost = status.state === 'unknown' && attempt.stopReason === null;
-    // A stopped task may report anything short of success; what it really was is why the engine
-    // stopped it.
-    const stopped =
-      attempt.stopReason === null || status.outcome === 'succeeded' ? status.outcome : attempt.stopReason === 'timeout' ? 'timed-out' : 'cancelled';
-    // A task whose result cannot be trusted did not succeed, whatever its exit code.
-    const outcome = lost ? 'lost' : rejected && stopped === 'succeeded' ? 'failed' : (stopped ?? 'failed');
-    const artifacts = result?.artifacts ?? null;
-    const exitCode = result?.exitCode ?? status.exitCode ?? null;
-    {
-      // A pushed exit and the reconcile loop may both get here: the first one records it.
-      if (!current && this.#attempts.byExecutionId(attempt.executionId)?.state !== 'running') return;
-      if (read !== undefined && 'rejected' in read) {
-        this.#auditAttempt('attempt.result-rejected', attempt, 'denied', { attempt: attempt.attempt, itemId: attempt.itemId, reason: read.rejected });
-      }
-      const cause = lost
-        ? `the executor no longer knows the task (its host, or the process that ran it, is gone)${status.reason ? `: ${status.reason}` : ''}`
-        : undefined;
-      const failure = outcome === 'succeeded' ? null : attemptFailureOf(attempt, status, read, outcome, exitCode, cause);
-      this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, isoTime(this.#now()), failure, handle);
-      // A first attempt that succeeds has no earlier failure to clear: no write on the common path.
-      if (failure !== null || attempt.attempt > 1) this.#runs.setFailure(attempt.runId, attempt.itemId, failure);
-      this.#pushExpected.delete(attempt.executionId);
-      this.#locks.releaseAll(attempt.runId, attempt.itemId);
-      this.#auditAttempt(lost ? 'attempt.lost' : 'attempt.completed', attempt, outcome === 'succeeded' ? 'success' : 'failure', {
-        artifacts: artifacts ?? {},
-        attempt: attempt.attempt,
-        ...(cause ? { cause } : {}),
-        exitCode,
-        ...(failure ? { failure: failureSummary(failure) } : {}),
-        itemId: attempt.itemId,
-        outcome,
-      });
-      this.#settings.observer?.attemptEnded?.({
-        runId: attempt.runId,
-        itemId: attempt.itemId,
-        executor: attempt.executor,
-        outcome,
-        durationMs: this.#now() - Date.parse(attempt.dispatchedAt),
-      });
-      if (outcome === 'succeeded' && attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, isoTime(this.#now()));
-      // A success's artifacts are written with its state, in one statement.
-      if (outcome === 'succeeded') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, outcome, engineActor, {}, artifacts ?? {});
-      else if (outcome === 'cancelled') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, outcome);
-      else this.#failOrRetry(attempt, outcome, failure!);
+    // A pushed exit and the reconcile loop may both get here: the first one records it.
+    if (!current && this.#attempts.byExecutionId(attempt.executionId)?.state !== 'running') return;
+    const ended = attemptOutcome({ status, read, stopReason: attempt.stopReason, deadline: attempt.deadline });
+    const { outcome, exitCode, artifacts, failure, rejected, lostCause } = ended;
+    if (rejected !== undefined) {
+      this.#auditAttempt('attempt.result-rejected', attempt, 'denied', { attempt: attempt.attempt, itemId: attempt.itemId, reason: rejected });
     }
+    this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, isoTime(this.#now()), failure, handle);
+    // A first attempt that succeeds has no earlier failure to clear: no write on the common path.
+    if (failure !== null || attempt.attempt > 1) this.#runs.setFailure(attempt.runId, attempt.itemId, failure);
+    this.#pushExpected.delete(attempt.executionId);
+    this.#locks.releaseAll(attempt.runId, attempt.itemId);
+    this.#auditAttempt(outcome === 'lost' ? 'attempt.lost' : 'attempt.completed', attempt, outcome === 'succeeded' ? 'success' : 'failure', {
+      artifacts: artifacts ?? {},
+      attempt: attempt.attempt,
+      ...(lostCause ? { cause: lostCause } : {}),
+      exitCode,
+      ...(failure ? { failure: failureSummary(failure) } : {}),
+      itemId: attempt.itemId,
+      outcome,
+    });
+    this.#settings.observer?.attemptEnded?.({
+      runId: attempt.runId,
+      itemId: attempt.itemId,
+      executor: attempt.executor,
+      outcome,
+      durationMs: this.#now() - Date.parse(attempt.dispatchedAt),
+    });
+    if (ended.outcome === 'succeeded') {
+      if (attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, isoTime(this.#now()));
+      // A success's artifacts are written with its state, in one statement.
+      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'succeeded', engineActor, {}, artifacts ?? {});
+    } else if (ended.outcome === 'cancelled') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'cancelled');
+    else this.#failOrRetry(attempt, ended.outcome, ended.failure);
   }
 
   /**
@@ -874,48 +846,31 @@ export class Dispatcher {
     this.#settings.audit.append({ actor: engineActor, action, entity: { kind: 'attempt', id: attempt.executionId }, outcome, runId: attempt.runId, data });
   }
 
-  // A failed, timed-out or lost attempt is retried while the item has attempts left and its run
-  // is not being cancelled. A lost attempt is not the item's failure: under `onLost: retry` (the
-  // default, except for write-impure items) it is re-run at once without spending an attempt, up
-  // to `maxLostReruns` times; the attempts lost and re-run so are not counted against `retry`.
-  #failOrRetry(attempt: AttemptRecord, outcome: string, failure: AttemptFailure): void {
-    const spec = JSON.parse(this.#runs.itemSpec(attempt.runId, attempt.itemId)!.spec) as ItemSpec;
-    const maxAttempts = spec.retry?.maxAttempts ?? 1;
-    const onLost = spec.onLost ?? (spec.effect === 'write-impure' ? 'fail' : 'retry');
-    if (this.#settings.machine.run(attempt.runId)?.cancelRequestedBy) {
-      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'failed', engineActor, { failure: failureSummary(failure) });
-      return;
-    }
-    const rerunBefore = onLost === 'retry' ? Math.min(this.#attempts.lostBefore(attempt.runId, attempt.itemId, attempt.attempt), maxLostReruns) : 0;
-    if (outcome === 'lost' && onLost === 'retry' && rerunBefore < maxLostReruns) {
-      this.#settings.machine.retryItem(attempt.runId, attempt.itemId, this.#now(), {
+  // Fails the item or retries it, as `retryDecision` says.
+  #failOrRetry(attempt: AttemptRecord, outcome: 'failed' | 'timed-out' | 'lost', failure: AttemptFailure): void {
+    const { runId, itemId } = attempt;
+    const spec = JSON.parse(this.#runs.itemSpec(runId, itemId)!.spec) as ItemSpec;
+    const decision = retryDecision({
+      outcome,
+      attempt: attempt.attempt,
+      spec,
+      runCancelling: Boolean(this.#settings.machine.run(runId)?.cancelRequestedBy),
+      lostBefore: this.#attempts.lostBefore(runId, itemId, attempt.attempt),
+    });
+    if (decision.next === 'fail') {
+      const data = decision.reason === undefined ? {} : { reason: decision.reason };
+      this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { ...data, failure: failureSummary(failure) });
+    } else if (decision.next === 'rerun') {
+      this.#settings.machine.retryItem(runId, itemId, this.#now(), {
         attempt: attempt.attempt,
         outcome,
-        onLost,
-        lostRerunsLeft: maxLostReruns - rerunBefore - 1,
+        onLost: 'retry',
+        lostRerunsLeft: decision.lostRerunsLeft,
       });
-      return;
+    } else {
+      const delay = retryDelay(decision.failures, spec.retry?.backoff, this.#settings.random);
+      this.#settings.machine.retryItem(runId, itemId, this.#now() + delay, { attempt: attempt.attempt, outcome, attemptsLeft: decision.attemptsLeft });
     }
-    // Attempts that count against the item's retry budget: all but the lost ones re-run for free.
-    const spent = attempt.attempt - rerunBefore;
-    if (spent >= maxAttempts) {
-      const data =
-        outcome !== 'lost'
-          ? {}
-          : onLost === 'fail'
-            ? {
-                reason: `attempt ${attempt.attempt} was lost and the item's onLost is fail${spec.onLost === undefined ? ' (the default for write-impure items: a lost attempt may have had external effects)' : ''}`,
-              }
-            : { reason: `attempt ${attempt.attempt} was lost after ${maxLostReruns} re-runs for lost attempts` };
-      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'failed', engineActor, { ...data, failure: failureSummary(failure) });
-      return;
-    }
-    const delay = retryDelay(spent, spec.retry?.backoff, this.#settings.random);
-    this.#settings.machine.retryItem(attempt.runId, attempt.itemId, this.#now() + delay, {
-      attempt: attempt.attempt,
-      outcome,
-      attemptsLeft: maxAttempts - spent,
-    });
   }
 
   // The result of an attempt this pass dispatched (its fencing token is its attempt number).
@@ -923,20 +878,8 @@ export class Dispatcher {
     return this.#readResult({ executionId: dispatch.executionId, fencingToken: dispatch.attempt, manifestDigest: dispatch.manifestDigest });
   }
 
-  // The worker's result record, when it wrote one. One that is malformed or not for this very
-  // attempt (another fencing token or manifest) is rejected — recorded, and never trusted.
-  async #readResult(attempt: Pick<AttemptRecord, 'executionId' | 'fencingToken' | 'manifestDigest'>): Promise<ResultRead> {
-    const bytes = await this.#settings.storage.get(resultKey(attempt.executionId));
-    if (bytes === null) return undefined;
-    let record;
-    try {
-      record = parsePayload(resultRecordSchema, JSON.parse(new TextDecoder().decode(bytes)), `result record ${resultKey(attempt.executionId)}`);
-    } catch (error) {
-      return { rejected: `the result record is not valid: ${isCairnError(error) ? error.message : (error as Error).message}` };
-    }
-    if (record.fencingToken !== attempt.fencingToken || record.manifestDigest !== attempt.manifestDigest)
-      return { rejected: 'the result names another fencing token or manifest' };
-    return { artifacts: { ...record.artifacts }, exitCode: record.exitCode, ...(record.failure ? { failure: record.failure as AttemptFailure } : {}) };
+  #readResult(attempt: Pick<AttemptRecord, 'executionId' | 'fencingToken' | 'manifestDigest'>): Promise<ResultRead> {
+    return readResult(this.#settings.storage, attempt);
   }
 }
 
@@ -1021,68 +964,6 @@ interface PreparedDispatch {
 
 /** An attempt's audit data: its number and item, and what the entry adds (`#auditAttempt`). */
 type AttemptEntryData = JsonObject & { readonly attempt: number; readonly itemId: string };
-
-/** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */
-type ResultRead =
-  | { readonly artifacts: Record<string, string>; readonly exitCode: number | null; readonly failure?: AttemptFailure }
-  | { readonly rejected: string }
-  | undefined;
-
-/** A failure the engine itself observed: no runtime ended, so no exit code, signal or stderr. */
-function engineFailure(code: string, message: string): AttemptFailure {
-  return { code, message, exitCode: null, signal: null, stderrTail: '' };
-}
-
-/** What the audit log and events carry of a failure: its code and rule, never its message or output. */
-function failureSummary(failure: AttemptFailure): JsonObject {
-  return { code: failure.code, ...(failure.rule === undefined ? {} : { rule: failure.rule }) };
-}
-
-/** The code a worker's failure has when it agrees with how the engine saw the attempt end. */
-const stoppedCodes: Readonly<Record<string, string>> = { 'timed-out': 'CAIRN_ATTEMPT_TIMED_OUT', cancelled: 'CAIRN_ATTEMPT_CANCELLED' };
-
-/**
- * Why an ended attempt did not succeed. The worker's own account is kept when it agrees with the
- * outcome the engine records; otherwise (a lost task, a rejected result, a task the engine stopped
- * for its deadline or a cancel, a task that wrote no result) the engine says what it saw, keeping
- * the exit code and stderr the worker reported.
- */
-function attemptFailureOf(
-  attempt: AttemptRecord,
-  status: ExecutionStatus,
-  read: ResultRead,
-  outcome: string,
-  exitCode: number | null,
-  lostCause: string | undefined,
-): AttemptFailure {
-  if (outcome === 'lost')
-    return engineFailure('CAIRN_ATTEMPT_LOST', `The attempt was lost: ${lostCause ?? 'the executor no longer knows the task'}. It ended without a result.`);
-  if (read !== undefined && 'rejected' in read) {
-    return {
-      ...engineFailure(
-        'CAIRN_PAYLOAD_INVALID',
-        `The worker's result was rejected: ${read.rejected}. Nothing it reported is trusted; check that the worker and the engine run compatible Cairn versions.`,
-      ),
-      exitCode,
-    };
-  }
-  const reported = read?.failure;
-  const expected = stoppedCodes[outcome];
-  if (reported && (expected === undefined ? !Object.values(stoppedCodes).includes(reported.code) : reported.code === expected)) return reported;
-  const observed = { exitCode, signal: reported?.signal ?? null, stderrTail: reported?.stderrTail ?? '' };
-  if (outcome === 'timed-out') {
-    return {
-      code: 'CAIRN_ATTEMPT_TIMED_OUT',
-      message: `The attempt had no result by its deadline ${attempt.deadline ?? ''} (the item's timeout) and was stopped. Raise the item's timeout or make the work faster.`,
-      ...observed,
-    };
-  }
-  if (outcome === 'cancelled')
-    return { code: 'CAIRN_ATTEMPT_CANCELLED', message: 'The attempt was stopped because its run or item was cancelled.', ...observed };
-  if (exitCode !== null && exitCode !== 0) return { code: 'CAIRN_EXIT_NONZERO', message: `The runtime exited with code ${exitCode}.`, ...observed };
-  const what = status.reason ? `The task failed: ${status.reason}` : `The task failed without ${read === undefined ? 'a result record' : 'saying why'}`;
-  return { code: 'CAIRN_RUNTIME_FAILED', message: `${what}. Read the executor's log for the attempt.`, ...observed };
-}
 
 /** An item's stored dispatch facts (see `RunStore.dispatchFacts`). */
 type StoredItem = NonNullable<ReturnType<RunStore['dispatchFacts']>>;

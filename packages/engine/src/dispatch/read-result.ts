@@ -1,0 +1,30 @@
+import type { AttemptFailure, StorageProviderV1 } from '@cairn/core';
+import { isCairnError, parsePayload, resultKey, resultRecordSchema } from '@cairn/protocol';
+import type { AttemptRecord } from './attempt-store.ts';
+
+/** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */
+export type ResultRead =
+  | { readonly artifacts: Record<string, string>; readonly exitCode: number | null; readonly failure?: AttemptFailure }
+  | { readonly rejected: string }
+  | undefined;
+
+/**
+ * The worker's result record, when it wrote one. One that is malformed or not for this very
+ * attempt (another fencing token or manifest) is rejected — recorded, and never trusted.
+ */
+export async function readResult(
+  storage: StorageProviderV1,
+  attempt: Pick<AttemptRecord, 'executionId' | 'fencingToken' | 'manifestDigest'>,
+): Promise<ResultRead> {
+  const bytes = await storage.get(resultKey(attempt.executionId));
+  if (bytes === null) return undefined;
+  let record;
+  try {
+    record = parsePayload(resultRecordSchema, JSON.parse(new TextDecoder().decode(bytes)), `result record ${resultKey(attempt.executionId)}`);
+  } catch (error) {
+    return { rejected: `the result record is not valid: ${isCairnError(error) ? error.message : (error as Error).message}` };
+  }
+  if (record.fencingToken !== attempt.fencingToken || record.manifestDigest !== attempt.manifestDigest)
+    return { rejected: 'the result names another fencing token or manifest' };
+  return { artifacts: { ...record.artifacts }, exitCode: record.exitCode, ...(record.failure ? { failure: record.failure as AttemptFailure } : {}) };
+}
