@@ -59,8 +59,15 @@ export function addServerCommands(): void {
       // in the database decides which runs the engine.
       const lock = loaded.config.engine.state.kind === 'sqlite' ? lockDataDirectory(loaded.paths.dataDirectory) : { release: () => {} };
       // With --json, standard output is the one JSON document: the log goes to standard error.
-      const { createServerLogger } = await import('../logging/server-logger.ts');
-      const logger = createServerLogger({ level: loaded.config.server.logLevel, ...(json() ? { destination: 2, pretty: process.stderr.isTTY === true } : {}) });
+      const [{ createServerLogger }, { FileDescriptorSink }, { isatty }] = await Promise.all([
+        import('../logging/server-logger.ts'),
+        import('../logging/file-descriptor-sink.ts'),
+        import('node:tty'),
+      ]);
+      const logDescriptor = json() ? 2 : 1;
+      const logSink = new FileDescriptorSink(logDescriptor);
+      const logger = createServerLogger({ level: loaded.config.server.logLevel, destination: logSink, pretty: isatty(logDescriptor) });
+      logSink.health.onRecovered((outage) => logger.warn(outage, 'log lines were dropped while the log could not be written'));
       const [{ composeServer }, { buildHttpApi }, { isLoopback }, { hostNamesOf }] = await Promise.all([
         import('../composition/compose-server.ts'),
         import('../http/http-server.ts'),
@@ -69,7 +76,7 @@ export function addServerCommands(): void {
       ]);
       // composeServer probes the S3 seams: a bucket that would not enforce conditional writes, or an
       // anchor bucket without Object Lock, stops the server here with the probe's error and fix.
-      const composition = await composeServer(loaded, { logger }).catch((error: unknown) => {
+      const composition = await composeServer(loaded, { logger, logSink: logSink.health }).catch((error: unknown) => {
         lock.release();
         throw error;
       });
@@ -132,10 +139,11 @@ export function addServerCommands(): void {
         typeof bound === 'object' && bound !== null ? `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}` : String(bound);
       // The dashboard's address too: the page a person opens (docs/operations/dashboard.md).
       const dashboard = `${address}/dashboard/`;
-      say(
-        json()
-          ? JSON.stringify({ listening: address, dashboard })
-          : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}; dashboard at ${dashboard}); Ctrl-C stops`,
-      );
+      const announcement = json()
+        ? JSON.stringify({ listening: address, dashboard })
+        : `cairn serving ${address} (data in ${loaded.paths.dataDirectory}; dashboard at ${dashboard}); Ctrl-C stops`;
+      // Through a sink that drops what it cannot write, as the log is (and, without --json, counted
+      // with it): a full disk under standard output must not stop a server that is up.
+      (json() ? new FileDescriptorSink(1) : logSink).write(`${announcement}\n`);
     });
 }

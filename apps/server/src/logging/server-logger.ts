@@ -1,15 +1,20 @@
 import type { IncomingMessage } from 'node:http';
+import { isatty } from 'node:tty';
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
 import pinoPretty from 'pino-pretty';
+import { FileDescriptorSink } from './file-descriptor-sink.ts';
 import { redactSecretShapes } from './secret-shapes.ts';
 
 /** Options of `createServerLogger`. */
 export interface ServerLoggerOptions {
-  /** Human-readable lines instead of JSON; default: when standard output is a terminal. */
+  /** Human-readable lines instead of JSON; default: when the destination is a terminal. */
   readonly pretty?: boolean;
   /** The lowest level written; default `info`. */
   readonly level?: Level | 'silent';
-  /** Where lines go; default standard output (file descriptor 1). A number is a file descriptor. */
+  /**
+   * Where lines go; default standard output (file descriptor 1). A number is a file descriptor,
+   * written through a `FileDescriptorSink` of its own; pass one to read its health.
+   */
   readonly destination?: number | DestinationStream;
 }
 
@@ -33,19 +38,14 @@ export const redactedPaths: readonly string[] = [
  * serialised as method and path only (no query string, headers or body).
  */
 export function createServerLogger(options: ServerLoggerOptions = {}): Logger {
-  const pretty = options.pretty ?? process.stdout.isTTY === true;
   const destination = options.destination ?? 1;
+  const pretty = options.pretty ?? (typeof destination === 'number' && isatty(destination));
+  // A descriptor is written through a sink that drops what it cannot write: a full disk under the
+  // log never stops the server (docs/operations/failures.md).
+  const sink: DestinationStream = typeof destination === 'number' ? new FileDescriptorSink(destination) : destination;
   // Colour only for a terminal, and never when the user set NO_COLOR (https://no-color.org).
-  const colorize = !process.env['NO_COLOR'];
-  const sink: DestinationStream =
-    typeof destination === 'number'
-      ? pretty
-        ? pinoPretty({ destination, sync: true, colorize })
-        : pino.destination({ dest: destination, sync: true })
-      : pretty
-        ? pinoPretty({ destination, sync: true })
-        : destination;
-  const redacting: DestinationStream = { write: (line: string) => sink.write(redactSecretShapes(line)) };
+  const format = pretty ? pinoPretty.prettyFactory({ colorize: !process.env['NO_COLOR'] }) : (line: string) => line;
+  const redacting: DestinationStream = { write: (line: string) => sink.write(format(redactSecretShapes(line))) };
   return pino(
     {
       level: options.level ?? 'info',
