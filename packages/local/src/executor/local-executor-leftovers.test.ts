@@ -1,5 +1,5 @@
-// What ended attempts leave behind: work directories and per-sandbox memory cgroups, counted from
-// disk after every way an attempt ends, and leftovers of a killed server swept at start.
+// What ended attempts leave behind: work directories, per-sandbox memory cgroups and mounts,
+// counted from disk after every way an attempt ends, and leftovers of a killed server swept at start.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,7 +33,7 @@ async function exited(executor: LocalExecutor, handle: ExecutionHandle): Promise
   return status;
 }
 
-test('an attempt leaves no work directory and no memory cgroup, however it ends', { timeout: 60_000 }, async () => {
+test('an attempt leaves no work directory, no memory cgroup and no mount, however it ends', { timeout: 60_000 }, async () => {
   const world = executorWorld();
   try {
     const first = freshUid();
@@ -73,6 +73,11 @@ test('an attempt leaves no work directory and no memory cgroup, however it ends'
     expect(attemptFolders(world.workRoot)).toEqual([]);
     const cgroups = Array.from({ length: 6 }, (_, index) => join(cgroupRoot, 'cairn', String(first + index))).filter((directory) => existsSync(directory));
     expect(cgroups).toEqual([]);
+    // Nor its workspace's or its /tmp's file system (AttemptVolumes): unmounted, the loop device with it.
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((line) => line.split(' ')[4]?.startsWith(`${world.workRoot}/`));
+    expect(mounts).toEqual([]);
   } finally {
     world.cleanUp();
   }

@@ -485,8 +485,9 @@ function sweepDeadOwners(workRoot: string, logger: Logger | undefined): void {
     if (existsSync(join(workRoot, name, keptMarker))) continue;
     try {
       // Mount points are listed by their real path, which the attempts' folders were made under.
-      unmountUnder(realpathSync(join(workRoot, name)));
-      rmSync(join(workRoot, name), { recursive: true, force: true, maxRetries: 3 });
+      const folder = join(workRoot, name);
+      if (existsSync(folder)) unmountUnder(realpathSync(folder));
+      rmSync(folder, { recursive: true, force: true, maxRetries: 3 });
     } catch (error) {
       logger?.warn({ directory: join(workRoot, name), error: (error as Error).message }, 'could not remove the work folder of a server that is gone');
     }
