@@ -29,6 +29,7 @@ import { retryDecision } from './retry-decision.ts';
 import { attemptOutcome } from './attempt-outcome.ts';
 import { engineFailure, failureSummary } from './engine-failure.ts';
 import { readResult, type ResultRead } from './read-result.ts';
+import { PushedExits, type PushedExit } from './pushed-exits.ts';
 import { storageFullReason } from '../database/storage-full.ts';
 import { PureResults } from './pure-results.ts';
 import type { RevealedSecrets, SecretStore } from '../secrets/secret-store.ts';
@@ -82,29 +83,10 @@ export class Dispatcher {
   readonly #now: () => number;
   readonly #commit: GroupCommit;
   #dispatching: Promise<DispatchPass> | undefined;
-  /**
-   * Attempts this process started on executors that push exits: their exits come by themselves.
-   * Attempts started by an earlier process are not here (the push went to a listener that is
-   * gone), so reconcile keeps inspecting them.
-   */
-  readonly #pushExpected = new Set<string>();
-  /** Exits pushed before the attempt's start was recorded (an executor that finishes at once). */
-  readonly #earlyExits = new Map<string, ExecutionStatus>();
-  /**
-   * Attempts this process's pass has recorded as dispatched and is starting now (until their
-   * starts are recorded): an exit pushed for one is early, known without reading its attempt.
-   */
-  readonly #starting = new Set<string>();
+  /** Exits executors push, and where each attempt this process has a stake in stands with its own. */
+  readonly #exits: PushedExits;
   /** Records one completion in a transaction of its own (reconcile's, one attempt at a time). */
   readonly #recordInTransaction: (attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => void;
-  /** Pushed exits waiting to be recorded together. */
-  #exitBatch: { exits: PushedExit[]; done: Promise<void> } | undefined;
-  /**
-   * Pushed exits whose batch could not be written (a full disk, storage down): kept until written.
-   * Reconcile inspects attempts whose exits are pushed only now and then (see the engine's loop),
-   * so dropping one would leave its attempt running for seconds, or its task's outcome lost with it.
-   */
-  readonly #unrecordedExits = new Map<string, PushedExit>();
 
   constructor(settings: DispatcherSettings) {
     this.#settings = settings;
@@ -112,6 +94,7 @@ export class Dispatcher {
     this.#attempts = new AttemptStore(settings.database);
     this.#locks = new LockTable(settings.database);
     this.#pure = new PureResults(settings.database);
+    this.#exits = new PushedExits((exits) => this.#recordExits(exits));
     this.#recordInTransaction = settings.database.transaction((attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) =>
       this.#recordCompletion(attempt, status, read),
     );
@@ -186,8 +169,7 @@ export class Dispatcher {
       })();
       // Its exit may have been pushed already (this process started it, and failed to record the
       // start — a full disk): reconcile inspects it rather than waiting for a push that came.
-      this.#pushExpected.delete(attempt.executionId);
-      this.#earlyExits.delete(attempt.executionId);
+      this.#exits.forget(attempt.executionId);
     }
     return waiting;
   }
@@ -198,31 +180,14 @@ export class Dispatcher {
    * repeat what `inspect` already found).
    */
   async exited(executionId: string, status: ExecutionStatus): Promise<boolean> {
-    if (this.#starting.has(executionId)) {
-      if (status.state === 'exited') this.#earlyExits.set(executionId, status);
-      return false;
-    }
+    if (this.#exits.keepIfStarting(executionId, status)) return false;
     const attempt = this.#attempts.byExecutionId(executionId);
     // A task the executor no longer knows (its process died without an outcome) is lost: recorded
-    // as `inspect` would find it. An early one is left to reconcile, which inspects it once started.
-    const ended = status.state === 'exited' || (status.state === 'unknown' && attempt?.state === 'running');
-    if (!attempt || (attempt.state !== 'running' && attempt.state !== 'dispatching') || !ended) return false;
-    if (attempt.state === 'dispatching') {
-      this.#earlyExits.set(executionId, status);
-      return false;
-    }
-    // Exits that arrive together are recorded together, in one transaction (group commit). A
-    // batch that fails rejects every caller's promise, and its exits wait in #unrecordedExits.
-    this.#exitBatch ??= { exits: [], done: new Promise<void>((resolve, reject) => queueMicrotask(() => void this.#flushExits().then(resolve, reject))) };
-    this.#exitBatch.exits.push({ attempt, status });
-    await this.#exitBatch.done;
+    // as `inspect` would find it. One pushed while recovery starts its attempt is left to
+    // reconcile, which inspects the attempt once its start is recorded.
+    if (attempt?.state !== 'running' || (status.state !== 'exited' && status.state !== 'unknown')) return false;
+    await this.#exits.record({ attempt, status });
     return true;
-  }
-
-  async #flushExits(): Promise<void> {
-    const { exits } = this.#exitBatch!;
-    this.#exitBatch = undefined;
-    await this.#recordExits(exits);
   }
 
   /**
@@ -230,32 +195,22 @@ export class Dispatcher {
    * turn; it costs nothing while there are none). Throws, keeping them queued, when they still
    * cannot be written. Returns how many were written.
    */
-  async recordUnrecordedExits(): Promise<number> {
-    if (this.#unrecordedExits.size === 0) return 0;
-    const exits = [...this.#unrecordedExits.values()];
-    await this.#recordExits(exits);
-    return exits.length;
+  recordUnrecordedExits(): Promise<number> {
+    return this.#exits.recordUnrecorded();
   }
 
   /** Pushed exits not yet written (a full disk holds them back). */
   get unrecordedExits(): number {
-    return this.#unrecordedExits.size;
+    return this.#exits.unrecorded;
   }
 
-  // One transaction for the batch; on any failure nothing of it is written and every exit of it is
-  // queued for the next try (recording an exit twice is harmless: the second finds it recorded).
+  // One transaction for the batch: on any failure nothing of it is written (`PushedExits` keeps it).
   async #recordExits(exits: readonly PushedExit[]): Promise<void> {
-    try {
-      const reads = await Promise.all(exits.map(({ attempt }) => this.#readResult(attempt)));
-      // No savepoint per exit: one that fails aborts the whole batch anyway.
-      this.#settings.database.transaction(() => {
-        exits.forEach(({ attempt, status }, index) => this.#recordCompletion(attempt, status, reads[index]));
-      })();
-    } catch (error) {
-      for (const exit of exits) this.#unrecordedExits.set(exit.attempt.executionId, exit);
-      throw error;
-    }
-    for (const exit of exits) this.#unrecordedExits.delete(exit.attempt.executionId);
+    const reads = await Promise.all(exits.map(({ attempt }) => this.#readResult(attempt)));
+    // No savepoint per exit: one that fails aborts the whole batch anyway.
+    this.#settings.database.transaction(() => {
+      exits.forEach(({ attempt, status }, index) => this.#recordCompletion(attempt, status, reads[index]));
+    })();
   }
 
   /**
@@ -272,7 +227,7 @@ export class Dispatcher {
       const executor = this.#settings.executors[live.executor];
       if (!executor) continue;
       const attempt = await this.#stopIfDue(live, executor);
-      if (options.skipPushing && this.#pushExpected.has(live.executionId)) continue;
+      if (options.skipPushing && this.#exits.isAwaited(live.executionId)) continue;
       let status: ExecutionStatus;
       try {
         status = await executor.inspect(live.handle);
@@ -387,7 +342,7 @@ export class Dispatcher {
     let { ended } = round;
     // A task starts only once its dispatch is durable: a writer that loses its lease starts nothing.
     if (recorded.length > 0) await this.#commit();
-    for (const dispatch of recorded) this.#starting.add(dispatch.executionId);
+    for (const dispatch of recorded) this.#exits.starting(dispatch.executionId);
     const starts = await Promise.all(
       recorded.map(async (dispatch) => {
         try {
@@ -408,9 +363,8 @@ export class Dispatcher {
     // keeps it queued until it can be written.
     const early = await Promise.all(
       starts.flatMap((start) => {
-        const status = 'handle' in start ? this.#earlyExits.get(start.dispatch.executionId) : undefined;
+        const status = 'handle' in start ? this.#exits.takeEarly(start.dispatch.executionId) : undefined;
         if (status === undefined) return [];
-        this.#earlyExits.delete(start.dispatch.executionId);
         const { executionId, runId, itemId, hasDependents } = start.dispatch;
         return [
           this.#readResultOf(start.dispatch).then(
@@ -430,6 +384,12 @@ export class Dispatcher {
       chaining && early.some(({ hasDependents }) => hasDependents)
         ? await this.#prepareLikelyNext(early).catch(() => new Map<string, PreparedDispatch>())
         : new Map<string, PreparedDispatch>();
+    // Exits pushed while the results were read (nothing is pushed from here to the end of the
+    // transaction below, which runs at once): recorded after it, through a batch.
+    const late = recorded.flatMap(({ executionId }) => {
+      const status = this.#exits.takeEarly(executionId);
+      return status === undefined ? [] : [{ executionId, status }];
+    });
     // A start refused for a full disk (the executor could not write its own state) is not the
     // item's failure: the attempt stays dispatching, and the loop, told by the error, re-starts it
     // with the same execution id once there is room.
@@ -464,16 +424,11 @@ export class Dispatcher {
       })();
     } finally {
       // Recorded, or (the transaction failed) left dispatching for recovery to start again.
-      for (const dispatch of recorded) this.#starting.delete(dispatch.executionId);
+      for (const dispatch of recorded) this.#exits.startSettled(dispatch.executionId);
     }
     if (storageFull !== undefined) throw storageFull;
-    // Early exits whose result could not be read, and those pushed while the results were read:
-    // through a batch, as any pushed exit (which queues them if they cannot be written).
-    const late = recorded.flatMap(({ executionId }) => {
-      const status = this.#earlyExits.get(executionId);
-      this.#earlyExits.delete(executionId);
-      return status === undefined ? [] : [{ executionId, status }];
-    });
+    // Early exits whose result could not be read, and the late ones: through a batch, as any
+    // pushed exit (which keeps them if they cannot be written).
     await Promise.all([...early.filter(({ read }) => read === 'unread'), ...late].map(({ executionId, status }) => this.exited(executionId, status)));
     return { started: starts.filter((start) => 'handle' in start).length + reused, next, recorded: recordedNext };
   }
@@ -735,7 +690,7 @@ export class Dispatcher {
   #recordStart(dispatch: PreparedDispatch, handle: ExecutionHandle, { rowWritten = true } = {}): void {
     if (rowWritten) this.#attempts.started(dispatch.executionId, handle);
     this.#auditAttempt('attempt.started', dispatch, 'success', { attempt: dispatch.attempt, itemId: dispatch.itemId });
-    if (dispatch.executor.capabilities.pushesCompletions) this.#pushExpected.add(dispatch.executionId);
+    if (dispatch.executor.capabilities.pushesCompletions) this.#exits.awaitExit(dispatch.executionId);
     if (dispatch.readyAt !== null) {
       this.#settings.observer?.attemptStarted?.({
         runId: dispatch.runId,
@@ -805,7 +760,7 @@ export class Dispatcher {
     this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, isoTime(this.#now()), failure, handle);
     // A first attempt that succeeds has no earlier failure to clear: no write on the common path.
     if (failure !== null || attempt.attempt > 1) this.#runs.setFailure(attempt.runId, attempt.itemId, failure);
-    this.#pushExpected.delete(attempt.executionId);
+    this.#exits.ended(attempt.executionId);
     this.#locks.releaseAll(attempt.runId, attempt.itemId);
     this.#auditAttempt(outcome === 'lost' ? 'attempt.lost' : 'attempt.completed', attempt, outcome === 'succeeded' ? 'success' : 'failure', {
       artifacts: artifacts ?? {},
@@ -915,12 +870,6 @@ interface EarlyExit {
   readonly hasDependents: boolean;
   readonly status: ExecutionStatus;
   readonly read: ResultRead | 'unread';
-}
-
-/** An exit an executor pushed, for an attempt the engine has recorded as running. */
-interface PushedExit {
-  readonly attempt: AttemptRecord;
-  readonly status: ExecutionStatus;
 }
 
 /** A round of a pass whose dispatches are recorded, their starts still to come. */
