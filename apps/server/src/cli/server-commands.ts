@@ -68,9 +68,10 @@ export function addServerCommands(): void {
       const logSink = new FileDescriptorSink(logDescriptor);
       const logger = createServerLogger({ level: loaded.config.server.logLevel, destination: logSink, pretty: isatty(logDescriptor) });
       logSink.health.onRecovered((outage) => logger.warn(outage, 'log lines were dropped while the log could not be written'));
-      const [{ composeServer }, { buildHttpApi }, { isLoopback }, { hostNamesOf }] = await Promise.all([
+      const [{ composeServer }, { buildHttpApi }, { httpApiSettingsOf }, { isLoopback }, { hostNamesOf }] = await Promise.all([
         import('../composition/compose-server.ts'),
         import('../http/http-server.ts'),
+        import('../http/http-api-settings.ts'),
         import('../http/loopback.ts'),
         import('../http/browser-requests.ts'),
       ]);
@@ -102,14 +103,7 @@ export function addServerCommands(): void {
         );
       }
       const ms = (text: string) => parseDuration(text);
-      const app = await buildHttpApi({
-        composition,
-        host,
-        auth,
-        allowedHosts: loaded.config.server.allowedHosts,
-        logger,
-        timeouts: { idleMs: ms(timeouts.idle), headersMs: ms(timeouts.headers), requestMs: ms(timeouts.request), keepAliveMs: ms(timeouts.keepAlive) },
-      });
+      const app = await buildHttpApi({ composition, logger, ...httpApiSettingsOf(loaded.config.server) });
       composition.start();
       composition.webhookDispatcher.start();
       const stop = async () => {
