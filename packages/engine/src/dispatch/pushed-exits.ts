@@ -7,6 +7,13 @@ export interface PushedExit {
   readonly status: ExecutionStatus;
 }
 
+export interface PushedExitsSettings {
+  /** The attempt as the store has it now, to tell a running one from one that ended or is not started. */
+  readonly attemptOf: (executionId: string) => AttemptRecord | undefined;
+  /** Writes a batch of exits in one transaction; throws, writing none of them, when it cannot. */
+  readonly write: (exits: readonly PushedExit[]) => Promise<void>;
+}
+
 /** Where an attempt this process has a stake in stands with its pushed exit. */
 type ExitState =
   /**
@@ -36,29 +43,35 @@ type ExitState =
  */
 export class PushedExits {
   readonly #states = new Map<string, ExitState>();
-  /** Writes a batch of exits in one transaction; throws, writing none of them, when it cannot. */
-  readonly #write: (exits: readonly PushedExit[]) => Promise<void>;
+  readonly #attemptOf: PushedExitsSettings['attemptOf'];
+  readonly #write: PushedExitsSettings['write'];
   /** Pushed exits waiting to be recorded together. */
   #batch: { exits: PushedExit[]; done: Promise<void> } | undefined;
 
-  constructor(write: (exits: readonly PushedExit[]) => Promise<void>) {
+  constructor({ attemptOf, write }: PushedExitsSettings) {
+    this.#attemptOf = attemptOf;
     this.#write = write;
+  }
+
+  /**
+   * An exit an executor pushed: recorded with the others pushed in the same tick, and true once it
+   * is. False, with nothing written, for an exit kept for the pass starting its attempt, and for
+   * one of an attempt not running (unknown, finished, or being started by recovery).
+   */
+  async pushed(executionId: string, status: ExecutionStatus): Promise<boolean> {
+    if (this.#keepIfStarting(executionId, status)) return false;
+    const attempt = this.#attemptOf(executionId);
+    // A task the executor no longer knows (its process died without an outcome) is lost: recorded
+    // as `inspect` would find it. One pushed while recovery starts its attempt is left to
+    // reconcile, which inspects the attempt once its start is recorded.
+    if (attempt?.state !== 'running' || (status.state !== 'exited' && status.state !== 'unknown')) return false;
+    await this.#record({ attempt, status });
+    return true;
   }
 
   /** A dispatch pass recorded the attempt's dispatch and is starting it now. */
   starting(executionId: string): void {
     this.#states.set(executionId, { state: 'starting', early: undefined });
-  }
-
-  /**
-   * True when the attempt is being started by a pass, which then keeps the exit for it if the task
-   * exited. One that says the executor does not know the task is not kept: reconcile inspects the
-   * attempt once its start is recorded.
-   */
-  keepIfStarting(executionId: string, status: ExecutionStatus): boolean {
-    if (this.#states.get(executionId)?.state !== 'starting') return false;
-    if (status.state === 'exited') this.#states.set(executionId, { state: 'starting', early: status });
-    return true;
   }
 
   /** The exit pushed for an attempt being started, if one was, taken by the pass starting it. */
@@ -99,10 +112,20 @@ export class PushedExits {
   }
 
   /**
-   * Records a pushed exit with the others pushed in the same tick. A batch that fails rejects
-   * every caller's promise, and its exits are kept, unrecorded, until `recordUnrecorded` writes them.
+   * True when the attempt is being started by a pass, which then keeps the exit for it if the task
+   * exited. One that says the executor does not know the task is not kept: reconcile inspects the
+   * attempt once its start is recorded.
    */
-  record(exit: PushedExit): Promise<void> {
+  #keepIfStarting(executionId: string, status: ExecutionStatus): boolean {
+    if (this.#states.get(executionId)?.state !== 'starting') return false;
+    if (status.state === 'exited') this.#states.set(executionId, { state: 'starting', early: status });
+    return true;
+  }
+
+  // Exits that arrive together are recorded together, in one transaction (group commit). A batch
+  // that fails rejects every caller's promise, and its exits are kept, unrecorded, until
+  // `recordUnrecorded` writes them.
+  #record(exit: PushedExit): Promise<void> {
     this.#batch ??= { exits: [], done: new Promise<void>((resolve, reject) => queueMicrotask(() => void this.#flush().then(resolve, reject))) };
     this.#batch.exits.push(exit);
     return this.#batch.done;

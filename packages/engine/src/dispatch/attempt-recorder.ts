@@ -1,0 +1,266 @@
+import type { AttemptFailure, ExecutionHandle, ExecutionStatus, ItemSpec, JsonObject } from '@cairn/core';
+import { isCairnError } from '@cairn/protocol';
+import { engineActor } from '../engine-actor.ts';
+import { isoTime } from '../iso-time.ts';
+import type { RunStore } from '../state/run-store.ts';
+import type { AttemptRecord, AttemptStore } from './attempt-store.ts';
+import { attemptOutcome } from './attempt-outcome.ts';
+import type { DispatchContext } from './dispatch-context.ts';
+import type { DispatcherSettings } from './dispatcher-settings.ts';
+import { engineFailure, failureSummary } from './engine-failure.ts';
+import type { LockTable } from './lock-table.ts';
+import type { PreparedDispatch } from './prepared-dispatch.ts';
+import type { PureResults } from './pure-results.ts';
+import type { PushedExit, PushedExits } from './pushed-exits.ts';
+import { readResult, type ResultRead } from './read-result.ts';
+import { retryDecision } from './retry-decision.ts';
+import { retryDelay } from './retry-delay.ts';
+
+/**
+ * Writes what happens to attempts — dispatched, started, failed to start, asked to stop, ended —
+ * each with its audit entry, in the caller's transaction unless said otherwise. An ended attempt
+ * is recorded as `attemptOutcome` decides, and its item finished or retried as `retryDecision`
+ * does.
+ */
+export class AttemptRecorder {
+  readonly #settings: DispatcherSettings;
+  readonly #runs: RunStore;
+  readonly #attempts: AttemptStore;
+  readonly #locks: LockTable;
+  readonly #pure: PureResults;
+  readonly #now: () => number;
+  readonly #exits: PushedExits;
+  /** Records one completion in a transaction of its own (reconcile's, one attempt at a time). */
+  readonly #recordInTransaction: (attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => void;
+
+  constructor({ settings, runs, attempts, locks, pure, now }: DispatchContext, exits: PushedExits) {
+    this.#settings = settings;
+    this.#runs = runs;
+    this.#attempts = attempts;
+    this.#locks = locks;
+    this.#pure = pure;
+    this.#now = now;
+    this.#exits = exits;
+    this.#recordInTransaction = settings.database.transaction((attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) =>
+      this.recordCompletion(attempt, status, read),
+    );
+  }
+
+  /**
+   * Records one dispatch inside the pass's transaction: false, with nothing written, when another
+   * pass or a cancel moved the item first or its locks were taken. Both are checked before
+   * anything is written, so no savepoint is needed (one per dispatch cost more than the dispatch);
+   * any other failure aborts the pass's transaction.
+   */
+  recordDispatch(dispatch: PreparedDispatch): boolean {
+    const { runId, itemId, attempt, executionId, manifestDigest } = dispatch;
+    if (!dispatch.locks.every((lock) => this.#locks.available(lock))) return false;
+    if (!this.#settings.machine.startItemIfStartable(runId, itemId)) return false;
+    // Available a moment ago, in this same transaction: taken now.
+    if (!this.#locks.acquireAll(runId, itemId, dispatch.locks)) throw new Error(`the locks of ${executionId} were available and are not`);
+    const now = this.#now();
+    this.#attempts.insert({
+      runId,
+      itemId,
+      attempt,
+      fencingToken: attempt,
+      executionId,
+      executor: dispatch.executorName,
+      manifestDigest,
+      dispatchedAt: isoTime(now),
+      // Not isoTime: on this path, once a dispatch, it would push now out of its memory.
+      deadline: new Date(now + dispatch.timeoutMs + (this.#settings.timeoutGraceMs ?? 0)).toISOString(),
+      queue: dispatch.queue,
+      inputDigest: dispatch.inputDigest,
+      lockWait: dispatch.lockWait,
+    });
+    // The wait is the attempt's now; a later retry's wait is its own.
+    if (dispatch.lockWait !== null) this.#runs.endLockWait(runId, itemId);
+    // Secrets are audited by name and version, never by value.
+    this.#auditAttempt('attempt.dispatched', dispatch, 'success', {
+      attempt: dispatch.attempt,
+      itemId: dispatch.itemId,
+      manifestDigest,
+      ...(dispatch.secretVersions ? { secrets: dispatch.secretVersions } : {}),
+    });
+    return true;
+  }
+
+  /**
+   * Records a started attempt's handle. `rowWritten: false`: the attempt's end is recorded in the
+   * same transaction, and writes its row (state and handle) then.
+   */
+  recordStart(dispatch: PreparedDispatch, handle: ExecutionHandle, { rowWritten = true } = {}): void {
+    if (rowWritten) this.#attempts.started(dispatch.executionId, handle);
+    this.#auditAttempt('attempt.started', dispatch, 'success', { attempt: dispatch.attempt, itemId: dispatch.itemId });
+    if (dispatch.executor.capabilities.pushesCompletions) this.#exits.awaitExit(dispatch.executionId);
+    if (dispatch.readyAt !== null) {
+      this.#settings.observer?.attemptStarted?.({
+        runId: dispatch.runId,
+        itemId: dispatch.itemId,
+        executor: dispatch.executorName,
+        queue: dispatch.queue,
+        waitMs: this.#now() - Date.parse(dispatch.readyAt),
+      });
+    }
+  }
+
+  /** Records a start the executor refused (or that could not be tried): the attempt and its item fail. */
+  recordStartFailure(
+    dispatch: { readonly runId: string; readonly itemId: string; readonly attempt: number; readonly executionId: string },
+    error: unknown,
+  ): void {
+    const { runId, itemId, executionId } = dispatch;
+    const reason = isCairnError(error) ? `${error.code}: ${error.message}` : String(error);
+    const failure = isCairnError(error)
+      ? engineFailure(error.code, error.message)
+      : engineFailure('CAIRN_EXECUTOR_START_FAILED', `The executor could not start the task: ${String(error)}`);
+    this.#attempts.finished(executionId, 'failed', null, null, isoTime(this.#now()), failure);
+    this.#runs.setFailure(runId, itemId, failure);
+    this.#locks.releaseAll(runId, itemId);
+    this.#auditAttempt('attempt.completed', dispatch, 'failure', {
+      artifacts: {},
+      attempt: dispatch.attempt,
+      failure: failureSummary(failure),
+      itemId,
+      outcome: 'failed',
+      reason,
+    });
+    this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { failure: failureSummary(failure) });
+  }
+
+  /** Records an attempt that ended, with what its worker reported, in a transaction of its own. */
+  async recordEnd(attempt: AttemptRecord, status: ExecutionStatus): Promise<void> {
+    this.#recordInTransaction(attempt, status, await readResult(this.#settings.storage, attempt));
+  }
+
+  /**
+   * Records the ends of a batch of pushed exits, with what their workers reported, in one
+   * transaction: on any failure nothing of it is written (`PushedExits` keeps them for a retry).
+   */
+  async recordEnds(exits: readonly PushedExit[]): Promise<void> {
+    const reads = await Promise.all(exits.map(({ attempt }) => readResult(this.#settings.storage, attempt)));
+    // No savepoint per exit: one that fails aborts the whole batch anyway.
+    this.#settings.database.transaction(() => {
+      exits.forEach(({ attempt, status }, index) => this.recordCompletion(attempt, status, reads[index]));
+    })();
+  }
+
+  /**
+   * Records an ended attempt; callers run it in a transaction or savepoint of its own. `current`:
+   * the caller read `attempt` in this same transaction, live (it is not read again); `handle`: its
+   * start was recorded in this transaction too, and left the row (state, handle) to this write.
+   */
+  recordCompletion(
+    attempt: AttemptRecord,
+    status: ExecutionStatus,
+    read: ResultRead,
+    { current = false, handle }: { readonly current?: boolean; readonly handle?: ExecutionHandle } = {},
+  ): void {
+    // A pushed exit and the reconcile loop may both get here: the first one records it.
+    if (!current && this.#attempts.byExecutionId(attempt.executionId)?.state !== 'running') return;
+    const ended = attemptOutcome({ status, read, stopReason: attempt.stopReason, deadline: attempt.deadline });
+    const { outcome, exitCode, artifacts, failure, rejected, lostCause } = ended;
+    if (rejected !== undefined) {
+      this.#auditAttempt('attempt.result-rejected', attempt, 'denied', { attempt: attempt.attempt, itemId: attempt.itemId, reason: rejected });
+    }
+    this.#attempts.finished(attempt.executionId, outcome, exitCode, artifacts, isoTime(this.#now()), failure, handle);
+    // A first attempt that succeeds has no earlier failure to clear: no write on the common path.
+    if (failure !== null || attempt.attempt > 1) this.#runs.setFailure(attempt.runId, attempt.itemId, failure);
+    this.#exits.ended(attempt.executionId);
+    this.#locks.releaseAll(attempt.runId, attempt.itemId);
+    this.#auditAttempt(outcome === 'lost' ? 'attempt.lost' : 'attempt.completed', attempt, outcome === 'succeeded' ? 'success' : 'failure', {
+      artifacts: artifacts ?? {},
+      attempt: attempt.attempt,
+      ...(lostCause ? { cause: lostCause } : {}),
+      exitCode,
+      ...(failure ? { failure: failureSummary(failure) } : {}),
+      itemId: attempt.itemId,
+      outcome,
+    });
+    this.#settings.observer?.attemptEnded?.({
+      runId: attempt.runId,
+      itemId: attempt.itemId,
+      executor: attempt.executor,
+      outcome,
+      durationMs: this.#now() - Date.parse(attempt.dispatchedAt),
+    });
+    if (ended.outcome === 'succeeded') {
+      if (attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, isoTime(this.#now()));
+      // A success's artifacts are written with its state, in one statement.
+      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'succeeded', engineActor, {}, artifacts ?? {});
+    } else if (ended.outcome === 'cancelled') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'cancelled');
+    else this.#failOrRetry(attempt, ended.outcome, ended.failure);
+  }
+
+  /** Records, in the caller's transaction, the start of an attempt recovery started again. */
+  recordRecoveredStart(attempt: AttemptRecord, handle: ExecutionHandle): void {
+    this.#attempts.started(attempt.executionId, handle);
+    this.#auditAttempt('attempt.started', attempt, 'success', { attempt: attempt.attempt, itemId: attempt.itemId, recovered: true });
+  }
+
+  /**
+   * Records, in the caller's transaction, that the executor was asked to stop the attempt, and
+   * why: `attempt` as it was before the stop was requested (whose own stop reason, if any, came
+   * from a cancel of its item).
+   */
+  recordStopSent(attempt: AttemptRecord, stopReason: 'timeout' | 'cancel'): void {
+    this.#attempts.markStopSent(attempt.executionId);
+    this.#auditAttempt('attempt.cancelled', attempt, 'success', {
+      attempt: attempt.attempt,
+      itemId: attempt.itemId,
+      reason:
+        stopReason === 'timeout'
+          ? `no result by its deadline ${attempt.deadline}`
+          : attempt.stopReason === 'cancel'
+            ? 'the item is being cancelled'
+            : 'its run is being cancelled',
+    });
+  }
+
+  /**
+   * Audits something that happened to an attempt, by the engine, in the caller's transaction.
+   * `data` names the attempt (its number and item) and is written by each caller with its members
+   * in code-unit order, as canonical JSON writes them: the entry's text is then written as it
+   * stands, without a sorted copy of its data or a spread to add the attempt's fields (both cost the
+   * fan-out's hot path).
+   */
+  #auditAttempt(
+    action: 'attempt.dispatched' | 'attempt.started' | 'attempt.completed' | 'attempt.lost' | 'attempt.cancelled' | 'attempt.result-rejected',
+    attempt: { readonly runId: string; readonly executionId: string },
+    outcome: 'success' | 'failure' | 'denied',
+    data: AttemptEntryData,
+  ): void {
+    this.#settings.audit.append({ actor: engineActor, action, entity: { kind: 'attempt', id: attempt.executionId }, outcome, runId: attempt.runId, data });
+  }
+
+  // Fails the item or retries it, as `retryDecision` says.
+  #failOrRetry(attempt: AttemptRecord, outcome: 'failed' | 'timed-out' | 'lost', failure: AttemptFailure): void {
+    const { runId, itemId } = attempt;
+    const spec = JSON.parse(this.#runs.itemSpec(runId, itemId)!.spec) as ItemSpec;
+    const decision = retryDecision({
+      outcome,
+      attempt: attempt.attempt,
+      spec,
+      runCancelling: Boolean(this.#settings.machine.run(runId)?.cancelRequestedBy),
+      lostBefore: this.#attempts.lostBefore(runId, itemId, attempt.attempt),
+    });
+    if (decision.next === 'fail') {
+      const data = decision.reason === undefined ? {} : { reason: decision.reason };
+      this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { ...data, failure: failureSummary(failure) });
+    } else if (decision.next === 'rerun') {
+      this.#settings.machine.retryItem(runId, itemId, this.#now(), {
+        attempt: attempt.attempt,
+        outcome,
+        onLost: 'retry',
+        lostRerunsLeft: decision.lostRerunsLeft,
+      });
+    } else {
+      const delay = retryDelay(decision.failures, spec.retry?.backoff, this.#settings.random);
+      this.#settings.machine.retryItem(runId, itemId, this.#now() + delay, { attempt: attempt.attempt, outcome, attemptsLeft: decision.attemptsLeft });
+    }
+  }
+}
+
+/** An attempt's audit data: its number and item, and what the entry adds (`#auditAttempt`). */
+type AttemptEntryData = JsonObject & { readonly attempt: number; readonly itemId: string };

@@ -1,0 +1,21 @@
+import type { PureResults } from './pure-results.ts';
+import type { AttemptStore } from './attempt-store.ts';
+import type { DispatcherSettings } from './dispatcher-settings.ts';
+import type { LockTable } from './lock-table.ts';
+import type { RunStore } from '../state/run-store.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+
+/**
+ * What the dispatcher's parts (the pass, the reconciler, the drafter, the recorder) share: its
+ * settings, with `now` and `commit` defaulted, and one instance of each store over its database,
+ * so their prepared statements are prepared once.
+ */
+export interface DispatchContext {
+  readonly settings: DispatcherSettings;
+  readonly now: () => number;
+  readonly commit: GroupCommit;
+  readonly runs: RunStore;
+  readonly attempts: AttemptStore;
+  readonly locks: LockTable;
+  readonly pure: PureResults;
+}

@@ -1,0 +1,34 @@
+import type { ExecutorV1, SignerV1, StorageProviderV1 } from '@cairn/core';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { EngineDatabase } from '../database/engine-database.ts';
+import type { EngineObserver } from '../engine-observer.ts';
+import type { SecretStore } from '../secrets/secret-store.ts';
+import type { RunStateMachine } from '../state/run-state-machine.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+
+export interface DispatcherSettings {
+  readonly database: EngineDatabase;
+  readonly audit: AuditLog;
+  readonly machine: RunStateMachine;
+  /** Executors by the name items use (`executor:` in the spec). */
+  readonly executors: Readonly<Record<string, ExecutorV1>>;
+  /** Where manifests are stored (by digest) and workers write results. */
+  readonly storage: StorageProviderV1;
+  /** Signs dispatch manifests. */
+  readonly signer: SignerV1;
+  /** Attempts live at once across all runs; default 16. */
+  readonly concurrency?: number;
+  /** Named queues and how many of their items may run at once (items name one with `queue:`). */
+  readonly queues?: Readonly<Record<string, { readonly concurrency: number }>>;
+  /** How long past an item's timeout its attempt's deadline is (the engine's `timeoutGraceMs`); default 0. */
+  readonly timeoutGraceMs?: number;
+  readonly now?: () => number;
+  /** Source of retry jitter; `Math.random` by default (tests inject one). */
+  readonly random?: () => number;
+  /** Where the secrets items name are kept; without it, an item naming a secret fails. */
+  readonly secrets?: SecretStore;
+  /** Makes what was written durable before a task is started or stopped (ADR 0023). */
+  readonly commit?: GroupCommit;
+  /** Told when attempts start (dispatch latency), for metrics. */
+  readonly observer?: EngineObserver;
+}

@@ -1,0 +1,33 @@
+import type { Digest, DispatchManifest, ExecutorV1 } from '@cairn/core';
+import type { LockWait } from './attempt-store.ts';
+import type { HeldLock } from './lock-table.ts';
+
+/** An attempt ready to record: its manifest is signed and stored. */
+export interface PreparedDispatch {
+  readonly runId: string;
+  readonly itemId: string;
+  readonly attempt: number;
+  readonly executionId: string;
+  readonly executor: ExecutorV1;
+  readonly executorName: string;
+  readonly locks: readonly HeldLock[];
+  readonly manifestDigest: Digest;
+  readonly timeoutMs: number;
+  readonly queue: string | null;
+  /** When the item became ready, for dispatch latency. */
+  readonly readyAt: string | null;
+  /** Its wait for locks before this dispatch, if it had one. */
+  readonly lockWait: LockWait | null;
+  /** A pure item's input digest, under which its success is recorded for reuse. */
+  readonly inputDigest: string | null;
+  /** Whether another item depends on it (only then may its quick end make one ready to guess at). */
+  readonly hasDependents: boolean;
+  /** Decrypted secret values, handed to the executor and then dropped; never stored. */
+  readonly secrets?: Readonly<Record<string, string>>;
+  readonly secretVersions?: Readonly<Record<string, number>>;
+}
+
+/** An attempt whose manifest is drafted, not yet signed. */
+export interface DraftedDispatch extends Omit<PreparedDispatch, 'manifestDigest'> {
+  readonly manifest: DispatchManifest;
+}
