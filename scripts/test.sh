@@ -22,6 +22,9 @@ step() {
 
 step "format (prettier --check: pnpm format fixes it)" pnpm exec prettier --check --log-level warn .
 step "type-check (tsc -b)" pnpm exec tsc -b
+# A few rules that catch real bugs (floating and misused promises, awaiting what is not a promise,
+# unused code), with the types: .oxlintrc.json.
+step "lint (oxlint --type-aware: pnpm lint)" pnpm lint
 step "package lint (publint, attw)" node scripts/lint-packages.mjs
 # The tests' S3 server (a one-node Ceph cluster with radosgw on loopback), started once for every project.
 step "S3 test server (scripts/radosgw.sh)" bash scripts/radosgw.sh start

@@ -58,7 +58,7 @@ export function SchedulesPage({
       const lastRuns = await Promise.all(
         schedules.map((schedule) =>
           schedule.lastRunId === null
-            ? null
+            ? Promise.resolve(null)
             : api.json<RunSummary>(`/v1/runs/${encodeURIComponent(schedule.lastRunId)}`).catch((failure: unknown) => {
                 // A run that cannot be read leaves its cells empty; a revoked token still signs out.
                 if (failure instanceof ApiError && failure.status === 401) throw failure;

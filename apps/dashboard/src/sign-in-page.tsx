@@ -36,7 +36,7 @@ export function SignInPage({
     <main class="sign-in">
       <h1>Cairn</h1>
       {notice && <p class="notice">{notice}</p>}
-      <form onSubmit={submit}>
+      <form onSubmit={(event) => void submit(event)}>
         <label for="token">Bearer token</label>
         <input
           id="token"

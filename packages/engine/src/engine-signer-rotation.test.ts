@@ -49,7 +49,7 @@ test('a previous signer that fails mid-handover is retried: the rotation complet
     return engine;
   };
   try {
-    const first = await engineWith(a);
+    const first = engineWith(a);
     first.start();
     await first.waitForRun(
       first.submit({ version: 1, name: 'one', items: [{ id: 'one', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana }).runId,
@@ -58,7 +58,7 @@ test('a previous signer that fails mid-handover is retried: the rotation complet
 
     // Asked directly: the signer's failure comes through as itself, and a second ask completes.
     const failures = { count: 1 };
-    const asked = await engineWith(b, flaky(a, failures));
+    const asked = engineWith(b, flaky(a, failures));
     const failed = await asked.checkSigner().catch((error: unknown) => error);
     expect(isCairnError(failed, 'CAIRN_SIGNER_FAILED')).toBe(true);
     expect(await asked.checkSigner()).toMatchObject({ rotated: true, keyId: await b.keyId(), fromKeyId: await a.keyId() });

@@ -115,7 +115,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   // writes enforced), an anchor that can be rewritten (Object Lock on), or a KMS key it cannot
   // use (a checkpoint it could not sign, a secret it could not decrypt, found only mid-run).
   if (options.probe !== false) {
-    await Promise.all([storage, ...anchors].map((seam) => probeOf(seam)?.()));
+    await Promise.all([storage, ...anchors].map(async (seam) => probeOf(seam)?.()));
     await Promise.all([
       refuseFailedKeyProbe(signer, 'config.signer'),
       refuseFailedKeyProbe(cipher, 'config.cipher'),

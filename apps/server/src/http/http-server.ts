@@ -206,7 +206,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     try {
       if (isRunSpec(request)) return done(null, decodeRunSpec(body as Buffer, 'the request body'));
-      defaultJsonParser(request, (body as Buffer).toString('utf8'), done);
+      void defaultJsonParser(request, (body as Buffer).toString('utf8'), done);
     } catch (error) {
       done(error as Error, undefined);
     }

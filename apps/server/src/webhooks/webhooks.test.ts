@@ -42,13 +42,14 @@ async function receiver(
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', async () => {
+    request.on('end', () => {
       const entry = { path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') };
       received.push(entry);
-      const status = await answer(entry, received);
-      if (status === undefined) return;
-      response.statusCode = status;
-      response.end();
+      void Promise.resolve(answer(entry, received)).then((status) => {
+        if (status === undefined) return;
+        response.statusCode = status;
+        response.end();
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));

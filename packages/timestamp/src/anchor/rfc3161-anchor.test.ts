@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readTimestampTokenInfo, verifyTimestampToken } from '@cairn/audit';
 import type { AnchorCheckpoint } from '@cairn/core';
@@ -190,13 +190,7 @@ describe('the RFC 3161 anchor against OpenSSL ts -reply on loopback', () => {
         response.end('who are you?');
         return;
       }
-      const parts: Buffer[] = [];
-      request.on('data', (part: Buffer) => parts.push(part));
-      request.on('end', async () => {
-        const answer = await fetch(tsa.url, { method: 'POST', headers: { 'content-type': 'application/timestamp-query' }, body: Buffer.concat(parts) });
-        response.writeHead(200, { 'content-type': 'application/timestamp-reply' });
-        response.end(Buffer.from(await answer.arrayBuffer()));
-      });
+      relayToTsa(request, response, 'application/timestamp-reply');
     });
     await new Promise<void>((resolve) => guarded.listen(0, '127.0.0.1', resolve));
     const port = (guarded.address() as AddressInfo).port;
@@ -213,15 +207,7 @@ describe('the RFC 3161 anchor against OpenSSL ts -reply on loopback', () => {
   });
 
   test("a reply under the drafts' media type application/timestamp-response is read like any other", async () => {
-    const relay = createServer((request, response) => {
-      const parts: Buffer[] = [];
-      request.on('data', (part: Buffer) => parts.push(part));
-      request.on('end', async () => {
-        const answer = await fetch(tsa.url, { method: 'POST', headers: { 'content-type': 'application/timestamp-query' }, body: Buffer.concat(parts) });
-        response.writeHead(200, { 'content-type': 'application/timestamp-response' });
-        response.end(Buffer.from(await answer.arrayBuffer()));
-      });
-    });
+    const relay = createServer((request, response) => relayToTsa(request, response, 'application/timestamp-response'));
     await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
     try {
       const anchor = createRfc3161Anchor({ url: `http://127.0.0.1:${(relay.address() as AddressInfo).port}/`, trustedCertificate: tsa.certificate });
@@ -261,3 +247,14 @@ describe('the RFC 3161 anchor against OpenSSL ts -reply on loopback', () => {
     );
   });
 });
+
+/** Hands a request's body on to the test TSA and answers with its reply, under `contentType`. */
+function relayToTsa(request: IncomingMessage, response: ServerResponse, contentType: string): void {
+  const parts: Buffer[] = [];
+  request.on('data', (part: Buffer) => parts.push(part));
+  request.on('end', () => {
+    void fetch(tsa.url, { method: 'POST', headers: { 'content-type': 'application/timestamp-query' }, body: Buffer.concat(parts) })
+      .then((answer) => answer.arrayBuffer())
+      .then((reply) => response.writeHead(200, { 'content-type': contentType }).end(Buffer.from(reply)));
+  });
+}

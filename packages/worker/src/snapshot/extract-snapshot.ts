@@ -29,7 +29,7 @@ export async function extractSnapshot(bytes: Uint8Array, directory: string, what
             ? writeFile(join(directory, member.path), member.content, { flag: 'wx', mode: member.executable ? 0o755 : 0o644 })
             : member.kind === 'symlink'
               ? symlink(member.target, join(directory, member.path))
-              : undefined,
+              : Promise.resolve(),
         ),
     );
   }

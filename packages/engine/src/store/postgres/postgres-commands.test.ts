@@ -58,7 +58,9 @@ function serveSubmits(writer: PostgresWriter) {
     }
   };
   const ready = writer.load(copy, capture).then(() => {
-    writer.onCommandsPending(() => (turn = turn.then(work)));
+    writer.onCommandsPending(() => {
+      turn = turn.then(work);
+    });
     turn = turn.then(work);
   });
   return { ready, seen };
@@ -197,10 +199,13 @@ describe('commands from replicas', () => {
   it('keeps an error that is not a CairnError as CAIRN_INTERNAL with its message', async () => {
     const { database, sender } = await setUp();
     const writer = await writerOf(database);
-    writer.onCommandsPending(async () => {
-      for (const command of await writer.takeCommands(10))
-        await writer.commit({ tables: [], capturedWrites: 0 }, [{ id: command.id, ok: false, error: new Error('disk on fire') as CairnError }]);
-    });
+    writer.onCommandsPending(
+      () =>
+        void (async () => {
+          for (const command of await writer.takeCommands(10))
+            await writer.commit({ tables: [], capturedWrites: 0 }, [{ id: command.id, ok: false, error: new Error('disk on fire') as CairnError }]);
+        })(),
+    );
     const error = await sender.send('remove-schedule', { scheduleId: 'nightly' }).catch((caught: unknown) => caught);
     expect(isCairnError(error, 'CAIRN_INTERNAL')).toBe(true);
     expect((error as Error).message).toContain('disk on fire');
