@@ -4,7 +4,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PostgresStateSettings } from '@cairn/engine/internals';
+import type { PostgresStateSettings } from '@cairn/engine';
 import pg from 'pg';
 import { freeLoopbackPort } from './free-loopback-port.ts';
 

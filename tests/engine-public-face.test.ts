@@ -1,5 +1,5 @@
 // @cairn/engine's root entry is what a library consumer composes an engine with; its building
-// blocks are in @cairn/engine/internals (issue 12). The list is pinned: a new public name is a
+// blocks are in @cairn/engine/internals. The list is pinned: a new public name is a
 // conscious choice, made here and in a changeset.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -10,12 +10,17 @@ const engineDirectory = join(repositoryRoot, 'packages', 'engine');
 
 const publicValues = [
   'createEngine',
+  'createEngineHost',
   'Engine',
+  'EngineHost',
+  'engineHostSettingsSchema',
+  'engineStateSettingsSchema',
   'engineNodeFlags',
   'engineSettingsSchema',
   'eventOfEntry',
   'isRunCursor',
   'isRunListTime',
+  'postgresStateSettingsSchema',
   'runListLimits',
   'VERSION',
 ];
@@ -28,6 +33,7 @@ const publicTypes = [
   'EngineDatabase',
   'EngineEventsOptions',
   'EngineHealth',
+  'EngineHostSettings',
   'EngineMetrics',
   'EngineObserver',
   'EngineService',
@@ -37,8 +43,10 @@ const publicTypes = [
   'HostAuditWriter',
   'ItemAttemptRecord',
   'ItemRecord',
+  'LeaderTask',
   'LockWait',
   'OverlapPolicy',
+  'PostgresStateSettings',
   'RunListOptions',
   'RunPage',
   'RunRecord',
@@ -113,4 +121,10 @@ test('@cairn/engine/internals holds the rest, without repeating a public name, a
     .filter(([name]) => !internalNames.has(name))
     .map(([name, files]) => `${name} (${files.join(', ')})`);
   expect(unknown).toEqual([]);
+});
+
+test('a server hosts the engine through the root entry (createEngineHost): its composition imports nothing from @cairn/engine/internals', () => {
+  const composition = join(repositoryRoot, 'apps', 'server', 'src', 'composition');
+  const importing = readdirSync(composition).filter((name) => readFileSync(join(composition, name), 'utf8').includes('@cairn/engine/internals'));
+  expect(importing).toEqual([]);
 });

@@ -3,6 +3,10 @@
 // `@cairn/engine/internals`; tests/engine-public-face.test.ts pins this list.
 export { createEngine, Engine, engineSettingsSchema } from './engine.ts';
 export type { EngineSettings } from './engine.ts';
+export { createEngineHost, EngineHost, engineHostSettingsSchema, engineStateSettingsSchema } from './host/engine-host.ts';
+export type { EngineHostSettings, LeaderTask } from './host/engine-host.ts';
+export { postgresStateSettingsSchema } from './store/postgres/postgres-settings.ts';
+export type { PostgresStateSettings } from './store/postgres/postgres-settings.ts';
 export type { EngineDatabase, EngineStatement, EngineTransaction } from './database/engine-database.ts';
 export type { EngineObserver } from './engine-observer.ts';
 export type { EngineHealth } from './engine-health.ts';

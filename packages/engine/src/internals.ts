@@ -39,9 +39,8 @@ export {
   defaultPostgresLockKey,
   describePostgresTarget,
   parsePostgresStateSettings,
-  postgresStateSettingsSchema,
 } from './store/postgres/postgres-settings.ts';
-export type { PostgresConnectionPurpose, PostgresStateSettings, ResolvedPostgresStateSettings } from './store/postgres/postgres-settings.ts';
+export type { PostgresConnectionPurpose, ResolvedPostgresStateSettings } from './store/postgres/postgres-settings.ts';
 export { migratePostgresSchema, postgresMigrations, postgresOnlyTables, quotedSchema } from './store/postgres/postgres-schema.ts';
 export { isPostgresUnavailable, postgresUnavailable } from './store/postgres/postgres-unavailable.ts';
 export type { PostgresMigration, PostgresMigrationLedger } from './store/postgres/postgres-schema.ts';

@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { CairnError } from '@cairn/protocol';
 import type { AuditAnchorV1, AuthorizerV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { TokenAuthorizer } from '../auth/token-authorizer.ts';
@@ -8,7 +7,6 @@ import type { TokenStore } from '../auth/token-store.ts';
 import type { LogSinkHealth } from '../logging/log-sink-health.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
 import type { Engine, EngineObserver, EngineService, EngineSettings, SignerTakeOver } from '@cairn/engine';
-import type { PostgresStateSettings } from '@cairn/engine/internals';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { agentRuntimeSettings } from './agent-runtime-settings.ts';
 import { buildSeam, seamFactories } from './seam-factories.ts';
@@ -94,7 +92,7 @@ export interface ComposeServerOptions {
  */
 export async function composeServer(loaded: LoadedServerConfig, options: ComposeServerOptions = {}): Promise<ServerComposition> {
   const { config, paths } = loaded;
-  const { createEngine } = await import('@cairn/engine');
+  const { createEngineHost } = await import('@cairn/engine');
   const context = { loaded, ...(options.logger ? { logger: options.logger } : {}) };
   const storage = await buildSeam(seamFactories.storage, config.storage, { ...context, where: 'config.storage' });
   const signer = await buildSeam(seamFactories.signer, config.signer, { ...context, where: 'config.signer' });
@@ -163,10 +161,8 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     checkpoints: { origin: config.engine.origin },
     ...(options.logger ? { logger: options.logger } : {}),
   };
-  const running =
-    config.engine.state.kind === 'postgres'
-      ? await replicaOfPostgres(config.engine.state, engineSettings, cipher, options.logger)
-      : engineOfSqlite(createEngine({ ...engineSettings, database: paths.database }));
+  const state = config.engine.state;
+  const running = await createEngineHost({ state: state.kind === 'postgres' ? state : { kind: 'sqlite', path: paths.database }, engine: engineSettings });
   const { service } = running;
   metrics.watch(service);
   if (options.logSink) metrics.watchLogSink(options.logSink);
@@ -185,7 +181,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     ...options.webhooks,
     ...(options.logger ? { logger: options.logger } : {}),
   });
-  const dispatcher = running.whileLeading ? running.whileLeading(webhookDispatcher) : webhookDispatcher;
+  const dispatcher = running.whileLeading(webhookDispatcher);
   const close = async () => {
     // The dispatcher reads the engine's database: it stops first.
     await dispatcher.stop();
@@ -195,11 +191,11 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   };
   return {
     get engine() {
-      return running.engine();
+      return running.engine;
     },
     service,
-    start: running.start,
-    checkSigner: running.checkSigner,
+    start: () => running.start(),
+    checkSigner: () => running.checkSigner(),
     storage,
     signer,
     cipher,
@@ -243,81 +239,6 @@ async function serverStores(
     throw error;
   }
   return { tokens, webhookStore: new PostgresWebhookStore(database), closeStores: () => database.close() };
-}
-
-/** How a server runs its engine, whichever state store it is on. */
-interface RunningEngine {
-  /** The engine this process runs now (always with SQLite; while this replica leads with PostgreSQL). */
-  engine(): Engine;
-  readonly service: EngineService;
-  start(): void;
-  checkSigner(): Promise<SignerTakeOver | undefined>;
-  close(): Promise<void>;
-  /** What must run on one replica only (webhook deliveries): started while this one leads, stopped when it does not. */
-  whileLeading?(task: Pick<WebhookDispatcher, 'start' | 'stop'>): Pick<WebhookDispatcher, 'start' | 'stop'>;
-}
-
-// SQLite: one server, its engine in this process over the database file.
-function engineOfSqlite(engine: Engine): RunningEngine {
-  return {
-    engine: () => engine,
-    service: engine.service(),
-    start: () => engine.start(),
-    checkSigner: () => engine.checkSigner(),
-    close: () => engine.close(),
-  };
-}
-
-// PostgreSQL (ADR 0023): this replica serves from the database and bids for the writer lease; it
-// runs the engine while it holds it. Any number of replicas may share one database.
-async function replicaOfPostgres(
-  state: PostgresStateSettings,
-  engineSettings: Omit<EngineSettings, 'database'>,
-  cipher: CipherV1,
-  logger: Logger | undefined,
-): Promise<RunningEngine> {
-  const { createPostgresEngineLeader, createPostgresEngineService, createPostgresStateStore } = await import('@cairn/engine/internals');
-  const store = createPostgresStateStore(state);
-  // An unreachable database or a schema it cannot create stops the server here, saying which.
-  await store.migrate();
-  const leaderOnly = new Set<Pick<WebhookDispatcher, 'start' | 'stop'>>();
-  const leader = createPostgresEngineLeader({
-    store,
-    instanceId: `${hostname()}:${process.pid}`,
-    engine: engineSettings,
-    onLeading: () => leaderOnly.forEach((task) => task.start()),
-    onFollowing: () => leaderOnly.forEach((task) => void task.stop()),
-    ...(logger ? { logger } : {}),
-  });
-  const service = createPostgresEngineService({ state, store, leader, cipher });
-  return {
-    engine: () => {
-      const engine = leader.engine;
-      if (!engine)
-        throw new CairnError('CAIRN_STATE_UNAVAILABLE', 'This replica does not run the engine now (another holds the writer lease): ask the service.', {
-          path: 'config.engine.state',
-        });
-      return engine;
-    },
-    service,
-    start: () => leader.start(),
-    checkSigner: async () => undefined,
-    close: async () => {
-      await leader.stop();
-      await service.close();
-    },
-    whileLeading: (task) => ({
-      // Wanted from now on: it runs whenever this replica leads.
-      start: () => {
-        leaderOnly.add(task);
-        if (leader.engine) task.start();
-      },
-      stop: async () => {
-        leaderOnly.delete(task);
-        await task.stop();
-      },
-    }),
-  };
 }
 
 /** A seam's `probe()`, when it has one (an optional ability of the S3 seams, not part of the contracts). */

@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path';
-import { postgresStateSettingsSchema } from '@cairn/engine/internals';
+import { postgresStateSettingsSchema } from '@cairn/engine';
 import { isDurationText, parseDuration } from '@cairn/protocol';
 import { z } from 'zod';
 

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { PostgresStateSettings } from '@cairn/engine/internals';
+import type { PostgresStateSettings } from '@cairn/engine';
 import { serverMigrationLedger, serverPostgresMigrations } from './server-postgres-schema.ts';
 
 /**
