@@ -47,9 +47,9 @@ export function attemptOutcome({ status, read, stopReason, deadline }: AttemptEn
   const stopped = stopReason === null || status.outcome === 'succeeded' ? status.outcome : stopReason === 'timeout' ? 'timed-out' : 'cancelled';
   const artifacts = result?.artifacts ?? null;
   const exitCode = result?.exitCode ?? status.exitCode ?? null;
-  // A task whose result cannot be trusted did not succeed, whatever its exit code.
   if (!lost && rejected === undefined && stopped === 'succeeded')
     return { outcome: 'succeeded', failure: null, exitCode, artifacts, rejected, lostCause: undefined };
+  // A task whose result cannot be trusted did not succeed, whatever its exit code.
   const outcome = lost ? 'lost' : stopped === 'succeeded' || stopped === undefined ? 'failed' : stopped;
   const lostCause = lost
     ? `the executor no longer knows the task (its host, or the process that ran it, is gone)${status.reason ? `: ${status.reason}` : ''}`

@@ -38,8 +38,8 @@ type ExitState =
 /**
  * The exits executors push, by execution id, each in one explicit state (see `ExitState`), and
  * the batch they are recorded in: exits that arrive together are recorded together, in one
- * transaction (group commit). Attempts with no stake here (most, when no executor pushes) are not
- * in the map at all.
+ * transaction (group commit). An attempt is in the map only while it has a stake here: once
+ * started on an executor that does not push, it has none.
  */
 export class PushedExits {
   readonly #states = new Map<string, ExitState>();
