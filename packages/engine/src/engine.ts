@@ -1,29 +1,5 @@
-import type {
-  AuditActor,
-  CairnEvent,
-  DsseEnvelope,
-  EvidenceBundleV1,
-  ExecutionStatus,
-  ExecutorV1,
-  RunSpecV1,
-  SignerV1,
-  StorageProviderV1,
-  StoredManifest,
-} from '@cairn/core';
-import { buildEvidenceBundle, storedManifestEnvelope } from '@cairn/audit';
-import {
-  assertRunSpec,
-  CairnError,
-  delegationKey,
-  dsseEnvelopeSchema,
-  isCairnError,
-  isTerminalState,
-  manifestKey,
-  parsePayload,
-  parseRunSpec,
-  parseSettings,
-  runTransitions,
-} from '@cairn/protocol';
+import type { AuditActor, CairnEvent, EvidenceBundleV1, ExecutionStatus, ExecutorV1, RunSpecV1 } from '@cairn/core';
+import { assertRunSpec, CairnError, isCairnError, isTerminalState, parseRunSpec, parseSettings, runTransitions } from '@cairn/protocol';
 import { engineSettingsSchema, type EngineSettings, type ResolvedEngineSettings } from './engine-settings.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import type { EngineAuditLog } from './audit/engine-audit-log.ts';
@@ -39,7 +15,8 @@ import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import { RunHistory, type RunListOptions, type RunPage } from './state/run-history.ts';
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
 import { SecretStore, type SecretRecord } from './secrets/secret-store.ts';
-import { auditActionsOfEventTypes, eventOfEntry } from './events/event-of-entry.ts';
+import { eventStream } from './events/event-stream.ts';
+import { EvidenceExporter } from './audit/evidence-exporter.ts';
 import { StateCountsReader } from './state/state-counts.ts';
 import { InboxIngester } from './inbox/inbox-ingester.ts';
 import { ScheduleBook, type ScheduleDefinition, type ScheduleRecord } from './schedules/schedule-book.ts';
@@ -51,7 +28,6 @@ import type { EngineEventsOptions, EngineService } from './engine-service.ts';
 import { InProcessEngineService } from './in-process-engine-service.ts';
 import { hostAuditDraft } from './host-audit/host-audit-draft.ts';
 import { hostAuditWriterOver } from './host-audit/host-audit-writer-over.ts';
-import { receiptTimestampToken } from './audit/receipt-timestamp-token.ts';
 import { committedByTransactions, type GroupCommit } from './store/group-commit.ts';
 
 // The engine's settings come with it: whoever builds an engine imports them from here.
@@ -106,9 +82,7 @@ export class Engine {
   /** The inbox poll in flight (it runs beside the loop: slow storage must not hold the loop up). */
   #inboxPoll: Promise<unknown> | undefined;
   #lastInboxPoll = 0;
-  readonly #storage: StorageProviderV1;
-  readonly #signer: SignerV1;
-  readonly #signingKeys: SigningKeyRecords;
+  readonly #evidence: EvidenceExporter;
   readonly #settings: ResolvedEngineSettings;
   readonly #commit: GroupCommit;
   readonly #executors: Readonly<Record<string, ExecutorV1>>;
@@ -191,9 +165,7 @@ export class Engine {
       ...(this.#secrets ? { secrets: this.#secrets } : {}),
       ...(parsed.observer ? { observer: parsed.observer } : {}),
     });
-    this.#storage = settings.storage;
-    this.#signer = settings.signer;
-    this.#signingKeys = new SigningKeyRecords(this.#database);
+    const signingKeys = new SigningKeyRecords(this.#database);
     this.#checkpointer = new Checkpointer({
       database: this.#database,
       audit: this.#audit,
@@ -205,6 +177,14 @@ export class Engine {
       commit: this.#commit,
       ...(parsed.observer ? { observer: parsed.observer } : {}),
     });
+    this.#evidence = new EvidenceExporter({
+      audit: this.#audit,
+      machine: this.#machine,
+      checkpointer: this.#checkpointer,
+      signingKeys,
+      storage: settings.storage,
+      signers: settings.previousSigner ? [settings.signer, settings.previousSigner] : [settings.signer],
+    });
   }
 
   /**
@@ -212,72 +192,8 @@ export class Engine {
    * (anchored ones first). Throws CAIRN_NOT_FOUND for an unknown run and CAIRN_BUNDLE_INVALID
    * while no checkpoint covers it yet (the engine issues one when a run ends).
    */
-  async exportBundle(runId: string): Promise<EvidenceBundleV1> {
-    const spec = this.#machine.spec(runId);
-    if (!spec) throw new CairnError('CAIRN_NOT_FOUND', `Run ${runId} does not exist.`, { details: { runId } });
-    const entries = this.#audit.runEntries(runId);
-    const needed = Math.max(...entries.map((entry) => entry.seq)) + 1;
-    if (!this.#checkpointer.covering(needed)?.anchored) {
-      // The run may have just ended: issue (and try to anchor) its checkpoint now, rather than
-      // hand out evidence the loop would have anchored a moment later.
-      await this.#checkpointer.issueIfDue();
-      await this.#checkpointer.anchorDue();
-    }
-    const checkpoint = this.#checkpointer.covering(needed);
-    if (!checkpoint)
-      throw new CairnError('CAIRN_BUNDLE_INVALID', `No checkpoint covers run ${runId} yet (it needs ${needed} entries); try again once the run has ended.`);
-    const manifests = await Promise.all(
-      entries
-        .flatMap((entry) => (entry.action === 'attempt.dispatched' && typeof entry.data['manifestDigest'] === 'string' ? [entry.data['manifestDigest']] : []))
-        .map(async (digest) => JSON.parse(new TextDecoder().decode((await this.#storage.get(manifestKey(digest)))!)) as StoredManifest),
-    );
-    // The envelopes whose signatures vouch for the manifests: their own, or their batch's (ADR 0026).
-    const manifestEnvelopes = manifests.map(storedManifestEnvelope);
-    // Every key that signed something in the bundle: after a rotation, the old key and the new.
-    const keys = await this.#signingKeys.signersOf(
-      [checkpoint.envelope, ...checkpoint.receipts, ...manifestEnvelopes],
-      this.#settings.previousSigner ? [this.#signer, this.#settings.previousSigner as SignerV1] : [this.#signer],
-    );
-    // Keys that signed manifests in place of those (delegates) come with their statements instead.
-    const delegations = await this.#delegationsOf(
-      manifestEnvelopes,
-      keys.map((key) => key.keyId),
-    );
-    return buildEvidenceBundle({
-      runId,
-      spec,
-      entries,
-      proofs: this.#audit.merkle,
-      checkpoint: checkpoint.envelope,
-      ...timestampTokenField(checkpoint.receipts),
-      anchors: checkpoint.receipts,
-      keys,
-      manifests,
-      ...(delegations.length > 0 ? { delegations } : {}),
-    });
-  }
-
-  // The delegation statements of the keys (other than `keys`) that signed `manifests`, as stored.
-  // Storage is not trusted for them: the verifier checks each against the keys it trusts.
-  async #delegationsOf(manifests: readonly DsseEnvelope[], keys: readonly string[]): Promise<DsseEnvelope[]> {
-    const delegates = new Set(
-      manifests.flatMap((envelope) => envelope.signatures.map((signature) => signature.keyid)).filter((keyId) => !keys.includes(keyId)),
-    );
-    const statements = await Promise.all(
-      [...delegates].map(async (keyId) => ({ where: delegationKey(keyId), bytes: await this.#storage.get(delegationKey(keyId)) })),
-    );
-    // A missing statement is left out (the verifier then names the manifest it cannot vouch for).
-    return statements.flatMap(({ where, bytes }) => {
-      if (bytes === null) return [];
-      try {
-        return [parsePayload(dsseEnvelopeSchema, JSON.parse(new TextDecoder().decode(bytes)), 'key delegation statement')];
-      } catch (error) {
-        throw new CairnError('CAIRN_BUNDLE_INVALID', `The delegation statement ${where} in storage is not a DSSE envelope; the bundle cannot carry it.`, {
-          path: where,
-          cause: error,
-        });
-      }
-    });
+  exportBundle(runId: string): Promise<EvidenceBundleV1> {
+    return this.#evidence.exportBundle(runId);
   }
 
   /**
@@ -360,36 +276,8 @@ export class Engine {
    * Each subscriber reads at its own pace from the database, so a slow one holds no buffer and
    * never stalls the engine. Ends when `signal` aborts, or once caught up when `follow` is false.
    */
-  async *events(options: EngineEventsOptions = {}): AsyncGenerator<CairnEvent> {
-    const pageSize = 500;
-    const types = options.types === undefined ? undefined : new Set(options.types);
-    const actions = types === undefined ? undefined : auditActionsOfEventTypes(types);
-    let cursor = options.after ?? -1;
-    while (!options.signal?.aborted) {
-      // With a filter, the entries up to the log's end now are all considered by a short page: the
-      // next read starts there, not at the last entry kept (which would read the skipped ones again).
-      const end = this.#audit.size - 1;
-      // Nothing of the types asked for was appended since the last read (a run's state stream
-      // while its items run): no query, as a short page would find nothing.
-      const page =
-        actions !== undefined && this.#audit.lastSeqOfAny(actions) <= cursor
-          ? []
-          : options.runId === undefined
-            ? this.#audit.page(cursor + 1, pageSize, actions)
-            : this.#audit.runEntriesAfter(options.runId, cursor, pageSize, actions);
-      // Registered before any await: an append after the read above cannot be missed.
-      const appended = page.length < pageSize && options.follow !== false ? this.#audit.nextAppend(options.signal) : undefined;
-      for (const entry of page) {
-        cursor = entry.seq;
-        const event = eventOfEntry(entry);
-        if (event && (types === undefined || types.has(event.type))) yield event;
-        if (options.signal?.aborted) return;
-      }
-      if (page.length === pageSize) continue;
-      if (actions !== undefined) cursor = Math.max(cursor, end);
-      if (!appended) return;
-      await appended;
-    }
+  events(options: EngineEventsOptions = {}): AsyncGenerator<CairnEvent> {
+    return eventStream(this.#audit, options);
   }
 
   /**
@@ -841,10 +729,4 @@ export class Engine {
 /** Builds an engine; throws CAIRN_CONFIG_INVALID naming every bad option. */
 export function createEngine(settings: EngineSettings): Engine {
   return new Engine(settings);
-}
-
-/** The `timestampToken` input of a bundle: the RFC 3161 token an anchor's receipt carries, if any. */
-function timestampTokenField(receipts: readonly DsseEnvelope[]): { timestampToken?: Uint8Array } {
-  const token = receiptTimestampToken(receipts);
-  return token === undefined ? {} : { timestampToken: token };
 }
