@@ -1,0 +1,61 @@
+import type { Logger } from '@cairn/core';
+import type { EngineDatabase } from '../database/engine-database.ts';
+import { storageFullReason } from '../database/storage-full.ts';
+import type { EngineHealth } from '../engine-health.ts';
+
+export interface EngineReadinessSettings {
+  readonly database: EngineDatabase;
+  readonly logger?: Logger | undefined;
+}
+
+/**
+ * Whether the engine can do its work, and if not why and since when: not ready while the disk
+ * under its database is full (until a write goes through again), or once its signer was refused.
+ */
+export class EngineReadiness {
+  readonly #database: EngineDatabase;
+  readonly #logger: Logger | undefined;
+  #health: EngineHealth = { ready: true, since: new Date().toISOString() };
+
+  constructor(settings: EngineReadinessSettings) {
+    this.#database = settings.database;
+    this.#logger = settings.logger;
+  }
+
+  health(): EngineHealth {
+    return this.#health;
+  }
+
+  /** The signer is not the audit log's key: the engine does not start (the caller logs why). */
+  signerRefused(reason: string): void {
+    this.#health = { ready: false, reason: `signer refused: ${reason}`, since: new Date().toISOString() };
+  }
+
+  // When `error` says the disk is full: the engine is not ready (said once, with why and since
+  // when) and the loop backs off. False for any other error.
+  storageFull(error: unknown): boolean {
+    const reason = storageFullReason(error);
+    if (reason === undefined) return false;
+    if (this.#health.ready) {
+      this.#health = { ready: false, reason: `storage full: ${reason}`, since: new Date().toISOString() };
+      this.#logger?.error({ reason }, 'the disk under the engine is full: dispatch is paused and writes are retried until there is room');
+    }
+    return true;
+  }
+
+  // A write went through after the disk was full: it has room again.
+  storageHasRoom(): void {
+    if (this.#health.ready) return;
+    this.#logger?.info({ since: this.#health.since }, 'the disk under the engine has room again: dispatch resumes');
+    this.#health = { ready: true, since: new Date().toISOString() };
+  }
+
+  // A write that needs room on the disk and changes nothing: SQLite rewrites the header page (with
+  // the same schema version) into the WAL at commit. Throws SQLITE_FULL while the disk is full.
+  probeStorage(): void {
+    this.#database.transaction(() => {
+      const version = this.#database.pragma('user_version', { simple: true }) as number;
+      this.#database.pragma(`user_version = ${version}`);
+    })();
+  }
+}
