@@ -165,6 +165,13 @@ export const errorCatalogue = {
     action:
       "Raise the limit the failure names (the local executor's `limits.workspaceBytes` or `limits.tmpBytes`, under `executor.limits` in the server config), or make the item write less there.",
   },
+  CAIRN_ATTEMPT_HOST_DISK_FULL: {
+    status: 507,
+    summary:
+      "The disk holding an item's workspace (the local executor's work root) is full: before the item ran, its attempt waits for room; once it ran, what it wrote into its workspace could not be stored, so the attempt was stopped and failed.",
+    action:
+      "Free space on the disk the failure names (the local executor's `workRoot`, `executor.workRoot` in the server config, by default in the data directory) or move the work root to a larger disk, then run the item again.",
+  },
   CAIRN_ATTEMPT_TIMED_OUT: {
     status: 504,
     summary: "An attempt ran past its item's timeout and was stopped.",
