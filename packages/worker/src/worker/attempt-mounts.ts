@@ -19,13 +19,20 @@ export interface AttemptFolders {
  * does), once after it has ended, and when preparing the workspace failed.
  */
 export interface AttemptMounts {
-  /** Mounts the attempt's file systems; throws a CairnError (CAIRN_EXECUTOR_START_FAILED) saying why it cannot. */
+  /**
+   * Mounts the attempt's file systems; throws a CairnError saying why it cannot:
+   * CAIRN_ATTEMPT_HOST_DISK_FULL when the disk that would hold them is full (the worker waits for
+   * room), CAIRN_EXECUTOR_START_FAILED otherwise.
+   */
   mount(folders: AttemptFolders): Promise<void>;
   /** Unmounts what `mount` mounted; never throws for what is already gone. */
   unmount(folders: AttemptFolders): Promise<void>;
   /**
    * The failure to report when one of the attempt's file systems is full (CAIRN_ATTEMPT_DISK_EXCEEDED,
-   * naming the limit, which one and the setting to raise); undefined while none is.
+   * naming the limit, which one and the setting to raise), or when what was written into them was
+   * lost because the disk under them is full (CAIRN_ATTEMPT_HOST_DISK_FULL, naming that disk: before
+   * the runtime ran, the worker waits it out and prepares the attempt again; once it ran, the attempt
+   * fails); undefined while neither is.
    */
   limitReached(folders: AttemptFolders): Promise<CairnError | undefined>;
 }

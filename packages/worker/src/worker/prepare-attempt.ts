@@ -1,5 +1,5 @@
 import type { DispatchManifest } from '@cairn/core';
-import { blobKey, CairnError } from '@cairn/protocol';
+import { blobKey, CairnError, isCairnError } from '@cairn/protocol';
 import { AttemptWorkspace } from '../git/attempt-workspace.ts';
 import type { AttemptMounts } from './attempt-mounts.ts';
 import type { BlobStore } from './blob-store.ts';
@@ -16,8 +16,9 @@ import { preparationOverLimit } from './preparation-over-limit.ts';
  *
  * Throws CAIRN_NOT_FOUND / CAIRN_DIGEST_MISMATCH for a missing or altered blob, and
  * CAIRN_PAYLOAD_INVALID for an unsafe snapshot or an input that is not a patch or does not apply
- * (naming the input, its item and git's message), and CAIRN_ATTEMPT_DISK_EXCEEDED when they do not
- * fit in the attempt's `mounts`. The folder is removed on failure.
+ * (naming the input, its item and git's message), CAIRN_ATTEMPT_DISK_EXCEEDED when they do not
+ * fit in the attempt's `mounts`, and CAIRN_ATTEMPT_HOST_DISK_FULL when the disk under the mounts is
+ * full (which the worker waits out). The folder is removed on failure.
  */
 export async function prepareAttempt(manifest: DispatchManifest, blobs: BlobStore, root: string, mounts?: AttemptMounts): Promise<AttemptWorkspace> {
   const what = `the workspace snapshot ${manifest.workspace}`;
@@ -53,6 +54,10 @@ export async function prepareAttempt(manifest: DispatchManifest, blobs: BlobStor
     }
     if (manifest.apply.length > 0) await workspace.commit(`inputs: ${manifest.apply.join(', ')}`);
     await deliverInputs(manifest, blobs, workspace.workspace);
+    // Writes the kernel dropped on the way (the disk under the workspace's file system is full): the
+    // workspace is not what was prepared. Nothing ran yet, so it is waited out and made again.
+    const lost = await workspace.limitReached();
+    if (lost && isCairnError(lost, 'CAIRN_ATTEMPT_HOST_DISK_FULL')) throw lost;
     return workspace;
   } catch (error) {
     const reached = await workspace.limitReached().catch(() => undefined);

@@ -9,8 +9,9 @@ const taskProblems = new Set(['CAIRN_PAYLOAD_INVALID', 'CAIRN_DIGEST_MISMATCH', 
 /**
  * Runs `write` (a storage put of what an attempt produced, or a step that writes the attempt's
  * work directory) until it goes through, trying again while it fails for a full disk, 100 ms
- * doubling to 5 s. A full disk is ENOSPC or EDQUOT (also as the `cause` of a storage error), or a
- * message saying so; and, since a subprocess such as git does not always say why a write failed,
+ * doubling to 5 s. A full disk is ENOSPC or EDQUOT (also as the `cause` of a storage error),
+ * CAIRN_ATTEMPT_HOST_DISK_FULL (the attempt's mounts found the disk under them full before the
+ * runtime ran), or a message saying so; and, since a subprocess such as git does not always say why a write failed,
  * any failure (other than a problem of the task itself) while `directory`'s file system has less
  * than 1 MiB free. The attempt waits for room rather than failing its item for the machine's sake.
  * Any other error is thrown at once; so is the last one once `signal` aborts (a cancel, the
@@ -31,7 +32,9 @@ export async function whileStorageFull<T>(
   }
 }
 
-const noSpaceMessage = /no space left on device|disk quota exceeded|ENOSPC|EDQUOT/i;
+// git says "Out of diskspace" for a loose object or index it could not write.
+const noSpaceMessage = /no space left on device|disk quota exceeded|out of diskspace|ENOSPC|EDQUOT/i;
+const fullCodes = new Set(['ENOSPC', 'EDQUOT', 'CAIRN_ATTEMPT_HOST_DISK_FULL']);
 
 function isStorageFull(error: unknown): boolean {
   for (
@@ -40,7 +43,7 @@ function isStorageFull(error: unknown): boolean {
     current = (current as { cause?: unknown }).cause, depth++
   ) {
     const { code, message } = current as { code?: unknown; message?: unknown };
-    if (code === 'ENOSPC' || code === 'EDQUOT' || (typeof message === 'string' && noSpaceMessage.test(message))) return true;
+    if ((typeof code === 'string' && fullCodes.has(code)) || (typeof message === 'string' && noSpaceMessage.test(message))) return true;
   }
   return false;
 }

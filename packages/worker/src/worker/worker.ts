@@ -260,9 +260,16 @@ export class Worker {
       if (result) state.runtime = result;
       if (state.cancelled) return;
       // A runtime that filled a file system and exited before the next look was still over it.
-      if (!state.timedOut && !state.limitReached) {
+      if (!state.limitReached) {
         const reached = await attempt.limitReached().catch(() => undefined);
-        if (reached) state.limitReached = reached;
+        if (reached && (!state.timedOut || isLostWorkspace(reached))) state.limitReached = reached;
+      }
+      // Writes into the workspace that the kernel dropped (the disk under it is full): what is there
+      // is not what the item left, so nothing of it is read or kept, and that (not a timeout that
+      // came meanwhile) is what the attempt says.
+      if (isLostWorkspace(state.limitReached)) {
+        state.timedOut = false;
+        return;
       }
       const output = await this.#readOutput(attempt, secrets).catch((error: unknown) => {
         state.failure ??= asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not read the output');
@@ -280,6 +287,14 @@ export class Worker {
           }),
         { onWait: waitForRoom, signal, directory: this.#workRoot },
       );
+      // A write-back that failed while the capture read the workspace, or waited for room to store it.
+      const lost = await attempt.limitReached().catch(() => undefined);
+      if (isLostWorkspace(lost)) {
+        state.limitReached = lost;
+        state.timedOut = false;
+        delete state.output;
+        return;
+      }
       if (captured.patch) state.patch = { digest: await this.#blobs.store(captured.patch, 'text/x-diff'), ...captured.stats };
     } catch (error) {
       state.failure ??= started
@@ -407,6 +422,11 @@ const limitLookIntervalMs = 250;
 /** Creates a worker (see `Worker`). */
 export function createWorker(settings: WorkerSettings): Worker {
   return new Worker(settings);
+}
+
+/** Whether a mounts' report says writes into the workspace were lost (CAIRN_ATTEMPT_HOST_DISK_FULL: the disk under it is full). */
+function isLostWorkspace(reached: CairnError | undefined): reached is CairnError {
+  return reached !== undefined && isCairnError(reached, 'CAIRN_ATTEMPT_HOST_DISK_FULL');
 }
 
 function outcomeOf(state: AttemptState): ExecutionOutcome {
