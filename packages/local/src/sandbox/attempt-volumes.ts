@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { CairnError } from '@cairn/protocol';
 import type { AttemptFolders, AttemptMounts } from '@cairn/worker';
 import { sizeText } from './size-text.ts';
+import { writeFailureCounter } from './write-failure-counter.ts';
 
 /** How much an attempt may write, in bytes: into its workspace, and into its sandbox's /tmp. */
 export interface AttemptVolumeLimits {
@@ -12,10 +13,34 @@ export interface AttemptVolumeLimits {
   readonly tmpBytes: number;
 }
 
+/** An attempt mounted here: its /tmp, and the workspace file system's count of failed writes (see `writeFailureCounter`). */
+interface MountedAttempt {
+  readonly tmp: string;
+  readonly failures: (() => Promise<number>) | undefined;
+  readonly failuresAtMount: number;
+}
+
 /** The workspace's file system, a sparse image in the attempt's folder (root's only; removed with it). */
 const imageName = 'workspace.img';
 /** Where the sandbox's /tmp is mounted in the attempt's folder, for the launcher to bind. */
 const tmpName = 'tmp';
+
+/**
+ * Free space the disk holding the attempt's folder must have for an attempt to begin (the same
+ * "nearly full" as the worker's): below it the attempt waits for room instead of starting.
+ */
+const hostRoomBytes = 1024 * 1024;
+
+/**
+ * mkfs options for a scratch file system that is never grown, checked or repaired: no journal,
+ * nothing kept for root, and none of the reserved group-descriptor blocks of online resizing
+ * (`resize_inode`) or backup superblocks (`sparse_super2`, none). What mkfs writes is all the image
+ * takes on the host's disk until the item writes: about 44 KiB at 4 GiB, where the defaults write
+ * 2.1 MiB, almost all of it for resizing. That matters on a full disk: an attempt that ends hands
+ * its image's blocks back before its result is written, and 2 MiB per attempt was enough for
+ * results and the engine's commits to go through, so nobody saw the disk was full.
+ */
+const mkfsOptions = ['-q', '-F', '-O', '^has_journal,^resize_inode,sparse_super2', '-E', 'num_backup_sb=0', '-m', '0'] as const;
 
 const commandEnvironment = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 const run = promisify(execFile);
@@ -35,6 +60,17 @@ const run = promisify(execFile);
  * what was written (sparse). Its own overhead (inode tables, about 2-10 %) comes out of the limit.
  * The git directory stays on the host's file system: a full workspace never stops the capture.
  *
+ * The disk under the image (the work root's) can fill before the workspace does: a sparse image
+ * promises room it has not taken. Then the kernel does not answer ENOSPC to the item: its writes
+ * succeed into the page cache, their write-back to the image fails, and ext4 drops them (no hang,
+ * no read-only remount: it logs and counts them). So an attempt does not begin on a disk with less
+ * than 1 MiB free (`mount` throws CAIRN_ATTEMPT_HOST_DISK_FULL, which the worker waits out: nothing
+ * ran yet), and once it runs, `limitReached` reports the first write the kernel dropped as
+ * CAIRN_ATTEMPT_HOST_DISK_FULL: what the item wrote is gone, which waiting cannot bring back, so
+ * the attempt is stopped and fails naming the host's disk. Writes still in the page cache are
+ * intact (dirty pages are never dropped): an attempt that ends before any write-back failed is
+ * captured whole.
+ *
  * /tmp stays in memory as it was (a tmpfs), so what an item keeps there also counts against its
  * memory cgroup; it now lives as long as the attempt (one /tmp for all its sandboxes), not one
  * sandbox.
@@ -46,8 +82,8 @@ const run = promisify(execFile);
  */
 export class AttemptVolumes implements AttemptMounts {
   readonly #limits: AttemptVolumeLimits;
-  /** The attempts mounted here: workspace → its /tmp. Only these are looked at and bound. */
-  readonly #mounted = new Map<string, string>();
+  /** The attempts mounted here, by workspace. Only these are looked at and bound. */
+  readonly #mounted = new Map<string, MountedAttempt>();
 
   constructor(limits: AttemptVolumeLimits) {
     this.#limits = limits;
@@ -57,6 +93,7 @@ export class AttemptVolumes implements AttemptMounts {
     const { directory, workspace } = folders;
     const image = join(directory, imageName);
     const tmp = join(directory, tmpName);
+    await this.#needRoom(directory);
     try {
       const file = await open(image, 'wx', 0o600);
       try {
@@ -65,13 +102,14 @@ export class AttemptVolumes implements AttemptMounts {
         await file.close();
       }
       // No journal (a scratch file system needs no crash consistency), no blocks kept for root.
-      await this.#run('workspace', ['mkfs.ext4', '-q', '-F', '-O', '^has_journal', '-m', '0', image]);
+      await this.#run('workspace', ['mkfs.ext4', ...mkfsOptions, image]);
       await this.#run('workspace', ['mount', '-t', 'ext4', '-o', 'loop,nodev,nosuid,noatime', image, workspace]);
       // Not part of what the item was given: it would show up in its workspace.
       await rmdir(join(workspace, 'lost+found'));
       await mkdir(tmp, { mode: 0o700 });
       await this.#run('tmp', ['mount', '-t', 'tmpfs', '-o', `size=${this.#limits.tmpBytes},mode=1777,nodev,nosuid`, 'cairn-tmp', tmp]);
-      this.#mounted.set(workspace, tmp);
+      const failures = await writeFailureCounter(workspace);
+      this.#mounted.set(workspace, { tmp, failures, failuresAtMount: (await failures?.()) ?? 0 });
     } catch (error) {
       await this.unmount(folders).catch(() => undefined);
       await rm(image, { force: true });
@@ -100,18 +138,42 @@ export class AttemptVolumes implements AttemptMounts {
   }
 
   async limitReached(folders: AttemptFolders): Promise<CairnError | undefined> {
-    const tmp = this.#mounted.get(folders.workspace);
-    if (tmp === undefined) return undefined;
+    const mounted = this.#mounted.get(folders.workspace);
+    if (mounted === undefined) return undefined;
+    // First: once writes were dropped, the workspace is not what the item wrote, full or not.
+    const failures = ((await mounted.failures?.().catch(() => undefined)) ?? mounted.failuresAtMount) - mounted.failuresAtMount;
+    if (failures > 0) return this.#writesLost(folders.directory, failures);
     const workspace = await fullness(folders.workspace);
     if (workspace.full) return this.#exceeded('workspace', workspace.usedBytes);
-    const temporary = await fullness(tmp, 0);
+    const temporary = await fullness(mounted.tmp, 0);
     if (temporary.full) return this.#exceeded('tmp', temporary.usedBytes);
     return undefined;
   }
 
   /** The host folder to bind at the sandbox's /tmp for `workspace`, when it is an attempt mounted here. */
   tmpOf(workspace: string): string | undefined {
-    return this.#mounted.get(workspace);
+    return this.#mounted.get(workspace)?.tmp;
+  }
+
+  /** Throws CAIRN_ATTEMPT_HOST_DISK_FULL when the disk holding `directory` has less than `hostRoomBytes` free. */
+  async #needRoom(directory: string): Promise<void> {
+    const freeBytes = await freeBytesUnder(directory);
+    if (freeBytes === undefined || freeBytes >= hostRoomBytes) return;
+    throw new CairnError(
+      'CAIRN_ATTEMPT_HOST_DISK_FULL',
+      `The disk holding the attempt's folder (${directory}) is full: ${sizeText(freeBytes)} free, less than the ${sizeText(hostRoomBytes)} an attempt needs to begin, so its workspace was not made and nothing was run. Free space on that disk (the local executor's workRoot, executor.workRoot in the server config) or move workRoot to a larger one; the worker goes on once there is room.`,
+      { path: 'local.executor.workRoot', details: { directory, freeBytes } },
+    );
+  }
+
+  async #writesLost(directory: string, failures: number): Promise<CairnError> {
+    const freeBytes = await freeBytesUnder(directory);
+    const free = freeBytes === undefined ? '' : ` (${sizeText(freeBytes)} free now)`;
+    return new CairnError(
+      'CAIRN_ATTEMPT_HOST_DISK_FULL',
+      `The disk holding the attempt's workspace image (${join(directory, imageName)}) ran out of space${free}: the image is sparse and grows as the item writes, the kernel could not write what the item wrote into it (${failures} failed write${failures === 1 ? '' : 's'}) and dropped it, so the workspace is no longer what the item made; the attempt was stopped. Free space on that disk (the local executor's workRoot, executor.workRoot in the server config) or move workRoot to a larger one, then run the item again.`,
+      { path: 'local.executor.workRoot', details: { directory, failedWrites: failures, ...(freeBytes === undefined ? {} : { freeBytes }) } },
+    );
   }
 
   #exceeded(which: 'workspace' | 'tmp', usedBytes: number): CairnError {
@@ -156,6 +218,16 @@ async function fullness(path: string, slackBytes?: number): Promise<{ readonly f
   const size = stats.blocks * stats.bsize;
   const slack = slackBytes ?? Math.max(1_048_576, size / 512);
   return { full: stats.bavail * stats.bsize <= slack, usedBytes: (stats.blocks - stats.bfree) * stats.bsize };
+}
+
+/** What the disk holding `path` has free for an unprivileged writer; undefined when it cannot be read. */
+async function freeBytesUnder(path: string): Promise<number | undefined> {
+  try {
+    const stats = await statfs(path);
+    return stats.bavail * stats.bsize;
+  } catch {
+    return undefined;
+  }
 }
 
 async function isMountPoint(path: string): Promise<boolean> {
