@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import type { AuditAnchorV1, AuthorizerV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { TokenAuthorizer } from '../auth/token-authorizer.ts';
@@ -9,6 +10,7 @@ import { ServerMetrics } from '../metrics/server-metrics.ts';
 import type { Engine, EngineObserver, EngineService, EngineSettings, SignerTakeOver } from '@cairn/engine';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { agentRuntimeSettings } from './agent-runtime-settings.ts';
+import { DiskRoom } from './disk-room.ts';
 import { buildSeam, seamFactories } from './seam-factories.ts';
 import { WebhookDispatcher } from '../webhooks/webhook-dispatcher.ts';
 import { WebhookEndpoints } from '../webhooks/webhook-endpoints.ts';
@@ -52,6 +54,11 @@ export interface ServerComposition {
   readonly metrics: ServerMetrics;
   /** Whether the log is being written (`options.logSink`): `/readyz` reports it; none when the embedder keeps the log. */
   readonly logSink?: LogSinkHealth;
+  /**
+   * Whether the disks the server and its tasks write to have room: `/readyz` answers 503 while one
+   * has less than 1 MiB free, even before a write of the engine's fails (see `DiskRoom`).
+   */
+  readonly diskRoom?: DiskRoom;
   /** Webhook endpoints (secrets encrypted with `cipher`) and their deliveries: `webhooks.db`, or in PostgreSQL mode the engine's database. */
   readonly webhooks: WebhookEndpoints;
   /**
@@ -205,6 +212,12 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     authorizer: new TokenAuthorizer(tokens),
     metrics,
     ...(options.logSink ? { logSink: options.logSink } : {}),
+    diskRoom: new DiskRoom([
+      paths.dataDirectory,
+      ...(state.kind === 'sqlite' ? [dirname(paths.database)] : []),
+      ...(paths.storage === undefined ? [] : [paths.storage]),
+      ...(config.executor.kind === 'local' ? [paths.executions, paths.work] : []),
+    ]),
     webhooks,
     webhookDispatcher: dispatcher,
     close,

@@ -258,7 +258,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     { schema: { operationId: 'checkHealth', summary: 'The process is up', response: { 200: z.strictObject({ ok: z.boolean() }) } } },
     async () => ({ ok: true }),
   );
-  // Not ready (503) while the engine cannot do its work, e.g. the disk under its database is full:
+  // Not ready (503) while the engine cannot do its work, e.g. the disk under its database (or where
+  // tasks write) is full:
   // it says why and since when, so a load balancer stops sending work and an operator knows what to fix.
   // A log that cannot be written does not stop the engine: `logging` reports it, readiness stays.
   const logging = z
@@ -286,7 +287,11 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       },
     },
     async (_request, reply) => {
-      const [health, auditEntries] = await Promise.all([service.health(), service.auditSize()]);
+      const [engineHealth, auditEntries] = await Promise.all([service.health(), service.auditSize()]);
+      // A full disk under the data directory or the work root is not ready even before a write of the
+      // engine's fails: tasks that end meanwhile wait there for room before the engine hears of them.
+      const disk = engineHealth.ready ? options.composition.diskRoom?.status() : undefined;
+      const health = disk?.full ? { ready: false, reason: disk.reason, since: disk.since } : engineHealth;
       const logSink = options.composition.logSink?.status();
       return reply.status(health.ready ? 200 : 503).send({ ...health, auditEntries, ...(logSink ? { logging: logSink } : {}) });
     },
