@@ -11,6 +11,7 @@ import {
   type Worker,
 } from '@cairn/worker';
 import { z } from 'zod';
+import { openFilesHardLimit } from '../sandbox/open-files-hard-limit.ts';
 import { removeIdleSandboxCgroups } from '../sandbox/sandbox-launcher.ts';
 import { unmountUnder } from '../sandbox/unmount-under.ts';
 import { defaultSandboxUids, SandboxUids } from '../sandbox/sandbox-uids.ts';
@@ -71,6 +72,10 @@ export const localExecutorSettingsSchema = z.strictObject({
   limits: z
     .strictObject({
       processes: z.int().min(8).max(100_000).default(256),
+      /**
+       * Open files of each sandboxed process; at most the server's own hard limit (`ulimit -Hn`),
+       * which a sandbox cannot raise: a lower one is used instead, and the executor says so once.
+       */
       openFiles: z.int().min(64).max(1_048_576).default(4_096),
       cpuSeconds: z.int().min(1).max(604_800).default(3_600),
       fileBytes: z.int().min(1_048_576).default(1_073_741_824),
@@ -202,6 +207,14 @@ export class LocalExecutor implements ExecutorV1 {
     const { limits, uids, bwrap, keepWorkDirectory, sandbox } = this.#settings;
     // Cgroups of sandboxes whose reaper was killed with its supervisor (a live sandbox's cannot be removed).
     if (sandbox === 'bubblewrap') removeIdleSandboxCgroups({ uids });
+    // Supervisors inherit this process's hard limit, and no sandbox can be given more: said once here.
+    const hardOpenFiles = sandbox === 'bubblewrap' ? openFilesHardLimit() : undefined;
+    if (hardOpenFiles !== undefined && hardOpenFiles < limits.openFiles) {
+      settings.logger?.warn(
+        { openFiles: hardOpenFiles, requested: limits.openFiles, setting: 'local.executor.limits.openFiles' },
+        `items get at most ${hardOpenFiles} open files, this process's hard limit, not the ${limits.openFiles} of limits.openFiles: raise the server's hard limit (ulimit -Hn, LimitNOFILE= of its systemd unit) to give them more`,
+      );
+    }
     this.#workerOptions = {
       trustedKeys: settings.trustedKeys,
       sandbox,

@@ -7,6 +7,7 @@ import type { CommandLaunch, CommandLaunchContext } from '@cairn/worker';
 import type { AttemptVolumes } from './attempt-volumes.ts';
 import { bubblewrapCommand, sandboxWorkspace, type SandboxLimits } from './bubblewrap-command.ts';
 import { memoryLimitReached, takeMemoryReport } from './memory-limit-reached.ts';
+import { openFilesHardLimit } from './open-files-hard-limit.ts';
 import { SandboxUids } from './sandbox-uids.ts';
 
 export interface SandboxLauncherOptions {
@@ -35,9 +36,17 @@ export interface SandboxLaunchContext extends CommandLaunchContext {
  * with a lifeline on fd 3, so the sandbox dies with the worker's process. A sandbox the kernel
  * killed a process of for its memory cgroup's limit is said to have failed for that
  * (`limitReached`), with the limit and the peak its reaper kept before removing the cgroup.
+ * `limits.openFiles` above this process's hard limit is lowered to it: the sandbox could not be
+ * given more (the executor says so once in its log).
  */
 export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonly string[], context: SandboxLaunchContext) => CommandLaunch {
   const uids = new SandboxUids(options.uids.first, options.uids.count);
+  // A sandbox cannot be given more open files than this process's hard limit (see openFilesHardLimit).
+  const hardLimit = options.limits.openFiles === undefined ? undefined : openFilesHardLimit();
+  const limits: SandboxLimits =
+    hardLimit !== undefined && options.limits.openFiles !== undefined && hardLimit < options.limits.openFiles
+      ? { ...options.limits, openFiles: hardLimit }
+      : options.limits;
   return (argv, context) => {
     if (context.network && !existsSync('/usr/bin/slirp4netns')) {
       throw new CairnError(
@@ -71,7 +80,7 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
       workspace: context.workspace,
       env,
       network: context.network,
-      limits: options.limits,
+      limits,
       uid,
       ...(context.readOnlyPaths ? { readOnlyPaths: context.readOnlyPaths } : {}),
       ...(options.bwrap ? { bwrap: options.bwrap } : {}),

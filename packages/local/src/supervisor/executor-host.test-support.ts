@@ -1,9 +1,11 @@
 // A server stand-in for tests, run as its own process (`node --conditions=@cairn/source`): it
 // builds a local executor over directory storage, starts the tasks it is given, says "started" on
-// stdout and waits to be killed. Its argv is JSON: the executor's plain settings and the tasks.
+// stdout and waits to be killed. Its argv is JSON: the executor's plain settings and the tasks. Its
+// log goes to stderr, a JSON line each.
 import type { PublicKeyRecord, TaskEnvelope } from '@cairn/core';
 import { createLocalExecutor } from '../executor/local-executor.ts';
 import { createLocalStorageProvider } from '../storage/local-storage-provider.ts';
+import { jsonLineLogger } from './json-line-logger.ts';
 
 interface HostInput {
   readonly storageRoot: string;
@@ -23,6 +25,7 @@ const executor = createLocalExecutor({
   workRoot: input.workRoot,
   sandbox: input.sandbox,
   keepWorkDirectory: input.keepWorkDirectory,
+  logger: jsonLineLogger((line) => process.stderr.write(line)),
 });
 for (const task of input.tasks) await executor.start(task);
 process.stdout.write('started\n');
