@@ -49,9 +49,13 @@ export function useBuiltServer(baseEnv: () => Record<string, string> = () => ({}
     return { directory, keyId, token: operatorToken };
   };
 
-  /** `cairn --json serve` on a random loopback port (CAIRN_PORT=0); resolves with its address once it listens. */
-  const serve = (directory: string): Promise<{ base: string; server: ChildProcess }> => {
-    const server = spawn(process.execPath, [builtCli, '--json', 'serve'], {
+  /**
+   * `cairn --json serve` on a random loopback port (CAIRN_PORT=0); resolves with its address once it
+   * listens. `launcher` runs it under another command first (e.g. `prlimit --nofile=256:256 --`).
+   */
+  const serve = (directory: string, launcher: readonly string[] = []): Promise<{ base: string; server: ChildProcess }> => {
+    const [command, ...args] = [...launcher, process.execPath, builtCli, '--json', 'serve'];
+    const server = spawn(command!, args, {
       cwd: directory,
       env: childEnv({ CAIRN_PORT: '0' }),
       stdio: ['ignore', 'pipe', 'pipe'],
