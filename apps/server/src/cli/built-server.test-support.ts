@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { unmountUnder } from '@cairn/local';
 import { afterEach, beforeAll, expect } from 'vitest';
 import { runCli, type CliResult } from './run-cli.test-support.ts';
 
@@ -40,7 +41,12 @@ export function useBuiltServer(baseEnv: () => Record<string, string> = () => ({}
   /** A fresh folder with `cairn init` done in it: its config, keys and operator token. */
   const initialised = async (): Promise<{ directory: string; keyId: string; token: string }> => {
     const directory = mkdtempSync(join(tmpdir(), 'cairn-e2e-'));
-    cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+    // After the server is killed (cleanups run last first): an attempt still running keeps its
+    // workspace and /tmp mounted (tasks outlive their server).
+    cleanups.push(() => {
+      unmountUnder(directory);
+      rmSync(directory, { recursive: true, force: true });
+    });
     // Sandboxes start as their own uids and must pass through to their workspaces.
     chmodSync(directory, 0o711);
     const init = await cairn(directory, ['--json', 'init']);
