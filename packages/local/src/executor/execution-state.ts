@@ -70,6 +70,11 @@ export class ExecutionStateFiles {
     }
   }
 
+  /** Removes the execution's state file (a removal needs no room on the disk); nothing when there is none. */
+  remove(executionId: string): void {
+    rmSync(this.#path(executionId), { force: true });
+  }
+
   /** Where the supervisor of an execution writes its log (its stdout and stderr). */
   logPath(executionId: string): string {
     return this.#path(executionId).replace(/\.json$/, '.log');

@@ -16,6 +16,7 @@ import { removeIdleSandboxCgroups } from '../sandbox/sandbox-launcher.ts';
 import { unmountUnder } from '../sandbox/unmount-under.ts';
 import { defaultSandboxUids, SandboxUids } from '../sandbox/sandbox-uids.ts';
 import type { LocalStorageProvider } from '../storage/local-storage-provider.ts';
+import { isNoRoom } from '../supervisor/no-room.ts';
 import { startSupervisor } from '../supervisor/start-supervisor.ts';
 import type { SupervisorInput, TaskStorage } from '../supervisor/supervisor-input.ts';
 import { ExecutionStateFiles, type ExecutionState } from './execution-state.ts';
@@ -285,18 +286,42 @@ export class LocalExecutor implements ExecutorV1 {
       if (this.#cancelWhenStarted.delete(task.executionId)) supervisor.kill('SIGTERM');
     } catch (error) {
       this.#cancelWhenStarted.delete(task.executionId);
-      // The attempt never ran: it failed, and says why (a later start of the id answers the same).
       this.#settings.logger?.error({ executionId: task.executionId, error: String(error) }, 'the supervisor of an execution could not start');
-      this.#states.write({
-        ...claim,
-        status: 'exited',
-        outcome: 'failed',
-        exitCode: null,
-        reason: error instanceof CairnError ? `${error.code}: ${error.message}` : String(error),
-      });
+      // No room to take the execution over: the machine's failure, not the item's (see #unclaim).
+      if (isNoRoom(error)) this.#unclaim(task.executionId, error);
+      // The attempt never ran: it failed, and says why (a later start of the id answers the same).
+      try {
+        this.#states.write({
+          ...claim,
+          status: 'exited',
+          outcome: 'failed',
+          exitCode: null,
+          reason: error instanceof CairnError ? `${error.code}: ${error.message}` : String(error),
+        });
+      } catch (writeError) {
+        this.#unclaim(task.executionId, writeError);
+      }
       this.#look(task.executionId);
     }
     return handle;
+  }
+
+  /**
+   * Gives up the claim of an execution whose supervisor never took it over, and throws `error`.
+   * Left in place, the claim would say the execution runs under this process, and the start the
+   * engine tries again (it does, with the same id, when the error says the disk is full) would find
+   * it and start nothing: the execution would read as running for as long as this process lives.
+   * Removed (which needs no room), the next start claims it afresh and runs it.
+   */
+  #unclaim(executionId: string, error: unknown): never {
+    this.#awaited.delete(executionId);
+    if (this.#awaited.size === 0) this.#unwatch();
+    try {
+      this.#states.remove(executionId);
+    } catch {
+      // Nothing more can be done here: the error below says what went wrong.
+    }
+    throw error;
   }
 
   async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {

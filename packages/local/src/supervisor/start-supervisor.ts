@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CairnError } from '@cairn/protocol';
+import { noRoomExitCode } from './no-room.ts';
 import type { SupervisorInput } from './supervisor-input.ts';
 
 /**
@@ -26,7 +27,8 @@ const readyTimeoutMs = 30_000;
  * the server, or of the server's whole group, does not reach it), hands it `input` on its stdin
  * and waits until it says on fd 3 that it owns the execution. Its stdout and stderr go to `logFile`.
  * Rejects with CAIRN_EXECUTOR_START_FAILED (the log's last line in the message) if it exits or
- * stays silent first.
+ * stays silent first; with an ENOSPC `cause` when it exited for want of room to take the execution
+ * over (`noRoomExitCode`).
  */
 export async function startSupervisor(input: SupervisorInput, logFile: string): Promise<ChildProcess> {
   const { entry, nodeOptions } = supervisorCommand();
@@ -63,7 +65,16 @@ export async function startSupervisor(input: SupervisorInput, logFile: string): 
       if (error) reject(error);
       else resolve();
     };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null) => settle(failed(`exited before it started (${signal ?? `exit code ${code}`})`));
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      settle(
+        code === noRoomExitCode
+          ? new CairnError(
+              'CAIRN_EXECUTOR_START_FAILED',
+              `The supervisor of execution ${input.task.executionId} could not take it over: the disk under the state directory ${input.stateDirectory} is full. Nothing was run; free space there, and the execution is started again.`,
+              { cause: Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }) },
+            )
+          : failed(`exited before it started (${signal ?? `exit code ${code}`})`),
+      );
     child.once('exit', onExit);
     child.once('error', (error) => settle(failed(`could not be spawned (${error.message})`)));
     let said = '';

@@ -5,6 +5,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import { superviseExecution } from './execution-supervisor.ts';
 import { jsonLineLogger } from './json-line-logger.ts';
+import { isNoRoom, noRoomExitCode } from './no-room.ts';
 import type { SupervisorInput } from './supervisor-input.ts';
 
 const controller = new AbortController();
@@ -18,17 +19,24 @@ const input = JSON.parse(Buffer.concat(chunks).toString('utf8')) as SupervisorIn
 process.stderr.on('error', () => {});
 const logger = jsonLineLogger((line) => process.stderr.write(line), { executionId: input.task.executionId });
 let told = false;
-await superviseExecution(input, {
-  ready: () => {
-    if (told) return;
-    told = true;
-    try {
-      writeSync(3, 'ready\n');
-      closeSync(3);
-    } catch {
-      // The server that started it died meanwhile (EPIPE): the execution is ours all the same.
-    }
-  },
-  logger,
-  signal: controller.signal,
-});
+try {
+  await superviseExecution(input, {
+    ready: () => {
+      if (told) return;
+      told = true;
+      try {
+        writeSync(3, 'ready\n');
+        closeSync(3);
+      } catch {
+        // The server that started it died meanwhile (EPIPE): the execution is ours all the same.
+      }
+    },
+    logger,
+    signal: controller.signal,
+  });
+} catch (error) {
+  // The execution's state file could not be taken over for want of room: nothing ran, and the exit
+  // code says why (the log is on that full disk too), so that the executor starts it again later.
+  if (!told && isNoRoom(error)) process.exit(noRoomExitCode);
+  throw error;
+}
