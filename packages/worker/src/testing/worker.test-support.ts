@@ -2,6 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DispatchManifest, StorageProviderV1 } from '@cairn/core';
+import { keyIdOf, signManifest } from '@cairn/audit';
+import { createInMemorySigner } from '@cairn/conformance/mocks';
+import { canonicalJsonBytes, digestOfJson, manifestKey, sha256Digest } from '@cairn/protocol';
 import { afterEach } from 'vitest';
 
 const created: string[] = [];
@@ -50,4 +54,35 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A command item's signed manifest, stored where the worker reads it: the manifest, its digest, the
+ * task that names it and the key that trusts it.
+ */
+export async function signedCommandTask(storage: StorageProviderV1, runId: string, argv: string[], timeoutMs = 10_000) {
+  const signer = createInMemorySigner();
+  const publicKey = await signer.publicKey();
+  const manifest: DispatchManifest = {
+    version: 'cairn.manifest/v1',
+    runId,
+    itemId: 'build',
+    attempt: 1,
+    fencingToken: 1,
+    executionId: `${runId}/build/1`,
+    runtime: { kind: 'command', argv },
+    workspace: sha256Digest(''),
+    inputs: {},
+    apply: [],
+    env: {},
+    secretNames: [],
+    limits: { timeoutMs, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
+    effect: 'read-impure',
+    issuedAt: '2026-11-26T12:00:00.000Z',
+  };
+  const envelope = await signManifest(manifest, signer);
+  const manifestDigest = digestOfJson(envelope);
+  await storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope));
+  const trustedKeys = [{ keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') }];
+  return { manifest, manifestDigest, task: { executionId: manifest.executionId, manifestDigest }, trustedKeys };
 }

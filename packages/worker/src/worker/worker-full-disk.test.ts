@@ -4,45 +4,16 @@
 // before keeping it, so a full disk answers with a real ENOSPC from write(2).
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DispatchManifest, StorageProviderV1 } from '@cairn/core';
-import { keyIdOf, signManifest } from '@cairn/audit';
-import { createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
-import { canonicalJsonBytes, digestOfJson, manifestKey, resultKey, sha256Digest } from '@cairn/protocol';
+import type { StorageProviderV1 } from '@cairn/core';
+import { createInMemoryStorageProvider } from '@cairn/conformance/mocks';
+import { resultKey } from '@cairn/protocol';
 import { expect, test } from 'vitest';
 import { useSmallFileSystem } from '@cairn/conformance/faults';
 import { createCommandRuntime } from '../runtime/command-runtime.ts';
-import { temporaryDirectory } from '../testing/worker.test-support.ts';
+import { signedCommandTask, temporaryDirectory } from '../testing/worker.test-support.ts';
 import { createWorker } from './worker.ts';
 
 const disk = useSmallFileSystem(1);
-
-/** A command item's signed manifest, stored where the worker reads it, and the key that trusts it. */
-async function signedTask(storage: StorageProviderV1, runId: string, argv: string[]) {
-  const signer = createInMemorySigner();
-  const publicKey = await signer.publicKey();
-  const manifest: DispatchManifest = {
-    version: 'cairn.manifest/v1',
-    runId,
-    itemId: 'build',
-    attempt: 1,
-    fencingToken: 1,
-    executionId: `${runId}/build/1`,
-    runtime: { kind: 'command', argv },
-    workspace: sha256Digest(''),
-    inputs: {},
-    apply: [],
-    env: {},
-    secretNames: [],
-    limits: { timeoutMs: 10_000, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
-    effect: 'read-impure',
-    issuedAt: '2026-11-22T12:00:00.000Z',
-  };
-  const envelope = await signManifest(manifest, signer);
-  const manifestDigest = digestOfJson(envelope);
-  await storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope));
-  const trustedKeys = [{ keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') }];
-  return { manifest, manifestDigest, trustedKeys };
-}
 
 test(
   'results stored while the disk is full are written once there is room: the attempt succeeds, its result and blobs are all stored',
@@ -63,7 +34,7 @@ test(
       list: (options) => inner.list(options),
       delete: (key) => inner.delete(key),
     };
-    const { manifest, manifestDigest, trustedKeys } = await signedTask(inner, 'run-1', ['/bin/sh', '-c', 'echo hi; printf x > new.txt']);
+    const { manifest, manifestDigest, trustedKeys } = await signedCommandTask(inner, 'run-1', ['/bin/sh', '-c', 'echo hi; printf x > new.txt']);
     const worker = createWorker({
       storage,
       trustedKeys,
@@ -93,7 +64,7 @@ test(
   { timeout: 30_000 },
   async () => {
     const storage = createInMemoryStorageProvider();
-    const { manifest, manifestDigest, trustedKeys } = await signedTask(storage, 'run-2', ['/bin/sh', '-c', 'printf x > new.txt']);
+    const { manifest, manifestDigest, trustedKeys } = await signedCommandTask(storage, 'run-2', ['/bin/sh', '-c', 'printf x > new.txt']);
     const workRoot = join(disk.path, 'work');
     const worker = createWorker({
       storage,

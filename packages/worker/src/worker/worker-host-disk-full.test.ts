@@ -5,44 +5,15 @@
 // real ones are tested in @cairn/local), so these are the worker's decisions alone.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DispatchManifest, StorageProviderV1 } from '@cairn/core';
-import { keyIdOf, signManifest } from '@cairn/audit';
-import { createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
-import { CairnError, canonicalJsonBytes, digestOfJson, manifestKey, sha256Digest } from '@cairn/protocol';
+import { createInMemoryStorageProvider } from '@cairn/conformance/mocks';
+import { CairnError } from '@cairn/protocol';
 import { expect, test } from 'vitest';
 import { createCommandRuntime } from '../runtime/command-runtime.ts';
-import { temporaryDirectory } from '../testing/worker.test-support.ts';
+import { signedCommandTask, temporaryDirectory } from '../testing/worker.test-support.ts';
 import type { AttemptFolders, AttemptMounts } from './attempt-mounts.ts';
 import { createWorker } from './worker.ts';
 
 const hostFull = () => new CairnError('CAIRN_ATTEMPT_HOST_DISK_FULL', 'The disk holding the attempt is full (a test says so).');
-
-async function signedTask(storage: StorageProviderV1, runId: string, argv: string[], timeoutMs = 10_000) {
-  const signer = createInMemorySigner();
-  const publicKey = await signer.publicKey();
-  const manifest: DispatchManifest = {
-    version: 'cairn.manifest/v1',
-    runId,
-    itemId: 'build',
-    attempt: 1,
-    fencingToken: 1,
-    executionId: `${runId}/build/1`,
-    runtime: { kind: 'command', argv },
-    workspace: sha256Digest(''),
-    inputs: {},
-    apply: [],
-    env: {},
-    secretNames: [],
-    limits: { timeoutMs, network: false, maxPatchBytes: 1_000_000, maxLogBytes: 100_000 },
-    effect: 'read-impure',
-    issuedAt: '2026-11-26T12:00:00.000Z',
-  };
-  const envelope = await signManifest(manifest, signer);
-  const manifestDigest = digestOfJson(envelope);
-  await storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope));
-  const trustedKeys = [{ keyId: keyIdOf(publicKey), algorithm: signer.algorithm, publicKey: Buffer.from(publicKey).toString('base64') }];
-  return { task: { executionId: manifest.executionId, manifestDigest }, trustedKeys };
-}
 
 /** Mounts that mount nothing and report the disk under them full as `full` says; counts their calls. */
 function standInMounts(full: { mount: () => boolean; limitReached: () => boolean }) {
@@ -65,7 +36,7 @@ test(
   { timeout: 30_000 },
   async () => {
     const storage = createInMemoryStorageProvider();
-    const { task, trustedKeys } = await signedTask(storage, 'run-1', ['/bin/sh', '-c', 'printf x > new.txt']);
+    const { task, trustedKeys } = await signedCommandTask(storage, 'run-1', ['/bin/sh', '-c', 'printf x > new.txt']);
     const roomAfter = Date.now() + 600;
     const { mounts, calls } = standInMounts({ mount: () => Date.now() < roomAfter, limitReached: () => false });
     const worker = createWorker({
@@ -89,7 +60,7 @@ test(
   { timeout: 30_000 },
   async () => {
     const storage = createInMemoryStorageProvider();
-    const { task, trustedKeys } = await signedTask(storage, 'run-2', ['/bin/sh', '-c', 'printf x > new.txt; printf "{}" > output.json']);
+    const { task, trustedKeys } = await signedCommandTask(storage, 'run-2', ['/bin/sh', '-c', 'printf x > new.txt; printf "{}" > output.json']);
     let ran = false;
     const { mounts } = standInMounts({ mount: () => false, limitReached: () => ran });
     const runtime = createCommandRuntime({ killGraceMs: 200 });
@@ -119,7 +90,7 @@ test(
 
 test('writes lost while the runtime runs stop it at once, as a full workspace does', { timeout: 30_000 }, async () => {
   const storage = createInMemoryStorageProvider();
-  const { task, trustedKeys } = await signedTask(storage, 'run-3', ['/bin/sh', '-c', 'touch started; sleep 30']);
+  const { task, trustedKeys } = await signedCommandTask(storage, 'run-3', ['/bin/sh', '-c', 'touch started; sleep 30']);
   let workspace: string | undefined;
   const { mounts } = standInMounts({
     mount: () => false,
