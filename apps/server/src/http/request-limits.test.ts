@@ -112,7 +112,7 @@ test('connections over the cap are answered 503 CAIRN_SERVER_BUSY and closed, ne
   expect(connectionCapOf(256, 20)).toBe(20);
   expect(connectionCapOf(null, undefined)).toBe(1_000_000);
 
-  const { base, api } = await start('tokens', { config: { server: { maxConnections: 10 } } });
+  const { base, api, operatorToken } = await start('tokens', { config: { server: { maxConnections: 10 } } });
   const { hostname, port } = new URL(base);
   const held = await Promise.all(
     Array.from(
@@ -130,9 +130,13 @@ test('connections over the cap are answered 503 CAIRN_SERVER_BUSY and closed, ne
   expect(busy).toMatch(/^HTTP\/1\.1 503 /);
   expect(JSON.parse(busy.slice(busy.indexOf('\r\n\r\n') + 4))).toMatchObject({ code: 'CAIRN_SERVER_BUSY' });
 
-  // A request on a refused connection is never acted on: no run is made.
+  // A request on a refused connection is never acted on, a good token and all: no run is made.
   const submit = JSON.stringify({ version: 1, name: 'x', items: [{ id: 'a', runtime: { kind: 'command', argv: ['/bin/true'] } }] });
-  await exchange(base, `POST /v1/runs HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${submit.length}\r\n\r\n${submit}`);
+  const refused = await exchange(
+    base,
+    `POST /v1/runs HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${operatorToken}\r\ncontent-type: application/json\r\ncontent-length: ${submit.length}\r\n\r\n${submit}`,
+  );
+  expect(refused).toMatch(/^HTTP\/1\.1 503 /);
   for (const socket of held) socket.destroy();
   await new Promise((resolve) => setTimeout(resolve, 200));
   expect((await api('/healthz')).status).toBe(200);
