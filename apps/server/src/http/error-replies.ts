@@ -60,19 +60,23 @@ function toCairnError(error: FastifyError | Error, request: FastifyRequest): Cai
   return new CairnError('CAIRN_INTERNAL', 'The server failed to answer this request; the details are in its log.');
 }
 
-/** A body over its route's limit, said in the route's terms: a run spec, an upload (a workspace), or any other body. */
+/**
+ * A body over its route's limit, said in the terms of what the route declares its body is
+ * (`config.body` beside its `bodyLimit`): a run spec, an upload (a workspace), or any other body.
+ */
 function bodyTooLarge(request: FastifyRequest): CairnError {
   const limit = request.routeOptions.bodyLimit;
   const sent = request.headers['content-length'];
   const size = sent === undefined ? 'larger than that' : `${sent} bytes`;
   const route = request.routeOptions.url;
-  if (route === '/v1/blobs')
+  const body = (request.routeOptions.config as { body?: 'run spec' | 'upload' } | undefined)?.body;
+  if (body === 'upload')
     return new CairnError(
       'CAIRN_UPLOAD_TOO_LARGE',
       `The upload (a workspace snapshot, or another blob) is ${size}; this server takes up to ${limit} bytes (${mebibytes(limit)} MiB, server.uploadLimitMiB). Nothing was stored.`,
       { path: 'body', details: { limitBytes: limit, ...(sent === undefined ? {} : { bytes: Number(sent) }) } },
     );
-  if (route === '/v1/runs' || route === '/v1/schedules')
+  if (body === 'run spec')
     return new CairnError(
       'CAIRN_RUN_SPEC_TOO_LARGE',
       `The run spec is ${size}; this server takes up to ${limit} bytes (${mebibytes(limit)} MiB) of it. Split the run.`,

@@ -302,7 +302,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     '/v1/runs',
     {
       bodyLimit: bodyLimits.runSpec,
-      config: { action: 'runs.submit' },
+      config: { action: 'runs.submit', body: 'run spec' },
       schema: {
         operationId: 'submitRun',
         summary: 'Submit a run (JSON, or YAML as application/yaml); Idempotency-Key makes it safe to retry',
@@ -481,7 +481,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     '/v1/blobs',
     {
       bodyLimit: options.uploadLimitBytes ?? bodyLimits.upload,
-      config: { action: 'runs.submit' },
+      config: { action: 'runs.submit', body: 'upload' },
       schema: {
         operationId: 'storeBlob',
         summary: 'Store bytes (a workspace snapshot) by their digest; returns it',

@@ -19,7 +19,7 @@ export function registerScheduleRoutes(app: HttpApp, { service }: ServerComposit
     {
       // A schedule carries a run spec: as large as a submitted one.
       bodyLimit: bodyLimits.runSpec,
-      config: { action: 'schedules.manage' },
+      config: { action: 'schedules.manage', body: 'run spec' },
       schema: {
         operationId: 'addSchedule',
         summary: 'Add a cron schedule: each slot submits the spec as run <scheduleId>@<slot time>',
