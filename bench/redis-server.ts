@@ -15,11 +15,25 @@ export interface RedisServer {
 }
 
 /**
- * Starts Debian's redis-server (installed if missing) on a free loopback port in a temp folder,
- * without persistence (`--save '' --appendonly no`): BullMQ's peer row measures the queue, not
- * a disk, as the engine's rows run on a database that does not fsync each commit.
+ * How the redis-server keeps what it is told:
+ * - `none`: nothing (`--save '' --appendonly no`); a crash loses every job. The peer row that
+ *   measures the queue's work alone, the cheapest way to run a job.
+ * - `fsync-every-write`: the append-only file, fsynced before each write is acknowledged
+ *   (`--appendonly yes --appendfsync always`, no RDB snapshots); a job BullMQ was told was added is
+ *   on disk, the promise the engine keeps.
  */
-export async function startRedisServer(): Promise<RedisServer> {
+export type RedisPersistence = 'none' | 'fsync-every-write';
+
+const persistenceArguments: Record<RedisPersistence, readonly string[]> = {
+  none: ['--save', '', '--appendonly', 'no'],
+  'fsync-every-write': ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always'],
+};
+
+/**
+ * Starts Debian's redis-server (installed if missing) on a free loopback port in a temp folder,
+ * with `persistence` (none unless said).
+ */
+export async function startRedisServer(persistence: RedisPersistence = 'none'): Promise<RedisServer> {
   const program = ensureDebianProgram('redis-server', 'redis-server');
   // A port found free may be taken before redis binds it (another process on this shared
   // machine): a few attempts, each on a newly found port.
@@ -28,7 +42,7 @@ export async function startRedisServer(): Promise<RedisServer> {
     const port = await freeLoopbackPort();
     const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-redis-'));
     try {
-      const child = await spawnReady(program, port, directory);
+      const child = await spawnReady(program, port, directory, persistence);
       // A benchmark that exits without reaching its `stop` (process.exit after another one threw)
       // leaves no server behind.
       const killOnExit = () => child.kill('SIGKILL');
@@ -52,7 +66,7 @@ export async function startRedisServer(): Promise<RedisServer> {
 }
 
 /** Spawns redis-server and resolves once it logs that it accepts connections. */
-function spawnReady(program: string, port: number, directory: string): Promise<ChildProcess> {
+function spawnReady(program: string, port: number, directory: string, persistence: RedisPersistence): Promise<ChildProcess> {
   const child = spawn(
     program,
     [
@@ -62,10 +76,7 @@ function spawnReady(program: string, port: number, directory: string): Promise<C
       String(port),
       '--dir',
       directory,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
+      ...persistenceArguments[persistence],
       '--protected-mode',
       'yes',
       '--daemonize',
