@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
-import type { Engine } from '@cairn/engine';
+import type { Engine, PostgresStateSettings } from '@cairn/engine';
 import { createPostgresEngineLeader, createPostgresStateStore, openPostgresEngineReads, type PostgresWriter } from '@cairn/engine/internals';
 import { InstantExecutor } from './instant-executor.ts';
 import { timeMilliseconds } from './measure.ts';
@@ -21,6 +21,12 @@ export interface PostgresEngineRunResult {
   readonly counts: CommitCounts;
   /** Whether the engine told its run waiter before a reader of the database saw the run's end. */
   readonly endedBeforeReadable: boolean;
+  /**
+   * The cluster's WAL fsyncs (pg_stat_wal's wal_sync) from before the leader started to after its
+   * connections closed: the run's, the leader's start and stop included, as the SQLite count
+   * includes the engine's start and close.
+   */
+  readonly walSyncs: number;
 }
 
 /**
@@ -33,8 +39,22 @@ export interface PostgresEngineRunResult {
  */
 export async function runPostgresEngineItems(server: PostgresServer, items: readonly { id: string }[], concurrency: number): Promise<PostgresEngineRunResult> {
   const database = await server.createDatabase();
+  try {
+    const walSyncsBefore = await server.walSyncs();
+    const result = await runOnDatabase(database.settings, items, concurrency);
+    return { ...result, walSyncs: (await server.walSyncs()) - walSyncsBefore };
+  } finally {
+    await database.drop();
+  }
+}
+
+async function runOnDatabase(
+  settings: PostgresStateSettings,
+  items: readonly { id: string }[],
+  concurrency: number,
+): Promise<Omit<PostgresEngineRunResult, 'walSyncs'>> {
   const counts: CommitCounts = { commits: 0, rows: 0, committingMs: 0 };
-  const store = createPostgresStateStore(database.settings);
+  const store = createPostgresStateStore(settings);
   const acquireWriter = store.acquireWriter.bind(store);
   store.acquireWriter = async (options) => countCommits(await acquireWriter(options), counts);
   const leader = createPostgresEngineLeader({
@@ -49,7 +69,7 @@ export async function runPostgresEngineItems(server: PostgresServer, items: read
       inboxPollMs: false,
     },
   });
-  const { reads, close } = openPostgresEngineReads(database.settings);
+  const { reads, close } = openPostgresEngineReads(settings);
   try {
     leader.start();
     const engine = await leading(leader);
@@ -77,7 +97,6 @@ export async function runPostgresEngineItems(server: PostgresServer, items: read
   } finally {
     await leader.stop();
     await close();
-    await database.drop();
   }
 }
 

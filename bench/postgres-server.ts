@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { PostgresStateSettings } from '@cairn/engine';
 import pg from 'pg';
@@ -12,8 +13,18 @@ import { freeLoopbackPort } from './free-loopback-port.ts';
 export interface PostgresServer {
   readonly host: string;
   readonly port: number;
-  /** Creates a fresh database; its `drop` ends its connections and removes it. */
-  createDatabase(): Promise<{ readonly settings: PostgresStateSettings; drop(): Promise<void> }>;
+  /**
+   * Creates a fresh database; its `drop` ends its connections and removes it. `settings` are the
+   * engine's, `connectionString` the same database for a peer that takes a URL.
+   */
+  createDatabase(): Promise<{ readonly settings: PostgresStateSettings; readonly connectionString: string; drop(): Promise<void> }>;
+  /**
+   * The cluster's WAL fsyncs so far (`SELECT wal_sync FROM pg_stat_wal`: the WAL flushes that
+   * called fdatasync, by backends, the WAL writer and the checkpointer alike), read once no other
+   * client is connected: a backend hands its counts to the shared statistics when it exits (or up
+   * to a second after a transaction), so the count then holds everything the clients did.
+   */
+  walSyncs(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -70,9 +81,20 @@ export async function startPostgresServer(): Promise<PostgresServer> {
       await admin((client) => client.query(`CREATE DATABASE ${name}`));
       return {
         settings: { kind: 'postgres', host: connection.host, port: connection.port, user: connection.user, password: connection.password, database: name },
+        connectionString: `postgresql://${encodeURIComponent(connection.user)}:${encodeURIComponent(connection.password)}@${connection.host}:${connection.port}/${name}`,
         drop: () => admin((client) => client.query(`DROP DATABASE ${name} WITH (FORCE)`)).then(() => undefined),
       };
     },
+    walSyncs: () =>
+      admin(async (client) => {
+        const deadline = Date.now() + 30_000;
+        const others = `SELECT count(*)::int AS count FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`;
+        while ((await client.query<{ count: number }>(others)).rows[0]!.count > 0) {
+          if (Date.now() > deadline) throw new Error('other clients stayed connected to the benchmark PostgreSQL for 30 s');
+          await sleep(5);
+        }
+        return Number((await client.query<{ wal_sync: string }>('SELECT wal_sync FROM pg_stat_wal')).rows[0]!.wal_sync);
+      }),
     async stop() {
       process.off('exit', stopCluster);
       stopCluster();
