@@ -6,7 +6,7 @@ import { createEngine, type EngineDatabase } from '@cairn/engine';
 import { InstantExecutor } from './instant-executor.ts';
 import { wallAndCpu } from './measure.ts';
 
-/** The issue's fan-out settings (issue 16), shared by the engine's, BullMQ's and the server's rows. */
+/** The fan-out's size and concurrency, shared by the engine's, its peers' and the server's rows. */
 export const fanoutItems = 10_000;
 export const fanoutConcurrency = 50;
 
