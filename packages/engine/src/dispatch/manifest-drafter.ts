@@ -1,4 +1,4 @@
-import type { DispatchManifest, ItemSpec, JsonObject, ManifestInput } from '@cairn/core';
+import type { DispatchManifest, ItemSpec, ManifestInput } from '@cairn/core';
 import { signManifests } from '@cairn/audit';
 import { canonicalJsonBytes, digestOfJson, isCairnError, manifestKey, parseDuration, sha256Digest } from '@cairn/protocol';
 import { engineActor } from '../engine-actor.ts';
@@ -174,7 +174,7 @@ function pureInputDigest(
 ): string {
   return digestOfJson({
     version: 'cairn.pure-input/v1',
-    runtime: spec.runtime as unknown as JsonObject,
+    runtime: spec.runtime,
     workspace,
     inputs: Object.fromEntries(Object.entries(inputs).map(([name, input]) => [name, input.digest])),
     apply: spec.apply ?? [],
