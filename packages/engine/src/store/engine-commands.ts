@@ -1,29 +1,155 @@
-import type { AuditActor, CipherEnvelope, JsonValue } from '@cairn/core';
-import { CairnError } from '@cairn/protocol';
+import type { EvidenceBundleV1, JsonValue } from '@cairn/core';
+import { auditActorSchema, cipherEnvelopeSchema, evidenceBundleSchema, parsePayload } from '@cairn/protocol';
+import { z } from 'zod';
 import type { Engine } from '../engine.ts';
 import type { HostAuditRecord } from '../host-audit/host-audit-record.ts';
-import type { ScheduleDefinition } from '../schedules/schedule-book.ts';
-import type { SubmitOptions } from '../state/run-state-machine.ts';
+import { hostAuditRecordSchema } from '../host-audit/host-audit-record.ts';
+import { engineCommand, type EngineCommand, type OpenSealed } from './commands/engine-command.ts';
+import {
+  scheduleDefinitionSchema,
+  scheduleRecordSchema,
+  secretRecordSchema,
+  submitOptionsSchema,
+  submitResultSchema,
+} from './commands/engine-record-schemas.ts';
+import { jsonValueOf } from './commands/json-value-of.ts';
+
+/** Who a command that changes something is audited as: the replica's caller, never nobody. */
+const auditedAs = z.strictObject(auditActorSchema.shape, {
+  error: (issue) =>
+    issue.input === null || issue.input === undefined ? "is missing: every command that changes something is audited as someone's" : undefined,
+});
+/** A command that changes nothing is sent without an actor. */
+const noActor = z.null();
+const reason = z.string().exactOptional();
+const nothing = z.null();
+/** A bundle's arrays are read-only to whoever receives one. */
+const bundleSchema: z.ZodType<EvidenceBundleV1> = evidenceBundleSchema;
+
+const commandTable = {
+  submit: engineCommand({
+    payload: z.strictObject({ document: z.unknown(), options: submitOptionsSchema }),
+    actor: auditedAs,
+    result: submitResultSchema,
+    apply: (engine, { document, options }, actor) => engine.submit(document, { ...options, actor }),
+  }),
+  approve: engineCommand({
+    payload: z.strictObject({ runId: z.string(), itemId: z.string(), reason }),
+    actor: auditedAs,
+    result: nothing,
+    apply: (engine, { runId, itemId, reason }, actor) => {
+      engine.approve(runId, itemId, actor, reason);
+      return null;
+    },
+  }),
+  reject: engineCommand({
+    payload: z.strictObject({ runId: z.string(), itemId: z.string(), reason }),
+    actor: auditedAs,
+    result: nothing,
+    apply: (engine, { runId, itemId, reason }, actor) => {
+      engine.reject(runId, itemId, actor, reason);
+      return null;
+    },
+  }),
+  'cancel-run': engineCommand({
+    payload: z.strictObject({ runId: z.string(), reason }),
+    actor: auditedAs,
+    result: nothing,
+    apply: (engine, { runId, reason }, actor) => {
+      engine.cancelRun(runId, actor, reason);
+      return null;
+    },
+  }),
+  'cancel-item': engineCommand({
+    payload: z.strictObject({ runId: z.string(), itemId: z.string(), reason }),
+    actor: auditedAs,
+    result: nothing,
+    apply: (engine, { runId, itemId, reason }, actor) => {
+      engine.cancelItem(runId, itemId, actor, reason);
+      return null;
+    },
+  }),
+  'add-schedule': engineCommand({
+    payload: z.strictObject({ definition: scheduleDefinitionSchema }),
+    actor: auditedAs,
+    result: scheduleRecordSchema,
+    apply: (engine, { definition }, actor) => engine.addSchedule(definition, actor),
+  }),
+  'remove-schedule': engineCommand({
+    payload: z.strictObject({ scheduleId: z.string() }),
+    actor: auditedAs,
+    result: nothing,
+    apply: (engine, { scheduleId }, actor) => {
+      engine.removeSchedule(scheduleId, actor);
+      return null;
+    },
+  }),
+  /** The value is sealed by the replica with the deployment's cipher (`sealedSecretContext`): it never travels in clear. */
+  'set-secret': engineCommand({
+    payload: z.strictObject({ name: z.string(), sealed: cipherEnvelopeSchema }),
+    actor: auditedAs,
+    result: secretRecordSchema,
+    apply: async (engine, { name, sealed }, actor, openSealed) =>
+      engine.setSecret(name, new TextDecoder().decode(await openSealed(sealed, sealedSecretContext(name))), actor),
+  }),
+  'remove-secret': engineCommand({
+    payload: z.strictObject({ name: z.string() }),
+    actor: auditedAs,
+    result: nothing,
+    apply: (engine, { name }, actor) => {
+      engine.removeSecret(name, actor);
+      return null;
+    },
+  }),
+  /**
+   * An entry the host owns (access, tokens, webhooks), sent as its record's actor. The record is
+   * checked as the engine's host writer checks it in its own process, with the same error.
+   */
+  'host-audit': engineCommand({
+    payload: z.strictObject({ record: z.unknown() }),
+    actor: auditedAs,
+    result: nothing,
+    apply: async (engine, { record }) => {
+      await appendHostRecord(engine, parsePayload(hostAuditRecordSchema, record, 'The host audit record'));
+      return null;
+    },
+  }),
+  /** A run's evidence bundle, made where the state is in memory (the leader's working copy). */
+  'export-bundle': engineCommand({
+    payload: z.strictObject({ runId: z.string() }),
+    actor: noActor,
+    result: bundleSchema,
+    apply: (engine, { runId }) => engine.exportBundle(runId),
+  }),
+};
+
+type CommandTable = typeof commandTable;
+
+/** What a replica asks of the engine that holds the writer lease. */
+export type EngineCommandKind = keyof CommandTable;
+
+/** What each command carries, beside its actor. */
+export type EngineCommandPayloads = { readonly [Kind in EngineCommandKind]: z.output<CommandTable[Kind]['payload']> };
+/** Who each command is audited as (`null`: sent without an actor). */
+export type EngineCommandActors = { readonly [Kind in EngineCommandKind]: z.output<CommandTable[Kind]['actor']> };
+/** What each command answers. */
+export type EngineCommandResults = { readonly [Kind in EngineCommandKind]: z.output<CommandTable[Kind]['result']> };
 
 /**
- * What each command a replica sends carries (ADR 0023), beside its actor. A secret's value never
- * travels in clear: the replica seals it with the deployment's cipher for this purpose
- * (`sealedSecretContext`), and the engine opens it and stores it as any secret.
+ * Every command a replica may send, declared once (ADR 0023): how its payload, actor and result
+ * are checked where they arrive, and how it is carried out on the engine that holds the writer
+ * lease. The carrying out and the replica's sending are derived from it.
  */
-export interface EngineCommandPayloads {
-  readonly submit: { readonly document: JsonValue; readonly options: Omit<SubmitOptions, 'actor' | 'context'> };
-  readonly approve: { readonly runId: string; readonly itemId: string; readonly reason?: string };
-  readonly reject: { readonly runId: string; readonly itemId: string; readonly reason?: string };
-  readonly 'cancel-run': { readonly runId: string; readonly reason?: string };
-  readonly 'cancel-item': { readonly runId: string; readonly itemId: string; readonly reason?: string };
-  readonly 'add-schedule': { readonly definition: ScheduleDefinition };
-  readonly 'remove-schedule': { readonly scheduleId: string };
-  readonly 'set-secret': { readonly name: string; readonly sealed: CipherEnvelope };
-  readonly 'remove-secret': { readonly name: string };
-  /** An entry the host owns (access, tokens, webhooks), checked again by the engine; the actor is the record's. */
-  readonly 'host-audit': { readonly record: HostAuditRecord };
-  /** A run's evidence bundle, made where the state is in memory (the leader's working copy). */
-  readonly 'export-bundle': { readonly runId: string };
+export const engineCommands: {
+  readonly [Kind in EngineCommandKind]: EngineCommand<EngineCommandPayloads[Kind], EngineCommandActors[Kind], EngineCommandResults[Kind]>;
+} = commandTable;
+
+/** The kinds of `engineCommands`, in the order they are declared. */
+export const engineCommandKinds: readonly EngineCommandKind[] = Object.keys(commandTable).filter(isEngineCommandKind);
+
+/** True for a kind this engine knows (a newer replica may send one it does not). */
+export function isEngineCommandKind(kind: string): kind is EngineCommandKind {
+  return Object.hasOwn(commandTable, kind);
 }
 
 /** The context a replica seals a secret's value under for its trip through `engine_commands`. */
@@ -33,65 +159,28 @@ export function sealedSecretContext(name: string): Readonly<Record<string, strin
 
 /**
  * Carries out one command on the engine that holds the writer lease, as its own process would
- * have: the same checks, the same errors (a CairnError is the replica's answer). Returns the
- * command's JSON result.
+ * have: its payload and actor checked first (CAIRN_PAYLOAD_INVALID naming the command and the
+ * JSON path), then the engine's own checks and errors (a CairnError is the replica's answer).
+ * Returns the command's result as JSON.
  */
-export async function carryOutCommand(
+export function carryOutCommand(
   engine: Engine,
-  command: { readonly kind: keyof EngineCommandPayloads; readonly payload: JsonValue; readonly actor: JsonValue | null },
-  openSealed: (sealed: CipherEnvelope, context: Readonly<Record<string, string>>) => Promise<Uint8Array>,
+  command: { readonly kind: EngineCommandKind; readonly payload: unknown; readonly actor: unknown },
+  openSealed: OpenSealed,
 ): Promise<JsonValue> {
-  if (command.kind === 'host-audit') {
-    await appendHostRecord(engine, (command.payload as unknown as EngineCommandPayloads['host-audit']).record);
-    return null;
-  }
-  if (command.kind === 'export-bundle')
-    return (await engine.exportBundle((command.payload as unknown as EngineCommandPayloads['export-bundle']).runId)) as unknown as JsonValue;
-  const actor = command.actor as unknown as AuditActor | null;
-  if (actor === null) throw new CairnError('CAIRN_PAYLOAD_INVALID', `The ${command.kind} command names no actor; every command is audited as someone's.`);
-  switch (command.kind) {
-    case 'submit': {
-      const { document, options } = command.payload as unknown as EngineCommandPayloads['submit'];
-      return engine.submit(document, { ...options, actor }) as unknown as JsonValue;
-    }
-    case 'approve': {
-      const { runId, itemId, reason } = command.payload as unknown as EngineCommandPayloads['approve'];
-      engine.approve(runId, itemId, actor, reason);
-      return null;
-    }
-    case 'reject': {
-      const { runId, itemId, reason } = command.payload as unknown as EngineCommandPayloads['reject'];
-      engine.reject(runId, itemId, actor, reason);
-      return null;
-    }
-    case 'cancel-run': {
-      const { runId, reason } = command.payload as unknown as EngineCommandPayloads['cancel-run'];
-      engine.cancelRun(runId, actor, reason);
-      return null;
-    }
-    case 'cancel-item': {
-      const { runId, itemId, reason } = command.payload as unknown as EngineCommandPayloads['cancel-item'];
-      engine.cancelItem(runId, itemId, actor, reason);
-      return null;
-    }
-    case 'add-schedule': {
-      const { definition } = command.payload as unknown as EngineCommandPayloads['add-schedule'];
-      return engine.addSchedule(definition, actor) as unknown as JsonValue;
-    }
-    case 'remove-schedule': {
-      engine.removeSchedule((command.payload as unknown as EngineCommandPayloads['remove-schedule']).scheduleId, actor);
-      return null;
-    }
-    case 'set-secret': {
-      const { name, sealed } = command.payload as unknown as EngineCommandPayloads['set-secret'];
-      const value = new TextDecoder().decode(await openSealed(sealed, sealedSecretContext(name)));
-      return (await engine.setSecret(name, value, actor)) as unknown as JsonValue;
-    }
-    case 'remove-secret': {
-      engine.removeSecret((command.payload as unknown as EngineCommandPayloads['remove-secret']).name, actor);
-      return null;
-    }
-  }
+  return carryOut(command.kind, command, engine, openSealed);
+}
+
+async function carryOut<Kind extends EngineCommandKind>(
+  kind: Kind,
+  command: { readonly payload: unknown; readonly actor: unknown },
+  engine: Engine,
+  openSealed: OpenSealed,
+): Promise<JsonValue> {
+  const definition = engineCommands[kind];
+  const payload = parsePayload(definition.payload, command.payload, `The ${kind} command's payload`);
+  const actor = parsePayload(definition.actor, command.actor, `The ${kind} command's actor`);
+  return jsonValueOf(await definition.apply(engine, payload, actor, openSealed), `The ${kind} command's result`);
 }
 
 // A host record through the engine's own host writer (which checks it): one method per action.

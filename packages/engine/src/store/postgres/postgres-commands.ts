@@ -1,6 +1,8 @@
 import pg from 'pg';
 import { CairnError, errorCatalogue, isCairnError, type CairnErrorCode } from '@cairn/protocol';
 import type { JsonValue } from '@cairn/core';
+import type { EngineCommandKind } from '../engine-commands.ts';
+import { jsonValueOf } from '../commands/json-value-of.ts';
 import {
   connectPostgres,
   describePostgresTarget,
@@ -11,21 +13,8 @@ import {
 import { migratePostgresSchema, quotedSchema } from './postgres-schema.ts';
 import { isPostgresUnavailable, postgresUnavailable } from './postgres-unavailable.ts';
 
-/** What a replica asks of the engine that holds the writer lease. */
-export const engineCommandKinds = [
-  'submit',
-  'approve',
-  'reject',
-  'cancel-run',
-  'cancel-item',
-  'add-schedule',
-  'remove-schedule',
-  'set-secret',
-  'remove-secret',
-  'host-audit',
-  'export-bundle',
-] as const;
-export type EngineCommandKind = (typeof engineCommandKinds)[number];
+// Declared with the commands; also exported here, beside the transport that carries them.
+export { engineCommandKinds, type EngineCommandKind } from '../engine-commands.ts';
 
 /** A command as the writer takes it. */
 export interface PendingCommand {
@@ -49,7 +38,7 @@ export function commandErrorJson(error: unknown): JsonValue {
   const cairn = isCairnError(error)
     ? error
     : new CairnError('CAIRN_INTERNAL', `The engine failed to carry out a command: ${(error as Error)?.message ?? String(error)}.`);
-  return cairn.toJSON() as unknown as JsonValue;
+  return jsonValueOf(cairn.toJSON(), `The error of a command (${cairn.code})`);
 }
 
 /** Rebuilds the CairnError a command failed with, same code, message, path, issues and details. */

@@ -1,5 +1,5 @@
-import type { AuditActor, AuditEntry, CairnEvent, CipherV1, EvidenceBundleV1, JsonValue, RunSpecV1 } from '@cairn/core';
-import { CairnError, isCairnError } from '@cairn/protocol';
+import type { AuditActor, AuditEntry, CairnEvent, CipherV1, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
+import { CairnError, isCairnError, parsePayload } from '@cairn/protocol';
 import type pg from 'pg';
 import type { AuditQuery } from '../../audit/audit-query.ts';
 import type { ItemAttemptRecord } from '../../dispatch/attempt-store.ts';
@@ -14,8 +14,16 @@ import type { SecretRecord } from '../../secrets/secret-store.ts';
 import type { RunListOptions, RunPage } from '../../state/run-history.ts';
 import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
 import type { SubmitOptions, SubmitResult } from '../../state/run-state-machine.ts';
-import { sealedSecretContext, type EngineCommandPayloads } from '../engine-commands.ts';
-import { commandChannels, createPostgresCommandSender, type EngineCommandKind, type PostgresCommandSender } from './postgres-commands.ts';
+import { jsonValueOf } from '../commands/json-value-of.ts';
+import {
+  engineCommands,
+  sealedSecretContext,
+  type EngineCommandActors,
+  type EngineCommandKind,
+  type EngineCommandPayloads,
+  type EngineCommandResults,
+} from '../engine-commands.ts';
+import { commandChannels, createPostgresCommandSender, type PostgresCommandSender } from './postgres-commands.ts';
 import { openPostgresEngineReads, type PostgresEngineReads } from './postgres-engine-reads.ts';
 import type { PostgresEngineLeader } from './postgres-engine-leader.ts';
 import { connectPostgres, parsePostgresStateSettings, type PostgresStateSettings, type ResolvedPostgresStateSettings } from './postgres-settings.ts';
@@ -132,7 +140,7 @@ export class PostgresEngineService implements EngineService {
   async exportBundle(runId: string): Promise<EvidenceBundleV1> {
     const engine = this.#leader.engine;
     if (engine) return engine.exportBundle(runId);
-    return (await this.#send('export-bundle', { runId }, null)) as unknown as EvidenceBundleV1;
+    return this.#send('export-bundle', { runId }, null);
   }
 
   auditSize(): Promise<number> {
@@ -174,15 +182,15 @@ export class PostgresEngineService implements EngineService {
 
   async submit(document: unknown, options: SubmitOptions): Promise<SubmitResult> {
     const { actor, context: _context, ...rest } = options;
-    const payload: EngineCommandPayloads['submit'] = { document: document as JsonValue, options: rest };
+    const payload: EngineCommandPayloads['submit'] = { document, options: rest };
     try {
-      return (await this.#send('submit', payload, actor)) as unknown as SubmitResult;
+      return await this.#send('submit', payload, actor);
     } catch (error) {
       // A submission with an idempotency key that was cut off before the database answered is
       // sent once more: the engine answers with the run the first made, if it made one.
       const keyed = rest.idempotencyKey !== undefined || (document as { idempotencyKey?: unknown } | null)?.idempotencyKey !== undefined;
       if (!keyed || !isCairnError(error, 'CAIRN_STATE_UNAVAILABLE') || error.details['recorded'] !== 'unknown') throw error;
-      return (await this.#send('submit', payload, actor)) as unknown as SubmitResult;
+      return this.#send('submit', payload, actor);
     }
   }
 
@@ -203,7 +211,7 @@ export class PostgresEngineService implements EngineService {
   }
 
   async addSchedule(definition: ScheduleDefinition, actor: AuditActor): Promise<ScheduleRecord> {
-    return (await this.#send('add-schedule', { definition }, actor)) as unknown as ScheduleRecord;
+    return this.#send('add-schedule', { definition }, actor);
   }
 
   async removeSchedule(scheduleId: string, actor: AuditActor): Promise<void> {
@@ -215,7 +223,7 @@ export class PostgresEngineService implements EngineService {
     if (!this.#cipher)
       throw new CairnError('CAIRN_CONFIG_INVALID', 'No cipher is configured, so secrets cannot be stored: configure `cipher`.', { path: 'config.cipher' });
     const sealed = await this.#cipher.encrypt(new TextEncoder().encode(value), sealedSecretContext(name));
-    return (await this.#send('set-secret', { name, sealed }, actor)) as unknown as SecretRecord;
+    return this.#send('set-secret', { name, sealed }, actor);
   }
 
   async removeSecret(name: string, actor: AuditActor): Promise<void> {
@@ -229,12 +237,16 @@ export class PostgresEngineService implements EngineService {
     await Promise.all([this.#closeReads(), this.#sender.close(), this.#listener?.then((client) => client.end()).catch(() => {})]);
   }
 
-  #send<Kind extends keyof EngineCommandPayloads & EngineCommandKind>(
+  // Every command goes this way: its payload and actor proven JSON, its answer checked against the
+  // result the command declares before it is handed back typed.
+  async #send<Kind extends EngineCommandKind>(
     kind: Kind,
     payload: EngineCommandPayloads[Kind],
-    actor: AuditActor | null,
-  ): Promise<JsonValue> {
-    return this.#sender.send(kind, payload as unknown as JsonValue, actor === null ? {} : { actor: actor as unknown as JsonValue });
+    actor: EngineCommandActors[Kind],
+  ): Promise<EngineCommandResults[Kind]> {
+    const what = `The ${kind} command's`;
+    const answer = await this.#sender.send(kind, jsonValueOf(payload, `${what} payload`), actor === null ? {} : { actor: jsonValueOf(actor, `${what} actor`) });
+    return parsePayload(engineCommands[kind].result, answer, `The engine's answer to the ${kind} command`);
   }
 
   // One LISTEN connection per service for commit notifications; it is reopened when it dies.

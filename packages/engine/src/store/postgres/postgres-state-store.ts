@@ -5,7 +5,8 @@ import { CairnError } from '@cairn/protocol';
 import type { JsonValue } from '@cairn/core';
 import type { EngineDatabase } from '../../database/engine-database.ts';
 import { engineTables, isAppendOnlyTable, type CapturedTable, type ChangeBatch, type ChangeCapture } from '../change-capture.ts';
-import { commandChannels, commandErrorJson, engineCommandKinds, type CommandResult, type EngineCommandKind, type PendingCommand } from './postgres-commands.ts';
+import { isEngineCommandKind } from '../engine-commands.ts';
+import { commandChannels, commandErrorJson, type CommandResult, type PendingCommand } from './postgres-commands.ts';
 import {
   connectPostgres,
   describePostgresTarget,
@@ -158,6 +159,8 @@ interface StoreTable {
  */
 export class PostgresWriter {
   readonly instanceId: string;
+  /** The PostgreSQL backend process of the lease connection (what `pg_terminate_backend` ends), as the server names it. */
+  readonly backendPid: number;
   /** Resolves (never rejects) with why, when the lease connection ends: the lease is gone. */
   readonly lost: Promise<Error>;
   readonly #client: pg.Client;
@@ -168,12 +171,19 @@ export class PostgresWriter {
   #lostReason: Error | undefined;
   #released = false;
 
-  private constructor(client: pg.Client, settings: ResolvedPostgresStateSettings, instanceId: string, tables: ReadonlyMap<string, StoreTable>) {
+  private constructor(
+    client: pg.Client,
+    settings: ResolvedPostgresStateSettings,
+    instanceId: string,
+    backendPid: number,
+    tables: ReadonlyMap<string, StoreTable>,
+  ) {
     this.#client = client;
     this.#settings = settings;
     this.#schema = quotedSchema(settings.schema);
     this.#tables = tables;
     this.instanceId = instanceId;
+    this.backendPid = backendPid;
     this.lost = new Promise<Error>((resolve) => {
       const lose = (error?: Error) => {
         if (this.#lostReason !== undefined) return;
@@ -199,15 +209,18 @@ export class PostgresWriter {
   static async start(client: pg.Client, settings: ResolvedPostgresStateSettings, instanceId: string): Promise<PostgresWriter> {
     const schema = quotedSchema(settings.schema);
     const tables = await storeTables(client, settings.schema);
+    let backendPid: number;
     await client.query('BEGIN');
     try {
-      await client.query(
+      const { rows } = await client.query<{ backend_pid: string }>(
         `INSERT INTO ${schema}.engine_leader (lock_key, instance_id, host, pid, backend_pid, since, heartbeat_at)
          VALUES ($1, $2, $3, $4, pg_backend_pid(), now(), now())
          ON CONFLICT (lock_key) DO UPDATE SET instance_id = EXCLUDED.instance_id, host = EXCLUDED.host, pid = EXCLUDED.pid,
-           backend_pid = EXCLUDED.backend_pid, since = EXCLUDED.since, heartbeat_at = EXCLUDED.heartbeat_at`,
+           backend_pid = EXCLUDED.backend_pid, since = EXCLUDED.since, heartbeat_at = EXCLUDED.heartbeat_at
+         RETURNING backend_pid`,
         [settings.lockKey, instanceId, hostname(), process.pid],
       );
+      backendPid = Number(rows[0]!.backend_pid);
       // A command taken by a writer that lost its lease before committing its result made no
       // durable change (the result commits with the state): it is carried out again.
       await client.query(`UPDATE ${schema}.engine_commands SET state = 'pending' WHERE state = 'taken'`);
@@ -217,17 +230,12 @@ export class PostgresWriter {
       throw error;
     }
     await client.query(`LISTEN "${commandChannels(settings.schema).commands}"`);
-    return new PostgresWriter(client, settings, instanceId, tables);
+    return new PostgresWriter(client, settings, instanceId, backendPid, tables);
   }
 
   /** True once the lease connection has ended. */
   get isLost(): boolean {
     return this.#lostReason !== undefined;
-  }
-
-  /** The PostgreSQL backend process of the lease connection (what `pg_terminate_backend` ends). */
-  get backendPid(): number {
-    return (this.#client as unknown as { processID: number }).processID;
   }
 
   /**
@@ -418,7 +426,7 @@ export class PostgresWriter {
     );
     const taken: PendingCommand[] = [];
     for (const row of rows.sort((left, right) => Number(left.id) - Number(right.id))) {
-      if (!(engineCommandKinds as readonly string[]).includes(row.kind)) {
+      if (!isEngineCommandKind(row.kind)) {
         // A newer replica's command this engine does not know: answered at once, not lost.
         await this.commit({ tables: [], capturedWrites: 0 }, [
           {
@@ -431,7 +439,7 @@ export class PostgresWriter {
         ]);
         continue;
       }
-      taken.push({ id: Number(row.id), kind: row.kind as EngineCommandKind, payload: row.payload, actor: row.actor });
+      taken.push({ id: Number(row.id), kind: row.kind, payload: row.payload, actor: row.actor });
     }
     return taken;
   }
