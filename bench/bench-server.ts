@@ -20,7 +20,7 @@ export interface RunningServer {
 
 /**
  * A server as `cairn serve` runs it (its webhook dispatcher too), on 127.0.0.1:0, with the instant executor and the engine's
- * concurrency at the issue's fan-out setting (50), as the engine-alone rows it is compared with.
+ * concurrency at the fan-out's setting (50), as the engine-alone rows it is compared with.
  */
 export async function startServer(): Promise<RunningServer> {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-server-'));

@@ -1,5 +1,5 @@
 // The dashboard as a browser gets it from the built server: the weight of its JavaScript
-// (gzipped, the 150 KB budget of issue 17), and how long a large run's page takes in Debian's
+// (gzipped, against its 150 KB budget), and how long a large run's page takes in Debian's
 // Chromium from navigation until every item shows its state — 1,000 items (listed: too many to
 // draw) and 300 (laid out with dagre and drawn). Items wait behind one awaiting approval, so
 // nothing runs while the page is measured.

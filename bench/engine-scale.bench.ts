@@ -94,7 +94,7 @@ interface ItemsChildReport {
 }
 
 /**
- * One run of `count` independent items at the issue's concurrency, in a process of its own (the
+ * One run of `count` independent items at the fan-out's concurrency, in a process of its own (the
  * same Node and import conditions as this one) with node `flags`.
  */
 function runItemsChild(count: number, flags: readonly string[]): ItemsChildReport {
@@ -104,7 +104,7 @@ function runItemsChild(count: number, flags: readonly string[]): ItemsChildRepor
 
 /**
  * Peak memory at 100,000 items, and whether the engine keeps its pace at ten times the items
- * (issue 16: 100,000 items at the items/s of 10,000). The 10,000-item run goes before and after
+ * (100,000 items at the items/s of 10,000). The 10,000-item run goes before and after
  * the large ones and its mean is the baseline, so a neighbour's load drifting across the minute
  * of the large run weighs on both sides.
  */

@@ -124,7 +124,7 @@ export default async function kmsBenchmarks({ log }: BenchmarkContext): Promise<
       // On a KMS signer the engine signs manifests with a delegated key, as the server runs it: KMS
       // signs the delegation once and the checkpoints, never an item's manifest (one Sign per item
       // would bound the fan-out by Sign throughput: on AWS the account's KMS quota for ECC keys).
-      // The goal is the issue's: fan-out within 1.5x of the key file.
+      // The goal: the fan-out within 1.5x of the key file's.
       atMostTimes('kms.engine-fanout-1000.kms-signer.wall-ms', Math.round(kmsFanOut), 'ms', localFanOutRow, 1.5),
       atMost('kms.engine-fanout-1000.kms-signer.sign-calls', kmsFanOutSigns, 'calls', 10),
     ];

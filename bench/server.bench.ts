@@ -5,7 +5,7 @@
 // server (as on a laptop); the numbers are a floor for a server with a machine of its own.
 // The 10,000-item run is measured in turns with the engine alone (engine.bench.ts's fan-out: the
 // same items at the same concurrency, no HTTP, in-memory storage), so what the server adds is a
-// ratio of one run (issue 16: at most 1.3×), and its fsyncs per item are counted under strace.
+// ratio of one run (at most 1.3×), and its fsyncs per item are counted under strace.
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { createCairnClient } from '@cairn/client';
 import { noOpRun, startServer, submitToCompletion, type RunningServer } from './bench-server.ts';
