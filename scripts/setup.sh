@@ -22,7 +22,7 @@ NODE_VERSION=24.21.0
 PNPM_VERSION=10.34.8
 # postgresql: the engine's PostgreSQL state store tests; redis-server and strace: the benchmarks'
 # BullMQ peer and fsync counter (tested in bench/test).
-DEBIAN_PACKAGES=(bubblewrap slirp4netns git ca-certificates openssl zsh fish curl ceph-mon ceph-osd radosgw mmdebstrap umoci skopeo chromium postgresql redis-server strace)
+DEBIAN_PACKAGES=(bubblewrap slirp4netns git ca-certificates openssl zsh fish curl ceph-mon ceph-osd radosgw mmdebstrap umoci skopeo chromium postgresql redis-server strace gcc pkg-config libfuse3-dev fuse3)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

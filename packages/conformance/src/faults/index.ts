@@ -1,1 +1,2 @@
+export { usePowerCutFileSystem, type PowerCutFileSystem, type PowerCutFileSystemBreakage } from './power-cut-file-system.ts';
 export { useSmallFileSystem, type SmallFileSystem } from './small-file-system.ts';
