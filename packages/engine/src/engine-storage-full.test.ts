@@ -42,8 +42,11 @@ test(
         },
         { actor: ana },
       );
-      for (let wait = 0; wait < 400 && engine.items(runId).filter((item) => item.state === 'running').length < 4; wait++) await sleep(5);
-      expect(engine.items(runId).filter((item) => item.state === 'running')).toHaveLength(4);
+      // Their starts recorded (not only their dispatches): an exit pushed before its start is
+      // recorded is left to reconcile.
+      const started = () => sleepers.filter((item) => engine.attempts(runId, item.id).some((attempt) => attempt.state === 'running')).length;
+      for (let wait = 0; wait < 400 && started() < 4; wait++) await sleep(5);
+      expect(started()).toBe(4);
 
       const filler = join(disk.path, 'filler');
       disk.fill(filler);

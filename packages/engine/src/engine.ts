@@ -30,7 +30,8 @@ import { RunHistory, type RunListOptions, type RunPage } from './state/run-histo
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
 import { StateCountsReader } from './state/state-counts.ts';
-import { committedByTransactions } from './store/group-commit.ts';
+import type { GroupCommit } from './store/group-commit.ts';
+import { WalCommit } from './store/sqlite/wal-commit.ts';
 
 // The engine's settings come with it: whoever builds an engine imports them from here.
 export { engineSettingsSchema, type EngineSettings } from './engine-settings.ts';
@@ -75,18 +76,32 @@ export class Engine {
   readonly #readiness: EngineReadiness;
   readonly #waiters: RunWaiters;
   readonly #loop: EngineLoop;
+  readonly #commit: GroupCommit;
+  /** The descriptor the SQLite commit keeps on the WAL, closed with the engine. */
+  readonly #closeCommit: () => Promise<void>;
   #service: EngineService | undefined;
 
   constructor(settings: EngineSettings) {
     const parsed = parseSettings(engineSettingsSchema, settings, 'engine');
     this.#settings = parsed;
-    const commit = parsed.commit ?? committedByTransactions;
     // The seams are taken from the settings as given, which are typed by them: parsing checked
     // them and kept each object as it was.
     this.#executors = settings.executors;
     this.#database = typeof settings.database === 'string' ? openEngineDatabase(settings.database) : settings.database;
     this.#database.pragma(`wal_autocheckpoint = ${walAutoCheckpointPages}`);
     this.#readiness = new EngineReadiness({ database: this.#database, logger: parsed.logger });
+    // A host that keeps the state elsewhere (PostgreSQL) brings its own commit; on SQLite it is an
+    // fsync of the WAL, and an engine whose fsync failed is not ready until it is restarted.
+    if (parsed.commit) {
+      this.#commit = parsed.commit;
+      this.#closeCommit = () => Promise.resolve();
+    } else {
+      const walCommit = WalCommit.commitFor(this.#database);
+      void walCommit.failed.then((error) => this.#readiness.stateNotDurable(error.message));
+      this.#commit = walCommit.commit;
+      this.#closeCommit = () => walCommit.close();
+    }
+    const commit = this.#commit;
     const now = parsed.now ?? Date.now;
     this.#audit = new AuditLog(this.#database, { now });
     this.audit = readOnlyAuditLog(this.#audit);
@@ -292,6 +307,7 @@ export class Engine {
       hostAuditWriterOver(async (record) => {
         const draft = hostAuditDraft(record);
         this.#writing(() => this.#audit.append(draft));
+        await this.#commit();
       }),
     );
     return this.#service;
@@ -349,6 +365,15 @@ export class Engine {
     return this.#checkpointer.takeOver();
   }
 
+  /**
+   * Resolves once everything the engine wrote before the call is durable in its state store (a
+   * power loss keeps it), and rejects if that can no longer be made so. The methods above return
+   * once their change is recorded; `service()` answers a command only after this.
+   */
+  committed(): Promise<void> {
+    return this.#commit();
+  }
+
   /** Starts the loop (recovering what a previous process left running). */
   start(): void {
     this.#loop.start();
@@ -362,6 +387,7 @@ export class Engine {
   /** Stops and closes the database (when the engine opened it). */
   async close(): Promise<void> {
     await this.stop();
+    await this.#closeCommit();
     if (typeof this.#settings.database === 'string') this.#database.close();
   }
 

@@ -14,8 +14,9 @@ import type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
 
 /**
  * The engine service over an engine in this process (SQLite mode): each call is the engine's own
- * method, its answer (or its CairnError) handed back as a promise. A thin layer that changes no
- * behaviour; get one with `engine.service()`.
+ * method, its answer (or its CairnError) handed back as a promise; a command answers once what it
+ * changed is durable (`engine.committed()`), so a client told "done" keeps it through a power
+ * loss. Get one with `engine.service()`.
  */
 export class InProcessEngineService implements EngineService {
   readonly #engine: Engine;
@@ -87,38 +88,50 @@ export class InProcessEngineService implements EngineService {
   }
 
   async submit(document: unknown, options: SubmitOptions): Promise<SubmitResult> {
-    return this.#engine.submit(document, options);
+    const result = this.#engine.submit(document, options);
+    await this.#engine.committed();
+    return result;
   }
 
   async approve(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
     this.#engine.approve(runId, itemId, actor, reason);
+    await this.#engine.committed();
   }
 
   async reject(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
     this.#engine.reject(runId, itemId, actor, reason);
+    await this.#engine.committed();
   }
 
   async cancelRun(runId: string, actor: AuditActor, reason?: string): Promise<void> {
     this.#engine.cancelRun(runId, actor, reason);
+    await this.#engine.committed();
   }
 
   async cancelItem(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
     this.#engine.cancelItem(runId, itemId, actor, reason);
+    await this.#engine.committed();
   }
 
   async addSchedule(definition: ScheduleDefinition, actor: AuditActor): Promise<ScheduleRecord> {
-    return this.#engine.addSchedule(definition, actor);
+    const schedule = this.#engine.addSchedule(definition, actor);
+    await this.#engine.committed();
+    return schedule;
   }
 
   async removeSchedule(scheduleId: string, actor: AuditActor): Promise<void> {
     this.#engine.removeSchedule(scheduleId, actor);
+    await this.#engine.committed();
   }
 
-  setSecret(name: string, value: string, actor: AuditActor): Promise<SecretRecord> {
-    return this.#engine.setSecret(name, value, actor);
+  async setSecret(name: string, value: string, actor: AuditActor): Promise<SecretRecord> {
+    const secret = await this.#engine.setSecret(name, value, actor);
+    await this.#engine.committed();
+    return secret;
   }
 
   async removeSecret(name: string, actor: AuditActor): Promise<void> {
     this.#engine.removeSecret(name, actor);
+    await this.#engine.committed();
   }
 }

@@ -67,7 +67,7 @@ export type { PostgresQuery } from './store/postgres/postgres-engine-reads.ts';
 export { createPostgresEngineLeader, PostgresEngineLeader } from './store/postgres/postgres-engine-leader.ts';
 export type { PostgresEngineLeaderSettings } from './store/postgres/postgres-engine-leader.ts';
 export { GroupCommitter } from './store/group-committer.ts';
-export { committedByTransactions } from './store/group-commit.ts';
+export { nothingToWaitFor } from './store/group-commit.ts';
 export type { GroupCommit } from './store/group-commit.ts';
 export { carryOutCommand, sealedSecretContext } from './store/engine-commands.ts';
 export type { EngineCommandPayloads } from './store/engine-commands.ts';

@@ -9,7 +9,7 @@ import { storageFullReason } from '../database/storage-full.ts';
 import { rollbacksOf } from '../database/rollback-watch.ts';
 import { engineActor } from '../engine-actor.ts';
 import type { EngineObserver } from '../engine-observer.ts';
-import { committedByTransactions, type GroupCommit } from '../store/group-commit.ts';
+import { nothingToWaitFor, type GroupCommit } from '../store/group-commit.ts';
 
 export interface CheckpointerSettings {
   readonly database: EngineDatabase;
@@ -80,7 +80,7 @@ export class Checkpointer {
 
   constructor(settings: CheckpointerSettings) {
     this.#settings = settings;
-    this.#commit = settings.commit ?? committedByTransactions;
+    this.#commit = settings.commit ?? nothingToWaitFor;
     const prepare = settings.database.prepare.bind(settings.database);
     this.#statements = {
       latest: prepare<[], { treeSize: number; issuedAt: string }>(

@@ -6,6 +6,8 @@
  */
 export interface EngineDatabase {
   readonly name: string;
+  /** True for an in-memory database (which has no file to sync). */
+  readonly memory: boolean;
   readonly open: boolean;
   readonly inTransaction: boolean;
   // `{}` (not `object`) as better-sqlite3 spells it, so that its `Database` matches this method.

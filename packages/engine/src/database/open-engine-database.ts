@@ -8,7 +8,8 @@ import { watchRollbacks } from './rollback-watch.ts';
  * Opens (creating if needed) the engine's SQLite database and brings its schema up to date.
  *
  * WAL mode with `synchronous = NORMAL`: a committed transaction survives a crash of the process
- * (kill -9); after a power loss the last transactions may be lost, never half-applied. Foreign
+ * (kill -9) at once, and a power loss once the engine's group commit has synced the WAL
+ * (`WalCommit`, ADR 0031), which it does before anything the transaction causes leaves it. Foreign
  * keys are enforced. Pending migrations run in one transaction: a failure leaves the previous
  * schema. A database newer than this engine is refused rather than misread. Its rollbacks are
  * counted (`watchRollbacks`), so the audit log can keep the Merkle tree's edge in memory.

@@ -1,6 +1,6 @@
 import type { ExecutionStatus } from '@cairn/core';
 import { RunStore } from '../state/run-store.ts';
-import { committedByTransactions } from '../store/group-commit.ts';
+import { nothingToWaitFor } from '../store/group-commit.ts';
 import { AttemptRecorder } from './attempt-recorder.ts';
 import { AttemptStore } from './attempt-store.ts';
 import type { DispatchContext } from './dispatch-context.ts';
@@ -36,7 +36,7 @@ export class Dispatcher {
     const context: DispatchContext = {
       settings,
       now: settings.now ?? Date.now,
-      commit: settings.commit ?? committedByTransactions,
+      commit: settings.commit ?? nothingToWaitFor,
       runs: new RunStore(database),
       attempts: new AttemptStore(database),
       locks: new LockTable(database),

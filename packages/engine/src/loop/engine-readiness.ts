@@ -16,6 +16,8 @@ export class EngineReadiness {
   readonly #database: EngineDatabase;
   readonly #logger: Logger | undefined;
   #health: EngineHealth = { ready: true, since: new Date().toISOString() };
+  /** Set for good once the state could not be made durable: nothing makes the engine ready again. */
+  #notDurable = false;
 
   constructor(settings: EngineReadinessSettings) {
     this.#database = settings.database;
@@ -29,6 +31,13 @@ export class EngineReadiness {
   /** The signer is not the audit log's key: the engine does not start (the caller logs why). */
   signerRefused(reason: string): void {
     this.#health = { ready: false, reason: `signer refused: ${reason}`, since: new Date().toISOString() };
+  }
+
+  /** The state could no longer be made durable (a failed fsync): not ready until a restart loads what the disk holds. */
+  stateNotDurable(reason: string): void {
+    this.#notDurable = true;
+    this.#health = { ready: false, reason: `state not durable: ${reason}`, since: new Date().toISOString() };
+    this.#logger?.error({ reason }, 'the engine state could not be made durable: nothing more leaves the engine; restart it');
   }
 
   // When `error` says the disk is full: the engine is not ready (said once, with why and since
@@ -45,7 +54,7 @@ export class EngineReadiness {
 
   // A write went through after the disk was full: it has room again.
   storageHasRoom(): void {
-    if (this.#health.ready) return;
+    if (this.#health.ready || this.#notDurable) return;
     this.#logger?.info({ since: this.#health.since }, 'the disk under the engine has room again: dispatch resumes');
     this.#health = { ready: true, since: new Date().toISOString() };
   }

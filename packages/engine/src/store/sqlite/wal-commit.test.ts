@@ -1,0 +1,83 @@
+// The SQLite group commit (ADR 0031): a commit is one fsync of the WAL, shared by every call made
+// while one is under way, so a fan-out pays a few fsyncs per dispatch pass, never one per item; a
+// failed fsync breaks it for good and leaves the engine not ready.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isCairnError } from '@cairn/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openEngineDatabase } from '../../database/open-engine-database.ts';
+import { ana, engineHarness, eventually } from '../../engine.test-support.ts';
+import { WalCommit } from './wal-commit.ts';
+
+const child = fileURLToPath(new URL('./fsync-fanout-child.test-support.ts', import.meta.url));
+const directories: string[] = [];
+afterEach(() => {
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+const temporaryDirectory = () => {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-wal-commit-'));
+  directories.push(directory);
+  return directory;
+};
+
+/** The fsync and fdatasync calls of `argv` and everything it starts, counted by strace (which the set-up script installs). */
+function countFsyncs(argv: readonly string[]): { calls: number; stdout: string } {
+  const summary = join(temporaryDirectory(), 'strace.txt');
+  const stdout = execFileSync('strace', ['-f', '--seccomp-bpf', '-c', '-e', 'trace=fsync,fdatasync', '-o', summary, ...argv], { encoding: 'utf8' });
+  let calls = 0;
+  for (const line of readFileSync(summary, 'utf8').split('\n')) {
+    const columns = line.trim().split(/\s+/);
+    if (columns.at(-1) === 'fsync' || columns.at(-1) === 'fdatasync') calls += Number(columns[3]);
+  }
+  return { calls, stdout };
+}
+
+const { engineWith } = engineHarness();
+
+describe('WalCommit', () => {
+  it('makes a fan-out durable with a few fsyncs per dispatch pass, far fewer than one per item', () => {
+    const items = 400;
+    const { calls, stdout } = countFsyncs([process.execPath, '--conditions=@cairn/source', child, temporaryDirectory(), String(items)]);
+    expect(stdout).toContain('done succeeded');
+    // At concurrency 50 a pass dispatches up to 50 items; each pass's dispatch, starts and exits
+    // are committed by a handful of fsyncs. One per item would be 400 or more.
+    expect(calls).toBeGreaterThan(0);
+    expect(calls).toBeLessThanOrEqual(items / 4);
+  }, 60_000);
+
+  it('shares one fsync among the calls made while one is under way', async () => {
+    const database = openEngineDatabase(join(temporaryDirectory(), 'engine.db'));
+    const walCommit = new WalCommit(database);
+    try {
+      const calls = Array.from({ length: 10 }, () => walCommit.commit());
+      await Promise.all(calls);
+      // The first call began an fsync at once; the nine made while it was under way joined the next.
+      expect(walCommit.syncs).toBe(2);
+    } finally {
+      await walCommit.close();
+      database.close();
+    }
+  });
+
+  it('is broken for good by an fsync that failed: every later commit rejects, and the engine is not ready and answers no command', async () => {
+    const directory = temporaryDirectory();
+    const { engine } = await engineWith({ path: join(directory, 'engine.db') });
+    // The WAL gone from under the open database: the commit cannot open it to sync it.
+    rmSync(join(directory, 'engine.db-wal'));
+    const refusal = await engine
+      .service()
+      .submit({ version: 1, name: 'lost', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] }, { actor: ana })
+      .then(
+        () => expect.unreachable('the submit was answered'),
+        (error: unknown) => error,
+      );
+    expect(isCairnError(refusal) && refusal.code).toBe('CAIRN_STATE_UNAVAILABLE');
+    expect(String((refusal as Error).message)).toMatch(/could not be made durable.*engine\.db-wal.*restart the server/s);
+    await eventually(() => !engine.health().ready);
+    expect(engine.health()).toMatchObject({ ready: false, reason: expect.stringMatching(/^state not durable: /) });
+    await expect(engine.committed()).rejects.toBe(refusal);
+  });
+});
