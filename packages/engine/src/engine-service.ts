@@ -1,12 +1,12 @@
 import type { AuditActor, AuditEntry, CairnEvent, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
-import type { AuditQuery } from './audit/audit-query.ts';
-import type { ItemAttemptRecord } from './dispatch/attempt-store.ts';
+import type { AuditQuery } from './store/sqlite/audit-query.ts';
+import type { ItemAttemptRecord } from './store/sqlite/attempt-store.ts';
 import type { EngineHealth } from './engine-health.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
 import type { HostAuditWriter } from './host-audit/host-audit-writer.ts';
 import type { SecretRecord } from './secrets/secret-store.ts';
 import type { ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';
-import type { RunListOptions, RunPage } from './state/run-history.ts';
+import type { RunListOptions, RunPage } from './store/sqlite/run-history.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
 

@@ -1,6 +1,6 @@
 import type { AuditAnchorV1, CipherV1, ExecutorV1, Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { z } from 'zod';
-import type { EngineDatabase } from './database/engine-database.ts';
+import type { EngineDatabase } from './store/sqlite/engine-database.ts';
 import type { EngineObserver } from './engine-observer.ts';
 import type { GroupCommit } from './store/group-commit.ts';
 

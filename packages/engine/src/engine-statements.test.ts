@@ -5,8 +5,8 @@ import type { ExecutionHandle, ExecutionStatus, ExecutorV1, TaskEnvelope } from 
 import { createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { auditEntryBytes, MerkleLog } from '@cairn/audit';
 import { afterEach, expect, test } from 'vitest';
-import type { EngineDatabase } from './database/engine-database.ts';
-import { openEngineDatabase } from './database/open-engine-database.ts';
+import type { EngineDatabase } from './store/sqlite/engine-database.ts';
+import { openEngineDatabase } from './store/sqlite/open-engine-database.ts';
 import { createEngine } from './engine.ts';
 import { ana } from './engine.test-support.ts';
 

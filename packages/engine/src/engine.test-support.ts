@@ -6,8 +6,8 @@ import type { AuditActor, AuditAnchorV1, CipherV1, SignerV1, StorageProviderV1, 
 import { storedManifestPayload } from '@cairn/audit';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider, type InMemoryExecutorRegistry } from '@cairn/conformance/mocks';
 import { afterEach, expect } from 'vitest';
-import type { EngineDatabase } from './database/engine-database.ts';
-import { openEngineDatabase } from './database/open-engine-database.ts';
+import type { EngineDatabase } from './store/sqlite/engine-database.ts';
+import { openEngineDatabase } from './store/sqlite/open-engine-database.ts';
 import { createEngine, type Engine, type EngineSettings } from './engine.ts';
 import { captureChanges } from './store/change-capture.ts';
 import { GroupCommitter } from './store/group-committer.ts';

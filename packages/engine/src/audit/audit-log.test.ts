@@ -6,8 +6,8 @@ import { auditEntryBytes, buildEvidenceBundle, keyIdOf, MerkleLog, signCheckpoin
 import { createInMemorySigner } from '@cairn/conformance/mocks';
 import { digestOfJson, isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
-import { migrations } from '../database/migrations.ts';
-import { openEngineDatabase } from '../database/open-engine-database.ts';
+import { migrations } from '../store/sqlite/migrations.ts';
+import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { AuditLog, runEntriesAfterSql, runEntriesOfActionsAfterSql, type AuditEntryDraft } from './audit-log.ts';
 
 const directories: string[] = [];

@@ -1,12 +1,12 @@
 import type { AuditEntry } from '@cairn/core';
 import { auditEntryProblem, auditEntryText, leafHashOfText, MerkleLog } from '@cairn/audit';
 import { CairnError } from '@cairn/protocol';
-import { DeferredRowInsert } from '../database/deferred-row-insert.ts';
-import { flushDeferredWrites, isInTransaction } from '../database/deferred-writes.ts';
-import type { EngineDatabase } from '../database/engine-database.ts';
-import { AuditQueryReader, type AuditQuery } from './audit-query.ts';
+import { DeferredRowInsert } from '../store/sqlite/deferred-row-insert.ts';
+import { flushDeferredWrites, isInTransaction } from '../store/sqlite/deferred-writes.ts';
+import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
+import { AuditQueryReader, type AuditQuery } from '../store/sqlite/audit-query.ts';
 import type { EngineAuditLog } from './engine-audit-log.ts';
-import { SqliteMerkleNodeStore } from './sqlite-merkle-node-store.ts';
+import { SqliteMerkleNodeStore } from '../store/sqlite/sqlite-merkle-node-store.ts';
 import { isoTime } from '../iso-time.ts';
 
 /** An entry as the engine writes it: the log assigns `seq` and `runSeq`, and `time` by default. */

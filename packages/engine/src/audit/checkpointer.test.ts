@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInMemorySigner } from '@cairn/conformance/mocks';
 import { afterEach, expect, test } from 'vitest';
-import type { EngineDatabase } from '../database/engine-database.ts';
-import { openEngineDatabase } from '../database/open-engine-database.ts';
+import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
+import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { AuditLog, type AuditEntryDraft } from './audit-log.ts';
 import { Checkpointer } from './checkpointer.ts';
 

@@ -1,12 +1,12 @@
 import type { AuditAnchorV1, AuditEntry, DsseEnvelope, PublicKeyRecord, SignerRotation, SignerV1 } from '@cairn/core';
 import { anchorEnvelopeBytes, readCheckpoint, signCheckpoint, signerRotatedData, signReceipt, signSignerRotation } from '@cairn/audit';
 import { CairnError, isCairnError } from '@cairn/protocol';
-import type { EngineDatabase } from '../database/engine-database.ts';
-import { flushDeferredWrites } from '../database/deferred-writes.ts';
+import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
+import { flushDeferredWrites } from '../store/sqlite/deferred-writes.ts';
 import type { AuditLog } from './audit-log.ts';
 import { retryDelay } from '../dispatch/retry-delay.ts';
-import { storageFullReason } from '../database/storage-full.ts';
-import { rollbacksOf } from '../database/rollback-watch.ts';
+import { storageFullReason } from '../store/storage-full.ts';
+import { rollbacksOf } from '../store/sqlite/rollback-watch.ts';
 import { engineActor } from '../engine-actor.ts';
 import type { EngineObserver } from '../engine-observer.ts';
 import { nothingToWaitFor, type GroupCommit } from '../store/group-commit.ts';

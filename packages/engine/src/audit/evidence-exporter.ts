@@ -5,7 +5,7 @@ import type { RunStateMachine } from '../state/run-state-machine.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { Checkpointer } from './checkpointer.ts';
 import { receiptTimestampToken } from './receipt-timestamp-token.ts';
-import type { SigningKeyRecords } from './signing-key-records.ts';
+import type { SigningKeyRecords } from '../store/sqlite/signing-key-records.ts';
 
 export interface EvidenceExporterSettings {
   readonly audit: AuditLog;

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import type { AuditEntry, DsseEnvelope, JsonValue, PublicKeyRecord } from '@cairn/core';
 import { canonicalJson, resultKey } from '@cairn/protocol';
 import { InMemoryMerkleNodeStore, leafHashOfText, MerkleLog, openCheckpoint, trustedKeyFrom, verifyLog } from '@cairn/audit';
-import { SqliteMerkleNodeStore } from '../audit/sqlite-merkle-node-store.ts';
+import { SqliteMerkleNodeStore } from '../store/sqlite/sqlite-merkle-node-store.ts';
 import { idempotencyKey } from './crash-plan.test-support.ts';
 
 /** Where the run is, for choosing the next kill point and for the final assertions. */

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import type { PublicKeyRecord } from '@cairn/core';
 import { verifyBundle, verifyLog } from '@cairn/audit';
 import { expect, test } from 'vitest';
-import { openEngineDatabase } from '../database/open-engine-database.ts';
+import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { backends } from '../engine.test-support.ts';
 import { createPostgresStateStore } from '../store/postgres/postgres-state-store.ts';
 import { createTestDatabase, type TestDatabase } from '../store/postgres/postgres.test-support.ts';

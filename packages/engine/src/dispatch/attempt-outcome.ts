@@ -1,5 +1,5 @@
 import type { AttemptFailure, ExecutionStatus } from '@cairn/core';
-import type { AttemptRecord } from './attempt-store.ts';
+import type { AttemptRecord } from '../store/sqlite/attempt-store.ts';
 import { engineFailure } from './engine-failure.ts';
 import type { ResultRead } from './read-result.ts';
 

@@ -1,4 +1,4 @@
-import type { HeldLock } from './lock-table.ts';
+import type { HeldLock } from '../store/sqlite/lock-table.ts';
 
 /** An item ready to run, as the choice sees it: where it counts (run, queue) and what it locks. */
 export interface DispatchCandidate {

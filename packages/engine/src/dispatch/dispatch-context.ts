@@ -1,8 +1,8 @@
-import type { PureResults } from './pure-results.ts';
-import type { AttemptStore } from './attempt-store.ts';
+import type { PureResults } from '../store/sqlite/pure-results.ts';
+import type { AttemptStore } from '../store/sqlite/attempt-store.ts';
 import type { DispatcherSettings } from './dispatcher-settings.ts';
-import type { LockTable } from './lock-table.ts';
-import type { RunStore } from '../state/run-store.ts';
+import type { LockTable } from '../store/sqlite/lock-table.ts';
+import type { RunStore } from '../store/sqlite/run-store.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 
 /**

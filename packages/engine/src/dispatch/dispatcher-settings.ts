@@ -1,6 +1,6 @@
 import type { ExecutorV1, SignerV1, StorageProviderV1 } from '@cairn/core';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { EngineDatabase } from '../database/engine-database.ts';
+import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
 import type { EngineObserver } from '../engine-observer.ts';
 import type { SecretStore } from '../secrets/secret-store.ts';
 import type { RunStateMachine } from '../state/run-state-machine.ts';

@@ -8,17 +8,17 @@ import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProv
 import { CairnError, cairnEventSchema, canonicalJsonBytes, manifestKey, parseRunSpec, resultKey, sha256Digest } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import { AuditLog } from '../audit/audit-log.ts';
-import { openEngineDatabase } from '../database/open-engine-database.ts';
+import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../state/run-state-machine.ts';
 import { eventOfEntry } from '../events/event-of-entry.ts';
-import type { EngineDatabase } from '../database/engine-database.ts';
+import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
 import { type EngineBackend, backends } from '../engine.test-support.ts';
 import { captureChanges } from '../store/change-capture.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import { GroupCommitter } from '../store/group-committer.ts';
 import { createPostgresStateStore, type PostgresWriter } from '../store/postgres/postgres-state-store.ts';
 import { createTestDatabase, workingCopyContents, type TestDatabase } from '../store/postgres/postgres.test-support.ts';
-import { AttemptStore } from './attempt-store.ts';
+import { AttemptStore } from '../store/sqlite/attempt-store.ts';
 import { Dispatcher } from './dispatcher.ts';
 
 const directories: string[] = [];

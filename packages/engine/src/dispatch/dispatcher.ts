@@ -1,14 +1,14 @@
 import type { ExecutionStatus } from '@cairn/core';
-import { RunStore } from '../state/run-store.ts';
+import { RunStore } from '../store/sqlite/run-store.ts';
 import { nothingToWaitFor } from '../store/group-commit.ts';
 import { AttemptRecorder } from './attempt-recorder.ts';
-import { AttemptStore } from './attempt-store.ts';
+import { AttemptStore } from '../store/sqlite/attempt-store.ts';
 import type { DispatchContext } from './dispatch-context.ts';
 import { DispatchPasses, type DispatchPass, type DispatchPassOptions } from './dispatch-passes.ts';
 import type { DispatcherSettings } from './dispatcher-settings.ts';
-import { LockTable } from './lock-table.ts';
+import { LockTable } from '../store/sqlite/lock-table.ts';
 import { ManifestDrafter } from './manifest-drafter.ts';
-import { PureResults } from './pure-results.ts';
+import { PureResults } from '../store/sqlite/pure-results.ts';
 import { PushedExits } from './pushed-exits.ts';
 import { Reconciler } from './reconciler.ts';
 

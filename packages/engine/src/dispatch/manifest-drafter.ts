@@ -4,15 +4,15 @@ import { canonicalJsonBytes, digestOfJson, isCairnError, manifestKey, parseDurat
 import { engineActor } from '../engine-actor.ts';
 import { isoTime } from '../iso-time.ts';
 import type { ItemRecord } from '../state/run-records.ts';
-import type { RunStore } from '../state/run-store.ts';
-import { lockWaitOf } from './attempt-store.ts';
+import type { RunStore } from '../store/sqlite/run-store.ts';
+import { lockWaitOf } from '../store/sqlite/attempt-store.ts';
 import type { DispatchChoice } from './dispatch-choice.ts';
 import type { DispatchContext } from './dispatch-context.ts';
 import { dispatchRefusal, isDispatchRefusal, type DispatchRefusal } from './dispatch-refusal.ts';
 import type { DispatcherSettings } from './dispatcher-settings.ts';
 import { engineFailure, failureSummary } from './engine-failure.ts';
 import type { DraftedDispatch, PreparedDispatch } from './prepared-dispatch.ts';
-import type { PureResults } from './pure-results.ts';
+import type { PureResults } from '../store/sqlite/pure-results.ts';
 import { revealItemSecrets } from './reveal-item-secrets.ts';
 
 const defaultTimeoutMs = 3_600_000;

@@ -1,6 +1,6 @@
 import type { Digest, DispatchManifest, ExecutorV1 } from '@cairn/core';
-import type { LockWait } from './attempt-store.ts';
-import type { HeldLock } from './lock-table.ts';
+import type { LockWait } from '../store/sqlite/attempt-store.ts';
+import type { HeldLock } from '../store/sqlite/lock-table.ts';
 
 /** An attempt ready to record: its manifest is signed and stored. */
 export interface PreparedDispatch {

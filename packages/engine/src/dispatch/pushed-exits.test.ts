@@ -1,6 +1,6 @@
 import type { AttemptState, ExecutionStatus } from '@cairn/core';
 import { describe, expect, it } from 'vitest';
-import type { AttemptRecord } from './attempt-store.ts';
+import type { AttemptRecord } from '../store/sqlite/attempt-store.ts';
 import { PushedExits, type PushedExit } from './pushed-exits.ts';
 
 const exited: ExecutionStatus = { state: 'exited', outcome: 'succeeded', exitCode: 0 };

@@ -1,5 +1,5 @@
 import type { ExecutionStatus } from '@cairn/core';
-import type { AttemptRecord } from './attempt-store.ts';
+import type { AttemptRecord } from '../store/sqlite/attempt-store.ts';
 
 /** An exit an executor pushed, for an attempt the engine has recorded as running. */
 export interface PushedExit {

@@ -1,6 +1,6 @@
 import type { AttemptFailure, StorageProviderV1 } from '@cairn/core';
 import { isCairnError, parsePayload, resultKey, resultRecordSchema } from '@cairn/protocol';
-import type { AttemptRecord } from './attempt-store.ts';
+import type { AttemptRecord } from '../store/sqlite/attempt-store.ts';
 
 /** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */
 export type ResultRead =

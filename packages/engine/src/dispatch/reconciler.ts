@@ -1,10 +1,10 @@
 import type { ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, TaskEnvelope } from '@cairn/core';
 import { isCairnError } from '@cairn/protocol';
-import { storageFullReason } from '../database/storage-full.ts';
-import type { RunStore } from '../state/run-store.ts';
+import { storageFullReason } from '../store/storage-full.ts';
+import type { RunStore } from '../store/sqlite/run-store.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { AttemptRecorder } from './attempt-recorder.ts';
-import type { AttemptRecord, AttemptStore } from './attempt-store.ts';
+import type { AttemptRecord, AttemptStore } from '../store/sqlite/attempt-store.ts';
 import type { DispatchContext } from './dispatch-context.ts';
 import { isDispatchRefusal } from './dispatch-refusal.ts';
 import type { DispatcherSettings } from './dispatcher-settings.ts';

@@ -6,7 +6,7 @@ import { createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import { AuditLog } from '../audit/audit-log.ts';
-import { openEngineDatabase } from '../database/open-engine-database.ts';
+import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../state/run-state-machine.ts';
 import { InboxIngester, type InboxIngesterSettings } from './inbox-ingester.ts';
 

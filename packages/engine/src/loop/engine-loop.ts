@@ -1,7 +1,7 @@
 import type { ExecutionStatus, ExecutorV1 } from '@cairn/core';
 import { isCairnError } from '@cairn/protocol';
 import type { Checkpointer } from '../audit/checkpointer.ts';
-import { storageFullReason } from '../database/storage-full.ts';
+import { storageFullReason } from '../store/storage-full.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import { retryDelay } from '../dispatch/retry-delay.ts';
 import type { ResolvedEngineSettings } from '../engine-settings.ts';

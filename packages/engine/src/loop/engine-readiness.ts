@@ -1,6 +1,6 @@
 import type { Logger } from '@cairn/core';
-import type { EngineDatabase } from '../database/engine-database.ts';
-import { storageFullReason } from '../database/storage-full.ts';
+import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
+import { storageFullReason } from '../store/storage-full.ts';
 import type { EngineHealth } from '../engine-health.ts';
 
 export interface EngineReadinessSettings {

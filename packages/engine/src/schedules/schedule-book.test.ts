@@ -7,7 +7,7 @@ import type { AuditActor } from '@cairn/core';
 import { assertRunSpec, CairnError, isCairnError, parseRunSpec } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import { AuditLog } from '../audit/audit-log.ts';
-import { openEngineDatabase } from '../database/open-engine-database.ts';
+import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../state/run-state-machine.ts';
 import { ScheduleBook, type ScheduleBookSettings, type ScheduleDefinition } from './schedule-book.ts';
 

@@ -1,9 +1,9 @@
 import type { AuditActor, JsonObject, RunSpecV1, RunState } from '@cairn/core';
 import { CairnError, canonicalJson, digestOfJson, isCairnError, isTerminalState, runTransitions, type ValidationIssue } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { EngineDatabase } from '../database/engine-database.ts';
+import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
 import { cronOf, dueSlots, type CatchUpPolicy, type SkippedSlots } from './schedule-slots.ts';
-import { storageFullReason } from '../database/storage-full.ts';
+import { storageFullReason } from '../store/storage-full.ts';
 
 /** Whether a slot may start while the previous slot's run is still live. */
 export type OverlapPolicy = 'skip' | 'allow' | 'cancel-previous';

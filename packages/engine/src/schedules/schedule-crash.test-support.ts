@@ -6,7 +6,7 @@
  */
 import { assertRunSpec } from '@cairn/protocol';
 import { AuditLog } from '../audit/audit-log.ts';
-import { openEngineDatabase } from '../database/open-engine-database.ts';
+import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../state/run-state-machine.ts';
 import { ScheduleBook } from './schedule-book.ts';
 

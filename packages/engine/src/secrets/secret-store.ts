@@ -1,7 +1,7 @@
 import type { AuditActor, CipherEnvelope, CipherV1 } from '@cairn/core';
 import { CairnError, isCairnError, parsePayload, cipherEnvelopeSchema } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { EngineDatabase } from '../database/engine-database.ts';
+import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
 import { dispatchRefusal, type DispatchRefusal } from '../dispatch/dispatch-refusal.ts';
 
 /** The values of the secrets a dispatch names, and the version of each (audited; values never are). */

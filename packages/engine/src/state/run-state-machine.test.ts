@@ -7,8 +7,8 @@ import { createInMemorySigner } from '@cairn/conformance/mocks';
 import { isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import { AuditLog } from '../audit/audit-log.ts';
-import { openEngineDatabase } from '../database/open-engine-database.ts';
-import { RunStore } from './run-store.ts';
+import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
+import { RunStore } from '../store/sqlite/run-store.ts';
 import { RunStateMachine } from './run-state-machine.ts';
 
 const directories: string[] = [];

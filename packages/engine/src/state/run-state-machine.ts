@@ -11,14 +11,14 @@ import {
   type RunSpecContext,
 } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { EngineDatabase } from '../database/engine-database.ts';
+import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
 import { newRunId } from './new-run-id.ts';
 import { cancelReasonData, decodeCancelRequest, encodeCancelRequest, type CancelRequest } from './cancel-request.ts';
 import type { ItemRecord, RunProgress, RunRecord } from './run-records.ts';
-import { RunStore, type NewItem, type ReadyCandidate } from './run-store.ts';
+import { RunStore, type NewItem, type ReadyCandidate } from '../store/sqlite/run-store.ts';
 import { engineActor } from '../engine-actor.ts';
-import { AttemptStore, type ItemAttemptRecord } from '../dispatch/attempt-store.ts';
-import { isInTransaction } from '../database/deferred-writes.ts';
+import { AttemptStore, type ItemAttemptRecord } from '../store/sqlite/attempt-store.ts';
+import { isInTransaction } from '../store/sqlite/deferred-writes.ts';
 import { isoTime } from '../iso-time.ts';
 
 export interface SubmitOptions {

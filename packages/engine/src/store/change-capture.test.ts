@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { openEngineDatabase } from '../database/open-engine-database.ts';
+import { openEngineDatabase } from './sqlite/open-engine-database.ts';
 import { captureChanges, engineTables } from './change-capture.ts';
 
 const secret = (name: string, version: number) =>

@@ -6,7 +6,7 @@ import { isCairnError } from '@cairn/protocol';
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../audit/audit-log.ts';
-import { openEngineDatabase } from '../database/open-engine-database.ts';
+import { openEngineDatabase } from './sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../state/run-state-machine.ts';
 import { captureChanges } from './change-capture.ts';
 import { GroupCommitter } from './group-committer.ts';

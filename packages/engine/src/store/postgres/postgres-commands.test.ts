@@ -2,7 +2,7 @@ import type { AuditActor, JsonValue } from '@cairn/core';
 import { CairnError, isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../audit/audit-log.ts';
-import { openEngineDatabase } from '../../database/open-engine-database.ts';
+import { openEngineDatabase } from '../sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../../state/run-state-machine.ts';
 import { captureChanges } from '../change-capture.ts';
 import { createPostgresCommandSender, type CommandResult } from './postgres-commands.ts';

@@ -1,7 +1,7 @@
 import type { Logger } from '@cairn/core';
 import { CairnError, isCairnError } from '@cairn/protocol';
 import { createEngine, type Engine, type EngineSettings } from '../../engine.ts';
-import { openEngineDatabase } from '../../database/open-engine-database.ts';
+import { openEngineDatabase } from '../sqlite/open-engine-database.ts';
 import { captureChanges } from '../change-capture.ts';
 import { carryOutCommand } from '../engine-commands.ts';
 import { GroupCommitter } from '../group-committer.ts';

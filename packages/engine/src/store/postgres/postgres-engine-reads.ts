@@ -1,11 +1,11 @@
 import type { AttemptFailure, AuditEntry, RunSpecV1 } from '@cairn/core';
 import { itemStates, runStates } from '@cairn/protocol';
 import pg from 'pg';
-import { lockWaitOf, type ItemAttemptRecord } from '../../dispatch/attempt-store.ts';
-import { checkSeqBounds, instant, type AuditQuery } from '../../audit/audit-query.ts';
+import { lockWaitOf, type ItemAttemptRecord } from '../sqlite/attempt-store.ts';
+import { checkSeqBounds, instant, type AuditQuery } from '../sqlite/audit-query.ts';
 import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
-import { runListConditions, runListQuery, runPageOf, type RunListOptions, type RunPage, type RunSummary } from '../../state/run-history.ts';
-import type { StateCounts } from '../../state/state-counts.ts';
+import { runListConditions, runListQuery, runPageOf, type RunListOptions, type RunPage, type RunSummary } from '../sqlite/run-history.ts';
+import type { StateCounts } from '../sqlite/state-counts.ts';
 import { scheduleRecordOf, type ScheduleRecord, type ScheduleRow } from '../../schedules/schedule-book.ts';
 import type { SecretRecord } from '../../secrets/secret-store.ts';
 import { describePostgresTarget, parsePostgresStateSettings, postgresClientConfig, type PostgresStateSettings } from './postgres-settings.ts';

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import { CairnError } from '@cairn/protocol';
 import type { JsonValue } from '@cairn/core';
-import type { EngineDatabase } from '../../database/engine-database.ts';
+import type { EngineDatabase } from '../sqlite/engine-database.ts';
 import { engineTables, isAppendOnlyTable, type CapturedTable, type ChangeBatch, type ChangeCapture } from '../change-capture.ts';
 import { isEngineCommandKind } from '../engine-commands.ts';
 import { commandChannels, commandErrorJson, type CommandResult, type PendingCommand } from './postgres-commands.ts';

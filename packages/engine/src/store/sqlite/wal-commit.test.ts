@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openEngineDatabase } from '../../database/open-engine-database.ts';
+import { openEngineDatabase } from './open-engine-database.ts';
 import { ana, engineHarness, eventually } from '../../engine.test-support.ts';
 import { WalCommit } from './wal-commit.ts';
 

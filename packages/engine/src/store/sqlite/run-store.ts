@@ -1,9 +1,9 @@
 import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
-import type { EngineDatabase, EngineStatement } from '../database/engine-database.ts';
-import { MultiRowInsert } from '../database/multi-row-insert.ts';
-import { lockWaitOf } from '../dispatch/attempt-store.ts';
+import type { EngineDatabase, EngineStatement } from './engine-database.ts';
+import { MultiRowInsert } from './multi-row-insert.ts';
+import { lockWaitOf } from './attempt-store.ts';
 import { runCountsOf, type DeferredRunCounts } from './deferred-run-counts.ts';
-import type { ItemRecord, RunProgress, RunRecord } from './run-records.ts';
+import type { ItemRecord, RunProgress, RunRecord } from '../../state/run-records.ts';
 
 // The stored key is scoped to its submitter (migration 10); a run shows the key as it was given.
 const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, substr(idempotency_key, instr(idempotency_key, char(31)) + 1) AS idempotencyKey, submitted_by AS submittedBy,

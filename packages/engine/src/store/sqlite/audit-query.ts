@@ -1,6 +1,6 @@
 import type { AuditEntry } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
-import type { EngineDatabase } from '../database/engine-database.ts';
+import type { EngineDatabase } from './engine-database.ts';
 
 /** Which entries of the log to read. Every field narrows; an absent one keeps everything. */
 export interface AuditQuery {

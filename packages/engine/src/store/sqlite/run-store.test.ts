@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import { AuditLog } from '../audit/audit-log.ts';
-import { openEngineDatabase } from '../database/open-engine-database.ts';
-import { AttemptStore } from '../dispatch/attempt-store.ts';
-import { RunStateMachine } from './run-state-machine.ts';
+import { AuditLog } from '../../audit/audit-log.ts';
+import { openEngineDatabase } from './open-engine-database.ts';
+import { AttemptStore } from './attempt-store.ts';
+import { RunStateMachine } from '../../state/run-state-machine.ts';
 import { RunStore } from './run-store.ts';
 
 const ana = { kind: 'user' as const, id: 'ana', via: 'cli' as const };

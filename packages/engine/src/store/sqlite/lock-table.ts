@@ -1,6 +1,6 @@
 import type { LockMode, LockSpec } from '@cairn/core';
-import type { EngineDatabase } from '../database/engine-database.ts';
-import { rollbacksOf } from '../database/rollback-watch.ts';
+import type { EngineDatabase } from './engine-database.ts';
+import { rollbacksOf } from './rollback-watch.ts';
 
 /** A lock as an item holds it. */
 export interface HeldLock {

@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest';
-import { AuditLog } from '../audit/audit-log.ts';
-import { openEngineDatabase } from '../database/open-engine-database.ts';
-import { RunStateMachine } from './run-state-machine.ts';
+import { AuditLog } from '../../audit/audit-log.ts';
+import { openEngineDatabase } from './open-engine-database.ts';
+import { RunStateMachine } from '../../state/run-state-machine.ts';
 import { RunStore } from './run-store.ts';
 
 const ana = { kind: 'user' as const, id: 'ana', via: 'cli' as const };

@@ -1,8 +1,8 @@
 import type { RunState } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
-import { flushDeferredWrites } from '../database/deferred-writes.ts';
-import type { EngineDatabase } from '../database/engine-database.ts';
-import type { RunRecord } from './run-records.ts';
+import { flushDeferredWrites } from './deferred-writes.ts';
+import type { EngineDatabase } from './engine-database.ts';
+import type { RunRecord } from '../../state/run-records.ts';
 
 /** A run in the history: its record, and how many of its items succeeded and how many of those reused a pure result. */
 export interface RunSummary extends RunRecord {

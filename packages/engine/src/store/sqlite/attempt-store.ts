@@ -1,5 +1,5 @@
 import type { AttemptFailure, AttemptState, ExecutionHandle } from '@cairn/core';
-import type { EngineDatabase } from '../database/engine-database.ts';
+import type { EngineDatabase } from './engine-database.ts';
 
 /** An attempt as the engine stores it. */
 export interface AttemptRecord {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { openEngineDatabase } from '../database/open-engine-database.ts';
+import { openEngineDatabase } from './open-engine-database.ts';
 import { LockTable } from './lock-table.ts';
 
 const directories: string[] = [];

@@ -1,6 +1,6 @@
 import type { RunState } from '@cairn/core';
 import { describe, expect, test } from 'vitest';
-import { ana, engineHarness } from '../engine.test-support.ts';
+import { ana, engineHarness } from '../../engine.test-support.ts';
 import Database from 'better-sqlite3';
 import { runListConditions, runListQuery, type RunListOptions, type RunSummary } from './run-history.ts';
 

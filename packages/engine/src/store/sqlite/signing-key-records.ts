@@ -1,8 +1,8 @@
 import type { AuditEntry, DsseEnvelope, PublicKeyRecord, SignerRotation, SignerV1 } from '@cairn/core';
 import { readSignerRotation } from '@cairn/audit';
-import { flushDeferredWrites } from '../database/deferred-writes.ts';
-import type { EngineDatabase } from '../database/engine-database.ts';
-import { publicKeyRecord } from './checkpointer.ts';
+import { flushDeferredWrites } from './deferred-writes.ts';
+import type { EngineDatabase } from './engine-database.ts';
+import { publicKeyRecord } from '../../audit/checkpointer.ts';
 
 /**
  * The public keys that signed this log, by key id: the engine's signers and every key a

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import type { AuditActor, AuditEntry } from '@cairn/core';
 import { auditLeafHash } from '@cairn/audit';
 import { afterEach, describe, expect, test } from 'vitest';
-import type { EngineDatabase } from '../database/engine-database.ts';
-import { openEngineDatabase } from '../database/open-engine-database.ts';
-import { AuditLog, type AuditEntryDraft } from './audit-log.ts';
+import type { EngineDatabase } from './engine-database.ts';
+import { openEngineDatabase } from './open-engine-database.ts';
+import { AuditLog, type AuditEntryDraft } from '../../audit/audit-log.ts';
 
 const directories: string[] = [];
 const databases: EngineDatabase[] = [];

@@ -1,8 +1,8 @@
 import { leafHashOfText, perfectTreeHash, type MerkleNode, type MerkleNodeStore } from '@cairn/audit';
-import { DeferredRowInsert } from '../database/deferred-row-insert.ts';
-import { flushDeferredWrites, isInTransaction } from '../database/deferred-writes.ts';
-import type { EngineDatabase } from '../database/engine-database.ts';
-import { rollbacksOf } from '../database/rollback-watch.ts';
+import { DeferredRowInsert } from './deferred-row-insert.ts';
+import { flushDeferredWrites, isInTransaction } from './deferred-writes.ts';
+import type { EngineDatabase } from './engine-database.ts';
+import { rollbacksOf } from './rollback-watch.ts';
 
 /**
  * What the store knows of the tree without asking the database: its size and its right edge (at

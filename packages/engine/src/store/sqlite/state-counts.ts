@@ -1,6 +1,6 @@
 import type { ItemState, RunState } from '@cairn/core';
 import { itemStates, runStates } from '@cairn/protocol';
-import type { EngineDatabase } from '../database/engine-database.ts';
+import type { EngineDatabase } from './engine-database.ts';
 
 /** How many runs and items are in each state, and how many items wait to be dispatched. */
 export interface StateCounts {
