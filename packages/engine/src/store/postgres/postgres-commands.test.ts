@@ -6,7 +6,8 @@ import { openEngineDatabase } from '../sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../../state/run-state-machine.ts';
 import { captureChanges } from '../change-capture.ts';
 import { createPostgresCommandSender, type CommandResult } from './postgres-commands.ts';
-import { createPostgresStateStore, type PostgresWriter } from './postgres-state-store.ts';
+import { createPostgresStateStore } from './postgres-state-store.ts';
+import type { PostgresWriter } from './postgres-writer.ts';
 import { createTestDatabase, cutOffCommandInsert, type TestDatabase } from './postgres.test-support.ts';
 
 const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };

@@ -5,7 +5,8 @@ import { openEngineDatabase } from '../sqlite/open-engine-database.ts';
 import { captureChanges } from '../change-capture.ts';
 import { carryOutCommand } from '../engine-commands.ts';
 import { GroupCommitter } from '../group-committer.ts';
-import type { PostgresStateStore, PostgresWriter } from './postgres-state-store.ts';
+import type { PostgresStateStore } from './postgres-state-store.ts';
+import type { PostgresWriter } from './postgres-writer.ts';
 
 /** Commands taken from `engine_commands` per read. */
 const commandsPerTake = 100;

@@ -7,7 +7,8 @@ import type { EngineDatabase } from '../sqlite/engine-database.ts';
 import { openEngineDatabase } from '../sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../../state/run-state-machine.ts';
 import { captureChanges, engineTables, type ChangeCapture } from '../change-capture.ts';
-import { createPostgresStateStore, type PostgresStateStore, type PostgresWriter } from './postgres-state-store.ts';
+import { createPostgresStateStore, type PostgresStateStore } from './postgres-state-store.ts';
+import type { PostgresWriter } from './postgres-writer.ts';
 import { createTestDatabase, postgresConnection, type TestDatabase } from './postgres.test-support.ts';
 
 const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
