@@ -1,0 +1,78 @@
+import type { EngineDatabase, EngineTransaction } from './engine-database.ts';
+import { AttemptStore } from './attempt-store.ts';
+import { flushDeferredWrites, isInTransaction } from './deferred-writes.ts';
+import { LockTable } from './lock-table.ts';
+import { PureResults } from './pure-results.ts';
+import { rollbacksOf } from './rollback-watch.ts';
+import { RunHistory } from './run-history.ts';
+import { RunStore } from './run-store.ts';
+import { SigningKeyRecords } from './signing-key-records.ts';
+import { StateCountsReader } from './state-counts.ts';
+
+// Spelled as `EngineDatabase.transaction` spells it.
+type TransactionBody = (...parameters: any[]) => unknown;
+
+/**
+ * The engine's state as the engine decides on it: one SQLite database (the state file itself, or,
+ * with PostgreSQL, the in-memory copy the leader loads and commits from) and every table over it,
+ * each built once. The rest of the engine reads and writes through these tables and runs its
+ * transactions here: no SQL and no database handle outside `store/`.
+ */
+export class WorkingCopy {
+  /** The database, for the store's own parts (the commit, change capture, loading); nothing else. */
+  readonly database: EngineDatabase;
+  readonly runs: RunStore;
+  readonly attempts: AttemptStore;
+  readonly locks: LockTable;
+  readonly pureResults: PureResults;
+  readonly history: RunHistory;
+  readonly counts: StateCountsReader;
+  readonly signingKeys: SigningKeyRecords;
+
+  constructor(database: EngineDatabase) {
+    this.database = database;
+    this.runs = new RunStore(database);
+    this.attempts = new AttemptStore(database);
+    this.locks = new LockTable(database);
+    this.pureResults = new PureResults(database);
+    this.history = new RunHistory(database);
+    this.counts = new StateCountsReader(database);
+    this.signingKeys = new SigningKeyRecords(database);
+  }
+
+  /** Wraps `body` so that calling the result runs it in one transaction (a savepoint inside one). */
+  transaction<Body extends TransactionBody>(body: Body): EngineTransaction<Body> {
+    return this.database.transaction(body);
+  }
+
+  /** Runs `work` in the transaction running now, or in a transaction of its own when none is. */
+  inTransaction<T>(work: () => T): T {
+    return isInTransaction(this.database) ? work() : this.database.transaction(work)();
+  }
+
+  /** Whether a transaction is running now. */
+  get transacting(): boolean {
+    return isInTransaction(this.database);
+  }
+
+  /** Writes the rows the running transaction has held back so far (before reading them back). */
+  flushDeferredWrites(): void {
+    flushDeferredWrites(this.database);
+  }
+
+  /** How many transactions have rolled back so far (undefined for a database opened without the watch). */
+  get rollbacks(): number | undefined {
+    return rollbacksOf(this.database);
+  }
+
+  /**
+   * A write that needs room on the disk and changes nothing: SQLite rewrites the header page (with
+   * the same schema version) into the WAL at commit. Throws SQLITE_FULL while the disk is full.
+   */
+  probeStorage(): void {
+    this.database.transaction(() => {
+      const version = this.database.pragma('user_version', { simple: true }) as number;
+      this.database.pragma(`user_version = ${version}`);
+    })();
+  }
+}
