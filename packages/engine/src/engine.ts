@@ -5,7 +5,6 @@ import { Checkpointer, type SignerTakeOver } from './audit/checkpointer.ts';
 import type { EngineAuditLog } from './audit/engine-audit-log.ts';
 import { EvidenceExporter } from './audit/evidence-exporter.ts';
 import { readOnlyAuditLog } from './audit/read-only-audit-log.ts';
-import { SigningKeyRecords } from './store/sqlite/signing-key-records.ts';
 import type { EngineDatabase } from './store/sqlite/engine-database.ts';
 import { openEngineDatabase } from './store/sqlite/open-engine-database.ts';
 import { storageFullReason } from './store/storage-full.ts';
@@ -26,24 +25,16 @@ import { EngineReadiness } from './loop/engine-readiness.ts';
 import { RunWaiters } from './loop/run-waiters.ts';
 import { ScheduleBook, type ScheduleDefinition, type ScheduleRecord } from './schedules/schedule-book.ts';
 import { SecretStore, type SecretRecord } from './secrets/secret-store.ts';
-import { RunHistory, type RunListOptions, type RunPage } from './store/sqlite/run-history.ts';
+import type { RunHistory, RunListOptions, RunPage } from './store/sqlite/run-history.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
-import { StateCountsReader } from './store/sqlite/state-counts.ts';
+import type { StateCountsReader } from './store/sqlite/state-counts.ts';
 import type { GroupCommit } from './store/group-commit.ts';
 import { WalCommit } from './store/sqlite/wal-commit.ts';
+import { WorkingCopy } from './store/sqlite/working-copy.ts';
 
 // The engine's settings come with it: whoever builds an engine imports them from here.
 export { engineSettingsSchema, type EngineSettings } from './engine-settings.ts';
-
-/**
- * The WAL pages after which a commit checkpoints the WAL into the database file (SQLite's default
- * is 1,000). Each checkpoint costs two fsyncs in the middle of whatever the engine is doing: at
- * 1,000 pages a chain of 1,000 quick items made 44 of them, one every twenty-odd hops, most of the
- * hop's p99. The WAL holds up to about 40 MB between checkpoints (a checkpoint copies only the
- * pages written since, which are far fewer).
- */
-const walAutoCheckpointPages = 10_000;
 
 /**
  * The engine: submissions in, dispatched tasks out, everything recorded. `start()` runs its loop,
@@ -88,8 +79,8 @@ export class Engine {
     // them and kept each object as it was.
     this.#executors = settings.executors;
     this.#database = typeof settings.database === 'string' ? openEngineDatabase(settings.database) : settings.database;
-    this.#database.pragma(`wal_autocheckpoint = ${walAutoCheckpointPages}`);
-    this.#readiness = new EngineReadiness({ database: this.#database, logger: parsed.logger });
+    const workingCopy = new WorkingCopy(this.#database);
+    this.#readiness = new EngineReadiness({ workingCopy, logger: parsed.logger });
     // A host that keeps the state elsewhere (PostgreSQL) brings its own commit; on SQLite it is an
     // fsync of the WAL, and an engine whose fsync failed is not ready until it is restarted.
     if (parsed.commit) {
@@ -105,14 +96,14 @@ export class Engine {
     const now = parsed.now ?? Date.now;
     this.#audit = new AuditLog(this.#database, { now });
     this.audit = readOnlyAuditLog(this.#audit);
-    this.#machine = new RunStateMachine(this.#database, this.#audit, {
+    this.#machine = new RunStateMachine(workingCopy, this.#audit, {
       now,
       defaultExecutor: parsed.defaultExecutor ?? Object.keys(settings.executors)[0]!,
       approvalTimeoutMs: parsed.approvalTimeoutMs,
     });
     this.#secrets = settings.cipher ? new SecretStore({ database: this.#database, audit: this.#audit, cipher: settings.cipher, now }) : undefined;
-    this.#counts = new StateCountsReader(this.#database);
-    this.#history = new RunHistory(this.#database);
+    this.#counts = workingCopy.counts;
+    this.#history = workingCopy.history;
     this.#schedules = new ScheduleBook({
       database: this.#database,
       audit: this.#audit,
@@ -137,7 +128,7 @@ export class Engine {
       ...(parsed.logger ? { logger: parsed.logger } : {}),
     });
     const dispatcher = new Dispatcher({
-      database: this.#database,
+      workingCopy,
       audit: this.#audit,
       machine: this.#machine,
       executors: settings.executors,
@@ -154,7 +145,6 @@ export class Engine {
       ...(this.#secrets ? { secrets: this.#secrets } : {}),
       ...(parsed.observer ? { observer: parsed.observer } : {}),
     });
-    const signingKeys = new SigningKeyRecords(this.#database);
     this.#checkpointer = new Checkpointer({
       database: this.#database,
       audit: this.#audit,
@@ -170,7 +160,7 @@ export class Engine {
       audit: this.#audit,
       machine: this.#machine,
       checkpointer: this.#checkpointer,
-      signingKeys,
+      signingKeys: workingCopy.signingKeys,
       storage: settings.storage,
       signers: settings.previousSigner ? [settings.signer, settings.previousSigner] : [settings.signer],
     });

@@ -41,7 +41,7 @@ export class AttemptRecorder {
     this.#pure = pure;
     this.#now = now;
     this.#exits = exits;
-    this.#recordInTransaction = settings.database.transaction((attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) =>
+    this.#recordInTransaction = settings.workingCopy.transaction((attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) =>
       this.recordCompletion(attempt, status, read),
     );
   }
@@ -141,7 +141,7 @@ export class AttemptRecorder {
   async recordEnds(exits: readonly PushedExit[]): Promise<void> {
     const reads = await Promise.all(exits.map(({ attempt }) => readResult(this.#settings.storage, attempt)));
     // No savepoint per exit: one that fails aborts the whole batch anyway.
-    this.#settings.database.transaction(() => {
+    this.#settings.workingCopy.transaction(() => {
       exits.forEach(({ attempt, status }, index) => this.recordCompletion(attempt, status, reads[index]));
     })();
   }

@@ -7,8 +7,7 @@ import type { GroupCommit } from '../store/group-commit.ts';
 
 /**
  * What the dispatcher's parts (the pass, the reconciler, the drafter, the recorder) share: its
- * settings, with `now` and `commit` defaulted, and one instance of each store over its database,
- * so their prepared statements are prepared once.
+ * settings, with `now` and `commit` defaulted, and the working copy's tables it uses.
  */
 export interface DispatchContext {
   readonly settings: DispatcherSettings;

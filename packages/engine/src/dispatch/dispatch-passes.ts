@@ -67,7 +67,7 @@ export class DispatchPasses {
   async #dispatchPass(options: DispatchPassOptions): Promise<DispatchPass> {
     // The pass's reads in one read transaction: one snapshot, and one read lock for all of them
     // rather than one per statement.
-    let chosen = this.#settings.database.transaction(() => this.#choose(options.limit))();
+    let chosen = this.#settings.workingCopy.transaction(() => this.#choose(options.limit))();
     // Dispatches the round before recorded in its exits' transaction (see `#startRound`).
     let already: PreparedDispatch[] = [];
     let moved = 0;
@@ -97,7 +97,7 @@ export class DispatchPasses {
     const recorded =
       prepared.length === 0
         ? [...already]
-        : [...already, ...this.#settings.database.transaction(() => prepared.filter((dispatch) => this.#recorder.recordDispatch(dispatch)))()];
+        : [...already, ...this.#settings.workingCopy.transaction(() => prepared.filter((dispatch) => this.#recorder.recordDispatch(dispatch)))()];
     return { recorded, reused, ended };
   }
 
@@ -167,7 +167,7 @@ export class DispatchPasses {
     let next: DispatchChoice[] = [];
     const recordedNext: PreparedDispatch[] = [];
     try {
-      this.#settings.database.transaction(() => {
+      this.#settings.workingCopy.transaction(() => {
         // An attempt whose exit is recorded just below has its row written once, by its end (with
         // its handle): a row written twice in one transaction was a share of a chain's hop.
         const endingNow = new Set(early.flatMap(({ executionId, read }) => (read === 'unread' ? [] : [executionId])));
@@ -211,7 +211,7 @@ export class DispatchPasses {
   // that is wrong leaves a manifest no dispatch names, as a dispatch a cancel overtook does.
   async #prepareLikelyNext(early: readonly EarlyExit[]): Promise<Map<string, PreparedDispatch>> {
     // Its reads in one read transaction: one snapshot, one read lock.
-    const choices = this.#settings.database.transaction(() =>
+    const choices = this.#settings.workingCopy.transaction(() =>
       early.flatMap(({ runId, itemId, hasDependents, status, read }) => {
         if (!hasDependents || status.state !== 'exited' || status.outcome !== 'succeeded' || read === 'unread' || (read !== undefined && 'rejected' in read))
           return [];

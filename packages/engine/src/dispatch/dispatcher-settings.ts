@@ -1,13 +1,13 @@
 import type { ExecutorV1, SignerV1, StorageProviderV1 } from '@cairn/core';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
 import type { EngineObserver } from '../engine-observer.ts';
 import type { SecretStore } from '../secrets/secret-store.ts';
 import type { RunStateMachine } from '../state/run-state-machine.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
+import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
 
 export interface DispatcherSettings {
-  readonly database: EngineDatabase;
+  readonly workingCopy: WorkingCopy;
   readonly audit: AuditLog;
   readonly machine: RunStateMachine;
   /** Executors by the name items use (`executor:` in the spec). */

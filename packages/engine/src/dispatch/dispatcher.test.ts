@@ -20,6 +20,7 @@ import { createPostgresStateStore, type PostgresWriter } from '../store/postgres
 import { createTestDatabase, workingCopyContents, type TestDatabase } from '../store/postgres/postgres.test-support.ts';
 import { AttemptStore } from '../store/sqlite/attempt-store.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { WorkingCopy } from '../store/sqlite/working-copy.ts';
 
 const directories: string[] = [];
 /** The PostgreSQL side of each test on `postgres`: checked equal to the working copy, then dropped. */
@@ -74,7 +75,7 @@ async function setUpOn(backend: EngineBackend, concurrency = 16, queues: Record<
   /** The dispatcher settings of this backend's commit (none on SQLite: each transaction commits). */
   const committing = commit ? { commit } : {};
   const audit = new AuditLog(database);
-  const machine = new RunStateMachine(database, audit);
+  const machine = new RunStateMachine(new WorkingCopy(database), audit);
   const storage = createInMemoryStorageProvider();
   const signer = createInMemorySigner();
   const publicKey = await signer.publicKey();
@@ -126,7 +127,17 @@ async function setUpOn(backend: EngineBackend, concurrency = 16, queues: Record<
     }
   };
   const executor = createInMemoryExecutor({ run: worker });
-  const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: executor }, storage, signer, concurrency, queues, ...committing });
+  const dispatcher = new Dispatcher({
+    workingCopy: new WorkingCopy(database),
+    audit,
+    machine,
+    executors: { local: executor },
+    storage,
+    signer,
+    concurrency,
+    queues,
+    ...committing,
+  });
   /** Dispatch and reconcile until the run ends. */
   const drive = async (runId: string) => {
     for (let round = 0; round < 500 && !['succeeded', 'failed', 'cancelled'].includes(machine.run(runId)!.state); round++) {
@@ -290,7 +301,15 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
       if (task.executionId.includes('/refused/')) throw new CairnError('CAIRN_EXECUTOR_START_FAILED', 'the manifest names a runtime this executor lacks');
       return executor.start(task);
     });
-    const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: refusing }, storage, signer, ...committing });
+    const dispatcher = new Dispatcher({
+      workingCopy: new WorkingCopy(database),
+      audit,
+      machine,
+      executors: { local: refusing },
+      storage,
+      signer,
+      ...committing,
+    });
     const { runId } = machine.submit(
       {
         version: 1,
@@ -405,14 +424,14 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
       await executor.start(task);
       return new Promise<never>(() => {});
     });
-    const first = new Dispatcher({ database, audit, machine, executors: { local: dying }, storage, signer, ...committing });
+    const first = new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors: { local: dying }, storage, signer, ...committing });
     const { runId } = machine.submit({ version: 1, name: 'crash', items: [{ id: 'once', runtime: { kind: 'command', argv: ['make'] } }] }, { actor: ana });
     void first.dispatchReady();
     for (let wait = 0; wait < 100 && !audit.runEntries(runId).some((entry) => entry.action === 'attempt.dispatched'); wait++) await sleep(2);
     // The restarted engine: a new dispatcher, and an executor instance that shares only what a real
     // backend would keep (the registry).
     const restarted = createInMemoryExecutor({ run: worker, registry: executor.registry });
-    const second = new Dispatcher({ database, audit, machine, executors: { local: restarted }, storage, signer, ...committing });
+    const second = new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors: { local: restarted }, storage, signer, ...committing });
     expect(await second.recover()).toBe(0);
     for (let round = 0; round < 200 && machine.run(runId)!.state !== 'succeeded'; round++) {
       await sleep(2);
@@ -431,7 +450,7 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
   test('recovery waits for an executor that is down, and fails an attempt whose start is refused', async () => {
     const { database, committing, audit, machine, storage, signer, executor } = await setUp();
     const hanging = withStart(executor, () => new Promise<never>(() => {}));
-    const first = new Dispatcher({ database, audit, machine, executors: { local: hanging }, storage, signer, ...committing });
+    const first = new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors: { local: hanging }, storage, signer, ...committing });
     const { runId } = machine.submit(
       {
         version: 1,
@@ -451,7 +470,7 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
       if (down) throw new CairnError('CAIRN_EXECUTOR_UNAVAILABLE', 'the executor backend is unreachable');
       return executor.start(task);
     });
-    const second = new Dispatcher({ database, audit, machine, executors: { local: flaky }, storage, signer, ...committing });
+    const second = new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors: { local: flaky }, storage, signer, ...committing });
     expect(await second.recover()).toBe(1);
     expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({ a: 'running', b: 'failed' });
     expect(String(audit.runEntries(runId).find((entry) => entry.action === 'attempt.completed')!.data['reason'])).toMatch(/^CAIRN_EXECUTOR_START_FAILED/);
@@ -549,7 +568,15 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
   test("a pass told to chain dispatches what its tasks' quick exits made ready, in the same pass, while chain says so", async () => {
     const { database, machine, audit, storage, signer, committing } = await setUp();
     const { instant, started } = instantExecutor(() => dispatcher);
-    const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: instant }, storage, signer, ...committing });
+    const dispatcher = new Dispatcher({
+      workingCopy: new WorkingCopy(database),
+      audit,
+      machine,
+      executors: { local: instant },
+      storage,
+      signer,
+      ...committing,
+    });
     const items = ['a', 'b', 'c', 'd', 'e'].map((id, index, ids) => ({
       id,
       runtime: { kind: 'command' as const, argv: ['true'] },
@@ -583,7 +610,16 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
     const { instant, started } = instantExecutor(() => dispatcher);
     // One task at a time: when 'a' ends, its dependent 'b' is prepared, but the choice takes 'x',
     // ready since the submit and older than 'b'; 'b' is prepared again, and dispatched, after 'x'.
-    const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: instant }, storage, signer, concurrency: 1, ...committing });
+    const dispatcher = new Dispatcher({
+      workingCopy: new WorkingCopy(database),
+      audit,
+      machine,
+      executors: { local: instant },
+      storage,
+      signer,
+      concurrency: 1,
+      ...committing,
+    });
     const command = { kind: 'command' as const, argv: ['true'] };
     const { runId } = machine.submit(
       {
@@ -629,7 +665,15 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
         return typeof value === 'function' ? (value as (...parameters: unknown[]) => unknown).bind(target) : value;
       },
     });
-    const dispatcher = new Dispatcher({ database, audit, machine, executors: { local: instant }, storage, signer: flaky, ...committing });
+    const dispatcher = new Dispatcher({
+      workingCopy: new WorkingCopy(database),
+      audit,
+      machine,
+      executors: { local: instant },
+      storage,
+      signer: flaky,
+      ...committing,
+    });
     const command = { kind: 'command' as const, argv: ['true'] };
     const { runId } = machine.submit(
       {

@@ -1,14 +1,10 @@
 import type { ExecutionStatus } from '@cairn/core';
-import { RunStore } from '../store/sqlite/run-store.ts';
 import { nothingToWaitFor } from '../store/group-commit.ts';
 import { AttemptRecorder } from './attempt-recorder.ts';
-import { AttemptStore } from '../store/sqlite/attempt-store.ts';
 import type { DispatchContext } from './dispatch-context.ts';
 import { DispatchPasses, type DispatchPass, type DispatchPassOptions } from './dispatch-passes.ts';
 import type { DispatcherSettings } from './dispatcher-settings.ts';
-import { LockTable } from '../store/sqlite/lock-table.ts';
 import { ManifestDrafter } from './manifest-drafter.ts';
-import { PureResults } from '../store/sqlite/pure-results.ts';
 import { PushedExits } from './pushed-exits.ts';
 import { Reconciler } from './reconciler.ts';
 
@@ -32,15 +28,15 @@ export class Dispatcher {
   readonly #reconciler: Reconciler;
 
   constructor(settings: DispatcherSettings) {
-    const { database } = settings;
+    const { workingCopy } = settings;
     const context: DispatchContext = {
       settings,
       now: settings.now ?? Date.now,
       commit: settings.commit ?? nothingToWaitFor,
-      runs: new RunStore(database),
-      attempts: new AttemptStore(database),
-      locks: new LockTable(database),
-      pure: new PureResults(database),
+      runs: workingCopy.runs,
+      attempts: workingCopy.attempts,
+      locks: workingCopy.locks,
+      pure: workingCopy.pureResults,
     };
     // Each needs the other: the recorder tells the exits which it awaits and which ended, and the
     // exits have the recorder write their batches (only once the dispatcher is built).

@@ -130,7 +130,7 @@ export class ManifestDrafter {
     if (!earlier) return false;
     const { runId, itemId } = item;
     try {
-      this.#settings.database.transaction(() => {
+      this.#settings.workingCopy.transaction(() => {
         this.#settings.machine.startItem(runId, itemId);
         this.#runs.setArtifacts(runId, itemId, earlier.artifacts);
         // A retry that reuses a result succeeds: the failure of the attempt before it is over.

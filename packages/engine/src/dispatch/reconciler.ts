@@ -60,10 +60,10 @@ export class Reconciler {
           waiting++;
           continue;
         }
-        this.#settings.database.transaction(() => this.#recorder.recordStartFailure(attempt, error))();
+        this.#settings.workingCopy.transaction(() => this.#recorder.recordStartFailure(attempt, error))();
         continue;
       }
-      this.#settings.database.transaction(() => this.#recorder.recordRecoveredStart(attempt, handle))();
+      this.#settings.workingCopy.transaction(() => this.#recorder.recordRecoveredStart(attempt, handle))();
       // Its exit may have been pushed already (this process started it, and failed to record the
       // start — a full disk): reconcile inspects it rather than waiting for a push that came.
       this.#exits.forget(attempt.executionId);
@@ -122,7 +122,7 @@ export class Reconciler {
     this.#attempts.requestStop(attempt.executionId, stopReason);
     await this.#commit();
     await executor.cancel(attempt.handle!);
-    this.#settings.database.transaction(() => this.#recorder.recordStopSent(attempt, stopReason))();
+    this.#settings.workingCopy.transaction(() => this.#recorder.recordStopSent(attempt, stopReason))();
     return { ...attempt, stopReason, stopSent: true };
   }
 }

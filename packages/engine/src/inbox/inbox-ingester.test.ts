@@ -9,6 +9,7 @@ import { AuditLog } from '../audit/audit-log.ts';
 import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../state/run-state-machine.ts';
 import { InboxIngester, type InboxIngesterSettings } from './inbox-ingester.ts';
+import { WorkingCopy } from '../store/sqlite/working-copy.ts';
 
 const directories: string[] = [];
 afterEach(() => {
@@ -55,7 +56,7 @@ function setUp(storage: StorageProviderV1 = createInMemoryStorageProvider(), set
   directories.push(directory);
   const database = openEngineDatabase(join(directory, 'engine.db'));
   const audit = new AuditLog(database);
-  const machine = new RunStateMachine(database, audit);
+  const machine = new RunStateMachine(new WorkingCopy(database), audit);
   const { logger, lines } = recordingLogger();
   const inbox = new InboxIngester({
     storage,
@@ -214,7 +215,7 @@ describe('InboxIngester', () => {
     const directory = mkdtempSync(join(tmpdir(), 'cairn-inbox-'));
     directories.push(directory);
     const database = openEngineDatabase(join(directory, 'engine.db'));
-    const machine = new RunStateMachine(database, new AuditLog(database));
+    const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(database));
     const { logger, lines } = recordingLogger();
     const inbox = new InboxIngester({
       storage,

@@ -1,10 +1,10 @@
 import type { Logger } from '@cairn/core';
-import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
 import { storageFullReason } from '../store/storage-full.ts';
 import type { EngineHealth } from '../engine-health.ts';
+import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
 
 export interface EngineReadinessSettings {
-  readonly database: EngineDatabase;
+  readonly workingCopy: WorkingCopy;
   readonly logger?: Logger | undefined;
 }
 
@@ -13,14 +13,14 @@ export interface EngineReadinessSettings {
  * under its database is full (until a write goes through again), or once its signer was refused.
  */
 export class EngineReadiness {
-  readonly #database: EngineDatabase;
+  readonly #workingCopy: WorkingCopy;
   readonly #logger: Logger | undefined;
   #health: EngineHealth = { ready: true, since: new Date().toISOString() };
   /** Set for good once the state could not be made durable: nothing makes the engine ready again. */
   #notDurable = false;
 
   constructor(settings: EngineReadinessSettings) {
-    this.#database = settings.database;
+    this.#workingCopy = settings.workingCopy;
     this.#logger = settings.logger;
   }
 
@@ -59,12 +59,8 @@ export class EngineReadiness {
     this.#health = { ready: true, since: new Date().toISOString() };
   }
 
-  // A write that needs room on the disk and changes nothing: SQLite rewrites the header page (with
-  // the same schema version) into the WAL at commit. Throws SQLITE_FULL while the disk is full.
+  // A write that needs room and changes nothing: throws SQLITE_FULL while the disk is full.
   probeStorage(): void {
-    this.#database.transaction(() => {
-      const version = this.#database.pragma('user_version', { simple: true }) as number;
-      this.#database.pragma(`user_version = ${version}`);
-    })();
+    this.#workingCopy.probeStorage();
   }
 }

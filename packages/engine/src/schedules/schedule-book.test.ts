@@ -10,6 +10,7 @@ import { AuditLog } from '../audit/audit-log.ts';
 import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../state/run-state-machine.ts';
 import { ScheduleBook, type ScheduleBookSettings, type ScheduleDefinition } from './schedule-book.ts';
+import { WorkingCopy } from '../store/sqlite/working-copy.ts';
 
 // These tests run on SQLite only: the book has no commit of its own (each slot is one SQLite
 // transaction, the same code on a PostgreSQL working copy; the engine's loop group-commits its
@@ -37,7 +38,7 @@ function setUp(startAt = start, overrides: Partial<ScheduleBookSettings> = {}, p
   const clock = { now: startAt };
   const now = () => clock.now;
   const audit = new AuditLog(database, { now });
-  const machine = new RunStateMachine(database, audit, { now });
+  const machine = new RunStateMachine(new WorkingCopy(database), audit, { now });
   const settings: ScheduleBookSettings = {
     database,
     audit,

@@ -9,12 +9,13 @@ import { AuditLog } from '../audit/audit-log.ts';
 import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../state/run-state-machine.ts';
 import { ScheduleBook } from './schedule-book.ts';
+import { WorkingCopy } from '../store/sqlite/working-copy.ts';
 
 const [path, at] = process.argv.slice(2);
 const now = () => Number(at);
 const database = openEngineDatabase(path!);
 const audit = new AuditLog(database, { now });
-const machine = new RunStateMachine(database, audit, { now });
+const machine = new RunStateMachine(new WorkingCopy(database), audit, { now });
 const book = new ScheduleBook({
   database,
   audit,

@@ -10,6 +10,7 @@ import { AuditLog } from '../audit/audit-log.ts';
 import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { RunStore } from '../store/sqlite/run-store.ts';
 import { RunStateMachine } from './run-state-machine.ts';
+import { WorkingCopy } from '../store/sqlite/working-copy.ts';
 
 const directories: string[] = [];
 afterEach(() => {
@@ -25,7 +26,7 @@ function setUp() {
   let clock = Date.UTC(2026, 10, 22, 10);
   const now = () => (clock += 1000);
   const audit = new AuditLog(database, { now });
-  return { database, audit, machine: new RunStateMachine(database, audit, { now }) };
+  return { database, audit, machine: new RunStateMachine(new WorkingCopy(database), audit, { now }) };
 }
 
 const chain = `
@@ -223,7 +224,7 @@ describe('RunStateMachine', () => {
     // One clock tick for a whole submission: its items are ready in the same millisecond, so
     // FIFO order across pages rests on the rowid.
     const now = () => Date.UTC(2026, 10, 22, 10);
-    const machine = new RunStateMachine(database, new AuditLog(database, { now }), { now });
+    const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(database, { now }), { now });
     for (const name of ['one', 'two', 'three'])
       machine.submit(
         { version: 1, name, items: Array.from({ length: 4 }, (_, index) => ({ id: `${name}-${index}`, runtime: { kind: 'command' as const, argv: ['x'] } })) },
@@ -263,7 +264,7 @@ describe('RunStateMachine', () => {
       },
     });
     const now = () => Date.UTC(2026, 10, 22, 10);
-    const machine = new RunStateMachine(database, new AuditLog(database, { now }), { now });
+    const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(database, { now }), { now });
     machine.submit(
       {
         version: 1,

@@ -11,14 +11,13 @@ import {
   type RunSpecContext,
 } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
+import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
 import { newRunId } from './new-run-id.ts';
 import { cancelReasonData, decodeCancelRequest, encodeCancelRequest, type CancelRequest } from './cancel-request.ts';
 import type { ItemRecord, RunProgress, RunRecord } from './run-records.ts';
-import { RunStore, type NewItem, type ReadyCandidate } from '../store/sqlite/run-store.ts';
+import type { NewItem, ReadyCandidate, RunStore } from '../store/sqlite/run-store.ts';
 import { engineActor } from '../engine-actor.ts';
-import { AttemptStore, type ItemAttemptRecord } from '../store/sqlite/attempt-store.ts';
-import { isInTransaction } from '../store/sqlite/deferred-writes.ts';
+import type { AttemptStore, ItemAttemptRecord } from '../store/sqlite/attempt-store.ts';
 import { isoTime } from '../iso-time.ts';
 
 export interface SubmitOptions {
@@ -74,7 +73,7 @@ const submitSlice = 1_024;
  * of the run or the history.
  */
 export class RunStateMachine {
-  readonly #database: EngineDatabase;
+  readonly #workingCopy: WorkingCopy;
   readonly #audit: AuditLog;
   readonly #store: RunStore;
   readonly #attempts: AttemptStore;
@@ -90,11 +89,11 @@ export class RunStateMachine {
    */
   #approvalsDueFrom: number | null | undefined;
 
-  constructor(database: EngineDatabase, audit: AuditLog, settings: RunStateMachineSettings = {}) {
-    this.#database = database;
+  constructor(workingCopy: WorkingCopy, audit: AuditLog, settings: RunStateMachineSettings = {}) {
+    this.#workingCopy = workingCopy;
     this.#audit = audit;
-    this.#store = new RunStore(database);
-    this.#attempts = new AttemptStore(database);
+    this.#store = workingCopy.runs;
+    this.#attempts = workingCopy.attempts;
     this.#now = settings.now ?? Date.now;
     this.#defaultExecutor = settings.defaultExecutor ?? 'local';
     this.#approvalTimeoutMs = settings.approvalTimeoutMs ?? defaultApprovalTimeoutMs;
@@ -577,7 +576,7 @@ export class RunStateMachine {
   // savepoint or an abort — then covers it): nested savepoints on every transition cost more than
   // the transitions.
   #inTransaction<T>(work: () => T): () => T {
-    return () => (isInTransaction(this.#database) ? work() : this.#database.transaction(work)());
+    return () => this.#workingCopy.inTransaction(work);
   }
 
   #move(item: ItemRecord, to: ItemState, actor: AuditActor, data: JsonObject = {}, readyAt: string | null = null): void {

@@ -12,6 +12,7 @@ import { captureChanges } from './change-capture.ts';
 import { GroupCommitter } from './group-committer.ts';
 import { createPostgresStateStore, type PostgresWriter } from './postgres/postgres-state-store.ts';
 import { createTestDatabase, type TestDatabase } from './postgres/postgres.test-support.ts';
+import { WorkingCopy } from './sqlite/working-copy.ts';
 
 const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 const spec = (name: string) => ({ version: 1, name, items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }] });
@@ -38,7 +39,7 @@ async function setUp() {
   const capture = captureChanges(copy);
   let clock = Date.UTC(2026, 10, 23, 12);
   const now = () => (clock += 1000);
-  const machine = new RunStateMachine(copy, new AuditLog(copy, { now }), { now });
+  const machine = new RunStateMachine(new WorkingCopy(copy), new AuditLog(copy, { now }), { now });
   const oracle: pg.Client = await database.client();
   cleanups.push(() => oracle.end());
   const held: { let: () => void; runs: string[] }[] = [];

@@ -9,6 +9,7 @@ import { createPostgresCommandSender, type CommandResult } from './postgres-comm
 import { createPostgresStateStore } from './postgres-state-store.ts';
 import type { PostgresWriter } from './postgres-writer.ts';
 import { createTestDatabase, cutOffCommandInsert, type TestDatabase } from './postgres.test-support.ts';
+import { WorkingCopy } from '../sqlite/working-copy.ts';
 
 const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 
@@ -41,7 +42,7 @@ function serveSubmits(writer: PostgresWriter) {
   const copy = openEngineDatabase(':memory:');
   const capture = captureChanges(copy);
   const audit = new AuditLog(copy);
-  const machine = new RunStateMachine(copy, audit);
+  const machine = new RunStateMachine(new WorkingCopy(copy), audit);
   const seen: number[] = [];
   let turn = Promise.resolve();
   const work = async () => {

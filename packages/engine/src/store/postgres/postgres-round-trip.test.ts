@@ -11,6 +11,7 @@ import { captureChanges, engineTables } from '../change-capture.ts';
 import { createPostgresStateStore } from './postgres-state-store.ts';
 import type { PostgresWriter } from './postgres-writer.ts';
 import { createTestDatabase, workingCopyContents, type TestDatabase } from './postgres.test-support.ts';
+import { WorkingCopy } from '../sqlite/working-copy.ts';
 
 const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 
@@ -176,7 +177,7 @@ describe('working copy → PostgreSQL → working copy', () => {
         let clock = Date.UTC(2026, 10, 23);
         const now = () => (clock += 250);
         const audit = new AuditLog(copy, { now });
-        const machine = new RunStateMachine(copy, audit, { now });
+        const machine = new RunStateMachine(new WorkingCopy(copy), audit, { now });
         const counter = { runs: 0 };
         const commit = async () => {
           const batch = capture.drain();

@@ -10,6 +10,7 @@ import { captureChanges, engineTables, type ChangeCapture } from '../change-capt
 import { createPostgresStateStore, type PostgresStateStore } from './postgres-state-store.ts';
 import type { PostgresWriter } from './postgres-writer.ts';
 import { createTestDatabase, postgresConnection, type TestDatabase } from './postgres.test-support.ts';
+import { WorkingCopy } from '../sqlite/working-copy.ts';
 
 const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 const spec = (name: string, count = 3) => ({
@@ -48,7 +49,7 @@ function workingCopy(): { copy: EngineDatabase; capture: ChangeCapture; machine:
   let clock = Date.UTC(2026, 10, 23, 12);
   const now = () => (clock += 1000);
   const audit = new AuditLog(copy, { now });
-  return { copy, capture, audit, machine: new RunStateMachine(copy, audit, { now }) };
+  return { copy, capture, audit, machine: new RunStateMachine(new WorkingCopy(copy), audit, { now }) };
 }
 
 /** Every row of every engine table, in primary-key order: what "equal" means for two copies. */

@@ -3,6 +3,7 @@ import { AuditLog } from '../../audit/audit-log.ts';
 import { openEngineDatabase } from './open-engine-database.ts';
 import { RunStateMachine } from '../../state/run-state-machine.ts';
 import { RunStore } from './run-store.ts';
+import { WorkingCopy } from './working-copy.ts';
 
 const ana = { kind: 'user' as const, id: 'ana', via: 'cli' as const };
 
@@ -10,7 +11,7 @@ const ana = { kind: 'user' as const, id: 'ana', via: 'cli' as const };
 // through the other (the dispatcher and the state machine each have one).
 function setUp(items = 4) {
   const database = openEngineDatabase(':memory:');
-  const machine = new RunStateMachine(database, new AuditLog(database), { defaultExecutor: 'local' });
+  const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(database), { defaultExecutor: 'local' });
   const { runId } = machine.submit(
     {
       version: 1,

@@ -4,13 +4,14 @@ import { openEngineDatabase } from './open-engine-database.ts';
 import { AttemptStore } from './attempt-store.ts';
 import { RunStateMachine } from '../../state/run-state-machine.ts';
 import { RunStore } from './run-store.ts';
+import { WorkingCopy } from './working-copy.ts';
 
 const ana = { kind: 'user' as const, id: 'ana', via: 'cli' as const };
 const snapshot = `sha256:${'ab'.repeat(32)}`;
 
 function setUp() {
   const database = openEngineDatabase(':memory:');
-  const machine = new RunStateMachine(database, new AuditLog(database), { defaultExecutor: 'local' });
+  const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(database), { defaultExecutor: 'local' });
   return { database, machine, store: new RunStore(database), attempts: new AttemptStore(database) };
 }
 
@@ -75,7 +76,7 @@ describe('submitting stores items and edges many rows a statement', () => {
   test('a run larger than one statement holds every item in spec order, roots ready (or awaiting approval) and the rest blocked, with every edge once', () => {
     const { database, machine, store } = setUp();
     const now = Date.parse('2026-11-24T02:00:00.000Z');
-    const timed = new RunStateMachine(database, new AuditLog(database, { now: () => now }), { now: () => now });
+    const timed = new RunStateMachine(new WorkingCopy(database), new AuditLog(database, { now: () => now }), { now: () => now });
     const command = { kind: 'command' as const, argv: ['true'] };
     // 150 roots (one awaiting approval), then 150 items each depending on two roots, one of them
     // named twice (dependsOn and a need): 300 items and 300 distinct edges, over several statements.
