@@ -1,4 +1,4 @@
-import type { EvidenceBundleV1, JsonValue } from '@cairn/core';
+import type { AuditActor, EvidenceBundleV1, JsonValue } from '@cairn/core';
 import { auditActorSchema, cipherEnvelopeSchema, evidenceBundleSchema, parsePayload } from '@cairn/protocol';
 import { z } from 'zod';
 import type { Engine } from '../engine.ts';
@@ -15,16 +15,31 @@ import {
 import { jsonValueOf } from './commands/json-value-of.ts';
 
 /** Who a command that changes something is audited as: the replica's caller, never nobody. */
-const auditedAs = z.strictObject(auditActorSchema.shape, {
+const auditedAs: z.ZodType<AuditActor> = z.strictObject(auditActorSchema.shape, {
   error: (issue) =>
     issue.input === null || issue.input === undefined ? "is missing: every command that changes something is audited as someone's" : undefined,
 });
 /** A command that changes nothing is sent without an actor. */
 const noActor = z.null();
 const reason = z.string().exactOptional();
-const nothing = z.null();
 /** A bundle's arrays are read-only to whoever receives one. */
 const bundleSchema: z.ZodType<EvidenceBundleV1> = evidenceBundleSchema;
+
+/** A command that answers nothing once its change is made, audited as its sender. */
+function answersNothing<Payload>(
+  payload: z.ZodType<Payload>,
+  change: (engine: Engine, payload: Payload, actor: AuditActor) => void | Promise<void>,
+): EngineCommand<Payload, AuditActor, null> {
+  return {
+    payload,
+    actor: auditedAs,
+    result: z.null(),
+    apply: async (engine, checked, actor) => {
+      await change(engine, checked, actor);
+      return null;
+    },
+  };
+}
 
 const commandTable = {
   submit: engineCommand({
@@ -33,57 +48,23 @@ const commandTable = {
     result: submitResultSchema,
     apply: (engine, { document, options }, actor) => engine.submit(document, { ...options, actor }),
   }),
-  approve: engineCommand({
-    payload: z.strictObject({ runId: z.string(), itemId: z.string(), reason }),
-    actor: auditedAs,
-    result: nothing,
-    apply: (engine, { runId, itemId, reason }, actor) => {
-      engine.approve(runId, itemId, actor, reason);
-      return null;
-    },
-  }),
-  reject: engineCommand({
-    payload: z.strictObject({ runId: z.string(), itemId: z.string(), reason }),
-    actor: auditedAs,
-    result: nothing,
-    apply: (engine, { runId, itemId, reason }, actor) => {
-      engine.reject(runId, itemId, actor, reason);
-      return null;
-    },
-  }),
-  'cancel-run': engineCommand({
-    payload: z.strictObject({ runId: z.string(), reason }),
-    actor: auditedAs,
-    result: nothing,
-    apply: (engine, { runId, reason }, actor) => {
-      engine.cancelRun(runId, actor, reason);
-      return null;
-    },
-  }),
-  'cancel-item': engineCommand({
-    payload: z.strictObject({ runId: z.string(), itemId: z.string(), reason }),
-    actor: auditedAs,
-    result: nothing,
-    apply: (engine, { runId, itemId, reason }, actor) => {
-      engine.cancelItem(runId, itemId, actor, reason);
-      return null;
-    },
-  }),
+  approve: answersNothing(z.strictObject({ runId: z.string(), itemId: z.string(), reason }), (engine, { runId, itemId, reason }, actor) =>
+    engine.approve(runId, itemId, actor, reason),
+  ),
+  reject: answersNothing(z.strictObject({ runId: z.string(), itemId: z.string(), reason }), (engine, { runId, itemId, reason }, actor) =>
+    engine.reject(runId, itemId, actor, reason),
+  ),
+  'cancel-run': answersNothing(z.strictObject({ runId: z.string(), reason }), (engine, { runId, reason }, actor) => engine.cancelRun(runId, actor, reason)),
+  'cancel-item': answersNothing(z.strictObject({ runId: z.string(), itemId: z.string(), reason }), (engine, { runId, itemId, reason }, actor) =>
+    engine.cancelItem(runId, itemId, actor, reason),
+  ),
   'add-schedule': engineCommand({
     payload: z.strictObject({ definition: scheduleDefinitionSchema }),
     actor: auditedAs,
     result: scheduleRecordSchema,
     apply: (engine, { definition }, actor) => engine.addSchedule(definition, actor),
   }),
-  'remove-schedule': engineCommand({
-    payload: z.strictObject({ scheduleId: z.string() }),
-    actor: auditedAs,
-    result: nothing,
-    apply: (engine, { scheduleId }, actor) => {
-      engine.removeSchedule(scheduleId, actor);
-      return null;
-    },
-  }),
+  'remove-schedule': answersNothing(z.strictObject({ scheduleId: z.string() }), (engine, { scheduleId }, actor) => engine.removeSchedule(scheduleId, actor)),
   /** The value is sealed by the replica with the deployment's cipher (`sealedSecretContext`): it never travels in clear. */
   'set-secret': engineCommand({
     payload: z.strictObject({ name: z.string(), sealed: cipherEnvelopeSchema }),
@@ -92,28 +73,14 @@ const commandTable = {
     apply: async (engine, { name, sealed }, actor, openSealed) =>
       engine.setSecret(name, new TextDecoder().decode(await openSealed(sealed, sealedSecretContext(name))), actor),
   }),
-  'remove-secret': engineCommand({
-    payload: z.strictObject({ name: z.string() }),
-    actor: auditedAs,
-    result: nothing,
-    apply: (engine, { name }, actor) => {
-      engine.removeSecret(name, actor);
-      return null;
-    },
-  }),
+  'remove-secret': answersNothing(z.strictObject({ name: z.string() }), (engine, { name }, actor) => engine.removeSecret(name, actor)),
   /**
    * An entry the host owns (access, tokens, webhooks), sent as its record's actor. The record is
    * checked as the engine's host writer checks it in its own process, with the same error.
    */
-  'host-audit': engineCommand({
-    payload: z.strictObject({ record: z.unknown() }),
-    actor: auditedAs,
-    result: nothing,
-    apply: async (engine, { record }) => {
-      await appendHostRecord(engine, parsePayload(hostAuditRecordSchema, record, 'The host audit record'));
-      return null;
-    },
-  }),
+  'host-audit': answersNothing(z.strictObject({ record: z.unknown() }), (engine, { record }) =>
+    appendHostRecord(engine, parsePayload(hostAuditRecordSchema, record, 'The host audit record')),
+  ),
   /** A run's evidence bundle, made where the state is in memory (the leader's working copy). */
   'export-bundle': engineCommand({
     payload: z.strictObject({ runId: z.string() }),
