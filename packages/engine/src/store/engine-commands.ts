@@ -2,8 +2,7 @@ import type { AuditActor, EvidenceBundleV1, JsonValue } from '@cairn/core';
 import { auditActorSchema, cipherEnvelopeSchema, evidenceBundleSchema, parsePayload } from '@cairn/protocol';
 import { z } from 'zod';
 import type { Engine } from '../engine.ts';
-import type { HostAuditRecord } from '../host-audit/host-audit-record.ts';
-import { hostAuditRecordSchema } from '../host-audit/host-audit-record.ts';
+import { hostAuditRecordSchema, type HostAuditRecord } from '../host-audit/host-audit-record.ts';
 import { engineCommand, type EngineCommand, type OpenSealed } from './commands/engine-command.ts';
 import {
   scheduleDefinitionSchema,
