@@ -1,55 +1,19 @@
-import type { AttemptFailure, AuditActor, Digest, ItemSpec, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
-import {
-  assertRunSpec,
-  assertTransition,
-  CairnError,
-  canonicalJson,
-  isTerminalState,
-  itemTransitions,
-  parseRunSpec,
-  runTransitions,
-  type RunSpecContext,
-} from '@cairn/protocol';
+import type { AttemptFailure, AuditActor, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
+import { assertTransition, CairnError, isTerminalState, itemTransitions, runTransitions } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
 import { newRunId } from './new-run-id.ts';
+import { checkedSubmission, grantedSecrets, insertItemRows, itemEdges, type SubmitOptions, type SubmitResult } from './run-submission.ts';
 import { cancelReasonData, decodeCancelRequest, encodeCancelRequest, type CancelRequest } from './cancel-request.ts';
 import type { ItemRecord, RunProgress, RunRecord } from './run-records.ts';
-import type { NewItem, ReadyCandidate, RunStore } from '../store/sqlite/run-store.ts';
+import type { ReadyCandidate, RunStore } from '../store/sqlite/run-store.ts';
 import { engineActor } from '../engine-actor.ts';
 import type { AttemptStore, ItemAttemptRecord } from '../store/sqlite/attempt-store.ts';
 import { isoTime } from '../iso-time.ts';
+import { ApprovalDeadlines } from './approval-deadlines.ts';
+import { auditItemEntered } from './item-entry-audit.ts';
 
-export interface SubmitOptions {
-  /** Who submits, and through which surface; recorded in the audit log. */
-  readonly actor: AuditActor;
-  /** Overrides the spec's own `idempotencyKey`. */
-  readonly idempotencyKey?: string;
-  /** What the server knows exists (executors, queues, adapters, secrets), for validation. */
-  readonly context?: RunSpecContext;
-  /** Where the spec came from (a file name), for error messages. */
-  readonly source?: string;
-  /**
-   * The run's id, when the caller names it (a schedule's slot is `<scheduleId>@<slot time>`); a
-   * new unique one otherwise. An id already taken by a run with another spec is refused.
-   */
-  readonly runId?: string;
-  /**
-   * The secrets the submitter may hand to its run's items: `all`, or names. An item naming another
-   * is refused (CAIRN_FORBIDDEN) before anything is stored. The engine trusts its caller to say
-   * what the submitter holds: the reference server passes each token's `secrets:use:` grants, the
-   * inbox none. Omitted, the caller is trusted with every secret (a program composing its own
-   * engine holds its own secrets).
-   */
-  readonly secretGrants?: 'all' | readonly string[];
-}
-
-export interface SubmitResult {
-  readonly runId: string;
-  /** False when the idempotency key returned an existing run. */
-  readonly created: boolean;
-  readonly specDigest: Digest;
-}
+export type { SubmitOptions, SubmitResult } from './run-submission.ts';
 
 /** How a running item ended. */
 export type ItemOutcome = 'succeeded' | 'failed' | 'cancelled';
@@ -63,8 +27,6 @@ export interface RunStateMachineSettings {
 }
 
 const defaultApprovalTimeoutMs = 7 * 24 * 3_600_000;
-/** Items a submit builds the rows of at a time (see `submit`). */
-const submitSlice = 1_024;
 
 /**
  * The lifecycle of runs and items in the engine database. Every transition is checked against
@@ -80,20 +42,14 @@ export class RunStateMachine {
   readonly #now: () => number;
   readonly #defaultExecutor: string;
   readonly #approvalTimeoutMs: number;
-  /**
-   * No item awaits approval with a deadline before this (ms), or none awaits one at all (null);
-   * undefined until read from the database (after a start, and once an item left the wait). Kept
-   * early, never late: an item sent to await approval lowers it in the same call, and one whose
-   * wait is rolled back with its transaction leaves it early, which costs one read at most. The
-   * loop asks every turn; while it says nothing is due, nothing is read.
-   */
-  #approvalsDueFrom: number | null | undefined;
+  readonly #approvals: ApprovalDeadlines;
 
   constructor(workingCopy: WorkingCopy, audit: AuditLog, settings: RunStateMachineSettings = {}) {
     this.#workingCopy = workingCopy;
     this.#audit = audit;
     this.#store = workingCopy.runs;
     this.#attempts = workingCopy.attempts;
+    this.#approvals = new ApprovalDeadlines(() => this.#store.nextApprovalDeadline());
     this.#now = settings.now ?? Date.now;
     this.#defaultExecutor = settings.defaultExecutor ?? 'local';
     this.#approvalTimeoutMs = settings.approvalTimeoutMs ?? defaultApprovalTimeoutMs;
@@ -105,24 +61,8 @@ export class RunStateMachine {
    * CAIRN_IDEMPOTENCY_CONFLICT. Items without prerequisites become ready (or await approval).
    */
   submit(document: unknown, options: SubmitOptions): SubmitResult {
-    const parsed = typeof document === 'string' ? parseRunSpec(document, options.source === undefined ? {} : { source: options.source }) : document;
-    const { spec, digest, canonical } = assertRunSpec(parsed, {
-      ...(options.source === undefined ? {} : { source: options.source }),
-      ...(options.context ? { context: options.context } : {}),
-    });
-    if (options.idempotencyKey !== undefined && spec.idempotencyKey !== undefined && options.idempotencyKey !== spec.idempotencyKey) {
-      throw new CairnError(
-        'CAIRN_PAYLOAD_INVALID',
-        `Two idempotency keys for one submission: ${JSON.stringify(options.idempotencyKey)} given with it (the Idempotency-Key header) and ${JSON.stringify(spec.idempotencyKey)} in the spec ($.idempotencyKey). Give one, or the same in both.`,
-        {
-          path: '$.idempotencyKey',
-          details: { given: options.idempotencyKey, spec: spec.idempotencyKey },
-          action: `Send one key: drop the Idempotency-Key header (${JSON.stringify(options.idempotencyKey)}) or $.idempotencyKey (${JSON.stringify(spec.idempotencyKey)}), or make them equal.`,
-        },
-      );
-    }
-    const secrets = this.#grantedSecrets(spec, options);
-    const idempotencyKey = options.idempotencyKey ?? spec.idempotencyKey ?? null;
+    const { spec, digest, canonical, idempotencyKey } = checkedSubmission(document, options);
+    const secrets = grantedSecrets(spec, options, this.#audit);
     // Keys are the submitter's own: another principal using the same key gets a run of its own.
     const scopedKey = idempotencyKey === null ? null : `${options.actor.id}\u001f${idempotencyKey}`;
     return this.#inTransaction((): SubmitResult => {
@@ -174,39 +114,10 @@ export class RunStateMachine {
         data: { specDigest: digest, items: spec.items.length, ...(secrets.length > 0 ? { secretsGranted: secrets } : {}) },
       });
       // Items with no prerequisites are released at once, from the rows as inserted (not read
-      // back). One that needs no approval is inserted `ready` (the transition checked as #move
-      // checks it, and audited below in the same order), so its row is written once.
+      // back); one inserted `ready` is audited here, in the order of the rows.
       const readyAt = isoTime(now);
-      // The rows are built and inserted a slice at a time, and the roots released by position
-      // rather than from a list of records: a submit of 100,000 items holds one slice of rows.
-      const rootPositions: number[] = [];
-      for (let start = 0; start < spec.items.length; start += submitSlice) {
-        const rows: NewItem[] = [];
-        for (let position = start; position < Math.min(start + submitSlice, spec.items.length); position++) {
-          const item = spec.items[position]!;
-          const effective = withDefaults(spec, item);
-          const waitingOn = prerequisitesOf(item).length;
-          const approvalRequired = item.approval === 'required';
-          const releasedReady = waitingOn === 0 && !approvalRequired;
-          if (releasedReady) assertTransition(itemTransitions, 'blocked', 'ready', `item ${item.id} of run ${runId}`);
-          if (waitingOn === 0) rootPositions.push(position);
-          rows.push({
-            runId,
-            itemId: item.id,
-            position,
-            state: releasedReady ? 'ready' : 'blocked',
-            readyAt: releasedReady ? readyAt : null,
-            waitingOn,
-            approvalRequired,
-            spec: canonicalJson(effective),
-            executor: effective.executor ?? this.#defaultExecutor,
-          });
-        }
-        this.#store.insertItems(rows);
-      }
-      const edges: [prerequisite: string, dependent: string][] = [];
-      for (const item of spec.items) for (const prerequisite of prerequisitesOf(item)) edges.push([prerequisite, item.id]);
-      this.#store.insertEdges(runId, edges);
+      const rootPositions = insertItemRows(spec, { runId, readyAt, defaultExecutor: this.#defaultExecutor }, (rows) => this.#store.insertItems(rows));
+      this.#store.insertEdges(runId, itemEdges(spec));
       for (const position of rootPositions) {
         const item = spec.items[position]!;
         const approvalRequired = item.approval === 'required';
@@ -227,39 +138,6 @@ export class RunStateMachine {
       }
       return { runId, created: true, specDigest: digest };
     })();
-  }
-
-  /**
-   * The secrets the run's items name, each checked against the submitter's grants; the first one
-   * not granted is refused (audited as a denied access) with its JSON path and the grant to ask for.
-   */
-  #grantedSecrets(spec: RunSpecV1, options: SubmitOptions): string[] {
-    const grants = options.secretGrants ?? 'all';
-    const named = new Set<string>();
-    // Indexed loops: this runs over every item of every submission, most of which name no secret.
-    for (let index = 0; index < spec.items.length; index++) {
-      const item = spec.items[index]!;
-      const itemSecrets = item.secrets;
-      if (itemSecrets === undefined) continue;
-      for (let position = 0; position < itemSecrets.length; position++) {
-        const secret = itemSecrets[position]!;
-        named.add(secret);
-        if (grants === 'all' || grants.includes(secret)) continue;
-        const message = `${options.actor.id} may not hand secret ${secret} to a run (item ${JSON.stringify(item.id)}): it holds no grant for it. An admin can give one: a token with scope secrets:use:${secret} (\`cairn token create --scope runs:submit secrets:use:${secret}\`).`;
-        this.#audit.append({
-          actor: options.actor,
-          action: 'access.denied',
-          entity: { kind: 'server', id: 'secrets' },
-          outcome: 'denied',
-          data: { action: 'secrets.use', secret, reason: 'no grant' },
-        });
-        throw new CairnError('CAIRN_FORBIDDEN', message, {
-          path: `$.items[${index}].secrets[${position}]`,
-          details: { secret, grant: `secrets:use:${secret}` },
-        });
-      }
-    }
-    return [...named].sort();
   }
 
   /** A ready item starts running (its run with it, on the first). */
@@ -410,16 +288,15 @@ export class RunStateMachine {
     // The loop asks on every turn: nothing read while no deadline can have passed, otherwise one
     // index read, and a transaction only when something expired.
     const now = this.#now();
-    if (this.#approvalsDueFrom === null || (this.#approvalsDueFrom !== undefined && this.#approvalsDueFrom > now)) return 0;
+    if (this.#approvals.noneDueBy(now)) return 0;
     const expired = this.#store.expiredApprovals(isoTime(now), limit);
+    // Read again: more may be due (past `limit`), and this transaction may fail. With none
+    // expired, the earliest was known early (an item left the wait): read it now.
+    this.#approvals.forget();
     if (expired.length === 0) {
-      // Known early (an item that awaited approval left the wait): the earliest deadline, read again.
-      this.#approvalsDueFrom = undefined;
-      this.nextApprovalDeadline();
+      this.#approvals.next();
       return 0;
     }
-    // Read again on the next call: more may be due (past `limit`), and this transaction may fail.
-    this.#approvalsDueFrom = undefined;
     return this.#inTransaction(() => {
       for (const item of expired) {
         const message = `No one approved the item within ${this.#approvalTimeoutMs} ms (the engine's approvalTimeoutMs); it did not run. Submit the run again and approve it in time.`;
@@ -433,11 +310,7 @@ export class RunStateMachine {
 
   /** When the next approval times out, if any item awaits one. */
   nextApprovalDeadline(): string | null {
-    if (this.#approvalsDueFrom === null) return null;
-    if (this.#approvalsDueFrom !== undefined) return isoTime(this.#approvalsDueFrom);
-    const deadline = this.#store.nextApprovalDeadline();
-    this.#approvalsDueFrom = deadline === null ? null : Date.parse(deadline);
-    return deadline;
+    return this.#approvals.next();
   }
 
   /** An awaiting item is approved by an actor (with the reason they gave, if any) and becomes ready. */
@@ -530,7 +403,7 @@ export class RunStateMachine {
     }
     const deadline = isoTime(now + this.#approvalTimeoutMs);
     this.#store.setApprovalDeadline(item.runId, item.itemId, deadline);
-    if (this.#approvalsDueFrom !== undefined) this.#approvalsDueFrom = Math.min(this.#approvalsDueFrom ?? Infinity, Date.parse(deadline));
+    this.#approvals.lower(deadline);
     this.#move(item, 'awaiting-approval', engineActor, { deadline });
   }
 
@@ -583,22 +456,12 @@ export class RunStateMachine {
     assertTransition(itemTransitions, item.state, to, `item ${item.itemId} of run ${item.runId}`);
     this.#store.setItemState(item.runId, item.itemId, to, readyAt);
     // An item that no longer awaits approval may have held the earliest deadline: read it again.
-    if (item.state === 'awaiting-approval') this.#approvalsDueFrom = undefined;
+    if (item.state === 'awaiting-approval') this.#approvals.forget();
     this.#audited(item, to, actor, data);
   }
 
-  // The audit entry of the item's entering state `to` (none for running: its attempt is audited).
   #audited(item: Pick<ItemRecord, 'runId' | 'itemId'>, to: ItemState, actor: AuditActor, data: JsonObject): void {
-    const action = itemActions[to];
-    if (action)
-      this.#audit.append({
-        actor,
-        action,
-        entity: { kind: 'item', id: `${item.runId}/${item.itemId}` },
-        outcome: to === 'failed' ? 'failure' : 'success',
-        runId: item.runId,
-        data,
-      });
+    auditItemEntered(this.#audit, item, to, actor, data);
   }
 
   #requireRun(runId: string): RunRecord {
@@ -623,43 +486,6 @@ export class RunStateMachine {
     return item;
   }
 }
-
-/** The audit action of entering each item state (running is audited by its attempt, later). */
-const itemActions: Partial<Record<ItemState, 'item.ready' | 'item.approval-requested' | 'item.succeeded' | 'item.failed' | 'item.skipped' | 'item.cancelled'>> =
-  {
-    ready: 'item.ready',
-    'awaiting-approval': 'item.approval-requested',
-    succeeded: 'item.succeeded',
-    failed: 'item.failed',
-    skipped: 'item.skipped',
-    cancelled: 'item.cancelled',
-  };
-
-/** The item with the run's defaults filled in where it sets nothing itself. */
-function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
-  // Without defaults an item is its own effective spec: a submit copies none of its items.
-  if (spec.defaults === undefined) return item;
-  const defaults = spec.defaults;
-  return {
-    ...(defaults.executor === undefined ? {} : { executor: defaults.executor }),
-    ...(defaults.queue === undefined ? {} : { queue: defaults.queue }),
-    ...(defaults.timeout === undefined ? {} : { timeout: defaults.timeout }),
-    ...(defaults.retry === undefined ? {} : { retry: defaults.retry }),
-    ...(defaults.effect === undefined ? {} : { effect: defaults.effect }),
-    ...(defaults.onLost === undefined ? {} : { onLost: defaults.onLost }),
-    ...(defaults.network === undefined ? {} : { network: defaults.network }),
-    ...(defaults.pathRules === undefined ? {} : { pathRules: defaults.pathRules }),
-    ...item,
-  };
-}
-
-/** Prerequisites of an item: its dependsOn and the producers of its needs, once each. */
-function prerequisitesOf(item: ItemSpec): readonly string[] {
-  if (item.dependsOn === undefined && item.needs === undefined) return noPrerequisites;
-  return [...new Set([...(item.dependsOn ?? []), ...Object.values(item.needs ?? {}).map((need) => need.from)])];
-}
-
-const noPrerequisites: readonly string[] = [];
 
 /** Why an item that never ran failed: no runtime ended, so no exit code, signal or stderr. */
 function unranFailure(code: string, message: string): AttemptFailure {
