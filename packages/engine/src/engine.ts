@@ -94,7 +94,7 @@ export class Engine {
     }
     const commit = this.#commit;
     const now = parsed.now ?? Date.now;
-    this.#audit = new AuditLog(this.#database, { now });
+    this.#audit = new AuditLog(workingCopy, { now });
     this.audit = readOnlyAuditLog(this.#audit);
     this.#machine = new RunStateMachine(workingCopy, this.#audit, {
       now,
@@ -146,7 +146,7 @@ export class Engine {
       ...(parsed.observer ? { observer: parsed.observer } : {}),
     });
     this.#checkpointer = new Checkpointer({
-      database: this.#database,
+      workingCopy,
       audit: this.#audit,
       signer: settings.signer,
       ...(settings.previousSigner ? { previousSigner: settings.previousSigner } : {}),

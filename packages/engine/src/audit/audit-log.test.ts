@@ -8,7 +8,9 @@ import { digestOfJson, isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, test } from 'vitest';
 import { migrations } from '../store/sqlite/migrations.ts';
 import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
-import { AuditLog, runEntriesAfterSql, runEntriesOfActionsAfterSql, type AuditEntryDraft } from './audit-log.ts';
+import { runEntriesAfterSql, runEntriesOfActionsAfterSql } from '../store/sqlite/audit-entry-table.ts';
+import { WorkingCopy } from '../store/sqlite/working-copy.ts';
+import { AuditLog, type AuditEntryDraft } from './audit-log.ts';
 
 const directories: string[] = [];
 afterEach(() => {
@@ -42,7 +44,7 @@ function referenceOf(log: AuditLog): MerkleLog {
 describe('AuditLog in SQLite', () => {
   test('numbers entries globally and per run, and hashes them into the same tree as in memory', () => {
     const database = openEngineDatabase(databasePath());
-    const log = new AuditLog(database, { now: clock });
+    const log = new AuditLog(new WorkingCopy(database), { now: clock });
     const written = [
       log.append(draft(undefined, 'server.started')),
       log.append(draft('r1', 'run.submitted')),
@@ -67,7 +69,7 @@ describe('AuditLog in SQLite', () => {
 
   test('a rolled-back transaction leaves neither entries nor tree nodes behind', () => {
     const database = openEngineDatabase(databasePath());
-    const log = new AuditLog(database, { now: clock });
+    const log = new AuditLog(new WorkingCopy(database), { now: clock });
     log.append(draft('r1', 'run.submitted'));
     const root = log.merkle.rootHash();
     expect(() =>
@@ -85,7 +87,7 @@ describe('AuditLog in SQLite', () => {
 
   test('inside a transaction, entries and nodes are written at its end, and every read of the log sees them before', () => {
     const database = openEngineDatabase(databasePath());
-    const log = new AuditLog(database, { now: clock });
+    const log = new AuditLog(new WorkingCopy(database), { now: clock });
     log.append(draft('r1', 'run.submitted'));
     const rows = database.prepare<[], { rows: number }>('SELECT (SELECT COUNT(*) FROM audit_entries) + (SELECT COUNT(*) FROM merkle_nodes) AS rows');
     database.transaction(() => {
@@ -102,7 +104,7 @@ describe('AuditLog in SQLite', () => {
     })();
     expect(rows.get()!.rows).toBe(4);
     const reopened = openEngineDatabase(database.name);
-    const again = new AuditLog(reopened);
+    const again = new AuditLog(new WorkingCopy(reopened));
     expect(again.size).toBe(4);
     expect(again.merkle.rootHash()).toEqual(referenceOf(log).rootHash());
     reopened.close();
@@ -111,7 +113,7 @@ describe('AuditLog in SQLite', () => {
 
   test('a large transaction writes its entries as it goes, not all at its end, and a rollback still drops them and their nodes', () => {
     const database = openEngineDatabase(databasePath());
-    const log = new AuditLog(database, { now: clock });
+    const log = new AuditLog(new WorkingCopy(database), { now: clock });
     const count = (table: string) => database.prepare<[], { rows: number }>(`SELECT COUNT(*) AS rows FROM ${table}`).get()!.rows;
     let seen = 0;
     database.transaction(() => {
@@ -142,7 +144,7 @@ describe('AuditLog in SQLite', () => {
 
   test('a savepoint rolled back drops only its own entries: the enclosing transaction keeps its own, gapless', () => {
     const database = openEngineDatabase(databasePath());
-    const log = new AuditLog(database, { now: clock });
+    const log = new AuditLog(new WorkingCopy(database), { now: clock });
     log.append(draft('r1', 'run.submitted'));
     database.transaction(() => {
       log.append(draft('r1', 'run.started'));
@@ -167,8 +169,8 @@ describe('AuditLog in SQLite', () => {
 
   test('two logs over one handle in one transaction number a run gaplessly', () => {
     const database = openEngineDatabase(databasePath());
-    const first = new AuditLog(database, { now: clock });
-    const second = new AuditLog(database, { now: clock });
+    const first = new AuditLog(new WorkingCopy(database), { now: clock });
+    const second = new AuditLog(new WorkingCopy(database), { now: clock });
     database.transaction(() => {
       first.append(draft('r1', 'run.submitted'));
       second.append(draft('r1', 'run.started'));
@@ -180,8 +182,8 @@ describe('AuditLog in SQLite', () => {
 
   test('per-run numbering stays gapless when another writer appends to the same database in between', () => {
     const database = openEngineDatabase(databasePath());
-    const first = new AuditLog(database, { now: clock });
-    const second = new AuditLog(database, { now: clock });
+    const first = new AuditLog(new WorkingCopy(database), { now: clock });
+    const second = new AuditLog(new WorkingCopy(database), { now: clock });
     first.append(draft('r1', 'run.submitted'));
     second.append(draft('r1', 'run.started'));
     expect(first.append(draft('r1', 'run.succeeded')).runSeq).toBe(2);
@@ -191,7 +193,7 @@ describe('AuditLog in SQLite', () => {
 
   test('an invalid entry is refused and nothing is written', () => {
     const database = openEngineDatabase(databasePath());
-    const log = new AuditLog(database, { now: clock });
+    const log = new AuditLog(new WorkingCopy(database), { now: clock });
     try {
       log.append({ ...draft('r1', 'run.submitted'), action: 'run.exploded' as AuditEntry['action'] });
       expect.unreachable();
@@ -204,7 +206,7 @@ describe('AuditLog in SQLite', () => {
 
   test("a run's entries after a global position: the right ones from any cursor, found through the run's index without rereading the run", () => {
     const database = openEngineDatabase(databasePath());
-    const log = new AuditLog(database, { now: clock });
+    const log = new AuditLog(new WorkingCopy(database), { now: clock });
     // Two runs interleaved with server entries: seq 0 server, then run-a, run-b, run-a, ... .
     log.append(draft(undefined, 'server.started'));
     for (let index = 0; index < 20; index++) {
@@ -232,7 +234,7 @@ describe('AuditLog in SQLite', () => {
 
   test("reads of some actions only: a run's and the log's, the same entries as reading all and filtering, from any cursor, through the run's index", () => {
     const database = openEngineDatabase(databasePath());
-    const log = new AuditLog(database, { now: clock });
+    const log = new AuditLog(new WorkingCopy(database), { now: clock });
     const actions = ['run.submitted', 'run.started', 'run.succeeded', 'item.ready', 'item.succeeded'] as const;
     log.append(draft(undefined, 'server.started'));
     for (let index = 0; index < 30; index++) {
@@ -268,10 +270,10 @@ describe('AuditLog in SQLite', () => {
     const path = databasePath();
     const first = openEngineDatabase(path);
     const spec = { version: 1 as const, name: 'r1', items: [{ id: 'a', runtime: { kind: 'command' as const, argv: ['true'] } }] };
-    new AuditLog(first, { now: clock }).append(draft('r1', 'run.submitted', { specDigest: digestOfJson(spec) }));
+    new AuditLog(new WorkingCopy(first), { now: clock }).append(draft('r1', 'run.submitted', { specDigest: digestOfJson(spec) }));
     first.close();
     const database = openEngineDatabase(path);
-    const log = new AuditLog(database, { now: clock });
+    const log = new AuditLog(new WorkingCopy(database), { now: clock });
     log.append(draft('r0', 'run.submitted'));
     log.append(draft('r1', 'run.started'));
     log.append(draft('r1', 'run.succeeded'));

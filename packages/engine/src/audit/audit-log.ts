@@ -1,39 +1,14 @@
 import type { AuditEntry } from '@cairn/core';
 import { auditEntryProblem, auditEntryText, leafHashOfText, MerkleLog } from '@cairn/audit';
 import { CairnError } from '@cairn/protocol';
-import { DeferredRowInsert } from '../store/sqlite/deferred-row-insert.ts';
-import { flushDeferredWrites, isInTransaction } from '../store/sqlite/deferred-writes.ts';
-import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
-import { AuditQueryReader, type AuditQuery } from '../store/sqlite/audit-query.ts';
+import type { AuditEntryTable } from '../store/sqlite/audit-entry-table.ts';
+import type { AuditQuery, AuditQueryReader } from '../store/sqlite/audit-query.ts';
+import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
 import type { EngineAuditLog } from './engine-audit-log.ts';
-import { SqliteMerkleNodeStore } from '../store/sqlite/sqlite-merkle-node-store.ts';
 import { isoTime } from '../iso-time.ts';
 
 /** An entry as the engine writes it: the log assigns `seq` and `runSeq`, and `time` by default. */
 export type AuditEntryDraft = Omit<AuditEntry, 'seq' | 'runSeq' | 'time'> & { readonly time?: string };
-
-/**
- * A run's entries after the global position `seq` (parameters: run, seq, run, seq, limit). A
- * run's `run_seq` grows with `seq` (one writer numbers both), so the entries after `seq` are those
- * after the run's last entry at or before it: found by walking the run's index back from its end
- * (as far as the entries not yet read), then read forward from there. Filtering `seq > ?` over the
- * index in `run_seq` order instead read every earlier entry of the run again on each call, which
- * made following a 10,000-item run's events quadratic.
- */
-export const runEntriesAfterSql = `SELECT body FROM audit_entries
-  WHERE run_id = ? AND seq > ?
-    AND run_seq > COALESCE((SELECT run_seq FROM audit_entries WHERE run_id = ? AND seq <= ? ORDER BY run_seq DESC LIMIT 1), -1)
-  ORDER BY run_seq LIMIT ?`;
-
-/**
- * `runEntriesAfterSql` keeping only entries of some actions (parameters: run, seq, actions as a
- * JSON array, run, seq, limit): the filter is the query's, so the entries it skips are neither
- * read out nor parsed (a run's `run.state` stream skipped 50,000 item entries one by one).
- */
-export const runEntriesOfActionsAfterSql = `SELECT body FROM audit_entries
-  WHERE run_id = ? AND seq > ? AND action IN (SELECT value FROM json_each(?))
-    AND run_seq > COALESCE((SELECT run_seq FROM audit_entries WHERE run_id = ? AND seq <= ? ORDER BY run_seq DESC LIMIT 1), -1)
-  ORDER BY run_seq LIMIT ?`;
 
 export interface AuditLogSettings {
   /** Clock for entries without a time; `Date.now` by default (tests inject one). */
@@ -41,18 +16,17 @@ export interface AuditLogSettings {
 }
 
 /**
- * The global audit log in the engine database: every entry a row of `audit_entries` and a leaf
- * of the Merkle tree in `merkle_nodes`, both written by the caller's transaction (or one of its
- * own), so a state change and its entries commit or roll back together. Inside a transaction the
- * rows wait in memory for the end of its body and are written then, many a statement
- * (`DeferredRowInsert`); every read here writes them first.
+ * The global audit log in the working copy: every entry a row of its audit entries and a leaf of
+ * the Merkle tree over its nodes, both written by the caller's transaction (or one of its own), so
+ * a state change and its entries commit or roll back together. Inside a transaction the rows wait
+ * in memory for the end of its body and are written then, many a statement; every read here
+ * writes them first.
  */
 export class AuditLog implements EngineAuditLog {
   readonly merkle: MerkleLog;
-  readonly #database: EngineDatabase;
+  readonly #workingCopy: WorkingCopy;
+  readonly #entries: AuditEntryTable;
   readonly #now: () => number;
-  readonly #rows: DeferredRowInsert<AuditRowValue>;
-  readonly #nextRunSeq;
   /**
    * The next runSeq of runs this log wrote to, so an append need not ask the database. Trusted
    * only while the log is exactly as long as this process's last append left it: a rolled-back
@@ -60,11 +34,6 @@ export class AuditLog implements EngineAuditLog {
    */
   readonly #runSeqs = new Map<string, number>();
   #sizeAfterLastWrite = -1;
-  readonly #bySeq;
-  readonly #byRun;
-  readonly #byRunAfter;
-  readonly #bySeqOfActions;
-  readonly #byRunOfActionsAfter;
   /** The seq of this instance's first append: of the entries before it, the actions are not known here. */
   #firstAppendedSeq: number | undefined;
   /**
@@ -79,27 +48,13 @@ export class AuditLog implements EngineAuditLog {
   readonly #appendOne: (draft: AuditEntryDraft) => AuditEntry;
   readonly #query: AuditQueryReader;
 
-  constructor(database: EngineDatabase, settings: AuditLogSettings = {}) {
-    this.#database = database;
-    this.#rows = new DeferredRowInsert(
-      database,
-      'INSERT INTO audit_entries (seq, run_id, run_seq, time, action, entity_kind, outcome, actor_id, body)',
-      auditRowWidth,
-      maxRowsPerInsert,
-      maxPendingRows,
-    );
-    this.merkle = MerkleLog.open(new SqliteMerkleNodeStore(database));
+  constructor(workingCopy: WorkingCopy, settings: AuditLogSettings = {}) {
+    this.#workingCopy = workingCopy;
+    this.#entries = workingCopy.auditEntries;
+    this.merkle = MerkleLog.open(workingCopy.merkleNodes);
     this.#now = settings.now ?? Date.now;
-    this.#nextRunSeq = database.prepare<[string], { next: number }>('SELECT COALESCE(MAX(run_seq) + 1, 0) AS next FROM audit_entries WHERE run_id = ?');
-    this.#bySeq = database.prepare<[number, number], { body: string }>('SELECT body FROM audit_entries WHERE seq >= ? ORDER BY seq LIMIT ?');
-    this.#byRun = database.prepare<[string], { body: string }>('SELECT body FROM audit_entries WHERE run_id = ? ORDER BY run_seq');
-    this.#byRunAfter = database.prepare<[string, number, string, number, number], { body: string }>(runEntriesAfterSql);
-    this.#bySeqOfActions = database.prepare<[number, string, number], { body: string }>(
-      'SELECT body FROM audit_entries WHERE seq >= ? AND action IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?',
-    );
-    this.#byRunOfActionsAfter = database.prepare<[string, number, string, string, number, number], { body: string }>(runEntriesOfActionsAfterSql);
-    this.#appendOne = database.transaction((draft: AuditEntryDraft) => this.#write(draft));
-    this.#query = new AuditQueryReader(database);
+    this.#appendOne = workingCopy.transaction((draft: AuditEntryDraft) => this.#write(draft));
+    this.#query = workingCopy.auditQueries;
   }
 
   /** Entries in the log. */
@@ -115,7 +70,7 @@ export class AuditLog implements EngineAuditLog {
    */
   append(draft: AuditEntryDraft): AuditEntry {
     // Inside the caller's transaction no savepoint is needed: a failure aborts that transaction.
-    return isInTransaction(this.#database) ? this.#write(draft) : this.#appendOne(draft);
+    return this.#workingCopy.transacting ? this.#write(draft) : this.#appendOne(draft);
   }
 
   /**
@@ -145,25 +100,20 @@ export class AuditLog implements EngineAuditLog {
    * page at a time, up to the log's size now. Throws CAIRN_PAYLOAD_INVALID at once for a bad field.
    */
   query(query: AuditQuery = {}): Generator<AuditEntry> {
-    flushDeferredWrites(this.#database);
+    this.#workingCopy.flushDeferredWrites();
     return this.#query.entries(query, this.size);
   }
 
   /** At most `limit` entries from `seq` on, in order; only those of `actions` when given. */
   page(fromSeq: number, limit: number, actions?: readonly string[]): AuditEntry[] {
-    flushDeferredWrites(this.#database);
-    const rows = actions === undefined ? this.#bySeq.all(fromSeq, limit) : this.#bySeqOfActions.all(fromSeq, JSON.stringify(actions), limit);
-    return rows.map((row) => JSON.parse(row.body) as AuditEntry);
+    this.#workingCopy.flushDeferredWrites();
+    return this.#entries.page(fromSeq, limit, actions);
   }
 
   /** A run's entries after global position `afterSeq`, in order, at most `limit`; only those of `actions` when given. */
   runEntriesAfter(runId: string, afterSeq: number, limit: number, actions?: readonly string[]): AuditEntry[] {
-    flushDeferredWrites(this.#database);
-    const rows =
-      actions === undefined
-        ? this.#byRunAfter.all(runId, afterSeq, runId, afterSeq, limit)
-        : this.#byRunOfActionsAfter.all(runId, afterSeq, JSON.stringify(actions), runId, afterSeq, limit);
-    return rows.map((row) => JSON.parse(row.body) as AuditEntry);
+    this.#workingCopy.flushDeferredWrites();
+    return this.#entries.runEntriesAfter(runId, afterSeq, limit, actions);
   }
 
   /**
@@ -186,8 +136,8 @@ export class AuditLog implements EngineAuditLog {
 
   /** A run's entries in runSeq order. */
   runEntries(runId: string): AuditEntry[] {
-    flushDeferredWrites(this.#database);
-    return this.#byRun.all(runId).map((row) => JSON.parse(row.body) as AuditEntry);
+    this.#workingCopy.flushDeferredWrites();
+    return this.#entries.runEntries(runId);
   }
 
   #write(draft: AuditEntryDraft): AuditEntry {
@@ -196,8 +146,8 @@ export class AuditLog implements EngineAuditLog {
     if (seq !== this.#sizeAfterLastWrite || this.#runSeqs.size > 10_000) this.#runSeqs.clear();
     let runSeq = runId === undefined ? undefined : this.#runSeqs.get(runId);
     if (runId !== undefined && runSeq === undefined) {
-      flushDeferredWrites(this.#database);
-      runSeq = this.#nextRunSeq.get(runId)!.next;
+      this.#workingCopy.flushDeferredWrites();
+      runSeq = this.#entries.nextRunSeq(runId);
     }
     const actorOf = { id: actor.id, kind: actor.kind, via: actor.via };
     const entityOf = { id: entity.id, kind: entity.kind };
@@ -213,11 +163,10 @@ export class AuditLog implements EngineAuditLog {
       throw new CairnError('CAIRN_PAYLOAD_INVALID', `The audit entry is not valid: entry${problem}.`, { path: `entry${problem.split(':')[0]}` });
     // Its canonical JSON written field by field: only `data` goes through the generic writer.
     const body = auditEntryText(entry);
-    const row = [entry.seq, entry.runId ?? null, entry.runSeq ?? null, entry.time, entry.action, entry.entity.kind, entry.outcome, entry.actor.id, body];
     // The leaf first: the tree's size is read from the rows when it is not known in memory, so an
     // entry's row never stands in the table before its leaf is counted (SqliteMerkleNodeStore).
     this.merkle.appendLeafHash(leafHashOfText(body));
-    this.#rows.add(row);
+    this.#entries.add(entry, body);
     this.#firstAppendedSeq ??= seq;
     this.#lastSeqOfAction.set(entry.action, seq);
     if (runId !== undefined) this.#runSeqs.set(runId, runSeq! + 1);
@@ -232,15 +181,3 @@ export class AuditLog implements EngineAuditLog {
     return entry;
   }
 }
-
-/** A column value of an `audit_entries` row. */
-type AuditRowValue = number | string | null;
-/** Columns of an `audit_entries` row as the log writes it. */
-const auditRowWidth = 9;
-/**
- * Entries a transaction keeps in memory at most: a larger one (a submit of 100,000 items) writes
- * them as it goes, in its transaction still, so its memory does not grow with its size.
- */
-const maxPendingRows = 4_096;
-/** Entries one statement writes at most (9 values each, far below SQLite's limit on values). */
-const maxRowsPerInsert = 64;

@@ -5,6 +5,7 @@ import { createInMemorySigner } from '@cairn/conformance/mocks';
 import { afterEach, expect, test } from 'vitest';
 import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
 import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
+import { WorkingCopy } from '../store/sqlite/working-copy.ts';
 import { AuditLog, type AuditEntryDraft } from './audit-log.ts';
 import { Checkpointer } from './checkpointer.ts';
 
@@ -49,9 +50,10 @@ test('each turn looks for a run end only in entries no earlier turn searched, an
   directories.push(directory);
   const database = openEngineDatabase(join(directory, 'engine.db'));
   const searches = recordParameters(database, "action IN ('run.succeeded', 'run.failed', 'run.cancelled')");
-  const audit = new AuditLog(database);
+  const workingCopy = new WorkingCopy(database);
+  const audit = new AuditLog(workingCopy);
   const checkpointer = new Checkpointer({
-    database,
+    workingCopy,
     audit,
     signer: createInMemorySigner(),
     anchors: [],

@@ -1,18 +1,16 @@
-import type { AuditAnchorV1, AuditEntry, DsseEnvelope, PublicKeyRecord, SignerRotation, SignerV1 } from '@cairn/core';
+import type { AuditAnchorV1, DsseEnvelope, PublicKeyRecord, SignerRotation, SignerV1 } from '@cairn/core';
 import { anchorEnvelopeBytes, readCheckpoint, signCheckpoint, signerRotatedData, signReceipt, signSignerRotation } from '@cairn/audit';
 import { CairnError, isCairnError } from '@cairn/protocol';
-import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
-import { flushDeferredWrites } from '../store/sqlite/deferred-writes.ts';
+import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
 import type { AuditLog } from './audit-log.ts';
 import { retryDelay } from '../dispatch/retry-delay.ts';
 import { storageFullReason } from '../store/storage-full.ts';
-import { rollbacksOf } from '../store/sqlite/rollback-watch.ts';
 import { engineActor } from '../engine-actor.ts';
 import type { EngineObserver } from '../engine-observer.ts';
 import { nothingToWaitFor, type GroupCommit } from '../store/group-commit.ts';
 
 export interface CheckpointerSettings {
-  readonly database: EngineDatabase;
+  readonly workingCopy: WorkingCopy;
   readonly audit: AuditLog;
   readonly signer: SignerV1;
   /**
@@ -21,7 +19,7 @@ export interface CheckpointerSettings {
    * log's is refused.
    */
   readonly previousSigner?: SignerV1;
-  /** Where checkpoints are anchored; none keeps them only in the database. */
+  /** Where checkpoints are anchored; none keeps them only in the working copy. */
   readonly anchors: readonly AuditAnchorV1[];
   /** Names the log in every checkpoint (`cairn:<server>`). */
   readonly origin: string;
@@ -60,7 +58,7 @@ const anchorBackoff = { initial: '1s', factor: 2, max: '5m', jitter: false } as 
  */
 export class Checkpointer {
   readonly #settings: CheckpointerSettings;
-  readonly #statements;
+  readonly #workingCopy: WorkingCopy;
   /** Signing steps (the handover, issuing): the loop and an export may both ask, and must not sign twice. */
   readonly #signing = new StepLine();
   /**
@@ -74,42 +72,14 @@ export class Checkpointer {
   readonly #commit: GroupCommit;
   /**
    * The log before `to` holds no run end after the last checkpoint: searched already, at the
-   * database's rollback count `rollbacks` (after a rollback, it is searched again).
+   * working copy's rollback count `rollbacks` (after a rollback, it is searched again).
    */
   #runEndSearch: { readonly to: number; readonly rollbacks: number | undefined } | undefined;
 
   constructor(settings: CheckpointerSettings) {
     this.#settings = settings;
     this.#commit = settings.commit ?? nothingToWaitFor;
-    const prepare = settings.database.prepare.bind(settings.database);
-    this.#statements = {
-      latest: prepare<[], { treeSize: number; issuedAt: string }>(
-        'SELECT tree_size AS treeSize, issued_at AS issuedAt FROM checkpoints ORDER BY tree_size DESC LIMIT 1',
-      ),
-      insert: prepare('INSERT OR IGNORE INTO checkpoints (tree_size, envelope, issued_at, next_try_at) VALUES (?, ?, ?, ?)'),
-      due: prepare<[string], { treeSize: number; envelope: string; tries: number }>(
-        'SELECT tree_size AS treeSize, envelope, tries FROM checkpoints WHERE anchored = 0 AND next_try_at <= ? ORDER BY tree_size',
-      ),
-      anchored: prepare('UPDATE checkpoints SET anchored = 1, receipts = ?, last_error = NULL WHERE tree_size = ?'),
-      failed: prepare('UPDATE checkpoints SET tries = tries + 1, next_try_at = ?, last_error = ? WHERE tree_size = ?'),
-      covering: prepare<[number], { treeSize: number; envelope: string; anchored: number; receipts: string }>(
-        'SELECT tree_size AS treeSize, envelope, anchored, receipts FROM checkpoints WHERE tree_size >= ? ORDER BY anchored DESC, tree_size LIMIT 1',
-      ),
-      runEndedSince: prepare<[number], { seq: number }>(
-        `SELECT seq FROM audit_entries WHERE seq >= ? AND action IN ('run.succeeded', 'run.failed', 'run.cancelled') LIMIT 1`,
-      ),
-      oldestUncovered: prepare<[number], { time: string }>('SELECT time FROM audit_entries WHERE seq = ?'),
-      latestEnvelope: prepare<[], { treeSize: number; envelope: string }>(
-        'SELECT tree_size AS treeSize, envelope FROM checkpoints ORDER BY tree_size DESC LIMIT 1',
-      ),
-      // By seq from a tree size: the primary key's range, not a scan of the log.
-      rotatedSince: prepare<[number], { body: string }>(
-        `SELECT body FROM audit_entries WHERE seq >= ? AND action = 'signer.rotated' ORDER BY seq DESC LIMIT 1`,
-      ),
-      lag: prepare<[], { anchoredSize: number | null; pending: number }>(
-        'SELECT (SELECT MAX(tree_size) FROM checkpoints WHERE anchored = 1) AS anchoredSize, (SELECT COUNT(*) FROM checkpoints WHERE anchored = 0) AS pending',
-      ),
-    };
+    this.#workingCopy = settings.workingCopy;
   }
 
   /**
@@ -150,16 +120,12 @@ export class Checkpointer {
   /** The key the log is signed with now, and what says so; undefined for a log never signed. */
   #logKey(): { keyId: string; by: string } | undefined {
     // Reads the log: entries appended in an open transaction are written first.
-    flushDeferredWrites(this.#settings.database);
-    const latest = this.#statements.latestEnvelope.get();
-    const rotated = this.#statements.rotatedSince.get(latest?.treeSize ?? 0);
-    if (rotated) {
-      const entry = JSON.parse(rotated.body) as AuditEntry;
-      return { keyId: String(entry.data['toKeyId']), by: `the signer.rotated entry at seq ${entry.seq}` };
-    }
+    this.#workingCopy.flushDeferredWrites();
+    const latest = this.#workingCopy.checkpoints.latest();
+    const rotated = this.#workingCopy.auditEntries.lastSignerRotationFrom(latest?.treeSize ?? 0);
+    if (rotated) return { keyId: String(rotated.data['toKeyId']), by: `the signer.rotated entry at seq ${rotated.seq}` };
     if (!latest) return undefined;
-    const envelope = JSON.parse(latest.envelope) as DsseEnvelope;
-    return { keyId: envelope.signatures[0]?.keyid ?? '', by: `the checkpoint at tree size ${latest.treeSize}` };
+    return { keyId: latest.envelope.signatures[0]?.keyid ?? '', by: `the checkpoint at tree size ${latest.treeSize}` };
   }
 
   async #takeOverNow(): Promise<SignerTakeOver> {
@@ -180,9 +146,9 @@ export class Checkpointer {
       );
     }
     // Everything so far is sealed by the old key first, so the handover point is a checkpoint it signed.
-    const sealed = this.#statements.latestEnvelope.get()?.treeSize ?? 0;
+    const sealed = this.#workingCopy.checkpoints.latestTreeSize();
     if (this.#settings.audit.size > sealed) await this.#issue(previousSigner);
-    const fromCheckpoint = this.#statements.latestEnvelope.get()!.treeSize;
+    const fromCheckpoint = this.#workingCopy.checkpoints.latestTreeSize();
     const rotation: SignerRotation = {
       version: 'cairn.signer-rotation/v1',
       origin: this.#settings.origin,
@@ -207,14 +173,14 @@ export class Checkpointer {
 
   async #issueIfDue(): Promise<number | undefined> {
     const size = this.#settings.audit.size;
-    const covered = this.#statements.latest.get()?.treeSize ?? 0;
+    const covered = this.#workingCopy.checkpoints.latestTreeSize();
     if (size <= covered) return undefined;
     // Reads the log: entries appended in an open transaction are written first.
-    flushDeferredWrites(this.#settings.database);
-    const oldest = this.#statements.oldestUncovered.get(covered);
+    this.#workingCopy.flushDeferredWrites();
+    const oldest = this.#workingCopy.auditEntries.timeAt(covered);
     const due =
       size - covered >= this.#settings.everyEntries ||
-      (oldest !== undefined && this.#settings.now() - Date.parse(oldest.time) >= this.#settings.everyMs) ||
+      (oldest !== undefined && this.#settings.now() - Date.parse(oldest) >= this.#settings.everyMs) ||
       this.#runEndedSince(covered, size);
     if (!due) return undefined;
     return this.#issue(this.#settings.signer);
@@ -225,10 +191,10 @@ export class Checkpointer {
   // to `everyEntries` of them). The log is append-only; after a rollback (an entry searched may
   // be gone, and its seq reused) everything since `covered` is searched again.
   #runEndedSince(covered: number, size: number): boolean {
-    const rollbacks = rollbacksOf(this.#settings.database);
+    const rollbacks = this.#workingCopy.rollbacks;
     const searched = this.#runEndSearch;
     const trusted = searched !== undefined && rollbacks !== undefined && searched.rollbacks === rollbacks && searched.to >= covered && searched.to <= size;
-    if (this.#statements.runEndedSince.get(trusted ? searched.to : covered) !== undefined) return true;
+    if (this.#workingCopy.auditEntries.runEndedFrom(trusted ? searched.to : covered)) return true;
     this.#runEndSearch = { to: size, rollbacks };
     return false;
   }
@@ -241,8 +207,8 @@ export class Checkpointer {
       { origin: this.#settings.origin, treeSize: size, rootHash: Buffer.from(this.#settings.audit.merkle.rootHash(size)).toString('hex'), time },
       signer,
     );
-    this.#settings.database.transaction(() => {
-      this.#statements.insert.run(size, JSON.stringify(envelope), time, time);
+    this.#workingCopy.transaction(() => {
+      this.#workingCopy.checkpoints.add(size, envelope, time, time);
       this.#settings.audit.append({
         actor: engineActor,
         action: 'checkpoint.issued',
@@ -256,12 +222,11 @@ export class Checkpointer {
 
   async #anchorDue(): Promise<number> {
     let anchored = 0;
-    const due = this.#statements.due.all(new Date(this.#settings.now()).toISOString());
+    const due = this.#workingCopy.checkpoints.dueForAnchoring(new Date(this.#settings.now()).toISOString());
     // A checkpoint leaves the engine (to its anchors) only once it is durable.
     if (due.length > 0) await this.#commit();
-    for (const row of due) {
-      const envelope = JSON.parse(row.envelope) as DsseEnvelope;
-      const checkpoint = readCheckpoint(envelope);
+    for (const stored of due) {
+      const checkpoint = readCheckpoint(stored.envelope);
       try {
         const receipts: DsseEnvelope[] = [];
         for (const anchor of this.#settings.anchors) {
@@ -269,18 +234,18 @@ export class Checkpointer {
             origin: checkpoint.origin,
             treeSize: checkpoint.treeSize,
             rootHash: checkpoint.rootHash,
-            envelope: anchorEnvelopeBytes(envelope),
+            envelope: anchorEnvelopeBytes(stored.envelope),
           });
           receipts.push(await signReceipt(receipt, this.#settings.signer));
         }
-        this.#settings.database.transaction(() => {
-          this.#statements.anchored.run(JSON.stringify(receipts), row.treeSize);
+        this.#workingCopy.transaction(() => {
+          this.#workingCopy.checkpoints.markAnchored(stored.treeSize, receipts);
           this.#settings.audit.append({
             actor: engineActor,
             action: 'checkpoint.anchored',
-            entity: { kind: 'checkpoint', id: String(row.treeSize) },
+            entity: { kind: 'checkpoint', id: String(stored.treeSize) },
             outcome: 'success',
-            data: { treeSize: row.treeSize, anchors: this.#settings.anchors.map((anchor) => anchor.provider) },
+            data: { treeSize: stored.treeSize, anchors: this.#settings.anchors.map((anchor) => anchor.provider) },
           });
         })();
         anchored++;
@@ -290,16 +255,16 @@ export class Checkpointer {
         if (storageFullReason(error) !== undefined) throw error;
         // The anchor is down or refused: keep the checkpoint queued, try again later.
         const reason = isCairnError(error) ? `${error.code}: ${error.message}` : String(error);
-        const backoff = retryDelay(row.tries + 1, anchorBackoff);
-        this.#settings.observer?.anchorFailed?.({ treeSize: row.treeSize, error: reason });
-        this.#settings.database.transaction(() => {
-          this.#statements.failed.run(new Date(this.#settings.now() + backoff).toISOString(), reason, row.treeSize);
+        const backoff = retryDelay(stored.tries + 1, anchorBackoff);
+        this.#settings.observer?.anchorFailed?.({ treeSize: stored.treeSize, error: reason });
+        this.#workingCopy.transaction(() => {
+          this.#workingCopy.checkpoints.markAnchorFailed(stored.treeSize, new Date(this.#settings.now() + backoff).toISOString(), reason);
           this.#settings.audit.append({
             actor: engineActor,
             action: 'checkpoint.anchored',
-            entity: { kind: 'checkpoint', id: String(row.treeSize) },
+            entity: { kind: 'checkpoint', id: String(stored.treeSize) },
             outcome: 'failure',
-            data: { treeSize: row.treeSize, reason },
+            data: { treeSize: stored.treeSize, reason },
           });
         })();
       }
@@ -312,21 +277,13 @@ export class Checkpointer {
    * waiting to be anchored.
    */
   lag(): { readonly unanchoredEntries: number; readonly pendingCheckpoints: number } {
-    const row = this.#statements.lag.get()!;
-    return { unanchoredEntries: this.#settings.audit.size - (row.anchoredSize ?? 0), pendingCheckpoints: row.pending };
+    const { anchoredTreeSize, pending } = this.#workingCopy.checkpoints.anchoringLag();
+    return { unanchoredEntries: this.#settings.audit.size - anchoredTreeSize, pendingCheckpoints: pending };
   }
 
   /** The first checkpoint covering `treeSize` entries, anchored ones first. */
   covering(treeSize: number): StoredCheckpoint | undefined {
-    const row = this.#statements.covering.get(treeSize);
-    return (
-      row && {
-        treeSize: row.treeSize,
-        envelope: JSON.parse(row.envelope) as DsseEnvelope,
-        anchored: row.anchored === 1,
-        receipts: JSON.parse(row.receipts) as DsseEnvelope[],
-      }
-    );
+    return this.#workingCopy.checkpoints.covering(treeSize);
   }
 }
 

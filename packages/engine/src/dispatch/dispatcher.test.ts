@@ -74,7 +74,7 @@ async function setUpOn(backend: EngineBackend, concurrency = 16, queues: Record<
   const { database, commit } = await stateOn(backend);
   /** The dispatcher settings of this backend's commit (none on SQLite: each transaction commits). */
   const committing = commit ? { commit } : {};
-  const audit = new AuditLog(database);
+  const audit = new AuditLog(new WorkingCopy(database));
   const machine = new RunStateMachine(new WorkingCopy(database), audit);
   const storage = createInMemoryStorageProvider();
   const signer = createInMemorySigner();

@@ -55,7 +55,7 @@ function setUp(storage: StorageProviderV1 = createInMemoryStorageProvider(), set
   const directory = mkdtempSync(join(tmpdir(), 'cairn-inbox-'));
   directories.push(directory);
   const database = openEngineDatabase(join(directory, 'engine.db'));
-  const audit = new AuditLog(database);
+  const audit = new AuditLog(new WorkingCopy(database));
   const machine = new RunStateMachine(new WorkingCopy(database), audit);
   const { logger, lines } = recordingLogger();
   const inbox = new InboxIngester({
@@ -215,7 +215,7 @@ describe('InboxIngester', () => {
     const directory = mkdtempSync(join(tmpdir(), 'cairn-inbox-'));
     directories.push(directory);
     const database = openEngineDatabase(join(directory, 'engine.db'));
-    const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(database));
+    const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(new WorkingCopy(database)));
     const { logger, lines } = recordingLogger();
     const inbox = new InboxIngester({
       storage,

@@ -37,7 +37,7 @@ function setUp(startAt = start, overrides: Partial<ScheduleBookSettings> = {}, p
   const database = openEngineDatabase(databasePath);
   const clock = { now: startAt };
   const now = () => clock.now;
-  const audit = new AuditLog(database, { now });
+  const audit = new AuditLog(new WorkingCopy(database), { now });
   const machine = new RunStateMachine(new WorkingCopy(database), audit, { now });
   const settings: ScheduleBookSettings = {
     database,

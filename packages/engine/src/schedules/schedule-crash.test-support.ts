@@ -14,7 +14,7 @@ import { WorkingCopy } from '../store/sqlite/working-copy.ts';
 const [path, at] = process.argv.slice(2);
 const now = () => Number(at);
 const database = openEngineDatabase(path!);
-const audit = new AuditLog(database, { now });
+const audit = new AuditLog(new WorkingCopy(database), { now });
 const machine = new RunStateMachine(new WorkingCopy(database), audit, { now });
 const book = new ScheduleBook({
   database,

@@ -25,7 +25,7 @@ function setUp() {
   const database = openEngineDatabase(join(directory, 'engine.db'));
   let clock = Date.UTC(2026, 10, 22, 10);
   const now = () => (clock += 1000);
-  const audit = new AuditLog(database, { now });
+  const audit = new AuditLog(new WorkingCopy(database), { now });
   return { database, audit, machine: new RunStateMachine(new WorkingCopy(database), audit, { now }) };
 }
 
@@ -224,7 +224,7 @@ describe('RunStateMachine', () => {
     // One clock tick for a whole submission: its items are ready in the same millisecond, so
     // FIFO order across pages rests on the rowid.
     const now = () => Date.UTC(2026, 10, 22, 10);
-    const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(database, { now }), { now });
+    const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(new WorkingCopy(database), { now }), { now });
     for (const name of ['one', 'two', 'three'])
       machine.submit(
         { version: 1, name, items: Array.from({ length: 4 }, (_, index) => ({ id: `${name}-${index}`, runtime: { kind: 'command' as const, argv: ['x'] } })) },
@@ -264,7 +264,7 @@ describe('RunStateMachine', () => {
       },
     });
     const now = () => Date.UTC(2026, 10, 22, 10);
-    const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(database, { now }), { now });
+    const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(new WorkingCopy(database), { now }), { now });
     machine.submit(
       {
         version: 1,

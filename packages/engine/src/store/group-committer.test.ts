@@ -39,7 +39,7 @@ async function setUp() {
   const capture = captureChanges(copy);
   let clock = Date.UTC(2026, 10, 23, 12);
   const now = () => (clock += 1000);
-  const machine = new RunStateMachine(new WorkingCopy(copy), new AuditLog(copy, { now }), { now });
+  const machine = new RunStateMachine(new WorkingCopy(copy), new AuditLog(new WorkingCopy(copy), { now }), { now });
   const oracle: pg.Client = await database.client();
   cleanups.push(() => oracle.end());
   const held: { let: () => void; runs: string[] }[] = [];

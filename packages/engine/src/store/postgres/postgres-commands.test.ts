@@ -41,7 +41,7 @@ async function writerOf(testDatabase: TestDatabase, instanceId = 'engine-a'): Pr
 function serveSubmits(writer: PostgresWriter) {
   const copy = openEngineDatabase(':memory:');
   const capture = captureChanges(copy);
-  const audit = new AuditLog(copy);
+  const audit = new AuditLog(new WorkingCopy(copy));
   const machine = new RunStateMachine(new WorkingCopy(copy), audit);
   const seen: number[] = [];
   let turn = Promise.resolve();

@@ -176,7 +176,7 @@ describe('working copy → PostgreSQL → working copy', () => {
         const capture = captureChanges(copy);
         let clock = Date.UTC(2026, 10, 23);
         const now = () => (clock += 250);
-        const audit = new AuditLog(copy, { now });
+        const audit = new AuditLog(new WorkingCopy(copy), { now });
         const machine = new RunStateMachine(new WorkingCopy(copy), audit, { now });
         const counter = { runs: 0 };
         const commit = async () => {
@@ -193,7 +193,7 @@ describe('working copy → PostgreSQL → working copy', () => {
         const loaded = openEngineDatabase(':memory:');
         await writer.load(loaded);
         expect(workingCopyContents(loaded)).toEqual(workingCopyContents(copy));
-        expect(new AuditLog(loaded).merkle.rootHash()).toEqual(audit.merkle.rootHash());
+        expect(new AuditLog(new WorkingCopy(loaded)).merkle.rootHash()).toEqual(audit.merkle.rootHash());
         seen.sessions++;
         seen.items += copy.prepare<[], number>('SELECT count(*) FROM items').pluck().get()!;
         seen.finished += copy.prepare<[], number>(`SELECT count(*) FROM items WHERE state IN ('succeeded', 'failed', 'cancelled', 'skipped')`).pluck().get()!;

@@ -48,7 +48,7 @@ function workingCopy(): { copy: EngineDatabase; capture: ChangeCapture; machine:
   const capture = captureChanges(copy);
   let clock = Date.UTC(2026, 10, 23, 12);
   const now = () => (clock += 1000);
-  const audit = new AuditLog(copy, { now });
+  const audit = new AuditLog(new WorkingCopy(copy), { now });
   return { copy, capture, audit, machine: new RunStateMachine(new WorkingCopy(copy), audit, { now }) };
 }
 
@@ -202,7 +202,7 @@ describe('the PostgreSQL state store', () => {
     expect(counts['items']).toBe(4);
     expect(contents(second.copy)).toEqual(contents(first.copy));
     expect(second.capture.drain().tables).toEqual([]);
-    const reopened = new AuditLog(second.copy);
+    const reopened = new AuditLog(new WorkingCopy(second.copy));
     expect(reopened.size).toBe(first.audit.size);
     expect(Buffer.from(reopened.merkle.rootHash()).toString('hex')).toBe(Buffer.from(first.audit.merkle.rootHash()).toString('hex'));
   });

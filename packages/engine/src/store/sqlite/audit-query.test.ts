@@ -7,6 +7,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import type { EngineDatabase } from './engine-database.ts';
 import { openEngineDatabase } from './open-engine-database.ts';
 import { AuditLog, type AuditEntryDraft } from '../../audit/audit-log.ts';
+import { WorkingCopy } from './working-copy.ts';
 
 const directories: string[] = [];
 const databases: EngineDatabase[] = [];
@@ -26,7 +27,7 @@ function filledLog(count: number): { log: AuditLog; database: EngineDatabase; wr
   const database = openEngineDatabase(join(directory, 'engine.db'));
   databases.push(database);
   let tick = 0;
-  const log = new AuditLog(database, { now: () => start + 1_000 * tick++ });
+  const log = new AuditLog(new WorkingCopy(database), { now: () => start + 1_000 * tick++ });
   const written: AuditEntry[] = [];
   database.transaction(() => {
     for (let index = 0; index < count; index++) {

@@ -11,7 +11,7 @@ const ana = { kind: 'user' as const, id: 'ana', via: 'cli' as const };
 // through the other (the dispatcher and the state machine each have one).
 function setUp(items = 4) {
   const database = openEngineDatabase(':memory:');
-  const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(database), { defaultExecutor: 'local' });
+  const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(new WorkingCopy(database)), { defaultExecutor: 'local' });
   const { runId } = machine.submit(
     {
       version: 1,

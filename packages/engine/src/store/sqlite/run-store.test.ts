@@ -11,7 +11,7 @@ const snapshot = `sha256:${'ab'.repeat(32)}`;
 
 function setUp() {
   const database = openEngineDatabase(':memory:');
-  const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(database), { defaultExecutor: 'local' });
+  const machine = new RunStateMachine(new WorkingCopy(database), new AuditLog(new WorkingCopy(database)), { defaultExecutor: 'local' });
   return { database, machine, store: new RunStore(database), attempts: new AttemptStore(database) };
 }
 
@@ -76,7 +76,7 @@ describe('submitting stores items and edges many rows a statement', () => {
   test('a run larger than one statement holds every item in spec order, roots ready (or awaiting approval) and the rest blocked, with every edge once', () => {
     const { database, machine, store } = setUp();
     const now = Date.parse('2026-11-24T02:00:00.000Z');
-    const timed = new RunStateMachine(new WorkingCopy(database), new AuditLog(database, { now: () => now }), { now: () => now });
+    const timed = new RunStateMachine(new WorkingCopy(database), new AuditLog(new WorkingCopy(database), { now: () => now }), { now: () => now });
     const command = { kind: 'command' as const, argv: ['true'] };
     // 150 roots (one awaiting approval), then 150 items each depending on two roots, one of them
     // named twice (dependsOn and a need): 300 items and 300 distinct edges, over several statements.
@@ -107,7 +107,7 @@ describe('submitting stores items and edges many rows a statement', () => {
     expect(store.dependents(runId, 'root-149').sort()).toEqual(['leaf-148', 'leaf-149']);
     expect((database.prepare('SELECT COUNT(*) AS count FROM item_edges WHERE run_id = ?').get(runId) as { count: number }).count).toBe(300);
     // The audit log says it as one item at a time would have: the submit, then each root's entry in spec order.
-    const entries = new AuditLog(database).runEntries(runId);
+    const entries = new AuditLog(new WorkingCopy(database)).runEntries(runId);
     expect(entries.map((entry) => [entry.action, entry.entity.id])).toEqual([
       ['run.submitted', runId],
       ...roots.map((root) => [root.id === 'root-7' ? 'item.approval-requested' : 'item.ready', `${runId}/${root.id}`]),
@@ -141,7 +141,7 @@ describe('finishing an item with its artifacts', () => {
       ['b', 'ready'],
     ]);
     expect(machine.artifacts(runId, 'a')).toEqual(produced);
-    const succeeded = new AuditLog(database).runEntries(runId).find((entry) => entry.action === 'item.succeeded')!;
+    const succeeded = new AuditLog(new WorkingCopy(database)).runEntries(runId).find((entry) => entry.action === 'item.succeeded')!;
     expect(succeeded).toMatchObject({ actor: { id: 'ana' }, entity: { id: `${runId}/a` }, outcome: 'success' });
   });
 });

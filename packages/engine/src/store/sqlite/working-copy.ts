@@ -1,5 +1,8 @@
 import type { EngineDatabase, EngineTransaction } from './engine-database.ts';
 import { AttemptStore } from './attempt-store.ts';
+import { AuditEntryTable } from './audit-entry-table.ts';
+import { AuditQueryReader } from './audit-query.ts';
+import { CheckpointTable } from './checkpoint-table.ts';
 import { flushDeferredWrites, isInTransaction } from './deferred-writes.ts';
 import { LockTable } from './lock-table.ts';
 import { PureResults } from './pure-results.ts';
@@ -7,6 +10,7 @@ import { rollbacksOf } from './rollback-watch.ts';
 import { RunHistory } from './run-history.ts';
 import { RunStore } from './run-store.ts';
 import { SigningKeyRecords } from './signing-key-records.ts';
+import { SqliteMerkleNodeStore } from './sqlite-merkle-node-store.ts';
 import { StateCountsReader } from './state-counts.ts';
 
 /**
@@ -37,6 +41,10 @@ export class WorkingCopy {
   readonly history: RunHistory;
   readonly counts: StateCountsReader;
   readonly signingKeys: SigningKeyRecords;
+  readonly auditEntries: AuditEntryTable;
+  readonly merkleNodes: SqliteMerkleNodeStore;
+  readonly auditQueries: AuditQueryReader;
+  readonly checkpoints: CheckpointTable;
 
   constructor(database: EngineDatabase) {
     this.database = database;
@@ -48,6 +56,10 @@ export class WorkingCopy {
     this.history = new RunHistory(database);
     this.counts = new StateCountsReader(database);
     this.signingKeys = new SigningKeyRecords(database);
+    this.auditEntries = new AuditEntryTable(database);
+    this.merkleNodes = new SqliteMerkleNodeStore(database);
+    this.auditQueries = new AuditQueryReader(database);
+    this.checkpoints = new CheckpointTable(database);
   }
 
   /** Wraps `body` so that calling the result runs it in one transaction (a savepoint inside one). */
