@@ -101,7 +101,7 @@ export class Engine {
       defaultExecutor: parsed.defaultExecutor ?? Object.keys(settings.executors)[0]!,
       approvalTimeoutMs: parsed.approvalTimeoutMs,
     });
-    this.#secrets = settings.cipher ? new SecretStore({ database: this.#database, audit: this.#audit, cipher: settings.cipher, now }) : undefined;
+    this.#secrets = settings.cipher ? new SecretStore({ workingCopy, audit: this.#audit, cipher: settings.cipher, now }) : undefined;
     this.#counts = workingCopy.counts;
     this.#history = workingCopy.history;
     this.#schedules = new ScheduleBook({

@@ -1,7 +1,8 @@
 import type { AuditActor, CipherEnvelope, CipherV1 } from '@cairn/core';
 import { CairnError, isCairnError, parsePayload, cipherEnvelopeSchema } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
+import type { SecretTable } from '../store/sqlite/secret-table.ts';
+import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
 import { dispatchRefusal, type DispatchRefusal } from '../dispatch/dispatch-refusal.ts';
 
 /** The values of the secrets a dispatch names, and the version of each (audited; values never are). */
@@ -25,33 +26,24 @@ const secretName = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const maxSecretBytes = 64 * 1024;
 
 /**
- * Secrets in the engine database, each value encrypted through `CipherV1` and bound to its name
+ * Secrets in the working copy, each value encrypted through `CipherV1` and bound to its name
  * and version (the cipher's context), so a value copied to another name or rolled back to an old
  * row does not decrypt. Values leave only through `reveal`, at dispatch; every change is audited
  * by name and version.
  */
 export class SecretStore {
-  readonly #database: EngineDatabase;
+  readonly #workingCopy: WorkingCopy;
+  readonly #secrets: SecretTable;
   readonly #audit: AuditLog;
   readonly #cipher: CipherV1;
   readonly #now: () => number;
-  readonly #statements;
 
-  constructor(settings: { readonly database: EngineDatabase; readonly audit: AuditLog; readonly cipher: CipherV1; readonly now?: () => number }) {
-    this.#database = settings.database;
+  constructor(settings: { readonly workingCopy: WorkingCopy; readonly audit: AuditLog; readonly cipher: CipherV1; readonly now?: () => number }) {
+    this.#workingCopy = settings.workingCopy;
+    this.#secrets = settings.workingCopy.secrets;
     this.#audit = settings.audit;
     this.#cipher = settings.cipher;
     this.#now = settings.now ?? Date.now;
-    const prepare = settings.database.prepare.bind(settings.database);
-    this.#statements = {
-      get: prepare<[string], { version: number; envelope: string }>('SELECT version, envelope FROM secrets WHERE name = ?'),
-      upsert: prepare(
-        `INSERT INTO secrets (name, version, envelope, updated_at, updated_by) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (name) DO UPDATE SET version = excluded.version, envelope = excluded.envelope, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
-      ),
-      remove: prepare('DELETE FROM secrets WHERE name = ?'),
-      list: prepare<[], SecretRecord>('SELECT name, version, updated_at AS updatedAt, updated_by AS updatedBy FROM secrets ORDER BY name'),
-    };
   }
 
   /** Sets (or replaces) a secret; returns its new version. The value is encrypted before it is stored. */
@@ -73,14 +65,14 @@ export class SecretStore {
     }
     // The version is chosen before the await and checked again after it: two concurrent sets of
     // one name must not both become the same version.
-    const version = (this.#statements.get.get(name)?.version ?? 0) + 1;
+    const version = this.#secrets.versionOf(name) + 1;
     const envelope = await this.#cipher.encrypt(bytes, { secret: name, version: String(version) });
     const updatedAt = new Date(this.#now()).toISOString();
-    this.#database.transaction(() => {
-      const current = this.#statements.get.get(name)?.version ?? 0;
+    this.#workingCopy.transaction(() => {
+      const current = this.#secrets.versionOf(name);
       if (current !== version - 1)
         throw new CairnError('CAIRN_IDEMPOTENCY_CONFLICT', `Secret ${name} was set by someone else at the same time; set it again.`, { details: { name } });
-      this.#statements.upsert.run(name, version, JSON.stringify(envelope), updatedAt, actor.id);
+      this.#secrets.put(name, version, envelope, updatedAt, actor.id);
       this.#audit.append({ actor, action: 'secret.set', entity: { kind: 'secret', id: name }, outcome: 'success', data: { name, version } });
     })();
     return { name, version, updatedAt, updatedBy: actor.id };
@@ -88,15 +80,15 @@ export class SecretStore {
 
   /** Removes a secret; CAIRN_NOT_FOUND when there is none by that name. */
   remove(name: string, actor: AuditActor): void {
-    this.#database.transaction(() => {
-      if (this.#statements.remove.run(name).changes === 0) throw new CairnError('CAIRN_NOT_FOUND', `There is no secret named ${name}.`, { details: { name } });
+    this.#workingCopy.transaction(() => {
+      if (!this.#secrets.remove(name)) throw new CairnError('CAIRN_NOT_FOUND', `There is no secret named ${name}.`, { details: { name } });
       this.#audit.append({ actor, action: 'secret.removed', entity: { kind: 'secret', id: name }, outcome: 'success', data: { name } });
     })();
   }
 
   /** Names and versions of every secret (never values). */
   list(): SecretRecord[] {
-    return this.#statements.list.all();
+    return this.#secrets.list();
   }
 
   /** The names of every secret, for validating run specs at submit. */
@@ -113,11 +105,11 @@ export class SecretStore {
     const values: Record<string, string> = {};
     const versions: Record<string, number> = {};
     for (const name of names) {
-      const row = this.#statements.get.get(name);
-      if (!row) return unavailable(`secret ${name} does not exist (it was removed after the run was submitted); set it with \`cairn secret set ${name}\``);
+      const sealed = this.#secrets.sealed(name);
+      if (!sealed) return unavailable(`secret ${name} does not exist (it was removed after the run was submitted); set it with \`cairn secret set ${name}\``);
       try {
-        const envelope = parsePayload(cipherEnvelopeSchema, JSON.parse(row.envelope), `secret ${name}`) as CipherEnvelope;
-        values[name] = new TextDecoder().decode(await this.#cipher.decrypt(envelope, { secret: name, version: String(row.version) }));
+        const envelope = parsePayload(cipherEnvelopeSchema, JSON.parse(sealed.envelope), `secret ${name}`) as CipherEnvelope;
+        values[name] = new TextDecoder().decode(await this.#cipher.decrypt(envelope, { secret: name, version: String(sealed.version) }));
       } catch (error) {
         // A key service that refused or did not answer (KMS) says why and what to do; setting the
         // secret again would not help, and its message names keys and permissions, never values.
@@ -127,7 +119,7 @@ export class SecretStore {
           `secret ${name} could not be decrypted (${(error as { code?: string }).code ?? 'error'}): the cipher key may have changed; set the secret again`,
         );
       }
-      versions[name] = row.version;
+      versions[name] = sealed.version;
     }
     return { values, versions };
   }

@@ -9,6 +9,7 @@ import { PureResults } from './pure-results.ts';
 import { rollbacksOf } from './rollback-watch.ts';
 import { RunHistory } from './run-history.ts';
 import { RunStore } from './run-store.ts';
+import { SecretTable } from './secret-table.ts';
 import { SigningKeyRecords } from './signing-key-records.ts';
 import { SqliteMerkleNodeStore } from './sqlite-merkle-node-store.ts';
 import { StateCountsReader } from './state-counts.ts';
@@ -45,6 +46,7 @@ export class WorkingCopy {
   readonly merkleNodes: SqliteMerkleNodeStore;
   readonly auditQueries: AuditQueryReader;
   readonly checkpoints: CheckpointTable;
+  readonly secrets: SecretTable;
 
   constructor(database: EngineDatabase) {
     this.database = database;
@@ -60,6 +62,7 @@ export class WorkingCopy {
     this.merkleNodes = new SqliteMerkleNodeStore(database);
     this.auditQueries = new AuditQueryReader(database);
     this.checkpoints = new CheckpointTable(database);
+    this.secrets = new SecretTable(database);
   }
 
   /** Wraps `body` so that calling the result runs it in one transaction (a savepoint inside one). */
