@@ -105,7 +105,7 @@ export class Engine {
     this.#counts = workingCopy.counts;
     this.#history = workingCopy.history;
     this.#schedules = new ScheduleBook({
-      database: this.#database,
+      workingCopy,
       audit: this.#audit,
       now,
       validate: (spec) =>

@@ -40,7 +40,7 @@ function setUp(startAt = start, overrides: Partial<ScheduleBookSettings> = {}, p
   const audit = new AuditLog(new WorkingCopy(database), { now });
   const machine = new RunStateMachine(new WorkingCopy(database), audit, { now });
   const settings: ScheduleBookSettings = {
-    database,
+    workingCopy: new WorkingCopy(database),
     audit,
     now,
     validate: (value) => assertRunSpec(typeof value === 'string' ? parseRunSpec(value) : value).spec,

@@ -1,7 +1,8 @@
 import type { AuditActor, JsonObject, RunSpecV1, RunState } from '@cairn/core';
 import { CairnError, canonicalJson, digestOfJson, isCairnError, isTerminalState, runTransitions, type ValidationIssue } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
+import type { DueSchedule } from '../store/sqlite/schedule-table.ts';
+import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
 import { cronOf, dueSlots, type CatchUpPolicy, type SkippedSlots } from './schedule-slots.ts';
 import { storageFullReason } from '../store/storage-full.ts';
 
@@ -43,7 +44,7 @@ export interface ScheduleRecord {
 }
 
 export interface ScheduleBookSettings {
-  readonly database: EngineDatabase;
+  readonly workingCopy: WorkingCopy;
   readonly audit: AuditLog;
   readonly now: () => number;
   /** Validates a spec exactly as a submit would (throws CairnError CAIRN_RUN_SPEC_*); returns the canonical spec. */
@@ -65,7 +66,7 @@ export interface ScheduleBookSettings {
   readonly graceMs?: number;
 }
 
-/** A schedule's row as readers select it (`columns`), before `scheduleRecordOf`. */
+/** A schedule's row as readers select it (from SQLite or PostgreSQL), before `scheduleRecordOf`. */
 export type ScheduleRow = Omit<ScheduleRecord, 'catchUp' | 'specDigest'> & { catchUp: string; catchUpMax: number | null; spec: string };
 
 type ScheduleAction = 'schedule.created' | 'schedule.removed' | 'schedule.fired' | 'schedule.skipped';
@@ -73,11 +74,9 @@ type ScheduleAction = 'schedule.created' | 'schedule.removed' | 'schedule.fired'
 const scheduleIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
 const overlapPolicies: readonly OverlapPolicy[] = ['skip', 'allow', 'cancel-previous'];
 const catchUpMaxLimit = 1_000;
-const columns = `schedule_id AS scheduleId, cron, time_zone AS timeZone, spec, catch_up AS catchUp, catch_up_max AS catchUpMax, overlap,
-  created_by AS createdBy, created_at AS createdAt, next_slot AS nextSlot, last_run_id AS lastRunId`;
 
 /**
- * Cron schedules in the engine database. Each fired slot submits the schedule's spec as run
+ * Cron schedules in the working copy. Each fired slot submits the schedule's spec as run
  * `<scheduleId>@<slot ISO time>`, with that as its idempotency key too, and the submit, its
  * `schedule.fired` entry and the schedule's advance commit in one transaction: a crash before the
  * commit leaves the slot due and nothing of it behind, so the next start fires it once. Should a
@@ -87,10 +86,10 @@ const columns = `schedule_id AS scheduleId, cron, time_zone AS timeZone, spec, c
 export class ScheduleBook {
   readonly #settings: ScheduleBookSettings;
   readonly #graceMs: number;
-  readonly #statements;
+  readonly #workingCopy: WorkingCopy;
   /**
    * No schedule has a slot due before this (ms), or none has one at all (null); undefined until
-   * read from the database (after a start, after firing or removing one). Kept early, never late:
+   * read from the working copy (after a start, after firing or removing one). Kept early, never late:
    * adding a schedule lowers it (one whose transaction rolls back leaves it early: one read too many).
    */
   #dueFrom: number | null | undefined;
@@ -98,22 +97,7 @@ export class ScheduleBook {
   constructor(settings: ScheduleBookSettings) {
     this.#settings = settings;
     this.#graceMs = settings.graceMs ?? 60_000;
-    const prepare = settings.database.prepare.bind(settings.database);
-    this.#statements = {
-      insert: prepare(
-        `INSERT INTO schedules (schedule_id, cron, time_zone, spec, catch_up, catch_up_max, overlap, created_by, created_at, next_slot)
-         VALUES (@scheduleId, @cron, @timeZone, @spec, @catchUp, @catchUpMax, @overlap, @createdBy, @createdAt, @nextSlot)`,
-      ),
-      get: prepare<[string], ScheduleRow>(`SELECT ${columns} FROM schedules WHERE schedule_id = ?`),
-      list: prepare<[], ScheduleRow>(`SELECT ${columns} FROM schedules ORDER BY schedule_id`),
-      // `schedules_due` is a partial index on next_slot: the condition must name it to use it.
-      due: prepare<[string], ScheduleRow>(`SELECT ${columns} FROM schedules WHERE next_slot IS NOT NULL AND next_slot <= ? ORDER BY next_slot`),
-      nextDue: prepare<[], { nextSlot: string | null }>('SELECT MIN(next_slot) AS nextSlot FROM schedules WHERE next_slot IS NOT NULL'),
-      advance: prepare<[string | null, string | null, string]>(
-        'UPDATE schedules SET next_slot = ?, last_run_id = COALESCE(?, last_run_id) WHERE schedule_id = ?',
-      ),
-      remove: prepare<[string]>('DELETE FROM schedules WHERE schedule_id = ?'),
-    };
+    this.#workingCopy = settings.workingCopy;
   }
 
   /**
@@ -147,7 +131,7 @@ export class ScheduleBook {
     const canonicalSpec = canonicalJson(spec);
     const specDigest = digestOfJson(spec);
     const scheduleId = definition.scheduleId;
-    return this.#settings.database.transaction((): ScheduleRecord => {
+    return this.#workingCopy.transaction((): ScheduleRecord => {
       const existing = this.get(scheduleId);
       if (existing) {
         const same =
@@ -168,13 +152,12 @@ export class ScheduleBook {
       }
       const next = cronOf(definition.cron, timeZone).nextRun(new Date(now))!;
       if (this.#dueFrom !== undefined) this.#dueFrom = Math.min(this.#dueFrom ?? Infinity, next.getTime());
-      this.#statements.insert.run({
+      this.#workingCopy.schedules.add({
         scheduleId,
         cron: definition.cron,
         timeZone,
         spec: canonicalSpec,
-        catchUp: typeof catchUp === 'string' ? catchUp : 'all',
-        catchUpMax: typeof catchUp === 'string' ? null : catchUp.all,
+        catchUp,
         overlap,
         createdBy: actor.id,
         createdAt: new Date(now).toISOString(),
@@ -194,8 +177,8 @@ export class ScheduleBook {
 
   /** Removes a schedule (the runs it submitted stay); CAIRN_NOT_FOUND for an unknown id. */
   remove(scheduleId: string, actor: AuditActor): void {
-    this.#settings.database.transaction(() => {
-      if (this.#statements.remove.run(scheduleId).changes === 0) {
+    this.#workingCopy.transaction(() => {
+      if (!this.#workingCopy.schedules.remove(scheduleId)) {
         throw new CairnError('CAIRN_NOT_FOUND', `There is no schedule named ${JSON.stringify(scheduleId)}; list the schedules to see their ids.`, {
           path: 'scheduleId',
           details: { scheduleId },
@@ -208,19 +191,18 @@ export class ScheduleBook {
   }
 
   get(scheduleId: string): ScheduleRecord | undefined {
-    const row = this.#statements.get.get(scheduleId);
-    return row && scheduleRecordOf(row);
+    return this.#workingCopy.schedules.get(scheduleId);
   }
 
   /** Every schedule, by id. */
   list(): ScheduleRecord[] {
-    return this.#statements.list.all().map(scheduleRecordOf);
+    return this.#workingCopy.schedules.list();
   }
 
   /** When the earliest next slot of any schedule is due (ms since the epoch), for the engine loop's sleep; null when none is. */
   nextDueAt(): number | null {
     if (this.#dueFrom !== undefined) return this.#dueFrom;
-    const next = this.#statements.nextDue.get()!.nextSlot;
+    const next = this.#workingCopy.schedules.earliestSlot();
     this.#dueFrom = next === null ? null : Date.parse(next);
     return this.#dueFrom;
   }
@@ -240,9 +222,9 @@ export class ScheduleBook {
     this.#dueFrom = undefined;
     let created = 0;
     let failure: { readonly error: unknown } | undefined;
-    for (const row of this.#statements.due.all(new Date(now).toISOString())) {
+    for (const due of this.#workingCopy.schedules.due(new Date(now).toISOString())) {
       try {
-        created += this.#settings.database.transaction(() => this.#fire(row, now))();
+        created += this.#workingCopy.transaction(() => this.#fire(due, now))();
       } catch (error) {
         failure ??= { error };
       }
@@ -252,11 +234,10 @@ export class ScheduleBook {
     return created;
   }
 
-  #fire(row: ScheduleRow, now: number): number {
-    const schedule = scheduleRecordOf(row);
+  #fire({ schedule, spec }: DueSchedule, now: number): number {
     const scheduleId = schedule.scheduleId;
     const actor: AuditActor = { kind: 'system', id: `schedule:${scheduleId}`, via: 'schedule' };
-    const { fire, skipped, next } = dueSlots(cronOf(schedule.cron, schedule.timeZone), Date.parse(row.nextSlot!), now, schedule.catchUp, this.#graceMs);
+    const { fire, skipped, next } = dueSlots(cronOf(schedule.cron, schedule.timeZone), Date.parse(schedule.nextSlot!), now, schedule.catchUp, this.#graceMs);
     if (skipped)
       this.#audit('schedule.skipped', scheduleId, actor, 'success', { ...skippedData(skipped), reason: `catch-up: ${catchUpText(schedule.catchUp)}` });
     let lastRunId: string | null = null;
@@ -279,9 +260,9 @@ export class ScheduleBook {
       }
       try {
         // A savepoint of its own: a slot that fails leaves nothing behind but its audit entry.
-        const result = this.#settings.database.transaction(() => {
+        const result = this.#workingCopy.transaction(() => {
           if (previous && schedule.overlap === 'cancel-previous') this.#settings.cancelRun(previous.runId, actor);
-          return this.#settings.submit(JSON.parse(row.spec) as RunSpecV1, { actor, runId, idempotencyKey: runId });
+          return this.#settings.submit(JSON.parse(spec) as RunSpecV1, { actor, runId, idempotencyKey: runId });
         })();
         this.#audit('schedule.fired', scheduleId, actor, 'success', {
           slot: slotTime,
@@ -301,7 +282,7 @@ export class ScheduleBook {
         this.#audit('schedule.fired', scheduleId, actor, 'failure', { slot: slotTime, runId, ...errorData(error) });
       }
     }
-    this.#statements.advance.run(next === null ? null : new Date(next).toISOString(), lastRunId, scheduleId);
+    this.#workingCopy.schedules.advance(scheduleId, next === null ? null : new Date(next).toISOString(), lastRunId);
     return created;
   }
 

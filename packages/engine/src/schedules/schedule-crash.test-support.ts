@@ -17,7 +17,7 @@ const database = openEngineDatabase(path!);
 const audit = new AuditLog(new WorkingCopy(database), { now });
 const machine = new RunStateMachine(new WorkingCopy(database), audit, { now });
 const book = new ScheduleBook({
-  database,
+  workingCopy: new WorkingCopy(database),
   audit,
   now,
   validate: (spec) => assertRunSpec(spec).spec,

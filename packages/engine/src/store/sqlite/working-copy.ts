@@ -9,6 +9,7 @@ import { PureResults } from './pure-results.ts';
 import { rollbacksOf } from './rollback-watch.ts';
 import { RunHistory } from './run-history.ts';
 import { RunStore } from './run-store.ts';
+import { ScheduleTable } from './schedule-table.ts';
 import { SecretTable } from './secret-table.ts';
 import { SigningKeyRecords } from './signing-key-records.ts';
 import { SqliteMerkleNodeStore } from './sqlite-merkle-node-store.ts';
@@ -47,6 +48,7 @@ export class WorkingCopy {
   readonly auditQueries: AuditQueryReader;
   readonly checkpoints: CheckpointTable;
   readonly secrets: SecretTable;
+  readonly schedules: ScheduleTable;
 
   constructor(database: EngineDatabase) {
     this.database = database;
@@ -63,6 +65,7 @@ export class WorkingCopy {
     this.auditQueries = new AuditQueryReader(database);
     this.checkpoints = new CheckpointTable(database);
     this.secrets = new SecretTable(database);
+    this.schedules = new ScheduleTable(database);
   }
 
   /** Wraps `body` so that calling the result runs it in one transaction (a savepoint inside one). */
