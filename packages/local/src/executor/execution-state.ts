@@ -23,6 +23,11 @@ export interface ExecutionState {
  * One JSON file per execution under a directory, written atomically (temp file and rename), so a
  * restarted server finds every execution the previous one started and how it ended — the state a
  * handle needs to survive a restart without holding anything in memory.
+ *
+ * The files are not flushed: they outlive the processes that write them, not the machine. A machine
+ * crash may leave a file whose name was flushed and whose bytes were not (empty, or cut short);
+ * every process that could have written it died in that crash, so such a file is read as no state
+ * (the execution is unknown, and lost to the engine) and a start of its id claims it afresh.
  */
 export class ExecutionStateFiles {
   readonly #directory: string;
@@ -33,12 +38,14 @@ export class ExecutionStateFiles {
   }
 
   read(executionId: string): ExecutionState | undefined {
+    let text: string;
     try {
-      return JSON.parse(readFileSync(this.#path(executionId), 'utf8')) as ExecutionState;
+      text = readFileSync(this.#path(executionId), 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
+    return parseState(text);
   }
 
   exists(executionId: string): boolean {
@@ -60,11 +67,17 @@ export class ExecutionStateFiles {
     const temporary = `${path}.${process.pid}.claim`;
     writeFileSync(temporary, JSON.stringify(state), { mode: 0o600 });
     try {
-      linkSync(temporary, path);
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw error;
+      for (let tries = 0; ; tries++) {
+        try {
+          linkSync(temporary, path);
+          return true;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+          // A file a machine crash left without its bytes claims nothing: it goes, once.
+          if (tries > 0 || !this.#torn(path)) return false;
+          rmSync(path, { force: true });
+        }
+      }
     } finally {
       rmSync(temporary, { force: true });
     }
@@ -90,8 +103,26 @@ export class ExecutionStateFiles {
     return this.#directory;
   }
 
+  #torn(path: string): boolean {
+    try {
+      return parseState(readFileSync(path, 'utf8')) === undefined;
+    } catch {
+      return false;
+    }
+  }
+
   // Execution ids are `run/item/attempt`: slashes become `~`, which no id segment may hold.
   #path(executionId: string): string {
     return join(this.#directory, `${executionId.replaceAll('/', '~')}.json`);
+  }
+}
+
+/** A state file's content; undefined when it is not a whole one (what a machine crash leaves of an unflushed write). */
+function parseState(text: string): ExecutionState | undefined {
+  try {
+    const state = JSON.parse(text) as ExecutionState | null;
+    return typeof state === 'object' && state !== null && typeof state.executionId === 'string' ? state : undefined;
+  } catch {
+    return undefined;
   }
 }

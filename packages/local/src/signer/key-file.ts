@@ -81,6 +81,9 @@ function createKeyFile(request: KeyFileRequest): void {
       // Made by another process meanwhile: use that key, never replace it.
       if (errorCode(error) !== 'EEXIST') throw error;
     }
+    // Before the folder's flush, which makes the removal durable with the link: removed after it, a
+    // machine crash could keep a second copy of the secret under the temporary name.
+    unlinkSync(temporary);
     const folderDescriptor = openSync(folder, 'r');
     try {
       fsyncSync(folderDescriptor);
