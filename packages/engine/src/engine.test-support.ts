@@ -10,7 +10,9 @@ import type { EngineDatabase } from './store/sqlite/engine-database.ts';
 import { openEngineDatabase } from './store/sqlite/open-engine-database.ts';
 import { createEngine, type Engine, type EngineSettings } from './engine.ts';
 import { captureChanges } from './store/change-capture.ts';
+import type { EngineReads } from './store/engine-reads.ts';
 import { GroupCommitter } from './store/group-committer.ts';
+import { openPostgresEngineReads } from './store/postgres/postgres-engine-reads.ts';
 import { createPostgresStateStore, type PostgresWriter } from './store/postgres/postgres-state-store.ts';
 import { createTestDatabase, workingCopyContents, type TestDatabase } from './store/postgres/postgres.test-support.ts';
 
@@ -68,8 +70,10 @@ export function engineHarness(backend: EngineBackend = 'sqlite') {
   const postgres = new Map<string, PostgresState>();
   const runs = new Map<string, number>();
   const secretsReceived = new Map<string, Readonly<Record<string, string>> | undefined>();
+  const readers: (() => Promise<void>)[] = [];
   let paths = 0;
   afterEach(async () => {
+    for (const close of readers.splice(0)) await close();
     for (const engine of engines.splice(0)) await engine.close();
     for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
     const states = [...postgres.values()];
@@ -140,7 +144,21 @@ export function engineHarness(backend: EngineBackend = 'sqlite') {
     return { engine, executor, storage, signer };
   };
 
-  return { backend, databasePath, engineWith, runs, secretsReceived };
+  /**
+   * The store's reads of `engine`'s state: on `sqlite` the engine's own (`engine.reads`); on
+   * `postgres` a replica's, from PostgreSQL, once the engine has committed what it wrote.
+   */
+  const storeReads = async (engine: Engine): Promise<EngineReads> => {
+    if (backend === 'sqlite') return engine.reads;
+    const state = [...postgres.values()].find((candidate) => candidate.holder?.engine === engine);
+    if (state?.holder === undefined || state.database === undefined) throw new Error('not an engine of this harness that holds its lease');
+    await state.holder.committer.commit();
+    const { reads, close } = openPostgresEngineReads((await state.database).settings);
+    readers.push(close);
+    return reads;
+  };
+
+  return { backend, databasePath, engineWith, runs, secretsReceived, storeReads };
 }
 
 // The engine is closed: what it wrote since its last commit is committed, then a fresh working

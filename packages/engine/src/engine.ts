@@ -29,7 +29,9 @@ import type { RunHistory, RunListOptions, RunPage } from './store/sqlite/run-his
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
 import type { StateCountsReader } from './store/sqlite/state-counts.ts';
+import type { EngineReads } from './store/engine-reads.ts';
 import type { GroupCommit } from './store/group-commit.ts';
+import { SqliteEngineReads } from './store/sqlite/sqlite-engine-reads.ts';
 import { WalCommit } from './store/sqlite/wal-commit.ts';
 import { WorkingCopy } from './store/sqlite/working-copy.ts';
 
@@ -53,6 +55,8 @@ export class Engine {
    * its own entries, and a host writes the few it owns through `service().hostAudit`.
    */
   readonly audit: EngineAuditLog;
+  /** The engine's state as the API reads it (what `service()` answers from). */
+  readonly reads: EngineReads;
   readonly #audit: AuditLog;
   readonly #database: EngineDatabase;
   readonly #settings: ResolvedEngineSettings;
@@ -156,6 +160,7 @@ export class Engine {
       commit,
       ...(parsed.observer ? { observer: parsed.observer } : {}),
     });
+    this.reads = new SqliteEngineReads({ workingCopy, audit: this.#audit, anchoringLag: () => this.#checkpointer.lag() });
     this.#evidence = new EvidenceExporter({
       audit: this.#audit,
       machine: this.#machine,
@@ -269,7 +274,11 @@ export class Engine {
    * never stalls the engine. Ends when `signal` aborts, or once caught up when `follow` is false.
    */
   events(options: EngineEventsOptions = {}): AsyncGenerator<CairnEvent> {
-    return eventStream(this.#audit, options);
+    const audit = this.#audit;
+    return eventStream(
+      { reads: this.reads, nextAppend: (signal) => audit.nextAppend(signal), lastSeqOfAny: (actions) => audit.lastSeqOfAny(actions) },
+      options,
+    );
   }
 
   /**

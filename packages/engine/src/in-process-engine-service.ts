@@ -13,7 +13,8 @@ import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
 
 /**
- * The engine service over an engine in this process (SQLite mode): each call is the engine's own
+ * The engine service over an engine in this process (SQLite mode): reads answer from the engine's
+ * `reads` (`EngineReads`, as a replica's from PostgreSQL), and each command is the engine's own
  * method, its answer (or its CairnError) handed back as a promise; a command answers once what it
  * changed is durable (`engine.committed()`), so a client told "done" keeps it through a power
  * loss. Get one with `engine.service()`.
@@ -28,35 +29,35 @@ export class InProcessEngineService implements EngineService {
   }
 
   async run(runId: string): Promise<RunRecord | undefined> {
-    return this.#engine.run(runId);
+    return this.#engine.reads.run(runId);
   }
 
   async runs(options?: RunListOptions): Promise<RunPage> {
-    return this.#engine.runs(options);
+    return this.#engine.reads.runs(options);
   }
 
   async items(runId: string): Promise<ItemRecord[]> {
-    return this.#engine.items(runId);
+    return this.#engine.reads.items(runId);
   }
 
   async spec(runId: string): Promise<RunSpecV1 | undefined> {
-    return this.#engine.spec(runId);
+    return this.#engine.reads.spec(runId);
   }
 
   async artifacts(runId: string, itemId: string): Promise<Readonly<Record<string, string>> | undefined> {
-    return this.#engine.artifacts(runId, itemId);
+    return this.#engine.reads.artifacts(runId, itemId);
   }
 
   async attempts(runId: string, itemId: string): Promise<ItemAttemptRecord[]> {
-    return this.#engine.attempts(runId, itemId);
+    return this.#engine.reads.attempts(runId, itemId);
   }
 
   async schedules(): Promise<ScheduleRecord[]> {
-    return this.#engine.schedules();
+    return this.#engine.reads.schedules();
   }
 
   async secrets(): Promise<SecretRecord[]> {
-    return this.#engine.secrets();
+    return this.#engine.reads.secrets();
   }
 
   async health(): Promise<EngineHealth> {
@@ -72,15 +73,11 @@ export class InProcessEngineService implements EngineService {
   }
 
   async auditSize(): Promise<number> {
-    return this.#engine.audit.size;
+    return this.#engine.reads.auditSize();
   }
 
   auditEntries(query?: AuditQuery): AsyncIterable<AuditEntry> {
-    // `query` checks its fields now, not at the first `next()`: a bad one throws here, before an answer starts.
-    const entries = this.#engine.audit.query(query);
-    return (async function* () {
-      yield* entries;
-    })();
+    return this.#engine.reads.auditQuery(query);
   }
 
   events(options?: EngineEventsOptions): AsyncIterable<CairnEvent> {

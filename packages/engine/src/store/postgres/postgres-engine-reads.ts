@@ -1,6 +1,7 @@
 import type { AttemptFailure, AuditEntry, RunSpecV1 } from '@cairn/core';
 import { itemStates, runStates } from '@cairn/protocol';
 import pg from 'pg';
+import type { EngineReads } from '../engine-reads.ts';
 import { lockWaitOf, type ItemAttemptRecord } from '../sqlite/attempt-store.ts';
 import { checkSeqBounds, instant, type AuditQuery } from '../sqlite/audit-query.ts';
 import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
@@ -69,7 +70,7 @@ const auditPageSize = 500;
  * the database, the active one included, so nothing the engine has not committed is ever seen.
  * Each read is one indexed query; none holds a connection across an await of its caller.
  */
-export class PostgresEngineReads {
+export class PostgresEngineReads implements EngineReads {
   readonly #query: PostgresQuery;
 
   constructor(query: PostgresQuery) {

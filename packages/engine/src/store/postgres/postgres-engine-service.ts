@@ -6,7 +6,7 @@ import type { ItemAttemptRecord } from '../sqlite/attempt-store.ts';
 import type { EngineHealth } from '../../engine-health.ts';
 import type { EngineMetrics } from '../../engine-metrics.ts';
 import type { EngineEventsOptions, EngineService } from '../../engine-service.ts';
-import { auditActionsOfEventTypes, eventOfEntry } from '../../events/event-of-entry.ts';
+import { eventStream } from '../../events/event-stream.ts';
 import type { HostAuditWriter } from '../../host-audit/host-audit-writer.ts';
 import { hostAuditWriterOver } from '../../host-audit/host-audit-writer-over.ts';
 import type { ScheduleDefinition, ScheduleRecord } from '../../schedules/schedule-book.ts';
@@ -29,8 +29,6 @@ import type { PostgresEngineLeader } from './postgres-engine-leader.ts';
 import { connectPostgres, parsePostgresStateSettings, type PostgresStateSettings, type ResolvedPostgresStateSettings } from './postgres-settings.ts';
 import type { PostgresStateStore } from './postgres-state-store.ts';
 
-/** Entries read per page of an event stream. */
-const eventPageSize = 500;
 /** How often a caught-up event stream reads again in case a notification was missed (ms). */
 const eventPollMs = 1_000;
 
@@ -151,33 +149,16 @@ export class PostgresEngineService implements EngineService {
     return this.#reads.auditQuery(query);
   }
 
-  async *events(options: EngineEventsOptions = {}): AsyncGenerator<CairnEvent> {
-    const types = options.types === undefined ? undefined : new Set(options.types);
-    const actions = types === undefined ? undefined : auditActionsOfEventTypes(types);
-    let cursor = options.after ?? -1;
-    if (options.follow !== false) await this.#listenerClient();
-    while (!options.signal?.aborted && !this.#closed) {
-      // Registered before the read: a commit notified after it is not missed.
-      const appended = options.follow !== false ? this.#nextAppend(options.signal) : undefined;
-      // With a filter, the log's end read before the page: every entry up to it is considered by a
-      // short page (the writer commits in sequence order), so the next read starts there, not at
-      // the last entry kept (which would read the skipped ones again after every commit).
-      const end = actions === undefined ? cursor : (await this.#reads.auditSize()) - 1;
-      const page =
-        options.runId === undefined
-          ? await this.#reads.auditPage(cursor + 1, eventPageSize, actions)
-          : await this.#reads.runEntriesAfter(options.runId, cursor, eventPageSize, actions);
-      for (const entry of page) {
-        cursor = entry.seq;
-        const event = eventOfEntry(entry);
-        if (event && (types === undefined || types.has(event.type))) yield event;
-        if (options.signal?.aborted) return;
-      }
-      if (page.length === eventPageSize) continue;
-      cursor = Math.max(cursor, end);
-      if (!appended) return;
-      await appended;
-    }
+  events(options: EngineEventsOptions = {}): AsyncGenerator<CairnEvent> {
+    return eventStream(
+      {
+        reads: this.#reads,
+        nextAppend: (signal) => this.#nextAppend(signal),
+        listening: () => this.#listenerClient(),
+        closed: () => this.#closed,
+      },
+      options,
+    );
   }
 
   async submit(document: unknown, options: SubmitOptions): Promise<SubmitResult> {

@@ -1,0 +1,45 @@
+import type { AuditEntry, RunSpecV1 } from '@cairn/core';
+import type { ScheduleRecord } from '../schedules/schedule-book.ts';
+import type { SecretRecord } from '../secrets/secret-store.ts';
+import type { ItemRecord, RunRecord } from '../state/run-records.ts';
+import type { ItemAttemptRecord } from './sqlite/attempt-store.ts';
+import type { AuditQuery } from './sqlite/audit-query.ts';
+import type { RunListOptions, RunPage } from './sqlite/run-history.ts';
+import type { StateCounts } from './sqlite/state-counts.ts';
+
+/**
+ * What the API reads of the engine's state, from the store that holds it: `SqliteEngineReads` (the
+ * engine's own database, in its process) and `PostgresEngineReads` (PostgreSQL, from any replica)
+ * answer each read with the same records, which one store suite checks on both
+ * (`describeEngineReads`). The service, the event stream and `/metrics` read through it.
+ */
+export interface EngineReads {
+  /** A run; undefined for an unknown one. */
+  run(runId: string): Promise<RunRecord | undefined>;
+  /** Runs newest first, a page at a time; rejects with CAIRN_PAYLOAD_INVALID naming `limit`, `cursor` or a filter. */
+  runs(options?: RunListOptions): Promise<RunPage>;
+  /** A run's items in spec order (empty for an unknown run). */
+  items(runId: string): Promise<ItemRecord[]>;
+  /** The run's spec as submitted (canonical form); undefined for an unknown run. */
+  spec(runId: string): Promise<RunSpecV1 | undefined>;
+  /** What a succeeded item produced (kind → digest), if it did. */
+  artifacts(runId: string, itemId: string): Promise<Readonly<Record<string, string>> | undefined>;
+  /** An item's attempts, first to last. */
+  attempts(runId: string, itemId: string): Promise<ItemAttemptRecord[]>;
+  /** Entries in the audit log. */
+  auditSize(): Promise<number>;
+  /** Up to `limit` entries from `fromSeq` on, in order; only of `actions` when given. */
+  auditPage(fromSeq: number, limit: number, actions?: readonly string[]): Promise<AuditEntry[]>;
+  /** Up to `limit` of a run's entries after sequence `afterSeq`, in order; only of `actions` when given. */
+  runEntriesAfter(runId: string, afterSeq: number, limit: number, actions?: readonly string[]): Promise<AuditEntry[]>;
+  /** The entries `query` keeps, in order, up to the log's size when it is called; throws CAIRN_PAYLOAD_INVALID at once for a bad field. */
+  auditQuery(query?: AuditQuery): AsyncGenerator<AuditEntry>;
+  /** Runs and items by state, the ready queue and live attempts. */
+  counts(): Promise<StateCounts>;
+  /** Schedules, by id. */
+  schedules(): Promise<ScheduleRecord[]>;
+  /** Names and versions of the secrets (never their values). */
+  secrets(): Promise<SecretRecord[]>;
+  /** Entries no anchored checkpoint covers yet, and checkpoints waiting to be anchored. */
+  anchoringLag(): Promise<{ readonly unanchoredEntries: number; readonly pendingCheckpoints: number }>;
+}

@@ -1,0 +1,96 @@
+import type { AuditEntry, RunSpecV1 } from '@cairn/core';
+import type { AuditLog } from '../../audit/audit-log.ts';
+import type { ScheduleRecord } from '../../schedules/schedule-book.ts';
+import type { SecretRecord } from '../../secrets/secret-store.ts';
+import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
+import type { EngineReads } from '../engine-reads.ts';
+import type { ItemAttemptRecord } from './attempt-store.ts';
+import type { AuditQuery } from './audit-query.ts';
+import type { RunListOptions, RunPage } from './run-history.ts';
+import type { StateCounts } from './state-counts.ts';
+import type { WorkingCopy } from './working-copy.ts';
+
+/** What `SqliteEngineReads` reads from: the engine's working copy and its audit log, and how far anchoring trails. */
+export interface SqliteEngineReadsSettings {
+  readonly workingCopy: WorkingCopy;
+  readonly audit: AuditLog;
+  readonly anchoringLag: () => { readonly unanchoredEntries: number; readonly pendingCheckpoints: number };
+}
+
+/**
+ * The engine's reads from its own SQLite database, in its process (`EngineReads`). Each read runs
+ * at once on the engine's connection; it sees what the engine's transactions have written, a few
+ * milliseconds before the group commit makes it durable.
+ */
+export class SqliteEngineReads implements EngineReads {
+  readonly #workingCopy: WorkingCopy;
+  readonly #audit: AuditLog;
+  readonly #anchoringLag: SqliteEngineReadsSettings['anchoringLag'];
+
+  constructor(settings: SqliteEngineReadsSettings) {
+    this.#workingCopy = settings.workingCopy;
+    this.#audit = settings.audit;
+    this.#anchoringLag = settings.anchoringLag;
+  }
+
+  async run(runId: string): Promise<RunRecord | undefined> {
+    return this.#workingCopy.runs.run(runId);
+  }
+
+  async runs(options?: RunListOptions): Promise<RunPage> {
+    return this.#workingCopy.history.page(options);
+  }
+
+  async items(runId: string): Promise<ItemRecord[]> {
+    return this.#workingCopy.runs.items(runId);
+  }
+
+  async spec(runId: string): Promise<RunSpecV1 | undefined> {
+    const text = this.#workingCopy.runs.spec(runId);
+    return text === undefined ? undefined : (JSON.parse(text) as RunSpecV1);
+  }
+
+  async artifacts(runId: string, itemId: string): Promise<Readonly<Record<string, string>> | undefined> {
+    return this.#workingCopy.runs.artifacts(runId, itemId);
+  }
+
+  async attempts(runId: string, itemId: string): Promise<ItemAttemptRecord[]> {
+    return this.#workingCopy.attempts.ofItem(runId, itemId);
+  }
+
+  async auditSize(): Promise<number> {
+    return this.#audit.size;
+  }
+
+  async auditPage(fromSeq: number, limit: number, actions?: readonly string[]): Promise<AuditEntry[]> {
+    return this.#audit.page(fromSeq, limit, actions);
+  }
+
+  async runEntriesAfter(runId: string, afterSeq: number, limit: number, actions?: readonly string[]): Promise<AuditEntry[]> {
+    return this.#audit.runEntriesAfter(runId, afterSeq, limit, actions);
+  }
+
+  auditQuery(query?: AuditQuery): AsyncGenerator<AuditEntry> {
+    // Checked now, not at the first `next()`: a bad field throws before an answer starts.
+    const entries = this.#audit.query(query);
+    return (async function* () {
+      yield* entries;
+    })();
+  }
+
+  async counts(): Promise<StateCounts> {
+    return this.#workingCopy.counts.read();
+  }
+
+  async schedules(): Promise<ScheduleRecord[]> {
+    return this.#workingCopy.schedules.list();
+  }
+
+  async secrets(): Promise<SecretRecord[]> {
+    return this.#workingCopy.secrets.list();
+  }
+
+  async anchoringLag(): Promise<{ readonly unanchoredEntries: number; readonly pendingCheckpoints: number }> {
+    return this.#anchoringLag();
+  }
+}
