@@ -5,7 +5,7 @@ import { engineActor } from '../engine-actor.ts';
 import { isoTime } from '../iso-time.ts';
 import type { ItemRecord } from '../state/run-records.ts';
 import type { RunStore } from '../store/sqlite/run-store.ts';
-import { lockWaitOf } from '../store/sqlite/attempt-store.ts';
+import { lockWaitOf } from '../store/stored-records.ts';
 import type { DispatchChoice } from './dispatch-choice.ts';
 import type { DispatchContext } from './dispatch-context.ts';
 import { dispatchRefusal, isDispatchRefusal, type DispatchRefusal } from './dispatch-refusal.ts';

@@ -1,8 +1,9 @@
-import type { AttemptFailure, AuditEntry, RunSpecV1 } from '@cairn/core';
+import type { AuditEntry, RunSpecV1 } from '@cairn/core';
 import { itemStates, runStates } from '@cairn/protocol';
 import pg from 'pg';
 import type { EngineReads } from '../engine-reads.ts';
-import { lockWaitOf, type ItemAttemptRecord } from '../sqlite/attempt-store.ts';
+import type { ItemAttemptRecord } from '../sqlite/attempt-store.ts';
+import { itemAttemptOfRow, itemOfRow, type ItemAttemptRow, type ItemRow } from '../stored-records.ts';
 import { checkSeqBounds, instant, type AuditQuery } from '../sqlite/audit-query.ts';
 import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
 import { runListConditions, runListQuery, runPageOf, type RunListOptions, type RunPage, type RunSummary } from '../sqlite/run-history.ts';
@@ -47,19 +48,6 @@ const itemColumns = `run_id AS "runId", item_id AS "itemId", position::int AS po
   approval_required::int AS "approvalRequired", ready_at AS "readyAt", cancel_requested_by AS "cancelRequestedBy", failure,
   lock_wait_started_at AS "lockWaitStartedAt", lock_wait_locks AS "lockWaitLocks"`;
 
-type ItemRow = Omit<ItemRecord, 'approvalRequired' | 'failure' | 'lockWait'> & {
-  approvalRequired: number;
-  failure: string | null;
-  lockWaitStartedAt: string | null;
-  lockWaitLocks: string | null;
-};
-type AttemptRow = Omit<ItemAttemptRecord, 'artifacts' | 'failure' | 'lockWait'> & {
-  artifacts: string | null;
-  failure: string | null;
-  lockWaitStartedAt: string | null;
-  lockWaitLocks: string | null;
-};
-
 const parsed = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
 
 /** Rows per page when a query or an event stream walks the log. */
@@ -94,13 +82,7 @@ export class PostgresEngineReads implements EngineReads {
 
   async items(runId: string): Promise<ItemRecord[]> {
     const { rows } = await this.#query<ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = $1 ORDER BY position`, [runId]);
-    return rows.map(({ lockWaitStartedAt, lockWaitLocks, ...row }) => ({
-      ...row,
-      approvalRequired: row.approvalRequired === 1,
-      failure: parsed<AttemptFailure>(row.failure),
-      // As the SQLite reader: a wait is the item's while it is ready, its attempt's after.
-      lockWait: row.state === 'ready' ? lockWaitOf(lockWaitStartedAt, lockWaitLocks) : null,
-    }));
+    return rows.map(itemOfRow);
   }
 
   async spec(runId: string): Promise<RunSpecV1 | undefined> {
@@ -114,19 +96,14 @@ export class PostgresEngineReads implements EngineReads {
   }
 
   async attempts(runId: string, itemId: string): Promise<ItemAttemptRecord[]> {
-    const { rows } = await this.#query<AttemptRow>(
+    const { rows } = await this.#query<ItemAttemptRow>(
       `SELECT run_id AS "runId", item_id AS "itemId", attempt::int AS attempt, execution_id AS "executionId", state, manifest_digest AS "manifestDigest",
         exit_code::int AS "exitCode", artifacts, dispatched_at AS "dispatchedAt", finished_at AS "finishedAt", failure,
         lock_wait_started_at AS "lockWaitStartedAt", lock_wait_locks AS "lockWaitLocks"
        FROM attempts WHERE run_id = $1 AND item_id = $2 ORDER BY attempt`,
       [runId, itemId],
     );
-    return rows.map(({ lockWaitStartedAt, lockWaitLocks, ...row }) => ({
-      ...row,
-      artifacts: parsed<Record<string, string>>(row.artifacts),
-      failure: parsed<AttemptFailure>(row.failure),
-      lockWait: lockWaitOf(lockWaitStartedAt, lockWaitLocks),
-    }));
+    return rows.map(itemAttemptOfRow);
   }
 
   /** Entries in the log: one past the highest committed sequence number (the log is gapless). */

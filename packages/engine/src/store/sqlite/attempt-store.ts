@@ -1,5 +1,6 @@
 import type { AttemptFailure, AttemptState, ExecutionHandle } from '@cairn/core';
 import type { EngineDatabase } from './engine-database.ts';
+import { itemAttemptOfRow, type ItemAttemptRow } from '../stored-records.ts';
 
 /** An attempt as the engine stores it. */
 export interface AttemptRecord {
@@ -62,11 +63,6 @@ export interface LockWait {
   readonly locks: readonly string[];
 }
 
-/** A lock wait from its two stored columns (the names as a JSON array); null when there was none. */
-export function lockWaitOf(startedAt: string | null, locks: string | null): LockWait | null {
-  return startedAt === null ? null : { startedAt, locks: locks === null ? [] : (JSON.parse(locks) as string[]) };
-}
-
 type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent' | 'failure'> & { handle: string | null; stopSent: number; failure: string | null };
 
 const columns = `run_id AS runId, item_id AS itemId, attempt, fencing_token AS fencingToken, execution_id AS executionId, executor, state,
@@ -107,15 +103,7 @@ export class AttemptStore {
       liveCounts: prepare<[], { runId: string; queue: string | null; count: number }>(
         `SELECT run_id AS runId, queue, COUNT(*) AS count FROM attempts WHERE state IN ('dispatching', 'running') GROUP BY run_id, queue`,
       ),
-      ofItem: prepare<
-        [string, string],
-        Omit<ItemAttemptRecord, 'artifacts' | 'failure' | 'lockWait'> & {
-          artifacts: string | null;
-          failure: string | null;
-          lockWaitStartedAt: string | null;
-          lockWaitLocks: string | null;
-        }
-      >(
+      ofItem: prepare<[string, string], ItemAttemptRow>(
         `SELECT run_id AS runId, item_id AS itemId, attempt, execution_id AS executionId, state, manifest_digest AS manifestDigest, exit_code AS exitCode, artifacts, dispatched_at AS dispatchedAt, finished_at AS finishedAt, failure,
            lock_wait_started_at AS lockWaitStartedAt, lock_wait_locks AS lockWaitLocks
          FROM attempts WHERE run_id = ? AND item_id = ? ORDER BY attempt`,
@@ -197,12 +185,7 @@ export class AttemptStore {
 
   /** The item's attempts, first to last (through the primary key). */
   ofItem(runId: string, itemId: string): ItemAttemptRecord[] {
-    return this.#statements.ofItem.all(runId, itemId).map(({ lockWaitStartedAt, lockWaitLocks, ...row }) => ({
-      ...row,
-      artifacts: row.artifacts === null ? null : (JSON.parse(row.artifacts) as Record<string, string>),
-      failure: row.failure === null ? null : (JSON.parse(row.failure) as AttemptFailure),
-      lockWait: lockWaitOf(lockWaitStartedAt, lockWaitLocks),
-    }));
+    return this.#statements.ofItem.all(runId, itemId).map(itemAttemptOfRow);
   }
 
   /** The item's live attempt is to be cancelled. */

@@ -1,7 +1,7 @@
 import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
 import type { EngineDatabase, EngineStatement } from './engine-database.ts';
 import { MultiRowInsert } from './multi-row-insert.ts';
-import { lockWaitOf } from './attempt-store.ts';
+import { itemOfRow, type ItemRow } from '../stored-records.ts';
 import { runCountsOf, type DeferredRunCounts } from './deferred-run-counts.ts';
 import type { ItemRecord, RunProgress, RunRecord } from '../../state/run-records.ts';
 
@@ -55,21 +55,6 @@ export interface NewItem {
 const maxItemsPerInsert = 64;
 /** Edges one statement inserts at most (3 values each). */
 const maxEdgesPerInsert = 128;
-
-/** Rows as SQLite returns them: booleans are 0 or 1, the failure JSON text. */
-type ItemRow = Omit<ItemRecord, 'approvalRequired' | 'failure' | 'lockWait'> & {
-  approvalRequired: number;
-  failure: string | null;
-  lockWaitStartedAt: string | null;
-  lockWaitLocks: string | null;
-};
-const toItem = ({ lockWaitStartedAt, lockWaitLocks, ...row }: ItemRow): ItemRecord => ({
-  ...row,
-  approvalRequired: row.approvalRequired === 1,
-  failure: row.failure === null ? null : (JSON.parse(row.failure) as AttemptFailure),
-  // A wait is shown while the item is ready; once it is dispatched, its attempt keeps it.
-  lockWait: row.state === 'ready' ? lockWaitOf(lockWaitStartedAt, lockWaitLocks) : null,
-});
 
 /** How many page sizes of ready items keep statements of their own (`RunStore.#readyPageStatements`). */
 const readyPageSizesKept = 64;
@@ -261,7 +246,7 @@ export class RunStore {
 
   item(runId: string, itemId: string): ItemRecord | undefined {
     const row = this.#statements.item.get(runId, itemId);
-    return row && toItem(row);
+    return row && itemOfRow(row);
   }
 
   /**
@@ -272,11 +257,11 @@ export class RunStore {
     const row = this.#statements.itemWithDependents.get(runId, itemId);
     if (row === undefined) return undefined;
     const { hasDependents, ...item } = row;
-    return { ...toItem(item), hasDependents: hasDependents === 1 };
+    return { ...itemOfRow(item), hasDependents: hasDependents === 1 };
   }
 
   items(runId: string): ItemRecord[] {
-    return this.#statements.items.all(runId).map(toItem);
+    return this.#statements.items.all(runId).map(itemOfRow);
   }
 
   dependents(runId: string, itemId: string): string[] {
@@ -289,7 +274,7 @@ export class RunStore {
 
   /** One prerequisite of the item succeeded; returns the item as it is now (`waitingOn` the prerequisites it still waits on). */
   prerequisiteSucceeded(runId: string, itemId: string): ItemRecord {
-    return toItem(this.#statements.decrementWaiting.get(runId, itemId)!);
+    return itemOfRow(this.#statements.decrementWaiting.get(runId, itemId)!);
   }
 
   /**
@@ -319,7 +304,7 @@ export class RunStore {
 
   /** The oldest items ready by `now` across runs, FIFO by ready time. */
   readyItems(limit: number, now: string): ItemRecord[] {
-    return this.#statements.readyItems.all(now, limit).map(toItem);
+    return this.#statements.readyItems.all(now, limit).map(itemOfRow);
   }
 
   /**
@@ -338,7 +323,7 @@ export class RunStore {
       for (const { readyRowid, spec, executor, workspace, nextAttempt, hasDependents, ...row } of page) {
         after = { readyAt: row.readyAt!, rowid: readyRowid };
         const facts = { spec, executor, workspace, nextAttempt, hasDependents, lockWaitStartedAt: row.lockWaitStartedAt, lockWaitLocks: row.lockWaitLocks };
-        yield { item: toItem(row), facts };
+        yield { item: itemOfRow(row), facts };
       }
       if (page.length < size) return;
     }
@@ -390,7 +375,7 @@ export class RunStore {
 
   /** Awaiting items whose approval deadline has passed by `now`, oldest deadline first. */
   expiredApprovals(now: string, limit: number): ItemRecord[] {
-    return this.#statements.expiredApprovals.all(now, limit).map(toItem);
+    return this.#statements.expiredApprovals.all(now, limit).map(itemOfRow);
   }
 
   /** The earliest approval deadline of an awaiting item, if any. */
