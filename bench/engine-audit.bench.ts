@@ -3,14 +3,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditLog, openEngineDatabase } from '@cairn/engine/internals';
+import { AuditLog, openEngineDatabase, WorkingCopy } from '@cairn/engine/internals';
 import { recorded, timeMilliseconds, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
 
 export default async function engineAuditBenchmarks({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-'));
   try {
     const database = openEngineDatabase(join(directory, 'engine.db'));
-    const audit = new AuditLog(database);
+    const audit = new AuditLog(new WorkingCopy(database));
     const append = (index: number) =>
       audit.append({
         actor: { kind: 'system', id: 'engine', via: 'engine' },

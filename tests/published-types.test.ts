@@ -61,9 +61,9 @@ const schedules: ScheduleRecord[] = engine.schedules();
 console.log(page.runs.length, run?.state, items.length, schedules.length, engine.audit.size, engineNodeFlags, eventOfEntry);
 
 // The building blocks compile too, and an opened database is what the settings take.
-import { AuditLog, openEngineDatabase } from '@cairn/engine/internals';
+import { AuditLog, openEngineDatabase, WorkingCopy } from '@cairn/engine/internals';
 const database = openEngineDatabase('cairn.db');
-const log = new AuditLog(database);
+const log = new AuditLog(new WorkingCopy(database));
 database.transaction(() => log.append({ actor: { kind: 'user', id: 'ana', via: 'cli' }, action: 'run.submitted', entity: { kind: 'run', id: 'r1' }, outcome: 'success', runId: 'r1', data: {} }))();
 const shared: Engine = createEngine({ ...settings, database });
 console.log(shared.audit.merkle.rootHash().byteLength);

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { AuditLog, captureChanges, createPostgresStateStore, openEngineDatabase, RunStateMachine } from '@cairn/engine/internals';
+import { AuditLog, captureChanges, createPostgresStateStore, openEngineDatabase, RunStateMachine, WorkingCopy } from '@cairn/engine/internals';
 
 const [items = 10_000, perCommit = 50, loadItems = 100_000] = process.argv.slice(2).map(Number);
 const connectionFile = process.env.CAIRN_POSTGRES_DIR
@@ -46,8 +46,9 @@ async function withDatabase(body) {
 
 /** Runs the workload on `copy`, calling `commit` after the submit and after every `perCommit` items. */
 async function workload(copy, commit) {
-  const audit = new AuditLog(copy);
-  const machine = new RunStateMachine(copy, audit);
+  const workingCopy = new WorkingCopy(copy);
+  const audit = new AuditLog(workingCopy);
+  const machine = new RunStateMachine(workingCopy, audit);
   const submitStart = performance.now();
   const { runId } = machine.submit(spec(items), { actor });
   await commit();
@@ -114,7 +115,8 @@ await withDatabase(async (settings) => {
   try {
     const copy = openEngineDatabase(':memory:');
     const capture = captureChanges(copy);
-    const machine = new RunStateMachine(copy, new AuditLog(copy));
+    const workingCopy = new WorkingCopy(copy);
+    const machine = new RunStateMachine(workingCopy, new AuditLog(workingCopy));
     for (let done = 0; done < loadItems; done += 10_000) machine.submit(spec(Math.min(10_000, loadItems - done)), { actor });
     let start = performance.now();
     await writer.commit(capture.drain());

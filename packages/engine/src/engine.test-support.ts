@@ -13,7 +13,8 @@ import { captureChanges } from './store/change-capture.ts';
 import type { EngineReads } from './store/engine-reads.ts';
 import { GroupCommitter } from './store/group-committer.ts';
 import { openPostgresEngineReads } from './store/postgres/postgres-engine-reads.ts';
-import { createPostgresStateStore, type PostgresWriter } from './store/postgres/postgres-state-store.ts';
+import { createPostgresStateStore } from './store/postgres/postgres-state-store.ts';
+import type { PostgresWriter } from './store/postgres/postgres-writer.ts';
 import { createTestDatabase, workingCopyContents, type TestDatabase } from './store/postgres/postgres.test-support.ts';
 
 /**

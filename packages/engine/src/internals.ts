@@ -44,29 +44,28 @@ export type { PostgresConnectionPurpose, ResolvedPostgresStateSettings } from '.
 export { migratePostgresSchema, postgresMigrations, postgresOnlyTables, quotedSchema } from './store/postgres/postgres-schema.ts';
 export { isPostgresUnavailable, postgresUnavailable } from './store/postgres/postgres-unavailable.ts';
 export type { PostgresMigration, PostgresMigrationLedger } from './store/postgres/postgres-schema.ts';
-export { createPostgresStateStore, PostgresStateStore, PostgresWriter } from './store/postgres/postgres-state-store.ts';
-export type { AcquireWriterOptions, CommitOutcome, LoadOutcome } from './store/postgres/postgres-state-store.ts';
+export { createPostgresStateStore, PostgresStateStore } from './store/postgres/postgres-state-store.ts';
+export type { AcquireWriterOptions } from './store/postgres/postgres-state-store.ts';
+export { PostgresWriter } from './store/postgres/postgres-writer.ts';
+export type { CommitOutcome } from './store/postgres/postgres-writer.ts';
+export type { LoadOutcome } from './store/postgres/postgres-working-copy-load.ts';
+export { engineCommandKinds } from './store/engine-commands.ts';
+export type { EngineCommandKind } from './store/engine-commands.ts';
 export {
   commandChannels,
   commandErrorFromJson,
   commandErrorJson,
   createPostgresCommandSender,
-  engineCommandKinds,
   PostgresCommandSender,
 } from './store/postgres/postgres-commands.ts';
-export type {
-  CommandResult,
-  EngineCommandKind,
-  PendingCommand,
-  PostgresCommandSenderSettings,
-  SendCommandOptions,
-} from './store/postgres/postgres-commands.ts';
+export type { CommandResult, PendingCommand, PostgresCommandSenderSettings, SendCommandOptions } from './store/postgres/postgres-commands.ts';
 export { postgresClientConfig } from './store/postgres/postgres-settings.ts';
 export { openPostgresEngineReads, PostgresEngineReads } from './store/postgres/postgres-engine-reads.ts';
 export type { PostgresQuery } from './store/postgres/postgres-engine-reads.ts';
 export { createPostgresEngineLeader, PostgresEngineLeader } from './store/postgres/postgres-engine-leader.ts';
 export type { PostgresEngineLeaderSettings } from './store/postgres/postgres-engine-leader.ts';
 export { GroupCommitter } from './store/group-committer.ts';
+export { WorkingCopy } from './store/sqlite/working-copy.ts';
 export { nothingToWaitFor } from './store/group-commit.ts';
 export type { GroupCommit } from './store/group-commit.ts';
 export { carryOutCommand, sealedSecretContext } from './store/engine-commands.ts';

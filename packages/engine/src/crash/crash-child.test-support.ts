@@ -17,7 +17,8 @@ import { createEngine } from '../engine.ts';
 import { captureChanges } from '../store/change-capture.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import { GroupCommitter } from '../store/group-committer.ts';
-import { createPostgresStateStore, type PostgresWriter } from '../store/postgres/postgres-state-store.ts';
+import { createPostgresStateStore } from '../store/postgres/postgres-state-store.ts';
+import type { PostgresWriter } from '../store/postgres/postgres-writer.ts';
 import { crashRunSpec, idempotencyKey, parseKillPoint, type FailpointKind } from './crash-plan.test-support.ts';
 import { DirectoryAnchor, DirectoryStorage, FileExecutor, persistentSigner } from './durable-seams.test-support.ts';
 

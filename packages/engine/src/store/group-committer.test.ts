@@ -10,7 +10,8 @@ import { openEngineDatabase } from './sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../state/run-state-machine.ts';
 import { captureChanges } from './change-capture.ts';
 import { GroupCommitter } from './group-committer.ts';
-import { createPostgresStateStore, type PostgresWriter } from './postgres/postgres-state-store.ts';
+import { createPostgresStateStore } from './postgres/postgres-state-store.ts';
+import type { PostgresWriter } from './postgres/postgres-writer.ts';
 import { createTestDatabase, type TestDatabase } from './postgres/postgres.test-support.ts';
 import { WorkingCopy } from './sqlite/working-copy.ts';
 

@@ -3,7 +3,7 @@ import type { ChangeCapture } from './change-capture.ts';
 import { CommitPipeline } from './commit-pipeline.ts';
 import type { GroupCommit } from './group-commit.ts';
 import type { CommandResult } from './postgres/postgres-commands.ts';
-import type { PostgresWriter } from './postgres/postgres-state-store.ts';
+import type { PostgresWriter } from './postgres/postgres-writer.ts';
 
 /**
  * The group commit of an engine deciding on a working copy (ADR 0023): each commit sends

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@cairn/core';
-import { AuditLog, InboxIngester, openEngineDatabase, RunStateMachine } from '@cairn/engine/internals';
+import { AuditLog, InboxIngester, openEngineDatabase, RunStateMachine, WorkingCopy } from '@cairn/engine/internals';
 import { describe, expect, test } from 'vitest';
 import { temporaryFolders } from '../testing/local.test-support.ts';
 import { LocalStorageProvider } from './local-storage-provider.ts';
@@ -21,7 +21,8 @@ function setUp() {
   writeFileSync(join(inboxFolder, 'nightly.yaml'), spec);
   const storage = new LocalStorageProvider({ root });
   const database = openEngineDatabase(join(folder, 'engine.db'));
-  const machine = new RunStateMachine(database, new AuditLog(database));
+  const workingCopy = new WorkingCopy(database);
+  const machine = new RunStateMachine(workingCopy, new AuditLog(workingCopy));
   const lines: { fields: Record<string, unknown>; message: string | undefined }[] = [];
   const at = (fields: Record<string, unknown>, message?: string) => void lines.push({ fields, message });
   const logger: Logger = { debug: at, info: at, warn: at, error: at };

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { AuditLog, InboxIngester, openEngineDatabase, RunStateMachine } from '@cairn/engine/internals';
+import { AuditLog, InboxIngester, openEngineDatabase, RunStateMachine, WorkingCopy } from '@cairn/engine/internals';
 import { afterAll, describe, expect, test } from 'vitest';
 import { createTestBucket, deleteTestBucket, radosgwClient } from '../testing/radosgw-connection.ts';
 import { createS3StorageProvider } from './s3-storage-provider.ts';
@@ -24,7 +24,8 @@ async function setUp() {
   cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
   const database = openEngineDatabase(join(directory, 'engine.db'));
   cleanups.push(() => void database.close());
-  const machine = new RunStateMachine(database, new AuditLog(database));
+  const workingCopy = new WorkingCopy(database);
+  const machine = new RunStateMachine(workingCopy, new AuditLog(workingCopy));
   const storage = createS3StorageProvider({ bucket, prefix: 'cairn', client: radosgwClient({ maxAttempts: 1 }) });
   const inbox = new InboxIngester({ storage, submit: (spec, options) => machine.submit(spec, options), now: () => Date.UTC(2026, 10, 23, 12) });
   const drop = (name: string, body: string | Uint8Array) => raw.send(new PutObjectCommand({ Bucket: bucket, Key: `cairn/inbox/${name}`, Body: body }));

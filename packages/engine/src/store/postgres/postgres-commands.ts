@@ -14,7 +14,6 @@ import { migratePostgresSchema, quotedSchema } from './postgres-schema.ts';
 import { isPostgresUnavailable, postgresUnavailable } from './postgres-unavailable.ts';
 
 // Declared with the commands; also exported here, beside the transport that carries them.
-export { engineCommandKinds, type EngineCommandKind } from '../engine-commands.ts';
 
 /** A command as the writer takes it. */
 export interface PendingCommand {

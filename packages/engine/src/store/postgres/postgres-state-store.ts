@@ -4,8 +4,6 @@ import { migratePostgresSchema, quotedSchema } from './postgres-schema.ts';
 import { PostgresWriter } from './postgres-writer.ts';
 
 // What `acquireWriter` gives, and what its writer answers: exported here too, beside the store that makes the writer.
-export { PostgresWriter, type CommitOutcome } from './postgres-writer.ts';
-export type { LoadOutcome } from './postgres-working-copy-load.ts';
 
 export interface AcquireWriterOptions {
   /** Gives up waiting for the lease (the promise rejects with the signal's reason). */
