@@ -3,8 +3,6 @@ import { connectPostgres, parsePostgresStateSettings, type PostgresStateSettings
 import { migratePostgresSchema, quotedSchema } from './postgres-schema.ts';
 import { PostgresWriter } from './postgres-writer.ts';
 
-// What `acquireWriter` gives, and what its writer answers: exported here too, beside the store that makes the writer.
-
 export interface AcquireWriterOptions {
   /** Gives up waiting for the lease (the promise rejects with the signal's reason). */
   readonly signal?: AbortSignal;
