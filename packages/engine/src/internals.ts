@@ -23,7 +23,7 @@ export { Dispatcher } from './dispatch/dispatcher.ts';
 export type { DispatcherSettings } from './dispatch/dispatcher.ts';
 export { declaredLocks, LockTable } from './store/sqlite/lock-table.ts';
 export type { HeldLock } from './store/sqlite/lock-table.ts';
-export { retryDelay } from './dispatch/retry-delay.ts';
+export { retryDelay } from './retry-delay.ts';
 export { InboxIngester, inboxActor } from './inbox/inbox-ingester.ts';
 export type { InboxIngesterSettings, InboxPoll } from './inbox/inbox-ingester.ts';
 export { ScheduleBook } from './schedules/schedule-book.ts';

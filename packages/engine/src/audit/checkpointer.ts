@@ -3,7 +3,7 @@ import { anchorEnvelopeBytes, readCheckpoint, signCheckpoint, signerRotatedData,
 import { CairnError, isCairnError } from '@cairn/protocol';
 import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
 import type { AuditLog } from './audit-log.ts';
-import { retryDelay } from '../dispatch/retry-delay.ts';
+import { retryDelay } from '../retry-delay.ts';
 import { storageFullReason } from '../store/storage-full.ts';
 import { engineActor } from '../engine-actor.ts';
 import type { EngineObserver } from '../engine-observer.ts';

@@ -14,7 +14,7 @@ import type { PureResults } from '../store/sqlite/pure-results.ts';
 import type { PushedExit, PushedExits } from './pushed-exits.ts';
 import { readResult, type ResultRead } from './read-result.ts';
 import { retryDecision } from './retry-decision.ts';
-import { retryDelay } from './retry-delay.ts';
+import { retryDelay } from '../retry-delay.ts';
 
 /**
  * Writes what happens to attempts — dispatched, started, failed to start, asked to stop, ended —

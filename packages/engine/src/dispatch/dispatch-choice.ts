@@ -1,7 +1,7 @@
 import type { ItemSpec, ManifestInput } from '@cairn/core';
 import type { ItemRecord } from '../state/run-records.ts';
 import type { RunStore } from '../store/sqlite/run-store.ts';
-import type { DispatchRefusal } from './dispatch-refusal.ts';
+import type { DispatchRefusal } from '../dispatch-refusal.ts';
 import type { HeldLock } from '../store/sqlite/lock-table.ts';
 
 /** An item's stored dispatch facts (see `RunStore.dispatchFacts`). */

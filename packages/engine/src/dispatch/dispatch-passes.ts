@@ -10,7 +10,7 @@ import { lockWaitOf } from '../store/stored-records.ts';
 import { chooseDispatches, type DispatchCandidate } from './choose-dispatches.ts';
 import type { DispatchChoice } from './dispatch-choice.ts';
 import type { DispatchContext } from './dispatch-context.ts';
-import { dispatchRefusal, isDispatchRefusal, type DispatchRefusal } from './dispatch-refusal.ts';
+import { dispatchRefusal, isDispatchRefusal, type DispatchRefusal } from '../dispatch-refusal.ts';
 import type { DispatcherSettings } from './dispatcher-settings.ts';
 import { declaredLocks, type LockTable } from '../store/sqlite/lock-table.ts';
 import type { ManifestDrafter } from './manifest-drafter.ts';

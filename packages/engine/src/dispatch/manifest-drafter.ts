@@ -8,7 +8,7 @@ import type { RunStore } from '../store/sqlite/run-store.ts';
 import { lockWaitOf } from '../store/stored-records.ts';
 import type { DispatchChoice } from './dispatch-choice.ts';
 import type { DispatchContext } from './dispatch-context.ts';
-import { dispatchRefusal, isDispatchRefusal, type DispatchRefusal } from './dispatch-refusal.ts';
+import { dispatchRefusal, isDispatchRefusal, type DispatchRefusal } from '../dispatch-refusal.ts';
 import type { DispatcherSettings } from './dispatcher-settings.ts';
 import { engineFailure, failureSummary } from './engine-failure.ts';
 import type { DraftedDispatch, PreparedDispatch } from './prepared-dispatch.ts';

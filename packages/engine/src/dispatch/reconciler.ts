@@ -6,7 +6,7 @@ import type { GroupCommit } from '../store/group-commit.ts';
 import type { AttemptRecorder } from './attempt-recorder.ts';
 import type { AttemptRecord, AttemptStore } from '../store/sqlite/attempt-store.ts';
 import type { DispatchContext } from './dispatch-context.ts';
-import { isDispatchRefusal } from './dispatch-refusal.ts';
+import { isDispatchRefusal } from '../dispatch-refusal.ts';
 import type { DispatcherSettings } from './dispatcher-settings.ts';
 import type { PushedExits } from './pushed-exits.ts';
 import { revealItemSecrets } from './reveal-item-secrets.ts';

@@ -1,6 +1,6 @@
 import type { ItemSpec } from '@cairn/core';
 import type { RevealedSecrets, SecretStore } from '../secrets/secret-store.ts';
-import { dispatchRefusal, type DispatchRefusal } from './dispatch-refusal.ts';
+import { dispatchRefusal, type DispatchRefusal } from '../dispatch-refusal.ts';
 
 /**
  * The values of the secrets the item names, decrypted now, with their versions; undefined when it

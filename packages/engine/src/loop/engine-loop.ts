@@ -3,7 +3,7 @@ import { isCairnError } from '@cairn/protocol';
 import type { Checkpointer } from '../audit/checkpointer.ts';
 import { storageFullReason } from '../store/storage-full.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
-import { retryDelay } from '../dispatch/retry-delay.ts';
+import { retryDelay } from '../retry-delay.ts';
 import type { ResolvedEngineSettings } from '../engine-settings.ts';
 import { InboxPoller } from '../inbox/inbox-poller.ts';
 import type { InboxIngester } from '../inbox/inbox-ingester.ts';

@@ -3,7 +3,7 @@ import { CairnError, isCairnError, parsePayload, cipherEnvelopeSchema } from '@c
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { SecretTable } from '../store/sqlite/secret-table.ts';
 import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
-import { dispatchRefusal, type DispatchRefusal } from '../dispatch/dispatch-refusal.ts';
+import { dispatchRefusal, type DispatchRefusal } from '../dispatch-refusal.ts';
 
 /** The values of the secrets a dispatch names, and the version of each (audited; values never are). */
 export interface RevealedSecrets {
