@@ -36,6 +36,7 @@ const publicTypes = [
   'EngineHostSettings',
   'EngineMetrics',
   'EngineObserver',
+  'EngineReads',
   'EngineService',
   'EngineSettings',
   'EngineStatement',
