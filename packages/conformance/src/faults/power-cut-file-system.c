@@ -27,6 +27,9 @@
  *     durable, not even its own new name: write, fsync, rename, then fsync the folder.
  *   - A file whose name is not durable keeps its fsynced content here too: once its name becomes
  *     durable the name shows that content, not what was written since.
+ * Nothing is written back on its own: a kernel writes dirty pages back within about 30 s, so after
+ * a real power loss older writes usually survive; here every write not fsynced is lost however old
+ * (the strict reading of POSIX, which is all a program may rely on).
  * Limits: a regular file's mode and owner are durable at once; times are not kept across a cut (a
  * file shows the time it was last made durable); only regular files, folders and symbolic links
  * (no fifos, sockets or devices); no extended attributes; RENAME_EXCHANGE is refused; POSIX and

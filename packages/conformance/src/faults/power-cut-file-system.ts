@@ -42,7 +42,9 @@ export interface PowerCutFileSystem {
  * - a name change (create, link, rename, unlink, mkdir, rmdir, symlink) is durable once a folder it
  *   touched is fsynced, together with every name change made before it (a journal's order); an
  *   fsync of a file never makes its name durable;
- * - a regular file's mode and owner are durable at once; times are not kept.
+ * - a regular file's mode and owner are durable at once; times are not kept;
+ * - nothing is written back on its own (a kernel does within ~30 s): a write never fsynced is lost
+ *   however old.
  * SQLite in WAL mode (pread/pwrite, ftruncate, fsync, POSIX locks, the `-shm` file mapped shared)
  * runs on it. It is compiled from its C source on first use (gcc and libfuse3: Debian's
  * `libfuse3-dev` and `fuse3`), into a folder of the temporary directory named by the source's
