@@ -30,8 +30,8 @@ const broken: Record<PowerCutFileSystemBreakage, PowerCutFileSystem> = {
 
 // better-sqlite3 is the engine's; this package does not depend on it, its tests borrow it.
 const betterSqlite3 = createRequire(fileURLToPath(new URL('../../../engine/package.json', import.meta.url))).resolve('better-sqlite3');
-type Database = { prepare(sql: string): { get(): unknown }; close(): void };
-const openDatabase = createRequire(import.meta.url)(betterSqlite3) as new (file: string) => Database;
+type Database = { prepare(sql: string): { get(): unknown }; exec(sql: string): void; close(): void };
+const openDatabase = createRequire(import.meta.url)(betterSqlite3) as new (file: string, options?: { timeout: number }) => Database;
 
 function fsyncPath(path: string): void {
   const descriptor = openSync(path, 'r');
@@ -346,6 +346,47 @@ test('a cut stops the file system for whoever held it: an open descriptor answer
     closeSync(descriptor);
   }
   expect(read(file)).toBe('held');
+});
+
+test("a POSIX lock one process holds refuses another's, as on a local disk (SQLite's locks; the server's data-directory lock)", async () => {
+  const file = join(freshFolder(exact), 'server.lock');
+  const script = `
+    const Database = require(process.env.BETTER_SQLITE3);
+    const db = new Database(process.argv[1], { timeout: 0 });
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
+    process.stdout.write('held\\n');
+    setInterval(() => {}, 1000);`;
+  const holder = spawn(process.execPath, ['-e', script, file], {
+    env: { ...process.env, BETTER_SQLITE3: betterSqlite3 },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('held')) resolve();
+      });
+      holder.once('exit', (code) => reject(new Error(`the lock holder ended (${code})`)));
+    });
+    const contender = new openDatabase(file, { timeout: 0 });
+    try {
+      expect(() => contender.exec('BEGIN EXCLUSIVE')).toThrow(expect.objectContaining({ code: 'SQLITE_BUSY' }));
+    } finally {
+      contender.close();
+    }
+  } finally {
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    holder.kill('SIGKILL');
+    await exited;
+  }
+  // The kernel drops the lock with its holder.
+  const next = new openDatabase(file, { timeout: 0 });
+  try {
+    next.exec('BEGIN EXCLUSIVE');
+    next.exec('COMMIT');
+  } finally {
+    next.close();
+  }
 });
 
 test('unmounted, the durable folder holds plain files: what was durable, under its durable names', async () => {
