@@ -38,7 +38,8 @@ export interface PowerCutFileSystem {
  * A FUSE file system for the tests of the calling file (mounted before them, unmounted after)
  * that holds every write not yet made durable in memory, and loses it on `cut()` (the LazyFS idea;
  * the model, in full, opens `power-cut-file-system.c`):
- * - a file's data is durable once the file is fsynced or fdatasynced, through any descriptor;
+ * - a file's data (its writes and truncates) is durable once the file is fsynced or fdatasynced,
+ *   through any descriptor;
  * - a name change (create, link, rename, unlink, mkdir, rmdir, symlink) is durable once a folder it
  *   touched is fsynced, together with every name change made before it (a journal's order); an
  *   fsync of a file never makes its name durable;
