@@ -218,7 +218,7 @@ test(
           const reason = String((error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name);
           refused.set(reason, (refused.get(reason) ?? 0) + 1);
         }
-        await sleep(250);
+        await sleep(400);
       }
     })();
 
@@ -230,7 +230,7 @@ test(
       const until = Date.now() + delay;
       while (Date.now() < until) {
         await look();
-        await sleep(Math.min(250, Math.max(0, until - Date.now())));
+        await sleep(Math.min(300, Math.max(0, until - Date.now())));
       }
       const cutStarted = Date.now();
       await domain.freeze();
@@ -247,9 +247,9 @@ test(
 
     let state: string | undefined;
     const cutsEnded = Date.now();
-    for (let wait = 0; wait < 480 && !['succeeded', 'failed', 'cancelled', 'missing'].includes(state ?? ''); wait++) {
+    for (let wait = 0; wait < 400 && !['succeeded', 'failed', 'cancelled', 'missing'].includes(state ?? ''); wait++) {
       state = await look();
-      await sleep(250);
+      await sleep(300);
     }
     console.log(`the run ended ${state} ${Date.now() - cutsEnded} ms after the last cut`);
     // A failed item is told with its attempts: which one failed, in which state its dispatch was.
