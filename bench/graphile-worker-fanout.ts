@@ -6,6 +6,7 @@
 // to be run again after a crash).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger, makeWorkerUtils, run, type WorkerUtils } from 'graphile-worker';
+import pg from 'pg';
 import { timeMilliseconds } from './measure.ts';
 import type { PostgresServer } from './postgres-server.ts';
 
@@ -15,8 +16,8 @@ const quietLogger = new Logger(() => (level, message) => {
 });
 
 /**
- * `count` no-op jobs through a fresh database on `server`, one runner at `concurrency` with the
- * pool size graphile-worker's documentation recommends (`concurrency + 2`), the jobs added in bulk
+ * `count` no-op jobs through a fresh database on `server`, one runner at `concurrency` on a pool of
+ * the size graphile-worker's documentation recommends (`concurrency + 2`), the jobs added in bulk
  * (`addJobs`, slices of 1,000 as BullMQ's `addBulk`). Timed from the first add until PostgreSQL
  * holds no job, every completion committed; the schema's migration and the runner's start are
  * outside the span. Returns the wall time in milliseconds.
@@ -24,27 +25,34 @@ const quietLogger = new Logger(() => (level, message) => {
 export async function graphileWorkerFanout(server: PostgresServer, count: number, concurrency: number): Promise<{ wallMs: number }> {
   const database = await server.createDatabase();
   try {
-    const utilities = await makeWorkerUtils({ connectionString: database.connectionString, logger: quietLogger });
+    // The pool is the bench's, not graphile-worker's: graphile-worker ends a pool of its own
+    // without waiting for its connections to close, and stops listening for their errors first.
+    const pool = new pg.Pool({ connectionString: database.connectionString, max: concurrency + 2 });
+    pool.on('error', (error) => process.stderr.write(`[graphile-worker] pool: ${error.message}\n`));
     try {
-      await utilities.migrate();
-      return await timedRun(database.connectionString, utilities, count, concurrency);
+      const utilities = await makeWorkerUtils({ pgPool: pool, logger: quietLogger });
+      try {
+        await utilities.migrate();
+        return await timedRun(pool, utilities, count, concurrency);
+      } finally {
+        await utilities.release();
+      }
     } finally {
-      await utilities.release();
+      await pool.end();
     }
   } finally {
     await database.drop();
   }
 }
 
-async function timedRun(connectionString: string, utilities: WorkerUtils, count: number, concurrency: number): Promise<{ wallMs: number }> {
+async function timedRun(pool: pg.Pool, utilities: WorkerUtils, count: number, concurrency: number): Promise<{ wallMs: number }> {
   let succeeded = 0;
   let failed: unknown;
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
   const runner = await run({
-    connectionString,
+    pgPool: pool,
     concurrency,
-    maxPoolSize: concurrency + 2,
     noHandleSignals: true,
     logger: quietLogger,
     taskList: { 'no-op': async () => undefined },

@@ -82,7 +82,16 @@ export async function startPostgresServer(): Promise<PostgresServer> {
       return {
         settings: { kind: 'postgres', host: connection.host, port: connection.port, user: connection.user, password: connection.password, database: name },
         connectionString: `postgresql://${encodeURIComponent(connection.user)}:${encodeURIComponent(connection.password)}@${connection.host}:${connection.port}/${name}`,
-        drop: () => admin((client) => client.query(`DROP DATABASE ${name} WITH (FORCE)`)).then(() => undefined),
+        // A client's pool may still be closing its connections when its owner says it is done
+        // (graphile-worker ends its own pool without waiting): those get a moment to go, as a
+        // connection ended by the DROP errors in a pool that may no longer listen for errors.
+        drop: () =>
+          admin(async (client) => {
+            const deadline = Date.now() + 5_000;
+            const connected = `SELECT count(*)::int AS count FROM pg_stat_activity WHERE datname = $1`;
+            while ((await client.query<{ count: number }>(connected, [name])).rows[0]!.count > 0 && Date.now() < deadline) await sleep(5);
+            await client.query(`DROP DATABASE ${name} WITH (FORCE)`);
+          }),
       };
     },
     walSyncs: () =>
