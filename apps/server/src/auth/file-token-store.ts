@@ -180,6 +180,14 @@ export class FileTokenStore implements TokenStore {
         closeSync(descriptor);
       }
       renameSync(temporary, this.#file);
+      // The new name is durable only once its folder is flushed: without it, a power cut after a
+      // token was shown (or revoked) could bring back the file before the change.
+      const folder = openSync(dirname(this.#file), 'r');
+      try {
+        fsyncSync(folder);
+      } finally {
+        closeSync(folder);
+      }
     } catch (error) {
       rmSync(temporary, { force: true });
       throw error;

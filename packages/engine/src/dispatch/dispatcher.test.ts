@@ -448,6 +448,35 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
     ).toEqual([true]);
   });
 
+  test('recovery records an attempt lost when its dispatch manifest is gone (a power cut before the manifest was written), and its item runs again with a new one', async () => {
+    const { database, committing, audit, machine, storage, signer, worker, executor } = await setUp();
+    // The dispatch is recorded (durable), its manifest put without a flush, and the machine loses
+    // power before the task starts: the manifest is not in storage after the restart.
+    const hanging = withStart(executor, () => new Promise<never>(() => {}));
+    const first = new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors: { local: hanging }, storage, signer, ...committing });
+    const { runId } = machine.submit({ version: 1, name: 'cut', items: [{ id: 'a', runtime: { kind: 'command', argv: ['make'] } }] }, { actor: ana });
+    void first.dispatchReady();
+    for (let wait = 0; wait < 100 && !audit.runEntries(runId).some((entry) => entry.action === 'attempt.dispatched'); wait++) await sleep(2);
+    const [dispatched] = new AttemptStore(database).ofItem(runId, 'a');
+    expect(dispatched?.state).toBe('dispatching');
+    await storage.delete(manifestKey(dispatched!.manifestDigest));
+    const restarted = createInMemoryExecutor({ run: worker, registry: executor.registry });
+    const second = new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors: { local: restarted }, storage, signer, ...committing });
+    expect(await second.recover()).toBe(0);
+    expect(new AttemptStore(database).ofItem(runId, 'a').map((attempt) => attempt.state)).toEqual(['lost']);
+    const lost = audit.runEntries(runId).find((entry) => entry.action === 'attempt.lost');
+    expect(String(lost?.data['cause'])).toContain('its dispatch manifest is not in storage');
+    for (let round = 0; round < 200 && machine.run(runId)!.state !== 'succeeded'; round++) {
+      await second.dispatchReady();
+      await sleep(2);
+      await second.reconcile();
+    }
+    expect(machine.run(runId)!.state).toBe('succeeded');
+    expect(new AttemptStore(database).ofItem(runId, 'a').map((attempt) => attempt.state)).toEqual(['lost', 'succeeded']);
+    // The task never ran from the lost manifest: only the second attempt's.
+    expect([...restarted.registry.executions.keys()]).toEqual([`${runId}/a/2`]);
+  });
+
   test('recovery waits for an executor that is down, and fails an attempt whose start is refused', async () => {
     const { database, committing, audit, machine, storage, signer, executor } = await setUp();
     const hanging = withStart(executor, () => new Promise<never>(() => {}));

@@ -1,5 +1,5 @@
 import type { ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, TaskEnvelope } from '@cairn/core';
-import { isCairnError } from '@cairn/protocol';
+import { isCairnError, manifestKey } from '@cairn/protocol';
 import { storageFullReason } from '../store/storage-full.ts';
 import type { RunStore } from '../store/sqlite/run-store.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
@@ -10,6 +10,12 @@ import { isDispatchRefusal } from '../dispatch-refusal.ts';
 import type { DispatcherSettings } from './dispatcher-settings.ts';
 import type { PushedExits } from './pushed-exits.ts';
 import { revealItemSecrets } from './reveal-item-secrets.ts';
+
+/** How recovery sees an attempt whose dispatch manifest is not in storage: as a task no executor knows. */
+const manifestLost: ExecutionStatus = {
+  state: 'unknown',
+  reason: 'its dispatch manifest is not in storage: it was put without a flush of its own, and the machine lost power before writing it (ADR 0024)',
+};
 
 /**
  * Matches the executors' view of the live attempts with the store's: at start, and after a failed
@@ -43,6 +49,20 @@ export class Reconciler {
     for (const attempt of this.#attempts.live()) {
       if (attempt.state !== 'dispatching') continue;
       const executor = this.#settings.executors[attempt.executor];
+      // A manifest is put without a flush of its own (ADR 0024): after a power cut the dispatch
+      // naming it may be durable and the manifest gone. No task can run from it, and any that ran
+      // did so on the machine that lost power: the attempt is lost, and its item runs again with a
+      // new manifest (or fails, if its lost attempts may have had effects). Storage that cannot
+      // answer now is asked again on the next turn.
+      const manifest = await this.#settings.storage.head(manifestKey(attempt.manifestDigest)).catch(() => 'unanswered' as const);
+      if (manifest === 'unanswered') {
+        waiting++;
+        continue;
+      }
+      if (manifest === null) {
+        this.#settings.workingCopy.transaction(() => this.#recorder.recordCompletion(attempt, manifestLost, undefined, { current: true }))();
+        continue;
+      }
       let handle: ExecutionHandle;
       try {
         if (!executor) throw new Error(`no executor named ${JSON.stringify(attempt.executor)} is configured any more`);
