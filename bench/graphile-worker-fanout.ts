@@ -28,7 +28,11 @@ export async function graphileWorkerFanout(server: PostgresServer, count: number
     // The pool is the bench's, not graphile-worker's: graphile-worker ends a pool of its own
     // without waiting for its connections to close, and stops listening for their errors first.
     const pool = new pg.Pool({ connectionString: database.connectionString, max: concurrency + 2 });
-    pool.on('error', (error) => process.stderr.write(`[graphile-worker] pool: ${error.message}\n`));
+    // Both of pg's error events, as graphile-worker asks of a pool it is given: an idle client's
+    // (on the pool) and a checked-out client's (on the client).
+    const reportError = (error: Error) => process.stderr.write(`[graphile-worker] pool: ${error.message}\n`);
+    pool.on('error', reportError);
+    pool.on('connect', (client) => client.on('error', reportError));
     try {
       const utilities = await makeWorkerUtils({ pgPool: pool, logger: quietLogger });
       try {
