@@ -14,5 +14,5 @@ export type { SandboxCommandOptions, SandboxLimits } from './sandbox/bubblewrap-
 export { removeIdleSandboxCgroups, sandboxLauncher } from './sandbox/sandbox-launcher.ts';
 export { defaultSandboxUids, isSandboxUid } from './sandbox/sandbox-uids.ts';
 export type { SandboxLauncherOptions } from './sandbox/sandbox-launcher.ts';
-export { unmountUnder } from './sandbox/unmount-under.ts';
+export { removeWithMounts, unmountUnder } from './sandbox/unmount-under.ts';
 export const VERSION = '0.1.0';

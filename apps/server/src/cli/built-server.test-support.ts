@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { unmountUnder } from '@cairn/local';
+import { removeWithMounts } from '@cairn/local';
 import { afterEach, beforeAll, expect } from 'vitest';
 import { runCli, type CliResult } from './run-cli.test-support.ts';
 
@@ -44,8 +44,7 @@ export function useBuiltServer(baseEnv: () => Record<string, string> = () => ({}
     // After the server is killed (cleanups run last first): an attempt still running keeps its
     // workspace and /tmp mounted (tasks outlive their server).
     cleanups.push(() => {
-      unmountUnder(directory);
-      rmSync(directory, { recursive: true, force: true });
+      removeWithMounts(directory);
     });
     // Sandboxes start as their own uids and must pass through to their workspaces.
     chmodSync(directory, 0o711);

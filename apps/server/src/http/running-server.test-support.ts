@@ -1,7 +1,7 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { unmountUnder } from '@cairn/local';
+import { removeWithMounts } from '@cairn/local';
 import { afterEach } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { initServer } from '../cli/init-server.ts';
@@ -38,8 +38,7 @@ export function runningServers() {
       await app.close();
       await composition.close();
       // An attempt still running keeps its workspace and /tmp mounted (tasks outlive their server).
-      unmountUnder(directory);
-      rmSync(directory, { recursive: true, force: true });
+      removeWithMounts(directory);
     });
     /** `fetch` against the server, with the operator's token unless it runs as loopback-operator. */
     const api = (path: string, init: RequestInit = {}) =>

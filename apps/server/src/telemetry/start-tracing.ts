@@ -76,7 +76,9 @@ export async function startTracing(traces: NonNullable<ServerConfig['telemetry']
     start: (service) => tracer.start(service),
     stop: async () => {
       await tracer.stop();
-      await provider.shutdown();
+      // Shutting down exports what is left; a collector that refuses it was already reported, once
+      // per batch, by `reporting`: the server stops all the same.
+      await provider.shutdown().catch(() => undefined);
     },
   };
 }

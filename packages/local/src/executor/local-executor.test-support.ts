@@ -1,5 +1,5 @@
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { DispatchManifest, PublicKeyRecord, RuntimeSpec, TaskEnvelope } from '@cairn/core';
@@ -7,7 +7,7 @@ import { preAuthenticationEncoding } from '@cairn/audit';
 import { canonicalJsonBytes, digestOfJson, manifestKey, sha256Digest } from '@cairn/protocol';
 import { createLocalStorageProvider } from '../storage/local-storage-provider.ts';
 import type { ExecutionState } from './execution-state.ts';
-import { unmountUnder } from '../sandbox/unmount-under.ts';
+import { removeWithMounts } from '../sandbox/unmount-under.ts';
 import { isRunning } from './process-identity.ts';
 
 /**
@@ -68,8 +68,7 @@ export function executorWorld() {
     cleanUp: () => {
       stopSupervisors(join(directory, 'state'));
       // Kept attempts (keepWorkDirectory) keep their workspace and /tmp mounted.
-      unmountUnder(directory);
-      rmSync(directory, { recursive: true, force: true, maxRetries: 5 });
+      removeWithMounts(directory);
     },
   };
 }

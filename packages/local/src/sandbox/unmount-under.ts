@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 
 /**
  * Unmounts (lazily: whatever still holds a file there lets go later) every mount at or under
@@ -28,4 +28,23 @@ export function unmountUnder(folder: string): string[] {
     if (result.status === 0) unmounted.push(point);
   }
   return unmounted;
+}
+
+/**
+ * Removes `folder` and everything in it, first detaching every mount under it. A task still
+ * starting may mount its workspace after the mounts were read (tasks outlive the server that
+ * started them): removal that meets such a mount (EBUSY) detaches again and retries, for up to
+ * about two seconds.
+ */
+export function removeWithMounts(folder: string): void {
+  for (let attempt = 1; ; attempt++) {
+    unmountUnder(folder);
+    try {
+      rmSync(folder, { recursive: true, force: true });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EBUSY' || attempt === 40) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
 }
