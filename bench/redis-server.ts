@@ -43,9 +43,12 @@ export async function startRedisServer(persistence: RedisPersistence = 'none'): 
     const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-redis-'));
     try {
       const child = await spawnReady(program, port, directory, persistence);
-      // A benchmark that exits without reaching its `stop` (process.exit after another one threw)
-      // leaves no server behind.
-      const killOnExit = () => child.kill('SIGKILL');
+      // A benchmark that exits without reaching its `stop` (process.exit after another one threw,
+      // an uncaught error) leaves no server behind, nor its folder (an append-only file in it).
+      const killOnExit = () => {
+        child.kill('SIGKILL');
+        rmSync(directory, { recursive: true, force: true });
+      };
       process.once('exit', killOnExit);
       return {
         host: '127.0.0.1',
