@@ -1,14 +1,12 @@
-import type { AuditActor, AuditEntry, CairnEvent, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
+import type { AuditActor, AuditEntry, CairnEvent, EvidenceBundleV1 } from '@cairn/core';
 import type { AuditQuery } from './store/sqlite/audit-query.ts';
-import type { ItemAttemptRecord } from './store/sqlite/attempt-store.ts';
 import type { EngineHealth } from './engine-health.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
 import type { HostAuditWriter } from './host-audit/host-audit-writer.ts';
 import type { SecretRecord } from './secrets/secret-store.ts';
 import type { ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';
-import type { RunListOptions, RunPage } from './store/sqlite/run-history.ts';
-import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
+import type { EngineReads } from './store/engine-reads.ts';
 
 /** Which events `EngineService.events` yields, from where, and until when. */
 export interface EngineEventsOptions {
@@ -37,23 +35,8 @@ export interface EngineEventsOptions {
  *
  * It starts and stops nothing: running the engine is its host's lifecycle, not a request's.
  */
-export interface EngineService {
-  // Reads.
-  /** A run; undefined for an unknown one. */
-  run(runId: string): Promise<RunRecord | undefined>;
-  /** Runs newest first, a page at a time; rejects with CAIRN_PAYLOAD_INVALID naming `limit` or `cursor`. */
-  runs(options?: RunListOptions): Promise<RunPage>;
-  /** A run's items (empty for an unknown run). */
-  items(runId: string): Promise<ItemRecord[]>;
-  /** The run's spec as submitted (canonical form); undefined for an unknown run. */
-  spec(runId: string): Promise<RunSpecV1 | undefined>;
-  /** What a succeeded item produced (kind → digest), if it did. */
-  artifacts(runId: string, itemId: string): Promise<Readonly<Record<string, string>> | undefined>;
-  /** An item's attempts, first to last (empty for an item that never ran or an unknown one). */
-  attempts(runId: string, itemId: string): Promise<ItemAttemptRecord[]>;
-  schedules(): Promise<ScheduleRecord[]>;
-  /** Names and versions of the secrets; values are never read back. */
-  secrets(): Promise<SecretRecord[]>;
+export interface EngineService extends Pick<EngineReads, 'run' | 'runs' | 'items' | 'spec' | 'artifacts' | 'attempts' | 'schedules' | 'secrets'> {
+  // Reads: the state's (a run, its items, ...) are EngineReads'; these are the engine's own.
   /** Whether the engine can do its work now, and if not why and since when (what `/readyz` says). */
   health(): Promise<EngineHealth>;
   /** Counts by state, queue depth, live attempts and anchoring lag (what `/metrics` exposes). */
