@@ -21,6 +21,7 @@ import type { PostgresWriter } from '../store/postgres/postgres-writer.ts';
 import { createTestDatabase, workingCopyContents, type TestDatabase } from '../store/postgres/postgres.test-support.ts';
 import { AttemptStore } from '../store/sqlite/attempt-store.ts';
 import { Dispatcher } from './dispatcher.ts';
+import type { DispatcherSettings } from './dispatcher-settings.ts';
 import { WorkingCopy } from '../store/sqlite/working-copy.ts';
 
 const directories: string[] = [];
@@ -139,6 +140,9 @@ async function setUpOn(backend: EngineBackend, concurrency = 16, queues: Record<
     queues,
     ...committing,
   });
+  /** Another dispatcher over the same state (a restarted engine, other executors), with any other setting. */
+  const dispatcherWith = (executors: Readonly<Record<string, ExecutorV1>>, settings: Partial<Pick<DispatcherSettings, 'signer' | 'concurrency'>> = {}) =>
+    new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors, storage, signer, ...committing, ...settings });
   /** Dispatch and reconcile until the run ends. */
   const drive = async (runId: string) => {
     for (let round = 0; round < 500 && !['succeeded', 'failed', 'cancelled'].includes(machine.run(runId)!.state); round++) {
@@ -147,7 +151,23 @@ async function setUpOn(backend: EngineBackend, concurrency = 16, queues: Record<
       await dispatcher.reconcile();
     }
   };
-  return { database, committing, audit, machine, storage, signer, key, dispatcher, drive, seenInputs, intervals, worker, executor, peak: () => peak };
+  return {
+    database,
+    committing,
+    audit,
+    machine,
+    storage,
+    signer,
+    key,
+    dispatcher,
+    dispatcherWith,
+    drive,
+    seenInputs,
+    intervals,
+    worker,
+    executor,
+    peak: () => peak,
+  };
 }
 
 /**
@@ -297,20 +317,12 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
   });
 
   test('every attempt that does not succeed has a failure, on the attempt, the item, its audit entry and its event; engine-side reasons get codes of their own', async () => {
-    const { database, committing, audit, machine, storage, signer, executor } = await setUp();
+    const { dispatcherWith, database, audit, machine, executor } = await setUp();
     const refusing = withStart(executor, async (task) => {
       if (task.executionId.includes('/refused/')) throw new CairnError('CAIRN_EXECUTOR_START_FAILED', 'the manifest names a runtime this executor lacks');
       return executor.start(task);
     });
-    const dispatcher = new Dispatcher({
-      workingCopy: new WorkingCopy(database),
-      audit,
-      machine,
-      executors: { local: refusing },
-      storage,
-      signer,
-      ...committing,
-    });
+    const dispatcher = dispatcherWith({ local: refusing });
     const { runId } = machine.submit(
       {
         version: 1,
@@ -418,21 +430,21 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
   });
 
   test('after a crash between recording a dispatch and hearing back from the executor, recovery re-attaches without running the task twice', async () => {
-    const { database, committing, audit, machine, storage, signer, worker, executor } = await setUp();
+    const { dispatcherWith, audit, machine, worker, executor } = await setUp();
     // The first engine process records the dispatch, the executor starts the task, and the
     // process dies before it learns the handle.
     const dying = withStart(executor, async (task) => {
       await executor.start(task);
       return new Promise<never>(() => {});
     });
-    const first = new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors: { local: dying }, storage, signer, ...committing });
+    const first = dispatcherWith({ local: dying });
     const { runId } = machine.submit({ version: 1, name: 'crash', items: [{ id: 'once', runtime: { kind: 'command', argv: ['make'] } }] }, { actor: ana });
     void first.dispatchReady();
     for (let wait = 0; wait < 100 && !audit.runEntries(runId).some((entry) => entry.action === 'attempt.dispatched'); wait++) await sleep(2);
     // The restarted engine: a new dispatcher, and an executor instance that shares only what a real
     // backend would keep (the registry).
     const restarted = createInMemoryExecutor({ run: worker, registry: executor.registry });
-    const second = new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors: { local: restarted }, storage, signer, ...committing });
+    const second = dispatcherWith({ local: restarted });
     expect(await second.recover()).toBe(0);
     for (let round = 0; round < 200 && machine.run(runId)!.state !== 'succeeded'; round++) {
       await sleep(2);
@@ -449,11 +461,11 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
   });
 
   test('recovery records an attempt lost when its dispatch manifest is gone (a power cut before the manifest was written), and its item runs again with a new one', async () => {
-    const { database, committing, audit, machine, storage, signer, worker, executor } = await setUp();
+    const { dispatcherWith, database, audit, machine, storage, worker, executor } = await setUp();
     // The dispatch is recorded (durable), its manifest put without a flush, and the machine loses
     // power before the task starts: the manifest is not in storage after the restart.
     const hanging = withStart(executor, () => new Promise<never>(() => {}));
-    const first = new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors: { local: hanging }, storage, signer, ...committing });
+    const first = dispatcherWith({ local: hanging });
     const { runId } = machine.submit({ version: 1, name: 'cut', items: [{ id: 'a', runtime: { kind: 'command', argv: ['make'] } }] }, { actor: ana });
     void first.dispatchReady();
     for (let wait = 0; wait < 100 && !audit.runEntries(runId).some((entry) => entry.action === 'attempt.dispatched'); wait++) await sleep(2);
@@ -461,7 +473,7 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
     expect(dispatched?.state).toBe('dispatching');
     await storage.delete(manifestKey(dispatched!.manifestDigest));
     const restarted = createInMemoryExecutor({ run: worker, registry: executor.registry });
-    const second = new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors: { local: restarted }, storage, signer, ...committing });
+    const second = dispatcherWith({ local: restarted });
     expect(await second.recover()).toBe(0);
     expect(new AttemptStore(database).ofItem(runId, 'a').map((attempt) => attempt.state)).toEqual(['lost']);
     const lost = audit.runEntries(runId).find((entry) => entry.action === 'attempt.lost');
@@ -478,9 +490,9 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
   });
 
   test('recovery waits for an executor that is down, and fails an attempt whose start is refused', async () => {
-    const { database, committing, audit, machine, storage, signer, executor } = await setUp();
+    const { dispatcherWith, audit, machine, executor } = await setUp();
     const hanging = withStart(executor, () => new Promise<never>(() => {}));
-    const first = new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors: { local: hanging }, storage, signer, ...committing });
+    const first = dispatcherWith({ local: hanging });
     const { runId } = machine.submit(
       {
         version: 1,
@@ -500,7 +512,7 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
       if (down) throw new CairnError('CAIRN_EXECUTOR_UNAVAILABLE', 'the executor backend is unreachable');
       return executor.start(task);
     });
-    const second = new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors: { local: flaky }, storage, signer, ...committing });
+    const second = dispatcherWith({ local: flaky });
     expect(await second.recover()).toBe(1);
     expect(Object.fromEntries(machine.items(runId).map((item) => [item.itemId, item.state]))).toEqual({ a: 'running', b: 'failed' });
     expect(String(audit.runEntries(runId).find((entry) => entry.action === 'attempt.completed')!.data['reason'])).toMatch(/^CAIRN_EXECUTOR_START_FAILED/);
@@ -596,17 +608,9 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
   });
 
   test("a pass told to chain dispatches what its tasks' quick exits made ready, in the same pass, while chain says so", async () => {
-    const { database, machine, audit, storage, signer, committing } = await setUp();
+    const { dispatcherWith, machine, audit } = await setUp();
     const { instant, started } = instantExecutor(() => dispatcher);
-    const dispatcher = new Dispatcher({
-      workingCopy: new WorkingCopy(database),
-      audit,
-      machine,
-      executors: { local: instant },
-      storage,
-      signer,
-      ...committing,
-    });
+    const dispatcher = dispatcherWith({ local: instant });
     const items = ['a', 'b', 'c', 'd', 'e'].map((id, index, ids) => ({
       id,
       runtime: { kind: 'command' as const, argv: ['true'] },
@@ -636,20 +640,11 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
   });
 
   test("a chain's next item, prepared while its prerequisite's quick exit is read, is dispatched once, also when the choice takes another item first", async () => {
-    const { database, machine, audit, storage, signer, committing } = await setUp();
+    const { dispatcherWith, machine, audit, storage } = await setUp();
     const { instant, started } = instantExecutor(() => dispatcher);
     // One task at a time: when 'a' ends, its dependent 'b' is prepared, but the choice takes 'x',
     // ready since the submit and older than 'b'; 'b' is prepared again, and dispatched, after 'x'.
-    const dispatcher = new Dispatcher({
-      workingCopy: new WorkingCopy(database),
-      audit,
-      machine,
-      executors: { local: instant },
-      storage,
-      signer,
-      concurrency: 1,
-      ...committing,
-    });
+    const dispatcher = dispatcherWith({ local: instant }, { concurrency: 1 });
     const command = { kind: 'command' as const, argv: ['true'] };
     const { runId } = machine.submit(
       {
@@ -680,7 +675,7 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
   });
 
   test("a chain's next item whose early preparation fails (the signer refused once) is prepared again by the next round: the pass goes on", async () => {
-    const { database, machine, audit, storage, signer, committing } = await setUp();
+    const { dispatcherWith, machine, audit, signer } = await setUp();
     const { instant, started } = instantExecutor(() => dispatcher);
     // The second signature (b's manifest, prepared while a's exit is read) fails; the rest do not.
     let signatures = 0;
@@ -695,15 +690,7 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
         return typeof value === 'function' ? (value as (...parameters: unknown[]) => unknown).bind(target) : value;
       },
     });
-    const dispatcher = new Dispatcher({
-      workingCopy: new WorkingCopy(database),
-      audit,
-      machine,
-      executors: { local: instant },
-      storage,
-      signer: flaky,
-      ...committing,
-    });
+    const dispatcher = dispatcherWith({ local: instant }, { signer: flaky });
     const command = { kind: 'command' as const, argv: ['true'] };
     const { runId } = machine.submit(
       {
