@@ -16,7 +16,8 @@ import { bullmqFanout } from './bullmq-fanout.ts';
 import { childNodeArgv, lastJsonLine } from './child-node.ts';
 import { dbosFanout } from './dbos-fanout.ts';
 import { fanoutConcurrency, fanoutItems, independentItems, runEngineItems } from './engine-fanout.ts';
-import { countFsyncs } from './fsync-counter.ts';
+import { countFsyncs } from '@cairn/conformance/faults';
+import { ensureDebianProgram } from './debian-program.ts';
 import { graphileWorkerFanout } from './graphile-worker-fanout.ts';
 import { inTurns, medianRound, percentile } from './in-turns.ts';
 import { atMost, atMostTimes, recorded, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
@@ -137,7 +138,9 @@ async function counted({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
     counts = wrapped.counts;
     return wrapped.database;
   });
-  const { fsyncs, stdout } = countFsyncs(childNodeArgv(engineNodeFlags, 'engine-items-child.ts', [String(fanoutItems), String(fanoutConcurrency)]));
+  const { fsyncs, stdout } = countFsyncs(childNodeArgv(engineNodeFlags, 'engine-items-child.ts', [String(fanoutItems), String(fanoutConcurrency)]), {
+    strace: ensureDebianProgram('strace', 'strace'),
+  });
   // The child's report proves its run succeeded (it throws otherwise, failing this benchmark).
   lastJsonLine(stdout);
   return [

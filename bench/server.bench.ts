@@ -11,7 +11,8 @@ import { createCairnClient } from '@cairn/client';
 import { noOpRun, startServer, submitToCompletion, type RunningServer } from './bench-server.ts';
 import { childNodeArgv, lastJsonLine } from './child-node.ts';
 import { fanoutConcurrency, fanoutItems, independentItems, runEngineItems } from './engine-fanout.ts';
-import { countFsyncs } from './fsync-counter.ts';
+import { countFsyncs } from '@cairn/conformance/faults';
+import { ensureDebianProgram } from './debian-program.ts';
 import { atMostTimes, recorded, timeMilliseconds, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
 
 /** Rounds of the 10,000-item run, the server and the engine alone in turn: the mean of each is its row. */
@@ -135,7 +136,9 @@ export default async function serverBenchmarks({ log }: BenchmarkContext): Promi
     log('  1,000 event-stream subscribers, a run of 100 items');
     const fanout = await sseFanout(server, 1_000, 100);
     log('  10,000 no-op items over HTTP in a server of its own, counting its fsyncs');
-    const { fsyncs, stdout } = countFsyncs(childNodeArgv([], 'server-items-child.ts', [String(fanoutItems)]));
+    const { fsyncs, stdout } = countFsyncs(childNodeArgv([], 'server-items-child.ts', [String(fanoutItems)]), {
+      strace: ensureDebianProgram('strace', 'strace'),
+    });
     // The child's report proves its run succeeded (it throws otherwise, failing this benchmark).
     lastJsonLine(stdout);
     const aloneRow = recorded('server.engine-alone-10000.wall-ms', Math.round(aloneMs), 'ms');

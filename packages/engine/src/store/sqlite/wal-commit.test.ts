@@ -1,11 +1,11 @@
 // The SQLite group commit (ADR 0031): a commit is one fsync of the WAL, shared by every call made
 // while one is under way, so a fan-out pays a few fsyncs per dispatch pass, never one per item; a
 // failed fsync breaks it for good and leaves the engine not ready.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { countFsyncs } from '@cairn/conformance/faults';
 import { isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openEngineDatabase } from './open-engine-database.ts';
@@ -23,24 +23,12 @@ const temporaryDirectory = () => {
   return directory;
 };
 
-/** The fsync and fdatasync calls of `argv` and everything it starts, counted by strace (which the set-up script installs). */
-function countFsyncs(argv: readonly string[]): { calls: number; stdout: string } {
-  const summary = join(temporaryDirectory(), 'strace.txt');
-  const stdout = execFileSync('strace', ['-f', '--seccomp-bpf', '-c', '-e', 'trace=fsync,fdatasync', '-o', summary, ...argv], { encoding: 'utf8' });
-  let calls = 0;
-  for (const line of readFileSync(summary, 'utf8').split('\n')) {
-    const columns = line.trim().split(/\s+/);
-    if (columns.at(-1) === 'fsync' || columns.at(-1) === 'fdatasync') calls += Number(columns[3]);
-  }
-  return { calls, stdout };
-}
-
 const { engineWith } = engineHarness();
 
 describe('WalCommit', () => {
   it('makes a fan-out durable with a few fsyncs per dispatch pass, far fewer than one per item', () => {
     const items = 400;
-    const { calls, stdout } = countFsyncs([process.execPath, '--conditions=@cairn/source', child, temporaryDirectory(), String(items)]);
+    const { fsyncs: calls, stdout } = countFsyncs([process.execPath, '--conditions=@cairn/source', child, temporaryDirectory(), String(items)]);
     expect(stdout).toContain('done succeeded');
     // At concurrency 50 a pass dispatches up to 50 items; each pass's dispatch, starts and exits
     // are committed by a handful of fsyncs. One per item would be 400 or more.

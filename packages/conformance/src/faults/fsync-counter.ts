@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureDebianProgram } from './debian-program.ts';
 
 /** The syscalls that make data durable and that a database or a storage provider calls. */
 const durabilityCalls = ['fsync', 'fdatasync'] as const;
@@ -12,11 +11,12 @@ const durabilityCalls = ['fsync', 'fdatasync'] as const;
  * thread and child it starts (libuv's pool threads make a file write's fsync): counted, not
  * timed, so the number holds on a noisy machine. Only those calls stop the process
  * (`--seccomp-bpf`), so the program runs at nearly its own speed. Returns the calls and the
- * program's standard output.
+ * program's standard output. `options.strace` is the program to run (`strace` on the PATH, which
+ * the set-up script installs, by default).
  */
-export function countFsyncs(argv: readonly string[]): { fsyncs: number; stdout: string } {
-  const strace = ensureDebianProgram('strace', 'strace');
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-strace-'));
+export function countFsyncs(argv: readonly string[], options: { readonly strace?: string } = {}): { fsyncs: number; stdout: string } {
+  const strace = options.strace ?? 'strace';
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-strace-'));
   const summary = join(directory, 'summary.txt');
   try {
     const stdout = execFileSync(strace, ['-f', '--seccomp-bpf', '-c', '-e', `trace=${durabilityCalls.join(',')}`, '-o', summary, ...argv], {

@@ -1,11 +1,11 @@
 import { expect, test } from 'vitest';
-import { countFsyncs, parseSummary } from '../fsync-counter.ts';
+import { countFsyncs, parseSummary } from './fsync-counter.ts';
 
 // A Node program that makes a file durable a known number of times, on the main thread and on
 // libuv's pool threads (where an asynchronous fsync runs), as the engine and the server do.
 const program = `
 const { openSync, fsyncSync, fdatasyncSync, writeSync, closeSync, promises } = require('node:fs');
-const path = require('node:path').join(require('node:os').tmpdir(), 'cairn-bench-fsync-' + process.pid);
+const path = require('node:path').join(require('node:os').tmpdir(), 'cairn-fsync-' + process.pid);
 const fd = openSync(path, 'w');
 for (let index = 0; index < 5; index++) { writeSync(fd, 'x'); fsyncSync(fd); }
 for (let index = 0; index < 2; index++) { writeSync(fd, 'y'); fdatasyncSync(fd); }
