@@ -25,10 +25,9 @@ import { EngineReadiness } from './loop/engine-readiness.ts';
 import { RunWaiters } from './loop/run-waiters.ts';
 import { ScheduleBook, type ScheduleDefinition, type ScheduleRecord } from './schedules/schedule-book.ts';
 import { SecretStore, type SecretRecord } from './secrets/secret-store.ts';
-import type { RunHistory, RunListOptions, RunPage } from './store/sqlite/run-history.ts';
+import type { RunListOptions, RunPage } from './store/sqlite/run-history.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
-import type { StateCountsReader } from './store/sqlite/state-counts.ts';
 import type { EngineReads } from './store/engine-reads.ts';
 import type { GroupCommit } from './store/group-commit.ts';
 import { SqliteEngineReads } from './store/sqlite/sqlite-engine-reads.ts';
@@ -64,8 +63,7 @@ export class Engine {
   readonly #machine: RunStateMachine;
   readonly #checkpointer: Checkpointer;
   readonly #secrets: SecretStore | undefined;
-  readonly #counts: StateCountsReader;
-  readonly #history: RunHistory;
+  readonly #workingCopy: WorkingCopy;
   readonly #schedules: ScheduleBook;
   readonly #evidence: EvidenceExporter;
   readonly #readiness: EngineReadiness;
@@ -84,6 +82,7 @@ export class Engine {
     this.#executors = settings.executors;
     this.#database = typeof settings.database === 'string' ? openEngineDatabase(settings.database) : settings.database;
     const workingCopy = new WorkingCopy(this.#database);
+    this.#workingCopy = workingCopy;
     this.#readiness = new EngineReadiness({ workingCopy, logger: parsed.logger });
     // A host that keeps the state elsewhere (PostgreSQL) brings its own commit; on SQLite it is an
     // fsync of the WAL, and an engine whose fsync failed is not ready until it is restarted.
@@ -106,8 +105,6 @@ export class Engine {
       approvalTimeoutMs: parsed.approvalTimeoutMs,
     });
     this.#secrets = settings.cipher ? new SecretStore({ workingCopy, audit: this.#audit, cipher: settings.cipher, now }) : undefined;
-    this.#counts = workingCopy.counts;
-    this.#history = workingCopy.history;
     this.#schedules = new ScheduleBook({
       workingCopy,
       audit: this.#audit,
@@ -291,7 +288,7 @@ export class Engine {
 
   /** Counts by state, queue depth, live attempts and how far anchoring trails: what `/metrics` exposes. */
   metrics(): EngineMetrics {
-    return { ...this.#counts.read(), auditEntries: this.#audit.size, ...this.#checkpointer.lag() };
+    return { ...this.#workingCopy.counts.read(), auditEntries: this.#audit.size, ...this.#checkpointer.lag() };
   }
 
   /**
@@ -322,7 +319,7 @@ export class Engine {
    * next. Throws CAIRN_PAYLOAD_INVALID naming the option that is wrong.
    */
   runs(options: RunListOptions = {}): RunPage {
-    return this.#history.page(options);
+    return this.#workingCopy.history.page(options);
   }
 
   items(runId: string): ItemRecord[] {

@@ -85,50 +85,45 @@ export class InProcessEngineService implements EngineService {
   }
 
   async submit(document: unknown, options: SubmitOptions): Promise<SubmitResult> {
-    const result = this.#engine.submit(document, options);
-    await this.#engine.committed();
-    return result;
+    return this.#durable(this.#engine.submit(document, options));
   }
 
   async approve(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
-    this.#engine.approve(runId, itemId, actor, reason);
-    await this.#engine.committed();
+    return this.#durable(this.#engine.approve(runId, itemId, actor, reason));
   }
 
   async reject(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
-    this.#engine.reject(runId, itemId, actor, reason);
-    await this.#engine.committed();
+    return this.#durable(this.#engine.reject(runId, itemId, actor, reason));
   }
 
   async cancelRun(runId: string, actor: AuditActor, reason?: string): Promise<void> {
-    this.#engine.cancelRun(runId, actor, reason);
-    await this.#engine.committed();
+    return this.#durable(this.#engine.cancelRun(runId, actor, reason));
   }
 
   async cancelItem(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
-    this.#engine.cancelItem(runId, itemId, actor, reason);
-    await this.#engine.committed();
+    return this.#durable(this.#engine.cancelItem(runId, itemId, actor, reason));
   }
 
   async addSchedule(definition: ScheduleDefinition, actor: AuditActor): Promise<ScheduleRecord> {
-    const schedule = this.#engine.addSchedule(definition, actor);
-    await this.#engine.committed();
-    return schedule;
+    return this.#durable(this.#engine.addSchedule(definition, actor));
   }
 
   async removeSchedule(scheduleId: string, actor: AuditActor): Promise<void> {
-    this.#engine.removeSchedule(scheduleId, actor);
-    await this.#engine.committed();
+    return this.#durable(this.#engine.removeSchedule(scheduleId, actor));
   }
 
   async setSecret(name: string, value: string, actor: AuditActor): Promise<SecretRecord> {
-    const secret = await this.#engine.setSecret(name, value, actor);
-    await this.#engine.committed();
-    return secret;
+    return this.#durable(await this.#engine.setSecret(name, value, actor));
   }
 
   async removeSecret(name: string, actor: AuditActor): Promise<void> {
-    this.#engine.removeSecret(name, actor);
+    return this.#durable(this.#engine.removeSecret(name, actor));
+  }
+
+  // A command's answer, once what it changed is durable. The commands are async, so one that
+  // throws rejects (its CairnError) before anything is waited for.
+  async #durable<T>(answer: T): Promise<T> {
     await this.#engine.committed();
+    return answer;
   }
 }
