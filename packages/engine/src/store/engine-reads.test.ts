@@ -39,13 +39,15 @@ describe.each(backends)('EngineReads on %s', (backend) => {
       },
       { actor: ana },
     ).runId;
-    const second = engine.submit({ version: 1, name: 'second', idempotencyKey: 'k-1', items: [{ id: 'only', runtime: command('true') }] }, { actor: bo }).runId;
-    await engine.waitForRun(second);
     for (let wait = 0; wait < 400 && engine.items(mixed).filter((item) => ['succeeded', 'failed', 'skipped'].includes(item.state)).length < 3; wait++) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     engine.cancelItem(mixed, 'gated', ana, 'not needed');
     await engine.waitForRun(mixed);
+    // Submitted once the first run has ended, so at a later time: runs are paged newest first, and
+    // two submitted in the same millisecond are ordered by their random ids.
+    const second = engine.submit({ version: 1, name: 'second', idempotencyKey: 'k-1', items: [{ id: 'only', runtime: command('true') }] }, { actor: bo }).runId;
+    await engine.waitForRun(second);
     engine.addSchedule(
       { scheduleId: 'nightly', cron: '0 3 * * *', spec: { version: 1, name: 'nightly', items: [{ id: 'a', runtime: command('true') }] } },
       ana,
