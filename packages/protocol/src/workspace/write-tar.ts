@@ -14,31 +14,59 @@ export function writeTar(entries: readonly TarEntry[]): Uint8Array {
   if (entries.length === 0) return new Uint8Array(0);
   const blocks: Uint8Array[] = [];
   for (const entry of entries) {
-    const path = encoder.encode(entry.path);
-    const target = entry.kind === 'symlink' ? encoder.encode(entry.target) : new Uint8Array(0);
-    const split = splitPath(path);
-    const pax: string[] = [];
-    if (!split) pax.push(paxRecord('path', entry.path));
-    if (target.byteLength > 100) pax.push(paxRecord('linkpath', entry.kind === 'symlink' ? entry.target : ''));
-    if (pax.length > 0) {
-      const body = encoder.encode(pax.join(''));
-      blocks.push(
-        header({ name: encoder.encode('PaxHeader'), prefix: new Uint8Array(0), type: 'x', mode: 0o644, size: body.byteLength, link: new Uint8Array(0) }),
-      );
-      blocks.push(padded(body));
-    }
-    const name = split ?? { name: path.subarray(0, 100), prefix: new Uint8Array(0) };
-    const link = target.byteLength > 100 ? new Uint8Array(0) : target;
-    if (entry.kind === 'file') {
-      if (entry.content.byteLength > maximumFileBytes) throw new RangeError(`${entry.path} is larger than a snapshot file may be (8 GiB)`);
-      blocks.push(header({ ...name, type: '0', mode: entry.executable ? 0o755 : 0o644, size: entry.content.byteLength, link }));
-      blocks.push(padded(entry.content));
-    } else {
-      blocks.push(header({ ...name, type: '2', mode: 0o777, size: 0, link }));
-    }
+    const size = entry.kind === 'file' ? entry.content.byteLength : 0;
+    blocks.push(tarEntryHeader(entry.kind === 'file' ? { ...entry, size } : entry));
+    if (entry.kind === 'file') blocks.push(entry.content, tarPadding(size));
   }
-  blocks.push(new Uint8Array(tarBlockSize * 2));
+  blocks.push(tarEnd());
   return concat(blocks);
+}
+
+/** What a member's header needs: a file's size rather than its content (which may be read later, in chunks). */
+export type TarEntryHeading =
+  | { readonly kind: 'file'; readonly path: string; readonly executable: boolean; readonly size: number }
+  | { readonly kind: 'symlink'; readonly path: string; readonly target: string };
+
+/**
+ * The blocks before a member's content: a pax header and its records when a name does not fit
+ * ustar, then the ustar header. A file's content follows, then `tarPadding(size)`. Shared by
+ * `writeTar` and the streamed snapshot, so both write the same bytes.
+ */
+export function tarEntryHeader(entry: TarEntryHeading): Uint8Array {
+  const blocks: Uint8Array[] = [];
+  const path = encoder.encode(entry.path);
+  const target = entry.kind === 'symlink' ? encoder.encode(entry.target) : new Uint8Array(0);
+  const split = splitPath(path);
+  const pax: string[] = [];
+  if (!split) pax.push(paxRecord('path', entry.path));
+  if (target.byteLength > 100) pax.push(paxRecord('linkpath', entry.kind === 'symlink' ? entry.target : ''));
+  if (pax.length > 0) {
+    const body = encoder.encode(pax.join(''));
+    blocks.push(
+      header({ name: encoder.encode('PaxHeader'), prefix: new Uint8Array(0), type: 'x', mode: 0o644, size: body.byteLength, link: new Uint8Array(0) }),
+    );
+    blocks.push(body, tarPadding(body.byteLength));
+  }
+  const name = split ?? { name: path.subarray(0, 100), prefix: new Uint8Array(0) };
+  const link = target.byteLength > 100 ? new Uint8Array(0) : target;
+  if (entry.kind === 'file') {
+    if (entry.size > maximumFileBytes) throw new RangeError(`${entry.path} is larger than a snapshot file may be (8 GiB)`);
+    blocks.push(header({ ...name, type: '0', mode: entry.executable ? 0o755 : 0o644, size: entry.size, link }));
+  } else {
+    blocks.push(header({ ...name, type: '2', mode: 0o777, size: 0, link }));
+  }
+  return blocks.length === 1 ? blocks[0]! : concat(blocks);
+}
+
+/** The zero bytes that fill a member's content of `size` bytes up to a whole block. */
+export function tarPadding(size: number): Uint8Array {
+  const remainder = size % tarBlockSize;
+  return new Uint8Array(remainder === 0 ? 0 : tarBlockSize - remainder);
+}
+
+/** The two zero blocks that end an archive of at least one member. */
+export function tarEnd(): Uint8Array {
+  return new Uint8Array(tarBlockSize * 2);
 }
 
 /** Splits a path into ustar prefix and name at a `/`, or null when it cannot fit. */
@@ -94,14 +122,6 @@ function header(fields: HeaderFields): Uint8Array {
 /** A NUL-terminated, zero-padded octal field of `width` bytes. */
 function octal(value: number, width: number): Uint8Array {
   return encoder.encode(`${value.toString(8).padStart(width - 1, '0')}\u0000`);
-}
-
-function padded(content: Uint8Array): Uint8Array {
-  const remainder = content.byteLength % tarBlockSize;
-  if (remainder === 0) return content;
-  const block = new Uint8Array(content.byteLength + tarBlockSize - remainder);
-  block.set(content);
-  return block;
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {

@@ -1,0 +1,91 @@
+import type { Dirent } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { CairnError } from '../errors/cairn-error.ts';
+import { runGit } from './run-git.ts';
+import { isGitMetadataName, workspacePathProblem } from './workspace-path.ts';
+
+/**
+ * The paths a snapshot of `directory` holds, in the order it holds them (by their UTF-8 bytes):
+ * inside a git work tree what `git ls-files --cached --others --exclude-standard` lists, elsewhere
+ * every file and symlink except `.git` folders. Every path is checked before any is read, so a
+ * path the worker would refuse is CAIRN_PAYLOAD_INVALID before a byte is written.
+ */
+export async function listWorkspacePaths(directory: string): Promise<string[]> {
+  await assertDirectory(directory);
+  const paths = (await gitListedPaths(directory)) ?? (await walkedPaths(directory));
+  paths.sort(compareUtf8);
+  for (const path of paths) {
+    const problem = workspacePathProblem(path);
+    if (problem !== undefined) refuseWorkspacePath(directory, path, problem);
+  }
+  return paths;
+}
+
+/** CAIRN_PAYLOAD_INVALID for a path of `directory` a snapshot cannot hold, saying what to do. */
+export function refuseWorkspacePath(directory: string, path: string, problem: string): never {
+  throw new CairnError(
+    'CAIRN_PAYLOAD_INVALID',
+    `Cannot snapshot ${JSON.stringify(path)} in ${directory}: it ${problem}. Remove it or ignore it in .gitignore.`,
+    {
+      path,
+    },
+  );
+}
+
+async function assertDirectory(directory: string): Promise<void> {
+  const stats = await stat(directory).catch((error: NodeJS.ErrnoException) => {
+    const reason = error.code === 'ENOENT' ? 'there is no such folder' : error.code === 'EACCES' ? 'it cannot be read (permission denied)' : error.message;
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', `Cannot snapshot the workspace ${directory}: ${reason}. Name the folder to run over (--workspace <dir>).`, {
+      path: directory,
+      cause: error,
+    });
+  });
+  if (!stats.isDirectory())
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `Cannot snapshot the workspace ${directory}: it is not a folder. Name the folder to run over (--workspace <dir>).`,
+      { path: directory },
+    );
+}
+
+/** The paths git lists, or null when `directory` is not inside a git work tree. */
+async function gitListedPaths(directory: string): Promise<string[] | null> {
+  const inside = await runGit({ cwd: directory }, ['rev-parse', '--is-inside-work-tree']);
+  if (inside.exitCode !== 0 || inside.stdout.toString().trim() !== 'true') return null;
+  const listed = await runGit({ cwd: directory }, ['ls-files', '-z', '--cached', '--others', '--exclude-standard']);
+  if (listed.exitCode !== 0) {
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `Could not list the files of the git work tree ${directory}: ${listed.stderr}. Check the repository with \`git status\`.`,
+      { path: directory },
+    );
+  }
+  return [
+    ...new Set(
+      listed.stdout
+        .toString('utf8')
+        .split('\0')
+        .filter((path) => path !== ''),
+    ),
+  ];
+}
+
+async function walkedPaths(directory: string): Promise<string[]> {
+  const paths: string[] = [];
+  const visit = async (folder: string): Promise<void> => {
+    const children: Dirent[] = await readdir(folder, { withFileTypes: true });
+    for (const child of children) {
+      if (isGitMetadataName(child.name)) continue;
+      const path = join(folder, child.name);
+      if (child.isDirectory()) await visit(path);
+      else paths.push(relative(directory, path).split(sep).join('/'));
+    }
+  };
+  await visit(directory);
+  return paths;
+}
+
+function compareUtf8(left: string, right: string): number {
+  return Buffer.compare(Buffer.from(left), Buffer.from(right));
+}
