@@ -129,6 +129,36 @@ class SharingStorage extends InMemoryStorageProvider {
   }
 }
 
+/** Stores what it had received when its body threw. */
+class PartialStreamStorage extends InMemoryStorageProvider {
+  override async putStream(key: string, body: AsyncIterable<Uint8Array>, options: StoragePutOptions = {}): Promise<StoragePutResult> {
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of body) chunks.push(Buffer.from(chunk));
+    } finally {
+      await super.put(key, Buffer.concat(chunks), options);
+    }
+    return { written: true };
+  }
+}
+
+/** Answers an if-absent putStream of a stored key at once, leaving its body unread. */
+class HastyStreamStorage extends InMemoryStorageProvider {
+  override async putStream(key: string, body: AsyncIterable<Uint8Array>, options: StoragePutOptions = {}): Promise<StoragePutResult> {
+    if (options.ifAbsent === true && this.backend.has(key)) return { written: false };
+    return super.putStream(key, body, options);
+  }
+}
+
+/** Keeps the chunks it is handed without copying them, though the producer may reuse them. */
+class ViewKeepingStreamStorage extends InMemoryStorageProvider {
+  override async putStream(key: string, body: AsyncIterable<Uint8Array>, options: StoragePutOptions = {}): Promise<StoragePutResult> {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of body) chunks.push(chunk);
+    return super.put(key, Buffer.concat(chunks), options);
+  }
+}
+
 function storageOptions(create: () => InMemoryStorageProvider): StorageProviderSuiteOptions {
   const backendOf = (storage: StorageProviderV1) => (storage as InMemoryStorageProvider).backend;
   return {
@@ -549,6 +579,27 @@ const rows: Row[] = [
     storageProviderCases,
     'missing-is-null',
     storageOptions(() => new ThrowingStorage()),
+    storageOptions(createInMemoryStorageProvider),
+  ),
+  row(
+    'storage: putStream keeps what came before its body failed',
+    storageProviderCases,
+    'put-stream-body-fails',
+    storageOptions(() => new PartialStreamStorage()),
+    storageOptions(createInMemoryStorageProvider),
+  ),
+  row(
+    'storage: an if-absent putStream leaves its body unread',
+    storageProviderCases,
+    'put-stream-if-absent',
+    storageOptions(() => new HastyStreamStorage()),
+    storageOptions(createInMemoryStorageProvider),
+  ),
+  row(
+    'storage: putStream keeps chunks the producer reuses',
+    storageProviderCases,
+    'put-stream-round-trip',
+    storageOptions(() => new ViewKeepingStreamStorage()),
     storageOptions(createInMemoryStorageProvider),
   ),
   row(

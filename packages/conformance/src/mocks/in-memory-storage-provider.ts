@@ -20,7 +20,7 @@ const maximumListLimit = 1000;
 export class InMemoryStorageProvider implements StorageProviderV1 {
   readonly specificationVersion = 'v1';
   readonly provider = 'in-memory';
-  readonly capabilities = { ifAbsent: true, stream: true } as const;
+  readonly capabilities = { ifAbsent: true, stream: true, putStream: true } as const;
   /** The backing map (for oracles and restarts). */
   readonly backend: InMemoryStorageBackend;
 
@@ -33,6 +33,14 @@ export class InMemoryStorageProvider implements StorageProviderV1 {
     if (options.ifAbsent === true && this.backend.has(key)) return { written: false };
     this.backend.set(key, Uint8Array.from(body));
     return { written: true };
+  }
+
+  /** Gathers the chunks (copied: a producer may reuse its buffer) and stores them once the body has ended. */
+  async putStream(key: string, body: AsyncIterable<Uint8Array>, options: StoragePutOptions = {}): Promise<StoragePutResult> {
+    storageKeySegments(key, 'conformance');
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(Buffer.from(chunk));
+    return this.put(key, Buffer.concat(chunks), options);
   }
 
   async get(key: string): Promise<Uint8Array | null> {

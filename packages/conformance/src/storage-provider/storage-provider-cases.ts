@@ -50,6 +50,38 @@ function allByteValues(): Uint8Array {
   return Uint8Array.from({ length: 256 }, (_, index) => index);
 }
 
+/** The putStream capability, as cases that need it declare it. */
+const putStreamCapability = { name: 'putStream', declared: (instance: StorageProviderV1) => instance.capabilities.putStream === true };
+
+/** `instance.putStream`, or a failure naming the broken declaration. */
+function putStreamOf(instance: StorageProviderV1): NonNullable<StorageProviderV1['putStream']> {
+  if (instance.putStream === undefined) fail('capabilities.putStream is true but putStream is missing');
+  return instance.putStream.bind(instance);
+}
+
+/**
+ * `body` in chunks of `size` bytes, handed out through ONE buffer that is overwritten for each
+ * chunk (as a producer may once the next chunk is asked for), counting the chunks taken and
+ * throwing `failure` instead of the last one when given.
+ */
+function reusedChunks(body: Uint8Array, size: number, taken: { chunks: number }, failure?: Error): AsyncIterable<Uint8Array> {
+  return (async function* () {
+    const buffer = new Uint8Array(size);
+    for (let offset = 0; offset < body.byteLength; offset += size) {
+      const piece = body.subarray(offset, offset + size);
+      if (failure !== undefined && offset + size >= body.byteLength) throw failure;
+      buffer.set(piece);
+      taken.chunks += 1;
+      yield buffer.subarray(0, piece.byteLength);
+    }
+  })();
+}
+
+/** A 3 MiB body (and a few bytes) of a pattern that is not periodic in any power of two. */
+function patternedBody(seed: number): Uint8Array {
+  return Uint8Array.from({ length: 3 * 1024 * 1024 + 7 }, (_, index) => (index * 31 + (index >> 11) + seed) & 0xff);
+}
+
 /**
  * The StorageProviderV1 cases, in the order `describeStorageProvider` registers them. Exported as
  * data so that a meta-test can run one against a broken implementation and see it fail.
@@ -395,6 +427,73 @@ export const storageProviderCases: readonly StorageProviderCase[] = [
       expectBytes(Buffer.concat(chunks), body, 'the concatenated chunks of getStream("streams/large")');
       expect(await instance.getStream('streams/missing'), 'getStream of a missing key').toBeNull();
       await expectCairnError(() => instance.getStream!('streams/../escape'), keyInvalid, 'getStream("streams/../escape")');
+    },
+  },
+  {
+    id: 'put-stream-round-trip',
+    title: 'putStream stores the chunks of a large body in order (a buffer reused for each chunk), read back by get, getStream and head (oracle)',
+    needs: { capability: putStreamCapability },
+    async run({ instance, oracle }) {
+      const putStream = putStreamOf(instance);
+      const body = patternedBody(0);
+      const taken = { chunks: 0 };
+      expect(await putStream('streams/put', reusedChunks(body, 64 * 1024 + 3, taken)), 'putStream of a new key').toEqual({ written: true });
+      expect(taken.chunks, 'chunks taken from the body').toBe(Math.ceil(body.byteLength / (64 * 1024 + 3)));
+      expectBytes(await instance.get('streams/put'), body, 'get after putStream');
+      expect((await instance.head('streams/put'))?.size, 'head after putStream').toBe(body.byteLength);
+      if (oracle) expectBytes(await oracle.readRaw('streams/put'), body, 'oracle.readRaw after putStream');
+      // An empty body is an empty object, and a second putStream replaces the first.
+      expect(await putStream('streams/put', reusedChunks(new Uint8Array(0), 1024, { chunks: 0 })), 'putStream of an empty body').toEqual({ written: true });
+      expectBytes(await instance.get('streams/put'), new Uint8Array(0), 'get after putStream of an empty body');
+      expect((await instance.list({ prefix: 'streams/' })).keys).toEqual(['streams/put']);
+    },
+  },
+  {
+    id: 'put-stream-if-absent',
+    title: 'putStream with ifAbsent on a stored key answers written: false, reads the body to its end and changes nothing',
+    needs: { capability: putStreamCapability },
+    async run({ instance }) {
+      const putStream = putStreamOf(instance);
+      const first = patternedBody(1);
+      expect(await putStream('streams/once', reusedChunks(first, 256 * 1024, { chunks: 0 }), { ifAbsent: true })).toEqual({ written: true });
+      const taken = { chunks: 0 };
+      expect(await putStream('streams/once', reusedChunks(patternedBody(2), 256 * 1024, taken), { ifAbsent: true }), 'a second if-absent putStream').toEqual({
+        written: false,
+      });
+      expect(taken.chunks, 'chunks of the second body taken').toBe(Math.ceil(first.byteLength / (256 * 1024)));
+      expectBytes(await instance.get('streams/once'), first, 'get after the refused if-absent putStream');
+    },
+  },
+  {
+    id: 'put-stream-body-fails',
+    title: 'when the body throws, putStream rejects with that error and stores nothing (a stored object stays as it was)',
+    needs: { capability: putStreamCapability },
+    async run({ instance }) {
+      const putStream = putStreamOf(instance);
+      const failure = new Error('the producer found its bytes wrong');
+      const rejected = await putStream('streams/failed', reusedChunks(patternedBody(3), 256 * 1024, { chunks: 0 }, failure)).then(
+        () => fail('putStream resolved although its body threw'),
+        (error: unknown) => error,
+      );
+      expect(rejected, 'what putStream rejected with').toBe(failure);
+      expect(await instance.get('streams/failed'), 'get of the key whose body threw').toBeNull();
+      expect((await instance.list({ prefix: 'streams/' })).keys, 'keys after the failed putStream').toEqual([]);
+      const kept = utf8('kept');
+      await instance.put('streams/kept', kept);
+      await putStream('streams/kept', reusedChunks(patternedBody(4), 256 * 1024, { chunks: 0 }, failure)).catch(() => undefined);
+      expectBytes(await instance.get('streams/kept'), kept, 'get of a stored key after a failed replacing putStream');
+    },
+  },
+  {
+    id: 'put-stream-refuses-keys',
+    title: 'putStream refuses a bad key with CAIRN_STORAGE_KEY_INVALID before reading its body',
+    needs: { capability: putStreamCapability },
+    async run({ instance }) {
+      const putStream = putStreamOf(instance);
+      const taken = { chunks: 0 };
+      await expectCairnError(() => putStream('streams/../escape', reusedChunks(utf8('escaped'), 4, taken)), keyInvalid, 'putStream("streams/../escape")');
+      expect(taken.chunks, 'chunks taken from the body of a refused key').toBe(0);
+      expect((await instance.list()).keys).toEqual([]);
     },
   },
   {

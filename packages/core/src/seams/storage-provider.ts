@@ -57,6 +57,11 @@ export interface StorageProviderCapabilities {
    */
   readonly stream?: boolean;
   /**
+   * `putStream` exists: an object is written from chunks as they come, never held whole (a large
+   * workspace snapshot uploaded over HTTP). Without it, a host gathers the bytes and calls `put`.
+   */
+  readonly putStream?: boolean;
+  /**
    * `listStrays` and `setStrayAside` exist: the provider reports entries in a folder that are not
    * objects it can name as keys (links, FIFOs, sockets, devices, names no key maps to) and moves
    * one aside without reading or following it. The inbox uses it so nothing dropped into it is
@@ -116,6 +121,20 @@ export interface StorageProviderV1 {
    * Breaking out of the loop releases the object.
    */
   getStream?(key: string): Promise<AsyncIterable<Uint8Array> | null>;
+  /**
+   * Writes the object from `body`'s chunks, in order, without holding it whole; present exactly
+   * when `capabilities.putStream` is true. Every guarantee of `put` holds: the key is checked
+   * before `body` is read (CAIRN_STORAGE_KEY_INVALID); the object appears whole or not at all
+   * (atomic replace); `ifAbsent` is atomic and answers `{ written: false }` when the key exists;
+   * `deferFlush` as for `put`; a content-addressed key whose content does not match it is
+   * CAIRN_DIGEST_MISMATCH with nothing stored. `body` is read to its end in every case (an
+   * if-absent put that finds the key too) before the object is published, so a producer may
+   * check what it handed on (a digest, a length) and throw from its last step: when `body`
+   * throws, nothing is stored (an object already under the key stays as it was) and `putStream`
+   * rejects with that error. A failure of the store is CAIRN_STORAGE_UNAVAILABLE. A chunk may be
+   * reused by the producer once the next one is asked for.
+   */
+  putStream?(key: string, body: AsyncIterable<Uint8Array>, options?: StoragePutOptions): Promise<StoragePutResult>;
   head(key: string): Promise<StorageObjectMetadata | null>;
   list(options?: StorageListOptions): Promise<StorageListPage>;
   delete(key: string): Promise<void>;

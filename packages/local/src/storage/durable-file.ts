@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { close, open as openDescriptor, write } from 'node:fs';
-import { link, open, unlink } from 'node:fs/promises';
+import { type FileHandle, link, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorCode } from './error-code.ts';
 
@@ -25,6 +25,21 @@ export async function writeTemporaryFile(directory: string, bytes: Uint8Array, m
       return path;
     } catch (error) {
       // Another process's name (its tag drawn the same): another name, never its file.
+      if (errorCode(error) !== 'EEXIST' || attempt === 3) throw error;
+    }
+  }
+}
+
+/**
+ * Creates a new, empty temporary file in `directory` (exclusively, with `mode`) for a caller that
+ * writes it piece by piece, flushes and publishes it as `writeTemporaryFile`'s caller does.
+ */
+export async function createTemporaryFile(directory: string, mode: number): Promise<{ path: string; handle: FileHandle }> {
+  for (let attempt = 1; ; attempt += 1) {
+    const path = join(directory, temporaryName());
+    try {
+      return { path, handle: await open(path, 'wx', mode) };
+    } catch (error) {
       if (errorCode(error) !== 'EEXIST' || attempt === 3) throw error;
     }
   }

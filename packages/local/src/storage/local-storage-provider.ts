@@ -22,7 +22,7 @@ import {
   storageKeySegments,
 } from '@cairn/protocol';
 import { z } from 'zod';
-import { linkIfAbsent, removeFile, syncDirectory, writeTemporaryFile } from './durable-file.ts';
+import { createTemporaryFile, linkIfAbsent, removeFile, syncDirectory, writeTemporaryFile } from './durable-file.ts';
 import { errorCode } from './error-code.ts';
 import { filePathSchema } from './file-path-schema.ts';
 import { longKeysInRange, walkKeys } from './key-listing.ts';
@@ -83,6 +83,8 @@ interface ObjectLocation {
  * - A deferred put of a small content-addressed object (a dispatch manifest) is appended to a
  *   pack instead (`ObjectPacks`, ADR 0025): no file, no inode, per manifest. Every method sees a
  *   packed object as any other; a file under the key is looked at first.
+ * - `putStream` writes the temporary file chunk by chunk as they come (hashing a content-addressed
+ *   key's on the way), then publishes it as `put` does; it is never packed.
  * - Content-addressed keys (`blobs/<hex>`, `manifests/<hex>.json`, as `@cairn/protocol` builds
  *   them) are checked against their digest on `put` and on every `get`.
  * - A key with a segment over 254 bytes (too long for a file name) is kept under
@@ -92,7 +94,7 @@ interface ObjectLocation {
 export class LocalStorageProvider implements StorageProviderV1 {
   readonly specificationVersion = 'v1';
   readonly provider = 'local-directory';
-  readonly capabilities = { ifAbsent: true, stream: true, strays: true } as const;
+  readonly capabilities = { ifAbsent: true, stream: true, putStream: true, strays: true } as const;
   /** The root directory, absolute. */
   readonly root: string;
   #realRoot: Promise<string> | undefined;
@@ -135,6 +137,39 @@ export class LocalStorageProvider implements StorageProviderV1 {
       } finally {
         await removeFile(temporary).catch(() => undefined);
       }
+    }
+  }
+
+  async putStream(key: string, body: AsyncIterable<Uint8Array>, options: StoragePutOptions = {}): Promise<StoragePutResult> {
+    const segments = storageKeySegments(key, 'local');
+    const flush = options.deferFlush !== true;
+    let location: ObjectLocation;
+    let created: Awaited<ReturnType<typeof createTemporaryFile>>;
+    for (let attempt = 1; ; attempt += 1) {
+      location = (await this.#locate(key, segments, 'write'))!;
+      try {
+        created = await createTemporaryFile(location.directory, fileMode);
+        break;
+      } catch (error) {
+        // A folder given up by a concurrent writer (see #folder) is looked up again: nothing is read yet.
+        if (errorCode(error) === 'ENOENT' && attempt < 3) continue;
+        throw storageUnavailable(`putStream("${key}"): creating a temporary file`, location.directory, error);
+      }
+    }
+    const { path: temporary, handle } = created;
+    try {
+      // What `body` throws passes through as it is (writeChunks reports its own failures).
+      const size = await writeChunks(key, body, handle, temporary, flush);
+      try {
+        const written = await this.#publish(key, location, temporary, options.ifAbsent === true, size);
+        if (written && flush) await syncDirectory(location.directory);
+        return { written };
+      } catch (error) {
+        throw asStorageError(error, `putStream("${key}")`, location.plain);
+      }
+    } finally {
+      await handle.close().catch(() => undefined);
+      await removeFile(temporary).catch(() => undefined);
     }
   }
 
@@ -519,6 +554,39 @@ function isCutShort(key: string, found: Stats, size: number): boolean {
 /** A CairnError passes through; a system error becomes CAIRN_STORAGE_UNAVAILABLE naming the path. */
 function asStorageError(error: unknown, what: string, path: string): unknown {
   return isCairnError(error) ? error : storageUnavailable(what, path, error);
+}
+
+/**
+ * Writes `body` into an opened temporary file, hashing it when `key` is content-addressed, and
+ * flushes it (unless `flush` is false); resolves its length. An error of `body` passes through as
+ * it is; a content mismatch is CAIRN_DIGEST_MISMATCH, a failed write CAIRN_STORAGE_UNAVAILABLE.
+ */
+async function writeChunks(key: string, body: AsyncIterable<Uint8Array>, handle: FileHandle, path: string, flush: boolean): Promise<number> {
+  const hash = digestNamedByKey(key) === undefined ? undefined : createHash('sha256');
+  let size = 0;
+  for await (const chunk of body) {
+    hash?.update(chunk);
+    try {
+      // A write may take fewer bytes than given (a signal): the rest is written after.
+      for (let offset = 0; offset < chunk.byteLength;) {
+        const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset, null);
+        if (bytesWritten === 0) throw Object.assign(new Error(`writing ${path} made no progress`), { code: 'EIO' });
+        offset += bytesWritten;
+      }
+    } catch (error) {
+      throw storageUnavailable(`putStream("${key}"): writing a temporary file`, path, error);
+    }
+    size += chunk.byteLength;
+  }
+  if (hash) assertDigestMatchesKey(key, `sha256:${hash.digest('hex')}`, `putStream("${key}")`, 'local');
+  if (flush) {
+    try {
+      await handle.sync();
+    } catch (error) {
+      throw storageUnavailable(`putStream("${key}"): flushing a temporary file`, path, error);
+    }
+  }
+  return size;
 }
 
 /** Chunks an object is streamed in: large enough to keep system calls few, small enough to stay light. */
