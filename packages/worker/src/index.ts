@@ -1,6 +1,10 @@
 export { AttemptWorkspace } from './git/attempt-workspace.ts';
-export type { AttemptWorkspacePreparation } from './git/attempt-workspace.ts';
+export type { AttemptWorkspacePreparation, BaselineSymlink, LayeredAttemptPreparation } from './git/attempt-workspace.ts';
+export { workspaceRepositoryName } from './git/workspace-repository.ts';
+export { buildSnapshotTree, snapshotCommitMessage } from './snapshot/snapshot-tree.ts';
+export type { SnapshotTree } from './snapshot/snapshot-tree.ts';
 export { capturePatch } from './patch/capture-patch.ts';
+export { layerChanges } from './patch/layer-changes.ts';
 export type { CapturedPatch, CapturePatchOptions, PatchRefusalRule } from './patch/capture-patch.ts';
 export type { RawDiffEntry } from './git/raw-diff.ts';
 // Snapshots moved to @cairn/protocol/workspace (a client snapshots without the worker); kept here by name for existing importers.
@@ -11,6 +15,7 @@ export type { CommandLaunch, CommandLaunchContext, CommandLauncher, CommandRunRe
 export { createWorker, Worker, workerSettingsSchema } from './worker/worker.ts';
 export type { WorkerSettings } from './worker/worker.ts';
 export type { AttemptFolders, AttemptMounts } from './worker/attempt-mounts.ts';
+export type { WorkspaceLayer, WorkspaceLayerRequest, WorkspaceLayers } from './worker/workspace-layers.ts';
 export { claudeCodeRuntimeSettingsSchema, ClaudeCodeRuntime, createClaudeCodeRuntime } from './runtime/agents/claude-code-runtime.ts';
 export type { ClaudeCodeRuntimeSettings } from './runtime/agents/claude-code-runtime.ts';
 export { openAiCompatibleRuntimeSettingsSchema, OpenAiCompatibleRuntime, createOpenAiCompatibleRuntime } from './runtime/agents/openai-compatible-runtime.ts';

@@ -12,7 +12,10 @@ import {
   type Worker,
 } from '@cairn/worker';
 import { AttemptVolumes } from '../sandbox/attempt-volumes.ts';
+import { OverlayWorkspaces } from '../sandbox/overlay-workspaces.ts';
 import { sandboxLauncher } from '../sandbox/sandbox-launcher.ts';
+import { SandboxUids } from '../sandbox/sandbox-uids.ts';
+import { SnapshotCache } from '../snapshots/snapshot-cache.ts';
 import type { SandboxLimits } from '../sandbox/bubblewrap-command.ts';
 
 /**
@@ -26,6 +29,12 @@ export interface ExecutionWorkerOptions {
   readonly uids: { readonly first: number; readonly count: number };
   readonly bwrap: string;
   readonly keepWorkDirectory: boolean;
+  /**
+   * The host's snapshot cache, where each attempt's workspace is laid over a snapshot extracted
+   * once (OverlayWorkspaces); absent where that cannot be done (the executor found out at start),
+   * and then each attempt extracts its snapshot.
+   */
+  readonly snapshotCache?: { readonly directory: string; readonly maxBytes: number; readonly maxAgeMs: number };
   readonly openAiCompatible?: Omit<OpenAiCompatibleRuntimeSettings, 'launch'>;
   readonly claudeCode?: Omit<ClaudeCodeRuntimeSettings, 'launch'>;
 }
@@ -51,7 +60,16 @@ export function createExecutionWorker(
     bwrap,
   } = options;
   const volumes = options.sandbox === 'bubblewrap' ? new AttemptVolumes({ workspaceBytes, tmpBytes }) : undefined;
-  const sandboxLaunch = volumes ? sandboxLauncher({ limits, uids, bwrap, memoryBytes, volumes }) : undefined;
+  const layers =
+    volumes && options.snapshotCache
+      ? new OverlayWorkspaces({
+          cache: new SnapshotCache({ ...options.snapshotCache, ...(seams.logger ? { logger: seams.logger } : {}) }),
+          uids: new SandboxUids(uids.first, uids.count),
+          volumes,
+          ...(seams.logger ? { logger: seams.logger } : {}),
+        })
+      : undefined;
+  const sandboxLaunch = volumes ? sandboxLauncher({ limits, uids, bwrap, memoryBytes, volumes, ...(layers ? { layers } : {}) }) : undefined;
   const launch: CommandLauncher | undefined = sandboxLaunch;
   // The Claude Code CLI installed outside /usr is shown to its sandboxes (read-only), and only to theirs.
   const claudeFolders = claudeCodeFolders(options.claudeCode);
@@ -72,6 +90,7 @@ export function createExecutionWorker(
     workRoot: seams.workRoot,
     keepWorkDirectory: options.keepWorkDirectory,
     ...(volumes ? { attemptMounts: volumes } : {}),
+    ...(layers ? { workspaceLayers: layers } : {}),
     ...(seams.logger ? { logger: seams.logger } : {}),
   });
 }

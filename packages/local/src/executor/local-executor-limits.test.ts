@@ -149,44 +149,88 @@ test('an item within its limits succeeds, with its workspace and /tmp as before'
   }
 });
 
-test('a workspace snapshot larger than the workspace limit fails the item at once, naming the limit, and runs nothing', { timeout: 60_000 }, async () => {
-  const world = executorWorld();
-  try {
-    const executor = createLocalExecutor(settingsOf(world, { workspaceBytes: 16 * mebibyte }));
-    // Random bytes: the snapshot is stored as it is, and fills the workspace as it is extracted.
-    const snapshot = writeTar([{ path: 'big.bin', kind: 'file', executable: false, content: randomBytes(24 * mebibyte) }]);
-    const digest = sha256Digest(snapshot);
-    await world.storage.put(blobKey(digest), snapshot);
-    const { status, failure, tookMs } = await runItem(
-      world,
-      executor,
-      'run-1/big-snapshot/1',
-      { kind: 'command', argv: ['/bin/sh', '-c', 'touch ran'] },
-      { workspace: digest },
-    );
-    expect(status).toMatchObject({ state: 'exited', outcome: 'failed' });
-    expect(failure?.code).toBe('CAIRN_ATTEMPT_DISK_EXCEEDED');
-    expect(failure!.message).toContain("The workspace snapshot and the item's inputs do not fit in the attempt's disk limit; nothing was run.");
-    expect(failure!.message).toContain('16 MiB (16777216 bytes');
-    expect(tookMs).toBeLessThan(15_000);
-    expect(mountsUnder(world.workRoot)).toEqual([]);
-  } finally {
-    world.cleanUp();
-  }
-});
+test(
+  'without the snapshot cache, a workspace snapshot larger than the workspace limit fails the item at once, naming the limit, and runs nothing',
+  { timeout: 60_000 },
+  async () => {
+    const world = executorWorld();
+    try {
+      const executor = createLocalExecutor({ ...settingsOf(world, { workspaceBytes: 16 * mebibyte }), snapshotCache: { enabled: false } });
+      // Random bytes: the snapshot is stored as it is, and fills the workspace as it is extracted.
+      const snapshot = writeTar([{ path: 'big.bin', kind: 'file', executable: false, content: randomBytes(24 * mebibyte) }]);
+      const digest = sha256Digest(snapshot);
+      await world.storage.put(blobKey(digest), snapshot);
+      const { status, failure, tookMs } = await runItem(
+        world,
+        executor,
+        'run-1/big-snapshot/1',
+        { kind: 'command', argv: ['/bin/sh', '-c', 'touch ran'] },
+        { workspace: digest },
+      );
+      expect(status).toMatchObject({ state: 'exited', outcome: 'failed' });
+      expect(failure?.code).toBe('CAIRN_ATTEMPT_DISK_EXCEEDED');
+      expect(failure!.message).toContain("The workspace snapshot and the item's inputs do not fit in the attempt's disk limit; nothing was run.");
+      expect(failure!.message).toContain('16 MiB (16777216 bytes');
+      expect(tookMs).toBeLessThan(15_000);
+      expect(mountsUnder(world.workRoot)).toEqual([]);
+    } finally {
+      world.cleanUp();
+    }
+  },
+);
+
+test(
+  "with the snapshot cache, the snapshot is the host's: a snapshot over the workspace limit runs, and a change copying its big file into the layer fails for want of room",
+  { timeout: 60_000 },
+  async () => {
+    const world = executorWorld();
+    try {
+      const executor = createLocalExecutor(settingsOf(world, { workspaceBytes: 16 * mebibyte }));
+      const snapshot = writeTar([{ path: 'big.bin', kind: 'file', executable: false, content: randomBytes(24 * mebibyte) }]);
+      const digest = sha256Digest(snapshot);
+      await world.storage.put(blobKey(digest), snapshot);
+      const reading = await runItem(
+        world,
+        executor,
+        'run-1/reads-big/1',
+        { kind: 'command', argv: ['/bin/sh', '-c', 'test -s big.bin && touch ran'] },
+        { workspace: digest },
+      );
+      expect(reading.status).toMatchObject({ state: 'exited', outcome: 'succeeded' });
+      const writing = await runItem(
+        world,
+        executor,
+        'run-1/writes-big/1',
+        { kind: 'command', argv: ['/bin/sh', '-c', 'printf x >> big.bin'] },
+        { workspace: digest },
+      );
+      expect(writing.status).toMatchObject({ state: 'exited', outcome: 'failed' });
+      // The copy into the layer failed whole and was undone: the layer is not full, and the program's
+      // own error (in the failure's tail of stderr) says why.
+      expect(writing.failure?.code).toBe('CAIRN_EXIT_NONZERO');
+      expect(writing.failure?.message).toContain('No space left on device');
+      expect(mountsUnder(world.workRoot)).toEqual([]);
+    } finally {
+      world.cleanUp();
+    }
+  },
+);
 
 test("the mounts of an attempt whose supervisor was killed are unmounted by the next executor's sweep", { timeout: 60_000 }, async () => {
   const world = executorWorld();
   try {
     const executor = createLocalExecutor(settingsOf(world, {}));
     const handle = await executor.start(world.task('run-1/orphan/1', { kind: 'command', argv: ['/bin/sleep', '600'] }, generousTimeout));
-    for (let wait = 0; wait < 400 && mountsUnder(world.workRoot).length < 2; wait++) await sleep(25);
-    expect(mountsUnder(world.workRoot)).toHaveLength(2);
+    // Its workspace (an overlay over the snapshot cache, itself over a bound tree and an image) and its /tmp.
+    const mounted = () => mountsUnder(world.workRoot).filter((point) => point.endsWith('/workspace') || point.endsWith('/tmp'));
+    for (let wait = 0; wait < 400 && mounted().length < 2; wait++) await sleep(25);
+    const before = mountsUnder(world.workRoot);
+    expect(mounted()).toHaveLength(2);
     const state = JSON.parse(readFileSync(`${world.stateDirectory}/${handle.executionId.replaceAll('/', '~')}.json`, 'utf8')) as ExecutionState;
     process.kill(state.owner.pid, 'SIGKILL');
     for (let wait = 0; wait < 400 && (await executor.inspect(handle)).state === 'running'; wait++) await sleep(25);
     // Its sandbox died with it; its workspace and /tmp are still mounted until someone sweeps.
-    expect(mountsUnder(world.workRoot)).toHaveLength(2);
+    expect(mountsUnder(world.workRoot)).toEqual(before);
     createLocalExecutor(settingsOf(world, {}));
     expect(mountsUnder(world.workRoot)).toEqual([]);
   } finally {

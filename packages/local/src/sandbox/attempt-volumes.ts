@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdir, open, rm, rmdir, stat, statfs } from 'node:fs/promises';
+import { mkdir, open, rm, rmdir, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { CairnError } from '@cairn/protocol';
 import type { AttemptFolders, AttemptMounts } from '@cairn/worker';
 import { sizeText } from './size-text.ts';
+import { commandError, unmountPath } from './unmount-path.ts';
 import { writeFailureCounter } from './write-failure-counter.ts';
 
 /** How much an attempt may write, in bytes: into its workspace, and into its sandbox's /tmp. */
@@ -13,8 +14,13 @@ export interface AttemptVolumeLimits {
   readonly tmpBytes: number;
 }
 
-/** An attempt mounted here: its /tmp, and the workspace file system's count of failed writes (see `writeFailureCounter`). */
+/**
+ * An attempt mounted here: where its workspace file system is mounted (the workspace, or the
+ * folder its layer is kept in), its /tmp, and the workspace file system's count of failed writes
+ * (see `writeFailureCounter`).
+ */
 interface MountedAttempt {
+  readonly mountPoint: string;
   readonly tmp: string;
   readonly failures: (() => Promise<number>) | undefined;
   readonly failuresAtMount: number;
@@ -82,15 +88,19 @@ const run = promisify(execFile);
  */
 export class AttemptVolumes implements AttemptMounts {
   readonly #limits: AttemptVolumeLimits;
-  /** The attempts mounted here, by workspace. Only these are looked at and bound. */
+  /** The attempts mounted here, by attempt folder. Only these are looked at and bound. */
   readonly #mounted = new Map<string, MountedAttempt>();
 
   constructor(limits: AttemptVolumeLimits) {
     this.#limits = limits;
   }
 
-  async mount(folders: AttemptFolders): Promise<void> {
-    const { directory, workspace } = folders;
+  /**
+   * Mounts the attempt's workspace file system at `mountPoint` (an existing empty folder in the
+   * attempt's folder): the workspace by default, or the folder an overlay keeps its upper layer in.
+   */
+  async mount(folders: AttemptFolders, mountPoint: string = folders.workspace): Promise<void> {
+    const { directory } = folders;
     const image = join(directory, imageName);
     const tmp = join(directory, tmpName);
     await this.#needRoom(directory);
@@ -103,47 +113,37 @@ export class AttemptVolumes implements AttemptMounts {
       }
       // No journal (a scratch file system needs no crash consistency), no blocks kept for root.
       await this.#run('workspace', ['mkfs.ext4', ...mkfsOptions, image]);
-      await this.#run('workspace', ['mount', '-t', 'ext4', '-o', 'loop,nodev,nosuid,noatime', image, workspace]);
+      await this.#run('workspace', ['mount', '-t', 'ext4', '-o', 'loop,nodev,nosuid,noatime', image, mountPoint]);
       // Not part of what the item was given: it would show up in its workspace.
-      await rmdir(join(workspace, 'lost+found'));
+      await rmdir(join(mountPoint, 'lost+found'));
       await mkdir(tmp, { mode: 0o700 });
       await this.#run('tmp', ['mount', '-t', 'tmpfs', '-o', `size=${this.#limits.tmpBytes},mode=1777,nodev,nosuid`, 'cairn-tmp', tmp]);
-      const failures = await writeFailureCounter(workspace);
-      this.#mounted.set(workspace, { tmp, failures, failuresAtMount: (await failures?.()) ?? 0 });
+      const failures = await writeFailureCounter(mountPoint);
+      this.#mounted.set(directory, { mountPoint, tmp, failures, failuresAtMount: (await failures?.()) ?? 0 });
     } catch (error) {
-      await this.unmount(folders).catch(() => undefined);
+      await this.#unmountAll([mountPoint, tmp]).catch(() => undefined);
       await rm(image, { force: true });
       throw error;
     }
   }
 
   async unmount(folders: AttemptFolders): Promise<void> {
-    this.#mounted.delete(folders.workspace);
-    for (const path of [folders.workspace, join(folders.directory, tmpName)]) {
-      if (!(await isMountPoint(path))) continue;
-      // A process still holding a file there (none should: the sandbox is gone) only delays the release.
-      const unmounted = await run('umount', [path], { env: commandEnvironment }).then(
-        () => true,
-        () =>
-          run('umount', ['-l', path], { env: commandEnvironment }).then(
-            () => true,
-            (error: unknown) => error,
-          ),
-      );
-      if (unmounted !== true && (await isMountPoint(path)))
-        throw new CairnError('CAIRN_INTERNAL', `Cannot unmount ${path}: ${commandError(unmounted)}. Unmount it by hand (umount -l ${path}).`, {
-          path,
-        });
-    }
+    const mountPoint = this.#mounted.get(folders.directory)?.mountPoint ?? folders.workspace;
+    this.#mounted.delete(folders.directory);
+    await this.#unmountAll([mountPoint, join(folders.directory, tmpName)]);
+  }
+
+  async #unmountAll(paths: readonly string[]): Promise<void> {
+    for (const path of paths) await unmountPath(path);
   }
 
   async limitReached(folders: AttemptFolders): Promise<CairnError | undefined> {
-    const mounted = this.#mounted.get(folders.workspace);
+    const mounted = this.#mounted.get(folders.directory);
     if (mounted === undefined) return undefined;
     // First: once writes were dropped, the workspace is not what the item wrote, full or not.
     const failures = ((await mounted.failures?.().catch(() => undefined)) ?? mounted.failuresAtMount) - mounted.failuresAtMount;
     if (failures > 0) return this.#writesLost(folders.directory, failures);
-    const workspace = await fullness(folders.workspace);
+    const workspace = await fullness(mounted.mountPoint);
     if (workspace.full) return this.#exceeded('workspace', workspace.usedBytes);
     const temporary = await fullness(mounted.tmp, 0);
     if (temporary.full) return this.#exceeded('tmp', temporary.usedBytes);
@@ -152,7 +152,7 @@ export class AttemptVolumes implements AttemptMounts {
 
   /** The host folder to bind at the sandbox's /tmp for `workspace`, when it is an attempt mounted here. */
   tmpOf(workspace: string): string | undefined {
-    return this.#mounted.get(workspace)?.tmp;
+    return this.#mounted.get(dirname(workspace))?.tmp;
   }
 
   /** Throws CAIRN_ATTEMPT_HOST_DISK_FULL when the disk holding `directory` has less than `hostRoomBytes` free. */
@@ -228,19 +228,4 @@ async function freeBytesUnder(path: string): Promise<number | undefined> {
   } catch {
     return undefined;
   }
-}
-
-async function isMountPoint(path: string): Promise<boolean> {
-  try {
-    const [own, parent] = await Promise.all([stat(path), stat(dirname(path))]);
-    return own.dev !== parent.dev;
-  } catch {
-    return false;
-  }
-}
-
-function commandError(error: unknown): string {
-  const stderr = (error as { stderr?: unknown }).stderr;
-  const text = typeof stderr === 'string' && stderr.trim() !== '' ? stderr.trim() : (error as Error).message;
-  return text.split('\n').slice(0, 3).join('; ');
 }

@@ -8,6 +8,7 @@ import type { AttemptVolumes } from './attempt-volumes.ts';
 import { bubblewrapCommand, sandboxWorkspace, type SandboxLimits } from './bubblewrap-command.ts';
 import { memoryLimitReached, takeMemoryReport } from './memory-limit-reached.ts';
 import { openFilesHardLimit } from './open-files-hard-limit.ts';
+import type { OverlayWorkspaces } from './overlay-workspaces.ts';
 import { SandboxUids } from './sandbox-uids.ts';
 
 export interface SandboxLauncherOptions {
@@ -21,6 +22,11 @@ export interface SandboxLauncherOptions {
   readonly memoryCgroupRoot?: string;
   /** The attempts' disk limits: a workspace mounted there gets its attempt's bounded /tmp. */
   readonly volumes?: AttemptVolumes;
+  /**
+   * Workspaces laid over the snapshot cache: a workspace laid there already has its sandbox uid,
+   * and only what the worker wrote into it is handed over (see OverlayWorkspaces.handOver).
+   */
+  readonly layers?: Pick<OverlayWorkspaces, 'handOver'>;
 }
 
 /** What a sandbox launch is told: the command runtime's context, and host folders to show read-only. */
@@ -55,14 +61,7 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
         { path: 'limits.network' },
       );
     }
-    const uid = uids.next();
-    const owned = spawnSync('/bin/chown', ['-R', `${uid}:${uid}`, context.workspace], { stdio: ['ignore', 'ignore', 'pipe'] });
-    if (owned.status !== 0) {
-      throw new CairnError(
-        'CAIRN_EXECUTOR_START_FAILED',
-        `Cannot give the workspace to the sandbox's uid ${uid}: ${owned.stderr.toString().trim()}. The local executor must run as root to use per-sandbox uids.`,
-      );
-    }
+    const uid = options.layers?.handOver(context.workspace) ?? ownedBy(uids.next(), context.workspace);
     chmodSync(dirname(context.workspace), 0o711);
     const memory =
       options.memoryBytes === undefined ? undefined : memoryCgroupFor(uid, options.memoryBytes, options.memoryCgroupRoot ?? '/sys/fs/cgroup/memory');
@@ -93,6 +92,18 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
       ...(memoryReport ? { limitReached: (ended) => memoryLimitReached(takeMemoryReport(memoryReport), ended, memory!.killsBefore) } : {}),
     };
   };
+}
+
+/** Gives every file of `workspace` to `uid` (chown -R) and returns it. */
+function ownedBy(uid: number, workspace: string): number {
+  const owned = spawnSync('/bin/chown', ['-R', `${uid}:${uid}`, workspace], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (owned.status !== 0) {
+    throw new CairnError(
+      'CAIRN_EXECUTOR_START_FAILED',
+      `Cannot give the workspace to the sandbox's uid ${uid}: ${owned.stderr.toString().trim()}. The local executor must run as root to use per-sandbox uids.`,
+    );
+  }
+  return uid;
 }
 
 /**

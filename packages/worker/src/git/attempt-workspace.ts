@@ -1,24 +1,42 @@
-import { chmod, lstat, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CairnError } from '@cairn/protocol';
 import { gitOutput, runGit } from '@cairn/protocol/workspace';
 import { extractSnapshot } from '../snapshot/extract-snapshot.ts';
 import type { AttemptMounts } from '../worker/attempt-mounts.ts';
 import { preparationOverLimit } from '../worker/preparation-over-limit.ts';
+import type { WorkspaceLayer, WorkspaceLayers } from '../worker/workspace-layers.ts';
+import { commitBaseline, initBaselineGit } from './baseline-git.ts';
 import { readBlobs } from './read-blobs.ts';
+import { copyWorkspaceRepository } from './workspace-repository.ts';
 
-/** Where and from what `AttemptWorkspace.prepare` builds an attempt's workspace. */
-export interface AttemptWorkspacePreparation {
+/** Where an attempt's folder is made, and what its name shows. */
+interface AttemptFolderPlace {
   /** An existing directory; the attempt gets a fresh folder inside it. */
   readonly root: string;
+  /** A readable part of the folder name, for whoever keeps work directories to debug. */
+  readonly label?: string;
+  /** File systems of a fixed size mounted in the attempt's folder (see AttemptMounts). */
+  readonly mounts?: AttemptMounts;
+}
+
+/** Where and from what `AttemptWorkspace.prepare` builds an attempt's workspace by extracting its snapshot. */
+export interface AttemptWorkspacePreparation extends AttemptFolderPlace {
   /** The snapshot tar (zero bytes for the empty workspace). */
   readonly snapshot: Uint8Array;
   /** Names the snapshot in errors (`workspace snapshot sha256:…`). */
   readonly what?: string;
-  /** A readable part of the folder name, for whoever keeps work directories to debug. */
-  readonly label?: string;
-  /** File systems of a fixed size mounted in the attempt's folder before anything is written (see AttemptMounts). */
-  readonly mounts?: AttemptMounts;
+}
+
+/** Where and over what `AttemptWorkspace.overLayer` lays an attempt's workspace. */
+export interface LayeredAttemptPreparation extends AttemptFolderPlace {
+  readonly layers: WorkspaceLayers;
+  /** The snapshot's digest. */
+  readonly digest: string;
+  /** Names the snapshot in errors. */
+  readonly what: string;
+  /** The snapshot's bytes, fetched only when the host has no tree of it yet. */
+  readonly fetch: () => Promise<Uint8Array>;
 }
 
 /** A symlink of the baseline: its blob and the target it holds. */
@@ -28,18 +46,17 @@ export interface BaselineSymlink {
 }
 
 /**
- * Attributes that override every `.gitattributes` the workspace holds (`$GIT_DIR/info/attributes`
- * wins over them): without it a runtime could write `* text eol=crlf` or `ident` and git would
- * store other bytes than the files hold, and the patch would not reproduce the workspace.
- */
-const neutralAttributes = '* !text !eol !crlf !ident !filter !working-tree-encoding !diff\n';
-
-/**
- * An attempt's folder: `workspace/` (what the runtime sees and changes) and `git/`, the git
- * directory, kept beside the workspace rather than in it, so that the runtime can neither read nor
- * rewrite the baseline, the index, hooks or config (a `core.fsmonitor` planted there would run on
- * the host the next time the worker calls git). `baseline` is the commit the patch is taken
- * against.
+ * An attempt's folder: `workspace/` (what the runtime sees and changes) and `git/`, the worker's
+ * git directory, kept beside the workspace rather than in it, so that the runtime can neither read
+ * nor rewrite the baseline, the index, hooks or config (a `core.fsmonitor` planted there would run
+ * on the host the next time the worker calls git). `baseline` is the commit the patch is taken
+ * against. The workspace holds its own repository too (`.git`, the runtime's: see
+ * workspaceRepositoryName), at the same baseline commit.
+ *
+ * Made in one of two ways: `prepare` extracts the snapshot into the workspace and commits it (work
+ * in proportion to the snapshot's size, every attempt); `overLayer` mounts the workspace as a layer
+ * over a tree the host keeps (work in proportion to nothing), and then every capture reads only
+ * the paths the layer holds.
  */
 export class AttemptWorkspace {
   /** The attempt's folder, holding `workspace/` and `git/`. */
@@ -49,11 +66,12 @@ export class AttemptWorkspace {
   readonly git: { readonly gitDirectory: string; readonly workTree: string };
   /** Files and symlinks the snapshot held. */
   readonly snapshotEntries: number;
-  /** Device and inode of the workspace folder when it was made. */
+  /** Device and inode of the workspace folder once it was made (and mounted). */
   readonly #identity: { readonly dev: number; readonly ino: number };
   readonly #mounts: AttemptMounts | undefined;
+  readonly #layer: WorkspaceLayer | undefined;
   #baseline: string;
-  #baselineSymlinks: ReadonlyMap<string, BaselineSymlink> = new Map();
+  #baselineSymlinks: Promise<ReadonlyMap<string, BaselineSymlink>> | undefined;
 
   private constructor(
     directory: string,
@@ -61,10 +79,12 @@ export class AttemptWorkspace {
     baseline: string,
     identity: { readonly dev: number; readonly ino: number },
     mounts: AttemptMounts | undefined,
+    layer: WorkspaceLayer | undefined,
   ) {
     this.directory = directory;
     this.#identity = identity;
     this.#mounts = mounts;
+    this.#layer = layer;
     this.workspace = join(directory, 'workspace');
     this.git = { gitDirectory: join(directory, 'git'), workTree: this.workspace };
     this.snapshotEntries = snapshotEntries;
@@ -76,9 +96,9 @@ export class AttemptWorkspace {
     return this.#baseline;
   }
 
-  /** The symlinks of the baseline commit by path, read once when it was committed. */
-  get baselineSymlinks(): ReadonlyMap<string, BaselineSymlink> {
-    return this.#baselineSymlinks;
+  /** Whether the workspace is a layer over a tree the host keeps (see `overLayer`). */
+  get layered(): boolean {
+    return this.#layer !== undefined;
   }
 
   /**
@@ -86,9 +106,7 @@ export class AttemptWorkspace {
    * CAIRN_PAYLOAD_INVALID for an unsafe snapshot (see `extractSnapshot`); the folder is removed then.
    */
   static async prepare(preparation: AttemptWorkspacePreparation): Promise<AttemptWorkspace> {
-    const directory = await mkdtemp(
-      join(await realpath(preparation.root), `cairn-${(preparation.label ?? 'attempt').replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 60)}-`),
-    );
+    const directory = await attemptFolder(preparation);
     const workspace = join(directory, 'workspace');
     const { mounts } = preparation;
     let mounted = false;
@@ -98,13 +116,11 @@ export class AttemptWorkspace {
       mounted = mounts !== undefined;
       const entries = await extractSnapshot(preparation.snapshot, workspace, preparation.what ?? 'the workspace snapshot');
       const git = { gitDirectory: join(directory, 'git'), workTree: workspace };
-      await gitOutput(git, ['init', '--quiet', '--template=']);
-      await mkdir(join(git.gitDirectory, 'info'), { recursive: true });
-      await writeFile(join(git.gitDirectory, 'info', 'attributes'), neutralAttributes);
+      await initBaselineGit(git);
+      const baseline = await commitBaseline(git, 'baseline');
+      await copyWorkspaceRepository(git);
       const { dev, ino } = await lstat(workspace);
-      const attempt = new AttemptWorkspace(directory, entries, '', { dev, ino }, mounts);
-      await attempt.commit('baseline');
-      return attempt;
+      return new AttemptWorkspace(directory, entries, baseline, { dev, ino }, mounts, undefined);
     } catch (error) {
       // A snapshot that does not fit the workspace's limit is the item's failure, said as such: the
       // bare ENOSPC would read as a full host disk, which the worker waits out.
@@ -112,6 +128,47 @@ export class AttemptWorkspace {
       if (mounted) await mounts!.unmount({ directory, workspace }).catch(() => undefined);
       await rm(directory, { recursive: true, force: true });
       throw reached ? preparationOverLimit(reached) : error;
+    }
+  }
+
+  /**
+   * Lays a fresh attempt folder's workspace over the host's tree of the snapshot (see
+   * WorkspaceLayers), its git directory borrowing that tree's objects and index: nothing is
+   * extracted or hashed. Undefined when the host cannot layer (the folder is removed then).
+   */
+  static async overLayer(preparation: LayeredAttemptPreparation): Promise<AttemptWorkspace | undefined> {
+    const directory = await attemptFolder(preparation);
+    const workspace = join(directory, 'workspace');
+    let layer: WorkspaceLayer | undefined;
+    try {
+      await mkdir(workspace);
+      layer = await preparation.layers.mount({
+        digest: preparation.digest,
+        what: preparation.what,
+        fetch: preparation.fetch,
+        folders: { directory, workspace },
+      });
+      if (layer === undefined) {
+        await rm(directory, { recursive: true, force: true });
+        return undefined;
+      }
+      const { snapshot } = layer;
+      const git = { gitDirectory: join(directory, 'git'), workTree: workspace };
+      await initBaselineGit(git);
+      await writeFile(join(git.gitDirectory, 'objects', 'info', 'alternates'), `${join(snapshot.gitDirectory, 'objects')}\n`);
+      await copyFile(join(snapshot.gitDirectory, 'index'), join(git.gitDirectory, 'index'));
+      // The index's stat data is the tree's as the host sees it; through the layer the same files
+      // show another owner, device and inode. Compared on mtime and size alone, the untouched ones
+      // match (else `git apply --index` refuses them as changed), and a file the attempt wrote has
+      // a later mtime (or is racily new, and then git reads it).
+      await gitOutput(git, ['config', 'core.checkStat', 'minimal']);
+      await gitOutput(git, ['update-ref', 'HEAD', snapshot.baseline]);
+      const { dev, ino } = await lstat(workspace);
+      return new AttemptWorkspace(directory, snapshot.entries, snapshot.baseline, { dev, ino }, preparation.mounts, layer);
+    } catch (error) {
+      await layer?.unmount().catch(() => undefined);
+      await rm(directory, { recursive: true, force: true });
+      throw error;
     }
   }
 
@@ -134,18 +191,27 @@ export class AttemptWorkspace {
   }
 
   /**
-   * Stages everything and commits it as the new baseline (even when nothing changed), so that
+   * The workspace-relative paths that may have changed since the snapshot (what the layer holds),
+   * or undefined when any path may have (an extracted workspace: git has to look at every file).
+   */
+  async changedPaths(): Promise<readonly Buffer[] | undefined> {
+    return this.#layer?.changedPaths();
+  }
+
+  /**
+   * Stages every change and commits it as the new baseline (even when nothing changed), so that
    * the next capture holds only what changed after this point. Returns the commit id.
    */
   async commit(message: string): Promise<string> {
-    await gitOutput(this.git, ['add', '--all']);
-    await gitOutput(this.git, ['commit', '--quiet', '--allow-empty', '--no-verify', '-m', message]);
-    this.#baseline = (await gitOutput(this.git, ['rev-parse', 'HEAD'])).toString().trim();
-    // Rewrites the index after the files it describes: entries written in the same instant as
-    // their files count as "racily clean", and every later `git add` would read all of them again.
-    await runGit(this.git, ['update-index', '--refresh', '-q']);
-    this.#baselineSymlinks = await this.#symlinksOf(this.#baseline);
+    this.#baseline = await commitBaseline(this.git, message, await this.changedPaths());
+    this.#baselineSymlinks = undefined;
     return this.#baseline;
+  }
+
+  /** The symlinks of the baseline commit by path, read once per baseline, when first asked for. */
+  baselineSymlinks(): Promise<ReadonlyMap<string, BaselineSymlink>> {
+    this.#baselineSymlinks ??= this.#symlinksOf(this.#baseline);
+    return this.#baselineSymlinks;
   }
 
   /**
@@ -175,7 +241,8 @@ export class AttemptWorkspace {
    * (mode 0500, 0000): their owner permissions are restored and the removal tried again.
    */
   async remove(): Promise<void> {
-    await this.#mounts?.unmount({ directory: this.directory, workspace: this.workspace });
+    if (this.#layer) await this.#layer.unmount();
+    else await this.#mounts?.unmount({ directory: this.directory, workspace: this.workspace });
     try {
       await rm(this.directory, { recursive: true, force: true, maxRetries: 3 });
     } catch {
@@ -183,6 +250,11 @@ export class AttemptWorkspace {
       await rm(this.directory, { recursive: true, force: true, maxRetries: 3 });
     }
   }
+}
+
+/** A fresh folder for an attempt under `place.root`, named after its label. */
+async function attemptFolder(place: AttemptFolderPlace): Promise<string> {
+  return mkdtemp(join(await realpath(place.root), `cairn-${(place.label ?? 'attempt').replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 60)}-`));
 }
 
 /** Gives the owner full access to every folder under `directory` (not following symlinks). */

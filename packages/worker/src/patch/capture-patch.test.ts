@@ -1,10 +1,11 @@
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { isCairnError } from '@cairn/protocol';
+import { isCairnError, sha256Digest } from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
 import { AttemptWorkspace } from '../git/attempt-workspace.ts';
 import { extractSnapshot } from '../snapshot/extract-snapshot.ts';
 import { snapshotWorkspace } from '@cairn/protocol/workspace';
+import { canLayer, layeredAttempt, overlayLayers } from '../testing/overlay-layers.test-support.ts';
 import { git, run, temporaryDirectory } from '../testing/worker.test-support.ts';
 import { capturePatch, type CapturePatchOptions } from './capture-patch.ts';
 
@@ -27,7 +28,16 @@ async function baselineSnapshot(extra: (directory: string) => void = () => undef
 }
 
 async function prepared(extra?: (directory: string) => void): Promise<{ attempt: AttemptWorkspace; snapshot: Uint8Array }> {
+  return preparedAs('extracted', extra);
+}
+
+/** How a workspace is made: its snapshot extracted into it, or a layer over a tree of it (root only). */
+type Preparation = 'extracted' | 'layered';
+const preparations: Preparation[] = canLayer ? ['extracted', 'layered'] : ['extracted'];
+
+async function preparedAs(how: Preparation, extra?: (directory: string) => void): Promise<{ attempt: AttemptWorkspace; snapshot: Uint8Array }> {
   const snapshot = await baselineSnapshot(extra);
+  if (how === 'layered') return { attempt: await layeredAttempt(overlayLayers(), snapshot, sha256Digest(snapshot)), snapshot };
   return { attempt: await AttemptWorkspace.prepare({ root: temporaryDirectory(), snapshot }), snapshot };
 }
 
@@ -146,14 +156,11 @@ describe('capturePatch round trip', () => {
   });
 });
 
-describe('capturePatch refuses unsafe changes', () => {
+describe.each(preparations)('capturePatch refuses unsafe changes (%s workspace)', (how) => {
   const cases: [string, (workspace: string) => void, string, string][] = [
     [
-      'a .git folder',
-      (workspace) => {
-        mkdirSync(join(workspace, '.git'));
-        writeFileSync(join(workspace, '.git/config'), '[core]\n\tfsmonitor = touch /tmp/pwned\n');
-      },
+      "a .git file below the top (the top one is the workspace's own repository)",
+      (workspace) => writeFileSync(join(workspace, 'src/.git'), 'gitdir: /etc\n'),
       'git-metadata',
       'is git metadata',
     ],
@@ -226,7 +233,7 @@ describe('capturePatch refuses unsafe changes', () => {
   ];
 
   test.each(cases)('%s', async (_, change, rule, problem) => {
-    const { attempt } = await prepared();
+    const { attempt } = await preparedAs(how);
     change(attempt.workspace);
     const refused = await refusal(attempt);
     expect(refused.rule).toBe(rule);
@@ -235,7 +242,7 @@ describe('capturePatch refuses unsafe changes', () => {
   });
 
   test('deleting a link so that an untouched baseline link now escapes', async () => {
-    const { attempt } = await prepared((directory) => {
+    const { attempt } = await preparedAs(how, (directory) => {
       mkdirSync(join(directory, 'src/d/e'), { recursive: true });
       writeFileSync(join(directory, 'src/d/e/file'), 'x');
       symlinkSync('d/e', join(directory, 'src/l1'));
@@ -247,21 +254,22 @@ describe('capturePatch refuses unsafe changes', () => {
 
   if (process.getuid?.() === 0) {
     test('a device file', async () => {
-      const { attempt } = await prepared();
+      const { attempt } = await preparedAs(how);
       run('mknod', [join(attempt.workspace, 'null'), 'c', '1', '3']);
       expect(await refusal(attempt)).toMatchObject({ rule: 'special-file', message: expect.stringContaining('"null" is a character device') });
     });
   }
 
-  test('the workspace folder swapped for a symlink to /', async () => {
-    const { attempt } = await prepared();
+  // A layered workspace is a mount point: it cannot be renamed away (what the bind-mounted sandbox ensures anyway).
+  test.skipIf(how === 'layered')('the workspace folder swapped for a symlink to /', async () => {
+    const { attempt } = await preparedAs(how);
     renameSync(attempt.workspace, `${attempt.workspace}-moved`);
     symlinkSync('/', attempt.workspace);
     expect(await refusal(attempt)).toMatchObject({ rule: 'workspace-replaced', message: expect.stringContaining('was replaced') });
   });
 
   test('a patch over limits.maxPatchBytes', async () => {
-    const { attempt } = await prepared();
+    const { attempt } = await preparedAs(how);
     writeFileSync(join(attempt.workspace, 'big.txt'), 'x'.repeat(5_000));
     expect(await refusal(attempt, { maxPatchBytes: 4_000 })).toMatchObject({
       rule: 'size',
@@ -271,7 +279,7 @@ describe('capturePatch refuses unsafe changes', () => {
   });
 
   test('a secret value in a changed file, also a binary one, without quoting it', async () => {
-    const { attempt } = await prepared();
+    const { attempt } = await preparedAs(how);
     writeFileSync(join(attempt.workspace, 'token.bin'), Buffer.concat([Buffer.from([0, 1, 2]), Buffer.from('tok-123456'), Buffer.from([0])]));
     const refused = await refusal(attempt, { secrets: { API_TOKEN: 'tok-123456' } });
     expect(refused).toMatchObject({ rule: 'secret', path: 'token.bin', message: expect.stringContaining('holds the value of secret API_TOKEN') });
@@ -279,68 +287,71 @@ describe('capturePatch refuses unsafe changes', () => {
   });
 });
 
-describe('capturePatch refuses paths that would not check out on Windows and macOS (pathRules: portable, the default)', () => {
-  const cases: [string, (workspace: string) => void, string, string][] = [
-    ['a backslash and a colon', (workspace) => writeFileSync(join(workspace, 'a\\b:c.txt'), 'x'), 'a\\b:c.txt', 'which Windows refuses in a file name'],
-    ['a newline', (workspace) => writeFileSync(join(workspace, 'two\nlines.txt'), 'x'), 'two\nlines.txt', 'which Windows refuses in a file name'],
-    [
-      'a tab in a folder name',
-      (workspace) => {
-        mkdirSync(join(workspace, 'tab\there'));
-        writeFileSync(join(workspace, 'tab\there/x.txt'), 'x');
-      },
-      'tab\there/x.txt',
-      'which Windows refuses in a file name',
-    ],
-    ['a name ending in a dot', (workspace) => writeFileSync(join(workspace, 'notes.'), 'x'), 'notes.', 'ending in a dot'],
-    ['a name ending in a space', (workspace) => writeFileSync(join(workspace, 'notes '), 'x'), 'notes ', 'ending in a space'],
-    ['a reserved device name', (workspace) => writeFileSync(join(workspace, 'nul.txt'), 'x'), 'nul.txt', 'a device name Windows reserves'],
-    [
-      'bytes that are not UTF-8',
-      (workspace) => writeFileSync(Buffer.concat([Buffer.from(`${workspace}/`), Buffer.from([0x66, 0xff, 0x2e, 0x74])]), 'x'),
-      'f\ufffd.t',
-      'is not valid UTF-8',
-    ],
-    [
-      'Readme.md beside the baseline README.MD',
-      (workspace) => writeFileSync(join(workspace, 'Readme.md'), 'x'),
-      'Readme.md',
-      'differ only in case or Unicode normalisation',
-    ],
-    [
-      'two Unicode normalisations of one name',
-      (workspace) => {
-        writeFileSync(join(workspace, 'caf\u00e9.txt'), 'x');
-        writeFileSync(join(workspace, 'cafe\u0301.txt'), 'y');
-      },
-      'caf',
-      'differ only in case or Unicode normalisation',
-    ],
-  ];
+describe.each(preparations)(
+  'capturePatch refuses paths that would not check out on Windows and macOS (pathRules: portable, the default) (%s workspace)',
+  (how) => {
+    const cases: [string, (workspace: string) => void, string, string][] = [
+      ['a backslash and a colon', (workspace) => writeFileSync(join(workspace, 'a\\b:c.txt'), 'x'), 'a\\b:c.txt', 'which Windows refuses in a file name'],
+      ['a newline', (workspace) => writeFileSync(join(workspace, 'two\nlines.txt'), 'x'), 'two\nlines.txt', 'which Windows refuses in a file name'],
+      [
+        'a tab in a folder name',
+        (workspace) => {
+          mkdirSync(join(workspace, 'tab\there'));
+          writeFileSync(join(workspace, 'tab\there/x.txt'), 'x');
+        },
+        'tab\there/x.txt',
+        'which Windows refuses in a file name',
+      ],
+      ['a name ending in a dot', (workspace) => writeFileSync(join(workspace, 'notes.'), 'x'), 'notes.', 'ending in a dot'],
+      ['a name ending in a space', (workspace) => writeFileSync(join(workspace, 'notes '), 'x'), 'notes ', 'ending in a space'],
+      ['a reserved device name', (workspace) => writeFileSync(join(workspace, 'nul.txt'), 'x'), 'nul.txt', 'a device name Windows reserves'],
+      [
+        'bytes that are not UTF-8',
+        (workspace) => writeFileSync(Buffer.concat([Buffer.from(`${workspace}/`), Buffer.from([0x66, 0xff, 0x2e, 0x74])]), 'x'),
+        'f\ufffd.t',
+        'is not valid UTF-8',
+      ],
+      [
+        'Readme.md beside the baseline README.MD',
+        (workspace) => writeFileSync(join(workspace, 'Readme.md'), 'x'),
+        'Readme.md',
+        'differ only in case or Unicode normalisation',
+      ],
+      [
+        'two Unicode normalisations of one name',
+        (workspace) => {
+          writeFileSync(join(workspace, 'caf\u00e9.txt'), 'x');
+          writeFileSync(join(workspace, 'cafe\u0301.txt'), 'y');
+        },
+        'caf',
+        'differ only in case or Unicode normalisation',
+      ],
+    ];
 
-  test.each(cases)('%s', async (_, change, path, problem) => {
-    const { attempt } = await prepared((directory) => writeFileSync(join(directory, 'README.MD'), "the user's own\n"));
-    change(attempt.workspace);
-    const refused = await refusal(attempt);
-    expect(refused.rule).toBe('portable-path');
-    expect(refused.path).toContain(path);
-    expect(refused.message).toContain(problem);
-    expect(refused.message).toContain('set pathRules: posix on the item to allow it');
-  });
-
-  test("pathRules: posix lets such a change through, and the baseline's own collisions are never held against an attempt", async () => {
-    const { attempt } = await prepared((directory) => writeFileSync(join(directory, 'README.MD'), "the user's own\n"));
-    writeFileSync(join(attempt.workspace, 'a\\b:c.txt'), 'x');
-    writeFileSync(join(attempt.workspace, 'Readme.md'), 'x');
-    const captured = await capturePatch(attempt, { maxPatchBytes: 100_000, pathRules: 'posix' });
-    expect(captured.files.map((file) => file.path).sort()).toEqual(['Readme.md', 'a\\b:c.txt']);
-
-    const { attempt: untouched } = await prepared((directory) => {
-      writeFileSync(join(directory, 'README.MD'), 'one\n');
-      writeFileSync(join(directory, 'readme.md'), 'two\n');
+    test.each(cases)('%s', async (_, change, path, problem) => {
+      const { attempt } = await preparedAs(how, (directory) => writeFileSync(join(directory, 'README.MD'), "the user's own\n"));
+      change(attempt.workspace);
+      const refused = await refusal(attempt);
+      expect(refused.rule).toBe('portable-path');
+      expect(refused.path).toContain(path);
+      expect(refused.message).toContain(problem);
+      expect(refused.message).toContain('set pathRules: posix on the item to allow it');
     });
-    writeFileSync(join(untouched.workspace, 'README.MD'), 'one, edited\n');
-    writeFileSync(join(untouched.workspace, 'fine.txt'), 'new\n');
-    expect((await capturePatch(untouched, { maxPatchBytes: 100_000 })).files.map((file) => file.path).sort()).toEqual(['README.MD', 'fine.txt']);
-  });
-});
+
+    test("pathRules: posix lets such a change through, and the baseline's own collisions are never held against an attempt", async () => {
+      const { attempt } = await preparedAs(how, (directory) => writeFileSync(join(directory, 'README.MD'), "the user's own\n"));
+      writeFileSync(join(attempt.workspace, 'a\\b:c.txt'), 'x');
+      writeFileSync(join(attempt.workspace, 'Readme.md'), 'x');
+      const captured = await capturePatch(attempt, { maxPatchBytes: 100_000, pathRules: 'posix' });
+      expect(captured.files.map((file) => file.path).sort()).toEqual(['Readme.md', 'a\\b:c.txt']);
+
+      const { attempt: untouched } = await preparedAs(how, (directory) => {
+        writeFileSync(join(directory, 'README.MD'), 'one\n');
+        writeFileSync(join(directory, 'readme.md'), 'two\n');
+      });
+      writeFileSync(join(untouched.workspace, 'README.MD'), 'one, edited\n');
+      writeFileSync(join(untouched.workspace, 'fine.txt'), 'new\n');
+      expect((await capturePatch(untouched, { maxPatchBytes: 100_000 })).files.map((file) => file.path).sort()).toEqual(['README.MD', 'fine.txt']);
+    });
+  },
+);

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { PatchStats } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 import { gitOutput, runGit, workspacePathProblem } from '@cairn/protocol/workspace';
-import type { AttemptWorkspace } from '../git/attempt-workspace.ts';
+import type { AttemptWorkspace, BaselineSymlink } from '../git/attempt-workspace.ts';
+import { stageChanges } from '../git/baseline-git.ts';
 import { parseRawDiff, type RawDiffEntry } from '../git/raw-diff.ts';
 import { readBlobs } from '../git/read-blobs.ts';
 import { foldedCollision, portablePathProblem } from './portable-path.ts';
@@ -54,10 +55,12 @@ const symlinkMode = '120000';
  */
 export async function capturePatch(attempt: AttemptWorkspace, options: CapturePatchOptions): Promise<CapturedPatch> {
   if (!(await attempt.isIntact())) refuse('workspace-replaced', '', `the workspace folder ${attempt.workspace} was replaced (by a symlink or another folder)`);
-  const excluded = (options.exclude ?? []).map((path) => `:(exclude,top,literal)${path}`);
+  // A layered workspace names what may have changed: only that is walked and staged.
+  const changed = await attempt.changedPaths();
+  if (changed?.length === 0) return { patch: null, stats: { filesChanged: 0, bytes: 0 }, files: [] };
   // The scan and git's own walk read the same tree: run side by side. What git staged is only
   // looked at once the scan found nothing.
-  const [hazard, added] = await Promise.all([scanWorkspace(attempt.workspace), runGit(attempt.git, ['add', '--all', '--', '.', ...excluded])]);
+  const [hazard, added] = await Promise.all([scanWorkspace(attempt.workspace, changed), stageChanges(attempt.git, changed, options.exclude ?? [])]);
   if (hazard) refuse(hazard.rule, hazard.path, hazard.problem);
   if (added.exitCode !== 0) {
     // The scan covers what git refuses; a message naming an invalid path is still the change's fault.
@@ -82,7 +85,7 @@ export async function capturePatch(attempt: AttemptWorkspace, options: CapturePa
     attempt.git,
     wanted.map((file) => file.newObject),
   );
-  if (linksChanged) checkSymlinks(attempt, files, blobs);
+  if (linksChanged) checkSymlinks(await attempt.baselineSymlinks(), files, blobs);
   if (secrets.length > 0) {
     for (const file of wanted) {
       for (const [name, value] of secrets) {
@@ -175,8 +178,8 @@ async function trackedPaths(attempt: AttemptWorkspace): Promise<string[]> {
  * after the change are the baseline's with the diff applied (renames move them, deletions and type
  * changes drop them), so only new link targets need reading.
  */
-function checkSymlinks(attempt: AttemptWorkspace, files: readonly RawDiffEntry[], blobs: ReadonlyMap<string, Buffer>): void {
-  const before = new Map([...attempt.baselineSymlinks].map(([path, link]) => [path, link.target]));
+function checkSymlinks(baselineSymlinks: ReadonlyMap<string, BaselineSymlink>, files: readonly RawDiffEntry[], blobs: ReadonlyMap<string, Buffer>): void {
+  const before = new Map([...baselineSymlinks].map(([path, link]) => [path, link.target]));
   const after = new Map(before);
   for (const file of files) {
     if (file.status === 'R' || file.status === 'D') after.delete(file.oldPath);

@@ -5,10 +5,12 @@ import type { AttemptMounts } from './attempt-mounts.ts';
 import type { BlobStore } from './blob-store.ts';
 import { deliverInputs } from './deliver-inputs.ts';
 import { preparationOverLimit } from './preparation-over-limit.ts';
+import type { WorkspaceLayers } from './workspace-layers.ts';
 
 /**
- * Builds the attempt's workspace: the snapshot `manifest.workspace` extracted and committed as a
- * baseline, then the patches of `manifest.apply` applied in order with `git apply --index` and
+ * Builds the attempt's workspace: a layer over the host's tree of the snapshot `manifest.workspace`
+ * where the host has `layers` (see WorkspaceLayers), the snapshot extracted and committed as a
+ * baseline otherwise, then the patches of `manifest.apply` applied in order with `git apply --index` and
  * committed as the new baseline. So the patch this attempt hands back is its own change on top of
  * its inputs, not theirs again: whoever applies it applies the same inputs first (which the
  * engine's `apply` lists do, item after item). Every input, applied or not, is then delivered as a
@@ -20,10 +22,18 @@ import { preparationOverLimit } from './preparation-over-limit.ts';
  * fit in the attempt's `mounts`, and CAIRN_ATTEMPT_HOST_DISK_FULL when the disk under the mounts is
  * full (which the worker waits out). The folder is removed on failure.
  */
-export async function prepareAttempt(manifest: DispatchManifest, blobs: BlobStore, root: string, mounts?: AttemptMounts): Promise<AttemptWorkspace> {
+export async function prepareAttempt(
+  manifest: DispatchManifest,
+  blobs: BlobStore,
+  root: string,
+  host: { readonly mounts?: AttemptMounts | undefined; readonly layers?: WorkspaceLayers | undefined } = {},
+): Promise<AttemptWorkspace> {
   const what = `the workspace snapshot ${manifest.workspace}`;
-  const snapshot = await blobs.fetch(manifest.workspace, what);
-  const workspace = await AttemptWorkspace.prepare({ root, snapshot, what, label: `${manifest.itemId}-${manifest.attempt}`, ...(mounts ? { mounts } : {}) });
+  const place = { root, label: `${manifest.itemId}-${manifest.attempt}`, ...(host.mounts ? { mounts: host.mounts } : {}) };
+  const fetch = () => blobs.fetch(manifest.workspace, what);
+  const workspace =
+    (host.layers ? await AttemptWorkspace.overLayer({ ...place, layers: host.layers, digest: manifest.workspace, what, fetch }) : undefined) ??
+    (await AttemptWorkspace.prepare({ ...place, snapshot: await fetch(), what }));
   try {
     for (const name of manifest.apply) {
       const input = manifest.inputs[name];

@@ -40,6 +40,7 @@ import { inputsFolderName } from './deliver-inputs.ts';
 import { prepareAttempt } from './prepare-attempt.ts';
 import { attemptFailureOf } from './attempt-failure-of.ts';
 import { namedSecrets, runtimeEnvironment } from './runtime-environment.ts';
+import type { WorkspaceLayers } from './workspace-layers.ts';
 import { whileStorageFull } from './while-storage-full.ts';
 
 const seam = (name: string) =>
@@ -78,11 +79,25 @@ export const workerSettingsSchema = z.strictObject({
       'must be an AttemptMounts (mount, unmount, limitReached)',
     )
     .optional(),
+  /**
+   * The host's way of laying each attempt's workspace over a snapshot it keeps extracted (see
+   * WorkspaceLayers): none by default, and then every attempt extracts its snapshot.
+   */
+  workspaceLayers: z
+    .custom<WorkspaceLayers>(
+      (value) => typeof value === 'object' && value !== null && typeof (value as WorkspaceLayers).mount === 'function',
+      'must be a WorkspaceLayers (mount)',
+    )
+    .optional(),
   logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null, 'must be a logger (pino-shaped: debug, info, warn, error)').optional(),
 });
 
-export type WorkerSettings = Omit<z.input<typeof workerSettingsSchema>, 'storage' | 'trustedKeys' | 'runtimes' | 'logger' | 'attemptMounts'> & {
+export type WorkerSettings = Omit<
+  z.input<typeof workerSettingsSchema>,
+  'storage' | 'trustedKeys' | 'runtimes' | 'logger' | 'attemptMounts' | 'workspaceLayers'
+> & {
   readonly attemptMounts?: AttemptMounts;
+  readonly workspaceLayers?: WorkspaceLayers;
   readonly storage: StorageProviderV1;
   readonly trustedKeys: readonly PublicKeyRecord[];
   readonly runtimes: Readonly<Record<string, RuntimeAdapterV1>>;
@@ -249,12 +264,16 @@ export class Worker {
       // A disk with no room for the workspace is the machine's failure, not the item's: wait for room.
       const waitForRoom = (error: unknown) =>
         this.#settings.logger?.error({ executionId: manifest.executionId, error: String(error) }, 'the disk is full: the attempt goes on once there is room');
-      attempt = await whileStorageFull(() => prepareAttempt(manifest, this.#blobs, this.#workRoot, this.#settings.attemptMounts), {
+      const host = { mounts: this.#settings.attemptMounts, layers: this.#settings.workspaceLayers };
+      attempt = await whileStorageFull(() => prepareAttempt(manifest, this.#blobs, this.#workRoot, host), {
         onWait: waitForRoom,
         signal,
         directory: this.#workRoot,
       });
-      this.#settings.logger?.debug({ executionId: manifest.executionId, directory: attempt.directory, files: attempt.snapshotEntries }, 'workspace prepared');
+      this.#settings.logger?.debug(
+        { executionId: manifest.executionId, directory: attempt.directory, files: attempt.snapshotEntries, layered: attempt.layered },
+        'workspace prepared',
+      );
       started = true;
       const result = await this.#runRuntime(runtime, manifest, attempt, secrets, logs, state, signal);
       if (result) state.runtime = result;

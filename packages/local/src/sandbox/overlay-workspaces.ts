@@ -1,0 +1,163 @@
+import { execFile } from 'node:child_process';
+import { lchownSync, readdirSync } from 'node:fs';
+import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from '@cairn/core';
+import { layerChanges, type WorkspaceLayer, type WorkspaceLayerRequest, type WorkspaceLayers } from '@cairn/worker';
+import type { SnapshotCache } from '../snapshots/snapshot-cache.ts';
+import type { AttemptVolumes } from './attempt-volumes.ts';
+import { idmappedBind } from './idmapped-mount.ts';
+
+import type { SandboxUids } from './sandbox-uids.ts';
+import { commandError, unmountPath } from './unmount-path.ts';
+
+const run = promisify(execFile);
+
+/**
+ * Overlay options: no redirects (a folder renamed is copied, so the upper layer names every path
+ * that changed), no metadata-only copy-up (a file in the upper layer holds its bytes), no index and
+ * no inode translation (nothing here needs stable inodes across layers).
+ */
+const overlayOptions = 'redirect_dir=off,metacopy=off,index=off,xino=off';
+
+/** Where an attempt's layers are kept in its folder. */
+const folderNames = { snapshot: 'snapshot', layer: 'layer' } as const;
+
+/** An attempt laid here: its sandboxes' uid, and its upper layer. */
+interface LaidAttempt {
+  readonly uid: number;
+  readonly upper: string;
+}
+
+export interface OverlayWorkspacesOptions {
+  readonly cache: SnapshotCache;
+  /** The uids sandboxes take: each attempt gets one, which its snapshot tree is shown as owned by. */
+  readonly uids: SandboxUids;
+  /** The attempts' disk limits: the upper layer lives on the attempt's workspace file system. */
+  readonly volumes?: AttemptVolumes;
+  readonly logger?: Logger;
+}
+
+/**
+ * Workspaces laid over the host's snapshot cache (WorkspaceLayers for the local executor): per
+ * attempt, the cached tree is bound read-only and shown as owned by the attempt's sandbox uid (an
+ * idmapped mount), and an overlay mounted on the workspace with it as the lower layer and a fresh
+ * upper layer on the attempt's workspace file system (AttemptVolumes), so what the attempt writes
+ * counts against its disk limit as before. Preparing costs a few mounts whatever the snapshot's
+ * size; the change is read from the upper layer (layerChanges).
+ *
+ * Its sandboxes then run as the attempt's uid (`handOver`): the snapshot's files are theirs
+ * already, so only what the worker itself wrote into the layer (applied inputs, delivered inputs)
+ * is handed over, not every file of the tree.
+ */
+export class OverlayWorkspaces implements WorkspaceLayers {
+  readonly #options: OverlayWorkspacesOptions;
+  readonly #laid = new Map<string, LaidAttempt>();
+
+  constructor(options: OverlayWorkspacesOptions) {
+    this.#options = options;
+  }
+
+  async mount(request: WorkspaceLayerRequest): Promise<WorkspaceLayer | undefined> {
+    const { folders } = request;
+    const snapshotFolder = join(folders.directory, folderNames.snapshot);
+    const layerFolder = join(folders.directory, folderNames.layer);
+    const upper = join(layerFolder, 'upper');
+    const uid = this.#options.uids.next();
+    const undo: (() => Promise<unknown>)[] = [];
+    const unmount = async () => {
+      this.#laid.delete(folders.workspace);
+      for (const step of undo.splice(0).reverse()) await step();
+    };
+    try {
+      await mkdir(snapshotFolder);
+      await mkdir(layerFolder);
+      const { volumes } = this.#options;
+      if (volumes) {
+        await volumes.mount(folders, layerFolder);
+        undo.push(() => volumes.unmount(folders));
+      }
+      const held = await this.#options.cache.hold({ digest: request.digest, what: request.what, fetch: request.fetch, holder: folders.directory });
+      undo.push(() => held.release());
+      await idmappedBind(held.snapshot.tree, snapshotFolder, uid);
+      undo.push(() => unmountPath(snapshotFolder));
+      await mkdir(upper, { mode: 0o755 });
+      await chown(upper, uid, uid);
+      await mkdir(join(layerFolder, 'work'));
+      await mountOverlay({ lower: snapshotFolder, upper, work: join(layerFolder, 'work'), merged: folders.workspace });
+      undo.push(() => unmountPath(folders.workspace));
+      this.#laid.set(folders.workspace, { uid, upper });
+      return {
+        snapshot: held.snapshot,
+        changedPaths: () => layerChanges({ upper, lower: held.snapshot.tree, merged: folders.workspace }),
+        unmount,
+      };
+    } catch (error) {
+      await unmount().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * The uid of the attempt laid at `workspace` once what the worker wrote into its upper layer
+   * (as root) is that uid's too; undefined for a workspace not laid here. For the sandbox launcher,
+   * in place of a chown of the whole workspace.
+   */
+  handOver(workspace: string): number | undefined {
+    const laid = this.#laid.get(workspace);
+    if (laid === undefined) return undefined;
+    for (const entry of readdirSync(laid.upper, { recursive: true, withFileTypes: true })) {
+      const path = relative(laid.upper, join(entry.parentPath, entry.name)).split(sep).join('/');
+      // Through the merged folder, where a whiteout is no file at all (and is skipped).
+      if (!entry.isCharacterDevice()) lchownSync(join(workspace, path), laid.uid, laid.uid);
+    }
+    return laid.uid;
+  }
+}
+
+async function mountOverlay(layers: { readonly lower: string; readonly upper: string; readonly work: string; readonly merged: string }): Promise<void> {
+  const options = `lowerdir=${layers.lower},upperdir=${layers.upper},workdir=${layers.work},${overlayOptions}`;
+  try {
+    await run('mount', ['-t', 'overlay', 'cairn-workspace', '-o', options, layers.merged], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  } catch (error) {
+    throw new Error(`cannot mount the overlay on ${layers.merged}: ${commandError(error)}`, { cause: error });
+  }
+}
+
+/**
+ * Why workspaces cannot be laid over snapshots on this host (not root, no idmapped mounts, no
+ * overlay, perl missing), or undefined when they can: a tiny tree laid once in a scratch folder
+ * under `workRoot`, as an attempt's would be. The local executor asks once at start and says so;
+ * `cairn doctor` shows it.
+ */
+export async function workspaceLayersProblem(workRoot: string): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return 'the local executor does not run as root (overlay and idmapped mounts need it)';
+  if ([',', ':', '\\'].some((character) => workRoot.includes(character)))
+    return `the work root ${workRoot} holds a character mount options cannot carry (, : \\)`;
+  let scratch: string;
+  try {
+    scratch = await mkdtemp(join(workRoot, '.cairn-layer-probe-'));
+  } catch (error) {
+    return `cannot make a folder in the work root: ${(error as Error).message}`;
+  }
+  const paths = {
+    tree: join(scratch, 'tree'),
+    lower: join(scratch, 'lower'),
+    upper: join(scratch, 'upper'),
+    work: join(scratch, 'work'),
+    merged: join(scratch, 'merged'),
+  };
+  try {
+    for (const path of Object.values(paths)) await mkdir(path);
+    await idmappedBind(paths.tree, paths.lower, 65_534);
+    await mountOverlay({ lower: paths.lower, upper: paths.upper, work: paths.work, merged: paths.merged });
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  } finally {
+    await unmountPath(paths.merged).catch(() => undefined);
+    await unmountPath(paths.lower).catch(() => undefined);
+    await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,268 @@
+import { randomUUID } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '@cairn/core';
+import { CairnError } from '@cairn/protocol';
+import { runGit } from '@cairn/protocol/workspace';
+import { buildSnapshotTree, type SnapshotTree } from '@cairn/worker';
+import { z } from 'zod';
+import { errorCode } from '../storage/error-code.ts';
+
+/** What `SnapshotCache` is told. */
+export interface SnapshotCacheOptions {
+  /** The cache's folder (made if missing): one folder per snapshot, named after its digest. */
+  readonly directory: string;
+  /** What the trees may take on disk together; the least recently used ones go first beyond it. */
+  readonly maxBytes: number;
+  /** A tree nobody used for this long goes, whatever room is left. */
+  readonly maxAgeMs: number;
+  readonly logger?: Logger;
+}
+
+/** A tree held for one attempt: it stays until `release`. */
+export interface HeldSnapshotTree {
+  readonly snapshot: SnapshotTree;
+  /** Lets go of the tree (it may be evicted from now on); never throws. */
+  release(): Promise<void>;
+}
+
+/** The record written last into a built entry: an entry without it is not one. */
+const entryRecordSchema = z.object({
+  digest: z.string(),
+  baseline: z.string().regex(/^[0-9a-f]{40}$/),
+  entries: z.int().min(0),
+  bytes: z.int().min(0),
+});
+type EntryRecord = z.infer<typeof entryRecordSchema>;
+
+const recordName = 'entry.json';
+const treeName = 'tree';
+const leasesName = 'leases';
+const buildingPrefix = '.building-';
+const trashPrefix = '.trash-';
+/** A holder file in a folder being built: the attempt folder that builds it, alive while it exists. */
+const builderName = 'builder';
+
+/**
+ * Snapshots extracted once per host, not once per attempt: each kept as `<digest hex>/tree` (the
+ * files and the workspace's repository, `.git`, with the baseline commit; see buildSnapshotTree),
+ * which attempts' workspaces are laid over and never write.
+ *
+ * - **Built aside, then renamed into place**: a tree is built in a `.building-*` folder and its
+ *   record written last, then the folder renamed to its digest; a restart mid-build leaves only a
+ *   `.building-*` folder (removed once its builder is gone), never a half entry. Two builders of
+ *   one snapshot at once both build; the first rename wins and the other's folder is dropped.
+ * - **Held while used**: an attempt holds its tree with a lease file naming its folder; a lease
+ *   whose folder is gone (the attempt ended or its process died and was swept) holds nothing.
+ * - **Checked at every use**: git compares the tree with the index the build wrote (size, times,
+ *   inode, owner of every file, and files added): a tree that is not what was built (edited,
+ *   deleted by a temp cleaner, a disk error that shows in its metadata) is set aside and built
+ *   again. A change of a file's bytes that leaves its every stat field as it was is not seen.
+ * - **Bounded**: after a build, the least recently used trees that nobody holds go until the rest
+ *   fit `maxBytes`, and any unused for `maxAgeMs`. Evicting renames a tree to `.trash-*` first,
+ *   then removes it only if no lease appeared meanwhile; a holder that finds its tree gone builds
+ *   it again.
+ */
+export class SnapshotCache {
+  readonly #options: SnapshotCacheOptions;
+
+  constructor(options: SnapshotCacheOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * The tree of `digest`, held for `holder` (the attempt's folder) until released: the one this
+   * host has, or one built from `fetch()`. Throws what building throws: CAIRN_PAYLOAD_INVALID for
+   * a snapshot that cannot be extracted, the fetch's errors, ENOSPC when the disk is full.
+   */
+  async hold(request: {
+    readonly digest: string;
+    readonly what: string;
+    readonly fetch: () => Promise<Uint8Array>;
+    readonly holder: string;
+  }): Promise<HeldSnapshotTree> {
+    const entry = join(this.#options.directory, entryName(request.digest));
+    for (let round = 0; round < 4; round++) {
+      const held = await this.#holdBuilt(entry, request.digest, request.holder);
+      if (held) return held;
+      await this.#build(entry, request);
+    }
+    throw new CairnError(
+      'CAIRN_INTERNAL',
+      `The snapshot cache (${this.#options.directory}) lost the tree of ${request.what} four times while it was being taken (evicted or found damaged each time). Look for another process removing files there.`,
+      { path: this.#options.directory },
+    );
+  }
+
+  /** The entry held, when it is there and sound; undefined otherwise (a damaged one is set aside). */
+  async #holdBuilt(entry: string, digest: string, holder: string): Promise<HeldSnapshotTree | undefined> {
+    const lease = join(entry, leasesName, randomUUID());
+    try {
+      await writeFile(lease, holder, { flag: 'wx' });
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+    const release = () => rm(lease, { force: true }).catch(() => undefined);
+    // The lease is down before the record is read: an evictor that renamed the entry meanwhile sees it.
+    const record = await readRecord(entry);
+    if (record?.digest !== digest) {
+      await release();
+      if (record !== undefined || (await exists(entry))) await this.#setAside(entry, 'its record is missing or names another snapshot');
+      return undefined;
+    }
+    const tree = join(entry, treeName);
+    const damage = await treeDamage(tree);
+    if (damage !== undefined) {
+      await release();
+      await this.#setAside(entry, damage);
+      return undefined;
+    }
+    return { snapshot: { tree, gitDirectory: join(tree, '.git'), baseline: record.baseline, entries: record.entries }, release };
+  }
+
+  async #build(
+    entry: string,
+    request: { readonly digest: string; readonly what: string; readonly fetch: () => Promise<Uint8Array>; readonly holder: string },
+  ): Promise<void> {
+    await mkdir(this.#options.directory, { recursive: true, mode: 0o700 });
+    const building = join(this.#options.directory, `${buildingPrefix}${randomUUID()}`);
+    await mkdir(join(building, treeName), { recursive: true });
+    try {
+      await writeFile(join(building, builderName), request.holder);
+      await mkdir(join(building, leasesName));
+      const bytes = await request.fetch();
+      const snapshot = await buildSnapshotTree(bytes, join(building, treeName), request.what);
+      const record: EntryRecord = { digest: request.digest, baseline: snapshot.baseline, entries: snapshot.entries, bytes: await diskBytes(building) };
+      await writeFile(join(building, recordName), JSON.stringify(record));
+      await rm(join(building, builderName));
+      try {
+        await rename(building, entry);
+      } catch (error) {
+        // Another builder's tree got there first: it is the same snapshot.
+        if (errorCode(error) !== 'ENOTEMPTY' && errorCode(error) !== 'EEXIST') throw error;
+        await rm(building, { recursive: true, force: true });
+        return;
+      }
+      this.#options.logger?.info({ digest: request.digest, entries: record.entries, bytes: record.bytes }, 'snapshot tree built');
+    } catch (error) {
+      await rm(building, { recursive: true, force: true }).catch(() => undefined);
+      throw error;
+    }
+    await this.#evict(entry).catch((error: unknown) =>
+      this.#options.logger?.warn({ directory: this.#options.directory, error: String(error) }, 'could not evict from the snapshot cache'),
+    );
+  }
+
+  /** Renames a damaged or foreign entry out of the way (it is removed once nobody holds it). */
+  async #setAside(entry: string, why: string): Promise<void> {
+    this.#options.logger?.warn({ entry, why }, 'a snapshot tree is not what was built: it is set aside and built again');
+    await rename(entry, join(this.#options.directory, `${trashPrefix}${randomUUID()}`)).catch((error: unknown) => {
+      if (errorCode(error) !== 'ENOENT') throw error;
+    });
+    await this.#emptyTrash();
+  }
+
+  /**
+   * Evicts entries nobody holds, least recently used first, until the rest fit `maxBytes`, and
+   * those unused for `maxAgeMs`; `keep` (just built) stays. Then empties the trash.
+   */
+  async #evict(keep: string): Promise<void> {
+    const now = Date.now();
+    const entries = [];
+    for (const name of await readdir(this.#options.directory)) {
+      if (name.startsWith('.')) continue;
+      const entry = join(this.#options.directory, name);
+      const record = await readRecord(entry);
+      const used = await stat(join(entry, leasesName)).catch(() => undefined);
+      entries.push({ entry, bytes: record?.bytes ?? 0, usedAt: used?.mtimeMs ?? 0 });
+    }
+    entries.sort((left, right) => left.usedAt - right.usedAt);
+    let total = entries.reduce((sum, entry) => sum + entry.bytes, 0);
+    for (const { entry, bytes, usedAt } of entries) {
+      if (entry === keep) continue;
+      if (total <= this.#options.maxBytes && now - usedAt < this.#options.maxAgeMs) continue;
+      if (await isHeld(join(entry, leasesName))) continue;
+      await rename(entry, join(this.#options.directory, `${trashPrefix}${randomUUID()}`)).catch(() => undefined);
+      total -= bytes;
+      this.#options.logger?.info({ entry, bytes }, 'snapshot tree evicted');
+    }
+    await this.#emptyTrash();
+  }
+
+  /** Removes set-aside entries nobody holds any more, and builds whose builder is gone. */
+  async #emptyTrash(): Promise<void> {
+    for (const name of await readdir(this.#options.directory)) {
+      const folder = join(this.#options.directory, name);
+      if (name.startsWith(trashPrefix) && !(await isHeld(join(folder, leasesName)))) await rm(folder, { recursive: true, force: true });
+      if (name.startsWith(buildingPrefix) && !(await isHolding(join(folder, builderName)))) await rm(folder, { recursive: true, force: true });
+    }
+  }
+}
+
+/** The folder name of a digest's entry: its hex part (`sha256:ab…` → `ab…`). */
+function entryName(digest: string): string {
+  const hex = digest.slice(digest.indexOf(':') + 1);
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new CairnError('CAIRN_DIGEST_INVALID', `${JSON.stringify(digest)} is not a sha256 digest (sha256:<64 hex>).`);
+  return hex;
+}
+
+async function readRecord(entry: string): Promise<EntryRecord | undefined> {
+  try {
+    return entryRecordSchema.parse(JSON.parse(await readFile(join(entry, recordName), 'utf8')));
+  } catch {
+    return undefined;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined)) !== undefined;
+}
+
+/** Whether a lease or builder file names a folder that still exists. */
+async function isHolding(file: string): Promise<boolean> {
+  const holder = await readFile(file, 'utf8').catch(() => undefined);
+  return holder !== undefined && (await exists(holder));
+}
+
+/** Whether any lease in `leases` is still holding. */
+async function isHeld(leases: string): Promise<boolean> {
+  const names = await readdir(leases).catch(() => []);
+  for (const name of names) if (await isHolding(join(leases, name))) return true;
+  return false;
+}
+
+/**
+ * Why `tree` is not what its build left, or undefined when git finds it as built: `git status`
+ * against the index the build wrote, with every stat field compared (the tree's repository itself
+ * compares fewer, for its sandbox's sake: see workspaceRepositorySettings).
+ */
+async function treeDamage(tree: string): Promise<string | undefined> {
+  const git = { gitDirectory: join(tree, '.git'), workTree: tree };
+  // --no-optional-locks: a status never rewrites the index other attempts are copying.
+  const status = await runGit(git, [
+    '--no-optional-locks',
+    '-c',
+    'core.checkStat=default',
+    '-c',
+    'core.trustctime=true',
+    'status',
+    '--porcelain=v1',
+    '-z',
+    '--untracked-files=all',
+    '--no-renames',
+  ]);
+  if (status.exitCode !== 0) return `git cannot read it: ${status.stderr.split('\n')[0]}`;
+  const changed = status.stdout.toString('utf8').split('\0').filter(Boolean);
+  return changed.length === 0 ? undefined : `${changed.length} path${changed.length === 1 ? '' : 's'} differ (${changed.slice(0, 3).join(', ')})`;
+}
+
+/** What a folder takes on disk (allocated blocks), walked once when its tree is built. */
+async function diskBytes(folder: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(folder, { recursive: true, withFileTypes: true })) {
+    const stats = await lstat(join(entry.parentPath, entry.name)).catch(() => undefined);
+    if (stats) total += stats.blocks * 512;
+  }
+  return total;
+}
