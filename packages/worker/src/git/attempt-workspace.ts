@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { CairnError } from '@cairn/protocol';
 import { gitOutput, runGit } from '@cairn/protocol/workspace';
 import { extractSnapshot } from '../snapshot/extract-snapshot.ts';
+import { snapshotCommitMessage } from '../snapshot/snapshot-tree.ts';
 import type { AttemptMounts } from '../worker/attempt-mounts.ts';
 import { preparationOverLimit } from '../worker/preparation-over-limit.ts';
 import type { WorkspaceLayer, WorkspaceLayers } from '../worker/workspace-layers.ts';
@@ -117,7 +118,7 @@ export class AttemptWorkspace {
       const entries = await extractSnapshot(preparation.snapshot, workspace, preparation.what ?? 'the workspace snapshot');
       const git = { gitDirectory: join(directory, 'git'), workTree: workspace };
       await initBaselineGit(git);
-      const baseline = await commitBaseline(git, 'baseline');
+      const baseline = await commitBaseline(git, snapshotCommitMessage);
       await copyWorkspaceRepository(git);
       const { dev, ino } = await lstat(workspace);
       return new AttemptWorkspace(directory, entries, baseline, { dev, ino }, mounts, undefined);

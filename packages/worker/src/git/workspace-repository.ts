@@ -1,6 +1,6 @@
 import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gitOutput } from '@cairn/protocol/workspace';
+import { gitOutput, runGit } from '@cairn/protocol/workspace';
 
 /**
  * The workspace's own git repository, `.git` at its top: the runtime's to use (status, diff, log,
@@ -22,7 +22,10 @@ const workspaceRepositorySettings = [
 
 /** Gives a workspace's repository its settings (see workspaceRepositorySettings). */
 export async function settleWorkspaceRepository(gitDirectory: string, workTree: string): Promise<void> {
-  for (const [name, value] of workspaceRepositorySettings) await gitOutput({ gitDirectory, workTree }, ['config', name, value]);
+  const git = { gitDirectory, workTree };
+  for (const [name, value] of workspaceRepositorySettings) await gitOutput(git, ['config', name, value]);
+  // A copy of the worker's git directory names its host work tree; at the top of it, none is needed.
+  await runGit(git, ['config', '--unset-all', 'core.worktree']);
 }
 
 /**
