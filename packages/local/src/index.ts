@@ -15,4 +15,8 @@ export { removeIdleSandboxCgroups, sandboxLauncher } from './sandbox/sandbox-lau
 export { defaultSandboxUids, isSandboxUid } from './sandbox/sandbox-uids.ts';
 export type { SandboxLauncherOptions } from './sandbox/sandbox-launcher.ts';
 export { removeWithMounts, unmountUnder } from './sandbox/unmount-under.ts';
+export { OverlayWorkspaces, workspaceLayersProblem } from './sandbox/overlay-workspaces.ts';
+export type { OverlayWorkspacesOptions } from './sandbox/overlay-workspaces.ts';
+export { SnapshotCache } from './snapshots/snapshot-cache.ts';
+export type { HeldSnapshotTree, SnapshotCacheOptions } from './snapshots/snapshot-cache.ts';
 export const VERSION = '0.1.0';

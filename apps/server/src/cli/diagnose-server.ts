@@ -52,6 +52,24 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
       root ? 'running as root: each sandbox gets its own unprivileged uid' : `running as uid ${process.getuid?.()}`,
       'run the server as root, so sandboxes can switch to their own uids',
     );
+    if (executor.snapshotCache?.enabled === false) {
+      note(
+        'workspace layers',
+        true,
+        'off (executor.snapshotCache.enabled: false): every attempt extracts its snapshot, at a cost that grows with the workspace',
+      );
+    } else {
+      const { workspaceLayersProblem } = await import('@cairn/local');
+      const problem = await workspaceLayersProblem(loaded.paths.work);
+      note(
+        'workspace layers',
+        problem === undefined,
+        problem === undefined
+          ? `a workspace laid over a cached snapshot in ${loaded.paths.work} (an overlay over an idmapped mount): each attempt's preparation costs the same whatever the workspace's size`
+          : `cannot lay a workspace over a cached snapshot here: ${problem}; every attempt extracts its snapshot, at a cost that grows with the workspace`,
+        'run the server as root on Linux 5.12 or later with overlayfs (modprobe overlay) and perl, or set executor.snapshotCache.enabled: false to accept the slower path',
+      );
+    }
   } else {
     note('sandbox', false, "executor.sandbox is 'none': tasks run WITHOUT isolation", 'set executor.sandbox: bubblewrap outside development');
   }

@@ -90,6 +90,7 @@ export const seamFactories: {
         workRoot: loaded.paths.work,
         sandbox: config.sandbox,
         ...(config.limits ? { limits: definedOnly(config.limits) } : {}),
+        ...(config.snapshotCache ? { snapshotCache: definedOnly(config.snapshotCache) } : {}),
         ...runtimes.executor,
         ...(logger ? { logger } : {}),
       }),

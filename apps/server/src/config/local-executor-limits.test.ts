@@ -21,3 +21,22 @@ test("executor.limits in the server config take exactly what the local executor'
     for (const value of probes) expect([name, value, configLimits({ [name]: value })]).toEqual([name, value, executorLimits({ [name]: value })]);
   }
 });
+
+test("executor.snapshotCache in the server config takes exactly what the local executor's snapshotCache takes", () => {
+  const configCache = (cache: Record<string, unknown>) => executorConfigSchema.safeParse({ kind: 'local', snapshotCache: cache }).success;
+  const executorCache = (cache: Record<string, unknown>) => localExecutorSettingsSchema.shape.snapshotCache.safeParse(cache).success;
+  const probes: Record<string, unknown>[] = [
+    {},
+    { enabled: false },
+    { enabled: 'yes' },
+    { maxBytes: 0 },
+    { maxBytes: -1 },
+    { maxBytes: 1.5 },
+    { maxBytes: 10_737_418_240 },
+    { maxAgeHours: 0 },
+    { maxAgeHours: 0.5 },
+    { maxAgeHours: -1 },
+    { unknown: 1 },
+  ];
+  for (const cache of probes) expect([cache, configCache(cache)]).toEqual([cache, executorCache(cache)]);
+});

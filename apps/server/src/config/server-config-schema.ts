@@ -189,6 +189,20 @@ export const executorConfigSchema = z.preprocess(
             tmpBytes: z.int().min(1_048_576).max(1_099_511_627_776).optional(),
           })
           .optional(),
+        /**
+         * Snapshots extracted once on this machine and each attempt's workspace laid over its
+         * snapshot (`@cairn/local`'s `snapshotCache`, same names and bounds: a test keeps them
+         * equal); on by default, 10 GiB and a week unused at most. `cairn doctor` says whether this
+         * machine can (root, overlayfs, idmapped mounts); where it cannot, attempts extract their
+         * snapshots, at a cost that grows with the workspace.
+         */
+        snapshotCache: z
+          .strictObject({
+            enabled: z.boolean().optional(),
+            maxBytes: z.int().min(0).optional(),
+            maxAgeHours: z.number().positive().optional(),
+          })
+          .optional(),
       }),
       z.strictObject({
         kind: z.literal('fargate'),

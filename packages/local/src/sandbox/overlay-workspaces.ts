@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { lchownSync, readdirSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { chown, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '@cairn/core';
 import { layerChanges, type WorkspaceLayer, type WorkspaceLayerRequest, type WorkspaceLayers } from '@cairn/worker';
@@ -128,8 +128,8 @@ async function mountOverlay(layers: { readonly lower: string; readonly upper: st
 /**
  * Why workspaces cannot be laid over snapshots on this host (not root, no idmapped mounts, no
  * overlay, perl missing), or undefined when they can: a tiny tree laid once in a scratch folder
- * under `workRoot`, as an attempt's would be. The local executor asks once at start and says so;
- * `cairn doctor` shows it.
+ * under `workRoot` (or the nearest folder above it, while it does not exist yet), as an attempt's
+ * would be. The local executor asks once at start and says so; `cairn doctor` shows it.
  */
 export async function workspaceLayersProblem(workRoot: string): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'the local executor does not run as root (overlay and idmapped mounts need it)';
@@ -137,7 +137,7 @@ export async function workspaceLayersProblem(workRoot: string): Promise<string |
     return `the work root ${workRoot} holds a character mount options cannot carry (, : \\)`;
   let scratch: string;
   try {
-    scratch = await mkdtemp(join(workRoot, '.cairn-layer-probe-'));
+    scratch = await mkdtemp(join(await nearestFolder(workRoot), '.cairn-layer-probe-'));
   } catch (error) {
     return `cannot make a folder in the work root: ${(error as Error).message}`;
   }
@@ -159,5 +159,12 @@ export async function workspaceLayersProblem(workRoot: string): Promise<string |
     await unmountPath(paths.merged).catch(() => undefined);
     await unmountPath(paths.lower).catch(() => undefined);
     await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** `path`, or the nearest folder above it that exists. */
+async function nearestFolder(path: string): Promise<string> {
+  for (let folder = resolve(path); ; folder = dirname(folder)) {
+    if ((await stat(folder).catch(() => undefined))?.isDirectory() || folder === dirname(folder)) return folder;
   }
 }
