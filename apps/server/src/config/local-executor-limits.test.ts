@@ -36,6 +36,9 @@ test("executor.snapshotCache in the server config takes exactly what the local e
     { maxAgeHours: 0 },
     { maxAgeHours: 0.5 },
     { maxAgeHours: -1 },
+    { checkEverySeconds: 0 },
+    { checkEverySeconds: -1 },
+    { checkEverySeconds: 2.5 },
     { unknown: 1 },
   ];
   for (const cache of probes) expect([cache, configCache(cache)]).toEqual([cache, executorCache(cache)]);

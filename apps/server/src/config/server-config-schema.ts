@@ -192,7 +192,8 @@ export const executorConfigSchema = z.preprocess(
         /**
          * Snapshots extracted once on this machine and each attempt's workspace laid over its
          * snapshot (`@cairn/local`'s `snapshotCache`, same names and bounds: a test keeps them
-         * equal); on by default, 10 GiB and a week unused at most. `cairn doctor` says whether this
+         * equal); on by default, 10 GiB and a week unused at most, each snapshot looked over at most
+         * every 10 s. `cairn doctor` says whether this
          * machine can (root, overlayfs, idmapped mounts); where it cannot, attempts extract their
          * snapshots, at a cost that grows with the workspace.
          */
@@ -201,6 +202,7 @@ export const executorConfigSchema = z.preprocess(
             enabled: z.boolean().optional(),
             maxBytes: z.int().min(0).optional(),
             maxAgeHours: z.number().positive().optional(),
+            checkEverySeconds: z.number().min(0).optional(),
           })
           .optional(),
       }),

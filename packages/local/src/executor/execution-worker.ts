@@ -34,7 +34,7 @@ export interface ExecutionWorkerOptions {
    * once (OverlayWorkspaces); absent where that cannot be done (the executor found out at start),
    * and then each attempt extracts its snapshot.
    */
-  readonly snapshotCache?: { readonly directory: string; readonly maxBytes: number; readonly maxAgeMs: number };
+  readonly snapshotCache?: { readonly directory: string; readonly maxBytes: number; readonly maxAgeMs: number; readonly checkEveryMs: number };
   readonly openAiCompatible?: Omit<OpenAiCompatibleRuntimeSettings, 'launch'>;
   readonly claudeCode?: Omit<ClaudeCodeRuntimeSettings, 'launch'>;
 }

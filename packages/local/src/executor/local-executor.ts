@@ -119,6 +119,11 @@ export const localExecutorSettingsSchema = z.strictObject({
       maxBytes: z.int().min(0).default(10_737_418_240),
       /** A snapshot no attempt used for this long is removed, whatever room is left. */
       maxAgeHours: z.number().positive().default(168),
+      /**
+       * A cached snapshot found sound is used this long without being looked at again (a look
+       * stats every file of it); 0 looks at every use.
+       */
+      checkEverySeconds: z.number().min(0).default(10),
     })
     .prefault({}),
   /** Unprivileged uids given to sandboxes in turn (one per sandbox, so process limits are per sandbox). */
@@ -297,6 +302,7 @@ export class LocalExecutor implements ExecutorV1 {
       directory: resolve(snapshotCache.directory ?? join(this.#workRoot, snapshotCacheFolderName)),
       maxBytes: snapshotCache.maxBytes,
       maxAgeMs: snapshotCache.maxAgeHours * 3_600_000,
+      checkEveryMs: snapshotCache.checkEverySeconds * 1_000,
     };
   }
 

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { SnapshotCache } from './snapshot-cache.ts';
 
 const [cacheDirectory, snapshotFile, digest, holder] = process.argv.slice(2) as [string, string, string, string];
-const cache = new SnapshotCache({ directory: cacheDirectory, maxBytes: 1e12, maxAgeMs: 1e12 });
+const cache = new SnapshotCache({ directory: cacheDirectory, maxBytes: 1e12, maxAgeMs: 1e12, checkEveryMs: 0 });
 const held = await cache.hold({ digest, what: 'the test snapshot', fetch: async () => readFileSync(snapshotFile), holder });
 process.stdout.write(`held ${held.snapshot.tree}\n`);
 setInterval(() => undefined, 60_000);

@@ -23,8 +23,8 @@ function snapshotOf(files: number, bytesEach = 64, seed = 'a'): { bytes: Uint8Ar
 }
 
 /** A cache in a fresh folder; `fetched` counts the snapshot's fetches (one per build). */
-function cacheIn(directory: string, limits: { maxBytes?: number; maxAgeMs?: number } = {}) {
-  return new SnapshotCache({ directory, maxBytes: limits.maxBytes ?? 1e12, maxAgeMs: limits.maxAgeMs ?? 1e12 });
+function cacheIn(directory: string, limits: { maxBytes?: number; maxAgeMs?: number; checkEveryMs?: number } = {}) {
+  return new SnapshotCache({ directory, maxBytes: limits.maxBytes ?? 1e12, maxAgeMs: limits.maxAgeMs ?? 1e12, checkEveryMs: limits.checkEveryMs ?? 0 });
 }
 
 /** A holder: an attempt folder that exists while the attempt lives. */
@@ -95,6 +95,27 @@ describe('SnapshotCache', () => {
     expect(readFileSync(join(again.snapshot.tree, 'dir-1/file-1.txt'), 'utf8')).toMatch(/^a 1 \d+$/);
     // The damaged tree went to the trash and, held by nobody, was removed.
     expect(listing(join(root, 'cache'))).toEqual({ entries: [snapshot.digest.slice(7)], other: [] });
+  });
+
+  test('a tree found sound is not looked at again for checkEveryMs: damage is found at the first look after that', async () => {
+    const root = folder();
+    const cache = cacheIn(join(root, 'cache'), { checkEveryMs: 300 });
+    const snapshot = snapshotOf(20);
+    let fetched = 0;
+    const request = (name: string) => ({
+      digest: snapshot.digest,
+      what: 'the test snapshot',
+      fetch: async () => (fetched++, snapshot.bytes),
+      holder: holder(root, name),
+    });
+    const first = await cache.hold(request('one'));
+    appendFileSync(join(first.snapshot.tree, 'dir-1/file-1.txt'), 'tampered');
+    await cache.hold(request('two'));
+    expect(fetched).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    const again = await cache.hold(request('three'));
+    expect(fetched).toBe(2);
+    expect(readFileSync(join(again.snapshot.tree, 'dir-1/file-1.txt'), 'utf8')).toMatch(/^a 1 \d+$/);
   });
 
   test('a damaged tree someone still holds is set aside, not removed under them', async () => {
