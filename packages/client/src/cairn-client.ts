@@ -1,3 +1,7 @@
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type {
   AttemptFailure,
   AttemptState,
@@ -11,8 +15,9 @@ import type {
   RunSpecV1,
   RunState,
 } from '@cairn/core';
-import { assertRunSpec, CairnError, errorCodes, isCairnError, loadRunSpec, parseSettings, type CairnErrorCode } from '@cairn/protocol';
-import { snapshotWorkspace } from '@cairn/protocol/workspace';
+import { assertRunSpec, CairnError, errorCodes, isCairnError, loadRunSpec, parseSettings, sha256Digest, type CairnErrorCode } from '@cairn/protocol';
+import { writeWorkspaceSnapshot } from '@cairn/protocol/workspace';
+import { postFile } from './post-file.ts';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
@@ -336,28 +341,81 @@ export class CairnClient {
 
   /** Stores bytes (a workspace snapshot) by their digest; returns the digest a run spec names (`workspace: { snapshot }`). */
   async uploadBlob(bytes: Uint8Array): Promise<Digest> {
-    return (await this.#json<{ digest: Digest }>('POST', '/v1/blobs', bytes, { 'content-type': 'application/octet-stream' })).digest;
+    return (
+      await this.#json<{ digest: Digest }>('POST', '/v1/blobs', bytes, { 'content-type': 'application/octet-stream', 'x-cairn-digest': sha256Digest(bytes) })
+    ).digest;
   }
 
   /**
    * Snapshots a folder and uploads it; `digest` is what a run spec names (`workspace: { snapshot }`)
    * and `entries` how many files and symlinks it holds. Inside a git work tree the snapshot holds
    * the tracked and untracked files that are not ignored, elsewhere every file (see
-   * `snapshotWorkspace` in `@cairn/protocol/workspace`). Throws CAIRN_PAYLOAD_INVALID naming the
-   * folder or the file that cannot be snapshotted, before anything is uploaded.
+   * `snapshotWorkspace` in `@cairn/protocol/workspace`). The snapshot is written to a temporary
+   * file (readable by this user only, removed afterwards, on an error too) and hashed on the way,
+   * never held in memory; the server is asked whether it holds that digest (`HEAD
+   * /v1/blobs/{digest}`) and the file is streamed to it only when it does not, so submitting an
+   * unchanged workspace again uploads nothing. Throws CAIRN_PAYLOAD_INVALID naming the folder or
+   * the file that cannot be snapshotted, before anything is uploaded; CAIRN_UPLOAD_TOO_LARGE
+   * naming the folder and the snapshot's size when it is over the server's limit.
    */
   async uploadWorkspace(directory: string): Promise<{ digest: Digest; entries: number }> {
-    const snapshot = await snapshotWorkspace(directory);
+    const folder = await mkdtemp(join(tmpdir(), 'cairn-upload-'));
     try {
-      return { digest: await this.uploadBlob(snapshot.bytes), entries: snapshot.entries };
+      const file = join(folder, 'snapshot.tar');
+      const snapshot = await writeWorkspaceSnapshot(directory, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+      if (await this.#holdsBlob(snapshot.digest)) return { digest: snapshot.digest, entries: snapshot.entries };
+      try {
+        const stored = await this.#postFile('/v1/blobs', file, {
+          'content-type': 'application/octet-stream',
+          'content-length': String(snapshot.bytes),
+          'x-cairn-digest': snapshot.digest,
+        });
+        return { digest: (stored as { digest: Digest }).digest, entries: snapshot.entries };
+      } catch (error) {
+        // The server knows its limit; only the client knows which folder made a snapshot that large.
+        if (!isCairnError(error, 'CAIRN_UPLOAD_TOO_LARGE')) throw error;
+        throw new CairnError(
+          'CAIRN_UPLOAD_TOO_LARGE',
+          `The workspace ${directory} makes a snapshot of ${snapshot.bytes} bytes (${snapshot.entries} files and symlinks), over the server's upload limit: ${error.message}`,
+          { path: 'workspace', details: { workspace: directory, bytes: snapshot.bytes, ...error.details }, cause: error },
+        );
+      }
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  }
+
+  /** POSTs a file, streamed (see `postFile`), and returns the JSON answer; errors as `#request` reports them. */
+  async #postFile(path: string, file: string, headers: Record<string, string>): Promise<unknown> {
+    const url = `${this.#settings.baseUrl.replace(/\/$/, '')}${path}`;
+    let answer: { status: number; text: string };
+    try {
+      answer = await postFile(url, file, { ...(this.#settings.token ? { authorization: `Bearer ${this.#settings.token}` } : {}), ...headers });
     } catch (error) {
-      // The server knows its limit; only the client knows which folder made a snapshot that large.
-      if (!isCairnError(error, 'CAIRN_UPLOAD_TOO_LARGE')) throw error;
-      throw new CairnError(
-        'CAIRN_UPLOAD_TOO_LARGE',
-        `The workspace ${directory} makes a snapshot of ${snapshot.bytes.byteLength} bytes (${snapshot.entries} files and symlinks), over the server's upload limit: ${error.message}`,
-        { path: 'workspace', details: { workspace: directory, bytes: snapshot.bytes.byteLength, ...error.details }, cause: error },
-      );
+      throw unreachable(url, error);
+    }
+    const parsed = (() => {
+      try {
+        return JSON.parse(answer.text) as unknown;
+      } catch {
+        return {};
+      }
+    })();
+    if (answer.status >= 200 && answer.status < 300) return parsed;
+    throw answerError('POST', url, answer.status, parsed as ErrorAnswer);
+  }
+
+  /**
+   * Whether the server holds the blob `digest`. Only a yes skips an upload: a server that cannot
+   * say (an older one, a token that may not ask) is uploaded to, as before.
+   */
+  async #holdsBlob(digest: Digest): Promise<boolean> {
+    try {
+      await this.#request('HEAD', `/v1/blobs/${digest}`);
+      return true;
+    } catch (error) {
+      if (isCairnError(error, 'CAIRN_SERVER_UNREACHABLE')) throw error;
+      return false;
     }
   }
 
@@ -567,11 +625,11 @@ export class CairnClient {
     return bytes;
   }
 
-  async #json<T>(method: string, path: string, body?: string | Uint8Array, headers: Record<string, string> = {}): Promise<T> {
+  async #json<T>(method: string, path: string, body?: RequestBody, headers: Record<string, string> = {}): Promise<T> {
     return (await (await this.#request(method, path, body, headers)).json()) as T;
   }
 
-  async #request(method: string, path: string, body?: string | Uint8Array, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
+  async #request(method: string, path: string, body?: RequestBody, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
     const url = `${this.#settings.baseUrl.replace(/\/$/, '')}${path}`;
     let response: Response;
     try {
@@ -583,30 +641,49 @@ export class CairnClient {
       });
     } catch (error) {
       if (signal?.aborted) throw error;
-      const reason = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-      throw new CairnError(
-        'CAIRN_SERVER_UNREACHABLE',
-        `Cannot reach the Cairn server at ${url}: ${reason?.code ?? reason?.message ?? (error as Error).message}. Is \`cairn serve\` running there?`,
-        { path: 'baseUrl', details: { url }, cause: error },
-      );
+      throw unreachable(url, (error as Error & { cause?: unknown }).cause ?? error, error);
     }
     if (response.ok) return response;
-    const answer = (await response.json().catch(() => ({}))) as {
-      code?: string;
-      message?: string;
-      action?: string;
-      path?: string;
-      issues?: { path: string; message: string }[];
-    };
-    const code = (errorCodes as readonly string[]).includes(answer.code ?? '') ? (answer.code as CairnErrorCode) : 'CAIRN_INTERNAL';
-    throw new CairnError(code, answer.message ?? `${method} ${url} answered ${response.status}.`, {
-      ...(answer.path === undefined ? {} : { path: answer.path }),
-      // The server's advice for this very error, which may say more than the catalogue's for its code.
-      ...(typeof answer.action === 'string' ? { action: answer.action } : {}),
-      ...(answer.issues ? { issues: answer.issues.map((issue) => ({ code, ...issue })) } : {}),
-    });
+    throw answerError(method, url, response.status, (await response.json().catch(() => ({}))) as ErrorAnswer);
   }
 }
+
+/** The body of a Cairn error answer. */
+interface ErrorAnswer {
+  readonly code?: string;
+  readonly message?: string;
+  readonly action?: string;
+  readonly path?: string;
+  readonly issues?: { path: string; message: string }[];
+}
+
+/** CAIRN_SERVER_UNREACHABLE naming the URL, and why (`reason`: the system error under the failure). */
+function unreachable(url: string, reason: unknown, cause: unknown = reason): CairnError {
+  const { code, message } = (reason ?? {}) as { code?: string; message?: string };
+  return new CairnError(
+    'CAIRN_SERVER_UNREACHABLE',
+    `Cannot reach the Cairn server at ${url}: ${code ?? message ?? (cause as Error | undefined)?.message}. Is \`cairn serve\` running there?`,
+    {
+      path: 'baseUrl',
+      details: { url },
+      cause,
+    },
+  );
+}
+
+/** The CairnError a server's error answer reports: its code (CAIRN_INTERNAL when unknown), message, path, advice and issues. */
+function answerError(method: string, url: string, status: number, answer: ErrorAnswer): CairnError {
+  const code = (errorCodes as readonly string[]).includes(answer.code ?? '') ? (answer.code as CairnErrorCode) : 'CAIRN_INTERNAL';
+  return new CairnError(code, answer.message ?? `${method} ${url} answered ${status}.`, {
+    ...(answer.path === undefined ? {} : { path: answer.path }),
+    // The server's advice for this very error, which may say more than the catalogue's for its code.
+    ...(typeof answer.action === 'string' ? { action: answer.action } : {}),
+    ...(answer.issues ? { issues: answer.issues.map((issue) => ({ code, ...issue })) } : {}),
+  });
+}
+
+/** What a request sends. */
+type RequestBody = string | Uint8Array;
 
 /**
  * The text records of a response body, split on `separator` as its bytes arrive; with `trailing`,

@@ -1,7 +1,8 @@
 import fastifySwagger from '@fastify/swagger';
 import type { AuditActor } from '@cairn/core';
 import { serializeEvidenceBundle } from '@cairn/audit';
-import { blobKey, CairnError, decodeRunSpec, manifestKey, sha256Digest } from '@cairn/protocol';
+import { Readable } from 'node:stream';
+import { blobKey, CairnError, decodeRunSpec, manifestKey } from '@cairn/protocol';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -18,6 +19,7 @@ import { registerLogRoutes } from './log-routes.ts';
 import { isLoopback, loopbackOperator, loopbackPeerUid } from './loopback.ts';
 import { checkRequestOrigin, hostNamesOf, isBrowserRequest } from './browser-requests.ts';
 import { bodyLimits } from './body-limits.ts';
+import { storeUpload } from './blob-upload.ts';
 import { answerClientError } from './client-errors.ts';
 import { connectionCapOf, isRefusedConnection, limitConnections, openFilesLimit } from './connection-limit.ts';
 import { transformComponents } from './openapi-components.ts';
@@ -475,25 +477,66 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     },
     (request, reply) => streamEvents(service, request, reply, { runId: request.params.runId, stillAllowed: stillAllowed(request) }),
   );
-  // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec names).
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  // Workspace snapshots and other inputs, stored by the digest of their bytes (what a run spec
+  // names). The body reaches the route as the stream it is: `storeUpload` reads it, within the
+  // route's limit, straight into storage when it can.
+  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+  const uploadLimitBytes = options.uploadLimitBytes ?? bodyLimits.upload;
   app.post(
     '/v1/blobs',
     {
-      bodyLimit: options.uploadLimitBytes ?? bodyLimits.upload,
+      bodyLimit: uploadLimitBytes,
       config: { action: 'runs.submit', body: 'upload' },
       schema: {
         operationId: 'storeBlob',
-        summary: 'Store bytes (a workspace snapshot) by their digest; returns it',
+        summary:
+          'Store bytes (a workspace snapshot) by their digest; returns it. With x-cairn-digest naming the digest, the bytes go to storage as they arrive (422 when they do not hash to it)',
+        headers: z
+          .object({
+            'x-cairn-digest': z.string().optional().meta({
+              description: 'The digest of the bytes sent: they are stored as they arrive, never held whole, and refused (422) when they do not match',
+            }),
+          })
+          .passthrough(),
         response: { 201: z.strictObject({ digest: z.string(), bytes: z.int() }) },
       },
     },
     async (request, reply) => {
-      if (!Buffer.isBuffer(request.body)) throw new CairnError('CAIRN_PAYLOAD_INVALID', 'Send the bytes as application/octet-stream.', { path: 'body' });
-      const bytes = new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.byteLength);
-      const digest = sha256Digest(bytes);
-      await storage.put(blobKey(digest), bytes, { ifAbsent: true });
-      return reply.status(201).send({ digest, bytes: bytes.byteLength });
+      if (!(request.body instanceof Readable)) throw new CairnError('CAIRN_PAYLOAD_INVALID', 'Send the bytes as application/octet-stream.', { path: 'body' });
+      const announced = request.headers['x-cairn-digest'];
+      const body = request.body;
+      try {
+        const stored = await storeUpload(storage, body, {
+          announcedDigest: typeof announced === 'string' ? announced : undefined,
+          contentLength: request.headers['content-length'],
+          limitBytes: uploadLimitBytes,
+        });
+        return await reply.status(201).send(stored);
+      } catch (error) {
+        // Refused before the body's end (over the limit): the rest is never read, so the
+        // connection cannot carry another request; the client is told to open a new one.
+        if (!body.readableEnded) void reply.header('connection', 'close');
+        throw error;
+      }
+    },
+  );
+  // Before the GET, which would otherwise answer HEAD itself by reading the whole blob. Allowed to
+  // whoever may upload: a client asks it before sending a snapshot the server may already hold.
+  app.head(
+    '/v1/blobs/:digest',
+    {
+      config: { action: 'runs.submit', swagger: { exposeHeadRoute: true } },
+      schema: {
+        operationId: 'checkBlob',
+        summary: 'Whether a blob (an upload) is stored, its length in content-length, without its bytes: 404 when it is not',
+        params: digestParams,
+        response: { 200: z.null().meta({ description: 'It is stored; content-length is its length' }) },
+      },
+    },
+    async (request, reply) => {
+      const metadata = await storage.head(blobKey(request.params.digest));
+      if (metadata === null) throw new CairnError('CAIRN_NOT_FOUND', `No blob ${request.params.digest} is stored here.`, { path: 'digest' });
+      return reply.header('content-length', metadata.size).header('x-cairn-digest', request.params.digest).send(null);
     },
   );
   app.get(

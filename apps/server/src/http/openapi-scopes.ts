@@ -101,5 +101,9 @@ export const transformWithScopes: SwaggerTransform = (input) => {
           },
         };
   const security = action === undefined ? [] : [{ bearerToken: scope === undefined ? [] : [scope] }];
-  return { ...transformed, schema: { ...transformed.schema, ...body, tags: [tagOfPath(input.url)], security } };
+  // A HEAD route declared in its own right (not a GET's echo) keeps its operationId: the plugin
+  // suffixes it with `-head`, which only a GET's automatic HEAD twin needs.
+  const operationId = (transformed.schema as { operationId?: string }).operationId;
+  const ownHead = input.route.method === 'HEAD' && operationId?.endsWith('-head') === true ? { operationId: operationId.slice(0, -'-head'.length) } : {};
+  return { ...transformed, schema: { ...transformed.schema, ...body, ...ownHead, tags: [tagOfPath(input.url)], security } };
 };
