@@ -17,7 +17,9 @@ import type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
  * `reads` (`EngineReads`, as a replica's from PostgreSQL), and each command is the engine's own
  * method, its answer (or its CairnError) handed back as a promise; a command answers once what it
  * changed is durable (`engine.committed()`), so a client told "done" keeps it through a power
- * loss. Get one with `engine.service()`.
+ * loss, and so does a read of the state: a client shown an item succeeded is never shown it again
+ * as not done, and it is not run again. (Events and audit reads do not wait.) Get one with
+ * `engine.service()`.
  */
 export class InProcessEngineService implements EngineService {
   readonly #engine: Engine;
@@ -29,35 +31,35 @@ export class InProcessEngineService implements EngineService {
   }
 
   async run(runId: string): Promise<RunRecord | undefined> {
-    return this.#engine.reads.run(runId);
+    return this.#durable(this.#engine.reads.run(runId));
   }
 
   async runs(options?: RunListOptions): Promise<RunPage> {
-    return this.#engine.reads.runs(options);
+    return this.#durable(this.#engine.reads.runs(options));
   }
 
   async items(runId: string): Promise<ItemRecord[]> {
-    return this.#engine.reads.items(runId);
+    return this.#durable(this.#engine.reads.items(runId));
   }
 
   async spec(runId: string): Promise<RunSpecV1 | undefined> {
-    return this.#engine.reads.spec(runId);
+    return this.#durable(this.#engine.reads.spec(runId));
   }
 
   async artifacts(runId: string, itemId: string): Promise<Readonly<Record<string, string>> | undefined> {
-    return this.#engine.reads.artifacts(runId, itemId);
+    return this.#durable(this.#engine.reads.artifacts(runId, itemId));
   }
 
   async attempts(runId: string, itemId: string): Promise<ItemAttemptRecord[]> {
-    return this.#engine.reads.attempts(runId, itemId);
+    return this.#durable(this.#engine.reads.attempts(runId, itemId));
   }
 
   async schedules(): Promise<ScheduleRecord[]> {
-    return this.#engine.reads.schedules();
+    return this.#durable(this.#engine.reads.schedules());
   }
 
   async secrets(): Promise<SecretRecord[]> {
-    return this.#engine.reads.secrets();
+    return this.#durable(this.#engine.reads.secrets());
   }
 
   async health(): Promise<EngineHealth> {
@@ -120,10 +122,12 @@ export class InProcessEngineService implements EngineService {
     return this.#durable(this.#engine.removeSecret(name, actor));
   }
 
-  // A command's answer, once what it changed is durable. The commands are async, so one that
-  // throws rejects (its CairnError) before anything is waited for.
-  async #durable<T>(answer: T): Promise<T> {
+  // A command's answer once what it changed is durable, a read's once what it read is (read first,
+  // then waited for: the wait covers everything written before it began). The commands are async,
+  // so one that throws rejects (its CairnError) before anything is waited for.
+  async #durable<T>(answer: T | Promise<T>): Promise<T> {
+    const value = await answer;
     await this.#engine.committed();
-    return answer;
+    return value;
   }
 }

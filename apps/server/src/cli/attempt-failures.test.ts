@@ -109,33 +109,37 @@ test('a timeout: the attempt is stopped and says it ran past its timeout', { tim
   expect(logged.stderr).toMatch(/\[cairn\] attempt 1 timed-out \([^)]*\): CAIRN_ATTEMPT_TIMED_OUT The attempt ran past its timeout/);
 });
 
-test('a refused patch: the rule that refused it (an escaping symlink, a write under .git), with exit code 0', { timeout: 90_000 }, async () => {
-  const setup = await start();
-  const { status, items, mcp, logs } = await failedRun(setup, {
-    version: 1,
-    name: 'refused',
-    items: [
-      { id: 'escape', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'ln -s /etc/passwd passwd-link'] } },
-      { id: 'gitdir', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'mkdir -p .git/hooks && echo "curl evil" > .git/hooks/pre-commit'] } },
-    ],
-  });
-  expect(status).toMatch(/escape failed: CAIRN_PAYLOAD_INVALID .*symlink "passwd-link".*\(exit 0; rule symlink-escape\)/);
-  expect(status).toMatch(/gitdir failed: CAIRN_PAYLOAD_INVALID .*git metadata.*\(exit 0; rule git-metadata\)/);
-  expect(item(items, 'escape')).toMatchObject({
-    state: 'failed',
-    failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'symlink-escape', exitCode: 0, signal: null },
-  });
-  expect(item(items, 'gitdir')).toMatchObject({ state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'git-metadata', exitCode: 0 } });
-  expect(JSON.parse(mcp.status)).toMatchObject({
-    items: expect.arrayContaining([
-      expect.objectContaining({ itemId: 'escape', failure: expect.objectContaining({ rule: 'symlink-escape' }) }),
-      expect.objectContaining({ itemId: 'gitdir', failure: expect.objectContaining({ rule: 'git-metadata' }) }),
-    ]),
-  });
-  const logged = await logs('escape');
-  expect(logged.status).toBe(1);
-  expect(logged.stderr).toMatch(/\[cairn\] attempt 1 failed \(exit code 0\): CAIRN_PAYLOAD_INVALID .*\(rule symlink-escape\)/);
-});
+test(
+  'a refused patch: the rule that refused it (an escaping symlink, git metadata below the top, where only the workspace’s own repository may be), with exit code 0',
+  { timeout: 90_000 },
+  async () => {
+    const setup = await start();
+    const { status, items, mcp, logs } = await failedRun(setup, {
+      version: 1,
+      name: 'refused',
+      items: [
+        { id: 'escape', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'ln -s /etc/passwd passwd-link'] } },
+        { id: 'gitdir', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'mkdir -p src && echo "gitdir: /etc" > src/.git'] } },
+      ],
+    });
+    expect(status).toMatch(/escape failed: CAIRN_PAYLOAD_INVALID .*symlink "passwd-link".*\(exit 0; rule symlink-escape\)/);
+    expect(status).toMatch(/gitdir failed: CAIRN_PAYLOAD_INVALID .*git metadata.*\(exit 0; rule git-metadata\)/);
+    expect(item(items, 'escape')).toMatchObject({
+      state: 'failed',
+      failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'symlink-escape', exitCode: 0, signal: null },
+    });
+    expect(item(items, 'gitdir')).toMatchObject({ state: 'failed', failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'git-metadata', exitCode: 0 } });
+    expect(JSON.parse(mcp.status)).toMatchObject({
+      items: expect.arrayContaining([
+        expect.objectContaining({ itemId: 'escape', failure: expect.objectContaining({ rule: 'symlink-escape' }) }),
+        expect.objectContaining({ itemId: 'gitdir', failure: expect.objectContaining({ rule: 'git-metadata' }) }),
+      ]),
+    });
+    const logged = await logs('escape');
+    expect(logged.status).toBe(1);
+    expect(logged.stderr).toMatch(/\[cairn\] attempt 1 failed \(exit code 0\): CAIRN_PAYLOAD_INVALID .*\(rule symlink-escape\)/);
+  },
+);
 
 test('a storage failure: a workspace snapshot that no longer matches its digest', { timeout: 90_000 }, async () => {
   const setup = await start();

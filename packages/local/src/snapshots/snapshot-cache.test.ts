@@ -57,15 +57,21 @@ describe('SnapshotCache', () => {
     expect(listing(join(root, 'cache'))).toEqual({ entries: [snapshot.digest.slice(7)], other: [] });
   });
 
-  test('two holders of one snapshot at once both get the same sound tree, and one entry is left', async () => {
+  test('two holders of one snapshot at once (two caches, as two processes): one builds, the other waits for its tree', async () => {
     const root = folder();
-    const cache = cacheIn(join(root, 'cache'));
     const snapshot = snapshotOf(400);
+    let fetched = 0;
     const [one, two] = await Promise.all(
       ['one', 'two'].map((name) =>
-        cache.hold({ digest: snapshot.digest, what: 'the test snapshot', fetch: async () => snapshot.bytes, holder: holder(root, name) }),
+        cacheIn(join(root, 'cache')).hold({
+          digest: snapshot.digest,
+          what: 'the test snapshot',
+          fetch: async () => (fetched++, snapshot.bytes),
+          holder: holder(root, name),
+        }),
       ),
     );
+    expect(fetched).toBe(1);
     expect(one!.snapshot).toEqual(two!.snapshot);
     expect(readdirSync(join(one!.snapshot.tree, 'dir-0'))).toHaveLength(8);
     expect(listing(join(root, 'cache'))).toEqual({ entries: [snapshot.digest.slice(7)], other: [] });

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import type { Logger } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 import { runGit } from '@cairn/protocol/workspace';
@@ -40,6 +43,8 @@ const entryRecordSchema = z.object({
 });
 type EntryRecord = z.infer<typeof entryRecordSchema>;
 
+const run = promisify(execFile);
+
 const recordName = 'entry.json';
 /** A file whose mtime is when the tree was last found sound. */
 const checkedName = 'checked';
@@ -47,6 +52,12 @@ const treeName = 'tree';
 const leasesName = 'leases';
 const buildingPrefix = '.building-';
 const trashPrefix = '.trash-';
+/** A file naming the attempt folder that builds a snapshot's tree now (`.lock-<hex>`): the others wait. */
+const lockPrefix = '.lock-';
+/** How often a waiter looks whether the tree it waits for was built. */
+const lockPollMs = 100;
+/** How long a waiter waits for another's build (a fetch that hangs) before it builds the tree itself. */
+const buildWaitMs = 10 * 60_000;
 /** A holder file in a folder being built: the attempt folder that builds it, alive while it exists. */
 const builderName = 'builder';
 
@@ -57,8 +68,10 @@ const builderName = 'builder';
  *
  * - **Built aside, then renamed into place**: a tree is built in a `.building-*` folder and its
  *   record written last, then the folder renamed to its digest; a restart mid-build leaves only a
- *   `.building-*` folder (removed once its builder is gone), never a half entry. Two builders of
- *   one snapshot at once both build; the first rename wins and the other's folder is dropped.
+ *   `.building-*` folder (removed once its builder is gone), never a half entry. One attempt builds
+ *   a snapshot's tree at a time (a `.lock-<hex>` file naming its folder); others taking the same
+ *   snapshot meanwhile wait for that tree, and take the lock over once its holder's folder is gone.
+ *   Were two to build anyway (another host sharing the folder), the first rename wins.
  * - **Held while used**: an attempt holds its tree with a lease file naming its folder; a lease
  *   whose folder is gone (the attempt ended or its process died and was swept) holds nothing.
  * - **Checked when taken**, unless it was found sound less than `checkEveryMs` ago: git compares
@@ -89,11 +102,26 @@ export class SnapshotCache {
     readonly fetch: () => Promise<Uint8Array>;
     readonly holder: string;
   }): Promise<HeldSnapshotTree> {
-    const entry = join(this.#options.directory, entryName(request.digest));
-    for (let round = 0; round < 4; round++) {
+    const name = entryName(request.digest);
+    const entry = join(this.#options.directory, name);
+    const lock = join(this.#options.directory, `${lockPrefix}${name}`);
+    const waitingSince = Date.now();
+    await mkdir(this.#options.directory, { recursive: true, mode: 0o700 });
+    for (let round = 0; round < 4;) {
       const held = await this.#holdBuilt(entry, request.digest, request.holder);
       if (held) return held;
-      await this.#build(entry, request);
+      // One builder per snapshot at a time: the others wait for its tree rather than build their own.
+      const waitedTooLong = Date.now() - waitingSince > buildWaitMs;
+      if (!waitedTooLong && !(await takeLock(lock, request.holder))) {
+        await sleep(lockPollMs);
+        continue;
+      }
+      try {
+        await this.#build(entry, request);
+      } finally {
+        if (!waitedTooLong) await rm(lock, { force: true });
+      }
+      round++;
     }
     throw new CairnError(
       'CAIRN_INTERNAL',
@@ -235,6 +263,22 @@ async function exists(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined)) !== undefined;
 }
 
+/**
+ * Takes the build lock of a snapshot for `holder`: true when taken; false while another holder's
+ * build goes on. A lock whose holder is gone (its process died and its folder was swept) is taken over.
+ */
+async function takeLock(lock: string, holder: string): Promise<boolean> {
+  try {
+    await writeFile(lock, holder, { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if (errorCode(error) !== 'EEXIST') throw error;
+  }
+  if (await isHolding(lock)) return false;
+  await rm(lock, { force: true });
+  return takeLock(lock, holder);
+}
+
 /** Whether a lease or builder file names a folder that still exists. */
 async function isHolding(file: string): Promise<boolean> {
   const holder = await readFile(file, 'utf8').catch(() => undefined);
@@ -273,12 +317,8 @@ async function treeDamage(tree: string): Promise<string | undefined> {
   return changed.length === 0 ? undefined : `${changed.length} path${changed.length === 1 ? '' : 's'} differ (${changed.slice(0, 3).join(', ')})`;
 }
 
-/** What a folder takes on disk (allocated blocks), walked once when its tree is built. */
+/** What a folder takes on disk (allocated blocks, `du`), measured once when its tree is built. */
 async function diskBytes(folder: string): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir(folder, { recursive: true, withFileTypes: true })) {
-    const stats = await lstat(join(entry.parentPath, entry.name)).catch(() => undefined);
-    if (stats) total += stats.blocks * 512;
-  }
-  return total;
+  const { stdout } = await run('du', ['-s', '-B1', folder], { env: { PATH: '/usr/bin:/bin' } });
+  return Number(stdout.split('\t')[0]);
 }
