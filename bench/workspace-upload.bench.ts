@@ -66,7 +66,7 @@ function peakOf(pid: number): number {
 }
 
 async function upload(base: string, token: string, workspace: string): Promise<UploadReport> {
-  const [command, ...args] = childNodeArgv([], 'upload-workspace-child.ts', [base, token, workspace]);
+  const [command, ...args] = childNodeArgv([], '../apps/server/src/cli/upload-workspace-child.test-support.ts', [base, token, workspace]);
   const { stdout } = await promisify(execFile)(command!, args, { maxBuffer: mebibyte });
   return lastJsonLine<UploadReport>(stdout);
 }

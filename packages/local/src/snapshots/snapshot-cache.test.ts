@@ -22,7 +22,7 @@ function snapshotOf(files: number, bytesEach = 64, seed = 'a'): { bytes: Uint8Ar
   return { bytes, digest: sha256Digest(bytes) };
 }
 
-/** A cache in a fresh folder; `fetched` counts the snapshot's fetches (one per build). */
+/** A cache in `directory`, its bounds as given (none by default), every take looked over. */
 function cacheIn(directory: string, limits: { maxBytes?: number; maxAgeMs?: number; checkEveryMs?: number } = {}) {
   return new SnapshotCache({ directory, maxBytes: limits.maxBytes ?? 1e12, maxAgeMs: limits.maxAgeMs ?? 1e12, checkEveryMs: limits.checkEveryMs ?? 0 });
 }
@@ -32,6 +32,20 @@ function holder(root: string, name: string): string {
   const path = join(root, 'attempts', name);
   mkdirSync(path, { recursive: true });
   return path;
+}
+
+/** Requests to hold `snapshot` for attempts named as given, and how many times it was fetched (built). */
+function requests(root: string, snapshot: { bytes: Uint8Array; digest: string }) {
+  let fetched = 0;
+  return {
+    request: (name: string) => ({
+      digest: snapshot.digest,
+      what: 'the test snapshot',
+      fetch: async () => (fetched++, snapshot.bytes),
+      holder: holder(root, name),
+    }),
+    fetches: () => fetched,
+  };
 }
 
 /** The entries of the cache folder by kind. */
@@ -85,18 +99,12 @@ describe('SnapshotCache', () => {
     const root = folder();
     const cache = cacheIn(join(root, 'cache'));
     const snapshot = snapshotOf(20);
-    let fetched = 0;
-    const request = (name: string) => ({
-      digest: snapshot.digest,
-      what: 'the test snapshot',
-      fetch: async () => (fetched++, snapshot.bytes),
-      holder: holder(root, name),
-    });
+    const { request, fetches } = requests(root, snapshot);
     const first = await cache.hold(request('one'));
     await first.release();
     damage(first.snapshot.tree);
     const again = await cache.hold(request('two'));
-    expect(fetched).toBe(2);
+    expect(fetches()).toBe(2);
     expect(existsSync(join(again.snapshot.tree, 'dir-1/planted.txt'))).toBe(false);
     expect(readFileSync(join(again.snapshot.tree, 'dir-1/file-1.txt'), 'utf8')).toMatch(/^a 1 \d+$/);
     // The damaged tree went to the trash and, held by nobody, was removed.
@@ -107,20 +115,14 @@ describe('SnapshotCache', () => {
     const root = folder();
     const cache = cacheIn(join(root, 'cache'), { checkEveryMs: 300 });
     const snapshot = snapshotOf(20);
-    let fetched = 0;
-    const request = (name: string) => ({
-      digest: snapshot.digest,
-      what: 'the test snapshot',
-      fetch: async () => (fetched++, snapshot.bytes),
-      holder: holder(root, name),
-    });
+    const { request, fetches } = requests(root, snapshot);
     const first = await cache.hold(request('one'));
     appendFileSync(join(first.snapshot.tree, 'dir-1/file-1.txt'), 'tampered');
     await cache.hold(request('two'));
-    expect(fetched).toBe(1);
+    expect(fetches()).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 350));
     const again = await cache.hold(request('three'));
-    expect(fetched).toBe(2);
+    expect(fetches()).toBe(2);
     expect(readFileSync(join(again.snapshot.tree, 'dir-1/file-1.txt'), 'utf8')).toMatch(/^a 1 \d+$/);
   });
 
