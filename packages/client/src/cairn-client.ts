@@ -16,7 +16,7 @@ import type {
   RunState,
 } from '@cairn/core';
 import { assertRunSpec, CairnError, errorCodes, isCairnError, loadRunSpec, parseSettings, sha256Digest, type CairnErrorCode } from '@cairn/protocol';
-import { writeWorkspaceSnapshot } from '@cairn/protocol/workspace';
+import { defaultHistoryDepth, writeWorkspaceSnapshot } from '@cairn/protocol/workspace';
 import { postFile } from './post-file.ts';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import type { EventSourceMessage } from 'eventsource-parser';
@@ -159,16 +159,17 @@ export class CairnClient {
    * Submits a run: a spec (`cairn.run/v1`, typed as `RunSpecV1` from `@cairn/core`), or its YAML or
    * JSON text; the same idempotency key returns the same run. With `workspace`, the run works on a
    * snapshot of that folder: the spec is checked here first (CAIRN_RUN_SPEC_* before anything is
-   * uploaded), the folder uploaded as `uploadWorkspace` does, and its digest set as
+   * uploaded), the folder uploaded as `uploadWorkspace` does (`history` commits of its repository
+   * with it), and its digest set as
    * `workspace: { snapshot }` in place of the spec's own `workspace`.
    */
   async submit(
     spec: RunSpecV1 | string,
-    options: { readonly idempotencyKey?: string; readonly workspace?: string } = {},
+    options: { readonly idempotencyKey?: string; readonly workspace?: string; readonly history?: number } = {},
   ): Promise<{ runId: string; created: boolean; specDigest: Digest }> {
     if (options.workspace !== undefined) {
       const checked = (typeof spec === 'string' ? loadRunSpec(spec) : assertRunSpec(spec)).spec;
-      const { digest } = await this.uploadWorkspace(options.workspace);
+      const { digest } = await this.uploadWorkspace(options.workspace, options.history === undefined ? {} : { history: options.history });
       spec = { ...checked, workspace: { snapshot: digest } };
     }
     const text = typeof spec === 'string';
@@ -354,15 +355,19 @@ export class CairnClient {
    * file (readable by this user only, removed afterwards, on an error too) and hashed on the way,
    * never held in memory; the server is asked whether it holds that digest (`HEAD
    * /v1/blobs/{digest}`) and the file is streamed to it only when it does not, so submitting an
-   * unchanged workspace again uploads nothing. Throws CAIRN_PAYLOAD_INVALID naming the folder or
+   * unchanged workspace again uploads nothing. Inside a git repository the snapshot also carries
+   * its last `history` commits (50 by default; 0 for none), which become the history of the
+   * workspace's own `.git` in each item. Throws CAIRN_PAYLOAD_INVALID naming the folder or
    * the file that cannot be snapshotted, before anything is uploaded; CAIRN_UPLOAD_TOO_LARGE
    * naming the folder and the snapshot's size when it is over the server's limit.
    */
-  async uploadWorkspace(directory: string): Promise<{ digest: Digest; entries: number }> {
+  async uploadWorkspace(directory: string, options: { readonly history?: number } = {}): Promise<{ digest: Digest; entries: number }> {
     const folder = await mkdtemp(join(tmpdir(), 'cairn-upload-'));
     try {
       const file = join(folder, 'snapshot.tar');
-      const snapshot = await writeWorkspaceSnapshot(directory, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+      const snapshot = await writeWorkspaceSnapshot(directory, createWriteStream(file, { flags: 'wx', mode: 0o600 }), {
+        history: options.history ?? defaultHistoryDepth,
+      });
       if (await this.#holdsBlob(snapshot.digest)) return { digest: snapshot.digest, entries: snapshot.entries };
       try {
         const stored = await this.#postFile('/v1/blobs', file, {

@@ -1,5 +1,5 @@
 import type { RunSpecV1 } from '@cairn/core';
-import { decodeRunSpec, loadRunSpec } from '@cairn/protocol';
+import { CairnError, decodeRunSpec, loadRunSpec } from '@cairn/protocol';
 import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { failureLines, progressOutput, RunProgress } from './run-progress.ts';
 
@@ -12,50 +12,59 @@ export function addRunCommands(): void {
     .command('submit')
     .argument('<spec>', 'a run spec, YAML or JSON')
     .option('--workspace <dir>', 'snapshot this directory (a git tree, or every file) and run over it')
+    .option('--history <commits>', "with --workspace in a git repository: how many of its latest commits the workspace's .git holds (0: none)", '50')
     .option('--wait', 'follow the run until it ends; exit 1 unless it succeeded')
     .option('--idempotency-key <key>', 'the same key and spec return the same run')
     .option('-q, --quiet', 'print only the run id, and no progress (for scripts: runId=$(cairn submit -q run.yaml))')
     .option('--server <url>', "the server (default: this config's server.host:server.port)")
     .description('submit a run to a running server')
-    .action(async (file: string, options: { workspace?: string; wait?: boolean; idempotencyKey?: string; quiet?: boolean; server?: string }) => {
-      const cairn = clientOf(options.server);
-      let spec: RunSpecV1 | string = decodeRunSpec(readInputFile(file, 'the run spec'), file);
-      if (options.workspace) {
-        // Checked here before the snapshot is uploaded; the server checks it again, with what it knows.
-        const checked = loadRunSpec(spec, { source: file }).spec;
-        const { digest, entries } = await cairn.uploadWorkspace(options.workspace);
-        spec = { ...checked, workspace: { snapshot: digest } };
-        if (!json() && !options.quiet) say(`workspace ${options.workspace}: ${entries} files, ${digest}`);
-      }
-      const submitted = await cairn.submit(spec, options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {});
-      if (!options.wait) {
-        say(
-          options.quiet
-            ? submitted.runId
-            : json()
-              ? JSON.stringify(submitted)
-              : `run ${submitted.runId} ${submitted.created ? 'submitted' : 'already existed (same idempotency key and spec)'}`,
+    .action(
+      async (file: string, options: { workspace?: string; history: string; wait?: boolean; idempotencyKey?: string; quiet?: boolean; server?: string }) => {
+        const history = Number(options.history);
+        if (!Number.isSafeInteger(history) || history < 0) {
+          throw new CairnError('CAIRN_PAYLOAD_INVALID', `--history must be a whole number of commits from 0 (none), not ${JSON.stringify(options.history)}.`, {
+            path: '--history',
+          });
+        }
+        const cairn = clientOf(options.server);
+        let spec: RunSpecV1 | string = decodeRunSpec(readInputFile(file, 'the run spec'), file);
+        if (options.workspace) {
+          // Checked here before the snapshot is uploaded; the server checks it again, with what it knows.
+          const checked = loadRunSpec(spec, { source: file }).spec;
+          const { digest, entries } = await cairn.uploadWorkspace(options.workspace, { history });
+          spec = { ...checked, workspace: { snapshot: digest } };
+          if (!json() && !options.quiet) say(`workspace ${options.workspace}: ${entries} files, ${digest}`);
+        }
+        const submitted = await cairn.submit(spec, options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {});
+        if (!options.wait) {
+          say(
+            options.quiet
+              ? submitted.runId
+              : json()
+                ? JSON.stringify(submitted)
+                : `run ${submitted.runId} ${submitted.created ? 'submitted' : 'already existed (same idempotency key and spec)'}`,
+          );
+          return;
+        }
+        // With --quiet the run id is the only line: no progress, no summary (the exit code tells).
+        const following = followingInterrupts(submitted.runId);
+        if (options.quiet) say(submitted.runId);
+        else if (!json()) say(`run ${submitted.runId}`);
+        const showProgress = !json() && options.quiet !== true;
+        const progress = new RunProgress(await cairn.items(submitted.runId), progressOutput(!showProgress));
+        // Progress moves on item states only; without progress only the run's end is asked for.
+        const run = await cairn.waitForRun(
+          submitted.runId,
+          showProgress ? { signal: following.signal, onEvent: (event) => progress.onEvent(event), types: ['item.state'] } : { signal: following.signal },
         );
-        return;
-      }
-      // With --quiet the run id is the only line: no progress, no summary (the exit code tells).
-      const following = followingInterrupts(submitted.runId);
-      if (options.quiet) say(submitted.runId);
-      else if (!json()) say(`run ${submitted.runId}`);
-      const showProgress = !json() && options.quiet !== true;
-      const progress = new RunProgress(await cairn.items(submitted.runId), progressOutput(!showProgress));
-      // Progress moves on item states only; without progress only the run's end is asked for.
-      const run = await cairn.waitForRun(
-        submitted.runId,
-        showProgress ? { signal: following.signal, onEvent: (event) => progress.onEvent(event), types: ['item.state'] } : { signal: following.signal },
-      );
-      progress.done();
-      if (following.stopped()) return;
-      if (!options.quiet)
-        say(json() ? JSON.stringify(run) : `run ${run.state}: ${run.itemsFinished}/${run.itemsTotal} items finished, ${run.itemsFailed} failed`);
-      if (!options.quiet && !json() && run.itemsFailed > 0) say(failureLines(await cairn.items(submitted.runId)).join('\n'));
-      process.exitCode = run.state === 'succeeded' ? 0 : 1;
-    });
+        progress.done();
+        if (following.stopped()) return;
+        if (!options.quiet)
+          say(json() ? JSON.stringify(run) : `run ${run.state}: ${run.itemsFinished}/${run.itemsTotal} items finished, ${run.itemsFailed} failed`);
+        if (!options.quiet && !json() && run.itemsFailed > 0) say(failureLines(await cairn.items(submitted.runId)).join('\n'));
+        process.exitCode = run.state === 'succeeded' ? 0 : 1;
+      },
+    );
 
   program
     .command('status')

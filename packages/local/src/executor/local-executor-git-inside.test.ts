@@ -29,7 +29,7 @@ describe.each([
   ['with the snapshot extracted', false],
 ])('git inside an item’s workspace (%s)', (_, cached) => {
   test(
-    'git log, status and commit work; the patch is the working tree against the snapshot, commits or not; planted git config never runs on the host',
+    "git log (the repository's history under the snapshot's commit), status and commit work; the patch is the working tree against the snapshot, commits or not; planted git config never runs on the host",
     { timeout: 60_000 },
     async () => {
       const world = executorWorld();
@@ -54,12 +54,14 @@ describe.each([
         git('commit', '-qm', 'the user’s commit');
         git('config', 'core.fsmonitor', `touch ${marker}`);
         writeFileSync(join(source, '.git/hooks/post-checkout'), `#!/bin/sh\ntouch ${marker}\n`, { mode: 0o755 });
-        const { bytes: snapshot, digest } = await snapshotWorkspace(source);
+        const { bytes: snapshot, digest } = await snapshotWorkspace(source, { history: 10 });
         expect(existsSync(marker)).toBe(false);
         await world.storage.put(blobKey(digest), snapshot);
         const script = [
           'set -e',
           'git log -1 --format=%s',
+          // The repository's own history is below the snapshot's commit.
+          'git log -1 --format=%s HEAD~1',
           'test -z "$(git status --porcelain)" && echo clean',
           'echo three >> notes.txt',
           'git -c user.name=agent -c user.email=agent@example.invalid commit -qam "the agent’s own commit"',
@@ -75,7 +77,7 @@ describe.each([
         const result = await resultOf(world, executor, await executor.start(world.task('run-1/git-user/1', runtime, { ...limits, workspace: digest })));
         const stdout = await textOf(world, result.artifacts.stdout);
         expect(result.outcome, `${stdout}\n${await textOf(world, result.artifacts.stderr)}`).toBe('succeeded');
-        expect(stdout).toBe('cairn: the workspace snapshot\nclean\nthe agent’s own commit\n?? added.txt\n');
+        expect(stdout).toBe('cairn: the workspace snapshot\nthe user’s commit\nclean\nthe agent’s own commit\n?? added.txt\n');
         const patch = await textOf(world, result.artifacts.patch);
         expect(patch).toContain('diff --git a/notes.txt b/notes.txt');
         expect(patch).toContain('+three');

@@ -1,7 +1,9 @@
 export { snapshotWorkspace } from './snapshot-workspace.ts';
 export type { WorkspaceSnapshot } from './snapshot-workspace.ts';
 export { writeWorkspaceSnapshot } from './write-workspace-snapshot.ts';
-export type { WrittenWorkspaceSnapshot } from './write-workspace-snapshot.ts';
+export type { WorkspaceSnapshotOptions, WrittenWorkspaceSnapshot } from './write-workspace-snapshot.ts';
+export { collectWorkspaceHistory, defaultHistoryDepth, historyFolderName, historyMemberNames } from './workspace-history.ts';
+export type { WorkspaceHistory } from './workspace-history.ts';
 export { readTar } from './read-tar.ts';
 export { writeTar } from './write-tar.ts';
 export type { TarEntry, TarMember } from './tar-entry.ts';

@@ -6,6 +6,8 @@ export type GitLocation = { readonly gitDirectory: string; readonly workTree: st
 export interface GitRunOptions {
   /** Bytes fed to git's standard input. */
   readonly input?: Uint8Array;
+  /** An open file git's standard output goes to (not kept: `stdout` is then empty), for output too large to hold. */
+  readonly outputFile?: number;
   /** Stop git and report `overflowed` once its standard output passes this many bytes. */
   readonly maxOutputBytes?: number;
 }
@@ -72,13 +74,13 @@ export function runGit(location: GitLocation, args: readonly string[], options: 
   }
   const cwd = 'gitDirectory' in location ? location.workTree : location.cwd;
   return new Promise((resolve, reject) => {
-    const child = spawn('git', [...hardening, ...args], { cwd, env, stdio: [options.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const child = spawn('git', [...hardening, ...args], { cwd, env, stdio: [options.input ? 'pipe' : 'ignore', options.outputFile ?? 'pipe', 'pipe'] });
     const stdout: Buffer[] = [];
     let stdoutBytes = 0;
     let overflowed = false;
     const stderr: Buffer[] = [];
     let stderrBytes = 0;
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
       if (overflowed) return;
       stdoutBytes += chunk.byteLength;
       if (options.maxOutputBytes !== undefined && stdoutBytes > options.maxOutputBytes) {

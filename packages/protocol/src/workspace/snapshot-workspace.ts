@@ -1,6 +1,6 @@
 import type { Digest } from '@cairn/core';
 import { sha256Digest } from '../json/digest.ts';
-import { workspaceSnapshotChunks } from './write-workspace-snapshot.ts';
+import { workspaceSnapshotChunks, type WorkspaceSnapshotOptions } from './write-workspace-snapshot.ts';
 
 /** A workspace snapshot, ready to store at `blobKey(digest)`. */
 export interface WorkspaceSnapshot {
@@ -20,13 +20,14 @@ export interface WorkspaceSnapshot {
  * that two machines snapshot one checkout alike. Elsewhere it holds every file and symlink except
  * `.git` folders. Empty directories are not kept (git does not track them). Refused with
  * CAIRN_PAYLOAD_INVALID: a directory that does not exist or is not one, FIFOs, sockets and
- * devices, and paths the worker would refuse.
+ * devices, and paths the worker would refuse. With `history`, it also carries that many commits of
+ * the repository's history (see WorkspaceSnapshotOptions).
  */
-export async function snapshotWorkspace(directory: string): Promise<WorkspaceSnapshot> {
+export async function snapshotWorkspace(directory: string, options: WorkspaceSnapshotOptions = {}): Promise<WorkspaceSnapshot> {
   const tally = { entries: 0 };
   const chunks: Uint8Array[] = [];
   let length = 0;
-  for await (const chunk of workspaceSnapshotChunks(directory, tally)) {
+  for await (const chunk of workspaceSnapshotChunks(directory, tally, options)) {
     chunks.push(chunk);
     length += chunk.byteLength;
   }

@@ -3,6 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { CairnError } from '../errors/cairn-error.ts';
 import { runGit } from './run-git.ts';
+import { historyFolderName } from './workspace-history.ts';
 import { isGitMetadataName, workspacePathProblem } from './workspace-path.ts';
 
 /**
@@ -18,6 +19,8 @@ export async function listWorkspacePaths(directory: string): Promise<string[]> {
   for (const path of paths) {
     const problem = workspacePathProblem(path);
     if (problem !== undefined) refuseWorkspacePath(directory, path, problem);
+    if (path === historyFolderName || path.startsWith(`${historyFolderName}/`))
+      refuseWorkspacePath(directory, path, `lies in ${historyFolderName}, where a snapshot carries its repository's history`);
   }
   return paths;
 }

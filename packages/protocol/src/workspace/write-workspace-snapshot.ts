@@ -6,8 +6,19 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '@cairn/core';
 import { CairnError } from '../errors/cairn-error.ts';
+import { collectWorkspaceHistory, historyMemberNames, type WorkspaceHistory } from './workspace-history.ts';
 import { listWorkspacePaths, refuseWorkspacePath } from './workspace-listing.ts';
 import { tarEnd, tarEntryHeader, tarPadding, type TarEntryHeading } from './write-tar.ts';
+
+/** What a snapshot holds besides the workspace's files. */
+export interface WorkspaceSnapshotOptions {
+  /**
+   * How many commits of the history of the repository the workspace is in to carry (see
+   * collectWorkspaceHistory), which the worker makes the history of the workspace's own `.git`;
+   * 0 (the default here) carries none, and outside a repository there is none.
+   */
+  readonly history?: number;
+}
 
 /** What `writeWorkspaceSnapshot` wrote: the snapshot's digest, its length and how many members it holds. */
 export interface WrittenWorkspaceSnapshot {
@@ -27,11 +38,15 @@ export interface WrittenWorkspaceSnapshot {
  * that changes length while it is read is refused too (its header, written first, says its
  * length). On an error the destination is destroyed: what it holds is no snapshot.
  */
-export async function writeWorkspaceSnapshot(directory: string, destination: Writable): Promise<WrittenWorkspaceSnapshot> {
+export async function writeWorkspaceSnapshot(
+  directory: string,
+  destination: Writable,
+  options: WorkspaceSnapshotOptions = {},
+): Promise<WrittenWorkspaceSnapshot> {
   const hash = createHash('sha256');
   const tally = { entries: 0, bytes: 0 };
   async function* hashed(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of workspaceSnapshotChunks(directory, tally)) {
+    for await (const chunk of workspaceSnapshotChunks(directory, tally, options)) {
       hash.update(chunk);
       tally.bytes += chunk.byteLength;
       yield chunk;
@@ -57,8 +72,27 @@ type FoundEntry =
  * The snapshot's bytes in chunks of about `chunkBytes`, counting its members in `tally.entries`.
  * A workspace without files yields nothing.
  */
-export async function* workspaceSnapshotChunks(directory: string, tally: { entries: number }): AsyncGenerator<Uint8Array> {
+export async function* workspaceSnapshotChunks(
+  directory: string,
+  tally: { entries: number },
+  options: WorkspaceSnapshotOptions = {},
+): AsyncGenerator<Uint8Array> {
   const paths = await listWorkspacePaths(directory);
+  const history = await collectWorkspaceHistory(directory, options.history ?? 0);
+  try {
+    yield* membersOf(directory, paths, tally, history);
+  } finally {
+    await history?.remove();
+  }
+}
+
+/** The members of `paths`, then those of `history`, then the tar's end (none for no members). */
+async function* membersOf(
+  directory: string,
+  paths: readonly string[],
+  tally: { entries: number },
+  history: WorkspaceHistory | undefined,
+): AsyncGenerator<Uint8Array> {
   const gathered = new ChunkGatherer(chunkBytes);
   for (let start = 0; start < paths.length; start += parallelReads) {
     const batch = await Promise.all(paths.slice(start, start + parallelReads).map((path) => lookUp(directory, path)));
@@ -72,7 +106,22 @@ export async function* workspaceSnapshotChunks(directory: string, tally: { entri
       yield* gathered.add(tarPadding(entry.heading.size));
     }
   }
-  if (tally.entries > 0) yield* gathered.add(tarEnd());
+  if (history !== undefined) {
+    for (const [path, text] of [
+      [historyMemberNames.head, `${history.head}\n`],
+      [historyMemberNames.shallow, history.shallow.map((commit) => `${commit}\n`).join('')],
+    ] as const) {
+      const content = Buffer.from(text);
+      yield* gathered.add(tarEntryHeader({ kind: 'file', path, executable: false, size: content.byteLength }));
+      yield* gathered.add(content);
+      yield* gathered.add(tarPadding(content.byteLength));
+    }
+    const pack: TarEntryHeading & { kind: 'file' } = { kind: 'file', path: historyMemberNames.pack, executable: false, size: history.packBytes };
+    yield* gathered.add(tarEntryHeader(pack));
+    for await (const chunk of fileChunks(directory, pack, history.packFile)) yield* gathered.add(chunk);
+    yield* gathered.add(tarPadding(pack.size));
+  }
+  if (tally.entries > 0 || history !== undefined) yield* gathered.add(tarEnd());
   yield* gathered.flush();
 }
 

@@ -7,7 +7,7 @@ import { snapshotCommitMessage } from '../snapshot/snapshot-tree.ts';
 import type { AttemptMounts } from '../worker/attempt-mounts.ts';
 import { preparationOverLimit } from '../worker/preparation-over-limit.ts';
 import type { WorkspaceLayer, WorkspaceLayers } from '../worker/workspace-layers.ts';
-import { commitBaseline, initBaselineGit } from './baseline-git.ts';
+import { adoptHistory, commitBaseline, initBaselineGit } from './baseline-git.ts';
 import { readBlobs } from './read-blobs.ts';
 import { copyWorkspaceRepository } from './workspace-repository.ts';
 
@@ -115,9 +115,11 @@ export class AttemptWorkspace {
       await mkdir(workspace);
       await mounts?.mount({ directory, workspace });
       mounted = mounts !== undefined;
-      const entries = await extractSnapshot(preparation.snapshot, workspace, preparation.what ?? 'the workspace snapshot');
+      const what = preparation.what ?? 'the workspace snapshot';
+      const { entries, history } = await extractSnapshot(preparation.snapshot, workspace, what);
       const git = { gitDirectory: join(directory, 'git'), workTree: workspace };
       await initBaselineGit(git);
+      if (history) await adoptHistory(git, history, what);
       const baseline = await commitBaseline(git, snapshotCommitMessage);
       await copyWorkspaceRepository(git);
       const { dev, ino } = await lstat(workspace);

@@ -1,6 +1,8 @@
 import { lstat, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gitOutput, runGit, type GitLocation, type GitRunResult } from '@cairn/protocol/workspace';
+import { CairnError } from '@cairn/protocol';
+import { gitOutput, historyMemberNames, runGit, type GitLocation, type GitRunResult } from '@cairn/protocol/workspace';
+import type { SnapshotHistory } from '../snapshot/extract-snapshot.ts';
 import { under } from '../patch/layer-changes.ts';
 
 /**
@@ -15,6 +17,34 @@ export async function initBaselineGit(git: { readonly gitDirectory: string; read
   await gitOutput(git, ['init', '--quiet', '--template=']);
   await mkdir(join(git.gitDirectory, 'info'), { recursive: true });
   await writeFile(join(git.gitDirectory, 'info', 'attributes'), neutralAttributes);
+}
+
+/**
+ * Makes a snapshot's `history` the history of an empty git directory, before its baseline is
+ * committed on top: the pack indexed with every object checked (`index-pack --strict`), the commits
+ * it was cut at marked shallow, and its HEAD the commit the current branch points at. Throws
+ * CAIRN_PAYLOAD_INVALID, naming `what`, for a pack git refuses or a HEAD it does not hold.
+ */
+export async function adoptHistory(git: { readonly gitDirectory: string; readonly workTree: string }, history: SnapshotHistory, what: string): Promise<void> {
+  const refuse = (problem: string): never => {
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `${what} carries a repository history git cannot use: ${problem}. Take the snapshot again, or without history.`,
+      {
+        path: historyMemberNames.pack,
+      },
+    );
+  };
+  const packs = join(git.gitDirectory, 'objects', 'pack');
+  await mkdir(packs, { recursive: true });
+  const pack = join(packs, 'pack-cairn-history.pack');
+  await writeFile(pack, history.pack);
+  if (history.shallow.length > 0) await writeFile(join(git.gitDirectory, 'shallow'), history.shallow.map((commit) => `${commit}\n`).join(''));
+  const indexed = await runGit(git, ['index-pack', '--strict', pack]);
+  if (indexed.exitCode !== 0) refuse(indexed.stderr.split('\n')[0] ?? `git index-pack exited with ${indexed.exitCode}`);
+  const head = await runGit(git, ['cat-file', '-e', `${history.head}^{commit}`]);
+  if (head.exitCode !== 0) refuse(`its HEAD ${history.head} is not a commit of its pack`);
+  await gitOutput(git, ['update-ref', 'HEAD', history.head]);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
-import { readTar, workspacePathProblem, type TarMember } from '@cairn/protocol/workspace';
+import { historyFolderName, historyMemberNames, readTar, workspacePathProblem, type TarMember } from '@cairn/protocol/workspace';
 
 // Files written at once: enough to keep the disk busy, few enough not to run out of descriptors.
 const parallelWrites = 64;
@@ -13,10 +13,12 @@ const parallelWrites = 64;
  * are made. Refused with CAIRN_PAYLOAD_INVALID, naming the member: absolute paths, `..` or `.git`
  * segments, a member beneath a symlink or a file (what a "write through a symlink" attack needs),
  * duplicates, hard links, devices and FIFOs. Symlink targets are written as they are: they belong
- * to the user's own baseline and nothing here follows them. Returns the number of files and symlinks.
+ * to the user's own baseline and nothing here follows them. Members under `.cairn-history/` are the
+ * repository history the snapshot carries: returned, never written. Returns the number of files and
+ * symlinks written, and the history.
  */
-export async function extractSnapshot(bytes: Uint8Array, directory: string, what: string): Promise<number> {
-  const members = planMembers(bytes, what);
+export async function extractSnapshot(bytes: Uint8Array, directory: string, what: string): Promise<ExtractedSnapshot> {
+  const { members, history } = planMembers(bytes, what);
   const directories = [...new Set(members.flatMap((member) => (member.kind === 'directory' ? [member.path] : parentsOf(member.path).slice(-1))))].sort();
   for (const path of directories) await mkdir(join(directory, path), { recursive: true });
   const writes = members.filter((member) => member.kind !== 'directory');
@@ -33,11 +35,47 @@ export async function extractSnapshot(bytes: Uint8Array, directory: string, what
         ),
     );
   }
-  return writes.length;
+  return { entries: writes.length, ...(history ? { history } : {}) };
 }
 
-/** The members with normalised paths, each checked against those before it. */
-function planMembers(bytes: Uint8Array, what: string): TarMember[] {
+/** What a snapshot held: how many files and symlinks were written, and the history it carries, if any. */
+export interface ExtractedSnapshot {
+  readonly entries: number;
+  /** The repository history the snapshot carries (see `historyMemberNames`): its HEAD, where it is cut, its pack. */
+  readonly history?: SnapshotHistory;
+}
+
+export interface SnapshotHistory {
+  readonly head: string;
+  readonly shallow: readonly string[];
+  readonly pack: Uint8Array;
+}
+
+const commitId = /^[0-9a-f]{40}$/;
+
+/** The history members of a snapshot, checked; refused with CAIRN_PAYLOAD_INVALID when they are not the three of a history. */
+function historyOf(members: ReadonlyMap<string, TarMember>, refuse: (path: string, problem: string) => never): SnapshotHistory | undefined {
+  if (members.size === 0) return undefined;
+  const text = (name: string) => {
+    const member = members.get(name);
+    if (member?.kind !== 'file')
+      return refuse(name, `is missing or not a file, and a snapshot's history needs ${Object.values(historyMemberNames).join(', ')}`);
+    return member.content;
+  };
+  for (const path of members.keys())
+    if (!(Object.values(historyMemberNames) as string[]).includes(path)) refuse(path, `lies in ${historyFolderName}, where only a history's members may`);
+  const head = Buffer.from(text(historyMemberNames.head)).toString('utf8').trim();
+  const shallow = Buffer.from(text(historyMemberNames.shallow))
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line !== '');
+  for (const commit of [head, ...shallow])
+    if (!commitId.test(commit)) refuse(historyMemberNames.head, `names ${JSON.stringify(commit.slice(0, 80))}, not a commit id`);
+  return { head, shallow, pack: text(historyMemberNames.pack) };
+}
+
+/** The members with normalised paths, each checked against those before it, and the history apart. */
+function planMembers(bytes: Uint8Array, what: string): { members: TarMember[]; history: SnapshotHistory | undefined } {
   let members: TarMember[];
   try {
     members = readTar(bytes);
@@ -59,9 +97,14 @@ function planMembers(bytes: Uint8Array, what: string): TarMember[] {
   };
   const kinds = new Map<string, TarMember['kind']>();
   const planned: TarMember[] = [];
+  const historyMembers = new Map<string, TarMember>();
   for (const member of members) {
     const path = member.path.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
     if (path === '' || path === '.') continue;
+    if (path === historyFolderName || path.startsWith(`${historyFolderName}/`)) {
+      if (member.kind !== 'directory') historyMembers.set(path, member);
+      continue;
+    }
     const problem = workspacePathProblem(path);
     if (problem !== undefined) refuse(member.path, problem);
     for (const parent of parentsOf(path)) {
@@ -78,7 +121,7 @@ function planMembers(bytes: Uint8Array, what: string): TarMember[] {
     kinds.set(path, member.kind);
     planned.push({ ...member, path });
   }
-  return planned;
+  return { members: planned, history: historyOf(historyMembers, refuse) };
 }
 
 /** `a`, `a/b` for `a/b/c`. */

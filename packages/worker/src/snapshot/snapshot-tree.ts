@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { commitBaseline, initBaselineGit } from '../git/baseline-git.ts';
+import { adoptHistory, commitBaseline, initBaselineGit } from '../git/baseline-git.ts';
 import { settleWorkspaceRepository } from '../git/workspace-repository.ts';
 import { extractSnapshot } from './extract-snapshot.ts';
 
@@ -25,12 +25,14 @@ export const snapshotCommitMessage = 'cairn: the workspace snapshot';
 
 /**
  * Extracts `bytes` (see extractSnapshot for what is refused) into `tree`, an existing empty
- * folder, and commits every file as the baseline in `<tree>/.git`, the workspace's repository.
+ * folder, and commits every file as the baseline in `<tree>/.git`, the workspace's repository: on
+ * top of the history the snapshot carries, if any (its HEAD the baseline's parent).
  */
 export async function buildSnapshotTree(bytes: Uint8Array, tree: string, what: string): Promise<SnapshotTree> {
-  const entries = await extractSnapshot(bytes, tree, what);
+  const { entries, history } = await extractSnapshot(bytes, tree, what);
   const git = { gitDirectory: join(tree, '.git'), workTree: tree };
   await initBaselineGit(git);
+  if (history) await adoptHistory(git, history, what);
   const baseline = await commitBaseline(git, snapshotCommitMessage);
   await settleWorkspaceRepository(git.gitDirectory, tree);
   return { tree, gitDirectory: git.gitDirectory, baseline, entries };

@@ -1,0 +1,89 @@
+import { mkdtemp, open, realpath, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CairnError } from '../errors/cairn-error.ts';
+import { runGit } from './run-git.ts';
+
+/**
+ * Where a snapshot carries its repository's recent history: three members at its end, under a
+ * folder no workspace may hold. `head` is the commit id of the repository's HEAD, `shallow` the
+ * commits whose parents were left out (one id a line, sorted), `pack` a git pack of every commit,
+ * tree and blob from HEAD down to those. The worker makes them the workspace repository's history.
+ */
+export const historyFolderName = '.cairn-history';
+export const historyMemberNames = {
+  head: `${historyFolderName}/head`,
+  shallow: `${historyFolderName}/shallow`,
+  pack: `${historyFolderName}/pack`,
+} as const;
+
+/** How many commits of history a snapshot carries unless told otherwise: enough for `git log` and `git blame` of recent work. */
+export const defaultHistoryDepth = 50;
+
+/** The recent history of a workspace's repository, its pack in a temporary file until `remove`. */
+export interface WorkspaceHistory {
+  readonly head: string;
+  readonly shallow: readonly string[];
+  readonly packFile: string;
+  readonly packBytes: number;
+  remove(): Promise<void>;
+}
+
+const commitId = /^[0-9a-f]{40}$/;
+
+/**
+ * The last `depth` commits of the HEAD of the git repository `directory` is in (those `git
+ * rev-list --max-count` lists, newest first; a commit whose parents are not all among them is
+ * where history is cut), packed without deltas searched (reused where the repository already has
+ * them: fast, and the same bytes for the same repository); undefined outside a repository, in a
+ * folder below its top (whose snapshot holds only part of the tree), before its first commit, or
+ * for a SHA-256 repository (the worker's are SHA-1).
+ */
+export async function collectWorkspaceHistory(directory: string, depth: number): Promise<WorkspaceHistory | undefined> {
+  if (depth < 1) return undefined;
+  const location = { cwd: directory };
+  const format = await runGit(location, ['rev-parse', '--show-object-format', '--show-toplevel']);
+  const [objectFormat, top] = format.stdout.toString().trim().split('\n');
+  if (format.exitCode !== 0 || objectFormat !== 'sha1') return undefined;
+  // A folder below the top holds only its part of the tree; the history's trees would be all of it.
+  if (top === undefined || (await realpath(top)) !== (await realpath(directory))) return undefined;
+  const listed = await runGit(location, ['rev-list', '--parents', `--max-count=${depth}`, 'HEAD']);
+  if (listed.exitCode !== 0) return undefined;
+  const lines = listed.stdout
+    .toString()
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => line.split(' '));
+  const head = lines[0]?.[0];
+  if (head === undefined || !commitId.test(head)) return undefined;
+  const kept = new Set(lines.map(([commit]) => commit!));
+  const shallow = lines
+    .filter(([, ...parents]) => parents.some((parent) => !kept.has(parent)))
+    .map(([commit]) => commit!)
+    .sort();
+  const folder = await mkdtemp(join(tmpdir(), 'cairn-history-'));
+  const remove = () => rm(folder, { recursive: true, force: true });
+  try {
+    const packFile = join(folder, 'history.pack');
+    const file = await open(packFile, 'wx', 0o600);
+    let packed;
+    try {
+      packed = await runGit(location, ['-c', 'pack.threads=1', '-c', 'pack.window=0', 'pack-objects', '--revs', '--stdout', '--shallow', '--quiet'], {
+        input: Buffer.from(`${head}\n${shallow.map((commit) => `--shallow ${commit}\n`).join('')}`),
+        outputFile: file.fd,
+      });
+    } finally {
+      await file.close();
+    }
+    if (packed.exitCode !== 0)
+      throw new CairnError(
+        'CAIRN_PAYLOAD_INVALID',
+        `Could not pack the history of the git repository at ${directory}: ${packed.stderr || `git pack-objects exited with ${packed.exitCode}`}. Check it with \`git fsck\`, or snapshot without history (history: 0).`,
+        { path: directory },
+      );
+    return { head, shallow, packFile, packBytes: (await stat(packFile)).size, remove };
+  } catch (error) {
+    await remove();
+    throw error;
+  }
+}
