@@ -66,7 +66,6 @@ export function createExecutionWorker(
           cache: new SnapshotCache({ ...options.snapshotCache, ...(seams.logger ? { logger: seams.logger } : {}) }),
           uids: new SandboxUids(uids.first, uids.count),
           volumes,
-          ...(seams.logger ? { logger: seams.logger } : {}),
         })
       : undefined;
   const sandboxLaunch = volumes ? sandboxLauncher({ limits, uids, bwrap, memoryBytes, volumes, ...(layers ? { layers } : {}) }) : undefined;

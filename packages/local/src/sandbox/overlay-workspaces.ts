@@ -3,12 +3,10 @@ import { lchownSync, readdirSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
-import type { Logger } from '@cairn/core';
 import { layerChanges, type WorkspaceLayer, type WorkspaceLayerRequest, type WorkspaceLayers } from '@cairn/worker';
 import type { SnapshotCache } from '../snapshots/snapshot-cache.ts';
 import type { AttemptVolumes } from './attempt-volumes.ts';
 import { idmappedBind } from './idmapped-mount.ts';
-
 import type { SandboxUids } from './sandbox-uids.ts';
 import { commandError, unmountPath } from './unmount-path.ts';
 
@@ -36,7 +34,6 @@ export interface OverlayWorkspacesOptions {
   readonly uids: SandboxUids;
   /** The attempts' disk limits: the upper layer lives on the attempt's workspace file system. */
   readonly volumes?: AttemptVolumes;
-  readonly logger?: Logger;
 }
 
 /**
@@ -129,7 +126,7 @@ async function mountOverlay(layers: { readonly lower: string; readonly upper: st
  * Why workspaces cannot be laid over snapshots on this host (not root, no idmapped mounts, no
  * overlay, perl missing), or undefined when they can: a tiny tree laid once in a scratch folder
  * under `workRoot` (or the nearest folder above it, while it does not exist yet), as an attempt's
- * would be. The local executor asks once at start and says so; `cairn doctor` shows it.
+ * would be. The local executor asks once, at its first task, and says so; `cairn doctor` shows it.
  */
 export async function workspaceLayersProblem(workRoot: string): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'the local executor does not run as root (overlay and idmapped mounts need it)';
