@@ -84,7 +84,8 @@ const run = promisify(execFile);
  * Clean-up: `unmount` (the worker calls it before removing the folder; the loop device goes with
  * the mount), and for an attempt whose process died, the executor's sweep of dead owners' folders,
  * which unmounts what is under them before removing them. A kept attempt (`keepWorkDirectory`)
- * stays mounted, to be looked at: `umount <folder>/workspace <folder>/tmp` before removing it.
+ * stays mounted, to be looked at: `umount <folder>/workspace <folder>/tmp` before removing it (over
+ * the snapshot cache, `<folder>/workspace <folder>/snapshot <folder>/layer <folder>/tmp`).
  */
 export class AttemptVolumes implements AttemptMounts {
   readonly #limits: AttemptVolumeLimits;
