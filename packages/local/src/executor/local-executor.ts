@@ -209,8 +209,8 @@ export class LocalExecutor implements ExecutorV1 {
   readonly #cancelWhenStarted = new Set<string>();
   /** The sandbox uids, one per supervised execution in turn. */
   readonly #uids: SandboxUids;
-  /** The snapshot cache supervisors lay workspaces over, once the executor found it can (see `snapshotCache`); looked for at the first start. */
-  #snapshotCache: Promise<ExecutionWorkerOptions['snapshotCache']> | undefined;
+  /** The snapshot cache supervisors lay workspaces over, once the executor found it can (see `snapshotCache`). */
+  readonly #snapshotCache: Promise<ExecutionWorkerOptions['snapshotCache']>;
   #watcher: FSWatcher | undefined;
   #poll: NodeJS.Timeout | undefined;
 
@@ -258,6 +258,8 @@ export class LocalExecutor implements ExecutorV1 {
       ...(settings.claudeCode ? { claudeCode: settings.claudeCode } : {}),
     };
     this.#uids = new SandboxUids(uids.first, uids.count);
+    // Found out while the server starts, not when its first run's items are being started.
+    this.#snapshotCache = this.#layeredSnapshotCache();
     const inProcessRuntimes = Object.keys(settings.runtimes ?? {}).length > 0;
     this.#taskStorage = inProcessRuntimes ? undefined : (this.#settings.taskStorage ?? localDirectoryOf(settings.storage));
     if (!this.#taskStorage) {
@@ -284,13 +286,13 @@ export class LocalExecutor implements ExecutorV1 {
 
   /**
    * The snapshot cache's settings once a tiny workspace was laid in the work root as an attempt's
-   * would be (at the first start: an executor that never runs a task mounts nothing); undefined
-   * (said once in the log) where that fails, or with the cache off or no sandbox.
+   * would be (in a mount namespace of its own: nothing stays mounted); undefined (said once in the
+   * log) where that fails, or with the cache off or no sandbox.
    */
   async #layeredSnapshotCache(): Promise<ExecutionWorkerOptions['snapshotCache']> {
     const { snapshotCache, sandbox } = this.#settings;
     if (!snapshotCache.enabled || sandbox !== 'bubblewrap') return undefined;
-    // Tried in this process's own folder: were it killed meanwhile, the next executor's sweep unmounts what the try left.
+    // Tried in this process's own folder: were it killed meanwhile, the next executor's sweep removes the scratch folder.
     const ownWorkRoot = join(this.#workRoot, ownerFolderName(this.#owner));
     mkdirSync(ownWorkRoot, { recursive: true, mode: 0o711 });
     const problem = await workspaceLayersProblem(ownWorkRoot);
@@ -325,7 +327,6 @@ export class LocalExecutor implements ExecutorV1 {
       void this.#execute(this.#worker ?? this.#makeWorker(), task, controller.signal);
       return handle;
     }
-    this.#snapshotCache ??= this.#layeredSnapshotCache();
     const snapshotCache = await this.#snapshotCache;
     const input: SupervisorInput = {
       task,

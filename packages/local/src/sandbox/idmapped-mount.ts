@@ -11,7 +11,7 @@ const run = promisify(execFile);
  * move_mount 429 and mount_setattr 442 are one table on every architecture; unshare is not.
  * Arguments: source, target, uid.
  */
-const idmapScript = String.raw`
+export const idmapScript = String.raw`
 use strict; use warnings; use Config;
 my ($source, $target, $uid) = @ARGV;
 my %unshare = (x86_64 => 272, aarch64 => 97);

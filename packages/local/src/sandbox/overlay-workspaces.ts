@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { layerChanges, type WorkspaceLayer, type WorkspaceLayerRequest, type WorkspaceLayers } from '@cairn/worker';
 import type { SnapshotCache } from '../snapshots/snapshot-cache.ts';
 import type { AttemptVolumes } from './attempt-volumes.ts';
-import { idmappedBind } from './idmapped-mount.ts';
+import { idmappedBind, idmapScript } from './idmapped-mount.ts';
 import type { SandboxUids } from './sandbox-uids.ts';
 import { commandError, unmountPath } from './unmount-path.ts';
 
@@ -124,9 +124,11 @@ async function mountOverlay(layers: { readonly lower: string; readonly upper: st
 
 /**
  * Why workspaces cannot be laid over snapshots on this host (not root, no idmapped mounts, no
- * overlay, perl missing), or undefined when they can: a tiny tree laid once in a scratch folder
- * under `workRoot` (or the nearest folder above it, while it does not exist yet), as an attempt's
- * would be. The local executor asks once, at its first task, and says so; `cairn doctor` shows it.
+ * overlay, perl or unshare missing), or undefined when they can: a tiny tree laid once in a scratch
+ * folder under `workRoot` (or the nearest folder above it, while it does not exist yet), as an
+ * attempt's would be, in a mount namespace of its own, so that nothing it mounts outlives it (a
+ * server killed meanwhile leaves no mount behind). The local executor asks once, as it starts, and
+ * says so; `cairn doctor` shows it.
  */
 export async function workspaceLayersProblem(workRoot: string): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'the local executor does not run as root (overlay and idmapped mounts need it)';
@@ -147,14 +149,15 @@ export async function workspaceLayersProblem(workRoot: string): Promise<string |
   };
   try {
     for (const path of Object.values(paths)) await mkdir(path);
-    await idmappedBind(paths.tree, paths.lower, 65_534);
-    await mountOverlay({ lower: paths.lower, upper: paths.upper, work: paths.work, merged: paths.merged });
+    const layCommand = `perl -e "$IDMAP" "$1" "$2" 65534 && mount -t overlay cairn-layer-probe -o "lowerdir=$2,upperdir=$3,workdir=$4,${overlayOptions}" "$5"`;
+    await run('unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', layCommand, 'cairn-layer-probe', ...Object.values(paths)], {
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', IDMAP: idmapScript },
+    });
     return undefined;
   } catch (error) {
-    return (error as Error).message;
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'unshare is not installed (apt-get install -y util-linux)' : undefined;
+    return missing ?? `cannot lay a workspace over a snapshot: ${commandError(error)}`;
   } finally {
-    await unmountPath(paths.merged).catch(() => undefined);
-    await unmountPath(paths.lower).catch(() => undefined);
     await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
   }
 }

@@ -260,9 +260,12 @@ describe.each(preparations)('capturePatch refuses unsafe changes (%s workspace)'
     });
   }
 
-  // A layered workspace is a mount point: it cannot be renamed away (what the bind-mounted sandbox ensures anyway).
-  test.skipIf(how === 'layered')('the workspace folder swapped for a symlink to /', async () => {
+  test('the workspace folder swapped for a symlink to / (a layered one, a mount point, cannot even be moved)', async () => {
     const { attempt } = await preparedAs(how);
+    if (how === 'layered') {
+      expect(() => renameSync(attempt.workspace, `${attempt.workspace}-moved`)).toThrow(/EBUSY/);
+      return;
+    }
     renameSync(attempt.workspace, `${attempt.workspace}-moved`);
     symlinkSync('/', attempt.workspace);
     expect(await refusal(attempt)).toMatchObject({ rule: 'workspace-replaced', message: expect.stringContaining('was replaced') });
