@@ -2,12 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 
 /**
- * Unmounts (lazily: whatever still holds a file there lets go later) every mount at or under
- * `folder` in this process's mount namespace, deepest first, so that the folder can be removed: an
- * attempt's workspace and /tmp (AttemptVolumes) whose process died before it could unmount them.
- * A loop device goes with its mount. Returns the mount points it unmounted.
+ * The mount points of this process's mount namespace at or under `folder`, deepest first, read from
+ * /proc/self/mountinfo (not by comparing devices: a bind mount of a folder of the same file system
+ * has its parent's device); none where it cannot be read.
  */
-export function unmountUnder(folder: string): string[] {
+export function mountPointsUnder(folder: string): string[] {
   let table: string;
   try {
     table = readFileSync('/proc/self/mountinfo', 'utf8');
@@ -20,10 +19,19 @@ export function unmountUnder(folder: string): string[] {
     .map((line) => line.split(' ')[4])
     .filter((point): point is string => point !== undefined)
     .map((point) => point.replace(/\\([0-7]{3})/g, (_escape, octal: string) => String.fromCharCode(parseInt(octal, 8))))
-    .filter((point) => point === folder || point.startsWith(`${folder}/`))
-    .sort((one, other) => other.length - one.length);
+    .filter((point) => point === folder || point.startsWith(`${folder}/`));
+  return [...new Set(inside)].sort((one, other) => other.length - one.length);
+}
+
+/**
+ * Unmounts (lazily: whatever still holds a file there lets go later) every mount at or under
+ * `folder` in this process's mount namespace, deepest first, so that the folder can be removed: an
+ * attempt's workspace and /tmp (AttemptVolumes) whose process died before it could unmount them.
+ * A loop device goes with its mount. Returns the mount points it unmounted.
+ */
+export function unmountUnder(folder: string): string[] {
   const unmounted: string[] = [];
-  for (const point of new Set(inside)) {
+  for (const point of mountPointsUnder(folder)) {
     const result = spawnSync('umount', ['-l', point], { stdio: 'ignore', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
     if (result.status === 0) unmounted.push(point);
   }

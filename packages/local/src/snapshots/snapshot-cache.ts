@@ -144,7 +144,8 @@ export class SnapshotCache {
     const record = await readRecord(entry);
     if (record?.digest !== digest) {
       await release();
-      if (record !== undefined || (await exists(entry))) await this.#setAside(entry, 'its record is missing or names another snapshot');
+      // Gone meanwhile (evicted) is nothing to set aside: #setAside lets a missing entry be.
+      await this.#setAside(entry, 'its record is missing or names another snapshot');
       return undefined;
     }
     const tree = join(entry, treeName);
@@ -200,10 +201,14 @@ export class SnapshotCache {
 
   /** Renames a damaged or foreign entry out of the way (it is removed once nobody holds it). */
   async #setAside(entry: string, why: string): Promise<void> {
-    this.#options.logger?.warn({ entry, why }, 'a snapshot tree is not what was built: it is set aside and built again');
-    await rename(entry, join(this.#options.directory, `${trashPrefix}${randomUUID()}`)).catch((error: unknown) => {
-      if (errorCode(error) !== 'ENOENT') throw error;
-    });
+    const setAside = await rename(entry, join(this.#options.directory, `${trashPrefix}${randomUUID()}`)).then(
+      () => true,
+      (error: unknown) => {
+        if (errorCode(error) !== 'ENOENT') throw error;
+        return false;
+      },
+    );
+    if (setAside) this.#options.logger?.warn({ entry, why }, 'a snapshot tree is not what was built: it is set aside and built again');
     await this.#emptyTrash();
   }
 
