@@ -1,3 +1,5 @@
+import { gatewayRelayScript } from './gateway-relay.ts';
+
 /** Resource limits applied inside a sandbox (prlimit), each optional. */
 export interface SandboxLimits {
   /** CPU seconds (RLIMIT_CPU). */
@@ -53,6 +55,22 @@ export interface SandboxCommandOptions {
    * as the Claude Code CLI): visible and runnable, never writable.
    */
   readonly readOnlyPaths?: readonly string[];
+  /**
+   * A way to the model gateway without a network: inside the sandbox's own network namespace,
+   * TCP `127.0.0.1:<port>` leads to the Unix socket `socket` on the host (a relay, run as `uid`,
+   * joins each connection to a new one to the socket), and the command starts only once that port
+   * listens. Nothing else is reachable through it. `uid` must be able to connect to the socket:
+   * write permission on it and search permission on every folder above it.
+   */
+  readonly gateway?: SandboxGateway;
+}
+
+/** A sandbox's one way to the model gateway (see SandboxCommandOptions.gateway). */
+export interface SandboxGateway {
+  /** The TCP port on 127.0.0.1 inside the sandbox (1–65535). */
+  readonly port: number;
+  /** The Unix socket on the host that each connection to the port is joined to. */
+  readonly socket: string;
 }
 
 /**
@@ -84,11 +102,19 @@ export const reaperWatchdog = {
  * started here once bubblewrap reports the sandbox's pid on its info fd) that cannot reach the
  * host's loopback (--disable-host-loopback): the server's API is on it. The stack runs sandboxed
  * (own mount namespace, seccomp) and is killed as soon as bubblewrap exits.
+ *
+ * With a gateway, the relay (gatewayRelayScript) is started the same way, network or not: in the
+ * sandbox's network namespace (nsenter, as root), then as the sandbox's uid with no privileges to
+ * gain (setpriv), in the reaper's process group and memory cgroup, so the host-death watchdog and
+ * the cgroup take it with the sandbox; it is killed as soon as bubblewrap exits. It runs in the
+ * host's mount namespace (it must reach the host's socket), outside the sandbox's PID namespace:
+ * nothing in the sandbox can see or signal it.
  * Arguments: uid, bubblewrap, network (0/1), the number of bubblewrap options, the memory cgroup
- * (or ''), the file for its figures (or ''), the options, the command.
+ * (or ''), the file for its figures (or ''), the gateway's port (or ''), its socket, the relay's
+ * script, the options, the command.
  */
 const reaper = [
-  'uid=$1 bwrap=$2 network=$3 count=$4 cgroup=$5 report=$6; shift 6',
+  'uid=$1 bwrap=$2 network=$3 count=$4 cgroup=$5 report=$6 port=$7 socket=$8 relay=$9; shift 9',
   // The memory cgroup is joined before anything starts, so everything the sandbox starts is in it.
   'if [ -n "$cgroup" ]; then echo $$ > "$cgroup/cgroup.procs" || exit 125; fi',
   'options() { n=$count; for option; do [ "$n" -gt 0 ] || break; printf \'%s\\0\' "$option"; n=$((n-1)); done; }',
@@ -97,20 +123,23 @@ const reaper = [
   'memory_report() { kills=0; while read -r key value; do [ "$key" != oom_kill ] || kills=$value; done < "$cgroup/memory.oom_control"; read -r peak < "$cgroup/memory.max_usage_in_bytes"; read -r limit < "$cgroup/memory.limit_in_bytes"; (set -C; printf "limit %s\\npeak %s\\nkills %s\\n" "$limit" "$peak" "$kills" > "$report"); }',
   reaperWatchdog.trap,
   reaperWatchdog.start,
-  'if [ "$network" = 1 ]; then',
+  'if [ "$network" = 1 ] || [ -n "$port" ]; then',
   '  exec 9>&1',
   '  { options "$@" | { shift "$count"; sandbox --info-fd 8 "$@" 4<&0 </dev/null 8>&1 >&9 9>&-; }; echo "exit $?"; } | {',
   // The first pipe carries bubblewrap's info (child-pid) then its exit status, on lines of their own.
-  '    status=125 stack=',
+  '    status=125 stack= relayed=',
   '    while read -r line; do case $line in',
   '      *child-pid*) pid=${line#*: }; pid=${pid%,}; i=0',
+  // The relay starts at once (it waits for the namespace's loopback itself); its errors go to the reaper's stderr.
+  '        if [ -n "$port" ]; then nsenter --net="/proc/$pid/ns/net" -- setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs --pdeathsig KILL -- perl -e "$relay" "$port" "$socket" </dev/null >/dev/null 3<&- 9>&- & relayed=$!; fi',
+  '        if [ "$network" = 1 ]; then',
   // Bubblewrap's pid 1 sets up the namespace's loopback before it forks the command: the stack
   // starts after that (both at once fail on netlink), and the command waits for the stack.
   '        until children=; read -r children < /proc/$pid/task/$pid/children; [ -n "$children" ] || [ ! -d /proc/$pid ] || [ $i -ge 1000 ]; do i=$((i+1)); sleep 0.005; done 2>/dev/null',
-  '        slirp4netns --configure --mtu=65520 --disable-host-loopback --enable-sandbox --enable-seccomp --netns-type=path "/proc/$pid/ns/net" tap0 >/dev/null 2>&1 </dev/null 3<&- 9>&- & stack=$! ;;',
+  '        slirp4netns --configure --mtu=65520 --disable-host-loopback --enable-sandbox --enable-seccomp --netns-type=path "/proc/$pid/ns/net" tap0 >/dev/null 2>&1 </dev/null 3<&- 9>&- & stack=$!; fi ;;',
   '      "exit "*) status=${line#exit } ;;',
   '    esac; done',
-  '    [ -n "$stack" ] && kill -KILL "$stack" 2>/dev/null; exit "$status"; } &',
+  '    [ -n "$stack" ] && kill -KILL "$stack" 2>/dev/null; [ -n "$relayed" ] && kill -KILL "$relayed" 2>/dev/null; exit "$status"; } &',
   'else',
   '  options "$@" | { shift "$count"; sandbox "$@" 4<&0 </dev/null; } &',
   'fi',
@@ -130,6 +159,17 @@ const reaper = [
 const awaitNetwork =
   'i=0; until grep -q "^tap0\t00000000" /proc/net/route 2>/dev/null; do i=$((i+1)); [ $i -lt 500 ] || { echo "cairn: the sandbox network did not come up" >&2; exit 125; }; sleep 0.01; done; ';
 
+/**
+ * Inside, before the command: wait (5 s at most, by the clock: /proc/uptime in hundredths) until
+ * the gateway's relay listens on 127.0.0.1:<port> (a LISTEN line, state 0A, of the namespace's
+ * /proc/net/tcp).
+ */
+function awaitGateway(port: number): string {
+  const listening = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')} 0A`;
+  // Shell builtins only: a process per look would count against the sandbox's process limit.
+  return `listening() { while read -r _ address _ state _; do [ "$address $state" != "${listening}" ] || return 0; done < /proc/net/tcp; return 1; }; clock() { read -r now _ < /proc/uptime; now=$((\${now%.*} * 100 + 1\${now#*.} - 100)); }; clock; deadline=$((now+500)); until listening 2>/dev/null; do clock; [ $now -lt $deadline ] || { echo "cairn: the model gateway relay did not listen on 127.0.0.1:${port}" >&2; exit 125; }; sleep 0.01; done; `;
+}
+
 /** Inside the sandbox, the workspace is always here. */
 export const sandboxWorkspace = '/workspace';
 
@@ -145,6 +185,10 @@ export const sandboxWorkspace = '/workspace';
  * uid: process limits do not bind root.
  */
 export function bubblewrapCommand(argv: readonly string[], options: SandboxCommandOptions): { command: string; args: string[]; env: Record<string, string> } {
+  const gateway = options.gateway;
+  if (gateway !== undefined && (!Number.isInteger(gateway.port) || gateway.port < 1 || gateway.port > 65_535)) {
+    throw new RangeError(`the sandbox gateway's port must be an integer from 1 to 65535, not ${gateway.port}`);
+  }
   const bubblewrapOptions = [
     '--tmpfs',
     '/',
@@ -204,7 +248,7 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     '--',
     '/bin/sh',
     '-c',
-    `${options.network ? awaitNetwork : ''}(read -r _ <&3; kill -KILL -1 2>/dev/null) & exec 3<&-; exec "$@"`,
+    `${options.network ? awaitNetwork : ''}${gateway ? awaitGateway(gateway.port) : ''}(read -r _ <&3; kill -KILL -1 2>/dev/null) & exec 3<&-; exec "$@"`,
     'cairn-sandbox',
     ...limitPrefix(options.limits),
     ...argv,
@@ -224,6 +268,9 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
       String(bubblewrapOptions.length),
       options.memoryCgroup ?? '',
       options.memoryCgroup === undefined ? '' : (options.memoryReport ?? ''),
+      gateway ? String(gateway.port) : '',
+      gateway?.socket ?? '',
+      gateway ? gatewayRelayScript : '',
       ...bubblewrapOptions,
       ...command,
     ],

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import type { CommandLaunch, CommandLaunchContext } from '@cairn/worker';
 import type { AttemptVolumes } from './attempt-volumes.ts';
-import { bubblewrapCommand, sandboxWorkspace, type SandboxLimits } from './bubblewrap-command.ts';
+import { bubblewrapCommand, sandboxWorkspace, type SandboxGateway, type SandboxLimits } from './bubblewrap-command.ts';
 import { memoryLimitReached, takeMemoryReport } from './memory-limit-reached.ts';
 import { openFilesHardLimit } from './open-files-hard-limit.ts';
 import type { OverlayWorkspaces } from './overlay-workspaces.ts';
@@ -33,6 +33,13 @@ export interface SandboxLauncherOptions {
 export interface SandboxLaunchContext extends CommandLaunchContext {
   /** Host folders bound read-only at the same path inside (a runtime's program installed outside /usr). */
   readonly readOnlyPaths?: readonly string[];
+  /**
+   * The model gateway, reached without a network: `127.0.0.1:<port>` inside the sandbox leads to
+   * the Unix socket `socket` on the host (see SandboxCommandOptions.gateway). The caller listens on
+   * the socket before the launch, in a folder the sandbox's uid can search (the attempt's folder,
+   * which the launch makes 0711); the launch gives the socket to the sandbox's uid (owner, 0600).
+   */
+  readonly gateway?: SandboxGateway;
 }
 
 /**
@@ -63,6 +70,7 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
     }
     const uid = options.layers?.handOver(context.workspace) ?? ownedBy(uids.next(), context.workspace);
     chmodSync(dirname(context.workspace), 0o711);
+    if (context.gateway) handOverGatewaySocket(context.gateway, uid);
     const memory =
       options.memoryBytes === undefined ? undefined : memoryCgroupFor(uid, options.memoryBytes, options.memoryCgroupRoot ?? '/sys/fs/cgroup/memory');
     // Beside the workspace, in the attempt's folder (root's); an unguessable name, written with set -C.
@@ -85,6 +93,7 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
       ...(options.bwrap ? { bwrap: options.bwrap } : {}),
       ...(memory ? { memoryCgroup: memory.directory, memoryReport: memoryReport! } : {}),
       ...(tmp ? { tmp } : {}),
+      ...(context.gateway ? { gateway: context.gateway } : {}),
     });
     return {
       ...launch,
@@ -92,6 +101,34 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
       ...(memoryReport ? { limitReached: (ended) => memoryLimitReached(takeMemoryReport(memoryReport), ended, memory!.killsBefore) } : {}),
     };
   };
+}
+
+/**
+ * Gives the gateway's socket to the sandbox's uid, the only one that may connect to it (its relay
+ * runs as that uid), after checking that the relay will reach it: a socket, not a link, under
+ * folders the uid can search. Another sandbox's relay, another uid, cannot connect.
+ */
+function handOverGatewaySocket(gateway: SandboxGateway, uid: number): void {
+  const refuse = (reason: string) => {
+    throw new CairnError('CAIRN_EXECUTOR_START_FAILED', `The sandbox's model gateway cannot be used: ${reason}.`, { path: 'gateway' });
+  };
+  if (!Number.isInteger(gateway.port) || gateway.port < 1 || gateway.port > 65_535) refuse(`its port ${gateway.port} is not an integer from 1 to 65535`);
+  if (!isAbsolute(gateway.socket)) refuse(`its socket ${gateway.socket} is not an absolute path`);
+  let socket: Stats;
+  try {
+    socket = lstatSync(gateway.socket);
+  } catch (error) {
+    return refuse(`its socket ${gateway.socket} cannot be read (${(error as NodeJS.ErrnoException).code}): listen on it before the launch`);
+  }
+  if (!socket.isSocket()) refuse(`${gateway.socket} is not a Unix socket`);
+  for (let folder = dirname(gateway.socket); ; folder = dirname(folder)) {
+    const { mode, uid: owner, gid } = statSync(folder);
+    const searchable = owner === uid ? mode & 0o100 : gid === uid ? mode & 0o010 : mode & 0o001;
+    if (!searchable) refuse(`the sandbox's uid ${uid} cannot search ${folder}, above its socket: put the socket in the attempt's folder`);
+    if (folder === dirname(folder)) break;
+  }
+  lchownSync(gateway.socket, uid, uid);
+  chmodSync(gateway.socket, 0o600);
 }
 
 /** Gives every file of `workspace` to `uid` (chown -R) and returns it. */

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bubblewrapCommand, type SandboxLimits } from './bubblewrap-command.ts';
+import { bubblewrapCommand, type SandboxGateway, type SandboxLimits } from './bubblewrap-command.ts';
 
 /** Limits the escape tests run under: what the local executor uses by default. */
 export const testLimits: SandboxLimits = { processes: 64, openFiles: 256, cpuSeconds: 60, fileBytes: 64 * 1024 * 1024, addressSpaceBytes: 4 * 1024 ** 3 };
@@ -28,7 +28,7 @@ export function cleanUp(directories: string[]): void {
 /** Runs argv in a sandbox; resolves with its exit code and output (killed after `timeoutMs`). */
 export function runSandboxed(
   argv: string[],
-  options: { workspace: string; uid: number; network?: boolean; env?: Record<string, string>; timeoutMs?: number },
+  options: { workspace: string; uid: number; network?: boolean; env?: Record<string, string>; timeoutMs?: number; gateway?: SandboxGateway },
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { command, args, env } = bubblewrapCommand(argv, {
     workspace: options.workspace,
@@ -36,14 +36,33 @@ export function runSandboxed(
     env: options.env ?? { PATH: '/usr/bin:/bin', HOME: '/workspace' },
     network: options.network ?? false,
     limits: testLimits,
+    ...(options.gateway ? { gateway: options.gateway } : {}),
   });
+  return runLaunch({ command, args, env }, options.timeoutMs);
+}
+
+/**
+ * Runs a sandbox command line (bubblewrapCommand's, or a launcher's) as the command runtime does:
+ * detached, with a pipe on fd 3; resolves with its exit code and output (its group killed after
+ * `timeoutMs`). `started` is given the reaper's pid.
+ */
+export function runLaunch(
+  launch: { readonly command: string; readonly args: readonly string[]; readonly env?: Readonly<Record<string, string>> },
+  timeoutMs = 15_000,
+  started?: (pid: number) => void,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(launch.command, launch.args, {
+      env: launch.env ?? { PATH: '/usr/bin:/bin' },
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    started?.(child.pid!);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), options.timeoutMs ?? 15_000);
+    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeoutMs);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);

@@ -1,0 +1,94 @@
+/**
+ * The model gateway's relay, run by a sandbox's reaper in the sandbox's network namespace as the
+ * sandbox's uid: it listens on TCP 127.0.0.1:<port> there and joins each connection to a new
+ * connection to one Unix socket on the host (the worker's, which forwards to the gateway), so a
+ * sandbox reaches the gateway and nothing else without any network of its own.
+ *
+ * Perl, not Node: perl-base is essential in every Debian and at /usr/bin/perl, readable by any uid
+ * (the host's node may sit where a sandbox uid cannot execute it), it starts in a few milliseconds
+ * where Node takes ~80 ms (the command waits for the relay), and it holds a few MB of the sandbox's
+ * memory cgroup, not ~40. Shipped as a string, like the idmapped mount's script: nothing to locate
+ * on disk, the same from `src` and from the built bundle.
+ *
+ * One process, one select loop, no fork (it runs as the sandbox's uid: a process per connection
+ * would count against the sandbox's process limit). Per direction at most 64 KiB is held: a socket
+ * is read only once what was read from it before has all been written to its peer (backpressure).
+ * An end of file is passed on as a half-close (shutdown of the peer's writing side) once its data
+ * is written; a pair is closed once both directions have ended, or at once when either socket
+ * fails (reset, broken pipe) or the Unix socket refuses. Nothing is logged but a failure to listen.
+ * The bind is retried while 127.0.0.1 is not there yet (bubblewrap brings the namespace's loopback
+ * up just after it reports the sandbox's pid, when the relay is started).
+ * Arguments: port, socket path.
+ */
+export const gatewayRelayScript = String.raw`
+use strict; use warnings;
+use Socket qw(PF_INET PF_UNIX SOCK_STREAM SOL_SOCKET SO_REUSEADDR SHUT_WR INADDR_LOOPBACK pack_sockaddr_in pack_sockaddr_un);
+use Errno qw(EAGAIN EINTR EADDRNOTAVAIL);
+use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
+my ($port, $path) = @ARGV;
+$SIG{PIPE} = 'IGNORE';
+socket(my $listener, PF_INET, SOCK_STREAM, 0) or die "cairn relay: socket: $!\n";
+setsockopt($listener, SOL_SOCKET, SO_REUSEADDR, 1) or die "cairn relay: SO_REUSEADDR: $!\n";
+my $tries = 0;
+until (bind($listener, pack_sockaddr_in($port, INADDR_LOOPBACK))) {
+  die "cairn relay: cannot listen on 127.0.0.1:$port: $!\n" unless $! == EADDRNOTAVAIL && ++$tries < 1000;
+  select(undef, undef, undef, 0.005);
+}
+listen($listener, 128) or die "cairn relay: listen: $!\n";
+sub nonblocking { my $flags = fcntl($_[0], F_GETFL, 0); fcntl($_[0], F_SETFL, $flags | O_NONBLOCK) or die "cairn relay: fcntl: $!\n"; }
+nonblocking($listener);
+my (%handle, %peer, %pending, %ended, %shut);
+sub forget { my $key = shift; close $handle{$key}; delete $handle{$key}; delete $peer{$key}; delete $pending{$key}; delete $ended{$key}; delete $shut{$key}; }
+sub close_pair { my $key = shift; my $peer = $peer{$key}; forget($key) if exists $handle{$key}; forget($peer) if defined $peer && exists $handle{$peer}; }
+sub finish {
+  my $key = shift; my $peer = $peer{$key};
+  if ($ended{$peer} && $pending{$key} eq '' && !$shut{$key}) { shutdown($handle{$key}, SHUT_WR); $shut{$key} = 1; }
+  close_pair($key) if $shut{$key} && $shut{$peer};
+}
+sub flush {
+  my $key = shift;
+  if ($pending{$key} ne '') {
+    my $wrote = syswrite($handle{$key}, $pending{$key});
+    if (!defined $wrote) { return if $! == EAGAIN || $! == EINTR; return close_pair($key); }
+    substr($pending{$key}, 0, $wrote, '');
+  }
+  finish($key);
+}
+sub pump {
+  my $key = shift; my $peer = $peer{$key};
+  my $got = sysread($handle{$key}, my $data, 65536);
+  if (!defined $got) { return if $! == EAGAIN || $! == EINTR; return close_pair($key); }
+  if ($got == 0) { $ended{$key} = 1; return finish($peer); }
+  $pending{$peer} .= $data;
+  flush($peer);
+}
+while (1) {
+  my ($readable, $writable) = ('', '');
+  vec($readable, fileno($listener), 1) = 1;
+  for my $key (keys %handle) {
+    my $fd = fileno($handle{$key});
+    vec($readable, $fd, 1) = 1 if !$ended{$key} && $pending{$peer{$key}} eq '';
+    vec($writable, $fd, 1) = 1 if $pending{$key} ne '';
+  }
+  my $count = select($readable, $writable, undef, undef);
+  if ($count < 0) { next if $! == EINTR; die "cairn relay: select: $!\n"; }
+  # Existing pairs first: a socket accepted below may reuse the number of one closed here.
+  for my $key (keys %handle) {
+    next unless exists $handle{$key};
+    my $fd = fileno($handle{$key});
+    flush($key) if vec($writable, $fd, 1);
+    pump($key) if exists $handle{$key} && vec($readable, $fd, 1);
+  }
+  next unless vec($readable, fileno($listener), 1);
+  while (1) {
+    my $client;
+    accept($client, $listener) or last;
+    my $upstream;
+    if (!socket($upstream, PF_UNIX, SOCK_STREAM, 0) || !connect($upstream, pack_sockaddr_un($path))) { close $client; next; }
+    nonblocking($client); nonblocking($upstream);
+    my ($a, $b) = ("$client", "$upstream");
+    $handle{$a} = $client; $handle{$b} = $upstream; $peer{$a} = $b; $peer{$b} = $a;
+    $pending{$a} = ''; $pending{$b} = ''; $ended{$a} = 0; $ended{$b} = 0; $shut{$a} = 0; $shut{$b} = 0;
+  }
+}
+`;
