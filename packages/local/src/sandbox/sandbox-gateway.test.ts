@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from 'vitest';
 import { bubblewrapCommand } from './bubblewrap-command.ts';
 import { sandboxLauncher } from './sandbox-launcher.ts';
-import { cleanUp, freshUid, processesOf, runLaunch, testLimits } from './sandbox.test-support.ts';
+import { cleanUp, freshUid, processesOf, runLaunch, runSandboxed, testLimits } from './sandbox.test-support.ts';
 
 const directories: string[] = [];
 const servers: { close(): unknown }[] = [];
@@ -231,6 +231,77 @@ describe('a sandbox with a gateway', () => {
       expect(processesOf([uid])).toEqual([]);
     });
   }
+
+  test('passes a half-close each way; a server that goes, or a socket that refuses, closes the connection', { timeout: 20_000 }, async () => {
+    const { uid, folder, workspace, socket } = attempt();
+    // A raw server on the socket: by what it reads, it answers after the client's half-close,
+    // half-closes first and waits for the client's last words, or destroys its end.
+    const heard: string[] = [];
+    const server = createServer({ allowHalfOpen: true }, (connection) => {
+      let text = '';
+      connection.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        if (text === 'close first\n') connection.end('server done\n');
+        if (text === 'destroy\n') connection.destroy();
+      });
+      connection.on('end', () => {
+        heard.push(text);
+        if (text.startsWith('answer after end')) connection.end(`answer to ${text.length} bytes\n`);
+      });
+      connection.on('error', () => heard.push(`error after ${JSON.stringify(text)}`));
+    });
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    servers.push(server);
+    const script = (exchanges: string) => `
+      const net = require('net');
+      const say = (value) => console.log(JSON.stringify(value));
+      function exchange(first, afterServerEnd) {
+        return new Promise((resolve) => {
+          const started = Date.now();
+          const s = net.connect({ host: '127.0.0.1', port: ${gatewayPort}, allowHalfOpen: true });
+          let text = '';
+          s.on('data', (chunk) => (text += chunk));
+          s.on('end', () => { if (afterServerEnd) s.end(afterServerEnd); });
+          s.on('error', (error) => (text += '<' + error.code + '>'));
+          s.on('close', () => resolve({ text, ms: Date.now() - started }));
+          s.write(first);
+          if (!afterServerEnd) s.end();
+        });
+      }
+      (async () => { ${exchanges} })();`;
+    const launch = sandboxLauncher({ limits: testLimits, uids: { first: uid, count: 1 } })(
+      [
+        '/usr/bin/node',
+        '-e',
+        script(`
+          say({ step: 'client half-closes', ...(await exchange('answer after end: ' + 'x'.repeat(200000))) });
+          say({ step: 'server half-closes', ...(await exchange('close first\\n', 'client done\\n')) });
+          say({ step: 'server destroys', ...(await exchange('destroy\\n', 'never read\\n')) });`),
+      ],
+      { workspace, env: { PATH: '/usr/bin:/bin' }, network: false, gateway: { port: gatewayPort, socket } },
+    );
+    const result = await runLaunch(launch);
+    expect(result.stderr).toBe('');
+    const [clientHalfCloses, serverHalfCloses, destroyed] = steps(result.stdout);
+    expect(clientHalfCloses).toMatchObject({ step: 'client half-closes', text: `answer to ${'answer after end: '.length + 200_000} bytes\n` });
+    expect(serverHalfCloses).toMatchObject({ step: 'server half-closes', text: 'server done\n' });
+    expect(destroyed).toMatchObject({ step: 'server destroys', text: expect.stringMatching(/^(<ECONNRESET>)?$/) });
+    expect(heard).toContain(`answer after end: ${'x'.repeat(200_000)}`);
+    expect(heard).toContain('close first\nclient done\n');
+    expect(heard.some((entry) => entry.includes('never read'))).toBe(false);
+
+    // No server on the socket's path: each connection is closed at once, nothing else is tried.
+    const refused = await runSandboxed(['/usr/bin/node', '-e', script(`say({ step: 'refused', ...(await exchange('anyone?\\n')) });`)], {
+      workspace,
+      uid,
+      gateway: { port: gatewayPort, socket: join(folder, 'nobody.sock') },
+    });
+    expect(refused.stderr).toBe('');
+    const [answer] = steps(refused.stdout);
+    // Closed, or reset (the relay closed it with the client's bytes unread): nothing arrives either way.
+    expect(answer).toMatchObject({ step: 'refused', text: expect.stringMatching(/^(<ECONNRESET>)?$/) });
+    expect(answer!['ms']).toBeLessThan(1_000);
+  });
 
   test('a relay that cannot listen: the command does not start, and says why', async () => {
     const { uid, workspace, socket } = attempt();
