@@ -33,7 +33,18 @@ export {
   signSignerRotation,
 } from './rotation/signer-rotation-envelope.ts';
 export { auditEntryBytes, auditLeafHash } from './entries/audit-entry-leaf.ts';
-export { completedArtifacts, dispatchedManifest, isTerminalRunEntry, submittedSpecDigest } from './entries/entry-data.ts';
+export {
+  completedArtifacts,
+  dispatchedManifest,
+  isTerminalRunEntry,
+  modelCallArtifacts,
+  modelCallData,
+  modelCallUsage,
+  submittedSpecDigest,
+} from './entries/entry-data.ts';
+export type { ModelCallUsage } from './entries/entry-data.ts';
+export { modelCallSpend } from './entries/model-call-spend.ts';
+export type { ModelCallSpend } from './entries/model-call-spend.ts';
 export { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt, receiptPayloadType, signReceipt } from './anchor/signed-receipt.ts';
 export type { TrustedAnchor } from './anchor/trusted-anchor.ts';
 export { buildEvidenceBundle, readCheckpoint, serializeEvidenceBundle } from './bundle/build-evidence-bundle.ts';

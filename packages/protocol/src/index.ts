@@ -49,6 +49,7 @@ export { base64Schema, hashHexSchema, isTimestamp, timestampSchema } from './sch
 export { batchedManifestSchema, dispatchManifestSchema, manifestBatchSchema, storedManifestSchema } from './schemas/dispatch-manifest-schema.ts';
 export { evidenceBundleSchema } from './schemas/evidence-bundle-schema.ts';
 export { keyDelegationSchema } from './schemas/key-delegation-schema.ts';
+export { modelCallDataSchema } from './schemas/model-call-data-schema.ts';
 export { attemptFailureSchema, attemptFailureSummarySchema } from './schemas/attempt-failure-schema.ts';
 export { cairnEventSchema } from './schemas/event-schema.ts';
 export { executionHandleSchema, executionStatusSchema, taskEnvelopeSchema } from './schemas/execution-schemas.ts';

@@ -20,7 +20,7 @@ import {
   sha256Digest,
 } from '@cairn/protocol';
 import { decodeBase64Strict, encodeBase64 } from '../dsse/base64.ts';
-import { completedArtifacts, dispatchedManifest } from '../entries/entry-data.ts';
+import { completedArtifacts, dispatchedManifest, modelCallArtifacts } from '../entries/entry-data.ts';
 
 /** What answers multiproofs for a past tree size: a `MerkleLog`, or the engine's log. */
 export interface MultiproofSource {
@@ -78,6 +78,9 @@ export function buildEvidenceBundle(input: EvidenceBundleInput): EvidenceBundleV
     }
     const completed = completedArtifacts(entry);
     if (completed) for (const artifact of completed.artifacts) artifacts.push({ ...artifact, itemId: completed.itemId, attempt: completed.attempt });
+    // A model call's request and response bodies, named by its `model.called` entry.
+    const called = modelCallArtifacts(entry);
+    if (called) for (const artifact of called.artifacts) artifacts.push({ ...artifact, itemId: called.itemId, attempt: called.attempt });
   }
   return {
     format: 'cairn.bundle/v1',

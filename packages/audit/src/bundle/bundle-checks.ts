@@ -10,7 +10,16 @@ import { openKeyDelegation } from '../checkpoint/key-delegation-envelope.ts';
 import type { TrustedKey } from '../dsse/verify-signature.ts';
 import { decodeBase64Strict } from '../dsse/base64.ts';
 import { verifyTimestampToken } from '../timestamp/verify-timestamp-token.ts';
-import { completedArtifacts, dispatchedManifest, isTerminalRunEntry, submittedSpecDigest } from '../entries/entry-data.ts';
+import {
+  completedArtifacts,
+  dispatchedManifest,
+  isTerminalRunEntry,
+  modelCallArtifacts,
+  modelCallData,
+  modelCallDataProblem,
+  submittedSpecDigest,
+} from '../entries/entry-data.ts';
+import { describeModelCallSpend, modelCallSpend } from '../entries/model-call-spend.ts';
 import { verifyMultiInclusionOfTexts } from '../merkle/parallel-multi-inclusion.ts';
 
 /** The verdict of one check. */
@@ -171,32 +180,64 @@ export function checkManifests({ bundle, trustedKeys }: BundleContext): CheckRes
   return pass(`${bundle.manifests.length} signed manifests, each named by an attempt.dispatched entry${through}`);
 }
 
-/** Each artifact digest is one an `attempt.completed` entry names, and none named is missing. */
+/**
+ * Each artifact is one an entry of its item and attempt names (`attempt.completed`: patch and
+ * logs; `model.called`: a model call's bodies), and none named is missing. Each `model.called`
+ * entry has the documented data, is about the attempt an earlier `attempt.dispatched` entry
+ * started, and says `success` only for a 2xx answer. The pass detail sums the run's metered spend
+ * as those entries record it.
+ */
 export async function checkArtifacts({ bundle }: BundleContext, readArtifact?: (digest: string) => Promise<Uint8Array | null>): Promise<CheckResult> {
   const named = new Map<string, number>();
+  // The execution id of each dispatched attempt, by item and attempt.
+  const dispatched = new Map<string, string>();
+  const attemptKey = (itemId: string, attempt: number) => `${itemId}#${attempt}`;
   for (const [position, entry] of bundle.entries.entries()) {
+    const at = `$.entries[${position}]`;
+    const dispatch = dispatchedManifest(entry);
+    if (dispatch) dispatched.set(attemptKey(dispatch.itemId, dispatch.attempt), entry.entity.id);
     const completed = completedArtifacts(entry);
     for (const artifact of completed?.artifacts ?? [])
       named.set(canonicalJson({ ...artifact, itemId: completed!.itemId, attempt: completed!.attempt }), position);
+    if (entry.action !== 'model.called') continue;
+    const problem = modelCallDataProblem(entry);
+    if (problem !== undefined) return fail(`${at}.data.${problem} (the data of a model.called entry, docs/audit/formats.md)`);
+    const call = modelCallArtifacts(entry)!;
+    const which = attemptKey(call.itemId, call.attempt);
+    const executionId = dispatched.get(which);
+    if (executionId === undefined) return fail(`${at}: a model call of ${which}, an attempt no earlier attempt.dispatched entry of the run started`);
+    if (entry.entity.kind !== 'attempt' || entry.entity.id !== executionId)
+      return fail(`${at}.entity is ${entry.entity.kind} ${entry.entity.id}, not the attempt ${executionId} dispatched as ${which}`);
+    const { status } = modelCallData(entry)!;
+    if (entry.outcome === 'success' && (status < 200 || status > 299))
+      return fail(`${at}: outcome success with HTTP status ${status}; a model call succeeds only with a 2xx answer`);
+    for (const artifact of call.artifacts) named.set(canonicalJson({ ...artifact, itemId: call.itemId, attempt: call.attempt }), position);
   }
   let previous = '';
   for (const [position, artifact] of bundle.artifacts.entries()) {
     const key = canonicalJson(artifact);
     if (key <= previous) return fail(`$.artifacts[${position}] is out of order or repeated`);
     previous = key;
-    if (!named.delete(key))
-      return fail(`$.artifacts[${position}]: no attempt.completed entry names ${artifact.kind} ${artifact.digest} of ${artifact.itemId}#${artifact.attempt}`);
+    if (!named.delete(key)) {
+      const by = artifact.kind === 'model-request' || artifact.kind === 'model-response' ? 'model.called' : 'attempt.completed';
+      return fail(`$.artifacts[${position}]: no ${by} entry names ${artifact.kind} ${artifact.digest} of ${artifact.itemId}#${artifact.attempt}`);
+    }
   }
   const [missing] = named.values();
   if (missing !== undefined) return fail(`$.entries[${missing}] names an artifact the bundle does not list`);
-  if (!readArtifact) return pass(`${bundle.artifacts.length} artifact digests, each named by an attempt.completed entry (contents not fetched)`);
-  for (const [position, artifact] of bundle.artifacts.entries()) {
-    const bytes = await readArtifact(artifact.digest);
-    if (bytes === null) return fail(`$.artifacts[${position}]: ${artifact.digest} could not be fetched`);
-    if (sha256Digest(bytes) !== artifact.digest)
-      return fail(`$.artifacts[${position}]: the fetched content hashes to ${sha256Digest(bytes)}, not ${artifact.digest}`);
+  if (readArtifact) {
+    for (const [position, artifact] of bundle.artifacts.entries()) {
+      const bytes = await readArtifact(artifact.digest);
+      if (bytes === null) return fail(`$.artifacts[${position}]: ${artifact.digest} could not be fetched`);
+      if (sha256Digest(bytes) !== artifact.digest)
+        return fail(`$.artifacts[${position}]: the fetched content hashes to ${sha256Digest(bytes)}, not ${artifact.digest}`);
+    }
   }
-  return pass(`${bundle.artifacts.length} artifacts, each named by an entry and fetched with matching content`);
+  const bodies = bundle.artifacts.filter((artifact) => artifact.kind === 'model-request' || artifact.kind === 'model-response').length;
+  const listed = readArtifact
+    ? `${bundle.artifacts.length} artifacts (${bodies} model call bodies), each named by an attempt.completed or model.called entry of its item and attempt and fetched with matching content`
+    : `${bundle.artifacts.length} artifact digests (${bodies} model call bodies), each named by an attempt.completed or model.called entry of its item and attempt (contents not fetched)`;
+  return pass(`${listed}; ${describeModelCallSpend(modelCallSpend(bundle.entries))}`);
 }
 
 /** Options of the anchor check. */

@@ -28,6 +28,8 @@ export interface RunEvidence {
   /** With `delegate`: the key that signed the manifests, and its statement signed by `signer`. */
   readonly delegate?: TestSigner;
   readonly delegation?: DsseEnvelope;
+  /** The content of every artifact the run's entries name, by digest (what `readArtifact` reads). */
+  readonly blobs: ReadonlyMap<string, Uint8Array>;
   /** Rebuilds this run's bundle (to show exports are deterministic). */
   rebuild(): EvidenceBundleV1;
 }
@@ -36,7 +38,20 @@ const spec = (name: string): RunSpecV1 => ({ version: 1, name, items: [{ id: 'ed
 const time = (seq: number) => new Date(Date.UTC(2026, 10, 22, 10, 0, seq)).toISOString();
 
 export async function createRunEvidence(
-  options: { algorithm?: SignatureAlgorithm; runId?: string; otherRunId?: string; extraItems?: number; delegate?: boolean; batchManifests?: boolean } = {},
+  options: {
+    algorithm?: SignatureAlgorithm;
+    runId?: string;
+    otherRunId?: string;
+    extraItems?: number;
+    delegate?: boolean;
+    batchManifests?: boolean;
+    /**
+     * How many model calls (0 to 3) each item of the run makes through the gateway between its
+     * dispatch and its end, in this order: one answered (usage and cost known, a response), one
+     * that failed mid-stream (usage unknown), one the gateway denied (never sent, no response).
+     */
+    modelCalls?: number;
+  } = {},
 ): Promise<RunEvidence> {
   const signer = createTestSigner(options.algorithm);
   // As the engine delegates: an Ed25519 key signs the manifests, vouched for once by the log key.
@@ -47,7 +62,14 @@ export async function createRunEvidence(
   const log = MerkleLog.open();
   const allEntries: AuditEntry[] = [];
   const runSeqs = new Map<string, number>();
-  const append = (runId: string, action: AuditAction, entity: AuditEntry['entity'], data: JsonObject) => {
+  const blobs = new Map<string, Uint8Array>();
+  const stored = (text: string) => {
+    const bytes = new TextEncoder().encode(text);
+    const digest = sha256Digest(bytes);
+    blobs.set(digest, bytes);
+    return digest;
+  };
+  const append = (runId: string, action: AuditAction, entity: AuditEntry['entity'], data: JsonObject, outcome: AuditEntry['outcome'] = 'success') => {
     const runSeq = runSeqs.get(runId) ?? 0;
     runSeqs.set(runId, runSeq + 1);
     const entry: AuditEntry = {
@@ -56,7 +78,7 @@ export async function createRunEvidence(
       actor: { kind: 'system', id: 'engine', via: 'engine' },
       action,
       entity,
-      outcome: 'success',
+      outcome,
       runId,
       runSeq,
       data,
@@ -66,7 +88,7 @@ export async function createRunEvidence(
   };
 
   const manifests: StoredManifest[] = [];
-  const runOne = async (runId: string, items: number) => {
+  const runOne = async (runId: string, items: number, modelCalls = 0) => {
     const runSpec = spec(runId);
     append(runId, 'run.submitted', { kind: 'run', id: runId }, { specDigest: digestOfJson(runSpec) });
     append(runId, 'run.started', { kind: 'run', id: runId }, {});
@@ -83,11 +105,13 @@ export async function createRunEvidence(
       manifests.push(envelope);
       const attemptId = { kind: 'attempt' as const, id: `${runId}/${itemId}/1` };
       append(runId, 'attempt.dispatched', attemptId, { itemId, attempt: 1, manifestDigest: digestOfJson(envelope) });
+      // As the gateway writes them: members in code-unit order, usage and cost absent when unknown.
+      for (const call of modelCallsOf(itemId, stored).slice(0, modelCalls)) append(runId, 'model.called', attemptId, call.data, call.outcome);
       append(runId, 'attempt.completed', attemptId, {
         itemId,
         attempt: 1,
         outcome: 'succeeded',
-        artifacts: { patch: sha256Digest(`${runId} ${itemId} patch`), stdout: sha256Digest(`${runId} ${itemId} out`), stderr: sha256Digest('') },
+        artifacts: { patch: stored(`${runId} ${itemId} patch`), stdout: stored(`${runId} ${itemId} out`), stderr: stored('') },
       });
       append(runId, 'item.succeeded', { kind: 'item', id: `${runId}/${itemId}` }, {});
     }
@@ -100,7 +124,7 @@ export async function createRunEvidence(
     { origin: 'cairn:test', treeSize: log.size, rootHash: Buffer.from(log.rootHash()).toString('hex'), time: time(log.size) },
     signer.signer,
   );
-  await runOne(runId, 1 + (options.extraItems ?? 0));
+  await runOne(runId, 1 + (options.extraItems ?? 0), options.modelCalls ?? 0);
   const checkpoint = await signCheckpoint(
     { origin: 'cairn:test', treeSize: log.size, rootHash: Buffer.from(log.rootHash()).toString('hex'), time: time(log.size) },
     signer.signer,
@@ -134,7 +158,67 @@ export async function createRunEvidence(
     log,
     allEntries,
     olderCheckpoint,
+    blobs,
     rebuild,
     ...(delegate && delegation ? { delegate, delegation } : {}),
   };
+}
+
+/** The `model.called` entries of one item's attempt, their bodies stored with `store`. */
+function modelCallsOf(itemId: string, store: (text: string) => string): { outcome: AuditEntry['outcome']; data: JsonObject }[] {
+  const request = (text: string) => store(JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 1024, messages: [{ role: 'user', content: text }] }));
+  return [
+    {
+      outcome: 'success',
+      data: {
+        api: 'anthropic-messages',
+        attempt: 1,
+        cacheReadTokens: 0,
+        costUsd: 0.0105,
+        inputTokens: 1200,
+        itemId,
+        latencyMs: 840,
+        model: 'claude-sonnet-4-5',
+        outputTokens: 460,
+        provider: 'anthropic',
+        request: request(`${itemId}: read edit.js`),
+        response: store(JSON.stringify({ type: 'message', content: [{ type: 'text', text: 'It exports one function.' }] })),
+        status: 200,
+        stream: false,
+      },
+    },
+    {
+      outcome: 'failure',
+      data: {
+        api: 'openai-responses',
+        attempt: 1,
+        firstTokenMs: 310,
+        itemId,
+        latencyMs: 2950,
+        model: 'gpt-5',
+        provider: 'openai',
+        reason: 'the stream broke before its usage event',
+        request: request(`${itemId}: write the patch`),
+        response: store('event: response.output_text.delta\ndata: {"delta":"diff --git"}\n\n'),
+        status: 200,
+        stream: true,
+      },
+    },
+    {
+      outcome: 'denied',
+      data: {
+        api: 'openai-chat',
+        attempt: 1,
+        itemId,
+        latencyMs: 0,
+        model: 'gpt-5',
+        provider: 'openai',
+        quotaWaitMs: 0,
+        reason: 'the run budget of $0.01 is spent',
+        request: request(`${itemId}: check the patch`),
+        status: 402,
+        stream: false,
+      },
+    },
+  ];
 }

@@ -7,8 +7,11 @@ import { verifyBundle } from './verify-bundle.ts';
 
 export function tamperBatteryTests(part: number, parts: number): void {
   test(`every bit flip in part ${part + 1}/${parts} of the bundle and every truncation in it is detected and named`, { timeout: 180_000 }, async () => {
-    const evidence = await createRunEvidence();
+    // With a model call (a model.called entry naming a request and a response body) beside the
+    // attempt's patch and logs, so every kind of entry and artifact a bundle holds is flipped.
+    const evidence = await createRunEvidence({ modelCalls: 1 });
     const { bytes } = evidence;
+    expect(evidence.bundle.artifacts.map((artifact) => artifact.kind).sort()).toEqual(['model-request', 'model-response', 'patch', 'stderr', 'stdout']);
     expect(bytes.byteLength).toBeLessThan(64 * 1024);
     const options = { trustedKeys: [evidence.signer.record] };
     expect((await verifyBundle(bytes, options)).valid).toBe(true);

@@ -1,5 +1,5 @@
-import type { AuditEntry, BundleArtifactKind, Digest } from '@cairn/core';
-import { isDigest } from '@cairn/protocol';
+import type { AuditEntry, BundleArtifactKind, Digest, ModelCallData } from '@cairn/core';
+import { isDigest, modelCallDataSchema } from '@cairn/protocol';
 
 /**
  * What the `data` of the entries a bundle relies on holds. The engine writes them; the bundle
@@ -35,6 +35,55 @@ export function completedArtifacts(
     if (isDigest(digest)) listed.push({ kind, digest });
   }
   return { itemId, attempt: attempt as number, artifacts: listed };
+}
+
+/**
+ * `model.called`: the data of one model call through the gateway (`ModelCallData`), or undefined
+ * for another action or data that does not have the documented shape (`modelCallDataProblem`
+ * says what is wrong with it).
+ */
+export function modelCallData(entry: AuditEntry): ModelCallData | undefined {
+  if (entry.action !== 'model.called') return undefined;
+  const parsed = modelCallDataSchema.safeParse(entry.data);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** What is wrong with a `model.called` entry's data, as `<member>: <problem>`; undefined when it is well formed (or another action). */
+export function modelCallDataProblem(entry: AuditEntry): string | undefined {
+  if (entry.action !== 'model.called') return undefined;
+  const parsed = modelCallDataSchema.safeParse(entry.data);
+  if (parsed.success) return undefined;
+  const issue = parsed.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') return `${issue.keys[0]}: is not a member the format defines`;
+  return `${issue.path.map(String).join('.')}: ${issue.message}`;
+}
+
+/** `model.called`: the request body and, when there was one, the response body, by digest. */
+export function modelCallArtifacts(
+  entry: AuditEntry,
+): { itemId: string; attempt: number; artifacts: { kind: 'model-request' | 'model-response'; digest: Digest }[] } | undefined {
+  const data = modelCallData(entry);
+  if (!data) return undefined;
+  const artifacts: { kind: 'model-request' | 'model-response'; digest: Digest }[] = [{ kind: 'model-request', digest: data.request }];
+  if (data.response !== undefined) artifacts.push({ kind: 'model-response', digest: data.response });
+  return { itemId: data.itemId, attempt: data.attempt, artifacts };
+}
+
+/** The metered figures of one model call, as the gateway recorded them: an absent member is unknown. */
+export type ModelCallUsage = Pick<ModelCallData, 'inputTokens' | 'outputTokens' | 'cacheReadTokens' | 'cacheWriteTokens' | 'costUsd'>;
+
+/** `model.called`: its usage and cost, for summing (absent members unknown, never zero). */
+export function modelCallUsage(entry: AuditEntry): ModelCallUsage | undefined {
+  const data = modelCallData(entry);
+  if (!data) return undefined;
+  const { inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens, costUsd } = data;
+  return {
+    ...(inputTokens === undefined ? {} : { inputTokens }),
+    ...(outputTokens === undefined ? {} : { outputTokens }),
+    ...(cacheReadTokens === undefined ? {} : { cacheReadTokens }),
+    ...(cacheWriteTokens === undefined ? {} : { cacheWriteTokens }),
+    ...(costUsd === undefined ? {} : { costUsd }),
+  };
 }
 
 /** Whether an entry ends its run. */

@@ -31,6 +31,7 @@ export type AuditAction =
   | 'attempt.lost'
   | 'attempt.cancelled'
   | 'attempt.result-rejected'
+  | 'model.called'
   | 'artifact.stored'
   | 'token.created'
   | 'token.revoked'

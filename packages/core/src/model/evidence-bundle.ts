@@ -13,8 +13,12 @@ export interface BundleManifest {
   readonly envelope: StoredManifest;
 }
 
-/** What an artifact of the run is; each is named by an `attempt.completed` entry. */
-export type BundleArtifactKind = 'patch' | 'stdout' | 'stderr' | 'output';
+/**
+ * What an artifact of the run is: `patch`, `stdout`, `stderr` and `output` are named by an
+ * `attempt.completed` entry, `model-request` and `model-response` (a model call's bodies) by a
+ * `model.called` entry.
+ */
+export type BundleArtifactKind = 'patch' | 'stdout' | 'stderr' | 'output' | 'model-request' | 'model-response';
 
 export interface BundleArtifact {
   readonly digest: Digest;

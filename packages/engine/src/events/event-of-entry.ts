@@ -22,7 +22,11 @@ const itemStates: Partial<Record<string, ItemState>> = {
 
 const attemptOutcomes = new Set<string>(['succeeded', 'failed', 'timed-out', 'cancelled', 'lost']);
 
-/** The audit actions whose entries can become an event of each type (what `eventOfEntry` reads). */
+/**
+ * The audit actions whose entries can become an event of each type (what `eventOfEntry` reads).
+ * `model.called` is none: a model call changes no state, an agent makes hundreds, and its figures
+ * are read from the audit log (`GET /v1/audit?action=model.called`), not pushed to subscribers.
+ */
 const actionsOfEventType: Record<CairnEvent['type'], readonly string[]> = {
   'run.state': Object.keys(runStates),
   'item.state': Object.keys(itemStates),

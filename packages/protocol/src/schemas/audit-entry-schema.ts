@@ -26,6 +26,7 @@ export const auditActions = [
   'attempt.lost',
   'attempt.cancelled',
   'attempt.result-rejected',
+  'model.called',
   'artifact.stored',
   'token.created',
   'token.revoked',

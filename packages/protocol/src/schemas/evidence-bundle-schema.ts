@@ -21,7 +21,12 @@ export const evidenceBundleSchema = z.strictObject({
   manifests: z.array(z.strictObject({ digest: digestSchema, envelope: storedManifestSchema })),
   delegations: z.array(dsseEnvelopeSchema).exactOptional(),
   artifacts: z.array(
-    z.strictObject({ digest: digestSchema, kind: z.enum(['patch', 'stdout', 'stderr', 'output']), itemId: z.string().min(1), attempt: z.int().min(1) }),
+    z.strictObject({
+      digest: digestSchema,
+      kind: z.enum(['patch', 'stdout', 'stderr', 'output', 'model-request', 'model-response']),
+      itemId: z.string().min(1),
+      attempt: z.int().min(1),
+    }),
   ),
   timestamp: z.strictObject({ token: base64Schema }).exactOptional(),
 });
