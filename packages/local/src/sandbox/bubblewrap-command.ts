@@ -167,7 +167,7 @@ const awaitNetwork =
 function awaitGateway(port: number): string {
   const listening = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')} 0A`;
   // Shell builtins only: a process per look would count against the sandbox's process limit.
-  return `listening() { while read -r _ address _ state _; do [ "$address $state" != "${listening}" ] || return 0; done < /proc/net/tcp; return 1; }; clock() { read -r now _ < /proc/uptime; now=$((\${now%.*} * 100 + 1\${now#*.} - 100)); }; clock; deadline=$((now+500)); until listening 2>/dev/null; do clock; [ $now -lt $deadline ] || { echo "cairn: the model gateway relay did not listen on 127.0.0.1:${port}" >&2; exit 125; }; sleep 0.01; done; `;
+  return `listening() { while read -r _ address _ state _; do [ "$address $state" != "${listening}" ] || return 0; done < /proc/net/tcp; return 1; }; clock() { read -r now _ < /proc/uptime; now=$((\${now%.*} * 100 + 1\${now#*.} - 100)); }; clock; deadline=$((now+500)); until listening 2>/dev/null; do clock; [ $now -lt $deadline ] || { echo "cairn: the model gateway relay did not listen on 127.0.0.1:${port}" >&2; exit 125; }; sleep 0.005; done; `;
 }
 
 /** Inside the sandbox, the workspace is always here. */
