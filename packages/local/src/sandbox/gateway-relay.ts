@@ -15,7 +15,10 @@
  * is read only once what was read from it before has all been written to its peer (backpressure).
  * An end of file is passed on as a half-close (shutdown of the peer's writing side) once its data
  * is written; a pair is closed once both directions have ended, or at once when either socket
- * fails (reset, broken pipe) or the Unix socket refuses. Nothing is logged but a failure to listen.
+ * fails (reset, broken pipe) or the Unix socket refuses. At most 256 connections at a time (the
+ * next wait in the listen backlog): what a sandbox opens can cost the relay neither its file
+ * descriptors (a relay out of them would spin on a listener it cannot accept from) nor more than
+ * ~32 MiB of buffers. Nothing is logged but a failure to listen.
  * The bind is retried while 127.0.0.1 is not there yet (bubblewrap brings the namespace's loopback
  * up just after it reports the sandbox's pid, when the relay is started).
  * Perl's Socket module is not loaded: it alone took ~25 ms of the relay's start (measured here,
@@ -30,6 +33,7 @@ use Errno qw(EAGAIN EINTR EADDRNOTAVAIL);
 use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
 my ($port, $path) = @ARGV;
 my ($AF_UNIX, $AF_INET, $SOCK_STREAM, $SHUT_WR) = (1, 2, 1, 1);
+my $most = 256;
 $SIG{PIPE} = 'IGNORE';
 socket(my $listener, $AF_INET, $SOCK_STREAM, 0) or die "cairn relay: socket: $!\n";
 my $tries = 0;
@@ -67,7 +71,7 @@ sub pump {
 }
 while (1) {
   my ($readable, $writable) = ('', '');
-  vec($readable, fileno($listener), 1) = 1;
+  vec($readable, fileno($listener), 1) = 1 if keys(%handle) < 2 * $most;
   for my $key (keys %handle) {
     my $fd = fileno($handle{$key});
     vec($readable, $fd, 1) = 1 if !$ended{$key} && $pending{$peer{$key}} eq '';
@@ -83,7 +87,7 @@ while (1) {
     pump($key) if exists $handle{$key} && vec($readable, $fd, 1);
   }
   next unless vec($readable, fileno($listener), 1);
-  while (1) {
+  while (keys(%handle) < 2 * $most) {
     my $client;
     accept($client, $listener) or last;
     my $upstream;

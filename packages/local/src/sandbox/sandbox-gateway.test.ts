@@ -303,6 +303,42 @@ describe('a sandbox with a gateway', () => {
     expect(answer!['ms']).toBeLessThan(1_000);
   });
 
+  test('holds at most 256 connections at a time; the next wait until one ends', { timeout: 20_000 }, async () => {
+    const { uid, folder, workspace, socket } = attempt();
+    let open = 0;
+    let most = 0;
+    let accepted = 0;
+    const server = createServer((connection) => {
+      accepted++;
+      most = Math.max(most, ++open);
+      connection.on('close', () => open--);
+      connection.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    servers.push(server);
+    chmodSync(folder, 0o711);
+    chownSync(workspace, uid, uid);
+    chownSync(socket, uid, uid);
+    // 300 connections held open (more than the test limits' open files: bubblewrap's command line
+    // with its own limits), then 50 of them closed.
+    const script = `
+      const net = require('net');
+      const sockets = Array.from({ length: 300 }, () => net.connect(${gatewayPort}, '127.0.0.1').on('error', () => {}));
+      setTimeout(() => { for (const s of sockets.slice(0, 50)) s.destroy(); setTimeout(() => process.exit(0), 1500); }, 1500);`;
+    const launch = bubblewrapCommand(['/usr/bin/node', '-e', script], {
+      workspace,
+      uid,
+      env: { PATH: '/usr/bin:/bin' },
+      network: false,
+      limits: { processes: 64, openFiles: 1024 },
+      gateway: { port: gatewayPort, socket },
+    });
+    const result = await runLaunch(launch);
+    expect(result.stderr).toBe('');
+    expect(most).toBe(256);
+    expect(accepted).toBe(300);
+  });
+
   test('a relay that cannot listen: the command does not start, and says why', async () => {
     const { uid, workspace, socket } = attempt();
     await gatewayServer(socket);
