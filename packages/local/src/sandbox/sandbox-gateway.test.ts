@@ -3,7 +3,7 @@
 // server saw, which processes are left.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -187,10 +187,14 @@ describe('a sandbox with a gateway', () => {
       expect(statSync(socket).mode & 0o777).toBe(0o600);
       expect(statSync(folder).mode & 0o777).toBe(0o711);
       let relayCgroup = '';
+      let relayStatus = '';
+      let relayNetwork = '';
       const watching = setInterval(() => {
         for (const pid of relaysOf(uid)) {
           try {
             relayCgroup = /memory:(.*)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1] ?? relayCgroup;
+            relayStatus = readFileSync(`/proc/${pid}/status`, 'utf8');
+            relayNetwork = readlinkSync(`/proc/${pid}/ns/net`);
           } catch {
             // Gone already.
           }
@@ -228,6 +232,17 @@ describe('a sandbox with a gateway', () => {
       expect(rest.at(-1)).toEqual({ step: 'socket', visible: false });
       // The relay ran in the sandbox's memory cgroup, and is gone with it.
       expect(relayCgroup).toBe(`/cairn/${uid}`);
+      // Unprivileged: the sandbox's uid and gid (real, effective, saved, file system), no other
+      // group, no capability, no privilege to gain.
+      expect(relayStatus).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
+      expect(relayStatus).toMatch(new RegExp(`^Gid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
+      expect(relayStatus).toMatch(/^Groups:\s*$/m);
+      expect(relayStatus).toMatch(/^CapEff:\s+0+$/m);
+      expect(relayStatus).toMatch(/^CapPrm:\s+0+$/m);
+      expect(relayStatus).toMatch(/^NoNewPrivs:\s+1$/m);
+      // In the sandbox's network namespace, not the host's.
+      expect(relayNetwork).toMatch(/^net:\[\d+\]$/);
+      expect(relayNetwork).not.toBe(readlinkSync('/proc/self/ns/net'));
       expect(processesOf([uid])).toEqual([]);
     });
   }
