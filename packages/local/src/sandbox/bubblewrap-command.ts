@@ -131,7 +131,7 @@ const reaper = [
   '    while read -r line; do case $line in',
   '      *child-pid*) pid=${line#*: }; pid=${pid%,}; i=0',
   // The relay starts at once (it waits for the namespace's loopback itself); its errors go to the reaper's stderr.
-  '        if [ -n "$port" ]; then nsenter --net="/proc/$pid/ns/net" -- setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs --pdeathsig KILL -- perl -e "$relay" "$port" "$socket" </dev/null >/dev/null 3<&- 9>&- & relayed=$!; fi',
+  '        if [ -n "$port" ]; then nsenter --net="/proc/$pid/ns/net" -- setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs --pdeathsig KILL -- /usr/bin/perl -e "$relay" "$port" "$socket" </dev/null >/dev/null 3<&- 9>&- & relayed=$!; fi',
   '        if [ "$network" = 1 ]; then',
   // Bubblewrap's pid 1 sets up the namespace's loopback before it forks the command: the stack
   // starts after that (both at once fail on netlink), and the command waits for the stack.

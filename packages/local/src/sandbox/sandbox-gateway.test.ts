@@ -156,7 +156,7 @@ function steps(stdout: string): Record<string, unknown>[] {
 function relaysOf(uid: number): number[] {
   return processesOf([uid]).filter((pid) => {
     try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('perl\0-e\0');
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/usr/bin/perl\0-e\0');
     } catch {
       return false;
     }

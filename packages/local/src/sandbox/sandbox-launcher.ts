@@ -112,6 +112,8 @@ function handOverGatewaySocket(gateway: SandboxGateway, uid: number): void {
   const refuse = (reason: string) => {
     throw new CairnError('CAIRN_EXECUTOR_START_FAILED', `The sandbox's model gateway cannot be used: ${reason}.`, { path: 'gateway' });
   };
+  // The relay is a Perl script (perl-base is essential in Debian, but not every host is one).
+  if (!existsSync('/usr/bin/perl')) refuse('its relay runs on Perl, which is not installed (no /usr/bin/perl): install it with `apt-get install -y perl-base`');
   if (!Number.isInteger(gateway.port) || gateway.port < 1 || gateway.port > 65_535) refuse(`its port ${gateway.port} is not an integer from 1 to 65535`);
   if (!isAbsolute(gateway.socket)) refuse(`its socket ${gateway.socket} is not an absolute path`);
   let socket: Stats;
