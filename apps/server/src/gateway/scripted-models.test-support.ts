@@ -65,8 +65,9 @@ export interface ScriptedFailure {
   readonly message?: string;
   readonly firstByteDelayMs?: number;
   /**
-   * Sent as `x-should-retry`, which the Anthropic and OpenAI SDKs (and so Claude Code) obey;
-   * without it a client retries 408, 409, 429 and 5xx by itself, and each retry takes the next turn.
+   * Sent as `x-should-retry`, which the Anthropic and OpenAI SDKs (and so Claude Code) obey.
+   * Without it a client retries 408, 409, 429 and 5xx by itself, and each retry takes the next
+   * turn; Codex ignores the header (its provider's `request_max_retries` decides).
    */
   readonly retryable?: boolean;
 }
