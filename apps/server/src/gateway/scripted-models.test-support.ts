@@ -225,6 +225,8 @@ export async function startScriptedModels(script: ModelScript): Promise<Scripted
       stream: false,
       receivedAt: Date.now(),
     });
+    // A client that gives up on the refused tunnel resets it; that is no error of the endpoints.
+    socket.on('error', () => {});
     socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n');
   });
 
