@@ -243,7 +243,7 @@ describe('a sandbox with a gateway', () => {
       // In the sandbox's network namespace, not the host's.
       expect(relayNetwork).toMatch(/^net:\[\d+\]$/);
       expect(relayNetwork).not.toBe(readlinkSync('/proc/self/ns/net'));
-      expect(processesOf([uid])).toEqual([]);
+      expect(await until(() => processesOf([uid]).length === 0, 1_000)).toBe(true);
     });
   }
 
@@ -370,7 +370,7 @@ describe('a sandbox with a gateway', () => {
     expect(result.code).toBe(125);
     expect(result.stderr).toContain('cairn relay: broken');
     expect(result.stderr).toContain(`cairn: the model gateway relay did not listen on 127.0.0.1:${gatewayPort}`);
-    expect(processesOf([uid])).toEqual([]);
+    expect(await until(() => processesOf([uid]).length === 0, 1_000)).toBe(true);
   });
 
   test('refuses a socket its uid could not reach, or that is not a socket', async () => {
