@@ -328,6 +328,7 @@ describe('a sandbox with a gateway', () => {
       most = Math.max(most, ++open);
       connection.on('close', () => open--);
       connection.on('error', () => {});
+      connection.write('x');
     });
     await new Promise<void>((resolve) => server.listen(socket, resolve));
     servers.push(server);
@@ -335,11 +336,18 @@ describe('a sandbox with a gateway', () => {
     chownSync(workspace, uid, uid);
     chownSync(socket, uid, uid);
     // 300 connections held open (more than the test limits' open files: bubblewrap's command line
-    // with its own limits), then 50 of them closed.
+    // with its own limits); a connection the server took gets a byte. Once 256 have theirs (and no
+    // more for half a second), 50 are closed, and the 44 left get theirs.
     const script = `
       const net = require('net');
-      const sockets = Array.from({ length: 300 }, () => net.connect(${gatewayPort}, '127.0.0.1').on('error', () => {}));
-      setTimeout(() => { for (const s of sockets.slice(0, 50)) s.destroy(); setTimeout(() => process.exit(0), 1500); }, 1500);`;
+      let served = 0;
+      const sockets = Array.from({ length: 300 }, () => net.connect(${gatewayPort}, '127.0.0.1').on('error', () => {}).once('data', () => served++));
+      const when = (condition, then) => { const timer = setInterval(() => { if (condition()) { clearInterval(timer); then(); } }, 10); };
+      when(() => served >= 256, () => setTimeout(() => {
+        console.log('SERVED ' + served);
+        for (const s of sockets.slice(0, 50)) s.destroy();
+        when(() => served === 300, () => { console.log('SERVED ' + served); process.exit(0); });
+      }, 500));`;
     const launch = bubblewrapCommand(['/usr/bin/node', '-e', script], {
       workspace,
       uid,
@@ -350,6 +358,7 @@ describe('a sandbox with a gateway', () => {
     });
     const result = await runLaunch(launch);
     expect(result.stderr).toBe('');
+    expect(result.stdout).toBe('SERVED 256\nSERVED 300\n');
     expect(most).toBe(256);
     expect(accepted).toBe(300);
   });
