@@ -38,7 +38,7 @@ export type {
   VerificationVerdict,
 } from './model/evidence.ts';
 export type { BundleArtifact, BundleArtifactKind, BundleManifest, EvidenceBundleV1 } from './model/evidence-bundle.ts';
-export type { ExecutionHandle, ExecutionOutcome, ExecutionState, ExecutionStatus, TaskEnvelope } from './model/execution.ts';
+export type { ExecutionHandle, ExecutionOutcome, ExecutionState, ExecutionStatus, TaskEnvelope, TaskGateway } from './model/execution.ts';
 export type { JsonObject, JsonValue } from './model/json.ts';
 export type { ModelApi, ModelCallData, ModelProvider } from './model/model-call-data.ts';
 export type { AttemptState, ItemState, RunState, TerminalAttemptState, TerminalItemState, TerminalRunState } from './model/lifecycle.ts';
@@ -49,6 +49,7 @@ export type { PatchStats, ResultArtifacts, ResultRecord } from './model/result-r
 export type {
   AgentRuntimeSpec,
   BackoffSpec,
+  BudgetSpec,
   CommandRuntimeSpec,
   DurationText,
   ItemApproval,

@@ -1,6 +1,7 @@
 import type { AuditAnchorV1, CipherV1, ExecutorV1, Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { z } from 'zod';
 import type { EngineDatabase } from './store/sqlite/engine-database.ts';
+import type { AttemptGatewayIssuer } from './dispatch/attempt-gateway.ts';
 import type { EngineObserver } from './engine-observer.ts';
 import type { GroupCommit } from './store/group-commit.ts';
 
@@ -67,6 +68,13 @@ export const engineSettingsSchema = z.strictObject({
     .prefault({}),
   /** Encrypts the secrets items name; without it, no secrets can be set and items naming one are refused. */
   cipher: seam('CipherV1').optional(),
+  /** Issues agent attempts the model gateway's URL and a credential (ADR 0033); none without it. */
+  gateway: z
+    .custom<AttemptGatewayIssuer>(
+      (value) => typeof value === 'object' && value !== null && typeof (value as AttemptGatewayIssuer).issue === 'function',
+      'must be an object with an issue(attempt) method',
+    )
+    .optional(),
   /** How often the storage's `inbox/` is read for dropped run specs; `false` turns the inbox off. */
   inboxPollMs: z.union([z.int().min(100).max(3_600_000), z.literal(false)]).default(2_000),
   /** How long an item waits for approval before it fails. */

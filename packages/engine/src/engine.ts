@@ -1,4 +1,4 @@
-import type { AuditActor, CairnEvent, EvidenceBundleV1, ExecutorV1, RunSpecV1 } from '@cairn/core';
+import type { AuditActor, AuditEntry, CairnEvent, EvidenceBundleV1, ExecutorV1, RunSpecV1 } from '@cairn/core';
 import { assertRunSpec, CairnError, parseRunSpec, parseSettings } from '@cairn/protocol';
 import { AuditLog } from './audit/audit-log.ts';
 import { Checkpointer, type SignerTakeOver } from './audit/checkpointer.ts';
@@ -25,6 +25,8 @@ import { EngineReadiness } from './loop/engine-readiness.ts';
 import { RunWaiters } from './loop/run-waiters.ts';
 import { ScheduleBook, type ScheduleDefinition, type ScheduleRecord } from './schedules/schedule-book.ts';
 import { SecretStore, type SecretRecord } from './secrets/secret-store.ts';
+import { isDispatchRefusal } from './dispatch-refusal.ts';
+import { ModelCallRecorder, type LiveAttempt, type ModelCall } from './dispatch/model-call-recorder.ts';
 import type { RunListOptions, RunPage } from './store/sqlite/run-history.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
@@ -64,6 +66,7 @@ export class Engine {
   readonly #checkpointer: Checkpointer;
   readonly #secrets: SecretStore | undefined;
   readonly #workingCopy: WorkingCopy;
+  readonly #modelCalls: ModelCallRecorder;
   readonly #schedules: ScheduleBook;
   readonly #evidence: EvidenceExporter;
   readonly #readiness: EngineReadiness;
@@ -104,6 +107,7 @@ export class Engine {
       defaultExecutor: parsed.defaultExecutor ?? Object.keys(settings.executors)[0]!,
       approvalTimeoutMs: parsed.approvalTimeoutMs,
     });
+    this.#modelCalls = new ModelCallRecorder({ attempts: workingCopy.attempts, audit: this.#audit });
     this.#secrets = settings.cipher ? new SecretStore({ workingCopy, audit: this.#audit, cipher: settings.cipher, now }) : undefined;
     this.#schedules = new ScheduleBook({
       workingCopy,
@@ -144,6 +148,7 @@ export class Engine {
       now,
       commit,
       ...(this.#secrets ? { secrets: this.#secrets } : {}),
+      ...(parsed.gateway ? { gateway: parsed.gateway } : {}),
       ...(parsed.observer ? { observer: parsed.observer } : {}),
     });
     this.#checkpointer = new Checkpointer({
@@ -198,6 +203,34 @@ export class Engine {
     const result = this.#writing(() => this.#machine.submit(document, { context: this.#submitContext(), ...options }));
     this.#loop.poke();
     return result;
+  }
+
+  /**
+   * The attempt an execution id names while it runs, for the model gateway's credential check
+   * (ADR 0033); undefined once it ended or when there is none.
+   */
+  liveAttempt(executionId: string): LiveAttempt | undefined {
+    return this.#modelCalls.liveAttempt(executionId);
+  }
+
+  /**
+   * Audits one model call of a live attempt as a `model.called` entry of its run, at once (in
+   * memory, in order; durable with the next group commit): the gateway records a call before the
+   * agent gets the end of its answer, so the entry precedes the attempt's end. Throws
+   * CAIRN_MODEL_NOT_ALLOWED when the attempt is not live.
+   */
+  recordModelCall(call: ModelCall): AuditEntry {
+    return this.#writing(() => this.#modelCalls.record(call));
+  }
+
+  /**
+   * A secret's value for the host's own use (the model gateway's provider keys, ADR 0033), never
+   * an item's: CAIRN_SECRET_UNAVAILABLE naming it when it is not set or does not decrypt.
+   */
+  async revealSecret(name: string): Promise<string> {
+    const revealed = await this.#requireSecrets().reveal([name]);
+    if (isDispatchRefusal(revealed)) throw new CairnError('CAIRN_SECRET_UNAVAILABLE', `The model gateway needs ${revealed.reason}.`, { path: name });
+    return revealed.values[name]!;
   }
 
   /** Approves an item awaiting approval; `reason` is kept in the `item.approved` audit entry. */

@@ -27,6 +27,8 @@ export { isRunCursor, isRunListTime, runListLimits } from './store/sqlite/run-hi
 export type { RunListOptions, RunPage, RunSummary } from './store/sqlite/run-history.ts';
 export type { StateCounts } from './store/sqlite/state-counts.ts';
 export type { SecretRecord } from './secrets/secret-store.ts';
+export type { AttemptGatewayIssuer, GatewayAttempt } from './dispatch/attempt-gateway.ts';
+export type { LiveAttempt, ModelCall } from './dispatch/model-call-recorder.ts';
 export type { OverlapPolicy, ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';
 export type { CatchUpPolicy } from './schedules/schedule-slots.ts';
 export const VERSION = '0.1.0';

@@ -7,6 +7,7 @@ import { importTokenFile } from '../auth/import-token-file.ts';
 import type { TokenStore } from '../auth/token-store.ts';
 import type { LogSinkHealth } from '../logging/log-sink-health.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
+import { startGateway } from '../gateway/start-gateway.ts';
 import type { Engine, EngineObserver, EngineService, EngineSettings, SignerTakeOver } from '@cairn/engine';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { agentRuntimeSettings } from './agent-runtime-settings.ts';
@@ -67,6 +68,8 @@ export interface ServerComposition {
    * delivery.
    */
   readonly webhookDispatcher: Pick<WebhookDispatcher, 'start' | 'stop'>;
+  /** Where the model gateway listens, when `gateway.enabled` (ADR 0033). */
+  readonly gatewayUrl?: string;
   /** Stops the webhook dispatcher and the engine and closes their databases. */
   close(): Promise<void>;
 }
@@ -149,6 +152,16 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const tracing = config.telemetry.traces
     ? await (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger)
     : undefined;
+  // Before the engine: its first agent attempt is issued the gateway's URL. It reads the engine per call.
+  let engineOf: (() => Engine) | undefined;
+  const gateway = config.gateway.enabled
+    ? await startGateway(config.gateway, {
+        dataDirectory: paths.dataDirectory,
+        storage,
+        engine: () => engineOf!(),
+        ...(options.logger ? { logger: options.logger } : {}),
+      })
+    : undefined;
   const engineSettings: Omit<EngineSettings, 'database'> = {
     observer: tracing ? bothObservers(metrics.observer, tracing.observer) : metrics.observer,
     executors,
@@ -166,10 +179,17 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     concurrency: config.engine.concurrency,
     queues: config.engine.queues,
     checkpoints: { origin: config.engine.origin },
+    ...(gateway ? { gateway: gateway.issuer } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   };
   const state = config.engine.state;
-  const running = await createEngineHost({ state: state.kind === 'postgres' ? state : { kind: 'sqlite', path: paths.database }, engine: engineSettings });
+  const running = await createEngineHost({ state: state.kind === 'postgres' ? state : { kind: 'sqlite', path: paths.database }, engine: engineSettings }).catch(
+    async (error: unknown) => {
+      await gateway?.close();
+      throw error;
+    },
+  );
+  engineOf = () => running.engine;
   const { service } = running;
   metrics.watch(service);
   if (options.logSink) metrics.watchLogSink(options.logSink);
@@ -193,6 +213,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     // The dispatcher reads the engine's database: it stops first.
     await dispatcher.stop();
     await tracing?.stop();
+    await gateway?.close();
     await running.close();
     await closeStores();
   };
@@ -220,6 +241,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     ]),
     webhooks,
     webhookDispatcher: dispatcher,
+    ...(gateway ? { gatewayUrl: gateway.url } : {}),
     close,
   };
 }

@@ -2,6 +2,7 @@ import { isAbsolute } from 'node:path';
 import { postgresStateSettingsSchema } from '@cairn/engine';
 import { isDurationText, parseDuration } from '@cairn/protocol';
 import { z } from 'zod';
+import { gatewaySettingsSchema } from '../gateway/gateway-settings.ts';
 
 const duration = z.string().refine(isDurationText, 'must be a duration: a whole number and one unit of ms, s, m, h or d (30s, 2m)');
 
@@ -451,6 +452,11 @@ const serverConfigShape = z.strictObject({
    * as `runtime.adapter`; `command` items need none.
    */
   runtimes: runtimesConfigSchema.prefault({}),
+  /**
+   * The model gateway (ADR 0033): agent items reach their models through the server, which holds
+   * the provider keys, meters, prices and audits every call, and enforces budgets and quotas.
+   */
+  gateway: gatewaySettingsSchema.prefault({}),
   /** OpenTelemetry: off unless `traces` is set (nothing is loaded until then). */
   telemetry: z
     .strictObject({

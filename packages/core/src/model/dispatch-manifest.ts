@@ -26,6 +26,8 @@ export interface ManifestLimits {
   readonly isolation?: string;
   /** `posix` when the item waived the portable path rules (`pathRules: posix`); absent means portable. */
   readonly pathRules?: 'posix';
+  /** The item's `stallTimeout`: no model call and no output for this long ends the attempt. */
+  readonly stallTimeoutMs?: number;
 }
 
 /**

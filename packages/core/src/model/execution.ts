@@ -16,6 +16,19 @@ export interface TaskEnvelope {
   readonly manifestDigest: Digest;
   /** Secret environment variables for the runtime (name → value). Never logged. */
   readonly secrets?: Readonly<Record<string, string>>;
+  /**
+   * The model gateway an agent attempt reaches its models through (ADR 0033): its URL and this
+   * attempt's short-lived credential, valid only there, only for this attempt and its models.
+   * Out of band like `secrets`, and never logged.
+   */
+  readonly gateway?: TaskGateway;
+}
+
+/** Where an attempt's model calls go, and the credential they carry. */
+export interface TaskGateway {
+  /** The gateway's root URL (`http://127.0.0.1:7411`): `/anthropic` and `/openai/v1` are under it. */
+  readonly url: string;
+  readonly credential: string;
 }
 
 /**

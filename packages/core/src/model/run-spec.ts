@@ -81,6 +81,17 @@ export type RuntimeSpec = CommandRuntimeSpec | AgentRuntimeSpec;
  */
 export type ItemOnLost = 'retry' | 'fail';
 
+/**
+ * What model calls may spend, as the model gateway meters them (ADR 0033): US dollars from the
+ * price table, and tokens (input, output and cached, all counted). Reaching either stops the work:
+ * an item's attempt ends with CAIRN_BUDGET_EXCEEDED; a run dispatches no further agent item and
+ * waits, `awaiting-budget`, until the budget is raised or the run is cancelled.
+ */
+export interface BudgetSpec {
+  usd?: number;
+  tokens?: number;
+}
+
 /** Settings an item inherits unless it sets its own. */
 export interface ItemDefaultsSpec {
   executor?: string;
@@ -91,6 +102,8 @@ export interface ItemDefaultsSpec {
   onLost?: ItemOnLost;
   network?: boolean;
   pathRules?: PathRules;
+  budget?: BudgetSpec;
+  stallTimeout?: DurationText;
 }
 
 /**
@@ -130,6 +143,13 @@ export interface ItemSpec {
   network?: boolean;
   /** The rules for paths the item's patch adds; `portable` by default. */
   pathRules?: PathRules;
+  /** What each attempt's model calls may spend (an agent item's); none by default. */
+  budget?: BudgetSpec;
+  /**
+   * How long an attempt may go without a model call and without output before it is ended with
+   * CAIRN_ATTEMPT_STALLED (a stuck agent, told apart from one that is slow); none by default.
+   */
+  stallTimeout?: DurationText;
   labels?: Record<string, string>;
 }
 
@@ -153,5 +173,7 @@ export interface RunSpecV1 {
   idempotencyKey?: string;
   labels?: Record<string, string>;
   defaults?: ItemDefaultsSpec;
+  /** What the run's model calls together may spend; reached, the run waits (`awaiting-budget`). */
+  budget?: BudgetSpec;
   items: ItemSpec[];
 }

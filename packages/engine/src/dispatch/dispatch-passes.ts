@@ -121,6 +121,7 @@ export class DispatchPasses {
             executionId: dispatch.executionId,
             manifestDigest: dispatch.manifestDigest,
             ...(dispatch.secrets ? { secrets: dispatch.secrets } : {}),
+            ...(dispatch.gateway ? { gateway: dispatch.gateway } : {}),
           };
           return { dispatch, handle: await dispatch.executor.start(task) };
         } catch (error) {

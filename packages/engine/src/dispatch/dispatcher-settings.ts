@@ -1,6 +1,7 @@
 import type { ExecutorV1, SignerV1, StorageProviderV1 } from '@cairn/core';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineObserver } from '../engine-observer.ts';
+import type { AttemptGatewayIssuer } from './attempt-gateway.ts';
 import type { SecretStore } from '../secrets/secret-store.ts';
 import type { RunStateMachine } from '../state/run-state-machine.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
@@ -27,6 +28,8 @@ export interface DispatcherSettings {
   readonly random?: () => number;
   /** Where the secrets items name are kept; without it, an item naming a secret fails. */
   readonly secrets?: SecretStore;
+  /** Issues agent attempts the model gateway's URL and a credential (ADR 0033); none without it. */
+  readonly gateway?: AttemptGatewayIssuer;
   /** Makes what was written durable before a task is started or stopped (ADR 0023). */
   readonly commit?: GroupCommit;
   /** Told when attempts start (dispatch latency), for metrics. */

@@ -1,4 +1,4 @@
-import type { DispatchManifest, ItemSpec, ManifestInput } from '@cairn/core';
+import type { DispatchManifest, ItemSpec, ManifestInput, TaskGateway } from '@cairn/core';
 import { signManifests } from '@cairn/audit';
 import { canonicalJsonBytes, digestOfJson, isCairnError, manifestKey, parseDuration, sha256Digest } from '@cairn/protocol';
 import { engineActor } from '../engine-actor.ts';
@@ -14,6 +14,7 @@ import { engineFailure, failureSummary } from './engine-failure.ts';
 import type { DraftedDispatch, PreparedDispatch } from './prepared-dispatch.ts';
 import type { PureResults } from '../store/sqlite/pure-results.ts';
 import { revealItemSecrets } from './reveal-item-secrets.ts';
+import type { GatewayAttempt } from './attempt-gateway.ts';
 
 const defaultTimeoutMs = 3_600_000;
 /** What an empty workspace is, when a run names no snapshot. */
@@ -73,6 +74,7 @@ export class ManifestDrafter {
         maxPatchBytes: 50_000_000,
         network: spec.network ?? false,
         ...(spec.pathRules === 'posix' ? { pathRules: 'posix' as const } : {}),
+        ...(spec.stallTimeout === undefined ? {} : { stallTimeoutMs: parseDuration(spec.stallTimeout) }),
         timeoutMs: spec.timeout ? parseDuration(spec.timeout) : defaultTimeoutMs,
       },
       runId,
@@ -97,7 +99,13 @@ export class ManifestDrafter {
       inputDigest,
       hasDependents: stored.hasDependents === 1,
       ...(secrets ? { secrets: secrets.values, secretVersions: secrets.versions } : {}),
+      ...this.#gateway({ runId, itemId, attempt, executionId, spec, timeoutMs: manifest.limits.timeoutMs }),
     };
+  }
+
+  #gateway(attempt: GatewayAttempt): { gateway?: TaskGateway } {
+    const gateway = this.#settings.gateway?.issue(attempt);
+    return gateway === undefined ? {} : { gateway };
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Digest, DispatchManifest, ExecutorV1 } from '@cairn/core';
+import type { Digest, DispatchManifest, ExecutorV1, TaskGateway } from '@cairn/core';
 import type { LockWait } from '../store/sqlite/attempt-store.ts';
 import type { HeldLock } from '../store/sqlite/lock-table.ts';
 
@@ -25,6 +25,8 @@ export interface PreparedDispatch {
   /** Decrypted secret values, handed to the executor and then dropped; never stored. */
   readonly secrets?: Readonly<Record<string, string>>;
   readonly secretVersions?: Readonly<Record<string, number>>;
+  /** The model gateway and this attempt's credential, handed to the executor like secrets. */
+  readonly gateway?: TaskGateway;
 }
 
 /** An attempt whose manifest is drafted, not yet signed. */

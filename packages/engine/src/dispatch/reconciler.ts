@@ -1,4 +1,4 @@
-import type { ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, TaskEnvelope } from '@cairn/core';
+import type { ExecutionHandle, ExecutionStatus, ExecutorV1, ItemSpec, TaskEnvelope, TaskGateway } from '@cairn/core';
 import { isCairnError, manifestKey } from '@cairn/protocol';
 import { storageFullReason } from '../store/storage-full.ts';
 import type { RunStore } from '../store/sqlite/run-store.ts';
@@ -16,6 +16,9 @@ const manifestLost: ExecutionStatus = {
   state: 'unknown',
   reason: 'its dispatch manifest is not in storage: it was put without a flush of its own, and the machine lost power before writing it (ADR 0024)',
 };
+
+/** A recovered attempt with no deadline: its credential lasts as long as the default item timeout. */
+const defaultGatewayTimeoutMs = 3_600_000;
 
 /**
  * Matches the executors' view of the live attempts with the store's: at start, and after a failed
@@ -73,6 +76,7 @@ export class Reconciler {
           executionId: attempt.executionId,
           manifestDigest: attempt.manifestDigest as TaskEnvelope['manifestDigest'],
           ...(secrets && !isDispatchRefusal(secrets) ? { secrets: secrets.values } : {}),
+          ...this.#gateway(attempt, spec),
         };
         handle = await executor.start(task);
       } catch (error) {
@@ -144,5 +148,13 @@ export class Reconciler {
     await executor.cancel(attempt.handle!);
     this.#settings.workingCopy.transaction(() => this.#recorder.recordStopSent(attempt, stopReason))();
     return { ...attempt, stopReason, stopSent: true };
+  }
+
+  // A restarted task gets a fresh credential: none outlives the process that issued it (ADR 0033).
+  #gateway(attempt: AttemptRecord, spec: ItemSpec): { gateway?: TaskGateway } {
+    const deadline = attempt.deadline === null ? undefined : Date.parse(attempt.deadline);
+    const timeoutMs = deadline === undefined ? defaultGatewayTimeoutMs : Math.max(1, deadline - this.#now());
+    const gateway = this.#settings.gateway?.issue({ ...attempt, spec, timeoutMs });
+    return gateway === undefined ? {} : { gateway };
   }
 }

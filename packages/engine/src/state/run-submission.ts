@@ -163,6 +163,8 @@ function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
     ...(defaults.onLost === undefined ? {} : { onLost: defaults.onLost }),
     ...(defaults.network === undefined ? {} : { network: defaults.network }),
     ...(defaults.pathRules === undefined ? {} : { pathRules: defaults.pathRules }),
+    ...(defaults.budget === undefined ? {} : { budget: defaults.budget }),
+    ...(defaults.stallTimeout === undefined ? {} : { stallTimeout: defaults.stallTimeout }),
     ...item,
   };
 }

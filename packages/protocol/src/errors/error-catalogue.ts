@@ -177,6 +177,34 @@ export const errorCatalogue = {
     summary: "An attempt ran past its item's timeout and was stopped.",
     action: "Raise the item's `timeout` (or `defaults.timeout`) in the run spec, or make the work faster.",
   },
+  CAIRN_ATTEMPT_STALLED: {
+    status: 504,
+    summary: "An attempt made no model call and wrote no output for its item's `stallTimeout`: it was taken for stuck and stopped.",
+    action: "Read its last activity in the failure and the end of its log; raise the item's `stallTimeout` if the work is slow rather than stuck.",
+  },
+  CAIRN_BUDGET_EXCEEDED: {
+    status: 402,
+    summary:
+      "An item's model calls reached its `budget` (US dollars or tokens, as the model gateway metered them): its next call was refused and the attempt ended.",
+    action: "Read the spend in the failure (`cairn status <runId>`); raise the item's `budget` and run it again, or make the task smaller.",
+  },
+  CAIRN_MODEL_NOT_ALLOWED: {
+    status: 403,
+    summary: "A model call through the gateway named a model its attempt may not use, or came with a credential that is not (or no longer) an attempt's.",
+    action:
+      "Name the model in the item (`runtime.model`) or in the gateway's `models` for the adapter; a credential is valid only for its own attempt while it runs.",
+  },
+  CAIRN_MODEL_QUOTA_FULL: {
+    status: 429,
+    summary: "A model call waited for room under a provider quota (`gateway.quotas`) for the gateway's longest wait and was refused.",
+    action:
+      'Nothing to fix for one call (the agent retries); if it recurs, raise the quota, lower how many agent items run at once, or raise gateway.maxQuotaWaitMs.',
+  },
+  CAIRN_MODEL_PROVIDER_FAILED: {
+    status: 502,
+    summary: 'The model gateway could not reach the provider, or the provider answered with an error it passed on.',
+    action: "Check the provider's status and the gateway's provider settings (`gateway.providers` in the server config: baseUrl, apiKeySecret).",
+  },
   CAIRN_ATTEMPT_CANCELLED: {
     status: 409,
     summary: 'An attempt was stopped because its run or item was cancelled.',

@@ -26,6 +26,7 @@ export const dispatchManifestSchema = z.strictObject({
     maxLogBytes: z.int().min(0),
     isolation: z.string().min(1).max(64).exactOptional(),
     pathRules: z.literal('posix').exactOptional(),
+    stallTimeoutMs: z.int().min(1).exactOptional(),
   }),
   effect: z.enum(['pure', 'read-impure', 'write-impure']),
   issuedAt: timestampSchema,

@@ -9,6 +9,12 @@ export const taskEnvelopeSchema = z.strictObject({
   executionId: z.string().min(1, 'must not be empty').max(512, 'must be at most 512 characters'),
   manifestDigest: digestSchema,
   secrets: z.record(z.string(), z.string()).exactOptional(),
+  gateway: z
+    .strictObject({
+      url: z.url({ protocol: /^https?$/, error: 'must be the http(s) URL of the model gateway' }),
+      credential: z.string().min(1, 'must not be empty').max(2_048, 'must be at most 2048 characters'),
+    })
+    .exactOptional(),
 });
 true satisfies SchemaImplements<typeof taskEnvelopeSchema, TaskEnvelope>;
 

@@ -1,6 +1,7 @@
 import type {
   AgentRuntimeSpec,
   BackoffSpec,
+  BudgetSpec,
   CommandRuntimeSpec,
   ItemDefaultsSpec,
   ItemSpec,
@@ -128,6 +129,23 @@ export const needSpecSchema = z.strictObject({
 });
 true satisfies SchemaImplements<typeof needSpecSchema, NeedSpec>;
 
+// A budget of 0 would stop the work before it starts: a budget is positive, or left out.
+export const budgetSpecSchema = z
+  .strictObject({
+    usd: z
+      .number('must be a number of US dollars')
+      .positive('must be more than 0 (leave the budget out for none)')
+      .max(1_000_000, 'must be at most 1000000')
+      .exactOptional(),
+    tokens: z
+      .int('must be a whole number of tokens')
+      .min(1, 'must be at least 1 (leave the budget out for none)')
+      .max(1e12, 'must be at most 1e12')
+      .exactOptional(),
+  })
+  .refine((budget) => budget.usd !== undefined || budget.tokens !== undefined, 'must set usd, tokens or both');
+true satisfies SchemaImplements<typeof budgetSpecSchema, BudgetSpec>;
+
 export const itemDefaultsSpecSchema = z.strictObject({
   executor: identifier.exactOptional(),
   queue: identifier.exactOptional(),
@@ -137,6 +155,8 @@ export const itemDefaultsSpecSchema = z.strictObject({
   onLost: onLost.exactOptional(),
   network: z.boolean().exactOptional(),
   pathRules: pathRules.exactOptional(),
+  budget: budgetSpecSchema.exactOptional(),
+  stallTimeout: duration.exactOptional(),
 });
 true satisfies SchemaImplements<typeof itemDefaultsSpecSchema, ItemDefaultsSpec>;
 
@@ -159,6 +179,8 @@ export const itemSpecSchema = z.strictObject({
   env: map(environmentName, processText).exactOptional(),
   network: z.boolean().exactOptional(),
   pathRules: pathRules.exactOptional(),
+  budget: budgetSpecSchema.exactOptional(),
+  stallTimeout: duration.exactOptional(),
   labels: labels.exactOptional(),
 });
 true satisfies SchemaImplements<typeof itemSpecSchema, ItemSpec>;
@@ -179,6 +201,7 @@ export const runSpecV1Schema = z.strictObject({
   idempotencyKey: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').exactOptional(),
   labels: labels.exactOptional(),
   defaults: itemDefaultsSpecSchema.exactOptional(),
+  budget: budgetSpecSchema.exactOptional(),
   items: z.array(itemSpecSchema).min(1, 'must hold at least one item').max(limits.items, `must hold at most ${limits.items} items; split the run`),
 });
 true satisfies SchemaImplements<typeof runSpecV1Schema, RunSpecV1>;

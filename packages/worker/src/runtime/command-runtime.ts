@@ -12,6 +12,12 @@ export interface CommandLaunchContext {
   readonly env: Readonly<Record<string, string>>;
   /** Whether the attempt may use the network (the manifest's `limits.network`). */
   readonly network: boolean;
+  /**
+   * The model gateway's door for this attempt (ADR 0033): the worker's forwarder listens on
+   * 127.0.0.1:`port` and on the Unix socket `socket`; a sandbox with a network namespace of its own
+   * makes `127.0.0.1:port` inside lead to the socket. Absent when the attempt has no gateway.
+   */
+  readonly gateway?: { readonly port: number; readonly socket: string };
 }
 
 /** The process a `launch` hook asks for instead of `argv` itself. */
@@ -101,7 +107,12 @@ export class CommandRuntime implements RuntimeAdapterV1 {
       });
     if (signal.aborted) return { exitCode: null, aborted: true };
     const network = invocation.network ?? false;
-    const launch: CommandLaunch = this.#settings.launch?.(argv, { workspace, env, network }) ?? { command: argv[0]!, args: argv.slice(1) };
+    // Not in RuntimeInvocation V1 yet, as `network` was not: the worker sets it beside.
+    const gateway = (invocation as { gateway?: CommandLaunchContext['gateway'] }).gateway;
+    const launch: CommandLaunch = this.#settings.launch?.(argv, { workspace, env, network, ...(gateway ? { gateway } : {}) }) ?? {
+      command: argv[0]!,
+      args: argv.slice(1),
+    };
     const lifeline = launch.lifeline === true;
     let child: ChildProcess;
     try {

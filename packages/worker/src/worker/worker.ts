@@ -12,6 +12,7 @@ import type {
   RuntimeResult,
   StorageProviderV1,
   TaskEnvelope,
+  TaskGateway,
 } from '@cairn/core';
 import { trustedKeyFrom, type TrustedKey } from '@cairn/audit';
 import {
@@ -27,6 +28,9 @@ import {
 } from '@cairn/protocol';
 import { z } from 'zod';
 import type { AttemptWorkspace } from '../git/attempt-workspace.ts';
+import { gatewayEnvironment } from '../gateway/gateway-environment.ts';
+import { GatewayForwarder } from '../gateway/gateway-forwarder.ts';
+import { StallWatch } from '../gateway/stall-watch.ts';
 import { LiveLogWriter } from '../logs/live-log-writer.ts';
 import { LogCapture } from '../logs/log-capture.ts';
 import { attemptIdentity } from '../manifest/attempt-identity.ts';
@@ -197,7 +201,7 @@ export class Worker {
     } else if (signal?.aborted) {
       state.cancelled = true;
     } else {
-      await this.#attempt(manifest, secrets, logs, state, signal);
+      await this.#attempt(manifest, secrets, logs, state, signal, task.gateway);
     }
     await live?.close();
     const artifacts: ResultArtifacts = {
@@ -244,6 +248,7 @@ export class Worker {
     logs: { stdout: LogCapture; stderr: LogCapture },
     state: AttemptState,
     signal: AbortSignal | undefined,
+    gateway: TaskGateway | undefined,
   ): Promise<void> {
     const runtimeName = manifest.runtime.kind === 'command' ? 'command' : manifest.runtime.adapter;
     const runtime = this.#runtimes[runtimeName];
@@ -275,7 +280,7 @@ export class Worker {
         'workspace prepared',
       );
       started = true;
-      const result = await this.#runRuntime(runtime, manifest, attempt, secrets, logs, state, signal);
+      const result = await this.#runRuntime(runtime, manifest, attempt, secrets, logs, state, signal, gateway);
       if (result) state.runtime = result;
       if (state.cancelled) return;
       // A runtime that filled a file system and exited before the next look was still over it.
@@ -343,8 +348,26 @@ export class Worker {
     logs: { stdout: LogCapture; stderr: LogCapture },
     state: AttemptState,
     signal: AbortSignal | undefined,
+    gateway: TaskGateway | undefined,
   ): Promise<RuntimeResult | undefined> {
     const controller = new AbortController();
+    // A limit that ends the attempt as it runs (a spent budget, a stall): the first one is its failure.
+    const stop = (reached: CairnError) => {
+      if (controller.signal.aborted) return;
+      state.limitReached ??= reached;
+      controller.abort();
+    };
+    const stall = manifest.limits.stallTimeoutMs === undefined ? undefined : new StallWatch(manifest.limits.stallTimeoutMs, stop);
+    let forwarder: GatewayForwarder | undefined;
+    if (gateway !== undefined) {
+      try {
+        forwarder = await GatewayForwarder.start(gateway, { activity: () => stall?.saw('model call'), refused: stop });
+      } catch (error) {
+        state.failure ??= asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not open the way to the model gateway');
+        stall?.stop();
+        return undefined;
+      }
+    }
     const timer = setTimeout(() => {
       state.timedOut = true;
       controller.abort();
@@ -378,11 +401,22 @@ export class Worker {
         env: {
           ...runtimeEnvironment(attempt.workspace, this.#settings.path, manifest.env, secrets),
           ...(Object.keys(manifest.inputs).length > 0 ? { CAIRN_INPUTS: join(attempt.workspace, inputsFolderName) } : {}),
+          ...(forwarder ? gatewayEnvironment(forwarder.url) : {}),
         },
         signal: controller.signal,
-        sinks: { stdout: (chunk) => logs.stdout.write(chunk), stderr: (chunk) => logs.stderr.write(chunk) },
-        // Not in RuntimeInvocation V1 yet: the command runtime hands it to its `launch` hook.
+        sinks: {
+          stdout: (chunk) => {
+            stall?.saw('output');
+            logs.stdout.write(chunk);
+          },
+          stderr: (chunk) => {
+            stall?.saw('output');
+            logs.stderr.write(chunk);
+          },
+        },
+        // Not in RuntimeInvocation V1 yet: the command runtime hands them to its `launch` hook.
         network: manifest.limits.network,
+        ...(forwarder ? { gateway: { port: forwarder.port, socket: forwarder.socketPath } } : {}),
       } as Parameters<RuntimeAdapterV1['run']>[0]);
       // Not in RuntimeResult V1 yet: a command runtime whose launch hook's limit ended it says so.
       const reported = (result as CommandRunResult).limitReached;
@@ -392,6 +426,8 @@ export class Worker {
       state.failure ??= asCairnError(error, 'CAIRN_RUNTIME_FAILED', `the ${runtime.kind} runtime failed`);
       return undefined;
     } finally {
+      stall?.stop();
+      await forwarder?.close();
       clearInterval(mountWatch);
       clearTimeout(timer);
       signal?.removeEventListener('abort', cancel);

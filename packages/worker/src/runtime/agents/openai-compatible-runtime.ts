@@ -126,12 +126,15 @@ export class OpenAiCompatibleRuntime implements RuntimeAdapterV1 {
       if (this.#settings.transcript) say(`${prefix} ${text}\n`);
     };
     const warn = (text: string) => sinks.stderr(encoder.encode(redact(`${prefix} ${text}\n`)));
-    if (apiKeyEnv !== undefined && apiKey === undefined)
+    if (apiKeyEnv !== undefined && apiKey === undefined && env['CAIRN_GATEWAY_URL'] === undefined)
       warn(`${apiKeyEnv} is not set in the runtime's environment; sending no Authorization header (give the item that secret)`);
 
+    // Through the model gateway when the attempt has one (ADR 0033): its forwarder adds the credential.
+    const gateway = env['CAIRN_GATEWAY_URL'];
+    const url = gateway === undefined ? this.#url : new URL(`${gateway}/openai/v1/chat/completions`);
     const endpoint: ChatCompletionsEndpoint = {
-      url: this.#url,
-      apiKey,
+      url,
+      apiKey: gateway === undefined ? apiKey : undefined,
       requestTimeoutMs: this.#settings.requestTimeoutMs,
       maxRetries: this.#settings.maxRetries,
       retryDelayMs: this.#settings.retryDelayMs,
@@ -154,7 +157,7 @@ export class OpenAiCompatibleRuntime implements RuntimeAdapterV1 {
       { role: 'system', content: systemPrompt },
       { role: 'user', content: spec.prompt },
     ];
-    note(`model ${model} at ${this.#url.origin}, up to ${maxTurns} turns`);
+    note(`model ${model} at ${gateway === undefined ? this.#url.origin : 'the model gateway'}, up to ${maxTurns} turns`);
 
     for (let turn = 1; turn <= maxTurns; turn++) {
       const outcome = await requestChatCompletion(endpoint, { model, messages, tools: workspaceToolDefinitions }, signal, turn);

@@ -1,0 +1,375 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { AuditEntry, BudgetSpec, Digest, Logger, StorageProviderV1 } from '@cairn/core';
+import type { LiveAttempt, ModelCall } from '@cairn/engine';
+import { blobKey } from '@cairn/protocol';
+import { AttemptCredentials } from './attempt-credentials.ts';
+import type { GatewaySettings } from './gateway-settings.ts';
+import { priceModelCall } from './model-prices.ts';
+import { addSpend, noSpend, runSpendOf, spendOfEntry, type RunSpend, type Spend } from './model-spend.ts';
+import { ProviderQuotas } from './provider-quotas.ts';
+import { createUsageMeter, type MeteredApi } from './usage-meter.ts';
+import { withStreamUsage } from './usage-meter-stream-options.ts';
+
+/** What the gateway needs of the engine: the attempt a credential names, its budgets, and where calls are recorded. */
+export interface GatewayEngine {
+  liveAttempt(executionId: string): LiveAttempt | undefined;
+  recordModelCall(call: ModelCall): AuditEntry;
+  revealSecret(name: string): Promise<string>;
+  /** The run's `model.called` entries so far (a restarted server's spend starts from them). */
+  modelCalls(runId: string): AsyncIterable<AuditEntry>;
+  /** The budgets of a run and of one of its items (defaults applied). */
+  budgets(runId: string, itemId: string): Promise<{ readonly run?: BudgetSpec; readonly item?: BudgetSpec }>;
+}
+
+type Provider = 'anthropic' | 'openai';
+
+interface Route {
+  readonly provider: Provider;
+  readonly api: MeteredApi;
+  /** The path after the provider's baseUrl. */
+  readonly upstreamPath: string;
+}
+
+// Paths under the gateway's root: the base URLs the worker hands runtimes end in /anthropic and /openai/v1.
+const routes: Readonly<Record<string, Route>> = {
+  '/anthropic/v1/messages': { provider: 'anthropic', api: 'anthropic-messages', upstreamPath: '/v1/messages' },
+  '/openai/v1/chat/completions': { provider: 'openai', api: 'openai-chat', upstreamPath: '/chat/completions' },
+  '/openai/v1/responses': { provider: 'openai', api: 'openai-responses', upstreamPath: '/responses' },
+};
+
+/** A refusal of the gateway's own, in the caller's provider's error shape. */
+class Refusal {
+  constructor(
+    readonly status: number,
+    readonly code:
+      | 'CAIRN_MODEL_NOT_ALLOWED'
+      | 'CAIRN_BUDGET_EXCEEDED'
+      | 'CAIRN_MODEL_PROVIDER_FAILED'
+      | 'CAIRN_PAYLOAD_INVALID'
+      | 'CAIRN_NOT_FOUND'
+      | 'CAIRN_MODEL_QUOTA_FULL',
+    readonly message: string,
+  ) {}
+}
+
+// Response headers not passed back: hop-by-hop, and lengths the gateway's own framing replaces.
+const droppedResponseHeaders = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding']);
+const secretCacheMs = 60_000;
+
+/**
+ * The model gateway (ADR 0033): agents' model calls come here, with their attempt's credential,
+ * and go on to the provider with the server's key. Each call is checked (credential, live attempt,
+ * model, budgets), waits for room under the providers' quotas, is passed through byte for byte
+ * while its usage is metered from the provider's own answer, priced from the price table, and
+ * recorded as a `model.called` entry of its run, with its request and response bodies stored by
+ * digest — before the agent gets the end of the answer, so the entry comes before the attempt ends.
+ */
+export class ModelGateway {
+  readonly #settings: GatewaySettings;
+  readonly #engine: GatewayEngine;
+  readonly #storage: StorageProviderV1;
+  readonly #credentials: AttemptCredentials;
+  readonly #quotas: ProviderQuotas;
+  readonly #logger: Logger | undefined;
+  readonly #spends = new Map<string, Promise<{ spend: RunSpend }>>();
+  readonly #keys = new Map<string, { value: Promise<string>; at: number }>();
+
+  constructor(settings: { gateway: GatewaySettings; engine: GatewayEngine; storage: StorageProviderV1; credentials: AttemptCredentials; logger?: Logger }) {
+    this.#settings = settings.gateway;
+    this.#engine = settings.engine;
+    this.#storage = settings.storage;
+    this.#credentials = settings.credentials;
+    this.#quotas = new ProviderQuotas(settings.gateway.quotas, settings.gateway.maxQuotaWaitMs);
+    this.#logger = settings.logger;
+  }
+
+  /** Answers one HTTP request; never throws (every failure is an answer). */
+  handle(request: IncomingMessage, response: ServerResponse): void {
+    this.#handle(request, response).catch((error: unknown) => {
+      this.#logger?.error({ error: String(error) }, 'the model gateway failed a call');
+      if (!response.headersSent)
+        this.#refuse(response, 'anthropic', new Refusal(500, 'CAIRN_MODEL_PROVIDER_FAILED', 'the gateway failed this call; see the server log'));
+      else response.destroy();
+    });
+  }
+
+  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const path = (request.url ?? '/').split('?')[0]!;
+    const route = routes[path];
+    if (route === undefined || request.method !== 'POST') {
+      const provider: Provider = path.startsWith('/openai') ? 'openai' : 'anthropic';
+      request.resume();
+      return this.#refuse(
+        response,
+        provider,
+        new Refusal(404, 'CAIRN_NOT_FOUND', `the model gateway answers POST ${Object.keys(routes).join(', ')}, not ${request.method} ${path}`),
+      );
+    }
+    const claims = this.#credentials.verify(credentialOf(request) ?? '');
+    const live = claims === undefined ? undefined : this.#engine.liveAttempt(claims.executionId);
+    if (claims === undefined || live === undefined) {
+      request.resume();
+      return this.#refuse(
+        response,
+        route.provider,
+        new Refusal(401, 'CAIRN_MODEL_NOT_ALLOWED', 'the credential is not one of a running attempt (it is unknown, expired, or its attempt has ended)'),
+      );
+    }
+    const body = await readBody(request, this.#settings.maxRequestBytes);
+    if (body === undefined)
+      return this.#refuse(
+        response,
+        route.provider,
+        new Refusal(413, 'CAIRN_PAYLOAD_INVALID', `the request body is over the gateway's ${this.#settings.maxRequestBytes} bytes (gateway.maxRequestBytes)`),
+      );
+    const parsed = parseJson(body);
+    const model = typeof parsed?.['model'] === 'string' ? parsed['model'] : undefined;
+    if (parsed === undefined || model === undefined)
+      return this.#refuse(response, route.provider, new Refusal(400, 'CAIRN_PAYLOAD_INVALID', 'the request body must be a JSON object naming a "model"'));
+    const stream = parsed['stream'] === true;
+    const requestDigest = digestOf(body);
+    const call = { executionId: live.executionId, provider: route.provider, api: route.api, model, stream, request: requestDigest };
+    const deny = async (refusal: Refusal, extra: Partial<ModelCall> = {}) => {
+      await this.#store(requestDigest, body);
+      this.#record(live, { ...call, ...extra, outcome: 'denied', status: refusal.status, latencyMs: elapsed(started), reason: refusal.message });
+      this.#refuse(response, route.provider, refusal);
+    };
+    if (!claims.models.includes(model))
+      return deny(
+        new Refusal(
+          403,
+          'CAIRN_MODEL_NOT_ALLOWED',
+          `this attempt may call ${claims.models.map((name) => JSON.stringify(name)).join(', ') || 'no model'}, not ${JSON.stringify(model)}: name the model in the item (runtime.model) or in gateway.models`,
+        ),
+      );
+    const over = await this.#overBudget(live);
+    if (over !== undefined) return deny(new Refusal(402, 'CAIRN_BUDGET_EXCEEDED', over));
+    const provider = this.#settings.providers[route.provider];
+    if (provider === undefined)
+      return deny(new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', `no ${route.provider} provider is configured (gateway.providers.${route.provider})`));
+    const abandoned = new AbortController();
+    response.on('close', () => abandoned.abort());
+    const hold = await this.#quotas.acquire(route.provider, model, abandoned.signal);
+    if ('refused' in hold) return deny(new Refusal(429, 'CAIRN_MODEL_QUOTA_FULL', hold.refused), { quotaWaitMs: hold.waitedMs });
+    const quotaWaitMs = hold.waitedMs > 0 ? hold.waitedMs : undefined;
+    let key: string | undefined;
+    try {
+      key = provider.apiKeySecret === undefined ? undefined : await this.#secret(provider.apiKeySecret);
+    } catch (error) {
+      hold.release(0);
+      return deny(new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', (error as Error).message), quotaWaitMs === undefined ? {} : { quotaWaitMs });
+    }
+    // A stream's usage comes in a last chunk only when asked for (Chat Completions): the gateway asks.
+    const sent = route.api === 'openai-chat' && stream ? Buffer.from(JSON.stringify(withStreamUsage(parsed))) : body;
+    let upstream: Response;
+    try {
+      upstream = await fetch(`${provider.baseUrl.replace(/\/$/, '')}${route.upstreamPath}`, {
+        method: 'POST',
+        headers: upstreamHeaders(request, route.provider, key),
+        body: sent,
+        signal: abandoned.signal,
+      });
+    } catch (error) {
+      hold.release(0);
+      return deny(
+        new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', `the ${route.provider} API did not answer: ${(error as Error).message}`),
+        quotaWaitMs === undefined ? {} : { quotaWaitMs },
+      );
+    }
+    const meter = createUsageMeter(route.api, stream && upstream.ok);
+    const headers: Record<string, string> = {};
+    upstream.headers.forEach((value, name) => {
+      if (!droppedResponseHeaders.has(name)) headers[name] = value;
+    });
+    response.writeHead(upstream.status, headers);
+    const chunks: Buffer[] = [];
+    let broken: string | undefined;
+    try {
+      for await (const chunk of upstream.body ?? []) {
+        const bytes = Buffer.from(chunk as Uint8Array);
+        meter.push(bytes);
+        chunks.push(bytes);
+        if (!response.write(bytes)) await new Promise((resolve) => response.once('drain', resolve).once('close', resolve));
+        if (response.destroyed) throw new Error('the agent closed the connection before the answer ended');
+      }
+    } catch (error) {
+      broken = (error as Error).message;
+    }
+    const answer = Buffer.concat(chunks);
+    const measured = meter.finish();
+    const usage = measured.usage;
+    const tokens = usage === undefined ? 0 : usage.inputTokens + usage.outputTokens + usage.cacheReadTokens + usage.cacheWriteTokens;
+    hold.release(tokens);
+    const price =
+      usage === undefined ? undefined : priceModelCall({ provider: route.provider, model: measured.model ?? model, usage, overrides: this.#settings.prices });
+    const reasons = [
+      broken,
+      upstream.ok ? undefined : `the provider answered ${upstream.status}`,
+      usage === undefined && upstream.ok ? `usage unknown: ${measured.problem ?? 'the provider reported none'}` : undefined,
+      price !== undefined && price.costUsd === null ? `cost unknown: ${price.reason}` : undefined,
+    ].filter((reason) => reason !== undefined);
+    await Promise.all([this.#store(requestDigest, body), this.#store(digestOf(answer), answer)]);
+    this.#record(live, {
+      ...call,
+      outcome: upstream.ok && broken === undefined ? 'success' : 'failure',
+      status: upstream.status,
+      ...(usage === undefined ? {} : usage),
+      ...(price?.costUsd == null ? {} : { costUsd: price.costUsd }),
+      latencyMs: elapsed(started),
+      ...(measured.firstTokenAt === undefined ? {} : { firstTokenMs: Math.max(0, Math.round(measured.firstTokenAt - started)) }),
+      ...(quotaWaitMs === undefined ? {} : { quotaWaitMs }),
+      response: digestOf(answer),
+      ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
+    });
+    response.end();
+  }
+
+  /** Why the attempt's item or run may not spend more, or undefined when it may. */
+  async #overBudget(live: LiveAttempt): Promise<string | undefined> {
+    const [budgets, { spend }] = await Promise.all([this.#engine.budgets(live.runId, live.itemId), this.#runSpend(live.runId)]);
+    const item = spend.items[live.itemId]?.spend ?? noSpend;
+    return reached(`item ${live.itemId}`, budgets.item, item) ?? reached(`run ${live.runId}`, budgets.run, spend.run);
+  }
+
+  #runSpend(runId: string): Promise<{ spend: RunSpend }> {
+    let held = this.#spends.get(runId);
+    if (held === undefined) {
+      held = (async () => {
+        const entries: AuditEntry[] = [];
+        for await (const entry of this.#engine.modelCalls(runId)) entries.push(entry);
+        return { spend: runSpendOf(entries) };
+      })();
+      this.#spends.set(runId, held);
+      held.catch(() => this.#spends.delete(runId));
+    }
+    return held;
+  }
+
+  #record(live: LiveAttempt, call: ModelCall): void {
+    let entry: AuditEntry;
+    try {
+      entry = this.#engine.recordModelCall(call);
+    } catch (error) {
+      // The attempt ended while the call ran: the answer is still passed on, but no run holds it.
+      this.#logger?.warn({ executionId: call.executionId, error: String(error) }, 'a model call was not recorded');
+      return;
+    }
+    const held = this.#spends.get(live.runId);
+    if (held === undefined) return;
+    void held.then((state) => {
+      const spend = spendOfEntry(entry);
+      const items = { ...state.spend.items };
+      const item = items[live.itemId] ?? { spend: noSpend, attempts: {} };
+      items[live.itemId] = {
+        spend: addSpend(item.spend, spend),
+        attempts: { ...item.attempts, [String(live.attempt)]: addSpend(item.attempts[String(live.attempt)] ?? noSpend, spend) },
+      };
+      state.spend = { run: addSpend(state.spend.run, spend), items };
+    });
+  }
+
+  async #store(digest: Digest, bytes: Buffer): Promise<void> {
+    // Content-addressed: a body already stored (the same request sent again) is the same bytes.
+    await this.#storage.put(blobKey(digest), bytes, { contentType: 'application/json', ifAbsent: true });
+  }
+
+  async #secret(name: string): Promise<string> {
+    const cached = this.#keys.get(name);
+    if (cached !== undefined && performance.now() - cached.at < secretCacheMs) return cached.value;
+    const value = this.#engine.revealSecret(name);
+    this.#keys.set(name, { value, at: performance.now() });
+    value.catch(() => this.#keys.delete(name));
+    return value;
+  }
+
+  #refuse(response: ServerResponse, provider: Provider, refusal: Refusal): void {
+    const message = `cairn: ${refusal.message} (${refusal.code})`;
+    const body =
+      provider === 'anthropic'
+        ? { type: 'error', error: { type: anthropicErrorType(refusal.status), message } }
+        : { error: { message, type: refusal.code === 'CAIRN_MODEL_QUOTA_FULL' ? 'rate_limit_exceeded' : 'invalid_request_error', code: refusal.code } };
+    response.writeHead(refusal.status, {
+      'content-type': 'application/json',
+      'x-cairn-error': refusal.code,
+      'x-cairn-reason': refusal.message.replace(/[^\x20-\x7e]/g, '?'),
+    });
+    response.end(JSON.stringify(body));
+  }
+}
+
+function reached(what: string, budget: BudgetSpec | undefined, spend: Spend): string | undefined {
+  if (budget === undefined) return undefined;
+  if (budget.usd !== undefined && spend.costUsd >= budget.usd) return `${what} has spent $${spend.costUsd} of its budget of $${budget.usd}`;
+  if (budget.tokens !== undefined && spend.tokens >= budget.tokens) return `${what} has used ${spend.tokens} tokens of its budget of ${budget.tokens}`;
+  return undefined;
+}
+
+function anthropicErrorType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 413) return 'request_too_large';
+  if (status === 429) return 'rate_limit_error';
+  if (status >= 500) return 'api_error';
+  return 'invalid_request_error';
+}
+
+/** The attempt's credential: the forwarder's header, or a key header for a client that calls directly. */
+function credentialOf(request: IncomingMessage): string | undefined {
+  const own = request.headers['x-cairn-credential'];
+  if (typeof own === 'string') return own;
+  const key = request.headers['x-api-key'];
+  if (typeof key === 'string') return key;
+  const authorization = request.headers.authorization;
+  return authorization?.startsWith('Bearer ') ? authorization.slice('Bearer '.length).trim() : undefined;
+}
+
+// The agent's headers that mean something to the provider (API version, beta features); never its keys.
+const passedRequestHeaders = ['anthropic-version', 'anthropic-beta', 'openai-beta', 'accept', 'content-type', 'user-agent'];
+
+function upstreamHeaders(request: IncomingMessage, provider: Provider, key: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  for (const name of passedRequestHeaders) {
+    const value = request.headers[name];
+    if (typeof value === 'string') headers[name] = value;
+  }
+  if (key !== undefined) {
+    if (provider === 'anthropic') headers['x-api-key'] = key;
+    else headers['authorization'] = `Bearer ${key}`;
+  }
+  return headers;
+}
+
+async function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      request.resume();
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function parseJson(body: Buffer): Record<string, unknown> | undefined {
+  try {
+    const value = JSON.parse(body.toString('utf8')) as unknown;
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function digestOf(bytes: Uint8Array): Digest {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
+}
+
+function elapsed(started: number): number {
+  return Math.round(performance.now() - started);
+}

@@ -1,0 +1,63 @@
+import { join } from 'node:path';
+import type { ItemSpec, Logger, RunSpecV1, StorageProviderV1 } from '@cairn/core';
+import type { Engine } from '@cairn/engine';
+import { AttemptCredentials } from './attempt-credentials.ts';
+import { GatewayIssuer } from './gateway-issuer.ts';
+import { GatewayServer } from './gateway-server.ts';
+import type { GatewaySettings } from './gateway-settings.ts';
+import { ModelGateway, type GatewayEngine } from './model-gateway.ts';
+
+/** A running gateway: what the engine issues to attempts, and how to stop it. */
+export interface RunningGateway {
+  readonly issuer: GatewayIssuer;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the model gateway of a server (ADR 0033), listening before the engine starts so that
+ * the first agent attempt already gets its URL. `engine` is read per call: with PostgreSQL, only
+ * the replica running the engine records calls (another answers 503 through the engine's error).
+ */
+export async function startGateway(
+  settings: GatewaySettings,
+  options: { readonly dataDirectory: string; readonly storage: StorageProviderV1; readonly engine: () => Engine; readonly logger?: Logger },
+): Promise<RunningGateway> {
+  const credentials = await AttemptCredentials.fromKeyFile(settings.credentialKeyFile ?? join(options.dataDirectory, 'gateway.key'));
+  const gateway = new ModelGateway({
+    gateway: settings,
+    engine: engineFor(options.engine),
+    storage: options.storage,
+    credentials,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  const server = await GatewayServer.listen(gateway, settings.host, settings.port);
+  const url = settings.publicUrl ?? server.url;
+  return { issuer: new GatewayIssuer(settings, credentials, () => url), url, close: () => server.close() };
+}
+
+function engineFor(engine: () => Engine): GatewayEngine {
+  // A run's spec never changes: read once per run (a bounded number kept), not once per call.
+  const specs = new Map<string, Promise<RunSpecV1 | undefined>>();
+  const specOf = (runId: string) => {
+    let spec = specs.get(runId);
+    if (spec === undefined) {
+      if (specs.size >= 1_000) specs.delete(specs.keys().next().value!);
+      spec = engine().reads.spec(runId);
+      specs.set(runId, spec);
+    }
+    return spec;
+  };
+  return {
+    liveAttempt: (executionId) => engine().liveAttempt(executionId),
+    recordModelCall: (call) => engine().recordModelCall(call),
+    revealSecret: (name) => engine().revealSecret(name),
+    modelCalls: (runId) => engine().reads.auditQuery({ runId, action: 'model.called' }),
+    budgets: async (runId, itemId) => {
+      const spec = await specOf(runId);
+      const item: ItemSpec | undefined = spec?.items.find((candidate) => candidate.id === itemId);
+      const itemBudget = item?.budget ?? spec?.defaults?.budget;
+      return { ...(spec?.budget ? { run: spec.budget } : {}), ...(itemBudget ? { item: itemBudget } : {}) };
+    },
+  };
+}
