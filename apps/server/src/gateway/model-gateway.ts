@@ -41,17 +41,21 @@ const routes: Readonly<Record<string, Route>> = {
 
 /** A refusal of the gateway's own, in the caller's provider's error shape. */
 class Refusal {
-  constructor(
-    readonly status: number,
-    readonly code:
-      | 'CAIRN_MODEL_NOT_ALLOWED'
-      | 'CAIRN_BUDGET_EXCEEDED'
-      | 'CAIRN_MODEL_PROVIDER_FAILED'
-      | 'CAIRN_PAYLOAD_INVALID'
-      | 'CAIRN_NOT_FOUND'
-      | 'CAIRN_MODEL_QUOTA_FULL',
-    readonly message: string,
-  ) {}
+  readonly status: number;
+  readonly code:
+    | 'CAIRN_MODEL_NOT_ALLOWED'
+    | 'CAIRN_BUDGET_EXCEEDED'
+    | 'CAIRN_MODEL_PROVIDER_FAILED'
+    | 'CAIRN_PAYLOAD_INVALID'
+    | 'CAIRN_NOT_FOUND'
+    | 'CAIRN_MODEL_QUOTA_FULL';
+  readonly message: string;
+
+  constructor(status: number, code: Refusal['code'], message: string) {
+    this.status = status;
+    this.code = code;
+    this.message = message;
+  }
 }
 
 // Response headers not passed back: hop-by-hop, and lengths the gateway's own framing replaces.

@@ -48,6 +48,15 @@ switch (scenario.kind) {
 }
 `;
 
+// What the runtime adds to every run: no call but the model's, and the CLI's own files in /tmp.
+const unattended = {
+  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+  CLAUDE_CONFIG_DIR: '/tmp/.claude',
+  DISABLE_AUTOUPDATER: '1',
+  DISABLE_ERROR_REPORTING: '1',
+  DISABLE_TELEMETRY: '1',
+};
+
 const fakeDirectory = mkdtempSync(join(tmpdir(), 'cairn-fake-claude-'));
 const fakeClaude = join(fakeDirectory, 'claude');
 writeFileSync(fakeClaude, fakeClaudeSource);
@@ -110,7 +119,7 @@ describe('ClaudeCodeRuntime', () => {
       cwd: run.workspace,
       options: ['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'acceptEdits', '--model', 'claude-sonnet-4-5', '--max-turns', '7'],
       prompt: '--not-a-flag: tidy the README',
-      env,
+      env: { ...unattended, ...env },
     });
     expect(run.stderr).toBe('a warning on stderr\n');
     expect(readFileSync(join(run.workspace, 'hello.txt'), 'utf8')).toBe('hello from claude\n');
@@ -157,7 +166,7 @@ describe('ClaudeCodeRuntime', () => {
       env: { PATH: `${fakeDirectory}:/usr/bin:/bin`, TEAM_KEY: 'sk-ant-team' },
     });
     const init = JSON.parse(run.stdout.split('\n')[0]!) as { env: Record<string, string> };
-    expect(init.env).toEqual({ PATH: `${fakeDirectory}:/usr/bin:/bin`, ANTHROPIC_API_KEY: 'sk-ant-team' });
+    expect(init.env).toEqual({ ...unattended, PATH: `${fakeDirectory}:/usr/bin:/bin`, ANTHROPIC_API_KEY: 'sk-ant-team' });
   });
 
   test("package runs the installed package's claude entry with the node on the runtime's PATH", async () => {
@@ -191,7 +200,7 @@ describe('ClaudeCodeRuntime', () => {
     expect(seen).toEqual([
       {
         argv: [fakeClaude, '-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'acceptEdits', '--model', 'opus', '--', 'hello'],
-        context: { workspace: run.workspace, env, network: true },
+        context: { workspace: run.workspace, env: { ...unattended, ...env }, network: true },
       },
     ]);
   });

@@ -8,6 +8,14 @@ import { findProgram } from './find-program.ts';
 
 const installHint = 'npm install -g @anthropic-ai/claude-code';
 
+/** What the CLI is told so that it makes no call but its model's; an item's own `env` wins. */
+const unattended = {
+  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+  DISABLE_TELEMETRY: '1',
+  DISABLE_ERROR_REPORTING: '1',
+  DISABLE_AUTOUPDATER: '1',
+};
+
 /** Settings of `createClaudeCodeRuntime`, checked at construction. */
 export const claudeCodeRuntimeSettingsSchema = z.strictObject({
   /** The Claude Code CLI: a name looked up on the runtime's PATH, or an absolute path. */
@@ -175,11 +183,14 @@ export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
     return [node, script];
   }
 
-  // The API key under the name the CLI reads, and under no other.
+  // The API key under the name the CLI reads, and under no other; an unattended run that calls
+  // nothing but its model (no update check, telemetry or error reports: they would leave a sandbox
+  // through the gateway's path to nowhere, or hang); its own files kept out of the workspace.
   #environment(env: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+    const quiet: Record<string, string> = { ...unattended, CLAUDE_CONFIG_DIR: `${env['TMPDIR'] ?? '/tmp'}/.claude`, ...env };
     const { apiKeyEnv } = this.#settings;
-    if (apiKeyEnv === undefined || apiKeyEnv === 'ANTHROPIC_API_KEY' || env[apiKeyEnv] === undefined) return env;
-    const { [apiKeyEnv]: key, ...rest } = env;
+    if (apiKeyEnv === undefined || apiKeyEnv === 'ANTHROPIC_API_KEY' || env[apiKeyEnv] === undefined) return quiet;
+    const { [apiKeyEnv]: key, ...rest } = quiet;
     return { ...rest, ANTHROPIC_API_KEY: key! };
   }
 
