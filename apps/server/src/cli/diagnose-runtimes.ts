@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { RuntimesConfig } from '../config/server-config-schema.ts';
+import type { GatewaySettings } from '../gateway/gateway-settings.ts';
 import type { Diagnosis } from './diagnose-server.ts';
 
 /** The PATH runtimes get (the worker's default), where a `command` name is looked up. */
@@ -14,8 +15,15 @@ const installHint = 'npm install -g @anthropic-ai/claude-code (or set runtimes.c
  * the base URL (already parsed), that the API key's secret is set, that the `claude` program is
  * there and answers `--version`. No model is asked anything, and each finding says so.
  */
-export function diagnoseRuntimes(runtimes: RuntimesConfig, secretNames: readonly string[], sandbox: 'bubblewrap' | 'none'): Diagnosis[] {
+export function diagnoseRuntimes(
+  runtimes: RuntimesConfig,
+  secretNames: readonly string[],
+  sandbox: 'bubblewrap' | 'none',
+  gateway?: GatewaySettings,
+): Diagnosis[] {
   const findings: Diagnosis[] = [];
+  // Through the model gateway (ADR 0033) the key is the provider's, in the server, and the sandbox needs no network.
+  const anthropic = gateway?.enabled === true ? gateway.providers.anthropic : undefined;
   const secretProblem = (name: string | undefined) => (name === undefined || secretNames.includes(name) ? undefined : name);
   const secretDetail = (name: string | undefined) =>
     name === undefined ? 'no API key (apiKeySecret unset)' : secretNames.includes(name) ? `secret ${name} is set` : `secret ${name} is not set`;
@@ -39,8 +47,13 @@ export function diagnoseRuntimes(runtimes: RuntimesConfig, secretNames: readonly
         ? spawnSync(program.argv[0]!, [...program.argv.slice(1), '--version'], { encoding: 'utf8', timeout: 15_000, env: { PATH: runtimePath } })
         : undefined;
     const ran = version !== undefined && version.error === undefined && version.status === 0;
-    const missing = secretProblem(claude.apiKeySecret);
+    const keySecret = anthropic === undefined ? claude.apiKeySecret : anthropic.apiKeySecret;
+    const missing = secretProblem(keySecret);
     const what = program.argv.join(' ');
+    const reach =
+      anthropic === undefined
+        ? `${secretDetail(claude.apiKeySecret)}; ${notCalled} (claude runs in the sandbox: items need network: true to reach the API)`
+        : `through the model gateway to ${anthropic.baseUrl}, ${secretDetail(anthropic.apiKeySecret)}; ${notCalled} (items need no network)`;
     // A CLI outside /usr is bound into the sandbox, which starts as its own uid: it must get through.
     const closed = sandbox === 'bubblewrap' ? closedToOthers(claude.package ?? claude.command) : undefined;
     const problem =
@@ -56,13 +69,15 @@ export function diagnoseRuntimes(runtimes: RuntimesConfig, secretNames: readonly
     findings.push({
       check: 'runtime claude-code',
       ok: problem === undefined && missing === undefined,
-      detail: `${problem ?? `${what}: ${version!.stdout.trim().split('\n')[0]}`}; ${secretDetail(claude.apiKeySecret)}; ${notCalled} (claude runs in the sandbox: items need network: true to reach the API)`,
+      detail: `${problem ?? `${what}: ${version!.stdout.trim().split('\n')[0]}`}; ${reach}`,
       ...(closed !== undefined && program.problem === undefined
         ? { fix: `chmod o+rx ${closed} (or install the CLI under /usr)` }
         : problem !== undefined
           ? { fix: installHint }
           : missing !== undefined
-            ? { fix: `cairn secret set ${missing} (the Anthropic API key; items name it in secrets)` }
+            ? {
+                fix: `cairn secret set ${missing} (the Anthropic API key${anthropic === undefined ? '; items name it in secrets' : ', which the gateway uses'})`,
+              }
             : {}),
     });
   }

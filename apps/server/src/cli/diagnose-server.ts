@@ -143,7 +143,7 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   } finally {
     await composition.close();
   }
-  findings.push(...diagnoseRuntimes(loaded.config.runtimes, secretNames, executor.kind === 'local' ? executor.sandbox : 'none'));
+  findings.push(...diagnoseRuntimes(loaded.config.runtimes, secretNames, executor.kind === 'local' ? executor.sandbox : 'none', loaded.config.gateway));
   return findings;
 }
 
