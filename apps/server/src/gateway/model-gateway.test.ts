@@ -134,3 +134,41 @@ test('a credential is refused for another attempt, after its attempt, forged, or
     expect(((await response.json()) as { error: { message: string } }).error.message).toContain('not one of a running attempt');
   }
 });
+
+test(
+  'an agent whose model never answers, and which writes nothing, ends with CAIRN_ATTEMPT_STALLED naming its last activity',
+  { timeout: 90_000 },
+  async () => {
+    const { api, composition } = await gatewayServer({ chat: [{ stall: 'before-response', text: 'never sent', usage: { inputTokens: 1, outputTokens: 1 } }] });
+    const runId = await submitAgent(api, { stallTimeout: '2s', timeout: '60s' });
+    const run = await composition.engine.waitForRun(runId);
+    expect(run.state).toBe('failed');
+    const [attempt] = composition.engine.attempts(runId, 'write');
+    expect(attempt?.failure?.code, JSON.stringify(attempt)).toBe('CAIRN_ATTEMPT_STALLED');
+    expect(attempt?.failure?.message).toMatch(/its last activity \(a model call\) was \d+ ms ago.*stallTimeout is 2000 ms/);
+  },
+);
+
+test('bad budgets and stall timeouts are refused at their JSON path', { timeout: 60_000 }, async () => {
+  const { api } = await gatewayServer({});
+  for (const [item, path] of [
+    [{ budget: { usd: 0 } }, '$.items[0].budget.usd'],
+    [{ budget: { tokens: -5 } }, '$.items[0].budget.tokens'],
+    [{ budget: {} }, '$.items[0].budget'],
+    [{ stallTimeout: 'soon' }, '$.items[0].stallTimeout'],
+  ] as const) {
+    const response = await api('/v1/runs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        version: 1,
+        name: 'bad',
+        items: [{ id: 'write', runtime: { kind: 'agent', adapter: 'openai-compatible', model, prompt: 'x' }, ...item }],
+      }),
+    });
+    const answer = (await response.json()) as { code: string; issues?: { path: string; message: string }[] };
+    expect(response.status, JSON.stringify(answer)).toBe(400);
+    expect(answer.code).toBe('CAIRN_RUN_SPEC_INVALID');
+    expect(answer.issues?.map((issue) => issue.path)).toContain(path);
+  }
+});
