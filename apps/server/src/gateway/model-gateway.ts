@@ -263,16 +263,19 @@ export class ModelGateway {
     }
     const held = this.#spends.get(live.runId);
     if (held === undefined) return;
-    void held.then((state) => {
-      const spend = spendOfEntry(entry);
-      const items = { ...state.spend.items };
-      const item = items[live.itemId] ?? { spend: noSpend, attempts: {} };
-      items[live.itemId] = {
-        spend: addSpend(item.spend, spend),
-        attempts: { ...item.attempts, [String(live.attempt)]: addSpend(item.attempts[String(live.attempt)] ?? noSpend, spend) },
-      };
-      state.spend = { run: addSpend(state.spend.run, spend), items };
-    });
+    // Never a rejection left unhandled: the spend kept here is a cache of what the entries say.
+    void held
+      .then((state) => {
+        const spend = spendOfEntry(entry);
+        const items = { ...state.spend.items };
+        const item = items[live.itemId] ?? { spend: noSpend, attempts: {} };
+        items[live.itemId] = {
+          spend: addSpend(item.spend, spend),
+          attempts: { ...item.attempts, [String(live.attempt)]: addSpend(item.attempts[String(live.attempt)] ?? noSpend, spend) },
+        };
+        state.spend = { run: addSpend(state.spend.run, spend), items };
+      })
+      .catch(() => this.#spends.delete(live.runId));
   }
 
   async #store(digest: Digest, bytes: Buffer): Promise<void> {
