@@ -1,93 +1,35 @@
 // The model gateway's overhead (ADR 0033): the same scripted Chat Completions endpoint called
-// directly and through the gateway, in one run, interleaved. The gateway does everything it does
-// for a real attempt (credential check, body read, metering, pricing, both bodies stored by digest
-// in a local storage provider) except the engine's append, which a stand-in records in memory.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createLocalStorageProvider } from '@cairn/local';
-import { AttemptCredentials } from '../apps/server/src/gateway/attempt-credentials.ts';
-import { GatewayServer } from '../apps/server/src/gateway/gateway-server.ts';
-import { gatewaySettingsSchema } from '../apps/server/src/gateway/gateway-settings.ts';
-import { ModelGateway, type GatewayEngine } from '../apps/server/src/gateway/model-gateway.ts';
-import { startScriptedModels } from '../apps/server/src/gateway/scripted-models.test-support.ts';
+// directly and through the gateway, in one run, interleaved, by a child of its own
+// (apps/server/src/gateway/gateway-overhead-child.test-support.ts). The gateway does everything it
+// does for a real attempt (credential check, body read, metering, pricing, both bodies stored by
+// digest in a local storage provider) except the engine's append, which a stand-in records.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { childNodeArgv, lastJsonLine } from './child-node.ts';
 import { atMost, recorded, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
 
-const model = 'gpt-4o-mini';
 const calls = 400;
 const streams = 200;
 
+interface GatewayOverhead {
+  readonly directMs: number;
+  readonly throughMs: number;
+  readonly firstDirectMs: number;
+  readonly firstThroughMs: number;
+  readonly failedStreams: number;
+}
+
 export default async function gatewayBenchmarks({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
-  const usage = { inputTokens: 100, outputTokens: 20 };
-  const answer = { text: 'a scripted answer of a few words', usage };
-  const models = await startScriptedModels({ chat: Array.from({ length: 2 * calls + 2 * 50 + streams + 10 }, () => answer) });
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-gateway-'));
-  const recordedCalls: unknown[] = [];
-  const engine: GatewayEngine = {
-    liveAttempt: (executionId) => ({ runId: 'r', itemId: 'i', attempt: 1, executionId }),
-    recordModelCall: (call) => {
-      recordedCalls.push(call);
-      return { seq: recordedCalls.length, action: 'model.called', outcome: call.outcome, data: { ...call } } as never;
-    },
-    revealSecret: async () => 'sk-bench',
-    modelCalls: async function* () {},
-    budgets: async () => ({}),
-  };
-  const settings = gatewaySettingsSchema.parse({ enabled: true, providers: { openai: { baseUrl: models.baseUrls.openai, apiKeySecret: 'KEY' } } });
-  const credentials = new AttemptCredentials(Buffer.alloc(32, 7));
-  const gateway = new ModelGateway({ gateway: settings, engine, storage: createLocalStorageProvider({ root: directory }), credentials });
-  const server = await GatewayServer.listen(gateway, '127.0.0.1', 0);
-  const credential = credentials.mint({ executionId: 'r/i/1', models: [model], expiresAt: Date.now() + 3_600_000 });
-  const direct = `${models.baseUrls.openai}/chat/completions`;
-  const through = `${server.url}/openai/v1/chat/completions`;
-  const call = async (url: string, stream: boolean): Promise<{ totalMs: number; firstMs: number }> => {
-    const started = performance.now();
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'hello' }] }),
-    });
-    if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
-    const reader = response.body!.getReader();
-    let firstMs = -1;
-    for (;;) {
-      const { done } = await reader.read();
-      if (firstMs < 0) firstMs = performance.now() - started;
-      if (done) break;
-    }
-    return { totalMs: performance.now() - started, firstMs };
-  };
-  try {
-    log(`  ${calls} calls each way, interleaved; then ${streams} concurrent streams through the gateway`);
-    for (let i = 0; i < 50; i++) await Promise.all([call(direct, false), call(through, false)]);
-    const plain: { direct: number[]; through: number[] } = { direct: [], through: [] };
-    const first: { direct: number[]; through: number[] } = { direct: [], through: [] };
-    for (let i = 0; i < calls; i++) {
-      const stream = i % 2 === 1;
-      const [viaDirect, viaGateway] =
-        i % 4 < 2 ? [await call(direct, stream), await call(through, stream)] : [...[await call(through, stream), await call(direct, stream)].reverse()];
-      if (stream) {
-        first.direct.push(viaDirect!.firstMs);
-        first.through.push(viaGateway!.firstMs);
-      } else {
-        plain.direct.push(viaDirect!.totalMs);
-        plain.through.push(viaGateway!.totalMs);
-      }
-    }
-    const results = await Promise.allSettled(Array.from({ length: streams }, () => call(through, true)));
-    const failed = results.filter((result) => result.status === 'rejected').length;
-    const p50 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    const round = (value: number) => Math.round(value * 100) / 100;
-    return [
-      recorded('gateway: a call direct to the endpoint, p50', round(p50(plain.direct)), 'ms'),
-      recorded('gateway: the same call through the gateway, p50', round(p50(plain.through)), 'ms'),
-      atMost('gateway: added per call, p50', round(p50(plain.through) - p50(plain.direct)), 'ms', 2),
-      atMost('gateway: added to the first streamed bytes, p50', round(p50(first.through) - p50(first.direct)), 'ms', 5),
-      atMost(`gateway: ${streams} concurrent streams, failed`, failed, 'calls', 0),
-    ];
-  } finally {
-    await server.close();
-    await models.close();
-    rmSync(directory, { recursive: true, force: true });
-  }
+  log(`  ${calls} calls each way, interleaved; then ${streams} concurrent streams through the gateway`);
+  const [command, ...args] = childNodeArgv([], '../apps/server/src/gateway/gateway-overhead-child.test-support.ts', [String(calls), String(streams)]);
+  const { stdout } = await promisify(execFile)(command!, args, { maxBuffer: 1 << 20 });
+  const measured = lastJsonLine<GatewayOverhead>(stdout);
+  const round = (value: number) => Math.round(value * 100) / 100;
+  return [
+    recorded('gateway: a call direct to the endpoint, p50', round(measured.directMs), 'ms'),
+    recorded('gateway: the same call through the gateway, p50', round(measured.throughMs), 'ms'),
+    atMost('gateway: added per call, p50', round(measured.throughMs - measured.directMs), 'ms', 2),
+    atMost('gateway: added to the first streamed bytes, p50', round(measured.firstThroughMs - measured.firstDirectMs), 'ms', 5),
+    atMost(`gateway: ${streams} concurrent streams, failed`, measured.failedStreams, 'calls', 0),
+  ];
 }
