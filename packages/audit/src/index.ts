@@ -43,7 +43,7 @@ export {
   submittedSpecDigest,
 } from './entries/entry-data.ts';
 export type { ModelCallUsage } from './entries/entry-data.ts';
-export { modelCallSpend } from './entries/model-call-spend.ts';
+export { addModelCallSpend, modelCallSpend, noModelCallSpend, spendOfModelCall, spentTokens } from './entries/model-call-spend.ts';
 export type { ModelCallSpend } from './entries/model-call-spend.ts';
 export { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt, receiptPayloadType, signReceipt } from './anchor/signed-receipt.ts';
 export type { TrustedAnchor } from './anchor/trusted-anchor.ts';

@@ -3,11 +3,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { AuditEntry, BudgetSpec, Digest, Logger, StorageProviderV1 } from '@cairn/core';
 import type { LiveAttempt, ModelCall } from '@cairn/engine';
+import { spentTokens, type ModelCallSpend } from '@cairn/audit';
 import { blobKey } from '@cairn/protocol';
 import { AttemptCredentials } from './attempt-credentials.ts';
 import type { GatewaySettings } from './gateway-settings.ts';
 import { priceModelCall } from './model-prices.ts';
-import { addSpend, noSpend, runSpendOf, spendOfEntry, type RunSpend, type Spend } from './model-spend.ts';
+import { RunSpend } from './model-spend.ts';
 import { ProviderQuotas } from './provider-quotas.ts';
 import { createUsageMeter, type MeteredApi } from './usage-meter.ts';
 import { withStreamUsage } from './usage-meter-stream-options.ts';
@@ -77,7 +78,7 @@ export class ModelGateway {
   readonly #credentials: AttemptCredentials;
   readonly #quotas: ProviderQuotas;
   readonly #logger: Logger | undefined;
-  readonly #spends = new Map<string, Promise<{ spend: RunSpend }>>();
+  readonly #spends = new Map<string, Promise<RunSpend>>();
   readonly #keys = new Map<string, { value: Promise<string>; at: number }>();
 
   constructor(settings: { gateway: GatewaySettings; engine: GatewayEngine; storage: StorageProviderV1; credentials: AttemptCredentials; logger?: Logger }) {
@@ -233,18 +234,17 @@ export class ModelGateway {
 
   /** Why the attempt's item or run may not spend more, or undefined when it may. */
   async #overBudget(live: LiveAttempt): Promise<string | undefined> {
-    const [budgets, { spend }] = await Promise.all([this.#engine.budgets(live.runId, live.itemId), this.#runSpend(live.runId)]);
-    const item = spend.items[live.itemId]?.spend ?? noSpend;
-    return reached(`item ${live.itemId}`, budgets.item, item) ?? reached(`run ${live.runId}`, budgets.run, spend.run);
+    const [budgets, spend] = await Promise.all([this.#engine.budgets(live.runId, live.itemId), this.#runSpend(live.runId)]);
+    return reached(`item ${live.itemId}`, budgets.item, spend.item(live.itemId)) ?? reached(`run ${live.runId}`, budgets.run, spend.run);
   }
 
-  #runSpend(runId: string): Promise<{ spend: RunSpend }> {
+  #runSpend(runId: string): Promise<RunSpend> {
     let held = this.#spends.get(runId);
     if (held === undefined) {
       held = (async () => {
-        const entries: AuditEntry[] = [];
-        for await (const entry of this.#engine.modelCalls(runId)) entries.push(entry);
-        return { spend: runSpendOf(entries) };
+        const spend = new RunSpend();
+        for await (const entry of this.#engine.modelCalls(runId)) spend.add(entry);
+        return spend;
       })();
       this.#spends.set(runId, held);
       held.catch(() => this.#spends.delete(runId));
@@ -261,21 +261,11 @@ export class ModelGateway {
       this.#logger?.warn({ executionId: call.executionId, error: String(error) }, 'a model call was not recorded');
       return;
     }
-    const held = this.#spends.get(live.runId);
-    if (held === undefined) return;
-    // Never a rejection left unhandled: the spend kept here is a cache of what the entries say.
-    void held
-      .then((state) => {
-        const spend = spendOfEntry(entry);
-        const items = { ...state.spend.items };
-        const item = items[live.itemId] ?? { spend: noSpend, attempts: {} };
-        items[live.itemId] = {
-          spend: addSpend(item.spend, spend),
-          attempts: { ...item.attempts, [String(live.attempt)]: addSpend(item.attempts[String(live.attempt)] ?? noSpend, spend) },
-        };
-        state.spend = { run: addSpend(state.spend.run, spend), items };
-      })
-      .catch(() => this.#spends.delete(live.runId));
+    // A run whose spend is not loaded yet gets this entry with the rest when it is.
+    void this.#spends
+      .get(live.runId)
+      ?.then((spend) => spend.add(entry))
+      .catch(() => undefined);
   }
 
   async #store(digest: Digest, bytes: Buffer): Promise<void> {
@@ -307,10 +297,11 @@ export class ModelGateway {
   }
 }
 
-function reached(what: string, budget: BudgetSpec | undefined, spend: Spend): string | undefined {
+function reached(what: string, budget: BudgetSpec | undefined, spend: ModelCallSpend): string | undefined {
   if (budget === undefined) return undefined;
   if (budget.usd !== undefined && spend.costUsd >= budget.usd) return `${what} has spent $${spend.costUsd} of its budget of $${budget.usd}`;
-  if (budget.tokens !== undefined && spend.tokens >= budget.tokens) return `${what} has used ${spend.tokens} tokens of its budget of ${budget.tokens}`;
+  const tokens = spentTokens(spend);
+  if (budget.tokens !== undefined && tokens >= budget.tokens) return `${what} has used ${tokens} tokens of its budget of ${budget.tokens}`;
   return undefined;
 }
 

@@ -25,36 +25,71 @@ export interface ModelCallSpend {
   readonly unknownCost: number;
 }
 
+/** Nothing spent: the start of a sum. */
+export const noModelCallSpend: ModelCallSpend = {
+  calls: 0,
+  succeeded: 0,
+  failed: 0,
+  denied: 0,
+  inputTokens: 0,
+  outputTokens: 0,
+  cacheReadTokens: 0,
+  cacheWriteTokens: 0,
+  costUsd: 0,
+  unknownUsage: 0,
+  unknownCost: 0,
+};
+
+/** What one entry spent, or undefined when it is not a well-formed `model.called` entry. */
+export function spendOfModelCall(entry: AuditEntry): ModelCallSpend | undefined {
+  const data = modelCallData(entry);
+  if (!data) return undefined;
+  const sent = entry.outcome !== 'denied';
+  return {
+    calls: 1,
+    succeeded: entry.outcome === 'success' ? 1 : 0,
+    failed: entry.outcome === 'failure' ? 1 : 0,
+    denied: sent ? 0 : 1,
+    inputTokens: data.inputTokens ?? 0,
+    outputTokens: data.outputTokens ?? 0,
+    cacheReadTokens: data.cacheReadTokens ?? 0,
+    cacheWriteTokens: data.cacheWriteTokens ?? 0,
+    costUsd: data.costUsd ?? 0,
+    unknownUsage: sent && (data.inputTokens === undefined || data.outputTokens === undefined) ? 1 : 0,
+    unknownCost: sent && data.costUsd === undefined ? 1 : 0,
+  };
+}
+
+/** Two spends together; dollars kept to a billionth, as each call's are, so a sum does not drift. */
+export function addModelCallSpend(left: ModelCallSpend, right: ModelCallSpend): ModelCallSpend {
+  return {
+    calls: left.calls + right.calls,
+    succeeded: left.succeeded + right.succeeded,
+    failed: left.failed + right.failed,
+    denied: left.denied + right.denied,
+    inputTokens: left.inputTokens + right.inputTokens,
+    outputTokens: left.outputTokens + right.outputTokens,
+    cacheReadTokens: left.cacheReadTokens + right.cacheReadTokens,
+    cacheWriteTokens: left.cacheWriteTokens + right.cacheWriteTokens,
+    costUsd: Math.round((left.costUsd + right.costUsd) * 1e9) / 1e9,
+    unknownUsage: left.unknownUsage + right.unknownUsage,
+    unknownCost: left.unknownCost + right.unknownCost,
+  };
+}
+
+/** Every token a spend counts (input, output, cache read and write): what a `budget.tokens` is compared with. */
+export function spentTokens(spend: ModelCallSpend): number {
+  return spend.inputTokens + spend.outputTokens + spend.cacheReadTokens + spend.cacheWriteTokens;
+}
+
 /** Sums the usage and cost of the `model.called` entries among `entries` (others are ignored). */
 export function modelCallSpend(entries: Iterable<AuditEntry>): ModelCallSpend {
-  let calls = 0;
-  let succeeded = 0;
-  let failed = 0;
-  let denied = 0;
-  let inputTokens = 0;
-  let outputTokens = 0;
-  let cacheReadTokens = 0;
-  let cacheWriteTokens = 0;
-  let costUsd = 0;
-  let unknownUsage = 0;
-  let unknownCost = 0;
+  let total = noModelCallSpend;
   for (const entry of entries) {
-    const data = modelCallData(entry);
-    if (!data) continue;
-    calls++;
-    if (entry.outcome === 'success') succeeded++;
-    else if (entry.outcome === 'failure') failed++;
-    else denied++;
-    inputTokens += data.inputTokens ?? 0;
-    outputTokens += data.outputTokens ?? 0;
-    cacheReadTokens += data.cacheReadTokens ?? 0;
-    cacheWriteTokens += data.cacheWriteTokens ?? 0;
-    costUsd += data.costUsd ?? 0;
-    if (entry.outcome === 'denied') continue;
-    if (data.inputTokens === undefined || data.outputTokens === undefined) unknownUsage++;
-    if (data.costUsd === undefined) unknownCost++;
+    const spend = spendOfModelCall(entry);
+    if (spend) total = addModelCallSpend(total, spend);
   }
-  return { calls, succeeded, failed, denied, inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens, costUsd, unknownUsage, unknownCost };
+  return total;
 }
 
 /** How the verifier words a spend: every figure, and what it is proven to be. */

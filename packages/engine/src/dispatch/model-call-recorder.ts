@@ -1,5 +1,5 @@
-import type { AuditEntry, Digest } from '@cairn/core';
-import { CairnError } from '@cairn/protocol';
+import type { AuditEntry, ModelCallData } from '@cairn/core';
+import { CairnError, modelCallDataSchema, parsePayload } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { AttemptStore } from '../store/sqlite/attempt-store.ts';
 
@@ -12,34 +12,15 @@ export interface LiveAttempt {
 }
 
 /**
- * One model call as the gateway measured it (ADR 0033). Usage and cost are absent when unknown:
- * the provider did not report usage, or the price table has no price for the model.
+ * One model call as the gateway measured it (ADR 0033): the data of its `model.called` entry
+ * (`ModelCallData`, docs/audit/formats.md) but for the item and attempt, which the execution id
+ * names, with the entry's outcome. `success`: the provider answered 2xx; `failure`: it did not, or
+ * the stream broke; `denied`: the gateway refused it.
  */
-export interface ModelCall {
+export type ModelCall = Omit<ModelCallData, 'itemId' | 'attempt'> & {
   readonly executionId: string;
-  /** `success`: the provider answered 2xx; `failure`: it did not, or the stream broke; `denied`: the gateway refused it. */
   readonly outcome: 'success' | 'failure' | 'denied';
-  readonly provider: 'anthropic' | 'openai';
-  readonly api: 'anthropic-messages' | 'openai-chat' | 'openai-responses';
-  readonly model: string;
-  readonly stream: boolean;
-  /** The HTTP status the client got. */
-  readonly status: number;
-  readonly inputTokens?: number;
-  readonly outputTokens?: number;
-  readonly cacheReadTokens?: number;
-  readonly cacheWriteTokens?: number;
-  readonly costUsd?: number;
-  readonly latencyMs: number;
-  readonly firstTokenMs?: number;
-  readonly quotaWaitMs?: number;
-  /** Digest of the request body as the agent sent it (stored as a blob). */
-  readonly request: Digest;
-  /** Digest of the response body as the agent got it (stored as a blob); absent when there was none. */
-  readonly response?: Digest;
-  /** Why it was denied or failed, or why its usage or cost is unknown. */
-  readonly reason?: string;
-}
+};
 
 /** Who the `model.called` entries are by: the gateway, for the attempt its credential names. */
 const gatewayActor = { kind: 'system', id: 'gateway', via: 'http' } as const;
@@ -75,32 +56,14 @@ export class ModelCallRecorder {
         `Attempt ${JSON.stringify(call.executionId)} is not running, so no model call can be recorded for it: its credential ended with it.`,
         { path: 'executionId' },
       );
-    // Members in code-unit order, as canonical JSON writes them.
-    const data = {
-      api: call.api,
-      attempt: live.attempt,
-      ...(call.cacheReadTokens === undefined ? {} : { cacheReadTokens: call.cacheReadTokens }),
-      ...(call.cacheWriteTokens === undefined ? {} : { cacheWriteTokens: call.cacheWriteTokens }),
-      ...(call.costUsd === undefined ? {} : { costUsd: call.costUsd }),
-      ...(call.firstTokenMs === undefined ? {} : { firstTokenMs: call.firstTokenMs }),
-      ...(call.inputTokens === undefined ? {} : { inputTokens: call.inputTokens }),
-      itemId: live.itemId,
-      latencyMs: call.latencyMs,
-      model: call.model,
-      ...(call.outputTokens === undefined ? {} : { outputTokens: call.outputTokens }),
-      provider: call.provider,
-      ...(call.quotaWaitMs === undefined ? {} : { quotaWaitMs: call.quotaWaitMs }),
-      ...(call.reason === undefined ? {} : { reason: call.reason }),
-      request: call.request,
-      ...(call.response === undefined ? {} : { response: call.response }),
-      status: call.status,
-      stream: call.stream,
-    };
+    const { executionId, outcome, ...measured } = call;
+    // Checked as the verifier will check it: an entry a bundle would refuse is never written.
+    const data = parsePayload(modelCallDataSchema, { ...measured, itemId: live.itemId, attempt: live.attempt }, 'the model call');
     return this.#audit.append({
       actor: gatewayActor,
       action: 'model.called',
-      entity: { kind: 'attempt', id: live.executionId },
-      outcome: call.outcome,
+      entity: { kind: 'attempt', id: executionId },
+      outcome,
       runId: live.runId,
       data,
     });
