@@ -1,52 +1,30 @@
 // The model gateway in a running server (ADR 0033), with the openai-compatible runtime (it runs in
 // the worker, on the host) calling scripted Chat Completions endpoints through it: the provider key
 // stays in the server, every call is metered, priced and audited with its bodies stored, a budget
-// stops an item mid-run, and a credential works only for its own attempt while it runs.
+// stops an item mid-run, and a credential works only for its own attempt and models while it runs.
 import { join } from 'node:path';
-import { afterEach, expect, test } from 'vitest';
-import { runningServers } from '../http/running-server.test-support.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect, test } from 'vitest';
 import { AttemptCredentials } from './attempt-credentials.ts';
+import { blobText, gatewayServers, modelCallsOf, postAgentRun, submitAgentRun } from './gateway-server.test-support.ts';
 import { priceModelCall } from './model-prices.ts';
-import { startScriptedModels, type ModelScript, type ScriptedModels } from './scripted-models.test-support.ts';
+import type { ModelScript } from './scripted-models.test-support.ts';
 
-const start = runningServers();
-const endpoints: ScriptedModels[] = [];
-afterEach(async () => {
-  for (const endpoint of endpoints.splice(0)) await endpoint.close();
-});
-
+const start = gatewayServers();
 const model = 'gpt-4o-mini';
 const providerKey = 'sk-provider-6f2d0b9e41';
-const admin = { kind: 'user', id: 'admin', via: 'cli' } as const;
 
-async function gatewayServer(script: ModelScript) {
-  const models = await startScriptedModels(script);
-  endpoints.push(models);
-  const server = await start('tokens', {
-    config: {
-      gateway: { enabled: true, providers: { openai: { baseUrl: models.baseUrls.openai, apiKeySecret: 'OPENAI_KEY' } } },
-      // The runtime's own endpoint is never used: its attempts are given the gateway.
-      runtimes: { 'openai-compatible': { baseUrl: 'http://127.0.0.1:9/v1', maxTurns: 6, maxRetries: 0 } },
-    },
+function gatewayServer(script: ModelScript) {
+  // The runtime's own endpoint is never used: its attempts are given the gateway.
+  return start(script, {
+    provider: 'openai',
+    providerKey,
+    runtimes: { 'openai-compatible': { baseUrl: 'http://127.0.0.1:9/v1', maxTurns: 6, maxRetries: 0 } },
   });
-  await server.composition.engine.setSecret('OPENAI_KEY', providerKey, admin);
-  return { ...server, models };
 }
 
-async function submitAgent(api: (path: string, init?: RequestInit) => Promise<Response>, item: object): Promise<string> {
-  const response = await api('/v1/runs', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      version: 1,
-      name: 'agent',
-      items: [{ id: 'write', runtime: { kind: 'agent', adapter: 'openai-compatible', model, prompt: 'Write notes.md.' }, ...item }],
-    }),
-  });
-  const answer = (await response.json()) as { runId?: string };
-  expect(response.status, JSON.stringify(answer)).toBe(201);
-  return answer.runId!;
-}
+/** The item `write`: an openai-compatible agent, with `item`'s fields beside. */
+const agentItem = (item: object = {}) => ({ runtime: { kind: 'agent', adapter: 'openai-compatible', model, prompt: 'Write notes.md.' }, ...item });
 
 test(
   'calls go through the gateway: metered to the scripted usage, priced from the table, audited with their bodies, the key never in the run',
@@ -60,13 +38,13 @@ test(
         { text: 'Done.', usage: second },
       ],
     });
-    const runId = await submitAgent(api, {});
+    const runId = await submitAgentRun(api, agentItem({}));
     const run = await composition.engine.waitForRun(runId);
     expect(run.state, JSON.stringify(composition.engine.attempts(runId, 'write'))).toBe('succeeded');
 
     // The provider saw the server's key, never a credential of the attempt's.
     expect(models.turns('chat').map((request) => request.headers.authorization)).toEqual([`Bearer ${providerKey}`, `Bearer ${providerKey}`]);
-    const calls = [...composition.engine.audit.runEntries(runId)].filter((entry) => entry.action === 'model.called');
+    const calls = modelCallsOf(composition, runId);
     expect(
       calls.map((entry) => [entry.outcome, entry.data['inputTokens'], entry.data['outputTokens'], entry.data['cacheReadTokens'], entry.data['costUsd']]),
     ).toEqual(
@@ -79,15 +57,10 @@ test(
     );
     // Both bodies of each call are stored by digest: what the agent was asked and what it was told.
     for (const call of calls) {
-      const request = await composition.storage.get(`blobs/${String(call.data['request']).slice('sha256:'.length)}`);
-      const response = await composition.storage.get(`blobs/${String(call.data['response']).slice('sha256:'.length)}`);
-      expect(JSON.parse(Buffer.from(request!).toString('utf8')).model).toBe(model);
-      expect(Buffer.from(response!).toString('utf8')).toContain('"usage"');
+      expect(JSON.parse(await blobText(composition, call.data['request'])).model).toBe(model);
+      expect(await blobText(composition, call.data['response'])).toContain('"usage"');
     }
-    const patch = Buffer.from(
-      (await composition.storage.get(`blobs/${composition.engine.artifacts(runId, 'write')!['patch']!.slice('sha256:'.length)}`))!,
-    ).toString('utf8');
-    expect(patch).toContain('+from the model');
+    expect(await blobText(composition, composition.engine.artifacts(runId, 'write')!['patch'])).toContain('+from the model');
     expect(JSON.stringify([...composition.engine.audit.runEntries(runId)])).not.toContain(providerKey);
   },
 );
@@ -99,40 +72,63 @@ test('an item over its budget is stopped with CAIRN_BUDGET_EXCEEDED: its next ca
       { text: 'never reached', usage: { inputTokens: 1, outputTokens: 1 } },
     ],
   });
-  const runId = await submitAgent(api, { budget: { tokens: 1_000 } });
+  const runId = await submitAgentRun(api, agentItem({ budget: { tokens: 1_000 } }));
   const run = await composition.engine.waitForRun(runId);
   expect(run.state).toBe('failed');
   const [attempt] = composition.engine.attempts(runId, 'write');
   expect(attempt?.failure?.code, JSON.stringify(attempt)).toBe('CAIRN_BUDGET_EXCEEDED');
   expect(attempt?.failure?.message).toContain('1100 tokens of its budget of 1000');
   expect(models.turns('chat')).toHaveLength(1);
-  const calls = [...composition.engine.audit.runEntries(runId)].filter((entry) => entry.action === 'model.called');
+  const calls = modelCallsOf(composition, runId);
   expect(calls.map((entry) => [entry.outcome, entry.data['status']])).toEqual([
     ['success', 200],
     ['denied', 402],
   ]);
 });
 
-test('a credential is refused for another attempt, after its attempt, forged, or for a model its item does not name', { timeout: 90_000 }, async () => {
-  const { api, composition, directory } = await gatewayServer({ chat: [{ text: 'Done.', usage: { inputTokens: 5, outputTokens: 5 } }] });
-  const runId = await submitAgent(api, {});
-  await composition.engine.waitForRun(runId);
+test('a credential works only for its own attempt, while it runs, and for the models its item names', { timeout: 90_000 }, async () => {
+  // The model never answers: the attempt stays running until it is cancelled.
+  const { api, composition, directory } = await gatewayServer({
+    chat: [{ stall: 'before-response', text: 'never sent', usage: { inputTokens: 1, outputTokens: 1 } }],
+  });
+  const runId = await submitAgentRun(api, agentItem({ timeout: '60s' }));
+  const executionId = `${runId}/write/1`;
+  while (composition.engine.liveAttempt(executionId) === undefined) await sleep(20);
   const credentials = await AttemptCredentials.fromKeyFile(join(directory, 'cairn-data', 'gateway.key'));
-  const call = (credential: string, body: object = { model, messages: [{ role: 'user', content: 'hi' }] }) =>
+  const call = (credential: string, asked = model) =>
     fetch(`${composition.gatewayUrl!}/openai/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      body: JSON.stringify({ model: asked, messages: [{ role: 'user', content: 'hi' }] }),
     });
-  const ended = credentials.mint({ executionId: `${runId}/write/1`, models: [model], expiresAt: Date.now() + 60_000 });
-  const other = credentials.mint({ executionId: `${runId}/other/1`, models: [model], expiresAt: Date.now() + 60_000 });
-  const forged = ended.slice(0, -4) + (ended.endsWith('AAAA') ? 'BBBB' : 'AAAA');
-  for (const credential of [ended, other, forged, 'sk-not-a-credential']) {
-    const response = await call(credential);
-    expect(response.status).toBe(401);
-    expect(response.headers.get('x-cairn-error')).toBe('CAIRN_MODEL_NOT_ALLOWED');
-    expect(((await response.json()) as { error: { message: string } }).error.message).toContain('not one of a running attempt');
+  const refusal = async (response: Response) => ({
+    status: response.status,
+    code: response.headers.get('x-cairn-error'),
+    message: ((await response.json()) as { error: { message: string } }).error.message,
+  });
+  const mint = (attempt: string) => credentials.mint({ executionId: attempt, models: [model], expiresAt: Date.now() + 60_000 });
+
+  // Its own attempt, running, but another model: refused, and the refusal is audited.
+  expect(await refusal(await call(mint(executionId), 'gpt-4.1'))).toMatchObject({
+    status: 403,
+    code: 'CAIRN_MODEL_NOT_ALLOWED',
+    message: expect.stringContaining('not "gpt-4.1"'),
+  });
+  expect(modelCallsOf(composition, runId).map((entry) => [entry.outcome, entry.data['model'], entry.data['status']])).toEqual([['denied', 'gpt-4.1', 403]]);
+  // Another attempt's, a forged one, and no credential at all.
+  const genuine = mint(executionId);
+  const forged = genuine.slice(0, -4) + (genuine.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+  for (const credential of [mint(`${runId}/other/1`), forged, 'sk-not-a-credential']) {
+    expect(await refusal(await call(credential))).toMatchObject({
+      status: 401,
+      code: 'CAIRN_MODEL_NOT_ALLOWED',
+      message: expect.stringContaining('not one of a running attempt'),
+    });
   }
+  // Its own, once the attempt has ended.
+  expect((await api(`/v1/runs/${runId}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(202);
+  await composition.engine.waitForRun(runId);
+  expect(await refusal(await call(mint(executionId)))).toMatchObject({ status: 401, code: 'CAIRN_MODEL_NOT_ALLOWED' });
 });
 
 test(
@@ -140,7 +136,7 @@ test(
   { timeout: 90_000 },
   async () => {
     const { api, composition } = await gatewayServer({ chat: [{ stall: 'before-response', text: 'never sent', usage: { inputTokens: 1, outputTokens: 1 } }] });
-    const runId = await submitAgent(api, { stallTimeout: '2s', timeout: '60s' });
+    const runId = await submitAgentRun(api, agentItem({ stallTimeout: '2s', timeout: '60s' }));
     const run = await composition.engine.waitForRun(runId);
     expect(run.state).toBe('failed');
     const [attempt] = composition.engine.attempts(runId, 'write');
@@ -157,15 +153,7 @@ test('bad budgets and stall timeouts are refused at their JSON path', { timeout:
     [{ budget: {} }, '$.items[0].budget'],
     [{ stallTimeout: 'soon' }, '$.items[0].stallTimeout'],
   ] as const) {
-    const response = await api('/v1/runs', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        version: 1,
-        name: 'bad',
-        items: [{ id: 'write', runtime: { kind: 'agent', adapter: 'openai-compatible', model, prompt: 'x' }, ...item }],
-      }),
-    });
+    const response = await postAgentRun(api, agentItem(item));
     const answer = (await response.json()) as { code: string; issues?: { path: string; message: string }[] };
     expect(response.status, JSON.stringify(answer)).toBe(400);
     expect(answer.code).toBe('CAIRN_RUN_SPEC_INVALID');
