@@ -142,6 +142,38 @@ const streamReaders: Record<MeteredApi, () => UsageMeter> = {
   'openai-responses': openAIResponsesStreamReader,
 };
 
+/** What a reader of named events does with them (see `namedEventSplitter`). */
+interface NamedEventHandlers {
+  /** A content event passed: the first one is the time to first token. */
+  content(): void;
+  problem(text: string): void;
+  /** An event that may carry usage or the model, parsed (undefined when its data is not JSON). */
+  event(type: string, payload: unknown): void;
+}
+
+/**
+ * The splitter of an API whose events are named (Anthropic Messages, OpenAI Responses): a content
+ * event is known by its name and never parsed; an event `wanted` may carry usage, and is parsed
+ * and handed on with its type (its `event:` name, else its JSON `type`), unless it is too big to
+ * hold, which is a problem.
+ */
+function namedEventSplitter(wanted: (event: string | undefined) => boolean, isContent: (type: string) => boolean, on: NamedEventHandlers): SseEventSplitter {
+  return new SseEventSplitter(
+    wanted,
+    (event, data, oversized) => {
+      if (event !== undefined && isContent(event)) return on.content();
+      if (oversized) return on.problem(`a ${event ?? 'nameless'} event exceeded ${MAX_METERED_BODY_BYTES} bytes and was not read`);
+      if (data === undefined) return;
+      const payload = parse(data);
+      const type = event ?? stringField(payload, 'type');
+      if (type === undefined) return;
+      if (isContent(type)) return on.content();
+      on.event(type, payload);
+    },
+    MAX_METERED_BODY_BYTES,
+  );
+}
+
 const anthropicUsageKeys = ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const;
 
 /**
@@ -166,43 +198,34 @@ function anthropicStreamReader(): UsageMeter {
     }
   };
 
-  const splitter = new SseEventSplitter(
+  const splitter = namedEventSplitter(
     (event) => event === undefined || event === 'message_start' || event === 'message_delta' || event === 'error',
-    (event, data, oversized) => {
-      if (event === 'content_block_delta') {
-        firstTokenAt ??= performance.now();
-        return;
-      }
-      if (oversized) {
-        problem ??= `a ${event ?? 'nameless'} event exceeded ${MAX_METERED_BODY_BYTES} bytes and was not read`;
-        return;
-      }
-      if (data === undefined) return;
-      const payload = parse(data);
-      const type = event ?? stringField(payload, 'type');
-      if (type === 'content_block_delta') {
-        firstTokenAt ??= performance.now();
-      } else if (type === 'message_start') {
-        const message = isRecord(payload) ? payload['message'] : undefined;
-        if (!isRecord(message)) {
-          problem ??= 'message_start event is not JSON with a message object';
-          return;
+    (type) => type === 'content_block_delta',
+    {
+      content: () => (firstTokenAt ??= performance.now()),
+      problem: (text) => (problem ??= text),
+      event(type, payload) {
+        if (type === 'message_start') {
+          const message = isRecord(payload) ? payload['message'] : undefined;
+          if (!isRecord(message)) {
+            problem ??= 'message_start event is not JSON with a message object';
+            return;
+          }
+          sawStart = true;
+          model = stringField(message, 'model') ?? model;
+          merge(message['usage']);
+        } else if (type === 'message_delta') {
+          if (!isRecord(payload)) {
+            problem ??= 'message_delta event is not a JSON object';
+            return;
+          }
+          sawDelta = true;
+          merge(payload['usage']);
+        } else if (type === 'error') {
+          problem ??= `stream ended with an error event (${errorText(isRecord(payload) ? payload['error'] : undefined)})`;
         }
-        sawStart = true;
-        model = stringField(message, 'model') ?? model;
-        merge(message['usage']);
-      } else if (type === 'message_delta') {
-        if (!isRecord(payload)) {
-          problem ??= 'message_delta event is not a JSON object';
-          return;
-        }
-        sawDelta = true;
-        merge(payload['usage']);
-      } else if (type === 'error') {
-        problem ??= `stream ended with an error event (${errorText(isRecord(payload) ? payload['error'] : undefined)})`;
-      }
+      },
     },
-    MAX_METERED_BODY_BYTES,
   );
 
   return {
@@ -302,39 +325,29 @@ function openAIResponsesStreamReader(): UsageMeter {
   let terminal: string | undefined;
   let problem: string | undefined;
 
-  const splitter = new SseEventSplitter(
+  const splitter = namedEventSplitter(
     (event) => event === undefined || responsesWantedEvents.has(event),
-    (event, data, oversized) => {
-      if (event !== undefined && event.endsWith('.delta')) {
-        firstTokenAt ??= performance.now();
-        return;
-      }
-      if (oversized) {
-        problem ??= `a ${event ?? 'nameless'} event exceeded ${MAX_METERED_BODY_BYTES} bytes and was not read`;
-        return;
-      }
-      if (data === undefined) return;
-      const payload = parse(data);
-      const type = event ?? stringField(payload, 'type');
-      if (type === undefined) return;
-      if (type.endsWith('.delta')) {
-        firstTokenAt ??= performance.now();
-      } else if (type === 'error') {
-        problem ??= `stream had an error event (${errorText(payload)})`;
-      } else if (type === 'response.created' || responsesTerminalEvents.has(type)) {
-        const response = isRecord(payload) ? payload['response'] : undefined;
-        if (!isRecord(response)) {
-          problem ??= `${type} event is not JSON with a response object`;
-          return;
+    (type) => type.endsWith('.delta'),
+    {
+      content: () => (firstTokenAt ??= performance.now()),
+      problem: (text) => (problem ??= text),
+      event(type, payload) {
+        if (type === 'error') {
+          problem ??= `stream had an error event (${errorText(payload)})`;
+        } else if (type === 'response.created' || responsesTerminalEvents.has(type)) {
+          const response = isRecord(payload) ? payload['response'] : undefined;
+          if (!isRecord(response)) {
+            problem ??= `${type} event is not JSON with a response object`;
+            return;
+          }
+          model = stringField(response, 'model') ?? model;
+          if (type === 'response.created') return;
+          terminal = type;
+          usage = response['usage'];
+          if ((usage === undefined || usage === null) && isRecord(response['error'])) problem ??= `${type} (${errorText(response['error'])})`;
         }
-        model = stringField(response, 'model') ?? model;
-        if (type === 'response.created') return;
-        terminal = type;
-        usage = response['usage'];
-        if ((usage === undefined || usage === null) && isRecord(response['error'])) problem ??= `${type} (${errorText(response['error'])})`;
-      }
+      },
     },
-    MAX_METERED_BODY_BYTES,
   );
 
   return {
