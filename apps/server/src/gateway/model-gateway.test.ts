@@ -160,3 +160,50 @@ test('bad budgets and stall timeouts are refused at their JSON path', { timeout:
     expect(answer.issues?.map((issue) => issue.path)).toContain(path);
   }
 });
+
+test('an answer the provider cuts short is cut short for the agent too, and recorded as failed', { timeout: 90_000 }, async () => {
+  // The runtime's own call never gets an answer (its attempt stays running); the test's call gets the
+  // first event of a stream, and then the provider goes away.
+  const { api, composition, directory, models } = await gatewayServer({
+    chat: [
+      { stall: 'before-response', text: 'never sent', usage: { inputTokens: 1, outputTokens: 1 } },
+      { stall: 'mid-stream', text: 'cut short', usage: { inputTokens: 1, outputTokens: 1 } },
+    ],
+  });
+  const runId = await submitAgentRun(api, agentItem({ timeout: '60s' }));
+  const executionId = `${runId}/write/1`;
+  while (models.turns('chat').length === 0) await sleep(20);
+  const credentials = await AttemptCredentials.fromKeyFile(join(directory, 'cairn-data', 'gateway.key'));
+  const response = await fetch(`${composition.gatewayUrl!}/openai/v1/chat/completions`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${credentials.mint({ executionId, models: [model], expiresAt: Date.now() + 60_000 })}`,
+      'content-type': 'application/json',
+    },
+    // With a tool declared, as an agent's turn (the scripted endpoints answer a call without tools as a side call).
+    body: JSON.stringify({
+      model,
+      stream: true,
+      messages: [{ role: 'user', content: 'hi' }],
+      tools: [{ type: 'function', function: { name: 'noop', parameters: { type: 'object' } } }],
+    }),
+  });
+  expect(response.status).toBe(200);
+  const reader = response.body!.getReader();
+  expect((await reader.read()).done).toBe(false);
+  await models.close();
+  await expect(
+    (async () => {
+      while (!(await reader.read()).done);
+    })(),
+  ).rejects.toThrow();
+  // Both calls failed at the provider: the runtime's never answered, the test's was cut short.
+  while (modelCallsOf(composition, runId).length < 2) await sleep(20);
+  const calls = modelCallsOf(composition, runId).map((entry) => [entry.outcome, entry.data['stream'], entry.data['status']]);
+  expect(calls.sort()).toEqual([
+    ['failure', false, 502],
+    ['failure', true, 200],
+  ]);
+  const cut = modelCallsOf(composition, runId).find((entry) => entry.data['stream'] === true);
+  expect(cut?.data['reason']).toEqual(expect.stringContaining('usage unknown'));
+});

@@ -137,9 +137,10 @@ export class ModelGateway {
     const stream = parsed['stream'] === true;
     const requestDigest = digestOf(body);
     const call = { executionId: live.executionId, provider: route.provider, api: route.api, model, stream, request: requestDigest };
-    const deny = async (refusal: Refusal, extra: Partial<ModelCall> = {}) => {
+    // A call that ends here: refused by the gateway (`denied`), or sent and not answered (`failure`).
+    const deny = async (refusal: Refusal, extra: Partial<ModelCall> = {}, outcome: 'denied' | 'failure' = 'denied') => {
       await this.#store(requestDigest, body);
-      this.#record(live, { ...call, ...extra, outcome: 'denied', status: refusal.status, latencyMs: elapsed(started), reason: refusal.message });
+      this.#record(live, { ...call, ...extra, outcome, status: refusal.status, latencyMs: elapsed(started), reason: refusal.message });
       this.#refuse(response, route.provider, refusal);
     };
     if (!claims.models.includes(model))
@@ -159,13 +160,13 @@ export class ModelGateway {
     response.on('close', () => abandoned.abort());
     const hold = await this.#quotas.acquire(route.provider, model, abandoned.signal);
     if ('refused' in hold) return deny(new Refusal(429, 'CAIRN_MODEL_QUOTA_FULL', hold.refused), { quotaWaitMs: hold.waitedMs });
-    const quotaWaitMs = hold.waitedMs > 0 ? hold.waitedMs : undefined;
+    const waited = hold.waitedMs > 0 ? { quotaWaitMs: hold.waitedMs } : {};
     let key: string | undefined;
     try {
       key = provider.apiKeySecret === undefined ? undefined : await this.#secret(provider.apiKeySecret);
     } catch (error) {
       hold.release(0);
-      return deny(new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', (error as Error).message), quotaWaitMs === undefined ? {} : { quotaWaitMs });
+      return deny(new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', (error as Error).message), waited);
     }
     // A stream's usage comes in a last chunk only when asked for (Chat Completions): the gateway asks.
     const sent = route.api === 'openai-chat' && stream ? Buffer.from(JSON.stringify(withStreamUsage(parsed))) : body;
@@ -179,10 +180,7 @@ export class ModelGateway {
       });
     } catch (error) {
       hold.release(0);
-      return deny(
-        new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', `the ${route.provider} API did not answer: ${(error as Error).message}`),
-        quotaWaitMs === undefined ? {} : { quotaWaitMs },
-      );
+      return deny(new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', `the ${route.provider} API did not answer: ${(error as Error).message}`), waited, 'failure');
     }
     const meter = createUsageMeter(route.api, stream && upstream.ok);
     const headers: Record<string, string> = {};
@@ -204,6 +202,7 @@ export class ModelGateway {
       broken = (error as Error).message;
     }
     const answer = Buffer.concat(chunks);
+    const answerDigest = digestOf(answer);
     const measured = meter.finish();
     const usage = measured.usage;
     const tokens = usage === undefined ? 0 : usage.inputTokens + usage.outputTokens + usage.cacheReadTokens + usage.cacheWriteTokens;
@@ -216,7 +215,7 @@ export class ModelGateway {
       usage === undefined && upstream.ok ? `usage unknown: ${measured.problem ?? 'the provider reported none'}` : undefined,
       price !== undefined && price.costUsd === null ? `cost unknown: ${price.reason}` : undefined,
     ].filter((reason) => reason !== undefined);
-    await Promise.all([this.#store(requestDigest, body), this.#store(digestOf(answer), answer)]);
+    await Promise.all([this.#store(requestDigest, body), this.#store(answerDigest, answer)]);
     this.#record(live, {
       ...call,
       outcome: upstream.ok && broken === undefined ? 'success' : 'failure',
@@ -225,11 +224,13 @@ export class ModelGateway {
       ...(price?.costUsd == null ? {} : { costUsd: price.costUsd }),
       latencyMs: elapsed(started),
       ...(measured.firstTokenAt === undefined ? {} : { firstTokenMs: Math.max(0, Math.round(measured.firstTokenAt - started)) }),
-      ...(quotaWaitMs === undefined ? {} : { quotaWaitMs }),
-      response: digestOf(answer),
+      ...waited,
+      response: answerDigest,
       ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
     });
-    response.end();
+    // An answer cut short is cut short for the agent too, never ended as if it were whole.
+    if (broken === undefined) response.end();
+    else response.destroy();
   }
 
   /** Why the attempt's item or run may not spend more, or undefined when it may. */
