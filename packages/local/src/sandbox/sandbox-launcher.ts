@@ -29,17 +29,16 @@ export interface SandboxLauncherOptions {
   readonly layers?: Pick<OverlayWorkspaces, 'handOver'>;
 }
 
-/** What a sandbox launch is told: the command runtime's context, and host folders to show read-only. */
+/**
+ * What a sandbox launch is told: the command runtime's context, and host folders to show
+ * read-only. Its `gateway` (the model gateway, reached without a network) becomes a relay from
+ * `127.0.0.1:<port>` inside to the Unix socket on the host (see SandboxCommandOptions.gateway): the
+ * caller listens on the socket before the launch, in a folder the sandbox's uid can search; the
+ * launch gives the socket to that uid (owner, 0600).
+ */
 export interface SandboxLaunchContext extends CommandLaunchContext {
   /** Host folders bound read-only at the same path inside (a runtime's program installed outside /usr). */
   readonly readOnlyPaths?: readonly string[];
-  /**
-   * The model gateway, reached without a network: `127.0.0.1:<port>` inside the sandbox leads to
-   * the Unix socket `socket` on the host (see SandboxCommandOptions.gateway). The caller listens on
-   * the socket before the launch, in a folder the sandbox's uid can search (the attempt's folder,
-   * which the launch makes 0711); the launch gives the socket to the sandbox's uid (owner, 0600).
-   */
-  readonly gateway?: SandboxGateway;
 }
 
 /**
@@ -126,7 +125,10 @@ function handOverGatewaySocket(gateway: SandboxGateway, uid: number): void {
   for (let folder = dirname(gateway.socket); ; folder = dirname(folder)) {
     const { mode, uid: owner, gid } = statSync(folder);
     const searchable = owner === uid ? mode & 0o100 : gid === uid ? mode & 0o010 : mode & 0o001;
-    if (!searchable) refuse(`the sandbox's uid ${uid} cannot search ${folder}, above its socket: put the socket in the attempt's folder`);
+    if (!searchable)
+      refuse(
+        `the sandbox's uid ${uid} cannot search ${folder}, above its socket: put the socket in a folder of mode 0711 or wider (the worker's forwarder makes one under the system's temporary folder)`,
+      );
     if (folder === dirname(folder)) break;
   }
   lchownSync(gateway.socket, uid, uid);

@@ -1,3 +1,6 @@
+/** Not a key: the forwarder replaces it with the attempt's credential. */
+const placeholderKey = 'cairn-gateway';
+
 /**
  * What a runtime is told of the model gateway: base URLs the agent CLIs read (Claude Code's
  * ANTHROPIC_BASE_URL, the OpenAI SDKs' and Codex's OPENAI_BASE_URL) pointing at the attempt's
@@ -13,6 +16,3 @@ export function gatewayEnvironment(forwarderUrl: string): Record<string, string>
     OPENAI_API_KEY: placeholderKey,
   };
 }
-
-/** Not a key: the forwarder replaces it with the attempt's credential. */
-export const placeholderKey = 'cairn-gateway';
