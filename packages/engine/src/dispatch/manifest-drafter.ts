@@ -1,4 +1,4 @@
-import type { DispatchManifest, ItemSpec, ManifestInput, TaskGateway } from '@cairn/core';
+import type { DispatchManifest, ItemSpec, ManifestInput } from '@cairn/core';
 import { signManifests } from '@cairn/audit';
 import { canonicalJsonBytes, digestOfJson, isCairnError, manifestKey, parseDuration, sha256Digest } from '@cairn/protocol';
 import { engineActor } from '../engine-actor.ts';
@@ -14,7 +14,6 @@ import { engineFailure, failureSummary } from './engine-failure.ts';
 import type { DraftedDispatch, PreparedDispatch } from './prepared-dispatch.ts';
 import type { PureResults } from '../store/sqlite/pure-results.ts';
 import { revealItemSecrets } from './reveal-item-secrets.ts';
-import type { GatewayAttempt } from './attempt-gateway.ts';
 
 const defaultTimeoutMs = 3_600_000;
 /** What an empty workspace is, when a run names no snapshot. */
@@ -83,6 +82,8 @@ export class ManifestDrafter {
       version: 'cairn.manifest/v1',
       workspace,
     };
+    // Only an engine with a gateway builds the attempt it asks about (this is the dispatch's hot path).
+    const gateway = this.#settings.gateway?.issue({ runId, itemId, attempt, executionId, spec, timeoutMs: manifest.limits.timeoutMs });
     return {
       manifest,
       runId,
@@ -99,13 +100,8 @@ export class ManifestDrafter {
       inputDigest,
       hasDependents: stored.hasDependents === 1,
       ...(secrets ? { secrets: secrets.values, secretVersions: secrets.versions } : {}),
-      ...this.#gateway({ runId, itemId, attempt, executionId, spec, timeoutMs: manifest.limits.timeoutMs }),
+      ...(gateway === undefined ? {} : { gateway }),
     };
-  }
-
-  #gateway(attempt: GatewayAttempt): { gateway?: TaskGateway } {
-    const gateway = this.#settings.gateway?.issue(attempt);
-    return gateway === undefined ? {} : { gateway };
   }
 
   /**
