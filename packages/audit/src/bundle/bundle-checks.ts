@@ -14,12 +14,12 @@ import {
   completedArtifacts,
   dispatchedManifest,
   isTerminalRunEntry,
-  modelCallArtifacts,
+  modelCallBodies,
   modelCallData,
   modelCallDataProblem,
   submittedSpecDigest,
 } from '../entries/entry-data.ts';
-import { describeModelCallSpend, modelCallSpend } from '../entries/model-call-spend.ts';
+import { addModelCallSpend, describeModelCallSpend, noModelCallSpend, spendOfModelCallData } from '../entries/model-call-spend.ts';
 import { verifyMultiInclusionOfTexts } from '../merkle/parallel-multi-inclusion.ts';
 
 /** The verdict of one check. */
@@ -189,6 +189,7 @@ export function checkManifests({ bundle, trustedKeys }: BundleContext): CheckRes
  */
 export async function checkArtifacts({ bundle }: BundleContext, readArtifact?: (digest: string) => Promise<Uint8Array | null>): Promise<CheckResult> {
   const named = new Map<string, number>();
+  let spend = noModelCallSpend;
   // The execution id of each dispatched attempt, by item and attempt.
   const dispatched = new Map<string, string>();
   const attemptKey = (itemId: string, attempt: number) => `${itemId}#${attempt}`;
@@ -200,18 +201,18 @@ export async function checkArtifacts({ bundle }: BundleContext, readArtifact?: (
     for (const artifact of completed?.artifacts ?? [])
       named.set(canonicalJson({ ...artifact, itemId: completed!.itemId, attempt: completed!.attempt }), position);
     if (entry.action !== 'model.called') continue;
-    const problem = modelCallDataProblem(entry);
-    if (problem !== undefined) return fail(`${at}.data.${problem} (the data of a model.called entry, docs/audit/formats.md)`);
-    const call = modelCallArtifacts(entry)!;
+    // Read once: its data, its bodies and its spend all come from this one parse.
+    const call = modelCallData(entry);
+    if (call === undefined) return fail(`${at}.data.${modelCallDataProblem(entry)!} (the data of a model.called entry, docs/audit/formats.md)`);
     const which = attemptKey(call.itemId, call.attempt);
     const executionId = dispatched.get(which);
     if (executionId === undefined) return fail(`${at}: a model call of ${which}, an attempt no earlier attempt.dispatched entry of the run started`);
     if (entry.entity.kind !== 'attempt' || entry.entity.id !== executionId)
       return fail(`${at}.entity is ${entry.entity.kind} ${entry.entity.id}, not the attempt ${executionId} dispatched as ${which}`);
-    const { status } = modelCallData(entry)!;
-    if (entry.outcome === 'success' && (status < 200 || status > 299))
-      return fail(`${at}: outcome success with HTTP status ${status}; a model call succeeds only with a 2xx answer`);
-    for (const artifact of call.artifacts) named.set(canonicalJson({ ...artifact, itemId: call.itemId, attempt: call.attempt }), position);
+    if (entry.outcome === 'success' && (call.status < 200 || call.status > 299))
+      return fail(`${at}: outcome success with HTTP status ${call.status}; a model call succeeds only with a 2xx answer`);
+    for (const artifact of modelCallBodies(call)) named.set(canonicalJson({ ...artifact, itemId: call.itemId, attempt: call.attempt }), position);
+    spend = addModelCallSpend(spend, spendOfModelCallData(entry.outcome, call));
   }
   let previous = '';
   for (const [position, artifact] of bundle.artifacts.entries()) {
@@ -219,7 +220,7 @@ export async function checkArtifacts({ bundle }: BundleContext, readArtifact?: (
     if (key <= previous) return fail(`$.artifacts[${position}] is out of order or repeated`);
     previous = key;
     if (!named.delete(key)) {
-      const by = artifact.kind === 'model-request' || artifact.kind === 'model-response' ? 'model.called' : 'attempt.completed';
+      const by = isModelCallBody(artifact) ? 'model.called' : 'attempt.completed';
       return fail(`$.artifacts[${position}]: no ${by} entry names ${artifact.kind} ${artifact.digest} of ${artifact.itemId}#${artifact.attempt}`);
     }
   }
@@ -233,11 +234,16 @@ export async function checkArtifacts({ bundle }: BundleContext, readArtifact?: (
         return fail(`$.artifacts[${position}]: the fetched content hashes to ${sha256Digest(bytes)}, not ${artifact.digest}`);
     }
   }
-  const bodies = bundle.artifacts.filter((artifact) => artifact.kind === 'model-request' || artifact.kind === 'model-response').length;
+  const bodies = bundle.artifacts.filter(isModelCallBody).length;
   const listed = readArtifact
     ? `${bundle.artifacts.length} artifacts (${bodies} model call bodies), each named by an attempt.completed or model.called entry of its item and attempt and fetched with matching content`
     : `${bundle.artifacts.length} artifact digests (${bodies} model call bodies), each named by an attempt.completed or model.called entry of its item and attempt (contents not fetched)`;
-  return pass(`${listed}; ${describeModelCallSpend(modelCallSpend(bundle.entries))}`);
+  return pass(`${listed}; ${describeModelCallSpend(spend)}`);
+}
+
+/** Whether an artifact is a model call's request or response body. */
+function isModelCallBody(artifact: { readonly kind: string }): boolean {
+  return artifact.kind === 'model-request' || artifact.kind === 'model-response';
 }
 
 /** Options of the anchor check. */

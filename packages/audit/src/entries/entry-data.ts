@@ -63,10 +63,14 @@ export function modelCallArtifacts(
   entry: AuditEntry,
 ): { itemId: string; attempt: number; artifacts: { kind: 'model-request' | 'model-response'; digest: Digest }[] } | undefined {
   const data = modelCallData(entry);
-  if (!data) return undefined;
-  const artifacts: { kind: 'model-request' | 'model-response'; digest: Digest }[] = [{ kind: 'model-request', digest: data.request }];
-  if (data.response !== undefined) artifacts.push({ kind: 'model-response', digest: data.response });
-  return { itemId: data.itemId, attempt: data.attempt, artifacts };
+  return data && { itemId: data.itemId, attempt: data.attempt, artifacts: modelCallBodies(data) };
+}
+
+/** The bodies a model call's data names, by digest. */
+export function modelCallBodies(data: ModelCallData): { kind: 'model-request' | 'model-response'; digest: Digest }[] {
+  const bodies: { kind: 'model-request' | 'model-response'; digest: Digest }[] = [{ kind: 'model-request', digest: data.request }];
+  if (data.response !== undefined) bodies.push({ kind: 'model-response', digest: data.response });
+  return bodies;
 }
 
 /** The metered figures of one model call, as the gateway recorded them: an absent member is unknown. */

@@ -1,4 +1,4 @@
-import type { AuditEntry } from '@cairn/core';
+import type { AuditEntry, ModelCallData } from '@cairn/core';
 import { modelCallData } from './entry-data.ts';
 
 /**
@@ -43,12 +43,16 @@ export const noModelCallSpend: ModelCallSpend = {
 /** What one entry spent, or undefined when it is not a well-formed `model.called` entry. */
 export function spendOfModelCall(entry: AuditEntry): ModelCallSpend | undefined {
   const data = modelCallData(entry);
-  if (!data) return undefined;
-  const sent = entry.outcome !== 'denied';
+  return data && spendOfModelCallData(entry.outcome, data);
+}
+
+/** What a model call spent, from its entry's outcome and its data (already read). */
+export function spendOfModelCallData(outcome: AuditEntry['outcome'], data: ModelCallData): ModelCallSpend {
+  const sent = outcome !== 'denied';
   return {
     calls: 1,
-    succeeded: entry.outcome === 'success' ? 1 : 0,
-    failed: entry.outcome === 'failure' ? 1 : 0,
+    succeeded: outcome === 'success' ? 1 : 0,
+    failed: outcome === 'failure' ? 1 : 0,
     denied: sent ? 0 : 1,
     inputTokens: data.inputTokens ?? 0,
     outputTokens: data.outputTokens ?? 0,
