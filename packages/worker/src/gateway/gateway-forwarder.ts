@@ -69,14 +69,18 @@ export class GatewayForwarder {
     await chmod(folder, 0o711);
     const socketPath = join(folder, 'gateway.sock');
     const forwarder = new GatewayForwarder(gateway, watch, socketPath);
-    const tcp = forwarder.#server();
-    await new Promise<void>((resolve, reject) => tcp.once('error', reject).listen(0, '127.0.0.1', resolve));
-    forwarder.#port = (tcp.address() as AddressInfo).port;
-    {
+    try {
+      const tcp = forwarder.#server();
+      await new Promise<void>((resolve, reject) => tcp.once('error', reject).listen(0, '127.0.0.1', resolve));
+      forwarder.#port = (tcp.address() as AddressInfo).port;
       const unix = forwarder.#server();
       await new Promise<void>((resolve, reject) => unix.once('error', reject).listen(socketPath, resolve));
       // Root's alone until a sandbox launch hands it to the sandbox's uid, whose relay connects.
       await chmod(socketPath, 0o600);
+    } catch (error) {
+      // Nothing half-open is left behind: what listened is closed, the folder removed.
+      await forwarder.close();
+      throw error;
     }
     return forwarder;
   }
