@@ -49,7 +49,28 @@ export interface RunView {
   readonly itemsFailed: number;
   /** From `run(runId)` when items failed: each failed item with why it failed. */
   readonly failedItems?: readonly { readonly itemId: string; readonly failure: AttemptFailure | null }[];
+  /** From `run(runId)` when its agents called models through the gateway: what the run and each item spent. */
+  readonly spend?: { readonly total: ModelSpendView; readonly items: Readonly<Record<string, ModelSpendView>> };
   readonly [field: string]: unknown;
+}
+
+/**
+ * What model calls spent, as the server's model gateway metered them (its `model.called` entries):
+ * calls by outcome, tokens by kind, and US dollars by the price table, which leaves out the calls
+ * whose usage or price is unknown (`unknownUsage`, `unknownCost`).
+ */
+export interface ModelSpendView {
+  readonly calls: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly denied: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly cacheReadTokens: number;
+  readonly cacheWriteTokens: number;
+  readonly costUsd: number;
+  readonly unknownUsage: number;
+  readonly unknownCost: number;
 }
 
 /** An item as the server reports it. */

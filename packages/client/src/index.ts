@@ -4,6 +4,7 @@ export type {
   AuditEntryFilters,
   CairnClientSettings,
   ItemView,
+  ModelSpendView,
   RunListFilters,
   RunPageView,
   RunView,

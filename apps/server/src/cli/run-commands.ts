@@ -2,6 +2,7 @@ import type { RunSpecV1 } from '@cairn/core';
 import { CairnError, decodeRunSpec, loadRunSpec } from '@cairn/protocol';
 import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { failureLines, progressOutput, RunProgress } from './run-progress.ts';
+import { spendText } from './spend-text.ts';
 
 /**
  * `cairn submit`, `status`, `watch`, `cancel`, `approve`, `reject` and `patch`: a run's life,
@@ -76,7 +77,11 @@ export function addRunCommands(): void {
       const [run, items] = await Promise.all([cairn.run(runId), cairn.items(runId)]);
       if (json()) return void say(JSON.stringify({ run, items }));
       say(`run ${run.runId} (${run.name}): ${run.state}`);
-      for (const item of items) say(`  ${item.itemId.padEnd(16)} ${item.state}`);
+      if (run.spend) say(`spend: ${spendText(run.spend.total)}`);
+      for (const item of items) {
+        const spent = run.spend?.items[item.itemId];
+        say(`  ${item.itemId.padEnd(16)} ${item.state}${spent ? `  ${spendText(spent, true)}` : ''}`);
+      }
       const failures = failureLines(items);
       if (failures.length > 0) say(['', ...failures].join('\n'));
     });

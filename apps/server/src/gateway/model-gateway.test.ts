@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, test } from 'vitest';
+import { runCli } from '../cli/run-cli.test-support.ts';
 import { AttemptCredentials } from './attempt-credentials.ts';
 import { blobText, gatewayServers, modelCallsOf, postAgentRun, submitAgentRun } from './gateway-server.test-support.ts';
 import { priceModelCall } from './model-prices.ts';
@@ -32,7 +33,7 @@ test(
   async () => {
     const first = { inputTokens: 120, outputTokens: 30, cacheReadTokens: 40 };
     const second = { inputTokens: 210, outputTokens: 12, cacheReadTokens: 0 };
-    const { api, composition, models } = await gatewayServer({
+    const { api, composition, models, base, operatorToken } = await gatewayServer({
       chat: [
         { toolCalls: [{ name: 'write_file', input: { path: 'notes.md', content: 'from the model\n' } }], usage: first },
         { text: 'Done.', usage: second },
@@ -62,6 +63,18 @@ test(
     }
     expect(await blobText(composition, composition.engine.artifacts(runId, 'write')!['patch'])).toContain('+from the model');
     expect(JSON.stringify([...composition.engine.audit.runEntries(runId)])).not.toContain(providerKey);
+
+    // The spend, on the API and in `cairn status`: the sums of the two calls.
+    const costUsd = calls.reduce((sum, call) => sum + (call.data['costUsd'] as number), 0);
+    const spent = { calls: 2, succeeded: 2, inputTokens: 330, outputTokens: 42, cacheReadTokens: 40, cacheWriteTokens: 0, unknownCost: 0 };
+    const { spend } = (await (await api(`/v1/runs/${runId}`)).json()) as { spend: { total: { costUsd: number }; items: Record<string, { costUsd: number }> } };
+    expect(spend.total).toMatchObject(spent);
+    expect(spend.items['write']).toEqual(spend.total);
+    expect(spend.total.costUsd).toBeCloseTo(costUsd, 9);
+    const status = await runCli(['status', runId, '--server', base], { env: { CAIRN_TOKEN: operatorToken } });
+    expect(status.stdout, status.stderr).toContain('spend: $');
+    expect(status.stdout).toContain('for 2 model calls; 412 tokens (330 input, 42 output, 40 cache read, 0 cache write)');
+    expect(status.stdout).toMatch(/write +succeeded {2}\$[0-9.e-]+, 412 tokens/);
   },
 );
 

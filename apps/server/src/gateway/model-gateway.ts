@@ -242,11 +242,7 @@ export class ModelGateway {
   #runSpend(runId: string): Promise<RunSpend> {
     let held = this.#spends.get(runId);
     if (held === undefined) {
-      held = (async () => {
-        const spend = new RunSpend();
-        for await (const entry of this.#engine.modelCalls(runId)) spend.add(entry);
-        return spend;
-      })();
+      held = RunSpend.read(this.#engine.modelCalls(runId));
       this.#spends.set(runId, held);
       held.catch(() => this.#spends.delete(runId));
     }

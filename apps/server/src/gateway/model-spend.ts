@@ -10,6 +10,13 @@ export class RunSpend {
   #run: ModelCallSpend = noModelCallSpend;
   readonly #items = new Map<string, ModelCallSpend>();
 
+  /** The spend of a run's `model.called` entries, read as they come. */
+  static async read(entries: AsyncIterable<AuditEntry>): Promise<RunSpend> {
+    const spend = new RunSpend();
+    for await (const entry of entries) spend.add(entry);
+    return spend;
+  }
+
   /** Counts one more entry of the run (one of another action is passed over). */
   add(entry: AuditEntry): void {
     const spent = spendOfModelCall(entry);
@@ -25,5 +32,10 @@ export class RunSpend {
 
   item(itemId: string): ModelCallSpend {
     return this.#items.get(itemId) ?? noModelCallSpend;
+  }
+
+  /** The items that made calls, each with its spend. */
+  items(): Record<string, ModelCallSpend> {
+    return Object.fromEntries(this.#items);
   }
 }

@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
+import { RunSpend } from '../gateway/model-spend.ts';
 import { logRequests } from '../logging/request-logging.ts';
 import { registerAuditRoutes } from './audit-routes.ts';
 import { registerDashboardRoutes } from './dashboard-routes.ts';
@@ -328,12 +329,14 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     { config: { action: 'runs.read' }, schema: { operationId: 'getRun', summary: 'A run', params: runParams, response: { 200: runViewSchema } } },
     async (request) => {
       const run = await requireRun(service, request.params.runId);
-      if (run.itemsFailed === 0) return run;
+      const spend = await RunSpend.read(service.auditEntries({ runId: run.runId, action: 'model.called' }));
+      const spent = spend.run.calls === 0 ? {} : { spend: { total: spend.run, items: spend.items() } };
+      if (run.itemsFailed === 0) return { ...run, ...spent };
       // Why it failed, in the answer that says it did: items are read only for runs with failures.
       const failedItems = (await service.items(run.runId))
         .filter((item) => item.state === 'failed')
         .map((item) => ({ itemId: item.itemId, failure: item.failure }));
-      return { ...run, failedItems };
+      return { ...run, failedItems, ...spent };
     },
   );
   app.get(

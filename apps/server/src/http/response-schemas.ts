@@ -49,6 +49,23 @@ export const attemptFailureViewSchema = z
       "Why it did not succeed: a catalogue code, what happened and what to do, the runtime's exit code or signal, the safety rule that refused its change (when one did), and the last 2 KiB of its stderr, redacted",
   });
 
+/** What model calls spent, as the gateway metered them (ADR 0033). */
+const modelSpendViewSchema = z
+  .strictObject({
+    calls: z.int(),
+    succeeded: z.int(),
+    failed: z.int(),
+    denied: z.int().meta({ description: 'Calls the gateway refused (budget, quota, model not allowed): never sent' }),
+    inputTokens: z.int(),
+    outputTokens: z.int(),
+    cacheReadTokens: z.int(),
+    cacheWriteTokens: z.int(),
+    costUsd: z.number().meta({ description: 'US dollars by the price table; calls whose price or usage is unknown are not in it (see unknownCost)' }),
+    unknownUsage: z.int().meta({ description: 'Calls sent whose usage the provider did not report' }),
+    unknownCost: z.int().meta({ description: 'Calls sent with no known cost' }),
+  })
+  .meta({ id: 'ModelSpend', description: "What model calls spent, from the run's model.called entries: the gateway's figures, not a provider's bill" });
+
 // The `id`s name the document's components (`#/components/schemas/Run`, ...): generated clients
 // get one type per record instead of an inlined copy per operation.
 export const runViewSchema = record<RunRecord>(
@@ -67,6 +84,10 @@ export const runViewSchema = record<RunRecord>(
       .array(z.strictObject({ itemId: z.string(), failure: attemptFailureViewSchema.nullable() }))
       .optional()
       .meta({ description: 'GET /v1/runs/{runId} only, when items failed: each failed item with why it failed' }),
+    spend: z
+      .strictObject({ total: modelSpendViewSchema, items: z.record(z.string(), modelSpendViewSchema) })
+      .optional()
+      .meta({ description: 'GET /v1/runs/{runId} only, when its agents called models through the gateway: what the run and each item spent' }),
   },
   { id: 'Run', description: 'A run: its state and item counts (and, when items failed, why)' },
 );
