@@ -3,6 +3,7 @@ import { useCallback, useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api-error.ts';
 import type { DashboardApi } from './dashboard-api.ts';
 import { downloadBytes } from './download-bytes.ts';
+import { readAuditEntries } from './read-audit-entries.ts';
 import { FilterForm } from './filter-form.tsx';
 import { auditFilterNames, hrefOf, queryOf, type AuditFilters } from './use-route.ts';
 
@@ -52,7 +53,7 @@ export function AuditPage({
       const parameters = new URLSearchParams(query);
       // The next page starts after the last entry shown, never before the filter's own `from`.
       if (from !== undefined) parameters.set('from', String(Math.max(from, Number(parameters.get('from') ?? 0))));
-      return readEntries(api, `/v1/audit?${parameters.toString()}`, pageSize);
+      return readAuditEntries(api, `/v1/audit?${parameters.toString()}`, pageSize);
     },
     [api, query],
   );
@@ -186,31 +187,4 @@ export function AuditPage({
       )}
     </main>
   );
-}
-
-/**
- * At most `limit` entries of the NDJSON export at `path`, and whether more follow: reads lines as
- * they arrive and cancels the stream once one more than `limit` has come.
- */
-async function readEntries(api: DashboardApi, path: string, limit: number): Promise<{ entries: AuditEntry[]; more: boolean }> {
-  const response = await api.request('GET', path);
-  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const entries: AuditEntry[] = [];
-  let buffered = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (value !== undefined) buffered += value;
-      const lines = buffered.split('\n');
-      buffered = done ? '' : lines.pop()!;
-      for (const line of lines) {
-        if (line.trim() === '') continue;
-        if (entries.length === limit) return { entries, more: true };
-        entries.push((JSON.parse(line) as { entry: AuditEntry }).entry);
-      }
-      if (done) return { entries, more: false };
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
 }

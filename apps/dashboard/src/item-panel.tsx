@@ -6,9 +6,11 @@ import type { DashboardApi } from './dashboard-api.ts';
 import { ItemAttempts, type AttemptView } from './item-attempts.tsx';
 import { ItemLogs } from './item-logs.tsx';
 import { ItemManifest } from './item-manifest.tsx';
+import { ModelCalls } from './model-calls.tsx';
 import { PatchDiff } from './patch-diff.tsx';
 import type { Permissions } from './permissions.ts';
 import type { ItemSummary } from './run-summary.ts';
+import { spendText, type ModelSpend } from './spend-text.ts';
 import { StateBadge } from './state-badge.tsx';
 
 const liveStates = new Set(['blocked', 'awaiting-approval', 'ready', 'running']);
@@ -24,6 +26,7 @@ export function ItemPanel({
   itemId,
   item,
   spec,
+  spend,
   permissions,
   onChanged,
   onError,
@@ -33,6 +36,8 @@ export function ItemPanel({
   readonly itemId: string;
   readonly item: ItemSummary | null;
   readonly spec: ItemSpec | null;
+  /** What its model calls spent, when it made any through the gateway. */
+  readonly spend: ModelSpend | null;
   readonly permissions: Permissions;
   /** After an action: the run's page reads the items again. */
   readonly onChanged: () => void;
@@ -96,6 +101,7 @@ export function ItemPanel({
         {item?.approvalRequired && <span class="hint">needs approval</span>}
       </h2>
       <ActionBar label={`Actions on ${itemId}`} buttons={buttons} />
+      {spend && <p class="item-spend">Spent {spendText(spend)}</p>}
       {failure && (
         <div class="failure" role="note">
           <h3>Why it failed</h3>
@@ -127,6 +133,15 @@ export function ItemPanel({
         <ItemLogs api={api} path={path} follow={item?.state === 'running' && shownAttempt === null} attempt={shownAttempt} />
       ) : (
         <p class="empty">It has not run{item ? ` (${item.state})` : ''}.</p>
+      )}
+      {manifestAttempt && permissions.may('audit.read') && (
+        <ModelCalls
+          api={api}
+          runId={runId}
+          executionId={`${runId}/${itemId}/${manifestAttempt.attempt}`}
+          refreshKey={`${manifestAttempt.attempt}:${item?.state ?? ''}`}
+          onError={onError}
+        />
       )}
       {manifestAttempt && (
         <ItemManifest

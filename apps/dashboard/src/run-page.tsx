@@ -13,6 +13,7 @@ import { lifecycleStates } from './lifecycle-states.ts';
 import type { Permissions } from './permissions.ts';
 import { runEdges } from './run-edges.ts';
 import type { ItemSummary, RunSummary } from './run-summary.ts';
+import { spendText } from './spend-text.ts';
 import { StateBadge } from './state-badge.tsx';
 import { hrefOf, type Route } from './use-route.ts';
 import { useThrottled } from './use-throttled.ts';
@@ -160,6 +161,7 @@ export function RunPage({
           <time dateTime={run.submittedAt}>{new Date(run.submittedAt).toLocaleString()}</time>
           {run.submittedBy ? ` by ${run.submittedBy}` : ''}
           {run.finishedAt ? ` · finished ${new Date(run.finishedAt).toLocaleString()}` : ''}
+          {run.spend && <span class="run-spend"> · spent {spendText(run.spend.total)}</span>}
         </p>
       )}
       <p class="item-counts" aria-label="Items by state">
@@ -190,6 +192,7 @@ export function RunPage({
             item={items.get(route.itemId) ?? null}
             itemId={route.itemId}
             spec={spec?.items.find((item) => item.id === route.itemId) ?? null}
+            spend={run?.spend?.items[route.itemId] ?? null}
             permissions={permissions}
             onChanged={refresh}
             onError={fail}

@@ -1,4 +1,5 @@
 import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
+import type { ModelSpend } from './spend-text.ts';
 
 /** A run as `GET /v1/runs` and `GET /v1/runs/:runId` answer it (the fields the dashboard reads). */
 export interface RunSummary {
@@ -11,6 +12,8 @@ export interface RunSummary {
   readonly itemsTotal: number;
   readonly itemsFinished: number;
   readonly itemsFailed: number;
+  /** `GET /v1/runs/:runId` only, when its agents called models through the gateway. */
+  readonly spend?: { readonly total: ModelSpend; readonly items: Readonly<Record<string, ModelSpend>> };
 }
 
 /** An item as `GET /v1/runs/:runId/items` answers it. */

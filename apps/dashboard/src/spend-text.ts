@@ -1,0 +1,27 @@
+/** What model calls spent, as `GET /v1/runs/:runId` answers it (`spend.total`, `spend.items`). */
+export interface ModelSpend {
+  readonly calls: number;
+  readonly denied: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly cacheReadTokens: number;
+  readonly cacheWriteTokens: number;
+  readonly costUsd: number;
+  readonly unknownCost: number;
+}
+
+/** US dollars as a person reads them: two decimals from a dollar up, three significant digits below. */
+export function dollars(usd: number): string {
+  return `$${usd >= 1 ? usd.toFixed(2) : Number(usd.toPrecision(3)).toString()}`;
+}
+
+/**
+ * A spend in a line: dollars (marked as a floor when some calls have no known cost), calls, and
+ * tokens with how many of them were read from a cache.
+ */
+export function spendText(spend: ModelSpend): string {
+  const tokens = spend.inputTokens + spend.outputTokens + spend.cacheReadTokens + spend.cacheWriteTokens;
+  const floor = spend.unknownCost > 0 ? ` (at least: ${spend.unknownCost} without a known cost)` : '';
+  const refused = spend.denied > 0 ? `, ${spend.denied} refused` : '';
+  return `${dollars(spend.costUsd)}${floor} on ${spend.calls} model ${spend.calls === 1 ? 'call' : 'calls'}${refused} · ${tokens} tokens (${spend.inputTokens} in, ${spend.outputTokens} out, ${spend.cacheReadTokens} cached)`;
+}

@@ -1,0 +1,48 @@
+// What agents spent, on a run's page in Debian's Chromium: an openai-compatible item calls scripted
+// Chat Completions endpoints through the server's model gateway (ADR 0033); the run's header and the
+// item's panel show the spend the gateway metered, and the attempt's model calls are listed.
+import { expect, test } from 'vitest';
+import { gatewayServers, submitAgentRun } from '../../server/src/gateway/gateway-server.test-support.ts';
+import { browserPages } from './browser-pages.test-support.ts';
+import { runReaches } from './submit-run.test-support.ts';
+
+const start = gatewayServers();
+const { signedIn, screenshot } = browserPages();
+
+test("a run's spend is in its header, an item's in its panel, and an attempt's model calls are listed", async () => {
+  const { base, api, operatorToken } = await start(
+    {
+      chat: [
+        {
+          toolCalls: [{ name: 'write_file', input: { path: 'notes.md', content: 'from the model\n' } }],
+          usage: { inputTokens: 1_200, outputTokens: 300, cacheReadTokens: 800 },
+        },
+        { text: 'Done.', usage: { inputTokens: 1_500, outputTokens: 40 } },
+      ],
+    },
+    { provider: 'openai', providerKey: 'sk-provider-dashboard', runtimes: { 'openai-compatible': { baseUrl: 'http://127.0.0.1:9/v1', maxRetries: 0 } } },
+  );
+  const runId = await submitAgentRun(api, { runtime: { kind: 'agent', adapter: 'openai-compatible', model: 'gpt-4o-mini', prompt: 'Write notes.md.' } });
+  await runReaches(api, runId);
+  const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/write`);
+  const tokens = '3840 tokens (2700 in, 340 out, 800 cached)';
+  await expect.poll(() => page.locator('.run-spend').textContent()).toMatch(new RegExp(`spent \\$[0-9.e-]+ on 2 model calls · ${escape(tokens)}`));
+  await expect.poll(() => page.locator('.item-spend').textContent()).toMatch(new RegExp(`Spent \\$[0-9.e-]+ on 2 model calls · ${escape(tokens)}`));
+  const rows = page.getByRole('table', { name: 'Model calls of the attempt' }).locator('tbody tr');
+  await expect.poll(() => rows.count()).toBe(2);
+  expect(await rows.nth(0).locator('td').allTextContents()).toEqual([
+    expect.any(String),
+    'gpt-4o-mini',
+    'success (200)',
+    '1200 / 300 / 800',
+    expect.stringMatching(/^\$/),
+    expect.stringMatching(/ms$|^$/),
+    expect.stringMatching(/ ms$/),
+  ]);
+  expect(await rows.nth(1).locator('td').nth(3).textContent()).toBe('1500 / 40 / 0');
+  await screenshot(page, 'run-spend', { docs: 'dashboard-spend.png' });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
