@@ -3,6 +3,7 @@
 // forwarder, then the server), against scripted Messages endpoints on loopback: the item's patch
 // is the file the model wrote, the recorded tokens are the scripted ones, the cost the price
 // table's, and the provider key is nowhere the run keeps.
+import { verifyBundle } from '@cairn/audit';
 import { expect, test } from 'vitest';
 import { claudeCodeCommand } from './agent-clis.test-support.ts';
 import { blobText, gatewayServers, modelCallsOf, submitAgentRun } from './gateway-server.test-support.ts';
@@ -67,4 +68,15 @@ test('claude-code in a sandbox without network writes a file through the gateway
     bundle,
   ])
     expect(kept).not.toContain(providerKey);
+
+  // The bundle carries both bodies of each call and verifies, their contents fetched and hashed.
+  const report = await verifyBundle(new TextEncoder().encode(bundle), {
+    trustedKeys: [composition.signingKey],
+    readAnchor: (receipt) => composition.anchors[0]!.read(receipt),
+    readArtifact: (digest) => composition.storage.get(`blobs/${digest.slice('sha256:'.length)}`),
+  });
+  expect(report, JSON.stringify(report.checks)).toMatchObject({ valid: true });
+  expect(report.checks.find((check) => check.name === 'artifacts')?.detail).toMatch(
+    /^7 artifacts \(4 model call bodies\).*2 model\.called entries \(2 answered/,
+  );
 });
