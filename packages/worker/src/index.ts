@@ -18,6 +18,8 @@ export type { AttemptFolders, AttemptMounts } from './worker/attempt-mounts.ts';
 export type { WorkspaceLayer, WorkspaceLayerRequest, WorkspaceLayers } from './worker/workspace-layers.ts';
 export { claudeCodeRuntimeSettingsSchema, ClaudeCodeRuntime, createClaudeCodeRuntime } from './runtime/agents/claude-code-runtime.ts';
 export type { ClaudeCodeRuntimeSettings } from './runtime/agents/claude-code-runtime.ts';
+export { codexRuntimeSettingsSchema, CodexRuntime, createCodexRuntime } from './runtime/agents/codex-runtime.ts';
+export type { CodexRuntimeSettings } from './runtime/agents/codex-runtime.ts';
 export { openAiCompatibleRuntimeSettingsSchema, OpenAiCompatibleRuntime, createOpenAiCompatibleRuntime } from './runtime/agents/openai-compatible-runtime.ts';
 export type { OpenAiCompatibleRuntimeSettings } from './runtime/agents/openai-compatible-runtime.ts';
 export const VERSION = '0.1.0';

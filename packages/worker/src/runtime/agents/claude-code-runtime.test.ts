@@ -1,52 +1,14 @@
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentRuntimeSpec, RuntimeResult } from '@cairn/core';
 import { describeRuntimeAdapter } from '@cairn/conformance';
 import { isCairnError } from '@cairn/protocol';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { isAlive, temporaryDirectory } from '../../testing/worker.test-support.ts';
 import type { CommandLaunchContext } from '../command-runtime.ts';
 import { createClaudeCodeRuntime, type ClaudeCodeRuntimeSettings } from './claude-code-runtime.ts';
-
-/**
- * A stand-in for the Claude Code CLI (the real one is not installed here): a Node script that reads
- * its argv as `claude` would — options, then `--`, then the prompt. A prompt that is a conformance
- * scenario is acted out; any other prompt gets a stream-json session that reports the options,
- * prompt, working directory and environment it was started with, and writes hello.txt.
- */
-const fakeClaudeSource = `#!${process.execPath}
-import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-const args = process.argv.slice(2);
-const separator = args.indexOf('--');
-const options = separator === -1 ? args : args.slice(0, separator);
-const prompt = separator === -1 ? undefined : args.slice(separator + 1).join(' ');
-const event = (value) => process.stdout.write(JSON.stringify(value) + '\\n');
-let scenario;
-try { scenario = JSON.parse(prompt); } catch { scenario = { kind: 'session' }; }
-switch (scenario.kind) {
-  case 'write-file': mkdirSync(dirname(scenario.path), { recursive: true }); writeFileSync(scenario.path, scenario.content); break;
-  case 'exit': process.exitCode = scenario.exitCode; break;
-  case 'print': process.stdout.write(scenario.stdout); process.stderr.write(scenario.stderr); break;
-  case 'print-working-directory': process.stdout.write(process.cwd() + '\\n'); break;
-  case 'run-until-aborted': setInterval(() => {}, 1000); break;
-  case 'spawn-and-wait': {
-    const child = spawn('/bin/sleep', ['60'], { stdio: 'ignore' });
-    writeFileSync('child.pid', String(child.pid));
-    setInterval(() => {}, 1000);
-    break;
-  }
-  default:
-    event({ type: 'system', subtype: 'init', cwd: process.cwd(), options, prompt, env: process.env });
-    writeFileSync('hello.txt', 'hello from claude\\n');
-    event({ type: 'assistant', message: { role: 'assistant', content: [{ type: 'text', text: 'Wrote hello.txt.' }] } });
-    process.stderr.write('a warning on stderr\\n');
-    event({ type: 'result', subtype: 'success', is_error: false, result: 'Wrote hello.txt.', num_turns: 1 });
-}
-`;
+import { standInAgentCli, standInSource } from './stand-in-agent-cli.test-support.ts';
 
 // What the runtime adds to every run: no call but the model's, and the CLI's own files in /tmp.
 const unattended = {
@@ -57,11 +19,8 @@ const unattended = {
   DISABLE_TELEMETRY: '1',
 };
 
-const fakeDirectory = mkdtempSync(join(tmpdir(), 'cairn-fake-claude-'));
-const fakeClaude = join(fakeDirectory, 'claude');
-writeFileSync(fakeClaude, fakeClaudeSource);
-chmodSync(fakeClaude, 0o755);
-afterAll(() => rmSync(fakeDirectory, { recursive: true, force: true }));
+const fakeClaude = standInAgentCli('claude');
+const fakeDirectory = dirname(fakeClaude);
 
 const agentSpec = (prompt: string, extra: Partial<AgentRuntimeSpec> = {}): AgentRuntimeSpec => ({ kind: 'agent', adapter: 'claude-code', prompt, ...extra });
 
@@ -172,7 +131,7 @@ describe('ClaudeCodeRuntime', () => {
   test("package runs the installed package's claude entry with the node on the runtime's PATH", async () => {
     const folder = temporaryDirectory();
     writeFileSync(join(folder, 'package.json'), JSON.stringify({ name: '@anthropic-ai/claude-code', bin: { claude: 'cli.js' } }));
-    writeFileSync(join(folder, 'cli.js'), fakeClaudeSource.replace(/^#!.*\n/, ''));
+    writeFileSync(join(folder, 'cli.js'), standInSource.replace(/^#!.*\n/, ''));
     const seen: (readonly string[])[] = [];
     const launch = (argv: readonly string[]) => (seen.push(argv), { command: argv[0]!, args: argv.slice(1) });
     const nodeFolder = join(process.execPath, '..');
