@@ -5,7 +5,7 @@ import type { RuntimesConfig } from '../config/server-config-schema.ts';
 /** What the config's `runtimes` section makes of the local executor and of submit's checks. */
 export interface AgentRuntimeSettings {
   /** The local executor's `openAiCompatible` and `claudeCode` settings. */
-  readonly executor: Pick<LocalExecutorSettings, 'openAiCompatible' | 'claudeCode'>;
+  readonly executor: Pick<LocalExecutorSettings, 'openAiCompatible' | 'claudeCode' | 'codex'>;
   /** The adapter names items may use: exactly the configured runtimes. */
   readonly adapters: string[];
   /** Per adapter, the secret its API key is in, which an item using it must name. */
@@ -20,6 +20,7 @@ export interface AgentRuntimeSettings {
 export function agentRuntimeSettings(runtimes: RuntimesConfig): AgentRuntimeSettings {
   const openAi = runtimes['openai-compatible'];
   const claude = runtimes['claude-code'];
+  const codex = runtimes.codex;
   const adapterSecrets: Record<string, string[]> = {};
   if (openAi?.apiKeySecret !== undefined) adapterSecrets['openai-compatible'] = [openAi.apiKeySecret];
   if (claude?.apiKeySecret !== undefined) adapterSecrets['claude-code'] = [claude.apiKeySecret];
@@ -52,8 +53,18 @@ export function agentRuntimeSettings(runtimes: RuntimesConfig): AgentRuntimeSett
             },
           }
         : {}),
+      ...(codex
+        ? {
+            codex: {
+              binary: codex.command ?? 'codex',
+              ...(codex.model === undefined ? {} : { defaultModel: codex.model }),
+              setupHint:
+                "Install it on the server under /usr (npm install -g @openai/codex), or set runtimes.codex.command (the absolute path of its native binary) in the server's cairn.config.",
+            },
+          }
+        : {}),
     },
-    adapters: [...(openAi ? ['openai-compatible'] : []), ...(claude ? ['claude-code'] : [])],
+    adapters: [...(openAi ? ['openai-compatible'] : []), ...(claude ? ['claude-code'] : []), ...(codex ? ['codex'] : [])],
     adapterSecrets,
   };
 }

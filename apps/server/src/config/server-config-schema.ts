@@ -337,10 +337,25 @@ const claudeCodeRuntimeConfigSchema = z
   })
   .refine((runtime) => !(runtime.command !== undefined && runtime.package !== undefined), { message: 'set command or package, not both', path: ['package'] });
 
+/**
+ * An agent runtime for items whose `runtime.adapter` is `codex`: the Codex CLI (its native binary),
+ * run in the sandbox against the model gateway (`gateway.enabled`), which holds the OpenAI key.
+ */
+const codexRuntimeConfigSchema = z.strictObject({
+  command: z
+    .string()
+    .min(1, 'must name the codex program')
+    .refine((value) => !value.includes('/') || isAbsolute(value), 'must be a program name (looked up on PATH) or an absolute path, e.g. /opt/codex/bin/codex')
+    .optional(),
+  /** The model items get unless they name one (`-m`); one of Codex's own catalogue (`codex debug models`), which decides its tools. */
+  model: z.string().min(1, 'must name a model, e.g. gpt-5.5').optional(),
+});
+
 /** The agent runtimes this server runs, by adapter name; an item naming another is refused at submit. */
 export const runtimesConfigSchema = z.strictObject({
   'openai-compatible': openAiCompatibleRuntimeConfigSchema.optional(),
   'claude-code': claudeCodeRuntimeConfigSchema.optional(),
+  codex: codexRuntimeConfigSchema.optional(),
 });
 
 /** The config's options, before the checks across seams (`fargateNeedsAwsSeams`). */

@@ -3,10 +3,12 @@ import { dirname, isAbsolute } from 'node:path';
 import type { Logger, PublicKeyRecord, RuntimeAdapterV1, StorageProviderV1 } from '@cairn/core';
 import {
   createClaudeCodeRuntime,
+  createCodexRuntime,
   createCommandRuntime,
   createOpenAiCompatibleRuntime,
   createWorker,
   type ClaudeCodeRuntimeSettings,
+  type CodexRuntimeSettings,
   type CommandLauncher,
   type OpenAiCompatibleRuntimeSettings,
   type Worker,
@@ -37,6 +39,7 @@ export interface ExecutionWorkerOptions {
   readonly snapshotCache?: { readonly directory: string; readonly maxBytes: number; readonly maxAgeMs: number; readonly checkEveryMs: number };
   readonly openAiCompatible?: Omit<OpenAiCompatibleRuntimeSettings, 'launch'>;
   readonly claudeCode?: Omit<ClaudeCodeRuntimeSettings, 'launch'>;
+  readonly codex?: Omit<CodexRuntimeSettings, 'launch'>;
 }
 
 /**
@@ -70,10 +73,11 @@ export function createExecutionWorker(
       : undefined;
   const sandboxLaunch = volumes ? sandboxLauncher({ limits, uids, bwrap, memoryBytes, volumes, ...(layers ? { layers } : {}) }) : undefined;
   const launch: CommandLauncher | undefined = sandboxLaunch;
-  // The Claude Code CLI installed outside /usr is shown to its sandboxes (read-only), and only to theirs.
-  const claudeFolders = claudeCodeFolders(options.claudeCode);
-  const claudeLaunch: CommandLauncher | undefined =
-    sandboxLaunch && claudeFolders.length > 0 ? (argv, context) => sandboxLaunch(argv, { ...context, readOnlyPaths: claudeFolders }) : launch;
+  // An agent CLI installed outside /usr is shown to its sandboxes (read-only), and only to theirs.
+  const launchWith = (folders: string[]): CommandLauncher | undefined =>
+    sandboxLaunch && folders.length > 0 ? (argv, context) => sandboxLaunch(argv, { ...context, readOnlyPaths: folders }) : launch;
+  const claudeLaunch = launchWith(agentCliFolders(options.claudeCode));
+  const codexLaunch = launchWith(agentCliFolders(options.codex));
   return createWorker({
     storage: seams.storage,
     trustedKeys: [...options.trustedKeys],
@@ -81,6 +85,7 @@ export function createExecutionWorker(
       command: createCommandRuntime(launch ? { launch } : {}),
       // The runtimes get the settings as given (their own defaults apply), checked by the executor.
       'claude-code': createClaudeCodeRuntime({ ...options.claudeCode, ...(claudeLaunch ? { launch: claudeLaunch } : {}) }),
+      ...(options.codex ? { codex: createCodexRuntime({ ...options.codex, ...(codexLaunch ? { launch: codexLaunch } : {}) }) } : {}),
       ...(options.openAiCompatible
         ? { 'openai-compatible': createOpenAiCompatibleRuntime({ ...options.openAiCompatible, ...(launch ? { launch } : {}) }) }
         : {}),
@@ -95,11 +100,11 @@ export function createExecutionWorker(
 }
 
 /**
- * The host folders the Claude Code CLI needs inside its sandbox: a `package` folder, or the folder
- * of an absolute `binary` (and of the file it links to); none for a program under /usr, which every
- * sandbox has, or one looked up on PATH (the runtime's PATH inside the sandbox is under /usr).
+ * The host folders an agent CLI (Claude Code, Codex) needs inside its sandbox: a `package` folder,
+ * or the folder of an absolute `binary` (and of the file it links to); none for a program under
+ * /usr, which every sandbox has, or one looked up on PATH (the runtime's PATH inside is under /usr).
  */
-function claudeCodeFolders(settings: Omit<ClaudeCodeRuntimeSettings, 'launch'> | undefined): string[] {
+function agentCliFolders(settings: { readonly package?: string | undefined; readonly binary?: string | undefined } | undefined): string[] {
   const inSandboxAlready = (path: string) => path === '/usr' || path.startsWith('/usr/');
   const target = settings?.package ?? (settings?.binary !== undefined && isAbsolute(settings.binary) ? settings.binary : undefined);
   if (target === undefined) return [];

@@ -5,8 +5,10 @@ import type { ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, PublicKeyRec
 import { CairnError, parseSettings, publicKeyRecordSchema } from '@cairn/protocol';
 import {
   claudeCodeRuntimeSettingsSchema,
+  codexRuntimeSettingsSchema,
   openAiCompatibleRuntimeSettingsSchema,
   type ClaudeCodeRuntimeSettings,
+  type CodexRuntimeSettings,
   type OpenAiCompatibleRuntimeSettings,
   type Worker,
 } from '@cairn/worker';
@@ -142,6 +144,12 @@ export const localExecutorSettingsSchema = z.strictObject({
    */
   claudeCode: claudeCodeRuntimeSettingsSchema.omit({ launch: true }).optional(),
   /**
+   * Settings of the `codex` adapter (`createCodexRuntime`'s but `launch`): the Codex CLI in the
+   * sandbox, its native binary under /usr or given as an absolute `binary`, whose folder is then
+   * bound read-only into each of its sandboxes. Without it, items naming that adapter fail.
+   */
+  codex: codexRuntimeSettingsSchema.omit({ launch: true }).optional(),
+  /**
    * More runtime adapters by name. They get no sandbox from the executor: only give ones that
    * isolate themselves (or run nothing). Objects cannot reach a supervisor process: with any, tasks
    * run in this process and die with it.
@@ -153,8 +161,9 @@ export const localExecutorSettingsSchema = z.strictObject({
 
 export type LocalExecutorSettings = Omit<
   z.input<typeof localExecutorSettingsSchema>,
-  'storage' | 'trustedKeys' | 'runtimes' | 'logger' | 'openAiCompatible' | 'claudeCode'
+  'storage' | 'trustedKeys' | 'runtimes' | 'logger' | 'openAiCompatible' | 'claudeCode' | 'codex'
 > & {
+  readonly codex?: Omit<CodexRuntimeSettings, 'launch'>;
   readonly openAiCompatible?: Omit<OpenAiCompatibleRuntimeSettings, 'launch'>;
   readonly claudeCode?: Omit<ClaudeCodeRuntimeSettings, 'launch'>;
   readonly storage: StorageProviderV1;
@@ -256,6 +265,7 @@ export class LocalExecutor implements ExecutorV1 {
       keepWorkDirectory,
       ...(settings.openAiCompatible ? { openAiCompatible: settings.openAiCompatible } : {}),
       ...(settings.claudeCode ? { claudeCode: settings.claudeCode } : {}),
+      ...(settings.codex ? { codex: settings.codex } : {}),
     };
     this.#uids = new SandboxUids(uids.first, uids.count);
     // Found out while the server starts, not when its first run's items are being started.
