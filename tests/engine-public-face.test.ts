@@ -26,6 +26,11 @@ const publicValues = [
 ];
 const publicTypes = [
   'AccessDenial',
+  // The model gateway's seam (ADR 0033): what a host issues attempts, and what it records through the engine.
+  'AttemptGatewayIssuer',
+  'GatewayAttempt',
+  'LiveAttempt',
+  'ModelCall',
   'AuditEntryDraft',
   'AuditQuery',
   'CatchUpPolicy',
