@@ -159,6 +159,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
         dataDirectory: paths.dataDirectory,
         storage,
         engine: () => engineOf!(),
+        observe: (call) => metrics.observeModelCall(call),
         ...(options.logger ? { logger: options.logger } : {}),
       })
     : undefined;

@@ -75,6 +75,19 @@ test(
     expect(status.stdout, status.stderr).toContain('spend: $');
     expect(status.stdout).toContain('for 2 model calls; 412 tokens (330 input, 42 output, 40 cache read, 0 cache write)');
     expect(status.stdout).toMatch(/write +succeeded {2}\$[0-9.e-]+, 412 tokens/);
+
+    // And in /metrics, by model: the calls, each kind of token, the dollars.
+    const metrics = (await (await api('/metrics')).text()).split('\n');
+    const sample = (name: string, ...labels: string[]) =>
+      Number(
+        metrics
+          .find((line) => line.startsWith(`${name}{`) && labels.every((label) => line.includes(label)))
+          ?.split(' ')
+          .at(-1),
+      );
+    expect(sample('cairn_model_calls_total', 'outcome="success"', `model="${model}"`)).toBe(2);
+    expect(['input', 'output', 'cache_read'].map((kind) => sample('cairn_model_tokens_total', `kind="${kind}"`, 'provider="openai"'))).toEqual([330, 42, 40]);
+    expect(sample('cairn_model_cost_usd_total', `model="${model}"`)).toBeCloseTo(costUsd, 9);
   },
 );
 

@@ -78,16 +78,26 @@ export class ModelGateway {
   readonly #credentials: AttemptCredentials;
   readonly #quotas: ProviderQuotas;
   readonly #logger: Logger | undefined;
+  readonly #observe: ((call: ModelCall) => void) | undefined;
   readonly #spends = new Map<string, Promise<RunSpend>>();
   readonly #keys = new Map<string, { value: Promise<string>; at: number }>();
 
-  constructor(settings: { gateway: GatewaySettings; engine: GatewayEngine; storage: StorageProviderV1; credentials: AttemptCredentials; logger?: Logger }) {
+  constructor(settings: {
+    gateway: GatewaySettings;
+    engine: GatewayEngine;
+    storage: StorageProviderV1;
+    credentials: AttemptCredentials;
+    logger?: Logger;
+    /** Told of each call it recorded (the server's metrics). */
+    observe?: (call: ModelCall) => void;
+  }) {
     this.#settings = settings.gateway;
     this.#engine = settings.engine;
     this.#storage = settings.storage;
     this.#credentials = settings.credentials;
     this.#quotas = new ProviderQuotas(settings.gateway.quotas, settings.gateway.maxQuotaWaitMs);
     this.#logger = settings.logger;
+    this.#observe = settings.observe;
   }
 
   /** Answers one HTTP request; never throws (every failure is an answer). */
@@ -258,6 +268,7 @@ export class ModelGateway {
       this.#logger?.warn({ executionId: call.executionId, error: String(error) }, 'a model call was not recorded');
       return;
     }
+    this.#observe?.(call);
     // A run whose spend is not loaded yet gets this entry with the rest when it is.
     void this.#spends
       .get(live.runId)

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { ItemSpec, Logger, RunSpecV1, StorageProviderV1 } from '@cairn/core';
-import type { Engine } from '@cairn/engine';
+import type { Engine, ModelCall } from '@cairn/engine';
 import { AttemptCredentials } from './attempt-credentials.ts';
 import { GatewayIssuer } from './gateway-issuer.ts';
 import { GatewayServer } from './gateway-server.ts';
@@ -21,7 +21,14 @@ export interface RunningGateway {
  */
 export async function startGateway(
   settings: GatewaySettings,
-  options: { readonly dataDirectory: string; readonly storage: StorageProviderV1; readonly engine: () => Engine; readonly logger?: Logger },
+  options: {
+    readonly dataDirectory: string;
+    readonly storage: StorageProviderV1;
+    readonly engine: () => Engine;
+    readonly logger?: Logger;
+    /** Told of each call recorded (the server's metrics). */
+    readonly observe?: (call: ModelCall) => void;
+  },
 ): Promise<RunningGateway> {
   const credentials = await AttemptCredentials.fromKeyFile(settings.credentialKeyFile ?? join(options.dataDirectory, 'gateway.key'));
   const gateway = new ModelGateway({
@@ -30,6 +37,7 @@ export async function startGateway(
     storage: options.storage,
     credentials,
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.observe ? { observe: options.observe } : {}),
   });
   const server = await GatewayServer.listen(gateway, settings.host, settings.port);
   const url = settings.publicUrl ?? server.url;

@@ -1,4 +1,4 @@
-import type { EngineObserver, EngineService } from '@cairn/engine';
+import type { EngineObserver, EngineService, ModelCall } from '@cairn/engine';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LogSinkHealth } from '../logging/log-sink-health.ts';
 import { VERSION } from '../version.ts';
@@ -17,6 +17,9 @@ export class ServerMetrics {
   /** Give it to the engine: it hears attempts start and end, and anchors fail. */
   readonly observer: EngineObserver;
   readonly #http: Histogram<'route' | 'method' | 'status'>;
+  readonly #modelCalls: Counter<'provider' | 'model' | 'outcome'>;
+  readonly #modelTokens: Counter<'provider' | 'model' | 'kind'>;
+  readonly #modelCost: Counter<'provider' | 'model'>;
   #service: Pick<EngineService, 'metrics'> | undefined;
   #logSink: LogSinkHealth | undefined;
 
@@ -53,6 +56,26 @@ export class ServerMetrics {
       help: 'HTTP requests by route, method and status',
       labelNames: ['route', 'method', 'status'],
       buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10],
+      registers: [registry],
+    });
+    // The model gateway's calls (ADR 0033), by the model the agent asked for: what dashboards of
+    // spend and of provider load read, beside the run-by-run figures of the audit log.
+    this.#modelCalls = new Counter({
+      name: 'cairn_model_calls_total',
+      help: 'Model calls through the gateway, by provider, model and outcome (success, failure, denied)',
+      labelNames: ['provider', 'model', 'outcome'],
+      registers: [registry],
+    });
+    this.#modelTokens = new Counter({
+      name: 'cairn_model_tokens_total',
+      help: 'Tokens of the model calls through the gateway, as the providers reported them, by kind (input, output, cache_read, cache_write)',
+      labelNames: ['provider', 'model', 'kind'],
+      registers: [registry],
+    });
+    this.#modelCost = new Counter({
+      name: 'cairn_model_cost_usd_total',
+      help: 'US dollars of the model calls through the gateway, by the price table (calls of unknown cost add nothing)',
+      labelNames: ['provider', 'model'],
       registers: [registry],
     });
     this.observer = {
@@ -134,6 +157,20 @@ export class ServerMetrics {
   /** The sink the server's log is written to, whose dropped lines the metrics report. */
   watchLogSink(health: LogSinkHealth): void {
     this.#logSink = health;
+  }
+
+  /** Counts one model call the gateway recorded. */
+  observeModelCall(call: ModelCall): void {
+    const { provider, model } = call;
+    this.#modelCalls.inc({ provider, model, outcome: call.outcome });
+    for (const [kind, tokens] of [
+      ['input', call.inputTokens],
+      ['output', call.outputTokens],
+      ['cache_read', call.cacheReadTokens],
+      ['cache_write', call.cacheWriteTokens],
+    ] as const)
+      if (tokens !== undefined && tokens > 0) this.#modelTokens.inc({ provider, model, kind }, tokens);
+    if (call.costUsd !== undefined && call.costUsd > 0) this.#modelCost.inc({ provider, model }, call.costUsd);
   }
 
   observeRequest(route: string, method: string, status: number, seconds: number): void {
