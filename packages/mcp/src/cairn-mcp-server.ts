@@ -80,6 +80,10 @@ const statusOutput = z.looseObject({
   name: z.string(),
   state: z.string().describe('queued, running, succeeded, failed or cancelled.'),
   items: z.array(z.looseObject({ itemId: z.string(), state: z.string() })),
+  spend: z
+    .looseObject({ total: z.looseObject({ costUsd: z.number(), calls: z.int() }), items: z.record(z.string(), z.looseObject({ costUsd: z.number() })) })
+    .optional()
+    .describe("What the run's model calls spent, in total and by item (US dollars by the price table, tokens by kind), when it made any through the gateway."),
 });
 const waitOutput = z.looseObject({
   runId: z.string(),
@@ -199,7 +203,8 @@ export function buildMcpServer(client: CairnClient, options: McpServerOptions = 
     'get_run_status',
     {
       title: 'Run status',
-      description: "A run's state and its items' states; a failed item says why (failure: code, message, exitCode, signal, rule, stderrTail).",
+      description:
+        "A run's state and its items' states; a failed item says why (failure: code, message, exitCode, signal, rule, stderrTail); what its agents' model calls spent (spend), when they made any.",
       inputSchema: { runId },
       outputSchema: statusOutput,
       annotations: { readOnlyHint: true, openWorldHint: false },
@@ -211,6 +216,7 @@ export function buildMcpServer(client: CairnClient, options: McpServerOptions = 
         name: run.name,
         state: run.state,
         items: items.map((item) => ({ itemId: item.itemId, state: item.state, ...(item.failure ? { failure: item.failure } : {}) })),
+        ...(run.spend ? { spend: run.spend } : {}),
       };
     }),
   );

@@ -5,6 +5,10 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, test } from 'vitest';
+import { createCairnClient } from '@cairn/client';
+import { buildMcpServer } from '@cairn/mcp';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { runCli } from '../cli/run-cli.test-support.ts';
 import { AttemptCredentials } from './attempt-credentials.ts';
 import { blobText, gatewayServers, modelCallsOf, postAgentRun, submitAgentRun } from './gateway-server.test-support.ts';
@@ -75,6 +79,16 @@ test(
     expect(status.stdout, status.stderr).toContain('spend: $');
     expect(status.stdout).toContain('for 2 model calls; 412 tokens (330 input, 42 output, 40 cache read, 0 cache write)');
     expect(status.stdout).toMatch(/write +succeeded {2}\$[0-9.e-]+, 412 tokens/);
+
+    // And to an AI client, through MCP's get_run_status.
+    const mcp = buildMcpServer(createCairnClient({ baseUrl: base, token: operatorToken }));
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await mcp.connect(serverSide);
+    const client = new Client({ name: 'test', version: '1.0.0' });
+    await client.connect(clientSide);
+    const answer = await client.callTool({ name: 'get_run_status', arguments: { runId } });
+    await client.close();
+    expect((answer.structuredContent as { spend: { total: object } }).spend.total).toEqual(spend.total);
 
     // And in /metrics, by model: the calls, each kind of token, the dollars.
     const metrics = (await (await api('/metrics')).text()).split('\n');
