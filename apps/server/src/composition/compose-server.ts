@@ -159,7 +159,10 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
         dataDirectory: paths.dataDirectory,
         storage,
         engine: () => engineOf!(),
-        observe: (call) => metrics.observeModelCall(call),
+        observe: (call, attempt) => {
+          metrics.observeModelCall(call);
+          tracing?.modelCall(call, attempt);
+        },
         ...(options.logger ? { logger: options.logger } : {}),
       })
     : undefined;

@@ -78,7 +78,7 @@ export class ModelGateway {
   readonly #credentials: AttemptCredentials;
   readonly #quotas: ProviderQuotas;
   readonly #logger: Logger | undefined;
-  readonly #observe: ((call: ModelCall) => void) | undefined;
+  readonly #observe: ((call: ModelCall, attempt: LiveAttempt) => void) | undefined;
   readonly #spends = new Map<string, Promise<RunSpend>>();
   readonly #keys = new Map<string, { value: Promise<string>; at: number }>();
 
@@ -88,8 +88,8 @@ export class ModelGateway {
     storage: StorageProviderV1;
     credentials: AttemptCredentials;
     logger?: Logger;
-    /** Told of each call it recorded (the server's metrics). */
-    observe?: (call: ModelCall) => void;
+    /** Told of each call it recorded, with its attempt (the server's metrics and traces). */
+    observe?: (call: ModelCall, attempt: LiveAttempt) => void;
   }) {
     this.#settings = settings.gateway;
     this.#engine = settings.engine;
@@ -268,7 +268,7 @@ export class ModelGateway {
       this.#logger?.warn({ executionId: call.executionId, error: String(error) }, 'a model call was not recorded');
       return;
     }
-    this.#observe?.(call);
+    this.#observe?.(call, live);
     // A run whose spend is not loaded yet gets this entry with the rest when it is.
     void this.#spends
       .get(live.runId)

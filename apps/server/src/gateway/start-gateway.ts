@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { ItemSpec, Logger, RunSpecV1, StorageProviderV1 } from '@cairn/core';
-import type { Engine, ModelCall } from '@cairn/engine';
+import type { Engine, LiveAttempt, ModelCall } from '@cairn/engine';
 import { AttemptCredentials } from './attempt-credentials.ts';
 import { GatewayIssuer } from './gateway-issuer.ts';
 import { GatewayServer } from './gateway-server.ts';
@@ -26,8 +26,8 @@ export async function startGateway(
     readonly storage: StorageProviderV1;
     readonly engine: () => Engine;
     readonly logger?: Logger;
-    /** Told of each call recorded (the server's metrics). */
-    readonly observe?: (call: ModelCall) => void;
+    /** Told of each call recorded, with its attempt (the server's metrics and traces). */
+    readonly observe?: (call: ModelCall, attempt: LiveAttempt) => void;
   },
 ): Promise<RunningGateway> {
   const credentials = await AttemptCredentials.fromKeyFile(settings.credentialKeyFile ?? join(options.dataDirectory, 'gateway.key'));

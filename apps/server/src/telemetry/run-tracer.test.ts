@@ -13,6 +13,7 @@ import { initServer } from '../cli/init-server.ts';
 import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { buildHttpApi } from '../http/http-server.ts';
+import { startScriptedModels } from '../gateway/scripted-models.test-support.ts';
 import { runSpanIds } from './run-tracer.ts';
 
 interface OtlpSpan {
@@ -296,3 +297,56 @@ test('telemetry.traces is checked: an endpoint that is no http(s) URL, an empty 
     traces: { otlpEndpoint: 'https://collector.example:4318/v1/traces', serviceName: 'cairn', headers: {} },
   });
 });
+
+test(
+  "a model call through the gateway is a span under its attempt, with the GenAI conventions' attributes and its tokens and cost",
+  { timeout: 60_000 },
+  async () => {
+    const receiver = await otlpReceiver();
+    const models = await startScriptedModels({ chat: [{ text: 'Done.', usage: { inputTokens: 120, outputTokens: 30, cacheReadTokens: 40 } }] });
+    cleanups.push(() => models.close());
+    const { api, composition } = await server(
+      [
+        `telemetry: { traces: { otlpEndpoint: ${receiver.endpoint} } }`,
+        `gateway: { enabled: true, providers: { openai: { baseUrl: ${models.baseUrls.openai}, apiKeySecret: PROVIDER_KEY } } }`,
+        `runtimes: { openai-compatible: { baseUrl: http://127.0.0.1:9/v1, maxRetries: 0 } }`,
+        '',
+      ].join('\n'),
+    );
+    await composition.engine.setSecret('PROVIDER_KEY', 'sk-traced', { kind: 'user', id: 'admin', via: 'cli' });
+    const runId = await submit(
+      api,
+      `version: 1\nname: agent\nitems:\n  - { id: ask, runtime: { kind: agent, adapter: openai-compatible, model: gpt-4o-mini, prompt: Say done. } }\n`,
+    );
+    await eventually(() => ended(composition, runId), 'the run to end');
+    const spans = await eventually(() => (receiver.spans().some((span) => span.name.startsWith('run ')) ? receiver.spans() : undefined), 'the run span');
+    const call = spans.find((span) => span.name === 'chat gpt-4o-mini')!;
+    expect(call, spans.map((span) => span.name).join(', ')).toBeDefined();
+    expect(call.traceId).toBe(runSpanIds(runId).traceId);
+    const attempt = spans.find((span) => span.name === 'attempt 1')!;
+    expect([attempt.spanId, runSpanIds(runId).spanId]).toContain(call.parentSpanId);
+    expect(
+      Object.fromEntries(
+        [
+          'gen_ai.operation.name',
+          'gen_ai.provider.name',
+          'gen_ai.request.model',
+          'gen_ai.usage.input_tokens',
+          'gen_ai.usage.output_tokens',
+          'cairn.model.cache_read_tokens',
+          'http.response.status_code',
+        ].map((key) => [key, attribute(call, key)]),
+      ),
+    ).toEqual({
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.provider.name': 'openai',
+      'gen_ai.request.model': 'gpt-4o-mini',
+      // The conventions' input tokens include the cached ones.
+      'gen_ai.usage.input_tokens': 160,
+      'gen_ai.usage.output_tokens': 30,
+      'cairn.model.cache_read_tokens': 40,
+      'http.response.status_code': 200,
+    });
+    expect(call.attributes.find((candidate) => candidate.key === 'cairn.model.cost_usd')?.value['doubleValue']).toBeGreaterThan(0);
+  },
+);

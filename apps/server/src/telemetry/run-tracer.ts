@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CairnEvent, Logger } from '@cairn/core';
-import type { EngineObserver, EngineService } from '@cairn/engine';
+import type { EngineObserver, EngineService, LiveAttempt, ModelCall } from '@cairn/engine';
 import { ROOT_CONTEXT, SpanStatusCode, trace, TraceFlags, type Link, type Span, type Tracer } from '@opentelemetry/api';
 
 /** What the tracer reads of the engine: where the log ends, the events, and a run's name. */
@@ -184,6 +184,51 @@ export class RunTracer {
       attempt.setStatus({ code: SpanStatusCode.ERROR, message: `the attempt ${event.state === 'lost' ? 'was lost' : event.state}` });
     attempt.end(time);
     item.attempts.delete(event.attempt);
+  }
+
+  /**
+   * A model call the gateway recorded (ADR 0033), as a span under its attempt's with the GenAI
+   * semantic conventions' attributes (`gen_ai.*`: operation, provider, model, token usage) and
+   * Cairn's own for what they do not name (cache tokens, cost, quota wait); a refused or failed
+   * call has error status. It ended as it was recorded, and began its latency before. An attempt
+   * whose span is not open (the events lag behind the gateway) gets the call under its run's
+   * trace instead, parented to the run's first span.
+   */
+  modelCall(call: ModelCall, attempt: LiveAttempt): void {
+    const end = Date.now();
+    const parent = this.#runs.get(attempt.runId)?.items.get(attempt.itemId)?.attempts.get(attempt.attempt);
+    const ids = runSpanIds(attempt.runId);
+    const context = parent
+      ? trace.setSpan(ROOT_CONTEXT, parent)
+      : trace.setSpanContext(ROOT_CONTEXT, { traceId: ids.traceId, spanId: ids.spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true });
+    const operation = call.api === 'openai-responses' ? 'generate_content' : 'chat';
+    const span = this.#tracer.startSpan(
+      `${operation} ${call.model}`,
+      {
+        startTime: end - call.latencyMs,
+        attributes: {
+          'gen_ai.operation.name': operation,
+          'gen_ai.provider.name': call.provider,
+          'gen_ai.request.model': call.model,
+          ...(call.inputTokens === undefined
+            ? {}
+            : { 'gen_ai.usage.input_tokens': call.inputTokens + (call.cacheReadTokens ?? 0) + (call.cacheWriteTokens ?? 0) }),
+          ...(call.outputTokens === undefined ? {} : { 'gen_ai.usage.output_tokens': call.outputTokens }),
+          ...(call.cacheReadTokens === undefined ? {} : { 'cairn.model.cache_read_tokens': call.cacheReadTokens }),
+          ...(call.cacheWriteTokens === undefined ? {} : { 'cairn.model.cache_write_tokens': call.cacheWriteTokens }),
+          ...(call.costUsd === undefined ? {} : { 'cairn.model.cost_usd': call.costUsd }),
+          ...(call.quotaWaitMs === undefined ? {} : { 'cairn.model.quota_wait_ms': call.quotaWaitMs }),
+          'http.response.status_code': call.status,
+          'cairn.run.id': attempt.runId,
+          'cairn.item.id': attempt.itemId,
+          'cairn.attempt': attempt.attempt,
+        },
+      },
+      context,
+    );
+    if (call.outcome !== 'success')
+      span.setStatus({ code: SpanStatusCode.ERROR, message: call.reason ?? `the call ${call.outcome === 'denied' ? 'was refused by the gateway' : 'failed'}` });
+    span.end(end);
   }
 
   // The open span of a run; a run first seen after its submission (the server restarted while it

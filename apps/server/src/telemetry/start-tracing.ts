@@ -1,5 +1,5 @@
 import type { Logger } from '@cairn/core';
-import type { EngineObserver, EngineService } from '@cairn/engine';
+import type { EngineObserver, EngineService, LiveAttempt, ModelCall } from '@cairn/engine';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import type { ServerConfig } from '../config/server-config-schema.ts';
 import { VERSION } from '../version.ts';
@@ -7,6 +7,8 @@ import { VERSION } from '../version.ts';
 /** A server's tracing: give `observer` to the engine, `start` it over the engine, `stop` flushes. */
 export interface ServerTracing {
   readonly observer: EngineObserver;
+  /** A model call the gateway recorded, as a span under its attempt's. */
+  modelCall(call: ModelCall, attempt: LiveAttempt): void;
   start(service: Pick<EngineService, 'auditSize' | 'events' | 'run'>): void;
   /** Ends the spans still open, sends what is buffered, and closes the exporter. */
   stop(): Promise<void>;
@@ -73,6 +75,7 @@ export async function startTracing(traces: NonNullable<ServerConfig['telemetry']
   });
   return {
     observer: tracer.observer,
+    modelCall: (call, attempt) => tracer.modelCall(call, attempt),
     start: (service) => tracer.start(service),
     stop: async () => {
       await tracer.stop();
