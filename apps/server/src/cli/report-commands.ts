@@ -5,6 +5,9 @@ import { buildRunReport, type ReportedRun } from '../report/run-report.ts';
 import { clientOf, json, program, say } from './cli-program.ts';
 import { writeChunks } from './file-output.ts';
 
+/** Runs whose spend is read at once. */
+const spendReads = 8;
+
 /** `cairn report`: the run history with totals, as JSON, Markdown, CSV or HTML. */
 export function addReportCommands(): void {
   program
@@ -44,6 +47,17 @@ export function addReportCommands(): void {
           return [{ itemId: item.itemId, code, message, exitCode, signal, ...(rule === undefined ? {} : { rule }) }];
         });
         runs[index] = { ...run, failedItems };
+      }
+      // What each run's model calls spent: its own answer (`GET /v1/runs/{runId}`), a few at a time.
+      for (let start = 0; start < runs.length; start += spendReads) {
+        await Promise.all(
+          runs.slice(start, start + spendReads).map(async (run, offset) => {
+            const spend = (await client.run(run.runId)).spend?.total;
+            if (spend === undefined) return;
+            const tokens = spend.inputTokens + spend.outputTokens + spend.cacheReadTokens + spend.cacheWriteTokens;
+            runs[start + offset] = { ...run, spend: { costUsd: spend.costUsd, tokens, calls: spend.calls, unknownCost: spend.unknownCost } };
+          }),
+        );
       }
       const report = buildRunReport(runs, { generatedAt: new Date().toISOString(), ...(since === undefined ? {} : { since: new Date(since).toISOString() }) });
       const text = renderRunReport(report, options.format ?? (json() ? 'json' : 'md'));

@@ -80,6 +80,13 @@ test(
     expect(status.stdout).toContain('for 2 model calls; 412 tokens (330 input, 42 output, 40 cache read, 0 cache write)');
     expect(status.stdout).toMatch(/write +succeeded {2}\$[0-9.e-]+, 412 tokens/);
 
+    // And in `cairn report`: the run's dollars and tokens.
+    const report = await runCli(['report', '--format', 'json', '--server', base], { env: { CAIRN_TOKEN: operatorToken } });
+    const reported = (JSON.parse(report.stdout) as { runs: { runId: string; spend?: object }[]; totals: { tokens: number } }).runs.find(
+      (row) => row.runId === runId,
+    );
+    expect(reported?.spend, report.stderr).toEqual({ costUsd: spend.total.costUsd, tokens: 412, calls: 2, unknownCost: 0 });
+
     // And to an AI client, through MCP's get_run_status.
     const mcp = buildMcpServer(createCairnClient({ baseUrl: base, token: operatorToken }));
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();

@@ -20,7 +20,7 @@ const report = buildRunReport(
   [
     run({ runId: 'r-3', name: hostile, state: 'running', finishedAt: null, itemsSucceeded: 1, itemsReused: 0 }),
     run({ runId: 'r-2', state: 'failed', itemsSucceeded: 1, itemsFailed: 2, finishedAt: '2026-11-22T11:02:03.000Z' }),
-    run({}),
+    run({ spend: { costUsd: 0.0125, tokens: 4_200, calls: 3, unknownCost: 1 } }),
   ],
   { generatedAt: '2026-11-23T00:00:00.000Z', since: '2026-11-22T00:00:00.000Z' },
 );
@@ -68,6 +68,8 @@ describe('buildRunReport', () => {
       itemsSucceeded: 5,
       itemsFailed: 2,
       itemsReused: 2,
+      costUsd: 0.0125,
+      tokens: 4_200,
     });
     expect(report.runs.map((row) => row.durationMs)).toEqual([null, 3_723_000, 12_500]);
   });
@@ -80,12 +82,43 @@ describe('renderRunReport', () => {
 
   test('csv is RFC 4180: quotes, commas, CR and LF inside a name come back exactly; totals first', () => {
     const records = readCsv(renderRunReport(report, 'csv'));
-    expect(records[0]).toEqual(['run', 'name', 'state', 'submitted by', 'submitted', 'finished', 'duration (s)', 'items', 'succeeded', 'failed', 'reused']);
-    expect(records[1]).toEqual(['total', expect.stringContaining('3 runs (1 running, 1 succeeded, 1 failed)'), '', '', '', '', '', '9', '5', '2', '2']);
+    expect(records[0]).toEqual([
+      'run',
+      'name',
+      'state',
+      'submitted by',
+      'submitted',
+      'finished',
+      'duration (s)',
+      'items',
+      'succeeded',
+      'failed',
+      'reused',
+      'cost (USD)',
+      'tokens',
+    ]);
+    expect(records[1]).toEqual([
+      'total',
+      expect.stringContaining('3 runs (1 running, 1 succeeded, 1 failed)'),
+      '',
+      '',
+      '',
+      '',
+      '',
+      '9',
+      '5',
+      '2',
+      '2',
+      '0.0125',
+      '4200',
+    ]);
+    expect(records[1]![1]).toContain('model calls: $0.0125, 4200 tokens');
     expect(records.slice(2).map((record) => record[1])).toEqual([hostile, 'nightly', 'nightly']);
-    expect(records[2]).toEqual(['r-3', hostile, 'running', 'token:ci', '2026-11-22T10:00:00.000Z', '', '', '3', '1', '0', '0']);
+    expect(records[2]).toEqual(['r-3', hostile, 'running', 'token:ci', '2026-11-22T10:00:00.000Z', '', '', '3', '1', '0', '0', '', '']);
     expect(records[3]![6]).toBe('3723');
-    expect(records.every((record) => record.length === 11)).toBe(true);
+    // A run's spend: its dollars (a "+" when some call's cost is unknown) and tokens; none for a run without model calls.
+    expect(records[4]!.slice(11)).toEqual(['0.0125+', '4200']);
+    expect(records.every((record) => record.length === 13)).toBe(true);
   });
 
   test('csv shows a name a spreadsheet would run as a formula as text: it starts with an apostrophe', () => {
@@ -103,13 +136,13 @@ describe('renderRunReport', () => {
     expect(rows[2]![7]).toBe('3');
   });
 
-  test('md is a table whose every row has its eleven cells, whatever a name holds, with totals above it', () => {
+  test('md is a table whose every row has its thirteen cells, whatever a name holds, with totals above it', () => {
     const text = renderRunReport(report, 'md');
     const lines = text.split('\n');
     const table = lines.filter((line) => line.startsWith('|'));
     expect(table).toHaveLength(2 + 3);
     // Cells split on pipes that are not backslash-escaped.
-    for (const line of table) expect(line.split(/(?<!\\)\|/).length - 2).toBe(11);
+    for (const line of table) expect(line.split(/(?<!\\)\|/).length - 2).toBe(13);
     expect(lines.findIndex((line) => line.startsWith('**Totals:**'))).toBeLessThan(lines.indexOf(table[0]!));
     expect(text).not.toMatch(/(?<!\\)<(script|img)/);
     expect(table[2]).toContain('\\<script\\>alert("x")\\</script\\>');
@@ -150,7 +183,7 @@ describe('renderRunReport', () => {
     );
     expect(JSON.parse(renderRunReport(failed, 'json')).runs[0].failedItems).toEqual(failed.runs[0]!.failedItems);
     expect(failed.runs[1]).not.toHaveProperty('failedItems');
-    expect(readCsv(renderRunReport(failed, 'csv')).every((record) => record.length === 11)).toBe(true);
+    expect(readCsv(renderRunReport(failed, 'csv')).every((record) => record.length === 13)).toBe(true);
   });
 
   test('html escapes everything: a name with <script> or an onerror attribute comes out as inert text', () => {

@@ -25,6 +25,12 @@ const columns: readonly {
   { title: 'succeeded', value: (run) => run.itemsSucceeded },
   { title: 'failed', value: (run) => run.itemsFailed },
   { title: 'reused', value: (run) => run.itemsReused },
+  // What its agents' model calls spent; empty for a run that made none (a `+`: some cost is unknown).
+  {
+    title: 'cost (USD)',
+    value: (run) => (run.spend === undefined ? '' : `${run.spend.costUsd}${run.spend.unknownCost > 0 ? '+' : ''}`),
+  },
+  { title: 'tokens', value: (run) => run.spend?.tokens ?? '' },
 ];
 
 /**
@@ -50,7 +56,8 @@ function totalsLine(report: RunReport): string {
   const states = Object.entries(totals.byState)
     .filter(([, count]) => count > 0)
     .map(([state, count]) => `${count} ${state}`);
-  return `${totals.runs} runs${states.length > 0 ? ` (${states.join(', ')})` : ''}; items: ${totals.itemsTotal} total, ${totals.itemsSucceeded} succeeded, ${totals.itemsFailed} failed, ${totals.itemsReused} reused`;
+  const spent = totals.tokens > 0 || totals.costUsd > 0 ? `; model calls: $${totals.costUsd}, ${totals.tokens} tokens` : '';
+  return `${totals.runs} runs${states.length > 0 ? ` (${states.join(', ')})` : ''}; items: ${totals.itemsTotal} total, ${totals.itemsSucceeded} succeeded, ${totals.itemsFailed} failed, ${totals.itemsReused} reused${spent}`;
 }
 
 function heading(report: RunReport): string {
@@ -70,7 +77,21 @@ function csvField(value: string | number): string {
 function renderCsv(report: RunReport): string {
   // The totals are a first row of their own (run "total"), so the file stays one table.
   const { totals } = report;
-  const total = ['total', totalsLine(report), '', '', '', '', '', totals.itemsTotal, totals.itemsSucceeded, totals.itemsFailed, totals.itemsReused];
+  const total = [
+    'total',
+    totalsLine(report),
+    '',
+    '',
+    '',
+    '',
+    '',
+    totals.itemsTotal,
+    totals.itemsSucceeded,
+    totals.itemsFailed,
+    totals.itemsReused,
+    totals.costUsd,
+    totals.tokens,
+  ];
   const rows = [
     columns.map((column) => (column.csv ?? column).title),
     total,

@@ -24,6 +24,17 @@ export interface ReportedRun {
   readonly itemsReused: number;
   /** Why each failed item failed, for runs with failed items (read from their items). */
   readonly failedItems?: readonly ReportedFailure[];
+  /** What its model calls spent through the gateway, for runs that made any. */
+  readonly spend?: ReportedSpend;
+}
+
+/** A run's spend as the report shows it: dollars by the price table (a floor when some cost is unknown), tokens and calls. */
+export interface ReportedSpend {
+  readonly costUsd: number;
+  readonly tokens: number;
+  readonly calls: number;
+  /** Calls sent whose cost is unknown: `costUsd` leaves them out. */
+  readonly unknownCost: number;
 }
 
 /** One line of the report: the run and how long it took (null while it has not finished). */
@@ -38,6 +49,9 @@ export interface RunReportTotals {
   readonly itemsSucceeded: number;
   readonly itemsFailed: number;
   readonly itemsReused: number;
+  /** Dollars and tokens of every run's model calls together (a floor when some cost is unknown). */
+  readonly costUsd: number;
+  readonly tokens: number;
 }
 
 /** Run history: totals first, then each run newest first. */
@@ -52,14 +66,16 @@ export interface RunReport {
 /** The report of `runs` (in the order given: the server's newest first). */
 export function buildRunReport(runs: readonly ReportedRun[], options: { readonly generatedAt: string; readonly since?: string }): RunReport {
   const byState: Record<RunState, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
-  const totals = { itemsTotal: 0, itemsSucceeded: 0, itemsFailed: 0, itemsReused: 0 };
+  const totals = { itemsTotal: 0, itemsSucceeded: 0, itemsFailed: 0, itemsReused: 0, costUsd: 0, tokens: 0 };
   const rows = runs.map((run): RunReportRow => {
     byState[run.state]++;
     totals.itemsTotal += run.itemsTotal;
     totals.itemsSucceeded += run.itemsSucceeded;
     totals.itemsFailed += run.itemsFailed;
     totals.itemsReused += run.itemsReused;
-    const { runId, name, state, submittedBy, submittedAt, finishedAt, itemsTotal, itemsSucceeded, itemsFailed, itemsReused, failedItems } = run;
+    totals.costUsd = Math.round((totals.costUsd + (run.spend?.costUsd ?? 0)) * 1e9) / 1e9;
+    totals.tokens += run.spend?.tokens ?? 0;
+    const { runId, name, state, submittedBy, submittedAt, finishedAt, itemsTotal, itemsSucceeded, itemsFailed, itemsReused, failedItems, spend } = run;
     return {
       runId,
       name,
@@ -73,6 +89,7 @@ export function buildRunReport(runs: readonly ReportedRun[], options: { readonly
       itemsFailed,
       itemsReused,
       ...(failedItems === undefined || failedItems.length === 0 ? {} : { failedItems }),
+      ...(spend === undefined ? {} : { spend }),
     };
   });
   return {
