@@ -146,10 +146,14 @@ export class ModelGateway {
       return this.#refuse(response, route.provider, new Refusal(400, 'CAIRN_PAYLOAD_INVALID', 'the request body must be a JSON object naming a "model"'));
     const stream = parsed['stream'] === true;
     const requestDigest = digestOf(body);
+    // Stored while the call goes on (every call's entry names it), awaited before the entry is written.
+    const requestStored = this.#store(requestDigest, body);
+    // Never an unhandled rejection while it waits: the await below reports a failure.
+    requestStored.catch(() => undefined);
     const call = { executionId: live.executionId, provider: route.provider, api: route.api, model, stream, request: requestDigest };
     // A call that ends here: refused by the gateway (`denied`), or sent and not answered (`failure`).
     const deny = async (refusal: Refusal, extra: Partial<ModelCall> = {}, outcome: 'denied' | 'failure' = 'denied') => {
-      await this.#store(requestDigest, body);
+      await requestStored;
       this.#record(live, { ...call, ...extra, outcome, status: refusal.status, latencyMs: elapsed(started), reason: refusal.message });
       this.#refuse(response, route.provider, refusal);
     };
@@ -225,7 +229,7 @@ export class ModelGateway {
       usage === undefined && upstream.ok ? `usage unknown: ${measured.problem ?? 'the provider reported none'}` : undefined,
       price !== undefined && price.costUsd === null ? `cost unknown: ${price.reason}` : undefined,
     ].filter((reason) => reason !== undefined);
-    await Promise.all([this.#store(requestDigest, body), this.#store(answerDigest, answer)]);
+    await Promise.all([requestStored, this.#store(answerDigest, answer)]);
     this.#record(live, {
       ...call,
       outcome: upstream.ok && broken === undefined ? 'success' : 'failure',
