@@ -80,3 +80,26 @@ test('claude-code in a sandbox without network writes a file through the gateway
     /^7 artifacts \(4 model call bodies\).*2 model\.called entries \(2 answered/,
   );
 });
+
+test(
+  'claude-code whose model stalls mid-answer is ended by the item stallTimeout with CAIRN_ATTEMPT_STALLED (the CLI itself waits for ever)',
+  { timeout: 120_000 },
+  async () => {
+    const [binary] = claudeCodeCommand();
+    const { api, composition } = await start(
+      { anthropic: [{ stall: 'mid-stream', text: 'half an answer', usage: { inputTokens: 10, outputTokens: 1 } }] },
+      { provider: 'anthropic', providerKey, runtimes: { 'claude-code': { command: binary } } },
+    );
+    const runId = await submitAgentRun(api, {
+      network: false,
+      stallTimeout: '3s',
+      timeout: '90s',
+      runtime: { kind: 'agent', adapter: 'claude-code', model, prompt: 'Write HELLO.md.' },
+    });
+    const run = await composition.engine.waitForRun(runId);
+    expect(run.state).toBe('failed');
+    const [attempt] = composition.engine.attempts(runId, 'write');
+    expect(attempt?.failure?.code, JSON.stringify(attempt)).toBe('CAIRN_ATTEMPT_STALLED');
+    expect(attempt?.failure?.message).toMatch(/its last activity \((a model call|output)\) was \d+ ms ago.*stallTimeout is 3000 ms/);
+  },
+);
