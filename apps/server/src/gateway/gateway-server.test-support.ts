@@ -17,13 +17,23 @@ export function gatewayServers() {
   });
   return async function startGatewayServer(
     script: ModelScript,
-    options: { readonly provider: 'anthropic' | 'openai'; readonly providerKey: string; readonly runtimes: Readonly<Record<string, unknown>> },
+    options: {
+      readonly provider: 'anthropic' | 'openai';
+      readonly providerKey: string;
+      readonly runtimes: Readonly<Record<string, unknown>>;
+      /** More of the gateway's settings (quotas, prices). */
+      readonly gateway?: Readonly<Record<string, unknown>>;
+    },
   ) {
     const models = await startScriptedModels(script);
     endpoints.push(models);
     const server = await start('tokens', {
       config: {
-        gateway: { enabled: true, providers: { [options.provider]: { baseUrl: models.baseUrls[options.provider], apiKeySecret: 'PROVIDER_KEY' } } },
+        gateway: {
+          enabled: true,
+          providers: { [options.provider]: { baseUrl: models.baseUrls[options.provider], apiKeySecret: 'PROVIDER_KEY' } },
+          ...options.gateway,
+        },
         runtimes: options.runtimes,
       },
     });

@@ -254,3 +254,38 @@ test('an answer the provider cuts short is cut short for the agent too, and reco
   const cut = modelCallsOf(composition, runId).find((entry) => entry.data['stream'] === true);
   expect(cut?.data['reason']).toEqual(expect.stringContaining('usage unknown'));
 });
+
+test(
+  'a quota of 2 concurrent calls holds across two runs: the third and fourth calls wait for room, and their wait is recorded',
+  { timeout: 90_000 },
+  async () => {
+    const slow = { firstByteDelayMs: 700, text: 'Done.', usage: { inputTokens: 5, outputTokens: 5 } };
+    const { api, composition, models } = await start(
+      { chat: [slow, slow, slow, slow] },
+      {
+        provider: 'openai',
+        providerKey,
+        runtimes: { 'openai-compatible': { baseUrl: 'http://127.0.0.1:9/v1', maxRetries: 0 } },
+        gateway: { quotas: { openai: { concurrent: 2 } } },
+      },
+    );
+    const agents = { version: 1, items: ['a', 'b'].map((id) => ({ id, ...agentItem() })) };
+    const runIds = await Promise.all(
+      ['one', 'two'].map(async (name) => {
+        const response = await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...agents, name }) });
+        expect(response.status).toBe(201);
+        return ((await response.json()) as { runId: string }).runId;
+      }),
+    );
+    for (const runId of runIds) expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
+    // The provider never had more than two calls at once: the third arrived once one had ended.
+    const arrivals = models
+      .turns('chat')
+      .map((request) => request.receivedAt)
+      .sort((left, right) => left - right);
+    expect(arrivals).toHaveLength(4);
+    expect(arrivals[2]! - arrivals[0]!).toBeGreaterThanOrEqual(650);
+    const waits = runIds.flatMap((runId) => modelCallsOf(composition, runId).map((entry) => entry.data['quotaWaitMs'] ?? 0)) as number[];
+    expect(waits.filter((wait) => wait > 0).length).toBeGreaterThanOrEqual(2);
+  },
+);
