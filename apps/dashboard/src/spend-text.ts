@@ -1,14 +1,7 @@
+import type { ModelCallSpend } from '@cairn/core';
+
 /** What model calls spent, as `GET /v1/runs/:runId` answers it (`spend.total`, `spend.items`). */
-export interface ModelSpend {
-  readonly calls: number;
-  readonly denied: number;
-  readonly inputTokens: number;
-  readonly outputTokens: number;
-  readonly cacheReadTokens: number;
-  readonly cacheWriteTokens: number;
-  readonly costUsd: number;
-  readonly unknownCost: number;
-}
+export type ModelSpend = ModelCallSpend;
 
 /** US dollars as a person reads them: two decimals from a dollar up, three significant digits below. */
 export function dollars(usd: number): string {

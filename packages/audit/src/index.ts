@@ -44,7 +44,6 @@ export {
 } from './entries/entry-data.ts';
 export type { ModelCallUsage } from './entries/entry-data.ts';
 export { addModelCallSpend, modelCallSpend, noModelCallSpend, spendOfModelCall, spentTokens } from './entries/model-call-spend.ts';
-export type { ModelCallSpend } from './entries/model-call-spend.ts';
 export { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt, receiptPayloadType, signReceipt } from './anchor/signed-receipt.ts';
 export type { TrustedAnchor } from './anchor/trusted-anchor.ts';
 export { buildEvidenceBundle, readCheckpoint, serializeEvidenceBundle } from './bundle/build-evidence-bundle.ts';

@@ -12,6 +12,7 @@ import type {
   ItemLogLine,
   ItemState,
   LogStream,
+  ModelCallSpend,
   RunSpecV1,
   RunState,
 } from '@cairn/core';
@@ -54,24 +55,8 @@ export interface RunView {
   readonly [field: string]: unknown;
 }
 
-/**
- * What model calls spent, as the server's model gateway metered them (its `model.called` entries):
- * calls by outcome, tokens by kind, and US dollars by the price table, which leaves out the calls
- * whose usage or price is unknown (`unknownUsage`, `unknownCost`).
- */
-export interface ModelSpendView {
-  readonly calls: number;
-  readonly succeeded: number;
-  readonly failed: number;
-  readonly denied: number;
-  readonly inputTokens: number;
-  readonly outputTokens: number;
-  readonly cacheReadTokens: number;
-  readonly cacheWriteTokens: number;
-  readonly costUsd: number;
-  readonly unknownUsage: number;
-  readonly unknownCost: number;
-}
+/** What model calls spent, as the server's model gateway metered them (its `model.called` entries). */
+export type ModelSpendView = ModelCallSpend;
 
 /** An item as the server reports it. */
 export interface ItemView {

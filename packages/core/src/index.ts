@@ -40,7 +40,7 @@ export type {
 export type { BundleArtifact, BundleArtifactKind, BundleManifest, EvidenceBundleV1 } from './model/evidence-bundle.ts';
 export type { ExecutionHandle, ExecutionOutcome, ExecutionState, ExecutionStatus, TaskEnvelope, TaskGateway } from './model/execution.ts';
 export type { JsonObject, JsonValue } from './model/json.ts';
-export type { ModelApi, ModelCallData, ModelProvider } from './model/model-call-data.ts';
+export type { ModelApi, ModelCallData, ModelCallSpend, ModelProvider } from './model/model-call-data.ts';
 export type { AttemptState, ItemState, RunState, TerminalAttemptState, TerminalItemState, TerminalRunState } from './model/lifecycle.ts';
 export type { ItemLogEnd, ItemLogLine } from './model/item-log-line.ts';
 export type { LiveLogState, LiveLogStreamProgress, LogStream } from './model/live-log.ts';

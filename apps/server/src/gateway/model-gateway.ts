@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { AuditEntry, BudgetSpec, Digest, Logger, StorageProviderV1 } from '@cairn/core';
+import type { AuditEntry, BudgetSpec, Digest, Logger, ModelCallSpend, StorageProviderV1 } from '@cairn/core';
 import type { LiveAttempt, ModelCall } from '@cairn/engine';
-import { spentTokens, type ModelCallSpend } from '@cairn/audit';
+import { spentTokens } from '@cairn/audit';
 import { blobKey } from '@cairn/protocol';
 import { AttemptCredentials } from './attempt-credentials.ts';
 import type { GatewaySettings } from './gateway-settings.ts';

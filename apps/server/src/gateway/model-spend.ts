@@ -1,5 +1,5 @@
-import type { AuditEntry } from '@cairn/core';
-import { addModelCallSpend, noModelCallSpend, spendOfModelCall, type ModelCallSpend } from '@cairn/audit';
+import { addModelCallSpend, noModelCallSpend, spendOfModelCall } from '@cairn/audit';
+import type { AuditEntry, ModelCallSpend } from '@cairn/core';
 
 /**
  * A run's spend so far, whole and by item, as its `model.called` entries say (the verifier's own

@@ -1,29 +1,5 @@
-import type { AuditEntry, ModelCallData } from '@cairn/core';
+import type { AuditEntry, ModelCallData, ModelCallSpend } from '@cairn/core';
 import { modelCallData } from './entry-data.ts';
-
-/**
- * What a run's `model.called` entries say it spent: the gateway's own figures, summed. They are
- * proven (by the entries' inclusion under a signed checkpoint) to be what was logged, not what a
- * provider billed. Sums cover the calls that reported each figure; a denied call was never sent,
- * so it counts as neither known nor unknown usage.
- */
-export interface ModelCallSpend {
-  /** Well-formed `model.called` entries. */
-  readonly calls: number;
-  /** Of those: answered 2xx (`success`), failed at the provider or mid-stream (`failure`), refused by the gateway (`denied`). */
-  readonly succeeded: number;
-  readonly failed: number;
-  readonly denied: number;
-  readonly inputTokens: number;
-  readonly outputTokens: number;
-  readonly cacheReadTokens: number;
-  readonly cacheWriteTokens: number;
-  readonly costUsd: number;
-  /** Calls sent (not denied) without `inputTokens` or `outputTokens`. */
-  readonly unknownUsage: number;
-  /** Calls sent (not denied) without `costUsd`. */
-  readonly unknownCost: number;
-}
 
 /** Nothing spent: the start of a sum. */
 export const noModelCallSpend: ModelCallSpend = {
