@@ -1,12 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { RuntimeAdapterV1, RuntimeInvocation, RuntimeResult } from '@cairn/core';
-import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
+import { CairnError, parseSettings } from '@cairn/protocol';
 import { z } from 'zod';
 import { CommandRuntime, processLaunchSettings } from '../command-runtime.ts';
+import { binarySetting, cliNotInstalled, cliStartFailure, requireAgentSpec, type AgentCli } from './agent-cli.ts';
 import { findProgram } from './find-program.ts';
 
-const installHint = 'npm install -g @anthropic-ai/claude-code';
+const claudeCode: AgentCli = {
+  adapter: 'claude-code',
+  title: 'Claude Code CLI',
+  install: 'npm install -g @anthropic-ai/claude-code',
+  settingsPath: 'worker.claudeCodeRuntime',
+};
 
 /** What the CLI is told so that it makes no call but its model's; an item's own `env` wins. */
 const unattended = {
@@ -19,11 +25,7 @@ const unattended = {
 /** Settings of `createClaudeCodeRuntime`, checked at construction. */
 export const claudeCodeRuntimeSettingsSchema = z.strictObject({
   /** The Claude Code CLI: a name looked up on the runtime's PATH, or an absolute path. */
-  binary: z
-    .string()
-    .min(1, 'must not be empty')
-    .refine((value) => !value.includes('/') || isAbsolute(value), 'must be a program name (looked up on PATH) or an absolute path')
-    .default('claude'),
+  binary: binarySetting('claude'),
   /**
    * Instead of `binary`: the folder of an installed `@anthropic-ai/claude-code` package (absolute),
    * whose `claude` entry (its package.json `bin`) is run with the `node` on the runtime's PATH.
@@ -90,16 +92,7 @@ export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
 
   async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
     const { spec, env, signal } = invocation;
-    if (spec.kind !== 'agent' || spec.adapter !== this.kind) {
-      const what = spec.kind === 'agent' ? `an agent spec for adapter ${JSON.stringify(spec.adapter)}` : 'a command spec';
-      throw new CairnError(
-        'CAIRN_RUNTIME_FAILED',
-        `The claude-code runtime runs only agent specs with adapter "claude-code", not ${what}; configure the right runtime for it on the worker.`,
-        {
-          path: spec.kind === 'agent' ? 'runtime.adapter' : 'runtime.kind',
-        },
-      );
-    }
+    requireAgentSpec(claudeCode, spec);
     if (signal.aborted) return { exitCode: null, aborted: true };
     // Looked up here, before anything starts, so that a missing CLI is a clear error rather than
     // an exit code 127 from inside a sandbox wrapper.
@@ -124,18 +117,7 @@ export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
     try {
       return await this.#commands.run({ ...invocation, env: this.#environment(env), spec: { kind: 'command', argv } });
     } catch (error) {
-      if (!isCairnError(error, 'CAIRN_RUNTIME_FAILED')) throw error;
-      const code = (error.cause as NodeJS.ErrnoException | undefined)?.code;
-      // Gone or no longer executable since the lookup: still "not installed" for whoever reads it.
-      if (code === 'ENOENT' || code === 'EACCES') throw this.#notInstalled(env['PATH'], error.cause);
-      const reason =
-        code === 'E2BIG'
-          ? 'the prompt is too long to pass as an argument (Linux allows 128 KiB per argument); shorten runtime.prompt'
-          : ((error.cause as Error | undefined)?.message ?? error.message);
-      throw new CairnError('CAIRN_RUNTIME_FAILED', `The claude-code runtime could not start ${JSON.stringify(program)}: ${reason}.`, {
-        path: code === 'E2BIG' ? 'runtime.prompt' : 'worker.claudeCodeRuntime.binary',
-        cause: error.cause ?? error,
-      });
+      throw cliStartFailure(claudeCode, error, program, (cause) => this.#notInstalled(env['PATH'], cause));
     }
   }
 
@@ -195,15 +177,7 @@ export class ClaudeCodeRuntime implements RuntimeAdapterV1 {
   }
 
   #notInstalled(searchPath: string | undefined, cause?: unknown): CairnError {
-    const binary = this.#settings.binary;
-    const where = binary.includes('/')
-      ? `${JSON.stringify(binary)} is not an executable file`
-      : `no executable ${JSON.stringify(binary)} on the runtime's PATH (${JSON.stringify(searchPath ?? '')})`;
-    return new CairnError(
-      'CAIRN_RUNTIME_FAILED',
-      `The claude-code runtime could not start the Claude Code CLI: ${where}. ${this.#settings.setupHint ?? `Install it where the runtime runs (${installHint}) with its directory on the PATH runtimes get (worker.path), or set worker.claudeCodeRuntime.binary to its absolute path.`}`,
-      { path: 'worker.claudeCodeRuntime.binary', ...(cause === undefined ? {} : { cause }) },
-    );
+    return cliNotInstalled(claudeCode, this.#settings.binary, searchPath, this.#settings.setupHint, cause);
   }
 }
 

@@ -1,20 +1,16 @@
-import { isAbsolute } from 'node:path';
 import type { RuntimeAdapterV1, RuntimeInvocation, RuntimeResult } from '@cairn/core';
-import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
+import { CairnError, parseSettings } from '@cairn/protocol';
 import { z } from 'zod';
 import { CommandRuntime, processLaunchSettings } from '../command-runtime.ts';
+import { binarySetting, cliNotInstalled, cliStartFailure, requireAgentSpec, type AgentCli } from './agent-cli.ts';
 import { findProgram } from './find-program.ts';
 
-const installHint = 'npm install -g @openai/codex';
+const codex: AgentCli = { adapter: 'codex', title: 'Codex CLI', install: 'npm install -g @openai/codex', settingsPath: 'worker.codexRuntime' };
 
 /** Settings of `createCodexRuntime`, checked at construction. */
 export const codexRuntimeSettingsSchema = z.strictObject({
   /** The Codex CLI: a name looked up on the runtime's PATH, or an absolute path (the native `codex` binary). */
-  binary: z
-    .string()
-    .min(1, 'must not be empty')
-    .refine((value) => !value.includes('/') || isAbsolute(value), 'must be a program name (looked up on PATH) or an absolute path')
-    .default('codex'),
+  binary: binarySetting('codex'),
   /** `-m` for specs that name no model (`runtime.model` wins). */
   defaultModel: z.string().min(1, 'must not be empty').optional(),
   /** What someone whose CLI is missing is told to do, in the host's own terms (a server names its config option). */
@@ -49,16 +45,7 @@ export class CodexRuntime implements RuntimeAdapterV1 {
 
   async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
     const { spec, env, signal } = invocation;
-    if (spec.kind !== 'agent' || spec.adapter !== this.kind) {
-      const what = spec.kind === 'agent' ? `an agent spec for adapter ${JSON.stringify(spec.adapter)}` : 'a command spec';
-      throw new CairnError(
-        'CAIRN_RUNTIME_FAILED',
-        `The codex runtime runs only agent specs with adapter "codex", not ${what}; configure the right runtime for it on the worker.`,
-        {
-          path: spec.kind === 'agent' ? 'runtime.adapter' : 'runtime.kind',
-        },
-      );
-    }
+    requireAgentSpec(codex, spec);
     const model = spec.model ?? this.#settings.defaultModel;
     if (model === undefined)
       throw new CairnError('CAIRN_RUNTIME_FAILED', "The codex runtime has no model to ask: set runtime.model in the item or the runtime's default model.", {
@@ -66,7 +53,7 @@ export class CodexRuntime implements RuntimeAdapterV1 {
       });
     if (signal.aborted) return { exitCode: null, aborted: true };
     const program = await findProgram(this.#settings.binary, env['PATH']);
-    if (program === undefined) throw this.#notInstalled(env['PATH']);
+    if (program === undefined) throw cliNotInstalled(codex, this.#settings.binary, env['PATH'], this.#settings.setupHint);
     const home = `${env['TMPDIR'] ?? '/tmp'}/.codex`;
     const baseUrl = env['OPENAI_BASE_URL'] ?? 'https://api.openai.com/v1';
     const argv = [
@@ -98,29 +85,8 @@ export class CodexRuntime implements RuntimeAdapterV1 {
     try {
       return await this.#commands.run({ ...invocation, env: { CODEX_HOME: home, ...env }, spec: { kind: 'command', argv } });
     } catch (error) {
-      if (!isCairnError(error, 'CAIRN_RUNTIME_FAILED')) throw error;
-      const code = (error.cause as NodeJS.ErrnoException | undefined)?.code;
-      const reason =
-        code === 'E2BIG'
-          ? 'the prompt is too long to pass as an argument (Linux allows 128 KiB per argument); shorten runtime.prompt'
-          : ((error.cause as Error | undefined)?.message ?? error.message);
-      throw new CairnError('CAIRN_RUNTIME_FAILED', `The codex runtime could not start ${JSON.stringify(program)}: ${reason}.`, {
-        path: code === 'E2BIG' ? 'runtime.prompt' : 'worker.codexRuntime.binary',
-        cause: error.cause ?? error,
-      });
+      throw cliStartFailure(codex, error, program, (cause) => cliNotInstalled(codex, this.#settings.binary, env['PATH'], this.#settings.setupHint, cause));
     }
-  }
-
-  #notInstalled(searchPath: string | undefined): CairnError {
-    const binary = this.#settings.binary;
-    const where = binary.includes('/')
-      ? `${JSON.stringify(binary)} is not an executable file`
-      : `no executable ${JSON.stringify(binary)} on the runtime's PATH (${JSON.stringify(searchPath ?? '')})`;
-    return new CairnError(
-      'CAIRN_RUNTIME_FAILED',
-      `The codex runtime could not start the Codex CLI: ${where}. ${this.#settings.setupHint ?? `Install it where the runtime runs (${installHint}) with its directory on the PATH runtimes get (worker.path), or set worker.codexRuntime.binary to its absolute path (the native binary).`}`,
-      { path: 'worker.codexRuntime.binary' },
-    );
   }
 }
 
