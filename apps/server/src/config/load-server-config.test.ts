@@ -146,7 +146,7 @@ test('the config shown in docs/operations/configuration.md is accepted as writte
   expect(shown).toBeDefined();
   const loaded = loadServerConfig({ directory: configIn(shown!), env: {} });
   expect(Object.keys(serverConfigSchema.shape).filter((section) => !new RegExp(`^${section}:`, 'm').test(shown!))).toEqual([]);
-  expect(Object.keys(loaded.config.runtimes).sort()).toEqual(['claude-code', 'openai-compatible']);
+  expect(Object.keys(loaded.config.runtimes).sort()).toEqual(['claude-code', 'codex', 'openai-compatible']);
 });
 
 test('storage and anchors are chosen by kind: local by default, s3 and s3-object-lock with their options; local paths only for local kinds', () => {
