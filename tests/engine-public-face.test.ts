@@ -31,6 +31,7 @@ const publicTypes = [
   'GatewayAttempt',
   'LiveAttempt',
   'ModelCall',
+  'ModelCallAccess',
   'AuditEntryDraft',
   'AuditQuery',
   'CatchUpPolicy',

@@ -2,6 +2,7 @@ import type { AuditActor, AuditEntry, CairnEvent, EvidenceBundleV1 } from '@cair
 import type { AuditQuery } from './store/sqlite/audit-query.ts';
 import type { EngineHealth } from './engine-health.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
+import type { ModelCallAccess } from './model-call-access.ts';
 import type { HostAuditWriter } from './host-audit/host-audit-writer.ts';
 import type { SecretRecord } from './secrets/secret-store.ts';
 import type { ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';
@@ -73,4 +74,6 @@ export interface EngineService extends Pick<EngineReads, 'run' | 'runs' | 'items
 
   /** The audit entries the host writes about what it owns itself (access, tokens, webhooks); nothing else. */
   readonly hostAudit: HostAuditWriter;
+  /** What the host's model gateway asks of the engine (ADR 0033): only where the engine runs. */
+  readonly modelCalls: ModelCallAccess;
 }

@@ -6,6 +6,7 @@ import type { EngineHealth } from './engine-health.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
 import type { EngineEventsOptions, EngineService } from './engine-service.ts';
 import type { HostAuditWriter } from './host-audit/host-audit-writer.ts';
+import type { ModelCallAccess } from './model-call-access.ts';
 import type { SecretRecord } from './secrets/secret-store.ts';
 import type { ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';
 import type { RunListOptions, RunPage } from './store/sqlite/run-history.ts';
@@ -24,10 +25,16 @@ import type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
 export class InProcessEngineService implements EngineService {
   readonly #engine: Engine;
   readonly hostAudit: HostAuditWriter;
+  readonly modelCalls: ModelCallAccess;
 
   constructor(engine: Engine, hostAudit: HostAuditWriter) {
     this.#engine = engine;
     this.hostAudit = hostAudit;
+    this.modelCalls = {
+      liveAttempt: (executionId) => engine.liveAttempt(executionId),
+      recordModelCall: (call) => engine.recordModelCall(call),
+      revealSecret: (name) => engine.revealSecret(name),
+    };
   }
 
   async run(runId: string): Promise<RunRecord | undefined> {

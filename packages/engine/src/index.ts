@@ -29,6 +29,7 @@ export type { StateCounts } from './store/sqlite/state-counts.ts';
 export type { SecretRecord } from './secrets/secret-store.ts';
 export type { AttemptGatewayIssuer, GatewayAttempt } from './dispatch/attempt-gateway.ts';
 export type { LiveAttempt, ModelCall } from './dispatch/model-call-recorder.ts';
+export type { ModelCallAccess } from './model-call-access.ts';
 export type { OverlapPolicy, ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';
 export type { CatchUpPolicy } from './schedules/schedule-slots.ts';
 export const VERSION = '0.1.0';

@@ -152,13 +152,13 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const tracing = config.telemetry.traces
     ? await (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger)
     : undefined;
-  // Before the engine: its first agent attempt is issued the gateway's URL. It reads the engine per call.
-  let engineOf: (() => Engine) | undefined;
+  // Before the engine: its first agent attempt is issued the gateway's URL. It reaches the engine's service per call.
+  let serviceOf: (() => EngineService) | undefined;
   const gateway = config.gateway.enabled
     ? await startGateway(config.gateway, {
         dataDirectory: paths.dataDirectory,
         storage,
-        engine: () => engineOf!(),
+        service: () => serviceOf!(),
         observe: (call, attempt) => {
           metrics.observeModelCall(call);
           tracing?.modelCall(call, attempt);
@@ -193,7 +193,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
       throw error;
     },
   );
-  engineOf = () => running.engine;
+  serviceOf = () => running.service;
   const { service } = running;
   metrics.watch(service);
   if (options.logSink) metrics.watchLogSink(options.logSink);

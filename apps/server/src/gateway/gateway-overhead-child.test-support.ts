@@ -10,7 +10,7 @@ import { createLocalStorageProvider } from '@cairn/local';
 import { AttemptCredentials } from './attempt-credentials.ts';
 import { GatewayServer } from './gateway-server.ts';
 import { gatewaySettingsSchema } from './gateway-settings.ts';
-import { ModelGateway, type GatewayEngine } from './model-gateway.ts';
+import { ModelGateway, type GatewayService } from './model-gateway.ts';
 import { startScriptedModels } from './scripted-models.test-support.ts';
 
 const model = 'gpt-4o-mini';
@@ -31,7 +31,7 @@ async function measure(): Promise<GatewayOverhead> {
   const models = await startScriptedModels({ chat: Array.from({ length: 2 * calls + 2 * 50 + streams + 10 }, () => answer) });
   const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-gateway-'));
   const recordedCalls: unknown[] = [];
-  const engine: GatewayEngine = {
+  const service: GatewayService = {
     liveAttempt: (executionId) => ({ runId: 'r', itemId: 'i', attempt: 1, executionId }),
     recordModelCall: (call) => {
       recordedCalls.push(call);
@@ -43,7 +43,7 @@ async function measure(): Promise<GatewayOverhead> {
   };
   const settings = gatewaySettingsSchema.parse({ enabled: true, providers: { openai: { baseUrl: models.baseUrls.openai, apiKeySecret: 'KEY' } } });
   const credentials = new AttemptCredentials(Buffer.alloc(32, 7));
-  const gateway = new ModelGateway({ gateway: settings, engine, storage: createLocalStorageProvider({ root: directory }), credentials });
+  const gateway = new ModelGateway({ gateway: settings, service, storage: createLocalStorageProvider({ root: directory }), credentials });
   const server = await GatewayServer.listen(gateway, '127.0.0.1', 0);
   const credential = credentials.mint({ executionId: 'r/i/1', models: [model], expiresAt: Date.now() + 3_600_000 });
   const direct = `${models.baseUrls.openai}/chat/completions`;

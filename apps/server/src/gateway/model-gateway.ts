@@ -13,8 +13,8 @@ import { ProviderQuotas } from './provider-quotas.ts';
 import { createUsageMeter, type MeteredApi } from './usage-meter.ts';
 import { withStreamUsage } from './usage-meter-stream-options.ts';
 
-/** What the gateway needs of the engine: the attempt a credential names, its budgets, and where calls are recorded. */
-export interface GatewayEngine {
+/** What the gateway needs of the engine's service: the attempt a credential names, its budgets, and where calls are recorded. */
+export interface GatewayService {
   liveAttempt(executionId: string): LiveAttempt | undefined;
   recordModelCall(call: ModelCall): AuditEntry;
   revealSecret(name: string): Promise<string>;
@@ -73,7 +73,7 @@ const secretCacheMs = 60_000;
  */
 export class ModelGateway {
   readonly #settings: GatewaySettings;
-  readonly #engine: GatewayEngine;
+  readonly #service: GatewayService;
   readonly #storage: StorageProviderV1;
   readonly #credentials: AttemptCredentials;
   readonly #quotas: ProviderQuotas;
@@ -84,7 +84,7 @@ export class ModelGateway {
 
   constructor(settings: {
     gateway: GatewaySettings;
-    engine: GatewayEngine;
+    service: GatewayService;
     storage: StorageProviderV1;
     credentials: AttemptCredentials;
     logger?: Logger;
@@ -92,7 +92,7 @@ export class ModelGateway {
     observe?: (call: ModelCall, attempt: LiveAttempt) => void;
   }) {
     this.#settings = settings.gateway;
-    this.#engine = settings.engine;
+    this.#service = settings.service;
     this.#storage = settings.storage;
     this.#credentials = settings.credentials;
     this.#quotas = new ProviderQuotas(settings.gateway.quotas, settings.gateway.maxQuotaWaitMs);
@@ -124,7 +124,7 @@ export class ModelGateway {
       );
     }
     const claims = this.#credentials.verify(credentialOf(request) ?? '');
-    const live = claims === undefined ? undefined : this.#engine.liveAttempt(claims.executionId);
+    const live = claims === undefined ? undefined : this.#service.liveAttempt(claims.executionId);
     if (claims === undefined || live === undefined) {
       request.resume();
       return this.#refuse(
@@ -249,14 +249,14 @@ export class ModelGateway {
 
   /** Why the attempt's item or run may not spend more, or undefined when it may. */
   async #overBudget(live: LiveAttempt): Promise<string | undefined> {
-    const [budgets, spend] = await Promise.all([this.#engine.budgets(live.runId, live.itemId), this.#runSpend(live.runId)]);
+    const [budgets, spend] = await Promise.all([this.#service.budgets(live.runId, live.itemId), this.#runSpend(live.runId)]);
     return reached(`item ${live.itemId}`, budgets.item, spend.item(live.itemId)) ?? reached(`run ${live.runId}`, budgets.run, spend.run);
   }
 
   #runSpend(runId: string): Promise<RunSpend> {
     let held = this.#spends.get(runId);
     if (held === undefined) {
-      held = RunSpend.read(this.#engine.modelCalls(runId));
+      held = RunSpend.read(this.#service.modelCalls(runId));
       this.#spends.set(runId, held);
       held.catch(() => this.#spends.delete(runId));
     }
@@ -266,7 +266,7 @@ export class ModelGateway {
   #record(live: LiveAttempt, call: ModelCall): void {
     let entry: AuditEntry;
     try {
-      entry = this.#engine.recordModelCall(call);
+      entry = this.#service.recordModelCall(call);
     } catch (error) {
       // The attempt ended while the call ran: the answer is still passed on, but no run holds it.
       this.#logger?.warn({ executionId: call.executionId, error: String(error) }, 'a model call was not recorded');
@@ -288,7 +288,7 @@ export class ModelGateway {
   async #secret(name: string): Promise<string> {
     const cached = this.#keys.get(name);
     if (cached !== undefined && performance.now() - cached.at < secretCacheMs) return cached.value;
-    const value = this.#engine.revealSecret(name);
+    const value = this.#service.revealSecret(name);
     this.#keys.set(name, { value, at: performance.now() });
     value.catch(() => this.#keys.delete(name));
     return value;

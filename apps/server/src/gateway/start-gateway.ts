@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import type { ItemSpec, Logger, RunSpecV1, StorageProviderV1 } from '@cairn/core';
-import type { Engine, LiveAttempt, ModelCall } from '@cairn/engine';
+import type { EngineService, LiveAttempt, ModelCall } from '@cairn/engine';
 import { AttemptCredentials } from './attempt-credentials.ts';
 import { GatewayIssuer } from './gateway-issuer.ts';
 import { GatewayServer } from './gateway-server.ts';
 import type { GatewaySettings } from './gateway-settings.ts';
-import { ModelGateway, type GatewayEngine } from './model-gateway.ts';
+import { ModelGateway, type GatewayService } from './model-gateway.ts';
 
 /** A running gateway: what the engine issues to attempts, and how to stop it. */
 export interface RunningGateway {
@@ -16,15 +16,16 @@ export interface RunningGateway {
 
 /**
  * Starts the model gateway of a server (ADR 0033), listening before the engine starts so that
- * the first agent attempt already gets its URL. `engine` is read per call: with PostgreSQL, only
- * the replica running the engine records calls (another answers 503 through the engine's error).
+ * the first agent attempt already gets its URL. It reaches the engine through its service (read per
+ * call): with PostgreSQL only the replica holding the writer lease records calls.
  */
 export async function startGateway(
   settings: GatewaySettings,
   options: {
     readonly dataDirectory: string;
     readonly storage: StorageProviderV1;
-    readonly engine: () => Engine;
+    /** Read per call: it exists once the engine's host does. */
+    readonly service: () => EngineService;
     readonly logger?: Logger;
     /** Told of each call recorded, with its attempt (the server's metrics and traces). */
     readonly observe?: (call: ModelCall, attempt: LiveAttempt) => void;
@@ -33,7 +34,7 @@ export async function startGateway(
   const credentials = await AttemptCredentials.fromKeyFile(settings.credentialKeyFile ?? join(options.dataDirectory, 'gateway.key'));
   const gateway = new ModelGateway({
     gateway: settings,
-    engine: engineFor(options.engine),
+    service: gatewayServiceOver(options.service),
     storage: options.storage,
     credentials,
     ...(options.logger ? { logger: options.logger } : {}),
@@ -44,23 +45,23 @@ export async function startGateway(
   return { issuer: new GatewayIssuer(settings, credentials, () => url), url, close: () => server.close() };
 }
 
-function engineFor(engine: () => Engine): GatewayEngine {
+function gatewayServiceOver(service: () => EngineService): GatewayService {
   // A run's spec never changes: read once per run (a bounded number kept), not once per call.
   const specs = new Map<string, Promise<RunSpecV1 | undefined>>();
   const specOf = (runId: string) => {
     let spec = specs.get(runId);
     if (spec === undefined) {
       if (specs.size >= 1_000) specs.delete(specs.keys().next().value!);
-      spec = engine().reads.spec(runId);
+      spec = service().spec(runId);
       specs.set(runId, spec);
     }
     return spec;
   };
   return {
-    liveAttempt: (executionId) => engine().liveAttempt(executionId),
-    recordModelCall: (call) => engine().recordModelCall(call),
-    revealSecret: (name) => engine().revealSecret(name),
-    modelCalls: (runId) => engine().reads.auditQuery({ runId, action: 'model.called' }),
+    liveAttempt: (executionId) => service().modelCalls.liveAttempt(executionId),
+    recordModelCall: (call) => service().modelCalls.recordModelCall(call),
+    revealSecret: (name) => service().modelCalls.revealSecret(name),
+    modelCalls: (runId) => service().auditEntries({ runId, action: 'model.called' }),
     budgets: async (runId, itemId) => {
       const spec = await specOf(runId);
       const item: ItemSpec | undefined = spec?.items.find((candidate) => candidate.id === itemId);

@@ -9,6 +9,8 @@ import type { EngineEventsOptions, EngineService } from '../../engine-service.ts
 import { eventStream } from '../../events/event-stream.ts';
 import type { HostAuditWriter } from '../../host-audit/host-audit-writer.ts';
 import { hostAuditWriterOver } from '../../host-audit/host-audit-writer-over.ts';
+import type { ModelCallAccess } from '../../model-call-access.ts';
+import type { Engine } from '../../engine.ts';
 import type { ScheduleDefinition, ScheduleRecord } from '../../schedules/schedule-book.ts';
 import type { SecretRecord } from '../../secrets/secret-store.ts';
 import type { RunListOptions, RunPage } from '../sqlite/run-history.ts';
@@ -52,6 +54,7 @@ export interface PostgresEngineServiceSettings {
  */
 export class PostgresEngineService implements EngineService {
   readonly hostAudit: HostAuditWriter;
+  readonly modelCalls: ModelCallAccess;
   readonly #settings: ResolvedPostgresStateSettings;
   readonly #store: PostgresStateStore;
   readonly #leader: PostgresEngineLeader;
@@ -75,6 +78,21 @@ export class PostgresEngineService implements EngineService {
     this.hostAudit = hostAuditWriterOver(async (record) => {
       await this.#send('host-audit', { record }, record.actor);
     });
+    // The gateway records calls in the order they end, before their agents hear the end: only the
+    // engine itself can, so only the replica holding the lease serves the gateway.
+    const leading = (): Engine => {
+      const engine = this.#leader.engine;
+      if (engine) return engine;
+      throw new CairnError(
+        'CAIRN_STATE_UNAVAILABLE',
+        'This replica does not run the engine, so its model gateway cannot record calls: point agents at the gateway of the replica that holds the writer lease (gateway.publicUrl).',
+      );
+    };
+    this.modelCalls = {
+      liveAttempt: (executionId) => leading().liveAttempt(executionId),
+      recordModelCall: (call) => leading().recordModelCall(call),
+      revealSecret: (name) => leading().revealSecret(name),
+    };
   }
 
   run(runId: string): Promise<RunRecord | undefined> {

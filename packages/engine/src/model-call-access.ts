@@ -1,0 +1,17 @@
+import type { AuditEntry } from '@cairn/core';
+import type { LiveAttempt, ModelCall } from './dispatch/model-call-recorder.ts';
+
+/**
+ * What the model gateway (ADR 0033) asks of the engine, synchronously where order matters: whether
+ * an attempt runs, and the `model.called` entry of a call, appended before the agent gets the end
+ * of its answer. Only where the engine runs (SQLite, or the PostgreSQL replica holding the writer
+ * lease); elsewhere each throws CAIRN_STATE_UNAVAILABLE saying where the gateway must be reached.
+ */
+export interface ModelCallAccess {
+  /** The attempt an execution id names while it runs; undefined once it ended or when there is none. */
+  liveAttempt(executionId: string): LiveAttempt | undefined;
+  /** Appends the call's `model.called` entry (durable with the next group commit); CAIRN_MODEL_NOT_ALLOWED when its attempt is not live. */
+  recordModelCall(call: ModelCall): AuditEntry;
+  /** A provider key, a server secret for the gateway's own use. */
+  revealSecret(name: string): Promise<string>;
+}
