@@ -2,7 +2,7 @@ import type { ItemState, RunState } from '@cairn/core';
 
 // The closed vocabularies of @cairn/protocol, repeated here as values: the dashboard bundles no
 // server package. A type check keeps each list complete (a state added to core fails to compile here).
-const runStateList = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const satisfies readonly RunState[];
+const runStateList = ['queued', 'running', 'awaiting-budget', 'succeeded', 'failed', 'cancelled'] as const satisfies readonly RunState[];
 const itemStateList = [
   'blocked',
   'awaiting-approval',

@@ -69,6 +69,63 @@ describe.each(backends)('on %s', (backend) => {
     });
   });
 
+  describe('a run whose budget is spent', () => {
+    const agent = { kind: 'agent' as const, adapter: 'openai-compatible', prompt: 'Fix it.' };
+    const budgeted = {
+      version: 1,
+      name: 'budgeted',
+      budget: { usd: 1 },
+      items: [
+        { id: 'first', runtime: command('sleep', '300') },
+        { id: 'agent', dependsOn: ['first'], runtime: agent },
+        { id: 'script', dependsOn: ['first'], runtime: command('true') },
+      ],
+    };
+
+    test('awaits a raise starting no agent item (command items go on), runs again once raised, and both are audited', async () => {
+      const { engine } = await engineWith();
+      engine.start();
+      const { runId } = engine.submit(budgeted, { actor: ana });
+      await eventually(() => engine.run(runId)?.state === 'running');
+      const spent = { spent: { costUsd: 1.2, inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, calls: 1 }, budget: { usd: 1 } };
+      expect(engine.awaitBudget(runId, spent)).toBe(true);
+      // Told again (another call saw it too): nothing more happens.
+      expect(engine.awaitBudget(runId, spent)).toBe(false);
+      expect(engine.run(runId)?.state).toBe('awaiting-budget');
+      await eventually(() => states(engine.items(runId))['script'] === 'succeeded');
+      await sleep(100);
+      expect(states(engine.items(runId))).toEqual({ first: 'succeeded', agent: 'ready', script: 'succeeded' });
+      expect(engine.run(runId)?.state).toBe('awaiting-budget');
+      engine.raiseBudget(runId, { usd: 5 }, bo, 'the refactor is worth it');
+      const run = await engine.waitForRun(runId);
+      expect(run.state).toBe('succeeded');
+      const entries = engine.audit.runEntries(runId).filter((entry) => entry.action.startsWith('run.budget'));
+      expect(entries.map((entry) => [entry.action, entry.actor.id, entry.data])).toEqual([
+        ['run.budget-exhausted', 'engine', spent],
+        ['run.budget-raised', 'bo', { budget: { usd: 5 }, reason: 'the refactor is worth it', state: 'running' }],
+      ]);
+      const events = await collect(engine.events({ runId, follow: false }));
+      expect(events.flatMap((event) => (event.type === 'run.state' ? [event.state] : []))).toEqual([
+        'queued',
+        'running',
+        'awaiting-budget',
+        'running',
+        'succeeded',
+      ]);
+    });
+
+    test('a run awaiting a raise can be cancelled; one that ended cannot be raised', async () => {
+      const { engine } = await engineWith();
+      engine.start();
+      const { runId } = engine.submit(budgeted, { actor: ana });
+      await eventually(() => engine.run(runId)?.state === 'running');
+      engine.awaitBudget(runId, { budget: { usd: 1 } });
+      engine.cancelRun(runId, bo, 'too dear');
+      expect((await engine.waitForRun(runId)).state).toBe('cancelled');
+      expect(() => engine.raiseBudget(runId, { usd: 5 }, bo, 'late')).toThrow(/has ended \(cancelled\): its budget can no longer be raised/);
+    });
+  });
+
   describe('approvals', () => {
     const gated = {
       version: 1,

@@ -1,4 +1,4 @@
-import type { AuditActor, AuditEntry, CairnEvent, EvidenceBundleV1 } from '@cairn/core';
+import type { AuditActor, AuditEntry, BudgetSpec, CairnEvent, EvidenceBundleV1 } from '@cairn/core';
 import type { AuditQuery } from './store/sqlite/audit-query.ts';
 import type { EngineHealth } from './engine-health.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
@@ -65,6 +65,8 @@ export interface EngineService extends Pick<EngineReads, 'run' | 'runs' | 'items
   submit(document: unknown, options: SubmitOptions): Promise<SubmitResult>;
   approve(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void>;
   reject(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void>;
+  /** Gives a run a new budget; a run awaiting one (`awaiting-budget`) runs again. */
+  raiseBudget(runId: string, budget: BudgetSpec, actor: AuditActor, reason: string): Promise<void>;
   cancelRun(runId: string, actor: AuditActor, reason?: string): Promise<void>;
   cancelItem(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void>;
   addSchedule(definition: ScheduleDefinition, actor: AuditActor): Promise<ScheduleRecord>;

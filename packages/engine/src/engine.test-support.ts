@@ -190,7 +190,8 @@ export function harnessTask(
   const argvOf = async (task: TaskEnvelope) => {
     const envelope = JSON.parse(new TextDecoder().decode((await storage.get(`manifests/${task.manifestDigest.slice(7)}.json`))!));
     const manifest = JSON.parse(Buffer.from(storedManifestPayload(envelope), 'base64').toString('utf8'));
-    return manifest.runtime.argv as string[];
+    // An agent item's manifest names no argv: its task ends at once, as `true` would.
+    return (manifest.runtime.argv ?? ['true']) as string[];
   };
   return async (task, signal) => {
     runs.set(task.executionId, (runs.get(task.executionId) ?? 0) + 1);

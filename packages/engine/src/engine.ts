@@ -1,4 +1,4 @@
-import type { AuditActor, AuditEntry, CairnEvent, EvidenceBundleV1, ExecutorV1, RunSpecV1 } from '@cairn/core';
+import type { AuditActor, AuditEntry, BudgetSpec, CairnEvent, EvidenceBundleV1, ExecutorV1, JsonObject, RunSpecV1 } from '@cairn/core';
 import { assertRunSpec, CairnError, parseRunSpec, parseSettings } from '@cairn/protocol';
 import { AuditLog } from './audit/audit-log.ts';
 import { Checkpointer, type SignerTakeOver } from './audit/checkpointer.ts';
@@ -231,6 +231,20 @@ export class Engine {
     const revealed = await this.#requireSecrets().reveal([name]);
     if (isDispatchRefusal(revealed)) throw new CairnError('CAIRN_SECRET_UNAVAILABLE', `The model gateway needs ${revealed.reason}.`, { path: name });
     return revealed.values[name]!;
+  }
+
+  /**
+   * The gateway found the run's model spend at its budget (`data`: what was spent of which budget):
+   * a running run awaits a raise, starting no agent items meanwhile (ADR 0033). True when it moved.
+   */
+  awaitBudget(runId: string, data: JsonObject): boolean {
+    return this.#writing(() => this.#machine.awaitBudget(runId, data));
+  }
+
+  /** Gives a run a new budget (`reason` kept in the `run.budget-raised` entry); a run awaiting one runs again. */
+  raiseBudget(runId: string, budget: BudgetSpec, actor: AuditActor, reason: string): void {
+    this.#writing(() => this.#machine.raiseBudget(runId, budget, actor, reason));
+    this.#loop.poke();
   }
 
   /** Approves an item awaiting approval; `reason` is kept in the `item.approved` audit entry. */

@@ -1,4 +1,4 @@
-import type { AuditActor, AuditEntry, CairnEvent, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
+import type { AuditActor, AuditEntry, BudgetSpec, CairnEvent, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
 import type { AuditQuery } from './store/sqlite/audit-query.ts';
 import type { ItemAttemptRecord } from './store/sqlite/attempt-store.ts';
 import type { Engine } from './engine.ts';
@@ -34,6 +34,7 @@ export class InProcessEngineService implements EngineService {
       liveAttempt: (executionId) => engine.liveAttempt(executionId),
       recordModelCall: (call) => engine.recordModelCall(call),
       revealSecret: (name) => engine.revealSecret(name),
+      awaitBudget: (runId, data) => engine.awaitBudget(runId, data),
     };
   }
 
@@ -103,6 +104,10 @@ export class InProcessEngineService implements EngineService {
 
   async reject(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
     return this.#durable(this.#engine.reject(runId, itemId, actor, reason));
+  }
+
+  async raiseBudget(runId: string, budget: BudgetSpec, actor: AuditActor, reason: string): Promise<void> {
+    return this.#durable(this.#engine.raiseBudget(runId, budget, actor, reason));
   }
 
   async cancelRun(runId: string, actor: AuditActor, reason?: string): Promise<void> {

@@ -1,4 +1,4 @@
-import type { AuditEntry } from '@cairn/core';
+import type { AuditEntry, JsonObject } from '@cairn/core';
 import type { LiveAttempt, ModelCall } from './dispatch/model-call-recorder.ts';
 
 /**
@@ -14,4 +14,9 @@ export interface ModelCallAccess {
   recordModelCall(call: ModelCall): AuditEntry;
   /** A provider key, a server secret for the gateway's own use. */
   revealSecret(name: string): Promise<string>;
+  /**
+   * The run's spend reached its budget (`data` says what of which): a running run awaits a raise
+   * (`awaiting-budget`), audited as `run.budget-exhausted`. True when it moved (false when it already waited).
+   */
+  awaitBudget(runId: string, data: JsonObject): boolean;
 }

@@ -16,6 +16,7 @@ export { runSpecJsonSchema } from './spec/run-spec-json-schema.ts';
 export {
   agentRuntimeSpecSchema,
   backoffSpecSchema,
+  budgetSpecSchema,
   commandRuntimeSpecSchema,
   itemDefaultsSpecSchema,
   itemSpecSchema,

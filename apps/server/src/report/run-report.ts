@@ -65,7 +65,7 @@ export interface RunReport {
 
 /** The report of `runs` (in the order given: the server's newest first). */
 export function buildRunReport(runs: readonly ReportedRun[], options: { readonly generatedAt: string; readonly since?: string }): RunReport {
-  const byState: Record<RunState, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+  const byState: Record<RunState, number> = { queued: 0, running: 0, 'awaiting-budget': 0, succeeded: 0, failed: 0, cancelled: 0 };
   const totals = { itemsTotal: 0, itemsSucceeded: 0, itemsFailed: 0, itemsReused: 0, costUsd: 0, tokens: 0 };
   const rows = runs.map((run): RunReportRow => {
     byState[run.state]++;

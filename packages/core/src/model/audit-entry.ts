@@ -13,6 +13,8 @@ export type AuditEntityKind =
 export type AuditAction =
   | 'run.submitted'
   | 'run.started'
+  | 'run.budget-exhausted'
+  | 'run.budget-raised'
   | 'run.succeeded'
   | 'run.failed'
   | 'run.cancelled'

@@ -3,8 +3,12 @@
  * (`runTransitions`, ...) and refuses any move they do not list.
  */
 
-/** A run: `queued → running → succeeded | failed | cancelled`. */
-export type RunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+/**
+ * A run: `queued → running → succeeded | failed | cancelled`. A running run whose model spend
+ * reached its budget is `awaiting-budget` until someone raises the budget (back to `running`) or
+ * cancels it; meanwhile it starts no agent items, and it still ends when its last item does.
+ */
+export type RunState = 'queued' | 'running' | 'awaiting-budget' | 'succeeded' | 'failed' | 'cancelled';
 
 /**
  * A work item: `blocked → ready → running → succeeded | failed | skipped | cancelled`, with

@@ -254,11 +254,17 @@ export class DispatchPasses {
     const capacity = Math.min((this.#settings.concurrency ?? 16) - live, limit);
     if (capacity <= 0) return [];
     const runLimits = new Map<string, number | null>();
+    const awaitingBudget = new Map<string, boolean>();
     // Read lazily, in ready order: the choice stops reading once the pass is full.
     const candidates = function* (this: DispatchPasses): Generator<Omit<DispatchChoice, 'inputs'> & DispatchCandidate> {
       // A page a little larger than the room left: most passes take the first items they read.
       for (const { item, facts: stored } of this.#settings.machine.readyCandidatesInPages(capacity * 4 + 64, capacity + 16)) {
         const spec = JSON.parse(stored.spec) as ItemSpec;
+        // A run whose model spend reached its budget starts no agent item until it is raised (ADR 0033).
+        if (spec.runtime.kind === 'agent') {
+          if (!awaitingBudget.has(item.runId)) awaitingBudget.set(item.runId, this.#settings.machine.run(item.runId)?.state === 'awaiting-budget');
+          if (awaitingBudget.get(item.runId)) continue;
+        }
         const queue = spec.queue === undefined ? {} : { queue: spec.queue };
         yield { item, runId: item.runId, ...queue, locks: declaredLocks(spec.locks), stored, spec };
       }

@@ -3,6 +3,7 @@ import type { AttemptFailureSummary, AttemptState, AuditEntry, CairnEvent, ItemS
 const runStates: Partial<Record<string, RunState>> = {
   'run.submitted': 'queued',
   'run.started': 'running',
+  'run.budget-exhausted': 'awaiting-budget',
   'run.succeeded': 'succeeded',
   'run.failed': 'failed',
   'run.cancelled': 'cancelled',
@@ -28,7 +29,7 @@ const attemptOutcomes = new Set<string>(['succeeded', 'failed', 'timed-out', 'ca
  * are read from the audit log (`GET /v1/audit?action=model.called`), not pushed to subscribers.
  */
 const actionsOfEventType: Record<CairnEvent['type'], readonly string[]> = {
-  'run.state': Object.keys(runStates),
+  'run.state': [...Object.keys(runStates), 'run.budget-raised'],
   'item.state': Object.keys(itemStates),
   'attempt.state': ['attempt.started', 'attempt.lost', 'attempt.completed'],
 };
@@ -55,6 +56,8 @@ export function eventOfEntry(entry: AuditEntry): CairnEvent | undefined {
   if (runId === undefined) return undefined;
   const runState = runStates[action];
   if (runState) return { type: 'run.state', id, time, runId, state: runState };
+  // A raise names the run's state after it: running again when it awaited the raise, else unchanged.
+  if (action === 'run.budget-raised' && typeof data['state'] === 'string') return { type: 'run.state', id, time, runId, state: data['state'] as RunState };
   const itemId = entry.entity.kind === 'item' ? entry.entity.id.slice(runId.length + 1) : typeof data['itemId'] === 'string' ? data['itemId'] : undefined;
   const itemState = itemStates[action];
   if (itemState && itemId !== undefined) return { type: 'item.state', id, time, runId, itemId, state: itemState, ...failureOf(data['failure']) };

@@ -1,4 +1,4 @@
-import type { AttemptFailure, AuditActor, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
+import type { AttemptFailure, AuditActor, BudgetSpec, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
 import { assertTransition, CairnError, isTerminalState, itemTransitions, runTransitions } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
@@ -311,6 +311,46 @@ export class RunStateMachine {
   /** When the next approval times out, if any item awaits one. */
   nextApprovalDeadline(): string | null {
     return this.#approvals.next();
+  }
+
+  /**
+   * The run's model spend reached its budget (the gateway saw it, ADR 0033): a running run waits in
+   * `awaiting-budget`, starting no agent items, until its budget is raised or it is cancelled. True
+   * when it moved; false for a run already waiting, or one not running (nothing to hold).
+   */
+  awaitBudget(runId: string, data: JsonObject): boolean {
+    return this.#inTransaction(() => {
+      const run = this.#requireRun(runId);
+      if (run.state !== 'running' || run.cancelRequestedBy !== null) return false;
+      this.#store.setRunState(runId, 'awaiting-budget');
+      this.#audit.append({ actor: engineActor, action: 'run.budget-exhausted', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data });
+      return true;
+    })();
+  }
+
+  /**
+   * An actor gives a run a new budget (`budget`, with the reason they gave): a run awaiting one
+   * runs again. Whether it is more than the run has spent is the caller's to check (the spend is the
+   * gateway's); a run that already ended is a CAIRN_LIFECYCLE_TRANSITION_INVALID.
+   */
+  raiseBudget(runId: string, budget: BudgetSpec, actor: AuditActor, reason: string): void {
+    this.#inTransaction(() => {
+      const run = this.#requireRun(runId);
+      if (isTerminalState(runTransitions, run.state))
+        throw new CairnError('CAIRN_LIFECYCLE_TRANSITION_INVALID', `Run ${runId} has ended (${run.state}): its budget can no longer be raised.`, {
+          details: { runId, state: run.state },
+        });
+      const state = run.state === 'awaiting-budget' ? 'running' : run.state;
+      if (state !== run.state) this.#store.setRunState(runId, state);
+      this.#audit.append({
+        actor,
+        action: 'run.budget-raised',
+        entity: { kind: 'run', id: runId },
+        outcome: 'success',
+        runId,
+        data: { budget: { ...budget }, reason, state },
+      });
+    })();
   }
 
   /** An awaiting item is approved by an actor (with the reason they gave, if any) and becomes ready. */

@@ -38,6 +38,7 @@ const malformed: { readonly [Kind in EngineCommandKind]: { readonly payload: unk
   submit: { payload: { document: { version: 1 }, options: { idempotencyKey: 7 } }, path: '$.options.idempotencyKey' },
   approve: { payload: { runId: 'r1', itemId: ['a'] }, path: '$.itemId' },
   reject: { payload: { runId: 'r1', itemId: 'a', reason: { text: 'no' } }, path: '$.reason' },
+  'raise-budget': { payload: { runId: 'r1', budget: { usd: 0 }, reason: 'more' }, path: '$.budget.usd' },
   'cancel-run': { payload: { reason: 'stop' }, path: '$.runId' },
   'cancel-item': { payload: { runId: 'r1', itemId: 'a', force: true }, path: '$' },
   'add-schedule': { payload: { definition: { scheduleId: 'nightly', cron: '0 3 * * *', spec: {}, catchUp: 'all' } }, path: '$.definition.catchUp' },
@@ -140,6 +141,7 @@ describe('engine commands', () => {
       { document: { version: 1, name: 'other', items: [{ id: 'a', runtime: command('sleep', '20000') }] }, options: {} },
       ana,
     );
+    await roundTrip('raise-budget', { runId: other.runId, budget: { usd: 2.5, tokens: 40_000 }, reason: 'worth it' }, ana);
     await roundTrip('cancel-run', { runId: other.runId }, ana);
 
     const spec = { version: 1, name: 'nightly', items: [{ id: 'a', runtime: command('true') }] };

@@ -1,5 +1,5 @@
 import type { AuditActor, EvidenceBundleV1, JsonValue } from '@cairn/core';
-import { auditActorSchema, cipherEnvelopeSchema, evidenceBundleSchema, parsePayload } from '@cairn/protocol';
+import { auditActorSchema, budgetSpecSchema, cipherEnvelopeSchema, evidenceBundleSchema, parsePayload } from '@cairn/protocol';
 import { z } from 'zod';
 import type { Engine } from '../engine.ts';
 import { hostAuditRecordSchema, type HostAuditRecord } from '../host-audit/host-audit-record.ts';
@@ -52,6 +52,10 @@ const commandTable = {
   ),
   reject: answersNothing(z.strictObject({ runId: z.string(), itemId: z.string(), reason }), (engine, { runId, itemId, reason }, actor) =>
     engine.reject(runId, itemId, actor, reason),
+  ),
+  'raise-budget': answersNothing(
+    z.strictObject({ runId: z.string(), budget: budgetSpecSchema, reason: z.string() }),
+    (engine, { runId, budget, reason }, actor) => engine.raiseBudget(runId, budget, actor, reason),
   ),
   'cancel-run': answersNothing(z.strictObject({ runId: z.string(), reason }), (engine, { runId, reason }, actor) => engine.cancelRun(runId, actor, reason)),
   'cancel-item': answersNothing(z.strictObject({ runId: z.string(), itemId: z.string(), reason }), (engine, { runId, itemId, reason }, actor) =>

@@ -4,10 +4,15 @@ import { CairnError } from '../errors/cairn-error.ts';
 /** A lifecycle as data: for each state, the states it may move to. Terminal states map to []. */
 export type TransitionTable<State extends string> = Readonly<Record<State, readonly State[]>>;
 
-/** `queued → running → succeeded | failed | cancelled`; a queued run may be cancelled or fail to start. */
+/**
+ * `queued → running → succeeded | failed | cancelled`; a queued run may be cancelled or fail to
+ * start. A running run whose budget is spent awaits a raise (`awaiting-budget → running`), and
+ * still ends when its last item does.
+ */
 export const runTransitions: TransitionTable<RunState> = {
   queued: ['running', 'failed', 'cancelled'],
-  running: ['succeeded', 'failed', 'cancelled'],
+  running: ['awaiting-budget', 'succeeded', 'failed', 'cancelled'],
+  'awaiting-budget': ['running', 'succeeded', 'failed', 'cancelled'],
   succeeded: [],
   failed: [],
   cancelled: [],

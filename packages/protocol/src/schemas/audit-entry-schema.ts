@@ -8,6 +8,8 @@ import type { SchemaImplements } from './schema-implements.ts';
 export const auditActions = [
   'run.submitted',
   'run.started',
+  'run.budget-exhausted',
+  'run.budget-raised',
   'run.succeeded',
   'run.failed',
   'run.cancelled',

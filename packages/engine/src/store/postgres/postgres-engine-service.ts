@@ -1,4 +1,4 @@
-import type { AuditActor, AuditEntry, CairnEvent, CipherV1, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
+import type { AuditActor, AuditEntry, BudgetSpec, CairnEvent, CipherV1, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
 import { CairnError, isCairnError, parsePayload } from '@cairn/protocol';
 import type pg from 'pg';
 import type { AuditQuery } from '../sqlite/audit-query.ts';
@@ -92,6 +92,7 @@ export class PostgresEngineService implements EngineService {
       liveAttempt: (executionId) => leading().liveAttempt(executionId),
       recordModelCall: (call) => leading().recordModelCall(call),
       revealSecret: (name) => leading().revealSecret(name),
+      awaitBudget: (runId, data) => leading().awaitBudget(runId, data),
     };
   }
 
@@ -199,6 +200,10 @@ export class PostgresEngineService implements EngineService {
 
   async reject(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
     await this.#send('reject', { runId, itemId, ...(reason === undefined ? {} : { reason }) }, actor);
+  }
+
+  async raiseBudget(runId: string, budget: BudgetSpec, actor: AuditActor, reason: string): Promise<void> {
+    await this.#send('raise-budget', { runId, budget: { ...budget }, reason }, actor);
   }
 
   async cancelRun(runId: string, actor: AuditActor, reason?: string): Promise<void> {
