@@ -10,6 +10,7 @@ import type { GatewaySettings } from './gateway-settings.ts';
 import { priceModelCall } from './model-prices.ts';
 import { RunSpend } from './model-spend.ts';
 import { ProviderQuotas } from './provider-quotas.ts';
+import type { QuotaLedger } from './quota-ledger.ts';
 import { createUsageMeter, type MeteredApi } from './usage-meter.ts';
 import { withStreamUsage } from './usage-meter-stream-options.ts';
 
@@ -87,6 +88,8 @@ export class ModelGateway {
     service: GatewayService;
     storage: StorageProviderV1;
     credentials: AttemptCredentials;
+    /** Where the quotas are counted; default: in this process. */
+    quotaLedger?: QuotaLedger;
     logger?: Logger;
     /** Told of each call it recorded, with its attempt (the server's metrics and traces). */
     observe?: (call: ModelCall, attempt: LiveAttempt) => void;
@@ -95,7 +98,7 @@ export class ModelGateway {
     this.#service = settings.service;
     this.#storage = settings.storage;
     this.#credentials = settings.credentials;
-    this.#quotas = new ProviderQuotas(settings.gateway.quotas, settings.gateway.maxQuotaWaitMs);
+    this.#quotas = new ProviderQuotas(settings.gateway.quotas, settings.gateway.maxQuotaWaitMs, settings.quotaLedger);
     this.#logger = settings.logger;
     this.#observe = settings.observe;
   }

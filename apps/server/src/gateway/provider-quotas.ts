@@ -1,5 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { MemoryQuotaLedger } from './memory-quota-ledger.ts';
+import type { QuotaLedger } from './quota-ledger.ts';
 
 /** One quota: what a provider (or one of its models) takes from all runs together. */
 export const providerQuotaSchema = z
@@ -29,73 +30,141 @@ export interface QuotaHold {
   release(tokens: number): void;
 }
 
-const minuteMs = 60_000;
-const pollMs = 10;
+/** One call waiting for room: it naps between tries, and is woken early when room may have been freed. */
+class Waiter {
+  #wake: (() => void) | undefined;
+  #woken = false;
 
-class QuotaWindow {
-  readonly quota: ProviderQuota;
-  inFlight = 0;
-  readonly starts: number[] = [];
-  readonly ends: { at: number; tokens: number }[] = [];
-
-  constructor(quota: ProviderQuota) {
-    this.quota = quota;
+  wake(): void {
+    if (this.#wake) this.#wake();
+    // Woken while it was asking: it asks again at once instead of napping.
+    else this.#woken = true;
   }
 
-  /** Why a call cannot start now, or undefined when it can. */
-  blocked(now: number): string | undefined {
-    while (this.starts.length > 0 && this.starts[0]! <= now - minuteMs) this.starts.shift();
-    while (this.ends.length > 0 && this.ends[0]!.at <= now - minuteMs) this.ends.shift();
-    const { concurrent, requestsPerMinute, tokensPerMinute } = this.quota;
-    if (concurrent !== undefined && this.inFlight >= concurrent) return `${concurrent} calls in flight`;
-    if (requestsPerMinute !== undefined && this.starts.length >= requestsPerMinute) return `${requestsPerMinute} calls in the last minute`;
-    if (tokensPerMinute !== undefined && this.ends.reduce((sum, end) => sum + end.tokens, 0) >= tokensPerMinute)
-      return `${tokensPerMinute} tokens in the last minute`;
-    return undefined;
+  /** Waits `milliseconds`, or less when woken (now or since its last nap) or aborted. */
+  nap(milliseconds: number, signal: AbortSignal): Promise<void> {
+    if (this.#woken || signal.aborted) {
+      this.#woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, milliseconds));
+      signal.addEventListener('abort', done, { once: true });
+      this.#wake = done;
+    });
+  }
+}
+
+/** The calls of this process waiting for room under one set of quotas, first come first served. */
+class Waiters {
+  readonly #queue: Waiter[] = [];
+  /** Why the last try found no room (what a call refused before its turn is told). */
+  lastFull: string;
+
+  constructor(keys: string) {
+    this.lastFull = `the ${keys} quota is full`;
+  }
+
+  get empty(): boolean {
+    return this.#queue.length === 0;
+  }
+
+  enter(): Waiter {
+    const waiter = new Waiter();
+    this.#queue.push(waiter);
+    return waiter;
+  }
+
+  isFirst(waiter: Waiter): boolean {
+    return this.#queue[0] === waiter;
+  }
+
+  leave(waiter: Waiter): void {
+    const index = this.#queue.indexOf(waiter);
+    if (index >= 0) this.#queue.splice(index, 1);
+    // The next in line tries at once: a call that just got room may have left more.
+    if (index === 0) this.#queue[0]?.wake();
+  }
+
+  /** Tells the first in line that room may have been freed (a call of this process ended). */
+  wakeFirst(): void {
+    this.#queue[0]?.wake();
   }
 }
 
 /**
- * The providers' quotas, shared by every run of this server (ADR 0033): a call over a quota waits
- * for room, up to `maxWaitMs`, rather than failing at once; the wait is recorded with the call.
+ * The providers' quotas, shared by every run of this server and, through a shared ledger, by every
+ * replica (ADR 0033): a call over a quota waits for room, up to `maxWaitMs`, rather than failing at
+ * once; the wait is recorded with the call. The calls of this process that wait under the same
+ * quotas queue, and only the first asks the ledger (every `pollIntervalMs`, or as soon as a call of
+ * this process ends): a shared ledger is asked by one caller per replica, not by every waiting one.
  */
 export class ProviderQuotas {
-  readonly #windows = new Map<string, QuotaWindow>();
+  readonly #quotas: Readonly<Record<string, ProviderQuota>>;
   readonly #maxWaitMs: number;
+  readonly #ledger: QuotaLedger;
+  readonly #waiters = new Map<string, Waiters>();
 
-  constructor(quotas: Readonly<Record<string, ProviderQuota>>, maxWaitMs: number) {
-    for (const [key, quota] of Object.entries(quotas)) this.#windows.set(key, new QuotaWindow(quota));
+  constructor(quotas: Readonly<Record<string, ProviderQuota>>, maxWaitMs: number, ledger: QuotaLedger = new MemoryQuotaLedger()) {
+    this.#quotas = quotas;
     this.#maxWaitMs = maxWaitMs;
+    this.#ledger = ledger;
   }
 
   /** Holds room under every quota of `provider` and `provider/model`; a refusal saying which is full after the longest wait. */
   async acquire(provider: string, model: string, signal: AbortSignal): Promise<QuotaHold | { refused: string; waitedMs: number }> {
-    const windows = [this.#windows.get(provider), this.#windows.get(`${provider}/${model}`)].filter((window) => window !== undefined);
+    const claims = [provider, `${provider}/${model}`].flatMap((key) => {
+      const quota = this.#quotas[key];
+      return quota === undefined ? [] : [{ key, quota }];
+    });
+    if (claims.length === 0) return { waitedMs: 0, release: () => undefined };
     const started = Date.now();
-    if (windows.length === 0) return { waitedMs: 0, release: () => undefined };
-    for (;;) {
-      const now = Date.now();
-      const full = windows.map((window) => window.blocked(now)).find((reason) => reason !== undefined);
-      if (full === undefined) break;
-      if (now - started >= this.#maxWaitMs || signal.aborted)
-        return { refused: `the ${provider} quota is full (${full}) and stayed so for ${now - started} ms`, waitedMs: now - started };
-      await sleep(pollMs);
+    const line = claims.map((claim) => claim.key).join(' ');
+    let waiters = this.#waiters.get(line);
+    if (waiters === undefined) {
+      waiters = new Waiters(line);
+      this.#waiters.set(line, waiters);
     }
-    const at = Date.now();
-    for (const window of windows) {
-      window.inFlight++;
-      window.starts.push(at);
+    const waiter = waiters.enter();
+    try {
+      for (;;) {
+        if (waiters.isFirst(waiter)) {
+          const taken = await this.#ledger.take(claims);
+          if ('release' in taken) return this.#hold(taken.release, Date.now() - started);
+          waiters.lastFull = `the ${taken.full.key} quota is full (${taken.full.reason})`;
+        }
+        const waited = Date.now() - started;
+        if (waited >= this.#maxWaitMs || signal.aborted) return { refused: `${waiters.lastFull} and stayed so for ${waited} ms`, waitedMs: waited };
+        // The first in line asks again after the ledger's interval; the others when it is their turn.
+        const nap = Math.min(waiters.isFirst(waiter) ? this.#ledger.pollIntervalMs : this.#maxWaitMs, this.#maxWaitMs - waited);
+        await waiter.nap(nap, signal);
+      }
+    } finally {
+      waiters.leave(waiter);
+      if (waiters.empty) this.#waiters.delete(line);
     }
+  }
+
+  #hold(release: (tokens: number) => Promise<void>, waitedMs: number): QuotaHold {
     let released = false;
     return {
-      waitedMs: at - started,
+      waitedMs,
       release: (tokens) => {
         if (released) return;
         released = true;
-        for (const window of windows) {
-          window.inFlight--;
-          window.ends.push({ at: Date.now(), tokens });
-        }
+        // A ledger that cannot record the end lets the call's lease lapse instead (bounded).
+        void release(tokens)
+          .catch(() => undefined)
+          .then(() => {
+            // Room may be free under any queue that shares a key with this call: each first in line looks.
+            for (const waiters of this.#waiters.values()) waiters.wakeFirst();
+          });
       },
     };
   }

@@ -6,6 +6,7 @@ import { GatewayIssuer } from './gateway-issuer.ts';
 import { GatewayServer } from './gateway-server.ts';
 import type { GatewaySettings } from './gateway-settings.ts';
 import { ModelGateway, type GatewayService } from './model-gateway.ts';
+import type { QuotaLedger } from './quota-ledger.ts';
 
 /** A running gateway: what the engine issues to attempts, and how to stop it. */
 export interface RunningGateway {
@@ -26,6 +27,8 @@ export async function startGateway(
     readonly storage: StorageProviderV1;
     /** Read per call: it exists once the engine's host does. */
     readonly service: () => EngineService;
+    /** Where the quotas are counted (the state database's, on PostgreSQL), closed with the gateway; default: in this process. */
+    readonly quotaLedger?: QuotaLedger;
     readonly logger?: Logger;
     /** Told of each call recorded, with its attempt (the server's metrics and traces). */
     readonly observe?: (call: ModelCall, attempt: LiveAttempt) => void;
@@ -37,12 +40,21 @@ export async function startGateway(
     service: gatewayServiceOver(options.service),
     storage: options.storage,
     credentials,
+    ...(options.quotaLedger ? { quotaLedger: options.quotaLedger } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.observe ? { observe: options.observe } : {}),
   });
-  const server = await GatewayServer.listen(gateway, settings.host, settings.port);
+  const server = await GatewayServer.listen(gateway, settings.host, settings.port).catch(async (error: unknown) => {
+    await options.quotaLedger?.close();
+    throw error;
+  });
   const url = settings.publicUrl ?? server.url;
-  return { issuer: new GatewayIssuer(settings, credentials, () => url), url, close: () => server.close() };
+  const close = async () => {
+    await server.close();
+    // After the last call: those cut short by the close have released their room already.
+    await options.quotaLedger?.close();
+  };
+  return { issuer: new GatewayIssuer(settings, credentials, () => url), url, close };
 }
 
 function gatewayServiceOver(service: () => EngineService): GatewayService {

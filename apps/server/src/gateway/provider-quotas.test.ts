@@ -1,0 +1,79 @@
+// Waiting for room under the providers' quotas (ADR 0033): a call waits until one ends, in the order
+// the calls came, up to the longest wait, then is refused saying which quota was full; the calls of
+// one process waiting under the same quotas ask the ledger one at a time, not each on its own.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect, test } from 'vitest';
+import { ProviderQuotas, type QuotaHold } from './provider-quotas.ts';
+import type { QuotaLedger } from './quota-ledger.ts';
+
+const never = new AbortController().signal;
+
+function held(outcome: QuotaHold | { refused: string; waitedMs: number }): QuotaHold {
+  if (!('release' in outcome)) throw new Error(`refused: ${outcome.refused}`);
+  return outcome;
+}
+
+test('a call waits for room and takes it when a call ends; waiting calls get room in the order they came', async () => {
+  const quotas = new ProviderQuotas({ openai: { concurrent: 1 } }, 5_000);
+  const first = held(await quotas.acquire('openai', 'gpt-4o', never));
+  expect(first.waitedMs).toBe(0);
+  const order: string[] = [];
+  const waiting = ['second', 'third', 'fourth'].map(async (name) => {
+    const hold = held(await quotas.acquire('openai', 'gpt-4o', never));
+    order.push(name);
+    await sleep(30);
+    hold.release(0);
+    return hold;
+  });
+  await sleep(100);
+  expect(order).toEqual([]);
+  first.release(0);
+  const holds = await Promise.all(waiting);
+  expect(order).toEqual(['second', 'third', 'fourth']);
+  expect(holds[0]!.waitedMs).toBeGreaterThanOrEqual(90);
+  expect(holds[2]!.waitedMs).toBeGreaterThanOrEqual(holds[0]!.waitedMs + 50);
+});
+
+test("a model's quota and its provider's both apply; a call that names neither waits for nothing", async () => {
+  const quotas = new ProviderQuotas({ openai: { concurrent: 3 }, 'openai/gpt-4o': { concurrent: 1 } }, 50);
+  held(await quotas.acquire('openai', 'gpt-4o', never));
+  expect(await quotas.acquire('openai', 'gpt-4o', never)).toMatchObject({
+    refused: expect.stringMatching(/^the openai\/gpt-4o quota is full \(1 calls in flight\) and stayed so for \d+ ms$/),
+  });
+  held(await quotas.acquire('openai', 'gpt-4.1', never));
+  held(await quotas.acquire('openai', 'gpt-4.1', never));
+  expect(await quotas.acquire('openai', 'gpt-4.1', never)).toMatchObject({ refused: expect.stringContaining('the openai quota is full (3 calls in flight)') });
+  for (let call = 0; call < 5; call++) expect(held(await quotas.acquire('anthropic', 'claude-sonnet-4-5', never)).waitedMs).toBe(0);
+});
+
+test('a call refused after the longest wait says how long it waited; an abandoned call stops waiting at once', async () => {
+  const quotas = new ProviderQuotas({ openai: { concurrent: 1 } }, 150);
+  held(await quotas.acquire('openai', 'gpt-4o', never));
+  const refused = await quotas.acquire('openai', 'gpt-4o', never);
+  expect(refused).toMatchObject({ refused: expect.stringContaining('(1 calls in flight)') });
+  expect((refused as { waitedMs: number }).waitedMs).toBeGreaterThanOrEqual(150);
+  const abandoned = new AbortController();
+  const started = Date.now();
+  const waiting = quotas.acquire('openai', 'gpt-4o', abandoned.signal);
+  setTimeout(() => abandoned.abort(), 30);
+  expect(await waiting).toMatchObject({ refused: expect.stringContaining('quota is full') });
+  expect(Date.now() - started).toBeLessThan(140);
+});
+
+test('calls waiting under the same quotas ask the ledger one at a time, at its interval', async () => {
+  let asked = 0;
+  const alwaysFull: QuotaLedger = {
+    pollIntervalMs: 20,
+    take: () => {
+      asked++;
+      return Promise.resolve({ full: { key: 'openai', reason: '1 calls in flight' } });
+    },
+    close: () => Promise.resolve(),
+  };
+  const quotas = new ProviderQuotas({ openai: { concurrent: 1 } }, 200, alwaysFull);
+  const outcomes = await Promise.all(Array.from({ length: 10 }, () => quotas.acquire('openai', 'gpt-4o', never)));
+  expect(outcomes.every((outcome) => 'refused' in outcome && outcome.refused.startsWith('the openai quota is full (1 calls in flight)'))).toBe(true);
+  // Ten callers each asking every 20 ms for 200 ms would have asked about a hundred times.
+  expect(asked).toBeGreaterThanOrEqual(5);
+  expect(asked).toBeLessThanOrEqual(20);
+});
