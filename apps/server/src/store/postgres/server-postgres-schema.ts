@@ -1,8 +1,9 @@
 import type { PostgresMigration, PostgresMigrationLedger } from '@cairn/engine/internals';
 
 /**
- * The server's own tables in the engine's PostgreSQL schema (ADR 0023): API tokens and webhook
- * endpoints, deliveries and the event cursor, so that replicas on separate machines share them.
+ * The server's own tables in the engine's PostgreSQL schema (ADR 0023): API tokens, webhook
+ * endpoints, deliveries and the event cursor, and the model gateway's quota calls, so that replicas
+ * on separate machines share them.
  * They are the server's, not the engine's: prefixed `server_`, versioned in a table of their own
  * (`server_schema_migrations`) beside the engine's `schema_migrations`, and never loaded into the
  * engine's working copy. The webhook tables are those of the SQLite `webhooks.db`, column for
@@ -70,6 +71,27 @@ export const serverPostgresMigrations: readonly PostgresMigration[] = [
     name: 'dashboard sessions marked',
     sql: `
       ALTER TABLE {schema}.server_tokens ADD COLUMN session boolean NOT NULL DEFAULT false;
+    `,
+  },
+  {
+    // The model gateway's provider quotas, shared by the replicas (ADR 0033): one row per call and
+    // quota key. In flight while not ended and its lease (renewed by its holder, the replica that
+    // took it) lasts; counted in the rolling minute by when it started and, for tokens, ended. Rows
+    // out of every count are deleted by the replicas that take calls.
+    version: 4,
+    name: 'model quota calls',
+    sql: `
+      CREATE TABLE {schema}.server_quota_calls (
+        quota_key text NOT NULL,
+        call_id text NOT NULL,
+        holder text NOT NULL,
+        started_at timestamptz NOT NULL,
+        lease_until timestamptz NOT NULL,
+        ended_at timestamptz,
+        tokens bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (quota_key, call_id)
+      );
+      CREATE INDEX server_quota_calls_held ON {schema}.server_quota_calls (holder) WHERE ended_at IS NULL;
     `,
   },
 ];
