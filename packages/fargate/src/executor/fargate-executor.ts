@@ -104,8 +104,9 @@ interface FargateHandle {
 /**
  * ExecutorV1 on AWS ECS Fargate: each attempt is one task of the worker's task definition, whose
  * container runs `cairn-worker`. `start` is RunTask with a client token derived from the execution
- * id (a retried start gets the same task); the override carries only where the manifest is, and the
- * task's secrets are sealed into storage with the cipher (ADR 0021). `inspect` is DescribeTasks,
+ * id (a retried start gets the same task); the override carries only where the manifest is (and the
+ * model gateway, for an agent attempt), and the task's secrets and gateway credential are sealed into
+ * storage with the cipher (ADR 0021, ADR 0033). `inspect` is DescribeTasks,
  * coalesced across concurrent calls; a STOPPED task's outcome is its worker's result record. The
  * handle is `{ executor, executionId, taskArn, cluster }`: plain JSON that survives restarts.
  */
@@ -138,24 +139,32 @@ export class FargateExecutor implements ExecutorV1 {
   async start(task: TaskEnvelope): Promise<ExecutionHandle> {
     parsePayload(taskEnvelopeSchema, task, 'task envelope');
     const secrets = task.secrets ?? {};
+    // An agent attempt's gateway credential is sealed with the secrets: never in the override (ADR 0033).
+    const gateway = task.gateway;
     let sealed: string | undefined;
-    if (Object.keys(secrets).length > 0) {
+    if (Object.keys(secrets).length > 0 || gateway !== undefined) {
       if (!this.#cipher || !this.#settings.taskCipher) {
+        const what = Object.keys(secrets).length > 0 ? 'has secrets' : 'is an agent attempt, whose model gateway credential is sealed for its task,';
         throw new CairnError(
           'CAIRN_EXECUTOR_START_FAILED',
-          `[cairn] [fargate] execution ${task.executionId} has secrets, and the executor has no cipher to seal them with: set fargate.cipher and fargate.taskCipher (a KMS key the task role may decrypt).`,
+          `[cairn] [fargate] execution ${task.executionId} ${what} and the executor has no cipher to seal with: set fargate.cipher and fargate.taskCipher (a KMS key the task role may decrypt).`,
           { path: 'fargate.cipher' },
         );
       }
       // Sealed again on a retried start (same content, fresh envelope): the task opens whichever is there.
       try {
-        sealed = await sealSecrets(this.#storage, this.#cipher, { executionId: task.executionId, manifestDigest: task.manifestDigest, secrets });
+        sealed = await sealSecrets(this.#storage, this.#cipher, {
+          executionId: task.executionId,
+          manifestDigest: task.manifestDigest,
+          secrets,
+          gatewayCredential: gateway?.credential,
+        });
       } catch (error) {
         // KMS or storage down: the engine tries the start again later. A full disk passes as it is (the engine pauses).
         if (isCairnError(error, 'CAIRN_CIPHER_UNAVAILABLE') || isCairnError(error, 'CAIRN_STORAGE_UNAVAILABLE')) {
           throw new CairnError(
             'CAIRN_EXECUTOR_UNAVAILABLE',
-            `[cairn] [fargate] the secrets of execution ${task.executionId} could not be sealed (${error.code}: ${error.message}); the start is tried again.`,
+            `[cairn] [fargate] the ${gateway ? 'secrets and gateway credential' : 'secrets'} of execution ${task.executionId} could not be sealed (${error.code}: ${error.message}); the start is tried again.`,
             { path: 'fargate.cipher', cause: error },
           );
         }
@@ -169,6 +178,7 @@ export class FargateExecutor implements ExecutorV1 {
       sealedSecrets: sealed,
       ...(sealed !== undefined ? { cipher: this.#settings.taskCipher } : {}),
       trustedKeys: this.#settings.trustedKeys,
+      ...(gateway !== undefined ? { gatewayUrl: gateway.url } : {}),
     };
     const request: RunTaskCommandInput = {
       cluster: this.#settings.cluster,

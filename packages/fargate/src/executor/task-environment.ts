@@ -4,8 +4,9 @@ import { z } from 'zod';
 
 /**
  * The environment variables the executor sets on a task (as a container override) and
- * `cairn-worker` reads: only what the worker needs to find and check its manifest. Never a
- * secret: secrets are sealed into storage (`CAIRN_SEALED_SECRETS` names where), see ADR 0021.
+ * `cairn-worker` reads: only what the worker needs to find and check its manifest, and where the
+ * model gateway is. Never a secret: secrets and the gateway credential are sealed into storage
+ * (`CAIRN_SEALED_SECRETS` names where), see ADR 0021.
  */
 export const taskEnvironmentNames = {
   executionId: 'CAIRN_EXECUTION_ID',
@@ -21,6 +22,7 @@ export const taskEnvironmentNames = {
   cipherRegion: 'CAIRN_CIPHER_KMS_REGION',
   cipherEndpoint: 'CAIRN_CIPHER_KMS_ENDPOINT',
   trustedKeys: 'CAIRN_TRUSTED_KEYS',
+  gatewayUrl: 'CAIRN_MODEL_GATEWAY_URL',
 } as const;
 
 /** What a task is told, as the executor composes it and the worker reads it back. */
@@ -42,6 +44,11 @@ export interface TaskEnvironment {
   readonly cipher?: { readonly keyId: string; readonly region?: string | undefined; readonly endpoint?: string | undefined } | undefined;
   /** The public keys the manifest may be signed with (the engine signer's): public, so not a secret. */
   readonly trustedKeys: readonly PublicKeyRecord[];
+  /**
+   * The model gateway's URL as the task reaches it (the server's `gateway.publicUrl`), for an agent
+   * attempt; its credential is sealed with the secrets, so `sealedSecrets` is set too.
+   */
+  readonly gatewayUrl?: string | undefined;
 }
 
 const names = taskEnvironmentNames;
@@ -67,6 +74,7 @@ export function taskEnvironmentPairs(environment: TaskEnvironment): { name: stri
     [names.cipherRegion]: environment.cipher?.region,
     [names.cipherEndpoint]: environment.cipher?.endpoint,
     [names.trustedKeys]: JSON.stringify(environment.trustedKeys),
+    [names.gatewayUrl]: environment.gatewayUrl,
   };
   return Object.entries(values)
     .filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== '')
@@ -96,6 +104,10 @@ const environmentSchema = z.object({
   [names.cipherRegion]: optional,
   [names.cipherEndpoint]: optional,
   [names.trustedKeys]: required(names.trustedKeys),
+  [names.gatewayUrl]: z
+    .union([z.literal(''), z.url({ protocol: /^https?$/, error: `${names.gatewayUrl} must be an http(s) URL` })])
+    .optional()
+    .transform((value) => (value === '' ? undefined : value)),
 });
 
 /**
@@ -141,6 +153,14 @@ export function readTaskEnvironment(env: Readonly<Record<string, string | undefi
       },
     );
   }
+  const gatewayUrl = values[names.gatewayUrl];
+  if (gatewayUrl !== undefined && sealedSecrets === undefined) {
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `[cairn] [cairn-worker] ${names.gatewayUrl} is set but ${names.sealedSecrets} is not: the gateway's credential travels sealed, and nothing carries it.`,
+      { path: names.sealedSecrets },
+    );
+  }
   return {
     executionId: values[names.executionId],
     manifestDigest: values[names.manifestDigest],
@@ -159,5 +179,6 @@ export function readTaskEnvironment(env: Readonly<Record<string, string | undefi
     sealedSecrets,
     ...(keyId !== undefined ? { cipher: { keyId, region: values[names.cipherRegion], endpoint: values[names.cipherEndpoint] } } : {}),
     trustedKeys,
+    ...(gatewayUrl !== undefined ? { gatewayUrl } : {}),
   };
 }

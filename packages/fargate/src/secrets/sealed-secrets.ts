@@ -17,28 +17,60 @@ export function sealedSecretsContext(executionId: string, manifestDigest: string
   return { purpose: 'cairn.task-secrets', executionId, manifestDigest };
 }
 
-/** Encrypts a task's secrets with `cipher` and writes them to storage; answers the key. */
+/**
+ * The entry of the sealed object that holds an agent attempt's model gateway credential (ADR 0033),
+ * beside the secrets: not an environment variable's name, so no secret can have it, and a worker
+ * that does not know it passes it to no runtime (a runtime gets only the secrets its manifest names).
+ */
+export const gatewayCredentialEntry = 'cairn.gateway.credential';
+
+/** What a task is handed out of band, opened: its secrets, and its gateway credential when it is an agent attempt. */
+export interface SealedTaskValues {
+  readonly secrets: Record<string, string>;
+  readonly gatewayCredential?: string;
+}
+
+/**
+ * Encrypts a task's secrets (and its gateway credential, when given) with `cipher` and writes them
+ * to storage; answers the key.
+ */
 export async function sealSecrets(
   storage: StorageProviderV1,
   cipher: CipherV1,
-  task: { readonly executionId: string; readonly manifestDigest: string; readonly secrets: Readonly<Record<string, string>> },
+  task: {
+    readonly executionId: string;
+    readonly manifestDigest: string;
+    readonly secrets: Readonly<Record<string, string>>;
+    readonly gatewayCredential?: string | undefined;
+  },
 ): Promise<string> {
-  const envelope = await cipher.encrypt(canonicalJsonBytes(task.secrets), sealedSecretsContext(task.executionId, task.manifestDigest));
+  const values = task.gatewayCredential === undefined ? task.secrets : { ...task.secrets, [gatewayCredentialEntry]: task.gatewayCredential };
+  const envelope = await cipher.encrypt(canonicalJsonBytes(values), sealedSecretsContext(task.executionId, task.manifestDigest));
   const key = sealedSecretsKey(task.executionId);
   await storage.put(key, new TextEncoder().encode(JSON.stringify(envelope)), { contentType: 'application/json' });
   return key;
 }
 
-/**
- * Reads and decrypts a task's sealed secrets. CAIRN_SECRET_UNAVAILABLE when the object is gone
- * (opened once already: a task's secrets are for one start) or does not open under this
- * execution's context; the cipher's own CAIRN_CIPHER_UNAVAILABLE when KMS refuses or is down.
- */
+/** Reads and decrypts a task's sealed secrets: `openSealedTaskValues` without the gateway credential. */
 export async function openSealedSecrets(
   storage: StorageProviderV1,
   cipher: CipherV1,
   task: { readonly executionId: string; readonly manifestDigest: string; readonly key: string },
 ): Promise<Record<string, string>> {
+  return (await openSealedTaskValues(storage, cipher, task)).secrets;
+}
+
+/**
+ * Reads and decrypts what a task was handed sealed: its secrets and, for an agent attempt, its
+ * model gateway credential. CAIRN_SECRET_UNAVAILABLE when the object is gone
+ * (opened once already: a task's secrets are for one start) or does not open under this
+ * execution's context; the cipher's own CAIRN_CIPHER_UNAVAILABLE when KMS refuses or is down.
+ */
+export async function openSealedTaskValues(
+  storage: StorageProviderV1,
+  cipher: CipherV1,
+  task: { readonly executionId: string; readonly manifestDigest: string; readonly key: string },
+): Promise<SealedTaskValues> {
   const bytes = await storage.get(task.key);
   if (bytes === null) {
     throw new CairnError(
@@ -86,5 +118,6 @@ export async function openSealedSecrets(
       },
     );
   }
-  return secrets as Record<string, string>;
+  const { [gatewayCredentialEntry]: gatewayCredential, ...named } = secrets as Record<string, string>;
+  return { secrets: named, ...(gatewayCredential !== undefined ? { gatewayCredential } : {}) };
 }

@@ -7,7 +7,9 @@ import { createLocalCipher } from '@cairn/local';
 import { resultKey } from '@cairn/protocol';
 import { afterAll, expect, test } from 'vitest';
 import { fargateWorldForFile } from '../testing/fargate.test-support.ts';
-import { openSealedSecrets, sealedSecretsKey, sealSecrets } from './sealed-secrets.ts';
+import { runTaskWorker } from '../worker/run-task-worker.ts';
+import { workerExitCodes } from '../worker/worker-exit-code.ts';
+import { openSealedSecrets, openSealedTaskValues, sealedSecretsKey, sealSecrets } from './sealed-secrets.ts';
 
 const world = fargateWorldForFile();
 const keys = mkdtempSync(join(tmpdir(), 'cairn-fargate-cipher-'));
@@ -70,6 +72,33 @@ test('sealed secrets open only for their execution and manifest, once stored; a 
     code: 'CAIRN_SECRET_UNAVAILABLE',
     message: expect.stringContaining('deleted once opened'),
   });
+  // An agent attempt's gateway credential is sealed beside them, and opened apart: it is no secret a runtime gets.
+  await sealSecrets(storage, cipher, { ...task, gatewayCredential: 'credential-1' });
+  expect(await openSealedTaskValues(storage, cipher, { ...task, key })).toEqual({ secrets: task.secrets, gatewayCredential: 'credential-1' });
+  expect(await openSealedSecrets(storage, cipher, { ...task, key })).toEqual(task.secrets);
+  await storage.delete(key);
+});
+
+test('a task told of a gateway whose sealed values hold no credential runs nothing and exits 77, saying so', async () => {
+  const cipher = createLocalCipher({ keyFile: join(keys, 'cipher.key'), create: true });
+  const task = { executionId: `no-credential-${Date.now()}/agent/1`, manifestDigest: `sha256:${'d'.repeat(64)}`, secrets: { TOKEN: 'value-1' } };
+  const key = await sealSecrets(world().storage, cipher, task);
+  const outcome = await runTaskWorker({
+    env: {
+      CAIRN_EXECUTION_ID: task.executionId,
+      CAIRN_MANIFEST_DIGEST: task.manifestDigest,
+      CAIRN_STORAGE_BUCKET: world().bucket,
+      CAIRN_SEALED_SECRETS: key,
+      CAIRN_CIPHER_KMS_KEY_ID: 'the-local-cipher',
+      CAIRN_TRUSTED_KEYS: JSON.stringify([world().key]),
+      CAIRN_MODEL_GATEWAY_URL: 'http://10.0.1.5:7411',
+    },
+    storage: world().storage,
+    cipher,
+  });
+  expect(outcome.exitCode).toBe(workerExitCodes.secretsUnavailable);
+  expect(outcome.error).toMatchObject({ code: 'CAIRN_SECRET_UNAVAILABLE', message: expect.stringContaining('hold no gateway credential') });
+  expect(await world().storage.get(resultKey(task.executionId))).toBeNull();
 });
 
 test('a task with secrets and no cipher configured is refused before anything starts', async () => {

@@ -1,5 +1,5 @@
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import type { DispatchManifest, PublicKeyRecord, RuntimeSpec, TaskEnvelope } from '@cairn/core';
+import type { DispatchManifest, PublicKeyRecord, RuntimeSpec, TaskEnvelope, TaskGateway } from '@cairn/core';
 import { preAuthenticationEncoding } from '@cairn/audit';
 import { createKmsCipher, type KmsCipher } from '@cairn/kms';
 import { KmsTestEndpoint } from '@cairn/kms/testing';
@@ -25,7 +25,11 @@ export interface FargateWorld {
   /** A Fargate executor over this world whose `start` first waits for the task's manifest to be stored. */
   executor(overrides?: Partial<FargateExecutorSettings>): FargateExecutor;
   /** A task whose signed manifest runs `runtime`; its manifest is written to the bucket before `executor().start` sends it. */
-  task(executionId: string, runtime: RuntimeSpec, options?: { secrets?: Record<string, string>; manifest?: Partial<DispatchManifest> }): TaskEnvelope;
+  task(
+    executionId: string,
+    runtime: RuntimeSpec,
+    options?: { secrets?: Record<string, string>; gateway?: TaskGateway; manifest?: Partial<DispatchManifest> },
+  ): TaskEnvelope;
 }
 
 /**
@@ -34,7 +38,10 @@ export interface FargateWorld {
  * `cairn-worker` runs the built `dist/cairn-worker.js` in `workerTestRootfs`. The task definition's
  * environment holds the test S3 server's credentials, as a task role would provide credentials.
  */
-export function fargateWorldForFile(endpointOptions: Partial<EcsTestEndpointOptions> = {}): () => FargateWorld {
+export function fargateWorldForFile(
+  endpointOptions: Partial<EcsTestEndpointOptions> = {},
+  rootfsOptions: Pick<NonNullable<Parameters<typeof workerTestRootfs>[0]>, 'files'> = {},
+): () => FargateWorld {
   let world: FargateWorld | undefined;
   let rootfs: WorkerTestRootfs | undefined;
   beforeAll(async () => {
@@ -45,6 +52,7 @@ export function fargateWorldForFile(endpointOptions: Partial<EcsTestEndpointOpti
     rootfs = workerTestRootfs({
       // The KMS endpoint checks that requests are signed, not by whom: one set of credentials does for both.
       environment: { AWS_ACCESS_KEY_ID: connection.accessKeyId, AWS_SECRET_ACCESS_KEY: connection.secretAccessKey, AWS_REGION: connection.region },
+      ...rootfsOptions,
     });
     const ecs = await EcsTestEndpoint.start({ taskDefinitions: { 'cairn-worker': rootfs.definition }, ...endpointOptions });
     const storage = createS3StorageProvider({ bucket, client: radosgwClient() });
@@ -105,7 +113,12 @@ export function fargateWorldForFile(endpointOptions: Partial<EcsTestEndpointOpti
         };
         const manifestDigest = digestOfJson(envelope);
         pending.set(manifestDigest, storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope)));
-        return { executionId, manifestDigest, ...(options.secrets ? { secrets: options.secrets } : {}) };
+        return {
+          executionId,
+          manifestDigest,
+          ...(options.secrets ? { secrets: options.secrets } : {}),
+          ...(options.gateway ? { gateway: options.gateway } : {}),
+        };
       },
     };
   });

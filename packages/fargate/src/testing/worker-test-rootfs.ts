@@ -1,6 +1,6 @@
-import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestTaskDefinition } from './ecs-endpoint.ts';
 
@@ -17,10 +17,17 @@ export interface WorkerTestRootfs {
  * Node at /opt/node/bin/node and the built `dist/cairn-worker.js` at /opt/cairn/cairn-worker.js (where
  * the image has them). It runs what the image runs, the way the image runs it (`node
  * /opt/cairn/cairn-worker.js` as uid 1000, no host environment), but it is the host's programs, not
- * the image's: tests of the image itself use its rootfs.
+ * the image's: tests of the image itself use its rootfs. `files` are written into the tree (under
+ * /opt, say: /usr is the host's), e.g. a stand-in agent CLI at /opt/agent/bin/claude.
  */
 export function workerTestRootfs(
-  options: { readonly workerScript?: string; readonly node?: string; readonly environment?: Readonly<Record<string, string>> } = {},
+  options: {
+    readonly workerScript?: string;
+    readonly node?: string;
+    readonly environment?: Readonly<Record<string, string>>;
+    /** Files of the tree by absolute path in the container, with their content and mode (0644 by default). */
+    readonly files?: Readonly<Record<string, { readonly content: string; readonly mode?: number }>>;
+  } = {},
 ): WorkerTestRootfs {
   const workerScript = options.workerScript ?? fileURLToPath(new URL('../../dist/cairn-worker.js', import.meta.url));
   if (!existsSync(workerScript)) throw new Error(`${workerScript} is missing: build it first (pnpm --filter @cairn/fargate build)`);
@@ -40,6 +47,15 @@ export function workerTestRootfs(
   for (const folder of ['tmp', 'proc', 'dev', 'opt/node/bin', 'opt/cairn']) mkdirSync(join(rootfs, folder), { recursive: true });
   for (const file of ['opt/node/bin/node', 'opt/cairn/cairn-worker.js']) closeSync(openSync(join(rootfs, file), 'w'));
   binds.push({ source: node, target: '/opt/node/bin/node' }, { source: workerScript, target: '/opt/cairn/cairn-worker.js' });
+  for (const [path, file] of Object.entries(options.files ?? {})) {
+    const bound = binds.find((bind) => path === bind.target || path.startsWith(`${bind.target}/`));
+    if (!path.startsWith('/') || path.split('/').includes('..') || bound !== undefined)
+      throw new Error(
+        `${path}: a file of the root filesystem is an absolute path outside the host's bound folders (${binds.map((bind) => bind.target).join(', ')})`,
+      );
+    mkdirSync(join(rootfs, dirname(path)), { recursive: true });
+    writeFileSync(join(rootfs, path), file.content, { mode: file.mode ?? 0o644 });
+  }
   return {
     definition: {
       rootfs,

@@ -39,6 +39,29 @@ test('a task environment with sealed secrets and no key to open them is refused,
   expect(outcome.error).toMatchObject({ code: 'CAIRN_CONFIG_INVALID', path: 'CAIRN_CIPHER_KMS_KEY_ID' });
 });
 
+test('a task environment with a gateway URL and nothing sealed to carry its credential, or a URL that is none, is refused, naming the variable', async () => {
+  const der = generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' });
+  const env = {
+    CAIRN_EXECUTION_ID: 'run-1/agent/1',
+    CAIRN_MANIFEST_DIGEST: `sha256:${'c'.repeat(64)}`,
+    CAIRN_STORAGE_BUCKET: 'cairn-bucket',
+    CAIRN_TRUSTED_KEYS: JSON.stringify([
+      { keyId: `sha256:${createHash('sha256').update(der).digest('hex')}`, algorithm: 'ed25519', publicKey: der.toString('base64') },
+    ]),
+  };
+  const unsealed = await runTaskWorker({ env: { ...env, CAIRN_MODEL_GATEWAY_URL: 'http://10.0.1.5:7411' } });
+  expect(unsealed.exitCode).toBe(workerExitCodes.environmentInvalid);
+  expect(unsealed.error).toMatchObject({
+    code: 'CAIRN_CONFIG_INVALID',
+    path: 'CAIRN_SEALED_SECRETS',
+    message: expect.stringContaining('credential travels sealed'),
+  });
+  const notUrl = await runTaskWorker({
+    env: { ...env, CAIRN_MODEL_GATEWAY_URL: '10.0.1.5:7411', CAIRN_SEALED_SECRETS: 'task-secrets/x.json', CAIRN_CIPHER_KMS_KEY_ID: 'k' },
+  });
+  expect(notUrl.error).toMatchObject({ code: 'CAIRN_CONFIG_INVALID', path: 'CAIRN_MODEL_GATEWAY_URL' });
+});
+
 test('exit codes follow the record: 0, the runtime’s own code on failure, 124 timed out, 143 cancelled', () => {
   expect(workerExitCode({ outcome: 'succeeded', exitCode: 0 })).toBe(0);
   expect(workerExitCode({ outcome: 'failed', exitCode: 3 })).toBe(3);

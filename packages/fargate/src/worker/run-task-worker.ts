@@ -1,11 +1,11 @@
 import { tmpdir } from 'node:os';
-import type { CipherV1, Logger, ResultRecord, StorageProviderV1 } from '@cairn/core';
+import type { CipherV1, Logger, ResultRecord, StorageProviderV1, TaskGateway } from '@cairn/core';
 import { createKmsCipher } from '@cairn/kms';
 import { CairnError, isCairnError } from '@cairn/protocol';
 import { createS3StorageProvider } from '@cairn/s3';
 import { createClaudeCodeRuntime, createCommandRuntime, createWorker } from '@cairn/worker';
 import { readTaskEnvironment } from '../executor/task-environment.ts';
-import { openSealedSecrets } from '../secrets/sealed-secrets.ts';
+import { openSealedTaskValues } from '../secrets/sealed-secrets.ts';
 import { workerExitCode, workerExitCodes } from './worker-exit-code.ts';
 
 /** What `runTaskWorker` needs from its process: the environment, a stop signal, and (tests) seams to use instead of building them. */
@@ -30,10 +30,12 @@ export interface TaskWorkerOutcome {
 
 /**
  * The body of `cairn-worker`, the Fargate task's entrypoint: reads the task environment the
- * executor set, builds S3 storage and (when the task has secrets) the KMS cipher from it, opens the
- * sealed secrets and deletes them, and runs the same worker harness the local executor runs. The
- * runtime runs as a plain child process: the container is the sandbox. Never throws: an error
- * that left no record is answered as an exit code and the error.
+ * executor set, builds S3 storage and (when the task has secrets or a gateway credential) the KMS
+ * cipher from it, opens the sealed values and deletes them, and runs the same worker harness the
+ * local executor runs. The runtime runs as a plain child process: the container is the sandbox. An
+ * agent attempt's runtime reaches the model gateway through the harness's forwarder on the task's
+ * loopback, which adds the credential: the runtime is never given it. Never throws: an error that
+ * left no record is answered as an exit code and the error.
  */
 export async function runTaskWorker(options: TaskWorkerOptions): Promise<TaskWorkerOutcome> {
   let environment;
@@ -53,6 +55,7 @@ export async function runTaskWorker(options: TaskWorkerOptions): Promise<TaskWor
       ...(environment.storage.encryption ? { encryption: environment.storage.encryption } : {}),
     });
   let secrets: Record<string, string> | undefined;
+  let gateway: TaskGateway | undefined;
   if (environment.sealedSecrets !== undefined) {
     try {
       const cipher =
@@ -63,7 +66,8 @@ export async function runTaskWorker(options: TaskWorkerOptions): Promise<TaskWor
           ...(environment.cipher!.endpoint ? { endpoint: environment.cipher!.endpoint } : {}),
         });
       const task = { executionId: environment.executionId, manifestDigest: environment.manifestDigest, key: environment.sealedSecrets };
-      secrets = await openSealedSecrets(storage, cipher, task);
+      const opened = await openSealedTaskValues(storage, cipher, task);
+      secrets = opened.secrets;
       // Opened: nobody needs them again (a retried attempt is a new execution with its own).
       await storage
         .delete(environment.sealedSecrets)
@@ -73,6 +77,16 @@ export async function runTaskWorker(options: TaskWorkerOptions): Promise<TaskWor
             'could not delete the sealed secrets; the executor deletes them when the task stops',
           ),
         );
+      if (environment.gatewayUrl !== undefined) {
+        if (opened.gatewayCredential === undefined) {
+          throw new CairnError(
+            'CAIRN_SECRET_UNAVAILABLE',
+            `The task is given a model gateway (${environment.gatewayUrl}) but its sealed values at ${environment.sealedSecrets} hold no gateway credential: they were not sealed for this agent attempt.`,
+            { path: 'CAIRN_SEALED_SECRETS' },
+          );
+        }
+        gateway = { url: environment.gatewayUrl, credential: opened.gatewayCredential };
+      }
     } catch (error) {
       return { exitCode: workerExitCodes.secretsUnavailable, error: asCairnError(error, 'CAIRN_SECRET_UNAVAILABLE') };
     }
@@ -86,7 +100,12 @@ export async function runTaskWorker(options: TaskWorkerOptions): Promise<TaskWor
       ...(options.logger ? { logger: options.logger } : {}),
     });
     const record = await worker.run(
-      { executionId: environment.executionId, manifestDigest: environment.manifestDigest as `sha256:${string}`, ...(secrets ? { secrets } : {}) },
+      {
+        executionId: environment.executionId,
+        manifestDigest: environment.manifestDigest as `sha256:${string}`,
+        ...(secrets ? { secrets } : {}),
+        ...(gateway ? { gateway } : {}),
+      },
       options.signal,
     );
     return { exitCode: workerExitCode(record), record };
