@@ -334,6 +334,32 @@ test('a fargate executor over local storage or a key-file cipher is refused, nam
   expect(() => loadServerConfig({ directory: halfway, env: {} })).toThrow(expect.objectContaining({ code: 'CAIRN_CONFIG_INVALID', path: 'config.cipher' }));
 });
 
+test('a fargate executor with the gateway on needs a gateway.publicUrl its tasks reach: unset or loopback is refused, saying what to set', () => {
+  const fargate = ['dataDirectory: ./data', ...awsSeams, 'executor: { kind: fargate, cluster: cairn, taskDefinition: cairn-worker, subnets: [subnet-0a] }'];
+  const load = (gateway: string) => loadServerConfig({ directory: configIn([...fargate, gateway, ''].join('\n')), env: {} });
+  for (const gateway of [
+    'gateway: { enabled: true }',
+    'gateway: { enabled: true, publicUrl: "http://127.0.0.1:7411" }',
+    'gateway: { enabled: true, publicUrl: "http://localhost:7411" }',
+  ]) {
+    expect(() => load(gateway), gateway).toThrow(
+      expect.objectContaining({
+        code: 'CAIRN_CONFIG_INVALID',
+        path: 'config.gateway.publicUrl',
+        message: expect.stringMatching(
+          /when executor.kind is fargate and the gateway is enabled: .*set gateway.publicUrl to the server's address as tasks reach it/,
+        ),
+      }),
+    );
+  }
+  expect(load('gateway: { enabled: true, host: 0.0.0.0, port: 7411, publicUrl: "http://10.0.1.5:7411" }').config.gateway).toMatchObject({
+    publicUrl: 'http://10.0.1.5:7411',
+  });
+  // Off, or with a local executor, nothing is asked of it.
+  expect(() => load('gateway: { enabled: false }')).not.toThrow();
+  expect(() => loadServerConfig({ directory: configIn('dataDirectory: ./data\ngateway: { enabled: true }\n'), env: {} })).not.toThrow();
+});
+
 test('fargate options are checked, each problem named by its option; credentials are refused; an unknown executor kind names both kinds', () => {
   const directory = configIn(
     [

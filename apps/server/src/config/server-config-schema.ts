@@ -516,10 +516,36 @@ function fargateNeedsAwsSeams(config: z.output<typeof serverConfigShape>, contex
 }
 
 /**
+ * A fargate executor's agent attempts reach the model gateway from their tasks, over the VPC: the
+ * URL they are given (`gateway.publicUrl`; the listener's own address otherwise) must be one a task
+ * can reach, not this host's loopback, which in a task is the task's own.
+ */
+function fargateTasksReachTheGateway(config: z.output<typeof serverConfigShape>, context: z.core.$RefinementCtx): void {
+  if (config.executor.kind !== 'fargate' || !config.gateway.enabled) return;
+  const publicUrl = config.gateway.publicUrl;
+  const problem =
+    publicUrl === undefined ? 'must be set' : isLoopbackHost(new URL(publicUrl).hostname) ? `must not name this host's loopback (${publicUrl})` : undefined;
+  if (problem === undefined) return;
+  context.addIssue({
+    code: 'custom',
+    path: ['gateway', 'publicUrl'],
+    message: `${problem} when executor.kind is fargate and the gateway is enabled: tasks reach the gateway over the VPC, and a task's loopback is its own; set gateway.publicUrl to the server's address as tasks reach it (http://10.0.1.5:7411), gateway.host to an address they reach (0.0.0.0) and gateway.port to the port the tasks' security group is let in on (docs/operations/aws.md)`,
+  });
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
  * `cairn.config.(yaml|json)`: where the server keeps its data and which seams it composes. Paths
  * are relative to the config file; every seam's path defaults to a place under `dataDirectory`.
  */
-export const serverConfigSchema = serverConfigShape.superRefine(fargateNeedsAwsSeams);
+export const serverConfigSchema = serverConfigShape.superRefine((config, context) => {
+  fargateNeedsAwsSeams(config, context);
+  fargateTasksReachTheGateway(config, context);
+});
 
 export type ServerConfig = z.output<typeof serverConfigSchema>;
 export type StorageConfig = ServerConfig['storage'];
