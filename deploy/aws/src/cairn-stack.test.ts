@@ -65,8 +65,10 @@ describe('the committed template', () => {
     expect(template.Parameters).not.toHaveProperty('BootstrapVersion');
     expect(template).not.toHaveProperty('Rules');
     const types = new Set(Object.values(template.Resources).map((resource) => resource.Type));
-    for (const type of types) expect(type).toMatch(/^AWS::(S3|KMS|ECS|IAM|Logs)::/);
-    expect([...types].filter((type) => type.startsWith('AWS::EC2::') || type.startsWith('AWS::Lambda::') || type.startsWith('Custom::'))).toEqual([]);
+    for (const type of types) expect(type).toMatch(/^AWS::(S3|KMS|ECS|IAM|Logs)::|^AWS::EC2::SecurityGroup(Ingress|Egress)$/);
+    // Of EC2, only the two rules on the team's own groups that let tasks call the model gateway.
+    expect([...types].filter((type) => type.startsWith('AWS::EC2::')).sort()).toEqual(['AWS::EC2::SecurityGroupEgress', 'AWS::EC2::SecurityGroupIngress']);
+    expect([...types].filter((type) => type.startsWith('AWS::Lambda::') || type.startsWith('Custom::'))).toEqual([]);
   });
 
   it('keeps the buckets, keys and logs when the stack is deleted (evidence and keys outlive a stack)', () => {
@@ -259,6 +261,55 @@ describe('the worker task definition', () => {
       WorkerSecurityGroups: { Type: 'List<AWS::EC2::SecurityGroup::Id>' },
     });
     assertions.hasOutput('WorkerSubnetIds', { Description: Match.stringLikeRegexp('assignPublicIp: DISABLED') });
+  });
+});
+
+describe("the server's model gateway port (ADR 0033)", () => {
+  const rulesOf = (type: string) =>
+    Object.values(template.Resources).filter((resource) => resource.Type === type) as (Template['Resources'][string] & { Condition?: string })[];
+  const tasksGroup = { 'Fn::Select': [0, { Ref: 'WorkerSecurityGroups' }] };
+
+  it("lets the tasks' own group (the first of WorkerSecurityGroups) in to the server's group on GatewayPort over TCP, and nothing else", () => {
+    const ingress = rulesOf('AWS::EC2::SecurityGroupIngress');
+    expect(ingress).toHaveLength(1);
+    expect(ingress[0]!.Properties).toEqual({
+      GroupId: { Ref: 'ServerSecurityGroup' },
+      IpProtocol: 'tcp',
+      FromPort: { Ref: 'GatewayPort' },
+      ToPort: { Ref: 'GatewayPort' },
+      SourceSecurityGroupId: tasksGroup,
+      Description: expect.any(String),
+    });
+    // No address range, no prefix list: the group is the only way in.
+    for (const open of ['CidrIp', 'CidrIpv6', 'SourcePrefixListId', 'SourceSecurityGroupOwnerId']) expect(ingress[0]!.Properties).not.toHaveProperty(open);
+  });
+
+  it("lets the tasks' group out to the server's group on that port alone (its other egress is the team's: HTTPS)", () => {
+    const egress = rulesOf('AWS::EC2::SecurityGroupEgress');
+    expect(egress).toHaveLength(1);
+    expect(egress[0]!.Properties).toEqual({
+      GroupId: tasksGroup,
+      IpProtocol: 'tcp',
+      FromPort: { Ref: 'GatewayPort' },
+      ToPort: { Ref: 'GatewayPort' },
+      DestinationSecurityGroupId: { Ref: 'ServerSecurityGroup' },
+      Description: expect.any(String),
+    });
+  });
+
+  it('makes both rules only when ServerSecurityGroup is given; GatewayPort is 7411 unless set', () => {
+    for (const rule of [...rulesOf('AWS::EC2::SecurityGroupIngress'), ...rulesOf('AWS::EC2::SecurityGroupEgress')])
+      expect(rule.Condition).toBe('TasksReachTheGateway');
+    expect(template['Conditions']).toEqual({ TasksReachTheGateway: { 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'ServerSecurityGroup' }, ''] }] } });
+    const parameters = template.Parameters as Record<
+      string,
+      { Type: string; Default?: unknown; AllowedPattern?: string; MinValue?: number; MaxValue?: number }
+    >;
+    expect(parameters['GatewayPort']).toMatchObject({ Type: 'Number', Default: 7411, MinValue: 1, MaxValue: 65535 });
+    expect(parameters['ServerSecurityGroup']).toMatchObject({ Type: 'String', Default: '' });
+    const pattern = new RegExp(parameters['ServerSecurityGroup']!.AllowedPattern!);
+    for (const accepted of ['', 'sg-0123abcd', 'sg-0123456789abcdef0']) expect(accepted).toMatch(pattern);
+    for (const refused of ['sg-', 'sg-XYZ12345', '0.0.0.0/0', 'sg-0123abcd,sg-0456efab']) expect(refused).not.toMatch(pattern);
   });
 });
 

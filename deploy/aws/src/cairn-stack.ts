@@ -1,4 +1,5 @@
-import { Aws, CfnOutput, CfnParameter, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnCondition, CfnOutput, CfnParameter, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -49,7 +50,23 @@ export class CairnStack extends Stack {
     });
     const securityGroups = new CfnParameter(this, 'WorkerSecurityGroups', {
       type: 'List<AWS::EC2::SecurityGroup::Id>',
-      description: 'Security groups of the worker tasks (outbound HTTPS only is enough; they accept no inbound connection).',
+      description:
+        "Security groups of the worker tasks (outbound HTTPS only is enough; they accept no inbound connection). The first is the tasks' own: with ServerSecurityGroup set, it alone is let in to the server's model gateway.",
+    });
+    const serverSecurityGroup = new CfnParameter(this, 'ServerSecurityGroup', {
+      type: 'String',
+      default: '',
+      allowedPattern: '^(sg-[0-9a-f]{8,17})?$',
+      constraintDescription: 'must be a security group id (sg-...) or empty',
+      description:
+        "The Cairn server's security group, when agent items run on Fargate through the server's model gateway: the tasks' own group (the first of WorkerSecurityGroups) is let in on GatewayPort, and nothing else. Empty: no rule is made.",
+    });
+    const gatewayPort = new CfnParameter(this, 'GatewayPort', {
+      type: 'Number',
+      default: 7411,
+      minValue: 1,
+      maxValue: 65535,
+      description: "The port of the server's model gateway (gateway.port in its config); used only with ServerSecurityGroup.",
     });
     const retentionDays = new CfnParameter(this, 'AnchorRetentionDays', {
       type: 'Number',
@@ -258,6 +275,32 @@ export class CairnStack extends Stack {
       { sourceVolume: 'workspace', containerPath: '/workspace', readOnly: false },
       { sourceVolume: 'tmp', containerPath: '/tmp', readOnly: false },
     );
+
+    // The model gateway (ADR 0033): agent tasks call the server on its gateway port, and only they.
+    // Plain HTTP inside the VPC: the attempt credential it carries is short-lived and attempt-bound.
+    const tasksReachTheGateway = new CfnCondition(this, 'TasksReachTheGateway', {
+      expression: Fn.conditionNot(Fn.conditionEquals(serverSecurityGroup.valueAsString, '')),
+    });
+    const tasksGroup = Fn.select(0, securityGroups.valueAsList);
+    const gatewayIngress = new ec2.CfnSecurityGroupIngress(this, 'GatewayFromWorkerTasks', {
+      groupId: serverSecurityGroup.valueAsString,
+      ipProtocol: 'tcp',
+      fromPort: gatewayPort.valueAsNumber,
+      toPort: gatewayPort.valueAsNumber,
+      sourceSecurityGroupId: tasksGroup,
+      description: "Cairn worker tasks call the server's model gateway",
+    });
+    gatewayIngress.cfnOptions.condition = tasksReachTheGateway;
+    // The tasks' group may allow outbound HTTPS only: the gateway's port is let out too, to the server alone.
+    const gatewayEgress = new ec2.CfnSecurityGroupEgress(this, 'WorkerTasksToGateway', {
+      groupId: tasksGroup,
+      ipProtocol: 'tcp',
+      fromPort: gatewayPort.valueAsNumber,
+      toPort: gatewayPort.valueAsNumber,
+      destinationSecurityGroupId: serverSecurityGroup.valueAsString,
+      description: "Cairn worker tasks call the server's model gateway",
+    });
+    gatewayEgress.cfnOptions.condition = tasksReachTheGateway;
 
     const clusterArn = cluster.attrArn;
     const serverPolicy = new iam.ManagedPolicy(this, 'ServerPolicy', {
