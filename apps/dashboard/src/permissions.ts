@@ -3,7 +3,7 @@ import type { DashboardApi } from './dashboard-api.ts';
 /** What this session may do beyond reading: the actions `GET /v1/session` names. */
 export interface Permissions {
   readonly actor: string;
-  readonly may: (action: 'runs.cancel' | 'items.approve' | 'items.reject' | 'items.cancel' | 'audit.read' | 'schedules.manage') => boolean;
+  readonly may: (action: 'runs.cancel' | 'runs.budget' | 'items.approve' | 'items.reject' | 'items.cancel' | 'audit.read' | 'schedules.manage') => boolean;
 }
 
 /**

@@ -15,6 +15,7 @@ import { runEdges } from './run-edges.ts';
 import type { ItemSummary, RunSummary } from './run-summary.ts';
 import { spendText } from './spend-text.ts';
 import { StateBadge } from './state-badge.tsx';
+import { BudgetRaise } from './budget-raise.tsx';
 import { hrefOf, type Route } from './use-route.ts';
 import { useThrottled } from './use-throttled.ts';
 
@@ -135,7 +136,17 @@ export function RunPage({
           </a>
         )}
       </nav>
-      {run && (run.state === 'queued' || run.state === 'running') && permissions.may('runs.cancel') && (
+      {run?.state === 'awaiting-budget' && (
+        <BudgetRaise
+          run={run}
+          may={permissions.may('runs.budget')}
+          raise={async (budget, reason) => {
+            await api.post(`${path}/budget`, { budget, reason });
+            refresh();
+          }}
+        />
+      )}
+      {run && (run.state === 'queued' || run.state === 'running' || run.state === 'awaiting-budget') && permissions.may('runs.cancel') && (
         <ActionBar
           label="Actions on the run"
           buttons={[

@@ -1,4 +1,4 @@
-import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
+import type { AttemptFailure, BudgetSpec, ItemState, RunState } from '@cairn/core';
 import type { ModelSpend } from './spend-text.ts';
 
 /** A run as `GET /v1/runs` and `GET /v1/runs/:runId` answer it (the fields the dashboard reads). */
@@ -14,6 +14,8 @@ export interface RunSummary {
   readonly itemsFailed: number;
   /** `GET /v1/runs/:runId` only, when its agents called models through the gateway. */
   readonly spend?: { readonly total: ModelSpend; readonly items: Readonly<Record<string, ModelSpend>> };
+  /** `GET /v1/runs/:runId` only, when the run has one: its budget now. */
+  readonly budget?: BudgetSpec;
 }
 
 /** An item as `GET /v1/runs/:runId/items` answers it. */

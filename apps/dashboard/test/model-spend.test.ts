@@ -46,3 +46,44 @@ test("a run's spend is in its header, an item's in its panel, and an attempt's m
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+test('a run awaiting a budget raise says what it spent of which budget, and the raise in its form lets it finish', async () => {
+  const { base, api, operatorToken } = await start(
+    {
+      chat: [
+        { toolCalls: [{ name: 'write_file', input: { path: 'notes.md', content: 'from the model\n' } }], usage: { inputTokens: 900, outputTokens: 300 } },
+        { text: 'Done.', usage: { inputTokens: 20, outputTokens: 5 } },
+      ],
+    },
+    { provider: 'openai', providerKey: 'sk-provider-dashboard', runtimes: { 'openai-compatible': { baseUrl: 'http://127.0.0.1:9/v1', maxRetries: 0 } } },
+  );
+  const submitted = await api('/v1/runs', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      version: 1,
+      name: 'budgeted',
+      budget: { tokens: 1_000 },
+      items: [{ id: 'write', runtime: { kind: 'agent', adapter: 'openai-compatible', model: 'gpt-4o-mini', prompt: 'Write notes.md.' } }],
+    }),
+  });
+  const { runId } = (await submitted.json()) as { runId: string };
+  // The refused raise below answers 400, which Chromium logs.
+  const page = await signedIn(base, operatorToken, `#/runs/${runId}`, undefined, { allowConsoleErrors: [/status of 400/] });
+  const panel = page.getByRole('region', { name: 'Budget' });
+  await expect.poll(() => panel.textContent(), { timeout: 30_000 }).toMatch(/This run has spent its budget of 1000 tokens \(.*1200 tokens/);
+  await screenshot(page, 'run-awaiting-budget', { docs: 'dashboard-awaiting-budget.png' });
+  // A raise that leaves nothing to spend is refused where it was asked.
+  await panel.getByLabel('Tokens').fill('1100');
+  await panel.getByLabel('Reason (kept in the audit log)').fill('a little more');
+  await panel.getByRole('button', { name: 'Raise the budget' }).click();
+  await expect.poll(() => panel.getByRole('alert').textContent()).toContain('has used 1200 tokens');
+  await panel.getByLabel('Tokens').fill('5000');
+  await panel.getByRole('button', { name: 'Raise the budget' }).click();
+  await expect.poll(() => page.locator('h1 .state-badge').textContent(), { timeout: 30_000 }).toBe('succeeded');
+  const raised = (await (await api(`/v1/audit?runId=${runId}&action=run.budget-raised`)).text())
+    .trim()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { entry: { data: unknown } }).entry.data);
+  expect(raised).toEqual([{ budget: { tokens: 5_000 }, reason: 'a little more', state: 'running' }]);
+});

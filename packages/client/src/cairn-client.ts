@@ -7,6 +7,7 @@ import type {
   AttemptState,
   AuditAction,
   AuditEntry,
+  BudgetSpec,
   CairnEvent,
   Digest,
   ItemLogLine,
@@ -52,6 +53,8 @@ export interface RunView {
   readonly failedItems?: readonly { readonly itemId: string; readonly failure: AttemptFailure | null }[];
   /** From `run(runId)` when its agents called models through the gateway: what the run and each item spent. */
   readonly spend?: { readonly total: ModelSpendView; readonly items: Readonly<Record<string, ModelSpendView>> };
+  /** `run(runId)` only, when the run has one: its budget now (the last it was raised to, else its spec's). */
+  readonly budget?: BudgetSpec;
   readonly [field: string]: unknown;
 }
 
@@ -321,6 +324,15 @@ export class CairnClient {
   /** Cancels a run; `reason` is stored and audited with the cancellation. */
   cancel(runId: string, reason?: string): Promise<RunView> {
     return this.#withReason(`/v1/runs/${encodeURIComponent(runId)}/cancel`, reason);
+  }
+
+  /**
+   * Gives a run a new budget: the limits in `budget` replace the run's (each must be more than it
+   * has spent); `reason` is kept in the `run.budget-raised` audit entry. A run awaiting a raise
+   * (`awaiting-budget`) runs again. Needs the `runs:budget` scope.
+   */
+  raiseBudget(runId: string, budget: BudgetSpec, reason: string): Promise<RunView> {
+    return this.#json('POST', `/v1/runs/${encodeURIComponent(runId)}/budget`, JSON.stringify({ budget, reason }), { 'content-type': 'application/json' });
   }
 
   /** Cancels one item (a running one is stopped through its executor); `reason` is stored and audited. */

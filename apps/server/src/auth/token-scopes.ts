@@ -1,5 +1,5 @@
 /** What a token may be allowed to do. `admin` allows everything. */
-export const tokenScopes = ['runs:submit', 'runs:read', 'runs:cancel', 'runs:approve', 'audit:read', 'admin'] as const;
+export const tokenScopes = ['runs:submit', 'runs:read', 'runs:cancel', 'runs:approve', 'runs:budget', 'audit:read', 'admin'] as const;
 
 /**
  * A grant to use one secret in the runs a token submits (`secrets:use:API_KEY`), or every secret
@@ -36,6 +36,8 @@ export const scopeOfAction: Readonly<Record<string, TokenScope>> = {
   'items.cancel': 'runs:cancel',
   'items.approve': 'runs:approve',
   'items.reject': 'runs:approve',
+  // Raising a run's budget spends money: a scope of its own, granted apart from approving.
+  'runs.budget': 'runs:budget',
   'audit.read': 'audit:read',
   'metrics.read': 'runs:read',
   'session.read': 'runs:read',

@@ -1,4 +1,5 @@
 import type { RunSpecV1 } from '@cairn/core';
+import { InvalidArgumentError } from 'commander';
 import { CairnError, decodeRunSpec, loadRunSpec } from '@cairn/protocol';
 import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { failureLines, progressOutput, RunProgress } from './run-progress.ts';
@@ -138,6 +139,26 @@ export function addRunCommands(): void {
   }
 
   program
+    .command('budget')
+    .argument('<runId>', 'the run (its id, as submit printed it)')
+    .option('--usd <dollars>', "the run's new budget in US dollars (more than it has spent)", budgetLimit('--usd'))
+    .option('--tokens <count>', "the run's new budget in tokens (more than it has used)", budgetLimit('--tokens'))
+    .requiredOption('--reason <text>', 'why: stored and audited with the raise')
+    .option('--server <url>', 'the server')
+    .description('give a run a new budget (the limits named replace its own); a run awaiting one runs again')
+    .action(async (runId: string, options: { usd?: number; tokens?: number; reason: string; server?: string }) => {
+      if (options.usd === undefined && options.tokens === undefined)
+        throw new CairnError('CAIRN_PAYLOAD_INVALID', 'cairn budget needs --usd, --tokens or both: the limits the run gets.', { path: '--usd' });
+      const budget = { ...(options.usd === undefined ? {} : { usd: options.usd }), ...(options.tokens === undefined ? {} : { tokens: options.tokens }) };
+      const run = await clientOf(options.server).raiseBudget(runId, budget, options.reason);
+      say(
+        json()
+          ? JSON.stringify(run)
+          : `budget raised: run ${runId} may spend ${[budget.usd === undefined ? [] : `$${budget.usd}`, budget.tokens === undefined ? [] : `${budget.tokens} tokens`].flat().join(' and ')} (${run.state})`,
+      );
+    });
+
+  program
     .command('patch')
     .argument('<runId>', 'the run (its id, as submit printed it)')
     .argument('<itemId>', 'the item whose patch to print')
@@ -165,5 +186,15 @@ function followingInterrupts(runId: string): { readonly signal: AbortSignal; sto
       process.exitCode = 130;
       return true;
     },
+  };
+}
+
+/** Parses a budget limit option: a positive number (whole for tokens), or a usage error naming it. */
+function budgetLimit(option: '--usd' | '--tokens'): (value: string) => number {
+  return (value) => {
+    const limit = Number(value);
+    if (!(limit > 0) || (option === '--tokens' && !Number.isInteger(limit)))
+      throw new InvalidArgumentError(option === '--usd' ? 'must be a number of US dollars, more than 0.' : 'must be a whole number of tokens, more than 0.');
+    return limit;
   };
 }

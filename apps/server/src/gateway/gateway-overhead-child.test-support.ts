@@ -40,6 +40,8 @@ async function measure(): Promise<GatewayOverhead> {
     revealSecret: async () => 'sk-bench',
     modelCalls: async function* () {},
     budgets: async () => ({}),
+    runBudget: async () => undefined,
+    awaitBudget: () => false,
   };
   const settings = gatewaySettingsSchema.parse({ enabled: true, providers: { openai: { baseUrl: models.baseUrls.openai, apiKeySecret: 'KEY' } } });
   const credentials = new AttemptCredentials(Buffer.alloc(32, 7));

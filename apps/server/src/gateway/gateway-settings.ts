@@ -42,6 +42,11 @@ export const gatewaySettingsSchema = z.strictObject({
   quotas: providerQuotasSchema.default({}),
   /** The longest a call waits for room under a quota before it is refused (429). */
   maxQuotaWaitMs: z.int().min(0).max(3_600_000).default(120_000),
+  /**
+   * The longest a call waits while its run awaits a budget raise (`awaiting-budget`) before it is
+   * refused (402, CAIRN_BUDGET_EXCEEDED): the agent is kept alive meanwhile (102 Processing).
+   */
+  maxBudgetWaitMs: z.int().min(0).max(86_400_000).default(600_000),
   /** The largest request body the gateway takes. */
   maxRequestBytes: z
     .int()

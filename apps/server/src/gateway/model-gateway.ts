@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { AuditEntry, BudgetSpec, Digest, Logger, ModelCallSpend, StorageProviderV1 } from '@cairn/core';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AuditEntry, BudgetSpec, Digest, JsonObject, Logger, ModelCallSpend, StorageProviderV1 } from '@cairn/core';
 import type { LiveAttempt, ModelCall } from '@cairn/engine';
 import { spentTokens } from '@cairn/audit';
 import { blobKey } from '@cairn/protocol';
@@ -21,8 +22,12 @@ export interface GatewayService {
   revealSecret(name: string): Promise<string>;
   /** The run's `model.called` entries so far (a restarted server's spend starts from them). */
   modelCalls(runId: string): AsyncIterable<AuditEntry>;
-  /** The budgets of a run and of one of its items (defaults applied). */
+  /** The budgets of a run and of one of its items (defaults applied), as the run's spec sets them. */
   budgets(runId: string, itemId: string): Promise<{ readonly run?: BudgetSpec; readonly item?: BudgetSpec }>;
+  /** The run's budget now: the last one an actor raised it to, else its spec's; read afresh each time. */
+  runBudget(runId: string): Promise<BudgetSpec | undefined>;
+  /** The run's spend reached its budget: it awaits a raise (`data` says what of which). */
+  awaitBudget(runId: string, data: JsonObject): boolean;
 }
 
 type Provider = 'anthropic' | 'openai';
@@ -63,6 +68,8 @@ class Refusal {
 // Response headers not passed back: hop-by-hop, and lengths the gateway's own framing replaces.
 const droppedResponseHeaders = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding']);
 const secretCacheMs = 60_000;
+/** How often a call held for a budget raise looks again (and tells the forwarder it is alive). */
+const budgetPollMs = 1_000;
 
 /**
  * The model gateway (ADR 0033): agents' model calls come here, with their attempt's credential,
@@ -81,6 +88,8 @@ export class ModelGateway {
   readonly #logger: Logger | undefined;
   readonly #observe: ((call: ModelCall, attempt: LiveAttempt) => void) | undefined;
   readonly #spends = new Map<string, Promise<RunSpend>>();
+  /** Each run's budget as last read; budgets only rise, so a stale one is read afresh once reached. */
+  readonly #runBudgets = new Map<string, BudgetSpec | undefined>();
   readonly #keys = new Map<string, { value: Promise<string>; at: number }>();
 
   constructor(settings: {
@@ -168,13 +177,15 @@ export class ModelGateway {
           `this attempt may call ${claims.models.map((name) => JSON.stringify(name)).join(', ') || 'no model'}, not ${JSON.stringify(model)}: name the model in the item (runtime.model) or in gateway.models`,
         ),
       );
+    const abandoned = new AbortController();
+    response.on('close', () => abandoned.abort());
     const over = await this.#overBudget(live);
-    if (over !== undefined) return deny(new Refusal(402, 'CAIRN_BUDGET_EXCEEDED', over));
+    if (over?.item !== undefined) return deny(new Refusal(402, 'CAIRN_BUDGET_EXCEEDED', over.item));
+    const refusedRun = over?.run === undefined ? undefined : await this.#awaitRaise(live, over.run, response, abandoned.signal);
+    if (refusedRun !== undefined) return deny(new Refusal(402, 'CAIRN_BUDGET_EXCEEDED', refusedRun));
     const provider = this.#settings.providers[route.provider];
     if (provider === undefined)
       return deny(new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', `no ${route.provider} provider is configured (gateway.providers.${route.provider})`));
-    const abandoned = new AbortController();
-    response.on('close', () => abandoned.abort());
     const hold = await this.#quotas.acquire(route.provider, model, abandoned.signal);
     if ('refused' in hold) return deny(new Refusal(429, 'CAIRN_MODEL_QUOTA_FULL', hold.refused), { quotaWaitMs: hold.waitedMs });
     const waited = hold.waitedMs > 0 ? { quotaWaitMs: hold.waitedMs } : {};
@@ -250,10 +261,56 @@ export class ModelGateway {
     else response.destroy();
   }
 
-  /** Why the attempt's item or run may not spend more, or undefined when it may. */
-  async #overBudget(live: LiveAttempt): Promise<string | undefined> {
+  /** Why the attempt's item, or its run, may not spend more; undefined when both may. */
+  async #overBudget(live: LiveAttempt): Promise<{ readonly item?: string; readonly run?: string } | undefined> {
     const [budgets, spend] = await Promise.all([this.#service.budgets(live.runId, live.itemId), this.#runSpend(live.runId)]);
-    return reached(`item ${live.itemId}`, budgets.item, spend.item(live.itemId)) ?? reached(`run ${live.runId}`, budgets.run, spend.run);
+    const item = reached(`item ${live.itemId}`, budgets.item, spend.item(live.itemId));
+    if (item !== undefined) return { item };
+    if (!this.#runBudgets.has(live.runId)) this.#runBudgets.set(live.runId, budgets.run);
+    const run = await this.#runOverBudget(live.runId, spend);
+    return run === undefined ? undefined : { run };
+  }
+
+  /** Why the run may not spend more (its budget read afresh when the one last read is reached), or undefined. */
+  async #runOverBudget(runId: string, spend: RunSpend): Promise<string | undefined> {
+    if (reached(`run ${runId}`, this.#runBudgets.get(runId), spend.run) === undefined) return undefined;
+    const budget = await this.#service.runBudget(runId);
+    this.#runBudgets.set(runId, budget);
+    return reached(`run ${runId}`, budget, spend.run);
+  }
+
+  /**
+   * Holds a call whose run has spent its budget until the budget is raised (undefined: the call
+   * goes on), or refuses it (why) once the attempt ends, the agent hangs up, or
+   * `gateway.maxBudgetWaitMs` passes. The run awaits the raise meanwhile (`awaiting-budget`),
+   * starting no agent items; the held agent is told the call is alive (102 Processing), so its
+   * worker does not take the wait for a stall.
+   */
+  async #awaitRaise(live: LiveAttempt, reason: string, response: ServerResponse, signal: AbortSignal): Promise<string | undefined> {
+    const started = performance.now();
+    const spend = await this.#runSpend(live.runId);
+    this.#awaitBudget(live.runId, spend);
+    const raise = `raise it with \`cairn budget ${live.runId} --usd N --reason …\` or cancel the run`;
+    for (;;) {
+      await sleep(Math.min(budgetPollMs, this.#settings.maxBudgetWaitMs), undefined, { signal }).catch(() => undefined);
+      if (signal.aborted) return `${reason}; the agent hung up while the run awaited a raise`;
+      if (this.#service.liveAttempt(live.executionId) === undefined) return `${reason}; the attempt ended while the run awaited a raise`;
+      const still = await this.#runOverBudget(live.runId, spend);
+      if (still === undefined) return undefined;
+      const waited = Math.round(performance.now() - started);
+      if (waited >= this.#settings.maxBudgetWaitMs) return `${still}; the call awaited a raise for ${waited} ms (gateway.maxBudgetWaitMs): ${raise}`;
+      response.writeProcessing();
+    }
+  }
+
+  /** Tells the engine the run's spend reached its budget (once it moved, again harmless). */
+  #awaitBudget(runId: string, spend: RunSpend): void {
+    try {
+      const budget = this.#runBudgets.get(runId);
+      this.#service.awaitBudget(runId, { spent: { ...spend.run }, ...(budget === undefined ? {} : { budget: { ...budget } }) });
+    } catch (error) {
+      this.#logger?.warn({ runId, error: String(error) }, 'the run could not be held for its budget');
+    }
   }
 
   #runSpend(runId: string): Promise<RunSpend> {
@@ -276,10 +333,14 @@ export class ModelGateway {
       return;
     }
     this.#observe?.(call, live);
-    // A run whose spend is not loaded yet gets this entry with the rest when it is.
+    // A run whose spend is not loaded yet gets this entry with the rest when it is. A call that
+    // took the run to its budget holds the run at once: it starts no more agent items.
     void this.#spends
       .get(live.runId)
-      ?.then((spend) => spend.add(entry))
+      ?.then(async (spend) => {
+        spend.add(entry);
+        if (this.#runBudgets.has(live.runId) && (await this.#runOverBudget(live.runId, spend)) !== undefined) this.#awaitBudget(live.runId, spend);
+      })
       .catch(() => undefined);
   }
 

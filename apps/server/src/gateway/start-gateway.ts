@@ -6,6 +6,7 @@ import { GatewayIssuer } from './gateway-issuer.ts';
 import { GatewayServer } from './gateway-server.ts';
 import type { GatewaySettings } from './gateway-settings.ts';
 import { ModelGateway, type GatewayService } from './model-gateway.ts';
+import { currentRunBudget } from './run-budget.ts';
 import type { QuotaLedger } from './quota-ledger.ts';
 
 /** A running gateway: what the engine issues to attempts, and how to stop it. */
@@ -74,6 +75,8 @@ function gatewayServiceOver(service: () => EngineService): GatewayService {
     recordModelCall: (call) => service().modelCalls.recordModelCall(call),
     revealSecret: (name) => service().modelCalls.revealSecret(name),
     modelCalls: (runId) => service().auditEntries({ runId, action: 'model.called' }),
+    awaitBudget: (runId, data) => service().modelCalls.awaitBudget(runId, data),
+    runBudget: async (runId) => currentRunBudget(service().auditEntries({ runId, action: 'run.budget-raised' }), (await specOf(runId))?.budget),
     budgets: async (runId, itemId) => {
       const spec = await specOf(runId);
       const item: ItemSpec | undefined = spec?.items.find((candidate) => candidate.id === itemId);

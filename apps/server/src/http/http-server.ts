@@ -2,12 +2,14 @@ import fastifySwagger from '@fastify/swagger';
 import type { AuditActor } from '@cairn/core';
 import { serializeEvidenceBundle } from '@cairn/audit';
 import { Readable } from 'node:stream';
-import { blobKey, CairnError, decodeRunSpec, manifestKey } from '@cairn/protocol';
+import { blobKey, budgetSpecSchema, CairnError, decodeRunSpec, manifestKey } from '@cairn/protocol';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
+import type { EngineService } from '@cairn/engine';
 import { RunSpend } from '../gateway/model-spend.ts';
+import { currentRunBudget, raisedRunBudget } from '../gateway/run-budget.ts';
 import { logRequests } from '../logging/request-logging.ts';
 import { registerAuditRoutes } from './audit-routes.ts';
 import { registerDashboardRoutes } from './dashboard-routes.ts';
@@ -327,17 +329,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.get(
     '/v1/runs/:runId',
     { config: { action: 'runs.read' }, schema: { operationId: 'getRun', summary: 'A run', params: runParams, response: { 200: runViewSchema } } },
-    async (request) => {
-      const run = await requireRun(service, request.params.runId);
-      const spend = await RunSpend.read(service.auditEntries({ runId: run.runId, action: 'model.called' }));
-      const spent = spend.run.calls === 0 ? {} : { spend: { total: spend.run, items: spend.items() } };
-      if (run.itemsFailed === 0) return { ...run, ...spent };
-      // Why it failed, in the answer that says it did: items are read only for runs with failures.
-      const failedItems = (await service.items(run.runId))
-        .filter((item) => item.state === 'failed')
-        .map((item) => ({ itemId: item.itemId, failure: item.failure }));
-      return { ...run, failedItems, ...spent };
-    },
+    async (request) => runView(service, request.params.runId),
   );
   app.get(
     '/v1/runs/:runId/items',
@@ -408,6 +400,29 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     async (request, reply) => {
       await service.cancelRun(request.params.runId, request.actor!, request.body?.reason);
       return reply.status(202).send((await service.run(request.params.runId))!);
+    },
+  );
+  app.post(
+    '/v1/runs/:runId/budget',
+    {
+      config: { action: 'runs.budget' },
+      schema: {
+        operationId: 'raiseRunBudget',
+        summary:
+          "Give a run a new budget (the limits named replace the run's; each must be more than it has spent), with the reason kept in its audit entry; a run awaiting a raise runs again",
+        params: runParams,
+        body: z.strictObject({ budget: budgetSpecSchema, reason: z.string().min(1).max(2_000) }),
+        response: { 202: runViewSchema },
+      },
+    },
+    async (request, reply) => {
+      const { runId } = request.params;
+      await requireRun(service, runId);
+      const [spec, spend] = await Promise.all([service.spec(runId), RunSpend.read(service.auditEntries({ runId, action: 'model.called' }))]);
+      const current = await currentRunBudget(service.auditEntries({ runId, action: 'run.budget-raised' }), spec?.budget);
+      const budget = raisedRunBudget(runId, current, request.body.budget, spend.run);
+      await service.raiseBudget(runId, budget, request.actor!, request.body.reason);
+      return reply.status(202).send(await runView(service, runId));
     },
   );
   const itemAction = (action: 'approve' | 'reject' | 'cancel') =>
@@ -596,4 +611,18 @@ declare module 'fastify' {
     /** The secrets the request's principal may hand to the runs it submits (`secrets:use:` scopes). */
     secretGrants: 'all' | string[] | null;
   }
+}
+
+/** A run as `GET /v1/runs/{runId}` answers it: with its spend, and why it failed when it did. */
+async function runView(service: EngineService, runId: string) {
+  const run = await requireRun(service, runId);
+  const [spend, spec] = await Promise.all([RunSpend.read(service.auditEntries({ runId: run.runId, action: 'model.called' })), service.spec(run.runId)]);
+  const budget = await currentRunBudget(service.auditEntries({ runId: run.runId, action: 'run.budget-raised' }), spec?.budget);
+  const spent = { ...(spend.run.calls === 0 ? {} : { spend: { total: spend.run, items: spend.items() } }), ...(budget === undefined ? {} : { budget }) };
+  if (run.itemsFailed === 0) return { ...run, ...spent };
+  // Why it failed, in the answer that says it did: items are read only for runs with failures.
+  const failedItems = (await service.items(run.runId))
+    .filter((item) => item.state === 'failed')
+    .map((item) => ({ itemId: item.itemId, failure: item.failure }));
+  return { ...run, failedItems, ...spent };
 }

@@ -88,6 +88,10 @@ export const runViewSchema = record<RunRecord>(
       .strictObject({ total: modelSpendViewSchema, items: z.record(z.string(), modelSpendViewSchema) })
       .optional()
       .meta({ description: 'GET /v1/runs/{runId} only, when its agents called models through the gateway: what the run and each item spent' }),
+    budget: z
+      .strictObject({ usd: z.number().optional(), tokens: z.int().optional() })
+      .optional()
+      .meta({ description: "GET /v1/runs/{runId} only, when the run has one: its budget now (the last it was raised to, else its spec's)" }),
   },
   { id: 'Run', description: 'A run: its state and item counts (and, when items failed, why)' },
 );

@@ -34,6 +34,7 @@ test('a token learns which actions its scopes allow; asking audits no denial', a
   expect(operator.body.actions).toEqual([
     'runs.submit',
     'runs.cancel',
+    'runs.budget',
     'items.approve',
     'items.reject',
     'items.cancel',
@@ -54,7 +55,7 @@ test('on a loopback-operator server the operator may take every action', async (
   expect(await answer.json()).toEqual({
     actor: { kind: 'user', id: 'operator' },
     auth: 'loopback-operator',
-    actions: ['runs.submit', 'runs.cancel', 'items.approve', 'items.reject', 'items.cancel', 'audit.read', 'tokens.manage', 'schedules.manage'],
+    actions: ['runs.submit', 'runs.cancel', 'runs.budget', 'items.approve', 'items.reject', 'items.cancel', 'audit.read', 'tokens.manage', 'schedules.manage'],
   });
 });
 

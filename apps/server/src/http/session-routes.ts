@@ -12,6 +12,7 @@ import { loopbackOperator } from './loopback.ts';
 export const sessionActions = [
   'runs.submit',
   'runs.cancel',
+  'runs.budget',
   'items.approve',
   'items.reject',
   'items.cancel',
@@ -29,7 +30,7 @@ const sessionAnswer = z
   .meta({
     id: 'Session',
     description:
-      'Who the request acts as, and which of the actions runs.submit, runs.cancel, items.approve, items.reject, items.cancel, audit.read, tokens.manage and schedules.manage it may take (the authorizer may still refuse one for a particular run)',
+      'Who the request acts as, and which of the actions runs.submit, runs.cancel, runs.budget, items.approve, items.reject, items.cancel, audit.read, tokens.manage and schedules.manage it may take (the authorizer may still refuse one for a particular run)',
   });
 
 /**

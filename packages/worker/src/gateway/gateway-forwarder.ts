@@ -145,6 +145,8 @@ export class GatewayForwarder {
       answer.on('error', () => response.destroy());
     });
     request.on('data', () => this.#watch.activity());
+    // A call the gateway holds (its run awaits a budget raise) is alive, not stalled.
+    upstream.on('information', () => this.#watch.activity());
     upstream.on('error', (error) => {
       if (response.headersSent) {
         response.destroy();
