@@ -50,7 +50,7 @@ export const attemptFailureViewSchema = z
   });
 
 /** What model calls spent, as the gateway metered them (ADR 0033). */
-const modelSpendViewSchema = z
+export const modelSpendViewSchema = z
   .strictObject({
     calls: z.int(),
     succeeded: z.int(),

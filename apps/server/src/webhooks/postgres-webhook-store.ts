@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { CairnEvent, CairnEventType } from '@cairn/core';
+import type { CairnEventType } from '@cairn/core';
 import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
 import {
   deliveryBody,
@@ -14,6 +14,7 @@ import {
   type WebhookDelivery,
   type WebhookDeliveryStatus,
   type WebhookEndpoint,
+  type WebhookEvent,
   type WebhookStore,
 } from './webhook-store.ts';
 
@@ -92,7 +93,7 @@ export class PostgresWebhookStore implements WebhookStore {
     return rows[0] === undefined ? undefined : Number(rows[0].after_event);
   }
 
-  async recordEvents(events: readonly CairnEvent[], now: number): Promise<number> {
+  async recordEvents(events: readonly WebhookEvent[], now: number): Promise<number> {
     if (events.length === 0) return 0;
     const last = events.at(-1)!.id;
     return this.#database.transaction(async (client) => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import type { CairnEvent, CairnEventType } from '@cairn/core';
+import type { CairnEventType } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 import {
   deliveryBody,
@@ -15,6 +15,7 @@ import {
   type WebhookDelivery,
   type WebhookDeliveryStatus,
   type WebhookEndpoint,
+  type WebhookEvent,
   type WebhookStore,
 } from './webhook-store.ts';
 
@@ -205,7 +206,7 @@ export class SqliteWebhookStore implements WebhookStore {
    * moves the cursor past the last — in one transaction, so a crash records all of them or none.
    * The endpoints are read once for the batch. Returns how many deliveries were enqueued.
    */
-  async recordEvents(events: readonly CairnEvent[], now: number): Promise<number> {
+  async recordEvents(events: readonly WebhookEvent[], now: number): Promise<number> {
     if (events.length === 0) return 0;
     return this.#database.transaction(() => {
       let enqueued = 0;

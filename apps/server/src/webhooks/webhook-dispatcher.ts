@@ -3,13 +3,14 @@ import type { EngineService } from '@cairn/engine';
 import { nextRetryDelay, standardRetrySchedule } from './retry-schedule.ts';
 import { webhookHeaders } from './sign-webhook.ts';
 import type { WebhookEndpoints } from './webhook-endpoints.ts';
-import type { DueDelivery, WebhookStore } from './webhook-store.ts';
+import type { DueDelivery, WebhookEvent, WebhookStore } from './webhook-store.ts';
+import { RunSpend } from '../gateway/model-spend.ts';
 
 export interface WebhookDispatcherSettings {
   readonly store: WebhookStore;
   readonly endpoints: WebhookEndpoints;
   /** The engine's events, the log's end, and where `webhook.disabled` is written. */
-  readonly service: Pick<EngineService, 'events' | 'auditSize' | 'hostAudit'>;
+  readonly service: Pick<EngineService, 'events' | 'auditSize' | 'hostAudit' | 'auditEntries'>;
   /** Waits (ms) before each attempt, the first included; default: Standard Webhooks' (about a day and a half). */
   readonly retrySchedule?: readonly number[];
   /** How long a receiver has to answer one attempt (default 10 s). */
@@ -35,6 +36,9 @@ const webhooksActor: AuditActor = { kind: 'system', id: 'webhooks', via: 'engine
 
 /** The longest the sender sleeps without looking at the database again (a clock may jump). */
 const longestSleep = 60_000;
+
+/** The run states whose webhook deliveries carry the run's spend. */
+const spendStates = new Set(['awaiting-budget', 'succeeded', 'failed', 'cancelled']);
 
 /**
  * Turns the engine's event stream into signed webhook deliveries. One loop follows the stream from
@@ -147,7 +151,7 @@ export class WebhookDispatcher {
         // batch at a time, in order (`recording`), while the stream is read on. A batch that fails
         // to record ends this pass: the next reads again from the cursor, which did not move past
         // it, so nothing is skipped.
-        const batch: CairnEvent[] = [];
+        const batch: WebhookEvent[] = [];
         const failed = new AbortController();
         // The last endpoint gone (removed, or disabled, maybe on another replica): the stream ends,
         // and the pass above finds none.
@@ -174,7 +178,7 @@ export class WebhookDispatcher {
         try {
           const after = (await store.cursor()) ?? -1;
           for await (const event of service.events({ after, follow: true, signal: AbortSignal.any([signal, failed.signal, emptied.signal]) })) {
-            if (batch.push(event) === 1) setImmediate(record);
+            if (batch.push(await this.#withRunSpend(event)) === 1) setImmediate(record);
           }
         } finally {
           clearInterval(lookForEndpoints);
@@ -188,6 +192,14 @@ export class WebhookDispatcher {
         await pause(1_000, signal);
       }
     }
+  }
+
+  // A run that ended, or awaits a budget raise, is delivered with what its model calls spent (read
+  // from its model.called entries, once per such event); a run that made none, without.
+  async #withRunSpend(event: CairnEvent): Promise<WebhookEvent> {
+    if (event.type !== 'run.state' || !spendStates.has(event.state)) return event;
+    const spend = await RunSpend.read(this.#settings.service.auditEntries({ runId: event.runId, action: 'model.called' }));
+    return spend.run.calls === 0 ? event : { ...event, spend: spend.run };
   }
 
   async #send(signal: AbortSignal, abandon: AbortSignal): Promise<void> {

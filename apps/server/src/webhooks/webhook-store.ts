@@ -1,5 +1,5 @@
 import type { WebhookDeliveryView, WebhookView } from '@cairn/client';
-import type { CairnEvent } from '@cairn/core';
+import type { CairnEvent, ModelCallSpend } from '@cairn/core';
 
 /**
  * An endpoint as listed (never its secret) and a delivery as reported: the shapes `@cairn/client`
@@ -50,7 +50,7 @@ export interface WebhookStore {
    * moves the cursor past the last, in one transaction. Returns how many deliveries were enqueued
    * (a delivery already enqueued for an endpoint and event is not enqueued twice).
    */
-  recordEvents(events: readonly CairnEvent[], now: number): Promise<number>;
+  recordEvents(events: readonly WebhookEvent[], now: number): Promise<number>;
   /** Starts the cursor at `after` when the stream was never read (a new database). */
   initializeCursor(after: number): Promise<void>;
   /**
@@ -88,9 +88,16 @@ export const notSentPrefix = 'not sent: the endpoint was disabled';
 /** Added to the error of an attempt that would have been retried, had its endpoint not been disabled meanwhile. */
 export const notRetriedSuffix = '; not retried: the endpoint was disabled';
 
-/** The body a delivery of `event` sends (Standard Webhooks' envelope). */
-export function deliveryBody(event: CairnEvent): string {
-  return JSON.stringify({ type: event.type, timestamp: event.time, data: event });
+/**
+ * An event as a webhook delivers it: a run's `run.state` event when it ended or awaits a budget
+ * raise also carries what its model calls spent (`withRunSpend`).
+ */
+export type WebhookEvent = CairnEvent & { readonly spend?: ModelCallSpend };
+
+/** The body a delivery of `event` sends (Standard Webhooks' envelope, with the run's spend beside the event when it has one). */
+export function deliveryBody(event: WebhookEvent): string {
+  const { spend, ...data } = event;
+  return JSON.stringify({ type: event.type, timestamp: event.time, data, ...(spend === undefined ? {} : { spend }) });
 }
 
 /** Whether an endpoint wants `event`: after its start, of its run (if it names one), of its types (if it names some). */
