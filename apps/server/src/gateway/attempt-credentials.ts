@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { CairnError } from '@cairn/protocol';
 
 /** What a gateway credential lets its holder do: call these models, for this attempt, until then. */
@@ -42,11 +42,17 @@ export class AttemptCredentials {
           cause: error,
         });
     }
-    const key = randomBytes(32);
-    // wx: two servers starting at once on one folder do not each write a key of their own.
-    await writeFile(path, key, { mode: 0o600, flag: 'wx' }).catch(async (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EEXIST') throw error;
-    });
+    // Written whole under a name of its own, then linked into place: of two servers starting at once
+    // on one folder, one key wins and the other reads it whole (never a file still being written).
+    const written = `${path}.${process.pid}.${randomBytes(6).toString('hex')}`;
+    await writeFile(written, randomBytes(32), { mode: 0o600, flag: 'wx' });
+    try {
+      await link(written, path).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      });
+    } finally {
+      await unlink(written).catch(() => undefined);
+    }
     return new AttemptCredentials(await readFile(path));
   }
 
