@@ -12,8 +12,8 @@ const installHint = 'npm install -g @anthropic-ai/claude-code (or set runtimes.c
 
 /**
  * One finding per configured agent runtime, from what can be checked without spending anything:
- * the base URL (already parsed), that the API key's secret is set, that the `claude` program is
- * there and answers `--version`. No model is asked anything, and each finding says so.
+ * the base URL (already parsed), that the API key's secret is set, that the `claude` and `codex`
+ * programs are there and answer `--version`, that codex has a gateway to go through. No model is asked anything, and each finding says so.
  */
 export function diagnoseRuntimes(
   runtimes: RuntimesConfig,
@@ -42,37 +42,20 @@ export function diagnoseRuntimes(
   const claude = runtimes['claude-code'];
   if (claude) {
     const program = claude.package === undefined ? { argv: [claude.command ?? 'claude'], problem: undefined } : packageProgram(claude.package);
-    const version =
-      program.problem === undefined
-        ? spawnSync(program.argv[0]!, [...program.argv.slice(1), '--version'], { encoding: 'utf8', timeout: 15_000, env: { PATH: runtimePath } })
-        : undefined;
-    const ran = version !== undefined && version.error === undefined && version.status === 0;
+    const checked = checkProgram(program, claude.package ?? claude.command, sandbox, 'claude-code');
     const keySecret = anthropic === undefined ? claude.apiKeySecret : anthropic.apiKeySecret;
     const missing = secretProblem(keySecret);
-    const what = program.argv.join(' ');
     const reach =
       anthropic === undefined
         ? `${secretDetail(claude.apiKeySecret)}; ${notCalled} (claude runs in the sandbox: items need network: true to reach the API)`
         : `through the model gateway to ${anthropic.baseUrl}, ${secretDetail(anthropic.apiKeySecret)}; ${notCalled} (items need no network)`;
-    // A CLI outside /usr is bound into the sandbox, which starts as its own uid: it must get through.
-    const closed = sandbox === 'bubblewrap' ? closedToOthers(claude.package ?? claude.command) : undefined;
-    const problem =
-      program.problem ??
-      (closed !== undefined
-        ? `${closed} cannot be read or passed through by the sandbox uids, so ${what} cannot be bound into claude-code sandboxes`
-        : undefined) ??
-      (ran
-        ? undefined
-        : version?.error
-          ? `${what} cannot be run (${(version.error as NodeJS.ErrnoException).code ?? version.error.message}; looked up on ${runtimePath})`
-          : `${what} --version exited with ${version?.status ?? version?.signal}: ${(version?.stderr ?? '').trim().slice(0, 200)}`);
     findings.push({
       check: 'runtime claude-code',
-      ok: problem === undefined && missing === undefined,
-      detail: `${problem ?? `${what}: ${version!.stdout.trim().split('\n')[0]}`}; ${reach}`,
-      ...(closed !== undefined && program.problem === undefined
-        ? { fix: `chmod o+rx ${closed} (or install the CLI under /usr)` }
-        : problem !== undefined
+      ok: checked.problem === undefined && missing === undefined,
+      detail: `${checked.problem ?? checked.version}; ${reach}`,
+      ...(checked.closed !== undefined
+        ? { fix: `chmod o+rx ${checked.closed} (or install the CLI under /usr)` }
+        : checked.problem !== undefined
           ? { fix: installHint }
           : missing !== undefined
             ? {
@@ -81,7 +64,65 @@ export function diagnoseRuntimes(
             : {}),
     });
   }
+
+  const codex = runtimes.codex;
+  if (codex) {
+    // Codex runs only through the gateway (it holds the OpenAI key): without it no item can run.
+    const openai = gateway?.enabled === true ? gateway.providers.openai : undefined;
+    const checked = checkProgram({ argv: [codex.command ?? 'codex'], problem: undefined }, codex.command, sandbox, 'codex');
+    const missing = secretProblem(openai?.apiKeySecret);
+    const reach =
+      openai === undefined
+        ? 'no model gateway to the OpenAI API (gateway.enabled and gateway.providers.openai), which codex items run through'
+        : `through the model gateway to ${openai.baseUrl}, ${secretDetail(openai.apiKeySecret)}; ${notCalled} (items need no network)`;
+    findings.push({
+      check: 'runtime codex',
+      ok: checked.problem === undefined && openai !== undefined && missing === undefined,
+      detail: `${checked.problem ?? checked.version}; ${reach}`,
+      ...(checked.closed !== undefined
+        ? { fix: `chmod o+rx ${checked.closed} (or install the CLI under /usr)` }
+        : checked.problem !== undefined
+          ? { fix: 'npm install -g @openai/codex (or set runtimes.codex.command to the absolute path of its native binary)' }
+          : openai === undefined
+            ? { fix: 'set gateway.enabled: true and gateway.providers.openai { baseUrl, apiKeySecret } in cairn.config.yaml' }
+            : missing !== undefined
+              ? { fix: `cairn secret set ${missing} (the OpenAI API key, which the gateway uses)` }
+              : {}),
+    });
+  }
   return findings;
+}
+
+/**
+ * Whether an agent CLI's program runs (`--version`, on the worker's PATH) and, under bubblewrap, can
+ * be bound into sandboxes (a CLI outside /usr must be passable by the sandbox uids): its first
+ * version line, or the problem, and the folder to open when that is the problem.
+ */
+function checkProgram(
+  program: { readonly argv: readonly string[]; readonly problem: string | undefined },
+  path: string | undefined,
+  sandbox: 'bubblewrap' | 'none',
+  adapter: string,
+): { readonly version: string; readonly problem: string | undefined; readonly closed: string | undefined } {
+  const what = program.argv.join(' ');
+  if (program.problem !== undefined) return { version: what, problem: program.problem, closed: undefined };
+  const closed = sandbox === 'bubblewrap' ? closedToOthers(path) : undefined;
+  if (closed !== undefined)
+    return {
+      version: what,
+      problem: `${closed} cannot be read or passed through by the sandbox uids, so ${what} cannot be bound into ${adapter} sandboxes`,
+      closed,
+    };
+  const run = spawnSync(program.argv[0]!, [...program.argv.slice(1), '--version'], { encoding: 'utf8', timeout: 15_000, env: { PATH: runtimePath } });
+  if (run.error !== undefined)
+    return {
+      version: what,
+      problem: `${what} cannot be run (${(run.error as NodeJS.ErrnoException).code ?? run.error.message}; looked up on ${runtimePath})`,
+      closed,
+    };
+  if (run.status !== 0)
+    return { version: what, problem: `${what} --version exited with ${run.status ?? run.signal}: ${run.stderr.trim().slice(0, 200)}`, closed };
+  return { version: `${what}: ${run.stdout.trim().split('\n')[0]}`, problem: undefined, closed };
 }
 
 /**

@@ -14,6 +14,7 @@ import { diagnoseServer } from '../cli/diagnose-server.ts';
 import { initServer } from '../cli/init-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { runningServers } from '../http/running-server.test-support.ts';
+import { codexCommand } from '../gateway/agent-clis.test-support.ts';
 import { composeServer } from './compose-server.ts';
 
 const start = runningServers();
@@ -314,12 +315,20 @@ test('cairn doctor lists each configured runtime with what it checked and what i
   cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
   chmodSync(directory, 0o711);
   const { configFile } = await initServer(directory);
-  const runtimes = { 'openai-compatible': { baseUrl: 'http://127.0.0.1:9/v1', model: 'm', apiKeySecret: 'MODEL_API_KEY' }, 'claude-code': { command: claude } };
+  // The real Codex CLI's native binary (from npm): it runs only through the gateway, which is off here.
+  const [codex] = codexCommand();
+  const runtimes = {
+    'openai-compatible': { baseUrl: 'http://127.0.0.1:9/v1', model: 'm', apiKeySecret: 'MODEL_API_KEY' },
+    'claude-code': { command: claude },
+    codex: { command: codex },
+  };
   writeFileSync(configFile, `${readFileSync(configFile, 'utf8')}runtimes: ${JSON.stringify(runtimes)}\n`);
   const load = () => loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
   const runtimeFindings = async () => (await diagnoseServer(load())).filter((finding) => finding.check.startsWith('runtime '));
 
-  const [openAi, claudeCode] = await runtimeFindings();
+  const [openAi, claudeCode, codexFinding] = await runtimeFindings();
+  expect(codexFinding).toMatchObject({ check: 'runtime codex', ok: false, fix: expect.stringContaining('gateway.providers.openai') });
+  expect(codexFinding!.detail).toMatch(/codex: codex-cli \d+\.\d+\.\d+; no model gateway to the OpenAI API/);
   expect(openAi).toMatchObject({ check: 'runtime openai-compatible', ok: false, fix: expect.stringContaining('cairn secret set MODEL_API_KEY') });
   expect(openAi!.detail).toContain('http://127.0.0.1:9/v1');
   expect(openAi!.detail).toContain('secret MODEL_API_KEY is not set');
