@@ -7,7 +7,9 @@ import { importTokenFile } from '../auth/import-token-file.ts';
 import type { TokenStore } from '../auth/token-store.ts';
 import type { LogSinkHealth } from '../logging/log-sink-health.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
+import { PostgresQuotaLedger } from '../gateway/postgres-quota-ledger.ts';
 import { startGateway } from '../gateway/start-gateway.ts';
+import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
 import type { Engine, EngineObserver, EngineService, EngineSettings, SignerTakeOver } from '@cairn/engine';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { agentRuntimeSettings } from './agent-runtime-settings.ts';
@@ -152,6 +154,11 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const tracing = config.telemetry.traces
     ? await (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger)
     : undefined;
+  // Before the gateway: on PostgreSQL its quotas are counted in the server's tables, shared by the replicas.
+  const { tokens, webhookStore, database, closeStores } = await serverStores(loaded, options.logger).catch(async (error: unknown) => {
+    await tracing?.stop();
+    throw error;
+  });
   // Before the engine: its first agent attempt is issued the gateway's URL. It reaches the engine's service per call.
   let serviceOf: (() => EngineService) | undefined;
   const gateway = config.gateway.enabled
@@ -159,11 +166,17 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
         dataDirectory: paths.dataDirectory,
         storage,
         service: () => serviceOf!(),
+        ...(database
+          ? { quotaLedger: new PostgresQuotaLedger(database, { leaseMs: config.gateway.quotaLeaseMs, ...(options.logger ? { logger: options.logger } : {}) }) }
+          : {}),
         observe: (call, attempt) => {
           metrics.observeModelCall(call);
           tracing?.modelCall(call, attempt);
         },
         ...(options.logger ? { logger: options.logger } : {}),
+      }).catch(async (error: unknown) => {
+        await closeStores();
+        throw error;
       })
     : undefined;
   const engineSettings: Omit<EngineSettings, 'database'> = {
@@ -190,6 +203,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const running = await createEngineHost({ state: state.kind === 'postgres' ? state : { kind: 'sqlite', path: paths.database }, engine: engineSettings }).catch(
     async (error: unknown) => {
       await gateway?.close();
+      await closeStores();
       throw error;
     },
   );
@@ -198,11 +212,6 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   metrics.watch(service);
   if (options.logSink) metrics.watchLogSink(options.logSink);
   tracing?.start(service);
-  const { tokens, webhookStore, closeStores } = await serverStores(loaded, options.logger).catch(async (error: unknown) => {
-    await tracing?.stop();
-    await running.close();
-    throw error;
-  });
   // An endpoint added here wakes this process's dispatcher (declared below; told only once running).
   const webhooks = new WebhookEndpoints({ store: webhookStore, cipher, service, added: () => webhookDispatcher.endpointAdded() });
   const webhookDispatcher = new WebhookDispatcher({
@@ -252,13 +261,14 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
 
 /**
  * The server's own stores: the token file and `webhooks.db` of the data directory, or with
- * `engine.state: {kind: postgres}` tables in the engine's database (one pool for both, the tables
- * made or brought up to date now), so that replicas need no shared folder for them.
+ * `engine.state: {kind: postgres}` tables in the engine's database (one pool for them and the
+ * gateway's quotas, the tables made or brought up to date now), so that replicas need no shared
+ * folder for them.
  */
 async function serverStores(
   loaded: LoadedServerConfig,
   logger: Logger | undefined,
-): Promise<{ tokens: TokenStore; webhookStore: WebhookStore; closeStores(): Promise<void> }> {
+): Promise<{ tokens: TokenStore; webhookStore: WebhookStore; database?: ServerPostgres; closeStores(): Promise<void> }> {
   const state = loaded.config.engine.state;
   if (state.kind !== 'postgres') {
     const webhookStore = new SqliteWebhookStore(loaded.paths.webhooks);
@@ -277,7 +287,7 @@ async function serverStores(
     await database.close();
     throw error;
   }
-  return { tokens, webhookStore: new PostgresWebhookStore(database), closeStores: () => database.close() };
+  return { tokens, webhookStore: new PostgresWebhookStore(database), database, closeStores: () => database.close() };
 }
 
 /** A seam's `probe()`, when it has one (an optional ability of the S3 seams, not part of the contracts). */

@@ -47,6 +47,12 @@ export const gatewaySettingsSchema = z.strictObject({
    * refused (402, CAIRN_BUDGET_EXCEEDED): the agent is kept alive meanwhile (102 Processing).
    */
   maxBudgetWaitMs: z.int().min(0).max(86_400_000).default(600_000),
+  /**
+   * On PostgreSQL, where the replicas share the quotas: how long a call's room lasts unless the
+   * replica holding it renews it (every third of this). A replica that dies mid-call holds room for
+   * at most this long.
+   */
+  quotaLeaseMs: z.int().min(1_000).max(600_000).default(15_000),
   /** The largest request body the gateway takes. */
   maxRequestBytes: z
     .int()
