@@ -114,6 +114,31 @@ describe.each(backends)('on %s', (backend) => {
       ]);
     });
 
+    test("its waiting agent items are set aside: more of them than a dispatch pass reads do not hold back another run's items", async () => {
+      // One task at a time: a pass reads at most 68 ready items, fewer than the 100 agents waiting.
+      const { engine } = await engineWith({ concurrency: 1 });
+      engine.start();
+      const wide = {
+        version: 1,
+        name: 'wide',
+        budget: { usd: 1 },
+        items: [
+          { id: 'first', runtime: command('sleep', '200') },
+          ...Array.from({ length: 100 }, (_, index) => ({ id: `agent-${index}`, dependsOn: ['first'], runtime: agent })),
+        ],
+      };
+      const { runId } = engine.submit(wide, { actor: ana });
+      await eventually(() => engine.run(runId)?.state === 'running');
+      engine.awaitBudget(runId, { budget: { usd: 1 } });
+      await eventually(() => states(engine.items(runId))['first'] === 'succeeded');
+      const other = engine.submit({ version: 1, name: 'other', items: [{ id: 'a', runtime: command('true') }] }, { actor: ana });
+      expect((await engine.waitForRun(other.runId)).state).toBe('succeeded');
+      const waiting = engine.items(runId).filter((item) => item.itemId.startsWith('agent-'));
+      expect(new Set(waiting.map((item) => `${item.state} ${item.readyAt}`))).toEqual(new Set(['ready null']));
+      engine.raiseBudget(runId, { usd: 2 }, bo, 'go on');
+      expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+    });
+
     test('a run awaiting a raise can be cancelled; one that ended cannot be raised', async () => {
       const { engine } = await engineWith();
       engine.start();

@@ -255,15 +255,20 @@ export class DispatchPasses {
     if (capacity <= 0) return [];
     const runLimits = new Map<string, number | null>();
     const awaitingBudget = new Map<string, boolean>();
+    const parked: ItemRecord[] = [];
     // Read lazily, in ready order: the choice stops reading once the pass is full.
     const candidates = function* (this: DispatchPasses): Generator<Omit<DispatchChoice, 'inputs'> & DispatchCandidate> {
       // A page a little larger than the room left: most passes take the first items they read.
       for (const { item, facts: stored } of this.#settings.machine.readyCandidatesInPages(capacity * 4 + 64, capacity + 16)) {
         const spec = JSON.parse(stored.spec) as ItemSpec;
-        // A run whose model spend reached its budget starts no agent item until it is raised (ADR 0033).
+        // A run whose model spend reached its budget starts no agent item until it is raised (ADR
+        // 0033): each is set aside, so that a large run's items do not fill every pass's page.
         if (spec.runtime.kind === 'agent') {
           if (!awaitingBudget.has(item.runId)) awaitingBudget.set(item.runId, this.#settings.machine.run(item.runId)?.state === 'awaiting-budget');
-          if (awaitingBudget.get(item.runId)) continue;
+          if (awaitingBudget.get(item.runId)) {
+            parked.push(item);
+            continue;
+          }
         }
         const queue = spec.queue === undefined ? {} : { queue: spec.queue };
         yield { item, runId: item.runId, ...queue, locks: declaredLocks(spec.locks), stored, spec };
@@ -289,6 +294,7 @@ export class DispatchPasses {
         if (candidate.stored.lockWaitStartedAt === null) lockWaits.push({ item: candidate.item, locks });
       },
     );
+    for (const item of parked) this.#runs.parkReady(item.runId, item.itemId);
     if (lockWaits.length > 0) {
       const startedAt = isoTime(this.#now());
       for (const { item, locks } of lockWaits) this.#runs.startLockWait(item.runId, item.itemId, startedAt, locks);

@@ -341,7 +341,11 @@ export class RunStateMachine {
           details: { runId, state: run.state },
         });
       const state = run.state === 'awaiting-budget' ? 'running' : run.state;
-      if (state !== run.state) this.#store.setRunState(runId, state);
+      if (state !== run.state) {
+        this.#store.setRunState(runId, state);
+        // The agent items dispatch passes set aside meanwhile are ready again.
+        this.#store.unparkReady(runId, isoTime(this.#now()));
+      }
       this.#audit.append({
         actor,
         action: 'run.budget-raised',

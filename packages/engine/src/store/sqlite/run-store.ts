@@ -126,6 +126,8 @@ export class RunStore {
         'UPDATE items SET lock_wait_started_at = ?, lock_wait_locks = ? WHERE run_id = ? AND item_id = ? AND lock_wait_started_at IS NULL',
       ),
       endLockWait: prepare('UPDATE items SET lock_wait_started_at = NULL, lock_wait_locks = NULL WHERE run_id = ? AND item_id = ?'),
+      parkReady: prepare("UPDATE items SET ready_at = NULL WHERE run_id = ? AND item_id = ? AND state = 'ready'"),
+      unparkReady: prepare("UPDATE items SET ready_at = ? WHERE run_id = ? AND state = 'ready' AND ready_at IS NULL"),
       runById: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE run_id = ?`),
       runByKey: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE idempotency_key = ?`),
       item: prepare<[string, string], ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = ? AND item_id = ?`),
@@ -215,6 +217,19 @@ export class RunStore {
   /** A dispatch pass found the ready item held back by these locks: recorded once per wait (a wait already recorded is kept). */
   startLockWait(runId: string, itemId: string, startedAt: string, locks: readonly string[]): void {
     this.#statements.startLockWait.run(startedAt, JSON.stringify(locks), runId, itemId);
+  }
+
+  /**
+   * A ready item set aside (no ready time): dispatch passes do not read it until `unparkReady` gives
+   * it one again. The agent items of a run awaiting a budget raise wait so, out of other runs' way.
+   */
+  parkReady(runId: string, itemId: string): void {
+    this.#statements.parkReady.run(runId, itemId);
+  }
+
+  /** The run's set-aside ready items are ready again, from `now`. */
+  unparkReady(runId: string, now: string): void {
+    this.#statements.unparkReady.run(now, runId);
   }
 
   /** The item's lock wait ended with its dispatch (the attempt keeps it). */
