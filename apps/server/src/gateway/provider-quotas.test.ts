@@ -34,6 +34,24 @@ test('a call waits for room and takes it when a call ends; waiting calls get roo
   expect(holds[2]!.waitedMs).toBeGreaterThanOrEqual(holds[0]!.waitedMs + 50);
 });
 
+test('calls that find room wait for nothing, even queued behind each other; a call that found a quota full records its whole wait', async () => {
+  let asked = 0;
+  // A ledger that takes 20 ms per try (a slow database), with room for three calls.
+  const slow: QuotaLedger = {
+    pollIntervalMs: 10,
+    take: async () => {
+      await sleep(20);
+      return ++asked <= 3 ? { release: () => Promise.resolve() } : { full: { key: 'openai', reason: '3 calls in flight' } };
+    },
+    close: () => Promise.resolve(),
+  };
+  const quotas = new ProviderQuotas({ openai: { concurrent: 3 } }, 100, slow);
+  const outcomes = await Promise.all(Array.from({ length: 4 }, () => quotas.acquire('openai', 'gpt-4o', never)));
+  expect(outcomes.slice(0, 3).map((outcome) => held(outcome).waitedMs)).toEqual([0, 0, 0]);
+  expect(outcomes[3]).toMatchObject({ refused: expect.stringContaining('(3 calls in flight)') });
+  expect(outcomes[3]!.waitedMs).toBeGreaterThanOrEqual(100);
+});
+
 test("a model's quota and its provider's both apply; a call that names neither waits for nothing", async () => {
   const quotas = new ProviderQuotas({ openai: { concurrent: 3 }, 'openai/gpt-4o': { concurrent: 1 } }, 50);
   held(await quotas.acquire('openai', 'gpt-4o', never));

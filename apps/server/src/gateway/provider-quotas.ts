@@ -66,6 +66,8 @@ class Waiters {
   readonly #queue: Waiter[] = [];
   /** Why the last try found no room (what a call refused before its turn is told). */
   lastFull: string;
+  /** How many tries found no room. */
+  fullFound = 0;
 
   constructor(keys: string) {
     this.lastFull = `the ${keys} quota is full`;
@@ -132,17 +134,21 @@ export class ProviderQuotas {
       this.#waiters.set(line, waiters);
     }
     const waiter = waiters.enter();
+    // A call waited when a quota was full meanwhile, not for the ledger's round trips (its own or
+    // those of the calls queued before it).
+    const fullBefore = waiters.fullFound;
     try {
       for (;;) {
         if (waiters.isFirst(waiter)) {
           const taken = await this.#ledger.take(claims);
-          if ('release' in taken) return this.#hold(taken.release, Date.now() - started);
+          if ('release' in taken) return this.#hold(taken.release, waiters.fullFound > fullBefore ? Date.now() - started : 0);
+          waiters.fullFound++;
           waiters.lastFull = `the ${taken.full.key} quota is full (${taken.full.reason})`;
         }
-        const waited = Date.now() - started;
-        if (waited >= this.#maxWaitMs || signal.aborted) return { refused: `${waiters.lastFull} and stayed so for ${waited} ms`, waitedMs: waited };
+        const elapsed = Date.now() - started;
+        if (elapsed >= this.#maxWaitMs || signal.aborted) return { refused: `${waiters.lastFull} and stayed so for ${elapsed} ms`, waitedMs: elapsed };
         // The first in line asks again after the ledger's interval; the others when it is their turn.
-        const nap = Math.min(waiters.isFirst(waiter) ? this.#ledger.pollIntervalMs : this.#maxWaitMs, this.#maxWaitMs - waited);
+        const nap = Math.min(waiters.isFirst(waiter) ? this.#ledger.pollIntervalMs : this.#maxWaitMs, this.#maxWaitMs - elapsed);
         await waiter.nap(nap, signal);
       }
     } finally {
