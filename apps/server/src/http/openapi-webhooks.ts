@@ -12,11 +12,9 @@ export const webhookPayloadSchema = z
     type: z.enum(webhookEventTypes).meta({ description: "The event's type (data.type)" }),
     timestamp: z.string().meta({ description: "The event's time (data.time), ISO 8601" }),
     data: eventComponent,
-    spend: modelSpendViewSchema
-      .optional()
-      .meta({
-        description: "run.state deliveries of a run that ended or awaits a budget raise, when its agents called models: what the run's model calls spent",
-      }),
+    spend: modelSpendViewSchema.optional().meta({
+      description: "run.state deliveries of a run that ended or awaits a budget raise, when its agents called models: what the run's model calls spent",
+    }),
   })
   .meta({ id: 'WebhookPayload', description: 'A webhook delivery body (Standard Webhooks): the event type, its time, and the event' });
 
