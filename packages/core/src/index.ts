@@ -59,6 +59,8 @@ export type {
   ItemSpec,
   LockMode,
   LockSpec,
+  MergeConflictPolicy,
+  MergeRuntimeSpec,
   NeedSelection,
   NeedSpec,
   PathRules,

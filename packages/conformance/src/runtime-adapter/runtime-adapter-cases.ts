@@ -133,9 +133,11 @@ export const runtimeAdapterCases: readonly RuntimeAdapterCase[] = [
     async run(context) {
       const own = context.options.scenario({ kind: 'exit', exitCode: 0 });
       if (own.kind === 'command') expect(context.instance.kind, 'the adapter that runs command specs has kind "command"').toBe('command');
-      else expect(own.adapter, 'the agent specs this adapter runs name it as their adapter').toBe(context.instance.kind);
+      else expect(own.kind === 'agent' ? own.adapter : own.kind, 'the agent specs this adapter runs name it as their adapter').toBe(context.instance.kind);
       const foreign: [string, RuntimeSpec][] = [
         ['an agent spec for another adapter', { kind: 'agent', adapter: `conformance-not-${context.instance.kind}`, prompt: 'write a file named x' }],
+        // The worker merges by itself; an adapter handed a merge refuses it as any spec not its own.
+        ['a merge spec', { kind: 'merge', from: ['conformance-producer'] }],
       ];
       if (context.instance.kind !== 'command') foreign.push(['a command spec', { kind: 'command', argv: ['conformance-no-such-program'] }]);
       for (const [what, spec] of foreign) {

@@ -67,8 +67,34 @@ export interface AgentRuntimeSpec {
   maxTurns?: number;
 }
 
-/** How an item does its work inside the sandbox. */
-export type RuntimeSpec = CommandRuntimeSpec | AgentRuntimeSpec;
+/**
+ * What a merge item does when a producer's patch conflicts with what was merged before it:
+ * `fail` — the attempt fails with CAIRN_MERGE_CONFLICT, naming the producer, the paths and the
+ * conflicting hunks.
+ */
+export type MergeConflictPolicy = 'fail';
+
+/**
+ * Merge the patches of other items of the run into one: on the workspace snapshot, the patch of
+ * each item of `from` is applied in the order given, with git's three-way merge, and the item's
+ * patch is the combined change. A merge item depends on every item of `from` (as `needs` would
+ * make it); an item of `from` that changed nothing is skipped. The worker merges by itself, with
+ * no sandbox and no runtime adapter: it runs no program of the spec's.
+ */
+export interface MergeRuntimeSpec {
+  kind: 'merge';
+  /**
+   * Ids of items of the run whose patches are merged, in this order (at least one, each once, not
+   * the item itself). An item listed after another may depend on it, never the reverse: an item
+   * that applied another's patch made its own on top of it, so it is merged after it.
+   */
+  from: string[];
+  /** What a conflict ends with; `fail` (the default). */
+  onConflict?: MergeConflictPolicy;
+}
+
+/** How an item does its work: in the sandbox (`command`, `agent`), or merged by the worker (`merge`). */
+export type RuntimeSpec = CommandRuntimeSpec | AgentRuntimeSpec | MergeRuntimeSpec;
 
 /**
  * What the engine does with an attempt that was lost — its executor no longer knows the task,

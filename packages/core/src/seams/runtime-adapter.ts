@@ -9,6 +9,7 @@ export interface RuntimeSinks {
 export interface RuntimeInvocation {
   /** Absolute path of the materialised workspace; the runtime's working directory. */
   readonly workspace: string;
+  /** The item's runtime; the worker never hands an adapter a `merge` (it merges by itself). */
   readonly spec: RuntimeSpec;
   /** The complete environment (cleared, then the allowlist, `env` and secrets). */
   readonly env: Readonly<Record<string, string>>;

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { digestSchema } from '../schemas/digest-schema.ts';
 import { durationPattern } from '../json/duration.ts';
 import type { SchemaImplements } from '../schemas/schema-implements.ts';
+import { mergeRuntimeSpecSchema } from './merge-runtime-spec-schema.ts';
 import { runSpecLimits as limits } from './run-spec-limits.ts';
 
 // Field shapes shared by several places of the spec. Each message says what to write instead.
@@ -107,8 +108,8 @@ export const agentRuntimeSpecSchema = z.strictObject({
 });
 true satisfies SchemaImplements<typeof agentRuntimeSpecSchema, AgentRuntimeSpec>;
 
-export const runtimeSpecSchema = z.discriminatedUnion('kind', [commandRuntimeSpecSchema, agentRuntimeSpecSchema], {
-  error: 'must be { kind: command, argv: [...] } or { kind: agent, adapter, prompt }',
+export const runtimeSpecSchema = z.discriminatedUnion('kind', [commandRuntimeSpecSchema, agentRuntimeSpecSchema, mergeRuntimeSpecSchema], {
+  error: 'must be { kind: command, argv: [...] }, { kind: agent, adapter, prompt } or { kind: merge, from: [...] }',
 });
 
 const effect = z.enum(['pure', 'read-impure', 'write-impure'], 'must be pure, read-impure or write-impure');

@@ -94,7 +94,7 @@ export class CommandRuntime implements RuntimeAdapterV1 {
     if (spec.kind !== 'command') {
       throw new CairnError(
         'CAIRN_RUNTIME_FAILED',
-        `The command runtime runs only command specs, not an ${spec.kind} spec (adapter ${JSON.stringify(spec.adapter)}); configure a runtime adapter for it on the worker.`,
+        `The command runtime runs only command specs, not a${spec.kind === 'agent' ? `n agent spec (adapter ${JSON.stringify(spec.adapter)}); configure a runtime adapter for it on the worker.` : ` ${spec.kind} spec.`}`,
         {
           path: 'runtime.kind',
         },

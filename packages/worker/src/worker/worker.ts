@@ -250,7 +250,7 @@ export class Worker {
     signal: AbortSignal | undefined,
     gateway: TaskGateway | undefined,
   ): Promise<void> {
-    const runtimeName = manifest.runtime.kind === 'command' ? 'command' : manifest.runtime.adapter;
+    const runtimeName = manifest.runtime.kind === 'agent' ? manifest.runtime.adapter : manifest.runtime.kind;
     const runtime = this.#runtimes[runtimeName];
     if (!runtime) {
       state.failure = new CairnError(

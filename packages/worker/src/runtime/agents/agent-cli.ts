@@ -31,7 +31,7 @@ export function binarySetting(name: string) {
 /** CAIRN_RUNTIME_FAILED unless `spec` is an agent spec of this CLI's adapter. */
 export function requireAgentSpec(cli: AgentCli, spec: RuntimeSpec): asserts spec is Extract<RuntimeSpec, { kind: 'agent' }> {
   if (spec.kind === 'agent' && spec.adapter === cli.adapter) return;
-  const what = spec.kind === 'agent' ? `an agent spec for adapter ${JSON.stringify(spec.adapter)}` : 'a command spec';
+  const what = spec.kind === 'agent' ? `an agent spec for adapter ${JSON.stringify(spec.adapter)}` : `a ${spec.kind} spec`;
   throw new CairnError(
     'CAIRN_RUNTIME_FAILED',
     `The ${cli.adapter} runtime runs only agent specs with adapter "${cli.adapter}", not ${what}; configure the right runtime for it on the worker.`,

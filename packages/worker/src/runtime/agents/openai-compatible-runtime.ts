@@ -88,7 +88,7 @@ export class OpenAiCompatibleRuntime implements RuntimeAdapterV1 {
   async run(invocation: RuntimeInvocation): Promise<RuntimeResult> {
     const { spec, workspace, env, signal, sinks } = invocation;
     if (spec.kind !== 'agent' || spec.adapter !== this.kind) {
-      const what = spec.kind === 'agent' ? `an agent spec for adapter ${JSON.stringify(spec.adapter)}` : 'a command spec';
+      const what = spec.kind === 'agent' ? `an agent spec for adapter ${JSON.stringify(spec.adapter)}` : `a ${spec.kind} spec`;
       throw new CairnError(
         'CAIRN_RUNTIME_FAILED',
         `The openai-compatible runtime runs only agent specs with adapter "openai-compatible", not ${what}; configure the right runtime for it on the worker.`,
