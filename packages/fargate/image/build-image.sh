@@ -75,6 +75,22 @@ if [ "${CAIRN_IMAGE_FORCE:-}" != 1 ] && [ -f "$output/inputs.sha256" ] && [ -f "
   exit 0
 fi
 
+# What the root filesystem is made of: the same for the resolution check and the build.
+variant=minbase
+include=ca-certificates,git
+mirror_arguments=()
+while IFS= read -r line; do
+  [ -n "$line" ] && mirror_arguments+=("$line")
+done <<<"$mirrors"
+
+# Fails, showing the difference, unless $1 (one "package version" a line, sorted) is what
+# packages.lock pins.
+require_locked_packages() {
+  cmp -s "$1" "$lock" && return 0
+  diff -u "$lock" "$1" >&2 || true
+  fail "the mirror serves other package versions than $lock pins (diff above: - pinned, + served). Debian replaced them (a point release or a security update): review the diff, then run with CAIRN_IMAGE_UPDATE_LOCK=1 and commit packages.lock, or set CAIRN_DEBIAN_MIRRORS to a snapshot.debian.org mirror of the pinned date"
+}
+
 started=$SECONDS
 # Next to the output, so the final moves are renames on one filesystem.
 mkdir -p "$(dirname "$output")"
@@ -119,10 +135,24 @@ tar -xzf "$node_tarball" -C "$work/node" package/bin/node package/LICENSE
 #    its own over these empty files;
 #  - the package list, to compare with packages.lock.
 days_since_epoch=$((SOURCE_DATE_EPOCH / 86400))
-mirror_arguments=()
-while IFS= read -r line; do
-  [ -n "$line" ] && mirror_arguments+=("$line")
-done <<<"$mirrors"
+
+# Before building anything, the packages apt would install, resolved against the mirror by
+# mmdebstrap itself (--simulate: the same suite, variant, packages and apt sources, in ~10 s and
+# without downloading a package): a mirror serving other versions than the lock is refused here,
+# not after a full build. The list the build installs is compared again below (the mirror may
+# change in between).
+if [ "${CAIRN_IMAGE_UPDATE_LOCK:-}" != 1 ]; then
+  log "package versions: mmdebstrap --simulate against the mirror"
+  if ! mmdebstrap --simulate --verbose --mode=root --variant="$variant" --format=tar --include="$include" \
+    "$DEBIAN_SUITE" "$work/simulated.tar" "${mirror_arguments[@]}" >"$work/simulate.log" 2>&1; then
+    tail -n 30 "$work/simulate.log" >&2
+    fail "mmdebstrap --simulate could not resolve the image's packages against the mirror (its output above)"
+  fi
+  # apt's "Inst NAME [INSTALLED] (VERSION ARCHIVE [ARCH])" lines; --simulate resolves the essential
+  # packages and the rest in two passes, which may both name a package.
+  sed -nE 's/^Inst ([^ ]+) (\[[^]]*\] )?\(([^ ]+) .*/\1 \3/p' "$work/simulate.log" | LC_ALL=C sort -u >"$work/packages-resolved.txt"
+  require_locked_packages "$work/packages-resolved.txt"
+fi
 
 # The .deb files are kept between builds (checked by apt against the mirror's signed indexes
 # like a download), so a rebuild after a bundle change does not fetch ~40 MB again.
@@ -130,8 +160,8 @@ deb_cache="$root/.tools/cache/worker-image-debs"
 mkdir -p "$deb_cache"
 
 log "root filesystem: mmdebstrap $DEBIAN_SUITE minbase + ca-certificates, git"
-mmdebstrap --quiet --mode=root --variant=minbase --format=tar \
-  --include=ca-certificates,git \
+mmdebstrap --quiet --mode=root --variant="$variant" --format=tar \
+  --include="$include" \
   --skip=essential/unlink \
   --setup-hook='mkdir -p "$1/var/cache/apt/archives"' \
   --setup-hook="sync-in '$deb_cache' /var/cache/apt/archives/" \
@@ -171,8 +201,7 @@ if ! cmp -s "$work/packages.txt" "$lock" 2>/dev/null; then
       } | sha256sum | cut -d' ' -f1
     )"
   else
-    diff -u "$lock" "$work/packages.txt" >&2 || true
-    fail "the mirror served other package versions than $lock pins (diff above: - pinned, + served). Debian replaced them (a point release or a security update): review the diff, then run with CAIRN_IMAGE_UPDATE_LOCK=1 and commit packages.lock, or set CAIRN_DEBIAN_MIRRORS to a snapshot.debian.org mirror of the pinned date"
+    require_locked_packages "$work/packages.txt"
   fi
 fi
 
