@@ -31,11 +31,12 @@ step "S3 test server (scripts/radosgw.sh)" bash scripts/radosgw.sh start
 # The tests' PostgreSQL (a throwaway Debian PostgreSQL cluster on a unix socket and loopback port),
 # for the engine's PostgreSQL state store; started once for every project.
 step "PostgreSQL test server (scripts/postgres.sh)" bash scripts/postgres.sh start
-# The cairn-worker image the Fargate tests run (seconds when its inputs did not change, about two
-# minutes cold). Until the worker bundle is built, the image's own tests use a stand-in bundle.
-worker_bundle="packages/fargate/dist/cairn-worker.js"
-[ -f "$worker_bundle" ] || worker_bundle="packages/fargate/image/test/fixture-worker.js"
-step "worker image (packages/fargate/image/build-image.sh)" bash packages/fargate/image/build-image.sh "${CAIRN_WORKER_BUNDLE:-$worker_bundle}"
+# The worker bundle exactly as the tests' global setups bundle it, then the cairn-worker image the
+# Fargate tests run, from that bundle: the global setups then find both up to date, so the image
+# (about a minute and a half cold) is built once per run, not once here and again in vitest.
+step "worker bundle (packages/fargate/src/testing/worker-bundle.test-support.ts)" \
+  node --input-type=module -e "await (await import('./packages/fargate/src/testing/worker-bundle.test-support.ts')).default()"
+step "worker image (packages/fargate/image/build-image.sh)" bash packages/fargate/image/build-image.sh "${CAIRN_WORKER_BUNDLE:-packages/fargate/dist/cairn-worker.js}"
 results="$root/.vitest-results.json"
 # One fixed seed for property tests, so a red build reproduces (vitest.property-seed.ts).
 export CAIRN_PROPERTY_SEED="${CAIRN_PROPERTY_SEED:-20261122}"

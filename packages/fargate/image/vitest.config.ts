@@ -1,10 +1,12 @@
 import { definePackageTests } from '../../../vitest.shared.ts';
 
 // The image is built once before the tests (a no-op when its inputs did not change); its tests
-// run the unpacked root filesystem under bubblewrap and read the OCI layout with skopeo.
+// run the unpacked root filesystem under bubblewrap and read the OCI layout with skopeo. It holds
+// the worker bundled from the current sources, as in every other project that runs the image
+// (the same two global setups, in that order): one image serves them all, built once per run.
 export default definePackageTests({
   name: 'worker-image',
   include: ['*.test.ts'],
-  globalSetup: ['./worker-image.global-setup.ts'],
+  globalSetup: ['../src/testing/worker-bundle.test-support.ts', './worker-image.global-setup.ts'],
   testTimeout: 60_000,
 });

@@ -13,8 +13,9 @@ declare module 'vitest' {
 /**
  * Vitest global setup: builds the cairn-worker image (build-image.sh) before the tests that run
  * it. The script returns in seconds when its inputs have not changed, so every project that runs
- * the image (this one, the ECS test endpoint's) may list this file; the README's test command
- * also runs it as a step of its own before vitest.
+ * the image (this one, the server's) may list this file, after the worker bundle's global setup;
+ * the README's test command builds the bundle and the image the same way before vitest, so in its
+ * run every one of these calls finds the image up to date.
  *
  * A failed build is handed to the image's tests (`inject('workerImageBuildFailure')`), which fail
  * with it, rather than thrown here: a global setup that throws ends the whole vitest run, every
