@@ -16,9 +16,10 @@ const reportedCyclesLimit = 10;
 const suggestionsLimit = 50;
 
 /**
- * The rules of a run's item graph that a schema cannot express: unique ids, dependencies and
- * needs that name existing items other than the item itself, `apply` naming patch inputs, no
- * lock taken twice, no cycles (each reported with its path), and a bounded number of edges.
+ * The rules of a run's item graph that a schema cannot express: unique ids, dependencies, needs
+ * and merged items (`runtime.from`) that name existing items other than the item itself, `apply`
+ * naming patch inputs, no lock taken twice, no cycles (each reported with its path), a bounded
+ * number of edges, and merges listing their items in dependency order.
  * Expects a spec that already matches the schema.
  */
 export function itemGraphIssues(spec: RunSpecV1): ValidationIssue[] {
@@ -51,8 +52,54 @@ export function itemGraphIssues(spec: RunSpecV1): ValidationIssue[] {
   if (edges > runSpecLimits.edges) {
     report('$.items', `the run has ${edges} dependencies; at most ${runSpecLimits.edges} are allowed. Split the run.`, 'CAIRN_RUN_SPEC_TOO_LARGE');
   }
-  for (const cycle of findCycles(spec.items, dependencies)) report(cycle.path, cycle.message);
+  const cycles = findCycles(spec.items, dependencies);
+  for (const cycle of cycles) report(cycle.path, cycle.message);
+  // The merge order is read along dependencies, which mean nothing more once they go round.
+  if (cycles.length === 0) {
+    spec.items.forEach((item, index) => {
+      if (item.runtime.kind === 'merge') mergeOrderIssues(item.runtime.from, index, indexById, dependencies, report);
+    });
+  }
   return issues;
+}
+
+/**
+ * A merge applies the patches of `from` in the order given: an item that depends on another (and so
+ * may have made its patch on top of the other's) must come after it. Each entry listed before an
+ * entry it depends on, directly or not, is reported at its path.
+ */
+function mergeOrderIssues(
+  from: readonly string[],
+  index: number,
+  indexById: ReadonlyMap<string, number>,
+  dependencies: readonly Dependency[][],
+  report: (path: string, message: string) => void,
+): void {
+  const positions = new Map<number, number>();
+  from.forEach((name, position) => {
+    const item = indexById.get(name);
+    if (item !== undefined && item !== index && !positions.has(item)) positions.set(item, position);
+  });
+  for (const [item, position] of positions) {
+    // Every item upstream of this entry, by a depth-first walk of its dependencies.
+    const seen = new Set<number>([item]);
+    const stack = [item];
+    let later: number | undefined;
+    while (stack.length > 0 && later === undefined) {
+      for (const { to } of dependencies[stack.pop()!]!) {
+        if (seen.has(to)) continue;
+        seen.add(to);
+        const listed = positions.get(to);
+        if (listed !== undefined && listed > position) later = listed;
+        stack.push(to);
+      }
+    }
+    if (later === undefined) continue;
+    report(
+      `$.items[${index}].runtime.from[${position}]`,
+      `${JSON.stringify(from[position])} depends on ${JSON.stringify(from[later])}, which is listed after it (runtime.from[${later}]); list ${JSON.stringify(from[later])} first: patches are merged in this order, and an item's patch may be made on top of those it depends on.`,
+    );
+  }
 }
 
 function itemDependencies(
@@ -76,6 +123,23 @@ function itemDependencies(
     const path = `${base}.needs${formatPathSegment(needName)}.from`;
     const to = resolve(need.from, path, index);
     if (to !== undefined && !seen.has(need.from)) dependencies.push({ to, path });
+  }
+  if (item.runtime.kind === 'merge') {
+    // A merge runs no program, so it has no use for input files, and its inputs are the patches
+    // of runtime.from, named after their items: needs and apply would only blur which are merged.
+    if (Object.keys(item.needs ?? {}).length > 0)
+      report(`${base}.needs`, 'must be left out of a merge item: it merges the patches of runtime.from; list the items there.');
+    if ((item.apply ?? []).length > 0)
+      report(`${base}.apply`, 'must be left out of a merge item: it merges the patches of runtime.from; list the items there.');
+    const merged = new Set<string>();
+    item.runtime.from.forEach((name, position) => {
+      const path = `${base}.runtime.from[${position}]`;
+      if (merged.has(name)) return report(path, `${JSON.stringify(name)} is listed twice; merge each item's patch once and remove the repeat.`);
+      merged.add(name);
+      const to = name === item.id ? undefined : resolve(name, path, index);
+      if (name === item.id) report(path, `a merge item cannot merge its own patch (${JSON.stringify(name)}); remove this entry.`);
+      if (to !== undefined && !seen.has(name)) dependencies.push({ to, path });
+    });
   }
   const applied = new Set<string>();
   item.apply?.forEach((needName, position) => {

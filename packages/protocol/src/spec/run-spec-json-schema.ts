@@ -24,7 +24,7 @@ const topLevelMeanings: Record<string, string> = {
 const itemMeanings: Record<string, string> = {
   id: 'Unique in the run: letters, digits, ".", "_" and "-", starting with a letter or digit.',
   runtime:
-    'What runs in the sandbox, with the workspace as its current folder: { kind: "command", argv: [program, ...arguments] } runs argv without a shell (use ["/bin/sh", "-c", "..."] for one), or { kind: "agent", adapter, prompt }.',
+    'What runs in the sandbox, with the workspace as its current folder: { kind: "command", argv: [program, ...arguments] } runs argv without a shell (use ["/bin/sh", "-c", "..."] for one), or { kind: "agent", adapter, prompt }; or { kind: "merge", from: [itemId, ...] }, which runs nothing and merges the patches of those items, in that order, into one.',
   dependsOn: 'Item ids that must have succeeded before this item starts.',
   needs:
     'Inputs from upstream items, by a name of your choice: { from: itemId, select: patch | output | stdout | stderr }. Each arrives as the file $CAIRN_INPUTS/<name>; a need implies a dependency.',

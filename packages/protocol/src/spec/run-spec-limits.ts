@@ -11,7 +11,7 @@ export const runSpecLimits = {
   /** YAML aliases (a billion-laughs document expands through them). */
   yamlAliases: 100,
   items: 100_000,
-  /** dependsOn edges plus needs across the whole run. */
+  /** dependsOn edges plus needs and merged items across the whole run. */
   edges: 1_000_000,
   /** Characters of an id, a name, a lock, queue, executor or adapter name. */
   nameLength: 128,

@@ -86,7 +86,8 @@ export function assertRunSpec(document: unknown, options: { readonly source?: st
 }
 
 /**
- * The parts of a malformed document the graph rules read (ids, dependsOn, needs, apply, locks),
+ * The parts of a malformed document the graph rules read (ids, dependsOn, needs, apply, locks, a
+ * merge's items),
  * keeping item positions so paths stay right; fields of the wrong type are left out. Undefined
  * when there is no list of items at all.
  */
@@ -108,9 +109,13 @@ function graphView(document: unknown): RunSpecV1 | undefined {
     const locks = Array.isArray(item['locks'])
       ? item['locks'].filter((lock) => typeof lock === 'string' || typeof record(lock)?.['name'] === 'string')
       : undefined;
+    const runtime = record(item['runtime']);
+    const merged = runtime?.['kind'] === 'merge' ? strings(runtime['from']) : undefined;
     return {
       // A placeholder id nobody can reference keeps a malformed item out of the graph rules.
       id: typeof item['id'] === 'string' ? item['id'] : `\u0000item ${index}`,
+      // Only a merge's items are read by the graph rules; any other runtime is a placeholder.
+      runtime: merged === undefined ? { kind: 'command', argv: [] } : { kind: 'merge', from: merged },
       dependsOn: strings(item['dependsOn']),
       needs,
       apply: strings(item['apply']),
