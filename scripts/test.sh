@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # The README's test command: sets the machine up (idempotent), then runs every check CI relies on
 # and ends with one plain line "N passed, N failed" (exit status non-zero on any failure).
+# Its budget is 30 minutes in a fresh clone on the 2-core machine: it records how long each step
+# took (.test-durations.json) and checks the total last (tests/test-command-budget.test.ts).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
+started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+SECONDS=0
+# Each step's name and seconds, in order, for .test-durations.json.
+durations=()
+
 bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+durations+=(setup "$SECONDS")
 source scripts/env.sh
 # The machine-wide extra CA bundle costs ~60 ms per Node start; tests reach only loopback.
 unset NODE_EXTRA_CA_CERTS
@@ -13,11 +21,13 @@ unset NODE_EXTRA_CA_CERTS
 checks_failed=0
 step() {
   local label=$1; shift
+  local step_started=$SECONDS
   printf '\n== %s\n' "$label"
   if ! "$@"; then
     printf '!! %s failed\n' "$label"
     checks_failed=$((checks_failed + 1))
   fi
+  durations+=("${label%% (*}" "$((SECONDS - step_started))")
 }
 
 step "format (prettier --check: pnpm format fixes it)" pnpm exec prettier --check --log-level warn .
@@ -41,6 +51,21 @@ results="$root/.vitest-results.json"
 # One fixed seed for property tests, so a red build reproduces (vitest.property-seed.ts).
 export CAIRN_PROPERTY_SEED="${CAIRN_PROPERTY_SEED:-20261122}"
 rm -f "$results"
-step "tests (vitest)" pnpm exec vitest run --reporter=default --reporter=json --outputFile.json="$results"
+# The budget check runs after this run, once its duration is known (below).
+step "tests (vitest)" pnpm exec vitest run --exclude '**/test-command-budget.test.ts' --reporter=default --reporter=json --outputFile.json="$results"
+
+durations_file="$root/.test-durations.json"
+{
+  printf '{\n  "startedAt": "%s",\n  "seconds": %d,\n  "cpus": %d,\n  "steps": [' "$started_at" "$SECONDS" "$(nproc)"
+  separator=''
+  for ((index = 0; index < ${#durations[@]}; index += 2)); do
+    printf '%s\n    { "name": "%s", "seconds": %d }' "$separator" "${durations[index]}" "${durations[index + 1]}"
+    separator=','
+  done
+  printf '\n  ]\n}\n'
+} >"$durations_file"
+printf '\n== the test command took %d s so far (each step in %s)\n' "$SECONDS" "$durations_file"
+step "test command budget (tests/test-command-budget.test.ts)" \
+  env CAIRN_TEST_COMMAND_RECORD="$durations_file" pnpm exec vitest run tests/test-command-budget.test.ts
 
 node scripts/summarize-tests.mjs "$results" "$checks_failed"
