@@ -148,6 +148,13 @@ export const errorCatalogue = {
     summary: "An item's command or agent ran and exited with a non-zero code: the attempt failed.",
     action: "Read the end of its stderr in the failure (`cairn status <runId>`) or its whole log, and fix the command, the agent's task or the workspace.",
   },
+  CAIRN_MERGE_CONFLICT: {
+    status: 409,
+    summary:
+      "A merge item's producer changed what the patches merged before it changed too: git's three-way merge left conflicting hunks, or one of them deleted, added or replaced a path the other changed. The attempt failed and merged nothing.",
+    action:
+      "Read the producer, the paths and the hunks in the failure (`cairn status <runId>`; every hunk in the item's stderr log). Make the producers change different lines, or have the later one build on the earlier (needs its patch and applies it, listed after it in runtime.from), then run again.",
+  },
   CAIRN_ATTEMPT_KILLED: {
     status: 422,
     summary: "An item's command or agent was ended by a signal Cairn did not send (out of memory, a resource limit, a crash).",

@@ -5,6 +5,7 @@ import type {
   DispatchManifest,
   ExecutionOutcome,
   Logger,
+  MergeRuntimeSpec,
   PublicKeyRecord,
   ResultArtifacts,
   ResultRecord,
@@ -36,6 +37,7 @@ import { LogCapture } from '../logs/log-capture.ts';
 import { attemptIdentity } from '../manifest/attempt-identity.ts';
 import { openTaskManifest } from '../manifest/open-task-manifest.ts';
 import { outputFileName, readOutputJson } from '../output/read-output-json.ts';
+import { mergePatches } from '../merge/merge-patches.ts';
 import { capturePatch } from '../patch/capture-patch.ts';
 import type { CommandRunResult } from '../runtime/command-runtime.ts';
 import type { AttemptMounts } from './attempt-mounts.ts';
@@ -250,9 +252,11 @@ export class Worker {
     signal: AbortSignal | undefined,
     gateway: TaskGateway | undefined,
   ): Promise<void> {
+    // A merge is the worker's own work (it runs no program of the spec's): no adapter, no sandbox.
+    const merge = manifest.runtime.kind === 'merge' ? manifest.runtime : undefined;
     const runtimeName = manifest.runtime.kind === 'agent' ? manifest.runtime.adapter : manifest.runtime.kind;
     const runtime = this.#runtimes[runtimeName];
-    if (!runtime) {
+    if (!runtime && !merge) {
       state.failure = new CairnError(
         'CAIRN_RUNTIME_FAILED',
         `This worker has no runtime adapter ${JSON.stringify(runtimeName)} (it has ${Object.keys(this.#runtimes).join(', ')}); nothing was run. Add it to worker.runtimes or send the item to an executor that has it.`,
@@ -280,9 +284,13 @@ export class Worker {
         'workspace prepared',
       );
       started = true;
-      const result = await this.#runRuntime(runtime, manifest, attempt, secrets, logs, state, signal, gateway);
+      const result = merge
+        ? await this.#merge(merge, manifest, attempt, logs, state, signal)
+        : await this.#runRuntime(runtime!, manifest, attempt, secrets, logs, state, signal, gateway);
       if (result) state.runtime = result;
       if (state.cancelled) return;
+      // A merge that conflicted merged nothing: what git left in the workspace is not its change.
+      if (merge && isCairnError(state.failure, 'CAIRN_MERGE_CONFLICT')) return;
       // A runtime that filled a file system and exited before the next look was still over it.
       if (!state.limitReached) {
         const reached = await attempt.limitReached().catch(() => undefined);
@@ -429,6 +437,60 @@ export class Worker {
       stall?.stop();
       await forwarder?.close();
       clearInterval(mountWatch);
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', cancel);
+    }
+  }
+
+  /**
+   * Merges the patches of the spec's items into the workspace (see mergePatches), in this process:
+   * it runs nothing of the item's, so it needs no sandbox. Stops between patches on the item's
+   * timeout or a cancel. A conflict is the attempt's failure, its every hunk in the stderr log.
+   */
+  async #merge(
+    spec: MergeRuntimeSpec,
+    manifest: DispatchManifest,
+    attempt: AttemptWorkspace,
+    logs: { stdout: LogCapture; stderr: LogCapture },
+    state: AttemptState,
+    signal: AbortSignal | undefined,
+  ): Promise<RuntimeResult | undefined> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      state.timedOut = true;
+      controller.abort();
+    }, manifest.limits.timeoutMs);
+    const cancel = () => {
+      state.cancelled = true;
+      controller.abort();
+    };
+    signal?.addEventListener('abort', cancel, { once: true });
+    if (signal?.aborted) cancel();
+    try {
+      const outcome = await mergePatches({
+        git: attempt.git,
+        spec,
+        inputs: manifest.inputs,
+        fetch: (input, what) => this.#blobs.fetch(input.digest, what),
+        log: (line) => logs.stdout.write(Buffer.from(`${line}\n`)),
+        signal: controller.signal,
+      });
+      if ('aborted' in outcome) return { exitCode: null, aborted: true };
+      if ('conflict' in outcome) {
+        logs.stderr.write(Buffer.from(`${outcome.report}\n`));
+        state.failure ??= outcome.conflict;
+        return undefined;
+      }
+      logs.stdout.write(
+        Buffer.from(
+          `[merge] merged ${outcome.merged.length} of ${spec.from.length} patches${outcome.skipped.length > 0 ? ` (${outcome.skipped.length} changed nothing)` : ''}\n`,
+        ),
+      );
+      return { exitCode: 0, aborted: false };
+    } catch (error) {
+      state.failure ??= asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not merge the patches');
+      return undefined;
+    } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', cancel);
     }
