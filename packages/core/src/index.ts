@@ -50,6 +50,7 @@ export type {
   AgentRuntimeSpec,
   BackoffSpec,
   BudgetSpec,
+  EmitsSpec,
   CommandRuntimeSpec,
   DurationText,
   ItemApproval,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditActor, AuditAnchorV1, CipherV1, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { storedManifestPayload } from '@cairn/audit';
+import { blobKey, resultKey, sha256Digest } from '@cairn/protocol';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider, type InMemoryExecutorRegistry } from '@cairn/conformance/mocks';
 import { afterEach, expect } from 'vitest';
 import type { EngineDatabase } from './store/sqlite/engine-database.ts';
@@ -62,7 +63,8 @@ interface PostgresState {
  * made reaches PostgreSQL through change capture and the group commit.
  *
  * The task body reads its argv from the manifest the engine stored, as a worker would:
- * `sleep N` takes N ms (stoppable), `exit N` exits N, anything else exits 0 at once. What each
+ * `sleep N` takes N ms (stoppable), `exit N` exits N, `emit TEXT` writes TEXT as its output (and
+ * a result record naming it, as a worker does), anything else exits 0 at once. What each
  * task received (how often it ran, its out-of-band secrets) is recorded by execution id.
  */
 export function engineHarness(backend: EngineBackend = 'sqlite') {
@@ -191,12 +193,38 @@ export function harnessTask(
     const envelope = JSON.parse(new TextDecoder().decode((await storage.get(`manifests/${task.manifestDigest.slice(7)}.json`))!));
     const manifest = JSON.parse(Buffer.from(storedManifestPayload(envelope), 'base64').toString('utf8'));
     // An agent item's manifest names no argv: its task ends at once, as `true` would.
-    return (manifest.runtime.argv ?? ['true']) as string[];
+    return { argv: (manifest.runtime.argv ?? ['true']) as string[], manifest };
+  };
+  // What a worker leaves for an attempt that wrote `output`: the bytes by digest and a result record naming them.
+  const writeResult = async (task: TaskEnvelope, manifest: { runId: string; itemId: string; attempt: number }, output: string) => {
+    const bytes = new TextEncoder().encode(output);
+    const digest = sha256Digest(bytes);
+    await storage.put(blobKey(digest), bytes);
+    const empty = sha256Digest(new Uint8Array());
+    await storage.put(blobKey(empty), new Uint8Array());
+    const now = new Date().toISOString();
+    const record = {
+      version: 'cairn.result/v1',
+      runId: manifest.runId,
+      itemId: manifest.itemId,
+      attempt: manifest.attempt,
+      fencingToken: manifest.attempt,
+      executionId: task.executionId,
+      manifestDigest: task.manifestDigest,
+      outcome: 'succeeded',
+      exitCode: 0,
+      startedAt: now,
+      finishedAt: now,
+      artifacts: { stdout: empty, stderr: empty, output: digest },
+    };
+    await storage.put(resultKey(task.executionId), new TextEncoder().encode(JSON.stringify(record)));
   };
   return async (task, signal) => {
     runs.set(task.executionId, (runs.get(task.executionId) ?? 0) + 1);
     secretsReceived.set(task.executionId, task.secrets);
-    const argv = await argvOf(task);
+    const { argv, manifest } = await argvOf(task);
+    // `emit TEXT`: ends at once, having written TEXT as its output (a planner's fragment).
+    if (argv[0] === 'emit') await writeResult(task, manifest, argv[1]!);
     if (argv[0] === 'sleep') await sleep(Number(argv[1]), undefined, { signal }).catch(() => undefined);
     if (signal.aborted) return 130;
     return argv[0] === 'exit' ? Number(argv[1]) : 0;

@@ -150,6 +150,7 @@ export class Engine {
       ...(this.#secrets ? { secrets: this.#secrets } : {}),
       ...(parsed.gateway ? { gateway: parsed.gateway } : {}),
       ...(parsed.observer ? { observer: parsed.observer } : {}),
+      specContext: () => this.#submitContext(),
     });
     this.#checkpointer = new Checkpointer({
       workingCopy,

@@ -15,6 +15,7 @@ export type AuditAction =
   | 'run.started'
   | 'run.budget-exhausted'
   | 'run.budget-raised'
+  | 'run.extended'
   | 'run.succeeded'
   | 'run.failed'
   | 'run.cancelled'

@@ -176,7 +176,20 @@ export interface ItemSpec {
    * CAIRN_ATTEMPT_STALLED (a stuck agent, told apart from one that is slow); none by default.
    */
   stallTimeout?: DurationText;
+  /**
+   * The item is a planner: once it succeeds, the `items` of its `output.json` (a run-spec fragment)
+   * join the run under its id (`plan/fix-auth`), and what depended on it waits for all of them.
+   */
+  emits?: EmitsSpec;
   labels?: Record<string, string>;
+}
+
+/** What a planner item may add to its run (`emits`). */
+export interface EmitsSpec {
+  /** The most items its fragment may hold. */
+  maxItems: number;
+  /** How deep emission may nest under it: 1 (the default) lets its items emit none themselves. */
+  maxDepth?: number;
 }
 
 /** Where the run's workspace comes from. */

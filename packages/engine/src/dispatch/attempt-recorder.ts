@@ -1,4 +1,6 @@
-import type { AttemptFailure, ExecutionHandle, ExecutionStatus, ItemSpec, JsonObject } from '@cairn/core';
+import type { AttemptFailure, Digest, ExecutionHandle, ExecutionStatus, ItemSpec, JsonObject, RunSpecV1 } from '@cairn/core';
+import { checkFragment, type CheckedFragment } from '../state/run-fragment.ts';
+import { emitsItems } from './emitter-output.ts';
 import { isCairnError } from '@cairn/protocol';
 import { engineActor } from '../engine-actor.ts';
 import { isoTime } from '../iso-time.ts';
@@ -131,7 +133,7 @@ export class AttemptRecorder {
 
   /** Records an attempt that ended, with what its worker reported, in a transaction of its own. */
   async recordEnd(attempt: AttemptRecord, status: ExecutionStatus): Promise<void> {
-    this.#recordInTransaction(attempt, status, await readResult(this.#settings.storage, attempt));
+    this.#recordInTransaction(attempt, status, await readResult(this.#settings.storage, attempt, emitsItems(this.#runs, attempt.runId, attempt.itemId)));
   }
 
   /**
@@ -139,7 +141,9 @@ export class AttemptRecorder {
    * transaction: on any failure nothing of it is written (`PushedExits` keeps them for a retry).
    */
   async recordEnds(exits: readonly PushedExit[]): Promise<void> {
-    const reads = await Promise.all(exits.map(({ attempt }) => readResult(this.#settings.storage, attempt)));
+    const reads = await Promise.all(
+      exits.map(({ attempt }) => readResult(this.#settings.storage, attempt, emitsItems(this.#runs, attempt.runId, attempt.itemId))),
+    );
     // No savepoint per exit: one that fails aborts the whole batch anyway.
     this.#settings.workingCopy.transaction(() => {
       exits.forEach(({ attempt, status }, index) => this.recordCompletion(attempt, status, reads[index]));
@@ -159,7 +163,10 @@ export class AttemptRecorder {
   ): void {
     // A pushed exit and the reconcile loop may both get here: the first one records it.
     if (!current && this.#attempts.byExecutionId(attempt.executionId)?.state !== 'running') return;
-    const ended = attemptOutcome({ status, read, stopReason: attempt.stopReason, deadline: attempt.deadline });
+    let ended = attemptOutcome({ status, read, stopReason: attempt.stopReason, deadline: attempt.deadline });
+    // A planner's success adds its fragment; a fragment that is not valid fails it instead.
+    const emission = ended.outcome === 'succeeded' ? this.#emission(attempt, read) : undefined;
+    if (emission !== undefined && 'failure' in emission) ended = { ...ended, outcome: 'failed', failure: emission.failure };
     const { outcome, exitCode, artifacts, failure, rejected, lostCause } = ended;
     if (rejected !== undefined) {
       this.#auditAttempt('attempt.result-rejected', attempt, 'denied', { attempt: attempt.attempt, itemId: attempt.itemId, reason: rejected });
@@ -187,10 +194,43 @@ export class AttemptRecorder {
     });
     if (ended.outcome === 'succeeded') {
       if (attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, isoTime(this.#now()));
+      if (emission !== undefined && 'fragment' in emission) this.#settings.machine.extendRun(attempt.runId, attempt.itemId, attempt.attempt, emission.fragment);
       // A success's artifacts are written with its state, in one statement.
       this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'succeeded', engineActor, {}, artifacts ?? {});
     } else if (ended.outcome === 'cancelled') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'cancelled');
     else this.#failOrRetry(attempt, ended.outcome, ended.failure);
+  }
+
+  /**
+   * The fragment of a planner whose attempt succeeded, checked against its run now (in the
+   * transaction that records the success), or the failure it ends with instead; undefined for an
+   * item that emits nothing.
+   */
+  #emission(attempt: AttemptRecord, read: ResultRead): { readonly fragment: CheckedFragment } | { readonly failure: AttemptFailure } | undefined {
+    const stored = this.#runs.itemSpec(attempt.runId, attempt.itemId);
+    if (stored === undefined || !stored.spec.includes('"emits":{')) return undefined;
+    const emitter = JSON.parse(stored.spec) as ItemSpec;
+    if (emitter.emits === undefined) return undefined;
+    const run = this.#settings.machine.run(attempt.runId)!;
+    const runSpec = JSON.parse(this.#runs.spec(attempt.runId)!) as RunSpecV1;
+    const output = read !== undefined && 'output' in read ? read.output : undefined;
+    const digest = read !== undefined && 'artifacts' in read ? read.artifacts['output'] : undefined;
+    try {
+      const fragment = checkFragment(output ?? new Uint8Array(), (digest ?? '') as Digest, {
+        runId: attempt.runId,
+        runSpec,
+        emitterId: attempt.itemId,
+        emitter,
+        itemState: (itemId) => this.#runs.item(attempt.runId, itemId)?.state,
+        itemCount: run.itemsTotal,
+        secrets: new Set(runSpec.items.flatMap((item) => item.secrets ?? [])),
+        ...(this.#settings.specContext ? { context: this.#settings.specContext() } : {}),
+      });
+      return { fragment };
+    } catch (error) {
+      if (!isCairnError(error)) throw error;
+      return { failure: engineFailure(error.code, error.message) };
+    }
   }
 
   /** Records, in the caller's transaction, the start of an attempt recovery started again. */

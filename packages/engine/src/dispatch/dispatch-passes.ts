@@ -16,6 +16,7 @@ import { declaredLocks, type LockTable } from '../store/sqlite/lock-table.ts';
 import type { ManifestDrafter } from './manifest-drafter.ts';
 import type { PreparedDispatch } from './prepared-dispatch.ts';
 import type { PushedExits } from './pushed-exits.ts';
+import { emitsItems } from './emitter-output.ts';
 import { readResult, type ResultRead } from './read-result.ts';
 
 /**
@@ -317,7 +318,11 @@ export class DispatchPasses {
 
   // The result of an attempt this pass dispatched (its fencing token is its attempt number).
   #readResultOf(dispatch: PreparedDispatch): Promise<ResultRead> {
-    return readResult(this.#settings.storage, { executionId: dispatch.executionId, fencingToken: dispatch.attempt, manifestDigest: dispatch.manifestDigest });
+    return readResult(
+      this.#settings.storage,
+      { executionId: dispatch.executionId, fencingToken: dispatch.attempt, manifestDigest: dispatch.manifestDigest },
+      emitsItems(this.#runs, dispatch.runId, dispatch.itemId),
+    );
   }
 }
 

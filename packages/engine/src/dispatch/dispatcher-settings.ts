@@ -1,4 +1,5 @@
 import type { ExecutorV1, SignerV1, StorageProviderV1 } from '@cairn/core';
+import type { RunSpecContext } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineObserver } from '../engine-observer.ts';
 import type { AttemptGatewayIssuer } from './attempt-gateway.ts';
@@ -32,6 +33,8 @@ export interface DispatcherSettings {
   readonly gateway?: AttemptGatewayIssuer;
   /** Makes what was written durable before a task is started or stopped (ADR 0023). */
   readonly commit?: GroupCommit;
+  /** What exists on this server, as submits are checked against it: a planner's fragment is checked so too. */
+  readonly specContext?: () => RunSpecContext;
   /** Told when attempts start (dispatch latency), for metrics. */
   readonly observer?: EngineObserver;
 }

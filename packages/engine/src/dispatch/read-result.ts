@@ -1,10 +1,16 @@
-import type { AttemptFailure, StorageProviderV1 } from '@cairn/core';
-import { isCairnError, parsePayload, resultKey, resultRecordSchema } from '@cairn/protocol';
+import type { AttemptFailure, Digest, StorageProviderV1 } from '@cairn/core';
+import { blobKey, isCairnError, parsePayload, resultKey, resultRecordSchema } from '@cairn/protocol';
 import type { AttemptRecord } from '../store/sqlite/attempt-store.ts';
 
 /** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */
 export type ResultRead =
-  | { readonly artifacts: Record<string, string>; readonly exitCode: number | null; readonly failure?: AttemptFailure }
+  | {
+      readonly artifacts: Record<string, string>;
+      readonly exitCode: number | null;
+      readonly failure?: AttemptFailure;
+      /** The `output` artifact's bytes, when asked for (a planner's fragment) and there is one. */
+      readonly output?: Uint8Array;
+    }
   | { readonly rejected: string }
   | undefined;
 
@@ -15,6 +21,8 @@ export type ResultRead =
 export async function readResult(
   storage: StorageProviderV1,
   attempt: Pick<AttemptRecord, 'executionId' | 'fencingToken' | 'manifestDigest'>,
+  /** Asked only of a result with an `output`: whether its bytes are wanted too (a planner's are). */
+  wantsOutput: () => boolean = () => false,
 ): Promise<ResultRead> {
   const bytes = await storage.get(resultKey(attempt.executionId));
   if (bytes === null) return undefined;
@@ -26,5 +34,12 @@ export async function readResult(
   }
   if (record.fencingToken !== attempt.fencingToken || record.manifestDigest !== attempt.manifestDigest)
     return { rejected: 'the result names another fencing token or manifest' };
-  return { artifacts: { ...record.artifacts }, exitCode: record.exitCode, ...(record.failure ? { failure: record.failure as AttemptFailure } : {}) };
+  const outputDigest = record.artifacts['output'] !== undefined && wantsOutput() ? record.artifacts['output'] : undefined;
+  const output = outputDigest === undefined ? null : await storage.get(blobKey(outputDigest as Digest));
+  return {
+    artifacts: { ...record.artifacts },
+    exitCode: record.exitCode,
+    ...(record.failure ? { failure: record.failure as AttemptFailure } : {}),
+    ...(output === null ? {} : { output }),
+  };
 }

@@ -1,12 +1,13 @@
 import type { AttemptFailure, AuditActor, BudgetSpec, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
-import { assertTransition, CairnError, isTerminalState, itemTransitions, runTransitions } from '@cairn/protocol';
+import { assertTransition, CairnError, canonicalJson, isTerminalState, itemTransitions, runTransitions } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
 import { newRunId } from './new-run-id.ts';
-import { checkedSubmission, grantedSecrets, insertItemRows, itemEdges, type SubmitOptions, type SubmitResult } from './run-submission.ts';
+import { checkedSubmission, grantedSecrets, insertItemRows, itemEdges, withDefaults, type SubmitOptions, type SubmitResult } from './run-submission.ts';
+import type { CheckedFragment } from './run-fragment.ts';
 import { cancelReasonData, decodeCancelRequest, encodeCancelRequest, type CancelRequest } from './cancel-request.ts';
 import type { ItemRecord, RunProgress, RunRecord } from './run-records.ts';
-import type { ReadyCandidate, RunStore } from '../store/sqlite/run-store.ts';
+import type { NewItem, ReadyCandidate, RunStore } from '../store/sqlite/run-store.ts';
 import { engineActor } from '../engine-actor.ts';
 import type { AttemptStore, ItemAttemptRecord } from '../store/sqlite/attempt-store.ts';
 import { isoTime } from '../iso-time.ts';
@@ -311,6 +312,60 @@ export class RunStateMachine {
   /** When the next approval times out, if any item awaits one. */
   nextApprovalDeadline(): string | null {
     return this.#approvals.next();
+  }
+
+  /**
+   * A planner's checked fragment joins its run (ADR 0034), in the transaction that records the
+   * planner's success and before it: its items are inserted with the run's defaults, those waiting
+   * on nothing of the fragment ready at once; each item that depends on the emitter now also waits
+   * for the fragment's sinks (a join); the run counts them; and one `run.extended` entry names the
+   * emitter, its attempt and the fragment's digest.
+   */
+  extendRun(runId: string, emitterId: string, attempt: number, fragment: CheckedFragment): void {
+    this.#inTransaction(() => {
+      const run = this.#requireRun(runId);
+      const runSpec = JSON.parse(this.#store.spec(runId)!) as RunSpecV1;
+      const now = this.#now();
+      const readyAt = isoTime(now);
+      const waits = new Map<string, number>();
+      for (const [, dependent] of fragment.edges) waits.set(dependent, (waits.get(dependent) ?? 0) + 1);
+      const rows: NewItem[] = fragment.items.map((item, index) => {
+        const effective = withDefaults(runSpec, item);
+        const waitingOn = waits.get(item.id) ?? 0;
+        const approvalRequired = item.approval === 'required';
+        const releasedReady = waitingOn === 0 && !approvalRequired;
+        return {
+          runId,
+          itemId: item.id,
+          position: run.itemsTotal + index,
+          state: releasedReady ? 'ready' : 'blocked',
+          readyAt: releasedReady ? readyAt : null,
+          waitingOn,
+          approvalRequired,
+          spec: canonicalJson(effective),
+          executor: effective.executor ?? this.#defaultExecutor,
+        };
+      });
+      for (let start = 0; start < rows.length; start += 1_024) this.#store.insertItems(rows.slice(start, start + 1_024));
+      const dependents = fragment.sinks.length === 0 ? [] : this.#store.dependents(runId, emitterId);
+      this.#store.insertEdges(runId, [...fragment.edges, ...dependents.flatMap((dependent) => fragment.sinks.map((sink) => [sink, dependent] as const))]);
+      for (const dependent of dependents) this.#store.addWaits(runId, dependent, fragment.sinks.length);
+      this.#store.addItems(runId, rows.length);
+      this.#audit.append({
+        actor: engineActor,
+        action: 'run.extended',
+        entity: { kind: 'run', id: runId },
+        outcome: 'success',
+        runId,
+        data: { attempt, emitter: emitterId, fragment: fragment.digest, items: rows.length },
+      });
+      for (const row of rows) {
+        if (row.waitingOn > 0) continue;
+        const root: ItemRecord = { ...row, state: 'blocked', readyAt: null, cancelRequestedBy: null, failure: null, lockWait: null };
+        if (row.approvalRequired) this.#release(root, now);
+        else this.#audited(root, 'ready', engineActor, {});
+      }
+    })();
   }
 
   /**

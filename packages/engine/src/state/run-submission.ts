@@ -150,7 +150,7 @@ export function itemEdges(spec: RunSpecV1): [prerequisite: string, dependent: st
 }
 
 /** The item with the run's defaults filled in where it sets nothing itself. */
-function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
+export function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
   // Without defaults an item is its own effective spec: a submit copies none of its items.
   if (spec.defaults === undefined) return item;
   const defaults = spec.defaults;
@@ -169,10 +169,11 @@ function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
   };
 }
 
-/** Prerequisites of an item: its dependsOn and the producers of its needs, once each. */
-function prerequisitesOf(item: ItemSpec): readonly string[] {
-  if (item.dependsOn === undefined && item.needs === undefined) return noPrerequisites;
-  return [...new Set([...(item.dependsOn ?? []), ...Object.values(item.needs ?? {}).map((need) => need.from)])];
+/** Prerequisites of an item: its dependsOn, the producers of its needs and the items it merges, once each. */
+export function prerequisitesOf(item: ItemSpec): readonly string[] {
+  const merged = item.runtime.kind === 'merge' ? item.runtime.from : noPrerequisites;
+  if (item.dependsOn === undefined && item.needs === undefined && merged.length === 0) return noPrerequisites;
+  return [...new Set([...(item.dependsOn ?? []), ...Object.values(item.needs ?? {}).map((need) => need.from), ...merged])];
 }
 
 const noPrerequisites: readonly string[] = [];

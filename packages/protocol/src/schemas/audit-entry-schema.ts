@@ -10,6 +10,7 @@ export const auditActions = [
   'run.started',
   'run.budget-exhausted',
   'run.budget-raised',
+  'run.extended',
   'run.succeeded',
   'run.failed',
   'run.cancelled',

@@ -2,6 +2,7 @@ import type {
   AgentRuntimeSpec,
   BackoffSpec,
   BudgetSpec,
+  EmitsSpec,
   CommandRuntimeSpec,
   ItemDefaultsSpec,
   ItemSpec,
@@ -147,6 +148,13 @@ export const budgetSpecSchema = z
   .refine((budget) => budget.usd !== undefined || budget.tokens !== undefined, 'must set usd, tokens or both');
 true satisfies SchemaImplements<typeof budgetSpecSchema, BudgetSpec>;
 
+// A run holds at most 100,000 items, a fragment as many; emission nests at most 10 deep.
+export const emitsSpecSchema = z.strictObject({
+  maxItems: z.int('must be a whole number of items').min(1, 'must be at least 1').max(100_000, 'must be at most 100000'),
+  maxDepth: z.int('must be a whole number').min(1, 'must be at least 1').max(10, 'must be at most 10').exactOptional(),
+});
+true satisfies SchemaImplements<typeof emitsSpecSchema, EmitsSpec>;
+
 export const itemDefaultsSpecSchema = z.strictObject({
   executor: identifier.exactOptional(),
   queue: identifier.exactOptional(),
@@ -182,6 +190,7 @@ export const itemSpecSchema = z.strictObject({
   pathRules: pathRules.exactOptional(),
   budget: budgetSpecSchema.exactOptional(),
   stallTimeout: duration.exactOptional(),
+  emits: emitsSpecSchema.exactOptional(),
   labels: labels.exactOptional(),
 });
 true satisfies SchemaImplements<typeof itemSpecSchema, ItemSpec>;

@@ -126,6 +126,8 @@ export class RunStore {
         'UPDATE items SET lock_wait_started_at = ?, lock_wait_locks = ? WHERE run_id = ? AND item_id = ? AND lock_wait_started_at IS NULL',
       ),
       endLockWait: prepare('UPDATE items SET lock_wait_started_at = NULL, lock_wait_locks = NULL WHERE run_id = ? AND item_id = ?'),
+      addItems: prepare('UPDATE runs SET items_total = items_total + ? WHERE run_id = ?'),
+      addWaits: prepare('UPDATE items SET waiting_on = waiting_on + ? WHERE run_id = ? AND item_id = ?'),
       parkReady: prepare("UPDATE items SET ready_at = NULL WHERE run_id = ? AND item_id = ? AND state = 'ready'"),
       unparkReady: prepare("UPDATE items SET ready_at = ? WHERE run_id = ? AND state = 'ready' AND ready_at IS NULL"),
       runById: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE run_id = ?`),
@@ -217,6 +219,18 @@ export class RunStore {
   /** A dispatch pass found the ready item held back by these locks: recorded once per wait (a wait already recorded is kept). */
   startLockWait(runId: string, itemId: string, startedAt: string, locks: readonly string[]): void {
     this.#statements.startLockWait.run(startedAt, JSON.stringify(locks), runId, itemId);
+  }
+
+  /** The run holds `count` more items (a planner's, inserted with `insertItems`). */
+  addItems(runId: string, count: number): void {
+    // Counts added in memory hold the total as read: written first, and read afresh after.
+    this.#counts.flush();
+    this.#statements.addItems.run(count, runId);
+  }
+
+  /** The item waits for `count` more prerequisites (a planner's items, joined before its dependents). */
+  addWaits(runId: string, itemId: string, count: number): void {
+    this.#statements.addWaits.run(count, runId, itemId);
   }
 
   /**

@@ -1,0 +1,149 @@
+// Runs that grow (ADR 0034): a planner item (`emits`) writes a run-spec fragment as its output;
+// when it succeeds the fragment joins its run, namespaced under it, checked as a submitted spec
+// is, in the transaction that records the success — and what depended on the planner waits for
+// the whole fragment. An invalid fragment fails the planner with the reason and adds nothing.
+import type { AuditActor, ItemSpec } from '@cairn/core';
+import { describe, expect, test } from 'vitest';
+import { ana, backends, engineHarness } from './engine.test-support.ts';
+
+const command = (...argv: string[]) => ({ kind: 'command' as const, argv });
+/** A planner whose task writes `fragment` (JSON) as its output. */
+const planner = (id: string, fragment: unknown, more: Partial<ItemSpec> = {}) => ({
+  id,
+  runtime: command('emit', JSON.stringify(fragment)),
+  emits: { maxItems: 10 },
+  ...more,
+});
+const states = (items: { itemId: string; state: string }[]) => Object.fromEntries(items.map((item) => [item.itemId, item.state]));
+
+describe.each(backends)('on %s', (backend) => {
+  const { engineWith } = engineHarness(backend);
+
+  test("a planner's items join the run under its id, and what depended on the planner waits for all of them", async () => {
+    const { engine } = await engineWith();
+    engine.start();
+    const fragment = {
+      items: [
+        { id: 'fix-auth', runtime: command('sleep', '50') },
+        { id: 'fix-db', dependsOn: ['fix-auth'], runtime: command('true') },
+        { id: 'docs', dependsOn: ['setup'], runtime: command('true') },
+      ],
+    };
+    const { runId } = engine.submit(
+      {
+        version: 1,
+        name: 'grow',
+        items: [
+          { id: 'setup', runtime: command('true') },
+          { ...planner('plan', fragment), dependsOn: ['setup'] },
+          { id: 'merge', dependsOn: ['plan'], runtime: command('true') },
+        ],
+      },
+      { actor: ana },
+    );
+    const run = await engine.waitForRun(runId);
+    expect(run).toMatchObject({ state: 'succeeded', itemsTotal: 6, itemsFinished: 6 });
+    expect(states(engine.items(runId))).toEqual({
+      setup: 'succeeded',
+      plan: 'succeeded',
+      merge: 'succeeded',
+      'plan/fix-auth': 'succeeded',
+      'plan/fix-db': 'succeeded',
+      'plan/docs': 'succeeded',
+    });
+    const entries = engine.audit.runEntries(runId);
+    const extended = entries.filter((entry) => entry.action === 'run.extended');
+    expect(extended.map((entry) => entry.data)).toEqual([{ attempt: 1, emitter: 'plan', fragment: expect.stringMatching(/^sha256:/), items: 3 }]);
+    // The fragment is the planner's output, as stored: its digest is the one its attempt reported.
+    const completed = entries.find((entry) => entry.action === 'attempt.completed' && entry.data['itemId'] === 'plan')!;
+    expect((completed.data['artifacts'] as Record<string, string>)['output']).toBe(extended[0]!.data['fragment']);
+    // The join: `merge` was dispatched only after every emitted item had succeeded.
+    const position = (action: string, itemId: string) =>
+      entries.findIndex((entry) => entry.action === action && (entry.data['itemId'] === itemId || entry.entity.id === `${runId}/${itemId}`));
+    const mergeDispatched = position('attempt.dispatched', 'merge');
+    for (const itemId of ['plan/fix-auth', 'plan/fix-db', 'plan/docs']) expect(position('item.succeeded', itemId)).toBeLessThan(mergeDispatched);
+    expect(engine.items(runId).find((item) => item.itemId === 'plan/fix-db')).toMatchObject({ position: 4 });
+  });
+
+  test('a planner that emits nothing lets what depends on it go on at once', async () => {
+    const { engine } = await engineWith();
+    engine.start();
+    const { runId } = engine.submit(
+      { version: 1, name: 'none', items: [planner('plan', { items: [] }), { id: 'after', dependsOn: ['plan'], runtime: command('true') }] },
+      { actor: ana },
+    );
+    const ended = await engine.waitForRun(runId);
+    expect(ended, JSON.stringify(engine.attempts(runId, 'plan'))).toMatchObject({ state: 'succeeded', itemsTotal: 2 });
+  });
+
+  test('a fragment that is not valid fails its planner at its JSON path, and nothing is added', async () => {
+    const { engine } = await engineWith();
+    engine.start();
+    const cases: [fragment: unknown, path: string, message: RegExp][] = [
+      [
+        {
+          items: [
+            { id: 'a', dependsOn: ['b'], runtime: command('true') },
+            { id: 'b', dependsOn: ['a'], runtime: command('true') },
+          ],
+        },
+        '$.items[1].dependsOn[0]',
+        /closes a cycle: a → b → a/,
+      ],
+      [{ items: [{ id: 'a', dependsOn: ['nowhere'], runtime: command('true') }] }, '$.items[0].dependsOn[0]', /nowhere/],
+      [
+        {
+          items: [
+            { id: 'a', runtime: command('true') },
+            { id: 'a', runtime: command('true') },
+          ],
+        },
+        '$.items[1].id',
+        /a/,
+      ],
+      [{ items: Array.from({ length: 11 }, (_, index) => ({ id: `i${index}`, runtime: command('true') })) }, '$.items', /emits\.maxItems \(10\)/],
+      [JSON.parse('{"items":[{"id":"a","runtime":{"kind":"command","argv":["true"]},"__proto__":{"polluted":true}}]}'), '$.items[0]', /__proto__/],
+      [{ items: [{ id: 'a', dependsOn: ['slow'], runtime: command('true') }] }, '$.items[0].dependsOn[0]', /which is (running|ready)/],
+      [{ items: [{ id: 'a', runtime: command('true'), emits: { maxItems: 1 } }] }, '$.items[0].emits', /past the emitter's emits\.maxDepth \(1\)/],
+      [{ tasks: [] }, '$.items', /holds no "items" array/],
+    ];
+    for (const [fragment, path, message] of cases) {
+      const { runId } = engine.submit(
+        { version: 1, name: 'bad', items: [{ id: 'slow', runtime: command('sleep', '2000') }, planner('plan', fragment)] },
+        { actor: ana },
+      );
+      await expect.poll(() => states(engine.items(runId))['plan'], { timeout: 5_000 }).toBe('failed');
+      const [attempt] = engine.attempts(runId, 'plan');
+      expect(attempt?.failure, JSON.stringify(fragment)).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID' });
+      expect(attempt!.failure!.message).toMatch(message);
+      expect(attempt!.failure!.message, attempt!.failure!.message).toContain(path);
+      expect(engine.items(runId).map((item) => item.itemId)).toEqual(['slow', 'plan']);
+      expect(engine.audit.runEntries(runId).some((entry) => entry.action === 'run.extended')).toBe(false);
+      engine.cancelRun(runId, ana as AuditActor);
+    }
+  });
+
+  test('emission nests to the depth its first planner allows, and one level more is refused', async () => {
+    const { engine } = await engineWith();
+    engine.start();
+    const leaf = { items: [{ id: 'leaf', runtime: command('true') }] };
+    const inner = { items: [{ id: 'inner', runtime: command('emit', JSON.stringify(leaf)), emits: { maxItems: 5, maxDepth: 5 } }] };
+    const { runId } = engine.submit({ version: 1, name: 'nested', items: [planner('outer', inner, { emits: { maxItems: 5, maxDepth: 2 } })] }, { actor: ana });
+    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+    expect(states(engine.items(runId))).toEqual({ outer: 'succeeded', 'outer/inner': 'succeeded', 'outer/inner/leaf': 'succeeded' });
+    // The inner planner's own maxDepth was capped to what its emitter left it (1): its items emit none.
+    const deeper = {
+      items: [
+        {
+          id: 'inner',
+          runtime: command('emit', JSON.stringify({ items: [{ id: 'x', runtime: command('emit', '{"items":[]}'), emits: { maxItems: 1 } }] })),
+          emits: { maxItems: 5, maxDepth: 5 },
+        },
+      ],
+    };
+    const over = engine.submit({ version: 1, name: 'too-deep', items: [planner('outer', deeper, { emits: { maxItems: 5, maxDepth: 2 } })] }, { actor: ana });
+    expect((await engine.waitForRun(over.runId)).state).toBe('failed');
+    const [attempt] = engine.attempts(over.runId, 'outer/inner');
+    expect(attempt?.failure?.message).toMatch(/\$\.items\[0\]\.emits would emit at depth 3, past the emitter's emits\.maxDepth \(1\)/);
+  });
+});
