@@ -8,7 +8,14 @@ interface ManifestPayload {
   readonly version?: string;
   readonly issuedAt?: string;
   readonly effect?: string;
-  readonly runtime?: { readonly kind: string; readonly argv?: readonly string[]; readonly adapter?: string; readonly model?: string; readonly prompt?: string };
+  readonly runtime?: {
+    readonly kind: string;
+    readonly argv?: readonly string[];
+    readonly adapter?: string;
+    readonly model?: string;
+    readonly prompt?: string;
+    readonly from?: readonly string[];
+  };
   readonly workspace?: string;
   readonly inputs?: Readonly<Record<string, { readonly from?: string; readonly select?: unknown; readonly digest?: string }>>;
   readonly apply?: readonly string[];
@@ -135,6 +142,10 @@ function ManifestFields({ manifest }: { readonly manifest: LoadedManifest }) {
           '—'
         ) : runtime.kind === 'command' ? (
           <code class="manifest-argv">{JSON.stringify(runtime.argv ?? [])}</code>
+        ) : runtime.kind === 'merge' ? (
+          <>
+            merge of <code class="manifest-merge">{(runtime.from ?? []).join(', ')}</code>
+          </>
         ) : (
           <>
             agent <code>{runtime.adapter}</code>

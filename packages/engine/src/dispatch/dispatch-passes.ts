@@ -222,7 +222,7 @@ export class DispatchPasses {
           const stored = this.#runs.dispatchFacts(item.runId, item.itemId);
           if (stored === undefined || !this.#settings.executors[stored.executor]) return [];
           const spec = JSON.parse(stored.spec) as ItemSpec;
-          if (Object.keys(spec.needs ?? {}).length > 0 || (spec.secrets ?? []).length > 0 || spec.effect === 'pure') return [];
+          if (Object.keys(spec.needs ?? {}).length > 0 || spec.runtime.kind === 'merge' || (spec.secrets ?? []).length > 0 || spec.effect === 'pure') return [];
           return [{ item, locks: declaredLocks(spec.locks), stored, spec, inputs: {} }];
         });
       }),
@@ -305,13 +305,21 @@ export class DispatchPasses {
   }
 
   // The digests of the item's needs, from its producers' last successful attempts; a reason
-  // string when one is missing.
+  // string when one is missing. A merge's inputs are the patches of the items it merges, each
+  // named after its item (a merge has no needs of its own); an item that changed nothing has no
+  // patch and is left out, which the worker reads as nothing to merge from it.
   #inputs(runId: string, spec: ItemSpec): Record<string, ManifestInput> | DispatchRefusal {
     const inputs: Record<string, ManifestInput> = {};
     for (const [name, need] of Object.entries(spec.needs ?? {})) {
       const digest = this.#runs.artifacts(runId, need.from)?.[need.select];
       if (digest === undefined) return dispatchRefusal('CAIRN_NOT_FOUND', `input ${name}: item ${need.from} produced no ${need.select}`);
       inputs[name] = { from: need.from, select: need.select, digest: digest as ManifestInput['digest'] };
+    }
+    if (spec.runtime.kind === 'merge') {
+      for (const from of spec.runtime.from) {
+        const digest = this.#runs.artifacts(runId, from)?.patch;
+        if (digest !== undefined) inputs[from] = { from, select: 'patch', digest: digest as ManifestInput['digest'] };
+      }
     }
     return inputs;
   }
