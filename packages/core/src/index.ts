@@ -37,7 +37,7 @@ export type {
   VerificationReport,
   VerificationVerdict,
 } from './model/evidence.ts';
-export type { BundleArtifact, BundleArtifactKind, BundleManifest, EvidenceBundleV1 } from './model/evidence-bundle.ts';
+export type { BundleArtifact, BundleArtifactKind, BundleFragment, BundleManifest, EvidenceBundleV1 } from './model/evidence-bundle.ts';
 export type { ExecutionHandle, ExecutionOutcome, ExecutionState, ExecutionStatus, TaskEnvelope, TaskGateway } from './model/execution.ts';
 export type { JsonObject, JsonValue } from './model/json.ts';
 export type { ModelApi, ModelCallData, ModelCallSpend, ModelProvider } from './model/model-call-data.ts';

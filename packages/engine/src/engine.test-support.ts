@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditActor, AuditAnchorV1, CipherV1, SignerV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { storedManifestPayload } from '@cairn/audit';
-import { blobKey, resultKey, sha256Digest } from '@cairn/protocol';
+import { blobKey, canonicalJsonBytes, resultKey, sha256Digest } from '@cairn/protocol';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider, type InMemoryExecutorRegistry } from '@cairn/conformance/mocks';
 import { afterEach, expect } from 'vitest';
 import type { EngineDatabase } from './store/sqlite/engine-database.ts';
@@ -197,7 +197,8 @@ export function harnessTask(
   };
   // What a worker leaves for an attempt that wrote `output`: the bytes by digest and a result record naming them.
   const writeResult = async (task: TaskEnvelope, manifest: { runId: string; itemId: string; attempt: number }, output: string) => {
-    const bytes = new TextEncoder().encode(output);
+    // Canonical JSON, as a worker stores output.json (text that is not JSON kept as it is).
+    const bytes = isJson(output) ? canonicalJsonBytes(JSON.parse(output)) : new TextEncoder().encode(output);
     const digest = sha256Digest(bytes);
     await storage.put(blobKey(digest), bytes);
     const empty = sha256Digest(new Uint8Array());
@@ -241,4 +242,13 @@ export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const values: T[] = [];
   for await (const value of iterable) values.push(value);
   return values;
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

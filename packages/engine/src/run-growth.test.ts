@@ -2,7 +2,9 @@
 // when it succeeds the fragment joins its run, namespaced under it, checked as a submitted spec
 // is, in the transaction that records the success — and what depended on the planner waits for
 // the whole fragment. An invalid fragment fails the planner with the reason and adds nothing.
-import type { AuditActor, ItemSpec } from '@cairn/core';
+import type { AuditActor, EvidenceBundleV1, ItemSpec } from '@cairn/core';
+import { keyIdOf, verifyBundle } from '@cairn/audit';
+import { createInMemoryAuditAnchor } from '@cairn/conformance/mocks';
 import { describe, expect, test } from 'vitest';
 import { ana, backends, engineHarness } from './engine.test-support.ts';
 
@@ -63,6 +65,50 @@ describe.each(backends)('on %s', (backend) => {
     const mergeDispatched = position('attempt.dispatched', 'merge');
     for (const itemId of ['plan/fix-auth', 'plan/fix-db', 'plan/docs']) expect(position('item.succeeded', itemId)).toBeLessThan(mergeDispatched);
     expect(engine.items(runId).find((item) => item.itemId === 'plan/fix-db')).toMatchObject({ position: 4 });
+  });
+
+  test("a grown run's bundle carries its fragments and verifies; one that drops or adds an item fails completeness, naming it", async () => {
+    const anchor = createInMemoryAuditAnchor();
+    const { engine, signer } = await engineWith({ anchors: [anchor] });
+    engine.start();
+    const fragment = {
+      items: [
+        { id: 'a', runtime: command('true') },
+        { id: 'b', runtime: command('true') },
+        { id: 'merge', runtime: { kind: 'merge', from: ['a', 'b'] } },
+      ],
+    };
+    const { runId } = engine.submit({ version: 1, name: 'grown', items: [planner('plan', fragment)] }, { actor: ana });
+    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+    // The emitted merge names its fragment's items, namespaced as they are (it waited for both).
+    expect(engine.items(runId).map((item) => item.itemId)).toEqual(['plan', 'plan/a', 'plan/b', 'plan/merge']);
+    const bundle = await engine.exportBundle(runId);
+    expect(bundle.fragments).toEqual([{ digest: expect.stringMatching(/^sha256:/), fragment }]);
+    const keyId = keyIdOf(await signer.publicKey());
+    const verify = (edited: EvidenceBundleV1) => verifyBundle(edited, { pinnedKeyIds: [keyId], readAnchor: (receipt) => anchor.read(receipt) });
+    const report = await verify(bundle);
+    expect(report.valid, JSON.stringify(report.checks)).toBe(true);
+    expect(report.checks.find((check) => check.name === 'completeness')?.detail).toContain(
+      "the spec's 1 items and those of 1 planner fragments, each ended, and no other",
+    );
+
+    const completeness = async (edited: EvidenceBundleV1) => (await verify(edited)).checks.find((check) => check.name === 'completeness')!;
+    // Without the fragment, its items are no one's.
+    expect(await completeness({ ...bundle, fragments: [] })).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('which $.fragments does not carry'),
+    });
+    // A fragment that lost an item no longer hashes to the digest its entry names.
+    const fewer = { ...bundle, fragments: [{ ...bundle.fragments![0]!, fragment: { items: fragment.items.slice(1) } }] };
+    expect(await completeness(fewer)).toMatchObject({ status: 'fail', detail: expect.stringMatching(/hashes to sha256:/) });
+    // An entry about an item no fragment holds is named.
+    const entries = bundle.entries.map((entry) =>
+      entry.entity.id === `${runId}/plan/b` ? { ...entry, entity: { ...entry.entity, id: `${runId}/plan/extra` } } : entry,
+    );
+    expect(await completeness({ ...bundle, entries })).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('is about item plan/extra, which neither the spec nor a fragment holds'),
+    });
   });
 
   test('a planner that emits nothing lets what depends on it go on at once', async () => {

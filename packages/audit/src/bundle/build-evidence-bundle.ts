@@ -1,6 +1,7 @@
 import type {
   AuditEntry,
   BundleArtifact,
+  BundleFragment,
   BundleManifest,
   Checkpoint,
   DsseEnvelope,
@@ -44,6 +45,8 @@ export interface EvidenceBundleInput {
   readonly delegations?: readonly DsseEnvelope[];
   /** An RFC 3161 timestamp token (DER) over the checkpoint envelope. */
   readonly timestampToken?: Uint8Array;
+  /** The fragments the run's `run.extended` entries name (its planners' outputs, parsed). */
+  readonly fragments?: readonly BundleFragment[];
 }
 
 /**
@@ -95,6 +98,7 @@ export function buildEvidenceBundle(input: EvidenceBundleInput): EvidenceBundleV
     manifests: sortedUnique(manifests, (manifest) => manifest.digest),
     artifacts: sortedUnique(artifacts, canonicalJson),
     ...(input.delegations && input.delegations.length > 0 ? { delegations: sortedUnique(input.delegations, delegateKeyIdOf) } : {}),
+    ...(input.fragments && input.fragments.length > 0 ? { fragments: sortedUnique(input.fragments, (fragment) => fragment.digest) } : {}),
     ...(input.timestampToken ? { timestamp: { token: encodeBase64(input.timestampToken) } } : {}),
   };
 }

@@ -21,6 +21,7 @@ import {
 } from '../entries/entry-data.ts';
 import { addModelCallSpend, describeModelCallSpend, noModelCallSpend, spendOfModelCallData } from '../entries/model-call-spend.ts';
 import { verifyMultiInclusionOfTexts } from '../merkle/parallel-multi-inclusion.ts';
+import { runGraphProblem } from './run-graph.ts';
 
 /** The verdict of one check. */
 export interface CheckResult {
@@ -61,7 +62,11 @@ export function checkEntries({ bundle }: BundleContext): CheckResult {
   return bundle.entries.length === 0 ? fail('$.entries is empty') : pass(`${bundle.entries.length} entries of run ${bundle.runId}, in order`);
 }
 
-/** runSeq runs 0..n-1 without gaps, from `run.submitted` (naming the spec) to one terminal entry. */
+/**
+ * runSeq runs 0..n-1 without gaps, from `run.submitted` (naming the spec) to one terminal entry,
+ * and the entries are about exactly the spec's items and those of the fragments its planners
+ * added (`runGraphProblem`), each of which ended.
+ */
 export function checkCompleteness({ bundle }: BundleContext): CheckResult {
   const entries = bundle.entries;
   const gap = entries.findIndex((entry, position) => entry.runSeq !== position);
@@ -75,7 +80,12 @@ export function checkCompleteness({ bundle }: BundleContext): CheckResult {
   const terminal = entries.findIndex(isTerminalRunEntry);
   if (terminal < 0) return fail('no run.succeeded, run.failed or run.cancelled entry: the run has not ended or its end is missing');
   if (terminal !== entries.length - 1) return fail(`$.entries[${terminal}] ends the run but ${entries.length - 1 - terminal} entries follow it`);
-  return pass(`runSeq 0..${entries.length - 1} without gaps, from run.submitted to ${entries[terminal]!.action}`);
+  const graph = runGraphProblem(bundle);
+  if (graph !== undefined) return fail(graph);
+  const grown = bundle.fragments?.length ?? 0;
+  const graphText =
+    grown === 0 ? `its ${bundle.spec.items.length} items` : `the spec's ${bundle.spec.items.length} items and those of ${grown} planner fragments`;
+  return pass(`runSeq 0..${entries.length - 1} without gaps, from run.submitted to ${entries[terminal]!.action}; about ${graphText}, each ended, and no other`);
 }
 
 /** The entries' leaves and the multiproof recompute the checkpoint's root. */

@@ -34,7 +34,12 @@ export interface RunEvidence {
   rebuild(): EvidenceBundleV1;
 }
 
-const spec = (name: string): RunSpecV1 => ({ version: 1, name, items: [{ id: 'edit', runtime: { kind: 'command', argv: ['node', 'edit.js'] } }] });
+/** The spec of a run of `itemIds` (each as the first, `edit`, is): the graph its entries are about. */
+const spec = (name: string, itemIds: readonly string[] = ['edit']): RunSpecV1 => ({
+  version: 1,
+  name,
+  items: itemIds.map((id) => ({ id, runtime: { kind: 'command', argv: ['node', 'edit.js'] } })),
+});
 const time = (seq: number) => new Date(Date.UTC(2026, 10, 22, 10, 0, seq)).toISOString();
 
 export async function createRunEvidence(
@@ -88,11 +93,13 @@ export async function createRunEvidence(
   };
 
   const manifests: StoredManifest[] = [];
+  const specs = new Map<string, RunSpecV1>();
   const runOne = async (runId: string, items: number, modelCalls = 0) => {
-    const runSpec = spec(runId);
+    const itemIds = Array.from({ length: items }, (_, item) => (item === 0 ? 'edit' : `edit-${item}`));
+    const runSpec = spec(runId, itemIds);
+    specs.set(runId, runSpec);
     append(runId, 'run.submitted', { kind: 'run', id: runId }, { specDigest: digestOfJson(runSpec) });
     append(runId, 'run.started', { kind: 'run', id: runId }, {});
-    const itemIds = Array.from({ length: items }, (_, item) => (item === 0 ? 'edit' : `edit-${item}`));
     // With `batchManifests`, the run's manifests are signed as one dispatch pass (ADR 0026).
     const batched = options.batchManifests
       ? await signManifests(
@@ -140,7 +147,7 @@ export async function createRunEvidence(
   const rebuild = () =>
     buildEvidenceBundle({
       runId,
-      spec: spec(runId),
+      spec: specs.get(runId)!,
       entries: allEntries.filter((entry) => entry.runId === runId),
       proofs: log,
       checkpoint,

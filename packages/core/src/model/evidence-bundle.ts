@@ -1,6 +1,7 @@
 import type { AuditEntry } from './audit-entry.ts';
 import type { DsseEnvelope } from './checkpoint.ts';
 import type { Digest } from './digest.ts';
+import type { JsonObject } from './json.ts';
 import type { StoredManifest } from './dispatch-manifest.ts';
 import type { RunSpecV1 } from './run-spec.ts';
 import type { PublicKeyRecord } from './signature.ts';
@@ -25,6 +26,15 @@ export interface BundleArtifact {
   readonly kind: BundleArtifactKind;
   readonly itemId: string;
   readonly attempt: number;
+}
+
+/**
+ * A planner's fragment (ADR 0034), as its `run.extended` entry names it: the planner's output
+ * (`items`, a run-spec fragment), whose canonical JSON hashes to `digest`.
+ */
+export interface BundleFragment {
+  readonly digest: Digest;
+  readonly fragment: JsonObject;
 }
 
 /**
@@ -69,6 +79,12 @@ export interface EvidenceBundleV1 {
    */
   readonly delegations?: readonly DsseEnvelope[];
   readonly artifacts: readonly BundleArtifact[];
+  /**
+   * The fragments its planners added, one per `run.extended` entry, ordered by digest; absent when
+   * the run did not grow. With the spec they are the whole graph: completeness checks the entries
+   * name no other item and every item of them ended.
+   */
+  readonly fragments?: readonly BundleFragment[];
   /** An RFC 3161 timestamp token (base64 DER) over the checkpoint envelope, when one was taken. */
   readonly timestamp?: { readonly token: string };
 }

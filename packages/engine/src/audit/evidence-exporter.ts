@@ -1,6 +1,6 @@
-import type { DsseEnvelope, EvidenceBundleV1, SignerV1, StorageProviderV1, StoredManifest } from '@cairn/core';
+import type { Digest, DsseEnvelope, EvidenceBundleV1, JsonObject, SignerV1, StorageProviderV1, StoredManifest } from '@cairn/core';
 import { buildEvidenceBundle, storedManifestEnvelope } from '@cairn/audit';
-import { CairnError, delegationKey, dsseEnvelopeSchema, manifestKey, parsePayload } from '@cairn/protocol';
+import { blobKey, CairnError, delegationKey, dsseEnvelopeSchema, manifestKey, parsePayload } from '@cairn/protocol';
 import type { RunStateMachine } from '../state/run-state-machine.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { Checkpointer } from './checkpointer.ts';
@@ -70,8 +70,20 @@ export class EvidenceExporter {
       manifestEnvelopes,
       keys.map((key) => key.keyId),
     );
+    // The fragments its planners added (ADR 0034): their outputs, as stored by digest.
+    const fragments = await Promise.all(
+      entries
+        .flatMap((entry) => (entry.action === 'run.extended' && typeof entry.data['fragment'] === 'string' ? [entry.data['fragment'] as Digest] : []))
+        .map(async (digest) => {
+          const bytes = await this.#storage.get(blobKey(digest));
+          if (bytes === null)
+            throw new CairnError('CAIRN_BUNDLE_INVALID', `The fragment ${digest} run ${runId} grew by is not in storage; the bundle cannot carry it.`);
+          return { digest, fragment: JSON.parse(new TextDecoder().decode(bytes)) as JsonObject };
+        }),
+    );
     return buildEvidenceBundle({
       runId,
+      ...(fragments.length > 0 ? { fragments } : {}),
       spec,
       entries,
       proofs: this.#audit.merkle,

@@ -97,6 +97,10 @@ export function checkFragment(output: Uint8Array, digest: Digest, fragment: Frag
     });
     for (const [input, need] of Object.entries(item.needs ?? {}))
       if (!ids.has(need.from)) issues.push(...finished(need.from, `$.items[${index}].needs.${input}.from`, fragment));
+    if (item.runtime.kind === 'merge')
+      item.runtime.from.forEach((name, position) => {
+        if (!ids.has(name)) issues.push(...finished(name, `$.items[${index}].runtime.from[${position}]`, fragment));
+      });
     item.secrets?.forEach((secret, position) => {
       if (!fragment.secrets.has(secret))
         throw new CairnError(
@@ -132,6 +136,7 @@ export function checkFragment(output: Uint8Array, digest: Digest, fragment: Frag
       ...(item.needs === undefined
         ? {}
         : { needs: Object.fromEntries(Object.entries(item.needs).map(([input, need]) => [input, { ...need, from: scoped(need.from) }])) }),
+      ...(item.runtime.kind === 'merge' ? { runtime: { ...item.runtime, from: item.runtime.from.map(scoped) } } : {}),
       // An emitted planner nests no deeper than its emitter lets it.
       ...(item.emits === undefined ? {} : { emits: { ...item.emits, maxDepth: Math.min(item.emits.maxDepth ?? 1, (emits.maxDepth ?? 1) - 1) } }),
     };
@@ -174,13 +179,16 @@ function finished(name: string, path: string, fragment: FragmentContext): Valida
   ];
 }
 
-/** The item ids an item names (dependsOn, needs.from) as written, whatever else is wrong with it. */
+/** The item ids an item names (dependsOn, needs.from, a merge's runtime.from) as written, whatever else is wrong with it. */
 function namesIn(item: unknown): string[] {
   if (!isObject(item)) return [];
   const names: string[] = [];
   if (Array.isArray(item['dependsOn'])) for (const name of item['dependsOn']) if (typeof name === 'string') names.push(name);
   if (isObject(item['needs']))
     for (const need of Object.values(item['needs'])) if (isObject(need) && typeof need['from'] === 'string') names.push(need['from']);
+  const runtime = item['runtime'];
+  if (isObject(runtime) && runtime['kind'] === 'merge' && Array.isArray(runtime['from']))
+    for (const name of runtime['from']) if (typeof name === 'string') names.push(name);
   return names;
 }
 

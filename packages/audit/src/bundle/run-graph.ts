@@ -1,0 +1,54 @@
+import type { AuditEntry, EvidenceBundleV1 } from '@cairn/core';
+import { digestOfJson } from '@cairn/protocol';
+
+/**
+ * Whether a bundle's entries are about exactly the run's graph: the spec's items plus the items of
+ * each fragment a `run.extended` entry names (namespaced under its planner, as the engine adds
+ * them, ADR 0034), each fragment carried in `$.fragments` and hashing to its digest, no fragment
+ * carried that no entry names; no entry names another item; and, the run having ended, every item
+ * of that graph has the entry saying how it ended. Undefined when so; otherwise what is wrong.
+ */
+export function runGraphProblem(bundle: EvidenceBundleV1): string | undefined {
+  const fragments = new Map((bundle.fragments ?? []).map((fragment) => [fragment.digest, fragment.fragment]));
+  const items = new Set(bundle.spec.items.map((item) => item.id));
+  const named = new Set<string>();
+  for (const [position, entry] of bundle.entries.entries()) {
+    if (entry.action !== 'run.extended') continue;
+    const { emitter, fragment: digest, items: count } = entry.data;
+    const at = `$.entries[${position}] (run.extended)`;
+    if (typeof emitter !== 'string' || typeof digest !== 'string' || typeof count !== 'number') return `${at} does not name an emitter, a fragment and a count`;
+    if (!items.has(emitter)) return `${at} names emitter ${emitter}, which is no item of the run before it`;
+    const fragment = fragments.get(digest as never);
+    if (fragment === undefined) return `${at} names fragment ${digest}, which $.fragments does not carry`;
+    if (digestOfJson(fragment) !== digest) return `$.fragments: the fragment ${digest} hashes to ${digestOfJson(fragment)}`;
+    const emitted = Array.isArray(fragment['items']) ? fragment['items'] : [];
+    if (emitted.length !== count) return `${at} says ${count} items were added, but its fragment holds ${emitted.length}`;
+    for (const item of emitted) {
+      const id = typeof item === 'object' && item !== null && !Array.isArray(item) ? item['id'] : undefined;
+      if (typeof id !== 'string') return `$.fragments: an item of fragment ${digest} has no id`;
+      items.add(`${emitter}/${id}`);
+    }
+    named.add(digest);
+  }
+  const unnamed = [...fragments.keys()].find((digest) => !named.has(digest));
+  if (unnamed !== undefined) return `$.fragments carries ${unnamed}, which no run.extended entry names`;
+  const ended = new Set<string>();
+  for (const [position, entry] of bundle.entries.entries()) {
+    const itemId = itemOf(entry, bundle.runId);
+    if (itemId === undefined) continue;
+    if (!items.has(itemId)) return `$.entries[${position}] (${entry.action}) is about item ${itemId}, which neither the spec nor a fragment holds`;
+    if (endingActions.has(entry.action)) ended.add(itemId);
+  }
+  const silent = [...items].find((itemId) => !ended.has(itemId));
+  if (silent !== undefined) return `item ${silent} has no entry saying how it ended (item.succeeded, failed, skipped or cancelled): entries are missing`;
+  return undefined;
+}
+
+const endingActions = new Set(['item.succeeded', 'item.failed', 'item.skipped', 'item.cancelled']);
+
+/** The item an entry is about, if any: an item entry's entity, or the item its data names. */
+function itemOf(entry: AuditEntry, runId: string): string | undefined {
+  if (entry.entity.kind === 'item') return entry.entity.id.startsWith(`${runId}/`) ? entry.entity.id.slice(runId.length + 1) : entry.entity.id;
+  const itemId = entry.data['itemId'];
+  return typeof itemId === 'string' ? itemId : undefined;
+}
