@@ -1,5 +1,5 @@
 import { lstat, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { DispatchManifest } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 import type { BlobStore } from './blob-store.ts';
@@ -13,7 +13,8 @@ import type { BlobStore } from './blob-store.ts';
 export const inputsFolderName = '.cairn-inputs';
 
 /**
- * Writes every input of the manifest under `<workspace>/.cairn-inputs/<name>` (applied patches
+ * Writes every input of the manifest under `<workspace>/.cairn-inputs/<name>` (a name with `/`, a
+ * planner's item, in a folder of its own; applied patches
  * too: a runtime may want to read what was applied) and returns the folder, or undefined when the
  * item needs nothing. A snapshot that already holds the folder is refused (CAIRN_PAYLOAD_INVALID):
  * its files would be mistaken for inputs.
@@ -34,7 +35,12 @@ export async function deliverInputs(manifest: DispatchManifest, blobs: BlobStore
   for (const name of names) {
     const input = manifest.inputs[name]!;
     const bytes = await blobs.fetch(input.digest, `input ${JSON.stringify(name)} (the ${input.select} of item ${JSON.stringify(input.from)}, ${input.digest})`);
-    await writeFile(join(folder, name), bytes, { flag: 'wx', mode: 0o644 });
+    // A merge names its inputs after its items: a planner's are `plan/fix-auth`, a file in a folder.
+    const target = resolve(folder, name);
+    if (!target.startsWith(`${folder}/`))
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', `Input name ${JSON.stringify(name)} leads out of ${inputsFolderName}.`, { path: `inputs.${name}` });
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, bytes, { flag: 'wx', mode: 0o644 });
   }
   return folder;
 }

@@ -1,0 +1,81 @@
+// A planner item through a real server (SQLite, directory storage, the local executor, bubblewrap
+// where the machine has it): the guide "plan, fan out, merge" runs as written — a plain script
+// plans one item per file and a merge of their patches, the run grows by them, what depended on
+// the planner waits for all of them, and the run's evidence bundle carries the fragment and verifies.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { verifyBundle } from '@cairn/audit';
+import { createCairnClient } from '@cairn/client';
+import { afterEach, expect, test } from 'vitest';
+import { runningServers } from './running-server.test-support.ts';
+
+const start = runningServers();
+const guide = readFileSync(fileURLToPath(new URL('../../../../docs/guides/plan-fan-out-merge.md', import.meta.url)), 'utf8');
+
+/** The guide's fenced blocks of a language, in order. */
+const blocks = (language: string) => [...guide.matchAll(new RegExp(`^\`\`\`${language}\\n([\\s\\S]*?)^\`\`\``, 'gm'))].map((match) => match[1]!);
+
+const folders: string[] = [];
+afterEach(() => {
+  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
+});
+
+/** The guide's workspace: the lines of its shell block before the first cairn command, run by bash in a fresh folder. */
+function guideWorkspace(): string {
+  const folder = mkdtempSync(join(tmpdir(), 'cairn-plan-guide-'));
+  folders.push(folder);
+  const script = blocks('sh')[0]!.split('\n');
+  const setup = script
+    .slice(
+      0,
+      script.findIndex((line) => line.includes('cairn ')),
+    )
+    .join('\n');
+  execFileSync('bash', ['-euo', 'pipefail', '-c', setup], { cwd: folder });
+  return join(folder, 'notes');
+}
+
+test(
+  "the guide's example: a script plans a fix per file and their merge; the run grows by them and what waited on the planner ran last",
+  { timeout: 90_000 },
+  async () => {
+    const { base, operatorToken, composition } = await start();
+    const client = createCairnClient({ baseUrl: base, token: operatorToken });
+    const { runId } = await client.submit(blocks('yaml')[0]!, { workspace: guideWorkspace() });
+    const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(60_000) });
+    const items = await client.items(runId);
+    expect(run.state, JSON.stringify(items, null, 2)).toBe('succeeded');
+    expect(items.map(({ itemId, state }) => [itemId, state])).toEqual([
+      ['plan', 'succeeded'],
+      ['report', 'succeeded'],
+      ['plan/fix-alpha', 'succeeded'],
+      ['plan/fix-beta', 'succeeded'],
+      ['plan/combine', 'succeeded'],
+    ]);
+    const combined = await client.patch(runId, 'plan/combine');
+    expect(combined).toContain('-alpha: todo\n+alpha: done\n');
+    expect(combined).toContain('-beta: todo\n+beta: done\n');
+    expect(combined.match(/^diff --git /gm)).toHaveLength(2);
+
+    // `report` was dispatched after every planned item had ended.
+    const entries = [...composition.engine.audit.runEntries(runId)];
+    const at = (action: string, itemId: string) => entries.findIndex((entry) => entry.action === action && entry.data['itemId'] === itemId);
+    for (const itemId of ['plan/fix-alpha', 'plan/fix-beta', 'plan/combine'])
+      expect(at('attempt.completed', itemId)).toBeLessThan(at('attempt.dispatched', 'report'));
+    expect(entries.filter((entry) => entry.action === 'run.extended').map((entry) => entry.data)).toEqual([
+      { attempt: 1, emitter: 'plan', fragment: expect.stringMatching(/^sha256:/), items: 3 },
+    ]);
+
+    // The bundle carries the fragment; completeness proves the graph is the spec's two items and its three.
+    const bundle = await (await fetch(`${base}/v1/runs/${runId}/bundle`, { headers: { authorization: `Bearer ${operatorToken}` } })).text();
+    const report = await verifyBundle(new TextEncoder().encode(bundle), {
+      trustedKeys: [composition.signingKey],
+      readAnchor: (receipt) => composition.anchors[0]!.read(receipt),
+    });
+    expect(report, JSON.stringify(report.checks)).toMatchObject({ valid: true });
+    expect(report.checks.find((check) => check.name === 'completeness')?.detail).toContain("the spec's 2 items and those of 1 planner fragments");
+  },
+);
