@@ -11,7 +11,7 @@ import { EvidenceView } from './evidence-view.tsx';
 import { latestEventId } from './latest-event-id.ts';
 import { lifecycleStates } from './lifecycle-states.ts';
 import type { Permissions } from './permissions.ts';
-import { runEdges } from './run-edges.ts';
+import { emittedEdges, runEdges, runItemIds } from './run-edges.ts';
 import type { ItemSummary, RunSummary } from './run-summary.ts';
 import { spendText } from './spend-text.ts';
 import { StateBadge } from './state-badge.tsx';
@@ -110,8 +110,12 @@ export function RunPage({
     })();
     return () => controller.abort();
   }, [api, path]);
-  const itemIds = useMemo(() => spec?.items.map((item) => item.id) ?? [], [spec]);
-  const layout = useMemo(() => (spec && itemIds.length <= largeGraphItems ? layoutDag(itemIds, runEdges(spec)) : null), [spec, itemIds]);
+  // The spec's items, then those its planners added (ADR 0034), as the run grows.
+  const itemIds = useMemo(() => runItemIds(spec, items), [spec, items]);
+  const layout = useMemo(
+    () => (spec && itemIds.length <= largeGraphItems ? layoutDag(itemIds, [...runEdges(spec), ...emittedEdges(spec, itemIds)]) : null),
+    [spec, itemIds],
+  );
   const open = (itemId: string) => {
     location.hash = hrefOf({ page: 'run', runId, itemId, evidence: false });
   };
