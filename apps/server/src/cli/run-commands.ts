@@ -4,6 +4,7 @@ import { CairnError, decodeRunSpec, loadRunSpec } from '@cairn/protocol';
 import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { failureLines, progressOutput, RunProgress } from './run-progress.ts';
 import { spendText } from './spend-text.ts';
+import { statusItemLines } from './status-lines.ts';
 
 /**
  * `cairn submit`, `status`, `watch`, `cancel`, `approve`, `reject` and `patch`: a run's life,
@@ -79,10 +80,7 @@ export function addRunCommands(): void {
       if (json()) return void say(JSON.stringify({ run, items }));
       say(`run ${run.runId} (${run.name}): ${run.state}`);
       if (run.spend) say(`spend: ${spendText(run.spend.total)}`);
-      for (const item of items) {
-        const spent = run.spend?.items[item.itemId];
-        say(`  ${item.itemId.padEnd(16)} ${item.state}${spent ? `  ${spendText(spent, true)}` : ''}`);
-      }
+      for (const line of statusItemLines(items, run.spend?.items)) say(line);
       const failures = failureLines(items);
       if (failures.length > 0) say(['', ...failures].join('\n'));
     });

@@ -1,0 +1,37 @@
+import type { ItemState, ModelCallSpend } from '@cairn/core';
+import { spendText } from './spend-text.ts';
+
+/**
+ * `cairn status`'s item lines: each item with its state (and spend), the items a planner added
+ * listed under it, indented by how deep they were emitted (`plan/fix-auth` under `plan`, ADR 0034),
+ * in one column as wide as the longest id, so that long ids do not push the states out of line.
+ */
+export function statusItemLines(
+  items: readonly { readonly itemId: string; readonly state: ItemState }[],
+  spend: Readonly<Record<string, ModelCallSpend>> | undefined,
+): string[] {
+  const known = new Set(items.map((item) => item.itemId));
+  // A planner's item is `<planner>/<id>`: its parent is the id before its last `/`.
+  const parentOf = (itemId: string) => {
+    const cut = itemId.lastIndexOf('/');
+    return cut > 0 && known.has(itemId.slice(0, cut)) ? itemId.slice(0, cut) : undefined;
+  };
+  const children = new Map<string, (typeof items)[number][]>();
+  const roots: (typeof items)[number][] = [];
+  for (const item of items) {
+    const parent = parentOf(item.itemId);
+    if (parent === undefined) roots.push(item);
+    else children.set(parent, [...(children.get(parent) ?? []), item]);
+  }
+  const ordered: { readonly item: (typeof items)[number]; readonly depth: number }[] = [];
+  const visit = (item: (typeof items)[number], depth: number) => {
+    ordered.push({ item, depth });
+    for (const child of children.get(item.itemId) ?? []) visit(child, depth + 1);
+  };
+  for (const root of roots) visit(root, 0);
+  const width = Math.max(16, ...ordered.map(({ item, depth }) => 2 * depth + item.itemId.length));
+  return ordered.map(({ item, depth }) => {
+    const spent = spend?.[item.itemId];
+    return `  ${`${'  '.repeat(depth)}${item.itemId}`.padEnd(width)} ${item.state}${spent ? `  ${spendText(spent, true)}` : ''}`;
+  });
+}
