@@ -57,15 +57,15 @@ test(
       ['plan/combine', 'succeeded'],
     ]);
     // `cairn status` lists the planned items under their planner, as the guide says.
-  const status = await runCli(['status', runId, '--server', base], { env: { CAIRN_TOKEN: operatorToken } });
-  expect(status.stdout.split('\n').slice(1, 6)).toEqual([
-    '  plan             succeeded',
-    '    plan/fix-alpha succeeded',
-    '    plan/fix-beta  succeeded',
-    '    plan/combine   succeeded',
-    '  report           succeeded',
-  ]);
-  const combined = await client.patch(runId, 'plan/combine');
+    const status = await runCli(['status', runId, '--server', base], { env: { CAIRN_TOKEN: operatorToken } });
+    expect(status.stdout.split('\n').slice(1, 6)).toEqual([
+      '  plan             succeeded',
+      '    plan/fix-alpha succeeded',
+      '    plan/fix-beta  succeeded',
+      '    plan/combine   succeeded',
+      '  report           succeeded',
+    ]);
+    const combined = await client.patch(runId, 'plan/combine');
     expect(combined).toContain('-alpha: todo\n+alpha: done\n');
     expect(combined).toContain('-beta: todo\n+beta: done\n');
     expect(combined.match(/^diff --git /gm)).toHaveLength(2);
