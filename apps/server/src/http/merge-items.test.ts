@@ -1,40 +1,13 @@
 // Merge items through a real server (SQLite, directory storage, the local executor, bubblewrap
 // where the machine has it): the guide's example runs as written, and a conflict fails the merge
 // with the paths and hunks the guide shows.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createCairnClient, type CairnClient } from '@cairn/client';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { guideExample } from './guide-example.test-support.ts';
 import { runningServers } from './running-server.test-support.ts';
 
 const start = runningServers();
-const guide = readFileSync(fileURLToPath(new URL('../../../../docs/guides/merging-patches.md', import.meta.url)), 'utf8');
-
-/** The guide's fenced blocks of a language, in order. */
-const blocks = (language: string) => [...guide.matchAll(new RegExp(`^\`\`\`${language}\\n([\\s\\S]*?)^\`\`\``, 'gm'))].map((match) => match[1]!);
-
-const folders: string[] = [];
-afterEach(() => {
-  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
-});
-
-/** The guide's workspace: the lines of its shell block before the first cairn command, run by bash in a fresh folder. */
-function guideWorkspace(): string {
-  const folder = mkdtempSync(join(tmpdir(), 'cairn-merge-guide-'));
-  folders.push(folder);
-  const script = blocks('sh')[0]!.split('\n');
-  const setup = script
-    .slice(
-      0,
-      script.findIndex((line) => line.includes('cairn ')),
-    )
-    .join('\n');
-  execFileSync('bash', ['-euo', 'pipefail', '-c', setup], { cwd: folder });
-  return join(folder, 'notes');
-}
+const { blocks, workspace: guideWorkspace } = guideExample('merging-patches.md', 'notes');
 
 /** The run spec of the guide's example (its second yaml block: the first is the one-item sketch). */
 const guideSpec = () => blocks('yaml')[1]!;

@@ -2,42 +2,15 @@
 // where the machine has it): the guide "plan, fan out, merge" runs as written — a plain script
 // plans one item per file and a merge of their patches, the run grows by them, what depended on
 // the planner waits for all of them, and the run's evidence bundle carries the fragment and verifies.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { verifyBundle } from '@cairn/audit';
 import { createCairnClient } from '@cairn/client';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { runCli } from '../cli/run-cli.test-support.ts';
+import { guideExample } from './guide-example.test-support.ts';
 import { runningServers } from './running-server.test-support.ts';
 
 const start = runningServers();
-const guide = readFileSync(fileURLToPath(new URL('../../../../docs/guides/plan-fan-out-merge.md', import.meta.url)), 'utf8');
-
-/** The guide's fenced blocks of a language, in order. */
-const blocks = (language: string) => [...guide.matchAll(new RegExp(`^\`\`\`${language}\\n([\\s\\S]*?)^\`\`\``, 'gm'))].map((match) => match[1]!);
-
-const folders: string[] = [];
-afterEach(() => {
-  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
-});
-
-/** The guide's workspace: the lines of its shell block before the first cairn command, run by bash in a fresh folder. */
-function guideWorkspace(): string {
-  const folder = mkdtempSync(join(tmpdir(), 'cairn-plan-guide-'));
-  folders.push(folder);
-  const script = blocks('sh')[0]!.split('\n');
-  const setup = script
-    .slice(
-      0,
-      script.findIndex((line) => line.includes('cairn ')),
-    )
-    .join('\n');
-  execFileSync('bash', ['-euo', 'pipefail', '-c', setup], { cwd: folder });
-  return join(folder, 'notes');
-}
+const { blocks, workspace: guideWorkspace } = guideExample('plan-fan-out-merge.md', 'notes');
 
 test(
   "the guide's example: a script plans a fix per file and their merge; the run grows by them and what waited on the planner ran last",
