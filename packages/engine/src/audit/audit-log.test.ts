@@ -276,6 +276,8 @@ describe('AuditLog in SQLite', () => {
     const log = new AuditLog(new WorkingCopy(database), { now: clock });
     log.append(draft('r0', 'run.submitted'));
     log.append(draft('r1', 'run.started'));
+    // The spec's one item ended (completeness asks every item of the run's graph to have).
+    log.append({ ...draft('r1', 'item.succeeded'), entity: { kind: 'item', id: 'r1/a' } });
     log.append(draft('r1', 'run.succeeded'));
     const signer = createInMemorySigner();
     const publicKey = await signer.publicKey();
