@@ -51,6 +51,7 @@ export type {
   BackoffSpec,
   BudgetSpec,
   EmitsSpec,
+  ForEachSpec,
   CommandRuntimeSpec,
   DurationText,
   ItemApproval,

@@ -3,7 +3,7 @@
 // is, in the transaction that records the success — and what depended on the planner waits for
 // the whole fragment. An invalid fragment fails the planner with the reason and adds nothing.
 import type { AuditActor, EvidenceBundleV1, ItemSpec } from '@cairn/core';
-import { keyIdOf, verifyBundle } from '@cairn/audit';
+import { keyIdOf, storedManifestPayload, verifyBundle } from '@cairn/audit';
 import { createInMemoryAuditAnchor } from '@cairn/conformance/mocks';
 import { describe, expect, test } from 'vitest';
 import { ana, backends, engineHarness } from './engine.test-support.ts';
@@ -191,5 +191,90 @@ describe.each(backends)('on %s', (backend) => {
     expect((await engine.waitForRun(over.runId)).state).toBe('failed');
     const [attempt] = engine.attempts(over.runId, 'outer/inner');
     expect(attempt?.failure?.message).toMatch(/\$\.items\[0\]\.emits would emit at depth 3, past the emitter's emits\.maxDepth \(1\)/);
+  });
+
+  describe('forEach', () => {
+    const mapped = (list: unknown, more: Record<string, unknown> = {}) => ({
+      version: 1,
+      name: 'map',
+      items: [
+        { id: 'list', runtime: command('emit', JSON.stringify(list)) },
+        { id: 'fix', forEach: { from: 'list', select: 'output', path: '$.tests', maxItems: 500 }, runtime: command('true'), ...more },
+        { id: 'after', dependsOn: ['fix'], runtime: command('true') },
+      ],
+    });
+
+    test("one instance per element of an upstream output's array, each given its element; what depends on the item waits for all", async () => {
+      const anchor = createInMemoryAuditAnchor();
+      const { engine, storage, signer } = await engineWith({ anchors: [anchor] });
+      engine.start();
+      const tests = Array.from({ length: 200 }, (_, index) => ({ name: `test-${index}` }));
+      const { runId } = engine.submit(mapped({ tests, other: true }), { actor: ana });
+      expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+      const items = engine.items(runId);
+      expect(items).toHaveLength(203);
+      expect(items.filter((item) => item.itemId.startsWith('fix/')).map((item) => item.itemId)).toEqual(tests.map((_, index) => `fix/${index}`));
+      expect(new Set(items.map((item) => item.state))).toEqual(new Set(['succeeded']));
+      const entries = engine.audit.runEntries(runId);
+      expect(entries.filter((entry) => entry.action === 'run.extended').map((entry) => entry.data)).toEqual([
+        { attempt: 0, emitter: 'fix', fragment: expect.stringMatching(/^sha256:/), items: 200, path: '$.tests' },
+      ]);
+      // `fix` ran nothing itself; `after` started once every instance had ended.
+      expect(engine.attempts(runId, 'fix')).toEqual([]);
+      const at = (action: string, itemId: string) =>
+        entries.findIndex((entry) => entry.action === action && (entry.data['itemId'] === itemId || entry.entity.id === `${runId}/${itemId}`));
+      expect(Math.max(...tests.map((_, index) => at('item.succeeded', `fix/${index}`)))).toBeLessThan(at('attempt.dispatched', 'after'));
+      // Each instance's signed manifest names its element: the producer's output at its index.
+      const [attempt] = engine.attempts(runId, 'fix/7');
+      const envelope = JSON.parse(new TextDecoder().decode((await storage.get(`manifests/${attempt!.manifestDigest.slice(7)}.json`))!));
+      const manifest = JSON.parse(Buffer.from(storedManifestPayload(envelope), 'base64').toString('utf8'));
+      expect(manifest.inputs).toEqual({ element: { from: 'list', select: 'output', digest: expect.stringMatching(/^sha256:/), path: '$.tests[7]' } });
+      // The bundle carries the output mapped over, and completeness counts the instances at its path.
+      const bundle = await engine.exportBundle(runId);
+      const keyId = keyIdOf(await signer.publicKey());
+      const report = await verifyBundle(bundle, { pinnedKeyIds: [keyId], readAnchor: (receipt) => anchor.read(receipt) });
+      expect(report.valid, JSON.stringify(report.checks)).toBe(true);
+      const fewer = { ...bundle, entries: bundle.entries.filter((entry) => entry.entity.id !== `${runId}/fix/199`) };
+      expect((await verifyBundle(fewer, { pinnedKeyIds: [keyId] })).checks.find((check) => check.name === 'completeness')?.status).toBe('fail');
+    });
+
+    test('over an empty list the item runs no instance and what depends on it runs; over no array it fails, naming what it found', async () => {
+      const { engine } = await engineWith();
+      engine.start();
+      const empty = engine.submit(mapped({ tests: [] }), { actor: ana });
+      expect((await engine.waitForRun(empty.runId)).state).toBe('succeeded');
+      expect(states(engine.items(empty.runId))).toEqual({ list: 'succeeded', fix: 'succeeded', after: 'succeeded' });
+      for (const [list, why] of [
+        [{ tests: { a: 1 } }, 'it holds object there, not an array'],
+        [{ other: [] }, 'it holds nothing at $.tests'],
+        [{ tests: Array.from({ length: 501 }, () => 1) }, 'it holds 501 elements there, more than forEach.maxItems (500)'],
+      ] as const) {
+        const { runId } = engine.submit(mapped(list), { actor: ana });
+        expect((await engine.waitForRun(runId)).state).toBe('failed');
+        expect(states(engine.items(runId))).toEqual({ list: 'succeeded', fix: 'failed', after: 'skipped' });
+        const fix = engine.items(runId).find((item) => item.itemId === 'fix')!;
+        expect(fix.failure).toMatchObject({
+          code: 'CAIRN_RUN_SPEC_INVALID',
+          message: `Item fix maps over $.tests of item list's output, but ${why}. It ran no instance.`,
+        });
+      }
+    });
+
+    test('a forEach item takes no prerequisite but the item it maps over, and a path of the subset read', async () => {
+      const { engine } = await engineWith();
+      for (const [more, path] of [
+        [{ dependsOn: ['list'] }, '$.items[1].dependsOn'],
+        [{ approval: 'required' }, '$.items[1].approval'],
+        [{ forEach: { from: 'list', select: 'output', path: 'tests', maxItems: 5 } }, '$.items[1].forEach.path'],
+        [{ forEach: { from: 'nowhere', select: 'output', path: '$', maxItems: 5 } }, '$.items[1].forEach.from'],
+      ] as const) {
+        try {
+          engine.submit(mapped({ tests: [] }, more), { actor: ana });
+          expect.unreachable(path);
+        } catch (error) {
+          expect((error as { path?: string }).path, String(error)).toBe(path);
+        }
+      }
+    });
   });
 });

@@ -4,6 +4,7 @@ export { errorCatalogue, errorCodes } from './errors/error-catalogue.ts';
 export type { CairnErrorCode, ErrorDescription } from './errors/error-catalogue.ts';
 export { canonicalJson, canonicalJsonBytes } from './json/canonical-json.ts';
 export { formatJsonPath, formatPathSegment } from './json/json-path.ts';
+export { parseJsonPath, selectJsonPath, type JsonPathStep } from './json/select-json-path.ts';
 export { assertDigest, digestOfJson, isDigest, parseDigest, sha256Digest } from './json/digest.ts';
 export { formatDuration, isDurationText, parseDuration } from './json/duration.ts';
 export { decodeRunSpec } from './spec/decode-run-spec.ts';

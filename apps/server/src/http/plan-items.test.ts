@@ -62,3 +62,25 @@ test(
     expect(report.checks.find((check) => check.name === 'completeness')?.detail).toContain("the spec's 2 items and those of 1 planner fragments");
   },
 );
+
+test(
+  "the guide's map: one instance per file the list names, each given its element, and what waited on the item ran after both",
+  { timeout: 90_000 },
+  async () => {
+    const { base, operatorToken } = await start();
+    const client = createCairnClient({ baseUrl: base, token: operatorToken });
+    const { runId } = await client.submit(blocks('yaml')[1]!, { workspace: guideWorkspace() });
+    const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(60_000) });
+    const items = await client.items(runId);
+    expect(run.state, JSON.stringify(items, null, 2)).toBe('succeeded');
+    expect(items.map(({ itemId, state }) => [itemId, state])).toEqual([
+      ['todo', 'succeeded'],
+      ['fix', 'succeeded'],
+      ['report', 'succeeded'],
+      ['fix/0', 'succeeded'],
+      ['fix/1', 'succeeded'],
+    ]);
+    expect(await client.patch(runId, 'fix/0')).toContain('-alpha: todo\n+alpha: done\n');
+    expect(await client.patch(runId, 'fix/1')).toContain('-beta: todo\n+beta: done\n');
+  },
+);

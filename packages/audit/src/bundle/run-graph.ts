@@ -1,5 +1,5 @@
-import type { AuditEntry, EvidenceBundleV1 } from '@cairn/core';
-import { digestOfJson } from '@cairn/protocol';
+import type { AuditEntry, EvidenceBundleV1, JsonObject, JsonValue } from '@cairn/core';
+import { digestOfJson, parseJsonPath, selectJsonPath } from '@cairn/protocol';
 
 /**
  * Whether a bundle's entries are about exactly the run's graph: the spec's items plus the items of
@@ -21,10 +21,14 @@ export function runGraphProblem(bundle: EvidenceBundleV1): string | undefined {
     const fragment = fragments.get(digest as never);
     if (fragment === undefined) return `${at} names fragment ${digest}, which $.fragments does not carry`;
     if (digestOfJson(fragment) !== digest) return `$.fragments: the fragment ${digest} hashes to ${digestOfJson(fragment)}`;
-    const emitted = Array.isArray(fragment['items']) ? fragment['items'] : [];
-    if (emitted.length !== count) return `${at} says ${count} items were added, but its fragment holds ${emitted.length}`;
-    for (const item of emitted) {
-      const id = typeof item === 'object' && item !== null && !Array.isArray(item) ? item['id'] : undefined;
+    // A forEach item's instances are one per element at its path (`<item>/<index>`); a planner's, its items.
+    const path = entry.data['path'];
+    const selected = typeof path === 'string' ? mapped(fragment, path) : isObject(fragment) ? fragment['items'] : undefined;
+    const emitted = Array.isArray(selected) ? selected : [];
+    if (emitted.length !== count)
+      return `${at} says ${count} items were added, but its fragment holds ${emitted.length}${typeof path === 'string' ? ` at ${path}` : ''}`;
+    for (const [index, item] of emitted.entries()) {
+      const id = typeof path === 'string' ? String(index) : typeof item === 'object' && item !== null && !Array.isArray(item) ? item['id'] : undefined;
       if (typeof id !== 'string') return `$.fragments: an item of fragment ${digest} has no id`;
       items.add(`${emitter}/${id}`);
     }
@@ -51,4 +55,15 @@ function itemOf(entry: AuditEntry, runId: string): string | undefined {
   if (entry.entity.kind === 'item') return entry.entity.id.startsWith(`${runId}/`) ? entry.entity.id.slice(runId.length + 1) : entry.entity.id;
   const itemId = entry.data['itemId'];
   return typeof itemId === 'string' ? itemId : undefined;
+}
+
+/** What a `forEach` mapped over: the value at `path` in the output, or undefined. */
+function mapped(output: JsonValue, path: string): JsonValue | undefined {
+  const steps = parseJsonPath(path);
+  const selected = steps === undefined ? undefined : selectJsonPath(output, steps);
+  return selected !== undefined && 'found' in selected ? selected.found : undefined;
+}
+
+function isObject(value: JsonValue): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -7,6 +7,8 @@ export interface ManifestInput {
   readonly from: string;
   readonly select: NeedSelection;
   readonly digest: Digest;
+  /** Only this part of the JSON the digest names (`$.tests[3]`): the worker delivers it, as JSON. */
+  readonly path?: string;
 }
 
 /** Limits the worker and sandbox enforce. */

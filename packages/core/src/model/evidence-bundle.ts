@@ -1,7 +1,7 @@
 import type { AuditEntry } from './audit-entry.ts';
 import type { DsseEnvelope } from './checkpoint.ts';
 import type { Digest } from './digest.ts';
-import type { JsonObject } from './json.ts';
+import type { JsonValue } from './json.ts';
 import type { StoredManifest } from './dispatch-manifest.ts';
 import type { RunSpecV1 } from './run-spec.ts';
 import type { PublicKeyRecord } from './signature.ts';
@@ -29,12 +29,13 @@ export interface BundleArtifact {
 }
 
 /**
- * A planner's fragment (ADR 0034), as its `run.extended` entry names it: the planner's output
- * (`items`, a run-spec fragment), whose canonical JSON hashes to `digest`.
+ * A fragment a run grew by (ADR 0034), as its `run.extended` entry names it: a planner's output
+ * (its `items`, a run-spec fragment), or the output a `forEach` item mapped over; its canonical
+ * JSON hashes to `digest`.
  */
 export interface BundleFragment {
   readonly digest: Digest;
-  readonly fragment: JsonObject;
+  readonly fragment: JsonValue;
 }
 
 /**

@@ -33,6 +33,23 @@ export interface NeedSpec {
   from: string;
   /** Which of the producer's artifacts the consumer receives (by digest, in its manifest). */
   select: NeedSelection;
+  /** With `select: output`: only this part of the producer's JSON output (`$.tests[3]`), as JSON. */
+  path?: string;
+}
+
+/**
+ * One item per element of a JSON array an upstream item produced (`forEach` of an item): once
+ * `from` succeeds, the item is run once for each element of its output at `path`, as `<item>/0`,
+ * `<item>/1`, ..., each receiving its element as the input file `as` (`element` by default); what
+ * depends on the item waits for all of them.
+ */
+export interface ForEachSpec {
+  from: string;
+  select: 'output';
+  path: string;
+  /** The most elements it maps over: a longer list fails the item, naming both. */
+  maxItems: number;
+  as?: string;
 }
 
 /** Exponential backoff between attempts: `initial * factor^(attempt-1)`, capped, with jitter. */
@@ -181,6 +198,8 @@ export interface ItemSpec {
    * join the run under its id (`plan/fix-auth`), and what depended on it waits for all of them.
    */
   emits?: EmitsSpec;
+  /** Runs the item once per element of an upstream item's JSON output (ADR 0034). */
+  forEach?: ForEachSpec;
   labels?: Record<string, string>;
 }
 

@@ -1,4 +1,4 @@
-import type { Digest, DsseEnvelope, EvidenceBundleV1, JsonObject, SignerV1, StorageProviderV1, StoredManifest } from '@cairn/core';
+import type { Digest, DsseEnvelope, EvidenceBundleV1, JsonValue, SignerV1, StorageProviderV1, StoredManifest } from '@cairn/core';
 import { buildEvidenceBundle, storedManifestEnvelope } from '@cairn/audit';
 import { blobKey, CairnError, delegationKey, dsseEnvelopeSchema, manifestKey, parsePayload } from '@cairn/protocol';
 import type { RunStateMachine } from '../state/run-state-machine.ts';
@@ -78,7 +78,7 @@ export class EvidenceExporter {
           const bytes = await this.#storage.get(blobKey(digest));
           if (bytes === null)
             throw new CairnError('CAIRN_BUNDLE_INVALID', `The fragment ${digest} run ${runId} grew by is not in storage; the bundle cannot carry it.`);
-          return { digest, fragment: JSON.parse(new TextDecoder().decode(bytes)) as JsonObject };
+          return { digest, fragment: JSON.parse(new TextDecoder().decode(bytes)) as JsonValue };
         }),
     );
     return buildEvidenceBundle({

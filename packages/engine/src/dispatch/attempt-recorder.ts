@@ -1,6 +1,7 @@
 import type { AttemptFailure, Digest, ExecutionHandle, ExecutionStatus, ItemSpec, JsonObject, RunSpecV1 } from '@cairn/core';
+import { forEachFragment } from '../state/for-each-fragment.ts';
 import { checkFragment, type CheckedFragment } from '../state/run-fragment.ts';
-import { emitsItems } from './emitter-output.ts';
+import { outputWanted } from './emitter-output.ts';
 import { isCairnError } from '@cairn/protocol';
 import { engineActor } from '../engine-actor.ts';
 import { isoTime } from '../iso-time.ts';
@@ -133,7 +134,7 @@ export class AttemptRecorder {
 
   /** Records an attempt that ended, with what its worker reported, in a transaction of its own. */
   async recordEnd(attempt: AttemptRecord, status: ExecutionStatus): Promise<void> {
-    this.#recordInTransaction(attempt, status, await readResult(this.#settings.storage, attempt, emitsItems(this.#runs, attempt.runId, attempt.itemId)));
+    this.#recordInTransaction(attempt, status, await readResult(this.#settings.storage, attempt, outputWanted(this.#runs, attempt.runId, attempt.itemId)));
   }
 
   /**
@@ -142,7 +143,7 @@ export class AttemptRecorder {
    */
   async recordEnds(exits: readonly PushedExit[]): Promise<void> {
     const reads = await Promise.all(
-      exits.map(({ attempt }) => readResult(this.#settings.storage, attempt, emitsItems(this.#runs, attempt.runId, attempt.itemId))),
+      exits.map(({ attempt }) => readResult(this.#settings.storage, attempt, outputWanted(this.#runs, attempt.runId, attempt.itemId))),
     );
     // No savepoint per exit: one that fails aborts the whole batch anyway.
     this.#settings.workingCopy.transaction(() => {
@@ -197,6 +198,7 @@ export class AttemptRecorder {
       if (emission !== undefined && 'fragment' in emission) this.#settings.machine.extendRun(attempt.runId, attempt.itemId, attempt.attempt, emission.fragment);
       // A success's artifacts are written with its state, in one statement.
       this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'succeeded', engineActor, {}, artifacts ?? {});
+      this.#expandMaps(attempt, read);
     } else if (ended.outcome === 'cancelled') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'cancelled');
     else this.#failOrRetry(attempt, ended.outcome, ended.failure);
   }
@@ -230,6 +232,37 @@ export class AttemptRecorder {
     } catch (error) {
       if (!isCairnError(error)) throw error;
       return { failure: engineFailure(error.code, error.message) };
+    }
+  }
+
+  /**
+   * The `forEach` items that map over the output of an item that just succeeded (their one
+   * prerequisite, so they are ready now) are expanded in this same transaction: their instances
+   * join the run (`run.extended`, naming the output and the path) and each item ends at once — it
+   * runs nothing itself, and what depends on it waits for its instances. One whose list is not
+   * there, or too long, fails, naming both.
+   */
+  #expandMaps(attempt: AttemptRecord, read: ResultRead): void {
+    const { runId, itemId } = attempt;
+    for (const dependent of this.#runs.dependents(runId, itemId)) {
+      const stored = this.#runs.itemSpec(runId, dependent);
+      if (stored === undefined || !stored.spec.includes('"forEach":{')) continue;
+      const spec = JSON.parse(stored.spec) as ItemSpec;
+      if (spec.forEach?.from !== itemId || this.#runs.item(runId, dependent)?.state !== 'ready') continue;
+      const output = read !== undefined && 'output' in read ? read.output : undefined;
+      const digest = read !== undefined && 'artifacts' in read ? (read.artifacts['output'] as Digest | undefined) : undefined;
+      const machine = this.#settings.machine;
+      machine.startItem(runId, dependent);
+      try {
+        machine.extendRun(runId, dependent, 0, forEachFragment(dependent, spec, output, digest), { path: spec.forEach.path });
+      } catch (error) {
+        if (!isCairnError(error)) throw error;
+        const failure = engineFailure(error.code, error.message);
+        this.#runs.setFailure(runId, dependent, failure);
+        machine.finishItem(runId, dependent, 'failed', engineActor, { failure: failureSummary(failure) });
+        continue;
+      }
+      machine.finishItem(runId, dependent, 'succeeded', engineActor, {}, {});
     }
   }
 

@@ -16,7 +16,7 @@ import { declaredLocks, type LockTable } from '../store/sqlite/lock-table.ts';
 import type { ManifestDrafter } from './manifest-drafter.ts';
 import type { PreparedDispatch } from './prepared-dispatch.ts';
 import type { PushedExits } from './pushed-exits.ts';
-import { emitsItems } from './emitter-output.ts';
+import { outputWanted } from './emitter-output.ts';
 import { readResult, type ResultRead } from './read-result.ts';
 
 /**
@@ -313,7 +313,12 @@ export class DispatchPasses {
     for (const [name, need] of Object.entries(spec.needs ?? {})) {
       const digest = this.#runs.artifacts(runId, need.from)?.[need.select];
       if (digest === undefined) return dispatchRefusal('CAIRN_NOT_FOUND', `input ${name}: item ${need.from} produced no ${need.select}`);
-      inputs[name] = { from: need.from, select: need.select, digest: digest as ManifestInput['digest'] };
+      inputs[name] = {
+        from: need.from,
+        select: need.select,
+        digest: digest as ManifestInput['digest'],
+        ...(need.path === undefined ? {} : { path: need.path }),
+      };
     }
     if (spec.runtime.kind === 'merge') {
       for (const from of spec.runtime.from) {
@@ -329,7 +334,7 @@ export class DispatchPasses {
     return readResult(
       this.#settings.storage,
       { executionId: dispatch.executionId, fencingToken: dispatch.attempt, manifestDigest: dispatch.manifestDigest },
-      emitsItems(this.#runs, dispatch.runId, dispatch.itemId),
+      outputWanted(this.#runs, dispatch.runId, dispatch.itemId),
     );
   }
 }

@@ -14,6 +14,7 @@ import { engineFailure, failureSummary } from './engine-failure.ts';
 import type { DraftedDispatch, PreparedDispatch } from './prepared-dispatch.ts';
 import type { PureResults } from '../store/sqlite/pure-results.ts';
 import { revealItemSecrets } from './reveal-item-secrets.ts';
+import { outputWanted } from './emitter-output.ts';
 
 const defaultTimeoutMs = 3_600_000;
 /** What an empty workspace is, when a run names no snapshot. */
@@ -133,6 +134,8 @@ export class ManifestDrafter {
     const earlier = this.#pure.find(inputDigest);
     if (!earlier) return false;
     const { runId, itemId } = item;
+    // A planner, or an item another maps over, runs: its output grows the run, which a reused result would not.
+    if (outputWanted(this.#runs, runId, itemId)()) return false;
     try {
       this.#settings.workingCopy.transaction(() => {
         this.#settings.machine.startItem(runId, itemId);

@@ -321,7 +321,7 @@ export class RunStateMachine {
    * for the fragment's sinks (a join); the run counts them; and one `run.extended` entry names the
    * emitter, its attempt and the fragment's digest.
    */
-  extendRun(runId: string, emitterId: string, attempt: number, fragment: CheckedFragment): void {
+  extendRun(runId: string, emitterId: string, attempt: number, fragment: CheckedFragment, more: JsonObject = {}): void {
     this.#inTransaction(() => {
       const run = this.#requireRun(runId);
       const runSpec = JSON.parse(this.#store.spec(runId)!) as RunSpecV1;
@@ -357,7 +357,7 @@ export class RunStateMachine {
         entity: { kind: 'run', id: runId },
         outcome: 'success',
         runId,
-        data: { attempt, emitter: emitterId, fragment: fragment.digest, items: rows.length },
+        data: { attempt, emitter: emitterId, fragment: fragment.digest, items: rows.length, ...more },
       });
       for (const row of rows) {
         if (row.waitingOn > 0) continue;

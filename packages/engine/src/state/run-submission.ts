@@ -171,6 +171,7 @@ export function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
 
 /** Prerequisites of an item: its dependsOn, the producers of its needs and the items it merges, once each. */
 export function prerequisitesOf(item: ItemSpec): readonly string[] {
+  if (item.forEach !== undefined) return [item.forEach.from];
   const merged = item.runtime.kind === 'merge' ? item.runtime.from : noPrerequisites;
   if (item.dependsOn === undefined && item.needs === undefined && merged.length === 0) return noPrerequisites;
   return [...new Set([...(item.dependsOn ?? []), ...Object.values(item.needs ?? {}).map((need) => need.from), ...merged])];

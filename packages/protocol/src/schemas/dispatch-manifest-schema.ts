@@ -15,7 +15,15 @@ export const dispatchManifestSchema = z.strictObject({
   executionId: z.string().min(1),
   runtime: runtimeSpecSchema,
   workspace: digestSchema,
-  inputs: z.record(z.string(), z.strictObject({ from: z.string().min(1), select: z.enum(['patch', 'output', 'stdout', 'stderr']), digest: digestSchema })),
+  inputs: z.record(
+    z.string(),
+    z.strictObject({
+      from: z.string().min(1),
+      select: z.enum(['patch', 'output', 'stdout', 'stderr']),
+      digest: digestSchema,
+      path: z.string().min(1).exactOptional(),
+    }),
+  ),
   apply: z.array(z.string()),
   env: stringMapSchema,
   secretNames: z.array(z.string()),

@@ -28,7 +28,7 @@ export const evidenceBundleSchema = z.strictObject({
       attempt: z.int().min(1),
     }),
   ),
-  fragments: z.array(z.strictObject({ digest: digestSchema, fragment: z.record(z.string(), z.json()) })).exactOptional(),
+  fragments: z.array(z.strictObject({ digest: digestSchema, fragment: z.json() })).exactOptional(),
   timestamp: z.strictObject({ token: base64Schema }).exactOptional(),
 });
 true satisfies SchemaImplements<typeof evidenceBundleSchema, EvidenceBundleV1>;

@@ -141,6 +141,7 @@ function itemDependencies(
       if (to !== undefined && !seen.has(name)) dependencies.push({ to, path });
     });
   }
+  if (item.forEach !== undefined) forEachIssues(item, base, resolve, index, seen, dependencies, report);
   const applied = new Set<string>();
   item.apply?.forEach((needName, position) => {
     const path = `${base}.apply[${position}]`;
@@ -158,6 +159,38 @@ function itemDependencies(
     locks.add(lockName);
   });
   return dependencies;
+}
+
+/**
+ * A `forEach` item waits for the item whose output it maps over, and for nothing else: it is
+ * expanded into its instances the moment that item succeeds. So it takes no other prerequisites,
+ * inputs, approval or fragment of its own, and runs a program (not a merge) once per element.
+ */
+function forEachIssues(
+  item: ItemSpec,
+  base: string,
+  resolve: (name: string, path: string, self: number) => number | undefined,
+  index: number,
+  seen: ReadonlySet<string>,
+  dependencies: Dependency[],
+  report: (path: string, message: string) => void,
+): void {
+  const { from } = item.forEach!;
+  const path = `${base}.forEach.from`;
+  if (from === item.id) report(path, `an item cannot map over its own output (${JSON.stringify(from)}); name the item whose output holds the list.`);
+  else {
+    const to = resolve(from, path, index);
+    if (to !== undefined && !seen.has(from)) dependencies.push({ to, path });
+  }
+  const alone = 'must be left out of a forEach item: it waits only for forEach.from and runs once per element; put what it needs on that item';
+  if ((item.dependsOn ?? []).length > 0) report(`${base}.dependsOn`, `${alone}.`);
+  if (Object.keys(item.needs ?? {}).length > 0) report(`${base}.needs`, `${alone}.`);
+  if ((item.apply ?? []).length > 0) report(`${base}.apply`, `${alone}.`);
+  if (item.emits !== undefined)
+    report(`${base}.emits`, 'must be left out of a forEach item: its instances are the items it adds; a planner among them may emit.');
+  if (item.approval === 'required')
+    report(`${base}.approval`, 'must be left out of a forEach item: it is expanded the moment forEach.from succeeds; require approval on that item instead.');
+  if (item.runtime.kind === 'merge') report(`${base}.runtime`, 'must run a program in a forEach item (command or agent), not a merge.');
 }
 
 /**

@@ -39,6 +39,8 @@ const itemMeanings: Record<string, string> = {
   secrets: 'Names of server secrets handed to the task as environment variables (the token must be granted each one).',
   env: 'Plain environment variables for the runtime.',
   network: 'Whether the sandbox has a network; false by default.',
+  forEach:
+    'Once `from` succeeds, runs this item once per element of the JSON array at `path` of its output ($ then .name and [index] steps), as <id>/0, <id>/1, ..., each given its element as the input file `as` (element by default); what depends on it waits for all. It takes no other prerequisite.',
   emits:
     'A planner: once it succeeds, the `items` of its output.json (a run-spec fragment) join the run under its id (plan/fix-auth), and what depends on it waits for all of them. { maxItems, maxDepth } bound the fragment and how deep emission nests (1 by default: its items emit none).',
 };

@@ -3,6 +3,7 @@ import type {
   BackoffSpec,
   BudgetSpec,
   EmitsSpec,
+  ForEachSpec,
   CommandRuntimeSpec,
   ItemDefaultsSpec,
   ItemSpec,
@@ -17,6 +18,7 @@ import { digestSchema } from '../schemas/digest-schema.ts';
 import { durationPattern } from '../json/duration.ts';
 import type { SchemaImplements } from '../schemas/schema-implements.ts';
 import { mergeRuntimeSpecSchema } from './merge-runtime-spec-schema.ts';
+import { parseJsonPath } from '../json/select-json-path.ts';
 import { runSpecLimits as limits } from './run-spec-limits.ts';
 
 // Field shapes shared by several places of the spec. Each message says what to write instead.
@@ -125,10 +127,19 @@ export const lockSpecSchema = z.union(
 );
 true satisfies SchemaImplements<typeof lockSpecSchema, LockSpec>;
 
-export const needSpecSchema = z.strictObject({
-  from: identifier,
-  select: z.enum(['patch', 'output', 'stdout', 'stderr'], 'must be patch, output, stdout or stderr'),
-});
+// The subset of JSON paths the worker reads: $, then .name and [index] steps.
+const jsonPath = z
+  .string()
+  .max(500, 'must be at most 500 characters')
+  .refine((path) => parseJsonPath(path) !== undefined, 'must be a JSON path of $, .name and [index] steps, e.g. $.tests or $.runs[0].failures');
+
+export const needSpecSchema = z
+  .strictObject({
+    from: identifier,
+    select: z.enum(['patch', 'output', 'stdout', 'stderr'], 'must be patch, output, stdout or stderr'),
+    path: jsonPath.exactOptional(),
+  })
+  .refine((need) => need.path === undefined || need.select === 'output', { path: ['path'], message: 'is read only with select: output (a JSON output)' });
 true satisfies SchemaImplements<typeof needSpecSchema, NeedSpec>;
 
 // A budget of 0 would stop the work before it starts: a budget is positive, or left out.
@@ -154,6 +165,15 @@ export const emitsSpecSchema = z.strictObject({
   maxDepth: z.int('must be a whole number').min(1, 'must be at least 1').max(10, 'must be at most 10').exactOptional(),
 });
 true satisfies SchemaImplements<typeof emitsSpecSchema, EmitsSpec>;
+
+export const forEachSpecSchema = z.strictObject({
+  from: identifier,
+  select: z.literal('output', 'must be output: an item maps over a JSON array of an upstream output'),
+  path: jsonPath,
+  maxItems: z.int('must be a whole number of items').min(1, 'must be at least 1').max(100_000, 'must be at most 100000'),
+  as: identifier.exactOptional(),
+});
+true satisfies SchemaImplements<typeof forEachSpecSchema, ForEachSpec>;
 
 export const itemDefaultsSpecSchema = z.strictObject({
   executor: identifier.exactOptional(),
@@ -191,6 +211,7 @@ export const itemSpecSchema = z.strictObject({
   budget: budgetSpecSchema.exactOptional(),
   stallTimeout: duration.exactOptional(),
   emits: emitsSpecSchema.exactOptional(),
+  forEach: forEachSpecSchema.exactOptional(),
   labels: labels.exactOptional(),
 });
 true satisfies SchemaImplements<typeof itemSpecSchema, ItemSpec>;

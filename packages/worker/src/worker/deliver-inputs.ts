@@ -1,7 +1,7 @@
 import { lstat, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { DispatchManifest } from '@cairn/core';
-import { CairnError } from '@cairn/protocol';
+import type { DispatchManifest, JsonValue } from '@cairn/core';
+import { CairnError, canonicalJsonBytes, parseJsonPath, selectJsonPath } from '@cairn/protocol';
 import type { BlobStore } from './blob-store.ts';
 
 /**
@@ -34,7 +34,11 @@ export async function deliverInputs(manifest: DispatchManifest, blobs: BlobStore
   await mkdir(folder);
   for (const name of names) {
     const input = manifest.inputs[name]!;
-    const bytes = await blobs.fetch(input.digest, `input ${JSON.stringify(name)} (the ${input.select} of item ${JSON.stringify(input.from)}, ${input.digest})`);
+    const fetched = await blobs.fetch(
+      input.digest,
+      `input ${JSON.stringify(name)} (the ${input.select} of item ${JSON.stringify(input.from)}, ${input.digest})`,
+    );
+    const bytes = input.path === undefined ? fetched : selectedPart(fetched, input.path, name, input.from);
     // A merge names its inputs after its items: a planner's are `plan/fix-auth`, a file in a folder.
     const target = resolve(folder, name);
     if (!target.startsWith(`${folder}/`))
@@ -43,4 +47,27 @@ export async function deliverInputs(manifest: DispatchManifest, blobs: BlobStore
     await writeFile(target, bytes, { flag: 'wx', mode: 0o644 });
   }
   return folder;
+}
+
+/** The part of a JSON output at `path` (a `forEach` instance's element), as canonical JSON. */
+function selectedPart(output: Uint8Array, path: string, name: string, from: string): Uint8Array {
+  const steps = parseJsonPath(path);
+  let value: JsonValue;
+  try {
+    value = JSON.parse(new TextDecoder().decode(output)) as JsonValue;
+  } catch {
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', `Input ${JSON.stringify(name)} is ${path} of item ${from}'s output, which is not JSON.`, {
+      path: `inputs.${name}`,
+    });
+  }
+  const selected = steps === undefined ? { missing: path } : selectJsonPath(value, steps);
+  if ('missing' in selected)
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      `Input ${JSON.stringify(name)} is ${path} of item ${from}'s output, which holds nothing at ${selected.missing}.`,
+      {
+        path: `inputs.${name}`,
+      },
+    );
+  return canonicalJsonBytes(selected.found);
 }
