@@ -63,7 +63,7 @@ describe('buildRunReport', () => {
   test('totals by state and items, and durations of finished runs only', () => {
     expect(report.totals).toEqual({
       runs: 3,
-      byState: { queued: 0, running: 1, succeeded: 1, failed: 1, cancelled: 0 },
+      byState: { queued: 0, running: 1, 'awaiting-budget': 0, succeeded: 1, failed: 1, cancelled: 0 },
       itemsTotal: 9,
       itemsSucceeded: 5,
       itemsFailed: 2,
