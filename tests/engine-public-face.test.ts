@@ -9,6 +9,8 @@ import { declaredExports, repositoryRoot } from './support/workspace.ts';
 const engineDirectory = join(repositoryRoot, 'packages', 'engine');
 
 const publicValues = [
+  // Runs that grow (ADR 0034): `cairn validate --fragment` checks a planner's output offline.
+  'checkFragmentAgainstSpec',
   'createEngine',
   'createEngineHost',
   'Engine',
@@ -33,6 +35,7 @@ const publicTypes = [
   'ModelCall',
   'ModelCallAccess',
   'AuditEntryDraft',
+  'CheckedFragment',
   'AuditQuery',
   'CatchUpPolicy',
   'EngineAuditLog',

@@ -2,7 +2,7 @@
 // export condition): init writes a working config and keys, doctor passes on it, validate reports
 // with exit codes, and the composition it describes runs a sandboxed run to the end.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +63,55 @@ test('validate: a valid spec, and an invalid one with every problem and exit cod
   expect(invalid.status).toBe(2);
   expect(invalid.stderr).toContain('CAIRN_RUN_SPEC_INVALID');
   expect(invalid.stderr).toContain('$.items[1].dependsOn[0]');
+});
+
+test("validate --fragment: a planner's output checked against the spec as the engine will, offline, every problem at its path", () => {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-fragment-'));
+  directories.push(directory);
+  const spec = join(directory, 'plan.json');
+  const command = { kind: 'command', argv: ['true'] };
+  writeFileSync(
+    spec,
+    JSON.stringify({
+      version: 1,
+      name: 'plans',
+      items: [
+        { id: 'setup', runtime: command },
+        { id: 'plan', dependsOn: ['setup'], emits: { maxItems: 3 }, runtime: command },
+        { id: 'ship', dependsOn: ['plan'], runtime: command },
+      ],
+    }),
+  );
+  const fragment = (items: unknown[]) => {
+    writeFileSync(join(directory, 'output.json'), JSON.stringify({ items }));
+    return join(directory, 'output.json');
+  };
+  const good = cairn(
+    [
+      'validate',
+      spec,
+      '--fragment',
+      fragment([
+        { id: 'a', dependsOn: ['setup'], runtime: command },
+        { id: 'b', dependsOn: ['a'], runtime: command },
+      ]),
+      '--emitted-by',
+      'plan',
+    ],
+    directory,
+  );
+  expect(good.stdout, good.stderr).toContain('valid: the fragment adds 2 items to run "plans" under plan (plan/a, plan/b); checked offline');
+  // `ship` waits on the planner: it has not run when the fragment is added.
+  const waiting = cairn(['validate', spec, '--fragment', fragment([{ id: 'a', dependsOn: ['ship'], runtime: command }]), '--emitted-by', 'plan'], directory);
+  expect(waiting.status).toBe(2);
+  expect(waiting.stderr).toContain('$.items[0].dependsOn[0] names item ship of the run, which is blocked');
+  const tooMany = cairn(
+    ['validate', spec, '--fragment', fragment(['a', 'b', 'c', 'd'].map((id) => ({ id, runtime: command }))), '--emitted-by', 'plan'],
+    directory,
+  );
+  expect(tooMany.stderr).toContain("$.items holds 4 items, more than the emitter's emits.maxItems (3)");
+  const noPlanner = cairn(['validate', spec, '--fragment', fragment([]), '--emitted-by', 'ship'], directory);
+  expect([noPlanner.status, noPlanner.stderr]).toEqual([2, expect.stringContaining('Item ship has no emits')]);
 });
 
 test('a file named on the command line that cannot be read is bad input (exit 2) naming it, never an unexpected error', () => {

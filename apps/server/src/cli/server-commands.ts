@@ -41,9 +41,25 @@ export function addServerCommands(): void {
   program
     .command('validate')
     .argument('<spec>', 'a run spec, YAML or JSON')
-    .description('check a run spec and report every problem with its JSON path')
-    .action((file: string) => {
+    .option('--fragment <file>', "also check FILE, a planner's output.json, as the fragment the item --emitted-by would add to this run")
+    .option('--emitted-by <itemId>', 'the planner item (emits) of the spec that would emit --fragment')
+    .description('check a run spec (and a fragment a planner of it would emit) and report every problem with its JSON path')
+    .action(async (file: string, options: { fragment?: string; emittedBy?: string }) => {
       const { spec, digest } = loadRunSpec(decodeRunSpec(readInputFile(file, 'the run spec'), file), { source: file });
+      if (options.fragment !== undefined || options.emittedBy !== undefined) {
+        if (options.fragment === undefined || options.emittedBy === undefined)
+          throw new CairnError('CAIRN_PAYLOAD_INVALID', 'Give --fragment and --emitted-by together: a fragment is checked against the item that emits it.', {
+            path: options.fragment === undefined ? '--fragment' : '--emitted-by',
+          });
+        // Loaded only here: every other command starts without the engine.
+        const { checkFragmentAgainstSpec } = await import('@cairn/engine');
+        const fragment = checkFragmentAgainstSpec(spec, options.emittedBy, readInputFile(options.fragment, 'the fragment'));
+        const ids = fragment.items.map((item) => item.id);
+        if (json()) return void say(JSON.stringify({ valid: true, name: spec.name, emittedBy: options.emittedBy, items: ids }));
+        return void say(
+          `valid: the fragment adds ${ids.length} items to run "${spec.name}" under ${options.emittedBy}${ids.length > 0 ? ` (${ids.join(', ')})` : ''}; checked offline, not against a server's executors, queues, adapters and secrets`,
+        );
+      }
       if (json()) say(JSON.stringify({ valid: true, name: spec.name, items: spec.items.length, digest }));
       else say(`valid: run "${spec.name}", ${spec.items.length} items, spec digest ${digest}`);
     });

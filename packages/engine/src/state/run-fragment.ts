@@ -1,6 +1,6 @@
 import type { Digest, ItemSpec, ItemState, RunSpecV1 } from '@cairn/core';
-import { CairnError, validateRunSpec, type RunSpecContext, type ValidationIssue } from '@cairn/protocol';
-import { prerequisitesOf } from './run-submission.ts';
+import { CairnError, sha256Digest, validateRunSpec, type RunSpecContext, type ValidationIssue } from '@cairn/protocol';
+import { prerequisitesOf, withDefaults } from './run-submission.ts';
 
 /** The most items a run holds, those its planners add included (as at submit). */
 export const maxRunItems = 100_000;
@@ -194,4 +194,39 @@ function namesIn(item: unknown): string[] {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Checks a fragment (a planner's `output.json`) against the spec of the run it would join, as the
+ * engine will when `emitterId` succeeds (`cairn validate --fragment`), offline: the run's items that
+ * do not wait on the planner are taken as succeeded, those that do as blocked, and nothing is known
+ * of a server (its executors, queues, adapters and secrets are not checked). Returns the items it
+ * would add, namespaced; throws as `checkFragment` does, or CAIRN_PAYLOAD_INVALID when the item is
+ * no planner of the spec.
+ */
+export function checkFragmentAgainstSpec(spec: RunSpecV1, emitterId: string, output: Uint8Array): CheckedFragment {
+  const declared = spec.items.find((item) => item.id === emitterId);
+  if (declared?.emits === undefined)
+    throw new CairnError(
+      'CAIRN_PAYLOAD_INVALID',
+      declared === undefined ? `The spec has no item ${JSON.stringify(emitterId)} to emit this fragment.` : `Item ${emitterId} has no emits: it adds no items.`,
+      { path: '--emitted-by' },
+    );
+  // The items that wait on the planner, directly or not: not finished when it succeeds.
+  const downstream = new Set([emitterId]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const item of spec.items)
+      if (!downstream.has(item.id) && prerequisitesOf(item).some((prerequisite) => downstream.has(prerequisite))) grew = downstream.add(item.id) !== undefined;
+  }
+  return checkFragment(output, sha256Digest(output), {
+    runId: spec.name,
+    runSpec: spec,
+    emitterId,
+    emitter: withDefaults(spec, declared),
+    itemState: (itemId) =>
+      !spec.items.some((item) => item.id === itemId) ? undefined : itemId === emitterId ? 'running' : downstream.has(itemId) ? 'blocked' : 'succeeded',
+    itemCount: spec.items.length,
+    secrets: new Set(spec.items.flatMap((item) => item.secrets ?? [])),
+  });
 }
