@@ -39,17 +39,17 @@ export async function boundedRunWait(
   const deadline = AbortSignal.timeout(options.seconds * 1000);
   const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
   let onEvent: ((event: CairnEvent) => void) | undefined;
+  let reported = -1;
+  const report = (ended: number, total: number, latest?: string) => {
+    if (ended <= reported) return;
+    reported = ended;
+    options.onProgress?.({ progress: ended, total, message: `${ended} of ${total} items ended${latest ? ` (latest: ${latest})` : ''}` });
+  };
   if (options.onProgress) {
-    const report = options.onProgress;
     // Only a caller that asked for progress pays for the item list.
     const itemStates = new Map<string, ItemState>((await client.items(runId)).map((item) => [item.itemId, item.state]));
-    let reported = -1;
-    const tell = (latest?: string) => {
-      const ended = [...itemStates.values()].filter((state) => isTerminalState(itemTransitions, state)).length;
-      if (ended <= reported) return;
-      reported = ended;
-      report({ progress: ended, total: itemStates.size, message: `${ended} of ${itemStates.size} items ended${latest ? ` (latest: ${latest})` : ''}` });
-    };
+    const tell = (latest?: string) =>
+      report([...itemStates.values()].filter((state) => isTerminalState(itemTransitions, state)).length, itemStates.size, latest);
     tell();
     onEvent = (event) => {
       if (event.type !== 'item.state') return;
@@ -59,6 +59,8 @@ export async function boundedRunWait(
   }
   const run = await client.waitForRun(runId, { signal, ...(onEvent ? { onEvent } : {}) });
   const done = isTerminalState(runTransitions, run.state);
+  // The run's end can come before the event of its last item: its last progress is told before the answer.
+  if (done) report(run.itemsFinished, run.itemsTotal);
   const answer = {
     runId: run.runId,
     done,

@@ -92,7 +92,9 @@ test(
     );
     const runId = await submitAgentRun(api, {
       network: false,
-      stallTimeout: '3s',
+      // Long enough for the CLI to start and make its call on a loaded machine (it took over 3 s
+      // beside another test file): the stall to catch is the answer's, mid-stream.
+      stallTimeout: '8s',
       timeout: '90s',
       runtime: { kind: 'agent', adapter: 'claude-code', model, prompt: 'Write HELLO.md.' },
     });
@@ -100,6 +102,6 @@ test(
     expect(run.state).toBe('failed');
     const [attempt] = composition.engine.attempts(runId, 'write');
     expect(attempt?.failure?.code, JSON.stringify(attempt)).toBe('CAIRN_ATTEMPT_STALLED');
-    expect(attempt?.failure?.message).toMatch(/its last activity \((a model call|output)\) was \d+ ms ago.*stallTimeout is 3000 ms/);
+    expect(attempt?.failure?.message).toMatch(/its last activity \((a model call|output)\) was \d+ ms ago.*stallTimeout is 8000 ms/);
   },
 );

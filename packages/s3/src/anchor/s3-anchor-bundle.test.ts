@@ -47,20 +47,21 @@ interface AnchoredRun {
   readonly verifierAnchor: S3ObjectLockAnchor;
 }
 
-/** A run of one item's life (submitted, started, succeeded), checkpointed and anchored in S3 as the engine does. */
+/** A run of one item's life (submitted, started, its item succeeded, succeeded), checkpointed and anchored in S3 as the engine does. */
 async function anchoredRun(bucket: string): Promise<AnchoredRun> {
   const signer = createSigner();
   const runId = 'run-s3';
   const spec: RunSpecV1 = { version: 1, name: runId, items: [{ id: 'edit', runtime: { kind: 'command', argv: ['node', 'edit.js'] } }] };
   const log = MerkleLog.open();
   const entries: AuditEntry[] = [];
-  for (const [runSeq, action] of (['run.submitted', 'run.started', 'run.succeeded'] as const).entries()) {
+  for (const [runSeq, action] of (['run.submitted', 'run.started', 'item.succeeded', 'run.succeeded'] as const).entries()) {
     const entry: AuditEntry = {
       seq: log.size,
       time: new Date(Date.UTC(2026, 10, 23, 10, 0, runSeq)).toISOString(),
       actor: { kind: 'system', id: 'engine', via: 'engine' },
       action,
-      entity: { kind: 'run', id: runId },
+      // Its one item ends too: completeness asks every item of the run to have an entry saying how.
+      entity: action === 'item.succeeded' ? { kind: 'item', id: `${runId}/edit` } : { kind: 'run', id: runId },
       outcome: 'success',
       runId,
       runSeq,
