@@ -197,8 +197,11 @@ export class AttemptRecorder {
       if (attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, isoTime(this.#now()));
       if (emission !== undefined && 'fragment' in emission) this.#settings.machine.extendRun(attempt.runId, attempt.itemId, attempt.attempt, emission.fragment);
       // A success's artifacts are written with its state, in one statement.
-      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'succeeded', engineActor, {}, artifacts ?? {});
-      this.#expandMaps(attempt, read);
+      // Dependents it made ready are told, and expanded after it when they map over its output:
+      // a fan-out's items, which nothing depends on, look nothing up for it.
+      const released: string[] = [];
+      this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'succeeded', engineActor, {}, artifacts ?? {}, (itemId) => released.push(itemId));
+      for (const itemId of released) this.#expandMap(attempt, read, itemId);
     } else if (ended.outcome === 'cancelled') this.#settings.machine.finishItem(attempt.runId, attempt.itemId, 'cancelled');
     else this.#failOrRetry(attempt, ended.outcome, ended.failure);
   }
@@ -236,34 +239,32 @@ export class AttemptRecorder {
   }
 
   /**
-   * The `forEach` items that map over the output of an item that just succeeded (their one
-   * prerequisite, so they are ready now) are expanded in this same transaction: their instances
+   * A dependent the success of an item made ready, expanded in this same transaction when it is
+   * a `forEach` item mapping over that item's output (its one prerequisite): their instances
    * join the run (`run.extended`, naming the output and the path) and each item ends at once — it
    * runs nothing itself, and what depends on it waits for its instances. One whose list is not
    * there, or too long, fails, naming both.
    */
-  #expandMaps(attempt: AttemptRecord, read: ResultRead): void {
+  #expandMap(attempt: AttemptRecord, read: ResultRead, dependent: string): void {
     const { runId, itemId } = attempt;
-    for (const dependent of this.#runs.dependents(runId, itemId)) {
-      const stored = this.#runs.itemSpec(runId, dependent);
-      if (stored === undefined || !stored.spec.includes('"forEach":{')) continue;
-      const spec = JSON.parse(stored.spec) as ItemSpec;
-      if (spec.forEach?.from !== itemId || this.#runs.item(runId, dependent)?.state !== 'ready') continue;
-      const output = read !== undefined && 'output' in read ? read.output : undefined;
-      const digest = read !== undefined && 'artifacts' in read ? (read.artifacts['output'] as Digest | undefined) : undefined;
-      const machine = this.#settings.machine;
-      machine.startItem(runId, dependent);
-      try {
-        machine.extendRun(runId, dependent, 0, forEachFragment(dependent, spec, output, digest), { path: spec.forEach.path });
-      } catch (error) {
-        if (!isCairnError(error)) throw error;
-        const failure = engineFailure(error.code, error.message);
-        this.#runs.setFailure(runId, dependent, failure);
-        machine.finishItem(runId, dependent, 'failed', engineActor, { failure: failureSummary(failure) });
-        continue;
-      }
-      machine.finishItem(runId, dependent, 'succeeded', engineActor, {}, {});
+    const stored = this.#runs.itemSpec(runId, dependent);
+    if (stored === undefined || !stored.spec.includes('"forEach":{')) return;
+    const spec = JSON.parse(stored.spec) as ItemSpec;
+    if (spec.forEach?.from !== itemId) return;
+    const output = read !== undefined && 'output' in read ? read.output : undefined;
+    const digest = read !== undefined && 'artifacts' in read ? (read.artifacts['output'] as Digest | undefined) : undefined;
+    const machine = this.#settings.machine;
+    machine.startItem(runId, dependent);
+    try {
+      machine.extendRun(runId, dependent, 0, forEachFragment(dependent, spec, output, digest), { path: spec.forEach.path });
+    } catch (error) {
+      if (!isCairnError(error)) throw error;
+      const failure = engineFailure(error.code, error.message);
+      this.#runs.setFailure(runId, dependent, failure);
+      machine.finishItem(runId, dependent, 'failed', engineActor, { failure: failureSummary(failure) });
+      return;
     }
+    machine.finishItem(runId, dependent, 'succeeded', engineActor, {}, {});
   }
 
   /** Records, in the caller's transaction, the start of an attempt recovery started again. */

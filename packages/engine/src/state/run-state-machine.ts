@@ -192,6 +192,8 @@ export class RunStateMachine {
     actor: AuditActor = engineActor,
     data: JsonObject = {},
     artifacts?: Readonly<Record<string, string>>,
+    /** Told of each dependent the success made ready (a `forEach` item is expanded then). */
+    released?: (itemId: string) => void,
   ): void {
     this.#inTransaction(() => {
       // A success with its artifacts (every task's) is one update from running, which answers
@@ -218,7 +220,10 @@ export class RunStateMachine {
         for (const dependent of hasDependents ? this.#store.dependents(runId, itemId) : []) {
           // A dependent cancelled on its own meanwhile has already ended: it stays so.
           const waiting = this.#store.prerequisiteSucceeded(runId, dependent);
-          if (waiting.waitingOn === 0 && waiting.state === 'blocked') this.#release(waiting, this.#now());
+          if (waiting.waitingOn === 0 && waiting.state === 'blocked') {
+            this.#release(waiting, this.#now());
+            released?.(waiting.itemId);
+          }
         }
       } else if (outcome !== 'succeeded') {
         run = this.#skipDownstream(runId, itemId) ?? run;
