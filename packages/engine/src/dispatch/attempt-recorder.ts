@@ -217,6 +217,8 @@ export class AttemptRecorder {
     const emitter = JSON.parse(stored.spec) as ItemSpec;
     if (emitter.emits === undefined) return undefined;
     const run = this.#settings.machine.run(attempt.runId)!;
+    // A run being cancelled grows no more: its planner's success adds nothing.
+    if (run.cancelRequestedBy !== null) return undefined;
     const runSpec = JSON.parse(this.#runs.spec(attempt.runId)!) as RunSpecV1;
     const output = read !== undefined && 'output' in read ? read.output : undefined;
     const digest = read !== undefined && 'artifacts' in read ? read.artifacts['output'] : undefined;
