@@ -18,6 +18,12 @@ export function between(random: () => number, low: number, high: number): number
 }
 
 export const itemCount = 500;
+/** The planner among them (ADR 0034): its fragment joins the run once, whenever the engine dies. */
+export const plannerId = 'item-250';
+/** How many items the planner emits (each task emits this many when its argv says `emit`). */
+export const emittedCount = 25;
+/** The run's items once it has grown. */
+export const grownItemCount = itemCount + emittedCount;
 /** Every incarnation submits with this key: a resubmit after a crash returns the same run. */
 export const idempotencyKey = 'crash-test-run';
 
@@ -25,13 +31,16 @@ export interface CrashItem {
   readonly id: string;
   readonly dependsOn?: string[];
   readonly retry?: { readonly maxAttempts: number; readonly backoff: { readonly initial: string; readonly jitter: false } };
+  readonly emits?: { readonly maxItems: number };
   readonly runtime: { readonly kind: 'command'; readonly argv: string[] };
 }
 
 /**
  * The run every incarnation submits: `itemCount` items, each depending on 0–3 earlier ones; a
  * quarter may retry (3 attempts, 5 ms apart), and about a third of those fail their first attempt
- * (`fail-first`), so retries happen. Deterministic in `seed`, so every resubmit has the same digest.
+ * (`fail-first`), so retries happen; one (`plannerId`) is a planner emitting `emittedCount` items,
+ * half of them waiting on the other half, which what depends on the planner then waits for.
+ * Deterministic in `seed`, so every resubmit has the same digest.
  */
 export function crashRunSpec(seed: number): { version: 1; name: string; items: CrashItem[] } {
   const random = seededRandom(seed);
@@ -47,7 +56,8 @@ export function crashRunSpec(seed: number): { version: 1; name: string; items: C
       id,
       ...(dependsOn.size > 0 ? { dependsOn: [...dependsOn].sort() } : {}),
       ...(retries ? { retry: { maxAttempts: 3, backoff: { initial: '5ms', jitter: false } } } : {}),
-      runtime: { kind: 'command', argv: failsFirst ? ['fail-first'] : ['true'] },
+      ...(id === plannerId ? { emits: { maxItems: emittedCount } } : {}),
+      runtime: { kind: 'command', argv: id === plannerId ? ['emit', String(emittedCount)] : failsFirst ? ['fail-first'] : ['true'] },
     });
   }
   return { version: 1, name: `crash-${seed}`, items };

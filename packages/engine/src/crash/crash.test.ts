@@ -1,6 +1,7 @@
 // The crash test: execution at-least-once, completion exactly-once.
 //
-// One long-lived directory, one 500-item run, 50 incarnations of the engine each killed with
+// One long-lived directory, one 500-item run (one of them a planner whose 25-item fragment joins
+// the run when it succeeds), 50 incarnations of the engine each killed with
 // SIGKILL at a seeded point — mid submit, between a committed dispatch and the task's result,
 // between the result and the recorded completion, mid checkpoint, mid anchor, inside an arbitrary
 // transaction, after an arbitrary delay — and after every kill the database the dead process left
@@ -25,7 +26,17 @@ import { backends } from '../engine.test-support.ts';
 import { createPostgresStateStore } from '../store/postgres/postgres-state-store.ts';
 import { createTestDatabase, type TestDatabase } from '../store/postgres/postgres.test-support.ts';
 import { inspectCrashDirectory, type CrashProgress } from './crash-checks.test-support.ts';
-import { between, crashRunSpec, formatKillPoint, itemCount, seededRandom, type FailpointKind, type KillPoint } from './crash-plan.test-support.ts';
+import {
+  between,
+  crashRunSpec,
+  formatKillPoint,
+  grownItemCount,
+  itemCount,
+  plannerId,
+  seededRandom,
+  type FailpointKind,
+  type KillPoint,
+} from './crash-plan.test-support.ts';
 import { DirectoryAnchor, persistentSigner, readJournal } from './durable-seams.test-support.ts';
 
 /** The seed of the DAG and of the kill plan; CAIRN_CRASH_SEED=<n> replays another. */
@@ -202,7 +213,7 @@ async function copyStoreToDirectory(directory: string, store: TestDatabase | und
 
 for (const backend of backends)
   test(
-    `crash test on ${backend} (seed ${seed}): ${kills} SIGKILLs over one run of ${itemCount} items — execution at-least-once, completion exactly-once`,
+    `crash test on ${backend} (seed ${seed}): ${kills} SIGKILLs over one run of ${itemCount} items, one a planner adding ${grownItemCount - itemCount} — execution at-least-once, completion and growth exactly-once`,
     // Fifty incarnations, each a fresh process: minutes on a loaded machine, and the limit only catches a hang.
     { timeout: 420_000 },
     async () => {
@@ -267,15 +278,17 @@ for (const backend of backends)
         history[history.length - 1] += `; ${describe(final)}`;
         expect(problems).toEqual([]);
         expect(final.runState).toBe('succeeded');
-        expect(final.items).toEqual({ succeeded: itemCount });
-        // Exactly once: one item.succeeded per item, one completion per attempt, none lost, and no
-        // attempt beyond the ones the spec asks for (every fail-first item fails once, then succeeds).
+        expect(final.items).toEqual({ succeeded: grownItemCount });
+        // Exactly once: one item.succeeded per item (the planner's included: its fragment joined the
+        // run once, whenever an engine died), one completion per attempt, none lost, and no attempt
+        // beyond the ones the spec asks for (every fail-first item fails once, then succeeds).
+        expect(entries.filter((entry) => entry.action === 'run.extended').map((entry) => entry.data['emitter'])).toEqual([plannerId]);
         const succeeded = entries.filter((entry) => entry.action === 'item.succeeded').map((entry) => entry.entity.id);
-        expect(succeeded).toHaveLength(itemCount);
-        expect(new Set(succeeded).size).toBe(itemCount);
+        expect(succeeded).toHaveLength(grownItemCount);
+        expect(new Set(succeeded).size).toBe(grownItemCount);
         expect(final.actions['attempt.lost'] ?? 0).toBe(0);
-        expect(final.attempts).toEqual({ succeeded: itemCount, ...(failFirst > 0 ? { failed: failFirst } : {}) });
-        expect(final.actions['attempt.completed']).toBe(itemCount + failFirst);
+        expect(final.attempts).toEqual({ succeeded: grownItemCount, ...(failFirst > 0 ? { failed: failFirst } : {}) });
+        expect(final.actions['attempt.completed']).toBe(grownItemCount + failFirst);
         expect(final.actions['run.submitted']).toBe(1);
         expect(created).toBe(1);
         // The log verifies against the last checkpoint, signed by whichever incarnation signed it.

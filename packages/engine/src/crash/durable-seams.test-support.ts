@@ -27,7 +27,7 @@ import type {
 } from '@cairn/core';
 import { storedManifestPayload } from '@cairn/audit';
 import { createInMemorySigner, type InMemorySigner } from '@cairn/conformance/mocks';
-import { CairnError, canonicalJsonBytes, manifestKey, resultKey, sha256Digest } from '@cairn/protocol';
+import { blobKey, CairnError, canonicalJsonBytes, manifestKey, resultKey, sha256Digest } from '@cairn/protocol';
 
 let temporaryCounter = 0;
 /** Directories known to exist (creating files is the cost of these seams; mkdir calls add to it). */
@@ -186,7 +186,8 @@ export interface FileExecutorSettings {
  *   (`executions/<id>.json`, state `started`); later calls return a handle to the same execution.
  * - The task body reads the signed manifest, writes its stdout blob and a valid result record
  *   (`results/<executionId>.json`), then rewrites the state file as `exited` and pushes the exit.
- *   Argv `fail-first` exits 1 on the item's first attempt; anything else exits 0.
+ *   Argv `fail-first` exits 1 on the item's first attempt; `emit N` writes a fragment of N items as
+ *   its output (the second half waiting on the first); anything else exits 0.
  * - A task that was started but never marked exited belongs to a process that died with it in
  *   flight. Its task is *finished now* (the body runs again — execution is at-least-once) rather
  *   than reported `unknown`: a real executor's task (a container, a child process) outlives the
@@ -284,6 +285,9 @@ export class FileExecutor implements ExecutorV1 {
     // The logs are named by digest only: nothing reads artifact blobs back here, and every file
     // these seams create costs (file creation is most of a child's time on a disk filesystem).
     const stdoutDigest = sha256Digest(`${executionId} exited ${exitCode}\n`);
+    // A planner's output is read back (its fragment joins the run): stored, by digest, as a worker stores it.
+    const output = manifest.runtime.argv[0] === 'emit' ? canonicalJsonBytes(emittedFragment(Number(manifest.runtime.argv[1]))) : undefined;
+    if (output !== undefined) await storage.put(blobKey(sha256Digest(output)), output, { contentType: 'application/json' });
     const result: ResultRecord = {
       version: 'cairn.result/v1',
       runId: manifest.runId,
@@ -296,7 +300,7 @@ export class FileExecutor implements ExecutorV1 {
       exitCode,
       startedAt,
       finishedAt: new Date().toISOString(),
-      artifacts: { stdout: stdoutDigest, stderr: sha256Digest('') },
+      artifacts: { stdout: stdoutDigest, stderr: sha256Digest(''), ...(output === undefined ? {} : { output: sha256Digest(output) }) },
     };
     await storage.put(resultKey(executionId), canonicalJsonBytes(result), { contentType: 'application/json' });
     onPhase?.('result-written', executionId);
@@ -419,4 +423,16 @@ export class DirectoryAnchor implements AuditAnchorV1 {
 
 function locationOf(reference: CheckpointReference): string {
   return `${encodeURIComponent(reference.origin)}/${String(reference.treeSize).padStart(20, '0')}.json`;
+}
+
+/** A planner's fragment of `count` items: `e0`, `e1`, ..., the second half each waiting on one of the first. */
+function emittedFragment(count: number): { items: { id: string; dependsOn?: string[]; runtime: { kind: 'command'; argv: string[] } }[] } {
+  const half = Math.ceil(count / 2);
+  return {
+    items: Array.from({ length: count }, (_, index) => ({
+      id: `e${index}`,
+      ...(index >= half ? { dependsOn: [`e${index - half}`] } : {}),
+      runtime: { kind: 'command', argv: ['true'] },
+    })),
+  };
 }
