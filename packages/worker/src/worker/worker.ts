@@ -376,16 +376,7 @@ export class Worker {
         return undefined;
       }
     }
-    const timer = setTimeout(() => {
-      state.timedOut = true;
-      controller.abort();
-    }, manifest.limits.timeoutMs);
-    const cancel = () => {
-      state.cancelled = true;
-      controller.abort();
-    };
-    signal?.addEventListener('abort', cancel, { once: true });
-    if (signal?.aborted) cancel();
+    const stopAborting = abortOnTimeoutOrCancel(controller, manifest.limits.timeoutMs, state, signal);
     let looking = false;
     const mountWatch = this.#settings.attemptMounts
       ? setInterval(() => {
@@ -437,8 +428,7 @@ export class Worker {
       stall?.stop();
       await forwarder?.close();
       clearInterval(mountWatch);
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', cancel);
+      stopAborting();
     }
   }
 
@@ -456,16 +446,7 @@ export class Worker {
     signal: AbortSignal | undefined,
   ): Promise<RuntimeResult | undefined> {
     const controller = new AbortController();
-    const timer = setTimeout(() => {
-      state.timedOut = true;
-      controller.abort();
-    }, manifest.limits.timeoutMs);
-    const cancel = () => {
-      state.cancelled = true;
-      controller.abort();
-    };
-    signal?.addEventListener('abort', cancel, { once: true });
-    if (signal?.aborted) cancel();
+    const stopAborting = abortOnTimeoutOrCancel(controller, manifest.limits.timeoutMs, state, signal);
     try {
       const outcome = await mergePatches({
         git: attempt.git,
@@ -491,8 +472,7 @@ export class Worker {
       state.failure ??= asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not merge the patches');
       return undefined;
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', cancel);
+      stopAborting();
     }
   }
 
@@ -557,4 +537,30 @@ function outcomeOf(state: AttemptState): ExecutionOutcome {
 function asCairnError(error: unknown, code: 'CAIRN_RUNTIME_FAILED' | 'CAIRN_EXECUTOR_START_FAILED', doing: string): CairnError {
   if (isCairnError(error)) return error;
   return new CairnError(code, `The worker ${doing}: ${(error as Error).message ?? String(error)}`, { cause: error });
+}
+
+/**
+ * Aborts an attempt's runtime when its time is up (`state.timedOut`) or its caller cancels it
+ * (`state.cancelled`); returns what stops that, for when the runtime has ended.
+ */
+function abortOnTimeoutOrCancel(
+  controller: AbortController,
+  timeoutMs: number,
+  state: { timedOut: boolean; cancelled: boolean },
+  signal: AbortSignal | undefined,
+): () => void {
+  const timer = setTimeout(() => {
+    state.timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  const cancel = () => {
+    state.cancelled = true;
+    controller.abort();
+  };
+  signal?.addEventListener('abort', cancel, { once: true });
+  if (signal?.aborted) cancel();
+  return () => {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', cancel);
+  };
 }
