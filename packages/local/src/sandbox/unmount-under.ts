@@ -51,7 +51,9 @@ export function removeWithMounts(folder: string): void {
       rmSync(folder, { recursive: true, force: true });
       return;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EBUSY' || attempt === 40) throw error;
+      // Node's recursive removal may report the busy mount without its code ("Unknown error: Device or resource busy").
+      const busy = (error as NodeJS.ErrnoException).code === 'EBUSY' || /resource busy/i.test((error as Error).message);
+      if (!busy || attempt === 40) throw error;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
     }
   }
