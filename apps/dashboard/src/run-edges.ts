@@ -13,7 +13,7 @@ export function runEdges(spec: RunSpecV1): { from: string; to: string }[] {
 
 /**
  * The run's item ids: the spec's, in its order, then the items its planners added (ADR 0034), which
- * the item list holds in the order they were added. A memo key that changes only when one is added.
+ * the item list holds in the order they were added.
  */
 export function runItemIds(spec: RunSpecV1 | null, items: ReadonlyMap<string, unknown>): string[] {
   if (spec === null) return [];

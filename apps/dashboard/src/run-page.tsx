@@ -111,7 +111,10 @@ export function RunPage({
     return () => controller.abort();
   }, [api, path]);
   // The spec's items, then those its planners added (ADR 0034), as the run grows.
-  const itemIds = useMemo(() => runItemIds(spec, items), [spec, items]);
+  // The list changes only when an item is added, not with every state event: the layout (dagre,
+  // up to 400 items) is made again only then.
+  const idsKey = runItemIds(spec, items).join('\n');
+  const itemIds = useMemo(() => (idsKey === '' ? [] : idsKey.split('\n')), [idsKey]);
   const layout = useMemo(
     () => (spec && itemIds.length <= largeGraphItems ? layoutDag(itemIds, [...runEdges(spec), ...emittedEdges(spec, itemIds)]) : null),
     [spec, itemIds],

@@ -216,8 +216,11 @@ export function checkFragmentAgainstSpec(spec: RunSpecV1, emitterId: string, out
   const downstream = new Set([emitterId]);
   for (let grew = true; grew;) {
     grew = false;
-    for (const item of spec.items)
-      if (!downstream.has(item.id) && prerequisitesOf(item).some((prerequisite) => downstream.has(prerequisite))) grew = downstream.add(item.id) !== undefined;
+    for (const item of spec.items) {
+      if (downstream.has(item.id) || !prerequisitesOf(item).some((prerequisite) => downstream.has(prerequisite))) continue;
+      downstream.add(item.id);
+      grew = true;
+    }
   }
   return checkFragment(output, sha256Digest(output), {
     runId: spec.name,
