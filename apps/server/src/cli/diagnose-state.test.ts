@@ -128,6 +128,10 @@ test('PostgreSQL: schema version, the writer lease held by another replica (inst
 
   const fresh = await stateFindings(directory);
   expect(fresh['state connection']).toMatchObject({ ok: true, detail: expect.stringContaining(`database "${database.name}"`) });
+  // The version the server reports, as PostgreSQL itself says it (not `undefined`).
+  const client = await database.client();
+  const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
+  expect(fresh['state connection']!.detail).toContain(`: connected (PostgreSQL ${rows[0]!.server_version})`);
   expect(fresh['state schema']).toMatchObject({ ok: true, detail: expect.stringContaining('has no Cairn tables yet') });
   expect(fresh['server tables']).toMatchObject({
     ok: true,

@@ -133,8 +133,14 @@ async function diagnosePostgresState(state: PostgresState, note: Note): Promise<
   const target = describePostgresTarget(client);
   const schema = quotedSchema(settings.schema);
   try {
-    const { rows: version } = await client.query<{ version: string }>('SHOW server_version');
-    note('state connection', true, `${target}: connected (PostgreSQL ${version[0]!.version})`);
+    // SHOW names its column after the setting (server_version): read it under a name of our own.
+    const { rows: version } = await client.query<{ version: string | null }>(`SELECT current_setting('server_version', true) AS version`);
+    const serverVersion = version[0]?.version;
+    note(
+      'state connection',
+      true,
+      `${target}: connected (${serverVersion ? `PostgreSQL ${serverVersion}` : 'PostgreSQL; could not read its version (server_version)'})`,
+    );
 
     const applied = await noteSchemaVersion(client, settings.schema, note, {
       check: 'state schema',
