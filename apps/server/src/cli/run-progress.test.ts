@@ -82,6 +82,27 @@ test('anywhere else, one plain line per item state change (repeats and run event
   expect(written.join('')).toBe('  edit-alpha       running           0/2\n  edit-alpha       succeeded         1/2\n(approved)\n');
 });
 
+test('plain lines: ids over 16 characters, and longer ones a planner adds, do not push the states out of line', () => {
+  const written: string[] = [];
+  const progress = new RunProgress(
+    [
+      { itemId: 'build-the-whole-workspace', state: 'ready' },
+      { itemId: 'plan', state: 'running' },
+    ],
+    { write: (text: string) => written.push(text) },
+  );
+  progress.update('build-the-whole-workspace', 'running');
+  progress.update('plan', 'succeeded');
+  expect(written).toEqual(['  build-the-whole-workspace running           0/2\n', '  plan                      succeeded         1/2\n']);
+  // A planner's item longer than any so far widens the column from then on.
+  progress.update('plan/an-item-the-planner-added-later', 'running');
+  progress.update('build-the-whole-workspace', 'succeeded');
+  expect(written.slice(2)).toEqual([
+    '  plan/an-item-the-planner-added-later running           1/3\n',
+    '  build-the-whole-workspace            succeeded         2/3\n',
+  ]);
+});
+
 test('a failed item: its plain progress line ends with the code and rule, and failureLines says why on one line, with the end of its stderr, no control characters', () => {
   const written: string[] = [];
   const progress = new RunProgress([{ itemId: 'escape', state: 'running' }], { write: (text: string) => written.push(text) });

@@ -35,9 +35,15 @@ export class RunProgress {
   readonly #states = new Map<string, ItemState>();
   readonly #output: ProgressOutput;
   #drawn = false;
+  /**
+   * The plain lines' id column: as wide as the longest id known (16 at least), so long ids do not
+   * push the states out of line; it widens only when a planner adds a longer one.
+   */
+  #idWidth = 16;
 
   constructor(items: readonly { readonly itemId: string; readonly state: ItemState }[], output: ProgressOutput) {
     for (const item of items) this.#states.set(item.itemId, item.state);
+    this.#idWidth = Math.max(16, ...items.map((item) => item.itemId.length));
     this.#output = output;
     this.#redraw();
   }
@@ -51,9 +57,10 @@ export class RunProgress {
   update(itemId: string, state: ItemState, failure?: AttemptFailureSummary): void {
     if (this.#states.get(itemId) === state) return;
     this.#states.set(itemId, state);
+    this.#idWidth = Math.max(this.#idWidth, itemId.length);
     const why = failure === undefined ? '' : `  ${failure.code}${failure.rule === undefined ? '' : ` (rule ${failure.rule})`}`;
     if (this.#output.isTTY) this.#redraw();
-    else this.#output.write(`  ${itemId.padEnd(16)} ${state.padEnd(17)} ${this.#finishedCount()}/${this.#states.size}${why}\n`);
+    else this.#output.write(`  ${itemId.padEnd(this.#idWidth)} ${state.padEnd(17)} ${this.#finishedCount()}/${this.#states.size}${why}\n`);
   }
 
   /** A line of its own (an approval given, a warning), printed above the live line. */

@@ -19,3 +19,33 @@ test("a planner's items are listed under it, indented by depth, in one column ho
     '  report                             blocked',
   ]);
 });
+
+test('ids over 16 characters and the spend after the states: every column starts in the same place on every line', () => {
+  const spend = (costUsd: number, inputTokens: number) => ({
+    calls: 1,
+    succeeded: 1,
+    failed: 0,
+    denied: 0,
+    inputTokens,
+    outputTokens: 10,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    costUsd,
+    unknownUsage: 0,
+    unknownCost: 0,
+  });
+  const items = [
+    { itemId: 'a-very-long-item-identifier-of-40-chars', state: 'succeeded' as const },
+    { itemId: 'short', state: 'ready' as const },
+    { itemId: 'reviewing-the-change', state: 'awaiting-approval' as const },
+  ];
+  const lines = statusItemLines(items, { 'a-very-long-item-identifier-of-40-chars': spend(0.5, 90), short: spend(0.25, 190) });
+  expect(lines).toEqual([
+    '  a-very-long-item-identifier-of-40-chars succeeded          $0.5, 100 tokens',
+    '  short                                   ready              $0.25, 200 tokens',
+    '  reviewing-the-change                    awaiting-approval',
+  ]);
+  // Columns line up: each state starts where the first does, each spend where the first does.
+  expect(new Set(lines.map((line) => line.search(/(succeeded|ready|awaiting-approval)/))).size).toBe(1);
+  expect(new Set(lines.filter((line) => line.includes('$')).map((line) => line.indexOf('$'))).size).toBe(1);
+});

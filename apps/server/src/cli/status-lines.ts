@@ -4,7 +4,8 @@ import { spendText } from './spend-text.ts';
 /**
  * `cairn status`'s item lines: each item with its state (and spend), the items a planner added
  * listed under it, indented by how deep they were emitted (`plan/fix-auth` under `plan`, ADR 0034),
- * in one column as wide as the longest id, so that long ids do not push the states out of line.
+ * in one column as wide as the longest id, so that long ids do not push the states out of line; an
+ * item's spend follows in a column of its own, after the longest state.
  */
 export function statusItemLines(
   items: readonly { readonly itemId: string; readonly state: ItemState }[],
@@ -30,8 +31,10 @@ export function statusItemLines(
   };
   for (const root of roots) visit(root, 0);
   const width = Math.max(16, ...ordered.map(({ item, depth }) => 2 * depth + item.itemId.length));
+  // The spend after a state starts in one column too, however long the states before it.
+  const stateWidth = Math.max(...ordered.map(({ item }) => item.state.length));
   return ordered.map(({ item, depth }) => {
     const spent = spend?.[item.itemId];
-    return `  ${`${'  '.repeat(depth)}${item.itemId}`.padEnd(width)} ${item.state}${spent ? `  ${spendText(spent, true)}` : ''}`;
+    return `  ${`${'  '.repeat(depth)}${item.itemId}`.padEnd(width)} ${spent ? `${item.state.padEnd(stateWidth)}  ${spendText(spent, true)}` : item.state}`;
   });
 }
