@@ -11,7 +11,8 @@ export function definePackageBuild(entry: Record<string, string>, overrides: Opt
     format: ['esm'],
     target: 'node22',
     platform: 'node',
-    dts: { compilerOptions: { composite: false, customConditions: [] } },
+    // CAIRN_BUILD_DECLARATIONS=no: JavaScript only, a tenth of the time (scripts/setup.sh for the demo).
+    dts: process.env.CAIRN_BUILD_DECLARATIONS === 'no' ? false : { compilerOptions: { composite: false, customConditions: [] } },
     sourcemap: true,
     clean: true,
     splitting: false,

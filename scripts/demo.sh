@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's main command: set up (idempotent: installs and builds), then `cairn demo` from the
+# The README's main command: set up for the demo (idempotent: installs only what the demo needs and
+# builds only the server and what it imports, without declarations), then `cairn demo` from the
 # built server — a server in a fresh directory, the sample run through its API, its evidence verified.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

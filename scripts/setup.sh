@@ -1,16 +1,33 @@
 #!/usr/bin/env bash
-# Prepares this clone on a fresh Debian machine that has only Node and npm:
+# Prepares this clone on a fresh Debian machine that has only Node and npm.
+#
+#   bash scripts/setup.sh                  what the demo (scripts/demo.sh) and a server of your own need
+#   bash scripts/setup.sh --for-dev-cloud  that, and what scripts/dev-cloud.sh runs (the S3 gateway, the TSA)
+#   bash scripts/setup.sh --for-tests      everything the tests need (scripts/test.sh runs this)
+#
+# It installs:
 #   - Node >= 22 (installs Node 24 under .tools/node when the system node is older; never replaces it)
 #   - pnpm 10 (under .tools/pnpm; corepack fails against a registry without signatures)
-#   - Debian packages the sandbox and the worker need (bubblewrap, git), and those the tests need
-#     (openssl is the test timestamp authority; ceph-mon, ceph-osd and radosgw the S3 server,
-#     scripts/radosgw.sh; postgresql the engine's PostgreSQL state store's test cluster,
-#     scripts/postgres.sh; zsh and fish check the shell completion scripts; mmdebstrap, umoci and
-#     skopeo build and read the cairn-worker OCI image without a Docker engine,
-#     packages/fargate/image/build-image.sh; chromium runs the dashboard's browser tests, driven
-#     by playwright-core), when run as root
-#   - dependencies (native addons built against the Node in use) and a build of every package
-# Safe to run again: each step is skipped when already done.
+#   - Debian packages, when run as root (otherwise it prints the apt-get line to run):
+#       always: bubblewrap (each item's sandbox), slirp4netns (the network of a sandbox whose item
+#         has network: true), git (workspace snapshots, patches, the demo's sample repository),
+#         ca-certificates (HTTPS to the npm registry and to AWS)
+#       --for-dev-cloud, and the tests: openssl (the test timestamp authority, OpenSSL's `ts`);
+#         ceph-mon, ceph-osd, radosgw and curl (the S3 gateway, scripts/radosgw.sh)
+#       --for-tests only: postgresql (the engine's PostgreSQL state store's test cluster,
+#         scripts/postgres.sh); zsh and fish (the shell completion scripts' checks); mmdebstrap,
+#         umoci and skopeo (build and read the cairn-worker OCI image without a Docker engine,
+#         packages/fargate/image/build-image.sh; scripts/dev-cloud.sh up --with-fargate builds it
+#         too); chromium (the dashboard's browser tests, driven by playwright-core); redis-server
+#         and strace (the benchmarks' BullMQ peer and fsync counter, tested in bench/test); gcc,
+#         pkg-config, libfuse3-dev and fuse3 (the conformance suite's power-cut FUSE file system,
+#         compiled on first use)
+#   - dependencies (native addons built against the Node in use), then a build: by default only
+#     the server and the packages it imports, JavaScript only (no declaration files: the demo runs
+#     JavaScript; 10-20 s instead of 2-4 min); with --for-tests, or in a checkout whose build
+#     already has declarations (a JavaScript-only rebuild would delete them), every package with
+#     its declarations (the tests check the published types)
+# Safe to run again: each install is skipped when already done; the build always runs.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,11 +37,25 @@ source "$root/scripts/env.sh"
 
 NODE_VERSION=24.21.0
 PNPM_VERSION=10.34.8
-# postgresql: the engine's PostgreSQL state store tests; redis-server and strace: the benchmarks'
-# BullMQ peer and fsync counter (tested in bench/test).
-DEBIAN_PACKAGES=(bubblewrap slirp4netns git ca-certificates openssl zsh fish curl ceph-mon ceph-osd radosgw mmdebstrap umoci skopeo chromium postgresql redis-server strace gcc pkg-config libfuse3-dev fuse3)
+DEMO_PACKAGES=(bubblewrap slirp4netns git ca-certificates)
+DEV_CLOUD_PACKAGES=(openssl curl ceph-mon ceph-osd radosgw)
+TEST_PACKAGES=(postgresql zsh fish mmdebstrap umoci skopeo chromium redis-server strace gcc pkg-config libfuse3-dev fuse3)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+
+purpose=demo
+case "${1:-}" in
+  '') ;;
+  --for-tests) purpose=tests ;;
+  --for-dev-cloud) purpose=dev-cloud ;;
+  *)
+    log "unknown option ${1}: bash scripts/setup.sh [--for-dev-cloud | --for-tests]"
+    exit 2
+    ;;
+esac
+debian_packages=("${DEMO_PACKAGES[@]}")
+[ "$purpose" = demo ] || debian_packages+=("${DEV_CLOUD_PACKAGES[@]}")
+[ "$purpose" != tests ] || debian_packages+=("${TEST_PACKAGES[@]}")
 
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 
@@ -43,7 +74,7 @@ fi
 log "pnpm $(pnpm --version)"
 
 missing=()
-for package in "${DEBIAN_PACKAGES[@]}"; do
+for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -68,8 +99,16 @@ fi
 
 log "installing dependencies"
 pnpm install --frozen-lockfile --reporter=silent
-log "building packages"
-pnpm -r --reporter-hide-prefix build >/dev/null
+if [ "$purpose" = tests ] || [ -f apps/server/dist/index.d.ts ]; then
+  log "building every package"
+  pnpm -r --reporter-hide-prefix build >/dev/null
+else
+  # The server, the dashboard it serves and the packages it imports (@cairn/server...), without
+  # declaration files (tsup.config.base.ts reads CAIRN_BUILD_DECLARATIONS): declarations are most
+  # of the build's time, and only type checks and the published-types tests read them.
+  log "building the server and what it imports (JavaScript only; --for-tests builds declarations too)"
+  CAIRN_BUILD_DECLARATIONS=no pnpm --filter '@cairn/server...' --reporter-hide-prefix build >/dev/null
+fi
 # `cairn` on PATH for this checkout (scripts/env.sh adds .tools/bin): the built CLI, run by the
 # project's Node.
 mkdir -p "$root/.tools/bin"
