@@ -111,7 +111,11 @@ test(
     const added = await cairn(['--json', 'schedule', 'add', spec, '--id', 'pulse', '--cron', '* * * * * *', '--server', server], env);
     expect(added.status, added.stderr).toBe(0);
     expect(JSON.parse(added.stdout)).toMatchObject({ scheduleId: 'pulse', timeZone: 'UTC' });
-    expect((await cairn(['schedule', 'list', '--server', server], env)).stdout).toMatch(/^pulse\s+\* \* \* \* \* \*/m);
+    const scheduleList = (await cairn(['schedule', 'list', '--server', server], env)).stdout.split('\n');
+    // A heading over the columns, as the other lists have; the row's columns start under it.
+    expect(scheduleList[0]).toMatch(/^schedule\s+cron\s+time zone\s+next slot$/);
+    expect(scheduleList[1]).toMatch(/^pulse\s+\* \* \* \* \* \*\s+UTC\s+\d{4}-/);
+    expect(scheduleList[1]!.indexOf('* * *')).toBe(scheduleList[0]!.indexOf('cron'));
     // An every-second schedule fires within about a second.
     const fired = () => [...composition.engine.audit.entries()].some((entry) => entry.action === 'schedule.fired' && entry.outcome === 'success');
     for (let wait = 0; wait < 300 && !fired(); wait++) await new Promise((resolve) => setTimeout(resolve, 20));

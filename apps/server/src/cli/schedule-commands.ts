@@ -1,5 +1,6 @@
 import { decodeRunSpec } from '@cairn/protocol';
-import { addRemoveCommand, clientOf, json, program, readInputFile, say, sayList } from './cli-program.ts';
+import { addRemoveCommand, clientOf, json, program, readInputFile, say } from './cli-program.ts';
+import { scheduleListLines } from './schedule-lines.ts';
 
 /** `cairn schedule add|list|rm`: cron schedules of a running server. */
 export function addScheduleCommands(): void {
@@ -32,11 +33,8 @@ export function addScheduleCommands(): void {
     .option('--server <url>', 'the server')
     .action(async (options: { server?: string }) => {
       const schedules = await clientOf(options.server).schedules();
-      sayList(
-        schedules,
-        (item) =>
-          `${String(item['scheduleId']).padEnd(20)} ${String(item['cron']).padEnd(16)} ${String(item['timeZone']).padEnd(16)} next ${String(item['nextSlot'])}`,
-      );
+      if (json()) return void say(JSON.stringify(schedules));
+      for (const line of scheduleListLines(schedules)) say(line);
     });
   addRemoveCommand(schedule, 'schedule', ['<scheduleId>', 'the schedule id'], 'remove a schedule (the runs it made stay)', (cairn, id) =>
     cairn.removeSchedule(id),
