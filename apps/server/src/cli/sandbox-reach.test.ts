@@ -1,0 +1,47 @@
+// A data directory sandboxes cannot pass through (a `mktemp -d` folder, 0700) would fail every item
+// with bubblewrap's "Can't find source path ... Permission denied": `cairn init` and `cairn serve`
+// refuse it up front, naming the folder, its mode and the chmod that opens it.
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import { runCli } from './run-cli.test-support.ts';
+
+// A real temporary folder as `mktemp -d` makes it: 0700, owned by this user.
+const closed = mkdtempSync(join(tmpdir(), 'cairn-closed-'));
+afterAll(() => rmSync(closed, { recursive: true, force: true }));
+
+// The starter config's sandbox, whatever the shell running the tests overrides.
+const cairn = (args: string[], cwd = closed) => runCli(args, { cwd, env: { CAIRN_PORT: '0' }, unset: ['CAIRN_SANDBOX', 'CAIRN_DATA_DIRECTORY'] });
+
+test(
+  'cairn init and cairn serve refuse a data directory under a 0700 folder, naming it, its mode and the chmod; once opened both go on',
+  { timeout: 60_000 },
+  async () => {
+    expect(statSync(closed).mode & 0o777).toBe(0o700);
+    const server = join(closed, 'server');
+
+    const refusedInit = await cairn(['init', server]);
+    expect(refusedInit.status).toBe(2);
+    expect(refusedInit.stderr).toContain(`CAIRN_CONFIG_INVALID: Sandboxes could not reach their workspaces under ${join(server, 'cairn-data', 'work')}`);
+    expect(refusedInit.stderr).toContain(`${closed} (mode 0700)`);
+    expect(refusedInit.stderr).toContain(`Run \`chmod o+x ${closed}\``);
+    // Refused before anything was written: the next init, once the folder is opened, is a first one.
+    expect(existsSync(join(server, 'cairn.config.yaml'))).toBe(false);
+
+    chmodSync(closed, 0o711);
+    const init = await cairn(['init', server]);
+    expect(init.status, init.stderr).toBe(0);
+    // Passable to others, whatever the umask it was made under.
+    expect(statSync(join(server, 'cairn-data')).mode & 0o777).toBe(0o711);
+
+    // Closed again after init (or a home folder never opened): serve refuses before it starts anything.
+    chmodSync(closed, 0o700);
+    const refusedServe = await cairn(['serve'], server);
+    expect(refusedServe.status).toBe(2);
+    expect(refusedServe.stderr).toContain(`${closed} (mode 0700)`);
+    expect(refusedServe.stderr).toContain(`chmod o+x ${closed}`);
+    expect(refusedServe.stdout).not.toContain('cairn serving');
+    expect(existsSync(join(server, 'cairn-data', 'server.pid'))).toBe(false);
+  },
+);
