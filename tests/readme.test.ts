@@ -1,6 +1,7 @@
-// The README's promises that CI and newcomers rely on, and links that must not rot.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+// The README's promises that CI and newcomers rely on (its links are checked with every page's, in
+// docs-references.test.ts).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { repositoryRoot } from './support/workspace.ts';
 
@@ -37,30 +38,4 @@ describe('README quick start', () => {
       expect(script && existsSync(join(repositoryRoot, script)), command).toBe(true);
     }
   });
-});
-
-function markdownFiles(directory: string): string[] {
-  return readdirSync(directory).flatMap((name) => {
-    const path = join(directory, name);
-    if (name === 'node_modules' || name.startsWith('.') || name === 'dist') return [];
-    if (statSync(path).isDirectory()) return markdownFiles(path);
-    return name.endsWith('.md') ? [path] : [];
-  });
-}
-
-test('every relative link in the documentation points at a file that exists', () => {
-  const files = [join(repositoryRoot, 'README.md'), ...markdownFiles(join(repositoryRoot, 'docs')), ...markdownFiles(join(repositoryRoot, 'adr'))];
-  const broken: string[] = [];
-  for (const file of files) {
-    // Code (fenced blocks and inline spans) holds no links, only text that may look like one.
-    const text = readFileSync(file, 'utf8')
-      .replace(/```[\s\S]*?```/g, '')
-      .replace(/`[^`\n]*`/g, '');
-    for (const match of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-      const target = match[1]!.split('#')[0]!;
-      if (!target || /^[a-z]+:/i.test(target)) continue;
-      if (!existsSync(join(dirname(file), target))) broken.push(`${relative(repositoryRoot, file)} → ${target}`);
-    }
-  }
-  expect(broken).toEqual([]);
 });
