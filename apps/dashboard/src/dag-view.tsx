@@ -1,5 +1,9 @@
 import type { DagLayout } from './dag-layout.ts';
+import { Icon } from './icons.tsx';
 import type { ItemSummary } from './run-summary.ts';
+
+/** The graph is drawn no smaller than this share of its full size: below it, its column scrolls. */
+export const minimumGraphScale = 0.75;
 
 /**
  * The run's DAG as SVG: one box per item, coloured by its state and with the state's name
@@ -20,8 +24,10 @@ export function DagView({
   return (
     <svg
       class="dag"
-      width={layout.width}
-      height={layout.height}
+      // As wide as its column, never wider than drawn at full size, never narrower than the
+      // smallest scale whose text still reads (then the column scrolls): the whole graph shows.
+      width="100%"
+      style={{ maxWidth: `${layout.width}px`, minWidth: `${Math.round(layout.width * minimumGraphScale)}px` }}
       viewBox={`0 0 ${layout.width} ${layout.height}`}
       role="group"
       aria-label="The run's items and their dependencies"
@@ -68,8 +74,8 @@ export function DagView({
             </text>
             <text x="10" y="41" class="item-state">
               {state}
-              {item?.approvalRequired && state === 'awaiting-approval' ? ' ⏸' : ''}
             </text>
+            {item?.approvalRequired && state === 'awaiting-approval' && <Icon name="pause" label="waits for approval" size={16} x={box.width - 26} y={28} />}
           </g>
         );
       })}

@@ -4,7 +4,7 @@ import { ActionBar } from './action-bar.tsx';
 import { ApiError } from './api-error.ts';
 import type { DashboardApi } from './dashboard-api.ts';
 import { layoutDag } from './dag-layout.ts';
-import { DagView } from './dag-view.tsx';
+import { DagView, minimumGraphScale } from './dag-view.tsx';
 import { followEvents } from './follow-events.ts';
 import { ItemPanel } from './item-panel.tsx';
 import { EvidenceView } from './evidence-view.tsx';
@@ -17,7 +17,14 @@ import { spendText } from './spend-text.ts';
 import { StateBadge } from './state-badge.tsx';
 import { BudgetRaise } from './budget-raise.tsx';
 import { hrefOf, type Route } from './use-route.ts';
+import { useElementWidth } from './use-element-width.ts';
 import { useThrottled } from './use-throttled.ts';
+
+/** The item panel's narrowest width beside the graph (px), and the gap between them. */
+const panelMinimumWidth = 480;
+const columnGap = 16;
+/** The graph column's padding and border, both sides (px). */
+const graphChrome = 18;
 
 /** Above this many items the graph is not drawn (a table lists them): dagre's layout grows faster than linearly. */
 const largeGraphItems = 400;
@@ -119,6 +126,11 @@ export function RunPage({
     () => (spec && itemIds.length <= largeGraphItems ? layoutDag(itemIds, [...runEdges(spec), ...emittedEdges(spec, itemIds)]) : null),
     [spec, itemIds],
   );
+  // With an item open, the graph and its panel sit side by side only if the whole graph fits its
+  // column at a scale that still reads; else the panel goes below the graph, which keeps the full
+  // width (a graph cut off at its right edge hides the items that run last).
+  const body = useElementWidth<HTMLDivElement>();
+  const sideBySide = route.itemId === null || layout === null || layout.width * minimumGraphScale + graphChrome <= body.width - panelMinimumWidth - columnGap;
   const open = (itemId: string) => {
     location.hash = hrefOf({ page: 'run', runId, itemId, evidence: false });
   };
@@ -191,32 +203,35 @@ export function RunPage({
             </span>
           ))}
       </p>
-      {route.evidence && permissions.may('audit.read') && <EvidenceView api={api} runId={runId} runEnded={run !== null && run.finishedAt !== null} />}
-      <div class="run-body">
-        <section class="graph" aria-label="Items">
-          {layout ? (
-            <DagView layout={layout} items={items} selected={route.itemId} onOpen={open} />
-          ) : spec ? (
-            <ItemTable itemIds={itemIds} items={items} onOpen={open} />
-          ) : (
-            <p class="loading">Loading the graph…</p>
+      {route.evidence && permissions.may('audit.read') ? (
+        <EvidenceView api={api} runId={runId} runEnded={run !== null && run.finishedAt !== null} />
+      ) : (
+        <div class={`run-body ${sideBySide ? 'side-by-side' : 'stacked'}`} ref={body.ref}>
+          <section class="graph" aria-label="Items">
+            {layout ? (
+              <DagView layout={layout} items={items} selected={route.itemId} onOpen={open} />
+            ) : spec ? (
+              <ItemTable itemIds={itemIds} items={items} onOpen={open} />
+            ) : (
+              <p class="loading">Loading the graph…</p>
+            )}
+          </section>
+          {route.itemId !== null && (
+            <ItemPanel
+              key={route.itemId}
+              api={api}
+              runId={runId}
+              item={items.get(route.itemId) ?? null}
+              itemId={route.itemId}
+              spec={spec?.items.find((item) => item.id === route.itemId) ?? null}
+              spend={run?.spend?.items[route.itemId] ?? null}
+              permissions={permissions}
+              onChanged={refresh}
+              onError={fail}
+            />
           )}
-        </section>
-        {route.itemId !== null && (
-          <ItemPanel
-            key={route.itemId}
-            api={api}
-            runId={runId}
-            item={items.get(route.itemId) ?? null}
-            itemId={route.itemId}
-            spec={spec?.items.find((item) => item.id === route.itemId) ?? null}
-            spend={run?.spend?.items[route.itemId] ?? null}
-            permissions={permissions}
-            onChanged={refresh}
-            onError={fail}
-          />
-        )}
-      </div>
+        </div>
+      )}
     </main>
   );
 }

@@ -1,0 +1,121 @@
+// What a first-time user sees of the dashboard, in Debian's Chromium against one real server for
+// the file: a finished run (a chain wide enough to fill the screen, a patch, a retried item, two
+// items sharing a lock) and a run held at an approval. Each test reads one page and checks
+// several things on it.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { beforeAll, expect, test } from 'vitest';
+import { browserPages } from './browser-pages.test-support.ts';
+import { runEnds, sharedServer, type SharedServer } from './shared-server.test-support.ts';
+import { shell, submitRun } from './submit-run.test-support.ts';
+
+const startServer = sharedServer();
+const { signedIn, screenshot } = browserPages();
+
+let server: SharedServer;
+let releaseId: string;
+let heldId: string;
+
+/** A workspace holding `files`, as a tar stored on the server: its digest. */
+async function storedWorkspace(files: Readonly<Record<string, string>>): Promise<string> {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-workspace-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(directory, name), text);
+  const bytes = execFileSync('tar', ['--format=ustar', '--owner=0', '--group=0', '-C', directory, '-cf', '-', ...Object.keys(files)]);
+  rmSync(directory, { recursive: true });
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const stored = await server.api('/v1/blobs', {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream', 'x-cairn-digest': digest },
+    body: bytes,
+  });
+  expect(stored.status, await stored.clone().text()).toBe(201);
+  return digest;
+}
+
+beforeAll(async () => {
+  server = await startServer();
+  releaseId = await submitRun(server.api, {
+    version: 1,
+    name: 'release',
+    labels: { team: 'payments' },
+    // A file the build changes: its diff has lines with an old and a new number.
+    workspace: { snapshot: await storedWorkspace({ 'list.txt': 'one\ntwo\nthree\n' }) },
+    items: [
+      shell('fetch', 'echo fetched'),
+      shell('build', 'printf "hello\\nworld\\n" > greeting.txt; printf "one\\nTWO\\nthree\\n" > list.txt', { dependsOn: ['fetch'] }),
+      shell('test', 'echo tested', { dependsOn: ['build'] }),
+      shell('package', 'echo packaged', { dependsOn: ['test'] }),
+      shell('publish', 'echo published', { dependsOn: ['package'] }),
+      // Both take the lock 'db': whichever is dispatched second waits for the other.
+      shell('migrate', 'sleep 2', { locks: ['db'] }),
+      shell('seed', 'sleep 1', { locks: ['db'] }),
+      shell('flaky', 'exit 1', { retry: { maxAttempts: 2, backoff: { initial: '1s' } } }),
+    ],
+  });
+  heldId = await submitRun(server.api, {
+    version: 1,
+    name: 'held',
+    items: [shell('prepare', 'true'), shell('deploy', 'echo deployed', { dependsOn: ['prepare'], approval: 'required' })],
+  });
+  await runEnds(server.api, releaseId);
+}, 90_000);
+
+/** The run's page, or one of its items, at `width` px wide. */
+async function runPage(hash: string, width = 1280): Promise<Page> {
+  const page = await signedIn(server.base, server.operatorToken, hash);
+  await page.setViewportSize({ width, height: 900 });
+  return page;
+}
+
+/** Whether two boxes share any area. */
+function overlap(a: { x: number; y: number; width: number; height: number }, b: { x: number; y: number; width: number; height: number }): boolean {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+test("the unified diff's old and new line numbers sit side by side, apart from the code; the graph stays whole beside the item", async () => {
+  const page = await runPage(`#/runs/${releaseId}/items/build`);
+  const diff = page.locator('.diff');
+  await expect.poll(() => diff.locator('.d2h-file-wrapper').count()).toBe(2);
+  await screenshot(page, 'views-item-diff');
+  // list.txt's first line is unchanged: it has both numbers.
+  const row = diff.locator('.d2h-file-wrapper', { hasText: 'list.txt' }).locator('.d2h-diff-tbody tr').nth(1);
+  const [oldNumber, newNumber, code] = await Promise.all([
+    row.locator('.line-num1').boundingBox(),
+    row.locator('.line-num2').boundingBox(),
+    row.locator('.d2h-code-line-prefix').boundingBox(),
+  ]);
+  expect([await row.locator('.line-num1').textContent(), await row.locator('.line-num2').textContent()]).toEqual(['1', '1']);
+  expect(overlap(oldNumber!, newNumber!)).toBe(false);
+  // On one line: not the new number dropped below the old.
+  expect(Math.abs(oldNumber!.y - newNumber!.y)).toBeLessThan(1);
+  expect(oldNumber!.x).toBeLessThan(newNumber!.x);
+  expect(newNumber!.x + newNumber!.width).toBeLessThanOrEqual(code!.x + 1);
+
+  // Every box of the graph is inside the graph's area, the right-most column too, with the item open.
+  const graph = (await page.locator('section.graph').boundingBox())!;
+  const boxes = await page.locator('svg.dag .dag-item rect').evaluateAll((rects) => rects.map((rect) => rect.getBoundingClientRect().toJSON() as DOMRect));
+  expect(boxes).toHaveLength(8);
+  for (const box of boxes) expect(box.x + box.width).toBeLessThanOrEqual(graph.x + graph.width);
+  await screenshot(page, 'views-item-diff');
+});
+
+test('an item waiting for approval is marked with an SVG icon, not a glyph the fonts may lack', async () => {
+  const page = await runPage(`#/runs/${heldId}`);
+  const node = page.locator('svg.dag [data-item-id="deploy"]');
+  await expect.poll(() => node.getAttribute('data-state'), { timeout: 30_000 }).toBe('awaiting-approval');
+  expect(await node.locator('svg.icon[data-icon="pause"]').count()).toBe(1);
+  // No emoji or dingbat anywhere: Debian's Chromium may have no font with them (an empty box).
+  const text = await page.locator('body').textContent();
+  expect(text).not.toMatch(/[\u2190-\u21ff\u2300-\u23ff\u25a0-\u27bf\u{1f000}-\u{1faff}]/u);
+});
+
+test("the Evidence tab shows the evidence, not the run's graph again", async () => {
+  const page = await runPage(`#/runs/${releaseId}/evidence`);
+  await expect.poll(() => page.locator('.evidence .bundle-facts').count(), { timeout: 30_000 }).toBe(1);
+  expect(await page.locator('svg.dag').count()).toBe(0);
+  expect(await page.locator('section.graph').count()).toBe(0);
+});
