@@ -56,12 +56,21 @@ export function serverAddressOf(url: string | undefined): string {
   return serverTarget(url).baseUrl;
 }
 
+/**
+ * Whether a command given `url` talks to the server of the config at hand (`--config`, or a
+ * cairn.config.* in this folder), as `clientOf` would choose it: nothing else names a server. Such a
+ * command may work on that server's data directly while it does not run (`cairn secret set`).
+ */
+export function targetsServerConfig(url: string | undefined): boolean {
+  return serverTarget(url).fromServerConfig === true;
+}
+
 /** Whether a server config is at hand (`--config`, or a cairn.config.* in this folder): commands like `cairn token` then work on it directly. */
 export function hasServerConfig(): boolean {
   return configOption().file !== undefined || configFileNames.some((name) => existsSync(join(process.cwd(), name)));
 }
 
-function serverTarget(url: string | undefined): { baseUrl: string; token?: string } {
+function serverTarget(url: string | undefined): { baseUrl: string; token?: string; fromServerConfig?: true } {
   if (url !== undefined) return { baseUrl: url };
   if (process.env['CAIRN_SERVER']) return { baseUrl: process.env['CAIRN_SERVER'] };
   const named = program.opts<{ context?: string }>().context ?? (process.env['CAIRN_CONTEXT'] || undefined);
@@ -70,7 +79,7 @@ function serverTarget(url: string | undefined): { baseUrl: string; token?: strin
   const config = configOption();
   if (config.file !== undefined || configFileNames.some((name) => existsSync(join(process.cwd(), name)))) {
     const { host, port } = loadServerConfig(config).config.server;
-    return { baseUrl: `http://${host.includes(':') ? `[${host}]` : host}:${port}` };
+    return { baseUrl: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, fromServerConfig: true };
   }
   const current = findContext(clientConfig, undefined);
   if (current) return contextTarget(current.context);

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
 import { blobKey, isCairnError, sha256Digest } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { composeServer, probeOf, type KeyProbeReport } from '../composition/compose-server.ts';
 import { diagnoseRuntimes } from './diagnose-runtimes.ts';
 import { diagnoseStateStore } from './diagnose-state.ts';
+import { sandboxReachRefusal, workRootOption } from './sandbox-reach.ts';
 
 /** One finding of `cairn doctor`. */
 export interface Diagnosis {
@@ -38,12 +38,12 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   } else if (executor.sandbox === 'bubblewrap') {
     const bwrap = existsSync('/usr/bin/bwrap');
     note('bubblewrap', bwrap, bwrap ? '/usr/bin/bwrap' : 'not installed', 'apt-get install -y bubblewrap (or executor.sandbox: none, for development only)');
-    const blocked = closedAncestor(loaded.paths.work);
+    const unreachable = sandboxReachRefusal(loaded.paths.work, workRootOption(loaded));
     note(
       'work directory',
-      blocked === undefined,
-      blocked === undefined ? `${loaded.paths.work} is reachable by sandbox uids` : `${blocked} cannot be passed through by others`,
-      `chmod o+x ${blocked} (sandboxes start as their own uids and must reach their workspaces)`,
+      unreachable === undefined,
+      unreachable === undefined ? `${loaded.paths.work} is reachable by sandbox uids` : unreachable.message,
+      `${String(unreachable?.details['chmod'])} (sandboxes start as their own uids and must reach their workspaces; cairn serve refuses to start until they can)`,
     );
     const root = process.getuid?.() === 0;
     note(
@@ -143,14 +143,20 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   } finally {
     await composition.close();
   }
-  findings.push(...diagnoseRuntimes(loaded.config.runtimes, secretNames, executor.kind === 'local' ? executor.sandbox : 'none', loaded.config.gateway));
+  const runtimes = diagnoseRuntimes(loaded.config.runtimes, secretNames, executor.kind === 'local' ? executor.sandbox : 'none', loaded.config.gateway);
+  // With SQLite, `cairn secret set` in this folder works before the first start; PostgreSQL
+  // replicas store a secret only through the one running the engine: the fix says the order.
+  findings.push(
+    ...(config.engine.state.kind === 'postgres'
+      ? runtimes.map((finding) =>
+          finding.fix?.startsWith('cairn secret set')
+            ? {
+                ...finding,
+                fix: `${finding.fix}, through a running replica: start one first (cairn serve), then set it from this folder with a token (CAIRN_TOKEN)`,
+              }
+            : finding,
+        )
+      : runtimes),
+  );
   return findings;
-}
-
-// The first existing folder on the way to `path` that others may not pass through, if any.
-function closedAncestor(path: string): string | undefined {
-  for (let folder = path; ; folder = dirname(folder)) {
-    if (existsSync(folder) && (statSync(folder).mode & 0o001) === 0) return folder;
-    if (dirname(folder) === folder) return undefined;
-  }
 }

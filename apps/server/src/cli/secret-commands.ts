@@ -1,16 +1,21 @@
-import { addRemoveCommand, clientOf, json, program, say, sayList } from './cli-program.ts';
+import { CairnError, isCairnError } from '@cairn/protocol';
+import { loadServerConfig } from '../config/load-server-config.ts';
+import { addRemoveCommand, clientOf, configOption, json, program, say, sayList, targetsServerConfig } from './cli-program.ts';
 
 /**
- * `cairn secret set|list|rm`: secrets of a running server; values come from standard input, never
- * argv.
+ * `cairn secret set|list|rm`: secrets of a server; values come from standard input, never argv.
+ * `set` in the server's folder works while the server does not run (SQLite state); the others,
+ * and `set` elsewhere, go through a running server.
  */
 export function addSecretCommands(): void {
-  const secret = program.command('secret').description('secrets of a running server (values are write-only)');
+  const secret = program.command('secret').description('secrets of a server (values are write-only)');
   secret
     .command('set')
     .argument('<name>', 'an environment variable name (what the task receives)')
     .option('--server <url>', 'the server')
-    .description('set a secret; the value is read from standard input, never from the command line')
+    .description(
+      "set a secret; the value is read from standard input, never from the command line. In the server's folder it works before the server runs (SQLite state)",
+    )
     .action(async (name: string, options: { server?: string }) => {
       if (process.stdin.isTTY) process.stderr.write(`value of ${name} (then Enter and Ctrl-D): `);
       const chunks: Buffer[] = [];
@@ -18,8 +23,31 @@ export function addSecretCommands(): void {
       const value = Buffer.concat(chunks)
         .toString('utf8')
         .replace(/\r?\n$/, '');
-      const set = await clientOf(options.server).setSecret(name, value);
-      say(json() ? JSON.stringify(set) : `secret ${set.name} set (version ${set.version})`);
+      // In the server's folder while it does not run (cairn doctor names missing secrets before the
+      // first start), it is set there directly, as `cairn token create` works; otherwise, or when
+      // the server runs, through the server.
+      const { setSecretInServerFolder } = await import('./set-secret-in-server-folder.ts');
+      const loaded = targetsServerConfig(options.server) ? loadServerConfig(configOption()) : undefined;
+      const direct = loaded ? await setSecretInServerFolder(loaded, name, value) : undefined;
+      const set =
+        direct ??
+        (await clientOf(options.server)
+          .setSecret(name, value)
+          .catch((error: unknown) => {
+            // PostgreSQL replicas store a secret only through the one running the engine.
+            if (loaded?.config.engine.state.kind === 'postgres' && isCairnError(error, 'CAIRN_SERVER_UNREACHABLE'))
+              throw new CairnError(
+                'CAIRN_SERVER_UNREACHABLE',
+                `${error.message} With PostgreSQL state a secret is set through a running replica: start one first (cairn serve), then run cairn secret set ${name} again here, with a token (CAIRN_TOKEN).`,
+                { path: 'baseUrl', cause: error },
+              );
+            throw error;
+          }));
+      say(
+        json()
+          ? JSON.stringify(set)
+          : `secret ${set.name} set (version ${set.version})${direct ? " directly in the server's folder (no server was running)" : ''}`,
+      );
     });
   secret
     .command('list')
