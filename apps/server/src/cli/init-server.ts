@@ -1,13 +1,17 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createLocalCipher, createLocalSigner } from '@cairn/local';
 import { CairnError } from '@cairn/protocol';
 import { FileTokenStore } from '../auth/file-token-store.ts';
 import { configFileNames, loadServerConfig } from '../config/load-server-config.ts';
+import { sandboxReachRefusal } from './sandbox-reach.ts';
+
+/** Where the starter config keeps its data, beside the config. */
+const starterDataDirectory = 'cairn-data';
 
 /** A working local config: everything under ./cairn-data, tasks in bubblewrap sandboxes. */
 const starterConfig = `# Cairn server configuration (cairn init). Paths are relative to this file.
-dataDirectory: ./cairn-data
+dataDirectory: ./${starterDataDirectory}
 server:
   host: 127.0.0.1   # loopback: a single operator on this machine
   port: 7600
@@ -34,10 +38,13 @@ export interface InitResult {
 }
 
 /**
- * Writes a working local config in `directory`, its data directory (0700) and the server's keys
+ * Writes a working local config in `directory`, its data directory (0711) and the server's keys
  * (0600, created once, never replaced). An existing config is refused: init never overwrites.
+ * With `refuseUnreachableSandboxes` (`cairn init`), a directory whose folders sandboxes could not
+ * pass through is refused before anything is written (`sandbox-reach.ts`); programs that init a
+ * server only to run it unsandboxed leave it off.
  */
-export async function initServer(directory: string): Promise<InitResult> {
+export async function initServer(directory: string, options: { readonly refuseUnreachableSandboxes?: boolean } = {}): Promise<InitResult> {
   const base = resolve(directory);
   const existing = configFileNames.map((name) => join(base, name)).find((path) => existsSync(path));
   if (existing)
@@ -45,12 +52,17 @@ export async function initServer(directory: string): Promise<InitResult> {
       path: existing,
     });
   mkdirSync(base, { recursive: true });
+  // The starter config runs items in bubblewrap sandboxes, under the data directory's work root.
+  const unreachable = options.refuseUnreachableSandboxes ? sandboxReachRefusal(join(base, starterDataDirectory, 'work'), 'config.dataDirectory') : undefined;
+  if (unreachable) throw unreachable;
   const configFile = join(base, 'cairn.config.yaml');
   writeFileSync(configFile, starterConfig, { flag: 'wx' });
   const { paths } = loadServerConfig({ file: configFile, env: {} });
   // Passable but not listable by others: sandboxes start as their own uids and must reach their
   // workspaces under it; the keys inside are 0600 in a 0700 folder.
   mkdirSync(paths.dataDirectory, { recursive: true, mode: 0o711 });
+  // Set again: mkdir's mode passes through the umask, and a umask of 077 would close it to them.
+  chmodSync(paths.dataDirectory, 0o711);
   const signer = createLocalSigner({ keyFile: paths.signingKey, create: true });
   createLocalCipher({ keyFile: paths.cipherKey, create: true });
   const { token } = await new FileTokenStore(paths.tokens).create('operator', ['admin']);

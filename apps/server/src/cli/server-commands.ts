@@ -14,7 +14,7 @@ export function addServerCommands(): void {
     .description('write a working local config, its data directory and keys (0600)')
     .action(async (directory: string) => {
       const { initServer } = await import('./init-server.ts');
-      const result = await initServer(directory);
+      const result = await initServer(directory, { refuseUnreachableSandboxes: true });
       if (json()) {
         say(JSON.stringify(result));
         return;
@@ -70,6 +70,10 @@ export function addServerCommands(): void {
     .action(async () => {
       const loaded = loadServerConfig(configOption());
       const { host, port, auth, timeouts } = loaded.config.server;
+      // Before anything starts: a work root sandboxes cannot reach would fail every item, one by one.
+      const { sandboxesOnThisMachine, sandboxReachRefusal, workRootOption } = await import('./sandbox-reach.ts');
+      const unreachable = sandboxesOnThisMachine(loaded) ? sandboxReachRefusal(loaded.paths.work, workRootOption(loaded)) : undefined;
+      if (unreachable) throw unreachable;
       const { lockDataDirectory } = await import('./data-directory-lock.ts');
       // One SQLite server per data directory; PostgreSQL replicas share one (ADR 0023): the lease
       // in the database decides which runs the engine.
