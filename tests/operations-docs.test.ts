@@ -1,11 +1,12 @@
 // The operations guides' shell blocks run as written, in order, as the root operator they are
-// written for: each in a private mount namespace whose /srv and /var/backups are folders of this
+// written for (S3's against the test radosgw, scripts/radosgw.sh, as the page offers it): each in a private mount namespace whose /srv and /var/backups are folders of this
 // test (so the machine's own are never touched), with the checkout's `cairn` on PATH. A block that
 // ends by serving in the foreground is stopped with Ctrl-C (SIGINT) once it listens.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { deleteTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment } from '@cairn/s3/testing';
 import { afterEach, expect, test } from 'vitest';
 import { freePort } from './support/free-port.ts';
 import { repositoryRoot } from './support/workspace.ts';
@@ -30,13 +31,22 @@ async function machine(): Promise<{ srv: string; backups: string; start: string;
   return { ...folders, port: await freePort() };
 }
 
-/** Runs one block (bash -euo pipefail) where the page says the reader is, and returns what it printed. */
-function runBlock(block: string, cwd: string, folders: { srv: string; backups: string; port: number }): Promise<{ status: number | null; output: string }> {
+/**
+ * Runs one block (bash -euo pipefail) where the page says the reader is, and returns what it
+ * printed; `environment` adds what the page says the reader has set.
+ */
+function runBlock(
+  block: string,
+  cwd: string,
+  folders: { srv: string; backups: string; port: number },
+  environment: Record<string, string> = {},
+): Promise<{ status: number | null; output: string }> {
   const env: NodeJS.ProcessEnv = {
     HOME: folders.backups,
     LANG: 'C.UTF-8',
     CAIRN_PORT: String(folders.port),
     PATH: [join(repositoryRoot, '.tools', 'bin'), dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
+    ...environment,
   };
   const mounts = `mount --bind ${folders.srv} /srv && mount --bind ${folders.backups} /var/backups && cd ${cwd} && exec bash -euo pipefail -c "$0"`;
   const shell = spawn('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', mounts, block], {
@@ -87,4 +97,24 @@ test('docs/operations/backup-and-restore.md: backup, restore, doctor and serve t
   expect(result.output).toMatch(/backed up \d+ files/);
   expect(result.output).toContain(`cairn serving http://127.0.0.1:${folders.port}`);
   expect(readFileSync(join(folders.srv, 'cairn', 'cairn.config.yaml'), 'utf8')).toContain('dataDirectory: ./cairn-data');
+});
+
+test('docs/operations/s3.md: the radosgw buckets made as written, Object Lock on the anchor bucket', { timeout: 60_000 }, async () => {
+  const folders = await machine();
+  const [radosgwBuckets] = shellBlocks('docs/operations/s3.md');
+  // What the page asks the reader to have set: the user's keys and the server's address.
+  const environment = { ...radosgwEnvironment(), AWS_ENDPOINT_URL: radosgwConnection().endpoint };
+  const client = radosgwClient();
+  const buckets = ['acme-cairn', 'acme-cairn-anchor'];
+  try {
+    const result = await runBlock(radosgwBuckets!, folders.start, folders, environment);
+    expect(result.status, result.output).toBe(0);
+    expect(result.output).toContain('<ObjectLockEnabled>Enabled</ObjectLockEnabled>');
+    // Both buckets exist (deleting a missing one fails), and the shared test server keeps none of them.
+    for (const bucket of buckets.splice(0)) await deleteTestBucket(client, bucket);
+  } finally {
+    // After a failure, whichever of them was made.
+    await Promise.allSettled(buckets.map((bucket) => deleteTestBucket(client, bucket)));
+    client.destroy();
+  }
 });
