@@ -24,6 +24,7 @@ const offlineWithServerOption: Readonly<Record<string, string>> = {
   demo: 'without --server it runs a server of its own (with --server it needs one: checked apart)',
   'context add': 'records the address; it calls nothing',
   dashboard: "in the server's folder it writes the sign-in code to the token store itself",
+  'secret set': "in the server's folder it seals and stores the secret itself (through the server only while one holds the folder)",
 };
 
 /** Fences whose lines are commands a reader types (a bare fence and `text` hold them too, beside output). */
@@ -108,7 +109,7 @@ function commandsBeforeAServer(page: string, needServer: ReadonlySet<string>): s
 test('the commands that need a server are read from the CLI reference', () => {
   const withOption = commandsWithServerOption();
   // The reference is read as expected: the run commands have the option, the offline ones not.
-  for (const name of ['submit', 'status', 'runs', 'audit bundle', 'secret set']) expect(withOption).toContain(name);
+  for (const name of ['submit', 'status', 'runs', 'audit bundle', 'secret list']) expect(withOption).toContain(name);
   for (const name of ['init', 'doctor', 'serve', 'token create', 'verify', 'backup', 'key id']) expect(withOption).not.toContain(name);
   // Each exception is a command that exists, so a rename cannot leave a stale one behind.
   for (const name of Object.keys(offlineWithServerOption)) expect(withOption).toContain(name);
