@@ -48,7 +48,25 @@ export function sayList<Item>(items: readonly Item[], line: (item: Item) => stri
 export function clientOf(url: string | undefined): CairnClient {
   const target = serverTarget(url);
   const token = process.env['CAIRN_TOKEN'] || target.token;
+  tokenSource = process.env['CAIRN_TOKEN'] ? 'CAIRN_TOKEN' : target.token ? `the context "${target.context ?? ''}"` : undefined;
   return createCairnClient({ baseUrl: target.baseUrl, ...(token ? { token } : {}) });
+}
+
+/** Where the token the last client sends came from, for a refusal to name (undefined: it sends none). */
+let tokenSource: string | undefined;
+
+/**
+ * What to do about a server's refusal of the token (401) or of what it allows (403), in the
+ * command line's terms: where the token goes and how to make one. The server's message names the
+ * scope the request needs; a script that polls a command can tell these (exit 3) from a server
+ * not up yet (exit 5), and must stop on them: waiting does not change a token.
+ */
+function tokenAdvice(code: 'CAIRN_UNAUTHENTICATED' | 'CAIRN_FORBIDDEN'): string {
+  const make = "make one with the scope named above: `cairn token create --name NAME --scope SCOPE...` in the server's folder";
+  if (code === 'CAIRN_FORBIDDEN') return `the token from ${tokenSource ?? 'CAIRN_TOKEN'} lacks that scope: ${make}, and set CAIRN_TOKEN to it`;
+  if (tokenSource === undefined)
+    return `cairn sent no token: set CAIRN_TOKEN (${make}), or give the context one (\`cairn context add NAME --server URL --token TOKEN\`)`;
+  return `the token from ${tokenSource} is not one this server knows: ${make}, and set CAIRN_TOKEN to it`;
 }
 
 /** The address of the server a command talks to, chosen as `clientOf` chooses it. */
@@ -70,19 +88,19 @@ export function hasServerConfig(): boolean {
   return configOption().file !== undefined || configFileNames.some((name) => existsSync(join(process.cwd(), name)));
 }
 
-function serverTarget(url: string | undefined): { baseUrl: string; token?: string; fromServerConfig?: true } {
+function serverTarget(url: string | undefined): { baseUrl: string; token?: string; context?: string; fromServerConfig?: true } {
   if (url !== undefined) return { baseUrl: url };
   if (process.env['CAIRN_SERVER']) return { baseUrl: process.env['CAIRN_SERVER'] };
   const named = program.opts<{ context?: string }>().context ?? (process.env['CAIRN_CONTEXT'] || undefined);
   const clientConfig = readClientConfig();
-  if (named !== undefined) return contextTarget(findContext(clientConfig, named)!.context);
+  if (named !== undefined) return contextTarget(findContext(clientConfig, named)!);
   const config = configOption();
   if (config.file !== undefined || configFileNames.some((name) => existsSync(join(process.cwd(), name)))) {
     const { host, port } = loadServerConfig(config).config.server;
     return { baseUrl: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, fromServerConfig: true };
   }
   const current = findContext(clientConfig, undefined);
-  if (current) return contextTarget(current.context);
+  if (current) return contextTarget(current);
   throw new CairnError(
     'CAIRN_CONFIG_INVALID',
     `Which server? Pass --server <url>, set CAIRN_SERVER, add a context (\`cairn context add NAME --server <url>\`, kept in ${clientConfigPath()}), or run this in the folder of a server's cairn.config (\`cairn init\`).`,
@@ -90,8 +108,12 @@ function serverTarget(url: string | undefined): { baseUrl: string; token?: strin
   );
 }
 
-function contextTarget(context: { server: string; token?: string | undefined }): { baseUrl: string; token?: string } {
-  return { baseUrl: context.server, ...(context.token ? { token: context.token } : {}) };
+function contextTarget({ name, context }: { name: string; context: { server: string; token?: string | undefined } }): {
+  baseUrl: string;
+  token?: string;
+  context: string;
+} {
+  return { baseUrl: context.server, context: name, ...(context.token ? { token: context.token } : {}) };
 }
 
 /**
@@ -179,10 +201,12 @@ function reportError(error: unknown): number {
     return error.exitCode === 0 || error.code === 'commander.help' ? exitCodes.done : exitCodes.badInput;
   }
   if (isCairnError(error)) {
-    if (json()) process.stderr.write(`${JSON.stringify(error)}\n`);
+    const refused = error.code === 'CAIRN_UNAUTHENTICATED' || error.code === 'CAIRN_FORBIDDEN' ? tokenAdvice(error.code) : undefined;
+    if (json()) process.stderr.write(`${JSON.stringify(refused === undefined ? error : { ...error.toJSON(), advice: refused })}\n`);
     else {
       process.stderr.write(`${error.code}: ${error.message}\n`);
       for (const issue of error.issues) process.stderr.write(`  ${issue.path}  ${issue.message}\n`);
+      if (refused !== undefined) process.stderr.write(`  ${refused}\n`);
     }
     if (error.code === 'CAIRN_SERVER_UNREACHABLE') return exitCodes.unreachable;
     const input = error.code.startsWith('CAIRN_RUN_SPEC') || error.code === 'CAIRN_CONFIG_INVALID' || error.code === 'CAIRN_PAYLOAD_INVALID';

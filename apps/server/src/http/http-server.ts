@@ -17,7 +17,7 @@ import { registerDocsRoutes } from './docs-routes.ts';
 import { replyWithError } from './error-replies.ts';
 import { eventStreamQuery, streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
-import { secretGrantsOf } from '../auth/token-scopes.ts';
+import { scopeOfAction, secretGrantsOf } from '../auth/token-scopes.ts';
 import { registerLogRoutes } from './log-routes.ts';
 import { isLoopback, loopbackOperator, loopbackPeerUid } from './loopback.ts';
 import { checkRequestOrigin, hostNamesOf, isBrowserRequest } from './browser-requests.ts';
@@ -164,14 +164,17 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     const header = request.headers.authorization;
     const credential = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
     const principal = credential === undefined ? null : await authorizer.authenticate(credential);
+    // The scope the action needs is named, so a client can say which token to make.
+    const scope = scopeOfAction[action];
     if (!principal)
       throw new CairnError(
         'CAIRN_UNAUTHENTICATED',
         credential === undefined
           ? auth === 'loopback-operator'
             ? 'A browser needs a token even on a loopback-operator server (a page it shows could act as you otherwise): sign in with a link from `cairn dashboard`, or a token from `cairn token create`.'
-            : 'This request needs a bearer token (Authorization: Bearer cairn_...); `cairn token create` makes one.'
-          : 'The bearer token is unknown or revoked; `cairn token create` makes a new one.',
+            : `This request needs a bearer token${scope ? ` with the ${scope} scope` : ''} (Authorization: Bearer cairn_...); \`cairn token create${scope ? ` --scope ${scope}` : ''}\` makes one.`
+          : `The bearer token is unknown or revoked; \`cairn token create${scope ? ` --scope ${scope}` : ''}\` makes a new one.`,
+        { details: { action, scope: scope ?? null } },
       );
     const params = request.params as { runId?: string; itemId?: string; digest?: string };
     const resource = {
