@@ -6,6 +6,7 @@ import { downloadBytes } from './download-bytes.ts';
 import { readAuditEntries } from './read-audit-entries.ts';
 import { FilterForm } from './filter-form.tsx';
 import { auditFilterNames, hrefOf, queryOf, type AuditFilters } from './use-route.ts';
+import { When } from './time-format.tsx';
 
 const pageSize = 100;
 
@@ -145,7 +146,7 @@ export function AuditPage({
               <tr key={entry.seq} data-seq={entry.seq} data-run-id={entry.runId}>
                 <td>{entry.seq}</td>
                 <td>
-                  <time dateTime={entry.time}>{entry.time}</time>
+                  <When iso={entry.time} />
                 </td>
                 <td>
                   {entry.actor.id}

@@ -8,7 +8,7 @@ export interface DagLayout {
   readonly edges: readonly { readonly from: string; readonly to: string; readonly points: readonly { readonly x: number; readonly y: number }[] }[];
 }
 
-const nodeSize = { width: 190, height: 54 };
+const nodeSize = { width: 190, height: 68 };
 
 /**
  * Lays out a run's items left to right with dagre: prerequisites before the items that depend on

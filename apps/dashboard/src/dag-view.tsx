@@ -1,5 +1,7 @@
 import type { DagLayout } from './dag-layout.ts';
 import { Icon } from './icons.tsx';
+import type { AttemptView } from './item-attempts.tsx';
+import { durationBetween, durationText, useNow } from './time-format.tsx';
 import type { ItemSummary } from './run-summary.ts';
 
 /** The graph is drawn no smaller than this share of its full size: below it, its column scrolls. */
@@ -13,14 +15,18 @@ export const minimumGraphScale = 0.75;
 export function DagView({
   layout,
   items,
+  attempts,
   selected,
   onOpen,
 }: {
   readonly layout: DagLayout;
   readonly items: ReadonlyMap<string, ItemSummary>;
+  /** Each item's attempts, as far as read: its run time and attempt count are written in its box. */
+  readonly attempts: ReadonlyMap<string, readonly AttemptView[]>;
   readonly selected: string | null;
   readonly onOpen: (itemId: string) => void;
 }) {
+  const now = useNow(2_000);
   return (
     <svg
       class="dag"
@@ -49,6 +55,7 @@ export function DagView({
         const item = items.get(itemId);
         const state = item?.state ?? 'blocked';
         const open = () => onOpen(itemId);
+        const meta = metaText(attempts.get(itemId) ?? [], now);
         return (
           <g
             key={itemId}
@@ -59,7 +66,7 @@ export function DagView({
             // Lower-case: on an SVG element Preact sets the attribute by this name, and only `tabindex` makes it focusable.
             tabindex={0}
             role="button"
-            aria-label={`${itemId}: ${state}`}
+            aria-label={`${itemId}: ${state}${meta === '' ? '' : `, ${meta}`}`}
             onClick={open}
             onKeyDown={(event) => {
               if (event.key === 'Enter' || event.key === ' ') {
@@ -72,15 +79,25 @@ export function DagView({
             <text x="10" y="21" class="item-id">
               {truncate(itemId, 24)}
             </text>
-            <text x="10" y="41" class="item-state">
+            <text x="10" y="40" class="item-state">
               {state}
             </text>
-            {item?.approvalRequired && state === 'awaiting-approval' && <Icon name="pause" label="waits for approval" size={16} x={box.width - 26} y={28} />}
+            <text x="10" y="58" class="item-meta">
+              {meta}
+            </text>
+            {item?.approvalRequired && state === 'awaiting-approval' && <Icon name="pause" label="waits for approval" size={16} x={box.width - 26} y={8} />}
           </g>
         );
       })}
     </svg>
   );
+}
+
+/** How long its attempts ran in all (the one running, up to now), and how many there were when more than one. */
+function metaText(attempts: readonly AttemptView[], now: number): string {
+  if (attempts.length === 0) return '';
+  const ran = attempts.reduce((sum, attempt) => sum + durationBetween(attempt.dispatchedAt, attempt.finishedAt, now), 0);
+  return `${durationText(ran)}${attempts.length > 1 ? ` · ${attempts.length} attempts` : ''}`;
 }
 
 function truncate(text: string, length: number): string {

@@ -2,6 +2,7 @@ import type { AnchorReceipt, Checkpoint, EvidenceBundleV1, VerificationCheck, Ve
 import { useEffect, useState } from 'preact/hooks';
 import type { DashboardApi } from './dashboard-api.ts';
 import { downloadBytes } from './download-bytes.ts';
+import { When } from './time-format.tsx';
 
 /**
  * A run's evidence (`audit:read`): what its bundle (cairn.bundle/v1) holds — the signed checkpoint
@@ -92,7 +93,7 @@ export function EvidenceView({ api, runId, runEnded }: { readonly api: Dashboard
         <dd>
           {checkpoint ? (
             <>
-              tree size {checkpoint.treeSize}, root <code>{checkpoint.rootHash.slice(0, 16)}…</code>, issued {new Date(checkpoint.time).toLocaleString()} by{' '}
+              tree size {checkpoint.treeSize}, root <code>{checkpoint.rootHash.slice(0, 16)}…</code>, issued <When iso={checkpoint.time} /> by{' '}
               <code>{checkpoint.origin}</code>
             </>
           ) : (
@@ -244,9 +245,12 @@ function AnchorStatuses({ bundle, anchor }: { readonly bundle: EvidenceBundleV1;
           >
             {receipt ? (
               <>
-                <strong>{receipt.anchor}</strong> ({receipt.guarantee}) at <code>{receipt.location}</code>, anchored{' '}
-                {new Date(receipt.anchoredAt).toLocaleString()}
-                {receipt.retainUntil ? `, retained until ${new Date(receipt.retainUntil).toLocaleString()}` : ''}
+                <strong>{receipt.anchor}</strong> ({receipt.guarantee}) at <code>{receipt.location}</code>, anchored <When iso={receipt.anchoredAt} />
+                {receipt.retainUntil && (
+                  <>
+                    , retained until <When iso={receipt.retainUntil} />
+                  </>
+                )}
               </>
             ) : (
               <strong>an unreadable receipt</strong>

@@ -1,5 +1,6 @@
 import type { AttemptFailure } from '@cairn/core';
 import { StateBadge } from './state-badge.tsx';
+import { durationBetween, durationText, When } from './time-format.tsx';
 
 /** An attempt as `GET .../attempts` answers it (the fields the page reads). */
 export interface AttemptView {
@@ -65,7 +66,7 @@ export function ItemAttempts({
                 <StateBadge state={attempt.state} />
               </td>
               <td>
-                <time dateTime={attempt.dispatchedAt}>{new Date(attempt.dispatchedAt).toLocaleTimeString()}</time>
+                <When iso={attempt.dispatchedAt} />
                 {spans.map((span) => (
                   <span key={span.kind} class={span.kind === 'lock' ? 'lock-wait' : undefined} data-span={span.kind}>
                     {' · '}
@@ -138,8 +139,5 @@ function Timeline({ spans }: { readonly spans: readonly Span[] }) {
 }
 
 function duration(from: string, to: string): string {
-  const milliseconds = Math.max(0, Date.parse(to) - Date.parse(from));
-  if (milliseconds < 1_000) return `${milliseconds} ms`;
-  if (milliseconds < 60_000) return `${(milliseconds / 1_000).toFixed(1)} s`;
-  return `${Math.floor(milliseconds / 60_000)} min ${Math.round((milliseconds % 60_000) / 1_000)} s`;
+  return durationText(durationBetween(from, to));
 }

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api-error.ts';
 import type { DashboardApi } from './dashboard-api.ts';
 import { downloadBytes } from './download-bytes.ts';
+import { When } from './time-format.tsx';
 
 /** The fields of a `cairn.manifest/v1` payload the view shows (the raw JSON shows the rest). */
 interface ManifestPayload {
@@ -196,7 +197,7 @@ function ManifestFields({ manifest }: { readonly manifest: LoadedManifest }) {
         <>
           <dt>Issued</dt>
           <dd>
-            <time dateTime={payload.issuedAt}>{new Date(payload.issuedAt).toLocaleString()}</time>
+            <When iso={payload.issuedAt} />
           </dd>
         </>
       )}

@@ -12,6 +12,7 @@ import type { Permissions } from './permissions.ts';
 import type { ItemSummary } from './run-summary.ts';
 import { spendText, type ModelSpend } from './spend-text.ts';
 import { StateBadge } from './state-badge.tsx';
+import { When } from './time-format.tsx';
 
 const liveStates = new Set(['blocked', 'awaiting-approval', 'ready', 'running']);
 
@@ -119,8 +120,7 @@ export function ItemPanel({
       {item?.state === 'ready' && item.lockWait && (
         <p class="lock-waiting" role="status">
           Waiting for lock{item.lockWait.locks.length === 1 ? '' : 's'} <code>{item.lockWait.locks.join(', ')}</code> since{' '}
-          <time dateTime={item.lockWait.startedAt}>{new Date(item.lockWait.startedAt).toLocaleTimeString()}</time>: another item holds it, or an older item
-          waits for it first.
+          <When iso={item.lockWait.startedAt} />: another item holds it, or an older item waits for it first.
         </p>
       )}
       <ItemAttempts

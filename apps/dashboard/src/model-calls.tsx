@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { DashboardApi } from './dashboard-api.ts';
 import { readAuditEntries } from './read-audit-entries.ts';
 import { dollars } from './spend-text.ts';
+import { durationText, When } from './time-format.tsx';
 
 /** The most calls listed for an attempt; the audit page has them all. */
 const shownCalls = 500;
@@ -63,7 +64,7 @@ export function ModelCalls({
           {calls.map((call) => (
             <tr key={call.seq} data-outcome={call.outcome} title={typeof call.data['reason'] === 'string' ? call.data['reason'] : undefined}>
               <td>
-                <time dateTime={call.time}>{new Date(call.time).toLocaleTimeString()}</time>
+                <When iso={call.time} />
               </td>
               <td>{String(call.data['model'])}</td>
               <td>
@@ -73,8 +74,8 @@ export function ModelCalls({
                 {count(call.data['inputTokens'])} / {count(call.data['outputTokens'])} / {count(call.data['cacheReadTokens'])}
               </td>
               <td>{typeof call.data['costUsd'] === 'number' ? dollars(call.data['costUsd']) : 'unknown'}</td>
-              <td>{typeof call.data['firstTokenMs'] === 'number' ? `${call.data['firstTokenMs']} ms` : ''}</td>
-              <td>{String(call.data['latencyMs'])} ms</td>
+              <td>{typeof call.data['firstTokenMs'] === 'number' ? durationText(call.data['firstTokenMs']) : ''}</td>
+              <td>{typeof call.data['latencyMs'] === 'number' ? durationText(call.data['latencyMs']) : ''}</td>
             </tr>
           ))}
         </tbody>

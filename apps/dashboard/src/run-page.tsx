@@ -18,7 +18,9 @@ import { StateBadge } from './state-badge.tsx';
 import { BudgetRaise } from './budget-raise.tsx';
 import { hrefOf, type Route } from './use-route.ts';
 import { useElementWidth } from './use-element-width.ts';
+import { useRunAttempts } from './use-run-attempts.ts';
 import { useThrottled } from './use-throttled.ts';
+import { Duration, When } from './time-format.tsx';
 
 /** The item panel's narrowest width beside the graph (px), and the gap between them. */
 const panelMinimumWidth = 480;
@@ -131,6 +133,7 @@ export function RunPage({
   // width (a graph cut off at its right edge hides the items that run last).
   const body = useElementWidth<HTMLDivElement>();
   const sideBySide = route.itemId === null || layout === null || layout.width * minimumGraphScale + graphChrome <= body.width - panelMinimumWidth - columnGap;
+  const attempts = useRunAttempts(api, runId, items, itemIds.length <= largeGraphItems);
   const open = (itemId: string) => {
     location.hash = hrefOf({ page: 'run', runId, itemId, evidence: false });
   };
@@ -188,9 +191,18 @@ export function RunPage({
       {run && (
         <p class="run-facts">
           {run.itemsFinished}/{run.itemsTotal} items finished{run.itemsFailed > 0 ? `, ${run.itemsFailed} failed` : ''} · submitted{' '}
-          <time dateTime={run.submittedAt}>{new Date(run.submittedAt).toLocaleString()}</time>
+          <When iso={run.submittedAt} />
           {run.submittedBy ? ` by ${run.submittedBy}` : ''}
-          {run.finishedAt ? ` · finished ${new Date(run.finishedAt).toLocaleString()}` : ''}
+          {run.finishedAt ? (
+            <>
+              {' · finished '}
+              <When iso={run.finishedAt} />
+              {' · took '}
+            </>
+          ) : (
+            ' · running for '
+          )}
+          <Duration from={run.submittedAt} to={run.finishedAt} />
           {run.spend && <span class="run-spend"> · spent {spendText(run.spend.total)}</span>}
         </p>
       )}
@@ -209,7 +221,7 @@ export function RunPage({
         <div class={`run-body ${sideBySide ? 'side-by-side' : 'stacked'}`} ref={body.ref}>
           <section class="graph" aria-label="Items">
             {layout ? (
-              <DagView layout={layout} items={items} selected={route.itemId} onOpen={open} />
+              <DagView layout={layout} items={items} attempts={attempts} selected={route.itemId} onOpen={open} />
             ) : spec ? (
               <ItemTable itemIds={itemIds} items={items} onOpen={open} />
             ) : (

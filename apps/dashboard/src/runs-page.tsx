@@ -11,6 +11,7 @@ import { StateBadge } from './state-badge.tsx';
 import { FilterForm } from './filter-form.tsx';
 import { hrefOf, queryOf, runFilterNames, type RunFilters } from './use-route.ts';
 import { useThrottled } from './use-throttled.ts';
+import { Duration, When } from './time-format.tsx';
 
 const pageSize = 50;
 
@@ -149,6 +150,7 @@ export function RunsPage({
               <th scope="col">State</th>
               <th scope="col">Items</th>
               <th scope="col">Submitted</th>
+              <th scope="col">Duration</th>
               <th scope="col">By</th>
             </tr>
           </thead>
@@ -167,7 +169,11 @@ export function RunsPage({
                   {run.itemsFailed > 0 && <span class="failed-count"> ({run.itemsFailed} failed)</span>}
                 </td>
                 <td>
-                  <time dateTime={run.submittedAt}>{new Date(run.submittedAt).toLocaleString()}</time>
+                  <When iso={run.submittedAt} />
+                </td>
+                <td class="run-duration">
+                  <Duration from={run.submittedAt} to={run.finishedAt} />
+                  {run.finishedAt === null && <span class="hint"> so far</span>}
                 </td>
                 <td>
                   {run.submittedBy && (

@@ -5,6 +5,7 @@ import type { Permissions } from './permissions.ts';
 import type { RunSummary } from './run-summary.ts';
 import { StateBadge } from './state-badge.tsx';
 import { hrefOf } from './use-route.ts';
+import { relativeText, When } from './time-format.tsx';
 
 /** A schedule as `GET /v1/schedules` answers it (the fields the page reads). */
 interface ScheduleView {
@@ -116,21 +117,13 @@ export function SchedulesPage({
                 <th scope="row">
                   {schedule.scheduleId}
                   <div class="run-id">
-                    by {schedule.createdBy}, <time dateTime={schedule.createdAt}>{new Date(schedule.createdAt).toLocaleString()}</time>
+                    by {schedule.createdBy}, <When iso={schedule.createdAt} />
                   </div>
                 </th>
                 <td>
                   <code>{schedule.cron}</code> <span class="time-zone">{schedule.timeZone}</span>
                 </td>
-                <td class="next-fire">
-                  {schedule.nextSlot === null ? (
-                    'none: the expression has no later slot'
-                  ) : (
-                    <time dateTime={schedule.nextSlot}>
-                      {new Date(schedule.nextSlot).toLocaleString()} <span class="iso">({schedule.nextSlot})</span>
-                    </time>
-                  )}
-                </td>
+                <td class="next-fire">{schedule.nextSlot === null ? 'none: the expression has no later slot' : <When iso={schedule.nextSlot} />}</td>
                 <td class="last-fire">
                   {schedule.lastRunId === null ? (
                     'not yet'
@@ -192,5 +185,5 @@ export function SchedulesPage({
 function lastSlotOf(schedule: ScheduleView): string {
   const prefix = `${schedule.scheduleId}@`;
   const slot = schedule.lastRunId?.startsWith(prefix) ? schedule.lastRunId.slice(prefix.length) : null;
-  return slot !== null && !Number.isNaN(Date.parse(slot)) ? new Date(slot).toLocaleString() : (schedule.lastRunId ?? '');
+  return slot !== null && !Number.isNaN(Date.parse(slot)) ? relativeText(slot) : (schedule.lastRunId ?? '');
 }

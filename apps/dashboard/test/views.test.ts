@@ -119,3 +119,38 @@ test("the Evidence tab shows the evidence, not the run's graph again", async () 
   expect(await page.locator('svg.dag').count()).toBe(0);
   expect(await page.locator('section.graph').count()).toBe(0);
 });
+
+/** Every `<time>` on the page says when relatively, with its exact ISO 8601 time in `datetime` and on hover. */
+async function timesAreRelative(page: Page): Promise<void> {
+  const times = await page
+    .locator('time')
+    .evaluateAll((elements) =>
+      elements.map((element) => ({ text: element.textContent, datetime: element.getAttribute('datetime'), title: element.getAttribute('title') })),
+    );
+  expect(times.length).toBeGreaterThan(0);
+  for (const time of times) {
+    expect(time.text).toMatch(/^(just now|\d+ (s|min|h|d) ago|in \d+ (s|min|h|d))$/);
+    expect(time.title).toBe(time.datetime);
+    expect(time.datetime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
+  }
+}
+
+test('durations show in the runs list, the graph and the attempts, with attempt counts on the graph, and every date is relative with its ISO time on hover', async () => {
+  const page = await runPage('#/runs');
+  const row = page.locator(`tr[data-run-id="${releaseId}"]`);
+  await expect.poll(() => row.locator('.run-duration').textContent()).toMatch(/^\d+\.\d s$/);
+  await timesAreRelative(page);
+
+  await page.evaluate((target) => (location.hash = target), `#/runs/${releaseId}/items/flaky`);
+  // The graph: each item that ran says how long, and the retried one how many attempts.
+  const meta = (itemId: string) => page.locator(`svg.dag [data-item-id="${itemId}"] .item-meta`);
+  await expect.poll(() => meta('flaky').textContent()).toMatch(/^(\d+ ms|\d+\.\d s) · 2 attempts$/);
+  expect(await meta('migrate').textContent()).toMatch(/^\d+\.\d s$/);
+  expect(Number(/^(\d+\.\d) s$/.exec((await meta('migrate').textContent())!)![1])).toBeGreaterThanOrEqual(2);
+  expect(await page.locator('svg.dag [data-item-id="flaky"]').getAttribute('aria-label')).toMatch(/^flaky: failed, .+ · 2 attempts$/);
+  // The attempts: when each was dispatched, how long it ran.
+  await expect.poll(() => page.locator('.attempts-table tr').count()).toBe(2);
+  expect(await page.locator('.attempts-table tr[data-attempt="2"]').textContent()).toMatch(/ago · .*ran (\d+ ms|\d+\.\d s)/);
+  await expect.poll(() => page.locator('.run-facts').textContent()).toMatch(/ · took \d+\.\d s/);
+  await timesAreRelative(page);
+});
