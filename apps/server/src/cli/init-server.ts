@@ -1,17 +1,14 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createLocalCipher, createLocalSigner } from '@cairn/local';
 import { CairnError } from '@cairn/protocol';
 import { FileTokenStore } from '../auth/file-token-store.ts';
 import { configFileNames, loadServerConfig } from '../config/load-server-config.ts';
-import { sandboxReachRefusal } from './sandbox-reach.ts';
-
-/** Where the starter config keeps its data, beside the config. */
-const starterDataDirectory = 'cairn-data';
+import { sandboxesOnThisMachine, sandboxReachRefusal, workRootOption } from './sandbox-reach.ts';
 
 /** A working local config: everything under ./cairn-data, tasks in bubblewrap sandboxes. */
 const starterConfig = `# Cairn server configuration (cairn init). Paths are relative to this file.
-dataDirectory: ./${starterDataDirectory}
+dataDirectory: ./cairn-data
 server:
   host: 127.0.0.1   # loopback: a single operator on this machine
   port: 7600
@@ -41,10 +38,14 @@ export interface InitResult {
  * Writes a working local config in `directory`, its data directory (0711) and the server's keys
  * (0600, created once, never replaced). An existing config is refused: init never overwrites.
  * With `refuseUnreachableSandboxes` (`cairn init`), a directory whose folders sandboxes could not
- * pass through is refused before anything is written (`sandbox-reach.ts`); programs that init a
- * server only to run it unsandboxed leave it off.
+ * pass through is refused, leaving nothing behind (`sandbox-reach.ts`), unless `env` (this
+ * process's by default) turns sandboxes off; programs that init a server only to run it
+ * unsandboxed leave it off.
  */
-export async function initServer(directory: string, options: { readonly refuseUnreachableSandboxes?: boolean } = {}): Promise<InitResult> {
+export async function initServer(
+  directory: string,
+  options: { readonly refuseUnreachableSandboxes?: boolean; readonly env?: NodeJS.ProcessEnv } = {},
+): Promise<InitResult> {
   const base = resolve(directory);
   const existing = configFileNames.map((name) => join(base, name)).find((path) => existsSync(path));
   if (existing)
@@ -52,11 +53,18 @@ export async function initServer(directory: string, options: { readonly refuseUn
       path: existing,
     });
   mkdirSync(base, { recursive: true });
-  // The starter config runs items in bubblewrap sandboxes, under the data directory's work root.
-  const unreachable = options.refuseUnreachableSandboxes ? sandboxReachRefusal(join(base, starterDataDirectory, 'work'), 'config.dataDirectory') : undefined;
-  if (unreachable) throw unreachable;
   const configFile = join(base, 'cairn.config.yaml');
   writeFileSync(configFile, starterConfig, { flag: 'wx' });
+  if (options.refuseUnreachableSandboxes) {
+    // As `cairn serve` will read it, with this environment's overrides (CAIRN_SANDBOX=none runs no
+    // sandbox); refused, the config just written goes again, and nothing else was made.
+    const served = loadServerConfig({ file: configFile, env: options.env ?? process.env });
+    const unreachable = sandboxesOnThisMachine(served) ? sandboxReachRefusal(served.paths.work, workRootOption(served)) : undefined;
+    if (unreachable) {
+      rmSync(configFile);
+      throw unreachable;
+    }
+  }
   const { paths } = loadServerConfig({ file: configFile, env: {} });
   // Passable but not listable by others: sandboxes start as their own uids and must reach their
   // workspaces under it; the keys inside are 0600 in a 0700 folder.

@@ -12,6 +12,7 @@
 // Items run unsandboxed: a bubblewrap sandbox can write nowhere but its workspace (by design), and
 // the marker file that witnesses each run must be outside the server's disk.
 import {
+  chmodSync,
   closeSync,
   cpSync,
   existsSync,
@@ -92,6 +93,8 @@ function powerDomain() {
 }
 
 const outside = mkdtempSync(join(tmpdir(), 'cairn-power-cut-outside-'));
+// `cairn init` refuses a folder sandboxes could not pass through (the starter config sandboxes items).
+chmodSync(outside, 0o711);
 const domain = powerDomain();
 afterAll(() => {
   domain.remove();
@@ -104,6 +107,7 @@ test(
   { timeout: 60_000 },
   async () => {
     const folder = mkdtempSync(join(tmpdir(), 'cairn-power-cut-init-'));
+    chmodSync(folder, 0o711);
     try {
       const data = join(power.path, 'init-then-cut');
       mkdirSync(data);

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
@@ -21,14 +21,21 @@ interface ClosedFolder {
  * folder without o+x). Folders not made yet are not listed: the executor makes them 0711.
  */
 function closedFoldersAbove(path: string): ClosedFolder[] {
-  const closed: ClosedFolder[] = [];
-  for (let folder = resolve(path); ; folder = dirname(folder)) {
-    if (existsSync(folder)) {
-      const mode = statSync(folder).mode & 0o7777;
-      if ((mode & 0o001) === 0) closed.unshift({ folder, mode });
+  const closed = new Map<string, ClosedFolder>();
+  // The folders on the way as written, and, past a symbolic link, those of where it leads: the
+  // kernel needs search permission on both to resolve the path.
+  let existing = resolve(path);
+  while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+  for (const start of [resolve(path), realpathSync(existing)])
+    for (let folder = start; ; folder = dirname(folder)) {
+      if (!closed.has(folder) && existsSync(folder)) {
+        const mode = statSync(folder).mode & 0o7777;
+        if ((mode & 0o001) === 0) closed.set(folder, { folder, mode });
+      }
+      if (dirname(folder) === folder) break;
     }
-    if (dirname(folder) === folder) return closed;
-  }
+  // Root first, as a reader goes down the path.
+  return [...closed.values()].sort((a, b) => a.folder.split('/').length - b.folder.split('/').length);
 }
 
 /** A mode as `chmod` and `ls -l` readers know it: `0700`. */
