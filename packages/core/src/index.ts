@@ -19,7 +19,7 @@ export type {
 } from './seams/storage-provider.ts';
 
 // The domain model.
-export type { AttemptFailure, AttemptFailureSummary } from './model/attempt-failure.ts';
+export type { AttemptFailure, AttemptFailureSummary, MergeConflictPoint } from './model/attempt-failure.ts';
 export type { Actor, ActorChannel, ActorKind, AuditActor } from './model/actor.ts';
 export type { AuditAction, AuditEntityKind, AuditEntry, AuditOutcome } from './model/audit-entry.ts';
 export type { Checkpoint, CheckpointReference, DsseEnvelope, DsseSignature } from './model/checkpoint.ts';

@@ -1,6 +1,7 @@
 // Merge items through a real server (SQLite, directory storage, the local executor, bubblewrap
-// where the machine has it): the guide's example runs as written, and a conflict fails the merge
-// with the paths and hunks the guide shows.
+// where the machine has it): the guide's example runs as written, a conflict fails the merge
+// with the paths and hunks the guide shows, and with onConflict: rerun the producer runs again.
+import { verifyBundle } from '@cairn/audit';
 import { createCairnClient, type CairnClient } from '@cairn/client';
 import { expect, test } from 'vitest';
 import { guideExample } from './guide-example.test-support.ts';
@@ -69,5 +70,68 @@ test(
     const words = (text: string) => text.replace(/\s+/g, ' ').trim();
     const shown = blocks('text')[0]!;
     expect(words(item('combine').failure!.message)).toBe(words(shown));
+  },
+);
+
+test(
+  "the guide's rerun example: beta's conflicting patch is made again on alpha's, as combine/beta, and the merge then holds both; the bundle proves the item it added",
+  { timeout: 90_000 },
+  async () => {
+    const { base, operatorToken, composition } = await start();
+    const client = createCairnClient({ baseUrl: base, token: operatorToken });
+    const { runId, run, items, item } = await runToEnd(client, blocks('yaml')[2]!, guideWorkspace());
+    expect(run.state, JSON.stringify(items, null, 2)).toBe('succeeded');
+    expect(items.map(({ itemId, state }) => [itemId, state])).toEqual([
+      ['alpha', 'succeeded'],
+      ['beta', 'succeeded'],
+      ['combine', 'succeeded'],
+      ['combine/beta', 'succeeded'],
+    ]);
+    expect(item('combine').failure).toBeNull();
+    const attempts = await client.attempts(runId, 'combine');
+    expect(attempts.map((attempt) => [attempt.state, attempt.failure?.code])).toEqual([
+      ['failed', 'CAIRN_MERGE_CONFLICT'],
+      ['succeeded', undefined],
+    ]);
+    const combined = await client.patch(runId, 'combine');
+    expect(combined).toContain(' beta: todo\n+\n+alpha: released\n+\n+beta: released\n');
+    // The re-run applied alpha's patch first: its own patch is beta's line after alpha's.
+    expect(await client.patch(runId, 'combine/beta')).toContain(' alpha: released\n+\n+beta: released\n');
+
+    const entries = [...composition.engine.audit.runEntries(runId)];
+    expect(entries.filter((entry) => entry.action === 'run.extended').map((entry) => entry.data)).toEqual([
+      { attempt: 1, emitter: 'combine', items: 1, rerun: { item: 'combine/beta', merged: ['alpha'], producer: 'beta' } },
+    ]);
+    expect(entries.find((entry) => entry.action === 'item.blocked')).toMatchObject({ entity: { id: `${runId}/combine` }, data: { because: 'combine/beta' } });
+
+    const bundle = await (await fetch(`${base}/v1/runs/${runId}/bundle`, { headers: { authorization: `Bearer ${operatorToken}` } })).text();
+    const verify = (text: string) =>
+      verifyBundle(new TextEncoder().encode(text), { trustedKeys: [composition.signingKey], readAnchor: (receipt) => composition.anchors[0]!.read(receipt) });
+    const report = await verify(bundle);
+    expect(report, JSON.stringify(report.checks)).toMatchObject({ valid: true });
+    expect(report.checks.find((check) => check.name === 'completeness')?.detail).toContain("the spec's 3 items and 1 re-run of merged items");
+    // An entry that names another re-run, or an item no entry added, fails completeness, named.
+    const parsed = JSON.parse(bundle) as { entries: { action: string; entity: { id: string }; data: Record<string, unknown> }[] };
+    const edited = (edit: (entry: (typeof parsed.entries)[number]) => (typeof parsed.entries)[number]) =>
+      JSON.stringify({ ...parsed, entries: parsed.entries.map(edit) });
+    const completeness = async (text: string) => (await verify(text)).checks.find((check) => check.name === 'completeness')!;
+    const otherProducer = edited((entry) =>
+      entry.action === 'run.extended' ? { ...entry, data: { ...entry.data, rerun: { item: 'combine/beta', merged: [], producer: 'alpha' } } } : entry,
+    );
+    expect(await completeness(otherProducer)).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('names re-run item combine/beta, not combine/alpha'),
+    });
+    const unnamed = edited((entry) =>
+      entry.entity.id === `${runId}/combine/beta` ? { ...entry, entity: { ...entry.entity, id: `${runId}/combine/gamma` } } : entry,
+    );
+    expect(await completeness(unnamed)).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('is about item combine/gamma, which neither the spec nor a fragment holds'),
+    });
+    // The merge's second attempt merged the re-run's patch in beta's place, named after it.
+    const envelope = JSON.parse(Buffer.from(await client.blob(attempts[1]!.manifestDigest)).toString('utf8')) as { payload: string };
+    const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as { inputs: Record<string, { from: string }> };
+    expect(manifest.inputs['beta']?.from).toBe('combine/beta');
   },
 );

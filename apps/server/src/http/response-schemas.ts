@@ -42,11 +42,17 @@ export const attemptFailureViewSchema = z
     signal: z.string().nullable(),
     rule: z.string().optional(),
     stderrTail: z.string(),
+    mergeConflict: z
+      .strictObject({ from: z.string(), position: z.int(), merged: z.array(z.string()) })
+      .optional()
+      .meta({
+        description: "A merge's conflict (CAIRN_MERGE_CONFLICT): the runtime.from entry whose patch conflicted, its position, and the entries merged before it",
+      }),
   })
   .meta({
     id: 'AttemptFailure',
     description:
-      "Why it did not succeed: a catalogue code, what happened and what to do, the runtime's exit code or signal, the safety rule that refused its change (when one did), and the last 2 KiB of its stderr, redacted",
+      "Why it did not succeed: a catalogue code, what happened and what to do, the runtime's exit code or signal, the safety rule that refused its change (when one did), where a merge conflicted, and the last 2 KiB of its stderr, redacted",
   });
 
 /** What model calls spent, as the gateway metered them (ADR 0033). */

@@ -83,8 +83,12 @@ export function checkCompleteness({ bundle }: BundleContext): CheckResult {
   const graph = runGraphProblem(bundle);
   if (graph !== undefined) return fail(graph);
   const grown = bundle.fragments?.length ?? 0;
-  const graphText =
-    grown === 0 ? `its ${bundle.spec.items.length} items` : `the spec's ${bundle.spec.items.length} items and those of ${grown} planner fragments`;
+  const reruns = entries.filter((entry) => entry.action === 'run.extended' && entry.data['rerun'] !== undefined).length;
+  const added = [
+    ...(grown === 0 ? [] : [`those of ${grown} planner fragments`]),
+    ...(reruns === 0 ? [] : [`${reruns} re-run${reruns === 1 ? '' : 's'} of merged items`]),
+  ];
+  const graphText = added.length === 0 ? `its ${bundle.spec.items.length} items` : `the spec's ${bundle.spec.items.length} items and ${added.join(' and ')}`;
   return pass(`runSeq 0..${entries.length - 1} without gaps, from run.submitted to ${entries[terminal]!.action}; about ${graphText}, each ended, and no other`);
 }
 

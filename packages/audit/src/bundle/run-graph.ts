@@ -6,7 +6,9 @@ import { digestOfJson, parseJsonPath, selectJsonPath } from '@cairn/protocol';
  * each fragment a `run.extended` entry names (namespaced under its planner, as the engine adds
  * them, ADR 0034), each fragment carried in `$.fragments` and hashing to its digest, no fragment
  * carried that no entry names; no entry names another item; and, the run having ended, every item
- * of that graph has the entry saying how it ended. Undefined when so; otherwise what is wrong.
+ * of that graph has the entry saying how it ended. A merge's re-run of a producer (`onConflict:
+ * rerun`, ADR 0035) adds the one item `<merge>/<producer>` its entry names, with no fragment.
+ * Undefined when so; otherwise what is wrong.
  */
 export function runGraphProblem(bundle: EvidenceBundleV1): string | undefined {
   const fragments = new Map((bundle.fragments ?? []).map((fragment) => [fragment.digest, fragment.fragment]));
@@ -14,8 +16,13 @@ export function runGraphProblem(bundle: EvidenceBundleV1): string | undefined {
   const named = new Set<string>();
   for (const [position, entry] of bundle.entries.entries()) {
     if (entry.action !== 'run.extended') continue;
-    const { emitter, fragment: digest, items: count } = entry.data;
+    const { emitter, fragment: digest, items: count, rerun } = entry.data;
     const at = `$.entries[${position}] (run.extended)`;
+    if (typeof emitter === 'string' && isObject(rerun ?? null)) {
+      const problem = rerunProblem(at, emitter, rerun as JsonObject, count, items);
+      if (problem !== undefined) return problem;
+      continue;
+    }
     if (typeof emitter !== 'string' || typeof digest !== 'string' || typeof count !== 'number') return `${at} does not name an emitter, a fragment and a count`;
     if (!items.has(emitter)) return `${at} names emitter ${emitter}, which is no item of the run before it`;
     const fragment = fragments.get(digest as never);
@@ -45,6 +52,18 @@ export function runGraphProblem(bundle: EvidenceBundleV1): string | undefined {
   }
   const silent = [...items].find((itemId) => !ended.has(itemId));
   if (silent !== undefined) return `item ${silent} has no entry saying how it ended (item.succeeded, failed, skipped or cancelled): entries are missing`;
+  return undefined;
+}
+
+/** What is wrong with a merge's re-run entry, adding the item it names to `items` when nothing is. */
+function rerunProblem(at: string, emitter: string, rerun: JsonObject, count: JsonValue | undefined, items: Set<string>): string | undefined {
+  const { item, producer } = rerun;
+  if (typeof item !== 'string' || typeof producer !== 'string' || count !== 1) return `${at} does not name a re-run item, its producer and a count of 1`;
+  if (!items.has(emitter)) return `${at} names merge ${emitter}, which is no item of the run before it`;
+  if (!items.has(producer)) return `${at} re-runs ${producer}, which is no item of the run before it`;
+  if (item !== `${emitter}/${producer}`) return `${at} names re-run item ${item}, not ${emitter}/${producer}`;
+  if (items.has(item)) return `${at} adds ${item}, which the run already holds`;
+  items.add(item);
   return undefined;
 }
 

@@ -22,6 +22,18 @@ export interface AttemptFailure {
   readonly rule?: string;
   /** The last 2 KiB (or so, whole characters) of the runtime's stderr, redacted; empty when it wrote none. */
   readonly stderrTail: string;
+  /** Where a merge conflicted (CAIRN_MERGE_CONFLICT): what a merge with `onConflict: rerun` re-runs. */
+  readonly mergeConflict?: MergeConflictPoint;
+}
+
+/** The producer whose patch a merge could not merge, and what it had merged before it. */
+export interface MergeConflictPoint {
+  /** The entry of the merge's `runtime.from` whose patch conflicted. */
+  readonly from: string;
+  /** Its position in `runtime.from`. */
+  readonly position: number;
+  /** The entries of `runtime.from` merged before it, in order (those that changed nothing left out). */
+  readonly merged: readonly string[];
 }
 
 /** What the audit log and events carry of a failure: small, and never a message or an output. */

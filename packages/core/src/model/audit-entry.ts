@@ -19,6 +19,7 @@ export type AuditAction =
   | 'run.succeeded'
   | 'run.failed'
   | 'run.cancelled'
+  | 'item.blocked'
   | 'item.ready'
   | 'item.approval-requested'
   | 'item.approved'

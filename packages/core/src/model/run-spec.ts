@@ -86,10 +86,14 @@ export interface AgentRuntimeSpec {
 
 /**
  * What a merge item does when a producer's patch conflicts with what was merged before it:
- * `fail` — the attempt fails with CAIRN_MERGE_CONFLICT, naming the producer, the paths and the
- * conflicting hunks.
+ * - `fail` — the attempt fails with CAIRN_MERGE_CONFLICT, naming the producer, the paths and the
+ *   conflicting hunks.
+ * - `rerun` — the producer runs again on top of what was merged before it, as a new item of the
+ *   run (`<merge>/<producer>`, audited as a growth of the run), and the merge then merges its
+ *   patch in the producer's place. Each producer is re-run at most once: a re-run built on what
+ *   was merged before it applies cleanly there, so a second conflict of the same producer fails.
  */
-export type MergeConflictPolicy = 'fail';
+export type MergeConflictPolicy = 'fail' | 'rerun';
 
 /**
  * Merge the patches of other items of the run into one: on the workspace snapshot, the patch of

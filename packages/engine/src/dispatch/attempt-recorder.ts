@@ -310,10 +310,35 @@ export class AttemptRecorder {
     this.#settings.audit.append({ actor: engineActor, action, entity: { kind: 'attempt', id: attempt.executionId }, outcome, runId: attempt.runId, data });
   }
 
+  /**
+   * A merge with `onConflict: rerun` whose patch from a producer conflicted: the producer runs
+   * again on what the merge had merged before it, and the merge waits for it (see
+   * `rerunForMerge`). False, leaving the failure to stand, when the policy is `fail`, the run is
+   * being cancelled, or the producer was re-run already (built on what was merged before it, its
+   * patch merges there; a conflict again means something else changed) or cannot be (see `rerunSpec`).
+   */
+  #rerunConflicting(attempt: AttemptRecord, spec: ItemSpec, failure: AttemptFailure): boolean {
+    const conflict = failure.mergeConflict;
+    if (spec.runtime.kind !== 'merge' || spec.runtime.onConflict !== 'rerun' || conflict === undefined) return false;
+    const { runId, itemId } = attempt;
+    if (this.#settings.machine.run(runId)?.cancelRequestedBy !== null) return false;
+    const rerunId = `${itemId}/${conflict.from}`;
+    if (this.#runs.item(runId, rerunId) !== undefined) return false;
+    const producer = this.#runs.itemSpec(runId, conflict.from);
+    if (producer === undefined) return false;
+    // What the merge merged before the producer, each as it merged it: a producer's re-run in its place.
+    const merged = conflict.merged.map((from) => (this.#runs.item(runId, `${itemId}/${from}`) === undefined ? from : `${itemId}/${from}`));
+    const rerun = rerunSpec(JSON.parse(producer.spec) as ItemSpec, rerunId, merged);
+    if (rerun === undefined) return false;
+    this.#settings.machine.rerunForMerge(runId, itemId, attempt.attempt, rerun, { producer: conflict.from, merged });
+    return true;
+  }
+
   // Fails the item or retries it, as `retryDecision` says.
   #failOrRetry(attempt: AttemptRecord, outcome: 'failed' | 'timed-out' | 'lost', failure: AttemptFailure): void {
     const { runId, itemId } = attempt;
     const spec = JSON.parse(this.#runs.itemSpec(runId, itemId)!.spec) as ItemSpec;
+    if (outcome === 'failed' && this.#rerunConflicting(attempt, spec, failure)) return;
     const decision = retryDecision({
       outcome,
       attempt: attempt.attempt,
@@ -336,6 +361,25 @@ export class AttemptRecorder {
       this.#settings.machine.retryItem(runId, itemId, this.#now() + delay, { attempt: attempt.attempt, outcome, attemptsLeft: decision.attemptsLeft });
     }
   }
+}
+
+/**
+ * The spec of a producer's re-run for a merge (`<merge>/<producer>`): the producer's own, applying
+ * first the patches of `merged` (what the merge merged before it, in order) as inputs
+ * `merged-1`, `merged-2`, ...; undefined for a producer that cannot run again so (a merge, a
+ * `forEach` item, a planner, one that applies patches of its own: the spec check refuses them at
+ * submit, this is for a fragment whose producers were items of the run).
+ */
+function rerunSpec(producer: ItemSpec, id: string, merged: readonly string[]): ItemSpec | undefined {
+  if (producer.runtime.kind === 'merge' || producer.forEach !== undefined || producer.emits !== undefined || (producer.apply ?? []).length > 0)
+    return undefined;
+  const bases = merged.map((from, index) => [`merged-${index + 1}`, { from, select: 'patch' as const }] as const);
+  if (bases.some(([name]) => Object.hasOwn(producer.needs ?? {}, name))) return undefined;
+  return {
+    ...producer,
+    id,
+    ...(bases.length === 0 ? {} : { needs: { ...producer.needs, ...Object.fromEntries(bases) }, apply: bases.map(([name]) => name) }),
+  };
 }
 
 /** An attempt's audit data: its number and item, and what the entry adds (`#auditAttempt`). */

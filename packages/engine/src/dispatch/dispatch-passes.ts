@@ -322,8 +322,11 @@ export class DispatchPasses {
     }
     if (spec.runtime.kind === 'merge') {
       for (const from of spec.runtime.from) {
-        const digest = this.#runs.artifacts(runId, from)?.patch;
-        if (digest !== undefined) inputs[from] = { from, select: 'patch', digest: digest as ManifestInput['digest'] };
+        // A producer the merge re-ran (`onConflict: rerun`) is merged as its re-run made it.
+        const rerun = `${spec.id}/${from}`;
+        const rerunArtifacts = this.#runs.artifacts(runId, rerun);
+        const digest = (rerunArtifacts ?? this.#runs.artifacts(runId, from))?.patch;
+        if (digest !== undefined) inputs[from] = { from: rerunArtifacts ? rerun : from, select: 'patch', digest: digest as ManifestInput['digest'] };
       }
     }
     return inputs;

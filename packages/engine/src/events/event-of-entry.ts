@@ -12,6 +12,7 @@ const runStates: Partial<Record<string, RunState>> = {
 // `item.approved`, `item.rejected` and `item.reused` are followed by the entry of the state they
 // lead to; an item starts running with its attempt's dispatch, in the same transaction.
 const itemStates: Partial<Record<string, ItemState>> = {
+  'item.blocked': 'blocked',
   'item.ready': 'ready',
   'item.approval-requested': 'awaiting-approval',
   'attempt.dispatched': 'running',

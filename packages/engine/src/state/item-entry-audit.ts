@@ -3,15 +3,19 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { ItemRecord } from './run-records.ts';
 
 /** The audit action of entering each item state (running is audited by its attempt, later). */
-const itemActions: Partial<Record<ItemState, 'item.ready' | 'item.approval-requested' | 'item.succeeded' | 'item.failed' | 'item.skipped' | 'item.cancelled'>> =
-  {
-    ready: 'item.ready',
-    'awaiting-approval': 'item.approval-requested',
-    succeeded: 'item.succeeded',
-    failed: 'item.failed',
-    skipped: 'item.skipped',
-    cancelled: 'item.cancelled',
-  };
+const itemActions: Partial<
+  Record<ItemState, 'item.blocked' | 'item.ready' | 'item.approval-requested' | 'item.succeeded' | 'item.failed' | 'item.skipped' | 'item.cancelled'>
+> = {
+  // Items start blocked unaudited (their run's submission or growth says so); a merge that waits
+  // for a producer's re-run is blocked again, and says so.
+  blocked: 'item.blocked',
+  ready: 'item.ready',
+  'awaiting-approval': 'item.approval-requested',
+  succeeded: 'item.succeeded',
+  failed: 'item.failed',
+  skipped: 'item.skipped',
+  cancelled: 'item.cancelled',
+};
 
 /** Appends the audit entry of `item` entering state `to` (none for running: its attempt is audited). */
 export function auditItemEntered(audit: AuditLog, item: Pick<ItemRecord, 'runId' | 'itemId'>, to: ItemState, actor: AuditActor, data: JsonObject): void {

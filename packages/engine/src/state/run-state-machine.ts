@@ -1,4 +1,4 @@
-import type { AttemptFailure, AuditActor, BudgetSpec, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
+import type { AttemptFailure, AuditActor, BudgetSpec, ItemSpec, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
 import { assertTransition, CairnError, canonicalJson, isTerminalState, itemTransitions, runTransitions } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
@@ -370,6 +370,52 @@ export class RunStateMachine {
         if (row.approvalRequired) this.#release(root, now);
         else this.#audited(root, 'ready', engineActor, {});
       }
+    })();
+  }
+
+  /**
+   * A merge whose patch from `producer` conflicted, with `onConflict: rerun` (ADR 0035): in the
+   * transaction that records its failed attempt, `rerun` (the producer's spec, made to apply what
+   * was merged before it) joins the run as a ready item, and the merge, running, waits for it
+   * (`item.blocked`) to merge its patch in the producer's place. One `run.extended` entry names the
+   * merge, its attempt, the producer and what the re-run builds on: the whole of what was added.
+   */
+  rerunForMerge(
+    runId: string,
+    mergeId: string,
+    attempt: number,
+    rerun: ItemSpec,
+    data: { readonly producer: string; readonly merged: readonly string[] },
+  ): void {
+    this.#inTransaction(() => {
+      const run = this.#requireRun(runId);
+      const merge = this.#requireItem(runId, mergeId);
+      const readyAt = isoTime(this.#now());
+      const row: NewItem = {
+        runId,
+        itemId: rerun.id,
+        position: run.itemsTotal,
+        state: 'ready',
+        readyAt,
+        waitingOn: 0,
+        approvalRequired: false,
+        spec: canonicalJson(rerun),
+        executor: rerun.executor ?? this.#defaultExecutor,
+      };
+      this.#store.insertItems([row]);
+      this.#store.insertEdges(runId, [[rerun.id, mergeId]]);
+      this.#store.addWaits(runId, mergeId, 1);
+      this.#store.addItems(runId, 1);
+      this.#audit.append({
+        actor: engineActor,
+        action: 'run.extended',
+        entity: { kind: 'run', id: runId },
+        outcome: 'success',
+        runId,
+        data: { attempt, emitter: mergeId, items: 1, rerun: { item: rerun.id, merged: [...data.merged], producer: data.producer } },
+      });
+      this.#move(merge, 'blocked', engineActor, { because: rerun.id });
+      this.#audited({ runId, itemId: rerun.id }, 'ready', engineActor, {});
     })();
   }
 

@@ -21,13 +21,15 @@ export const runTransitions: TransitionTable<RunState> = {
 /**
  * `blocked → [awaiting-approval →] ready → running → succeeded | failed`, with `skipped` when an
  * upstream item failed, `cancelled` from any live state, `running → ready` when a failed attempt
- * has attempts left, and `awaiting-approval → failed` when the approval is rejected or times out.
+ * has attempts left, `running → blocked` when a merge that conflicted waits for a producer's
+ * re-run (`onConflict: rerun`), and `awaiting-approval → failed` when the approval is rejected or
+ * times out.
  */
 export const itemTransitions: TransitionTable<ItemState> = {
   blocked: ['awaiting-approval', 'ready', 'skipped', 'cancelled'],
   'awaiting-approval': ['ready', 'failed', 'skipped', 'cancelled'],
   ready: ['running', 'skipped', 'cancelled'],
-  running: ['succeeded', 'failed', 'ready', 'cancelled'],
+  running: ['succeeded', 'failed', 'ready', 'blocked', 'cancelled'],
   succeeded: [],
   failed: [],
   skipped: [],

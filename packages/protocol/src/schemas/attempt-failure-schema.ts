@@ -14,6 +14,7 @@ export const attemptFailureSchema = z.strictObject({
   signal: z.string().min(1).nullable().default(null),
   rule: z.string().min(1).exactOptional(),
   stderrTail: z.string().default(''),
+  mergeConflict: z.strictObject({ from: z.string().min(1), position: z.int().nonnegative(), merged: z.array(z.string().min(1)) }).exactOptional(),
 });
 true satisfies SchemaImplements<typeof attemptFailureSchema, AttemptFailure>;
 

@@ -14,6 +14,7 @@ export const auditActions = [
   'run.succeeded',
   'run.failed',
   'run.cancelled',
+  'item.blocked',
   'item.ready',
   'item.approval-requested',
   'item.approved',

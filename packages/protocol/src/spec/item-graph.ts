@@ -60,7 +60,44 @@ export function itemGraphIssues(spec: RunSpecV1): ValidationIssue[] {
       if (item.runtime.kind === 'merge') mergeOrderIssues(item.runtime.from, index, indexById, dependencies, report);
     });
   }
+  spec.items.forEach((item, index) => {
+    if (item.runtime.kind === 'merge' && item.runtime.onConflict === 'rerun') rerunProducerIssues(spec.items, item.runtime.from, index, indexById, report);
+  });
   return issues;
+}
+
+/**
+ * A merge with `onConflict: rerun` may run any of its producers again, on top of what it merged
+ * before it: so each must be an item that runs a program (not a merge, not a `forEach`, which runs
+ * none itself), that adds no items of its own (a second fragment) and that applies no patches
+ * (which would be applied again over the merged ones).
+ */
+function rerunProducerIssues(
+  items: readonly ItemSpec[],
+  from: readonly string[],
+  index: number,
+  indexById: ReadonlyMap<string, number>,
+  report: (path: string, message: string) => void,
+): void {
+  from.forEach((name, position) => {
+    const producer = items[indexById.get(name) ?? -1];
+    if (producer === undefined || producer === items[index]) return;
+    const why =
+      producer.runtime.kind === 'merge'
+        ? 'is a merge'
+        : producer.forEach !== undefined
+          ? 'is a forEach item (it runs nothing itself)'
+          : producer.emits !== undefined
+            ? 'emits items (a re-run would add them again)'
+            : (producer.apply ?? []).length > 0
+              ? 'applies patches (a re-run applies what was merged before it instead)'
+              : undefined;
+    if (why !== undefined)
+      report(
+        `$.items[${index}].runtime.from[${position}]`,
+        `${JSON.stringify(name)} ${why}, so onConflict: rerun cannot run it again; use onConflict: fail, or merge only items that run a program (command or agent) without emits or apply.`,
+      );
+  });
 }
 
 /**

@@ -89,6 +89,24 @@ items:
     expect(issuesOf(spec).map((issue) => issue.path)).toEqual(['$.items[3].runtime.onConflict']);
   });
 
+  test('with onConflict: rerun, refuses producers it could not run again, each at its path', () => {
+    const spec = mergeSpec(['a', 'b', 'c', 'p', 'e', 'x']);
+    (spec.items[3]!.runtime as { onConflict?: string }).onConflict = 'rerun';
+    spec.items.push(command('p', { needs: { base: { from: 'a', select: 'patch' } }, apply: ['base'] }), command('e', { emits: { maxItems: 3 } }), {
+      id: 'x',
+      runtime: { kind: 'merge', from: ['b'] },
+    });
+    expect(issuesOf(spec).map((issue) => [issue.path, issue.message.slice(0, issue.message.indexOf(','))])).toEqual([
+      ['$.items[3].runtime.from[3]', '"p" applies patches (a re-run applies what was merged before it instead)'],
+      ['$.items[3].runtime.from[4]', '"e" emits items (a re-run would add them again)'],
+      ['$.items[3].runtime.from[5]', '"x" is a merge'],
+    ]);
+    expect(issuesOf(spec)[0]!.message).toContain('use onConflict: fail, or merge only items that run a program (command or agent) without emits or apply.');
+    const plain = mergeSpec(['a', 'b', 'c']);
+    (plain.items[3]!.runtime as { onConflict?: string }).onConflict = 'rerun';
+    expect(validateRunSpec(plain).ok).toBe(true);
+  });
+
   test('graph rules still read a merge of a spec whose shape is wrong elsewhere', () => {
     const spec = mergeSpec(['a', 'zz']) as unknown as { items: Record<string, unknown>[] };
     spec.items[0]!['timeout'] = 'soon';

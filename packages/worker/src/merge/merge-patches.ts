@@ -94,6 +94,6 @@ function mergeConflict(spec: MergeRuntimeSpec, position: number, merged: readonl
   return new CairnError(
     'CAIRN_MERGE_CONFLICT',
     `The patch of item ${JSON.stringify(from)} (runtime.from[${position}]) conflicts with ${before} at ${named}. Nothing was merged. Make the items change different lines, or have ${JSON.stringify(from)} build on the items before it (needs their patches and applies them), then run again.\n${conflictReport(conflicts, messageHunkBytes)}`,
-    { path: `runtime.from[${position}]`, details: { from, merged: [...merged], paths } },
+    { path: `runtime.from[${position}]`, details: { from, position, merged: [...merged], paths } },
   );
 }

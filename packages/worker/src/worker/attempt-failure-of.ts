@@ -1,4 +1,4 @@
-import type { AttemptFailure, RuntimeResult } from '@cairn/core';
+import type { AttemptFailure, MergeConflictPoint, RuntimeResult } from '@cairn/core';
 import type { CairnError } from '@cairn/protocol';
 import { redactText } from './runtime-environment.ts';
 
@@ -46,11 +46,13 @@ export function attemptFailureOf(ended: EndedAttempt, secrets: Readonly<Record<s
   }
   if (ended.failure) {
     const rule = ended.failure.details['rule'];
+    const mergeConflict = mergeConflictOf(ended.failure);
     return {
       code: ended.failure.code,
       message: redactText(ended.failure.message, secrets),
       ...how,
       ...(typeof rule === 'string' && rule !== '' ? { rule } : {}),
+      ...(mergeConflict ? { mergeConflict } : {}),
     };
   }
   if (exitCode === 0) return undefined;
@@ -62,6 +64,14 @@ export function attemptFailureOf(ended: EndedAttempt, secrets: Readonly<Record<s
     };
   }
   return { code: 'CAIRN_EXIT_NONZERO', message: `The runtime exited with code ${exitCode}${ending}.`, ...how };
+}
+
+/** Where a merge conflicted, from its CAIRN_MERGE_CONFLICT's details (see mergePatches): what a rerun needs. */
+function mergeConflictOf(failure: CairnError): MergeConflictPoint | undefined {
+  if (failure.code !== 'CAIRN_MERGE_CONFLICT') return undefined;
+  const { from, position, merged } = failure.details;
+  if (typeof from !== 'string' || typeof position !== 'number' || !Array.isArray(merged)) return undefined;
+  return { from, position, merged: merged.filter((item): item is string => typeof item === 'string') };
 }
 
 function lastLine(text: string): string | undefined {
