@@ -3,7 +3,7 @@ import { useCallback, useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api-error.ts';
 import type { DashboardApi } from './dashboard-api.ts';
 import { downloadBytes } from './download-bytes.ts';
-import { readAuditEntries } from './read-audit-entries.ts';
+import { readAuditNewestFirst } from './read-audit-entries.ts';
 import { FilterForm } from './filter-form.tsx';
 import { auditFilterNames, hrefOf, queryOf, type AuditFilters } from './use-route.ts';
 import { When } from './time-format.tsx';
@@ -22,11 +22,11 @@ const auditFilterFields = [
 ] as const;
 
 /**
- * The audit log (`audit:read`), in log order, a page at a time, with the filters the export takes
- * (run, action, actor id, time and seq range), kept in the page's URL. A page is read from the
- * NDJSON export from a sequence number on, and the stream is left once the page is full (the
- * server reads the log lazily, so an unread rest costs nothing); the next page starts after the
- * last seq shown. **Export** downloads what the filters select, the bytes as served.
+ * The audit log (`audit:read`), newest first, a page at a time, with the filters the export takes
+ * (run, action, actor id, time and seq range), kept in the page's URL. The NDJSON export reads
+ * forward only: a page is read in windows of seqs going back from the log's head (or from the
+ * oldest entry shown), each stream left once its window is read (readAuditNewestFirst).
+ * **Export** downloads what the filters select, the bytes as served, in log order.
  */
 export function AuditPage({
   api,
@@ -38,7 +38,8 @@ export function AuditPage({
   readonly onUnauthenticated: () => void;
 }) {
   const [entries, setEntries] = useState<readonly AuditEntry[] | null>(null);
-  const [more, setMore] = useState(false);
+  // The seq the next, older, page reads below; null when the oldest entry is shown.
+  const [olderBefore, setOlderBefore] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [exporting, setExporting] = useState(false);
   const query = queryOf(filters, auditFilterNames).replace(/^\?/, '');
@@ -49,15 +50,7 @@ export function AuditPage({
     },
     [onUnauthenticated],
   );
-  const readPage = useCallback(
-    async (from: number | undefined) => {
-      const parameters = new URLSearchParams(query);
-      // The next page starts after the last entry shown, never before the filter's own `from`.
-      if (from !== undefined) parameters.set('from', String(Math.max(from, Number(parameters.get('from') ?? 0))));
-      return readAuditEntries(api, `/v1/audit?${parameters.toString()}`, pageSize);
-    },
-    [api, query],
-  );
+  const readPage = useCallback((before: number | undefined) => readAuditNewestFirst(api, new URLSearchParams(query), pageSize, before), [api, query]);
   useEffect(() => {
     let cancelled = false;
     setEntries(null);
@@ -66,7 +59,7 @@ export function AuditPage({
       .then((page) => {
         if (cancelled) return;
         setEntries(page.entries);
-        setMore(page.more);
+        setOlderBefore(page.olderBefore);
       })
       .catch((failure: unknown) => {
         if (!cancelled) (fail(failure), setEntries([]));
@@ -76,12 +69,11 @@ export function AuditPage({
     };
   }, [readPage, fail]);
   const next = async () => {
-    const last = entries?.at(-1);
-    if (!last) return;
+    if (olderBefore === null) return;
     try {
-      const page = await readPage(last.seq + 1);
+      const page = await readPage(olderBefore);
       setEntries((current) => [...(current ?? []), ...page.entries]);
-      setMore(page.more);
+      setOlderBefore(page.olderBefore);
     } catch (failure) {
       fail(failure);
     }
@@ -181,9 +173,9 @@ export function AuditPage({
           </tbody>
         </table>
       )}
-      {more && (
+      {olderBefore !== null && (
         <button type="button" onClick={() => void next()}>
-          Next {pageSize}
+          Older {pageSize}
         </button>
       )}
     </main>

@@ -1,7 +1,8 @@
-import type { AnchorReceipt, Checkpoint, EvidenceBundleV1, VerificationCheck, VerificationReport } from '@cairn/core';
+import type { AnchorReceipt, Checkpoint, EvidenceBundleV1, VerificationCheck, VerificationReport, VerificationVerdict } from '@cairn/core';
 import { useEffect, useState } from 'preact/hooks';
 import type { DashboardApi } from './dashboard-api.ts';
 import { downloadBytes } from './download-bytes.ts';
+import { Icon, type IconName } from './icons.tsx';
 import { When } from './time-format.tsx';
 
 /**
@@ -125,6 +126,19 @@ export function EvidenceView({ api, runId, runEnded }: { readonly api: Dashboard
   );
 }
 
+/** The verdict in a word or two, for its badge; the sentence beside it says why. */
+const verdictWords: Readonly<Record<VerificationVerdict, string>> = {
+  verified: 'Verified',
+  'untrusted-signer': 'Consistent, not verified',
+  failed: 'Failed',
+};
+const verdictIcons: Readonly<Record<VerificationVerdict, IconName>> = {
+  verified: 'circle-check',
+  'untrusted-signer': 'circle-alert',
+  failed: 'circle-x',
+};
+const statusIcons: Readonly<Record<VerificationCheck['status'], IconName>> = { pass: 'check', fail: 'x', 'not-checked': 'circle-minus' };
+
 const checkLabels: Readonly<Record<VerificationCheck['name'], string>> = {
   entries: 'Entries',
   completeness: 'Completeness',
@@ -173,19 +187,27 @@ function InPageChecks({
   return (
     <section class="in-page-checks" aria-label="Checks in this page">
       <h3>Checks in this page</h3>
-      <p class="verdict" data-verdict={report.verdict}>
-        {report.verdict === 'failed'
-          ? `Failed: the ${failed.map((check) => check.name).join(', ')} check${failed.length === 1 ? '' : 's'} did not pass.`
-          : report.verdict === 'verified'
-            ? `Every check that ran passed, with the signatures checked against the key id you entered; the bundle supports the claim ${report.claim}.`
-            : 'Every check that ran passed, but the signatures were checked against the keys the bundle names, not a key you vouched for: consistent, not verified.'}
-      </p>
+      <div class="verdict-block">
+        <span class="verdict" data-verdict={report.verdict}>
+          <Icon name={verdictIcons[report.verdict]} />
+          {verdictWords[report.verdict]}
+        </span>
+        <span class="verdict-reason hint">
+          {report.verdict === 'failed'
+            ? `the ${failed.map((check) => check.name).join(', ')} check${failed.length === 1 ? '' : 's'} did not pass.`
+            : report.verdict === 'verified'
+              ? `every check passed, with the signatures checked against the key id you entered; the bundle supports the claim ${report.claim}.`
+              : 'every check passed, but against the keys the bundle names, not a key you vouched for.'}
+        </span>
+      </div>
       <table class="checks-table">
         <tbody>
           {report.checks.map((check) => (
             <tr key={check.name} data-check={check.name} data-status={check.status}>
               <th scope="row">{checkLabels[check.name]}</th>
-              <td class={`check-status check-${check.status}`}>{check.status}</td>
+              <td class={`check-status check-${check.status}`}>
+                <Icon name={statusIcons[check.status]} /> {check.status}
+              </td>
               <td class="check-detail">{check.detail}</td>
             </tr>
           ))}

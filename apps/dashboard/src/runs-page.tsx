@@ -9,6 +9,8 @@ import { readRunCounts } from './run-counts.ts';
 import type { RunSummary } from './run-summary.ts';
 import { StateBadge } from './state-badge.tsx';
 import { FilterForm } from './filter-form.tsx';
+import { Icon } from './icons.tsx';
+import { runMatches, useRunSpecs } from './run-search.ts';
 import { hrefOf, queryOf, runFilterNames, type RunFilters } from './use-route.ts';
 import { useThrottled } from './use-throttled.ts';
 import { Duration, When } from './time-format.tsx';
@@ -104,6 +106,10 @@ export function RunsPage({
     }
   };
   const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
+  const [search, setSearch] = useState('');
+  const searching = search.trim() !== '';
+  const { specs, pending } = useRunSpecs(api, runs ?? [], searching);
+  const shown = runs === null ? null : runs.filter((run) => runMatches(run, specs.get(run.runId), search));
   return (
     <main class="runs-page">
       <h1>
@@ -133,15 +139,40 @@ export function RunsPage({
         }}
         clearHref={hrefOf({ page: 'runs', filters: { state: filters.state } })}
       />
+      <div class="search" role="search">
+        <label>
+          <Icon name="search" />
+          <span class="visually-hidden">Search runs</span>
+          <input
+            type="search"
+            aria-label="Search runs"
+            placeholder="Search by name, label (key=value) or item id"
+            value={search}
+            onInput={(event) => setSearch((event.target as HTMLInputElement).value)}
+          />
+        </label>
+        {searching && runs !== null && (
+          <span class="hint search-scope" role="status">
+            {shown!.length} of the {runs.length} runs loaded match{pending > 0 ? ` (reading ${pending} more specs…)` : ''}: the search looks through the runs
+            listed here{nextCursor !== undefined ? '; More loads older ones' : ''}.
+          </span>
+        )}
+      </div>
       {error && (
         <p class="error" role="alert">
           {error}
         </p>
       )}
-      {runs === null ? (
+      {runs === null || shown === null ? (
         <p class="loading">Loading runs…</p>
-      ) : runs.length === 0 ? (
-        <p class="empty">{filterQuery !== '' ? 'No runs match these filters.' : 'No runs yet: submit one with `cairn submit`.'}</p>
+      ) : shown.length === 0 ? (
+        <p class="empty">
+          {searching
+            ? 'No run loaded matches the search.'
+            : filterQuery !== ''
+              ? 'No runs match these filters.'
+              : 'No runs yet: submit one with `cairn submit`.'}
+        </p>
       ) : (
         <table class="runs">
           <thead>
@@ -155,7 +186,7 @@ export function RunsPage({
             </tr>
           </thead>
           <tbody>
-            {runs.map((run) => (
+            {shown.map((run) => (
               <tr key={run.runId} data-run-id={run.runId}>
                 <td>
                   <a href={hrefOf({ page: 'run', runId: run.runId, itemId: null, evidence: false })}>{run.name}</a>

@@ -138,7 +138,8 @@ test("the Evidence view runs every check of cairn verify in the page, says again
   expect(await checks.locator('tr[data-check="anchor"] .check-detail').textContent()).toMatch(/signed receipt\(s\) bound to this checkpoint/);
   // The claim says against what: not "verified" against keys the bundle chose itself.
   expect(await checks.locator('.verdict').getAttribute('data-verdict')).toBe('untrusted-signer');
-  expect(await checks.locator('.verdict').textContent()).toContain('not a key you vouched for');
+  expect(await checks.locator('.verdict').textContent()).toBe('Consistent, not verified');
+  expect(await checks.locator('.verdict-reason').textContent()).toContain('not a key you vouched for');
   expect(await checks.locator('.in-page-scope').textContent()).toMatch(/the keys the bundle itself names.*What this does not establish/s);
   const anchors = checks.getByRole('list', { name: 'Anchors' }).locator('li');
   expect(await anchors.count()).toBeGreaterThan(0);
@@ -151,7 +152,8 @@ test("the Evidence view runs every check of cairn verify in the page, says again
   await checks.getByRole('button', { name: 'Check again' }).click();
   await expect.poll(() => checks.locator('.verdict').getAttribute('data-verdict')).toBe('verified');
   expect(await checks.locator('tr[data-check="checkpoint-signature"] .check-detail').textContent()).toContain('— a trusted key');
-  expect(await checks.locator('.verdict').textContent()).toContain('key id you entered');
+  expect(await checks.locator('.verdict').textContent()).toBe('Verified');
+  expect(await checks.locator('.verdict-reason').textContent()).toContain('key id you entered');
   expect(await checks.locator('.in-page-scope').textContent()).toContain(`key id ${keyId}, which you entered`);
 });
 
@@ -194,7 +196,8 @@ test('the Evidence view names the check that fails when one byte of an entry is 
   await page.evaluate((target) => (location.hash = target), `#/runs/${runId}/evidence`);
   const checks = page.getByRole('region', { name: 'Checks in this page' });
   await expect.poll(() => checks.locator('.verdict').getAttribute('data-verdict'), { timeout: 30_000 }).toBe('failed');
-  expect(await checks.locator('.verdict').textContent()).toBe('Failed: the inclusion check did not pass.');
+  expect(await checks.locator('.verdict').textContent()).toBe('Failed');
+  expect(await checks.locator('.verdict-reason').textContent()).toBe('the inclusion check did not pass.');
   expect(await checks.locator('tr[data-check="inclusion"]').getAttribute('data-status')).toBe('fail');
   expect(await checks.locator('tr[data-check="inclusion"] .check-detail').textContent()).toMatch(/^\$\.inclusionProof: the entries do not recompute the root/);
   expect(await checks.locator('tr[data-check="entries"]').getAttribute('data-status')).toBe('pass');

@@ -96,9 +96,10 @@ test('the audit log filtered by run shows only its entries, links to the run, an
   await form.getByLabel('Run').fill(one);
   await form.getByRole('button', { name: 'Apply' }).click();
   await expect.poll(() => page.url()).toContain(`#/audit?runId=${one}`);
-  await expect.poll(() => rows.evaluateAll((elements) => elements.map((element) => Number(element.getAttribute('data-seq'))))).toEqual(ofOne);
+  await expect.poll(() => rows.evaluateAll((elements) => elements.map((element) => Number(element.getAttribute('data-seq'))))).toEqual(ofOne.toReversed());
   expect(new Set(await rows.evaluateAll((elements) => elements.map((element) => element.getAttribute('data-run-id'))))).toEqual(new Set([one]));
-  const submitted = rows.first();
+  // Newest first: the run's submission is its oldest entry, at the bottom.
+  const submitted = rows.last();
   expect(await submitted.textContent()).toContain('run.submitted');
   expect(await submitted.locator('.outcome').textContent()).toBe('success');
   await screenshot(page, 'audit');
@@ -116,7 +117,7 @@ test('the audit log filtered by run shows only its entries, links to the run, an
   await expect.poll(() => page.locator('h1 .state-badge').textContent()).toBe('succeeded');
 });
 
-test('a log longer than a page is read a page at a time, each entry once, in log order', async () => {
+test('a log longer than a page is read a page at a time, newest first, each entry once', async () => {
   const { base, api } = await start('tokens');
   const auditor = await tokenWith(api, ['runs:read', 'audit:read']);
   const runId = await submitRun(api, { version: 1, name: 'wide', items: Array.from({ length: 30 }, (_, index) => shell(`i${index}`, 'true')) });
@@ -128,8 +129,17 @@ test('a log longer than a page is read a page at a time, each entry once, in log
   expect(all.length).toBeGreaterThan(100);
   const page = await signedIn(base, auditor, `#/audit?runId=${runId}`);
   const seqs = () => page.locator('table.audit tbody tr').evaluateAll((elements) => elements.map((element) => Number(element.getAttribute('data-seq'))));
-  await expect.poll(seqs).toEqual(all.slice(0, 100));
-  await page.getByRole('button', { name: 'Next 100' }).click();
-  await expect.poll(seqs).toEqual(all.slice(0, 200));
-  expect(await page.getByRole('button', { name: /Next/ }).count()).toBe(all.length > 200 ? 1 : 0);
+  const newestFirst = all.toReversed();
+  await expect.poll(seqs).toEqual(newestFirst.slice(0, 100));
+  await page.getByRole('button', { name: 'Older 100' }).click();
+  await expect.poll(seqs).toEqual(newestFirst.slice(0, 200));
+  expect(await page.getByRole('button', { name: /Older/ }).count()).toBe(all.length > 200 ? 1 : 0);
+  // Unfiltered, the log's newest entry comes first too.
+  const newest = (await (await api('/v1/audit')).text())
+    .trim()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { entry: { seq: number } }).entry.seq)
+    .at(-1);
+  await page.evaluate(() => (location.hash = '#/audit'));
+  await expect.poll(async () => (await seqs())[0]).toBe(newest);
 });

@@ -120,6 +120,37 @@ test("the Evidence tab shows the evidence, not the run's graph again", async () 
   expect(await page.locator('section.graph').count()).toBe(0);
 });
 
+test('the evidence verdict is a badge with the checks below it; the audit log shows the newest entry first', async () => {
+  const page = await runPage(`#/runs/${releaseId}/evidence`);
+  const verdict = page.locator('.in-page-checks .verdict');
+  await expect.poll(() => verdict.textContent(), { timeout: 30_000 }).toBe('Consistent, not verified');
+  expect(await verdict.locator('svg.icon').count()).toBe(1);
+  expect((await verdict.boundingBox())!.y).toBeLessThan((await page.locator('.checks-table').boundingBox())!.y);
+  expect(await page.locator('.checks-table tr[data-status="pass"] .check-status svg.icon[data-icon="check"]').count()).toBeGreaterThan(0);
+
+  await page.evaluate(() => (location.hash = '#/audit'));
+  const seqs = () => page.locator('table.audit tbody tr').evaluateAll((rows) => rows.map((row) => Number(row.getAttribute('data-seq'))));
+  await expect.poll(async () => (await seqs()).length).toBeGreaterThan(10);
+  const shown = await seqs();
+  expect(shown).toEqual(shown.toSorted((a, b) => b - a));
+});
+
+test('a search finds runs by a label or an item id, over the runs the list loaded', async () => {
+  const page = await runPage('#/runs');
+  const names = () => page.locator('table.runs tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-run-id')));
+  await expect.poll(names).toEqual([heldId, releaseId]);
+  const search = page.getByRole('searchbox', { name: 'Search runs' });
+  await search.fill('payments');
+  await expect.poll(names).toEqual([releaseId]);
+  await search.fill('team=pay');
+  await expect.poll(names).toEqual([releaseId]);
+  await search.fill('deploy');
+  await expect.poll(names).toEqual([heldId]);
+  expect(await page.locator('.search-scope').textContent()).toMatch(/^1 of the 2 runs loaded match/);
+  await search.fill('no-such-thing');
+  await expect.poll(() => page.locator('.empty').textContent()).toBe('No run loaded matches the search.');
+});
+
 /** Every `<time>` on the page says when relatively, with its exact ISO 8601 time in `datetime` and on hover. */
 async function timesAreRelative(page: Page): Promise<void> {
   const times = await page
