@@ -36,6 +36,12 @@ async function readerEnvironment(): Promise<NodeJS.ProcessEnv> {
     ].join(':'),
     CAIRN_PORT: String(await freePort()),
     CAIRN_DEV_CLOUD_DIR: state,
+    // Where the test command's S3 gateway and worker image are, when it moved them.
+    ...Object.fromEntries(
+      ['CAIRN_RADOSGW_DIR', 'CAIRN_RADOSGW_PORT', 'CAIRN_WORKER_IMAGE_DIR', 'CAIRN_DEBIAN_MIRRORS'].flatMap((name) =>
+        process.env[name] === undefined ? [] : [[name, process.env[name]]],
+      ),
+    ),
   };
 }
 
