@@ -18,7 +18,7 @@ export interface AttemptView {
 }
 
 /** One span of an attempt's timeline: waiting in the queue, waiting for a lock, or running. */
-interface Span {
+export interface Span {
   readonly kind: 'queue' | 'lock' | 'run';
   readonly from: string;
   /** Null while it lasts (a running attempt). */
@@ -90,7 +90,7 @@ export function ItemAttempts({
  * first, or a retry's, which is due after the previous attempt ended); for the others it is not
  * known, and no queue span is drawn.
  */
-function readyFor(attempts: readonly AttemptView[], index: number, readyAt: string | null): string | null {
+export function readyFor(attempts: readonly AttemptView[], index: number, readyAt: string | null): string | null {
   if (readyAt === null) return null;
   const attempt = attempts[index]!;
   if (Date.parse(readyAt) > Date.parse(attempt.dispatchedAt)) return null;
@@ -99,7 +99,7 @@ function readyFor(attempts: readonly AttemptView[], index: number, readyAt: stri
   return readyAt;
 }
 
-function spansOf(attempt: AttemptView, readyAt: string | null): Span[] {
+export function spansOf(attempt: AttemptView, readyAt: string | null): Span[] {
   const spans: Span[] = [];
   const lockWait = attempt.lockWait ?? null;
   if (readyAt !== null) {

@@ -7,6 +7,7 @@ import { layoutDag } from './dag-layout.ts';
 import { DagView, minimumGraphScale } from './dag-view.tsx';
 import { followEvents } from './follow-events.ts';
 import { ItemPanel } from './item-panel.tsx';
+import { RunTimeline } from './run-timeline.tsx';
 import { EvidenceView } from './evidence-view.tsx';
 import { latestEventId } from './latest-event-id.ts';
 import { lifecycleStates } from './lifecycle-states.ts';
@@ -149,8 +150,11 @@ export function RunPage({
         <span class={`live ${live === 'live' ? 'on' : 'off'}`}>{live === 'ended' ? 'ended' : live === 'live' ? 'live' : 'connecting…'}</span>
       </h1>
       <nav class="run-tabs">
-        <a href={hrefOf({ page: 'run', runId, itemId: null, evidence: false })} aria-current={!route.evidence ? 'page' : undefined}>
+        <a href={hrefOf({ page: 'run', runId, itemId: null, evidence: false })} aria-current={!route.evidence && route.timeline !== true ? 'page' : undefined}>
           Graph
+        </a>
+        <a href={hrefOf({ page: 'run', runId, itemId: null, evidence: false, timeline: true })} aria-current={route.timeline === true ? 'page' : undefined}>
+          Timeline
         </a>
         {permissions.may('audit.read') && (
           <a href={hrefOf({ page: 'run', runId, itemId: null, evidence: true })} aria-current={route.evidence ? 'page' : undefined}>
@@ -217,6 +221,8 @@ export function RunPage({
       </p>
       {route.evidence && permissions.may('audit.read') ? (
         <EvidenceView api={api} runId={runId} runEnded={run !== null && run.finishedAt !== null} />
+      ) : route.timeline === true ? (
+        <RunTimeline runId={runId} itemIds={itemIds} items={items} attempts={attempts} />
       ) : (
         <div class={`run-body ${sideBySide ? 'side-by-side' : 'stacked'}`} ref={body.ref}>
           <section class="graph" aria-label="Items">

@@ -11,7 +11,7 @@ export type AuditFilters = Partial<Record<(typeof auditFilterNames)[number], str
 /** Where the dashboard is: the runs, a run, an item of a run, a run's evidence, the schedules or the audit log. */
 export type Route =
   | { readonly page: 'runs'; readonly filters: RunFilters }
-  | { readonly page: 'run'; readonly runId: string; readonly itemId: string | null; readonly evidence: boolean }
+  | { readonly page: 'run'; readonly runId: string; readonly itemId: string | null; readonly evidence: boolean; readonly timeline?: boolean }
   | { readonly page: 'schedules' }
   | { readonly page: 'audit'; readonly filters: AuditFilters };
 
@@ -39,7 +39,7 @@ export function queryOf(filters: Readonly<Record<string, string | undefined>>, n
 
 /**
  * The route is the location's hash (`#/runs?state=failed&name=nightly`, `#/runs/<runId>`,
- * `#/runs/<runId>/items/<itemId>`, `#/runs/<runId>/evidence`, `#/schedules`, `#/audit?runId=…`):
+ * `#/runs/<runId>/items/<itemId>`, `#/runs/<runId>/evidence`, `#/runs/<runId>/timeline`, `#/schedules`, `#/audit?runId=…`):
  * the server serves one page, and links, reloads and the back button work. Only ids and filters
  * are in it, never a credential.
  */
@@ -51,7 +51,7 @@ export function parseRoute(hash: string): Route {
     .map((segment) => decodeURIComponent(segment));
   if (segments[0] === 'runs' && segments[1] !== undefined) {
     if (segments[2] === 'items' && segments[3] !== undefined) return { page: 'run', runId: segments[1], itemId: segments[3], evidence: false };
-    return { page: 'run', runId: segments[1], itemId: null, evidence: segments[2] === 'evidence' };
+    return { page: 'run', runId: segments[1], itemId: null, evidence: segments[2] === 'evidence', timeline: segments[2] === 'timeline' };
   }
   if (segments[0] === 'schedules') return { page: 'schedules' };
   if (segments[0] === 'audit') return { page: 'audit', filters: filtersOf(query, auditFilterNames) };
@@ -65,7 +65,7 @@ export function hrefOf(route: Route): string {
   if (route.page === 'audit') return `#/audit${queryOf(route.filters, auditFilterNames)}`;
   const run = `#/runs/${encodeURIComponent(route.runId)}`;
   if (route.itemId !== null) return `${run}/items/${encodeURIComponent(route.itemId)}`;
-  return route.evidence ? `${run}/evidence` : run;
+  return route.evidence ? `${run}/evidence` : route.timeline === true ? `${run}/timeline` : run;
 }
 
 /** The current route, following hash changes. */

@@ -185,3 +185,41 @@ test('durations show in the runs list, the graph and the attempts, with attempt 
   await expect.poll(() => page.locator('.run-facts').textContent()).toMatch(/ · took \d+\.\d s/);
   await timesAreRelative(page);
 });
+
+test("a run's timeline draws each item's attempts as bars over time, coloured by outcome, with queue and lock waits shaded", async () => {
+  const page = await runPage(`#/runs/${releaseId}`);
+  await page.getByRole('link', { name: 'Timeline' }).click();
+  const row = (itemId: string) => page.locator(`.timeline-row[data-item-id="${itemId}"]`);
+  await expect.poll(() => page.locator('.timeline-row[data-item-id] .bar-run').count()).toBe(9);
+  expect(
+    await row('flaky')
+      .locator('.bar-run')
+      .evaluateAll((bars) => bars.map((bar) => [bar.getAttribute('data-attempt'), bar.getAttribute('data-state')])),
+  ).toEqual([
+    ['1', 'failed'],
+    ['2', 'failed'],
+  ]);
+  expect(await row('build').locator('.bar-run').getAttribute('data-state')).toBe('succeeded');
+  // build became ready when fetch ended: its queue wait is drawn, and its run starts after fetch's.
+  expect(await row('build').locator('.bar-queue').count()).toBe(1);
+  const fetchRun = (await row('fetch').locator('.bar-run').boundingBox())!;
+  const buildRun = (await row('build').locator('.bar-run').boundingBox())!;
+  expect(buildRun.x).toBeGreaterThanOrEqual(fetchRun.x + fetchRun.width - 1);
+  // One of the two items sharing the lock waited for it.
+  expect((await row('migrate').locator('.bar-lock').count()) + (await row('seed').locator('.bar-lock').count())).toBe(1);
+  // Every bar inside its track.
+  const outside = await page.locator('.timeline-track').evaluateAll((tracks) =>
+    tracks.flatMap((track) => {
+      const box = track.getBoundingClientRect();
+      return Array.from(track.querySelectorAll('.bar')).filter((bar) => {
+        const own = bar.getBoundingClientRect();
+        return own.left < box.left - 1 || own.right > box.right + 1;
+      }).length;
+    }),
+  );
+  expect(outside.reduce((sum, count) => sum + count, 0)).toBe(0);
+  expect(await page.locator('.timeline-axis .tick').count()).toBeGreaterThan(1);
+  await screenshot(page, 'views-timeline');
+  await row('build').getByRole('link', { name: 'build' }).click();
+  await expect.poll(() => page.url()).toMatch(/\/items\/build$/);
+});
