@@ -4,12 +4,15 @@
 // is the file the model wrote, the recorded tokens are the scripted ones, the cost the price
 // table's, and the provider key is nowhere the run keeps.
 import { verifyBundle } from '@cairn/audit';
+import { createCairnClient } from '@cairn/client';
 import { expect, test } from 'vitest';
+import { guideExample } from '../http/guide-example.test-support.ts';
 import { claudeCodeCommand } from './agent-clis.test-support.ts';
 import { blobText, gatewayServers, modelCallsOf, submitAgentRun } from './gateway-server.test-support.ts';
 import { priceModelCall } from './model-prices.ts';
 
 const start = gatewayServers();
+const guide = guideExample('plan-fan-out-merge.md', 'notes');
 const model = 'claude-sonnet-4-5';
 const providerKey = 'sk-ant-provider-0c9e33f1a7';
 
@@ -103,5 +106,43 @@ test(
     const [attempt] = composition.engine.attempts(runId, 'write');
     expect(attempt?.failure?.code, JSON.stringify(attempt)).toBe('CAIRN_ATTEMPT_STALLED');
     expect(attempt?.failure?.message).toMatch(/its last activity \((a model call|output)\) was \d+ ms ago.*stallTimeout is 8000 ms/);
+  },
+);
+
+test(
+  "the guide's agent planner: claude-code writes the fragment, its items join the run under the planner, and report waits for them",
+  { timeout: 120_000 },
+  async () => {
+    const fragment = {
+      items: ['alpha', 'beta'].map((name) => ({ id: `fix-${name}`, runtime: { kind: 'command', argv: ['sed', '-i', 's/todo/done/', `${name}.md`] } })),
+    };
+    const [binary] = claudeCodeCommand();
+    const { base, operatorToken, composition } = await start(
+      {
+        anthropic: [
+          {
+            toolCalls: [{ name: 'Write', input: { file_path: '/workspace/output.json', content: JSON.stringify(fragment) } }],
+            usage: { inputTokens: 900, outputTokens: 80 },
+          },
+          { text: 'Planned two fixes.', usage: { inputTokens: 1_000, outputTokens: 10 } },
+        ],
+      },
+      { provider: 'anthropic', providerKey, runtimes: { 'claude-code': { command: binary } } },
+    );
+    const { runId } = await createCairnClient({ baseUrl: base, token: operatorToken }).submit(guide.spec('agent-plans'), { workspace: guide.workspace() });
+    const run = await composition.engine.waitForRun(runId);
+    const items = composition.engine.items(runId).map(({ itemId, state }) => [itemId, state]);
+    expect(run.state, `${JSON.stringify(items)} ${JSON.stringify(composition.engine.attempts(runId, 'plan'))}`).toBe('succeeded');
+    expect(items).toEqual([
+      ['plan', 'succeeded'],
+      ['report', 'succeeded'],
+      ['plan/fix-alpha', 'succeeded'],
+      ['plan/fix-beta', 'succeeded'],
+    ]);
+    expect(await blobText(composition, composition.engine.artifacts(runId, 'plan/fix-beta')!['patch'])).toContain('-beta: todo\n+beta: done\n');
+    // The agent's model calls are the planner's, metered; the fragment is the output.json it wrote.
+    expect(modelCallsOf(composition, runId)).toHaveLength(2);
+    const [extended] = [...composition.engine.audit.runEntries(runId)].filter((entry) => entry.action === 'run.extended');
+    expect(JSON.parse(await blobText(composition, extended!.data['fragment']))).toEqual(fragment);
   },
 );

@@ -7,7 +7,7 @@ import { afterEach } from 'vitest';
 
 /**
  * A guide of `docs/guides/` whose example a test runs as written: its fenced blocks by language,
- * and its workspace — the lines of its first shell block before the first `cairn` command, run by
+ * the run spec it names `name` (its yaml block with that `name:` line), and its workspace — the lines of its first shell block before the first `cairn` command, run by
  * bash in a fresh folder (removed after each test), the folder they make (`folder`) returned.
  */
 export function guideExample(file: string, folder: string) {
@@ -30,5 +30,10 @@ export function guideExample(file: string, folder: string) {
     execFileSync('bash', ['-euo', 'pipefail', '-c', setup], { cwd: root });
     return join(root, folder);
   };
-  return { blocks, workspace };
+  const spec = (name: string): string => {
+    const found = blocks('yaml').find((block) => block.includes(`\nname: ${name}\n`));
+    if (found === undefined) throw new Error(`docs/guides/${file} has no yaml block with "name: ${name}"`);
+    return found;
+  };
+  return { blocks, spec, workspace };
 }

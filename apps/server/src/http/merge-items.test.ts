@@ -8,10 +8,10 @@ import { guideExample } from './guide-example.test-support.ts';
 import { runningServers } from './running-server.test-support.ts';
 
 const start = runningServers();
-const { blocks, workspace: guideWorkspace } = guideExample('merging-patches.md', 'notes');
+const { blocks, spec, workspace: guideWorkspace } = guideExample('merging-patches.md', 'notes');
 
-/** The run spec of the guide's example (its second yaml block: the first is the one-item sketch). */
-const guideSpec = () => blocks('yaml')[1]!;
+/** The run spec of the guide's example. */
+const guideSpec = () => spec('fan-in');
 
 async function runToEnd(client: CairnClient, spec: string, workspace: string) {
   const { runId } = await client.submit(spec, { workspace });
@@ -79,7 +79,7 @@ test(
   async () => {
     const { base, operatorToken, composition } = await start();
     const client = createCairnClient({ baseUrl: base, token: operatorToken });
-    const { runId, run, items, item } = await runToEnd(client, blocks('yaml')[2]!, guideWorkspace());
+    const { runId, run, items, item } = await runToEnd(client, spec('release-notes'), guideWorkspace());
     expect(run.state, JSON.stringify(items, null, 2)).toBe('succeeded');
     expect(items.map(({ itemId, state }) => [itemId, state])).toEqual([
       ['alpha', 'succeeded'],

@@ -10,7 +10,7 @@ import { guideExample } from './guide-example.test-support.ts';
 import { runningServers } from './running-server.test-support.ts';
 
 const start = runningServers();
-const { blocks, workspace: guideWorkspace } = guideExample('plan-fan-out-merge.md', 'notes');
+const { spec, workspace: guideWorkspace } = guideExample('plan-fan-out-merge.md', 'notes');
 
 test(
   "the guide's example: a script plans a fix per file and their merge; the run grows by them and what waited on the planner ran last",
@@ -18,7 +18,7 @@ test(
   async () => {
     const { base, operatorToken, composition } = await start();
     const client = createCairnClient({ baseUrl: base, token: operatorToken });
-    const { runId } = await client.submit(blocks('yaml')[0]!, { workspace: guideWorkspace() });
+    const { runId } = await client.submit(spec('plan-fan-out-merge'), { workspace: guideWorkspace() });
     const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(60_000) });
     const items = await client.items(runId);
     expect(run.state, JSON.stringify(items, null, 2)).toBe('succeeded');
@@ -69,7 +69,7 @@ test(
   async () => {
     const { base, operatorToken } = await start();
     const client = createCairnClient({ baseUrl: base, token: operatorToken });
-    const { runId } = await client.submit(blocks('yaml')[1]!, { workspace: guideWorkspace() });
+    const { runId } = await client.submit(spec('map-over-notes'), { workspace: guideWorkspace() });
     const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(60_000) });
     const items = await client.items(runId);
     expect(run.state, JSON.stringify(items, null, 2)).toBe('succeeded');
