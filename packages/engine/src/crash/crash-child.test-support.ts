@@ -1,9 +1,14 @@
 // One incarnation of the crash test's engine:
-//   node --conditions=@cairn/source crash-child.test-support.ts <dir> <seed> <killPoint>
-// Opens <dir>/engine.db over the durable seams, submits the seeded run (a fixed idempotency key:
-// after a crash it is the same run), starts, waits for the run, makes sure a checkpoint covers it,
-// prints `done {...}` and exits 0 — unless its failpoint kills it first (SIGKILL to itself on the
-// Nth time it gets there). The failpoints wrap the seams; the engine has no test hooks.
+//   node --conditions=@cairn/source crash-child.test-support.ts <dir> <seed> <killPoint> [seeded|planner-chain]
+// Opens <dir>/engine.db over the durable seams, submits the seeded run (or the planner crash test's
+// chain of planners; a fixed idempotency key: after a crash it is the same run), starts, waits for the run,
+// makes sure a checkpoint covers it, prints `done {...}` and exits 0 — unless its failpoint kills it
+// first (SIGKILL to itself on the Nth time it gets there). The failpoints wrap the seams and the
+// database handle it gives the engine; the engine has no test hooks.
+// Once the first planner's result it writes is written it counts the moments after it
+// (`planner-moment`), and prints `window {"planner":...,"moments":n,"kinds":[...]}` when the first
+// item of that planner's fragment is started: the moments from the planner's result to its
+// fragment's first dispatch, for the parent to aim at.
 // With CAIRN_CRASH_POSTGRES (a PostgreSQL state store's settings, JSON) the engine's state is not
 // <dir>/engine.db but that store (ADR 0023): the child takes the writer lease, loads a working copy
 // and commits to it in group commits, as a leader does; a kill loses what was not committed.
@@ -19,13 +24,24 @@ import type { GroupCommit } from '../store/group-commit.ts';
 import { GroupCommitter } from '../store/group-committer.ts';
 import { createPostgresStateStore } from '../store/postgres/postgres-state-store.ts';
 import type { PostgresWriter } from '../store/postgres/postgres-writer.ts';
-import { crashRunSpec, idempotencyKey, parseKillPoint, type FailpointKind } from './crash-plan.test-support.ts';
+import {
+  crashRunSpec,
+  idempotencyKey,
+  parseKillPoint,
+  plannerChainSpec,
+  type CrashRunName,
+  type FailpointKind,
+  type PlannerMoment,
+} from './crash-plan.test-support.ts';
 import { DirectoryAnchor, DirectoryStorage, FileExecutor, persistentSigner } from './durable-seams.test-support.ts';
 
-const [directory, seedText, killPointText] = process.argv.slice(2);
-if (directory === undefined || seedText === undefined || killPointText === undefined) throw new Error('usage: crash-child <dir> <seed> <killPoint>');
+const [directory, seedText, killPointText, runName = 'seeded'] = process.argv.slice(2) as [string?, string?, string?, CrashRunName?];
+if (directory === undefined || seedText === undefined || killPointText === undefined || !['seeded', 'planner-chain'].includes(runName))
+  throw new Error('usage: crash-child <dir> <seed> <killPoint> [seeded|planner-chain]');
 const killPoint = parseKillPoint(killPointText);
 const seen = new Map<FailpointKind, number>();
+const runSpec = runName === 'planner-chain' ? plannerChainSpec() : crashRunSpec(Number(seedText));
+const planners = new Set(runSpec.items.filter((item) => item.emits !== undefined).map((item) => item.id));
 
 /** Dies here if this is the Nth time at the chosen failpoint. */
 function failpoint(kind: FailpointKind): void {
@@ -35,6 +51,21 @@ function failpoint(kind: FailpointKind): void {
   if (count === killPoint.count) process.kill(process.pid, 'SIGKILL');
 }
 
+/** The first planner whose result this process wrote, and the moments since (none counted before). */
+let windowPlanner: string | undefined;
+let plannerMoments: PlannerMoment[] | undefined;
+let windowPrinted = false;
+
+/** Counts a moment once a planner's result is written; dies here if it is the Nth (`planner-moment:N`). */
+function plannerMoment(kind: PlannerMoment): void {
+  if (plannerMoments === undefined) return;
+  plannerMoments.push(kind);
+  failpoint('planner-moment');
+}
+
+// An execution id is `<runId>/<itemId>/<attempt>`; a fragment's item ids are `<planner>/<id>`.
+const itemOf = (executionId: string) => executionId.split('/').slice(1, -1).join('/');
+
 const inner = new DirectoryStorage(join(directory, 'storage'));
 const storage: StorageProviderV1 = {
   specificationVersion: 'v1',
@@ -43,6 +74,7 @@ const storage: StorageProviderV1 = {
   put: async (key, body, options) => {
     const result = await inner.put(key, body, options);
     if (key.startsWith('manifests/')) failpoint('manifest-put');
+    plannerMoment('storage-put');
     return result;
   },
   get: (key) => inner.get(key),
@@ -74,7 +106,13 @@ const signer: SignerV1 = {
 const files = new FileExecutor({
   root: join(directory, 'executor'),
   storage: inner,
-  onPhase: (phase) => failpoint(phase === 'ran' ? 'task-ran' : 'task-result'),
+  onPhase: (phase, executionId) => {
+    failpoint(phase === 'ran' ? 'task-ran' : 'task-result');
+    if (phase === 'result-written' && windowPlanner === undefined && planners.has(itemOf(executionId))) {
+      windowPlanner = itemOf(executionId);
+      plannerMoments = [];
+    }
+  },
 });
 const executor: ExecutorV1 = {
   specificationVersion: 'v1',
@@ -82,6 +120,13 @@ const executor: ExecutorV1 = {
   capabilities: files.capabilities,
   start: async (task) => {
     failpoint('executor-start');
+    plannerMoment('executor-start');
+    // The first item of the planner's fragment started closes the window.
+    if (plannerMoments !== undefined && !windowPrinted && itemOf(task.executionId).startsWith(`${windowPlanner}/`)) {
+      windowPrinted = true;
+      process.stdout.write(`window ${JSON.stringify({ planner: windowPlanner, moments: plannerMoments.length, kinds: plannerMoments })}\n`);
+      failpoint('planner-window-end');
+    }
     return files.start(task);
   },
   inspect: (handle) => files.inspect(handle),
@@ -89,19 +134,66 @@ const executor: ExecutorV1 = {
   onExit: (listener) =>
     files.onExit((executionId, status) => {
       failpoint('exit-push');
+      plannerMoment('exit-push');
       listener(executionId, status);
     }),
 };
 
+/**
+ * Makes `database` count its writes as planner moments: before the first write of each outermost
+ * transaction (a kill there dies mid-transaction; any later write of it would die the same way: it
+ * all rolls back) and before each write outside one, and after each outermost transaction commits.
+ * Writes are the `run`s of statements prepared from now on (the engine's).
+ */
+function watchWrites(database: EngineDatabase): EngineDatabase {
+  const prepare = database.prepare.bind(database);
+  const transaction = database.transaction.bind(database);
+  let wroteInTransaction = false;
+  const prepareWatched = (source: string) => {
+    const statement = prepare(source);
+    const run = statement.run.bind(statement);
+    // An own property of the statement: pluck() and raw() return the statement itself, still watched.
+    Object.defineProperty(statement, 'run', {
+      value: (...parameters: unknown[]) => {
+        if (!database.inTransaction || !wroteInTransaction) {
+          wroteInTransaction = database.inTransaction;
+          plannerMoment('write');
+        }
+        return run(...parameters);
+      },
+    });
+    return statement;
+  };
+  const transactionWatched = (body: (...parameters: any[]) => unknown) => {
+    const wrapped = transaction(body);
+    return function (this: unknown, ...parameters: unknown[]): unknown {
+      const outermost = !database.inTransaction;
+      if (outermost) wroteInTransaction = false;
+      const result = wrapped.apply(this, parameters);
+      if (outermost) plannerMoment('commit');
+      return result;
+    };
+  };
+  Object.defineProperty(database, 'prepare', { value: prepareWatched, configurable: true, writable: true });
+  Object.defineProperty(database, 'transaction', { value: transactionWatched, configurable: true, writable: true });
+  return database;
+}
+
 /** The engine's state: the database file, or a working copy of the PostgreSQL store with its group commit. */
-async function stateStore(): Promise<{ database: string | EngineDatabase; commit?: GroupCommit; writer?: PostgresWriter }> {
+async function stateStore(): Promise<{ database: EngineDatabase; commit?: GroupCommit; writer?: PostgresWriter }> {
   const settings = process.env['CAIRN_CRASH_POSTGRES'];
-  if (settings === undefined) return { database: join(directory!, 'engine.db') };
+  if (settings === undefined) return { database: watchWrites(openEngineDatabase(join(directory!, 'engine.db'))) };
   const writer = await createPostgresStateStore(JSON.parse(settings)).acquireWriter({ instanceId: `crash-child-${process.pid}` });
-  const workingCopy = openEngineDatabase(':memory:');
+  const workingCopy = watchWrites(openEngineDatabase(':memory:'));
   const capture = captureChanges(workingCopy);
   await writer.load(workingCopy, capture);
-  return { database: workingCopy, commit: new GroupCommitter(capture, writer).commit, writer };
+  const groupCommit = new GroupCommitter(capture, writer).commit;
+  const commit = async () => {
+    plannerMoment('group-commit');
+    await groupCommit();
+    plannerMoment('group-committed');
+  };
+  return { database: workingCopy, commit, writer };
 }
 const state = await stateStore();
 
@@ -125,7 +217,7 @@ const engine = createEngine({
 });
 
 submitting = true;
-const { runId, created } = engine.submit(crashRunSpec(Number(seedText)), { actor: { kind: 'system', id: 'crash-test', via: 'engine' }, idempotencyKey });
+const { runId, created } = engine.submit(runSpec, { actor: { kind: 'system', id: 'crash-test', via: 'engine' }, idempotencyKey });
 submitting = false;
 runEnded = () => ['succeeded', 'failed', 'cancelled'].includes(engine.run(runId)?.state ?? '');
 // On PostgreSQL a submit is answered in the commit that carries it (a command of the store), so
@@ -146,4 +238,5 @@ if (killPoint.kind === 'linger') {
   await engine.close();
   await state.commit?.();
   await state.writer?.release();
+  state.database.close();
 }

@@ -63,6 +63,41 @@ export function crashRunSpec(seed: number): { version: 1; name: string; items: C
   return { version: 1, name: `crash-${seed}`, items };
 }
 
+/** The planners of the planner crash test's run: one kill is aimed at the success of each. */
+export const chainedPlanners = 21;
+/** The id of the `index`th planner of the chain (from 0). */
+export const chainedPlannerId = (index: number) => `plan-${String(index).padStart(2, '0')}`;
+/** The planner crash test's run once every planner's fragment has joined it. */
+export const chainGrownItemCount = 3 + chainedPlanners * (1 + emittedCount);
+
+/**
+ * The run of the planner crash test: a root, then a chain of planners each waiting on the one
+ * before (so on its fragment's sinks once that fragment joins: each planner runs alone, after the
+ * last fragment's items ended), an item waiting on the last planner, and one beside them all.
+ */
+export function plannerChainSpec(): { version: 1; name: string; items: CrashItem[] } {
+  const command = (argv: string[]) => ({ kind: 'command' as const, argv });
+  const planners = Array.from({ length: chainedPlanners }, (_, index) => ({
+    id: chainedPlannerId(index),
+    dependsOn: [index === 0 ? 'first' : chainedPlannerId(index - 1)],
+    emits: { maxItems: emittedCount },
+    runtime: command(['emit', String(emittedCount)]),
+  }));
+  return {
+    version: 1,
+    name: 'crash-planner-chain',
+    items: [
+      { id: 'first', runtime: command(['true']) },
+      ...planners,
+      { id: 'after', dependsOn: [chainedPlannerId(chainedPlanners - 1)], runtime: command(['true']) },
+      { id: 'beside', runtime: command(['true']) },
+    ],
+  };
+}
+
+/** The runs a crash child can submit: the crash test's seeded one, or the planner crash test's chain. */
+export type CrashRunName = 'seeded' | 'planner-chain';
+
 /**
  * Where a child kills itself (SIGKILL, on the Nth time it gets there), or `linger` (the parent
  * kills it after a delay; the child stays alive after its run so the kill always lands), or
@@ -89,7 +124,24 @@ export const failpointKinds = [
   'anchor-publish',
   /** The Nth `now()` after submit: inside one of the engine's transactions, wherever it is. */
   'engine-now',
+  /**
+   * The Nth moment after the first planner's result this process writes (see `PlannerMoment`): a
+   * write to the engine's database or a commit of it, a group commit sent or acknowledged, a
+   * stored object, an executor start, a pushed exit.
+   */
+  'planner-moment',
+  /** Once that planner's window is printed: before the first item of its fragment is started. */
+  'planner-window-end',
 ] as const;
+
+/**
+ * The moments `planner-moment` counts, after the first planner's result this process writes:
+ * before the first write of a transaction to the engine's database (mid-transaction: it rolls
+ * back) or a write outside one, after a transaction commits; before a group commit is sent
+ * (PostgreSQL), after it is acknowledged; after an object is stored; before an executor start;
+ * before a pushed exit reaches the engine.
+ */
+export type PlannerMoment = 'write' | 'commit' | 'group-commit' | 'group-committed' | 'storage-put' | 'executor-start' | 'exit-push';
 
 export type FailpointKind = (typeof failpointKinds)[number];
 

@@ -13,19 +13,16 @@
 // It runs on both backends. On PostgreSQL (ADR 0023) each incarnation loads a working copy from the
 // store and commits to it in group commits; after each kill the store is copied into
 // <dir>/engine.db (a fresh load, the way the next writer sees it) and that copy is checked.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { PublicKeyRecord } from '@cairn/core';
 import { verifyBundle, verifyLog } from '@cairn/audit';
 import { expect, test } from 'vitest';
-import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { backends } from '../engine.test-support.ts';
-import { createPostgresStateStore } from '../store/postgres/postgres-state-store.ts';
-import { createTestDatabase, type TestDatabase } from '../store/postgres/postgres.test-support.ts';
+import { createTestDatabase } from '../store/postgres/postgres.test-support.ts';
 import { inspectCrashDirectory, type CrashProgress } from './crash-checks.test-support.ts';
+import { copyStoreToDirectory, runChild, type Linger } from './crash-runner.test-support.ts';
 import {
   between,
   crashRunSpec,
@@ -44,66 +41,6 @@ const seed = Number(process.env['CAIRN_CRASH_SEED'] ?? 20_261_122);
 const kills = 50;
 const submitKills = 3;
 const checkpointEveryEntries = 150;
-const child = fileURLToPath(new URL('./crash-child.test-support.ts', import.meta.url));
-
-/** How the parent kills a lingering child: after a delay from spawn, or from its engine's start. */
-interface Linger {
-  readonly after: 'spawn' | 'started';
-  readonly delayMs: number;
-}
-
-interface ChildExit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly killedByParent: boolean;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly ms: number;
-  /** When it printed `started` (its engine started), from spawn. */
-  readonly startedAfterMs: number | undefined;
-}
-
-function runChild(directory: string, store: TestDatabase | undefined, point: KillPoint, linger?: Linger): Promise<ChildExit> {
-  const started = performance.now();
-  // Children share a compile cache: their startup is most of what 51 incarnations cost.
-  const environment = {
-    ...process.env,
-    NODE_COMPILE_CACHE: join(directory, '..', 'compile-cache'),
-    ...(store ? { CAIRN_CRASH_POSTGRES: JSON.stringify(store.settings) } : {}),
-  };
-  const childProcess = spawn(process.execPath, ['--conditions=@cairn/source', child, directory, String(seed), formatKillPoint(point)], {
-    env: environment,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  let killedByParent = false;
-  const kill = () => {
-    killedByParent = childProcess.kill('SIGKILL');
-  };
-  let timer: NodeJS.Timeout | undefined;
-  let startedAfterMs: number | undefined;
-  if (linger?.after === 'spawn') timer = setTimeout(kill, linger.delayMs);
-  childProcess.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-    if (startedAfterMs === undefined && stdout.includes('started ')) {
-      startedAfterMs = Math.round(performance.now() - started);
-      if (linger?.after === 'started') timer = setTimeout(kill, linger.delayMs);
-    }
-  });
-  childProcess.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  // A child that hangs is a failure, not a stuck CI job.
-  const guard = setTimeout(() => childProcess.kill('SIGTERM'), 30_000);
-  return new Promise((resolve) => {
-    childProcess.on('close', (code, signal) => {
-      clearTimeout(timer);
-      clearTimeout(guard);
-      resolve({ code, signal, killedByParent, stdout, stderr, ms: Math.round(performance.now() - started), startedAfterMs });
-    });
-  });
-}
 
 type PlannedKind = FailpointKind | 'linger-spawn' | 'linger-started';
 
@@ -166,6 +103,9 @@ function choose(index: number, planned: PlannedKind, situation: Situation, rando
     'exit-push': [needNew, cap],
     'manifest-put': [needNew, cap],
     'engine-now': [3 * needNew, 5 * cap],
+    // Aimed at by the planner crash test only.
+    'planner-moment': [0, 0],
+    'planner-window-end': [0, 0],
     'checkpoint-sign': [checkpointsAhead, 2],
     'anchor-publish': [checkpointsAhead, 2],
     'run-end-checkpoint': [runEnded ? 0 : 1, 1],
@@ -191,24 +131,6 @@ function describe(progress: CrashProgress): string {
     .map(([state, count]) => `${state} ${count}`)
     .join(', ');
   return `run ${progress.runState ?? 'none'}; items: ${items || 'none'}; attempts: ${attempts || 'none'}; ${progress.auditEntries} entries, ${progress.checkpoints} checkpoints`;
-}
-
-/**
- * On PostgreSQL, what the store holds, copied into <dir>/engine.db for the read-only checks: a fresh
- * load under the writer lease (free again: the child that held it is dead), as the next engine's.
- */
-async function copyStoreToDirectory(directory: string, store: TestDatabase | undefined): Promise<void> {
-  if (store === undefined) return;
-  const path = join(directory, 'engine.db');
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
-  const writer = await createPostgresStateStore(store.settings).acquireWriter({ instanceId: 'crash-test-inspection' });
-  const copy = openEngineDatabase(path);
-  try {
-    await writer.load(copy);
-  } finally {
-    copy.close();
-    await writer.release();
-  }
 }
 
 for (const backend of backends)
@@ -248,7 +170,7 @@ for (const backend of backends)
         for (let index = 0; index < kills; index++) {
           const { point, linger } = choose(index, plan[index - submitKills] ?? 'linger-spawn', { progress, startupMs, roots }, random);
           const label = `#${index} ${formatKillPoint(point)}${linger ? ` ${linger.delayMs}ms after ${linger.after}` : ''}`;
-          const exit = await runChild(directory, store, point, linger);
+          const exit = await runChild({ directory, store, seed, point, ...(linger ? { linger } : {}) });
           countCreated(exit.stdout);
           if (exit.startedAfterMs !== undefined) startupMs = Math.min(startupMs, exit.startedAfterMs);
           // Died by SIGKILL — its own failpoint's (so the point was reached), or ours (a delay).
@@ -269,7 +191,7 @@ for (const backend of backends)
         }
 
         // The last incarnation has no kill point: it must finish the run.
-        const last = await runChild(directory, store, { kind: 'none' });
+        const last = await runChild({ directory, store, seed, point: { kind: 'none' } });
         history.push(`final: ${last.signal ?? `exit ${last.code}`} after ${last.ms} ms`);
         countCreated(last.stdout);
         expect(last, `the final incarnation failed:\n${last.stdout}${last.stderr}`).toMatchObject({ code: 0, signal: null });
