@@ -5,6 +5,17 @@ export type { AnchorCheckpoint, AnchoredCheckpoint, AuditAnchorV1 } from './seam
 export type { AuthenticatedPrincipal, AuthorizationDecision, AuthorizationResource, AuthorizerV1 } from './seams/authorizer.ts';
 export type { CipherContext, CipherEnvelope, CipherV1 } from './seams/cipher.ts';
 export type { ExecutorCapabilities, ExecutorV1 } from './seams/executor.ts';
+export type {
+  ChangeRequest,
+  ChangeRequestComment,
+  ChangeRequestDraft,
+  ChangeRequestState,
+  ForgeBranchPush,
+  ForgeBranchTip,
+  ForgeCapabilities,
+  ForgeV1,
+  PushedBranch,
+} from './seams/forge.ts';
 export type { RuntimeAdapterV1, RuntimeInvocation, RuntimeResult, RuntimeSinks } from './seams/runtime-adapter.ts';
 export type { SignerV1 } from './seams/signer.ts';
 export type {
@@ -58,6 +69,7 @@ export type {
   ItemDefaultsSpec,
   ItemEffect,
   ItemOnLost,
+  ItemPriority,
   ItemSpec,
   LockMode,
   LockSpec,

@@ -280,6 +280,33 @@ export const errorCatalogue = {
     action:
       "Check that the anchor's url and trustedCertificate name the same TSA and that it accepts SHA-256 requests; the checkpoint stays queued and is stamped once the TSA's replies verify.",
   },
+  CAIRN_FORGE_REQUEST_INVALID: {
+    status: 400,
+    summary:
+      'A delivery to a forge names something it cannot use: a branch name git refuses, a base that is not a full commit id, an evidence digest or run id that cannot be written as a commit trailer.',
+    action: 'Fix the named field; nothing was sent to the forge.',
+  },
+  CAIRN_FORGE_PATCH_INVALID: {
+    status: 422,
+    summary: "A delivery's base commit is not on the forge, or its patch does not apply to that commit.",
+    action:
+      'Push the base commit to the forge first, or deliver a patch captured against a commit the forge has; the message names the path git could not apply.',
+  },
+  CAIRN_FORGE_CONFLICT: {
+    status: 409,
+    summary: 'The branch on the forge no longer points where the delivery expected (someone pushed to it, or another delivery did): it was left as it is.',
+    action: 'Look at what was pushed to the branch; deliver again with its current tip as the expected tip to replace it, or to another branch to keep it.',
+  },
+  CAIRN_FORGE_UNAUTHORIZED: {
+    status: 502,
+    summary: 'The forge refused the credentials: a wrong, expired or revoked token, or one without permission to push to the repository.',
+    action: "Check the forge's token (the secret its settings name) and that it may write to the repository; the message names the remote, never the token.",
+  },
+  CAIRN_FORGE_UNAVAILABLE: {
+    status: 503,
+    summary: 'The forge could not be reached, timed out or failed on its side.',
+    action: "Retry later; check the remote's address and the network between Cairn and the forge. Nothing was changed on the forge.",
+  },
   CAIRN_AUDIT_PROOF_INVALID: {
     status: 422,
     summary: 'A Merkle inclusion or consistency proof is malformed or does not verify.',

@@ -10,6 +10,11 @@ export interface GitRunOptions {
   readonly outputFile?: number;
   /** Stop git and report `overflowed` once its standard output passes this many bytes. */
   readonly maxOutputBytes?: number;
+  /**
+   * Variables added to git's cleared environment, after the defaults (so a caller may set its own
+   * commit identity and time, or hand a credential helper its secret without a command line).
+   */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface GitRunResult {
@@ -67,6 +72,7 @@ export function runGit(location: GitLocation, args: readonly string[], options: 
     GIT_TERMINAL_PROMPT: '0',
     GIT_AUTHOR_DATE: '@0 +0000',
     GIT_COMMITTER_DATE: '@0 +0000',
+    ...options.env,
   };
   if ('gitDirectory' in location) {
     env['GIT_DIR'] = location.gitDirectory;
