@@ -67,4 +67,19 @@ export { readTimestampTokenInfo } from './timestamp/read-timestamp-token-info.ts
 export type { TimestampTokenInfo } from './timestamp/read-timestamp-token-info.ts';
 export { verifyCheckpointConsistency } from './checkpoint/verify-checkpoint-consistency.ts';
 export type { CheckpointLink } from './checkpoint/verify-checkpoint-consistency.ts';
+export { findPatchAttempt, patchProvenanceStatement } from './provenance/patch-provenance.ts';
+export type { PatchAttempt, ProvenanceBuilder } from './provenance/patch-provenance.ts';
+export {
+  cairnItemAttemptBuildType,
+  inTotoPayloadType,
+  inTotoStatementType,
+  provenanceStatementSchema,
+  slsaProvenancePredicateType,
+} from './provenance/provenance-statement.ts';
+export type { ProvenanceDependency, ProvenanceModelCall, ProvenanceStatement } from './provenance/provenance-statement.ts';
+export { sigstoreBundleMediaType, sigstoreBundleSchema } from './provenance/sigstore-bundle.ts';
+export type { SigstoreBundle } from './provenance/sigstore-bundle.ts';
+export { serializeProvenanceBundle, signProvenance } from './provenance/sign-provenance.ts';
+export { verifyProvenance } from './provenance/verify-provenance.ts';
+export type { ProvenanceCheck, ProvenanceCheckName, ProvenanceVerification, VerifyProvenanceOptions } from './provenance/verify-provenance.ts';
 export const VERSION = '0.1.0';
