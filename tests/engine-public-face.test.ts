@@ -50,6 +50,9 @@ const publicTypes = [
   'EngineSettings',
   'EngineStatement',
   'EngineTransaction',
+  // A run's graph as it grew (GET /v1/runs/{runId}/graph): what EngineService.graphItems answers.
+  'GraphItemRecord',
+  'GraphItemSelection',
   'HostAuditWriter',
   'ItemAttemptRecord',
   'ItemRecord',

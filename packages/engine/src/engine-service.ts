@@ -36,7 +36,10 @@ export interface EngineEventsOptions {
  *
  * It starts and stops nothing: running the engine is its host's lifecycle, not a request's.
  */
-export interface EngineService extends Pick<EngineReads, 'run' | 'runs' | 'items' | 'spec' | 'artifacts' | 'attempts' | 'schedules' | 'secrets'> {
+export interface EngineService extends Pick<
+  EngineReads,
+  'run' | 'runs' | 'items' | 'graphItems' | 'spec' | 'artifacts' | 'attempts' | 'schedules' | 'secrets'
+> {
   // Reads: the state's (a run, its items, ...) are EngineReads'; these are the engine's own.
   /** Whether the engine can do its work now, and if not why and since when (what `/readyz` says). */
   health(): Promise<EngineHealth>;

@@ -11,6 +11,7 @@ import type { SecretRecord } from './secrets/secret-store.ts';
 import type { ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';
 import type { RunListOptions, RunPage } from './store/sqlite/run-history.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
+import type { GraphItemRecord, GraphItemSelection } from './store/engine-reads.ts';
 import type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
 
 /**
@@ -48,6 +49,10 @@ export class InProcessEngineService implements EngineService {
 
   async items(runId: string): Promise<ItemRecord[]> {
     return this.#durable(this.#engine.reads.items(runId));
+  }
+
+  async graphItems(runId: string, selection: GraphItemSelection): Promise<GraphItemRecord[]> {
+    return this.#durable(this.#engine.reads.graphItems(runId, selection));
   }
 
   async spec(runId: string): Promise<RunSpecV1 | undefined> {

@@ -12,7 +12,7 @@ export type { EngineObserver } from './engine-observer.ts';
 export type { EngineHealth } from './engine-health.ts';
 export type { EngineMetrics } from './engine-metrics.ts';
 export type { EngineEventsOptions, EngineService } from './engine-service.ts';
-export type { EngineReads } from './store/engine-reads.ts';
+export type { EngineReads, GraphItemRecord, GraphItemSelection } from './store/engine-reads.ts';
 export type { AccessDenial, HostAuditWriter } from './host-audit/host-audit-writer.ts';
 export type { SignerTakeOver } from './audit/checkpointer.ts';
 export { engineNodeFlags } from './node-flags.ts';

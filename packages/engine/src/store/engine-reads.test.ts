@@ -8,6 +8,7 @@ import { createInMemoryCipher } from '@cairn/conformance/mocks';
 import { isCairnError } from '@cairn/protocol';
 import { describe, expect, it } from 'vitest';
 import { backends, engineHarness } from '../engine.test-support.ts';
+import type { GraphItemRecord } from './engine-reads.ts';
 
 const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 const bo: AuditActor = { kind: 'user', id: 'bo', via: 'http' };
@@ -88,6 +89,20 @@ describe.each(backends)('EngineReads on %s', (backend) => {
     expect((await reads.spec(mixed))?.items.map((item) => item.id)).toEqual(['ok', 'fails', 'skipped', 'gated']);
     expect(await reads.spec('r-unknown')).toBeUndefined();
     expect(await reads.artifacts(mixed, 'fails')).toBeUndefined();
+    // A graph's items: a page by position (after the last one read), or those named (unknown ones left out).
+    const graphRow = (item: GraphItemRecord) => [item.itemId, item.position, item.state, item.spec.id, item.prerequisites, item.dependents];
+    expect((await reads.graphItems(mixed, { afterPosition: -1, limit: 2 })).map(graphRow)).toEqual([
+      ['ok', 0, 'succeeded', 'ok', [], []],
+      ['fails', 1, 'failed', 'fails', [], ['skipped']],
+    ]);
+    expect((await reads.graphItems(mixed, { afterPosition: 1, limit: 2 })).map(graphRow)).toEqual([
+      ['skipped', 2, 'skipped', 'skipped', ['fails'], []],
+      ['gated', 3, 'cancelled', 'gated', [], []],
+    ]);
+    expect(await reads.graphItems(mixed, { afterPosition: 3, limit: 2 })).toEqual([]);
+    expect((await reads.graphItems(mixed, { itemIds: ['skipped', 'nowhere', 'fails'] })).map((item) => item.itemId)).toEqual(['fails', 'skipped']);
+    expect((await reads.graphItems(mixed, { itemIds: ['gated'] }))[0]!.spec).toMatchObject({ approval: 'required', runtime: command('true') });
+    expect(await reads.graphItems('r-unknown', { afterPosition: -1, limit: 10 })).toEqual([]);
     // The same records the engine answers from its working copy.
     expect(await reads.items(mixed)).toEqual(engine.items(mixed));
     expect(await reads.run(mixed)).toEqual(engine.run(mixed));

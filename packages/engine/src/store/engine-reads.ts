@@ -1,4 +1,4 @@
-import type { AuditEntry, RunSpecV1 } from '@cairn/core';
+import type { AuditEntry, ItemSpec, ItemState, RunSpecV1 } from '@cairn/core';
 import type { ScheduleRecord } from '../schedules/schedule-book.ts';
 import type { SecretRecord } from '../secrets/secret-store.ts';
 import type { ItemRecord, RunRecord } from '../state/run-records.ts';
@@ -20,6 +20,12 @@ export interface EngineReads {
   runs(options?: RunListOptions): Promise<RunPage>;
   /** A run's items in spec order (empty for an unknown run). */
   items(runId: string): Promise<ItemRecord[]>;
+  /**
+   * Of a run's items, what a drawing of its graph needs (`GraphItemRecord`), in position order: a
+   * page (up to `limit` after position `afterPosition`; -1 for the first) or those of `itemIds`
+   * the run holds. Empty for an unknown run.
+   */
+  graphItems(runId: string, selection: GraphItemSelection): Promise<GraphItemRecord[]>;
   /** The run's spec as submitted (canonical form); undefined for an unknown run. */
   spec(runId: string): Promise<RunSpecV1 | undefined>;
   /** What a succeeded item produced (kind → digest), if it did. */
@@ -42,4 +48,24 @@ export interface EngineReads {
   secrets(): Promise<SecretRecord[]>;
   /** Entries no anchored checkpoint covers yet, and checkpoints waiting to be anchored. */
   anchoringLag(): Promise<{ readonly unanchoredEntries: number; readonly pendingCheckpoints: number }>;
+}
+
+/** Which of a run's items `EngineReads.graphItems` reads: a page by position, or those named. */
+export type GraphItemSelection = { readonly afterPosition: number; readonly limit: number } | { readonly itemIds: readonly string[] };
+
+/** An item with its place in its run's graph (`EngineReads.graphItems`). */
+export interface GraphItemRecord {
+  readonly itemId: string;
+  /** Its place in the run: the spec's items first, then each added item in the order it was added. */
+  readonly position: number;
+  readonly state: ItemState;
+  /** Its spec as it runs: the run's defaults applied, an added item's names namespaced (ADR 0034). */
+  readonly spec: ItemSpec;
+  /** The items its spec names (dependsOn, the producers of its needs, a merge's from, a forEach's from), once each, as named. */
+  readonly prerequisites: readonly string[];
+  /**
+   * The items that wait on it, in code-unit order: its stored dependency edges, the waits the run
+   * gained as it grew included (a fragment's sinks for its emitter's dependents, a re-run for its merge).
+   */
+  readonly dependents: readonly string[];
 }

@@ -1,5 +1,7 @@
-import type { AttemptFailure } from '@cairn/core';
+import type { AttemptFailure, ItemSpec, ItemState } from '@cairn/core';
 import type { ItemRecord } from '../state/run-records.ts';
+import { prerequisitesOf } from '../state/run-submission.ts';
+import type { GraphItemRecord } from './engine-reads.ts';
 import type { ItemAttemptRecord, LockWait } from './sqlite/attempt-store.ts';
 
 /**
@@ -44,4 +46,20 @@ export function itemAttemptOfRow({ lockWaitStartedAt, lockWaitLocks, ...row }: I
     failure: row.failure === null ? null : (JSON.parse(row.failure) as AttemptFailure),
     lockWait: lockWaitOf(lockWaitStartedAt, lockWaitLocks),
   };
+}
+
+/** An item as both stores return it for a graph of its run (`GraphItemRecord`): its spec and its dependents as JSON text. */
+export interface GraphItemRow {
+  readonly itemId: string;
+  readonly position: number;
+  readonly state: ItemState;
+  readonly spec: string;
+  /** A JSON array, in no particular order. */
+  readonly dependents: string;
+}
+
+/** The record of an item's graph row: its dependents in code-unit order, whichever store read them. */
+export function graphItemOfRow(row: GraphItemRow): GraphItemRecord {
+  const spec = JSON.parse(row.spec) as ItemSpec;
+  return { ...row, spec, prerequisites: prerequisitesOf(spec), dependents: (JSON.parse(row.dependents) as string[]).sort() };
 }

@@ -1,9 +1,9 @@
 import type { AuditEntry, RunSpecV1 } from '@cairn/core';
 import { itemStates, runStates } from '@cairn/protocol';
 import pg from 'pg';
-import type { EngineReads } from '../engine-reads.ts';
+import type { EngineReads, GraphItemRecord, GraphItemSelection } from '../engine-reads.ts';
 import type { ItemAttemptRecord } from '../sqlite/attempt-store.ts';
-import { itemAttemptOfRow, itemOfRow, type ItemAttemptRow, type ItemRow } from '../stored-records.ts';
+import { graphItemOfRow, itemAttemptOfRow, itemOfRow, type GraphItemRow, type ItemAttemptRow, type ItemRow } from '../stored-records.ts';
 import { checkSeqBounds, instant, type AuditQuery } from '../sqlite/audit-query.ts';
 import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
 import { runListConditions, runListQuery, runPageOf, type RunListOptions, type RunPage, type RunSummary } from '../sqlite/run-history.ts';
@@ -47,6 +47,9 @@ const summaryColumns = `${runColumns},
 const itemColumns = `run_id AS "runId", item_id AS "itemId", position::int AS position, state, waiting_on::int AS "waitingOn",
   approval_required::int AS "approvalRequired", ready_at AS "readyAt", cancel_requested_by AS "cancelRequestedBy", failure,
   lock_wait_started_at AS "lockWaitStartedAt", lock_wait_locks AS "lockWaitLocks"`;
+// As SQLite's (run-store.ts): the dependents as JSON text, through the key of item_edges.
+const graphItemColumns = `item_id AS "itemId", position::int AS position, state, spec,
+  (SELECT COALESCE(json_agg(dependent), '[]')::text FROM item_edges WHERE item_edges.run_id = items.run_id AND item_edges.prerequisite = items.item_id) AS dependents`;
 
 const parsed = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
 
@@ -83,6 +86,21 @@ export class PostgresEngineReads implements EngineReads {
   async items(runId: string): Promise<ItemRecord[]> {
     const { rows } = await this.#query<ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = $1 ORDER BY position`, [runId]);
     return rows.map(itemOfRow);
+  }
+
+  async graphItems(runId: string, selection: GraphItemSelection): Promise<GraphItemRecord[]> {
+    const { rows } =
+      'itemIds' in selection
+        ? await this.#query<GraphItemRow>(`SELECT ${graphItemColumns} FROM items WHERE run_id = $1 AND item_id = ANY($2::text[]) ORDER BY position`, [
+            runId,
+            selection.itemIds,
+          ])
+        : await this.#query<GraphItemRow>(`SELECT ${graphItemColumns} FROM items WHERE run_id = $1 AND position > $2 ORDER BY position LIMIT $3`, [
+            runId,
+            selection.afterPosition,
+            selection.limit,
+          ]);
+    return rows.map(graphItemOfRow);
   }
 
   async spec(runId: string): Promise<RunSpecV1 | undefined> {

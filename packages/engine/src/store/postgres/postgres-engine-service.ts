@@ -15,6 +15,7 @@ import type { ScheduleDefinition, ScheduleRecord } from '../../schedules/schedul
 import type { SecretRecord } from '../../secrets/secret-store.ts';
 import type { RunListOptions, RunPage } from '../sqlite/run-history.ts';
 import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
+import type { GraphItemRecord, GraphItemSelection } from '../engine-reads.ts';
 import type { SubmitOptions, SubmitResult } from '../../state/run-state-machine.ts';
 import { jsonValueOf } from '../commands/json-value-of.ts';
 import {
@@ -106,6 +107,10 @@ export class PostgresEngineService implements EngineService {
 
   items(runId: string): Promise<ItemRecord[]> {
     return this.#reads.items(runId);
+  }
+
+  graphItems(runId: string, selection: GraphItemSelection): Promise<GraphItemRecord[]> {
+    return this.#reads.graphItems(runId, selection);
   }
 
   spec(runId: string): Promise<RunSpecV1 | undefined> {

@@ -1,9 +1,10 @@
 import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
 import type { EngineDatabase, EngineStatement } from './engine-database.ts';
 import { MultiRowInsert } from './multi-row-insert.ts';
-import { itemOfRow, type ItemRow } from '../stored-records.ts';
+import { itemOfRow, type GraphItemRow, type ItemRow } from '../stored-records.ts';
 import { runCountsOf, type DeferredRunCounts } from './deferred-run-counts.ts';
 import type { ItemRecord, RunProgress, RunRecord } from '../../state/run-records.ts';
+import type { GraphItemSelection } from '../engine-reads.ts';
 
 // The stored key is scoped to its submitter (migration 10); a run shows the key as it was given.
 const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, substr(idempotency_key, instr(idempotency_key, char(31)) + 1) AS idempotencyKey, submitted_by AS submittedBy,
@@ -21,6 +22,9 @@ const itemColumns = `run_id AS runId, item_id AS itemId, position, state, waitin
 const dispatchFactColumns = `items.spec, items.executor, (SELECT runs.workspace FROM runs WHERE runs.run_id = items.run_id) AS workspace,
   (SELECT COUNT(*) + 1 FROM attempts WHERE attempts.run_id = items.run_id AND attempts.item_id = items.item_id) AS nextAttempt,
   EXISTS (SELECT 1 FROM item_edges WHERE item_edges.run_id = items.run_id AND item_edges.prerequisite = items.item_id) AS hasDependents`;
+
+const graphItemColumns = `item_id AS itemId, position, state, spec,
+  (SELECT json_group_array(dependent) FROM item_edges WHERE item_edges.run_id = items.run_id AND item_edges.prerequisite = items.item_id) AS dependents`;
 
 /** What a dispatch reads of a ready item (`RunStore.dispatchFacts`); the lock wait's names as JSON text. */
 export interface DispatchFacts {
@@ -140,6 +144,14 @@ export class RunStore {
       ),
       items: prepare<[string], ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = ? ORDER BY position`),
       dependents: prepare<[string, string], { dependent: string }>('SELECT dependent FROM item_edges WHERE run_id = ? AND prerequisite = ?'),
+      // What a graph of the run shows of an item: each with its dependents (one range of item_edges'
+      // key), as a JSON array. Not on any hot path: the page's ORDER BY position sorts the run's items.
+      graphItemsAfter: prepare<[string, number, number], GraphItemRow>(
+        `SELECT ${graphItemColumns} FROM items WHERE run_id = ? AND position > ? ORDER BY position LIMIT ?`,
+      ),
+      graphItemsNamed: prepare<[string, string], GraphItemRow>(
+        `SELECT ${graphItemColumns} FROM items WHERE run_id = ? AND item_id IN (SELECT value FROM json_each(?)) ORDER BY position`,
+      ),
       setItemState: prepare('UPDATE items SET state = ?, ready_at = COALESCE(?, ready_at) WHERE run_id = ? AND item_id = ?'),
       // The item as updated, in the same statement: a dependent released next needs it, not read again.
       decrementWaiting: prepare<[string, string], ItemRow>(
@@ -295,6 +307,13 @@ export class RunStore {
 
   dependents(runId: string, itemId: string): string[] {
     return this.#statements.dependents.all(runId, itemId).map((row) => row.dependent);
+  }
+
+  /** A page of the run's items by position, or those of `itemIds` it holds, with their specs and dependents (`EngineReads.graphItems`). */
+  graphItems(runId: string, selection: GraphItemSelection): GraphItemRow[] {
+    return 'itemIds' in selection
+      ? this.#statements.graphItemsNamed.all(runId, JSON.stringify(selection.itemIds))
+      : this.#statements.graphItemsAfter.all(runId, selection.afterPosition, selection.limit);
   }
 
   setItemState(runId: string, itemId: string, state: ItemState, readyAt: string | null = null): void {

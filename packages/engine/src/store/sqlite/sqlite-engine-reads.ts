@@ -3,7 +3,8 @@ import type { AuditLog } from '../../audit/audit-log.ts';
 import type { ScheduleRecord } from '../../schedules/schedule-book.ts';
 import type { SecretRecord } from '../../secrets/secret-store.ts';
 import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
-import type { EngineReads } from '../engine-reads.ts';
+import type { EngineReads, GraphItemRecord, GraphItemSelection } from '../engine-reads.ts';
+import { graphItemOfRow } from '../stored-records.ts';
 import type { ItemAttemptRecord } from './attempt-store.ts';
 import type { AuditQuery } from './audit-query.ts';
 import type { RunListOptions, RunPage } from './run-history.ts';
@@ -43,6 +44,10 @@ export class SqliteEngineReads implements EngineReads {
 
   async items(runId: string): Promise<ItemRecord[]> {
     return this.#workingCopy.runs.items(runId);
+  }
+
+  async graphItems(runId: string, selection: GraphItemSelection): Promise<GraphItemRecord[]> {
+    return this.#workingCopy.runs.graphItems(runId, selection).map(graphItemOfRow);
   }
 
   async spec(runId: string): Promise<RunSpecV1 | undefined> {
