@@ -61,7 +61,7 @@ ensure_installed() {
     TMPDIR=/var/tmp DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
     find_binaries && return 0
   fi
-  log "PostgreSQL's server binaries (pg_ctl, initdb, postgres) were not found: install them with apt-get install -y postgresql (scripts/setup.sh does, as root)"
+  log "PostgreSQL's server binaries (pg_ctl, initdb, postgres) were not found: install them with apt-get install -y postgresql (scripts/setup.sh --for-tests does, as root)"
   exit 1
 }
 

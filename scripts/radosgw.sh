@@ -114,7 +114,7 @@ start_unlocked() {
   trap 'on_error $LINENO' ERR
   for program in ceph ceph-mon ceph-osd radosgw radosgw-admin monmaptool curl; do
     command -v "$program" >/dev/null || {
-      log "$program is missing: install it with TMPDIR=/var/tmp apt-get install -y ceph-mon ceph-osd radosgw curl (scripts/setup.sh does, as root)"
+      log "$program is missing: install it with TMPDIR=/var/tmp apt-get install -y ceph-mon ceph-osd radosgw curl (scripts/setup.sh --for-tests or --for-dev-cloud does, as root)"
       exit 1
     }
   done

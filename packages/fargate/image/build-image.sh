@@ -21,7 +21,7 @@
 #   image.json    digest, size, entrypoint, user, env, working directory, as one JSON object
 #   inputs.sha256 the hash of every input: the same inputs again is a no-op
 # Needs root (the root filesystem's files belong to root and to uid 1000), mmdebstrap, umoci,
-# skopeo, npm (scripts/setup.sh installs them).
+# skopeo, npm (scripts/setup.sh --for-tests installs them).
 set -euo pipefail
 
 # The whole script is one function, read by bash before it runs: editing or replacing this file
@@ -48,7 +48,7 @@ lock="$image_folder/packages.lock"
 
 [ "$(id -u)" = 0 ] || fail "run as root (the image's files belong to root and to uid 1000): sudo bash $0"
 for tool in mmdebstrap umoci skopeo node npm openssl tar sha256sum; do
-  command -v "$tool" >/dev/null 2>&1 || fail "$tool is not installed: run scripts/setup.sh (it installs mmdebstrap, umoci and skopeo)"
+  command -v "$tool" >/dev/null 2>&1 || fail "$tool is not installed: run bash scripts/setup.sh --for-tests (it installs mmdebstrap, umoci and skopeo)"
 done
 [ -f "$bundle" ] || fail "the worker bundle $bundle does not exist: build it (pnpm --filter @cairn/fargate build) or pass its path as the first argument or CAIRN_WORKER_BUNDLE"
 bundle="$(realpath "$bundle")"
