@@ -223,3 +223,106 @@ test("a run's timeline draws each item's attempts as bars over time, coloured by
   await row('build').getByRole('link', { name: 'build' }).click();
   await expect.poll(() => page.url()).toMatch(/\/items\/build$/);
 });
+
+/** The four views the docs show, each with what says it has drawn. */
+const views = [
+  { name: 'run-list', hash: () => '#/runs', ready: (page: Page) => page.locator(`tr[data-run-id="${releaseId}"] .run-duration`).count() },
+  { name: 'run-timeline', hash: () => `#/runs/${releaseId}/timeline`, ready: (page: Page) => page.locator('.timeline .bar-run').count() },
+  { name: 'item-diff', hash: () => `#/runs/${releaseId}/items/build`, ready: (page: Page) => page.locator('.diff .d2h-file-wrapper').count() },
+  { name: 'evidence', hash: () => `#/runs/${releaseId}/evidence`, ready: (page: Page) => page.locator('.in-page-checks .verdict').count() },
+] as const;
+
+/** The relative luminance (0 black, 1 white) of a CSS `rgb(...)` colour. */
+function luminance(color: string): number {
+  const [r, g, b] = color
+    .match(/\d+(\.\d+)?/g)!
+    .slice(0, 3)
+    .map((channel) => {
+      const value = Number(channel) / 255;
+      return value <= 0.03928 ? value / 12.92 : ((value + 0.055) / 1.055) ** 2.4;
+    }) as [number, number, number];
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+/** The contrast ratio of the page's body text on its background. */
+async function bodyContrast(page: Page): Promise<{ background: number; ratio: number }> {
+  const [text, background] = await page.evaluate(() => {
+    const style = getComputedStyle(document.documentElement);
+    return [style.color, style.backgroundColor];
+  });
+  const [light, dark] = [luminance(text), luminance(background)].toSorted((a, b) => b - a) as [number, number];
+  return { background: luminance(background), ratio: (light + 0.05) / (dark + 0.05) };
+}
+
+/** A state badge's text contrast on its background, and whether that background differs from the page's panels (white or near-black). */
+async function badgeColours(page: Page, selector: string): Promise<{ ratio: number; tinted: boolean }> {
+  await expect.poll(() => page.locator(selector).count()).toBeGreaterThan(0);
+  const [text, background, paper] = await page
+    .locator(selector)
+    .first()
+    .evaluate((element) => [
+      getComputedStyle(element).color,
+      getComputedStyle(element).backgroundColor,
+      getComputedStyle(document.documentElement).getPropertyValue('--paper'),
+    ]);
+  const [fg, bg] = [luminance(text), luminance(background)];
+  return { ratio: (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05), tinted: !background.includes('0, 0, 0, 0') && background !== hexToRgb(paper) };
+}
+
+/** `#rrggbb` as getComputedStyle writes it: `rgb(r, g, b)`. */
+function hexToRgb(hex: string): string {
+  const value = hex.trim().replace('#', '');
+  return `rgb(${[0, 2, 4].map((offset) => Number.parseInt(value.slice(offset, offset + 2), 16)).join(', ')})`;
+}
+
+test('each view fits 1400 and 800 px without sideways scrolling, and follows the system into dark mode (screenshots in docs/images)', async () => {
+  const page = await runPage('#/runs');
+  for (const width of [1400, 800]) {
+    await page.setViewportSize({ width, height: 900 });
+    for (const view of views) {
+      await page.evaluate((target) => (location.hash = target), view.hash());
+      await expect.poll(() => view.ready(page), { timeout: 30_000 }).toBeGreaterThan(0);
+      // Nothing wider than the window: the page never scrolls sideways (the diff and the graph scroll in their own boxes).
+      const wide = await page.evaluate(() =>
+        Array.from(document.querySelectorAll('body *'))
+          .filter((element) => element.getBoundingClientRect().right > innerWidth + 1)
+          .slice(0, 3)
+          .map((element) => `${element.tagName}.${element.className}`),
+      );
+      expect(
+        await page.evaluate(() => document.documentElement.scrollWidth - innerWidth),
+        `${view.name} at ${width} px: ${wide.join(', ')}`,
+      ).toBeLessThanOrEqual(0);
+      // The docs show the window: the item's view is shown at its patch.
+      if (view.name === 'item-diff') await page.locator('.patch').evaluate((element) => element.scrollIntoView({ block: 'center' }));
+      await screenshot(page, `views-${view.name}-${width}`, { docs: `dashboard-${view.name}-${width}.png` });
+      await page.evaluate(() => scrollTo(0, 0));
+    }
+  }
+  expect((await bodyContrast(page)).background).toBeGreaterThan(0.8);
+  // A state's badge has its own colour, not the page's, and its text reads on it.
+  await page.evaluate((target) => (location.hash = target), `#/runs/${releaseId}`);
+  const light = await badgeColours(page, 'h1 .state-badge');
+  expect(light.tinted).toBe(true);
+  expect(light.ratio).toBeGreaterThanOrEqual(4.5);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const dark = await bodyContrast(page);
+  expect(dark.background).toBeLessThan(0.05);
+  expect(dark.ratio).toBeGreaterThanOrEqual(7);
+  // The states stay readable on their own colours, the diff turns dark with the page.
+  await page.evaluate((target) => (location.hash = target), `#/runs/${releaseId}/items/build`);
+  await expect.poll(() => page.locator('.diff .d2h-file-wrapper').count()).toBeGreaterThan(0);
+  expect(await badgeColours(page, '.item-panel h2 .state-badge')).toMatchObject({ tinted: true });
+  expect((await badgeColours(page, '.item-panel h2 .state-badge')).ratio).toBeGreaterThanOrEqual(4.5);
+  expect(
+    luminance(
+      await page
+        .locator('.d2h-file-wrapper')
+        .first()
+        .evaluate((element) => getComputedStyle(element).backgroundColor),
+    ),
+  ).toBeLessThan(0.05);
+  await page.setViewportSize({ width: 1400, height: 900 });
+  await page.locator('.patch').evaluate((element) => element.scrollIntoView({ block: 'center' }));
+  await screenshot(page, 'views-item-diff-dark', { docs: 'dashboard-item-diff-dark-1400.png' });
+});
