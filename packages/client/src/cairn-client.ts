@@ -74,6 +74,53 @@ export interface ItemView {
   readonly [field: string]: unknown;
 }
 
+/** How an item adds items to its run (ADR 0034): a planner's fragment, a `forEach` item's instances, a merge's re-runs. */
+export type GrowthReason = 'planner' | 'forEach' | 'rerun';
+
+/** An item of a run's graph. */
+export interface GraphNodeView {
+  readonly itemId: string;
+  /** Its place in the run: the spec's items first, then each added item in the order it was added. */
+  readonly position: number;
+  readonly state: ItemState;
+  readonly kind: 'command' | 'agent' | 'merge';
+  /** The item that added it to the run (a planner, a `forEach` item, a merge), when one did. */
+  readonly group?: string;
+  /** How it adds items to the run, when it does. */
+  readonly grows?: GrowthReason;
+}
+
+/**
+ * `to` waits on `from`: a `dependency` its spec names, or a `join` the run gained as it grew (a
+ * fragment's last items for what depended on their planner, a `forEach` item's instances for what
+ * depended on it, a re-run for its merge).
+ */
+export interface GraphEdgeView {
+  readonly from: string;
+  readonly to: string;
+  readonly kind: 'dependency' | 'join';
+}
+
+/** The items one item added to the run: `items` of them (on a page: of the page's nodes). */
+export interface GraphGroupView {
+  readonly id: string;
+  readonly reason: GrowthReason;
+  readonly items: number;
+}
+
+/** A run's graph: its items by position, how they wait on each other, and which item added which. */
+export interface RunGraphView {
+  readonly runId: string;
+  readonly nodes: readonly GraphNodeView[];
+  readonly edges: readonly GraphEdgeView[];
+  readonly groups: readonly GraphGroupView[];
+}
+
+/** A page of a run's graph (`graphPage`): its nodes, their edges and groups; `nextCursor` reads the next. */
+export interface RunGraphPageView extends RunGraphView {
+  readonly nextCursor?: string;
+}
+
 /** One attempt of an item as the server reports it. */
 export interface AttemptView {
   readonly itemId: string;
@@ -241,6 +288,36 @@ export class CairnClient {
 
   items(runId: string): Promise<ItemView[]> {
     return this.#json('GET', `/v1/runs/${encodeURIComponent(runId)}/items`);
+  }
+
+  /**
+   * One page of a run's graph, by position (`limit` 1 to 10,000 nodes, 1,000 by default): its
+   * nodes, their edges (each edge on one page: a dependency on its dependent's, a join on its
+   * prerequisite's) and the groups of its nodes; pass `nextCursor` back as `cursor` for the next.
+   * CAIRN_NOT_FOUND names an unknown run.
+   */
+  graphPage(runId: string, options: { readonly limit?: number; readonly cursor?: string } = {}): Promise<RunGraphPageView> {
+    return this.#json('GET', `/v1/runs/${encodeURIComponent(runId)}/graph${query(options)}`);
+  }
+
+  /**
+   * A run's whole graph as it stands, the items it gained as it grew included: every page read
+   * (`limit` nodes each) and put together, each group's items counted over all of them.
+   * CAIRN_NOT_FOUND names an unknown run.
+   */
+  async graph(runId: string, options: { readonly limit?: number } = {}): Promise<RunGraphView> {
+    const nodes: GraphNodeView[] = [];
+    const edges: GraphEdgeView[] = [];
+    const groups = new Map<string, GraphGroupView>();
+    let cursor: string | undefined;
+    do {
+      const page = await this.graphPage(runId, { ...options, ...(cursor === undefined ? {} : { cursor }) });
+      nodes.push(...page.nodes);
+      edges.push(...page.edges);
+      for (const group of page.groups) groups.set(group.id, { ...group, items: (groups.get(group.id)?.items ?? 0) + group.items });
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    return { runId, nodes, edges, groups: [...groups.values()] };
   }
 
   /** An item's attempts, first to last. CAIRN_NOT_FOUND names an unknown run or item (`path`). */

@@ -18,6 +18,7 @@ import { replyWithError } from './error-replies.ts';
 import { eventStreamQuery, streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
 import { scopeOfAction, secretGrantsOf } from '../auth/token-scopes.ts';
+import { registerGraphRoutes } from './graph-routes.ts';
 import { registerLogRoutes } from './log-routes.ts';
 import { isLoopback, loopbackOperator, loopbackPeerUid } from './loopback.ts';
 import { checkRequestOrigin, hostNamesOf, isBrowserRequest } from './browser-requests.ts';
@@ -457,6 +458,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerSecretRoutes(app, options.composition);
   registerTokenRoutes(app, options.composition);
   registerRunListRoutes(app, options.composition);
+  registerGraphRoutes(app, options.composition);
   registerAuditRoutes(app, options.composition);
   registerDocsRoutes(app, options.composition);
   registerRunSpecRoutes(app, options.composition);

@@ -3,6 +3,7 @@ import type { TokenRecord } from '../auth/token-store.ts';
 import { attemptStates, errorCodes, itemStates, runStates } from '@cairn/protocol';
 import { z } from 'zod';
 import type { HttpApp } from './http-app.ts';
+import type { RunGraphPage } from './run-graph.ts';
 
 // What the API answers, declared so the OpenAPI document says it and the serializer holds every
 // answer to it (an answer that does not match is a server bug, reported as one). Records are
@@ -124,6 +125,57 @@ export const itemViewSchema = record<ItemRecord>(
   },
   { id: 'Item', description: 'A work item of a run: its state, and why it failed when it did' },
 );
+
+/** How an item adds items to its run (ADR 0034). */
+const growthReasonSchema = z.enum(['planner', 'forEach', 'rerun']);
+
+/** A page of a run's graph (`run-graph.ts`): its items, how they wait on each other, and what added them. */
+export const runGraphPageSchema = z
+  .strictObject({
+    runId: z.string(),
+    nodes: z.array(
+      z
+        .strictObject({
+          itemId: z.string(),
+          position: z.int().meta({ description: "Its place in the run: the spec's items first, then each added item in the order it was added" }),
+          state: z.enum(itemStates),
+          kind: z.enum(['command', 'agent', 'merge']).meta({ description: "Its runtime's kind" }),
+          group: z.string().optional().meta({ description: 'The item that added it to the run (a planner, a forEach item, a merge), when one did' }),
+          grows: growthReasonSchema.optional().meta({
+            description:
+              'How it adds items to the run, when it does: planner (emits), forEach (an instance per element), rerun (a merge with onConflict: rerun)',
+          }),
+        })
+        .meta({ id: 'GraphNode', description: "An item of a run's graph" }),
+    ),
+    edges: z.array(
+      z
+        .strictObject({
+          from: z.string().meta({ description: 'The prerequisite' }),
+          to: z.string().meta({ description: 'The item that waits on it' }),
+          kind: z.enum(['dependency', 'join']).meta({
+            description:
+              "dependency: named by to's spec (dependsOn, a need's from, a merge's from, a forEach's from); join: a wait the run gained as it grew, named by no spec (a fragment's last items for what depended on their planner, a forEach item's instances for what depended on it, a re-run for its merge)",
+          }),
+        })
+        .meta({ id: 'GraphEdge', description: 'to waits on from' }),
+    ),
+    groups: z.array(
+      z
+        .strictObject({
+          id: z.string().meta({ description: 'The item that added them' }),
+          reason: growthReasonSchema,
+          items: z.int().meta({ description: "How many of this page's nodes it added (a group may span pages: add them up)" }),
+        })
+        .meta({ id: 'GraphGroup', description: 'Items one item added to the run' }),
+    ),
+    nextCursor: z.string().optional().meta({ description: 'The cursor of the next page; absent on the last' }),
+  })
+  .meta({
+    id: 'RunGraphPage',
+    description:
+      "A page of a run's graph, by position: its nodes, the edges of those nodes (a dependency on its dependent's page, a join on its prerequisite's) and the groups of its nodes",
+  }) as unknown as z.ZodType<RunGraphPage>;
 
 export const attemptViewSchema = record<ItemAttemptRecord>(
   {
