@@ -47,13 +47,14 @@ const countBy = <T>(values: Iterable<T>, key: (value: T) => string): Record<stri
 export function inspectCrashDirectory(directory: string, trustedKey: PublicKeyRecord): CrashInspection {
   const database = new Database(join(directory, 'engine.db'), { readonly: true, fileMustExist: true });
   try {
-    return inspect(database, directory, trustedKey);
+    return inspectCrashDatabase(database, directory, trustedKey);
   } finally {
     database.close();
   }
 }
 
-function inspect(database: Database.Database, directory: string, trustedKey: PublicKeyRecord): CrashInspection {
+/** Checks every invariant over an engine database (a copy of a PostgreSQL store's, say) and the results in `<directory>`'s storage. */
+export function inspectCrashDatabase(database: Database.Database, directory: string, trustedKey: PublicKeyRecord): CrashInspection {
   const problems: string[] = [];
   const problem = (text: string) => {
     if (problems.length < 50) problems.push(text);

@@ -1,13 +1,15 @@
-// How the crash tests run an incarnation of the engine (crash-child.test-support.ts) and read what
-// it left: a child process killed at its kill point, or by the parent after a delay; on PostgreSQL,
-// the store copied into the directory for the read-only checks (crash-checks.test-support.ts).
+// How the crash tests run an incarnation of the engine (crash-child.test-support.ts) and check what
+// it left: a child process killed at its kill point, or by the parent after a delay; its database,
+// or on PostgreSQL the store loaded into memory, checked (crash-checks.test-support.ts).
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type Database from 'better-sqlite3';
+import type { PublicKeyRecord } from '@cairn/core';
 import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { createPostgresStateStore } from '../store/postgres/postgres-state-store.ts';
 import type { TestDatabase } from '../store/postgres/postgres.test-support.ts';
+import { inspectCrashDatabase, inspectCrashDirectory, type CrashInspection } from './crash-checks.test-support.ts';
 import { formatKillPoint, type CrashRunName, type KillPoint } from './crash-plan.test-support.ts';
 
 const child = fileURLToPath(new URL('./crash-child.test-support.ts', import.meta.url));
@@ -84,19 +86,20 @@ export function runChild({ directory, store, seed, point, linger, run = 'seeded'
 }
 
 /**
- * On PostgreSQL, what the store holds, copied into <dir>/engine.db for the read-only checks: a fresh
- * load under the writer lease (free again: the child that held it is dead), as the next engine's.
+ * Checks what a dead engine left (crash-checks.test-support.ts): <dir>/engine.db, or on PostgreSQL
+ * what the store holds, loaded into memory under the writer lease (free again: the child that held
+ * it is dead), as the next engine's working copy would be.
  */
-export async function copyStoreToDirectory(directory: string, store: TestDatabase | undefined): Promise<void> {
-  if (store === undefined) return;
-  const path = join(directory, 'engine.db');
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+export async function inspectCrashState(directory: string, store: TestDatabase | undefined, trustedKey: PublicKeyRecord): Promise<CrashInspection> {
+  if (store === undefined) return inspectCrashDirectory(directory, trustedKey);
   const writer = await createPostgresStateStore(store.settings).acquireWriter({ instanceId: 'crash-test-inspection' });
-  const copy = openEngineDatabase(path);
+  const copy = openEngineDatabase(':memory:');
   try {
     await writer.load(copy);
+    await writer.release();
+    // The engine's handle is better-sqlite3's Database, typed by the members the engine uses.
+    return inspectCrashDatabase(copy as unknown as Database.Database, directory, trustedKey);
   } finally {
     copy.close();
-    await writer.release();
   }
 }

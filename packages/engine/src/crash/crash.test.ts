@@ -11,8 +11,8 @@
 // signed checkpoint, from whichever incarnation signed it.
 //
 // It runs on both backends. On PostgreSQL (ADR 0023) each incarnation loads a working copy from the
-// store and commits to it in group commits; after each kill the store is copied into
-// <dir>/engine.db (a fresh load, the way the next writer sees it) and that copy is checked.
+// store and commits to it in group commits; after each kill what the store holds is loaded into
+// memory (a fresh load, the way the next writer sees it) and checked.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +21,8 @@ import { verifyBundle, verifyLog } from '@cairn/audit';
 import { expect, test } from 'vitest';
 import { backends } from '../engine.test-support.ts';
 import { createTestDatabase } from '../store/postgres/postgres.test-support.ts';
-import { inspectCrashDirectory, type CrashProgress } from './crash-checks.test-support.ts';
-import { copyStoreToDirectory, runChild, type Linger } from './crash-runner.test-support.ts';
+import type { CrashProgress } from './crash-checks.test-support.ts';
+import { inspectCrashState, runChild, type Linger } from './crash-runner.test-support.ts';
 import {
   between,
   crashRunSpec,
@@ -177,8 +177,7 @@ for (const backend of backends)
           const reached = exit.signal === 'SIGKILL' && exit.killedByParent === (point.kind === 'linger');
           history.push(`${label}: ${exit.signal ?? `exit ${exit.code}`} after ${exit.ms} ms`);
           expect(reached, `${label} was not reached: ${exit.signal ?? `exit ${exit.code}`}\n${exit.stdout}${exit.stderr}`).toBe(true);
-          await copyStoreToDirectory(directory, store);
-          const inspection = inspectCrashDirectory(directory, trustedKey);
+          const inspection = await inspectCrashState(directory, store, trustedKey);
           expect(inspection.problems, `after ${label}`).toEqual([]);
           if (point.kind === 'submit-now') {
             // Submit is one transaction: killed inside it, nothing of the run is left.
@@ -195,8 +194,7 @@ for (const backend of backends)
         history.push(`final: ${last.signal ?? `exit ${last.code}`} after ${last.ms} ms`);
         countCreated(last.stdout);
         expect(last, `the final incarnation failed:\n${last.stdout}${last.stderr}`).toMatchObject({ code: 0, signal: null });
-        await copyStoreToDirectory(directory, store);
-        const { problems, progress: final, entries } = inspectCrashDirectory(directory, trustedKey);
+        const { problems, progress: final, entries } = await inspectCrashState(directory, store, trustedKey);
         history[history.length - 1] += `; ${describe(final)}`;
         expect(problems).toEqual([]);
         expect(final.runState).toBe('succeeded');

@@ -14,7 +14,7 @@
 // `run.extended`, its 25 items), every item ended once, no attempt lost, the log verifies.
 //
 // On both backends; on PostgreSQL (ADR 0023) a kill loses what was not group-committed, and the
-// store is copied into <dir>/engine.db for the checks, as crash.test.ts does.
+// checks read what the store holds, loaded into memory as the next engine would load it.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,8 +23,7 @@ import { verifyBundle, verifyLog } from '@cairn/audit';
 import { expect, test } from 'vitest';
 import { backends } from '../engine.test-support.ts';
 import { createTestDatabase } from '../store/postgres/postgres.test-support.ts';
-import { inspectCrashDirectory } from './crash-checks.test-support.ts';
-import { copyStoreToDirectory, runChild } from './crash-runner.test-support.ts';
+import { inspectCrashState, runChild } from './crash-runner.test-support.ts';
 import {
   between,
   chainedPlannerId,
@@ -112,8 +111,7 @@ for (const backend of backends)
             history[0] += `; window of ${window!.moments} moments: ${window!.kinds.join(' ')}`;
           }
           const checkStarted = performance.now();
-          await copyStoreToDirectory(directory, store);
-          const { problems, entries } = inspectCrashDirectory(directory, trustedKey);
+          const { problems, entries } = await inspectCrashState(directory, store, trustedKey);
           checkMs += performance.now() - checkStarted;
           expect(problems, `after ${label}`).toEqual([]);
           // Every planner before this one added its fragment once; this one at most once, so far.
@@ -128,8 +126,7 @@ for (const backend of backends)
         const last = await runChild({ directory, store, seed, point: { kind: 'none' }, run: 'planner-chain' });
         history.push(`final: ${last.signal ?? `exit ${last.code}`} after ${last.ms} ms`);
         expect(last, `the final incarnation failed:\n${last.stdout}${last.stderr}`).toMatchObject({ code: 0, signal: null });
-        await copyStoreToDirectory(directory, store);
-        const { problems, progress, entries } = inspectCrashDirectory(directory, trustedKey);
+        const { problems, progress, entries } = await inspectCrashState(directory, store, trustedKey);
         expect(problems).toEqual([]);
         expect(progress.runState).toBe('succeeded');
         expect(progress.items).toEqual({ succeeded: chainGrownItemCount });
