@@ -13,6 +13,7 @@ export type { ParseRunSpecOptions } from './spec/parse-run-spec.ts';
 export { assertRunSpec, loadRunSpec, validateRunSpec } from './spec/validate-run-spec.ts';
 export type { LoadedRunSpec, RunSpecContext, RunSpecValidation } from './spec/validate-run-spec.ts';
 export { runSpecLimits } from './spec/run-spec-limits.ts';
+export { itemPriority, priorityLevels, runPriority } from './spec/priority-levels.ts';
 export { runSpecJsonSchema } from './spec/run-spec-json-schema.ts';
 export { mergeRuntimeSpecSchema } from './spec/merge-runtime-spec-schema.ts';
 export {

@@ -139,10 +139,19 @@ export interface BudgetSpec {
   tokens?: number;
 }
 
+/**
+ * How soon a ready item is dispatched, from 1 (lowest) to 5 (highest); 3 when nothing sets it.
+ * Higher goes first, FIFO by ready time within one level, and a waiting item rises one level every
+ * `priorityAgingSeconds` (an engine setting) so a low one still runs under a stream of high ones.
+ */
+export type ItemPriority = 1 | 2 | 3 | 4 | 5;
+
 /** Settings an item inherits unless it sets its own. */
 export interface ItemDefaultsSpec {
   executor?: string;
   queue?: string;
+  /** The items' dispatch priority, as `ItemSpec.priority`; the run's own (`RunSpecV1.priority`) when it is given here. */
+  priority?: ItemPriority;
   timeout?: DurationText;
   retry?: RetrySpec;
   effect?: ItemEffect;
@@ -175,6 +184,8 @@ export interface ItemSpec {
   apply?: string[];
   locks?: LockSpec[];
   queue?: string;
+  /** Overrides the run's priority (`RunSpecV1.priority`, `defaults.priority`) for this item. */
+  priority?: ItemPriority;
   executor?: string;
   timeout?: DurationText;
   retry?: RetrySpec;
@@ -231,6 +242,8 @@ export interface RunSpecV1 {
   workspace?: WorkspaceSpec;
   /** Items of this run running at once; default unlimited (bounded by global and queue limits). */
   concurrency?: number;
+  /** The run's priority (`ItemPriority`), which its items inherit; or say it as `defaults.priority`, not both. */
+  priority?: ItemPriority;
   /** Same key + same spec digest returns the same run; same key + another spec is a conflict. */
   idempotencyKey?: string;
   labels?: Record<string, string>;

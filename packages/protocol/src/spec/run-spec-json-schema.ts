@@ -15,6 +15,8 @@ const topLevelMeanings: Record<string, string> = {
   workspace:
     'The files the items start from: `snapshot` is the sha256: digest of a stored workspace snapshot (a tar uploaded to /v1/blobs); `path` is a folder for the submitting client to snapshot and upload (cairn mcp does; the server never reads it). Without a snapshot, items start in an empty folder.',
   concurrency: 'Items of this run running at once (global and queue limits hold too).',
+  priority:
+    "The run's dispatch priority, 1 (lowest) to 5 (highest), 3 by default: its ready items go before lower ones, FIFO within one level, and a waiting item rises one level every priorityAgingSeconds (a server setting) so low ones are not starved. Items inherit it; an item's own priority overrides it.",
   idempotencyKey: 'The same key and the same spec return the same run; the same key with another spec is CAIRN_IDEMPOTENCY_CONFLICT.',
   labels:
     'Free labels for filtering: a key is letters, digits, ".", "_", "-", "/", ":", "@" and "+", starting with a letter or digit (app.example.com/team); a value is one line of text without control characters.',
@@ -29,6 +31,7 @@ const itemMeanings: Record<string, string> = {
   needs:
     'Inputs from upstream items, by a name of your choice: { from: itemId, select: patch | output | stdout | stderr }. Each arrives as the file $CAIRN_INPUTS/<name>; a need implies a dependency.',
   apply: 'Names of `needs` entries selecting a patch, applied in order to the workspace before the runtime starts.',
+  priority: "This item's dispatch priority, 1 (lowest) to 5 (highest); overrides the run's (priority, defaults.priority).",
   locks:
     'Global named locks, across all runs, taken all-or-nothing at dispatch: a name (exclusive) or { name, mode: exclusive | shared }. A name is letters, digits, ".", "_", "-", "/", ":", "@" and "+", starting with a letter or digit (deploy, file:src/shared.ts).',
   labels: "Free labels of this item, as the run's: keys like lock names, values one line of text.",

@@ -20,6 +20,7 @@ import type { SchemaImplements } from '../schemas/schema-implements.ts';
 import { mergeRuntimeSpecSchema } from './merge-runtime-spec-schema.ts';
 import { parseJsonPath } from '../json/select-json-path.ts';
 import { runSpecLimits as limits } from './run-spec-limits.ts';
+import { priorityLevels } from './priority-levels.ts';
 
 // Field shapes shared by several places of the spec. Each message says what to write instead.
 const identifierPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -47,6 +48,10 @@ const text = z.string().max(limits.textLength, `must be at most ${limits.textLen
 const noNul = { error: 'must not hold a NUL character (\\u0000): a program cannot be given one' };
 const processText = text.refine((value) => !value.includes('\0'), noNul);
 const duration = z.string().regex(durationPattern, 'must be a duration: a positive whole number and one unit of ms, s, m, h or d (30s, 10m, 2h)');
+// Dispatch priority (ItemPriority): 5 goes first, 1 last; 3 when nothing sets one. The five values
+// listed rather than a range: a value out of it is a wrong value, not a size limit, and the JSON
+// Schema says them as an enum.
+const priority = z.literal([1, 2, 3, 4, 5], `must be a whole number from ${priorityLevels.lowest} (lowest) to ${priorityLevels.highest} (highest)`);
 const environmentName = z
   .string()
   .max(limits.nameLength, `must be at most ${limits.nameLength} characters`)
@@ -178,6 +183,7 @@ true satisfies SchemaImplements<typeof forEachSpecSchema, ForEachSpec>;
 export const itemDefaultsSpecSchema = z.strictObject({
   executor: identifier.exactOptional(),
   queue: identifier.exactOptional(),
+  priority: priority.exactOptional(),
   timeout: duration.exactOptional(),
   retry: retrySpecSchema.exactOptional(),
   effect: effect.exactOptional(),
@@ -198,6 +204,7 @@ export const itemSpecSchema = z.strictObject({
   apply: list(identifier).exactOptional(),
   locks: list(lockSpecSchema).exactOptional(),
   queue: identifier.exactOptional(),
+  priority: priority.exactOptional(),
   executor: identifier.exactOptional(),
   timeout: duration.exactOptional(),
   retry: retrySpecSchema.exactOptional(),
@@ -229,6 +236,7 @@ export const runSpecV1Schema = z.strictObject({
   description: text.exactOptional(),
   workspace: workspaceSpecSchema.exactOptional(),
   concurrency: z.int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').exactOptional(),
+  priority: priority.exactOptional(),
   idempotencyKey: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').exactOptional(),
   labels: labels.exactOptional(),
   defaults: itemDefaultsSpecSchema.exactOptional(),

@@ -59,7 +59,7 @@ export function validateRunSpec(document: unknown, context: RunSpecContext = {})
     return { ok: false, issues: limitIssues([...shapeIssues, ...graphIssues]) };
   }
   const spec = parsed.data;
-  const issues = [...itemGraphIssues(spec), ...unknownNameIssues(spec, context)];
+  const issues = [...itemGraphIssues(spec), ...priorityIssues(spec), ...unknownNameIssues(spec, context)];
   if (issues.length > 0) return { ok: false, issues: limitIssues(issues) };
   const canonical = canonicalJson(spec);
   return { ok: true, spec, digest: sha256Digest(canonical), canonical };
@@ -123,6 +123,19 @@ function graphView(document: unknown): RunSpecV1 | undefined {
     };
   });
   return { version: 1, name: '', items: view } as unknown as RunSpecV1;
+}
+
+// The run's priority is said once: `priority` and `defaults.priority` mean the same thing, and two
+// different values would leave the run shown at one priority while its items ran at another.
+function priorityIssues(spec: RunSpecV1): ValidationIssue[] {
+  if (spec.priority === undefined || spec.defaults?.priority === undefined) return [];
+  return [
+    {
+      code: 'CAIRN_RUN_SPEC_INVALID',
+      path: '$.defaults.priority',
+      message: `gives the run's priority a second time ($.priority is ${spec.priority}). Keep one of them; an item's own priority overrides either.`,
+    },
+  ];
 }
 
 function unknownNameIssues(spec: RunSpecV1, context: RunSpecContext): ValidationIssue[] {
