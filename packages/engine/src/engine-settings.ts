@@ -1,6 +1,7 @@
 import type { AuditAnchorV1, CipherV1, ExecutorV1, Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { z } from 'zod';
 import type { EngineDatabase } from './store/sqlite/engine-database.ts';
+import { defaultPriorityAgingSeconds } from './store/sqlite/run-store.ts';
 import type { AttemptGatewayIssuer } from './dispatch/attempt-gateway.ts';
 import type { EngineObserver } from './engine-observer.ts';
 import type { GroupCommit } from './store/group-commit.ts';
@@ -47,6 +48,13 @@ export const engineSettingsSchema = z.strictObject({
   concurrency: z.int().min(1).max(100_000).default(16),
   /** Named queues with their own limits; an item naming another queue is refused at submit. */
   queues: z.record(z.string().min(1), z.strictObject({ concurrency: z.int().min(1).max(100_000) })).default({}),
+  /**
+   * Anti-starvation for priorities: a ready item rises one priority level for every this many
+   * seconds it has waited (continuously, past 5), so a priority-1 item waits at most 4 × this
+   * behind fresh priority-5 items. Applies to items as they become ready. A year is, in practice,
+   * strict priority.
+   */
+  priorityAgingSeconds: z.int().min(1).max(31_536_000).default(defaultPriorityAgingSeconds),
   /** How often executors that do not push completions are inspected. */
   reconcileIntervalMs: z.int().min(1).max(3_600_000).default(500),
   /**

@@ -32,7 +32,10 @@ export const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 
 /** Options of a test engine; anything else is the engine's own setting. */
 export interface TestEngineOptions extends Partial<
-  Pick<EngineSettings, 'approvalTimeoutMs' | 'observer' | 'concurrency' | 'logger' | 'inboxPollMs' | 'manifestSigner' | 'commit' | 'checkpoints'>
+  Pick<
+    EngineSettings,
+    'approvalTimeoutMs' | 'observer' | 'concurrency' | 'logger' | 'inboxPollMs' | 'manifestSigner' | 'commit' | 'checkpoints' | 'now' | 'priorityAgingSeconds'
+  >
 > {
   readonly path?: string;
   readonly registry?: InMemoryExecutorRegistry;

@@ -84,7 +84,7 @@ export class Engine {
     // them and kept each object as it was.
     this.#executors = settings.executors;
     this.#database = typeof settings.database === 'string' ? openEngineDatabase(settings.database) : settings.database;
-    const workingCopy = new WorkingCopy(this.#database);
+    const workingCopy = new WorkingCopy(this.#database, { priorityAgingMs: parsed.priorityAgingSeconds * 1_000 });
     this.#workingCopy = workingCopy;
     this.#readiness = new EngineReadiness({ workingCopy, logger: parsed.logger });
     // A host that keeps the state elsewhere (PostgreSQL) brings its own commit; on SQLite it is an

@@ -24,10 +24,11 @@ export interface DispatchLimits {
 }
 
 /**
- * Which ready items a dispatch pass starts, oldest first, within the concurrency, per-run and
- * per-queue limits and the global locks (ADR 0023): a pure function of the candidates, in ready
- * order, and the limits — the same inputs give the same choice. An item takes all its locks or
- * waits; a waiting item reserves the lock names it waits for, so no younger item takes them first
+ * Which ready items a dispatch pass starts, in the order given (the dispatch order: highest
+ * effective priority first, FIFO within one; `RunStore.readyCandidatesInPages`), within the
+ * concurrency, per-run and per-queue limits and the global locks (ADR 0023): a pure function of the
+ * candidates, in that order, and the limits — the same inputs give the same choice. An item takes
+ * all its locks or waits; a waiting item reserves the lock names it waits for, so no later item takes them first
  * (FIFO for lock waiters: shared holders cannot starve an exclusive waiter). Candidates are read
  * lazily and no more are read once the pass is full. `onLockWait` hears of each candidate read that
  * waits for locks (not for a concurrency limit), with the names held or reserved before it.

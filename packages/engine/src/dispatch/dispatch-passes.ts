@@ -20,7 +20,7 @@ import { outputWanted } from './emitter-output.ts';
 import { readResult, type ResultRead } from './read-result.ts';
 
 /**
- * Dispatch passes, one at a time: each moves ready items onto executors, oldest first, as many as
+ * Dispatch passes, one at a time: each moves ready items onto executors, in dispatch order (priority, then ready time), as many as
  * the limits allow. A pass chooses (`chooseDispatches`), has the chosen items' manifests drafted,
  * signed and stored, records their dispatches, starts their tasks once the dispatches are durable,
  * and records the starts, with the exits pushed meanwhile.
@@ -60,9 +60,10 @@ export class DispatchPasses {
     return this.#dispatching;
   }
 
-  // Oldest ready items first. An item whose locks are taken waits, and reserves those lock names:
-  // no younger item takes them before it (FIFO for lock waiters, so shared holders cannot starve
-  // an exclusive waiter). The pass works in batches (group commit): manifests are signed and
+  // Ready items in dispatch order (highest effective priority first, FIFO within one: the store's
+  // `dispatchOrderOf`). An item whose locks are taken waits, and reserves those lock names: no
+  // later item takes them before it (FIFO for lock waiters, so shared holders cannot starve an
+  // exclusive waiter). The pass works in batches (group commit): manifests are signed and
   // stored together, every dispatch is recorded in one transaction, the executors are started
   // together, and their handles are recorded in one more, with the exits pushed meanwhile (and,
   // when the pass chains, the choice of what those exits made ready).
@@ -245,8 +246,8 @@ export class DispatchPasses {
     return true;
   }
 
-  // Oldest ready items first, up to the concurrency left, within per-run and per-queue limits and
-  // the locks they need; each with what its dispatch needs from the database.
+  // Ready items in dispatch order, up to the concurrency left, within per-run and per-queue limits
+  // and the locks they need; each with what its dispatch needs from the database.
   #choose(limit = Infinity): DispatchChoice[] {
     // Every live attempt belongs to a run: the live count is the sum of the counts by run.
     const { byRun, byQueue } = this.#attempts.liveCounts();
@@ -257,7 +258,7 @@ export class DispatchPasses {
     const runLimits = new Map<string, number | null>();
     const awaitingBudget = new Map<string, boolean>();
     const parked: ItemRecord[] = [];
-    // Read lazily, in ready order: the choice stops reading once the pass is full.
+    // Read lazily, in dispatch order: the choice stops reading once the pass is full.
     const candidates = function* (this: DispatchPasses): Generator<Omit<DispatchChoice, 'inputs'> & DispatchCandidate> {
       // A page a little larger than the room left: most passes take the first items they read.
       for (const { item, facts: stored } of this.#settings.machine.readyCandidatesInPages(capacity * 4 + 64, capacity + 16)) {

@@ -18,6 +18,8 @@ export interface RunRecord {
   readonly cancelRequestedBy: string | null;
   /** Items of this run running at once, when the spec limits it. */
   readonly concurrency: number | null;
+  /** Its dispatch priority, 1 (lowest) to 5 (highest): the spec's `priority` or `defaults.priority`, else 3. Its items inherit it. */
+  readonly priority: number;
 }
 
 /**
@@ -45,4 +47,6 @@ export interface ItemRecord {
   readonly failure: AttemptFailure | null;
   /** While it is ready but held back by a global lock: since when and for which locks; null otherwise (its attempt keeps the wait once dispatched). */
   readonly lockWait: LockWait | null;
+  /** Its dispatch priority, 1 (lowest) to 5 (highest): its own `priority`, else its run's. */
+  readonly priority: number;
 }

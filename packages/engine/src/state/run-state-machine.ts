@@ -1,5 +1,15 @@
 import type { AttemptFailure, AuditActor, BudgetSpec, ItemSpec, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
-import { assertTransition, CairnError, canonicalJson, isTerminalState, itemTransitions, runTransitions } from '@cairn/protocol';
+import {
+  assertTransition,
+  CairnError,
+  canonicalJson,
+  isTerminalState,
+  itemPriority,
+  itemTransitions,
+  priorityLevels,
+  runPriority,
+  runTransitions,
+} from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
 import { newRunId } from './new-run-id.ts';
@@ -104,6 +114,7 @@ export class RunStateMachine {
         itemsTotal: spec.items.length,
         workspace: spec.workspace?.snapshot ?? null,
         concurrency: spec.concurrency ?? null,
+        priority: runPriority(spec),
       });
       // The grants the run holds are the secrets its items name, each one the submitter was granted.
       this.#audit.append({
@@ -133,6 +144,7 @@ export class RunStateMachine {
           cancelRequestedBy: null,
           failure: null,
           lockWait: null,
+          priority: itemPriority(spec, item),
         };
         if (approvalRequired) this.#release(root, now);
         else this.#audited(root, 'ready', engineActor, {});
@@ -349,6 +361,7 @@ export class RunStateMachine {
           approvalRequired,
           spec: canonicalJson(effective),
           executor: effective.executor ?? this.#defaultExecutor,
+          priority: effective.priority ?? priorityLevels.default,
         };
       });
       for (let start = 0; start < rows.length; start += 1_024) this.#store.insertItems(rows.slice(start, start + 1_024));
@@ -401,6 +414,8 @@ export class RunStateMachine {
         approvalRequired: false,
         spec: canonicalJson(rerun),
         executor: rerun.executor ?? this.#defaultExecutor,
+        // The producer's effective spec, its priority with it.
+        priority: rerun.priority ?? priorityLevels.default,
       };
       this.#store.insertItems([row]);
       this.#store.insertEdges(runId, [[rerun.id, mergeId]]);

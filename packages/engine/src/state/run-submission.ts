@@ -1,5 +1,14 @@
 import type { AuditActor, Digest, ItemSpec, RunSpecV1 } from '@cairn/core';
-import { assertRunSpec, assertTransition, CairnError, canonicalJson, itemTransitions, parseRunSpec, type RunSpecContext } from '@cairn/protocol';
+import {
+  assertRunSpec,
+  assertTransition,
+  CairnError,
+  canonicalJson,
+  itemTransitions,
+  parseRunSpec,
+  priorityLevels,
+  type RunSpecContext,
+} from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { NewItem } from '../store/sqlite/run-store.ts';
 
@@ -135,6 +144,7 @@ export function insertItemRows(
         approvalRequired,
         spec: canonicalJson(effective),
         executor: effective.executor ?? run.defaultExecutor,
+        priority: effective.priority ?? priorityLevels.default,
       });
     }
     insert(rows);
@@ -149,14 +159,19 @@ export function itemEdges(spec: RunSpecV1): [prerequisite: string, dependent: st
   return edges;
 }
 
-/** The item with the run's defaults filled in where it sets nothing itself. */
+/**
+ * The item with the run's defaults filled in where it sets nothing itself; the run's priority
+ * (`priority` or `defaults.priority`, a spec has at most one) is one of them.
+ */
 export function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
   // Without defaults an item is its own effective spec: a submit copies none of its items.
-  if (spec.defaults === undefined) return item;
-  const defaults = spec.defaults;
+  if (spec.defaults === undefined && spec.priority === undefined) return item;
+  const defaults = spec.defaults ?? {};
+  const priority = defaults.priority ?? spec.priority;
   return {
     ...(defaults.executor === undefined ? {} : { executor: defaults.executor }),
     ...(defaults.queue === undefined ? {} : { queue: defaults.queue }),
+    ...(priority === undefined ? {} : { priority }),
     ...(defaults.timeout === undefined ? {} : { timeout: defaults.timeout }),
     ...(defaults.retry === undefined ? {} : { retry: defaults.retry }),
     ...(defaults.effect === undefined ? {} : { effect: defaults.effect }),

@@ -40,13 +40,14 @@ export type PostgresQuery = <Row>(sql: string, parameters?: readonly unknown[]) 
 const runColumns = `run_id AS "runId", name, state, spec_digest AS "specDigest",
   CASE WHEN idempotency_key IS NULL THEN NULL ELSE substr(idempotency_key, strpos(idempotency_key, chr(31)) + 1) END AS "idempotencyKey",
   submitted_by AS "submittedBy", submitted_at AS "submittedAt", finished_at AS "finishedAt", items_total::int AS "itemsTotal",
-  items_finished::int AS "itemsFinished", items_failed::int AS "itemsFailed", cancel_requested_by AS "cancelRequestedBy", concurrency::int AS concurrency`;
+  items_finished::int AS "itemsFinished", items_failed::int AS "itemsFailed", cancel_requested_by AS "cancelRequestedBy", concurrency::int AS concurrency,
+  priority::int AS priority`;
 const summaryColumns = `${runColumns},
   (SELECT COUNT(*)::int FROM items WHERE items.run_id = runs.run_id AND items.state = 'succeeded') AS "itemsSucceeded",
   (SELECT COUNT(*)::int FROM audit_entries WHERE audit_entries.run_id = runs.run_id AND audit_entries.action = 'item.reused') AS "itemsReused"`;
 const itemColumns = `run_id AS "runId", item_id AS "itemId", position::int AS position, state, waiting_on::int AS "waitingOn",
   approval_required::int AS "approvalRequired", ready_at AS "readyAt", cancel_requested_by AS "cancelRequestedBy", failure,
-  lock_wait_started_at AS "lockWaitStartedAt", lock_wait_locks AS "lockWaitLocks"`;
+  lock_wait_started_at AS "lockWaitStartedAt", lock_wait_locks AS "lockWaitLocks", priority::int AS priority`;
 // As SQLite's (run-store.ts): the dependents as JSON text, through the key of item_edges.
 const graphItemColumns = `item_id AS "itemId", position::int AS position, state, spec,
   (SELECT COALESCE(json_agg(dependent), '[]')::text FROM item_edges WHERE item_edges.run_id = items.run_id AND item_edges.prerequisite = items.item_id) AS dependents`;

@@ -244,6 +244,21 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       DELETE FROM {schema}.merkle_nodes WHERE level % 4 <> 0;
     `,
   },
+  {
+    version: 7,
+    name: 'dispatch priority (SQLite migration 16)',
+    sql: `
+      ALTER TABLE {schema}.runs ADD COLUMN priority bigint NOT NULL DEFAULT 3;
+      ALTER TABLE {schema}.items ADD COLUMN priority bigint NOT NULL DEFAULT 3;
+      ALTER TABLE {schema}.items ADD COLUMN dispatch_order bigint;
+      UPDATE {schema}.items SET dispatch_order = floor(extract(epoch FROM ready_at::timestamptz) * 1000)::bigint
+        WHERE state = 'ready' AND ready_at IS NOT NULL;
+      -- No index on dispatch_order here: the dispatch order is read on the leader's working copy
+      -- (SQLite, whose migration 16 indexes it), never in PostgreSQL. A partial index on ready
+      -- items would make every item state change index its row again, where today such an update
+      -- stays in its page (HOT, migration 5).
+    `,
+  },
 ];
 
 /** The engine's state tables (those the working copy holds); `engine_commands` and `engine_leader` are PostgreSQL's own. */

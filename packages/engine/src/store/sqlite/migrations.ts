@@ -283,4 +283,24 @@ export const migrations: readonly Migration[] = [
       DELETE FROM merkle_nodes WHERE level % 4 != 0;
     `,
   },
+  {
+    version: 16,
+    name: 'dispatch priority',
+    sql: `
+      -- A run's and an item's priority (1 lowest to 5 highest; 3 when the spec sets none): the
+      -- run's as shown, the item's as it is dispatched.
+      ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 3;
+      ALTER TABLE items ADD COLUMN priority INTEGER NOT NULL DEFAULT 3;
+      -- A ready item's place in the dispatch order, smaller first (RunStore's dispatchOrderOf): its
+      -- ready time in ms moved by its priority, so that a waiting item rises a level every
+      -- priorityAgingSeconds. Set when it becomes ready; null while it has no ready time (blocked,
+      -- or set aside by parkReady). Items ready now all have priority 3: their ready time.
+      ALTER TABLE items ADD COLUMN dispatch_order INTEGER;
+      UPDATE items SET dispatch_order = CAST(round((julianday(ready_at) - 2440587.5) * 86400000) AS INTEGER)
+        WHERE state = 'ready' AND ready_at IS NOT NULL;
+      -- Ready items in dispatch order, ties in insertion order (rowid). items_ready stays, for
+      -- the earliest ready time (when a retry's backoff ends).
+      CREATE INDEX items_dispatch_order ON items (dispatch_order) WHERE state = 'ready' AND dispatch_order IS NOT NULL;
+    `,
+  },
 ];

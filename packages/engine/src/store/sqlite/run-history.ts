@@ -50,7 +50,7 @@ export const runListLimits = { default: 50, max: 500 } as const;
 
 const columns = `run_id AS runId, name, state, spec_digest AS specDigest, substr(idempotency_key, instr(idempotency_key, char(31)) + 1) AS idempotencyKey, submitted_by AS submittedBy,
   submitted_at AS submittedAt, finished_at AS finishedAt, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed,
-  cancel_requested_by AS cancelRequestedBy, concurrency,
+  cancel_requested_by AS cancelRequestedBy, concurrency, priority,
   (SELECT COUNT(*) FROM items WHERE items.run_id = runs.run_id AND items.state = 'succeeded') AS itemsSucceeded,
   (SELECT COUNT(*) FROM audit_entries WHERE audit_entries.run_id = runs.run_id AND audit_entries.action = 'item.reused') AS itemsReused`;
 

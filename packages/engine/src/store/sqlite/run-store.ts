@@ -1,4 +1,5 @@
 import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
+import { priorityLevels } from '@cairn/protocol';
 import type { EngineDatabase, EngineStatement } from './engine-database.ts';
 import { MultiRowInsert } from './multi-row-insert.ts';
 import { itemOfRow, type GraphItemRow, type ItemRow } from '../stored-records.ts';
@@ -9,9 +10,9 @@ import type { GraphItemSelection } from '../engine-reads.ts';
 // The stored key is scoped to its submitter (migration 10); a run shows the key as it was given.
 const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, substr(idempotency_key, instr(idempotency_key, char(31)) + 1) AS idempotencyKey, submitted_by AS submittedBy,
   submitted_at AS submittedAt, finished_at AS finishedAt, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed,
-  cancel_requested_by AS cancelRequestedBy, concurrency`;
+  cancel_requested_by AS cancelRequestedBy, concurrency, priority`;
 const itemColumns = `run_id AS runId, item_id AS itemId, position, state, waiting_on AS waitingOn, approval_required AS approvalRequired, ready_at AS readyAt,
-  cancel_requested_by AS cancelRequestedBy, failure, lock_wait_started_at AS lockWaitStartedAt, lock_wait_locks AS lockWaitLocks`;
+  cancel_requested_by AS cancelRequestedBy, failure, lock_wait_started_at AS lockWaitStartedAt, lock_wait_locks AS lockWaitLocks, priority`;
 
 /**
  * What a dispatch reads of an item besides its row (`DispatchFacts`, less the lock wait the row
@@ -53,9 +54,11 @@ export interface NewItem {
   /** Its spec with the run's defaults applied, canonical JSON. */
   readonly spec: string;
   readonly executor: string;
+  /** Its dispatch priority (`ItemPriority`: its own, else its run's). */
+  readonly priority: number;
 }
 
-/** Items one statement inserts at most (9 values each, far below SQLite's limit on values). */
+/** Items one statement inserts at most (11 values each, far below SQLite's limit on values). */
 const maxItemsPerInsert = 64;
 /** Edges one statement inserts at most (3 values each). */
 const maxEdgesPerInsert = 128;
@@ -63,7 +66,29 @@ const maxEdgesPerInsert = 128;
 /** How many page sizes of ready items keep statements of their own (`RunStore.#readyPageStatements`). */
 const readyPageSizesKept = 64;
 
-type ReadyRow = ItemRow & Omit<DispatchFacts, 'lockWaitStartedAt' | 'lockWaitLocks'> & { readyRowid: number };
+type ReadyRow = ItemRow & Omit<DispatchFacts, 'lockWaitStartedAt' | 'lockWaitLocks'> & { readyRowid: number; dispatchOrder: number };
+
+/** How `RunStore` orders ready items (see `dispatchOrderOf`). */
+export interface DispatchOrderSettings {
+  /** An item waiting this long rises one priority level (`priorityAgingSeconds`, in ms). */
+  readonly priorityAgingMs: number;
+}
+
+/** The engine's default `priorityAgingSeconds`: 5 minutes a level, so a priority-1 item waits at most 20 minutes behind fresh priority-5 ones. */
+export const defaultPriorityAgingSeconds = 300;
+
+/**
+ * Where a ready item stands in the dispatch order (`items.dispatch_order`, smaller first): its
+ * ready time in ms, moved earlier by one aging interval per level above the default priority (later
+ * per level below). Ordering by it is ordering by effective priority, the item's priority plus one
+ * level per aging interval it has waited, highest first: A's effective priority at time t is
+ * p(A) + (t - ready(A)) / aging, so A is above B exactly when ready(A) - p(A) × aging is below
+ * ready(B) - p(B) × aging, whatever t is. The key is fixed when the item becomes ready, so one
+ * index serves the order, and equal priorities keep FIFO order by ready time.
+ */
+export function dispatchOrderOf(readyAtMs: number, priority: number, priorityAgingMs: number): number {
+  return readyAtMs - (priority - priorityLevels.default) * priorityAgingMs;
+}
 
 /** A ready item as a dispatch pass reads it: its row and what its dispatch needs (`RunStore.dispatchFacts`). */
 export interface ReadyCandidate {
@@ -77,10 +102,22 @@ interface ReadyPageReads {
   readonly after: EngineStatement<unknown[], ReadyRow>;
 }
 
-/** Reads of one page of ready items: the first, and the one after (ready_at, rowid). */
+/** Reads of one page of ready items: the first, and the one after (dispatch_order, rowid). */
 interface ReadyPageStatements {
   readonly first: (now: string) => ReadyRow[];
-  readonly after: (now: string, readyAt: string, rowid: number) => ReadyRow[];
+  readonly after: (now: string, dispatchOrder: number, rowid: number) => ReadyRow[];
+}
+
+/**
+ * The read of a page of ready items, with what their dispatch needs, in dispatch order: a walk of
+ * the partial index items_dispatch_order (a parked item, with no order, is not in it), passing
+ * over an item not due yet (a retry's backoff). `first` binds the time; `after` the time and the
+ * (dispatch_order, rowid) of the last item of the page before.
+ */
+export function readyPageSql(limit: string, page: 'first' | 'after'): string {
+  return `SELECT ${itemColumns}, ${dispatchFactColumns}, rowid AS readyRowid, dispatch_order AS dispatchOrder FROM items
+    WHERE state = 'ready' AND dispatch_order IS NOT NULL AND ready_at <= ?${page === 'after' ? ' AND (dispatch_order, rowid) > (?, ?)' : ''}
+    ORDER BY dispatch_order, rowid LIMIT ${limit}`;
 }
 
 /**
@@ -100,22 +137,24 @@ export class RunStore {
   readonly #readyPages = new Map<number, ReadyPageStatements>();
   /** The pair with a bound limit, for sizes past those kept. */
   #readyPagesBound: ReadyPageReads | undefined;
+  readonly #priorityAgingMs: number;
 
-  constructor(database: EngineDatabase) {
+  constructor(database: EngineDatabase, order: DispatchOrderSettings = { priorityAgingMs: defaultPriorityAgingSeconds * 1_000 }) {
     this.#database = database;
+    this.#priorityAgingMs = order.priorityAgingMs;
     this.#counts = runCountsOf(database);
     this.#itemInsert = new MultiRowInsert(
       database,
-      'INSERT INTO items (run_id, item_id, position, state, ready_at, waiting_on, approval_required, spec, executor)',
-      9,
+      'INSERT INTO items (run_id, item_id, position, state, ready_at, waiting_on, approval_required, spec, executor, priority, dispatch_order)',
+      11,
       maxItemsPerInsert,
     );
     this.#edgeInsert = new MultiRowInsert(database, 'INSERT OR IGNORE INTO item_edges (run_id, prerequisite, dependent)', 3, maxEdgesPerInsert);
     const prepare = database.prepare.bind(database);
     this.#statements = {
       insertRun: prepare(
-        `INSERT INTO runs (run_id, name, state, spec_digest, idempotency_key, submitted_by, submitted_at, items_total, workspace, concurrency)
-         VALUES (@runId, @name, 'queued', @specDigest, @idempotencyKey, @submittedBy, @submittedAt, @itemsTotal, @workspace, @concurrency)`,
+        `INSERT INTO runs (run_id, name, state, spec_digest, idempotency_key, submitted_by, submitted_at, items_total, workspace, concurrency, priority)
+         VALUES (@runId, @name, 'queued', @specDigest, @idempotencyKey, @submittedBy, @submittedAt, @itemsTotal, @workspace, @concurrency, @priority)`,
       ),
       insertSpec: prepare('INSERT INTO run_specs (run_id, spec) VALUES (?, ?)'),
       spec: prepare<[string], { spec: string }>('SELECT spec FROM run_specs WHERE run_id = ?'),
@@ -132,8 +171,11 @@ export class RunStore {
       endLockWait: prepare('UPDATE items SET lock_wait_started_at = NULL, lock_wait_locks = NULL WHERE run_id = ? AND item_id = ?'),
       addItems: prepare('UPDATE runs SET items_total = items_total + ? WHERE run_id = ?'),
       addWaits: prepare('UPDATE items SET waiting_on = waiting_on + ? WHERE run_id = ? AND item_id = ?'),
-      parkReady: prepare("UPDATE items SET ready_at = NULL WHERE run_id = ? AND item_id = ? AND state = 'ready'"),
-      unparkReady: prepare("UPDATE items SET ready_at = ? WHERE run_id = ? AND state = 'ready' AND ready_at IS NULL"),
+      parkReady: prepare("UPDATE items SET ready_at = NULL, dispatch_order = NULL WHERE run_id = ? AND item_id = ? AND state = 'ready'"),
+      // The order as `dispatchOrderOf` computes it, from the row's own priority.
+      unparkReady: prepare(
+        `UPDATE items SET ready_at = @readyAt, dispatch_order = @readyAtMs - (priority - ${priorityLevels.default}) * @agingMs WHERE run_id = @runId AND state = 'ready' AND ready_at IS NULL`,
+      ),
       runById: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE run_id = ?`),
       runByKey: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE idempotency_key = ?`),
       item: prepare<[string, string], ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = ? AND item_id = ?`),
@@ -153,6 +195,10 @@ export class RunStore {
         `SELECT ${graphItemColumns} FROM items WHERE run_id = ? AND item_id IN (SELECT value FROM json_each(?)) ORDER BY position`,
       ),
       setItemState: prepare('UPDATE items SET state = ?, ready_at = COALESCE(?, ready_at) WHERE run_id = ? AND item_id = ?'),
+      // Ready again at a new time: its place in the dispatch order as `dispatchOrderOf` computes it, from the row's own priority.
+      setItemReady: prepare(
+        `UPDATE items SET state = 'ready', ready_at = @readyAt, dispatch_order = @readyAtMs - (priority - ${priorityLevels.default}) * @agingMs WHERE run_id = @runId AND item_id = @itemId`,
+      ),
       // The item as updated, in the same statement: a dependent released next needs it, not read again.
       decrementWaiting: prepare<[string, string], ItemRow>(
         `UPDATE items SET waiting_on = waiting_on - 1 WHERE run_id = ? AND item_id = ? RETURNING ${itemColumns}`,
@@ -164,7 +210,7 @@ export class RunStore {
       setRunState: prepare('UPDATE runs SET state = ?, finished_at = ? WHERE run_id = ?'),
       requestCancel: prepare('UPDATE runs SET cancel_requested_by = COALESCE(cancel_requested_by, ?) WHERE run_id = ?'),
       readyItems: prepare<[string, number], ItemRow>(
-        `SELECT ${itemColumns} FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, rowid LIMIT ?`,
+        `SELECT ${itemColumns} FROM items WHERE state = 'ready' AND dispatch_order IS NOT NULL AND ready_at <= ? ORDER BY dispatch_order, rowid LIMIT ?`,
       ),
       nextReadyAt: prepare<[], { readyAt: string | null }>(`SELECT MIN(ready_at) AS readyAt FROM items WHERE state = 'ready'`),
       requestItemCancel: prepare('UPDATE items SET cancel_requested_by = COALESCE(cancel_requested_by, ?) WHERE run_id = ? AND item_id = ?'),
@@ -194,6 +240,7 @@ export class RunStore {
     itemsTotal: number;
     workspace: string | null;
     concurrency: number | null;
+    priority: number;
   }): void {
     const { spec, ...row } = run;
     this.#statements.insertRun.run(row);
@@ -207,8 +254,28 @@ export class RunStore {
    */
   insertItems(items: readonly NewItem[]): void {
     const values: (string | number | null)[] = [];
-    for (const item of items)
-      values.push(item.runId, item.itemId, item.position, item.state, item.readyAt, item.waitingOn, item.approvalRequired ? 1 : 0, item.spec, item.executor);
+    // The items of one insert are mostly ready at one time: its text is parsed once.
+    let parsed: { readonly text: string; readonly ms: number } | undefined;
+    for (const item of items) {
+      let order: number | null = null;
+      if (item.readyAt !== null) {
+        if (parsed?.text !== item.readyAt) parsed = { text: item.readyAt, ms: Date.parse(item.readyAt) };
+        order = dispatchOrderOf(parsed.ms, item.priority, this.#priorityAgingMs);
+      }
+      values.push(
+        item.runId,
+        item.itemId,
+        item.position,
+        item.state,
+        item.readyAt,
+        item.waitingOn,
+        item.approvalRequired ? 1 : 0,
+        item.spec,
+        item.executor,
+        item.priority,
+        order,
+      );
+    }
     this.#itemInsert.run(values);
   }
 
@@ -255,7 +322,7 @@ export class RunStore {
 
   /** The run's set-aside ready items are ready again, from `now`. */
   unparkReady(runId: string, now: string): void {
-    this.#statements.unparkReady.run(now, runId);
+    this.#statements.unparkReady.run({ readyAt: now, readyAtMs: Date.parse(now), agingMs: this.#priorityAgingMs, runId });
   }
 
   /** The item's lock wait ended with its dispatch (the attempt keeps it). */
@@ -316,8 +383,11 @@ export class RunStore {
       : this.#statements.graphItemsAfter.all(runId, selection.afterPosition, selection.limit);
   }
 
+  /** Moves the item to `state`; to `ready`, due at `readyAt` (which places it in the dispatch order: `dispatchOrderOf`). */
   setItemState(runId: string, itemId: string, state: ItemState, readyAt: string | null = null): void {
-    this.#statements.setItemState.run(state, readyAt, runId, itemId);
+    if (state === 'ready' && readyAt !== null)
+      this.#statements.setItemReady.run({ readyAt, readyAtMs: Date.parse(readyAt), agingMs: this.#priorityAgingMs, runId, itemId });
+    else this.#statements.setItemState.run(state, readyAt, runId, itemId);
   }
 
   /** One prerequisite of the item succeeded; returns the item as it is now (`waitingOn` the prerequisites it still waits on). */
@@ -350,7 +420,7 @@ export class RunStore {
     return this.#counts.itemFinished(runId, failed)!;
   }
 
-  /** The oldest items ready by `now` across runs, FIFO by ready time. */
+  /** The items ready by `now` across runs, in dispatch order (`dispatchOrderOf`): highest effective priority first, FIFO within one. */
   readyItems(limit: number, now: string): ItemRecord[] {
     return this.#statements.readyItems.all(now, limit).map(itemOfRow);
   }
@@ -362,14 +432,14 @@ export class RunStore {
    * caller may run other statements between items.
    */
   *readyCandidatesInPages(limit: number, pageSize: number, now: string): Generator<ReadyCandidate> {
-    let after: { readyAt: string; rowid: number } | undefined;
+    let after: { dispatchOrder: number; rowid: number } | undefined;
     for (let read = 0; read < limit;) {
       const size = Math.min(pageSize, limit - read);
       const statements = this.#readyPageStatements(size);
-      const page = after === undefined ? statements.first(now) : statements.after(now, after.readyAt, after.rowid);
+      const page = after === undefined ? statements.first(now) : statements.after(now, after.dispatchOrder, after.rowid);
       read += page.length;
-      for (const { readyRowid, spec, executor, workspace, nextAttempt, hasDependents, ...row } of page) {
-        after = { readyAt: row.readyAt!, rowid: readyRowid };
+      for (const { readyRowid, dispatchOrder, spec, executor, workspace, nextAttempt, hasDependents, ...row } of page) {
+        after = { dispatchOrder, rowid: readyRowid };
         const facts = { spec, executor, workspace, nextAttempt, hasDependents, lockWaitStartedAt: row.lockWaitStartedAt, lockWaitLocks: row.lockWaitLocks };
         yield { item: itemOfRow(row), facts };
       }
@@ -390,10 +460,10 @@ export class RunStore {
     if (this.#readyPages.size >= readyPageSizesKept) {
       this.#readyPagesBound ??= this.#prepareReadyPages('?');
       const { first, after } = this.#readyPagesBound;
-      return { first: (now) => first.all(now, size), after: (now, readyAt, rowid) => after.all(now, readyAt, rowid, size) };
+      return { first: (now) => first.all(now, size), after: (now, dispatchOrder, rowid) => after.all(now, dispatchOrder, rowid, size) };
     }
     const { first, after } = this.#prepareReadyPages(String(size));
-    const statements: ReadyPageStatements = { first: (now) => first.all(now), after: (now, readyAt, rowid) => after.all(now, readyAt, rowid) };
+    const statements: ReadyPageStatements = { first: (now) => first.all(now), after: (now, dispatchOrder, rowid) => after.all(now, dispatchOrder, rowid) };
     this.#readyPages.set(size, statements);
     return statements;
   }
@@ -401,13 +471,8 @@ export class RunStore {
   #prepareReadyPages(limit: string): ReadyPageReads {
     const prepare = this.#database.prepare.bind(this.#database);
     return {
-      first: prepare<unknown[], ReadyRow>(
-        `SELECT ${itemColumns}, ${dispatchFactColumns}, rowid AS readyRowid FROM items WHERE state = 'ready' AND ready_at <= ? ORDER BY ready_at, rowid LIMIT ${limit}`,
-      ),
-      // The next page after (ready_at, rowid): FIFO order, read a page at a time.
-      after: prepare<unknown[], ReadyRow>(
-        `SELECT ${itemColumns}, ${dispatchFactColumns}, rowid AS readyRowid FROM items WHERE state = 'ready' AND ready_at <= ? AND (ready_at, rowid) > (?, ?) ORDER BY ready_at, rowid LIMIT ${limit}`,
-      ),
+      first: prepare<unknown[], ReadyRow>(readyPageSql(limit, 'first')),
+      after: prepare<unknown[], ReadyRow>(readyPageSql(limit, 'after')),
     };
   }
 

@@ -8,7 +8,7 @@ import { LockTable } from './lock-table.ts';
 import { PureResults } from './pure-results.ts';
 import { rollbacksOf } from './rollback-watch.ts';
 import { RunHistory } from './run-history.ts';
-import { RunStore } from './run-store.ts';
+import { RunStore, type DispatchOrderSettings } from './run-store.ts';
 import { ScheduleTable } from './schedule-table.ts';
 import { SecretTable } from './secret-table.ts';
 import { SigningKeyRecords } from './signing-key-records.ts';
@@ -50,10 +50,11 @@ export class WorkingCopy {
   readonly secrets: SecretTable;
   readonly schedules: ScheduleTable;
 
-  constructor(database: EngineDatabase) {
+  /** `order`: how ready items are ordered (`priorityAgingSeconds`); the engine's default when absent. */
+  constructor(database: EngineDatabase, order?: DispatchOrderSettings) {
     this.database = database;
     database.pragma(`wal_autocheckpoint = ${walAutoCheckpointPages}`);
-    this.runs = new RunStore(database);
+    this.runs = new RunStore(database, order);
     this.attempts = new AttemptStore(database);
     this.locks = new LockTable(database);
     this.pureResults = new PureResults(database);
