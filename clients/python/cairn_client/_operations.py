@@ -1,0 +1,35 @@
+"""Which operations of the server's OpenAPI document (by operationId) each client method performs."""
+
+from typing import Callable, Tuple, TypeVar
+
+Method = TypeVar("Method", bound=Callable[..., object])
+
+OPERATIONS_ATTRIBUTE = "__cairn_operations__"
+
+
+def operation(*operation_ids: str) -> Callable[[Method], Method]:
+    """
+    Marks a method as the client's call for these operations. A test reads the marks and the
+    method's return annotation and compares them with the document a server serves: an operation
+    no method is marked for (and that is not excluded, with a reason), or an answer whose record
+    the return type does not match field for field, fails it.
+    """
+
+    def mark(method: Method) -> Method:
+        setattr(method, OPERATIONS_ATTRIBUTE, operation_ids)
+        return method
+
+    return mark
+
+
+def operations_of(method: object) -> Tuple[str, ...]:
+    return tuple(getattr(method, OPERATIONS_ATTRIBUTE, ()))
+
+
+# Operations of the server's document this client leaves out, each with why. A test fails for an
+# operation neither implemented nor listed here, and for one listed here that the document lacks.
+NOT_IMPLEMENTED = {
+    "getMetrics": "Prometheus text for a metrics scraper to collect, not a record a program acts on.",
+    "redeemSignInCode": "The dashboard page's own step: it trades the one-time code in its URL for a browser session; a program holds a token already.",
+    "endSession": "The dashboard's Sign out: it revokes only a dashboard session token, which this client never holds.",
+}

@@ -1,0 +1,384 @@
+"""
+The server's records as the HTTP API sends them: one TypedDict per schema of its OpenAPI document
+(``/openapi.json``), named as the document names it, fields spelled as on the wire. A test
+compares each with the document a real server serves: a field added, removed or made optional
+there, or a state added to an enum, fails it until this file follows. Records the document leaves
+open (Run, Item, Attempt, Schedule) may carry fields a newer server adds.
+"""
+
+# No `from __future__ import annotations` in this module: TypedDict reads NotRequired from the
+# evaluated annotations, and Python 3.11 counts a NotRequired written as a string as required.
+from typing import Any, Dict, List, Literal, NotRequired, Optional, TypedDict, Union
+
+RunState = Literal["queued", "running", "awaiting-budget", "succeeded", "failed", "cancelled"]
+ItemState = Literal["blocked", "awaiting-approval", "ready", "running", "succeeded", "failed", "skipped", "cancelled"]
+AttemptState = Literal["dispatching", "running", "succeeded", "failed", "timed-out", "cancelled", "lost"]
+EventType = Literal["run.state", "item.state", "attempt.state"]
+SessionAction = Literal[
+    "runs.submit",
+    "runs.cancel",
+    "runs.budget",
+    "items.approve",
+    "items.reject",
+    "items.cancel",
+    "audit.read",
+    "tokens.manage",
+    "schedules.manage",
+]
+
+
+class Error(TypedDict):
+    """The body of every error answer; the client raises it as a CairnError."""
+
+    code: str
+    message: str
+    action: str
+    path: NotRequired[str]
+    issues: NotRequired[List[Dict[str, Any]]]
+
+
+class SubmitResult(TypedDict):
+    """A submitted run: its id, whether this request created it (False: an earlier one with the same idempotency key did), its spec digest."""
+
+    runId: str
+    created: bool
+    specDigest: str
+
+
+# Where a merge conflicted (CAIRN_MERGE_CONFLICT): the runtime.from entry whose patch conflicted,
+# its position, and the entries merged before it. Functional syntax: `from` is a Python keyword.
+MergeConflict = TypedDict("MergeConflict", {"from": str, "position": int, "merged": List[str]})
+
+
+class AttemptFailure(TypedDict):
+    """Why an attempt did not succeed: a catalogue code, what happened, the exit code or signal, the refusing rule, the end of its stderr (redacted)."""
+
+    code: str
+    message: str
+    exitCode: Optional[int]
+    signal: Optional[str]
+    rule: NotRequired[str]
+    stderrTail: str
+    mergeConflict: NotRequired[MergeConflict]
+
+
+class ModelSpend(TypedDict):
+    """What model calls spent, as the server's model gateway metered them (not a provider's bill)."""
+
+    calls: int
+    succeeded: int
+    failed: int
+    denied: int
+    inputTokens: int
+    outputTokens: int
+    cacheReadTokens: int
+    cacheWriteTokens: int
+    costUsd: float
+    unknownUsage: int
+    unknownCost: int
+
+
+class FailedItem(TypedDict):
+    itemId: str
+    failure: Optional[AttemptFailure]
+
+
+class RunSpend(TypedDict):
+    """What a run and each of its items spent on model calls."""
+
+    total: ModelSpend
+    items: Dict[str, ModelSpend]
+
+
+class Budget(TypedDict, total=False):
+    usd: float
+    tokens: int
+
+
+class Run(TypedDict):
+    """A run: its state and item counts; from ``run()``, also why items failed, its spend and its budget. Open."""
+
+    runId: str
+    name: str
+    state: RunState
+    specDigest: str
+    idempotencyKey: Optional[str]
+    submittedAt: str
+    finishedAt: Optional[str]
+    itemsTotal: int
+    itemsFinished: int
+    itemsFailed: int
+    failedItems: NotRequired[List[FailedItem]]
+    spend: NotRequired[RunSpend]
+    budget: NotRequired[Budget]
+
+
+class LockWait(TypedDict):
+    """A wait for global locks: since when, and for which locks."""
+
+    startedAt: str
+    locks: List[str]
+
+
+class Item(TypedDict):
+    """A work item of a run: its state, and why it failed when it did. Open."""
+
+    runId: str
+    itemId: str
+    state: ItemState
+    approvalRequired: bool
+    failure: Optional[AttemptFailure]
+    lockWait: Optional[LockWait]
+
+
+class Attempt(TypedDict):
+    """One attempt of an item: when it was dispatched and ended, how, and why it did not succeed. Open."""
+
+    runId: str
+    itemId: str
+    attempt: int
+    executionId: str
+    state: AttemptState
+    manifestDigest: str
+    exitCode: Optional[int]
+    artifacts: Optional[Dict[str, str]]
+    dispatchedAt: str
+    finishedAt: Optional[str]
+    failure: Optional[AttemptFailure]
+    lockWait: Optional[LockWait]
+
+
+class Schedule(TypedDict):
+    """A cron schedule that submits a run spec at each slot. Open."""
+
+    scheduleId: str
+    cron: str
+    timeZone: str
+    nextSlot: Optional[str]
+
+
+class Secret(TypedDict):
+    """A secret's name and version (never its value)."""
+
+    name: str
+    version: int
+    updatedAt: str
+    updatedBy: str
+
+
+class RunPage(TypedDict):
+    """A page of runs, newest first; pass ``nextCursor`` back as ``cursor`` for the next one."""
+
+    runs: List[Run]
+    nextCursor: NotRequired[str]
+
+
+class Token(TypedDict):
+    """A bearer token as listed: never its secret."""
+
+    id: str
+    name: str
+    scopes: List[str]
+    createdAt: str
+    revokedAt: NotRequired[str]
+    expiresAt: NotRequired[str]
+    oneTime: NotRequired[Literal[True]]
+    session: NotRequired[Literal[True]]
+
+
+class Webhook(TypedDict):
+    """A webhook endpoint: never its secret."""
+
+    webhookId: str
+    url: str
+    events: Optional[List[str]]
+    runId: Optional[str]
+    description: Optional[str]
+    createdAt: str
+    createdBy: str
+    disabledAt: Optional[str]
+    disabledReason: Optional[str]
+
+
+class WebhookDelivery(TypedDict):
+    """One event on its way to one webhook endpoint."""
+
+    deliveryId: str
+    webhookId: str
+    eventId: int
+    eventType: str
+    status: Literal["pending", "succeeded", "failed"]
+    attempts: int
+    lastStatusCode: Optional[int]
+    lastError: Optional[str]
+    nextAttemptAt: Optional[str]
+    createdAt: str
+    updatedAt: str
+
+
+class RunStateEvent(TypedDict):
+    id: int
+    time: str
+    runId: str
+    type: Literal["run.state"]
+    state: RunState
+
+
+class ItemStateEvent(TypedDict):
+    id: int
+    time: str
+    runId: str
+    type: Literal["item.state"]
+    itemId: str
+    state: ItemState
+    failure: NotRequired[AttemptFailure]
+
+
+class AttemptStateEvent(TypedDict):
+    id: int
+    time: str
+    runId: str
+    type: Literal["attempt.state"]
+    itemId: str
+    attempt: int
+    state: AttemptState
+    failure: NotRequired[AttemptFailure]
+
+
+Event = Union[RunStateEvent, ItemStateEvent, AttemptStateEvent]
+"""A state change of a run, an item or an attempt; ``id`` is its audit sequence. Tell them apart by ``type``."""
+
+
+class SessionActor(TypedDict):
+    kind: str
+    id: str
+
+
+class Session(TypedDict):
+    """Who the client's credential acts as, and which actions it may take."""
+
+    actor: SessionActor
+    auth: Literal["tokens", "loopback-operator"]
+    actions: List[SessionAction]
+
+
+class LogSinkStatus(TypedDict):
+    """Whether the server's log is being written."""
+
+    ok: bool
+    droppedLines: int
+    since: NotRequired[str]
+    reason: NotRequired[str]
+
+
+# Answers the document describes inline rather than as named schemas.
+
+
+class Health(TypedDict):
+    """``GET /healthz``: the process is up."""
+
+    ok: bool
+
+
+class Readiness(TypedDict):
+    """``GET /readyz``: whether the engine can do its work, and since when (the reason when it cannot)."""
+
+    ready: bool
+    reason: NotRequired[str]
+    since: str
+    auditEntries: int
+    logging: NotRequired[LogSinkStatus]
+
+
+class SubmittedSpec(TypedDict):
+    """``GET /v1/runs/{runId}/spec``: the spec a run was submitted with, canonical; its items carry ``id``, ``dependsOn``, ``needs`` and the rest. Open."""
+
+    name: str
+    items: List[Dict[str, Any]]
+
+
+class StoredBlob(TypedDict):
+    """``POST /v1/blobs``: the digest the bytes are stored under, and their length."""
+
+    digest: str
+    bytes: int
+
+
+class CreatedToken(TypedDict):
+    """``POST /v1/tokens``: the token's secret (in this answer only) and its record."""
+
+    token: str
+    record: Token
+
+
+class SignInCode(TypedDict):
+    """``POST /v1/session/links``: a one-time dashboard sign-in code (in this answer only), when it expires and what it grants."""
+
+    code: str
+    expiresAt: str
+    scopes: List[str]
+
+
+class CreatedWebhook(TypedDict):
+    """``POST /v1/webhooks``: the endpoint, with its signing secret (whsec_...) shown this once."""
+
+    webhookId: str
+    url: str
+    events: Optional[List[str]]
+    runId: Optional[str]
+    description: Optional[str]
+    createdAt: str
+    createdBy: str
+    disabledAt: Optional[str]
+    disabledReason: Optional[str]
+    secret: str
+
+
+# What the client reads from streams and folders (not JSON answers of the document).
+
+
+class LogEnd(TypedDict):
+    """How an attempt ended: the last line of its log."""
+
+    attempt: int
+    state: AttemptState
+    exitCode: Optional[int]
+    finishedAt: Optional[str]
+    failure: NotRequired[AttemptFailure]
+
+
+class LogOutput(TypedDict):
+    """A piece of an attempt's stdout or stderr (redacted); ``notice`` marks the server's own word about the stream, not its bytes."""
+
+    stream: Literal["stdout", "stderr"]
+    text: str
+    notice: NotRequired[Literal[True]]
+
+
+class LogFinished(TypedDict):
+    end: LogEnd
+
+
+LogLine = Union[LogOutput, LogFinished]
+"""One line of an item's log: output (``"stream" in line``), or, last, how the attempt ended (``"end" in line``)."""
+
+
+class AuditEntry(TypedDict):
+    """One entry of the audit log (see docs/audit/formats.md)."""
+
+    seq: int
+    time: str
+    actor: Dict[str, Any]
+    action: str
+    entity: Dict[str, str]
+    outcome: str
+    runId: NotRequired[str]
+    runSeq: NotRequired[int]
+    data: Dict[str, Any]
+
+
+class UploadedWorkspace(TypedDict):
+    """A folder's snapshot as uploaded: its digest (what ``workspace: {snapshot}`` names) and how many files and symlinks it holds."""
+
+    digest: str
+    entries: int
