@@ -49,6 +49,8 @@ export interface RunView {
   readonly itemsTotal: number;
   readonly itemsFinished: number;
   readonly itemsFailed: number;
+  /** Its dispatch priority, 1 (lowest) to 5 (highest), which its items inherit. Absent from servers older than this field. */
+  readonly priority?: number;
   /** From `run(runId)` when items failed: each failed item with why it failed. */
   readonly failedItems?: readonly { readonly itemId: string; readonly failure: AttemptFailure | null }[];
   /** From `run(runId)` when its agents called models through the gateway: what the run and each item spent. */
@@ -71,6 +73,8 @@ export interface ItemView {
    * succeeded. Absent from servers older than this field.
    */
   readonly failure?: AttemptFailure | null;
+  /** Its dispatch priority, 1 (lowest) to 5 (highest): its own, else its run's. Absent from servers older than this field. */
+  readonly priority?: number;
   readonly [field: string]: unknown;
 }
 

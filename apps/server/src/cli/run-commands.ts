@@ -78,9 +78,9 @@ export function addRunCommands(): void {
       const cairn = clientOf(options.server);
       const [run, items] = await Promise.all([cairn.run(runId), cairn.items(runId)]);
       if (json()) return void say(JSON.stringify({ run, items }));
-      say(`run ${run.runId} (${run.name}): ${run.state}`);
+      say(`run ${run.runId} (${run.name}): ${run.state}${run.priority === undefined ? '' : `, priority ${run.priority}`}`);
       if (run.spend) say(`spend: ${spendText(run.spend.total)}`);
-      for (const line of statusItemLines(items, run.spend?.items)) say(line);
+      for (const line of statusItemLines(items, run.spend?.items, run.priority)) say(line);
       const failures = failureLines(items);
       if (failures.length > 0) say(['', ...failures].join('\n'));
     });

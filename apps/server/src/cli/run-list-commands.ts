@@ -49,10 +49,10 @@ export function addRunListCommands(): void {
         ...(options.cursor ? { cursor: options.cursor } : {}),
       });
       if (json()) return void say(JSON.stringify(page));
-      say(`${'run'.padEnd(32)} ${'state'.padEnd(10)} ${'items'.padEnd(12)} ${'submitted'.padEnd(24)} name`);
+      say(`${'run'.padEnd(32)} ${'state'.padEnd(10)} ${'priority'} ${'items'.padEnd(12)} ${'submitted'.padEnd(24)} name`);
       for (const run of page.runs)
         say(
-          `${run.runId.padEnd(32)} ${run.state.padEnd(10)} ${`${run.itemsFinished}/${run.itemsTotal}${run.itemsFailed > 0 ? ` ${run.itemsFailed}✗` : ''}`.padEnd(12)} ${String(run['submittedAt']).padEnd(24)} ${run.name}`,
+          `${run.runId.padEnd(32)} ${run.state.padEnd(10)} ${String(run.priority ?? '-').padEnd(8)} ${`${run.itemsFinished}/${run.itemsTotal}${run.itemsFailed > 0 ? ` ${run.itemsFailed}✗` : ''}`.padEnd(12)} ${String(run['submittedAt']).padEnd(24)} ${run.name}`,
         );
       // The next page needs the same filters: a cursor is refused with others.
       if (page.nextCursor)

@@ -49,3 +49,36 @@ test('ids over 16 characters and the spend after the states: every column starts
   expect(new Set(lines.map((line) => line.search(/(succeeded|ready|awaiting-approval)/))).size).toBe(1);
   expect(new Set(lines.filter((line) => line.includes('$')).map((line) => line.indexOf('$'))).size).toBe(1);
 });
+
+test("items' priorities in a column of their own when any is not the run's; none when all are", () => {
+  const items = [
+    { itemId: 'deploy', state: 'ready' as const, priority: 5 },
+    { itemId: 'lint', state: 'running' as const, priority: 3 },
+    { itemId: 'report', state: 'awaiting-approval' as const, priority: 1 },
+  ];
+  const spend = {
+    calls: 1,
+    succeeded: 1,
+    failed: 0,
+    denied: 0,
+    inputTokens: 90,
+    outputTokens: 10,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    costUsd: 0.5,
+    unknownUsage: 0,
+    unknownCost: 0,
+  };
+  expect(statusItemLines(items, { lint: spend }, 3)).toEqual([
+    '  deploy           ready              priority 5',
+    '  lint             running            priority 3  $0.5, 100 tokens',
+    '  report           awaiting-approval  priority 1',
+  ]);
+  expect(
+    statusItemLines(
+      items.map((item) => ({ ...item, priority: 3 })),
+      undefined,
+      3,
+    ),
+  ).toEqual(['  deploy           ready', '  lint             running', '  report           awaiting-approval']);
+});

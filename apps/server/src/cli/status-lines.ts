@@ -2,14 +2,17 @@ import type { ItemState, ModelCallSpend } from '@cairn/core';
 import { spendText } from './spend-text.ts';
 
 /**
- * `cairn status`'s item lines: each item with its state (and spend), the items a planner added
- * listed under it, indented by how deep they were emitted (`plan/fix-auth` under `plan`, ADR 0034),
- * in one column as wide as the longest id, so that long ids do not push the states out of line; an
- * item's spend follows in a column of its own, after the longest state.
+ * `cairn status`'s item lines: each item with its state (and priority, and spend), the items a
+ * planner added listed under it, indented by how deep they were emitted (`plan/fix-auth` under
+ * `plan`, ADR 0034), in one column as wide as the longest id, so that long ids do not push the
+ * states out of line. When any item's priority is not its run's (`runPriority`), each item's
+ * follows in a column of its own, after the longest state (the header line says the run's); an
+ * item's spend follows in the last column.
  */
 export function statusItemLines(
-  items: readonly { readonly itemId: string; readonly state: ItemState }[],
+  items: readonly { readonly itemId: string; readonly state: ItemState; readonly priority?: number }[],
   spend: Readonly<Record<string, ModelCallSpend>> | undefined,
+  runPriority?: number,
 ): string[] {
   const known = new Set(items.map((item) => item.itemId));
   // A planner's item is `<planner>/<id>`: its parent is the id before its last `/`.
@@ -33,8 +36,12 @@ export function statusItemLines(
   const width = Math.max(16, ...ordered.map(({ item, depth }) => 2 * depth + item.itemId.length));
   // The spend after a state starts in one column too, however long the states before it.
   const stateWidth = Math.max(...ordered.map(({ item }) => item.state.length));
+  const priorities = items.some((item) => item.priority !== undefined && item.priority !== runPriority);
   return ordered.map(({ item, depth }) => {
     const spent = spend?.[item.itemId];
-    return `  ${`${'  '.repeat(depth)}${item.itemId}`.padEnd(width)} ${spent ? `${item.state.padEnd(stateWidth)}  ${spendText(spent, true)}` : item.state}`;
+    const columns = [item.state, ...(priorities ? [`priority ${item.priority ?? '?'}`] : []), ...(spent ? [spendText(spent, true)] : [])];
+    // Every column but the last padded to its widest, so the next starts in one place on every line.
+    const widths = [stateWidth, 'priority ?'.length];
+    return `  ${`${'  '.repeat(depth)}${item.itemId}`.padEnd(width)} ${columns.map((column, index) => (index < columns.length - 1 ? column.padEnd(widths[index]!) : column)).join('  ')}`;
   });
 }

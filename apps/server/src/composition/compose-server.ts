@@ -195,6 +195,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     anchors,
     concurrency: config.engine.concurrency,
     queues: config.engine.queues,
+    priorityAgingSeconds: config.engine.priorityAgingSeconds,
     checkpoints: { origin: config.engine.origin },
     ...(gateway ? { gateway: gateway.issuer } : {}),
     ...(options.logger ? { logger: options.logger } : {}),

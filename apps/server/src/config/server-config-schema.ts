@@ -438,6 +438,12 @@ const serverConfigShape = z.strictObject({
     .strictObject({
       concurrency: z.int().min(1).max(100_000).default(16),
       queues: z.record(z.string().min(1), z.strictObject({ concurrency: z.int().min(1).max(100_000) })).default({}),
+      /**
+       * Anti-starvation for run and item priorities: a ready item rises one priority level for every
+       * this many seconds it waits, so a priority-1 item waits at most 4 × this behind fresh
+       * priority-5 ones (the engine's `priorityAgingSeconds`).
+       */
+      priorityAgingSeconds: z.int().min(1).max(31_536_000).default(300),
       /** Names this server's log in its checkpoints. */
       origin: z.string().min(1).default('cairn:server'),
       /**

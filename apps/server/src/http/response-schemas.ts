@@ -87,6 +87,10 @@ export const runViewSchema = record<RunRecord>(
     itemsTotal: z.int(),
     itemsFinished: z.int(),
     itemsFailed: z.int(),
+    priority: z.int().min(1).max(5).meta({
+      description:
+        "Its dispatch priority, 1 (lowest) to 5 (highest): the spec's priority or defaults.priority, else 3. Its items inherit it unless they set their own",
+    }),
     failedItems: z
       .array(z.strictObject({ itemId: z.string(), failure: attemptFailureViewSchema.nullable() }))
       .optional()
@@ -115,6 +119,10 @@ export const itemViewSchema = record<ItemRecord>(
     itemId: z.string(),
     state: z.enum(itemStates),
     approvalRequired: z.boolean(),
+    priority: z.int().min(1).max(5).meta({
+      description:
+        "Its dispatch priority, 1 (lowest) to 5 (highest): its own, else its run's. Ready items dispatch highest first, FIFO within a priority, a waiting item rising one level every priorityAgingSeconds (a server setting)",
+    }),
     failure: attemptFailureViewSchema
       .nullable()
       .meta({ description: "Why the item's latest attempt failed, or why it could not be dispatched; null while nothing failed and once it succeeded" }),
