@@ -1,15 +1,15 @@
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api-error.ts';
-import { DashboardApi } from './dashboard-api.ts';
-import { AuditPage } from './audit-page.tsx';
-import { RunPage } from './run-page.tsx';
-import { RunsPage } from './runs-page.tsx';
-import { SchedulesPage } from './schedules-page.tsx';
-import { sessionToken } from './session-token.ts';
-import { redeemSignInCode } from './sign-in-link.ts';
-import { SignInPage } from './sign-in-page.tsx';
+import { ApiError } from './api/api-error.ts';
+import { DashboardApi } from './api/dashboard-api.ts';
+import { AuditPage } from './pages/audit-page.tsx';
+import { RunPage } from './pages/run-page.tsx';
+import { RunsPage } from './pages/runs-page.tsx';
+import { SchedulesPage } from './pages/schedules-page.tsx';
+import { sessionToken } from './api/session-token.ts';
+import { redeemSignInCode } from './api/sign-in-link.ts';
+import { SignInPage } from './pages/sign-in-page.tsx';
 import { useRoute } from './use-route.ts';
-import { readPermissions, type Permissions } from './permissions.ts';
+import { readPermissions, type Permissions } from './api/permissions.ts';
 
 /** What a tab says when the server refuses its token (revoked, or unknown), whichever request noticed first. */
 const revokedNotice = 'The server no longer accepts this token: sign in again.';

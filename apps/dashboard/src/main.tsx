@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { App } from './app.tsx';
-import { takeSignInCode } from './sign-in-link.ts';
+import { takeSignInCode } from './api/sign-in-link.ts';
 import './styles.css';
 
 // The sign-in code leaves the address bar before the first render reads the route from it.

@@ -1,7 +1,7 @@
 import type { BudgetSpec } from '@cairn/core';
 import { useState } from 'preact/hooks';
-import type { RunSummary } from './run-summary.ts';
-import { dollars, spendText } from './spend-text.ts';
+import type { RunSummary } from '../api/run-summary.ts';
+import { dollars, spendText } from '../spend-text.ts';
 
 /** The run's budget in a few words: `$2.00 and 50000 tokens`. */
 function budgetText(budget: BudgetSpec): string {

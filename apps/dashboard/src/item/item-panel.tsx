@@ -1,18 +1,18 @@
 import type { ItemSpec } from '@cairn/core';
 import { useEffect, useState } from 'preact/hooks';
-import { ActionBar, type ActionButton } from './action-bar.tsx';
-import { ApiError } from './api-error.ts';
-import type { DashboardApi } from './dashboard-api.ts';
+import { ActionBar, type ActionButton } from '../action-bar.tsx';
+import { ApiError } from '../api/api-error.ts';
+import type { DashboardApi } from '../api/dashboard-api.ts';
 import { ItemAttempts, type AttemptView } from './item-attempts.tsx';
 import { ItemLogs } from './item-logs.tsx';
 import { ItemManifest } from './item-manifest.tsx';
 import { ModelCalls } from './model-calls.tsx';
 import { PatchDiff } from './patch-diff.tsx';
-import type { Permissions } from './permissions.ts';
-import type { ItemSummary } from './run-summary.ts';
-import { spendText, type ModelSpend } from './spend-text.ts';
-import { StateBadge } from './state-badge.tsx';
-import { When } from './time-format.tsx';
+import type { Permissions } from '../api/permissions.ts';
+import type { ItemSummary } from '../api/run-summary.ts';
+import { spendText, type ModelSpend } from '../spend-text.ts';
+import { StateBadge } from '../state-badge.tsx';
+import { When } from '../time-format.tsx';
 
 const liveStates = new Set(['blocked', 'awaiting-approval', 'ready', 'running']);
 

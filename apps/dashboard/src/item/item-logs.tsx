@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api-error.ts';
-import type { DashboardApi } from './dashboard-api.ts';
+import { ApiError } from '../api/api-error.ts';
+import type { DashboardApi } from '../api/dashboard-api.ts';
 
 type LogLine = { stream: 'stdout' | 'stderr'; text: string } | { end: { attempt: number; state: string; exitCode: number | null; finishedAt?: string } };
 

@@ -1,19 +1,19 @@
 import type { RunState } from '@cairn/core';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api-error.ts';
-import type { DashboardApi } from './dashboard-api.ts';
-import { followEvents } from './follow-events.ts';
-import { latestEventId } from './latest-event-id.ts';
-import { lifecycleStates } from './lifecycle-states.ts';
-import { readRunCounts } from './run-counts.ts';
-import type { RunSummary } from './run-summary.ts';
-import { StateBadge } from './state-badge.tsx';
-import { FilterForm } from './filter-form.tsx';
-import { Icon } from './icons.tsx';
-import { runMatches, useRunSpecs } from './run-search.ts';
-import { hrefOf, queryOf, runFilterNames, type RunFilters } from './use-route.ts';
-import { useThrottled } from './use-throttled.ts';
-import { Duration, When } from './time-format.tsx';
+import { ApiError } from '../api/api-error.ts';
+import type { DashboardApi } from '../api/dashboard-api.ts';
+import { followEvents } from '../api/follow-events.ts';
+import { latestEventId } from '../api/latest-event-id.ts';
+import { lifecycleStates } from '../lifecycle-states.ts';
+import { readRunCounts } from '../api/run-counts.ts';
+import type { RunSummary } from '../api/run-summary.ts';
+import { StateBadge } from '../state-badge.tsx';
+import { FilterForm } from '../filter-form.tsx';
+import { Icon } from '../icons.tsx';
+import { runMatches, useRunSpecs } from '../run/run-search.ts';
+import { hrefOf, queryOf, runFilterNames, type RunFilters } from '../use-route.ts';
+import { useThrottled } from '../use-throttled.ts';
+import { Duration, When } from '../time-format.tsx';
 
 const pageSize = 50;
 

@@ -1,8 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api-error.ts';
-import type { DashboardApi } from './dashboard-api.ts';
-import { downloadBytes } from './download-bytes.ts';
-import { When } from './time-format.tsx';
+import { ApiError } from '../api/api-error.ts';
+import type { DashboardApi } from '../api/dashboard-api.ts';
+import { downloadBytes } from '../api/download-bytes.ts';
+import { When } from '../time-format.tsx';
 
 /** The fields of a `cairn.manifest/v1` payload the view shows (the raw JSON shows the rest). */
 interface ManifestPayload {

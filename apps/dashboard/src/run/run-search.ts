@@ -1,7 +1,7 @@
 import type { RunSpecV1 } from '@cairn/core';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { DashboardApi } from './dashboard-api.ts';
-import type { RunSummary } from './run-summary.ts';
+import type { DashboardApi } from '../api/dashboard-api.ts';
+import type { RunSummary } from '../api/run-summary.ts';
 
 /** Specs read at once while a search reads those of the runs listed. */
 const concurrentReads = 6;

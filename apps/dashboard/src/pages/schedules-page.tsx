@@ -1,11 +1,11 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api-error.ts';
-import type { DashboardApi } from './dashboard-api.ts';
-import type { Permissions } from './permissions.ts';
-import type { RunSummary } from './run-summary.ts';
-import { StateBadge } from './state-badge.tsx';
-import { hrefOf } from './use-route.ts';
-import { relativeText, When } from './time-format.tsx';
+import { ApiError } from '../api/api-error.ts';
+import type { DashboardApi } from '../api/dashboard-api.ts';
+import type { Permissions } from '../api/permissions.ts';
+import type { RunSummary } from '../api/run-summary.ts';
+import { StateBadge } from '../state-badge.tsx';
+import { hrefOf } from '../use-route.ts';
+import { relativeText, When } from '../time-format.tsx';
 
 /** A schedule as `GET /v1/schedules` answers it (the fields the page reads). */
 interface ScheduleView {

@@ -1,12 +1,12 @@
 import type { AuditEntry } from '@cairn/core';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api-error.ts';
-import type { DashboardApi } from './dashboard-api.ts';
-import { downloadBytes } from './download-bytes.ts';
-import { readAuditNewestFirst } from './read-audit-entries.ts';
-import { FilterForm } from './filter-form.tsx';
-import { auditFilterNames, hrefOf, queryOf, type AuditFilters } from './use-route.ts';
-import { When } from './time-format.tsx';
+import { ApiError } from '../api/api-error.ts';
+import type { DashboardApi } from '../api/dashboard-api.ts';
+import { downloadBytes } from '../api/download-bytes.ts';
+import { readAuditNewestFirst } from '../api/read-audit-entries.ts';
+import { FilterForm } from '../filter-form.tsx';
+import { auditFilterNames, hrefOf, queryOf, type AuditFilters } from '../use-route.ts';
+import { When } from '../time-format.tsx';
 
 const pageSize = 100;
 

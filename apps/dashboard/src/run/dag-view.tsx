@@ -1,8 +1,8 @@
 import type { DagLayout } from './dag-layout.ts';
-import { Icon } from './icons.tsx';
-import type { AttemptView } from './item-attempts.tsx';
-import { durationBetween, durationText, useNow } from './time-format.tsx';
-import type { ItemSummary } from './run-summary.ts';
+import { Icon } from '../icons.tsx';
+import type { AttemptView } from '../item/item-attempts.tsx';
+import { durationBetween, durationText, useNow } from '../time-format.tsx';
+import type { ItemSummary } from '../api/run-summary.ts';
 
 /** The graph is drawn no smaller than this share of its full size: below it, its column scrolls. */
 export const minimumGraphScale = 0.75;

@@ -2,7 +2,7 @@ import { html as diffHtml } from 'diff2html';
 import { ColorSchemeType } from 'diff2html/lib-esm/types.js';
 import 'diff2html/bundles/css/diff2html.min.css';
 import { useMemo, useState } from 'preact/hooks';
-import { downloadBytes } from './download-bytes.ts';
+import { downloadBytes } from '../api/download-bytes.ts';
 
 /**
  * A patch (git diff --binary) as a diff: unified or side by side, with the list of files and

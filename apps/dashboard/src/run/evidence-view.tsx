@@ -1,9 +1,9 @@
 import type { AnchorReceipt, Checkpoint, EvidenceBundleV1, VerificationCheck, VerificationReport, VerificationVerdict } from '@cairn/core';
 import { useEffect, useState } from 'preact/hooks';
-import type { DashboardApi } from './dashboard-api.ts';
-import { downloadBytes } from './download-bytes.ts';
-import { Icon, type IconName } from './icons.tsx';
-import { When } from './time-format.tsx';
+import type { DashboardApi } from '../api/dashboard-api.ts';
+import { downloadBytes } from '../api/download-bytes.ts';
+import { Icon, type IconName } from '../icons.tsx';
+import { When } from '../time-format.tsx';
 
 /**
  * A run's evidence (`audit:read`): what its bundle (cairn.bundle/v1) holds — the signed checkpoint

@@ -1,6 +1,6 @@
 import type { AttemptFailure } from '@cairn/core';
-import { StateBadge } from './state-badge.tsx';
-import { durationBetween, durationText, When } from './time-format.tsx';
+import { StateBadge } from '../state-badge.tsx';
+import { durationBetween, durationText, When } from '../time-format.tsx';
 
 /** An attempt as `GET .../attempts` answers it (the fields the page reads). */
 export interface AttemptView {

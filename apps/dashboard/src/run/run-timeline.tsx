@@ -1,7 +1,7 @@
-import { readyFor, spansOf, type AttemptView, type Span } from './item-attempts.tsx';
-import type { ItemSummary } from './run-summary.ts';
-import { durationText, useNow } from './time-format.tsx';
-import { hrefOf } from './use-route.ts';
+import { readyFor, spansOf, type AttemptView, type Span } from '../item/item-attempts.tsx';
+import type { ItemSummary } from '../api/run-summary.ts';
+import { durationText, useNow } from '../time-format.tsx';
+import { hrefOf } from '../use-route.ts';
 
 /** One bar of the timeline: a span of an attempt (or of an item still waiting), where it starts and ends (ms). */
 interface Bar {

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
-import { ApiError } from './api-error.ts';
-import { DashboardApi } from './dashboard-api.ts';
-import { readPermissions, type Permissions } from './permissions.ts';
+import { ApiError } from '../api/api-error.ts';
+import { DashboardApi } from '../api/dashboard-api.ts';
+import { readPermissions, type Permissions } from '../api/permissions.ts';
 
 /**
  * Sign-in with a bearer token (`cairn token create --scope runs:read ...`). The token is checked

@@ -1,5 +1,5 @@
 import type { AttemptFailure, BudgetSpec, ItemState, RunState } from '@cairn/core';
-import type { ModelSpend } from './spend-text.ts';
+import type { ModelSpend } from '../spend-text.ts';
 
 /** A run as `GET /v1/runs` and `GET /v1/runs/:runId` answer it (the fields the dashboard reads). */
 export interface RunSummary {

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { DashboardApi } from './dashboard-api.ts';
-import type { AttemptView } from './item-attempts.tsx';
-import type { ItemSummary } from './run-summary.ts';
+import type { DashboardApi } from '../api/dashboard-api.ts';
+import type { AttemptView } from '../item/item-attempts.tsx';
+import type { ItemSummary } from '../api/run-summary.ts';
 
 /** States in which an item that never ran has no attempt to read. */
 const withoutAttempts = new Set(['blocked', 'awaiting-approval', 'skipped']);
