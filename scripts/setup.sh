@@ -21,7 +21,7 @@
 #         too); chromium (the dashboard's browser tests, driven by playwright-core); redis-server
 #         and strace (the benchmarks' BullMQ peer and fsync counter, tested in bench/test); gcc,
 #         pkg-config, libfuse3-dev and fuse3 (the conformance suite's power-cut FUSE file system,
-#         compiled on first use)
+#         compiled on first use); python3 (the Python client's tests, clients/python)
 #   - dependencies (native addons built against the Node in use), then a build: by default only
 #     the server and the packages it imports, JavaScript only (no declaration files: the demo runs
 #     JavaScript; 10-20 s instead of 2-4 min); with --for-tests, or in a checkout whose build
@@ -39,7 +39,7 @@ NODE_VERSION=24.21.0
 PNPM_VERSION=10.34.8
 DEMO_PACKAGES=(bubblewrap slirp4netns git ca-certificates)
 DEV_CLOUD_PACKAGES=(openssl curl ceph-mon ceph-osd radosgw)
-TEST_PACKAGES=(postgresql zsh fish mmdebstrap umoci skopeo chromium redis-server strace gcc pkg-config libfuse3-dev fuse3)
+TEST_PACKAGES=(postgresql zsh fish mmdebstrap umoci skopeo chromium redis-server strace gcc pkg-config libfuse3-dev fuse3 python3)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
