@@ -20,6 +20,11 @@ export { auditAnchorCases, type AuditAnchorCase } from './audit-anchor/audit-anc
 export type { AuditAnchorOracle } from './audit-anchor/audit-anchor-oracle.ts';
 export type { AuditAnchorSuiteOptions } from './audit-anchor/audit-anchor-suite-options.ts';
 
+export { describeForge } from './forge/describe-forge.ts';
+export { forgeCases, type ForgeCase } from './forge/forge-cases.ts';
+export type { ForgeOracle } from './forge/forge-oracle.ts';
+export type { ForgeSuiteOptions } from './forge/forge-suite-options.ts';
+
 export { describeSigner } from './signer/describe-signer.ts';
 export { signerCases, type SignerCase } from './signer/signer-cases.ts';
 export type { SignerOracle } from './signer/signer-oracle.ts';

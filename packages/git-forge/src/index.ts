@@ -1,0 +1,4 @@
+export { createGitForge, GitForge } from './git-forge.ts';
+export { gitForgeSettingsSchema } from './git-forge-settings.ts';
+export type { GitForgeSettings } from './git-forge-settings.ts';
+export const VERSION = '0.1.0';
