@@ -31,7 +31,8 @@ export const eventStreamQuery = z.object({
  * Streams engine events as server-sent events: `id:` is the event id (the audit sequence), so a
  * client that reconnects with `Last-Event-ID` (or `?after=`) gets every event after it, none twice.
  * The engine's stream reads at this client's pace: a slow client holds no buffer in the server and
- * stalls nobody; a disconnect ends its stream. A run's stream ends after the run's terminal state.
+ * stalls nobody; a disconnect ends its stream. A run's stream ends after the run's terminal state,
+ * or, for a run that has ended, after its last event after the one asked for.
  */
 export async function streamEvents(
   service: Pick<EngineService, 'run' | 'events'>,
@@ -43,7 +44,9 @@ export async function streamEvents(
   // Listened for before the first await: a client gone while the run is looked up ends its stream.
   const controller = new AbortController();
   request.raw.on('close', () => controller.abort());
-  if (runId !== undefined) await requireRun(service, runId);
+  // A run that has ended has all its events: its stream reads them and ends, even when it resumes
+  // past its terminal state (which it then never sees, so it would otherwise wait for ever).
+  const ended = runId !== undefined && isTerminalState(runTransitions, (await requireRun(service, runId)).state);
   const header = request.headers['last-event-id'];
   const { after: query, types } = request.query as z.infer<typeof eventStreamQuery>;
   const after = Number(typeof header === 'string' && header !== '' ? header : (query ?? -1));
@@ -75,6 +78,7 @@ export async function streamEvents(
     for await (const event of service.events({
       after: Number.isSafeInteger(after) ? after : -1,
       signal: controller.signal,
+      ...(ended ? { follow: false } : {}),
       ...(runId === undefined ? {} : { runId }),
       // The engine reads only the entries of the wanted types (a `run.state` stream of a 10,000-item
       // run read and parsed its 50,000 entries to send a handful); a run's stream reads its run's

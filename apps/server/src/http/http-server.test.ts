@@ -93,6 +93,10 @@ test("a run's event stream ends after its terminal state; an unknown run's is a 
   const blocks = text.split('\n\n').filter((block) => block.includes('data: '));
   expect(blocks.at(-1)).toContain('"type":"run.state"');
   expect(blocks.at(-1)).toMatch(/"state":"(succeeded|failed)"/);
+  // Resumed past its terminal state, it ends too, empty (it waited for ever).
+  const lastId = /^id: (\d+)$/m.exec(blocks.at(-1)!)![1]!;
+  const resumed = await api(`/v1/runs/${runId}/events`, { headers: { 'last-event-id': lastId }, signal: AbortSignal.timeout(10_000) });
+  expect((await resumed.text()).includes('data: ')).toBe(false);
   const unknown = await api('/v1/runs/r-nothing/events');
   expect(unknown.status).toBe(404);
   expect(await unknown.json()).toMatchObject({ code: 'CAIRN_NOT_FOUND', path: 'runId' });
