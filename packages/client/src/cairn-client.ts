@@ -306,16 +306,18 @@ export class CairnClient {
 
   /**
    * A run's whole graph as it stands, the items it gained as it grew included: every page read
-   * (`limit` nodes each) and put together, each group's items counted over all of them.
-   * CAIRN_NOT_FOUND names an unknown run.
+   * and put together, each group's items counted over all of them. Pages of 10,000 nodes unless
+   * `limit` says: the server sorts a run's items for each page, so the fewest pages cost it least
+   * (a 100,000-item run in 10). CAIRN_NOT_FOUND names an unknown run.
    */
   async graph(runId: string, options: { readonly limit?: number } = {}): Promise<RunGraphView> {
+    const limit = options.limit ?? 10_000;
     const nodes: GraphNodeView[] = [];
     const edges: GraphEdgeView[] = [];
     const groups = new Map<string, GraphGroupView>();
     let cursor: string | undefined;
     do {
-      const page = await this.graphPage(runId, { ...options, ...(cursor === undefined ? {} : { cursor }) });
+      const page = await this.graphPage(runId, { limit, ...(cursor === undefined ? {} : { cursor }) });
       nodes.push(...page.nodes);
       edges.push(...page.edges);
       for (const group of page.groups) groups.set(group.id, { ...group, items: (groups.get(group.id)?.items ?? 0) + group.items });

@@ -1,14 +1,19 @@
 // A grown run's whole graph through a real server (SQLite, the local executor, bubblewrap where the
 // machine has it) and the client: a planner's fragment with its own edges and the join of what
-// waited on the planner, a forEach item's instances and their join, each node's group; a graph
-// read a page at a time; an unknown run is a 404, a token without runs:read a 403.
-import { createCairnClient, type RunGraphView } from '@cairn/client';
+// waited on the planner, a forEach item's instances and their join, a merge's re-run of a producer
+// that conflicted, each node's group; a graph read a page at a time; an unknown run is a 404, a
+// token without runs:read a 403.
+import { createCairnClient } from '@cairn/client';
 import { isCairnError } from '@cairn/protocol';
 import { expect, test } from 'vitest';
+import { guideExample } from './guide-example.test-support.ts';
 import { expectQueryRefusals } from './query-refusals.test-support.ts';
 import { runningServers } from './running-server.test-support.ts';
 
 const start = runningServers();
+// Two producers that append to the same file, merged with onConflict: rerun: beta's patch conflicts
+// and beta runs again on alpha's as combine/beta (docs/guides/merging-patches.md).
+const { spec: mergeGuideSpec, workspace: mergeGuideWorkspace } = guideExample('merging-patches.md', 'notes');
 
 const command = (script: string) => ({ kind: 'command' as const, argv: ['/bin/sh', '-c', script] });
 // The planner's fragment: b waits on a (an edge inside the fragment) and names the planner (which
@@ -40,12 +45,16 @@ const mapped = {
 };
 
 test(
-  "a grown run's graph: a fragment's own edges, the joins of what waited on its planner or on a forEach item, whole and by page; 404, 403",
+  "a grown run's graph: a fragment's own edges, the joins of what waited on its planner, a forEach item or a merge's re-run, whole and by page; 404, 403",
   { timeout: 60_000 },
   async () => {
     const { base, api, composition, operatorToken } = await start();
     const client = createCairnClient({ baseUrl: base, token: operatorToken });
-    const [plannedRun, mappedRun] = await Promise.all([client.submit(planned), client.submit(mapped)]);
+    const [plannedRun, mappedRun, rerunRun] = await Promise.all([
+      client.submit(planned),
+      client.submit(mapped),
+      client.submit(mergeGuideSpec('release-notes'), { workspace: mergeGuideWorkspace() }),
+    ]);
     const settled = async (runId: string, states: Readonly<Record<string, string>>) => {
       const deadline = Date.now() + 45_000;
       for (;;) {
@@ -58,6 +67,29 @@ test(
     const mappedStates = { list: 'succeeded', each: 'succeeded', after: 'awaiting-approval', 'each/0': 'succeeded', 'each/1': 'succeeded' };
     expect(await settled(plannedRun.runId, plannedStates)).toEqual(plannedStates);
     expect(await settled(mappedRun.runId, mappedStates)).toEqual(mappedStates);
+    // Read as it stands once the merge has added the re-run (which then runs, and the merge again).
+    const deadline = Date.now() + 45_000;
+    while (!(await client.items(rerunRun.runId)).some((item) => item.itemId === 'combine/beta') && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    const rerunGraph = await client.graph(rerunRun.runId);
+    expect(rerunGraph.nodes.slice(0, 2).map((item) => item.state)).toEqual(['succeeded', 'succeeded']);
+    expect({ ...rerunGraph, nodes: rerunGraph.nodes.map(({ state: _state, ...rest }) => rest) }).toEqual({
+      runId: rerunRun.runId,
+      nodes: [
+        { itemId: 'alpha', position: 0, kind: 'command' },
+        { itemId: 'beta', position: 1, kind: 'command' },
+        { itemId: 'combine', position: 2, kind: 'merge', grows: 'rerun' },
+        { itemId: 'combine/beta', position: 3, kind: 'command', group: 'combine' },
+      ],
+      // The re-run needs alpha's patch (merged-1); the merge waits on it in beta's place, which its spec does not name.
+      edges: [
+        { from: 'alpha', to: 'combine', kind: 'dependency' },
+        { from: 'beta', to: 'combine', kind: 'dependency' },
+        { from: 'alpha', to: 'combine/beta', kind: 'dependency' },
+        { from: 'combine/beta', to: 'combine', kind: 'join' },
+      ],
+      groups: [{ id: 'combine', reason: 'rerun', items: 1 }],
+    });
 
     const node = (itemId: string, position: number, more: object = {}) => ({ itemId, position, kind: 'command', ...more });
     const dependency = (from: string, to: string) => ({ from, to, kind: 'dependency' });
@@ -74,7 +106,7 @@ test(
       // Node by node: what each waits on as its spec names it, then the joins out of it.
       edges: [dependency('plan', 'report'), dependency('plan/a', 'plan/b'), dependency('plan', 'plan/b'), join('plan/b', 'report'), join('plan/c', 'report')],
       groups: [{ id: 'plan', reason: 'planner', items: 3 }],
-    } as RunGraphView;
+    };
     expect(await client.graphPage(plannedRun.runId)).toEqual(byPlanner);
     expect(await client.graph(mappedRun.runId)).toEqual({
       runId: mappedRun.runId,

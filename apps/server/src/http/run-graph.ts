@@ -73,11 +73,13 @@ export async function readRunGraphPage(
   const items = read.slice(0, page.limit);
   const known = new Map(items.map((item) => [item.itemId, item]));
   // Off the page, the items that may have added the page's (their ids are prefixes of the page's)
-  // and those that wait on the page's (their specs tell a dependency from a join): read by id.
+  // and those that wait on an added item of the page (their specs tell a dependency from a join):
+  // read by id. Only an added item has joins out of it: a spec's own item, the root of a fan-out of
+  // 50,000, has its dependents listed on their pages, and none of them read here.
   const wanted = new Set<string>();
   for (const item of items) {
     for (const candidate of emitterCandidates(item.itemId)) if (!known.has(candidate)) wanted.add(candidate);
-    for (const dependent of item.dependents) if (!known.has(dependent)) wanted.add(dependent);
+    if (isAdded(item.itemId)) for (const dependent of item.dependents) if (!known.has(dependent)) wanted.add(dependent);
   }
   if (wanted.size > 0) for (const other of await service.graphItems(runId, { itemIds: [...wanted] })) known.set(other.itemId, other);
 
@@ -101,8 +103,9 @@ export async function readRunGraphPage(
       groups.set(emitter.itemId, group);
     }
     for (const prerequisite of item.prerequisites) edges.push({ from: prerequisite, to: item.itemId, kind: 'dependency' });
-    for (const dependent of item.dependents)
-      if (known.get(dependent)?.prerequisites.includes(item.itemId) !== true) edges.push({ from: item.itemId, to: dependent, kind: 'join' });
+    if (isAdded(item.itemId))
+      for (const dependent of item.dependents)
+        if (known.get(dependent)?.prerequisites.includes(item.itemId) !== true) edges.push({ from: item.itemId, to: dependent, kind: 'join' });
   }
   return {
     runId,
@@ -119,6 +122,15 @@ function growthOf(spec: ItemSpec): GrowthReason | undefined {
   if (spec.forEach !== undefined) return 'forEach';
   if (spec.runtime.kind === 'merge' && spec.runtime.onConflict === 'rerun') return 'rerun';
   return undefined;
+}
+
+/**
+ * Whether the run gained the item as it grew: its id is named under what added it, and a spec's own
+ * ids hold no `/`. Every join starts at such an item (a fragment's last items, a forEach item's
+ * instances, a re-run); each stored edge out of a spec's own item is one its dependent's spec names.
+ */
+function isAdded(itemId: string): boolean {
+  return itemId.includes('/');
 }
 
 /**
