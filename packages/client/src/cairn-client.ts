@@ -535,6 +535,14 @@ export class CairnClient {
     return new TextDecoder().decode(await this.#contentAddressed(`/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/patch`));
   }
 
+  /**
+   * A succeeded item's patch provenance: a Sigstore bundle holding the server's signed in-toto
+   * statement (SLSA Provenance v1), as the bytes to verify offline; CAIRN_NOT_FOUND when it changed nothing.
+   */
+  async provenance(runId: string, itemId: string): Promise<Uint8Array> {
+    return this.#contentAddressed(`/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}/provenance`);
+  }
+
   /** Cron schedules. */
   schedules(): Promise<Record<string, unknown>[]> {
     return this.#json('GET', '/v1/schedules');

@@ -15,7 +15,9 @@ function renderCommand(command: Command, parents: string[]): string[] {
   const path = [...parents, command.name()];
   const subcommands = command.commands.filter((sub) => sub.name() !== 'help');
   const usage = `${path.join(' ')} ${command.usage()}`.trim();
-  const lines = [`### \`${subcommands.length > 0 ? path.join(' ') : usage}\``, '', `${command.description()}`, ''];
+  // A group is named alone; a command that also runs itself (`cairn verify <bundle>`, beside `cairn verify provenance`) shows its usage.
+  const group = subcommands.length > 0 && command.registeredArguments.length === 0;
+  const lines = [`### \`${group ? path.join(' ') : usage}\``, '', `${command.description()}`, ''];
   const args = command.registeredArguments;
   const options = command.options.filter((option) => !option.hidden);
   if (args.length + options.length > 0) {

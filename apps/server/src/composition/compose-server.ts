@@ -48,6 +48,8 @@ export interface ServerComposition {
   readonly anchors: readonly AuditAnchorV1[];
   /** The signer's public key, as verifiers pin it. */
   readonly signingKey: PublicKeyRecord;
+  /** The origin its checkpoints name (`engine.origin`): the server, as what it signs names it (the builder of a patch's provenance). */
+  readonly origin: string;
   /**
    * The server's bearer tokens (hashed) and the authorizer over them: the token file, or in
    * PostgreSQL mode the engine's database, shared by every replica.
@@ -243,6 +245,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     cipher,
     anchors,
     signingKey,
+    origin: config.engine.origin,
     tokens,
     authorizer: new TokenAuthorizer(tokens),
     metrics,

@@ -20,6 +20,7 @@ import type { HttpApp } from './http-app.ts';
 import { scopeOfAction, secretGrantsOf } from '../auth/token-scopes.ts';
 import { registerGraphRoutes } from './graph-routes.ts';
 import { registerLogRoutes } from './log-routes.ts';
+import { registerProvenanceRoutes } from './provenance-routes.ts';
 import { isLoopback, loopbackOperator, loopbackPeerUid } from './loopback.ts';
 import { checkRequestOrigin, hostNamesOf, isBrowserRequest } from './browser-requests.ts';
 import { bodyLimits } from './body-limits.ts';
@@ -460,6 +461,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerRunListRoutes(app, options.composition);
   registerGraphRoutes(app, options.composition);
   registerAuditRoutes(app, options.composition);
+  registerProvenanceRoutes(app, options.composition);
   registerDocsRoutes(app, options.composition);
   registerRunSpecRoutes(app, options.composition);
   registerSessionRoutes(app, options.composition, auth);

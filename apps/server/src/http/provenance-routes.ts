@@ -1,0 +1,65 @@
+import type { AuditEntry } from '@cairn/core';
+import { findPatchAttempt, patchProvenanceStatement, serializeProvenanceBundle, signProvenance, sigstoreBundleSchema } from '@cairn/audit';
+import { blobKey, CairnError, manifestKey, parseDigest, sha256Digest } from '@cairn/protocol';
+import { z } from 'zod';
+import type { ServerComposition } from '../composition/compose-server.ts';
+import { VERSION } from '../version.ts';
+import type { HttpApp } from './http-app.ts';
+import { requireItem } from './require-run.ts';
+
+const itemParams = z.strictObject({ runId: z.string().min(1).max(200), itemId: z.string().min(1).max(128) });
+const description =
+  'A Sigstore bundle v0.3 holding the DSSE-signed in-toto statement (SLSA Provenance v1) of the patch: verify it with cairn verify provenance, or any Sigstore verifier given the key; x-cairn-digest names the stored bundle';
+// Documented as the bundle it is; typed as the bytes the route sends, which are never serialized.
+const bundleAnswer = {
+  description,
+  content: {
+    'application/json': { schema: sigstoreBundleSchema.meta({ id: 'ProvenanceBundle', description }) as unknown as z.ZodType<Uint8Array> },
+  },
+};
+
+/**
+ * A succeeded item's patch provenance (action `blobs.read`: scope `runs:read`, as its patch): built from the run's audit
+ * entries and the attempt's stored dispatch manifest, signed with the server's signer (a key file
+ * or KMS alike), stored as a content-addressed blob and answered with its digest. Signed anew on
+ * each request: with an Ed25519 key the bytes are the same every time, and storing by digest
+ * keeps one copy.
+ */
+export function registerProvenanceRoutes(app: HttpApp, { service, storage, signer, origin }: ServerComposition): void {
+  app.get(
+    '/v1/runs/:runId/items/:itemId/provenance',
+    {
+      config: { action: 'blobs.read' },
+      schema: {
+        operationId: 'getItemProvenance',
+        summary:
+          "A succeeded item's patch provenance, signed by the server: an in-toto statement (SLSA Provenance v1) in a Sigstore bundle; 404 when it changed nothing",
+        params: itemParams,
+        response: { 200: bundleAnswer },
+      },
+    },
+    async (request, reply) => {
+      const { runId, itemId } = request.params;
+      await requireItem(service, runId, itemId);
+      const patchDigest = (await service.artifacts(runId, itemId))?.['patch'];
+      if (patchDigest === undefined)
+        throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no patch: it has not succeeded, or it changed nothing.`, {
+          path: 'itemId',
+        });
+      const entries: AuditEntry[] = [];
+      for await (const entry of service.auditEntries({ runId })) entries.push(entry);
+      const attempt = findPatchAttempt(entries, itemId, parseDigest(patchDigest, 'patch'));
+      const manifest = await storage.get(manifestKey(attempt.manifestDigest));
+      if (manifest === null)
+        throw new CairnError('CAIRN_NOT_FOUND', `The dispatch manifest ${attempt.manifestDigest} of item ${itemId} is not in storage.`, { path: 'itemId' });
+      const statement = patchProvenanceStatement(attempt, manifest, { id: origin, version: VERSION });
+      const bytes = serializeProvenanceBundle(await signProvenance(statement, signer));
+      const digest = sha256Digest(bytes);
+      await storage.put(blobKey(digest), bytes, { ifAbsent: true, contentType: 'application/json' });
+      return reply
+        .type('application/json')
+        .header('x-cairn-digest', digest)
+        .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    },
+  );
+}
