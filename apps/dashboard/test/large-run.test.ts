@@ -35,4 +35,7 @@ test('a 1,000-item run lists its items with their states instead of drawing the 
   await page.keyboard.press('Enter');
   await expect.poll(() => page.url()).toMatch(new RegExp(`#/runs/${runId}/items/step-500$`));
   await expect.poll(() => page.getByRole('region', { name: 'Item step-500' }).isVisible()).toBe(true);
+  // Its timeline says why it is not drawn, rather than that nothing ran.
+  await page.getByRole('link', { name: 'Timeline' }).click();
+  await expect.poll(() => page.locator('.notice').textContent()).toMatch(/its timeline is not drawn above 400 items/);
 });

@@ -222,7 +222,14 @@ export function RunPage({
       {route.evidence && permissions.may('audit.read') ? (
         <EvidenceView api={api} runId={runId} runEnded={run !== null && run.finishedAt !== null} />
       ) : route.timeline === true ? (
-        <RunTimeline runId={runId} itemIds={itemIds} items={items} attempts={attempts} />
+        itemIds.length > largeGraphItems ? (
+          // Its attempts are read item by item: not for hundreds of items at once.
+          <p class="notice">
+            This run has {itemIds.length} items: its timeline is not drawn above {largeGraphItems} items. Each item's attempts show on its own page.
+          </p>
+        ) : (
+          <RunTimeline runId={runId} itemIds={itemIds} items={items} attempts={attempts} />
+        )
       ) : (
         <div class={`run-body ${sideBySide ? 'side-by-side' : 'stacked'}`} ref={body.ref}>
           <section class="graph" aria-label="Items">
