@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 
-/** Debian's Chromium (scripts/setup.sh installs it): the /usr/bin/chromium wrapper script fails here, the binary does not. */
+/** Debian's Chromium (scripts/setup.sh --for-tests installs it): the /usr/bin/chromium wrapper script fails here, the binary does not. */
 export const chromiumPath = '/usr/lib/chromium/chromium';
 /** Screenshots of every test, kept as CI artefacts (ignored by git). */
 export const artefactsDirectory = join(dirname(fileURLToPath(import.meta.url)), '..', 'test-artifacts');
