@@ -1,19 +1,24 @@
 // A patch's provenance through a real server (SQLite, directory storage, the local executor):
 // docs/audit/provenance.md runs as written with the built `cairn`, and the bundle it fetched is
 // verified by Cairn's verifier and independently by @sigstore/verify (its Verifier, the key as
-// trust material, no transparency log); a changed patch, statement or signature fails both.
+// trust material, no transparency log), signed by the server's key file and by a KMS key; a
+// changed patch, statement or signature fails both verifiers.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { verifyProvenance } from '@cairn/audit';
-import type { PublicKeyRecord } from '@cairn/core';
+import { findPatchAttempt, patchProvenanceStatement, serializeProvenanceBundle, signProvenance, verifyProvenance } from '@cairn/audit';
+import type { AuditEntry, PublicKeyRecord } from '@cairn/core';
+import { createKmsSigner } from '@cairn/kms';
+import { KmsTestEndpoint } from '@cairn/kms/testing';
+import { manifestKey } from '@cairn/protocol';
 import { createCairnClient } from '@cairn/client';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { afterEach, expect, test } from 'vitest';
+import { VERSION } from '../version.ts';
 import { runningServers } from './running-server.test-support.ts';
 
 const start = runningServers();
@@ -116,6 +121,31 @@ test(
       annotations: { from: 'draft', select: 'patch', applied: true },
     });
     expect(runDetails).toMatchObject({ builder: { id: 'cairn:server' }, metadata: { invocationId: `${runId}/edit/1` }, byproducts: [] });
+
+    // The same statement signed by a KMS key (ECDSA P-256) through SignerV1, as a server on KMS signs it.
+    const kms = await KmsTestEndpoint.start();
+    try {
+      const kmsSigner = createKmsSigner({ keyId: kms.createKey('ECC_NIST_P256').keyId, client: kms.client() });
+      const entries: AuditEntry[] = [];
+      for await (const entry of composition.service.auditEntries({ runId })) entries.push(entry);
+      const made = findPatchAttempt(entries, 'edit');
+      const manifest = (await composition.storage.get(manifestKey(made.manifestDigest)))!;
+      const statement = patchProvenanceStatement(made, manifest, { id: composition.origin, version: VERSION });
+      expect(statement).toEqual(report.statement);
+      const kmsBytes = serializeProvenanceBundle(await signProvenance(statement, kmsSigner));
+      const kmsKey: PublicKeyRecord = {
+        keyId: await kmsSigner.keyId(),
+        algorithm: kmsSigner.algorithm,
+        publicKey: Buffer.from(await kmsSigner.publicKey()).toString('base64'),
+      };
+      expect(kmsKey.algorithm).toBe('ecdsa-p256-sha256');
+      expect(verifyProvenance(kmsBytes, { trustedKeys: [kmsKey], patch }).valid).toBe(true);
+      verifyWithSigstore(kmsBytes, kmsKey, patch);
+      expect(verifyProvenance(kmsBytes, { trustedKeys: [key], patch }).checks[1]).toMatchObject({ status: 'fail' });
+      expect(() => verifyWithSigstore(kmsBytes, key, patch)).toThrow(/key not found/);
+    } finally {
+      await kms.stop();
+    }
 
     // Stored by its digest, served again as a blob.
     const answer = await fetch(`${base}/v1/runs/${runId}/items/edit/provenance`, { headers: { authorization: `Bearer ${operatorToken}` } });
