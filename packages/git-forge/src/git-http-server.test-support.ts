@@ -56,6 +56,11 @@ export interface GitHttpServer {
 export interface GitHttpServerOptions {
   readonly username: string;
   readonly password: string;
+  /**
+   * Also accepts these basic-auth credentials (a forge's short-lived tokens, such as the
+   * installation tokens a GitHub API test endpoint issues), besides `username` and `password`.
+   */
+  readonly accepts?: (username: string, password: string) => boolean;
 }
 
 export async function startGitHttpServer(options: GitHttpServerOptions): Promise<GitHttpServer> {
@@ -67,7 +72,7 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
   let served: GitHttpServer | undefined;
   const server = createServer((request, response) => {
     requests += 1;
-    if (request.headers.authorization !== expected) {
+    if (request.headers.authorization !== expected && !acceptedByOption(request.headers.authorization, options)) {
       request.resume();
       response.writeHead(401, { 'WWW-Authenticate': 'Basic realm="cairn-test"', 'Content-Type': 'text/plain' });
       response.end('authentication required\n');
@@ -116,6 +121,13 @@ export async function startGitHttpServer(options: GitHttpServerOptions): Promise
   };
   served = created;
   return created;
+}
+
+function acceptedByOption(authorization: string | undefined, options: GitHttpServerOptions): boolean {
+  if (options.accepts === undefined || !authorization?.startsWith('Basic ')) return false;
+  const decoded = Buffer.from(authorization.slice('Basic '.length), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon !== -1 && options.accepts(decoded.slice(0, colon), decoded.slice(colon + 1));
 }
 
 /** Hands one request to `git http-backend` as CGI (RFC 3875) and relays its answer. */

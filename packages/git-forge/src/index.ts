@@ -1,3 +1,4 @@
+export { assertBranchName, assertPushRequest } from './assert-push-request.ts';
 export { createGitForge, GitForge } from './git-forge.ts';
 export { gitForgeSettingsSchema } from './git-forge-settings.ts';
 export type { GitForgeSettings } from './git-forge-settings.ts';
