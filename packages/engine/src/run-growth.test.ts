@@ -238,6 +238,38 @@ describe.each(backends)('on %s', (backend) => {
       expect((await verifyBundle(fewer, { pinnedKeyIds: [keyId] })).checks.find((check) => check.name === 'completeness')?.status).toBe('fail');
     });
 
+    test("a planner's fragment may map over its own item's output: the instances are the emitted forEach's; one mapping over a run item is refused", async () => {
+      const { engine } = await engineWith();
+      engine.start();
+      const fragment = {
+        items: [
+          { id: 'list', runtime: command('emit', JSON.stringify({ tests: ['a', 'b', 'c'] })) },
+          { id: 'each', forEach: { from: 'list', select: 'output', path: '$.tests', maxItems: 10 }, runtime: command('true') },
+        ],
+      };
+      const { runId } = engine.submit({ version: 1, name: 'nested-map', items: [planner('plan', fragment)] }, { actor: ana });
+      expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+      expect(engine.items(runId).map((item) => item.itemId)).toEqual(['plan', 'plan/list', 'plan/each', 'plan/each/0', 'plan/each/1', 'plan/each/2']);
+      expect(engine.attempts(runId, 'plan/each')).toEqual([]);
+
+      const outside = { items: [{ id: 'each', forEach: { from: 'setup', select: 'output', path: '$.tests', maxItems: 10 }, runtime: command('true') }] };
+      const refused = engine.submit(
+        {
+          version: 1,
+          name: 'outside-map',
+          items: [
+            { id: 'setup', runtime: command('true') },
+            { ...planner('plan', outside), dependsOn: ['setup'] },
+          ],
+        },
+        { actor: ana },
+      );
+      expect((await engine.waitForRun(refused.runId)).state).toBe('failed');
+      expect(engine.items(refused.runId).find((item) => item.itemId === 'plan')?.failure?.message).toContain(
+        '$.items[0].forEach.from names "setup", which is no item of the fragment',
+      );
+    });
+
     test('over an empty list the item runs no instance and what depends on it runs; over no array it fails, naming what it found', async () => {
       const { engine } = await engineWith();
       engine.start();

@@ -101,6 +101,13 @@ export function checkFragment(output: Uint8Array, digest: Digest, fragment: Frag
       item.runtime.from.forEach((name, position) => {
         if (!ids.has(name)) issues.push(...finished(name, `$.items[${index}].runtime.from[${position}]`, fragment));
       });
+    // A forEach item expands when the item it maps over succeeds: one of the run's has already.
+    if (item.forEach !== undefined && !ids.has(item.forEach.from))
+      issues.push({
+        path: `$.items[${index}].forEach.from`,
+        message: `names ${JSON.stringify(item.forEach.from)}, which is no item of the fragment: an emitted forEach item maps over the output of an item emitted with it (it expands when that item succeeds)`,
+        code: 'CAIRN_RUN_SPEC_INVALID',
+      });
     item.secrets?.forEach((secret, position) => {
       if (!fragment.secrets.has(secret))
         throw new CairnError(
@@ -137,6 +144,7 @@ export function checkFragment(output: Uint8Array, digest: Digest, fragment: Frag
         ? {}
         : { needs: Object.fromEntries(Object.entries(item.needs).map(([input, need]) => [input, { ...need, from: scoped(need.from) }])) }),
       ...(item.runtime.kind === 'merge' ? { runtime: { ...item.runtime, from: item.runtime.from.map(scoped) } } : {}),
+      ...(item.forEach === undefined ? {} : { forEach: { ...item.forEach, from: scoped(item.forEach.from) } }),
       // An emitted planner nests no deeper than its emitter lets it.
       ...(item.emits === undefined ? {} : { emits: { ...item.emits, maxDepth: Math.min(item.emits.maxDepth ?? 1, (emits.maxDepth ?? 1) - 1) } }),
     };
@@ -179,13 +187,14 @@ function finished(name: string, path: string, fragment: FragmentContext): Valida
   ];
 }
 
-/** The item ids an item names (dependsOn, needs.from, a merge's runtime.from) as written, whatever else is wrong with it. */
+/** The item ids an item names (dependsOn, needs.from, forEach.from, a merge's runtime.from) as written, whatever else is wrong with it. */
 function namesIn(item: unknown): string[] {
   if (!isObject(item)) return [];
   const names: string[] = [];
   if (Array.isArray(item['dependsOn'])) for (const name of item['dependsOn']) if (typeof name === 'string') names.push(name);
   if (isObject(item['needs']))
     for (const need of Object.values(item['needs'])) if (isObject(need) && typeof need['from'] === 'string') names.push(need['from']);
+  if (isObject(item['forEach']) && typeof item['forEach']['from'] === 'string') names.push(item['forEach']['from']);
   const runtime = item['runtime'];
   if (isObject(runtime) && runtime['kind'] === 'merge' && Array.isArray(runtime['from']))
     for (const name of runtime['from']) if (typeof name === 'string') names.push(name);
