@@ -29,6 +29,7 @@ from .types import (
     LogLine,
     Readiness,
     Run,
+    RunGraphPage,
     RunPage,
     RunState,
     Schedule,
@@ -205,6 +206,34 @@ class CairnClient:
     def items(self, run_id: str) -> List[Item]:
         """A run's items, with their states and why each failed."""
         return self._transport.json("GET", f"/v1/runs/{_segment(run_id)}/items")
+
+    @operation("getRunGraph")
+    def graph_page(self, run_id: str, *, limit: Optional[int] = None, cursor: Optional[str] = None) -> RunGraphPage:
+        """
+        One page of a run's graph as it stands, by position (``limit`` nodes, 1,000 by default): its
+        items, how they wait on each other, and which item added which (planners, forEach items,
+        merges that re-ran a producer). Pass ``nextCursor`` back as ``cursor`` for the next page.
+        """
+        return self._transport.json("GET", f"/v1/runs/{_segment(run_id)}/graph{_query({'limit': limit, 'cursor': cursor})}")
+
+    def graph(self, run_id: str) -> RunGraphPage:
+        """A run's whole graph: every page read (10,000 nodes at a time) and put together, groups summed."""
+        whole: RunGraphPage = {"runId": run_id, "nodes": [], "edges": [], "groups": []}
+        counts: Dict[str, int] = {}
+        reasons: Dict[str, Any] = {}
+        cursor: Optional[str] = None
+        while True:
+            page = self.graph_page(run_id, limit=10_000, cursor=cursor)
+            whole["nodes"].extend(page["nodes"])
+            whole["edges"].extend(page["edges"])
+            for group in page["groups"]:
+                counts[group["id"]] = counts.get(group["id"], 0) + group["items"]
+                reasons[group["id"]] = group["reason"]
+            cursor = page.get("nextCursor")
+            if cursor is None:
+                break
+        whole["groups"] = [{"id": id, "reason": reasons[id], "items": count} for id, count in counts.items()]
+        return whole
 
     @operation("listItemAttempts")
     def attempts(self, run_id: str, item_id: str) -> List[Attempt]:

@@ -173,6 +173,43 @@ class RunPage(TypedDict):
     nextCursor: NotRequired[str]
 
 
+GrowthReason = Literal["planner", "forEach", "rerun"]
+
+
+class GraphNode(TypedDict):
+    """An item of a run's graph: its place in the run, state, runtime kind, and what added it."""
+
+    itemId: str
+    position: int
+    state: ItemState
+    kind: Literal["command", "agent", "merge"]
+    group: NotRequired[str]
+    grows: NotRequired[GrowthReason]
+
+
+# ``to`` waits on ``from``: named by its spec (dependency) or gained as the run grew (join).
+# ``from`` is a Python keyword, hence the functional form.
+GraphEdge = TypedDict("GraphEdge", {"from": str, "to": str, "kind": Literal["dependency", "join"]})
+
+
+class GraphGroup(TypedDict):
+    """Items one item (a planner, a forEach item, a merge) added to the run, as counted on a page."""
+
+    id: str
+    reason: GrowthReason
+    items: int
+
+
+class RunGraphPage(TypedDict):
+    """A page of a run's graph by position; pass ``nextCursor`` back as ``cursor`` for the next one."""
+
+    runId: str
+    nodes: List[GraphNode]
+    edges: List[GraphEdge]
+    groups: List[GraphGroup]
+    nextCursor: NotRequired[str]
+
+
 class Token(TypedDict):
     """A bearer token as listed: never its secret."""
 

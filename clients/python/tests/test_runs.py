@@ -84,6 +84,15 @@ class SubmittedRuns(unittest.TestCase):
         self.assertEqual(submitted["name"], "python-edit")
         self.assertEqual([entry["id"] for entry in submitted["items"]], ["edit"])
 
+    def test_the_graph_of_a_run_is_its_items_by_position_paged(self) -> None:
+        run = self.finished_edit()
+        whole = self.cairn.graph(run["runId"])
+        self.assertEqual([(node["itemId"], node["position"], node["state"], node["kind"]) for node in whole["nodes"]], [("edit", 0, "succeeded", "command")])
+        self.assertEqual((whole["edges"], whole["groups"]), ([], []))
+        page = self.cairn.graph_page(run["runId"], limit=1)
+        self.assertEqual([node["itemId"] for node in page["nodes"]], ["edit"])
+        self.assertNotIn("nextCursor", page)
+
     def test_logs_come_whole_and_resume_after_a_cut_without_repeating_a_byte(self) -> None:
         run = self.finished_edit()
         lines = list(self.cairn.logs(run["runId"], "edit"))
