@@ -29,6 +29,7 @@ from .types import (
     LogLine,
     Readiness,
     Run,
+    ProvenanceBundle,
     RunGraphPage,
     RunPage,
     RunState,
@@ -259,6 +260,15 @@ class CairnClient:
     def patch(self, run_id: str, item_id: str) -> str:
         """A succeeded item's patch (``git diff --binary`` text), checked against its digest; CAIRN_NOT_FOUND when it changed nothing."""
         return self._content_addressed(f"{_item_path(run_id, item_id)}/patch").decode("utf-8")
+
+    @operation("getItemProvenance")
+    def provenance(self, run_id: str, item_id: str) -> ProvenanceBundle:
+        """
+        The signed provenance of a succeeded item's patch (a Sigstore bundle holding an in-toto
+        statement; ``cairn verify provenance`` or ``@sigstore/verify`` check it offline).
+        CAIRN_NOT_FOUND when the item made no patch.
+        """
+        return self._transport.json("GET", f"{_item_path(run_id, item_id)}/provenance")
 
     @operation("getItemLogs")
     def logs(self, run_id: str, item_id: str, *, attempt: Optional[int] = None, follow: bool = False) -> Iterator[LogLine]:

@@ -210,6 +210,38 @@ class RunGraphPage(TypedDict):
     nextCursor: NotRequired[str]
 
 
+class ProvenancePublicKey(TypedDict):
+    hint: str
+
+
+class ProvenanceVerificationMaterial(TypedDict):
+    """The signing key's id as a hint (the verifier brings the key); no transparency-log entry."""
+
+    publicKey: ProvenancePublicKey
+    tlogEntries: List[Any]
+
+
+class ProvenanceSignature(TypedDict):
+    sig: str
+    keyid: str
+
+
+class ProvenanceEnvelope(TypedDict):
+    """A DSSE envelope: the in-toto statement (base64) and its one signature."""
+
+    payload: str
+    payloadType: str
+    signatures: List[ProvenanceSignature]
+
+
+class ProvenanceBundle(TypedDict):
+    """A patch's signed provenance: an in-toto Statement v1 (SLSA Provenance v1) in a Sigstore bundle v0.3."""
+
+    mediaType: Literal["application/vnd.dev.sigstore.bundle.v0.3+json"]
+    verificationMaterial: ProvenanceVerificationMaterial
+    dsseEnvelope: ProvenanceEnvelope
+
+
 class Token(TypedDict):
     """A bearer token as listed: never its secret."""
 

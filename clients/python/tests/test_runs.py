@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -92,6 +93,16 @@ class SubmittedRuns(unittest.TestCase):
         page = self.cairn.graph_page(run["runId"], limit=1)
         self.assertEqual([node["itemId"] for node in page["nodes"]], ["edit"])
         self.assertNotIn("nextCursor", page)
+
+    def test_a_patch_provenance_names_the_patch_by_digest_and_is_signed(self) -> None:
+        run = self.finished_edit()
+        bundle = self.cairn.provenance(run["runId"], "edit")
+        self.assertEqual(bundle["mediaType"], "application/vnd.dev.sigstore.bundle.v0.3+json")
+        envelope = bundle["dsseEnvelope"]
+        self.assertEqual((envelope["payloadType"], len(envelope["signatures"])), ("application/vnd.in-toto+json", 1))
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        patch = self.cairn.patch(run["runId"], "edit").encode("utf-8")
+        self.assertEqual(statement["subject"][0]["digest"], {"sha256": hashlib.sha256(patch).hexdigest()})
 
     def test_logs_come_whole_and_resume_after_a_cut_without_repeating_a_byte(self) -> None:
         run = self.finished_edit()
