@@ -27,10 +27,22 @@ const allowedWorkspaceImports: Record<string, string[]> = {
   // The task side of Fargate is S3 storage and a KMS cipher by nature (ADR 0021): the worker
   // entrypoint builds them, and the executor spells its task settings with their shapes.
   '@cairn/fargate': ['@cairn/core', '@cairn/protocol', '@cairn/worker', '@cairn/s3', '@cairn/kms'],
+  // An authorizer variant: core's AuthorizerV1, protocol's errors and settings parsing.
+  '@cairn/oidc': ['@cairn/core', '@cairn/protocol'],
   '@cairn/client': ['@cairn/core', '@cairn/protocol'],
   '@cairn/mcp': ['@cairn/core', '@cairn/protocol', '@cairn/client'],
   // The reference server composes everything.
-  '@cairn/server': ['@cairn/core', '@cairn/protocol', '@cairn/audit', '@cairn/engine', '@cairn/worker', '@cairn/local', '@cairn/client', '@cairn/mcp'],
+  '@cairn/server': [
+    '@cairn/core',
+    '@cairn/protocol',
+    '@cairn/audit',
+    '@cairn/engine',
+    '@cairn/worker',
+    '@cairn/local',
+    '@cairn/client',
+    '@cairn/mcp',
+    '@cairn/oidc',
+  ],
 };
 
 const packages = publishablePackages();

@@ -1,0 +1,112 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
+import Provider, { type Configuration, type JWK } from 'oidc-provider';
+
+/** A person of the test identity provider: signs in as a client-credentials client of its own. */
+export interface TestPerson {
+  readonly subject: string;
+  readonly secret: string;
+  readonly email: string;
+  readonly groups: readonly string[];
+  readonly roles?: readonly string[];
+}
+
+/** The resource (RFC 8707) whose tokens live one second: for the expiry case. */
+export const shortLivedResource = 'urn:cairn:short-lived';
+
+/**
+ * A real OpenID provider (oidc-provider, a certified implementation) on loopback that issues JWT
+ * access tokens (RFC 9068) for `audience` through the client-credentials grant. Each person is a
+ * client whose id is the token's `sub`; their groups, roles and email travel as claims. Its signing
+ * key can be rotated: the issuer then publishes only the new key, as a real one does.
+ */
+export class TestIdentityProvider {
+  readonly #server: Server;
+  readonly #people: readonly TestPerson[];
+  readonly #audience: string;
+  #provider: Provider | undefined;
+  #issuer = '';
+
+  private constructor(people: readonly TestPerson[], audience: string) {
+    this.#people = people;
+    this.#audience = audience;
+    // The provider is swapped on rotation; the listening address (and so the issuer) stays.
+    this.#server = createServer((request, response) => {
+      void this.#provider!.callback()(request, response);
+    });
+  }
+
+  static async start(options: { people: readonly TestPerson[]; audience: string }): Promise<TestIdentityProvider> {
+    const idp = new TestIdentityProvider(options.people, options.audience);
+    await new Promise<void>((resolve) => idp.#server.listen(0, '127.0.0.1', resolve));
+    idp.#issuer = `http://127.0.0.1:${(idp.#server.address() as AddressInfo).port}`;
+    await idp.rotateKeys();
+    return idp;
+  }
+
+  get issuer(): string {
+    return this.#issuer;
+  }
+
+  /** Replaces the signing key: tokens signed before are signed by a key the issuer no longer publishes. */
+  async rotateKeys(): Promise<void> {
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+    const key = { ...(await exportJWK(privateKey)), kid: `key-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, alg: 'RS256', use: 'sig' };
+    this.#provider = new Provider(this.#issuer, this.#configuration(key as JWK));
+  }
+
+  /** An access token for `person`, asked for at the token endpoint with its client credentials. */
+  async accessToken(person: TestPerson, resource?: string): Promise<string> {
+    const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: person.subject, client_secret: person.secret, scope: 'cairn' });
+    if (resource) body.set('resource', resource);
+    const response = await fetch(`${this.#issuer}/token`, { method: 'POST', body });
+    const answer = (await response.json()) as { access_token?: string; error?: string; error_description?: string };
+    if (!response.ok || !answer.access_token) throw new Error(`the test IdP refused a token: ${answer.error}: ${answer.error_description}`);
+    return answer.access_token;
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #configuration(key: JWK): Configuration {
+    const people = this.#people;
+    const audience = this.#audience;
+    return {
+      jwks: { keys: [key] },
+      clients: people.map((person) => ({
+        client_id: person.subject,
+        client_secret: person.secret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_post',
+      })),
+      scopes: ['cairn'],
+      ttl: { ClientCredentials: (_context, token) => token.resourceServer?.accessTokenTTL ?? 3600 },
+      features: {
+        devInteractions: { enabled: false },
+        clientCredentials: { enabled: true },
+        resourceIndicators: {
+          enabled: true,
+          defaultResource: () => 'urn:cairn',
+          useGrantedResource: () => true,
+          getResourceServerInfo: (_context, resource) => ({
+            scope: 'cairn',
+            audience,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: resource === shortLivedResource ? 1 : 3600,
+            jwt: { sign: { alg: 'RS256' } },
+          }),
+        },
+      },
+      extraTokenClaims: (_context, token) => {
+        const person = people.find((candidate) => candidate.subject === (token as { clientId?: string }).clientId);
+        if (!person) return undefined;
+        return { email: person.email, email_verified: true, groups: [...person.groups], ...(person.roles ? { roles: [...person.roles] } : {}) };
+      },
+    };
+  }
+}
