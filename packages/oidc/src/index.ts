@@ -1,5 +1,5 @@
 export { createOidcAuthorizer, OidcAuthorizer } from './authorizer/oidc-authorizer.ts';
-export type { OidcPrincipal } from './authorizer/oidc-authorizer.ts';
+export type { OidcAuthorizerOptions, OidcPrincipal } from './authorizer/oidc-authorizer.ts';
 export { oidcAuthorizerSettingsSchema } from './authorizer/oidc-authorizer-settings.ts';
 export type { OidcAuthorizerSettings, OidcGrant } from './authorizer/oidc-authorizer-settings.ts';
 export type { OidcRefusal } from './authorizer/oidc-refusal.ts';

@@ -51,11 +51,6 @@ export const oidcAuthorizerSettingsSchema = z
     roles: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)),
     /** Who holds which role; a person holds the union of the scopes of every role granted to them. */
     grants: z.array(grantSchema).default([]),
-    /**
-     * The scope each action needs (the host's table); `admin` allows every action listed. An action
-     * not listed is denied to everyone.
-     */
-    actionScopes: z.record(z.string().min(1), z.string().min(1)),
   })
   .superRefine((settings, context) => {
     settings.grants.forEach((grant, index) => {

@@ -34,7 +34,6 @@ const settings = (overrides: Partial<OidcAuthorizerSettings> = {}): OidcAuthoriz
     { providerRole: 'release-managers', role: 'approver' },
     { email: 'bo@example.test', role: 'admin' },
   ],
-  actionScopes,
   ...overrides,
 });
 
@@ -42,7 +41,7 @@ const anaToken = await idp.accessToken(ana);
 
 describeAuthorizer({
   name: 'oidc',
-  create: () => createOidcAuthorizer(settings()),
+  create: () => createOidcAuthorizer(settings(), { actionScopes }),
   // The IdP's configuration is the oracle: ana is in eng, eng is granted operator.
   fixture: {
     credential: anaToken,
@@ -63,7 +62,7 @@ async function refusalReason(promise: Promise<unknown>): Promise<unknown> {
 
 describe('oidc', () => {
   test("a person's token maps through groups, identity-provider roles and verified email to the roles' scopes", async () => {
-    const authorizer = createOidcAuthorizer(settings());
+    const authorizer = createOidcAuthorizer(settings(), { actionScopes });
     const anaPrincipal = await authorizer.authenticate(anaToken);
     expect(anaPrincipal).toEqual({
       actor: { kind: 'user', id: `${idp.issuer}#ana` },
@@ -81,13 +80,13 @@ describe('oidc', () => {
       reason: `tokens.manage on server server needs the admin scope, which ${idp.issuer}#ana is not granted (grants in the oidc settings give roles their scopes)`,
     });
     // Without grants a person is known but may do nothing.
-    expect((await createOidcAuthorizer(settings({ grants: [] })).verify(anaToken)).scopes).toEqual([]);
+    expect((await createOidcAuthorizer(settings({ grants: [] }), { actionScopes }).verify(anaToken)).scopes).toEqual([]);
   });
 
   test('a token from another issuer, for another audience, expired, or not a JWT is refused with its reason', async () => {
-    const authorizer = createOidcAuthorizer(settings());
+    const authorizer = createOidcAuthorizer(settings(), { actionScopes });
     expect(await refusalReason(authorizer.verify(await otherIdp.accessToken(ana)))).toBe('issuer');
-    expect(await refusalReason(createOidcAuthorizer(settings({ audience: 'cairn-staging' })).verify(anaToken))).toBe('audience');
+    expect(await refusalReason(createOidcAuthorizer(settings({ audience: 'cairn-staging' }), { actionScopes }).verify(anaToken))).toBe('audience');
     expect(await refusalReason(authorizer.verify('cairn_0123456789abcdef'))).toBe('malformed');
     const [header, payload] = anaToken.split('.');
     expect(await refusalReason(authorizer.verify(`${header}.${payload}.${Buffer.from('forged').toString('base64url')}`))).toBe('signature');
@@ -95,13 +94,13 @@ describe('oidc', () => {
     // The token lives one second; the clock tolerance (30 s by default) still covers 20 s past expiry, not 60 s.
     const shortLived = await idp.accessToken(ana, shortLivedResource);
     const later = (seconds: number) => () => new Date(Date.now() + seconds * 1000);
-    expect((await createOidcAuthorizer(settings(), { now: later(20) }).verify(shortLived)).subject).toBe('ana');
-    expect(await refusalReason(createOidcAuthorizer(settings(), { now: later(60) }).verify(shortLived))).toBe('expired');
-    expect(await createOidcAuthorizer(settings({ clockToleranceSeconds: 0 }), { now: later(20) }).authenticate(shortLived)).toBeNull();
+    expect((await createOidcAuthorizer(settings(), { actionScopes, now: later(20) }).verify(shortLived)).subject).toBe('ana');
+    expect(await refusalReason(createOidcAuthorizer(settings(), { actionScopes, now: later(60) }).verify(shortLived))).toBe('expired');
+    expect(await createOidcAuthorizer(settings({ clockToleranceSeconds: 0 }), { actionScopes, now: later(20) }).authenticate(shortLived)).toBeNull();
   });
 
   test("the issuer's rotated key is picked up, and a token signed by the key it removed is refused", async () => {
-    const authorizer = createOidcAuthorizer(settings({ jwksCooldownSeconds: 0 }));
+    const authorizer = createOidcAuthorizer(settings({ jwksCooldownSeconds: 0 }), { actionScopes });
     const beforeRotation = await idp.accessToken(bo);
     expect((await authorizer.verify(beforeRotation)).subject).toBe('bo');
     await idp.rotateKeys();
@@ -114,7 +113,7 @@ describe('oidc', () => {
   test('settings are checked at construction, each problem named by its option path', () => {
     let error: unknown;
     try {
-      createOidcAuthorizer(settings({ grants: [{ group: 'eng', role: 'operators' }], issuer: 'ftp://idp' }));
+      createOidcAuthorizer(settings({ grants: [{ group: 'eng', role: 'operators' }], issuer: 'ftp://idp' }), { actionScopes });
     } catch (caught) {
       error = caught;
     }

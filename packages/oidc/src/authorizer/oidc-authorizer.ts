@@ -19,6 +19,18 @@ export interface OidcPrincipal extends AuthenticatedPrincipal {
 
 type Jwks = ReturnType<typeof createRemoteJWKSet>;
 
+/** What the host gives the authorizer besides its settings. */
+export interface OidcAuthorizerOptions {
+  /**
+   * The scope each action needs: the host's table (the server's `runs.submit` -> `runs:submit`).
+   * `admin` allows every action listed; an action not listed is denied to everyone.
+   */
+  readonly actionScopes: Readonly<Record<string, string>>;
+  readonly logger?: Logger;
+  /** The clock expiry is checked against (tests move it); the system's by default. */
+  readonly now?: () => Date;
+}
+
 /**
  * AuthorizerV1 over an OpenID provider's JWT access tokens: the signature is checked against the
  * issuer's published keys (fetched again when a token names a key not yet seen, so a rotation is
@@ -30,15 +42,14 @@ export class OidcAuthorizer implements AuthorizerV1 {
   readonly specificationVersion = 'v1';
   readonly provider = 'oidc';
   readonly settings: ReturnType<typeof oidcAuthorizerSettingsSchema.parse>;
+  readonly #actionScopes: Readonly<Record<string, string>>;
   readonly #logger: Logger | undefined;
   readonly #now: () => Date;
   #jwks: Promise<Jwks> | undefined;
 
-  /**
-   * @param options.now the clock the expiry is checked against (tests move it; defaults to the system's).
-   */
-  constructor(settings: OidcAuthorizerSettings, options: { logger?: Logger; now?: () => Date } = {}) {
+  constructor(settings: OidcAuthorizerSettings, options: OidcAuthorizerOptions) {
     this.settings = parseSettings(oidcAuthorizerSettingsSchema, settings, 'oidc');
+    this.#actionScopes = options.actionScopes;
     this.#logger = options.logger;
     this.#now = options.now ?? (() => new Date());
   }
@@ -100,7 +111,7 @@ export class OidcAuthorizer implements AuthorizerV1 {
   }
 
   async authorize(principal: AuthenticatedPrincipal, action: string, resource: AuthorizationResource): Promise<AuthorizationDecision> {
-    const needed = this.settings.actionScopes[action];
+    const needed = this.#actionScopes[action];
     if (needed === undefined) return { allowed: false, reason: `no one may ${action} (an action this authorizer grants no scope for)` };
     if (principal.scopes.includes(needed) || principal.scopes.includes('admin')) return { allowed: true, reason: `${principal.actor.id} has ${needed}` };
     return {
@@ -162,6 +173,6 @@ function refused(reason: OidcRefusal['reason'], message: string, cause?: unknown
 }
 
 /** An OidcAuthorizer; throws CAIRN_CONFIG_INVALID naming each wrong option (`oidc.grants.0.role`). */
-export function createOidcAuthorizer(settings: OidcAuthorizerSettings, options: { logger?: Logger; now?: () => Date } = {}): OidcAuthorizer {
+export function createOidcAuthorizer(settings: OidcAuthorizerSettings, options: OidcAuthorizerOptions): OidcAuthorizer {
   return new OidcAuthorizer(settings, options);
 }
