@@ -24,6 +24,8 @@ const allowedWorkspaceImports: Record<string, string[]> = {
   '@cairn/timestamp': ['@cairn/core', '@cairn/protocol', '@cairn/audit'],
   // A forge variant: core's ForgeV1, protocol's errors, settings parsing and hardened git.
   '@cairn/git-forge': ['@cairn/core', '@cairn/protocol'],
+  // The GitHub forge pushes with the git forge and adds pull requests through GitHub's REST API.
+  '@cairn/github-forge': ['@cairn/core', '@cairn/protocol', '@cairn/git-forge'],
   // The task side of Fargate is S3 storage and a KMS cipher by nature (ADR 0021): the worker
   // entrypoint builds them, and the executor spells its task settings with their shapes.
   '@cairn/fargate': ['@cairn/core', '@cairn/protocol', '@cairn/worker', '@cairn/s3', '@cairn/kms'],

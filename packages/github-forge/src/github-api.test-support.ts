@@ -1,0 +1,374 @@
+import { execFile } from 'node:child_process';
+import { randomBytes, verify, type KeyObject } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/**
+ * A GitHub REST API test endpoint on loopback with only the routes the GitHub forge uses, answering
+ * as GitHub's REST reference documents them (status codes, `{ message, errors, documentation_url }`
+ * bodies): app installation tokens (the app's RS256 JWT verified), pulls list/create/update/get,
+ * issue comments, and a user's permission on a repository. Pull requests are kept in memory; their
+ * head commits are read from the served git repositories, as GitHub follows a pushed branch.
+ */
+export interface GitHubApiServer {
+  /** `http://127.0.0.1:<port>`: the forge's `apiUrl`. */
+  readonly url: string;
+  /** Lets `token` act as a personal access token: read-only unless `write`, on every repository unless `repositories` lists `owner/name`s. */
+  addToken(token: string, grant?: { write?: boolean; repositories?: readonly string[] }): void;
+  /** Whether `token` is one the endpoint knows (a personal token or an installation token it issued): what the git server accepts. */
+  knows(token: string): boolean;
+  /** Sets `user`'s permission on `owner/name` (GitHub's `admin`, `maintain`, `write`, `triage`, `read` or `none`). */
+  setPermission(repository: string, user: string, permission: string): void;
+  /** Closes pull request `number` of `owner/name` as a person would, merged or not. */
+  closePull(repository: string, number: number, merged: boolean): Promise<void>;
+  /** The comments posted on `owner/name`'s issue or pull request `number`. */
+  comments(repository: string, number: number): readonly string[];
+  /** Answers the next API requests with this status and GitHub's body for it (a 502 from a failing front end). */
+  failNext(status: number, count?: number): void;
+  /** Requests served, by `METHOD /path` without the query. */
+  readonly requests: string[];
+  close(): Promise<void>;
+}
+
+export interface GitHubApiServerOptions {
+  /** The served bare repository of `owner/name`, or undefined when there is none. */
+  readonly repositoryPath: (repository: string) => string;
+  /** The GitHub App whose JWTs are accepted: its id, public key and the installation tokens can be issued for. */
+  readonly app: { readonly id: number; readonly publicKey: KeyObject; readonly installationId: number };
+}
+
+interface StoredPull {
+  number: number;
+  title: string;
+  body: string | null;
+  state: 'open' | 'closed';
+  merged: boolean;
+  head: string;
+  base: string;
+  /** The head commit when it was closed (an open pull request follows its branch). */
+  closedHead?: string;
+  created: string;
+  updated: string;
+}
+
+interface Grant {
+  readonly write: boolean;
+  readonly repositories?: readonly string[] | undefined;
+  readonly login: string;
+}
+
+const documentation = 'https://docs.github.com/rest';
+
+class HttpFailure extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+  ) {
+    super(String(body['message']));
+  }
+}
+
+const notFound = (): HttpFailure => new HttpFailure(404, { message: 'Not Found', documentation_url: documentation, status: '404' });
+const validation = (errors: Record<string, unknown>[]): HttpFailure =>
+  new HttpFailure(422, { message: 'Validation Failed', errors, documentation_url: `${documentation}/pulls/pulls`, status: '422' });
+
+export async function startGitHubApiServer(options: GitHubApiServerOptions): Promise<GitHubApiServer> {
+  const grants = new Map<string, Grant>();
+  const pulls = new Map<string, StoredPull[]>();
+  const comments = new Map<string, { id: number; body: string }[]>();
+  const permissions = new Map<string, string>();
+  const failures: number[] = [];
+  const requests: string[] = [];
+  let nextNumber = 0;
+  let nextComment = 1000;
+  let url = '';
+
+  const git = async (repository: string, args: string[]): Promise<string | null> => {
+    try {
+      const { stdout } = await run('git', args, {
+        cwd: options.repositoryPath(repository),
+        env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', GIT_CONFIG_NOSYSTEM: '1', HOME: '/nonexistent' },
+      });
+      return stdout.trim();
+    } catch {
+      return null;
+    }
+  };
+  const tipOf = (repository: string, branch: string): Promise<string | null> =>
+    git(repository, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]);
+
+  const pullJson = async (repository: string, pull: StoredPull): Promise<Record<string, unknown>> => {
+    const [owner, name] = repository.split('/');
+    const headSha = pull.state === 'open' ? ((await tipOf(repository, pull.head)) ?? pull.closedHead ?? '') : (pull.closedHead ?? '');
+    const baseSha = (await tipOf(repository, pull.base)) ?? '';
+    const repo = { id: 1, name, full_name: repository, owner: { login: owner, type: 'Organization' }, private: true };
+    return {
+      url: `${url}/repos/${repository}/pulls/${pull.number}`,
+      id: 100000 + pull.number,
+      html_url: `${url}/${repository}/pull/${pull.number}`,
+      number: pull.number,
+      state: pull.state,
+      locked: false,
+      title: pull.title,
+      user: { login: 'cairn-bot[bot]', type: 'Bot' },
+      body: pull.body,
+      created_at: pull.created,
+      updated_at: pull.updated,
+      closed_at: pull.state === 'closed' ? pull.updated : null,
+      merged_at: pull.merged ? pull.updated : null,
+      draft: false,
+      head: { label: `${owner}:${pull.head}`, ref: pull.head, sha: headSha, user: { login: owner }, repo },
+      base: { label: `${owner}:${pull.base}`, ref: pull.base, sha: baseSha, user: { login: owner }, repo },
+    };
+  };
+
+  /** The grant behind the request's `Authorization: token <t>` / `Bearer <t>`, checked against the repository. */
+  const authorize = (request: IncomingMessage, repository: string, writing: boolean): Grant => {
+    const header = request.headers.authorization ?? '';
+    const match = /^(?:token|bearer) (\S+)$/i.exec(header);
+    if (match === null) throw new HttpFailure(401, { message: 'Requires authentication', documentation_url: documentation, status: '401' });
+    const grant = grants.get(match[1]!);
+    if (grant === undefined) throw new HttpFailure(401, { message: 'Bad credentials', documentation_url: documentation, status: '401' });
+    if (!existsSync(options.repositoryPath(repository))) throw notFound();
+    // A repository the token was not given is hidden: GitHub answers 404, not 403.
+    if (grant.repositories !== undefined && !grant.repositories.includes(repository)) throw notFound();
+    if (writing && !grant.write) {
+      throw new HttpFailure(403, { message: 'Resource not accessible by personal access token', documentation_url: documentation, status: '403' });
+    }
+    return grant;
+  };
+
+  const verifyAppJwt = (request: IncomingMessage): void => {
+    const refuse = (message: string): never => {
+      throw new HttpFailure(401, { message, documentation_url: documentation, status: '401' });
+    };
+    const match = /^bearer (\S+)$/i.exec(request.headers.authorization ?? '');
+    if (match === null) refuse('A JSON web token could not be decoded');
+    const parts = match![1]!.split('.');
+    if (parts.length !== 3) refuse('A JSON web token could not be decoded');
+    const [header, payload, signature] = parts as [string, string, string];
+    let claims: { iss?: unknown; iat?: unknown; exp?: unknown };
+    try {
+      const decodedHeader = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { alg?: unknown };
+      if (decodedHeader.alg !== 'RS256') refuse('A JSON web token could not be decoded');
+      claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as typeof claims;
+    } catch (error) {
+      if (error instanceof HttpFailure) throw error;
+      return refuse('A JSON web token could not be decoded');
+    }
+    if (!verify('RSA-SHA256', Buffer.from(`${header}.${payload}`), options.app.publicKey, Buffer.from(signature, 'base64url'))) {
+      refuse('A JSON web token could not be decoded');
+    }
+    const now = Math.floor(Date.now() / 1000);
+    if (String(claims.iss) !== String(options.app.id)) refuse(`Integration not found`);
+    if (typeof claims.iat !== 'number' || claims.iat > now + 60) refuse("'Issued at' claim ('iat') must be an Integer representing a time in the past.");
+    if (typeof claims.exp !== 'number' || claims.exp <= now)
+      refuse("'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires.");
+    if ((claims.exp as number) - (claims.iat as number) > 660) refuse("'Expiration time' claim ('exp') is too far in the future");
+  };
+
+  const readBody = async (request: IncomingMessage): Promise<Record<string, unknown>> => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    if (chunks.length === 0) return {};
+    try {
+      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+    } catch {
+      throw new HttpFailure(400, { message: 'Problems parsing JSON', documentation_url: documentation, status: '400' });
+    }
+  };
+
+  const route = async (request: IncomingMessage): Promise<[number, unknown]> => {
+    const target = new URL(request.url ?? '/', 'http://127.0.0.1');
+    const method = request.method ?? 'GET';
+    const segments = target.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const failure = failures.shift();
+    if (failure !== undefined) throw new HttpFailure(failure, { message: 'Server Error', status: String(failure) });
+
+    if (method === 'POST' && segments.length === 4 && segments[0] === 'app' && segments[1] === 'installations' && segments[3] === 'access_tokens') {
+      verifyAppJwt(request);
+      if (Number(segments[2]) !== options.app.installationId) throw notFound();
+      const token = `ghs_${randomBytes(18).toString('base64url')}`;
+      grants.set(token, { write: true, login: 'cairn-bot[bot]' });
+      const expires = new Date(Date.now() + 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      return [
+        201,
+        {
+          token,
+          expires_at: expires,
+          permissions: { contents: 'write', pull_requests: 'write', issues: 'write', metadata: 'read' },
+          repository_selection: 'all',
+        },
+      ];
+    }
+    if (segments[0] !== 'repos' || segments.length < 4) throw notFound();
+    const repository = `${segments[1]}/${segments[2]}`;
+    const rest = segments.slice(3);
+    const stored = pulls.get(repository) ?? [];
+    pulls.set(repository, stored);
+    const findPull = (number: string | undefined): StoredPull => {
+      const pull = stored.find((candidate) => String(candidate.number) === number);
+      if (pull === undefined) throw notFound();
+      return pull;
+    };
+
+    if (rest[0] === 'pulls' && rest.length === 1 && method === 'GET') {
+      authorize(request, repository, false);
+      const state = target.searchParams.get('state') ?? 'open';
+      const head = target.searchParams.get('head');
+      const base = target.searchParams.get('base');
+      const perPage = Math.min(Number(target.searchParams.get('per_page') ?? 30), 100);
+      const owner = segments[1]!;
+      const listed = stored
+        .filter((pull) => state === 'all' || pull.state === state)
+        .filter((pull) => head === null || head === `${owner}:${pull.head}`)
+        .filter((pull) => base === null || base === pull.base)
+        .toSorted((left, right) => right.number - left.number)
+        .slice(0, perPage);
+      return [200, await Promise.all(listed.map((pull) => pullJson(repository, pull)))];
+    }
+    if (rest[0] === 'pulls' && rest.length === 1 && method === 'POST') {
+      authorize(request, repository, true);
+      const body = await readBody(request);
+      for (const field of ['title', 'head', 'base'])
+        if (typeof body[field] !== 'string' || body[field] === '') throw validation([{ resource: 'PullRequest', code: 'missing_field', field }]);
+      const head = String(body['head']).replace(new RegExp(`^${segments[1]}:`), '');
+      const base = String(body['base']);
+      const headTip = await tipOf(repository, head);
+      if (headTip === null) throw validation([{ resource: 'PullRequest', field: 'head', code: 'invalid' }]);
+      const baseTip = await tipOf(repository, base);
+      if (baseTip === null) throw validation([{ resource: 'PullRequest', field: 'base', code: 'invalid' }]);
+      if ((await git(repository, ['merge-base', '--is-ancestor', headTip, baseTip])) !== null) {
+        throw validation([{ resource: 'PullRequest', code: 'custom', message: `No commits between ${base} and ${head}` }]);
+      }
+      // Checked and stored with no await between, as GitHub's own uniqueness of an open head and base is atomic.
+      if (stored.some((pull) => pull.state === 'open' && pull.head === head && pull.base === base)) {
+        throw validation([{ resource: 'PullRequest', code: 'custom', message: `A pull request already exists for ${segments[1]}:${head}.` }]);
+      }
+      nextNumber += 1;
+      const now = new Date().toISOString();
+      const pull: StoredPull = {
+        number: nextNumber,
+        title: String(body['title']),
+        body: typeof body['body'] === 'string' ? body['body'] : null,
+        state: 'open',
+        merged: false,
+        head,
+        base,
+        created: now,
+        updated: now,
+      };
+      stored.push(pull);
+      return [201, await pullJson(repository, pull)];
+    }
+    if (rest[0] === 'pulls' && rest.length === 2 && method === 'GET') {
+      authorize(request, repository, false);
+      return [200, await pullJson(repository, findPull(rest[1]))];
+    }
+    if (rest[0] === 'pulls' && rest.length === 2 && method === 'PATCH') {
+      authorize(request, repository, true);
+      const pull = findPull(rest[1]);
+      const body = await readBody(request);
+      if (body['base'] !== undefined && (typeof body['base'] !== 'string' || (await tipOf(repository, body['base'])) === null)) {
+        throw validation([{ resource: 'PullRequest', field: 'base', code: 'invalid' }]);
+      }
+      if (body['state'] !== undefined && body['state'] !== 'open' && body['state'] !== 'closed')
+        throw validation([{ resource: 'PullRequest', field: 'state', code: 'invalid' }]);
+      if (typeof body['title'] === 'string') pull.title = body['title'];
+      if (typeof body['body'] === 'string') pull.body = body['body'];
+      if (typeof body['base'] === 'string') pull.base = body['base'];
+      if (body['state'] === 'closed' && pull.state === 'open') pull.closedHead = (await tipOf(repository, pull.head)) ?? '';
+      if (body['state'] === 'open' || body['state'] === 'closed') pull.state = body['state'];
+      pull.updated = new Date().toISOString();
+      return [200, await pullJson(repository, pull)];
+    }
+    if (rest[0] === 'issues' && rest[2] === 'comments' && rest.length === 3 && method === 'POST') {
+      const grant = authorize(request, repository, true);
+      findPull(rest[1]);
+      const body = await readBody(request);
+      if (typeof body['body'] !== 'string' || body['body'] === '') throw validation([{ resource: 'IssueComment', code: 'missing_field', field: 'body' }]);
+      nextComment += 1;
+      const key = `${repository}#${rest[1]}`;
+      comments.set(key, [...(comments.get(key) ?? []), { id: nextComment, body: body['body'] }]);
+      const now = new Date().toISOString();
+      return [
+        201,
+        {
+          id: nextComment,
+          url: `${url}/repos/${repository}/issues/comments/${nextComment}`,
+          html_url: `${url}/${repository}/pull/${rest[1]}#issuecomment-${nextComment}`,
+          issue_url: `${url}/repos/${repository}/issues/${rest[1]}`,
+          body: body['body'],
+          user: { login: grant.login },
+          created_at: now,
+          updated_at: now,
+        },
+      ];
+    }
+    if (rest[0] === 'collaborators' && rest[2] === 'permission' && rest.length === 3 && method === 'GET') {
+      authorize(request, repository, false);
+      const permission = permissions.get(`${repository}:${rest[1]}`);
+      if (permission === undefined) throw notFound();
+      // `permission` is the legacy four-level value; `role_name` the role itself (maintain, triage).
+      const legacy = permission === 'maintain' ? 'write' : permission === 'triage' ? 'read' : permission;
+      return [200, { permission: legacy, role_name: permission, user: { login: rest[1], type: 'User' } }];
+    }
+    throw notFound();
+  };
+
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    const path = new URL(request.url ?? '/', 'http://127.0.0.1').pathname;
+    requests.push(`${request.method} ${path}`);
+    route(request).then(
+      ([status, body]) => send(response, status, body),
+      (error: unknown) => {
+        request.resume();
+        if (error instanceof HttpFailure) send(response, error.status, error.body);
+        else send(response, 500, { message: String(error) });
+      },
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url,
+    requests,
+    addToken(token, grant = {}) {
+      grants.set(token, { write: grant.write ?? false, repositories: grant.repositories, login: 'a-person' });
+    },
+    knows: (token) => grants.has(token),
+    setPermission(repository, user, permission) {
+      permissions.set(`${repository}:${user}`, permission);
+    },
+    async closePull(repository, number, merged) {
+      const pull = (pulls.get(repository) ?? []).find((candidate) => candidate.number === number);
+      if (pull === undefined) throw new Error(`no pull request ${repository}#${number}`);
+      pull.closedHead = (await tipOf(repository, pull.head)) ?? '';
+      pull.state = 'closed';
+      pull.merged = merged;
+    },
+    comments: (repository, number) => (comments.get(`${repository}#${number}`) ?? []).map((comment) => comment.body),
+    failNext(status, count = 1) {
+      for (let index = 0; index < count; index += 1) failures.push(status);
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function send(response: ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'X-GitHub-Media-Type': 'github.v3; format=json',
+    'X-RateLimit-Limit': '5000',
+    'X-RateLimit-Remaining': '4999',
+  });
+  response.end(JSON.stringify(body));
+}

@@ -1,0 +1,315 @@
+import type {
+  ChangeRequest,
+  ChangeRequestComment,
+  ChangeRequestDraft,
+  ForgeBranchPush,
+  ForgeBranchTip,
+  ForgeCapabilities,
+  ForgeV1,
+  PushedBranch,
+} from '@cairn/core';
+import { assertBranchName, assertPushRequest, createGitForge, type GitForge } from '@cairn/git-forge';
+import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
+import { createAppAuth } from '@octokit/auth-app';
+import { Octokit } from '@octokit/rest';
+import type { z } from 'zod';
+import { gitHubApiFailure } from './github-api-failure.ts';
+import { gitHubForgeSettingsSchema, type GitHubForgeSettings } from './github-forge-settings.ts';
+
+/** A pull request as the REST API answers it (the fields the forge reads). */
+interface PullRequestData {
+  readonly number: number;
+  readonly html_url: string;
+  readonly title: string;
+  readonly body: string | null;
+  readonly state: string;
+  readonly merged_at: string | null;
+  readonly head: { readonly ref: string; readonly sha: string };
+  readonly base: { readonly ref: string };
+}
+
+/** A person's permission on the repository, as `GET /repos/{o}/{r}/collaborators/{user}/permission` answers it. */
+export type GitHubRepositoryPermission = 'admin' | 'write' | 'read' | 'none';
+
+/** Octokit's logger, silenced: the forge reports through its results and errors, the host logs. */
+const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * ForgeV1 on GitHub: branches pushed with the real git over HTTPS by `@cairn/git-forge` (one commit
+ * on the base with the Cairn trailers, replaced under a lease), and pull requests opened, updated,
+ * commented on and read through GitHub's REST API with `@octokit/rest` (`changeRequests: true`).
+ *
+ * Credentials are a personal access token, or a GitHub App installation: the app's JWT (RS256,
+ * signed with its private key) is exchanged for an installation token, cached and renewed by
+ * `@octokit/auth-app`, and that token is both the API's bearer token and git's password.
+ */
+export class GitHubForge implements ForgeV1 {
+  readonly specificationVersion = 'v1';
+  readonly provider = 'github';
+  readonly capabilities: ForgeCapabilities = { changeRequests: true };
+  readonly settings: Readonly<z.output<typeof gitHubForgeSettingsSchema>>;
+  readonly #owner: string;
+  readonly #name: string;
+  readonly #remote: string;
+  readonly #octokit: Octokit;
+  /** The git forge for a personal token (one for the forge's life); an app's token changes, so its git forge is built per call. */
+  readonly #tokenGit: GitForge | undefined;
+
+  constructor(settings: GitHubForgeSettings) {
+    this.settings = parseSettings(gitHubForgeSettingsSchema, settings, 'github-forge');
+    const [owner, name] = this.settings.repository.split('/') as [string, string];
+    this.#owner = owner;
+    this.#name = name;
+    this.#remote = `${this.settings.gitUrl.replace(/\/+$/, '')}/${owner}/${name}.git`;
+    const timeoutMs = this.settings.requestTimeoutSeconds * 1000;
+    const { app, token } = this.settings;
+    this.#octokit = new Octokit({
+      baseUrl: this.settings.apiUrl.replace(/\/+$/, ''),
+      userAgent: 'cairn-github-forge',
+      log: silent,
+      // No answer within the timeout is abandoned (CAIRN_FORGE_UNAVAILABLE); fetch has no limit of its own.
+      request: {
+        fetch: (input: string | URL | Request, init?: RequestInit) => fetch(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(timeoutMs) }),
+      },
+      ...(app === undefined
+        ? { auth: token }
+        : { authStrategy: createAppAuth, auth: { appId: app.appId, privateKey: app.privateKey, installationId: app.installationId } }),
+    });
+    this.#tokenGit = token === undefined ? undefined : this.#gitForge(token);
+  }
+
+  /** The repository as `owner/name`: how messages and logs name it (never with a credential). */
+  get repository(): string {
+    return this.settings.repository;
+  }
+
+  async readBranch(branch: string): Promise<ForgeBranchTip | null> {
+    assertBranchName(branch);
+    const git = await this.#git('reading a branch');
+    return relabelled(() => git.readBranch(branch));
+  }
+
+  async pushBranch(push: ForgeBranchPush): Promise<PushedBranch> {
+    // Checked before the installation token is fetched: an unusable request makes no call at all.
+    assertPushRequest(push);
+    const git = await this.#git(`pushing ${push.branch}`);
+    return relabelled(() => git.pushBranch(push));
+  }
+
+  /**
+   * The open pull request from `draft.branch` (`GET /pulls?head=owner:branch&state=open`) with its
+   * title, body and base set to the draft's, or a new one. A creation that loses a race to another
+   * (422 "A pull request already exists") updates the one that won.
+   */
+  async openChangeRequest(draft: ChangeRequestDraft): Promise<ChangeRequest> {
+    assertDraft(draft);
+    const existing = await this.#openPullFrom(draft.branch);
+    if (existing !== undefined) return this.#update(existing, draft);
+    try {
+      const { data } = await this.#octokit.rest.pulls.create({ ...this.#repo(), head: draft.branch, base: draft.target, title: draft.title, body: draft.body });
+      return toChangeRequest(data);
+    } catch (error) {
+      if (!alreadyExists(error)) throw this.#failure(error, `opening a pull request from ${draft.branch}`, draft.branch);
+      const winner = await this.#openPullFrom(draft.branch);
+      if (winner === undefined) throw this.#failure(error, `opening a pull request from ${draft.branch}`, draft.branch);
+      return this.#update(winner, draft);
+    }
+  }
+
+  /** Posts an issue comment on the pull request (`POST /issues/{number}/comments`); at-least-once. */
+  async commentOnChangeRequest(id: string, body: string): Promise<ChangeRequestComment> {
+    if (typeof body !== 'string' || body.trim() === '') {
+      throw new CairnError('CAIRN_FORGE_REQUEST_INVALID', '[cairn] [github-forge] a comment needs a body (Markdown); nothing was sent to GitHub', {
+        path: 'body',
+      });
+    }
+    if (!pullNumber.test(id)) throw this.#noSuchPull(id);
+    try {
+      const { data } = await this.#octokit.rest.issues.createComment({ ...this.#repo(), issue_number: Number(id), body });
+      return { id: String(data.id), url: data.html_url };
+    } catch (error) {
+      if (statusOf(error) === 404 && (await this.#repositoryVisible())) throw this.#noSuchPull(id);
+      throw this.#failure(error, `commenting on pull request #${id}`);
+    }
+  }
+
+  /** The pull request `id` (its number), or null when the repository has none by that number. */
+  async readChangeRequest(id: string): Promise<ChangeRequest | null> {
+    if (!pullNumber.test(id)) return null;
+    try {
+      const { data } = await this.#octokit.rest.pulls.get({ ...this.#repo(), pull_number: Number(id) });
+      return toChangeRequest(data);
+    } catch (error) {
+      if (statusOf(error) === 404 && (await this.#repositoryVisible())) return null;
+      throw this.#failure(error, `reading pull request #${id}`);
+    }
+  }
+
+  /**
+   * What `user` may do in the repository (`GET /repos/{o}/{r}/collaborators/{user}/permission`):
+   * `admin`, `write` (GitHub's maintain counts), `read` (triage too), or `none`, also for a user
+   * GitHub does not know. Who may trigger a run from a comment is decided on it.
+   */
+  async readPermission(user: string): Promise<GitHubRepositoryPermission> {
+    if (typeof user !== 'string' || !/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/.test(user)) {
+      throw new CairnError('CAIRN_FORGE_REQUEST_INVALID', `[cairn] [github-forge] "${String(user)}" is not a GitHub login; nothing was sent to GitHub`, {
+        path: 'user',
+      });
+    }
+    try {
+      const { data } = await this.#octokit.rest.repos.getCollaboratorPermissionLevel({ ...this.#repo(), username: user });
+      return data.permission === 'admin' || data.permission === 'write' || data.permission === 'read' ? data.permission : 'none';
+    } catch (error) {
+      // 404 names a user GitHub does not know (the repository itself was readable): no permission.
+      if (statusOf(error) === 404 && (await this.#repositoryVisible())) return 'none';
+      throw this.#failure(error, `reading the permission of ${user}`);
+    }
+  }
+
+  async #openPullFrom(branch: string): Promise<PullRequestData | undefined> {
+    try {
+      const { data } = await this.#octokit.rest.pulls.list({ ...this.#repo(), head: `${this.#owner}:${branch}`, state: 'open', per_page: 100 });
+      // GitHub matches `head` exactly; the check keeps a server that does not from handing back another branch's.
+      return data.find((pull) => pull.head.ref === branch);
+    } catch (error) {
+      throw this.#failure(error, `listing the open pull requests from ${branch}`);
+    }
+  }
+
+  async #update(pull: PullRequestData, draft: ChangeRequestDraft): Promise<ChangeRequest> {
+    try {
+      const { data } = await this.#octokit.rest.pulls.update({
+        ...this.#repo(),
+        pull_number: pull.number,
+        title: draft.title,
+        body: draft.body,
+        ...(pull.base.ref === draft.target ? {} : { base: draft.target }),
+      });
+      return toChangeRequest(data);
+    } catch (error) {
+      throw this.#failure(error, `updating pull request #${pull.number}`, draft.branch);
+    }
+  }
+
+  /**
+   * Whether the repository is readable with the forge's credentials: tells a 404 of a pull request
+   * (the repository is there, the number is not) from a 404 of a repository hidden from them.
+   */
+  async #repositoryVisible(): Promise<boolean> {
+    try {
+      await this.#octokit.rest.pulls.list({ ...this.#repo(), state: 'all', per_page: 1 });
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw this.#failure(error, 'reading the repository');
+    }
+  }
+
+  /** The git forge to push with: the personal token's, or one with a fresh installation token. */
+  async #git(what: string): Promise<GitForge> {
+    if (this.#tokenGit !== undefined) return this.#tokenGit;
+    try {
+      const { token } = (await this.#octokit.auth({ type: 'installation' })) as { token: string };
+      return this.#gitForge(token);
+    } catch (error) {
+      throw this.#failure(error, `fetching the app's installation token for ${what}`);
+    }
+  }
+
+  #gitForge(token: string): GitForge {
+    const { author, stallSeconds } = this.settings;
+    // GitHub takes any username with a token as the password; `x-access-token` is what its docs use for apps.
+    return createGitForge({ remote: this.#remote, username: 'x-access-token', token, author, stallSeconds });
+  }
+
+  #repo(): { owner: string; repo: string } {
+    return { owner: this.#owner, repo: this.#name };
+  }
+
+  #failure(error: unknown, what: string, branch?: string): CairnError {
+    const failure = gitHubApiFailure(error, this.repository, what);
+    if (branch !== undefined && failure.code === 'CAIRN_FORGE_REQUEST_INVALID') {
+      return new CairnError(failure.code, `${failure.message}: push ${branch} first, and check that the target branch exists and differs from it`, {
+        details: failure.details,
+        cause: error,
+      });
+    }
+    return failure;
+  }
+
+  #noSuchPull(id: string): CairnError {
+    return new CairnError('CAIRN_NOT_FOUND', `[cairn] [github-forge] ${this.repository} has no pull request "${id}": use the id openChangeRequest answered`, {
+      path: 'id',
+      details: { repository: this.repository, id },
+    });
+  }
+}
+
+/** Builds a GitHub forge; the settings are checked here (CAIRN_CONFIG_INVALID naming `github-forge.<option>`). */
+export function createGitHubForge(settings: GitHubForgeSettings): GitHubForge {
+  return new GitHubForge(settings);
+}
+
+const pullNumber = /^[1-9][0-9]{0,9}$/;
+
+function toChangeRequest(pull: PullRequestData): ChangeRequest {
+  return {
+    id: String(pull.number),
+    url: pull.html_url,
+    branch: pull.head.ref,
+    target: pull.base.ref,
+    title: pull.title,
+    body: pull.body ?? '',
+    state: pull.merged_at !== null ? 'merged' : pull.state === 'open' ? 'open' : 'closed',
+    head: pull.head.sha,
+  };
+}
+
+function assertDraft(draft: ChangeRequestDraft): void {
+  assertBranchName(draft.branch);
+  try {
+    assertBranchName(draft.target);
+  } catch {
+    throw new CairnError(
+      'CAIRN_FORGE_REQUEST_INVALID',
+      `[cairn] [github-forge] the target "${String(draft.target)}" is not a branch name; nothing was sent to GitHub`,
+      {
+        path: 'target',
+      },
+    );
+  }
+  const field = typeof draft.title !== 'string' || draft.title.trim() === '' ? 'title' : typeof draft.body !== 'string' ? 'body' : undefined;
+  if (field !== undefined) {
+    throw new CairnError('CAIRN_FORGE_REQUEST_INVALID', `[cairn] [github-forge] a pull request needs a ${field} (text); nothing was sent to GitHub`, {
+      path: field,
+    });
+  }
+}
+
+function statusOf(error: unknown): number | undefined {
+  const status = typeof error === 'object' && error !== null ? (error as { status?: unknown }).status : undefined;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** GitHub's 422 when an open pull request from the head already exists (a concurrent opening won). */
+function alreadyExists(error: unknown): boolean {
+  if (statusOf(error) !== 422) return false;
+  const errors = (error as { response?: { data?: { errors?: unknown } } }).response?.data?.errors;
+  return Array.isArray(errors) && errors.some((item: unknown) => /already exists/i.test(String((item as { message?: unknown } | null)?.message)));
+}
+
+/** Runs a git-forge call, naming this package and its settings in the errors git-forge words for itself. */
+async function relabelled<Result>(call: () => Promise<Result>): Promise<Result> {
+  try {
+    return await call();
+  } catch (error) {
+    if (!isCairnError(error)) throw error;
+    const message = error.message.replaceAll('git-forge.remote', 'github-forge.repository').replaceAll('git-forge', 'github-forge');
+    throw new CairnError(error.code, message, {
+      ...(error.path === undefined ? {} : { path: error.path }),
+      issues: error.issues,
+      details: error.details,
+      cause: error,
+    });
+  }
+}
