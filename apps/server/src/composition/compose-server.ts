@@ -1,7 +1,10 @@
 import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import type { AuditAnchorV1, AuthorizerV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
+import { createOidcAuthorizer } from '@cairn/oidc';
+import { BearerAuthorizer } from '../auth/bearer-authorizer.ts';
 import { TokenAuthorizer } from '../auth/token-authorizer.ts';
+import { scopeOfAction } from '../auth/token-scopes.ts';
 import { FileTokenStore } from '../auth/file-token-store.ts';
 import { importTokenFile } from '../auth/import-token-file.ts';
 import type { TokenStore } from '../auth/token-store.ts';
@@ -247,7 +250,13 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     signingKey,
     origin: config.engine.origin,
     tokens,
-    authorizer: new TokenAuthorizer(tokens),
+    // With an OpenID provider configured, its JWTs are accepted beside the tokens (ADR 0039).
+    authorizer: config.server.oidc
+      ? new BearerAuthorizer(
+          new TokenAuthorizer(tokens),
+          createOidcAuthorizer(config.server.oidc, { actionScopes: scopeOfAction, ...(options.logger ? { logger: options.logger } : {}) }),
+        )
+      : new TokenAuthorizer(tokens),
     metrics,
     ...(options.logSink ? { logSink: options.logSink } : {}),
     diskRoom: new DiskRoom([

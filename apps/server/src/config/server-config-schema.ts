@@ -2,6 +2,7 @@ import { isAbsolute } from 'node:path';
 import { postgresStateSettingsSchema } from '@cairn/engine';
 import { isDurationText, parseDuration } from '@cairn/protocol';
 import { z } from 'zod';
+import { oidcAuthorizerSettingsSchema } from '@cairn/oidc';
 import { gatewaySettingsSchema } from '../gateway/gateway-settings.ts';
 
 const duration = z.string().refine(isDurationText, 'must be a duration: a whole number and one unit of ms, s, m, h or d (30s, 2m)');
@@ -372,6 +373,12 @@ const serverConfigShape = z.strictObject({
        * a laptop's single operator, no tokens, loopback only (refused on any other host).
        */
       auth: z.enum(['tokens', 'loopback-operator'], { error: "must be 'tokens' or 'loopback-operator' (loopback hosts only)" }).default('tokens'),
+      /**
+       * Sign-in with an OpenID provider (`@cairn/oidc`): with `auth: tokens`, a bearer JWT it issued
+       * for `audience` is accepted beside Cairn's tokens, the person being the actor; `roles` and
+       * `grants` give people scopes (docs/operations/sign-in-with-oidc.md).
+       */
+      oidc: oidcAuthorizerSettingsSchema.optional(),
       /**
        * Host names this server answers to (the `Host` header) besides IP addresses and localhost,
        * e.g. the name of its load balancer: a request naming any other is refused, so a page on a
