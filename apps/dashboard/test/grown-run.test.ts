@@ -1,35 +1,72 @@
-// A run that grows (ADR 0034) on its page in Debian's Chromium: a planner item's fragment joins the
-// graph live, each added item hanging off its planner, without a reload.
+// A run that grows (ADR 0034) on its page in Debian's Chromium, drawn from the run's graph
+// (GET /v1/runs/{runId}/graph): a small fragment joins with its own dependency and its join to
+// what waited on its planner; a fragment above the collapsing size is one node with its count and
+// states, which expands on a click and collapses again; all live, without a reload.
 import { expect, test } from 'vitest';
 import { runningServers } from '../../server/src/http/running-server.test-support.ts';
+import { collapseGroupsAbove } from '../src/run/drawn-graph.ts';
 import { browserPages } from './browser-pages.test-support.ts';
 import { runReaches, shell, submitRun } from './submit-run.test-support.ts';
 
 const start = runningServers();
 const { signedIn, screenshot } = browserPages();
 
-test("a planner's items appear in the graph as it emits them, drawn from it, and what waited on it runs last", async () => {
+/** A planner that sleeps first (so the page is open before its fragment joins), then emits `fragment`. */
+function planner(id: string, fragment: object): Record<string, unknown> {
+  return { ...shell(id, `sleep 2; printf '%s' '${JSON.stringify(fragment)}' > output.json`), emits: { maxItems: 20 } };
+}
+
+test("a grown run's graph: a fragment's own edges and join, a large fragment collapsed to one node that expands and collapses, live", async () => {
   const { base, api, operatorToken } = await start('tokens');
-  const fragment = { items: ['lint', 'test', 'docs'].map((id) => ({ id, runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 1'] } })) };
+  const many = collapseGroupsAbove + 2;
   const runId = await submitRun(api, {
     version: 1,
     name: 'grows',
     items: [
-      // Sleeps first, so the page is open before the fragment joins.
-      { ...shell('plan', `sleep 2; printf '%s' '${JSON.stringify(fragment)}' > output.json`), emits: { maxItems: 5 } },
-      shell('ship', 'true', { dependsOn: ['plan'] }),
+      planner('plan', { items: Array.from({ length: many }, (_, index) => shell(`step-${index}`, 'true')) }),
+      // A small fragment with a dependency inside it: test waits on lint.
+      planner('triage', { items: [shell('lint', 'sleep 1'), shell('test', 'true', { dependsOn: ['lint'] })] }),
+      shell('ship', 'true', { dependsOn: ['plan', 'triage'] }),
     ],
   });
   const page = await signedIn(base, operatorToken, `#/runs/${runId}`);
   const node = (itemId: string) => page.locator(`svg.dag [data-item-id="${itemId}"]`);
-  await expect.poll(() => page.locator('svg.dag .dag-item').count()).toBe(2);
+  const group = page.locator('svg.dag [data-group-id="plan"]');
+  const edge = (from: string, to: string, kind: string) => page.locator(`svg.dag .edge[data-from="${from}"][data-to="${to}"][data-kind="${kind}"]`);
+  await expect.poll(() => page.locator('svg.dag .dag-item').count()).toBe(3);
   await page.evaluate(() => ((window as unknown as { stillTheSamePage: boolean }).stillTheSamePage = true));
-  await expect.poll(() => page.locator('svg.dag .dag-item').count(), { timeout: 30_000 }).toBe(5);
-  // plan → ship, and plan → each item it added.
-  expect(await page.locator('svg.dag .edge').count()).toBe(4);
-  const left = async (itemId: string) => (await node(itemId).boundingBox())!.x;
-  for (const itemId of ['plan/lint', 'plan/test', 'plan/docs']) expect(await left('plan')).toBeLessThan(await left(itemId));
+  // The spec's three items, triage's two, and plan's as one node.
+  await expect.poll(() => page.locator('svg.dag .dag-item').count(), { timeout: 30_000 }).toBe(6);
+  await expect.poll(() => group.count()).toBe(1);
+  expect(await page.locator('svg.dag [data-item-id^="plan/"]').count()).toBe(0);
+  // The fragment's own dependency, its join to what waited on its planner, and its first item hanging off the planner.
+  await expect.poll(() => edge('triage/lint', 'triage/test', 'dependency').count()).toBe(1);
+  expect(await edge('triage/test', 'ship', 'join').count()).toBe(1);
+  expect(await edge('triage', 'triage/lint', 'emitted').count()).toBe(1);
+  expect(await edge('triage/lint', 'ship', 'join').count()).toBe(0);
+  // The collapsed group hangs off its planner and joins ship, once each.
+  expect(await edge('plan', 'plan/*', 'emitted').count()).toBe(1);
+  expect(await edge('plan/*', 'ship', 'join').count()).toBe(1);
+  const left = async (locator: ReturnType<typeof node>) => (await locator.boundingBox())!.x;
+  expect(await left(node('plan'))).toBeLessThan(await left(group));
+  expect(await left(node('triage/lint'))).toBeLessThan(await left(node('triage/test')));
+  expect(await left(node('triage/test'))).toBeLessThan(await left(node('ship')));
+  await expect.poll(() => group.locator('text').allTextContents(), { timeout: 30_000 }).toEqual([`${many} items from plan`, `${many} succeeded`, 'expand']);
+  expect(await group.getAttribute('aria-label')).toBe(`plan: ${many} items: ${many} succeeded. Expand`);
   await screenshot(page, 'run-grown', { docs: 'dashboard-grown-run.png' });
+
+  // A click expands it: each of its items drawn, off the planner, joining ship.
+  await group.click();
+  await expect.poll(() => page.locator('svg.dag [data-item-id^="plan/"]').count()).toBe(many);
+  expect(await group.count()).toBe(0);
+  expect(await edge('plan', 'plan/step-0', 'emitted').count()).toBe(1);
+  expect(await edge(`plan/step-${many - 1}`, 'ship', 'join').count()).toBe(1);
+  await screenshot(page, 'run-grown-expanded');
+  // And collapses again from its button.
+  await page.getByRole('button', { name: `Collapse plan's ${many} items` }).click();
+  await expect.poll(() => group.count()).toBe(1);
+  expect(await page.locator('svg.dag [data-item-id^="plan/"]').count()).toBe(0);
+
   await runReaches(api, runId);
   await expect.poll(() => node('ship').getAttribute('data-state'), { timeout: 30_000 }).toBe('succeeded');
   expect(await page.evaluate(() => (window as unknown as { stillTheSamePage?: boolean }).stillTheSamePage)).toBe(true);

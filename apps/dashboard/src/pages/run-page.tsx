@@ -1,5 +1,5 @@
 import type { RunSpecV1 } from '@cairn/core';
-import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ActionBar } from '../action-bar.tsx';
 import { ApiError } from '../api/api-error.ts';
 import type { DashboardApi } from '../api/dashboard-api.ts';
@@ -12,7 +12,9 @@ import { EvidenceView } from '../run/evidence-view.tsx';
 import { latestEventId } from '../api/latest-event-id.ts';
 import { lifecycleStates } from '../lifecycle-states.ts';
 import type { Permissions } from '../api/permissions.ts';
-import { emittedEdges, runEdges, runItemIds } from '../run/run-edges.ts';
+import { runItemIds } from '../run/run-item-ids.ts';
+import { readRunGraph, type RunGraph } from '../api/run-graph.ts';
+import { drawnGraph, type CollapsibleGroup } from '../run/drawn-graph.ts';
 import type { ItemSummary, RunSummary } from '../api/run-summary.ts';
 import { spendText } from '../spend-text.ts';
 import { StateBadge } from '../state-badge.tsx';
@@ -29,13 +31,18 @@ const columnGap = 16;
 /** The graph column's padding and border, both sides (px). */
 const graphChrome = 18;
 
-/** Above this many items the graph is not drawn (a table lists them): dagre's layout grows faster than linearly. */
+/**
+ * Above this many nodes the graph is not drawn (a table lists its items): dagre's layout grows
+ * faster than linearly. A collapsed group is one node.
+ */
 const largeGraphItems = 400;
 
 /**
  * A run: its state and counts, its DAG with each item's live state (from the run's event stream),
  * and the selected item's panel. Item states change in place from the events; the run, and the
- * items with their failure reasons, are read again (throttled) when states change.
+ * items with their failure reasons, are read again (throttled) when states change. The DAG is the
+ * run's graph as the server has it (`GET /v1/runs/{runId}/graph`), with the items the run gained
+ * as it grew (ADR 0034): read again when an event names an item it does not hold.
  */
 export function RunPage({
   api,
@@ -52,6 +59,11 @@ export function RunPage({
   const [run, setRun] = useState<RunSummary | null>(null);
   const [spec, setSpec] = useState<RunSpecV1 | null>(null);
   const [items, setItems] = useState<ReadonlyMap<string, ItemSummary>>(new Map());
+  const [graph, setGraph] = useState<RunGraph | null>(null);
+  // The items of the graph last read: an event naming another means the run has grown.
+  const graphItems = useRef<ReadonlySet<string>>(new Set());
+  // Groups above the collapsing size the reader opened.
+  const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
   const [error, setError] = useState<string | null>(null);
   const [live, setLive] = useState<'connecting' | 'live' | 'ended'>('connecting');
   const fail = useCallback(
@@ -74,6 +86,20 @@ export function RunPage({
     }
   }, [api, path, fail]);
   const refresh = useThrottled(() => void reload(), 400);
+  const loadGraph = useCallback(
+    async (signal?: AbortSignal): Promise<void> => {
+      try {
+        const latest = await readRunGraph(api, path, signal);
+        graphItems.current = new Set(latest.nodes.map((node) => node.itemId));
+        setGraph(latest);
+      } catch (failure) {
+        if (!signal?.aborted) fail(failure);
+      }
+    },
+    [api, path, fail],
+  );
+  // A planner's fragment, a forEach item's instances, come as a burst of events: one read for them all.
+  const regraph = useThrottled(() => void loadGraph(), 500);
   useEffect(() => {
     const controller = new AbortController();
     void (async () => {
@@ -86,7 +112,7 @@ export function RunPage({
     void (async () => {
       // The states are loaded after this point, so events from it on are all that can change them.
       const after = await latestEventId(api);
-      const loaded = await reload();
+      const [loaded] = await Promise.all([reload(), loadGraph(controller.signal)]);
       if (controller.signal.aborted || loaded === null) return;
       // An ended run has no more events: its stream, started after them, would never end.
       if (loaded.finishedAt !== null) return setLive('ended');
@@ -97,6 +123,7 @@ export function RunPage({
         onOpen: () => setLive('live'),
         onEvent: (event) => {
           setLive('live');
+          if ((event.type === 'item.state' || event.type === 'attempt.state') && !graphItems.current.has(event.itemId)) regraph();
           if (event.type === 'item.state')
             setItems((current) => {
               const item = current.get(event.itemId);
@@ -111,6 +138,7 @@ export function RunPage({
         onEnd: () => {
           setLive('ended');
           void reload();
+          void loadGraph();
         },
         onError: (failure) => {
           setLive('connecting');
@@ -121,14 +149,26 @@ export function RunPage({
     return () => controller.abort();
   }, [api, path]);
   // The spec's items, then those its planners added (ADR 0034), as the run grows.
-  // The list changes only when an item is added, not with every state event: the layout (dagre,
-  // up to 400 items) is made again only then.
   const idsKey = runItemIds(spec, items).join('\n');
   const itemIds = useMemo(() => (idsKey === '' ? [] : idsKey.split('\n')), [idsKey]);
+  // The graph's shape changes only when items are added, not with every state: what is drawn, and
+  // its layout (dagre, up to 400 nodes), are made again only then, or when a group opens or closes.
+  const shapeKey =
+    graph === null
+      ? ''
+      : `${graph.nodes.map((node) => `${node.itemId} ${node.group ?? ''} ${node.grows ?? ''}`).join('\n')}\n\n${graph.edges.map((edge) => `${edge.from} ${edge.to} ${edge.kind}`).join('\n')}`;
+  const drawn = useMemo(() => (graph === null ? null : drawnGraph(graph, expanded, largeGraphItems)), [shapeKey, expanded]);
   const layout = useMemo(
-    () => (spec && itemIds.length <= largeGraphItems ? layoutDag(itemIds, [...runEdges(spec), ...emittedEdges(spec, itemIds)]) : null),
-    [spec, itemIds],
+    () => (drawn !== null && drawn.nodeIds.length <= largeGraphItems ? layoutDag(drawn.nodeIds, drawn.edges, new Set(drawn.collapsed.keys())) : null),
+    [drawn],
   );
+  const graphStates = useMemo(() => new Map(graph?.nodes.map((node) => [node.itemId, node.state]) ?? []), [graph]);
+  const toggle = (emitter: string) =>
+    setExpanded((current) => {
+      const next = new Set(current);
+      if (!next.delete(emitter)) next.add(emitter);
+      return next;
+    });
   // With an item open, the graph and its panel sit side by side only if the whole graph fits its
   // column at a scale that still reads; else the panel goes below the graph, which keeps the full
   // width (a graph cut off at its right edge hides the items that run last).
@@ -233,9 +273,22 @@ export function RunPage({
       ) : (
         <div class={`run-body ${sideBySide ? 'side-by-side' : 'stacked'}`} ref={body.ref}>
           <section class="graph" aria-label="Items">
-            {layout ? (
-              <DagView layout={layout} items={items} attempts={attempts} selected={route.itemId} onOpen={open} />
-            ) : spec ? (
+            {layout && drawn ? (
+              <>
+                <GroupToggles groups={drawn.groups} onToggle={toggle} />
+                <DagView
+                  layout={layout}
+                  items={items}
+                  states={graphStates}
+                  collapsed={drawn.collapsed}
+                  attempts={attempts}
+                  selected={route.itemId}
+                  onOpen={open}
+                  expandable={new Set(drawn.groups.filter((group) => group.expandable).map((group) => group.emitter))}
+                  onExpand={toggle}
+                />
+              </>
+            ) : spec && graph ? (
               <ItemTable itemIds={itemIds} items={items} onOpen={open} />
             ) : (
               <p class="loading">Loading the graph…</p>
@@ -258,6 +311,29 @@ export function RunPage({
         </div>
       )}
     </main>
+  );
+}
+
+/** A button for each group large enough to collapse: it collapses the group again, or expands it (when it fits the drawing). */
+function GroupToggles({ groups, onToggle }: { readonly groups: readonly CollapsibleGroup[]; readonly onToggle: (emitter: string) => void }) {
+  if (groups.length === 0) return null;
+  return (
+    <p class="group-toggles" aria-label="Groups of added items">
+      {groups.map((group) => (
+        <button
+          key={group.emitter}
+          type="button"
+          class="link"
+          aria-pressed={group.expanded}
+          disabled={!group.expandable}
+          data-group-id={group.emitter}
+          onClick={() => onToggle(group.emitter)}
+        >
+          {group.expanded ? 'Collapse' : 'Expand'} {group.emitter}'s {group.size}{' '}
+          {group.reason === 'forEach' ? 'instances' : group.reason === 'rerun' ? 're-runs' : 'items'}
+        </button>
+      ))}
+    </p>
   );
 }
 
