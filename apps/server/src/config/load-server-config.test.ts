@@ -462,3 +462,20 @@ test('the engine.state blocks of docs/operations/configuration.md load as writte
   });
   expect(page).toContain(`from the schema: \`${defaultLockKeyOf('cairn')}\``);
 });
+
+test("the OpenID sign-in page's config block loads as written, its roles and grants kept", () => {
+  const page = readFileSync(new URL('../../../../docs/operations/sign-in-with-oidc.md', import.meta.url), 'utf8');
+  const block = /^```yaml\n([\s\S]*?)^```/m.exec(page)![1]!;
+  const { config } = loadServerConfig({ directory: configIn(`dataDirectory: ./data\n${block}`), env: {} });
+  expect(config.server.auth).toBe('tokens');
+  expect(config.server.oidc).toMatchObject({
+    issuer: 'https://login.example.com/realms/acme',
+    audience: 'cairn',
+    roles: { approver: ['runs:read', 'runs:approve'] },
+    grants: [
+      { group: 'eng', role: 'operator' },
+      { group: 'release-managers', role: 'approver' },
+      { email: 'ana@example.com', role: 'admin' },
+    ],
+  });
+});
