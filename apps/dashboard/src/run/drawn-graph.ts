@@ -72,6 +72,13 @@ export function drawnGraph(graph: RunGraph, expanded: ReadonlySet<string>, drawL
     drawnAs.set(itemId, known);
     return known;
   };
+  // The node an item of `top`'s group is drawn as once `top` is expanded: the outermost collapsed group below `top` it is in, else itself.
+  const drawnUnder = (itemId: string, top: string): string => {
+    let known = itemId;
+    for (let emitter = groupOf.get(itemId); emitter !== undefined && emitter !== top; emitter = groupOf.get(emitter))
+      if (isCollapsed(emitter)) known = collapsedNodeId(emitter);
+    return known;
+  };
   const nodeIds: string[] = [];
   const collapsedItems = new Map<string, string[]>();
   for (const node of graph.nodes) {
@@ -109,9 +116,10 @@ export function drawnGraph(graph: RunGraph, expanded: ReadonlySet<string>, drawL
   const groups: CollapsibleGroup[] = [];
   for (const [emitter, itemIds] of members) {
     if (itemIds.length <= collapseGroupsAbove || representative(emitter) !== emitter) continue;
-    // Expanded, its node gives way to its items (a nested group still collapsed stays one node more).
-    const added = itemIds.length + itemIds.filter((itemId) => isCollapsed(itemId)).length - 1;
     const isExpanded = expanded.has(emitter);
+    // Expanded, its node gives way to the nodes its items are drawn as: each its own, or a nested
+    // group's that stays collapsed.
+    const added = isExpanded ? 0 : new Set(collapsedItems.get(collapsedNodeId(emitter))?.map((itemId) => drawnUnder(itemId, emitter))).size - 1;
     groups.push({
       emitter,
       reason: reasons.get(emitter) ?? 'planner',
