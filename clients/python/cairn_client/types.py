@@ -108,6 +108,8 @@ class Run(TypedDict):
     itemsTotal: int
     itemsFinished: int
     itemsFailed: int
+    # Its dispatch priority, 1 (lowest) to 5 (highest); its items inherit it unless they set their own.
+    priority: int
     failedItems: NotRequired[List[FailedItem]]
     spend: NotRequired[RunSpend]
     budget: NotRequired[Budget]
@@ -127,6 +129,8 @@ class Item(TypedDict):
     itemId: str
     state: ItemState
     approvalRequired: bool
+    # Its dispatch priority, 1 (lowest) to 5 (highest): its own, else its run's.
+    priority: int
     failure: Optional[AttemptFailure]
     lockWait: Optional[LockWait]
 
