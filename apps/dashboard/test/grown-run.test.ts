@@ -66,6 +66,9 @@ test("a grown run's graph: a fragment's own edges and join, a large fragment col
   await page.getByRole('button', { name: `Collapse plan's ${many} items` }).click();
   await expect.poll(() => group.count()).toBe(1);
   expect(await page.locator('svg.dag [data-item-id^="plan/"]').count()).toBe(0);
+  // An item folded in it, opened, shows as the group selected.
+  await page.evaluate((hash) => (location.hash = hash), `#/runs/${runId}/items/${encodeURIComponent('plan/step-3')}`);
+  await expect.poll(() => group.getAttribute('class')).toMatch(/\bselected\b/);
 
   await runReaches(api, runId);
   await expect.poll(() => node('ship').getAttribute('data-state'), { timeout: 30_000 }).toBe('succeeded');

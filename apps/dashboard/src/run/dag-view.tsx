@@ -74,7 +74,17 @@ export function DagView({
       {[...layout.nodes].map(([itemId, box]) => {
         const group = collapsed.get(itemId);
         if (group !== undefined)
-          return <GroupNode key={itemId} group={group} box={box} stateOf={stateOf} onExpand={expandable.has(group.emitter) ? onExpand : null} />;
+          return (
+            <GroupNode
+              key={itemId}
+              group={group}
+              box={box}
+              stateOf={stateOf}
+              // The open item, folded in it: the group is what shows it.
+              selected={selected !== null && group.itemIds.includes(selected)}
+              onExpand={expandable.has(group.emitter) ? onExpand : null}
+            />
+          );
         const item = items.get(itemId);
         const state = stateOf(itemId);
         const open = () => onOpen(itemId);
@@ -121,9 +131,11 @@ function GroupNode({
   group,
   box,
   stateOf,
+  selected,
   onExpand,
 }: {
   readonly group: CollapsedGroup;
+  readonly selected: boolean;
   readonly box: { readonly x: number; readonly y: number; readonly width: number; readonly height: number };
   readonly stateOf: (itemId: string) => ItemState;
   readonly onExpand: ((emitter: string) => void) | null;
@@ -133,7 +145,7 @@ function GroupNode({
   const [noun, preposition] = group.reason === 'forEach' ? ['instances', 'of'] : group.reason === 'rerun' ? ['re-runs', 'of'] : ['items', 'from'];
   return (
     <g
-      class={`dag-item dag-group state-${summary.state}`}
+      class={`dag-item dag-group state-${summary.state}${selected ? ' selected' : ''}`}
       data-group-id={group.emitter}
       data-state={summary.state}
       transform={`translate(${box.x - box.width / 2},${box.y - box.height / 2})`}
