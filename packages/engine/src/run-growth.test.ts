@@ -67,6 +67,27 @@ describe.each(backends)('on %s', (backend) => {
     expect(engine.items(runId).find((item) => item.itemId === 'plan/fix-db')).toMatchObject({ position: 4 });
   });
 
+  test('a planner emitting 50 items: the merge downstream of it is dispatched only after all 50 ended', async () => {
+    const { engine } = await engineWith();
+    engine.start();
+    const fragment = { items: Array.from({ length: 50 }, (_, index) => ({ id: `fix-${index}`, runtime: command('sleep', String(index % 5)) })) };
+    const { runId } = engine.submit(
+      {
+        version: 1,
+        name: 'fifty',
+        items: [planner('plan', fragment, { emits: { maxItems: 50 } }), { id: 'combine', runtime: { kind: 'merge', from: ['plan'] } }],
+      },
+      { actor: ana },
+    );
+    expect(await engine.waitForRun(runId)).toMatchObject({ state: 'succeeded', itemsTotal: 52, itemsFinished: 52 });
+    const entries = engine.audit.runEntries(runId);
+    const at = (action: string, itemId: string) =>
+      entries.findIndex((entry) => entry.action === action && (entry.data['itemId'] === itemId || entry.entity.id === `${runId}/${itemId}`));
+    const lastEnded = Math.max(...fragment.items.map((item) => at('item.succeeded', `plan/${item.id}`)));
+    expect(lastEnded).toBeGreaterThan(0);
+    expect(at('attempt.dispatched', 'combine')).toBeGreaterThan(lastEnded);
+  });
+
   test("a grown run's bundle carries its fragments and verifies; one that drops or adds an item fails completeness, naming it", async () => {
     const anchor = createInMemoryAuditAnchor();
     const { engine, signer } = await engineWith({ anchors: [anchor] });
