@@ -32,4 +32,7 @@ NOT_IMPLEMENTED = {
     "getMetrics": "Prometheus text for a metrics scraper to collect, not a record a program acts on.",
     "redeemSignInCode": "The dashboard page's own step: it trades the one-time code in its URL for a browser session; a program holds a token already.",
     "endSession": "The dashboard's Sign out: it revokes only a dashboard session token, which this client never holds.",
+    "listTemplates": "Run templates are new (issue 38); not yet in this client: read GET /v1/templates with a plain request until it has them.",
+    "submitTemplateRun": "Run templates are new (issue 38); not yet in this client: submit the filled spec with submit(), or POST /v1/templates/{name}/runs.",
+    "receiveGithubDelivery": "GitHub's own call: a delivery signed with the webhook secret, which a program using this client never sends.",
 }

@@ -168,6 +168,13 @@ export interface AuditEntryFilters {
   readonly until?: string;
 }
 
+/** A run template of the server's config: a run spec with `{{ name }}` placeholders, and its parameters (all strings). */
+export interface RunTemplateView {
+  readonly name: string;
+  readonly description?: string;
+  readonly parameters: readonly { readonly name: string; readonly required: boolean; readonly default?: string; readonly description?: string }[];
+}
+
 /** A webhook endpoint as the server lists it (never its secret). */
 export interface WebhookView {
   readonly webhookId: string;
@@ -235,6 +242,27 @@ export class CairnClient {
     const text = typeof spec === 'string';
     return this.#json('POST', '/v1/runs', typeof spec === 'string' ? spec : JSON.stringify(spec), {
       'content-type': text ? 'application/yaml' : 'application/json',
+      ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}),
+    });
+  }
+
+  /** The server's run templates (`templates:` in its config), and their parameters. */
+  templates(): Promise<RunTemplateView[]> {
+    return this.#json('GET', '/v1/templates');
+  }
+
+  /**
+   * Submits a run from a template, `parameters` filling its `{{ name }}` placeholders; each is put
+   * into the parsed spec as a string value, so none can change the spec's structure. A spec the
+   * values break is refused (CAIRN_RUN_SPEC_INVALID) naming the template and parameter.
+   */
+  submitTemplate(
+    template: string,
+    parameters: Readonly<Record<string, string>> = {},
+    options: { readonly idempotencyKey?: string } = {},
+  ): Promise<{ runId: string; created: boolean; specDigest: Digest }> {
+    return this.#json('POST', `/v1/templates/${encodeURIComponent(template)}/runs`, JSON.stringify({ parameters }), {
+      'content-type': 'application/json',
       ...(options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {}),
     });
   }

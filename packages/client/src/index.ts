@@ -13,6 +13,7 @@ export type {
   RunGraphPageView,
   RunGraphView,
   RunPageView,
+  RunTemplateView,
   RunView,
   TokenView,
   WebhookDeliveryView,

@@ -43,6 +43,7 @@ export const scopeOfAction: Readonly<Record<string, TokenScope>> = {
   'session.read': 'runs:read',
   'session.end': 'runs:read',
   'tokens.manage': 'admin',
+  'templates.read': 'runs:read',
   'schedules.read': 'runs:read',
   'schedules.manage': 'admin',
   'secrets.read': 'admin',

@@ -19,6 +19,7 @@ import { addRunListCommands } from './run-list-commands.ts';
 import { addScheduleCommands } from './schedule-commands.ts';
 import { addSecretCommands } from './secret-commands.ts';
 import { addServerCommands } from './server-commands.ts';
+import { addTemplateCommands } from './template-commands.ts';
 import { addTokenCommands } from './token-commands.ts';
 import { addVerifyCommands } from './verify-commands.ts';
 import { addWebhookCommands } from './webhook-commands.ts';
@@ -28,6 +29,7 @@ import { addWebhookCommands } from './webhook-commands.ts';
 // client's own settings (contexts, shell completion).
 addServerCommands();
 addRunCommands();
+addTemplateCommands();
 addLogsCommands();
 addVerifyCommands();
 addProvenanceCommands();

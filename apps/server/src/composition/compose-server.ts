@@ -22,6 +22,7 @@ import { WebhookDispatcher } from '../webhooks/webhook-dispatcher.ts';
 import { WebhookEndpoints } from '../webhooks/webhook-endpoints.ts';
 import { SqliteWebhookStore } from '../webhooks/sqlite-webhook-store.ts';
 import type { WebhookStore } from '../webhooks/webhook-store.ts';
+import { composeTriggers, type ServerTriggers } from '../triggers/compose-triggers.ts';
 
 /** What a server is made of: the engine and the seams it composes. */
 export interface ServerComposition {
@@ -77,6 +78,8 @@ export interface ServerComposition {
   readonly webhookDispatcher: Pick<WebhookDispatcher, 'start' | 'stop'>;
   /** Where the model gateway listens, when `gateway.enabled` (ADR 0033). */
   readonly gatewayUrl?: string;
+  /** Run templates, and the GitHub trigger when `triggers.github` is configured. */
+  readonly triggers: ServerTriggers;
   /** Stops the webhook dispatcher and the engine and closes their databases. */
   close(): Promise<void>;
 }
@@ -228,7 +231,17 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     ...(options.logger ? { logger: options.logger } : {}),
   });
   const dispatcher = running.whileLeading(webhookDispatcher);
+  let triggers: ServerTriggers;
+  try {
+    triggers = composeTriggers(loaded, service);
+  } catch (error) {
+    await running.close();
+    await gateway?.close();
+    await closeStores();
+    throw error;
+  }
   const close = async () => {
+    triggers.close();
     // The dispatcher reads the engine's database: it stops first.
     await dispatcher.stop();
     await tracing?.stop();
@@ -268,6 +281,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     webhooks,
     webhookDispatcher: dispatcher,
     ...(gateway ? { gatewayUrl: gateway.url } : {}),
+    triggers,
     close,
   };
 }

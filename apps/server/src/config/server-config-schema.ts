@@ -4,6 +4,7 @@ import { isDurationText, parseDuration } from '@cairn/protocol';
 import { z } from 'zod';
 import { oidcAuthorizerSettingsSchema } from '@cairn/oidc';
 import { gatewaySettingsSchema } from '../gateway/gateway-settings.ts';
+import { runTemplateConfigSchema, triggersConfigSchema } from '../triggers/trigger-config-schema.ts';
 
 const duration = z.string().refine(isDurationText, 'must be a duration: a whole number and one unit of ms, s, m, h or d (30s, 2m)');
 
@@ -485,6 +486,18 @@ const serverConfigShape = z.strictObject({
    * the provider keys, meters, prices and audits every call, and enforces budgets and quotas.
    */
   gateway: gatewaySettingsSchema.prefault({}),
+  /**
+   * Run templates by name: run spec files with `{{ name }}` placeholders, submitted with parameters
+   * (`cairn run NAME --param k=v`, `POST /v1/templates/{name}/runs`, or a trigger).
+   */
+  templates: z
+    .record(
+      z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be a template name: lowercase letters, digits, . _ and -, e.g. fix-issue'),
+      runTemplateConfigSchema,
+    )
+    .default({}),
+  /** What starts runs from templates besides the API: GitHub webhook deliveries (`github`). */
+  triggers: triggersConfigSchema.prefault({}),
   /** OpenTelemetry: off unless `traces` is set (nothing is loaded until then). */
   telemetry: z
     .strictObject({
@@ -546,6 +559,23 @@ function fargateTasksReachTheGateway(config: z.output<typeof serverConfigShape>,
   });
 }
 
+/** A trigger may only name templates the config has: a label or command cannot start nothing. */
+function triggersNameTemplates(config: z.output<typeof serverConfigShape>, context: z.core.$RefinementCtx): void {
+  const github = config.triggers.github;
+  if (github === undefined) return;
+  const known = Object.keys(config.templates);
+  const unknown = (name: string, path: (string | number)[]) =>
+    context.addIssue({
+      code: 'custom',
+      path: ['triggers', 'github', ...path],
+      message: `names the template ${JSON.stringify(name)}, which templates: does not have (${known.length === 0 ? 'it has none' : `it has ${known.join(', ')}`}); add it under templates:, or name one of those`,
+    });
+  for (const [label, template] of Object.entries(github.labels)) if (!known.includes(template)) unknown(template, ['labels', label]);
+  github.commandTemplates?.forEach((template, index) => {
+    if (!known.includes(template)) unknown(template, ['commandTemplates', index]);
+  });
+}
+
 function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   return host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -558,6 +588,7 @@ function isLoopbackHost(hostname: string): boolean {
 export const serverConfigSchema = serverConfigShape.superRefine((config, context) => {
   fargateNeedsAwsSeams(config, context);
   fargateTasksReachTheGateway(config, context);
+  triggersNameTemplates(config, context);
 });
 
 export type ServerConfig = z.output<typeof serverConfigSchema>;

@@ -38,6 +38,7 @@ import { registerSecretRoutes } from './secret-routes.ts';
 import { registerSessionRoutes } from './session-routes.ts';
 import { sendBlob } from './send-blob.ts';
 import { registerTokenRoutes } from './token-routes.ts';
+import { registerTriggerRoutes } from './trigger-routes.ts';
 import { registerWebhookRoutes } from './webhook-routes.ts';
 
 export interface HttpApiOptions {
@@ -467,6 +468,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerSessionRoutes(app, options.composition, auth);
   await registerDashboardRoutes(app);
   registerWebhookRoutes(app, options.composition);
+  await registerTriggerRoutes(app, options.composition);
   // Whether the token a stream was opened with is still live (loopback-operator streams have none).
   const stillAllowed = (request: { headers: { authorization?: string | undefined } }) => {
     const header = request.headers.authorization;

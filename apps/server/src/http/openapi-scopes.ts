@@ -22,6 +22,8 @@ export const openApiTags = [
   { name: 'secrets', description: 'Write-only secrets that items read as environment variables' },
   { name: 'tokens', description: 'Bearer tokens and their scopes' },
   { name: 'webhooks', description: 'Endpoints that receive events, signed, and their deliveries' },
+  { name: 'templates', description: 'Run specs with parameters, submitted by name' },
+  { name: 'triggers', description: 'Webhooks of forges (GitHub) that start runs from templates' },
   { name: 'operations', description: 'Health, readiness and metrics' },
 ] as const;
 

@@ -1,0 +1,59 @@
+import { dirname, join } from 'node:path';
+import type { EngineService } from '@cairn/engine';
+import { CairnError, isCairnError } from '@cairn/protocol';
+import type { LoadedServerConfig } from '../config/load-server-config.ts';
+import { GithubTrigger } from './github-trigger.ts';
+import { GithubRepositoryPermissions, type RepositoryPermissions } from './repository-permissions.ts';
+import { RunTemplates } from './run-templates.ts';
+import { SeenDeliveries } from './seen-deliveries.ts';
+
+/** The server's run templates and what starts runs from them (`templates:` and `triggers:` in the config). */
+export interface ServerTriggers {
+  readonly templates: RunTemplates;
+  /** Set when `triggers.github` is configured. */
+  readonly github?: GithubTrigger;
+  close(): void;
+}
+
+/**
+ * Reads the templates (a bad one refuses the start, naming it) and, when configured, builds the
+ * GitHub trigger: its seen deliveries in `triggers.db` of the data directory, its permission checks
+ * against `apiUrl` (or `permissions`, for an embedder with a forge of its own).
+ */
+export function composeTriggers(
+  loaded: LoadedServerConfig,
+  service: EngineService,
+  options: { readonly permissions?: RepositoryPermissions } = {},
+): ServerTriggers {
+  const templates = RunTemplates.load(loaded.config.templates, dirname(loaded.file));
+  const github = loaded.config.triggers.github;
+  if (github === undefined) return { templates, close: () => undefined };
+  const secret = async (name: string, option: string) => {
+    try {
+      return await service.modelCalls.revealSecret(name);
+    } catch (error) {
+      if (!isCairnError(error, 'CAIRN_SECRET_UNAVAILABLE')) throw error;
+      throw new CairnError(
+        'CAIRN_SECRET_UNAVAILABLE',
+        `${option} names the server secret ${name}, which is not set or cannot be opened: \`cairn secret set ${name}\`.`,
+        {
+          path: option,
+          cause: error,
+        },
+      );
+    }
+  };
+  const seen = new SeenDeliveries(join(loaded.paths.dataDirectory, 'triggers.db'));
+  const permissions =
+    options.permissions ??
+    new GithubRepositoryPermissions({ apiUrl: github.apiUrl, token: () => secret(github.tokenSecret, 'config.triggers.github.tokenSecret') });
+  const trigger = new GithubTrigger({
+    config: github,
+    templates,
+    seen,
+    permissions,
+    service,
+    secret: (name) => secret(name, 'config.triggers.github.secret'),
+  });
+  return { templates, github: trigger, close: () => seen.close() };
+}

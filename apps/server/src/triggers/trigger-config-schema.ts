@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+/** A template parameter's name: `title`, or dotted like the event fields a trigger fills (`issue.title`). */
+export const templateParameterName = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+
+/** A server secret's name (`cairn secret set NAME`), never its value. */
+const secretName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must name a secret of the server (set with `cairn secret set NAME`), never the value itself');
+
+/**
+ * A run template: a run spec file (relative to the config) whose string values may hold
+ * `{{ name }}` placeholders, and the parameters it takes. Every parameter is a string; one without a
+ * default must be given. A value is put into the parsed spec as a string, never spliced into its
+ * text, so no parameter can change the spec's structure.
+ */
+export const runTemplateConfigSchema = z.strictObject({
+  /** The run spec file (YAML or JSON), relative to the config file. */
+  spec: z.string().min(1, 'must name the run spec file, e.g. ./templates/fix-issue.yaml'),
+  /** What the template is for (`GET /v1/templates` shows it). */
+  description: z.string().max(500).optional(),
+  /** The parameters, by name: each a string, required unless it has a default. */
+  parameters: z
+    .record(
+      z.string().regex(templateParameterName, 'must be a parameter name: letters, digits and _, parts joined by dots (issue.title)'),
+      z.strictObject({
+        description: z.string().max(500).optional(),
+        default: z.string({ error: 'must be a string (every parameter is one)' }).max(65_536).optional(),
+      }),
+    )
+    .default({}),
+  /**
+   * The secrets a run a trigger starts from this template may use (a run submitted through the API
+   * uses its token's grants instead): a GitHub delivery holds no token to grant them.
+   */
+  triggerSecrets: z.array(secretName).max(100).default([]),
+});
+
+/**
+ * `POST /v1/triggers/github`: GitHub webhook deliveries start runs from templates. A delivery must
+ * be signed with `secret` (X-Hub-Signature-256), and whoever labelled or commented must have write
+ * access to the repository (asked of `apiUrl` with `tokenSecret`) before anything runs.
+ */
+export const githubTriggerConfigSchema = z.strictObject({
+  /** The server secret holding the webhook's secret (the one typed in GitHub's webhook settings). */
+  secret: secretName,
+  /** The server secret holding a GitHub token that may read the repositories' collaborators. */
+  tokenSecret: secretName,
+  /** GitHub's REST API root; a GitHub Enterprise Server's is `https://HOST/api/v3`. */
+  apiUrl: z
+    .url({ protocol: /^https?$/, error: 'must be the http(s) URL of the GitHub REST API, e.g. https://api.github.com' })
+    .default('https://api.github.com'),
+  /** An issue given one of these labels runs the template named: `{ 'cairn:fix': fix-issue }`. */
+  labels: z.record(z.string().min(1).max(100), z.string().min(1)).default({}),
+  /** A comment starting with this, then a template's name (`/cairn run fix-issue`), runs that template. */
+  command: z
+    .string()
+    .min(2)
+    .max(100)
+    .regex(/^\S+( \S+)*$/, 'must be words separated by single spaces, e.g. /cairn run')
+    .default('/cairn run'),
+  /** The templates a comment may name; all of them unless listed. */
+  commandTemplates: z.array(z.string().min(1)).optional(),
+});
+
+/** `triggers:` in the server config. */
+export const triggersConfigSchema = z.strictObject({ github: githubTriggerConfigSchema.optional() });
+
+export type RunTemplateConfig = z.output<typeof runTemplateConfigSchema>;
+export type GithubTriggerConfig = z.output<typeof githubTriggerConfigSchema>;
+export type TriggersConfig = z.output<typeof triggersConfigSchema>;

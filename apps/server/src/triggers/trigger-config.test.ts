@@ -1,0 +1,54 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isCairnError } from '@cairn/protocol';
+import { afterEach, expect, test } from 'vitest';
+import { loadServerConfig } from '../config/load-server-config.ts';
+import { RunTemplates } from './run-templates.ts';
+
+const directories: string[] = [];
+afterEach(() => {
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+function folder(files: Record<string, string>): string {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-templates-'));
+  directories.push(directory);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(directory, name), text);
+  return directory;
+}
+
+function refusal(run: () => unknown) {
+  try {
+    run();
+  } catch (error) {
+    if (isCairnError(error)) return error;
+    throw error;
+  }
+  throw new Error('not refused');
+}
+
+test('a trigger naming a template the config lacks, and a template using an undeclared placeholder, are config errors naming them', () => {
+  const config = [
+    'dataDirectory: ./data',
+    'templates:',
+    '  fix-issue: { spec: ./fix.yaml, parameters: { issue.title: {} } }',
+    'triggers:',
+    "  github: { secret: HOOK, tokenSecret: GH, labels: { 'cairn:fix': fix-issue, 'cairn:deploy': deploy }, commandTemplates: [fixx] }",
+    '',
+  ].join('\n');
+  const error = refusal(() => loadServerConfig({ directory: folder({ 'cairn.config.yaml': config }), env: {} }));
+  expect(error).toMatchObject({ code: 'CAIRN_CONFIG_INVALID' });
+  expect(error.issues.map((issue) => issue.path).sort()).toEqual(['config.triggers.github.commandTemplates.0', 'config.triggers.github.labels.cairn:deploy']);
+  expect(error.issues[0]!.message).toContain('it has fix-issue');
+
+  const directory = folder({
+    'fix.yaml': 'version: 1\nname: "{{ issue.title }} {{ isue.body }}"\nitems: [{ id: a, runtime: { kind: command, argv: [/bin/true] } }]\n',
+  });
+  const undeclared = refusal(() => RunTemplates.load({ fix: { spec: './fix.yaml', parameters: { 'issue.title': {} }, triggerSecrets: [] } }, directory));
+  expect(undeclared).toMatchObject({
+    code: 'CAIRN_CONFIG_INVALID',
+    path: 'config.templates.fix.parameters',
+    message: expect.stringContaining('{{ isue.body }}'),
+  });
+});
