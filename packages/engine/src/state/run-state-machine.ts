@@ -369,14 +369,7 @@ export class RunStateMachine {
       this.#store.insertEdges(runId, [...fragment.edges, ...dependents.flatMap((dependent) => fragment.sinks.map((sink) => [sink, dependent] as const))]);
       for (const dependent of dependents) this.#store.addWaits(runId, dependent, fragment.sinks.length);
       this.#store.addItems(runId, rows.length);
-      this.#audit.append({
-        actor: engineActor,
-        action: 'run.extended',
-        entity: { kind: 'run', id: runId },
-        outcome: 'success',
-        runId,
-        data: { attempt, emitter: emitterId, fragment: fragment.digest, items: rows.length, ...more },
-      });
+      this.#runExtended(runId, { attempt, emitter: emitterId, fragment: fragment.digest, items: rows.length, ...more });
       for (const row of rows) {
         if (row.waitingOn > 0) continue;
         const root: ItemRecord = { ...row, state: 'blocked', readyAt: null, cancelRequestedBy: null, failure: null, lockWait: null };
@@ -421,14 +414,7 @@ export class RunStateMachine {
       this.#store.insertEdges(runId, [[rerun.id, mergeId]]);
       this.#store.addWaits(runId, mergeId, 1);
       this.#store.addItems(runId, 1);
-      this.#audit.append({
-        actor: engineActor,
-        action: 'run.extended',
-        entity: { kind: 'run', id: runId },
-        outcome: 'success',
-        runId,
-        data: { attempt, emitter: mergeId, items: 1, rerun: { item: rerun.id, merged: [...data.merged], producer: data.producer } },
-      });
+      this.#runExtended(runId, { attempt, emitter: mergeId, items: 1, rerun: { item: rerun.id, merged: [...data.merged], producer: data.producer } });
       this.#move(merge, 'blocked', engineActor, { because: rerun.id });
       this.#audited({ runId, itemId: rerun.id }, 'ready', engineActor, {});
     })();
@@ -623,6 +609,11 @@ export class RunStateMachine {
     // An item that no longer awaits approval may have held the earliest deadline: read it again.
     if (item.state === 'awaiting-approval') this.#approvals.forget();
     this.#audited(item, to, actor, data);
+  }
+
+  // The entry of a run that grew (a planner's fragment, a forEach's instances, a merge's re-run).
+  #runExtended(runId: string, data: JsonObject): void {
+    this.#audit.append({ actor: engineActor, action: 'run.extended', entity: { kind: 'run', id: runId }, outcome: 'success', runId, data });
   }
 
   #audited(item: Pick<ItemRecord, 'runId' | 'itemId'>, to: ItemState, actor: AuditActor, data: JsonObject): void {
