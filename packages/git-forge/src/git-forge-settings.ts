@@ -4,6 +4,17 @@ import { z } from 'zod';
 /** Hosts where plain `http://` is accepted: a token sent in clear never leaves the machine. */
 const loopbackHosts = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
+/** Who delivered commits are authored and committed by: one line each, no angle brackets (git's ident format). */
+export const commitAuthorSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .min(1)
+      .regex(/^[^<>\r\n]+$/, 'must not contain <, > or a line break'),
+    email: z.string().regex(/^[^<>\s]+@[^<>\s]+$/, 'must be an e-mail address'),
+  })
+  .default({ name: 'Cairn', email: 'cairn@cairn.invalid' });
+
 /** Settings of `createGitForge`, checked at construction; errors name `git-forge.<option>`. */
 export const gitForgeSettingsSchema = z
   .strictObject({
@@ -31,15 +42,7 @@ export const gitForgeSettingsSchema = z
       .regex(/^[^\r\n]+$/, 'must be one line')
       .optional(),
     /** Who the delivered commits are authored and committed by. */
-    author: z
-      .strictObject({
-        name: z
-          .string()
-          .min(1)
-          .regex(/^[^<>\r\n]+$/, 'must not contain <, > or a line break'),
-        email: z.string().regex(/^[^<>\s]+@[^<>\s]+$/, 'must be an e-mail address'),
-      })
-      .default({ name: 'Cairn', email: 'cairn@cairn.invalid' }),
+    author: commitAuthorSchema,
     /** A transfer slower than 1 KiB/s for this long is abandoned (CAIRN_FORGE_UNAVAILABLE). */
     stallSeconds: z.int().min(1).max(3600).default(60),
   })

@@ -1,5 +1,5 @@
 export { assertBranchName, assertPushRequest } from './assert-push-request.ts';
 export { createGitForge, GitForge } from './git-forge.ts';
-export { gitForgeSettingsSchema } from './git-forge-settings.ts';
+export { commitAuthorSchema, gitForgeSettingsSchema } from './git-forge-settings.ts';
 export type { GitForgeSettings } from './git-forge-settings.ts';
 export const VERSION = '0.1.0';

@@ -1,3 +1,4 @@
+import { commitAuthorSchema } from '@cairn/git-forge';
 import { z } from 'zod';
 
 /** Hosts where plain `http://` is accepted: a token sent in clear never leaves the machine. */
@@ -60,15 +61,7 @@ export const gitHubForgeSettingsSchema = z
     /** Where repositories are cloned from: the remote is `<gitUrl>/<owner>/<name>.git`. */
     gitUrl: baseUrl.default('https://github.com'),
     /** Who the delivered commits are authored and committed by. */
-    author: z
-      .strictObject({
-        name: z
-          .string()
-          .min(1)
-          .regex(/^[^<>\r\n]+$/, 'must not contain <, > or a line break'),
-        email: z.string().regex(/^[^<>\s]+@[^<>\s]+$/, 'must be an e-mail address'),
-      })
-      .default({ name: 'Cairn', email: 'cairn@cairn.invalid' }),
+    author: commitAuthorSchema,
     /** A git transfer slower than 1 KiB/s for this long is abandoned (CAIRN_FORGE_UNAVAILABLE). */
     stallSeconds: z.int().min(1).max(3600).default(60),
     /** An API request unanswered for this long is abandoned (CAIRN_FORGE_UNAVAILABLE). */
