@@ -79,7 +79,10 @@ export class GithubTrigger {
       throw new CairnError(
         'CAIRN_UNAUTHENTICATED',
         `Refused: ${reason}. Give the GitHub webhook the secret stored in the server secret ${this.#config.secret}, with content type application/json.`,
-        { path: 'x-hub-signature-256' },
+        {
+          path: 'x-hub-signature-256',
+          action: `Set the webhook's secret on GitHub to the value of the server secret ${this.#config.secret} (or set that secret to the webhook's), content type application/json.`,
+        },
       );
     }
     const deliveryId = headers.deliveryId;

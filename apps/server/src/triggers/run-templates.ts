@@ -132,7 +132,8 @@ export function templateSpecError(filled: FilledTemplate, issues: readonly Valid
   const named = issues.map((issue) => {
     const parameters = filled.filledPaths.get(issue.path);
     const from = parameters === undefined ? `template ${filled.template}` : `template ${filled.template}, parameter ${parameters.join(', ')}`;
-    return { ...issue, message: `${issue.message} (${from})` };
+    // Inside the issue's own sentence: `... cannot be given one (template t, parameter p).`
+    return { ...issue, message: issue.message.replace(/\.?$/, ` (${from}).`) };
   });
   const [first] = named;
   const culprit = named.find((issue) => filled.filledPaths.has(issue.path)) ?? first!;

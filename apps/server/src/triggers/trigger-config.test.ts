@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCairnError } from '@cairn/protocol';
@@ -51,4 +51,25 @@ test('a trigger naming a template the config lacks, and a template using an unde
     path: 'config.templates.fix.parameters',
     message: expect.stringContaining('{{ isue.body }}'),
   });
+});
+
+test('the template and config of docs/guides/from-an-issue-to-a-run.md load as written, and its refusal is the one shown', () => {
+  const page = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'guides', 'from-an-issue-to-a-run.md'), 'utf8');
+  const block = (title: string) => new RegExp(`^\`\`\`\\w+ title="${title.replace(/[()]/g, '\\$&')}"\\n([\\s\\S]*?)^\`\`\``, 'm').exec(page)?.[1];
+  const template = block('templates/fix-issue.yaml');
+  const sections = block('cairn.config.yaml (the sections added)');
+  expect([template, sections]).not.toContain(undefined);
+  const directory = folder({ 'cairn.config.yaml': `dataDirectory: ./data\n${sections!}` });
+  mkdirSync(join(directory, 'templates'));
+  writeFileSync(join(directory, 'templates', 'fix-issue.yaml'), template!);
+  const loaded = loadServerConfig({ directory, env: {} });
+  expect(loaded.config.triggers.github).toMatchObject({ labels: { 'cairn:fix': 'fix-issue' }, command: '/cairn run' });
+  const templates = RunTemplates.load(loaded.config.templates, directory);
+  const values = { 'issue.number': '1', 'issue.title': '"]\nitems: []', 'issue.html_url': 'https://github.com/acme/app/issues/1', 'sender.login': 'ana' };
+  expect((templates.fill('fix-issue', values).document as { items: unknown[] }).items).toEqual([
+    { id: 'fix', runtime: { kind: 'command', argv: ['/bin/echo', '"]\nitems: []', ''] } },
+  ]);
+  const refused = refusal(() => templates.fill('fix-issue', { ...values, 'issue.body': 'a\u0000b' }));
+  const shown = /^```text\n([\s\S]*?)^```/m.exec(page)![1]!.split('\n');
+  expect(`${refused.code}: ${refused.message}`).toBe(`${shown[0]} ${shown[1]}`);
 });
