@@ -244,13 +244,14 @@ test(
 test('every /v1 operation and /metrics: 403 with a token whose scope does not reach it', { timeout: 60_000 }, async () => {
   const { base, composition } = await serve();
   const document = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, Record<string, { security?: unknown[] }>> };
-  // One /v1 operation takes no token at all (its body holds the credential): exchanging a sign-in code.
+  // Two /v1 operations take no token at all: exchanging a sign-in code (its body holds the
+  // credential), and a GitHub delivery (signed with the webhook's secret instead).
   const open = Object.entries(document.paths).flatMap(([path, methods]) =>
     Object.entries(methods)
       .filter(([, operation]) => operation.security?.length === 0)
       .map(([method]) => `${method.toUpperCase()} ${path}`),
   );
-  expect(open.filter((operation) => operation.includes(' /v1/'))).toEqual(['POST /v1/session/redeem']);
+  expect(open.filter((operation) => operation.includes(' /v1/'))).toEqual(['POST /v1/session/redeem', 'POST /v1/triggers/github']);
   const operations = Object.entries(document.paths)
     .filter(([path]) => path.startsWith('/v1/') || path === '/metrics')
     .flatMap(([path, methods]) =>

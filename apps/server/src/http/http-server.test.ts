@@ -219,13 +219,14 @@ test(
       })),
     );
     // Every /v1 operation is secured but the exchange of a one-time sign-in code (its body is the
-    // credential), and only health and the document itself are open.
+    // credential) and a GitHub delivery (signed with the webhook's secret), and only health and the
+    // document itself are open.
     expect(
       operations
         .filter((operation) => operation.scope === undefined)
         .map((operation) => operation.path)
         .sort(),
-    ).toEqual(['/healthz', '/readyz', '/v1/session/redeem']);
+    ).toEqual(['/healthz', '/readyz', '/v1/session/redeem', '/v1/triggers/github']);
     const secured = operations.filter((operation) => operation.scope !== undefined);
     expect(secured.length).toBeGreaterThanOrEqual(15);
     for (const { method, path } of secured) {
