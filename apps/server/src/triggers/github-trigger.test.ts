@@ -178,6 +178,18 @@ test('a delivery unsigned, or signed with another secret, is refused and audited
   expect(await submitted()).toBe(before);
 });
 
+test('unsigned deliveries are audited at most 10 a minute, those over it counted into the next entry', async () => {
+  const denials = async () => (await entries('access.denied')).filter((entry) => entry.actor.id === 'unverified-github-delivery');
+  const before = (await denials()).length;
+  const payload = issueLabeled({ label: 'cairn:fix' });
+  for (let sent = 0; sent < 25; sent++) expect((await deliver(githubDelivery('issues', payload, { unsigned: true }))).status).toBe(401);
+  const audited = (await denials()).length - before;
+  // A minute's bound, whichever minute the 25 fell in (at most two, so at most 20 entries; the
+  // test before this one used 3 of this minute's, so at least one is audited).
+  expect(audited).toBeGreaterThanOrEqual(1);
+  expect(audited).toBeLessThanOrEqual(20);
+});
+
 test('a commenter without write access is refused, named and audited; nothing runs', async () => {
   const before = await submitted();
   const asked = permissionRequests.length;

@@ -32,6 +32,12 @@ interface RunRequest {
 const unverifiedSender: AuditActor = { kind: 'system', id: 'unverified-github-delivery', via: 'http' };
 const triggerEntity = { kind: 'server', id: 'triggers/github' } as const;
 const requestedAction = 'triggers.github';
+/**
+ * Anyone can post a delivery that is not GitHub's, so their refusals are audited at most this many
+ * a minute; the rest are counted into the next one audited. Without a bound, unsigned posts would
+ * write the audit log at whatever rate a stranger liked.
+ */
+const unverifiedDenialsPerMinute = 10;
 
 /**
  * GitHub webhook deliveries into runs. In order: the signature (HMAC-SHA256 of the raw body with
@@ -41,7 +47,8 @@ const requestedAction = 'triggers.github';
  * starting with the command) — anything else is ignored; the person's role on the repository
  * (write, maintain or admin), asked of GitHub before anything else is looked at; the template,
  * filled with the event's values and checked; then the run, submitted as that person. Every
- * refusal after the signature is audited as `access.denied`, naming the person and why.
+ * refusal is audited as `access.denied`, naming the person and why (an unverified delivery's at
+ * most 10 a minute, the rest counted into the next).
  */
 export class GithubTrigger {
   readonly #config: GithubTriggerConfig;
@@ -50,6 +57,8 @@ export class GithubTrigger {
   readonly #permissions: RepositoryPermissions;
   readonly #service: EngineService;
   readonly #secret: (name: string) => Promise<string>;
+  /** This minute's audited refusals of unverified deliveries, and those refused unaudited since the last one audited. */
+  #unverified = { minute: 0, audited: 0, unaudited: 0 };
 
   constructor(options: {
     readonly config: GithubTriggerConfig;
@@ -75,7 +84,7 @@ export class GithubTrigger {
         headers.signature === undefined
           ? 'the delivery has no X-Hub-Signature-256 header'
           : 'X-Hub-Signature-256 is not the HMAC-SHA256 of the body with the webhook secret';
-      await this.#deny(unverifiedSender, reason);
+      await this.#denyUnverified(reason);
       throw new CairnError(
         'CAIRN_UNAUTHENTICATED',
         `Refused: ${reason}. Give the GitHub webhook the secret stored in the server secret ${this.#config.secret}, with content type application/json.`,
@@ -181,6 +190,25 @@ export class GithubTrigger {
     if (typeof login !== 'string') throw new CairnError('CAIRN_PAYLOAD_INVALID', 'The issue_comment delivery has no comment.user.login.', { path: 'body' });
     const template = text.slice(command.length + 1).split(/\s/, 1)[0] ?? '';
     return { login, repository, template, values: { ...values, 'sender.login': login, 'comment.body': text } };
+  }
+
+  // An unverified delivery's refusal, audited within the minute's bound (unverifiedDenialsPerMinute).
+  async #denyUnverified(reason: string): Promise<void> {
+    const minute = Math.floor(Date.now() / 60_000);
+    if (minute !== this.#unverified.minute) this.#unverified = { minute, audited: 0, unaudited: this.#unverified.unaudited };
+    if (this.#unverified.audited >= unverifiedDenialsPerMinute) {
+      this.#unverified.unaudited++;
+      return;
+    }
+    const { unaudited } = this.#unverified;
+    this.#unverified.audited++;
+    this.#unverified.unaudited = 0;
+    await this.#deny(
+      unverifiedSender,
+      unaudited === 0
+        ? reason
+        : `${reason} (and ${unaudited} more unverified deliveries refused before it, unaudited: over ${unverifiedDenialsPerMinute} a minute)`,
+    );
   }
 
   async #deny(actor: AuditActor, reason: string): Promise<void> {
