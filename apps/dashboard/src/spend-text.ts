@@ -1,7 +1,7 @@
-import type { ModelCallSpend } from '@cairn/core';
+import type { components } from './api/openapi.d.ts';
 
-/** What model calls spent, as `GET /v1/runs/:runId` answers it (`spend.total`, `spend.items`). */
-export type ModelSpend = ModelCallSpend;
+/** What model calls spent, as `GET /v1/runs/:runId` answers it (`spend.total`, `spend.items`): the API's ModelSpend. */
+export type ModelSpend = components['schemas']['ModelSpend'];
 
 /** US dollars as a person reads them: two decimals from a dollar up, three significant digits below. */
 export function dollars(usd: number): string {

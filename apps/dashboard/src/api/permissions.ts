@@ -1,9 +1,13 @@
 import type { DashboardApi } from './dashboard-api.ts';
+import type { components } from './openapi.d.ts';
+
+/** An action `GET /v1/session` may name. */
+type Action = components['schemas']['Session']['actions'][number];
 
 /** What this session may do beyond reading: the actions `GET /v1/session` names. */
 export interface Permissions {
   readonly actor: string;
-  readonly may: (action: 'runs.cancel' | 'runs.budget' | 'items.approve' | 'items.reject' | 'items.cancel' | 'audit.read' | 'schedules.manage') => boolean;
+  readonly may: (action: Action) => boolean;
 }
 
 /**
@@ -12,7 +16,7 @@ export interface Permissions {
  * Needs runs:read, as every page does: it doubles as the sign-in check.
  */
 export async function readPermissions(api: DashboardApi): Promise<Permissions> {
-  const session = await api.json<{ actor: { kind: string; id: string }; actions: string[] }>('/v1/session');
-  const actions = new Set(session.actions);
+  const session = await api.json<components['schemas']['Session']>('/v1/session');
+  const actions = new Set<Action>(session.actions);
   return { actor: `${session.actor.kind}:${session.actor.id}`, may: (action) => actions.has(action) };
 }

@@ -1,27 +1,14 @@
-import type { ItemState } from '@cairn/core';
 import type { DashboardApi } from './dashboard-api.ts';
+import type { components } from './openapi.d.ts';
+
+/** An item of a run's graph, as `GET /v1/runs/{runId}/graph` answers it: the API's GraphNode. */
+export type GraphNode = components['schemas']['GraphNode'];
 
 /** How an item adds items to its run (ADR 0034): a planner's fragment, a `forEach` item's instances, a merge's re-runs. */
-export type GrowthReason = 'planner' | 'forEach' | 'rerun';
-
-/** An item of a run's graph, as `GET /v1/runs/{runId}/graph` answers it. */
-export interface GraphNode {
-  readonly itemId: string;
-  /** Its place in the run: the spec's items first, then each added item in the order it was added. */
-  readonly position: number;
-  readonly state: ItemState;
-  readonly kind: 'command' | 'agent' | 'merge';
-  /** The item that added it to the run, when one did. */
-  readonly group?: string;
-  readonly grows?: GrowthReason;
-}
+export type GrowthReason = NonNullable<GraphNode['grows']>;
 
 /** `to` waits on `from`: a `dependency` its spec names, or a `join` the run gained as it grew. */
-export interface GraphEdge {
-  readonly from: string;
-  readonly to: string;
-  readonly kind: 'dependency' | 'join';
-}
+export type GraphEdge = components['schemas']['GraphEdge'];
 
 /** A run's graph as it stands: every item, how they wait on each other, which item added which. */
 export interface RunGraph {
@@ -42,7 +29,7 @@ export async function readRunGraph(api: DashboardApi, runPath: string, signal?: 
   let cursor: string | undefined;
   do {
     const query = `limit=${pageLimit}${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
-    const page = await api.json<{ nodes: GraphNode[]; edges: GraphEdge[]; nextCursor?: string }>(`${runPath}/graph?${query}`, signal);
+    const page = await api.json<components['schemas']['RunGraphPage']>(`${runPath}/graph?${query}`, signal);
     nodes.push(...page.nodes);
     edges.push(...page.edges);
     cursor = page.nextCursor;

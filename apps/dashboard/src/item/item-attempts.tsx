@@ -1,21 +1,9 @@
-import type { AttemptFailure } from '@cairn/core';
+import type { components } from '../api/openapi.d.ts';
 import { StateBadge } from '../state-badge.tsx';
 import { durationBetween, durationText, When } from '../time-format.tsx';
 
-/** An attempt as `GET .../attempts` answers it (the fields the page reads). */
-export interface AttemptView {
-  readonly attempt: number;
-  readonly state: string;
-  /** The digest of its signed dispatch manifest, served by `GET /v1/blobs/{digest}`. */
-  readonly manifestDigest: string;
-  readonly exitCode: number | null;
-  readonly artifacts: Readonly<Record<string, string>> | null;
-  readonly dispatchedAt: string;
-  readonly finishedAt: string | null;
-  readonly failure: AttemptFailure | null;
-  /** Its wait for global locks before dispatch (from when a pass first found a lock held); null when it waited for none. */
-  readonly lockWait?: { readonly startedAt: string; readonly locks: readonly string[] } | null;
-}
+/** An attempt as `GET .../attempts` answers it: the API's Attempt, generated from its OpenAPI document. */
+export type AttemptView = components['schemas']['Attempt'];
 
 /** One span of an attempt's timeline: waiting in the queue, waiting for a lock, or running. */
 export interface Span {

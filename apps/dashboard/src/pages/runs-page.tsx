@@ -6,7 +6,7 @@ import { followEvents } from '../api/follow-events.ts';
 import { latestEventId } from '../api/latest-event-id.ts';
 import { lifecycleStates } from '../lifecycle-states.ts';
 import { readRunCounts } from '../api/run-counts.ts';
-import type { RunSummary } from '../api/run-summary.ts';
+import type { RunPage, RunSummary } from '../api/run-summary.ts';
 import { StateBadge } from '../state-badge.tsx';
 import { FilterForm } from '../filter-form.tsx';
 import { Icon } from '../icons.tsx';
@@ -60,7 +60,7 @@ export function RunsPage({
   const load = useCallback(async () => {
     try {
       const query = `limit=${pageSize}${filterQuery ? `&${filterQuery}` : ''}`;
-      const [page, latestCounts] = await Promise.all([api.json<{ runs: RunSummary[]; nextCursor?: string }>(`/v1/runs?${query}`), readRunCounts(api)]);
+      const [page, latestCounts] = await Promise.all([api.json<RunPage>(`/v1/runs?${query}`), readRunCounts(api)]);
       setRuns(page.runs);
       setNextCursor(page.nextCursor);
       setCounts(latestCounts);
@@ -96,9 +96,7 @@ export function RunsPage({
   const more = async () => {
     if (nextCursor === undefined) return;
     try {
-      const page = await api.json<{ runs: RunSummary[]; nextCursor?: string }>(
-        `/v1/runs?limit=${pageSize}&cursor=${encodeURIComponent(nextCursor)}${filterQuery ? `&${filterQuery}` : ''}`,
-      );
+      const page = await api.json<RunPage>(`/v1/runs?limit=${pageSize}&cursor=${encodeURIComponent(nextCursor)}${filterQuery ? `&${filterQuery}` : ''}`);
       setRuns((current) => [...(current ?? []), ...page.runs]);
       setNextCursor(page.nextCursor);
     } catch (failure) {

@@ -1,25 +1,26 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../api/api-error.ts';
 import type { DashboardApi } from '../api/dashboard-api.ts';
+import type { components } from '../api/openapi.d.ts';
 import type { Permissions } from '../api/permissions.ts';
 import type { RunSummary } from '../api/run-summary.ts';
 import { StateBadge } from '../state-badge.tsx';
 import { hrefOf } from '../use-route.ts';
 import { relativeText, When } from '../time-format.tsx';
 
-/** A schedule as `GET /v1/schedules` answers it (the fields the page reads). */
-interface ScheduleView {
-  readonly scheduleId: string;
-  readonly cron: string;
-  readonly timeZone: string;
+/**
+ * A schedule as `GET /v1/schedules` answers it: the API's Schedule, generated from its OpenAPI
+ * document, which declares only its id, expression, time zone and next slot. The other fields the
+ * page reads are sent (the schedule's record passes through) but not declared, so they are named here.
+ */
+type ScheduleView = components['schemas']['Schedule'] & {
   readonly catchUp: unknown;
   readonly overlap: string;
   readonly specDigest: string;
   readonly createdBy: string;
   readonly createdAt: string;
-  readonly nextSlot: string | null;
   readonly lastRunId: string | null;
-}
+};
 
 /** A schedule with the run its last slot submitted (whose name is the spec's name), when one fired. */
 interface ScheduleRow {
