@@ -57,6 +57,7 @@ test('items are reached with Tab and opened with Enter; a failed item shows why 
   const runId = await submitRun(api, {
     version: 1,
     name: 'breaks',
+    priority: 4,
     items: [shell('setup', 'true'), shell('compile', 'echo "error: missing semicolon at main.c:7" >&2; exit 2', { dependsOn: ['setup'] })],
   });
   await runReaches(api, runId);
@@ -64,6 +65,7 @@ test('items are reached with Tab and opened with Enter; a failed item shows why 
   await expect.poll(() => page.locator('svg.dag [data-item-id="compile"]').getAttribute('data-state')).toBe('failed');
   // An ended run has no more events: the page says so rather than wait on a stream for ever.
   await expect.poll(() => page.locator('h1 .live').textContent()).toBe('ended');
+  expect(await page.locator('.run-facts .run-priority').textContent()).toBe('4');
   await page.locator('svg.dag [data-item-id="setup"]').focus();
   await page.keyboard.press('Tab');
   expect(await page.evaluate(() => document.activeElement?.getAttribute('data-item-id'))).toBe('compile');

@@ -13,7 +13,7 @@ test('the runs are listed newest first with counts by state, and the filter show
   const { base, api, operatorToken } = await start('tokens');
   const passing = await submitRun(api, { version: 1, name: 'passing', items: [shell('ok', 'true')] });
   await runReaches(api, passing);
-  const breaking = await submitRun(api, { version: 1, name: 'breaking', items: [shell('broken', 'exit 3')] });
+  const breaking = await submitRun(api, { version: 1, name: 'breaking', priority: 5, items: [shell('broken', 'exit 3')] });
   await runReaches(api, breaking);
 
   const page = await signedIn(base, operatorToken);
@@ -22,6 +22,8 @@ test('the runs are listed newest first with counts by state, and the filter show
   expect(await rows.evaluateAll((elements) => elements.map((element) => element.getAttribute('data-run-id')))).toEqual([breaking, passing]);
   expect(await rows.nth(0).locator('.state-badge').textContent()).toBe('failed');
   expect(await rows.nth(1).locator('.state-badge').textContent()).toBe('succeeded');
+  // The spec's priority, else 3.
+  expect(await rows.evaluateAll((elements) => elements.map((element) => element.querySelector('.run-priority')?.textContent))).toEqual(['5', '3']);
   const count = (state: string) => page.locator(`.state-filter [data-state="${state}"] .count`).textContent();
   await expect.poll(() => count('all')).toBe('2');
   expect(await count('failed')).toBe('1');

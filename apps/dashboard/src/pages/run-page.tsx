@@ -234,7 +234,11 @@ export function RunPage({
       )}
       {run && (
         <p class="run-facts">
-          {run.itemsFinished}/{run.itemsTotal} items finished{run.itemsFailed > 0 ? `, ${run.itemsFailed} failed` : ''} · submitted{' '}
+          {run.itemsFinished}/{run.itemsTotal} items finished{run.itemsFailed > 0 ? `, ${run.itemsFailed} failed` : ''} · priority{' '}
+          <span class="run-priority" title="Dispatch priority: 1 (lowest) to 5 (highest)">
+            {run.priority}
+          </span>
+          {' · submitted '}
           <When iso={run.submittedAt} />
           {run.submittedBy ? ` by ${run.submittedBy}` : ''}
           {run.finishedAt ? (

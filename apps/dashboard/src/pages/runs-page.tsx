@@ -177,6 +177,9 @@ export function RunsPage({
             <tr>
               <th scope="col">Run</th>
               <th scope="col">State</th>
+              <th scope="col" title="Dispatch priority: 1 (lowest) to 5 (highest)">
+                Priority
+              </th>
               <th scope="col">Items</th>
               <th scope="col">Submitted</th>
               <th scope="col">Duration</th>
@@ -193,6 +196,7 @@ export function RunsPage({
                 <td>
                   <StateBadge state={run.state} />
                 </td>
+                <td class="run-priority">{run.priority}</td>
                 <td>
                   {run.itemsFinished}/{run.itemsTotal}
                   {run.itemsFailed > 0 && <span class="failed-count"> ({run.itemsFailed} failed)</span>}
