@@ -103,6 +103,7 @@ class Run(TypedDict):
     state: RunState
     specDigest: str
     idempotencyKey: Optional[str]
+    submittedBy: str
     submittedAt: str
     finishedAt: Optional[str]
     itemsTotal: int
@@ -129,6 +130,8 @@ class Item(TypedDict):
     itemId: str
     state: ItemState
     approvalRequired: bool
+    # When it last became ready (or will, after a retry's backoff); None while blocked, awaiting approval or parked.
+    readyAt: Optional[str]
     # Its dispatch priority, 1 (lowest) to 5 (highest): its own, else its run's.
     priority: int
     failure: Optional[AttemptFailure]

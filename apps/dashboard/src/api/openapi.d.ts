@@ -836,6 +836,8 @@ export interface components {
       readonly state: 'queued' | 'running' | 'awaiting-budget' | 'succeeded' | 'failed' | 'cancelled';
       readonly specDigest: string;
       readonly idempotencyKey: string | null;
+      /** @description The id of the actor who submitted it (a token, a person, a schedule) */
+      readonly submittedBy: string;
       readonly submittedAt: string;
       readonly finishedAt: string | null;
       readonly itemsTotal: number;
@@ -870,6 +872,8 @@ export interface components {
       /** @enum {string} */
       readonly state: 'blocked' | 'awaiting-approval' | 'ready' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
       readonly approvalRequired: boolean;
+      /** @description When it last became ready (or will, after a retry backoff); null while blocked, awaiting approval or parked */
+      readonly readyAt: string | null;
       /** @description Its dispatch priority, 1 (lowest) to 5 (highest): its own, else its run's. Ready items dispatch highest first, FIFO within a priority, a waiting item rising one level every priorityAgingSeconds (a server setting) */
       readonly priority: number;
       /** @description Why the item's latest attempt failed, or why it could not be dispatched; null while nothing failed and once it succeeded */

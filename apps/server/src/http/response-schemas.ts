@@ -82,6 +82,7 @@ export const runViewSchema = record<RunRecord>(
     state: z.enum(runStates),
     specDigest: z.string(),
     idempotencyKey: z.string().nullable(),
+    submittedBy: z.string().meta({ description: 'The id of the actor who submitted it (a token, a person, a schedule)' }),
     submittedAt: z.string(),
     finishedAt: z.string().nullable(),
     itemsTotal: z.int(),
@@ -119,6 +120,10 @@ export const itemViewSchema = record<ItemRecord>(
     itemId: z.string(),
     state: z.enum(itemStates),
     approvalRequired: z.boolean(),
+    readyAt: z
+      .string()
+      .nullable()
+      .meta({ description: 'When it last became ready (or will, after a retry backoff); null while blocked, awaiting approval or parked' }),
     priority: z.int().min(1).max(5).meta({
       description:
         "Its dispatch priority, 1 (lowest) to 5 (highest): its own, else its run's. Ready items dispatch highest first, FIFO within a priority, a waiting item rising one level every priorityAgingSeconds (a server setting)",
