@@ -52,7 +52,7 @@ export interface ServerComposition {
   readonly anchors: readonly AuditAnchorV1[];
   /** The signer's public key, as verifiers pin it. */
   readonly signingKey: PublicKeyRecord;
-  /** The origin its checkpoints name (`engine.origin`): the server, as what it signs names it (the builder of a patch's provenance). */
+  /** The origin its checkpoints name (the config's engine origin): the server, as what it signs names it (the builder of a patch's provenance). */
   readonly origin: string;
   /**
    * The server's bearer tokens (hashed) and the authorizer over them: the token file, or in
