@@ -52,7 +52,7 @@ test("a grown run's graph: a fragment's own edges and join, a large fragment col
   expect(await left(node('triage/lint'))).toBeLessThan(await left(node('triage/test')));
   expect(await left(node('triage/test'))).toBeLessThan(await left(node('ship')));
   await expect.poll(() => group.locator('text').allTextContents(), { timeout: 30_000 }).toEqual([`${many} items from plan`, `${many} succeeded`, 'expand']);
-  expect(await group.getAttribute('aria-label')).toBe(`plan: ${many} items: ${many} succeeded. Expand`);
+  await expect.poll(() => group.getAttribute('aria-label'), { timeout: 30_000 }).toBe(`plan: ${many} items: ${many} succeeded. Expand`);
   await screenshot(page, 'run-grown', { docs: 'dashboard-grown-run.png' });
 
   // A click expands it: each of its items drawn, off the planner, joining ship.

@@ -5,7 +5,9 @@ import { definePackageTests } from '../../../vitest.shared.ts';
 // the worker bundled from the current sources, as in every other project that runs the image
 // (the same two global setups, in that order): one image serves them all, built once per run.
 export default definePackageTests({
-  name: 'worker-image',
+  // Named to sort among the packages: vitest runs projects in name order, and a project named last ran
+  // its minute-long image test alone at the end of the test command.
+  name: '@cairn/fargate-image',
   include: ['*.test.ts'],
   globalSetup: ['../src/testing/worker-bundle.test-support.ts', './worker-image.global-setup.ts'],
   testTimeout: 60_000,

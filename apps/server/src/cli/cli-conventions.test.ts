@@ -117,7 +117,8 @@ test('client commands work from any folder: CAIRN_SERVER and CAIRN_TOKEN, or a n
   expect(orphaned.stderr).toContain('Which server?');
 });
 
-test('completion scripts are accepted by the real shells, and bash completes commands, subcommands and options', async () => {
+// Three shells and a dozen completions, each a process: 20 s was too short beside other test files.
+test('completion scripts are accepted by the real shells, and bash completes commands, subcommands and options', { timeout: 60_000 }, async () => {
   const { cwd } = elsewhere();
   const scripts = Object.fromEntries(
     await Promise.all(['bash', 'zsh', 'fish'].map(async (shell) => [shell, (await cairn(['completion', shell])).stdout] as const)),
