@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { ForgeBranchPush, ForgeV1 } from '@cairn/core';
-import { describeForge, type ForgeOracle } from '@cairn/conformance';
+import { describeForge } from '@cairn/conformance';
 import { isCairnError } from '@cairn/protocol';
 import { createGitForge, type GitForge } from './git-forge.ts';
-import { git, startGitHttpServer } from './git-http-server.test-support.ts';
+import { bareRepositoryOracle, git, startGitHttpServer } from './git-http-server.test-support.ts';
 
 const username = 'cairn-bot';
 const password = 'correct horse battery staple';
@@ -30,33 +30,6 @@ async function forgeOnNewRepository(
   const forge = createGitForge({ remote: server.url(name), ...settings });
   repositoryOf.set(forge, name);
   return { forge, name };
-}
-
-/** Reads the served bare repository with git directly, never through the forge. */
-function oracleOf(path: string): ForgeOracle {
-  return {
-    async readBranch(branch) {
-      return (await git(path, ['for-each-ref', '--format=%(objectname)', `refs/heads/${branch}`])).trim() || null;
-    },
-    async readCommit(commit) {
-      const raw = await git(path, ['cat-file', 'commit', commit]).catch(() => null);
-      if (raw === null) return null;
-      const split = raw.indexOf('\n\n');
-      const parents = raw
-        .slice(0, split)
-        .split('\n')
-        .filter((line) => line.startsWith('parent '))
-        .map((line) => line.slice(7));
-      const files: Record<string, string> = {};
-      for (const file of (await git(path, ['ls-tree', '-r', '-z', '--name-only', commit])).split('\0').filter(Boolean)) {
-        files[file] = await git(path, ['cat-file', 'blob', `${commit}:${file}`]);
-      }
-      return { parents, message: raw.slice(split + 2), files };
-    },
-    async setBranch(branch, commit) {
-      await git(path, ['update-ref', `refs/heads/${branch}`, commit]);
-    },
-  };
 }
 
 function delivery(base: string, patch: string | Uint8Array, overrides: Partial<ForgeBranchPush> = {}): ForgeBranchPush {
@@ -86,7 +59,7 @@ describeForge({
     return forge;
   },
   createBase: (forge, files) => server.commit(repositoryOf.get(forge)!, files),
-  oracle: (forge) => oracleOf(server.path(repositoryOf.get(forge)!)),
+  oracle: (forge) => bareRepositoryOracle(server.path(repositoryOf.get(forge)!)),
 });
 
 describe('git forge', () => {
@@ -129,7 +102,7 @@ describe('git forge', () => {
     await expect(createGitForge({ remote: server.url(name) }).readBranch('main'), 'no token at all').rejects.toMatchObject({
       code: 'CAIRN_FORGE_UNAUTHORIZED',
     });
-    expect(await oracleOf(server.path(name)).readBranch('cairn/delivered')).toBeNull();
+    expect(await bareRepositoryOracle(server.path(name)).readBranch('cairn/delivered')).toBeNull();
   });
 
   test('a branch moved between the forge’s read and its push is kept: the lease refuses the push (CAIRN_FORGE_CONFLICT)', async () => {
@@ -138,7 +111,7 @@ describe('git forge', () => {
     const first = await forge.pushBranch(delivery(base, addNotes));
     const theirs = await server.commit(name, { 'theirs.txt': 'pushed by someone else\n' });
     // Someone pushes after the forge read the tip (ls-remote) and before its own push lands.
-    server.beforePush = () => oracleOf(server.path(name)).setBranch('cairn/delivered', theirs);
+    server.beforePush = () => bareRepositoryOracle(server.path(name)).setBranch('cairn/delivered', theirs);
     try {
       const second = delivery(base, addNotes.replace('+notes', '+other notes'));
       await expect(forge.pushBranch(second)).rejects.toMatchObject({ code: 'CAIRN_FORGE_CONFLICT' });
@@ -146,7 +119,7 @@ describe('git forge', () => {
       server.beforePush = undefined;
     }
     expect(first.outcome).toBe('created');
-    expect(await oracleOf(server.path(name)).readBranch('cairn/delivered'), 'their commit stays').toBe(theirs);
+    expect(await bareRepositoryOracle(server.path(name)).readBranch('cairn/delivered'), 'their commit stays').toBe(theirs);
   });
 
   test('a worker’s git diff --binary (binary file, deletion, executable bit, symbolic link) arrives as it was captured', async () => {
@@ -176,7 +149,7 @@ describe('git forge', () => {
     const local = createGitForge({ remote: server.path(name) });
     const pushed = await local.pushBranch(delivery(base, addNotes, { branch: 'cairn/local' }));
     expect(pushed.outcome).toBe('created');
-    expect(await oracleOf(server.path(name)).readBranch('cairn/local')).toBe(pushed.commit);
+    expect(await bareRepositoryOracle(server.path(name)).readBranch('cairn/local')).toBe(pushed.commit);
 
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

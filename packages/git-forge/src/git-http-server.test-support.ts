@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { ForgeOracle } from '@cairn/conformance';
 
 const run = promisify(execFile);
 
@@ -185,4 +186,34 @@ function serveThroughHttpBackend(root: string, user: string, request: IncomingMe
     response.writeHead(status, headers);
     response.end(all.subarray(end + separator));
   });
+}
+
+/**
+ * The conformance suite's oracle over a bare repository: reads and moves its branches with git
+ * directly, never through a forge, so a forge cannot vouch for itself.
+ */
+export function bareRepositoryOracle(path: string): ForgeOracle {
+  return {
+    async readBranch(branch) {
+      return (await git(path, ['for-each-ref', '--format=%(objectname)', `refs/heads/${branch}`])).trim() || null;
+    },
+    async readCommit(commit) {
+      const raw = await git(path, ['cat-file', 'commit', commit]).catch(() => null);
+      if (raw === null) return null;
+      const split = raw.indexOf('\n\n');
+      const parents = raw
+        .slice(0, split)
+        .split('\n')
+        .filter((line) => line.startsWith('parent '))
+        .map((line) => line.slice(7));
+      const files: Record<string, string> = {};
+      for (const file of (await git(path, ['ls-tree', '-r', '-z', '--name-only', commit])).split('\0').filter(Boolean)) {
+        files[file] = await git(path, ['cat-file', 'blob', `${commit}:${file}`]);
+      }
+      return { parents, message: raw.slice(split + 2), files };
+    },
+    async setBranch(branch, commit) {
+      await git(path, ['update-ref', `refs/heads/${branch}`, commit]);
+    },
+  };
 }

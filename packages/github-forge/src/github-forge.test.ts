@@ -3,9 +3,9 @@ import { createServer } from 'node:net';
 import { inspect } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { ForgeBranchPush } from '@cairn/core';
-import { describeForge, type ForgeOracle } from '@cairn/conformance';
+import { describeForge } from '@cairn/conformance';
 import { isCairnError } from '@cairn/protocol';
-import { git, startGitHttpServer } from '../../git-forge/src/git-http-server.test-support.ts';
+import { bareRepositoryOracle, git, startGitHttpServer } from '../../git-forge/src/git-http-server.test-support.ts';
 import { startGitHubApiServer } from './github-api.test-support.ts';
 import type { GitHubForgeSettings } from './github-forge-settings.ts';
 import { createGitHubForge, type GitHubForge } from './github-forge.ts';
@@ -48,34 +48,6 @@ async function createBase(repository: string, files: Readonly<Record<string, str
   return commit;
 }
 
-/** Reads the served bare repository with git directly, never through the forge. */
-function oracleOf(repository: string): ForgeOracle {
-  const path = gitServer.path(repository);
-  return {
-    async readBranch(branch) {
-      return (await git(path, ['for-each-ref', '--format=%(objectname)', `refs/heads/${branch}`])).trim() || null;
-    },
-    async readCommit(commit) {
-      const raw = await git(path, ['cat-file', 'commit', commit]).catch(() => null);
-      if (raw === null) return null;
-      const split = raw.indexOf('\n\n');
-      const parents = raw
-        .slice(0, split)
-        .split('\n')
-        .filter((line) => line.startsWith('parent '))
-        .map((line) => line.slice(7));
-      const files: Record<string, string> = {};
-      for (const file of (await git(path, ['ls-tree', '-r', '-z', '--name-only', commit])).split('\0').filter(Boolean)) {
-        files[file] = await git(path, ['cat-file', 'blob', `${commit}:${file}`]);
-      }
-      return { parents, message: raw.slice(split + 2), files };
-    },
-    async setBranch(branch, commit) {
-      await git(path, ['update-ref', `refs/heads/${branch}`, commit]);
-    },
-  };
-}
-
 function delivery(base: string, overrides: Partial<ForgeBranchPush> = {}): ForgeBranchPush {
   return {
     branch: 'cairn/delivered',
@@ -106,7 +78,7 @@ describeForge({
   name: 'GitHub (a GitHub App installation; git http-backend and the REST test endpoint on loopback)',
   create: async () => (await forgeOnNewRepository(appAuth)).forge,
   createBase: (forge, files) => createBase(repositoryOf.get(forge)!, files),
-  oracle: (forge) => oracleOf(repositoryOf.get(forge)!),
+  oracle: (forge) => bareRepositoryOracle(gitServer.path(repositoryOf.get(forge)!)),
   timeoutMs: 20_000,
 });
 
