@@ -87,3 +87,13 @@ test('a workspace holding .cairn-history itself is refused, naming the path', as
   expect((error as Error).message).toContain('".cairn-history/pack"');
   expect((error as Error).message).toContain("where a snapshot carries its repository's history");
 });
+
+test('in a shallow clone, the commit where the clone was cut is where the snapshot cuts history (its parent is not there to pack)', async () => {
+  const { directory, ids } = repository(4);
+  const clone = mkdtempSync(join(tmpdir(), 'cairn-history-shallow-'));
+  made.push(clone);
+  execFileSync('git', ['clone', '-q', '--depth=2', `file://${directory}`, clone], { env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null' } });
+  const members = readTar((await snapshotWorkspace(clone, { history: 10 })).bytes);
+  const shallow = members.find((member) => member.path === historyMemberNames.shallow) as { content: Uint8Array };
+  expect(Buffer.from(shallow.content).toString('utf8')).toBe(`${ids[1]}\n`);
+});

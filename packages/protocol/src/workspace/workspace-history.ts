@@ -1,4 +1,4 @@
-import { mkdtemp, open, realpath, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CairnError } from '../errors/cairn-error.ts';
@@ -57,8 +57,11 @@ export async function collectWorkspaceHistory(directory: string, depth: number):
   const head = lines[0]?.[0];
   if (head === undefined || !commitId.test(head)) return undefined;
   const kept = new Set(lines.map(([commit]) => commit!));
+  // In a shallow clone (a CI checkout, a fetched repository) git lists the commits where its own
+  // history was cut without parents, though their objects name them: they are cut here too.
+  const cutAlready = await repositoryShallowCommits(location);
   const shallow = lines
-    .filter(([, ...parents]) => parents.some((parent) => !kept.has(parent)))
+    .filter(([commit, ...parents]) => parents.some((parent) => !kept.has(parent)) || cutAlready.has(commit!))
     .map(([commit]) => commit!)
     .sort();
   const folder = await mkdtemp(join(tmpdir(), 'cairn-history-'));
@@ -86,4 +89,12 @@ export async function collectWorkspaceHistory(directory: string, depth: number):
     await remove();
     throw error;
   }
+}
+
+/** The commits a shallow repository's `shallow` file lists (where its history was cut); none in a complete one. */
+async function repositoryShallowCommits(location: { cwd: string }): Promise<Set<string>> {
+  const path = await runGit(location, ['rev-parse', '--path-format=absolute', '--git-path', 'shallow']);
+  if (path.exitCode !== 0) return new Set();
+  const listed = await readFile(path.stdout.toString().trim(), 'utf8').catch(() => '');
+  return new Set(listed.split('\n').filter((line) => commitId.test(line)));
 }
