@@ -1,12 +1,12 @@
 import type { AuditEntry } from '@cairn/core';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError } from '../api/api-error.ts';
 import type { DashboardApi } from '../api/dashboard-api.ts';
 import { downloadBytes } from '../api/download-bytes.ts';
 import { readAuditNewestFirst } from '../api/read-audit-entries.ts';
 import { FilterForm } from '../filter-form.tsx';
 import { auditFilterNames, hrefOf, queryOf, type AuditFilters } from '../use-route.ts';
 import { When } from '../time-format.tsx';
+import { usePageError } from '../use-page-error.ts';
 
 const pageSize = 100;
 
@@ -40,16 +40,9 @@ export function AuditPage({
   const [entries, setEntries] = useState<readonly AuditEntry[] | null>(null);
   // The seq the next, older, page reads below; null when the oldest entry is shown.
   const [olderBefore, setOlderBefore] = useState<number | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [exporting, setExporting] = useState(false);
   const query = queryOf(filters, auditFilterNames).replace(/^\?/, '');
-  const fail = useCallback(
-    (failure: unknown) => {
-      if (failure instanceof ApiError && failure.status === 401) return onUnauthenticated();
-      setError(failure instanceof Error ? failure.message : String(failure));
-    },
-    [onUnauthenticated],
-  );
+  const { error, setError, fail } = usePageError(onUnauthenticated);
   const readPage = useCallback((before: number | undefined) => readAuditNewestFirst(api, new URLSearchParams(query), pageSize, before), [api, query]);
   useEffect(() => {
     let cancelled = false;

@@ -24,6 +24,7 @@ import { useElementWidth } from '../use-element-width.ts';
 import { useRunAttempts } from '../run/use-run-attempts.ts';
 import { useThrottled } from '../use-throttled.ts';
 import { Duration, When } from '../time-format.tsx';
+import { usePageError } from '../use-page-error.ts';
 
 /** The item panel's narrowest width beside the graph (px), and the gap between them. */
 const panelMinimumWidth = 480;
@@ -64,15 +65,8 @@ export function RunPage({
   const graphItems = useRef<ReadonlySet<string>>(new Set());
   // Groups above the collapsing size the reader opened.
   const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
-  const [error, setError] = useState<string | null>(null);
   const [live, setLive] = useState<'connecting' | 'live' | 'ended'>('connecting');
-  const fail = useCallback(
-    (failure: unknown) => {
-      if (failure instanceof ApiError && failure.status === 401) return onUnauthenticated();
-      setError(failure instanceof Error ? failure.message : String(failure));
-    },
-    [onUnauthenticated],
-  );
+  const { error, fail } = usePageError(onUnauthenticated);
   const path = `/v1/runs/${encodeURIComponent(runId)}`;
   const reload = useCallback(async (): Promise<RunSummary | null> => {
     try {

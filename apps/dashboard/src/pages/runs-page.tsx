@@ -14,6 +14,7 @@ import { runMatches, useRunSpecs } from '../run/run-search.ts';
 import { hrefOf, queryOf, runFilterNames, type RunFilters } from '../use-route.ts';
 import { useThrottled } from '../use-throttled.ts';
 import { Duration, When } from '../time-format.tsx';
+import { usePageError } from '../use-page-error.ts';
 
 const pageSize = 50;
 
@@ -44,15 +45,8 @@ export function RunsPage({
   const [runs, setRuns] = useState<readonly RunSummary[] | null>(null);
   const [nextCursor, setNextCursor] = useState<string | undefined>(undefined);
   const [counts, setCounts] = useState<Record<string, number>>({});
-  const [error, setError] = useState<string | null>(null);
   const [live, setLive] = useState(false);
-  const fail = useCallback(
-    (failure: unknown) => {
-      if (failure instanceof ApiError && failure.status === 401) return onUnauthenticated();
-      setError(failure instanceof Error ? failure.message : String(failure));
-    },
-    [onUnauthenticated],
-  );
+  const { error, setError, fail } = usePageError(onUnauthenticated);
   const filter = filters.state !== undefined && (lifecycleStates.runs as readonly string[]).includes(filters.state) ? (filters.state as RunState) : null;
   // The API's query for these filters (an unknown state is dropped: it would be refused). A string,
   // so that the list is read again only when the filters change, not on every render.

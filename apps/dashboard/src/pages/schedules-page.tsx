@@ -7,6 +7,7 @@ import type { RunSummary } from '../api/run-summary.ts';
 import { StateBadge } from '../state-badge.tsx';
 import { hrefOf } from '../use-route.ts';
 import { relativeText, When } from '../time-format.tsx';
+import { usePageError } from '../use-page-error.ts';
 
 /**
  * A schedule as `GET /v1/schedules` answers it: the API's Schedule, generated from its OpenAPI
@@ -45,15 +46,8 @@ export function SchedulesPage({
   readonly onUnauthenticated: () => void;
 }) {
   const [rows, setRows] = useState<readonly ScheduleRow[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [confirming, setConfirming] = useState<string | null>(null);
-  const fail = useCallback(
-    (failure: unknown) => {
-      if (failure instanceof ApiError && failure.status === 401) return onUnauthenticated();
-      setError(failure instanceof Error ? failure.message : String(failure));
-    },
-    [onUnauthenticated],
-  );
+  const { error, setError, fail } = usePageError(onUnauthenticated);
   const load = useCallback(async () => {
     try {
       const schedules = await api.json<ScheduleView[]>('/v1/schedules');
