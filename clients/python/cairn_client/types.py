@@ -395,18 +395,9 @@ class SignInCode(TypedDict):
     scopes: List[str]
 
 
-class CreatedWebhook(TypedDict):
+class CreatedWebhook(Webhook):
     """``POST /v1/webhooks``: the endpoint, with its signing secret (whsec_...) shown this once."""
 
-    webhookId: str
-    url: str
-    events: Optional[List[str]]
-    runId: Optional[str]
-    description: Optional[str]
-    createdAt: str
-    createdBy: str
-    disabledAt: Optional[str]
-    disabledReason: Optional[str]
     secret: str
 
 
