@@ -322,10 +322,12 @@ export class DispatchPasses {
       };
     }
     if (spec.runtime.kind === 'merge') {
+      const mayHaveReruns = spec.runtime.onConflict === 'rerun';
       for (const from of spec.runtime.from) {
-        // A producer the merge re-ran (`onConflict: rerun`) is merged as its re-run made it.
+        // A producer the merge re-ran (`onConflict: rerun`) is merged as its re-run made it; only
+        // such a merge looks for re-runs (one more read per producer).
         const rerun = `${spec.id}/${from}`;
-        const rerunArtifacts = this.#runs.artifacts(runId, rerun);
+        const rerunArtifacts = mayHaveReruns ? this.#runs.artifacts(runId, rerun) : undefined;
         const digest = (rerunArtifacts ?? this.#runs.artifacts(runId, from))?.patch;
         if (digest !== undefined) inputs[from] = { from: rerunArtifacts ? rerun : from, select: 'patch', digest: digest as ManifestInput['digest'] };
       }
