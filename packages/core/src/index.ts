@@ -66,6 +66,7 @@ export type {
   CommandRuntimeSpec,
   DurationText,
   ItemApproval,
+  ApprovalPolicySpec,
   ItemDefaultsSpec,
   ItemEffect,
   ItemOnLost,

@@ -296,6 +296,97 @@ export function describeEngineService(name: string, makeService: () => ServiceUn
       expect(await rejection(service.approve(runId, 'hold', bo))).toMatchObject({ code: 'CAIRN_LIFECYCLE_TRANSITION_INVALID' });
     });
 
+    test('an approval policy waits for N distinct voters it counts; the submitter, a second vote, an outsider and a rejection without a reason are refused', async () => {
+      const { service } = await makeService();
+      const cy: AuditActor = { kind: 'user', id: 'cy', via: 'http' };
+      const dee: AuditActor = { kind: 'user', id: 'dee', via: 'http' };
+      const approvers = { roles: ['approver'] };
+      const policy = { required: 2, from: ['approver', 'release-managers'] };
+      const { runId } = await service.submit(
+        {
+          version: 1,
+          name: 'two-of-three',
+          items: [
+            { id: 'deploy', approval: policy, runtime: command('true') },
+            { id: 'hold', approval: policy, runtime: command('true') },
+          ],
+        },
+        { actor: ana },
+      );
+      // ana submitted the run, and holds the role: the policy does not count her (selfApproval: false).
+      expect(await rejection(service.approve(runId, 'deploy', ana, undefined, approvers))).toMatchObject({
+        code: 'CAIRN_APPROVAL_NOT_ALLOWED',
+        details: { reason: 'self-approval' },
+      });
+      // dee has no role the policy names.
+      expect(await rejection(service.approve(runId, 'deploy', dee, undefined, { roles: ['viewer'] }))).toMatchObject({
+        code: 'CAIRN_APPROVAL_NOT_ALLOWED',
+        details: { reason: 'not-in-from', memberships: ['viewer'] },
+      });
+      await service.approve(runId, 'deploy', bo, 'looks right', approvers);
+      expect((await service.items(runId)).find((item) => item.itemId === 'deploy')?.state).toBe('awaiting-approval');
+      const twice = await rejection(service.approve(runId, 'deploy', bo, undefined, approvers));
+      expect(twice).toMatchObject({ code: 'CAIRN_APPROVAL_DUPLICATE' });
+      expect((twice as Error).message).toContain('it still needs 1 of 2 approvals');
+      // A group counts as a role does.
+      await service.approve(runId, 'deploy', cy, undefined, { groups: ['release-managers'] });
+      expect(await rejection(service.reject(runId, 'hold', cy, undefined, approvers))).toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: 'reason' });
+      await service.reject(runId, 'hold', cy, 'not this week', approvers);
+      expect((await until(() => service.run(runId), ended))?.state).toBe('failed');
+      expect(Object.fromEntries((await service.items(runId)).map((item) => [item.itemId, item.state]))).toEqual({ deploy: 'succeeded', hold: 'failed' });
+      const approvals = await service.approvals(runId);
+      expect(approvals.map(({ itemId, policy, votes }) => [itemId, policy.required, votes.map((vote) => [vote.actor.id, vote.decision, vote.reason])])).toEqual(
+        [
+          [
+            'deploy',
+            2,
+            [
+              ['bo', 'approve', 'looks right'],
+              ['cy', 'approve', null],
+            ],
+          ],
+          ['hold', 2, [['cy', 'reject', 'not this week']]],
+        ],
+      );
+      const entries = await collect(service.auditEntries({ runId }));
+      expect(
+        entries.filter((entry) => entry.action === 'item.approval-voted').map((entry) => [entry.actor.id, entry.data['decision'], entry.data['approvals']]),
+      ).toEqual([
+        ['bo', 'approve', 1],
+        ['cy', 'approve', 2],
+        ['cy', 'reject', 0],
+      ]);
+      expect(entries.find((entry) => entry.action === 'item.approved')).toMatchObject({ actor: { id: 'cy' }, data: { approvers: ['bo', 'cy'] } });
+      expect(entries.find((entry) => entry.action === 'item.rejected')).toMatchObject({ actor: { id: 'cy' }, data: { reason: 'not this week' } });
+    });
+
+    test("an approval policy's timeout ends the wait as its onTimeout says: approve runs the item, reject fails it", async () => {
+      const { service } = await makeService();
+      const { runId } = await service.submit(
+        {
+          version: 1,
+          name: 'timeouts',
+          items: [
+            { id: 'lets-go', approval: { required: 2, timeout: '150ms', onTimeout: 'approve' }, runtime: command('true') },
+            { id: 'stops', approval: { required: 2, timeout: '150ms' }, runtime: command('true') },
+          ],
+        },
+        { actor: ana },
+      );
+      await service.approve(runId, 'stops', bo);
+      expect((await until(() => service.run(runId), ended))?.state).toBe('failed');
+      const items = await service.items(runId);
+      expect(Object.fromEntries(items.map((item) => [item.itemId, item.state]))).toEqual({ 'lets-go': 'succeeded', stops: 'failed' });
+      expect(items.find((item) => item.itemId === 'stops')?.failure).toMatchObject({ code: 'CAIRN_APPROVAL_TIMED_OUT' });
+      expect(items.find((item) => item.itemId === 'stops')?.failure?.message).toContain('1 of the 2 approvals its policy needs when its wait of 150ms');
+      const entries = await collect(service.auditEntries({ runId }));
+      expect(entries.find((entry) => entry.action === 'item.approved')).toMatchObject({
+        actor: { kind: 'system' },
+        entity: { id: `${runId}/lets-go` },
+        data: { onTimeout: 'approve', approvals: 0, required: 2 },
+      });
+    });
+
     test('cancelling an item and a run stops what runs, with the reason in the audit entries', async () => {
       const { service } = await makeService();
       const { runId } = await service.submit(

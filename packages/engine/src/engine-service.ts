@@ -8,6 +8,7 @@ import type { SecretRecord } from './secrets/secret-store.ts';
 import type { ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';
 import type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
 import type { EngineReads } from './store/engine-reads.ts';
+import type { Voter } from './state/approval-votes.ts';
 
 /** Which events `EngineService.events` yields, from where, and until when. */
 export interface EngineEventsOptions {
@@ -38,7 +39,7 @@ export interface EngineEventsOptions {
  */
 export interface EngineService extends Pick<
   EngineReads,
-  'run' | 'runs' | 'items' | 'graphItems' | 'spec' | 'artifacts' | 'attempts' | 'schedules' | 'secrets'
+  'run' | 'runs' | 'items' | 'approvals' | 'graphItems' | 'spec' | 'artifacts' | 'attempts' | 'schedules' | 'secrets'
 > {
   // Reads: the state's (a run, its items, ...) are EngineReads'; these are the engine's own.
   /** Whether the engine can do its work now, and if not why and since when (what `/readyz` says). */
@@ -66,8 +67,15 @@ export interface EngineService extends Pick<
   // Commands: each resolves once what it changed is recorded (with its audit entries).
   /** Validates and stores a run; rejects with the spec's CairnError (CAIRN_SPEC_INVALID, ...). */
   submit(document: unknown, options: SubmitOptions): Promise<SubmitResult>;
-  approve(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void>;
-  reject(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void>;
+  /**
+   * Approves an item awaiting approval. Under an approval policy (ADR 0041) it is the actor's vote:
+   * `voter` is what the authorizer knows of them (roles, groups), checked against the policy's
+   * `from`; a vote the policy does not count is CAIRN_APPROVAL_NOT_ALLOWED, a second one
+   * CAIRN_APPROVAL_DUPLICATE.
+   */
+  approve(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): Promise<void>;
+  /** Rejects an item awaiting approval (it fails); under an approval policy a vote that needs a reason. */
+  reject(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): Promise<void>;
   /** Gives a run a new budget; a run awaiting one (`awaiting-budget`) runs again. */
   raiseBudget(runId: string, budget: BudgetSpec, actor: AuditActor, reason: string): Promise<void>;
   cancelRun(runId: string, actor: AuditActor, reason?: string): Promise<void>;

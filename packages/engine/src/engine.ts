@@ -35,6 +35,7 @@ import type { GroupCommit } from './store/group-commit.ts';
 import { SqliteEngineReads } from './store/sqlite/sqlite-engine-reads.ts';
 import { WalCommit } from './store/sqlite/wal-commit.ts';
 import { WorkingCopy } from './store/sqlite/working-copy.ts';
+import type { Voter } from './state/approval-votes.ts';
 
 // The engine's settings come with it: whoever builds an engine imports them from here.
 export { engineSettingsSchema, type EngineSettings } from './engine-settings.ts';
@@ -248,15 +249,19 @@ export class Engine {
     this.#loop.poke();
   }
 
-  /** Approves an item awaiting approval; `reason` is kept in the `item.approved` audit entry. */
-  approve(runId: string, itemId: string, actor: AuditActor, reason?: string): void {
-    this.#writing(() => this.#machine.approveItem(runId, itemId, actor, reason));
+  /**
+   * Approves an item awaiting approval; `reason` is kept in the `item.approved` audit entry. Under
+   * an approval policy it is `actor`'s vote, counted when `voter` (the roles and groups the
+   * authorizer knows them by) is one the policy counts.
+   */
+  approve(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): void {
+    this.#writing(() => this.#machine.approveItem(runId, itemId, actor, reason, voter));
     this.#loop.poke();
   }
 
   /** Rejects an item awaiting approval: it fails with `reason`, and what depends on it is skipped. */
-  reject(runId: string, itemId: string, actor: AuditActor, reason?: string): void {
-    this.#writing(() => this.#machine.rejectItem(runId, itemId, actor, reason));
+  reject(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): void {
+    this.#writing(() => this.#machine.rejectItem(runId, itemId, actor, reason, voter));
     this.#waiters.notifyIfEnded(runId);
     this.#loop.poke();
   }

@@ -13,6 +13,8 @@ import type { RunListOptions, RunPage } from './store/sqlite/run-history.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import type { GraphItemRecord, GraphItemSelection } from './store/engine-reads.ts';
 import type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
+import type { Voter } from './state/approval-votes.ts';
+import type { ItemApprovalRecord } from './state/approval-records.ts';
 
 /**
  * The engine service over an engine in this process (SQLite mode): reads answer from the engine's
@@ -49,6 +51,10 @@ export class InProcessEngineService implements EngineService {
 
   async items(runId: string): Promise<ItemRecord[]> {
     return this.#durable(this.#engine.reads.items(runId));
+  }
+
+  async approvals(runId: string): Promise<ItemApprovalRecord[]> {
+    return this.#durable(this.#engine.reads.approvals(runId));
   }
 
   async graphItems(runId: string, selection: GraphItemSelection): Promise<GraphItemRecord[]> {
@@ -103,12 +109,12 @@ export class InProcessEngineService implements EngineService {
     return this.#durable(this.#engine.submit(document, options));
   }
 
-  async approve(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
-    return this.#durable(this.#engine.approve(runId, itemId, actor, reason));
+  async approve(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): Promise<void> {
+    return this.#durable(this.#engine.approve(runId, itemId, actor, reason, voter));
   }
 
-  async reject(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
-    return this.#durable(this.#engine.reject(runId, itemId, actor, reason));
+  async reject(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): Promise<void> {
+    return this.#durable(this.#engine.reject(runId, itemId, actor, reason, voter));
   }
 
   async raiseBudget(runId: string, budget: BudgetSpec, actor: AuditActor, reason: string): Promise<void> {

@@ -24,6 +24,8 @@ export { checkFragmentAgainstSpec } from './state/run-fragment.ts';
 export type { CheckedFragment } from './state/run-fragment.ts';
 export type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
 export type { ItemRecord, RunRecord } from './state/run-records.ts';
+export type { ApprovalVoteRecord, ItemApprovalRecord } from './state/approval-records.ts';
+export type { Voter } from './state/approval-votes.ts';
 export type { ItemAttemptRecord, LockWait } from './store/sqlite/attempt-store.ts';
 export { isRunCursor, isRunListTime, runListLimits } from './store/sqlite/run-history.ts';
 export type { RunListOptions, RunPage, RunSummary } from './store/sqlite/run-history.ts';

@@ -14,6 +14,7 @@ export { assertRunSpec, loadRunSpec, validateRunSpec } from './spec/validate-run
 export type { LoadedRunSpec, RunSpecContext, RunSpecValidation } from './spec/validate-run-spec.ts';
 export { runSpecLimits } from './spec/run-spec-limits.ts';
 export { itemPriority, priorityLevels, runPriority } from './spec/priority-levels.ts';
+export { approvalPolicyOf, needsApproval, type ApprovalPolicy } from './spec/approval-policy.ts';
 export { runSpecJsonSchema } from './spec/run-spec-json-schema.ts';
 export { mergeRuntimeSpecSchema } from './spec/merge-runtime-spec-schema.ts';
 export {

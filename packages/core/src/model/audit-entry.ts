@@ -22,6 +22,7 @@ export type AuditAction =
   | 'item.blocked'
   | 'item.ready'
   | 'item.approval-requested'
+  | 'item.approval-voted'
   | 'item.approved'
   | 'item.skipped'
   | 'item.cancelled'

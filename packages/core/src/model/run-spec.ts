@@ -15,8 +15,28 @@ export type DurationText = string;
  */
 export type ItemEffect = 'pure' | 'read-impure' | 'write-impure';
 
-/** Whether an item waits for an actor's approval before it may start. */
-export type ItemApproval = 'required' | 'none';
+/**
+ * Whether an item waits for approval before it may start: `required` (one approver, anyone allowed
+ * to approve, the submitter included), `none`, or a policy (ADR 0041).
+ */
+export type ItemApproval = 'required' | 'none' | ApprovalPolicySpec;
+
+/**
+ * An approval policy: the item waits until `required` distinct people allowed by it approve; one
+ * rejection (which needs a reason) ends the wait.
+ */
+export interface ApprovalPolicySpec {
+  /** How many distinct approvers it needs. */
+  required: number;
+  /** The roles or groups (as the server's authorizer knows them) an approver needs one of; anyone allowed to approve when left out. */
+  from?: string[];
+  /** Whether the run's submitter may approve it; false by default. */
+  selfApproval?: boolean;
+  /** How long it waits for its approvals; the server's approvalTimeoutMs when left out. */
+  timeout?: DurationText;
+  /** What a wait that times out ends in: `reject` (the item fails; the default) or `approve` (it runs). */
+  onTimeout?: 'reject' | 'approve';
+}
 
 /** A global named lock. Exclusive unless `mode: shared`; readers share, a writer excludes all. */
 export type LockMode = 'exclusive' | 'shared';

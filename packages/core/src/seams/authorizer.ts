@@ -5,6 +5,13 @@ export interface AuthenticatedPrincipal {
   readonly actor: Actor;
   /** Scopes granted (`runs:write`, `audit:read`, `admin`). */
   readonly scopes: readonly string[];
+  /**
+   * The roles the caller holds, as the authorizer knows them (an identity provider's mapped roles,
+   * a token's `role:` scopes): what an approval policy's `from` names. None when left out.
+   */
+  readonly roles?: readonly string[];
+  /** The identity provider's groups the caller is in, when the authorizer knows them: `from` may name them too. */
+  readonly groups?: readonly string[];
 }
 
 /** What is being acted on. */

@@ -10,11 +10,14 @@ const runStates: Partial<Record<string, RunState>> = {
 };
 
 // `item.approved`, `item.rejected` and `item.reused` are followed by the entry of the state they
-// lead to; an item starts running with its attempt's dispatch, in the same transaction.
+// lead to; an item starts running with its attempt's dispatch, in the same transaction. A vote
+// under an approval policy that leaves the item waiting says it still awaits approval, so that a
+// page showing who approved reads the item again.
 const itemStates: Partial<Record<string, ItemState>> = {
   'item.blocked': 'blocked',
   'item.ready': 'ready',
   'item.approval-requested': 'awaiting-approval',
+  'item.approval-voted': 'awaiting-approval',
   'attempt.dispatched': 'running',
   'item.succeeded': 'succeeded',
   'item.failed': 'failed',

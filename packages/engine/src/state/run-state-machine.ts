@@ -1,11 +1,14 @@
 import type { AttemptFailure, AuditActor, BudgetSpec, ItemSpec, ItemState, JsonObject, RunSpecV1 } from '@cairn/core';
 import {
+  approvalPolicyOf,
+  type ApprovalPolicy,
   assertTransition,
   CairnError,
   canonicalJson,
   isTerminalState,
   itemPriority,
   itemTransitions,
+  needsApproval,
   priorityLevels,
   runPriority,
   runTransitions,
@@ -23,6 +26,8 @@ import type { AttemptStore, ItemAttemptRecord } from '../store/sqlite/attempt-st
 import { isoTime } from '../iso-time.ts';
 import { ApprovalDeadlines } from './approval-deadlines.ts';
 import { auditItemEntered } from './item-entry-audit.ts';
+import { checkVoter, expiredApprovalFailure, type Voter } from './approval-votes.ts';
+import type { ApprovalVoteTable } from '../store/sqlite/approval-vote-table.ts';
 
 export type { SubmitOptions, SubmitResult } from './run-submission.ts';
 
@@ -54,12 +59,14 @@ export class RunStateMachine {
   readonly #defaultExecutor: string;
   readonly #approvalTimeoutMs: number;
   readonly #approvals: ApprovalDeadlines;
+  readonly #votes: ApprovalVoteTable;
 
   constructor(workingCopy: WorkingCopy, audit: AuditLog, settings: RunStateMachineSettings = {}) {
     this.#workingCopy = workingCopy;
     this.#audit = audit;
     this.#store = workingCopy.runs;
     this.#attempts = workingCopy.attempts;
+    this.#votes = workingCopy.approvalVotes;
     this.#approvals = new ApprovalDeadlines(() => this.#store.nextApprovalDeadline());
     this.#now = settings.now ?? Date.now;
     this.#defaultExecutor = settings.defaultExecutor ?? 'local';
@@ -132,7 +139,7 @@ export class RunStateMachine {
       this.#store.insertEdges(runId, itemEdges(spec));
       for (const position of rootPositions) {
         const item = spec.items[position]!;
-        const approvalRequired = item.approval === 'required';
+        const approvalRequired = needsApproval(item.approval);
         const root: ItemRecord = {
           runId,
           itemId: item.id,
@@ -287,10 +294,25 @@ export class RunStateMachine {
     })();
   }
 
-  /** An awaiting item is rejected by an actor: it fails (with `reason`) and its dependents are skipped. */
-  rejectItem(runId: string, itemId: string, actor: AuditActor, reason = 'rejected'): void {
+  /**
+   * An awaiting item is rejected by an actor: it fails (with `reason`) and its dependents are
+   * skipped. Under an approval policy the rejection is a vote (audited as one, then the rejection):
+   * it needs a reason (CAIRN_PAYLOAD_INVALID) and a voter the policy counts (`checkVoter`).
+   */
+  rejectItem(runId: string, itemId: string, actor: AuditActor, reason?: string, voter: Voter = {}): void {
     this.#inTransaction(() => {
       const item = this.#requireAwaiting(runId, itemId);
+      const policy = this.#policyOf(item);
+      if (!policy.single) {
+        if (reason === undefined || reason.trim() === '')
+          throw new CairnError(
+            'CAIRN_PAYLOAD_INVALID',
+            `Item ${itemId} of run ${runId} waits under an approval policy: a rejection needs a reason (--reason, or "reason" in the body), kept in the audit log.`,
+            { path: 'reason', details: { runId, itemId } },
+          );
+        this.#vote(item, policy, actor, voter, 'reject', reason);
+      }
+      reason ??= 'rejected';
       this.#audit.append({ actor, action: 'item.rejected', entity: { kind: 'item', id: `${runId}/${itemId}` }, outcome: 'success', runId, data: { reason } });
       this.#store.setFailure(runId, itemId, unranFailure('CAIRN_APPROVAL_REJECTED', `${actor.id} rejected the item's approval: ${reason}. It did not run.`));
       this.#move(item, 'failed', actor, { reason: `approval rejected: ${reason}`, failure: { code: 'CAIRN_APPROVAL_REJECTED' } });
@@ -317,9 +339,24 @@ export class RunStateMachine {
     }
     return this.#inTransaction(() => {
       for (const item of expired) {
-        const message = `No one approved the item within ${this.#approvalTimeoutMs} ms (the engine's approvalTimeoutMs); it did not run. Submit the run again and approve it in time.`;
+        const policy = this.#policyOf(item);
+        const approvals = this.#votes.ofItem(item.runId, item.itemId).filter((vote) => vote.decision === 'approve').length;
+        if (policy.onTimeout === 'approve') {
+          // The policy says a wait that times out lets the item run: approved by the engine, as audited.
+          this.#audit.append({
+            actor: engineActor,
+            action: 'item.approved',
+            entity: { kind: 'item', id: `${item.runId}/${item.itemId}` },
+            outcome: 'success',
+            runId: item.runId,
+            data: { onTimeout: 'approve', approvals, required: policy.required },
+          });
+          this.#move(item, 'ready', engineActor, {}, isoTime(now));
+          continue;
+        }
+        const { message, reason } = expiredApprovalFailure(policy, approvals, this.#approvalTimeoutMs);
         this.#store.setFailure(item.runId, item.itemId, unranFailure('CAIRN_APPROVAL_TIMED_OUT', message));
-        this.#move(item, 'failed', engineActor, { reason: `no approval within ${this.#approvalTimeoutMs} ms`, failure: { code: 'CAIRN_APPROVAL_TIMED_OUT' } });
+        this.#move(item, 'failed', engineActor, { reason, failure: { code: 'CAIRN_APPROVAL_TIMED_OUT' } });
         this.#endedEarly(item.runId, item.itemId, true);
       }
       return expired.length;
@@ -349,7 +386,7 @@ export class RunStateMachine {
       const rows: NewItem[] = fragment.items.map((item, index) => {
         const effective = withDefaults(runSpec, item);
         const waitingOn = waits.get(item.id) ?? 0;
-        const approvalRequired = item.approval === 'required';
+        const approvalRequired = needsApproval(item.approval);
         const releasedReady = waitingOn === 0 && !approvalRequired;
         return {
           runId,
@@ -464,20 +501,57 @@ export class RunStateMachine {
     })();
   }
 
-  /** An awaiting item is approved by an actor (with the reason they gave, if any) and becomes ready. */
-  approveItem(runId: string, itemId: string, actor: AuditActor, reason?: string): void {
+  /**
+   * An awaiting item is approved by an actor (with the reason they gave, if any) and becomes ready.
+   * Under an approval policy (ADR 0041) the approval is a vote, recorded and audited
+   * (`item.approval-voted`), and the item becomes ready (`item.approved`, naming every approver)
+   * with the vote that makes `required`, in the same transaction. `voter` is what the authorizer
+   * knows of the actor (roles, groups), which the policy's `from` is checked against.
+   */
+  approveItem(runId: string, itemId: string, actor: AuditActor, reason?: string, voter: Voter = {}): void {
     this.#inTransaction(() => {
       const item = this.#requireAwaiting(runId, itemId);
-      this.#audit.append({
-        actor,
-        action: 'item.approved',
-        entity: { kind: 'item', id: `${runId}/${itemId}` },
-        outcome: 'success',
-        runId,
-        data: reason === undefined ? {} : { reason },
-      });
+      const policy = this.#policyOf(item);
+      let data: JsonObject = reason === undefined ? {} : { reason };
+      if (!policy.single) {
+        const approvers = this.#vote(item, policy, actor, voter, 'approve', reason);
+        if (approvers.length < policy.required) return;
+        data = { ...data, approvers };
+      }
+      this.#audit.append({ actor, action: 'item.approved', entity: { kind: 'item', id: `${runId}/${itemId}` }, outcome: 'success', runId, data });
       this.#move(item, 'ready', actor, {}, isoTime(this.#now()));
     })();
+  }
+
+  // A vote under a policy: checked (who may vote, once), stored and audited. Returns the ids of
+  // everyone who has approved the item, this vote included.
+  #vote(item: ItemRecord, policy: ApprovalPolicy, actor: AuditActor, voter: Voter, decision: 'approve' | 'reject', reason: string | undefined): string[] {
+    const { runId, itemId } = item;
+    const votes = this.#votes.ofItem(runId, itemId);
+    const counted = checkVoter({ runId, itemId, submittedBy: this.#requireRun(runId).submittedBy }, policy, votes, actor, voter);
+    this.#votes.record(runId, itemId, actor, decision, isoTime(this.#now()), reason ?? null);
+    const approvers = [...votes.filter((vote) => vote.decision === 'approve').map((vote) => vote.actor.id), ...(decision === 'approve' ? [actor.id] : [])];
+    this.#audit.append({
+      actor,
+      action: 'item.approval-voted',
+      entity: { kind: 'item', id: `${runId}/${itemId}` },
+      outcome: 'success',
+      runId,
+      data: {
+        decision,
+        approvals: approvers.length,
+        required: policy.required,
+        ...(counted.length === 0 ? {} : { as: counted }),
+        ...(reason === undefined ? {} : { reason }),
+      },
+    });
+    return approvers;
+  }
+
+  // The approval policy of an item that waits for approval, from its stored spec (defaults applied).
+  #policyOf(item: Pick<ItemRecord, 'runId' | 'itemId'>): ApprovalPolicy {
+    const stored = this.#store.itemSpec(item.runId, item.itemId);
+    return approvalPolicyOf(stored === undefined ? 'required' : (JSON.parse(stored.spec) as ItemSpec).approval) ?? approvalPolicyOf('required')!;
   }
 
   run(runId: string): RunRecord | undefined {
@@ -552,7 +626,7 @@ export class RunStateMachine {
       this.#move(item, 'ready', engineActor, {}, isoTime(now));
       return;
     }
-    const deadline = isoTime(now + this.#approvalTimeoutMs);
+    const deadline = isoTime(now + (this.#policyOf(item).timeoutMs ?? this.#approvalTimeoutMs));
     this.#store.setApprovalDeadline(item.runId, item.itemId, deadline);
     this.#approvals.lower(deadline);
     this.#move(item, 'awaiting-approval', engineActor, { deadline });

@@ -5,6 +5,7 @@ import {
   CairnError,
   canonicalJson,
   itemTransitions,
+  needsApproval,
   parseRunSpec,
   priorityLevels,
   type RunSpecContext,
@@ -130,7 +131,7 @@ export function insertItemRows(
       const item = spec.items[position]!;
       const effective = withDefaults(spec, item);
       const waitingOn = prerequisitesOf(item).length;
-      const approvalRequired = item.approval === 'required';
+      const approvalRequired = needsApproval(item.approval);
       const releasedReady = waitingOn === 0 && !approvalRequired;
       if (releasedReady) assertTransition(itemTransitions, 'blocked', 'ready', `item ${item.id} of run ${run.runId}`);
       if (waitingOn === 0) rootPositions.push(position);

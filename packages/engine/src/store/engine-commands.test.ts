@@ -59,7 +59,12 @@ describe('engine commands', () => {
   });
 
   it('type what they carry and answer from their schemas', () => {
-    expectTypeOf<EngineCommandPayloads['approve']>().toEqualTypeOf<{ runId: string; itemId: string; reason?: string }>();
+    expectTypeOf<EngineCommandPayloads['approve']>().toEqualTypeOf<{
+      runId: string;
+      itemId: string;
+      reason?: string;
+      voter?: { roles: string[]; groups: string[] };
+    }>();
     expectTypeOf<EngineCommandActors['cancel-run']>().toEqualTypeOf<AuditActor>();
     expectTypeOf<EngineCommandActors['submit']>().toEqualTypeOf<AuditActor>();
     expectTypeOf<EngineCommandActors['export-bundle']>().toEqualTypeOf<null>();

@@ -21,6 +21,8 @@ const auditedAs: z.ZodType<AuditActor> = z.strictObject(auditActorSchema.shape, 
 /** A command that changes nothing is sent without an actor. */
 const noActor = z.null();
 const reason = z.string().exactOptional();
+// The roles and groups of a person voting under an approval policy (ADR 0041).
+const voter = z.strictObject({ roles: z.array(z.string()), groups: z.array(z.string()) }).exactOptional();
 /** A bundle's arrays are read-only to whoever receives one. */
 const bundleSchema: z.ZodType<EvidenceBundleV1> = evidenceBundleSchema;
 
@@ -47,11 +49,11 @@ const commandTable = {
     result: submitResultSchema,
     apply: (engine, { document, options }, actor) => engine.submit(document, { ...options, actor }),
   }),
-  approve: answersNothing(z.strictObject({ runId: z.string(), itemId: z.string(), reason }), (engine, { runId, itemId, reason }, actor) =>
-    engine.approve(runId, itemId, actor, reason),
+  approve: answersNothing(z.strictObject({ runId: z.string(), itemId: z.string(), reason, voter }), (engine, { runId, itemId, reason, voter }, actor) =>
+    engine.approve(runId, itemId, actor, reason, voter),
   ),
-  reject: answersNothing(z.strictObject({ runId: z.string(), itemId: z.string(), reason }), (engine, { runId, itemId, reason }, actor) =>
-    engine.reject(runId, itemId, actor, reason),
+  reject: answersNothing(z.strictObject({ runId: z.string(), itemId: z.string(), reason, voter }), (engine, { runId, itemId, reason, voter }, actor) =>
+    engine.reject(runId, itemId, actor, reason, voter),
   ),
   'raise-budget': answersNothing(
     z.strictObject({ runId: z.string(), budget: budgetSpecSchema, reason: z.string() }),

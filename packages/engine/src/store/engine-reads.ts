@@ -2,6 +2,7 @@ import type { AuditEntry, ItemSpec, ItemState, RunSpecV1 } from '@cairn/core';
 import type { ScheduleRecord } from '../schedules/schedule-book.ts';
 import type { SecretRecord } from '../secrets/secret-store.ts';
 import type { ItemRecord, RunRecord } from '../state/run-records.ts';
+import type { ItemApprovalRecord } from '../state/approval-records.ts';
 import type { ItemAttemptRecord } from './sqlite/attempt-store.ts';
 import type { AuditQuery } from './sqlite/audit-query.ts';
 import type { RunListOptions, RunPage } from './sqlite/run-history.ts';
@@ -20,6 +21,8 @@ export interface EngineReads {
   runs(options?: RunListOptions): Promise<RunPage>;
   /** A run's items in spec order (empty for an unknown run). */
   items(runId: string): Promise<ItemRecord[]>;
+  /** Each of a run's items that waits or waited for approval: its policy and the votes on it (ADR 0041), in position order. */
+  approvals(runId: string): Promise<ItemApprovalRecord[]>;
   /**
    * Of a run's items, what a drawing of its graph needs (`GraphItemRecord`), in position order: a
    * page (up to `limit` after position `afterPosition`; -1 for the first) or those of `itemIds`

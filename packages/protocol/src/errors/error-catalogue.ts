@@ -227,6 +227,17 @@ export const errorCatalogue = {
     summary: 'An item awaiting approval was rejected; it failed without running, and what depends on it was skipped.',
     action: 'Read the reason in the failure; change the run and submit it again if the work is still wanted.',
   },
+  CAIRN_APPROVAL_NOT_ALLOWED: {
+    status: 403,
+    summary:
+      "A vote on an item under an approval policy came from someone the policy does not count: the run's submitter (the policy has selfApproval: false), or a person with none of the roles or groups its `from` names.",
+    action: 'Ask an approver the policy counts (the message names its roles and groups); the item keeps waiting.',
+  },
+  CAIRN_APPROVAL_DUPLICATE: {
+    status: 409,
+    summary: 'A person voted a second time on an item under an approval policy: each approver counts once.',
+    action: 'Ask another approver the policy counts; the message says how many approvals the item still needs.',
+  },
   CAIRN_APPROVAL_TIMED_OUT: {
     status: 408,
     summary: "No one approved an item awaiting approval within the engine's approval timeout; it failed without running.",

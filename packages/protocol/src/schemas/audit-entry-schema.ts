@@ -17,6 +17,7 @@ export const auditActions = [
   'item.blocked',
   'item.ready',
   'item.approval-requested',
+  'item.approval-voted',
   'item.approved',
   'item.skipped',
   'item.cancelled',

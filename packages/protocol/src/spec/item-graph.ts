@@ -3,6 +3,7 @@ import type { ValidationIssue } from '../errors/cairn-error.ts';
 import { formatPathSegment } from '../json/json-path.ts';
 import { runSpecLimits } from './run-spec-limits.ts';
 import { didYouMean } from './suggest-name.ts';
+import { needsApproval } from './approval-policy.ts';
 
 /** One "waits for" edge: `from` item waits for `to`, written at `path`. */
 interface Dependency {
@@ -225,7 +226,7 @@ function forEachIssues(
   if ((item.apply ?? []).length > 0) report(`${base}.apply`, `${alone}.`);
   if (item.emits !== undefined)
     report(`${base}.emits`, 'must be left out of a forEach item: its instances are the items it adds; a planner among them may emit.');
-  if (item.approval === 'required')
+  if (needsApproval(item.approval))
     report(`${base}.approval`, 'must be left out of a forEach item: it is expanded the moment forEach.from succeeds; require approval on that item instead.');
   if (item.runtime.kind === 'merge') report(`${base}.runtime`, 'must run a program in a forEach item (command or agent), not a merge.');
 }

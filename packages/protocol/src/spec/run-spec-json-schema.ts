@@ -38,7 +38,8 @@ const itemMeanings: Record<string, string> = {
   timeout: 'Wall-clock limit of one attempt: a whole number and one unit of ms, s, m, h or d (30s, 10m, 2h).',
   retry: 'Attempts (the first one counts) and the backoff between them.',
   effect: 'pure results are reused for equal inputs; read-impure (default) may read the outside world; write-impure changes it.',
-  approval: 'required: the item waits in awaiting-approval until a person approves it.',
+  approval:
+    'required: the item waits in awaiting-approval until a person approves it. A policy { required: N, from: [role or group], selfApproval: false, timeout, onTimeout: reject | approve } waits for N distinct people allowed by it (the submitter not among them unless selfApproval); one rejection, with a reason, ends the wait.',
   secrets: 'Names of server secrets handed to the task as environment variables (the token must be granted each one).',
   env: 'Plain environment variables for the runtime.',
   network: 'Whether the sandbox has a network; false by default.',

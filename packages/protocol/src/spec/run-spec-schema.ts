@@ -1,5 +1,6 @@
 import type {
   AgentRuntimeSpec,
+  ApprovalPolicySpec,
   BackoffSpec,
   BudgetSpec,
   EmitsSpec,
@@ -180,6 +181,21 @@ export const forEachSpecSchema = z.strictObject({
 });
 true satisfies SchemaImplements<typeof forEachSpecSchema, ForEachSpec>;
 
+// An approval policy (ADR 0041): `required` distinct approvers, limited to roles or groups by
+// `from`. A bound on `required` keeps a typo (1000) from making an item that nobody can release.
+export const approvalPolicySpecSchema = z.strictObject({
+  required: z.int('must be a whole number').min(1, 'must be at least 1').max(limits.listEntries, `must be at most ${limits.listEntries}`),
+  from: list(qualifiedName).min(1, 'must name at least one role or group (leave `from` out to count anyone allowed to approve)').exactOptional(),
+  selfApproval: z.boolean('must be true or false').exactOptional(),
+  timeout: duration.exactOptional(),
+  onTimeout: z.enum(['reject', 'approve'], 'must be reject or approve').exactOptional(),
+});
+true satisfies SchemaImplements<typeof approvalPolicySpecSchema, ApprovalPolicySpec>;
+
+const approval = z.union([z.enum(['required', 'none']), approvalPolicySpecSchema], {
+  error: 'must be required, none, or a policy { required: N, from: [role or group], selfApproval, timeout, onTimeout: reject | approve }',
+});
+
 export const itemDefaultsSpecSchema = z.strictObject({
   executor: identifier.exactOptional(),
   queue: identifier.exactOptional(),
@@ -210,7 +226,7 @@ export const itemSpecSchema = z.strictObject({
   retry: retrySpecSchema.exactOptional(),
   effect: effect.exactOptional(),
   onLost: onLost.exactOptional(),
-  approval: z.enum(['required', 'none'], 'must be required or none').exactOptional(),
+  approval: approval.exactOptional(),
   secrets: list(environmentName).exactOptional(),
   env: map(environmentName, processText).exactOptional(),
   network: z.boolean().exactOptional(),

@@ -96,6 +96,30 @@ describe('validateRunSpec refuses, naming the JSON path', () => {
     expect(issuesOf(spec).map((issue) => issue.path)).toEqual(['$.items[0].runtime.kind', '$.items[1].locks[0]', '$.items[1].timeout']);
   });
 
+  test('approval policies out of shape: no approver needed, an empty from, a bad timeout, an unknown onTimeout', () => {
+    const item = (id: string, approval: unknown) => ({ id, approval, runtime: { kind: 'command', argv: ['true'] } });
+    const spec = {
+      version: 1,
+      name: 'policies',
+      items: [
+        item('a', { required: 0 }),
+        item('b', { required: 2, from: [] }),
+        item('c', { required: 2, timeout: '5 minutes' }),
+        item('d', { required: 2, onTimeout: 'maybe' }),
+        item('e', { required: 2, from: ['approver'], selfApproval: false, timeout: '2h', onTimeout: 'approve' }),
+      ],
+    };
+    expect(issuesOf(spec).map((issue) => [issue.path, issue.message])).toEqual([
+      ['$.items[0].approval.required', 'must be at least 1.'],
+      ['$.items[1].approval.from', 'must name at least one role or group (leave `from` out to count anyone allowed to approve).'],
+      ['$.items[2].approval.timeout', 'must be a duration: a positive whole number and one unit of ms, s, m, h or d (30s, 10m, 2h).'],
+      [
+        '$.items[3].approval',
+        'must be required, none, or a policy { required: N, from: [role or group], selfApproval, timeout, onTimeout: reject | approve }.',
+      ],
+    ]);
+  });
+
   test('duplicate ids, naming the first use', () => {
     const spec = sampleSpec();
     spec.items[3]!.id = 'edit-alpha';

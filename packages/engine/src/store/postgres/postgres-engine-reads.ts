@@ -12,6 +12,8 @@ import { scheduleRecordOf, type ScheduleRecord, type ScheduleRow } from '../../s
 import type { SecretRecord } from '../../secrets/secret-store.ts';
 import { describePostgresTarget, parsePostgresStateSettings, postgresClientConfig, type PostgresStateSettings } from './postgres-settings.ts';
 import { postgresUnavailable } from './postgres-unavailable.ts';
+import type { ItemApprovalRecord } from '../../state/approval-records.ts';
+import { approvalVoteColumns, itemApprovalsOf, type ApprovalVoteRow } from '../sqlite/approval-vote-table.ts';
 
 /** A pool of reader connections whose `search_path` is the state's schema, and the readers over it. */
 export function openPostgresEngineReads(settings: PostgresStateSettings): { readonly reads: PostgresEngineReads; close(): Promise<void> } {
@@ -87,6 +89,17 @@ export class PostgresEngineReads implements EngineReads {
   async items(runId: string): Promise<ItemRecord[]> {
     const { rows } = await this.#query<ItemRow>(`SELECT ${itemColumns} FROM items WHERE run_id = $1 ORDER BY position`, [runId]);
     return rows.map(itemOfRow);
+  }
+
+  async approvals(runId: string): Promise<ItemApprovalRecord[]> {
+    const [items, votes] = await Promise.all([
+      this.#query<{ itemId: string; spec: string }>(
+        'SELECT item_id AS "itemId", spec FROM items WHERE run_id = $1 AND approval_required = 1 ORDER BY position',
+        [runId],
+      ),
+      this.#query<ApprovalVoteRow>(`SELECT ${approvalVoteColumns} FROM approval_votes WHERE run_id = $1 ORDER BY voted_at, voter`, [runId]),
+    ]);
+    return itemApprovalsOf(items.rows, votes.rows);
   }
 
   async graphItems(runId: string, selection: GraphItemSelection): Promise<GraphItemRecord[]> {

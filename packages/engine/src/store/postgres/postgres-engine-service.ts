@@ -31,6 +31,8 @@ import { openPostgresEngineReads, type PostgresEngineReads } from './postgres-en
 import type { PostgresEngineLeader } from './postgres-engine-leader.ts';
 import { connectPostgres, parsePostgresStateSettings, type PostgresStateSettings, type ResolvedPostgresStateSettings } from './postgres-settings.ts';
 import type { PostgresStateStore } from './postgres-state-store.ts';
+import type { Voter } from '../../state/approval-votes.ts';
+import type { ItemApprovalRecord } from '../../state/approval-records.ts';
 
 /** How often a caught-up event stream reads again in case a notification was missed (ms). */
 const eventPollMs = 1_000;
@@ -107,6 +109,10 @@ export class PostgresEngineService implements EngineService {
 
   items(runId: string): Promise<ItemRecord[]> {
     return this.#reads.items(runId);
+  }
+
+  approvals(runId: string): Promise<ItemApprovalRecord[]> {
+    return this.#reads.approvals(runId);
   }
 
   graphItems(runId: string, selection: GraphItemSelection): Promise<GraphItemRecord[]> {
@@ -199,12 +205,12 @@ export class PostgresEngineService implements EngineService {
     }
   }
 
-  async approve(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
-    await this.#send('approve', { runId, itemId, ...(reason === undefined ? {} : { reason }) }, actor);
+  async approve(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): Promise<void> {
+    await this.#send('approve', { runId, itemId, ...(reason === undefined ? {} : { reason }), ...voterPayload(voter) }, actor);
   }
 
-  async reject(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
-    await this.#send('reject', { runId, itemId, ...(reason === undefined ? {} : { reason }) }, actor);
+  async reject(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): Promise<void> {
+    await this.#send('reject', { runId, itemId, ...(reason === undefined ? {} : { reason }), ...voterPayload(voter) }, actor);
   }
 
   async raiseBudget(runId: string, budget: BudgetSpec, actor: AuditActor, reason: string): Promise<void> {
@@ -300,4 +306,9 @@ export class PostgresEngineService implements EngineService {
 
 export function createPostgresEngineService(settings: PostgresEngineServiceSettings): PostgresEngineService {
   return new PostgresEngineService(settings);
+}
+
+// What the leader needs of a voter to check an approval policy: their roles and groups, when known.
+function voterPayload(voter: Voter | undefined): { voter?: { roles: string[]; groups: string[] } } {
+  return voter === undefined ? {} : { voter: { roles: [...(voter.roles ?? [])], groups: [...(voter.groups ?? [])] } };
 }

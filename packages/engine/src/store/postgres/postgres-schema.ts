@@ -259,6 +259,22 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       -- stays in its page (HOT, migration 5).
     `,
   },
+  {
+    version: 8,
+    name: 'approval votes (SQLite migration 17)',
+    sql: `
+      CREATE TABLE {schema}.approval_votes (
+        run_id text NOT NULL,
+        item_id text NOT NULL,
+        voter text NOT NULL,
+        actor text NOT NULL,
+        decision text NOT NULL,
+        voted_at text NOT NULL,
+        reason text,
+        PRIMARY KEY (run_id, item_id, voter)
+      );
+    `,
+  },
 ];
 
 /** The engine's state tables (those the working copy holds); `engine_commands` and `engine_leader` are PostgreSQL's own. */

@@ -303,4 +303,23 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX items_dispatch_order ON items (dispatch_order) WHERE state = 'ready' AND dispatch_order IS NOT NULL;
     `,
   },
+  {
+    version: 17,
+    name: 'approval votes',
+    sql: `
+      -- Each person's vote on an item under an approval policy (ADR 0041), one per person and item
+      -- (the key refuses a second): who (the actor's id, and the actor as JSON), approve or reject,
+      -- when, and the reason given. Written in the transaction that decides the approval.
+      CREATE TABLE approval_votes (
+        run_id TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        voter TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        voted_at TEXT NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (run_id, item_id, voter)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];

@@ -10,6 +10,7 @@ import type { AuditQuery } from './audit-query.ts';
 import type { RunListOptions, RunPage } from './run-history.ts';
 import type { StateCounts } from './state-counts.ts';
 import type { WorkingCopy } from './working-copy.ts';
+import type { ItemApprovalRecord } from '../../state/approval-records.ts';
 
 /** What `SqliteEngineReads` reads from: the engine's working copy and its audit log, and how far anchoring trails. */
 export interface SqliteEngineReadsSettings {
@@ -44,6 +45,10 @@ export class SqliteEngineReads implements EngineReads {
 
   async items(runId: string): Promise<ItemRecord[]> {
     return this.#workingCopy.runs.items(runId);
+  }
+
+  async approvals(runId: string): Promise<ItemApprovalRecord[]> {
+    return this.#workingCopy.approvalVotes.ofRun(runId);
   }
 
   async graphItems(runId: string, selection: GraphItemSelection): Promise<GraphItemRecord[]> {

@@ -1,4 +1,5 @@
 import type { EngineDatabase, EngineTransaction } from './engine-database.ts';
+import { ApprovalVoteTable } from './approval-vote-table.ts';
 import { AttemptStore } from './attempt-store.ts';
 import { AuditEntryTable } from './audit-entry-table.ts';
 import { AuditQueryReader } from './audit-query.ts';
@@ -49,6 +50,7 @@ export class WorkingCopy {
   readonly checkpoints: CheckpointTable;
   readonly secrets: SecretTable;
   readonly schedules: ScheduleTable;
+  readonly approvalVotes: ApprovalVoteTable;
 
   /** `order`: how ready items are ordered (`priorityAgingSeconds`); the engine's default when absent. */
   constructor(database: EngineDatabase, order?: DispatchOrderSettings) {
@@ -67,6 +69,7 @@ export class WorkingCopy {
     this.checkpoints = new CheckpointTable(database);
     this.secrets = new SecretTable(database);
     this.schedules = new ScheduleTable(database);
+    this.approvalVotes = new ApprovalVoteTable(database);
   }
 
   /** Wraps `body` so that calling the result runs it in one transaction (a savepoint inside one). */

@@ -1,0 +1,68 @@
+import type { AuditActor, ItemSpec } from '@cairn/core';
+import { approvalPolicyOf } from '@cairn/protocol';
+import type { ApprovalVoteRecord, ItemApprovalRecord } from '../../state/approval-records.ts';
+import type { EngineDatabase } from './engine-database.ts';
+
+/** A vote as stored (`approval_votes`), the actor as JSON. */
+export interface ApprovalVoteRow {
+  readonly itemId: string;
+  readonly actor: string;
+  readonly decision: string;
+  readonly votedAt: string;
+  readonly reason: string | null;
+}
+
+export const approvalVoteColumns = 'item_id AS "itemId", actor, decision, voted_at AS "votedAt", reason';
+
+/** The votes of items under an approval policy (migration 17), one per person and item. */
+export class ApprovalVoteTable {
+  readonly #insert;
+  readonly #ofItem;
+  readonly #ofRun;
+  readonly #approvalItems;
+
+  constructor(database: EngineDatabase) {
+    this.#insert = database.prepare('INSERT INTO approval_votes (run_id, item_id, voter, actor, decision, voted_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.#ofItem = database.prepare<[string, string], ApprovalVoteRow>(
+      `SELECT ${approvalVoteColumns} FROM approval_votes WHERE run_id = ? AND item_id = ? ORDER BY voted_at, voter`,
+    );
+    this.#ofRun = database.prepare<[string], ApprovalVoteRow>(`SELECT ${approvalVoteColumns} FROM approval_votes WHERE run_id = ? ORDER BY voted_at, voter`);
+    this.#approvalItems = database.prepare<[string], { itemId: string; spec: string }>(
+      'SELECT item_id AS itemId, spec FROM items WHERE run_id = ? AND approval_required = 1 ORDER BY position',
+    );
+  }
+
+  /** Records a vote; the caller has checked that `actor` has not voted on the item (the primary key would refuse it). */
+  record(runId: string, itemId: string, actor: AuditActor, decision: 'approve' | 'reject', votedAt: string, reason: string | null): void {
+    this.#insert.run(runId, itemId, actor.id, JSON.stringify(actor), decision, votedAt, reason);
+  }
+
+  /** The votes on one item, first to last. */
+  ofItem(runId: string, itemId: string): ApprovalVoteRecord[] {
+    return this.#ofItem.all(runId, itemId).map(approvalVoteOfRow);
+  }
+
+  /** Each item of the run that needs approval, with its policy and its votes. */
+  ofRun(runId: string): ItemApprovalRecord[] {
+    return itemApprovalsOf(this.#approvalItems.all(runId), this.#ofRun.all(runId));
+  }
+}
+
+export function approvalVoteOfRow(row: ApprovalVoteRow): ApprovalVoteRecord {
+  return {
+    itemId: row.itemId,
+    actor: JSON.parse(row.actor) as AuditActor,
+    decision: row.decision === 'reject' ? 'reject' : 'approve',
+    votedAt: row.votedAt,
+    reason: row.reason,
+  };
+}
+
+/** The approvals of a run's items from their specs and the run's votes (as both stores read them). */
+export function itemApprovalsOf(items: readonly { itemId: string; spec: string }[], votes: readonly ApprovalVoteRow[]): ItemApprovalRecord[] {
+  const byItem = Map.groupBy(votes.map(approvalVoteOfRow), (vote) => vote.itemId);
+  return items.flatMap(({ itemId, spec }) => {
+    const policy = approvalPolicyOf((JSON.parse(spec) as ItemSpec).approval);
+    return policy === null ? [] : [{ itemId, policy, votes: byItem.get(itemId) ?? [] }];
+  });
+}
