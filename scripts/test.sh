@@ -12,6 +12,13 @@ SECONDS=0
 # Each step's name and seconds, in order, for .test-durations.json.
 durations=()
 
+# V8's code cache for every Node process of the command: the builds, the checks, vitest's workers
+# and the thousands of processes the tests start (`cairn` from source, servers, supervisors), most
+# of them loading the same few hundred modules. Compiled once, each later start reads the cache:
+# measured here, a file of CLI tests spent 24 s of CPU instead of 39 s. The supervisors already use
+# this folder (packages/local/src/supervisor/start-supervisor.ts).
+export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-${TMPDIR:-/tmp}/node-compile-cache}"
+
 # Everything the tests need (Debian's test servers, Chromium, the image tools) and a full build
 # with declarations: the demo's set-up (no option) installs and builds only what the demo needs.
 bash scripts/setup.sh --for-tests || { echo "0 passed, 1 failed"; exit 1; }
