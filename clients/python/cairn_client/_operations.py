@@ -31,6 +31,7 @@ def operations_of(method: object) -> Tuple[str, ...]:
 NOT_IMPLEMENTED = {
     "getMetrics": "Prometheus text for a metrics scraper to collect, not a record a program acts on.",
     "redeemSignInCode": "The dashboard page's own step: it trades the one-time code in its URL for a browser session; a program holds a token already.",
+    "getSignInOptions": "What `cairn login` and the dashboard read before they hold a credential (the identity provider and its clients); a program is given its token.",
     "endSession": "The dashboard's Sign out: it revokes only a dashboard session token, which this client never holds.",
     "listTemplates": "Run templates are new (issue 38); not yet in this client: read GET /v1/templates with a plain request until it has them.",
     "submitTemplateRun": "Run templates are new (issue 38); not yet in this client: submit the filled spec with submit(), or POST /v1/templates/{name}/runs.",

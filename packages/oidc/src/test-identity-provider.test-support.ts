@@ -12,6 +12,14 @@ export interface TestPerson {
   readonly roles?: readonly string[];
 }
 
+/** The public clients people sign in through: the dashboard (authorization code + PKCE) and the CLI (device grant). */
+export interface TestSignInClients {
+  /** The dashboard's client: its one redirect URI, matched exactly by the provider. */
+  readonly dashboard?: { readonly clientId: string; readonly redirectUri: string };
+  /** The command line's client (RFC 8628), which may refresh its tokens. */
+  readonly cli?: { readonly clientId: string };
+}
+
 /** The resource (RFC 8707) whose tokens live one second: for the expiry case. */
 export const shortLivedResource = 'urn:cairn:short-lived';
 
@@ -20,6 +28,11 @@ export const shortLivedResource = 'urn:cairn:short-lived';
  * access tokens (RFC 9068) for `audience` through the client-credentials grant. Each person is a
  * client whose id is the token's `sub`; their groups, roles and email travel as claims. Its signing
  * key can be rotated: the issuer then publishes only the new key, as a real one does.
+ *
+ * People also sign in interactively, through the provider's own login and consent pages (its
+ * development interactions: the login is the person's subject, any password), to the public
+ * clients `useSignInClients` registers: the dashboard's (authorization code with PKCE) and the
+ * CLI's (the device authorization grant, with refresh tokens for `offline_access`).
  */
 export class TestIdentityProvider {
   readonly #server: Server;
@@ -27,6 +40,8 @@ export class TestIdentityProvider {
   readonly #audience: string;
   #provider: Provider | undefined;
   #issuer = '';
+  #key: JWK | undefined;
+  #clients: TestSignInClients = {};
 
   private constructor(people: readonly TestPerson[], audience: string) {
     this.#people = people;
@@ -53,7 +68,17 @@ export class TestIdentityProvider {
   async rotateKeys(): Promise<void> {
     const { privateKey } = await generateKeyPair('RS256', { extractable: true });
     const key = { ...(await exportJWK(privateKey)), kid: `key-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, alg: 'RS256', use: 'sig' };
-    this.#provider = new Provider(this.#issuer, this.#configuration(key as JWK));
+    this.#key = key as JWK;
+    this.#provider = new Provider(this.#issuer, this.#configuration(this.#key));
+  }
+
+  /**
+   * Registers the public sign-in clients (a redirect URI names the Cairn server's port, known only
+   * once it listens, after the provider's issuer went into its config). Sign-ins in progress are lost.
+   */
+  useSignInClients(clients: TestSignInClients): void {
+    this.#clients = clients;
+    this.#provider = new Provider(this.#issuer, this.#configuration(this.#key!));
   }
 
   /** An access token for `person`, asked for at the token endpoint with its client credentials. */
@@ -74,20 +99,55 @@ export class TestIdentityProvider {
   #configuration(key: JWK): Configuration {
     const people = this.#people;
     const audience = this.#audience;
+    const { dashboard, cli } = this.#clients;
+    const personOf = (subject: string | undefined) => people.find((candidate) => candidate.subject === subject);
     return {
       jwks: { keys: [key] },
-      clients: people.map((person) => ({
-        client_id: person.subject,
-        client_secret: person.secret,
-        grant_types: ['client_credentials'],
-        response_types: [],
-        redirect_uris: [],
-        token_endpoint_auth_method: 'client_secret_post',
-      })),
-      scopes: ['cairn'],
+      clients: [
+        ...people.map((person) => ({
+          client_id: person.subject,
+          client_secret: person.secret,
+          grant_types: ['client_credentials'],
+          response_types: [],
+          redirect_uris: [],
+          token_endpoint_auth_method: 'client_secret_post' as const,
+        })),
+        ...(dashboard
+          ? [
+              {
+                client_id: dashboard.clientId,
+                grant_types: ['authorization_code'],
+                response_types: ['code' as const],
+                redirect_uris: [dashboard.redirectUri],
+                token_endpoint_auth_method: 'none' as const,
+              },
+            ]
+          : []),
+        ...(cli
+          ? [
+              {
+                client_id: cli.clientId,
+                grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+                response_types: [],
+                redirect_uris: [],
+                token_endpoint_auth_method: 'none' as const,
+              },
+            ]
+          : []),
+      ],
+      // The login page's name is the person's subject; their email travels in the ID token too.
+      findAccount: (_context, subject) => {
+        const person = personOf(subject);
+        if (!person) return undefined;
+        return { accountId: person.subject, claims: () => ({ sub: person.subject, email: person.email, email_verified: true }) };
+      },
+      claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+      scopes: ['openid', 'offline_access', 'email', 'cairn'],
       ttl: { ClientCredentials: (_context, token) => token.resourceServer?.accessTokenTTL ?? 3600 },
       features: {
-        devInteractions: { enabled: false },
+        devInteractions: { enabled: true },
+        deviceFlow: { enabled: true },
+        revocation: { enabled: true },
         clientCredentials: { enabled: true },
         resourceIndicators: {
           enabled: true,
@@ -103,7 +163,9 @@ export class TestIdentityProvider {
         },
       },
       extraTokenClaims: (_context, token) => {
-        const person = people.find((candidate) => candidate.subject === (token as { clientId?: string }).clientId);
+        // A person signed in interactively is the token's account; a client-credentials person is its client.
+        const { accountId, clientId } = token as { accountId?: string; clientId?: string };
+        const person = personOf(accountId ?? clientId);
         if (!person) return undefined;
         return { email: person.email, email_verified: true, groups: [...person.groups], ...(person.roles ? { roles: [...person.roles] } : {}) };
       },

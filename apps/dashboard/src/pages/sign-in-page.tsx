@@ -1,10 +1,16 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../api/api-error.ts';
 import { DashboardApi } from '../api/dashboard-api.ts';
 import { readPermissions, type Permissions } from '../api/permissions.ts';
 
+/** The part of `GET /v1/sign-in` the page reads: whether the server offers sign-in through its identity provider. */
+interface SignInOptions {
+  readonly identityProvider: { readonly issuer: string; readonly dashboard: boolean } | null;
+}
+
 /**
- * Sign-in with a bearer token (`cairn token create --scope runs:read ...`). The token is checked
+ * Sign-in through the server's identity provider, when it offers one (a link: the browser goes to
+ * the provider and comes back with a one-time code, as from `cairn dashboard`), or with a bearer token (`cairn token create --scope runs:read ...`). The token is checked
  * against the API (it must at least read runs) before it is kept, in this tab's sessionStorage.
  */
 export function SignInPage({
@@ -17,6 +23,14 @@ export function SignInPage({
   const [token, setToken] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [checking, setChecking] = useState(false);
+  const [provider, setProvider] = useState<string | null>(null);
+  useEffect(() => {
+    // No token needed; a server that cannot say (an older one) simply offers tokens.
+    new DashboardApi(null)
+      .json<SignInOptions>('/v1/sign-in')
+      .then((options) => setProvider(options.identityProvider?.dashboard ? options.identityProvider.issuer : null))
+      .catch(() => setProvider(null));
+  }, []);
   const submit = async (event: Event) => {
     event.preventDefault();
     const candidate = token.trim();
@@ -36,6 +50,11 @@ export function SignInPage({
     <main class="sign-in">
       <h1>Cairn</h1>
       {notice && <p class="notice">{notice}</p>}
+      {provider !== null && (
+        <p class="identity-provider">
+          <a href="/v1/session/oidc/start">Sign in with your identity provider</a> <span class="hint">({new URL(provider).host})</span>
+        </p>
+      )}
       <form onSubmit={(event) => void submit(event)}>
         <label for="token">Bearer token</label>
         <input

@@ -33,6 +33,7 @@ const tokenFileSchema = z.object({
       expiresAt: z.string().optional(),
       oneTime: z.literal(true).optional(),
       session: z.literal(true).optional(),
+      person: z.string().min(1).optional(),
     }),
   ),
 });

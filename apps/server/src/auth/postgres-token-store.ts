@@ -24,9 +24,10 @@ interface TokenRow {
   expires_at: string | null;
   one_time: boolean;
   session: boolean;
+  person: string | null;
 }
 
-const columns = 'token_id, name, scopes, secret_hash, created_at, revoked_at, expires_at, one_time, session';
+const columns = 'token_id, name, scopes, secret_hash, created_at, revoked_at, expires_at, one_time, session, person';
 
 /**
  * Bearer tokens in the engine's PostgreSQL database (`server_tokens`), hashed as in the token file:
@@ -49,7 +50,7 @@ export class PostgresTokenStore implements TokenStore {
     // One statement: the tokens that expired long ago go as this one comes.
     await this.#database.query(
       `WITH dropped AS (DELETE FROM ${this.#database.schema}.server_tokens WHERE expires_at < $8)
-       INSERT INTO ${this.#database.schema}.server_tokens (${columns}) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $9)`,
+       INSERT INTO ${this.#database.schema}.server_tokens (${columns}) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $9, $10)`,
       [
         stored.id,
         stored.name,
@@ -60,6 +61,7 @@ export class PostgresTokenStore implements TokenStore {
         stored.oneTime === true,
         expiredTokenCutoff(now),
         stored.session === true,
+        stored.person ?? null,
       ],
     );
     return { token, record: recordOf(stored) };
@@ -122,8 +124,8 @@ export class PostgresTokenStore implements TokenStore {
     if (tokens.length === 0) return 0;
     const { rowCount } = await this.#database.query(
       `INSERT INTO ${this.#database.schema}.server_tokens (${columns})
-       SELECT token_id, name, ARRAY(SELECT jsonb_array_elements_text(scopes)), secret_hash, created_at, revoked_at, expires_at, one_time, session
-       FROM jsonb_to_recordset($1::jsonb) AS file (token_id text, name text, scopes jsonb, secret_hash text, created_at text, revoked_at text, expires_at text, one_time boolean, session boolean)
+       SELECT token_id, name, ARRAY(SELECT jsonb_array_elements_text(scopes)), secret_hash, created_at, revoked_at, expires_at, one_time, session, person
+       FROM jsonb_to_recordset($1::jsonb) AS file (token_id text, name text, scopes jsonb, secret_hash text, created_at text, revoked_at text, expires_at text, one_time boolean, session boolean, person text)
        ON CONFLICT (token_id) DO NOTHING`,
       [
         JSON.stringify(
@@ -137,6 +139,7 @@ export class PostgresTokenStore implements TokenStore {
             expires_at: token.expiresAt ?? null,
             one_time: token.oneTime === true,
             session: token.session === true,
+            person: token.person ?? null,
           })),
         ),
       ],
@@ -160,5 +163,6 @@ function storedOf(row: TokenRow): StoredToken {
     ...(row.expires_at === null ? {} : { expiresAt: row.expires_at }),
     ...(row.one_time ? { oneTime: true as const } : {}),
     ...(row.session ? { session: true as const } : {}),
+    ...(row.person === null ? {} : { person: row.person }),
   };
 }

@@ -3,9 +3,10 @@ import { scopeOfAction } from './token-scopes.ts';
 import type { TokenStore } from './token-store.ts';
 
 /**
- * AuthorizerV1 over the server's bearer tokens: a token authenticates as actor `token:<id>` with
- * its scopes; an action is allowed when the token has the scope it needs (or `admin`), and denied
- * otherwise — including every action no scope is known for.
+ * AuthorizerV1 over the server's bearer tokens: a token authenticates as actor `token:<id>` (a
+ * session of a person signed in through the identity provider: as that person) with its scopes;
+ * an action is allowed when the token has the scope it needs (or `admin`), and denied otherwise —
+ * including every action no scope is known for.
  */
 export class TokenAuthorizer implements AuthorizerV1 {
   readonly specificationVersion = 'v1';
@@ -18,7 +19,9 @@ export class TokenAuthorizer implements AuthorizerV1 {
 
   async authenticate(credential: string): Promise<AuthenticatedPrincipal | null> {
     const record = await this.#tokens.verify(credential);
-    return record ? { actor: { kind: 'token', id: `token:${record.id}` }, scopes: record.scopes } : null;
+    if (!record) return null;
+    // A session of a person signed in through the identity provider acts as that person.
+    return { actor: record.person === undefined ? { kind: 'token', id: `token:${record.id}` } : { kind: 'user', id: record.person }, scopes: record.scopes };
   }
 
   async authorize(principal: AuthenticatedPrincipal, action: string, resource: AuthorizationResource): Promise<AuthorizationDecision> {

@@ -23,6 +23,12 @@ export interface StoredToken {
    * creating a token may choose.
    */
   readonly session?: true;
+  /**
+   * The person a sign-in through the identity provider made this code or session for
+   * (`<issuer>#<subject>`): the token then acts as that person (a `user` actor), with the scopes
+   * their roles gave them when they signed in, so the audit log names them, not a token.
+   */
+  readonly person?: string;
 }
 
 /** What a new token may carry besides its name and scopes. */
@@ -30,6 +36,7 @@ export interface NewTokenOptions {
   readonly expiresAt?: Date;
   readonly oneTime?: boolean;
   readonly session?: boolean;
+  readonly person?: string;
 }
 
 /** A token as listed: everything but its hash. */
@@ -75,7 +82,7 @@ export function newToken(name: string, scopes: readonly string[], now: Date, opt
   if (scopes.length === 0 || unknown.length > 0) {
     throw new CairnError(
       'CAIRN_PAYLOAD_INVALID',
-      `A token needs one or more scopes of ${tokenScopes.join(', ')}, or secrets:use:NAME (secrets:use:* for every secret)${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}.`,
+      `A token needs one or more scopes of ${tokenScopes.join(', ')}, secrets:use:NAME (secrets:use:* for every secret), or role:NAME (a role approval policies name)${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}.`,
       { path: 'scopes' },
     );
   }
@@ -92,6 +99,7 @@ export function newToken(name: string, scopes: readonly string[], now: Date, opt
     ...(options.expiresAt === undefined ? {} : { expiresAt: options.expiresAt.toISOString() }),
     ...(options.oneTime === true ? { oneTime: true as const } : {}),
     ...(options.session === true ? { session: true as const } : {}),
+    ...(options.person === undefined ? {} : { person: options.person }),
   };
   return { token: `cairn_${id}_${secret}`, stored };
 }

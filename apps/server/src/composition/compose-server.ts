@@ -3,6 +3,7 @@ import { CairnError } from '@cairn/protocol';
 import type { AuditAnchorV1, AuthorizerV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { createOidcAuthorizer } from '@cairn/oidc';
 import { BearerAuthorizer } from '../auth/bearer-authorizer.ts';
+import { OidcSignIn } from '../auth/oidc-sign-in.ts';
 import { TokenAuthorizer } from '../auth/token-authorizer.ts';
 import { scopeOfAction } from '../auth/token-scopes.ts';
 import { FileTokenStore } from '../auth/file-token-store.ts';
@@ -62,6 +63,8 @@ export interface ServerComposition {
   readonly authorizer: AuthorizerV1;
   readonly metrics: ServerMetrics;
   /** Whether the log is being written (`options.logSink`): `/readyz` reports it; none when the embedder keeps the log. */
+  /** Sign-in through the identity provider (`server.oidc` with a dashboard or CLI client); none without. */
+  readonly signIn?: OidcSignIn;
   readonly logSink?: LogSinkHealth;
   /**
    * Whether the disks the server and its tasks write to have room: `/readyz` answers 503 while one
@@ -261,13 +264,15 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     cipher,
     anchors,
     signingKey,
+  // The authorizer's settings, apart from the clients people sign in through (ADR 0039).
+  const oidc = config.server.oidc && (({ dashboard, cli, ...authorizer }) => ({ authorizer, clients: { dashboard, cli } }))(config.server.oidc);
     origin: config.engine.origin,
     tokens,
     // With an OpenID provider configured, its JWTs are accepted beside the tokens (ADR 0039).
-    authorizer: config.server.oidc
+    authorizer: oidc
       ? new BearerAuthorizer(
           new TokenAuthorizer(tokens),
-          createOidcAuthorizer(config.server.oidc, { actionScopes: scopeOfAction, ...(options.logger ? { logger: options.logger } : {}) }),
+          createOidcAuthorizer(oidc.authorizer, { actionScopes: scopeOfAction, ...(options.logger ? { logger: options.logger } : {}) }),
         )
       : new TokenAuthorizer(tokens),
     metrics,
@@ -282,6 +287,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     webhookDispatcher: dispatcher,
     ...(gateway ? { gatewayUrl: gateway.url } : {}),
     triggers,
+    ...(oidc && (oidc.clients.dashboard || oidc.clients.cli) ? { signIn: new OidcSignIn(oidc.authorizer.issuer, oidc.clients) } : {}),
     close,
   };
 }

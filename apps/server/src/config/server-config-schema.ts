@@ -3,6 +3,7 @@ import { postgresStateSettingsSchema } from '@cairn/engine';
 import { isDurationText, parseDuration } from '@cairn/protocol';
 import { z } from 'zod';
 import { oidcAuthorizerSettingsSchema } from '@cairn/oidc';
+import { oidcSignInClientsShape } from '../auth/oidc-sign-in-settings.ts';
 import { gatewaySettingsSchema } from '../gateway/gateway-settings.ts';
 import { runTemplateConfigSchema, triggersConfigSchema } from '../triggers/trigger-config-schema.ts';
 
@@ -377,9 +378,10 @@ const serverConfigShape = z.strictObject({
       /**
        * Sign-in with an OpenID provider (`@cairn/oidc`): with `auth: tokens`, a bearer JWT it issued
        * for `audience` is accepted beside Cairn's tokens, the person being the actor; `roles` and
-       * `grants` give people scopes (docs/operations/sign-in-with-oidc.md).
+       * `grants` give people scopes; `dashboard` and `cli` name the clients people sign in
+       * through (docs/operations/sign-in-with-oidc.md).
        */
-      oidc: oidcAuthorizerSettingsSchema.optional(),
+      oidc: oidcAuthorizerSettingsSchema.safeExtend(oidcSignInClientsShape).optional(),
       /**
        * Host names this server answers to (the `Host` header) besides IP addresses and localhost,
        * e.g. the name of its load balancer: a request naming any other is refused, so a page on a

@@ -244,14 +244,20 @@ test(
 test('every /v1 operation and /metrics: 403 with a token whose scope does not reach it', { timeout: 60_000 }, async () => {
   const { base, composition } = await serve();
   const document = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, Record<string, { security?: unknown[] }>> };
-  // Two /v1 operations take no token at all: exchanging a sign-in code (its body holds the
-  // credential), and a GitHub delivery (signed with the webhook's secret instead).
+  // Four /v1 operations take no token at all: exchanging a sign-in code (its body holds the
+  // credential), how to sign in (read before a client has a token), a GitHub delivery and a Standard
+  // Webhooks one (each signed with its webhook's secret instead).
   const open = Object.entries(document.paths).flatMap(([path, methods]) =>
     Object.entries(methods)
       .filter(([, operation]) => operation.security?.length === 0)
       .map(([method]) => `${method.toUpperCase()} ${path}`),
   );
-  expect(open.filter((operation) => operation.includes(' /v1/'))).toEqual(['POST /v1/session/redeem', 'POST /v1/triggers/github']);
+  expect(open.filter((operation) => operation.includes(' /v1/'))).toEqual([
+    'POST /v1/session/redeem',
+    'GET /v1/sign-in',
+    'POST /v1/triggers/github',
+    'POST /v1/triggers/webhooks/{name}',
+  ]);
   const operations = Object.entries(document.paths)
     .filter(([path]) => path.startsWith('/v1/') || path === '/metrics')
     .flatMap(([path, methods]) =>

@@ -37,6 +37,7 @@ import { registerScheduleRoutes } from './schedule-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
 import { registerSessionRoutes } from './session-routes.ts';
 import { sendBlob } from './send-blob.ts';
+import { registerOidcSignInRoutes } from './oidc-sign-in-routes.ts';
 import { registerTokenRoutes } from './token-routes.ts';
 import { registerTriggerRoutes } from './trigger-routes.ts';
 import { registerWebhookRoutes } from './webhook-routes.ts';
@@ -480,6 +481,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.get(
     '/v1/events',
     {
+  registerOidcSignInRoutes(app, options.composition);
       config: { action: 'events.read' },
       schema: {
         operationId: 'streamEvents',

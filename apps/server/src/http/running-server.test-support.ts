@@ -15,14 +15,18 @@ import { buildHttpApi } from './http-server.ts';
  * its config, keys and operator token in a fresh directory, the local seams, the HTTP API on a
  * loopback port — and everything is closed and removed after each test. Sandboxes are
  * bubblewrap where the machine allows (root), `none` otherwise. `options.config` adds top-level
- * sections to the config `cairn init` wrote (`runtimes`, ...), before the server reads it.
+ * sections to the config `cairn init` wrote (`runtimes`, ...), before the server reads it;
+ * `options.port` fixes the port (a config naming the server's own URL needs it before it listens).
  */
 export function runningServers() {
   const closers: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const close of closers.splice(0)) await close();
   });
-  return async function start(auth: 'tokens' | 'loopback-operator' = 'tokens', options: { readonly config?: Readonly<Record<string, unknown>> } = {}) {
+  return async function start(
+    auth: 'tokens' | 'loopback-operator' = 'tokens',
+    options: { readonly config?: Readonly<Record<string, unknown>>; readonly port?: number } = {},
+  ) {
     const directory = mkdtempSync(join(tmpdir(), 'cairn-server-'));
     // Sandboxes start as their own uids and must pass through to their workspaces.
     chmodSync(directory, 0o711);
@@ -33,7 +37,7 @@ export function runningServers() {
     const app = await buildHttpApi({ composition, ...httpApiSettingsOf(loaded.config.server), host: '127.0.0.1', auth });
     composition.start();
     composition.webhookDispatcher.start();
-    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    const base = await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
     closers.push(async () => {
       await app.close();
       await composition.close();

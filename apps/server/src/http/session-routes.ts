@@ -38,7 +38,7 @@ const sessionAnswer = z
  * client shows only the buttons that will work — without trying them (a refused try is audited
  * as `access.denied`). The authorizer answers for each action, so a custom authorizer's rules hold.
  */
-export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, service }: ServerComposition, auth: 'tokens' | 'loopback-operator'): void {
+export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, service, signIn }: ServerComposition, auth: 'tokens' | 'loopback-operator'): void {
   app.get(
     '/v1/session',
     {
@@ -157,12 +157,15 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
           'This sign-in link is unknown, used already or expired (a link works once, for 5 minutes): run `cairn dashboard` for a new one, or sign in with a token.',
           { path: 'code' },
         );
+      // A person's session (signed in through the identity provider) is theirs, and shorter.
+      const lifetimeMs = code.person === undefined ? dashboardSignIn.sessionLifetimeMs : (signIn?.sessionLifetimeMs ?? dashboardSignIn.sessionLifetimeMs);
       const session = await tokens.create(dashboardSignIn.sessionName, code.scopes, now, {
-        expiresAt: new Date(now.getTime() + dashboardSignIn.sessionLifetimeMs),
+        expiresAt: new Date(now.getTime() + lifetimeMs),
         session: true,
+        ...(code.person === undefined ? {} : { person: code.person }),
       });
       await service.hostAudit.tokenCreated({
-        actor: { kind: 'token', id: `token:${code.id}`, via: 'http' },
+        actor: code.person === undefined ? { kind: 'token', id: `token:${code.id}`, via: 'http' } : { kind: 'user', id: code.person, via: 'http' },
         tokenId: session.record.id,
         name: session.record.name,
         scopes: session.record.scopes,

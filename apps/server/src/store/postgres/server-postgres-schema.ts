@@ -94,6 +94,14 @@ export const serverPostgresMigrations: readonly PostgresMigration[] = [
       CREATE INDEX server_quota_calls_held ON {schema}.server_quota_calls (holder) WHERE ended_at IS NULL;
     `,
   },
+  {
+    // A dashboard session made by a sign-in through the identity provider acts as the person.
+    version: 5,
+    name: 'sessions of people signed in through the identity provider',
+    sql: `
+      ALTER TABLE {schema}.server_tokens ADD COLUMN person text;
+    `,
+  },
 ];
 
 /** The server's steps are recorded apart from the engine's, and applied under a lock of their own. */
