@@ -252,6 +252,15 @@ export interface WorkspaceSpec {
   path?: string;
   /** Digest of the workspace snapshot (a tar) in storage. */
   snapshot?: Digest;
+  /**
+   * A git repository the server fetches the workspace from when the run is submitted (an https://
+   * URL), instead of an uploaded snapshot; the server then fills in `commit` and `snapshot`.
+   */
+  repository?: string;
+  /** The branch, tag or commit of `repository` to fetch (with `repository` only). */
+  ref?: string;
+  /** The commit `ref` named when the server fetched it: written by the server, never by the submitter. */
+  commit?: string;
 }
 
 /** A run spec, `cairn.run/v1`, as written by a user in YAML or JSON. */

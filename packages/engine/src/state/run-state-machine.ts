@@ -16,7 +16,16 @@ import {
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
 import { newRunId } from './new-run-id.ts';
-import { checkedSubmission, grantedSecrets, insertItemRows, itemEdges, withDefaults, type SubmitOptions, type SubmitResult } from './run-submission.ts';
+import {
+  checkedSubmission,
+  fetchedWorkspace,
+  grantedSecrets,
+  insertItemRows,
+  itemEdges,
+  withDefaults,
+  type SubmitOptions,
+  type SubmitResult,
+} from './run-submission.ts';
 import type { CheckedFragment } from './run-fragment.ts';
 import { cancelReasonData, decodeCancelRequest, encodeCancelRequest, type CancelRequest } from './cancel-request.ts';
 import type { ItemRecord, RunProgress, RunRecord } from './run-records.ts';
@@ -130,7 +139,13 @@ export class RunStateMachine {
         entity: { kind: 'run', id: runId },
         outcome: 'success',
         runId,
-        data: { specDigest: digest, items: spec.items.length, ...(secrets.length > 0 ? { secretsGranted: secrets } : {}) },
+        data: {
+          specDigest: digest,
+          items: spec.items.length,
+          ...(secrets.length > 0 ? { secretsGranted: secrets } : {}),
+          // What a workspace fetched from a repository was, in the entry a verifier reads first.
+          ...(spec.workspace?.repository !== undefined ? { workspace: fetchedWorkspace(spec.workspace) } : {}),
+        },
       });
       // Items with no prerequisites are released at once, from the rows as inserted (not read
       // back); one inserted `ready` is audited here, in the order of the rows.

@@ -76,7 +76,21 @@ export function checkedSubmission(document: unknown, options: SubmitOptions): Ch
       },
     );
   }
+  // The server fetches a repository's workspace before the spec reaches the engine (and fills in
+  // its commit and snapshot): one that arrives unfetched would run over an empty folder.
+  if (spec.workspace?.repository !== undefined && spec.workspace.snapshot === undefined) {
+    throw new CairnError(
+      'CAIRN_RUN_SPEC_INVALID',
+      `$.workspace.repository names ${spec.workspace.repository}, which was not fetched: a workspace from a repository is fetched by the server when a run is submitted to it (POST /v1/runs, a template, a trigger), and this submission did not go through one. Upload a snapshot of the repository instead (workspace.snapshot).`,
+      { path: '$.workspace.repository' },
+    );
+  }
   return { spec, digest, canonical, idempotencyKey: options.idempotencyKey ?? spec.idempotencyKey ?? null };
+}
+
+/** What a run's workspace fetched from a repository was, as its submission's audit entry records it. */
+export function fetchedWorkspace(workspace: NonNullable<RunSpecV1['workspace']>): { repository: string; ref: string; commit: string; snapshot: string } {
+  return { repository: workspace.repository ?? '', ref: workspace.ref ?? '', commit: workspace.commit ?? '', snapshot: workspace.snapshot ?? '' };
 }
 
 /**

@@ -239,11 +239,72 @@ export const itemSpecSchema = z.strictObject({
 });
 true satisfies SchemaImplements<typeof itemSpecSchema, ItemSpec>;
 
-export const workspaceSpecSchema = z.strictObject({
-  path: z.string().min(1, 'must not be empty').max(4_096, 'must be at most 4096 characters').exactOptional(),
-  snapshot: digestSchema.exactOptional(),
-});
+// A branch, tag or commit as `git fetch` takes it: no leading "-" (an option) or "+" (a forced
+// refspec), no ":" (a refspec's destination), no "..", "@{", spaces or the characters git refuses in
+// ref names. git checks the rest (`git check-ref-format`).
+const gitRefPattern = /^(?!.*\.\.)(?!.*\/\/)(?!.*\.lock$)[A-Za-z0-9_][A-Za-z0-9._/-]*$/;
+
+export const workspaceSpecSchema = z
+  .strictObject({
+    path: z.string().min(1, 'must not be empty').max(4_096, 'must be at most 4096 characters').exactOptional(),
+    snapshot: digestSchema.exactOptional(),
+    repository: z
+      .string()
+      .max(2_048, 'must be at most 2048 characters')
+      .superRefine((repository, context) => {
+        const problem = repositoryProblem(repository);
+        if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+      })
+      .exactOptional(),
+    ref: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(255, 'must be at most 255 characters')
+      .regex(gitRefPattern, 'must be a branch, tag or commit of the repository (main, v1.2.0, refs/heads/main): letters, digits, ".", "_", "-" and "/"')
+      .refine((ref) => !ref.endsWith('/') && !ref.endsWith('.'), 'must not end with "/" or "."')
+      .exactOptional(),
+    commit: z
+      .string()
+      .regex(/^[0-9a-f]{40}$/, 'must be a full commit id (40 lowercase hex digits)')
+      .exactOptional(),
+  })
+  .superRefine((workspace, context) => {
+    const issue = (path: string, message: string) => context.addIssue({ code: 'custom', path: [path], message });
+    if (workspace.repository === undefined) {
+      if (workspace.ref !== undefined) issue('ref', 'names a branch, tag or commit of `repository`, which is not set');
+      if (workspace.commit !== undefined) issue('commit', 'is the commit the server fetched from `repository`, which is not set');
+      return;
+    }
+    if (workspace.path !== undefined) issue('path', 'cannot be given with `repository`: the workspace comes from one or the other');
+    if (workspace.ref === undefined) issue('ref', 'must name the branch, tag or commit of `repository` to fetch (ref: main)');
+    // Both are written by the server once it fetched the repository, never one without the other.
+    if (workspace.snapshot !== undefined && workspace.commit === undefined)
+      issue('commit', 'must be set with `snapshot` and `repository`: the server writes both when it fetches');
+  });
 true satisfies SchemaImplements<typeof workspaceSpecSchema, WorkspaceSpec>;
+
+/** Hosts where a repository may be fetched over plain http:// (tests, a mirror on this machine). */
+const loopbackHosts = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/**
+ * What is wrong with a workspace's `repository`, if anything: an https:// URL, http:// on loopback
+ * only, or an absolute path on the server (which a server takes only where its config allows);
+ * never credentials in the URL (they would be stored in the spec and the audit log).
+ */
+function repositoryProblem(repository: string): string | undefined {
+  if (repository.startsWith('/')) return repository.includes('\0') ? 'must not hold a NUL character' : undefined;
+  let url: URL;
+  try {
+    url = new URL(repository);
+  } catch {
+    return 'must be the https:// URL of a git repository, e.g. https://github.com/org/repo.git';
+  }
+  if (url.username !== '' || url.password !== '') return "must not carry credentials: the server's config holds them";
+  if (url.search !== '' || url.hash !== '') return 'must not have a query or a fragment';
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:') return loopbackHosts.has(url.hostname) ? undefined : 'must be https:// (plain http:// only on loopback)';
+  return `must be an https:// URL of a git repository, not ${url.protocol}`;
+}
 
 /** The run spec, `cairn.run/v1`: the shape only. Graph rules are checked by `validateRunSpec`. */
 export const runSpecV1Schema = z.strictObject({

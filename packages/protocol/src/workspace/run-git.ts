@@ -15,6 +15,8 @@ export interface GitRunOptions {
    * commit identity and time, or hand a credential helper its secret without a command line).
    */
   readonly env?: Readonly<Record<string, string>>;
+  /** Stops git (SIGKILL) when aborted; the promise then rejects with the signal's AbortError. */
+  readonly signal?: AbortSignal;
 }
 
 export interface GitRunResult {
@@ -80,7 +82,12 @@ export function runGit(location: GitLocation, args: readonly string[], options: 
   }
   const cwd = 'gitDirectory' in location ? location.workTree : location.cwd;
   return new Promise((resolve, reject) => {
-    const child = spawn('git', [...hardening, ...args], { cwd, env, stdio: [options.input ? 'pipe' : 'ignore', options.outputFile ?? 'pipe', 'pipe'] });
+    const child = spawn('git', [...hardening, ...args], {
+      cwd,
+      env,
+      stdio: [options.input ? 'pipe' : 'ignore', options.outputFile ?? 'pipe', 'pipe'],
+      ...(options.signal ? { signal: options.signal, killSignal: 'SIGKILL' as const } : {}),
+    });
     const stdout: Buffer[] = [];
     let stdoutBytes = 0;
     let overflowed = false;
