@@ -498,7 +498,7 @@ const serverConfigShape = z.strictObject({
       runTemplateConfigSchema,
     )
     .default({}),
-  /** What starts runs from templates besides the API: GitHub webhook deliveries (`github`). */
+  /** What starts runs from templates besides the API: GitHub webhook deliveries (`github`), Standard Webhooks (`webhooks`). */
   triggers: triggersConfigSchema.prefault({}),
   /** OpenTelemetry: off unless `traces` is set (nothing is loaded until then). */
   telemetry: z
@@ -563,19 +563,44 @@ function fargateTasksReachTheGateway(config: z.output<typeof serverConfigShape>,
 
 /** A trigger may only name templates the config has: a label or command cannot start nothing. */
 function triggersNameTemplates(config: z.output<typeof serverConfigShape>, context: z.core.$RefinementCtx): void {
-  const github = config.triggers.github;
-  if (github === undefined) return;
   const known = Object.keys(config.templates);
   const unknown = (name: string, path: (string | number)[]) =>
     context.addIssue({
       code: 'custom',
-      path: ['triggers', 'github', ...path],
+      path: ['triggers', ...path],
       message: `names the template ${JSON.stringify(name)}, which templates: does not have (${known.length === 0 ? 'it has none' : `it has ${known.join(', ')}`}); add it under templates:, or name one of those`,
     });
-  for (const [label, template] of Object.entries(github.labels)) if (!known.includes(template)) unknown(template, ['labels', label]);
-  github.commandTemplates?.forEach((template, index) => {
-    if (!known.includes(template)) unknown(template, ['commandTemplates', index]);
-  });
+  const github = config.triggers.github;
+  if (github !== undefined) {
+    for (const [label, template] of Object.entries(github.labels)) if (!known.includes(template)) unknown(template, ['github', 'labels', label]);
+    github.commandTemplates?.forEach((template, index) => {
+      if (!known.includes(template)) unknown(template, ['github', 'commandTemplates', index]);
+    });
+  }
+  // A webhook fills its template's parameters from the payload: each it maps must be one the
+  // template declares, and each the template needs (no default) must be mapped, or every delivery
+  // would be refused.
+  for (const [name, webhook] of Object.entries(config.triggers.webhooks)) {
+    const template = config.templates[webhook.template];
+    if (template === undefined) {
+      unknown(webhook.template, ['webhooks', name, 'template']);
+      continue;
+    }
+    for (const parameter of Object.keys(webhook.parameters))
+      if (!Object.hasOwn(template.parameters, parameter))
+        context.addIssue({
+          code: 'custom',
+          path: ['triggers', 'webhooks', name, 'parameters', parameter],
+          message: `is not a parameter of the template ${webhook.template} (it takes ${Object.keys(template.parameters).join(', ') || 'none'}); declare it under templates.${webhook.template}.parameters, or remove it here`,
+        });
+    for (const [parameter, declared] of Object.entries(template.parameters))
+      if (declared.default === undefined && !Object.hasOwn(webhook.parameters, parameter))
+        context.addIssue({
+          code: 'custom',
+          path: ['triggers', 'webhooks', name, 'parameters'],
+          message: `must take the template ${webhook.template}'s parameter ${parameter} (it has no default) from the payload: add ${parameter}: /pointer/to/its/value`,
+        });
+  }
 }
 
 function isLoopbackHost(hostname: string): boolean {

@@ -26,11 +26,21 @@ const githubDeliverySchema = z
   })
   .meta({ id: 'GithubDeliveryResult', description: 'What a GitHub delivery came to: a run, nothing (ignored, and why), or a replay (duplicate)' });
 
+const webhookDeliverySchema = z
+  .strictObject({
+    duplicate: z.boolean().meta({ description: 'True when this webhook-id was handled before: nothing ran this time' }),
+    runId: z.string().optional().meta({ description: 'The run the delivery started' }),
+    template: z.string().optional(),
+    created: z.boolean().optional(),
+  })
+  .meta({ id: 'WebhookDeliveryResult', description: 'What a Standard Webhooks delivery came to: a run, or a replay (duplicate)' });
+
 /**
- * Run templates (`GET /v1/templates`, `POST /v1/templates/{name}/runs`) and the GitHub trigger
- * (`POST /v1/triggers/github`). The trigger has no token: GitHub signs each delivery with the
- * webhook's secret instead, and it is checked against the raw bytes, so its JSON is parsed here
- * (in a context of its own) only after the signature is.
+ * Run templates (`GET /v1/templates`, `POST /v1/templates/{name}/runs`), the GitHub trigger
+ * (`POST /v1/triggers/github`) and Standard Webhooks (`POST /v1/triggers/webhooks/{name}`). The
+ * triggers take no token: the sender signs each delivery with the webhook's secret instead, and it
+ * is checked against the raw bytes, so their JSON is parsed (in a context of their own) only after
+ * the signature is.
  */
 export async function registerTriggerRoutes(app: HttpApp, { triggers, service }: ServerComposition): Promise<void> {
   app.get(
@@ -112,6 +122,56 @@ export async function registerTriggerRoutes(app: HttpApp, { triggers, service }:
           signature: header('x-hub-signature-256'),
           event: header('x-github-event'),
           deliveryId: header('x-github-delivery'),
+        });
+        return reply.status('runId' in result && result.created ? 201 : 200).send(result);
+      },
+    );
+    github.post(
+      '/v1/triggers/webhooks/:name',
+      {
+        schema: {
+          operationId: 'receiveWebhookDelivery',
+          summary:
+            "A delivery signed per the Standard Webhooks specification (webhook-id, webhook-timestamp, webhook-signature) with the secret of the webhook triggers.webhooks.{name}: starts a run from that webhook's template, its parameters taken from the JSON payload",
+          params: z.strictObject({ name: z.string().min(1).max(64) }),
+          headers: z
+            .object({
+              'webhook-id': z.string().max(256).optional().meta({ description: "The message's id: a replayed id runs nothing" }),
+              'webhook-timestamp': z
+                .string()
+                .max(20)
+                .optional()
+                .meta({ description: 'When it was signed, in seconds since 1970 (within 5 minutes by default)' }),
+              'webhook-signature': z
+                .string()
+                .max(2_000)
+                .optional()
+                .meta({ description: 'v1, and the base64 HMAC-SHA256 of "id.timestamp.body" with the secret; several separated by spaces' }),
+            })
+            .passthrough(),
+          response: { 200: webhookDeliverySchema, 201: webhookDeliverySchema },
+        },
+      },
+      async (request, reply) => {
+        const webhooks = triggers.webhooks;
+        if (webhooks === undefined)
+          throw new CairnError('CAIRN_NOT_FOUND', 'Webhook triggers are not configured on this server: add triggers.webhooks to its config.', {
+            path: 'config.triggers.webhooks',
+          });
+        if (!Buffer.isBuffer(request.body))
+          throw new CairnError('CAIRN_PAYLOAD_INVALID', 'Send the delivery as application/json, as the Standard Webhooks specification does.', {
+            path: 'body',
+          });
+        const header = (name: string) => {
+          const value = request.headers[name];
+          return typeof value === 'string' ? value : undefined;
+        };
+        // This context has no type provider (it parses no JSON): the params schema above checked the name.
+        const { name } = request.params as { readonly name: string };
+        const result = await webhooks.handle(name, request.body, {
+          id: header('webhook-id'),
+          timestamp: header('webhook-timestamp'),
+          signature: header('webhook-signature'),
         });
         return reply.status('runId' in result && result.created ? 201 : 200).send(result);
       },

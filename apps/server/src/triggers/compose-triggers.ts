@@ -6,19 +6,23 @@ import { GithubTrigger } from './github-trigger.ts';
 import { GithubRepositoryPermissions, type RepositoryPermissions } from './repository-permissions.ts';
 import { RunTemplates } from './run-templates.ts';
 import { SeenDeliveries } from './seen-deliveries.ts';
+import { WebhookTriggers } from './webhook-trigger.ts';
 
 /** The server's run templates and what starts runs from them (`templates:` and `triggers:` in the config). */
 export interface ServerTriggers {
   readonly templates: RunTemplates;
   /** Set when `triggers.github` is configured. */
   readonly github?: GithubTrigger;
+  /** Set when `triggers.webhooks` names any. */
+  readonly webhooks?: WebhookTriggers;
   close(): void;
 }
 
 /**
  * Reads the templates (a bad one refuses the start, naming it) and, when configured, builds the
- * GitHub trigger: its seen deliveries in `triggers.db` of the data directory, its permission checks
- * against `apiUrl` (or `permissions`, for an embedder with a forge of its own).
+ * GitHub trigger (its permission checks against `apiUrl`, or `permissions` for an embedder with a
+ * forge of its own) and the Standard Webhooks triggers, both claiming deliveries in `triggers.db`
+ * of the data directory.
  */
 export function composeTriggers(
   loaded: LoadedServerConfig,
@@ -26,8 +30,8 @@ export function composeTriggers(
   options: { readonly permissions?: RepositoryPermissions } = {},
 ): ServerTriggers {
   const templates = RunTemplates.load(loaded.config.templates, dirname(loaded.file));
-  const github = loaded.config.triggers.github;
-  if (github === undefined) return { templates, close: () => undefined };
+  const { github, webhooks } = loaded.config.triggers;
+  if (github === undefined && Object.keys(webhooks).length === 0) return { templates, close: () => undefined };
   const secret = async (name: string, option: string) => {
     try {
       return await service.modelCalls.revealSecret(name);
@@ -44,6 +48,9 @@ export function composeTriggers(
     }
   };
   const seen = new SeenDeliveries(join(loaded.paths.dataDirectory, 'triggers.db'));
+  const webhookTriggers = Object.keys(webhooks).length === 0 ? undefined : new WebhookTriggers({ webhooks, templates, seen, service, secret });
+  const composed = { templates, ...(webhookTriggers ? { webhooks: webhookTriggers } : {}), close: () => seen.close() };
+  if (github === undefined) return composed;
   const permissions =
     options.permissions ??
     new GithubRepositoryPermissions({ apiUrl: github.apiUrl, token: () => secret(github.tokenSecret, 'config.triggers.github.tokenSecret') });
@@ -55,5 +62,5 @@ export function composeTriggers(
     service,
     secret: (name) => secret(name, 'config.triggers.github.secret'),
   });
-  return { templates, github: trigger, close: () => seen.close() };
+  return { ...composed, github: trigger };
 }

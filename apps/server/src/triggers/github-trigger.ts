@@ -1,11 +1,13 @@
 import type { AuditActor } from '@cairn/core';
 import type { EngineService } from '@cairn/engine';
-import { CairnError, isCairnError } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol';
 import { isGithubSignature } from './github-signature.ts';
 import { rolesAllowedToRun, type RepositoryPermissions } from './repository-permissions.ts';
-import { submitFilled, type RunTemplates } from './run-templates.ts';
+import type { RunTemplates } from './run-templates.ts';
 import type { SeenDeliveries } from './seen-deliveries.ts';
 import type { GithubTriggerConfig } from './trigger-config-schema.ts';
+import { auditingRefusals, submitTriggeredRun } from './triggered-run.ts';
+import { UnverifiedDenials } from './unverified-denials.ts';
 
 /** What a delivery came to: a run started, nothing to do, or a replay of one already handled. */
 export type GithubDeliveryResult =
@@ -32,12 +34,6 @@ interface RunRequest {
 const unverifiedSender: AuditActor = { kind: 'system', id: 'unverified-github-delivery', via: 'http' };
 const triggerEntity = { kind: 'server', id: 'triggers/github' } as const;
 const requestedAction = 'triggers.github';
-/**
- * Anyone can post a delivery that is not GitHub's, so their refusals are audited at most this many
- * a minute; the rest are counted into the next one audited. Without a bound, unsigned posts would
- * write the audit log at whatever rate a stranger liked.
- */
-const unverifiedDenialsPerMinute = 10;
 
 /**
  * GitHub webhook deliveries into runs. In order: the signature (HMAC-SHA256 of the raw body with
@@ -57,8 +53,8 @@ export class GithubTrigger {
   readonly #permissions: RepositoryPermissions;
   readonly #service: EngineService;
   readonly #secret: (name: string) => Promise<string>;
-  /** This minute's audited refusals of unverified deliveries, and those refused unaudited since the last one audited. */
-  #unverified = { minute: 0, audited: 0, unaudited: 0 };
+  /** Refusals of deliveries that are not GitHub's: anyone can post one, so they are audited at most 10 a minute. */
+  readonly #unverified = new UnverifiedDenials((reason) => this.#deny(unverifiedSender, reason));
 
   constructor(options: {
     readonly config: GithubTriggerConfig;
@@ -84,7 +80,7 @@ export class GithubTrigger {
         headers.signature === undefined
           ? 'the delivery has no X-Hub-Signature-256 header'
           : 'X-Hub-Signature-256 is not the HMAC-SHA256 of the body with the webhook secret';
-      await this.#denyUnverified(reason);
+      await this.#unverified.deny(reason);
       throw new CairnError(
         'CAIRN_UNAUTHENTICATED',
         `Refused: ${reason}. Give the GitHub webhook the secret stored in the server secret ${this.#config.secret}, with content type application/json.`,
@@ -99,15 +95,7 @@ export class GithubTrigger {
       throw new CairnError('CAIRN_PAYLOAD_INVALID', 'A GitHub delivery carries its id in X-GitHub-Delivery (a GUID); this one has none.', {
         path: 'x-github-delivery',
       });
-    if (!this.#seen.claim(deliveryId)) return { duplicate: true };
-    try {
-      return await this.#handleNew(body, headers.event, deliveryId);
-    } catch (error) {
-      // Refused for what the delivery asks: a redelivery would be refused again. Failed on this
-      // side (GitHub unreachable, a secret unset): GitHub's redelivery is handled afresh.
-      if (!isCairnError(error) || error.status >= 500) this.#seen.release(deliveryId);
-      throw error;
-    }
+    return (await this.#seen.handleOnce(deliveryId, () => this.#handleNew(body, headers.event, deliveryId))) ?? { duplicate: true };
   }
 
   async #handleNew(body: Uint8Array, event: string | undefined, deliveryId: string): Promise<GithubDeliveryResult> {
@@ -128,34 +116,31 @@ export class GithubTrigger {
       await this.#deny(actor, reason);
       throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${reason}.`, { details: { action: requestedAction, login: request.login, role } });
     }
-    try {
-      if (!this.#templates.has(request.template) || (this.#config.commandTemplates && !this.#config.commandTemplates.includes(request.template)))
-        throw new CairnError(
-          'CAIRN_NOT_FOUND',
-          `There is no template ${JSON.stringify(request.template)} a GitHub comment may run: ${(this.#config.commandTemplates ?? this.#templates.list().map((template) => template.name)).join(', ') || 'none'}.`,
-          { path: 'template' },
+    return auditingRefusals(
+      (reason) => this.#deny(actor, `template ${request.template}: ${reason}`),
+      async () => {
+        if (!this.#templates.has(request.template) || (this.#config.commandTemplates && !this.#config.commandTemplates.includes(request.template)))
+          throw new CairnError(
+            'CAIRN_NOT_FOUND',
+            `There is no template ${JSON.stringify(request.template)} a GitHub comment may run: ${(this.#config.commandTemplates ?? this.#templates.list().map((template) => template.name)).join(', ') || 'none'}.`,
+            { path: 'template' },
+          );
+        const declared = new Set(
+          this.#templates
+            .list()
+            .find((template) => template.name === request.template)!
+            .parameters.map((parameter) => parameter.name),
         );
-      const declared = new Set(
-        this.#templates
-          .list()
-          .find((template) => template.name === request.template)!
-          .parameters.map((parameter) => parameter.name),
-      );
-      const parameters = Object.fromEntries(Object.entries(request.values).filter(([name]) => declared.has(name)));
-      const filled = this.#templates.fill(request.template, parameters);
-      const submitted = await submitFilled(filled, (document) =>
-        this.#service.submit(document, {
+        const parameters = Object.fromEntries(Object.entries(request.values).filter(([name]) => declared.has(name)));
+        const submitted = await submitTriggeredRun(this.#templates, this.#service, {
+          template: request.template,
+          parameters,
           actor,
-          source: `template ${request.template}`,
-          secretGrants: filled.triggerSecrets,
           idempotencyKey: `github-delivery:${deliveryId}`,
-        }),
-      );
-      return { duplicate: false, runId: submitted.runId, template: request.template, created: submitted.created };
-    } catch (error) {
-      if (isCairnError(error) && error.status < 500) await this.#deny(actor, `template ${request.template}: ${error.message}`.slice(0, 2_000));
-      throw error;
-    }
+        });
+        return { duplicate: false, runId: submitted.runId, template: request.template, created: submitted.created };
+      },
+    );
   }
 
   /** The run a delivery asks for, or why it asks for none. */
@@ -190,25 +175,6 @@ export class GithubTrigger {
     if (typeof login !== 'string') throw new CairnError('CAIRN_PAYLOAD_INVALID', 'The issue_comment delivery has no comment.user.login.', { path: 'body' });
     const template = text.slice(command.length + 1).split(/\s/, 1)[0] ?? '';
     return { login, repository, template, values: { ...values, 'sender.login': login, 'comment.body': text } };
-  }
-
-  // An unverified delivery's refusal, audited within the minute's bound (unverifiedDenialsPerMinute).
-  async #denyUnverified(reason: string): Promise<void> {
-    const minute = Math.floor(Date.now() / 60_000);
-    if (minute !== this.#unverified.minute) this.#unverified = { minute, audited: 0, unaudited: this.#unverified.unaudited };
-    if (this.#unverified.audited >= unverifiedDenialsPerMinute) {
-      this.#unverified.unaudited++;
-      return;
-    }
-    const { unaudited } = this.#unverified;
-    this.#unverified.audited++;
-    this.#unverified.unaudited = 0;
-    await this.#deny(
-      unverifiedSender,
-      unaudited === 0
-        ? reason
-        : `${reason} (and ${unaudited} more unverified deliveries refused before it, unaudited: over ${unverifiedDenialsPerMinute} a minute)`,
-    );
   }
 
   async #deny(actor: AuditActor, reason: string): Promise<void> {

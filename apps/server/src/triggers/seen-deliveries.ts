@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { isCairnError } from '@cairn/protocol';
 
 /** GitHub lets a delivery be redelivered for 3 days; ids are kept a week. */
 const keptMs = 7 * 24 * 3_600_000;
@@ -6,9 +7,10 @@ const keptMs = 7 * 24 * 3_600_000;
 const keptIds = 100_000;
 
 /**
- * The GitHub deliveries (X-GitHub-Delivery) already handled, in a SQLite file of the data directory,
- * so a replay — GitHub's redelivery, or an attacker's copy of a signed request — runs nothing twice,
- * across restarts. Ids expire after a week and are bounded in number.
+ * The deliveries already handled — GitHub's (X-GitHub-Delivery) and Standard Webhooks' (`webhook-id`,
+ * kept as `webhooks/NAME:ID`) — in a SQLite file of the data directory, so a replay (a sender's
+ * redelivery, or an attacker's copy of a signed request) runs nothing twice, across restarts. Ids
+ * expire after a week and are bounded in number. (The table keeps its first name, github_deliveries.)
  */
 export class SeenDeliveries {
   readonly #database: Database.Database;
@@ -42,6 +44,22 @@ export class SeenDeliveries {
   /** Forgets a claim whose handling failed on the server's side, so GitHub's redelivery is handled. */
   release(deliveryId: string): void {
     this.#release.run(deliveryId);
+  }
+
+  /**
+   * Handles `deliveryId` once: `handle`'s result the first time, undefined for a replay. A refusal
+   * for what the delivery asks (a CairnError under 500) keeps the claim, since a redelivery would be
+   * refused again; a failure on this side (a forge unreachable, a secret unset) releases it, so the
+   * sender's redelivery is handled afresh.
+   */
+  async handleOnce<T>(deliveryId: string, handle: () => Promise<T>): Promise<T | undefined> {
+    if (!this.claim(deliveryId)) return undefined;
+    try {
+      return await handle();
+    } catch (error) {
+      if (!isCairnError(error) || error.status >= 500) this.release(deliveryId);
+      throw error;
+    }
   }
 
   close(): void {

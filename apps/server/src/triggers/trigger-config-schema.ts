@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { jsonPointerPattern } from './json-pointer.ts';
 
 /** A template parameter's name: `title`, or dotted like the event fields a trigger fills (`issue.title`). */
 export const templateParameterName = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
@@ -63,9 +64,44 @@ export const githubTriggerConfigSchema = z.strictObject({
   commandTemplates: z.array(z.string().min(1)).optional(),
 });
 
+/**
+ * `POST /v1/triggers/webhooks/{name}`: deliveries signed per the Standard Webhooks specification
+ * (`webhook-id`, `webhook-timestamp`, `webhook-signature`) start runs from one template, its
+ * parameters taken from the JSON payload by JSON pointers.
+ */
+export const standardWebhookConfigSchema = z.strictObject({
+  /** The server secret holding the webhook's secret, as the sender shows it: `whsec_` and base64. */
+  secret: secretName,
+  /** The template every delivery runs. */
+  template: z.string().min(1),
+  /**
+   * Each template parameter, by name, and the RFC 6901 JSON pointer of the payload value it takes
+   * (`/issue/title`); a string is taken as it is, any other value as its JSON text. A parameter
+   * not listed, or whose pointer names nothing, takes its default; without one the delivery is refused.
+   */
+  parameters: z
+    .record(
+      z.string().regex(templateParameterName, 'must be a parameter name of the template: letters, digits and _, parts joined by dots (issue.title)'),
+      z.string().max(1_000).regex(jsonPointerPattern, 'must be a JSON pointer (RFC 6901): "" for the whole payload, or /key/0/key (~1 for /, ~0 for ~)'),
+    )
+    .default({}),
+  /** How far `webhook-timestamp` may be from the server's clock, either side, in seconds (the spec's 5 minutes by default). */
+  toleranceSeconds: z.int().min(1).max(3_600).default(300),
+});
+
 /** `triggers:` in the server config. */
-export const triggersConfigSchema = z.strictObject({ github: githubTriggerConfigSchema.optional() });
+export const triggersConfigSchema = z.strictObject({
+  github: githubTriggerConfigSchema.optional(),
+  /** Standard Webhooks endpoints by name: `POST /v1/triggers/webhooks/{name}`. */
+  webhooks: z
+    .record(
+      z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be a webhook name: lowercase letters, digits, . _ and -, e.g. deploy-failed'),
+      standardWebhookConfigSchema,
+    )
+    .default({}),
+});
 
 export type RunTemplateConfig = z.output<typeof runTemplateConfigSchema>;
 export type GithubTriggerConfig = z.output<typeof githubTriggerConfigSchema>;
+export type StandardWebhookConfig = z.output<typeof standardWebhookConfigSchema>;
 export type TriggersConfig = z.output<typeof triggersConfigSchema>;

@@ -73,3 +73,26 @@ test('the template and config of docs/guides/from-an-issue-to-a-run.md load as w
   const shown = /^```text\n([\s\S]*?)^```/m.exec(page)![1]!.split('\n');
   expect(`${refused.code}: ${refused.message}`).toBe(`${shown[0]} ${shown[1]}`);
 });
+
+test('a webhook naming a template the config lacks, a parameter its template lacks, or leaving out one it needs, is a config error naming it', () => {
+  const config = [
+    'dataDirectory: ./data',
+    'templates:',
+    '  triage: { spec: ./triage.yaml, parameters: { alert.id: {}, alert.title: {}, alert.severity: { default: unknown } } }',
+    'triggers:',
+    '  webhooks:',
+    '    alerts: { secret: ALERTS, template: triage, parameters: { alert.id: /data/id, alert.owner: /data/owner } }',
+    '    deploys: { secret: DEPLOYS, template: deploy }',
+    "    bad-pointer: { secret: X, template: triage, parameters: { alert.id: data/id, alert.title: '' } }",
+    '',
+  ].join('\n');
+  const error = refusal(() => loadServerConfig({ directory: folder({ 'cairn.config.yaml': config }), env: {} }));
+  expect(error).toMatchObject({ code: 'CAIRN_CONFIG_INVALID' });
+  // Every problem at once, each at its path.
+  expect(error.issues.map((issue) => `${issue.path}: ${issue.message}`).sort()).toEqual([
+    'config.triggers.webhooks.alerts.parameters.alert.owner: is not a parameter of the template triage (it takes alert.id, alert.title, alert.severity); declare it under templates.triage.parameters, or remove it here',
+    "config.triggers.webhooks.alerts.parameters: must take the template triage's parameter alert.title (it has no default) from the payload: add alert.title: /pointer/to/its/value",
+    expect.stringMatching(/^config\.triggers\.webhooks\.bad-pointer\.parameters\.alert\.id: must be a JSON pointer \(RFC 6901\)/),
+    expect.stringMatching(/^config\.triggers\.webhooks\.deploys\.template: names the template "deploy", which templates: does not have \(it has triage\)/),
+  ]);
+});
