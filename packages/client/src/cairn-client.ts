@@ -63,6 +63,20 @@ export interface RunView {
 /** What model calls spent, as the server's model gateway metered them (its `model.called` entries). */
 export type ModelSpendView = ModelCallSpend;
 
+/** An item's approval (ADR 0041): its policy, who voted, and how many approvals it still waits for (0 once it no longer waits). */
+export interface ItemApprovalView {
+  readonly required: number;
+  /** The roles or groups an approver needs one of; absent when anyone allowed to approve counts. */
+  readonly from?: readonly string[];
+  readonly selfApproval: boolean;
+  readonly timeout?: string;
+  readonly onTimeout: 'reject' | 'approve';
+  /** The votes cast under a policy, first to last (`approval: required` records none). */
+  readonly votes: readonly { readonly actor: string; readonly decision: 'approve' | 'reject'; readonly at: string; readonly reason?: string }[];
+  readonly approvals: number;
+  readonly needed: number;
+}
+
 /** An item as the server reports it. */
 export interface ItemView {
   readonly itemId: string;
@@ -73,6 +87,8 @@ export interface ItemView {
    * succeeded. Absent from servers older than this field.
    */
   readonly failure?: AttemptFailure | null;
+  /** When it waits or waited for approval: its policy, the votes so far and how many approvals it still needs. */
+  readonly approval?: ItemApprovalView;
   /** Its dispatch priority, 1 (lowest) to 5 (highest): its own, else its run's. Absent from servers older than this field. */
   readonly priority?: number;
   readonly [field: string]: unknown;

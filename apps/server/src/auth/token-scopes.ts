@@ -1,3 +1,5 @@
+import type { AuthenticatedPrincipal } from '@cairn/core';
+
 /** What a token may be allowed to do. `admin` allows everything. */
 export const tokenScopes = ['runs:submit', 'runs:read', 'runs:cancel', 'runs:approve', 'runs:budget', 'audit:read', 'admin'] as const;
 
@@ -8,13 +10,32 @@ export const tokenScopes = ['runs:submit', 'runs:read', 'runs:cancel', 'runs:app
  */
 export type SecretGrantScope = `secrets:use:${string}`;
 
-export type TokenScope = (typeof tokenScopes)[number] | SecretGrantScope;
+/**
+ * A role a token holds (`role:release-managers`), as a person signed in through the identity
+ * provider holds the roles its grants give them: what an approval policy's `from` names (ADR
+ * 0041). It grants no scope by itself: approving still needs `runs:approve`.
+ */
+export type RoleScope = `role:${string}`;
+
+export type TokenScope = (typeof tokenScopes)[number] | SecretGrantScope | RoleScope;
 
 export const secretGrantPattern = /^secrets:use:(\*|[A-Za-z_][A-Za-z0-9_]*)$/;
 
-/** Whether `scope` is one a token may hold: a fixed scope, or a well-formed secret grant. */
+/** A role scope: `role:` and a name as the run spec's `from` writes one. */
+export const roleScopePattern = /^role:([A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127})$/;
+
+/** Whether `scope` is one a token may hold: a fixed scope, a well-formed secret grant or role. */
 export function isTokenScope(scope: string): scope is TokenScope {
-  return (tokenScopes as readonly string[]).includes(scope) || secretGrantPattern.test(scope);
+  return (tokenScopes as readonly string[]).includes(scope) || secretGrantPattern.test(scope) || roleScopePattern.test(scope);
+}
+
+/**
+ * What an approval policy's `from` is checked against for a principal: the roles its authorizer
+ * gave it (an identity provider's) and those its token's `role:` scopes name, and its groups.
+ */
+export function voterOf(principal: AuthenticatedPrincipal): { roles: string[]; groups: string[] } {
+  const roles = [...(principal.roles ?? []), ...principal.scopes.flatMap((scope) => roleScopePattern.exec(scope)?.[1] ?? [])];
+  return { roles: [...new Set(roles)], groups: [...(principal.groups ?? [])] };
 }
 
 /** The secrets a token's runs may use: `all` for admin and `secrets:use:*`, else the names it was granted. */

@@ -1,10 +1,12 @@
 import type { RunSpecV1 } from '@cairn/core';
+import type { ItemView } from '@cairn/client';
 import { InvalidArgumentError } from 'commander';
 import { CairnError, decodeRunSpec, loadRunSpec } from '@cairn/protocol';
 import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { failureLines, progressOutput, RunProgress } from './run-progress.ts';
 import { spendText } from './spend-text.ts';
 import { statusItemLines } from './status-lines.ts';
+import { approvalProgress } from './approval-progress.ts';
 
 /**
  * `cairn submit`, `status`, `watch`, `cancel`, `approve`, `reject` and `patch`: a run's life,
@@ -132,7 +134,9 @@ export function addRunCommands(): void {
                 ? await cairn.cancelItem(runId, itemId, reason)
                 : await cairn.cancel(runId, reason);
         const done = { cancel: 'cancel requested', approve: 'approved', reject: 'rejected' }[name];
-        say(json() ? JSON.stringify(result) : `${done}: ${itemId ? `item ${itemId} of ` : ''}run ${runId}`);
+        if (json()) say(JSON.stringify(result));
+        else if (name === 'cancel') say(`${done}: ${itemId ? `item ${itemId} of ` : ''}run ${runId}`);
+        else say(approvalProgress(name === 'approve' ? 'approved' : 'rejected', runId, result as ItemView));
       });
   }
 

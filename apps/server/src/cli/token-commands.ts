@@ -13,7 +13,10 @@ export function addTokenCommands(): void {
   token
     .command('create')
     .requiredOption('--name <name>', 'what the token is for')
-    .requiredOption('--scope <scope...>', `scopes: ${tokenScopes.join(', ')}; secrets:use:NAME lets its runs use secret NAME (secrets:use:* every secret)`)
+    .requiredOption(
+      '--scope <scope...>',
+      `scopes: ${tokenScopes.join(', ')}; secrets:use:NAME lets its runs use secret NAME (secrets:use:* every secret); role:NAME gives it a role approval policies name (from)`,
+    )
     .description('make a token; it is shown once')
     .action(async (options: { name: string; scope: string[] }) => {
       const created = await withTokenStore((store) => store.create(options.name, options.scope));

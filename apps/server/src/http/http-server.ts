@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
-import type { EngineService } from '@cairn/engine';
+import type { EngineService, Voter } from '@cairn/engine';
 import { RunSpend } from '../gateway/model-spend.ts';
 import { currentRunBudget, raisedRunBudget } from '../gateway/run-budget.ts';
 import { logRequests } from '../logging/request-logging.ts';
@@ -17,7 +17,8 @@ import { registerDocsRoutes } from './docs-routes.ts';
 import { replyWithError } from './error-replies.ts';
 import { eventStreamQuery, streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
-import { scopeOfAction, secretGrantsOf } from '../auth/token-scopes.ts';
+import { scopeOfAction, secretGrantsOf, voterOf } from '../auth/token-scopes.ts';
+import { withApprovals } from './item-approvals.ts';
 import { registerGraphRoutes } from './graph-routes.ts';
 import { registerLogRoutes } from './log-routes.ts';
 import { registerProvenanceRoutes } from './provenance-routes.ts';
@@ -139,6 +140,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   // Who each request acts as: the token's actor after its scope is checked, or the operator.
   app.decorateRequest('actor', null);
   app.decorateRequest('secretGrants', null);
+  app.decorateRequest('voter', null);
   app.addHook('onRequest', async (request) => {
     const action = (request.routeOptions.config as { action?: string } | undefined)?.action;
     if (action === undefined) return;
@@ -163,6 +165,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       }
       request.actor = loopbackOperator;
       request.secretGrants = 'all';
+      // The operator holds no role: an approval policy naming roles (from) counts people with them.
+      request.voter = {};
       return;
     }
     const header = request.headers.authorization;
@@ -198,6 +202,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     }
     request.actor = actor;
     request.secretGrants = secretGrantsOf(principal.scopes);
+    request.voter = voterOf(principal);
   });
   app.setNotFoundHandler((request, reply) =>
     replyWithError(
@@ -345,7 +350,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       schema: { operationId: 'listRunItems', summary: "A run's items", params: runParams, response: { 200: z.array(itemViewSchema) } },
     },
     async (request) => {
-      return service.items((await requireRun(service, request.params.runId)).runId);
+      const { runId } = await requireRun(service, request.params.runId);
+      return withApprovals(service, runId, await service.items(runId));
     },
   );
   app.get(
@@ -440,6 +446,12 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
         schema: {
           operationId: `${action}Item`,
           summary: `${action[0]!.toUpperCase()}${action.slice(1)} an item (with an optional reason, kept in its audit entries)`,
+          ...(action === 'cancel'
+            ? {}
+            : {
+                description:
+                  "Under an approval policy (the item's approval: { required, from, selfApproval }) this is the caller's vote: the item waits until `required` distinct people the policy counts approve, and answers with its `approval` (the votes so far, how many it still needs). A vote the policy does not count (the run's submitter, someone with none of the roles or groups of `from`) is 403 CAIRN_APPROVAL_NOT_ALLOWED, a second vote by the same person 409 CAIRN_APPROVAL_DUPLICATE, and a rejection needs a reason.",
+              }),
           params: itemParams,
           body: reasonBody,
           response: { 202: itemViewSchema },
@@ -448,10 +460,11 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
       async (request, reply) => {
         const { runId, itemId } = request.params;
         const reason = request.body?.reason;
-        if (action === 'approve') await service.approve(runId, itemId, request.actor!, reason);
-        else if (action === 'reject') await service.reject(runId, itemId, request.actor!, reason);
+        if (action === 'approve') await service.approve(runId, itemId, request.actor!, reason, request.voter ?? {});
+        else if (action === 'reject') await service.reject(runId, itemId, request.actor!, reason, request.voter ?? {});
         else await service.cancelItem(runId, itemId, request.actor!, reason);
-        return reply.status(202).send((await service.items(runId)).find((item) => item.itemId === itemId)!);
+        const item = (await service.items(runId)).find((candidate) => candidate.itemId === itemId)!;
+        return reply.status(202).send((await withApprovals(service, runId, [item]))[0]!);
       },
     );
   itemAction('approve');
@@ -467,6 +480,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerDocsRoutes(app, options.composition);
   registerRunSpecRoutes(app, options.composition);
   registerSessionRoutes(app, options.composition, auth);
+  registerOidcSignInRoutes(app, options.composition);
   await registerDashboardRoutes(app);
   registerWebhookRoutes(app, options.composition);
   await registerTriggerRoutes(app, options.composition);
@@ -481,7 +495,6 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.get(
     '/v1/events',
     {
-  registerOidcSignInRoutes(app, options.composition);
       config: { action: 'events.read' },
       schema: {
         operationId: 'streamEvents',
@@ -621,6 +634,8 @@ declare module 'fastify' {
     actor: AuditActor | null;
     /** The secrets the request's principal may hand to the runs it submits (`secrets:use:` scopes). */
     secretGrants: 'all' | string[] | null;
+    /** What an approval policy's `from` is checked against: the principal's roles (a token's `role:` scopes) and groups. */
+    voter: Voter | null;
   }
 }
 

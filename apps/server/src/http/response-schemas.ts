@@ -4,6 +4,8 @@ import { attemptStates, errorCodes, itemStates, runStates } from '@cairn/protoco
 import { z } from 'zod';
 import type { HttpApp } from './http-app.ts';
 import type { RunGraphPage } from './run-graph.ts';
+import { itemApprovalViewSchema } from './item-approvals.ts';
+import { itemDeliverySchema } from '../delivery/item-delivery.ts';
 
 // What the API answers, declared so the OpenAPI document says it and the serializer holds every
 // answer to it (an answer that does not match is a server bug, reported as one). Records are
@@ -120,6 +122,9 @@ export const itemViewSchema = record<ItemRecord>(
     itemId: z.string(),
     state: z.enum(itemStates),
     approvalRequired: z.boolean(),
+    approval: itemApprovalViewSchema
+      .optional()
+      .meta({ description: 'When it waits or waited for approval: its policy, who voted, how many approvals it still needs (GET .../items, approve, reject)' }),
     readyAt: z
       .string()
       .nullable()

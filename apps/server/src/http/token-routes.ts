@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { secretGrantPattern, tokenScopes } from '../auth/token-scopes.ts';
+import { roleScopePattern, secretGrantPattern, tokenScopes } from '../auth/token-scopes.ts';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
 import { tokenViewSchema } from './response-schemas.ts';
@@ -36,7 +36,12 @@ export function registerTokenRoutes(app: HttpApp, { service, tokens }: ServerCom
           name: z.string().regex(/^[\w .-]{1,64}$/, 'must be 1 to 64 letters, digits, spaces, ".", "_" or "-"'),
           scopes: z
             .array(
-              z.union([z.enum(tokenScopes), z.string().regex(secretGrantPattern, 'must be a scope, or secrets:use:NAME (secrets:use:* for every secret)')]),
+              z.union([
+                z.enum(tokenScopes),
+                z.string().regex(secretGrantPattern, 'must be a scope, or secrets:use:NAME (secrets:use:* for every secret)'),
+                // A role the token holds, for approval policies' `from` (ADR 0041).
+                z.string().regex(roleScopePattern, 'must be a scope, secrets:use:NAME, or role:NAME'),
+              ]),
             )
             .min(1)
             .max(256),

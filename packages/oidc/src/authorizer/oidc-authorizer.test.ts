@@ -70,6 +70,7 @@ describe('oidc', () => {
       subject: 'ana',
       email: 'ana@example.test',
       roles: ['operator'],
+      groups: ['eng'],
     });
     const boPrincipal = await authorizer.verify(await idp.accessToken(bo));
     expect(boPrincipal.roles).toEqual(['viewer', 'approver', 'admin']);

@@ -15,6 +15,8 @@ export interface OidcPrincipal extends AuthenticatedPrincipal {
   readonly email?: string;
   /** The Cairn roles granted (their scopes are `scopes`). */
   readonly roles: readonly string[];
+  /** The identity provider's groups the person is in (the groups claim): an approval policy's `from` may name one. */
+  readonly groups: readonly string[];
 }
 
 type Jwks = ReturnType<typeof createRemoteJWKSet>;
@@ -107,6 +109,7 @@ export class OidcAuthorizer implements AuthorizerV1 {
       subject: claims.subject,
       ...(claims.verifiedEmail === undefined ? {} : { email: claims.verifiedEmail }),
       roles,
+      groups: [...claims.groups],
     };
   }
 
