@@ -123,6 +123,25 @@ class LockWait(TypedDict):
     locks: List[str]
 
 
+# What a deliver item delivered (Item.delivery): the forge, the item whose patch ("from"), the
+# branch and its base, the commit, "pushed" or "unchanged", the change request it opened or updated
+# ({"id", "url"}) and the stored provenance bundle ({"digest"}: get_blob serves it). The functional
+# form, as "from" is a Python keyword.
+ItemDelivery = TypedDict(
+    "ItemDelivery",
+    {
+        "forge": str,
+        "from": str,
+        "branch": str,
+        "base": str,
+        "commit": str,
+        "outcome": Literal["pushed", "unchanged"],
+        "changeRequest": NotRequired[Dict[str, str]],
+        "provenance": Dict[str, str],
+    },
+)
+
+
 class Item(TypedDict):
     """A work item of a run: its state, and why it failed when it did. Open."""
 
@@ -136,6 +155,8 @@ class Item(TypedDict):
     priority: int
     failure: Optional[AttemptFailure]
     lockWait: Optional[LockWait]
+    # list_run_items only, once a deliver item succeeded: what it delivered.
+    delivery: NotRequired[ItemDelivery]
 
 
 class Attempt(TypedDict):

@@ -96,14 +96,33 @@ export interface ItemView {
 
 /** How an item adds items to its run (ADR 0034): a planner's fragment, a `forEach` item's instances, a merge's re-runs. */
 export type GrowthReason = 'planner' | 'forEach' | 'rerun';
+  /** `items(runId)` only, once a deliver item succeeded: what it delivered. */
+  readonly delivery?: ItemDeliveryView;
 
 /** An item of a run's graph. */
 export interface GraphNodeView {
+/**
+ * What a deliver item delivered: the forge, the item whose patch it was, the branch and its base,
+ * the commit the branch points at, whether this delivery pushed it (`pushed`) or found it there
+ * (`unchanged`), the change request it opened or updated, and the digest of the patch's stored
+ * provenance bundle (`blob(digest)`; the commit's `Cairn-Evidence` trailer).
+ */
+export interface ItemDeliveryView {
+  readonly forge: string;
+  readonly from: string;
+  readonly branch: string;
+  readonly base: string;
+  readonly commit: string;
+  readonly outcome: 'pushed' | 'unchanged';
+  readonly changeRequest?: { readonly id: string; readonly url: string };
+  readonly provenance: { readonly digest: string };
+}
+
   readonly itemId: string;
   /** Its place in the run: the spec's items first, then each added item in the order it was added. */
   readonly position: number;
   readonly state: ItemState;
-  readonly kind: 'command' | 'agent' | 'merge';
+  readonly kind: 'command' | 'agent' | 'merge' | 'deliver';
   /** The item that added it to the run (a planner, a `forEach` item, a merge), when one did. */
   readonly group?: string;
   /** How it adds items to the run, when it does. */

@@ -76,6 +76,7 @@ export type {
   LockSpec,
   MergeConflictPolicy,
   MergeRuntimeSpec,
+  DeliverRuntimeSpec,
   NeedSelection,
   NeedSpec,
   PathRules,

@@ -24,6 +24,12 @@ export const engineSettingsSchema = z.strictObject({
    * another is refused at submit, listing these. Absent, any adapter name passes submit.
    */
   adapters: z.array(z.string().min(1)).optional(),
+  /**
+   * The forges deliver items may name (`runtime.forge`): deliver items run on the executor named
+   * `deliver`, which the server composes when it has forges. Without one, deliver items are
+   * refused at submit.
+   */
+  forges: z.array(z.string().min(1)).default([]),
   /** Secrets an item running an adapter must name: the API key its runtime is configured with. */
   adapterSecrets: z.record(z.string().min(1), z.array(z.string().min(1))).default({}),
   /** The executor items use when they name none; the first of `executors` by default. */

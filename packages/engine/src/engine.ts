@@ -30,6 +30,7 @@ import { ModelCallRecorder, type LiveAttempt, type ModelCall } from './dispatch/
 import type { RunListOptions, RunPage } from './store/sqlite/run-history.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
+import { deliverExecutorName } from './state/run-submission.ts';
 import type { EngineReads } from './store/engine-reads.ts';
 import type { GroupCommit } from './store/group-commit.ts';
 import { SqliteEngineReads } from './store/sqlite/sqlite-engine-reads.ts';
@@ -465,6 +466,8 @@ export class Engine {
       secrets: this.#secrets?.names() ?? [],
       ...(adapters ? { adapters } : {}),
       adapterSecrets,
+      // Deliver items run on the `deliver` executor: without it, no forge can be named.
+      forges: this.#executors[deliverExecutorName] ? this.#settings.forges : [],
     };
   }
 

@@ -21,6 +21,7 @@ export type { AuditEntryDraft } from './audit/audit-log.ts';
 export type { AuditQuery } from './store/sqlite/audit-query.ts';
 export { eventOfEntry } from './events/event-of-entry.ts';
 export { checkFragmentAgainstSpec } from './state/run-fragment.ts';
+export { deliverExecutorName } from './state/run-submission.ts';
 export type { CheckedFragment } from './state/run-fragment.ts';
 export type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
 export type { ItemRecord, RunRecord } from './state/run-records.ts';

@@ -17,6 +17,7 @@ export { itemPriority, priorityLevels, runPriority } from './spec/priority-level
 export { approvalPolicyOf, needsApproval, type ApprovalPolicy } from './spec/approval-policy.ts';
 export { runSpecJsonSchema } from './spec/run-spec-json-schema.ts';
 export { mergeRuntimeSpecSchema } from './spec/merge-runtime-spec-schema.ts';
+export { deliverRunIdPlaceholder, deliverRuntimeSpecSchema, fillDeliverPlaceholders } from './spec/deliver-runtime-spec-schema.ts';
 export {
   agentRuntimeSpecSchema,
   backoffSpecSchema,

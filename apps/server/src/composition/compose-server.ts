@@ -18,6 +18,7 @@ import type { Engine, EngineObserver, EngineService, EngineSettings, SignerTakeO
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { agentRuntimeSettings } from './agent-runtime-settings.ts';
 import { DiskRoom } from './disk-room.ts';
+import { composeDelivery } from '../delivery/compose-delivery.ts';
 import { buildSeam, seamFactories } from './seam-factories.ts';
 import { WebhookDispatcher } from '../webhooks/webhook-dispatcher.ts';
 import { WebhookEndpoints } from '../webhooks/webhook-endpoints.ts';
@@ -161,6 +162,8 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     }),
   };
   const metrics = new ServerMetrics();
+  // Deliver items run in this process, on the forges of the config (ADR 0040): none configured, none run.
+  const delivery = await composeDelivery(config, { storage, signer, service: () => serviceOf!(), ...(options.logger ? { logger: options.logger } : {}) });
   // OpenTelemetry is imported only when traces are configured.
   const tracing = config.telemetry.traces
     ? await (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger)
@@ -192,7 +195,8 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     : undefined;
   const engineSettings: Omit<EngineSettings, 'database'> = {
     observer: tracing ? bothObservers(metrics.observer, tracing.observer) : metrics.observer,
-    executors,
+    executors: delivery ? { ...executors, deliver: delivery.executor } : executors,
+    ...(delivery ? { forges: [...delivery.forges] } : {}),
     // Executors given by the embedder run whatever runtimes they have; ours run the configured ones.
     ...(options.executors ? {} : { adapters: runtimes.adapters }),
     adapterSecrets: runtimes.adapterSecrets,
@@ -250,6 +254,8 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     await tracing?.stop();
     await gateway?.close();
     await running.close();
+    // A delivery under way finishes (its push is not cut halfway) and records its result first.
+    await delivery?.executor.settled();
     await closeStores();
   };
   return {

@@ -31,6 +31,7 @@ import { connectionCapOf, isRefusedConnection, limitConnections, openFilesLimit 
 import { transformComponents } from './openapi-components.ts';
 import { openApiSecurityComponents, openApiTags, transformWithScopes } from './openapi-scopes.ts';
 import { requireItem, requireRun } from './require-run.ts';
+import { withDeliveries } from '../delivery/item-delivery.ts';
 import { attemptViewSchema, bytesAnswer, declareErrorResponses, itemViewSchema, runViewSchema, submitResultSchema } from './response-schemas.ts';
 import { registerRunListRoutes } from './run-list-routes.ts';
 import { registerRunSpecRoutes } from './run-spec-routes.ts';
@@ -351,7 +352,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     },
     async (request) => {
       const { runId } = await requireRun(service, request.params.runId);
-      return withApprovals(service, runId, await service.items(runId));
+      return withDeliveries(service, storage, runId, await withApprovals(service, runId, await service.items(runId)));
     },
   );
   app.get(

@@ -149,6 +149,7 @@ const growthReasonSchema = z.enum(['planner', 'forEach', 'rerun']);
 
 /** A page of a run's graph (`run-graph.ts`): its items, how they wait on each other, and what added them. */
 export const runGraphPageSchema = z
+    delivery: itemDeliverySchema.optional().meta({ description: 'GET /v1/runs/{runId}/items only, once a deliver item succeeded: what it delivered' }),
   .strictObject({
     runId: z.string(),
     nodes: z.array(
@@ -157,7 +158,7 @@ export const runGraphPageSchema = z
           itemId: z.string(),
           position: z.int().meta({ description: "Its place in the run: the spec's items first, then each added item in the order it was added" }),
           state: z.enum(itemStates),
-          kind: z.enum(['command', 'agent', 'merge']).meta({ description: "Its runtime's kind" }),
+          kind: z.enum(['command', 'agent', 'merge', 'deliver']).meta({ description: "Its runtime's kind" }),
           group: z.string().optional().meta({ description: 'The item that added it to the run (a planner, a forEach item, a merge), when one did' }),
           grows: growthReasonSchema.optional().meta({
             description:

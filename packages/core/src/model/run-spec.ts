@@ -134,8 +134,35 @@ export interface MergeRuntimeSpec {
   onConflict?: MergeConflictPolicy;
 }
 
-/** How an item does its work: in the sandbox (`command`, `agent`), or merged by the worker (`merge`). */
-export type RuntimeSpec = CommandRuntimeSpec | AgentRuntimeSpec | MergeRuntimeSpec;
+/**
+ * Deliver the patch of another item of the run to a forge the server is configured with: one
+ * commit on the forge's `base` branch, pushed as `branch`, and where the forge has change requests
+ * one opened (or updated) over it. It runs in the server, never in a sandbox (the forge's token is
+ * a server secret), depends on `from` (as a merge depends on its items), and is `write-impure` with
+ * `onLost: fail` unless it says otherwise. `branch` and `title` may hold `{runId}`, replaced by the
+ * run's id.
+ */
+export interface DeliverRuntimeSpec {
+  kind: 'deliver';
+  /** The name of a forge in the server's config (`forges:`). */
+  forge: string;
+  /** The item whose patch is delivered (a command's, an agent's or a merge's). */
+  from: string;
+  /** The branch pushed (`cairn/fix-{runId}`); delivering again to it replaces its commit. */
+  branch: string;
+  /** The branch the commit is built on and the change request targets (`main`). */
+  base: string;
+  /** The commit's subject and the change request's title. */
+  title: string;
+  /** Markdown put before the run's summary in the commit message and the change request's body. */
+  body?: string;
+}
+
+/**
+ * How an item does its work: in the sandbox (`command`, `agent`), merged by the worker (`merge`),
+ * or delivered by the server (`deliver`).
+ */
+export type RuntimeSpec = CommandRuntimeSpec | AgentRuntimeSpec | MergeRuntimeSpec | DeliverRuntimeSpec;
 
 /**
  * What the engine does with an attempt that was lost — its executor no longer knows the task,

@@ -223,7 +223,14 @@ export class DispatchPasses {
           const stored = this.#runs.dispatchFacts(item.runId, item.itemId);
           if (stored === undefined || !this.#settings.executors[stored.executor]) return [];
           const spec = JSON.parse(stored.spec) as ItemSpec;
-          if (Object.keys(spec.needs ?? {}).length > 0 || spec.runtime.kind === 'merge' || (spec.secrets ?? []).length > 0 || spec.effect === 'pure') return [];
+          if (
+            Object.keys(spec.needs ?? {}).length > 0 ||
+            spec.runtime.kind === 'merge' ||
+            spec.runtime.kind === 'deliver' ||
+            (spec.secrets ?? []).length > 0 ||
+            spec.effect === 'pure'
+          )
+            return [];
           return [{ item, locks: declaredLocks(spec.locks), stored, spec, inputs: {} }];
         });
       }),
@@ -308,7 +315,8 @@ export class DispatchPasses {
   // The digests of the item's needs, from its producers' last successful attempts; a reason
   // string when one is missing. A merge's inputs are the patches of the items it merges, each
   // named after its item (a merge has no needs of its own); an item that changed nothing has no
-  // patch and is left out, which the worker reads as nothing to merge from it.
+  // patch and is left out, which the worker reads as nothing to merge from it. A delivery's one
+  // input is the patch of the item it delivers, named after that item (none: it changed nothing).
   #inputs(runId: string, spec: ItemSpec): Record<string, ManifestInput> | DispatchRefusal {
     const inputs: Record<string, ManifestInput> = {};
     for (const [name, need] of Object.entries(spec.needs ?? {})) {
@@ -331,6 +339,10 @@ export class DispatchPasses {
         const digest = (rerunArtifacts ?? this.#runs.artifacts(runId, from))?.patch;
         if (digest !== undefined) inputs[from] = { from: rerunArtifacts ? rerun : from, select: 'patch', digest: digest as ManifestInput['digest'] };
       }
+    }
+    if (spec.runtime.kind === 'deliver') {
+      const digest = this.#runs.artifacts(runId, spec.runtime.from)?.patch;
+      if (digest !== undefined) inputs[spec.runtime.from] = { from: spec.runtime.from, select: 'patch', digest: digest as ManifestInput['digest'] };
     }
     return inputs;
   }

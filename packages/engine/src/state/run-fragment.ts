@@ -101,6 +101,7 @@ export function checkFragment(output: Uint8Array, digest: Digest, fragment: Frag
       item.runtime.from.forEach((name, position) => {
         if (!ids.has(name)) issues.push(...finished(name, `$.items[${index}].runtime.from[${position}]`, fragment));
       });
+    if (item.runtime.kind === 'deliver' && !ids.has(item.runtime.from)) issues.push(...finished(item.runtime.from, `$.items[${index}].runtime.from`, fragment));
     // A forEach item expands when the item it maps over succeeds: one of the run's has already.
     if (item.forEach !== undefined && !ids.has(item.forEach.from))
       issues.push({
@@ -144,6 +145,7 @@ export function checkFragment(output: Uint8Array, digest: Digest, fragment: Frag
         ? {}
         : { needs: Object.fromEntries(Object.entries(item.needs).map(([input, need]) => [input, { ...need, from: scoped(need.from) }])) }),
       ...(item.runtime.kind === 'merge' ? { runtime: { ...item.runtime, from: item.runtime.from.map(scoped) } } : {}),
+      ...(item.runtime.kind === 'deliver' ? { runtime: { ...item.runtime, from: scoped(item.runtime.from) } } : {}),
       ...(item.forEach === undefined ? {} : { forEach: { ...item.forEach, from: scoped(item.forEach.from) } }),
       // An emitted planner nests no deeper than its emitter lets it.
       ...(item.emits === undefined ? {} : { emits: { ...item.emits, maxDepth: Math.min(item.emits.maxDepth ?? 1, (emits.maxDepth ?? 1) - 1) } }),
@@ -198,6 +200,7 @@ function namesIn(item: unknown): string[] {
   const runtime = item['runtime'];
   if (isObject(runtime) && runtime['kind'] === 'merge' && Array.isArray(runtime['from']))
     for (const name of runtime['from']) if (typeof name === 'string') names.push(name);
+  if (isObject(runtime) && runtime['kind'] === 'deliver' && typeof runtime['from'] === 'string') names.push(runtime['from']);
   return names;
 }
 

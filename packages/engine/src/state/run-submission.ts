@@ -179,6 +179,15 @@ export function itemEdges(spec: RunSpecV1): [prerequisite: string, dependent: st
  * (`priority` or `defaults.priority`, a spec has at most one) is one of them.
  */
 export function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
+  const effective = withRunDefaults(spec, item);
+  // A deliver item runs on the server's `deliver` executor whatever the run's defaults name, and is
+  // `write-impure` with `onLost: fail` unless it says otherwise: a delivery changes a forge, so a
+  // run's `defaults.effect: pure` must not make it reusable, nor a lost one be re-run unasked.
+  if (item.runtime.kind !== 'deliver') return effective;
+  return { ...effective, executor: deliverExecutorName, effect: item.effect ?? 'write-impure', onLost: item.onLost ?? 'fail' };
+}
+
+function withRunDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
   // Without defaults an item is its own effective spec: a submit copies none of its items.
   if (spec.defaults === undefined && spec.priority === undefined) return item;
   const defaults = spec.defaults ?? {};
@@ -199,10 +208,13 @@ export function withDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
   };
 }
 
-/** Prerequisites of an item: its dependsOn, the producers of its needs and the items it merges, once each. */
+/** The executor deliver items run on: the server composes one under this name when it has forges. */
+export const deliverExecutorName = 'deliver';
+
+/** Prerequisites of an item: its dependsOn, the producers of its needs, the items it merges and the one it delivers, once each. */
 export function prerequisitesOf(item: ItemSpec): readonly string[] {
   if (item.forEach !== undefined) return [item.forEach.from];
-  const merged = item.runtime.kind === 'merge' ? item.runtime.from : noPrerequisites;
+  const merged = item.runtime.kind === 'merge' ? item.runtime.from : item.runtime.kind === 'deliver' ? [item.runtime.from] : noPrerequisites;
   if (item.dependsOn === undefined && item.needs === undefined && merged.length === 0) return noPrerequisites;
   return [...new Set([...(item.dependsOn ?? []), ...Object.values(item.needs ?? {}).map((need) => need.from), ...merged])];
 }

@@ -63,8 +63,43 @@ export function itemGraphIssues(spec: RunSpecV1): ValidationIssue[] {
   }
   spec.items.forEach((item, index) => {
     if (item.runtime.kind === 'merge' && item.runtime.onConflict === 'rerun') rerunProducerIssues(spec.items, item.runtime.from, index, indexById, report);
+    if (item.runtime.kind === 'deliver') {
+      const producer = spec.items[indexById.get(item.runtime.from) ?? -1];
+      const why =
+        producer === undefined || producer === item
+          ? undefined
+          : producer.runtime.kind === 'deliver'
+            ? 'is a deliver item, which makes no patch'
+            : producer.forEach !== undefined
+              ? 'is a forEach item, which makes no patch of its own (merge its instances with a merge item and deliver that)'
+              : undefined;
+      if (why !== undefined) report(`$.items[${index}].runtime.from`, `${JSON.stringify(item.runtime.from)} ${why}; name a command, agent or merge item.`);
+    }
   });
   return issues;
+}
+
+/**
+ * A deliver item runs in the server, not in a sandbox: it delivers the patch of runtime.from and
+ * nothing else, so what only a program could use (inputs, patches to apply, secrets, environment,
+ * an executor), what makes more items (forEach, emits) and an effect other than write-impure (a
+ * pure one would be reused instead of delivered) cannot work there.
+ */
+function deliverItemIssues(item: ItemSpec, base: string, report: (path: string, message: string) => void): void {
+  const unused = (field: string, what: string) => report(`${base}.${field}`, `must be left out of a deliver item: ${what}.`);
+  const program = 'it runs no program, in the server, and delivers the patch of runtime.from';
+  if (Object.keys(item.needs ?? {}).length > 0) unused('needs', `${program}; name that item as runtime.from`);
+  if ((item.apply ?? []).length > 0) unused('apply', `${program}; merge the patches with a merge item and deliver that`);
+  if ((item.secrets ?? []).length > 0) unused('secrets', `${program}; the forge's token is the server's (forges: in its config)`);
+  if (Object.keys(item.env ?? {}).length > 0) unused('env', program);
+  if (item.executor !== undefined) unused('executor', 'it always runs in the server (the forge token never reaches an executor)');
+  if (item.forEach !== undefined) unused('forEach', 'deliver one patch per item; merge the instances with a merge item and deliver that');
+  if (item.emits !== undefined) unused('emits', 'it adds no items');
+  if (item.effect !== undefined && item.effect !== 'write-impure')
+    report(
+      `${base}.effect`,
+      `must be write-impure (the default for a deliver item) or left out: a delivery changes a forge, and a ${item.effect} item's result could be reused or its attempt re-run as if it had not.`,
+    );
 }
 
 /**
@@ -178,6 +213,16 @@ function itemDependencies(
       if (name === item.id) report(path, `a merge item cannot merge its own patch (${JSON.stringify(name)}); remove this entry.`);
       if (to !== undefined && !seen.has(name)) dependencies.push({ to, path });
     });
+  }
+  if (item.runtime.kind === 'deliver') {
+    deliverItemIssues(item, base, report);
+    const path = `${base}.runtime.from`;
+    const { from } = item.runtime;
+    if (from === item.id) report(path, `a deliver item cannot deliver its own patch (${JSON.stringify(from)}); name the item that made the change.`);
+    else {
+      const to = resolve(from, path, index);
+      if (to !== undefined && !seen.has(from)) dependencies.push({ to, path });
+    }
   }
   if (item.forEach !== undefined) forEachIssues(item, base, resolve, index, seen, dependencies, report);
   const applied = new Set<string>();

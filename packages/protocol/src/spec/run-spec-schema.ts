@@ -19,6 +19,7 @@ import { digestSchema } from '../schemas/digest-schema.ts';
 import { durationPattern } from '../json/duration.ts';
 import type { SchemaImplements } from '../schemas/schema-implements.ts';
 import { mergeRuntimeSpecSchema } from './merge-runtime-spec-schema.ts';
+import { deliverRuntimeSpecSchema } from './deliver-runtime-spec-schema.ts';
 import { parseJsonPath } from '../json/select-json-path.ts';
 import { runSpecLimits as limits } from './run-spec-limits.ts';
 import { priorityLevels } from './priority-levels.ts';
@@ -117,9 +118,14 @@ export const agentRuntimeSpecSchema = z.strictObject({
 });
 true satisfies SchemaImplements<typeof agentRuntimeSpecSchema, AgentRuntimeSpec>;
 
-export const runtimeSpecSchema = z.discriminatedUnion('kind', [commandRuntimeSpecSchema, agentRuntimeSpecSchema, mergeRuntimeSpecSchema], {
-  error: 'must be { kind: command, argv: [...] }, { kind: agent, adapter, prompt } or { kind: merge, from: [...] }',
-});
+export const runtimeSpecSchema = z.discriminatedUnion(
+  'kind',
+  [commandRuntimeSpecSchema, agentRuntimeSpecSchema, mergeRuntimeSpecSchema, deliverRuntimeSpecSchema],
+  {
+    error:
+      'must be { kind: command, argv: [...] }, { kind: agent, adapter, prompt }, { kind: merge, from: [...] } or { kind: deliver, forge, from, branch, base, title }',
+  },
+);
 
 const effect = z.enum(['pure', 'read-impure', 'write-impure'], 'must be pure, read-impure or write-impure');
 const pathRules = z.enum(['portable', 'posix'], 'must be portable (paths that check out on Linux, Windows and macOS) or posix');

@@ -24,6 +24,8 @@ export interface RunSpecContext {
    * with): a runtime's key reaches an item only as that item's own secret, granted to its submitter.
    */
   readonly adapterSecrets?: Readonly<Record<string, readonly string[]>>;
+  /** The forges a deliver item may name (`runtime.forge`); none when the server has none configured. */
+  readonly forges?: readonly string[];
 }
 
 /** A valid run spec, its canonical JSON and the digest of that. */
@@ -111,11 +113,17 @@ function graphView(document: unknown): RunSpecV1 | undefined {
       : undefined;
     const runtime = record(item['runtime']);
     const merged = runtime?.['kind'] === 'merge' ? strings(runtime['from']) : undefined;
+    const delivered = runtime?.['kind'] === 'deliver' && typeof runtime['from'] === 'string' ? runtime['from'] : undefined;
     return {
       // A placeholder id nobody can reference keeps a malformed item out of the graph rules.
       id: typeof item['id'] === 'string' ? item['id'] : `\u0000item ${index}`,
-      // Only a merge's items are read by the graph rules; any other runtime is a placeholder.
-      runtime: merged === undefined ? { kind: 'command', argv: [] } : { kind: 'merge', from: merged },
+      // Only a merge's and a delivery's items are read by the graph rules; any other runtime is a placeholder.
+      runtime:
+        merged !== undefined
+          ? { kind: 'merge', from: merged }
+          : delivered !== undefined
+            ? { kind: 'deliver', forge: '', from: delivered, branch: '', base: '', title: '' }
+            : { kind: 'command', argv: [] },
       dependsOn: strings(item['dependsOn']),
       needs,
       apply: strings(item['apply']),
@@ -165,6 +173,15 @@ function unknownNameIssues(spec: RunSpecV1, context: RunSpecContext): Validation
           message: `must name ${missing.join(', ')}: the ${adapter} runtime of this server takes its API key from ${missing.length === 1 ? 'that secret' : 'those secrets'}, which reach an item only when it names them (secrets: [${[...(item.secrets ?? []), ...missing].join(', ')}]).`,
         });
       }
+    }
+    if (item.runtime.kind === 'deliver') {
+      if (context.forges !== undefined && context.forges.length === 0)
+        issues.push({
+          code: 'CAIRN_RUN_SPEC_INVALID',
+          path: `${base}.runtime.forge`,
+          message: `names the forge ${JSON.stringify(item.runtime.forge)}, but this server has no forges: configure one under forges: in its config (docs/operations/configuration.md).`,
+        });
+      else check(item.runtime.forge, context.forges, `${base}.runtime.forge`, 'forge');
     }
     item.secrets?.forEach((secret, position) => check(secret, context.secrets, `${base}.secrets[${position}]`, 'secret'));
   });

@@ -1,0 +1,202 @@
+// Deliver items through a real server (SQLite, directory storage, the local executor): a command
+// item writes a file, and a deliver item pushes its patch (1) to a git remote served by `git
+// http-backend` on loopback with basic auth, and (2) to the GitHub REST test endpoint's repository,
+// where it opens a pull request. Both forges' test support is the forge packages' own. One server
+// and one pair of forges for the whole file.
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { verifyProvenance } from '@cairn/audit';
+import { createCairnClient, type CairnClient, type ItemDeliveryView } from '@cairn/client';
+import { createGitHubForge } from '@cairn/github-forge';
+import { removeWithMounts } from '@cairn/local';
+import { bundleFromJSON } from '@sigstore/bundle';
+import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { bareRepositoryOracle, git, startGitHttpServer, type GitHttpServer } from '../../../../packages/git-forge/src/git-http-server.test-support.ts';
+import { startGitHubApiServer, type GitHubApiServer } from '../../../../packages/github-forge/src/github-api.test-support.ts';
+import { initServer } from '../cli/init-server.ts';
+import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
+import { loadServerConfig } from '../config/load-server-config.ts';
+import { httpApiSettingsOf } from '../http/http-api-settings.ts';
+import { buildHttpApi } from '../http/http-server.ts';
+
+const token = `github_pat_${'d'.repeat(40)}`;
+const readme = '# Demo\n\nA repository Cairn delivers to.\n';
+let gitServer: GitHttpServer;
+let api: GitHubApiServer;
+let composition: ServerComposition;
+let client: CairnClient;
+let close: () => Promise<void>;
+let workspace: string;
+let mainOfPlain: string;
+
+beforeAll(async () => {
+  gitServer = await startGitHttpServer({ username: 'x-access-token', password: token });
+  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  api = await startGitHubApiServer({ repositoryPath: (repository) => gitServer.path(repository), app: { id: 1, publicKey, installationId: 1 } });
+  api.addToken(token, { write: true });
+  // Two repositories with the same README on main: `plain` for the git forge, `cairn-test/app` for GitHub.
+  for (const name of ['plain', 'cairn-test/app']) {
+    await gitServer.createRepository(name);
+    const seeded = await gitServer.commit(name, { 'README.md': readme });
+    await bareRepositoryOracle(gitServer.path(name)).setBranch('main', seeded);
+    if (name === 'plain') mainOfPlain = seeded;
+  }
+  // A branch whose README differs: the run's patch (made against the workspace's README) cannot apply there.
+  await bareRepositoryOracle(gitServer.path('plain')).setBranch('other', await gitServer.commit('plain', { 'README.md': '# Another\n' }));
+
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-deliver-'));
+  chmodSync(directory, 0o711);
+  const { operatorToken, configFile } = await initServer(directory);
+  const config = parseYaml(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+  const forges = {
+    plain: { kind: 'git', remote: gitServer.url('plain'), tokenSecret: 'FORGE_TOKEN' },
+    github: { kind: 'github', repository: 'cairn-test/app', tokenSecret: 'FORGE_TOKEN', apiUrl: api.url, gitUrl: gitServer.url('').replace(/\/\.git$/, '') },
+  };
+  writeFileSync(configFile, stringifyYaml({ ...config, forges, server: { ...(config['server'] as object), publicUrl: 'https://cairn.example.com' } }));
+  const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
+  composition = await composeServer(loaded);
+  const app = await buildHttpApi({ composition, ...httpApiSettingsOf(loaded.config.server), host: '127.0.0.1', auth: 'tokens' });
+  composition.start();
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  await composition.engine.setSecret('FORGE_TOKEN', token, { kind: 'user', id: 'admin', via: 'cli' });
+  client = createCairnClient({ baseUrl: base, token: operatorToken });
+  workspace = join(directory, 'workspace');
+  mkdirSync(workspace);
+  writeFileSync(join(workspace, 'README.md'), readme);
+  close = async () => {
+    await app.close();
+    await composition.close();
+    removeWithMounts(directory);
+  };
+}, 60_000);
+
+afterAll(async () => {
+  await close?.();
+  await api?.close();
+  await gitServer?.close();
+});
+
+/** A run whose command item writes `file` with `text`, then a deliver item with these runtime fields. */
+function deliverySpec(file: string, text: string, deliver: Record<string, unknown>): string {
+  return JSON.stringify({
+    version: 1,
+    name: 'deliver',
+    items: [
+      { id: 'fix', runtime: { kind: 'command', argv: ['sh', '-c', `printf '%s\\n' "${text}" > ${file}`] } },
+      { id: 'ship', runtime: { kind: 'deliver', from: 'fix', base: 'main', title: 'Fix: {runId}', body: 'Closes #7.', ...deliver } },
+    ],
+  });
+}
+
+async function deliver(spec: string): Promise<{ runId: string; state: string; delivery: ItemDeliveryView | undefined; failure: unknown }> {
+  const { runId } = await client.submit(spec, { workspace });
+  const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(60_000) });
+  const ship = (await client.items(runId)).find((item) => item.itemId === 'ship')!;
+  return { runId, state: run.state, delivery: ship.delivery, failure: ship.failure };
+}
+
+/** Verifies a provenance bundle with @sigstore/verify (the server's key as trust material, no transparency log), and its subject against the patch. */
+function verifyWithSigstore(bytes: Uint8Array, patch: Uint8Array): void {
+  const key = composition.signingKey;
+  const bundle = bundleFromJSON(JSON.parse(Buffer.from(bytes).toString('utf8')));
+  type Keys = Exclude<Parameters<typeof toTrustMaterial>[1], ((...args: never[]) => unknown) | undefined>;
+  const keys = { [key.keyId]: { rawBytes: Buffer.from(key.publicKey, 'base64'), keyDetails: 0 } } as unknown as Keys;
+  const root = { certificateAuthorities: [], timestampAuthorities: [], tlogs: [], ctlogs: [] } as unknown as Parameters<typeof toTrustMaterial>[0];
+  new Verifier(toTrustMaterial(root, keys), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(bundle));
+  if (bundle.content.$case !== 'dsseEnvelope') throw new Error('no DSSE envelope');
+  const statement = JSON.parse(Buffer.from(bundle.content.dsseEnvelope.payload).toString('utf8')) as { subject: { digest: { sha256: string } }[] };
+  expect(statement.subject[0]!.digest.sha256).toBe(createHash('sha256').update(patch).digest('hex'));
+}
+
+test('the git forge: the commit on main with its trailers, then a second run replaces it on the same branch (no stack)', { timeout: 120_000 }, async () => {
+  const first = await deliver(deliverySpec('hello.txt', 'one', { forge: 'plain', branch: 'cairn/hello' }));
+  expect(first.state, JSON.stringify(first.failure)).toBe('succeeded');
+  expect(first.delivery).toEqual({
+    forge: 'plain',
+    from: 'fix',
+    branch: 'cairn/hello',
+    base: 'main',
+    commit: expect.stringMatching(/^[0-9a-f]{40}$/),
+    outcome: 'pushed',
+    provenance: { digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) },
+  });
+  const bare = gitServer.path('plain');
+  const log = async () => git(bare, ['log', '--format=%H %P%n%B%n--', 'main..cairn/hello']);
+  const shown = await log();
+  expect(shown).toContain(
+    `${first.delivery!.commit} ${mainOfPlain}\nFix: ${first.runId}\n\nCloses #7.\n\nDelivered by Cairn: the patch of item fix of run ${first.runId}.`,
+  );
+  expect(shown).toContain(`Cairn-Run: ${first.runId}\nCairn-Evidence: ${first.delivery!.provenance.digest}`);
+  expect(await git(bare, ['show', 'cairn/hello:hello.txt'])).toBe('one\n');
+
+  // The evidence the trailer names is the stored provenance of the patch the commit applies.
+  const patch = new Uint8Array(Buffer.from(await client.patch(first.runId, 'fix')));
+  const bundle = await client.blob(first.delivery!.provenance.digest);
+  expect(verifyProvenance(bundle, { trustedKeys: [composition.signingKey], patch }).valid).toBe(true);
+  verifyWithSigstore(bundle, patch);
+
+  const second = await deliver(deliverySpec('hello.txt', 'two', { forge: 'plain', branch: 'cairn/hello' }));
+  expect(second.delivery).toMatchObject({ outcome: 'pushed', branch: 'cairn/hello' });
+  expect(second.delivery!.commit).not.toBe(first.delivery!.commit);
+  expect(await git(bare, ['rev-list', 'main..cairn/hello'])).toBe(`${second.delivery!.commit}\n`);
+  expect(await git(bare, ['show', 'cairn/hello:hello.txt'])).toBe('two\n');
+
+  // A patch captured against a README the base does not have: refused by git, the branch untouched.
+  const refused = await deliver(deliverySpec('README.md', 'rewritten', { forge: 'plain', branch: 'cairn/other', base: 'other' }));
+  expect(refused.state).toBe('failed');
+  expect(refused.failure).toMatchObject({ code: 'CAIRN_FORGE_PATCH_INVALID', message: expect.stringContaining('README.md') });
+  expect(await git(bare, ['branch', '--list', 'cairn/other'])).toBe('');
+});
+
+test(
+  'GitHub: a pull request whose body links the evidence, the provenance commented; a re-delivery updates the same pull request',
+  { timeout: 120_000 },
+  async () => {
+    const first = await deliver(deliverySpec('hello.txt', 'one', { forge: 'github', branch: 'cairn/pr' }));
+    expect(first.state, JSON.stringify(first.failure)).toBe('succeeded');
+    const changeRequest = first.delivery!.changeRequest!;
+    expect(changeRequest).toEqual({ id: expect.stringMatching(/^\d+$/), url: expect.any(String) });
+    const reader = createGitHubForge({ repository: 'cairn-test/app', token, apiUrl: api.url, gitUrl: gitServer.url('').replace(/\/\.git$/, '') });
+    const opened = (await reader.readChangeRequest(changeRequest.id))!;
+    expect(opened).toMatchObject({ title: `Fix: ${first.runId}`, branch: 'cairn/pr', target: 'main', state: 'open', head: first.delivery!.commit });
+    expect(opened.body).toMatch(/^Closes #7\.\n/);
+    expect(opened.body).toContain(`https://cairn.example.com/v1/runs/${first.runId}/bundle`);
+    expect(opened.body).toContain(`https://cairn.example.com/v1/blobs/${first.delivery!.provenance.digest}`);
+    expect(opened.body).toContain('| `fix` | succeeded |');
+    expect(opened.body).toContain('**Spend:** No model calls.');
+    const comments = api.comments('cairn-test/app', Number(changeRequest.id));
+    expect(comments).toHaveLength(1);
+    const bundle = await client.blob(first.delivery!.provenance.digest);
+    expect(comments[0]).toContain(Buffer.from(bundle).toString('utf8'));
+    verifyWithSigstore(bundle, new Uint8Array(Buffer.from(await client.patch(first.runId, 'fix'))));
+
+    const second = await deliver(deliverySpec('hello.txt', 'two', { forge: 'github', branch: 'cairn/pr' }));
+    expect(second.delivery).toMatchObject({ outcome: 'pushed', changeRequest });
+    const updated = (await reader.readChangeRequest(changeRequest.id))!;
+    expect(updated).toMatchObject({ title: `Fix: ${second.runId}`, head: second.delivery!.commit, state: 'open' });
+    expect(updated.body).toContain(`/v1/runs/${second.runId}/bundle`);
+    expect(api.comments('cairn-test/app', Number(changeRequest.id))).toHaveLength(2);
+  },
+);
+
+test('refused at submit, at the JSON path: a forge the server does not have, a from that is no item, emits on a deliver item', async () => {
+  const refusal = async (deliver: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
+    const spec = JSON.parse(deliverySpec('a.txt', 'a', { forge: 'plain', branch: 'b', ...deliver })) as { items: Record<string, unknown>[] };
+    Object.assign(spec.items[1]!, extra);
+    return client.submit(JSON.stringify(spec)).then(
+      () => expect.unreachable('accepted'),
+      (error: { code: string; path: string; message: string }) => ({ code: error.code, path: error.path, message: error.message }),
+    );
+  };
+  expect(await refusal({ forge: 'gitlab' })).toMatchObject({
+    code: 'CAIRN_RUN_SPEC_INVALID',
+    path: '$.items[1].runtime.forge',
+    message: expect.stringContaining('names no forge this server knows: "gitlab"; did you mean "github"? Known: plain, github.'),
+  });
+  expect(await refusal({ from: 'fixx' })).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[1].runtime.from' });
+  expect(await refusal({}, { emits: { maxItems: 2 } })).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[1].emits' });
+});

@@ -1,0 +1,162 @@
+import type { DeliverRuntimeSpec, DispatchManifest, ForgeV1, SignerV1, StorageProviderV1 } from '@cairn/core';
+import type { EngineService } from '@cairn/engine';
+import { assertDigest, blobKey, CairnError, fillDeliverPlaceholders, isCairnError } from '@cairn/protocol';
+import { changeRequestBody, provenanceComment } from './change-request-body.ts';
+import type { DeliveredTips } from './delivered-tips.ts';
+import type { ItemDelivery } from './item-delivery.ts';
+import { storePatchProvenance } from './patch-provenance-bundle.ts';
+import type { ServerForges } from './server-forges.ts';
+
+/** What a delivery uses of the server. */
+export interface DeliveryContext {
+  readonly service: () => EngineService;
+  readonly storage: StorageProviderV1;
+  readonly signer: SignerV1;
+  /** The log's origin: the builder a provenance statement names. */
+  readonly origin: string;
+  readonly forges: ServerForges;
+  readonly tips: DeliveredTips;
+  /** `server.publicUrl`: evidence links are made under it; paths when unset. */
+  readonly publicUrl?: string;
+  /** How long to wait before retrying a forge that was unavailable (attempt 1, 2, ...); three tries in all. */
+  readonly unavailableDelaysMs?: readonly number[];
+}
+
+/** What a delivery did, for the attempt's stdout. */
+export interface DeliveryReport {
+  readonly delivery: ItemDelivery;
+  readonly lines: readonly string[];
+}
+
+/**
+ * Delivers the patch a deliver item's manifest names (ADR 0040): the base commit (the commit the
+ * run's workspace was fetched at, else the tip of `base` on the forge now), the patch's provenance
+ * built, signed and stored, one commit pushed on the base with `Cairn-Run` and `Cairn-Evidence`
+ * (the provenance bundle's digest) under a lease on the commit the last delivery to the branch
+ * pushed, and on a forge with change requests one opened or updated with the run's summary, spend
+ * and evidence links, the provenance commented on it. A forge that is unavailable is tried three
+ * times; every other refusal (a conflict, a patch that does not apply, refused credentials) ends
+ * the attempt at once with the forge's CairnError: a person decides.
+ */
+export async function deliverPatch(context: DeliveryContext, manifest: DispatchManifest): Promise<DeliveryReport> {
+  const runtime = manifest.runtime as DeliverRuntimeSpec;
+  const { runId } = manifest;
+  const service = context.service();
+  const input = manifest.inputs[runtime.from];
+  if (input === undefined)
+    throw new CairnError(
+      'CAIRN_NOT_FOUND',
+      `Item ${runtime.from} of run ${runId} changed nothing, so item ${manifest.itemId} has no patch to deliver (runtime.from); nothing was pushed.`,
+      { path: 'runtime.from' },
+    );
+  const patch = await context.storage.get(blobKey(input.digest));
+  if (patch === null)
+    throw new CairnError('CAIRN_NOT_FOUND', `The patch ${input.digest} of item ${runtime.from} is not in storage; nothing was pushed.`, {
+      path: 'runtime.from',
+    });
+  assertDigest(patch, input.digest, `The patch of item ${runtime.from}`);
+  const forge = await context.forges.forge(runtime.forge);
+  const branch = fillDeliverPlaceholders(runtime.branch, runId, 'branch');
+  const title = fillDeliverPlaceholders(runtime.title, runId, 'title');
+  const lines: string[] = [];
+  const retrying = <T>(what: string, call: () => Promise<T>) => whileUnavailable(what, call, context.unavailableDelaysMs ?? [2_000, 8_000], lines);
+
+  const spec = await service.spec(runId);
+  // A workspace fetched from a repository names the commit it was fetched at: the patch was
+  // captured against it, so it is the base (it must be on this forge). Otherwise the base branch's tip.
+  const fetchedAt = (spec?.workspace as { readonly commit?: string } | undefined)?.commit;
+  const baseCommit = fetchedAt ?? (await retrying(`reading ${runtime.base}`, () => forge.readBranch(runtime.base)))?.commit;
+  if (baseCommit === undefined)
+    throw new CairnError(
+      'CAIRN_FORGE_PATCH_INVALID',
+      `The base branch ${runtime.base} does not exist on the forge ${runtime.forge} (runtime.base); nothing was pushed. Name a branch the repository has.`,
+      { path: 'runtime.base' },
+    );
+  lines.push(`base: ${runtime.base} at ${baseCommit}${fetchedAt === undefined ? '' : ' (the commit the workspace was fetched at)'}`);
+
+  const provenance = await storePatchProvenance(
+    { service, storage: context.storage, signer: context.signer, origin: context.origin },
+    runId,
+    runtime.from,
+    input.digest,
+  );
+  lines.push(`provenance: ${provenance.digest}`);
+  const last = await context.tips.read(runtime.forge, branch);
+  const message = `${title}\n\n${runtime.body === undefined || runtime.body.trim() === '' ? '' : `${runtime.body.trim()}\n\n`}Delivered by Cairn: the patch of item ${runtime.from} of run ${runId}.`;
+  const pushed = await retrying(`pushing ${branch}`, () =>
+    forge.pushBranch({
+      branch,
+      base: baseCommit,
+      patch,
+      message,
+      runId,
+      evidenceDigest: provenance.digest,
+      expectedTip: last?.commit ?? null,
+    }),
+  );
+  await context.tips.write({ forge: runtime.forge, branch, commit: pushed.commit, runId, itemId: manifest.itemId });
+  lines.push(`branch: ${branch} ${pushed.outcome} at ${pushed.commit}${pushed.previous && pushed.outcome === 'updated' ? ` (was ${pushed.previous})` : ''}`);
+
+  const changeRequest = forge.capabilities.changeRequests
+    ? await openChangeRequest(
+        context,
+        forge,
+        { runtime, runId, branch, title, commit: pushed.commit, baseCommit, provenance, pushedNow: pushed.outcome !== 'unchanged' },
+        retrying,
+      )
+    : undefined;
+  if (changeRequest) lines.push(`change request: ${changeRequest.id} ${changeRequest.url}`);
+  return {
+    delivery: {
+      forge: runtime.forge,
+      from: runtime.from,
+      branch,
+      base: runtime.base,
+      commit: pushed.commit,
+      outcome: pushed.outcome === 'unchanged' ? 'unchanged' : 'pushed',
+      ...(changeRequest ? { changeRequest } : {}),
+      provenance: { digest: provenance.digest },
+    },
+    lines,
+  };
+}
+
+async function openChangeRequest(
+  context: DeliveryContext,
+  forge: ForgeV1,
+  delivered: {
+    readonly runtime: DeliverRuntimeSpec;
+    readonly runId: string;
+    readonly branch: string;
+    readonly title: string;
+    readonly commit: string;
+    readonly baseCommit: string;
+    readonly provenance: { readonly digest: string; readonly bytes: Uint8Array };
+    readonly pushedNow: boolean;
+  },
+  retrying: <T>(what: string, call: () => Promise<T>) => Promise<T>,
+): Promise<{ id: string; url: string }> {
+  const body = await changeRequestBody(context.service(), { ...delivered, ...(context.publicUrl ? { publicUrl: context.publicUrl } : {}) });
+  const opened = await retrying('opening the change request', () =>
+    forge.openChangeRequest!({ branch: delivered.branch, target: delivered.runtime.base, title: delivered.title, body }),
+  );
+  // A comment per commit pushed: a delivery that found its commit there already (a retry) posted it before.
+  if (delivered.pushedNow) {
+    const comment = provenanceComment({ ...delivered, ...(context.publicUrl ? { publicUrl: context.publicUrl } : {}) });
+    await retrying('commenting the provenance', () => forge.commentOnChangeRequest!(opened.id, comment));
+  }
+  return { id: opened.id, url: opened.url };
+}
+
+/** Runs `call`, again after each delay while the forge answers CAIRN_FORGE_UNAVAILABLE; the last refusal is thrown. */
+async function whileUnavailable<T>(what: string, call: () => Promise<T>, delaysMs: readonly number[], lines: string[]): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!isCairnError(error, 'CAIRN_FORGE_UNAVAILABLE') || attempt >= delaysMs.length) throw error;
+      lines.push(`${what}: the forge was unavailable (${error.message}); trying again in ${delaysMs[attempt]} ms`);
+      await new Promise((resolve) => setTimeout(resolve, delaysMs[attempt]));
+    }
+  }
+}

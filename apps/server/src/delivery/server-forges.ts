@@ -1,0 +1,108 @@
+import type { ForgeV1 } from '@cairn/core';
+import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
+import type { ForgeConfig, ForgesConfig } from '../config/forges-config-schema.ts';
+
+/** Reads a server secret's value (the engine's secret store), naming the option that named it when it cannot. */
+export type ServerSecretReader = (name: string) => Promise<string>;
+
+/** Stand-ins for secrets: the settings are checked at start, before the secrets can be read. */
+const standIn = (option: string) => (option.endsWith('privateKeySecret') ? '-----BEGIN PRIVATE KEY-----' : 'cairn-config-check');
+
+/**
+ * The forges of the server config (`forges:`), by name. Each is checked when the server starts
+ * (through its package's own settings schema, errors naming `config.forges.NAME.<option>`), and
+ * built when a delivery first uses it, with its token read from the server secret then: a secret
+ * set after the start is used without a restart. `@cairn/git-forge` and `@cairn/github-forge` are
+ * imported only when a forge of their kind is configured.
+ */
+export class ServerForges {
+  readonly #config: ForgesConfig;
+  readonly #secret: ServerSecretReader;
+  readonly #built = new Map<string, Promise<ForgeV1>>();
+
+  private constructor(config: ForgesConfig, secret: ServerSecretReader) {
+    this.#config = config;
+    this.#secret = secret;
+  }
+
+  /** Checks every configured forge's settings; throws CAIRN_CONFIG_INVALID naming the first bad option. */
+  static async load(config: ForgesConfig, secret: ServerSecretReader): Promise<ServerForges> {
+    for (const [name, forge] of Object.entries(config)) await buildForge(name, forge, async (_secret, option) => standIn(option), false);
+    return new ServerForges(config, secret);
+  }
+
+  /** The names deliver items may give as `runtime.forge`. */
+  get names(): string[] {
+    return Object.keys(this.#config);
+  }
+
+  /** The forge named `name`, built on first use; CAIRN_NOT_FOUND for a name the config does not have. */
+  forge(name: string): Promise<ForgeV1> {
+    const config = Object.hasOwn(this.#config, name) ? this.#config[name] : undefined;
+    if (config === undefined)
+      return Promise.reject(
+        new CairnError('CAIRN_NOT_FOUND', `No forge named ${JSON.stringify(name)} is configured (forges: has ${this.names.join(', ') || 'none'}).`, {
+          path: 'runtime.forge',
+        }),
+      );
+    let built = this.#built.get(name);
+    if (built === undefined) {
+      built = buildForge(name, config, (secret, option) => this.#readSecret(secret, option));
+      // A forge whose secret could not be read is built again next time (the secret may be set by then).
+      built.catch(() => this.#built.delete(name));
+      this.#built.set(name, built);
+    }
+    return built;
+  }
+
+  async #readSecret(name: string, option: string): Promise<string> {
+    try {
+      return await this.#secret(name);
+    } catch (error) {
+      if (!isCairnError(error, 'CAIRN_SECRET_UNAVAILABLE')) throw error;
+      throw new CairnError(
+        'CAIRN_SECRET_UNAVAILABLE',
+        `${option} names the server secret ${name}, which is not set or cannot be opened: \`cairn secret set ${name}\`.`,
+        {
+          path: option,
+          cause: error,
+        },
+      );
+    }
+  }
+}
+
+/** The forge `config` describes, its secrets read through `secret`; with `build` false, its settings checked only (undefined). */
+async function buildForge(name: string, config: ForgeConfig, secret: (name: string, option: string) => Promise<string>, build: false): Promise<undefined>;
+async function buildForge(name: string, config: ForgeConfig, secret: (name: string, option: string) => Promise<string>, build?: true): Promise<ForgeV1>;
+async function buildForge(
+  name: string,
+  config: ForgeConfig,
+  secret: (name: string, option: string) => Promise<string>,
+  build = true,
+): Promise<ForgeV1 | undefined> {
+  const where = `config.forges.${name}`;
+  if (config.kind === 'git') {
+    const { createGitForge, gitForgeSettingsSchema } = await import('@cairn/git-forge');
+    const { kind: _kind, tokenSecret, token: _token, ...settings } = config;
+    const token = tokenSecret === undefined ? {} : { token: await secret(tokenSecret, `${where}.tokenSecret`) };
+    const checked = parseSettings(gitForgeSettingsSchema, { ...settings, ...token }, where);
+    return build ? createGitForge(checked) : undefined;
+  }
+  const { createGitHubForge, gitHubForgeSettingsSchema } = await import('@cairn/github-forge');
+  const { kind: _kind, tokenSecret, token: _token, app, ...settings } = config;
+  const auth = {
+    ...(tokenSecret === undefined ? {} : { token: await secret(tokenSecret, `${where}.tokenSecret`) }),
+    ...(app === undefined
+      ? {}
+      : {
+          app: {
+            appId: app.appId,
+            installationId: app.installationId,
+            privateKey: await secret(app.privateKeySecret, `${where}.app.privateKeySecret`),
+          },
+        }),
+  };
+  const checked = parseSettings(gitHubForgeSettingsSchema, { ...settings, ...auth }, where);
+  return build ? createGitHubForge(checked) : undefined;
+}
