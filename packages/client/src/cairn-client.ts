@@ -57,6 +57,11 @@ export interface RunView {
   readonly spend?: { readonly total: ModelSpendView; readonly items: Readonly<Record<string, ModelSpendView>> };
   /** `run(runId)` only, when the run has one: its budget now (the last it was raised to, else its spec's). */
   readonly budget?: BudgetSpec;
+  /**
+   * `run(runId)` only, when its workspace was fetched from a repository at submit: the repository
+   * and ref its spec named, the commit the ref named then (what its items ran on) and the snapshot stored.
+   */
+  readonly workspace?: { readonly repository: string; readonly ref: string; readonly commit: string; readonly snapshot: string };
   readonly [field: string]: unknown;
 }
 

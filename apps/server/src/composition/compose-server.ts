@@ -25,6 +25,7 @@ import { WebhookEndpoints } from '../webhooks/webhook-endpoints.ts';
 import { SqliteWebhookStore } from '../webhooks/sqlite-webhook-store.ts';
 import type { WebhookStore } from '../webhooks/webhook-store.ts';
 import { composeTriggers, type ServerTriggers } from '../triggers/compose-triggers.ts';
+import { withRepositoryWorkspaces } from '../workspaces/repository-workspaces.ts';
 
 /** What a server is made of: the engine and the seams it composes. */
 export interface ServerComposition {
@@ -224,7 +225,12 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     },
   );
   serviceOf = () => running.service;
-  const { service } = running;
+  // Runs naming `workspace: { repository, ref }` are fetched at submit, whoever submits them.
+  const service = withRepositoryWorkspaces(running.service, {
+    storage,
+    config: config.workspaces,
+    maxBytes: config.server.uploadLimitMiB * 1024 * 1024,
+  });
   metrics.watch(service);
   if (options.logSink) metrics.watchLogSink(options.logSink);
   tracing?.start(service);

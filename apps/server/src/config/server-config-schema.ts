@@ -7,6 +7,7 @@ import { oidcSignInClientsShape } from '../auth/oidc-sign-in-settings.ts';
 import { gatewaySettingsSchema } from '../gateway/gateway-settings.ts';
 import { forgesConfigSchema } from './forges-config-schema.ts';
 import { runTemplateConfigSchema, triggersConfigSchema } from '../triggers/trigger-config-schema.ts';
+import { workspacesConfigSchema } from '../workspaces/workspaces-config-schema.ts';
 
 const duration = z.string().refine(isDurationText, 'must be a duration: a whole number and one unit of ms, s, m, h or d (30s, 2m)');
 
@@ -512,6 +513,8 @@ const serverConfigShape = z.strictObject({
     .default({}),
   /** What starts runs from templates besides the API: GitHub webhook deliveries (`github`), Standard Webhooks (`webhooks`). */
   triggers: triggersConfigSchema.prefault({}),
+  /** Workspaces the server fetches from git repositories (`workspace: { repository, ref }` in a run spec). */
+  workspaces: workspacesConfigSchema.prefault({}),
   /** OpenTelemetry: off unless `traces` is set (nothing is loaded until then). */
   telemetry: z
     .strictObject({

@@ -1,5 +1,5 @@
 import fastifySwagger from '@fastify/swagger';
-import type { AuditActor } from '@cairn/core';
+import type { AuditActor, WorkspaceSpec } from '@cairn/core';
 import { serializeEvidenceBundle } from '@cairn/audit';
 import { Readable } from 'node:stream';
 import { blobKey, budgetSpecSchema, CairnError, decodeRunSpec, manifestKey } from '@cairn/protocol';
@@ -645,11 +645,22 @@ async function runView(service: EngineService, runId: string) {
   const run = await requireRun(service, runId);
   const [spend, spec] = await Promise.all([RunSpend.read(service.auditEntries({ runId: run.runId, action: 'model.called' })), service.spec(run.runId)]);
   const budget = await currentRunBudget(service.auditEntries({ runId: run.runId, action: 'run.budget-raised' }), spec?.budget);
-  const spent = { ...(spend.run.calls === 0 ? {} : { spend: { total: spend.run, items: spend.items() } }), ...(budget === undefined ? {} : { budget }) };
+  const spent = {
+    ...(spend.run.calls === 0 ? {} : { spend: { total: spend.run, items: spend.items() } }),
+    ...(budget === undefined ? {} : { budget }),
+    ...fetchedWorkspaceView(spec?.workspace),
+  };
   if (run.itemsFailed === 0) return { ...run, ...spent };
   // Why it failed, in the answer that says it did: items are read only for runs with failures.
   const failedItems = (await service.items(run.runId))
     .filter((item) => item.state === 'failed')
     .map((item) => ({ itemId: item.itemId, failure: item.failure }));
   return { ...run, failedItems, ...spent };
+}
+
+/** A workspace fetched from a repository, as the Run view says it: what the run ran on. */
+function fetchedWorkspaceView(workspace: WorkspaceSpec | undefined) {
+  const { repository, ref, commit, snapshot } = workspace ?? {};
+  if (repository === undefined || ref === undefined || commit === undefined || snapshot === undefined) return {};
+  return { workspace: { repository, ref, commit, snapshot } };
 }

@@ -106,6 +106,15 @@ export const runViewSchema = record<RunRecord>(
       .strictObject({ usd: z.number().optional(), tokens: z.int().optional() })
       .optional()
       .meta({ description: "GET /v1/runs/{runId} only, when the run has one: its budget now (the last it was raised to, else its spec's)" }),
+    workspace: z
+      .strictObject({
+        repository: z.string().meta({ description: "The repository the spec's workspace named" }),
+        ref: z.string().meta({ description: 'The branch, tag or commit it named' }),
+        commit: z.string().meta({ description: 'The commit the ref named when the server fetched it: what the items ran on' }),
+        snapshot: z.string().meta({ description: 'The digest of the snapshot the server stored of that commit' }),
+      })
+      .optional()
+      .meta({ description: 'GET /v1/runs/{runId} only, when its workspace was fetched from a repository at submit' }),
   },
   { id: 'Run', description: 'A run: its state and item counts (and, when items failed, why)' },
 );

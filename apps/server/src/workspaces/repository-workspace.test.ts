@@ -1,0 +1,122 @@
+// A run over a workspace the server fetched from a git repository, end to end through a real
+// server (SQLite, directory storage, the local executor, bubblewrap where the machine has it) and
+// real git: the item sees a checkout with history (`git log` works in the sandbox), the run names
+// the commit in its view and in its submission's audit entry, and its patch applies on that commit.
+// The refusals come back from POST /v1/runs with nothing run.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCairnClient } from '@cairn/client';
+import type { RunSpecV1 } from '@cairn/core';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { git, startGitHttpServer, type GitHttpServer } from '../../../../packages/git-forge/src/git-http-server.test-support.ts';
+import { runningServers } from '../http/running-server.test-support.ts';
+
+const start = runningServers();
+let forge: GitHttpServer;
+let scratch: string;
+/** The commits of `main`, newest first. */
+let commits: string[];
+
+beforeAll(async () => {
+  forge = await startGitHttpServer({ username: 'cairn', password: 'not-given-to-the-server' });
+  await forge.createRepository('app');
+  scratch = mkdtempSync(join(tmpdir(), 'cairn-repository-workspace-'));
+  const work = join(scratch, 'work');
+  await git(scratch, ['init', '--quiet', '--initial-branch=main', work]);
+  for (const version of [1, 2, 3]) {
+    writeFileSync(join(work, 'notes.txt'), `version ${version}\n`);
+    await git(work, ['add', 'notes.txt']);
+    await git(work, ['commit', '--quiet', '-m', `version ${version}`]);
+  }
+  await git(work, ['push', '--quiet', forge.path('app'), 'main']);
+  commits = (await git(work, ['rev-list', 'main'])).trim().split('\n');
+});
+afterAll(async () => {
+  await forge.close();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const spec = (workspace: Record<string, unknown>): RunSpecV1 => ({
+  version: 1,
+  name: 'from-a-repository',
+  workspace,
+  items: [{ id: 'log', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'git log --format=%s > log.txt && echo "version 4" > notes.txt'] } }],
+});
+
+test(
+  "a run over a repository's branch: the item's git log shows its history, the run names the commit, its patch applies on it; refusals run nothing",
+  { timeout: 90_000 },
+  async () => {
+    // The served repositories' folder, as a mirror on this machine: the server has no credential
+    // for the loopback server's basic auth (forges' tokens are not in the config yet).
+    const { base, operatorToken, api, composition } = await start('tokens', {
+      config: { workspaces: { repositories: [`${forge.root}/`, 'http://127.0.0.1:'], history: 2 } },
+    });
+    const client = createCairnClient({ baseUrl: base, token: operatorToken });
+    const { runId } = await client.submit(spec({ repository: forge.path('app'), ref: 'main' }));
+    const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(60_000) });
+    expect(run.state, JSON.stringify(await client.items(runId))).toBe('succeeded');
+    const fetched = { repository: forge.path('app'), ref: 'main', commit: commits[0] };
+    expect((await client.run(runId)).workspace).toMatchObject(fetched);
+    const snapshot = (await client.run(runId)).workspace!.snapshot;
+    expect(snapshot).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const submitted = [];
+    for await (const entry of composition.service.auditEntries({ runId, action: 'run.submitted' })) submitted.push(entry);
+    expect(submitted.map((entry) => entry.data['workspace'])).toEqual([{ ...fetched, snapshot }]);
+
+    // Two commits of history asked: git log in the sandbox lists them, newest first, under the
+    // worker's own commit of the snapshot (the baseline its patches are taken against).
+    const patch = await client.patch(runId, 'log');
+    expect(patch).toContain('+++ b/log.txt\n@@ -0,0 +1,3 @@\n+cairn: the workspace snapshot\n+version 3\n+version 2\n');
+    const checkout = join(scratch, 'checkout');
+    execFileSync('git', ['clone', '--quiet', '--no-checkout', forge.path('app'), checkout], { env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null' } });
+    execFileSync('git', ['-C', checkout, 'checkout', '--quiet', '--detach', commits[0]!]);
+    execFileSync('git', ['-C', checkout, 'apply', '--index'], { input: patch });
+    expect(readFileSync(join(checkout, 'notes.txt'), 'utf8')).toBe('version 4\n');
+
+    const refused = async (workspace: Record<string, unknown>) => {
+      const response = await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec(workspace)) });
+      return { status: response.status, body: (await response.json()) as { code: string; message: string; path?: string } };
+    };
+    expect(await refused({ repository: forge.path('app'), ref: 'no-such-branch' })).toMatchObject({
+      status: 400,
+      body: { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.workspace.ref' },
+    });
+    // Served with basic auth, and the server holds no credential for it.
+    expect(await refused({ repository: forge.url('app'), ref: 'main' })).toMatchObject({
+      status: 502,
+      body: { code: 'CAIRN_FORGE_UNAUTHORIZED', path: '$.workspace.repository' },
+    });
+    expect(await refused({ repository: 'http://127.0.0.1:9/nothing.git', ref: 'main' })).toMatchObject({
+      status: 503,
+      body: { code: 'CAIRN_FORGE_UNAVAILABLE', path: '$.workspace.repository' },
+    });
+    // Not among workspaces.repositories.
+    const elsewhere = await refused({ repository: 'https://git.example.invalid/org/repo.git', ref: 'main' });
+    expect(elsewhere).toMatchObject({ status: 400, body: { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.workspace.repository' } });
+    expect(elsewhere.body.message).toContain('workspaces.repositories');
+    // Not a URL the server fetches at all, credentials in it, a commit the submitter claims.
+    for (const [workspace, path] of [
+      [{ repository: 'ftp://git.example.com/repo.git', ref: 'main' }, '$.workspace.repository'],
+      [{ repository: 'https://user:secret@git.example.com/repo.git', ref: 'main' }, '$.workspace.repository'],
+      [{ repository: forge.path('app'), ref: '--upload-pack=touch /tmp/x' }, '$.workspace.ref'],
+      [{ repository: forge.path('app'), ref: 'main', commit: commits[1], snapshot }, '$.workspace.commit'],
+    ] as const) {
+      const answer = await refused(workspace);
+      expect(answer, JSON.stringify(answer)).toMatchObject({ status: 400, body: { code: 'CAIRN_RUN_SPEC_INVALID' } });
+      expect(JSON.stringify(answer.body), JSON.stringify(answer)).toContain(path);
+      expect(answer.body.message).not.toContain('secret@');
+    }
+    // A schedule's slots would fetch with no one to refuse: not yet.
+    const schedule = await api('/v1/schedules', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ scheduleId: 'nightly', cron: '0 3 * * *', spec: spec({ repository: forge.path('app'), ref: 'main' }) }),
+    });
+    expect(schedule.status).toBe(400);
+    expect(await schedule.json()).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.workspace.repository' });
+    expect((await client.runs()).runs.map((listed) => listed.runId)).toEqual([runId]);
+  },
+);

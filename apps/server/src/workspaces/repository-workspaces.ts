@@ -1,0 +1,79 @@
+import type { StorageProviderV1 } from '@cairn/core';
+import type { EngineService, ScheduleDefinition, SubmitOptions } from '@cairn/engine';
+import { assertRunSpec, CairnError, parseDuration, parseRunSpec } from '@cairn/protocol';
+import { fetchRepositoryWorkspace } from './fetch-repository-workspace.ts';
+import type { WorkspacesConfig } from './workspaces-config-schema.ts';
+
+export interface RepositoryWorkspacesSettings {
+  readonly storage: StorageProviderV1;
+  readonly config: WorkspacesConfig;
+  /** The largest workspace (`server.uploadLimitMiB`), fetched as uploaded. */
+  readonly maxBytes: number;
+}
+
+/**
+ * The engine's service, with runs whose spec names `workspace: { repository, ref }` fetched when
+ * they are submitted, whatever submits them (the API, a template, a trigger): the spec is checked
+ * first (a bad one fetches nothing), the repository against `workspaces.repositories`, then the
+ * ref is fetched and stored as a snapshot, and the engine receives the spec with the `commit` the
+ * ref named and that `snapshot` filled in, so the run's stored spec, its digest and its submission's
+ * audit entry say what it ran on. A fetch that fails refuses the run; nothing is stored then.
+ * Schedules cannot name a repository yet (each slot would fetch without a caller to refuse): they
+ * are refused when added. Every other call goes to the engine's service as it is.
+ */
+export function withRepositoryWorkspaces(service: EngineService, settings: RepositoryWorkspacesSettings): EngineService {
+  const submit = async (document: unknown, options: SubmitOptions) => {
+    const parsed = typeof document === 'string' ? parseRunSpec(document, options.source === undefined ? {} : { source: options.source }) : document;
+    const workspace = repositoryWorkspaceOf(parsed);
+    if (workspace === undefined) return service.submit(document, options);
+    const { spec } = assertRunSpec(parsed, options.source === undefined ? {} : { source: options.source });
+    // The spec's shape says a repository comes with a ref.
+    const { repository = '', ref = '', commit, snapshot } = spec.workspace ?? {};
+    if (commit !== undefined || snapshot !== undefined)
+      throw new CairnError(
+        'CAIRN_RUN_SPEC_INVALID',
+        `$.workspace.${commit !== undefined ? 'commit' : 'snapshot'} is written by the server when it fetches $.workspace.repository, never by the submitter (it is what a verifier reads the run ran on). Leave it out: name the repository and the ref.`,
+        { path: `$.workspace.${commit !== undefined ? 'commit' : 'snapshot'}` },
+      );
+    if (!settings.config.repositories.some((prefix) => repository.startsWith(prefix)))
+      throw new CairnError(
+        'CAIRN_RUN_SPEC_INVALID',
+        `$.workspace.repository ${repository} is not one this server fetches from: it takes repositories starting with ${settings.config.repositories.map((prefix) => JSON.stringify(prefix)).join(', ') || 'nothing (none are listed)'} (workspaces.repositories in the server config). Name one of those, or upload a snapshot instead.`,
+        { path: '$.workspace.repository', details: { repository, allowed: settings.config.repositories } },
+      );
+    const fetched = await fetchRepositoryWorkspace(
+      settings.storage,
+      { repository, ref },
+      { history: settings.config.history, timeoutMs: parseDuration(settings.config.fetchTimeout), maxBytes: settings.maxBytes },
+    );
+    const resolved = { ...(parsed as object), workspace: { repository, ref, commit: fetched.commit, snapshot: fetched.snapshot } };
+    return service.submit(resolved, options);
+  };
+  const addSchedule = async (definition: ScheduleDefinition, actor: Parameters<EngineService['addSchedule']>[1]) => {
+    const spec = typeof definition.spec === 'string' ? parseRunSpec(definition.spec) : definition.spec;
+    if (repositoryWorkspaceOf(spec) !== undefined)
+      throw new CairnError(
+        'CAIRN_RUN_SPEC_INVALID',
+        "$.workspace.repository: a schedule's runs cannot fetch their workspace from a repository yet (nothing would refuse a slot whose fetch failed). Schedule a run over an uploaded snapshot (workspace.snapshot) instead.",
+        { path: '$.workspace.repository' },
+      );
+    return service.addSchedule(definition, actor);
+  };
+  // A proxy, not a copy: the service's getters (hostAudit, modelCalls) and methods stay the engine's own.
+  return new Proxy(service, {
+    get(target, property) {
+      if (property === 'submit') return submit;
+      if (property === 'addSchedule') return addSchedule;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/** The `workspace` of a parsed spec when it names a repository (before the spec is checked). */
+function repositoryWorkspaceOf(document: unknown): object | undefined {
+  if (typeof document !== 'object' || document === null) return undefined;
+  const workspace = (document as { workspace?: unknown }).workspace;
+  if (typeof workspace !== 'object' || workspace === null || !('repository' in workspace)) return undefined;
+  return workspace;
+}
