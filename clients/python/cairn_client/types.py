@@ -95,8 +95,17 @@ class Budget(TypedDict, total=False):
     tokens: int
 
 
+class FetchedWorkspace(TypedDict):
+    """A workspace the server fetched from a git repository when the run was submitted: the repository and ref its spec named, the commit the ref named then (what the items ran on) and the snapshot stored."""
+
+    repository: str
+    ref: str
+    commit: str
+    snapshot: str
+
+
 class Run(TypedDict):
-    """A run: its state and item counts; from ``run()``, also why items failed, its spend and its budget. Open."""
+    """A run: its state and item counts; from ``run()``, also why items failed, its spend, its budget and a workspace fetched from a repository. Open."""
 
     runId: str
     name: str
@@ -114,6 +123,7 @@ class Run(TypedDict):
     failedItems: NotRequired[List[FailedItem]]
     spend: NotRequired[RunSpend]
     budget: NotRequired[Budget]
+    workspace: NotRequired[FetchedWorkspace]
 
 
 class LockWait(TypedDict):
@@ -142,6 +152,34 @@ ItemDelivery = TypedDict(
 )
 
 
+class ApprovalVote(TypedDict):
+    """One person's vote under an approval policy: who (a token id, or <issuer>#<subject>), approve or reject, when, and why."""
+
+    actor: str
+    decision: Literal["approve", "reject"]
+    at: str
+    reason: NotRequired[str]
+
+
+# The approval an item waits or waited for (Item.approval): its policy ("required" distinct
+# approvers, "from" the roles or groups one of which an approver needs, "selfApproval", "timeout",
+# "onTimeout"), the votes so far, how many approve and how many more it needs (0 once it no longer
+# waits). The functional form, as "from" is a Python keyword.
+ItemApproval = TypedDict(
+    "ItemApproval",
+    {
+        "required": int,
+        "from": NotRequired[List[str]],
+        "selfApproval": bool,
+        "timeout": NotRequired[str],
+        "onTimeout": Literal["reject", "approve"],
+        "votes": List[ApprovalVote],
+        "approvals": int,
+        "needed": int,
+    },
+)
+
+
 class Item(TypedDict):
     """A work item of a run: its state, and why it failed when it did. Open."""
 
@@ -149,6 +187,8 @@ class Item(TypedDict):
     itemId: str
     state: ItemState
     approvalRequired: bool
+    # When it waits or waited for approval: its policy, the votes so far and how many approvals it still needs.
+    approval: NotRequired[ItemApproval]
     # When it last became ready (or will, after a retry's backoff); None while blocked, awaiting approval or parked.
     readyAt: Optional[str]
     # Its dispatch priority, 1 (lowest) to 5 (highest): its own, else its run's.
