@@ -243,12 +243,17 @@ class CairnClient:
 
     @operation("approveItem")
     def approve(self, run_id: str, item_id: str, reason: Optional[str] = None) -> Item:
-        """Approves an item awaiting approval; ``reason`` is kept in the ``item.approved`` audit entry."""
+        """Approves an item awaiting approval; ``reason`` is kept in the ``item.approved`` audit entry.
+
+        Under an approval policy this is the caller's vote: the answer's ``approval`` says how many
+        approvals the item has and how many it still needs. A vote the policy does not count raises
+        CAIRN_APPROVAL_NOT_ALLOWED, a second one CAIRN_APPROVAL_DUPLICATE.
+        """
         return self._transport.json("POST", f"{_item_path(run_id, item_id)}/approve", _reason(reason))
 
     @operation("rejectItem")
     def reject(self, run_id: str, item_id: str, reason: Optional[str] = None) -> Item:
-        """Rejects an item awaiting approval: it fails (CAIRN_APPROVAL_REJECTED) with ``reason``."""
+        """Rejects an item awaiting approval: it fails (CAIRN_APPROVAL_REJECTED) with ``reason`` (which an approval policy requires)."""
         return self._transport.json("POST", f"{_item_path(run_id, item_id)}/reject", _reason(reason))
 
     @operation("cancelItem")

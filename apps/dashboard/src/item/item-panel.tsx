@@ -6,6 +6,7 @@ import type { DashboardApi } from '../api/dashboard-api.ts';
 import { ItemAttempts, type AttemptView } from './item-attempts.tsx';
 import { ItemLogs } from './item-logs.tsx';
 import { ItemManifest } from './item-manifest.tsx';
+import { ApprovalVotes } from './approval-votes.tsx';
 import { ModelCalls } from './model-calls.tsx';
 import { PatchDiff } from './patch-diff.tsx';
 import type { Permissions } from '../api/permissions.ts';
@@ -102,6 +103,7 @@ export function ItemPanel({
         {item?.approvalRequired && <span class="hint">needs approval</span>}
       </h2>
       <ActionBar label={`Actions on ${itemId}`} buttons={buttons} />
+      <ApprovalVotes item={item} />
       {spend && <p class="item-spend">Spent {spendText(spend)}</p>}
       {failure && (
         <div class="failure" role="note">
