@@ -69,7 +69,7 @@ export class TestIdentityProvider {
     const { privateKey } = await generateKeyPair('RS256', { extractable: true });
     const key = { ...(await exportJWK(privateKey)), kid: `key-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, alg: 'RS256', use: 'sig' };
     this.#key = key as JWK;
-    this.#provider = new Provider(this.#issuer, this.#configuration(this.#key));
+    this.#provider = this.#build();
   }
 
   /**
@@ -78,7 +78,19 @@ export class TestIdentityProvider {
    */
   useSignInClients(clients: TestSignInClients): void {
     this.#clients = clients;
-    this.#provider = new Provider(this.#issuer, this.#configuration(this.#key!));
+    this.#provider = this.#build();
+  }
+
+  #build(): Provider {
+    const provider = new Provider(this.#issuer, this.#configuration(this.#key!));
+    // Pollers wait the interval the provider names (RFC 8628 §3.2), 5 s when it names none, as
+    // this one does: 1 s keeps a test's device sign-in short.
+    provider.use(async (context, next) => {
+      await next();
+      const body = context.body as { device_code?: string; interval?: number } | undefined;
+      if (context.path === '/device/auth' && body?.device_code) body.interval = 1;
+    });
+    return provider;
   }
 
   /** An access token for `person`, asked for at the token endpoint with its client credentials. */
@@ -89,6 +101,29 @@ export class TestIdentityProvider {
     const answer = (await response.json()) as { access_token?: string; error?: string; error_description?: string };
     if (!response.ok || !answer.access_token) throw new Error(`the test IdP refused a token: ${answer.error}: ${answer.error_description}`);
     return answer.access_token;
+  }
+
+  /**
+   * What a person does in a browser for `cairn login`: opens the verification URL with the user
+   * code, confirms it (or aborts: `deny`), signs in on the login page as `person` and consents —
+   * the provider's own pages, driven with fetch (its forms, cookies and redirects as a browser
+   * follows them). Returns the text of the last page.
+   */
+  async approveDevice(verificationUri: string, person: TestPerson, options: { readonly deny?: boolean } = {}): Promise<string> {
+    const browser = new FormBrowser();
+    let page = await browser.open(verificationUri);
+    // Pages in turn: one that posts the code on (a browser's script submits it), the confirmation,
+    // the login, the consent; the last, saying it is done, has no form.
+    for (let step = 0; step < 8 && page.text.includes('<form'); step++) {
+      const confirming = page.text.includes('op.deviceConfirmForm');
+      if (confirming && options.deny) return (await browser.submit(page, { abort: 'yes' })).text;
+      page = await browser.submit(
+        page,
+        page.text.includes('name="login"') ? { login: person.subject, password: 'any password' } : confirming ? { confirm: 'yes' } : {},
+      );
+    }
+    if (page.text.includes('<form')) throw new Error(`the test IdP's device pages did not end: ${page.text.slice(0, 300)}`);
+    return page.text;
   }
 
   async close(): Promise<void> {
@@ -170,5 +205,58 @@ export class TestIdentityProvider {
         return { email: person.email, email_verified: true, groups: [...person.groups], ...(person.roles ? { roles: [...person.roles] } : {}) };
       },
     };
+  }
+}
+
+/** A page a FormBrowser is on: where it is and its HTML. */
+interface FormPage {
+  readonly url: string;
+  readonly text: string;
+}
+
+/** Just enough of a browser for the provider's pages: cookies, redirects, and the first form of a page. */
+class FormBrowser {
+  readonly #cookies = new Map<string, string>();
+
+  async open(url: string, init: { method?: string; body?: URLSearchParams } = {}): Promise<FormPage> {
+    let target = url;
+    let method = init.method ?? 'GET';
+    let body = init.body;
+    for (let hops = 0; hops < 20; hops++) {
+      const response = await fetch(target, {
+        method,
+        redirect: 'manual',
+        headers: { cookie: [...this.#cookies].map(([name, value]) => `${name}=${value}`).join('; ') },
+        ...(body ? { body } : {}),
+      });
+      for (const cookie of response.headers.getSetCookie()) {
+        const [pair] = cookie.split(';');
+        const at = pair!.indexOf('=');
+        this.#cookies.set(pair!.slice(0, at), pair!.slice(at + 1));
+      }
+      const location = response.headers.get('location');
+      if (response.status >= 300 && response.status < 400 && location) {
+        target = new URL(location, target).href;
+        method = 'GET';
+        body = undefined;
+        continue;
+      }
+      return { url: target, text: await response.text() };
+    }
+    throw new Error(`the test IdP redirected more than 20 times from ${url}`);
+  }
+
+  /** Posts the page's first form with its own fields (hidden inputs, buttons' names aside) and `fields`. */
+  async submit(page: FormPage, fields: Readonly<Record<string, string>>): Promise<FormPage> {
+    const form = /<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/.exec(page.text);
+    if (!form) throw new Error(`the test IdP's page at ${page.url} has no form: ${page.text.slice(0, 300)}`);
+    const values = new URLSearchParams();
+    for (const input of form[2]!.matchAll(/<input[^>]*>/g)) {
+      const name = /name="([^"]*)"/.exec(input[0])?.[1];
+      const value = /value="([^"]*)"/.exec(input[0])?.[1] ?? '';
+      if (name !== undefined && !(name in fields)) values.set(name, value);
+    }
+    for (const [name, value] of Object.entries(fields)) values.set(name, value);
+    return this.open(new URL(form[1]!.replaceAll('&amp;', '&'), page.url).href, { method: 'POST', body: values });
   }
 }

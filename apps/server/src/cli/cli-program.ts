@@ -201,7 +201,11 @@ function reportError(error: unknown): number {
     return error.exitCode === 0 || error.code === 'commander.help' ? exitCodes.done : exitCodes.badInput;
   }
   if (isCairnError(error)) {
-    const refused = error.code === 'CAIRN_UNAUTHENTICATED' || error.code === 'CAIRN_FORBIDDEN' ? tokenAdvice(error.code) : undefined;
+    // A refusal of `cairn login` by the identity provider says what to do itself: no token was sent.
+    const refused =
+      (error.code === 'CAIRN_UNAUTHENTICATED' || error.code === 'CAIRN_FORBIDDEN') && error.details['signIn'] === undefined
+        ? tokenAdvice(error.code)
+        : undefined;
     if (json()) process.stderr.write(`${JSON.stringify(refused === undefined ? error : { ...error.toJSON(), advice: refused })}\n`);
     else {
       process.stderr.write(`${error.code}: ${error.message}\n`);

@@ -10,6 +10,7 @@ import { addContextCommands } from './context-commands.ts';
 import { addDashboardCommands } from './dashboard-commands.ts';
 import { addDemoCommands } from './demo-commands.ts';
 import { addKeyCommands } from './key-commands.ts';
+import { addLoginCommands } from './login-commands.ts';
 import { addLogsCommands } from './logs-commands.ts';
 import { addMcpCommands } from './mcp-commands.ts';
 import { addProvenanceCommands } from './provenance-commands.ts';
@@ -46,6 +47,7 @@ addDemoCommands();
 addBackupCommands();
 addWebhookCommands();
 addContextCommands();
+addLoginCommands();
 addCompletionCommands();
 
 // Parse only when run as the `cairn` command, not when a program imports the commands (the CLI

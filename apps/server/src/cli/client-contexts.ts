@@ -19,6 +19,16 @@ export const clientConfigSchema = z.strictObject({
       z.strictObject({
         server: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
         token: z.string().min(1).optional(),
+        /** A sign-in through the identity provider (`cairn login`): where to refresh `token`, and with what. */
+        login: z
+          .strictObject({
+            issuer: z.url({ protocol: /^https?$/ }),
+            clientId: z.string().min(1),
+            refreshToken: z.string().min(1).optional(),
+            /** When `token` expires (ISO 8601); a command refreshes it a minute before. */
+            expiresAt: z.iso.datetime().optional(),
+          })
+          .optional(),
       }),
     )
     .default({}),

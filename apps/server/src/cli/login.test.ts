@@ -1,0 +1,98 @@
+// `cairn login --server URL`: the device authorization grant against a real OpenID provider
+// (oidc-provider on loopback), the person approving the code on the provider's own pages; the
+// token kept 0600 in the client config, then used (and refreshed) by `cairn runs`; a denied code
+// refused with its reason; `cairn logout` forgets it.
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { TestIdentityProvider, type TestPerson } from '../../../../packages/oidc/src/test-identity-provider.test-support.ts';
+import { runningServers } from '../http/running-server.test-support.ts';
+import { runCli, type CliResult } from './run-cli.test-support.ts';
+
+const start = runningServers();
+const ana: TestPerson = { subject: 'ana', secret: 'ana-secret-0123456789abcdef0123456789', email: 'ana@example.test', groups: ['eng'] };
+const idp = await TestIdentityProvider.start({ people: [ana], audience: 'cairn' });
+idp.useSignInClients({ cli: { clientId: 'cairn-cli' } });
+afterAll(() => idp.close());
+
+/** `cairn login`, approving (or denying) the code it prints as `person` on the provider's pages. */
+async function login(server: string, env: Record<string, string>, options: { readonly deny?: boolean } = {}): Promise<CliResult> {
+  let approving: Promise<string> | undefined;
+  const result = await runCli(['login', '--server', server, '--name', 'work'], {
+    env,
+    unset: ['CAIRN_TOKEN', 'CAIRN_SERVER', 'CAIRN_CONTEXT'],
+    onStdout: (stdout) => {
+      const url = /open (\S+)/.exec(stdout)?.[1];
+      if (url && !approving) approving = idp.approveDevice(url, ana, options);
+    },
+  });
+  if (approving) await approving;
+  return result;
+}
+
+test(
+  'cairn login signs in through the device flow; the token is kept 0600 and cairn runs acts as the person; logout forgets it; a denied code is refused',
+  { timeout: 60_000 },
+  async () => {
+    const oidc = {
+      issuer: idp.issuer,
+      audience: 'cairn',
+      roles: { viewer: ['runs:read'] },
+      grants: [{ group: 'eng', role: 'viewer' }],
+      // `cairn`: the test provider's scope for Cairn's audience (its access tokens are then JWTs for it).
+      cli: { clientId: 'cairn-cli', scopes: ['openid', 'offline_access', 'cairn'] },
+    };
+    const { base, api } = await start('tokens', { config: { server: { oidc } } });
+    const submitted = await api('/v1/runs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        version: 1,
+        name: 'seen-by-ana',
+        items: [{ id: 'gate', approval: 'required', runtime: { kind: 'command', argv: ['/bin/true'] } }],
+      }),
+    });
+    expect(submitted.status).toBe(201);
+    const home = mkdtempSync(join(tmpdir(), 'cairn-login-'));
+    const clientConfig = join(home, 'client.yaml');
+    const env = { CAIRN_CLIENT_CONFIG: clientConfig };
+
+    const signedIn = await login(base, env);
+    expect([signedIn.status, signedIn.stderr]).toEqual([0, '']);
+    expect(signedIn.stdout).toContain(`signed in to ${base} as ${idp.issuer}#ana (context work, now current)`);
+    expect(statSync(clientConfig).mode & 0o777).toBe(0o600);
+    const kept = parseYaml(readFileSync(clientConfig, 'utf8')) as {
+      current: string;
+      contexts: Record<string, { token: string; login: { refreshToken?: string; expiresAt: string } }>;
+    };
+    expect(kept.current).toBe('work');
+    expect(kept.contexts['work']!.login.refreshToken).toBeTruthy();
+
+    const runs = await runCli(['runs', '--json'], { env, unset: ['CAIRN_TOKEN', 'CAIRN_SERVER', 'CAIRN_CONTEXT'] });
+    expect(runs.status).toBe(0);
+    expect(runs.stdout).toContain('seen-by-ana');
+
+    // An access token about to expire is refreshed before the command sends it.
+    const expiring = {
+      ...kept,
+      contexts: { work: { ...kept.contexts['work']!, login: { ...kept.contexts['work']!.login, expiresAt: new Date(Date.now() + 5_000).toISOString() } } },
+    };
+    writeFileSync(clientConfig, stringifyYaml(expiring), { mode: 0o600 });
+    expect((await runCli(['runs', '--json'], { env, unset: ['CAIRN_TOKEN', 'CAIRN_SERVER', 'CAIRN_CONTEXT'] })).status).toBe(0);
+    const refreshed = parseYaml(readFileSync(clientConfig, 'utf8')) as typeof kept;
+    expect(refreshed.contexts['work']!.token).not.toBe(kept.contexts['work']!.token);
+    expect(Date.parse(refreshed.contexts['work']!.login.expiresAt)).toBeGreaterThan(Date.now() + 60_000);
+    expect(statSync(clientConfig).mode & 0o777).toBe(0o600);
+
+    const loggedOut = await runCli(['logout'], { env });
+    expect(loggedOut.status).toBe(0);
+    expect(loggedOut.stdout).toContain('the provider revoked the refresh token');
+    expect(parseYaml(readFileSync(clientConfig, 'utf8'))).toEqual({ current: 'work', contexts: { work: { server: base } } });
+
+    const denied = await login(base, env, { deny: true });
+    expect(denied.status).not.toBe(0);
+    expect(denied.stderr).toContain('The sign-in was denied at');
+  },
+);
