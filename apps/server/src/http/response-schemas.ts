@@ -4,6 +4,8 @@ import { attemptStates, errorCodes, itemStates, runStates } from '@cairn/protoco
 import { z } from 'zod';
 import type { HttpApp } from './http-app.ts';
 import type { RunGraphPage } from './run-graph.ts';
+import { itemApprovalViewSchema } from './item-approvals.ts';
+import { itemDeliverySchema } from '../delivery/item-delivery.ts';
 
 // What the API answers, declared so the OpenAPI document says it and the serializer holds every
 // answer to it (an answer that does not match is a server bug, reported as one). Records are
@@ -129,6 +131,9 @@ export const itemViewSchema = record<ItemRecord>(
     itemId: z.string(),
     state: z.enum(itemStates),
     approvalRequired: z.boolean(),
+    approval: itemApprovalViewSchema
+      .optional()
+      .meta({ description: 'When it waits or waited for approval: its policy, who voted, how many approvals it still needs (GET .../items, approve, reject)' }),
     readyAt: z
       .string()
       .nullable()
@@ -149,11 +154,11 @@ export const itemViewSchema = record<ItemRecord>(
 );
 
 /** How an item adds items to its run (ADR 0034). */
-    delivery: itemDeliverySchema.optional().meta({ description: 'GET /v1/runs/{runId}/items only, once a deliver item succeeded: what it delivered' }),
 const growthReasonSchema = z.enum(['planner', 'forEach', 'rerun']);
 
 /** A page of a run's graph (`run-graph.ts`): its items, how they wait on each other, and what added them. */
 export const runGraphPageSchema = z
+    delivery: itemDeliverySchema.optional().meta({ description: 'GET /v1/runs/{runId}/items only, once a deliver item succeeded: what it delivered' }),
   .strictObject({
     runId: z.string(),
     nodes: z.array(
