@@ -66,6 +66,11 @@ test("a branch over HTTP with basic auth: its tip's files, and as many commits o
   const tagged = await fetchRepositoryWorkspace(store, { repository: server.url('app'), ref: 'v1', credential }, limits);
   expect(tagged.commit).toBe(commits[2]);
   expect((await fetchRepositoryWorkspace(store, { repository: server.url('app'), ref: 'main', credential }, limits)).snapshot).toBe(fetched.snapshot);
+  // A commit id is a ref too: the same commit, the same snapshot, whatever the branch does since.
+  expect(await fetchRepositoryWorkspace(store, { repository: server.url('app'), ref: commits[0]!, credential }, limits)).toMatchObject({
+    commit: commits[0],
+    snapshot: fetched.snapshot,
+  });
 });
 
 test('refusals name the field and store nothing: an unknown ref, refused credentials, an unreachable host, a repository too large, a fetch too slow', async () => {

@@ -2,7 +2,8 @@
 // server (SQLite, directory storage, the local executor, bubblewrap where the machine has it) and
 // real git: the item sees a checkout with history (`git log` works in the sandbox), the run names
 // the commit in its view and in its submission's audit entry, and its patch applies on that commit.
-// The refusals come back from POST /v1/runs with nothing run.
+// The refusals come back from POST /v1/runs with nothing run. The run is the guide's example
+// (docs/guides/workspace-from-a-repository.md), over the served repository instead of its URL.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,9 +12,12 @@ import { createCairnClient } from '@cairn/client';
 import type { RunSpecV1 } from '@cairn/core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { git, startGitHttpServer, type GitHttpServer } from '../../../../packages/git-forge/src/git-http-server.test-support.ts';
+import { parse as parseYaml } from 'yaml';
+import { guideExample } from '../http/guide-example.test-support.ts';
 import { runningServers } from '../http/running-server.test-support.ts';
 
 const start = runningServers();
+const guide = guideExample('workspace-from-a-repository.md', '');
 let forge: GitHttpServer;
 let scratch: string;
 /** The commits of `main`, newest first. */
@@ -38,24 +42,29 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
+/** A run over `workspace`, for the refusals. */
 const spec = (workspace: Record<string, unknown>): RunSpecV1 => ({
   version: 1,
-  name: 'from-a-repository',
+  name: 'refused',
   workspace,
-  items: [{ id: 'log', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'git log --format=%s > log.txt && echo "version 4" > notes.txt'] } }],
+  items: [{ id: 'nothing', runtime: { kind: 'command', argv: ['true'] } }],
 });
 
 test(
   "a run over a repository's branch: the item's git log shows its history, the run names the commit, its patch applies on it; refusals run nothing",
   { timeout: 90_000 },
   async () => {
-    // The served repositories' folder, as a mirror on this machine: the server has no credential
-    // for the loopback server's basic auth (forges' tokens are not in the config yet).
+    // The guide's settings, with the served repositories' folder as a mirror on this machine: the
+    // server has no credential for the loopback server's basic auth (forges lend none yet).
+    const settings = parseYaml(guide.blocks('yaml').find((block) => block.startsWith('workspaces:'))!) as { workspaces: Record<string, unknown> };
+    expect(settings.workspaces).toMatchObject({ history: 50, fetchTimeout: '5m' });
     const { base, operatorToken, api, composition } = await start('tokens', {
-      config: { workspaces: { repositories: [`${forge.root}/`, 'http://127.0.0.1:'], history: 2 } },
+      config: { workspaces: { ...settings.workspaces, repositories: [`${forge.root}/`, 'http://127.0.0.1:'] } },
     });
     const client = createCairnClient({ baseUrl: base, token: operatorToken });
-    const { runId } = await client.submit(spec({ repository: forge.path('app'), ref: 'main' }));
+    const guideSpec = guide.spec('from-a-repository').replace('https://git.example.com/team/app.git', forge.path('app'));
+    expect(guideSpec).toContain(`repository: ${forge.path('app')}`);
+    const { runId } = await client.submit(guideSpec);
     const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(60_000) });
     expect(run.state, JSON.stringify(await client.items(runId))).toBe('succeeded');
     const fetched = { repository: forge.path('app'), ref: 'main', commit: commits[0] };
@@ -66,15 +75,15 @@ test(
     for await (const entry of composition.service.auditEntries({ runId, action: 'run.submitted' })) submitted.push(entry);
     expect(submitted.map((entry) => entry.data['workspace'])).toEqual([{ ...fetched, snapshot }]);
 
-    // Two commits of history asked: git log in the sandbox lists them, newest first, under the
-    // worker's own commit of the snapshot (the baseline its patches are taken against).
-    const patch = await client.patch(runId, 'log');
-    expect(patch).toContain('+++ b/log.txt\n@@ -0,0 +1,3 @@\n+cairn: the workspace snapshot\n+version 3\n+version 2\n');
+    // git log in the sandbox lists the fetched commits, newest first, under the worker's own
+    // commit of the snapshot (the baseline its patches are taken against).
+    const patch = await client.patch(runId, 'recent-changes');
+    expect(patch).toContain('+++ b/RECENT-CHANGES.txt\n@@ -0,0 +1,4 @@\n+cairn: the workspace snapshot\n+version 3\n+version 2\n+version 1\n');
     const checkout = join(scratch, 'checkout');
     execFileSync('git', ['clone', '--quiet', '--no-checkout', forge.path('app'), checkout], { env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null' } });
     execFileSync('git', ['-C', checkout, 'checkout', '--quiet', '--detach', commits[0]!]);
     execFileSync('git', ['-C', checkout, 'apply', '--index'], { input: patch });
-    expect(readFileSync(join(checkout, 'notes.txt'), 'utf8')).toBe('version 4\n');
+    expect(readFileSync(join(checkout, 'RECENT-CHANGES.txt'), 'utf8')).toContain('version 3\n');
 
     const refused = async (workspace: Record<string, unknown>) => {
       const response = await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec(workspace)) });
