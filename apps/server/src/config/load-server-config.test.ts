@@ -477,5 +477,19 @@ test("the OpenID sign-in page's config block loads as written, its roles and gra
       { group: 'release-managers', role: 'approver' },
       { email: 'ana@example.com', role: 'admin' },
     ],
+    dashboard: {
+      clientId: 'cairn-dashboard',
+      redirectUri: 'https://cairn.example.com/v1/session/oidc/callback',
+      sessionMinutes: 60,
+      scopes: ['openid', 'email'],
+    },
+    cli: { clientId: 'cairn-cli', scopes: ['openid', 'offline_access'] },
   });
+  // A redirect URI elsewhere than this server's callback is refused, saying where it must end.
+  expect(() =>
+    loadServerConfig({
+      directory: configIn(`dataDirectory: ./data\n${block.replace('/v1/session/oidc/callback', '/callback')}`),
+      env: {},
+    }),
+  ).toThrow(/server\.oidc\.dashboard\.redirectUri.*must end in \/v1\/session\/oidc\/callback/s);
 });
