@@ -28,6 +28,10 @@ const publicValues = [
 ];
 const publicTypes = [
   'AccessDenial',
+  // Approval policies (ADR 0041): what EngineService.approvals answers, and who votes.
+  'ApprovalVoteRecord',
+  'ItemApprovalRecord',
+  'Voter',
   // The model gateway's seam (ADR 0033): what a host issues attempts, and what it records through the engine.
   'AttemptGatewayIssuer',
   'GatewayAttempt',
