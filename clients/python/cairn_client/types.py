@@ -250,7 +250,7 @@ class GraphNode(TypedDict):
     itemId: str
     position: int
     state: ItemState
-    kind: Literal["command", "agent", "merge"]
+    kind: Literal["command", "agent", "merge", "deliver"]
     group: NotRequired[str]
     grows: NotRequired[GrowthReason]
 

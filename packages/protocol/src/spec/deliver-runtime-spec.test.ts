@@ -82,6 +82,15 @@ items:
     );
   });
 
+  test("refuses the deliver executor for any other item, and as the run's default", () => {
+    const spec = deliverSpec({}, {}, [command('fix', { executor: 'deliver' })]);
+    spec.defaults = { executor: 'deliver' };
+    expect(issuesOf(spec).map((issue) => [issue.path, issue.message.slice(0, 60)])).toEqual([
+      ['$.defaults.executor', 'names the deliver executor, which runs only deliver items (r'],
+      ['$.items[0].executor', 'names the deliver executor, which runs only deliver items (r'],
+    ]);
+  });
+
   test('refuses a branch git would refuse and a title on two lines; {runId} is filled as a branch can hold it', () => {
     expect(issuesOf(deliverSpec({ branch: 'cairn/..fix', base: 'main branch', title: 'one\ntwo', forge: '' })).map((issue) => issue.path)).toEqual([
       '$.items[1].runtime.forge',

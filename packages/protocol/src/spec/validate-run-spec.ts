@@ -146,6 +146,9 @@ function priorityIssues(spec: RunSpecV1): ValidationIssue[] {
   ];
 }
 
+/** The name of the server's executor of deliver items (`@cairn/engine`'s `deliverExecutorName`). */
+const deliverExecutor = 'deliver';
+
 function unknownNameIssues(spec: RunSpecV1, context: RunSpecContext): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const check = (name: string | undefined, known: readonly string[] | undefined, path: string, what: string) => {
@@ -157,10 +160,19 @@ function unknownNameIssues(spec: RunSpecV1, context: RunSpecContext): Validation
     });
   };
   check(spec.defaults?.executor, context.executors, '$.defaults.executor', 'executor');
+  // The server's `deliver` executor runs deliver items only (they go to it whatever they name).
+  const deliverOnly = (path: string) =>
+    issues.push({
+      code: 'CAIRN_RUN_SPEC_INVALID',
+      path,
+      message: `names the deliver executor, which runs only deliver items (runtime: { kind: deliver }, which run on it by themselves); name another executor or leave it out.`,
+    });
+  if (spec.defaults?.executor === deliverExecutor) deliverOnly('$.defaults.executor');
   check(spec.defaults?.queue, context.queues, '$.defaults.queue', 'queue');
   spec.items.forEach((item, index) => {
     const base = `$.items[${index}]`;
-    check(item.executor, context.executors, `${base}.executor`, 'executor');
+    if (item.executor === deliverExecutor && item.runtime.kind !== 'deliver') deliverOnly(`${base}.executor`);
+    else check(item.executor, context.executors, `${base}.executor`, 'executor');
     check(item.queue, context.queues, `${base}.queue`, 'queue');
     if (item.runtime.kind === 'agent') {
       const { adapter } = item.runtime;
