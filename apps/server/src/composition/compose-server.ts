@@ -64,9 +64,9 @@ export interface ServerComposition {
   readonly tokens: TokenStore;
   readonly authorizer: AuthorizerV1;
   readonly metrics: ServerMetrics;
-  /** Whether the log is being written (`options.logSink`): `/readyz` reports it; none when the embedder keeps the log. */
   /** Sign-in through the identity provider (`server.oidc` with a dashboard or CLI client); none without. */
   readonly signIn?: OidcSignIn;
+  /** Whether the log is being written (`options.logSink`): `/readyz` reports it; none when the embedder keeps the log. */
   readonly logSink?: LogSinkHealth;
   /**
    * Whether the disks the server and its tasks write to have room: `/readyz` answers 503 while one
@@ -264,6 +264,8 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     await delivery?.executor.settled();
     await closeStores();
   };
+  // The authorizer's settings, apart from the clients people sign in through (ADR 0039).
+  const oidc = config.server.oidc && (({ dashboard, cli, ...authorizer }) => ({ authorizer, clients: { dashboard, cli } }))(config.server.oidc);
   return {
     get engine() {
       return running.engine;
@@ -276,8 +278,6 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     cipher,
     anchors,
     signingKey,
-  // The authorizer's settings, apart from the clients people sign in through (ADR 0039).
-  const oidc = config.server.oidc && (({ dashboard, cli, ...authorizer }) => ({ authorizer, clients: { dashboard, cli } }))(config.server.oidc);
     origin: config.engine.origin,
     tokens,
     // With an OpenID provider configured, its JWTs are accepted beside the tokens (ADR 0039).
