@@ -162,9 +162,9 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
       runtimes,
     }),
   };
-  const metrics = new ServerMetrics();
   // Deliver items run in this process, on the forges of the config (ADR 0040): none configured, none run.
   const delivery = await composeDelivery(config, { storage, signer, service: () => serviceOf!(), ...(options.logger ? { logger: options.logger } : {}) });
+  const metrics = new ServerMetrics();
   // OpenTelemetry is imported only when traces are configured.
   const tracing = config.telemetry.traces
     ? await (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger)
@@ -254,14 +254,14 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     throw error;
   }
   const close = async () => {
+    // A delivery under way finishes (its push is not cut halfway) and records its result first.
+    await delivery?.executor.settled();
     triggers.close();
     // The dispatcher reads the engine's database: it stops first.
     await dispatcher.stop();
     await tracing?.stop();
     await gateway?.close();
     await running.close();
-    // A delivery under way finishes (its push is not cut halfway) and records its result first.
-    await delivery?.executor.settled();
     await closeStores();
   };
   // The authorizer's settings, apart from the clients people sign in through (ADR 0039).

@@ -373,11 +373,11 @@ const serverConfigShape = z.strictObject({
       host: z.string().min(1).default('127.0.0.1'),
       port: z.int().min(0).max(65_535).default(7600),
       /**
-      /**
        * The server's address as people reach it (`https://cairn.example.com`): a delivered change
        * request links the run's evidence under it. Unset, the links are paths (`/v1/runs/...`).
        */
       publicUrl: z.url({ protocol: /^https?$/, error: 'must be the http(s) URL people reach this server at, e.g. https://cairn.example.com' }).optional(),
+      /**
        * `tokens`: every API request carries a bearer token with the scope it needs. `loopback-operator`:
        * a laptop's single operator, no tokens, loopback only (refused on any other host).
        */
@@ -491,12 +491,12 @@ const serverConfigShape = z.strictObject({
    */
   runtimes: runtimesConfigSchema.prefault({}),
   /**
-  /**
    * Where deliver items push (`runtime: { kind: deliver, forge: NAME, ... }`): git remotes and GitHub
    * repositories by name, their tokens in server secrets. Deliveries run in the server, never in a
    * sandbox (ADR 0040).
    */
   forges: forgesConfigSchema.default({}),
+  /**
    * The model gateway (ADR 0033): agent items reach their models through the server, which holds
    * the provider keys, meters, prices and audits every call, and enforces budgets and quotas.
    */
