@@ -63,9 +63,9 @@ export interface ServerComposition {
    */
   readonly tokens: TokenStore;
   readonly authorizer: AuthorizerV1;
-  readonly metrics: ServerMetrics;
   /** Sign-in through the identity provider (`server.oidc` with a dashboard or CLI client); none without. */
   readonly signIn?: OidcSignIn;
+  readonly metrics: ServerMetrics;
   /** Whether the log is being written (`options.logSink`): `/readyz` reports it; none when the embedder keeps the log. */
   readonly logSink?: LogSinkHealth;
   /**
@@ -287,6 +287,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
           createOidcAuthorizer(oidc.authorizer, { actionScopes: scopeOfAction, ...(options.logger ? { logger: options.logger } : {}) }),
         )
       : new TokenAuthorizer(tokens),
+    ...(oidc && (oidc.clients.dashboard || oidc.clients.cli) ? { signIn: new OidcSignIn(oidc.authorizer.issuer, oidc.clients) } : {}),
     metrics,
     ...(options.logSink ? { logSink: options.logSink } : {}),
     diskRoom: new DiskRoom([
@@ -299,7 +300,6 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     webhookDispatcher: dispatcher,
     ...(gateway ? { gatewayUrl: gateway.url } : {}),
     triggers,
-    ...(oidc && (oidc.clients.dashboard || oidc.clients.cli) ? { signIn: new OidcSignIn(oidc.authorizer.issuer, oidc.clients) } : {}),
     close,
   };
 }
