@@ -112,45 +112,57 @@ function verifyWithSigstore(bytes: Uint8Array, patch: Uint8Array): void {
   expect(statement.subject[0]!.digest.sha256).toBe(createHash('sha256').update(patch).digest('hex'));
 }
 
-test('the git forge: the commit on main with its trailers, then a second run replaces it on the same branch (no stack)', { timeout: 120_000 }, async () => {
-  const first = await deliver(deliverySpec('hello.txt', 'one', { forge: 'plain', branch: 'cairn/hello' }));
-  expect(first.state, JSON.stringify(first.failure)).toBe('succeeded');
-  expect(first.delivery).toEqual({
-    forge: 'plain',
-    from: 'fix',
-    branch: 'cairn/hello',
-    base: 'main',
-    commit: expect.stringMatching(/^[0-9a-f]{40}$/),
-    outcome: 'pushed',
-    provenance: { digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) },
-  });
-  const bare = gitServer.path('plain');
-  const log = async () => git(bare, ['log', '--format=%H %P%n%B%n--', 'main..cairn/hello']);
-  const shown = await log();
-  expect(shown).toContain(
-    `${first.delivery!.commit} ${mainOfPlain}\nFix: ${first.runId}\n\nCloses #7.\n\nDelivered by Cairn: the patch of item fix of run ${first.runId}.`,
-  );
-  expect(shown).toContain(`Cairn-Run: ${first.runId}\nCairn-Evidence: ${first.delivery!.provenance.digest}`);
-  expect(await git(bare, ['show', 'cairn/hello:hello.txt'])).toBe('one\n');
+test(
+  'the git forge: the commit on main with its trailers; a second run replaces it on the same branch (no stack); a branch someone moved is left alone; a patch that does not apply is refused',
+  { timeout: 120_000 },
+  async () => {
+    const first = await deliver(deliverySpec('hello.txt', 'one', { forge: 'plain', branch: 'cairn/hello' }));
+    expect(first.state, JSON.stringify(first.failure)).toBe('succeeded');
+    expect(first.delivery).toEqual({
+      forge: 'plain',
+      from: 'fix',
+      branch: 'cairn/hello',
+      base: 'main',
+      commit: expect.stringMatching(/^[0-9a-f]{40}$/),
+      outcome: 'pushed',
+      provenance: { digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) },
+    });
+    const bare = gitServer.path('plain');
+    const log = async () => git(bare, ['log', '--format=%H %P%n%B%n--', 'main..cairn/hello']);
+    const shown = await log();
+    expect(shown).toContain(
+      `${first.delivery!.commit} ${mainOfPlain}\nFix: ${first.runId}\n\nCloses #7.\n\nDelivered by Cairn: the patch of item fix of run ${first.runId}.`,
+    );
+    expect(shown).toContain(`Cairn-Run: ${first.runId}\nCairn-Evidence: ${first.delivery!.provenance.digest}`);
+    expect(await git(bare, ['show', 'cairn/hello:hello.txt'])).toBe('one\n');
 
-  // The evidence the trailer names is the stored provenance of the patch the commit applies.
-  const patch = new Uint8Array(Buffer.from(await client.patch(first.runId, 'fix')));
-  const bundle = await client.blob(first.delivery!.provenance.digest);
-  expect(verifyProvenance(bundle, { trustedKeys: [composition.signingKey], patch }).valid).toBe(true);
-  verifyWithSigstore(bundle, patch);
+    // The evidence the trailer names is the stored provenance of the patch the commit applies.
+    const patch = new Uint8Array(Buffer.from(await client.patch(first.runId, 'fix')));
+    const bundle = await client.blob(first.delivery!.provenance.digest);
+    expect(verifyProvenance(bundle, { trustedKeys: [composition.signingKey], patch }).valid).toBe(true);
+    verifyWithSigstore(bundle, patch);
 
-  const second = await deliver(deliverySpec('hello.txt', 'two', { forge: 'plain', branch: 'cairn/hello' }));
-  expect(second.delivery).toMatchObject({ outcome: 'pushed', branch: 'cairn/hello' });
-  expect(second.delivery!.commit).not.toBe(first.delivery!.commit);
-  expect(await git(bare, ['rev-list', 'main..cairn/hello'])).toBe(`${second.delivery!.commit}\n`);
-  expect(await git(bare, ['show', 'cairn/hello:hello.txt'])).toBe('two\n');
+    const second = await deliver(deliverySpec('hello.txt', 'two', { forge: 'plain', branch: 'cairn/hello' }));
+    expect(second.delivery).toMatchObject({ outcome: 'pushed', branch: 'cairn/hello' });
+    expect(second.delivery!.commit).not.toBe(first.delivery!.commit);
+    expect(await git(bare, ['rev-list', 'main..cairn/hello'])).toBe(`${second.delivery!.commit}\n`);
+    expect(await git(bare, ['show', 'cairn/hello:hello.txt'])).toBe('two\n');
 
-  // A patch captured against a README the base does not have: refused by git, the branch untouched.
-  const refused = await deliver(deliverySpec('README.md', 'rewritten', { forge: 'plain', branch: 'cairn/other', base: 'other' }));
-  expect(refused.state).toBe('failed');
-  expect(refused.failure).toMatchObject({ code: 'CAIRN_FORGE_PATCH_INVALID', message: expect.stringContaining('README.md') });
-  expect(await git(bare, ['branch', '--list', 'cairn/other'])).toBe('');
-});
+    // Someone moves the branch after the last delivery: the next one leases the commit Cairn pushed, and is refused.
+    const theirs = await gitServer.commit('plain', { 'README.md': readme, 'theirs.txt': 'a person pushed this\n' });
+    await bareRepositoryOracle(bare).setBranch('cairn/hello', theirs);
+    const conflicted = await deliver(deliverySpec('hello.txt', 'three', { forge: 'plain', branch: 'cairn/hello' }));
+    expect(conflicted.state).toBe('failed');
+    expect(conflicted.failure).toMatchObject({ code: 'CAIRN_FORGE_CONFLICT' });
+    expect((await git(bare, ['rev-parse', 'cairn/hello'])).trim()).toBe(theirs);
+
+    // A patch captured against a README the base does not have: refused by git, the branch untouched.
+    const refused = await deliver(deliverySpec('README.md', 'rewritten', { forge: 'plain', branch: 'cairn/other', base: 'other' }));
+    expect(refused.state).toBe('failed');
+    expect(refused.failure).toMatchObject({ code: 'CAIRN_FORGE_PATCH_INVALID', message: expect.stringContaining('README.md') });
+    expect(await git(bare, ['branch', '--list', 'cairn/other'])).toBe('');
+  },
+);
 
 test(
   'GitHub: a pull request whose body links the evidence, the provenance commented; a re-delivery updates the same pull request',
