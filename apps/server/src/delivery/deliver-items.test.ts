@@ -56,7 +56,16 @@ beforeAll(async () => {
     plain: { kind: 'git', remote: gitServer.url('plain'), tokenSecret: 'FORGE_TOKEN' },
     github: { kind: 'github', repository: 'cairn-test/app', tokenSecret: 'FORGE_TOKEN', apiUrl: api.url, gitUrl: gitServer.url('').replace(/\/\.git$/, '') },
   };
-  writeFileSync(configFile, stringifyYaml({ ...config, forges, server: { ...(config['server'] as object), publicUrl: 'https://cairn.example.com' } }));
+  writeFileSync(
+    configFile,
+    stringifyYaml({
+      ...config,
+      forges,
+      server: { ...(config['server'] as object), publicUrl: 'https://cairn.example.com' },
+      // Runs may fetch their workspace from the served repositories by path.
+      workspaces: { repositories: [`${gitServer.root}/`] },
+    }),
+  );
   const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
   composition = await composeServer(loaded);
   const app = await buildHttpApi({ composition, ...httpApiSettingsOf(loaded.config.server), host: '127.0.0.1', auth: 'tokens' });
@@ -163,6 +172,29 @@ test(
     expect(await git(bare, ['branch', '--list', 'cairn/other'])).toBe('');
   },
 );
+
+test('a workspace fetched from the repository: the commit it was fetched at is the base, though main moved on since', { timeout: 120_000 }, async () => {
+  const bare = gitServer.path('plain');
+  const fetched = (await git(bare, ['rev-parse', 'main'])).trim();
+  const spec = JSON.parse(deliverySpec('hello.txt', 'fetched', { forge: 'plain', branch: 'cairn/fetched' })) as Record<string, unknown> & {
+    items: Record<string, unknown>[];
+  };
+  spec['workspace'] = { repository: bare, ref: 'main' };
+  spec.items[1]!['approval'] = 'required';
+  const { runId } = await client.submit(JSON.stringify(spec));
+  const deadline = Date.now() + 60_000;
+  while ((await client.items(runId)).find((item) => item.itemId === 'ship')!.state !== 'awaiting-approval') {
+    if (Date.now() > deadline) throw new Error('ship never awaited approval');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  // Someone pushes to main after the run fetched it and before the delivery.
+  await bareRepositoryOracle(bare).setBranch('main', await gitServer.commit('plain', { 'README.md': readme, 'later.txt': 'pushed later\n' }));
+  await client.approve(runId, 'ship');
+  expect((await client.waitForRun(runId, { signal: AbortSignal.timeout(60_000) })).state).toBe('succeeded');
+  const delivery = (await client.items(runId)).find((item) => item.itemId === 'ship')!.delivery!;
+  expect((await git(bare, ['rev-parse', `${delivery.commit}^`])).trim()).toBe(fetched);
+  expect(await git(bare, ['ls-tree', '--name-only', delivery.commit])).toBe('README.md\nhello.txt\n');
+});
 
 test(
   'GitHub: a pull request whose body links the evidence, the provenance commented; a re-delivery updates the same pull request',

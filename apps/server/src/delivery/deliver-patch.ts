@@ -64,7 +64,7 @@ export async function deliverPatch(context: DeliveryContext, manifest: DispatchM
   const spec = await service.spec(runId);
   // A workspace fetched from a repository names the commit it was fetched at: the patch was
   // captured against it, so it is the base (it must be on this forge). Otherwise the base branch's tip.
-  const fetchedAt = (spec?.workspace as { readonly commit?: string } | undefined)?.commit;
+  const fetchedAt = spec?.workspace?.commit;
   const baseCommit = fetchedAt ?? (await retrying(`reading ${runtime.base}`, () => forge.readBranch(runtime.base)))?.commit;
   if (baseCommit === undefined)
     throw new CairnError(
