@@ -79,6 +79,8 @@ test(
     expect(session.actor).toEqual({ kind: 'user', id: `${idp.issuer}#ana` });
     expect(session.actions).toContain('runs.cancel');
     const record = (await composition.tokens.list()).find((token) => token.session === true && token.person === `${idp.issuer}#ana`)!;
+    // Her roles and groups travel with the session, for approval policies that name them.
+    expect([[...record.scopes].sort(), record.groups]).toEqual([['role:operator', 'runs:cancel', 'runs:read'], ['eng']]);
     // Short-lived: the configured 30 minutes, not the 12 hours of a link's session.
     expect(Date.parse(record.expiresAt!) - Date.parse(record.createdAt)).toBe(30 * 60_000);
 

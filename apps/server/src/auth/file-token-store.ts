@@ -34,6 +34,7 @@ const tokenFileSchema = z.object({
       oneTime: z.literal(true).optional(),
       session: z.literal(true).optional(),
       person: z.string().min(1).optional(),
+      groups: z.array(z.string()).optional(),
     }),
   ),
 });

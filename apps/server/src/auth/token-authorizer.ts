@@ -21,7 +21,8 @@ export class TokenAuthorizer implements AuthorizerV1 {
     const record = await this.#tokens.verify(credential);
     if (!record) return null;
     // A session of a person signed in through the identity provider acts as that person.
-    return { actor: record.person === undefined ? { kind: 'token', id: `token:${record.id}` } : { kind: 'user', id: record.person }, scopes: record.scopes };
+    if (record.person === undefined) return { actor: { kind: 'token', id: `token:${record.id}` }, scopes: record.scopes };
+    return { actor: { kind: 'user', id: record.person }, scopes: record.scopes, groups: record.groups ?? [] };
   }
 
   async authorize(principal: AuthenticatedPrincipal, action: string, resource: AuthorizationResource): Promise<AuthorizationDecision> {

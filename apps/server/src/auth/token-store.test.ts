@@ -10,7 +10,8 @@ import { createTestDatabase } from '../../../../packages/engine/src/store/postgr
 import { ServerPostgres } from '../store/postgres/server-postgres.ts';
 import { FileTokenStore } from './file-token-store.ts';
 import { PostgresTokenStore } from './postgres-token-store.ts';
-import type { TokenStore } from './token-store.ts';
+import { TokenAuthorizer } from './token-authorizer.ts';
+import { newToken, type TokenStore } from './token-store.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -86,6 +87,40 @@ describe.each(Object.keys(backends))('the %s token store', (kind) => {
     expect((await other.verify(session.token))?.session).toBe(true);
     expect((await other.verify(named.token))?.session).toBeUndefined();
     expect((await other.list()).map((listed) => listed.session)).toEqual([true, undefined]);
+  });
+
+  test("a person's session keeps the person and their groups through either store, and authenticates as the person", async () => {
+    const [serving, other] = (await backends[kind]!()).stores;
+    const person = 'https://login.example.test#ana';
+    const session = await serving.create('dashboard session', ['runs:read', 'role:approver'], new Date(), {
+      session: true,
+      expiresAt: new Date(Date.now() + 60_000),
+      person,
+      groups: ['eng', 'release managers'],
+    });
+    expect(await other.verify(session.token)).toMatchObject({ person, groups: ['eng', 'release managers'], scopes: ['runs:read', 'role:approver'] });
+    expect(await new TokenAuthorizer(other).authenticate(session.token)).toEqual({
+      actor: { kind: 'user', id: person },
+      scopes: ['runs:read', 'role:approver'],
+      groups: ['eng', 'release managers'],
+    });
+    const plain = await serving.create('ci', ['runs:read']);
+    expect(await new TokenAuthorizer(other).authenticate(plain.token)).toEqual({
+      actor: { kind: 'token', id: `token:${plain.record.id}` },
+      scopes: ['runs:read'],
+    });
+    expect((await other.list()).find((listed) => listed.id === plain.record.id)).not.toHaveProperty('person');
+    // A token file imported into PostgreSQL keeps both too.
+    if (other instanceof PostgresTokenStore) {
+      const filed = newToken('dashboard session', ['runs:read'], new Date(), {
+        session: true,
+        expiresAt: new Date(Date.now() + 60_000),
+        person,
+        groups: ['ops'],
+      });
+      expect(await other.import([filed.stored])).toBe(1);
+      expect(await other.verify(filed.token)).toMatchObject({ person, groups: ['ops'] });
+    }
   });
 
   test('an unknown scope, a bad name and an unknown id are refused, naming what is wrong', async () => {

@@ -29,6 +29,11 @@ export interface StoredToken {
    * their roles gave them when they signed in, so the audit log names them, not a token.
    */
   readonly person?: string;
+  /**
+   * The identity provider's groups `person` was in when they signed in: what an approval policy's
+   * `from` may name, beside the roles the token's `role:` scopes hold.
+   */
+  readonly groups?: readonly string[];
 }
 
 /** What a new token may carry besides its name and scopes. */
@@ -37,6 +42,7 @@ export interface NewTokenOptions {
   readonly oneTime?: boolean;
   readonly session?: boolean;
   readonly person?: string;
+  readonly groups?: readonly string[];
 }
 
 /** A token as listed: everything but its hash. */
@@ -100,6 +106,7 @@ export function newToken(name: string, scopes: readonly string[], now: Date, opt
     ...(options.oneTime === true ? { oneTime: true as const } : {}),
     ...(options.session === true ? { session: true as const } : {}),
     ...(options.person === undefined ? {} : { person: options.person }),
+    ...(options.groups === undefined || options.groups.length === 0 ? {} : { groups: [...options.groups] }),
   };
   return { token: `cairn_${id}_${secret}`, stored };
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { dashboardSignIn } from '../auth/dashboard-sign-in.ts';
 import { pendingSignInCookieValue, pendingSignInOf } from '../auth/oidc-sign-in.ts';
 import { oidcCallbackPath } from '../auth/oidc-sign-in-settings.ts';
-import { isTokenScope } from '../auth/token-scopes.ts';
+import { isTokenScope, roleScopePattern } from '../auth/token-scopes.ts';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
 
@@ -81,6 +81,7 @@ export function registerOidcSignInRoutes(app: HttpApp, { signIn, authorizer, tok
         `The identity provider signed you in, but its access token is not one this server accepts (the server's log says why: most often its audience is not server.oidc.audience). Ask your administrator to have the provider issue JWT access tokens for Cairn's audience to the dashboard's client.`,
         { details: { reason: 'access-token' } },
       );
+    // Its roles travel as role: scopes, as a token's would, for approval policies naming them.
     const scopes = principal.scopes.filter(isTokenScope);
     if (scopes.length === 0)
       throw new CairnError(
@@ -89,10 +90,12 @@ export function registerOidcSignInRoutes(app: HttpApp, { signIn, authorizer, tok
         { path: 'server.oidc.grants' },
       );
     const now = new Date();
-    const code = await tokens.create(dashboardSignIn.codeName, scopes, now, {
+    const roles = (principal.roles ?? []).map((role) => `role:${role}`).filter((scope) => roleScopePattern.test(scope));
+    const code = await tokens.create(dashboardSignIn.codeName, [...scopes, ...roles], now, {
       oneTime: true,
       expiresAt: new Date(now.getTime() + dashboardSignIn.codeLifetimeMs),
       person: principal.actor.id,
+      groups: principal.groups ?? [],
     });
     await service.hostAudit.tokenCreated({
       actor: { ...principal.actor, via: 'http' },

@@ -163,6 +163,7 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
         expiresAt: new Date(now.getTime() + lifetimeMs),
         session: true,
         ...(code.person === undefined ? {} : { person: code.person }),
+        ...(code.groups === undefined ? {} : { groups: code.groups }),
       });
       await service.hostAudit.tokenCreated({
         actor: code.person === undefined ? { kind: 'token', id: `token:${code.id}`, via: 'http' } : { kind: 'user', id: code.person, via: 'http' },

@@ -102,6 +102,14 @@ export const serverPostgresMigrations: readonly PostgresMigration[] = [
       ALTER TABLE {schema}.server_tokens ADD COLUMN person text;
     `,
   },
+  {
+    // ... with the groups the provider put them in, which an approval policy's `from` may name.
+    version: 6,
+    name: "the groups of a signed-in person's session",
+    sql: `
+      ALTER TABLE {schema}.server_tokens ADD COLUMN groups text[];
+    `,
+  },
 ];
 
 /** The server's steps are recorded apart from the engine's, and applied under a lock of their own. */
