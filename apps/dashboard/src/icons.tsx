@@ -57,6 +57,14 @@ const drawings = {
       <path d="m21 21-4.3-4.3" />
     </>
   ),
+  'git-pull-request': (
+    <>
+      <circle cx="18" cy="18" r="3" />
+      <circle cx="6" cy="6" r="3" />
+      <path d="M13 6h3a2 2 0 0 1 2 2v7" />
+      <line x1="6" x2="6" y1="9" y2="21" />
+    </>
+  ),
   'rotate-ccw': (
     <>
       <path d="M3 12a9 9 0 1 0 9-9 9.75 9.75 0 0 0-6.74 2.74L3 8" />

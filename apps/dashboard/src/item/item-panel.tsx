@@ -9,6 +9,8 @@ import { ItemManifest } from './item-manifest.tsx';
 import { ApprovalVotes } from './approval-votes.tsx';
 import { ModelCalls } from './model-calls.tsx';
 import { PatchDiff } from './patch-diff.tsx';
+import { DeliveryPanel } from '../run/delivery-panel.tsx';
+import { deliveryOf } from '../api/item-delivery.ts';
 import type { Permissions } from '../api/permissions.ts';
 import type { ItemSummary } from '../api/run-summary.ts';
 import { spendText, type ModelSpend } from '../spend-text.ts';
@@ -29,6 +31,7 @@ export function ItemPanel({
   item,
   spec,
   spend,
+  runEnded,
   permissions,
   onChanged,
   onError,
@@ -40,6 +43,8 @@ export function ItemPanel({
   readonly spec: ItemSpec | null;
   /** What its model calls spent, when it made any through the gateway. */
   readonly spend: ModelSpend | null;
+  /** Whether the run has ended (its evidence, and the key a delivery's provenance is checked with, is issued then). */
+  readonly runEnded: boolean;
   readonly permissions: Permissions;
   /** After an action: the run's page reads the items again. */
   readonly onChanged: () => void;
@@ -86,6 +91,8 @@ export function ItemPanel({
   const manifestAttempt = attempts.find((attempt) => attempt.attempt === (shownAttempt ?? latestAttempt)) ?? null;
   const started = latestAttempt !== null;
   const failure = item?.failure ?? null;
+  // What a deliver item delivered, once it succeeded.
+  const delivery = deliveryOf(item);
   const act = (action: 'approve' | 'reject' | 'cancel') => async (reason: string | undefined) => {
     await api.post(`${path}/${action}`, reason === undefined ? {} : { reason });
     onChanged();
@@ -117,6 +124,9 @@ export function ItemPanel({
           </p>
           {failure.stderrTail !== '' && <pre class="stderr">{failure.stderrTail}</pre>}
         </div>
+      )}
+      {delivery && (
+        <DeliveryPanel api={api} runId={runId} itemId={itemId} delivery={delivery} runEnded={runEnded} mayReadEvidence={permissions.may('audit.read')} />
       )}
       <h3>Attempts and output</h3>
       {item?.state === 'ready' && item.lockWait && (

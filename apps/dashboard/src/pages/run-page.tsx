@@ -9,6 +9,7 @@ import { followEvents } from '../api/follow-events.ts';
 import { ItemPanel } from '../item/item-panel.tsx';
 import { RunTimeline } from '../run/run-timeline.tsx';
 import { EvidenceView } from '../run/evidence-view.tsx';
+import { RunDeliveries } from '../run/delivery-panel.tsx';
 import { latestEventId } from '../api/latest-event-id.ts';
 import { lifecycleStates } from '../lifecycle-states.ts';
 import type { Permissions } from '../api/permissions.ts';
@@ -257,6 +258,16 @@ export function RunPage({
             </span>
           ))}
       </p>
+      {!route.evidence && route.timeline !== true && (
+        <RunDeliveries
+          api={api}
+          runId={runId}
+          items={items}
+          except={route.itemId}
+          runEnded={run !== null && run.finishedAt !== null}
+          mayReadEvidence={permissions.may('audit.read')}
+        />
+      )}
       {route.evidence && permissions.may('audit.read') ? (
         <EvidenceView api={api} runId={runId} runEnded={run !== null && run.finishedAt !== null} />
       ) : route.timeline === true ? (
@@ -301,6 +312,7 @@ export function RunPage({
               itemId={route.itemId}
               spec={spec?.items.find((item) => item.id === route.itemId) ?? null}
               spend={run?.spend?.items[route.itemId] ?? null}
+              runEnded={run !== null && run.finishedAt !== null}
               permissions={permissions}
               onChanged={refresh}
               onError={fail}

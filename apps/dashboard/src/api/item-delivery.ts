@@ -1,0 +1,24 @@
+import type { ItemSummary } from './run-summary.ts';
+
+/**
+ * What a `deliver` item delivered (`Item.delivery`, present once it succeeded): the forge it
+ * pushed to, the item whose patch it delivered, the branch and its base, the commit the branch
+ * points at, whether this delivery pushed it or found it there already, the change request it
+ * opened or updated (a forge with change requests), and the digest of the patch's signed
+ * provenance as stored (`GET /v1/blobs/{digest}` serves those exact bytes).
+ */
+export interface ItemDelivery {
+  readonly forge: string;
+  readonly from: string;
+  readonly branch: string;
+  readonly base: string;
+  readonly commit: string;
+  readonly outcome: 'pushed' | 'unchanged';
+  readonly changeRequest?: { readonly id: string; readonly url: string };
+  readonly provenance: { readonly digest: string };
+}
+
+/** The item's delivery, if it delivered one (read beside the generated Item, which declares it once the OpenAPI document does). */
+export function deliveryOf(item: ItemSummary | null | undefined): ItemDelivery | null {
+  return (item as (ItemSummary & { readonly delivery?: ItemDelivery }) | null | undefined)?.delivery ?? null;
+}
