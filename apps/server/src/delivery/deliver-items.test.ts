@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyProvenance } from '@cairn/audit';
-import { createCairnClient, type CairnClient, type ItemDeliveryView } from '@cairn/client';
+import { createCairnClient, type CairnClient } from '@cairn/client';
 import { createGitHubForge } from '@cairn/github-forge';
 import { removeWithMounts } from '@cairn/local';
 import { bundleFromJSON } from '@sigstore/bundle';
@@ -101,13 +101,6 @@ function deliverySpec(file: string, text: string, deliver: Record<string, unknow
   });
 }
 
-async function deliver(spec: string): Promise<{ runId: string; state: string; delivery: ItemDeliveryView | undefined; failure: unknown }> {
-  const { runId } = await client.submit(spec, { workspace });
-  const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(60_000) });
-  const ship = (await client.items(runId)).find((item) => item.itemId === 'ship')!;
-  return { runId, state: run.state, delivery: ship.delivery, failure: ship.failure };
-}
-
 /** Verifies a provenance bundle with @sigstore/verify (the server's key as trust material, no transparency log), and its subject against the patch. */
 function verifyWithSigstore(bytes: Uint8Array, patch: Uint8Array): void {
   const key = composition.signingKey;
@@ -121,13 +114,35 @@ function verifyWithSigstore(bytes: Uint8Array, patch: Uint8Array): void {
   expect(statement.subject[0]!.digest.sha256).toBe(createHash('sha256').update(patch).digest('hex'));
 }
 
+/** A command item writing `file` with `text`. */
+const fix = (id: string, file: string, text: string) => ({ id, runtime: { kind: 'command', argv: ['sh', '-c', `printf '%s\\n' "${text}" > ${file}`] } });
+/** A deliver item of `from`'s patch, with these runtime fields. */
+const ship = (id: string, from: string, deliver: Record<string, unknown>) => ({
+  id,
+  runtime: { kind: 'deliver', from, base: 'main', title: 'Fix: {runId}', body: 'Closes #7.', ...deliver },
+});
+
+/** Runs these items over the workspace to the end: the run's state, and each item's delivery and failure. */
+async function run(items: readonly object[]) {
+  const { runId } = await client.submit(JSON.stringify({ version: 1, name: 'deliver', items }), { workspace });
+  const { state } = await client.waitForRun(runId, { signal: AbortSignal.timeout(60_000) });
+  const listed = await client.items(runId);
+  const item = (itemId: string) => listed.find((candidate) => candidate.itemId === itemId)!;
+  return { runId, state, item, delivery: (itemId: string) => item(itemId).delivery! };
+}
+
 test(
-  'the git forge: the commit on main with its trailers; a second run replaces it on the same branch (no stack); a branch someone moved is left alone; a patch that does not apply is refused',
+  'to the git remote and to GitHub at once: the commit on main with its trailers, a pull request whose body links the evidence and a comment with the provenance; a second run replaces the commit (no stack) and updates the same pull request',
   { timeout: 120_000 },
   async () => {
-    const first = await deliver(deliverySpec('hello.txt', 'one', { forge: 'plain', branch: 'cairn/hello' }));
-    expect(first.state, JSON.stringify(first.failure)).toBe('succeeded');
-    expect(first.delivery).toEqual({
+    const items = (text: string) => [
+      fix('fix', 'hello.txt', text),
+      ship('ship', 'fix', { forge: 'plain', branch: 'cairn/hello' }),
+      ship('propose', 'fix', { forge: 'github', branch: 'cairn/pr' }),
+    ];
+    const first = await run(items('one'));
+    expect(first.state, JSON.stringify([first.item('ship').failure, first.item('propose').failure])).toBe('succeeded');
+    expect(first.delivery('ship')).toEqual({
       forge: 'plain',
       from: 'fix',
       branch: 'cairn/hello',
@@ -137,38 +152,69 @@ test(
       provenance: { digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) },
     });
     const bare = gitServer.path('plain');
-    const log = async () => git(bare, ['log', '--format=%H %P%n%B%n--', 'main..cairn/hello']);
-    const shown = await log();
+    const shown = await git(bare, ['log', '--format=%H %P%n%B%n--', 'main..cairn/hello']);
     expect(shown).toContain(
-      `${first.delivery!.commit} ${mainOfPlain}\nFix: ${first.runId}\n\nCloses #7.\n\nDelivered by Cairn: the patch of item fix of run ${first.runId}.`,
+      `${first.delivery('ship').commit} ${mainOfPlain}\nFix: ${first.runId}\n\nCloses #7.\n\nDelivered by Cairn: the patch of item fix of run ${first.runId}.`,
     );
-    expect(shown).toContain(`Cairn-Run: ${first.runId}\nCairn-Evidence: ${first.delivery!.provenance.digest}`);
+    expect(shown).toContain(`Cairn-Run: ${first.runId}\nCairn-Evidence: ${first.delivery('ship').provenance.digest}`);
     expect(await git(bare, ['show', 'cairn/hello:hello.txt'])).toBe('one\n');
 
     // The evidence the trailer names is the stored provenance of the patch the commit applies.
     const patch = new Uint8Array(Buffer.from(await client.patch(first.runId, 'fix')));
-    const bundle = await client.blob(first.delivery!.provenance.digest);
+    const bundle = await client.blob(first.delivery('ship').provenance.digest);
     expect(verifyProvenance(bundle, { trustedKeys: [composition.signingKey], patch }).valid).toBe(true);
     verifyWithSigstore(bundle, patch);
 
-    const second = await deliver(deliverySpec('hello.txt', 'two', { forge: 'plain', branch: 'cairn/hello' }));
-    expect(second.delivery).toMatchObject({ outcome: 'pushed', branch: 'cairn/hello' });
-    expect(second.delivery!.commit).not.toBe(first.delivery!.commit);
-    expect(await git(bare, ['rev-list', 'main..cairn/hello'])).toBe(`${second.delivery!.commit}\n`);
-    expect(await git(bare, ['show', 'cairn/hello:hello.txt'])).toBe('two\n');
+    // GitHub: the pull request of the branch, its body linking the evidence under server.publicUrl.
+    const proposed = first.delivery('propose');
+    const changeRequest = proposed.changeRequest!;
+    expect(changeRequest).toEqual({ id: expect.stringMatching(/^\d+$/), url: expect.any(String) });
+    expect(proposed.provenance).toEqual(first.delivery('ship').provenance);
+    const reader = createGitHubForge({ repository: 'cairn-test/app', token, apiUrl: api.url, gitUrl: gitServer.url('').replace(/\/\.git$/, '') });
+    const opened = (await reader.readChangeRequest(changeRequest.id))!;
+    expect(opened).toMatchObject({ title: `Fix: ${first.runId}`, branch: 'cairn/pr', target: 'main', state: 'open', head: proposed.commit });
+    expect(opened.body).toMatch(/^Closes #7\.\n/);
+    expect(opened.body).toContain(`https://cairn.example.com/v1/runs/${first.runId}/bundle`);
+    expect(opened.body).toContain(`https://cairn.example.com/v1/blobs/${proposed.provenance.digest}`);
+    expect(opened.body).toContain('| `fix` | succeeded |');
+    expect(opened.body).toContain('**Spend:** No model calls.');
+    const comments = api.comments('cairn-test/app', Number(changeRequest.id));
+    expect(comments).toHaveLength(1);
+    expect(comments[0]).toContain(Buffer.from(bundle).toString('utf8'));
 
-    // Someone moves the branch after the last delivery: the next one leases the commit Cairn pushed, and is refused.
+    const second = await run(items('two'));
+    expect(second.delivery('ship')).toMatchObject({ outcome: 'pushed', branch: 'cairn/hello' });
+    expect(second.delivery('ship').commit).not.toBe(first.delivery('ship').commit);
+    expect(await git(bare, ['rev-list', 'main..cairn/hello'])).toBe(`${second.delivery('ship').commit}\n`);
+    expect(await git(bare, ['show', 'cairn/hello:hello.txt'])).toBe('two\n');
+    expect(second.delivery('propose')).toMatchObject({ outcome: 'pushed', changeRequest });
+    const updated = (await reader.readChangeRequest(changeRequest.id))!;
+    expect(updated).toMatchObject({ title: `Fix: ${second.runId}`, head: second.delivery('propose').commit, state: 'open' });
+    expect(updated.body).toContain(`/v1/runs/${second.runId}/bundle`);
+    expect(api.comments('cairn-test/app', Number(changeRequest.id))).toHaveLength(2);
+  },
+);
+
+test(
+  'a branch someone moved since the last delivery is left alone (CAIRN_FORGE_CONFLICT); a patch that does not apply is refused (CAIRN_FORGE_PATCH_INVALID)',
+  { timeout: 120_000 },
+  async () => {
+    const bare = gitServer.path('plain');
+    // A person pushes to the branch: a delivery leases the commit Cairn last pushed there (the first
+    // test's), or "must not exist" when it never pushed there; either way, not this one.
     const theirs = await gitServer.commit('plain', { 'README.md': readme, 'theirs.txt': 'a person pushed this\n' });
     await bareRepositoryOracle(bare).setBranch('cairn/hello', theirs);
-    const conflicted = await deliver(deliverySpec('hello.txt', 'three', { forge: 'plain', branch: 'cairn/hello' }));
-    expect(conflicted.state).toBe('failed');
-    expect(conflicted.failure).toMatchObject({ code: 'CAIRN_FORGE_CONFLICT' });
-    expect((await git(bare, ['rev-parse', 'cairn/hello'])).trim()).toBe(theirs);
-
-    // A patch captured against a README the base does not have: refused by git, the branch untouched.
-    const refused = await deliver(deliverySpec('README.md', 'rewritten', { forge: 'plain', branch: 'cairn/other', base: 'other' }));
+    const refused = await run([
+      fix('fix', 'hello.txt', 'again'),
+      ship('ship', 'fix', { forge: 'plain', branch: 'cairn/hello' }),
+      // A patch captured against a README the base (other) does not have.
+      fix('rewrite', 'README.md', 'rewritten'),
+      ship('ship-other', 'rewrite', { forge: 'plain', branch: 'cairn/other', base: 'other' }),
+    ]);
     expect(refused.state).toBe('failed');
-    expect(refused.failure).toMatchObject({ code: 'CAIRN_FORGE_PATCH_INVALID', message: expect.stringContaining('README.md') });
+    expect(refused.item('ship').failure).toMatchObject({ code: 'CAIRN_FORGE_CONFLICT' });
+    expect((await git(bare, ['rev-parse', 'cairn/hello'])).trim()).toBe(theirs);
+    expect(refused.item('ship-other').failure).toMatchObject({ code: 'CAIRN_FORGE_PATCH_INVALID', message: expect.stringContaining('README.md') });
     expect(await git(bare, ['branch', '--list', 'cairn/other'])).toBe('');
   },
 );
@@ -195,37 +241,6 @@ test('a workspace fetched from the repository: the commit it was fetched at is t
   expect((await git(bare, ['rev-parse', `${delivery.commit}^`])).trim()).toBe(fetched);
   expect(await git(bare, ['ls-tree', '--name-only', delivery.commit])).toBe('README.md\nhello.txt\n');
 });
-
-test(
-  'GitHub: a pull request whose body links the evidence, the provenance commented; a re-delivery updates the same pull request',
-  { timeout: 120_000 },
-  async () => {
-    const first = await deliver(deliverySpec('hello.txt', 'one', { forge: 'github', branch: 'cairn/pr' }));
-    expect(first.state, JSON.stringify(first.failure)).toBe('succeeded');
-    const changeRequest = first.delivery!.changeRequest!;
-    expect(changeRequest).toEqual({ id: expect.stringMatching(/^\d+$/), url: expect.any(String) });
-    const reader = createGitHubForge({ repository: 'cairn-test/app', token, apiUrl: api.url, gitUrl: gitServer.url('').replace(/\/\.git$/, '') });
-    const opened = (await reader.readChangeRequest(changeRequest.id))!;
-    expect(opened).toMatchObject({ title: `Fix: ${first.runId}`, branch: 'cairn/pr', target: 'main', state: 'open', head: first.delivery!.commit });
-    expect(opened.body).toMatch(/^Closes #7\.\n/);
-    expect(opened.body).toContain(`https://cairn.example.com/v1/runs/${first.runId}/bundle`);
-    expect(opened.body).toContain(`https://cairn.example.com/v1/blobs/${first.delivery!.provenance.digest}`);
-    expect(opened.body).toContain('| `fix` | succeeded |');
-    expect(opened.body).toContain('**Spend:** No model calls.');
-    const comments = api.comments('cairn-test/app', Number(changeRequest.id));
-    expect(comments).toHaveLength(1);
-    const bundle = await client.blob(first.delivery!.provenance.digest);
-    expect(comments[0]).toContain(Buffer.from(bundle).toString('utf8'));
-    verifyWithSigstore(bundle, new Uint8Array(Buffer.from(await client.patch(first.runId, 'fix'))));
-
-    const second = await deliver(deliverySpec('hello.txt', 'two', { forge: 'github', branch: 'cairn/pr' }));
-    expect(second.delivery).toMatchObject({ outcome: 'pushed', changeRequest });
-    const updated = (await reader.readChangeRequest(changeRequest.id))!;
-    expect(updated).toMatchObject({ title: `Fix: ${second.runId}`, head: second.delivery!.commit, state: 'open' });
-    expect(updated.body).toContain(`/v1/runs/${second.runId}/bundle`);
-    expect(api.comments('cairn-test/app', Number(changeRequest.id))).toHaveLength(2);
-  },
-);
 
 test('refused at submit, at the JSON path: a forge the server does not have, a from that is no item, emits on a deliver item', async () => {
   const refusal = async (deliver: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
