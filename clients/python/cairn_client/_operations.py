@@ -36,4 +36,5 @@ NOT_IMPLEMENTED = {
     "listTemplates": "Run templates are new (issue 38); not yet in this client: read GET /v1/templates with a plain request until it has them.",
     "submitTemplateRun": "Run templates are new (issue 38); not yet in this client: submit the filled spec with submit(), or POST /v1/templates/{name}/runs.",
     "receiveGithubDelivery": "GitHub's own call: a delivery signed with the webhook secret, which a program using this client never sends.",
+    "receiveWebhookDelivery": "The sending service's own call: a delivery signed per the Standard Webhooks specification with the webhook's secret, which a program using this client never holds.",
 }

@@ -576,14 +576,26 @@ class CairnClient:
         self,
         schedule_id: str,
         cron: str,
-        spec: RunSpecInput,
+        spec: Optional[RunSpecInput] = None,
         *,
+        template: Optional[str] = None,
+        parameters: Optional[Mapping[str, str]] = None,
         time_zone: Optional[str] = None,
         catch_up: Optional[Union[str, Mapping[str, Any]]] = None,
         overlap: Optional[str] = None,
     ) -> Schedule:
-        """Adds a cron schedule: each slot submits ``spec`` as run ``<schedule_id>@<slot time>``."""
-        definition: Dict[str, Any] = {"scheduleId": schedule_id, "cron": cron, "spec": spec if isinstance(spec, str) else dict(spec)}
+        """
+        Adds a cron schedule: each slot submits ``spec`` as run ``<schedule_id>@<slot time>``. Or,
+        instead of ``spec``, ``template`` (a template of the server's config) with its string
+        ``parameters``: the server fills and checks it now, and every slot submits that spec.
+        """
+        if (spec is None) == (template is None):
+            raise ValueError("give spec or template (with its parameters), not both or neither")
+        definition: Dict[str, Any] = {"scheduleId": schedule_id, "cron": cron}
+        if template is not None:
+            definition["template"] = {"name": template, "parameters": dict(parameters or {})}
+        else:
+            definition["spec"] = spec if isinstance(spec, str) else dict(spec)  # type: ignore[arg-type]
         for name, value in (("timeZone", time_zone), ("catchUp", catch_up), ("overlap", overlap)):
             if value is not None:
                 definition[name] = value

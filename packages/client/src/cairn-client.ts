@@ -616,11 +616,16 @@ export class CairnClient {
     return this.#json('GET', '/v1/schedules');
   }
 
-  /** Adds a schedule (`{ scheduleId, cron, timeZone?, spec, catchUp?, overlap? }`). */
+  /**
+   * Adds a schedule (`{ scheduleId, cron, timeZone?, spec, catchUp?, overlap? }`); instead of
+   * `spec`, `template` (its name and parameters), filled and checked by the server now: every slot
+   * submits that spec.
+   */
   addSchedule(definition: {
     readonly scheduleId: string;
     readonly cron: string;
-    readonly spec: unknown;
+    readonly spec?: unknown;
+    readonly template?: { readonly name: string; readonly parameters?: Readonly<Record<string, string>> };
     readonly timeZone?: string;
     readonly catchUp?: unknown;
     readonly overlap?: string;

@@ -54,7 +54,7 @@ test('privileged operations are not reachable by name either, and the server off
   expect((await client.listResources()).resources.map((resource) => resource.uri).sort()).toEqual(['cairn://examples/run-spec', 'cairn://schema/run-spec']);
 });
 
-test('every tool declares an output schema and its hints: status, wait and patch only read; submit neither reads only nor destroys', async () => {
+test('every tool declares an output schema and its hints: status, wait, patch and the template list only read; the submits neither read only nor destroy', async () => {
   const client = await connected();
   const tools = Object.fromEntries((await client.listTools()).tools.map((tool) => [tool.name, tool]));
   for (const tool of Object.values(tools)) {
@@ -70,8 +70,9 @@ test('every tool declares an output schema and its hints: status, wait and patch
       .filter(([, tool]) => tool.annotations?.readOnlyHint === true)
       .map(([name]) => name)
       .sort(),
-  ).toEqual(['get_patch', 'get_run_status', 'wait_for_run']);
+  ).toEqual(['get_patch', 'get_run_status', 'list_templates', 'wait_for_run']);
   expect(tools['submit_run']!.annotations?.readOnlyHint).toBe(false);
+  expect(tools['submit_template_run']!.annotations?.readOnlyHint).toBe(false);
   expect(tools['wait_for_run']!.outputSchema!.required).toEqual(expect.arrayContaining(['runId', 'done', 'state']));
   expect(tools['get_patch']!.outputSchema!.required).toEqual(expect.arrayContaining(['patch']));
 });

@@ -11,7 +11,7 @@ import { runSpecExample } from './run-spec-example.ts';
 import { workspaceSnapshotDigest, type WorkspaceInput } from './workspace-snapshot-digest.ts';
 
 /** The tools, and nothing else: the repository's tool-allowlist.json must list exactly these. */
-export const mcpToolNames = ['submit_run', 'get_run_status', 'wait_for_run', 'get_patch'] as const;
+export const mcpToolNames = ['submit_run', 'list_templates', 'submit_template_run', 'get_run_status', 'wait_for_run', 'get_patch'] as const;
 
 /** The resources a model may read before it writes a spec. */
 export const mcpResourceUris = { runSpecSchema: 'cairn://schema/run-spec', runSpecExample: 'cairn://examples/run-spec' } as const;
@@ -100,15 +100,30 @@ const waitOutput = z.looseObject({
     .describe('Once the run has ended with failed items: each, with why it failed.'),
   next: z.string().optional().describe('What to do next, when done is false.'),
 });
+const templatesOutput = z.looseObject({
+  templates: z.array(
+    z.looseObject({
+      name: z.string(),
+      description: z.string().optional(),
+      parameters: z.array(z.looseObject({ name: z.string(), required: z.boolean(), default: z.string().optional(), description: z.string().optional() })),
+    }),
+  ),
+});
+const templateSubmitOutput = z.looseObject({
+  runId: z.string(),
+  created: z.boolean().describe('False when the same idempotencyKey and filled spec had already made this run.'),
+  specDigest: z.string(),
+});
 const patchOutput = z.looseObject({ runId: z.string(), itemId: z.string(), patch: z.string().describe('A git diff (apply with git apply).') });
 
 const exampleYaml = stringify(runSpecExample, { lineWidth: 0 });
 
 /**
  * An MCP server for an AI client: it may submit runs (over a folder it names inside the
- * operator's workspace root, or a stored snapshot), read their status, wait for them and read
- * the patches they produced — through a Cairn client whose token should hold only `runs:submit`
- * and `runs:read`. Nothing privileged is a tool (audit, tokens, schedules, secrets, approvals,
+ * operator's workspace root, or a stored snapshot) or runs from the server's templates, read
+ * their status, wait for them and read the patches they produced — through a Cairn client whose
+ * token should hold only `runs:submit` and `runs:read`: the server checks each call against the
+ * token's scopes exactly as for the HTTP route it is (GET /v1/templates, POST /v1/templates/{name}/runs). Nothing privileged is a tool (audit, tokens, schedules, secrets, approvals,
  * cancel, keys), so no prompt can reach it. Every tool declares its output schema and answers
  * `structuredContent` (and the same as JSON text); errors come back as tool errors with the
  * CairnError's code.
@@ -198,6 +213,42 @@ export function buildMcpServer(client: CairnClient, options: McpServerOptions = 
       const submitted = await client.submit({ ...checked, workspace: { snapshot: snapshot.digest } }, submitOptions);
       return { ...submitted, workspace: snapshot };
     }),
+  );
+  server.registerTool(
+    'list_templates',
+    {
+      title: 'Run templates',
+      description:
+        "The run templates of the Cairn server's config: each a stored run spec with string parameters (required unless it has a default). Start one with submit_template_run.",
+      inputSchema: {},
+      outputSchema: templatesOutput,
+      annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    guarded(async () => ({ templates: await client.templates() })),
+  );
+  server.registerTool(
+    'submit_template_run',
+    {
+      title: 'Submit a run from a template',
+      description: [
+        'Submit a Cairn run from a template of the server (list_templates names them and their parameters).',
+        "Each parameter is a string, put into the spec as a string value: it never changes the spec's structure. A value that breaks the spec is refused naming the template and parameter.",
+        'Returns the run id; follow it with wait_for_run. The same idempotencyKey with the same filled spec returns the same run instead of a new one.',
+      ].join('\n'),
+      inputSchema: {
+        template: z.string().min(1).max(64).describe('The template name, as list_templates gives it.'),
+        parameters: z
+          .record(z.string().min(1).max(200), z.string().max(65_536))
+          .optional()
+          .describe('The template parameters by name, each a string; a parameter with a default may be left out.'),
+        idempotencyKey: z.string().min(1).max(200).optional().describe('Makes a retried submit safe: the same key and filled spec return the first run.'),
+      },
+      outputSchema: templateSubmitOutput,
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    guarded(async (input: { template: string; parameters?: Record<string, string> | undefined; idempotencyKey?: string | undefined }) => ({
+      ...(await client.submitTemplate(input.template, input.parameters ?? {}, input.idempotencyKey ? { idempotencyKey: input.idempotencyKey } : {})),
+    })),
   );
   server.registerTool(
     'get_run_status',

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from 'commander';
 import { clientOf, json, program, say } from './cli-program.ts';
 
 /** `--param name=value`, repeatable: the value is everything after the first `=`, taken as it is. */
-function collectParameter(text: string, parameters: Record<string, string> = {}): Record<string, string> {
+export function collectParameter(text: string, parameters: Record<string, string> = {}): Record<string, string> {
   const equals = text.indexOf('=');
   if (equals <= 0) throw new InvalidArgumentError(`must be NAME=VALUE (e.g. issue.title="Fix the login page"), not ${JSON.stringify(text)}.`);
   const name = text.slice(0, equals);

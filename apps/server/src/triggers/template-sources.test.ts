@@ -1,16 +1,23 @@
 // Runs from templates started other than by the API's template route, against a real server
-// (SQLite, local seams, HTTP on loopback): Standard Webhooks deliveries signed as the spec signs
-// them (node:crypto here, the spec's published vector checked too), a schedule naming a template,
-// and the MCP server's template tools over a Cairn client with scoped tokens.
+// (SQLite, local seams, HTTP on loopback) configured with the template and config of
+// docs/guides/templates-from-webhooks-schedules-and-mcp.md as written: Standard Webhooks deliveries
+// signed as the spec signs them (node:crypto here and the page's own sender; the spec's published
+// vector checked too), schedules naming a template (the page's command, through the CLI), and the
+// MCP server's template tools over Cairn clients with scoped tokens.
 import { createHmac, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createCairnClient } from '@cairn/client';
 import type { AuditEntry } from '@cairn/core';
 import { removeWithMounts } from '@cairn/local';
+import { buildMcpServer } from '@cairn/mcp';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { initServer } from '../cli/init-server.ts';
+import { runCli } from '../cli/run-cli.test-support.ts';
 import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { buildHttpApi } from '../http/http-server.ts';
@@ -23,41 +30,25 @@ const webhookSecret = `whsec_${webhookKey.toString('base64')}`;
 let composition: ServerComposition;
 let close: () => Promise<void>;
 let base: string;
+let operatorToken: string;
+let directory: string;
 
-const template = `version: 1
-name: "alert {{ alert.id }}: {{ alert.title }}"
-labels:
-  severity: "{{ alert.severity }}"
-items:
-  - id: triage
-    runtime: { kind: command, argv: [/bin/echo, "{{ alert.title }}", "{{ alert.details }}"] }
-`;
+const page = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'guides', 'templates-from-webhooks-schedules-and-mcp.md'), 'utf8');
+/** The block of the page fenced with this title (```yaml title="..."). */
+const block = (title: string) => new RegExp(`^\`\`\`\\w+ title="${title.replace(/[()]/g, '\\$&')}"\\n([\\s\\S]*?)^\`\`\``, 'm').exec(page)![1]!;
 
 beforeAll(async () => {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-template-sources-'));
+  directory = mkdtempSync(join(tmpdir(), 'cairn-template-sources-'));
   chmodSync(directory, 0o711);
-  writeFileSync(join(directory, 'triage.yaml'), template);
+  mkdirSync(join(directory, 'templates'));
+  writeFileSync(join(directory, 'templates', 'triage.yaml'), block('templates/triage.yaml'));
   const init = await initServer(directory);
+  operatorToken = init.operatorToken;
   writeFileSync(
     init.configFile,
     stringifyYaml({
       ...(parseYaml(readFileSync(init.configFile, 'utf8')) as object),
-      templates: {
-        triage: {
-          spec: './triage.yaml',
-          description: 'Triage an alert',
-          parameters: { 'alert.id': {}, 'alert.title': {}, 'alert.severity': { default: 'unknown' }, 'alert.details': { default: '' } },
-        },
-      },
-      triggers: {
-        webhooks: {
-          alerts: {
-            secret: 'ALERTS_WEBHOOK_SECRET',
-            template: 'triage',
-            parameters: { 'alert.id': '/data/id', 'alert.title': '/data/title', 'alert.severity': '/data/labels/severity', 'alert.details': '/data' },
-          },
-        },
-      },
+      ...(parseYaml(block('cairn.config.yaml (the sections added)')) as object),
     }),
   );
   const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
@@ -247,4 +238,142 @@ test('a signed payload missing a required parameter, or breaking the spec, is re
   const unknown = await deliver(signed(alert()), 'deploys');
   expect([unknown.status, ((await unknown.json()) as { code: string }).code]).toEqual([404, 'CAIRN_NOT_FOUND']);
   expect(await submitted()).toBe(before);
+});
+
+test("the page's own sender (send-alert.ts) delivers as written: its run starts", async () => {
+  writeFileSync(join(directory, 'send-alert.ts'), block('send-alert.ts'));
+  const { sendAlert } = (await import(join(directory, 'send-alert.ts'))) as {
+    sendAlert: (url: string, secret: string, payload: unknown) => Promise<Response>;
+  };
+  const response = await sendAlert(`${base}/v1/triggers/webhooks/alerts`, webhookSecret, alert({ id: 'A-20' }));
+  expect(response.status).toBe(201);
+  const { runId } = (await response.json()) as { runId: string };
+  expect((await composition.service.spec(runId))?.name).toBe('alert A-20: Disk full on db-2');
+});
+
+/** The page's `cairn schedule add` line, split into arguments as a shell would (double quotes only). */
+function scheduleCommandOfPage(): string[] {
+  const line = /^cairn schedule add .*$/m.exec(page)![0];
+  return [...line.matchAll(/(?:[^\s"]+|"[^"]*")+/g)].map(([word]) => word.replaceAll('"', '')).slice(1);
+}
+
+test("a schedule names a template: the page's command adds it, filled and checked then; a slot submits that spec; a bad one is refused, none made", async () => {
+  const api = (path: string, init: RequestInit = {}) =>
+    fetch(`${base}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${operatorToken}`, ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+    });
+  // The built command, as a user runs it (and as the test command builds it): seconds faster to start than the source.
+  const added = await runCli([...scheduleCommandOfPage(), '--server', base, '--json'], { env: { CAIRN_TOKEN: operatorToken }, built: true });
+  expect(added).toMatchObject({ status: 0, stderr: '' });
+  const schedule = JSON.parse(added.stdout) as { scheduleId: string; specDigest: string; cron: string };
+  expect(schedule).toMatchObject({ scheduleId: 'nightly-triage', cron: '0 6 * * *' });
+
+  // Every second, to see a slot fire: its run is the template filled when the schedule was added.
+  const definition = {
+    scheduleId: 'every-second',
+    cron: '* * * * * *',
+    template: { name: 'triage', parameters: { 'alert.id': 'S-1', 'alert.title': 'Tick' } },
+  };
+  const created = await api('/v1/schedules', { method: 'POST', body: JSON.stringify(definition) });
+  expect(created.status).toBe(201);
+  const { specDigest } = (await created.json()) as { specDigest: string };
+  let firedRunId: string | undefined;
+  for (let waited = 0; firedRunId === undefined && waited < 100; waited++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const fired = (await entries('schedule.fired')).find((entry) => entry.entity.id === 'every-second' && entry.outcome === 'success');
+    firedRunId = fired?.data['runId'] as string | undefined;
+  }
+  expect((await api('/v1/schedules/every-second', { method: 'DELETE' })).status).toBe(204);
+  expect(await composition.service.run(firedRunId!)).toMatchObject({ specDigest });
+  expect((await composition.service.spec(firedRunId!))?.name).toBe('alert S-1: Tick');
+  // The same definition again is the same schedule (a retried request is harmless).
+  expect(
+    (
+      await api('/v1/schedules', {
+        method: 'POST',
+        body: JSON.stringify({
+          ...definition,
+          scheduleId: 'nightly-triage',
+          cron: '0 6 * * *',
+          template: { name: 'triage', parameters: { 'alert.id': 'nightly', 'alert.title': 'Nightly triage' } },
+        }),
+      })
+    ).status,
+  ).toBe(201);
+
+  const refusals = [
+    [{ template: { name: 'triage', parameters: { 'alert.id': 'x' } } }, 400, 'CAIRN_PAYLOAD_INVALID', '--param alert.title='],
+    [
+      { template: { name: 'triage', parameters: { 'alert.id': 'x', 'alert.title': 'y', 'alert.severity': 'two\nlines' } } },
+      400,
+      'CAIRN_RUN_SPEC_INVALID',
+      'parameter alert.severity',
+    ],
+    [{ template: { name: 'deploy' } }, 404, 'CAIRN_NOT_FOUND', '"deploy"'],
+    [
+      { template: { name: 'triage', parameters: { 'alert.id': 'x', 'alert.title': 'y' } }, spec: { version: 1 } },
+      400,
+      'CAIRN_PAYLOAD_INVALID',
+      'not both or neither',
+    ],
+  ] as const;
+  for (const [body, status, code, message] of refusals) {
+    const refused = await api('/v1/schedules', { method: 'POST', body: JSON.stringify({ scheduleId: 'refused', cron: '0 6 * * *', ...body }) });
+    expect([status, code, message, refused.status, await refused.json()]).toEqual([
+      status,
+      code,
+      message,
+      status,
+      expect.objectContaining({ code, message: expect.stringContaining(message) }),
+    ]);
+  }
+  expect(((await (await api('/v1/schedules')).json()) as { scheduleId: string }[]).map((listed) => listed.scheduleId)).toEqual(['nightly-triage']);
+});
+
+test('MCP: list_templates and submit_template_run, checked against the token as the HTTP routes are', async () => {
+  const connected = async (token: string) => {
+    const server = buildMcpServer(createCairnClient({ baseUrl: base, token }));
+    const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
+    await server.connect(serverTransport);
+    const client = new Client({ name: 'test', version: '1.0.0' });
+    await client.connect(clientTransport);
+    return client;
+  };
+  const token = async (name: string, scopes: string[]) => (await composition.tokens.create(name, scopes as never)).token;
+  const reader = await connected(await token('mcp-reader', ['runs:read']));
+  const agent = await connected(await token('mcp-agent', ['runs:read', 'runs:submit']));
+  try {
+    const listed = await reader.callTool({ name: 'list_templates', arguments: {} });
+    expect(listed.structuredContent).toEqual({
+      templates: [
+        {
+          name: 'triage',
+          description: 'Triage an alert',
+          parameters: [
+            { name: 'alert.id', required: true },
+            { name: 'alert.title', required: true },
+            { name: 'alert.severity', required: false, default: 'unknown' },
+            { name: 'alert.details', required: false, default: '' },
+          ],
+        },
+      ],
+    });
+    const arguments_ = { template: 'triage', parameters: { 'alert.id': 'M-1', 'alert.title': 'From an agent' } };
+    const forbidden = await reader.callTool({ name: 'submit_template_run', arguments: arguments_ });
+    expect([forbidden.isError, JSON.stringify(forbidden.content)]).toEqual([true, expect.stringContaining('CAIRN_FORBIDDEN')]);
+    const started = await agent.callTool({ name: 'submit_template_run', arguments: { ...arguments_, idempotencyKey: 'agent-1' } });
+    const { runId } = started.structuredContent as { runId: string };
+    expect(started.structuredContent).toMatchObject({ created: true, specDigest: expect.stringMatching(/^sha256:/) });
+    expect((await composition.service.spec(runId))?.name).toBe('alert M-1: From an agent');
+    expect((await entries('run.submitted')).at(-1)).toMatchObject({ runId, actor: { kind: 'token' } });
+    const broken = await agent.callTool({
+      name: 'submit_template_run',
+      arguments: { template: 'triage', parameters: { ...arguments_.parameters, 'alert.severity': 'a\nb' } },
+    });
+    expect([broken.isError, JSON.stringify(broken.content)]).toEqual([true, expect.stringContaining('parameter alert.severity')]);
+  } finally {
+    await reader.close();
+    await agent.close();
+  }
 });
