@@ -1,9 +1,8 @@
-import type { AuditEntry } from '@cairn/core';
-import { findPatchAttempt, patchProvenanceStatement, serializeProvenanceBundle, signProvenance, sigstoreBundleSchema } from '@cairn/audit';
-import { blobKey, CairnError, manifestKey, parseDigest, sha256Digest } from '@cairn/protocol';
+import { sigstoreBundleSchema } from '@cairn/audit';
+import { CairnError, parseDigest } from '@cairn/protocol';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
-import { VERSION } from '../version.ts';
+import { storePatchProvenance } from '../delivery/patch-provenance-bundle.ts';
 import type { HttpApp } from './http-app.ts';
 import { requireItem } from './require-run.ts';
 
@@ -46,16 +45,8 @@ export function registerProvenanceRoutes(app: HttpApp, { service, storage, signe
         throw new CairnError('CAIRN_NOT_FOUND', `Item ${itemId} of run ${runId} has no patch: it has not succeeded, or it changed nothing.`, {
           path: 'itemId',
         });
-      const entries: AuditEntry[] = [];
-      for await (const entry of service.auditEntries({ runId })) entries.push(entry);
-      const attempt = findPatchAttempt(entries, itemId, parseDigest(patchDigest, 'patch'));
-      const manifest = await storage.get(manifestKey(attempt.manifestDigest));
-      if (manifest === null)
-        throw new CairnError('CAIRN_NOT_FOUND', `The dispatch manifest ${attempt.manifestDigest} of item ${itemId} is not in storage.`, { path: 'itemId' });
-      const statement = patchProvenanceStatement(attempt, manifest, { id: origin, version: VERSION });
-      const bytes = serializeProvenanceBundle(await signProvenance(statement, signer));
-      const digest = sha256Digest(bytes);
-      await storage.put(blobKey(digest), bytes, { ifAbsent: true, contentType: 'application/json' });
+      // The same bundle a deliver item attaches to its commit (ADR 0040).
+      const { bytes, digest } = await storePatchProvenance({ service, storage, signer, origin }, runId, itemId, parseDigest(patchDigest, 'patch'));
       return reply
         .type('application/json')
         .header('x-cairn-digest', digest)
