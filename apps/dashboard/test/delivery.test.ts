@@ -107,4 +107,11 @@ test("a deliver item's pull request, branch, commit and provenance on the run's 
   const inItem = page.getByRole('region', { name: 'Item pull-request' }).getByRole('region', { name: 'Delivery of pull-request' });
   await expect.poll(() => inItem.locator('tr[data-check="subject"]').getAttribute('data-status'), { timeout: 30_000 }).toBe('pass');
   expect(await page.getByRole('region', { name: 'Delivery of pull-request' }).count()).toBe(1);
+  // It changed no workspace: its panel shows its delivery, not an empty patch.
+  expect(
+    await page
+      .getByRole('region', { name: 'Item pull-request' })
+      .getByText(/changed nothing/)
+      .count(),
+  ).toBe(0);
 });

@@ -164,7 +164,8 @@ export function ItemPanel({
           onError={onError}
         />
       )}
-      {item?.state === 'succeeded' && (
+      {/* A deliver item changes no workspace: what it made is its delivery, above. */}
+      {item?.state === 'succeeded' && delivery === null && (
         <>
           <h3>Patch</h3>
           {patchDigest === null ? (
