@@ -202,6 +202,9 @@ test(
     expect(pulls[0]!.body).toContain('Made by Cairn for https://github.com/acme/app/issues/1.');
     expect(pulls[0]!.body).toContain(`/v1/runs/${answer.runId}/bundle`);
     expect(pulls[0]!.body).toContain(delivery.provenance.digest);
+    // As the app's installation (its JWT exchanged for a token), with the provenance commented on the pull request.
+    expect(github.requests).toContain(`POST /app/installations/${app.installationId}/access_tokens`);
+    expect(github.comments(repository, 1).join('\n')).toContain(`Cairn-Evidence: ${delivery.provenance.digest}`);
 
     // The guide's verification as written: the operator exports the key; a reviewer, in a clone,
     // fetches the branch, takes the provenance its commit names and checks it against the commit.
