@@ -51,6 +51,7 @@ test('after a restart: a stored result is answered as it was, a delivery with no
   expect(await restarted.inspect({ executor: 'deliver', executionId })).toEqual({ state: 'exited', outcome: 'failed', resultKey: resultKey(executionId) });
   // Starting it again (the engine re-attaching) runs nothing: the result stands.
   expect(await restarted.start({ executionId, manifestDigest: digest })).toEqual({ executor: 'deliver', executionId });
+  await restarted.settled();
   expect(await restarted.inspect({ executor: 'deliver', executionId })).toMatchObject({ state: 'exited', outcome: 'failed' });
   expect(await restarted.inspect({ executor: 'deliver', executionId: 'r-1/ship/2' })).toMatchObject({ state: 'unknown' });
   await expect(restarted.inspect({ executor: 'local', executionId })).rejects.toMatchObject({ code: 'CAIRN_EXECUTOR_HANDLE_INVALID' });

@@ -49,12 +49,21 @@ export class DeliveryExecutor implements ExecutorV1 {
 
   async start(task: TaskEnvelope): Promise<ExecutionHandle> {
     const { executionId } = task;
-    if (!this.#running.has(executionId) && !this.#exited.has(executionId) && (await this.#storedStatus(executionId)) === undefined) {
-      const running = this.#run(task).then((status) => {
+    // Registered before anything is awaited: a second start of the same id joins this one.
+    if (!this.#running.has(executionId) && !this.#exited.has(executionId)) {
+      const running = (async () => {
+        let status: ExecutionStatus;
+        try {
+          // A delivery that already recorded its result (before a restart) is not run again.
+          status = (await this.#storedStatus(executionId)) ?? (await this.#run(task));
+        } catch (error) {
+          // Its result could not be read or written (storage failed): the engine counts the attempt lost.
+          this.#logger?.error({ executionId, error: String(error) }, 'a delivery could not record its result');
+          status = { state: 'unknown', reason: `the delivery could not record its result: ${(error as Error).message}` };
+        }
         this.#exited.set(executionId, status);
-        this.#running.delete(executionId);
         for (const listener of this.#listeners) listener(executionId, status);
-      });
+      })().finally(() => this.#running.delete(executionId));
       this.#running.set(executionId, running);
     }
     return { executor: provider, executionId };
