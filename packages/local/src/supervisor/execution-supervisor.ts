@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@cairn/core';
-import { CairnError } from '@cairn/protocol';
+import { isCairnError } from '@cairn/protocol';
 import { ExecutionStateFiles, type ExecutionState } from '../executor/execution-state.ts';
 import { createExecutionWorker } from '../executor/execution-worker.ts';
 import { currentProcess } from '../executor/process-identity.ts';
@@ -56,14 +56,11 @@ export async function superviseExecution(input: SupervisorInput, context: Superv
     exited = { outcome: record.outcome, exitCode: record.exitCode };
   } catch (error) {
     // The worker could not even write a result (storage down): the attempt failed, and says why here.
-    context.logger.error(
-      { executionId: task.executionId, error: error instanceof CairnError ? error.code : String(error) },
-      'the worker failed without a result',
-    );
+    context.logger.error({ executionId: task.executionId, error: isCairnError(error) ? error.code : String(error) }, 'the worker failed without a result');
     exited = {
       outcome: 'failed',
       exitCode: null,
-      reason: `the worker wrote no result record: ${error instanceof CairnError ? `${error.code}: ${error.message}` : String(error)}`,
+      reason: `the worker wrote no result record: ${isCairnError(error) ? `${error.code}: ${error.message}` : String(error)}`,
     };
   }
   clearInterval(orphaned);
