@@ -235,6 +235,11 @@ test('a signed payload missing a required parameter, or breaking the spec, is re
     400,
     'The delivery to webhook alerts is not JSON; its parameters are read from a JSON payload.',
   ]);
+  const long = await deliver(signed(alert({ title: 'x'.repeat(65_537) })));
+  expect([long.status, ((await long.json()) as { message: string }).message]).toEqual([
+    400,
+    expect.stringContaining('65537 characters at "/data/title", more than the 65536 the template triage\'s parameter alert.title takes'),
+  ]);
   const unknown = await deliver(signed(alert()), 'deploys');
   expect([unknown.status, ((await unknown.json()) as { code: string }).code]).toEqual([404, 'CAIRN_NOT_FOUND']);
   expect(await submitted()).toBe(before);

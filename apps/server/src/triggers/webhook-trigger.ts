@@ -16,6 +16,8 @@ export type WebhookDeliveryResult =
 /** Who refusals of a delivery nobody has proven to have sent are audited as. */
 const unverifiedSender: AuditActor = { kind: 'system', id: 'unverified-webhook-delivery', via: 'http' };
 const requestedAction = 'triggers.webhook';
+/** The longest value a parameter takes from a payload: as long as `POST /v1/templates/{name}/runs` takes one. */
+const parameterValueMaxLength = 65_536;
 
 /**
  * Standard Webhooks deliveries (`triggers.webhooks` of the config) into runs. For the webhook
@@ -122,7 +124,14 @@ export class WebhookTriggers {
     const parameters: Record<string, string> = {};
     for (const [parameter, pointer] of Object.entries(webhook.parameters)) {
       const value = valueAtPointer(payload, pointer);
-      if (value !== undefined) parameters[parameter] = typeof value === 'string' ? value : JSON.stringify(value);
+      const text = value === undefined ? undefined : typeof value === 'string' ? value : JSON.stringify(value);
+      if (text !== undefined && text.length > parameterValueMaxLength)
+        throw new CairnError(
+          'CAIRN_PAYLOAD_INVALID',
+          `The delivery to webhook ${name} has ${text.length} characters at ${JSON.stringify(pointer)}, more than the ${parameterValueMaxLength} the template ${webhook.template}'s parameter ${parameter} takes.`,
+          { path: `body${pointer.replaceAll('/', '.')}` },
+        );
+      if (text !== undefined) parameters[parameter] = text;
       else if (defaults.get(parameter) === undefined)
         throw new CairnError(
           'CAIRN_PAYLOAD_INVALID',
