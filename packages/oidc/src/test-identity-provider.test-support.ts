@@ -42,6 +42,7 @@ export class TestIdentityProvider {
   #issuer = '';
   #key: JWK | undefined;
   #clients: TestSignInClients = {};
+  #deviceCodeSeconds = 600;
 
   private constructor(people: readonly TestPerson[], audience: string) {
     this.#people = people;
@@ -109,6 +110,11 @@ export class TestIdentityProvider {
    * the provider's own pages, driven with fetch (its forms, cookies and redirects as a browser
    * follows them). Returns the text of the last page.
    */
+  /** How long device codes made from now on live (10 minutes at first): a short one expires unapproved. */
+  expireDeviceCodesAfter(seconds: number): void {
+    this.#deviceCodeSeconds = seconds;
+  }
+
   async approveDevice(verificationUri: string, person: TestPerson, options: { readonly deny?: boolean } = {}): Promise<string> {
     const browser = new FormBrowser();
     let page = await browser.open(verificationUri);
@@ -178,7 +184,10 @@ export class TestIdentityProvider {
       },
       claims: { openid: ['sub'], email: ['email', 'email_verified'] },
       scopes: ['openid', 'offline_access', 'email', 'cairn'],
-      ttl: { ClientCredentials: (_context, token) => token.resourceServer?.accessTokenTTL ?? 3600 },
+      ttl: {
+        ClientCredentials: (_context, token) => token.resourceServer?.accessTokenTTL ?? 3600,
+        DeviceCode: () => this.#deviceCodeSeconds,
+      },
       features: {
         devInteractions: { enabled: true },
         deviceFlow: { enabled: true },

@@ -182,13 +182,21 @@ function deviceRefusal(error: unknown, issuer: string): CairnError {
         details: { signIn: 'access_denied' },
       },
     );
-  if (error instanceof client.ResponseBodyError && error.error === 'expired_token')
+  // The provider says expired_token; openid-client stops polling itself once the code's
+  // expires_in has passed (a TimeoutError), which is the same refusal.
+  if ((error instanceof client.ResponseBodyError && error.error === 'expired_token') || timedOut(error))
     return new CairnError(
       'CAIRN_UNAUTHENTICATED',
       `The device code expired before it was approved at ${issuer}. Run \`cairn login\` again, and approve the new code within its time.`,
       { details: { signIn: 'expired_token' } },
     );
   return providerRefusal(error, issuer, 'did not complete the device sign-in');
+}
+
+/** Whether `error`, or what caused it, is a timeout of an AbortSignal. */
+function timedOut(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) if (cause.name === 'TimeoutError') return true;
+  return false;
 }
 
 function providerRefusal(error: unknown, issuer: string, what: string): CairnError {

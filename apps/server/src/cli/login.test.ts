@@ -1,7 +1,7 @@
 // `cairn login --server URL`: the device authorization grant against a real OpenID provider
 // (oidc-provider on loopback), the person approving the code on the provider's own pages; the
-// token kept 0600 in the client config, then used (and refreshed) by `cairn runs`; a denied code
-// refused with its reason; `cairn logout` forgets it.
+// token kept 0600 in the client config, then used (and refreshed) by `cairn runs`; `cairn logout`
+// forgets it; a denied and an expired code are refused, each saying so.
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +33,7 @@ async function login(server: string, env: Record<string, string>, options: { rea
 }
 
 test(
-  'cairn login signs in through the device flow; the token is kept 0600 and cairn runs acts as the person; logout forgets it; a denied code is refused',
+  'cairn login signs in through the device flow; the token is kept 0600 and cairn runs acts as the person; logout forgets it; a denied or expired code is refused',
   { timeout: 60_000 },
   async () => {
     const oidc = {
@@ -70,17 +70,15 @@ test(
     expect(kept.current).toBe('work');
     expect(kept.contexts['work']!.login.refreshToken).toBeTruthy();
 
-    const runs = await runCli(['runs', '--json'], { env, unset: ['CAIRN_TOKEN', 'CAIRN_SERVER', 'CAIRN_CONTEXT'] });
-    expect(runs.status).toBe(0);
-    expect(runs.stdout).toContain('seen-by-ana');
-
-    // An access token about to expire is refreshed before the command sends it.
+    // cairn runs acts as ana with the kept token; one about to expire is refreshed before it is sent.
     const expiring = {
       ...kept,
       contexts: { work: { ...kept.contexts['work']!, login: { ...kept.contexts['work']!.login, expiresAt: new Date(Date.now() + 5_000).toISOString() } } },
     };
     writeFileSync(clientConfig, stringifyYaml(expiring), { mode: 0o600 });
-    expect((await runCli(['runs', '--json'], { env, unset: ['CAIRN_TOKEN', 'CAIRN_SERVER', 'CAIRN_CONTEXT'] })).status).toBe(0);
+    const runs = await runCli(['runs', '--json'], { env, unset: ['CAIRN_TOKEN', 'CAIRN_SERVER', 'CAIRN_CONTEXT'] });
+    expect([runs.status, runs.stderr]).toEqual([0, '']);
+    expect(runs.stdout).toContain('seen-by-ana');
     const refreshed = parseYaml(readFileSync(clientConfig, 'utf8')) as typeof kept;
     expect(refreshed.contexts['work']!.token).not.toBe(kept.contexts['work']!.token);
     expect(Date.parse(refreshed.contexts['work']!.login.expiresAt)).toBeGreaterThan(Date.now() + 60_000);
@@ -92,7 +90,16 @@ test(
     expect(parseYaml(readFileSync(clientConfig, 'utf8'))).toEqual({ current: 'work', contexts: { work: { server: base } } });
 
     const denied = await login(base, env, { deny: true });
-    expect(denied.status).not.toBe(0);
+    expect(denied.status).toBe(3);
     expect(denied.stderr).toContain('The sign-in was denied at');
+    expect(denied.stderr).not.toContain('CAIRN_TOKEN');
+
+    // No one approves a code that lives 2 seconds.
+    idp.expireDeviceCodesAfter(2);
+    const expired = await runCli(['login', '--server', base], { env, unset: ['CAIRN_TOKEN', 'CAIRN_SERVER', 'CAIRN_CONTEXT'] });
+    expect(expired.status).toBe(3);
+    expect(expired.stderr).toContain('The device code expired before it was approved');
+    // Neither refusal left a token behind.
+    expect(parseYaml(readFileSync(clientConfig, 'utf8'))).toEqual({ current: 'work', contexts: { work: { server: base } } });
   },
 );
