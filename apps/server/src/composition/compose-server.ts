@@ -230,6 +230,8 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     storage,
     config: config.workspaces,
     maxBytes: config.server.uploadLimitMiB * 1024 * 1024,
+    forges: config.forges,
+    secret: (name) => running.service.modelCalls.revealSecret(name),
   });
   metrics.watch(service);
   if (options.logSink) metrics.watchLogSink(options.logSink);

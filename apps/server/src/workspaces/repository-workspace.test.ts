@@ -19,12 +19,14 @@ import { runningServers } from '../http/running-server.test-support.ts';
 const start = runningServers();
 const guide = guideExample('workspace-from-a-repository.md', '');
 let forge: GitHttpServer;
+/** The loopback git server's password: the token of the server's forge `origin`, in a server secret. */
+const forgeToken = 'origin-token-3b9e1f';
 let scratch: string;
 /** The commits of `main`, newest first. */
 let commits: string[];
 
 beforeAll(async () => {
-  forge = await startGitHttpServer({ username: 'cairn', password: 'not-given-to-the-server' });
+  forge = await startGitHttpServer({ username: 'cairn', password: forgeToken });
   await forge.createRepository('app');
   scratch = mkdtempSync(join(tmpdir(), 'cairn-repository-workspace-'));
   const work = join(scratch, 'work');
@@ -51,15 +53,18 @@ const spec = (workspace: Record<string, unknown>): RunSpecV1 => ({
 });
 
 test(
-  "a run over a repository's branch: the item's git log shows its history, the run names the commit, its patch applies on it; refusals run nothing",
+  "a run over a repository's branch, by path and through a forge's token: the item's git log shows its history, the run names the commit, its patch applies on it; refusals run nothing",
   { timeout: 90_000 },
   async () => {
-    // The guide's settings, with the served repositories' folder as a mirror on this machine: the
-    // server has no credential for the loopback server's basic auth (forges lend none yet).
+    // The guide's settings, with the served repositories' folder as a mirror on this machine, and
+    // the loopback git server as the forge `origin`, its token in a server secret.
     const settings = parseYaml(guide.blocks('yaml').find((block) => block.startsWith('workspaces:'))!) as { workspaces: Record<string, unknown> };
     expect(settings.workspaces).toMatchObject({ history: 50, fetchTimeout: '5m' });
     const { base, operatorToken, api, composition } = await start('tokens', {
-      config: { workspaces: { ...settings.workspaces, repositories: [`${forge.root}/`, 'http://127.0.0.1:'] } },
+      config: {
+        workspaces: { ...settings.workspaces, repositories: [`${forge.root}/`, 'http://127.0.0.1:'] },
+        forges: { origin: { kind: 'git', remote: forge.url('app'), username: 'cairn', tokenSecret: 'ORIGIN_TOKEN' } },
+      },
     });
     const client = createCairnClient({ baseUrl: base, token: operatorToken });
     const guideSpec = guide.spec('from-a-repository').replace('https://git.example.com/team/app.git', forge.path('app'));
@@ -89,11 +94,25 @@ test(
       const response = await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec(workspace)) });
       return { status: response.status, body: (await response.json()) as { code: string; message: string; path?: string } };
     };
+
+    // A forge of the config by name: fetched over HTTP with its token (basic auth), once its secret is set.
+    expect(await refused({ repository: 'origin', ref: 'main' })).toMatchObject({
+      status: 422,
+      body: { code: 'CAIRN_SECRET_UNAVAILABLE', path: 'config.forges.origin.tokenSecret' },
+    });
+    await client.setSecret('ORIGIN_TOKEN', forgeToken);
+    const throughForge = await client.submit(spec({ repository: 'origin', ref: 'main' }));
+    expect((await client.waitForRun(throughForge.runId, { signal: AbortSignal.timeout(60_000) })).state).toBe('succeeded');
+    expect((await client.run(throughForge.runId)).workspace).toEqual({ repository: 'origin', ref: 'main', commit: commits[0], snapshot });
+    const unknownForge = await refused({ repository: 'nowhere', ref: 'main' });
+    expect(unknownForge).toMatchObject({ status: 400, body: { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.workspace.repository' } });
+    expect(unknownForge.body.message).toContain('(forges: has origin)');
+
     expect(await refused({ repository: forge.path('app'), ref: 'no-such-branch' })).toMatchObject({
       status: 400,
       body: { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.workspace.ref' },
     });
-    // Served with basic auth, and the server holds no credential for it.
+    // Served with basic auth, and named by its URL: the forge's token is not lent to it.
     expect(await refused({ repository: forge.url('app'), ref: 'main' })).toMatchObject({
       status: 502,
       body: { code: 'CAIRN_FORGE_UNAUTHORIZED', path: '$.workspace.repository' },
@@ -126,6 +145,6 @@ test(
     });
     expect(schedule.status).toBe(400);
     expect(await schedule.json()).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.workspace.repository' });
-    expect((await client.runs()).runs.map((listed) => listed.runId)).toEqual([runId]);
+    expect((await client.runs()).runs.map((listed) => listed.runId).sort()).toEqual([runId, throughForge.runId].sort());
   },
 );

@@ -2,11 +2,17 @@ import type { StorageProviderV1 } from '@cairn/core';
 import type { EngineService, ScheduleDefinition, SubmitOptions } from '@cairn/engine';
 import { assertRunSpec, CairnError, parseDuration, parseRunSpec } from '@cairn/protocol';
 import { fetchRepositoryWorkspace } from './fetch-repository-workspace.ts';
+import type { ForgeConfig, ForgesConfig } from '../config/forges-config-schema.ts';
+import type { RepositoryWorkspaceRequest } from './fetch-repository-workspace.ts';
 import type { WorkspacesConfig } from './workspaces-config-schema.ts';
 
 export interface RepositoryWorkspacesSettings {
   readonly storage: StorageProviderV1;
   readonly config: WorkspacesConfig;
+  /** The forges of the server config: a repository may name one, whose remote and token are then used. */
+  readonly forges: ForgesConfig;
+  /** Reads a server secret's value (a forge's token). */
+  readonly secret: (name: string) => Promise<string>;
   /** The largest workspace (`server.uploadLimitMiB`), fetched as uploaded. */
   readonly maxBytes: number;
 }
@@ -35,7 +41,8 @@ export function withRepositoryWorkspaces(service: EngineService, settings: Repos
         `$.workspace.${commit !== undefined ? 'commit' : 'snapshot'} is written by the server when it fetches $.workspace.repository, never by the submitter (it is what a verifier reads the run ran on). Leave it out: name the repository and the ref.`,
         { path: `$.workspace.${commit !== undefined ? 'commit' : 'snapshot'}` },
       );
-    if (!settings.config.repositories.some((prefix) => repository.startsWith(prefix)))
+    const forge = forgeNamed(repository, settings.forges);
+    if (forge === undefined && !settings.config.repositories.some((prefix) => repository.startsWith(prefix)))
       throw new CairnError(
         'CAIRN_RUN_SPEC_INVALID',
         `$.workspace.repository ${repository} is not one this server fetches from: it takes repositories starting with ${settings.config.repositories.map((prefix) => JSON.stringify(prefix)).join(', ') || 'nothing (none are listed)'} (workspaces.repositories in the server config). Name one of those, or upload a snapshot instead.`,
@@ -43,7 +50,7 @@ export function withRepositoryWorkspaces(service: EngineService, settings: Repos
       );
     const fetched = await fetchRepositoryWorkspace(
       settings.storage,
-      { repository, ref },
+      forge === undefined ? { repository, ref } : { ...(await forgeAccess(repository, forge, settings.secret)), ref },
       { history: settings.config.history, timeoutMs: parseDuration(settings.config.fetchTimeout), maxBytes: settings.maxBytes },
     );
     const resolved = { ...(parsed as object), workspace: { repository, ref, commit: fetched.commit, snapshot: fetched.snapshot } };
@@ -76,4 +83,57 @@ function repositoryWorkspaceOf(document: unknown): object | undefined {
   const workspace = (document as { workspace?: unknown }).workspace;
   if (typeof workspace !== 'object' || workspace === null || !('repository' in workspace)) return undefined;
   return workspace;
+}
+
+/**
+ * The forge a repository names (a name rather than a URL or a path), or undefined for a URL or a
+ * path; a name the config does not have is refused, listing the ones it has.
+ */
+function forgeNamed(repository: string, forges: ForgesConfig): ForgeConfig | undefined {
+  if (repository.startsWith('/') || repository.includes(':')) return undefined;
+  const forge = Object.hasOwn(forges, repository) ? forges[repository] : undefined;
+  if (forge !== undefined) return forge;
+  throw new CairnError(
+    'CAIRN_RUN_SPEC_INVALID',
+    `$.workspace.repository ${JSON.stringify(repository)} is neither a URL nor a forge of this server (forges: has ${Object.keys(forges).join(', ') || 'none'}). Give the repository's https:// URL, or the name of a forge in the server config.`,
+    { path: '$.workspace.repository', details: { repository, forges: Object.keys(forges) } },
+  );
+}
+
+/**
+ * Where a forge's repository is fetched from and with which credential: a git forge's remote with
+ * its username and token, a GitHub forge's `<gitUrl>/<owner>/<name>.git` with its token (as its
+ * pushes are). The token is read from its server secret now, so a secret set since the start is used.
+ */
+async function forgeAccess(name: string, forge: ForgeConfig, secret: (name: string) => Promise<string>): Promise<Omit<RepositoryWorkspaceRequest, 'ref'>> {
+  const where = `config.forges.${name}`;
+  const token = async (secretName: string, option: string) => {
+    try {
+      return await secret(secretName);
+    } catch (error) {
+      throw new CairnError(
+        'CAIRN_SECRET_UNAVAILABLE',
+        `$.workspace.repository names the forge ${name}, whose ${option} names the server secret ${secretName}, which is not set or cannot be opened: \`cairn secret set ${secretName}\`.`,
+        { path: option, cause: error },
+      );
+    }
+  };
+  if (forge.kind === 'git') {
+    const credential =
+      forge.tokenSecret === undefined
+        ? undefined
+        : { username: forge.username ?? 'x-access-token', token: await token(forge.tokenSecret, `${where}.tokenSecret`) };
+    return { repository: forge.remote, credential };
+  }
+  if (forge.tokenSecret === undefined)
+    throw new CairnError(
+      'CAIRN_RUN_SPEC_INVALID',
+      `$.workspace.repository names the GitHub forge ${name}, which signs in as a GitHub App: a fetch cannot use its installation token yet. Give the forge a tokenSecret, or name the repository by its https:// URL if it is public.`,
+      { path: '$.workspace.repository' },
+    );
+  const gitUrl = (forge.gitUrl ?? 'https://github.com').replace(/\/+$/, '');
+  return {
+    repository: `${gitUrl}/${forge.repository}.git`,
+    credential: { username: 'x-access-token', token: await token(forge.tokenSecret, `${where}.tokenSecret`) },
+  };
 }

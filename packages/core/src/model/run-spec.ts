@@ -281,7 +281,8 @@ export interface WorkspaceSpec {
   snapshot?: Digest;
   /**
    * A git repository the server fetches the workspace from when the run is submitted (an https://
-   * URL), instead of an uploaded snapshot; the server then fills in `commit` and `snapshot`.
+   * URL, or the name of a forge of the server's config, whose token it then uses), instead of an
+   * uploaded snapshot; the server then fills in `commit` and `snapshot`.
    */
   repository?: string;
   /** The branch, tag or commit of `repository` to fetch (with `repository` only). */

@@ -13,7 +13,7 @@ const topLevelMeanings: Record<string, string> = {
   version: 'The spec format version: always 1.',
   name: 'A human name for the run.',
   workspace:
-    'The files the items start from: `snapshot` is the sha256: digest of a stored workspace snapshot (a tar uploaded to /v1/blobs); `path` is a folder for the submitting client to snapshot and upload (cairn mcp does; the server never reads it); `repository` (an https:// URL) and `ref` (a branch, tag or commit) name a git repository the server fetches when the run is submitted, with recent history, recording the `commit` it fetched and its `snapshot`. Without a snapshot, items start in an empty folder.',
+    'The files the items start from: `snapshot` is the sha256: digest of a stored workspace snapshot (a tar uploaded to /v1/blobs); `path` is a folder for the submitting client to snapshot and upload (cairn mcp does; the server never reads it); `repository` (an https:// URL, or the name of a forge of the server, whose token is then used) and `ref` (a branch, tag or commit) name a git repository the server fetches when the run is submitted, with recent history, recording the `commit` it fetched and its `snapshot`. Without a snapshot, items start in an empty folder.',
   concurrency: 'Items of this run running at once (global and queue limits hold too).',
   priority:
     "The run's dispatch priority, 1 (lowest) to 5 (highest), 3 by default: its ready items go before lower ones, FIFO within one level, and a waiting item rises one level every priorityAgingSeconds (a server setting) so low ones are not starved. Items inherit it; an item's own priority overrides it.",

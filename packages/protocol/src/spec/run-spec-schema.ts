@@ -292,18 +292,23 @@ true satisfies SchemaImplements<typeof workspaceSpecSchema, WorkspaceSpec>;
 /** Hosts where a repository may be fetched over plain http:// (tests, a mirror on this machine). */
 const loopbackHosts = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
+/** A forge of the server's config (`forges:`), by the name deliver items give as `runtime.forge`. */
+const forgeNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
 /**
  * What is wrong with a workspace's `repository`, if anything: an https:// URL, http:// on loopback
- * only, or an absolute path on the server (which a server takes only where its config allows);
- * never credentials in the URL (they would be stored in the spec and the audit log).
+ * only, an absolute path on the server (which a server takes only where its config allows), or the
+ * name of a forge of the server's config (whose token the fetch then uses); never credentials in
+ * the URL (they would be stored in the spec and the audit log).
  */
 function repositoryProblem(repository: string): string | undefined {
   if (repository.startsWith('/')) return repository.includes('\0') ? 'must not hold a NUL character' : undefined;
+  if (forgeNamePattern.test(repository)) return undefined;
   let url: URL;
   try {
     url = new URL(repository);
   } catch {
-    return 'must be the https:// URL of a git repository, e.g. https://github.com/org/repo.git';
+    return 'must be the https:// URL of a git repository (https://github.com/org/repo.git) or the name of a forge of the server (forges: in its config)';
   }
   if (url.username !== '' || url.password !== '') return "must not carry credentials: the server's config holds them";
   if (url.search !== '' || url.hash !== '') return 'must not have a query or a fragment';

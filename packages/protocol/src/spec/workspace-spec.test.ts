@@ -7,12 +7,13 @@ const commit = 'a'.repeat(40);
 const snapshot = `sha256:${'b'.repeat(64)}`;
 const withWorkspace = (workspace: Record<string, unknown>) => ({ ...sampleSpec(), workspace });
 
-test('a repository and a ref (what a person writes), and with the commit and snapshot the server fills in, are valid', () => {
+test("a repository (a URL, a path, a forge's name) and a ref (what a person writes), and with the commit and snapshot the server fills in, are valid", () => {
   for (const workspace of [
     { repository: 'https://git.example.com/org/repo.git', ref: 'main' },
     { repository: 'https://git.example.com/org/repo', ref: 'refs/heads/release/2.x' },
     { repository: 'http://127.0.0.1:8080/repo.git', ref: 'v1.2.0' },
     { repository: '/srv/mirrors/repo.git', ref: commit },
+    { repository: 'origin', ref: 'main' },
     { repository: 'https://git.example.com/org/repo.git', ref: 'main', commit, snapshot },
   ])
     expect(validateRunSpec(withWorkspace(workspace)).ok, JSON.stringify(workspace)).toBe(true);
@@ -32,7 +33,9 @@ test('each refusal names its field: URLs git would misuse or leak, refs that are
   expect(refused({ repository: 'ext::sh -c touch% /tmp/x', ref: 'main' })).toEqual([
     '$.workspace.repository: must be an https:// URL of a git repository, not ext:.',
   ]);
-  expect(refused({ repository: 'relative/repo', ref: 'main' })[0]).toMatch(/^\$\.workspace\.repository: must be the https:\/\/ URL/);
+  expect(refused({ repository: 'relative/repo', ref: 'main' })).toEqual([
+    '$.workspace.repository: must be the https:// URL of a git repository (https://github.com/org/repo.git) or the name of a forge of the server (forges: in its config).',
+  ]);
   for (const ref of ['--upload-pack=evil', '+main', 'main:refs/heads/x', 'a..b', 'main/', 'a b', 'main.lock'])
     expect(
       refused({ repository: 'https://git.example.com/repo.git', ref }).map((line) => line.split(':')[0]),
