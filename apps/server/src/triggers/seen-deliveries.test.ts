@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CairnError } from '@cairn/protocol';
 import { afterEach, expect, test } from 'vitest';
 import { SeenDeliveries } from './seen-deliveries.ts';
 
@@ -27,4 +28,21 @@ test('a delivery id is claimed once, across a reopening; a released one again; a
   expect(reopened.claim('later', now + 8 * 86_400_000)).toBe(true);
   expect(reopened.claim('72d3162e-cc78-11e3-81ab-4c9367dc0958', now + 8 * 86_400_000)).toBe(true);
   reopened.close();
+});
+
+test('handleOnce: a replay gets nothing; a refusal keeps the claim, a failure on this side releases it for the redelivery', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-seen-'));
+  directories.push(directory);
+  const seen = new SeenDeliveries(join(directory, 'triggers.db'));
+  expect(await seen.handleOnce('webhooks/alerts:msg_1', async () => 'ran')).toBe('ran');
+  expect(await seen.handleOnce('webhooks/alerts:msg_1', async () => 'ran again')).toBeUndefined();
+  const refused = new CairnError('CAIRN_PAYLOAD_INVALID', 'The payload lacks /data/title.');
+  await expect(seen.handleOnce('webhooks/alerts:msg_2', () => Promise.reject(refused))).rejects.toBe(refused);
+  expect(await seen.handleOnce('webhooks/alerts:msg_2', async () => 'ran')).toBeUndefined();
+  const unavailable = new CairnError('CAIRN_SECRET_UNAVAILABLE', 'The secret cannot be opened.');
+  await expect(seen.handleOnce('webhooks/alerts:msg_3', () => Promise.reject(unavailable))).rejects.toBe(unavailable);
+  await expect(seen.handleOnce('webhooks/alerts:msg_4', () => Promise.reject(new Error('disk gone')))).rejects.toThrow('disk gone');
+  expect(await seen.handleOnce('webhooks/alerts:msg_3', async () => 'redelivered')).toBe('redelivered');
+  expect(await seen.handleOnce('webhooks/alerts:msg_4', async () => 'redelivered')).toBe('redelivered');
+  seen.close();
 });

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { isCairnError } from '@cairn/protocol';
+import { isRefusalOfDelivery } from './triggered-run.ts';
 
 /** GitHub lets a delivery be redelivered for 3 days; ids are kept a week. */
 const keptMs = 7 * 24 * 3_600_000;
@@ -48,16 +48,16 @@ export class SeenDeliveries {
 
   /**
    * Handles `deliveryId` once: `handle`'s result the first time, undefined for a replay. A refusal
-   * for what the delivery asks (a CairnError under 500) keeps the claim, since a redelivery would be
-   * refused again; a failure on this side (a forge unreachable, a secret unset) releases it, so the
-   * sender's redelivery is handled afresh.
+   * for what the delivery asks (`isRefusalOfDelivery`) keeps the claim, since a redelivery would be
+   * refused again; a failure on this side (a forge unreachable, a server secret unset) releases it,
+   * so the sender's redelivery is handled afresh.
    */
   async handleOnce<T>(deliveryId: string, handle: () => Promise<T>): Promise<T | undefined> {
     if (!this.claim(deliveryId)) return undefined;
     try {
       return await handle();
     } catch (error) {
-      if (!isCairnError(error) || error.status >= 500) this.release(deliveryId);
+      if (!isRefusalOfDelivery(error)) this.release(deliveryId);
       throw error;
     }
   }

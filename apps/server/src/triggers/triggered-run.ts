@@ -33,7 +33,17 @@ export async function submitTriggeredRun(
 }
 
 /**
- * Runs `work`; a refusal it throws for what the delivery asks (a CairnError under 500) is audited
+ * Whether `error` refuses a delivery for what it asks (a CairnError under 500), which its
+ * redelivery would meet again, rather than a failure on the server's side: anything else, a 5xx,
+ * or a server secret the config names that is unset (CAIRN_SECRET_UNAVAILABLE, a 422 but the
+ * operator's to fix).
+ */
+export function isRefusalOfDelivery(error: unknown): boolean {
+  return isCairnError(error) && error.status < 500 && error.code !== 'CAIRN_SECRET_UNAVAILABLE';
+}
+
+/**
+ * Runs `work`; a refusal it throws for what the delivery asks (`isRefusalOfDelivery`) is audited
  * with `deny` first (its message, bounded), then thrown. Failures on the server's side are not
  * refusals and are not audited as such.
  */
@@ -41,7 +51,7 @@ export async function auditingRefusals<T>(deny: (reason: string) => Promise<void
   try {
     return await work();
   } catch (error) {
-    if (isCairnError(error) && error.status < 500) await deny(error.message.slice(0, 2_000));
+    if (isRefusalOfDelivery(error)) await deny((error as Error).message.slice(0, 2_000));
     throw error;
   }
 }
