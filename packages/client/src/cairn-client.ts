@@ -96,16 +96,11 @@ export interface ItemView {
   readonly approval?: ItemApprovalView;
   /** Its dispatch priority, 1 (lowest) to 5 (highest): its own, else its run's. Absent from servers older than this field. */
   readonly priority?: number;
+  /** `items(runId)` only, once a deliver item succeeded: what it delivered. */
+  readonly delivery?: ItemDeliveryView;
   readonly [field: string]: unknown;
 }
 
-/** How an item adds items to its run (ADR 0034): a planner's fragment, a `forEach` item's instances, a merge's re-runs. */
-export type GrowthReason = 'planner' | 'forEach' | 'rerun';
-  /** `items(runId)` only, once a deliver item succeeded: what it delivered. */
-  readonly delivery?: ItemDeliveryView;
-
-/** An item of a run's graph. */
-export interface GraphNodeView {
 /**
  * What a deliver item delivered: the forge, the item whose patch it was, the branch and its base,
  * the commit the branch points at, whether this delivery pushed it (`pushed`) or found it there
@@ -123,6 +118,11 @@ export interface ItemDeliveryView {
   readonly provenance: { readonly digest: string };
 }
 
+/** How an item adds items to its run (ADR 0034): a planner's fragment, a `forEach` item's instances, a merge's re-runs. */
+export type GrowthReason = 'planner' | 'forEach' | 'rerun';
+
+/** An item of a run's graph. */
+export interface GraphNodeView {
   readonly itemId: string;
   /** Its place in the run: the spec's items first, then each added item in the order it was added. */
   readonly position: number;
