@@ -149,6 +149,7 @@ export const itemViewSchema = record<ItemRecord>(
       description:
         'While it is ready but held back by a global lock another item holds: since when and for which locks; null otherwise (once dispatched, its attempt keeps the wait)',
     }),
+    delivery: itemDeliverySchema.optional().meta({ description: 'GET /v1/runs/{runId}/items only, once a deliver item succeeded: what it delivered' }),
   },
   { id: 'Item', description: 'A work item of a run: its state, and why it failed when it did' },
 );
@@ -158,7 +159,6 @@ const growthReasonSchema = z.enum(['planner', 'forEach', 'rerun']);
 
 /** A page of a run's graph (`run-graph.ts`): its items, how they wait on each other, and what added them. */
 export const runGraphPageSchema = z
-    delivery: itemDeliverySchema.optional().meta({ description: 'GET /v1/runs/{runId}/items only, once a deliver item succeeded: what it delivered' }),
   .strictObject({
     runId: z.string(),
     nodes: z.array(
