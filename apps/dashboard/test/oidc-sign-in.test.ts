@@ -69,6 +69,25 @@ test(
     const stray = await fetch(`${base}/v1/session/oidc/callback?code=stolen&state=guessed`);
     expect([stray.status, ((await stray.json()) as { code: string }).code]).toEqual([401, 'CAIRN_UNAUTHENTICATED']);
 
+    // The start sends the browser to the provider with PKCE, for the exact redirect URI, and keeps
+    // what the callback checks in a cookie only the callback gets; a forged state is refused.
+    const started = await fetch(`${base}/v1/session/oidc/start`, { redirect: 'manual' });
+    const location = new URL(started.headers.get('location')!);
+    expect([started.status, location.origin]).toEqual([302, idp.issuer]);
+    expect(Object.fromEntries(location.searchParams)).toMatchObject({
+      client_id: 'cairn-dashboard',
+      redirect_uri: redirectUri,
+      response_type: 'code',
+      code_challenge_method: 'S256',
+    });
+    const cookie = started.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/; Path=\/v1\/session\/oidc\/callback; HttpOnly; SameSite=Lax; Max-Age=600$/);
+    const forgedQuery = new URLSearchParams({ code: 'made-up', state: 'not-the-one', iss: idp.issuer });
+    const forged = await fetch(`${base}/v1/session/oidc/callback?${forgedQuery}`, { headers: { cookie: cookie.split(';')[0]! } });
+    const forgedAnswer = (await forged.json()) as { code: string; message: string };
+    expect([forged.status, forgedAnswer.code]).toEqual([401, 'CAIRN_UNAUTHENTICATED']);
+    expect(forgedAnswer.message).toContain('state');
+
     const anaPage = await open(`${base}/dashboard/`);
     await signInAtProvider(anaPage, ana);
     expect(anaPage.url()).toBe(`${base}/dashboard/`);

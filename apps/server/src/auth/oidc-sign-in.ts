@@ -138,7 +138,9 @@ function signInRefusal(error: unknown, issuer: string): CairnError {
       `The identity provider ${issuer} refused the sign-in code: ${error.error}${error.error_description ? ` (${error.error_description})` : ''}. ${again}`,
       { details: { reason: error.error } },
     );
-  const message = (error as Error).message;
+  // openid-client's own message is general ("invalid response encountered"); its cause names the check.
+  const cause = (error as Error).cause;
+  const message = cause instanceof Error ? `${(error as Error).message}: ${cause.message}` : (error as Error).message;
   return new CairnError('CAIRN_UNAUTHENTICATED', `The answer of the identity provider ${issuer} did not pass its checks (${message}). ${again}`, {
     details: { reason: 'checks' },
   });
