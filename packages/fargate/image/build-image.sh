@@ -32,11 +32,9 @@ image_folder="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$image_folder/../../.." && pwd)"
 tag=cairn-worker
 
-log() { printf '[build-image] %s\n' "$*" >&2; }
-fail() {
-  printf '[build-image] error: %s\n' "$*" >&2
-  exit 1
-}
+log_prefix=build-image
+# shellcheck source=oci-image.lib.sh
+source "$image_folder/oci-image.lib.sh"
 
 # shellcheck source=pins.env
 source "$image_folder/pins.env"
@@ -62,7 +60,7 @@ setup_node_version="$(sed -n 's/^NODE_VERSION=//p' "$root/scripts/setup.sh")"
 # The cache key: everything the image is made from. The mirror's content is pinned by the lock.
 inputs_hash="$(
   {
-    sha256sum "$image_folder/build-image.sh" "$image_folder/pins.env" | cut -d' ' -f1
+    sha256sum "$image_folder/build-image.sh" "$image_folder/oci-image.lib.sh" "$image_folder/pins.env" | cut -d' ' -f1
     [ -f "$lock" ] && sha256sum "$lock" | cut -d' ' -f1
     printf '%s\n' "$mirrors"
     sha256sum "$bundle" | cut -d' ' -f1
@@ -71,7 +69,7 @@ inputs_hash="$(
 if [ "${CAIRN_IMAGE_FORCE:-}" != 1 ] && [ -f "$output/inputs.sha256" ] && [ -f "$output/image.json" ] &&
   [ "$(cat "$output/inputs.sha256")" = "$inputs_hash" ] && [ -d "$output/rootfs" ] && [ -d "$output/oci" ]; then
   log "up to date (inputs $inputs_hash); CAIRN_IMAGE_FORCE=1 rebuilds"
-  node -e 'const i = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`digest ${i.digest}\nsize ${i.size}`)' "$output/image.json"
+  print_digest_and_size "$output/image.json"
   exit 0
 fi
 
@@ -83,13 +81,8 @@ while IFS= read -r line; do
   [ -n "$line" ] && mirror_arguments+=("$line")
 done <<<"$mirrors"
 
-# Fails, showing the difference, unless $1 (one "package version" a line, sorted) is what
-# packages.lock pins.
-require_locked_packages() {
-  cmp -s "$1" "$lock" && return 0
-  diff -u "$lock" "$1" >&2 || true
-  fail "the mirror serves other package versions than $lock pins (diff above: - pinned, + served). Debian replaced them (a point release or a security update): review the diff, then run with CAIRN_IMAGE_UPDATE_LOCK=1 and commit packages.lock, or set CAIRN_DEBIAN_MIRRORS to a snapshot.debian.org mirror of the pinned date"
-}
+# A frozen archive, the other remedy require_locked_packages's refusal names.
+frozen_mirror='set CAIRN_DEBIAN_MIRRORS to a snapshot.debian.org mirror of the pinned date'
 
 started=$SECONDS
 # Next to the output, so the final moves are renames on one filesystem.
@@ -151,7 +144,7 @@ if [ "${CAIRN_IMAGE_UPDATE_LOCK:-}" != 1 ]; then
   # apt's "Inst NAME [INSTALLED] (VERSION ARCHIVE [ARCH])" lines; --simulate resolves the essential
   # packages and the rest in two passes, which may both name a package.
   sed -nE 's/^Inst ([^ ]+) (\[[^]]*\] )?\(([^ ]+) .*/\1 \3/p' "$work/simulate.log" | LC_ALL=C sort -u >"$work/packages-resolved.txt"
-  require_locked_packages "$work/packages-resolved.txt"
+  require_locked_packages "$work/packages-resolved.txt" "$lock" "$frozen_mirror"
 fi
 
 # The .deb files are kept between builds (checked by apt against the mirror's signed indexes
@@ -194,14 +187,14 @@ if ! cmp -s "$work/packages.txt" "$lock" 2>/dev/null; then
     # The lock is an input: the hash must name the lock the image was built with.
     inputs_hash="$(
       {
-        sha256sum "$image_folder/build-image.sh" "$image_folder/pins.env" | cut -d' ' -f1
+        sha256sum "$image_folder/build-image.sh" "$image_folder/oci-image.lib.sh" "$image_folder/pins.env" | cut -d' ' -f1
         sha256sum "$lock" | cut -d' ' -f1
         printf '%s\n' "$mirrors"
         sha256sum "$bundle" | cut -d' ' -f1
       } | sha256sum | cut -d' ' -f1
     )"
   else
-    require_locked_packages "$work/packages.txt"
+    require_locked_packages "$work/packages.txt" "$lock" "$frozen_mirror"
   fi
 fi
 
@@ -236,54 +229,15 @@ umoci unpack --image "$layout:$tag" "$work/bundle" >/dev/null
 skopeo inspect "oci:$layout:$tag" >"$work/inspect.json"
 skopeo inspect --config "oci:$layout:$tag" >"$work/image-config.json"
 
-# umoci's runtime config takes HOME from /etc/passwd and adds TERM with a terminal: a container
-# runtime (ECS, Docker) starts the entrypoint with exactly the image's Env and no terminal.
-node - "$work/bundle/config.json" "$work/image-config.json" <<'SCRIPT'
-const { readFileSync, writeFileSync } = require('node:fs');
-const [runtimePath, configPath] = process.argv.slice(2);
-const runtime = JSON.parse(readFileSync(runtimePath, 'utf8'));
-runtime.process.env = JSON.parse(readFileSync(configPath, 'utf8')).config.Env;
-runtime.process.terminal = false;
-writeFileSync(runtimePath, `${JSON.stringify(runtime, null, 2)}\n`);
-SCRIPT
-
-manifest_digest="$(node -e 'const index = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(index.manifests[0].digest)' "$layout/index.json")"
-node - "$layout" "$manifest_digest" "$work/image-config.json" "$inputs_hash" "$(sha256sum "$bundle" | cut -d' ' -f1)" >"$work/image.json" <<'SCRIPT'
-const { readFileSync, statSync } = require('node:fs');
-const { join } = require('node:path');
-const [layout, digest, configPath, inputs, bundle] = process.argv.slice(2);
-const blob = (d) => join(layout, 'blobs', ...d.split(':'));
-const manifest = JSON.parse(readFileSync(blob(digest), 'utf8'));
-const compressed = statSync(blob(manifest.config.digest)).size + manifest.layers.reduce((sum, layer) => sum + layer.size, 0);
-const config = JSON.parse(readFileSync(configPath, 'utf8')).config;
-const image = {
-  digest,
-  size: compressed,
-  layers: manifest.layers.map((layer) => layer.digest),
-  entrypoint: config.Entrypoint,
-  user: config.User,
-  env: config.Env,
-  workingDir: config.WorkingDir,
-  bundle,
-  inputs,
-};
-console.log(JSON.stringify(image, null, 2));
-SCRIPT
+match_runtime_config_to_image "$work/bundle/config.json" "$work/image-config.json"
+image_record "$layout" "$work/image-config.json" "$inputs_hash" "$(sha256sum "$bundle" | cut -d' ' -f1)" >"$work/image.json"
 printf '%s\n' "$inputs_hash" >"$work/inputs.sha256"
 
 # Replace the previous result only once the new one is whole.
-rm -rf "$output.previous"
-[ -e "$output" ] && mv "$output" "$output.previous"
-mkdir "$output"
-mv "$work/oci" "$output/oci"
-mv "$work/bundle/rootfs" "$output/rootfs"
-mv "$work/bundle/config.json" "$output/config.json"
-mv "$work/image.json" "$work/inspect.json" "$output/"
-mv "$work/inputs.sha256" "$output/inputs.sha256"
-rm -rf "$output.previous"
+replace_result "$output" "$work/oci" "$work/bundle/rootfs" "$work/bundle/config.json" "$work/image.json" "$work/inspect.json" "$work/inputs.sha256"
 
 log "built in $((SECONDS - started)) s"
-node -e 'const i = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`digest ${i.digest}\nsize ${i.size}`)' "$output/image.json"
+print_digest_and_size "$output/image.json"
 }
 
 main "$@"; exit $?

@@ -251,7 +251,7 @@ describe('the build', () => {
       copy = mkdtempSync(join(tmpdir(), 'cairn-build-image-'));
       mkdirSync(join(copy, 'packages/fargate/image'), { recursive: true });
       mkdirSync(join(copy, 'scripts'));
-      for (const file of ['build-image.sh', 'pins.env', 'packages.lock']) {
+      for (const file of ['build-image.sh', 'oci-image.lib.sh', 'pins.env', 'packages.lock']) {
         copyFileSync(fileURLToPath(new URL(`./${file}`, import.meta.url)), join(copy, 'packages/fargate/image', file));
       }
       copyFileSync(fileURLToPath(new URL('../../../scripts/setup.sh', import.meta.url)), join(copy, 'scripts/setup.sh'));
