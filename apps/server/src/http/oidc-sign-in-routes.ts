@@ -81,7 +81,6 @@ export function registerOidcSignInRoutes(app: HttpApp, { signIn, authorizer, tok
         `The identity provider signed you in, but its access token is not one this server accepts (the server's log says why: most often its audience is not server.oidc.audience). Ask your administrator to have the provider issue JWT access tokens for Cairn's audience to the dashboard's client.`,
         { details: { reason: 'access-token' } },
       );
-    // Its roles travel as role: scopes, as a token's would, for approval policies naming them.
     const scopes = principal.scopes.filter(isTokenScope);
     if (scopes.length === 0)
       throw new CairnError(
@@ -90,6 +89,8 @@ export function registerOidcSignInRoutes(app: HttpApp, { signIn, authorizer, tok
         { path: 'server.oidc.grants' },
       );
     const now = new Date();
+    // The person's roles travel as role: scopes (as a token's would) and their groups beside them,
+    // for approval policies that name either.
     const roles = (principal.roles ?? []).map((role) => `role:${role}`).filter((scope) => roleScopePattern.test(scope));
     const code = await tokens.create(dashboardSignIn.codeName, [...scopes, ...roles], now, {
       oneTime: true,
