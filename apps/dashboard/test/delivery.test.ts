@@ -107,6 +107,10 @@ test("a deliver item's pull request, branch, commit and provenance on the run's 
   const inItem = page.getByRole('region', { name: 'Item pull-request' }).getByRole('region', { name: 'Delivery of pull-request' });
   await expect.poll(() => inItem.locator('tr[data-check="subject"]').getAttribute('data-status'), { timeout: 30_000 }).toBe('pass');
   expect(await page.getByRole('region', { name: 'Delivery of pull-request' }).count()).toBe(1);
+  // Its signed manifest says what it delivers, where (not an agent's adapter).
+  await expect
+    .poll(() => page.getByRole('region', { name: 'Manifest of attempt 1' }).locator('.manifest-deliver').textContent(), { timeout: 30_000 })
+    .toBe('deliver fix to github as cairn/fix-readme on main');
   // It changed no workspace: its panel shows its delivery, not an empty patch.
   expect(
     await page

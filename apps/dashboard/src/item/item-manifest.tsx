@@ -15,7 +15,11 @@ interface ManifestPayload {
     readonly adapter?: string;
     readonly model?: string;
     readonly prompt?: string;
-    readonly from?: readonly string[];
+    /** A merge's items (a list), or the item a delivery delivers. */
+    readonly from?: readonly string[] | string;
+    readonly forge?: string;
+    readonly branch?: string;
+    readonly base?: string;
   };
   readonly workspace?: string;
   readonly inputs?: Readonly<Record<string, { readonly from?: string; readonly select?: unknown; readonly digest?: string }>>;
@@ -145,9 +149,13 @@ function ManifestFields({ manifest }: { readonly manifest: LoadedManifest }) {
           <code class="manifest-argv">{JSON.stringify(runtime.argv ?? [])}</code>
         ) : runtime.kind === 'merge' ? (
           <>
-            merge of <code class="manifest-merge">{(runtime.from ?? []).join(', ')}</code>
+            merge of <code class="manifest-merge">{[runtime.from ?? []].flat().join(', ')}</code>
           </>
-        ) : (
+        ) : runtime.kind === 'deliver' ? (
+          <span class="manifest-deliver">
+            deliver <code>{runtime.from}</code> to <code>{runtime.forge}</code> as <code>{runtime.branch}</code> on <code>{runtime.base}</code>
+          </span>
+        ) : runtime.kind === 'agent' ? (
           <>
             agent <code>{runtime.adapter}</code>
             {runtime.model !== undefined && (
@@ -157,6 +165,9 @@ function ManifestFields({ manifest }: { readonly manifest: LoadedManifest }) {
               </>
             )}
           </>
+        ) : (
+          // A kind this dashboard does not know: named as it is, the raw JSON below says the rest.
+          <code>{runtime.kind}</code>
         )}
         {payload.effect !== undefined && <span class="hint"> · {payload.effect}</span>}
       </dd>
