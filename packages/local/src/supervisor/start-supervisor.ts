@@ -8,15 +8,23 @@ import { noRoomExitCode } from './no-room.ts';
 import type { SupervisorInput } from './supervisor-input.ts';
 
 /**
+ * Run from sources only (tests): a bundle of the supervisor made from those same sources for the
+ * test run, which `src/testing/supervisor-bundle.test-support.ts` (a vitest global setup) names.
+ */
+export const supervisorBundleVariable = 'CAIRN_TEST_SUPERVISOR_BUNDLE';
+
+/**
  * The supervisor's entry point: the built one next to the package's `dist/index.js`, or from
- * sources (tests run this file itself, as TypeScript) the source entry, which Node runs with its
- * type stripping and the workspace's `@cairn/source` export condition.
+ * sources (tests run this file itself, as TypeScript) the test run's bundle of the sources when
+ * its global setup made one (a tenth of the modules to load per attempt), else the source entry,
+ * which Node runs with its type stripping and the workspace's `@cairn/source` export condition.
  */
 function supervisorCommand(): { readonly entry: string; readonly nodeOptions: readonly string[] } {
   const fromSources = import.meta.url.endsWith('.ts');
-  return fromSources
-    ? { entry: fileURLToPath(new URL('./supervisor-entry.ts', import.meta.url)), nodeOptions: ['--conditions=@cairn/source'] }
-    : { entry: fileURLToPath(new URL('./execution-supervisor.js', import.meta.url)), nodeOptions: [] };
+  if (!fromSources) return { entry: fileURLToPath(new URL('./execution-supervisor.js', import.meta.url)), nodeOptions: [] };
+  // The condition stays for the bundle too: a storage module it loads (taskStorage) is a source file.
+  const bundle = process.env[supervisorBundleVariable];
+  return { entry: bundle || fileURLToPath(new URL('./supervisor-entry.ts', import.meta.url)), nodeOptions: ['--conditions=@cairn/source'] };
 }
 
 /** How long a supervisor may take to own its execution before its start is given up. */
