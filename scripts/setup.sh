@@ -18,7 +18,9 @@
 #         scripts/postgres.sh); zsh and fish (the shell completion scripts' checks); mmdebstrap,
 #         umoci and skopeo (build and read the cairn-worker OCI image without a Docker engine,
 #         packages/fargate/image/build-image.sh; scripts/dev-cloud.sh up --with-fargate builds it
-#         too); chromium (the dashboard's browser tests, driven by playwright-core); redis-server
+#         too); podman and runc (run the cairn-server image, apps/server/image; crun, podman's
+#         default runtime, refuses this machine's hybrid cgroups); chromium (the dashboard's
+#         browser tests, driven by playwright-core); redis-server
 #         and strace (the benchmarks' BullMQ peer and fsync counter, tested in bench/test); gcc,
 #         pkg-config, libfuse3-dev and fuse3 (the conformance suite's power-cut FUSE file system,
 #         compiled on first use); python3 (the Python client's tests, clients/python)
@@ -39,7 +41,7 @@ NODE_VERSION=24.21.0
 PNPM_VERSION=10.34.8
 DEMO_PACKAGES=(bubblewrap slirp4netns git ca-certificates)
 DEV_CLOUD_PACKAGES=(openssl curl ceph-mon ceph-osd radosgw)
-TEST_PACKAGES=(postgresql zsh fish mmdebstrap umoci skopeo chromium redis-server strace gcc pkg-config libfuse3-dev fuse3 python3)
+TEST_PACKAGES=(postgresql zsh fish mmdebstrap umoci skopeo podman runc chromium redis-server strace gcc pkg-config libfuse3-dev fuse3 python3)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

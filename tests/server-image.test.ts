@@ -1,0 +1,159 @@
+// The cairn-server image (apps/server/image/build-image.sh) as docs/operations/container.md runs it:
+// under Debian's podman, its init as the image's user, the server answering /readyz and its health
+// check, then the demo's sample run through it from the host; and a second assembly from the same
+// worker image and server tree that gives the same manifest digest.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from './support/free-port.ts';
+import { repositoryRoot } from './support/workspace.ts';
+
+interface ImageRecord {
+  digest: string;
+  size: number;
+  layers: string[];
+  bundle: string;
+}
+
+const script = join(repositoryRoot, 'apps/server/image/build-image.sh');
+const imageDirectory = join(repositoryRoot, '.tools/server-image');
+const workerImageDirectory = process.env['CAIRN_WORKER_IMAGE_DIR'] ?? join(repositoryRoot, '.tools/worker-image');
+// Not /tmp (mode 711 here, where podman's helpers cannot write as other users).
+const scratch = mkdtempSync('/var/tmp/cairn-server-image-test-');
+const readImage = (directory: string) => JSON.parse(readFileSync(join(directory, 'image.json'), 'utf8')) as ImageRecord;
+
+/** This machine's podman settings (container.md, "This machine's podman settings"): runc, not crun; limits it may set. */
+function podmanEnvironment(): NodeJS.ProcessEnv {
+  const limits = readFileSync('/proc/self/limits', 'utf8');
+  const hard = (name: string) => new RegExp(`^${name}\\s+\\S+\\s+(\\S+)`, 'm').exec(limits)![1]!;
+  // runc was refused this process's own hard process limit (96,365 here) and ran with 4,096, enough for the demo's sandboxes.
+  const processes = Math.min(Number(hard('Max processes')), 4096);
+  const containersConf = join(scratch, 'containers.conf');
+  writeFileSync(
+    containersConf,
+    [
+      '[containers]',
+      `default_ulimits = ["nofile=${hard('Max open files')}:${hard('Max open files')}", "nproc=${processes}:${processes}"]`,
+      '[engine]',
+      'runtime = "runc"',
+      'cgroup_manager = "cgroupfs"',
+      'events_logger = "file"',
+      '',
+    ].join('\n'),
+  );
+  const storageConf = join(scratch, 'storage.conf');
+  writeFileSync(storageConf, `[storage]\ndriver = "overlay"\ngraphroot = "${scratch}/storage"\nrunroot = "${scratch}/run"\n`);
+  const env: NodeJS.ProcessEnv = { ...process.env, CONTAINERS_CONF: containersConf, CONTAINERS_STORAGE_CONF: storageConf, TMPDIR: scratch };
+  delete env['NODE_EXTRA_CA_CERTS'];
+  return env;
+}
+const env = podmanEnvironment();
+const podman = (...args: string[]) => spawnSync('podman', args, { encoding: 'utf8', env, timeout: 60_000 });
+
+/** The page's podman block, as written but for the port: a free one instead of 8080. */
+function containerBlock(port: number): string {
+  const page = readFileSync(join(repositoryRoot, 'docs/operations/container.md'), 'utf8');
+  const block = /^```sh\n([\s\S]*?)^```/m.exec(page)![1]!;
+  expect(block).toMatch(/^port=8080$/m);
+  return block.replace(/^port=8080$/m, `port=${port}`);
+}
+
+afterAll(() => {
+  podman('rm', '--force', '--time', '0', 'cairn');
+  podman('volume', 'rm', '--force', 'cairn-state');
+  podman('rmi', '--force', 'localhost/cairn-server');
+  rmSync(scratch, { recursive: true, force: true });
+  // Stopping the server and removing podman's store (the image's layers) take seconds each.
+}, 120_000);
+
+describe('the cairn-server image under podman, as docs/operations/container.md runs it', () => {
+  let run: { status: number | null; stdout: string; stderr: string };
+  let seconds: number;
+  beforeAll(async () => {
+    const started = Date.now();
+    // Builds the image (a no-op when scripts/test.sh built it before vitest), loads it into podman,
+    // inits the volume, serves, waits for /readyz, runs the health check and the demo.
+    run = spawnSync('bash', ['-euo', 'pipefail', '-c', containerBlock(await freePort())], {
+      cwd: repositoryRoot,
+      encoding: 'utf8',
+      env,
+      timeout: 300_000,
+    });
+    seconds = (Date.now() - started) / 1000;
+  }, 600_000);
+
+  it('runs as written: the server answers /readyz, is healthy, and runs the demo sample twice with its evidence verified', () => {
+    expect(run.status, `${run.stderr}\n${run.stdout}\n${podman('logs', 'cairn').stderr}`).toBe(0);
+    expect(run.stdout).toMatch(/^\{"ready":true,/m);
+    expect(run.stdout.match(/^run succeeded: 5\/5 items finished, 0 failed$/gm)).toHaveLength(2);
+    expect(run.stdout).toContain('tidy-readme      was awaiting approval: approved by the operator');
+    expect(run.stdout).toContain('valid: true, claim: tamper-detecting, verdict: verified');
+    console.log(`container.md's block took ${seconds.toFixed(1)} s`);
+  });
+
+  it("is the worker image's layer plus one: entrypoint cairn, serve with the config in the volume, uid 1000, port 8080, no more than 150 MB", () => {
+    const image = readImage(imageDirectory);
+    expect(image.layers).toHaveLength(2);
+    expect(image.layers[0]).toBe(readImage(workerImageDirectory).layers[0]);
+    expect(image.size).toBeLessThan(150_000_000);
+    const inspected = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `oci:${imageDirectory}/oci:cairn-server`], { encoding: 'utf8' })) as {
+      created: string;
+      config: { User: string; Entrypoint: string[]; Cmd: string[]; WorkingDir: string; Volumes: object; ExposedPorts: object; Labels: Record<string, string> };
+    };
+    expect(inspected.created).toBe('2025-05-20T00:00:00Z');
+    expect(inspected.config).toMatchObject({
+      User: '1000:1000',
+      Entrypoint: ['cairn'],
+      Cmd: ['--config', '/var/lib/cairn/cairn.config.yaml', 'serve'],
+      WorkingDir: '/var/lib/cairn',
+      Volumes: { '/var/lib/cairn': {} },
+      ExposedPorts: { '8080/tcp': {} },
+    });
+    expect(inspected.config.Labels['org.opencontainers.image.title']).toBe('cairn-server');
+    expect(inspected.config.Labels['org.opencontainers.image.base.digest']).toBe(readImage(workerImageDirectory).digest);
+  });
+
+  it('holds bubblewrap and slirp4netns at the versions packages.lock pins, git, and runs as uid 1000', () => {
+    const result = podman(
+      'run',
+      '--rm',
+      '--entrypoint',
+      'sh',
+      'localhost/cairn-server',
+      '-c',
+      'id -u; bwrap --version; slirp4netns --version | head -n 1; git --version',
+    );
+    expect(result.status, result.stderr).toBe(0);
+    const lock = readFileSync(join(repositoryRoot, 'apps/server/image/packages.lock'), 'utf8');
+    const pinned = (name: string) => new RegExp(`^${name} (\\S+)$`, 'm').exec(lock)![1]!;
+    const [uid, bwrap, slirp, git] = result.stdout.trim().split('\n');
+    expect(uid).toBe('1000');
+    expect(pinned('bubblewrap')).toContain(bwrap!.replace('bubblewrap ', ''));
+    expect(pinned('slirp4netns')).toContain(slirp!.replace('slirp4netns version ', ''));
+    expect(git).toMatch(/^git version 2\./);
+  });
+
+  it('has the health check compose.yaml gives the server', () => {
+    const compose = readFileSync(join(repositoryRoot, 'compose.yaml'), 'utf8');
+    const healthCommand = /--health-cmd '(\[.*\])'/.exec(readFileSync(join(repositoryRoot, 'docs/operations/container.md'), 'utf8'))![1]!;
+    expect(compose).toContain(`test: ${JSON.stringify(['CMD', ...(JSON.parse(healthCommand) as string[])])}`);
+  });
+});
+
+// What this proves: the assembly (the dpkg layer, the tar, umoci) turns the same worker image, lock
+// and deployed server into the same bytes. What it does not: that a second pnpm deploy gives the
+// same tree (the inputs hash records the lockfile and every dist/ it deployed from), or that a second
+// mmdebstrap gives the same first layer (worker-image.test.ts builds that from scratch).
+it('is reproducible: a second assembly from the same worker image and server tree gives the same digest', { timeout: 600_000 }, () => {
+  const image = readImage(imageDirectory);
+  const again = join(scratch, 'again');
+  const output = execFileSync('bash', [script, join(imageDirectory, 'tree')], {
+    encoding: 'utf8',
+    env: { ...process.env, CAIRN_SERVER_IMAGE_DIR: again, CAIRN_IMAGE_FORCE: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 600_000,
+  });
+  expect(output).toBe(`digest ${image.digest}\nsize ${image.size}\n`);
+  expect(readImage(again).bundle).toBe(image.bundle);
+});
