@@ -79,7 +79,7 @@ export async function fetchRepositoryWorkspace(
     if (resolved.exitCode !== 0 || !/^[0-9a-f]{40}$/.test(commit))
       throw new CairnError(
         'CAIRN_RUN_SPEC_INVALID',
-        `$.workspace.ref ${JSON.stringify(request.ref)} of ${request.repository} names no commit: name a branch, a tag of a commit, or a commit.`,
+        `$.workspace.ref ${JSON.stringify(request.ref)} of ${request.repository} names no commit (a tag of a tree or a blob?): name a branch, a tag of a commit, or a commit.`,
         {
           path: '$.workspace.ref',
         },

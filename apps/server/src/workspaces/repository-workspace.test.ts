@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createCairnClient } from '@cairn/client';
 import type { RunSpecV1 } from '@cairn/core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -121,10 +121,12 @@ test(
       status: 503,
       body: { code: 'CAIRN_FORGE_UNAVAILABLE', path: '$.workspace.repository' },
     });
-    // Not among workspaces.repositories.
-    const elsewhere = await refused({ repository: 'https://git.example.invalid/org/repo.git', ref: 'main' });
-    expect(elsewhere).toMatchObject({ status: 400, body: { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.workspace.repository' } });
-    expect(elsewhere.body.message).toContain('workspaces.repositories');
+    // Not among workspaces.repositories, also when a path leads out of a listed folder.
+    for (const repository of ['https://git.example.invalid/org/repo.git', `${forge.root}/../${basename(scratch)}/work`]) {
+      const elsewhere = await refused({ repository, ref: 'main' });
+      expect(elsewhere, repository).toMatchObject({ status: 400, body: { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.workspace.repository' } });
+      expect(elsewhere.body.message).toContain('workspaces.repositories');
+    }
     // Not a URL the server fetches at all, credentials in it, a commit the submitter claims.
     for (const [workspace, path] of [
       [{ repository: 'ftp://git.example.com/repo.git', ref: 'main' }, '$.workspace.repository'],

@@ -1,3 +1,5 @@
+import { realpath } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { StorageProviderV1 } from '@cairn/core';
 import type { EngineService, ScheduleDefinition, SubmitOptions } from '@cairn/engine';
 import { assertRunSpec, CairnError, parseDuration, parseRunSpec } from '@cairn/protocol';
@@ -42,7 +44,8 @@ export function withRepositoryWorkspaces(service: EngineService, settings: Repos
         { path: `$.workspace.${commit !== undefined ? 'commit' : 'snapshot'}` },
       );
     const forge = forgeNamed(repository, settings.forges);
-    if (forge === undefined && !settings.config.repositories.some((prefix) => repository.startsWith(prefix)))
+    const where = forge === undefined ? await comparableLocation(repository) : repository;
+    if (forge === undefined && !settings.config.repositories.some((prefix) => where.startsWith(prefix)))
       throw new CairnError(
         'CAIRN_RUN_SPEC_INVALID',
         `$.workspace.repository ${repository} is not one this server fetches from: it takes repositories starting with ${settings.config.repositories.map((prefix) => JSON.stringify(prefix)).join(', ') || 'nothing (none are listed)'} (workspaces.repositories in the server config). Name one of those, or upload a snapshot instead.`,
@@ -136,4 +139,19 @@ async function forgeAccess(name: string, forge: ForgeConfig, secret: (name: stri
     repository: `${gitUrl}/${forge.repository}.git`,
     credential: { username: 'x-access-token', token: await token(forge.tokenSecret, `${where}.tokenSecret`) },
   };
+}
+
+/**
+ * Where a repository is, as `workspaces.repositories` is matched against it: a URL with its dot
+ * segments resolved (as curl resolves them), a path resolved through `..` and symbolic links (as
+ * git opens it), so `/srv/mirrors/../../home` or a link out of an allowed folder matches where it
+ * really leads, not the folder it names.
+ */
+async function comparableLocation(repository: string): Promise<string> {
+  if (!repository.startsWith('/')) return new URL(repository).href;
+  const resolved = resolve(repository);
+  return realpath(resolved).then(
+    (real) => (resolved.endsWith('/') ? `${real}/` : real),
+    () => resolved,
+  );
 }
