@@ -2,6 +2,8 @@
 // loopback (`git http-backend` with basic auth, git-forge's test support) and real git: the
 // snapshot holds the ref's files and the history asked, and each refusal is the one named.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalStorageProvider } from '@cairn/local';
@@ -88,6 +90,19 @@ test('refusals name the field and store nothing: an unknown ref, refused credent
     // Neither token appears in what a client or a log is shown.
     expect(JSON.stringify({ message: refused.message, details: (refused as { details?: unknown }).details })).not.toMatch(/fetch-token|wrong-token/);
   }
+
+  // A repository that moved (a redirect) is not followed: the server fetches only where it was asked to.
+  const redirecting = createServer((request, response) => {
+    response.writeHead(301, { location: `${server.url('app')}${(request.url ?? '').replace(/^\/moved\.git/, '')}` });
+    response.end();
+  });
+  await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+  const moved = `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/moved.git`;
+  const redirected = await refusal(fetchRepositoryWorkspace(store, { repository: moved, ref: 'main', credential }, limits)).finally(
+    () => new Promise((resolve) => redirecting.close(resolve)),
+  );
+  expect(isCairnError(redirected, 'CAIRN_RUN_SPEC_INVALID'), redirected.message).toBe(true);
+  expect(redirected.message).toContain('answers with a redirect, which the server does not follow');
 
   const unreachable = await refusal(fetchRepositoryWorkspace(store, { repository: 'http://127.0.0.1:9/nothing.git', ref: 'main' }, limits));
   expect(isCairnError(unreachable, 'CAIRN_FORGE_UNAVAILABLE'), unreachable.message).toBe(true);

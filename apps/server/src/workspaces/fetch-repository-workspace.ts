@@ -69,7 +69,11 @@ export async function fetchRepositoryWorkspace(
     const fetched = await boundedFetch(folder, limits, (signal) =>
       remote.run(
         { cwd: work },
-        ['fetch', '--quiet', '--no-tags', '--no-recurse-submodules', `--depth=${limits.history}`, '--end-of-options', remote.url, request.ref],
+        [
+          // A redirect would take the fetch where workspaces.repositories was not asked about.
+          ...['-c', 'http.followRedirects=false'],
+          ...['fetch', '--quiet', '--no-tags', '--no-recurse-submodules', `--depth=${limits.history}`, '--end-of-options', remote.url, request.ref],
+        ],
         { signal },
       ),
     );
@@ -159,6 +163,8 @@ async function folderBytes(directory: string): Promise<number> {
   return total;
 }
 
+/** git's words for a redirect it did not follow. */
+const redirected = /returned error: 30[12378]|redirect/i;
 /** git's words for a ref the remote does not have. */
 const missingRef = /couldn't find remote ref|no such remote ref|not our ref|unadvertised object/i;
 /** git's words for refused credentials, or none where they are needed. */
@@ -178,6 +184,12 @@ function fetchFailure(request: RepositoryWorkspaceRequest, result: GitRunResult)
       'CAIRN_RUN_SPEC_INVALID',
       `$.workspace.ref ${JSON.stringify(request.ref)} is not a branch, tag or commit of ${request.repository} (git said: ${said}). Name one the repository has; nothing was stored.`,
       { path: '$.workspace.ref', details },
+    );
+  if (redirected.test(said))
+    return new CairnError(
+      'CAIRN_RUN_SPEC_INVALID',
+      `$.workspace.repository ${request.repository} answers with a redirect, which the server does not follow (it would fetch from somewhere workspaces.repositories was not asked about; git said: ${said}). Name the repository's own URL; nothing was stored.`,
+      { path: '$.workspace.repository', details },
     );
   if (refusedCredentials.test(said) || missingRepository.test(said))
     return new CairnError(
