@@ -98,9 +98,8 @@ test('refusals name the field and store nothing: an unknown ref, refused credent
   });
   await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
   const moved = `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/moved.git`;
-  const redirected = await refusal(fetchRepositoryWorkspace(store, { repository: moved, ref: 'main', credential }, limits)).finally(
-    () => new Promise((resolve) => redirecting.close(resolve)),
-  );
+  const redirected = await refusal(fetchRepositoryWorkspace(store, { repository: moved, ref: 'main', credential }, limits));
+  await new Promise((resolve) => redirecting.close(resolve));
   expect(isCairnError(redirected, 'CAIRN_RUN_SPEC_INVALID'), redirected.message).toBe(true);
   expect(redirected.message).toContain('answers with a redirect, which the server does not follow');
 
