@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { verifyBundle } from '@cairn/audit';
 import { createCairnClient } from '@cairn/client';
 import type { RunSpecV1 } from '@cairn/core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -79,6 +80,16 @@ test(
     const submitted = [];
     for await (const entry of composition.service.auditEntries({ runId, action: 'run.submitted' })) submitted.push(entry);
     expect(submitted.map((entry) => entry.data['workspace'])).toEqual([{ ...fetched, snapshot }]);
+    // The run's evidence bundle verifies, and its first entry names the commit: a verifier reads it
+    // there, without the server.
+    const bundle = await (await api(`/v1/runs/${runId}/bundle`)).text();
+    const report = await verifyBundle(new TextEncoder().encode(bundle), {
+      trustedKeys: [composition.signingKey],
+      readAnchor: (receipt) => composition.anchors[0]!.read(receipt),
+    });
+    expect(report, JSON.stringify(report.checks)).toMatchObject({ valid: true });
+    const [first] = (JSON.parse(bundle) as { entries: { action: string; data: Record<string, unknown> }[] }).entries;
+    expect(first).toMatchObject({ action: 'run.submitted', data: { workspace: { ...fetched, snapshot } } });
 
     // git log in the sandbox lists the fetched commits, newest first, under the worker's own
     // commit of the snapshot (the baseline its patches are taken against).
