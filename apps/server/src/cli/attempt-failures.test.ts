@@ -13,7 +13,11 @@ import { expect, test } from 'vitest';
 import { runningServers } from '../http/running-server.test-support.ts';
 import { runCli } from './run-cli.test-support.ts';
 
-const start = runningServers();
+// One server for the file: each test submits its own run (its own item ids, secret names and
+// workspace) and reads only that run back, on every surface.
+const start = runningServers('file');
+let shared: ReturnType<typeof start> | undefined;
+const server = () => (shared ??= start());
 
 const cairn = (args: string[], env: Record<string, string>) => runCli(args, { env });
 
@@ -69,7 +73,7 @@ async function surfaces(setup: { base: string; operatorToken: string }, client: 
 const item = (items: readonly ItemView[], itemId: string) => items.find((candidate) => candidate.itemId === itemId)!;
 
 test('a non-zero exit: the code, the exit code and the end of stderr', { timeout: 90_000 }, async () => {
-  const setup = await start();
+  const setup = await server();
   const { status, items, run, mcp, logs } = await failedRun(setup, {
     version: 1,
     name: 'exits',
@@ -94,7 +98,7 @@ test('a non-zero exit: the code, the exit code and the end of stderr', { timeout
 });
 
 test('a timeout: the attempt is stopped and says it ran past its timeout', { timeout: 90_000 }, async () => {
-  const setup = await start();
+  const setup = await server();
   const { status, items, mcp, logs } = await failedRun(setup, {
     version: 1,
     name: 'slow',
@@ -113,7 +117,7 @@ test(
   'a refused patch: the rule that refused it (an escaping symlink, git metadata below the top, where only the workspace’s own repository may be), with exit code 0',
   { timeout: 90_000 },
   async () => {
-    const setup = await start();
+    const setup = await server();
     const { status, items, mcp, logs } = await failedRun(setup, {
       version: 1,
       name: 'refused',
@@ -142,7 +146,7 @@ test(
 );
 
 test('a storage failure: a workspace snapshot that no longer matches its digest', { timeout: 90_000 }, async () => {
-  const setup = await start();
+  const setup = await server();
   const workspace = join(setup.directory, 'project');
   mkdirSync(workspace);
   writeFileSync(join(workspace, 'notes.txt'), 'hello\n');
@@ -169,7 +173,7 @@ test('a storage failure: a workspace snapshot that no longer matches its digest'
 });
 
 test('a secret refusal: a change holding a secret value is refused by rule, and the value appears nowhere', { timeout: 90_000 }, async () => {
-  const setup = await start();
+  const setup = await server();
   const value = 'sk-live-failure-4e1d9a';
   await setup.composition.engine.setSecret('API_KEY', value, { kind: 'user', id: 'admin', via: 'cli' });
   const { runId, status, items, mcp, logs } = await failedRun(setup, {
@@ -203,7 +207,7 @@ test('a secret refusal: a change holding a secret value is refused by rule, and 
 });
 
 test('a secret removed after submit: the dispatch is refused with CAIRN_SECRET_UNAVAILABLE naming it', { timeout: 90_000 }, async () => {
-  const setup = await start();
+  const setup = await server();
   await setup.composition.engine.setSecret('DEPLOY_KEY', 'dk-7f3a', { kind: 'user', id: 'admin', via: 'cli' });
   const client = createCairnClient({ baseUrl: setup.base, token: setup.operatorToken });
   const { runId } = await client.submit({

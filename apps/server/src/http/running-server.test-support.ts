@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeWithMounts } from '@cairn/local';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { initServer } from '../cli/init-server.ts';
 import { composeServer } from '../composition/compose-server.ts';
@@ -13,14 +13,15 @@ import { buildHttpApi } from './http-server.ts';
 /**
  * Call at the top of a test file: `start()` makes a server as `cairn init` + `cairn serve` would —
  * its config, keys and operator token in a fresh directory, the local seams, the HTTP API on a
- * loopback port — and everything is closed and removed after each test. Sandboxes are
+ * loopback port — and everything is closed and removed after each test (`'test'`), or after the
+ * file's last test (`'file'`: a server the file's tests share). Sandboxes are
  * bubblewrap where the machine allows (root), `none` otherwise. `options.config` adds top-level
  * sections to the config `cairn init` wrote (`runtimes`, ...), before the server reads it;
  * `options.port` fixes the port (a config naming the server's own URL needs it before it listens).
  */
-export function runningServers() {
+export function runningServers(closedAfter: 'test' | 'file' = 'test') {
   const closers: (() => Promise<void>)[] = [];
-  afterEach(async () => {
+  (closedAfter === 'test' ? afterEach : afterAll)(async () => {
     for (const close of closers.splice(0)) await close();
   });
   return async function start(
