@@ -71,9 +71,6 @@ step "PostgreSQL test server (scripts/postgres.sh)" bash scripts/postgres.sh sta
 step "worker bundle (packages/fargate/src/testing/worker-bundle.test-support.ts)" \
   node --input-type=module -e "await (await import('./packages/fargate/src/testing/worker-bundle.test-support.ts')).default()"
 step "worker image (packages/fargate/image/build-image.sh)" bash packages/fargate/image/build-image.sh "${CAIRN_WORKER_BUNDLE:-packages/fargate/dist/cairn-worker.js}"
-# The cairn-server image on the worker image's layer (its Debian is not built again): the server
-# deployed with its dependencies, bubblewrap and slirp4netns; tests/server-image.test.ts runs it.
-step "server image (apps/server/image/build-image.sh)" bash apps/server/image/build-image.sh
 results="$root/.vitest-results.json"
 # One fixed seed for property tests, so a red build reproduces (vitest.property-seed.ts).
 export CAIRN_PROPERTY_SEED="${CAIRN_PROPERTY_SEED:-20261122}"
