@@ -1,4 +1,4 @@
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import type { AuditAnchorV1, AuthorizerV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { createOidcAuthorizer } from '@cairn/oidc';
@@ -25,6 +25,8 @@ import { WebhookEndpoints } from '../webhooks/webhook-endpoints.ts';
 import { SqliteWebhookStore } from '../webhooks/sqlite-webhook-store.ts';
 import type { WebhookStore } from '../webhooks/webhook-store.ts';
 import { composeTriggers, type ServerTriggers } from '../triggers/compose-triggers.ts';
+import type { SeenDeliveries } from '../triggers/seen-deliveries.ts';
+import { SqliteSeenDeliveries } from '../triggers/seen-deliveries-sqlite.ts';
 import { withRepositoryWorkspaces } from '../workspaces/repository-workspaces.ts';
 
 /** What a server is made of: the engine and the seams it composes. */
@@ -170,7 +172,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     ? await (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger)
     : undefined;
   // Before the gateway: on PostgreSQL its quotas are counted in the server's tables, shared by the replicas.
-  const { tokens, webhookStore, database, closeStores } = await serverStores(loaded, options.logger).catch(async (error: unknown) => {
+  const { tokens, webhookStore, seenDeliveries, database, closeStores } = await serverStores(loaded, options.logger).catch(async (error: unknown) => {
     await tracing?.stop();
     throw error;
   });
@@ -248,7 +250,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const dispatcher = running.whileLeading(webhookDispatcher);
   let triggers: ServerTriggers;
   try {
-    triggers = composeTriggers(loaded, service);
+    triggers = composeTriggers(loaded, service, { seenDeliveries });
   } catch (error) {
     await running.close();
     await gateway?.close();
@@ -307,24 +309,37 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
 }
 
 /**
- * The server's own stores: the token file and `webhooks.db` of the data directory, or with
- * `engine.state: {kind: postgres}` tables in the engine's database (one pool for them and the
- * gateway's quotas, the tables made or brought up to date now), so that replicas need no shared
- * folder for them.
+ * The server's own stores: the token file, `webhooks.db` and `triggers.db` of the data directory,
+ * or with `engine.state: {kind: postgres}` tables in the engine's database (one pool for them and
+ * the gateway's quotas, the tables made or brought up to date now), so that replicas need no shared
+ * folder for them and a trigger delivery is handled once across them. The trigger deliveries'
+ * store is opened by the triggers, only when one is configured.
  */
 async function serverStores(
   loaded: LoadedServerConfig,
   logger: Logger | undefined,
-): Promise<{ tokens: TokenStore; webhookStore: WebhookStore; database?: ServerPostgres; closeStores(): Promise<void> }> {
+): Promise<{
+  tokens: TokenStore;
+  webhookStore: WebhookStore;
+  seenDeliveries: () => SeenDeliveries;
+  database?: ServerPostgres;
+  closeStores(): Promise<void>;
+}> {
   const state = loaded.config.engine.state;
   if (state.kind !== 'postgres') {
     const webhookStore = new SqliteWebhookStore(loaded.paths.webhooks);
-    return { tokens: new FileTokenStore(loaded.paths.tokens), webhookStore, closeStores: () => webhookStore.close() };
+    return {
+      tokens: new FileTokenStore(loaded.paths.tokens),
+      webhookStore,
+      seenDeliveries: () => new SqliteSeenDeliveries(join(loaded.paths.dataDirectory, 'triggers.db')),
+      closeStores: () => webhookStore.close(),
+    };
   }
-  const [{ ServerPostgres }, { PostgresTokenStore }, { PostgresWebhookStore }] = await Promise.all([
+  const [{ ServerPostgres }, { PostgresTokenStore }, { PostgresWebhookStore }, { PostgresSeenDeliveries }] = await Promise.all([
     import('../store/postgres/server-postgres.ts'),
     import('../auth/postgres-token-store.ts'),
     import('../webhooks/postgres-webhook-store.ts'),
+    import('../triggers/seen-deliveries-postgres.ts'),
   ]);
   const database = await ServerPostgres.open(state);
   const tokens = new PostgresTokenStore(database);
@@ -334,7 +349,13 @@ async function serverStores(
     await database.close();
     throw error;
   }
-  return { tokens, webhookStore: new PostgresWebhookStore(database), database, closeStores: () => database.close() };
+  return {
+    tokens,
+    webhookStore: new PostgresWebhookStore(database),
+    seenDeliveries: () => new PostgresSeenDeliveries(database),
+    database,
+    closeStores: () => database.close(),
+  };
 }
 
 /** A seam's `probe()`, when it has one (an optional ability of the S3 seams, not part of the contracts). */

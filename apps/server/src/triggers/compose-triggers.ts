@@ -1,11 +1,11 @@
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { EngineService } from '@cairn/engine';
 import { CairnError, isCairnError } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { GithubTrigger } from './github-trigger.ts';
 import { GithubRepositoryPermissions, type RepositoryPermissions } from './repository-permissions.ts';
 import { RunTemplates } from './run-templates.ts';
-import { SeenDeliveries } from './seen-deliveries.ts';
+import type { SeenDeliveries } from './seen-deliveries.ts';
 import { WebhookTriggers } from './webhook-trigger.ts';
 
 /** The server's run templates and what starts runs from them (`templates:` and `triggers:` in the config). */
@@ -21,13 +21,14 @@ export interface ServerTriggers {
 /**
  * Reads the templates (a bad one refuses the start, naming it) and, when configured, builds the
  * GitHub trigger (its permission checks against `apiUrl`, or `permissions` for an embedder with a
- * forge of its own) and the Standard Webhooks triggers, both claiming deliveries in `triggers.db`
- * of the data directory.
+ * forge of its own) and the Standard Webhooks triggers, both claiming deliveries in the store
+ * `seenDeliveries` opens (chosen with the server's other stores: `triggers.db` of the data
+ * directory, or on PostgreSQL a table shared by the replicas), only when a trigger is configured.
  */
 export function composeTriggers(
   loaded: LoadedServerConfig,
   service: EngineService,
-  options: { readonly permissions?: RepositoryPermissions } = {},
+  options: { readonly seenDeliveries: () => SeenDeliveries; readonly permissions?: RepositoryPermissions },
 ): ServerTriggers {
   const templates = RunTemplates.load(loaded.config.templates, dirname(loaded.file));
   const { github, webhooks } = loaded.config.triggers;
@@ -47,7 +48,7 @@ export function composeTriggers(
       );
     }
   };
-  const seen = new SeenDeliveries(join(loaded.paths.dataDirectory, 'triggers.db'));
+  const seen = options.seenDeliveries();
   const webhookTriggers = Object.keys(webhooks).length === 0 ? undefined : new WebhookTriggers({ webhooks, templates, seen, service, secret });
   const composed = { templates, ...(webhookTriggers ? { webhooks: webhookTriggers } : {}), close: () => seen.close() };
   if (github === undefined) return composed;

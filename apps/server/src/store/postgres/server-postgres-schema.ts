@@ -2,8 +2,8 @@ import type { PostgresMigration, PostgresMigrationLedger } from '@cairn/engine/i
 
 /**
  * The server's own tables in the engine's PostgreSQL schema (ADR 0023): API tokens, webhook
- * endpoints, deliveries and the event cursor, and the model gateway's quota calls, so that replicas
- * on separate machines share them.
+ * endpoints, deliveries and the event cursor, the model gateway's quota calls, and the trigger
+ * deliveries already handled, so that replicas on separate machines share them.
  * They are the server's, not the engine's: prefixed `server_`, versioned in a table of their own
  * (`server_schema_migrations`) beside the engine's `schema_migrations`, and never loaded into the
  * engine's working copy. The webhook tables are those of the SQLite `webhooks.db`, column for
@@ -108,6 +108,20 @@ export const serverPostgresMigrations: readonly PostgresMigration[] = [
     name: "the groups of a signed-in person's session",
     sql: `
       ALTER TABLE {schema}.server_tokens ADD COLUMN groups text[];
+    `,
+  },
+  {
+    // The trigger deliveries already handled (GitHub's and Standard Webhooks' ids), shared by the
+    // replicas so a redelivery to another one runs nothing: those of the SQLite `triggers.db`,
+    // column for column (received_at in milliseconds), pruned by the replicas that claim ids.
+    version: 7,
+    name: 'trigger deliveries already handled',
+    sql: `
+      CREATE TABLE {schema}.server_trigger_deliveries (
+        delivery_id text PRIMARY KEY,
+        received_at bigint NOT NULL
+      );
+      CREATE INDEX server_trigger_deliveries_received ON {schema}.server_trigger_deliveries (received_at);
     `,
   },
 ];

@@ -31,6 +31,7 @@ test('replicas opening together make the tables once, in the configured schema, 
     'server_quota_calls',
     'server_schema_migrations',
     'server_tokens',
+    'server_trigger_deliveries',
     'server_webhook_cursor',
     'server_webhook_deliveries',
     'server_webhook_endpoints',
@@ -43,10 +44,12 @@ test('tokens of a step-1 database (before expiry, one-time codes and session mar
   const before = await ServerPostgres.open(database.settings);
   const { token, record } = await new PostgresTokenStore(before).create('ci', ['runs:read']);
   await before.close();
-  // Back to step 1 as an older server left it: no columns of steps 2 and 3, no record of them.
+  // Back to step 1 as an older server left it: no columns nor tables of the later steps, no record of them.
   const oracle = await database.client();
-  await oracle.query('ALTER TABLE cairn.server_tokens DROP COLUMN expires_at, DROP COLUMN one_time, DROP COLUMN session');
-  await oracle.query('DROP TABLE cairn.server_quota_calls');
+  await oracle.query(
+    'ALTER TABLE cairn.server_tokens DROP COLUMN expires_at, DROP COLUMN one_time, DROP COLUMN session, DROP COLUMN person, DROP COLUMN groups',
+  );
+  await oracle.query('DROP TABLE cairn.server_quota_calls, cairn.server_trigger_deliveries');
   await oracle.query('DELETE FROM cairn.server_schema_migrations WHERE version > 1');
   const after = await ServerPostgres.open(database.settings);
   cleanups.push(() => after.close());

@@ -3,7 +3,7 @@ import type { PostgresStateSettings } from '@cairn/engine';
 import { serverMigrationLedger, serverPostgresMigrations } from './server-postgres-schema.ts';
 
 /**
- * The server's connections to the engine's PostgreSQL database (tokens, webhooks, model quotas): a small pool
+ * The server's connections to the engine's PostgreSQL database (tokens, webhooks, model quotas, trigger deliveries): a small pool
  * configured by the same `engine.state` settings as the engine's own connections (keepalives,
  * timeouts, TLS), with `application_name` `cairn-server`. Every query that fails for want of the
  * database is a CAIRN_STATE_UNAVAILABLE naming where it went (never the password).
@@ -32,7 +32,11 @@ export class ServerPostgres {
     pool.on('error', () => {});
     const target = describePostgresTarget(new pg.Client(config));
     const opened = new ServerPostgres(pool, quotedSchema(settings.schema), (error) =>
-      postgresUnavailable(error, `The server's tables (tokens, webhooks, model quotas) in ${target} could not be read or written`, 'config.engine.state'),
+      postgresUnavailable(
+        error,
+        `The server's tables (tokens, webhooks, model quotas, trigger deliveries) in ${target} could not be read or written`,
+        'config.engine.state',
+      ),
     );
     try {
       await opened.transaction(
