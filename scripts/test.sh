@@ -40,28 +40,47 @@ step_since() {
   durations+=("${label%% (*}" "$((SECONDS - step_started))")
 }
 
-# prettier and tsc are one process each, one core each: the format check runs beside the type-check
-# (in the last fresh-clone run, 22 s and 51 s one after the other), its output held and printed after
-# it as its own step, its time counted from its start.
-format_output="$(mktemp)"
-format_started=$SECONDS
-pnpm exec prettier --check --log-level warn . >"$format_output" 2>&1 &
-format_pid=$!
-step "type-check (tsc -b)" pnpm exec tsc -b
-format_check() {
+# Steps started in the background (`beside`): their output is held and printed, each as its own
+# step with its time counted from its start, when `collect_beside` waits for them.
+beside_pids=()
+beside_outputs=()
+beside_started=()
+beside_labels=()
+beside() {
+  local label=$1; shift
+  local output
+  output="$(mktemp)"
+  "$@" >"$output" 2>&1 &
+  beside_pids+=("$!")
+  beside_outputs+=("$output")
+  beside_started+=("$SECONDS")
+  beside_labels+=("$label")
+}
+beside_result() {
   local status=0
-  wait "$format_pid" || status=$?
-  cat "$format_output"
-  rm -f "$format_output"
+  wait "${beside_pids[$1]}" || status=$?
+  cat "${beside_outputs[$1]}"
+  rm -f "${beside_outputs[$1]}"
   return "$status"
 }
-step_since "$format_started" "format (prettier --check, beside the type-check: pnpm format fixes it)" format_check
+collect_beside() {
+  local index
+  for index in "${!beside_pids[@]}"; do step_since "${beside_started[index]}" "${beside_labels[index]}" beside_result "$index"; done
+  beside_pids=() beside_outputs=() beside_started=() beside_labels=()
+}
+
+# prettier and tsc are one process each, one core each: the format check runs beside the type-check
+# (in the last fresh-clone run, 22 s and 51 s one after the other); the S3 server's start (11 s,
+# mostly Ceph's daemons starting) beside both.
+beside "format (prettier --check, beside the type-check: pnpm format fixes it)" pnpm exec prettier --check --log-level warn .
+# The tests' S3 server (a one-node Ceph cluster with radosgw on loopback), started once for every project.
+beside "S3 test server (scripts/radosgw.sh, beside the checks)" bash scripts/radosgw.sh start
+step "type-check (tsc -b)" pnpm exec tsc -b
 # A few rules that catch real bugs (floating and misused promises, awaiting what is not a promise,
 # unused code), with the types: .oxlintrc.json.
 step "lint (oxlint --type-aware: pnpm lint)" pnpm lint
 step "package lint (publint, attw)" node scripts/lint-packages.mjs
-# The tests' S3 server (a one-node Ceph cluster with radosgw on loopback), started once for every project.
-step "S3 test server (scripts/radosgw.sh)" bash scripts/radosgw.sh start
+collect_beside
 # The tests' PostgreSQL (a throwaway Debian PostgreSQL cluster on a unix socket and loopback port),
 # for the engine's PostgreSQL state store; started once for every project.
 step "PostgreSQL test server (scripts/postgres.sh)" bash scripts/postgres.sh start
