@@ -13,6 +13,8 @@ const publicValues = [
   'checkFragmentAgainstSpec',
   'createEngine',
   'createEngineHost',
+  // Deliver items (ADR 0040): the server composes its executor of deliver items under this name.
+  'deliverExecutorName',
   'Engine',
   'EngineHost',
   'engineHostSettingsSchema',

@@ -14,7 +14,7 @@ import { ServerMetrics } from '../metrics/server-metrics.ts';
 import { PostgresQuotaLedger } from '../gateway/postgres-quota-ledger.ts';
 import { startGateway } from '../gateway/start-gateway.ts';
 import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
-import type { Engine, EngineObserver, EngineService, EngineSettings, SignerTakeOver } from '@cairn/engine';
+import { deliverExecutorName, type Engine, type EngineObserver, type EngineService, type EngineSettings, type SignerTakeOver } from '@cairn/engine';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { agentRuntimeSettings } from './agent-runtime-settings.ts';
 import { DiskRoom } from './disk-room.ts';
@@ -198,7 +198,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     : undefined;
   const engineSettings: Omit<EngineSettings, 'database'> = {
     observer: tracing ? bothObservers(metrics.observer, tracing.observer) : metrics.observer,
-    executors: delivery ? { ...executors, deliver: delivery.executor } : executors,
+    executors: delivery ? { ...executors, [deliverExecutorName]: delivery.executor } : executors,
     ...(delivery ? { forges: [...delivery.forges] } : {}),
     // Executors given by the embedder run whatever runtimes they have; ours run the configured ones.
     ...(options.executors ? {} : { adapters: runtimes.adapters }),
