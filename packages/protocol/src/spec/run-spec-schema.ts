@@ -247,8 +247,10 @@ true satisfies SchemaImplements<typeof itemSpecSchema, ItemSpec>;
 
 // A branch, tag or commit as `git fetch` takes it: no leading "-" (an option) or "+" (a forced
 // refspec), no ":" (a refspec's destination), no "..", "@{", spaces or the characters git refuses in
-// ref names. git checks the rest (`git check-ref-format`).
-const gitRefPattern = /^(?!.*\.\.)(?!.*\/\/)(?!.*\.lock$)[A-Za-z0-9_][A-Za-z0-9._/-]*$/;
+// ref names. git checks the rest (`git check-ref-format`). The pattern is the characters only, with
+// no lookahead, so the published JSON Schema's pattern is one every validator and generator reads;
+// the sequences git refuses are a refinement beside it.
+const gitRefPattern = /^[A-Za-z0-9_][A-Za-z0-9._/-]*$/;
 
 export const workspaceSpecSchema = z
   .strictObject({
@@ -268,6 +270,10 @@ export const workspaceSpecSchema = z
       .max(255, 'must be at most 255 characters')
       .regex(gitRefPattern, 'must be a branch, tag or commit of the repository (main, v1.2.0, refs/heads/main): letters, digits, ".", "_", "-" and "/"')
       .refine((ref) => !ref.endsWith('/') && !ref.endsWith('.'), 'must not end with "/" or "."')
+      .refine(
+        (ref) => !ref.includes('..') && !ref.includes('//') && !ref.endsWith('.lock'),
+        'must not hold ".." or "//", nor end with ".lock" (git refuses such names)',
+      )
       .exactOptional(),
     commit: z
       .string()

@@ -36,7 +36,7 @@ test('each refusal names its field: URLs git would misuse or leak, refs that are
   expect(refused({ repository: 'relative/repo', ref: 'main' })).toEqual([
     '$.workspace.repository: must be the https:// URL of a git repository (https://github.com/org/repo.git) or the name of a forge of the server (forges: in its config).',
   ]);
-  for (const ref of ['--upload-pack=evil', '+main', 'main:refs/heads/x', 'a..b', 'main/', 'a b', 'main.lock'])
+  for (const ref of ['--upload-pack=evil', '+main', 'main:refs/heads/x', 'a..b', 'a//b', 'main/', 'a b', 'main.lock'])
     expect(
       refused({ repository: 'https://git.example.com/repo.git', ref }).map((line) => line.split(':')[0]),
       ref,
