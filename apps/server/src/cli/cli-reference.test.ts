@@ -88,3 +88,11 @@ test('every command, argument and option says what it is for', () => {
   visit(program, 'cairn');
   expect(undescribed).toEqual([]);
 });
+
+test('every default shown is a value a person could type (an object default printed as [object Object])', () => {
+  expect(
+    renderCliReference()
+      .split('\n')
+      .filter((line) => line.includes('[object ')),
+  ).toEqual([]);
+});

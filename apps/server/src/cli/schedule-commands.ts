@@ -11,7 +11,7 @@ export function addScheduleCommands(): void {
     .description('add a schedule: each slot submits the spec (or the template, filled now) as run <id>@<slot time>')
     .argument('[spec]', 'the run spec each slot submits (or give --template)')
     .option('--template <name>', "instead of a spec: a template of the server's config, filled and checked now; every slot submits that spec")
-    .option('-p, --param <name=value>', 'a parameter of the template, as a string (repeat for each)', collectParameter, {})
+    .option('-p, --param <name=value>', 'a parameter of the template, as a string (repeat for each)', collectParameter)
     .requiredOption('--id <scheduleId>', 'the schedule id (runs are <id>@<slot time>)')
     .requiredOption('--cron <expression>', 'a cron expression, e.g. "0 9 * * 1-5"')
     .option('--time-zone <zone>', 'an IANA time zone (default UTC)')
@@ -21,13 +21,13 @@ export function addScheduleCommands(): void {
   add.action(async (file: string | undefined, options: ScheduleAddOptions) => {
     if ((file === undefined) === (options.template === undefined))
       add.error('error: give a run spec file or --template NAME (with its --param name=value), not both or neither.');
-    if (options.template === undefined && Object.keys(options.param).length > 0) add.error('error: --param fills a template: give --template NAME with it.');
+    if (options.template === undefined && options.param !== undefined) add.error('error: --param fills a template: give --template NAME with it.');
     const catchUp = options.catchUp?.startsWith('all:') ? { all: Number(options.catchUp.slice(4)) } : options.catchUp;
     const added = await clientOf(options.server).addSchedule({
       scheduleId: options.id,
       cron: options.cron,
       ...(file === undefined
-        ? { template: { name: options.template!, parameters: options.param } }
+        ? { template: { name: options.template!, parameters: options.param ?? {} } }
         : { spec: decodeRunSpec(readInputFile(file, 'the run spec'), file) }),
       ...(options.timeZone ? { timeZone: options.timeZone } : {}),
       ...(catchUp ? { catchUp } : {}),
@@ -53,7 +53,8 @@ interface ScheduleAddOptions {
   readonly id: string;
   readonly cron: string;
   readonly template?: string;
-  readonly param: Record<string, string>;
+  /** Absent when no --param is given (no default, so the help shows none). */
+  readonly param?: Record<string, string>;
   readonly timeZone?: string;
   readonly catchUp?: string;
   readonly overlap?: string;

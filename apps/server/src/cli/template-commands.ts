@@ -15,14 +15,14 @@ export function addTemplateCommands(): void {
   program
     .command('run')
     .argument('<template>', "a template of the server's config (cairn templates lists them)")
-    .option('-p, --param <name=value>', 'a parameter of the template, as a string (repeat for each)', collectParameter, {})
+    .option('-p, --param <name=value>', 'a parameter of the template, as a string (repeat for each)', collectParameter)
     .option('--idempotency-key <key>', 'the same key and filled spec return the same run')
     .option('-q, --quiet', 'print only the run id')
     .option('--server <url>', "the server (default: this config's server.host:server.port)")
     .description('submit a run from a template of the server, its parameters put into the spec as string values')
-    .action(async (template: string, options: { param: Record<string, string>; idempotencyKey?: string; quiet?: boolean; server?: string }) => {
+    .action(async (template: string, options: { param?: Record<string, string>; idempotencyKey?: string; quiet?: boolean; server?: string }) => {
       const cairn = clientOf(options.server);
-      const submitted = await cairn.submitTemplate(template, options.param, options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {});
+      const submitted = await cairn.submitTemplate(template, options.param ?? {}, options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {});
       say(
         options.quiet
           ? submitted.runId

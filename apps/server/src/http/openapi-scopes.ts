@@ -61,8 +61,8 @@ export function tagOfPath(url: string): string {
   if (segments[0] !== 'v1') return 'operations';
   if (segments[1] === 'runs' && (segments[3] === 'items' || segments[3] === 'events')) return segments[3];
   if (segments[1] === 'runs' && segments[3] === 'bundle') return 'audit';
-  // What a credential may do belongs with the tokens and their scopes.
-  if (segments[1] === 'session') return 'tokens';
+  // What a credential may do, and how a person gets one, belong with the tokens and their scopes.
+  if (segments[1] === 'session' || segments[1] === 'sign-in') return 'tokens';
   return segments[1] ?? 'operations';
 }
 
