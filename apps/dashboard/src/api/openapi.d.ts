@@ -181,7 +181,10 @@ export interface paths {
     };
     readonly get?: never;
     readonly put?: never;
-    /** Approve an item (with an optional reason, kept in its audit entries) */
+    /**
+     * Approve an item (with an optional reason, kept in its audit entries)
+     * @description Under an approval policy (the item's approval: { required, from, selfApproval }) this is the caller's vote: the item waits until `required` distinct people the policy counts approve, and answers with its `approval` (the votes so far, how many it still needs). A vote the policy does not count (the run's submitter, someone with none of the roles or groups of `from`) is 403 CAIRN_APPROVAL_NOT_ALLOWED, a second vote by the same person 409 CAIRN_APPROVAL_DUPLICATE, and a rejection needs a reason.
+     */
     readonly post: operations['approveItem'];
     readonly delete?: never;
     readonly options?: never;
@@ -198,7 +201,10 @@ export interface paths {
     };
     readonly get?: never;
     readonly put?: never;
-    /** Reject an item (with an optional reason, kept in its audit entries) */
+    /**
+     * Reject an item (with an optional reason, kept in its audit entries)
+     * @description Under an approval policy (the item's approval: { required, from, selfApproval }) this is the caller's vote: the item waits until `required` distinct people the policy counts approve, and answers with its `approval` (the votes so far, how many it still needs). A vote the policy does not count (the run's submitter, someone with none of the roles or groups of `from`) is 403 CAIRN_APPROVAL_NOT_ALLOWED, a second vote by the same person 409 CAIRN_APPROVAL_DUPLICATE, and a rejection needs a reason.
+     */
     readonly post: operations['rejectItem'];
     readonly delete?: never;
     readonly options?: never;
@@ -233,7 +239,7 @@ export interface paths {
     /** Cron schedules */
     readonly get: operations['listSchedules'];
     readonly put?: never;
-    /** Add a cron schedule: each slot submits the spec as run <scheduleId>@<slot time> */
+    /** Add a cron schedule: each slot submits the spec (or the template, filled with its parameters when the schedule is added) as run <scheduleId>@<slot time> */
     readonly post: operations['addSchedule'];
     readonly delete?: never;
     readonly options?: never;
@@ -448,6 +454,23 @@ export interface paths {
     readonly patch?: never;
     readonly trace?: never;
   };
+  readonly '/v1/sign-in': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    /** How people sign in here: the identity provider, whether the dashboard offers it, and the client `cairn login` uses (no token needed) */
+    readonly get: operations['getSignInOptions'];
+    readonly put?: never;
+    readonly post?: never;
+    readonly delete?: never;
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
   readonly '/v1/webhooks': {
     readonly parameters: {
       readonly query?: never;
@@ -546,6 +569,23 @@ export interface paths {
     readonly put?: never;
     /** A GitHub webhook delivery (issues, issue_comment), signed with X-Hub-Signature-256: a labelled issue or a /cairn run comment by someone with write access starts a run from a template */
     readonly post: operations['receiveGithubDelivery'];
+    readonly delete?: never;
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
+  readonly '/v1/triggers/webhooks/{name}': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    readonly get?: never;
+    readonly put?: never;
+    /** A delivery signed per the Standard Webhooks specification (webhook-id, webhook-timestamp, webhook-signature) with the secret of the webhook triggers.webhooks.{name}: starts a run from that webhook's template, its parameters taken from the JSON payload */
+    readonly post: operations['receiveWebhookDelivery'];
     readonly delete?: never;
     readonly options?: never;
     readonly head?: never;
@@ -711,6 +751,65 @@ export interface webhooks {
 }
 export interface components {
   schemas: {
+    /** @description The approval an item waits or waited for: its policy and the votes so far */
+    readonly ItemApproval: {
+      /** @description How many distinct approvers it needs (1 for approval: required) */
+      readonly required: number;
+      /** @description The roles or groups an approver needs one of; absent when anyone allowed to approve (runs:approve) counts */
+      readonly from?: readonly string[];
+      /** @description Whether the run's submitter may approve it (true for approval: required) */
+      readonly selfApproval: boolean;
+      /** @description How long it waits for its approvals; absent for the server's approvalTimeoutMs */
+      readonly timeout?: string;
+      /**
+       * @description What a wait that times out ends in
+       * @enum {string}
+       */
+      readonly onTimeout: 'reject' | 'approve';
+      /** @description The votes cast under a policy, first to last (approval: required records none: its one approval is the item.approved audit entry) */
+      readonly votes: readonly {
+        /** @description Who voted (a token id, or <issuer>#<subject> for a person signed in through the identity provider) */
+        readonly actor: string;
+        /** @enum {string} */
+        readonly decision: 'approve' | 'reject';
+        /** @description When they voted */
+        readonly at: string;
+        /** @description The reason they gave (a rejection always has one) */
+        readonly reason?: string;
+      }[];
+      /** @description How many of the votes approve */
+      readonly approvals: number;
+      /** @description How many more approvals it waits for: 0 once it no longer awaits approval */
+      readonly needed: number;
+    };
+    /** @description What a deliver item delivered: present once it succeeded */
+    readonly ItemDelivery: {
+      /** @description The forge it delivered to (a name of the server config’s forges:) */
+      readonly forge: string;
+      /** @description The item whose patch it delivered */
+      readonly from: string;
+      /** @description The branch it pushed ({runId} filled in) */
+      readonly branch: string;
+      /** @description The branch the commit was built on */
+      readonly base: string;
+      /** @description The commit the branch points at: the patch on the base commit, with the Cairn-Run and Cairn-Evidence trailers */
+      readonly commit: string;
+      /**
+       * @description pushed: this delivery moved the branch; unchanged: the branch already held exactly this commit
+       * @enum {string}
+       */
+      readonly outcome: 'pushed' | 'unchanged';
+      /** @description The change request (pull request) it opened or updated, on a forge that has them */
+      readonly changeRequest?: {
+        readonly id: string;
+        readonly url: string;
+      };
+      /** @description The signed provenance of the delivered patch (ADR 0036) */
+      readonly provenance: {
+        /** @description The stored Sigstore bundle (GET /v1/blobs/{digest}); the commit’s Cairn-Evidence trailer names it */
+        readonly digest: string;
+      };
+    };
     /** @description An error: its catalogue code, what was wrong, what to do, and where */
     readonly Error: {
       /** @enum {string} */
@@ -756,6 +855,8 @@ export interface components {
         | 'CAIRN_ATTEMPT_CANCELLED'
         | 'CAIRN_ATTEMPT_LOST'
         | 'CAIRN_APPROVAL_REJECTED'
+        | 'CAIRN_APPROVAL_NOT_ALLOWED'
+        | 'CAIRN_APPROVAL_DUPLICATE'
         | 'CAIRN_APPROVAL_TIMED_OUT'
         | 'CAIRN_SECRET_UNAVAILABLE'
         | 'CAIRN_SIGNER_FAILED'
@@ -862,6 +963,17 @@ export interface components {
         readonly usd?: number;
         readonly tokens?: number;
       };
+      /** @description GET /v1/runs/{runId} only, when its workspace was fetched from a repository at submit */
+      readonly workspace?: {
+        /** @description The repository the spec's workspace named */
+        readonly repository: string;
+        /** @description The branch, tag or commit it named */
+        readonly ref: string;
+        /** @description The commit the ref named when the server fetched it: what the items ran on */
+        readonly commit: string;
+        /** @description The digest of the snapshot the server stored of that commit */
+        readonly snapshot: string;
+      };
     } & {
       readonly [key: string]: unknown;
     };
@@ -872,6 +984,8 @@ export interface components {
       /** @enum {string} */
       readonly state: 'blocked' | 'awaiting-approval' | 'ready' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
       readonly approvalRequired: boolean;
+      /** @description When it waits or waited for approval: its policy, who voted, how many approvals it still needs (GET .../items, approve, reject) */
+      readonly approval?: components['schemas']['ItemApproval'];
       /** @description When it last became ready (or will, after a retry backoff); null while blocked, awaiting approval or parked */
       readonly readyAt: string | null;
       /** @description Its dispatch priority, 1 (lowest) to 5 (highest): its own, else its run's. Ready items dispatch highest first, FIFO within a priority, a waiting item rising one level every priorityAgingSeconds (a server setting) */
@@ -885,6 +999,8 @@ export interface components {
         /** @description The lock names it waits or waited for */
         readonly locks: readonly string[];
       } | null;
+      /** @description GET /v1/runs/{runId}/items only, once a deliver item succeeded: what it delivered */
+      readonly delivery?: components['schemas']['ItemDelivery'];
     } & {
       readonly [key: string]: unknown;
     };
@@ -899,7 +1015,7 @@ export interface components {
        * @description Its runtime's kind
        * @enum {string}
        */
-      readonly kind: 'command' | 'agent' | 'merge';
+      readonly kind: 'command' | 'agent' | 'merge' | 'deliver';
       /** @description The item that added it to the run (a planner, a forEach item, a merge), when one did */
       readonly group?: string;
       /**
@@ -1063,6 +1179,9 @@ export interface components {
       readonly workspace?: {
         readonly path?: string;
         readonly snapshot?: unknown;
+        readonly repository?: string;
+        readonly ref?: string;
+        readonly commit?: string;
       };
       readonly concurrency?: number;
       /** @enum {number} */
@@ -1130,6 +1249,22 @@ export interface components {
                * @enum {string}
                */
               readonly onConflict?: 'fail' | 'rerun';
+            }
+          | {
+              /** @constant */
+              readonly kind: 'deliver';
+              /** @description The name of a forge in the server's config (forges: NAME: { kind: git | github, ... }). */
+              readonly forge: string;
+              /** @description The id of the item of this run whose patch is delivered (a command, agent or merge item); the deliver item depends on it. */
+              readonly from: string;
+              /** @description The branch pushed, e.g. cairn/fix-{runId} ({runId}: the run's id, characters a branch cannot hold turned into -). Delivering again to the same branch replaces its commit and updates its change request. */
+              readonly branch: string;
+              /** @description The branch the commit is built on (its tip when the item delivers) and the change request targets, e.g. main. */
+              readonly base: string;
+              /** @description The commit's subject and the change request's title; {runId} stands for the run's id. */
+              readonly title: string;
+              /** @description Markdown put first in the commit message and the change request's body, before the run's summary, spend and evidence links. */
+              readonly body?: string;
             };
         readonly dependsOn?: readonly string[];
         readonly needs?: {
@@ -1167,8 +1302,16 @@ export interface components {
         readonly effect?: 'pure' | 'read-impure' | 'write-impure';
         /** @enum {string} */
         readonly onLost?: 'retry' | 'fail';
-        /** @enum {string} */
-        readonly approval?: 'required' | 'none';
+        readonly approval?:
+          | ('required' | 'none')
+          | {
+              readonly required: number;
+              readonly from?: readonly string[];
+              readonly selfApproval?: boolean;
+              readonly timeout?: string;
+              /** @enum {string} */
+              readonly onTimeout?: 'reject' | 'approve';
+            };
         readonly secrets?: readonly string[];
         readonly env?: {
           readonly [key: string]: string;
@@ -1251,6 +1394,21 @@ export interface components {
       /** @description run.state deliveries of a run that ended or awaits a budget raise, when its agents called models: what the run's model calls spent */
       readonly spend?: components['schemas']['ModelSpend'];
     };
+    /** @description How people sign in to this server, beside its tokens */
+    readonly SignInOptions: {
+      /** @description The identity provider people sign in through; null when the server has none (tokens only) */
+      readonly identityProvider: {
+        /** @description The provider's issuer URL */
+        readonly issuer: string;
+        /** @description Whether the dashboard offers sign-in through the provider (GET /v1/session/oidc/start) */
+        readonly dashboard: boolean;
+        /** @description `cairn login`: the public client and scopes of the device authorization grant (RFC 8628); null when not configured */
+        readonly cli: {
+          readonly clientId: string;
+          readonly scopes: readonly string[];
+        } | null;
+      } | null;
+    };
     /** @description Who the request acts as, and which of the actions runs.submit, runs.cancel, runs.budget, items.approve, items.reject, items.cancel, audit.read, tokens.manage and schedules.manage it may take (the authorizer may still refuse one for a particular run) */
     readonly Session: {
       readonly actor: {
@@ -1284,6 +1442,15 @@ export interface components {
       readonly created?: boolean;
       /** @description Why the delivery starts no run (another event, action, label or comment) */
       readonly ignored?: string;
+    };
+    /** @description What a Standard Webhooks delivery came to: a run, or a replay (duplicate) */
+    readonly WebhookDeliveryResult: {
+      /** @description True when this webhook-id was handled before: nothing ran this time */
+      readonly duplicate: boolean;
+      /** @description The run the delivery started */
+      readonly runId?: string;
+      readonly template?: string;
+      readonly created?: boolean;
     };
     /** @description Whether the server's log is being written: a log that cannot be is dropped and counted, never fatal */
     readonly LogSinkStatus: {
@@ -1996,11 +2163,19 @@ export interface operations {
           readonly scheduleId: string;
           readonly cron: string;
           readonly timeZone?: string;
-          readonly spec:
+          readonly spec?:
             | string
             | {
                 readonly [key: string]: unknown;
               };
+          /** @description Instead of spec: a template of the server's config and its parameters, filled and checked now; every slot submits that spec */
+          readonly template?: {
+            readonly name: string;
+            /** @default {} */
+            readonly parameters?: {
+              readonly [key: string]: string;
+            };
+          };
           readonly catchUp?:
             | ('skip' | 'latest')
             | {
@@ -2389,6 +2564,7 @@ export interface operations {
           | 'item.blocked'
           | 'item.ready'
           | 'item.approval-requested'
+          | 'item.approval-voted'
           | 'item.approved'
           | 'item.skipped'
           | 'item.cancelled'
@@ -2716,6 +2892,44 @@ export interface operations {
             readonly expiresAt: string;
             readonly scopes: readonly string[];
           };
+        };
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly getSignInOptions: {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description Default Response */
+      readonly 200: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['SignInOptions'];
         };
       };
       /** @description Default Response */
@@ -3080,6 +3294,62 @@ export interface operations {
         };
         content: {
           readonly 'application/json': components['schemas']['GithubDeliveryResult'];
+        };
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly receiveWebhookDelivery: {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: {
+        /** @description The message's id: a replayed id runs nothing */
+        readonly 'webhook-id'?: string;
+        /** @description When it was signed, in seconds since 1970 (within 5 minutes by default) */
+        readonly 'webhook-timestamp'?: string;
+        /** @description v1, and the base64 HMAC-SHA256 of "id.timestamp.body" with the secret; several separated by spaces */
+        readonly 'webhook-signature'?: string;
+      };
+      readonly path: {
+        readonly name: string;
+      };
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description Default Response */
+      readonly 200: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['WebhookDeliveryResult'];
+        };
+      };
+      /** @description Default Response */
+      readonly 201: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['WebhookDeliveryResult'];
         };
       };
       /** @description Default Response */
