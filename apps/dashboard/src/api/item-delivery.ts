@@ -1,3 +1,4 @@
+import type { components } from './openapi.d.ts';
 import type { ItemSummary } from './run-summary.ts';
 
 /**
@@ -7,18 +8,9 @@ import type { ItemSummary } from './run-summary.ts';
  * opened or updated (a forge with change requests), and the digest of the patch's signed
  * provenance as stored (`GET /v1/blobs/{digest}` serves those exact bytes).
  */
-export interface ItemDelivery {
-  readonly forge: string;
-  readonly from: string;
-  readonly branch: string;
-  readonly base: string;
-  readonly commit: string;
-  readonly outcome: 'pushed' | 'unchanged';
-  readonly changeRequest?: { readonly id: string; readonly url: string };
-  readonly provenance: { readonly digest: string };
-}
+export type ItemDelivery = components['schemas']['ItemDelivery'];
 
-/** The item's delivery, if it delivered one (read beside the generated Item, which declares it once the OpenAPI document does). */
+/** The item's delivery, if it delivered one. */
 export function deliveryOf(item: ItemSummary | null | undefined): ItemDelivery | null {
-  return (item as (ItemSummary & { readonly delivery?: ItemDelivery }) | null | undefined)?.delivery ?? null;
+  return item?.delivery ?? null;
 }

@@ -1,12 +1,11 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../api/api-error.ts';
 import { DashboardApi } from '../api/dashboard-api.ts';
+import type { components } from '../api/openapi.d.ts';
 import { readPermissions, type Permissions } from '../api/permissions.ts';
 
-/** The part of `GET /v1/sign-in` the page reads: whether the server offers sign-in through its identity provider. */
-interface SignInOptions {
-  readonly identityProvider: { readonly issuer: string; readonly dashboard: boolean } | null;
-}
+/** `GET /v1/sign-in`: whether the server offers sign-in through its identity provider. */
+type SignInOptions = components['schemas']['SignInOptions'];
 
 /**
  * Sign-in through the server's identity provider, when it offers one (a link: the browser goes to
