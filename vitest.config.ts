@@ -5,6 +5,6 @@ import { defineConfig } from 'vitest/config';
 // package's image/ before its src/ exists) would otherwise become a second, setup-less project.
 export default defineConfig({
   test: {
-    projects: ['packages/*/vitest.config.ts', 'apps/*', 'tests', 'bench', 'deploy/*', 'packages/fargate/image'],
+    projects: ['packages/*/vitest.config.ts', 'apps/*', 'tests', 'tests/vitest.server-image.config.ts', 'bench', 'deploy/*', 'packages/fargate/image'],
   },
 });
