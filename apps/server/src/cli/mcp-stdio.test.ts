@@ -69,7 +69,14 @@ test(
     const { client, stderr } = await mcpClient(root, base, token, ['--max-wait', '1']);
     try {
       const tools = (await client.listTools()).tools;
-      expect(tools.map((tool) => tool.name).sort()).toEqual(['get_patch', 'get_run_status', 'submit_run', 'wait_for_run']);
+      expect(tools.map((tool) => tool.name).sort()).toEqual([
+        'get_patch',
+        'get_run_status',
+        'list_templates',
+        'submit_run',
+        'submit_template_run',
+        'wait_for_run',
+      ]);
       const schema = JSON.parse(((await client.readResource({ uri: 'cairn://schema/run-spec' })).contents[0] as { text: string }).text) as {
         $id: string;
         required: string[];
