@@ -1,5 +1,6 @@
 import type { ForgeV1 } from '@cairn/core';
-import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
+import { CairnError, parseSettings } from '@cairn/protocol';
+import { readConfiguredSecret } from '../config/configured-secret.ts';
 import type { ForgeConfig, ForgesConfig } from '../config/forges-config-schema.ts';
 
 /** Reads a server secret's value (the engine's secret store), naming the option that named it when it cannot. */
@@ -55,20 +56,8 @@ export class ServerForges {
     return built;
   }
 
-  async #readSecret(name: string, option: string): Promise<string> {
-    try {
-      return await this.#secret(name);
-    } catch (error) {
-      if (!isCairnError(error, 'CAIRN_SECRET_UNAVAILABLE')) throw error;
-      throw new CairnError(
-        'CAIRN_SECRET_UNAVAILABLE',
-        `${option} names the server secret ${name}, which is not set or cannot be opened: \`cairn secret set ${name}\`.`,
-        {
-          path: option,
-          cause: error,
-        },
-      );
-    }
+  #readSecret(name: string, option: string): Promise<string> {
+    return readConfiguredSecret(this.#secret, name, option);
   }
 }
 

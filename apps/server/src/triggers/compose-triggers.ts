@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import type { EngineService } from '@cairn/engine';
-import { CairnError, isCairnError } from '@cairn/protocol';
+import { readConfiguredSecret } from '../config/configured-secret.ts';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { GithubTrigger } from './github-trigger.ts';
 import { GithubRepositoryPermissions, type RepositoryPermissions } from './repository-permissions.ts';
@@ -33,21 +33,7 @@ export function composeTriggers(
   const templates = RunTemplates.load(loaded.config.templates, dirname(loaded.file));
   const { github, webhooks } = loaded.config.triggers;
   if (github === undefined && Object.keys(webhooks).length === 0) return { templates, close: () => undefined };
-  const secret = async (name: string, option: string) => {
-    try {
-      return await service.modelCalls.revealSecret(name);
-    } catch (error) {
-      if (!isCairnError(error, 'CAIRN_SECRET_UNAVAILABLE')) throw error;
-      throw new CairnError(
-        'CAIRN_SECRET_UNAVAILABLE',
-        `${option} names the server secret ${name}, which is not set or cannot be opened: \`cairn secret set ${name}\`.`,
-        {
-          path: option,
-          cause: error,
-        },
-      );
-    }
-  };
+  const secret = (name: string, option: string) => readConfiguredSecret((secretName) => service.modelCalls.revealSecret(secretName), name, option);
   const seen = options.seenDeliveries();
   const webhookTriggers = Object.keys(webhooks).length === 0 ? undefined : new WebhookTriggers({ webhooks, templates, seen, service, secret });
   const composed = { templates, ...(webhookTriggers ? { webhooks: webhookTriggers } : {}), close: () => seen.close() };
