@@ -4,8 +4,9 @@ import type { DashboardApi } from '../api/dashboard-api.ts';
 import { downloadBytes } from '../api/download-bytes.ts';
 import { deliveryOf, type ItemDelivery } from '../api/item-delivery.ts';
 import type { ItemSummary } from '../api/run-summary.ts';
-import { Icon, type IconName } from '../icons.tsx';
+import { Icon } from '../icons.tsx';
 import { hrefOf } from '../use-route.ts';
+import { ChecksTable } from './checks-table.tsx';
 
 /** One check the page ran on the delivered provenance: its digest, then `cairn verify provenance`'s four. */
 interface PageCheck {
@@ -23,7 +24,6 @@ const checkLabels: Readonly<Record<PageCheck['name'], string>> = {
   statement: 'Statement',
   subject: 'Subject',
 };
-const statusIcons: Readonly<Record<PageCheck['status'], IconName>> = { pass: 'check', fail: 'x', 'not-checked': 'circle-minus' };
 
 /**
  * What a `deliver` item delivered: the change request (a link to the forge), the branch and its
@@ -173,19 +173,7 @@ function ProvenanceChecks({
         </span>
         <span class="verdict-reason hint">{reason}</span>
       </div>
-      <table class="checks-table">
-        <tbody>
-          {checked.checks.map((check) => (
-            <tr key={check.name} data-check={check.name} data-status={check.status}>
-              <th scope="row">{checkLabels[check.name]}</th>
-              <td class={`check-status check-${check.status}`}>
-                <Icon name={statusIcons[check.status]} /> {check.status}
-              </td>
-              <td class="check-detail">{check.detail}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <ChecksTable checks={checked.checks} labels={checkLabels} />
     </section>
   );
 }

@@ -4,6 +4,7 @@ import type { DashboardApi } from '../api/dashboard-api.ts';
 import { downloadBytes } from '../api/download-bytes.ts';
 import { Icon, type IconName } from '../icons.tsx';
 import { When } from '../time-format.tsx';
+import { ChecksTable } from './checks-table.tsx';
 
 /**
  * A run's evidence (`audit:read`): what its bundle (cairn.bundle/v1) holds — the signed checkpoint
@@ -137,7 +138,6 @@ const verdictIcons: Readonly<Record<VerificationVerdict, IconName>> = {
   'untrusted-signer': 'circle-alert',
   failed: 'circle-x',
 };
-const statusIcons: Readonly<Record<VerificationCheck['status'], IconName>> = { pass: 'check', fail: 'x', 'not-checked': 'circle-minus' };
 
 const checkLabels: Readonly<Record<VerificationCheck['name'], string>> = {
   entries: 'Entries',
@@ -200,19 +200,7 @@ function InPageChecks({
               : 'every check passed, but against the keys the bundle names, not a key you vouched for.'}
         </span>
       </div>
-      <table class="checks-table">
-        <tbody>
-          {report.checks.map((check) => (
-            <tr key={check.name} data-check={check.name} data-status={check.status}>
-              <th scope="row">{checkLabels[check.name]}</th>
-              <td class={`check-status check-${check.status}`}>
-                <Icon name={statusIcons[check.status]} /> {check.status}
-              </td>
-              <td class="check-detail">{check.detail}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <ChecksTable checks={report.checks} labels={checkLabels} />
       <AnchorStatuses bundle={bundle} anchor={report.checks.find((check) => check.name === 'anchor')} />
       <p class="hint in-page-scope">
         This page ran the checks of <code>cairn verify</code> (its own code, built for the browser) on the bytes it downloaded, with the signatures checked
