@@ -291,18 +291,22 @@ export function buildMcpServer(client: CairnClient, options: McpServerOptions = 
     },
     guarded(async ({ runId, timeoutSeconds }: { runId: string; timeoutSeconds?: number | undefined }, extra) => {
       const progressToken = extra._meta?.progressToken;
+      let lastNotification: Promise<void> = Promise.resolve();
       const onProgress =
         progressToken === undefined
           ? undefined
           : (progress: { progress: number; total: number; message: string }) => {
               // A lost notification is not worth failing the wait over: the answer says where the run is.
-              extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...progress } }).catch(() => undefined);
+              lastNotification = extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...progress } }).catch(() => undefined);
             };
       const answer = await boundedRunWait(client, runId, {
         seconds: Math.min(timeoutSeconds ?? maxWaitSeconds, maxWaitSeconds),
         signal: extra.signal,
         ...(onProgress ? { onProgress } : {}),
       });
+      // The last progress goes out before the answer: a client stops listening for a request's
+      // progress once it is answered, and one that overtook it left the client's count short of the end.
+      await lastNotification;
       if (!answer.done || answer.itemsFailed === 0) return { ...answer };
       // What the agent needs next is why: each failed item with its failure, in one answer.
       const failedItems = (await client.items(runId))
