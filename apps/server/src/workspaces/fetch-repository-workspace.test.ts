@@ -1,7 +1,7 @@
 // The server's fetch of a run's workspace from a git repository, against a real git server on
 // loopback (`git http-backend` with basic auth, git-forge's test support) and real git: the
 // snapshot holds the ref's files and the history asked, and each refusal is the one named.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,8 +10,9 @@ import { createLocalStorageProvider } from '@cairn/local';
 import { blobKey, isCairnError } from '@cairn/protocol';
 import { historyMemberNames, readTar } from '@cairn/protocol/workspace';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { git, startGitHttpServer, type GitHttpServer } from '../../../../packages/git-forge/src/git-http-server.test-support.ts';
+import { startGitHttpServer, type GitHttpServer } from '../../../../packages/git-forge/src/git-http-server.test-support.ts';
 import { fetchRepositoryWorkspace, type RepositoryWorkspaceLimits } from './fetch-repository-workspace.ts';
+import { serveNotesHistory } from './served-history.test-support.ts';
 
 const credential = { username: 'cairn', token: 'fetch-token-5f3c9a' };
 const limits: RepositoryWorkspaceLimits = { history: 2, timeoutMs: 30_000, maxBytes: 16 * 1024 * 1024 };
@@ -22,18 +23,8 @@ let commits: string[];
 
 beforeAll(async () => {
   server = await startGitHttpServer({ username: credential.username, password: credential.token });
-  await server.createRepository('app');
   scratch = mkdtempSync(join(tmpdir(), 'cairn-fetch-test-'));
-  const work = join(scratch, 'work');
-  await git(scratch, ['init', '--quiet', '--initial-branch=main', work]);
-  for (const version of [1, 2, 3]) {
-    writeFileSync(join(work, 'notes.txt'), `version ${version}\n`);
-    await git(work, ['add', 'notes.txt']);
-    await git(work, ['commit', '--quiet', '-m', `version ${version}`]);
-  }
-  await git(work, ['tag', 'v1', 'HEAD~2']);
-  await git(work, ['push', '--quiet', server.path('app'), 'main', 'v1']);
-  commits = (await git(work, ['rev-list', 'main'])).trim().split('\n');
+  commits = await serveNotesHistory(server, scratch);
 });
 afterAll(async () => {
   await server.close();

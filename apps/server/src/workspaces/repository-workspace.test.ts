@@ -5,17 +5,18 @@
 // The refusals come back from POST /v1/runs with nothing run. The run is the guide's example
 // (docs/guides/workspace-from-a-repository.md), over the served repository instead of its URL.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { verifyBundle } from '@cairn/audit';
 import { createCairnClient } from '@cairn/client';
 import type { RunSpecV1 } from '@cairn/core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { git, startGitHttpServer, type GitHttpServer } from '../../../../packages/git-forge/src/git-http-server.test-support.ts';
+import { startGitHttpServer, type GitHttpServer } from '../../../../packages/git-forge/src/git-http-server.test-support.ts';
 import { parse as parseYaml } from 'yaml';
 import { guideExample } from '../http/guide-example.test-support.ts';
 import { runningServers } from '../http/running-server.test-support.ts';
+import { serveNotesHistory } from './served-history.test-support.ts';
 
 const start = runningServers();
 const guide = guideExample('workspace-from-a-repository.md', '');
@@ -28,17 +29,8 @@ let commits: string[];
 
 beforeAll(async () => {
   forge = await startGitHttpServer({ username: 'cairn', password: forgeToken });
-  await forge.createRepository('app');
   scratch = mkdtempSync(join(tmpdir(), 'cairn-repository-workspace-'));
-  const work = join(scratch, 'work');
-  await git(scratch, ['init', '--quiet', '--initial-branch=main', work]);
-  for (const version of [1, 2, 3]) {
-    writeFileSync(join(work, 'notes.txt'), `version ${version}\n`);
-    await git(work, ['add', 'notes.txt']);
-    await git(work, ['commit', '--quiet', '-m', `version ${version}`]);
-  }
-  await git(work, ['push', '--quiet', forge.path('app'), 'main']);
-  commits = (await git(work, ['rev-list', 'main'])).trim().split('\n');
+  commits = await serveNotesHistory(forge, scratch);
 });
 afterAll(async () => {
   await forge.close();
