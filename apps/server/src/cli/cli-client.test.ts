@@ -7,6 +7,7 @@ import { createCairnClient } from '@cairn/client';
 import { expect, test } from 'vitest';
 import { runningServers } from '../http/running-server.test-support.ts';
 import { runCli } from './run-cli.test-support.ts';
+import { servedMcpTools } from './mcp-tools.test-support.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const start = runningServers();
@@ -69,14 +70,7 @@ test('cairn mcp over stdio: an AI client with a submit-and-read token runs work 
   const client = new Client({ name: 'agent', version: '1.0.0' });
   await client.connect(transport);
   try {
-    expect((await client.listTools()).tools.map((tool) => tool.name).sort()).toEqual([
-      'get_patch',
-      'get_run_status',
-      'list_templates',
-      'submit_run',
-      'submit_template_run',
-      'wait_for_run',
-    ]);
+    expect((await client.listTools()).tools.map((tool) => tool.name).sort()).toEqual(servedMcpTools);
     const spec =
       'version: 1\nname: from-an-agent\nitems:\n  - { id: write, runtime: { kind: command, argv: [/bin/sh, -c, "echo made by an agent > agent.txt"] } }\n';
     const submitted = await client.callTool({ name: 'submit_run', arguments: { spec } });

@@ -14,6 +14,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { expect, test } from 'vitest';
 import { runningServers } from '../http/running-server.test-support.ts';
+import { servedMcpTools } from './mcp-tools.test-support.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const start = runningServers();
@@ -69,14 +70,7 @@ test(
     const { client, stderr } = await mcpClient(root, base, token, ['--max-wait', '1']);
     try {
       const tools = (await client.listTools()).tools;
-      expect(tools.map((tool) => tool.name).sort()).toEqual([
-        'get_patch',
-        'get_run_status',
-        'list_templates',
-        'submit_run',
-        'submit_template_run',
-        'wait_for_run',
-      ]);
+      expect(tools.map((tool) => tool.name).sort()).toEqual(servedMcpTools);
       const schema = JSON.parse(((await client.readResource({ uri: 'cairn://schema/run-spec' })).contents[0] as { text: string }).text) as {
         $id: string;
         required: string[];

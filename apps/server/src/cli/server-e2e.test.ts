@@ -11,6 +11,7 @@ import type { CairnEvent } from '@cairn/core';
 import { expect, test } from 'vitest';
 import { builtCli, useBuiltServer } from './built-server.test-support.ts';
 import { sseEvents } from '../http/sse-events.test-support.ts';
+import { servedMcpTools } from './mcp-tools.test-support.ts';
 
 const { cairn, initialised, serve, childEnv } = useBuiltServer();
 
@@ -191,14 +192,7 @@ test('built cairn mcp over stdio: an AI client submits, waits and reads the patc
   const client = new Client({ name: 'e2e-agent', version: '1.0.0' });
   await client.connect(transport);
   try {
-    expect((await client.listTools()).tools.map((tool) => tool.name).sort()).toEqual([
-      'get_patch',
-      'get_run_status',
-      'list_templates',
-      'submit_run',
-      'submit_template_run',
-      'wait_for_run',
-    ]);
+    expect((await client.listTools()).tools.map((tool) => tool.name).sort()).toEqual(servedMcpTools);
     const submitted = await client.callTool({
       name: 'submit_run',
       arguments: {
