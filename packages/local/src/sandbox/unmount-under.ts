@@ -41,8 +41,10 @@ export function unmountUnder(folder: string): string[] {
 /**
  * Removes `folder` and everything in it, first detaching every mount under it. A task still
  * starting may mount its workspace after the mounts were read (tasks outlive the server that
- * started them): removal that meets such a mount (EBUSY) detaches again and retries, for up to
- * about two seconds.
+ * started them): removal that meets such a mount detaches again and retries, for up to about two
+ * seconds. It meets a busy mount point (EBUSY), or, inside a layered workspace's read-only base
+ * (an idmapped bind, read-only so that a removal that missed it cannot reach the shared tree), a
+ * read-only file system (EROFS).
  */
 export function removeWithMounts(folder: string): void {
   for (let attempt = 1; ; attempt++) {
@@ -51,10 +53,14 @@ export function removeWithMounts(folder: string): void {
       rmSync(folder, { recursive: true, force: true });
       return;
     } catch (error) {
-      // Node's recursive removal may report the busy mount without its code ("Unknown error: Device or resource busy").
-      const busy = (error as NodeJS.ErrnoException).code === 'EBUSY' || /resource busy/i.test((error as Error).message);
-      if (!busy || attempt === 40) throw error;
+      if (!metAMount(error) || attempt === 40) throw error;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
     }
   }
+}
+
+/** Whether a removal failed on a mount under the folder. Node's recursive removal may report it without its code ("Unknown error: Read-only file system"). */
+function metAMount(error: unknown): boolean {
+  const { code, message } = error as NodeJS.ErrnoException;
+  return code === 'EBUSY' || code === 'EROFS' || /resource busy|read-only file system/i.test(message);
 }
