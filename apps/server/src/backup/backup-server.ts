@@ -38,18 +38,21 @@ export interface BackupResult {
  *    anchor copied earlier holds only checkpoints the database copy knows (a prefix of what a
  *    later copy would hold). Copied after, it could hold a checkpoint of entries the database copy
  *    lacks, and the restored log, growing differently, would conflict with it at that size;
- * 2. the webhook database, then the engine's, each through SQLite's online backup (a second
- *    connection; the WAL is read through SQLite, never copied as a raw file, so no committed
- *    transaction is half-copied). Webhooks first: their cursor names a position in the audit log,
- *    so copied before the log it never points past the restored log's end (events after it are
- *    delivered again, at least once, rather than never);
+ * 2. the webhook database, then the engine's, then the trigger deliveries', each through SQLite's
+ *    online backup (a second connection; the WAL is read through SQLite, never copied as a raw
+ *    file, so no committed transaction is half-copied). Webhooks first: their cursor names a
+ *    position in the audit log, so copied before the log it never points past the restored log's
+ *    end (events after it are delivered again, at least once, rather than never). Trigger
+ *    deliveries last: a delivery is claimed before its run is submitted, so every run the engine's
+ *    copy holds has its delivery in this copy, and a replay of it is refused after a restore (a
+ *    delivery claimed meanwhile is refused too, though its run is not restored);
  * 3. storage after the database: objects are content-addressed and immutable, and the engine
  *    stores one before a database row names it, so every object the database copy names is there;
  *    objects written meanwhile are extra and harmless;
  * 4. keys, tokens, rfc3161 anchors' TSA certificates, and the config rewritten with every path at
  *    its default under `./cairn-data`.
  * S3 storage and S3 Object Lock anchors are not copied, nor a PostgreSQL engine state with the
- * server's tokens and webhooks (the operator's database, backed up with `pg_dump` or base backups): they are named in the result and
+ * server's tokens, webhooks and trigger deliveries (the operator's database, backed up with `pg_dump` or base backups): they are named in the result and
  * the manifest (`notCopied`), with what to do, so that nobody takes the archive for a copy of them.
  * The live execution state and work folders are not copied: they belong to attempts in flight.
  */
@@ -71,16 +74,12 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
   // A server that never started its webhook dispatcher has no webhook database yet. With PostgreSQL
   // the webhooks are in the database (named in `notCopied`): a webhooks.db left from before is not
   // what the server uses, and the archive does not pretend it is.
-  if (
-    !postgres &&
-    (await stat(paths.webhooks).then(
-      () => true,
-      () => false,
-    ))
-  )
-    add(`${backupDataPrefix}webhooks.db`, await copyDatabase(paths.webhooks), 0o600);
+  if (!postgres && (await exists(paths.webhooks))) add(`${backupDataPrefix}webhooks.db`, await copyDatabase(paths.webhooks), 0o600);
   // PostgreSQL state is not a file of this server's: it is named in `notCopied` (`externalData`).
   if (loaded.config.engine.state.kind === 'sqlite') add(`${backupDataPrefix}cairn.db`, await copyDatabase(paths.database), 0o600);
+  // After the engine's (see 2. above). A server that never had a trigger has no triggers.db; with
+  // PostgreSQL the deliveries already handled are in the database, like the webhooks.
+  if (!postgres && (await exists(paths.triggers))) add(`${backupDataPrefix}triggers.db`, await copyDatabase(paths.triggers), 0o600);
   // Through the storage seam, not its files: the archive names objects by key, whatever the layout.
   // S3 storage is not copied (see `externalData`): the archive says so rather than hold a part of it.
   if (paths.storage !== undefined) {
@@ -143,6 +142,13 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
   const archive = await promisify(gzip)(tar);
   await writeNewFile(file, archive);
   return { file, members: members.length, bytes: archive.byteLength, signingKeyId, notCopied };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** A database as SQLite's online backup API copies it, read back from a private temporary file. */

@@ -1,6 +1,8 @@
 // `cairn backup` and `cairn restore` as an operator runs them (the built command, child processes)
 // against a server that keeps serving: the restored directory composes into a server holding the
-// same runs, patches and evidence under the same key; a tampered archive restores nothing.
+// same runs, patches and evidence under the same key, and refusing the replay of a trigger delivery
+// it saw before; a tampered archive restores nothing.
+import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,9 +11,10 @@ import { serializeEvidenceBundle, verifyBundle } from '@cairn/audit';
 import { blobKey } from '@cairn/protocol';
 import { readTar } from '@cairn/protocol/workspace';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { expect, test } from 'vitest';
+import { afterAll, expect, test } from 'vitest';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
+import { buildHttpApi } from '../http/http-server.ts';
 import { runningServers } from '../http/running-server.test-support.ts';
 import { runCli } from '../cli/run-cli.test-support.ts';
 import { initServer } from '../cli/init-server.ts';
@@ -26,11 +29,40 @@ const writeSpec = (name: string, line: string) => ({
   items: [{ id: 'write', runtime: { kind: 'command', argv: ['/bin/sh', '-c', `echo ${line} > made.txt`] } }],
 });
 
+/**
+ * A Standard Webhooks trigger `alerts` running template `note`. The template's spec file lies
+ * outside the server's folder (named by its absolute path), so the restored config finds it too.
+ */
+const templates = mkdtempSync(join(tmpdir(), 'cairn-backup-templates-'));
+afterAll(() => rmSync(templates, { recursive: true, force: true }));
+writeFileSync(
+  join(templates, 'note.yaml'),
+  stringifyYaml({ version: 1, name: 'alert {{ id }}', items: [{ id: 'note', runtime: { kind: 'command', argv: ['/bin/true'] } }] }),
+);
+const webhookKey = randomBytes(32);
+const triggerConfig = {
+  templates: { note: { spec: join(templates, 'note.yaml'), parameters: { id: {} } } },
+  triggers: { webhooks: { alerts: { secret: 'ALERTS_WEBHOOK_SECRET', template: 'note', parameters: { id: '/id' } } } },
+};
+
+/** A delivery signed as the Standard Webhooks specification signs one (HMAC-SHA256 of "id.timestamp.body"). */
+function alertDelivery(id: string): RequestInit {
+  const body = JSON.stringify({ id });
+  const timestamp = String(Math.floor(Date.now() / 1_000));
+  const signature = createHmac('sha256', webhookKey).update(`${id}.${timestamp}.${body}`).digest('base64');
+  return {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${signature}` },
+  };
+}
+
 test(
-  'backup while serving, restore elsewhere: runs, items, patches, webhooks, evidence under the same key, keys 0600; tampering and overwriting refused',
+  'backup while serving, restore elsewhere: runs, items, patches, webhooks, trigger deliveries seen, evidence under the same key, keys 0600; tampering and overwriting refused',
   { timeout: 90_000 },
   async () => {
-    const { directory, api, composition, keyId } = await start();
+    const { directory, base, api, composition, keyId } = await start('tokens', { config: triggerConfig });
+    await composition.service.setSecret('ALERTS_WEBHOOK_SECRET', `whsec_${webhookKey.toString('base64')}`, { kind: 'user', id: 'operator', via: 'cli' });
     const submit = async (spec: object) =>
       (
         (await (await api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) })).json()) as {
@@ -46,6 +78,11 @@ test(
     ).json()) as { webhookId: string; secret: string };
     const runId = await submit(writeSpec('before-backup', 'restored-line'));
     expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
+    // A trigger delivery handled before the backup: its run and its id are both in the archive.
+    const seen = alertDelivery('msg_before_backup');
+    const triggered = await fetch(`${base}/v1/triggers/webhooks/alerts`, seen);
+    expect(triggered.status).toBe(201);
+    const triggeredRunId = ((await triggered.json()) as { runId: string }).runId;
     // The dispatcher enqueues the run's deliveries at its own pace (it looks for new endpoints once
     // a second): the backup is taken once there are some to carry.
     await expect
@@ -83,6 +120,16 @@ test(
       expect(await copy.webhooks.secretOf(webhook.webhookId)).toBe(webhook.secret);
       expect((await copy.webhooks.deliveries(webhook.webhookId)).length).toBeGreaterThan(0);
       expect(copy.engine.run(runId)).toMatchObject({ runId, name: 'before-backup', state: 'succeeded' });
+      // The delivery seen before the backup is a replay to the restored server too: nothing runs again.
+      expect(copy.engine.run(triggeredRunId)).toMatchObject({ name: 'alert msg_before_backup' });
+      const copyApi = await buildHttpApi({ composition: copy, host: '127.0.0.1' });
+      try {
+        const copyBase = await copyApi.listen({ host: '127.0.0.1', port: 0 });
+        const replay = await fetch(`${copyBase}/v1/triggers/webhooks/alerts`, seen);
+        expect([replay.status, await replay.json()]).toEqual([200, { duplicate: true }]);
+      } finally {
+        await copyApi.close();
+      }
       expect(copy.engine.items(runId)).toEqual([expect.objectContaining({ itemId: 'write', state: 'succeeded' })]);
       const patch = await copy.storage.get(blobKey(copy.engine.artifacts(runId, 'write')!['patch']!));
       expect(new TextDecoder().decode(patch!)).toContain('+restored-line');

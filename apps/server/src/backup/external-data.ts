@@ -46,7 +46,7 @@ export function externalData({ config }: LoadedServerConfig): BackupNotCopied[] 
       option: 'engine.state',
       kind: 'postgres',
       location: postgresLocation(config.engine.state),
-      note: `the engine state (runs, items, attempts, the audit log and its checkpoints, secrets, schedules), with the server's API tokens and webhooks (endpoints, deliveries, the event cursor: tables server_*), lives in that schema and is NOT in this archive: back it up with PostgreSQL's tools (pg_dump --format=custom --schema=${config.engine.state.schema}, or base backups with WAL archiving) at about the same time; a restored server reads it from the same database, so restore that first (pg_restore)`,
+      note: `the engine state (runs, items, attempts, the audit log and its checkpoints, secrets, schedules), with the server's API tokens and webhooks (endpoints, deliveries, the event cursor) and the trigger deliveries already handled (tables server_*), lives in that schema and is NOT in this archive: back it up with PostgreSQL's tools (pg_dump --format=custom --schema=${config.engine.state.schema}, or base backups with WAL archiving) at about the same time; a restored server reads it from the same database, so restore that first (pg_restore)`,
     });
   if (config.storage.kind === 's3')
     found.push({

@@ -1,4 +1,4 @@
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import type { AuditAnchorV1, AuthorizerV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { createOidcAuthorizer } from '@cairn/oidc';
@@ -331,7 +331,7 @@ async function serverStores(
     return {
       tokens: new FileTokenStore(loaded.paths.tokens),
       webhookStore,
-      seenDeliveries: () => new SqliteSeenDeliveries(join(loaded.paths.dataDirectory, 'triggers.db')),
+      seenDeliveries: () => new SqliteSeenDeliveries(loaded.paths.triggers),
       closeStores: () => webhookStore.close(),
     };
   }

@@ -45,6 +45,8 @@ export interface LoadedServerConfig {
     readonly tokens: string;
     /** Webhook endpoints, deliveries and the event cursor (a database of their own). */
     readonly webhooks: string;
+    /** The trigger deliveries already handled, so that a replay runs nothing (a database of their own; SQLite state only). */
+    readonly triggers: string;
   };
 }
 
@@ -104,6 +106,7 @@ export function loadServerConfig(options: { readonly file?: string; readonly dir
       work: under(config.executor.kind === 'local' ? config.executor.workRoot : undefined, 'work'),
       tokens: join(data, 'keys', 'tokens.json'),
       webhooks: join(data, 'webhooks.db'),
+      triggers: join(data, 'triggers.db'),
     },
   };
 }
