@@ -31,6 +31,12 @@ const provider = 'deliver';
  * `unknown`, which a deliver item's `onLost: fail` turns into a failure for a person to look at
  * (the push may have happened; delivering again is safe, the branch is idempotent). It cannot
  * cancel a delivery under way (a push is not interruptible halfway); a cancelled one ends by itself.
+ *
+ * A finished delivery's status is held in memory only until the engine has it: pushed to an
+ * `onExit` listener, or else answered to `inspect`. Then it is forgotten, so a long-lived server
+ * holds only the deliveries under way and those not yet told. Asked again, `inspect` answers from
+ * the result record, the same `exited` status; one that left no record (its storage failed) is
+ * `unknown`, as the seam says of a forgotten task: the engine has recorded it lost already.
  */
 export class DeliveryExecutor implements ExecutorV1 {
   readonly specificationVersion = 'v1' as const;
@@ -39,7 +45,8 @@ export class DeliveryExecutor implements ExecutorV1 {
   readonly #context: DeliveryContext;
   readonly #logger: Logger | undefined;
   readonly #running = new Map<string, Promise<void>>();
-  readonly #exited = new Map<string, ExecutionStatus>();
+  /** Finished deliveries whose status the engine has not had yet (no listener was subscribed when they ended). */
+  readonly #untold = new Map<string, ExecutionStatus>();
   readonly #listeners = new Set<(executionId: string, status: ExecutionStatus) => void>();
 
   constructor(context: DeliveryContext, logger?: Logger) {
@@ -49,8 +56,9 @@ export class DeliveryExecutor implements ExecutorV1 {
 
   async start(task: TaskEnvelope): Promise<ExecutionHandle> {
     const { executionId } = task;
-    // Registered before anything is awaited: a second start of the same id joins this one.
-    if (!this.#running.has(executionId) && !this.#exited.has(executionId)) {
+    // Registered before anything is awaited: a second start of the same id joins this one. One that
+    // ended already is not run again: its result record (or its untold status) answers for it.
+    if (!this.#running.has(executionId) && !this.#untold.has(executionId)) {
       const running = (async () => {
         let status: ExecutionStatus;
         try {
@@ -61,7 +69,8 @@ export class DeliveryExecutor implements ExecutorV1 {
           this.#logger?.error({ executionId, error: String(error) }, 'a delivery could not record its result');
           status = { state: 'unknown', reason: `the delivery could not record its result: ${(error as Error).message}` };
         }
-        this.#exited.set(executionId, status);
+        // Told now, the engine has it: nothing is kept. Untold, it waits for the engine's `inspect`.
+        if (this.#listeners.size === 0) this.#untold.set(executionId, status);
         for (const listener of this.#listeners) listener(executionId, status);
       })().finally(() => this.#running.delete(executionId));
       this.#running.set(executionId, running);
@@ -71,10 +80,18 @@ export class DeliveryExecutor implements ExecutorV1 {
 
   async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
     const executionId = this.#checked(handle);
-    const exited = this.#exited.get(executionId);
-    if (exited) return exited;
+    const untold = this.#untold.get(executionId);
+    if (untold) {
+      this.#untold.delete(executionId);
+      return untold;
+    }
     if (this.#running.has(executionId)) return { state: 'running' };
-    return (await this.#storedStatus(executionId)) ?? { state: 'unknown', reason: 'the server that ran this delivery stopped before it recorded a result' };
+    return (
+      (await this.#storedStatus(executionId)) ?? {
+        state: 'unknown',
+        reason: 'no result of this delivery was recorded: the server running it stopped, or it could not store one',
+      }
+    );
   }
 
   async cancel(handle: ExecutionHandle): Promise<void> {
@@ -84,6 +101,11 @@ export class DeliveryExecutor implements ExecutorV1 {
   onExit(listener: (executionId: string, status: ExecutionStatus) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** How many statuses this instance holds in memory: the deliveries under way and the finished ones not yet told. */
+  get heldStatuses(): number {
+    return this.#running.size + this.#untold.size;
   }
 
   /** Waits for the deliveries under way (a server closing lets them finish: a push cut halfway helps no one). */
