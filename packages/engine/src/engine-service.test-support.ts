@@ -436,6 +436,30 @@ export function describeEngineService(name: string, makeService: () => ServiceUn
       expect(JSON.stringify(await collect(service.auditEntries()))).not.toContain('hunter2');
     });
 
+    test('a server secret is revealed to the host as last set, unaudited; one not set is CAIRN_SECRET_UNAVAILABLE naming it, and who asked when told', async () => {
+      const { service } = await makeService();
+      await service.setSecret('PROVIDER_KEY', 'sk-first', ana);
+      expect(await service.modelCalls.revealSecret('PROVIDER_KEY')).toBe('sk-first');
+      await service.setSecret('PROVIDER_KEY', 'sk-second', ana);
+      expect(await service.modelCalls.revealSecret('PROVIDER_KEY', 'The forge github.com (config.forges.github.tokenSecret)')).toBe('sk-second');
+      const before = await service.auditSize();
+      expect(await rejection(service.modelCalls.revealSecret('NOT_SET'))).toMatchObject({
+        code: 'CAIRN_SECRET_UNAVAILABLE',
+        path: 'NOT_SET',
+        message: 'The server secret NOT_SET is not set: set it with `cairn secret set NOT_SET`.',
+      });
+      expect(await rejection(service.modelCalls.revealSecret('NOT_SET', 'The webhook trigger alerts (config.triggers.webhooks.alerts.secret)'))).toMatchObject({
+        code: 'CAIRN_SECRET_UNAVAILABLE',
+        path: 'NOT_SET',
+        message:
+          'The webhook trigger alerts (config.triggers.webhooks.alerts.secret) needs the server secret NOT_SET, which is not set: set it with `cairn secret set NOT_SET`.',
+      });
+      expect(await service.modelCalls.revealSecret('PROVIDER_KEY')).toBe('sk-second');
+      // Revealing writes nothing: values never reach the log, and no entry is made per read.
+      expect((await collect(service.auditEntries({ from: before }))).filter((entry) => entry.entity.kind === 'secret')).toEqual([]);
+      expect(JSON.stringify(await collect(service.auditEntries()))).not.toMatch(/sk-first|sk-second/);
+    });
+
     test('the host audit writer writes exactly the entries the host owns, and nothing else', async () => {
       const { service } = await makeService();
       const { hostAudit } = service;

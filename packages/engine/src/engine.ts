@@ -25,7 +25,6 @@ import { EngineReadiness } from './loop/engine-readiness.ts';
 import { RunWaiters } from './loop/run-waiters.ts';
 import { ScheduleBook, type ScheduleDefinition, type ScheduleRecord } from './schedules/schedule-book.ts';
 import { SecretStore, type SecretRecord } from './secrets/secret-store.ts';
-import { isDispatchRefusal } from './dispatch-refusal.ts';
 import { ModelCallRecorder, type LiveAttempt, type ModelCall } from './dispatch/model-call-recorder.ts';
 import type { RunListOptions, RunPage } from './store/sqlite/run-history.ts';
 import type { ItemRecord, RunRecord } from './state/run-records.ts';
@@ -227,13 +226,12 @@ export class Engine {
   }
 
   /**
-   * A secret's value for the host's own use (the model gateway's provider keys, ADR 0033), never
-   * an item's: CAIRN_SECRET_UNAVAILABLE naming it when it is not set or does not decrypt.
+   * A server secret's value for the host's own use (the model gateway's provider keys, ADR 0033, a
+   * forge's token, a trigger's signing secret), never an item's: CAIRN_SECRET_UNAVAILABLE naming it
+   * when it is not set or does not decrypt, `purpose` saying who asked (see `revealServerSecret`).
    */
-  async revealSecret(name: string): Promise<string> {
-    const revealed = await this.#requireSecrets().reveal([name]);
-    if (isDispatchRefusal(revealed)) throw new CairnError('CAIRN_SECRET_UNAVAILABLE', `The model gateway needs ${revealed.reason}.`, { path: name });
-    return revealed.values[name]!;
+  async revealSecret(name: string, purpose?: string): Promise<string> {
+    return this.#requireSecrets().revealForServer(name, purpose);
   }
 
   /**

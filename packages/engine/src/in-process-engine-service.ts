@@ -36,7 +36,7 @@ export class InProcessEngineService implements EngineService {
     this.modelCalls = {
       liveAttempt: (executionId) => engine.liveAttempt(executionId),
       recordModelCall: (call) => engine.recordModelCall(call),
-      revealSecret: (name) => engine.revealSecret(name),
+      revealSecret: (name, purpose) => engine.revealSecret(name, purpose),
       awaitBudget: (runId, data) => engine.awaitBudget(runId, data),
     };
   }

@@ -5,15 +5,21 @@ import type { LiveAttempt, ModelCall } from './dispatch/model-call-recorder.ts';
  * What the model gateway (ADR 0033) asks of the engine, synchronously where order matters: whether
  * an attempt runs, and the `model.called` entry of a call, appended before the agent gets the end
  * of its answer. Only where the engine runs (SQLite, or the PostgreSQL replica holding the writer
- * lease); elsewhere each throws CAIRN_STATE_UNAVAILABLE saying where the gateway must be reached.
+ * lease); elsewhere each throws CAIRN_STATE_UNAVAILABLE saying where the gateway must be reached,
+ * except `revealSecret`, which every replica answers alike.
  */
 export interface ModelCallAccess {
   /** The attempt an execution id names while it runs; undefined once it ended or when there is none. */
   liveAttempt(executionId: string): LiveAttempt | undefined;
   /** Appends the call's `model.called` entry (durable with the next group commit); CAIRN_MODEL_NOT_ALLOWED when its attempt is not live. */
   recordModelCall(call: ModelCall): AuditEntry;
-  /** A provider key, a server secret for the gateway's own use. */
-  revealSecret(name: string): Promise<string>;
+  /**
+   * A server secret's value for the host's own use (a provider key, a forge's token, a trigger's
+   * signing secret), on any replica: CAIRN_SECRET_UNAVAILABLE naming it (`path`) when it is not set
+   * or does not decrypt, with `purpose` (who asks) as the message's subject when given;
+   * CAIRN_CONFIG_INVALID when no cipher is configured.
+   */
+  revealSecret(name: string, purpose?: string): Promise<string>;
   /**
    * The run's spend reached its budget (`data` says what of which): a running run awaits a raise
    * (`awaiting-budget`), audited as `run.budget-exhausted`. True when it moved (false when it already waited).

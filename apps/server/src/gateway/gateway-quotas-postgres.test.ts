@@ -276,7 +276,7 @@ test(
       expect(Date.now() - killedAt).toBeLessThan(10_000);
       await sleep(25);
     }
-    // Its engine runs once its gateway tells a credential of no attempt from a live one (401; 500 while the state loads).
+    // Its engine runs once its gateway tells a credential of no attempt from a live one (401; 503 until it runs).
     while ((await call(gatewayOf(second), credentials.mint({ executionId: 'r-none/none/1', models: [model], expiresAt: Date.now() + 60_000 }))) !== 401) {
       expect(Date.now() - killedAt).toBeLessThan(10_000);
       await sleep(25);

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditEntry, BudgetSpec, Digest, JsonObject, Logger, ModelCallSpend, StorageProviderV1 } from '@cairn/core';
 import type { LiveAttempt, ModelCall } from '@cairn/engine';
 import { spentTokens } from '@cairn/audit';
-import { blobKey } from '@cairn/protocol';
+import { blobKey, isCairnError, type CairnErrorCode } from '@cairn/protocol';
 import { AttemptCredentials } from './attempt-credentials.ts';
 import type { GatewaySettings } from './gateway-settings.ts';
 import { priceModelCall } from './model-prices.ts';
@@ -19,7 +19,8 @@ import { withStreamUsage } from './usage-meter-stream-options.ts';
 export interface GatewayService {
   liveAttempt(executionId: string): LiveAttempt | undefined;
   recordModelCall(call: ModelCall): AuditEntry;
-  revealSecret(name: string): Promise<string>;
+  /** A provider's key (a server secret); `purpose` names the provider for the error when it is not set. */
+  revealSecret(name: string, purpose: string): Promise<string>;
   /** The run's `model.called` entries so far (a restarted server's spend starts from them). */
   modelCalls(runId: string): AsyncIterable<AuditEntry>;
   /** The budgets of a run and of one of its items (defaults applied), as the run's spec sets them. */
@@ -49,13 +50,7 @@ const routes: Readonly<Record<string, Route>> = {
 /** A refusal of the gateway's own, in the caller's provider's error shape. */
 class Refusal {
   readonly status: number;
-  readonly code:
-    | 'CAIRN_MODEL_NOT_ALLOWED'
-    | 'CAIRN_BUDGET_EXCEEDED'
-    | 'CAIRN_MODEL_PROVIDER_FAILED'
-    | 'CAIRN_PAYLOAD_INVALID'
-    | 'CAIRN_NOT_FOUND'
-    | 'CAIRN_MODEL_QUOTA_FULL';
+  readonly code: CairnErrorCode;
   readonly message: string;
 
   constructor(status: number, code: Refusal['code'], message: string) {
@@ -115,10 +110,19 @@ export class ModelGateway {
   /** Answers one HTTP request; never throws (every failure is an answer). */
   handle(request: IncomingMessage, response: ServerResponse): void {
     this.#handle(request, response).catch((error: unknown) => {
-      this.#logger?.error({ error: String(error) }, 'the model gateway failed a call');
-      if (!response.headersSent)
-        this.#refuse(response, 'anthropic', new Refusal(500, 'CAIRN_MODEL_PROVIDER_FAILED', 'the gateway failed this call; see the server log'));
-      else response.destroy();
+      // A coded error says what to do (on a replica that does not run the engine: 503, and which
+      // gateway to reach), with the HTTP API's status for its code; anything else is the gateway's own failure.
+      const coded = isCairnError(error);
+      if (coded) this.#logger?.warn({ code: error.code, error: error.message }, 'the model gateway refused a call');
+      else this.#logger?.error({ error: String(error) }, 'the model gateway failed a call');
+      if (response.headersSent) return void response.destroy();
+      this.#refuse(
+        response,
+        (request.url ?? '').startsWith('/openai') ? 'openai' : 'anthropic',
+        coded
+          ? new Refusal(error.status, error.code, error.message.replace(/\.$/, ''))
+          : new Refusal(500, 'CAIRN_MODEL_PROVIDER_FAILED', 'the gateway failed this call; see the server log'),
+      );
     });
   }
 
@@ -191,7 +195,10 @@ export class ModelGateway {
     const waited = hold.waitedMs > 0 ? { quotaWaitMs: hold.waitedMs } : {};
     let key: string | undefined;
     try {
-      key = provider.apiKeySecret === undefined ? undefined : await this.#secret(provider.apiKeySecret);
+      key =
+        provider.apiKeySecret === undefined
+          ? undefined
+          : await this.#secret(provider.apiKeySecret, `The model gateway's ${route.provider} provider (gateway.providers.${route.provider}.apiKeySecret)`);
     } catch (error) {
       hold.release(0);
       return deny(new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', (error as Error).message), waited);
@@ -349,10 +356,10 @@ export class ModelGateway {
     await this.#storage.put(blobKey(digest), bytes, { contentType: 'application/json', ifAbsent: true });
   }
 
-  async #secret(name: string): Promise<string> {
+  async #secret(name: string, purpose: string): Promise<string> {
     const cached = this.#keys.get(name);
     if (cached !== undefined && performance.now() - cached.at < secretCacheMs) return cached.value;
-    const value = this.#service.revealSecret(name);
+    const value = this.#service.revealSecret(name, purpose);
     this.#keys.set(name, { value, at: performance.now() });
     value.catch(() => this.#keys.delete(name));
     return value;

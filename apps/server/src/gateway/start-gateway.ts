@@ -73,7 +73,7 @@ function gatewayServiceOver(service: () => EngineService): GatewayService {
   return {
     liveAttempt: (executionId) => service().modelCalls.liveAttempt(executionId),
     recordModelCall: (call) => service().modelCalls.recordModelCall(call),
-    revealSecret: (name) => service().modelCalls.revealSecret(name),
+    revealSecret: (name, purpose) => service().modelCalls.revealSecret(name, purpose),
     modelCalls: (runId) => service().auditEntries({ runId, action: 'model.called' }),
     awaitBudget: (runId, data) => service().modelCalls.awaitBudget(runId, data),
     runBudget: async (runId) => currentRunBudget(service().auditEntries({ runId, action: 'run.budget-raised' }), (await specOf(runId))?.budget),

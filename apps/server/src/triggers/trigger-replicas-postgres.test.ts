@@ -1,9 +1,11 @@
 // Two replicas of a server on one PostgreSQL database (each its own data directory, the keys copied
 // as an operator distributes them), configured with the Standard Webhooks trigger of
-// docs/guides/templates-from-webhooks-schedules-and-mcp.md: a delivery handled at the leading
-// replica, retried by its sender to the next leader after a failover, is a duplicate there (its id is
-// claimed in the shared table, not in a `triggers.db` of each replica's own): one run, and a
-// refused delivery is audited once. (Two stores claiming one id at once: seen-deliveries.test.ts.)
+// docs/guides/templates-from-webhooks-schedules-and-mcp.md: either replica handles a delivery, the
+// one that does not run the engine too (it opens the trigger's secret from the database with the
+// deployment's cipher); a delivery handled at the leading replica, retried by its sender to the next
+// leader after a failover, is a duplicate there (its id is claimed in the shared table, not in a
+// `triggers.db` of each replica's own): one run, and a refused delivery is audited once. (Two stores
+// claiming one id at once: seen-deliveries.test.ts.)
 import { createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -127,6 +129,37 @@ async function runsNamed(name: string): Promise<string[]> {
   const { runs } = (await response.json()) as { runs: { runId: string; name?: string }[] };
   return runs.filter((run) => run.name === name).map((run) => run.runId);
 }
+
+test('a delivery at the replica that does not lead is handled there (its secret read from the database) and is a duplicate at the leader: one run, which runs', async () => {
+  expect([leads(a.composition), leads(b.composition)]).toEqual([true, false]);
+  const delivery = signed({ type: 'alert.fired', data: { id: 'A-9', title: 'Queue backed up on mq-1' } }, 'msg_at_follower');
+  const handled = await deliver(b, delivery);
+  expect(handled).toMatchObject({ status: 201, body: { duplicate: false, template: 'triage', created: true } });
+  // The sender retries (to whichever replica its load balancer picks): a duplicate at both.
+  expect(await deliver(a, delivery)).toEqual({ status: 200, body: { duplicate: true } });
+  expect(await deliver(b, delivery)).toEqual({ status: 200, body: { duplicate: true } });
+  const runId = handled.body.runId as string;
+  expect(await runsNamed('alert A-9: Queue backed up on mq-1')).toEqual([runId]);
+  expect(await a.composition.engine.waitForRun(runId)).toMatchObject({ state: 'succeeded' });
+});
+
+test("a server secret revealed at the replica that does not lead is the leader's; one not set is refused alike at both, naming it", async () => {
+  const reveal = (at: Replica, name: string) =>
+    at.composition.service.modelCalls.revealSecret(name).then(
+      (value) => ({ value }),
+      (error: unknown) => ({ code: (error as { code?: string }).code, path: (error as { path?: string }).path, message: (error as Error).message }),
+    );
+  const atLeader = await reveal(a, 'ALERTS_WEBHOOK_SECRET');
+  expect(atLeader).toEqual({ value: `whsec_${webhookKey.toString('base64')}` });
+  expect(await reveal(b, 'ALERTS_WEBHOOK_SECRET')).toEqual(atLeader);
+  const refused = await reveal(a, 'NOT_SET_ANYWHERE');
+  expect(refused).toEqual({
+    code: 'CAIRN_SECRET_UNAVAILABLE',
+    path: 'NOT_SET_ANYWHERE',
+    message: 'The server secret NOT_SET_ANYWHERE is not set: set it with `cairn secret set NOT_SET_ANYWHERE`.',
+  });
+  expect(await reveal(b, 'NOT_SET_ANYWHERE')).toEqual(refused);
+});
 
 test('a delivery and a refused one, retried to the next leader after a failover, are duplicates there: one run, one refusal audited', async () => {
   const delivery = signed({ type: 'alert.fired', data: { id: 'A-17', title: 'Disk full on db-2', labels: { severity: 'critical' } } }, 'msg_retried');

@@ -1,9 +1,11 @@
-import type { AuditActor, CipherEnvelope, CipherV1 } from '@cairn/core';
-import { CairnError, isCairnError, parsePayload, cipherEnvelopeSchema } from '@cairn/protocol';
+import type { AuditActor, CipherV1 } from '@cairn/core';
+import { CairnError } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { SecretTable } from '../store/sqlite/secret-table.ts';
 import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
 import { dispatchRefusal, type DispatchRefusal } from '../dispatch-refusal.ts';
+import { openSealedSecret, secretContext } from './open-sealed-secret.ts';
+import { revealServerSecret } from './reveal-server-secret.ts';
 
 /** The values of the secrets a dispatch names, and the version of each (audited; values never are). */
 export interface RevealedSecrets {
@@ -28,8 +30,8 @@ const maxSecretBytes = 64 * 1024;
 /**
  * Secrets in the working copy, each value encrypted through `CipherV1` and bound to its name
  * and version (the cipher's context), so a value copied to another name or rolled back to an old
- * row does not decrypt. Values leave only through `reveal`, at dispatch; every change is audited
- * by name and version.
+ * row does not decrypt. Values leave only through `reveal`, at dispatch, and `revealForServer`, for
+ * the host's own use; every change is audited by name and version.
  */
 export class SecretStore {
   readonly #workingCopy: WorkingCopy;
@@ -66,7 +68,7 @@ export class SecretStore {
     // The version is chosen before the await and checked again after it: two concurrent sets of
     // one name must not both become the same version.
     const version = this.#secrets.versionOf(name) + 1;
-    const envelope = await this.#cipher.encrypt(bytes, { secret: name, version: String(version) });
+    const envelope = await this.#cipher.encrypt(bytes, secretContext(name, version));
     const updatedAt = new Date(this.#now()).toISOString();
     this.#workingCopy.transaction(() => {
       const current = this.#secrets.versionOf(name);
@@ -107,20 +109,19 @@ export class SecretStore {
     for (const name of names) {
       const sealed = this.#secrets.sealed(name);
       if (!sealed) return unavailable(`secret ${name} does not exist (it was removed after the run was submitted); set it with \`cairn secret set ${name}\``);
-      try {
-        const envelope = parsePayload(cipherEnvelopeSchema, JSON.parse(sealed.envelope), `secret ${name}`) as CipherEnvelope;
-        values[name] = new TextDecoder().decode(await this.#cipher.decrypt(envelope, { secret: name, version: String(sealed.version) }));
-      } catch (error) {
-        // A key service that refused or did not answer (KMS) says why and what to do; setting the
-        // secret again would not help, and its message names keys and permissions, never values.
-        if (isCairnError(error, 'CAIRN_CIPHER_UNAVAILABLE'))
-          return unavailable(`secret ${name} could not be decrypted (CAIRN_CIPHER_UNAVAILABLE): ${error.message.replace(/\.$/, '')}`);
-        return unavailable(
-          `secret ${name} could not be decrypted (${(error as { code?: string }).code ?? 'error'}): the cipher key may have changed; set the secret again`,
-        );
-      }
+      const opened = await openSealedSecret(this.#cipher, name, sealed);
+      if ('unopened' in opened) return unavailable(`secret ${name} ${opened.unopened}`);
+      values[name] = opened.value;
       versions[name] = sealed.version;
     }
     return { values, versions };
+  }
+
+  /**
+   * A secret's value for the host's own use (see `revealServerSecret`): CAIRN_SECRET_UNAVAILABLE
+   * naming it, and `purpose` as who asked, when it is not set or does not decrypt.
+   */
+  revealForServer(name: string, purpose?: string): Promise<string> {
+    return revealServerSecret(this.#cipher, name, this.#secrets.sealed(name), purpose);
   }
 }

@@ -10,6 +10,7 @@ import { runListConditions, runListQuery, runPageOf, type RunListOptions, type R
 import type { StateCounts } from '../sqlite/state-counts.ts';
 import { scheduleRecordOf, type ScheduleRecord, type ScheduleRow } from '../../schedules/schedule-book.ts';
 import type { SecretRecord } from '../../secrets/secret-store.ts';
+import type { SealedSecret } from '../sqlite/secret-table.ts';
 import { describePostgresTarget, parsePostgresStateSettings, postgresClientConfig, type PostgresStateSettings } from './postgres-settings.ts';
 import { postgresUnavailable } from './postgres-unavailable.ts';
 import type { ItemApprovalRecord } from '../../state/approval-records.ts';
@@ -229,6 +230,14 @@ export class PostgresEngineReads implements EngineReads {
     return (
       await this.#query<SecretRecord>('SELECT name, version::int AS version, updated_at AS "updatedAt", updated_by AS "updatedBy" FROM secrets ORDER BY name')
     ).rows;
+  }
+
+  /**
+   * The secret named `name` as stored, sealed (undefined: not set): for a replica to open with the
+   * deployment's cipher, so every replica can reveal a server secret, not only the one leading.
+   */
+  async sealedSecret(name: string): Promise<SealedSecret | undefined> {
+    return (await this.#query<SealedSecret>('SELECT version::int AS version, envelope FROM secrets WHERE name = $1', [name])).rows[0];
   }
 
   /** How far anchoring trails the log: entries no anchored checkpoint covers, and checkpoints waiting for their anchors. */

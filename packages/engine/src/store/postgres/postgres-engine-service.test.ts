@@ -2,7 +2,7 @@
 // (the same suite as `engine.service()`), whether this replica leads or another one does.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createInMemoryCipher, createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
-import type { AuditActor, CairnEvent } from '@cairn/core';
+import type { AuditActor, CairnEvent, CipherV1 } from '@cairn/core';
 import { afterAll, describe, expect, test, vi } from 'vitest';
 import { describeEngineService } from '../../engine-service.test-support.ts';
 import { harnessTask } from '../../engine.test-support.ts';
@@ -31,22 +31,29 @@ async function deployment(through: 'leader' | 'follower') {
   const signer = createInMemorySigner();
   const cipher = createInMemoryCipher();
   const executor = createInMemoryExecutor({ run: harnessTask(storage, new Map(), new Map()) });
-  const replica = (instanceId: string) => {
+  const replica = (instanceId: string, replicaCipher: CipherV1 = cipher) => {
     const store = createPostgresStateStore(database.settings);
     const leader = createPostgresEngineLeader({
       store,
       instanceId,
-      engine: { executors: { local: executor }, storage, signer, cipher, reconcileIntervalMs: 20, inboxPollMs: false },
+      engine: { executors: { local: executor }, storage, signer, cipher: replicaCipher, reconcileIntervalMs: 20, inboxPollMs: false },
     });
-    return { leader, service: createPostgresEngineService({ state: database.settings, store, leader, cipher }) };
+    return { leader, service: createPostgresEngineService({ state: database.settings, store, leader, cipher: replicaCipher }) };
   };
   const a = replica('replica-a');
   a.leader.start();
   while (!a.leader.engine) await sleep(10);
   const b = replica('replica-b');
   b.leader.start();
-  opened.push({ database, leaders: [b.leader, a.leader], services: [a.service, b.service] });
-  return { database, service: through === 'leader' ? a.service : b.service };
+  const deployed = { database, leaders: [b.leader, a.leader], services: [a.service, b.service] };
+  opened.push(deployed);
+  /** A third replica, not started (it never leads), whose cipher is `replicaCipher`. */
+  const another = (replicaCipher: CipherV1) => {
+    const c = replica('replica-c', replicaCipher);
+    deployed.services.push(c.service);
+    return c.service;
+  };
+  return { database, service: through === 'leader' ? a.service : b.service, engine: a.leader.engine, another };
 }
 
 describeEngineService('PostgreSQL, the replica that runs the engine', () => deployment('leader'));
@@ -100,5 +107,69 @@ describe('PostgreSQL submissions cut off', () => {
     expect(outcome).toMatchObject({ error: { code: 'CAIRN_STATE_UNAVAILABLE', details: { kind: 'submit', recorded: 'unknown' } } });
     const oracle = await database.client();
     expect((await oracle.query(`SELECT count(*)::int AS count FROM cairn.engine_commands WHERE kind = 'submit'`)).rows[0].count).toBe(0);
+  });
+});
+
+describe('PostgreSQL server secrets', () => {
+  const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
+  const reveal = (promise: Promise<string>) =>
+    promise.then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error: { ...(error as object), message: (error as Error).message } }),
+    );
+
+  test('a replica that does not run the engine reveals what the engine does: the value, and the same refusals naming the secret', async () => {
+    const { database, service, engine } = await deployment('follower');
+    await service.setSecret('FORGE_TOKEN', 'ghp_follower', ana);
+    // A row copied under another name does not open: the cipher context binds the name.
+    const oracle = await database.client();
+    await oracle.query(
+      `INSERT INTO cairn.secrets SELECT 'COPIED_TOKEN', version, envelope, updated_at, updated_by FROM cairn.secrets WHERE name = 'FORGE_TOKEN'`,
+    );
+    const purpose = 'The forge github.com (config.forges.github.tokenSecret)';
+    for (const [name, expected] of [
+      ['FORGE_TOKEN', { value: 'ghp_follower' }],
+      [
+        'NOT_SET',
+        {
+          error: {
+            code: 'CAIRN_SECRET_UNAVAILABLE',
+            path: 'NOT_SET',
+            message: `${purpose} needs the server secret NOT_SET, which is not set: set it with \`cairn secret set NOT_SET\`.`,
+          },
+        },
+      ],
+      [
+        'COPIED_TOKEN',
+        {
+          error: {
+            code: 'CAIRN_SECRET_UNAVAILABLE',
+            path: 'COPIED_TOKEN',
+            message: `${purpose} needs the server secret COPIED_TOKEN, which could not be decrypted (CAIRN_CIPHER_DECRYPT_FAILED): the cipher key may have changed; set the secret again.`,
+          },
+        },
+      ],
+    ] as const) {
+      const atFollower = await reveal(service.modelCalls.revealSecret(name, purpose));
+      expect(atFollower).toMatchObject(expected);
+      // The engine's own answer, from its working copy: the same (the row copied behind its back
+      // is not in its working copy, which only its own commits change).
+      if (name !== 'COPIED_TOKEN') expect(await reveal(engine!.revealSecret(name, purpose))).toEqual(atFollower);
+    }
+  });
+
+  test("a replica whose cipher key is not the deployment's says the secret does not decrypt, never what it holds", async () => {
+    const { service, another } = await deployment('follower');
+    await service.setSecret('FORGE_TOKEN', 'ghp_elsewhere', ana);
+    const stranger = another(createInMemoryCipher());
+    const refused = await reveal(stranger.modelCalls.revealSecret('FORGE_TOKEN'));
+    expect(refused).toMatchObject({
+      error: {
+        code: 'CAIRN_SECRET_UNAVAILABLE',
+        path: 'FORGE_TOKEN',
+        message: 'The server secret FORGE_TOKEN could not be decrypted (CAIRN_CIPHER_DECRYPT_FAILED): the cipher key may have changed; set the secret again.',
+      },
+    });
+    expect(JSON.stringify(refused)).not.toContain('ghp_elsewhere');
   });
 });

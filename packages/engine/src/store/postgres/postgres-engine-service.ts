@@ -13,6 +13,7 @@ import type { ModelCallAccess } from '../../model-call-access.ts';
 import type { Engine } from '../../engine.ts';
 import type { ScheduleDefinition, ScheduleRecord } from '../../schedules/schedule-book.ts';
 import type { SecretRecord } from '../../secrets/secret-store.ts';
+import { revealServerSecret } from '../../secrets/reveal-server-secret.ts';
 import type { RunListOptions, RunPage } from '../sqlite/run-history.ts';
 import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
 import type { GraphItemRecord, GraphItemSelection } from '../engine-reads.ts';
@@ -42,7 +43,10 @@ export interface PostgresEngineServiceSettings {
   readonly store: PostgresStateStore;
   /** This replica's bid for the lease: its engine answers health and bundles while it leads. */
   readonly leader: PostgresEngineLeader;
-  /** Seals a secret's value for its trip to the leader (the deployment's cipher: the leader opens it). */
+  /**
+   * The deployment's cipher: seals a secret's value for its trip to the leader (which opens it), and
+   * opens server secrets from their rows, so that every replica can reveal them.
+   */
   readonly cipher?: CipherV1;
   /** How long a command waits for the leader's answer (ms); 30 s by default. */
   readonly commandTimeoutMs?: number;
@@ -94,7 +98,7 @@ export class PostgresEngineService implements EngineService {
     this.modelCalls = {
       liveAttempt: (executionId) => leading().liveAttempt(executionId),
       recordModelCall: (call) => leading().recordModelCall(call),
-      revealSecret: (name) => leading().revealSecret(name),
+      revealSecret: (name, purpose) => this.#revealSecret(name, purpose),
       awaitBudget: (runId, data) => leading().awaitBudget(runId, data),
     };
   }
@@ -243,6 +247,20 @@ export class PostgresEngineService implements EngineService {
 
   async removeSecret(name: string, actor: AuditActor): Promise<void> {
     await this.#send('remove-secret', { name }, actor);
+  }
+
+  /**
+   * Any replica, leading or not, reveals a server secret (a trigger's signing secret, a forge's
+   * token, a provider's key): it reads the sealed row the leader committed and opens it with the
+   * deployment's cipher, as the engine would. Like the engine's, it is not audited (values never
+   * are; items' secrets are recorded by name and version where they are used).
+   */
+  async #revealSecret(name: string, purpose: string | undefined): Promise<string> {
+    if (!this.#cipher)
+      throw new CairnError('CAIRN_CONFIG_INVALID', 'No cipher is configured, so server secrets cannot be opened: configure `cipher`.', {
+        path: 'config.cipher',
+      });
+    return revealServerSecret(this.#cipher, name, await this.#reads.sealedSecret(name), purpose);
   }
 
   /** Ends the readers, the command sender and the event listener. */
