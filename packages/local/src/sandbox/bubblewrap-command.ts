@@ -87,6 +87,20 @@ export const reaperWatchdog = {
 } as const;
 
 /**
+ * The reaper's last step, once bubblewrap has ended, however it ended: every process of the
+ * sandbox's uid is killed (kill -1 as that uid: all of its processes at once, and no one else's).
+ * Bubblewrap's first child, pid 1 inside, can outlive it: as the init of a new PID namespace it
+ * ignores a TERM from outside (the group's, a stop), and it sets its parent-death signal only at the
+ * end of its setup, too late if bubblewrap is gone by then. Bubblewrap killed before it let its
+ * child go on leaves that child waiting for good (holding the launch's output, the lifeline and
+ * the host's mounts as they were); killed later, the child runs the command with no parent to die
+ * with, until the worker closes the lifeline. A stop in a sandbox's first milliseconds did either
+ * here (the sandbox-gateway test waited for it). The uid is the sandbox's alone, as its process
+ * limit and memory cgroup are: a layered attempt's sandboxes share one, one after another.
+ */
+const leftovers = 'setpriv --reuid="$uid" --regid="$uid" --clear-groups -- /bin/sh -c "kill -KILL -1" </dev/null >/dev/null 2>&1 3<&-';
+
+/**
  * Outside the sandbox, as the caller (root), with an empty environment: a watchdog first, then
  * bubblewrap as the sandbox's uid; the watchdog kills the reaper's process group (bubblewrap and
  * the network stack with it) the moment the host's end of the pipe on fd 3 closes (the host died),
@@ -147,6 +161,8 @@ const reaper = [
   // long enough to clean up (the SIGKILL that may follow is what the start-up sweep is for).
   'sandbox=$!; wait $sandbox; status=$?',
   'if [ -n "$stopped" ]; then kill -KILL $sandbox 2>/dev/null; wait $sandbox; status=143; fi',
+  // Whatever ended bubblewrap, nothing of the sandbox outlives the reaper (see leftovers).
+  leftovers,
   reaperWatchdog.stop,
   // The cgroup goes with the sandbox: its figures are kept first (how the sandbox died), then the
   // reaper steps out to its parent and removes it once the sandbox's last processes (killed with
