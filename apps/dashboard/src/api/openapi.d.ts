@@ -878,6 +878,7 @@ export interface components {
         | 'CAIRN_INTERNAL'
         | 'CAIRN_SERVER_UNREACHABLE'
         | 'CAIRN_UNAUTHENTICATED'
+        | 'CAIRN_IDENTITY_PROVIDER_UNAVAILABLE'
         | 'CAIRN_FORBIDDEN'
         | 'CAIRN_REQUEST_ORIGIN_REFUSED'
         | 'CAIRN_NOT_FOUND'

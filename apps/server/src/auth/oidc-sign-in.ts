@@ -1,3 +1,4 @@
+import { identityProviderUnavailable } from '@cairn/oidc';
 import { CairnError } from '@cairn/protocol';
 import * as client from 'openid-client';
 import type { OidcSignInClients } from './oidc-sign-in-settings.ts';
@@ -104,6 +105,8 @@ export class OidcSignIn {
  * The provider's metadata for a public client, from its discovery document (whose `issuer` must be
  * the one configured). Plain http is allowed only because the issuer is configured so, and the
  * authorizer accepts its tokens over it already (a loopback provider in tests, a private network).
+ * A provider that cannot be reached, or answers with an error, is
+ * CAIRN_IDENTITY_PROVIDER_UNAVAILABLE; a document naming another issuer is CAIRN_CONFIG_INVALID.
  */
 export async function discover(issuer: string, clientId: string): Promise<client.Configuration> {
   try {
@@ -115,9 +118,18 @@ export async function discover(issuer: string, clientId: string): Promise<client
       issuer.startsWith('http:') ? { execute: [client.allowInsecureRequests] } : undefined,
     );
   } catch (error) {
-    throw new CairnError('CAIRN_INTERNAL', `The identity provider ${issuer} could not be reached for its discovery document: ${(error as Error).message}.`, {
-      path: 'server.oidc.issuer',
-    });
+    const address = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+    if (error instanceof client.ClientError && error.code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED')
+      throw new CairnError(
+        'CAIRN_CONFIG_INVALID',
+        `The discovery document ${address} names another issuer than ${issuer} (${error.message}); server.oidc.issuer must equal its issuer exactly.`,
+        { path: 'server.oidc.issuer', cause: error },
+      );
+    throw identityProviderUnavailable(
+      issuer,
+      { name: 'discovery document', address, option: 'server.oidc.issuer', consequence: 'No one can sign in through it' },
+      error,
+    );
   }
 }
 

@@ -1,5 +1,7 @@
 // The OIDC authorizer against a real OpenID provider (oidc-provider) on loopback: every token here
 // was issued by it through the token endpoint, none is signed by the test.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describeAuthorizer } from '@cairn/conformance';
 import { isCairnError } from '@cairn/protocol';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -109,6 +111,56 @@ describe('oidc', () => {
     expect((await authorizer.verify(await idp.accessToken(bo))).subject).toBe('bo');
     expect(await refusalReason(authorizer.verify(beforeRotation))).toBe('unknown-key');
     expect(await authorizer.authenticate(beforeRotation)).toBeNull();
+  });
+
+  test('an issuer whose discovery document or keys cannot be read: CAIRN_IDENTITY_PROVIDER_UNAVAILABLE naming where, from verify and authenticate alike', async () => {
+    // A provider that issued a token and then stopped: its port is closed.
+    const gone = await TestIdentityProvider.start({ people: [ana], audience: 'cairn' });
+    const goneToken = await gone.accessToken(ana);
+    await gone.close();
+    const unavailable = async (promise: Promise<unknown>) => {
+      const error = await promise.then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(isCairnError(error, 'CAIRN_IDENTITY_PROVIDER_UNAVAILABLE'), String(error)).toBe(true);
+      return error as { message: string; path: string };
+    };
+    const discovery = await unavailable(createOidcAuthorizer(settings({ issuer: gone.issuer }), { actionScopes }).authenticate(goneToken));
+    expect(discovery.message).toContain(
+      `The identity provider ${gone.issuer} could not be reached: its discovery document ${gone.issuer}/.well-known/openid-configuration`,
+    );
+    expect(discovery.message).toContain('ECONNREFUSED');
+    expect(discovery.message).toContain('check oidc.issuer (or set oidc.jwksUri) and that the provider answers from this server');
+    expect(discovery.path).toBe('oidc.issuer');
+
+    // The issuer answers, but its keys are at an address that does not (closed) or that answers 404.
+    const closedKeys = `${gone.issuer}/jwks`;
+    const keys = await unavailable(createOidcAuthorizer(settings({ jwksUri: closedKeys }), { actionScopes }).verify(anaToken));
+    expect(keys.message).toContain(`its key set ${closedKeys} could not be read (fetch failed: connect ECONNREFUSED`);
+    expect(keys.path).toBe('oidc.jwksUri');
+    const missingKeys = await unavailable(createOidcAuthorizer(settings({ jwksUri: `${idp.issuer}/no-keys-here` }), { actionScopes }).authenticate(anaToken));
+    expect(missingKeys.message).toContain('Expected 200 OK from the JSON Web Key Set HTTP response');
+  });
+
+  test("a discovery document naming another issuer is a config error naming oidc.issuer, not the provider's outage", async () => {
+    const impostor = createServer((_request, response) => {
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify({ issuer: idp.issuer, jwks_uri: `${idp.issuer}/jwks` }));
+    });
+    await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+    const issuer = `http://127.0.0.1:${(impostor.address() as AddressInfo).port}`;
+    try {
+      const [header, , signature] = anaToken.split('.');
+      const claims = { ...JSON.parse(Buffer.from(anaToken.split('.')[1]!, 'base64url').toString()), iss: issuer };
+      const error = await createOidcAuthorizer(settings({ issuer }), { actionScopes })
+        .verify(`${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}`)
+        .catch((caught: unknown) => caught);
+      expect(isCairnError(error, 'CAIRN_CONFIG_INVALID'), String(error)).toBe(true);
+      expect(error).toMatchObject({ path: 'oidc.issuer', message: expect.stringContaining(`names issuer ${JSON.stringify(idp.issuer)}`) });
+    } finally {
+      await new Promise((resolve) => impostor.close(resolve));
+    }
   });
 
   test('settings are checked at construction, each problem named by its option path', () => {

@@ -1,7 +1,8 @@
 import type { Actor, AuthenticatedPrincipal, AuthorizationDecision, AuthorizationResource, AuthorizerV1, Logger } from '@cairn/core';
 import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
-import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { looksLikeJwt } from '../claims/looks-like-jwt.ts';
+import { identityProviderUnavailable, isKeySetUnreadable } from './identity-provider-unavailable.ts';
 import { personClaims, rolesFromClaims, scopesOfRoles } from '../claims/roles-from-claims.ts';
 import { oidcAuthorizerSettingsSchema, type OidcAuthorizerSettings } from './oidc-authorizer-settings.ts';
 import { refusalOf, type OidcRefusal } from './oidc-refusal.ts';
@@ -18,8 +19,6 @@ export interface OidcPrincipal extends AuthenticatedPrincipal {
   /** The identity provider's groups the person is in (the groups claim): an approval policy's `from` may name one. */
   readonly groups: readonly string[];
 }
-
-type Jwks = ReturnType<typeof createRemoteJWKSet>;
 
 /** What the host gives the authorizer besides its settings. */
 export interface OidcAuthorizerOptions {
@@ -47,7 +46,7 @@ export class OidcAuthorizer implements AuthorizerV1 {
   readonly #actionScopes: Readonly<Record<string, string>>;
   readonly #logger: Logger | undefined;
   readonly #now: () => Date;
-  #jwks: Promise<Jwks> | undefined;
+  #jwks: Promise<JWTVerifyGetKey> | undefined;
 
   constructor(settings: OidcAuthorizerSettings, options: OidcAuthorizerOptions) {
     this.settings = parseSettings(oidcAuthorizerSettingsSchema, settings, 'oidc');
@@ -70,7 +69,9 @@ export class OidcAuthorizer implements AuthorizerV1 {
   /**
    * The principal of a token, or a CAIRN_UNAUTHENTICATED error whose `details.reason` says why it was
    * refused (`malformed`, `issuer`, `audience`, `expired`, `not-yet-valid`, `unknown-key`,
-   * `signature`, `algorithm`, `claims`). An issuer that cannot be reached is CAIRN_INTERNAL.
+   * `signature`, `algorithm`, `claims`). An issuer whose discovery document or keys cannot be read
+   * is CAIRN_IDENTITY_PROVIDER_UNAVAILABLE, naming the address; a discovery document naming another
+   * issuer is CAIRN_CONFIG_INVALID (`oidc.issuer`).
    */
   async verify(credential: string): Promise<OidcPrincipal> {
     if (!looksLikeJwt(credential)) throw refused('malformed', 'the bearer credential is not a JWT');
@@ -95,9 +96,10 @@ export class OidcAuthorizer implements AuthorizerV1 {
         requiredClaims: ['sub', 'exp'],
       }));
     } catch (error) {
+      if (isCairnError(error)) throw error;
       const refusal = refusalOf(error, this.settings);
       if (refusal) throw refused(refusal.reason, refusal.message, error);
-      throw new CairnError('CAIRN_INTERNAL', `The identity provider ${this.settings.issuer} could not be asked for its keys: ${(error as Error).message}`, {
+      throw new CairnError('CAIRN_INTERNAL', `A JWT of ${this.settings.issuer} could not be checked against its keys: ${(error as Error).message}`, {
         cause: error,
       });
     }
@@ -123,15 +125,30 @@ export class OidcAuthorizer implements AuthorizerV1 {
     };
   }
 
-  /** The issuer's key set: from `jwksUri`, or from its discovery document, read once (again after a failure). */
-  #keys(): Promise<Jwks> {
+  /**
+   * The issuer's key set: from `jwksUri`, or from its discovery document, read once (again after a
+   * failure). A fetch of the keys that fails is CAIRN_IDENTITY_PROVIDER_UNAVAILABLE naming where.
+   */
+  #keys(): Promise<JWTVerifyGetKey> {
     this.#jwks ??= this.#jwksUri().then(
-      (uri) =>
-        createRemoteJWKSet(new URL(uri), {
+      (uri) => {
+        const remote = createRemoteJWKSet(new URL(uri), {
           cacheMaxAge: this.settings.jwksCacheSeconds * 1000,
           cooldownDuration: this.settings.jwksCooldownSeconds * 1000,
           timeoutDuration: this.settings.requestTimeoutMs,
-        }),
+        });
+        const keySet = this.settings.jwksUri
+          ? { name: 'key set', address: uri, option: 'oidc.jwksUri' }
+          : { name: 'key set', address: uri, option: 'oidc.issuer', check: 'oidc.issuer (its discovery document names this address as jwks_uri)' };
+        return async (header, token) => {
+          try {
+            return await remote(header, token);
+          } catch (error) {
+            if (isKeySetUnreadable(error)) throw identityProviderUnavailable(this.settings.issuer, keySet, error);
+            throw error;
+          }
+        };
+      },
       (error: unknown) => {
         this.#jwks = undefined;
         throw error;
@@ -149,19 +166,18 @@ export class OidcAuthorizer implements AuthorizerV1 {
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       metadata = (await response.json()) as typeof metadata;
     } catch (error) {
-      throw new CairnError(
-        'CAIRN_INTERNAL',
-        `The identity provider's discovery document ${address} could not be read (${(error as Error).message}); check oidc.issuer, or set oidc.jwksUri.`,
-        {
-          cause: error,
-        },
+      throw identityProviderUnavailable(
+        this.settings.issuer,
+        { name: 'discovery document', address, option: 'oidc.issuer', check: 'oidc.issuer (or set oidc.jwksUri)' },
+        error,
       );
     }
     // The document must be the issuer's own (OpenID Connect Discovery 1.0, section 4.3).
     if (metadata.issuer !== this.settings.issuer || typeof metadata.jwks_uri !== 'string')
       throw new CairnError(
-        'CAIRN_INTERNAL',
+        'CAIRN_CONFIG_INVALID',
         `The discovery document ${address} names issuer ${JSON.stringify(metadata.issuer)} and jwks_uri ${JSON.stringify(metadata.jwks_uri)}; oidc.issuer must equal its issuer exactly.`,
+        { path: 'oidc.issuer' },
       );
     return metadata.jwks_uri;
   }

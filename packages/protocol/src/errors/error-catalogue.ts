@@ -348,6 +348,13 @@ export const errorCatalogue = {
     summary: 'No credential was given, or it is unknown, expired or revoked.',
     action: 'Send a valid bearer token (`cairn token create`).',
   },
+  CAIRN_IDENTITY_PROVIDER_UNAVAILABLE: {
+    status: 503,
+    summary:
+      "The identity provider (server.oidc.issuer) could not be reached for its discovery document or its signing keys, or answered with an error: people cannot sign in through it and its JWTs cannot be checked until it answers. Cairn's own tokens still work.",
+    action:
+      'Check that the issuer URL in the message (and oidc.jwksUri, if set) is right and that the provider answers from the server (its status, the network, a proxy, TLS); then try again.',
+  },
   CAIRN_FORBIDDEN: {
     status: 403,
     summary: 'The actor is authenticated but not allowed this action on this resource.',
