@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { CairnError } from '@cairn/protocol';
 import type { AttemptFolders, AttemptMounts } from '@cairn/worker';
 import { sizeText } from './size-text.ts';
+import { undoEach } from './undo-each.ts';
 import { commandError, unmountPath } from './unmount-path.ts';
 import { writeFailureCounter } from './write-failure-counter.ts';
 
@@ -134,8 +135,9 @@ export class AttemptVolumes implements AttemptMounts {
     await this.#unmountAll([mountPoint, join(folders.directory, tmpName)]);
   }
 
+  /** Each path, though one fails (see undoEach): the workspace's file system failing leaves no /tmp behind. */
   async #unmountAll(paths: readonly string[]): Promise<void> {
-    for (const path of paths) await unmountPath(path);
+    await undoEach(paths.map((path) => () => unmountPath(path)));
   }
 
   async limitReached(folders: AttemptFolders): Promise<CairnError | undefined> {

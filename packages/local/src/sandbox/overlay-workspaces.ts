@@ -8,6 +8,7 @@ import type { SnapshotCache } from '../snapshots/snapshot-cache.ts';
 import type { AttemptVolumes } from './attempt-volumes.ts';
 import { idmappedBind, idmapScript } from './idmapped-mount.ts';
 import type { SandboxUids } from './sandbox-uids.ts';
+import { undoEach } from './undo-each.ts';
 import { commandError, unmountPath } from './unmount-path.ts';
 
 const run = promisify(execFile);
@@ -65,7 +66,7 @@ export class OverlayWorkspaces implements WorkspaceLayers {
     const undo: (() => Promise<unknown>)[] = [];
     const unmount = async () => {
       this.#laid.delete(folders.workspace);
-      for (const step of undo.splice(0).reverse()) await step();
+      await undoEach(undo.splice(0).reverse());
     };
     try {
       await mkdir(snapshotFolder);

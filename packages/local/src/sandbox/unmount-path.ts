@@ -8,7 +8,9 @@ const commandEnvironment = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 
 /**
  * Unmounts what is mounted at `path` (every mount stacked there), lazily when a process still holds
- * a file in it; nothing when nothing is. Throws CAIRN_INTERNAL when it stays mounted.
+ * a file in it; nothing when nothing is. Throws CAIRN_INTERNAL when it stays mounted. A mount that
+ * someone else detached meanwhile (removeWithMounts, removing a folder while an attempt in it still
+ * ends) fails both commands ("not mounted"): that is no failure.
  */
 export async function unmountPath(path: string): Promise<void> {
   while (mountPointsUnder(path).includes(path)) {
@@ -21,7 +23,7 @@ export async function unmountPath(path: string): Promise<void> {
           (error: unknown) => error,
         ),
     );
-    if (unmounted !== true)
+    if (unmounted !== true && mountPointsUnder(path).includes(path))
       throw new CairnError('CAIRN_INTERNAL', `Cannot unmount ${path}: ${commandError(unmounted)}. Unmount it by hand (umount -l ${path}).`, { path });
   }
 }
