@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, extname, isAbsolute, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import Database from 'better-sqlite3';
@@ -49,8 +49,8 @@ export interface BackupResult {
  * 3. storage after the database: objects are content-addressed and immutable, and the engine
  *    stores one before a database row names it, so every object the database copy names is there;
  *    objects written meanwhile are extra and harmless;
- * 4. keys, tokens, rfc3161 anchors' TSA certificates, and the config rewritten with every path at
- *    its default under `./cairn-data`.
+ * 4. keys, tokens, rfc3161 anchors' TSA certificates, templates' run specs, and the config
+ *    rewritten with every path at its default under `./cairn-data`.
  * S3 storage and S3 Object Lock anchors are not copied, nor a PostgreSQL engine state with the
  * server's tokens, webhooks and trigger deliveries (the operator's database, backed up with `pg_dump` or base backups): they are named in the result and
  * the manifest (`notCopied`), with what to do, so that nobody takes the archive for a copy of them.
@@ -125,6 +125,19 @@ export async function backupServer(loaded: LoadedServerConfig, file: string): Pr
     });
     add(`${backupDataPrefix}${tsaCertificateMember(index)}`, content, 0o644);
   }
+  // A template's run spec is a file the config names (beside it, most often), read when the server
+  // starts: without it the restored server would not start, so it travels too.
+  for (const [name, template] of Object.entries(loaded.config.templates)) {
+    const source = isAbsolute(template.spec) ? template.spec : join(dirname(loaded.file), template.spec);
+    const content = await readFile(source).catch((error: NodeJS.ErrnoException) => {
+      throw new CairnError(
+        'CAIRN_CONFIG_INVALID',
+        `Cannot read ${source} (config.templates.${name}.spec) for the backup: ${error.message}. Run \`cairn doctor\`; the template's run spec must be readable.`,
+        { path: `config.templates.${name}.spec`, cause: error },
+      );
+    });
+    add(`${backupDataPrefix}${templateSpecMember(name, template.spec)}`, content, 0o644);
+  }
   add(backupConfigName, new TextEncoder().encode(portableConfig(loaded)), 0o644);
   const signingKeyId = (await serverSigningKey(loaded)).keyId;
   const notCopied = externalData(loaded);
@@ -197,11 +210,6 @@ async function filesUnder(root: string): Promise<{ path: string; content: Uint8A
   return found.sort((left, right) => (left.path < right.path ? -1 : 1));
 }
 
-/**
- * The config as it is in effect, with every local seam's path at its default under `./cairn-data`;
- * an S3 seam keeps its whole config (bucket, prefix, endpoint…): the restored server reads the
- * same bucket, whose objects the archive does not hold.
- */
 /** Where the old key file of a configured rotation (`previousSigner` of kind local) is kept in the archive. */
 const previousSigningKeyMember = 'keys/previous-signing.pem';
 
@@ -210,6 +218,17 @@ function tsaCertificateMember(index: number): string {
   return `keys/tsa-${index}.pem`;
 }
 
+/** Where a template's run spec is kept in the archive, under the data directory (its extension kept). */
+function templateSpecMember(name: string, spec: string): string {
+  return `templates/${name}${extname(spec) || '.yaml'}`;
+}
+
+/**
+ * The config as it is in effect, with every local seam's path at its default under `./cairn-data`;
+ * an S3 seam keeps its whole config (bucket, prefix, endpoint…): the restored server reads the
+ * same bucket, whose objects the archive does not hold. The files it names elsewhere (TSA
+ * certificates, templates' run specs) are named where the archive restores them.
+ */
 function portableConfig({ config }: LoadedServerConfig): string {
   // A local executor's work root is this machine's; a fargate executor's options are all portable.
   const executor = config.executor.kind === 'local' ? (({ workRoot: _workRoot, ...rest }) => rest)(config.executor) : config.executor;
@@ -235,6 +254,9 @@ function portableConfig({ config }: LoadedServerConfig): string {
           : anchor,
     ),
     executor,
+    templates: Object.fromEntries(
+      Object.entries(config.templates).map(([name, template]) => [name, { ...template, spec: `./cairn-data/${templateSpecMember(name, template.spec)}` }]),
+    ),
     // The SQLite file is restored at its default place in the data directory; a PostgreSQL state
     // keeps its settings: the restored server reads the same database.
     engine: config.engine.state.kind === 'sqlite' ? { ...config.engine, state: { kind: 'sqlite' } } : config.engine,

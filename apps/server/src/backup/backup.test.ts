@@ -30,8 +30,9 @@ const writeSpec = (name: string, line: string) => ({
 });
 
 /**
- * A Standard Webhooks trigger `alerts` running template `note`. The template's spec file lies
- * outside the server's folder (named by its absolute path), so the restored config finds it too.
+ * A Standard Webhooks trigger `alerts` running template `note`, whose spec file lies outside the
+ * server's folder (named by its absolute path): removed before the restored server starts, it is
+ * read from the archive's copy.
  */
 const templates = mkdtempSync(join(tmpdir(), 'cairn-backup-templates-'));
 afterAll(() => rmSync(templates, { recursive: true, force: true }));
@@ -58,7 +59,7 @@ function alertDelivery(id: string): RequestInit {
 }
 
 test(
-  'backup while serving, restore elsewhere: runs, items, patches, webhooks, trigger deliveries seen, evidence under the same key, keys 0600; tampering and overwriting refused',
+  'backup while serving, restore elsewhere: runs, items, patches, webhooks, trigger deliveries seen, templates, evidence under the same key, keys 0600; tampering and overwriting refused',
   { timeout: 90_000 },
   async () => {
     const { directory, base, api, composition, keyId } = await start('tokens', { config: triggerConfig });
@@ -112,6 +113,11 @@ test(
     expect(readFileSync(join(target, 'cairn.config.yaml'), 'utf8')).toContain('dataDirectory: ./cairn-data');
     for (const key of ['signing.pem', 'cipher.key', 'tokens.json']) expect(statSync(join(target, 'cairn-data', 'keys', key)).mode & 0o777).toBe(0o600);
 
+    // The template's run spec travelled in the archive: the restored config names its copy, and the original is not needed.
+    expect(parseYaml(readFileSync(join(target, 'cairn.config.yaml'), 'utf8'))).toMatchObject({
+      templates: { note: { spec: './cairn-data/templates/note.yaml' } },
+    });
+    rmSync(join(templates, 'note.yaml'));
     const copy = await composeServer(loadServerConfig({ directory: target, env: { CAIRN_SANDBOX: 'none' } }));
     try {
       expect(copy.signingKey.keyId).toBe(keyId);
