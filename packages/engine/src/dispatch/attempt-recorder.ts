@@ -209,11 +209,13 @@ export class AttemptRecorder {
   /**
    * The fragment of a planner whose attempt succeeded, checked against its run now (in the
    * transaction that records the success), or the failure it ends with instead; undefined for an
-   * item that emits nothing.
+   * item that emits nothing. Only an item that may be a planner (`itemMayEmit`, read with the
+   * attempt) has its spec read: any other success reads nothing for it.
    */
   #emission(attempt: AttemptRecord, read: ResultRead): { readonly fragment: CheckedFragment } | { readonly failure: AttemptFailure } | undefined {
+    if (!attempt.itemMayEmit) return undefined;
     const stored = this.#runs.itemSpec(attempt.runId, attempt.itemId);
-    if (stored === undefined || !stored.spec.includes('"emits":{')) return undefined;
+    if (stored === undefined) return undefined;
     const emitter = JSON.parse(stored.spec) as ItemSpec;
     if (emitter.emits === undefined) return undefined;
     const run = this.#settings.machine.run(attempt.runId)!;

@@ -30,6 +30,11 @@ export interface AttemptRecord {
   readonly finishedAt: string | null;
   /** Why it did not succeed, once it ended without success; null while live and when it succeeded. */
   readonly failure: AttemptFailure | null;
+  /**
+   * Whether its item's spec may declare `emits` (a planner, ADR 0034), read with the attempt from
+   * the item's row: only then does recording its success read the spec to check its fragment.
+   */
+  readonly itemMayEmit: boolean;
 }
 
 /** What an item's attempt came to, as readers (logs, status) see it. */
@@ -63,17 +68,30 @@ export interface LockWait {
   readonly locks: readonly string[];
 }
 
-type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent' | 'failure'> & { handle: string | null; stopSent: number; failure: string | null };
+type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent' | 'failure' | 'itemMayEmit'> & {
+  handle: string | null;
+  stopSent: number;
+  failure: string | null;
+  itemMayEmit: number;
+};
 
+// Whether the item may be a planner, from its row (a primary-key probe inside the attempt's own
+// read): every success is recorded from this read, and a statement of its own for the item's spec
+// would be one more for every item of a fan-out. The spec is canonical JSON, so a member `emits`
+// is written `"emits":{`; a string value holding that text only costs the spec's read. The item's
+// row, not a flag kept in memory: on PostgreSQL a follower that takes over has items that
+// replication, not this process, wrote.
 const columns = `run_id AS runId, item_id AS itemId, attempt, fencing_token AS fencingToken, execution_id AS executionId, executor, state,
   manifest_digest AS manifestDigest, handle, dispatched_at AS dispatchedAt, deadline, stop_reason AS stopReason, stop_sent AS stopSent, input_digest AS inputDigest,
-  exit_code AS exitCode, finished_at AS finishedAt, failure`;
+  exit_code AS exitCode, finished_at AS finishedAt, failure,
+  (SELECT instr(items.spec, '"emits":{') > 0 FROM items WHERE items.run_id = attempts.run_id AND items.item_id = attempts.item_id) AS itemMayEmit`;
 
 const toAttempt = (row: AttemptRow): AttemptRecord => ({
   ...row,
   handle: row.handle === null ? null : (JSON.parse(row.handle) as ExecutionHandle),
   stopSent: row.stopSent === 1,
   failure: row.failure === null ? null : (JSON.parse(row.failure) as AttemptFailure),
+  itemMayEmit: row.itemMayEmit === 1,
 });
 
 /** Attempts and their executor handles. Live attempts are found by a partial index. */
