@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '@cairn/core';
 import { isCairnError } from '@cairn/protocol';
 import { ExecutionStateFiles, type ExecutionState } from '../executor/execution-state.ts';
 import { createExecutionWorker } from '../executor/execution-worker.ts';
 import { currentProcess } from '../executor/process-identity.ts';
+import { removeWithMounts } from '../sandbox/unmount-under.ts';
 import { keptMarker, ownerFolderName } from '../executor/work-folders.ts';
 import { openTaskStorage, type SupervisorInput } from './supervisor-input.ts';
 
@@ -75,13 +76,14 @@ export async function superviseExecution(input: SupervisorInput, context: Superv
 }
 
 /**
- * Removes this supervisor's folder; with `keepWorkDirectory`, marks it kept instead, so the sweep of
- * dead owners' folders (this process is one once it exits) leaves the kept attempt for debugging.
+ * Removes this supervisor's folder, detaching any mount its attempt left there (a workspace whose
+ * unmount failed); with `keepWorkDirectory`, marks it kept instead, so the sweep of dead owners'
+ * folders (this process is one once it exits) leaves the kept attempt for debugging.
  */
 function removeOwnWorkRoot(ownWorkRoot: string, keep: boolean, logger: Logger): void {
   try {
     if (keep && existsSync(ownWorkRoot) && readdirSync(ownWorkRoot).length > 0) writeFileSync(join(ownWorkRoot, keptMarker), '');
-    else rmSync(ownWorkRoot, { recursive: true, force: true, maxRetries: 3 });
+    else removeWithMounts(ownWorkRoot);
   } catch (error) {
     logger.warn({ directory: ownWorkRoot, error: (error as Error).message }, 'could not remove the work folder; a later server start sweeps it');
   }
