@@ -222,11 +222,13 @@ test('a chain of items that end at once is dispatched a pass at a time, not a lo
     );
     expect((await engine.waitForRun(runId)).state).toBe('succeeded');
     // The loop looks for checkpoints to anchor once a turn; a turn per hop would be once per item.
+    // About a quarter of the items on a quiet machine; a loaded one (CI's two workers) ends a few
+    // more exits alone, so the bound is half: a turn per hop is still twice over it.
     const turns = [...counts]
       .filter(([source]) => source.includes('FROM checkpoints WHERE anchored = 0 AND next_try_at <='))
       .reduce((sum, [, count]) => sum + count, 0);
     expect(turns).toBeGreaterThan(0);
-    expect(turns).toBeLessThan(items / 3);
+    expect(turns).toBeLessThan(items / 2);
     // A choice reads the live attempts by run and by queue (their sum is the live count, not read
     // again) and, while no item holds a lock, not the lock holders.
     const perItem = (match: (source: string) => boolean) => [...counts].filter(([source]) => match(source)).reduce((sum, [, count]) => sum + count, 0) / items;
@@ -246,8 +248,9 @@ test('a chain of items that end at once is dispatched a pass at a time, not a lo
     // next item read while the exit's result is: its edge, its row and what its dispatch needs).
     expect(perItem(() => true)).toBeLessThan(24);
     // One commit a hop: the next item's dispatch, prepared while the exit was read, is recorded in
-    // the transaction that records the exit and chooses it (two commits a hop before).
-    expect(transactions.writing / items).toBeLessThan(1.2);
+    // the transaction that records the exit and chooses it (two commits a hop before). 1.1 or so
+    // on a quiet machine, up to 1.34 seen on a loaded one: the bound sits between that and two.
+    expect(transactions.writing / items).toBeLessThan(1.6);
     // Every item went through its attempt once: dispatched, started, completed, in that order.
     const actions = engine.audit.runEntries(runId).filter((entry) => entry.action.startsWith('attempt.'));
     expect(actions.map((entry) => entry.action)).toEqual(
