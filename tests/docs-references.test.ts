@@ -17,7 +17,7 @@ const pages = documentationPages();
  * the TypeScript parser: importing `@cairn/server` would cost this file seconds of module loading.
  */
 function configFileNamesOfTheLoader(): string[] {
-  const file = join(repositoryRoot, 'apps/server/src/config/load-server-config.ts');
+  const file = join(repositoryRoot, 'apps/server/src/config/config-file-names.ts');
   const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
   for (const statement of source.statements) {
     if (!ts.isVariableStatement(statement)) continue;

@@ -1,13 +1,10 @@
 import type { AuditAction } from '@cairn/core';
-import { exportLogNdjson } from '@cairn/audit';
 import type { AuditEntryFilters } from '@cairn/client';
 import { CairnError } from '@cairn/protocol';
-import { loadServerConfig } from '../config/load-server-config.ts';
 import { formatLogVerification } from '../evidence/format-log-verification.ts';
-import { serverAnchors } from '../evidence/server-trust.ts';
-import { trustedAnchorOf } from '../evidence/verifier-anchors.ts';
 import { clientOf, configOption, json, program, say } from './cli-program.ts';
 import { writeChunks } from './file-output.ts';
+import { loadServerConfigLazily } from './lazy-server-config.ts';
 
 /**
  * `cairn audit export`: the audit log (or part of it) as NDJSON, streamed from the server.
@@ -51,7 +48,8 @@ export function addAuditCommands(): void {
           ...(options.to ? { to: Number(options.to) } : {}),
         };
         let count = 0;
-        const entries = clientOf(options.server).auditEntries(filters);
+        const entries = (await clientOf(options.server)).auditEntries(filters);
+        const { exportLogNdjson } = await import('@cairn/audit');
         async function* lines() {
           // Each line is written as @cairn/audit's log export writes it (canonical JSON).
           for await (const entry of entries) {
@@ -70,7 +68,7 @@ export function addAuditCommands(): void {
     .option('--server <url>', 'the server')
     .description("a run's evidence bundle (cairn.bundle/v1): verify it anywhere with cairn verify")
     .action(async (runId: string, options: { out?: string; server?: string }) => {
-      const bundle = await clientOf(options.server).bundle(runId);
+      const bundle = await (await clientOf(options.server)).bundle(runId);
       await writeChunks([Buffer.from(bundle.buffer, bundle.byteOffset, bundle.byteLength).toString('utf8')], options.out);
       if (options.out !== undefined)
         say(
@@ -90,9 +88,10 @@ export function addAuditCommands(): void {
       "check the whole audit log of the server in this folder (or --config), read from its database a page at a time: every entry in order, every checkpoint's signature (the server's own key) and root, its receipts, and with --online its anchors; every checkpoint is listed with its result (a failed one does not stop the check; a missing, malformed or edited entry does, and the checkpoints after it are listed as not checked); exit 0 when all passed, 1 when any failed (the first failure named with its seq)",
     )
     .action(async (options: { online?: boolean; anchor?: string[] }) => {
-      const loaded = loadServerConfig(configOption());
+      const loaded = await loadServerConfigLazily(configOption());
       if (!options.online && options.anchor && options.anchor.length > 0)
         throw new CairnError('CAIRN_PAYLOAD_INVALID', '--anchor is read only with --online; add --online, or leave --anchor out.', { path: '--anchor' });
+      const [{ serverAnchors }, { trustedAnchorOf }] = await Promise.all([import('../evidence/server-trust.ts'), import('../evidence/verifier-anchors.ts')]);
       const anchors = !options.online
         ? []
         : options.anchor && options.anchor.length > 0

@@ -1,6 +1,6 @@
 import type { BackupNotCopied } from '../backup/backup-manifest.ts';
-import { loadServerConfig } from '../config/load-server-config.ts';
 import { configOption, json, program, say } from './cli-program.ts';
+import { loadServerConfigLazily } from './lazy-server-config.ts';
 
 /** One line per piece of data kept outside the data directory (S3), saying plainly what happened to it. */
 function notCopiedLines(notCopied: readonly BackupNotCopied[], what: string): string {
@@ -26,7 +26,7 @@ export function addBackupCommands(): void {
     )
     .action(async (file: string) => {
       const { backupServer } = await import('../backup/backup-server.ts');
-      const result = await backupServer(loadServerConfig(configOption()), file);
+      const result = await backupServer(await loadServerConfigLazily(configOption()), file);
       say(
         json()
           ? JSON.stringify(result)

@@ -4,9 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { createCairnClient, type CairnClient } from '@cairn/client';
 import { CairnError, isCairnError } from '@cairn/protocol';
 import { Command, CommanderError } from 'commander';
-import { configFileNames, loadServerConfig } from '../config/load-server-config.ts';
+import { configFileNames } from '../config/config-file-names.ts';
 import { VERSION } from '../version.ts';
 import { clientConfigPath, findContext, readClientConfig } from './client-contexts.ts';
+import { loadServerConfigLazily } from './lazy-server-config.ts';
 
 /**
  * The `cairn` program and what every command shares: `--json`, `--config`, printing, and a client
@@ -45,8 +46,8 @@ export function sayList<Item>(items: readonly Item[], line: (item: Item) => stri
  * `--config`); the current context of the client config. The token is `CAIRN_TOKEN`, else the
  * chosen context's.
  */
-export function clientOf(url: string | undefined): CairnClient {
-  const target = serverTarget(url);
+export async function clientOf(url: string | undefined): Promise<CairnClient> {
+  const target = await serverTarget(url);
   const token = process.env['CAIRN_TOKEN'] || target.token;
   tokenSource = process.env['CAIRN_TOKEN'] ? 'CAIRN_TOKEN' : target.token ? `the context "${target.context ?? ''}"` : undefined;
   return createCairnClient({ baseUrl: target.baseUrl, ...(token ? { token } : {}) });
@@ -70,8 +71,8 @@ function tokenAdvice(code: 'CAIRN_UNAUTHENTICATED' | 'CAIRN_FORBIDDEN'): string 
 }
 
 /** The address of the server a command talks to, chosen as `clientOf` chooses it. */
-export function serverAddressOf(url: string | undefined): string {
-  return serverTarget(url).baseUrl;
+export async function serverAddressOf(url: string | undefined): Promise<string> {
+  return (await serverTarget(url)).baseUrl;
 }
 
 /**
@@ -79,8 +80,8 @@ export function serverAddressOf(url: string | undefined): string {
  * cairn.config.* in this folder), as `clientOf` would choose it: nothing else names a server. Such a
  * command may work on that server's data directly while it does not run (`cairn secret set`).
  */
-export function targetsServerConfig(url: string | undefined): boolean {
-  return serverTarget(url).fromServerConfig === true;
+export async function targetsServerConfig(url: string | undefined): Promise<boolean> {
+  return (await serverTarget(url)).fromServerConfig === true;
 }
 
 /** Whether a server config is at hand (`--config`, or a cairn.config.* in this folder): commands like `cairn token` then work on it directly. */
@@ -88,7 +89,7 @@ export function hasServerConfig(): boolean {
   return configOption().file !== undefined || configFileNames.some((name) => existsSync(join(process.cwd(), name)));
 }
 
-function serverTarget(url: string | undefined): { baseUrl: string; token?: string; context?: string; fromServerConfig?: true } {
+async function serverTarget(url: string | undefined): Promise<{ baseUrl: string; token?: string; context?: string; fromServerConfig?: true }> {
   if (url !== undefined) return { baseUrl: url };
   if (process.env['CAIRN_SERVER']) return { baseUrl: process.env['CAIRN_SERVER'] };
   const named = program.opts<{ context?: string }>().context ?? (process.env['CAIRN_CONTEXT'] || undefined);
@@ -96,7 +97,7 @@ function serverTarget(url: string | undefined): { baseUrl: string; token?: strin
   if (named !== undefined) return contextTarget(findContext(clientConfig, named)!);
   const config = configOption();
   if (config.file !== undefined || configFileNames.some((name) => existsSync(join(process.cwd(), name)))) {
-    const { host, port } = loadServerConfig(config).config.server;
+    const { host, port } = (await loadServerConfigLazily(config)).config.server;
     return { baseUrl: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, fromServerConfig: true };
   }
   const current = findContext(clientConfig, undefined);
@@ -146,7 +147,7 @@ export function addRemoveCommand(
     .argument(...argument)
     .option('--server <url>', 'the server')
     .action(async (id: string, options: { server?: string }) => {
-      await remove(clientOf(options.server), id);
+      await remove(await clientOf(options.server), id);
       say(json() ? JSON.stringify({ removed: id }) : `${noun} ${id} removed`);
     });
 }

@@ -2,6 +2,14 @@
 // `cairn`: the command line of the reference server. Each command prints for people, or with
 // --json one JSON document for scripts; exit codes: 0 done, 1 a check or run failed, 2 bad input
 // (an invalid spec, config, request or command line), 3 anything else, 5 the server unreachable.
+//
+// Every `cairn` call loads every command file below (commander needs all of them to parse and to
+// print the help), and the tests spawn `cairn` hundreds of times. So a command file imports at its
+// top only what declaring its commands needs (commander, @cairn/protocol, @cairn/client, small
+// helpers), and its action imports the rest with `await import()` when it runs: the server config
+// (`loadServerConfigLazily`: its schemas load the engine), the engine, evidence checks, auth,
+// openid-client, the AWS SDKs. A client command that only speaks HTTP never loads the server;
+// cli-startup.test.ts holds this, bench/cli-startup.ts measures it.
 import { addAuditCommands } from './audit-commands.ts';
 import { addBackupCommands } from './backup-commands.ts';
 import { isEntryPoint, runCommandLine } from './cli-program.ts';

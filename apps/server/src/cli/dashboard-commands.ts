@@ -1,9 +1,8 @@
 import { CairnError } from '@cairn/protocol';
 import { dashboardSignIn } from '../auth/dashboard-sign-in.ts';
-import { openTokenStore } from '../auth/open-token-store.ts';
 import { tokenScopes } from '../auth/token-scopes.ts';
-import { loadServerConfig } from '../config/load-server-config.ts';
 import { clientOf, configOption, hasServerConfig, json, program, say, serverAddressOf } from './cli-program.ts';
+import { loadServerConfigLazily } from './lazy-server-config.ts';
 
 /**
  * `cairn dashboard`: a one-time sign-in link to the dashboard. In the server's folder (or with
@@ -29,14 +28,15 @@ export function addDashboardCommands(): void {
     .action(async (options: { server?: string; scope?: string[] }) => {
       if (!hasServerConfig()) {
         // No server folder here: an admin token (CAIRN_TOKEN, or the context's) asks the server.
-        const base = checkedAddress(serverAddressOf(options.server));
-        const created = await clientOf(base).createSignInCode(options.scope);
+        const base = checkedAddress(await serverAddressOf(options.server));
+        const created = await (await clientOf(base)).createSignInCode(options.scope);
         return printLink(base, created.code, created.expiresAt, created.scopes);
       }
-      const loaded = loadServerConfig(configOption());
+      const loaded = await loadServerConfigLazily(configOption());
       // The address first: a bad --server makes no code.
       const base = localAddress(options.server, loaded.config.server);
       const now = new Date();
+      const { openTokenStore } = await import('../auth/open-token-store.ts');
       const store = await openTokenStore(loaded);
       let created;
       try {

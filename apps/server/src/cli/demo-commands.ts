@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
-import { configFileNames, loadServerConfig } from '../config/load-server-config.ts';
+import { configFileNames } from '../config/config-file-names.ts';
+import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { clientOf, configOption, json, program, say } from './cli-program.ts';
+import { loadServerConfigLazily } from './lazy-server-config.ts';
 import { progressOutput } from './run-progress.ts';
 import type { DemoResult } from '../demo/run-demo.ts';
 
@@ -38,7 +40,9 @@ export function addDemoCommands(): void {
         result.state === 'succeeded' && result.againState === 'succeeded' && result.reusedItem !== null && result.verify.valid;
       const result = await runDemo({
         ...(options.directory === undefined ? {} : { directory: options.directory }),
-        ...(options.server === undefined ? {} : { server: { client: clientOf(options.server), baseUrl: options.server, loaded: runningServerConfig() } }),
+        ...(options.server === undefined
+          ? {}
+          : { server: { client: await clientOf(options.server), baseUrl: options.server, loaded: await runningServerConfig() } }),
         say: quiet ? () => undefined : say,
         warn: (line) => void process.stderr.write(`${line}\n`),
         progress: progressOutput(quiet),
@@ -78,10 +82,10 @@ function untilStopped(): Promise<void> {
 }
 
 /** The config of the server `--server` names: `--config`, or the one in this folder. */
-function runningServerConfig() {
+async function runningServerConfig(): Promise<LoadedServerConfig> {
   const named = configOption();
-  if (named.file !== undefined) return loadServerConfig(named);
-  if (configFileNames.some((name) => existsSync(join(process.cwd(), name)))) return loadServerConfig({ directory: process.cwd() });
+  if (named.file !== undefined) return loadServerConfigLazily(named);
+  if (configFileNames.some((name) => existsSync(join(process.cwd(), name)))) return loadServerConfigLazily({ directory: process.cwd() });
   throw new CairnError(
     'CAIRN_CONFIG_INVALID',
     `cairn demo --server verifies the run's evidence with the server's own signing key and anchors: run it in that server's folder (where its cairn.config is), or pass --config <file>. ${process.cwd()} holds none.`,

@@ -1,6 +1,5 @@
-import { loadServerConfig } from '../config/load-server-config.ts';
-import { serverSigningKey } from '../evidence/server-trust.ts';
 import { configOption, json, program, say } from './cli-program.ts';
+import { loadServerConfigLazily } from './lazy-server-config.ts';
 
 /** `cairn key id`: the id of this server's signing key, the one verifiers pin (`cairn verify --trusted-key`). */
 export function addKeyCommands(): void {
@@ -10,7 +9,8 @@ export function addKeyCommands(): void {
     .description('print the signing key id (sha256 of its public key): give it to whoever verifies your evidence')
     .action(async () => {
       // The signer the config names: the key file, or the KMS key's public key asked of KMS.
-      const { keyId, algorithm } = await serverSigningKey(loadServerConfig(configOption()));
+      const { serverSigningKey } = await import('../evidence/server-trust.ts');
+      const { keyId, algorithm } = await serverSigningKey(await loadServerConfigLazily(configOption()));
       say(json() ? JSON.stringify({ keyId, algorithm }) : keyId);
     });
 }

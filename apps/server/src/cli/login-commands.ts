@@ -1,12 +1,17 @@
 import { CairnError } from '@cairn/protocol';
-import * as client from 'openid-client';
-import { discover } from '../auth/oidc-sign-in.ts';
+import type * as OpenIdClient from 'openid-client';
 import { readClientConfig, writeClientConfig, type ClientConfig, type ClientContext } from './client-contexts.ts';
 import { json, program, say } from './cli-program.ts';
 
 /** What `GET /v1/sign-in` says about the command line's sign-in. */
 interface SignInOptions {
   readonly identityProvider: { readonly issuer: string; readonly cli: { readonly clientId: string; readonly scopes: readonly string[] } | null } | null;
+}
+
+/** openid-client and the provider's discovery, loaded only when a command talks to the identity provider (see cli.ts). */
+async function identityProvider(): Promise<{ client: typeof OpenIdClient; discover: typeof import('../auth/oidc-sign-in.ts').discover }> {
+  const [client, { discover }] = await Promise.all([import('openid-client'), import('../auth/oidc-sign-in.ts')]);
+  return { client, discover };
 }
 
 /** An access token this close to its expiry is refreshed before a command sends it. */
@@ -32,9 +37,10 @@ export function addLoginCommands(): void {
       const server = options.server.replace(/\/+$/, '');
       const name = options.name ?? contextNameOf(server);
       const { issuer, clientId, scopes } = await cliSignInOf(server);
+      const { client, discover } = await identityProvider();
       const configuration = await discover(issuer, clientId);
       const device = await client.initiateDeviceAuthorization(configuration, { scope: scopes.join(' ') }).catch((error: unknown) => {
-        throw providerRefusal(error, issuer, 'refused to start a device sign-in');
+        throw providerRefusal(client, error, issuer, 'refused to start a device sign-in');
       });
       const where = device.verification_uri_complete ?? device.verification_uri;
       // To stderr with --json: stdout then holds only the result.
@@ -42,7 +48,7 @@ export function addLoginCommands(): void {
       tell(`To sign in, open ${where}${device.verification_uri_complete ? '' : ` and enter the code ${device.user_code}`}`);
       tell(`(code ${device.user_code}; it expires in ${Math.round(device.expires_in / 60)} minutes)`);
       const tokens = await client.pollDeviceAuthorizationGrant(configuration, device).catch((error: unknown) => {
-        throw deviceRefusal(error, issuer);
+        throw deviceRefusal(client, error, issuer);
       });
       const actor = await actorOf(server, tokens.access_token);
       const config = readClientConfig();
@@ -69,6 +75,7 @@ export function addLoginCommands(): void {
       let revoked = false;
       if (context.login?.refreshToken) {
         // Best effort: a provider that cannot be reached, or revokes nothing, still leaves no token here.
+        const { client, discover } = await identityProvider();
         revoked = await discover(context.login.issuer, context.login.clientId)
           .then((configuration) => client.tokenRevocation(configuration, context.login!.refreshToken!, { token_type_hint: 'refresh_token' }))
           .then(() => true)
@@ -125,7 +132,7 @@ async function actorOf(server: string, token: string): Promise<string> {
 }
 
 /** What the client config keeps of a sign-in besides the access token. */
-function loginOf(issuer: string, clientId: string, tokens: client.TokenEndpointResponse): NonNullable<ClientContext['login']> {
+function loginOf(issuer: string, clientId: string, tokens: OpenIdClient.TokenEndpointResponse): NonNullable<ClientContext['login']> {
   return {
     issuer,
     clientId,
@@ -153,9 +160,15 @@ export async function refreshLogin(now = new Date()): Promise<void> {
   const context = name === undefined ? undefined : config.contexts[name];
   const login = context?.login;
   if (!name || !context || !login?.refreshToken || !login.expiresAt || Date.parse(login.expiresAt) - now.getTime() > refreshMarginMs) return;
+  const { client, discover } = await identityProvider();
   const configuration = await discover(login.issuer, login.clientId);
   const tokens = await client.refreshTokenGrant(configuration, login.refreshToken).catch((error: unknown) => {
-    throw providerRefusal(error, login.issuer, `refused to refresh the sign-in of context ${name}: run \`cairn login --server ${context.server}\` again`);
+    throw providerRefusal(
+      client,
+      error,
+      login.issuer,
+      `refused to refresh the sign-in of context ${name}: run \`cairn login --server ${context.server}\` again`,
+    );
   });
   const refreshed: ClientConfig = {
     ...config,
@@ -173,7 +186,7 @@ export async function refreshLogin(now = new Date()): Promise<void> {
 }
 
 /** The refusal of a device sign-in, by what the provider answered: denied, expired, or another error. */
-function deviceRefusal(error: unknown, issuer: string): CairnError {
+function deviceRefusal(client: typeof OpenIdClient, error: unknown, issuer: string): CairnError {
   if (error instanceof client.ResponseBodyError && error.error === 'access_denied')
     return new CairnError(
       'CAIRN_UNAUTHENTICATED',
@@ -190,7 +203,7 @@ function deviceRefusal(error: unknown, issuer: string): CairnError {
       `The device code expired before it was approved at ${issuer}. Run \`cairn login\` again, and approve the new code within its time.`,
       { details: { signIn: 'expired_token' } },
     );
-  return providerRefusal(error, issuer, 'did not complete the device sign-in');
+  return providerRefusal(client, error, issuer, 'did not complete the device sign-in');
 }
 
 /** Whether `error`, or what caused it, is a timeout of an AbortSignal. */
@@ -199,7 +212,7 @@ function timedOut(error: unknown): boolean {
   return false;
 }
 
-function providerRefusal(error: unknown, issuer: string, what: string): CairnError {
+function providerRefusal(client: typeof OpenIdClient, error: unknown, issuer: string, what: string): CairnError {
   const reason =
     error instanceof client.ResponseBodyError ? `${error.error}${error.error_description ? `: ${error.error_description}` : ''}` : (error as Error).message;
   return new CairnError('CAIRN_UNAUTHENTICATED', `The identity provider ${issuer} ${what} (${reason}).`, {

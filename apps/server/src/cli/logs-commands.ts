@@ -28,7 +28,7 @@ export function addLogsCommands(): void {
       const interrupted = new AbortController();
       const stop = () => interrupted.abort();
       process.once('SIGINT', stop);
-      const cairn = clientOf(options.server);
+      const cairn = await clientOf(options.server);
       let end: ItemLogEnd | undefined;
       try {
         let next = attempt;

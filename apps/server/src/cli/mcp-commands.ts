@@ -20,7 +20,7 @@ export function addMcpCommands(): void {
     .action(async (options: { server?: string; workspaceRoot?: string; maxWait: number }) => {
       const { buildMcpServer } = await import('@cairn/mcp');
       const { StdioServerTransport } = await import('@modelcontextprotocol/sdk/server/stdio.js');
-      const server = buildMcpServer(clientOf(options.server), {
+      const server = buildMcpServer(await clientOf(options.server), {
         maxWaitSeconds: options.maxWait,
         ...(options.workspaceRoot !== undefined ? { workspaceRoot: options.workspaceRoot } : {}),
       });

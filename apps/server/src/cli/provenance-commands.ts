@@ -1,9 +1,7 @@
-import { verifyProvenance } from '@cairn/audit';
 import { CairnError } from '@cairn/protocol';
 import type { Command } from 'commander';
 import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { writeChunks } from './file-output.ts';
-import { verifierTrust } from './verify-commands.ts';
 
 /**
  * `cairn provenance RUN ITEM`: a succeeded item's signed patch provenance (a Sigstore bundle), from
@@ -23,7 +21,7 @@ export function addProvenanceCommands(): void {
       "a succeeded item's patch provenance, signed by the server: an in-toto statement (SLSA Provenance v1) in a Sigstore bundle; check it with cairn verify provenance",
     )
     .action(async (runId: string, itemId: string, options: { out?: string; server?: string }) => {
-      const bundle = await clientOf(options.server).provenance(runId, itemId);
+      const bundle = await (await clientOf(options.server)).provenance(runId, itemId);
       await writeChunks([Buffer.from(bundle.buffer, bundle.byteOffset, bundle.byteLength).toString('utf8')], options.out);
       if (options.out !== undefined)
         say(
@@ -52,6 +50,7 @@ export function addProvenanceCommands(): void {
       }
       const bytes = new Uint8Array(readInputFile(file, 'the provenance bundle'));
       const patch = options.patch === undefined ? undefined : new Uint8Array(readInputFile(options.patch, 'the patch'));
+      const [{ verifierTrust }, { verifyProvenance }] = await Promise.all([import('./verifier-trust.ts'), import('@cairn/audit')]);
       const { keys } = await verifierTrust(options.trustedKeyFile === undefined ? {} : { trustedKeyFile: options.trustedKeyFile });
       if (keys.length === 0) {
         throw new CairnError(

@@ -23,7 +23,7 @@ export function addReportCommands(): void {
         throw new CairnError('CAIRN_PAYLOAD_INVALID', `--since must be an ISO 8601 time such as 2026-11-22T00:00:00Z, not ${JSON.stringify(options.since)}.`, {
           path: '--since',
         });
-      const client = clientOf(options.server);
+      const client = await clientOf(options.server);
       const runs: ReportedRun[] = [];
       // Newest first: once a page reaches runs older than --since, no later page has newer ones.
       for (let cursor: string | undefined, done = false; !done;) {

@@ -31,7 +31,7 @@ export function addRunCommands(): void {
             path: '--history',
           });
         }
-        const cairn = clientOf(options.server);
+        const cairn = await clientOf(options.server);
         let spec: RunSpecV1 | string = decodeRunSpec(readInputFile(file, 'the run spec'), file);
         if (options.workspace) {
           // Checked here before the snapshot is uploaded; the server checks it again, with what it knows.
@@ -77,7 +77,7 @@ export function addRunCommands(): void {
     .option('--server <url>', 'the server')
     .description('a run and its items')
     .action(async (runId: string, options: { server?: string }) => {
-      const cairn = clientOf(options.server);
+      const cairn = await clientOf(options.server);
       const [run, items] = await Promise.all([cairn.run(runId), cairn.items(runId)]);
       if (json()) return void say(JSON.stringify({ run, items }));
       say(`run ${run.runId} (${run.name}): ${run.state}${run.priority === undefined ? '' : `, priority ${run.priority}`}`);
@@ -93,7 +93,7 @@ export function addRunCommands(): void {
     .option('--server <url>', 'the server')
     .description("follow a run's events until it ends (resumes after a dropped connection)")
     .action(async (runId: string, options: { server?: string }) => {
-      const cairn = clientOf(options.server);
+      const cairn = await clientOf(options.server);
       // With --json, every event is a line of its own for scripts; otherwise the items' progress.
       const following = followingInterrupts(runId);
       const progress = json() ? undefined : new RunProgress(await cairn.items(runId), progressOutput(false));
@@ -123,7 +123,7 @@ export function addRunCommands(): void {
       .option('--server <url>', 'the server')
       .description(description)
       .action(async (runId: string, itemId: string | undefined, options: { reason?: string; server?: string }) => {
-        const cairn = clientOf(options.server);
+        const cairn = await clientOf(options.server);
         const { reason } = options;
         const result =
           name === 'approve'
@@ -152,7 +152,7 @@ export function addRunCommands(): void {
       if (options.usd === undefined && options.tokens === undefined)
         throw new CairnError('CAIRN_PAYLOAD_INVALID', 'cairn budget needs --usd, --tokens or both: the limits the run gets.', { path: '--usd' });
       const budget = { ...(options.usd === undefined ? {} : { usd: options.usd }), ...(options.tokens === undefined ? {} : { tokens: options.tokens }) };
-      const run = await clientOf(options.server).raiseBudget(runId, budget, options.reason);
+      const run = await (await clientOf(options.server)).raiseBudget(runId, budget, options.reason);
       say(
         json()
           ? JSON.stringify(run)
@@ -167,7 +167,7 @@ export function addRunCommands(): void {
     .option('--server <url>', 'the server')
     .description("print a succeeded item's patch (apply it with git apply)")
     .action(async (runId: string, itemId: string, options: { server?: string }) => {
-      process.stdout.write(await clientOf(options.server).patch(runId, itemId));
+      process.stdout.write(await (await clientOf(options.server)).patch(runId, itemId));
     });
 }
 

@@ -43,7 +43,9 @@ export function addRunListCommands(): void {
     .description('runs of a running server, newest first')
     .action(async (options: RunListCommandOptions) => {
       const filters = filterOptions.flatMap(([option, key]) => (options[key] === undefined ? [] : [[option, key, options[key]] as const]));
-      const page = await clientOf(options.server).runs({
+      const page = await (
+        await clientOf(options.server)
+      ).runs({
         limit: Number(options.limit),
         ...Object.fromEntries(filters.map(([, key, value]) => [key, value])),
         ...(options.cursor ? { cursor: options.cursor } : {}),

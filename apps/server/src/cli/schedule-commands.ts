@@ -23,7 +23,9 @@ export function addScheduleCommands(): void {
       add.error('error: give a run spec file or --template NAME (with its --param name=value), not both or neither.');
     if (options.template === undefined && options.param !== undefined) add.error('error: --param fills a template: give --template NAME with it.');
     const catchUp = options.catchUp?.startsWith('all:') ? { all: Number(options.catchUp.slice(4)) } : options.catchUp;
-    const added = await clientOf(options.server).addSchedule({
+    const added = await (
+      await clientOf(options.server)
+    ).addSchedule({
       scheduleId: options.id,
       cron: options.cron,
       ...(file === undefined
@@ -40,7 +42,7 @@ export function addScheduleCommands(): void {
     .description('the schedules and their next slots')
     .option('--server <url>', 'the server')
     .action(async (options: { server?: string }) => {
-      const schedules = await clientOf(options.server).schedules();
+      const schedules = await (await clientOf(options.server)).schedules();
       if (json()) return void say(JSON.stringify(schedules));
       for (const line of scheduleListLines(schedules)) say(line);
     });

@@ -1,6 +1,6 @@
 import { CairnError, isCairnError } from '@cairn/protocol';
-import { loadServerConfig } from '../config/load-server-config.ts';
 import { addRemoveCommand, clientOf, configOption, json, program, say, sayList, targetsServerConfig } from './cli-program.ts';
+import { loadServerConfigLazily } from './lazy-server-config.ts';
 
 /**
  * `cairn secret set|list|rm`: secrets of a server; values come from standard input, never argv.
@@ -27,22 +27,20 @@ export function addSecretCommands(): void {
       // first start), it is set there directly, as `cairn token create` works; otherwise, or when
       // the server runs, through the server.
       const { setSecretInServerFolder } = await import('./set-secret-in-server-folder.ts');
-      const loaded = targetsServerConfig(options.server) ? loadServerConfig(configOption()) : undefined;
+      const loaded = (await targetsServerConfig(options.server)) ? await loadServerConfigLazily(configOption()) : undefined;
       const direct = loaded ? await setSecretInServerFolder(loaded, name, value) : undefined;
       const set =
         direct ??
-        (await clientOf(options.server)
-          .setSecret(name, value)
-          .catch((error: unknown) => {
-            // PostgreSQL replicas store a secret only through the one running the engine.
-            if (loaded?.config.engine.state.kind === 'postgres' && isCairnError(error, 'CAIRN_SERVER_UNREACHABLE'))
-              throw new CairnError(
-                'CAIRN_SERVER_UNREACHABLE',
-                `${error.message} With PostgreSQL state a secret is set through a running replica: start one first (cairn serve), then run cairn secret set ${name} again here, with a token (CAIRN_TOKEN).`,
-                { path: 'baseUrl', cause: error },
-              );
-            throw error;
-          }));
+        (await (await clientOf(options.server)).setSecret(name, value).catch((error: unknown) => {
+          // PostgreSQL replicas store a secret only through the one running the engine.
+          if (loaded?.config.engine.state.kind === 'postgres' && isCairnError(error, 'CAIRN_SERVER_UNREACHABLE'))
+            throw new CairnError(
+              'CAIRN_SERVER_UNREACHABLE',
+              `${error.message} With PostgreSQL state a secret is set through a running replica: start one first (cairn serve), then run cairn secret set ${name} again here, with a token (CAIRN_TOKEN).`,
+              { path: 'baseUrl', cause: error },
+            );
+          throw error;
+        }));
       say(
         json()
           ? JSON.stringify(set)
@@ -54,7 +52,7 @@ export function addSecretCommands(): void {
     .description('secret names, versions and who set them (never values)')
     .option('--server <url>', 'the server')
     .action(async (options: { server?: string }) => {
-      const secrets = await clientOf(options.server).secrets();
+      const secrets = await (await clientOf(options.server)).secrets();
       sayList(secrets, (item) => `${item.name.padEnd(24)} version ${item.version}  set ${item.updatedAt} by ${item.updatedBy}`);
     });
   addRemoveCommand(secret, 'secret', ['<name>', 'the secret name'], 'remove a secret (runs that name it fail at dispatch)', (cairn, id) =>

@@ -1,6 +1,6 @@
 import { CairnError, decodeRunSpec, loadRunSpec, parseDuration } from '@cairn/protocol';
-import { loadServerConfig } from '../config/load-server-config.ts';
 import { configOption, json, program, readInputFile, say } from './cli-program.ts';
+import { loadServerConfigLazily } from './lazy-server-config.ts';
 
 /**
  * `cairn init`, `doctor`, `validate` and `serve`: making, checking and running a server from its
@@ -30,7 +30,7 @@ export function addServerCommands(): void {
     .description('check that this machine and config can run work')
     .action(async () => {
       const { diagnoseServer } = await import('./diagnose-server.ts');
-      const findings = await diagnoseServer(loadServerConfig(configOption()));
+      const findings = await diagnoseServer(await loadServerConfigLazily(configOption()));
       if (json()) say(JSON.stringify(findings));
       else
         for (const finding of findings)
@@ -68,7 +68,7 @@ export function addServerCommands(): void {
     .command('serve')
     .description('run the server: the engine and its HTTP API on server.host:server.port (tokens required off loopback)')
     .action(async () => {
-      const loaded = loadServerConfig(configOption());
+      const loaded = await loadServerConfigLazily(configOption());
       const { host, port, auth, timeouts } = loaded.config.server;
       // Before anything starts: a work root sandboxes cannot reach would fail every item, one by one.
       const { sandboxesOnThisMachine, sandboxReachRefusal, workRootOption } = await import('./sandbox-reach.ts');

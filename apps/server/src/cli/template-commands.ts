@@ -21,7 +21,7 @@ export function addTemplateCommands(): void {
     .option('--server <url>', "the server (default: this config's server.host:server.port)")
     .description('submit a run from a template of the server, its parameters put into the spec as string values')
     .action(async (template: string, options: { param?: Record<string, string>; idempotencyKey?: string; quiet?: boolean; server?: string }) => {
-      const cairn = clientOf(options.server);
+      const cairn = await clientOf(options.server);
       const submitted = await cairn.submitTemplate(template, options.param ?? {}, options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {});
       say(
         options.quiet
@@ -37,7 +37,7 @@ export function addTemplateCommands(): void {
     .option('--server <url>', 'the server')
     .description("the run templates of the server's config, and their parameters")
     .action(async (options: { server?: string }) => {
-      const templates = await clientOf(options.server).templates();
+      const templates = await (await clientOf(options.server)).templates();
       if (json()) return void say(JSON.stringify(templates));
       if (templates.length === 0) return void say('no templates (add them under templates: in the server config)');
       for (const template of templates) {

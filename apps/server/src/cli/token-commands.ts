@@ -1,8 +1,7 @@
 import { tokenScopes } from '../auth/token-scopes.ts';
-import { openTokenStore } from '../auth/open-token-store.ts';
 import type { TokenStore } from '../auth/token-store.ts';
-import { loadServerConfig } from '../config/load-server-config.ts';
 import { configOption, json, program, say, sayList } from './cli-program.ts';
+import { loadServerConfigLazily } from './lazy-server-config.ts';
 
 /**
  * `cairn token create|list|revoke`: bearer tokens, written to the config's token store (stored
@@ -49,7 +48,8 @@ export function addTokenCommands(): void {
 
 /** Runs `work` on the config's token store and closes it (a PostgreSQL store holds connections). */
 async function withTokenStore<Result>(work: (store: TokenStore) => Promise<Result>): Promise<Result> {
-  const store = await openTokenStore(loadServerConfig(configOption()));
+  const { openTokenStore } = await import('../auth/open-token-store.ts');
+  const store = await openTokenStore(await loadServerConfigLazily(configOption()));
   try {
     return await work(store);
   } finally {

@@ -12,7 +12,9 @@ export function addWebhookCommands(): void {
     .option('--server <url>', 'the server')
     .description('add an endpoint; prints its signing secret once')
     .action(async (url: string, options: { event?: string[]; run?: string; description?: string; server?: string }) => {
-      const added = await clientOf(options.server).addWebhook({
+      const added = await (
+        await clientOf(options.server)
+      ).addWebhook({
         url,
         ...(options.event ? { events: options.event } : {}),
         ...(options.run ? { runId: options.run } : {}),
@@ -26,7 +28,7 @@ export function addWebhookCommands(): void {
     .description('the endpoints (never their secrets)')
     .option('--server <url>', 'the server')
     .action(async (options: { server?: string }) => {
-      const webhooks = await clientOf(options.server).webhooks();
+      const webhooks = await (await clientOf(options.server)).webhooks();
       sayList(
         webhooks,
         (item) =>
@@ -46,7 +48,7 @@ export function addWebhookCommands(): void {
     .option('--server <url>', 'the server')
     .description("the endpoint's latest deliveries")
     .action(async (webhookId: string, options: { server?: string }) => {
-      const deliveries = await clientOf(options.server).webhookDeliveries(webhookId);
+      const deliveries = await (await clientOf(options.server)).webhookDeliveries(webhookId);
       sayList(
         deliveries,
         (item) =>

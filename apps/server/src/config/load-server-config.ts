@@ -3,10 +3,10 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CairnError, parseSettings } from '@cairn/protocol';
 import { parse as parseYaml } from 'yaml';
+import { configFileNames } from './config-file-names.ts';
 import { serverConfigSchema, type ServerConfig } from './server-config-schema.ts';
 
-/** The file names a server looks for, in order. */
-export const configFileNames = ['cairn.config.yaml', 'cairn.config.yml', 'cairn.config.json', 'cairn.config.ts'] as const;
+export { configFileNames };
 
 /** Environment variables that override a config file's values (for containers and CI). */
 const environmentOverrides: Readonly<Record<string, (config: Record<string, unknown>, value: string) => void>> = {

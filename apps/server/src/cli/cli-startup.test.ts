@@ -1,0 +1,95 @@
+// Every `cairn` call loads every command file, and the tests spawn `cairn` hundreds of times: a
+// command that only speaks HTTP, or prints the help, must not load the server (its config schemas,
+// the engine, evidence checks, identity providers, databases, SDKs). A module hook in the child
+// lists the files it loaded; a command file that imports one of these at its top fails here (see
+// the note in cli.ts). bench/cli-startup.ts measures what this saves.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+
+const scratch = mkdtempSync(join(tmpdir(), 'cairn-cli-startup-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const hook = join(scratch, 'list-modules.mjs');
+writeFileSync(
+  hook,
+  `import { registerHooks } from 'node:module';
+import { writeFileSync } from 'node:fs';
+const loaded = [];
+registerHooks({ load(url, context, next) { if (url.startsWith('file:')) loaded.push(url); return next(url, context); } });
+process.on('exit', () => writeFileSync(process.env.CAIRN_TEST_MODULES_FILE, loaded.join('\\n')));
+`,
+);
+
+/** What only a command that works on a server's data, or checks evidence, may load. */
+const serverModules = [
+  /\/config\/server-config-schema\.ts$/,
+  /\/packages\/(engine|oidc|audit|local|worker|s3|kms|fargate|mcp)\//,
+  /\/node_modules\/(.*\/)?(better-sqlite3|pg|openid-client|jose|fastify|@aws-sdk\/[^/]+|@modelcontextprotocol\/sdk)\//,
+];
+
+/** Runs `cairn` from its source in `cwd`, as the tests do, and lists the module files it loaded. */
+function modulesOf(args: readonly string[], env: Record<string, string> = {}): Promise<{ status: number | null; stderr: string; modules: string[] }> {
+  const modulesFile = join(scratch, 'modules.txt');
+  const childEnv: Record<string, string | undefined> = { ...process.env, ...env, CAIRN_TEST_MODULES_FILE: modulesFile };
+  for (const name of ['NODE_EXTRA_CA_CERTS', 'CAIRN_SERVER', 'CAIRN_CONTEXT', 'CAIRN_TOKEN']) if (!(name in env)) delete childEnv[name];
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', hook, '--conditions=@cairn/source', join(import.meta.dirname, 'cli.ts'), ...args], {
+      cwd: scratch,
+      env: childEnv,
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.resume();
+    child.on('close', (status) => resolve({ status, stderr, modules: readFileSync(modulesFile, 'utf8').split('\n') }));
+  });
+}
+
+const serverModulesIn = (modules: readonly string[]) => modules.filter((url) => serverModules.some((pattern) => pattern.test(url)));
+
+/** The address of a loopback port nothing listens on (one just freed). */
+async function refusingAddress(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return `http://127.0.0.1:${port}`;
+}
+
+test('cairn --help loads no server module', { timeout: 30_000 }, async () => {
+  const help = await modulesOf(['--help']);
+  expect(help.status, help.stderr).toBe(0);
+  expect(help.modules.some((url) => url.endsWith('/cli/cli-program.ts'))).toBe(true);
+  expect(serverModulesIn(help.modules)).toEqual([]);
+});
+
+test('client commands that only speak HTTP load no server module, by --server or by the current context', { timeout: 30_000 }, async () => {
+  const server = await refusingAddress();
+  const byFlag = await modulesOf(['runs', '--server', server]);
+  expect(byFlag.stderr).toContain('CAIRN_SERVER_UNREACHABLE');
+  expect(byFlag.status).toBe(5);
+  expect(serverModulesIn(byFlag.modules)).toEqual([]);
+
+  // No --server: the command looks for a server folder here (none), then takes the current context.
+  const clientConfig = join(scratch, 'client.yaml');
+  writeFileSync(clientConfig, `current: here\ncontexts:\n  here:\n    server: ${server}\n`);
+  const byContext = await modulesOf(['status', 'r-1'], { CAIRN_CLIENT_CONFIG: clientConfig });
+  expect(byContext.stderr).toContain('CAIRN_SERVER_UNREACHABLE');
+  expect(byContext.status).toBe(5);
+  expect(serverModulesIn(byContext.modules)).toEqual([]);
+});
+
+test('a command that reads the server config loads it when it runs', { timeout: 30_000 }, async () => {
+  // The check above would pass as well if the hook saw nothing: this one sees the config's schemas.
+  writeFileSync(join(scratch, 'cairn.config.yaml'), 'server: { port: 1 }\n');
+  try {
+    const inFolder = await modulesOf(['runs']);
+    expect(inFolder.status).not.toBe(0);
+    expect(serverModulesIn(inFolder.modules)).toContainEqual(expect.stringMatching(/\/config\/server-config-schema\.ts$/));
+  } finally {
+    rmSync(join(scratch, 'cairn.config.yaml'));
+  }
+});
