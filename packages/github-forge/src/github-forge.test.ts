@@ -203,6 +203,26 @@ describe('GitHub forge', () => {
     await expect(forge.readPermission('not a login')).rejects.toMatchObject({ code: 'CAIRN_FORGE_REQUEST_INVALID' });
   });
 
+  test('gitAccess: the remote and the token git fetches with: the personal one, or an installation token of the app (also refused as UNAUTHORIZED)', async () => {
+    const { forge, repository } = await forgeOnNewRepository(appAuth);
+    const remote = `${gitServer.url('').replace(/\/\.git$/, '')}/${repository}.git`;
+    const access = await forge.gitAccess();
+    expect(access).toMatchObject({ remote, username: 'x-access-token' });
+    expect(api.knows(access.token), 'an installation token the endpoint issued').toBe(true);
+    expect(access.token).not.toBe(personalToken);
+    const personal = (await forgeOnNewRepository()).forge;
+    expect((await personal.gitAccess()).token).toBe(personalToken);
+    const { privateKey: otherKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const foreignApp = (
+      await forgeOnNewRepository({
+        app: { appId: app.id, privateKey: otherKey.export({ type: 'pkcs1', format: 'pem' }).toString(), installationId: app.installationId },
+      })
+    ).forge;
+    const refused = await failure(() => foreignApp.gitAccess());
+    expect(isCairnError(refused.error, 'CAIRN_FORGE_UNAUTHORIZED'), refused.text).toBe(true);
+    expect(refused.text).toMatch(/installation token for fetching the repository.*401/);
+  });
+
   test('settings: a repository as owner/name, exactly one of token and app, https URLs (http only on loopback)', () => {
     const refused: [Record<string, unknown>, RegExp][] = [
       [{ repository: 'no-slash', token: 't' }, /"github-forge.repository" must be owner\/name/],

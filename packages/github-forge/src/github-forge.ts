@@ -31,6 +31,19 @@ interface PullRequestData {
 /** A person's permission on the repository, as `GET /repos/{o}/{r}/collaborators/{user}/permission` answers it. */
 export type GitHubRepositoryPermission = 'admin' | 'write' | 'read' | 'none';
 
+/** The remote of a GitHub forge's repository and the credential git reaches it with (`GitHubForge.gitAccess`). */
+export interface GitHubGitAccess {
+  /** `<gitUrl>/<owner>/<name>.git`, with no credential in it. */
+  readonly remote: string;
+  /** The basic-auth user name sent with the token. */
+  readonly username: string;
+  /** The personal token or an installation token: git's password, a secret. */
+  readonly token: string;
+}
+
+/** GitHub takes any username with a token as the password; `x-access-token` is what its docs use for apps. */
+const gitUsername = 'x-access-token';
+
 /** Octokit's logger, silenced: the forge reports through its results and errors, the host logs. */
 const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -205,12 +218,30 @@ export class GitHubForge implements ForgeV1 {
     }
   }
 
+  /**
+   * Where git reaches the repository and the credential it reaches it with, for a host that runs
+   * git itself (a server fetching a run's workspace from the forge's repository): the remote
+   * `<gitUrl>/<owner>/<name>.git`, and the personal token, or an installation token of the app
+   * (the one its pushes use, renewed before it expires). The token is a secret: hand it to git as
+   * a password (a credential helper), never in a URL, a log or an error. An app whose token
+   * cannot be had is CAIRN_FORGE_UNAUTHORIZED (refused) or CAIRN_FORGE_UNAVAILABLE.
+   */
+  async gitAccess(): Promise<GitHubGitAccess> {
+    const token = this.settings.token ?? (await this.#installationToken('fetching the repository'));
+    return { remote: this.#remote, username: gitUsername, token };
+  }
+
   /** The git forge to push with: the personal token's, or one with a fresh installation token. */
   async #git(what: string): Promise<GitForge> {
     if (this.#tokenGit !== undefined) return this.#tokenGit;
+    return this.#gitForge(await this.#installationToken(what));
+  }
+
+  /** The app's installation token, from `@octokit/auth-app`'s cache or newly issued. */
+  async #installationToken(what: string): Promise<string> {
     try {
       const { token } = (await this.#octokit.auth({ type: 'installation' })) as { token: string };
-      return this.#gitForge(token);
+      return token;
     } catch (error) {
       throw this.#failure(error, `fetching the app's installation token for ${what}`);
     }
@@ -218,8 +249,7 @@ export class GitHubForge implements ForgeV1 {
 
   #gitForge(token: string): GitForge {
     const { author, stallSeconds } = this.settings;
-    // GitHub takes any username with a token as the password; `x-access-token` is what its docs use for apps.
-    return createGitForge({ remote: this.#remote, username: 'x-access-token', token, author, stallSeconds });
+    return createGitForge({ remote: this.#remote, username: gitUsername, token, author, stallSeconds });
   }
 
   #repo(): { owner: string; repo: string } {

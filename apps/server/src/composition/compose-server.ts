@@ -199,7 +199,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const engineSettings: Omit<EngineSettings, 'database'> = {
     observer: tracing ? bothObservers(metrics.observer, tracing.observer) : metrics.observer,
     executors: delivery ? { ...executors, [deliverExecutorName]: delivery.executor } : executors,
-    ...(delivery ? { forges: [...delivery.forges] } : {}),
+    ...(delivery ? { forges: delivery.forges.names } : {}),
     // Executors given by the embedder run whatever runtimes they have; ours run the configured ones.
     ...(options.executors ? {} : { adapters: runtimes.adapters }),
     adapterSecrets: runtimes.adapterSecrets,
@@ -232,8 +232,8 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     storage,
     config: config.workspaces,
     maxBytes: config.server.uploadLimitMiB * 1024 * 1024,
-    forges: config.forges,
-    secret: (name) => running.service.modelCalls.revealSecret(name),
+    // The forges deliveries push with: a GitHub App's installation token is minted once for both.
+    forges: delivery?.forges,
   });
   metrics.watch(service);
   if (options.logSink) metrics.watchLogSink(options.logSink);
@@ -288,7 +288,12 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     authorizer: oidc
       ? new BearerAuthorizer(
           new TokenAuthorizer(tokens),
-          createOidcAuthorizer(oidc.authorizer, { actionScopes: scopeOfAction, ...(options.logger ? { logger: options.logger } : {}) }),
+          createOidcAuthorizer(oidc.authorizer, {
+            actionScopes: scopeOfAction,
+            // Its errors name the options as the config spells them (server.oidc.issuer).
+            settingsPath: 'server.oidc',
+            ...(options.logger ? { logger: options.logger } : {}),
+          }),
         )
       : new TokenAuthorizer(tokens),
     ...(oidc && (oidc.clients.dashboard || oidc.clients.cli) ? { signIn: new OidcSignIn(oidc.authorizer.issuer, oidc.clients) } : {}),

@@ -5,10 +5,10 @@ import { DeliveredTips } from './delivered-tips.ts';
 import { DeliveryExecutor } from './delivery-executor.ts';
 import { ServerForges } from './server-forges.ts';
 
-/** Deliveries of a server with forges: the executor deliver items run on, and the forges' names. */
+/** Deliveries of a server with forges: the executor deliver items run on, and the forges (which workspaces are fetched from too). */
 export interface ServerDelivery {
   readonly executor: DeliveryExecutor;
-  readonly forges: readonly string[];
+  readonly forges: ServerForges;
 }
 
 /**
@@ -34,5 +34,5 @@ export async function composeDelivery(
     },
     seams.logger,
   );
-  return { executor, forges: forges.names };
+  return { executor, forges };
 }

@@ -1,10 +1,19 @@
 import type { ForgeV1 } from '@cairn/core';
+import type { GitForge } from '@cairn/git-forge';
+import type { GitHubForge } from '@cairn/github-forge';
 import { CairnError, parseSettings } from '@cairn/protocol';
 import { readConfiguredSecret } from '../config/configured-secret.ts';
 import type { ForgeConfig, ForgesConfig } from '../config/forges-config-schema.ts';
 
 /** Reads a server secret's value (the engine's secret store), naming the option that named it when it cannot. */
 export type ServerSecretReader = (name: string) => Promise<string>;
+
+/** Where git reaches a forge's repository, and the credential it may send there (never in the URL). */
+export interface ForgeGitAccess {
+  /** An https:// URL (http:// on loopback) or an absolute path on this machine. */
+  readonly repository: string;
+  readonly credential: { readonly username: string; readonly token: string } | undefined;
+}
 
 /** Stand-ins for secrets: the settings are checked at start, before the secrets can be read. */
 const standIn = (option: string) => (option.endsWith('privateKeySecret') ? '-----BEGIN PRIVATE KEY-----' : 'cairn-config-check');
@@ -19,7 +28,7 @@ const standIn = (option: string) => (option.endsWith('privateKeySecret') ? '----
 export class ServerForges {
   readonly #config: ForgesConfig;
   readonly #secret: ServerSecretReader;
-  readonly #built = new Map<string, Promise<ForgeV1>>();
+  readonly #built = new Map<string, Promise<GitForge | GitHubForge>>();
 
   private constructor(config: ForgesConfig, secret: ServerSecretReader) {
     this.#config = config;
@@ -39,6 +48,33 @@ export class ServerForges {
 
   /** The forge named `name`, built on first use; CAIRN_NOT_FOUND for a name the config does not have. */
   forge(name: string): Promise<ForgeV1> {
+    return this.#forge(name);
+  }
+
+  /**
+   * Where git fetches the repository of the forge `name` from, and with which credential: a git
+   * forge's remote with its username and token (its secret read now, so a secret set or changed
+   * since is used), a GitHub forge's repository with its personal token or an installation token
+   * of its app (minted as for its pushes, by the forge delivering uses). CAIRN_NOT_FOUND for a
+   * name the config does not have; CAIRN_SECRET_UNAVAILABLE naming the option of a secret not set.
+   */
+  async gitAccess(name: string): Promise<ForgeGitAccess> {
+    const config = Object.hasOwn(this.#config, name) ? this.#config[name] : undefined;
+    if (config?.kind === 'git') {
+      const { remote, username, tokenSecret } = config;
+      const credential =
+        tokenSecret === undefined
+          ? undefined
+          : { username: username ?? 'x-access-token', token: await this.#readSecret(tokenSecret, `config.forges.${name}.tokenSecret`) };
+      return { repository: remote, credential };
+    }
+    // Not a git forge: a GitHub one (buildForge makes one of its kind), or no forge, which #forge refuses.
+    const forge = (await this.#forge(name)) as GitHubForge;
+    const { remote, username, token } = await forge.gitAccess();
+    return { repository: remote, credential: { username, token } };
+  }
+
+  #forge(name: string): Promise<GitForge | GitHubForge> {
     const config = Object.hasOwn(this.#config, name) ? this.#config[name] : undefined;
     if (config === undefined)
       return Promise.reject(
@@ -63,13 +99,18 @@ export class ServerForges {
 
 /** The forge `config` describes, its secrets read through `secret`; with `build` false, its settings checked only (undefined). */
 async function buildForge(name: string, config: ForgeConfig, secret: (name: string, option: string) => Promise<string>, build: false): Promise<undefined>;
-async function buildForge(name: string, config: ForgeConfig, secret: (name: string, option: string) => Promise<string>, build?: true): Promise<ForgeV1>;
+async function buildForge(
+  name: string,
+  config: ForgeConfig,
+  secret: (name: string, option: string) => Promise<string>,
+  build?: true,
+): Promise<GitForge | GitHubForge>;
 async function buildForge(
   name: string,
   config: ForgeConfig,
   secret: (name: string, option: string) => Promise<string>,
   build = true,
-): Promise<ForgeV1 | undefined> {
+): Promise<GitForge | GitHubForge | undefined> {
   const where = `config.forges.${name}`;
   if (config.kind === 'git') {
     const { createGitForge, gitForgeSettingsSchema } = await import('@cairn/git-forge');

@@ -2,9 +2,12 @@
 // server (SQLite, directory storage, the local executor, bubblewrap where the machine has it) and
 // real git: the item sees a checkout with history (`git log` works in the sandbox), the run names
 // the commit in its view and in its submission's audit entry, and its patch applies on that commit.
-// The refusals come back from POST /v1/runs with nothing run. The run is the guide's example
+// A GitHub forge signing in as an app fetches with an installation token the GitHub REST test
+// endpoint issued, which the loopback git server accepts. The refusals come back from POST /v1/runs
+// with nothing run. The run is the guide's example
 // (docs/guides/workspace-from-a-repository.md), over the served repository instead of its URL.
 import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -12,7 +15,8 @@ import { verifyBundle } from '@cairn/audit';
 import { createCairnClient } from '@cairn/client';
 import type { RunSpecV1 } from '@cairn/core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startGitHttpServer, type GitHttpServer } from '../../../../packages/git-forge/src/git-http-server.test-support.ts';
+import { git, startGitHttpServer, type GitHttpServer } from '../../../../packages/git-forge/src/git-http-server.test-support.ts';
+import { startGitHubApiServer, type GitHubApiServer } from '../../../../packages/github-forge/src/github-api.test-support.ts';
 import { parse as parseYaml } from 'yaml';
 import { guideExample } from '../http/guide-example.test-support.ts';
 import { runningServers } from '../http/running-server.test-support.ts';
@@ -24,15 +28,26 @@ let forge: GitHttpServer;
 /** The loopback git server's password: the token of the server's forge `origin`, in a server secret. */
 const forgeToken = 'origin-token-3b9e1f';
 let scratch: string;
+/** GitHub's REST API on loopback: it issues the installation tokens of the app below, which the git server then accepts. */
+let github: GitHubApiServer;
+const app = { id: 4242, installationId: 77 };
+// 2048-bit like a GitHub App's key; one per file (about 0.1 s). The other is an app GitHub does not know.
+const appKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const strangerKey = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
 /** The commits of `main`, newest first. */
 let commits: string[];
 
 beforeAll(async () => {
-  forge = await startGitHttpServer({ username: 'cairn', password: forgeToken });
+  forge = await startGitHttpServer({ username: 'cairn', password: forgeToken, accepts: (_username, token) => github.knows(token) });
+  github = await startGitHubApiServer({ repositoryPath: (repository) => forge.path(repository), app: { ...app, publicKey: appKey.publicKey } });
   scratch = mkdtempSync(join(tmpdir(), 'cairn-repository-workspace-'));
   commits = await serveNotesHistory(forge, scratch);
+  // The same history as the GitHub repository cairn-test/app, fetched through the app's installation.
+  await forge.createRepository('cairn-test/app');
+  await git(join(scratch, 'work'), ['push', '--quiet', forge.path('cairn-test/app'), 'main']);
 });
 afterAll(async () => {
+  await github.close();
   await forge.close();
   rmSync(scratch, { recursive: true, force: true });
 });
@@ -46,7 +61,7 @@ const spec = (workspace: Record<string, unknown>): RunSpecV1 => ({
 });
 
 test(
-  "a run over a repository's branch, by path and through a forge's token: the item's git log shows its history, the run names the commit, its patch applies on it; refusals run nothing",
+  "a run over a repository's branch, by path, through a forge's token and through a GitHub App's installation token: the item's git log shows its history, the run names the commit, its patch applies on it; refusals run nothing",
   { timeout: 90_000 },
   async () => {
     // The guide's settings, with the served repositories' folder as a mirror on this machine, and
@@ -56,7 +71,22 @@ test(
     const { base, operatorToken, api, composition } = await start('tokens', {
       config: {
         workspaces: { ...settings.workspaces, repositories: [`${forge.root}/`, 'http://127.0.0.1:'] },
-        forges: { origin: { kind: 'git', remote: forge.url('app'), username: 'cairn', tokenSecret: 'ORIGIN_TOKEN' } },
+        forges: {
+          origin: { kind: 'git', remote: forge.url('app'), username: 'cairn', tokenSecret: 'ORIGIN_TOKEN' },
+          // GitHub forges signing in as a GitHub App: this one's, and one GitHub does not know.
+          ...Object.fromEntries(
+            ['hub', 'stranger'].map((name) => [
+              name,
+              {
+                kind: 'github',
+                repository: 'cairn-test/app',
+                app: { appId: app.id, installationId: app.installationId, privateKeySecret: `${name.toUpperCase()}_KEY` },
+                apiUrl: github.url,
+                gitUrl: forge.url('').replace(/\/\.git$/, ''),
+              },
+            ]),
+          ),
+        },
       },
     });
     const client = createCairnClient({ baseUrl: base, token: operatorToken });
@@ -109,7 +139,20 @@ test(
     expect((await client.run(throughForge.runId)).workspace).toEqual({ repository: 'origin', ref: 'main', commit: commits[0], snapshot });
     const unknownForge = await refused({ repository: 'nowhere', ref: 'main' });
     expect(unknownForge).toMatchObject({ status: 400, body: { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.workspace.repository' } });
-    expect(unknownForge.body.message).toContain('(forges: has origin)');
+    expect(unknownForge.body.message).toContain('(forges: has origin, hub, stranger)');
+
+    // A GitHub forge signing in as an app: fetched with an installation token GitHub issued for it
+    // (the one its deliveries push with), which neither the run nor its audit entry holds.
+    await client.setSecret('HUB_KEY', appKey.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString());
+    const throughApp = await client.submit(spec({ repository: 'hub', ref: 'main' }));
+    expect((await client.waitForRun(throughApp.runId, { signal: AbortSignal.timeout(60_000) })).state).toBe('succeeded');
+    expect((await client.run(throughApp.runId)).workspace).toEqual({ repository: 'hub', ref: 'main', commit: commits[0], snapshot });
+    expect(github.requests).toContain(`POST /app/installations/${app.installationId}/access_tokens`);
+    await client.setSecret('STRANGER_KEY', strangerKey);
+    const stranger = await refused({ repository: 'stranger', ref: 'main' });
+    expect(stranger, JSON.stringify(stranger)).toMatchObject({ status: 502, body: { code: 'CAIRN_FORGE_UNAUTHORIZED', path: '$.workspace.repository' } });
+    expect(stranger.body.message).toMatch(/names the forge stranger.*installation token.*401/);
+    expect(stranger.body.message).not.toContain('PRIVATE KEY');
 
     expect(await refused({ repository: forge.path('app'), ref: 'no-such-branch' })).toMatchObject({
       status: 400,
@@ -150,6 +193,6 @@ test(
     });
     expect(schedule.status).toBe(400);
     expect(await schedule.json()).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.workspace.repository' });
-    expect((await client.runs()).runs.map((listed) => listed.runId).sort()).toEqual([runId, throughForge.runId].sort());
+    expect((await client.runs()).runs.map((listed) => listed.runId).sort()).toEqual([runId, throughForge.runId, throughApp.runId].sort());
   },
 );

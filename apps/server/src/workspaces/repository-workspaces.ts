@@ -2,19 +2,17 @@ import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { StorageProviderV1 } from '@cairn/core';
 import type { EngineService, ScheduleDefinition, SubmitOptions } from '@cairn/engine';
-import { assertRunSpec, CairnError, parseDuration, parseRunSpec } from '@cairn/protocol';
+import { assertRunSpec, CairnError, isCairnError, parseDuration, parseRunSpec } from '@cairn/protocol';
 import { fetchRepositoryWorkspace } from './fetch-repository-workspace.ts';
-import type { ForgeConfig, ForgesConfig } from '../config/forges-config-schema.ts';
+import type { ServerForges } from '../delivery/server-forges.ts';
 import type { RepositoryWorkspaceRequest } from './fetch-repository-workspace.ts';
 import type { WorkspacesConfig } from './workspaces-config-schema.ts';
 
 export interface RepositoryWorkspacesSettings {
   readonly storage: StorageProviderV1;
   readonly config: WorkspacesConfig;
-  /** The forges of the server config: a repository may name one, whose remote and token are then used. */
-  readonly forges: ForgesConfig;
-  /** Reads a server secret's value (a forge's token). */
-  readonly secret: (name: string) => Promise<string>;
+  /** The forges of the server config (none without `forges:`): a repository may name one, whose remote and credential are then used. */
+  readonly forges: ServerForges | undefined;
   /** The largest workspace (`server.uploadLimitMiB`), fetched as uploaded. */
   readonly maxBytes: number;
 }
@@ -43,9 +41,9 @@ export function withRepositoryWorkspaces(service: EngineService, settings: Repos
         `$.workspace.${commit !== undefined ? 'commit' : 'snapshot'} is written by the server when it fetches $.workspace.repository, never by the submitter (it is what a verifier reads the run ran on). Leave it out: name the repository and the ref.`,
         { path: `$.workspace.${commit !== undefined ? 'commit' : 'snapshot'}` },
       );
-    const forge = forgeNamed(repository, settings.forges);
-    const where = forge === undefined ? await comparableLocation(repository) : repository;
-    if (forge === undefined && !settings.config.repositories.some((prefix) => where.startsWith(prefix)))
+    const forge = namesForge(repository, settings.forges);
+    const where = forge ? repository : await comparableLocation(repository);
+    if (!forge && !settings.config.repositories.some((prefix) => where.startsWith(prefix)))
       throw new CairnError(
         'CAIRN_RUN_SPEC_INVALID',
         `$.workspace.repository ${repository} is not one this server fetches from: it takes repositories starting with ${settings.config.repositories.map((prefix) => JSON.stringify(prefix)).join(', ') || 'nothing (none are listed)'} (workspaces.repositories in the server config). Name one of those, or upload a snapshot instead.`,
@@ -53,7 +51,7 @@ export function withRepositoryWorkspaces(service: EngineService, settings: Repos
       );
     const fetched = await fetchRepositoryWorkspace(
       settings.storage,
-      forge === undefined ? { repository, ref } : { ...(await forgeAccess(repository, forge, settings.secret)), ref },
+      forge ? { ...(await forgeAccess(repository, settings.forges!)), ref } : { repository, ref },
       { history: settings.config.history, timeoutMs: parseDuration(settings.config.fetchTimeout), maxBytes: settings.maxBytes },
     );
     const resolved = { ...(parsed as object), workspace: { repository, ref, commit: fetched.commit, snapshot: fetched.snapshot } };
@@ -89,56 +87,36 @@ function repositoryWorkspaceOf(document: unknown): object | undefined {
 }
 
 /**
- * The forge a repository names (a name rather than a URL or a path), or undefined for a URL or a
- * path; a name the config does not have is refused, listing the ones it has.
+ * Whether a repository names a forge (a name rather than a URL or a path); a name the config does
+ * not have is refused, listing the ones it has.
  */
-function forgeNamed(repository: string, forges: ForgesConfig): ForgeConfig | undefined {
-  if (repository.startsWith('/') || repository.includes(':')) return undefined;
-  const forge = Object.hasOwn(forges, repository) ? forges[repository] : undefined;
-  if (forge !== undefined) return forge;
+function namesForge(repository: string, forges: ServerForges | undefined): boolean {
+  if (repository.startsWith('/') || repository.includes(':')) return false;
+  const names = forges?.names ?? [];
+  if (names.includes(repository)) return true;
   throw new CairnError(
     'CAIRN_RUN_SPEC_INVALID',
-    `$.workspace.repository ${JSON.stringify(repository)} is neither a URL nor a forge of this server (forges: has ${Object.keys(forges).join(', ') || 'none'}). Give the repository's https:// URL, or the name of a forge in the server config.`,
-    { path: '$.workspace.repository', details: { repository, forges: Object.keys(forges) } },
+    `$.workspace.repository ${JSON.stringify(repository)} is neither a URL nor a forge of this server (forges: has ${names.join(', ') || 'none'}). Give the repository's https:// URL, or the name of a forge in the server config.`,
+    { path: '$.workspace.repository', details: { repository, forges: names } },
   );
 }
 
 /**
- * Where a forge's repository is fetched from and with which credential: a git forge's remote with
- * its username and token, a GitHub forge's `<gitUrl>/<owner>/<name>.git` with its token (as its
- * pushes are). The token is read from its server secret now, so a secret set since the start is used.
+ * Where the forge `name`'s repository is fetched from and with which credential, as its pushes
+ * reach it (ServerForges.gitAccess). A refusal of the forge itself (a GitHub App whose installation
+ * token GitHub will not issue, GitHub down) is the forge's code at `$.workspace.repository`.
  */
-async function forgeAccess(name: string, forge: ForgeConfig, secret: (name: string) => Promise<string>): Promise<Omit<RepositoryWorkspaceRequest, 'ref'>> {
-  const where = `config.forges.${name}`;
-  const token = async (secretName: string, option: string) => {
-    try {
-      return await secret(secretName);
-    } catch (error) {
-      throw new CairnError(
-        'CAIRN_SECRET_UNAVAILABLE',
-        `$.workspace.repository names the forge ${name}, whose ${option} names the server secret ${secretName}, which is not set or cannot be opened: \`cairn secret set ${secretName}\`.`,
-        { path: option, cause: error },
-      );
-    }
-  };
-  if (forge.kind === 'git') {
-    const credential =
-      forge.tokenSecret === undefined
-        ? undefined
-        : { username: forge.username ?? 'x-access-token', token: await token(forge.tokenSecret, `${where}.tokenSecret`) };
-    return { repository: forge.remote, credential };
-  }
-  if (forge.tokenSecret === undefined)
+async function forgeAccess(name: string, forges: ServerForges): Promise<Omit<RepositoryWorkspaceRequest, 'ref'>> {
+  try {
+    return await forges.gitAccess(name);
+  } catch (error) {
+    if (!isCairnError(error) || !error.code.startsWith('CAIRN_FORGE_')) throw error;
     throw new CairnError(
-      'CAIRN_RUN_SPEC_INVALID',
-      `$.workspace.repository names the GitHub forge ${name}, which signs in as a GitHub App: a fetch cannot use its installation token yet. Give the forge a tokenSecret, or name the repository by its https:// URL if it is public.`,
-      { path: '$.workspace.repository' },
+      error.code,
+      `$.workspace.repository names the forge ${name}, whose repository could not be fetched: ${error.message}. Nothing was stored.`,
+      { path: '$.workspace.repository', details: error.details, cause: error },
     );
-  const gitUrl = (forge.gitUrl ?? 'https://github.com').replace(/\/+$/, '');
-  return {
-    repository: `${gitUrl}/${forge.repository}.git`,
-    credential: { username: 'x-access-token', token: await token(forge.tokenSecret, `${where}.tokenSecret`) },
-  };
+  }
 }
 
 /**
