@@ -104,17 +104,17 @@ export class TestIdentityProvider {
     return answer.access_token;
   }
 
+  /** How long device codes made from now on live (10 minutes at first): a short one expires unapproved. */
+  expireDeviceCodesAfter(seconds: number): void {
+    this.#deviceCodeSeconds = seconds;
+  }
+
   /**
    * What a person does in a browser for `cairn login`: opens the verification URL with the user
    * code, confirms it (or aborts: `deny`), signs in on the login page as `person` and consents —
    * the provider's own pages, driven with fetch (its forms, cookies and redirects as a browser
    * follows them). Returns the text of the last page.
    */
-  /** How long device codes made from now on live (10 minutes at first): a short one expires unapproved. */
-  expireDeviceCodesAfter(seconds: number): void {
-    this.#deviceCodeSeconds = seconds;
-  }
-
   async approveDevice(verificationUri: string, person: TestPerson, options: { readonly deny?: boolean } = {}): Promise<string> {
     const browser = new FormBrowser();
     let page = await browser.open(verificationUri);
@@ -130,6 +130,22 @@ export class TestIdentityProvider {
     }
     if (page.text.includes('<form')) throw new Error(`the test IdP's device pages did not end: ${page.text.slice(0, 300)}`);
     return page.text;
+  }
+
+  /**
+   * What a person does in a browser for the dashboard's sign-in, up to the provider's redirect back:
+   * opens the authorization URL (where the Cairn server's start sent the browser), signs in on the
+   * login page as `person` and consents. Returns the URL the provider redirects to (the callback,
+   * with the code and state), not followed: the caller calls it, with the cookie of the start.
+   */
+  async authorize(authorizationUrl: string, person: TestPerson, redirectUri: string): Promise<string> {
+    const browser = new FormBrowser((url) => url.startsWith(`${redirectUri}?`));
+    let page = await browser.open(authorizationUrl);
+    // The login page, then the consent page; the redirect back ends the walk.
+    for (let step = 0; step < 4 && !page.url.startsWith(`${redirectUri}?`); step++)
+      page = await browser.submit(page, page.text.includes('name="login"') ? { login: person.subject, password: 'any password' } : {});
+    if (!page.url.startsWith(`${redirectUri}?`)) throw new Error(`the test IdP did not send the browser back to ${redirectUri}: ${page.text.slice(0, 300)}`);
+    return page.url;
   }
 
   async close(): Promise<void> {
@@ -226,6 +242,12 @@ interface FormPage {
 /** Just enough of a browser for the provider's pages: cookies, redirects, and the first form of a page. */
 class FormBrowser {
   readonly #cookies = new Map<string, string>();
+  readonly #stopAt: (url: string) => boolean;
+
+  /** `stopAt`: an address the browser is sent to but does not open (a page of another server). */
+  constructor(stopAt: (url: string) => boolean = () => false) {
+    this.#stopAt = stopAt;
+  }
 
   async open(url: string, init: { method?: string; body?: URLSearchParams } = {}): Promise<FormPage> {
     let target = url;
@@ -246,6 +268,7 @@ class FormBrowser {
       const location = response.headers.get('location');
       if (response.status >= 300 && response.status < 400 && location) {
         target = new URL(location, target).href;
+        if (this.#stopAt(target)) return { url: target, text: '' };
         method = 'GET';
         body = undefined;
         continue;

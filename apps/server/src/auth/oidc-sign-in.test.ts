@@ -1,6 +1,7 @@
 // A server configured with an OpenID provider (oidc-provider on loopback) accepts a person's JWT
 // beside its own tokens, and records the person as the actor of what they do; a provider that
-// cannot be reached is a 503 naming it, for sign-in and bearer JWTs alike.
+// cannot be reached is a 503 naming it, for sign-in (its start and its callback) and bearer JWTs
+// alike, each naming the option under server.oidc.
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
@@ -14,6 +15,22 @@ const ana: TestPerson = { subject: 'ana', secret: 'ana-secret-0123456789abcdef01
 const bo: TestPerson = { subject: 'bo', secret: 'bo-secret-0123456789abcdef0123456789ab', email: 'bo@example.test', groups: ['ops'] };
 const idp = await TestIdentityProvider.start({ people: [ana, bo], audience: 'cairn' });
 afterAll(() => idp.close());
+
+/** A loopback port nothing listens on (taken, then let go): a provider that is down, or a server's port named before it listens. */
+async function freePort(): Promise<number> {
+  const listener = createServer();
+  const port = await new Promise<number>((resolve) => listener.listen(0, '127.0.0.1', () => resolve((listener.address() as AddressInfo).port)));
+  await new Promise((resolve) => listener.close(resolve));
+  return port;
+}
+
+/** An error answer of the server. */
+interface ErrorAnswer {
+  readonly code: string;
+  readonly message: string;
+  readonly action: string;
+  readonly path?: string;
+}
 
 test("a person's JWT reads and submits runs as that person; a viewer may not submit; the server's tokens still work", { timeout: 30_000 }, async () => {
   const oidc = {
@@ -55,11 +72,7 @@ test(
   'an identity provider that cannot be reached: sign-in and a bearer JWT are answered 503 CAIRN_IDENTITY_PROVIDER_UNAVAILABLE naming it; tokens still work',
   { timeout: 30_000 },
   async () => {
-    // A loopback port nothing listens on (taken, then let go).
-    const listener = createServer();
-    const port = await new Promise<number>((resolve) => listener.listen(0, '127.0.0.1', () => resolve((listener.address() as { port: number }).port)));
-    await new Promise((resolve) => listener.close(resolve));
-    const issuer = `http://127.0.0.1:${port}`;
+    const issuer = `http://127.0.0.1:${await freePort()}`;
     const oidc = {
       issuer,
       audience: 'cairn',
@@ -69,7 +82,7 @@ test(
     const { base, api } = await start('tokens', { config: { server: { oidc } } });
     const answer = async (response: Response) => ({
       status: response.status,
-      body: (await response.json()) as { code: string; message: string; action: string; path?: string },
+      body: (await response.json()) as ErrorAnswer,
     });
 
     const signIn = await answer(await fetch(`${base}/v1/session/oidc/start`, { redirect: 'manual' }));
@@ -86,9 +99,10 @@ test(
     const jwt = `${Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'at+jwt', kid: 'k' })).toString('base64url')}.${claims}.${Buffer.from('signature').toString('base64url')}`;
     const bearer = await answer(await fetch(`${base}/v1/runs`, { headers: { authorization: `Bearer ${jwt}` } }));
     expect(bearer.status).toBe(503);
-    expect(bearer.body).toMatchObject({ code: 'CAIRN_IDENTITY_PROVIDER_UNAVAILABLE', path: 'oidc.issuer' });
+    // Named where the config holds it, as sign-in names it (the authorizer's settingsPath).
+    expect(bearer.body).toMatchObject({ code: 'CAIRN_IDENTITY_PROVIDER_UNAVAILABLE', path: 'server.oidc.issuer' });
     expect(bearer.body.message).toContain(`The identity provider ${issuer} could not be reached: its discovery document`);
-    expect(bearer.body.message).toContain('Its JWTs cannot be checked until it answers; check oidc.issuer (or set oidc.jwksUri)');
+    expect(bearer.body.message).toContain('Its JWTs cannot be checked until it answers; check server.oidc.issuer (or set server.oidc.jwksUri)');
     expect(bearer.body.action).toContain('Check that the issuer URL in the message');
     // The server's own tokens do not depend on the provider.
     expect((await api('/v1/runs')).status).toBe(200);
@@ -121,3 +135,118 @@ test('sign-in through a provider whose discovery document names another issuer i
     await new Promise((resolve) => impostor.close(resolve));
   }
 });
+
+test(
+  "the provider stops between the person's sign-in at its pages and the callback: 503 CAIRN_IDENTITY_PROVIDER_UNAVAILABLE naming the issuer and its token endpoint, not a refused sign-in",
+  { timeout: 30_000 },
+  async () => {
+    // A provider of this test's own, as it is stopped; the person signs in at its pages with fetch.
+    const provider = await TestIdentityProvider.start({ people: [ana], audience: 'cairn' });
+    try {
+      const port = await freePort();
+      const redirectUri = `http://127.0.0.1:${port}/v1/session/oidc/callback`;
+      provider.useSignInClients({ dashboard: { clientId: 'cairn-dashboard', redirectUri } });
+      const oidc = {
+        issuer: provider.issuer,
+        audience: 'cairn',
+        roles: { viewer: ['runs:read'] },
+        grants: [{ group: 'eng', role: 'viewer' }],
+        // `cairn`: the test provider's scope for Cairn's audience (its access tokens are then JWTs for it).
+        dashboard: { clientId: 'cairn-dashboard', redirectUri, scopes: ['openid', 'email', 'cairn'] },
+      };
+      const { base, api } = await start('tokens', { port, config: { server: { oidc } } });
+      /** The dashboard's start, then ana at the provider's login and consent pages: the callback the provider sends her back to. */
+      const signInAtProvider = async () => {
+        const started = await fetch(`${base}/v1/session/oidc/start`, { redirect: 'manual' });
+        expect(started.status).toBe(302);
+        const cookie = started.headers.get('set-cookie')!.split(';')[0]!;
+        return { callback: await provider.authorize(started.headers.get('location')!, ana, redirectUri), cookie };
+      };
+
+      // While the provider answers, the same steps sign her in: the callback hands the dashboard its code.
+      const first = await signInAtProvider();
+      const signedIn = await fetch(first.callback, { headers: { cookie: first.cookie }, redirect: 'manual' });
+      expect([signedIn.status, signedIn.headers.get('location')]).toEqual([302, expect.stringMatching(/^\/dashboard\/#signin=./)]);
+
+      // She signs in at the provider again; it stops before the callback exchanges her code.
+      const second = await signInAtProvider();
+      await provider.close();
+      const callback = await fetch(second.callback, { headers: { cookie: second.cookie }, redirect: 'manual' });
+      const answer = (await callback.json()) as ErrorAnswer;
+      expect([callback.status, answer.code, answer.path]).toEqual([503, 'CAIRN_IDENTITY_PROVIDER_UNAVAILABLE', 'server.oidc.issuer']);
+      expect(answer.message).toContain(
+        `The identity provider ${provider.issuer} could not be reached: its token endpoint ${provider.issuer}/token did not answer (fetch failed: `,
+      );
+      // Refused, or cut if the server's fetch reused a connection of the first sign-in the provider's close had not reached yet.
+      expect(answer.message).toMatch(/\(fetch failed: (connect ECONNREFUSED|other side closed|read ECONNRESET)/);
+      expect(answer.message).toContain('Your sign-in could not be finished, and no one can sign in through it until it answers; check server.oidc.issuer');
+      expect(answer.action).toContain('then try again');
+      // The server's own tokens do not depend on the provider.
+      expect((await api('/v1/runs')).status).toBe(200);
+    } finally {
+      await provider.close();
+    }
+  },
+);
+
+test(
+  'a token endpoint answering 502 or a 5xx error is the provider unavailable (503); a refused code is still a refused sign-in (401)',
+  { timeout: 30_000 },
+  async () => {
+    // A provider whose discovery document is served, and whose token endpoint answers what the test says.
+    let tokenAnswer = { status: 502, type: 'text/html', body: '<html><body>502 Bad Gateway</body></html>' };
+    const provider = createHttpServer((request, response) => {
+      const issuer = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
+      const answer =
+        request.url === '/token'
+          ? tokenAnswer
+          : {
+              status: 200,
+              type: 'application/json',
+              body: JSON.stringify({ issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token` }),
+            };
+      response.writeHead(answer.status, { 'content-type': answer.type });
+      response.end(answer.body);
+    });
+    await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
+    try {
+      const issuer = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
+      const oidc = {
+        issuer,
+        audience: 'cairn',
+        roles: { viewer: ['runs:read'] },
+        dashboard: { clientId: 'cairn-dashboard', redirectUri: 'http://127.0.0.1:7410/v1/session/oidc/callback' },
+      };
+      const { base } = await start('tokens', { config: { server: { oidc } } });
+      /** A callback with the state of a fresh start and a code the provider is asked to exchange. */
+      const callback = async () => {
+        const started = await fetch(`${base}/v1/session/oidc/start`, { redirect: 'manual' });
+        const state = new URL(started.headers.get('location')!).searchParams.get('state')!;
+        const response = await fetch(`${base}/v1/session/oidc/callback?${new URLSearchParams({ code: 'the-code', state })}`, {
+          headers: { cookie: started.headers.get('set-cookie')!.split(';')[0]! },
+        });
+        return { status: response.status, body: (await response.json()) as ErrorAnswer };
+      };
+
+      const badGateway = await callback();
+      expect([badGateway.status, badGateway.body.code]).toEqual([503, 'CAIRN_IDENTITY_PROVIDER_UNAVAILABLE']);
+      expect(badGateway.body.message).toContain(`its token endpoint ${issuer}/token answered with an error (unexpected HTTP response status code: HTTP 502)`);
+
+      tokenAnswer = {
+        status: 503,
+        type: 'application/json',
+        body: JSON.stringify({ error: 'temporarily_unavailable', error_description: 'down for maintenance' }),
+      };
+      const failing = await callback();
+      expect([failing.status, failing.body.code]).toEqual([503, 'CAIRN_IDENTITY_PROVIDER_UNAVAILABLE']);
+      expect(failing.body.message).toContain(`its token endpoint ${issuer}/token answered with an error (unexpected HTTP response status code: HTTP 503)`);
+
+      tokenAnswer = { status: 400, type: 'application/json', body: JSON.stringify({ error: 'invalid_grant', error_description: 'grant request is invalid' }) };
+      const refused = await callback();
+      expect([refused.status, refused.body.code]).toEqual([401, 'CAIRN_UNAUTHENTICATED']);
+      expect(refused.body.message).toContain(`The identity provider ${issuer} refused the sign-in code: invalid_grant`);
+    } finally {
+      await new Promise((resolve) => provider.close(resolve));
+    }
+  },
+);

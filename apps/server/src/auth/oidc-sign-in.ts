@@ -1,6 +1,7 @@
 import { identityProviderUnavailable } from '@cairn/oidc';
 import { CairnError } from '@cairn/protocol';
 import * as client from 'openid-client';
+import { identityProviderUnreachable } from './identity-provider-unreachable.ts';
 import type { OidcSignInClients } from './oidc-sign-in-settings.ts';
 
 /** What one sign-in in progress keeps in the browser's cookie until the provider sends the person back. */
@@ -71,7 +72,9 @@ export class OidcSignIn {
    * Exchanges the code of the provider's answer (the callback's query string, read as if at the
    * configured redirect URI: the provider checks the exchange names the URI it redirected to) for
    * tokens, after checking the state, then the ID token's nonce. The subject of the ID token is
-   * returned beside the access token, for the caller to check they name one person.
+   * returned beside the access token, for the caller to check they name one person. A token
+   * endpoint that does not answer (or fails) is CAIRN_IDENTITY_PROVIDER_UNAVAILABLE, not a refusal:
+   * the person did nothing wrong, and signing in again fails the same way until it answers.
    */
   async finish(query: string, pending: PendingSignIn): Promise<{ accessToken: string; subject: string }> {
     const dashboard = this.dashboard;
@@ -87,7 +90,15 @@ export class OidcSignIn {
       });
       return { accessToken: tokens.access_token, subject: tokens.claims()!.sub };
     } catch (error) {
-      throw signInRefusal(error, this.issuer);
+      throw (
+        identityProviderUnreachable(error, this.issuer, {
+          name: 'token endpoint',
+          address: configuration.serverMetadata().token_endpoint ?? `(none in ${this.issuer}'s discovery document)`,
+          option: 'server.oidc.issuer',
+          check: "server.oidc.issuer (the token endpoint is its discovery document's token_endpoint)",
+          consequence: 'Your sign-in could not be finished, and no one can sign in through it',
+        }) ?? signInRefusal(error, this.issuer)
+      );
     }
   }
 

@@ -1,27 +1,38 @@
 import { CairnError } from '@cairn/protocol';
 import { errors } from 'jose';
 
-/** Where a document of the identity provider was asked for, and which option put it there. */
+/** Where a document (or an endpoint) of the identity provider was asked for, and which option put it there. */
 export interface IdentityProviderDocument {
-  /** `discovery document`, `key set`. */
+  /** `discovery document`, `key set`, `token endpoint`. */
   readonly name: string;
   readonly address: string;
-  /** The option that names the address (`oidc.issuer`, `oidc.jwksUri`). */
+  /** What went wrong there, in a few words; `could not be read` by default (`did not answer` suits an endpoint). */
+  readonly failure?: string;
+  /** The option that names the address (`oidc.issuer`, `server.oidc.jwksUri`). */
   readonly option: string;
   /** What to check, in words, when the option alone does not say it. */
   readonly check?: string;
   /** What cannot be done meanwhile; by default that its JWTs cannot be checked. */
   readonly consequence?: string;
+  /** Where the provider must answer from: `this server` by default (`this machine` for a command line). */
+  readonly from?: string;
 }
 
 /**
  * CAIRN_IDENTITY_PROVIDER_UNAVAILABLE for a document of `issuer` (its discovery document, its
- * keys) that could not be read: which document, where, why, and which option to check.
+ * keys, its token endpoint's answer) that could not be read: which document, where, why, and which
+ * option to check. Why is the failure's own words (`fetch failed: connect ECONNREFUSED …`) unless
+ * `reason` says it better (a provider's error answer, which is no Error).
  */
-export function identityProviderUnavailable(issuer: string, document: IdentityProviderDocument, error: unknown): CairnError {
+export function identityProviderUnavailable(
+  issuer: string,
+  document: IdentityProviderDocument,
+  error: unknown,
+  reason: string = fetchFailureText(error),
+): CairnError {
   return new CairnError(
     'CAIRN_IDENTITY_PROVIDER_UNAVAILABLE',
-    `The identity provider ${issuer} could not be reached: its ${document.name} ${document.address} could not be read (${fetchFailureText(error)}). ${document.consequence ?? 'Its JWTs cannot be checked'} until it answers; check ${document.check ?? document.option} and that the provider answers from this server.`,
+    `The identity provider ${issuer} could not be reached: its ${document.name} ${document.address} ${document.failure ?? 'could not be read'} (${reason}). ${document.consequence ?? 'Its JWTs cannot be checked'} until it answers; check ${document.check ?? document.option} and that the provider answers from ${document.from ?? 'this server'}.`,
     { path: document.option, cause: error },
   );
 }

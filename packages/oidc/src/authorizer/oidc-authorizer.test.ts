@@ -80,7 +80,7 @@ describe('oidc', () => {
     expect((await authorizer.authorize(boPrincipal, 'tokens.manage', { kind: 'server', id: 'server' })).allowed).toBe(true);
     expect(await authorizer.authorize(anaPrincipal!, 'tokens.manage', { kind: 'server', id: 'server' })).toEqual({
       allowed: false,
-      reason: `tokens.manage on server server needs the admin scope, which ${idp.issuer}#ana is not granted (grants in the oidc settings give roles their scopes)`,
+      reason: `tokens.manage on server server needs the admin scope, which ${idp.issuer}#ana is not granted (oidc.grants give roles their scopes)`,
     });
     // Without grants a person is known but may do nothing.
     expect((await createOidcAuthorizer(settings({ grants: [] }), { actionScopes }).verify(anaToken)).scopes).toEqual([]);
@@ -161,6 +161,46 @@ describe('oidc', () => {
     } finally {
       await new Promise((resolve) => impostor.close(resolve));
     }
+  });
+
+  test('settingsPath: every option an error names is named where the host keeps the settings (server.oidc.issuer), not oidc.issuer', async () => {
+    const atServer = { actionScopes, settingsPath: 'server.oidc' };
+    let invalid: unknown;
+    try {
+      createOidcAuthorizer(settings({ grants: [{ group: 'eng', role: 'operators' }], issuer: 'ftp://idp' }), atServer);
+    } catch (caught) {
+      invalid = caught;
+    }
+    expect(isCairnError(invalid, 'CAIRN_CONFIG_INVALID')).toBe(true);
+    expect((invalid as { issues: { path: string }[] }).issues.map((issue) => issue.path)).toEqual(['server.oidc.issuer', 'server.oidc.grants.0.role']);
+
+    // A provider that stopped: its discovery document, then keys named by jwksUri, cannot be read.
+    const gone = await TestIdentityProvider.start({ people: [ana], audience: 'cairn' });
+    const goneToken = await gone.accessToken(ana);
+    await gone.close();
+    const discovery = await createOidcAuthorizer(settings({ issuer: gone.issuer }), atServer)
+      .verify(goneToken)
+      .catch((caught: unknown) => caught);
+    expect(isCairnError(discovery, 'CAIRN_IDENTITY_PROVIDER_UNAVAILABLE'), String(discovery)).toBe(true);
+    expect(discovery).toMatchObject({
+      path: 'server.oidc.issuer',
+      message: expect.stringContaining('check server.oidc.issuer (or set server.oidc.jwksUri) and that the provider answers'),
+    });
+    expect((discovery as Error).message).not.toMatch(/(?<!server\.)oidc\./);
+    const keys = await createOidcAuthorizer(settings({ jwksUri: `${gone.issuer}/jwks` }), atServer)
+      .verify(anaToken)
+      .catch((caught: unknown) => caught);
+    expect(keys).toMatchObject({ code: 'CAIRN_IDENTITY_PROVIDER_UNAVAILABLE', path: 'server.oidc.jwksUri' });
+
+    // A refusal and a denial that name an option name it there too (a fresh token: the keys were rotated above).
+    const token = await idp.accessToken(ana);
+    const algorithm = await createOidcAuthorizer(settings({ algorithms: ['ES256'] }), atServer)
+      .verify(token)
+      .catch((caught: unknown) => caught);
+    expect(algorithm).toMatchObject({ details: { reason: 'algorithm' }, message: expect.stringContaining('not in server.oidc.algorithms') });
+    const authorizer = createOidcAuthorizer(settings(), atServer);
+    const denied = await authorizer.authorize(await authorizer.verify(token), 'tokens.manage', { kind: 'server', id: 'server' });
+    expect(denied.reason).toContain('(server.oidc.grants give roles their scopes)');
   });
 
   test('settings are checked at construction, each problem named by its option path', () => {

@@ -30,6 +30,11 @@ export interface OidcAuthorizerOptions {
   readonly logger?: Logger;
   /** The clock expiry is checked against (tests move it); the system's by default. */
   readonly now?: () => Date;
+  /**
+   * Where the settings live in the host's configuration (`server.oidc` in a Cairn server's), so an
+   * error names the option as the operator writes it: `server.oidc.issuer`. `oidc` by default.
+   */
+  readonly settingsPath?: string;
 }
 
 /**
@@ -46,10 +51,12 @@ export class OidcAuthorizer implements AuthorizerV1 {
   readonly #actionScopes: Readonly<Record<string, string>>;
   readonly #logger: Logger | undefined;
   readonly #now: () => Date;
+  readonly #settingsPath: string;
   #jwks: Promise<JWTVerifyGetKey> | undefined;
 
   constructor(settings: OidcAuthorizerSettings, options: OidcAuthorizerOptions) {
-    this.settings = parseSettings(oidcAuthorizerSettingsSchema, settings, 'oidc');
+    this.#settingsPath = options.settingsPath ?? 'oidc';
+    this.settings = parseSettings(oidcAuthorizerSettingsSchema, settings, this.#settingsPath);
     this.#actionScopes = options.actionScopes;
     this.#logger = options.logger;
     this.#now = options.now ?? (() => new Date());
@@ -71,7 +78,7 @@ export class OidcAuthorizer implements AuthorizerV1 {
    * refused (`malformed`, `issuer`, `audience`, `expired`, `not-yet-valid`, `unknown-key`,
    * `signature`, `algorithm`, `claims`). An issuer whose discovery document or keys cannot be read
    * is CAIRN_IDENTITY_PROVIDER_UNAVAILABLE, naming the address; a discovery document naming another
-   * issuer is CAIRN_CONFIG_INVALID (`oidc.issuer`).
+   * issuer is CAIRN_CONFIG_INVALID (`oidc.issuer`, or where `settingsPath` says the settings are).
    */
   async verify(credential: string): Promise<OidcPrincipal> {
     if (!looksLikeJwt(credential)) throw refused('malformed', 'the bearer credential is not a JWT');
@@ -97,7 +104,7 @@ export class OidcAuthorizer implements AuthorizerV1 {
       }));
     } catch (error) {
       if (isCairnError(error)) throw error;
-      const refusal = refusalOf(error, this.settings);
+      const refusal = refusalOf(error, this.settings, this.#settingsPath);
       if (refusal) throw refused(refusal.reason, refusal.message, error);
       throw new CairnError('CAIRN_INTERNAL', `A JWT of ${this.settings.issuer} could not be checked against its keys: ${(error as Error).message}`, {
         cause: error,
@@ -121,7 +128,7 @@ export class OidcAuthorizer implements AuthorizerV1 {
     if (principal.scopes.includes(needed) || principal.scopes.includes('admin')) return { allowed: true, reason: `${principal.actor.id} has ${needed}` };
     return {
       allowed: false,
-      reason: `${action} on ${resource.kind} ${resource.id} needs the ${needed} scope, which ${principal.actor.id} is not granted (grants in the oidc settings give roles their scopes)`,
+      reason: `${action} on ${resource.kind} ${resource.id} needs the ${needed} scope, which ${principal.actor.id} is not granted (${this.#option('grants')} give roles their scopes)`,
     };
   }
 
@@ -138,8 +145,13 @@ export class OidcAuthorizer implements AuthorizerV1 {
           timeoutDuration: this.settings.requestTimeoutMs,
         });
         const keySet = this.settings.jwksUri
-          ? { name: 'key set', address: uri, option: 'oidc.jwksUri' }
-          : { name: 'key set', address: uri, option: 'oidc.issuer', check: 'oidc.issuer (its discovery document names this address as jwks_uri)' };
+          ? { name: 'key set', address: uri, option: this.#option('jwksUri') }
+          : {
+              name: 'key set',
+              address: uri,
+              option: this.#option('issuer'),
+              check: `${this.#option('issuer')} (its discovery document names this address as jwks_uri)`,
+            };
         return async (header, token) => {
           try {
             return await remote(header, token);
@@ -168,7 +180,7 @@ export class OidcAuthorizer implements AuthorizerV1 {
     } catch (error) {
       throw identityProviderUnavailable(
         this.settings.issuer,
-        { name: 'discovery document', address, option: 'oidc.issuer', check: 'oidc.issuer (or set oidc.jwksUri)' },
+        { name: 'discovery document', address, option: this.#option('issuer'), check: `${this.#option('issuer')} (or set ${this.#option('jwksUri')})` },
         error,
       );
     }
@@ -176,10 +188,15 @@ export class OidcAuthorizer implements AuthorizerV1 {
     if (metadata.issuer !== this.settings.issuer || typeof metadata.jwks_uri !== 'string')
       throw new CairnError(
         'CAIRN_CONFIG_INVALID',
-        `The discovery document ${address} names issuer ${JSON.stringify(metadata.issuer)} and jwks_uri ${JSON.stringify(metadata.jwks_uri)}; oidc.issuer must equal its issuer exactly.`,
-        { path: 'oidc.issuer' },
+        `The discovery document ${address} names issuer ${JSON.stringify(metadata.issuer)} and jwks_uri ${JSON.stringify(metadata.jwks_uri)}; ${this.#option('issuer')} must equal its issuer exactly.`,
+        { path: this.#option('issuer') },
       );
     return metadata.jwks_uri;
+  }
+
+  /** An option's path as the host's configuration spells it (`server.oidc.issuer`). */
+  #option(name: keyof OidcAuthorizerSettings): string {
+    return `${this.#settingsPath}.${name}`;
   }
 }
 
@@ -191,7 +208,7 @@ function refused(reason: OidcRefusal['reason'], message: string, cause?: unknown
   });
 }
 
-/** An OidcAuthorizer; throws CAIRN_CONFIG_INVALID naming each wrong option (`oidc.grants.0.role`). */
+/** An OidcAuthorizer; throws CAIRN_CONFIG_INVALID naming each wrong option (`oidc.grants.0.role`, under `settingsPath`). */
 export function createOidcAuthorizer(settings: OidcAuthorizerSettings, options: OidcAuthorizerOptions): OidcAuthorizer {
   return new OidcAuthorizer(settings, options);
 }

@@ -10,7 +10,7 @@ export interface OidcRefusal {
  * The refusal a verification error stands for, or `undefined` when the error is the issuer's
  * failure (its keys could not be fetched), which is no verdict on the token.
  */
-export function refusalOf(error: unknown, settings: { issuer: string; audience: string | readonly string[] }): OidcRefusal | undefined {
+export function refusalOf(error: unknown, settings: { issuer: string; audience: string | readonly string[] }, settingsPath: string): OidcRefusal | undefined {
   if (error instanceof errors.JWTExpired) return { reason: 'expired', message: `it expired (exp ${String(error.payload.exp)}); sign in again for a fresh one` };
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.claim === 'aud')
@@ -25,7 +25,7 @@ export function refusalOf(error: unknown, settings: { issuer: string; audience: 
   if (error instanceof errors.JWKSNoMatchingKey)
     return { reason: 'unknown-key', message: `it is signed by a key ${settings.issuer} does not publish (removed in a rotation, or never its own)` };
   if (error instanceof errors.JWSSignatureVerificationFailed) return { reason: 'signature', message: 'its signature does not verify' };
-  if (error instanceof errors.JOSEAlgNotAllowed) return { reason: 'algorithm', message: 'it is signed with an algorithm not in oidc.algorithms' };
+  if (error instanceof errors.JOSEAlgNotAllowed) return { reason: 'algorithm', message: `it is signed with an algorithm not in ${settingsPath}.algorithms` };
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return { reason: 'malformed', message: 'it is not a well-formed signed JWT' };
   return undefined;
 }
