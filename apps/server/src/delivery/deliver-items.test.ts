@@ -242,6 +242,26 @@ test('a workspace fetched from the repository: the commit it was fetched at is t
   expect(await git(bare, ['ls-tree', '--name-only', delivery.commit])).toBe('README.md\nhello.txt\n');
 });
 
+test("a deliver item a planner added: delivered, and its Item.delivery shown as a spec's own", { timeout: 120_000 }, async () => {
+  // The planner's fragment: a command item and a deliver item of its patch, namespaced under plan/
+  // (no single quote in it: the planner's shell quotes it whole).
+  const fragment = {
+    items: [
+      { id: 'fix', runtime: { kind: 'command', argv: ['sh', '-c', 'echo planned > planned.txt'] } },
+      ship('ship', 'fix', { forge: 'plain', branch: 'cairn/planned' }),
+    ],
+  };
+  const planned = await run([
+    { id: 'plan', emits: { maxItems: 2 }, runtime: { kind: 'command', argv: ['sh', '-c', `printf '%s' '${JSON.stringify(fragment)}' > output.json`] } },
+  ]);
+  expect(planned.state, JSON.stringify([planned.item('plan'), planned.item('plan/fix')])).toBe('succeeded');
+  const delivery = planned.delivery('plan/ship');
+  expect(delivery).toMatchObject({ forge: 'plain', from: 'plan/fix', branch: 'cairn/planned', base: 'main', outcome: 'pushed' });
+  expect((await git(gitServer.path('plain'), ['rev-parse', 'cairn/planned'])).trim()).toBe(delivery.commit);
+  expect(await git(gitServer.path('plain'), ['show', 'cairn/planned:planned.txt'])).toBe('planned\n');
+  expect(planned.item('plan/fix').delivery, 'only deliver items have one').toBeUndefined();
+});
+
 test('refused at submit, at the JSON path: a forge the server does not have, a from that is no item, emits on a deliver item', async () => {
   const refusal = async (deliver: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
     const spec = JSON.parse(deliverySpec('a.txt', 'a', { forge: 'plain', branch: 'b', ...deliver })) as { items: Record<string, unknown>[] };

@@ -31,13 +31,9 @@ export const itemDeliverySchema = z
 
 export type ItemDelivery = z.output<typeof itemDeliverySchema>;
 
-/**
- * The deliveries of a run's succeeded deliver items, by item id, read from their outputs. Deliver
- * items are found in the run's spec: one a planner emitted is not shown here (its output still is).
- */
 /** The run's items, each succeeded deliver item with its `delivery`. */
 export async function withDeliveries<Item extends { readonly itemId: string; readonly state: string }>(
-  service: Pick<EngineService, 'spec' | 'artifacts'>,
+  service: Pick<EngineService, 'graphItems' | 'artifacts'>,
   storage: StorageProviderV1,
   runId: string,
   items: readonly Item[],
@@ -54,20 +50,24 @@ export async function withDeliveries<Item extends { readonly itemId: string; rea
   });
 }
 
+/**
+ * The deliveries of a run's succeeded deliver items, by item id, read from their outputs. Deliver
+ * items are found by their specs as they run (`graphItems`), so one a planner added to the run is
+ * found as one written in its spec.
+ */
 export async function runDeliveries(
-  service: Pick<EngineService, 'spec' | 'artifacts'>,
+  service: Pick<EngineService, 'graphItems' | 'artifacts'>,
   storage: StorageProviderV1,
   runId: string,
   succeeded: readonly string[],
 ): Promise<Map<string, ItemDelivery>> {
   const deliveries = new Map<string, ItemDelivery>();
   if (succeeded.length === 0) return deliveries;
-  const spec = await service.spec(runId);
-  const delivering = new Set((spec?.items ?? []).filter((item) => item.runtime.kind === 'deliver').map((item) => item.id));
+  const items = await service.graphItems(runId, { itemIds: succeeded });
   await Promise.all(
-    succeeded
-      .filter((itemId) => delivering.has(itemId))
-      .map(async (itemId) => {
+    items
+      .filter((item) => item.spec.runtime.kind === 'deliver')
+      .map(async ({ itemId }) => {
         const output = (await service.artifacts(runId, itemId))?.['output'];
         const bytes = output === undefined ? null : await storage.get(blobKey(output as Digest));
         if (bytes === null) return;
