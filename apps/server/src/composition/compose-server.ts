@@ -288,7 +288,12 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     authorizer: oidc
       ? new BearerAuthorizer(
           new TokenAuthorizer(tokens),
-          createOidcAuthorizer(oidc.authorizer, { actionScopes: scopeOfAction, ...(options.logger ? { logger: options.logger } : {}) }),
+          createOidcAuthorizer(oidc.authorizer, {
+            actionScopes: scopeOfAction,
+            // Its errors name the options as the config spells them (server.oidc.issuer).
+            settingsPath: 'server.oidc',
+            ...(options.logger ? { logger: options.logger } : {}),
+          }),
         )
       : new TokenAuthorizer(tokens),
     ...(oidc && (oidc.clients.dashboard || oidc.clients.cli) ? { signIn: new OidcSignIn(oidc.authorizer.issuer, oidc.clients) } : {}),
