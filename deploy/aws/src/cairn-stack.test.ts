@@ -202,16 +202,38 @@ describe('the worker task definition', () => {
     return containers[0]!;
   }
 
-  it('runs the image given BY DIGEST, as user 1000, on a read-only root filesystem with no capability', () => {
+  it('runs the image given BY DIGEST, as root with only the capabilities that start the runtime as another user, on a read-only root filesystem', () => {
     expect(container()).toMatchObject({
       Name: 'cairn-worker',
       Image: { Ref: 'WorkerImage' },
       ReadonlyRootFilesystem: true,
-      User: '1000:1000',
+      User: '0:0',
       Essential: true,
     });
-    expect(container()).toMatchObject({ LinuxParameters: { Capabilities: { Drop: ['ALL'] }, InitProcessEnabled: true } });
+    expect(container()).toMatchObject({ LinuxParameters: { InitProcessEnabled: true } });
     expect(container()).not.toHaveProperty('Privileged');
+    // Fargate adds no capability but SYS_PTRACE: the worker's are what stays of Docker's default set.
+    const capabilities = (container().LinuxParameters as { Capabilities: { Add?: string[]; Drop: string[] } }).Capabilities;
+    expect(capabilities.Add ?? []).toEqual([]);
+    const dockerDefaults = [
+      'AUDIT_WRITE',
+      'CHOWN',
+      'DAC_OVERRIDE',
+      'FOWNER',
+      'FSETID',
+      'KILL',
+      'MKNOD',
+      'NET_BIND_SERVICE',
+      'NET_RAW',
+      'SETFCAP',
+      'SETGID',
+      'SETPCAP',
+      'SETUID',
+      'SYS_CHROOT',
+    ];
+    expect(dockerDefaults.filter((name) => !capabilities.Drop.includes(name))).toEqual(['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETUID']);
+    // Dropped by name, each one a name of Docker's default set: none is a typo that would leave its capability in.
+    expect(capabilities.Drop.filter((name) => !dockerDefaults.includes(name))).toEqual([]);
     assertions.hasResourceProperties('AWS::ECS::TaskDefinition', { RequiresCompatibilities: ['FARGATE'], NetworkMode: 'awsvpc' });
   });
 

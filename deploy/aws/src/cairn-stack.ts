@@ -260,13 +260,28 @@ export class CairnStack extends Stack {
     cfnTaskDefinition.cpu = workerCpu.valueAsString;
     cfnTaskDefinition.memory = workerMemory.valueAsString;
 
+    // The worker runs as root so that it can start the runtime (the agent) as the image's user 1000,
+    // which then cannot read the worker's process: its environment holds the task role's credentials
+    // endpoint, its memory the opened secrets (ADR 0043). It keeps only what that takes: changing
+    // user (SETUID, SETGID), giving the workspace to the runtime and reading what it left (CHOWN,
+    // DAC_OVERRIDE, FOWNER), stopping it (KILL). Fargate can add no capability but SYS_PTRACE, so the
+    // rest of Docker's default set is dropped by name rather than with ALL.
     const linuxParameters = new ecs.LinuxParameters(this, 'WorkerLinuxParameters', { initProcessEnabled: true });
-    linuxParameters.dropCapabilities(ecs.Capability.ALL);
+    linuxParameters.dropCapabilities(
+      ecs.Capability.AUDIT_WRITE,
+      ecs.Capability.FSETID,
+      ecs.Capability.MKNOD,
+      ecs.Capability.NET_BIND_SERVICE,
+      ecs.Capability.NET_RAW,
+      ecs.Capability.SETFCAP,
+      ecs.Capability.SETPCAP,
+      ecs.Capability.SYS_CHROOT,
+    );
     const container = taskDefinition.addContainer('Worker', {
       containerName: workerContainerName,
       image: ecs.ContainerImage.fromRegistry(workerImage.valueAsString),
       readonlyRootFilesystem: true,
-      user: '1000:1000',
+      user: '0:0',
       essential: true,
       linuxParameters,
       logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'task' }),

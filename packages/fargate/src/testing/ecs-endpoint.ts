@@ -10,7 +10,10 @@
 // One compromise, for tests only: the task shares the host's network namespace (`--share-net`),
 // because the services it must reach (the test S3 server, the KMS and this endpoint) listen on the
 // host's loopback; a Fargate task has its own network interface in the VPC instead. Everything else
-// is unshared (pid, ipc, uts, user, cgroup). Test support, not a product.
+// is unshared (pid, ipc, uts, user, cgroup). A container whose user is 0 runs as the host's root
+// without a user namespace (one maps a single uid, and such a worker starts its runtime as another),
+// so the endpoint runs it only when it runs as root itself; it gets the capabilities the
+// definition's `capabilities` leave of Docker's default set. Test support, not a product.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -35,6 +38,39 @@ export interface TestTaskDefinition {
   readonly binds?: readonly { readonly source: string; readonly target: string }[];
   /** The working directory inside the container; `/` by default. */
   readonly workingDirectory?: string;
+  /**
+   * The container definition's `linuxParameters.capabilities` (ECS names: `SETUID`, or `ALL`), applied
+   * to Docker's default set as ECS does: drop, then add. Fargate takes only `SYS_PTRACE` in `add`
+   * (the endpoint refuses others at start). They matter to a container of user 0: a process of any
+   * other user has none in effect.
+   */
+  readonly capabilities?: { readonly add?: readonly string[]; readonly drop?: readonly string[] };
+}
+
+/** Docker's default capabilities, which ECS task definitions add to and drop from. */
+const dockerDefaultCapabilities: readonly string[] = [
+  'AUDIT_WRITE',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'MKNOD',
+  'NET_BIND_SERVICE',
+  'NET_RAW',
+  'SETFCAP',
+  'SETGID',
+  'SETPCAP',
+  'SETUID',
+  'SYS_CHROOT',
+];
+
+/** The capabilities a container gets from a definition's `capabilities`: Docker's defaults, the drops removed, the adds added. */
+function containerCapabilities(capabilities: TestTaskDefinition['capabilities']): string[] {
+  const drop = capabilities?.drop ?? [];
+  const add = capabilities?.add ?? [];
+  const kept = drop.includes('ALL') ? [] : dockerDefaultCapabilities.filter((name) => !drop.includes(name));
+  return [...new Set([...kept, ...add])].sort();
 }
 
 /** The operations the endpoint answers. */
@@ -128,6 +164,13 @@ export class EcsTestEndpoint {
   #url = '';
 
   private constructor(options: EcsTestEndpointOptions) {
+    for (const [family, definition] of Object.entries(options.taskDefinitions)) {
+      const refused = (definition.capabilities?.add ?? []).filter((name) => name !== 'SYS_PTRACE');
+      if (refused.length > 0)
+        throw new Error(
+          `task definition ${family}: Fargate supports adding only the SYS_PTRACE capability, not ${refused.join(', ')}; drop the others by name instead`,
+        );
+    }
     this.#options = options;
     for (const name of options.clusters ?? ['default']) this.#clusters.set(name, `arn:aws:ecs:${region}:${account}:cluster/${name}`);
     this.#server = createServer((request, response) => void this.#handle(request, response));
@@ -391,6 +434,25 @@ export class EcsTestEndpoint {
 
   #startContainer(task: TestTask, definition: TestTaskDefinition): void {
     const [uid = '1000', gid = uid] = (definition.user ?? '1000').split(':');
+    const root = uid === '0';
+    if (root && process.getuid?.() !== 0) {
+      this.#stopped(task, {
+        stopCode: 'TaskFailedToStart',
+        stoppedReason: `CannotStartContainerError: the test endpoint runs a container of user 0 only when it runs as root itself (it runs as uid ${process.getuid?.()}): a user namespace maps one uid, and a root worker starts its runtime as another`,
+      });
+      return;
+    }
+    const namespaces = root
+      ? [
+          '--unshare-pid',
+          '--unshare-ipc',
+          '--unshare-uts',
+          '--unshare-cgroup-try',
+          '--cap-drop',
+          'ALL',
+          ...containerCapabilities(definition.capabilities).flatMap((name) => ['--cap-add', `CAP_${name}`]),
+        ]
+      : ['--unshare-all'];
     const args = [
       '--ro-bind',
       definition.rootfs,
@@ -402,7 +464,7 @@ export class EcsTestEndpoint {
       '/proc',
       '--dev',
       '/dev',
-      '--unshare-all',
+      ...namespaces,
       // The test-support compromise (see the top of this file): the host's loopback services.
       '--share-net',
       '--die-with-parent',

@@ -40,7 +40,7 @@ export interface FargateWorld {
  */
 export function fargateWorldForFile(
   endpointOptions: Partial<EcsTestEndpointOptions> = {},
-  rootfsOptions: Pick<NonNullable<Parameters<typeof workerTestRootfs>[0]>, 'files'> = {},
+  rootfsOptions: Pick<NonNullable<Parameters<typeof workerTestRootfs>[0]>, 'files' | 'user' | 'capabilities' | 'environment'> = {},
 ): () => FargateWorld {
   let world: FargateWorld | undefined;
   let rootfs: WorkerTestRootfs | undefined;
@@ -51,8 +51,13 @@ export function fargateWorldForFile(
     const kmsKeyId = kms.createKey('SYMMETRIC_DEFAULT').keyId;
     rootfs = workerTestRootfs({
       // The KMS endpoint checks that requests are signed, not by whom: one set of credentials does for both.
-      environment: { AWS_ACCESS_KEY_ID: connection.accessKeyId, AWS_SECRET_ACCESS_KEY: connection.secretAccessKey, AWS_REGION: connection.region },
       ...rootfsOptions,
+      environment: {
+        ...rootfsOptions.environment,
+        AWS_ACCESS_KEY_ID: connection.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: connection.secretAccessKey,
+        AWS_REGION: connection.region,
+      },
     });
     const ecs = await EcsTestEndpoint.start({ taskDefinitions: { 'cairn-worker': rootfs.definition }, ...endpointOptions });
     const storage = createS3StorageProvider({ bucket, client: radosgwClient() });

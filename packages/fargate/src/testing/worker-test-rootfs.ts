@@ -1,4 +1,4 @@
-import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,12 +27,18 @@ export function workerTestRootfs(
     readonly environment?: Readonly<Record<string, string>>;
     /** Files of the tree by absolute path in the container, with their content and mode (0644 by default). */
     readonly files?: Readonly<Record<string, { readonly content: string; readonly mode?: number }>>;
+    /** The container's user, `1000:1000` (the image's) by default; `0:0` as the Cairn stack's task definition runs it. */
+    readonly user?: string;
+    /** The task definition's capabilities (see TestTaskDefinition). */
+    readonly capabilities?: TestTaskDefinition['capabilities'];
   } = {},
 ): WorkerTestRootfs {
   const workerScript = options.workerScript ?? fileURLToPath(new URL('../../dist/cairn-worker.js', import.meta.url));
   if (!existsSync(workerScript)) throw new Error(`${workerScript} is missing: build it first (pnpm --filter @cairn/fargate build)`);
   const node = options.node ?? process.execPath;
   const rootfs = mkdtempSync(join(tmpdir(), 'cairn-worker-rootfs-'));
+  // An image's / is 0755: a runtime of another user than the container's (a root worker's) passes through it.
+  chmodSync(rootfs, 0o755);
   const binds: { source: string; target: string }[] = [];
   for (const folder of ['usr', 'etc', 'lib', 'lib32', 'lib64', 'bin', 'sbin']) {
     const host = `/${folder}`;
@@ -61,7 +67,8 @@ export function workerTestRootfs(
       rootfs,
       binds,
       entrypoint: ['/opt/node/bin/node', '/opt/cairn/cairn-worker.js'],
-      user: '1000:1000',
+      user: options.user ?? '1000:1000',
+      ...(options.capabilities ? { capabilities: options.capabilities } : {}),
       environment: { PATH: '/opt/node/bin:/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', ...(options.environment ?? {}) },
     },
     remove: () => rmSync(rootfs, { recursive: true, force: true }),

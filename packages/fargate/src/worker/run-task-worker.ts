@@ -6,6 +6,7 @@ import { createS3StorageProvider } from '@cairn/s3';
 import { createClaudeCodeRuntime, createCommandRuntime, createWorker } from '@cairn/worker';
 import { readTaskEnvironment } from '../executor/task-environment.ts';
 import { openSealedTaskValues } from '../secrets/sealed-secrets.ts';
+import { separateRuntimeUser } from './runtime-user.ts';
 import { workerExitCode, workerExitCodes } from './worker-exit-code.ts';
 
 /** What `runTaskWorker` needs from its process: the environment, a stop signal, and (tests) seams to use instead of building them. */
@@ -32,8 +33,10 @@ export interface TaskWorkerOutcome {
  * The body of `cairn-worker`, the Fargate task's entrypoint: reads the task environment the
  * executor set, builds S3 storage and (when the task has secrets or a gateway credential) the KMS
  * cipher from it, opens the sealed values and deletes them, and runs the same worker harness the
- * local executor runs. The runtime runs as a plain child process: the container is the sandbox. An
- * agent attempt's runtime reaches the model gateway through the harness's forwarder on the task's
+ * local executor runs. The container is the sandbox against the outside; inside it, a worker running
+ * as root starts the runtime as another user, which cannot read the worker's process (its
+ * environment, its memory): see separateRuntimeUser. A worker that is not root says once, in its
+ * log, that its runtime runs as its own user, and goes on. An agent attempt's runtime reaches the model gateway through the harness's forwarder on the task's
  * loopback, which adds the credential: the runtime is never given it. Never throws: an error that
  * left no record is answered as an exit code and the error.
  */
@@ -91,11 +94,14 @@ export async function runTaskWorker(options: TaskWorkerOptions): Promise<TaskWor
       return { exitCode: workerExitCodes.secretsUnavailable, error: asCairnError(error, 'CAIRN_SECRET_UNAVAILABLE') };
     }
   }
+  const separation = separateRuntimeUser(process.getuid?.());
+  if (!separation.separated) options.logger?.warn({ executionId: environment.executionId }, separation.reason);
+  const launch = separation.separated ? { launch: separation.launch } : {};
   try {
     const worker = createWorker({
       storage,
       trustedKeys: environment.trustedKeys,
-      runtimes: { command: createCommandRuntime(), 'claude-code': createClaudeCodeRuntime({}) },
+      runtimes: { command: createCommandRuntime(launch), 'claude-code': createClaudeCodeRuntime(launch) },
       workRoot: options.workRoot ?? tmpdir(),
       ...(options.logger ? { logger: options.logger } : {}),
     });

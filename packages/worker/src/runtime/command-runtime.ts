@@ -36,6 +36,13 @@ export interface CommandLaunch {
    */
   readonly env?: Readonly<Record<string, string>>;
   /**
+   * The user and group the process runs as, when not the worker's own: a worker running as root
+   * (the Fargate task's) starts the runtime as an unprivileged user, so the runtime cannot read the
+   * worker's process (its environment, its memory). Supplementary groups are cleared with them.
+   */
+  readonly uid?: number;
+  readonly gid?: number;
+  /**
    * Asked once the process has exited (and its output was read), whatever ended it: the limit of the
    * wrapper's that ended it, as the failure to report (the sandbox's memory cgroup killed a process
    * of it: CAIRN_ATTEMPT_MEMORY_EXCEEDED); undefined when none did. Called every time, so the wrapper
@@ -119,6 +126,8 @@ export class CommandRuntime implements RuntimeAdapterV1 {
       child = spawn(launch.command, [...launch.args], {
         cwd: workspace,
         env: { ...(launch.env ?? env) },
+        ...(launch.uid !== undefined ? { uid: launch.uid } : {}),
+        ...(launch.gid !== undefined ? { gid: launch.gid } : {}),
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe', ...(lifeline ? (['pipe'] as const) : [])],
       });
