@@ -1,10 +1,12 @@
-// `node bench/cli-startup.ts [--runs N] [--demo <folder>] [--before <folder>]`: what a `cairn` call costs before and
-// while its command runs, as the tests spawn it (the source, `--conditions=@cairn/source cli.ts`)
-// and as users get it (the built `dist/cli.js`; build first: `pnpm --filter @cairn/server build`).
-// For each command: the modules it loads (files, and how many of them zod's, the engine's, ...),
-// and the median wall and CPU time (user + system, from /usr/bin/time) over N runs, the runs of
-// every command interleaved so that a neighbour's load touches them alike. Not a `*.bench.ts`:
-// `pnpm bench` does not run it. Its table goes to docs/performance/cli-startup.md by hand.
+// `node bench/cli-startup.ts [--runs N] [--demo <folder>] [--before <folder>]`: what a `cairn`
+// call costs before and while its command runs, as the tests spawn it (the source,
+// `--conditions=@cairn/source cli.ts`) and as users get it (the built `dist/cli.js`; build first:
+// `pnpm --filter @cairn/server build`). For each command: the modules it loads (files, and how many
+// of them zod's, the engine's, ...), and the median wall and CPU time (user + system, from
+// /usr/bin/time) over N runs, the runs of every command interleaved so that a neighbour's load
+// touches them alike. `cairn` keeps its compiled code on disk (cli.ts): every run but the first of
+// each finds it, as the tests' runs do. Not a `*.bench.ts`: `pnpm bench` does not run it. Its table
+// goes to docs/performance/cli-startup.md by hand.
 //
 // `--before <folder>` measures an earlier `cairn` beside this one, interleaved: a folder inside
 // apps/server (so that it resolves the same packages) holding that commit's `src` and `dist`, e.g.

@@ -1,6 +1,5 @@
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createCairnClient, type CairnClient } from '@cairn/client';
 import { CairnError, isCairnError } from '@cairn/protocol';
 import { Command, CommanderError } from 'commander';
@@ -12,7 +11,7 @@ import { loadServerConfigLazily } from './lazy-server-config.ts';
 /**
  * The `cairn` program and what every command shares: `--json`, `--config`, printing, and a client
  * of the running server. Commands live in files of their own (`<topic>-commands.ts`), each an
- * `add<Topic>Commands()` that `cli.ts` calls.
+ * `add<Topic>Commands()` that `cli-commands.ts` calls.
  */
 export const program = new Command('cairn')
   .description('Run AI-agent work unattended, and prove what ran.')
@@ -156,20 +155,6 @@ export function addRemoveCommand(
 export function configOption(): { file?: string } {
   const file = program.opts<{ config?: string }>().config;
   return file === undefined ? {} : { file };
-}
-
-/**
- * Whether the module at `moduleUrl` is the process's entry point. `cairn` is usually a symlink (an
- * npm bin), so the entry is compared by its real path.
- */
-export function isEntryPoint(moduleUrl: string): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(moduleUrl));
-  } catch {
-    return false;
-  }
 }
 
 /**

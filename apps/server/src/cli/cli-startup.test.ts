@@ -2,9 +2,10 @@
 // command that only speaks HTTP, or prints the help, must not load the server (its config schemas,
 // the engine, evidence checks, identity providers, databases, SDKs). A module hook in the child
 // lists the files it loaded; a command file that imports one of these at its top fails here (see
-// the note in cli.ts). bench/cli-startup.ts measures what this saves.
+// the note in cli-commands.ts). And `cairn` keeps the code V8 compiled of its modules on disk, so
+// that the next start compiles only what changed. bench/cli-startup.ts measures what this saves.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +36,8 @@ const serverModules = [
 function modulesOf(args: readonly string[], env: Record<string, string> = {}): Promise<{ status: number | null; stderr: string; modules: string[] }> {
   const modulesFile = join(scratch, 'modules.txt');
   const childEnv: Record<string, string | undefined> = { ...process.env, ...env, CAIRN_TEST_MODULES_FILE: modulesFile };
-  for (const name of ['NODE_EXTRA_CA_CERTS', 'CAIRN_SERVER', 'CAIRN_CONTEXT', 'CAIRN_TOKEN']) if (!(name in env)) delete childEnv[name];
+  for (const name of ['NODE_EXTRA_CA_CERTS', 'NODE_COMPILE_CACHE', 'NODE_DISABLE_COMPILE_CACHE', 'CAIRN_SERVER', 'CAIRN_CONTEXT', 'CAIRN_TOKEN'])
+    if (!(name in env)) delete childEnv[name];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', hook, '--conditions=@cairn/source', join(import.meta.dirname, 'cli.ts'), ...args], {
       cwd: scratch,
@@ -92,4 +94,14 @@ test('a command that reads the server config loads it when it runs', { timeout: 
   } finally {
     rmSync(join(scratch, 'cairn.config.yaml'));
   }
+});
+
+test('cairn keeps the compiled code of its modules in the temporary folder, for the next start', { timeout: 30_000 }, async () => {
+  // The default place (no NODE_COMPILE_CACHE given), in a temporary folder of this test's own.
+  const temporary = mkdtempSync(join(scratch, 'tmp-'));
+  const help = await modulesOf(['--help'], { TMPDIR: temporary });
+  expect(help.status, help.stderr).toBe(0);
+  const cached = readdirSync(join(temporary, 'node-compile-cache'), { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+  // One entry per module compiled; the command files are among them, so well over a hundred.
+  expect(cached.length).toBeGreaterThan(100);
 });

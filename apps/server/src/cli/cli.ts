@@ -2,62 +2,17 @@
 // `cairn`: the command line of the reference server. Each command prints for people, or with
 // --json one JSON document for scripts; exit codes: 0 done, 1 a check or run failed, 2 bad input
 // (an invalid spec, config, request or command line), 3 anything else, 5 the server unreachable.
-//
-// Every `cairn` call loads every command file below (commander needs all of them to parse and to
-// print the help), and the tests spawn `cairn` hundreds of times. So a command file imports at its
-// top only what declaring its commands needs (commander, @cairn/protocol, @cairn/client, small
-// helpers), and its action imports the rest with `await import()` when it runs: the server config
-// (`loadServerConfigLazily`: its schemas load the engine), the engine, evidence checks, auth,
-// openid-client, the AWS SDKs. A client command that only speaks HTTP never loads the server;
-// cli-startup.test.ts holds this, bench/cli-startup.ts measures it.
-import { addAuditCommands } from './audit-commands.ts';
-import { addBackupCommands } from './backup-commands.ts';
-import { isEntryPoint, runCommandLine } from './cli-program.ts';
-import { addCompletionCommands } from './completion-commands.ts';
-import { addContextCommands } from './context-commands.ts';
-import { addDashboardCommands } from './dashboard-commands.ts';
-import { addDemoCommands } from './demo-commands.ts';
-import { addKeyCommands } from './key-commands.ts';
-import { addLoginCommands } from './login-commands.ts';
-import { addLogsCommands } from './logs-commands.ts';
-import { addMcpCommands } from './mcp-commands.ts';
-import { addProvenanceCommands } from './provenance-commands.ts';
-import { addReportCommands } from './report-commands.ts';
-import { addRunCommands } from './run-commands.ts';
-import { addRunListCommands } from './run-list-commands.ts';
-import { addScheduleCommands } from './schedule-commands.ts';
-import { addSecretCommands } from './secret-commands.ts';
-import { addServerCommands } from './server-commands.ts';
-import { addTemplateCommands } from './template-commands.ts';
-import { addTokenCommands } from './token-commands.ts';
-import { addVerifyCommands } from './verify-commands.ts';
-import { addWebhookCommands } from './webhook-commands.ts';
-
-// The commands in the order `cairn --help` lists them: a server's own, a run's life, evidence,
-// AI clients, a server's settings, then history, the demo, backups and webhooks, and last the
-// client's own settings (contexts, shell completion).
-addServerCommands();
-addRunCommands();
-addTemplateCommands();
-addLogsCommands();
-addVerifyCommands();
-addProvenanceCommands();
-addKeyCommands();
-addMcpCommands();
-addScheduleCommands();
-addSecretCommands();
-addTokenCommands();
-addDashboardCommands();
-addRunListCommands();
-addAuditCommands();
-addReportCommands();
-addDemoCommands();
-addBackupCommands();
-addWebhookCommands();
-addContextCommands();
-addLoginCommands();
-addCompletionCommands();
+import { enableCompileCache } from 'node:module';
+import { isEntryPoint } from './is-entry-point.ts';
 
 // Parse only when run as the `cairn` command, not when a program imports the commands (the CLI
 // reference in docs/ is generated from them).
-if (isEntryPoint(import.meta.url)) await runCommandLine();
+const runAsCairn = isEntryPoint(import.meta.url);
+// V8 keeps the code it compiled of each module on disk (the temporary folder's node-compile-cache,
+// or NODE_COMPILE_CACHE; NODE_DISABLE_COMPILE_CACHE=1 turns it off), so a start compiles only the
+// files changed since the last one: from the source, that is most of what a start costs. Enabled
+// before the commands are imported (hence the import() below), or it would not cover them.
+if (runAsCairn) enableCompileCache();
+const { addAllCommands } = await import('./cli-commands.ts');
+addAllCommands();
+if (runAsCairn) await (await import('./cli-program.ts')).runCommandLine();
