@@ -1,4 +1,4 @@
-import type { AuditAnchorV1, CipherV1, ExecutorV1, Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
+import type { AuditAnchorV1, CipherV1, ExecutorV1, Logger, RunSpecV1, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { z } from 'zod';
 import type { EngineDatabase } from './store/sqlite/engine-database.ts';
 import { defaultPriorityAgingSeconds } from './store/sqlite/run-store.ts';
@@ -88,6 +88,16 @@ export const engineSettingsSchema = z.strictObject({
       (value) => typeof value === 'object' && value !== null && typeof (value as AttemptGatewayIssuer).issue === 'function',
       'must be an object with an issue(attempt) method',
     )
+    .optional(),
+  /**
+   * Fetches the workspace of a schedule slot's spec that names `workspace.repository`, filling in
+   * its `commit` and `snapshot` (the server does, as it does for a submit): asked when the slot is
+   * due, outside the engine's transactions, the slot firing once it answers; a rejection is the
+   * slot's failure, audited (`schedule.fired`, outcome failure, with its code and message).
+   * Without it, such a slot's run is refused as unfetched.
+   */
+  fetchWorkspace: z
+    .custom<(spec: RunSpecV1) => Promise<RunSpecV1>>((value) => typeof value === 'function', 'must be a function (spec) => Promise<spec>')
     .optional(),
   /** How often the storage's `inbox/` is read for dropped run specs; `false` turns the inbox off. */
   inboxPollMs: z.union([z.int().min(100).max(3_600_000), z.literal(false)]).default(2_000),

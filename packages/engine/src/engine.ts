@@ -120,6 +120,7 @@ export class Engine {
       submit: (spec, options) => this.#machine.submit(spec, { ...options, secretGrants: 'all', context: this.#submitContext() }),
       runState: (runId) => this.#machine.run(runId)?.state,
       cancelRun: (runId, actor) => this.cancelRun(runId, actor),
+      ...(parsed.fetchWorkspace ? { fetchWorkspace: parsed.fetchWorkspace, fetched: () => this.#loop.poke() } : {}),
     });
     const inbox = new InboxIngester({
       storage: settings.storage,

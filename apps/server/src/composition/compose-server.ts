@@ -27,7 +27,7 @@ import type { WebhookStore } from '../webhooks/webhook-store.ts';
 import { composeTriggers, type ServerTriggers } from '../triggers/compose-triggers.ts';
 import type { SeenDeliveries } from '../triggers/seen-deliveries.ts';
 import { SqliteSeenDeliveries } from '../triggers/seen-deliveries-sqlite.ts';
-import { withRepositoryWorkspaces } from '../workspaces/repository-workspaces.ts';
+import { fetchScheduledWorkspace, withRepositoryWorkspaces, type RepositoryWorkspacesSettings } from '../workspaces/repository-workspaces.ts';
 
 /** What a server is made of: the engine and the seams it composes. */
 export interface ServerComposition {
@@ -196,6 +196,14 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
         throw error;
       })
     : undefined;
+  // Runs naming `workspace: { repository, ref }` are fetched at submit (whoever submits them), a schedule's at each slot.
+  const workspaces: RepositoryWorkspacesSettings = {
+    storage,
+    config: config.workspaces,
+    maxBytes: config.server.uploadLimitMiB * 1024 * 1024,
+    // The forges deliveries push with: a GitHub App's installation token is minted once for both.
+    forges: delivery?.forges,
+  };
   const engineSettings: Omit<EngineSettings, 'database'> = {
     observer: tracing ? bothObservers(metrics.observer, tracing.observer) : metrics.observer,
     executors: delivery ? { ...executors, [deliverExecutorName]: delivery.executor } : executors,
@@ -216,6 +224,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     priorityAgingSeconds: config.engine.priorityAgingSeconds,
     checkpoints: { origin: config.engine.origin },
     ...(gateway ? { gateway: gateway.issuer } : {}),
+    fetchWorkspace: (spec) => fetchScheduledWorkspace(spec, workspaces),
     ...(options.logger ? { logger: options.logger } : {}),
   };
   const state = config.engine.state;
@@ -227,14 +236,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     },
   );
   serviceOf = () => running.service;
-  // Runs naming `workspace: { repository, ref }` are fetched at submit, whoever submits them.
-  const service = withRepositoryWorkspaces(running.service, {
-    storage,
-    config: config.workspaces,
-    maxBytes: config.server.uploadLimitMiB * 1024 * 1024,
-    // The forges deliveries push with: a GitHub App's installation token is minted once for both.
-    forges: delivery?.forges,
-  });
+  const service = withRepositoryWorkspaces(running.service, workspaces);
   metrics.watch(service);
   if (options.logSink) metrics.watchLogSink(options.logSink);
   tracing?.start(service);

@@ -61,7 +61,7 @@ const spec = (workspace: Record<string, unknown>): RunSpecV1 => ({
 });
 
 test(
-  "a run over a repository's branch, by path, through a forge's token and through a GitHub App's installation token: the item's git log shows its history, the run names the commit, its patch applies on it; refusals run nothing",
+  "a run over a repository's branch, by path, through a forge's token and through a GitHub App's installation token, and at a schedule's slots: the item's git log shows its history, the run names the commit, its patch applies on it; refusals run nothing, a slot's failed fetch is audited",
   { timeout: 90_000 },
   async () => {
     // The guide's settings, with the served repositories' folder as a mirror on this machine, and
@@ -185,14 +185,36 @@ test(
       expect(JSON.stringify(answer.body), JSON.stringify(answer)).toContain(path);
       expect(answer.body.message).not.toContain('secret@');
     }
-    // A schedule's slots would fetch with no one to refuse: not yet.
-    const schedule = await api('/v1/schedules', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ scheduleId: 'nightly', cron: '0 3 * * *', spec: spec({ repository: forge.path('app'), ref: 'main' }) }),
-    });
-    expect(schedule.status).toBe(400);
-    expect(await schedule.json()).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.workspace.repository' });
     expect((await client.runs()).runs.map((listed) => listed.runId).sort()).toEqual([runId, throughForge.runId, throughApp.runId].sort());
+
+    // A schedule's slots fetch when due (every second here): a slot's run names the commit its
+    // fetch found; a slot whose fetch fails is audited as the schedule's failed slot, with no run.
+    const schedule = (scheduleId: string, workspace: Record<string, unknown>) =>
+      api('/v1/schedules', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ scheduleId, cron: '* * * * * *', spec: spec(workspace) }),
+      });
+    // Checked when added, as a submit is: not among workspaces.repositories.
+    const outside = await schedule('outside', { repository: 'https://git.example.invalid/org/repo.git', ref: 'main' });
+    expect(outside.status).toBe(400);
+    expect(await outside.json()).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.workspace.repository' });
+    expect((await schedule('nightly', { repository: 'origin', ref: 'main' })).status).toBe(201);
+    expect((await schedule('broken', { repository: forge.path('app'), ref: 'no-such-branch' })).status).toBe(201);
+    const deadline = Date.now() + 30_000;
+    const slotRun = async () => (await client.runs()).runs.find((listed) => listed.runId.startsWith('nightly@') && listed.state === 'succeeded');
+    const failedSlot = async () => {
+      for await (const entry of composition.service.auditEntries({ action: 'schedule.fired' }))
+        if (entry.entity.id === 'broken' && entry.outcome === 'failure') return entry;
+      return undefined;
+    };
+    while ((await slotRun()) === undefined || (await failedSlot()) === undefined) {
+      if (Date.now() > deadline) throw new Error(`no slot ran: ${JSON.stringify((await client.runs()).runs.map((listed) => [listed.runId, listed.state]))}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    for (const scheduleId of ['nightly', 'broken']) expect((await api(`/v1/schedules/${scheduleId}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await client.run((await slotRun())!.runId)).workspace).toEqual({ repository: 'origin', ref: 'main', commit: commits[0], snapshot });
+    expect((await failedSlot())!.data).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', message: expect.stringContaining('no-such-branch') });
+    expect((await client.runs()).runs.filter((listed) => listed.runId.startsWith('broken@'))).toEqual([]);
   },
 );

@@ -1,6 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { StorageProviderV1 } from '@cairn/core';
+import type { RunSpecV1, StorageProviderV1 } from '@cairn/core';
 import type { EngineService, ScheduleDefinition, SubmitOptions } from '@cairn/engine';
 import { assertRunSpec, CairnError, isCairnError, parseDuration, parseRunSpec } from '@cairn/protocol';
 import { fetchRepositoryWorkspace } from './fetch-repository-workspace.ts';
@@ -24,47 +24,19 @@ export interface RepositoryWorkspacesSettings {
  * ref is fetched and stored as a snapshot, and the engine receives the spec with the `commit` the
  * ref named and that `snapshot` filled in, so the run's stored spec, its digest and its submission's
  * audit entry say what it ran on. A fetch that fails refuses the run; nothing is stored then.
- * Schedules cannot name a repository yet (each slot would fetch without a caller to refuse): they
- * are refused when added. Every other call goes to the engine's service as it is.
+ * A schedule naming a repository is checked the same way when it is added (nothing is fetched
+ * then); each of its slots is fetched when due, by the engine through `fetchScheduledWorkspace`.
+ * Every other call goes to the engine's service as it is.
  */
 export function withRepositoryWorkspaces(service: EngineService, settings: RepositoryWorkspacesSettings): EngineService {
   const submit = async (document: unknown, options: SubmitOptions) => {
     const parsed = typeof document === 'string' ? parseRunSpec(document, options.source === undefined ? {} : { source: options.source }) : document;
-    const workspace = repositoryWorkspaceOf(parsed);
-    if (workspace === undefined) return service.submit(document, options);
-    const { spec } = assertRunSpec(parsed, options.source === undefined ? {} : { source: options.source });
-    // The spec's shape says a repository comes with a ref.
-    const { repository = '', ref = '', commit, snapshot } = spec.workspace ?? {};
-    if (commit !== undefined || snapshot !== undefined)
-      throw new CairnError(
-        'CAIRN_RUN_SPEC_INVALID',
-        `$.workspace.${commit !== undefined ? 'commit' : 'snapshot'} is written by the server when it fetches $.workspace.repository, never by the submitter (it is what a verifier reads the run ran on). Leave it out: name the repository and the ref.`,
-        { path: `$.workspace.${commit !== undefined ? 'commit' : 'snapshot'}` },
-      );
-    const forge = namesForge(repository, settings.forges);
-    const where = forge ? repository : await comparableLocation(repository);
-    if (!forge && !settings.config.repositories.some((prefix) => where.startsWith(prefix)))
-      throw new CairnError(
-        'CAIRN_RUN_SPEC_INVALID',
-        `$.workspace.repository ${repository} is not one this server fetches from: it takes repositories starting with ${settings.config.repositories.map((prefix) => JSON.stringify(prefix)).join(', ') || 'nothing (none are listed)'} (workspaces.repositories in the server config). Name one of those, or upload a snapshot instead.`,
-        { path: '$.workspace.repository', details: { repository, allowed: settings.config.repositories } },
-      );
-    const fetched = await fetchRepositoryWorkspace(
-      settings.storage,
-      forge ? { ...(await forgeAccess(repository, settings.forges!)), ref } : { repository, ref },
-      { history: settings.config.history, timeoutMs: parseDuration(settings.config.fetchTimeout), maxBytes: settings.maxBytes },
-    );
-    const resolved = { ...(parsed as object), workspace: { repository, ref, commit: fetched.commit, snapshot: fetched.snapshot } };
-    return service.submit(resolved, options);
+    if (repositoryWorkspaceOf(parsed) === undefined) return service.submit(document, options);
+    return service.submit(await fetchedSpec(parsed, settings, options.source), options);
   };
   const addSchedule = async (definition: ScheduleDefinition, actor: Parameters<EngineService['addSchedule']>[1]) => {
     const spec = typeof definition.spec === 'string' ? parseRunSpec(definition.spec) : definition.spec;
-    if (repositoryWorkspaceOf(spec) !== undefined)
-      throw new CairnError(
-        'CAIRN_RUN_SPEC_INVALID',
-        "$.workspace.repository: a schedule's runs cannot fetch their workspace from a repository yet (nothing would refuse a slot whose fetch failed). Schedule a run over an uploaded snapshot (workspace.snapshot) instead.",
-        { path: '$.workspace.repository' },
-      );
+    if (repositoryWorkspaceOf(spec) !== undefined) await checkedRepository(spec, settings);
     return service.addSchedule(definition, actor);
   };
   // A proxy, not a copy: the service's getters (hostAudit, modelCalls) and methods stay the engine's own.
@@ -76,6 +48,56 @@ export function withRepositoryWorkspaces(service: EngineService, settings: Repos
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
+}
+
+/**
+ * A schedule slot's spec with its workspace fetched (the engine's `fetchWorkspace`): checked and
+ * fetched as a submitted one is, when the slot is due. A refusal is the slot's failure, which the
+ * engine audits (`schedule.fired`, outcome failure, with the code and message).
+ */
+export function fetchScheduledWorkspace(spec: RunSpecV1, settings: RepositoryWorkspacesSettings): Promise<RunSpecV1> {
+  return fetchedSpec(spec, settings, "The schedule's spec");
+}
+
+/** A parsed spec naming a repository, checked, with its ref fetched and `commit` and `snapshot` filled in. */
+async function fetchedSpec(parsed: unknown, settings: RepositoryWorkspacesSettings, source: string | undefined): Promise<RunSpecV1> {
+  const { repository, ref, forge } = await checkedRepository(parsed, settings, source);
+  const fetched = await fetchRepositoryWorkspace(
+    settings.storage,
+    forge ? { ...(await forgeAccess(repository, settings.forges!)), ref } : { repository, ref },
+    { history: settings.config.history, timeoutMs: parseDuration(settings.config.fetchTimeout), maxBytes: settings.maxBytes },
+  );
+  return { ...(parsed as RunSpecV1), workspace: { repository, ref, commit: fetched.commit, snapshot: fetched.snapshot } };
+}
+
+/**
+ * The spec checked (a bad one fetches nothing), then its repository: a forge of the config by
+ * name, or a URL or path starting with one of `workspaces.repositories`; `commit` and `snapshot`
+ * are the server's to write.
+ */
+async function checkedRepository(
+  parsed: unknown,
+  settings: RepositoryWorkspacesSettings,
+  source?: string,
+): Promise<{ readonly repository: string; readonly ref: string; readonly forge: boolean }> {
+  const { spec } = assertRunSpec(parsed, source === undefined ? {} : { source });
+  // The spec's shape says a repository comes with a ref.
+  const { repository = '', ref = '', commit, snapshot } = spec.workspace ?? {};
+  if (commit !== undefined || snapshot !== undefined)
+    throw new CairnError(
+      'CAIRN_RUN_SPEC_INVALID',
+      `$.workspace.${commit !== undefined ? 'commit' : 'snapshot'} is written by the server when it fetches $.workspace.repository, never by the submitter (it is what a verifier reads the run ran on). Leave it out: name the repository and the ref.`,
+      { path: `$.workspace.${commit !== undefined ? 'commit' : 'snapshot'}` },
+    );
+  const forge = namesForge(repository, settings.forges);
+  const where = forge ? repository : await comparableLocation(repository);
+  if (!forge && !settings.config.repositories.some((prefix) => where.startsWith(prefix)))
+    throw new CairnError(
+      'CAIRN_RUN_SPEC_INVALID',
+      `$.workspace.repository ${repository} is not one this server fetches from: it takes repositories starting with ${settings.config.repositories.map((prefix) => JSON.stringify(prefix)).join(', ') || 'nothing (none are listed)'} (workspaces.repositories in the server config). Name one of those, or upload a snapshot instead.`,
+      { path: '$.workspace.repository', details: { repository, allowed: settings.config.repositories } },
+    );
+  return { repository, ref, forge };
 }
 
 /** The `workspace` of a parsed spec when it names a repository (before the spec is checked). */

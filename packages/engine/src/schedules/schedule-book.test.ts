@@ -419,6 +419,61 @@ describe('a submit that fails', () => {
   });
 });
 
+describe('a workspace fetched from a repository at the slot', () => {
+  const fromRepository = { ...spec, workspace: { repository: 'https://git.example.com/app.git', ref: 'main' } };
+  const snapshot = `sha256:${'ab'.repeat(32)}`;
+
+  test('the slot fires once the fetch answers, with the commit and snapshot it filled in; a failed fetch is the slot’s audited failure', async () => {
+    const fetches: { spec: unknown; answer: (value: unknown) => void; refuse: (error: unknown) => void }[] = [];
+    let told = 0;
+    const { book, clock, settings, entries, runIds, machine, finish } = setUp();
+    const fetching = new ScheduleBook({
+      ...settings,
+      fetchWorkspace: (value) => new Promise((resolve, reject) => fetches.push({ spec: value, answer: resolve as (value: unknown) => void, refuse: reject })),
+      fetched: () => told++,
+    });
+    fetching.add(everyMinute({ spec: fromRepository }), ana);
+    fetching.add({ scheduleId: 'other', cron: '* * * * *', spec, overlap: 'allow' }, ana);
+    clock.now += minute;
+    // The fetch is asked for; the other schedule fires meanwhile, this one waits (and is not due).
+    expect(fetching.fireDue()).toBe(1);
+    expect(fetches.map((fetch) => fetch.spec)).toEqual([fromRepository]);
+    expect(runIds()).toEqual(['other@2026-11-22T10:01:00.000Z']);
+    expect(fetching.nextDueAt()).toBe(Date.UTC(2026, 10, 22, 10, 2));
+    expect(fetching.fireDue()).toBe(0);
+    expect(fetches).toHaveLength(1);
+    // It answers after the slot's grace: the slot is still the one fired (not a missed one).
+    clock.now = Date.UTC(2026, 10, 22, 10, 3, 20);
+    fetches[0]!.answer({ ...fromRepository, workspace: { ...fromRepository.workspace, commit: 'c'.repeat(40), snapshot } });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(told).toBe(1);
+    expect(fetching.fireDue()).toBe(2);
+    expect(runIds()).toContain('tidy@2026-11-22T10:01:00.000Z');
+    expect(machine.spec('tidy@2026-11-22T10:01:00.000Z')?.workspace).toEqual({ ...fromRepository.workspace, commit: 'c'.repeat(40), snapshot });
+    expect(entries('schedule.skipped').filter((entry) => entry.entity.id === 'tidy')).toEqual([]);
+
+    // The next slot's fetch fails: audited with its error, no run, and the schedule moves on.
+    finish('tidy@2026-11-22T10:01:00.000Z');
+    clock.now = Date.UTC(2026, 10, 22, 10, 5, 1);
+    fetching.fireDue();
+    expect(fetches).toHaveLength(2);
+    fetches[1]!.refuse(new CairnError('CAIRN_FORGE_UNAVAILABLE', 'The repository could not be reached.', { path: '$.workspace.repository' }));
+    await new Promise((resolve) => setImmediate(resolve));
+    fetching.fireDue();
+    const failed = entries('schedule.fired').filter((entry) => entry.entity.id === 'tidy' && entry.outcome === 'failure');
+    expect(failed.map((entry) => entry.data)).toEqual([
+      {
+        slot: '2026-11-22T10:05:00.000Z',
+        runId: 'tidy@2026-11-22T10:05:00.000Z',
+        code: 'CAIRN_FORGE_UNAVAILABLE',
+        message: 'The repository could not be reached.',
+      },
+    ]);
+    expect(runIds().filter((runId) => runId.startsWith('tidy@'))).toEqual(['tidy@2026-11-22T10:01:00.000Z']);
+    expect(book.get('tidy')).toMatchObject({ nextSlot: '2026-11-22T10:06:00.000Z' });
+  });
+});
+
 describe('definitions', () => {
   test('a definition with problems is refused with every one named by its path, spec included', () => {
     const { book } = setUp();

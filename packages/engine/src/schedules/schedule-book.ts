@@ -64,6 +64,25 @@ export interface ScheduleBookSettings {
   readonly cancelRun: (runId: string, actor: AuditActor) => void;
   /** A slot more than this old when it is handled was missed (the catch-up policy applies); 60 s by default. */
   readonly graceMs?: number;
+  /**
+   * Fetches the workspace of a spec naming `workspace.repository` (filling in its `commit` and
+   * `snapshot`), as the host does at a submit: asked when such a schedule's slot is due, outside
+   * any transaction (a fetch may take minutes), and the slot fires on a later turn with the fetched
+   * spec; a rejection is that slot's failure, audited as a refused submit is. Without it, such a
+   * slot's submit is refused (the workspace was not fetched).
+   */
+  readonly fetchWorkspace?: (spec: RunSpecV1) => Promise<RunSpecV1>;
+  /** Told when a fetch for a slot has ended, so that the slot fires without waiting for the next one. */
+  readonly fetched?: () => void;
+}
+
+/** A slot's fetched workspace (its spec, or why not), for the schedule's next slot and spec when it was asked. */
+interface FetchedSlot {
+  /** The schedule's `nextSlot` and stored spec when the fetch began: a result for another is dropped. */
+  readonly key: string;
+  /** When the fetch began: the slots due then are the ones it fires. */
+  readonly at: number;
+  readonly outcome: { readonly spec: RunSpecV1 } | { readonly error: unknown };
 }
 
 /** A schedule's row as readers select it (from SQLite or PostgreSQL), before `scheduleRecordOf`. */
@@ -93,6 +112,10 @@ export class ScheduleBook {
    * adding a schedule lowers it (one whose transaction rolls back leaves it early: one read too many).
    */
   #dueFrom: number | null | undefined;
+  /** Schedules whose slot's workspace is being fetched: not due until it is. */
+  readonly #fetching = new Set<string>();
+  /** Fetches that ended, by schedule, until their slot fires. */
+  readonly #fetched = new Map<string, FetchedSlot>();
 
   constructor(settings: ScheduleBookSettings) {
     this.#settings = settings;
@@ -202,7 +225,14 @@ export class ScheduleBook {
   /** When the earliest next slot of any schedule is due (ms since the epoch), for the engine loop's sleep; null when none is. */
   nextDueAt(): number | null {
     if (this.#dueFrom !== undefined) return this.#dueFrom;
-    const next = this.#workingCopy.schedules.earliestSlot();
+    // A schedule whose workspace is being fetched is due when the fetch ends (which reads this again).
+    const next =
+      this.#fetching.size === 0
+        ? this.#workingCopy.schedules.earliestSlot()
+        : (this.list()
+            .filter((schedule) => schedule.nextSlot !== null && !this.#fetching.has(schedule.scheduleId))
+            .map((schedule) => schedule.nextSlot!)
+            .sort()[0] ?? null);
     this.#dueFrom = next === null ? null : Date.parse(next);
     return this.#dueFrom;
   }
@@ -223,8 +253,10 @@ export class ScheduleBook {
     let created = 0;
     let failure: { readonly error: unknown } | undefined;
     for (const due of this.#workingCopy.schedules.due(new Date(now).toISOString())) {
+      const fetched = this.#fetchedSlot(due, now);
+      if (fetched === 'fetching') continue;
       try {
-        created += this.#workingCopy.transaction(() => this.#fire(due, now))();
+        created += this.#workingCopy.transaction(() => this.#fire(due, fetched?.at ?? now, fetched?.outcome))();
       } catch (error) {
         failure ??= { error };
       }
@@ -234,7 +266,41 @@ export class ScheduleBook {
     return created;
   }
 
-  #fire({ schedule, spec }: DueSchedule, now: number): number {
+  /**
+   * For a schedule whose spec names `workspace.repository`: the fetch of its due slot's workspace
+   * once it has ended, or 'fetching' while it has not (begun now if need be); undefined for any
+   * other schedule, or without `fetchWorkspace`.
+   */
+  #fetchedSlot({ schedule, spec }: DueSchedule, now: number): FetchedSlot | 'fetching' | undefined {
+    const fetchWorkspace = this.#settings.fetchWorkspace;
+    if (fetchWorkspace === undefined || !namesRepository(spec)) return undefined;
+    const { scheduleId } = schedule;
+    const key = `${schedule.nextSlot}\n${spec}`;
+    const ended = this.#fetched.get(scheduleId);
+    this.#fetched.delete(scheduleId);
+    if (ended?.key === key) return ended;
+    if (this.#fetching.has(scheduleId)) return 'fetching';
+    this.#fetching.add(scheduleId);
+    const settle = (outcome: FetchedSlot['outcome']) => {
+      this.#fetching.delete(scheduleId);
+      this.#fetched.set(scheduleId, { key, at: now, outcome });
+      this.#dueFrom = undefined;
+      this.#settings.fetched?.();
+    };
+    let pending: Promise<RunSpecV1>;
+    try {
+      pending = fetchWorkspace(JSON.parse(spec) as RunSpecV1);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    void pending.then(
+      (fetched) => settle({ spec: fetched }),
+      (error: unknown) => settle({ error }),
+    );
+    return 'fetching';
+  }
+
+  #fire({ schedule, spec }: DueSchedule, now: number, fetched?: FetchedSlot['outcome']): number {
     const scheduleId = schedule.scheduleId;
     const actor: AuditActor = { kind: 'system', id: `schedule:${scheduleId}`, via: 'schedule' };
     const { fire, skipped, next } = dueSlots(cronOf(schedule.cron, schedule.timeZone), Date.parse(schedule.nextSlot!), now, schedule.catchUp, this.#graceMs);
@@ -260,9 +326,11 @@ export class ScheduleBook {
       }
       try {
         // A savepoint of its own: a slot that fails leaves nothing behind but its audit entry.
+        // A fetch that failed is each slot's failure, as a refused submit is.
+        if (fetched !== undefined && 'error' in fetched) throw fetched.error;
         const result = this.#workingCopy.transaction(() => {
           if (previous && schedule.overlap === 'cancel-previous') this.#settings.cancelRun(previous.runId, actor);
-          return this.#settings.submit(JSON.parse(spec) as RunSpecV1, { actor, runId, idempotencyKey: runId });
+          return this.#settings.submit(fetched?.spec ?? (JSON.parse(spec) as RunSpecV1), { actor, runId, idempotencyKey: runId });
         })();
         this.#audit('schedule.fired', scheduleId, actor, 'success', {
           slot: slotTime,
@@ -289,6 +357,12 @@ export class ScheduleBook {
   #audit(action: ScheduleAction, scheduleId: string, actor: AuditActor, outcome: 'success' | 'failure', data: JsonObject): void {
     this.#settings.audit.append({ actor, action, entity: { kind: 'schedule', id: scheduleId }, outcome, data });
   }
+}
+
+/** Whether a stored spec's workspace is to be fetched from a repository (and was not). */
+function namesRepository(spec: string): boolean {
+  const workspace = (JSON.parse(spec) as RunSpecV1).workspace;
+  return workspace?.repository !== undefined && workspace.snapshot === undefined;
 }
 
 /** The previous slot's run when it is still live (neither ended nor unknown): the overlap policy applies. */
