@@ -4,7 +4,7 @@
 // environment (the task role's credentials endpoint) nor open its memory, while the attempt still
 // works: its patch, files of mode 0600 included, comes back, and an agent reaches the gateway
 // through the worker's forwarder.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -35,6 +35,47 @@ test('a worker that is not root keeps its runtime as its own user and says why',
   expect(separateRuntimeUser(1000)).toMatchObject({ separated: false, reason: expect.stringMatching(/uid 1000, not root.*can read the worker's process/) });
   expect(separateRuntimeUser(0)).toMatchObject({ separated: true });
 });
+
+test.runIf(process.getuid?.() === 0)(
+  "a root worker's launch gives the workspace (not what its symlinks point at) and a TMPDIR to uid 1000, and names the user to spawn as",
+  () => {
+    const attempt = mkdtempSync(join(tmpdir(), 'cairn-runtime-user-launch-'));
+    const outside = join(tmpdir(), `cairn-runtime-user-outside-${process.pid}`);
+    try {
+      writeFileSync(outside, 'root only\n', { mode: 0o600 });
+      const workspace = join(attempt, 'workspace');
+      mkdirSync(join(workspace, 'src', 'deep'), { recursive: true });
+      writeFileSync(join(workspace, 'src', 'deep', 'a.ts'), 'a\n');
+      symlinkSync(outside, join(workspace, 'src', 'link'));
+      const separation = separateRuntimeUser(0);
+      if (!separation.separated) throw new Error(separation.reason);
+      const launched = separation.launch(['/bin/true', '-x'], { workspace, env: { PATH: '/usr/bin', AWS_REGION: 'set-by-the-manifest' }, network: false });
+      expect(launched).toEqual({
+        command: '/bin/true',
+        args: ['-x'],
+        env: { PATH: '/usr/bin', AWS_REGION: 'set-by-the-manifest', TMPDIR: join(attempt, 'runtime-tmp') },
+        uid: 1000,
+        gid: 1000,
+      });
+      for (const path of [
+        workspace,
+        join(workspace, 'src'),
+        join(workspace, 'src', 'deep'),
+        join(workspace, 'src', 'deep', 'a.ts'),
+        join(attempt, 'runtime-tmp'),
+      ]) {
+        expect(statSync(path), path).toMatchObject({ uid: 1000, gid: 1000 });
+      }
+      expect(lstatSync(join(workspace, 'src', 'link'))).toMatchObject({ uid: 1000 });
+      expect(statSync(outside)).toMatchObject({ uid: 0, gid: 0 });
+      expect(statSync(attempt).mode & 0o777).toBe(0o711);
+      expect(statSync(attempt).uid).toBe(0);
+    } finally {
+      rmSync(attempt, { recursive: true, force: true });
+      rmSync(outside, { force: true });
+    }
+  },
+);
 
 // A root container runs as the host's root (a user namespace maps one uid): this machine's tests run as root.
 describe.runIf(process.getuid?.() === 0)('a task run as the stack runs it (user 0, its capabilities)', () => {

@@ -18,9 +18,10 @@ export type RuntimeUserSeparation = { readonly separated: true; readonly launch:
  * `/proc/<pid>/environ` (the task role's credentials endpoint ECS put there) nor trace its memory
  * (the opened secrets, the gateway credential): both need the same user or CAP_SYS_PTRACE.
  *
- * Before each process starts, the workspace becomes the user's (every entry, symlinks themselves
- * not followed), the attempt's folder lets the user pass to it but not list it, and the user gets a
- * temporary folder of its own beside it (TMPDIR): /tmp is the worker's. The worker reads what the
+ * Before the attempt's first process starts, the workspace becomes the user's (every entry,
+ * symlinks themselves not followed), the attempt's folder lets the user pass to it but not list or
+ * change it, and the user gets a temporary folder of its own beside it (TMPDIR): /tmp is the
+ * worker's. The worker reads what the
  * runtime left, files of mode 0600 too, by CAP_DAC_OVERRIDE. The environment stays the one the
  * worker built for the runtime: nothing of the worker's own is in it.
  *
@@ -40,13 +41,19 @@ export function separateRuntimeUser(
         `the Cairn stack's task definition keeps (deploy/aws) to run the runtime as uid ${user.uid}.`,
     };
   }
+  // Given once, before the attempt's first runtime process: a walk made while a process of the user
+  // runs could be led out of the workspace by a folder swapped for a symlink between two steps.
+  const given = new Set<string>();
   const launch: CommandLauncher = (argv, context) => {
     const attemptFolder = dirname(context.workspace);
-    chmodSync(attemptFolder, 0o711);
-    chownTree(context.workspace, user);
     const temporary = join(attemptFolder, runtimeTemporaryFolderName);
-    mkdirSync(temporary, { recursive: true, mode: 0o700 });
-    chownSync(temporary, user.uid, user.gid);
+    if (!given.has(context.workspace)) {
+      chmodSync(attemptFolder, 0o711);
+      chownTree(context.workspace, user);
+      mkdirSync(temporary, { mode: 0o700 });
+      chownSync(temporary, user.uid, user.gid);
+      given.add(context.workspace);
+    }
     return { command: argv[0]!, args: argv.slice(1), env: { ...context.env, TMPDIR: temporary }, uid: user.uid, gid: user.gid };
   };
   return { separated: true, launch };
