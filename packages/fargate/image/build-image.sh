@@ -124,6 +124,9 @@ tar -xzf "$node_tarball" -C "$work/node" package/bin/node package/LICENSE
 #  - user and group 1000 written directly (useradd stamps the shadow file with today's date);
 #  - /workspace: the working directory, owned by the worker, a mount point for a writable volume
 #    when the root filesystem is read-only;
+#  - no setuid or setgid bit on any file: the worker (root in the Cairn stack's task definition)
+#    runs the agent as uid 1000, and a setuid-root program (su, mount, newgrp, ...) would be a
+#    way back to root with the container's capabilities (ADR 0043);
 #  - resolv.conf and hostname: mmdebstrap copies the host's (unreproducible); the runtime mounts
 #    its own over these empty files;
 #  - the package list, to compare with packages.lock.
@@ -173,6 +176,7 @@ mmdebstrap --quiet --mode=root --variant="$variant" --format=tar \
   --customize-hook="echo 'cairn:!:$days_since_epoch:0:99999:7:::' >>\"\$1/etc/shadow\"" \
   --customize-hook='echo "cairn:!::" >>"$1/etc/gshadow"' \
   --customize-hook='install -d -m 0755 -o 1000 -g 1000 "$1/workspace"' \
+  --customize-hook='find "$1" -xdev -type f -perm /6000 -exec chmod ug-s {} +' \
   --customize-hook="sync-out /var/cache/apt/archives '$deb_cache'" \
   --customize-hook='rm -f "$1"/etc/*- "$1"/var/lib/dpkg/*-old "$1"/var/cache/debconf/*-old' \
   --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/apt/eipp.log.xz' \

@@ -119,6 +119,10 @@ describe('the unpacked root filesystem under bubblewrap', () => {
     expect(identity.stdout).toBe('uid=1000(cairn) gid=1000(cairn) groups=1000(cairn)\n');
   });
 
+  it('holds no setuid or setgid file: the agent, run as uid 1000 by a root worker, has no program that takes it back to root', () => {
+    expect(execFileSync('find', [rootfs, '-xdev', '-type', 'f', '-perm', '/6000'], { encoding: 'utf8' })).toBe('');
+  });
+
   it('git works in a writable workspace as the unprivileged user (the worker applies and captures patches with it)', () => {
     const result = runInImage(
       [
@@ -354,6 +358,12 @@ describe('the Dockerfile (for teams with Docker; not built here)', () => {
       const version = new RegExp(`^${name} (.+)$`, 'm').exec(lock)![1]!;
       expect(dockerfile, name).toContain(`${name}=${version} `);
     }
+  });
+
+  it('clears every setuid and setgid bit, as build-image.sh does', () => {
+    const clear = 'find / -xdev -type f -perm /6000 -exec chmod ug-s {} +';
+    expect(dockerfile).toContain(`RUN ${clear}\n`);
+    expect(readFileSync(script, 'utf8')).toContain(`--customize-hook='${clear.replace('find /', 'find "$1"')}'`);
   });
 
   it('has the entrypoint, user, working directory and environment of the built image', () => {
