@@ -96,12 +96,18 @@ test('a command that reads the server config loads it when it runs', { timeout: 
   }
 });
 
-test('cairn keeps the compiled code of its modules in the temporary folder, for the next start', { timeout: 30_000 }, async () => {
-  // The default place (no NODE_COMPILE_CACHE given), in a temporary folder of this test's own.
-  const temporary = mkdtempSync(join(scratch, 'tmp-'));
-  const help = await modulesOf(['--help'], { TMPDIR: temporary });
-  expect(help.status, help.stderr).toBe(0);
-  const cached = readdirSync(join(temporary, 'node-compile-cache'), { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
-  // One entry per module compiled; the command files are among them, so well over a hundred.
-  expect(cached.length).toBeGreaterThan(100);
-});
+test(
+  "cairn keeps the compiled code of its modules in the user's cache folder, not the shared temporary one, for the next start",
+  { timeout: 30_000 },
+  async () => {
+    // The default place (no NODE_COMPILE_CACHE given), with a cache folder and a temporary folder of this test's own.
+    const cacheHome = mkdtempSync(join(scratch, 'cache-'));
+    const temporary = mkdtempSync(join(scratch, 'tmp-'));
+    const help = await modulesOf(['--help'], { XDG_CACHE_HOME: cacheHome, TMPDIR: temporary });
+    expect(help.status, help.stderr).toBe(0);
+    expect(readdirSync(temporary)).toEqual([]);
+    const cached = readdirSync(join(cacheHome, 'cairn', 'node-compile-cache'), { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+    // One entry per module compiled; the command files are among them, so well over a hundred.
+    expect(cached.length).toBeGreaterThan(100);
+  },
+);
