@@ -117,9 +117,10 @@ export class OidcSignIn {
  * the one configured). Plain http is allowed only because the issuer is configured so, and the
  * authorizer accepts its tokens over it already (a loopback provider in tests, a private network).
  * A provider that cannot be reached, or answers with an error, is
- * CAIRN_IDENTITY_PROVIDER_UNAVAILABLE; a document naming another issuer is CAIRN_CONFIG_INVALID.
+ * CAIRN_IDENTITY_PROVIDER_UNAVAILABLE (it must answer from `reachedFrom`: the server, or the
+ * machine `cairn login` runs on); a document naming another issuer is CAIRN_CONFIG_INVALID.
  */
-export async function discover(issuer: string, clientId: string): Promise<client.Configuration> {
+export async function discover(issuer: string, clientId: string, reachedFrom = 'this server'): Promise<client.Configuration> {
   try {
     return await client.discovery(
       new URL(issuer),
@@ -138,7 +139,7 @@ export async function discover(issuer: string, clientId: string): Promise<client
       );
     throw identityProviderUnavailable(
       issuer,
-      { name: 'discovery document', address, option: 'server.oidc.issuer', consequence: 'No one can sign in through it' },
+      { name: 'discovery document', address, option: 'server.oidc.issuer', consequence: 'No one can sign in through it', from: reachedFrom },
       error,
     );
   }

@@ -8,10 +8,40 @@ interface SignInOptions {
   readonly identityProvider: { readonly issuer: string; readonly cli: { readonly clientId: string; readonly scopes: readonly string[] } | null } | null;
 }
 
+/** What a command needs to talk to the identity provider. */
+interface IdentityProvider {
+  readonly client: typeof OpenIdClient;
+  /** The provider's metadata, from its discovery document, read from this machine. */
+  readonly discover: (issuer: string, clientId: string) => Promise<OpenIdClient.Configuration>;
+  /** An endpoint's failure that is the provider being unreachable (CAIRN_IDENTITY_PROVIDER_UNAVAILABLE), or undefined. */
+  readonly unreachable: (
+    error: unknown,
+    issuer: string,
+    endpoint: { name: string; address: string | undefined; consequence: string },
+  ) => CairnError | undefined;
+}
+
 /** openid-client and the provider's discovery, loaded only when a command talks to the identity provider (see cli.ts). */
-async function identityProvider(): Promise<{ client: typeof OpenIdClient; discover: typeof import('../auth/oidc-sign-in.ts').discover }> {
-  const [client, { discover }] = await Promise.all([import('openid-client'), import('../auth/oidc-sign-in.ts')]);
-  return { client, discover };
+async function identityProvider(): Promise<IdentityProvider> {
+  const [client, { discover }, { identityProviderUnreachable }] = await Promise.all([
+    import('openid-client'),
+    import('../auth/oidc-sign-in.ts'),
+    import('../auth/identity-provider-unreachable.ts'),
+  ]);
+  return {
+    client,
+    discover: (issuer, clientId) => discover(issuer, clientId, 'this machine'),
+    // The server names the provider (server.oidc.issuer), and its discovery document the endpoint.
+    unreachable: (error, issuer, { name, address, consequence }) =>
+      identityProviderUnreachable(error, issuer, {
+        name,
+        address: address ?? `(none in ${issuer}'s discovery document)`,
+        option: 'server.oidc.issuer',
+        check: 'the network (a VPN, a proxy)',
+        consequence,
+        from: 'this machine',
+      }),
+  };
 }
 
 /** An access token this close to its expiry is refreshed before a command sends it. */
@@ -37,18 +67,28 @@ export function addLoginCommands(): void {
       const server = options.server.replace(/\/+$/, '');
       const name = options.name ?? contextNameOf(server);
       const { issuer, clientId, scopes } = await cliSignInOf(server);
-      const { client, discover } = await identityProvider();
-      const configuration = await discover(issuer, clientId);
+      const provider = await identityProvider();
+      const { client } = provider;
+      const configuration = await provider.discover(issuer, clientId);
+      const metadata = configuration.serverMetadata();
       const device = await client.initiateDeviceAuthorization(configuration, { scope: scopes.join(' ') }).catch((error: unknown) => {
-        throw providerRefusal(client, error, issuer, 'refused to start a device sign-in');
+        throw (
+          provider.unreachable(error, issuer, {
+            name: 'device authorization endpoint',
+            address: metadata.device_authorization_endpoint,
+            consequence: '`cairn login` cannot sign you in',
+          }) ?? providerRefusal(client, error, issuer, 'refused to start a device sign-in')
+        );
       });
+      // When the code expires: a timeout before then is a request the provider did not answer.
+      const codeExpiresAt = Date.now() + device.expires_in * 1000;
       const where = device.verification_uri_complete ?? device.verification_uri;
       // To stderr with --json: stdout then holds only the result.
       const tell = (text: string) => (json() ? process.stderr.write(`${text}\n`) : say(text));
       tell(`To sign in, open ${where}${device.verification_uri_complete ? '' : ` and enter the code ${device.user_code}`}`);
       tell(`(code ${device.user_code}; it expires in ${Math.round(device.expires_in / 60)} minutes)`);
       const tokens = await client.pollDeviceAuthorizationGrant(configuration, device).catch((error: unknown) => {
-        throw deviceRefusal(client, error, issuer);
+        throw deviceRefusal(provider, error, issuer, { tokenEndpoint: metadata.token_endpoint, codeExpiresAt });
       });
       const actor = await actorOf(server, tokens.access_token);
       const config = readClientConfig();
@@ -160,14 +200,21 @@ export async function refreshLogin(now = new Date()): Promise<void> {
   const context = name === undefined ? undefined : config.contexts[name];
   const login = context?.login;
   if (!name || !context || !login?.refreshToken || !login.expiresAt || Date.parse(login.expiresAt) - now.getTime() > refreshMarginMs) return;
-  const { client, discover } = await identityProvider();
-  const configuration = await discover(login.issuer, login.clientId);
-  const tokens = await client.refreshTokenGrant(configuration, login.refreshToken).catch((error: unknown) => {
-    throw providerRefusal(
-      client,
-      error,
-      login.issuer,
-      `refused to refresh the sign-in of context ${name}: run \`cairn login --server ${context.server}\` again`,
+  const provider = await identityProvider();
+  const configuration = await provider.discover(login.issuer, login.clientId);
+  const tokens = await provider.client.refreshTokenGrant(configuration, login.refreshToken).catch((error: unknown) => {
+    throw (
+      provider.unreachable(error, login.issuer, {
+        name: 'token endpoint',
+        address: configuration.serverMetadata().token_endpoint,
+        consequence: `The sign-in of context ${name} cannot be refreshed`,
+      }) ??
+      providerRefusal(
+        provider.client,
+        error,
+        login.issuer,
+        `refused to refresh the sign-in of context ${name}: run \`cairn login --server ${context.server}\` again`,
+      )
     );
   });
   const refreshed: ClientConfig = {
@@ -185,8 +232,16 @@ export async function refreshLogin(now = new Date()): Promise<void> {
   writeClientConfig(refreshed);
 }
 
-/** The refusal of a device sign-in, by what the provider answered: denied, expired, or another error. */
-function deviceRefusal(client: typeof OpenIdClient, error: unknown, issuer: string): CairnError {
+/**
+ * The refusal of a device sign-in, by what the provider answered: denied, expired, or another
+ * error; or its token endpoint not answering, which is no refusal.
+ */
+function deviceRefusal(
+  { client, unreachable }: IdentityProvider,
+  error: unknown,
+  issuer: string,
+  { tokenEndpoint, codeExpiresAt }: { readonly tokenEndpoint: string | undefined; readonly codeExpiresAt: number },
+): CairnError {
   if (error instanceof client.ResponseBodyError && error.error === 'access_denied')
     return new CairnError(
       'CAIRN_UNAUTHENTICATED',
@@ -196,14 +251,18 @@ function deviceRefusal(client: typeof OpenIdClient, error: unknown, issuer: stri
       },
     );
   // The provider says expired_token; openid-client stops polling itself once the code's
-  // expires_in has passed (a TimeoutError), which is the same refusal.
-  if ((error instanceof client.ResponseBodyError && error.error === 'expired_token') || timedOut(error))
+  // expires_in has passed (a TimeoutError), which is the same refusal. A poll that timed out
+  // before then is the provider not answering.
+  if ((error instanceof client.ResponseBodyError && error.error === 'expired_token') || (timedOut(error) && Date.now() >= codeExpiresAt))
     return new CairnError(
       'CAIRN_UNAUTHENTICATED',
       `The device code expired before it was approved at ${issuer}. Run \`cairn login\` again, and approve the new code within its time.`,
       { details: { signIn: 'expired_token' } },
     );
-  return providerRefusal(client, error, issuer, 'did not complete the device sign-in');
+  return (
+    unreachable(error, issuer, { name: 'token endpoint', address: tokenEndpoint, consequence: '`cairn login` cannot sign you in' }) ??
+    providerRefusal(client, error, issuer, 'did not complete the device sign-in')
+  );
 }
 
 /** Whether `error`, or what caused it, is a timeout of an AbortSignal. */

@@ -1,8 +1,11 @@
 // `cairn login --server URL`: the device authorization grant against a real OpenID provider
 // (oidc-provider on loopback), the person approving the code on the provider's own pages; the
 // token kept 0600 in the client config, then used (and refreshed) by `cairn runs`; `cairn logout`
-// forgets it; a denied and an expired code are refused, each saying so.
+// forgets it; a denied and an expired code are refused, each saying so; a provider that stops
+// answering is said to be unreachable, naming the endpoint.
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
@@ -101,5 +104,78 @@ test(
     expect(expired.stderr).toContain('The device code expired before it was approved');
     // Neither refusal left a token behind.
     expect(parseYaml(readFileSync(clientConfig, 'utf8'))).toEqual({ current: 'work', contexts: { work: { server: base } } });
+  },
+);
+
+test(
+  'cairn login when the provider stops answering: its token endpoint while the code waits, or its device authorization endpoint, is CAIRN_IDENTITY_PROVIDER_UNAVAILABLE naming it, not a refused sign-in',
+  { timeout: 60_000 },
+  async () => {
+    // A provider of this test's own: it stops once `cairn login` printed its code, so a poll finds its token endpoint closed.
+    const provider = await TestIdentityProvider.start({ people: [ana], audience: 'cairn' });
+    provider.useSignInClients({ cli: { clientId: 'cairn-cli' } });
+    const oidcOf = (issuer: string) => ({
+      issuer,
+      audience: 'cairn',
+      roles: { viewer: ['runs:read'] },
+      cli: { clientId: 'cairn-cli', scopes: ['openid', 'offline_access', 'cairn'] },
+    });
+    const clientConfig = join(mkdtempSync(join(tmpdir(), 'cairn-login-')), 'client.yaml');
+    const env = { CAIRN_CLIENT_CONFIG: clientConfig };
+    const unset = ['CAIRN_TOKEN', 'CAIRN_SERVER', 'CAIRN_CONTEXT'];
+    try {
+      const { base } = await start('tokens', { config: { server: { oidc: oidcOf(provider.issuer) } } });
+      let stopped: Promise<void> | undefined;
+      const polling = await runCli(['login', '--server', base], {
+        env,
+        unset,
+        onStdout: (stdout) => {
+          if (stdout.includes('To sign in, open ')) stopped ??= provider.close();
+        },
+      });
+      await stopped;
+      expect(polling.status).toBe(3);
+      expect(polling.stderr).toMatch(
+        new RegExp(
+          `^CAIRN_IDENTITY_PROVIDER_UNAVAILABLE: The identity provider ${provider.issuer} could not be reached: its token endpoint ${provider.issuer}/token did not answer \\(fetch failed: `,
+        ),
+      );
+      expect(polling.stderr).toContain(
+        '`cairn login` cannot sign you in until it answers; check the network (a VPN, a proxy) and that the provider answers from this machine.',
+      );
+      expect(polling.stderr).not.toMatch(/unexpected error|CAIRN_INTERNAL|CAIRN_UNAUTHENTICATED|\n\s+at /);
+
+      // A kept sign-in of the stopped provider whose access token is about to expire: a command cannot refresh it.
+      const expiring = { issuer: provider.issuer, clientId: 'cairn-cli', refreshToken: 'refresh', expiresAt: new Date(Date.now() + 5_000).toISOString() };
+      writeFileSync(clientConfig, stringifyYaml({ current: 'work', contexts: { work: { server: base, token: 'access', login: expiring } } }), { mode: 0o600 });
+      const refreshing = await runCli(['runs'], { env, unset });
+      expect(refreshing.status).toBe(3);
+      expect(refreshing.stderr).toContain(
+        `CAIRN_IDENTITY_PROVIDER_UNAVAILABLE: The identity provider ${provider.issuer} could not be reached: its discovery document ${provider.issuer}/.well-known/openid-configuration could not be read (fetch failed: connect ECONNREFUSED`,
+      );
+      expect(refreshing.stderr).toContain('and that the provider answers from this machine.');
+    } finally {
+      await provider.close();
+    }
+
+    // A provider whose discovery document answers, but whose device authorization endpoint does not (the stopped provider's).
+    const closedEndpoint = `${provider.issuer}/device/auth`;
+    const half = createServer((_request, response) => {
+      const issuer = `http://127.0.0.1:${(half.address() as AddressInfo).port}`;
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify({ issuer, token_endpoint: `${issuer}/token`, device_authorization_endpoint: closedEndpoint }));
+    });
+    await new Promise<void>((resolve) => half.listen(0, '127.0.0.1', resolve));
+    try {
+      const issuer = `http://127.0.0.1:${(half.address() as AddressInfo).port}`;
+      const { base } = await start('tokens', { config: { server: { oidc: oidcOf(issuer) } } });
+      const starting = await runCli(['login', '--server', base], { env, unset });
+      expect(starting.status).toBe(3);
+      expect(starting.stderr).toContain(
+        `CAIRN_IDENTITY_PROVIDER_UNAVAILABLE: The identity provider ${issuer} could not be reached: its device authorization endpoint ${closedEndpoint} did not answer (fetch failed: connect ECONNREFUSED`,
+      );
+    } finally {
+      await new Promise((resolve) => half.close(resolve));
+    }
   },
 );
