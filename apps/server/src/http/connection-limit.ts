@@ -34,15 +34,25 @@ export function connectionCapOf(openFiles: number | null, configured: number | u
 /**
  * Holds `server` to `cap` open connections: one more is answered 503 CAIRN_SERVER_BUSY and closed
  * at once (its descriptor held a few seconds at most), instead of being accepted until accept() itself fails (a reset, with every descriptor
- * gone). `onRefused` hears of each one.
+ * gone). A refused connection holds its descriptor until its client closes it too, so a flood
+ * could still take them all: at most a quarter of `cap` are being refused so at once, and any
+ * beyond that is reset at once. `onRefused` hears of each one.
  */
 export function limitConnections(server: Server, cap: number, onRefused: () => void): void {
   let open = 0;
+  let refusing = 0;
+  const refusingCap = Math.max(8, Math.floor(cap / 4));
   // Before the HTTP server's own listener, so a refused socket is answered before any parser reads it.
   server.prependListener('connection', (socket: Socket) => {
     if (open >= cap) {
       refusedConnections.add(socket);
       onRefused();
+      if (refusing >= refusingCap) {
+        socket.destroy();
+        return;
+      }
+      refusing++;
+      socket.once('close', () => refusing--);
       const busy = new CairnError('CAIRN_SERVER_BUSY', `This server holds its ${cap} connections already; this one was refused.`);
       // Ended, not destroyed: closing with the client's request unread would reset the connection
       // before the client reads the answer. What it sends meanwhile is read and dropped; one that
