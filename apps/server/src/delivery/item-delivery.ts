@@ -33,7 +33,7 @@ export type ItemDelivery = z.output<typeof itemDeliverySchema>;
 
 /** The run's items, each succeeded deliver item with its `delivery`. */
 export async function withDeliveries<Item extends { readonly itemId: string; readonly state: string }>(
-  service: Pick<EngineService, 'graphItems' | 'artifacts'>,
+  service: Pick<EngineService, 'spec' | 'graphItems' | 'artifacts'>,
   storage: StorageProviderV1,
   runId: string,
   items: readonly Item[],
@@ -52,22 +52,26 @@ export async function withDeliveries<Item extends { readonly itemId: string; rea
 
 /**
  * The deliveries of a run's succeeded deliver items, by item id, read from their outputs. Deliver
- * items are found by their specs as they run (`graphItems`), so one a planner added to the run is
- * found as one written in its spec.
+ * items are found in the run's spec, and, for items a planner added (not in it), by their specs as
+ * they run (`graphItems`): one read of the spec, not of every item's, on a listing clients poll.
  */
 export async function runDeliveries(
-  service: Pick<EngineService, 'graphItems' | 'artifacts'>,
+  service: Pick<EngineService, 'spec' | 'graphItems' | 'artifacts'>,
   storage: StorageProviderV1,
   runId: string,
   succeeded: readonly string[],
 ): Promise<Map<string, ItemDelivery>> {
   const deliveries = new Map<string, ItemDelivery>();
   if (succeeded.length === 0) return deliveries;
-  const items = await service.graphItems(runId, { itemIds: succeeded });
+  const written = new Map(((await service.spec(runId))?.items ?? []).map((item) => [item.id, item.runtime.kind]));
+  const added = succeeded.filter((itemId) => !written.has(itemId));
+  const addedKinds =
+    added.length === 0 ? [] : (await service.graphItems(runId, { itemIds: added })).map((item) => [item.itemId, item.spec.runtime.kind] as const);
+  const kinds = new Map([...written, ...addedKinds]);
   await Promise.all(
-    items
-      .filter((item) => item.spec.runtime.kind === 'deliver')
-      .map(async ({ itemId }) => {
+    succeeded
+      .filter((itemId) => kinds.get(itemId) === 'deliver')
+      .map(async (itemId) => {
         const output = (await service.artifacts(runId, itemId))?.['output'];
         const bytes = output === undefined ? null : await storage.get(blobKey(output as Digest));
         if (bytes === null) return;
