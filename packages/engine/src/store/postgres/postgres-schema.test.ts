@@ -76,12 +76,13 @@ describe('the PostgreSQL schema', () => {
     await client.query(`UPDATE cairn.items SET state = 'succeeded', artifacts = '[]'`);
     const finished = await counted();
     // Pages packed full leave room for none but the last page's rows (a few of 500); 60 % full
-    // pages for about two in three at the first update, and at the next for the versions the
-    // first left dead, which PostgreSQL prunes in the page.
+    // pages for about two in three at the first update. The next update finds room only where
+    // PostgreSQL could prune the versions the first left dead, which it cannot while any
+    // transaction of the cluster is older than them: other test files share this cluster, so the
+    // second update's count is not bounded here (on a quiet cluster it is over 400 of 500).
     expect(dispatched).toMatchObject({ updates: 500, hot: expect.any(Number) });
     expect(dispatched.hot).toBeGreaterThan(250);
     expect(finished.updates - dispatched.updates).toBe(500);
-    expect(finished.hot - dispatched.hot).toBeGreaterThan(400);
   });
 
   it('has the unique constraints of the SQLite schema and the indexes readers use', async () => {
