@@ -271,8 +271,9 @@ function renderHttpReference(document: OpenApiDocument): string {
     '- **Limits**: a run spec (a submit, a schedule) up to 34 MiB, an upload (`POST /v1/blobs`) up to',
     '  `server.uploadLimitMiB` (256 MiB by default), a sign-in code 1 KiB, any other body 1 MiB; headers',
     '  up to 16 KiB (431). Connections beyond `server.maxConnections` (at most half the open-files limit)',
-    '  are answered 503 `CAIRN_SERVER_BUSY`. Every answer carries `X-Content-Type-Options: nosniff`;',
-    '  blobs and patches are `Content-Disposition: attachment`.',
+    '  are answered 503 `CAIRN_SERVER_BUSY`, a quarter of that many at once; a flood beyond is reset.',
+    '  Every answer carries `X-Content-Type-Options: nosniff`; blobs and patches are',
+    '  `Content-Disposition: attachment`.',
     '',
     ...[...groups.entries()]
       .filter(([, lines]) => lines.length > 0)
