@@ -14,6 +14,16 @@ const start = runningServers();
 const ana: TestPerson = { subject: 'ana', secret: 'ana-secret-0123456789abcdef0123456789', email: 'ana@example.test', groups: ['eng'] };
 const bo: TestPerson = { subject: 'bo', secret: 'bo-secret-0123456789abcdef0123456789ab', email: 'bo@example.test', groups: ['ops'] };
 const idp = await TestIdentityProvider.start({ people: [ana, bo], audience: 'cairn' });
+
+/** `server.oidc` for a dashboard sign-in through `issuer` whose people are viewers (no provider need answer to serve it). */
+function dashboardSignIn(issuer: string) {
+  return {
+    issuer,
+    audience: 'cairn',
+    roles: { viewer: ['runs:read'] },
+    dashboard: { clientId: 'cairn-dashboard', redirectUri: 'http://127.0.0.1:7410/v1/session/oidc/callback' },
+  };
+}
 afterAll(() => idp.close());
 
 /** A loopback port nothing listens on (taken, then let go): a provider that is down, or a server's port named before it listens. */
@@ -73,12 +83,7 @@ test(
   { timeout: 30_000 },
   async () => {
     const issuer = `http://127.0.0.1:${await freePort()}`;
-    const oidc = {
-      issuer,
-      audience: 'cairn',
-      roles: { viewer: ['runs:read'] },
-      dashboard: { clientId: 'cairn-dashboard', redirectUri: 'http://127.0.0.1:7410/v1/session/oidc/callback' },
-    };
+    const oidc = dashboardSignIn(issuer);
     const { base, api } = await start('tokens', { config: { server: { oidc } } });
     const answer = async (response: Response) => ({
       status: response.status,
@@ -117,12 +122,7 @@ test('sign-in through a provider whose discovery document names another issuer i
   await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
   try {
     const issuer = `http://127.0.0.1:${(impostor.address() as AddressInfo).port}`;
-    const oidc = {
-      issuer,
-      audience: 'cairn',
-      roles: { viewer: ['runs:read'] },
-      dashboard: { clientId: 'cairn-dashboard', redirectUri: 'http://127.0.0.1:7410/v1/session/oidc/callback' },
-    };
+    const oidc = dashboardSignIn(issuer);
     const { base } = await start('tokens', { config: { server: { oidc } } });
     const response = await fetch(`${base}/v1/session/oidc/start`, { redirect: 'manual' });
     expect(response.status).toBe(500);
@@ -211,12 +211,7 @@ test(
     await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
     try {
       const issuer = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
-      const oidc = {
-        issuer,
-        audience: 'cairn',
-        roles: { viewer: ['runs:read'] },
-        dashboard: { clientId: 'cairn-dashboard', redirectUri: 'http://127.0.0.1:7410/v1/session/oidc/callback' },
-      };
+      const oidc = dashboardSignIn(issuer);
       const { base } = await start('tokens', { config: { server: { oidc } } });
       /** A callback with the state of a fresh start and a code the provider is asked to exchange. */
       const callback = async () => {
