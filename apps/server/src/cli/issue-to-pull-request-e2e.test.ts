@@ -83,13 +83,10 @@ beforeAll(async () => {
   mkdirSync(join(directory, 'templates'));
   const init = await initServer(directory);
   operatorToken = init.operatorToken;
-  // The guide's sections as written, with GitHub's and the provider's addresses on loopback.
-  // The workspace is fetched from the served repositories' folder (a mirror the config lists): the
-  // server fetches without credentials, and the loopback git server asks for them.
-  writeFileSync(
-    join(directory, 'templates', 'fix-issue.yaml'),
-    titled('templates/fix-issue.yaml')!.replace(`https://github.com/${repository}.git`, gitServer.path(repository)),
-  );
+  // The guide's sections as written, with GitHub's and the provider's addresses on loopback. The
+  // template's workspace names the forge (`repository: github`): it is fetched with the App's
+  // installation token, which the loopback git server accepts.
+  writeFileSync(join(directory, 'templates', 'fix-issue.yaml'), titled('templates/fix-issue.yaml')!);
   const sections = titled('cairn.config.yaml (the sections added)')!
     .replaceAll('https://api.github.com', github.url)
     .replaceAll('https://github.com', gitServer.url('').replace(/\/\.git$/, ''))
