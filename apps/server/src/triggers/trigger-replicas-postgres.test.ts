@@ -7,10 +7,11 @@
 // `triggers.db` of each replica's own): one run, and a refused delivery is audited once. (Two stores
 // claiming one id at once: seen-deliveries.test.ts.)
 import { createHmac, randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEntry } from '@cairn/core';
+import { removeWithMounts } from '@cairn/local';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createTestDatabase, type TestDatabase } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
@@ -41,7 +42,8 @@ interface Replica {
 async function replica(keysFrom?: string): Promise<Replica> {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-trigger-replica-'));
   chmodSync(directory, 0o711);
-  cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+  // An attempt still running at the end keeps its layered workspace's read-only base mounted.
+  cleanups.push(() => removeWithMounts(directory));
   mkdirSync(join(directory, 'templates'));
   writeFileSync(join(directory, 'templates', 'triage.yaml'), block('templates/triage.yaml'));
   const { operatorToken, configFile } = await initServer(directory);
