@@ -75,11 +75,13 @@ collect_beside() {
 beside "format (prettier --check, beside the type-check: pnpm format fixes it)" pnpm exec prettier --check --log-level warn .
 # The tests' S3 server (a one-node Ceph cluster with radosgw on loopback), started once for every project.
 beside "S3 test server (scripts/radosgw.sh, beside the checks)" bash scripts/radosgw.sh start
+# publint and attw read the packages setup built (dist, npm pack); tsc -b writes only .tsbuild: the
+# package lint takes the core the format check leaves once it is done, beside the type-check.
+beside "package lint (publint, attw, beside the type-check)" node scripts/lint-packages.mjs
 step "type-check (tsc -b)" pnpm exec tsc -b
 # A few rules that catch real bugs (floating and misused promises, awaiting what is not a promise,
 # unused code), with the types: .oxlintrc.json.
 step "lint (oxlint --type-aware: pnpm lint)" pnpm lint
-step "package lint (publint, attw)" node scripts/lint-packages.mjs
 collect_beside
 # The tests' PostgreSQL (a throwaway Debian PostgreSQL cluster on a unix socket and loopback port),
 # for the engine's PostgreSQL state store; started once for every project.
