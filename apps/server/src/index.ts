@@ -1,6 +1,7 @@
 export { serverConfigSchema } from './config/server-config-schema.ts';
 export type { ServerConfig, ServerConfigInput } from './config/server-config-schema.ts';
-export { configFileNames, loadServerConfig } from './config/load-server-config.ts';
+export { configFileNames } from './config/config-file-names.ts';
+export { loadServerConfig } from './config/load-server-config.ts';
 export type { LoadedServerConfig } from './config/load-server-config.ts';
 export { composeServer } from './composition/compose-server.ts';
 export type { ComposeServerOptions, ServerComposition } from './composition/compose-server.ts';

@@ -6,7 +6,7 @@ import { gunzip } from 'node:zlib';
 import { createLocalStorageProvider } from '@cairn/local';
 import { CairnError, sha256Digest } from '@cairn/protocol';
 import { readTar } from '@cairn/protocol/workspace';
-import { configFileNames } from '../config/load-server-config.ts';
+import { configFileNames } from '../config/config-file-names.ts';
 import {
   backupConfigName,
   backupDataPrefix,

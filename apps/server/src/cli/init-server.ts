@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import { createLocalCipher, createLocalSigner } from '@cairn/local';
 import { CairnError } from '@cairn/protocol';
 import { FileTokenStore } from '../auth/file-token-store.ts';
-import { configFileNames, loadServerConfig } from '../config/load-server-config.ts';
+import { configFileNames } from '../config/config-file-names.ts';
+import { loadServerConfig } from '../config/load-server-config.ts';
 import { sandboxesOnThisMachine, sandboxReachRefusal, workRootOption } from './sandbox-reach.ts';
 
 /** A working local config: everything under ./cairn-data, tasks in bubblewrap sandboxes. */

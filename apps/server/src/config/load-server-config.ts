@@ -6,8 +6,6 @@ import { parse as parseYaml } from 'yaml';
 import { configFileNames } from './config-file-names.ts';
 import { serverConfigSchema, type ServerConfig } from './server-config-schema.ts';
 
-export { configFileNames };
-
 /** Environment variables that override a config file's values (for containers and CI). */
 const environmentOverrides: Readonly<Record<string, (config: Record<string, unknown>, value: string) => void>> = {
   CAIRN_DATA_DIRECTORY: (config, value) => (config['dataDirectory'] = value),
