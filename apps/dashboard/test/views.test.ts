@@ -107,7 +107,8 @@ test('an item waiting for approval is marked with an SVG icon, not a glyph the f
   const page = await runPage(`#/runs/${heldId}`);
   const node = page.locator('svg.dag [data-item-id="deploy"]');
   await expect.poll(() => node.getAttribute('data-state'), { timeout: 30_000 }).toBe('awaiting-approval');
-  expect(await node.locator('svg.icon[data-icon="pause"]').count()).toBe(1);
+  // The icon needs the item's approval setting, which comes with the item list, not the graph's states.
+  await expect.poll(() => node.locator('svg.icon[data-icon="pause"]').count()).toBe(1);
   // No emoji or dingbat anywhere: Debian's Chromium may have no font with them (an empty box).
   const text = await page.locator('body').textContent();
   expect(text).not.toMatch(/[\u2190-\u21ff\u2300-\u23ff\u25a0-\u27bf\u{1f000}-\u{1faff}]/u);

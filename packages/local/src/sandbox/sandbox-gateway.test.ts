@@ -186,13 +186,14 @@ describe('a sandbox with a gateway', () => {
       expect(statSync(socket).uid).toBe(uid);
       expect(statSync(socket).mode & 0o777).toBe(0o600);
       expect(statSync(folder).mode & 0o777).toBe(0o711);
-      let relayCgroup = '';
+      const relayCgroups: string[] = [];
       let relayStatus = '';
       let relayNetwork = '';
       const watching = setInterval(() => {
         for (const pid of relaysOf(uid)) {
           try {
-            relayCgroup = /memory:(.*)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1] ?? relayCgroup;
+            const cgroup = /memory:(.*)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1];
+            if (cgroup !== undefined) relayCgroups.push(cgroup);
             relayStatus = readFileSync(`/proc/${pid}/status`, 'utf8');
             relayNetwork = readlinkSync(`/proc/${pid}/ns/net`);
           } catch {
@@ -231,7 +232,12 @@ describe('a sandbox with a gateway', () => {
       expect(host.connections).toEqual([]);
       expect(rest.at(-1)).toEqual({ step: 'socket', visible: false });
       // The relay ran in the sandbox's memory cgroup, and is gone with it.
-      expect(relayCgroup).toBe(`/cairn/${uid}`);
+      // (A v1 hierarchy shows an exiting process in "/": a relay caught as it ends reads so, last.)
+      const exiting = relayCgroups.indexOf('/');
+      const whileRunning = exiting === -1 ? relayCgroups : relayCgroups.slice(0, exiting);
+      expect(whileRunning.length).toBeGreaterThan(0);
+      expect(relayCgroups.slice(whileRunning.length).every((cgroup) => cgroup === '/')).toBe(true);
+      expect(new Set(whileRunning)).toEqual(new Set([`/cairn/${uid}`]));
       // Unprivileged: the sandbox's uid and gid (real, effective, saved, file system), no other
       // group, no capability, no privilege to gain.
       expect(relayStatus).toMatch(new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'));
