@@ -20,7 +20,10 @@ import { runCli } from './run-cli.test-support.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'cairn-verify-log-s3-'));
 chmodSync(scratch, 0o711);
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => {
+  vi.unstubAllEnvs();
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 interface Verified {
   valid: boolean;

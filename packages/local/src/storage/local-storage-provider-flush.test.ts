@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { LocalStorageProvider } from './local-storage-provider.ts';
+import { afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
+import type { LocalStorageProvider as LocalStorageProviderClass } from './local-storage-provider.ts';
 import { temporaryPrefix } from './durable-file.ts';
 import { temporaryFolders } from '../testing/local.test-support.ts';
 
@@ -33,6 +33,14 @@ vi.mock('node:fs', async (importOriginal) => {
       return actual.lstatSync(...args);
     }) as typeof actual.lstatSync,
   };
+});
+
+// Imported anew, after the mocks: a module another test file of this worker imported first is
+// cached with the real fs (workers are not isolated: vitest.shared.ts).
+let LocalStorageProvider: typeof LocalStorageProviderClass;
+beforeAll(async () => {
+  vi.resetModules();
+  ({ LocalStorageProvider } = await import('./local-storage-provider.ts'));
 });
 
 const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
