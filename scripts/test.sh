@@ -69,6 +69,11 @@ collect_beside() {
   beside_pids=() beside_outputs=() beside_started=() beside_labels=()
 }
 
+worker_image() {
+  node --input-type=module -e "await (await import('./packages/fargate/src/testing/worker-bundle.test-support.ts')).default()" &&
+    bash packages/fargate/image/build-image.sh "${CAIRN_WORKER_BUNDLE:-packages/fargate/dist/cairn-worker.js}"
+}
+
 # prettier and tsc are one process each, one core each: the format check runs beside the type-check
 # (in the last fresh-clone run, 22 s and 51 s one after the other); the S3 server's start (11 s,
 # mostly Ceph's daemons starting) beside both.
@@ -78,6 +83,12 @@ beside "S3 test server (scripts/radosgw.sh, beside the checks)" bash scripts/rad
 # publint and attw read the packages setup built (dist, npm pack); tsc -b writes only .tsbuild: the
 # package lint takes the core the format check leaves once it is done, beside the type-check.
 beside "package lint (publint, attw, beside the type-check)" node scripts/lint-packages.mjs
+# The worker bundle exactly as the tests' global setups bundle it, then the cairn-worker image the
+# Fargate tests run, from that bundle: the global setups then find both up to date, so the image
+# (about a minute cold, mostly mmdebstrap unpacking packages) is built once per run, not once here
+# and again in vitest; beside the type-check too, which leaves the second core idle once the format
+# check and the package lint are done.
+beside "worker image (the bundle as the tests make it, then packages/fargate/image/build-image.sh, beside the checks)" worker_image
 step "type-check (tsc -b)" pnpm exec tsc -b
 # A few rules that catch real bugs (floating and misused promises, awaiting what is not a promise,
 # unused code), with the types: .oxlintrc.json.
@@ -86,12 +97,6 @@ collect_beside
 # The tests' PostgreSQL (a throwaway Debian PostgreSQL cluster on a unix socket and loopback port),
 # for the engine's PostgreSQL state store; started once for every project.
 step "PostgreSQL test server (scripts/postgres.sh)" bash scripts/postgres.sh start
-# The worker bundle exactly as the tests' global setups bundle it, then the cairn-worker image the
-# Fargate tests run, from that bundle: the global setups then find both up to date, so the image
-# (about a minute and a half cold) is built once per run, not once here and again in vitest.
-step "worker bundle (packages/fargate/src/testing/worker-bundle.test-support.ts)" \
-  node --input-type=module -e "await (await import('./packages/fargate/src/testing/worker-bundle.test-support.ts')).default()"
-step "worker image (packages/fargate/image/build-image.sh)" bash packages/fargate/image/build-image.sh "${CAIRN_WORKER_BUNDLE:-packages/fargate/dist/cairn-worker.js}"
 results="$root/.vitest-results.json"
 # One fixed seed for property tests, so a red build reproduces (vitest.property-seed.ts).
 export CAIRN_PROPERTY_SEED="${CAIRN_PROPERTY_SEED:-20261122}"
