@@ -114,6 +114,28 @@ test(
   },
 );
 
+test(
+  "a provider that takes a connection and never answers: sign-in is answered 503 after server.oidc.requestTimeoutMs, not openid-client's 30 s",
+  { timeout: 30_000 },
+  async () => {
+    const silent = createServer((socket) => socket.on('error', () => undefined));
+    const port = await new Promise<number>((resolve) => silent.listen(0, '127.0.0.1', () => resolve((silent.address() as AddressInfo).port)));
+    try {
+      const oidc = { ...dashboardSignIn(`http://127.0.0.1:${port}`), requestTimeoutMs: 500 };
+      const { base } = await start('tokens', { config: { server: { oidc } } });
+      const started = performance.now();
+      const signIn = await fetch(`${base}/v1/session/oidc/start`, { redirect: 'manual' });
+      const seconds = (performance.now() - started) / 1000;
+      expect([signIn.status, ((await signIn.json()) as ErrorAnswer).code]).toEqual([503, 'CAIRN_IDENTITY_PROVIDER_UNAVAILABLE']);
+      // Half a second's timeout, with room for a loaded machine; openid-client's default is 30 s.
+      expect(seconds).toBeGreaterThanOrEqual(0.5);
+      expect(seconds).toBeLessThan(10);
+    } finally {
+      silent.close();
+    }
+  },
+);
+
 test('sign-in through a provider whose discovery document names another issuer is a config error naming server.oidc.issuer', { timeout: 30_000 }, async () => {
   const impostor = createHttpServer((_request, response) => {
     response.setHeader('content-type', 'application/json');

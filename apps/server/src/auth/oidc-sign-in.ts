@@ -28,11 +28,14 @@ export const pendingSignInSeconds = 600;
 export class OidcSignIn {
   readonly issuer: string;
   readonly clients: OidcSignInClients;
+  /** How long the provider may take to answer each request (server.oidc.requestTimeoutMs). */
+  readonly requestTimeoutMs: number;
   #configuration: Promise<client.Configuration> | undefined;
 
-  constructor(issuer: string, clients: OidcSignInClients) {
+  constructor(issuer: string, clients: OidcSignInClients, requestTimeoutMs: number) {
     this.issuer = issuer;
     this.clients = clients;
+    this.requestTimeoutMs = requestTimeoutMs;
   }
 
   /** The dashboard's client settings; CAIRN_NOT_FOUND when the server has none. */
@@ -103,7 +106,7 @@ export class OidcSignIn {
   }
 
   async #discovered(): Promise<client.Configuration> {
-    this.#configuration ??= discover(this.issuer, this.dashboard.clientId).catch((error: unknown) => {
+    this.#configuration ??= discover(this.issuer, this.dashboard.clientId, { timeoutMs: this.requestTimeoutMs }).catch((error: unknown) => {
       // Not cached: the next sign-in tries again, once the provider is back.
       this.#configuration = undefined;
       throw error;
@@ -119,16 +122,20 @@ export class OidcSignIn {
  * A provider that cannot be reached, or answers with an error, is
  * CAIRN_IDENTITY_PROVIDER_UNAVAILABLE (it must answer from `reachedFrom`: the server, or the
  * machine `cairn login` runs on); a document naming another issuer is CAIRN_CONFIG_INVALID.
+ * `timeoutMs` bounds the discovery and every later request made with the configuration (the token
+ * endpoint, revocation); without it, openid-client's own 30 s.
  */
-export async function discover(issuer: string, clientId: string, reachedFrom = 'this server'): Promise<client.Configuration> {
+export async function discover(
+  issuer: string,
+  clientId: string,
+  { reachedFrom = 'this server', timeoutMs }: { readonly reachedFrom?: string; readonly timeoutMs?: number } = {},
+): Promise<client.Configuration> {
   try {
-    return await client.discovery(
-      new URL(issuer),
-      clientId,
-      undefined,
-      client.None(),
-      issuer.startsWith('http:') ? { execute: [client.allowInsecureRequests] } : undefined,
-    );
+    return await client.discovery(new URL(issuer), clientId, undefined, client.None(), {
+      ...(issuer.startsWith('http:') ? { execute: [client.allowInsecureRequests] } : {}),
+      // Seconds, as openid-client counts them; it keeps this on the configuration it returns.
+      ...(timeoutMs !== undefined ? { timeout: timeoutMs / 1000 } : {}),
+    });
   } catch (error) {
     const address = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
     if (error instanceof client.ClientError && error.code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED')

@@ -298,7 +298,9 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
           }),
         )
       : new TokenAuthorizer(tokens),
-    ...(oidc && (oidc.clients.dashboard || oidc.clients.cli) ? { signIn: new OidcSignIn(oidc.authorizer.issuer, oidc.clients) } : {}),
+    ...(oidc && (oidc.clients.dashboard || oidc.clients.cli)
+      ? { signIn: new OidcSignIn(oidc.authorizer.issuer, oidc.clients, oidc.authorizer.requestTimeoutMs) }
+      : {}),
     metrics,
     ...(options.logSink ? { logSink: options.logSink } : {}),
     diskRoom: new DiskRoom([

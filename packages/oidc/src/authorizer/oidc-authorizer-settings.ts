@@ -39,7 +39,7 @@ export const oidcAuthorizerSettingsSchema = z
     jwksCacheSeconds: z.int().min(0).max(86_400).default(600),
     /** The least time between two fetches of the keys (seconds), so that tokens naming unknown keys cannot flood the issuer. */
     jwksCooldownSeconds: z.int().min(0).max(3_600).default(30),
-    /** How long the issuer may take to answer (milliseconds). */
+    /** How long the issuer may take to answer one request (milliseconds): its discovery document and keys; the reference server's dashboard sign-in uses it too. */
     requestTimeoutMs: z.int().min(100).max(60_000).default(5_000),
     /** The claim holding the person's groups (a list, or one string). */
     groupsClaim: claimName.default('groups'),

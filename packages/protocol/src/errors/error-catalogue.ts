@@ -353,7 +353,7 @@ export const errorCatalogue = {
     summary:
       "The identity provider (server.oidc.issuer) could not be reached for its discovery document or its signing keys, or answered with an error: people cannot sign in through it and its JWTs cannot be checked until it answers. Cairn's own tokens still work.",
     action:
-      'Check that the issuer URL in the message (and oidc.jwksUri, if set) is right and that the provider answers from the server (its status, the network, a proxy, TLS); then try again.',
+      'Check that the issuer URL in the message (and its jwksUri, if set) is right and that the provider answers from the server (its status, the network, a proxy, TLS); then try again.',
   },
   CAIRN_FORBIDDEN: {
     status: 403,
