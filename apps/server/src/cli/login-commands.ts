@@ -30,7 +30,7 @@ async function identityProvider(): Promise<IdentityProvider> {
   ]);
   return {
     client,
-    discover: (issuer, clientId) => discover(issuer, clientId, 'this machine'),
+    discover: (issuer, clientId) => discover(issuer, clientId, { reachedFrom: 'this machine' }),
     // The server names the provider (server.oidc.issuer), and its discovery document the endpoint.
     unreachable: (error, issuer, { name, address, consequence }) =>
       identityProviderUnreachable(error, issuer, {
