@@ -48,12 +48,13 @@ export function definePackageTests(overrides: UserWorkspaceConfig['test'] = {}) 
       // A worker runs its files one after another in one process, modules imported once: each file
       // in a fresh process spent more time starting and importing than many spend testing (measured:
       // vitest 1,537 s against 1,398 s whole, 362 s of imports against 86). So a file leaves the
-      // process as it found it: env stubs undone (vi.unstubAllEnvs), servers closed, and a module it
-      // mocks imported anew (vi.resetModules). Spies are restored after each test.
+      // process as it found it: servers closed, and a module it mocks imported anew
+      // (vi.resetModules). Spies are restored after each test, env and global stubs after each file
+      // (vitest.shared-process.ts).
       isolate: false,
       restoreMocks: true,
       testTimeout: 20_000,
-      setupFiles: [join(root, 'vitest.property-seed.ts')],
+      setupFiles: [join(root, 'vitest.property-seed.ts'), join(root, 'vitest.shared-process.ts')],
       ...overrides,
     },
   });

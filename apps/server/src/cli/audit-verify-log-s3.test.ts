@@ -20,10 +20,7 @@ import { runCli } from './run-cli.test-support.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'cairn-verify-log-s3-'));
 chmodSync(scratch, 0o711);
-afterAll(() => {
-  vi.unstubAllEnvs();
-  rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 interface Verified {
   valid: boolean;
