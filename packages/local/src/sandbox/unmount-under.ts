@@ -44,7 +44,9 @@ export function unmountUnder(folder: string): string[] {
  * started them): removal that meets such a mount detaches again and retries, for up to about two
  * seconds. It meets a busy mount point (EBUSY), or, inside a layered workspace's read-only base
  * (an idmapped bind, read-only so that a removal that missed it cannot reach the shared tree), a
- * read-only file system (EROFS).
+ * read-only file system (EROFS). Such a task may also still write its last files there as the
+ * folder goes: a folder emptied and then written to again is not empty (ENOTEMPTY), and is retried
+ * too.
  */
 export function removeWithMounts(folder: string): void {
   for (let attempt = 1; ; attempt++) {
@@ -53,7 +55,7 @@ export function removeWithMounts(folder: string): void {
       rmSync(folder, { recursive: true, force: true });
       return;
     } catch (error) {
-      if (!metAMount(error) || attempt === 40) throw error;
+      if (!(metAMount(error) || metAWriter(error)) || attempt === 40) throw error;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
     }
   }
@@ -63,4 +65,10 @@ export function removeWithMounts(folder: string): void {
 function metAMount(error: unknown): boolean {
   const { code, message } = error as NodeJS.ErrnoException;
   return code === 'EBUSY' || code === 'EROFS' || /resource busy|read-only file system/i.test(message);
+}
+
+/** Whether a removal failed because something wrote into a folder it had just emptied. */
+function metAWriter(error: unknown): boolean {
+  const { code, message } = error as NodeJS.ErrnoException;
+  return code === 'ENOTEMPTY' || /directory not empty/i.test(message);
 }
