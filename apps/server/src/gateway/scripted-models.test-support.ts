@@ -50,6 +50,8 @@ export interface ScriptedPacing {
    * first event (or, unstreamed, only the headers) and then holds the connection open.
    */
   readonly stall?: 'before-response' | 'mid-stream';
+  /** Send nothing until this settles (after `firstByteDelayMs`): a call the test holds while it looks around. */
+  readonly heldUntil?: Promise<unknown>;
 }
 
 /** A model answer: text, tool calls or both (text first), and what it cost. */
@@ -282,6 +284,7 @@ function auxiliaryAnswer(method: string, path: string, body: Record<string, unkn
 async function answer(response: ServerResponse, api: ScriptedApi, turn: ScriptedAnswer, context: AnswerContext, stream: boolean): Promise<void> {
   if (turn.stall === 'before-response') return;
   await pause(turn.firstByteDelayMs);
+  await turn.heldUntil;
   if (response.destroyed) return;
   if (!stream) {
     const body = api === 'anthropic' ? anthropicMessage(turn, context) : api === 'chat' ? chatCompletion(turn, context) : responsesObject(turn, context);

@@ -103,6 +103,8 @@ export async function runTaskWorker(options: TaskWorkerOptions): Promise<TaskWor
       trustedKeys: environment.trustedKeys,
       runtimes: { command: createCommandRuntime(launch), 'claude-code': createClaudeCodeRuntime(launch) },
       workRoot: options.workRoot ?? tmpdir(),
+      // The container is the sandbox: its runtime reaches the forwarder on the task's own loopback.
+      gatewayLoopback: true,
       ...(options.logger ? { logger: options.logger } : {}),
     });
     const record = await worker.run(

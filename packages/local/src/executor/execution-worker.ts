@@ -93,6 +93,8 @@ export function createExecutionWorker(
     },
     workRoot: seams.workRoot,
     keepWorkDirectory: options.keepWorkDirectory,
+    // Unsandboxed runtimes share this process's network namespace: only they need the forwarder on its loopback.
+    gatewayLoopback: volumes === undefined,
     ...(volumes ? { attemptMounts: volumes } : {}),
     ...(layers ? { workspaceLayers: layers } : {}),
     ...(seams.logger ? { logger: seams.logger } : {}),

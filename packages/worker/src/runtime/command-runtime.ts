@@ -13,9 +13,10 @@ export interface CommandLaunchContext {
   /** Whether the attempt may use the network (the manifest's `limits.network`). */
   readonly network: boolean;
   /**
-   * The model gateway's door for this attempt (ADR 0033): the worker's forwarder listens on
-   * 127.0.0.1:`port` and on the Unix socket `socket`; a sandbox with a network namespace of its own
-   * makes `127.0.0.1:port` inside lead to the socket. Absent when the attempt has no gateway.
+   * The model gateway's door for this attempt (ADR 0033): the worker's forwarder listens on the
+   * Unix socket `socket` (and on 127.0.0.1:`port` only when the worker shares its network with an
+   * unsandboxed runtime); a sandbox with a network namespace of its own makes `127.0.0.1:port`
+   * inside lead to the socket. Absent when the attempt has no gateway.
    */
   readonly gateway?: { readonly port: number; readonly socket: string };
 }

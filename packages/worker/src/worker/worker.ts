@@ -95,6 +95,14 @@ export const workerSettingsSchema = z.strictObject({
       'must be a WorkspaceLayers (mount)',
     )
     .optional(),
+  /**
+   * Whether an agent attempt's forwarder to the model gateway also listens on 127.0.0.1 of this
+   * process's network namespace: for runtimes that share it (no sandbox, or a container that is
+   * itself the sandbox). Off by default: a sandboxed runtime reaches the forwarder's Unix socket
+   * through its relay, an in-process one (openai-compatible) directly, and nothing on the host's
+   * loopback answers for the attempt (any user or web page on the host could reach it there).
+   */
+  gatewayLoopback: z.boolean().default(false),
   logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null, 'must be a logger (pino-shaped: debug, info, warn, error)').optional(),
 });
 
@@ -369,7 +377,11 @@ export class Worker {
     let forwarder: GatewayForwarder | undefined;
     if (gateway !== undefined) {
       try {
-        forwarder = await GatewayForwarder.start(gateway, { activity: () => stall?.saw('model call'), refused: stop });
+        forwarder = await GatewayForwarder.start(
+          gateway,
+          { activity: () => stall?.saw('model call'), refused: stop },
+          { loopback: this.#settings.gatewayLoopback },
+        );
       } catch (error) {
         state.failure ??= asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not open the way to the model gateway');
         stall?.stop();

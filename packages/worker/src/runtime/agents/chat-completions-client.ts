@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import type { FetchFunction } from '../../gateway/unix-socket-fetch.ts';
 
 /** A function call the model asked for. */
 export interface ChatToolCall {
@@ -37,6 +38,8 @@ export interface ChatCompletionsEndpoint {
   readonly retryDelayMs: number;
   /** Told about each retry, to say so on stderr. */
   readonly onRetry: (message: string) => void;
+  /** How requests are sent; the global fetch by default (the forwarder's Unix socket through the gateway). */
+  readonly fetch?: FetchFunction;
 }
 
 // Only what the loop reads is checked; providers add fields of their own (usage, reasoning).
@@ -87,7 +90,7 @@ export async function requestChatCompletion(
     let problem: string;
     let retryAfterMs = 0;
     try {
-      const response = await fetch(endpoint.url, { method: 'POST', headers, body, signal: AbortSignal.any([signal, timeout]) });
+      const response = await (endpoint.fetch ?? fetch)(endpoint.url, { method: 'POST', headers, body, signal: AbortSignal.any([signal, timeout]) });
       const text = await response.text();
       if (response.ok) return parseCompletion(text, turn);
       problem = `the endpoint answered ${response.status} ${response.statusText}${errorDetail(text)}`;

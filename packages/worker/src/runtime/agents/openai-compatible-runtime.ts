@@ -2,6 +2,7 @@ import { realpath } from 'node:fs/promises';
 import type { RuntimeAdapterV1, RuntimeInvocation, RuntimeResult } from '@cairn/core';
 import { CairnError, parseSettings } from '@cairn/protocol';
 import { z } from 'zod';
+import { unixSocketFetch } from '../../gateway/unix-socket-fetch.ts';
 import { CommandRuntime, processLaunchSettings } from '../command-runtime.ts';
 import { requestChatCompletion, truncate, type ChatCompletionsEndpoint, type ChatMessage } from './chat-completions-client.ts';
 import { runWorkspaceTool, workspaceToolDefinitions, type WorkspaceToolContext } from './workspace-tools.ts';
@@ -132,8 +133,12 @@ export class OpenAiCompatibleRuntime implements RuntimeAdapterV1 {
     // Through the model gateway when the attempt has one (ADR 0033): its forwarder adds the credential.
     const gateway = env['CAIRN_GATEWAY_URL'];
     const url = gateway === undefined ? this.#url : new URL(`${gateway}/openai/v1/chat/completions`);
+    // The forwarder's Unix socket when the worker gives one (not in RuntimeInvocation V1 yet, as
+    // the command runtime's `gateway`): its loopback door is opened only for unsandboxed runtimes.
+    const socket = gateway === undefined ? undefined : (invocation as { gateway?: { readonly socket: string } }).gateway?.socket;
     const endpoint: ChatCompletionsEndpoint = {
       url,
+      ...(socket === undefined ? {} : { fetch: unixSocketFetch(socket) }),
       apiKey: gateway === undefined ? apiKey : undefined,
       requestTimeoutMs: this.#settings.requestTimeoutMs,
       maxRetries: this.#settings.maxRetries,
