@@ -1,5 +1,5 @@
 // The README's test command (`bash scripts/test.sh`, which CI runs once in a fresh clone) has a
-// budget: 30 minutes from its start to its end on the 2-core machine.
+// budget: 35 minutes from its start to its end on the 2-core machine (README.md says what it assumes).
 //
 // What "the last run" is: a vitest run cannot know its own duration while it runs, and in CI there
 // is no earlier run to read. So scripts/test.sh measures every step (setup, format, type-check,
@@ -14,7 +14,7 @@ import { join, relative } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { repositoryRoot } from './support/workspace.ts';
 
-const budgetSeconds = 30 * 60;
+const budgetSeconds = 35 * 60;
 
 /** What scripts/test.sh writes to `.test-durations.json` once its other steps are done. */
 interface TestCommandRecord {
