@@ -8,7 +8,7 @@ import type { ItemLogLine, LiveLogState } from '@cairn/core';
 import type { EngineService, ItemAttemptRecord } from '@cairn/engine';
 import { createLocalStorageProvider } from '@cairn/local';
 import { blobKey, canonicalJsonBytes, liveLogSegmentBytes, liveLogSegmentKey, liveLogStateKey, sha256Digest } from '@cairn/protocol';
-import { afterEach, expect, test } from 'vitest';
+import { afterEach, expect, test, vi } from 'vitest';
 import { itemLogLines } from './item-log-lines.ts';
 
 const directories: string[] = [];
@@ -75,8 +75,8 @@ test('following: the live log up to where it is, then the stored log from that o
   const reading = (async () => {
     for await (const line of itemLogLines({ service, storage, attempt: attempt(), follow: true, pollMs: 20 })) lines.push(line);
   })();
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  expect(stdoutOf(lines)).toBe('a'.repeat(liveLogSegmentBytes - 1));
+  // Read up to where the live log is (its whole characters), however long the machine takes to get there.
+  await vi.waitFor(() => expect(stdoutOf(lines)).toBe('a'.repeat(liveLogSegmentBytes - 1)), { timeout: 10_000, interval: 20 });
   // The worker removes the live log and the engine records the end with the stored log.
   await storage.delete(liveLogStateKey(executionId));
   await end(Buffer.concat([head, Buffer.from(' and the end\n')]));
