@@ -28,6 +28,8 @@ const branchName = z
   .string()
   .min(1, 'must name a branch, e.g. cairn/fix-{runId}')
   .max(200, 'must be at most 200 characters')
+  // A full ref would be pushed as refs/heads/refs/heads/main: a branch is named without the prefix.
+  .refine((branch) => !branch.startsWith('refs/'), 'must be a branch name, not a full ref: write "main", not "refs/heads/main"')
   .refine(
     (branch) => !brokenBranchName.test(fillDeliverPlaceholders(branch, sampleRunId, 'branch')),
     'must be a branch name git accepts (git check-ref-format: no spaces, "..", "~", "^", ":", "?", "*", "[", "\\", "@{", a leading "-" or ".", a trailing "/", "." or ".lock"); {runId} may stand for the run\'s id',

@@ -91,6 +91,14 @@ items:
     ]);
   });
 
+  test('refuses a full ref as a branch or a base, naming the branch to write instead', () => {
+    const issues = issuesOf(deliverSpec({ branch: 'refs/heads/main', base: 'refs/heads/trunk' }));
+    expect(issues.map((issue) => [issue.path, issue.message])).toEqual([
+      ['$.items[1].runtime.branch', 'must be a branch name, not a full ref: write "main", not "refs/heads/main".'],
+      ['$.items[1].runtime.base', 'must be a branch name, not a full ref: write "main", not "refs/heads/main".'],
+    ]);
+  });
+
   test('refuses a branch git would refuse and a title on two lines; {runId} is filled as a branch can hold it', () => {
     expect(issuesOf(deliverSpec({ branch: 'cairn/..fix', base: 'main branch', title: 'one\ntwo', forge: '' })).map((issue) => issue.path)).toEqual([
       '$.items[1].runtime.forge',
