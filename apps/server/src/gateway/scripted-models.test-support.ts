@@ -1,7 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { brotliDecompressSync, gunzipSync, inflateSync, zstdDecompressSync } from 'node:zlib';
 import { anthropicError, anthropicEvents, anthropicMessage } from './scripted-models-anthropic.test-support.ts';
 import { chatChunks, chatCompletion, chatError } from './scripted-models-chat.test-support.ts';
@@ -344,8 +343,9 @@ function sendJson(response: ServerResponse, status: number, body: unknown): void
   response.end(JSON.stringify(body));
 }
 
+/** On the global setTimeout, which vitest's fake clock replaces (not node:timers/promises'): a test can move the pacing itself. */
 async function pause(milliseconds: number | undefined): Promise<void> {
-  if (milliseconds !== undefined && milliseconds > 0) await sleep(milliseconds);
+  if (milliseconds !== undefined && milliseconds > 0) await new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
 /** The request body as text, decoded when the client compressed it (Codex can send zstd). */

@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startScriptedModels, type ModelScript, type ScriptedModels } from './scripted-models.test-support.ts';
 
 // The wire formats are proven against real clients in agent-clis.test.ts (Claude Code reads the
@@ -327,20 +327,59 @@ describe('the script', () => {
   });
 });
 
+/** The real setTimeout, for waiting on the machine while the fake clock stands still (vi.waitFor moves it). */
+const realSetTimeout = globalThis.setTimeout;
+
+async function untilReally(condition: () => boolean, what: string): Promise<void> {
+  for (let wait = 0; !condition(); wait++) {
+    if (wait >= 2_000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => realSetTimeout(resolve, 5));
+  }
+}
+
 describe('pacing', () => {
   const request = { model: 'm', tools: [tool], messages: [], stream: true };
 
   it('waits before the first byte and between events', async () => {
     const models = await scripted({ anthropic: [{ text: 'slowly', usage, firstByteDelayMs: 150, chunkDelayMs: 20 }] });
-    const started = performance.now();
-    const response = await post(`${models.baseUrls.anthropic}/v1/messages`, request);
-    const headersAfter = performance.now() - started;
-    const events = parseSse(await response.text());
-    const bodyAfter = performance.now() - started;
-    expect(headersAfter).toBeGreaterThanOrEqual(140);
-    // message_start, ping, block start, 3 deltas, stop, message_delta, message_stop: 8 gaps.
-    expect(events).toHaveLength(9);
-    expect(bodyAfter - headersAfter).toBeGreaterThanOrEqual(8 * 20 - 10);
+    // The server paces its answer with timers: on vitest's fake clock, moved here one step at a time
+    // (and only once the client has what the last step sent), each event arrives at an exact time of
+    // that clock, however slow the machine.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const started = Date.now();
+      let headersAt: number | undefined;
+      const arrivals: number[] = [];
+      let text = '';
+      const reading = (async () => {
+        const response = await post(`${models.baseUrls.anthropic}/v1/messages`, request);
+        headersAt = Date.now() - started;
+        const decoder = new TextDecoder();
+        for await (const chunk of response.body!) {
+          text += decoder.decode(chunk as Uint8Array, { stream: true });
+          while (arrivals.length < text.split('\n\n').length - 1) arrivals.push(Date.now() - started);
+        }
+      })();
+      // The request is in and its answer waits on the clock.
+      await untilReally(() => models.requests.length === 1, 'the request');
+      await vi.advanceTimersByTimeAsync(149);
+      expect([headersAt, arrivals]).toEqual([undefined, []]);
+      await vi.advanceTimersByTimeAsync(1);
+      await untilReally(() => arrivals.length === 1, 'the first event');
+      // message_start, ping, block start, 3 deltas, stop, message_delta, message_stop: 8 gaps.
+      for (let gap = 1; gap <= 8; gap++) {
+        await vi.advanceTimersByTimeAsync(19);
+        expect(arrivals).toHaveLength(gap);
+        await vi.advanceTimersByTimeAsync(1);
+        await untilReally(() => arrivals.length === gap + 1, `event ${gap + 1}`);
+      }
+      await reading;
+      expect(headersAt).toBe(150);
+      expect(arrivals).toEqual(Array.from({ length: 9 }, (_, index) => 150 + 20 * index));
+      expect(parseSse(text)).toHaveLength(9);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('never answers a stalled turn, and holds a mid-stream stall after the first event', async () => {
