@@ -59,6 +59,16 @@ export const gatewaySettingsSchema = z.strictObject({
     .min(1_024)
     .max(256 * 1024 * 1024)
     .default(32 * 1024 * 1024),
+  /**
+   * The most bytes of model-call bodies (requests and answers) one attempt may have stored: a call
+   * that would pass it is refused (402, CAIRN_BUDGET_EXCEEDED, naming this option) and the attempt
+   * ends. A refused call stores its body only when small, so refusals never count much.
+   */
+  maxStoredBytesPerAttempt: z
+    .int()
+    .min(1_024)
+    .max(1024 * 1024 * 1024 * 1024)
+    .default(1024 * 1024 * 1024),
 });
 
 export type GatewaySettings = z.output<typeof gatewaySettingsSchema>;

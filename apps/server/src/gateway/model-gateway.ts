@@ -65,6 +65,10 @@ const droppedResponseHeaders = new Set(['connection', 'keep-alive', 'transfer-en
 const secretCacheMs = 60_000;
 /** How often a call held for a budget raise looks again (and tells the forwarder it is alive). */
 const budgetPollMs = 1_000;
+/** The largest body of a refused call that is stored; a larger one is recorded by its digest and size only. */
+export const refusedBodyStoredBytes = 64 * 1024;
+/** How many attempts' stored bytes are kept before those of ended attempts are dropped. */
+const storedBytesAttemptsKept = 1_000;
 
 /**
  * The model gateway (ADR 0033): agents' model calls come here, with their attempt's credential,
@@ -86,6 +90,8 @@ export class ModelGateway {
   /** Each run's budget as last read; budgets only rise, so a stale one is read afresh once reached. */
   readonly #runBudgets = new Map<string, BudgetSpec | undefined>();
   readonly #keys = new Map<string, { value: Promise<string>; at: number }>();
+  /** The bytes of bodies each attempt has had stored, by execution id. */
+  readonly #storedBytes = new Map<string, number>();
 
   constructor(settings: {
     gateway: GatewaySettings;
@@ -162,15 +168,19 @@ export class ModelGateway {
       return this.#refuse(response, route.provider, new Refusal(400, 'CAIRN_PAYLOAD_INVALID', 'the request body must be a JSON object naming a "model"'));
     const stream = parsed['stream'] === true;
     const requestDigest = digestOf(body);
-    // Stored while the call goes on (every call's entry names it), awaited before the entry is written.
-    const requestStored = this.#store(requestDigest, body);
-    // Never an unhandled rejection while it waits: the await below reports a failure.
-    requestStored.catch(() => undefined);
+    // Stored once the call is let through (every call's entry names it), awaited before the entry is
+    // written; a call refused before that stores its body only when it is small (below).
+    let requestStored: Promise<void> | undefined;
     const call = { executionId: live.executionId, provider: route.provider, api: route.api, model, stream, request: requestDigest };
     // A call that ends here: refused by the gateway (`denied`), or sent and not answered (`failure`).
     const deny = async (refusal: Refusal, extra: Partial<ModelCall> = {}, outcome: 'denied' | 'failure' = 'denied') => {
-      await requestStored;
-      this.#record(live, { ...call, ...extra, outcome, status: refusal.status, latencyMs: elapsed(started), reason: refusal.message });
+      let reason = refusal.message;
+      if (requestStored !== undefined) await requestStored;
+      else if (body.length <= refusedBodyStoredBytes) await this.#store(live.executionId, requestDigest, body);
+      // Refusing costs the agent nothing, so refused calls must not fill the storage: only the digest
+      // and size of a large body are kept.
+      else reason += `; its request body (${body.length} bytes) was not stored: a refused call's body is kept only up to ${refusedBodyStoredBytes} bytes`;
+      this.#record(live, { ...call, ...extra, outcome, status: refusal.status, latencyMs: elapsed(started), reason });
       this.#refuse(response, route.provider, refusal);
     };
     if (!claims.models.includes(model))
@@ -179,6 +189,15 @@ export class ModelGateway {
           403,
           'CAIRN_MODEL_NOT_ALLOWED',
           `this attempt may call ${claims.models.map((name) => JSON.stringify(name)).join(', ') || 'no model'}, not ${JSON.stringify(model)}: name the model in the item (runtime.model) or in gateway.models`,
+        ),
+      );
+    const storedBefore = this.#storedBytes.get(live.executionId) ?? 0;
+    if (storedBefore + body.length > this.#settings.maxStoredBytesPerAttempt)
+      return deny(
+        new Refusal(
+          402,
+          'CAIRN_BUDGET_EXCEEDED',
+          `attempt ${live.executionId} has stored ${storedBefore} bytes of model-call bodies, and this call's ${body.length} would pass its bound of ${this.#settings.maxStoredBytesPerAttempt} bytes (gateway.maxStoredBytesPerAttempt)`,
         ),
       );
     const abandoned = new AbortController();
@@ -193,6 +212,10 @@ export class ModelGateway {
     const hold = await this.#quotas.acquire(route.provider, model, abandoned.signal);
     if ('refused' in hold) return deny(new Refusal(429, 'CAIRN_MODEL_QUOTA_FULL', hold.refused), { quotaWaitMs: hold.waitedMs });
     const waited = hold.waitedMs > 0 ? { quotaWaitMs: hold.waitedMs } : {};
+    // Let through: stored while the call goes on. Never an unhandled rejection while it waits: the
+    // awaits below report a failure.
+    requestStored = this.#store(live.executionId, requestDigest, body);
+    requestStored.catch(() => undefined);
     let key: string | undefined;
     try {
       key =
@@ -250,7 +273,7 @@ export class ModelGateway {
       usage === undefined && upstream.ok ? `usage unknown: ${measured.problem ?? 'the provider reported none'}` : undefined,
       price !== undefined && price.costUsd === null ? `cost unknown: ${price.reason}` : undefined,
     ].filter((reason) => reason !== undefined);
-    await Promise.all([requestStored, this.#store(answerDigest, answer)]);
+    await Promise.all([requestStored, this.#store(live.executionId, answerDigest, answer)]);
     this.#record(live, {
       ...call,
       outcome: upstream.ok && broken === undefined ? 'success' : 'failure',
@@ -351,7 +374,13 @@ export class ModelGateway {
       .catch(() => undefined);
   }
 
-  async #store(digest: Digest, bytes: Buffer): Promise<void> {
+  /** Stores a body of the attempt's, counting it against the attempt's bound (`gateway.maxStoredBytesPerAttempt`). */
+  async #store(executionId: string, digest: Digest, bytes: Buffer): Promise<void> {
+    if (!this.#storedBytes.has(executionId) && this.#storedBytes.size >= storedBytesAttemptsKept) {
+      // Attempts that ended can store no more: their counts are dropped.
+      for (const attempt of this.#storedBytes.keys()) if (this.#service.liveAttempt(attempt) === undefined) this.#storedBytes.delete(attempt);
+    }
+    this.#storedBytes.set(executionId, (this.#storedBytes.get(executionId) ?? 0) + bytes.length);
     // Content-addressed: a body already stored (the same request sent again) is the same bytes.
     await this.#storage.put(blobKey(digest), bytes, { contentType: 'application/json', ifAbsent: true });
   }
