@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { RuntimeInvocation, RuntimeSpec } from '@cairn/core';
 import { describeRuntimeAdapter, type RuntimeAdapterScenario } from '@cairn/conformance';
 import { isCairnError } from '@cairn/protocol';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { isAlive, temporaryDirectory } from '../testing/worker.test-support.ts';
 import { createCommandRuntime, type CommandLaunchContext } from './command-runtime.ts';
 
@@ -35,9 +34,15 @@ describeRuntimeAdapter({
 /** Runs a spec in a fresh workspace and collects its output. */
 async function runCommand(
   argv: string[],
-  options: { env?: Record<string, string>; signal?: AbortSignal; launch?: Parameters<typeof createCommandRuntime>[0]; network?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    signal?: AbortSignal;
+    launch?: Parameters<typeof createCommandRuntime>[0];
+    network?: boolean;
+    workspace?: string;
+  } = {},
 ) {
-  const workspace = temporaryDirectory();
+  const workspace = options.workspace ?? temporaryDirectory();
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   const invocation: RuntimeInvocation & { network?: boolean } = {
@@ -70,11 +75,15 @@ describe('CommandRuntime', () => {
 
   test('abort kills the whole process group: a background child and a grandchild that ignore SIGTERM are gone too', async () => {
     const controller = new AbortController();
+    const started = temporaryDirectory();
     const pending = runCommand(['/bin/sh', '-c', 'trap "" TERM; (trap "" TERM; sleep 60 & echo $! > grandchild; wait) & echo $! > child; wait'], {
       signal: controller.signal,
       launch: { killGraceMs: 300 },
+      workspace: started,
     });
-    await sleep(400);
+    // Aborted once both have written their pid (their traps are set by then), however long that takes.
+    const written = (file: string) => existsSync(join(started, file)) && readFileSync(join(started, file), 'utf8').endsWith('\n');
+    await vi.waitFor(() => expect(written('child') && written('grandchild')).toBe(true), { timeout: 10_000, interval: 20 });
     controller.abort();
     const { result, workspace } = await pending;
     expect(result.aborted).toBe(true);
@@ -91,8 +100,9 @@ describe('CommandRuntime', () => {
     const { result, workspace } = await runCommand(['/bin/sh', '-c', 'sleep 60 & echo $! > left-behind; echo done']);
     expect(result).toEqual({ exitCode: 0, aborted: false });
     expect(Date.now() - started).toBeLessThan(5_000);
-    await sleep(100);
-    expect(isAlive(Number(readFileSync(join(workspace, 'left-behind'), 'utf8')))).toBe(false);
+    // Killed: gone once the kernel has reaped it, which a loaded machine may take a while to do.
+    const leftBehind = Number(readFileSync(join(workspace, 'left-behind'), 'utf8'));
+    await vi.waitFor(() => expect(isAlive(leftBehind)).toBe(false), { timeout: 10_000, interval: 20 });
   });
 
   test('a command killed by a signal reports it, with no exit code', async () => {
@@ -128,12 +138,13 @@ describe('CommandRuntime', () => {
     const controller = new AbortController();
     const workspace = temporaryDirectory();
     const marker = join(workspace, 'lifeline-closed');
+    const watching = join(workspace, 'watching');
     const runtime = createCommandRuntime({
       killGraceMs: 100,
       // The watcher leaves the process group (setsid), as a sandbox's inner processes do.
       launch: () => ({
         command: '/bin/sh',
-        args: ['-c', `setsid sh -c 'cat <&3 >/dev/null; echo closed > "${marker}"' & exec 3<&-; sleep 60`],
+        args: ['-c', `setsid sh -c 'echo > "${watching}"; cat <&3 >/dev/null; echo closed > "${marker}"' & exec 3<&-; sleep 60`],
         lifeline: true,
       }),
     });
@@ -144,11 +155,11 @@ describe('CommandRuntime', () => {
       signal: controller.signal,
       sinks: { stdout: () => undefined, stderr: () => undefined },
     });
-    await sleep(300);
+    // Aborted once the watcher runs, however long the machine takes to start it.
+    await vi.waitFor(() => expect(readIfExists(watching)).toBe('\n'), { timeout: 10_000, interval: 20 });
     controller.abort();
     expect((await pending).aborted).toBe(true);
-    for (let wait = 0; wait < 40 && !readIfExists(marker); wait++) await sleep(50);
-    expect(readIfExists(marker)).toBe('closed\n');
+    await vi.waitFor(() => expect(readIfExists(marker)).toBe('closed\n'), { timeout: 10_000, interval: 20 });
   });
 
   test('settings are checked: an unknown option or a launch that is not a function is CAIRN_CONFIG_INVALID naming it', () => {

@@ -1,10 +1,9 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentRuntimeSpec, RuntimeResult } from '@cairn/core';
 import { describeRuntimeAdapter } from '@cairn/conformance';
 import { isCairnError } from '@cairn/protocol';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { isAlive, temporaryDirectory } from '../../testing/worker.test-support.ts';
 import type { CommandLaunchContext } from '../command-runtime.ts';
 import { createClaudeCodeRuntime, type ClaudeCodeRuntimeSettings } from './claude-code-runtime.ts';
@@ -210,12 +209,14 @@ describe('ClaudeCodeRuntime', () => {
     const controller = new AbortController();
     const workspace = temporaryDirectory();
     const pending = runClaude(agentSpec(JSON.stringify({ kind: 'spawn-and-wait' })), { workspace, signal: controller.signal, settings: { killGraceMs: 200 } });
-    for (let wait = 0; wait < 100 && !existsSync(join(workspace, 'child.pid')); wait++) await sleep(20);
+    // Aborted once the CLI has started its child, however long the machine takes to get there.
+    const childPid = () => (existsSync(join(workspace, 'child.pid')) ? Number(readFileSync(join(workspace, 'child.pid'), 'utf8')) : 0);
+    await vi.waitFor(() => expect(childPid()).toBeGreaterThan(0), { timeout: 10_000, interval: 20 });
     controller.abort();
     const run = await pending;
     expect(run.result).toMatchObject({ exitCode: null, aborted: true });
-    await sleep(50);
-    expect(isAlive(Number(readFileSync(join(workspace, 'child.pid'), 'utf8')))).toBe(false);
+    const child = childPid();
+    await vi.waitFor(() => expect(isAlive(child)).toBe(false), { timeout: 10_000, interval: 20 });
   });
 
   test('the CLI exit code is the result (a failed session is not an error)', async () => {

@@ -1,10 +1,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { RuntimeResult } from '@cairn/core';
 import { describeRuntimeAdapter, type RuntimeAdapterScenario } from '@cairn/conformance';
 import { isCairnError } from '@cairn/protocol';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { isAlive, temporaryDirectory } from '../../testing/worker.test-support.ts';
 import type { CommandLaunchContext } from '../command-runtime.ts';
 import { createOpenAiCompatibleRuntime, type OpenAiCompatibleRuntimeSettings } from './openai-compatible-runtime.ts';
@@ -233,13 +232,15 @@ describe('OpenAiCompatibleRuntime', () => {
   test('abort while a request is in flight cancels it and resolves promptly as aborted', async () => {
     const server = await serve(() => 'no-answer');
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 200);
-    const started = Date.now();
-    const run = await runAgent(server, { signal: controller.signal });
+    const pending = runAgent(server, { signal: controller.signal });
+    // Aborted once the request is at the server (in flight), however long the machine takes to send it.
+    await vi.waitFor(() => expect(server.requests).toHaveLength(1), { timeout: 10_000, interval: 20 });
+    const abortedAt = Date.now();
+    controller.abort();
+    const run = await pending;
     expect(run.result).toEqual({ exitCode: null, aborted: true });
-    expect(Date.now() - started).toBeLessThan(2_000);
-    for (let wait = 0; wait < 40 && server.abandoned() === 0; wait++) await sleep(25);
-    expect(server.abandoned(), 'the server saw the request given up').toBe(1);
+    expect(Date.now() - abortedAt).toBeLessThan(2_000);
+    await vi.waitFor(() => expect(server.abandoned(), 'the server saw the request given up').toBe(1), { timeout: 10_000, interval: 20 });
   });
 
   test('abort while a command runs kills it and resolves as aborted', async () => {
@@ -247,11 +248,16 @@ describe('OpenAiCompatibleRuntime', () => {
     const server = await serve(() => toolCalls([['exec', { argv: ['/bin/sh', '-c', 'echo $$ > pid; exec sleep 30'] }]]));
     const controller = new AbortController();
     const pending = runAgent(server, { workspace, signal: controller.signal, settings: { killGraceMs: 200 } });
-    for (let wait = 0; wait < 100 && !existsSync(join(workspace, 'pid')); wait++) await sleep(20);
+    // Aborted once the command runs (it wrote its pid), however long the machine takes to get there.
+    const pid = () =>
+      existsSync(join(workspace, 'pid')) && readFileSync(join(workspace, 'pid'), 'utf8').endsWith('\n')
+        ? Number(readFileSync(join(workspace, 'pid'), 'utf8'))
+        : 0;
+    await vi.waitFor(() => expect(pid()).toBeGreaterThan(0), { timeout: 10_000, interval: 20 });
     controller.abort();
     const run = await pending;
     expect(run.result).toEqual({ exitCode: null, aborted: true });
-    expect(isAlive(Number(readFileSync(join(workspace, 'pid'), 'utf8')))).toBe(false);
+    expect(isAlive(pid())).toBe(false);
     expect(server.requests).toHaveLength(1);
   });
 
