@@ -1,6 +1,6 @@
 // The ECS test endpoint, through the real SDK client: what the executor's tests rely on it for.
 import { DescribeTasksCommand, RunTaskCommand, StopTaskCommand, type RunTaskCommandInput } from '@aws-sdk/client-ecs';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import { EcsTestEndpoint } from './ecs-endpoint.ts';
 import { workerTestRootfs, type WorkerTestRootfs } from './worker-test-rootfs.ts';
 
@@ -12,8 +12,8 @@ beforeAll(async () => {
   endpoint = await EcsTestEndpoint.start({
     taskDefinitions: {
       shell: { ...shell, entrypoint: ['/bin/sh', '-c', 'echo "uid=$(id -u)"; env; exit 7'] },
-      sleeper: { ...shell, entrypoint: ['/bin/sh', '-c', 'trap "echo got-term; exit 0" TERM; while true; do sleep 0.05; done'] },
-      stubborn: { ...shell, entrypoint: ['/bin/sh', '-c', 'trap "" TERM; while true; do sleep 0.05; done'] },
+      sleeper: { ...shell, entrypoint: ['/bin/sh', '-c', 'trap "echo got-term; exit 0" TERM; echo trapped; while true; do sleep 0.05; done'] },
+      stubborn: { ...shell, entrypoint: ['/bin/sh', '-c', 'trap "" TERM; echo trapped; while true; do sleep 0.05; done'] },
     },
     stopTimeoutMs: 300,
   });
@@ -35,7 +35,8 @@ test('a task runs its entrypoint from the rootfs as uid 1000 with the definition
     const arn = answer.tasks![0]!.taskArn!;
     expect(answer.tasks![0]!.lastStatus).toBe('PROVISIONING');
     const seen = new Set<string>();
-    for (let wait = 0; wait < 400; wait++) {
+    // Looked at every 5 ms until it stops, for up to 30 s (400 looks were about 2 s: short for a container on a loaded machine).
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
       const task = await describe(arn);
       seen.add(task.lastStatus!);
       if (task.lastStatus === 'STOPPED') break;
@@ -83,7 +84,13 @@ test('StopTask sends SIGTERM to the container (not to bwrap), SIGKILL after the 
   for (const arn of [graceful, stubborn]) {
     while ((await describe(arn)).lastStatus !== 'RUNNING') await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  // Stopped once both containers have set their trap (they say so), however long they take to start.
+  const trapped = (arn: string) =>
+    endpoint
+      .tasks()
+      .find((candidate) => candidate.taskArn === arn)!
+      .output.includes('trapped');
+  await vi.waitFor(() => expect([trapped(graceful), trapped(stubborn)]).toEqual([true, true]), { timeout: 10_000, interval: 20 });
   for (const arn of [graceful, stubborn]) await endpoint.client().send(new StopTaskCommand({ task: arn, reason: 'test stop' }));
   const [ended, killed] = [await endpoint.waitForStopped(graceful), await endpoint.waitForStopped(stubborn)];
   expect(ended).toMatchObject({ stopCode: 'UserInitiated', stoppedReason: 'test stop', exitCode: 0 });
