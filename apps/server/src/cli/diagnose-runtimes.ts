@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import type { RuntimesConfig } from '../config/server-config-schema.ts';
+import type { RuntimesConfig } from '../config/runtimes-config-schema.ts';
 import type { GatewaySettings } from '../gateway/gateway-settings.ts';
 import type { Diagnosis } from './diagnose-server.ts';
 

@@ -1,6 +1,6 @@
 import { parseDuration } from '@cairn/protocol';
 import type { LocalExecutorSettings } from '@cairn/local';
-import type { RuntimesConfig } from '../config/server-config-schema.ts';
+import type { RuntimesConfig } from '../config/runtimes-config-schema.ts';
 
 /** What the config's `runtimes` section makes of the local executor and of submit's checks. */
 export interface AgentRuntimeSettings {

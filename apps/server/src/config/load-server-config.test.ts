@@ -235,7 +235,7 @@ test('S3 options are checked, every problem named by its option path; credential
 
 test("the server's S3 options are exactly @cairn/s3's location settings (but the injected client)", async () => {
   const { s3LocationSettingsShape } = await import('@cairn/s3');
-  const { s3LocationOptionNames } = await import('./server-config-schema.ts');
+  const { s3LocationOptionNames } = await import('./aws-config-shapes.ts');
   expect([...s3LocationOptionNames].sort()).toEqual(
     Object.keys(s3LocationSettingsShape)
       .filter((name) => name !== 'client')
@@ -245,7 +245,7 @@ test("the server's S3 options are exactly @cairn/s3's location settings (but the
 
 test("the server's KMS options are exactly @cairn/kms's key settings (but the injected client)", async () => {
   const { kmsKeySettingsShape } = await import('@cairn/kms');
-  const { kmsKeyOptionNames } = await import('./server-config-schema.ts');
+  const { kmsKeyOptionNames } = await import('./aws-config-shapes.ts');
   expect([...kmsKeyOptionNames].sort()).toEqual(
     Object.keys(kmsKeySettingsShape)
       .filter((name) => name !== 'client')
@@ -398,7 +398,7 @@ test('fargate options are checked, each problem named by its option; credentials
 
 test("the server's fargate options are @cairn/fargate's executor settings, but what the server supplies (storage, cipher, keys, client, logger)", async () => {
   const { fargateExecutorSettingsSchema } = await import('@cairn/fargate');
-  const { fargateExecutorOptionNames } = await import('./server-config-schema.ts');
+  const { fargateExecutorOptionNames } = await import('./executor-config-schema.ts');
   const supplied = ['storage', 'taskStorage', 'cipher', 'taskCipher', 'trustedKeys', 'client', 'logger'];
   expect([...fargateExecutorOptionNames].sort()).toEqual(
     Object.keys(fargateExecutorSettingsSchema.shape)

@@ -3,7 +3,7 @@
 // name for name and bound for bound, so a value the config takes is never refused at construction.
 import { localExecutorSettingsSchema } from '@cairn/local';
 import { expect, test } from 'vitest';
-import { executorConfigSchema } from './server-config-schema.ts';
+import { executorConfigSchema } from './executor-config-schema.ts';
 
 const configLimits = (limits: Record<string, unknown>) => executorConfigSchema.safeParse({ kind: 'local', limits }).success;
 const executorLimits = (limits: Record<string, unknown>) => localExecutorSettingsSchema.shape.limits.safeParse(limits).success;
