@@ -1,8 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** How an operation is retried: `maxAttempts` in all, waits growing from `baseDelayMs` up to `maxDelayMs`. */
+/**
+ * How an operation is retried: `maxAttempts` in all, waits growing from `baseDelayMs` up to
+ * `maxDelayMs`; with `budgetMs`, for as long as that after the first attempt started too.
+ */
 export interface RetryPolicy {
   readonly maxAttempts: number;
+  /**
+   * How long an operation that keeps failing transiently is retried, from the start of its first
+   * attempt, even past `maxAttempts`: a service that is down for a while (a restart, a failover)
+   * is waited for rather than reported. Unset or 0: `maxAttempts` alone bounds the retries.
+   */
+  readonly budgetMs?: number;
   readonly baseDelayMs?: number;
   readonly maxDelayMs?: number;
   /** Called before each retry (logging, metrics); never with a request's body or plaintext. */
@@ -37,9 +46,10 @@ export function isTransientServiceError(error: unknown): boolean {
 
 /**
  * Runs `operation` until it succeeds, fails with an error `isRetryable` refuses, or has run
- * `maxAttempts` times; waits between attempts with exponential backoff and full jitter (a random
- * wait up to the growing cap), so many callers retrying at once spread out instead of colliding
- * again. The last error is thrown as it was: the caller maps it to a CairnError.
+ * `maxAttempts` times and (with `budgetMs`) `budgetMs` have passed since it started; waits between
+ * attempts with capped exponential backoff and full jitter (a random wait up to the growing cap),
+ * so many callers retrying at once spread out instead of colliding again, and never waits past
+ * the budget. The last error is thrown as it was: the caller maps it to a CairnError.
  */
 export async function withRetries<T>(
   operation: (attempt: number) => Promise<T>,
@@ -47,12 +57,17 @@ export async function withRetries<T>(
 ): Promise<T> {
   const baseDelayMs = policy.baseDelayMs ?? 50;
   const maxDelayMs = policy.maxDelayMs ?? 5_000;
+  const deadline = performance.now() + (policy.budgetMs ?? 0);
   for (let attempt = 1; ; attempt++) {
     try {
       return await operation(attempt);
     } catch (error) {
-      if (attempt >= policy.maxAttempts || !policy.isRetryable(error)) throw error;
-      const delayMs = Math.floor(Math.random() * Math.min(maxDelayMs, baseDelayMs * 2 ** attempt));
+      const left = deadline - performance.now();
+      if ((attempt >= policy.maxAttempts && left <= 0) || !policy.isRetryable(error)) throw error;
+      // 2 ** attempt grows past any cap within a few dozen attempts; past ~1000 it would be Infinity.
+      const cap = Math.min(maxDelayMs, baseDelayMs * 2 ** Math.min(attempt, 30));
+      const jittered = Math.floor(Math.random() * cap);
+      const delayMs = attempt >= policy.maxAttempts ? Math.max(0, Math.min(jittered, Math.ceil(left))) : jittered;
       policy.onRetry?.({ attempt, delayMs, error });
       await sleep(delayMs);
     }

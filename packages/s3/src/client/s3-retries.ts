@@ -24,6 +24,14 @@ export function isRetryableS3Error(error: unknown): boolean {
   return isTransientServiceError(error) || retryableNames.has((error as { name?: string } | null)?.name ?? '');
 }
 
+/**
+ * The policy a seam's settings give: `maxAttempts` attempts and, with `outageBudgetMs` (storage),
+ * retries past them for as long as that from the first attempt, so a shorter outage is waited out.
+ */
+export function s3RetryPolicy(settings: { readonly maxAttempts: number; readonly outageBudgetMs?: number }): S3RetryPolicy {
+  return { maxAttempts: settings.maxAttempts, ...(settings.outageBudgetMs === undefined ? {} : { budgetMs: settings.outageBudgetMs }) };
+}
+
 /** Runs an S3 operation with the shared backoff and full jitter, retrying what `isRetryableS3Error` allows. */
 export function withS3Retries<T>(operation: (attempt: number) => Promise<T>, policy: S3RetryPolicy): Promise<T> {
   return withRetries(operation, { ...policy, isRetryable: isRetryableS3Error });

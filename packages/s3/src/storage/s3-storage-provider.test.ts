@@ -132,7 +132,7 @@ describe('S3StorageProvider: the probe', () => {
     // The first two requests (the probe's first put and its retry) answer 503; everything after goes through.
     const proxy = await startS3FaultProxy({ target: radosgwConnection().endpoint, faultRate: 1, seed: 2, faults: ['status-503'], select: () => faulted++ < 2 });
     try {
-      const storage = providerFor(bucket, { maxAttempts: 2 }, radosgwClient({ endpoint: proxy.endpoint, maxAttempts: 1 }));
+      const storage = providerFor(bucket, { maxAttempts: 2, outageBudgetMs: 0 }, radosgwClient({ endpoint: proxy.endpoint, maxAttempts: 1 }));
       const error = await rejection(storage.put('a', new Uint8Array([1])));
       expect(error.code).toBe('CAIRN_STORAGE_UNAVAILABLE');
       expect(error.message).toContain('SlowDown');
@@ -149,7 +149,7 @@ describe('S3StorageProvider: the probe', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    const storage = providerFor('cairn-nowhere', { endpoint, maxAttempts: 2 }, radosgwClient({ endpoint, maxAttempts: 1 }));
+    const storage = providerFor('cairn-nowhere', { endpoint, maxAttempts: 2, outageBudgetMs: 0 }, radosgwClient({ endpoint, maxAttempts: 1 }));
     const error = await rejection(storage.get('a'));
     expect(error.code).toBe('CAIRN_STORAGE_UNAVAILABLE');
     expect(error.message).toContain(`s3://cairn-nowhere/ at ${endpoint}`);
@@ -218,6 +218,7 @@ describe('S3StorageProvider: errors', () => {
           forcePathStyle: true,
           requestTimeoutMs: 200,
           maxAttempts: 2,
+          outageBudgetMs: 0,
         });
         const error = await rejection(hopeless.get('slow'));
         expect(error.code).toBe('CAIRN_STORAGE_UNAVAILABLE');

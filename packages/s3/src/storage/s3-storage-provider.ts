@@ -30,7 +30,7 @@ import {
 import { z } from 'zod';
 import { describeS3Location, prefixedKey, s3ClientFor, s3LocationSettingsShape } from '../client/s3-connection.ts';
 import { s3Failure } from '../client/s3-errors.ts';
-import { isRetryableS3Error, withS3Retries } from '../client/s3-retries.ts';
+import { isRetryableS3Error, s3RetryPolicy, withS3Retries } from '../client/s3-retries.ts';
 import { checkEchoedEncryption, encryptionParameters, s3EncryptionSchema } from './s3-encryption.ts';
 import { decodeS3ListCursor, encodeS3ListCursor } from './s3-list-cursor.ts';
 
@@ -46,6 +46,14 @@ const maximumListLimit = 1000;
 export const s3StorageProviderSettingsSchema = z
   .strictObject({
     ...s3LocationSettingsShape,
+    /**
+     * How long an operation that keeps failing transiently (5xx, throttling, resets, refused
+     * connections, timeouts) is retried, past `maxAttempts`, before it fails: milliseconds from its
+     * first attempt. An S3 outage shorter than this (a gateway restart, a failover) is waited out,
+     * so the run, the item or the task that needed storage does not fail for it. 0: only
+     * `maxAttempts` bounds the retries.
+     */
+    outageBudgetMs: z.int().min(0).max(3_600_000).default(60_000),
     /** Encryption at rest; unset: no header, the bucket's default applies (never downgraded). */
     encryption: s3EncryptionSchema.optional(),
     /** A plain put of at least this many bytes is uploaded in parts (parallel, each retried alone). */
@@ -128,7 +136,9 @@ function longKeyObject(prefix: string, hex: string): string {
  *   (its first attempt may have been written before the connection was lost), the provider reads
  *   the id back and reports `written: true` only if the object is its own.
  * - Every request goes through `withS3Retries` (5xx, throttling, resets, timeouts, 409
- *   ConditionalRequestConflict); what still fails is a CairnError with the SDK error as `cause`.
+ *   ConditionalRequestConflict): `maxAttempts` attempts, and retries past them for up to
+ *   `outageBudgetMs` from the first, so callers ride out an S3 outage shorter than that; what
+ *   still fails is a CairnError with the SDK error as `cause`.
  * - `get` reads the whole body inside the retried operation; `getStream` resumes a body cut
  *   mid-way with a ranged GET pinned by `If-Match` to the same ETag, and fails rather than ever
  *   ending early. Content-addressed keys are checked against their digest on put and on read,
@@ -167,6 +177,25 @@ export class S3StorageProvider implements StorageProviderV1 {
       throw error;
     });
     return this.#probe;
+  }
+
+  /**
+   * Whether S3 answers now: ONE `HeadObject` of a fixed key under the provider's own folder, not
+   * retried, given up after `timeoutMs`. Resolves when S3 answers (the key is never there: 404 is
+   * an answer); throws CAIRN_STORAGE_UNAVAILABLE saying what failed otherwise (a refused or cut
+   * connection, a 5xx, a refusal of the credentials). For readiness checks, which must say at
+   * once what the operations, retrying through an outage, would only say at its end.
+   */
+  async checkReachable(options: { readonly timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? Math.min(this.settings.requestTimeoutMs, 5_000);
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: `${this.settings.prefix}${ownFolder}reachable` }), {
+        abortSignal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      if (isNotFound(error)) return;
+      throw s3Failure(error, '[cairn] [s3] checking that S3 answers', this.location, 'CAIRN_STORAGE_UNAVAILABLE');
+    }
   }
 
   async put(key: string, body: Uint8Array, options: StoragePutOptions = {}): Promise<StoragePutResult> {
@@ -322,7 +351,7 @@ export class S3StorageProvider implements StorageProviderV1 {
   /** Runs one S3 operation with retries; a failure that is not already a CairnError is mapped to CAIRN_STORAGE_UNAVAILABLE. */
   async #send<T>(operation: string, attempt: (attempt: number) => Promise<T>): Promise<T> {
     try {
-      return await withS3Retries(attempt, { maxAttempts: this.settings.maxAttempts });
+      return await withS3Retries(attempt, s3RetryPolicy(this.settings));
     } catch (error) {
       if (isCairnError(error)) throw error;
       throw s3Failure(error, `[cairn] [s3] ${operation}`, this.location, 'CAIRN_STORAGE_UNAVAILABLE');
@@ -361,16 +390,13 @@ export class S3StorageProvider implements StorageProviderV1 {
     const writeId = randomUUID();
     let retried = false;
     try {
-      await withS3Retries(
-        async (attempt) => {
-          retried = attempt > 1;
-          const response = await this.client.send(
-            new PutObjectCommand({ ...this.#putParameters(key, objectKey, bytes, contentType, writeId), IfNoneMatch: '*' }),
-          );
-          checkEchoedEncryption(this.settings.encryption, response, operation, this.location);
-        },
-        { maxAttempts: this.settings.maxAttempts },
-      );
+      await withS3Retries(async (attempt) => {
+        retried = attempt > 1;
+        const response = await this.client.send(
+          new PutObjectCommand({ ...this.#putParameters(key, objectKey, bytes, contentType, writeId), IfNoneMatch: '*' }),
+        );
+        checkEchoedEncryption(this.settings.encryption, response, operation, this.location);
+      }, s3RetryPolicy(this.settings));
       return { written: true };
     } catch (error) {
       if (isCairnError(error)) throw error;
@@ -430,20 +456,17 @@ export class S3StorageProvider implements StorageProviderV1 {
       await Promise.all(Array.from({ length: Math.min(this.settings.multipartConcurrency, partCount) }, uploadWorker));
       let retried = false;
       try {
-        await withS3Retries(
-          async (attempt) => {
-            retried = attempt > 1;
-            await this.client.send(
-              new CompleteMultipartUploadCommand({
-                Bucket: this.settings.bucket,
-                Key: objectKey,
-                UploadId: uploadId,
-                MultipartUpload: { Parts: etags.map((ETag, index) => ({ ETag, PartNumber: index + 1 })) },
-              }),
-            );
-          },
-          { maxAttempts: this.settings.maxAttempts },
-        );
+        await withS3Retries(async (attempt) => {
+          retried = attempt > 1;
+          await this.client.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: this.settings.bucket,
+              Key: objectKey,
+              UploadId: uploadId,
+              MultipartUpload: { Parts: etags.map((ETag, index) => ({ ETag, PartNumber: index + 1 })) },
+            }),
+          );
+        }, s3RetryPolicy(this.settings));
       } catch (error) {
         if (retried && (error as { name?: string }).name === 'NoSuchUpload' && (await this.#writtenBy(objectKey, writeId, operation))) return;
         throw s3Failure(error, `[cairn] [s3] ${operation}: completing the multipart upload`, this.location, 'CAIRN_STORAGE_UNAVAILABLE');

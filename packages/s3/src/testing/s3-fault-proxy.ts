@@ -28,10 +28,18 @@ export interface S3FaultProxyOptions {
 export interface S3FaultProxy {
   /** The proxy's endpoint, for the client under test (with `forcePathStyle: true`). */
   readonly endpoint: string;
-  /** Requests seen, and faults injected by kind. */
-  readonly counts: { requests: number; forwarded: number } & Record<S3Fault, number>;
+  /** Requests seen, and faults injected by kind; `outage`: connections cut because an outage was on. */
+  readonly counts: { requests: number; forwarded: number; outage: number } & Record<S3Fault, number>;
   /** Changes the fraction of requests that get a fault from now on (0: every request passes). */
   setFaultRate(rate: number): void;
+  /**
+   * Starts an outage, as when the S3 server is killed: every open connection is cut at once (a
+   * request S3 was acting on may have been done, unheard), and every connection made until
+   * `endOutage()` is cut as soon as it is accepted (the client sees a reset or a hang-up).
+   */
+  startOutage(): void;
+  /** Ends the outage: connections are served again. */
+  endOutage(): void;
   close(): Promise<void>;
 }
 
@@ -46,7 +54,8 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
   const random = seededRandom(options.seed);
   let faultRate = options.faultRate;
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-  const counts = { requests: 0, forwarded: 0, 'status-500': 0, 'status-503': 0, 'reset-before': 0, 'reset-after': 0, stall: 0 };
+  let outage = false;
+  const counts = { requests: 0, forwarded: 0, outage: 0, 'status-500': 0, 'status-503': 0, 'reset-before': 0, 'reset-after': 0, stall: 0 };
   const sockets = new Set<Socket>();
 
   const forward = (request: IncomingMessage, response: ServerResponse, cutHalfWay: boolean) => {
@@ -102,6 +111,11 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
     });
   });
   server.on('connection', (socket) => {
+    if (outage) {
+      counts.outage++;
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -112,6 +126,14 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
     counts,
     setFaultRate: (rate) => {
       faultRate = rate;
+    },
+    startOutage: () => {
+      outage = true;
+      counts.outage += sockets.size;
+      for (const socket of sockets) socket.destroy();
+    },
+    endOutage: () => {
+      outage = false;
     },
     close: async () => {
       for (const socket of sockets) socket.destroy();
