@@ -183,7 +183,8 @@ test(
   'on PostgreSQL, a quota of 2 concurrent calls holds across two replicas: the leader killed with two calls in flight, the next one lets none through until their room lapses, then two at a time',
   { timeout: 60_000 },
   async () => {
-    const leaseMs = 3_000;
+    // Long enough that the other replica takes over well before the dead one's room lapses, even on a loaded machine.
+    const leaseMs = 6_000;
     const database = await testDatabase();
     // The two calls in flight when their replica dies never get an answer; the next three do.
     const models = await scriptedModels([
@@ -292,7 +293,8 @@ test(
     // None reached the provider while the dead replica's two calls held the quota, and never more
     // than two at once counting those until their room lapsed; the first went through as soon as it did.
     expect(after[0]!).toBeGreaterThanOrEqual(lapses[0]!);
-    expect(after[0]! - lapses[0]!).toBeLessThan(1_000);
+    // As soon as: not at a later look of a whole lease or the longest wait (20 s).
+    expect(after[0]! - lapses[0]!).toBeLessThan(leaseMs / 3);
     const dead = times.slice(0, 2).map((from, index) => ({ from, to: lapses[index]! - 5 }));
     expect(mostAtOnce([...dead, ...answered(after)])).toBe(2);
     // The waits are recorded with the calls (read at the new leader).
@@ -305,7 +307,8 @@ test(
       }
       if (waits.length < 3) await sleep(50);
     }
-    for (const wait of waits) expect(wait).toBeGreaterThanOrEqual(lapses[0]! - takenOverAt - 100);
+    // Each waited from its start (soon after the takeover; how soon depends on the machine) to the lapse.
+    for (const wait of waits) expect(wait).toBeGreaterThanOrEqual(lapses[0]! - takenOverAt - 1_000);
     console.log(
       `killed → taken over ${takenOverAt - killedAt} ms, room lapsed ${lapses.map((lapse) => lapse - killedAt).join(' and ')} ms, calls through ${after.map((at) => at - killedAt).join(', ')} ms`,
     );
