@@ -46,9 +46,10 @@ test('a holder killed with SIGKILL releases the lock at once: the next take does
   expect(errorOf(() => withFileLock(lockPath, () => 'taken', { waitMs: 0 }))).toMatchObject({ code: 'CAIRN_LOCK_HELD' });
 
   await holder.kill();
+  // A bound far longer than the take may take on a loaded machine: not waiting it out shows.
   const started = performance.now();
-  expect(withFileLock(lockPath, () => 'taken', { waitMs: 10_000 })).toBe('taken');
-  expect(performance.now() - started).toBeLessThan(1_000);
+  expect(withFileLock(lockPath, () => 'taken', { waitMs: 60_000 })).toBe('taken');
+  expect(performance.now() - started).toBeLessThan(10_000);
   // The lock file stays (others may have it open); SQLite's journal of the killed holder is gone.
   expect(readdirSync(directory)).toEqual(['tokens.json.lock']);
 });

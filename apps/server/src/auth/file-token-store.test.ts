@@ -121,7 +121,8 @@ test('a lock whose holder was killed (kill -9) is free at once; the change is ma
   const started = performance.now();
   const later = await store.create('ci', ['runs:read']);
   await store.revoke(record.id);
-  expect(performance.now() - started).toBeLessThan(2_000);
+  // Not the lock's 10 s wait, however slow the machine.
+  expect(performance.now() - started).toBeLessThan(5_000);
   expect(await new FileTokenStore(file).verify(later.token)).toEqual(later.record);
   expect((await new FileTokenStore(file).list()).map((listed) => [listed.name, listed.revokedAt !== undefined])).toEqual([
     ['operator', true],
