@@ -178,6 +178,7 @@ test('storage and anchors are chosen by kind: local by default, s3 and s3-object
     forcePathStyle: true,
     requestTimeoutMs: 30_000,
     maxAttempts: 5,
+    outageBudgetMs: 60_000,
     encryption: { kind: 'sse-kms', keyId: 'alias/cairn' },
   });
   expect(s3.config.anchors[1]).toMatchObject({
@@ -241,6 +242,14 @@ test("the server's S3 options are exactly @cairn/s3's location settings (but the
       .filter((name) => name !== 'client')
       .sort(),
   );
+});
+
+test("the storage's outageBudgetMs is @cairn/s3's storage setting, with its default", async () => {
+  const { s3StorageProviderSettingsSchema } = await import('@cairn/s3');
+  const fromPackage = s3StorageProviderSettingsSchema.parse({ bucket: 'acme-cairn' }).outageBudgetMs;
+  const fromConfig = loadServerConfig({ directory: configIn('dataDirectory: ./data\nstorage: { kind: s3, bucket: acme-cairn }\n'), env: {} }).config.storage;
+  expect(fromConfig).toMatchObject({ outageBudgetMs: fromPackage });
+  expect(fromPackage).toBeGreaterThanOrEqual(60_000);
 });
 
 test("the server's KMS options are exactly @cairn/kms's key settings (but the injected client)", async () => {

@@ -32,6 +32,12 @@ export const storageConfigSchema = z.preprocess(
         kind: z.literal('s3'),
         ...s3LocationShape,
         /**
+         * How long an operation that keeps failing transiently (S3 down, restarting, failing over) is
+         * retried past `maxAttempts` before it fails (milliseconds from its first attempt): a shorter
+         * outage is waited out by the server, its tasks and workers, and fails no item. 0: `maxAttempts` alone.
+         */
+        outageBudgetMs: z.int().min(0).max(3_600_000).default(60_000),
+        /**
          * Server-side encryption asked for on every object written: `sse-s3` (S3-managed keys) or
          * `sse-kms` with `keyId`. Unset: the bucket's default encryption applies.
          */
