@@ -139,7 +139,8 @@ async function servesThroughAFullDisk(serving: Serving, free: () => void): Promi
   expect((await fetch(`${base}/healthz`)).status).toBe(200);
   // A request's line is written once it is answered: the next request sees whether it went through.
   let recovered = await readiness(base);
-  for (let wait = 0; wait < 50 && recovered.logging?.ok !== true; wait++, await sleep(20)) recovered = await readiness(base);
+  // Looked at for up to 10 s (the server, loaded, may take more than a second to write again).
+  for (let wait = 0; wait < 500 && recovered.logging?.ok !== true; wait++, await sleep(20)) recovered = await readiness(base);
   expect(recovered.logging).toEqual({ ok: true, droppedLines: expect.any(Number) });
   expect(recovered.logging!.droppedLines).toBeGreaterThanOrEqual(dropped);
 
@@ -147,7 +148,7 @@ async function servesThroughAFullDisk(serving: Serving, free: () => void): Promi
   // A request is logged once answered, so its line may come a moment after its answer.
   let parsed = logRecords(serving.logFile);
   let told = -1;
-  for (let wait = 0; wait < 100; wait++, await sleep(20)) {
+  for (let wait = 0; wait < 500; wait++, await sleep(20)) {
     parsed = logRecords(serving.logFile);
     told = parsed.findIndex((record) => record?.['msg'] === 'log lines were dropped while the log could not be written');
     if (told >= 0 && parsed.slice(told).some((record) => record?.['route'] === '/readyz')) break;
