@@ -20,6 +20,7 @@ import { agentRuntimeSettings } from './agent-runtime-settings.ts';
 import { DiskRoom } from './disk-room.ts';
 import { composeDelivery } from '../delivery/compose-delivery.ts';
 import { buildSeam, seamFactories } from './seam-factories.ts';
+import { StartedParts } from './started-parts.ts';
 import { WebhookDispatcher } from '../webhooks/webhook-dispatcher.ts';
 import { WebhookEndpoints } from '../webhooks/webhook-endpoints.ts';
 import { SqliteWebhookStore } from '../webhooks/sqlite-webhook-store.ts';
@@ -87,7 +88,11 @@ export interface ServerComposition {
   readonly gatewayUrl?: string;
   /** Run templates, and the GitHub trigger when `triggers.github` is configured. */
   readonly triggers: ServerTriggers;
-  /** Stops the webhook dispatcher and the engine and closes their databases. */
+  /**
+   * Closes what the server started, in reverse: lets a delivery under way finish, closes the
+   * triggers, stops the webhook dispatcher, the engine and the gateway, closes the stores and ends
+   * the tracing.
+   */
   close(): Promise<void>;
 }
 
@@ -167,35 +172,48 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   // Deliver items run in this process, on the forges of the config (ADR 0040): none configured, none run.
   const delivery = await composeDelivery(config, { storage, signer, service: () => serviceOf!(), ...(options.logger ? { logger: options.logger } : {}) });
   const metrics = new ServerMetrics();
+  // Each part that holds something until closed, in the order it starts: one that fails to start
+  // closes those before it, and the server's close closes them all in reverse.
+  const parts = new StartedParts();
   // OpenTelemetry is imported only when traces are configured.
-  const tracing = config.telemetry.traces
-    ? await (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger)
-    : undefined;
+  const tracing = await parts.startInOrder(
+    'tracing',
+    async () => (config.telemetry.traces ? (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger) : undefined),
+    (started) => started?.stop(),
+  );
   // Before the gateway: on PostgreSQL its quotas are counted in the server's tables, shared by the replicas.
-  const { tokens, webhookStore, seenDeliveries, database, closeStores } = await serverStores(loaded, options.logger).catch(async (error: unknown) => {
-    await tracing?.stop();
-    throw error;
-  });
+  const { tokens, webhookStore, seenDeliveries, database } = await parts.startInOrder(
+    'stores',
+    () => serverStores(loaded, options.logger),
+    (stores) => stores.closeStores(),
+  );
   // Before the engine: its first agent attempt is issued the gateway's URL. It reaches the engine's service per call.
   let serviceOf: (() => EngineService) | undefined;
-  const gateway = config.gateway.enabled
-    ? await startGateway(config.gateway, {
-        dataDirectory: paths.dataDirectory,
-        storage,
-        service: () => serviceOf!(),
-        ...(database
-          ? { quotaLedger: new PostgresQuotaLedger(database, { leaseMs: config.gateway.quotaLeaseMs, ...(options.logger ? { logger: options.logger } : {}) }) }
-          : {}),
-        observe: (call, attempt) => {
-          metrics.observeModelCall(call);
-          tracing?.modelCall(call, attempt);
-        },
-        ...(options.logger ? { logger: options.logger } : {}),
-      }).catch(async (error: unknown) => {
-        await closeStores();
-        throw error;
-      })
-    : undefined;
+  const gateway = await parts.startInOrder(
+    'gateway',
+    () =>
+      config.gateway.enabled
+        ? startGateway(config.gateway, {
+            dataDirectory: paths.dataDirectory,
+            storage,
+            service: () => serviceOf!(),
+            ...(database
+              ? {
+                  quotaLedger: new PostgresQuotaLedger(database, {
+                    leaseMs: config.gateway.quotaLeaseMs,
+                    ...(options.logger ? { logger: options.logger } : {}),
+                  }),
+                }
+              : {}),
+            observe: (call, attempt) => {
+              metrics.observeModelCall(call);
+              tracing?.modelCall(call, attempt);
+            },
+            ...(options.logger ? { logger: options.logger } : {}),
+          })
+        : undefined,
+    (started) => started?.close(),
+  );
   // Runs naming `workspace: { repository, ref }` are fetched at submit (whoever submits them), a schedule's at each slot.
   const workspaces: RepositoryWorkspacesSettings = {
     storage,
@@ -228,12 +246,10 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     ...(options.logger ? { logger: options.logger } : {}),
   };
   const state = config.engine.state;
-  const running = await createEngineHost({ state: state.kind === 'postgres' ? state : { kind: 'sqlite', path: paths.database }, engine: engineSettings }).catch(
-    async (error: unknown) => {
-      await gateway?.close();
-      await closeStores();
-      throw error;
-    },
+  const running = await parts.startInOrder(
+    'engine',
+    () => createEngineHost({ state: state.kind === 'postgres' ? state : { kind: 'sqlite', path: paths.database }, engine: engineSettings }),
+    (host) => host.close(),
   );
   serviceOf = () => running.service;
   const service = withRepositoryWorkspaces(running.service, workspaces);
@@ -249,27 +265,23 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     ...options.webhooks,
     ...(options.logger ? { logger: options.logger } : {}),
   });
-  const dispatcher = running.whileLeading(webhookDispatcher);
-  let triggers: ServerTriggers;
-  try {
-    triggers = composeTriggers(loaded, service, { seenDeliveries });
-  } catch (error) {
-    await running.close();
-    await gateway?.close();
-    await closeStores();
-    throw error;
-  }
-  const close = async () => {
-    // A delivery under way finishes (its push is not cut halfway) and records its result first.
-    await delivery?.executor.settled();
-    triggers.close();
-    // The dispatcher reads the engine's database: it stops first.
-    await dispatcher.stop();
-    await tracing?.stop();
-    await gateway?.close();
-    await running.close();
-    await closeStores();
-  };
+  // The dispatcher reads the engine's database: it stops before the engine closes.
+  const dispatcher = await parts.startInOrder(
+    'webhook dispatcher',
+    () => running.whileLeading(webhookDispatcher),
+    (started) => started.stop(),
+  );
+  const triggers = await parts.startInOrder(
+    'triggers',
+    () => composeTriggers(loaded, service, { seenDeliveries }),
+    (started) => started.close(),
+  );
+  // Last, so closed first: a delivery under way finishes (its push is not cut halfway) and records its result while the engine runs.
+  await parts.startInOrder(
+    'deliveries',
+    () => delivery,
+    (started) => started?.executor.settled(),
+  );
   // The authorizer's settings, apart from the clients people sign in through (ADR 0039).
   const oidc = config.server.oidc && (({ dashboard, cli, ...authorizer }) => ({ authorizer, clients: { dashboard, cli } }))(config.server.oidc);
   return {
@@ -313,7 +325,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     webhookDispatcher: dispatcher,
     ...(gateway ? { gatewayUrl: gateway.url } : {}),
     triggers,
-    close,
+    close: () => parts.closeInReverse(),
   };
 }
 
