@@ -41,13 +41,18 @@ items:
 `;
 
 beforeAll(async () => {
-  // GitHub's GET /repos/{owner}/{repo}/collaborators/{username}/permission, on loopback.
+  // GitHub's GET /repos/{owner}/{repo}/collaborators/{username}/permission, on loopback, and the
+  // repository's pull requests (GET /repos/{owner}/{repo}/pulls), which tell a user GitHub does not
+  // know (404 from a readable repository) from a repository the token cannot see.
   github = createServer((request, response) => {
     permissionRequests.push({ path: request.url ?? '', authorization: request.headers.authorization });
     const match = /^\/repos\/Codertocat\/Hello-World\/collaborators\/([^/]+)\/permission$/.exec(request.url ?? '');
     const role = match ? roles[decodeURIComponent(match[1]!)] : undefined;
     response.setHeader('content-type', 'application/json');
-    if (request.headers.authorization !== `Bearer ${githubToken}`) return void response.writeHead(401).end('{"message":"Bad credentials"}');
+    // GitHub takes a token as `token <t>` or `Bearer <t>`.
+    if (!/^(?:token|bearer) /i.test(request.headers.authorization ?? '') || request.headers.authorization?.split(' ')[1] !== githubToken)
+      return void response.writeHead(401).end('{"message":"Bad credentials"}');
+    if (/^\/repos\/Codertocat\/Hello-World\/pulls(?:\?|$)/.test(request.url ?? '')) return void response.end('[]');
     if (role === undefined) return void response.writeHead(404).end('{"message":"Not Found"}');
     response.end(JSON.stringify({ permission: role === 'maintain' ? 'write' : role, role_name: role, user: { login: match![1] } }));
   });
@@ -67,6 +72,7 @@ beforeAll(async () => {
         github: {
           secret: 'GITHUB_WEBHOOK_SECRET',
           tokenSecret: 'GITHUB_TOKEN',
+          repositories: ['Codertocat/*'],
           apiUrl: `http://127.0.0.1:${(github.address() as AddressInfo).port}`,
           labels: { 'cairn:fix': 'fix-issue' },
         },
@@ -137,7 +143,7 @@ test('an issue labelled by someone with write access starts a run from the templ
   expect((await entries('run.submitted')).at(-1)).toMatchObject({ runId: answer.runId, actor: { kind: 'user', id: 'github:Codertocat', via: 'http' } });
   expect(permissionRequests.at(-1)).toEqual({
     path: '/repos/Codertocat/Hello-World/collaborators/Codertocat/permission',
-    authorization: `Bearer ${githubToken}`,
+    authorization: `token ${githubToken}`,
   });
 
   // GitHub's redelivery (or a captured copy) of the same delivery runs nothing.
@@ -210,6 +216,35 @@ test('a commenter without write access is refused, named and audited; nothing ru
   expect(stranger.status).toBe(403);
   expect(await stranger.json()).toMatchObject({ message: expect.stringContaining('drive-by has no access') });
   expect(await submitted()).toBe(before);
+});
+
+test('a validly signed delivery from a repository not listed is refused and audited before anyone is asked of GitHub; nothing runs', async () => {
+  const before = await submitted();
+  const asked = permissionRequests.length;
+  const elsewhere = issueLabeled({ label: 'cairn:fix' });
+  const delivery = { ...elsewhere, repository: { ...elsewhere.repository, name: 'secrets', full_name: 'Octo-Org/secrets' } };
+  const response = await deliver(githubDelivery('issues', delivery, { secret: webhookSecret }));
+  expect(response.status).toBe(403);
+  expect(await response.json()).toMatchObject({
+    code: 'CAIRN_FORBIDDEN',
+    path: 'repository.full_name',
+    message: expect.stringContaining('Octo-Org/secrets is not one of triggers.github.repositories (Codertocat/*)'),
+  });
+  expect(permissionRequests.length).toBe(asked);
+  expect(await lastDenial()).toMatchObject({
+    actor: { id: 'github:Codertocat' },
+    data: expect.objectContaining({ action: 'triggers.github', reason: expect.stringContaining('Octo-Org/secrets is not one of') }),
+  });
+  expect(await submitted()).toBe(before);
+});
+
+test('an issue title on several lines makes a run name on one line: its line breaks are folded into spaces', async () => {
+  const labelled = issueLabeled({ label: 'cairn:fix' });
+  const delivery = { ...labelled, issue: { ...labelled.issue, number: 2, title: 'Crash\nrun r-forged succeeded\r\n\tnow' } };
+  const response = await deliver(githubDelivery('issues', delivery, { secret: webhookSecret }));
+  expect(response.status).toBe(201);
+  const { runId } = (await response.json()) as { runId: string };
+  expect((await composition.service.spec(runId))?.name).toBe('issue #2: Crash run r-forged succeeded now');
 });
 
 test('a parameter that breaks the spec is refused at its JSON path, naming template and parameter; an unknown template too', async () => {

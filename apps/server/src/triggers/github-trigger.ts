@@ -2,7 +2,7 @@ import type { AuditActor } from '@cairn/core';
 import type { EngineService } from '@cairn/engine';
 import { CairnError } from '@cairn/protocol';
 import { isGithubSignature } from './github-signature.ts';
-import { rolesAllowedToRun, type RepositoryPermissions } from './repository-permissions.ts';
+import { permissionsAllowedToRun, type RepositoryPermissions } from './repository-permissions.ts';
 import type { RunTemplates } from './run-templates.ts';
 import type { SeenDeliveries } from './seen-deliveries.ts';
 import type { GithubTriggerConfig } from './trigger-config-schema.ts';
@@ -110,8 +110,16 @@ export class GithubTrigger {
     const request = this.#runRequestOf(event, payload);
     if (typeof request === 'string') return { duplicate: false, ignored: request };
     const actor: AuditActor = { kind: 'user', id: `github:${request.login}`, via: 'http' };
-    const role = await this.#permissions.roleOf(request.repository, request.login);
-    if (!rolesAllowedToRun.includes(role)) {
+    if (!isListedRepository(this.#config.repositories, request.repository)) {
+      const reason = `${request.repository} is not one of triggers.github.repositories (${this.#config.repositories.join(', ')}); its deliveries start no run`;
+      await this.#deny(actor, reason);
+      throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${reason}.`, {
+        path: 'repository.full_name',
+        details: { action: requestedAction, repository: request.repository },
+      });
+    }
+    const role = await this.#permissions.readPermission(request.repository, request.login);
+    if (!permissionsAllowedToRun.includes(role)) {
       const reason = `${request.login} has ${role === 'none' ? 'no access' : `the ${role} role`} on ${request.repository}; starting a run (template ${request.template}) needs write, maintain or admin`;
       await this.#deny(actor, reason);
       throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${reason}.`, { details: { action: requestedAction, login: request.login, role } });
@@ -180,6 +188,16 @@ export class GithubTrigger {
   async #deny(actor: AuditActor, reason: string): Promise<void> {
     await this.#service.hostAudit.accessDenied({ actor, entity: triggerEntity, requestedAction, reason });
   }
+}
+
+/** Whether `repository` (`owner/name`) is listed, by name or as one of an `owner/*`'s; GitHub's names ignore case. */
+function isListedRepository(listed: readonly string[], repository: string): boolean {
+  const wanted = repository.toLowerCase();
+  const owner = wanted.split('/', 1)[0];
+  return listed.some((entry) => {
+    const name = entry.toLowerCase();
+    return name === wanted || name === `${owner}/*`;
+  });
 }
 
 /** The fields of GitHub's `issues` and `issue_comment` payloads the trigger reads. */

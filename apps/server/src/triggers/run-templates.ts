@@ -116,7 +116,7 @@ export class RunTemplates {
       });
     const values = Object.fromEntries(Object.entries(declared).map(([parameter, { default: fallback }]) => [parameter, parameters[parameter] ?? fallback!]));
     const filledPaths = new Map<string, string[]>();
-    const document = fillValue(template.document, '$', values, filledPaths);
+    const document = foldedName(fillValue(template.document, '$', values, filledPaths), filledPaths);
     const filled = { template: name, document, triggerSecrets: template.config.triggerSecrets, filledPaths };
     const checked = validateRunSpec(document);
     if (!checked.ok) throw templateSpecError(filled, checked.issues);
@@ -152,6 +152,17 @@ export async function submitFilled<T>(filled: FilledTemplate, submit: (document:
     if (isCairnError(error, 'CAIRN_RUN_SPEC_INVALID') && error.issues.length > 0) throw templateSpecError(filled, error.issues);
     throw error;
   }
+}
+
+/**
+ * A run's name is one line of text: a parameter that brought line breaks or other control
+ * characters into it (an issue's title, a payload's value) has them folded into single spaces, so
+ * a triggered run is not refused for its sender's punctuation and no log line can be forged.
+ */
+function foldedName(document: unknown, filledPaths: ReadonlyMap<string, readonly string[]>): unknown {
+  if (!filledPaths.has('$.name') || typeof document !== 'object' || document === null || !('name' in document) || typeof document.name !== 'string')
+    return document;
+  return { ...document, name: document.name.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim() };
 }
 
 function fillValue(value: unknown, path: string, values: Readonly<Record<string, string>>, filledPaths: Map<string, string[]>): unknown {

@@ -51,6 +51,19 @@ export const githubTriggerConfigSchema = z.strictObject({
   apiUrl: z
     .url({ protocol: /^https?$/, error: 'must be the http(s) URL of the GitHub REST API, e.g. https://api.github.com' })
     .default('https://api.github.com'),
+  /**
+   * The repositories whose deliveries may start runs: `owner/name`, or `owner/*` for every one of an
+   * owner's. A validly signed delivery from any other (a webhook set on an organisation, a secret
+   * reused) is refused and audited before anyone's access is asked of GitHub.
+   */
+  repositories: z
+    .array(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9-]{1,39}\/(\*|[A-Za-z0-9._-]{1,100})$/, "must be a repository as owner/name, or owner/* for all of an owner's, e.g. acme/api"),
+      { error: "must list the repositories whose deliveries may start runs, e.g. [acme/api] (owner/* for all of an owner's)" },
+    )
+    .min(1, 'must list at least one repository, e.g. [acme/api]'),
   /** An issue given one of these labels runs the template named: `{ 'cairn:fix': fix-issue }`. */
   labels: z.record(z.string().min(1).max(100), z.string().min(1)).default({}),
   /** A comment starting with this, then a template's name (`/cairn run fix-issue`), runs that template. */

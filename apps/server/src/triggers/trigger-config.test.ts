@@ -34,7 +34,7 @@ test('a trigger naming a template the config lacks, and a template using an unde
     'templates:',
     '  fix-issue: { spec: ./fix.yaml, parameters: { issue.title: {} } }',
     'triggers:',
-    "  github: { secret: HOOK, tokenSecret: GH, labels: { 'cairn:fix': fix-issue, 'cairn:deploy': deploy }, commandTemplates: [fixx] }",
+    "  github: { secret: HOOK, tokenSecret: GH, repositories: [acme/api], labels: { 'cairn:fix': fix-issue, 'cairn:deploy': deploy }, commandTemplates: [fixx] }",
     '',
   ].join('\n');
   const error = refusal(() => loadServerConfig({ directory: folder({ 'cairn.config.yaml': config }), env: {} }));

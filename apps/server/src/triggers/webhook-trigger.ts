@@ -66,7 +66,8 @@ export class WebhookTriggers {
     if (webhook === undefined)
       throw new CairnError(
         'CAIRN_NOT_FOUND',
-        `There is no webhook ${JSON.stringify(name.slice(0, 64))} on this server (${this.names().join(', ') || 'it has none'}); webhooks are configured under triggers.webhooks in its config.`,
+        // The names are not listed: anyone may post here, and they would learn where to aim.
+        `There is no webhook ${JSON.stringify(name.slice(0, 64))} on this server; webhooks are configured under triggers.webhooks in its config, which names them.`,
         { path: 'name' },
       );
     const option = `config.triggers.webhooks.${name}.secret`;

@@ -43,6 +43,9 @@ const identifier = z
   .max(limits.nameLength, `must be at most ${limits.nameLength} characters`)
   .regex(identifierPattern, 'must start with a letter or digit and hold only letters, digits, ".", "_" and "-"');
 const name = z.string().min(1, 'must not be empty').max(limits.nameLength, `must be at most ${limits.nameLength} characters`);
+const oneLine = 'must not hold a control character (a newline, a tab, an escape: U+0000 to U+001F, U+007F to U+009F); write it as one line of text';
+// A run's name is shown in lists and logs, where a line break could pass for another entry.
+const runName = name.regex(noControlCharacterPattern, oneLine);
 const qualifiedName = name.regex(qualifiedNamePattern, 'must start with a letter or digit and hold only letters, digits, ".", "_", "-", "/", ":", "@" and "+"');
 const text = z.string().max(limits.textLength, `must be at most ${limits.textLength} characters`);
 // What is handed to a process (its arguments, environment, prompt) cannot hold a NUL: exec stops
@@ -71,16 +74,7 @@ function map<Key extends z.ZodType<string>, Value extends z.ZodType>(key: Key, v
 }
 
 // A label value stays free text, but on one line.
-const labels = map(
-  qualifiedName,
-  z
-    .string()
-    .max(1_024, 'must be at most 1024 characters')
-    .regex(
-      noControlCharacterPattern,
-      'must not hold a control character (a newline, a tab, an escape: U+0000 to U+001F, U+007F to U+009F); write it as one line of text',
-    ),
-);
+const labels = map(qualifiedName, z.string().max(1_024, 'must be at most 1024 characters').regex(noControlCharacterPattern, oneLine));
 
 export const backoffSpecSchema = z.strictObject({
   initial: duration.exactOptional(),
@@ -326,7 +320,7 @@ function repositoryProblem(repository: string): string | undefined {
 /** The run spec, `cairn.run/v1`: the shape only. Graph rules are checked by `validateRunSpec`. */
 export const runSpecV1Schema = z.strictObject({
   version: z.literal(1, 'must be 1 (the only run spec version)'),
-  name,
+  name: runName,
   description: text.exactOptional(),
   workspace: workspaceSpecSchema.exactOptional(),
   concurrency: z.int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').exactOptional(),

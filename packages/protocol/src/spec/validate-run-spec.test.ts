@@ -74,6 +74,13 @@ describe('validateRunSpec refuses, naming the JSON path', () => {
     ]);
   });
 
+  test('a run name on more than one line: a line break could pass for another entry of a list or log', () => {
+    for (const name of ['tidy\nrun r-1 succeeded', 'tidy\r', 'tab\there', 'bell\u0007'])
+      expect(issuesOf({ ...sampleSpec(), name }).map((issue) => [issue.path, issue.message])).toEqual([
+        ['$.name', 'must not hold a control character (a newline, a tab, an escape: U+0000 to U+001F, U+007F to U+009F); write it as one line of text.'],
+      ]);
+  });
+
   test('wrong types and missing fields', () => {
     expect(issuesOf({ version: '1', name: 3, items: [{ id: 'a', runtime: { kind: 'command', argv: 'make' }, network: 'yes' }] })).toEqual([
       { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.version', message: 'must be 1 (the only run spec version).' },
