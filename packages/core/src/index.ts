@@ -13,6 +13,7 @@ export type {
   ForgeBranchPush,
   ForgeBranchTip,
   ForgeCapabilities,
+  ForgeGitAccess,
   ForgeV1,
   PushedBranch,
 } from './seams/forge.ts';

@@ -236,7 +236,7 @@ describe('GitHub forge', () => {
     const forge = createGitHubForge({ repository: 'o/r', token: 'secret-value' });
     expect({ provider: forge.provider, capabilities: forge.capabilities, apiUrl: forge.settings.apiUrl }).toEqual({
       provider: 'github',
-      capabilities: { changeRequests: true },
+      capabilities: { changeRequests: true, gitAccess: true },
       apiUrl: 'https://api.github.com',
     });
   });

@@ -5,6 +5,7 @@ import type {
   ForgeBranchPush,
   ForgeBranchTip,
   ForgeCapabilities,
+  ForgeGitAccess,
   ForgeV1,
   PushedBranch,
 } from '@cairn/core';
@@ -31,15 +32,12 @@ interface PullRequestData {
 /** A person's permission on the repository, as `GET /repos/{o}/{r}/collaborators/{user}/permission` answers it. */
 export type GitHubRepositoryPermission = 'admin' | 'write' | 'read' | 'none';
 
-/** The remote of a GitHub forge's repository and the credential git reaches it with (`GitHubForge.gitAccess`). */
-export interface GitHubGitAccess {
-  /** `<gitUrl>/<owner>/<name>.git`, with no credential in it. */
-  readonly remote: string;
-  /** The basic-auth user name sent with the token. */
-  readonly username: string;
-  /** The personal token or an installation token: git's password, a secret. */
-  readonly token: string;
-}
+/**
+ * The remote of a GitHub forge's repository and the credential git reaches it with
+ * (`GitHubForge.gitAccess`): `<gitUrl>/<owner>/<name>.git`, `x-access-token` and the personal or
+ * installation token. The contract's `ForgeGitAccess`, under the name this package gave it first.
+ */
+export type GitHubGitAccess = ForgeGitAccess;
 
 /** GitHub takes any username with a token as the password; `x-access-token` is what its docs use for apps. */
 const gitUsername = 'x-access-token';
@@ -59,7 +57,7 @@ const silent = { debug: () => undefined, info: () => undefined, warn: () => unde
 export class GitHubForge implements ForgeV1 {
   readonly specificationVersion = 'v1';
   readonly provider = 'github';
-  readonly capabilities: ForgeCapabilities = { changeRequests: true };
+  readonly capabilities: ForgeCapabilities = { changeRequests: true, gitAccess: true };
   readonly settings: Readonly<z.output<typeof gitHubForgeSettingsSchema>>;
   readonly #owner: string;
   readonly #name: string;
@@ -226,7 +224,7 @@ export class GitHubForge implements ForgeV1 {
    * a password (a credential helper), never in a URL, a log or an error. An app whose token
    * cannot be had is CAIRN_FORGE_UNAUTHORIZED (refused) or CAIRN_FORGE_UNAVAILABLE.
    */
-  async gitAccess(): Promise<GitHubGitAccess> {
+  async gitAccess(): Promise<ForgeGitAccess> {
     const token = this.settings.token ?? (await this.#installationToken('fetching the repository'));
     return { remote: this.#remote, username: gitUsername, token };
   }

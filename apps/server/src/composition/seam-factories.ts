@@ -1,5 +1,6 @@
-import { CairnError } from '@cairn/protocol';
-import type { AuditAnchorV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
+import { CairnError, parseSettings } from '@cairn/protocol';
+import type { AuditAnchorV1, CipherV1, ExecutorV1, ForgeV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
+import type { ForgeConfig } from '../config/forges-config-schema.ts';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import type { AnchorConfig, ServerConfig, StorageConfig } from '../config/server-config-schema.ts';
 import { readTsaCertificate } from '../evidence/tsa-certificate-file.ts';
@@ -26,6 +27,16 @@ export interface ExecutorContext extends SeamContext {
   readonly runtimes: ReturnType<typeof agentRuntimeSettings>;
 }
 
+/**
+ * A forge is built for its name in `forges:` (`where`: `config.forges.NAME`, which its settings'
+ * errors name) with its secrets read through `secret`, when a delivery first uses it.
+ */
+export interface ForgeContext {
+  readonly where: string;
+  /** A server secret's value; `option` names the option that named the secret, for the error when it is not set. */
+  readonly secret: (name: string, option: string) => Promise<string>;
+}
+
 /** One factory per `kind` of a seam's config: the map is exhaustive over the kinds the schema allows. */
 type FactoriesOf<Config extends { kind: string }, Seam, Context = SeamContext> = {
   readonly [Kind in Config['kind']]: (config: Extract<Config, { kind: Kind }>, context: Context) => Promise<Seam>;
@@ -33,7 +44,8 @@ type FactoriesOf<Config extends { kind: string }, Seam, Context = SeamContext> =
 
 /**
  * How the server builds each seam from its config, by `kind`. Every factory imports its package
- * when it runs, never before: a local server never loads `@cairn/s3`, `@cairn/kms`, `@cairn/timestamp` or `@cairn/fargate` (nor the AWS SDK under them),
+ * when it runs, never before: a local server never loads `@cairn/s3`, `@cairn/kms`, `@cairn/timestamp`, `@cairn/fargate`
+ * (nor the AWS SDK under them), `@cairn/git-forge` or `@cairn/github-forge`,
  * and a new kind is one entry here and one branch of the config schema.
  */
 export const seamFactories: {
@@ -42,6 +54,7 @@ export const seamFactories: {
   readonly signer: FactoriesOf<ServerConfig['signer'], SignerV1>;
   readonly cipher: FactoriesOf<ServerConfig['cipher'], CipherV1>;
   readonly executor: FactoriesOf<ServerConfig['executor'], ExecutorV1, ExecutorContext>;
+  readonly forge: FactoriesOf<ForgeConfig, ForgeV1, ForgeContext>;
 } = {
   storage: {
     local: async (_config, { loaded }) => (await import('@cairn/local')).createLocalStorageProvider({ root: loaded.paths.storage! }),
@@ -124,6 +137,33 @@ export const seamFactories: {
         trustedKeys: [signingKey],
         ...(logger ? { logger } : {}),
       });
+    },
+  },
+  // The settings are the package's own, checked by its schema under the forge's option path; the
+  // token is never in the config, only the name of the secret holding it.
+  forge: {
+    git: async (config, { where, secret }) => {
+      const { createGitForge, gitForgeSettingsSchema } = await import('@cairn/git-forge');
+      const { kind: _kind, tokenSecret, token: _token, ...settings } = config;
+      const token = tokenSecret === undefined ? {} : { token: await secret(tokenSecret, `${where}.tokenSecret`) };
+      return createGitForge(parseSettings(gitForgeSettingsSchema, { ...settings, ...token }, where));
+    },
+    github: async (config, { where, secret }) => {
+      const { createGitHubForge, gitHubForgeSettingsSchema } = await import('@cairn/github-forge');
+      const { kind: _kind, tokenSecret, token: _token, app, ...settings } = config;
+      const auth = {
+        ...(tokenSecret === undefined ? {} : { token: await secret(tokenSecret, `${where}.tokenSecret`) }),
+        ...(app === undefined
+          ? {}
+          : {
+              app: {
+                appId: app.appId,
+                installationId: app.installationId,
+                privateKey: await secret(app.privateKeySecret, `${where}.app.privateKeySecret`),
+              },
+            }),
+      };
+      return createGitHubForge(parseSettings(gitHubForgeSettingsSchema, { ...settings, ...auth }, where));
     },
   },
 };

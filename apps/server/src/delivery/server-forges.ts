@@ -1,7 +1,6 @@
 import type { ForgeV1 } from '@cairn/core';
-import type { GitForge } from '@cairn/git-forge';
-import type { GitHubForge } from '@cairn/github-forge';
-import { CairnError, parseSettings } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol';
+import { buildSeam, seamFactories, type ForgeContext } from '../composition/seam-factories.ts';
 import { readConfiguredSecret } from '../config/configured-secret.ts';
 import type { ForgeConfig, ForgesConfig } from '../config/forges-config-schema.ts';
 
@@ -9,7 +8,7 @@ import type { ForgeConfig, ForgesConfig } from '../config/forges-config-schema.t
 export type ServerSecretReader = (name: string) => Promise<string>;
 
 /** Where git reaches a forge's repository, and the credential it may send there (never in the URL). */
-export interface ForgeGitAccess {
+export interface RepositoryGitAccess {
   /** An https:// URL (http:// on loopback) or an absolute path on this machine. */
   readonly repository: string;
   readonly credential: { readonly username: string; readonly token: string } | undefined;
@@ -19,16 +18,17 @@ export interface ForgeGitAccess {
 const standIn = (option: string) => (option.endsWith('privateKeySecret') ? '-----BEGIN PRIVATE KEY-----' : 'cairn-config-check');
 
 /**
- * The forges of the server config (`forges:`), by name. Each is checked when the server starts
- * (through its package's own settings schema, errors naming `config.forges.NAME.<option>`), and
- * built when a delivery first uses it, with its token read from the server secret then: a secret
- * set after the start is used without a restart. `@cairn/git-forge` and `@cairn/github-forge` are
- * imported only when a forge of their kind is configured.
+ * The forges of the server config (`forges:`), by name, built by the seam factories' `forge`
+ * entry of their kind. Each is checked when the server starts (built with stand-ins for its
+ * secrets, through its package's own settings schema, errors naming `config.forges.NAME.<option>`),
+ * and built when a delivery first uses it, with its token read from the server secret then: a
+ * secret set after the start is used without a restart. `@cairn/git-forge` and
+ * `@cairn/github-forge` are imported only when a forge of their kind is configured.
  */
 export class ServerForges {
   readonly #config: ForgesConfig;
   readonly #secret: ServerSecretReader;
-  readonly #built = new Map<string, Promise<GitForge | GitHubForge>>();
+  readonly #built = new Map<string, Promise<ForgeV1>>();
 
   private constructor(config: ForgesConfig, secret: ServerSecretReader) {
     this.#config = config;
@@ -37,7 +37,7 @@ export class ServerForges {
 
   /** Checks every configured forge's settings; throws CAIRN_CONFIG_INVALID naming the first bad option. */
   static async load(config: ForgesConfig, secret: ServerSecretReader): Promise<ServerForges> {
-    for (const [name, forge] of Object.entries(config)) await buildForge(name, forge, async (_secret, option) => standIn(option), false);
+    for (const [name, forge] of Object.entries(config)) await buildForge(name, forge, async (_secret, option) => standIn(option));
     return new ServerForges(config, secret);
   }
 
@@ -58,7 +58,7 @@ export class ServerForges {
    * of its app (minted as for its pushes, by the forge delivering uses). CAIRN_NOT_FOUND for a
    * name the config does not have; CAIRN_SECRET_UNAVAILABLE naming the option of a secret not set.
    */
-  async gitAccess(name: string): Promise<ForgeGitAccess> {
+  async gitAccess(name: string): Promise<RepositoryGitAccess> {
     const config = Object.hasOwn(this.#config, name) ? this.#config[name] : undefined;
     if (config?.kind === 'git') {
       const { remote, username, tokenSecret } = config;
@@ -68,13 +68,21 @@ export class ServerForges {
           : { username: username ?? 'x-access-token', token: await this.#readSecret(tokenSecret, `config.forges.${name}.tokenSecret`) };
       return { repository: remote, credential };
     }
-    // Not a git forge: a GitHub one (buildForge makes one of its kind), or no forge, which #forge refuses.
-    const forge = (await this.#forge(name)) as GitHubForge;
+    // Not a git forge: one that hands git its access itself (a GitHub one), or no forge, which #forge refuses.
+    const forge = await this.#forge(name);
+    if (!forge.capabilities.gitAccess || forge.gitAccess === undefined)
+      throw new CairnError(
+        'CAIRN_CONFIG_INVALID',
+        `The forge ${name} (${forge.provider}) cannot hand git its repository: fetch the workspace from another forge.`,
+        {
+          path: `config.forges.${name}`,
+        },
+      );
     const { remote, username, token } = await forge.gitAccess();
     return { repository: remote, credential: { username, token } };
   }
 
-  #forge(name: string): Promise<GitForge | GitHubForge> {
+  #forge(name: string): Promise<ForgeV1> {
     const config = Object.hasOwn(this.#config, name) ? this.#config[name] : undefined;
     if (config === undefined)
       return Promise.reject(
@@ -97,42 +105,7 @@ export class ServerForges {
   }
 }
 
-/** The forge `config` describes, its secrets read through `secret`; with `build` false, its settings checked only (undefined). */
-async function buildForge(name: string, config: ForgeConfig, secret: (name: string, option: string) => Promise<string>, build: false): Promise<undefined>;
-async function buildForge(
-  name: string,
-  config: ForgeConfig,
-  secret: (name: string, option: string) => Promise<string>,
-  build?: true,
-): Promise<GitForge | GitHubForge>;
-async function buildForge(
-  name: string,
-  config: ForgeConfig,
-  secret: (name: string, option: string) => Promise<string>,
-  build = true,
-): Promise<GitForge | GitHubForge | undefined> {
-  const where = `config.forges.${name}`;
-  if (config.kind === 'git') {
-    const { createGitForge, gitForgeSettingsSchema } = await import('@cairn/git-forge');
-    const { kind: _kind, tokenSecret, token: _token, ...settings } = config;
-    const token = tokenSecret === undefined ? {} : { token: await secret(tokenSecret, `${where}.tokenSecret`) };
-    const checked = parseSettings(gitForgeSettingsSchema, { ...settings, ...token }, where);
-    return build ? createGitForge(checked) : undefined;
-  }
-  const { createGitHubForge, gitHubForgeSettingsSchema } = await import('@cairn/github-forge');
-  const { kind: _kind, tokenSecret, token: _token, app, ...settings } = config;
-  const auth = {
-    ...(tokenSecret === undefined ? {} : { token: await secret(tokenSecret, `${where}.tokenSecret`) }),
-    ...(app === undefined
-      ? {}
-      : {
-          app: {
-            appId: app.appId,
-            installationId: app.installationId,
-            privateKey: await secret(app.privateKeySecret, `${where}.app.privateKeySecret`),
-          },
-        }),
-  };
-  const checked = parseSettings(gitHubForgeSettingsSchema, { ...settings, ...auth }, where);
-  return build ? createGitHubForge(checked) : undefined;
+/** The forge `config` describes, by the seam factory of its kind, its secrets read through `secret`. */
+function buildForge(name: string, config: ForgeConfig, secret: ForgeContext['secret']): Promise<ForgeV1> {
+  return buildSeam(seamFactories.forge, config, { where: `config.forges.${name}`, secret });
 }

@@ -71,7 +71,8 @@ function trailerBlock(message: string): string[] {
 export const forgeCases: readonly ForgeCase[] = [
   {
     id: 'capabilities-declared',
-    title: 'declares v1, its provider and capabilities; the change-request methods are present exactly when changeRequests is true',
+    title:
+      'declares v1, its provider and capabilities; the change-request methods are present exactly when changeRequests is true, gitAccess exactly when gitAccess is',
     async run({ instance }) {
       expect(instance.specificationVersion).toBe('v1');
       expect(typeof instance.provider).toBe('string');
@@ -79,6 +80,7 @@ export const forgeCases: readonly ForgeCase[] = [
       for (const method of ['openChangeRequest', 'commentOnChangeRequest', 'readChangeRequest'] as const) {
         expect(typeof instance[method] === 'function', `${method} is present`).toBe(instance.capabilities.changeRequests);
       }
+      expect(typeof instance.gitAccess === 'function', 'gitAccess is present').toBe(instance.capabilities.gitAccess === true);
     },
   },
   {

@@ -8,6 +8,26 @@ export interface ForgeCapabilities {
    * this is true. A plain git remote has none; callers check this flag, never the methods.
    */
   readonly changeRequests: boolean;
+  /**
+   * The forge hands a host that runs git itself (a server fetching a run's workspace) its
+   * repository's remote and credential: `gitAccess` is present exactly when this is true. Absent
+   * means false, as for an implementation written before it; callers check this flag, never the
+   * method.
+   */
+  readonly gitAccess?: boolean;
+}
+
+/** Where git reaches a forge's repository, and the credential it reaches it with (`ForgeV1.gitAccess`). */
+export interface ForgeGitAccess {
+  /** The repository's remote URL, never with a credential in it. */
+  readonly remote: string;
+  /** The basic-auth user name sent with the token. */
+  readonly username: string;
+  /**
+   * git's password: a secret. Hand it to git through a credential helper, never in a URL, a
+   * command line, a log or an error.
+   */
+  readonly token: string;
 }
 
 /** A branch to deliver: one commit on `base` that applies `patch`, pushed as `branch`. */
@@ -136,4 +156,12 @@ export interface ForgeV1 {
   commentOnChangeRequest?(id: string, body: string): Promise<ChangeRequestComment>;
   /** Present exactly when `capabilities.changeRequests`. */
   readChangeRequest?(id: string): Promise<ChangeRequest | null>;
+  /**
+   * Present exactly when `capabilities.gitAccess`. Where git reaches the repository and the
+   * credential it reaches it with now (a token that expires, such as a GitHub App's installation
+   * token, is renewed first). Calling it changes nothing on the forge. A credential the forge
+   * cannot have is CAIRN_FORGE_UNAUTHORIZED (refused) or CAIRN_FORGE_UNAVAILABLE (retrying later
+   * may succeed).
+   */
+  gitAccess?(): Promise<ForgeGitAccess>;
 }
