@@ -3,7 +3,7 @@ import type { EngineService } from '@cairn/engine';
 import { readConfiguredSecret } from '../config/configured-secret.ts';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { GithubTrigger } from './github-trigger.ts';
-import { GithubRepositoryPermissions, type RepositoryPermissions } from './repository-permissions.ts';
+import { forgePermissions, type RepositoryPermissions } from './repository-permissions.ts';
 import { RunTemplates } from './run-templates.ts';
 import type { SeenDeliveries } from './seen-deliveries.ts';
 import { WebhookTriggers } from './webhook-trigger.ts';
@@ -20,7 +20,7 @@ export interface ServerTriggers {
 
 /**
  * Reads the templates (a bad one refuses the start, naming it) and, when configured, builds the
- * GitHub trigger (its permission checks against `apiUrl`, or `permissions` for an embedder with a
+ * GitHub trigger (its permission checks by `@cairn/github-forge` against `apiUrl`, or `permissions` for an embedder with a
  * forge of its own) and the Standard Webhooks triggers, both claiming deliveries in the store
  * `seenDeliveries` opens (chosen with the server's other stores: `triggers.db` of the data
  * directory, or on PostgreSQL a table shared by the replicas), only when a trigger is configured.
@@ -39,8 +39,7 @@ export function composeTriggers(
   const composed = { templates, ...(webhookTriggers ? { webhooks: webhookTriggers } : {}), close: () => seen.close() };
   if (github === undefined) return composed;
   const permissions =
-    options.permissions ??
-    new GithubRepositoryPermissions({ apiUrl: github.apiUrl, token: () => secret(github.tokenSecret, 'config.triggers.github.tokenSecret') });
+    options.permissions ?? forgePermissions({ apiUrl: github.apiUrl, token: () => secret(github.tokenSecret, 'config.triggers.github.tokenSecret') });
   const trigger = new GithubTrigger({
     config: github,
     templates,
