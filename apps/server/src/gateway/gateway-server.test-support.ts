@@ -18,7 +18,8 @@ export function gatewayServers() {
   return async function startGatewayServer(
     script: ModelScript,
     options: {
-      readonly provider: 'anthropic' | 'openai';
+      /** The provider (or providers) configured, each with the key `providerKey`. */
+      readonly provider: 'anthropic' | 'openai' | readonly ('anthropic' | 'openai')[];
       readonly providerKey: string;
       readonly runtimes: Readonly<Record<string, unknown>>;
       /** More of the gateway's settings (quotas, prices). */
@@ -31,7 +32,9 @@ export function gatewayServers() {
       config: {
         gateway: {
           enabled: true,
-          providers: { [options.provider]: { baseUrl: models.baseUrls[options.provider], apiKeySecret: 'PROVIDER_KEY' } },
+          providers: Object.fromEntries(
+            [options.provider].flat().map((provider) => [provider, { baseUrl: models.baseUrls[provider], apiKeySecret: 'PROVIDER_KEY' }]),
+          ),
           ...options.gateway,
         },
         runtimes: options.runtimes,

@@ -53,6 +53,12 @@ export const gatewaySettingsSchema = z.strictObject({
    * at most this long.
    */
   quotaLeaseMs: z.int().min(1_000).max(600_000).default(15_000),
+  /**
+   * The output tokens a call that names no limit (`max_tokens`, `max_completion_tokens`,
+   * `max_output_tokens`) is taken to be able to spend: what is counted for a call answered without
+   * a usage report and nothing else to go by.
+   */
+  defaultMaxOutputTokens: z.int().min(1).max(10_000_000).default(8_192),
   /** The largest request body the gateway takes. */
   maxRequestBytes: z
     .int()

@@ -252,7 +252,7 @@ test('an answer the provider cuts short is cut short for the agent too, and reco
     ['failure', true, 200],
   ]);
   const cut = modelCallsOf(composition, runId).find((entry) => entry.data['stream'] === true);
-  expect(cut?.data['reason']).toEqual(expect.stringContaining('usage unknown'));
+  expect(cut?.data['reason']).toEqual(expect.stringContaining('usage estimated (stream has no chunk with usage'));
 });
 
 test(

@@ -14,6 +14,7 @@ import { ProviderQuotas } from './provider-quotas.ts';
 import type { QuotaLedger } from './quota-ledger.ts';
 import { createUsageMeter, type MeteredApi } from './usage-meter.ts';
 import { withStreamUsage } from './usage-meter-stream-options.ts';
+import { estimateRequest, estimateUsage } from './usage-estimate.ts';
 
 /** What the gateway needs of the engine's service: the attempt a credential names, its budgets, and where calls are recorded. */
 export interface GatewayService {
@@ -167,6 +168,7 @@ export class ModelGateway {
     if (parsed === undefined || model === undefined)
       return this.#refuse(response, route.provider, new Refusal(400, 'CAIRN_PAYLOAD_INVALID', 'the request body must be a JSON object naming a "model"'));
     const stream = parsed['stream'] === true;
+    const estimate = estimateRequest(route.api, parsed, body.length, this.#settings.defaultMaxOutputTokens);
     const requestDigest = digestOf(body);
     // Stored once the call is let through (every call's entry names it), awaited before the entry is
     // written; a call refused before that stores its body only when it is small (below).
@@ -262,7 +264,10 @@ export class ModelGateway {
     const answer = Buffer.concat(chunks);
     const answerDigest = digestOf(answer);
     const measured = meter.finish();
-    const usage = measured.usage;
+    // An answer the provider gave (2xx) was billed even when its usage report never passed (the
+    // agent hung up, the stream broke): it counts what the answer said, else the estimate, marked so.
+    const estimated = measured.usage === undefined && upstream.ok ? estimateUsage(measured.partial, estimate) : undefined;
+    const usage = measured.usage ?? estimated?.usage;
     const tokens = usage === undefined ? 0 : usage.inputTokens + usage.outputTokens + usage.cacheReadTokens + usage.cacheWriteTokens;
     hold.release(tokens);
     const price =
@@ -270,7 +275,7 @@ export class ModelGateway {
     const reasons = [
       broken,
       upstream.ok ? undefined : `the provider answered ${upstream.status}`,
-      usage === undefined && upstream.ok ? `usage unknown: ${measured.problem ?? 'the provider reported none'}` : undefined,
+      estimated === undefined ? undefined : `usage estimated (${measured.problem ?? 'the provider reported none'}): ${estimated.basis}`,
       price !== undefined && price.costUsd === null ? `cost unknown: ${price.reason}` : undefined,
     ].filter((reason) => reason !== undefined);
     await Promise.all([requestStored, this.#store(live.executionId, answerDigest, answer)]);

@@ -79,7 +79,7 @@ export function anthropicEvents(answer: ScriptedAnswer, context: AnswerContext):
   for (const [index, block] of blocks(answer, context).entries()) {
     if (block.type === 'text') {
       event('content_block_start', { index, content_block: { type: 'text', text: '' } });
-      for (const text of pieces(block.text ?? '')) event('content_block_delta', { index, delta: { type: 'text_delta', text } });
+      for (const text of pieces(block.text ?? '', answer.textPieces)) event('content_block_delta', { index, delta: { type: 'text_delta', text } });
     } else {
       event('content_block_start', { index, content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} } });
       for (const partial_json of pieces(JSON.stringify(block.input)))

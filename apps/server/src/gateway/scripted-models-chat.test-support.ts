@@ -60,7 +60,7 @@ export function chatChunks(answer: ScriptedAnswer, context: AnswerContext, inclu
     data: { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...(includeUsage ? { usage: null } : {}) },
   });
   const frames: StreamFrame[] = [chunk({ role: 'assistant', content: '', refusal: null })];
-  for (const content of pieces(answer.text ?? '')) frames.push(chunk({ content }));
+  for (const content of pieces(answer.text ?? '', answer.textPieces)) frames.push(chunk({ content }));
   for (const [index, call] of (answer.toolCalls ?? []).entries()) {
     frames.push(chunk({ tool_calls: [{ index, id: callId(context, index), type: 'function', function: { name: call.name, arguments: '' } }] }));
     for (const argumentsPiece of pieces(inputText(call))) frames.push(chunk({ tool_calls: [{ index, function: { arguments: argumentsPiece } }] }));

@@ -97,7 +97,8 @@ export function responsesEvents(answer: ScriptedAnswer, context: AnswerContext):
       const part = (partText: string) => ({ type: 'output_text', text: partText, annotations: [] });
       event('response.output_item.added', { output_index, item: { ...item, status: 'in_progress', content: [] } });
       event('response.content_part.added', { item_id, output_index, content_index: 0, part: part('') });
-      for (const delta of pieces(text)) event('response.output_text.delta', { item_id, output_index, content_index: 0, delta, logprobs: [] });
+      for (const delta of pieces(text, answer.textPieces))
+        event('response.output_text.delta', { item_id, output_index, content_index: 0, delta, logprobs: [] });
       event('response.output_text.done', { item_id, output_index, content_index: 0, text, logprobs: [] });
       event('response.content_part.done', { item_id, output_index, content_index: 0, part: part(text) });
     } else if (item.type === 'function_call') {

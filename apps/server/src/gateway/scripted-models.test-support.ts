@@ -51,11 +51,15 @@ export interface ScriptedPacing {
   readonly stall?: 'before-response' | 'mid-stream';
   /** Send nothing until this settles (after `firstByteDelayMs`): a call the test holds while it looks around. */
   readonly heldUntil?: Promise<unknown>;
+  /** A stream sends this many text deltas, then nothing more until `until` settles: an answer the test holds mid-way. */
+  readonly holdAfterDeltas?: { readonly deltas: number; readonly until: Promise<unknown> };
 }
 
 /** A model answer: text, tool calls or both (text first), and what it cost. */
 export interface ScriptedAnswer extends ScriptedPacing {
   readonly text?: string;
+  /** How many deltas a stream sends the text in (3 by default). */
+  readonly textPieces?: number;
   readonly toolCalls?: readonly ScriptedToolCall[];
   readonly usage: ScriptedUsage;
 }
@@ -303,10 +307,13 @@ async function answer(response: ServerResponse, api: ScriptedApi, turn: Scripted
         : responsesEvents(turn, context);
   response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
   response.flushHeaders();
+  let deltas = 0;
   for (const [index, frame] of frames.entries()) {
     if (index > 0) await pause(turn.chunkDelayMs);
+    if (turn.holdAfterDeltas !== undefined && deltas === turn.holdAfterDeltas.deltas) await turn.holdAfterDeltas.until;
     if (response.destroyed) return;
     response.write(sseBlock(frame));
+    if (isTextDelta(frame)) deltas += 1;
     if (turn.stall === 'mid-stream') return;
   }
   response.end();
@@ -326,6 +333,14 @@ async function fail(response: ServerResponse, api: ScriptedApi, failure: Scripte
   if (failure.retryable !== undefined) headers['x-should-retry'] = String(failure.retryable);
   response.writeHead(failure.status, headers);
   response.end(JSON.stringify(body));
+}
+
+/** A frame carrying a piece of the answer's text, in any of the three APIs. */
+function isTextDelta(frame: StreamFrame): boolean {
+  if (frame.event === 'content_block_delta' || frame.event === 'response.output_text.delta') return true;
+  const choices = typeof frame.data === 'object' && frame.data !== null ? (frame.data as Record<string, unknown>)['choices'] : undefined;
+  const delta = Array.isArray(choices) ? (choices[0] as { delta?: { content?: unknown } } | undefined)?.delta : undefined;
+  return frame.event === undefined && typeof delta?.content === 'string' && delta.content.length > 0;
 }
 
 function includesUsage(body: Record<string, unknown>): boolean {

@@ -20,6 +20,24 @@ export interface UsageMeterResult {
    */
   firstTokenAt?: number;
   problem?: string;
+  /**
+   * What a stream said before it ended without its usage report (cut short, or the agent hung
+   * up): the figures of its start event, and how many content deltas passed. Only on a stream
+   * with no `usage`; the gateway estimates the call's usage from it.
+   */
+  partial?: PartialUsage;
+}
+
+/** The figures a stream gave before its usage report, each absent when it gave none. */
+export interface PartialUsage {
+  /** Anthropic's `message_start` input figures (OpenAI streams report none before the end). */
+  readonly inputTokens?: number;
+  readonly cacheReadTokens?: number;
+  readonly cacheWriteTokens?: number;
+  /** Anthropic's provisional `output_tokens` (of `message_start`, or the latest `message_delta`). */
+  readonly outputTokens?: number;
+  /** Content deltas (text, tool input, reasoning) that passed: each carries at least one token. */
+  readonly contentDeltas: number;
 }
 
 /**
@@ -61,10 +79,21 @@ export function createUsageMeter(api: MeteredApi, stream: boolean): UsageMeter {
   };
 }
 
-function outcome(reading: UsageReading | { problem: string }, model: string | undefined, firstTokenAt: number | undefined): UsageMeterResult {
+function outcome(
+  reading: UsageReading | { problem: string },
+  model: string | undefined,
+  firstTokenAt: number | undefined,
+  partial?: PartialUsage,
+): UsageMeterResult {
   const result: UsageMeterResult = 'usage' in reading ? { usage: reading.usage, model } : { usage: undefined, model, problem: reading.problem };
   if (firstTokenAt !== undefined) result.firstTokenAt = firstTokenAt;
+  if (partial !== undefined && !('usage' in reading)) result.partial = partial;
   return result;
+}
+
+/** A whole token count from a usage field, or undefined. */
+function countOf(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
 }
 
 function parse(data: string): unknown {
@@ -188,6 +217,7 @@ function anthropicStreamReader(): UsageMeter {
   let firstTokenAt: number | undefined;
   let sawStart = false;
   let sawDelta = false;
+  let contentDeltas = 0;
   let problem: string | undefined;
 
   const merge = (reported: unknown): void => {
@@ -202,7 +232,10 @@ function anthropicStreamReader(): UsageMeter {
     (event) => event === undefined || event === 'message_start' || event === 'message_delta' || event === 'error',
     (type) => type === 'content_block_delta',
     {
-      content: () => (firstTokenAt ??= performance.now()),
+      content: () => {
+        firstTokenAt ??= performance.now();
+        contentDeltas += 1;
+      },
       problem: (text) => (problem ??= text),
       event(type, payload) {
         if (type === 'message_start') {
@@ -232,18 +265,33 @@ function anthropicStreamReader(): UsageMeter {
     push: (chunk) => splitter.push(chunk),
     finish() {
       splitter.end();
-      if (!sawStart) return outcome({ problem: problem ?? 'stream has no message_start event' }, model, firstTokenAt);
+      const partial = {
+        ...definedCounts({
+          inputTokens: usage['input_tokens'],
+          cacheReadTokens: usage['cache_read_input_tokens'],
+          cacheWriteTokens: usage['cache_creation_input_tokens'],
+          outputTokens: usage['output_tokens'],
+        }),
+        contentDeltas,
+      };
+      if (!sawStart) return outcome({ problem: problem ?? 'stream has no message_start event' }, model, firstTokenAt, partial);
       if (!sawDelta)
-        return outcome({ problem: problem ?? 'stream ended before a message_delta event: the final output_tokens is unknown' }, model, firstTokenAt);
-      return outcome(readAnthropicUsage(usage), model, firstTokenAt);
+        return outcome({ problem: problem ?? 'stream ended before a message_delta event: the final output_tokens is unknown' }, model, firstTokenAt, partial);
+      return outcome(readAnthropicUsage(usage), model, firstTokenAt, partial);
     },
   };
+}
+
+function definedCounts(counts: Record<string, unknown>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).flatMap(([key, value]) => (countOf(value) === undefined ? [] : [[key, countOf(value)!]])));
 }
 
 // `"usage":null` rides on every chunk once usage is requested; only an object is the report.
 // Inside a JSON string a quote is escaped, so generated text cannot fake this.
 const chatUsagePattern = /"usage"\s*:\s*\{/;
 const chatErrorPattern = /^\s*\{\s*"error"\s*:/;
+// The chunk that ends a choice (`"finish_reason":"stop"`) carries no content of its own.
+const chatFinishPattern = /"finish_reason"\s*:\s*"/;
 
 /**
  * OpenAI Chat Completions streams carry usage only in a last chunk (empty `choices`) before
@@ -255,6 +303,7 @@ function openAIChatStreamReader(): UsageMeter {
   let usage: unknown;
   let model: string | undefined;
   let firstTokenAt: number | undefined;
+  let contentDeltas = 0;
   let problem: string | undefined;
 
   const take = (chunk: unknown): void => {
@@ -265,7 +314,10 @@ function openAIChatStreamReader(): UsageMeter {
     model = stringField(chunk, 'model') ?? model;
     if (isRecord(chunk['error'])) problem ??= `stream ended with an error (${errorText(chunk['error'])})`;
     if (chunk['usage'] !== undefined && chunk['usage'] !== null) usage = chunk['usage'];
-    if (firstTokenAt === undefined && hasContentDelta(chunk['choices'])) firstTokenAt = performance.now();
+    if (firstTokenAt === undefined && hasContentDelta(chunk['choices'])) {
+      firstTokenAt = performance.now();
+      contentDeltas += 1;
+    }
   };
 
   const splitter = new SseEventSplitter(
@@ -276,7 +328,11 @@ function openAIChatStreamReader(): UsageMeter {
         return;
       }
       if (data === undefined || data === '[DONE]') return;
-      if (firstTokenAt === undefined || model === undefined || chatUsagePattern.test(data) || chatErrorPattern.test(data)) take(parse(data));
+      const usageOrError = chatUsagePattern.test(data) || chatErrorPattern.test(data);
+      // After the first content chunk, every chunk but the last ones (finish, usage) is content,
+      // counted without being parsed.
+      if (firstTokenAt !== undefined && !usageOrError && !chatFinishPattern.test(data)) contentDeltas += 1;
+      if (firstTokenAt === undefined || model === undefined || usageOrError) take(parse(data));
     },
     MAX_METERED_BODY_BYTES,
   );
@@ -286,9 +342,11 @@ function openAIChatStreamReader(): UsageMeter {
     finish() {
       splitter.end();
       if (usage === undefined) {
-        return outcome({ problem: problem ?? 'stream has no chunk with usage (the request must set stream_options.include_usage)' }, model, firstTokenAt);
+        return outcome({ problem: problem ?? 'stream has no chunk with usage (the request must set stream_options.include_usage)' }, model, firstTokenAt, {
+          contentDeltas,
+        });
       }
-      return outcome(readOpenAIChatUsage(usage), model, firstTokenAt);
+      return outcome(readOpenAIChatUsage(usage), model, firstTokenAt, { contentDeltas });
     },
   };
 }
@@ -323,13 +381,17 @@ function openAIResponsesStreamReader(): UsageMeter {
   let model: string | undefined;
   let firstTokenAt: number | undefined;
   let terminal: string | undefined;
+  let contentDeltas = 0;
   let problem: string | undefined;
 
   const splitter = namedEventSplitter(
     (event) => event === undefined || responsesWantedEvents.has(event),
     (type) => type.endsWith('.delta'),
     {
-      content: () => (firstTokenAt ??= performance.now()),
+      content: () => {
+        firstTokenAt ??= performance.now();
+        contentDeltas += 1;
+      },
       problem: (text) => (problem ??= text),
       event(type, payload) {
         if (type === 'error') {
@@ -354,11 +416,12 @@ function openAIResponsesStreamReader(): UsageMeter {
     push: (chunk) => splitter.push(chunk),
     finish() {
       splitter.end();
+      const partial = { contentDeltas };
       if (terminal === undefined) {
-        return outcome({ problem: problem ?? 'stream ended before response.completed, response.incomplete or response.failed' }, model, firstTokenAt);
+        return outcome({ problem: problem ?? 'stream ended before response.completed, response.incomplete or response.failed' }, model, firstTokenAt, partial);
       }
-      if (usage === undefined || usage === null) return outcome({ problem: problem ?? `${terminal} event has no usage` }, model, firstTokenAt);
-      return outcome(readOpenAIResponsesUsage(usage), model, firstTokenAt);
+      if (usage === undefined || usage === null) return outcome({ problem: problem ?? `${terminal} event has no usage` }, model, firstTokenAt, partial);
+      return outcome(readOpenAIResponsesUsage(usage), model, firstTokenAt, partial);
     },
   };
 }
