@@ -2,7 +2,7 @@ import type { ItemSpec, JsonObject, RunSpecV1 } from '@cairn/core';
 import { canonicalJson, needsApproval, priorityLevels } from '@cairn/protocol';
 import { engineActor } from '../engine-actor.ts';
 import { isoTime } from '../iso-time.ts';
-import type { NewItem } from '../store/sqlite/run-store.ts';
+import type { NewItem } from '../store/sqlite/new-item-insert.ts';
 import type { CheckedFragment } from './run-fragment.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
 import type { ItemRecord } from './run-records.ts';

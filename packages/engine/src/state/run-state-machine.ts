@@ -7,7 +7,7 @@ import { checkedSubmission, fetchedWorkspace, grantedSecrets, insertItemRows, it
 import type { CheckedFragment } from './run-fragment.ts';
 import { cancelReasonData, decodeCancelRequest } from './cancel-request.ts';
 import type { ItemRecord, RunRecord } from './run-records.ts';
-import type { ReadyCandidate } from '../store/sqlite/run-store.ts';
+import type { ReadyCandidate } from '../store/sqlite/ready-item-pages.ts';
 import { engineActor } from '../engine-actor.ts';
 import type { ItemAttemptRecord } from '../store/sqlite/attempt-store.ts';
 import { isoTime } from '../iso-time.ts';

@@ -11,7 +11,7 @@ import {
   type RunSpecContext,
 } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { NewItem } from '../store/sqlite/run-store.ts';
+import type { NewItem } from '../store/sqlite/new-item-insert.ts';
 
 export interface SubmitOptions {
   /** Who submits, and through which surface; recorded in the audit log. */

@@ -6,7 +6,8 @@ import { AuditLog } from '../../audit/audit-log.ts';
 import { RunStateMachine } from '../../state/run-state-machine.ts';
 import { migrations } from './migrations.ts';
 import { openEngineDatabase } from './open-engine-database.ts';
-import { dispatchOrderOf, readyPageSql } from './run-store.ts';
+import { dispatchOrderOf } from './dispatch-order.ts';
+import { readyPageSql } from './ready-item-pages.ts';
 import { WorkingCopy } from './working-copy.ts';
 
 const ana = { kind: 'user' as const, id: 'ana', via: 'cli' as const };

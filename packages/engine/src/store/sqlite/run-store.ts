@@ -1,124 +1,26 @@
 import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
-import { priorityLevels } from '@cairn/protocol';
-import type { EngineDatabase, EngineStatement } from './engine-database.ts';
+import type { EngineDatabase } from './engine-database.ts';
 import { MultiRowInsert } from './multi-row-insert.ts';
 import { itemOfRow, type GraphItemRow, type ItemRow } from '../stored-records.ts';
 import { runCountsOf, type DeferredRunCounts } from './deferred-run-counts.ts';
 import type { ItemRecord, RunProgress, RunRecord } from '../../state/run-records.ts';
 import type { GraphItemSelection } from '../engine-reads.ts';
+import { dispatchFactColumns, type DispatchFacts } from './dispatch-facts.ts';
+import { defaultPriorityAgingSeconds, dispatchOrderSql, type DispatchOrderSettings } from './dispatch-order.ts';
+import { itemColumns } from './item-columns.ts';
+import { NewItemInsert, type NewItem } from './new-item-insert.ts';
+import { ReadyItemPages, type ReadyCandidate } from './ready-item-pages.ts';
 
 // The stored key is scoped to its submitter (migration 10); a run shows the key as it was given.
 const runColumns = `run_id AS runId, name, state, spec_digest AS specDigest, substr(idempotency_key, instr(idempotency_key, char(31)) + 1) AS idempotencyKey, submitted_by AS submittedBy,
   submitted_at AS submittedAt, finished_at AS finishedAt, items_total AS itemsTotal, items_finished AS itemsFinished, items_failed AS itemsFailed,
   cancel_requested_by AS cancelRequestedBy, concurrency, priority`;
-const itemColumns = `run_id AS runId, item_id AS itemId, position, state, waiting_on AS waitingOn, approval_required AS approvalRequired, ready_at AS readyAt,
-  cancel_requested_by AS cancelRequestedBy, failure, lock_wait_started_at AS lockWaitStartedAt, lock_wait_locks AS lockWaitLocks, priority`;
-
-/**
- * What a dispatch reads of an item besides its row (`DispatchFacts`, less the lock wait the row
- * has). Each subquery an index search: measured on a 10,000-item run, a JOIN of runs
- * instead of the subquery ~25 µs, and MAX(attempt) over the item's attempts ~15 µs where their
- * COUNT is ~1.5 µs (SQLite walks an index range forward faster than it seeks its end).
- */
-const dispatchFactColumns = `items.spec, items.executor, (SELECT runs.workspace FROM runs WHERE runs.run_id = items.run_id) AS workspace,
-  (SELECT COUNT(*) + 1 FROM attempts WHERE attempts.run_id = items.run_id AND attempts.item_id = items.item_id) AS nextAttempt,
-  EXISTS (SELECT 1 FROM item_edges WHERE item_edges.run_id = items.run_id AND item_edges.prerequisite = items.item_id) AS hasDependents`;
 
 const graphItemColumns = `item_id AS itemId, position, state, spec,
   (SELECT json_group_array(dependent) FROM item_edges WHERE item_edges.run_id = items.run_id AND item_edges.prerequisite = items.item_id) AS dependents`;
 
-/** What a dispatch reads of a ready item (`RunStore.dispatchFacts`); the lock wait's names as JSON text. */
-export interface DispatchFacts {
-  readonly spec: string;
-  readonly executor: string;
-  readonly workspace: string | null;
-  readonly nextAttempt: number;
-  /** 1 when another item depends on it (its success may make one ready), else 0. */
-  readonly hasDependents: number;
-  /** When a pass first found it held back by a lock (and which, a JSON array); null while it has not waited for one. */
-  readonly lockWaitStartedAt: string | null;
-  readonly lockWaitLocks: string | null;
-}
-
-/** An item as `RunStore.insertItems` stores it. */
-export interface NewItem {
-  readonly runId: string;
-  readonly itemId: string;
-  readonly position: number;
-  /** `blocked`, or `ready` for an item released at submit. */
-  readonly state: 'blocked' | 'ready';
-  /** When a `ready` item is due; null for a blocked one. */
-  readonly readyAt: string | null;
-  readonly waitingOn: number;
-  readonly approvalRequired: boolean;
-  /** Its spec with the run's defaults applied, canonical JSON. */
-  readonly spec: string;
-  readonly executor: string;
-  /** Its dispatch priority (`ItemPriority`: its own, else its run's). */
-  readonly priority: number;
-}
-
-/** Items one statement inserts at most (11 values each, far below SQLite's limit on values). */
-const maxItemsPerInsert = 64;
 /** Edges one statement inserts at most (3 values each). */
 const maxEdgesPerInsert = 128;
-
-/** How many page sizes of ready items keep statements of their own (`RunStore.#readyPageStatements`). */
-const readyPageSizesKept = 64;
-
-type ReadyRow = ItemRow & Omit<DispatchFacts, 'lockWaitStartedAt' | 'lockWaitLocks'> & { readyRowid: number; dispatchOrder: number };
-
-/** How `RunStore` orders ready items (see `dispatchOrderOf`). */
-export interface DispatchOrderSettings {
-  /** An item waiting this long rises one priority level (`priorityAgingSeconds`, in ms). */
-  readonly priorityAgingMs: number;
-}
-
-/** The engine's default `priorityAgingSeconds`: 5 minutes a level, so a priority-1 item waits at most 20 minutes behind fresh priority-5 ones. */
-export const defaultPriorityAgingSeconds = 300;
-
-/**
- * Where a ready item stands in the dispatch order (`items.dispatch_order`, smaller first): its
- * ready time in ms, moved earlier by one aging interval per level above the default priority (later
- * per level below). Ordering by it is ordering by effective priority, the item's priority plus one
- * level per aging interval it has waited, highest first: A's effective priority at time t is
- * p(A) + (t - ready(A)) / aging, so A is above B exactly when ready(A) - p(A) × aging is below
- * ready(B) - p(B) × aging, whatever t is. The key is fixed when the item becomes ready, so one
- * index serves the order, and equal priorities keep FIFO order by ready time.
- */
-export function dispatchOrderOf(readyAtMs: number, priority: number, priorityAgingMs: number): number {
-  return readyAtMs - (priority - priorityLevels.default) * priorityAgingMs;
-}
-
-/** A ready item as a dispatch pass reads it: its row and what its dispatch needs (`RunStore.dispatchFacts`). */
-export interface ReadyCandidate {
-  readonly item: ItemRecord;
-  readonly facts: DispatchFacts;
-}
-
-/** The prepared reads of a page of ready items (the first, and the one after a given one). */
-interface ReadyPageReads {
-  readonly first: EngineStatement<unknown[], ReadyRow>;
-  readonly after: EngineStatement<unknown[], ReadyRow>;
-}
-
-/** Reads of one page of ready items: the first, and the one after (dispatch_order, rowid). */
-interface ReadyPageStatements {
-  readonly first: (now: string) => ReadyRow[];
-  readonly after: (now: string, dispatchOrder: number, rowid: number) => ReadyRow[];
-}
-
-/**
- * The read of a page of ready items, with what their dispatch needs, in dispatch order: a walk of
- * the partial index items_dispatch_order (a parked item, with no order, is not in it), passing
- * over an item not due yet (a retry's backoff). `first` binds the time; `after` the time and the
- * (dispatch_order, rowid) of the last item of the page before.
- */
-export function readyPageSql(limit: string, page: 'first' | 'after'): string {
-  return `SELECT ${itemColumns}, ${dispatchFactColumns}, rowid AS readyRowid, dispatch_order AS dispatchOrder FROM items
-    WHERE state = 'ready' AND dispatch_order IS NOT NULL AND ready_at <= ?${page === 'after' ? ' AND (dispatch_order, rowid) > (?, ?)' : ''}
-    ORDER BY dispatch_order, rowid LIMIT ${limit}`;
-}
 
 /**
  * The rows of runs, items and dependency edges, behind prepared statements. Every query the
@@ -128,27 +30,18 @@ export function readyPageSql(limit: string, page: 'first' | 'after'): string {
 export class RunStore {
   readonly #statements;
 
-  readonly #itemInsert: MultiRowInsert<string | number | null>;
+  readonly #itemInsert: NewItemInsert;
   readonly #edgeInsert: MultiRowInsert<string>;
-  readonly #database: EngineDatabase;
   /** The runs' finished counts added in the open transaction body, shared by every store of the database. */
   readonly #counts: DeferredRunCounts;
-  /** The statements reading a page of ready items, by page size (see `#readyPageStatements`). */
-  readonly #readyPages = new Map<number, ReadyPageStatements>();
-  /** The pair with a bound limit, for sizes past those kept. */
-  #readyPagesBound: ReadyPageReads | undefined;
+  readonly #readyPages: ReadyItemPages;
   readonly #priorityAgingMs: number;
 
   constructor(database: EngineDatabase, order: DispatchOrderSettings = { priorityAgingMs: defaultPriorityAgingSeconds * 1_000 }) {
-    this.#database = database;
     this.#priorityAgingMs = order.priorityAgingMs;
     this.#counts = runCountsOf(database);
-    this.#itemInsert = new MultiRowInsert(
-      database,
-      'INSERT INTO items (run_id, item_id, position, state, ready_at, waiting_on, approval_required, spec, executor, priority, dispatch_order)',
-      11,
-      maxItemsPerInsert,
-    );
+    this.#readyPages = new ReadyItemPages(database);
+    this.#itemInsert = new NewItemInsert(database, order.priorityAgingMs);
     this.#edgeInsert = new MultiRowInsert(database, 'INSERT OR IGNORE INTO item_edges (run_id, prerequisite, dependent)', 3, maxEdgesPerInsert);
     const prepare = database.prepare.bind(database);
     this.#statements = {
@@ -174,7 +67,7 @@ export class RunStore {
       parkReady: prepare("UPDATE items SET ready_at = NULL, dispatch_order = NULL WHERE run_id = ? AND item_id = ? AND state = 'ready'"),
       // The order as `dispatchOrderOf` computes it, from the row's own priority.
       unparkReady: prepare(
-        `UPDATE items SET ready_at = @readyAt, dispatch_order = @readyAtMs - (priority - ${priorityLevels.default}) * @agingMs WHERE run_id = @runId AND state = 'ready' AND ready_at IS NULL`,
+        `UPDATE items SET ready_at = @readyAt, dispatch_order = ${dispatchOrderSql} WHERE run_id = @runId AND state = 'ready' AND ready_at IS NULL`,
       ),
       runById: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE run_id = ?`),
       runByKey: prepare<[string], RunRecord>(`SELECT ${runColumns} FROM runs WHERE idempotency_key = ?`),
@@ -197,7 +90,7 @@ export class RunStore {
       setItemState: prepare('UPDATE items SET state = ?, ready_at = COALESCE(?, ready_at) WHERE run_id = ? AND item_id = ?'),
       // Ready again at a new time: its place in the dispatch order as `dispatchOrderOf` computes it, from the row's own priority.
       setItemReady: prepare(
-        `UPDATE items SET state = 'ready', ready_at = @readyAt, dispatch_order = @readyAtMs - (priority - ${priorityLevels.default}) * @agingMs WHERE run_id = @runId AND item_id = @itemId`,
+        `UPDATE items SET state = 'ready', ready_at = @readyAt, dispatch_order = ${dispatchOrderSql} WHERE run_id = @runId AND item_id = @itemId`,
       ),
       // The item as updated, in the same statement: a dependent released next needs it, not read again.
       decrementWaiting: prepare<[string, string], ItemRow>(
@@ -248,35 +141,12 @@ export class RunStore {
   }
 
   /**
-   * Inserts a run's items, up to `maxItemsPerInsert` a statement (a 10,000-item run in 157
+   * Inserts a run's items, up to 64 a statement (`NewItemInsert`: a 10,000-item run in 157
    * statements, not 10,000). An item is stored `blocked`, or already `ready` (due at `readyAt`)
    * when the caller releases it at once: one write of the row instead of an insert and an update.
    */
   insertItems(items: readonly NewItem[]): void {
-    const values: (string | number | null)[] = [];
-    // The items of one insert are mostly ready at one time: its text is parsed once.
-    let parsed: { readonly text: string; readonly ms: number } | undefined;
-    for (const item of items) {
-      let order: number | null = null;
-      if (item.readyAt !== null) {
-        if (parsed?.text !== item.readyAt) parsed = { text: item.readyAt, ms: Date.parse(item.readyAt) };
-        order = dispatchOrderOf(parsed.ms, item.priority, this.#priorityAgingMs);
-      }
-      values.push(
-        item.runId,
-        item.itemId,
-        item.position,
-        item.state,
-        item.readyAt,
-        item.waitingOn,
-        item.approvalRequired ? 1 : 0,
-        item.spec,
-        item.executor,
-        item.priority,
-        order,
-      );
-    }
-    this.#itemInsert.run(values);
+    this.#itemInsert.run(items);
   }
 
   /** The item's spec (defaults applied, canonical JSON), its executor and its run's workspace, for dispatch. */
@@ -431,49 +301,8 @@ export class RunStore {
    * early (a dispatch pass that is full) reads no more pages. Each page is read whole, so the
    * caller may run other statements between items.
    */
-  *readyCandidatesInPages(limit: number, pageSize: number, now: string): Generator<ReadyCandidate> {
-    let after: { dispatchOrder: number; rowid: number } | undefined;
-    for (let read = 0; read < limit;) {
-      const size = Math.min(pageSize, limit - read);
-      const statements = this.#readyPageStatements(size);
-      const page = after === undefined ? statements.first(now) : statements.after(now, after.dispatchOrder, after.rowid);
-      read += page.length;
-      for (const { readyRowid, dispatchOrder, spec, executor, workspace, nextAttempt, hasDependents, ...row } of page) {
-        after = { dispatchOrder, rowid: readyRowid };
-        const facts = { spec, executor, workspace, nextAttempt, hasDependents, lockWaitStartedAt: row.lockWaitStartedAt, lockWaitLocks: row.lockWaitLocks };
-        yield { item: itemOfRow(row), facts };
-      }
-      if (page.length < size) return;
-    }
-  }
-
-  // The two statements that read a page of `size` ready items (the first page, and the page after
-  // a given one), with the size written into the SQL as a literal and kept for reuse. A bound
-  // `LIMIT ?` costs SQLite a new query plan at every execution (measured on a chain of quick
-  // items: ~20 µs a read of one ready item, against ~2 µs with a literal), and the
-  // dispatcher reads a page in every pass. The sizes a dispatcher asks for are few (its capacity
-  // plus a margin, and what is left of its limit): past `readyPageSizesKept` of them, a page is
-  // read by one pair of statements with a bound limit.
-  #readyPageStatements(size: number): ReadyPageStatements {
-    const kept = this.#readyPages.get(size);
-    if (kept !== undefined) return kept;
-    if (this.#readyPages.size >= readyPageSizesKept) {
-      this.#readyPagesBound ??= this.#prepareReadyPages('?');
-      const { first, after } = this.#readyPagesBound;
-      return { first: (now) => first.all(now, size), after: (now, dispatchOrder, rowid) => after.all(now, dispatchOrder, rowid, size) };
-    }
-    const { first, after } = this.#prepareReadyPages(String(size));
-    const statements: ReadyPageStatements = { first: (now) => first.all(now), after: (now, dispatchOrder, rowid) => after.all(now, dispatchOrder, rowid) };
-    this.#readyPages.set(size, statements);
-    return statements;
-  }
-
-  #prepareReadyPages(limit: string): ReadyPageReads {
-    const prepare = this.#database.prepare.bind(this.#database);
-    return {
-      first: prepare<unknown[], ReadyRow>(readyPageSql(limit, 'first')),
-      after: prepare<unknown[], ReadyRow>(readyPageSql(limit, 'after')),
-    };
+  readyCandidatesInPages(limit: number, pageSize: number, now: string): Generator<ReadyCandidate> {
+    return this.#readyPages.read(limit, pageSize, now);
   }
 
   /** Records who asked to cancel the running item (the first request stands). */
