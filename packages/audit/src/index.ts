@@ -50,6 +50,10 @@ export { buildEvidenceBundle, readCheckpoint, serializeEvidenceBundle } from './
 export type { EvidenceBundleInput, MultiproofSource } from './bundle/build-evidence-bundle.ts';
 export { verificationCheckNames, verifyBundle } from './bundle/verify-bundle.ts';
 export type { VerifyBundleOptions } from './bundle/verify-bundle.ts';
+export { bundleLimits } from './bundle/bundle-limits.ts';
+export type { BundleLimits } from './bundle/bundle-limits.ts';
+export { readBundleFile } from './bundle/read-bundle-file.ts';
+export type { ReadBundleFileOptions } from './bundle/read-bundle-file.ts';
 export type { AnchorCheckOptions } from './bundle/bundle-checks.ts';
 export { auditEntryProblem } from './entries/audit-entry-problem.ts';
 export { auditEntryText } from './entries/audit-entry-text.ts';

@@ -2,11 +2,12 @@
 // is given (or its server folder's own key), the anchors it is told to read (its config's, or
 // --anchor), and its own table of anchor kinds. A real server (init, a run through its engine, the
 // bundle it exports), then forgeries of that bundle, verified by the CLI as a user runs it.
-import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EvidenceBundleV1, PublicKeyRecord, VerificationReport } from '@cairn/core';
-import { serializeEvidenceBundle } from '@cairn/audit';
+import { bundleLimits, serializeEvidenceBundle } from '@cairn/audit';
 import { createLocalSigner } from '@cairn/local';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { composeServer } from '../composition/compose-server.ts';
@@ -229,4 +230,56 @@ describe('finding 3: without a key the verifier trusts, nothing is verified', ()
       expect(refused.stderr).toContain(`--trusted-key-file ${notAKey}`);
     },
   );
+});
+
+describe('finding 5: the verifier reads hostile input within bounds', () => {
+  const refused = (result: { status: number | null; stderr: string }) => {
+    expect(result.status, result.stderr).toBe(2);
+    return result.stderr;
+  };
+
+  test('what is not a regular file is refused at once, naming the path and what it is: /dev/zero, a FIFO with no writer', { timeout: 60_000 }, async () => {
+    const fifo = join(scratch, 'bundle.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const [zero, pipe] = await Promise.all([
+      cairn(['verify', '/dev/zero', '--trusted-key', server.keyId], server.elsewhere),
+      cairn(['verify', fifo, '--trusted-key', server.keyId], server.elsewhere),
+    ]);
+    expect(refused(zero)).toContain('CAIRN_PAYLOAD_INVALID: Cannot read the evidence bundle /dev/zero: it is a character device, not a regular file.');
+    expect(refused(pipe)).toContain(`CAIRN_PAYLOAD_INVALID: Cannot read the evidence bundle ${fifo}: it is a FIFO (named pipe), not a regular file.`);
+  });
+
+  test('a bundle over --max-bundle-bytes is refused before it is read, naming the option; at its size it verifies', { timeout: 60_000 }, async () => {
+    const size = statSync(server.bundleFile).size;
+    const [over, atSize, json] = await Promise.all([
+      cairn(['verify', server.bundleFile, '--trusted-key', server.keyId, '--max-bundle-bytes', String(size - 1)], server.elsewhere),
+      cairn(['verify', server.bundleFile, '--trusted-key', server.keyId, '--max-bundle-bytes', String(size)], server.elsewhere),
+      cairn(['--json', 'verify', server.bundleFile, '--trusted-key', server.keyId, '--max-bundle-bytes', '1000'], server.elsewhere),
+    ]);
+    expect(refused(over)).toContain(`it is ${size} bytes, more than ${size - 1}, the most a verifier reads (--max-bundle-bytes)`);
+    expect(atSize.status, atSize.stderr).toBe(0);
+    expect(JSON.parse(refused(json))).toMatchObject({
+      code: 'CAIRN_PAYLOAD_INVALID',
+      path: server.bundleFile,
+      details: { limit: 'maxBundleBytes', bytes: size, maxBundleBytes: 1000 },
+    });
+  });
+
+  test('a bundle over a limit of what parsing builds is refused naming the limit and the JSON path', async () => {
+    const keys = Array.from({ length: bundleLimits.maxKeysPerObject + 1 }, (_, index) => `"k${index}":0`).join(',');
+    const file = join(scratch, 'wide.bundle.json');
+    writeFileSync(file, `{"entries":[{${keys}}],"format":"cairn.bundle/v1"}`);
+    expect(refused(await cairn(['verify', file, '--trusted-key', server.keyId], server.elsewhere))).toContain(
+      `the bundle exceeds what a verifier reads: the object at $.entries[0] has more than ${bundleLimits.maxKeysPerObject} keys (limit maxKeysPerObject)`,
+    );
+  });
+
+  test('--max-bundle-bytes says the library default and refuses what is not a whole number of bytes', async () => {
+    const [help, bad] = await Promise.all([
+      cairn(['verify', '--help'], server.elsewhere),
+      cairn(['verify', server.bundleFile, '--max-bundle-bytes', '1.5'], server.elsewhere),
+    ]);
+    expect(help.stdout.replaceAll(/\s+/g, ' ')).toContain(`(default ${bundleLimits.maxBundleBytes} (${bundleLimits.maxBundleBytes / 1024 / 1024} MiB)`);
+    expect(refused(bad)).toContain('must be a whole number of bytes');
+  });
 });

@@ -1,6 +1,10 @@
+import { InvalidArgumentError } from 'commander';
 import { formatVerificationReport } from '../evidence/format-verification-report.ts';
-import { json, program, readInputFile, say } from './cli-program.ts';
+import { json, program, say } from './cli-program.ts';
 import type { VerifierOptions } from './verifier-trust.ts';
+
+// bundleLimits.maxBundleBytes, said here without loading @cairn/audit at every start (a test keeps them equal).
+const defaultMaxBundleBytes = '536870912 (512 MiB)';
 
 /** `cairn verify`: an evidence bundle checked offline (or with trusted anchors read live). */
 export function addVerifyCommands(): void {
@@ -18,17 +22,24 @@ export function addVerifyCommands(): void {
       '--anchor <kind:location...>',
       "with --online, read these anchors instead of the config's (file:<directory>, s3-object-lock:s3://<bucket>/<prefix>[?endpoint=<url>&region=<region>&forcePathStyle=true])",
     )
+    .option(
+      '--max-bundle-bytes <bytes>',
+      `refuse a bundle file larger than this, before reading it (default ${defaultMaxBundleBytes}, above any bundle Cairn writes)`,
+      bundleBytes,
+    )
     .description(
       "verify an evidence bundle (offline unless --online) against keys you trust: --trusted-key, --trusted-key-file, or the server's own key when run in its folder. Exit 0 verified, 1 a check failed, 4 nothing failed but no trusted key was given (not verified)",
     )
-    .action(async (file: string, options: VerifierOptions) => {
-      const bytes = new Uint8Array(readInputFile(file, 'the evidence bundle'));
-      const [{ verifierTrust }, { verificationExitCode, verifyEvidence }] = await Promise.all([
+    .action(async (file: string, options: VerifierOptions & { maxBundleBytes?: number }) => {
+      const [{ verifierTrust }, { readEvidenceFile, verificationExitCode, verifyEvidence }] = await Promise.all([
         import('./verifier-trust.ts'),
         import('../evidence/verify-evidence.ts'),
       ]);
+      const limits = options.maxBundleBytes === undefined ? {} : { maxBundleBytes: options.maxBundleBytes };
+      const bytes = readEvidenceFile(file, limits);
       const trust = await verifierTrust(options);
       const report = await verifyEvidence(bytes, {
+        limits,
         trustedKeys: trust.keys,
         trustedKeyIds: trust.keyIds,
         anchors: trust.anchors,
@@ -38,4 +49,11 @@ export function addVerifyCommands(): void {
       else for (const line of formatVerificationReport(report)) say(line);
       process.exitCode = verificationExitCode(report);
     });
+}
+
+function bundleBytes(value: string): number {
+  const bytes = Number(value);
+  if (!Number.isSafeInteger(bytes) || bytes < 1)
+    throw new InvalidArgumentError(`must be a whole number of bytes, more than 0 (default ${defaultMaxBundleBytes}).`);
+  return bytes;
 }

@@ -1,5 +1,5 @@
 import type { PublicKeyRecord, VerificationReport } from '@cairn/core';
-import { verifyBundle, type TrustedAnchor } from '@cairn/audit';
+import { readBundleFile, verifyBundle, type BundleLimits, type TrustedAnchor } from '@cairn/audit';
 
 /** How `cairn verify` (and `cairn demo`) verify a bundle: with what the caller trusts, never what the bundle says. */
 export interface VerifyEvidenceOptions {
@@ -11,6 +11,17 @@ export interface VerifyEvidenceOptions {
   readonly anchors?: readonly TrustedAnchor[];
   /** TSA certificates (PEM) an RFC 3161 token may be signed by (`--trusted-tsa-cert`, the server's `rfc3161` anchors). */
   readonly trustedTsaCertificates?: readonly string[];
+  /** What is read of the bundle before refusing it (`bundleLimits` for any left out; `--max-bundle-bytes`). */
+  readonly limits?: Partial<BundleLimits>;
+}
+
+/**
+ * Reads a bundle file for `verifyEvidence` within `limits` (pass it the same): a FIFO, a device or
+ * a file over a limit is refused with CAIRN_PAYLOAD_INVALID (bad input, exit 2) naming the path
+ * and the limit, before it is read whole.
+ */
+export function readEvidenceFile(file: string, limits: Partial<BundleLimits> = {}): Uint8Array {
+  return readBundleFile(file, { limits, what: 'the evidence bundle', limitOption: '--max-bundle-bytes' });
 }
 
 /** Verifies an evidence bundle's bytes. Never throws for a bad bundle. */
@@ -20,6 +31,7 @@ export async function verifyEvidence(bytes: Uint8Array, options: VerifyEvidenceO
     ...(options.trustedKeyIds && options.trustedKeyIds.length > 0 ? { pinnedKeyIds: options.trustedKeyIds } : {}),
     ...(options.anchors && options.anchors.length > 0 ? { trustedAnchors: options.anchors } : {}),
     ...(options.trustedTsaCertificates && options.trustedTsaCertificates.length > 0 ? { trustedTsaCertificates: options.trustedTsaCertificates } : {}),
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
   });
 }
 

@@ -1,12 +1,16 @@
-import type { EvidenceBundleV1 } from '@cairn/core';
+import type { DsseEnvelope, EvidenceBundleV1 } from '@cairn/core';
 import { canonicalJson, evidenceBundleSchema, formatJsonPath } from '@cairn/protocol';
 import { z } from 'zod';
 import { auditEntryProblem } from '../entries/audit-entry-problem.ts';
+import { readCheckpoint } from './build-evidence-bundle.ts';
+import { bundleLimits, type BundleLimits } from './bundle-limits.ts';
+import { BundleStructureScanner } from './bundle-structure-scanner.ts';
 
 /** A bundle as read, or why it could not be read at all. */
 export type ReadBundle = { readonly ok: true; readonly bundle: EvidenceBundleV1 } | { readonly ok: false; readonly detail: string };
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
 
 // Entries are checked by hand (`auditEntryProblem`, equal to the schema): a bundle may hold a
 // million of them, and the schema would cost most of the verification time.
@@ -16,10 +20,18 @@ const bundleShellSchema = evidenceBundleSchema.extend({ entries: z.array(z.unkno
  * Reads a bundle given as bytes, text or an already parsed value. Bytes and text must be exactly
  * the canonical JSON of a valid `cairn.bundle/v1` document: a bundle has one byte form, so any
  * edit that keeps the meaning (spaces, escapes, key order) is still an edit and is refused.
+ * Bytes and text over `limits` are refused before they are parsed (an already parsed value is the
+ * caller's to have bounded).
  */
-export function readBundle(input: Uint8Array | string | unknown): ReadBundle {
+export function readBundle(input: Uint8Array | string | unknown, limits: BundleLimits = bundleLimits): ReadBundle {
   let value: unknown = input;
   let text: string | undefined;
+  if (input instanceof Uint8Array || typeof input === 'string') {
+    // A string has at least as many UTF-8 bytes as characters: a long one is refused before encoding.
+    const problem =
+      input.length > limits.maxBundleBytes ? tooLarge(input.length, limits) : boundsProblem(typeof input === 'string' ? encoder.encode(input) : input, limits);
+    if (problem !== undefined) return { ok: false, detail: problem };
+  }
   if (input instanceof Uint8Array) {
     try {
       text = decoder.decode(input);
@@ -55,4 +67,28 @@ export function readBundle(input: Uint8Array | string | unknown): ReadBundle {
     }
   }
   return { ok: true, bundle };
+}
+
+function tooLarge(size: number, limits: BundleLimits): string {
+  return `the bundle exceeds what a verifier reads: it is ${size} bytes, more than ${limits.maxBundleBytes} (limit maxBundleBytes)`;
+}
+
+/** The first limit the bytes exceed, or entries beyond the tree size their checkpoint claims. */
+function boundsProblem(bytes: Uint8Array, limits: BundleLimits): string | undefined {
+  if (bytes.length > limits.maxBundleBytes) return tooLarge(bytes.length, limits);
+  const scanner = new BundleStructureScanner(bytes, limits);
+  scanner.scan(bytes.length);
+  const structure = scanner.result();
+  if (!structure.ok) return structure.detail;
+  if (structure.entryCount === undefined || structure.checkpoint === undefined) return undefined;
+  let treeSize: number;
+  try {
+    treeSize = readCheckpoint(JSON.parse(new TextDecoder().decode(structure.checkpoint)) as DsseEnvelope).treeSize;
+  } catch {
+    // An unreadable checkpoint fails its own check, after the (bounded) parse.
+    return undefined;
+  }
+  return structure.entryCount > treeSize
+    ? `$.entries: the bundle holds ${structure.entryCount} entries, more than the ${treeSize} of the tree its checkpoint claims; a bundle's entries are some of that tree's`
+    : undefined;
 }

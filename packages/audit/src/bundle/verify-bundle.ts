@@ -18,6 +18,7 @@ import {
   type CheckResult,
 } from './bundle-checks.ts';
 import { readCheckpoint } from './build-evidence-bundle.ts';
+import { resolveBundleLimits, type BundleLimits } from './bundle-limits.ts';
 import { readBundle } from './read-bundle.ts';
 
 export interface VerifyBundleOptions extends AnchorCheckOptions {
@@ -29,6 +30,12 @@ export interface VerifyBundleOptions extends AnchorCheckOptions {
   readonly trustedTsaCertificates?: readonly (X509Certificate | string)[];
   /** Fetches an artifact by digest to check its content; without it only digests are checked. */
   readonly readArtifact?: (digest: string) => Promise<Uint8Array | null>;
+  /**
+   * What is read of bytes or text before refusing them (`bundleLimits` for any left out, e.g.
+   * `{ maxBundleBytes }`). A bundle over a limit fails `entries`, the limit named in its detail.
+   * Throws CAIRN_CONFIG_INVALID for a limit that is not a positive whole number.
+   */
+  readonly limits?: Partial<BundleLimits>;
 }
 
 /** The checks, in the order they are reported. */
@@ -60,10 +67,11 @@ export const verificationCheckNames: readonly VerificationCheckName[] = [
  *   certificate the caller trusts.
  *
  * Accepts the bundle as bytes or text (which must be its exact canonical JSON) or as a value.
- * Never throws for a bad bundle: a bundle that cannot be read fails the `entries` check.
+ * Never throws for a bad bundle: a bundle that cannot be read, or is over `limits`, fails the
+ * `entries` check.
  */
 export async function verifyBundle(input: Uint8Array | string | unknown, options: VerifyBundleOptions = {}): Promise<VerificationReport> {
-  const read = readBundle(input);
+  const read = readBundle(input, resolveBundleLimits(options.limits));
   if (!read.ok) return report(new Map([['entries', fail(read.detail)]]), 'the bundle could not be read');
   const { bundle } = read;
   const trust = resolveTrust(bundle.keys, options);
