@@ -1,5 +1,5 @@
 import fastifySwagger from '@fastify/swagger';
-import { CairnError, decodeRunSpec } from '@cairn/protocol';
+import { CairnError, decodeRunSpec, isCairnError } from '@cairn/protocol';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
@@ -16,6 +16,7 @@ import { registerLogRoutes } from './log-routes.ts';
 import { registerProvenanceRoutes } from './provenance-routes.ts';
 import { isLoopback } from './loopback.ts';
 import { checkRequestOrigin, hostNamesOf } from './browser-requests.ts';
+import { RefusalLog } from './refusal-log.ts';
 import { bodyLimits } from './body-limits.ts';
 import { answerClientError } from './client-errors.ts';
 import { connectionCapOf, isRefusedConnection, limitConnections, openFilesLimit } from './connection-limit.ts';
@@ -108,6 +109,12 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   // Every route, the public ones included: a page of another origin gets nothing from this server.
   // Not audited, as a missing token is not: a page could otherwise write to the log at will.
   const hosts = hostNamesOf(options.host, options.allowedHosts ?? []);
+  const originRefusals = new RefusalLog((count, last) =>
+    app.log.warn(
+      { refused: count, ...last },
+      'requests refused for their Host or origin (a page of another origin, or a rebound name); counted in cairn_http_browser_requests_refused_total',
+    ),
+  );
   app.addHook('onRequest', async (request, reply) => {
     // Answered 503 already (over the connection cap): a request that came on it is read and dropped.
     if (isRefusedConnection(request.raw.socket)) {
@@ -116,7 +123,14 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     }
     // Every answer, streams and blobs included: a browser never guesses a type other than the one sent.
     reply.raw.setHeader('x-content-type-options', 'nosniff');
-    checkRequestOrigin(request, hosts);
+    try {
+      checkRequestOrigin(request, hosts);
+    } catch (error) {
+      const reason = isCairnError(error) && error.path === 'headers.host' ? 'host' : 'origin';
+      options.composition.metrics.refusedBrowserRequest(reason);
+      originRefusals.saw(reason, request.headers);
+      throw error;
+    }
   });
   const cap = connectionCapOf(openFilesLimit(), options.maxConnections);
   let refusedSince = 0;

@@ -17,6 +17,7 @@ export class ServerMetrics {
   /** Give it to the engine: it hears attempts start and end, and anchors fail. */
   readonly observer: EngineObserver;
   readonly #http: Histogram<'route' | 'method' | 'status'>;
+  readonly #refusedBrowserRequests: Counter<'reason'>;
   readonly #modelCalls: Counter<'provider' | 'model' | 'outcome'>;
   readonly #modelTokens: Counter<'provider' | 'model' | 'kind'>;
   readonly #modelCost: Counter<'provider' | 'model'>;
@@ -49,6 +50,13 @@ export class ServerMetrics {
     const anchorFailures = new Counter({
       name: 'cairn_anchor_failures_total',
       help: 'Checkpoint anchorings that failed (each is retried)',
+      registers: [registry],
+    });
+    // Counted, not audited: any page can send them, and the log would be the page's to fill.
+    this.#refusedBrowserRequests = new Counter({
+      name: 'cairn_http_browser_requests_refused_total',
+      help: 'Requests refused before authentication: a Host the server does not answer to (host) or a page of another origin (origin)',
+      labelNames: ['reason'],
       registers: [registry],
     });
     this.#http = new Histogram({
@@ -171,6 +179,11 @@ export class ServerMetrics {
     ] as const)
       if (tokens !== undefined && tokens > 0) this.#modelTokens.inc({ provider, model, kind }, tokens);
     if (call.costUsd !== undefined && call.costUsd > 0) this.#modelCost.inc({ provider, model }, call.costUsd);
+  }
+
+  /** A request refused for its Host (`host`, DNS rebinding) or its origin (`origin`, another page). */
+  refusedBrowserRequest(reason: 'host' | 'origin'): void {
+    this.#refusedBrowserRequests.inc({ reason });
   }
 
   observeRequest(route: string, method: string, status: number, seconds: number): void {
