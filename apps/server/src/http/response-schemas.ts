@@ -1,9 +1,7 @@
-import type { ItemAttemptRecord, ItemRecord, RunPage, RunRecord, ScheduleRecord } from '@cairn/engine';
-import type { TokenRecord } from '../auth/token-store.ts';
+import type { ItemAttemptRecord, ItemRecord, RunRecord, ScheduleRecord } from '@cairn/engine';
 import { attemptStates, errorCodes, itemStates, runStates } from '@cairn/protocol';
 import { z } from 'zod';
 import type { HttpApp } from './http-app.ts';
-import type { RunGraphPage } from './run-graph.ts';
 import { itemApprovalViewSchema } from './item-approvals.ts';
 import { itemDeliverySchema } from '../delivery/item-delivery.ts';
 
@@ -203,7 +201,7 @@ export const runGraphPageSchema = z
     id: 'RunGraphPage',
     description:
       "A page of a run's graph, by position: its nodes, the edges of those nodes (a dependency on its dependent's page, a join on its prerequisite's) and the groups of its nodes",
-  }) as unknown as z.ZodType<RunGraphPage>;
+  });
 
 export const attemptViewSchema = record<ItemAttemptRecord>(
   {
@@ -245,7 +243,7 @@ export const secretViewSchema = z
 /** A run page: `GET /v1/runs`. */
 export const runPageSchema = z
   .strictObject({ runs: z.array(runViewSchema), nextCursor: z.string().optional() })
-  .meta({ id: 'RunPage', description: 'A page of runs, newest first; nextCursor reads the next page' }) as unknown as z.ZodType<RunPage>;
+  .meta({ id: 'RunPage', description: 'A page of runs, newest first; nextCursor reads the next page' });
 
 /** A token as listed: never its secret or hash. */
 // Strict: a field such as secretHash can never slip into an answer.
@@ -263,7 +261,7 @@ export const tokenViewSchema = z
       .optional()
       .meta({ description: "A dashboard session, made from a sign-in link: the kind of token the dashboard's Sign out revokes" }),
   })
-  .meta({ id: 'Token', description: 'A bearer token as listed: never its secret' }) as unknown as z.ZodType<TokenRecord>;
+  .meta({ id: 'Token', description: 'A bearer token as listed: never its secret' });
 
 /** A webhook endpoint as listed: never its secret. */
 export const webhookViewSchema = z
@@ -301,8 +299,9 @@ export const webhookDeliverySchema = z
  * media type and what it holds. Fastify sends such payloads as they are, never through a serializer.
  */
 export function bytesAnswer(mediaType: string, description: string) {
-  // Documented as a string; typed as what routes send (bytes, a stream), which is never serialized.
-  const schema = z.string().meta({ description }) as unknown as z.ZodType<string | Uint8Array | NodeJS.ReadableStream>;
+  // Typed as what routes send (bytes, a stream), which is never serialized; documented as a string
+  // (a custom schema is drawn from its metadata alone).
+  const schema = z.custom<string | Uint8Array | NodeJS.ReadableStream>().meta({ type: 'string', description });
   return { description, content: { [mediaType]: { schema } } };
 }
 

@@ -41,9 +41,9 @@ export interface RunGraphGroup {
 /** A page of a run's graph (`GET /v1/runs/{runId}/graph`). */
 export interface RunGraphPage {
   readonly runId: string;
-  readonly nodes: readonly RunGraphNode[];
-  readonly edges: readonly RunGraphEdge[];
-  readonly groups: readonly RunGraphGroup[];
+  readonly nodes: RunGraphNode[];
+  readonly edges: RunGraphEdge[];
+  readonly groups: RunGraphGroup[];
   /** The `cursor` of the next page; absent on the last. */
   readonly nextCursor?: string;
 }

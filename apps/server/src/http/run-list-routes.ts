@@ -36,7 +36,8 @@ export function registerRunListRoutes(app: HttpApp, { service }: ServerCompositi
     },
     async (request) => {
       const { limit, cursor, ...filters } = request.query;
-      return service.runs({ ...definedOnly(filters), ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}) });
+      const page = await service.runs({ ...definedOnly(filters), ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}) });
+      return { ...page, runs: [...page.runs] };
     },
   );
 }

@@ -1,8 +1,12 @@
 import { z } from 'zod';
 import { roleScopePattern, secretGrantPattern, tokenScopes } from '../auth/token-scopes.ts';
+import type { TokenRecord } from '../auth/token-store.ts';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
 import { tokenViewSchema } from './response-schemas.ts';
+
+/** A token as answered: its record, with a list of scopes of its own. */
+const tokenView = (record: TokenRecord) => ({ ...record, scopes: [...record.scopes] });
 
 const tokenParams = z.strictObject({ tokenId: z.string().regex(/^[0-9a-f]{12}$/, 'must be a token id: 12 hex digits (cairn token list)') });
 
@@ -22,7 +26,7 @@ export function registerTokenRoutes(app: HttpApp, { service, tokens }: ServerCom
         response: { 200: z.array(tokenViewSchema) },
       },
     },
-    async () => tokens.list(),
+    async () => (await tokens.list()).map(tokenView),
   );
   app.post(
     '/v1/tokens',
@@ -51,7 +55,7 @@ export function registerTokenRoutes(app: HttpApp, { service, tokens }: ServerCom
     async (request, reply) => {
       const created = await tokens.create(request.body.name, request.body.scopes);
       await service.hostAudit.tokenCreated({ actor: request.actor!, tokenId: created.record.id, name: created.record.name, scopes: created.record.scopes });
-      return reply.status(201).send(created);
+      return reply.status(201).send({ ...created, record: tokenView(created.record) });
     },
   );
   app.delete(
@@ -68,7 +72,7 @@ export function registerTokenRoutes(app: HttpApp, { service, tokens }: ServerCom
     async (request) => {
       const record = await tokens.revoke(request.params.tokenId);
       await service.hostAudit.tokenRevoked({ actor: request.actor!, tokenId: record.id, name: record.name });
-      return record;
+      return tokenView(record);
     },
   );
 }
