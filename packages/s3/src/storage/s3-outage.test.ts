@@ -85,3 +85,25 @@ test('an outage longer than outageBudgetMs fails the operation with CAIRN_STORAG
   proxy.endOutage();
   expect(await storage.get('anything')).toBeNull();
 });
+
+test('checkReachable: an answer that is not a transient failure counts as reachable; a request left unanswered does not', { timeout: 60_000 }, async () => {
+  // Every request is read and never answered, as by a gateway that hangs.
+  const stalled = createS3StorageProvider({
+    bucket: 'cairn-stalled',
+    client: radosgwClient({ endpoint: (await startStallingProxy(cleanups)).endpoint, maxAttempts: 1 }),
+  });
+  const error = await stalled.checkReachable({ timeoutMs: 300 }).then(
+    () => undefined,
+    (failure: unknown) => failure,
+  );
+  expect(isCairnError(error, 'CAIRN_STORAGE_UNAVAILABLE'), String(error)).toBe(true);
+  // A bucket that is not there is an answer from S3 (404 NoSuchBucket): S3 is up, whatever else is wrong.
+  const elsewhere = createS3StorageProvider({ bucket: 'cairn-no-such-bucket-here', client: radosgwClient({ maxAttempts: 1 }) });
+  await expect(elsewhere.checkReachable()).resolves.toBeUndefined();
+});
+
+async function startStallingProxy(registry: (() => Promise<unknown>)[]) {
+  const proxy = await startS3FaultProxy({ target: radosgwConnection().endpoint, faultRate: 1, seed: 3, faults: ['stall'] });
+  registry.push(() => proxy.close());
+  return proxy;
+}

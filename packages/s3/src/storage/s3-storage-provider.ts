@@ -181,10 +181,12 @@ export class S3StorageProvider implements StorageProviderV1 {
 
   /**
    * Whether S3 answers now: ONE `HeadObject` of a fixed key under the provider's own folder, not
-   * retried, given up after `timeoutMs`. Resolves when S3 answers (the key is never there: 404 is
-   * an answer); throws CAIRN_STORAGE_UNAVAILABLE saying what failed otherwise (a refused or cut
-   * connection, a 5xx, a refusal of the credentials). For readiness checks, which must say at
-   * once what the operations, retrying through an outage, would only say at its end.
+   * retried, given up after `timeoutMs`. Resolves when S3 answers the request (the key is never
+   * there: 404 is an answer, and so is the 403 AWS gives for a missing key to an identity whose
+   * s3:ListBucket is scoped); throws CAIRN_STORAGE_UNAVAILABLE saying what failed when the failure
+   * is one the operations would retry (a refused or cut connection, a timeout, a 5xx, throttling).
+   * For readiness checks, which must say at once what the operations, waiting an outage out, would
+   * only say at its end.
    */
   async checkReachable(options: { readonly timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = options.timeoutMs ?? Math.min(this.settings.requestTimeoutMs, 5_000);
@@ -193,7 +195,7 @@ export class S3StorageProvider implements StorageProviderV1 {
         abortSignal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      if (isNotFound(error)) return;
+      if (!isRetryableS3Error(error)) return;
       throw s3Failure(error, '[cairn] [s3] checking that S3 answers', this.location, 'CAIRN_STORAGE_UNAVAILABLE');
     }
   }
