@@ -55,26 +55,15 @@ test(
     const tokens = [100 + 30, inputEstimate(bodies.chat) + 30, inputEstimate(bodies.responses) + 30];
     const budget = tokens[0]! + tokens[1]! + tokens[2]!;
     try {
-      const { api, composition, directory, models } = await start(
-        // The runtime's own call never gets an answer: its attempt stays running while the test calls.
-        {
-          chat: [{ stall: 'before-response', text: 'never sent', usage: { inputTokens: 1, outputTokens: 1 } }, answer],
-          anthropic: [answer],
-          responses: [answer],
-        },
-        {
-          provider: ['anthropic', 'openai'],
-          providerKey: 'sk-provider-77ab',
-          runtimes: { 'openai-compatible': { baseUrl: 'http://127.0.0.1:9/v1', maxTurns: 6, maxRetries: 0 } },
-        },
+      const { api, composition, directory } = await start(
+        { chat: [answer], anthropic: [answer], responses: [answer] },
+        { provider: ['anthropic', 'openai'], providerKey: 'sk-provider-77ab', runtimes: {} },
       );
-      const runId = await submitAgentRun(api, {
-        runtime: { kind: 'agent', adapter: 'openai-compatible', model: chatModel, prompt: 'Write notes.md.' },
-        timeout: '60s',
-        budget: { tokens: budget },
-      });
+      // A running attempt the test calls for (a call of its own in flight would hold a reservation of
+      // the budget); its item's budget is what the calls are charged against.
+      const runId = await submitAgentRun(api, { runtime: { kind: 'command', argv: ['sleep', '60'] }, timeout: '90s', budget: { tokens: budget } });
       const executionId = `${runId}/write/1`;
-      while (models.turns('chat').length === 0) await sleep(20);
+      while (composition.engine.liveAttempt(executionId) === undefined) await sleep(20);
       const credentials = await AttemptCredentials.fromKeyFile(join(directory, 'cairn-data', 'gateway.key'));
       const credential = credentials.mint({ executionId, models: [chatModel, anthropicModel], expiresAt: Date.now() + 60_000 });
       const call = (path: string, body: string) =>

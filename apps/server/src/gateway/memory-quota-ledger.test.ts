@@ -31,3 +31,18 @@ test.each([
 ])('quotaFull(%j, %j) is %j', (quota, usage, reason) => {
   expect(quotaFull(quota, usage)).toBe(reason);
 });
+
+test.each([
+  // A reservation fits beside the minute's tokens and the reservations in flight, or waits.
+  [{ inFlight: 2, startedInMinute: 5, tokensInMinute: 100, reservedTokens: 200 }, 200, undefined],
+  [
+    { inFlight: 2, startedInMinute: 5, tokensInMinute: 100, reservedTokens: 200 },
+    201,
+    '500 tokens in the last minute, with 100 used and 200 reserved by the calls in flight',
+  ],
+  // With none in flight, one goes while any room is left.
+  [{ inFlight: 0, startedInMinute: 5, tokensInMinute: 499, reservedTokens: 0 }, 10_000, undefined],
+  [{ inFlight: 0, startedInMinute: 5, tokensInMinute: 500, reservedTokens: 0 }, 1, '500 tokens in the last minute'],
+])('quotaFull({tokensPerMinute: 500}, %j) reserving %i is %j', (usage, reserve, reason) => {
+  expect(quotaFull({ tokensPerMinute: 500 }, usage, reserve)).toBe(reason);
+});

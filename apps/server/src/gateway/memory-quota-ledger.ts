@@ -3,6 +3,8 @@ import { quotaFull, quotaWindowMs, type QuotaClaim, type QuotaLedger, type Quota
 /** One key's calls: in flight, started and ended in the rolling minute (oldest first). */
 interface KeyCalls {
   inFlight: number;
+  /** Tokens the calls in flight reserved. */
+  reserved: number;
   readonly starts: number[];
   readonly ends: { readonly at: number; readonly tokens: number }[];
 }
@@ -22,19 +24,25 @@ export class MemoryQuotaLedger implements QuotaLedger {
     this.#now = options.now ?? Date.now;
   }
 
-  take(claims: readonly QuotaClaim[]): Promise<QuotaTaken> {
+  take(claims: readonly QuotaClaim[], reserveTokens = 0): Promise<QuotaTaken> {
     const now = this.#now();
     const held = claims.map((claim) => ({ claim, calls: this.#calls(claim.key, now) }));
     for (const { claim, calls } of held) {
-      const reason = quotaFull(claim.quota, {
-        inFlight: calls.inFlight,
-        startedInMinute: calls.starts.length,
-        tokensInMinute: calls.ends.reduce((sum, end) => sum + end.tokens, 0),
-      });
+      const reason = quotaFull(
+        claim.quota,
+        {
+          inFlight: calls.inFlight,
+          startedInMinute: calls.starts.length,
+          tokensInMinute: calls.ends.reduce((sum, end) => sum + end.tokens, 0),
+          reservedTokens: calls.reserved,
+        },
+        reserveTokens,
+      );
       if (reason !== undefined) return Promise.resolve({ full: { key: claim.key, reason } });
     }
     for (const { calls } of held) {
       calls.inFlight++;
+      calls.reserved += reserveTokens;
       calls.starts.push(now);
     }
     let released = false;
@@ -45,6 +53,7 @@ export class MemoryQuotaLedger implements QuotaLedger {
         const at = this.#now();
         for (const { calls } of held) {
           calls.inFlight--;
+          calls.reserved -= reserveTokens;
           calls.ends.push({ at, tokens });
         }
         return Promise.resolve();
@@ -60,7 +69,7 @@ export class MemoryQuotaLedger implements QuotaLedger {
   #calls(key: string, now: number): KeyCalls {
     let calls = this.#keys.get(key);
     if (calls === undefined) {
-      calls = { inFlight: 0, starts: [], ends: [] };
+      calls = { inFlight: 0, reserved: 0, starts: [], ends: [] };
       this.#keys.set(key, calls);
     }
     while (calls.starts.length > 0 && calls.starts[0]! <= now - quotaWindowMs) calls.starts.shift();

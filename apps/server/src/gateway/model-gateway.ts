@@ -14,7 +14,8 @@ import { ProviderQuotas } from './provider-quotas.ts';
 import type { QuotaLedger } from './quota-ledger.ts';
 import { createUsageMeter, type MeteredApi } from './usage-meter.ts';
 import { withStreamUsage } from './usage-meter-stream-options.ts';
-import { estimateRequest, estimateUsage } from './usage-estimate.ts';
+import { estimateRequest, estimateUsage, type RequestEstimate } from './usage-estimate.ts';
+import { BudgetReservations, type Reservation, type Reserved } from './budget-reservations.ts';
 
 /** What the gateway needs of the engine's service: the attempt a credential names, its budgets, and where calls are recorded. */
 export interface GatewayService {
@@ -93,6 +94,7 @@ export class ModelGateway {
   readonly #keys = new Map<string, { value: Promise<string>; at: number }>();
   /** The bytes of bodies each attempt has had stored, by execution id. */
   readonly #storedBytes = new Map<string, number>();
+  readonly #reservations = new BudgetReservations();
 
   constructor(settings: {
     gateway: GatewaySettings;
@@ -182,7 +184,7 @@ export class ModelGateway {
       // Refusing costs the agent nothing, so refused calls must not fill the storage: only the digest
       // and size of a large body are kept.
       else reason += `; its request body (${body.length} bytes) was not stored: a refused call's body is kept only up to ${refusedBodyStoredBytes} bytes`;
-      this.#record(live, { ...call, ...extra, outcome, status: refusal.status, latencyMs: elapsed(started), reason });
+      await this.#record(live, { ...call, ...extra, outcome, status: refusal.status, latencyMs: elapsed(started), reason });
       this.#refuse(response, route.provider, refusal);
     };
     if (!claims.models.includes(model))
@@ -204,106 +206,154 @@ export class ModelGateway {
       );
     const abandoned = new AbortController();
     response.on('close', () => abandoned.abort());
-    const over = await this.#overBudget(live);
-    if (over?.item !== undefined) return deny(new Refusal(402, 'CAIRN_BUDGET_EXCEEDED', over.item));
-    const refusedRun = over?.run === undefined ? undefined : await this.#awaitRaise(live, over.run, response, abandoned.signal);
-    if (refusedRun !== undefined) return deny(new Refusal(402, 'CAIRN_BUDGET_EXCEEDED', refusedRun));
-    const provider = this.#settings.providers[route.provider];
-    if (provider === undefined)
-      return deny(new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', `no ${route.provider} provider is configured (gateway.providers.${route.provider})`));
-    const hold = await this.#quotas.acquire(route.provider, model, abandoned.signal);
-    if ('refused' in hold) return deny(new Refusal(429, 'CAIRN_MODEL_QUOTA_FULL', hold.refused), { quotaWaitMs: hold.waitedMs });
-    const waited = hold.waitedMs > 0 ? { quotaWaitMs: hold.waitedMs } : {};
-    // Let through: stored while the call goes on. Never an unhandled rejection while it waits: the
-    // awaits below report a failure.
-    requestStored = this.#store(live.executionId, requestDigest, body);
-    requestStored.catch(() => undefined);
-    let key: string | undefined;
-    try {
-      key =
-        provider.apiKeySecret === undefined
-          ? undefined
-          : await this.#secret(provider.apiKeySecret, `The model gateway's ${route.provider} provider (gateway.providers.${route.provider}.apiKeySecret)`);
-    } catch (error) {
-      hold.release(0);
-      return deny(new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', (error as Error).message), waited);
-    }
-    // A stream's usage comes in a last chunk only when asked for (Chat Completions): the gateway asks.
-    const sent = route.api === 'openai-chat' && stream ? Buffer.from(JSON.stringify(withStreamUsage(parsed))) : body;
-    let upstream: Response;
-    try {
-      upstream = await fetch(`${provider.baseUrl.replace(/\/$/, '')}${route.upstreamPath}`, {
-        method: 'POST',
-        headers: upstreamHeaders(request, route.provider, key),
-        body: sent,
-        signal: abandoned.signal,
-      });
-    } catch (error) {
-      hold.release(0);
-      return deny(new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', `the ${route.provider} API did not answer: ${(error as Error).message}`), waited, 'failure');
-    }
-    const meter = createUsageMeter(route.api, stream && upstream.ok);
-    const headers: Record<string, string> = {};
-    upstream.headers.forEach((value, name) => {
-      if (!droppedResponseHeaders.has(name)) headers[name] = value;
-    });
-    response.writeHead(upstream.status, headers);
-    const chunks: Buffer[] = [];
-    let broken: string | undefined;
-    try {
-      for await (const chunk of upstream.body ?? []) {
-        const bytes = Buffer.from(chunk as Uint8Array);
-        meter.push(bytes);
-        chunks.push(bytes);
-        if (!response.write(bytes)) await new Promise((resolve) => response.once('drain', resolve).once('close', resolve));
-        if (response.destroyed) throw new Error('the agent closed the connection before the answer ended');
+    const reservation = this.#reservationOf(route.provider, model, estimate);
+    const admitted = await this.#admit(live, reservation, response, abandoned.signal);
+    if ('refused' in admitted) return deny(new Refusal(402, 'CAIRN_BUDGET_EXCEEDED', admitted.refused));
+    const forward = async (): Promise<void> => {
+      const provider = this.#settings.providers[route.provider];
+      if (provider === undefined)
+        return deny(new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', `no ${route.provider} provider is configured (gateway.providers.${route.provider})`));
+      const hold = await this.#quotas.acquire(route.provider, model, abandoned.signal, reservation.tokens);
+      if ('refused' in hold) return deny(new Refusal(429, 'CAIRN_MODEL_QUOTA_FULL', hold.refused), { quotaWaitMs: hold.waitedMs });
+      const waited = hold.waitedMs > 0 ? { quotaWaitMs: hold.waitedMs } : {};
+      // Let through: stored while the call goes on. Never an unhandled rejection while it waits: the
+      // awaits below report a failure.
+      requestStored = this.#store(live.executionId, requestDigest, body);
+      requestStored.catch(() => undefined);
+      let key: string | undefined;
+      try {
+        key =
+          provider.apiKeySecret === undefined
+            ? undefined
+            : await this.#secret(provider.apiKeySecret, `The model gateway's ${route.provider} provider (gateway.providers.${route.provider}.apiKeySecret)`);
+      } catch (error) {
+        hold.release(0);
+        return deny(new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', (error as Error).message), waited);
       }
-    } catch (error) {
-      broken = (error as Error).message;
+      // A stream's usage comes in a last chunk only when asked for (Chat Completions): the gateway asks.
+      const sent = route.api === 'openai-chat' && stream ? Buffer.from(JSON.stringify(withStreamUsage(parsed))) : body;
+      let upstream: Response;
+      try {
+        upstream = await fetch(`${provider.baseUrl.replace(/\/$/, '')}${route.upstreamPath}`, {
+          method: 'POST',
+          headers: upstreamHeaders(request, route.provider, key),
+          body: sent,
+          signal: abandoned.signal,
+        });
+      } catch (error) {
+        hold.release(0);
+        return deny(
+          new Refusal(502, 'CAIRN_MODEL_PROVIDER_FAILED', `the ${route.provider} API did not answer: ${(error as Error).message}`),
+          waited,
+          'failure',
+        );
+      }
+      const meter = createUsageMeter(route.api, stream && upstream.ok);
+      const headers: Record<string, string> = {};
+      upstream.headers.forEach((value, name) => {
+        if (!droppedResponseHeaders.has(name)) headers[name] = value;
+      });
+      response.writeHead(upstream.status, headers);
+      const chunks: Buffer[] = [];
+      let broken: string | undefined;
+      try {
+        for await (const chunk of upstream.body ?? []) {
+          const bytes = Buffer.from(chunk as Uint8Array);
+          meter.push(bytes);
+          chunks.push(bytes);
+          if (!response.write(bytes)) await new Promise((resolve) => response.once('drain', resolve).once('close', resolve));
+          if (response.destroyed) throw new Error('the agent closed the connection before the answer ended');
+        }
+      } catch (error) {
+        broken = (error as Error).message;
+      }
+      const answer = Buffer.concat(chunks);
+      const answerDigest = digestOf(answer);
+      const measured = meter.finish();
+      // An answer the provider gave (2xx) was billed even when its usage report never passed (the
+      // agent hung up, the stream broke): it counts what the answer said, else the estimate, marked so.
+      const estimated = measured.usage === undefined && upstream.ok ? estimateUsage(measured.partial, estimate) : undefined;
+      const usage = measured.usage ?? estimated?.usage;
+      const tokens = usage === undefined ? 0 : usage.inputTokens + usage.outputTokens + usage.cacheReadTokens + usage.cacheWriteTokens;
+      hold.release(tokens);
+      const price =
+        usage === undefined ? undefined : priceModelCall({ provider: route.provider, model: measured.model ?? model, usage, overrides: this.#settings.prices });
+      const reasons = [
+        broken,
+        upstream.ok ? undefined : `the provider answered ${upstream.status}`,
+        estimated === undefined ? undefined : `usage estimated (${measured.problem ?? 'the provider reported none'}): ${estimated.basis}`,
+        price !== undefined && price.costUsd === null ? `cost unknown: ${price.reason}` : undefined,
+      ].filter((reason) => reason !== undefined);
+      await Promise.all([requestStored, this.#store(live.executionId, answerDigest, answer)]);
+      await this.#record(live, {
+        ...call,
+        outcome: upstream.ok && broken === undefined ? 'success' : 'failure',
+        status: upstream.status,
+        ...(usage === undefined ? {} : usage),
+        ...(price?.costUsd == null ? {} : { costUsd: price.costUsd }),
+        latencyMs: elapsed(started),
+        ...(measured.firstTokenAt === undefined ? {} : { firstTokenMs: Math.max(0, Math.round(measured.firstTokenAt - started)) }),
+        ...waited,
+        response: answerDigest,
+        ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
+      });
+      // An answer cut short is cut short for the agent too, never ended as if it were whole.
+      if (broken === undefined) response.end();
+      else response.destroy();
+    };
+    try {
+      await forward();
+    } finally {
+      // After the call's spend is counted (its entry recorded), or it ended with none.
+      admitted.release();
     }
-    const answer = Buffer.concat(chunks);
-    const answerDigest = digestOf(answer);
-    const measured = meter.finish();
-    // An answer the provider gave (2xx) was billed even when its usage report never passed (the
-    // agent hung up, the stream broke): it counts what the answer said, else the estimate, marked so.
-    const estimated = measured.usage === undefined && upstream.ok ? estimateUsage(measured.partial, estimate) : undefined;
-    const usage = measured.usage ?? estimated?.usage;
-    const tokens = usage === undefined ? 0 : usage.inputTokens + usage.outputTokens + usage.cacheReadTokens + usage.cacheWriteTokens;
-    hold.release(tokens);
-    const price =
-      usage === undefined ? undefined : priceModelCall({ provider: route.provider, model: measured.model ?? model, usage, overrides: this.#settings.prices });
-    const reasons = [
-      broken,
-      upstream.ok ? undefined : `the provider answered ${upstream.status}`,
-      estimated === undefined ? undefined : `usage estimated (${measured.problem ?? 'the provider reported none'}): ${estimated.basis}`,
-      price !== undefined && price.costUsd === null ? `cost unknown: ${price.reason}` : undefined,
-    ].filter((reason) => reason !== undefined);
-    await Promise.all([requestStored, this.#store(live.executionId, answerDigest, answer)]);
-    this.#record(live, {
-      ...call,
-      outcome: upstream.ok && broken === undefined ? 'success' : 'failure',
-      status: upstream.status,
-      ...(usage === undefined ? {} : usage),
-      ...(price?.costUsd == null ? {} : { costUsd: price.costUsd }),
-      latencyMs: elapsed(started),
-      ...(measured.firstTokenAt === undefined ? {} : { firstTokenMs: Math.max(0, Math.round(measured.firstTokenAt - started)) }),
-      ...waited,
-      response: answerDigest,
-      ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
-    });
-    // An answer cut short is cut short for the agent too, never ended as if it were whole.
-    if (broken === undefined) response.end();
-    else response.destroy();
   }
 
-  /** Why the attempt's item, or its run, may not spend more; undefined when both may. */
-  async #overBudget(live: LiveAttempt): Promise<{ readonly item?: string; readonly run?: string } | undefined> {
-    const [budgets, spend] = await Promise.all([this.#service.budgets(live.runId, live.itemId), this.#runSpend(live.runId)]);
-    const item = reached(`item ${live.itemId}`, budgets.item, spend.item(live.itemId));
-    if (item !== undefined) return { item };
-    if (!this.#runBudgets.has(live.runId)) this.#runBudgets.set(live.runId, budgets.run);
-    const run = await this.#runOverBudget(live.runId, spend);
-    return run === undefined ? undefined : { run };
+  /** What a call reserves of its budgets: its request's estimate, in tokens and, when the model has a price, dollars. */
+  #reservationOf(provider: Provider, model: string, estimate: RequestEstimate): Reservation {
+    const usage = { inputTokens: estimate.inputTokens, outputTokens: estimate.outputTokens, cacheReadTokens: 0, cacheWriteTokens: 0 };
+    return {
+      tokens: estimate.inputTokens + estimate.outputTokens,
+      usd: priceModelCall({ provider, model, usage, overrides: this.#settings.prices }).costUsd ?? 0,
+    };
+  }
+
+  /**
+   * Lets a call spend from its item's and its run's budgets: it reserves its estimate of each once
+   * the reservation fits beside the spend and what the calls in flight reserved (released when its
+   * own spend is counted), or refuses it (why). A budget spent refuses an item's call (402) and holds
+   * a run's until a raise (`#awaitRaise`). A reservation that does not fit beside others waits for
+   * them to end (told alive meanwhile, 102 Processing), up to `gateway.maxBudgetWaitMs`; one that
+   * does not fit in what is left with no other call in flight goes alone. So a budget is passed only
+   * by what calls spend beyond their reservations, or by the one call sent alone into what was left.
+   */
+  async #admit(live: LiveAttempt, mine: Reservation, response: ServerResponse, signal: AbortSignal): Promise<{ release: () => void } | { refused: string }> {
+    const itemKey = `item ${live.runId}/${live.itemId}`;
+    const runKey = `run ${live.runId}`;
+    const started = performance.now();
+    for (;;) {
+      const [budgets, spend] = await Promise.all([this.#service.budgets(live.runId, live.itemId), this.#runSpend(live.runId)]);
+      const item = reached(`item ${live.itemId}`, budgets.item, spend.item(live.itemId));
+      if (item !== undefined) return { refused: item };
+      if (!this.#runBudgets.has(live.runId)) this.#runBudgets.set(live.runId, budgets.run);
+      const run = await this.#runOverBudget(live.runId, spend);
+      if (run !== undefined) {
+        const refused = await this.#awaitRaise(live, run, response, signal);
+        if (refused !== undefined) return { refused };
+        continue;
+      }
+      // Nothing awaits from this check to the reservation: no other call of this process comes between.
+      const crowded =
+        crowdedOut(`item ${live.itemId}`, budgets.item, spend.item(live.itemId), this.#reservations.held(itemKey), mine) ??
+        crowdedOut(`run ${live.runId}`, this.#runBudgets.get(live.runId), spend.run, this.#reservations.held(runKey), mine);
+      if (crowded === undefined) return { release: this.#reservations.reserve([itemKey, runKey], mine) };
+      const waited = Math.round(performance.now() - started);
+      if (signal.aborted) return { refused: `${crowded}; the agent hung up while the call waited for them` };
+      if (this.#service.liveAttempt(live.executionId) === undefined) return { refused: `${crowded}; the attempt ended while the call waited for them` };
+      if (waited >= this.#settings.maxBudgetWaitMs) return { refused: `${crowded}; the call waited ${waited} ms for them (gateway.maxBudgetWaitMs)` };
+      response.writeProcessing();
+      await this.#reservations.released(Math.min(budgetPollMs, this.#settings.maxBudgetWaitMs - waited), signal);
+    }
   }
 
   /** Why the run may not spend more (its budget read afresh when the one last read is reached), or undefined. */
@@ -358,7 +408,8 @@ export class ModelGateway {
     return held;
   }
 
-  #record(live: LiveAttempt, call: ModelCall): void {
+  /** Records the call; resolves once its spend is counted in its run's (when that is loaded). */
+  async #record(live: LiveAttempt, call: ModelCall): Promise<void> {
     let entry: AuditEntry;
     try {
       entry = this.#service.recordModelCall(call);
@@ -370,13 +421,13 @@ export class ModelGateway {
     this.#observe?.(call, live);
     // A run whose spend is not loaded yet gets this entry with the rest when it is. A call that
     // took the run to its budget holds the run at once: it starts no more agent items.
-    void this.#spends
-      .get(live.runId)
-      ?.then(async (spend) => {
-        spend.add(entry);
-        if (this.#runBudgets.has(live.runId) && (await this.#runOverBudget(live.runId, spend)) !== undefined) this.#awaitBudget(live.runId, spend);
-      })
-      .catch(() => undefined);
+    const spend = await this.#spends.get(live.runId)?.catch(() => undefined);
+    if (spend === undefined) return;
+    spend.add(entry);
+    if (this.#runBudgets.has(live.runId))
+      void this.#runOverBudget(live.runId, spend)
+        .then((over) => over !== undefined && this.#awaitBudget(live.runId, spend))
+        .catch(() => undefined);
   }
 
   /** Stores a body of the attempt's, counting it against the attempt's bound (`gateway.maxStoredBytesPerAttempt`). */
@@ -412,6 +463,23 @@ export class ModelGateway {
     });
     response.end(JSON.stringify(body));
   }
+}
+
+/** Why `mine` does not fit beside the budget's spend and the reservations of its calls in flight, or undefined when it does (or none is in flight). */
+function crowdedOut(what: string, budget: BudgetSpec | undefined, spent: ModelCallSpend, held: Reserved, mine: Reservation): string | undefined {
+  if (budget === undefined || held.calls === 0) return undefined;
+  const tokens = spentTokens(spent);
+  const fitsTokens = budget.tokens === undefined || tokens + held.tokens + mine.tokens <= budget.tokens;
+  const fitsUsd = budget.usd === undefined || spent.costUsd + held.usd + mine.usd <= budget.usd;
+  if (fitsTokens && fitsUsd) return undefined;
+  const of = fitsTokens ? `$${spent.costUsd} of its budget of $${budget.usd}` : `${tokens} tokens of its budget of ${budget.tokens}`;
+  const reserved = fitsTokens ? `$${round(held.usd)}` : `${held.tokens} tokens`;
+  const asked = fitsTokens ? `$${round(mine.usd)}` : `${mine.tokens} tokens`;
+  return `${what} has spent ${of} and its ${held.calls} calls in flight reserved ${reserved}: this call's ${asked} do not fit beside them`;
+}
+
+function round(usd: number): number {
+  return Math.round(usd * 1e6) / 1e6;
 }
 
 function reached(what: string, budget: BudgetSpec | undefined, spend: ModelCallSpend): string | undefined {

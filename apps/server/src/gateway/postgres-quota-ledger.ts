@@ -42,33 +42,40 @@ export class PostgresQuotaLedger implements QuotaLedger {
     this.#timer.unref();
   }
 
-  async take(claims: readonly QuotaClaim[]): Promise<QuotaTaken> {
+  async take(claims: readonly QuotaClaim[], reserveTokens = 0): Promise<QuotaTaken> {
     const keys = claims.map((claim) => claim.key);
     const callId = randomUUID();
     const full = await this.#database.transaction(async (client) => {
       for (const key of [...keys].sort())
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', ['cairn.quota', `${this.#database.schema}.${key}`]);
-      const { rows } = await client.query<{ quota_key: string; in_flight: string; started: string; tokens: string }>(
+      // A call in flight holds its reservation in `tokens` until its release writes what it used.
+      const { rows } = await client.query<{ quota_key: string; in_flight: string; started: string; tokens: string; reserved: string }>(
         `SELECT quota_key,
                 count(*) FILTER (WHERE ended_at IS NULL AND lease_until > statement_timestamp()) AS in_flight,
                 count(*) FILTER (WHERE started_at > statement_timestamp() - $2 * interval '1 millisecond') AS started,
-                coalesce(sum(tokens) FILTER (WHERE ended_at > statement_timestamp() - $2 * interval '1 millisecond'), 0) AS tokens
+                coalesce(sum(tokens) FILTER (WHERE ended_at > statement_timestamp() - $2 * interval '1 millisecond'), 0) AS tokens,
+                coalesce(sum(tokens) FILTER (WHERE ended_at IS NULL AND lease_until > statement_timestamp()), 0) AS reserved
            FROM ${this.#table} WHERE quota_key = ANY($1) GROUP BY quota_key`,
         [keys, quotaWindowMs],
       );
       for (const claim of claims) {
         const row = rows.find((candidate) => candidate.quota_key === claim.key);
-        const reason = quotaFull(claim.quota, {
-          inFlight: Number(row?.in_flight ?? 0),
-          startedInMinute: Number(row?.started ?? 0),
-          tokensInMinute: Number(row?.tokens ?? 0),
-        });
+        const reason = quotaFull(
+          claim.quota,
+          {
+            inFlight: Number(row?.in_flight ?? 0),
+            startedInMinute: Number(row?.started ?? 0),
+            tokensInMinute: Number(row?.tokens ?? 0),
+            reservedTokens: Number(row?.reserved ?? 0),
+          },
+          reserveTokens,
+        );
         if (reason !== undefined) return { key: claim.key, reason };
       }
       await client.query(
-        `INSERT INTO ${this.#table} (quota_key, call_id, holder, started_at, lease_until)
-         SELECT key, $2, $3, statement_timestamp(), statement_timestamp() + $4 * interval '1 millisecond' FROM unnest($1::text[]) AS key`,
-        [keys, callId, this.#holder, this.#leaseMs],
+        `INSERT INTO ${this.#table} (quota_key, call_id, holder, started_at, lease_until, tokens)
+         SELECT key, $2, $3, statement_timestamp(), statement_timestamp() + $4 * interval '1 millisecond', $5 FROM unnest($1::text[]) AS key`,
+        [keys, callId, this.#holder, this.#leaseMs, reserveTokens],
       );
       return undefined;
     });
@@ -118,7 +125,10 @@ export class PostgresQuotaLedger implements QuotaLedger {
     this.#held.clear();
     if (calls.length === 0) return;
     await this.#database
-      .query(`UPDATE ${this.#table} SET ended_at = statement_timestamp() WHERE holder = $1 AND call_id = ANY($2) AND ended_at IS NULL`, [this.#holder, calls])
+      .query(`UPDATE ${this.#table} SET ended_at = statement_timestamp(), tokens = 0 WHERE holder = $1 AND call_id = ANY($2) AND ended_at IS NULL`, [
+        this.#holder,
+        calls,
+      ])
       .catch((error: unknown) => {
         this.#logger?.warn({ error: String(error), holder: this.#holder }, 'the model quotas of calls cut short could not be released; their leases lapse');
       });

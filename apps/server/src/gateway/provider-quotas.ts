@@ -119,8 +119,12 @@ export class ProviderQuotas {
     this.#ledger = ledger;
   }
 
-  /** Holds room under every quota of `provider` and `provider/model`; a refusal saying which is full after the longest wait. */
-  async acquire(provider: string, model: string, signal: AbortSignal): Promise<QuotaHold | { refused: string; waitedMs: number }> {
+  /**
+   * Holds room under every quota of `provider` and `provider/model`, reserving `reserveTokens` (the
+   * call's estimate) under their `tokensPerMinute` until released; a refusal saying which is full
+   * after the longest wait.
+   */
+  async acquire(provider: string, model: string, signal: AbortSignal, reserveTokens = 0): Promise<QuotaHold | { refused: string; waitedMs: number }> {
     const claims = [provider, `${provider}/${model}`].flatMap((key) => {
       const quota = this.#quotas[key];
       return quota === undefined ? [] : [{ key, quota }];
@@ -140,7 +144,7 @@ export class ProviderQuotas {
     try {
       for (;;) {
         if (waiters.isFirst(waiter)) {
-          const taken = await this.#ledger.take(claims);
+          const taken = await this.#ledger.take(claims, reserveTokens);
           if ('release' in taken) return this.#hold(taken.release, waiters.fullFound > fullBefore ? Date.now() - started : 0);
           waiters.fullFound++;
           waiters.lastFull = `the ${taken.full.key} quota is full (${taken.full.reason})`;

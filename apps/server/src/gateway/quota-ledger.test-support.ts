@@ -70,6 +70,32 @@ export function describeQuotaLedger(name: string, pair: () => Promise<LedgerPair
     released(await second.take(claims));
   });
 
+  test(`${name}: tokensPerMinute counts what the calls in flight reserved, until they release what they used`, async () => {
+    const { first, second } = await pair();
+    const claims = [openai({ tokensPerMinute: 300 })];
+    const calls = [released(await first.take(claims, 100)), released(await second.take(claims, 100)), released(await first.take(claims, 100))];
+    // 300 reserved: a fourth call's 100 does not fit, from either view.
+    expect(await second.take(claims, 100)).toEqual({
+      full: { key: 'openai', reason: '300 tokens in the last minute, with 0 used and 300 reserved by the calls in flight' },
+    });
+    // The first ends having used nothing (an error answer): its reservation is free again.
+    await calls[0]!(0);
+    const fourth = released(await first.take(claims, 100));
+    expect(await second.take(claims, 100)).toMatchObject({ full: { key: 'openai' } });
+    for (const release of [calls[1]!, calls[2]!, fourth]) await release(100);
+    // 300 used, none in flight: full as before.
+    expect(await first.take(claims, 1)).toEqual({ full: { key: 'openai', reason: '300 tokens in the last minute' } });
+  });
+
+  test(`${name}: a reservation larger than the room left goes when no call is in flight`, async () => {
+    const { first, second } = await pair();
+    const claims = [openai({ tokensPerMinute: 300 })];
+    await released(await first.take(claims, 100))(250);
+    const alone = released(await second.take(claims, 1_000));
+    expect(await first.take(claims, 10)).toMatchObject({ full: { key: 'openai' } });
+    await alone(30);
+  });
+
   test(`${name}: takers racing from both views never exceed the limit`, async () => {
     const { first, second } = await pair();
     const claims = [openai({ concurrent: 3 }), { key: 'openai/gpt-4o', quota: { concurrent: 5 } }];

@@ -18,8 +18,10 @@ export interface QuotaLedger {
    * Takes room for one call under every claim, all or none: the call then counts as in flight and
    * as started under each key until its release. `full` names the first claim without room and
    * why. Throws (CAIRN_STATE_UNAVAILABLE) when a shared ledger cannot be reached: nothing is taken.
+   * `reserveTokens` (the call's estimate; 0 by default) counts under `tokensPerMinute` while the
+   * call is in flight, replaced by the tokens it used once released.
    */
-  take(claims: readonly QuotaClaim[]): Promise<QuotaTaken>;
+  take(claims: readonly QuotaClaim[], reserveTokens?: number): Promise<QuotaTaken>;
   /** Stops its timers; calls it still holds are released (their tokens unknown, counted as 0). */
   close(): Promise<void>;
 }
@@ -41,16 +43,26 @@ export interface QuotaUsage {
   readonly startedInMinute: number;
   /** Tokens (all kinds) of the calls released in the rolling minute. */
   readonly tokensInMinute: number;
+  /** Tokens the calls in flight reserved (0 when none did). */
+  readonly reservedTokens?: number;
 }
 
 /** The rolling window of `requestsPerMinute` and `tokensPerMinute`. */
 export const quotaWindowMs = 60_000;
 
-/** Why one more call does not fit under `quota` now, or undefined when it does. */
-export function quotaFull(quota: ProviderQuota, usage: QuotaUsage): string | undefined {
+/**
+ * Why one more call, reserving `reserveTokens`, does not fit under `quota` now, or undefined when it
+ * does. Under `tokensPerMinute` a call's reservation must fit beside the tokens of the minute and
+ * those the calls in flight reserved; with none in flight, a call goes while any room is left (a
+ * reservation larger than the room would otherwise never go).
+ */
+export function quotaFull(quota: ProviderQuota, usage: QuotaUsage, reserveTokens = 0): string | undefined {
   const { concurrent, requestsPerMinute, tokensPerMinute } = quota;
   if (concurrent !== undefined && usage.inFlight >= concurrent) return `${concurrent} calls in flight`;
   if (requestsPerMinute !== undefined && usage.startedInMinute >= requestsPerMinute) return `${requestsPerMinute} calls in the last minute`;
   if (tokensPerMinute !== undefined && usage.tokensInMinute >= tokensPerMinute) return `${tokensPerMinute} tokens in the last minute`;
+  const reserved = usage.reservedTokens ?? 0;
+  if (tokensPerMinute !== undefined && usage.inFlight > 0 && usage.tokensInMinute + reserved + reserveTokens > tokensPerMinute)
+    return `${tokensPerMinute} tokens in the last minute, with ${usage.tokensInMinute} used and ${reserved} reserved by the calls in flight`;
   return undefined;
 }
