@@ -150,8 +150,9 @@ test('a run budget of 300 tokens across 3 items × 10 concurrent calls holds the
 });
 
 test('a tokensPerMinute quota of 300 holds the same way against 30 concurrent calls', { timeout: 120_000 }, async () => {
-  // A quota that is full makes a call wait for room; here it refuses it at once (429).
-  const result = await thirtyAtOnce({ items: 1, gateway: { quotas: { anthropic: { tokensPerMinute: 300 } }, maxQuotaWaitMs: 0 } });
+  // A quota that is full makes a call wait for room, here for 5 s, then refuses it (429). (Not at
+  // once: a call queued behind another's try would be refused before its own.)
+  const result = await thirtyAtOnce({ items: 1, gateway: { quotas: { anthropic: { tokensPerMinute: 300 } }, maxQuotaWaitMs: 5_000 } });
   expect(result.atProviderBeforeRelease).toBeLessThanOrEqual(3);
   expect([result.providerCalls, result.spentTokens]).toEqual([3, 300]);
   const refused = result.answers.filter((answer) => answer.status === 429);
