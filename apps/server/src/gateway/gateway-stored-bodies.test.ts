@@ -1,13 +1,14 @@
 // What the model gateway stores of a call's bodies (ADR 0033), through a running server: a call it
-// refuses costs the agent nothing, so a refused call's large body is recorded by digest and size
-// and never stored; and every attempt has a bound on the bytes of bodies it may have stored, named
-// in the refusal and in the attempt's failure once passed.
+// refuses costs the agent nothing, so a refused call's large body is never stored (its entry names
+// a small stand-in giving its size and digest); and every attempt has a bound on the bytes of
+// bodies it may have stored, named in the refusal and in the attempt's failure once passed.
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { verifyBundle } from '@cairn/audit';
 import { expect, test } from 'vitest';
 import { AttemptCredentials } from './attempt-credentials.ts';
-import { gatewayServers, modelCallsOf, submitAgentRun } from './gateway-server.test-support.ts';
+import { blobText, gatewayServers, modelCallsOf, submitAgentRun } from './gateway-server.test-support.ts';
 import { refusedBodyStoredBytes } from './model-gateway.ts';
 
 const start = gatewayServers();
@@ -44,15 +45,31 @@ test('calls refused for their model store no large body: twenty 1 MiB refusals l
 
   const refused = modelCallsOf(composition, runId);
   expect(refused.map((entry) => [entry.outcome, entry.data['status']])).toEqual(Array.from({ length: 21 }, () => ['denied', 403]));
-  // Each entry names the body it refused by its digest, and says the body was not kept.
-  expect(refused.map((entry) => entry.data['request'])).toEqual([...large, small].map(digestOf));
-  for (const entry of refused.slice(0, 20)) {
-    expect(await stored(entry.data['request'] as string)).toBe(false);
-    expect(entry.data['reason']).toContain(`was not stored: a refused call's body is kept only up to ${refusedBodyStoredBytes} bytes`);
+  for (const [index, entry] of refused.slice(0, 20).entries()) {
+    // The body itself is not stored; the entry names a stand-in that gives its size and digest.
+    expect(await stored(digestOf(large[index]!))).toBe(false);
+    expect(entry.data['reason']).toContain(`its request body (${large[index]!.length} bytes, ${digestOf(large[index]!)}) was not stored`);
+    expect(JSON.parse(await blobText(composition, entry.data['request']))).toEqual({
+      notStored: `a refused call's request body is stored only up to ${refusedBodyStoredBytes} bytes`,
+      bytes: large[index]!.length,
+      digest: digestOf(large[index]!),
+    });
   }
   // A small refused body is kept, as a sent one is: a reviewer can read what was asked.
-  expect(await stored(refused[20]!.data['request'] as string)).toBe(true);
+  expect(refused[20]!.data['request']).toBe(digestOf(small));
+  expect(await stored(digestOf(small))).toBe(true);
   expect(models.turns('chat')).toHaveLength(1);
+
+  // Every body an entry names can be fetched: the run's bundle verifies with its artifacts read.
+  await api(`/v1/runs/${runId}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  await composition.engine.waitForRun(runId);
+  const bundle = await (await api(`/v1/runs/${runId}/bundle`)).text();
+  const report = await verifyBundle(new TextEncoder().encode(bundle), {
+    trustedKeys: [composition.signingKey],
+    readAnchor: (receipt) => composition.anchors[0]!.read(receipt),
+    readArtifact: (digest) => composition.storage.get(`blobs/${digest.slice('sha256:'.length)}`),
+  });
+  expect(report, JSON.stringify(report.checks)).toMatchObject({ valid: true });
 });
 
 test(

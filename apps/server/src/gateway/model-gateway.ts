@@ -179,12 +179,24 @@ export class ModelGateway {
     // A call that ends here: refused by the gateway (`denied`), or sent and not answered (`failure`).
     const deny = async (refusal: Refusal, extra: Partial<ModelCall> = {}, outcome: 'denied' | 'failure' = 'denied') => {
       let reason = refusal.message;
+      let request = requestDigest;
       if (requestStored !== undefined) await requestStored;
       else if (body.length <= refusedBodyStoredBytes) await this.#store(live.executionId, requestDigest, body);
-      // Refusing costs the agent nothing, so refused calls must not fill the storage: only the digest
-      // and size of a large body are kept.
-      else reason += `; its request body (${body.length} bytes) was not stored: a refused call's body is kept only up to ${refusedBodyStoredBytes} bytes`;
-      await this.#record(live, { ...call, ...extra, outcome, status: refusal.status, latencyMs: elapsed(started), reason });
+      else {
+        // Refusing costs the agent nothing, so refused calls must not fill the storage: a large body
+        // is kept as a stand-in naming its size and digest (stored, so a bundle's bodies can all be fetched).
+        const standIn = Buffer.from(
+          JSON.stringify({
+            notStored: `a refused call's request body is stored only up to ${refusedBodyStoredBytes} bytes`,
+            bytes: body.length,
+            digest: requestDigest,
+          }),
+        );
+        request = digestOf(standIn);
+        await this.#store(live.executionId, request, standIn);
+        reason += `; its request body (${body.length} bytes, ${requestDigest}) was not stored: the entry's request is a stand-in naming its size and digest`;
+      }
+      await this.#record(live, { ...call, request, ...extra, outcome, status: refusal.status, latencyMs: elapsed(started), reason });
       this.#refuse(response, route.provider, refusal);
     };
     if (!claims.models.includes(model))
