@@ -42,7 +42,7 @@ export interface paths {
       readonly path?: never;
       readonly cookie?: never;
     };
-    /** The engine can do its work (503 with the reason when it cannot, e.g. storage full) */
+    /** The engine can do its work (503 with the reason when it cannot, e.g. storage full or unavailable) */
     readonly get: operations['checkReadiness'];
     readonly put?: never;
     readonly post?: never;
@@ -1570,7 +1570,7 @@ export interface operations {
             readonly ready: boolean;
             readonly reason?: string;
             readonly since: string;
-            readonly auditEntries: number;
+            readonly auditEntries?: number;
             readonly logging?: components['schemas']['LogSinkStatus'];
           };
         };
@@ -1585,7 +1585,7 @@ export interface operations {
             readonly ready: boolean;
             readonly reason?: string;
             readonly since: string;
-            readonly auditEntries: number;
+            readonly auditEntries?: number;
             readonly logging?: components['schemas']['LogSinkStatus'];
           };
         };

@@ -18,7 +18,8 @@ export class RefusalLog {
   #loggedAt = Number.NEGATIVE_INFINITY;
   #unlogged = 0;
   #last: RefusedRequest | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  /** A line is due when the minute since the last one is over. */
+  #due = false;
 
   constructor(write: (count: number, last: RefusedRequest) => void, now: () => number = Date.now) {
     this.#write = write;
@@ -34,11 +35,14 @@ export class RefusalLog {
     };
     const wait = this.#loggedAt + 60_000 - this.#now();
     if (wait <= 0) this.#flush();
-    else this.#timer ??= setTimeout(() => this.#flush(), wait).unref();
+    else if (!this.#due) {
+      this.#due = true;
+      setTimeout(() => this.#flush(), wait).unref();
+    }
   }
 
   #flush(): void {
-    this.#timer = undefined;
+    this.#due = false;
     if (this.#unlogged === 0 || this.#last === undefined) return;
     this.#loggedAt = this.#now();
     this.#write(this.#unlogged, this.#last);
