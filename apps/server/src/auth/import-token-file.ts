@@ -1,7 +1,7 @@
 import { existsSync, renameSync } from 'node:fs';
 import type { Logger } from '@cairn/core';
 import { FileTokenStore } from './file-token-store.ts';
-import type { PostgresTokenStore } from './postgres-token-store.ts';
+import type { PostgresTokenStore } from './store/postgres-token-store.ts';
 
 /**
  * A token file left in the data directory (`cairn init` writes the operator's token there) moves

@@ -13,7 +13,7 @@ export async function openTokenStore(loaded: LoadedServerConfig): Promise<TokenS
   if (state.kind !== 'postgres') return new FileTokenStore(loaded.paths.tokens);
   const [{ ServerPostgres }, { PostgresTokenStore }, { importTokenFile }] = await Promise.all([
     import('../store/postgres/server-postgres.ts'),
-    import('./postgres-token-store.ts'),
+    import('./store/postgres-token-store.ts'),
     import('./import-token-file.ts'),
   ]);
   const store = new PostgresTokenStore(await ServerPostgres.open(state), { closeDatabase: true });

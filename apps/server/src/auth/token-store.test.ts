@@ -9,7 +9,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { createTestDatabase } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
 import { ServerPostgres } from '../store/postgres/server-postgres.ts';
 import { FileTokenStore } from './file-token-store.ts';
-import { PostgresTokenStore } from './postgres-token-store.ts';
+import { PostgresTokenStore } from './store/postgres-token-store.ts';
 import { TokenAuthorizer } from './token-authorizer.ts';
 import { newToken, type TokenStore } from './token-store.ts';
 

@@ -168,7 +168,8 @@ async function exists(path: string): Promise<boolean> {
 async function copyDatabase(path: string): Promise<Uint8Array> {
   let database: Database.Database;
   try {
-    database = new Database(path, { fileMustExist: true });
+    // A writer holding the database makes the copy wait up to 5 s rather than fail at once.
+    database = new Database(path, { fileMustExist: true, timeout: 5_000 });
   } catch (error) {
     throw new CairnError(
       'CAIRN_CONFIG_INVALID',
@@ -178,7 +179,6 @@ async function copyDatabase(path: string): Promise<Uint8Array> {
   }
   const folder = await mkdtemp(join(tmpdir(), 'cairn-backup-'));
   try {
-    database.pragma('busy_timeout = 5000');
     await database.backup(join(folder, 'copy.db'));
     return await readFile(join(folder, 'copy.db'));
   } finally {

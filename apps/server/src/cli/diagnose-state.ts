@@ -2,6 +2,8 @@ import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { isCairnError } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
+import { quickCheck } from '../store/sqlite/sqlite-quick-check.ts';
+import { postgresDoctorReads, type DoctorClient } from '../store/postgres/postgres-doctor-reads.ts';
 import { serverMigrationLedger, serverPostgresMigrations } from '../store/postgres/server-postgres-schema.ts';
 
 /** How a diagnosis records one finding (`diagnose-server.ts`'s `note`). */
@@ -37,12 +39,7 @@ function diagnoseSqliteState(file: string, note: Note): void {
   let database: Database.Database | undefined;
   try {
     database = new Database(file, { readonly: true, fileMustExist: true });
-    // quick_check: the structure of every page and index without the full cross-check of
-    // integrity_check, which reads the whole database several times over.
-    const results = (database.pragma('quick_check') as { quick_check: string }[]).map((row) => row.quick_check);
-    const ok = results.length === 1 && results[0] === 'ok';
-    // One problem a line (SQLite may put many in one row): the first few say where.
-    const problems = results.flatMap((result) => result.split('\n')).filter((line) => line !== '' && !line.startsWith('***'));
+    const { ok, problems } = quickCheck(database);
     note(
       'state store',
       ok,
@@ -78,19 +75,14 @@ interface SchemaLedger {
 // Notes how far a ledger's steps are applied against what this server needs; returns the version
 // applied (0: none yet). A server refuses a schema newer than it knows, and applies missing steps.
 async function noteSchemaVersion(
-  client: { query: <Row>(text: string, values?: unknown[]) => Promise<{ rows: Row[] }> },
+  client: DoctorClient,
   schemaName: string,
   note: Note,
   { check, tables, subject, verb, ledger, needed }: SchemaLedger,
 ): Promise<number> {
   const { quotedSchema } = await import('@cairn/engine/internals');
   const schema = quotedSchema(schemaName);
-  const { rows: table } = await client.query<{ found: string | null }>('SELECT to_regclass($1) AS found', [`${schema}.${ledger}`]);
-  let applied = 0;
-  if (table[0]!.found !== null) {
-    const { rows } = await client.query<{ version: string | null }>(`SELECT max(version) AS version FROM ${schema}.${ledger}`);
-    applied = Number(rows[0]!.version ?? 0);
-  }
+  const applied = await postgresDoctorReads.ledgerVersion(client, schema, ledger);
   const what = `${subject(schemaName)} ${verb}`;
   if (applied === 0) note(check, true, `schema "${schemaName}" has no ${tables} yet: this server creates them (version ${needed}) when it starts`);
   else if (applied > needed)
@@ -133,9 +125,7 @@ async function diagnosePostgresState(state: PostgresState, note: Note): Promise<
   const target = describePostgresTarget(client);
   const schema = quotedSchema(settings.schema);
   try {
-    // SHOW names its column after the setting (server_version): read it under a name of our own.
-    const { rows: version } = await client.query<{ version: string | null }>(`SELECT current_setting('server_version', true) AS version`);
-    const serverVersion = version[0]?.version;
+    const serverVersion = await postgresDoctorReads.serverVersion(client);
     note(
       'state connection',
       true,
@@ -165,8 +155,8 @@ async function diagnosePostgresState(state: PostgresState, note: Note): Promise<
       const store = createPostgresStateStore(state);
       const leader = await store.leader(client);
       if (leader.held) {
-        const { rows } = await client.query<{ since: Date | null }>(`SELECT since FROM ${schema}.engine_leader WHERE lock_key = $1`, [settings.lockKey]);
-        const since = rows[0]?.since ? ` since ${rows[0].since.toISOString()}` : '';
+        const leaderSince = await postgresDoctorReads.leaderSince(client, schema, settings.lockKey);
+        const since = leaderSince ? ` since ${leaderSince.toISOString()}` : '';
         note(
           'state writer lease',
           true,
@@ -200,16 +190,13 @@ async function diagnosePostgresState(state: PostgresState, note: Note): Promise<
 // between Cairn and PostgreSQL (pgbouncer in transaction mode) or a server that ignores startup
 // options would silently drop them, and with them the failover timing the docs promise.
 async function diagnoseSessionSettings(
-  client: { query: <Row>(text: string, values?: unknown[]) => Promise<{ rows: Row[] }>; host: string },
+  client: DoctorClient & { readonly host: string },
   settings: { readonly idleInTransactionTimeoutMs: number; readonly statementTimeoutMs: number; readonly keepAliveMs: number },
   note: Note,
 ): Promise<void> {
-  const read = async (name: string): Promise<string> => (await client.query<{ value: string }>(`SELECT current_setting($1) AS value`, [name])).rows[0]!.value;
+  const read = (name: string): Promise<string> => postgresDoctorReads.formattedSetting(client, name);
   // pg_settings gives each value in its base unit (ms, s), which SHOW formats (`1min`).
-  const { rows } = await client.query<{ name: string; setting: string }>(
-    `SELECT name, setting FROM pg_settings WHERE name IN ('idle_in_transaction_session_timeout', 'statement_timeout', 'tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count')`,
-  );
-  const value = Object.fromEntries(rows.map((row) => [row.name, Number(row.setting)]));
+  const value = await postgresDoctorReads.sessionSettings(client);
   const wrong: string[] = [];
   const idle = value['idle_in_transaction_session_timeout'];
   if (idle !== settings.idleInTransactionTimeoutMs)

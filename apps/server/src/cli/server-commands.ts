@@ -74,7 +74,7 @@ export function addServerCommands(): void {
       const { sandboxesOnThisMachine, sandboxReachRefusal, workRootOption } = await import('./sandbox-reach.ts');
       const unreachable = sandboxesOnThisMachine(loaded) ? sandboxReachRefusal(loaded.paths.work, workRootOption(loaded)) : undefined;
       if (unreachable) throw unreachable;
-      const { lockDataDirectory } = await import('./data-directory-lock.ts');
+      const { lockDataDirectory } = await import('../store/sqlite/data-directory-lock.ts');
       // One SQLite server per data directory; PostgreSQL replicas share one (ADR 0023): the lease
       // in the database decides which runs the engine.
       const lock = loaded.config.engine.state.kind === 'sqlite' ? lockDataDirectory(loaded.paths.dataDirectory) : { release: () => {} };

@@ -22,7 +22,7 @@ const folderOperator: AuditActor = Object.freeze({ kind: 'user', id: 'operator',
 export async function setSecretInServerFolder(loaded: LoadedServerConfig, name: string, value: string): Promise<SecretRecord | undefined> {
   if (loaded.config.engine.state.kind !== 'sqlite') return undefined;
   const [{ lockDataDirectory }, { composeServer }, { checkServerSigner }] = await Promise.all([
-    import('./data-directory-lock.ts'),
+    import('../store/sqlite/data-directory-lock.ts'),
     import('../composition/compose-server.ts'),
     import('./check-server-signer.ts'),
   ]);

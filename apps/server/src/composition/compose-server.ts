@@ -23,11 +23,11 @@ import { buildSeam, seamFactories } from './seam-factories.ts';
 import { StartedParts } from './started-parts.ts';
 import { WebhookDispatcher } from '../webhooks/webhook-dispatcher.ts';
 import { WebhookEndpoints } from '../webhooks/webhook-endpoints.ts';
-import { SqliteWebhookStore } from '../webhooks/sqlite-webhook-store.ts';
+import { SqliteWebhookStore } from '../webhooks/store/sqlite-webhook-store.ts';
 import type { WebhookStore } from '../webhooks/webhook-store.ts';
 import { composeTriggers, type ServerTriggers } from '../triggers/compose-triggers.ts';
 import type { SeenDeliveries } from '../triggers/seen-deliveries.ts';
-import { SqliteSeenDeliveries } from '../triggers/seen-deliveries-sqlite.ts';
+import { SqliteSeenDeliveries } from '../triggers/store/seen-deliveries-sqlite.ts';
 import { fetchScheduledWorkspace, withRepositoryWorkspaces, type RepositoryWorkspacesSettings } from '../workspaces/repository-workspaces.ts';
 
 /** What a server is made of: the engine and the seams it composes. */
@@ -358,9 +358,9 @@ async function serverStores(
   }
   const [{ ServerPostgres }, { PostgresTokenStore }, { PostgresWebhookStore }, { PostgresSeenDeliveries }] = await Promise.all([
     import('../store/postgres/server-postgres.ts'),
-    import('../auth/postgres-token-store.ts'),
-    import('../webhooks/postgres-webhook-store.ts'),
-    import('../triggers/seen-deliveries-postgres.ts'),
+    import('../auth/store/postgres-token-store.ts'),
+    import('../webhooks/store/postgres-webhook-store.ts'),
+    import('../triggers/store/seen-deliveries-postgres.ts'),
   ]);
   const database = await ServerPostgres.open(state);
   const tokens = new PostgresTokenStore(database);

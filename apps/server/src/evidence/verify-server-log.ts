@@ -1,8 +1,8 @@
 import { verifyAuditLog, type AuditLogVerification, type TrustedAnchor } from '@cairn/audit';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
-import { openPostgresLogSource } from './postgres-log-source.ts';
+import { openPostgresLogSource } from './store/postgres-log-source.ts';
 import { serverSigningKey } from './server-trust.ts';
-import { openSqliteLogSource } from './sqlite-log-source.ts';
+import { openSqliteLogSource } from './store/sqlite-log-source.ts';
 
 /**
  * `cairn audit verify-log`: the server's whole audit log, read from where it keeps the engine's

@@ -12,8 +12,8 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { createTestDatabase } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
 import { ServerPostgres } from '../store/postgres/server-postgres.ts';
 import { seenDeliveryKeptIds, type SeenDeliveries } from './seen-deliveries.ts';
-import { PostgresSeenDeliveries } from './seen-deliveries-postgres.ts';
-import { SqliteSeenDeliveries } from './seen-deliveries-sqlite.ts';
+import { PostgresSeenDeliveries } from './store/seen-deliveries-postgres.ts';
+import { SqliteSeenDeliveries } from './store/seen-deliveries-sqlite.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

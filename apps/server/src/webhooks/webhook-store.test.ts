@@ -9,8 +9,8 @@ import type { CairnEvent } from '@cairn/core';
 import { afterEach, describe, expect, test } from 'vitest';
 import { createTestDatabase } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
 import { ServerPostgres } from '../store/postgres/server-postgres.ts';
-import { PostgresWebhookStore } from './postgres-webhook-store.ts';
-import { SqliteWebhookStore } from './sqlite-webhook-store.ts';
+import { PostgresWebhookStore } from './store/postgres-webhook-store.ts';
+import { SqliteWebhookStore } from './store/sqlite-webhook-store.ts';
 import type { WebhookStore } from './webhook-store.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { SeenDeliveries, seenDeliveryKeptIds, seenDeliveryKeptMs } from './seen-deliveries.ts';
+import { SeenDeliveries, seenDeliveryKeptIds, seenDeliveryKeptMs } from '../seen-deliveries.ts';
 
 /**
  * The deliveries already handled, in a SQLite file of the data directory (`triggers.db`): a single

@@ -17,7 +17,7 @@ import {
   type WebhookEndpoint,
   type WebhookEvent,
   type WebhookStore,
-} from './webhook-store.ts';
+} from '../webhook-store.ts';
 
 interface DeliveryRow {
   delivery_id: string;

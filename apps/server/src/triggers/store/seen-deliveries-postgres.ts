@@ -1,5 +1,5 @@
-import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
-import { SeenDeliveries, seenDeliveryKeptIds, seenDeliveryKeptMs } from './seen-deliveries.ts';
+import type { ServerPostgres } from '../../store/postgres/server-postgres.ts';
+import { SeenDeliveries, seenDeliveryKeptIds, seenDeliveryKeptMs } from '../seen-deliveries.ts';
 
 /**
  * The deliveries already handled, in the engine's PostgreSQL database (`server_trigger_deliveries`,

@@ -1,5 +1,5 @@
-import type { LoadedServerConfig } from '../config/load-server-config.ts';
-import { checkpointOfRow, hashBytes, logPageSize, parsedBody, type CheckpointRow, type ServerLogSource } from './server-log-source.ts';
+import type { LoadedServerConfig } from '../../config/load-server-config.ts';
+import { checkpointOfRow, hashBytes, logPageSize, parsedBody, type CheckpointRow, type ServerLogSource } from '../server-log-source.ts';
 
 type PostgresState = Extract<LoadedServerConfig['config']['engine']['state'], { kind: 'postgres' }>;
 

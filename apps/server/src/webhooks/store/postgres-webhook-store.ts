@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { CairnEventType } from '@cairn/core';
-import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
+import type { ServerPostgres } from '../../store/postgres/server-postgres.ts';
 import {
   deliveryBody,
   endpointOf,
@@ -16,7 +16,7 @@ import {
   type WebhookEndpoint,
   type WebhookEvent,
   type WebhookStore,
-} from './webhook-store.ts';
+} from '../webhook-store.ts';
 
 /** bigint columns come back from `pg` as strings (they may exceed 2^53; ours never do). */
 interface DeliveryRow {

@@ -1,5 +1,5 @@
-import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
-import type { TokenScope } from './token-scopes.ts';
+import type { ServerPostgres } from '../../store/postgres/server-postgres.ts';
+import type { TokenScope } from '../token-scopes.ts';
 import {
   bearerRecord,
   expiredTokenCutoff,
@@ -12,7 +12,7 @@ import {
   type StoredToken,
   type TokenRecord,
   type TokenStore,
-} from './token-store.ts';
+} from '../token-store.ts';
 
 interface TokenRow {
   token_id: string;
