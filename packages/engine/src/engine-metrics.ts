@@ -1,4 +1,4 @@
-import type { StateCounts } from './store/sqlite/state-counts.ts';
+import type { StateCounts } from './records/state-counts.ts';
 
 /** What `/metrics` exposes of an engine: counts by state, queue depth, live attempts, and how far anchoring trails. */
 export type EngineMetrics = StateCounts & {

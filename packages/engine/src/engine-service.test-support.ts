@@ -4,7 +4,7 @@ import { isCairnError, isTerminalState, runTransitions } from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
 import type { Engine } from './engine.ts';
 import type { EngineService } from './engine-service.ts';
-import type { RunRecord } from './state/run-records.ts';
+import type { RunRecord } from './records/run-records.ts';
 
 /** What a suite case gets: a service over a started engine, and that engine when it runs in this process. */
 export interface ServiceUnderTest {

@@ -1,5 +1,5 @@
 import type { AuditActor, AuditEntry, BudgetSpec, CairnEvent, EvidenceBundleV1 } from '@cairn/core';
-import type { AuditQuery } from './store/sqlite/audit-query.ts';
+import type { AuditQuery } from './records/audit-query.ts';
 import type { EngineHealth } from './engine-health.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
 import type { ModelCallAccess } from './model-call-access.ts';

@@ -1,6 +1,6 @@
 import type { AuditAnchorV1, CipherV1, ExecutorV1, Logger, RunSpecV1, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { z } from 'zod';
-import type { EngineDatabase } from './store/sqlite/engine-database.ts';
+import type { EngineDatabase } from './store/shared/engine-database.ts';
 import { defaultPriorityAgingSeconds } from './store/sqlite/dispatch-order.ts';
 import type { AttemptGatewayIssuer } from './dispatch/attempt-gateway.ts';
 import type { EngineObserver } from './engine-observer.ts';

@@ -5,7 +5,7 @@ import type { ExecutionHandle, ExecutionStatus, ExecutorV1, TaskEnvelope } from 
 import { createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { auditEntryBytes, MerkleLog } from '@cairn/audit';
 import { afterEach, expect, test } from 'vitest';
-import type { EngineDatabase } from './store/sqlite/engine-database.ts';
+import type { EngineDatabase } from './store/shared/engine-database.ts';
 import { openEngineDatabase } from './store/sqlite/open-engine-database.ts';
 import { createEngine } from './engine.ts';
 import { ana } from './engine.test-support.ts';

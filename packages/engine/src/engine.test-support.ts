@@ -7,7 +7,7 @@ import { storedManifestPayload } from '@cairn/audit';
 import { blobKey, canonicalJsonBytes, resultKey, sha256Digest } from '@cairn/protocol';
 import { createInMemoryExecutor, createInMemorySigner, createInMemoryStorageProvider, type InMemoryExecutorRegistry } from '@cairn/conformance/mocks';
 import { afterEach, expect } from 'vitest';
-import type { EngineDatabase } from './store/sqlite/engine-database.ts';
+import type { EngineDatabase } from './store/shared/engine-database.ts';
 import { openEngineDatabase } from './store/sqlite/open-engine-database.ts';
 import { createEngine, type Engine, type EngineSettings } from './engine.ts';
 import { captureChanges } from './store/change-capture.ts';

@@ -1,6 +1,6 @@
 import type { AuditActor, AuditEntry, BudgetSpec, CairnEvent, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
-import type { AuditQuery } from './store/sqlite/audit-query.ts';
-import type { ItemAttemptRecord } from './store/sqlite/attempt-store.ts';
+import type { AuditQuery } from './records/audit-query.ts';
+import type { ItemAttemptRecord } from './records/attempt-records.ts';
 import type { Engine } from './engine.ts';
 import type { EngineHealth } from './engine-health.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
@@ -9,12 +9,12 @@ import type { HostAuditWriter } from './host-audit/host-audit-writer.ts';
 import type { ModelCallAccess } from './model-call-access.ts';
 import type { SecretRecord } from './secrets/secret-store.ts';
 import type { ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';
-import type { RunListOptions, RunPage } from './store/sqlite/run-history.ts';
-import type { ItemRecord, RunRecord } from './state/run-records.ts';
+import type { RunListOptions, RunPage } from './records/run-page.ts';
+import type { ItemRecord, RunRecord } from './records/run-records.ts';
 import type { GraphItemRecord, GraphItemSelection } from './store/engine-reads.ts';
 import type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
 import type { Voter } from './state/approval-votes.ts';
-import type { ItemApprovalRecord } from './state/approval-records.ts';
+import type { ItemApprovalRecord } from './records/approval-records.ts';
 
 /**
  * The engine service over an engine in this process (SQLite mode): reads answer from the engine's

@@ -62,8 +62,8 @@ export type { CommandResult, PendingCommand, PostgresCommandSenderSettings, Send
 export { postgresClientConfig } from './store/postgres/postgres-settings.ts';
 export { openPostgresEngineReads, PostgresEngineReads } from './store/postgres/postgres-engine-reads.ts';
 export type { PostgresQuery } from './store/postgres/postgres-engine-reads.ts';
-export { createPostgresEngineLeader, PostgresEngineLeader } from './store/postgres/postgres-engine-leader.ts';
-export type { PostgresEngineLeaderSettings } from './store/postgres/postgres-engine-leader.ts';
+export { createPostgresEngineLeader, PostgresEngineLeader } from './store/postgres-engine-leader.ts';
+export type { PostgresEngineLeaderSettings } from './store/postgres-engine-leader.ts';
 export { GroupCommitter } from './store/group-committer.ts';
 export { WorkingCopy } from './store/sqlite/working-copy.ts';
 export { nothingToWaitFor } from './store/group-commit.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInMemorySigner } from '@cairn/conformance/mocks';
 import { afterEach, expect, test } from 'vitest';
-import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
+import type { EngineDatabase } from '../store/shared/engine-database.ts';
 import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { WorkingCopy } from '../store/sqlite/working-copy.ts';
 import { AuditLog, type AuditEntryDraft } from './audit-log.ts';

@@ -1,6 +1,6 @@
 import type { AuditEntry } from '@cairn/core';
 import type { MerkleLog } from '@cairn/audit';
-import type { AuditQuery } from '../store/sqlite/audit-query.ts';
+import type { AuditQuery } from '../records/audit-query.ts';
 
 /**
  * The audit log as an engine shows it (`engine.audit`): reads only. The engine appends its own

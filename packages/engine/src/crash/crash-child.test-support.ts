@@ -16,7 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutorV1, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { checkpointPayloadType, serializeEvidenceBundle } from '@cairn/audit';
-import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
+import type { EngineDatabase } from '../store/shared/engine-database.ts';
 import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { createEngine } from '../engine.ts';
 import { captureChanges } from '../store/change-capture.ts';

@@ -1,5 +1,5 @@
 import type { ItemSpec, ManifestInput } from '@cairn/core';
-import type { ItemRecord } from '../state/run-records.ts';
+import type { ItemRecord } from '../records/run-records.ts';
 import type { RunStore } from '../store/sqlite/run-store.ts';
 import type { DispatchRefusal } from '../dispatch-refusal.ts';
 import type { HeldLock } from '../store/sqlite/lock-table.ts';

@@ -1,12 +1,12 @@
 import type { ExecutionHandle, ExecutionStatus, ItemSpec, ManifestInput, TaskEnvelope } from '@cairn/core';
 import { storageFullReason } from '../store/storage-full.ts';
 import { isoTime } from '../iso-time.ts';
-import type { ItemRecord } from '../state/run-records.ts';
+import type { ItemRecord } from '../records/run-records.ts';
 import type { RunStore } from '../store/sqlite/run-store.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { AttemptRecorder } from './attempt-recorder.ts';
 import type { AttemptStore } from '../store/sqlite/attempt-store.ts';
-import { lockWaitOf } from '../store/stored-records.ts';
+import { lockWaitOf } from '../store/shared/stored-records.ts';
 import { chooseDispatches, type DispatchCandidate } from './choose-dispatches.ts';
 import type { DispatchChoice } from './dispatch-choice.ts';
 import type { DispatchContext } from './dispatch-context.ts';

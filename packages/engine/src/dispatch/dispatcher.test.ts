@@ -11,7 +11,7 @@ import { AuditLog } from '../audit/audit-log.ts';
 import { openEngineDatabase } from '../store/sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../state/run-state-machine.ts';
 import { eventOfEntry } from '../events/event-of-entry.ts';
-import type { EngineDatabase } from '../store/sqlite/engine-database.ts';
+import type { EngineDatabase } from '../store/shared/engine-database.ts';
 import { type EngineBackend, backends } from '../engine.test-support.ts';
 import { captureChanges } from '../store/change-capture.ts';
 import type { GroupCommit } from '../store/group-commit.ts';

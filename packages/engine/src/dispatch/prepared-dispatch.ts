@@ -1,5 +1,5 @@
 import type { Digest, DispatchManifest, ExecutorV1, TaskGateway } from '@cairn/core';
-import type { LockWait } from '../store/sqlite/attempt-store.ts';
+import type { LockWait } from '../records/attempt-records.ts';
 import type { HeldLock } from '../store/sqlite/lock-table.ts';
 
 /** An attempt ready to record: its manifest is signed and stored. */

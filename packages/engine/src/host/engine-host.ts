@@ -139,7 +139,7 @@ async function replicaOf(
 ): Promise<HostedEngine> {
   const [{ createPostgresStateStore }, { createPostgresEngineLeader }, { createPostgresEngineService }] = await Promise.all([
     import('../store/postgres/postgres-state-store.ts'),
-    import('../store/postgres/postgres-engine-leader.ts'),
+    import('../store/postgres-engine-leader.ts'),
     import('../store/postgres/postgres-engine-service.ts'),
   ]);
   const store = createPostgresStateStore(state);

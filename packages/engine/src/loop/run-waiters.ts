@@ -1,7 +1,7 @@
 import type { Logger } from '@cairn/core';
 import { CairnError, isTerminalState, runTransitions } from '@cairn/protocol';
 import type { Checkpointer } from '../audit/checkpointer.ts';
-import type { RunRecord } from '../state/run-records.ts';
+import type { RunRecord } from '../records/run-records.ts';
 import type { RunStateMachine } from '../state/run-state-machine.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 

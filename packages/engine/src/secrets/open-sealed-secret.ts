@@ -1,6 +1,6 @@
 import type { CipherEnvelope, CipherV1 } from '@cairn/core';
 import { cipherEnvelopeSchema, isCairnError, parsePayload } from '@cairn/protocol';
-import type { SealedSecret } from '../store/sqlite/secret-table.ts';
+import type { SealedSecret } from '../records/sealed-secret.ts';
 
 /** The cipher context a secret's value is sealed in: its name and version, so a row copied to another name or rolled back does not open. */
 export function secretContext(name: string, version: number): Readonly<Record<string, string>> {

@@ -1,6 +1,6 @@
 import type { CipherV1 } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
-import type { SealedSecret } from '../store/sqlite/secret-table.ts';
+import type { SealedSecret } from '../records/sealed-secret.ts';
 import { openSealedSecret } from './open-sealed-secret.ts';
 
 /**

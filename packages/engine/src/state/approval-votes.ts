@@ -1,6 +1,6 @@
 import type { AuditActor } from '@cairn/core';
 import { CairnError, formatDuration, type ApprovalPolicy } from '@cairn/protocol';
-import type { ApprovalVoteRecord } from './approval-records.ts';
+import type { ApprovalVoteRecord } from '../records/approval-records.ts';
 
 /** What the authorizer knows of a person who votes: the roles and groups an approval policy's `from` names. */
 export interface Voter {

@@ -3,7 +3,7 @@ import { type ApprovalPolicy, CairnError } from '@cairn/protocol';
 import { engineActor } from '../engine-actor.ts';
 import { isoTime } from '../iso-time.ts';
 import { checkVoter, expiredApprovalFailure, type Voter } from './approval-votes.ts';
-import type { ItemRecord } from './run-records.ts';
+import type { ItemRecord } from '../records/run-records.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
 
 /**

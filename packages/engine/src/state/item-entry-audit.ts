@@ -1,6 +1,6 @@
 import type { AuditActor, ItemState, JsonObject } from '@cairn/core';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { ItemRecord } from './run-records.ts';
+import type { ItemRecord } from '../records/run-records.ts';
 
 /** The audit action of entering each item state (running is audited by its attempt, later). */
 const itemActions: Partial<

@@ -1,7 +1,7 @@
 import type { AuditActor } from '@cairn/core';
 import { assertTransition, isTerminalState, itemTransitions, runTransitions } from '@cairn/protocol';
 import { cancelReasonData, encodeCancelRequest, type CancelRequest } from './cancel-request.ts';
-import type { RunProgress } from './run-records.ts';
+import type { RunProgress } from '../records/run-records.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
 
 /**

@@ -5,7 +5,7 @@ import { isoTime } from '../iso-time.ts';
 import type { NewItem } from '../store/sqlite/new-item-insert.ts';
 import type { CheckedFragment } from './run-fragment.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
-import type { ItemRecord } from './run-records.ts';
+import type { ItemRecord } from '../records/run-records.ts';
 import { withDefaults } from './run-submission.ts';
 
 /**

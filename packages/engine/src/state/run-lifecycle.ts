@@ -10,7 +10,7 @@ import type { WorkingCopy } from '../store/sqlite/working-copy.ts';
 import { ApprovalDeadlines } from './approval-deadlines.ts';
 import { cancelReasonData, decodeCancelRequest } from './cancel-request.ts';
 import { auditItemEntered } from './item-entry-audit.ts';
-import type { ItemRecord, RunProgress, RunRecord } from './run-records.ts';
+import type { ItemRecord, RunProgress, RunRecord } from '../records/run-records.ts';
 
 export interface RunLifecycleSettings {
   readonly now?: () => number;

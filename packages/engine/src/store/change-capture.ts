@@ -1,4 +1,4 @@
-import type { EngineDatabase } from './sqlite/engine-database.ts';
+import type { EngineDatabase } from './shared/engine-database.ts';
 
 /** One engine table as the working copy declares it (from `pragma table_info`). */
 export interface CapturedTable {

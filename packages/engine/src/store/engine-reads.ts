@@ -1,12 +1,12 @@
 import type { AuditEntry, ItemSpec, ItemState, RunSpecV1 } from '@cairn/core';
 import type { ScheduleRecord } from '../schedules/schedule-book.ts';
 import type { SecretRecord } from '../secrets/secret-store.ts';
-import type { ItemRecord, RunRecord } from '../state/run-records.ts';
-import type { ItemApprovalRecord } from '../state/approval-records.ts';
-import type { ItemAttemptRecord } from './sqlite/attempt-store.ts';
-import type { AuditQuery } from './sqlite/audit-query.ts';
-import type { RunListOptions, RunPage } from './sqlite/run-history.ts';
-import type { StateCounts } from './sqlite/state-counts.ts';
+import type { ItemRecord, RunRecord } from '../records/run-records.ts';
+import type { ItemApprovalRecord } from '../records/approval-records.ts';
+import type { ItemAttemptRecord } from '../records/attempt-records.ts';
+import type { AuditQuery } from '../records/audit-query.ts';
+import type { RunListOptions, RunPage } from '../records/run-page.ts';
+import type { StateCounts } from '../records/state-counts.ts';
 
 /**
  * What the API reads of the engine's state, from the store that holds it: `SqliteEngineReads` (the

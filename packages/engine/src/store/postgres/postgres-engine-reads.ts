@@ -2,19 +2,21 @@ import type { AuditEntry, RunSpecV1 } from '@cairn/core';
 import { itemStates, runStates } from '@cairn/protocol';
 import pg from 'pg';
 import type { EngineReads, GraphItemRecord, GraphItemSelection } from '../engine-reads.ts';
-import type { ItemAttemptRecord } from '../sqlite/attempt-store.ts';
-import { graphItemOfRow, itemAttemptOfRow, itemOfRow, type GraphItemRow, type ItemAttemptRow, type ItemRow } from '../stored-records.ts';
-import { checkSeqBounds, instant, type AuditQuery } from '../sqlite/audit-query.ts';
-import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
-import { runListConditions, runListQuery, runPageOf, type RunListOptions, type RunPage, type RunSummary } from '../sqlite/run-history.ts';
-import type { StateCounts } from '../sqlite/state-counts.ts';
+import type { ItemAttemptRecord } from '../../records/attempt-records.ts';
+import { graphItemOfRow, itemAttemptOfRow, itemOfRow, type GraphItemRow, type ItemAttemptRow, type ItemRow } from '../shared/stored-records.ts';
+import { checkSeqBounds, instant } from '../shared/audit-query-bounds.ts';
+import type { AuditQuery } from '../../records/audit-query.ts';
+import type { ItemRecord, RunRecord } from '../../records/run-records.ts';
+import { runListConditions, runListQuery, runPageOf } from '../shared/run-list-query.ts';
+import type { RunListOptions, RunPage, RunSummary } from '../../records/run-page.ts';
+import type { StateCounts } from '../../records/state-counts.ts';
 import { scheduleRecordOf, type ScheduleRecord, type ScheduleRow } from '../../schedules/schedule-book.ts';
 import type { SecretRecord } from '../../secrets/secret-store.ts';
-import type { SealedSecret } from '../sqlite/secret-table.ts';
+import type { SealedSecret } from '../../records/sealed-secret.ts';
 import { describePostgresTarget, parsePostgresStateSettings, postgresClientConfig, type PostgresStateSettings } from './postgres-settings.ts';
 import { postgresUnavailable } from './postgres-unavailable.ts';
-import type { ItemApprovalRecord } from '../../state/approval-records.ts';
-import { approvalVoteColumns, itemApprovalsOf, type ApprovalVoteRow } from '../sqlite/approval-vote-table.ts';
+import type { ItemApprovalRecord } from '../../records/approval-records.ts';
+import { approvalVoteColumns, itemApprovalsOf, type ApprovalVoteRow } from '../shared/approval-vote-rows.ts';
 
 /** A pool of reader connections whose `search_path` is the state's schema, and the readers over it. */
 export function openPostgresEngineReads(settings: PostgresStateSettings): { readonly reads: PostgresEngineReads; close(): Promise<void> } {

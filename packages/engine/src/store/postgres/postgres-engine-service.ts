@@ -1,8 +1,8 @@
 import type { AuditActor, AuditEntry, BudgetSpec, CairnEvent, CipherV1, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
 import { CairnError, isCairnError, parsePayload } from '@cairn/protocol';
 import type pg from 'pg';
-import type { AuditQuery } from '../sqlite/audit-query.ts';
-import type { ItemAttemptRecord } from '../sqlite/attempt-store.ts';
+import type { AuditQuery } from '../../records/audit-query.ts';
+import type { ItemAttemptRecord } from '../../records/attempt-records.ts';
 import type { EngineHealth } from '../../engine-health.ts';
 import type { EngineMetrics } from '../../engine-metrics.ts';
 import type { EngineEventsOptions, EngineService } from '../../engine-service.ts';
@@ -14,8 +14,8 @@ import type { Engine } from '../../engine.ts';
 import type { ScheduleDefinition, ScheduleRecord } from '../../schedules/schedule-book.ts';
 import type { SecretRecord } from '../../secrets/secret-store.ts';
 import { revealServerSecret } from '../../secrets/reveal-server-secret.ts';
-import type { RunListOptions, RunPage } from '../sqlite/run-history.ts';
-import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
+import type { RunListOptions, RunPage } from '../../records/run-page.ts';
+import type { ItemRecord, RunRecord } from '../../records/run-records.ts';
 import type { GraphItemRecord, GraphItemSelection } from '../engine-reads.ts';
 import type { SubmitOptions, SubmitResult } from '../../state/run-state-machine.ts';
 import { jsonValueOf } from '../commands/json-value-of.ts';
@@ -29,11 +29,11 @@ import {
 } from '../engine-commands.ts';
 import { commandChannels, createPostgresCommandSender, type PostgresCommandSender } from './postgres-commands.ts';
 import { openPostgresEngineReads, type PostgresEngineReads } from './postgres-engine-reads.ts';
-import type { PostgresEngineLeader } from './postgres-engine-leader.ts';
+import type { PostgresEngineLeader } from '../postgres-engine-leader.ts';
 import { connectPostgres, parsePostgresStateSettings, type PostgresStateSettings, type ResolvedPostgresStateSettings } from './postgres-settings.ts';
 import type { PostgresStateStore } from './postgres-state-store.ts';
 import type { Voter } from '../../state/approval-votes.ts';
-import type { ItemApprovalRecord } from '../../state/approval-records.ts';
+import type { ItemApprovalRecord } from '../../records/approval-records.ts';
 
 /** How often a caught-up event stream reads again in case a notification was missed (ms). */
 const eventPollMs = 1_000;

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../audit/audit-log.ts';
-import type { EngineDatabase } from '../sqlite/engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { openEngineDatabase } from '../sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../../state/run-state-machine.ts';
 import { captureChanges, engineTables } from '../change-capture.ts';

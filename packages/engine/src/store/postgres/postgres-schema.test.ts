@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isCairnError } from '@cairn/protocol';
 import { openEngineDatabase } from '../sqlite/open-engine-database.ts';
 import { engineTables } from '../change-capture.ts';
-import { runListConditions, runListQuery, type RunListOptions } from '../sqlite/run-history.ts';
+import { runListConditions, runListQuery } from '../shared/run-list-query.ts';
+import type { RunListOptions } from '../../records/run-page.ts';
 import { migratePostgresSchema, postgresMigrations, postgresOnlyTables } from './postgres-schema.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.test-support.ts';
 

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../audit/audit-log.ts';
-import type { EngineDatabase } from '../sqlite/engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { openEngineDatabase } from '../sqlite/open-engine-database.ts';
 import { RunStateMachine } from '../../state/run-state-machine.ts';
 import { captureChanges, engineTables, type ChangeCapture } from '../change-capture.ts';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { CairnError } from '@cairn/protocol';
-import type { EngineDatabase } from '../sqlite/engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { engineTables, type CapturedTable, type ChangeCapture } from '../change-capture.ts';
 import { quotedSchema } from './postgres-schema.ts';
 import type { StoreTable } from './postgres-store-tables.ts';

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import { CairnError } from '@cairn/protocol';
 import type { JsonValue } from '@cairn/core';
-import type { EngineDatabase } from '../sqlite/engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import type { ChangeBatch, ChangeCapture } from '../change-capture.ts';
 import { isEngineCommandKind } from '../engine-commands.ts';
 import { auditGapState, commitConflict, commitStatements } from './postgres-commit-statements.ts';

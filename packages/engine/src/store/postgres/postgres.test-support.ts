@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { expect } from 'vitest';
-import type { EngineDatabase } from '../sqlite/engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { engineTables } from '../change-capture.ts';
 import type { PostgresStateSettings } from './postgres-settings.ts';
 

@@ -1,18 +1,7 @@
-import type { AuditActor, ItemSpec } from '@cairn/core';
-import { approvalPolicyOf } from '@cairn/protocol';
-import type { ApprovalVoteRecord, ItemApprovalRecord } from '../../state/approval-records.ts';
-import type { EngineDatabase } from './engine-database.ts';
-
-/** A vote as stored (`approval_votes`), the actor as JSON. */
-export interface ApprovalVoteRow {
-  readonly itemId: string;
-  readonly actor: string;
-  readonly decision: string;
-  readonly votedAt: string;
-  readonly reason: string | null;
-}
-
-export const approvalVoteColumns = 'item_id AS "itemId", actor, decision, voted_at AS "votedAt", reason';
+import type { AuditActor } from '@cairn/core';
+import { approvalVoteColumns, approvalVoteOfRow, itemApprovalsOf, type ApprovalVoteRow } from '../shared/approval-vote-rows.ts';
+import type { ApprovalVoteRecord, ItemApprovalRecord } from '../../records/approval-records.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 
 /** The votes of items under an approval policy (migration 17), one per person and item. */
 export class ApprovalVoteTable {
@@ -46,23 +35,4 @@ export class ApprovalVoteTable {
   ofRun(runId: string): ItemApprovalRecord[] {
     return itemApprovalsOf(this.#approvalItems.all(runId), this.#ofRun.all(runId));
   }
-}
-
-export function approvalVoteOfRow(row: ApprovalVoteRow): ApprovalVoteRecord {
-  return {
-    itemId: row.itemId,
-    actor: JSON.parse(row.actor) as AuditActor,
-    decision: row.decision === 'reject' ? 'reject' : 'approve',
-    votedAt: row.votedAt,
-    reason: row.reason,
-  };
-}
-
-/** The approvals of a run's items from their specs and the run's votes (as both stores read them). */
-export function itemApprovalsOf(items: readonly { itemId: string; spec: string }[], votes: readonly ApprovalVoteRow[]): ItemApprovalRecord[] {
-  const byItem = Map.groupBy(votes.map(approvalVoteOfRow), (vote) => vote.itemId);
-  return items.flatMap(({ itemId, spec }) => {
-    const policy = approvalPolicyOf((JSON.parse(spec) as ItemSpec).approval);
-    return policy === null ? [] : [{ itemId, policy, votes: byItem.get(itemId) ?? [] }];
-  });
 }

@@ -1,6 +1,6 @@
 import type { AuditEntry } from '@cairn/core';
 import { DeferredRowInsert } from './deferred-row-insert.ts';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 
 /**
  * A run's entries after the global position `seq` (parameters: run, seq, run, seq, limit). A

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { AuditActor, AuditEntry } from '@cairn/core';
 import { auditLeafHash } from '@cairn/audit';
 import { afterEach, describe, expect, test } from 'vitest';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { openEngineDatabase } from './open-engine-database.ts';
 import { AuditLog, type AuditEntryDraft } from '../../audit/audit-log.ts';
 import { WorkingCopy } from './working-copy.ts';

@@ -1,23 +1,7 @@
 import type { AuditEntry } from '@cairn/core';
-import { CairnError } from '@cairn/protocol';
-import type { EngineDatabase } from './engine-database.ts';
-
-/** Which entries of the log to read. Every field narrows; an absent one keeps everything. */
-export interface AuditQuery {
-  /** First sequence number, inclusive (0 by default). */
-  readonly from?: number;
-  /** Last sequence number, exclusive (the log's size when the read starts, by default). */
-  readonly to?: number;
-  readonly runId?: string;
-  /** An audit action (`item.reused`). */
-  readonly action?: string;
-  /** An actor id (a user name, a token id, `engine`). */
-  readonly actorId?: string;
-  /** ISO time, inclusive. */
-  readonly since?: string;
-  /** ISO time, exclusive. */
-  readonly until?: string;
-}
+import type { AuditQuery } from '../../records/audit-query.ts';
+import { checkSeqBounds, instant } from '../shared/audit-query-bounds.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 
 /** Rows per page of a run's entries; seq numbers scanned per page of the whole log. */
 const runPageSize = 500;
@@ -95,26 +79,4 @@ export class AuditQueryReader {
     }
     return statement;
   }
-}
-
-/** Checks a query's `from` and `to` (CAIRN_PAYLOAD_INVALID naming the field), whichever database will answer it. */
-export function checkSeqBounds(query: Pick<AuditQuery, 'from' | 'to'>): void {
-  for (const [name, value] of [
-    ['from', query.from],
-    ['to', query.to],
-  ] as const) {
-    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0))
-      throw new CairnError('CAIRN_PAYLOAD_INVALID', `${name} must be a sequence number (a whole number, 0 or more), not ${value}.`, { path: name });
-  }
-}
-
-/** An ISO time a query bound names, normalised (stored times are `toISOString()` text); CAIRN_PAYLOAD_INVALID naming the field otherwise. */
-export function instant(value: string | undefined, name: string): string | undefined {
-  if (value === undefined) return undefined;
-  const time = Date.parse(value);
-  if (Number.isNaN(time))
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', `${name} must be an ISO 8601 time such as 2026-11-22T10:00:00Z, not ${JSON.stringify(value)}.`, {
-      path: name,
-    });
-  return new Date(time).toISOString();
 }

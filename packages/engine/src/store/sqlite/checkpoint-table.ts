@@ -1,6 +1,6 @@
 import type { DsseEnvelope } from '@cairn/core';
 import type { StoredCheckpoint } from '../../audit/checkpointer.ts';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 
 /** A checkpoint issued and not anchored yet, whose next try is due. */
 export interface UnanchoredCheckpoint {

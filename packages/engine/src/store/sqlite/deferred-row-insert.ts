@@ -1,5 +1,5 @@
 import { deferUntilCommit, type DeferredWriter } from './deferred-writes.ts';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { MultiRowInsert } from './multi-row-insert.ts';
 
 /**

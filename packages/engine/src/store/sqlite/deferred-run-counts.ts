@@ -1,6 +1,6 @@
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { deferUntilCommit, type DeferredWriter } from './deferred-writes.ts';
-import type { RunProgress } from '../../state/run-records.ts';
+import type { RunProgress } from '../../records/run-records.ts';
 
 /**
  * The finished and failed counts of runs, added a transaction body at a time: the first item of a

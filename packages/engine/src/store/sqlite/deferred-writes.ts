@@ -1,4 +1,4 @@
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 
 /** Rows kept in memory until the transaction that made them commits, then written together. */
 export interface DeferredWriter {

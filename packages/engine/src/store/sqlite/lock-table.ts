@@ -1,5 +1,5 @@
 import type { LockMode, LockSpec } from '@cairn/core';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { rollbacksOf } from './rollback-watch.ts';
 
 /** A lock as an item holds it. */

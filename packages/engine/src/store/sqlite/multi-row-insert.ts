@@ -1,4 +1,4 @@
-import type { EngineDatabase, EngineStatement } from './engine-database.ts';
+import type { EngineDatabase, EngineStatement } from '../shared/engine-database.ts';
 
 /**
  * An INSERT that writes many rows a statement: one statement per row was most of the engine's

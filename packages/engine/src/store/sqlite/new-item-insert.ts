@@ -1,5 +1,5 @@
 import { dispatchOrderOf } from './dispatch-order.ts';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { MultiRowInsert } from './multi-row-insert.ts';
 
 /** An item as `RunStore.insertItems` stores it. */

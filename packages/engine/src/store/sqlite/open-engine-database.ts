@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { CairnError } from '@cairn/protocol';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { migrations as defaultMigrations, type Migration } from './migrations.ts';
 import { watchRollbacks } from './rollback-watch.ts';
 

@@ -1,4 +1,4 @@
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 
 /** An earlier success of a pure item, reusable by any item with the same input digest. */
 export interface PureResult {

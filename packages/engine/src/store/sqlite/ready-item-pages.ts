@@ -1,7 +1,7 @@
-import type { ItemRecord } from '../../state/run-records.ts';
-import { itemOfRow, type ItemRow } from '../stored-records.ts';
+import type { ItemRecord } from '../../records/run-records.ts';
+import { itemOfRow, type ItemRow } from '../shared/stored-records.ts';
 import { dispatchFactColumns, type DispatchFacts } from './dispatch-facts.ts';
-import type { EngineDatabase, EngineStatement } from './engine-database.ts';
+import type { EngineDatabase, EngineStatement } from '../shared/engine-database.ts';
 import { itemColumns } from './item-columns.ts';
 
 /** A ready item as a dispatch pass reads it: its row and what its dispatch needs (`RunStore.dispatchFacts`). */

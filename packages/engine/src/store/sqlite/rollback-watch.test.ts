@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { describe, expect, test } from 'vitest';
 import { deferUntilCommit } from './deferred-writes.ts';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { rollbacksOf, watchRollbacks } from './rollback-watch.ts';
 
 function watched(): EngineDatabase {

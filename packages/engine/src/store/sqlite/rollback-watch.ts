@@ -1,5 +1,5 @@
 import { deferringBody, flushDeferredWrites, isInTransaction } from './deferred-writes.ts';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 
 /** How many transactions (or savepoints) of a watched database have ended by an exception. */
 interface RollbackCounter {

@@ -2,7 +2,8 @@ import type { RunState } from '@cairn/core';
 import { describe, expect, test } from 'vitest';
 import { ana, engineHarness } from '../../engine.test-support.ts';
 import Database from 'better-sqlite3';
-import { runListConditions, runListQuery, type RunListOptions, type RunSummary } from './run-history.ts';
+import { runListConditions, runListQuery } from '../shared/run-list-query.ts';
+import type { RunListOptions, RunSummary } from '../../records/run-page.ts';
 
 const harness = engineHarness();
 const { engineWith } = harness;

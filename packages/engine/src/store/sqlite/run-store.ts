@@ -1,9 +1,9 @@
 import type { AttemptFailure, ItemState, RunState } from '@cairn/core';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { MultiRowInsert } from './multi-row-insert.ts';
-import { itemOfRow, type GraphItemRow, type ItemRow } from '../stored-records.ts';
+import { itemOfRow, type GraphItemRow, type ItemRow } from '../shared/stored-records.ts';
 import { runCountsOf, type DeferredRunCounts } from './deferred-run-counts.ts';
-import type { ItemRecord, RunProgress, RunRecord } from '../../state/run-records.ts';
+import type { ItemRecord, RunProgress, RunRecord } from '../../records/run-records.ts';
 import type { GraphItemSelection } from '../engine-reads.ts';
 import { dispatchFactColumns, type DispatchFacts } from './dispatch-facts.ts';
 import { defaultPriorityAgingSeconds, dispatchOrderSql, type DispatchOrderSettings } from './dispatch-order.ts';

@@ -1,6 +1,6 @@
 import type { CatchUpPolicy } from '../../schedules/schedule-slots.ts';
 import { scheduleRecordOf, type OverlapPolicy, type ScheduleRecord, type ScheduleRow } from '../../schedules/schedule-book.ts';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 
 /** A schedule as it is first stored. */
 export interface NewSchedule {

@@ -1,13 +1,7 @@
 import type { CipherEnvelope } from '@cairn/core';
 import type { SecretRecord } from '../../secrets/secret-store.ts';
-import type { EngineDatabase } from './engine-database.ts';
-
-/** A secret's sealed value as stored: the envelope is left as text, for whoever decrypts it to check. */
-export interface SealedSecret {
-  readonly version: number;
-  /** The cipher's envelope, as JSON text. */
-  readonly envelope: string;
-}
+import type { SealedSecret } from '../../records/sealed-secret.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 
 /** The secrets, a row each: name, version, the sealed value, and who set it when. */
 export class SecretTable {

@@ -1,7 +1,7 @@
 import type { AuditEntry, DsseEnvelope, PublicKeyRecord, SignerRotation, SignerV1 } from '@cairn/core';
 import { readSignerRotation } from '@cairn/audit';
 import { flushDeferredWrites } from './deferred-writes.ts';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { publicKeyRecord } from '../../audit/checkpointer.ts';
 
 /**

@@ -2,15 +2,15 @@ import type { AuditEntry, RunSpecV1 } from '@cairn/core';
 import type { AuditLog } from '../../audit/audit-log.ts';
 import type { ScheduleRecord } from '../../schedules/schedule-book.ts';
 import type { SecretRecord } from '../../secrets/secret-store.ts';
-import type { ItemRecord, RunRecord } from '../../state/run-records.ts';
+import type { ItemRecord, RunRecord } from '../../records/run-records.ts';
 import type { EngineReads, GraphItemRecord, GraphItemSelection } from '../engine-reads.ts';
-import { graphItemOfRow } from '../stored-records.ts';
-import type { ItemAttemptRecord } from './attempt-store.ts';
-import type { AuditQuery } from './audit-query.ts';
-import type { RunListOptions, RunPage } from './run-history.ts';
-import type { StateCounts } from './state-counts.ts';
+import { graphItemOfRow } from '../shared/stored-records.ts';
+import type { ItemAttemptRecord } from '../../records/attempt-records.ts';
+import type { AuditQuery } from '../../records/audit-query.ts';
+import type { RunListOptions, RunPage } from '../../records/run-page.ts';
+import type { StateCounts } from '../../records/state-counts.ts';
 import type { WorkingCopy } from './working-copy.ts';
-import type { ItemApprovalRecord } from '../../state/approval-records.ts';
+import type { ItemApprovalRecord } from '../../records/approval-records.ts';
 
 /** What `SqliteEngineReads` reads from: the engine's working copy and its audit log, and how far anchoring trails. */
 export interface SqliteEngineReadsSettings {

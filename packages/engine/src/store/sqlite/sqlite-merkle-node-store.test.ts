@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { leafHashOfText, MerkleLog, nodeHash, perfectTreeHash } from '@cairn/audit';
 import { afterEach, describe, expect, test } from 'vitest';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { migrations } from './migrations.ts';
 import { openEngineDatabase } from './open-engine-database.ts';
 import { SqliteMerkleNodeStore } from './sqlite-merkle-node-store.ts';

@@ -1,7 +1,7 @@
 import { leafHashOfText, perfectTreeHash, type MerkleNode, type MerkleNodeStore } from '@cairn/audit';
 import { DeferredRowInsert } from './deferred-row-insert.ts';
 import { flushDeferredWrites, isInTransaction } from './deferred-writes.ts';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { rollbacksOf } from './rollback-watch.ts';
 
 /**

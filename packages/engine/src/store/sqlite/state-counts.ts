@@ -1,16 +1,7 @@
 import type { ItemState, RunState } from '@cairn/core';
 import { itemStates, runStates } from '@cairn/protocol';
-import type { EngineDatabase } from './engine-database.ts';
-
-/** How many runs and items are in each state, and how many items wait to be dispatched. */
-export interface StateCounts {
-  readonly runs: Readonly<Record<RunState, number>>;
-  readonly items: Readonly<Record<ItemState, number>>;
-  /** Items ready now or waiting out a retry backoff: the dispatch queue's depth. */
-  readonly readyItems: number;
-  /** Attempts dispatched and not yet ended. */
-  readonly liveAttempts: number;
-}
+import type { StateCounts } from '../../records/state-counts.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 
 /**
  * Counts for metrics. Unlike the scheduler's queries these read whole tables (a GROUP BY over

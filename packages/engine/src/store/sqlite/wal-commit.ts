@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
-import type { EngineDatabase } from './engine-database.ts';
+import type { EngineDatabase } from '../shared/engine-database.ts';
 import { CommitPipeline } from '../commit-pipeline.ts';
 import type { GroupCommit } from '../group-commit.ts';
 

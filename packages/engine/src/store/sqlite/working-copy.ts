@@ -1,4 +1,4 @@
-import type { EngineDatabase, EngineTransaction } from './engine-database.ts';
+import type { EngineDatabase, EngineTransaction } from '../shared/engine-database.ts';
 import { ApprovalVoteTable } from './approval-vote-table.ts';
 import { AttemptStore } from './attempt-store.ts';
 import { AuditEntryTable } from './audit-entry-table.ts';

@@ -1,8 +1,8 @@
 import type { AttemptFailure, ItemSpec, ItemState } from '@cairn/core';
-import type { ItemRecord } from '../state/run-records.ts';
-import { prerequisitesOf } from '../state/run-submission.ts';
-import type { GraphItemRecord } from './engine-reads.ts';
-import type { ItemAttemptRecord, LockWait } from './sqlite/attempt-store.ts';
+import type { ItemRecord } from '../../records/run-records.ts';
+import { prerequisitesOf } from '../../state/run-submission.ts';
+import type { GraphItemRecord } from '../engine-reads.ts';
+import type { ItemAttemptRecord, LockWait } from '../../records/attempt-records.ts';
 
 /**
  * An item as both stores return its row (SQLite and PostgreSQL select the same names): booleans as

@@ -1,12 +1,12 @@
 import type { Logger } from '@cairn/core';
 import { CairnError, isCairnError } from '@cairn/protocol';
-import { createEngine, type Engine, type EngineSettings } from '../../engine.ts';
-import { openEngineDatabase } from '../sqlite/open-engine-database.ts';
-import { captureChanges } from '../change-capture.ts';
-import { carryOutCommand } from '../engine-commands.ts';
-import { GroupCommitter } from '../group-committer.ts';
-import type { PostgresStateStore } from './postgres-state-store.ts';
-import type { PostgresWriter } from './postgres-writer.ts';
+import { createEngine, type Engine, type EngineSettings } from '../engine.ts';
+import { openEngineDatabase } from './sqlite/open-engine-database.ts';
+import { captureChanges } from './change-capture.ts';
+import { carryOutCommand } from './engine-commands.ts';
+import { GroupCommitter } from './group-committer.ts';
+import type { PostgresStateStore } from './postgres/postgres-state-store.ts';
+import type { PostgresWriter } from './postgres/postgres-writer.ts';
 
 /** Commands taken from `engine_commands` per read. */
 const commandsPerTake = 100;

@@ -1,5 +1,5 @@
 import type { AttemptFailure, Digest, ItemState, RunState } from '@cairn/core';
-import type { LockWait } from '../store/sqlite/attempt-store.ts';
+import type { LockWait } from './attempt-records.ts';
 
 /** A run as the engine stores it. */
 export interface RunRecord {

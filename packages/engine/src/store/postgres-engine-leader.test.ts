@@ -14,12 +14,12 @@ import {
 } from '@cairn/conformance/mocks';
 import { isCairnError } from '@cairn/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Engine } from '../../engine.ts';
-import { createPostgresCommandSender } from './postgres-commands.ts';
-import { openPostgresEngineReads } from './postgres-engine-reads.ts';
+import type { Engine } from '../engine.ts';
+import { createPostgresCommandSender } from './postgres/postgres-commands.ts';
+import { openPostgresEngineReads } from './postgres/postgres-engine-reads.ts';
 import { createPostgresEngineLeader, type PostgresEngineLeader } from './postgres-engine-leader.ts';
-import { createPostgresStateStore } from './postgres-state-store.ts';
-import { createTestDatabase, type TestDatabase } from './postgres.test-support.ts';
+import { createPostgresStateStore } from './postgres/postgres-state-store.ts';
+import { createTestDatabase, type TestDatabase } from './postgres/postgres.test-support.ts';
 
 const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 const cleanups: (() => Promise<unknown>)[] = [];
