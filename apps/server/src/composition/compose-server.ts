@@ -11,7 +11,7 @@ import { importTokenFile } from '../auth/import-token-file.ts';
 import type { TokenStore } from '../auth/token-store.ts';
 import type { LogSinkHealth } from '../logging/log-sink-health.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
-import { PostgresQuotaLedger } from '../gateway/postgres-quota-ledger.ts';
+import { PostgresQuotaLedger } from '../gateway/store/postgres-quota-ledger.ts';
 import { startGateway } from '../gateway/start-gateway.ts';
 import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
 import { deliverExecutorName, type Engine, type EngineObserver, type EngineService, type EngineSettings, type SignerTakeOver } from '@cairn/engine';

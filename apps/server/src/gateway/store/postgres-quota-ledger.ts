@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from '@cairn/core';
-import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
-import { quotaFull, quotaWindowMs, type QuotaClaim, type QuotaLedger, type QuotaTaken } from './quota-ledger.ts';
+import type { ServerPostgres } from '../../store/postgres/server-postgres.ts';
+import { quotaFull, quotaWindowMs, type QuotaClaim, type QuotaLedger, type QuotaTaken } from '../quota-ledger.ts';
 
 /**
  * The quotas counted in the state database (`server_quota_calls`, server step 4), so that every
