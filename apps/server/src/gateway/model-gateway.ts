@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditEntry, BudgetSpec, Digest, JsonObject, Logger, ModelCallSpend, StorageProviderV1 } from '@cairn/core';
+import type { AuditEntry, BudgetSpec, Digest, JsonObject, Logger, StorageProviderV1 } from '@cairn/core';
 import type { LiveAttempt, ModelCall } from '@cairn/engine';
-import { spentTokens } from '@cairn/audit';
 import { blobKey, isCairnError, type CairnErrorCode } from '@cairn/protocol';
 import { AttemptCredentials } from './attempt-credentials.ts';
 import type { GatewaySettings } from './gateway-settings.ts';
@@ -15,7 +14,9 @@ import type { QuotaLedger } from './quota-ledger.ts';
 import { createUsageMeter, type MeteredApi } from './usage-meter.ts';
 import { withStreamUsage } from './usage-meter-stream-options.ts';
 import { estimateRequest, estimateUsage, type RequestEstimate } from './usage-estimate.ts';
-import { BudgetReservations, type Reservation, type Reserved } from './budget-reservations.ts';
+import { BudgetReservations, type Reservation } from './budget-reservations.ts';
+import { crowdedOut, reached } from './budget-checks.ts';
+import { anthropicErrorType, credentialOf, parseJson, readBody, upstreamHeaders, type Provider } from './provider-requests.ts';
 
 /** What the gateway needs of the engine's service: the attempt a credential names, its budgets, and where calls are recorded. */
 export interface GatewayService {
@@ -32,8 +33,6 @@ export interface GatewayService {
   /** The run's spend reached its budget: it awaits a raise (`data` says what of which). */
   awaitBudget(runId: string, data: JsonObject): boolean;
 }
-
-type Provider = 'anthropic' | 'openai';
 
 interface Route {
   readonly provider: Provider;
@@ -474,90 +473,6 @@ export class ModelGateway {
       'x-cairn-reason': refusal.message.replace(/[^\x20-\x7e]/g, '?'),
     });
     response.end(JSON.stringify(body));
-  }
-}
-
-/** Why `mine` does not fit beside the budget's spend and the reservations of its calls in flight, or undefined when it does (or none is in flight). */
-function crowdedOut(what: string, budget: BudgetSpec | undefined, spent: ModelCallSpend, held: Reserved, mine: Reservation): string | undefined {
-  if (budget === undefined || held.calls === 0) return undefined;
-  const tokens = spentTokens(spent);
-  const fitsTokens = budget.tokens === undefined || tokens + held.tokens + mine.tokens <= budget.tokens;
-  const fitsUsd = budget.usd === undefined || spent.costUsd + held.usd + mine.usd <= budget.usd;
-  if (fitsTokens && fitsUsd) return undefined;
-  const of = fitsTokens ? `$${spent.costUsd} of its budget of $${budget.usd}` : `${tokens} tokens of its budget of ${budget.tokens}`;
-  const reserved = fitsTokens ? `$${round(held.usd)}` : `${held.tokens} tokens`;
-  const asked = fitsTokens ? `$${round(mine.usd)}` : `${mine.tokens} tokens`;
-  return `${what} has spent ${of} and its ${held.calls} calls in flight reserved ${reserved}: this call's ${asked} do not fit beside them`;
-}
-
-function round(usd: number): number {
-  return Math.round(usd * 1e6) / 1e6;
-}
-
-function reached(what: string, budget: BudgetSpec | undefined, spend: ModelCallSpend): string | undefined {
-  if (budget === undefined) return undefined;
-  if (budget.usd !== undefined && spend.costUsd >= budget.usd) return `${what} has spent $${spend.costUsd} of its budget of $${budget.usd}`;
-  const tokens = spentTokens(spend);
-  if (budget.tokens !== undefined && tokens >= budget.tokens) return `${what} has used ${tokens} tokens of its budget of ${budget.tokens}`;
-  return undefined;
-}
-
-function anthropicErrorType(status: number): string {
-  if (status === 401) return 'authentication_error';
-  if (status === 403) return 'permission_error';
-  if (status === 404) return 'not_found_error';
-  if (status === 413) return 'request_too_large';
-  if (status === 429) return 'rate_limit_error';
-  if (status >= 500) return 'api_error';
-  return 'invalid_request_error';
-}
-
-/** The attempt's credential: the forwarder's header, or a key header for a client that calls directly. */
-function credentialOf(request: IncomingMessage): string | undefined {
-  const own = request.headers['x-cairn-credential'];
-  if (typeof own === 'string') return own;
-  const key = request.headers['x-api-key'];
-  if (typeof key === 'string') return key;
-  const authorization = request.headers.authorization;
-  return authorization?.startsWith('Bearer ') ? authorization.slice('Bearer '.length).trim() : undefined;
-}
-
-// The agent's headers that mean something to the provider (API version, beta features); never its keys.
-const passedRequestHeaders = ['anthropic-version', 'anthropic-beta', 'openai-beta', 'accept', 'content-type', 'user-agent'];
-
-function upstreamHeaders(request: IncomingMessage, provider: Provider, key: string | undefined): Record<string, string> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  for (const name of passedRequestHeaders) {
-    const value = request.headers[name];
-    if (typeof value === 'string') headers[name] = value;
-  }
-  if (key !== undefined) {
-    if (provider === 'anthropic') headers['x-api-key'] = key;
-    else headers['authorization'] = `Bearer ${key}`;
-  }
-  return headers;
-}
-
-async function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      request.resume();
-      return undefined;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-function parseJson(body: Buffer): Record<string, unknown> | undefined {
-  try {
-    const value = JSON.parse(body.toString('utf8')) as unknown;
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
   }
 }
 
