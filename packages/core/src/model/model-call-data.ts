@@ -13,7 +13,9 @@ export type ModelApi = 'anthropic-messages' | 'openai-chat' | 'openai-responses'
  * `denied` when the gateway refused the call itself (budget, quota wait exceeded, model not allowed).
  *
  * The request and response bodies are stored as content-addressed blobs (`blobs/<hex>`), named
- * here by digest, so a bundle can carry them as artifacts. Usage and cost are the gateway's own
+ * here by digest, so a bundle can carry them as artifacts. A refused call's request body is stored
+ * whole only up to a small bound (the reference gateway's: 64 KiB); past it, `request` names a
+ * stored stand-in (`{notStored, bytes, digest}`) and `reason` gives the real body's size and digest. Usage and cost are the gateway's own
  * figures: an absent member means unknown (the provider reported no usage, or the model has no
  * price), never zero, and `reason` then says why. The writer gives the members in code-unit order
  * (as listed here), the order canonical JSON writes them.
