@@ -3,7 +3,8 @@
 // with a download of the exact patch the server stores; each attempt's signed dispatch manifest,
 // with a download of its exact bytes.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { expect, test } from 'vitest';
 import { runningServers } from '../../server/src/http/running-server.test-support.ts';
 import { browserPages } from './browser-pages.test-support.ts';
@@ -13,18 +14,42 @@ const start = runningServers();
 const { signedIn, screenshot } = browserPages();
 
 test("an item's output shows live while it runs, then how its attempt ended", async () => {
-  const { base, api, operatorToken } = await start('tokens');
-  const runId = await submitRun(api, { version: 1, name: 'talker', items: [shell('talk', 'echo first line; sleep 3; echo second line; echo warning >&2')] });
+  const { directory, base, api, operatorToken } = await start('tokens');
+  // The item holds between its two lines until the test lets it go (a file in its workspace), so
+  // "still running" is seen however slowly the page comes up, not within a sleep's length.
+  const script = 'echo first line; touch held; while [ ! -e released ]; do sleep 0.1; done; echo second line; echo warning >&2';
+  const runId = await submitRun(api, { version: 1, name: 'talker', items: [shell('talk', script)] });
   const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/talk`);
   const output = page.getByLabel('Output');
-  await expect.poll(() => output.textContent(), { timeout: 30_000 }).toContain('first line');
+  await expect.poll(() => output.textContent(), { timeout: 60_000 }).toContain('first line');
   // Still running: the second line is not there yet, and the item says so.
   expect(await output.textContent()).not.toContain('second line');
   expect(await page.locator('svg.dag [data-item-id="talk"]').getAttribute('data-state')).toBe('running');
-  await expect.poll(() => output.textContent(), { timeout: 30_000 }).toContain('second line');
+  const held = await heldFileUnder(directory);
+  writeFileSync(join(dirname(held), 'released'), '');
+  await expect.poll(() => output.textContent(), { timeout: 60_000 }).toContain('second line');
   await expect.poll(() => page.locator('.attempt-end').textContent()).toMatch(/Attempt 1 ended succeeded \(exit code 0\)/);
   expect(await output.locator('.stderr-text').textContent()).toBe('warning\n');
 });
+
+/** The file `held` the talking item writes in its workspace (somewhere under the server's directory). */
+async function heldFileUnder(directory: string): Promise<string> {
+  let found: string | undefined;
+  await expect
+    .poll(
+      () => {
+        try {
+          found = (readdirSync(directory, { recursive: true }) as string[]).find((path) => path === 'held' || path.endsWith('/held'));
+        } catch {
+          // A folder that went away mid-walk (an attempt's scratch space): look again.
+        }
+        return found;
+      },
+      { timeout: 60_000, interval: 200 },
+    )
+    .toBeDefined();
+  return join(directory, found!);
+}
 
 test("a retried item lists its attempts, and each attempt's output opens", async () => {
   const { base, api, operatorToken } = await start('tokens');
