@@ -182,9 +182,28 @@ async function checkStoredEqualsWorkingCopy(state: PostgresState): Promise<void>
   }
 }
 
+const harnessGates = new Map<string, { readonly opened: Promise<void>; readonly open: () => void }>();
+
+function harnessGate(name: string) {
+  let gate = harnessGates.get(name);
+  if (gate === undefined) {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    gate = { opened, open };
+    harnessGates.set(name, gate);
+  }
+  return gate;
+}
+
+/** Lets a harness task `wait-for NAME` end (before it starts or while it waits). */
+export function openHarnessGate(name: string): void {
+  harnessGate(name).open();
+}
+
 /**
  * The task body of a harness executor: it reads its argv from the manifest the engine stored, as a
- * worker would (`sleep N` takes N ms and is stoppable, `exit N` exits N, anything else exits 0),
+ * worker would (`sleep N` takes N ms and is stoppable, `exit N` exits N, `wait-for NAME` runs until
+ * the test calls `openHarnessGate(NAME)` and is stoppable, anything else exits 0),
  * counting its runs and keeping the secrets it received by execution id.
  */
 export function harnessTask(
@@ -230,6 +249,11 @@ export function harnessTask(
     // `emit TEXT`: ends at once, having written TEXT as its output (a planner's fragment).
     if (argv[0] === 'emit') await writeResult(task, manifest, argv[1]!);
     if (argv[0] === 'sleep') await sleep(Number(argv[1]), undefined, { signal }).catch(() => undefined);
+    if (argv[0] === 'wait-for')
+      await new Promise<void>((resolve) => {
+        signal.addEventListener('abort', () => resolve(), { once: true });
+        void harnessGate(argv[1]!).opened.then(resolve);
+      });
     if (signal.aborted) return 130;
     return argv[0] === 'exit' ? Number(argv[1]) : 0;
   };

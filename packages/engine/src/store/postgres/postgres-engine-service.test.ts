@@ -5,7 +5,7 @@ import { createInMemoryCipher, createInMemoryExecutor, createInMemorySigner, cre
 import type { AuditActor, CairnEvent, CipherV1 } from '@cairn/core';
 import { afterAll, describe, expect, test, vi } from 'vitest';
 import { describeEngineService } from '../../engine-service.test-support.ts';
-import { harnessTask } from '../../engine.test-support.ts';
+import { collect, harnessTask, openHarnessGate } from '../../engine.test-support.ts';
 import { createPostgresEngineLeader, type PostgresEngineLeader } from '../postgres-engine-leader.ts';
 import { PostgresEngineReads } from './postgres-engine-reads.ts';
 import { createPostgresEngineService, type PostgresEngineService } from './postgres-engine-service.ts';
@@ -62,20 +62,43 @@ describeEngineService('PostgreSQL, a replica that does not run the engine', () =
 describe('PostgreSQL event streams of some types', () => {
   const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 
-  test('a following stream reads on from the log end its last read saw, not again from the last event it kept', async () => {
-    const { service } = await deployment('follower');
+  test('a following stream reads on from the log end its last read saw, not again from the last event it kept', { timeout: 150_000 }, async () => {
+    const { service, database } = await deployment('follower');
     const reads = vi.spyOn(PostgresEngineReads.prototype, 'runEntriesAfter');
+    // The log sizes read (before each page a stream reads its end), by the reads that asked.
+    const sizes: { readonly reads: PostgresEngineReads; readonly size: number }[] = [];
+    const auditSize = PostgresEngineReads.prototype.auditSize;
+    const sized = vi.spyOn(PostgresEngineReads.prototype, 'auditSize').mockImplementation(async function (this: PostgresEngineReads) {
+      const size = await auditSize.call(this);
+      sizes.push({ reads: this, size });
+      return size;
+    });
     try {
-      // Forty quick items, then one that waits for them and takes 300 ms: the stream is woken by
-      // commits after the quick items' entries and before the run ends, whatever the timing.
+      // Forty quick items, then one that waits for them and runs until the test lets it end: once
+      // the stream has read the log's end past the quick items' entries, so the run's last commits
+      // wake a stream that saw them, however slow the machine (a 300 ms sleep once raced this).
+      const gate = `followed-${Math.random()}`;
       const quick = Array.from({ length: 40 }, (_, index) => ({ id: `i${index}`, runtime: { kind: 'command' as const, argv: ['true'] } }));
-      const last = { id: 'last', dependsOn: quick.map((item) => item.id), runtime: { kind: 'command' as const, argv: ['sleep', '300'] } };
+      const last = { id: 'last', dependsOn: quick.map((item) => item.id), runtime: { kind: 'command' as const, argv: ['wait-for', gate] } };
       const { runId } = await service.submit({ version: 1, name: 'followed', items: [...quick, last] }, { actor: ana });
+      const letLastEnd = (async () => {
+        const oracle = await database.client();
+        const deadline = Date.now() + 120_000;
+        const quickDone = async () => (await service.items(runId)).filter((item) => item.itemId !== 'last').every((item) => item.state === 'succeeded');
+        while (Date.now() < deadline && !(await quickDone())) await sleep(20);
+        // Read past the service (its reads would count as the stream's).
+        const logEnd = (await oracle.query(`SELECT max(seq)::int AS seq FROM cairn.audit_entries WHERE run_id = $1`, [runId])).rows[0].seq as number;
+        const streamReads = () => reads.mock.contexts.find((_, index) => reads.mock.calls[index]![0] === runId && reads.mock.calls[index]![3] !== undefined);
+        // The stream read the log's end after the quick items' last commit (that commit wakes it).
+        while (Date.now() < deadline && !sizes.some((read) => read.reads === streamReads() && read.size - 1 >= logEnd)) await sleep(20);
+        openHarnessGate(gate);
+      })();
       const seen: CairnEvent[] = [];
       for await (const event of service.events({ runId, types: ['run.state'] })) {
         seen.push(event);
         if (event.type === 'run.state' && event.state === 'succeeded') break;
       }
+      await letLastEnd;
       expect(seen.map((event) => event.type === 'run.state' && event.state)).toEqual(['queued', 'running', 'succeeded']);
       const running = seen[1]!.id;
       const ofStream = reads.mock.calls.filter((call) => call[0] === runId && call[3] !== undefined).map((call) => call[1]);
@@ -84,6 +107,7 @@ describe('PostgreSQL event streams of some types', () => {
       expect(Math.max(...ofStream)).toBeGreaterThan(running + 100);
     } finally {
       reads.mockRestore();
+      sized.mockRestore();
     }
   });
 });
