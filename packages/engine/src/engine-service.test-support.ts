@@ -368,7 +368,9 @@ export function describeEngineService(name: string, makeService: () => ServiceUn
           name: 'timeouts',
           items: [
             { id: 'lets-go', approval: { required: 2, timeout: '150ms', onTimeout: 'approve' }, runtime: command('true') },
-            { id: 'stops', approval: { required: 2, timeout: '150ms' }, runtime: command('true') },
+            // Its one vote must land while it waits (through engine_commands on a follower): the
+            // engine times waits by the wall clock, so this wait is long enough for a loaded machine.
+            { id: 'stops', approval: { required: 2, timeout: '5s' }, runtime: command('true') },
           ],
         },
         { actor: ana },
@@ -378,7 +380,7 @@ export function describeEngineService(name: string, makeService: () => ServiceUn
       const items = await service.items(runId);
       expect(Object.fromEntries(items.map((item) => [item.itemId, item.state]))).toEqual({ 'lets-go': 'succeeded', stops: 'failed' });
       expect(items.find((item) => item.itemId === 'stops')?.failure).toMatchObject({ code: 'CAIRN_APPROVAL_TIMED_OUT' });
-      expect(items.find((item) => item.itemId === 'stops')?.failure?.message).toContain('1 of the 2 approvals its policy needs when its wait of 150ms');
+      expect(items.find((item) => item.itemId === 'stops')?.failure?.message).toContain('1 of the 2 approvals its policy needs when its wait of 5s');
       const entries = await collect(service.auditEntries({ runId }));
       expect(entries.find((entry) => entry.action === 'item.approved')).toMatchObject({
         actor: { kind: 'system' },
