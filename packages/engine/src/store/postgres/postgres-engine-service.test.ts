@@ -5,7 +5,7 @@ import { createInMemoryCipher, createInMemoryExecutor, createInMemorySigner, cre
 import type { AuditActor, CairnEvent, CipherV1 } from '@cairn/core';
 import { afterAll, describe, expect, test, vi } from 'vitest';
 import { describeEngineService } from '../../engine-service.test-support.ts';
-import { collect, harnessTask, openHarnessGate } from '../../engine.test-support.ts';
+import { harnessTask, openHarnessGate } from '../../engine.test-support.ts';
 import { createPostgresEngineLeader, type PostgresEngineLeader } from '../postgres-engine-leader.ts';
 import { PostgresEngineReads } from './postgres-engine-reads.ts';
 import { createPostgresEngineService, type PostgresEngineService } from './postgres-engine-service.ts';
