@@ -2,7 +2,7 @@
 // under Debian's podman, its init as the image's user, the server answering /readyz and its health
 // check, then the demo's sample run through it from the host; and a second assembly from the same
 // worker image and server tree that gives the same manifest digest.
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,7 +49,8 @@ function podmanEnvironment(): NodeJS.ProcessEnv {
   return env;
 }
 const env = podmanEnvironment();
-const podman = (...args: string[]) => spawnSync('podman', args, { encoding: 'utf8', env, timeout: 60_000 });
+// The limit only ends a hung podman; on a loaded machine a `podman run` takes well over a minute.
+const podman = (...args: string[]) => spawnSync('podman', args, { encoding: 'utf8', env, timeout: 600_000 });
 
 /** The page's podman block, as written but for the port: a free one instead of 8080. */
 function containerBlock(port: number): string {
@@ -73,20 +74,46 @@ function finished(command: string, args: string[], options: { cwd?: string; env:
   });
 }
 
+/** Runs a command with its stderr shown as it goes (the build's progress), without blocking this process. */
+function ran(command: string, args: string[], options: { cwd?: string; env: NodeJS.ProcessEnv; timeout: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} ended with ${signal ?? `exit code ${code}`} (limit ${options.timeout / 1000} s)`)),
+    );
+  });
+}
+
 let built: ImageRecord;
 let block: Finished;
 let blockSeconds: number;
 let secondAssembly: Promise<Finished>;
+// A failed or timed-out setup fails every test that needs the image, naming why: a hook that
+// throws would leave them reported as skipped, which a count of passes does not show.
+let setupError: unknown;
+function needsImage(): void {
+  if (setupError !== undefined) throw new Error('building or running the server image failed; this test could not run', { cause: setupError });
+}
+// Nothing here is timed: the limits (builds on a loaded machine have taken over ten minutes) only end a hung step.
 beforeAll(async () => {
+  try {
+    await setUp();
+  } catch (error) {
+    setupError = error;
+  }
+}, 3_600_000);
+
+async function setUp(): Promise<void> {
   // Built here, not in a step of the test command before vitest: only this file runs the image, and
   // here its build (pnpm deploy, the second layer) overlaps the other files vitest runs beside it.
   // It stands on the worker image, which the test command builds before vitest.
   // Outside the test command (which bundles the worker before vitest), the worker image needs its bundle.
   if (!process.env['CAIRN_WORKER_BUNDLE'] && !existsSync(join(repositoryRoot, 'packages/fargate/dist/cairn-worker.js'))) {
     const bundle = "await (await import('./packages/fargate/src/testing/worker-bundle.test-support.ts')).default()";
-    execFileSync(process.execPath, ['--input-type=module', '-e', bundle], { cwd: repositoryRoot, stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
+    await ran(process.execPath, ['--input-type=module', '-e', bundle], { cwd: repositoryRoot, env: process.env, timeout: 1_200_000 });
   }
-  execFileSync('bash', [script], { stdio: ['ignore', 'ignore', 'inherit'], env: process.env, timeout: 600_000 });
+  await ran('bash', [script], { env: process.env, timeout: 1_800_000 });
   // What the second assembly starts from, copied now: the page's block builds again when a package's
   // dist/ changed meanwhile (another build in this checkout), replacing .tools/server-image.
   built = readImage(imageDirectory);
@@ -95,13 +122,13 @@ beforeAll(async () => {
   // server and the demo: the file takes the longer of the two, not their sum.
   secondAssembly = finished('bash', [script, join(scratch, 'tree')], {
     env: { ...process.env, CAIRN_SERVER_IMAGE_DIR: join(scratch, 'again'), CAIRN_IMAGE_FORCE: '1' },
-    timeout: 600_000,
+    timeout: 1_800_000,
   });
   const started = Date.now();
   // Loads the image into podman, inits the volume, serves, waits for /readyz, runs the health check and the demo.
-  block = await finished('bash', ['-euo', 'pipefail', '-c', containerBlock(await freePort())], { cwd: repositoryRoot, env, timeout: 300_000 });
+  block = await finished('bash', ['-euo', 'pipefail', '-c', containerBlock(await freePort())], { cwd: repositoryRoot, env, timeout: 1_200_000 });
   blockSeconds = (Date.now() - started) / 1000;
-}, 900_000);
+}
 
 afterAll(() => {
   podman('rm', '--force', '--time', '0', 'cairn');
@@ -109,10 +136,11 @@ afterAll(() => {
   podman('rmi', '--force', 'localhost/cairn-server');
   rmSync(scratch, { recursive: true, force: true });
   // Stopping the server and removing podman's store (the image's layers) take seconds each.
-}, 120_000);
+}, 1_800_000);
 
 describe('the cairn-server image under podman, as docs/operations/container.md runs it', () => {
   it('runs as written: the server answers /readyz, is healthy, and runs the demo sample twice with its evidence verified', () => {
+    needsImage();
     const run = block;
     expect(run.status, `${run.stderr}\n${run.stdout}\n${podman('logs', 'cairn').stderr}`).toBe(0);
     expect(run.stdout).toMatch(/^\{"ready":true,/m);
@@ -123,6 +151,7 @@ describe('the cairn-server image under podman, as docs/operations/container.md r
   });
 
   it("is the worker image's layer plus one: entrypoint cairn, serve with the config in the volume, uid 1000, port 8080, no more than 150 MB", () => {
+    needsImage();
     const image = readImage(imageDirectory);
     expect(image.layers).toHaveLength(2);
     expect(image.layers[0]).toBe(readImage(workerImageDirectory).layers[0]);
@@ -145,6 +174,7 @@ describe('the cairn-server image under podman, as docs/operations/container.md r
   });
 
   it('holds bubblewrap and slirp4netns at the versions packages.lock pins, git, and runs as uid 1000', () => {
+    needsImage();
     const result = podman(
       'run',
       '--rm',
@@ -175,7 +205,8 @@ describe('the cairn-server image under podman, as docs/operations/container.md r
 // and deployed server into the same bytes. What it does not: that a second pnpm deploy gives the
 // same tree (the inputs hash records the lockfile and every dist/ it deployed from), or that a second
 // mmdebstrap gives the same first layer (worker-image.test.ts builds that from scratch).
-it('is reproducible: a second assembly from the same worker image and server tree gives the same digest', { timeout: 600_000 }, async () => {
+it('is reproducible: a second assembly from the same worker image and server tree gives the same digest', { timeout: 1_800_000 }, async () => {
+  needsImage();
   const image = built;
   const again = await secondAssembly;
   expect(again.status, again.stderr).toBe(0);
