@@ -19,7 +19,8 @@ afterAll(async () => {
     for (const leader of leaders) await leader.stop();
     await database.drop();
   }
-});
+  // Some thirty deployments to close: a minute or more on a loaded machine; nothing is timed.
+}, 300_000);
 
 /**
  * A deployment of two replicas on a fresh database, A running the engine and B not: the service

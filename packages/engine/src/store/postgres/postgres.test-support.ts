@@ -107,7 +107,8 @@ export async function cutOffCommandInsert<T>(database: TestDatabase, send: () =>
     (error: unknown) => ({ error }),
   );
   const waiting = `SELECT pid FROM pg_stat_activity WHERE application_name = 'cairn-commands' AND datname = current_database() AND wait_event_type = 'Lock'`;
-  await expect.poll(async () => (await watcher.query(waiting)).rowCount).toBe(1);
+  // However long a loaded machine takes to get the insert there (poll's default is 1 s).
+  await expect.poll(async () => (await watcher.query(waiting)).rowCount, { timeout: 60_000, interval: 20 }).toBe(1);
   await watcher.query(`SELECT pg_terminate_backend(pid) FROM (${waiting}) AS waiting`);
   await holder.query('ROLLBACK');
   return sent;
