@@ -189,14 +189,28 @@ describe.each(backends)('on %s', (backend) => {
     const { runId } = engine.submit({ version: 1, name: 'long', items }, { actor: ana });
     let ticksWhileRunning = 0;
     let watchesWhileRunning = 0;
+    const stop = () => {
+      clearInterval(ticker);
+      clearInterval(watcher);
+    };
     const watcher = setInterval(() => {
-      if (engine.run(runId)!.state !== 'running') return;
+      let running: boolean;
+      try {
+        running = engine.run(runId)!.state === 'running';
+      } catch {
+        // The engine was closed under it (the test failed or timed out): stop, not throw every 5 ms.
+        stop();
+        return;
+      }
+      if (!running) return;
       ticksWhileRunning = ticks;
       watchesWhileRunning++;
     }, 5);
-    await engine.waitForRun(runId);
-    clearInterval(ticker);
-    clearInterval(watcher);
+    try {
+      await engine.waitForRun(runId);
+    } finally {
+      stop();
+    }
     // Timers ran again and again while the run went on (a loop that held the event loop to the end
     // would let them run only after it), whatever the machine's speed.
     expect(watchesWhileRunning).toBeGreaterThan(2);
