@@ -73,24 +73,34 @@ export async function startSupervisor(input: SupervisorInput, logFile: string): 
       if (error) reject(error);
       else resolve();
     };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
-      settle(
-        code === noRoomExitCode
-          ? new CairnError(
-              'CAIRN_EXECUTOR_START_FAILED',
-              `The supervisor of execution ${input.task.executionId} could not take it over: the disk under the state directory ${input.stateDirectory} is full. Nothing was run; free space there, and the execution is started again.`,
-              { cause: Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }) },
-            )
-          : failed(`exited before it started (${signal ?? `exit code ${code}`})`),
-      );
-    child.once('exit', onExit);
-    child.once('error', (error) => settle(failed(`could not be spawned (${error.message})`)));
     let said = '';
     const channel = child.stdio[3]!;
     channel.on('data', (chunk: Buffer) => {
       said += chunk.toString('utf8');
       if (said.includes('ready\n')) settle();
     });
+    // The exit can be heard before the last of what the supervisor said on fd 3 is read (a short
+    // attempt run to its end on a loaded machine): it is judged once that channel has ended, or a
+    // second after the exit if a process it started still holds the channel open.
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+      const judge = () =>
+        settle(
+          said.includes('ready\n')
+            ? undefined
+            : code === noRoomExitCode
+              ? new CairnError(
+                  'CAIRN_EXECUTOR_START_FAILED',
+                  `The supervisor of execution ${input.task.executionId} could not take it over: the disk under the state directory ${input.stateDirectory} is full. Nothing was run; free space there, and the execution is started again.`,
+                  { cause: Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }) },
+                )
+              : failed(`exited before it started (${signal ?? `exit code ${code}`})`),
+        );
+      if (channel.readableEnded || channel.destroyed) return judge();
+      channel.once('close', judge);
+      setTimeout(judge, 1_000).unref();
+    };
+    child.once('exit', onExit);
+    child.once('error', (error) => settle(failed(`could not be spawned (${error.message})`)));
     channel.on('error', () => {});
   });
   child.stdin!.on('error', () => {});
