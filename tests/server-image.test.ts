@@ -80,7 +80,9 @@ function ran(command: string, args: string[], options: { cwd?: string; env: Node
     const child = spawn(command, args, { ...options, stdio: ['ignore', 'ignore', 'inherit'] });
     child.on('error', reject);
     child.on('close', (code, signal) =>
-      code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} ended with ${signal ?? `exit code ${code}`} (limit ${options.timeout / 1000} s)`)),
+      code === 0
+        ? resolve()
+        : reject(new Error(`${command} ${args.join(' ')} ended with ${signal ?? `exit code ${code}`} (limit ${options.timeout / 1000} s)`)),
     );
   });
 }

@@ -204,64 +204,69 @@ test('a fan-out costs under six statements per item: five for each item (its sta
 });
 
 // 300 hops one after another: over 20 s on a loaded machine. It counts statements; nothing is timed.
-test('a chain of items that end at once is dispatched a pass at a time, not a loop turn per item: the loop runs its per-turn reads for a fraction of the items', { timeout: 180_000 }, async () => {
-  const { database, counts, transactions, engine } = countedEngine({ concurrency: 50, reconcileIntervalMs: 60_000 });
-  const items = 300;
-  try {
-    engine.start();
-    const { runId } = engine.submit(
-      {
-        version: 1,
-        name: 'chain',
-        items: Array.from({ length: items }, (_, index) => ({
-          id: `item-${index}`,
-          runtime: { kind: 'command' as const, argv: ['true'] },
-          ...(index > 0 ? { dependsOn: [`item-${index - 1}`] } : {}),
-        })),
-      },
-      { actor: ana },
-    );
-    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
-    // The loop looks for checkpoints to anchor once a turn; a turn per hop would be once per item.
-    // About a quarter of the items on a quiet machine; a loaded one (CI's two workers) ends a few
-    // more exits alone, so the bound is half: a turn per hop is still twice over it.
-    const turns = [...counts]
-      .filter(([source]) => source.includes('FROM checkpoints WHERE anchored = 0 AND next_try_at <='))
-      .reduce((sum, [, count]) => sum + count, 0);
-    expect(turns).toBeGreaterThan(0);
-    expect(turns).toBeLessThan(items / 2);
-    // A choice reads the live attempts by run and by queue (their sum is the live count, not read
-    // again) and, while no item holds a lock, not the lock holders.
-    const perItem = (match: (source: string) => boolean) => [...counts].filter(([source]) => match(source)).reduce((sum, [, count]) => sum + count, 0) / items;
-    expect(perItem((source) => source.startsWith('SELECT COUNT(*) AS count FROM attempts'))).toBe(0);
-    expect(perItem((source) => source.startsWith('SELECT run_id AS key, COUNT(*) AS count FROM attempts'))).toBeLessThanOrEqual(1.1);
-    expect(perItem((source) => source === 'SELECT name, mode FROM lock_holders')).toBeLessThan(0.05);
-    // Both live counts in one read: on a chain, every statement of a hop is its share of the hop.
-    expect(perItem((source) => source.includes("FROM attempts WHERE state IN ('dispatching', 'running')") && source.includes('GROUP BY'))).toBeLessThanOrEqual(
-      1.1,
-    );
-    // The page of ready items is read with its size in the SQL: a bound LIMIT is planned again at every read.
-    expect(perItem((source) => source.includes("FROM items WHERE state = 'ready'") && source.includes('LIMIT ?'))).toBe(0);
-    expect(perItem((source) => source.includes("FROM items WHERE state = 'ready'") && source.includes('ORDER BY ready_at, rowid LIMIT'))).toBeLessThanOrEqual(
-      1.1,
-    );
-    // A hop in all (its dispatch, its start, its completion, the next choice, and the guess of the
-    // next item read while the exit's result is: its edge, its row and what its dispatch needs).
-    expect(perItem(() => true)).toBeLessThan(24);
-    // One commit a hop: the next item's dispatch, prepared while the exit was read, is recorded in
-    // the transaction that records the exit and chooses it (two commits a hop before). 1.1 or so
-    // on a quiet machine, up to 1.34 seen on a loaded one: the bound sits between that and two.
-    expect(transactions.writing / items).toBeLessThan(1.6);
-    // Every item went through its attempt once: dispatched, started, completed, in that order.
-    const actions = engine.audit.runEntries(runId).filter((entry) => entry.action.startsWith('attempt.'));
-    expect(actions.map((entry) => entry.action)).toEqual(
-      Array.from({ length: items }, () => ['attempt.dispatched', 'attempt.started', 'attempt.completed']).flat(),
-    );
-  } finally {
-    await engine.close();
-    database.close();
-  }
-});
+test(
+  'a chain of items that end at once is dispatched a pass at a time, not a loop turn per item: the loop runs its per-turn reads for a fraction of the items',
+  { timeout: 180_000 },
+  async () => {
+    const { database, counts, transactions, engine } = countedEngine({ concurrency: 50, reconcileIntervalMs: 60_000 });
+    const items = 300;
+    try {
+      engine.start();
+      const { runId } = engine.submit(
+        {
+          version: 1,
+          name: 'chain',
+          items: Array.from({ length: items }, (_, index) => ({
+            id: `item-${index}`,
+            runtime: { kind: 'command' as const, argv: ['true'] },
+            ...(index > 0 ? { dependsOn: [`item-${index - 1}`] } : {}),
+          })),
+        },
+        { actor: ana },
+      );
+      expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+      // The loop looks for checkpoints to anchor once a turn; a turn per hop would be once per item.
+      // About a quarter of the items on a quiet machine; a loaded one (CI's two workers) ends a few
+      // more exits alone, so the bound is half: a turn per hop is still twice over it.
+      const turns = [...counts]
+        .filter(([source]) => source.includes('FROM checkpoints WHERE anchored = 0 AND next_try_at <='))
+        .reduce((sum, [, count]) => sum + count, 0);
+      expect(turns).toBeGreaterThan(0);
+      expect(turns).toBeLessThan(items / 2);
+      // A choice reads the live attempts by run and by queue (their sum is the live count, not read
+      // again) and, while no item holds a lock, not the lock holders.
+      const perItem = (match: (source: string) => boolean) =>
+        [...counts].filter(([source]) => match(source)).reduce((sum, [, count]) => sum + count, 0) / items;
+      expect(perItem((source) => source.startsWith('SELECT COUNT(*) AS count FROM attempts'))).toBe(0);
+      expect(perItem((source) => source.startsWith('SELECT run_id AS key, COUNT(*) AS count FROM attempts'))).toBeLessThanOrEqual(1.1);
+      expect(perItem((source) => source === 'SELECT name, mode FROM lock_holders')).toBeLessThan(0.05);
+      // Both live counts in one read: on a chain, every statement of a hop is its share of the hop.
+      expect(
+        perItem((source) => source.includes("FROM attempts WHERE state IN ('dispatching', 'running')") && source.includes('GROUP BY')),
+      ).toBeLessThanOrEqual(1.1);
+      // The page of ready items is read with its size in the SQL: a bound LIMIT is planned again at every read.
+      expect(perItem((source) => source.includes("FROM items WHERE state = 'ready'") && source.includes('LIMIT ?'))).toBe(0);
+      expect(perItem((source) => source.includes("FROM items WHERE state = 'ready'") && source.includes('ORDER BY ready_at, rowid LIMIT'))).toBeLessThanOrEqual(
+        1.1,
+      );
+      // A hop in all (its dispatch, its start, its completion, the next choice, and the guess of the
+      // next item read while the exit's result is: its edge, its row and what its dispatch needs).
+      expect(perItem(() => true)).toBeLessThan(24);
+      // One commit a hop: the next item's dispatch, prepared while the exit was read, is recorded in
+      // the transaction that records the exit and chooses it (two commits a hop before). 1.1 or so
+      // on a quiet machine, up to 1.34 seen on a loaded one: the bound sits between that and two.
+      expect(transactions.writing / items).toBeLessThan(1.6);
+      // Every item went through its attempt once: dispatched, started, completed, in that order.
+      const actions = engine.audit.runEntries(runId).filter((entry) => entry.action.startsWith('attempt.'));
+      expect(actions.map((entry) => entry.action)).toEqual(
+        Array.from({ length: items }, () => ['attempt.dispatched', 'attempt.started', 'attempt.completed']).flat(),
+      );
+    } finally {
+      await engine.close();
+      database.close();
+    }
+  },
+);
 
 test('while no item awaits approval and no schedule is due, the loop reads neither: once at start, not once a turn', async () => {
   const { database, counts, engine } = countedEngine({ concurrency: 4, reconcileIntervalMs: 5 });

@@ -255,7 +255,13 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   const service = withRepositoryWorkspaces(running.service, workspaces);
   metrics.watch(service);
   if (options.logSink) metrics.watchLogSink(options.logSink);
-  tracing?.start(service);
+  // Followed while the engine runs: listed after it, so it stops reading the engine's events
+  // before the engine closes, while the exporter (started first) sends the spans last.
+  await parts.startInOrder(
+    'trace follower',
+    () => tracing?.start(service),
+    () => tracing?.unfollow(),
+  );
   // An endpoint added here wakes this process's dispatcher (declared below; told only once running).
   const webhooks = new WebhookEndpoints({ store: webhookStore, cipher, service, added: () => webhookDispatcher.endpointAdded() });
   const webhookDispatcher = new WebhookDispatcher({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { gatewaySettingsSchema } from '../gateway/gateway-settings.ts';
-import { telemetryConfigSchema } from '../telemetry/telemetry-config-schema.ts';
+import { telemetryConfigSchema } from './telemetry-config-schema.ts';
 import { runTemplateConfigSchema, triggersConfigSchema } from '../triggers/trigger-config-schema.ts';
 import { workspacesConfigSchema } from '../workspaces/workspaces-config-schema.ts';
 import { engineSectionSchema } from './engine-section-schema.ts';

@@ -10,7 +10,9 @@ export interface ServerTracing {
   /** A model call the gateway recorded, as a span under its attempt's. */
   modelCall(call: ModelCall, attempt: LiveAttempt): void;
   start(service: Pick<EngineService, 'auditSize' | 'events' | 'run'>): void;
-  /** Ends the spans still open, sends what is buffered, and closes the exporter. */
+  /** Stops following the engine and ends the spans still open: before the engine closes. */
+  unfollow(): Promise<void>;
+  /** Unfollows if still following, sends what is buffered, and closes the exporter: last. */
   stop(): Promise<void>;
 }
 
@@ -77,6 +79,7 @@ export async function startTracing(traces: NonNullable<ServerConfig['telemetry']
     observer: tracer.observer,
     modelCall: (call, attempt) => tracer.modelCall(call, attempt),
     start: (service) => tracer.start(service),
+    unfollow: () => tracer.stop(),
     stop: async () => {
       await tracer.stop();
       // Shutting down exports what is left; a collector that refuses it was already reported, once

@@ -78,62 +78,66 @@ function deployment(database: TestDatabase) {
 }
 
 describe('the engine on PostgreSQL (ADR 0023)', () => {
-  it('runs on the replica holding the lease, takes commands from the others, and fails over without losing or repeating an item', { timeout: 240_000 }, async () => {
-    const database = await createTestDatabase();
-    cleanups.push(() => database.drop());
-    const { replica, started, held } = deployment(database);
-    // Items from 50 on run until the lease has gone: the run is caught mid-flight, with tasks running.
-    held.from = 50;
-    const a = replica('replica-a');
-    await until(() => a.leading() !== undefined);
-    const b = replica('replica-b');
-    const sender = createPostgresCommandSender({ state: database.settings, timeoutMs: 15_000 });
-    cleanups.push(() => sender.close());
-    const { reads, close } = openPostgresEngineReads(database.settings);
-    cleanups.push(close);
+  it(
+    'runs on the replica holding the lease, takes commands from the others, and fails over without losing or repeating an item',
+    { timeout: 240_000 },
+    async () => {
+      const database = await createTestDatabase();
+      cleanups.push(() => database.drop());
+      const { replica, started, held } = deployment(database);
+      // Items from 50 on run until the lease has gone: the run is caught mid-flight, with tasks running.
+      held.from = 50;
+      const a = replica('replica-a');
+      await until(() => a.leading() !== undefined);
+      const b = replica('replica-b');
+      const sender = createPostgresCommandSender({ state: database.settings, timeoutMs: 15_000 });
+      cleanups.push(() => sender.close());
+      const { reads, close } = openPostgresEngineReads(database.settings);
+      cleanups.push(close);
 
-    const items = Array.from({ length: 200 }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command', argv: ['true'] } }));
-    const { runId } = (await sender.send('submit', { document: { version: 1, name: 'failover', items }, options: {} } as unknown as JsonValue, {
-      actor: ana as unknown as JsonValue,
-    })) as { runId: string };
-    // Readers see the run as soon as the submit's answer is back: it was committed with it.
-    expect((await reads.run(runId))?.itemsTotal).toBe(200);
+      const items = Array.from({ length: 200 }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command', argv: ['true'] } }));
+      const { runId } = (await sender.send('submit', { document: { version: 1, name: 'failover', items }, options: {} } as unknown as JsonValue, {
+        actor: ana as unknown as JsonValue,
+      })) as { runId: string };
+      // Readers see the run as soon as the submit's answer is back: it was committed with it.
+      expect((await reads.run(runId))?.itemsTotal).toBe(200);
 
-    const heldRunning = () => [...started.keys()].filter((executionId) => Number(/\/item-(\d+)\//.exec(executionId)?.[1]) >= held.from).length;
-    // Some items have ended and held ones run (or fill every slot): the run is mid-flight.
-    await until(async () => heldRunning() > 0 && (((await reads.run(runId))?.itemsFinished ?? 0) >= 10 || heldRunning() >= 8), 120_000);
-    expect(b.leading()).toBeUndefined();
-    // Kill the leader's session, as a crash of its machine would end it: an engine other than the
-    // one that held the lease leads (B, or A again once it has reloaded). Taking over waits for no
-    // timer (the lock goes with the session), so the deadline is only one a loaded machine meets.
-    const before = a.leading();
-    const admin = await database.client();
-    await admin.query(`SELECT pg_terminate_backend(backend_pid::int) FROM cairn.engine_leader`);
-    // The run was caught mid-flight: tasks were running when the lease went.
-    expect((await reads.run(runId))?.itemsFinished).toBeLessThanOrEqual(50);
-    expect(heldRunning()).toBeGreaterThan(0);
-    held.release();
-    const current = () => b.leading() ?? a.leading();
-    await until(() => current() !== undefined && current() !== before, 60_000);
+      const heldRunning = () => [...started.keys()].filter((executionId) => Number(/\/item-(\d+)\//.exec(executionId)?.[1]) >= held.from).length;
+      // Some items have ended and held ones run (or fill every slot): the run is mid-flight.
+      await until(async () => heldRunning() > 0 && (((await reads.run(runId))?.itemsFinished ?? 0) >= 10 || heldRunning() >= 8), 120_000);
+      expect(b.leading()).toBeUndefined();
+      // Kill the leader's session, as a crash of its machine would end it: an engine other than the
+      // one that held the lease leads (B, or A again once it has reloaded). Taking over waits for no
+      // timer (the lock goes with the session), so the deadline is only one a loaded machine meets.
+      const before = a.leading();
+      const admin = await database.client();
+      await admin.query(`SELECT pg_terminate_backend(backend_pid::int) FROM cairn.engine_leader`);
+      // The run was caught mid-flight: tasks were running when the lease went.
+      expect((await reads.run(runId))?.itemsFinished).toBeLessThanOrEqual(50);
+      expect(heldRunning()).toBeGreaterThan(0);
+      held.release();
+      const current = () => b.leading() ?? a.leading();
+      await until(() => current() !== undefined && current() !== before, 60_000);
 
-    await until(async () => (await reads.run(runId))?.state === 'succeeded', 120_000);
-    const stored = await reads.items(runId);
-    expect(stored.map((item) => item.state)).toEqual(Array(200).fill('succeeded'));
-    // Every item ran once: a task dispatched before the failover was re-attached, not run again.
-    for (const item of stored) {
-      const attempts = await reads.attempts(runId, item.itemId);
-      expect(attempts.filter((attempt) => attempt.state === 'succeeded')).toHaveLength(1);
-      for (const attempt of attempts) expect(started.get(attempt.executionId)).toBe(1);
-    }
-    // The log is gapless and verifies: the new leader's bundle covers entries both leaders wrote.
-    const engine = current()!;
-    const bundle = await engine.exportBundle(runId);
-    const verdict = await verifyBundle(bundle, { trustedKeys: bundle.keys });
-    expect(verdict.valid).toBe(true);
-    const entries = [];
-    for await (const entry of reads.auditQuery({})) entries.push(entry);
-    expect(entries.map((entry) => entry.seq)).toEqual(entries.map((_, index) => index));
-  });
+      await until(async () => (await reads.run(runId))?.state === 'succeeded', 120_000);
+      const stored = await reads.items(runId);
+      expect(stored.map((item) => item.state)).toEqual(Array(200).fill('succeeded'));
+      // Every item ran once: a task dispatched before the failover was re-attached, not run again.
+      for (const item of stored) {
+        const attempts = await reads.attempts(runId, item.itemId);
+        expect(attempts.filter((attempt) => attempt.state === 'succeeded')).toHaveLength(1);
+        for (const attempt of attempts) expect(started.get(attempt.executionId)).toBe(1);
+      }
+      // The log is gapless and verifies: the new leader's bundle covers entries both leaders wrote.
+      const engine = current()!;
+      const bundle = await engine.exportBundle(runId);
+      const verdict = await verifyBundle(bundle, { trustedKeys: bundle.keys });
+      expect(verdict.valid).toBe(true);
+      const entries = [];
+      for await (const entry of reads.auditQuery({})) entries.push(entry);
+      expect(entries.map((entry) => entry.seq)).toEqual(entries.map((_, index) => index));
+    },
+  );
 
   it("answers a replica's refused command with the engine's own error, and seals secrets on their way", async () => {
     const database = await createTestDatabase();

@@ -3,6 +3,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
 import { CairnError } from '@cairn/protocol';
 import { noRoomExitCode } from './no-room.ts';
 import type { SupervisorInput } from './supervisor-input.ts';
@@ -74,7 +75,7 @@ export async function startSupervisor(input: SupervisorInput, logFile: string): 
       else resolve();
     };
     let said = '';
-    const channel = child.stdio[3]!;
+    const channel = child.stdio[3] as Readable;
     channel.on('data', (chunk: Buffer) => {
       said += chunk.toString('utf8');
       if (said.includes('ready\n')) settle();
