@@ -418,12 +418,12 @@ class Health(TypedDict):
 
 
 class Readiness(TypedDict):
-    """``GET /readyz``: whether the engine can do its work, and since when (the reason when it cannot)."""
+    """``GET /readyz``: whether the engine can do its work, and since when (the reason when it cannot; ``auditEntries`` absent when the engine's state cannot be read)."""
 
     ready: bool
     reason: NotRequired[str]
     since: str
-    auditEntries: int
+    auditEntries: NotRequired[int]
     logging: NotRequired[LogSinkStatus]
 
 
