@@ -109,7 +109,8 @@ step "tests (vitest)" pnpm exec vitest run --maxWorkers="$(nproc)" --exclude '**
 
 durations_file="$root/.test-durations.json"
 {
-  printf '{\n  "startedAt": "%s",\n  "seconds": %d,\n  "cpus": %d,\n  "steps": [' "$started_at" "$SECONDS" "$(nproc)"
+  # "load": what scripts/test-under-load.sh ran beside this command ("" on a quiet machine).
+  printf '{\n  "startedAt": "%s",\n  "seconds": %d,\n  "cpus": %d,\n  "load": "%s",\n  "steps": [' "$started_at" "$SECONDS" "$(nproc)" "${CAIRN_TEST_LOAD:-}"
   separator=''
   for ((index = 0; index < ${#durations[@]}; index += 2)); do
     printf '%s\n    { "name": "%s", "seconds": %d }' "$separator" "${durations[index]}" "${durations[index + 1]}"

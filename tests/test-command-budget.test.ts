@@ -22,6 +22,8 @@ interface TestCommandRecord {
   /** From the start of scripts/test.sh to the end of its last step before this check. */
   readonly seconds: number;
   readonly cpus: number;
+  /** What scripts/test-under-load.sh ran beside the command (a CPU hog per core); empty when quiet. */
+  readonly load?: string;
   readonly steps: readonly { readonly name: string; readonly seconds: number }[];
 }
 
@@ -41,10 +43,19 @@ function slowestTestFiles(count: number): string[] {
     .map((file) => `${file.seconds} s  ${file.name}`);
 }
 
+function readRecord(): TestCommandRecord | undefined {
+  return existsSync(recordPath) ? (JSON.parse(readFileSync(recordPath, 'utf8')) as TestCommandRecord) : undefined;
+}
+
+/** The budget is for a quiet machine: a run beside a deliberate CPU hog is not measured against it. */
+const underLoad = (readRecord()?.load ?? '') !== '';
+
 describe('the test command budget', () => {
-  test.skipIf(!required && !existsSync(recordPath))(`the last run of bash scripts/test.sh took at most ${budgetSeconds / 60} minutes`, () => {
+  // Under scripts/test-under-load.sh the check is reported as skipped (never as passed), and says why.
+  const title = `the last run of bash scripts/test.sh took at most ${budgetSeconds / 60} minutes`;
+  test.skipIf((!required && !existsSync(recordPath)) || underLoad)(underLoad ? `${title} (not checked: run beside ${readRecord()?.load})` : title, () => {
     expect(existsSync(recordPath), `${recordPath} is missing: scripts/test.sh writes it before it runs this check`).toBe(true);
-    const record = JSON.parse(readFileSync(recordPath, 'utf8')) as TestCommandRecord;
+    const record = readRecord()!;
     expect(record.steps.length).toBeGreaterThan(0);
     const steps = [...record.steps].sort((a, b) => b.seconds - a.seconds).map((step) => `${step.seconds} s  ${step.name}`);
     const files = slowestTestFiles(15);
