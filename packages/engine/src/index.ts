@@ -26,7 +26,7 @@ export type { CheckedFragment } from './state/run-fragment.ts';
 export type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
 export type { ItemRecord, RunRecord } from './records/run-records.ts';
 export type { ApprovalVoteRecord, ItemApprovalRecord } from './records/approval-records.ts';
-export type { Voter } from './state/approval-votes.ts';
+export type { LapsedApproval, Voter } from './state/approval-votes.ts';
 export type { ItemAttemptRecord, LockWait } from './records/attempt-records.ts';
 export { isRunCursor, isRunListTime, runListLimits } from './store/shared/run-list-query.ts';
 export type { RunListOptions, RunPage, RunSummary } from './records/run-page.ts';

@@ -6,6 +6,11 @@ export interface ApprovalVoteRecord {
   readonly itemId: string;
   /** Who voted, as audited. */
   readonly actor: AuditActor;
+  /**
+   * The person or service the vote counts for (ADR 0046): the principal of the voter's token, or
+   * the actor's id when the host named none (and for votes from before principals were recorded).
+   */
+  readonly principal: string;
   readonly decision: 'approve' | 'reject';
   readonly votedAt: string;
   /** The reason they gave, if any (a rejection always has one). */

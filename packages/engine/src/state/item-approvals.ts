@@ -2,7 +2,7 @@ import type { AttemptFailure, AuditActor, JsonObject } from '@cairn/core';
 import { type ApprovalPolicy, CairnError } from '@cairn/protocol';
 import { engineActor } from '../engine-actor.ts';
 import { isoTime } from '../iso-time.ts';
-import { checkVoter, expiredApprovalFailure, type Voter } from './approval-votes.ts';
+import { checkVoter, expiredApprovalFailure, principalOfVoter, type Voter } from './approval-votes.ts';
 import type { ItemRecord } from '../records/run-records.ts';
 import type { RunLifecycle } from './run-lifecycle.ts';
 
@@ -21,9 +21,10 @@ export class ItemApprovals {
   /**
    * An awaiting item is approved by an actor (with the reason they gave, if any) and becomes ready.
    * Under an approval policy (ADR 0041) the approval is a vote, recorded and audited
-   * (`item.approval-voted`), and the item becomes ready (`item.approved`, naming every approver)
-   * with the vote that makes `required`, in the same transaction. `voter` is what the authorizer
-   * knows of the actor (roles, groups), which the policy's `from` is checked against.
+   * (`item.approval-voted`), and the item becomes ready (`item.approved`, naming every approving
+   * principal) with the vote that makes `required` distinct principals whose access still holds
+   * (ADR 0046), in the same transaction. `voter` is what the host knows of the actor: roles and
+   * groups (the policy's `from` is checked against them), principal, and the lapsed approvals.
    */
   approveItem(runId: string, itemId: string, actor: AuditActor, reason?: string, voter: Voter = {}): void {
     const lifecycle = this.#lifecycle;
@@ -128,15 +129,24 @@ export class ItemApprovals {
     return this.#lifecycle.approvals.next();
   }
 
-  // A vote under a policy: checked (who may vote, once), stored and audited. Returns the ids of
-  // everyone who has approved the item, this vote included.
+  // A vote under a policy: checked (who may vote, once per principal), stored and audited. The
+  // approvals of principals the host found lapsed (access revoked since they voted) are dropped
+  // first, and the entry says so: the item waits for others rather than running on them. Returns
+  // the principals who approve the item, this vote included.
   #vote(item: ItemRecord, policy: ApprovalPolicy, actor: AuditActor, voter: Voter, decision: 'approve' | 'reject', reason: string | undefined): string[] {
     const lifecycle = this.#lifecycle;
     const { runId, itemId } = item;
-    const votes = lifecycle.votes.ofItem(runId, itemId);
+    const principal = principalOfVoter(actor, voter);
+    let votes = lifecycle.votes.ofItem(runId, itemId);
+    const lapsedReasons = new Map((voter.lapsed ?? []).map((lapse) => [lapse.principal, lapse.reason]));
+    // A rejection fails the item whoever approved it: only an approval needs the others to count.
+    const lapsed =
+      decision === 'approve' ? votes.filter((vote) => vote.decision === 'approve' && lapsedReasons.has(vote.principal) && vote.principal !== principal) : [];
+    for (const vote of lapsed) lifecycle.votes.remove(runId, itemId, vote.principal);
+    if (lapsed.length > 0) votes = votes.filter((vote) => !lapsed.includes(vote));
     const counted = checkVoter({ runId, itemId, submittedBy: lifecycle.requireRun(runId).submittedBy }, policy, votes, actor, voter);
-    lifecycle.votes.record(runId, itemId, actor, decision, isoTime(lifecycle.now()), reason ?? null);
-    const approvers = [...votes.filter((vote) => vote.decision === 'approve').map((vote) => vote.actor.id), ...(decision === 'approve' ? [actor.id] : [])];
+    lifecycle.votes.record(runId, itemId, principal, actor, decision, isoTime(lifecycle.now()), reason ?? null);
+    const approvers = [...votes.filter((vote) => vote.decision === 'approve').map((vote) => vote.principal), ...(decision === 'approve' ? [principal] : [])];
     lifecycle.audit.append({
       actor,
       action: 'item.approval-voted',
@@ -145,10 +155,20 @@ export class ItemApprovals {
       runId,
       data: {
         decision,
+        ...(principal === actor.id ? {} : { principal }),
         approvals: approvers.length,
         required: policy.required,
         ...(counted.length === 0 ? {} : { as: counted }),
         ...(reason === undefined ? {} : { reason }),
+        ...(lapsed.length === 0
+          ? {}
+          : {
+              lapsed: lapsed.map((vote) => ({
+                principal: vote.principal,
+                votedAt: vote.votedAt,
+                message: `approval by ${vote.principal} no longer counts: ${lapsedReasons.get(vote.principal)!}`,
+              })),
+            }),
       },
     });
     return approvers;

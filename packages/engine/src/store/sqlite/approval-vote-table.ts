@@ -3,15 +3,21 @@ import { approvalVoteColumns, approvalVoteOfRow, itemApprovalsOf, type ApprovalV
 import type { ApprovalVoteRecord, ItemApprovalRecord } from '../../records/approval-records.ts';
 import type { EngineDatabase } from '../shared/engine-database.ts';
 
-/** The votes of items under an approval policy (migration 17), one per person and item. */
+/**
+ * The votes of items under an approval policy (migration 17), one per principal and item: the
+ * `voter` column holds the principal the vote counts for (ADR 0046), which was the actor's id
+ * before principals were recorded, and still is when the host names none.
+ */
 export class ApprovalVoteTable {
   readonly #insert;
+  readonly #remove;
   readonly #ofItem;
   readonly #ofRun;
   readonly #approvalItems;
 
   constructor(database: EngineDatabase) {
     this.#insert = database.prepare('INSERT INTO approval_votes (run_id, item_id, voter, actor, decision, voted_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.#remove = database.prepare('DELETE FROM approval_votes WHERE run_id = ? AND item_id = ? AND voter = ?');
     this.#ofItem = database.prepare<[string, string], ApprovalVoteRow>(
       `SELECT ${approvalVoteColumns} FROM approval_votes WHERE run_id = ? AND item_id = ? ORDER BY voted_at, voter`,
     );
@@ -21,9 +27,14 @@ export class ApprovalVoteTable {
     );
   }
 
-  /** Records a vote; the caller has checked that `actor` has not voted on the item (the primary key would refuse it). */
-  record(runId: string, itemId: string, actor: AuditActor, decision: 'approve' | 'reject', votedAt: string, reason: string | null): void {
-    this.#insert.run(runId, itemId, actor.id, JSON.stringify(actor), decision, votedAt, reason);
+  /** Records a vote of `principal`; the caller has checked that they have not voted on the item (the primary key would refuse it). */
+  record(runId: string, itemId: string, principal: string, actor: AuditActor, decision: 'approve' | 'reject', votedAt: string, reason: string | null): void {
+    this.#insert.run(runId, itemId, principal, JSON.stringify(actor), decision, votedAt, reason);
+  }
+
+  /** Drops the vote of `principal` on an item: one that no longer counts (the audit log keeps it and why). */
+  remove(runId: string, itemId: string, principal: string): void {
+    this.#remove.run(runId, itemId, principal);
   }
 
   /** The votes on one item, first to last. */
