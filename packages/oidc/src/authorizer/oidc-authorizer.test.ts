@@ -34,7 +34,10 @@ const settings = (overrides: Partial<OidcAuthorizerSettings> = {}): OidcAuthoriz
     { group: 'eng', role: 'operator' },
     { group: 'ops', role: 'viewer' },
     { providerRole: 'release-managers', role: 'approver' },
-    { email: 'bo@example.test', role: 'admin' },
+    // bo's verified address is Bo@Example.test: the domain matches in any case, the local part only
+    // as the provider gives it, so the first grant is bo's and the second names no one here.
+    { email: 'Bo@example.TEST', role: 'admin' },
+    { email: 'bo@example.test', role: 'operator' },
   ],
   ...overrides,
 });
@@ -75,6 +78,7 @@ describe('oidc', () => {
       groups: ['eng'],
     });
     const boPrincipal = await authorizer.verify(await idp.accessToken(bo));
+    // Not operator: `bo@example.test` is not the address the provider verified (Bo@...).
     expect(boPrincipal.roles).toEqual(['viewer', 'approver', 'admin']);
     expect(boPrincipal.scopes).toEqual(['admin', 'runs:approve', 'runs:read']);
     expect((await authorizer.authorize(boPrincipal, 'tokens.manage', { kind: 'server', id: 'server' })).allowed).toBe(true);

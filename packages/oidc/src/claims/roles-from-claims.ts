@@ -1,5 +1,6 @@
 import type { JWTPayload } from 'jose';
 import type { OidcGrant } from '../authorizer/oidc-authorizer-settings.ts';
+import { sameEmailAddress } from './same-email-address.ts';
 
 /** The claims a grant is matched against, read from a verified token. */
 export interface PersonClaims {
@@ -50,7 +51,7 @@ export function rolesFromClaims(claims: PersonClaims, grants: readonly OidcGrant
         : 'providerRole' in grant
           ? claims.providerRoles.includes(grant.providerRole)
           : 'email' in grant
-            ? claims.verifiedEmail !== undefined && claims.verifiedEmail.toLowerCase() === grant.email.toLowerCase()
+            ? claims.verifiedEmail !== undefined && sameEmailAddress(claims.verifiedEmail, grant.email)
             : claims.subject === grant.subject;
     if (matches) roles.add(grant.role);
   }
