@@ -19,6 +19,27 @@ export interface PatchStats {
 }
 
 /**
+ * A disk limit of the attempt's that refused at least one write for lack of room (ENOSPC or
+ * EDQUOT), whatever the attempt's outcome: an item that filled its /tmp, freed it and exited 0
+ * succeeded, and its result still says the limit was reached. Hosts that bound an attempt's disk
+ * report it (the local executor's sandboxes); absent where nothing was refused or nothing is watched.
+ */
+export interface LimitHit {
+  /**
+   * Which file system refused: the attempt's workspace, its /tmp, or `workspace-or-tmp` when the
+   * refusals were seen but neither was still full to say which (the space was freed before the
+   * host looked).
+   */
+  readonly limit: 'workspace' | 'tmp' | 'workspace-or-tmp';
+  /** How many writes or file creations were refused for lack of room (at least this many). */
+  readonly refusedWrites: number;
+  /** The limit in bytes (of the two, when `workspace-or-tmp`: the smaller). */
+  readonly limitBytes: number;
+  /** What happened and which setting raises the limit, for people. */
+  readonly message: string;
+}
+
+/**
  * What a worker reports for one attempt, written to storage as canonical JSON at
  * `results/<executionId>.json`. The engine accepts it only with the attempt's current fencing
  * token and the digest of the manifest it ran.
@@ -40,4 +61,6 @@ export interface ResultRecord {
   readonly patchStats?: PatchStats;
   /** Why the attempt did not succeed, whenever it did not (failed, timed out, cancelled). */
   readonly failure?: AttemptFailure;
+  /** Disk limits that refused a write during the attempt, though it went on (see LimitHit). */
+  readonly limitsHit?: readonly LimitHit[];
 }

@@ -15,6 +15,7 @@ import type { LockTable } from '../store/sqlite/lock-table.ts';
 import type { PreparedDispatch } from './prepared-dispatch.ts';
 import type { PureResults } from '../store/sqlite/pure-results.ts';
 import type { PushedExit, PushedExits } from './pushed-exits.ts';
+import { limitsHitOf } from './limits-hit-entry.ts';
 import { readResult, type ResultRead } from './read-result.ts';
 import { retryDecision } from './retry-decision.ts';
 import { retryDelay } from '../retry-delay.ts';
@@ -184,6 +185,7 @@ export class AttemptRecorder {
       exitCode,
       ...(failure ? { failure: failureSummary(failure) } : {}),
       itemId: attempt.itemId,
+      ...limitsHitOf(read),
       outcome,
     });
     this.#settings.observer?.attemptEnded?.({

@@ -1,4 +1,4 @@
-import type { AttemptFailure, Digest, StorageProviderV1 } from '@cairn/core';
+import type { AttemptFailure, Digest, LimitHit, StorageProviderV1 } from '@cairn/core';
 import { blobKey, isCairnError, parsePayload, resultKey, resultRecordSchema } from '@cairn/protocol';
 import type { AttemptRecord } from '../store/sqlite/attempt-store.ts';
 
@@ -8,6 +8,8 @@ export type ResultRead =
       readonly artifacts: Record<string, string>;
       readonly exitCode: number | null;
       readonly failure?: AttemptFailure;
+      /** Disk limits that refused a write during the attempt, whatever its outcome (for its history). */
+      readonly limitsHit?: readonly LimitHit[];
       /** The `output` artifact's bytes, when asked for (a planner's fragment) and there is one. */
       readonly output?: Uint8Array;
     }
@@ -40,6 +42,7 @@ export async function readResult(
     artifacts: { ...record.artifacts },
     exitCode: record.exitCode,
     ...(record.failure ? { failure: record.failure as AttemptFailure } : {}),
+    ...(record.limitsHit ? { limitsHit: record.limitsHit } : {}),
     ...(output === null ? {} : { output }),
   };
 }

@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
 import { mkdir, open, rm, rmdir, statfs } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import type { LimitHit } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 import type { AttemptFolders, AttemptMounts } from '@cairn/worker';
 import { sizeText } from './size-text.ts';
+import { SpaceRefusals } from './space-refusals.ts';
 import { undoEach } from './undo-each.ts';
 import { commandError, unmountPath } from './unmount-path.ts';
 import { writeFailureCounter } from './write-failure-counter.ts';
@@ -25,6 +27,10 @@ interface MountedAttempt {
   readonly tmp: string;
   readonly failures: (() => Promise<number>) | undefined;
   readonly failuresAtMount: number;
+  /** The writes the kernel refused its sandboxes for lack of room; undefined where they cannot be counted. */
+  readonly refusals: SpaceRefusals | undefined;
+  /** The volumes a look of `limitReached` found full: the ones a refusal is put down to. */
+  readonly seenFull: Set<'workspace' | 'tmp'>;
 }
 
 /** The workspace's file system, a sparse image in the attempt's folder (root's only; removed with it). */
@@ -95,6 +101,8 @@ export class AttemptVolumes implements AttemptMounts {
 
   constructor(limits: AttemptVolumeLimits) {
     this.#limits = limits;
+    // Counters of attempts whose process was killed before it removed them.
+    void SpaceRefusals.sweep().catch(() => undefined);
   }
 
   /**
@@ -106,6 +114,7 @@ export class AttemptVolumes implements AttemptMounts {
     const image = join(directory, imageName);
     const tmp = join(directory, tmpName);
     await this.#needRoom(directory);
+    let refusals: SpaceRefusals | undefined;
     try {
       const file = await open(image, 'wx', 0o600);
       try {
@@ -121,8 +130,11 @@ export class AttemptVolumes implements AttemptMounts {
       await mkdir(tmp, { mode: 0o700 });
       await this.#run('tmp', ['mount', '-t', 'tmpfs', '-o', `size=${this.#limits.tmpBytes},mode=1777,nodev,nosuid`, 'cairn-tmp', tmp]);
       const failures = await writeFailureCounter(mountPoint);
-      this.#mounted.set(directory, { mountPoint, tmp, failures, failuresAtMount: (await failures?.()) ?? 0 });
+      const failuresAtMount = (await failures?.()) ?? 0;
+      refusals = await SpaceRefusals.open(basename(directory));
+      this.#mounted.set(directory, { mountPoint, tmp, failures, failuresAtMount, refusals, seenFull: new Set() });
     } catch (error) {
+      await refusals?.close();
       await this.#unmountAll([mountPoint, tmp]).catch(() => undefined);
       await rm(image, { force: true });
       throw error;
@@ -130,8 +142,10 @@ export class AttemptVolumes implements AttemptMounts {
   }
 
   async unmount(folders: AttemptFolders): Promise<void> {
-    const mountPoint = this.#mounted.get(folders.directory)?.mountPoint ?? folders.workspace;
+    const mounted = this.#mounted.get(folders.directory);
+    const mountPoint = mounted?.mountPoint ?? folders.workspace;
     this.#mounted.delete(folders.directory);
+    await mounted?.refusals?.close();
     await this.#unmountAll([mountPoint, join(folders.directory, tmpName)]);
   }
 
@@ -147,10 +161,61 @@ export class AttemptVolumes implements AttemptMounts {
     const failures = ((await mounted.failures?.().catch(() => undefined)) ?? mounted.failuresAtMount) - mounted.failuresAtMount;
     if (failures > 0) return this.#writesLost(folders.directory, failures);
     const workspace = await fullness(mounted.mountPoint);
-    if (workspace.full) return this.#exceeded('workspace', workspace.usedBytes);
+    if (workspace.full) {
+      mounted.seenFull.add('workspace');
+      return this.#exceeded('workspace', workspace.usedBytes);
+    }
     const temporary = await fullness(mounted.tmp, 0);
-    if (temporary.full) return this.#exceeded('tmp', temporary.usedBytes);
+    if (temporary.full) {
+      mounted.seenFull.add('tmp');
+      return this.#exceeded('tmp', temporary.usedBytes);
+    }
     return undefined;
+  }
+
+  /**
+   * The limits that refused a write during the attempt (see SpaceRefusals: every refusal is counted,
+   * however briefly the volume was full), then stops counting. Which volume refused is not in what
+   * the kernel records: the one a look found full (now or while the item ran) is named, or both
+   * (`workspace-or-tmp`) when the item freed the space before any look.
+   */
+  async limitsHit(folders: AttemptFolders): Promise<readonly LimitHit[]> {
+    const mounted = this.#mounted.get(folders.directory);
+    if (mounted?.refusals === undefined) return [];
+    const refused = await mounted.refusals.count().catch(() => 0);
+    await mounted.refusals.close();
+    if (refused === 0) return [];
+    const full = [
+      ...(mounted.seenFull.has('workspace') || (await fullOrOutOfInodes(mounted.mountPoint)) ? (['workspace'] as const) : []),
+      ...(mounted.seenFull.has('tmp') || (await fullOrOutOfInodes(mounted.tmp, 0)) ? (['tmp'] as const) : []),
+    ];
+    if (full.length === 0) return [this.#hit('workspace-or-tmp', refused)];
+    return full.map((which) => this.#hit(which, refused));
+  }
+
+  #hit(limit: LimitHit['limit'], refusedWrites: number): LimitHit {
+    const { workspaceBytes, tmpBytes } = this.#limits;
+    const writes = `${refusedWrites} write${refusedWrites === 1 ? ' was' : 's were'} refused for lack of room`;
+    if (limit === 'workspace-or-tmp') {
+      return {
+        limit,
+        refusedWrites,
+        limitBytes: Math.min(workspaceBytes, tmpBytes),
+        message: `The attempt reached a disk limit: ${writes} (No space left on device) in its workspace (limit ${sizeText(workspaceBytes)}) or its /tmp (limit ${sizeText(tmpBytes)}), which were no longer full when the attempt ended, so which one is not known. If the item needed that room, raise the local executor's limits.workspaceBytes or limits.tmpBytes (executor.limits in the server config).`,
+      };
+    }
+    const setting = limit === 'workspace' ? 'workspaceBytes' : 'tmpBytes';
+    return {
+      limit,
+      refusedWrites,
+      limitBytes: this.#limits[setting],
+      message: `The attempt reached its ${limit === 'workspace' ? 'workspace' : '/tmp'} disk limit of ${sizeText(this.#limits[setting])}: ${writes} (No space left on device). If the item needed that room, raise the local executor's limits.${setting} (executor.limits.${setting} in the server config).`,
+    };
+  }
+
+  /** The file the sandbox's reaper appends its pid to, to have its refusals counted (see SpaceRefusals). */
+  refusalsPidFileOf(workspace: string): string | undefined {
+    return this.#mounted.get(dirname(workspace))?.refusals?.pidFile;
   }
 
   /** The host folder to bind at the sandbox's /tmp for `workspace`, when it is an attempt mounted here. */
@@ -221,6 +286,16 @@ async function fullness(path: string, slackBytes?: number): Promise<{ readonly f
   const size = stats.blocks * stats.bsize;
   const slack = slackBytes ?? Math.max(1_048_576, size / 512);
   return { full: stats.bavail * stats.bsize <= slack, usedBytes: (stats.blocks - stats.bfree) * stats.bsize };
+}
+
+/** Whether the file system at `path` is full (see fullness) or has no inode left; false when it cannot be read. */
+async function fullOrOutOfInodes(path: string, slackBytes?: number): Promise<boolean> {
+  try {
+    const stats = await statfs(path);
+    return (stats.files > 0 && stats.ffree === 0) || (await fullness(path, slackBytes)).full;
+  } catch {
+    return false;
+  }
 }
 
 /** What the disk holding `path` has free for an unprivileged writer; undefined when it cannot be read. */

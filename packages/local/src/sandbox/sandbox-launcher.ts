@@ -94,8 +94,15 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
       ...(tmp ? { tmp } : {}),
       ...(context.gateway ? { gateway: context.gateway } : {}),
     });
+    // The reaper has its pid counted before it starts anything, and so every process of the sandbox
+    // (see SpaceRefusals): it appends it, then becomes the reaper (the same pid).
+    const refusalsPidFile = options.volumes?.refusalsPidFileOf(context.workspace);
+    const counted =
+      refusalsPidFile === undefined
+        ? launch
+        : { ...launch, args: ['-c', '{ echo $$ >> "$0"; } 2>/dev/null; exec "$@"', refusalsPidFile, launch.command, ...launch.args] };
     return {
-      ...launch,
+      ...counted,
       lifeline: true,
       ...(memoryReport ? { limitReached: (ended) => memoryLimitReached(takeMemoryReport(memoryReport), ended, memory!.killsBefore) } : {}),
     };

@@ -25,5 +25,16 @@ export const resultRecordSchema = z.strictObject({
   }),
   patchStats: z.strictObject({ filesChanged: countSchema, bytes: countSchema }).exactOptional(),
   failure: attemptFailureSchema.exactOptional(),
+  limitsHit: z
+    .array(
+      z.strictObject({
+        limit: z.enum(['workspace', 'tmp', 'workspace-or-tmp']),
+        refusedWrites: countSchema,
+        limitBytes: countSchema,
+        message: z.string().min(1).max(2_000),
+      }),
+    )
+    .max(3)
+    .exactOptional(),
 });
 true satisfies SchemaImplements<typeof resultRecordSchema, ResultRecord>;

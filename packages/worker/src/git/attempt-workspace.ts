@@ -1,5 +1,6 @@
 import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { LimitHit } from '@cairn/core';
 import type { CairnError } from '@cairn/protocol';
 import { gitOutput, runGit } from '@cairn/protocol/workspace';
 import { extractSnapshot } from '../snapshot/extract-snapshot.ts';
@@ -181,6 +182,11 @@ export class AttemptWorkspace {
    */
   async limitReached(): Promise<CairnError | undefined> {
     return this.#mounts?.limitReached({ directory: this.directory, workspace: this.workspace });
+  }
+
+  /** The attempt's mounts' limits that refused a write at any moment (see AttemptMounts.limitsHit); none without mounts. */
+  async limitsHit(): Promise<readonly LimitHit[]> {
+    return (await this.#mounts?.limitsHit?.({ directory: this.directory, workspace: this.workspace }).catch(() => undefined)) ?? [];
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { LimitHit } from '@cairn/core';
 import type { CairnError } from '@cairn/protocol';
 
 /** An attempt's folders as the worker lays them out: `directory` holds `workspace/` and `git/`. */
@@ -35,4 +36,11 @@ export interface AttemptMounts {
    * fails); undefined while neither is.
    */
   limitReached(folders: AttemptFolders): Promise<CairnError | undefined>;
+  /**
+   * The limits that refused a write at any moment of the attempt, including a moment no look of
+   * `limitReached` fell on (a volume filled and freed between two looks): what the result record
+   * says in `limitsHit` whatever the outcome. Asked once, when the attempt ends, before `unmount`;
+   * optional (a host that cannot tell says nothing), never throws for what it cannot read.
+   */
+  limitsHit?(folders: AttemptFolders): Promise<readonly LimitHit[]>;
 }

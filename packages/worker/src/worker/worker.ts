@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type {
   DispatchManifest,
   ExecutionOutcome,
+  LimitHit,
   Logger,
   MergeRuntimeSpec,
   PublicKeyRecord,
@@ -126,6 +127,8 @@ interface AttemptState {
   cancelled: boolean;
   /** A limit of the host's that the attempt reached (memory, disk): it ended the attempt, as a timeout does. */
   limitReached?: CairnError;
+  /** Disk limits that refused a write at some moment, whether or not that ended the attempt. */
+  limitsHit?: readonly LimitHit[];
   patch?: { readonly digest: ResultArtifacts['stdout']; readonly filesChanged: number; readonly bytes: number };
   output?: ResultArtifacts['stdout'];
 }
@@ -232,6 +235,7 @@ export class Worker {
       artifacts,
       ...(state.patch ? { patchStats: { filesChanged: state.patch.filesChanged, bytes: state.patch.bytes } } : {}),
       ...(failure ? { failure } : {}),
+      ...(state.limitsHit && state.limitsHit.length > 0 ? { limitsHit: state.limitsHit } : {}),
     };
     const recordBytes = canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record'));
     // The attempt is done: a full disk delays its record, never turns it into a failure.
@@ -341,6 +345,8 @@ export class Worker {
         ? asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not capture the results')
         : asCairnError(error, 'CAIRN_EXECUTOR_START_FAILED', 'could not prepare the workspace');
     } finally {
+      // Before the mounts go: a limit the item reached and freed is only known while they are there.
+      if (attempt) state.limitsHit = await attempt.limitsHit();
       if (attempt && this.#settings.keepWorkDirectory)
         this.#settings.logger?.info({ executionId: manifest.executionId, directory: attempt.directory }, 'kept the work directory');
       else
