@@ -1,14 +1,11 @@
-import type { AuditActor, AuditEntry, BudgetSpec, CairnEvent, EvidenceBundleV1 } from '@cairn/core';
+import type { AuditEntry, CairnEvent, EvidenceBundleV1 } from '@cairn/core';
 import type { AuditQuery } from './records/audit-query.ts';
 import type { EngineHealth } from './engine-health.ts';
 import type { EngineMetrics } from './engine-metrics.ts';
 import type { ModelCallAccess } from './model-call-access.ts';
 import type { HostAuditWriter } from './host-audit/host-audit-writer.ts';
-import type { SecretRecord } from './secrets/secret-store.ts';
-import type { ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';
-import type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
 import type { EngineReads } from './store/engine-reads.ts';
-import type { Voter } from './state/approval-votes.ts';
+import type { EngineCommandMethods } from './store/engine-commands.ts';
 
 /** Which events `EngineService.events` yields, from where, and until when. */
 export interface EngineEventsOptions {
@@ -37,10 +34,12 @@ export interface EngineEventsOptions {
  *
  * It starts and stops nothing: running the engine is its host's lifecycle, not a request's.
  */
-export interface EngineService extends Pick<
-  EngineReads,
-  'run' | 'runs' | 'items' | 'approvals' | 'graphItems' | 'spec' | 'artifacts' | 'attempts' | 'schedules' | 'secrets'
-> {
+export interface EngineService
+  extends
+    Pick<EngineReads, 'run' | 'runs' | 'items' | 'approvals' | 'graphItems' | 'spec' | 'artifacts' | 'attempts' | 'schedules' | 'secrets'>,
+    // Commands (submit, approve, cancelRun, ...): one method per entry of the command table, each
+    // resolving once what it changed is recorded (with its audit entries).
+    EngineCommandMethods {
   // Reads: the state's (a run, its items, ...) are EngineReads'; these are the engine's own.
   /** Whether the engine can do its work now, and if not why and since when (what `/readyz` says). */
   health(): Promise<EngineHealth>;
@@ -63,27 +62,6 @@ export interface EngineService extends Pick<
    * it saw misses nothing and sees nothing twice. Each stream reads at its own pace.
    */
   events(options?: EngineEventsOptions): AsyncIterable<CairnEvent>;
-
-  // Commands: each resolves once what it changed is recorded (with its audit entries).
-  /** Validates and stores a run; rejects with the spec's CairnError (CAIRN_SPEC_INVALID, ...). */
-  submit(document: unknown, options: SubmitOptions): Promise<SubmitResult>;
-  /**
-   * Approves an item awaiting approval. Under an approval policy (ADR 0041) it is the actor's vote:
-   * `voter` is what the authorizer knows of them (roles, groups), checked against the policy's
-   * `from`; a vote the policy does not count is CAIRN_APPROVAL_NOT_ALLOWED, a second one
-   * CAIRN_APPROVAL_DUPLICATE.
-   */
-  approve(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): Promise<void>;
-  /** Rejects an item awaiting approval (it fails); under an approval policy a vote that needs a reason. */
-  reject(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): Promise<void>;
-  /** Gives a run a new budget; a run awaiting one (`awaiting-budget`) runs again. */
-  raiseBudget(runId: string, budget: BudgetSpec, actor: AuditActor, reason: string): Promise<void>;
-  cancelRun(runId: string, actor: AuditActor, reason?: string): Promise<void>;
-  cancelItem(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void>;
-  addSchedule(definition: ScheduleDefinition, actor: AuditActor): Promise<ScheduleRecord>;
-  removeSchedule(scheduleId: string, actor: AuditActor): Promise<void>;
-  setSecret(name: string, value: string, actor: AuditActor): Promise<SecretRecord>;
-  removeSecret(name: string, actor: AuditActor): Promise<void>;
 
   /** The audit entries the host writes about what it owns itself (access, tokens, webhooks); nothing else. */
   readonly hostAudit: HostAuditWriter;

@@ -1,4 +1,4 @@
-import type { AuditActor, AuditEntry, BudgetSpec, CairnEvent, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
+import type { AuditEntry, CairnEvent, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
 import type { AuditQuery } from './records/audit-query.ts';
 import type { ItemAttemptRecord } from './records/attempt-records.ts';
 import type { Engine } from './engine.ts';
@@ -8,12 +8,18 @@ import type { EngineEventsOptions, EngineService } from './engine-service.ts';
 import type { HostAuditWriter } from './host-audit/host-audit-writer.ts';
 import type { ModelCallAccess } from './model-call-access.ts';
 import type { SecretRecord } from './secrets/secret-store.ts';
-import type { ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';
+import type { ScheduleRecord } from './schedules/schedule-book.ts';
+import { engineCommandMethods } from './store/engine-command-methods.ts';
+import {
+  serviceCommands,
+  type EngineCommandMethods,
+  type EngineCommandResults,
+  type ServiceCommandArguments,
+  type ServiceCommandKind,
+} from './store/engine-commands.ts';
 import type { RunListOptions, RunPage } from './records/run-page.ts';
 import type { ItemRecord, RunRecord } from './records/run-records.ts';
 import type { GraphItemRecord, GraphItemSelection } from './store/engine-reads.ts';
-import type { SubmitOptions, SubmitResult } from './state/run-state-machine.ts';
-import type { Voter } from './state/approval-votes.ts';
 import type { ItemApprovalRecord } from './records/approval-records.ts';
 
 /**
@@ -33,6 +39,10 @@ export class InProcessEngineService implements EngineService {
   constructor(engine: Engine, hostAudit: HostAuditWriter) {
     this.#engine = engine;
     this.hostAudit = hostAudit;
+    Object.assign(
+      this,
+      engineCommandMethods((kind, args) => this.#dispatch(kind, args)),
+    );
     this.modelCalls = {
       liveAttempt: (executionId) => engine.liveAttempt(executionId),
       recordModelCall: (call) => engine.recordModelCall(call),
@@ -105,44 +115,10 @@ export class InProcessEngineService implements EngineService {
     return this.#engine.events(options);
   }
 
-  async submit(document: unknown, options: SubmitOptions): Promise<SubmitResult> {
-    return this.#durable(this.#engine.submit(document, options));
-  }
-
-  async approve(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): Promise<void> {
-    return this.#durable(this.#engine.approve(runId, itemId, actor, reason, voter));
-  }
-
-  async reject(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): Promise<void> {
-    return this.#durable(this.#engine.reject(runId, itemId, actor, reason, voter));
-  }
-
-  async raiseBudget(runId: string, budget: BudgetSpec, actor: AuditActor, reason: string): Promise<void> {
-    return this.#durable(this.#engine.raiseBudget(runId, budget, actor, reason));
-  }
-
-  async cancelRun(runId: string, actor: AuditActor, reason?: string): Promise<void> {
-    return this.#durable(this.#engine.cancelRun(runId, actor, reason));
-  }
-
-  async cancelItem(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
-    return this.#durable(this.#engine.cancelItem(runId, itemId, actor, reason));
-  }
-
-  async addSchedule(definition: ScheduleDefinition, actor: AuditActor): Promise<ScheduleRecord> {
-    return this.#durable(this.#engine.addSchedule(definition, actor));
-  }
-
-  async removeSchedule(scheduleId: string, actor: AuditActor): Promise<void> {
-    return this.#durable(this.#engine.removeSchedule(scheduleId, actor));
-  }
-
-  async setSecret(name: string, value: string, actor: AuditActor): Promise<SecretRecord> {
-    return this.#durable(await this.#engine.setSecret(name, value, actor));
-  }
-
-  async removeSecret(name: string, actor: AuditActor): Promise<void> {
-    return this.#durable(this.#engine.removeSecret(name, actor));
+  // Every command goes this way: the engine's own method (the table's `call`), answered once
+  // what it changed is durable. Async, so that a command the engine refuses at once rejects.
+  async #dispatch<Kind extends ServiceCommandKind>(kind: Kind, args: ServiceCommandArguments[Kind]): Promise<EngineCommandResults[Kind]> {
+    return this.#durable(serviceCommands[kind].call(this.#engine, ...args));
   }
 
   // A command's answer once what it changed is durable, a read's once what it read is (read first,
@@ -154,3 +130,6 @@ export class InProcessEngineService implements EngineService {
     return value;
   }
 }
+
+// The command methods: the table's, assigned in the constructor (`engineCommandMethods`).
+export interface InProcessEngineService extends EngineCommandMethods {}

@@ -11,6 +11,7 @@ import type { OpenSealed } from './commands/engine-command.ts';
 import { jsonValueOf } from './commands/json-value-of.ts';
 import {
   carryOutCommand,
+  commandAnswerJson,
   engineCommandKinds,
   engineCommands,
   isEngineCommandKind,
@@ -63,7 +64,13 @@ describe('engine commands', () => {
       runId: string;
       itemId: string;
       reason?: string;
-      voter?: { roles: string[]; groups: string[] };
+      voter?: {
+        roles: string[];
+        groups: string[];
+        principal?: string;
+        submitterPrincipal?: string;
+        lapsed?: { principal: string; reason: string }[];
+      };
     }>();
     expectTypeOf<EngineCommandActors['cancel-run']>().toEqualTypeOf<AuditActor>();
     expectTypeOf<EngineCommandActors['submit']>().toEqualTypeOf<AuditActor>();
@@ -72,7 +79,7 @@ describe('engine commands', () => {
     expectTypeOf<EngineCommandResults['add-schedule']>().toEqualTypeOf<ScheduleRecord>();
     expectTypeOf<EngineCommandResults['set-secret']>().toEqualTypeOf<SecretRecord>();
     expectTypeOf<EngineCommandResults['export-bundle']>().toEqualTypeOf<EvidenceBundleV1>();
-    expectTypeOf<EngineCommandResults['approve']>().toEqualTypeOf<null>();
+    expectTypeOf<EngineCommandResults['approve']>().toEqualTypeOf<void>();
   });
 
   it('refuse a malformed payload on arrival, naming the command and the JSON path, before the engine is touched', async () => {
@@ -122,7 +129,7 @@ describe('engine commands', () => {
       expect(parsePayload(payloadSchema, throughJson(payload), kind), kind).toStrictEqual(payload);
       expect(parsePayload(actorSchema, throughJson(actor), kind), kind).toStrictEqual(actor);
       const result = await apply(engine, payload, actor, openSealed);
-      const answered = parsePayload(resultSchema, throughJson(result), kind);
+      const answered = parsePayload(resultSchema, JSON.parse(JSON.stringify(commandAnswerJson(kind, result))), kind);
       expect(answered, kind).toStrictEqual(result);
       travelled.add(kind);
       return answered;

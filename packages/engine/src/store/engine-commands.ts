@@ -1,9 +1,13 @@
-import type { AuditActor, EvidenceBundleV1, JsonValue } from '@cairn/core';
+import type { AuditActor, BudgetSpec, EvidenceBundleV1, JsonValue } from '@cairn/core';
 import { auditActorSchema, budgetSpecSchema, cipherEnvelopeSchema, evidenceBundleSchema, parsePayload } from '@cairn/protocol';
 import { z } from 'zod';
 import type { Engine } from '../engine.ts';
 import { hostAuditRecordSchema, type HostAuditRecord } from '../host-audit/host-audit-record.ts';
-import { engineCommand, type EngineCommand, type OpenSealed } from './commands/engine-command.ts';
+import type { ScheduleDefinition } from '../schedules/schedule-book.ts';
+import type { LapsedApproval, Voter } from '../state/approval-votes.ts';
+import type { SubmitOptions } from '../state/run-state-machine.ts';
+import type { ArgumentsOf, CommandMethods } from './commands/command-methods.ts';
+import { engineCommand, serviceCommand, type EngineCommand, type OpenSealed, type ServiceCommand } from './commands/engine-command.ts';
 import {
   scheduleDefinitionSchema,
   scheduleRecordSchema,
@@ -21,71 +25,152 @@ const auditedAs: z.ZodType<AuditActor> = z.strictObject(auditActorSchema.shape, 
 /** A command that changes nothing is sent without an actor. */
 const noActor = z.null();
 const reason = z.string().exactOptional();
-// The roles and groups of a person voting under an approval policy (ADR 0041).
-const voter = z.strictObject({ roles: z.array(z.string()), groups: z.array(z.string()) }).exactOptional();
+// The roles and groups of a person voting under an approval policy (ADR 0041), who they are, who
+// submitted the run, and the approvals that no longer count (ADR 0046).
+const voter = z
+  .strictObject({
+    roles: z.array(z.string()),
+    groups: z.array(z.string()),
+    principal: z.string().exactOptional(),
+    submitterPrincipal: z.string().exactOptional(),
+    lapsed: z.array(z.strictObject({ principal: z.string(), reason: z.string() })).exactOptional(),
+  })
+  .exactOptional();
 /** A bundle's arrays are read-only to whoever receives one. */
 const bundleSchema: z.ZodType<EvidenceBundleV1> = evidenceBundleSchema;
 
-/** A command that answers nothing once its change is made, audited as its sender. */
-function answersNothing<Payload>(
-  payload: z.ZodType<Payload>,
-  change: (engine: Engine, payload: Payload, actor: AuditActor) => void | Promise<void>,
-): EngineCommand<Payload, AuditActor, null> {
-  return {
-    payload,
-    actor: auditedAs,
-    result: z.null(),
-    apply: async (engine, checked, actor) => {
-      await change(engine, checked, actor);
-      return null;
-    },
-  };
-}
+/** What a command that answers nothing answers: `null` on the wire, nothing to its caller. */
+const nothing: z.ZodType<void> = z.null().transform((): void => undefined);
 
-const commandTable = {
-  submit: engineCommand({
+/**
+ * The commands that are `EngineService` methods (see `ServiceCommand`): each entry's TSDoc is its
+ * method's. `call` is the engine's method in its own process, `request` what a replica sends, and
+ * `apply` how the leader carries that out.
+ */
+const serviceCommandTable = {
+  /** Validates and stores a run; rejects with the spec's CairnError (CAIRN_SPEC_INVALID, ...). */
+  submit: serviceCommand({
     payload: z.strictObject({ document: z.unknown(), options: submitOptionsSchema }),
     actor: auditedAs,
     result: submitResultSchema,
+    call: (engine: Engine, document: unknown, options: SubmitOptions) => engine.submit(document, options),
+    // What the server knows exists (`context`) stays behind: the leader knows it itself.
+    request: (_seal, document, { actor, context: _context, ...options }) => ({ payload: { document, options }, actor }),
     apply: (engine, { document, options }, actor) => engine.submit(document, { ...options, actor }),
+    // A keyed submission sent twice makes one run: the engine answers the second with the first's.
+    resendWhenUnknown: ({ document, options }) => options.idempotencyKey !== undefined || idempotencyKeyOf(document) !== undefined,
   }),
-  approve: answersNothing(z.strictObject({ runId: z.string(), itemId: z.string(), reason, voter }), (engine, { runId, itemId, reason, voter }, actor) =>
-    engine.approve(runId, itemId, actor, reason, voter),
-  ),
-  reject: answersNothing(z.strictObject({ runId: z.string(), itemId: z.string(), reason, voter }), (engine, { runId, itemId, reason, voter }, actor) =>
-    engine.reject(runId, itemId, actor, reason, voter),
-  ),
-  'raise-budget': answersNothing(
-    z.strictObject({ runId: z.string(), budget: budgetSpecSchema, reason: z.string() }),
-    (engine, { runId, budget, reason }, actor) => engine.raiseBudget(runId, budget, actor, reason),
-  ),
-  'cancel-run': answersNothing(z.strictObject({ runId: z.string(), reason }), (engine, { runId, reason }, actor) => engine.cancelRun(runId, actor, reason)),
-  'cancel-item': answersNothing(z.strictObject({ runId: z.string(), itemId: z.string(), reason }), (engine, { runId, itemId, reason }, actor) =>
-    engine.cancelItem(runId, itemId, actor, reason),
-  ),
-  'add-schedule': engineCommand({
+  /**
+   * Approves an item awaiting approval. Under an approval policy (ADR 0041) it is the actor's vote:
+   * `voter` is what the authorizer knows of them (roles, groups), checked against the policy's
+   * `from`; a vote the policy does not count is CAIRN_APPROVAL_NOT_ALLOWED, a second one
+   * CAIRN_APPROVAL_DUPLICATE.
+   */
+  approve: serviceCommand({
+    payload: z.strictObject({ runId: z.string(), itemId: z.string(), reason, voter }),
+    actor: auditedAs,
+    result: nothing,
+    call: (engine: Engine, runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter) =>
+      engine.approve(runId, itemId, actor, reason, voter),
+    request: (_seal, runId, itemId, actor, reason, voter) => ({
+      payload: { runId, itemId, ...(reason === undefined ? {} : { reason }), ...voterPayload(voter) },
+      actor,
+    }),
+    apply: (engine, { runId, itemId, reason, voter }, actor) => engine.approve(runId, itemId, actor, reason, voter),
+  }),
+  /** Rejects an item awaiting approval (it fails); under an approval policy a vote that needs a reason. */
+  reject: serviceCommand({
+    payload: z.strictObject({ runId: z.string(), itemId: z.string(), reason, voter }),
+    actor: auditedAs,
+    result: nothing,
+    call: (engine: Engine, runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter) =>
+      engine.reject(runId, itemId, actor, reason, voter),
+    request: (_seal, runId, itemId, actor, reason, voter) => ({
+      payload: { runId, itemId, ...(reason === undefined ? {} : { reason }), ...voterPayload(voter) },
+      actor,
+    }),
+    apply: (engine, { runId, itemId, reason, voter }, actor) => engine.reject(runId, itemId, actor, reason, voter),
+  }),
+  /** Gives a run a new budget; a run awaiting one (`awaiting-budget`) runs again. */
+  'raise-budget': serviceCommand({
+    payload: z.strictObject({ runId: z.string(), budget: budgetSpecSchema, reason: z.string() }),
+    actor: auditedAs,
+    result: nothing,
+    call: (engine: Engine, runId: string, budget: BudgetSpec, actor: AuditActor, reason: string) => engine.raiseBudget(runId, budget, actor, reason),
+    request: (_seal, runId, budget, actor, reason) => ({ payload: { runId, budget: { ...budget }, reason }, actor }),
+    apply: (engine, { runId, budget, reason }, actor) => engine.raiseBudget(runId, budget, actor, reason),
+  }),
+  /** Cancels a run: what has not started at once, running tasks through their executors. */
+  'cancel-run': serviceCommand({
+    payload: z.strictObject({ runId: z.string(), reason }),
+    actor: auditedAs,
+    result: nothing,
+    call: (engine: Engine, runId: string, actor: AuditActor, reason?: string) => engine.cancelRun(runId, actor, reason),
+    request: (_seal, runId, actor, reason) => ({ payload: { runId, ...(reason === undefined ? {} : { reason }) }, actor }),
+    apply: (engine, { runId, reason }, actor) => engine.cancelRun(runId, actor, reason),
+  }),
+  /** Cancels one item (a running one through its executor); its dependents are skipped. */
+  'cancel-item': serviceCommand({
+    payload: z.strictObject({ runId: z.string(), itemId: z.string(), reason }),
+    actor: auditedAs,
+    result: nothing,
+    call: (engine: Engine, runId: string, itemId: string, actor: AuditActor, reason?: string) => engine.cancelItem(runId, itemId, actor, reason),
+    request: (_seal, runId, itemId, actor, reason) => ({ payload: { runId, itemId, ...(reason === undefined ? {} : { reason }) }, actor }),
+    apply: (engine, { runId, itemId, reason }, actor) => engine.cancelItem(runId, itemId, actor, reason),
+  }),
+  /** Adds a cron schedule whose slots submit `definition.spec` as runs. */
+  'add-schedule': serviceCommand({
     payload: z.strictObject({ definition: scheduleDefinitionSchema }),
     actor: auditedAs,
     result: scheduleRecordSchema,
+    call: (engine: Engine, definition: ScheduleDefinition, actor: AuditActor) => engine.addSchedule(definition, actor),
+    request: (_seal, definition, actor) => ({ payload: { definition }, actor }),
     apply: (engine, { definition }, actor) => engine.addSchedule(definition, actor),
   }),
-  'remove-schedule': answersNothing(z.strictObject({ scheduleId: z.string() }), (engine, { scheduleId }, actor) => engine.removeSchedule(scheduleId, actor)),
-  /** The value is sealed by the replica with the deployment's cipher (`sealedSecretContext`): it never travels in clear. */
-  'set-secret': engineCommand({
+  'remove-schedule': serviceCommand({
+    payload: z.strictObject({ scheduleId: z.string() }),
+    actor: auditedAs,
+    result: nothing,
+    call: (engine: Engine, scheduleId: string, actor: AuditActor) => engine.removeSchedule(scheduleId, actor),
+    request: (_seal, scheduleId, actor) => ({ payload: { scheduleId }, actor }),
+    apply: (engine, { scheduleId }, actor) => engine.removeSchedule(scheduleId, actor),
+  }),
+  /**
+   * Sets a secret (encrypted with the deployment's cipher); answers its name and new version. A
+   * replica seals the value for its trip (`sealedSecretContext`): it never reaches the database in clear.
+   */
+  'set-secret': serviceCommand({
     payload: z.strictObject({ name: z.string(), sealed: cipherEnvelopeSchema }),
     actor: auditedAs,
     result: secretRecordSchema,
+    call: (engine: Engine, name: string, value: string, actor: AuditActor) => engine.setSecret(name, value, actor),
+    request: async (seal, name, value, actor) => ({ payload: { name, sealed: await seal(new TextEncoder().encode(value), sealedSecretContext(name)) }, actor }),
     apply: async (engine, { name, sealed }, actor, openSealed) =>
       engine.setSecret(name, new TextDecoder().decode(await openSealed(sealed, sealedSecretContext(name))), actor),
   }),
-  'remove-secret': answersNothing(z.strictObject({ name: z.string() }), (engine, { name }, actor) => engine.removeSecret(name, actor)),
+  'remove-secret': serviceCommand({
+    payload: z.strictObject({ name: z.string() }),
+    actor: auditedAs,
+    result: nothing,
+    call: (engine: Engine, name: string, actor: AuditActor) => engine.removeSecret(name, actor),
+    request: (_seal, name, actor) => ({ payload: { name }, actor }),
+    apply: (engine, { name }, actor) => engine.removeSecret(name, actor),
+  }),
+};
+
+const commandTable = {
+  ...serviceCommandTable,
+  // Sent by the services' own members, not methods of their own.
   /**
    * An entry the host owns (access, tokens, webhooks), sent as its record's actor. The record is
    * checked as the engine's host writer checks it in its own process, with the same error.
    */
-  'host-audit': answersNothing(z.strictObject({ record: z.unknown() }), (engine, { record }) =>
-    appendHostRecord(engine, parsePayload(hostAuditRecordSchema, record, 'The host audit record')),
-  ),
+  'host-audit': engineCommand({
+    payload: z.strictObject({ record: z.unknown() }),
+    actor: auditedAs,
+    result: nothing,
+    apply: (engine, { record }) => appendHostRecord(engine, parsePayload(hostAuditRecordSchema, record, 'The host audit record')),
+  }),
   /** A run's evidence bundle, made where the state is in memory (the leader's working copy). */
   'export-bundle': engineCommand({
     payload: z.strictObject({ runId: z.string() }),
@@ -96,9 +181,12 @@ const commandTable = {
 };
 
 type CommandTable = typeof commandTable;
+type ServiceCommandTable = typeof serviceCommandTable;
 
 /** What a replica asks of the engine that holds the writer lease. */
 export type EngineCommandKind = keyof CommandTable;
+/** The commands that are `EngineService` methods. */
+export type ServiceCommandKind = keyof ServiceCommandTable;
 
 /** What each command carries, beside its actor. */
 export type EngineCommandPayloads = { readonly [Kind in EngineCommandKind]: z.output<CommandTable[Kind]['payload']> };
@@ -106,6 +194,11 @@ export type EngineCommandPayloads = { readonly [Kind in EngineCommandKind]: z.ou
 export type EngineCommandActors = { readonly [Kind in EngineCommandKind]: z.output<CommandTable[Kind]['actor']> };
 /** What each command answers. */
 export type EngineCommandResults = { readonly [Kind in EngineCommandKind]: z.output<CommandTable[Kind]['result']> };
+/** The arguments of each service command's method. */
+export type ServiceCommandArguments = { readonly [Kind in ServiceCommandKind]: ArgumentsOf<ServiceCommandTable[Kind]> };
+
+/** `EngineService`'s command methods, derived from the table: `cancelRun(runId, actor, reason?)` from `cancel-run`. */
+export type EngineCommandMethods = CommandMethods<ServiceCommandTable>;
 
 /**
  * Every command a replica may send, declared once (ADR 0023): how its payload, actor and result
@@ -116,8 +209,25 @@ export const engineCommands: {
   readonly [Kind in EngineCommandKind]: EngineCommand<EngineCommandPayloads[Kind], EngineCommandActors[Kind], EngineCommandResults[Kind]>;
 } = commandTable;
 
+/** The service commands, typed so that a generic dispatch reads each entry at its own kind. */
+export const serviceCommands: {
+  readonly [Kind in ServiceCommandKind]: ServiceCommand<
+    EngineCommandPayloads[Kind],
+    EngineCommandActors[Kind],
+    EngineCommandResults[Kind],
+    ServiceCommandArguments[Kind]
+  >;
+} = serviceCommandTable;
+
 /** The kinds of `engineCommands`, in the order they are declared. */
 export const engineCommandKinds: readonly EngineCommandKind[] = Object.keys(commandTable).filter(isEngineCommandKind);
+
+/** The kinds of `serviceCommands`, in the order they are declared. */
+export const serviceCommandKinds: readonly ServiceCommandKind[] = engineCommandKinds.filter(isServiceCommandKind);
+
+function isServiceCommandKind(kind: string): kind is ServiceCommandKind {
+  return Object.hasOwn(serviceCommandTable, kind);
+}
 
 /** True for a kind this engine knows (a newer replica may send one it does not). */
 export function isEngineCommandKind(kind: string): kind is EngineCommandKind {
@@ -152,7 +262,34 @@ async function carryOut<Kind extends EngineCommandKind>(
   const definition = engineCommands[kind];
   const payload = parsePayload(definition.payload, command.payload, `The ${kind} command's payload`);
   const actor = parsePayload(definition.actor, command.actor, `The ${kind} command's actor`);
-  return jsonValueOf(await definition.apply(engine, payload, actor, openSealed), `The ${kind} command's result`);
+  return commandAnswerJson(kind, await definition.apply(engine, payload, actor, openSealed));
+}
+
+/** A command's result as the JSON it answers with: `null` for one that answers nothing. */
+export function commandAnswerJson(kind: EngineCommandKind, result: unknown): JsonValue {
+  return jsonValueOf(result === undefined ? null : result, `The ${kind} command's result`);
+}
+
+// What the leader needs of a voter to check an approval policy: their roles and groups, who they
+// are and who submitted the run (ADR 0046), and the approvals that lapsed, when known.
+function voterPayload(voter: Voter | undefined): {
+  voter?: { roles: string[]; groups: string[]; principal?: string; submitterPrincipal?: string; lapsed?: LapsedApproval[] };
+} {
+  if (voter === undefined) return {};
+  return {
+    voter: {
+      roles: [...(voter.roles ?? [])],
+      groups: [...(voter.groups ?? [])],
+      ...(voter.principal === undefined ? {} : { principal: voter.principal }),
+      ...(voter.submitterPrincipal === undefined ? {} : { submitterPrincipal: voter.submitterPrincipal }),
+      ...(voter.lapsed === undefined ? {} : { lapsed: voter.lapsed.map(({ principal, reason }) => ({ principal, reason })) }),
+    },
+  };
+}
+
+// A document's own idempotency key, when it is an object that has one.
+function idempotencyKeyOf(document: unknown): unknown {
+  return typeof document === 'object' && document !== null && 'idempotencyKey' in document ? document.idempotencyKey : undefined;
 }
 
 // A host record through the engine's own host writer (which checks it): one method per action.

@@ -1,4 +1,4 @@
-import type { AuditActor, AuditEntry, BudgetSpec, CairnEvent, CipherV1, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
+import type { AuditEntry, CairnEvent, CipherEnvelope, CipherV1, EvidenceBundleV1, RunSpecV1 } from '@cairn/core';
 import { CairnError, isCairnError, parsePayload } from '@cairn/protocol';
 import type pg from 'pg';
 import type { AuditQuery } from '../../records/audit-query.ts';
@@ -11,28 +11,30 @@ import type { HostAuditWriter } from '../../host-audit/host-audit-writer.ts';
 import { hostAuditWriterOver } from '../../host-audit/host-audit-writer-over.ts';
 import type { ModelCallAccess } from '../../model-call-access.ts';
 import type { Engine } from '../../engine.ts';
-import type { ScheduleDefinition, ScheduleRecord } from '../../schedules/schedule-book.ts';
+import type { ScheduleRecord } from '../../schedules/schedule-book.ts';
 import type { SecretRecord } from '../../secrets/secret-store.ts';
 import { revealServerSecret } from '../../secrets/reveal-server-secret.ts';
 import type { RunListOptions, RunPage } from '../../records/run-page.ts';
 import type { ItemRecord, RunRecord } from '../../records/run-records.ts';
 import type { GraphItemRecord, GraphItemSelection } from '../engine-reads.ts';
-import type { SubmitOptions, SubmitResult } from '../../state/run-state-machine.ts';
 import { jsonValueOf } from '../commands/json-value-of.ts';
+import { engineCommandMethods } from '../engine-command-methods.ts';
 import {
   engineCommands,
-  sealedSecretContext,
+  serviceCommands,
   type EngineCommandActors,
   type EngineCommandKind,
+  type EngineCommandMethods,
   type EngineCommandPayloads,
   type EngineCommandResults,
+  type ServiceCommandArguments,
+  type ServiceCommandKind,
 } from '../engine-commands.ts';
 import { commandChannels, createPostgresCommandSender, type PostgresCommandSender } from './postgres-commands.ts';
 import { openPostgresEngineReads, type PostgresEngineReads } from './postgres-engine-reads.ts';
 import type { PostgresEngineLeader } from '../postgres-engine-leader.ts';
 import { connectPostgres, parsePostgresStateSettings, type PostgresStateSettings, type ResolvedPostgresStateSettings } from './postgres-settings.ts';
 import type { PostgresStateStore } from './postgres-state-store.ts';
-import type { Voter } from '../../state/approval-votes.ts';
 import type { ItemApprovalRecord } from '../../records/approval-records.ts';
 
 /** How often a caught-up event stream reads again in case a notification was missed (ms). */
@@ -81,6 +83,10 @@ export class PostgresEngineService implements EngineService {
     const { reads, close } = openPostgresEngineReads(settings.state);
     this.#reads = reads;
     this.#closeReads = close;
+    Object.assign(
+      this,
+      engineCommandMethods((kind, args) => this.#dispatch(kind, args)),
+    );
     this.#sender = createPostgresCommandSender({ state: settings.state, ...(settings.commandTimeoutMs ? { timeoutMs: settings.commandTimeoutMs } : {}) });
     this.hostAudit = hostAuditWriterOver(async (record) => {
       await this.#send('host-audit', { record }, record.actor);
@@ -195,60 +201,6 @@ export class PostgresEngineService implements EngineService {
     );
   }
 
-  async submit(document: unknown, options: SubmitOptions): Promise<SubmitResult> {
-    const { actor, context: _context, ...rest } = options;
-    const payload: EngineCommandPayloads['submit'] = { document, options: rest };
-    try {
-      return await this.#send('submit', payload, actor);
-    } catch (error) {
-      // A submission with an idempotency key that was cut off before the database answered is
-      // sent once more: the engine answers with the run the first made, if it made one.
-      const keyed = rest.idempotencyKey !== undefined || (document as { idempotencyKey?: unknown } | null)?.idempotencyKey !== undefined;
-      if (!keyed || !isCairnError(error, 'CAIRN_STATE_UNAVAILABLE') || error.details['recorded'] !== 'unknown') throw error;
-      return this.#send('submit', payload, actor);
-    }
-  }
-
-  async approve(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): Promise<void> {
-    await this.#send('approve', { runId, itemId, ...(reason === undefined ? {} : { reason }), ...voterPayload(voter) }, actor);
-  }
-
-  async reject(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): Promise<void> {
-    await this.#send('reject', { runId, itemId, ...(reason === undefined ? {} : { reason }), ...voterPayload(voter) }, actor);
-  }
-
-  async raiseBudget(runId: string, budget: BudgetSpec, actor: AuditActor, reason: string): Promise<void> {
-    await this.#send('raise-budget', { runId, budget: { ...budget }, reason }, actor);
-  }
-
-  async cancelRun(runId: string, actor: AuditActor, reason?: string): Promise<void> {
-    await this.#send('cancel-run', { runId, ...(reason === undefined ? {} : { reason }) }, actor);
-  }
-
-  async cancelItem(runId: string, itemId: string, actor: AuditActor, reason?: string): Promise<void> {
-    await this.#send('cancel-item', { runId, itemId, ...(reason === undefined ? {} : { reason }) }, actor);
-  }
-
-  async addSchedule(definition: ScheduleDefinition, actor: AuditActor): Promise<ScheduleRecord> {
-    return this.#send('add-schedule', { definition }, actor);
-  }
-
-  async removeSchedule(scheduleId: string, actor: AuditActor): Promise<void> {
-    await this.#send('remove-schedule', { scheduleId }, actor);
-  }
-
-  /** The value is sealed here with the deployment's cipher: it never reaches the database in clear. */
-  async setSecret(name: string, value: string, actor: AuditActor): Promise<SecretRecord> {
-    if (!this.#cipher)
-      throw new CairnError('CAIRN_CONFIG_INVALID', 'No cipher is configured, so secrets cannot be stored: configure `cipher`.', { path: 'config.cipher' });
-    const sealed = await this.#cipher.encrypt(new TextEncoder().encode(value), sealedSecretContext(name));
-    return this.#send('set-secret', { name, sealed }, actor);
-  }
-
-  async removeSecret(name: string, actor: AuditActor): Promise<void> {
-    await this.#send('remove-secret', { name }, actor);
-  }
-
   /**
    * Any replica, leading or not, reveals a server secret (a trigger's signing secret, a forge's
    * token, a provider's key): it reads the sealed row the leader committed and opens it with the
@@ -270,7 +222,28 @@ export class PostgresEngineService implements EngineService {
     await Promise.all([this.#closeReads(), this.#sender.close(), this.#listener?.then((client) => client.end()).catch(() => {})]);
   }
 
-  // Every command goes this way: its payload and actor proven JSON, its answer checked against the
+  // Every command method goes this way: its arguments made the command's request (the table's
+  // `request`) and sent. A request whose fate is unknown is sent once more where the command says
+  // the engine answers it the same twice (a keyed submission answers with the run the first made).
+  async #dispatch<Kind extends ServiceCommandKind>(kind: Kind, args: ServiceCommandArguments[Kind]): Promise<EngineCommandResults[Kind]> {
+    const command = serviceCommands[kind];
+    const { payload, actor } = await command.request((value, context) => this.#seal(value, context), ...args);
+    try {
+      return await this.#send(kind, payload, actor);
+    } catch (error) {
+      if (!isCairnError(error, 'CAIRN_STATE_UNAVAILABLE') || error.details['recorded'] !== 'unknown' || !command.resendWhenUnknown?.(payload)) throw error;
+      return this.#send(kind, payload, actor);
+    }
+  }
+
+  // A value sealed here with the deployment's cipher never reaches the database in clear.
+  async #seal(value: Uint8Array, context: Readonly<Record<string, string>>): Promise<CipherEnvelope> {
+    if (!this.#cipher)
+      throw new CairnError('CAIRN_CONFIG_INVALID', 'No cipher is configured, so secrets cannot be stored: configure `cipher`.', { path: 'config.cipher' });
+    return this.#cipher.encrypt(value, context);
+  }
+
+  // Every command is sent this way: its payload and actor proven JSON, its answer checked against the
   // result the command declares before it is handed back typed.
   async #send<Kind extends EngineCommandKind>(
     kind: Kind,
@@ -326,7 +299,5 @@ export function createPostgresEngineService(settings: PostgresEngineServiceSetti
   return new PostgresEngineService(settings);
 }
 
-// What the leader needs of a voter to check an approval policy: their roles and groups, when known.
-function voterPayload(voter: Voter | undefined): { voter?: { roles: string[]; groups: string[] } } {
-  return voter === undefined ? {} : { voter: { roles: [...(voter.roles ?? [])], groups: [...(voter.groups ?? [])] } };
-}
+// The command methods: the table's, assigned in the constructor (`engineCommandMethods`).
+export interface PostgresEngineService extends EngineCommandMethods {}
