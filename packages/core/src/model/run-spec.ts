@@ -156,6 +156,12 @@ export interface DeliverRuntimeSpec {
   title: string;
   /** Markdown put before the run's summary in the commit message and the change request's body. */
   body?: string;
+  /**
+   * Replace `branch` though another run delivered it. A delivered branch belongs to the run that
+   * delivered it; without this, another run's delivery to it is refused (CAIRN_FORGE_CONFLICT). A
+   * host decides who may say it (the reference server: the `branches:take-over` scope).
+   */
+  takeOver?: boolean;
 }
 
 /**

@@ -305,8 +305,17 @@ export const errorCatalogue = {
   },
   CAIRN_FORGE_CONFLICT: {
     status: 409,
-    summary: 'The branch on the forge no longer points where the delivery expected (someone pushed to it, or another delivery did): it was left as it is.',
-    action: 'Look at what was pushed to the branch; deliver again with its current tip as the expected tip to replace it, or to another branch to keep it.',
+    summary:
+      'The branch on the forge no longer points where the delivery expected (someone pushed to it, or another delivery did), or another run delivered it and this run may not take it over: it was left as it is.',
+    action:
+      "Look at what was pushed to the branch; deliver again with its current tip as the expected tip to replace it, or to another branch to keep it. A run replaces another run's branch only when its deliver item says takeOver: true and its submitter holds the branches:take-over scope.",
+  },
+  CAIRN_FORGE_PATH_PROTECTED: {
+    status: 403,
+    summary:
+      "A delivery's patch changes a path its forge protects (what the forge runs as configuration, such as CI workflows), and the forge's config refuses such patches: nothing was pushed.",
+    action:
+      'Deliver a patch that leaves the named paths alone, or let a person push it; an operator can flag such patches instead (forges.NAME.protectedPaths.action: flag) or change the paths (forges.NAME.protectedPaths.paths).',
   },
   CAIRN_FORGE_UNAUTHORIZED: {
     status: 502,

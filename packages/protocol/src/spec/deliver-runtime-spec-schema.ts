@@ -41,7 +41,7 @@ const line = z
   .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, 'must be one line of text (no line break, tab or other control character)');
 
 /**
- * `runtime: { kind: deliver, forge, from, branch, base, title, body? }`: the shape only. That
+ * `runtime: { kind: deliver, forge, from, branch, base, title, body?, takeOver? }`: the shape only. That
  * `from` names another item of the run whose patch can be delivered is an item graph rule
  * (`itemGraphIssues`), and that `forge` is one the server has is checked against what it knows.
  */
@@ -59,7 +59,7 @@ export const deliverRuntimeSpecSchema = z.strictObject({
     .meta({ description: 'The id of the item of this run whose patch is delivered (a command, agent or merge item); the deliver item depends on it.' }),
   branch: branchName.meta({
     description:
-      "The branch pushed, e.g. cairn/fix-{runId} ({runId}: the run's id, characters a branch cannot hold turned into -). Delivering again to the same branch replaces its commit and updates its change request.",
+      "The branch pushed, e.g. cairn/fix-{runId} ({runId}: the run's id, characters a branch cannot hold turned into -). Delivering again to the same branch replaces its commit and updates its change request; a branch another run delivered only with takeOver.",
   }),
   base: branchName.meta({ description: 'The branch the commit is built on (its tip when the item delivers) and the change request targets, e.g. main.' }),
   title: line.meta({ description: "The commit's subject and the change request's title; {runId} stands for the run's id." }),
@@ -68,5 +68,9 @@ export const deliverRuntimeSpecSchema = z.strictObject({
     .max(limits.textLength, `must be at most ${limits.textLength} characters`)
     .exactOptional()
     .meta({ description: "Markdown put first in the commit message and the change request's body, before the run's summary, spend and evidence links." }),
+  takeOver: z.boolean().exactOptional().meta({
+    description:
+      "Replace the branch though another run delivered it (a delivered branch belongs to the run that delivered it; without this another run's delivery is refused, CAIRN_FORGE_CONFLICT). The reference server lets only a submitter with the branches:take-over scope say it.",
+  }),
 });
 true satisfies SchemaImplements<typeof deliverRuntimeSpecSchema, DeliverRuntimeSpec>;
