@@ -1,7 +1,10 @@
 import type { AuthenticatedPrincipal } from '@cairn/core';
 
-/** What a token may be allowed to do. `admin` allows everything. */
-export const tokenScopes = ['runs:submit', 'runs:read', 'runs:cancel', 'runs:approve', 'runs:budget', 'audit:read', 'admin'] as const;
+/**
+ * What a token may be allowed to do. `admin` allows everything. `branches:take-over` lets the runs
+ * a token submits replace a branch another run delivered (a deliver item's `takeOver: true`).
+ */
+export const tokenScopes = ['runs:submit', 'runs:read', 'runs:cancel', 'runs:approve', 'runs:budget', 'branches:take-over', 'audit:read', 'admin'] as const;
 
 /**
  * A grant to use one secret in the runs a token submits (`secrets:use:API_KEY`), or every secret

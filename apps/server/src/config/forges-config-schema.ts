@@ -14,6 +14,33 @@ const noInlineToken = z
 const author = z.strictObject({ name: z.string().min(1), email: z.string().min(3) }).optional();
 
 /**
+ * What a delivery does with a patch touching what the forge runs as configuration (its CI): the
+ * server's, not the forge package's, option, read by the delivery (`protected-paths.ts`).
+ */
+const protectedPaths = z
+  .strictObject({
+    paths: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(256)
+          .refine((glob) => !glob.startsWith('/'), 'must be a path from the repository root without a leading "/", e.g. .github/workflows/**'),
+      )
+      .max(200)
+      .optional()
+      .meta({
+        description:
+          'Globs of protected paths from the repository root (* and ? within a folder, ** across folders); they replace the default list of CI configuration (.github/workflows/**, .gitlab-ci.yml, .circleci/**, Jenkinsfile, ...); [] protects nothing',
+      }),
+    action: z.enum(['flag', 'refuse']).optional().meta({
+      description:
+        'flag (the default): deliver, naming the protected paths in the change request and in Item.delivery; refuse: deliver nothing (CAIRN_FORGE_PATH_PROTECTED)',
+    }),
+  })
+  .optional();
+
+/**
  * A git remote (`@cairn/git-forge`): branches only, no change requests. Its options are the
  * package's (`remote`, `username`, `author`, `stallSeconds`), checked by it when the server starts;
  * the token is read from the server secret `tokenSecret` when the forge is first used.
@@ -29,6 +56,7 @@ export const gitForgeConfigSchema = z.strictObject({
   token: noInlineToken,
   author,
   stallSeconds: z.int().min(1).max(3600).optional(),
+  protectedPaths,
 });
 
 /**
@@ -57,6 +85,7 @@ export const githubForgeConfigSchema = z.strictObject({
   author,
   stallSeconds: z.int().min(1).max(3600).optional(),
   requestTimeoutSeconds: z.int().min(1).max(600).optional(),
+  protectedPaths,
 });
 
 /**

@@ -16,12 +16,18 @@ export interface DeliveredChange {
   readonly publicUrl?: string;
 }
 
+/** What the body adds to a change: the protected paths the patch touches (none: no section). */
+export interface DeliveredChangeBody extends DeliveredChange {
+  readonly protectedPaths: readonly string[];
+}
+
 /**
  * The change request's body: the item's own `body`, then what Cairn adds — the run's items and
  * their states, what its model calls spent (the gateway's figures) and links to its evidence (the
- * run's evidence bundle, the patch's provenance bundle by digest, the run on the server).
+ * run's evidence bundle, the patch's provenance bundle by digest, the run on the server). A patch
+ * touching paths the forge protects (its CI configuration) says so first, where a reviewer looks.
  */
-export async function changeRequestBody(service: Pick<EngineService, 'items' | 'auditEntries'>, change: DeliveredChange): Promise<string> {
+export async function changeRequestBody(service: Pick<EngineService, 'items' | 'auditEntries'>, change: DeliveredChangeBody): Promise<string> {
   const { runtime, runId } = change;
   const [items, spend] = await Promise.all([service.items(runId), RunSpend.read(service.auditEntries({ runId, action: 'model.called' }))]);
   const rows = items.slice(0, listedItems).map((item) => `| \`${item.itemId}\` | ${item.state} |`);
@@ -36,6 +42,16 @@ export async function changeRequestBody(service: Pick<EngineService, 'items' | '
     ...(runtime.body === undefined || runtime.body.trim() === '' ? [] : [runtime.body.trim(), '', '---', '']),
     `Delivered by [Cairn](${link(`/v1/runs/${runId}`)}): the patch of item \`${runtime.from}\` of run \`${runId}\`, as commit ${change.commit} on \`${runtime.base}\` at ${change.baseCommit}.`,
     '',
+    ...(change.protectedPaths.length === 0
+      ? []
+      : [
+          '### Protected paths',
+          '',
+          `> [!WARNING]\n> This patch changes what the forge runs as configuration (\`forges.${runtime.forge}.protectedPaths\`): review these before merging.`,
+          '',
+          ...change.protectedPaths.map((path) => `- \`${path}\``),
+          '',
+        ]),
     '### Run',
     '',
     '| Item | State |',

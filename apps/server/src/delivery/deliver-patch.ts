@@ -1,10 +1,12 @@
 import type { DeliverRuntimeSpec, DispatchManifest, ForgeV1, SignerV1, StorageProviderV1 } from '@cairn/core';
 import type { EngineService } from '@cairn/engine';
 import { assertDigest, blobKey, CairnError, fillDeliverPlaceholders, isCairnError } from '@cairn/protocol';
+import { assertMayReplaceBranch } from './branch-ownership.ts';
 import { changeRequestBody, provenanceComment } from './change-request-body.ts';
 import type { DeliveredTips } from './delivered-tips.ts';
 import type { ItemDelivery } from './item-delivery.ts';
 import { storePatchProvenance } from './patch-provenance-bundle.ts';
+import { protectedPathsTouched, refuseProtectedPaths } from './protected-paths.ts';
 import type { ServerForges } from './server-forges.ts';
 
 /** What a delivery uses of the server. */
@@ -36,7 +38,11 @@ export interface DeliveryReport {
  * pushed, and on a forge with change requests one opened or updated with the run's summary, spend
  * and evidence links, the provenance commented on it. A forge that is unavailable is tried three
  * times; every other refusal (a conflict, a patch that does not apply, refused credentials) ends
- * the attempt at once with the forge's CairnError: a person decides.
+ * the attempt at once with the forge's CairnError: a person decides. Before anything is pushed, a
+ * patch touching the forge's protected paths (its CI configuration) is refused where its config
+ * says so (CAIRN_FORGE_PATH_PROTECTED) and flagged otherwise (in the change request and
+ * `Item.delivery`), and a branch another run delivered is left alone unless this run may take it
+ * over (CAIRN_FORGE_CONFLICT).
  */
 export async function deliverPatch(context: DeliveryContext, manifest: DispatchManifest): Promise<DeliveryReport> {
   const runtime = manifest.runtime as DeliverRuntimeSpec;
@@ -61,7 +67,17 @@ export async function deliverPatch(context: DeliveryContext, manifest: DispatchM
   const lines: string[] = [];
   const retrying = <T>(what: string, call: () => Promise<T>) => whileUnavailable(what, call, context.unavailableDelaysMs ?? [2_000, 8_000], lines);
 
+  // What the forge runs as configuration (its CI) is never changed unseen: refused, or named.
+  const protection = context.forges.protectedPaths(runtime.forge);
+  const touched = protectedPathsTouched(patch, protection.paths);
+  if (touched.length > 0 && protection.action === 'refuse') refuseProtectedPaths(runtime.forge, runtime.from, touched);
+  if (touched.length > 0) lines.push(`protected paths: ${touched.join(', ')} (forges.${runtime.forge}.protectedPaths flags them)`);
+
   const spec = await service.spec(runId);
+  const last = await context.tips.read(runtime.forge, branch);
+  assertMayReplaceBranch({ forge: runtime.forge, branch, runId, itemId: manifest.itemId, takeOver: runtime.takeOver === true, submittedSpec: spec }, last);
+  const tookOverFrom = last !== null && last.runId !== runId ? last.runId : undefined;
+  if (tookOverFrom !== undefined) lines.push(`take over: ${branch} was delivered by run ${tookOverFrom}`);
   // A workspace fetched from a repository names the commit it was fetched at: the patch was
   // captured against it, so it is the base (it must be on this forge). Otherwise the base branch's tip.
   const fetchedAt = spec?.workspace?.commit;
@@ -81,7 +97,6 @@ export async function deliverPatch(context: DeliveryContext, manifest: DispatchM
     input.digest,
   );
   lines.push(`provenance: ${provenance.digest}`);
-  const last = await context.tips.read(runtime.forge, branch);
   const message = `${title}\n\n${runtime.body === undefined || runtime.body.trim() === '' ? '' : `${runtime.body.trim()}\n\n`}Delivered by Cairn: the patch of item ${runtime.from} of run ${runId}.`;
   const pushed = await retrying(`pushing ${branch}`, () =>
     forge.pushBranch({
@@ -101,7 +116,7 @@ export async function deliverPatch(context: DeliveryContext, manifest: DispatchM
     ? await openChangeRequest(
         context,
         forge,
-        { runtime, runId, branch, title, commit: pushed.commit, baseCommit, provenance, pushedNow: pushed.outcome !== 'unchanged' },
+        { runtime, runId, branch, title, commit: pushed.commit, baseCommit, provenance, pushedNow: pushed.outcome !== 'unchanged', protectedPaths: touched },
         retrying,
       )
     : undefined;
@@ -116,6 +131,8 @@ export async function deliverPatch(context: DeliveryContext, manifest: DispatchM
       outcome: pushed.outcome === 'unchanged' ? 'unchanged' : 'pushed',
       ...(changeRequest ? { changeRequest } : {}),
       provenance: { digest: provenance.digest },
+      ...(touched.length > 0 ? { protectedPaths: touched } : {}),
+      ...(tookOverFrom === undefined ? {} : { tookOverFrom }),
     },
     lines,
   };
@@ -133,6 +150,7 @@ async function openChangeRequest(
     readonly baseCommit: string;
     readonly provenance: { readonly digest: string; readonly bytes: Uint8Array };
     readonly pushedNow: boolean;
+    readonly protectedPaths: readonly string[];
   },
   retrying: <T>(what: string, call: () => Promise<T>) => Promise<T>,
 ): Promise<{ id: string; url: string }> {

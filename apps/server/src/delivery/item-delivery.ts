@@ -26,6 +26,14 @@ export const itemDeliverySchema = z
         digest: z.string().meta({ description: 'The stored Sigstore bundle (GET /v1/blobs/{digest}); the commit’s Cairn-Evidence trailer names it' }),
       })
       .meta({ description: 'The signed provenance of the delivered patch (ADR 0036)' }),
+    protectedPaths: z.array(z.string()).optional().meta({
+      description:
+        'The paths of the patch the forge protects (its CI configuration, forges.NAME.protectedPaths), named in the change request too; absent when it touches none',
+    }),
+    tookOverFrom: z
+      .string()
+      .optional()
+      .meta({ description: 'The run that had delivered the branch, when this run took it over (runtime.takeOver); absent otherwise' }),
   })
   .meta({ id: 'ItemDelivery', description: 'What a deliver item delivered: present once it succeeded' });
 

@@ -3,6 +3,7 @@ import { CairnError } from '@cairn/protocol';
 import { buildSeam, seamFactories, type ForgeContext } from '../composition/seam-factories.ts';
 import { readConfiguredSecret } from '../config/configured-secret.ts';
 import type { ForgeConfig, ForgesConfig } from '../config/forges-config-schema.ts';
+import { protectedPathsOf, type ProtectedPaths } from './protected-paths.ts';
 
 /** Reads a server secret's value (the engine's secret store), naming the option that named it when it cannot. */
 export type ServerSecretReader = (name: string) => Promise<string>;
@@ -44,6 +45,11 @@ export class ServerForges {
   /** The names deliver items may give as `runtime.forge`. */
   get names(): string[] {
     return Object.keys(this.#config);
+  }
+
+  /** The protected paths of the forge `name` (`forges.NAME.protectedPaths`, else the defaults, flagged). */
+  protectedPaths(name: string): ProtectedPaths {
+    return protectedPathsOf(Object.hasOwn(this.#config, name) ? this.#config[name]?.protectedPaths : undefined);
   }
 
   /** The forge named `name`, built on first use; CAIRN_NOT_FOUND for a name the config does not have. */
@@ -107,5 +113,7 @@ export class ServerForges {
 
 /** The forge `config` describes, by the seam factory of its kind, its secrets read through `secret`. */
 function buildForge(name: string, config: ForgeConfig, secret: ForgeContext['secret']): Promise<ForgeV1> {
-  return buildSeam(seamFactories.forge, config, { where: `config.forges.${name}`, secret });
+  // protectedPaths is the delivery's option, not the forge package's: its settings schema would refuse it.
+  const { protectedPaths: _protectedPaths, ...forge } = config;
+  return buildSeam(seamFactories.forge, forge, { where: `config.forges.${name}`, secret });
 }

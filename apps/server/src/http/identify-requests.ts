@@ -12,13 +12,14 @@ import { loopbackOperator, loopbackPeerUid } from './loopback.ts';
  * once the authorizer allows the action on the resource the path names (401 without a valid
  * token, 403 without the scope, audited as `access.denied`), or with `auth: 'loopback-operator'`
  * the operator, when the connection comes from the server's own user and not from a browser.
- * Sets `request.actor`, `request.secretGrants` and `request.voter`.
+ * Sets `request.actor`, `request.secretGrants`, `request.mayTakeOverBranches` and `request.voter`.
  */
 export function identifyRequests(app: HttpApp, { service, authorizer }: ServerComposition, auth: 'tokens' | 'loopback-operator'): void {
   const serverUid = process.getuid?.() ?? 0;
   app.decorateRequest('actor', null);
   app.decorateRequest('secretGrants', null);
   app.decorateRequest('voter', null);
+  app.decorateRequest('mayTakeOverBranches', false);
   app.addHook('onRequest', async (request) => {
     const action = (request.routeOptions.config as { action?: string } | undefined)?.action;
     if (action === undefined) return;
@@ -43,6 +44,7 @@ export function identifyRequests(app: HttpApp, { service, authorizer }: ServerCo
       }
       request.actor = loopbackOperator;
       request.secretGrants = 'all';
+      request.mayTakeOverBranches = true;
       // The operator holds no role: an approval policy naming roles (from) counts people with them.
       request.voter = {};
       return;
@@ -80,6 +82,7 @@ export function identifyRequests(app: HttpApp, { service, authorizer }: ServerCo
     }
     request.actor = actor;
     request.secretGrants = secretGrantsOf(principal.scopes);
+    request.mayTakeOverBranches = principal.scopes.includes('admin') || principal.scopes.includes('branches:take-over');
     request.voter = voterOf(principal);
   });
 }
@@ -90,6 +93,8 @@ declare module 'fastify' {
     actor: AuditActor | null;
     /** The secrets the request's principal may hand to the runs it submits (`secrets:use:` scopes). */
     secretGrants: 'all' | string[] | null;
+    /** Whether the runs the request submits may take over a branch another run delivered (`branches:take-over`). */
+    mayTakeOverBranches: boolean;
     /** What an approval policy's `from` is checked against: the principal's roles (a token's `role:` scopes) and groups. */
     voter: Voter | null;
   }

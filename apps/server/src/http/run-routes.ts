@@ -1,6 +1,7 @@
 import { budgetSpecSchema, CairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
+import { assertTakeOverGranted } from '../delivery/branch-ownership.ts';
 import { withDeliveries } from '../delivery/item-delivery.ts';
 import { RunSpend } from '../gateway/model-spend.ts';
 import { currentRunBudget, raisedRunBudget } from '../gateway/run-budget.ts';
@@ -36,6 +37,7 @@ export function registerRunRoutes(app: HttpApp, { service, storage }: ServerComp
     },
     async (request, reply) => {
       const key = request.headers['idempotency-key'];
+      await assertTakeOverGranted(request.body, request.mayTakeOverBranches, { actor: request.actor!, hostAudit: service.hostAudit });
       const result = await service.submit(request.body, {
         actor: request.actor!,
         source: 'the request body',

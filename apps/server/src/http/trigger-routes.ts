@@ -1,6 +1,7 @@
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
+import { assertTakeOverGranted } from '../delivery/branch-ownership.ts';
 import { submitFilled } from '../triggers/run-templates.ts';
 import { templateParameterName } from '../triggers/trigger-config-schema.ts';
 import type { HttpApp } from './http-app.ts';
@@ -74,14 +75,15 @@ export async function registerTriggerRoutes(app: HttpApp, { triggers, service }:
     async (request, reply) => {
       const filled = triggers.templates.fill(request.params.name, request.body.parameters);
       const key = request.headers['idempotency-key'];
-      const result = await submitFilled(filled, (document) =>
-        service.submit(document, {
+      const result = await submitFilled(filled, async (document) => {
+        await assertTakeOverGranted(document, request.mayTakeOverBranches, { actor: request.actor!, hostAudit: service.hostAudit });
+        return service.submit(document, {
           actor: request.actor!,
           source: `template ${filled.template}`,
           secretGrants: request.secretGrants ?? [],
           ...(typeof key === 'string' ? { idempotencyKey: key } : {}),
-        }),
-      );
+        });
+      });
       return reply.status(result.created ? 201 : 200).send(result);
     },
   );
