@@ -135,8 +135,9 @@ class LockWait(TypedDict):
 
 # What a deliver item delivered (Item.delivery): the forge, the item whose patch ("from"), the
 # branch and its base, the commit, "pushed" or "unchanged", the change request it opened or updated
-# ({"id", "url"}) and the stored provenance bundle ({"digest"}: get_blob serves it). The functional
-# form, as "from" is a Python keyword.
+# ({"id", "url"}), the stored provenance bundle ({"digest"}: get_blob serves it), the paths of the
+# patch its forge protects (its CI configuration) when it touched any, and the run whose branch it
+# took over (runtime.takeOver) when it did. The functional form, as "from" is a Python keyword.
 ItemDelivery = TypedDict(
     "ItemDelivery",
     {
@@ -148,6 +149,8 @@ ItemDelivery = TypedDict(
         "outcome": Literal["pushed", "unchanged"],
         "changeRequest": NotRequired[Dict[str, str]],
         "provenance": Dict[str, str],
+        "protectedPaths": NotRequired[List[str]],
+        "tookOverFrom": NotRequired[str],
     },
 )
 

@@ -105,7 +105,9 @@ export interface ItemView {
  * What a deliver item delivered: the forge, the item whose patch it was, the branch and its base,
  * the commit the branch points at, whether this delivery pushed it (`pushed`) or found it there
  * (`unchanged`), the change request it opened or updated, and the digest of the patch's stored
- * provenance bundle (`blob(digest)`; the commit's `Cairn-Evidence` trailer).
+ * provenance bundle (`blob(digest)`; the commit's `Cairn-Evidence` trailer); the paths of the
+ * patch its forge protects (its CI configuration) when it touched any, and the run whose branch it
+ * took over (`runtime.takeOver`) when it did.
  */
 export interface ItemDeliveryView {
   readonly forge: string;
@@ -116,6 +118,8 @@ export interface ItemDeliveryView {
   readonly outcome: 'pushed' | 'unchanged';
   readonly changeRequest?: { readonly id: string; readonly url: string };
   readonly provenance: { readonly digest: string };
+  readonly protectedPaths?: readonly string[];
+  readonly tookOverFrom?: string;
 }
 
 /** How an item adds items to its run (ADR 0034): a planner's fragment, a `forEach` item's instances, a merge's re-runs. */

@@ -809,6 +809,10 @@ export interface components {
         /** @description The stored Sigstore bundle (GET /v1/blobs/{digest}); the commit’s Cairn-Evidence trailer names it */
         readonly digest: string;
       };
+      /** @description The paths of the patch the forge protects (its CI configuration, forges.NAME.protectedPaths), named in the change request too; absent when it touches none */
+      readonly protectedPaths?: readonly string[];
+      /** @description The run that had delivered the branch, when this run took it over (runtime.takeOver); absent otherwise */
+      readonly tookOverFrom?: string;
     };
     /** @description An error: its catalogue code, what was wrong, what to do, and where */
     readonly Error: {
@@ -870,6 +874,7 @@ export interface components {
         | 'CAIRN_FORGE_REQUEST_INVALID'
         | 'CAIRN_FORGE_PATCH_INVALID'
         | 'CAIRN_FORGE_CONFLICT'
+        | 'CAIRN_FORGE_PATH_PROTECTED'
         | 'CAIRN_FORGE_UNAUTHORIZED'
         | 'CAIRN_FORGE_UNAVAILABLE'
         | 'CAIRN_AUDIT_PROOF_INVALID'
@@ -1258,7 +1263,7 @@ export interface components {
               readonly forge: string;
               /** @description The id of the item of this run whose patch is delivered (a command, agent or merge item); the deliver item depends on it. */
               readonly from: string;
-              /** @description The branch pushed, e.g. cairn/fix-{runId} ({runId}: the run's id, characters a branch cannot hold turned into -). Delivering again to the same branch replaces its commit and updates its change request. */
+              /** @description The branch pushed, e.g. cairn/fix-{runId} ({runId}: the run's id, characters a branch cannot hold turned into -). Delivering again to the same branch replaces its commit and updates its change request; a branch another run delivered only with takeOver. */
               readonly branch: string;
               /** @description The branch the commit is built on (its tip when the item delivers) and the change request targets, e.g. main. */
               readonly base: string;
@@ -1266,6 +1271,8 @@ export interface components {
               readonly title: string;
               /** @description Markdown put first in the commit message and the change request's body, before the run's summary, spend and evidence links. */
               readonly body?: string;
+              /** @description Replace the branch though another run delivered it (a delivered branch belongs to the run that delivered it; without this another run's delivery is refused, CAIRN_FORGE_CONFLICT). The reference server lets only a submitter with the branches:take-over scope say it. */
+              readonly takeOver?: boolean;
             };
         readonly dependsOn?: readonly string[];
         readonly needs?: {
@@ -2426,7 +2433,9 @@ export interface operations {
       readonly content: {
         readonly 'application/json': {
           readonly name: string;
-          readonly scopes: readonly (('runs:submit' | 'runs:read' | 'runs:cancel' | 'runs:approve' | 'runs:budget' | 'audit:read' | 'admin') | string)[];
+          readonly scopes: readonly (
+            ('runs:submit' | 'runs:read' | 'runs:cancel' | 'runs:approve' | 'runs:budget' | 'branches:take-over' | 'audit:read' | 'admin') | string
+          )[];
         };
       };
     };
@@ -2827,7 +2836,9 @@ export interface operations {
       readonly content: {
         readonly 'application/json': {
           /** @description What the signed-in tab may do; default runs:read runs:approve runs:cancel audit:read, less those the caller lacks */
-          readonly scopes?: readonly (('runs:submit' | 'runs:read' | 'runs:cancel' | 'runs:approve' | 'runs:budget' | 'audit:read' | 'admin') | string)[];
+          readonly scopes?: readonly (
+            ('runs:submit' | 'runs:read' | 'runs:cancel' | 'runs:approve' | 'runs:budget' | 'branches:take-over' | 'audit:read' | 'admin') | string
+          )[];
         };
       };
     };
