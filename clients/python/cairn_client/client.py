@@ -626,9 +626,14 @@ class CairnClient:
         return self._transport.json("GET", "/v1/tokens")
 
     @operation("createToken")
-    def create_token(self, name: str, scopes: Sequence[str]) -> CreatedToken:
-        """Makes a token; ``token`` is its secret, in this answer only."""
-        return self._transport.json("POST", "/v1/tokens", {"name": name, "scopes": list(scopes)})
+    def create_token(self, name: str, scopes: Sequence[str], principal: Optional[str] = None) -> CreatedToken:
+        """Makes a token; ``token`` is its secret, in this answer only. ``principal`` names who it
+        belongs to (a person or a service); left out, whoever makes it. An approval policy counts
+        one vote per principal."""
+        body: Dict[str, Any] = {"name": name, "scopes": list(scopes)}
+        if principal is not None:
+            body["principal"] = principal
+        return self._transport.json("POST", "/v1/tokens", body)
 
     @operation("revokeToken")
     def revoke_token(self, token_id: str) -> Token:

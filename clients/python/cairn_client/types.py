@@ -159,9 +159,18 @@ class ApprovalVote(TypedDict):
     """One person's vote under an approval policy: who (a token id, or <issuer>#<subject>), approve or reject, when, and why."""
 
     actor: str
+    principal: str
     decision: Literal["approve", "reject"]
     at: str
     reason: NotRequired[str]
+
+
+class LapsedApproval(TypedDict):
+    """An approval that no longer counts: its principal's access was revoked or expired after they voted."""
+
+    principal: str
+    votedAt: str
+    message: str
 
 
 # The approval an item waits or waited for (Item.approval): its policy ("required" distinct
@@ -177,6 +186,7 @@ ItemApproval = TypedDict(
         "timeout": NotRequired[str],
         "onTimeout": Literal["reject", "approve"],
         "votes": List[ApprovalVote],
+        "lapsed": NotRequired[List[LapsedApproval]],
         "approvals": int,
         "needed": int,
     },
@@ -324,6 +334,7 @@ class Token(TypedDict):
     expiresAt: NotRequired[str]
     oneTime: NotRequired[Literal[True]]
     session: NotRequired[Literal[True]]
+    principal: str
 
 
 class Webhook(TypedDict):

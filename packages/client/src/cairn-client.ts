@@ -77,7 +77,16 @@ export interface ItemApprovalView {
   readonly timeout?: string;
   readonly onTimeout: 'reject' | 'approve';
   /** The votes cast under a policy, first to last (`approval: required` records none). */
-  readonly votes: readonly { readonly actor: string; readonly decision: 'approve' | 'reject'; readonly at: string; readonly reason?: string }[];
+  readonly votes: readonly {
+    readonly actor: string;
+    /** Whom the vote counts for: one vote per principal (absent from servers older than this field). */
+    readonly principal?: string;
+    readonly decision: 'approve' | 'reject';
+    readonly at: string;
+    readonly reason?: string;
+  }[];
+  /** Approvals dropped while it waits because their principal's access was revoked or expired after they voted: each with why. */
+  readonly lapsed?: readonly { readonly principal: string; readonly votedAt: string; readonly message: string }[];
   readonly approvals: number;
   readonly needed: number;
 }
@@ -193,6 +202,8 @@ export interface TokenView {
   readonly scopes: readonly string[];
   readonly createdAt: string;
   readonly revokedAt?: string;
+  /** Who it belongs to (a person or a service; `token:<id>` for a token made before principals were recorded). */
+  readonly principal?: string;
 }
 
 /** One page of the run history, newest first; `nextCursor` is there when more may follow. */
@@ -684,9 +695,13 @@ export class CairnClient {
     return this.#json('GET', '/v1/tokens');
   }
 
-  /** Makes a token (`admin`); `token` is its secret, in this answer only. */
-  createToken(name: string, scopes: readonly string[]): Promise<{ token: string; record: TokenView }> {
-    return this.#json('POST', '/v1/tokens', JSON.stringify({ name, scopes }), { 'content-type': 'application/json' });
+  /**
+   * Makes a token (`admin`); `token` is its secret, in this answer only. `principal` names who it
+   * belongs to (a person or a service); left out, it belongs to whoever makes it. An approval
+   * policy counts one vote per principal.
+   */
+  createToken(name: string, scopes: readonly string[], options: { readonly principal?: string } = {}): Promise<{ token: string; record: TokenView }> {
+    return this.#json('POST', '/v1/tokens', JSON.stringify({ name, scopes, ...options }), { 'content-type': 'application/json' });
   }
 
   /**

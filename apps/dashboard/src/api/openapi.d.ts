@@ -770,12 +770,22 @@ export interface components {
       readonly votes: readonly {
         /** @description Who voted (a token id, or <issuer>#<subject> for a person signed in through the identity provider) */
         readonly actor: string;
+        /** @description Whom the vote counts for: the voter's token's principal (the actor itself for a person, or a token made before principals were recorded); one vote per principal */
+        readonly principal: string;
         /** @enum {string} */
         readonly decision: 'approve' | 'reject';
         /** @description When they voted */
         readonly at: string;
         /** @description The reason they gave (a rejection always has one) */
         readonly reason?: string;
+      }[];
+      /** @description Approvals dropped while the item waits because their principal's access was revoked or expired after they voted (found when the next vote was counted); absent when none. The item waits for others, or for them to vote again with access. */
+      readonly lapsed?: readonly {
+        readonly principal: string;
+        /** @description When they had approved */
+        readonly votedAt: string;
+        /** @description Why the approval no longer counts: "approval by ana no longer counts: access revoked at <time>" */
+        readonly message: string;
       }[];
       /** @description How many of the votes approve */
       readonly approvals: number;
@@ -1127,6 +1137,8 @@ export interface components {
        * @constant
        */
       readonly session?: true;
+      /** @description Who the token belongs to (a person or a service; token:<id> for a token made before principals were recorded): an approval policy counts one vote per principal */
+      readonly principal: string;
     };
     /** @description A webhook endpoint: never its secret */
     readonly Webhook: {
@@ -2436,6 +2448,8 @@ export interface operations {
           readonly scopes: readonly (
             ('runs:submit' | 'runs:read' | 'runs:cancel' | 'runs:approve' | 'runs:budget' | 'branches:take-over' | 'audit:read' | 'admin') | string
           )[];
+          /** @description Who the token belongs to: a person or a service (e.g. ana, service:ci, or <issuer>#<subject> for a person of the identity provider). Left out: whoever makes it. An approval policy counts one vote per principal, however many tokens they hold. */
+          readonly principal?: string;
         };
       };
     };

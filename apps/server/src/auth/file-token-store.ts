@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import { withFileLock } from '../store/sqlite/file-lock.ts';
+import { principalPattern } from './token-principal.ts';
 import { isTokenScope } from './token-scopes.ts';
 import {
   bearerRecord,
@@ -35,6 +36,7 @@ const tokenFileSchema = z.object({
       session: z.literal(true).optional(),
       person: z.string().min(1).optional(),
       groups: z.array(z.string()).optional(),
+      principal: z.string().regex(principalPattern).optional(),
     }),
   ),
 });

@@ -11,6 +11,7 @@ import { ServerPostgres } from '../store/postgres/server-postgres.ts';
 import { FileTokenStore } from './file-token-store.ts';
 import { PostgresTokenStore } from './store/postgres-token-store.ts';
 import { TokenAuthorizer } from './token-authorizer.ts';
+import { principalOf } from './token-principal.ts';
 import { newToken, type TokenStore } from './token-store.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -121,6 +122,24 @@ describe.each(Object.keys(backends))('the %s token store', (kind) => {
       expect(await other.import([filed.stored])).toBe(1);
       expect(await other.verify(filed.token)).toMatchObject({ person, groups: ['ops'] });
     }
+  });
+
+  test('a token keeps the principal it was made for through either store; one made without stays its own; a bad one is refused', async () => {
+    const { stores, stored } = await backends[kind]!();
+    const [serving, other] = stores;
+    const { token, record } = await serving.create('ana-laptop', ['runs:approve', 'role:approver'], new Date(), { principal: 'ana@example.com' });
+    expect(record.principal).toBe('ana@example.com');
+    expect(await stored()).toContain('ana@example.com');
+    expect(await other.verify(token)).toEqual(record);
+    const plain = await serving.create('ci', ['runs:submit']);
+    expect((await other.list()).map((listed) => [listed.id, principalOf(listed)])).toEqual([
+      [record.id, 'ana@example.com'],
+      [plain.record.id, `token:${plain.record.id}`],
+    ]);
+    await expect(serving.create('x', ['runs:read'], new Date(), { principal: 'ana smith' })).rejects.toMatchObject({
+      code: 'CAIRN_PAYLOAD_INVALID',
+      path: 'principal',
+    });
   });
 
   test('an unknown scope, a bad name and an unknown id are refused, naming what is wrong', async () => {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { CairnError } from '@cairn/protocol';
+import { checkPrincipal } from './token-principal.ts';
 import { isTokenScope, tokenScopes, type TokenScope } from './token-scopes.ts';
 
 /** A token as stored: its id, name and scopes, and the SHA-256 of its secret — never the secret. */
@@ -34,6 +35,12 @@ export interface StoredToken {
    * `from` may name, beside the roles the token's `role:` scopes hold.
    */
   readonly groups?: readonly string[];
+  /**
+   * Who the token belongs to (ADR 0046): the person or service named when it was made, or the
+   * principal of whoever made it. An approval policy counts one vote per principal, however many
+   * tokens they hold. None on tokens made before principals were recorded: each is its own.
+   */
+  readonly principal?: string;
 }
 
 /** What a new token may carry besides its name and scopes. */
@@ -43,6 +50,7 @@ export interface NewTokenOptions {
   readonly session?: boolean;
   readonly person?: string;
   readonly groups?: readonly string[];
+  readonly principal?: string;
 }
 
 /** A token as listed: everything but its hash. */
@@ -107,6 +115,7 @@ export function newToken(name: string, scopes: readonly string[], now: Date, opt
     ...(options.session === true ? { session: true as const } : {}),
     ...(options.person === undefined ? {} : { person: options.person }),
     ...(options.groups === undefined || options.groups.length === 0 ? {} : { groups: [...options.groups] }),
+    ...(options.principal === undefined ? {} : { principal: checkPrincipal(options.principal) }),
   };
   return { token: `cairn_${id}_${secret}`, stored };
 }

@@ -1,3 +1,4 @@
+import { principalOf } from '../auth/token-principal.ts';
 import { tokenScopes } from '../auth/token-scopes.ts';
 import type { TokenStore } from '../auth/token-store.ts';
 import { configOption, json, program, say, sayList } from './cli-program.ts';
@@ -16,13 +17,20 @@ export function addTokenCommands(): void {
       '--scope <scope...>',
       `scopes: ${tokenScopes.join(', ')}; secrets:use:NAME lets its runs use secret NAME (secrets:use:* every secret); role:NAME gives it a role approval policies name (from)`,
     )
+    .option(
+      '--for <principal>',
+      'who the token belongs to: a person or a service (ana, service:ci, <issuer>#<subject>); an approval policy counts one vote per principal, however many tokens they hold (default: the token is its own)',
+    )
     .description('make a token; it is shown once')
-    .action(async (options: { name: string; scope: string[] }) => {
-      const created = await withTokenStore((store) => store.create(options.name, options.scope));
+    .action(async (options: { name: string; scope: string[]; for?: string }) => {
+      // The CLI acts with no identity of its own to hand on: a token made for no one is its own principal.
+      const created = await withTokenStore((store) =>
+        store.create(options.name, options.scope, new Date(), options.for === undefined ? {} : { principal: options.for }),
+      );
       say(
         json()
           ? JSON.stringify(created)
-          : `${created.token}\n(token ${created.record.id}, ${created.record.scopes.join(' ')}; shown once, only its hash is kept)`,
+          : `${created.token}\n(token ${created.record.id} of ${principalOf(created.record)}, ${created.record.scopes.join(' ')}; shown once, only its hash is kept)`,
       );
     });
   token
@@ -33,7 +41,7 @@ export function addTokenCommands(): void {
       sayList(
         tokens,
         (record) =>
-          `${record.id}  ${record.name.padEnd(20)} ${record.scopes.join(' ').padEnd(30)} ${record.revokedAt ? `revoked ${record.revokedAt}` : `since ${record.createdAt}`}`,
+          `${record.id}  ${record.name.padEnd(20)} ${principalOf(record).padEnd(20)} ${record.scopes.join(' ').padEnd(30)} ${record.revokedAt ? `revoked ${record.revokedAt}` : `since ${record.createdAt}`}`,
       );
     });
   token

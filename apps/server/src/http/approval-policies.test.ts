@@ -17,7 +17,8 @@ test(
     const { base, operatorToken, composition } = await serve();
     const operator = createCairnClient({ baseUrl: base, token: operatorToken });
     const person = async (name: string, ...extra: string[]) => {
-      const { token, record } = await operator.createToken(name, ['runs:read', 'runs:approve', ...extra]);
+      // Each person's token is made for them (principal), so each counts as one approver.
+      const { token, record } = await operator.createToken(name, ['runs:read', 'runs:approve', ...extra], { principal: name });
       // A token acts as `token:<id>`, which is what the votes name.
       return { id: `token:${record.id}`, client: createCairnClient({ baseUrl: base, token }) };
     };
@@ -55,7 +56,7 @@ test(
         onTimeout: 'reject',
         approvals: 1,
         needed: 1,
-        votes: [{ actor: ana.id, decision: 'approve', reason: 'checked the diff' }],
+        votes: [{ actor: ana.id, principal: 'ana', decision: 'approve', reason: 'checked the diff' }],
       },
     });
     expect(approvalProgress('approved', runId, first)).toBe(

@@ -36,6 +36,7 @@ import { registerBlobRoutes } from './blob-routes.ts';
 import { registerBundleRoutes } from './bundle-routes.ts';
 import { registerEventRoutes } from './event-routes.ts';
 import { identifyRequests } from './identify-requests.ts';
+import { standVoters } from './voter-standing.ts';
 import { registerOperationRoutes } from './operation-routes.ts';
 import { registerRunRoutes } from './run-routes.ts';
 
@@ -141,6 +142,7 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
     app.log.warn({ maxConnections: cap }, 'connections refused with 503: the server holds as many as it takes (server.maxConnections)');
   });
   identifyRequests(app, options.composition, auth);
+  standVoters(app, options.composition);
   app.setNotFoundHandler((request, reply) =>
     replyWithError(
       new CairnError('CAIRN_NOT_FOUND', `There is no ${request.method} ${request.url.split('?')[0]}; see /openapi.json for what this server answers.`),

@@ -17,6 +17,10 @@ export const itemApprovalViewSchema = z
       .array(
         z.strictObject({
           actor: z.string().meta({ description: 'Who voted (a token id, or <issuer>#<subject> for a person signed in through the identity provider)' }),
+          principal: z.string().meta({
+            description:
+              "Whom the vote counts for: the voter's token's principal (the actor itself for a person, or a token made before principals were recorded); one vote per principal",
+          }),
           decision: z.enum(['approve', 'reject']),
           at: z.string().meta({ description: 'When they voted' }),
           reason: z.string().optional().meta({ description: 'The reason they gave (a rejection always has one)' }),
@@ -25,6 +29,19 @@ export const itemApprovalViewSchema = z
       .meta({
         description: 'The votes cast under a policy, first to last (approval: required records none: its one approval is the item.approved audit entry)',
       }),
+    lapsed: z
+      .array(
+        z.strictObject({
+          principal: z.string(),
+          votedAt: z.string().meta({ description: 'When they had approved' }),
+          message: z.string().meta({ description: 'Why the approval no longer counts: "approval by ana no longer counts: access revoked at <time>"' }),
+        }),
+      )
+      .optional()
+      .meta({
+        description:
+          "Approvals dropped while the item waits because their principal's access was revoked or expired after they voted (found when the next vote was counted); absent when none. The item waits for others, or for them to vote again with access.",
+      }),
     approvals: z.int().min(0).meta({ description: 'How many of the votes approve' }),
     needed: z.int().min(0).meta({ description: 'How many more approvals it waits for: 0 once it no longer awaits approval' }),
   })
@@ -32,33 +49,65 @@ export const itemApprovalViewSchema = z
 
 export type ItemApprovalView = z.output<typeof itemApprovalViewSchema>;
 
-/** The API's view of one item's approval, given its state. */
-export function itemApprovalView(record: ItemApprovalRecord, state: string): ItemApprovalView {
+/** An approval the engine dropped because its principal's access lapsed, as its `item.approval-voted` entry says. */
+export interface LapsedApprovalView {
+  readonly principal: string;
+  readonly votedAt: string;
+  readonly message: string;
+}
+
+/** The API's view of one item's approval, given its state and the approvals that lapsed on it. */
+export function itemApprovalView(record: ItemApprovalRecord, state: string, lapsedApprovals: readonly LapsedApprovalView[] = []): ItemApprovalView {
   const { policy, votes } = record;
   const approvals = votes.filter((vote) => vote.decision === 'approve').length;
+  const lapsed = lapsedApprovals.filter((lapse) => !votes.some((vote) => vote.principal === lapse.principal)).map((lapse) => ({ ...lapse }));
   return {
     required: policy.required,
     ...(policy.from === null ? {} : { from: [...policy.from] }),
     selfApproval: policy.selfApproval,
     ...(policy.timeoutMs === null ? {} : { timeout: formatDuration(policy.timeoutMs) }),
     onTimeout: policy.onTimeout,
-    votes: votes.map((vote) => ({ actor: vote.actor.id, decision: vote.decision, at: vote.votedAt, ...(vote.reason === null ? {} : { reason: vote.reason }) })),
+    votes: votes.map((vote) => ({
+      actor: vote.actor.id,
+      principal: vote.principal,
+      decision: vote.decision,
+      at: vote.votedAt,
+      ...(vote.reason === null ? {} : { reason: vote.reason }),
+    })),
+    // A principal who voted again since their approval lapsed counts again: that lapse is history only.
+    ...(lapsed.length === 0 ? {} : { lapsed }),
     approvals,
     needed: state === 'awaiting-approval' ? Math.max(0, policy.required - approvals) : 0,
   };
 }
 
-/** The run's items, each that needs approval with its `approval` (read in one pass over the run's approvals). */
+/**
+ * The run's items, each that needs approval with its `approval` (read in one pass over the run's
+ * approvals, and, while one waits, over the run's vote entries for approvals that lapsed).
+ */
 export async function withApprovals<Item extends { readonly itemId: string; readonly state: string; readonly approvalRequired: boolean }>(
-  service: Pick<EngineService, 'approvals'>,
+  service: Pick<EngineService, 'approvals' | 'auditEntries'>,
   runId: string,
   items: readonly Item[],
 ): Promise<(Item | (Item & { readonly approval: ItemApprovalView }))[]> {
   // Most runs gate nothing: no read at all unless an item of the run waits or waited for approval.
   if (!items.some((item) => item.approvalRequired)) return [...items];
   const approvals = new Map((await service.approvals(runId)).map((record) => [record.itemId, record]));
+  const lapsed = items.some((item) => item.state === 'awaiting-approval') ? await lapsedApprovalsOf(service, runId) : new Map<string, LapsedApprovalView[]>();
   return items.map((item) => {
     const record = approvals.get(item.itemId);
-    return record === undefined ? item : { ...item, approval: itemApprovalView(record, item.state) };
+    return record === undefined ? item : { ...item, approval: itemApprovalView(record, item.state, lapsed.get(item.itemId)) };
   });
+}
+
+/** The approvals the engine dropped on the run's items (ADR 0046), by item, as their `item.approval-voted` entries record them. */
+async function lapsedApprovalsOf(service: Pick<EngineService, 'auditEntries'>, runId: string): Promise<Map<string, LapsedApprovalView[]>> {
+  const byItem = new Map<string, LapsedApprovalView[]>();
+  for await (const entry of service.auditEntries({ runId, action: 'item.approval-voted' })) {
+    const lapsed = entry.data['lapsed'];
+    if (!Array.isArray(lapsed)) continue;
+    const itemId = entry.entity.id.slice(runId.length + 1);
+    byItem.set(itemId, [...(byItem.get(itemId) ?? []), ...(lapsed as unknown as LapsedApprovalView[])]);
+  }
+  return byItem;
 }

@@ -260,6 +260,10 @@ export const tokenViewSchema = z
       .literal(true)
       .optional()
       .meta({ description: "A dashboard session, made from a sign-in link: the kind of token the dashboard's Sign out revokes" }),
+    principal: z.string().meta({
+      description:
+        'Who the token belongs to (a person or a service; token:<id> for a token made before principals were recorded): an approval policy counts one vote per principal',
+    }),
   })
   .meta({ id: 'Token', description: 'A bearer token as listed: never its secret' });
 

@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { roleScopePattern, secretGrantPattern, tokenScopes } from '../auth/token-scopes.ts';
+import { principalOf, principalOfActor, principalPattern } from '../auth/token-principal.ts';
 import type { TokenRecord } from '../auth/token-store.ts';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
 import { tokenViewSchema } from './response-schemas.ts';
 
-/** A token as answered: its record, with a list of scopes of its own. */
-const tokenView = (record: TokenRecord) => ({ ...record, scopes: [...record.scopes] });
+/** A token as answered: its record, with a list of scopes of its own, and whom it belongs to. */
+const tokenView = (record: TokenRecord) => ({ ...record, scopes: [...record.scopes], principal: principalOf(record) });
 
 const tokenParams = z.strictObject({ tokenId: z.string().regex(/^[0-9a-f]{12}$/, 'must be a token id: 12 hex digits (cairn token list)') });
 
@@ -49,11 +50,18 @@ export function registerTokenRoutes(app: HttpApp, { service, tokens }: ServerCom
             )
             .min(1)
             .max(256),
+          principal: z.string().regex(principalPattern, 'must be 1 to 256 printable characters without spaces').optional().meta({
+            description:
+              'Who the token belongs to: a person or a service (e.g. ana, service:ci, or <issuer>#<subject> for a person of the identity provider). Left out: whoever makes it. An approval policy counts one vote per principal, however many tokens they hold.',
+          }),
         }),
       },
     },
     async (request, reply) => {
-      const created = await tokens.create(request.body.name, request.body.scopes);
+      // A token made for no one named belongs to its maker: a second token of theirs is still them
+      // to an approval policy, not a second approver (ADR 0046).
+      const principal = request.body.principal ?? principalOfActor(request.actor!, await tokens.list());
+      const created = await tokens.create(request.body.name, request.body.scopes, new Date(), { principal });
       await service.hostAudit.tokenCreated({ actor: request.actor!, tokenId: created.record.id, name: created.record.name, scopes: created.record.scopes });
       return reply.status(201).send({ ...created, record: tokenView(created.record) });
     },

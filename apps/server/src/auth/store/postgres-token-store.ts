@@ -26,9 +26,10 @@ interface TokenRow {
   session: boolean;
   person: string | null;
   groups: string[] | null;
+  principal: string | null;
 }
 
-const columns = 'token_id, name, scopes, secret_hash, created_at, revoked_at, expires_at, one_time, session, person, groups';
+const columns = 'token_id, name, scopes, secret_hash, created_at, revoked_at, expires_at, one_time, session, person, groups, principal';
 
 /**
  * Bearer tokens in the engine's PostgreSQL database (`server_tokens`), hashed as in the token file:
@@ -51,7 +52,7 @@ export class PostgresTokenStore implements TokenStore {
     // One statement: the tokens that expired long ago go as this one comes.
     await this.#database.query(
       `WITH dropped AS (DELETE FROM ${this.#database.schema}.server_tokens WHERE expires_at < $8)
-       INSERT INTO ${this.#database.schema}.server_tokens (${columns}) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $9, $10, $11)`,
+       INSERT INTO ${this.#database.schema}.server_tokens (${columns}) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $9, $10, $11, $12)`,
       [
         stored.id,
         stored.name,
@@ -64,6 +65,7 @@ export class PostgresTokenStore implements TokenStore {
         stored.session === true,
         stored.person ?? null,
         stored.groups ?? null,
+        stored.principal ?? null,
       ],
     );
     return { token, record: recordOf(stored) };
@@ -126,8 +128,8 @@ export class PostgresTokenStore implements TokenStore {
     if (tokens.length === 0) return 0;
     const { rowCount } = await this.#database.query(
       `INSERT INTO ${this.#database.schema}.server_tokens (${columns})
-       SELECT token_id, name, ARRAY(SELECT jsonb_array_elements_text(scopes)), secret_hash, created_at, revoked_at, expires_at, one_time, session, person, ARRAY(SELECT jsonb_array_elements_text(groups))
-       FROM jsonb_to_recordset($1::jsonb) AS file (token_id text, name text, scopes jsonb, secret_hash text, created_at text, revoked_at text, expires_at text, one_time boolean, session boolean, person text, groups jsonb)
+       SELECT token_id, name, ARRAY(SELECT jsonb_array_elements_text(scopes)), secret_hash, created_at, revoked_at, expires_at, one_time, session, person, ARRAY(SELECT jsonb_array_elements_text(groups)), principal
+       FROM jsonb_to_recordset($1::jsonb) AS file (token_id text, name text, scopes jsonb, secret_hash text, created_at text, revoked_at text, expires_at text, one_time boolean, session boolean, person text, groups jsonb, principal text)
        ON CONFLICT (token_id) DO NOTHING`,
       [
         JSON.stringify(
@@ -143,6 +145,7 @@ export class PostgresTokenStore implements TokenStore {
             session: token.session === true,
             person: token.person ?? null,
             groups: token.groups ?? [],
+            principal: token.principal ?? null,
           })),
         ),
       ],
@@ -168,5 +171,6 @@ function storedOf(row: TokenRow): StoredToken {
     ...(row.session ? { session: true as const } : {}),
     ...(row.person === null ? {} : { person: row.person }),
     ...(row.groups === null || row.groups.length === 0 ? {} : { groups: row.groups }),
+    ...(row.principal === null ? {} : { principal: row.principal }),
   };
 }

@@ -124,6 +124,15 @@ export const serverPostgresMigrations: readonly PostgresMigration[] = [
       CREATE INDEX server_trigger_deliveries_received ON {schema}.server_trigger_deliveries (received_at);
     `,
   },
+  {
+    // Who each token belongs to (ADR 0046), which approval policies count once however many
+    // tokens they hold; none on the tokens made before: each is its own.
+    version: 8,
+    name: 'the principal a token belongs to',
+    sql: `
+      ALTER TABLE {schema}.server_tokens ADD COLUMN principal text;
+    `,
+  },
 ];
 
 /** The server's steps are recorded apart from the engine's, and applied under a lock of their own. */

@@ -47,7 +47,7 @@ test('tokens of a step-1 database (before expiry, one-time codes and session mar
   // Back to step 1 as an older server left it: no columns nor tables of the later steps, no record of them.
   const oracle = await database.client();
   await oracle.query(
-    'ALTER TABLE cairn.server_tokens DROP COLUMN expires_at, DROP COLUMN one_time, DROP COLUMN session, DROP COLUMN person, DROP COLUMN groups',
+    'ALTER TABLE cairn.server_tokens DROP COLUMN expires_at, DROP COLUMN one_time, DROP COLUMN session, DROP COLUMN person, DROP COLUMN groups, DROP COLUMN principal',
   );
   await oracle.query('DROP TABLE cairn.server_quota_calls, cairn.server_trigger_deliveries');
   await oracle.query('DELETE FROM cairn.server_schema_migrations WHERE version > 1');

@@ -1,0 +1,92 @@
+// Approval policies count principals, not tokens (ADR 0046), through the real server: a token made
+// for no one named belongs to its maker, so one holder's two tokens are one approver; the
+// submitter's other token is the submitter; an approver whose token is revoked before the item
+// starts no longer counts, and the item waits and says why.
+import { createCairnClient } from '@cairn/client';
+import type { RunSpecV1 } from '@cairn/core';
+import { isCairnError } from '@cairn/protocol';
+import { expect, test } from 'vitest';
+import { runningServers } from './running-server.test-support.ts';
+
+const serve = runningServers();
+const policy = { required: 2, from: ['approver'] };
+const release: RunSpecV1 = { version: 1, name: 'release', items: [{ id: 'deploy', approval: policy, runtime: { kind: 'command', argv: ['/bin/true'] } }] };
+
+const refusal = (promise: Promise<unknown>) =>
+  promise.then(
+    () => expect.unreachable('the vote was counted'),
+    (error: unknown) => (isCairnError(error) ? { code: error.code, status: error.status, message: error.message } : error),
+  );
+
+/** The server, its operator, and a way to make a token of someone's (its principal given) with a client of its own. */
+async function started() {
+  const { base, operatorToken, composition } = await serve();
+  const operator = createCairnClient({ baseUrl: base, token: operatorToken });
+  const tokenOf = async (principal: string, scopes: string[], maker = operator) => {
+    const { token, record } = await maker.createToken(`${principal}-${scopes.length}`, scopes, principal === '' ? {} : { principal });
+    return { id: `token:${record.id}`, tokenId: record.id, record, client: createCairnClient({ baseUrl: base, token }) };
+  };
+  return { operator, tokenOf, composition };
+}
+
+test('one holder who makes two approver tokens for themselves is one approver: the second vote is refused, the item waits', { timeout: 30_000 }, async () => {
+  const { tokenOf, operator } = await started();
+  const hal = await tokenOf('hal', ['admin']);
+  // hal makes two tokens naming no one: both are hal's.
+  const first = await tokenOf('', ['runs:approve', 'role:approver'], hal.client);
+  const second = await tokenOf('', ['runs:approve', 'role:approver'], hal.client);
+  expect([first.record.principal, second.record.principal]).toEqual(['hal', 'hal']);
+  expect((await operator.tokens()).filter((token) => token.id === first.tokenId || token.id === second.tokenId).map((token) => token.principal)).toEqual([
+    'hal',
+    'hal',
+  ]);
+  const sam = await tokenOf('sam', ['runs:submit', 'runs:read']);
+  const { runId } = await sam.client.submit(release);
+
+  expect(await first.client.approve(runId, 'deploy')).toMatchObject({ state: 'awaiting-approval', approval: { approvals: 1, needed: 1 } });
+  const duplicate = await refusal(second.client.approve(runId, 'deploy'));
+  expect(duplicate).toMatchObject({ code: 'CAIRN_APPROVAL_DUPLICATE', status: 409 });
+  expect((duplicate as Error).message).toContain(`${second.id} belongs to hal, who already voted`);
+  const [item] = await operator.items(runId);
+  expect(item).toMatchObject({ state: 'awaiting-approval', approval: { approvals: 1, needed: 1, votes: [{ actor: first.id, principal: 'hal' }] } });
+  await operator.cancel(runId).catch(() => {});
+});
+
+test("the submitter's second token is the submitter: its vote is refused without selfApproval", { timeout: 30_000 }, async () => {
+  const { tokenOf, operator } = await started();
+  const submitting = await tokenOf('sam', ['runs:submit']);
+  const approving = await tokenOf('sam', ['runs:approve', 'role:approver']);
+  const { runId } = await submitting.client.submit(release);
+  const self = await refusal(approving.client.approve(runId, 'deploy'));
+  expect(self).toMatchObject({ code: 'CAIRN_APPROVAL_NOT_ALLOWED', status: 403 });
+  expect((self as Error).message).toContain(`${approving.id} belongs to sam, who submitted run ${runId}`);
+  await operator.cancel(runId).catch(() => {});
+});
+
+test('an approver whose token is revoked before the item starts no longer counts: the item waits and says why', { timeout: 30_000 }, async () => {
+  const { tokenOf, operator, composition } = await started();
+  const sam = await tokenOf('sam', ['runs:submit', 'runs:read']);
+  const [ana, bo, cy] = await Promise.all(['ana', 'bo', 'cy'].map((name) => tokenOf(name, ['runs:read', 'runs:approve', 'role:approver'])));
+  const { runId } = await sam.client.submit(release);
+  await ana!.client.approve(runId, 'deploy', 'checked the diff');
+  const revoked = await operator.revokeToken(ana!.tokenId);
+
+  const after = await bo!.client.approve(runId, 'deploy');
+  const why = `approval by ana no longer counts: access revoked at ${revoked.revokedAt}`;
+  expect(after).toMatchObject({
+    state: 'awaiting-approval',
+    approval: { approvals: 1, needed: 1, votes: [{ actor: bo!.id, principal: 'bo' }], lapsed: [{ principal: 'ana', message: why }] },
+  });
+  expect((await operator.items(runId))[0]?.approval?.lapsed).toEqual([expect.objectContaining({ message: why })]);
+  const vote = composition.engine.audit
+    .runEntries(runId)
+    .filter((entry) => entry.action === 'item.approval-voted')
+    .at(-1)!;
+  expect(vote.data).toMatchObject({ approvals: 1, lapsed: [{ principal: 'ana', message: why }] });
+
+  const ran = await cy!.client.approve(runId, 'deploy');
+  expect(ran.state).not.toBe('awaiting-approval');
+  expect(ran.approval).toMatchObject({ approvals: 2, needed: 0 });
+  expect(ran.approval?.lapsed).toBeUndefined();
+  expect(composition.engine.audit.runEntries(runId).find((entry) => entry.action === 'item.approved')?.data).toEqual({ approvers: ['bo', 'cy'] });
+});
