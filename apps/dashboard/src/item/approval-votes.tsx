@@ -4,8 +4,9 @@ import { When } from '../time-format.tsx';
 
 /**
  * Under an approval policy: how many of the approvals it needs the item has, who voted (and when,
- * and why), and who it still waits for — the roles or groups the policy names, never the submitter
- * unless the policy lets them.
+ * and why), whose approvals no longer count (their access was revoked after they voted: ADR 0046),
+ * and who it still waits for — the roles or groups the policy names, never the submitter unless the
+ * policy lets them.
  */
 export function ApprovalVotes({ item }: { readonly item: ItemSummary | null | undefined }) {
   const approval = approvalOf(item);
@@ -29,6 +30,15 @@ export function ApprovalVotes({ item }: { readonly item: ItemSummary | null | un
             <li key={vote.actor} data-actor={vote.actor} data-decision={vote.decision}>
               <code>{vote.actor}</code> {vote.decision === 'approve' ? 'approved' : 'rejected'} <When iso={vote.at} />
               {vote.reason === undefined ? '' : `: ${vote.reason}`}
+            </li>
+          ))}
+        </ul>
+      )}
+      {approval.lapsed !== undefined && (
+        <ul class="approval-lapsed" aria-label="Approvals that no longer count">
+          {approval.lapsed.map((lapse) => (
+            <li key={lapse.principal} data-principal={lapse.principal}>
+              {lapse.message}
             </li>
           ))}
         </ul>
