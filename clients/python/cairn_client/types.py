@@ -118,6 +118,9 @@ class Run(TypedDict):
     itemsTotal: int
     itemsFinished: int
     itemsFailed: int
+    # ``runs()`` only: how many of its items succeeded, and how many of those reused a pure result.
+    itemsSucceeded: NotRequired[int]
+    itemsReused: NotRequired[int]
     # Its dispatch priority, 1 (lowest) to 5 (highest); its items inherit it unless they set their own.
     priority: int
     failedItems: NotRequired[List[FailedItem]]

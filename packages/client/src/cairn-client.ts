@@ -46,9 +46,19 @@ export interface RunView {
   readonly runId: string;
   readonly name: string;
   readonly state: RunState;
+  readonly specDigest: string;
+  /** The Idempotency-Key it was submitted with, if any. */
+  readonly idempotencyKey: string | null;
+  /** The id of the actor who submitted it (a token, a person, a schedule). */
+  readonly submittedBy: string;
+  readonly submittedAt: string;
+  readonly finishedAt: string | null;
   readonly itemsTotal: number;
   readonly itemsFinished: number;
   readonly itemsFailed: number;
+  /** `runs()` only: how many of its items succeeded, and how many of those reused a pure result. */
+  readonly itemsSucceeded?: number;
+  readonly itemsReused?: number;
   /** Its dispatch priority, 1 (lowest) to 5 (highest), which its items inherit. Absent from servers older than this field. */
   readonly priority?: number;
   /** From `run(runId)` when items failed: each failed item with why it failed. */

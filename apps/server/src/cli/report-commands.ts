@@ -1,3 +1,4 @@
+import type { RunView } from '@cairn/client';
 import { CairnError } from '@cairn/protocol';
 import { Option } from 'commander';
 import { renderRunReport, reportFormats, type ReportFormat } from '../report/render-run-report.ts';
@@ -9,6 +10,17 @@ import { writeChunks } from './file-output.ts';
 const spendReads = 8;
 
 /** `cairn report`: the run history with totals, as JSON, Markdown, CSV or HTML. */
+/** What the report reads of a listed run; a server that does not count succeeded items is too old for it. */
+function reportedRun(run: RunView): ReportedRun {
+  if (run.itemsSucceeded === undefined || run.itemsReused === undefined)
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', `GET /v1/runs answered run ${run.runId} without itemsSucceeded and itemsReused, which cairn report needs.`, {
+      path: 'runs[].itemsSucceeded',
+      action: 'Upgrade the server to the version of this cli, or use a cli as old as the server.',
+    });
+  const { runId, name, state, submittedBy, submittedAt, finishedAt, itemsTotal, itemsFailed, itemsSucceeded, itemsReused } = run;
+  return { runId, name, state, submittedBy, submittedAt, finishedAt, itemsTotal, itemsFailed, itemsSucceeded, itemsReused };
+}
+
 export function addReportCommands(): void {
   program
     .command('report')
@@ -28,7 +40,7 @@ export function addReportCommands(): void {
       // Newest first: once a page reaches runs older than --since, no later page has newer ones.
       for (let cursor: string | undefined, done = false; !done;) {
         const page = await client.runs({ limit: 500, ...(cursor ? { cursor } : {}) });
-        for (const run of page.runs as unknown as ReportedRun[]) {
+        for (const run of page.runs.map(reportedRun)) {
           if (since !== undefined && Date.parse(run.submittedAt) < since) {
             done = true;
             break;

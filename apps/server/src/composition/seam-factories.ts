@@ -185,12 +185,12 @@ function definedOnly<Value extends object>(value: Value): Value {
 }
 
 /** Builds a seam through the factory its config's `kind` names. */
-export function buildSeam<Config extends { kind: string }, Seam, Context>(
+export function buildSeam<Config extends { kind: string }, Seam, Context, Kind extends Config['kind']>(
   factories: FactoriesOf<Config, Seam, Context>,
-  config: Config,
+  config: Extract<Config, { kind: Kind }> & { readonly kind: Kind },
   context: Context,
 ): Promise<Seam> {
-  // The map is exhaustive over the kinds, and the config of a kind is exactly what its factory takes.
-  const factory = (factories as unknown as Record<string, (config: Config, context: Context) => Promise<Seam>>)[config.kind]!;
+  // Indexed by the config's own kind, the map gives the factory that takes exactly that config.
+  const factory = factories[config.kind];
   return factory(config, context);
 }

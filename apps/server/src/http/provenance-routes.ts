@@ -9,12 +9,13 @@ import { requireItem } from './require-run.ts';
 const itemParams = z.strictObject({ runId: z.string().min(1).max(200), itemId: z.string().min(1).max(128) });
 const description =
   'A Sigstore bundle v0.3 holding the DSSE-signed in-toto statement (SLSA Provenance v1) of the patch: verify it with cairn verify provenance, or any Sigstore verifier given the key; x-cairn-digest names the stored bundle';
-// Documented as the bundle it is; typed as the bytes the route sends, which are never serialized.
+// Typed as the bytes the route sends, which are never serialized (the stored bundle, exactly: its
+// digest is x-cairn-digest); documented as the bundle they hold. A custom schema is drawn from its
+// metadata alone, so the metadata is the bundle schema's JSON Schema.
+const { $schema: _dialect, ...bundleJsonSchema } = z.toJSONSchema(sigstoreBundleSchema);
 const bundleAnswer = {
   description,
-  content: {
-    'application/json': { schema: sigstoreBundleSchema.meta({ id: 'ProvenanceBundle', description }) as unknown as z.ZodType<Uint8Array> },
-  },
+  content: { 'application/json': { schema: z.custom<Uint8Array>().meta({ ...bundleJsonSchema, id: 'ProvenanceBundle', description }) } },
 };
 
 /**

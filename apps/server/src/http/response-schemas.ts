@@ -26,12 +26,28 @@ export const submitResultSchema = z.strictObject({ runId: z.string(), created: z
 });
 
 /**
+ * A type as an engine record holds it: arrays and fields read-only at every depth, and without the
+ * `[field: string]: unknown` of loose objects (record interfaces have none; a record of values keeps its own).
+ */
+type ReadonlyDeep<Value> = Value extends readonly (infer Element)[]
+  ? readonly ReadonlyDeep<Element>[]
+  : Value extends object
+    ? { readonly [Key in keyof Value as string extends Key ? (unknown extends Value[Key] ? never : Key) : Key]: ReadonlyDeep<Value[Key]> }
+    : Value;
+
+/**
  * A loose object typed as the engine record it documents: the fields named are checked and
  * documented; the record's other fields pass through untouched (a field the engine adds reaches
- * clients without this file changing).
+ * clients without this file changing). The record must have every documented field with the type
+ * the shape gives it (the `Record extends` constraint checks it), so the one narrowing below only
+ * forgets the loose object's index signature, which engine record interfaces cannot satisfy.
  */
-function record<Record>(shape: z.core.$ZodLooseShape, meta: { id: string; description: string }): z.ZodType<Record> {
-  return z.looseObject(shape).meta(meta) as unknown as z.ZodType<Record>;
+export function record<Record extends ReadonlyDeep<z.output<z.ZodObject<Shape>>>, Shape extends z.core.$ZodLooseShape>(
+  shape: Shape,
+  meta: { id?: string; description: string },
+): z.ZodType<Record> {
+  const schema: z.ZodType<unknown> = z.looseObject(shape).meta(meta);
+  return schema as z.ZodType<Record>;
 }
 
 /** Why an attempt (or an item) did not succeed; redacted. */
@@ -75,47 +91,51 @@ export const modelSpendViewSchema = z
 
 // The `id`s name the document's components (`#/components/schemas/Run`, ...): generated clients
 // get one type per record instead of an inlined copy per operation.
-export const runViewSchema = record<RunRecord>(
-  {
-    runId: z.string(),
-    name: z.string(),
-    state: z.enum(runStates),
-    specDigest: z.string(),
-    idempotencyKey: z.string().nullable(),
-    submittedBy: z.string().meta({ description: 'The id of the actor who submitted it (a token, a person, a schedule)' }),
-    submittedAt: z.string(),
-    finishedAt: z.string().nullable(),
-    itemsTotal: z.int(),
-    itemsFinished: z.int(),
-    itemsFailed: z.int(),
-    priority: z.int().min(1).max(5).meta({
-      description:
-        "Its dispatch priority, 1 (lowest) to 5 (highest): the spec's priority or defaults.priority, else 3. Its items inherit it unless they set their own",
-    }),
-    failedItems: z
-      .array(z.strictObject({ itemId: z.string(), failure: attemptFailureViewSchema.nullable() }))
-      .optional()
-      .meta({ description: 'GET /v1/runs/{runId} only, when items failed: each failed item with why it failed' }),
-    spend: z
-      .strictObject({ total: modelSpendViewSchema, items: z.record(z.string(), modelSpendViewSchema) })
-      .optional()
-      .meta({ description: 'GET /v1/runs/{runId} only, when its agents called models through the gateway: what the run and each item spent' }),
-    budget: z
-      .strictObject({ usd: z.number().optional(), tokens: z.int().optional() })
-      .optional()
-      .meta({ description: "GET /v1/runs/{runId} only, when the run has one: its budget now (the last it was raised to, else its spec's)" }),
-    workspace: z
-      .strictObject({
-        repository: z.string().meta({ description: "The repository the spec's workspace named" }),
-        ref: z.string().meta({ description: 'The branch, tag or commit it named' }),
-        commit: z.string().meta({ description: 'The commit the ref named when the server fetched it: what the items ran on' }),
-        snapshot: z.string().meta({ description: 'The digest of the snapshot the server stored of that commit' }),
-      })
-      .optional()
-      .meta({ description: 'GET /v1/runs/{runId} only, when its workspace was fetched from a repository at submit' }),
-  },
-  { id: 'Run', description: 'A run: its state and item counts (and, when items failed, why)' },
-);
+const runViewShape = {
+  runId: z.string(),
+  name: z.string(),
+  state: z.enum(runStates),
+  specDigest: z.string(),
+  idempotencyKey: z.string().nullable(),
+  submittedBy: z.string().meta({ description: 'The id of the actor who submitted it (a token, a person, a schedule)' }),
+  submittedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  itemsTotal: z.int(),
+  itemsFinished: z.int(),
+  itemsFailed: z.int(),
+  itemsSucceeded: z.int().optional().meta({ description: 'GET /v1/runs only: how many of its items succeeded' }),
+  itemsReused: z.int().optional().meta({ description: 'GET /v1/runs only: how many of those reused a pure result of an earlier run' }),
+  priority: z.int().min(1).max(5).meta({
+    description:
+      "Its dispatch priority, 1 (lowest) to 5 (highest): the spec's priority or defaults.priority, else 3. Its items inherit it unless they set their own",
+  }),
+  failedItems: z
+    .array(z.strictObject({ itemId: z.string(), failure: attemptFailureViewSchema.nullable() }))
+    .optional()
+    .meta({ description: 'GET /v1/runs/{runId} only, when items failed: each failed item with why it failed' }),
+  spend: z
+    .strictObject({ total: modelSpendViewSchema, items: z.record(z.string(), modelSpendViewSchema) })
+    .optional()
+    .meta({ description: 'GET /v1/runs/{runId} only, when its agents called models through the gateway: what the run and each item spent' }),
+  budget: z
+    .strictObject({ usd: z.number().optional(), tokens: z.int().optional() })
+    .optional()
+    .meta({ description: "GET /v1/runs/{runId} only, when the run has one: its budget now (the last it was raised to, else its spec's)" }),
+  workspace: z
+    .strictObject({
+      repository: z.string().meta({ description: "The repository the spec's workspace named" }),
+      ref: z.string().meta({ description: 'The branch, tag or commit it named' }),
+      commit: z.string().meta({ description: 'The commit the ref named when the server fetched it: what the items ran on' }),
+      snapshot: z.string().meta({ description: 'The digest of the snapshot the server stored of that commit' }),
+    })
+    .optional()
+    .meta({ description: 'GET /v1/runs/{runId} only, when its workspace was fetched from a repository at submit' }),
+};
+
+export const runViewSchema = record<RunRecord, typeof runViewShape>(runViewShape, {
+  id: 'Run',
+  description: 'A run: its state and item counts (and, when items failed, why)',
+});
 
 /** A wait for global locks (`locks:` in the spec), of a ready item or before an attempt's dispatch. */
 const lockWaitViewSchema = z.strictObject({
@@ -123,34 +143,36 @@ const lockWaitViewSchema = z.strictObject({
   locks: z.array(z.string()).meta({ description: 'The lock names it waits or waited for' }),
 });
 
-export const itemViewSchema = record<ItemRecord>(
-  {
-    runId: z.string(),
-    itemId: z.string(),
-    state: z.enum(itemStates),
-    approvalRequired: z.boolean(),
-    approval: itemApprovalViewSchema
-      .optional()
-      .meta({ description: 'When it waits or waited for approval: its policy, who voted, how many approvals it still needs (GET .../items, approve, reject)' }),
-    readyAt: z
-      .string()
-      .nullable()
-      .meta({ description: 'When it last became ready (or will, after a retry backoff); null while blocked, awaiting approval or parked' }),
-    priority: z.int().min(1).max(5).meta({
-      description:
-        "Its dispatch priority, 1 (lowest) to 5 (highest): its own, else its run's. Ready items dispatch highest first, FIFO within a priority, a waiting item rising one level every priorityAgingSeconds (a server setting)",
-    }),
-    failure: attemptFailureViewSchema
-      .nullable()
-      .meta({ description: "Why the item's latest attempt failed, or why it could not be dispatched; null while nothing failed and once it succeeded" }),
-    lockWait: lockWaitViewSchema.nullable().meta({
-      description:
-        'While it is ready but held back by a global lock another item holds: since when and for which locks; null otherwise (once dispatched, its attempt keeps the wait)',
-    }),
-    delivery: itemDeliverySchema.optional().meta({ description: 'GET /v1/runs/{runId}/items only, once a deliver item succeeded: what it delivered' }),
-  },
-  { id: 'Item', description: 'A work item of a run: its state, and why it failed when it did' },
-);
+const itemViewShape = {
+  runId: z.string(),
+  itemId: z.string(),
+  state: z.enum(itemStates),
+  approvalRequired: z.boolean(),
+  approval: itemApprovalViewSchema
+    .optional()
+    .meta({ description: 'When it waits or waited for approval: its policy, who voted, how many approvals it still needs (GET .../items, approve, reject)' }),
+  readyAt: z
+    .string()
+    .nullable()
+    .meta({ description: 'When it last became ready (or will, after a retry backoff); null while blocked, awaiting approval or parked' }),
+  priority: z.int().min(1).max(5).meta({
+    description:
+      "Its dispatch priority, 1 (lowest) to 5 (highest): its own, else its run's. Ready items dispatch highest first, FIFO within a priority, a waiting item rising one level every priorityAgingSeconds (a server setting)",
+  }),
+  failure: attemptFailureViewSchema
+    .nullable()
+    .meta({ description: "Why the item's latest attempt failed, or why it could not be dispatched; null while nothing failed and once it succeeded" }),
+  lockWait: lockWaitViewSchema.nullable().meta({
+    description:
+      'While it is ready but held back by a global lock another item holds: since when and for which locks; null otherwise (once dispatched, its attempt keeps the wait)',
+  }),
+  delivery: itemDeliverySchema.optional().meta({ description: 'GET /v1/runs/{runId}/items only, once a deliver item succeeded: what it delivered' }),
+};
+
+export const itemViewSchema = record<ItemRecord, typeof itemViewShape>(itemViewShape, {
+  id: 'Item',
+  description: 'A work item of a run: its state, and why it failed when it did',
+});
 
 /** How an item adds items to its run (ADR 0034). */
 const growthReasonSchema = z.enum(['planner', 'forEach', 'rerun']);
@@ -203,38 +225,42 @@ export const runGraphPageSchema = z
       "A page of a run's graph, by position: its nodes, the edges of those nodes (a dependency on its dependent's page, a join on its prerequisite's) and the groups of its nodes",
   });
 
-export const attemptViewSchema = record<ItemAttemptRecord>(
-  {
-    runId: z.string(),
-    itemId: z.string(),
-    attempt: z.int().meta({ description: 'Its number: 1 for the first' }),
-    executionId: z.string(),
-    state: z.enum(attemptStates),
-    manifestDigest: z.string().meta({
-      description:
-        'The digest of its signed dispatch manifest (a DSSE envelope of cairn.manifest/v1, or, for one of several manifests a dispatch pass signed together, the manifest with its batch: docs/audit/formats.md); GET /v1/blobs/{digest} serves its exact bytes',
-    }),
-    exitCode: z.int().nullable().meta({ description: "The runtime's exit code once it ended; null when it was killed, never started or was lost" }),
-    artifacts: z
-      .record(z.string(), z.string())
-      .nullable()
-      .meta({ description: 'What it stored (kind → digest: patch, stdout, stderr, output), once it ended with a result' }),
-    dispatchedAt: z.string(),
-    finishedAt: z.string().nullable(),
-    failure: attemptFailureViewSchema
-      .nullable()
-      .meta({ description: 'Why it did not succeed, once it ended without success; null while live and when it succeeded' }),
-    lockWait: lockWaitViewSchema.nullable().meta({
-      description: 'Its wait for global locks (locks: in the spec) before it was dispatched, which lasted until dispatchedAt; null when it waited for none',
-    }),
-  },
-  { id: 'Attempt', description: 'One attempt of an item: when it was dispatched and ended, how, and why it did not succeed' },
-);
+const attemptViewShape = {
+  runId: z.string(),
+  itemId: z.string(),
+  attempt: z.int().meta({ description: 'Its number: 1 for the first' }),
+  executionId: z.string(),
+  state: z.enum(attemptStates),
+  manifestDigest: z.string().meta({
+    description:
+      'The digest of its signed dispatch manifest (a DSSE envelope of cairn.manifest/v1, or, for one of several manifests a dispatch pass signed together, the manifest with its batch: docs/audit/formats.md); GET /v1/blobs/{digest} serves its exact bytes',
+  }),
+  exitCode: z.int().nullable().meta({ description: "The runtime's exit code once it ended; null when it was killed, never started or was lost" }),
+  artifacts: z
+    .record(z.string(), z.string())
+    .nullable()
+    .meta({ description: 'What it stored (kind → digest: patch, stdout, stderr, output), once it ended with a result' }),
+  dispatchedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  failure: attemptFailureViewSchema
+    .nullable()
+    .meta({ description: 'Why it did not succeed, once it ended without success; null while live and when it succeeded' }),
+  lockWait: lockWaitViewSchema.nullable().meta({
+    description: 'Its wait for global locks (locks: in the spec) before it was dispatched, which lasted until dispatchedAt; null when it waited for none',
+  }),
+};
 
-export const scheduleViewSchema = record<ScheduleRecord>(
-  { scheduleId: z.string(), cron: z.string(), timeZone: z.string(), nextSlot: z.string().nullable() },
-  { id: 'Schedule', description: 'A cron schedule that submits a run spec at each slot' },
-);
+export const attemptViewSchema = record<ItemAttemptRecord, typeof attemptViewShape>(attemptViewShape, {
+  id: 'Attempt',
+  description: 'One attempt of an item: when it was dispatched and ended, how, and why it did not succeed',
+});
+
+const scheduleViewShape = { scheduleId: z.string(), cron: z.string(), timeZone: z.string(), nextSlot: z.string().nullable() };
+
+export const scheduleViewSchema = record<ScheduleRecord, typeof scheduleViewShape>(scheduleViewShape, {
+  id: 'Schedule',
+  description: 'A cron schedule that submits a run spec at each slot',
+});
 
 export const secretViewSchema = z
   .strictObject({ name: z.string(), version: z.int(), updatedAt: z.string(), updatedBy: z.string() })

@@ -3,21 +3,21 @@ import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
 import { requireRun } from './require-run.ts';
+import { record } from './response-schemas.ts';
 
 const params = z.strictObject({ runId: z.string().min(1).max(200) });
 
 // Loose: the fields the graph needs are promised (each item's id, dependsOn and needs); the rest
 // of the canonical spec passes through as it was stored.
-const runSpecAnswer = z
-  .looseObject({
-    name: z.string(),
-    items: z.array(
-      z.looseObject({ id: z.string(), dependsOn: z.array(z.string()).optional(), needs: z.record(z.string(), z.looseObject({ from: z.string() })).optional() }),
-    ),
-  })
-  .meta({
-    description: 'The run spec as submitted, in canonical form (see RunSpec): its items, their dependencies and needs',
-  }) as unknown as z.ZodType<RunSpecV1>;
+const runSpecAnswerShape = {
+  name: z.string(),
+  items: z.array(
+    z.looseObject({ id: z.string(), dependsOn: z.array(z.string()).optional(), needs: z.record(z.string(), z.looseObject({ from: z.string() })).optional() }),
+  ),
+};
+const runSpecAnswer = record<RunSpecV1, typeof runSpecAnswerShape>(runSpecAnswerShape, {
+  description: 'The run spec as submitted, in canonical form (see RunSpec): its items, their dependencies and needs',
+});
 
 /**
  * `GET /v1/runs/:runId/spec` (`runs:read`): the spec a run was submitted with, so a client can
