@@ -230,12 +230,12 @@ export const errorCatalogue = {
   CAIRN_APPROVAL_NOT_ALLOWED: {
     status: 403,
     summary:
-      "A vote on an item under an approval policy came from someone the policy does not count: the run's submitter (the policy has selfApproval: false), or a person with none of the roles or groups its `from` names.",
+      "A vote on an item under an approval policy came from someone the policy does not count: the run's submitter, with any of their tokens (the policy has selfApproval: false), or a person with none of the roles or groups its `from` names.",
     action: 'Ask an approver the policy counts (the message names its roles and groups); the item keeps waiting.',
   },
   CAIRN_APPROVAL_DUPLICATE: {
     status: 409,
-    summary: 'A person voted a second time on an item under an approval policy: each approver counts once.',
+    summary: 'A person voted a second time on an item under an approval policy, with the same token or another of theirs (tokens of one principal are one approver): each approver counts once.',
     action: 'Ask another approver the policy counts; the message says how many approvals the item still needs.',
   },
   CAIRN_APPROVAL_TIMED_OUT: {
