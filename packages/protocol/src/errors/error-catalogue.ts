@@ -235,7 +235,8 @@ export const errorCatalogue = {
   },
   CAIRN_APPROVAL_DUPLICATE: {
     status: 409,
-    summary: 'A person voted a second time on an item under an approval policy, with the same token or another of theirs (tokens of one principal are one approver): each approver counts once.',
+    summary:
+      'A person voted a second time on an item under an approval policy, with the same token or another of theirs (tokens of one principal are one approver): each approver counts once.',
     action: 'Ask another approver the policy counts; the message says how many approvals the item still needs.',
   },
   CAIRN_APPROVAL_TIMED_OUT: {
