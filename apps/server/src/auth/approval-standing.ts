@@ -20,14 +20,18 @@ function grantsApproval(token: TokenRecord, policy: ApprovalPolicy): boolean {
 
 /**
  * The approvals among `votes` that no longer count at `now` (ADR 0046): each cast with a token
- * (a `token` actor) whose principal holds no live token granting the approval any more — every one
- * that did was revoked or has expired. A person who voted through the identity provider is the
- * provider's to judge (their access lives there, not in the token store), so their vote stands.
+ * (a `token` actor) whose principal holds no live bearer token granting the approval any more —
+ * every one that did was revoked or has expired. A person who voted through the identity provider
+ * is the provider's to judge (their access lives there, not in the token store), so their vote
+ * stands; so does one whose principal never had a bearer token granting it (a dashboard session).
  */
 export function lapsedApprovals(votes: readonly ApprovalVoteRecord[], policy: ApprovalPolicy, tokens: readonly TokenRecord[], now: Date): LapsedApproval[] {
   return votes.flatMap((vote) => {
     if (vote.decision !== 'approve' || vote.actor.kind !== 'token') return [];
     const granting = tokens.filter((token) => principalOf(token) === vote.principal && grantsApproval(token, policy));
+    // No bearer token of theirs ever granted it: they voted through a dashboard session (made from
+    // a sign-in link), whose end — signing out, expiring — takes no access away from anyone.
+    if (granting.length === 0) return [];
     if (granting.some((token) => token.revokedAt === undefined && !isExpired(token, now))) return [];
     // The latest end of their access is when it ended: the last of their tokens to go.
     const ends = granting
@@ -37,13 +41,8 @@ export function lapsedApprovals(votes: readonly ApprovalVoteRecord[], policy: Ap
           : { at: token.expiresAt!, how: 'expired' },
       )
       .sort((left, right) => left.at.localeCompare(right.at));
-    const last = ends.at(-1);
-    return [
-      {
-        principal: vote.principal,
-        reason: last === undefined ? 'no token of theirs grants the approval any more' : `access ${last.how} at ${last.at}`,
-      },
-    ];
+    const last = ends.at(-1)!;
+    return [{ principal: vote.principal, reason: `access ${last.how} at ${last.at}` }];
   });
 }
 

@@ -1,11 +1,13 @@
 // Approval policies count principals, not tokens (ADR 0046), through the real server: a token made
-// for no one named belongs to its maker, so one holder's two tokens are one approver; the
-// submitter's other token is the submitter; an approver whose token is revoked before the item
-// starts no longer counts, and the item waits and says why.
+// for no one named belongs to its maker, so one holder's two tokens are one approver, and so are
+// two dashboard sessions from sign-in links they made; the submitter's other token is the
+// submitter; an approver whose token is revoked before the item starts no longer counts, and the
+// item waits and says why; a vote through a session stands when the next vote is counted.
 import { createCairnClient } from '@cairn/client';
 import type { RunSpecV1 } from '@cairn/core';
 import { isCairnError } from '@cairn/protocol';
 import { expect, test } from 'vitest';
+import { dashboardSignIn } from '../auth/dashboard-sign-in.ts';
 import { runningServers } from './running-server.test-support.ts';
 
 const serve = runningServers();
@@ -26,7 +28,7 @@ async function started() {
     const { token, record } = await maker.createToken(`${principal}-${scopes.length}`, scopes, principal === '' ? {} : { principal });
     return { id: `token:${record.id}`, tokenId: record.id, record, client: createCairnClient({ baseUrl: base, token }) };
   };
-  return { operator, tokenOf, composition };
+  return { base, operator, tokenOf, composition };
 }
 
 test('one holder who makes two approver tokens for themselves is one approver: the second vote is refused, the item waits', { timeout: 30_000 }, async () => {
@@ -89,4 +91,50 @@ test('an approver whose token is revoked before the item starts no longer counts
   expect(ran.approval).toMatchObject({ approvals: 2, needed: 0 });
   expect(ran.approval?.lapsed).toBeUndefined();
   expect(composition.engine.audit.runEntries(runId).find((entry) => entry.action === 'item.approved')?.data).toEqual({ approvers: ['bo', 'cy'] });
+});
+
+test("an admin's two sign-in links are one approver; a session's vote stands when the next vote is counted", { timeout: 30_000 }, async () => {
+  const { base, tokenOf, operator, composition } = await started();
+  const session = async (code: string) => {
+    const answer = await fetch(`${base}/v1/session/redeem`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code }),
+    });
+    expect(answer.status).toBe(200);
+    const { token } = (await answer.json()) as { token: string };
+    const client = createCairnClient({ baseUrl: base, token });
+    // What the dashboard's Sign out does: revokes the session.
+    const signOut = async () =>
+      expect((await fetch(`${base}/v1/session`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    return Object.assign(client, { signOut });
+  };
+  const hal = await tokenOf('hal', ['admin']);
+  const [first, second] = [await session((await hal.client.createSignInCode()).code), await session((await hal.client.createSignInCode()).code)];
+  // A link `cairn dashboard` makes (the CLI writes the store itself) names no one: its session is its own.
+  const now = new Date();
+  const cliCode = await composition.tokens.create(dashboardSignIn.codeName, ['runs:read', 'runs:approve'], now, {
+    oneTime: true,
+    expiresAt: new Date(now.getTime() + dashboardSignIn.codeLifetimeMs),
+  });
+  const local = await session(cliCode.token);
+  const sam = await tokenOf('sam', ['runs:submit']);
+  const anyone = {
+    version: 1,
+    name: 'release',
+    items: ['deploy', 'hold'].map((id) => ({ id, approval: { required: 2 }, runtime: { kind: 'command', argv: ['/bin/true'] } })),
+  };
+  const { runId } = await sam.client.submit(anyone as RunSpecV1);
+
+  expect(await first.approve(runId, 'deploy')).toMatchObject({ state: 'awaiting-approval', approval: { votes: [{ principal: 'hal' }] } });
+  expect(await refusal(second.approve(runId, 'deploy'))).toMatchObject({ code: 'CAIRN_APPROVAL_DUPLICATE', status: 409 });
+  // hal signs out of the session he voted through: his own token still grants the approval, so the vote stands.
+  await first.signOut();
+  expect((await local.approve(runId, 'deploy')).approval).toMatchObject({ approvals: 2, needed: 0 });
+
+  // The CLI link's session voted on hold; its session signs out, and the next vote still counts it.
+  await local.approve(runId, 'hold');
+  await local.signOut();
+  expect((await second.approve(runId, 'hold')).approval).toMatchObject({ approvals: 2, needed: 0 });
+  await operator.cancel(runId).catch(() => {});
 });

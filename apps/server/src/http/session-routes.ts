@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import { dashboardSignIn } from '../auth/dashboard-sign-in.ts';
+import { principalOf, principalOfActor } from '../auth/token-principal.ts';
 import { secretGrantPattern, tokenScopes } from '../auth/token-scopes.ts';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import { bodyLimits } from './body-limits.ts';
@@ -121,9 +122,11 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
         });
       const scopes = asked ?? dashboardSignIn.defaultScopes.filter(holds);
       const now = new Date();
+      // The link, and the session it becomes, belong to its maker: a second link is not a second approver (ADR 0046).
       const created = await tokens.create(dashboardSignIn.codeName, scopes, now, {
         oneTime: true,
         expiresAt: new Date(now.getTime() + dashboardSignIn.codeLifetimeMs),
+        principal: principalOfActor(request.actor!, await tokens.list()),
       });
       await service.hostAudit.tokenCreated({ actor: request.actor!, tokenId: created.record.id, name: created.record.name, scopes: created.record.scopes });
       return reply.status(201).send({ code: created.token, expiresAt: created.record.expiresAt!, scopes: [...created.record.scopes] });
@@ -162,7 +165,7 @@ export function registerSessionRoutes(app: HttpApp, { authorizer, tokens, servic
       const session = await tokens.create(dashboardSignIn.sessionName, code.scopes, now, {
         expiresAt: new Date(now.getTime() + lifetimeMs),
         session: true,
-        ...(code.person === undefined ? {} : { person: code.person }),
+        ...(code.person === undefined ? { principal: principalOf(code) } : { person: code.person }),
         ...(code.groups === undefined ? {} : { groups: code.groups }),
       });
       await service.hostAudit.tokenCreated({
