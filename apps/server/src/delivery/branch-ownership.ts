@@ -46,7 +46,9 @@ export function assertMayReplaceBranch(
 /**
  * Refuses, at submit, a spec with a deliver item saying `takeOver: true` from a submitter without
  * the `branches:take-over` scope (`granted` false), audited as a denied access, naming the item's
- * JSON path and the scope to ask for. Specs that do not mention takeOver are not parsed again.
+ * JSON path and the scope to ask for. A spec's text is parsed again only when it could hold the
+ * key: spelled out, or escaped (`"take\u004fver"` in JSON, `"take\x4fver"` in YAML), which needs a
+ * backslash.
  */
 export async function assertTakeOverGranted(
   document: unknown,
@@ -54,7 +56,7 @@ export async function assertTakeOverGranted(
   denial: { readonly actor: AuditActor; readonly hostAudit: EngineService['hostAudit'] },
 ): Promise<void> {
   if (granted) return;
-  if (typeof document === 'string' && !document.includes('takeOver')) return;
+  if (typeof document === 'string' && !document.includes('takeOver') && !document.includes('\\')) return;
   let spec: unknown;
   try {
     spec = typeof document === 'string' ? parseRunSpec(document) : document;

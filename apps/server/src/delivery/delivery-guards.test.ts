@@ -198,6 +198,11 @@ test(
       path: '$.items[1].runtime.takeOver',
       message: expect.stringContaining('branches:take-over'),
     });
+    // Nor is spelling the key with an escape: the check reads the spec as the engine does.
+    const escaped = JSON.stringify({ version: 1, name: 'guards', items: items('mallory', { takeOver: true }) }).replace('"takeOver"', '"take\\u004fver"');
+    expect(escaped).toContain('take\\u004fver');
+    // Sent as written (with no workspace to upload, the client does not rewrite the spec).
+    await expect(mallory.submit(escaped)).rejects.toMatchObject({ code: 'CAIRN_FORBIDDEN', path: '$.items[1].runtime.takeOver' });
     expect((await git(bare, ['rev-parse', 'cairn/shared'])).trim()).toBe(delivered);
 
     const taken = await run(maintainer, items('maintainer', { takeOver: true }));
