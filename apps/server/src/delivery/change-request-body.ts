@@ -1,6 +1,6 @@
 import type { DeliverRuntimeSpec } from '@cairn/core';
 import type { EngineService } from '@cairn/engine';
-import { RunSpend } from '../gateway/model-spend.ts';
+import { RunSpend } from '../capabilities/gateway/model-spend.ts';
 
 /** Items listed in a change request's summary; a larger run says how many more there are. */
 const listedItems = 50;
@@ -49,7 +49,7 @@ export async function changeRequestBody(service: Pick<EngineService, 'items' | '
           '',
           `> [!WARNING]\n> This patch changes what the forge runs as configuration (\`forges.${runtime.forge}.protectedPaths\`): review these before merging.`,
           '',
-          ...change.protectedPaths.map((path) => `- \`${path}\``),
+          ...change.protectedPaths.map((path) => `- ${markdownCode(path)}`),
           '',
         ]),
     '### Run',
@@ -85,6 +85,19 @@ export function provenanceComment(change: DeliveredChange): string {
     '',
     '</details>',
   ].join('\n');
+}
+
+/**
+ * A path as inline code in Markdown that no name can break out of: control characters (a line
+ * break would start a line of its own) written as JSON escapes, and a fence of more backticks than
+ * the longest run the name holds.
+ */
+export function markdownCode(text: string): string {
+  const escaped = text.replace(/[\u0000-\u001f\u007f]/g, (character) => JSON.stringify(character).slice(1, -1));
+  const longest = Math.max(0, ...(escaped.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = '`'.repeat(longest + 1);
+  const padded = escaped.startsWith('`') || escaped.endsWith('`') ? ` ${escaped} ` : escaped;
+  return `${fence}${padded}${fence}`;
 }
 
 function linker(publicUrl: string | undefined): (path: string) => string {
