@@ -71,7 +71,8 @@ export async function deliverPatch(context: DeliveryContext, manifest: DispatchM
   const protection = context.forges.protectedPaths(runtime.forge);
   const touched = protectedPathsTouched(patch, protection.paths);
   if (touched.length > 0 && protection.action === 'refuse') refuseProtectedPaths(runtime.forge, runtime.from, touched);
-  if (touched.length > 0) lines.push(`protected paths: ${touched.join(', ')} (forges.${runtime.forge}.protectedPaths flags them)`);
+  if (touched.length > 0)
+    lines.push(`protected paths: ${touched.map((path) => JSON.stringify(path)).join(', ')} (forges.${runtime.forge}.protectedPaths flags them)`);
 
   const spec = await service.spec(runId);
   const last = await context.tips.read(runtime.forge, branch);

@@ -108,12 +108,13 @@ async function run(client: CairnClient, items: readonly object[]) {
   return { runId, state, item };
 }
 
-/** The output the attempt's `attempt.completed` audit entry names, parsed: what the audit log holds of the delivery. */
-async function auditedOutput(runId: string, itemId: string): Promise<Record<string, unknown>> {
+/** The output (parsed) and stdout the attempt's `attempt.completed` audit entry names: what the audit log holds of the delivery. */
+async function audited(runId: string, itemId: string): Promise<{ output: Record<string, unknown>; stdout: string }> {
   for await (const entry of composition.service.auditEntries({ runId, action: 'attempt.completed' })) {
     const data = entry.data as { itemId?: string; artifacts?: Record<string, string> };
+    const text = async (name: string) => Buffer.from(await operator.blob(data.artifacts![name] as Digest)).toString('utf8');
     if (data.itemId === itemId && data.artifacts?.['output'])
-      return JSON.parse(Buffer.from(await operator.blob(data.artifacts['output'] as Digest)).toString('utf8')) as Record<string, unknown>;
+      return { output: JSON.parse(await text('output')) as Record<string, unknown>, stdout: await text('stdout') };
   }
   throw new Error(`no completed attempt of ${itemId} with an output`);
 }
@@ -132,7 +133,9 @@ test(
     expect(flagged.item('propose').state, JSON.stringify(flagged.item('propose').failure)).toBe('succeeded');
     const delivery = flagged.item('propose').delivery!;
     expect(delivery.protectedPaths).toEqual(['.github/workflows/ci.yml']);
-    expect(await auditedOutput(flagged.runId, 'propose')).toMatchObject({ protectedPaths: ['.github/workflows/ci.yml'] });
+    const evidence = await audited(flagged.runId, 'propose');
+    expect(evidence.output).toMatchObject({ protectedPaths: ['.github/workflows/ci.yml'] });
+    expect(evidence.stdout).toContain('protected paths: ".github/workflows/ci.yml" (forges.github.protectedPaths flags them)');
     const reader = createGitHubForge({ repository: 'cairn-test/app', token, apiUrl: api.url, gitUrl: gitServer.url('').replace(/\/\.git$/, '') });
     const body = (await reader.readChangeRequest(delivery.changeRequest!.id))!.body;
     expect(body).toContain('### Protected paths');

@@ -60,7 +60,7 @@ export function protectedPathsTouched(patch: Uint8Array, paths: readonly string[
 export function refuseProtectedPaths(forge: string, itemId: string, touched: readonly string[]): never {
   throw new CairnError(
     'CAIRN_FORGE_PATH_PROTECTED',
-    `The patch item ${itemId} delivers changes ${touched.join(', ')}, which the forge ${forge} protects (what it runs as configuration, such as CI): nothing was pushed. Deliver a patch that leaves them alone, or let a person push it; an operator can flag such patches instead of refusing them (forges.${forge}.protectedPaths.action: flag) or change the paths (forges.${forge}.protectedPaths.paths).`,
+    `The patch item ${itemId} delivers changes ${touched.map((path) => JSON.stringify(path)).join(', ')}, which the forge ${forge} protects (what it runs as configuration, such as CI): nothing was pushed. Deliver a patch that leaves them alone, or let a person push it; an operator can flag such patches instead of refusing them (forges.${forge}.protectedPaths.action: flag) or change the paths (forges.${forge}.protectedPaths.paths).`,
     { path: `config.forges.${forge}.protectedPaths`, details: { forge, paths: [...touched] } },
   );
 }
