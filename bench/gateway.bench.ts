@@ -1,6 +1,6 @@
 // The model gateway's overhead (ADR 0033): the same scripted Chat Completions endpoint called
 // directly and through the gateway, in one run, interleaved, by a child of its own
-// (apps/server/src/gateway/gateway-overhead-child.test-support.ts). The gateway does everything it
+// (apps/server/src/capabilities/gateway/gateway-overhead-child.test-support.ts). The gateway does everything it
 // does for a real attempt (credential check, body read, metering, pricing, both bodies stored by
 // digest in a local storage provider) except the engine's append, which a stand-in records.
 import { execFile } from 'node:child_process';
@@ -21,7 +21,7 @@ interface GatewayOverhead {
 
 export default async function gatewayBenchmarks({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
   log(`  ${calls} calls each way, interleaved; then ${streams} concurrent streams through the gateway`);
-  const [command, ...args] = childNodeArgv([], '../apps/server/src/gateway/gateway-overhead-child.test-support.ts', [String(calls), String(streams)]);
+  const [command, ...args] = childNodeArgv([], '../apps/server/src/capabilities/gateway/gateway-overhead-child.test-support.ts', [String(calls), String(streams)]);
   const { stdout } = await promisify(execFile)(command!, args, { maxBuffer: 1 << 20 });
   const measured = lastJsonLine<GatewayOverhead>(stdout);
   const round = (value: number) => Math.round(value * 100) / 100;

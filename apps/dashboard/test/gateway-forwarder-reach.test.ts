@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { blobText, gatewayServers, submitAgentRun } from '../../server/src/gateway/gateway-server.test-support.ts';
+import { blobText, gatewayServers, submitAgentRun } from '../../server/src/capabilities/gateway/gateway-server.test-support.ts';
 import { browserPages } from './browser-pages.test-support.ts';
 
 const start = gatewayServers();

@@ -2,7 +2,7 @@
 // Chat Completions endpoints through the server's model gateway (ADR 0033); the run's header and the
 // item's panel show the spend the gateway metered, and the attempt's model calls are listed.
 import { expect, test } from 'vitest';
-import { gatewayServers, submitAgentRun } from '../../server/src/gateway/gateway-server.test-support.ts';
+import { gatewayServers, submitAgentRun } from '../../server/src/capabilities/gateway/gateway-server.test-support.ts';
 import { browserPages } from './browser-pages.test-support.ts';
 import { runReaches } from './submit-run.test-support.ts';
 

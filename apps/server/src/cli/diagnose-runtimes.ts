@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { RuntimesConfig } from '../config/runtimes-config-schema.ts';
-import type { GatewaySettings } from '../gateway/gateway-settings.ts';
+import type { GatewaySettings } from '../capabilities/gateway/gateway-settings.ts';
 import type { Diagnosis } from './diagnose-server.ts';
 
 /** The PATH runtimes get (the worker's default), where a `command` name is looked up. */

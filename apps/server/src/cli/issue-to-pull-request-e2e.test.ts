@@ -22,10 +22,10 @@ import { git, startGitHttpServer, type GitHttpServer } from '../../../../package
 import { startGitHubApiServer, type GitHubApiServer } from '../../../../packages/github-forge/src/github-api.test-support.ts';
 import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { startScriptedModels, type ScriptedModels } from '../gateway/scripted-models.test-support.ts';
+import { startScriptedModels, type ScriptedModels } from '../capabilities/gateway/scripted-models.test-support.ts';
 import { httpApiSettingsOf } from '../http/http-api-settings.ts';
 import { buildHttpApi } from '../http/http-server.ts';
-import { githubDelivery, issueLabeled } from '../triggers/github-deliveries.test-support.ts';
+import { githubDelivery, issueLabeled } from '../capabilities/triggers/github-deliveries.test-support.ts';
 import { initServer } from './init-server.ts';
 
 const repositoryRoot = fileURLToPath(new URL('../../../../', import.meta.url));

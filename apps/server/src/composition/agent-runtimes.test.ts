@@ -14,7 +14,7 @@ import { diagnoseServer } from '../cli/diagnose-server.ts';
 import { initServer } from '../cli/init-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { runningServers } from '../http/running-server.test-support.ts';
-import { codexCommand } from '../gateway/agent-clis.test-support.ts';
+import { codexCommand } from '../capabilities/gateway/agent-clis.test-support.ts';
 import { composeServer } from './compose-server.ts';
 
 const start = runningServers();

@@ -11,8 +11,6 @@ import { importTokenFile } from '../auth/import-token-file.ts';
 import type { TokenStore } from '../auth/token-store.ts';
 import type { LogSinkHealth } from '../logging/log-sink-health.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
-import { PostgresQuotaLedger } from '../gateway/store/postgres-quota-ledger.ts';
-import { startGateway } from '../gateway/start-gateway.ts';
 import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
 import { deliverExecutorName, type Engine, type EngineObserver, type EngineService, type EngineSettings, type SignerTakeOver } from '@cairn/engine';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
@@ -21,13 +19,10 @@ import { DiskRoom } from './disk-room.ts';
 import { composeDelivery } from '../delivery/compose-delivery.ts';
 import { buildSeam, seamFactories } from './seam-factories.ts';
 import { StartedParts } from './started-parts.ts';
-import { WebhookDispatcher } from '../webhooks/webhook-dispatcher.ts';
-import { WebhookEndpoints } from '../webhooks/webhook-endpoints.ts';
-import { SqliteWebhookStore } from '../webhooks/store/sqlite-webhook-store.ts';
-import type { WebhookStore } from '../webhooks/webhook-store.ts';
-import { composeTriggers, type ServerTriggers } from '../triggers/compose-triggers.ts';
-import type { SeenDeliveries } from '../triggers/seen-deliveries.ts';
-import { SqliteSeenDeliveries } from '../triggers/store/seen-deliveries-sqlite.ts';
+import type { WebhookDispatcher } from '../capabilities/webhooks/webhook-dispatcher.ts';
+import type { WebhookEndpoints } from '../capabilities/webhooks/webhook-endpoints.ts';
+import type { ServerTriggers } from '../capabilities/triggers/compose-triggers.ts';
+import { modulesAfterEngine, modulesBeforeEngine, startModules } from './modules.ts';
 import { fetchScheduledWorkspace, withRepositoryWorkspaces, type RepositoryWorkspacesSettings } from '../workspaces/repository-workspaces.ts';
 
 /** What a server is made of: the engine and the seams it composes. */
@@ -181,39 +176,25 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     async () => (config.telemetry.traces ? (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger) : undefined),
     (started) => started?.stop(),
   );
-  // Before the gateway: on PostgreSQL its quotas are counted in the server's tables, shared by the replicas.
-  const { tokens, webhookStore, seenDeliveries, database } = await parts.startInOrder(
+  // Before the modules: on PostgreSQL they keep their tables in the server's database.
+  const { tokens, database } = await parts.startInOrder(
     'stores',
     () => serverStores(loaded, options.logger),
     (stores) => stores.closeStores(),
   );
-  // Before the engine: its first agent attempt is issued the gateway's URL. It reaches the engine's service per call.
+  // The engine's service is read per call by the modules started before it (the gateway).
   let serviceOf: (() => EngineService) | undefined;
-  const gateway = await parts.startInOrder(
-    'gateway',
-    () =>
-      config.gateway.enabled
-        ? startGateway(config.gateway, {
-            dataDirectory: paths.dataDirectory,
-            storage,
-            service: () => serviceOf!(),
-            ...(database
-              ? {
-                  quotaLedger: new PostgresQuotaLedger(database, {
-                    leaseMs: config.gateway.quotaLeaseMs,
-                    ...(options.logger ? { logger: options.logger } : {}),
-                  }),
-                }
-              : {}),
-            observe: (call, attempt) => {
-              metrics.observeModelCall(call);
-              tracing?.modelCall(call, attempt);
-            },
-            ...(options.logger ? { logger: options.logger } : {}),
-          })
-        : undefined,
-    (started) => started?.close(),
-  );
+  const moduleContext = {
+    loaded,
+    storage,
+    cipher,
+    metrics,
+    ...(tracing ? { tracing } : {}),
+    ...(database ? { database } : {}),
+    service: () => serviceOf!(),
+    ...(options.logger ? { logger: options.logger } : {}),
+  };
+  const { gateway } = await startModules(parts, modulesBeforeEngine, moduleContext);
   // Runs naming `workspace: { repository, ref }` are fetched at submit (whoever submits them), a schedule's at each slot.
   const workspaces: RepositoryWorkspacesSettings = {
     storage,
@@ -262,26 +243,12 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     () => tracing?.start(service),
     () => tracing?.unfollow(),
   );
-  // An endpoint added here wakes this process's dispatcher (declared below; told only once running).
-  const webhooks = new WebhookEndpoints({ store: webhookStore, cipher, service, added: () => webhookDispatcher.endpointAdded() });
-  const webhookDispatcher = new WebhookDispatcher({
-    store: webhookStore,
-    endpoints: webhooks,
+  const { webhooks, triggers } = await startModules(parts, modulesAfterEngine, {
+    ...moduleContext,
     service,
-    ...options.webhooks,
-    ...(options.logger ? { logger: options.logger } : {}),
+    whileLeading: (task) => running.whileLeading(task),
+    ...(options.webhooks ? { webhookTiming: options.webhooks } : {}),
   });
-  // The dispatcher reads the engine's database: it stops before the engine closes.
-  const dispatcher = await parts.startInOrder(
-    'webhook dispatcher',
-    () => running.whileLeading(webhookDispatcher),
-    (started) => started.stop(),
-  );
-  const triggers = await parts.startInOrder(
-    'triggers',
-    () => composeTriggers(loaded, service, { seenDeliveries }),
-    (started) => started.close(),
-  );
   // Last, so closed first: a delivery under way finishes (its push is not cut halfway) and records its result while the engine runs.
   await parts.startInOrder(
     'deliveries',
@@ -327,8 +294,8 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
       ...(paths.storage === undefined ? [] : [paths.storage]),
       ...(config.executor.kind === 'local' ? [paths.executions, paths.work] : []),
     ]),
-    webhooks,
-    webhookDispatcher: dispatcher,
+    webhooks: webhooks.endpoints,
+    webhookDispatcher: webhooks.dispatcher,
     ...(gateway ? { gatewayUrl: gateway.url } : {}),
     triggers,
     close: () => parts.closeInReverse(),
@@ -336,37 +303,20 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
 }
 
 /**
- * The server's own stores: the token file, `webhooks.db` and `triggers.db` of the data directory,
- * or with `engine.state: {kind: postgres}` tables in the engine's database (one pool for them and
- * the gateway's quotas, the tables made or brought up to date now), so that replicas need no shared
- * folder for them and a trigger delivery is handled once across them. The trigger deliveries'
- * store is opened by the triggers, only when one is configured.
+ * The server's own stores: the token file of the data directory, or with `engine.state: {kind:
+ * postgres}` a table in the engine's database (one pool for it and the modules' tables, made or
+ * brought up to date now), so that replicas need no shared folder. Modules open their own stores
+ * over `database` (or their files in the data directory).
  */
 async function serverStores(
   loaded: LoadedServerConfig,
   logger: Logger | undefined,
-): Promise<{
-  tokens: TokenStore;
-  webhookStore: WebhookStore;
-  seenDeliveries: () => SeenDeliveries;
-  database?: ServerPostgres;
-  closeStores(): Promise<void>;
-}> {
+): Promise<{ tokens: TokenStore; database?: ServerPostgres; closeStores(): Promise<void> }> {
   const state = loaded.config.engine.state;
-  if (state.kind !== 'postgres') {
-    const webhookStore = new SqliteWebhookStore(loaded.paths.webhooks);
-    return {
-      tokens: new FileTokenStore(loaded.paths.tokens),
-      webhookStore,
-      seenDeliveries: () => new SqliteSeenDeliveries(loaded.paths.triggers),
-      closeStores: () => webhookStore.close(),
-    };
-  }
-  const [{ ServerPostgres }, { PostgresTokenStore }, { PostgresWebhookStore }, { PostgresSeenDeliveries }] = await Promise.all([
+  if (state.kind !== 'postgres') return { tokens: new FileTokenStore(loaded.paths.tokens), closeStores: async () => undefined };
+  const [{ ServerPostgres }, { PostgresTokenStore }] = await Promise.all([
     import('../store/postgres/server-postgres.ts'),
     import('../auth/store/postgres-token-store.ts'),
-    import('../webhooks/store/postgres-webhook-store.ts'),
-    import('../triggers/store/seen-deliveries-postgres.ts'),
   ]);
   const database = await ServerPostgres.open(state);
   const tokens = new PostgresTokenStore(database);
@@ -376,13 +326,7 @@ async function serverStores(
     await database.close();
     throw error;
   }
-  return {
-    tokens,
-    webhookStore: new PostgresWebhookStore(database),
-    seenDeliveries: () => new PostgresSeenDeliveries(database),
-    database,
-    closeStores: () => database.close(),
-  };
+  return { tokens, database, closeStores: () => database.close() };
 }
 
 /** A seam's `probe()`, when it has one (an optional ability of the S3 seams, not part of the contracts). */

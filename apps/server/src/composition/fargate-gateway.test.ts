@@ -16,9 +16,9 @@ import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { initServer } from '../cli/init-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { claudeCodeCommand } from '../gateway/agent-clis.test-support.ts';
-import { blobText, modelCallsOf } from '../gateway/gateway-server.test-support.ts';
-import { startScriptedModels, type ScriptedModels } from '../gateway/scripted-models.test-support.ts';
+import { claudeCodeCommand } from '../capabilities/gateway/agent-clis.test-support.ts';
+import { blobText, modelCallsOf } from '../capabilities/gateway/gateway-server.test-support.ts';
+import { startScriptedModels, type ScriptedModels } from '../capabilities/gateway/scripted-models.test-support.ts';
 import { composeServer, type ServerComposition } from './compose-server.ts';
 
 const model = 'claude-sonnet-4-5';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { gatewaySettingsSchema } from '../gateway/gateway-settings.ts';
+import { gatewaySettingsSchema } from '../capabilities/gateway/gateway-settings.ts';
 import { telemetryConfigSchema } from './telemetry-config-schema.ts';
-import { runTemplateConfigSchema, triggersConfigSchema } from '../triggers/trigger-config-schema.ts';
+import { runTemplateConfigSchema, triggersConfigSchema } from '../capabilities/triggers/trigger-config-schema.ts';
 import { workspacesConfigSchema } from '../workspaces/workspaces-config-schema.ts';
 import { engineSectionSchema } from './engine-section-schema.ts';
 import { executorConfigSchema } from './executor-config-schema.ts';

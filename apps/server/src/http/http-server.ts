@@ -30,8 +30,7 @@ import { registerSecretRoutes } from './secret-routes.ts';
 import { registerOidcSignInRoutes } from './oidc-sign-in-routes.ts';
 import { registerSessionRoutes } from './session-routes.ts';
 import { registerTokenRoutes } from './token-routes.ts';
-import { registerTriggerRoutes } from './trigger-routes.ts';
-import { registerWebhookRoutes } from './webhook-routes.ts';
+import { serverModules } from '../composition/modules.ts';
 import { registerBlobRoutes } from './blob-routes.ts';
 import { registerBundleRoutes } from './bundle-routes.ts';
 import { registerEventRoutes } from './event-routes.ts';
@@ -211,8 +210,8 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerSessionRoutes(app, options.composition, auth);
   registerOidcSignInRoutes(app, options.composition);
   await registerDashboardRoutes(app);
-  registerWebhookRoutes(app, options.composition);
-  await registerTriggerRoutes(app, options.composition);
+  // The capability modules' routes (webhooks, triggers), in the module list's order.
+  for (const module of serverModules) await module.routes?.(app, options.composition);
   // Whether the token a stream was opened with is still live (loopback-operator streams have none).
   const stillAllowed = (request: { headers: { authorization?: string | undefined } }) => {
     const header = request.headers.authorization;

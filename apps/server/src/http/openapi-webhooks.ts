@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { webhookEventTypes } from '../webhooks/webhook-event-types.ts';
+import { webhookEventTypes } from '../capabilities/webhooks/webhook-event-types.ts';
 import { eventComponent } from './openapi-scopes.ts';
 import { modelSpendViewSchema } from './response-schemas.ts';
 

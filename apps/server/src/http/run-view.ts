@@ -1,7 +1,7 @@
 import type { WorkspaceSpec } from '@cairn/core';
 import type { EngineService } from '@cairn/engine';
-import { RunSpend } from '../gateway/model-spend.ts';
-import { currentRunBudget } from '../gateway/run-budget.ts';
+import { RunSpend } from '../capabilities/gateway/model-spend.ts';
+import { currentRunBudget } from '../capabilities/gateway/run-budget.ts';
 import { requireRun } from './require-run.ts';
 
 /** A run as `GET /v1/runs/{runId}` answers it: with its spend, and why it failed when it did. */

@@ -1,7 +1,7 @@
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
-import { templateParameterName } from '../triggers/trigger-config-schema.ts';
+import { templateParameterName } from '../capabilities/triggers/trigger-config-schema.ts';
 import type { HttpApp } from './http-app.ts';
 import { bodyLimits } from './body-limits.ts';
 import { noContentSchema, scheduleViewSchema } from './response-schemas.ts';

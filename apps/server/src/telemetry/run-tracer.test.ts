@@ -13,7 +13,7 @@ import { initServer } from '../cli/init-server.ts';
 import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { buildHttpApi } from '../http/http-server.ts';
-import { startScriptedModels } from '../gateway/scripted-models.test-support.ts';
+import { startScriptedModels } from '../capabilities/gateway/scripted-models.test-support.ts';
 import { runSpanIds } from './run-tracer.ts';
 
 interface OtlpSpan {

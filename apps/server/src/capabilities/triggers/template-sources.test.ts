@@ -16,11 +16,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { initServer } from '../cli/init-server.ts';
-import { runCli } from '../cli/run-cli.test-support.ts';
-import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
-import { loadServerConfig } from '../config/load-server-config.ts';
-import { buildHttpApi } from '../http/http-server.ts';
+import { initServer } from '../../cli/init-server.ts';
+import { runCli } from '../../cli/run-cli.test-support.ts';
+import { composeServer, type ServerComposition } from '../../composition/compose-server.ts';
+import { loadServerConfig } from '../../config/load-server-config.ts';
+import { buildHttpApi } from '../../http/http-server.ts';
 import { standardWebhookKey, standardWebhookProblem, standardWebhookSignature } from './standard-webhook-signature.ts';
 
 /** A secret as a Standard Webhooks sender shows it: whsec_ and the base64 of random bytes. */
@@ -33,7 +33,7 @@ let base: string;
 let operatorToken: string;
 let directory: string;
 
-const page = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'guides', 'templates-from-webhooks-schedules-and-mcp.md'), 'utf8');
+const page = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', '..', 'docs', 'guides', 'templates-from-webhooks-schedules-and-mcp.md'), 'utf8');
 /** The block of the page fenced with this title (```yaml title="..."). */
 const block = (title: string) => new RegExp(`^\`\`\`\\w+ title="${title.replace(/[()]/g, '\\$&')}"\\n([\\s\\S]*?)^\`\`\``, 'm').exec(page)![1]!;
 

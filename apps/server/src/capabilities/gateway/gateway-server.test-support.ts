@@ -1,6 +1,6 @@
 import type { AuditEntry } from '@cairn/core';
 import { afterEach, expect } from 'vitest';
-import { runningServers } from '../http/running-server.test-support.ts';
+import { runningServers } from '../../http/running-server.test-support.ts';
 import { startScriptedModels, type ModelScript, type ScriptedModels } from './scripted-models.test-support.ts';
 
 type Api = (path: string, init?: RequestInit) => Promise<Response>;

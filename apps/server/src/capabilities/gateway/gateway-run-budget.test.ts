@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { verifyBundle } from '@cairn/audit';
 import { expect, onTestFinished, test } from 'vitest';
-import { runCli } from '../cli/run-cli.test-support.ts';
+import { runCli } from '../../cli/run-cli.test-support.ts';
 import { gatewayServers, modelCallsOf } from './gateway-server.test-support.ts';
 
 const start = gatewayServers();

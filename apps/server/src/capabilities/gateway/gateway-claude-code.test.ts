@@ -6,7 +6,7 @@
 import { verifyBundle } from '@cairn/audit';
 import { createCairnClient } from '@cairn/client';
 import { expect, test } from 'vitest';
-import { guideExample } from '../http/guide-example.test-support.ts';
+import { guideExample } from '../../http/guide-example.test-support.ts';
 import { claudeCodeCommand } from './agent-clis.test-support.ts';
 import { blobText, gatewayServers, modelCallsOf, submitAgentRun } from './gateway-server.test-support.ts';
 import { priceModelCall } from './model-prices.ts';

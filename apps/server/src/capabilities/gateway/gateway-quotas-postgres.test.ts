@@ -16,10 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { removeWithMounts } from '@cairn/local';
 import { afterEach, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { createPostgresStateStore } from '../../../../packages/engine/src/store/postgres/postgres-state-store.ts';
-import { createTestDatabase, type TestDatabase } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
-import { initServer } from '../cli/init-server.ts';
-import { runningServers } from '../http/running-server.test-support.ts';
+import { createPostgresStateStore } from '../../../../../packages/engine/src/store/postgres/postgres-state-store.ts';
+import { createTestDatabase, type TestDatabase } from '../../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
+import { initServer } from '../../cli/init-server.ts';
+import { runningServers } from '../../http/running-server.test-support.ts';
 import { AttemptCredentials } from './attempt-credentials.ts';
 import { modelCallsOf } from './gateway-server.test-support.ts';
 import { startScriptedModels, type ScriptedModels, type ScriptedTurn } from './scripted-models.test-support.ts';
@@ -143,7 +143,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'cli.ts');
+const cli = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'cli.ts');
 
 /** `cairn --json serve --config <file>` from the sources, in a process of its own; resolves once it listens. */
 function serve(directory: string, configFile: string): Promise<{ base: string; server: ChildProcess }> {

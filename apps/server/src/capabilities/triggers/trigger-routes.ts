@@ -1,11 +1,11 @@
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
-import type { ServerComposition } from '../composition/compose-server.ts';
-import { assertTakeOverGranted } from '../delivery/branch-ownership.ts';
-import { submitFilled } from '../triggers/run-templates.ts';
-import { templateParameterName } from '../triggers/trigger-config-schema.ts';
-import type { HttpApp } from './http-app.ts';
-import { submitResultSchema } from './response-schemas.ts';
+import type { ServerComposition } from '../../composition/compose-server.ts';
+import { assertTakeOverGranted } from '../../delivery/branch-ownership.ts';
+import { submitFilled } from './run-templates.ts';
+import { templateParameterName } from './trigger-config-schema.ts';
+import type { HttpApp } from '../../http/http-app.ts';
+import { submitResultSchema } from '../../http/response-schemas.ts';
 
 const templateParams = z.strictObject({ name: z.string().min(1).max(64) });
 

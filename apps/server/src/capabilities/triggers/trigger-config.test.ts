@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCairnError } from '@cairn/protocol';
 import { afterEach, expect, test } from 'vitest';
-import { loadServerConfig } from '../config/load-server-config.ts';
+import { loadServerConfig } from '../../config/load-server-config.ts';
 import { RunTemplates } from './run-templates.ts';
 
 const directories: string[] = [];
@@ -54,7 +54,7 @@ test('a trigger naming a template the config lacks, and a template using an unde
 });
 
 test('the template and config of docs/guides/from-an-issue-to-a-run.md load as written, and its refusal is the one shown', () => {
-  const page = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'guides', 'from-an-issue-to-a-run.md'), 'utf8');
+  const page = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', '..', 'docs', 'guides', 'from-an-issue-to-a-run.md'), 'utf8');
   const block = (title: string) => new RegExp(`^\`\`\`\\w+ title="${title.replace(/[()]/g, '\\$&')}"\\n([\\s\\S]*?)^\`\`\``, 'm').exec(page)?.[1];
   const template = block('templates/fix-issue.yaml');
   const sections = block('cairn.config.yaml (the sections added)');

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from '@cairn/core';
-import type { ServerPostgres } from '../../store/postgres/server-postgres.ts';
+import type { ServerPostgres } from '../../../store/postgres/server-postgres.ts';
 import { quotaFull, quotaWindowMs, type QuotaClaim, type QuotaLedger, type QuotaTaken } from '../quota-ledger.ts';
 
 /**

@@ -11,10 +11,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { removeWithMounts } from '@cairn/local';
 import { afterAll, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { createTestDatabase } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
-import { initServer } from '../cli/init-server.ts';
-import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
-import { loadServerConfig } from '../config/load-server-config.ts';
+import { createTestDatabase } from '../../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
+import { initServer } from '../../cli/init-server.ts';
+import { composeServer, type ServerComposition } from '../../composition/compose-server.ts';
+import { loadServerConfig } from '../../config/load-server-config.ts';
 import { AttemptCredentials } from './attempt-credentials.ts';
 import { startScriptedModels } from './scripted-models.test-support.ts';
 

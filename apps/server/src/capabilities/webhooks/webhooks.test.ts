@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import type { CairnEvent } from '@cairn/core';
 import { isCairnError } from '@cairn/protocol';
 import { afterEach, expect, test } from 'vitest';
-import { initServer } from '../cli/init-server.ts';
-import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
-import { loadServerConfig } from '../config/load-server-config.ts';
-import { buildHttpApi } from '../http/http-server.ts';
-import { runningServers } from '../http/running-server.test-support.ts';
+import { initServer } from '../../cli/init-server.ts';
+import { composeServer, type ServerComposition } from '../../composition/compose-server.ts';
+import { loadServerConfig } from '../../config/load-server-config.ts';
+import { buildHttpApi } from '../../http/http-server.ts';
+import { runningServers } from '../../http/running-server.test-support.ts';
 import { verifyWebhook } from './verify-webhook.ts';
 
 const serve = runningServers();

@@ -10,11 +10,11 @@ import type { AuditEntry } from '@cairn/core';
 import { removeWithMounts } from '@cairn/local';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { initServer } from '../cli/init-server.ts';
-import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
-import { loadServerConfig } from '../config/load-server-config.ts';
-import { runCli } from '../cli/run-cli.test-support.ts';
-import { buildHttpApi } from '../http/http-server.ts';
+import { initServer } from '../../cli/init-server.ts';
+import { composeServer, type ServerComposition } from '../../composition/compose-server.ts';
+import { loadServerConfig } from '../../config/load-server-config.ts';
+import { runCli } from '../../cli/run-cli.test-support.ts';
+import { buildHttpApi } from '../../http/http-server.ts';
 import { githubDelivery, issueCommentCreated, issueLabeled } from './github-deliveries.test-support.ts';
 import { isGithubSignature } from './github-signature.ts';
 

@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import type { EngineService } from '@cairn/engine';
-import { readConfiguredSecret } from '../config/configured-secret.ts';
-import type { LoadedServerConfig } from '../config/load-server-config.ts';
+import { readConfiguredSecret } from '../../config/configured-secret.ts';
+import type { LoadedServerConfig } from '../../config/load-server-config.ts';
 import { GithubTrigger } from './github-trigger.ts';
 import { forgePermissions, type RepositoryPermissions } from './repository-permissions.ts';
 import { RunTemplates } from './run-templates.ts';

@@ -14,14 +14,14 @@ import type { AuditEntry } from '@cairn/core';
 import { removeWithMounts } from '@cairn/local';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { createTestDatabase, type TestDatabase } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
-import { initServer } from '../cli/init-server.ts';
-import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
-import { loadServerConfig } from '../config/load-server-config.ts';
-import { buildHttpApi } from '../http/http-server.ts';
+import { createTestDatabase, type TestDatabase } from '../../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
+import { initServer } from '../../cli/init-server.ts';
+import { composeServer, type ServerComposition } from '../../composition/compose-server.ts';
+import { loadServerConfig } from '../../config/load-server-config.ts';
+import { buildHttpApi } from '../../http/http-server.ts';
 
 const webhookKey = randomBytes(32);
-const page = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'guides', 'templates-from-webhooks-schedules-and-mcp.md'), 'utf8');
+const page = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', '..', 'docs', 'guides', 'templates-from-webhooks-schedules-and-mcp.md'), 'utf8');
 /** The block of the page fenced with this title (```yaml title="..."). */
 const block = (title: string) => new RegExp(`^\`\`\`\\w+ title="${title.replace(/[()]/g, '\\$&')}"\\n([\\s\\S]*?)^\`\`\``, 'm').exec(page)![1]!;
 

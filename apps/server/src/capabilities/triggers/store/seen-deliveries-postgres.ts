@@ -1,4 +1,4 @@
-import type { ServerPostgres } from '../../store/postgres/server-postgres.ts';
+import type { ServerPostgres } from '../../../store/postgres/server-postgres.ts';
 import { SeenDeliveries, seenDeliveryKeptIds, seenDeliveryKeptMs } from '../seen-deliveries.ts';
 
 /**

@@ -30,7 +30,7 @@ export function claudeCodeCommand(): string[] {
   const platformKey = process.platform === 'linux' ? `linux-${process.arch}${linuxLibc() === 'musl' ? '-musl' : ''}` : `${process.platform}-${process.arch}`;
   const platformPackage = `@anthropic-ai/claude-code-${platformKey}`;
   try {
-    const wrapper = packageRoot('@anthropic-ai/claude-code', dirname(require.resolve('../../package.json')));
+    const wrapper = packageRoot('@anthropic-ai/claude-code', dirname(require.resolve('../../../package.json')));
     const binary = join(packageRoot(platformPackage, wrapper), process.platform === 'win32' ? 'claude.exe' : 'claude');
     if (!existsSync(binary)) throw new Error(`${binary} does not exist`);
     return [binary];
@@ -53,7 +53,7 @@ export function codexCommand(): string[] {
   if (target === undefined) throw new Error(`[cairn] Codex ships no binary for ${platformKey}`);
   const platformPackage = `@openai/codex-${platformKey}`;
   try {
-    const wrapper = packageRoot('@openai/codex', dirname(require.resolve('../../package.json')));
+    const wrapper = packageRoot('@openai/codex', dirname(require.resolve('../../../package.json')));
     const binary = join(packageRoot(platformPackage, wrapper), 'vendor', target, 'bin', 'codex');
     if (!existsSync(binary)) throw new Error(`${binary} does not exist`);
     return [binary];

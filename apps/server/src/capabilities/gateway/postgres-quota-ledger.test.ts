@@ -5,8 +5,8 @@
 // oracle connection, not only through the ledger.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, expect, test } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
-import { ServerPostgres } from '../store/postgres/server-postgres.ts';
+import { createTestDatabase, type TestDatabase } from '../../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
+import { ServerPostgres } from '../../store/postgres/server-postgres.ts';
 import { PostgresQuotaLedger } from './store/postgres-quota-ledger.ts';
 import type { QuotaClaim, QuotaLedger } from './quota-ledger.ts';
 import { describeQuotaLedger } from './quota-ledger.test-support.ts';

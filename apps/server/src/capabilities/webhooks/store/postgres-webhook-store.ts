@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { CairnEventType } from '@cairn/core';
-import type { ServerPostgres } from '../../store/postgres/server-postgres.ts';
+import type { ServerPostgres } from '../../../store/postgres/server-postgres.ts';
 import {
   deliveryBody,
   endpointOf,

@@ -9,7 +9,7 @@ import { createCairnClient } from '@cairn/client';
 import { buildMcpServer } from '@cairn/mcp';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { runCli } from '../cli/run-cli.test-support.ts';
+import { runCli } from '../../cli/run-cli.test-support.ts';
 import { AttemptCredentials } from './attempt-credentials.ts';
 import { blobText, gatewayServers, modelCallsOf, postAgentRun, submitAgentRun } from './gateway-server.test-support.ts';
 import { priceModelCall } from './model-prices.ts';

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import type { ServerComposition } from '../composition/compose-server.ts';
-import { webhookEventTypes } from '../webhooks/webhook-event-types.ts';
-import { webhookUrlProblem } from '../webhooks/webhook-url.ts';
-import type { HttpApp } from './http-app.ts';
-import { noContentSchema, webhookDeliverySchema, webhookViewSchema } from './response-schemas.ts';
+import type { ServerComposition } from '../../composition/compose-server.ts';
+import { webhookEventTypes } from './webhook-event-types.ts';
+import { webhookUrlProblem } from './webhook-url.ts';
+import type { HttpApp } from '../../http/http-app.ts';
+import { noContentSchema, webhookDeliverySchema, webhookViewSchema } from '../../http/response-schemas.ts';
 
 const webhookParams = z.strictObject({ webhookId: z.string().min(1).max(64) });
 
