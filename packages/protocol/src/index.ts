@@ -69,6 +69,8 @@ export { assertAnchorCheckpoint } from './anchor/anchor-checkpoint.ts';
 export { PerKeyQueue } from './anchor/per-key-queue.ts';
 export { isTransientServiceError, withRetries } from './retry/with-retries.ts';
 export type { RetryPolicy } from './retry/with-retries.ts';
+export { recordRetryWaits, retryWaitReason } from './retry/retry-waits.ts';
+export type { RetryWait } from './retry/retry-waits.ts';
 export { parseSettings } from './errors/parse-settings.ts';
 export {
   children,

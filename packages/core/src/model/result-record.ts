@@ -40,6 +40,19 @@ export interface LimitHit {
 }
 
 /**
+ * A storage operation of the attempt's that waited for the storage to come back (an outage waited
+ * out within the storage's outage budget, retried with backoff): the platform's fault, not the
+ * item's, which did not spend an attempt on it.
+ */
+export interface StorageWait {
+  /** From its first try to the one that went through (or the last). */
+  readonly waitedMs: number;
+  readonly retries: number;
+  /** Why it waited: the first failure's words (`ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:7480`). */
+  readonly reason: string;
+}
+
+/**
  * What a worker reports for one attempt, written to storage as canonical JSON at
  * `results/<executionId>.json`. The engine accepts it only with the attempt's current fencing
  * token and the digest of the manifest it ran.
@@ -63,4 +76,6 @@ export interface ResultRecord {
   readonly failure?: AttemptFailure;
   /** Disk limits that refused a write during the attempt, though it went on (see LimitHit). */
   readonly limitsHit?: readonly LimitHit[];
+  /** Storage operations that waited for an outage to end, longest first, ten at most (see StorageWait). */
+  readonly storageWaits?: readonly StorageWait[];
 }

@@ -16,6 +16,7 @@ import type { PreparedDispatch } from './prepared-dispatch.ts';
 import type { PureResults } from '../store/sqlite/pure-results.ts';
 import type { PushedExit, PushedExits } from './pushed-exits.ts';
 import { limitsHitOf } from './limits-hit-entry.ts';
+import { dispatchWaitsOf, storageWaitsOf } from './storage-waits-entry.ts';
 import { readResult, type ResultRead } from './read-result.ts';
 import { retryDecision } from './retry-decision.ts';
 import { retryDelay } from '../retry-delay.ts';
@@ -86,6 +87,7 @@ export class AttemptRecorder {
       itemId: dispatch.itemId,
       manifestDigest,
       ...(dispatch.secretVersions ? { secrets: dispatch.secretVersions } : {}),
+      ...dispatchWaitsOf(dispatch),
     });
     return true;
   }
@@ -187,6 +189,7 @@ export class AttemptRecorder {
       itemId: attempt.itemId,
       ...limitsHitOf(read),
       outcome,
+      ...storageWaitsOf(read),
     });
     this.#settings.observer?.attemptEnded?.({
       runId: attempt.runId,

@@ -1,6 +1,6 @@
 import type { DispatchManifest, ItemSpec, ManifestInput } from '@cairn/core';
 import { signManifests } from '@cairn/audit';
-import { canonicalJsonBytes, digestOfJson, isCairnError, manifestKey, parseDuration, sha256Digest } from '@cairn/protocol';
+import { canonicalJsonBytes, digestOfJson, isCairnError, manifestKey, parseDuration, recordRetryWaits, sha256Digest, type RetryWait } from '@cairn/protocol';
 import { engineActor } from '../engine-actor.ts';
 import { isoTime } from '../iso-time.ts';
 import type { ItemRecord } from '../records/run-records.ts';
@@ -122,8 +122,13 @@ export class ManifestDrafter {
         const bytes = canonicalJsonBytes(signed[index]!);
         const manifestDigest = sha256Digest(bytes);
         // Put without a flush of its own (ADR 0024): the dispatch that names it commits without one too.
-        await this.#settings.storage.put(manifestKey(manifestDigest), bytes, { ifAbsent: true, contentType: 'application/json', deferFlush: true });
-        return { ...draft, manifestDigest };
+        // A put that waited for a storage outage says so in the attempt's history.
+        const waits: RetryWait[] = [];
+        await recordRetryWaits(waits, () =>
+          this.#settings.storage.put(manifestKey(manifestDigest), bytes, { ifAbsent: true, contentType: 'application/json', deferFlush: true }),
+        );
+        const storageWaits = waits.filter((wait) => wait.waitedFor === 'storage').map(({ waitedMs, retries, reason }) => ({ waitedMs, retries, reason }));
+        return { ...draft, manifestDigest, ...(storageWaits.length > 0 ? { storageWaits } : {}) };
       }),
     );
   }

@@ -1,4 +1,4 @@
-import type { Digest, DispatchManifest, ExecutorV1, TaskGateway } from '@cairn/core';
+import type { Digest, DispatchManifest, ExecutorV1, StorageWait, TaskGateway } from '@cairn/core';
 import type { LockWait } from '../records/attempt-records.ts';
 import type { HeldLock } from '../store/sqlite/lock-table.ts';
 
@@ -16,6 +16,8 @@ export interface PreparedDispatch {
   readonly queue: string | null;
   /** When the item became ready, for dispatch latency. */
   readonly readyAt: string | null;
+  /** Storing its manifest waited for a storage outage to end: for its `attempt.dispatched` entry. */
+  readonly storageWaits?: readonly StorageWait[];
   /** Its wait for locks before this dispatch, if it had one. */
   readonly lockWait: LockWait | null;
   /** A pure item's input digest, under which its success is recorded for reuse. */

@@ -1,5 +1,5 @@
-import type { AttemptFailure, Digest, LimitHit, StorageProviderV1 } from '@cairn/core';
-import { blobKey, isCairnError, parsePayload, resultKey, resultRecordSchema } from '@cairn/protocol';
+import type { AttemptFailure, Digest, LimitHit, StorageProviderV1, StorageWait } from '@cairn/core';
+import { blobKey, isCairnError, parsePayload, recordRetryWaits, resultKey, resultRecordSchema, type RetryWait } from '@cairn/protocol';
 import type { AttemptRecord } from '../store/sqlite/attempt-store.ts';
 
 /** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */
@@ -10,6 +10,11 @@ export type ResultRead =
       readonly failure?: AttemptFailure;
       /** Disk limits that refused a write during the attempt, whatever its outcome (for its history). */
       readonly limitsHit?: readonly LimitHit[];
+      /**
+       * Storage operations that waited for an outage to end: the worker's (its result record's) and
+       * the engine's own as it read the result, for the attempt's history.
+       */
+      readonly storageWaits?: readonly (StorageWait & { readonly by: 'worker' | 'engine' })[];
       /** The `output` artifact's bytes, when asked for (a planner's fragment) and there is one. */
       readonly output?: Uint8Array;
     }
@@ -25,6 +30,21 @@ export async function readResult(
   attempt: Pick<AttemptRecord, 'executionId' | 'fencingToken' | 'manifestDigest'>,
   /** Asked only of a result with an `output`: whether its bytes are wanted too (a planner's are). */
   wantsOutput: () => boolean = () => false,
+): Promise<ResultRead> {
+  const waits: RetryWait[] = [];
+  const read = await recordRetryWaits(waits, () => readStoredResult(storage, attempt, wantsOutput));
+  if (read === undefined || 'rejected' in read) return read;
+  const engine = waits
+    .filter((wait) => wait.waitedFor === 'storage')
+    .map(({ waitedMs, retries, reason }) => ({ by: 'engine' as const, waitedMs, retries, reason }));
+  const storageWaits = [...(read.storageWaits ?? []), ...engine];
+  return storageWaits.length === 0 ? read : { ...read, storageWaits };
+}
+
+async function readStoredResult(
+  storage: StorageProviderV1,
+  attempt: Pick<AttemptRecord, 'executionId' | 'fencingToken' | 'manifestDigest'>,
+  wantsOutput: () => boolean,
 ): Promise<ResultRead> {
   const bytes = await storage.get(resultKey(attempt.executionId));
   if (bytes === null) return undefined;
@@ -43,6 +63,7 @@ export async function readResult(
     exitCode: record.exitCode,
     ...(record.failure ? { failure: record.failure as AttemptFailure } : {}),
     ...(record.limitsHit ? { limitsHit: record.limitsHit } : {}),
+    ...(record.storageWaits ? { storageWaits: record.storageWaits.map((wait) => ({ by: 'worker' as const, ...wait })) } : {}),
     ...(output === null ? {} : { output }),
   };
 }

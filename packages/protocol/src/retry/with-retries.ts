@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { noteRetryWait, retryWaitReason } from './retry-waits.ts';
 
 /**
  * How an operation is retried: `maxAttempts` in all, waits growing from `baseDelayMs` up to
@@ -14,6 +15,11 @@ export interface RetryPolicy {
   readonly budgetMs?: number;
   readonly baseDelayMs?: number;
   readonly maxDelayMs?: number;
+  /**
+   * What an operation that was retried waited for (`storage`): when set, each such operation notes
+   * its wait (how long, how many retries, why) for the caller's history (see recordRetryWaits).
+   */
+  readonly waitName?: string;
   /** Called before each retry (logging, metrics); never with a request's body or plaintext. */
   readonly onRetry?: (retry: { readonly attempt: number; readonly delayMs: number; readonly error: unknown }) => void;
 }
@@ -57,13 +63,26 @@ export async function withRetries<T>(
 ): Promise<T> {
   const baseDelayMs = policy.baseDelayMs ?? 50;
   const maxDelayMs = policy.maxDelayMs ?? 5_000;
-  const deadline = performance.now() + (policy.budgetMs ?? 0);
+  const started = performance.now();
+  const deadline = started + (policy.budgetMs ?? 0);
+  let firstError: unknown;
+  // A retried operation's wait, noted once it ended either way: the history says what it waited for.
+  const noteWait = (attempt: number) => {
+    if (policy.waitName === undefined || attempt === 1) return;
+    noteRetryWait({ waitedFor: policy.waitName, waitedMs: Math.round(performance.now() - started), retries: attempt - 1, reason: retryWaitReason(firstError) });
+  };
   for (let attempt = 1; ; attempt++) {
     try {
-      return await operation(attempt);
+      const value = await operation(attempt);
+      noteWait(attempt);
+      return value;
     } catch (error) {
+      if (attempt === 1) firstError = error;
       const left = deadline - performance.now();
-      if ((attempt >= policy.maxAttempts && left <= 0) || !policy.isRetryable(error)) throw error;
+      if ((attempt >= policy.maxAttempts && left <= 0) || !policy.isRetryable(error)) {
+        noteWait(attempt);
+        throw error;
+      }
       // 2 ** attempt grows past any cap within a few dozen attempts; past ~1000 it would be Infinity.
       const cap = Math.min(maxDelayMs, baseDelayMs * 2 ** Math.min(attempt, 30));
       const jittered = Math.floor(Math.random() * cap);

@@ -36,5 +36,10 @@ export const resultRecordSchema = z.strictObject({
     )
     .max(3)
     .exactOptional(),
+  storageWaits: z
+    .array(z.strictObject({ waitedMs: countSchema, retries: countSchema, reason: z.string().min(1).max(400) }))
+    .min(1)
+    .max(10)
+    .exactOptional(),
 });
 true satisfies SchemaImplements<typeof resultRecordSchema, ResultRecord>;

@@ -29,7 +29,8 @@ export function isRetryableS3Error(error: unknown): boolean {
  * retries past them for as long as that from the first attempt, so a shorter outage is waited out.
  */
 export function s3RetryPolicy(settings: { readonly maxAttempts: number; readonly outageBudgetMs?: number }): S3RetryPolicy {
-  return { maxAttempts: settings.maxAttempts, ...(settings.outageBudgetMs === undefined ? {} : { budgetMs: settings.outageBudgetMs }) };
+  // Storage's retries are waits an item's history names (see RetryWait in @cairn/protocol).
+  return { maxAttempts: settings.maxAttempts, waitName: 'storage', ...(settings.outageBudgetMs === undefined ? {} : { budgetMs: settings.outageBudgetMs }) };
 }
 
 /** Runs an S3 operation with the shared backoff and full jitter, retrying what `isRetryableS3Error` allows. */

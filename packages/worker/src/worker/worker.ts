@@ -23,10 +23,12 @@ import {
   isCairnError,
   parsePayload,
   parseSettings,
+  recordRetryWaits,
   publicKeyRecordSchema,
   resultKey,
   resultRecordSchema,
   taskEnvelopeSchema,
+  type RetryWait,
 } from '@cairn/protocol';
 import { z } from 'zod';
 import type { AttemptWorkspace } from '../git/attempt-workspace.ts';
@@ -48,6 +50,7 @@ import { prepareAttempt } from './prepare-attempt.ts';
 import { attemptFailureOf } from './attempt-failure-of.ts';
 import { namedSecrets, runtimeEnvironment } from './runtime-environment.ts';
 import type { WorkspaceLayers } from './workspace-layers.ts';
+import { storageWaitsOf } from './storage-waits-of.ts';
 import { whileStorageFull } from './while-storage-full.ts';
 
 const seam = (name: string) =>
@@ -177,6 +180,12 @@ export class Worker {
    * is already stored (for the same manifest) is not run again: the stored record is returned.
    */
   async run(task: TaskEnvelope, signal?: AbortSignal): Promise<ResultRecord> {
+    // What the attempt waited for storage (an outage waited out), for its result and history.
+    const waits: RetryWait[] = [];
+    return recordRetryWaits(waits, () => this.#run(task, waits, signal));
+  }
+
+  async #run(task: TaskEnvelope, waits: readonly RetryWait[], signal?: AbortSignal): Promise<ResultRecord> {
     const startedAt = new Date().toISOString();
     parsePayload(taskEnvelopeSchema, task, 'task envelope');
     const stored = await this.#storedResult(task);
@@ -236,6 +245,7 @@ export class Worker {
       ...(state.patch ? { patchStats: { filesChanged: state.patch.filesChanged, bytes: state.patch.bytes } } : {}),
       ...(failure ? { failure } : {}),
       ...(state.limitsHit && state.limitsHit.length > 0 ? { limitsHit: state.limitsHit } : {}),
+      ...storageWaitsOf(waits),
     };
     const recordBytes = canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record'));
     // The attempt is done: a full disk delays its record, never turns it into a failure.
