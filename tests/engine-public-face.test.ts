@@ -30,9 +30,11 @@ const publicValues = [
 ];
 const publicTypes = [
   'AccessDenial',
-  // Approval policies (ADR 0041): what EngineService.approvals answers, and who votes.
+  // Approval policies (ADR 0041): what EngineService.approvals answers, and who votes (with the
+  // approvals whose principal's access lapsed, ADR 0046).
   'ApprovalVoteRecord',
   'ItemApprovalRecord',
+  'LapsedApproval',
   'Voter',
   // The model gateway's seam (ADR 0033): what a host issues attempts, and what it records through the engine.
   'AttemptGatewayIssuer',
