@@ -3,7 +3,8 @@
 // outage is the platform's, not the items': the server and its tasks wait it out within
 // storage.outageBudgetMs, so no item fails and none spends a second attempt, and `/readyz` answers
 // 503 "storage unavailable: …" while S3 is gone and 200 once it is back. The shared test radosgw is
-// never killed (other test files use it): the proxy plays the outage in front of it.
+// never killed (other test files use it): the proxy plays the outage in front of it. The items that
+// waited for storage say so in their history.
 import { afterEach, expect, test, vi } from 'vitest';
 import { createTestBucket, deleteTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment, startS3FaultProxy } from '@cairn/s3/testing';
 import { runningServers } from './running-server.test-support.ts';
@@ -78,6 +79,12 @@ test(
       itemsFailed: failed.length,
       attemptsSpent: attempts.reduce((sum, count) => sum + count, 0),
       itemsWithMoreThanOneAttempt: attempts.filter((count) => count > 1).length,
+      // Their history (attempt.dispatched / attempt.completed entries) says which waited for storage.
+      itemsWhoseHistorySaysTheyWaited: new Set(
+        [...composition.engine.audit.runEntries(runId)]
+          .filter((entry) => (entry.action === 'attempt.dispatched' || entry.action === 'attempt.completed') && Array.isArray(entry.data['storageWaits']))
+          .map((entry) => entry.data['itemId']),
+      ).size,
     };
     console.info(`storage outage figures: ${JSON.stringify(figures)}`);
 
@@ -87,6 +94,7 @@ test(
     expect(run.state).toBe('succeeded');
     expect(figures.itemsWithMoreThanOneAttempt, 'no item spent a retry on the outage').toBe(0);
     expect(figures.attemptsSpent).toBe(60);
+    expect(figures.itemsWhoseHistorySaysTheyWaited, 'the items that waited for storage say so in their history').toBeGreaterThan(0);
     // Every probe but those answered from a check made before the outage (cached up to 1.5 s) said
     // storage was unavailable, and why.
     const notReady = duringOutage.filter((answer) => answer.status === 503);
