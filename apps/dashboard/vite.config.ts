@@ -3,7 +3,7 @@ import { defineConfig } from 'vite';
 
 const browserNode = (file: string) => fileURLToPath(new URL(`./src/browser-node/${file}`, import.meta.url));
 
-// The dashboard is served by @cairn/server under /dashboard/ (apps/server/src/http/dashboard-routes.ts):
+// The dashboard is served by @cairn/server under /dashboard/ (apps/server/src/capabilities/dashboard/dashboard-routes.ts):
 // every asset URL is relative to that base. JSX compiles to Preact's automatic runtime.
 export default defineConfig({
   base: '/dashboard/',

@@ -18,7 +18,7 @@ import {
   type BackupMember,
   type BackupNotCopied,
 } from './backup-manifest.ts';
-import { serverSigningKey } from '../evidence/server-trust.ts';
+import { serverSigningKey } from '../capabilities/evidence/server-trust.ts';
 import { externalData } from './external-data.ts';
 
 /** What `backupServer` wrote. */

@@ -10,7 +10,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { initServer } from '../cli/init-server.ts';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { serverTsaCertificates } from '../evidence/server-trust.ts';
+import { serverTsaCertificates } from '../capabilities/evidence/server-trust.ts';
 import { backupServer } from './backup-server.ts';
 import { restoreBackup } from './restore-backup.ts';
 

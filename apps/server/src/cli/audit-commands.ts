@@ -1,7 +1,7 @@
 import type { AuditAction } from '@cairn/core';
 import type { AuditEntryFilters } from '@cairn/client';
 import { CairnError } from '@cairn/protocol';
-import { formatLogVerification } from '../evidence/format-log-verification.ts';
+import { formatLogVerification } from '../capabilities/evidence/format-log-verification.ts';
 import { clientOf, configOption, json, program, say } from './cli-program.ts';
 import { writeChunks } from './file-output.ts';
 import { loadServerConfigLazily } from './lazy-server-config.ts';
@@ -91,13 +91,13 @@ export function addAuditCommands(): void {
       const loaded = await loadServerConfigLazily(configOption());
       if (!options.online && options.anchor && options.anchor.length > 0)
         throw new CairnError('CAIRN_PAYLOAD_INVALID', '--anchor is read only with --online; add --online, or leave --anchor out.', { path: '--anchor' });
-      const [{ serverAnchors }, { trustedAnchorOf }] = await Promise.all([import('../evidence/server-trust.ts'), import('../evidence/verifier-anchors.ts')]);
+      const [{ serverAnchors }, { trustedAnchorOf }] = await Promise.all([import('../capabilities/evidence/server-trust.ts'), import('../capabilities/evidence/verifier-anchors.ts')]);
       const anchors = !options.online
         ? []
         : options.anchor && options.anchor.length > 0
           ? options.anchor.map((specification) => trustedAnchorOf(specification, '--anchor'))
           : serverAnchors(loaded);
-      const { verifyServerLog } = await import('../evidence/verify-server-log.ts');
+      const { verifyServerLog } = await import('../capabilities/evidence/verify-server-log.ts');
       const result = await verifyServerLog(loaded, { anchors });
       if (json()) say(JSON.stringify({ ...result, anchors: anchors.map((anchor) => anchor.name) }));
       else for (const line of formatLogVerification(result, options.online ? anchors.map((anchor) => anchor.name) : undefined)) say(line);

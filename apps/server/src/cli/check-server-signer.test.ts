@@ -11,7 +11,7 @@ import { afterEach, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { composeServer, type ServerComposition } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { verifyServerLog } from '../evidence/verify-server-log.ts';
+import { verifyServerLog } from '../capabilities/evidence/verify-server-log.ts';
 import { checkServerSigner } from './check-server-signer.ts';
 import { initServer } from './init-server.ts';
 

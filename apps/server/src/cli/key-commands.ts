@@ -9,7 +9,7 @@ export function addKeyCommands(): void {
     .description('print the signing key id (sha256 of its public key): give it to whoever verifies your evidence')
     .action(async () => {
       // The signer the config names: the key file, or the KMS key's public key asked of KMS.
-      const { serverSigningKey } = await import('../evidence/server-trust.ts');
+      const { serverSigningKey } = await import('../capabilities/evidence/server-trust.ts');
       const { keyId, algorithm } = await serverSigningKey(await loadServerConfigLazily(configOption()));
       say(json() ? JSON.stringify({ keyId, algorithm }) : keyId);
     });

@@ -5,10 +5,10 @@ import type { TrustedAnchor } from '@cairn/audit';
 import { CairnError } from '@cairn/protocol';
 import { configFileNames } from '../config/config-file-names.ts';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
-import { serverAnchors, serverSigningKey, serverTsaCertificates } from '../evidence/server-trust.ts';
-import { readTsaCertificate } from '../evidence/tsa-certificate-file.ts';
-import { trustedKeyFromFile } from '../evidence/trusted-key-file.ts';
-import { trustedAnchorOf } from '../evidence/verifier-anchors.ts';
+import { serverAnchors, serverSigningKey, serverTsaCertificates } from '../capabilities/evidence/server-trust.ts';
+import { readTsaCertificate } from '../capabilities/evidence/tsa-certificate-file.ts';
+import { trustedKeyFromFile } from '../capabilities/evidence/trusted-key-file.ts';
+import { trustedAnchorOf } from '../capabilities/evidence/verifier-anchors.ts';
 import { configOption, readInputFile } from './cli-program.ts';
 import { loadServerConfigLazily } from './lazy-server-config.ts';
 

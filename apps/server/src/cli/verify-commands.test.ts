@@ -12,7 +12,7 @@ import { createLocalSigner } from '@cairn/local';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { composeServer } from '../composition/compose-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { forgeServerBundle, writeForgedFileAnchor } from '../evidence/forge-bundle.test-support.ts';
+import { forgeServerBundle, writeForgedFileAnchor } from '../capabilities/evidence/forge-bundle.test-support.ts';
 import { initServer } from './init-server.ts';
 import { runCli } from './run-cli.test-support.ts';
 

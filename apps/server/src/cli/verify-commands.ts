@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { formatVerificationReport } from '../evidence/format-verification-report.ts';
+import { formatVerificationReport } from '../capabilities/evidence/format-verification-report.ts';
 import { json, program, say } from './cli-program.ts';
 import type { VerifierOptions } from './verifier-trust.ts';
 
@@ -33,7 +33,7 @@ export function addVerifyCommands(): void {
     .action(async (file: string, options: VerifierOptions & { maxBundleBytes?: number }) => {
       const [{ verifierTrust }, { readEvidenceFile, verificationExitCode, verifyEvidence }] = await Promise.all([
         import('./verifier-trust.ts'),
-        import('../evidence/verify-evidence.ts'),
+        import('../capabilities/evidence/verify-evidence.ts'),
       ]);
       const limits = options.maxBundleBytes === undefined ? {} : { maxBundleBytes: options.maxBundleBytes };
       const bytes = readEvidenceFile(file, limits);

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, expect, test, vi } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { initServer } from '../cli/init-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { serverSigningKey } from '../evidence/server-trust.ts';
+import { serverSigningKey } from '../capabilities/evidence/server-trust.ts';
 import { composeServer, type ServerComposition } from './compose-server.ts';
 
 let endpoint: KmsTestEndpoint;

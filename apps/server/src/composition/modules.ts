@@ -1,4 +1,7 @@
+import { dashboardModule } from '../capabilities/dashboard/dashboard-module.ts';
+import { evidenceModule } from '../capabilities/evidence/evidence-module.ts';
 import { gatewayModule } from '../capabilities/gateway/gateway-module.ts';
+import { schedulesModule } from '../capabilities/schedules/schedules-module.ts';
 import { triggersModule } from '../capabilities/triggers/triggers-module.ts';
 import { webhooksModule } from '../capabilities/webhooks/webhooks-module.ts';
 import type { EngineModuleContext, ModuleContext, ServerModule } from './server-module.ts';
@@ -11,7 +14,7 @@ import type { StartedParts } from './started-parts.ts';
 export const modulesBeforeEngine = [gatewayModule] as const;
 
 /** Those that run on the engine's service, started once it runs and closed before it stops. */
-export const modulesAfterEngine = [webhooksModule, triggersModule] as const;
+export const modulesAfterEngine = [schedulesModule, evidenceModule, dashboardModule, webhooksModule, triggersModule] as const;
 
 /** Every module, in the order their routes are registered. */
 export const serverModules = [...modulesBeforeEngine, ...modulesAfterEngine] as const;
@@ -34,12 +37,15 @@ export async function startModules<Context extends ModuleContext | EngineModuleC
   context: Context,
 ): Promise<StartedModules<List>> {
   const started: Record<string, unknown> = {};
-  for (const module of list)
-    started[module.name] = await parts.startInOrder(
-      module.name,
-      () => module.start(context),
-      (part) => module.close(part),
-    );
+  for (const module of list) {
+    const { start, close } = module;
+    if (start)
+      started[module.name] = await parts.startInOrder(
+        module.name,
+        () => start.call(module, context),
+        (part) => close?.call(module, part),
+      );
+  }
   // One entry per module, under its name, holding what its start gave: the mapped type says exactly that.
   return started as StartedModules<List>;
 }

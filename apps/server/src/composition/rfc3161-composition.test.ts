@@ -8,7 +8,7 @@ import { verifyTimestampToken } from '@cairn/audit';
 import { OpensslTestTsa } from '@cairn/timestamp/testing';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { serverAnchors, serverTsaCertificates } from '../evidence/server-trust.ts';
+import { serverAnchors, serverTsaCertificates } from '../capabilities/evidence/server-trust.ts';
 import { buildSeam, seamFactories } from './seam-factories.ts';
 
 let tsa: OpensslTestTsa;

@@ -3,7 +3,7 @@ import type { AuditAnchorV1, CipherV1, ExecutorV1, ForgeV1, Logger, PublicKeyRec
 import type { ForgeConfig } from '../config/forges-config-schema.ts';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import type { AnchorConfig, ServerConfig, StorageConfig } from '../config/server-config-schema.ts';
-import { readTsaCertificate } from '../evidence/tsa-certificate-file.ts';
+import { readTsaCertificate } from '../capabilities/evidence/tsa-certificate-file.ts';
 import type { agentRuntimeSettings } from './agent-runtime-settings.ts';
 
 /** What a factory may need besides its own config: the loaded config (paths) and the seam's place in it. */

@@ -15,10 +15,10 @@ import type { ServerComposition } from './compose-server.ts';
  */
 export interface ServerModule<Context, Name extends string, Started> {
   readonly name: Name;
-  /** Starts what the module holds; a module that fails to start closes those started before it. */
-  start(context: Context): Promise<Started>;
+  /** Starts what the module holds; a module that fails to start closes those started before it. None for a module of routes alone. */
+  start?(context: Context): Promise<Started>;
   /** Closes what `start` gave, after the modules started after it. */
-  close(started: Started): Promise<void> | void;
+  close?(started: Started): Promise<void> | void;
   /** Registers its HTTP routes (after the server's own, in the list's order). */
   routes?(app: HttpApp, composition: ServerComposition): Promise<void> | void;
 }

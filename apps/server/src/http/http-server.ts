@@ -6,14 +6,11 @@ import type { ServerComposition } from '../composition/compose-server.ts';
 import { logRequests } from '../logging/request-logging.ts';
 // In this order: a zod schema with an id registers as its module loads, and the OpenAPI document
 // (and docs/reference/http.md, generated from it) lists the components in that order.
-import { registerAuditRoutes } from './audit-routes.ts';
-import { registerDashboardRoutes } from './dashboard-routes.ts';
 import { registerDocsRoutes } from './docs-routes.ts';
 import { replyWithError } from './error-replies.ts';
 import type { HttpApp } from './http-app.ts';
 import { registerGraphRoutes } from './graph-routes.ts';
 import { registerLogRoutes } from './log-routes.ts';
-import { registerProvenanceRoutes } from './provenance-routes.ts';
 import { isLoopback } from './loopback.ts';
 import { checkRequestOrigin, hostNamesOf } from './browser-requests.ts';
 import { RefusalLog } from './refusal-log.ts';
@@ -25,14 +22,12 @@ import { openApiSecurityComponents, openApiTags, transformWithScopes } from './o
 import { declareErrorResponses } from './response-schemas.ts';
 import { registerRunListRoutes } from './run-list-routes.ts';
 import { registerRunSpecRoutes } from './run-spec-routes.ts';
-import { registerScheduleRoutes } from './schedule-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
 import { registerOidcSignInRoutes } from './oidc-sign-in-routes.ts';
 import { registerSessionRoutes } from './session-routes.ts';
 import { registerTokenRoutes } from './token-routes.ts';
 import { serverModules } from '../composition/modules.ts';
 import { registerBlobRoutes } from './blob-routes.ts';
-import { registerBundleRoutes } from './bundle-routes.ts';
 import { registerEventRoutes } from './event-routes.ts';
 import { identifyRequests } from './identify-requests.ts';
 import { standVoters } from './voter-standing.ts';
@@ -198,19 +193,15 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   registerRunRoutes(app, options.composition);
-  registerScheduleRoutes(app, options.composition);
   registerSecretRoutes(app, options.composition);
   registerTokenRoutes(app, options.composition);
   registerRunListRoutes(app, options.composition);
   registerGraphRoutes(app, options.composition);
-  registerAuditRoutes(app, options.composition);
-  registerProvenanceRoutes(app, options.composition);
   registerDocsRoutes(app, options.composition);
   registerRunSpecRoutes(app, options.composition);
   registerSessionRoutes(app, options.composition, auth);
   registerOidcSignInRoutes(app, options.composition);
-  await registerDashboardRoutes(app);
-  // The capability modules' routes (webhooks, triggers), in the module list's order.
+  // The capability modules' routes (schedules, evidence, dashboard, webhooks, triggers), in the module list's order.
   for (const module of serverModules) await module.routes?.(app, options.composition);
   // Whether the token a stream was opened with is still live (loopback-operator streams have none).
   const stillAllowed = (request: { headers: { authorization?: string | undefined } }) => {
@@ -222,6 +213,5 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
   registerLogRoutes(app, options.composition, stillAllowed);
   registerEventRoutes(app, options.composition, stillAllowed);
   registerBlobRoutes(app, options.composition, options.uploadLimitBytes ?? bodyLimits.upload);
-  registerBundleRoutes(app, options.composition);
   return app;
 }

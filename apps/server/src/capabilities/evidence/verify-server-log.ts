@@ -1,5 +1,5 @@
 import { verifyAuditLog, type AuditLogVerification, type TrustedAnchor } from '@cairn/audit';
-import type { LoadedServerConfig } from '../config/load-server-config.ts';
+import type { LoadedServerConfig } from '../../config/load-server-config.ts';
 import { openPostgresLogSource } from './store/postgres-log-source.ts';
 import { serverSigningKey } from './server-trust.ts';
 import { openSqliteLogSource } from './store/sqlite-log-source.ts';

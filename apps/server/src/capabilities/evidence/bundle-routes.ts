@@ -1,8 +1,8 @@
 import { serializeEvidenceBundle } from '@cairn/audit';
-import type { ServerComposition } from '../composition/compose-server.ts';
-import type { HttpApp } from './http-app.ts';
-import { runParams } from './request-schemas.ts';
-import { bytesAnswer } from './response-schemas.ts';
+import type { ServerComposition } from '../../composition/compose-server.ts';
+import type { HttpApp } from '../../http/http-app.ts';
+import { runParams } from '../../http/request-schemas.ts';
+import { bytesAnswer } from '../../http/response-schemas.ts';
 
 /**
  * A run's evidence bundle (`audit:read`): `cairn.bundle/v1` in its canonical bytes, to verify

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { PublicKeyRecord } from '@cairn/core';
 import type { TrustedAnchor } from '@cairn/audit';
 import { CairnError } from '@cairn/protocol';
-import type { LoadedServerConfig } from '../config/load-server-config.ts';
+import type { LoadedServerConfig } from '../../config/load-server-config.ts';
 import { readTsaCertificate } from './tsa-certificate-file.ts';
 import { trustedKeyFromFile } from './trusted-key-file.ts';
 import { s3ObjectLockAnchor, trustedAnchorOf } from './verifier-anchors.ts';

@@ -1,10 +1,10 @@
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
-import type { ServerComposition } from '../composition/compose-server.ts';
-import { templateParameterName } from '../capabilities/triggers/trigger-config-schema.ts';
-import type { HttpApp } from './http-app.ts';
-import { bodyLimits } from './body-limits.ts';
-import { noContentSchema, scheduleViewSchema } from './response-schemas.ts';
+import type { ServerComposition } from '../../composition/compose-server.ts';
+import { templateParameterName } from '../triggers/trigger-config-schema.ts';
+import type { HttpApp } from '../../http/http-app.ts';
+import { bodyLimits } from '../../http/body-limits.ts';
+import { noContentSchema, scheduleViewSchema } from '../../http/response-schemas.ts';
 
 /**
  * Cron schedules: anyone with `runs:read` lists them; `admin` adds and removes. A schedule gives a

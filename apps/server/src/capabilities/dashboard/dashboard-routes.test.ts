@@ -5,9 +5,9 @@
 import Fastify from 'fastify';
 import { expect, test } from 'vitest';
 import { dashboardAssetsDirectory, dashboardContentSecurityPolicy, registerDashboardRoutes } from './dashboard-routes.ts';
-import type { HttpApp } from './http-app.ts';
-import { replyWithError } from './error-replies.ts';
-import { runningServers } from './running-server.test-support.ts';
+import type { HttpApp } from '../../http/http-app.ts';
+import { replyWithError } from '../../http/error-replies.ts';
+import { runningServers } from '../../http/running-server.test-support.ts';
 
 const start = runningServers();
 

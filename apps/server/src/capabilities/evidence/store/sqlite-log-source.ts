@@ -1,7 +1,7 @@
 import { CairnError } from '@cairn/protocol';
 import Database from 'better-sqlite3';
 import { lowestStoredNodeLevel } from '@cairn/engine/internals';
-import type { LoadedServerConfig } from '../../config/load-server-config.ts';
+import type { LoadedServerConfig } from '../../../config/load-server-config.ts';
 import { checkpointOfRow, hashBytes, logPageSize, parsedBody, type CheckpointRow, type ServerLogSource } from '../server-log-source.ts';
 
 /** The audit log in the server's SQLite database, opened read-only. */

@@ -4,8 +4,8 @@ import type { AuditEntry, RunSpecV1 } from '@cairn/core';
 import { auditLeafHash, readLogNdjson, verifyLog } from '@cairn/audit';
 import { createCairnClient } from '@cairn/client';
 import { expect, test } from 'vitest';
-import { expectQueryRefusals } from './query-refusals.test-support.ts';
-import { runningServers } from './running-server.test-support.ts';
+import { expectQueryRefusals } from '../../http/query-refusals.test-support.ts';
+import { runningServers } from '../../http/running-server.test-support.ts';
 
 const serve = runningServers();
 const spec = (name: string): RunSpecV1 => ({

@@ -3,9 +3,9 @@ import { exportLogNdjson } from '@cairn/audit';
 import type { AuditEntry } from '@cairn/core';
 import { auditActions } from '@cairn/protocol';
 import { z } from 'zod';
-import type { ServerComposition } from '../composition/compose-server.ts';
-import type { HttpApp } from './http-app.ts';
-import { bytesAnswer } from './response-schemas.ts';
+import type { ServerComposition } from '../../composition/compose-server.ts';
+import type { HttpApp } from '../../http/http-app.ts';
+import { bytesAnswer } from '../../http/response-schemas.ts';
 
 const sequenceNumber = z.coerce.number().int().min(0);
 const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time such as 2026-11-22T10:00:00Z' });

@@ -18,11 +18,11 @@ import { createCairnClient } from '@cairn/client';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { afterEach, expect, test } from 'vitest';
-import { VERSION } from '../version.ts';
-import { runningServers } from './running-server.test-support.ts';
+import { VERSION } from '../../version.ts';
+import { runningServers } from '../../http/running-server.test-support.ts';
 
 const start = runningServers();
-const repository = fileURLToPath(new URL('../../../../', import.meta.url));
+const repository = fileURLToPath(new URL('../../../../../', import.meta.url));
 const page = readFileSync(join(repository, 'docs/audit/provenance.md'), 'utf8');
 const blocks = (language: string) => [...page.matchAll(new RegExp(`^\`\`\`${language}\\n([\\s\\S]*?)^\`\`\``, 'gm'))].map((match) => match[1]!);
 const folders: string[] = [];

@@ -2,7 +2,7 @@ import fastifyStatic from '@fastify/static';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CairnError } from '@cairn/protocol';
-import type { HttpApp } from './http-app.ts';
+import type { HttpApp } from '../../http/http-app.ts';
 
 /**
  * Where the dashboard's built files are: `dist/dashboard` beside the built server (its build
@@ -10,7 +10,7 @@ import type { HttpApp } from './http-app.ts';
  * the server runs from source in the workspace (tests). Null when neither was built.
  */
 export function dashboardAssetsDirectory(): string | null {
-  for (const candidate of ['./dashboard/', '../../../dashboard/dist/']) {
+  for (const candidate of ['./dashboard/', '../../../../dashboard/dist/']) {
     const directory = fileURLToPath(new URL(candidate, import.meta.url));
     if (existsSync(`${directory}index.html`)) return directory;
   }

@@ -1,10 +1,10 @@
 import { sigstoreBundleSchema } from '@cairn/audit';
 import { CairnError, parseDigest } from '@cairn/protocol';
 import { z } from 'zod';
-import type { ServerComposition } from '../composition/compose-server.ts';
-import { storePatchProvenance } from '../delivery/patch-provenance-bundle.ts';
-import type { HttpApp } from './http-app.ts';
-import { requireItem } from './require-run.ts';
+import type { ServerComposition } from '../../composition/compose-server.ts';
+import { storePatchProvenance } from '../../delivery/patch-provenance-bundle.ts';
+import type { HttpApp } from '../../http/http-app.ts';
+import { requireItem } from '../../http/require-run.ts';
 
 const itemParams = z.strictObject({ runId: z.string().min(1).max(200), itemId: z.string().min(1).max(128) });
 const description =

@@ -1,4 +1,4 @@
-import type { LoadedServerConfig } from '../../config/load-server-config.ts';
+import type { LoadedServerConfig } from '../../../config/load-server-config.ts';
 import { checkpointOfRow, hashBytes, logPageSize, parsedBody, type CheckpointRow, type ServerLogSource } from '../server-log-source.ts';
 
 type PostgresState = Extract<LoadedServerConfig['config']['engine']['state'], { kind: 'postgres' }>;
