@@ -20,5 +20,5 @@ export type { VerifiedWebhook, VerifyWebhookOptions } from './capabilities/webho
 export { signWebhook } from './capabilities/webhooks/sign-webhook.ts';
 export type { WebhookMessage } from './capabilities/webhooks/sign-webhook.ts';
 export type { WebhookDelivery, WebhookEndpoint, WebhookStore } from './capabilities/webhooks/webhook-store.ts';
-export type { TokenRecord, TokenStore } from './auth/token-store.ts';
+export type { TokenRecord, TokenStore } from './capabilities/access/token-store.ts';
 export { VERSION } from './version.ts';

@@ -1,6 +1,6 @@
 import { CairnError } from '@cairn/protocol';
-import { dashboardSignIn } from '../auth/dashboard-sign-in.ts';
-import { tokenScopes } from '../auth/token-scopes.ts';
+import { dashboardSignIn } from '../capabilities/access/dashboard-sign-in.ts';
+import { tokenScopes } from '../capabilities/access/token-scopes.ts';
 import { clientOf, configOption, hasServerConfig, json, program, say, serverAddressOf } from './cli-program.ts';
 import { loadServerConfigLazily } from './lazy-server-config.ts';
 
@@ -36,7 +36,7 @@ export function addDashboardCommands(): void {
       // The address first: a bad --server makes no code.
       const base = localAddress(options.server, loaded.config.server);
       const now = new Date();
-      const { openTokenStore } = await import('../auth/open-token-store.ts');
+      const { openTokenStore } = await import('../capabilities/access/open-token-store.ts');
       const store = await openTokenStore(loaded);
       let created;
       try {

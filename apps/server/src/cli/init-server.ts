@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs
 import { join, resolve } from 'node:path';
 import { createLocalCipher, createLocalSigner } from '@cairn/local';
 import { CairnError } from '@cairn/protocol';
-import { FileTokenStore } from '../auth/file-token-store.ts';
+import { FileTokenStore } from '../capabilities/access/file-token-store.ts';
 import { configFileNames } from '../config/config-file-names.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { sandboxesOnThisMachine, sandboxReachRefusal, workRootOption } from './sandbox-reach.ts';

@@ -25,8 +25,8 @@ interface IdentityProvider {
 async function identityProvider(): Promise<IdentityProvider> {
   const [client, { discover }, { identityProviderUnreachable }] = await Promise.all([
     import('openid-client'),
-    import('../auth/oidc-sign-in.ts'),
-    import('../auth/identity-provider-unreachable.ts'),
+    import('../capabilities/access/oidc-sign-in.ts'),
+    import('../capabilities/access/identity-provider-unreachable.ts'),
   ]);
   return {
     client,

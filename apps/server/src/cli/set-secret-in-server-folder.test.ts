@@ -11,7 +11,7 @@ import { createCairnClient } from '@cairn/client';
 import { removeWithMounts } from '@cairn/local';
 import { afterAll, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { FileTokenStore } from '../auth/file-token-store.ts';
+import { FileTokenStore } from '../capabilities/access/file-token-store.ts';
 import { initServer } from './init-server.ts';
 import { runCli } from './run-cli.test-support.ts';
 

@@ -1,6 +1,6 @@
-import { principalOf } from '../auth/token-principal.ts';
-import { tokenScopes } from '../auth/token-scopes.ts';
-import type { TokenStore } from '../auth/token-store.ts';
+import { principalOf } from '../capabilities/access/token-principal.ts';
+import { tokenScopes } from '../capabilities/access/token-scopes.ts';
+import type { TokenStore } from '../capabilities/access/token-store.ts';
 import { configOption, json, program, say, sayList } from './cli-program.ts';
 import { loadServerConfigLazily } from './lazy-server-config.ts';
 
@@ -56,7 +56,7 @@ export function addTokenCommands(): void {
 
 /** Runs `work` on the config's token store and closes it (a PostgreSQL store holds connections). */
 async function withTokenStore<Result>(work: (store: TokenStore) => Promise<Result>): Promise<Result> {
-  const { openTokenStore } = await import('../auth/open-token-store.ts');
+  const { openTokenStore } = await import('../capabilities/access/open-token-store.ts');
   const store = await openTokenStore(await loadServerConfigLazily(configOption()));
   try {
     return await work(store);

@@ -2,13 +2,13 @@ import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import type { AuditAnchorV1, AuthorizerV1, CipherV1, ExecutorV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import { createOidcAuthorizer } from '@cairn/oidc';
-import { BearerAuthorizer } from '../auth/bearer-authorizer.ts';
-import { OidcSignIn } from '../auth/oidc-sign-in.ts';
-import { TokenAuthorizer } from '../auth/token-authorizer.ts';
-import { scopeOfAction } from '../auth/token-scopes.ts';
-import { FileTokenStore } from '../auth/file-token-store.ts';
-import { importTokenFile } from '../auth/import-token-file.ts';
-import type { TokenStore } from '../auth/token-store.ts';
+import { BearerAuthorizer } from '../capabilities/access/bearer-authorizer.ts';
+import { OidcSignIn } from '../capabilities/access/oidc-sign-in.ts';
+import { TokenAuthorizer } from '../capabilities/access/token-authorizer.ts';
+import { scopeOfAction } from '../capabilities/access/token-scopes.ts';
+import { FileTokenStore } from '../capabilities/access/file-token-store.ts';
+import { importTokenFile } from '../capabilities/access/import-token-file.ts';
+import type { TokenStore } from '../capabilities/access/token-store.ts';
 import type { LogSinkHealth } from '../logging/log-sink-health.ts';
 import { ServerMetrics } from '../metrics/server-metrics.ts';
 import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
@@ -16,7 +16,7 @@ import { deliverExecutorName, type Engine, type EngineObserver, type EngineServi
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { agentRuntimeSettings } from './agent-runtime-settings.ts';
 import { DiskRoom } from './disk-room.ts';
-import { composeDelivery } from '../delivery/compose-delivery.ts';
+import { composeDelivery } from '../capabilities/delivery/compose-delivery.ts';
 import { buildSeam, seamFactories } from './seam-factories.ts';
 import { StartedParts } from './started-parts.ts';
 import type { WebhookDispatcher } from '../capabilities/webhooks/webhook-dispatcher.ts';
@@ -316,7 +316,7 @@ async function serverStores(
   if (state.kind !== 'postgres') return { tokens: new FileTokenStore(loaded.paths.tokens), closeStores: async () => undefined };
   const [{ ServerPostgres }, { PostgresTokenStore }] = await Promise.all([
     import('../store/postgres/server-postgres.ts'),
-    import('../auth/store/postgres-token-store.ts'),
+    import('../capabilities/access/store/postgres-token-store.ts'),
   ]);
   const database = await ServerPostgres.open(state);
   const tokens = new PostgresTokenStore(database);

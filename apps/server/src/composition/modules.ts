@@ -1,3 +1,4 @@
+import { accessModule } from '../capabilities/access/access-module.ts';
 import { dashboardModule } from '../capabilities/dashboard/dashboard-module.ts';
 import { evidenceModule } from '../capabilities/evidence/evidence-module.ts';
 import { gatewayModule } from '../capabilities/gateway/gateway-module.ts';
@@ -14,7 +15,7 @@ import type { StartedParts } from './started-parts.ts';
 export const modulesBeforeEngine = [gatewayModule] as const;
 
 /** Those that run on the engine's service, started once it runs and closed before it stops. */
-export const modulesAfterEngine = [schedulesModule, evidenceModule, dashboardModule, webhooksModule, triggersModule] as const;
+export const modulesAfterEngine = [accessModule, schedulesModule, evidenceModule, dashboardModule, webhooksModule, triggersModule] as const;
 
 /** Every module, in the order their routes are registered. */
 export const serverModules = [...modulesBeforeEngine, ...modulesAfterEngine] as const;

@@ -1,6 +1,6 @@
 import { CairnError, parseSettings } from '@cairn/protocol';
 import type { AuditAnchorV1, CipherV1, ExecutorV1, ForgeV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
-import type { ForgeConfig } from '../config/forges-config-schema.ts';
+import type { ForgeConfig } from '../capabilities/delivery/forges-config-schema.ts';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import type { AnchorConfig, ServerConfig, StorageConfig } from '../config/server-config-schema.ts';
 import { readTsaCertificate } from '../capabilities/evidence/tsa-certificate-file.ts';

@@ -20,7 +20,13 @@ export interface ServerModule<Context, Name extends string, Started> {
   /** Closes what `start` gave, after the modules started after it. */
   close?(started: Started): Promise<void> | void;
   /** Registers its HTTP routes (after the server's own, in the list's order). */
-  routes?(app: HttpApp, composition: ServerComposition): Promise<void> | void;
+  routes?(app: HttpApp, composition: ServerComposition, http: ModuleRouteSettings): Promise<void> | void;
+}
+
+/** What the HTTP app tells the routes of every module. */
+export interface ModuleRouteSettings {
+  /** How requests are authenticated: bearer tokens, or the loopback operator (`server.auth`). */
+  readonly auth: 'tokens' | 'loopback-operator';
 }
 
 /** What a module that starts before the engine is given: the config, the seams and the server's shared parts. */

@@ -5,7 +5,7 @@ import { runTemplateConfigSchema, triggersConfigSchema } from '../capabilities/t
 import { workspacesConfigSchema } from '../workspaces/workspaces-config-schema.ts';
 import { engineSectionSchema } from './engine-section-schema.ts';
 import { executorConfigSchema } from './executor-config-schema.ts';
-import { forgesConfigSchema } from './forges-config-schema.ts';
+import { forgesConfigSchema } from '../capabilities/delivery/forges-config-schema.ts';
 import { runtimesConfigSchema } from './runtimes-config-schema.ts';
 import { anchorConfigSchema, cipherConfigSchema, signerConfigSchema, storageConfigSchema } from './seam-config-schemas.ts';
 import { serverSectionSchema } from './server-section-schema.ts';

@@ -1,6 +1,6 @@
 import { oidcAuthorizerSettingsSchema } from '@cairn/oidc';
 import { z } from 'zod';
-import { oidcSignInClientsShape } from '../auth/oidc-sign-in-settings.ts';
+import { oidcSignInClientsShape } from '../capabilities/access/oidc-sign-in-settings.ts';
 import { duration } from './duration-setting.ts';
 
 /** `server:`: how the HTTP API listens, who may call it, and its limits. */

@@ -7,7 +7,7 @@ import { createCairnClient } from '@cairn/client';
 import type { RunSpecV1 } from '@cairn/core';
 import { isCairnError } from '@cairn/protocol';
 import { expect, test } from 'vitest';
-import { dashboardSignIn } from '../auth/dashboard-sign-in.ts';
+import { dashboardSignIn } from '../capabilities/access/dashboard-sign-in.ts';
 import { runningServers } from './running-server.test-support.ts';
 
 const serve = runningServers();

@@ -4,7 +4,7 @@ import type { CairnEvent } from '@cairn/core';
 import { verifyBundle } from '@cairn/audit';
 import { expect, test } from 'vitest';
 import type { ServerComposition } from '../composition/compose-server.ts';
-import { tokenScopes, type TokenScope } from '../auth/token-scopes.ts';
+import { tokenScopes, type TokenScope } from '../capabilities/access/token-scopes.ts';
 import { buildHttpApi } from './http-server.ts';
 import { runningServers } from './running-server.test-support.ts';
 import { sseEvents } from './sse-events.test-support.ts';

@@ -23,9 +23,6 @@ import { declareErrorResponses } from './response-schemas.ts';
 import { registerRunListRoutes } from './run-list-routes.ts';
 import { registerRunSpecRoutes } from './run-spec-routes.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
-import { registerOidcSignInRoutes } from './oidc-sign-in-routes.ts';
-import { registerSessionRoutes } from './session-routes.ts';
-import { registerTokenRoutes } from './token-routes.ts';
 import { serverModules } from '../composition/modules.ts';
 import { registerBlobRoutes } from './blob-routes.ts';
 import { registerEventRoutes } from './event-routes.ts';
@@ -194,15 +191,12 @@ export async function buildHttpApi(options: HttpApiOptions): Promise<HttpApp> {
 
   registerRunRoutes(app, options.composition);
   registerSecretRoutes(app, options.composition);
-  registerTokenRoutes(app, options.composition);
   registerRunListRoutes(app, options.composition);
   registerGraphRoutes(app, options.composition);
   registerDocsRoutes(app, options.composition);
   registerRunSpecRoutes(app, options.composition);
-  registerSessionRoutes(app, options.composition, auth);
-  registerOidcSignInRoutes(app, options.composition);
-  // The capability modules' routes (schedules, evidence, dashboard, webhooks, triggers), in the module list's order.
-  for (const module of serverModules) await module.routes?.(app, options.composition);
+  // The capability modules' routes (access, schedules, evidence, dashboard, webhooks, triggers), in the module list's order.
+  for (const module of serverModules) await module.routes?.(app, options.composition, { auth });
   // Whether the token a stream was opened with is still live (loopback-operator streams have none).
   const stillAllowed = (request: { headers: { authorization?: string | undefined } }) => {
     const header = request.headers.authorization;

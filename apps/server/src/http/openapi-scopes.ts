@@ -2,7 +2,7 @@ import type { SwaggerTransform } from '@fastify/swagger';
 import { cairnEventSchema, runSpecV1Schema } from '@cairn/protocol';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { scopeOfAction } from '../auth/token-scopes.ts';
+import { scopeOfAction } from '../capabilities/access/token-scopes.ts';
 
 /** The one security scheme: a bearer token (`cairn_…`) whose scopes allow the operation. */
 export const openApiSecurityComponents = {

@@ -3,7 +3,7 @@ import { attemptStates, errorCodes, itemStates, runStates } from '@cairn/protoco
 import { z } from 'zod';
 import type { HttpApp } from './http-app.ts';
 import { itemApprovalViewSchema } from './item-approvals.ts';
-import { itemDeliverySchema } from '../delivery/item-delivery.ts';
+import { itemDeliverySchema } from '../capabilities/delivery/item-delivery.ts';
 
 // What the API answers, declared so the OpenAPI document says it and the serializer holds every
 // answer to it (an answer that does not match is a server bug, reported as one). Records are

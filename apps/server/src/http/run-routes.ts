@@ -1,8 +1,8 @@
 import { budgetSpecSchema, CairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import type { ServerComposition } from '../composition/compose-server.ts';
-import { assertTakeOverGranted } from '../delivery/branch-ownership.ts';
-import { withDeliveries } from '../delivery/item-delivery.ts';
+import { assertTakeOverGranted } from '../capabilities/delivery/branch-ownership.ts';
+import { withDeliveries } from '../capabilities/delivery/item-delivery.ts';
 import { RunSpend } from '../capabilities/gateway/model-spend.ts';
 import { currentRunBudget, raisedRunBudget } from '../capabilities/gateway/run-budget.ts';
 import { bodyLimits } from './body-limits.ts';

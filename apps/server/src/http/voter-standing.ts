@@ -1,4 +1,4 @@
-import { voterWithStanding } from '../auth/approval-standing.ts';
+import { voterWithStanding } from '../capabilities/access/approval-standing.ts';
 import type { ServerComposition } from '../composition/compose-server.ts';
 import type { HttpApp } from './http-app.ts';
 

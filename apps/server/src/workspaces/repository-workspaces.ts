@@ -4,7 +4,7 @@ import type { RunSpecV1, StorageProviderV1 } from '@cairn/core';
 import type { EngineService, ScheduleDefinition, SubmitOptions } from '@cairn/engine';
 import { assertRunSpec, CairnError, isCairnError, parseDuration, parseRunSpec } from '@cairn/protocol';
 import { fetchRepositoryWorkspace } from './fetch-repository-workspace.ts';
-import type { ServerForges } from '../delivery/server-forges.ts';
+import type { ServerForges } from '../capabilities/delivery/server-forges.ts';
 import type { RepositoryWorkspaceRequest } from './fetch-repository-workspace.ts';
 import type { WorkspacesConfig } from './workspaces-config-schema.ts';
 

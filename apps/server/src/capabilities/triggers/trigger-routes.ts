@@ -1,7 +1,7 @@
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import type { ServerComposition } from '../../composition/compose-server.ts';
-import { assertTakeOverGranted } from '../../delivery/branch-ownership.ts';
+import { assertTakeOverGranted } from '../delivery/branch-ownership.ts';
 import { submitFilled } from './run-templates.ts';
 import { templateParameterName } from './trigger-config-schema.ts';
 import type { HttpApp } from '../../http/http-app.ts';

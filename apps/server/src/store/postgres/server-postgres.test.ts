@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, expect, test } from 'vitest';
 import { createTestDatabase } from '../../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
-import { PostgresTokenStore } from '../../auth/store/postgres-token-store.ts';
+import { PostgresTokenStore } from '../../capabilities/access/store/postgres-token-store.ts';
 import { ServerPostgres } from './server-postgres.ts';
 import { serverPostgresMigrations } from './server-postgres-schema.ts';
 

@@ -2,7 +2,7 @@ import type { AuditEntry, Digest, SignerV1, StorageProviderV1 } from '@cairn/cor
 import { findPatchAttempt, patchProvenanceStatement, serializeProvenanceBundle, signProvenance } from '@cairn/audit';
 import type { EngineService } from '@cairn/engine';
 import { blobKey, CairnError, manifestKey, sha256Digest } from '@cairn/protocol';
-import { VERSION } from '../version.ts';
+import { VERSION } from '../../version.ts';
 
 /** A patch's signed provenance as stored: the Sigstore bundle's bytes and their digest (`blobs/<digest>`). */
 export interface StoredProvenance {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import { afterAll, expect, test } from 'vitest';
-import { loadServerConfig } from '../config/load-server-config.ts';
+import { loadServerConfig } from '../../config/load-server-config.ts';
 import { ServerForges } from './server-forges.ts';
 
 const directories: string[] = [];

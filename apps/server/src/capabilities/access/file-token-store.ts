@@ -3,7 +3,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rm
 import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
-import { withFileLock } from '../store/sqlite/file-lock.ts';
+import { withFileLock } from '../../store/sqlite/file-lock.ts';
 import { principalPattern } from './token-principal.ts';
 import { isTokenScope } from './token-scopes.ts';
 import {

@@ -1,4 +1,4 @@
-import type { LoadedServerConfig } from '../config/load-server-config.ts';
+import type { LoadedServerConfig } from '../../config/load-server-config.ts';
 import { FileTokenStore } from './file-token-store.ts';
 import type { TokenStore } from './token-store.ts';
 
@@ -12,7 +12,7 @@ export async function openTokenStore(loaded: LoadedServerConfig): Promise<TokenS
   const state = loaded.config.engine.state;
   if (state.kind !== 'postgres') return new FileTokenStore(loaded.paths.tokens);
   const [{ ServerPostgres }, { PostgresTokenStore }, { importTokenFile }] = await Promise.all([
-    import('../store/postgres/server-postgres.ts'),
+    import('../../store/postgres/server-postgres.ts'),
     import('./store/postgres-token-store.ts'),
     import('./import-token-file.ts'),
   ]);

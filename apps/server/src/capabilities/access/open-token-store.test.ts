@@ -4,10 +4,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { expect, onTestFinished, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { createTestDatabase } from '../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
-import { initServer } from '../cli/init-server.ts';
-import { loadServerConfig } from '../config/load-server-config.ts';
-import { testDirectory } from '../store/sqlite/file-lock.test-support.ts';
+import { createTestDatabase } from '../../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
+import { initServer } from '../../cli/init-server.ts';
+import { loadServerConfig } from '../../config/load-server-config.ts';
+import { testDirectory } from '../../store/sqlite/file-lock.test-support.ts';
 import { openTokenStore } from './open-token-store.ts';
 
 test('in PostgreSQL mode the token file is imported before a command uses the tokens: the operator token revoked before the first start stays revoked', async () => {

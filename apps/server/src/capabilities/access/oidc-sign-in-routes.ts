@@ -1,11 +1,11 @@
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
-import { dashboardSignIn } from '../auth/dashboard-sign-in.ts';
-import { pendingSignInCookieValue, pendingSignInOf } from '../auth/oidc-sign-in.ts';
-import { oidcCallbackPath } from '../auth/oidc-sign-in-settings.ts';
-import { isTokenScope, roleScopePattern } from '../auth/token-scopes.ts';
-import type { ServerComposition } from '../composition/compose-server.ts';
-import type { HttpApp } from './http-app.ts';
+import { dashboardSignIn } from './dashboard-sign-in.ts';
+import { pendingSignInCookieValue, pendingSignInOf } from './oidc-sign-in.ts';
+import { oidcCallbackPath } from './oidc-sign-in-settings.ts';
+import { isTokenScope, roleScopePattern } from './token-scopes.ts';
+import type { ServerComposition } from '../../composition/compose-server.ts';
+import type { HttpApp } from '../../http/http-app.ts';
 
 const signInOptions = z
   .strictObject({

@@ -1,8 +1,8 @@
 import type { ForgeV1 } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
-import { buildSeam, seamFactories, type ForgeContext } from '../composition/seam-factories.ts';
-import { readConfiguredSecret } from '../config/configured-secret.ts';
-import type { ForgeConfig, ForgesConfig } from '../config/forges-config-schema.ts';
+import { buildSeam, seamFactories, type ForgeContext } from '../../composition/seam-factories.ts';
+import { readConfiguredSecret } from '../../config/configured-secret.ts';
+import type { ForgeConfig, ForgesConfig } from './forges-config-schema.ts';
 import { protectedPathsOf, type ProtectedPaths } from './protected-paths.ts';
 
 /** Reads a server secret's value (the engine's secret store), naming the option that named it when it cannot. */

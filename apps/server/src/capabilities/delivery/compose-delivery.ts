@@ -1,6 +1,6 @@
 import type { Logger, SignerV1, StorageProviderV1 } from '@cairn/core';
 import type { EngineService } from '@cairn/engine';
-import type { ServerConfig } from '../config/server-config-schema.ts';
+import type { ServerConfig } from '../../config/server-config-schema.ts';
 import { DeliveredTips } from './delivered-tips.ts';
 import { DeliveryExecutor } from './delivery-executor.ts';
 import { ServerForges } from './server-forges.ts';

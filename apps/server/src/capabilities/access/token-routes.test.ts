@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCairnClient } from '@cairn/client';
 import { expect, test } from 'vitest';
-import { runningServers } from './running-server.test-support.ts';
+import { runningServers } from '../../http/running-server.test-support.ts';
 
 const serve = runningServers();
 

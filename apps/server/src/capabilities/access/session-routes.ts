@@ -1,13 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
-import { dashboardSignIn } from '../auth/dashboard-sign-in.ts';
-import { principalOf, principalOfActor } from '../auth/token-principal.ts';
-import { secretGrantPattern, tokenScopes } from '../auth/token-scopes.ts';
-import type { ServerComposition } from '../composition/compose-server.ts';
-import { bodyLimits } from './body-limits.ts';
-import type { HttpApp } from './http-app.ts';
-import { loopbackOperator } from './loopback.ts';
+import { dashboardSignIn } from './dashboard-sign-in.ts';
+import { principalOf, principalOfActor } from './token-principal.ts';
+import { secretGrantPattern, tokenScopes } from './token-scopes.ts';
+import type { ServerComposition } from '../../composition/compose-server.ts';
+import { bodyLimits } from '../../http/body-limits.ts';
+import type { HttpApp } from '../../http/http-app.ts';
+import { loopbackOperator } from '../../http/loopback.ts';
 
 /** The actions a client may ask about: what its buttons do (a dashboard hides those it may not). */
 export const sessionActions = [

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { roleScopePattern, secretGrantPattern, tokenScopes } from '../auth/token-scopes.ts';
-import { principalOf, principalOfActor, principalPattern } from '../auth/token-principal.ts';
-import type { TokenRecord } from '../auth/token-store.ts';
-import type { ServerComposition } from '../composition/compose-server.ts';
-import type { HttpApp } from './http-app.ts';
-import { tokenViewSchema } from './response-schemas.ts';
+import { roleScopePattern, secretGrantPattern, tokenScopes } from './token-scopes.ts';
+import { principalOf, principalOfActor, principalPattern } from './token-principal.ts';
+import type { TokenRecord } from './token-store.ts';
+import type { ServerComposition } from '../../composition/compose-server.ts';
+import type { HttpApp } from '../../http/http-app.ts';
+import { tokenViewSchema } from '../../http/response-schemas.ts';
 
 /** A token as answered: its record, with a list of scopes of its own, and whom it belongs to. */
 const tokenView = (record: TokenRecord) => ({ ...record, scopes: [...record.scopes], principal: principalOf(record) });

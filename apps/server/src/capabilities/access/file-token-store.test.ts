@@ -5,8 +5,8 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { withFileLock } from '../store/sqlite/file-lock.ts';
-import { holdFileLockInAnotherProcess, testDirectory } from '../store/sqlite/file-lock.test-support.ts';
+import { withFileLock } from '../../store/sqlite/file-lock.ts';
+import { holdFileLockInAnotherProcess, testDirectory } from '../../store/sqlite/file-lock.test-support.ts';
 import { FileTokenStore } from './file-token-store.ts';
 
 /** Leaves the lock as a process killed (kill -9) while holding it leaves it: the lock file, and SQLite's journal beside it. */

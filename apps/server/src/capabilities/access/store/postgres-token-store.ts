@@ -1,4 +1,4 @@
-import type { ServerPostgres } from '../../store/postgres/server-postgres.ts';
+import type { ServerPostgres } from '../../../store/postgres/server-postgres.ts';
 import type { TokenScope } from '../token-scopes.ts';
 import {
   bearerRecord,

@@ -7,8 +7,8 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, expect, test } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { TestIdentityProvider, type TestPerson } from '../../../../packages/oidc/src/test-identity-provider.test-support.ts';
-import { runningServers } from '../http/running-server.test-support.ts';
+import { TestIdentityProvider, type TestPerson } from '../../../../../packages/oidc/src/test-identity-provider.test-support.ts';
+import { runningServers } from '../../http/running-server.test-support.ts';
 
 const start = runningServers();
 const ana: TestPerson = { subject: 'ana', secret: 'ana-secret-0123456789abcdef0123456789', email: 'ana@example.test', groups: ['eng'] };

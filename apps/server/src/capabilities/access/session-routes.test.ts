@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { runCli } from '../cli/run-cli.test-support.ts';
-import { runningServers } from './running-server.test-support.ts';
+import { runCli } from '../../cli/run-cli.test-support.ts';
+import { runningServers } from '../../http/running-server.test-support.ts';
 
 const start = runningServers();
 

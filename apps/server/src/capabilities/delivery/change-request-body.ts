@@ -1,6 +1,6 @@
 import type { DeliverRuntimeSpec } from '@cairn/core';
 import type { EngineService } from '@cairn/engine';
-import { RunSpend } from '../capabilities/gateway/model-spend.ts';
+import { RunSpend } from '../gateway/model-spend.ts';
 
 /** Items listed in a change request's summary; a larger run says how many more there are. */
 const listedItems = 50;
