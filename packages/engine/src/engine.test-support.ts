@@ -67,7 +67,8 @@ interface PostgresState {
  *
  * The task body reads its argv from the manifest the engine stored, as a worker would:
  * `sleep N` takes N ms (stoppable), `exit N` exits N, `emit TEXT` writes TEXT as its output (and
- * a result record naming it, as a worker does), anything else exits 0 at once. What each
+ * a result record naming it, as a worker does; `emit-items N ARGV...` a fragment of N items running
+ * ARGV), anything else exits 0 at once. What each
  * task received (how often it ran, its out-of-band secrets) is recorded by execution id.
  */
 export function engineHarness(backend: EngineBackend = 'sqlite') {
@@ -248,6 +249,9 @@ export function harnessTask(
     const { argv, manifest } = await argvOf(task);
     // `emit TEXT`: ends at once, having written TEXT as its output (a planner's fragment).
     if (argv[0] === 'emit') await writeResult(task, manifest, argv[1]!);
+    // `emit-items N ARGV...`: a fragment too large for an argv, of N items `task-<i>` running ARGV,
+    // each odd one after the even one before it.
+    if (argv[0] === 'emit-items') await writeResult(task, manifest, JSON.stringify(pairedItems(Number(argv[1]), argv.slice(2))));
     if (argv[0] === 'sleep') await sleep(Number(argv[1]), undefined, { signal }).catch(() => undefined);
     if (argv[0] === 'wait-for')
       await new Promise<void>((resolve) => {
@@ -256,6 +260,17 @@ export function harnessTask(
       });
     if (signal.aborted) return 130;
     return argv[0] === 'exit' ? Number(argv[1]) : 0;
+  };
+}
+
+/** The fragment of `emit-items`: `count` items running `argv`, each odd one after the even one before it. */
+function pairedItems(count: number, argv: readonly string[]) {
+  return {
+    items: Array.from({ length: count }, (_, index) => ({
+      id: `task-${index}`,
+      runtime: { kind: 'command', argv },
+      ...(index % 2 === 1 ? { dependsOn: [`task-${index - 1}`] } : {}),
+    })),
   };
 }
 

@@ -2,6 +2,7 @@ import type { AttemptFailure, Digest, ExecutionHandle, ExecutionStatus, ItemSpec
 import { forEachFragment } from '../state/for-each-fragment.ts';
 import { checkFragment, type CheckedFragment } from '../state/run-fragment.ts';
 import { outputWanted } from './emitter-output.ts';
+import { FragmentJoins } from './fragment-joins.ts';
 import { isCairnError } from '@cairn/protocol';
 import { engineActor } from '../engine-actor.ts';
 import { isoTime } from '../iso-time.ts';
@@ -35,10 +36,13 @@ export class AttemptRecorder {
   readonly #pure: PureResults;
   readonly #now: () => number;
   readonly #exits: PushedExits;
+  /** Planners whose large fragments join their runs step by step. */
+  readonly joins: FragmentJoins;
   /** Records one completion in a transaction of its own (reconcile's, one attempt at a time). */
   readonly #recordInTransaction: (attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => void;
 
-  constructor({ settings, runs, attempts, locks, pure, now }: DispatchContext, exits: PushedExits) {
+  constructor(context: DispatchContext, exits: PushedExits) {
+    const { settings, runs, attempts, locks, pure, now } = context;
     this.#settings = settings;
     this.#runs = runs;
     this.#attempts = attempts;
@@ -46,6 +50,14 @@ export class AttemptRecorder {
     this.#pure = pure;
     this.#now = now;
     this.#exits = exits;
+    this.joins = new FragmentJoins(
+      context,
+      (attempt, read) => {
+        const emission = this.#emission(attempt, read);
+        return emission !== undefined && 'fragment' in emission ? emission.fragment : undefined;
+      },
+      (attempt, status, read, joined) => this.recordCompletion(attempt, status, read, { joinOver: true, ...(joined ? { joined } : {}) }),
+    );
     this.#recordInTransaction = settings.workingCopy.transaction((attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) =>
       this.recordCompletion(attempt, status, read),
     );
@@ -158,18 +170,32 @@ export class AttemptRecorder {
    * Records an ended attempt; callers run it in a transaction or savepoint of its own. `current`:
    * the caller read `attempt` in this same transaction, live (it is not read again); `handle`: its
    * start was recorded in this transaction too, and left the row (state, handle) to this write.
+   * A planner's large fragment joins step by step (`FragmentJoins`): its success is recorded
+   * with `joinOver` once the join is over, and `joined`, the fragment, if it joined.
    */
   recordCompletion(
     attempt: AttemptRecord,
     status: ExecutionStatus,
     read: ResultRead,
-    { current = false, handle }: { readonly current?: boolean; readonly handle?: ExecutionHandle } = {},
+    {
+      current = false,
+      handle,
+      joinOver = false,
+      joined,
+    }: { readonly current?: boolean; readonly handle?: ExecutionHandle; readonly joinOver?: boolean; readonly joined?: CheckedFragment } = {},
   ): void {
     // A pushed exit and the reconcile loop may both get here: the first one records it.
     if (!current && this.#attempts.byExecutionId(attempt.executionId)?.state !== 'running') return;
+    if (!joinOver && this.joins.joining(attempt.executionId)) return;
     let ended = attemptOutcome({ status, read, stopReason: attempt.stopReason, deadline: attempt.deadline });
+    if (!joinOver && ended.outcome === 'succeeded' && this.joins.wants(attempt, read)) {
+      // Running until its fragment has joined; a start recorded with this end writes its row now.
+      if (handle !== undefined) this.#attempts.started(attempt.executionId, handle);
+      this.joins.defer(attempt, status, read);
+      return;
+    }
     // A planner's success adds its fragment; a fragment that is not valid fails it instead.
-    const emission = ended.outcome === 'succeeded' ? this.#emission(attempt, read) : undefined;
+    const emission = ended.outcome !== 'succeeded' ? undefined : joined !== undefined ? { fragment: joined } : this.#emission(attempt, read);
     if (emission !== undefined && 'failure' in emission) ended = { ...ended, outcome: 'failed', failure: emission.failure };
     const { outcome, exitCode, artifacts, failure, rejected, lostCause } = ended;
     if (rejected !== undefined) {
@@ -200,7 +226,9 @@ export class AttemptRecorder {
     });
     if (ended.outcome === 'succeeded') {
       if (attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, isoTime(this.#now()));
-      if (emission !== undefined && 'fragment' in emission) this.#settings.machine.extendRun(attempt.runId, attempt.itemId, attempt.attempt, emission.fragment);
+      if (joined !== undefined) this.#settings.machine.fragmentJoined(attempt.runId, attempt.itemId, attempt.attempt, joined);
+      else if (emission !== undefined && 'fragment' in emission)
+        this.#settings.machine.extendRun(attempt.runId, attempt.itemId, attempt.attempt, emission.fragment);
       // A success's artifacts are written with its state, in one statement.
       // Dependents it made ready are told, and expanded after it when they map over its output:
       // a fan-out's items, which nothing depends on, look nothing up for it.

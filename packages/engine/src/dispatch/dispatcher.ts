@@ -26,6 +26,7 @@ export class Dispatcher {
   readonly #passes: DispatchPasses;
   readonly #exits: PushedExits;
   readonly #reconciler: Reconciler;
+  readonly #recorder: AttemptRecorder;
 
   constructor(settings: DispatcherSettings) {
     const { workingCopy } = settings;
@@ -46,6 +47,7 @@ export class Dispatcher {
     });
     const recorder: AttemptRecorder = new AttemptRecorder(context, exits);
     this.#exits = exits;
+    this.#recorder = recorder;
     this.#passes = new DispatchPasses(context, { exits, drafter: new ManifestDrafter(context), recorder });
     this.#reconciler = new Reconciler(context, exits, recorder);
   }
@@ -93,6 +95,14 @@ export class Dispatcher {
    */
   exited(executionId: string, status: ExecutionStatus): Promise<boolean> {
     return this.#exits.pushed(executionId, status);
+  }
+
+  /**
+   * Takes one step of the planners' large fragments joining their runs (`FragmentJoins`); returns
+   * how many (the engine's loop calls it every turn, and goes round again while there are any).
+   */
+  joinFragments(): number {
+    return this.#recorder.joins.takeStep();
   }
 
   /**

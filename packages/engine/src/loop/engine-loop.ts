@@ -188,6 +188,8 @@ export class EngineLoop {
           ended += await this.#dispatcher.reconcile({ skipPushing: reconciles % pushedInspectionEvery !== 0 });
           lastReconcile = now;
         }
+        // A planner's large fragment joins a step at a time, the loop going round between steps.
+        ended += this.#dispatcher.joinFragments();
         const started = await this.#dispatch();
         await this.#checkpointer.issueIfDue();
         this.#anchorInBackground();

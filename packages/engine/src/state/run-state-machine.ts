@@ -16,6 +16,7 @@ import { ItemApprovals } from './item-approvals.ts';
 import { RunBudget } from './run-budget.ts';
 import { RunCancellation } from './run-cancellation.ts';
 import { RunGrowth } from './run-growth.ts';
+import { FragmentJoin, type FragmentJoinProgress } from './fragment-join.ts';
 import { RunLifecycle, type RunLifecycleSettings } from './run-lifecycle.ts';
 
 export type { SubmitOptions, SubmitResult } from './run-submission.ts';
@@ -39,6 +40,7 @@ export class RunStateMachine {
   readonly #cancellation: RunCancellation;
   readonly #budget: RunBudget;
   readonly #growth: RunGrowth;
+  readonly #join: FragmentJoin;
 
   constructor(workingCopy: WorkingCopy, audit: AuditLog, settings: RunStateMachineSettings = {}) {
     this.#lifecycle = new RunLifecycle(workingCopy, audit, settings);
@@ -46,6 +48,7 @@ export class RunStateMachine {
     this.#cancellation = new RunCancellation(this.#lifecycle);
     this.#budget = new RunBudget(this.#lifecycle);
     this.#growth = new RunGrowth(this.#lifecycle);
+    this.#join = new FragmentJoin(this.#lifecycle);
   }
 
   /**
@@ -254,6 +257,16 @@ export class RunStateMachine {
   /** {@inheritDoc RunGrowth.extendRun} */
   extendRun(runId: string, emitterId: string, attempt: number, fragment: CheckedFragment, more: JsonObject = {}): void {
     this.#growth.extendRun(runId, emitterId, attempt, fragment, more);
+  }
+
+  /** {@inheritDoc FragmentJoin.step} */
+  joinStep(progress: FragmentJoinProgress): 'more' | 'joined' | 'cancelled' {
+    return this.#join.step(progress);
+  }
+
+  /** {@inheritDoc FragmentJoin.joined} */
+  fragmentJoined(runId: string, emitterId: string, attempt: number, fragment: CheckedFragment): void {
+    this.#join.joined(runId, emitterId, attempt, fragment);
   }
 
   /** {@inheritDoc RunGrowth.rerunForMerge} */

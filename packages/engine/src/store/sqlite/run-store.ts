@@ -92,6 +92,12 @@ export class RunStore {
       setItemReady: prepare(
         `UPDATE items SET state = 'ready', ready_at = @readyAt, dispatch_order = ${dispatchOrderSql} WHERE run_id = @runId AND item_id = @itemId`,
       ),
+      // A planner's fragment's roots released at once (FragmentJoin): those still blocked on nothing and needing no approval.
+      releaseRoots: prepare<Record<string, string | number>, { item_id: string }>(
+        `UPDATE items SET state = 'ready', ready_at = @readyAt, dispatch_order = ${dispatchOrderSql}
+          WHERE run_id = @runId AND item_id IN (SELECT value FROM json_each(@itemIds)) AND state = 'blocked' AND waiting_on = 0 AND approval_required = 0
+          RETURNING item_id`,
+      ),
       // The item as updated, in the same statement: a dependent released next needs it, not read again.
       decrementWaiting: prepare<[string, string], ItemRow>(
         `UPDATE items SET waiting_on = waiting_on - 1 WHERE run_id = ? AND item_id = ? RETURNING ${itemColumns}`,
@@ -258,6 +264,22 @@ export class RunStore {
     if (state === 'ready' && readyAt !== null)
       this.#statements.setItemReady.run({ readyAt, readyAtMs: Date.parse(readyAt), agingMs: this.#priorityAgingMs, runId, itemId });
     else this.#statements.setItemState.run(state, readyAt, runId, itemId);
+  }
+
+  /**
+   * Moves those of `itemIds` still blocked on nothing, needing no approval, to ready at `readyAt`
+   * (in the dispatch order), in one statement; returns the ids it moved. A planner's fragment's
+   * roots, inserted blocked while the fragment joined (`FragmentJoin`), are released so.
+   */
+  releaseRoots(runId: string, itemIds: readonly string[], readyAt: string): Set<string> {
+    const rows = this.#statements.releaseRoots.all({
+      runId,
+      itemIds: JSON.stringify(itemIds),
+      readyAt,
+      readyAtMs: Date.parse(readyAt),
+      agingMs: this.#priorityAgingMs,
+    });
+    return new Set(rows.map((row) => row.item_id));
   }
 
   /** One prerequisite of the item succeeded; returns the item as it is now (`waitingOn` the prerequisites it still waits on). */
