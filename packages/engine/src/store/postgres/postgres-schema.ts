@@ -275,6 +275,15 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    name: "a run's entries of an action read without its others (SQLite migration 18)",
+    sql: `
+      CREATE INDEX audit_entries_model_calls ON {schema}.audit_entries (run_id, run_seq) WHERE action = 'model.called';
+      CREATE INDEX audit_entries_budget_raises ON {schema}.audit_entries (run_id, run_seq) WHERE action = 'run.budget-raised';
+      CREATE INDEX audit_entries_approval_votes ON {schema}.audit_entries (run_id, run_seq) WHERE action = 'item.approval-voted';
+    `,
+  },
 ];
 
 /** The engine's state tables (those the working copy holds); `engine_commands` and `engine_leader` are PostgreSQL's own. */

@@ -81,6 +81,34 @@ describe('AuditLog.query', () => {
     expect(written.filter((entry) => entry.runId === 'r4' && entry.action === 'item.reused' && entry.actor.id === 'ana').length).toBeGreaterThan(10);
   });
 
+  test("a run's model calls and budget raises are read through their own indexes, not through the run's other entries", () => {
+    const { log, database, written } = filledLog(3_000);
+    const extra = database.transaction(() =>
+      ['model.called', 'run.budget-raised', 'model.called'].map((action, index) =>
+        log.append({ actor: engine, action, entity: { kind: 'run', id: 'r1' }, outcome: 'success', data: { index }, runId: 'r1' }),
+      ),
+    )();
+    // The statements the reads prepare, and how SQLite plans each.
+    const prepared: string[] = [];
+    const prepare = database.prepare.bind(database);
+    database.prepare = ((sql: string) => (prepared.push(sql), prepare(sql))) as typeof database.prepare;
+    expect([...log.query({ runId: 'r1', action: 'model.called' })]).toEqual([extra[0], extra[2]]);
+    expect([...log.query({ runId: 'r1', action: 'run.budget-raised' })]).toEqual([extra[1]]);
+    expect([...log.query({ runId: 'r2', action: 'model.called' })]).toEqual([]);
+    expect([...log.query({ runId: 'r4', action: 'item.reused' })]).toEqual(written.filter((entry) => entry.runId === 'r4' && entry.action === 'item.reused'));
+    const plans = prepared.map((sql) =>
+      (prepare(`EXPLAIN QUERY PLAN ${sql}`).all({ from: 0, to: 1, runId: 'r1', action: 'x', limit: 1 }) as { detail: string }[])
+        .map((row) => row.detail)
+        .join('; '),
+    );
+    expect(plans).toEqual([
+      expect.stringContaining('USING INDEX audit_entries_model_calls (run_id=?)'),
+      expect.stringContaining('USING INDEX audit_entries_budget_raises (run_id=?)'),
+      // Any other action of a run: the run's own index.
+      expect.stringContaining('USING INDEX audit_entries_by_run (run_id=?)'),
+    ]);
+  });
+
   test('ends at the size it started with while entries are appended, and the engine can write during the read', () => {
     const { log, written } = filledLog(2_500);
     const reader = log.query();
