@@ -100,14 +100,18 @@ export async function withApprovals<Item extends { readonly itemId: string; read
   });
 }
 
+/** The `lapsed` list of an `item.approval-voted` entry. */
+const lapsedEntrySchema = z.array(z.object({ principal: z.string(), votedAt: z.string(), message: z.string() }));
+
 /** The approvals the engine dropped on the run's items (ADR 0046), by item, as their `item.approval-voted` entries record them. */
 async function lapsedApprovalsOf(service: Pick<EngineService, 'auditEntries'>, runId: string): Promise<Map<string, LapsedApprovalView[]>> {
   const byItem = new Map<string, LapsedApprovalView[]>();
   for await (const entry of service.auditEntries({ runId, action: 'item.approval-voted' })) {
-    const lapsed = entry.data['lapsed'];
-    if (!Array.isArray(lapsed)) continue;
+    // Read as the log holds it: an entry without a list of lapsed approvals adds none.
+    const lapsed = lapsedEntrySchema.safeParse(entry.data['lapsed']);
+    if (!lapsed.success) continue;
     const itemId = entry.entity.id.slice(runId.length + 1);
-    byItem.set(itemId, [...(byItem.get(itemId) ?? []), ...(lapsed as unknown as LapsedApprovalView[])]);
+    byItem.set(itemId, [...(byItem.get(itemId) ?? []), ...lapsed.data]);
   }
   return byItem;
 }
