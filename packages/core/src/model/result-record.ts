@@ -26,9 +26,8 @@ export interface PatchStats {
  */
 export interface LimitHit {
   /**
-   * Which file system refused: the attempt's workspace, its /tmp, or `workspace-or-tmp` when the
-   * refusals were seen but neither was still full to say which (the space was freed before the
-   * host looked).
+   * Which file system refused: the attempt's workspace, its /tmp, or `workspace-or-tmp` for
+   * refusals that were counted but could not be put down to either.
    */
   readonly limit: 'workspace' | 'tmp' | 'workspace-or-tmp';
   /** How many writes or file creations were refused for lack of room (at least this many). */

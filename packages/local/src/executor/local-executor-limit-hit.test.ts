@@ -60,15 +60,15 @@ test('an item that filled its /tmp to the limit, freed it and exited 0 succeeds,
       limits: { workspaceBytes: 64 * mebibyte, tmpBytes: 16 * mebibyte },
     });
     const { status, record } = await runItem(world, executor, 'run-1/tmp-filled-and-freed/1', fillAndFree('/tmp/big'));
-    expect(status).toMatchObject({ state: 'exited', outcome: 'succeeded' });
+    expect(status, JSON.stringify(record.failure)).toMatchObject({ state: 'exited', outcome: 'succeeded' });
     expect(record.outcome).toBe('succeeded');
     expect(record.failure).toBeUndefined();
     expect(record.limitsHit).toHaveLength(1);
     const [hit] = record.limitsHit!;
-    // Freed before the attempt ended: which of the two volumes refused is not known, both are named.
-    expect(hit).toMatchObject({ limit: 'workspace-or-tmp', limitBytes: 16 * mebibyte });
+    // Freed before the attempt ended, and named all the same: /tmp, its limit and the setting.
+    expect(hit).toMatchObject({ limit: 'tmp', limitBytes: 16 * mebibyte });
     expect(hit!.refusedWrites).toBeGreaterThanOrEqual(1);
-    expect(hit!.message).toContain('its /tmp (limit 16 MiB)');
+    expect(hit!.message).toContain('reached its /tmp disk limit of 16 MiB');
     expect(hit!.message).toContain('limits.tmpBytes');
 
     // Kept full: the attempt fails for it (as before), and the result names /tmp alone.
@@ -128,9 +128,29 @@ test("the item's history says so too: its attempt.completed entry names the limi
     const completed = engine.audit.runEntries(runId).filter((entry) => entry.action === 'attempt.completed');
     expect(completed).toHaveLength(1);
     expect(completed[0]!.outcome).toBe('success');
-    expect(completed[0]!.data['limitsHit']).toEqual([{ limit: 'workspace-or-tmp', refusedWrites: expect.any(Number), limitBytes: 16 * mebibyte }]);
+    expect(completed[0]!.data['limitsHit']).toEqual([{ limit: 'tmp', refusedWrites: expect.any(Number), limitBytes: 16 * mebibyte }]);
   } finally {
     await engine.close();
     rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('an item that filled its workspace and freed it has the workspace named, not /tmp', { timeout: 60_000 }, async () => {
+  const world = executorWorld();
+  try {
+    const executor = createLocalExecutor({
+      storage: world.storage,
+      trustedKeys: [world.key],
+      stateDirectory: world.stateDirectory,
+      workRoot: world.workRoot,
+      limits: { workspaceBytes: 32 * mebibyte, tmpBytes: 64 * mebibyte },
+    });
+    const { record } = await runItem(world, executor, 'run-1/workspace-filled-and-freed/1', fillAndFree('big'));
+    // ext4 takes its time refusing (it flushes first): a look may find it full and stop the item,
+    // or not. Either way the refusals are the workspace's.
+    expect(record.limitsHit).toEqual([expect.objectContaining({ limit: 'workspace', limitBytes: 32 * mebibyte })]);
+    expect(record.limitsHit![0]!.message).toContain('reached its workspace disk limit of 32 MiB');
+  } finally {
+    world.cleanUp();
   }
 });

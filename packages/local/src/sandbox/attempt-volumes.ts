@@ -6,6 +6,7 @@ import type { LimitHit } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 import type { AttemptFolders, AttemptMounts } from '@cairn/worker';
 import { sizeText } from './size-text.ts';
+import { RefusalPlacesWatch } from './refusal-places.ts';
 import { SpaceRefusals } from './space-refusals.ts';
 import { undoEach } from './undo-each.ts';
 import { commandError, unmountPath } from './unmount-path.ts';
@@ -29,6 +30,8 @@ interface MountedAttempt {
   readonly failuresAtMount: number;
   /** The writes the kernel refused its sandboxes for lack of room; undefined where they cannot be counted. */
   readonly refusals: SpaceRefusals | undefined;
+  /** Which volume refused them, as far as it was seen (see RefusalPlacesWatch). */
+  readonly places: RefusalPlacesWatch | undefined;
   /** The volumes a look of `limitReached` found full: the ones a refusal is put down to. */
   readonly seenFull: Set<'workspace' | 'tmp'>;
 }
@@ -115,6 +118,7 @@ export class AttemptVolumes implements AttemptMounts {
     const tmp = join(directory, tmpName);
     await this.#needRoom(directory);
     let refusals: SpaceRefusals | undefined;
+    let places: RefusalPlacesWatch | undefined;
     try {
       const file = await open(image, 'wx', 0o600);
       try {
@@ -132,9 +136,11 @@ export class AttemptVolumes implements AttemptMounts {
       const failures = await writeFailureCounter(mountPoint);
       const failuresAtMount = (await failures?.()) ?? 0;
       refusals = await SpaceRefusals.open(basename(directory));
-      this.#mounted.set(directory, { mountPoint, tmp, failures, failuresAtMount, refusals, seenFull: new Set() });
+      places = refusals && (await RefusalPlacesWatch.open(basename(directory), mountPoint));
+      this.#mounted.set(directory, { mountPoint, tmp, failures, failuresAtMount, refusals, places, seenFull: new Set() });
     } catch (error) {
       await refusals?.close();
+      await places?.close();
       await this.#unmountAll([mountPoint, tmp]).catch(() => undefined);
       await rm(image, { force: true });
       throw error;
@@ -146,6 +152,7 @@ export class AttemptVolumes implements AttemptMounts {
     const mountPoint = mounted?.mountPoint ?? folders.workspace;
     this.#mounted.delete(folders.directory);
     await mounted?.refusals?.close();
+    await mounted?.places?.close();
     await this.#unmountAll([mountPoint, join(folders.directory, tmpName)]);
   }
 
@@ -175,22 +182,28 @@ export class AttemptVolumes implements AttemptMounts {
 
   /**
    * The limits that refused a write during the attempt (see SpaceRefusals: every refusal is counted,
-   * however briefly the volume was full), then stops counting. Which volume refused is not in what
-   * the kernel records: the one a look found full (now or while the item ran) is named, or both
-   * (`workspace-or-tmp`) when the item freed the space before any look.
+   * however briefly the volume was full), then stops counting. Each refusal is put down to the
+   * volume RefusalPlacesWatch saw refuse it; one it did not see, to the volume a look found full
+   * (now or while the item ran) when only one was, else to both (`workspace-or-tmp`).
    */
   async limitsHit(folders: AttemptFolders): Promise<readonly LimitHit[]> {
     const mounted = this.#mounted.get(folders.directory);
     if (mounted?.refusals === undefined) return [];
     const refused = await mounted.refusals.count().catch(() => 0);
+    const placed = (await mounted.places?.places().catch(() => undefined)) ?? { workspace: 0, tmp: 0 };
     await mounted.refusals.close();
+    await mounted.places?.close();
     if (refused === 0) return [];
-    const full = [
-      ...(mounted.seenFull.has('workspace') || (await fullOrOutOfInodes(mounted.mountPoint)) ? (['workspace'] as const) : []),
-      ...(mounted.seenFull.has('tmp') || (await fullOrOutOfInodes(mounted.tmp, 0)) ? (['tmp'] as const) : []),
-    ];
-    if (full.length === 0) return [this.#hit('workspace-or-tmp', refused)];
-    return full.map((which) => this.#hit(which, refused));
+    const counts = { workspace: placed.workspace, tmp: placed.tmp, 'workspace-or-tmp': 0 };
+    const unplaced = Math.max(0, refused - placed.workspace - placed.tmp);
+    if (unplaced > 0) {
+      const full = [
+        ...(mounted.seenFull.has('workspace') || (await fullOrOutOfInodes(mounted.mountPoint)) ? (['workspace'] as const) : []),
+        ...(mounted.seenFull.has('tmp') || (await fullOrOutOfInodes(mounted.tmp, 0)) ? (['tmp'] as const) : []),
+      ];
+      counts[full.length === 1 ? full[0]! : 'workspace-or-tmp'] += unplaced;
+    }
+    return (['workspace', 'tmp', 'workspace-or-tmp'] as const).filter((limit) => counts[limit] > 0).map((limit) => this.#hit(limit, counts[limit]));
   }
 
   #hit(limit: LimitHit['limit'], refusedWrites: number): LimitHit {
@@ -201,7 +214,7 @@ export class AttemptVolumes implements AttemptMounts {
         limit,
         refusedWrites,
         limitBytes: Math.min(workspaceBytes, tmpBytes),
-        message: `The attempt reached a disk limit: ${writes} (No space left on device) in its workspace (limit ${sizeText(workspaceBytes)}) or its /tmp (limit ${sizeText(tmpBytes)}), which were no longer full when the attempt ended, so which one is not known. If the item needed that room, raise the local executor's limits.workspaceBytes or limits.tmpBytes (executor.limits in the server config).`,
+        message: `The attempt reached a disk limit: ${writes} (No space left on device) in its workspace (limit ${sizeText(workspaceBytes)}) or its /tmp (limit ${sizeText(tmpBytes)}); which one is not known (neither was full when the attempt ended). If the item needed that room, raise the local executor's limits.workspaceBytes or limits.tmpBytes (executor.limits in the server config).`,
       };
     }
     const setting = limit === 'workspace' ? 'workspaceBytes' : 'tmpBytes';
@@ -213,9 +226,10 @@ export class AttemptVolumes implements AttemptMounts {
     };
   }
 
-  /** The file the sandbox's reaper appends its pid to, to have its refusals counted (see SpaceRefusals). */
-  refusalsPidFileOf(workspace: string): string | undefined {
-    return this.#mounted.get(dirname(workspace))?.refusals?.pidFile;
+  /** The files the sandbox's reaper appends its pid to, to have its refusals counted and placed (see SpaceRefusals). */
+  refusalsPidFilesOf(workspace: string): readonly string[] {
+    const mounted = this.#mounted.get(dirname(workspace));
+    return [mounted?.refusals?.pidFile, mounted?.places?.pidFile].filter((file) => file !== undefined);
   }
 
   /** The host folder to bind at the sandbox's /tmp for `workspace`, when it is an attempt mounted here. */

@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const tracingRoot = '/sys/kernel/tracing';
-const instancePrefix = 'cairn-space-';
+/** Every tracefs instance of this package's is named so, then the owning process's pid (see sweep). */
+export const instancePrefix = 'cairn-space-';
 
 /**
  * Syscalls that answer ENOSPC for something other than a file system's room, by architecture:
@@ -14,7 +15,7 @@ const instancePrefix = 'cairn-space-';
  * that way in every sandbox), inotify_add_watch and fanotify_mark (watch limits), epoll_ctl
  * (max_user_watches), add_key, request_key and keyctl (key quotas). Elsewhere nothing is counted.
  */
-const notDiskSyscalls: Partial<Record<NodeJS.Architecture, readonly number[]>> = { x64: [272, 56, 435, 254, 301, 233, 248, 249, 250] };
+export const notDiskSyscalls: Partial<Record<NodeJS.Architecture, readonly number[]>> = { x64: [272, 56, 435, 254, 301, 233, 248, 249, 250] };
 
 /**
  * Every write a sandbox's processes were refused for lack of room (ENOSPC, EDQUOT), counted by the
@@ -61,6 +62,9 @@ export class SpaceRefusals {
     }
     try {
       // A small buffer: only refusals are recorded, and only whether there were any (and how many) is read.
+      // An empty pid list traces every process: pid 0 (the idle task, which makes no syscalls) until
+      // the sandbox's reaper adds its own.
+      await writeFile(join(instance, 'set_event_pid'), '0');
       await writeFile(join(instance, 'buffer_size_kb'), '64');
       await writeFile(join(instance, 'options', 'event-fork'), '1');
       const excluded = excludedIds!.map((id) => ` && id != ${id}`).join('');
@@ -104,7 +108,7 @@ export class SpaceRefusals {
 let mounted: Promise<string | undefined> | undefined;
 
 /** Where tracefs is, mounted there if it is not yet (root can); undefined where it cannot be. */
-function tracing(): Promise<string | undefined> {
+export function tracing(): Promise<string | undefined> {
   mounted ??= (async () => {
     const ready = () => existsSync(join(tracingRoot, 'instances')) && existsSync(join(tracingRoot, 'events', 'raw_syscalls', 'sys_exit'));
     if (ready()) return tracingRoot;
