@@ -2,15 +2,17 @@
 // ready to dispatch, against submitting the same 10,000 items as a spec — both checked as a spec
 // is, inserted and audited item by item — and a `forEach` item mapping over a 1,000-element list,
 // from its producer's end to its 1,000 instances ready, against submitting 1,000 items as a spec;
-// measured in turns in one process.
+// measured in turns in one process. Then a run grown to 96,010 items through the server, read and
+// cancelled by a client while it grows (growing-run-reads.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ExecutionHandle, ExecutionStatus, ExecutorV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import { createInMemorySigner, createInMemoryStorageProvider } from '@cairn/conformance/mocks';
 import { createEngine } from '@cairn/engine';
-import { blobKey, canonicalJsonBytes, resultKey, sha256Digest } from '@cairn/protocol';
-import { atMostTimes, recorded, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
+import { canonicalJsonBytes } from '@cairn/protocol';
+import { growingRunFigures } from './growing-run-reads.ts';
+import { atMost, atMostTimes, recorded, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
+import { PlannerExecutor } from './planner-executor.ts';
 
 const actor = { kind: 'system', id: 'bench', via: 'engine' } as const;
 const command = { kind: 'command' as const, argv: ['true'] };
@@ -37,80 +39,22 @@ const outputs = new Map([
   ['list', listOutput],
 ]);
 
-/**
- * Ends a planner's task, or a list producer's, at once, leaving what a worker leaves (its output
- * and a result record), and starts every other task without ending it until it is cancelled: what
- * is measured is the engine adding the items.
- */
-class PlannerExecutor implements ExecutorV1 {
-  readonly specificationVersion = 'v1';
-  readonly provider = 'planner';
-  readonly capabilities = { cancel: true, pushesCompletions: true } as const;
-  /** When the last planner's (or producer's) task ended (its exit pushed). */
-  endedAt = 0;
-  readonly #storage: StorageProviderV1;
-  readonly #listeners = new Set<(executionId: string, status: ExecutionStatus) => void>();
-
-  constructor(storage: StorageProviderV1) {
-    this.#storage = storage;
-  }
-
-  async start(task: TaskEnvelope): Promise<ExecutionHandle> {
-    const [runId, itemId] = task.executionId.split('/');
-    const output = outputs.get(itemId!);
-    if (output !== undefined) {
-      const empty = new Uint8Array();
-      await this.#storage.put(blobKey(sha256Digest(output)), output);
-      const now = new Date().toISOString();
-      const record = {
-        version: 'cairn.result/v1',
-        runId,
-        itemId,
-        attempt: 1,
-        fencingToken: 1,
-        executionId: task.executionId,
-        manifestDigest: task.manifestDigest,
-        outcome: 'succeeded',
-        exitCode: 0,
-        startedAt: now,
-        finishedAt: now,
-        artifacts: { stdout: sha256Digest(empty), stderr: sha256Digest(empty), output: sha256Digest(output) },
-      };
-      await this.#storage.put(resultKey(task.executionId), new TextEncoder().encode(JSON.stringify(record)));
-      queueMicrotask(() => {
-        this.endedAt = performance.now();
-        for (const listener of this.#listeners) listener(task.executionId, { state: 'exited', outcome: 'succeeded', exitCode: 0 });
-      });
-    }
-    return { executor: this.provider, executionId: task.executionId };
-  }
-
-  async inspect(): Promise<ExecutionStatus> {
-    return { state: 'running' };
-  }
-
-  // A cancelled task ends (its exit pushed), freeing the one task slot for the next round's.
-  async cancel(handle: ExecutionHandle): Promise<void> {
-    queueMicrotask(() => {
-      for (const listener of this.#listeners) listener(handle.executionId, { state: 'exited', outcome: 'cancelled', exitCode: 130 });
-    });
-  }
-
-  onExit(listener: (executionId: string, status: ExecutionStatus) => void): () => void {
-    this.#listeners.add(listener);
-    return () => void this.#listeners.delete(listener);
-  }
-}
-
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 export default async function runGrowthBenchmarks({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
+  return [...(await inTurnsRows(log)), ...(await whileGrowingRows(log))];
+}
+
+async function inTurnsRows(log: BenchmarkContext['log']): Promise<BenchmarkRow[]> {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-growth-'));
   const storage = createInMemoryStorageProvider();
-  const executor = new PlannerExecutor(storage);
+  const executor = new PlannerExecutor(
+    () => storage,
+    (itemId) => outputs.get(itemId),
+  );
   // One task at a time: the items added wait ready, as the bench measures them.
   const engine = createEngine({
     database: join(directory, 'engine.db'),
@@ -135,8 +79,9 @@ export default async function runGrowthBenchmarks({ log }: BenchmarkContext): Pr
       engine.cancelRun(spec.runId, actor);
 
       const { runId } = engine.submit({ version: 1, name: `plan-${round}`, items: [{ id: 'plan', runtime: command, emits: { maxItems: items } }] }, { actor });
-      // Ready to dispatch: all of them counted in the run, in the transaction that adds them.
-      while (engine.run(runId)?.itemsTotal !== items + 1) await new Promise((resolve) => setImmediate(resolve));
+      // Ready to dispatch: all of them in the run, and the planner's success recorded with the last.
+      const ready = (run = engine.run(runId)) => run?.itemsTotal === items + 1 && run.itemsFinished === 1;
+      while (!ready()) await new Promise((resolve) => setImmediate(resolve));
       emitted.push(performance.now() - executor.endedAt);
       engine.cancelRun(runId, actor);
 
@@ -165,4 +110,31 @@ export default async function runGrowthBenchmarks({ log }: BenchmarkContext): Pr
     await engine.close();
     rmSync(directory, { recursive: true, force: true });
   }
+}
+
+/**
+ * A run that 10 planners grow to 96,010 items through the server, read every 20 ms
+ * (`GET /v1/runs/{id}`, p99) and, grown again, cancelled once its first fragment has joined: a
+ * client waits less than a second for either however large the run grows.
+ */
+async function whileGrowingRows(log: BenchmarkContext['log']): Promise<BenchmarkRow[]> {
+  const planners = 10;
+  const each = 9_600;
+  const size = planners * each;
+  log(`  a run grown by ${planners} planners to ${size} items through the server: GET it every 20 ms, then cancel one as it grows`);
+  const figures = await growingRunFigures(planners, each, 20);
+  log(`    ${figures.reads.length} reads; cancelled at ${figures.itemsAtCancel} items, ended with ${figures.itemsCancelled}`);
+  return [
+    recorded(`growth.grow-${size}.ms`, Math.round(figures.grownMs), 'ms'),
+    atMost(`growth.get-run-while-growing-${size}.p99.ms`, Math.round(percentile(figures.reads, 0.99)), 'ms', 1_000),
+    recorded(`growth.get-run-while-growing-${size}.max.ms`, Math.round(Math.max(...figures.reads, ...figures.readsWhileCancelled)), 'ms'),
+    atMost(`growth.cancel-while-growing-${size}.ms`, Math.round(figures.cancelMs), 'ms', 1_000),
+    // Not yet bounded: a grown run's cancel ends its 96,000 items in one transaction.
+    recorded(`growth.cancel-grown-${size}.ms`, Math.round(figures.cancelGrownMs), 'ms'),
+  ];
+}
+
+function percentile(values: readonly number[], rank: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(rank * sorted.length))]!;
 }
