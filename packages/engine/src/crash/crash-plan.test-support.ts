@@ -81,7 +81,9 @@ export function plannerChainSpec(): { version: 1; name: string; items: CrashItem
     id: chainedPlannerId(index),
     dependsOn: [index === 0 ? 'first' : chainedPlannerId(index - 1)],
     emits: { maxItems: emittedCount },
-    runtime: command(['emit', String(emittedCount)]),
+    // Every other planner's items padded past 32 KiB of output: its fragment joins in steps, each
+    // a transaction (ADR 0034's amendment), and the kills land between them too.
+    runtime: command(['emit', String(emittedCount), ...(index % 2 === 1 ? ['padded'] : [])]),
   }));
   return {
     version: 1,

@@ -286,7 +286,10 @@ export class FileExecutor implements ExecutorV1 {
     // these seams create costs (file creation is most of a child's time on a disk filesystem).
     const stdoutDigest = sha256Digest(`${executionId} exited ${exitCode}\n`);
     // A planner's output is read back (its fragment joins the run): stored, by digest, as a worker stores it.
-    const output = manifest.runtime.argv[0] === 'emit' ? canonicalJsonBytes(emittedFragment(Number(manifest.runtime.argv[1]))) : undefined;
+    const output =
+      manifest.runtime.argv[0] === 'emit'
+        ? canonicalJsonBytes(emittedFragment(Number(manifest.runtime.argv[1]), manifest.runtime.argv[2] === 'padded'))
+        : undefined;
     if (output !== undefined) await storage.put(blobKey(sha256Digest(output)), output, { contentType: 'application/json' });
     const result: ResultRecord = {
       version: 'cairn.result/v1',
@@ -426,13 +429,14 @@ function locationOf(reference: CheckpointReference): string {
 }
 
 /** A planner's fragment of `count` items: `e0`, `e1`, ..., the second half each waiting on one of the first. */
-function emittedFragment(count: number): { items: { id: string; dependsOn?: string[]; runtime: { kind: 'command'; argv: string[] } }[] } {
+function emittedFragment(count: number, padded = false): { items: { id: string; dependsOn?: string[]; runtime: { kind: 'command'; argv: string[] } }[] } {
   const half = Math.ceil(count / 2);
   return {
     items: Array.from({ length: count }, (_, index) => ({
       id: `e${index}`,
       ...(index >= half ? { dependsOn: [`e${index - half}`] } : {}),
-      runtime: { kind: 'command', argv: ['true'] },
+      // Padded: 25 items make an output of more than 32 KiB, which joins its run in steps.
+      runtime: { kind: 'command', argv: padded ? ['true', 'x'.repeat(1_400)] : ['true'] },
     })),
   };
 }
