@@ -229,41 +229,6 @@ export interface paths {
     readonly patch?: never;
     readonly trace?: never;
   };
-  readonly '/v1/schedules': {
-    readonly parameters: {
-      readonly query?: never;
-      readonly header?: never;
-      readonly path?: never;
-      readonly cookie?: never;
-    };
-    /** Cron schedules */
-    readonly get: operations['listSchedules'];
-    readonly put?: never;
-    /** Add a cron schedule: each slot submits the spec (or the template, filled with its parameters when the schedule is added) as run <scheduleId>@<slot time> */
-    readonly post: operations['addSchedule'];
-    readonly delete?: never;
-    readonly options?: never;
-    readonly head?: never;
-    readonly patch?: never;
-    readonly trace?: never;
-  };
-  readonly '/v1/schedules/{scheduleId}': {
-    readonly parameters: {
-      readonly query?: never;
-      readonly header?: never;
-      readonly path?: never;
-      readonly cookie?: never;
-    };
-    readonly get?: never;
-    readonly put?: never;
-    readonly post?: never;
-    /** Remove a schedule (its runs stay) */
-    readonly delete: operations['deleteSchedule'];
-    readonly options?: never;
-    readonly head?: never;
-    readonly patch?: never;
-    readonly trace?: never;
-  };
   readonly '/v1/secrets': {
     readonly parameters: {
       readonly query?: never;
@@ -299,6 +264,40 @@ export interface paths {
     readonly patch?: never;
     readonly trace?: never;
   };
+  readonly '/v1/runs/{runId}/graph': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    /** A run's graph as it stands, the items planners, forEach items and merges added included: its items (nodes) by position, how they wait on each other (edges) and which item added which (groups), 1000 nodes a page unless limit says (at most 10000); pass nextCursor as cursor for the next page */
+    readonly get: operations['getRunGraph'];
+    readonly put?: never;
+    readonly post?: never;
+    readonly delete?: never;
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
+  readonly '/v1/runs/{runId}/spec': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    /** The spec a run was submitted with (its items, dependencies and needs) */
+    readonly get: operations['getRunSpec'];
+    readonly put?: never;
+    readonly post?: never;
+    readonly delete?: never;
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
   readonly '/v1/tokens': {
     readonly parameters: {
       readonly query?: never;
@@ -329,74 +328,6 @@ export interface paths {
     readonly post?: never;
     /** Revoke a token: refused from the next request on */
     readonly delete: operations['revokeToken'];
-    readonly options?: never;
-    readonly head?: never;
-    readonly patch?: never;
-    readonly trace?: never;
-  };
-  readonly '/v1/runs/{runId}/graph': {
-    readonly parameters: {
-      readonly query?: never;
-      readonly header?: never;
-      readonly path?: never;
-      readonly cookie?: never;
-    };
-    /** A run's graph as it stands, the items planners, forEach items and merges added included: its items (nodes) by position, how they wait on each other (edges) and which item added which (groups), 1000 nodes a page unless limit says (at most 10000); pass nextCursor as cursor for the next page */
-    readonly get: operations['getRunGraph'];
-    readonly put?: never;
-    readonly post?: never;
-    readonly delete?: never;
-    readonly options?: never;
-    readonly head?: never;
-    readonly patch?: never;
-    readonly trace?: never;
-  };
-  readonly '/v1/audit': {
-    readonly parameters: {
-      readonly query?: never;
-      readonly header?: never;
-      readonly path?: never;
-      readonly cookie?: never;
-    };
-    /** Audit entries as NDJSON, by seq range (from inclusive, to exclusive), run, action, actor id and time (since inclusive, until exclusive) */
-    readonly get: operations['exportAudit'];
-    readonly put?: never;
-    readonly post?: never;
-    readonly delete?: never;
-    readonly options?: never;
-    readonly head?: never;
-    readonly patch?: never;
-    readonly trace?: never;
-  };
-  readonly '/v1/runs/{runId}/items/{itemId}/provenance': {
-    readonly parameters: {
-      readonly query?: never;
-      readonly header?: never;
-      readonly path?: never;
-      readonly cookie?: never;
-    };
-    /** A succeeded item's patch provenance, signed by the server: an in-toto statement (SLSA Provenance v1) in a Sigstore bundle; 404 when it changed nothing */
-    readonly get: operations['getItemProvenance'];
-    readonly put?: never;
-    readonly post?: never;
-    readonly delete?: never;
-    readonly options?: never;
-    readonly head?: never;
-    readonly patch?: never;
-    readonly trace?: never;
-  };
-  readonly '/v1/runs/{runId}/spec': {
-    readonly parameters: {
-      readonly query?: never;
-      readonly header?: never;
-      readonly path?: never;
-      readonly cookie?: never;
-    };
-    /** The spec a run was submitted with (its items, dependencies and needs) */
-    readonly get: operations['getRunSpec'];
-    readonly put?: never;
-    readonly post?: never;
-    readonly delete?: never;
     readonly options?: never;
     readonly head?: never;
     readonly patch?: never;
@@ -463,6 +394,92 @@ export interface paths {
     };
     /** How people sign in here: the identity provider, whether the dashboard offers it, and the client `cairn login` uses (no token needed) */
     readonly get: operations['getSignInOptions'];
+    readonly put?: never;
+    readonly post?: never;
+    readonly delete?: never;
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
+  readonly '/v1/schedules': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    /** Cron schedules */
+    readonly get: operations['listSchedules'];
+    readonly put?: never;
+    /** Add a cron schedule: each slot submits the spec (or the template, filled with its parameters when the schedule is added) as run <scheduleId>@<slot time> */
+    readonly post: operations['addSchedule'];
+    readonly delete?: never;
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
+  readonly '/v1/schedules/{scheduleId}': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    readonly get?: never;
+    readonly put?: never;
+    readonly post?: never;
+    /** Remove a schedule (its runs stay) */
+    readonly delete: operations['deleteSchedule'];
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
+  readonly '/v1/audit': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    /** Audit entries as NDJSON, by seq range (from inclusive, to exclusive), run, action, actor id and time (since inclusive, until exclusive) */
+    readonly get: operations['exportAudit'];
+    readonly put?: never;
+    readonly post?: never;
+    readonly delete?: never;
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
+  readonly '/v1/runs/{runId}/items/{itemId}/provenance': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    /** A succeeded item's patch provenance, signed by the server: an in-toto statement (SLSA Provenance v1) in a Sigstore bundle; 404 when it changed nothing */
+    readonly get: operations['getItemProvenance'];
+    readonly put?: never;
+    readonly post?: never;
+    readonly delete?: never;
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
+  readonly '/v1/runs/{runId}/bundle': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    /** A run's evidence bundle (cairn.bundle/v1), to verify offline */
+    readonly get: operations['getRunBundle'];
     readonly put?: never;
     readonly post?: never;
     readonly delete?: never;
@@ -678,23 +695,6 @@ export interface paths {
     readonly patch?: never;
     readonly trace?: never;
   };
-  readonly '/v1/runs/{runId}/bundle': {
-    readonly parameters: {
-      readonly query?: never;
-      readonly header?: never;
-      readonly path?: never;
-      readonly cookie?: never;
-    };
-    /** A run's evidence bundle (cairn.bundle/v1), to verify offline */
-    readonly get: operations['getRunBundle'];
-    readonly put?: never;
-    readonly post?: never;
-    readonly delete?: never;
-    readonly options?: never;
-    readonly head?: never;
-    readonly patch?: never;
-    readonly trace?: never;
-  };
 }
 export interface webhooks {
   readonly 'run.state': {
@@ -751,6 +751,33 @@ export interface webhooks {
 }
 export interface components {
   schemas: {
+    /** @description How people sign in to this server, beside its tokens */
+    readonly SignInOptions: {
+      /** @description The identity provider people sign in through; null when the server has none (tokens only) */
+      readonly identityProvider: {
+        /** @description The provider's issuer URL */
+        readonly issuer: string;
+        /** @description Whether the dashboard offers sign-in through the provider (GET /v1/session/oidc/start) */
+        readonly dashboard: boolean;
+        /** @description `cairn login`: the public client and scopes of the device authorization grant (RFC 8628); null when not configured */
+        readonly cli: {
+          readonly clientId: string;
+          readonly scopes: readonly string[];
+        } | null;
+      } | null;
+    };
+    /** @description Who the request acts as, and which of the actions runs.submit, runs.cancel, runs.budget, items.approve, items.reject, items.cancel, audit.read, tokens.manage and schedules.manage it may take (the authorizer may still refuse one for a particular run) */
+    readonly Session: {
+      readonly actor: {
+        readonly kind: string;
+        readonly id: string;
+      };
+      /** @enum {string} */
+      readonly auth: 'tokens' | 'loopback-operator';
+      readonly actions: readonly (
+        'runs.submit' | 'runs.cancel' | 'runs.budget' | 'items.approve' | 'items.reject' | 'items.cancel' | 'audit.read' | 'tokens.manage' | 'schedules.manage'
+      )[];
+    };
     /** @description The approval an item waits or waited for: its policy and the votes so far */
     readonly ItemApproval: {
       /** @description How many distinct approvers it needs (1 for approval: required) */
@@ -960,6 +987,10 @@ export interface components {
       readonly itemsTotal: number;
       readonly itemsFinished: number;
       readonly itemsFailed: number;
+      /** @description GET /v1/runs only: how many of its items succeeded */
+      readonly itemsSucceeded?: number;
+      /** @description GET /v1/runs only: how many of those reused a pure result of an earlier run */
+      readonly itemsReused?: number;
       /** @description Its dispatch priority, 1 (lowest) to 5 (highest): the spec's priority or defaults.priority, else 3. Its items inherit it unless they set their own */
       readonly priority: number;
       /** @description GET /v1/runs/{runId} only, when items failed: each failed item with why it failed */
@@ -1188,6 +1219,37 @@ export interface components {
         ];
       };
     };
+    /** @description A run template of the server's config: a run spec with {{ name }} placeholders, and its parameters (all strings) */
+    readonly RunTemplate: {
+      readonly name: string;
+      readonly description?: string;
+      readonly parameters: readonly {
+        readonly name: string;
+        readonly required: boolean;
+        readonly default?: string;
+        readonly description?: string;
+      }[];
+    };
+    /** @description What a GitHub delivery came to: a run, nothing (ignored, and why), or a replay (duplicate) */
+    readonly GithubDeliveryResult: {
+      /** @description True when this delivery id was handled before: nothing ran this time */
+      readonly duplicate: boolean;
+      /** @description The run the delivery started */
+      readonly runId?: string;
+      readonly template?: string;
+      readonly created?: boolean;
+      /** @description Why the delivery starts no run (another event, action, label or comment) */
+      readonly ignored?: string;
+    };
+    /** @description What a Standard Webhooks delivery came to: a run, or a replay (duplicate) */
+    readonly WebhookDeliveryResult: {
+      /** @description True when this webhook-id was handled before: nothing ran this time */
+      readonly duplicate: boolean;
+      /** @description The run the delivery started */
+      readonly runId?: string;
+      readonly template?: string;
+      readonly created?: boolean;
+    };
     /** @description A run spec, cairn.run/v1 (see docs/reference/run-spec.md); its item graph is checked on submit */
     readonly RunSpec: {
       /** @constant */
@@ -1413,64 +1475,6 @@ export interface components {
       readonly data: components['schemas']['Event'];
       /** @description run.state deliveries of a run that ended or awaits a budget raise, when its agents called models: what the run's model calls spent */
       readonly spend?: components['schemas']['ModelSpend'];
-    };
-    /** @description How people sign in to this server, beside its tokens */
-    readonly SignInOptions: {
-      /** @description The identity provider people sign in through; null when the server has none (tokens only) */
-      readonly identityProvider: {
-        /** @description The provider's issuer URL */
-        readonly issuer: string;
-        /** @description Whether the dashboard offers sign-in through the provider (GET /v1/session/oidc/start) */
-        readonly dashboard: boolean;
-        /** @description `cairn login`: the public client and scopes of the device authorization grant (RFC 8628); null when not configured */
-        readonly cli: {
-          readonly clientId: string;
-          readonly scopes: readonly string[];
-        } | null;
-      } | null;
-    };
-    /** @description Who the request acts as, and which of the actions runs.submit, runs.cancel, runs.budget, items.approve, items.reject, items.cancel, audit.read, tokens.manage and schedules.manage it may take (the authorizer may still refuse one for a particular run) */
-    readonly Session: {
-      readonly actor: {
-        readonly kind: string;
-        readonly id: string;
-      };
-      /** @enum {string} */
-      readonly auth: 'tokens' | 'loopback-operator';
-      readonly actions: readonly (
-        'runs.submit' | 'runs.cancel' | 'runs.budget' | 'items.approve' | 'items.reject' | 'items.cancel' | 'audit.read' | 'tokens.manage' | 'schedules.manage'
-      )[];
-    };
-    /** @description A run template of the server's config: a run spec with {{ name }} placeholders, and its parameters (all strings) */
-    readonly RunTemplate: {
-      readonly name: string;
-      readonly description?: string;
-      readonly parameters: readonly {
-        readonly name: string;
-        readonly required: boolean;
-        readonly default?: string;
-        readonly description?: string;
-      }[];
-    };
-    /** @description What a GitHub delivery came to: a run, nothing (ignored, and why), or a replay (duplicate) */
-    readonly GithubDeliveryResult: {
-      /** @description True when this delivery id was handled before: nothing ran this time */
-      readonly duplicate: boolean;
-      /** @description The run the delivery started */
-      readonly runId?: string;
-      readonly template?: string;
-      readonly created?: boolean;
-      /** @description Why the delivery starts no run (another event, action, label or comment) */
-      readonly ignored?: string;
-    };
-    /** @description What a Standard Webhooks delivery came to: a run, or a replay (duplicate) */
-    readonly WebhookDeliveryResult: {
-      /** @description True when this webhook-id was handled before: nothing ran this time */
-      readonly duplicate: boolean;
-      /** @description The run the delivery started */
-      readonly runId?: string;
-      readonly template?: string;
-      readonly created?: boolean;
     };
     /** @description Whether the server's log is being written: a log that cannot be is dropped and counted, never fatal */
     readonly LogSinkStatus: {
@@ -2132,148 +2136,6 @@ export interface operations {
       };
     };
   };
-  readonly listSchedules: {
-    readonly parameters: {
-      readonly query?: never;
-      readonly header?: never;
-      readonly path?: never;
-      readonly cookie?: never;
-    };
-    readonly requestBody?: never;
-    readonly responses: {
-      /** @description Default Response */
-      readonly 200: {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': readonly components['schemas']['Schedule'][];
-        };
-      };
-      /** @description Default Response */
-      readonly '4XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description Default Response */
-      readonly '5XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  readonly addSchedule: {
-    readonly parameters: {
-      readonly query?: never;
-      readonly header?: never;
-      readonly path?: never;
-      readonly cookie?: never;
-    };
-    readonly requestBody: {
-      readonly content: {
-        readonly 'application/json': {
-          readonly scheduleId: string;
-          readonly cron: string;
-          readonly timeZone?: string;
-          readonly spec?:
-            | string
-            | {
-                readonly [key: string]: unknown;
-              };
-          /** @description Instead of spec: a template of the server's config and its parameters, filled and checked now; every slot submits that spec */
-          readonly template?: {
-            readonly name: string;
-            /** @default {} */
-            readonly parameters?: {
-              readonly [key: string]: string;
-            };
-          };
-          readonly catchUp?:
-            | ('skip' | 'latest')
-            | {
-                readonly all: number;
-              };
-          /** @enum {string} */
-          readonly overlap?: 'skip' | 'allow' | 'cancel-previous';
-        };
-      };
-    };
-    readonly responses: {
-      /** @description Default Response */
-      readonly 201: {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Schedule'];
-        };
-      };
-      /** @description Default Response */
-      readonly '4XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description Default Response */
-      readonly '5XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  readonly deleteSchedule: {
-    readonly parameters: {
-      readonly query?: never;
-      readonly header?: never;
-      readonly path: {
-        readonly scheduleId: string;
-      };
-      readonly cookie?: never;
-    };
-    readonly requestBody?: never;
-    readonly responses: {
-      /** @description No content */
-      readonly 204: {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description Default Response */
-      readonly '4XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description Default Response */
-      readonly '5XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
   readonly listSecrets: {
     readonly parameters: {
       readonly query?: never;
@@ -2375,6 +2237,107 @@ export interface operations {
           readonly [name: string]: unknown;
         };
         content?: never;
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly getRunGraph: {
+    readonly parameters: {
+      readonly query?: {
+        /** @description nodes a page holds at most (1000 by default) */
+        readonly limit?: number;
+        readonly cursor?: string;
+      };
+      readonly header?: never;
+      readonly path: {
+        readonly runId: string;
+      };
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description Default Response */
+      readonly 200: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['RunGraphPage'];
+        };
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly getRunSpec: {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path: {
+        readonly runId: string;
+      };
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description The run spec as submitted, in canonical form (see RunSpec): its items, their dependencies and needs */
+      readonly 200: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': {
+            readonly name: string;
+            readonly items: readonly ({
+              readonly id: string;
+              readonly dependsOn?: readonly string[];
+              readonly needs?: {
+                readonly [key: string]: {
+                  readonly from: string;
+                } & {
+                  readonly [key: string]: unknown;
+                };
+              };
+            } & {
+              readonly [key: string]: unknown;
+            })[];
+          } & {
+            readonly [key: string]: unknown;
+          };
+        };
       };
       /** @description Default Response */
       readonly '4XX': {
@@ -2504,240 +2467,6 @@ export interface operations {
         };
         content: {
           readonly 'application/json': components['schemas']['Token'];
-        };
-      };
-      /** @description Default Response */
-      readonly '4XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description Default Response */
-      readonly '5XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  readonly getRunGraph: {
-    readonly parameters: {
-      readonly query?: {
-        /** @description nodes a page holds at most (1000 by default) */
-        readonly limit?: number;
-        readonly cursor?: string;
-      };
-      readonly header?: never;
-      readonly path: {
-        readonly runId: string;
-      };
-      readonly cookie?: never;
-    };
-    readonly requestBody?: never;
-    readonly responses: {
-      /** @description Default Response */
-      readonly 200: {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['RunGraphPage'];
-        };
-      };
-      /** @description Default Response */
-      readonly '4XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description Default Response */
-      readonly '5XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  readonly exportAudit: {
-    readonly parameters: {
-      readonly query?: {
-        readonly from?: number;
-        readonly to?: number;
-        readonly runId?: string;
-        readonly action?:
-          | 'run.submitted'
-          | 'run.started'
-          | 'run.budget-exhausted'
-          | 'run.budget-raised'
-          | 'run.extended'
-          | 'run.succeeded'
-          | 'run.failed'
-          | 'run.cancelled'
-          | 'item.blocked'
-          | 'item.ready'
-          | 'item.approval-requested'
-          | 'item.approval-voted'
-          | 'item.approved'
-          | 'item.skipped'
-          | 'item.cancelled'
-          | 'item.succeeded'
-          | 'item.failed'
-          | 'item.rejected'
-          | 'item.reused'
-          | 'attempt.dispatched'
-          | 'attempt.started'
-          | 'attempt.completed'
-          | 'attempt.lost'
-          | 'attempt.cancelled'
-          | 'attempt.result-rejected'
-          | 'model.called'
-          | 'artifact.stored'
-          | 'token.created'
-          | 'token.revoked'
-          | 'schedule.created'
-          | 'schedule.removed'
-          | 'schedule.fired'
-          | 'schedule.skipped'
-          | 'secret.set'
-          | 'secret.removed'
-          | 'secret.used'
-          | 'webhook.created'
-          | 'webhook.removed'
-          | 'webhook.disabled'
-          | 'checkpoint.issued'
-          | 'checkpoint.anchored'
-          | 'key.delegated'
-          | 'signer.rotated'
-          | 'server.started'
-          | 'server.stopped'
-          | 'access.denied';
-        readonly actor?: string;
-        readonly since?: string;
-        readonly until?: string;
-      };
-      readonly header?: never;
-      readonly path?: never;
-      readonly cookie?: never;
-    };
-    readonly requestBody?: never;
-    readonly responses: {
-      /** @description One {"entry":{...},"leafIndex":n} per line, in canonical JSON */
-      readonly 200: {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/x-ndjson': string;
-        };
-      };
-      /** @description Default Response */
-      readonly '4XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description Default Response */
-      readonly '5XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  readonly getItemProvenance: {
-    readonly parameters: {
-      readonly query?: never;
-      readonly header?: never;
-      readonly path: {
-        readonly runId: string;
-        readonly itemId: string;
-      };
-      readonly cookie?: never;
-    };
-    readonly requestBody?: never;
-    readonly responses: {
-      /** @description A Sigstore bundle v0.3 holding the DSSE-signed in-toto statement (SLSA Provenance v1) of the patch: verify it with cairn verify provenance, or any Sigstore verifier given the key; x-cairn-digest names the stored bundle */
-      readonly 200: {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['ProvenanceBundle'];
-        };
-      };
-      /** @description Default Response */
-      readonly '4XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description Default Response */
-      readonly '5XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  readonly getRunSpec: {
-    readonly parameters: {
-      readonly query?: never;
-      readonly header?: never;
-      readonly path: {
-        readonly runId: string;
-      };
-      readonly cookie?: never;
-    };
-    readonly requestBody?: never;
-    readonly responses: {
-      /** @description The run spec as submitted, in canonical form (see RunSpec): its items, their dependencies and needs */
-      readonly 200: {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': {
-            readonly name: string;
-            readonly items: readonly ({
-              readonly id: string;
-              readonly dependsOn?: readonly string[];
-              readonly needs?: {
-                readonly [key: string]: {
-                  readonly from: string;
-                } & {
-                  readonly [key: string]: unknown;
-                };
-              };
-            } & {
-              readonly [key: string]: unknown;
-            })[];
-          } & {
-            readonly [key: string]: unknown;
-          };
         };
       };
       /** @description Default Response */
@@ -2956,6 +2685,321 @@ export interface operations {
         };
         content: {
           readonly 'application/json': components['schemas']['SignInOptions'];
+        };
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly listSchedules: {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description Default Response */
+      readonly 200: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': readonly components['schemas']['Schedule'][];
+        };
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly addSchedule: {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    readonly requestBody: {
+      readonly content: {
+        readonly 'application/json': {
+          readonly scheduleId: string;
+          readonly cron: string;
+          readonly timeZone?: string;
+          readonly spec?:
+            | string
+            | {
+                readonly [key: string]: unknown;
+              };
+          /** @description Instead of spec: a template of the server's config and its parameters, filled and checked now; every slot submits that spec */
+          readonly template?: {
+            readonly name: string;
+            /** @default {} */
+            readonly parameters?: {
+              readonly [key: string]: string;
+            };
+          };
+          readonly catchUp?:
+            | ('skip' | 'latest')
+            | {
+                readonly all: number;
+              };
+          /** @enum {string} */
+          readonly overlap?: 'skip' | 'allow' | 'cancel-previous';
+        };
+      };
+    };
+    readonly responses: {
+      /** @description Default Response */
+      readonly 201: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Schedule'];
+        };
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly deleteSchedule: {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path: {
+        readonly scheduleId: string;
+      };
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description No content */
+      readonly 204: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly exportAudit: {
+    readonly parameters: {
+      readonly query?: {
+        readonly from?: number;
+        readonly to?: number;
+        readonly runId?: string;
+        readonly action?:
+          | 'run.submitted'
+          | 'run.started'
+          | 'run.budget-exhausted'
+          | 'run.budget-raised'
+          | 'run.extended'
+          | 'run.succeeded'
+          | 'run.failed'
+          | 'run.cancelled'
+          | 'item.blocked'
+          | 'item.ready'
+          | 'item.approval-requested'
+          | 'item.approval-voted'
+          | 'item.approved'
+          | 'item.skipped'
+          | 'item.cancelled'
+          | 'item.succeeded'
+          | 'item.failed'
+          | 'item.rejected'
+          | 'item.reused'
+          | 'attempt.dispatched'
+          | 'attempt.started'
+          | 'attempt.completed'
+          | 'attempt.lost'
+          | 'attempt.cancelled'
+          | 'attempt.result-rejected'
+          | 'model.called'
+          | 'artifact.stored'
+          | 'token.created'
+          | 'token.revoked'
+          | 'schedule.created'
+          | 'schedule.removed'
+          | 'schedule.fired'
+          | 'schedule.skipped'
+          | 'secret.set'
+          | 'secret.removed'
+          | 'secret.used'
+          | 'webhook.created'
+          | 'webhook.removed'
+          | 'webhook.disabled'
+          | 'checkpoint.issued'
+          | 'checkpoint.anchored'
+          | 'key.delegated'
+          | 'signer.rotated'
+          | 'server.started'
+          | 'server.stopped'
+          | 'access.denied';
+        readonly actor?: string;
+        readonly since?: string;
+        readonly until?: string;
+      };
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description One {"entry":{...},"leafIndex":n} per line, in canonical JSON */
+      readonly 200: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/x-ndjson': string;
+        };
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly getItemProvenance: {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path: {
+        readonly runId: string;
+        readonly itemId: string;
+      };
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description A Sigstore bundle v0.3 holding the DSSE-signed in-toto statement (SLSA Provenance v1) of the patch: verify it with cairn verify provenance, or any Sigstore verifier given the key; x-cairn-digest names the stored bundle */
+      readonly 200: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['ProvenanceBundle'];
+        };
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly getRunBundle: {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path: {
+        readonly runId: string;
+      };
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description The bundle in its canonical bytes (verify it with cairn verify); x-cairn-signing-key names the key */
+      readonly 200: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': string;
         };
       };
       /** @description Default Response */
@@ -3644,46 +3688,6 @@ export interface operations {
           readonly [name: string]: unknown;
         };
         content?: never;
-      };
-      /** @description Default Response */
-      readonly '4XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description Default Response */
-      readonly '5XX': {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  readonly getRunBundle: {
-    readonly parameters: {
-      readonly query?: never;
-      readonly header?: never;
-      readonly path: {
-        readonly runId: string;
-      };
-      readonly cookie?: never;
-    };
-    readonly requestBody?: never;
-    readonly responses: {
-      /** @description The bundle in its canonical bytes (verify it with cairn verify); x-cairn-signing-key names the key */
-      readonly 200: {
-        headers: {
-          readonly [name: string]: unknown;
-        };
-        content: {
-          readonly 'application/json': string;
-        };
       };
       /** @description Default Response */
       readonly '4XX': {

@@ -23,6 +23,7 @@ import type { WebhookDispatcher } from '../capabilities/webhooks/webhook-dispatc
 import type { WebhookEndpoints } from '../capabilities/webhooks/webhook-endpoints.ts';
 import type { ServerTriggers } from '../capabilities/triggers/compose-triggers.ts';
 import { modulesAfterEngine, modulesBeforeEngine, startModules } from './modules.ts';
+import type { EngineModuleContext, ModuleContext } from './server-module.ts';
 import { fetchScheduledWorkspace, withRepositoryWorkspaces, type RepositoryWorkspacesSettings } from '../workspaces/repository-workspaces.ts';
 
 /** What a server is made of: the engine and the seams it composes. */
@@ -184,7 +185,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   );
   // The engine's service is read per call by the modules started before it (the gateway).
   let serviceOf: (() => EngineService) | undefined;
-  const moduleContext = {
+  const moduleContext: ModuleContext = {
     loaded,
     storage,
     cipher,
@@ -243,12 +244,13 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     () => tracing?.start(service),
     () => tracing?.unfollow(),
   );
-  const { webhooks, triggers } = await startModules(parts, modulesAfterEngine, {
+  const engineModuleContext: EngineModuleContext = {
     ...moduleContext,
     service,
     whileLeading: (task) => running.whileLeading(task),
     ...(options.webhooks ? { webhookTiming: options.webhooks } : {}),
-  });
+  };
+  const { webhooks, triggers } = await startModules(parts, modulesAfterEngine, engineModuleContext);
   // Last, so closed first: a delivery under way finishes (its push is not cut halfway) and records its result while the engine runs.
   await parts.startInOrder(
     'deliveries',

@@ -5,7 +5,7 @@ import { gatewayModule } from '../capabilities/gateway/gateway-module.ts';
 import { schedulesModule } from '../capabilities/schedules/schedules-module.ts';
 import { triggersModule } from '../capabilities/triggers/triggers-module.ts';
 import { webhooksModule } from '../capabilities/webhooks/webhooks-module.ts';
-import type { EngineModuleContext, ModuleContext, ServerModule } from './server-module.ts';
+import type { ServerModule } from './server-module.ts';
 import type { StartedParts } from './started-parts.ts';
 
 // The server's capability modules in start order (ADR 0048). The server closes them in reverse, so
@@ -32,10 +32,10 @@ type AnyModule = ServerModule<never, string, unknown>;
  * a failure closes those started before it; the server's close closes them in reverse), and
  * answers what each started, by its name.
  */
-export async function startModules<Context extends ModuleContext | EngineModuleContext, List extends readonly ServerModule<Context, string, unknown>[]>(
+export async function startModules<Context, List extends readonly ServerModule<Context, string, unknown>[]>(
   parts: StartedParts,
   list: List,
-  context: Context,
+  context: NoInfer<Context>,
 ): Promise<StartedModules<List>> {
   const started: Record<string, unknown> = {};
   for (const module of list) {
