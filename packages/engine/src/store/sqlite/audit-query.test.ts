@@ -84,7 +84,7 @@ describe('AuditLog.query', () => {
   test("a run's model calls and budget raises are read through their own indexes, not through the run's other entries", () => {
     const { log, database, written } = filledLog(3_000);
     const extra = database.transaction(() =>
-      ['model.called', 'run.budget-raised', 'model.called'].map((action, index) =>
+      (['model.called', 'run.budget-raised', 'model.called'] as const).map((action, index) =>
         log.append({ actor: engine, action, entity: { kind: 'run', id: 'r1' }, outcome: 'success', data: { index }, runId: 'r1' }),
       ),
     )();
