@@ -21,7 +21,10 @@ interface GatewayOverhead {
 
 export default async function gatewayBenchmarks({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
   log(`  ${calls} calls each way, interleaved; then ${streams} concurrent streams through the gateway`);
-  const [command, ...args] = childNodeArgv([], '../apps/server/src/capabilities/gateway/gateway-overhead-child.test-support.ts', [String(calls), String(streams)]);
+  const [command, ...args] = childNodeArgv([], '../apps/server/src/capabilities/gateway/gateway-overhead-child.test-support.ts', [
+    String(calls),
+    String(streams),
+  ]);
   const { stdout } = await promisify(execFile)(command!, args, { maxBuffer: 1 << 20 });
   const measured = lastJsonLine<GatewayOverhead>(stdout);
   const round = (value: number) => Math.round(value * 100) / 100;

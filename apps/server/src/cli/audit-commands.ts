@@ -91,7 +91,10 @@ export function addAuditCommands(): void {
       const loaded = await loadServerConfigLazily(configOption());
       if (!options.online && options.anchor && options.anchor.length > 0)
         throw new CairnError('CAIRN_PAYLOAD_INVALID', '--anchor is read only with --online; add --online, or leave --anchor out.', { path: '--anchor' });
-      const [{ serverAnchors }, { trustedAnchorOf }] = await Promise.all([import('../capabilities/evidence/server-trust.ts'), import('../capabilities/evidence/verifier-anchors.ts')]);
+      const [{ serverAnchors }, { trustedAnchorOf }] = await Promise.all([
+        import('../capabilities/evidence/server-trust.ts'),
+        import('../capabilities/evidence/verifier-anchors.ts'),
+      ]);
       const anchors = !options.online
         ? []
         : options.anchor && options.anchor.length > 0
