@@ -11,9 +11,9 @@ import { runReaches, shell, submitRun } from './submit-run.test-support.ts';
 const start = runningServers();
 const { signedIn, screenshot } = browserPages();
 
-/** A planner that sleeps first (so the page is open before its fragment joins), then emits `fragment`. */
+/** A planner that emits `fragment`, once `open` is approved: the test approves it when the page is open, so the page sees the run grow. */
 function planner(id: string, fragment: object): Record<string, unknown> {
-  return { ...shell(id, `sleep 2; printf '%s' '${JSON.stringify(fragment)}' > output.json`), emits: { maxItems: 20 } };
+  return { ...shell(id, `printf '%s' '${JSON.stringify(fragment)}' > output.json`, { dependsOn: ['open'] }), emits: { maxItems: 20 } };
 }
 
 test("a grown run's graph: a fragment's own edges and join, a large fragment collapsed to one node that expands and collapses, live", async () => {
@@ -23,6 +23,7 @@ test("a grown run's graph: a fragment's own edges and join, a large fragment col
     version: 1,
     name: 'grows',
     items: [
+      shell('open', 'true', { approval: 'required' }),
       planner('plan', { items: Array.from({ length: many }, (_, index) => shell(`step-${index}`, 'true')) }),
       // A small fragment with a dependency inside it: test waits on lint.
       planner('triage', { items: [shell('lint', 'sleep 1'), shell('test', 'true', { dependsOn: ['lint'] })] }),
@@ -33,10 +34,20 @@ test("a grown run's graph: a fragment's own edges and join, a large fragment col
   const node = (itemId: string) => page.locator(`svg.dag [data-item-id="${itemId}"]`);
   const group = page.locator('svg.dag [data-group-id="plan"]');
   const edge = (from: string, to: string, kind: string) => page.locator(`svg.dag .edge[data-from="${from}"][data-to="${to}"][data-kind="${kind}"]`);
-  await expect.poll(() => page.locator('svg.dag .dag-item').count()).toBe(3);
+  await expect.poll(() => page.locator('svg.dag .dag-item').count()).toBe(4);
   await page.evaluate(() => ((window as unknown as { stillTheSamePage: boolean }).stillTheSamePage = true));
-  // The spec's three items, triage's two, and plan's as one node.
-  await expect.poll(() => page.locator('svg.dag .dag-item').count(), { timeout: 30_000 }).toBe(6);
+  await expect
+    .poll(
+      async () => ((await (await api(`/v1/runs/${runId}/items`)).json()) as { itemId: string; state: string }[]).find((item) => item.itemId === 'open')?.state,
+      {
+        timeout: 30_000,
+      },
+    )
+    .toBe('awaiting-approval');
+  const approved = await api(`/v1/runs/${runId}/items/open/approve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  expect(approved.status, await approved.clone().text()).toBe(202);
+  // The spec's four items, triage's two, and plan's as one node.
+  await expect.poll(() => page.locator('svg.dag .dag-item').count(), { timeout: 30_000 }).toBe(7);
   await expect.poll(() => group.count()).toBe(1);
   expect(await page.locator('svg.dag [data-item-id^="plan/"]').count()).toBe(0);
   // The fragment's own dependency, its join to what waited on its planner, and its first item hanging off the planner.

@@ -133,7 +133,7 @@ test(
 
 test(
   `cairn serve through ${cuts} power cuts: acknowledged submits stay, anchors match the log, nothing seen done runs again`,
-  { timeout: 180_000 },
+  { timeout: 400_000 },
   async () => {
     console.log(`power-cut seed ${seed} (CAIRN_PROPERTY_SEED=${seed} replays the cut moments)`);
     const next = random(seed);

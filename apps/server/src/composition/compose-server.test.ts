@@ -118,7 +118,7 @@ test(
 
 test(
   'an S3 config loads @cairn/s3 and probes its seams before the engine is built: a bucket that does not enforce conditional writes is refused, naming the endpoint',
-  { timeout: 60_000 },
+  { timeout: 180_000 },
   async () => {
     const connection = radosgwConnection();
     const client = radosgwClient();

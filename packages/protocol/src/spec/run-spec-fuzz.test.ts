@@ -6,6 +6,9 @@ import { describe, expect, test } from 'vitest';
 import { errorCodes, isCairnError, loadRunSpec, validateRunSpec, type ValidationIssue } from '../index.ts';
 import { sampleSpec } from './run-spec.test-support.ts';
 
+// Thousands of documents on one core: seconds on a quiet machine, many times that beside a CPU hog.
+const fuzzTimeoutMs = 120_000;
+
 const ids = fc.constantFrom('a', 'b', 'build', 'test', 'edit-alpha', 'x.y_z', 'Ünïcode', '', '-bad', '__proto__');
 const runtime = fc.oneof(
   fc.record({ kind: fc.constant('command'), argv: fc.array(fc.string(), { minLength: 1, maxLength: 3 }) }),
@@ -116,7 +119,7 @@ function expectLoadsOrNamedError(text: string): void {
 }
 
 describe('run spec fuzzing (10,000 documents)', () => {
-  test('2,000 specs valid by construction are accepted', () => {
+  test('2,000 specs valid by construction are accepted', { timeout: fuzzTimeoutMs }, () => {
     fc.assert(
       fc.property(validSpec, (document) => {
         expect(validateRunSpec(document)).toMatchObject({ ok: true });
@@ -125,14 +128,14 @@ describe('run spec fuzzing (10,000 documents)', () => {
     );
   });
 
-  test('2,000 noisy generated specs: valid, or refused with named issues', () => {
+  test('2,000 noisy generated specs: valid, or refused with named issues', { timeout: fuzzTimeoutMs }, () => {
     fc.assert(
       fc.property(noisySpec, (document) => void expectValidOrNamed(document)),
       { numRuns: 2_000 },
     );
   });
 
-  test('3,000 mutations of valid specs: valid, or refused with named issues; both happen', () => {
+  test('3,000 mutations of valid specs: valid, or refused with named issues; both happen', { timeout: fuzzTimeoutMs }, () => {
     let valid = 0;
     fc.assert(
       fc.property(validSpec, mutation, (document, change) => void (valid += Number(expectValidOrNamed(mutate(document, change))))),
@@ -142,7 +145,7 @@ describe('run spec fuzzing (10,000 documents)', () => {
     expect(valid).toBeLessThan(2_970);
   });
 
-  test('3,000 texts (mutated specs as JSON, truncated JSON, arbitrary strings): parsed, or refused with a CairnError', () => {
+  test('3,000 texts (mutated specs as JSON, truncated JSON, arbitrary strings): parsed, or refused with a CairnError', { timeout: fuzzTimeoutMs }, () => {
     const text = fc.oneof(
       fc.tuple(mutation, fc.nat()).map(([change, cut]) => {
         const json = JSON.stringify(mutate(sampleSpec(), change)) ?? 'null';

@@ -20,9 +20,10 @@ import { createS3StorageProvider, type S3StorageProvider, type S3StorageProvider
 const mebibyte = 1024 * 1024;
 const raw = radosgwClient({ maxAttempts: 1 });
 const buckets: string[] = [];
+// Each deletion lists and deletes a bucket's objects over the network: given time on a loaded machine.
 afterAll(async () => {
   for (const bucket of buckets.splice(0)) await deleteTestBucket(raw, bucket).catch(() => undefined);
-});
+}, 120_000);
 
 async function newBucket(): Promise<string> {
   const bucket = await createTestBucket(raw);

@@ -285,6 +285,7 @@ test(
     expect(await running()).toBe(true);
     const takenOverAt = Date.now();
     expect(takenOverAt, 'the takeover came after the dead replica’s room lapsed: nothing left to show').toBeLessThan(lapses[0]! - 300);
+    const sentAt = Date.now();
     const statuses = await Promise.all([runIds[0]!, runIds[1]!, runIds[0]!].map((runId) => call(gatewayOf(second), mint(runId))));
     expect(statuses).toEqual([200, 200, 200]);
     const times = arrivals(models);
@@ -307,8 +308,13 @@ test(
       }
       if (waits.length < 3) await sleep(50);
     }
-    // Each waited from its start (soon after the takeover; how soon depends on the machine) to the lapse.
-    for (const wait of waits) expect(wait).toBeGreaterThanOrEqual(lapses[0]! - takenOverAt - 1_000);
+    // Each waited (none reached the provider before the lapse, above), and its recorded wait lies
+    // within the call: after it was sent and before the last reached the provider. When each reached
+    // the gateway depends on the machine, so the wait is not compared with the lapse itself.
+    for (const wait of waits) {
+      expect(wait).toBeGreaterThan(0);
+      expect(wait).toBeLessThanOrEqual(Math.max(...after) - sentAt);
+    }
     console.log(
       `killed → taken over ${takenOverAt - killedAt} ms, room lapsed ${lapses.map((lapse) => lapse - killedAt).join(' and ')} ms, calls through ${after.map((at) => at - killedAt).join(', ')} ms`,
     );
