@@ -8,6 +8,7 @@ import type { AttemptFolders, AttemptMounts } from '@cairn/worker';
 import { sizeText } from './size-text.ts';
 import { RefusalPlacesWatch } from './refusal-places.ts';
 import { SpaceRefusals } from './space-refusals.ts';
+import { TraceInstance } from './trace-instance.ts';
 import { undoEach } from './undo-each.ts';
 import { commandError, unmountPath } from './unmount-path.ts';
 import { writeFailureCounter } from './write-failure-counter.ts';
@@ -105,7 +106,7 @@ export class AttemptVolumes implements AttemptMounts {
   constructor(limits: AttemptVolumeLimits) {
     this.#limits = limits;
     // Counters of attempts whose process was killed before it removed them.
-    void SpaceRefusals.sweep().catch(() => undefined);
+    void TraceInstance.sweep().catch(() => undefined);
   }
 
   /**

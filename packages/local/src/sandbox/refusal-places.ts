@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { instancePrefix, notDiskSyscalls, tracing } from './space-refusals.ts';
+import { notDiskSyscalls } from './space-refusals.ts';
+import { TraceInstance } from './trace-instance.ts';
 
 /**
  * Syscalls that write into a file system or make a name in one (x86-64 numbers): write, pwrite64,
@@ -37,66 +36,49 @@ export interface RefusalPlaces {
  * start (an earlier exit of the same process is in the buffer) are placed, the rest are not.
  */
 export class RefusalPlacesWatch {
-  readonly #instance: string;
-  #closed = false;
+  readonly #trace: TraceInstance;
 
-  private constructor(instance: string) {
-    this.#instance = instance;
+  private constructor(trace: TraceInstance) {
+    this.#trace = trace;
   }
 
   get pidFile(): string {
-    return join(this.#instance, 'set_event_pid');
+    return this.#trace.pidFile;
   }
 
   /** A new instance for the attempt `name` whose workspace's ext4 is mounted at `workspaceMount`; undefined where it cannot be. */
   static async open(name: string, workspaceMount: string): Promise<RefusalPlacesWatch | undefined> {
     const syscalls = writingSyscalls[process.arch];
-    const excluded = notDiskSyscalls[process.arch];
-    const root = syscalls === undefined || excluded === undefined ? undefined : await tracing();
-    if (root === undefined) return undefined;
-    const instance = join(root, 'instances', `${instancePrefix}${process.pid}-${name}-places`);
-    try {
-      await mkdir(instance);
-    } catch {
-      return undefined;
-    }
-    try {
-      const { dev } = await stat(workspaceMount, { bigint: true });
-      // glibc's gnu_dev_major / gnu_dev_minor, then the kernel's dev_t (MKDEV: major << 20 | minor).
-      const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-      const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-      const kernelDevice = (major << 20n) | minor;
-      // An empty pid list traces every process: pid 0 (the idle task, which makes no syscalls) until
-      // the sandbox's reaper adds its own.
-      await writeFile(join(instance, 'set_event_pid'), '0');
-      await writeFile(join(instance, 'buffer_size_kb'), '512');
-      await writeFile(join(instance, 'options', 'event-fork'), '1');
-      for (const event of ext4Events) {
-        await writeFile(join(instance, 'events', 'ext4', event, 'filter'), `dev == ${kernelDevice}`);
-        await writeFile(join(instance, 'events', 'ext4', event, 'enable'), '1');
-      }
-      await writeFile(join(instance, 'events', 'raw_syscalls', 'sys_exit', 'filter'), syscalls!.map((id) => `id == ${id}`).join(' || '));
-      await writeFile(join(instance, 'events', 'raw_syscalls', 'sys_exit', 'enable'), '1');
-      return new RefusalPlacesWatch(instance);
-    } catch {
-      await rmdir(instance).catch(() => undefined);
-      return undefined;
-    }
+    if (syscalls === undefined || notDiskSyscalls[process.arch] === undefined) return undefined;
+    const device = await kernelDeviceOf(workspaceMount).catch(() => undefined);
+    if (device === undefined) return undefined;
+    const trace = await TraceInstance.create(`${name}-places`, {
+      bufferKb: 512,
+      events: {
+        ...Object.fromEntries(ext4Events.map((event) => [`ext4/${event}`, `dev == ${device}`])),
+        'raw_syscalls/sys_exit': syscalls.map((id) => `id == ${id}`).join(' || '),
+      },
+    });
+    return trace && new RefusalPlacesWatch(trace);
   }
 
   /** The refusals placed so far (see the class). */
   async places(): Promise<RefusalPlaces> {
-    if (this.#closed) return { workspace: 0, tmp: 0 };
-    return placesIn(await readFile(join(this.#instance, 'trace'), 'utf8'));
+    return placesIn(await this.#trace.trace());
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const event of ['raw_syscalls/sys_exit', ...ext4Events.map((name) => `ext4/${name}`)])
-      await writeFile(join(this.#instance, 'events', event, 'enable'), '0').catch(() => undefined);
-    await rmdir(this.#instance).catch(() => undefined);
+  close(): Promise<void> {
+    return this.#trace.close();
   }
+}
+
+/** The device number the kernel's ext4 events name for the file system mounted at `mount`. */
+async function kernelDeviceOf(mount: string): Promise<bigint> {
+  const { dev } = await stat(mount, { bigint: true });
+  // glibc's gnu_dev_major / gnu_dev_minor, then the kernel's dev_t (MKDEV: major << 20 | minor).
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return (major << 20n) | minor;
 }
 
 /** `comm-pid [cpu] flags timestamp: event: ...`, in time order: the pid and the event's name and text. */

@@ -1,0 +1,103 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const tracingRoot = '/sys/kernel/tracing';
+/** Every tracefs instance of this package's is named so, then the owning process's pid (see `sweep`). */
+const instancePrefix = 'cairn-space-';
+
+/** What an instance records: its buffer's size, and each event (`group/name`) with its filter. */
+export interface TraceInstanceSettings {
+  readonly bufferKb: number;
+  readonly events: Readonly<Record<string, string>>;
+}
+
+/**
+ * One tracefs instance of this package's: a ring buffer with its own events and pid list, so that
+ * an attempt's tracing neither sees nor disturbs another's, and the host's own tracing is left
+ * alone. It follows the processes written to `pidFile` and those they start (`event-fork`); until
+ * one is written it follows pid 0 only (the idle task, which makes no syscalls), since an empty pid
+ * list would follow every process of the host. Its users read what it recorded (`SpaceRefusals`,
+ * `RefusalPlacesWatch`).
+ */
+export class TraceInstance {
+  readonly #directory: string;
+  readonly #events: readonly string[];
+  #closed = false;
+
+  private constructor(directory: string, events: readonly string[]) {
+    this.#directory = directory;
+    this.#events = events;
+  }
+
+  /** A new instance named after `name` (unique among this process's); undefined where tracefs cannot be used (not root, no tracefs, an event this kernel lacks). */
+  static async create(name: string, settings: TraceInstanceSettings): Promise<TraceInstance | undefined> {
+    const root = await tracing();
+    if (root === undefined) return undefined;
+    const directory = join(root, 'instances', `${instancePrefix}${process.pid}-${name}`);
+    try {
+      await mkdir(directory);
+    } catch {
+      return undefined;
+    }
+    try {
+      await writeFile(join(directory, 'set_event_pid'), '0');
+      await writeFile(join(directory, 'buffer_size_kb'), String(settings.bufferKb));
+      await writeFile(join(directory, 'options', 'event-fork'), '1');
+      for (const [event, filter] of Object.entries(settings.events)) {
+        await writeFile(join(directory, 'events', event, 'filter'), filter);
+        await writeFile(join(directory, 'events', event, 'enable'), '1');
+      }
+      return new TraceInstance(directory, Object.keys(settings.events));
+    } catch {
+      await rmdir(directory).catch(() => undefined);
+      return undefined;
+    }
+  }
+
+  /** The file a process writes its pid into (append) to have it and what it starts followed. */
+  get pidFile(): string {
+    return join(this.#directory, 'set_event_pid');
+  }
+
+  /** What the buffer holds now (the latest events: a full buffer drops the oldest); empty once closed. */
+  async trace(): Promise<string> {
+    return this.#closed ? '' : readFile(join(this.#directory, 'trace'), 'utf8');
+  }
+
+  /** Stops recording and removes the instance; idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const event of this.#events) await writeFile(join(this.#directory, 'events', event, 'enable'), '0').catch(() => undefined);
+    await rmdir(this.#directory).catch(() => undefined);
+  }
+
+  /** Removes instances that processes no longer running left (killed before they closed them). */
+  static async sweep(): Promise<void> {
+    const root = await tracing();
+    if (root === undefined) return;
+    const names = await readdir(join(root, 'instances')).catch(() => [] as string[]);
+    for (const name of names) {
+      const owner = new RegExp(`^${instancePrefix}(\\d+)-`).exec(name)?.[1];
+      if (owner === undefined || existsSync(`/proc/${owner}`)) continue;
+      await rmdir(join(root, 'instances', name)).catch(() => undefined);
+    }
+  }
+}
+
+let mounted: Promise<string | undefined> | undefined;
+
+/** Where tracefs is, mounted there if it is not yet (root can); undefined where it cannot be. */
+function tracing(): Promise<string | undefined> {
+  mounted ??= (async () => {
+    const ready = () => existsSync(join(tracingRoot, 'instances')) && existsSync(join(tracingRoot, 'events', 'raw_syscalls', 'sys_exit'));
+    if (ready()) return tracingRoot;
+    await run('mount', ['-t', 'tracefs', 'nodev', tracingRoot], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }).catch(() => undefined);
+    return ready() ? tracingRoot : undefined;
+  })();
+  return mounted;
+}
