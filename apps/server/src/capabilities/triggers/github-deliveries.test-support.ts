@@ -40,10 +40,20 @@ const issue = {
   body: "It looks like you accidently spelled 'commit' with two 't's.",
 };
 
+/** The App installation a GitHub App's deliveries name (repository webhooks name none). */
+export const installation = { id: 2311213, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMjMxMTIxMw==' };
+
 /** `issues` `labeled`: `login` added `label` to issue 1. */
 export function issueLabeled(options: { readonly label?: string; readonly login?: string } = {}) {
   const label = { ...bug, name: options.label ?? 'bug' };
-  return { action: 'labeled', issue: { ...issue, labels: [label] }, label, repository, sender: { ...codertocat, login: options.login ?? 'Codertocat' } };
+  return {
+    action: 'labeled',
+    issue: { ...issue, labels: [label] },
+    label,
+    repository,
+    sender: { ...codertocat, login: options.login ?? 'Codertocat' },
+    installation,
+  };
 }
 
 /** `issue_comment` `created`: `login` commented `body` on issue 1 (whose body may be replaced). */
@@ -65,6 +75,7 @@ export function issueCommentCreated(body: string, options: { readonly login?: st
     },
     repository,
     sender: user,
+    installation,
   };
 }
 

@@ -15,7 +15,7 @@ import { composeServer, type ServerComposition } from '../../composition/compose
 import { loadServerConfig } from '../../config/load-server-config.ts';
 import { runCli } from '../../cli/run-cli.test-support.ts';
 import { buildHttpApi } from '../../http/http-server.ts';
-import { githubDelivery, issueCommentCreated, issueLabeled } from './github-deliveries.test-support.ts';
+import { githubDelivery, installation, issueCommentCreated, issueLabeled } from './github-deliveries.test-support.ts';
 import { isGithubSignature } from './github-signature.ts';
 
 const webhookSecret = 'whsec-test-4f1c9a';
@@ -73,6 +73,7 @@ beforeAll(async () => {
           secret: 'GITHUB_WEBHOOK_SECRET',
           tokenSecret: 'GITHUB_TOKEN',
           repositories: ['Codertocat/*'],
+          installations: [installation.id],
           apiUrl: `http://127.0.0.1:${(github.address() as AddressInfo).port}`,
           labels: { 'cairn:fix': 'fix-issue' },
         },
@@ -235,6 +236,25 @@ test('a validly signed delivery from a repository not listed is refused and audi
     actor: { id: 'github:Codertocat' },
     data: expect.objectContaining({ action: 'triggers.github', reason: expect.stringContaining('Octo-Org/secrets is not one of') }),
   });
+  expect(await submitted()).toBe(before);
+});
+
+test('a delivery of another installation of the App, or of none, is refused and audited before anyone is asked of GitHub; nothing runs', async () => {
+  const before = await submitted();
+  const asked = permissionRequests.length;
+  const labelled = issueLabeled({ label: 'cairn:fix' });
+  const { installation: _named, ...unnamed } = labelled;
+  for (const delivery of [{ ...labelled, installation: { ...installation, id: 99 } }, unnamed]) {
+    const response = await deliver(githubDelivery('issues', delivery, { secret: webhookSecret }));
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({
+      code: 'CAIRN_FORBIDDEN',
+      path: 'installation.id',
+      message: expect.stringContaining(`not one of triggers.github.installations (${installation.id})`),
+    });
+    expect(await lastDenial()).toMatchObject({ data: expect.objectContaining({ action: 'triggers.github', reason: expect.stringContaining('installation') }) });
+  }
+  expect(permissionRequests.length).toBe(asked);
   expect(await submitted()).toBe(before);
 });
 

@@ -118,6 +118,17 @@ export class GithubTrigger {
         details: { action: requestedAction, repository: request.repository },
       });
     }
+    const installations = this.#config.installations;
+    const installationId = installationIdOf(payload);
+    if (installations !== undefined && (installationId === undefined || !installations.includes(installationId))) {
+      const named = installationId === undefined ? 'names no GitHub App installation' : `comes from installation ${installationId}`;
+      const reason = `the delivery ${named}, which is not one of triggers.github.installations (${installations.join(', ')}); it starts no run`;
+      await this.#deny(actor, reason);
+      throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${reason}.`, {
+        path: 'installation.id',
+        details: { action: requestedAction, repository: request.repository },
+      });
+    }
     const role = await this.#permissions.readPermission(request.repository, request.login);
     if (!permissionsAllowedToRun.includes(role)) {
       const reason = `${request.login} has ${role === 'none' ? 'no access' : `the ${role} role`} on ${request.repository}; starting a run (template ${request.template}) needs write, maintain or admin`;
@@ -208,4 +219,10 @@ interface GithubIssueDelivery {
   readonly comment?: { readonly body?: unknown; readonly user?: { readonly login?: unknown } };
   readonly sender?: { readonly login?: unknown };
   readonly repository?: { readonly full_name?: unknown };
+}
+
+/** The App installation a delivery names (`installation.id`), if any. */
+function installationIdOf(payload: unknown): number | undefined {
+  const installation = (payload as { installation?: { id?: unknown } } | null)?.installation;
+  return typeof installation?.id === 'number' ? installation.id : undefined;
 }

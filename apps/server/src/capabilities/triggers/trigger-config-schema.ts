@@ -64,6 +64,16 @@ export const githubTriggerConfigSchema = z.strictObject({
       { error: "must list the repositories whose deliveries may start runs, e.g. [acme/api] (owner/* for all of an owner's)" },
     )
     .min(1, 'must list at least one repository, e.g. [acme/api]'),
+  /**
+   * With a GitHub App: the ids of its installations whose deliveries may start runs. A delivery that
+   * names another installation, or none, is refused and audited like one from an unlisted
+   * repository. Absent, deliveries are not checked for an installation (a repository's own webhook
+   * names none).
+   */
+  installations: z
+    .array(z.int().positive('must be a GitHub App installation id, e.g. 2311213'), { error: 'must list installation ids, e.g. [2311213]' })
+    .min(1, 'must list at least one installation id, or be left out')
+    .optional(),
   /** An issue given one of these labels runs the template named: `{ 'cairn:fix': fix-issue }`. */
   labels: z.record(z.string().min(1).max(100), z.string().min(1)).default({}),
   /** A comment starting with this, then a template's name (`/cairn run fix-issue`), runs that template. */
