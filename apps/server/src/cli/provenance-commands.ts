@@ -48,9 +48,10 @@ export function addProvenanceCommands(): void {
           { path: '--trusted-key' },
         );
       }
-      const bytes = new Uint8Array(readInputFile(file, 'the provenance bundle'));
+      const [{ verifierTrust }, { readBundleFile, verifyProvenance }] = await Promise.all([import('./verifier-trust.ts'), import('@cairn/audit')]);
+      // Read as an evidence bundle is: a FIFO or a device is refused before a byte is read, the size and shape bounded.
+      const bytes = readBundleFile(file, { what: 'the provenance bundle', writtenBy: 'cairn provenance RUN ITEM' });
       const patch = options.patch === undefined ? undefined : new Uint8Array(readInputFile(options.patch, 'the patch'));
-      const [{ verifierTrust }, { verifyProvenance }] = await Promise.all([import('./verifier-trust.ts'), import('@cairn/audit')]);
       const { keys } = await verifierTrust(options.trustedKeyFile === undefined ? {} : { trustedKeyFile: options.trustedKeyFile });
       if (keys.length === 0) {
         throw new CairnError(

@@ -238,16 +238,28 @@ describe('finding 5: the verifier reads hostile input within bounds', () => {
     return result.stderr;
   };
 
-  test('what is not a regular file is refused at once, naming the path and what it is: /dev/zero, a FIFO with no writer', { timeout: 60_000 }, async () => {
-    const fifo = join(scratch, 'bundle.fifo');
-    execFileSync('mkfifo', [fifo]);
-    const [zero, pipe] = await Promise.all([
-      cairn(['verify', '/dev/zero', '--trusted-key', server.keyId], server.elsewhere),
-      cairn(['verify', fifo, '--trusted-key', server.keyId], server.elsewhere),
-    ]);
-    expect(refused(zero)).toContain('CAIRN_PAYLOAD_INVALID: Cannot read the evidence bundle /dev/zero: it is a character device, not a regular file.');
-    expect(refused(pipe)).toContain(`CAIRN_PAYLOAD_INVALID: Cannot read the evidence bundle ${fifo}: it is a FIFO (named pipe), not a regular file.`);
-  });
+  test(
+    'what is not a regular file is refused at once, naming the path and what it is: /dev/zero, a FIFO with no writer (evidence and provenance bundles)',
+    { timeout: 60_000 },
+    async () => {
+      const fifo = join(scratch, 'bundle.fifo');
+      execFileSync('mkfifo', [fifo]);
+      const [zero, pipe, provenanceZero, provenancePipe] = await Promise.all([
+        cairn(['verify', '/dev/zero', '--trusted-key', server.keyId], server.elsewhere),
+        cairn(['verify', fifo, '--trusted-key', server.keyId], server.elsewhere),
+        cairn(['verify', 'provenance', '/dev/zero'], server.elsewhere),
+        cairn(['verify', 'provenance', fifo], server.elsewhere),
+      ]);
+      expect(refused(zero)).toContain('CAIRN_PAYLOAD_INVALID: Cannot read the evidence bundle /dev/zero: it is a character device, not a regular file.');
+      expect(refused(pipe)).toContain(`CAIRN_PAYLOAD_INVALID: Cannot read the evidence bundle ${fifo}: it is a FIFO (named pipe), not a regular file.`);
+      expect(refused(provenanceZero)).toContain(
+        'CAIRN_PAYLOAD_INVALID: Cannot read the provenance bundle /dev/zero: it is a character device, not a regular file.',
+      );
+      expect(refused(provenancePipe)).toContain(
+        `Cannot read the provenance bundle ${fifo}: it is a FIFO (named pipe), not a regular file. Pass a bundle file (\`cairn provenance RUN ITEM\` writes one)`,
+      );
+    },
+  );
 
   test('a bundle over --max-bundle-bytes is refused before it is read, naming the option; at its size it verifies', { timeout: 60_000 }, async () => {
     const size = statSync(server.bundleFile).size;

@@ -14,6 +14,8 @@ export interface ReadBundleFileOptions {
   readonly what?: string;
   /** How the person running it raises `maxBundleBytes`, for messages (`--max-bundle-bytes`). */
   readonly limitOption?: string;
+  /** The command that writes such a file, for messages (`cairn audit bundle`). */
+  readonly writtenBy?: string;
 }
 
 /**
@@ -42,7 +44,7 @@ export function readBundleFile(path: string, options: ReadBundleFileOptions = {}
     if (!stats.isFile())
       throw refuse(
         `it is ${kindOf(stats)}, not a regular file`,
-        'Pass a bundle file (`cairn audit bundle` writes one); save a bundle that comes through a pipe to a file first.',
+        `Pass a bundle file (\`${options.writtenBy ?? 'cairn audit bundle'}\` writes one); save a bundle that comes through a pipe to a file first.`,
       );
     const limitName = options.limitOption ?? 'maxBundleBytes';
     if (stats.size > limits.maxBundleBytes)
