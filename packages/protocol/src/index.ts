@@ -16,6 +16,9 @@ export { runSpecLimits } from './spec/run-spec-limits.ts';
 export { itemPriority, priorityLevels, runPriority } from './spec/priority-levels.ts';
 export { approvalPolicyOf, needsApproval, type ApprovalPolicy } from './spec/approval-policy.ts';
 export { runSpecJsonSchema } from './spec/run-spec-json-schema.ts';
+export { entriesCover, hostEntryProblem, parseHostEntry, type HostEntry } from './spec/network-host-entry.ts';
+export { networkIssues, type NetworkContext, type NetworkPolicy } from './spec/network-issues.ts';
+export { networkAllowListSpecSchema, networkCredentialSpecSchema, networkSpecSchema } from './spec/network-spec-schema.ts';
 export { mergeRuntimeSpecSchema } from './spec/merge-runtime-spec-schema.ts';
 export { deliverRunIdPlaceholder, deliverRuntimeSpecSchema, fillDeliverPlaceholders } from './spec/deliver-runtime-spec-schema.ts';
 export {

@@ -209,10 +209,39 @@ export interface ItemDefaultsSpec {
   retry?: RetrySpec;
   effect?: ItemEffect;
   onLost?: ItemOnLost;
-  network?: boolean;
+  network?: NetworkSpec;
   pathRules?: PathRules;
   budget?: BudgetSpec;
   stallTimeout?: DurationText;
+}
+
+/**
+ * An item's network (ADR 0049): `false` (the default) is loopback alone, `true` the whole internet
+ * ("unrestricted"), and an allow-list only the hosts it names, through a proxy that also brokers
+ * credentials. A server refuses an allow-list it cannot enforce (CAIRN_RUN_SPEC_INVALID at
+ * `network`) rather than run the item with more network than the spec says.
+ */
+export type NetworkSpec = boolean | NetworkAllowListSpec;
+
+/** Only the hosts listed are reachable. */
+export interface NetworkAllowListSpec {
+  /**
+   * Host names, `*.domain` (any name below the domain, not the domain itself), either with
+   * `:port` (443 and 80 without one). Names only: IP literals are refused.
+   */
+  allow: string[];
+  /** Secrets the proxy puts into requests to one host; the item sees only a placeholder. */
+  credentials?: NetworkCredentialSpec[];
+}
+
+/** A secret bound to one host: the proxy replaces its placeholder, or sets `as.header`, for that host alone. */
+export interface NetworkCredentialSpec {
+  /** A host the allow-list admits (no wildcard). */
+  host: string;
+  /** A secret the item names in its own `secrets`. */
+  secret: string;
+  /** A header the proxy sets on each request to `host`: `value` holds `{secret}` where the secret goes (`Bearer {secret}`). */
+  as?: { header: string; value: string };
 }
 
 /**
@@ -250,8 +279,8 @@ export interface ItemSpec {
   secrets?: string[];
   /** Plain (non-secret) environment variables for the runtime. */
   env?: Record<string, string>;
-  /** Whether the sandbox gets a network; default false. */
-  network?: boolean;
+  /** The sandbox's network: none (`false`, the default), unrestricted (`true`), or an allow-list. */
+  network?: NetworkSpec;
   /** The rules for paths the item's patch adds; `portable` by default. */
   pathRules?: PathRules;
   /** What each attempt's model calls may spend (an agent item's); none by default. */

@@ -42,7 +42,8 @@ const itemMeanings: Record<string, string> = {
     'required: the item waits in awaiting-approval until a person approves it. A policy { required: N, from: [role or group], selfApproval: false, timeout, onTimeout: reject | approve } waits for N distinct people allowed by it (the submitter not among them unless selfApproval); one rejection, with a reason, ends the wait.',
   secrets: 'Names of server secrets handed to the task as environment variables (the token must be granted each one).',
   env: 'Plain environment variables for the runtime.',
-  network: 'Whether the sandbox has a network; false by default.',
+  network:
+    'The sandbox\'s network: false (the default) is none, true is unrestricted, and { allow: [host, *.domain, host:port], credentials: [{ host, secret, as: { header, value: "Bearer {secret}" } }] } admits only the listed hosts (names, not IP addresses; 443 and 80 without a port), with the item\'s secrets sent to their hosts by the proxy. A server refuses an allow-list its executors cannot enforce.',
   forEach:
     'Once `from` succeeds, runs this item once per element of the JSON array at `path` of its output ($ then .name and [index] steps), as <id>/0, <id>/1, ..., each given its element as the input file `as` (element by default); what depends on it waits for all. It takes no other prerequisite.',
   emits:

@@ -23,6 +23,7 @@ import { deliverRuntimeSpecSchema } from './deliver-runtime-spec-schema.ts';
 import { parseJsonPath } from '../json/select-json-path.ts';
 import { runSpecLimits as limits } from './run-spec-limits.ts';
 import { priorityLevels } from './priority-levels.ts';
+import { networkSpecSchema } from './network-spec-schema.ts';
 
 // Field shapes shared by several places of the spec. Each message says what to write instead.
 const identifierPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -204,7 +205,7 @@ export const itemDefaultsSpecSchema = z.strictObject({
   retry: retrySpecSchema.exactOptional(),
   effect: effect.exactOptional(),
   onLost: onLost.exactOptional(),
-  network: z.boolean().exactOptional(),
+  network: networkSpecSchema.exactOptional(),
   pathRules: pathRules.exactOptional(),
   budget: budgetSpecSchema.exactOptional(),
   stallTimeout: duration.exactOptional(),
@@ -229,7 +230,7 @@ export const itemSpecSchema = z.strictObject({
   approval: approval.exactOptional(),
   secrets: list(environmentName).exactOptional(),
   env: map(environmentName, processText).exactOptional(),
-  network: z.boolean().exactOptional(),
+  network: networkSpecSchema.exactOptional(),
   pathRules: pathRules.exactOptional(),
   budget: budgetSpecSchema.exactOptional(),
   stallTimeout: duration.exactOptional(),

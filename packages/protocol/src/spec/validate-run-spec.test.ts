@@ -86,7 +86,11 @@ describe('validateRunSpec refuses, naming the JSON path', () => {
       { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.version', message: 'must be 1 (the only run spec version).' },
       { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.name', message: 'must be a string, not the number 3.' },
       { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].runtime.argv', message: 'must be a list, not the string "make".' },
-      { code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].network', message: 'must be true or false, not the string "yes".' },
+      {
+        code: 'CAIRN_RUN_SPEC_INVALID',
+        path: '$.items[0].network',
+        message: 'must be true (unrestricted), false (none, the default) or an allow list { allow: [host, ...], credentials: [{ host, secret, as }] }.',
+      },
     ]);
     expect(issuesOf({ version: 1, items: [{ runtime: { kind: 'agent', adapter: 'x' } }] }).map((issue) => [issue.path, issue.message])).toEqual([
       ['$.name', 'is required (a string).'],

@@ -6,6 +6,7 @@ import { sha256Digest } from '../json/digest.ts';
 import { describeZodIssues } from './describe-zod-issue.ts';
 import { documentHazards } from './document-hazards.ts';
 import { itemGraphIssues } from './item-graph.ts';
+import { networkIssues, type NetworkContext } from './network-issues.ts';
 import { parseRunSpec, type ParseRunSpecOptions } from './parse-run-spec.ts';
 import { runSpecV1Schema } from './run-spec-schema.ts';
 import { didYouMean } from './suggest-name.ts';
@@ -14,7 +15,7 @@ import { didYouMean } from './suggest-name.ts';
  * What the server knows exists. When a list is given, names outside it are refused (with a
  * suggestion); when it is absent, any well-formed name passes.
  */
-export interface RunSpecContext {
+export interface RunSpecContext extends NetworkContext {
   readonly executors?: readonly string[];
   readonly queues?: readonly string[];
   readonly adapters?: readonly string[];
@@ -61,7 +62,7 @@ export function validateRunSpec(document: unknown, context: RunSpecContext = {})
     return { ok: false, issues: limitIssues([...shapeIssues, ...graphIssues]) };
   }
   const spec = parsed.data;
-  const issues = [...itemGraphIssues(spec), ...priorityIssues(spec), ...unknownNameIssues(spec, context)];
+  const issues = [...itemGraphIssues(spec), ...priorityIssues(spec), ...unknownNameIssues(spec, context), ...networkIssues(spec, context)];
   if (issues.length > 0) return { ok: false, issues: limitIssues(issues) };
   const canonical = canonicalJson(spec);
   return { ok: true, spec, digest: sha256Digest(canonical), canonical };
