@@ -32,6 +32,18 @@ export const engineSettingsSchema = z.strictObject({
   forges: z.array(z.string().min(1)).default([]),
   /** Secrets an item running an adapter must name: the API key its runtime is configured with. */
   adapterSecrets: z.record(z.string().min(1), z.array(z.string().min(1))).default({}),
+  /**
+   * Bounds on the network allow-lists a spec may hold (ADR 0049): `allow` and `deny` entries as an
+   * item's (`host`, `*.domain`, either with `:port`), and for each secret the hosts a credential
+   * may send it to. Refused at submit at the entry's JSON path. The server's `executor.network`.
+   */
+  networkPolicy: z
+    .strictObject({
+      allow: z.array(z.string().min(1)).optional(),
+      deny: z.array(z.string().min(1)).optional(),
+      credentialHosts: z.record(z.string().min(1), z.array(z.string().min(1))).optional(),
+    })
+    .optional(),
   /** The executor items use when they name none; the first of `executors` by default. */
   defaultExecutor: z.string().min(1).optional(),
   storage: seam('StorageProviderV1'),

@@ -34,7 +34,17 @@ export const ana: AuditActor = { kind: 'user', id: 'ana', via: 'cli' };
 export interface TestEngineOptions extends Partial<
   Pick<
     EngineSettings,
-    'approvalTimeoutMs' | 'observer' | 'concurrency' | 'logger' | 'inboxPollMs' | 'manifestSigner' | 'commit' | 'checkpoints' | 'now' | 'priorityAgingSeconds'
+    | 'approvalTimeoutMs'
+    | 'observer'
+    | 'concurrency'
+    | 'logger'
+    | 'inboxPollMs'
+    | 'manifestSigner'
+    | 'commit'
+    | 'checkpoints'
+    | 'now'
+    | 'priorityAgingSeconds'
+    | 'networkPolicy'
   >
 > {
   readonly path?: string;

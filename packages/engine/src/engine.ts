@@ -467,6 +467,10 @@ export class Engine {
       adapterSecrets,
       // Deliver items run on the `deliver` executor: without it, no forge can be named.
       forges: this.#executors[deliverExecutorName] ? this.#settings.forges : [],
+      // Without a policy any host may be allowed, but no secret is bound to a host: credentials are refused.
+      networkPolicy: this.#settings.networkPolicy ?? {},
+      // No executor enforces an allow-list yet (ADR 0049): submit refuses them at their path.
+      networkAllowListsEnforced: false,
     };
   }
 

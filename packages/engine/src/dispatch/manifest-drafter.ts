@@ -49,6 +49,17 @@ export class ManifestDrafter {
     const executor = this.#settings.executors[stored.executor];
     if (!executor) return this.#refuse(item, dispatchRefusal('CAIRN_CONFIG_INVALID', `no executor named ${JSON.stringify(stored.executor)} is configured`));
     if (isDispatchRefusal(inputs)) return this.#refuse(item, inputs);
+    // Submit refuses allow-lists while no executor enforces one (ADR 0049); this keeps any item
+    // that got past it (a spec stored by another version) from running with a network it did not ask for.
+    if (typeof spec.network === 'object') {
+      return this.#refuse(
+        item,
+        dispatchRefusal(
+          'CAIRN_RUN_SPEC_INVALID',
+          `its network is an allow-list, which executor ${JSON.stringify(stored.executor)} does not enforce yet: use network: false or true`,
+        ),
+      );
+    }
     const secrets = await revealItemSecrets(this.#settings.secrets, spec);
     if (secrets && isDispatchRefusal(secrets)) return this.#refuse(item, secrets);
     const workspace = (stored.workspace as DispatchManifest['workspace'] | null) ?? emptyWorkspace;
@@ -72,7 +83,7 @@ export class ManifestDrafter {
         ...(executor.capabilities.isolation === undefined ? {} : { isolation: executor.capabilities.isolation }),
         maxLogBytes: 5_000_000,
         maxPatchBytes: 50_000_000,
-        network: spec.network ?? false,
+        network: spec.network === true,
         ...(spec.pathRules === 'posix' ? { pathRules: 'posix' as const } : {}),
         ...(spec.stallTimeout === undefined ? {} : { stallTimeoutMs: parseDuration(spec.stallTimeout) }),
         timeoutMs: spec.timeout ? parseDuration(spec.timeout) : defaultTimeoutMs,
