@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { blobKey, isCairnError, sha256Digest } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { composeServer, probeOf, type KeyProbeReport } from '../composition/compose-server.ts';
+import { diagnoseNetwork } from './diagnose-network.ts';
 import { diagnoseRuntimes } from './diagnose-runtimes.ts';
 import { diagnoseStateStore } from './diagnose-state.ts';
 import { sandboxReachRefusal, workRootOption } from './sandbox-reach.ts';
@@ -75,6 +76,7 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   }
   const git = spawnSync('git', ['--version'], { encoding: 'utf8' });
   note('git', git.status === 0, git.status === 0 ? git.stdout.trim() : 'not found', 'apt-get install -y git');
+  diagnoseNetwork(executor, note);
   // Before composing: composing a PostgreSQL server applies missing schema steps, and a store that
   // cannot be reached would only fail the composition again without saying more.
   const state = await diagnoseStateStore(loaded, note);

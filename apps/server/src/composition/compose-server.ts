@@ -211,6 +211,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     // Executors given by the embedder run whatever runtimes they have; ours run the configured ones.
     ...(options.executors ? {} : { adapters: runtimes.adapters }),
     adapterSecrets: runtimes.adapterSecrets,
+    ...(config.executor.network ? { networkPolicy: config.executor.network } : {}),
     storage,
     signer,
     // A KMS key signs once per process (the delegation), not per dispatch: one remote,

@@ -120,7 +120,8 @@ export const seamFactories: {
             path: where,
           },
         );
-      const { kind: _kind, ...settings } = config;
+      // The network policy is the engine's to apply at submit, not a setting of the executor.
+      const { kind: _kind, network: _network, ...settings } = config;
       return createFargateExecutor({
         ...definedOnly(settings),
         storage,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { credentialOptions, noCredentials } from './aws-config-shapes.ts';
 import { localByDefault } from './seam-config-schemas.ts';
+import { networkPolicyConfigSchema } from './network-policy-config-schema.ts';
 
 /**
  * Where tasks run: on this machine, each in a bubblewrap sandbox (`local`, the default), or as AWS
@@ -46,6 +47,8 @@ export const executorConfigSchema = z.preprocess(
             checkEverySeconds: z.number().min(0).optional(),
           })
           .optional(),
+        /** Bounds on the network allow-lists of run specs (`networkPolicyConfigSchema`). */
+        network: networkPolicyConfigSchema.optional(),
       }),
       z.strictObject({
         kind: z.literal('fargate'),
@@ -88,6 +91,8 @@ export const executorConfigSchema = z.preprocess(
         requestTimeoutMs: z.int().min(100).max(600_000).default(10_000),
         /** Attempts per ECS call, the first included, on throttling, 5xx, connection resets and timeouts. */
         maxAttempts: z.int().min(1).max(20).default(5),
+        /** Bounds on the network allow-lists of run specs (`networkPolicyConfigSchema`); the server's, not the tasks'. */
+        network: networkPolicyConfigSchema.optional(),
         ...noCredentials,
       }),
     ],
@@ -97,5 +102,5 @@ export const executorConfigSchema = z.preprocess(
 
 /** The option names of a fargate executor (a test compares them with `@cairn/fargate`'s settings). */
 export const fargateExecutorOptionNames = Object.keys(executorConfigSchema.out.options[1].shape).filter(
-  (name) => name !== 'kind' && !(credentialOptions as readonly string[]).includes(name),
+  (name) => name !== 'kind' && name !== 'network' && !(credentialOptions as readonly string[]).includes(name),
 );
