@@ -1289,7 +1289,19 @@ export interface components {
         readonly effect?: 'pure' | 'read-impure' | 'write-impure';
         /** @enum {string} */
         readonly onLost?: 'retry' | 'fail';
-        readonly network?: boolean;
+        readonly network?:
+          | boolean
+          | {
+              readonly allow: readonly string[];
+              readonly credentials?: readonly {
+                readonly host: string;
+                readonly secret: string;
+                readonly as?: {
+                  readonly header: string;
+                  readonly value: string;
+                };
+              }[];
+            };
         /** @enum {string} */
         readonly pathRules?: 'portable' | 'posix';
         readonly budget?: {
@@ -1398,7 +1410,19 @@ export interface components {
         readonly env?: {
           readonly [key: string]: string;
         };
-        readonly network?: boolean;
+        readonly network?:
+          | boolean
+          | {
+              readonly allow: readonly string[];
+              readonly credentials?: readonly {
+                readonly host: string;
+                readonly secret: string;
+                readonly as?: {
+                  readonly header: string;
+                  readonly value: string;
+                };
+              }[];
+            };
         /** @enum {string} */
         readonly pathRules?: 'portable' | 'posix';
         readonly budget?: {
