@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
-import { CairnError, type ValidationIssue } from '@cairn/protocol';
+import { CairnError, hostEntryProblem, parseHostEntry, type ValidationIssue } from '@cairn/protocol';
 
 /** One parsed allow or deny entry: `host`, `*.domain`, either with `:port`. */
 export interface EgressEntry {
@@ -31,7 +31,6 @@ export type EgressMatch =
 const labelPattern = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 const namePattern = /^[\p{L}\p{M}\p{N}._-]+$/u;
 const defaultPorts: readonly number[] = [443, 80];
-const ipEntryRefusal = 'is an IP address; an entry names a host (agents reach hosts by name, and an address can change hands)';
 
 /**
  * A host name as the proxy compares it: IDNA to ASCII, lower-case, without a trailing dot. Undefined
@@ -53,20 +52,17 @@ export function normalizeHostName(name: string): string | undefined {
   return host;
 }
 
-/** An entry parsed, or what is wrong with it. */
+/**
+ * An entry parsed, or what is wrong with it: the syntax is the run spec's (`hostEntryProblem` of
+ * `@cairn/protocol`, which checked the entries of a spec and the server's policy before they got
+ * here), so the proxy and the submit check never disagree on what an entry is.
+ */
 export function parseEgressEntry(text: string): EgressEntry | { readonly invalid: string } {
-  if (isIP(text) !== 0) return { invalid: ipEntryRefusal };
-  const split = /^(.*?)(?::([0-9]{1,5}))?$/.exec(text);
-  const name = split?.[1] ?? '';
-  const port = split?.[2] === undefined ? undefined : Number(split[2]);
-  if (port !== undefined && (port < 1 || port > 65_535)) return { invalid: `the port ${port} is not between 1 and 65535` };
-  const wildcard = name.startsWith('*.');
-  const host = normalizeHostName(wildcard ? name.slice(2) : name);
-  if (host === undefined || name.includes('*', wildcard ? 1 : 0))
-    return { invalid: 'is not a host name, `*.domain` or either with `:port` (a scheme, path or other wildcard is not an entry)' };
-  if (isIP(host) !== 0) return { invalid: ipEntryRefusal };
-  if (wildcard && !host.includes('.')) return { invalid: `would admit every name of the top-level domain "${host}"; name a domain below it (*.example.com)` };
-  return { text, host, wildcard, port };
+  const problem = hostEntryProblem(text);
+  if (problem !== undefined) return { invalid: problem };
+  const { name, wildcard, ports } = parseHostEntry(text);
+  // A port written is the one port; none written means 443 and 80 to allow, every port to deny (below).
+  return { text, host: name, wildcard, port: text.includes(':') ? ports[0] : undefined };
 }
 
 function entryMatches(entry: EgressEntry, host: string, port: number, portsWhenUnset: readonly number[] | 'any'): boolean {
