@@ -1,7 +1,7 @@
 import type { SignerTakeOver } from '@cairn/engine';
 import { CairnError, isCairnError } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
-import type { ServerComposition } from '../composition/compose-server.ts';
+import type { ServerComposition } from '../composition/server-composition.ts';
 
 /**
  * Before a server serves: its signer must be the key its audit log is signed with, or hand the

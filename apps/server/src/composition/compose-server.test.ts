@@ -11,7 +11,8 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment } from '@cairn/s3/testing';
 import { initServer } from '../cli/init-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { composeServer, type ServerComposition } from './compose-server.ts';
+import { composeServer } from './compose-server.ts';
+import type { ServerComposition } from './server-composition.ts';
 
 /** Succeeds each task once it has read its manifest from the server's storage; keeps what it read. */
 class ManifestReadingExecutor implements ExecutorV1 {

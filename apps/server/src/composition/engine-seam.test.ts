@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, expect, test } from 'vitest';
 import { initServer } from '../cli/init-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { composeServer, type ServerComposition } from './compose-server.ts';
+import { composeServer } from './compose-server.ts';
+import type { ServerComposition } from './server-composition.ts';
 
 const sourceRoot = fileURLToPath(new URL('..', import.meta.url));
 /** What the server may do with `Engine` itself: run it. */

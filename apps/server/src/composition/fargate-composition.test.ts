@@ -15,7 +15,8 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { diagnoseServer } from '../cli/diagnose-server.ts';
 import { initServer } from '../cli/init-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
-import { composeServer, type ServerComposition } from './compose-server.ts';
+import { composeServer } from './compose-server.ts';
+import type { ServerComposition } from './server-composition.ts';
 
 let kms: KmsTestEndpoint;
 let ecs: EcsTestEndpoint;

@@ -19,7 +19,8 @@ import { loadServerConfig } from '../config/load-server-config.ts';
 import { claudeCodeCommand } from '../capabilities/gateway/agent-clis.test-support.ts';
 import { blobText, modelCallsOf } from '../capabilities/gateway/gateway-server.test-support.ts';
 import { startScriptedModels, type ScriptedModels } from '../capabilities/gateway/scripted-models.test-support.ts';
-import { composeServer, type ServerComposition } from './compose-server.ts';
+import { composeServer } from './compose-server.ts';
+import type { ServerComposition } from './server-composition.ts';
 
 const model = 'claude-sonnet-4-5';
 const providerKey = 'sk-ant-provider-fargate-5d21b7';

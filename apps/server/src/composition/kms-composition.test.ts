@@ -13,7 +13,8 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { initServer } from '../cli/init-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { serverSigningKey } from '../capabilities/evidence/server-trust.ts';
-import { composeServer, type ServerComposition } from './compose-server.ts';
+import { composeServer } from './compose-server.ts';
+import type { ServerComposition } from './server-composition.ts';
 
 let endpoint: KmsTestEndpoint;
 const directories: string[] = [];

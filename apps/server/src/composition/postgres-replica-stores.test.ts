@@ -17,7 +17,8 @@ import { initServer } from '../cli/init-server.ts';
 import { runCli } from '../cli/run-cli.test-support.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { buildHttpApi } from '../http/http-server.ts';
-import { composeServer, type ServerComposition } from './compose-server.ts';
+import { composeServer } from './compose-server.ts';
+import type { ServerComposition } from './server-composition.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

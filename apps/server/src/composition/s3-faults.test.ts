@@ -13,7 +13,8 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { initServer } from '../cli/init-server.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment, startS3FaultProxy, type S3FaultProxy } from '@cairn/s3/testing';
-import { composeServer, type ServerComposition } from './compose-server.ts';
+import { composeServer } from './compose-server.ts';
+import type { ServerComposition } from './server-composition.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

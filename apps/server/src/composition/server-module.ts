@@ -5,7 +5,7 @@ import type { HttpApp } from '../http/http-app.ts';
 import type { ServerMetrics } from '../metrics/server-metrics.ts';
 import type { ServerPostgres } from '../store/postgres/server-postgres.ts';
 import type { ServerTracing } from '../telemetry/start-tracing.ts';
-import type { ServerComposition } from './compose-server.ts';
+import type { ServerComposition } from './server-composition.ts';
 
 /**
  * A capability of the server as one module (ADR 0048): what it starts from what the server made

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { blobKey, CairnError, manifestKey } from '@cairn/protocol';
 import { z } from 'zod';
-import type { ServerComposition } from '../composition/compose-server.ts';
+import type { ServerComposition } from '../composition/server-composition.ts';
 import { storeUpload } from './blob-upload.ts';
 import type { HttpApp } from './http-app.ts';
 import { bytesAnswer } from './response-schemas.ts';

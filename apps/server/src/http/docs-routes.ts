@@ -1,4 +1,4 @@
-import type { ServerComposition } from '../composition/compose-server.ts';
+import type { ServerComposition } from '../composition/server-composition.ts';
 import { docsContentSecurityPolicy, docsPage } from './docs-page.ts';
 import type { HttpApp } from './http-app.ts';
 

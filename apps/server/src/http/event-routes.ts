@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { ServerComposition } from '../composition/compose-server.ts';
+import type { ServerComposition } from '../composition/server-composition.ts';
 import { eventStreamQuery, streamEvents } from './event-stream.ts';
 import type { HttpApp } from './http-app.ts';
 import { runParams } from './request-schemas.ts';

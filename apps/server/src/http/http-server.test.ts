@@ -3,7 +3,7 @@
 import type { CairnEvent } from '@cairn/core';
 import { verifyBundle } from '@cairn/audit';
 import { expect, test } from 'vitest';
-import type { ServerComposition } from '../composition/compose-server.ts';
+import type { ServerComposition } from '../composition/server-composition.ts';
 import { tokenScopes, type TokenScope } from '../capabilities/access/token-scopes.ts';
 import { buildHttpApi } from './http-server.ts';
 import { runningServers } from './running-server.test-support.ts';

@@ -2,7 +2,7 @@ import fastifySwagger from '@fastify/swagger';
 import { CairnError, decodeRunSpec, isCairnError } from '@cairn/protocol';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { ServerComposition } from '../composition/compose-server.ts';
+import type { ServerComposition } from '../composition/server-composition.ts';
 import { logRequests } from '../logging/request-logging.ts';
 // In this order: a zod schema with an id registers as its module loads, and the OpenAPI document
 // (and docs/reference/http.md, generated from it) lists the components in that order.

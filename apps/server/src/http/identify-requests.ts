@@ -2,7 +2,7 @@ import type { AuditActor } from '@cairn/core';
 import type { Voter } from '@cairn/engine';
 import { CairnError } from '@cairn/protocol';
 import { scopeOfAction, secretGrantsOf, voterOf } from '../capabilities/access/token-scopes.ts';
-import type { ServerComposition } from '../composition/compose-server.ts';
+import type { ServerComposition } from '../composition/server-composition.ts';
 import type { HttpApp } from './http-app.ts';
 import { isBrowserRequest } from './browser-requests.ts';
 import { loopbackOperator, loopbackPeerUid } from './loopback.ts';

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ItemLogLine } from '@cairn/core';
 import { CairnError, isCairnError } from '@cairn/protocol';
 import { z } from 'zod';
-import type { ServerComposition } from '../composition/compose-server.ts';
+import type { ServerComposition } from '../composition/server-composition.ts';
 import { itemLogLines } from '../item-logs/item-log-lines.ts';
 import type { HttpApp } from './http-app.ts';
 import { bytesAnswer } from './response-schemas.ts';

@@ -1,7 +1,7 @@
 import { isRunCursor, isRunListTime, runListLimits } from '@cairn/engine';
 import { runStates } from '@cairn/protocol';
 import { z } from 'zod';
-import type { ServerComposition } from '../composition/compose-server.ts';
+import type { ServerComposition } from '../composition/server-composition.ts';
 import type { HttpApp } from './http-app.ts';
 import { runPageSchema } from './response-schemas.ts';
 

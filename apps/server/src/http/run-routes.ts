@@ -1,6 +1,6 @@
 import { budgetSpecSchema, CairnError } from '@cairn/protocol';
 import { z } from 'zod';
-import type { ServerComposition } from '../composition/compose-server.ts';
+import type { ServerComposition } from '../composition/server-composition.ts';
 import { assertTakeOverGranted } from '../capabilities/delivery/branch-ownership.ts';
 import { withDeliveries } from '../capabilities/delivery/item-delivery.ts';
 import { RunSpend } from '../capabilities/gateway/model-spend.ts';

@@ -1,6 +1,6 @@
 import type { RunSpecV1 } from '@cairn/core';
 import { z } from 'zod';
-import type { ServerComposition } from '../composition/compose-server.ts';
+import type { ServerComposition } from '../composition/server-composition.ts';
 import type { HttpApp } from './http-app.ts';
 import { requireRun } from './require-run.ts';
 import { record } from './response-schemas.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ServerComposition } from '../composition/compose-server.ts';
+import type { ServerComposition } from '../composition/server-composition.ts';
 import type { HttpApp } from './http-app.ts';
 import { noContentSchema, secretViewSchema } from './response-schemas.ts';
 

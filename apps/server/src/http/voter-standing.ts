@@ -1,5 +1,5 @@
 import { voterWithStanding } from '../capabilities/access/approval-standing.ts';
-import type { ServerComposition } from '../composition/compose-server.ts';
+import type { ServerComposition } from '../composition/server-composition.ts';
 import type { HttpApp } from './http-app.ts';
 
 /** The actions whose caller votes under an approval policy. */

@@ -4,7 +4,7 @@ import { dashboardSignIn } from './dashboard-sign-in.ts';
 import { pendingSignInCookieValue, pendingSignInOf } from './oidc-sign-in.ts';
 import { oidcCallbackPath } from './oidc-sign-in-settings.ts';
 import { isTokenScope, roleScopePattern } from './token-scopes.ts';
-import type { ServerComposition } from '../../composition/compose-server.ts';
+import type { ServerComposition } from '../../composition/server-composition.ts';
 import type { HttpApp } from '../../http/http-app.ts';
 
 const signInOptions = z

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { dashboardSignIn } from './dashboard-sign-in.ts';
 import { principalOf, principalOfActor } from './token-principal.ts';
 import { secretGrantPattern, tokenScopes } from './token-scopes.ts';
-import type { ServerComposition } from '../../composition/compose-server.ts';
+import type { ServerComposition } from '../../composition/server-composition.ts';
 import { bodyLimits } from '../../http/body-limits.ts';
 import type { HttpApp } from '../../http/http-app.ts';
 import { loopbackOperator } from '../../http/loopback.ts';

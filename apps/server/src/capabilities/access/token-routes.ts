@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { roleScopePattern, secretGrantPattern, tokenScopes } from './token-scopes.ts';
 import { principalOf, principalOfActor, principalPattern } from './token-principal.ts';
 import type { TokenRecord } from './token-store.ts';
-import type { ServerComposition } from '../../composition/compose-server.ts';
+import type { ServerComposition } from '../../composition/server-composition.ts';
 import type { HttpApp } from '../../http/http-app.ts';
 import { tokenViewSchema } from '../../http/response-schemas.ts';
 

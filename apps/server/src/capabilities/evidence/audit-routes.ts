@@ -3,7 +3,7 @@ import { exportLogNdjson } from '@cairn/audit';
 import type { AuditEntry } from '@cairn/core';
 import { auditActions } from '@cairn/protocol';
 import { z } from 'zod';
-import type { ServerComposition } from '../../composition/compose-server.ts';
+import type { ServerComposition } from '../../composition/server-composition.ts';
 import type { HttpApp } from '../../http/http-app.ts';
 import { bytesAnswer } from '../../http/response-schemas.ts';
 

@@ -1,5 +1,5 @@
 import { serializeEvidenceBundle } from '@cairn/audit';
-import type { ServerComposition } from '../../composition/compose-server.ts';
+import type { ServerComposition } from '../../composition/server-composition.ts';
 import type { HttpApp } from '../../http/http-app.ts';
 import { runParams } from '../../http/request-schemas.ts';
 import { bytesAnswer } from '../../http/response-schemas.ts';

@@ -1,7 +1,7 @@
 import { sigstoreBundleSchema } from '@cairn/audit';
 import { CairnError, parseDigest } from '@cairn/protocol';
 import { z } from 'zod';
-import type { ServerComposition } from '../../composition/compose-server.ts';
+import type { ServerComposition } from '../../composition/server-composition.ts';
 import { storePatchProvenance } from '../delivery/patch-provenance-bundle.ts';
 import type { HttpApp } from '../../http/http-app.ts';
 import { requireItem } from '../../http/require-run.ts';

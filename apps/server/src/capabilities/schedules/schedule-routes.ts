@@ -1,6 +1,6 @@
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
-import type { ServerComposition } from '../../composition/compose-server.ts';
+import type { ServerComposition } from '../../composition/server-composition.ts';
 import { templateParameterName } from '../triggers/trigger-config-schema.ts';
 import type { HttpApp } from '../../http/http-app.ts';
 import { bodyLimits } from '../../http/body-limits.ts';

@@ -16,7 +16,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createTestDatabase, type TestDatabase } from '../../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
 import { initServer } from '../../cli/init-server.ts';
-import { composeServer, type ServerComposition } from '../../composition/compose-server.ts';
+import { composeServer } from '../../composition/compose-server.ts';
+import type { ServerComposition } from '../../composition/server-composition.ts';
 import { loadServerConfig } from '../../config/load-server-config.ts';
 import { buildHttpApi } from '../../http/http-server.ts';
 

@@ -1,6 +1,6 @@
 import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
-import type { ServerComposition } from '../../composition/compose-server.ts';
+import type { ServerComposition } from '../../composition/server-composition.ts';
 import { assertTakeOverGranted } from '../delivery/branch-ownership.ts';
 import { submitFilled } from './run-templates.ts';
 import { templateParameterName } from './trigger-config-schema.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ServerComposition } from '../../composition/compose-server.ts';
+import type { ServerComposition } from '../../composition/server-composition.ts';
 import { webhookEventTypes } from './webhook-event-types.ts';
 import { webhookUrlProblem } from './webhook-url.ts';
 import type { HttpApp } from '../../http/http-app.ts';
