@@ -1,7 +1,8 @@
 // Approval policies count principals, not credentials (ADR 0046), on SQLite and PostgreSQL: two
 // actors of one principal are one approver; the submitter's other token is the submitter; an
 // approval whose principal's access lapsed is dropped when the next vote is counted, the item waits
-// and its vote entry says why, and the lapsed principal may vote again.
+// and its vote entry says why, and the lapsed principal may vote again; one that lapses while the
+// item is ready, before it starts, pulls it back to waiting.
 import type { AuditActor } from '@cairn/core';
 import { isCairnError } from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
@@ -70,5 +71,35 @@ describe.each(backends)('on %s', (backend) => {
     engine.approve(runId, 'deploy', token('ana-2'), undefined, { ...approvers, principal: 'ana' });
     expect((await engine.waitForRun(runId)).state).toBe('succeeded');
     expect(engine.audit.runEntries(runId).find((entry) => entry.action === 'item.approved')?.data).toEqual({ approvers: ['bo', 'ana'] });
+  });
+
+  test('an approval that lapses while the item is ready no longer counts: it waits again, says why, and runs on a third approval', async () => {
+    const { engine } = await engineWith();
+    const { runId } = engine.submit(twoApprovals, { actor: token('sam') });
+    engine.approve(runId, 'deploy', token('ana'), undefined, { ...approvers, principal: 'ana' });
+    engine.approve(runId, 'deploy', token('bo'), undefined, { ...approvers, principal: 'bo' });
+    // Not started: approved, it waits for a dispatch slot.
+    expect(engine.items(runId)[0]!.state).toBe('ready');
+    expect(engine.lapseApprovals('ana', 'access revoked at 2026-11-28T00:00:00.000Z', token('admin'))).toBe(1);
+    expect(engine.items(runId)[0]!.state).toBe('awaiting-approval');
+    const requested = engine.audit
+      .runEntries(runId)
+      .filter((entry) => entry.action === 'item.approval-requested')
+      .at(-1)!;
+    expect(requested.actor.id).toBe('token:admin');
+    expect(requested.data).toMatchObject({
+      approvals: 1,
+      required: 2,
+      lapsed: [{ principal: 'ana', message: 'approval by ana no longer counts: access revoked at 2026-11-28T00:00:00.000Z' }],
+    });
+    expect((await engine.reads.approvals(runId))[0]!.votes.map((vote) => vote.principal)).toEqual(['bo']);
+    // Dispatching now starts nothing: the item waits for another approval.
+    engine.start();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(engine.items(runId)[0]!.state).toBe('awaiting-approval');
+    expect(engine.attempts(runId, 'deploy')).toEqual([]);
+    engine.approve(runId, 'deploy', token('cy'), undefined, { ...approvers, principal: 'cy' });
+    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+    expect(engine.audit.runEntries(runId).findLast((entry) => entry.action === 'item.approved')?.data).toEqual({ approvers: ['bo', 'cy'] });
   });
 });

@@ -360,6 +360,33 @@ export function describeEngineService(name: string, makeService: () => ServiceUn
       expect(entries.find((entry) => entry.action === 'item.rejected')).toMatchObject({ actor: { id: 'cy' }, data: { reason: 'not this week' } });
     });
 
+    test("a principal's lapsed access drops their token approvals of items not started, unless a role they keep still counts", async () => {
+      const { service } = await makeService();
+      const policy = { required: 2, from: ['approver'] };
+      const { runId } = await service.submit(
+        { version: 1, name: 'lapse', items: [{ id: 'deploy', approval: policy, runtime: command('true') }] },
+        { actor: ana },
+      );
+      const eve: AuditActor = { kind: 'token', id: 'token:eve-1', via: 'http' };
+      await service.approve(runId, 'deploy', eve, undefined, { roles: ['approver'], principal: 'eve' });
+      // eve keeps a token with the role the policy names: her approval stands.
+      expect(await service.lapseApprovals('eve', 'access revoked at 2026-11-28T00:00:00.000Z', ana, ['approver'])).toBe(0);
+      expect(await service.lapseApprovals('eve', 'access revoked at 2026-11-28T00:00:00.000Z', ana, ['deployer'])).toBe(1);
+      expect((await service.approvals(runId))[0]!.votes).toEqual([]);
+      const entries = await collect(service.auditEntries({ runId, action: 'item.approval-requested' }));
+      expect(entries.at(-1)).toMatchObject({
+        actor: { id: ana.id },
+        data: {
+          approvals: 0,
+          required: 2,
+          lapsed: [{ principal: 'eve', message: 'approval by eve no longer counts: access revoked at 2026-11-28T00:00:00.000Z' }],
+        },
+      });
+      // Sent again, nothing is left to drop.
+      expect(await service.lapseApprovals('eve', 'access revoked at 2026-11-28T00:00:00.000Z', ana)).toBe(0);
+      expect((await service.items(runId))[0]!.state).toBe('awaiting-approval');
+    });
+
     test("an approval policy's timeout ends the wait as its onTimeout says: approve runs the item, reject fails it", async () => {
       const { service } = await makeService();
       const { runId } = await service.submit(

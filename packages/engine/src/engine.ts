@@ -259,6 +259,18 @@ export class Engine {
     this.#loop.poke();
   }
 
+  /**
+   * A principal's access to approve ended (ADR 0046): their approvals of items that have not
+   * started no longer count, and a ready item left short of its policy's `required` waits for
+   * approval again. `rolesKept`: the roles the principal still approves with, if they still may.
+   * Returns how many items lost an approval.
+   */
+  lapseApprovals(principal: string, reason: string, actor: AuditActor, rolesKept?: readonly string[]): number {
+    const lapsed = this.#writing(() => this.#machine.lapseApprovals(principal, reason, actor, rolesKept));
+    this.#loop.poke();
+    return lapsed;
+  }
+
   /** Rejects an item awaiting approval: it fails with `reason`, and what depends on it is skipped. */
   reject(runId: string, itemId: string, actor: AuditActor, reason?: string, voter?: Voter): void {
     this.#writing(() => this.#machine.rejectItem(runId, itemId, actor, reason, voter));

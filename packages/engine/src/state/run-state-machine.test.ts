@@ -165,7 +165,7 @@ describe('RunStateMachine', () => {
     expect(thrown(() => machine.finishItem(runId, 'a', 'succeeded')).code).toBe('CAIRN_LIFECYCLE_TRANSITION_INVALID');
     // With its artifacts (a task's success: one conditional update), refused all the same.
     expect(thrown(() => machine.finishItem(runId, 'a', 'succeeded', undefined, {}, {})).message).toBe(
-      'item a of run ' + runId + ' cannot go from ready to succeeded: from ready it can only become running, skipped, cancelled.',
+      'item a of run ' + runId + ' cannot go from ready to succeeded: from ready it can only become running, awaiting-approval, skipped, cancelled.',
     );
     expect(thrown(() => machine.finishItem(runId, 'nope', 'succeeded', undefined, {}, {})).code).toBe('CAIRN_NOT_FOUND');
     expect(thrown(() => machine.startItem(runId, 'b')).message).toBe(

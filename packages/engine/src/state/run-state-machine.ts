@@ -12,6 +12,7 @@ import { engineActor } from '../engine-actor.ts';
 import type { ItemAttemptRecord } from '../records/attempt-records.ts';
 import { isoTime } from '../iso-time.ts';
 import type { Voter } from './approval-votes.ts';
+import { lapseApprovals } from './approval-lapses.ts';
 import { ItemApprovals } from './item-approvals.ts';
 import { RunBudget } from './run-budget.ts';
 import { RunCancellation } from './run-cancellation.ts';
@@ -237,6 +238,11 @@ export class RunStateMachine {
   /** {@inheritDoc ItemApprovals.approveItem} */
   approveItem(runId: string, itemId: string, actor: AuditActor, reason?: string, voter: Voter = {}): void {
     this.#approvalGate.approveItem(runId, itemId, actor, reason, voter);
+  }
+
+  /** {@inheritDoc lapseApprovals} */
+  lapseApprovals(principal: string, reason: string, actor: AuditActor, rolesKept?: readonly string[]): number {
+    return lapseApprovals(this.#lifecycle, principal, reason, actor, rolesKept);
   }
 
   /** {@inheritDoc ItemApprovals.rejectItem} */

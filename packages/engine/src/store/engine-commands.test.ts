@@ -40,6 +40,7 @@ const malformed: { readonly [Kind in EngineCommandKind]: { readonly payload: unk
   approve: { payload: { runId: 'r1', itemId: ['a'] }, path: '$.itemId' },
   reject: { payload: { runId: 'r1', itemId: 'a', reason: { text: 'no' } }, path: '$.reason' },
   'raise-budget': { payload: { runId: 'r1', budget: { usd: 0 }, reason: 'more' }, path: '$.budget.usd' },
+  'lapse-approvals': { payload: { principal: 'ana' }, path: '$.reason' },
   'cancel-run': { payload: { reason: 'stop' }, path: '$.runId' },
   'cancel-item': { payload: { runId: 'r1', itemId: 'a', force: true }, path: '$' },
   'add-schedule': { payload: { definition: { scheduleId: 'nightly', cron: '0 3 * * *', spec: {}, catchUp: 'all' } }, path: '$.definition.catchUp' },
@@ -148,6 +149,7 @@ describe('engine commands', () => {
     await roundTrip('approve', { runId, itemId: 'review', reason: 'read the plan' }, ana);
     await roundTrip('reject', { runId, itemId: 'hold' }, ana);
     await roundTrip('cancel-item', { runId, itemId: 'later', reason: 'not this one' }, ana);
+    expect(await roundTrip('lapse-approvals', { principal: 'bo', reason: 'access revoked at 2026-11-28T00:00:00.000Z' }, ana)).toBe(0);
     const other = await roundTrip(
       'submit',
       { document: { version: 1, name: 'other', items: [{ id: 'a', runtime: command('sleep', '20000') }] }, options: {} },

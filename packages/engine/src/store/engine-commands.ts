@@ -91,6 +91,28 @@ const serviceCommandTable = {
     }),
     apply: (engine, { runId, itemId, reason, voter }, actor) => engine.reject(runId, itemId, actor, reason, voter),
   }),
+  /**
+   * A principal's access to approve ended (the host revoked their last token granting it, ADR
+   * 0046): their approvals of items not yet started are dropped, each audited with `reason`
+   * ("access revoked at <time>"), and a ready item left short of `required` waits for approval
+   * again. `rolesKept`: the principal still approves with the `role:`s of these (another live
+   * token): only approvals under a policy whose `from` names none of them lapse. Answers how many
+   * items lost an approval.
+   */
+  'lapse-approvals': serviceCommand({
+    payload: z.strictObject({ principal: z.string(), reason: z.string(), rolesKept: z.array(z.string()).exactOptional() }),
+    actor: auditedAs,
+    result: z.int().min(0),
+    call: (engine: Engine, principal: string, reason: string, actor: AuditActor, rolesKept?: readonly string[]) =>
+      engine.lapseApprovals(principal, reason, actor, rolesKept),
+    request: (_seal, principal, reason, actor, rolesKept) => ({
+      payload: { principal, reason, ...(rolesKept === undefined ? {} : { rolesKept: [...rolesKept] }) },
+      actor,
+    }),
+    apply: (engine, { principal, reason, rolesKept }, actor) => engine.lapseApprovals(principal, reason, actor, rolesKept),
+    // Sent twice, the second finds no approval of theirs left to drop: the same state, answered 0.
+    resendWhenUnknown: () => true,
+  }),
   /** Gives a run a new budget; a run awaiting one (`awaiting-budget`) runs again. */
   'raise-budget': serviceCommand({
     payload: z.strictObject({ runId: z.string(), budget: budgetSpecSchema, reason: z.string() }),

@@ -22,13 +22,14 @@ export const runTransitions: TransitionTable<RunState> = {
  * `blocked → [awaiting-approval →] ready → running → succeeded | failed`, with `skipped` when an
  * upstream item failed, `cancelled` from any live state, `running → ready` when a failed attempt
  * has attempts left, `running → blocked` when a merge that conflicted waits for a producer's
- * re-run (`onConflict: rerun`), and `awaiting-approval → failed` when the approval is rejected or
- * times out.
+ * re-run (`onConflict: rerun`), `awaiting-approval → failed` when the approval is rejected or
+ * times out, and `ready → awaiting-approval` when an approval it needed lapsed before it started
+ * (the approver's access was revoked, ADR 0046).
  */
 export const itemTransitions: TransitionTable<ItemState> = {
   blocked: ['awaiting-approval', 'ready', 'skipped', 'cancelled'],
   'awaiting-approval': ['ready', 'failed', 'skipped', 'cancelled'],
-  ready: ['running', 'skipped', 'cancelled'],
+  ready: ['running', 'awaiting-approval', 'skipped', 'cancelled'],
   running: ['succeeded', 'failed', 'ready', 'blocked', 'cancelled'],
   succeeded: [],
   failed: [],

@@ -14,6 +14,7 @@ export class ApprovalVoteTable {
   readonly #ofItem;
   readonly #ofRun;
   readonly #approvalItems;
+  readonly #unstartedApprovals;
 
   constructor(database: EngineDatabase) {
     this.#insert = database.prepare('INSERT INTO approval_votes (run_id, item_id, voter, actor, decision, voted_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?)');
@@ -24,6 +25,11 @@ export class ApprovalVoteTable {
     this.#ofRun = database.prepare<[string], ApprovalVoteRow>(`SELECT ${approvalVoteColumns} FROM approval_votes WHERE run_id = ? ORDER BY voted_at, voter`);
     this.#approvalItems = database.prepare<[string], { itemId: string; spec: string }>(
       'SELECT item_id AS itemId, spec FROM items WHERE run_id = ? AND approval_required = 1 ORDER BY position',
+    );
+    // No index leads with the voter: a revocation is rare, and the table holds one row per vote.
+    this.#unstartedApprovals = database.prepare<[string], { runId: string; itemId: string }>(
+      `SELECT v.run_id AS runId, v.item_id AS itemId FROM approval_votes v JOIN items i ON i.run_id = v.run_id AND i.item_id = v.item_id
+       WHERE v.voter = ? AND v.decision = 'approve' AND i.attempts = 0 AND i.state IN ('awaiting-approval', 'ready') ORDER BY v.voted_at, v.run_id, v.item_id`,
     );
   }
 
@@ -40,6 +46,11 @@ export class ApprovalVoteTable {
   /** The votes on one item, first to last. */
   ofItem(runId: string, itemId: string): ApprovalVoteRecord[] {
     return this.#ofItem.all(runId, itemId).map(approvalVoteOfRow);
+  }
+
+  /** The items `principal` approved that have not started (awaiting approval, or ready and never attempted). */
+  unstartedApprovedBy(principal: string): { runId: string; itemId: string }[] {
+    return this.#unstartedApprovals.all(principal);
   }
 
   /** Each item of the run that needs approval, with its policy and its votes. */
