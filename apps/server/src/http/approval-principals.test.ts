@@ -2,7 +2,8 @@
 // for no one named belongs to its maker, so one holder's two tokens are one approver, and so are
 // two dashboard sessions from sign-in links they made; the submitter's other token is the
 // submitter; an approver whose token is revoked before the item starts no longer counts, and the
-// item waits and says why; a vote through a session stands when the next vote is counted.
+// item waits and says why, also when it was revoked after the last vote while the item was ready for
+// a slot; a vote through a session stands when the next vote is counted.
 import { createCairnClient } from '@cairn/client';
 import type { RunSpecV1 } from '@cairn/core';
 import { isCairnError } from '@cairn/protocol';
@@ -21,8 +22,8 @@ const refusal = (promise: Promise<unknown>) =>
   );
 
 /** The server, its operator, and a way to make a token of someone's (its principal given) with a client of its own. */
-async function started() {
-  const { base, operatorToken, composition } = await serve();
+async function started(config?: Record<string, unknown>) {
+  const { base, operatorToken, composition } = await serve('tokens', config === undefined ? {} : { config });
   const operator = createCairnClient({ baseUrl: base, token: operatorToken });
   const tokenOf = async (principal: string, scopes: string[], maker = operator) => {
     const { token, record } = await maker.createToken(`${principal}-${scopes.length}`, scopes, principal === '' ? {} : { principal });
@@ -80,11 +81,12 @@ test('an approver whose token is revoked before the item starts no longer counts
     approval: { approvals: 1, needed: 1, votes: [{ actor: bo!.id, principal: 'bo' }], lapsed: [{ principal: 'ana', message: why }] },
   });
   expect((await operator.items(runId))[0]?.approval?.lapsed).toEqual([expect.objectContaining({ message: why })]);
-  const vote = composition.engine.audit
+  // Dropped when the token was revoked, in the entry of the wait it is in; bo's vote found nothing left to drop.
+  const wait = composition.engine.audit
     .runEntries(runId)
-    .filter((entry) => entry.action === 'item.approval-voted')
+    .filter((entry) => entry.action === 'item.approval-requested')
     .at(-1)!;
-  expect(vote.data).toMatchObject({ approvals: 1, lapsed: [{ principal: 'ana', message: why }] });
+  expect(wait.data).toMatchObject({ approvals: 0, lapsed: [{ principal: 'ana', message: why }] });
 
   const ran = await cy!.client.approve(runId, 'deploy');
   expect(ran.state).not.toBe('awaiting-approval');
@@ -92,6 +94,40 @@ test('an approver whose token is revoked before the item starts no longer counts
   expect(ran.approval?.lapsed).toBeUndefined();
   expect(composition.engine.audit.runEntries(runId).find((entry) => entry.action === 'item.approved')?.data).toEqual({ approvers: ['bo', 'cy'] });
 });
+
+test(
+  'an approver whose only token is revoked while the item is ready for a slot no longer counts: it waits again, says why, and runs on a third approval',
+  { timeout: 60_000 },
+  async () => {
+    // One dispatch slot, held by a task that sleeps: the approved item waits in `ready`.
+    const { tokenOf, operator, composition } = await started({ engine: { concurrency: 1 } });
+    const sam = await tokenOf('sam', ['runs:submit', 'runs:read']);
+    const [ana, bo, cy] = await Promise.all(['ana', 'bo', 'cy'].map((name) => tokenOf(name, ['runs:read', 'runs:approve', 'role:approver'])));
+    const holder = await sam.client.submit({ version: 1, name: 'holder', items: [{ id: 'hold', runtime: { kind: 'command', argv: ['/bin/sleep', '60'] } }] });
+    await expect.poll(async () => (await operator.items(holder.runId))[0]?.state, { timeout: 20_000 }).toBe('running');
+    const { runId } = await sam.client.submit(release);
+    await ana!.client.approve(runId, 'deploy');
+    expect(await bo!.client.approve(runId, 'deploy')).toMatchObject({ state: 'ready' });
+
+    const revoked = await operator.revokeToken(ana!.tokenId);
+    const why = `approval by ana no longer counts: access revoked at ${revoked.revokedAt}`;
+    const [item] = await operator.items(runId);
+    expect(item).toMatchObject({
+      state: 'awaiting-approval',
+      approval: { approvals: 1, needed: 1, votes: [{ principal: 'bo' }], lapsed: [{ principal: 'ana', message: why }] },
+    });
+    // The slot frees: the item still waits, for an approval that counts.
+    await operator.cancel(holder.runId);
+    await operator.waitForRun(holder.runId);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await operator.items(runId))[0]).toMatchObject({ state: 'awaiting-approval' });
+    expect(composition.engine.attempts(runId, 'deploy')).toEqual([]);
+
+    await cy!.client.approve(runId, 'deploy');
+    expect((await operator.waitForRun(runId)).state).toBe('succeeded');
+    expect(composition.engine.audit.runEntries(runId).findLast((entry) => entry.action === 'item.approved')?.data).toEqual({ approvers: ['bo', 'cy'] });
+  },
+);
 
 test("an admin's two sign-in links are one approver; a session's vote stands when the next vote is counted", { timeout: 30_000 }, async () => {
   const { base, tokenOf, operator, composition } = await started();

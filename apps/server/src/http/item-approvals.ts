@@ -100,13 +100,21 @@ export async function withApprovals<Item extends { readonly itemId: string; read
   });
 }
 
-/** The `lapsed` list of an `item.approval-voted` entry. */
+/** The `lapsed` list of an `item.approval-voted` or `item.approval-requested` entry. */
 const lapsedEntrySchema = z.array(z.object({ principal: z.string(), votedAt: z.string(), message: z.string() }));
 
-/** The approvals the engine dropped on the run's items (ADR 0046), by item, as their `item.approval-voted` entries record them. */
+/**
+ * The approvals the engine dropped on the run's items (ADR 0046), by item, as their entries record
+ * them: a vote's (`item.approval-voted`, dropped when the next vote was counted) and a wait's
+ * (`item.approval-requested`, dropped when the approver's token was revoked).
+ */
 async function lapsedApprovalsOf(service: Pick<EngineService, 'auditEntries'>, runId: string): Promise<Map<string, LapsedApprovalView[]>> {
   const byItem = new Map<string, LapsedApprovalView[]>();
-  for await (const entry of service.auditEntries({ runId, action: 'item.approval-voted' })) {
+  const entries = async function* () {
+    yield* service.auditEntries({ runId, action: 'item.approval-voted' });
+    yield* service.auditEntries({ runId, action: 'item.approval-requested' });
+  };
+  for await (const entry of entries()) {
     // Read as the log holds it: an entry without a list of lapsed approvals adds none.
     const lapsed = lapsedEntrySchema.safeParse(entry.data['lapsed']);
     if (!lapsed.success) continue;

@@ -11,11 +11,48 @@ import { isExpired, type TokenRecord, type TokenStore } from './token-store.ts';
  * `admin`, and, when the policy names roles in `from`, a `role:` scope of one of them.
  */
 function grantsApproval(token: TokenRecord, policy: ApprovalPolicy): boolean {
-  if (token.oneTime === true || token.session === true) return false;
-  if (!token.scopes.includes('runs:approve') && !token.scopes.includes('admin')) return false;
+  if (!approves(token)) return false;
   if (policy.from === null) return true;
-  const roles = token.scopes.flatMap((scope) => roleScopePattern.exec(scope)?.[1] ?? []);
+  const roles = rolesOf(token);
   return policy.from.some((name) => roles.includes(name));
+}
+
+/** Whether `token` is a bearer token that may approve at all (`runs:approve` or `admin`). */
+function approves(token: TokenRecord): boolean {
+  if (token.oneTime === true || token.session === true) return false;
+  return token.scopes.includes('runs:approve') || token.scopes.includes('admin');
+}
+
+/** The roles a token holds (its `role:` scopes), for policies' `from`. */
+function rolesOf(token: TokenRecord): string[] {
+  return token.scopes.flatMap((scope) => roleScopePattern.exec(scope)?.[1] ?? []);
+}
+
+/** What the engine is told when a revocation takes a principal's access to approve (see `lapseOnRevoke`). */
+export interface ApprovalLapse {
+  readonly principal: string;
+  readonly reason: string;
+  /** The roles they still approve with (another live token); absent when they may approve no more. */
+  readonly rolesKept?: readonly string[];
+}
+
+/**
+ * Whether revoking `revoked` takes some of its principal's access to approve (ADR 0046): it was a
+ * bearer token that approved, and the principal's live tokens that still approve — `tokens` is the
+ * store after the revocation — hold none of it (then every approval of theirs lapses) or not all of
+ * its roles (then those under a policy only the lost roles satisfied lapse). Undefined when they
+ * keep all they had: their approvals still count.
+ */
+export function lapseOnRevoke(revoked: TokenRecord, tokens: readonly TokenRecord[], now: Date): ApprovalLapse | undefined {
+  if (!approves(revoked)) return undefined;
+  const principal = principalOf(revoked);
+  const reason = `access revoked at ${revoked.revokedAt ?? now.toISOString()}`;
+  const live = tokens.filter(
+    (token) => token.id !== revoked.id && principalOf(token) === principal && approves(token) && token.revokedAt === undefined && !isExpired(token, now),
+  );
+  if (live.length === 0) return { principal, reason };
+  const rolesKept = [...new Set(live.flatMap(rolesOf))].sort();
+  return rolesOf(revoked).every((role) => rolesKept.includes(role)) ? undefined : { principal, reason, rolesKept };
 }
 
 /**

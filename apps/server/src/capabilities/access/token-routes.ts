@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lapseOnRevoke } from './approval-standing.ts';
 import { roleScopePattern, secretGrantPattern, tokenScopes } from './token-scopes.ts';
 import { principalOf, principalOfActor, principalPattern } from './token-principal.ts';
 import type { TokenRecord } from './token-store.ts';
@@ -14,7 +15,8 @@ const tokenParams = z.strictObject({ tokenId: z.string().regex(/^[0-9a-f]{12}$/,
 /**
  * Bearer tokens over HTTP (`admin` only): list them (never their secrets or hashes), create one
  * (its secret is in this one answer and nowhere else), revoke one. Each change is audited with the
- * actor who made it; the entry names the token by id, never by secret.
+ * actor who made it; the entry names the token by id, never by secret. A revocation that ends a
+ * principal's access to approve drops their approvals of items that have not started.
  */
 export function registerTokenRoutes(app: HttpApp, { service, tokens }: ServerComposition): void {
   app.get(
@@ -80,6 +82,10 @@ export function registerTokenRoutes(app: HttpApp, { service, tokens }: ServerCom
     async (request) => {
       const record = await tokens.revoke(request.params.tokenId);
       await service.hostAudit.tokenRevoked({ actor: request.actor!, tokenId: record.id, name: record.name });
+      // Approvals of its principal that no longer hold must not let an item start (ADR 0046): an
+      // item approved and waiting in `ready` for a slot goes back to waiting for approval.
+      const lapse = lapseOnRevoke(record, await tokens.list(), new Date());
+      if (lapse !== undefined) await service.lapseApprovals(lapse.principal, lapse.reason, request.actor!, lapse.rolesKept);
       return tokenView(record);
     },
   );
