@@ -806,7 +806,7 @@ export interface components {
         /** @description The reason they gave (a rejection always has one) */
         readonly reason?: string;
       }[];
-      /** @description Approvals dropped while the item waits because their principal's access was revoked or expired after they voted (found when the next vote was counted); absent when none. The item waits for others, or for them to vote again with access. */
+      /** @description Approvals dropped before the item started because their principal's access was revoked or expired after they voted (found when the next vote was counted, or when the server revoked their last token granting it, which also sends a ready item back to waiting); absent when none. The item waits for others, or for them to vote again with access. */
       readonly lapsed?: readonly {
         readonly principal: string;
         /** @description When they had approved */

@@ -40,7 +40,7 @@ export const itemApprovalViewSchema = z
       .optional()
       .meta({
         description:
-          "Approvals dropped while the item waits because their principal's access was revoked or expired after they voted (found when the next vote was counted); absent when none. The item waits for others, or for them to vote again with access.",
+          "Approvals dropped before the item started because their principal's access was revoked or expired after they voted (found when the next vote was counted, or when the server revoked their last token granting it, which also sends a ready item back to waiting); absent when none. The item waits for others, or for them to vote again with access.",
       }),
     approvals: z.int().min(0).meta({ description: 'How many of the votes approve' }),
     needed: z.int().min(0).meta({ description: 'How many more approvals it waits for: 0 once it no longer awaits approval' }),
