@@ -97,7 +97,7 @@ describe('engine command methods', () => {
     expect(resend?.({ document: { version: 1 }, options: { idempotencyKey: 'k1' } })).toBe(true);
     expect(resend?.({ document: { version: 1, idempotencyKey: 'k2' }, options: {} })).toBe(true);
     expect(resend?.({ document: { version: 1 }, options: {} })).toBe(false);
-    expect(serviceCommandKinds.filter((kind) => serviceCommands[kind].resendWhenUnknown !== undefined)).toEqual(['submit']);
+    expect(serviceCommandKinds.filter((kind) => serviceCommands[kind].resendWhenUnknown !== undefined)).toEqual(['submit', 'lapse-approvals']);
   });
 
   describe.each(backends)('on %s', (backend) => {
