@@ -78,11 +78,12 @@ export class EgressProxy {
     let proxy: EgressProxy | undefined;
     try {
       proxy = new EgressProxy(settings, hooks, join(folder, 'egress.sock'));
-      // Searchable by the sandbox's uid, whose relay connects; the socket itself is handed to that uid alone.
-      await chmod(folder, 0o711);
+      // The folder stays mkdtemp's 0700 while the socket has the umask's mode: nobody else reaches it.
       const unix = proxy.#server();
       await new Promise<void>((resolve, reject) => unix.once('error', reject).listen(proxy!.#socketPath, resolve));
       await chmod(proxy.#socketPath, 0o600);
+      // Only then searchable by the sandbox's uid, whose relay connects; the socket is handed to that uid alone.
+      await chmod(folder, 0o711);
       if (doors.loopback) {
         const tcp = proxy.#server();
         await new Promise<void>((resolve, reject) => tcp.once('error', reject).listen(0, '127.0.0.1', resolve));

@@ -85,9 +85,8 @@ export class GatewayForwarder {
    * it, `port` is a port number for the sandbox's relay to listen on in its own namespace.
    */
   static async start(gateway: TaskGateway, watch: ForwarderWatch, doors: ForwarderDoors = { loopback: false }): Promise<GatewayForwarder> {
+    // mkdtemp makes the folder 0700: nobody else reaches the socket while it has the umask's mode.
     const folder = await mkdtemp(join(tmpdir(), 'cairn-gw-'));
-    // Searchable by the sandbox's uid, whose relay connects; the socket itself is handed to that uid alone.
-    await chmod(folder, 0o711);
     const socketPath = join(folder, 'gateway.sock');
     const forwarder = new GatewayForwarder(gateway, watch, socketPath);
     try {
@@ -95,6 +94,8 @@ export class GatewayForwarder {
       await new Promise<void>((resolve, reject) => unix.once('error', reject).listen(socketPath, resolve));
       // Root's alone until a sandbox launch hands it to the sandbox's uid, whose relay connects.
       await chmod(socketPath, 0o600);
+      // Only then searchable by the sandbox's uid, whose relay connects to the socket handed to it alone.
+      await chmod(folder, 0o711);
       if (doors.loopback) {
         const tcp = forwarder.#server();
         await new Promise<void>((resolve, reject) => tcp.once('error', reject).listen(0, '127.0.0.1', resolve));
