@@ -37,7 +37,15 @@ export type { AuditAction, AuditEntityKind, AuditEntry, AuditOutcome } from './m
 export type { Checkpoint, CheckpointReference, DsseEnvelope, DsseSignature } from './model/checkpoint.ts';
 export type { Digest } from './model/digest.ts';
 export type { KeyDelegation, KeyDelegationPurpose } from './model/key-delegation.ts';
-export type { BatchedManifest, DispatchManifest, ManifestBatch, ManifestInput, ManifestLimits, StoredManifest } from './model/dispatch-manifest.ts';
+export type {
+  BatchedManifest,
+  DispatchManifest,
+  ManifestBatch,
+  ManifestInput,
+  ManifestLimits,
+  ManifestNetworkAllowList,
+  StoredManifest,
+} from './model/dispatch-manifest.ts';
 export type { AttemptStateEvent, CairnEvent, CairnEventType, ItemStateEvent, RunStateEvent } from './model/event.ts';
 export type {
   AnchorReceipt,
@@ -57,7 +65,7 @@ export type { AttemptState, ItemState, RunState, TerminalAttemptState, TerminalI
 export type { ItemLogEnd, ItemLogLine } from './model/item-log-line.ts';
 export type { LiveLogState, LiveLogStreamProgress, LogStream } from './model/live-log.ts';
 export type { Logger } from './model/logger.ts';
-export type { LimitHit, PatchStats, ResultArtifacts, ResultRecord, StorageWait } from './model/result-record.ts';
+export type { EgressRefusal, EgressSummary, LimitHit, PatchStats, ResultArtifacts, ResultRecord, StorageWait } from './model/result-record.ts';
 export type {
   AgentRuntimeSpec,
   BackoffSpec,

@@ -481,8 +481,11 @@ export class Engine {
       forges: this.#executors[deliverExecutorName] ? this.#settings.forges : [],
       // Without a policy any host may be allowed, but no secret is bound to a host: credentials are refused.
       networkPolicy: this.#settings.networkPolicy ?? {},
-      // No executor enforces an allow-list yet (ADR 0049): submit refuses them at their path.
-      networkAllowListsEnforced: false,
+      // An allow-list runs only where its executor confines the item to its proxy (ADR 0049).
+      networkAllowListExecutors: Object.entries(this.#executors)
+        .filter(([, executor]) => executor.capabilities.networkAllowLists === true)
+        .map(([name]) => name),
+      defaultExecutor: this.#settings.defaultExecutor ?? Object.keys(this.#executors)[0]!,
     };
   }
 

@@ -1,7 +1,8 @@
-// Network allow-lists (ADR 0049) in the engine: bounded by its `networkPolicy` and refused at submit
-// while no executor enforces one; an item that got past submit all the same is never dispatched.
+// Network allow-lists (ADR 0049) in the engine: bounded by its `networkPolicy`, refused at submit
+// for an item whose executor does not declare `networkAllowLists`, never dispatched to one all the
+// same, and signed into the manifest with the server's deny entries where it does.
 import { createInMemoryCipher } from '@cairn/conformance/mocks';
-import { isCairnError } from '@cairn/protocol';
+import { isCairnError, manifestKey } from '@cairn/protocol';
 import { expect, test } from 'vitest';
 import { ana, engineHarness } from './engine.test-support.ts';
 
@@ -36,7 +37,7 @@ test('an allow-list is refused at submit at its network; the policy is checked f
   expect(refusal(() => engine.submit(specWith({ allow: ['registry.npmjs.org'] }), { actor: ana }))).toMatchObject({
     code: 'CAIRN_RUN_SPEC_INVALID',
     path: '$.items[0].network',
-    message: expect.stringContaining("is an allow-list, which this server's executors do not enforce yet"),
+    message: expect.stringContaining('is an allow-list, which executor "local" cannot enforce'),
   });
   expect(refusal(() => engine.submit(specWith({ allow: ['elsewhere.example'] }), { actor: ana }))).toMatchObject({
     path: '$.items[0].network.allow[0]',
@@ -61,7 +62,7 @@ test('an allow-list that reached the store all the same (a caller claiming enfor
   const { runId } = engine.submit(specWith({ allow: ['registry.npmjs.org'] }), {
     actor: ana,
     secretGrants: 'all',
-    context: { executors: ['local'], networkAllowListsEnforced: true },
+    context: { executors: ['local'], networkAllowListExecutors: ['local'], defaultExecutor: 'local' },
   });
   const run = await engine.waitForRun(runId);
   expect(run.state).toBe('failed');
@@ -69,4 +70,23 @@ test('an allow-list that reached the store all the same (a caller claiming enfor
   expect(item).toMatchObject({ state: 'failed', failure: { code: 'CAIRN_RUN_SPEC_INVALID', message: expect.stringContaining('allow-list') } });
   expect(engine.attempts(runId, 'fetch')).toEqual([]);
   expect([...runs.keys()].filter((executionId) => executionId.startsWith(runId))).toEqual([]);
+});
+
+test('on an executor that enforces allow-lists, the manifest carries the entries, the credentials and the server deny entries', async () => {
+  const made = await engineWith({
+    networkPolicy: { deny: ['internal.example.com'], credentialHosts: { NPM_TOKEN: ['registry.npmjs.org'] } },
+  });
+  // The in-memory executor confines nothing: declared here to see what the engine sends one that does.
+  Object.defineProperty(made.executor, 'capabilities', { value: { ...made.executor.capabilities, networkAllowLists: true } });
+  made.engine.start();
+  const network = {
+    allow: ['registry.npmjs.org', '*.example.com'],
+    credentials: [{ host: 'registry.npmjs.org', secret: 'NPM_TOKEN', as: { header: 'Authorization', value: 'Bearer {secret}' } }],
+  };
+  const { runId } = made.engine.submit(specWith(network), { actor: ana, secretGrants: 'all' });
+  expect((await made.engine.waitForRun(runId)).state).toBe('succeeded');
+  const [attempt] = made.engine.attempts(runId, 'fetch');
+  const envelope = JSON.parse(new TextDecoder().decode((await made.storage.get(manifestKey(attempt!.manifestDigest as never)))!)) as { payload: string };
+  const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString()) as { limits: { network: unknown } };
+  expect(manifest.limits.network).toEqual({ ...network, deny: ['internal.example.com'] });
 });

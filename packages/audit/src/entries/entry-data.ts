@@ -21,7 +21,7 @@ export function dispatchedManifest(entry: AuditEntry): { itemId: string; attempt
   return { itemId, attempt: attempt as number, manifestDigest };
 }
 
-/** `attempt.completed`: `{ itemId, attempt, outcome, artifacts: { patch?, stdout, stderr, output? } }`. */
+/** `attempt.completed`: `{ itemId, attempt, outcome, artifacts: { patch?, stdout, stderr, output?, egress? } }`. */
 export function completedArtifacts(
   entry: AuditEntry,
 ): { itemId: string; attempt: number; artifacts: { kind: BundleArtifactKind; digest: Digest }[] } | undefined {
@@ -30,7 +30,7 @@ export function completedArtifacts(
   if (typeof itemId !== 'string' || !Number.isSafeInteger(attempt) || typeof artifacts !== 'object' || artifacts === null || Array.isArray(artifacts))
     return undefined;
   const listed: { kind: BundleArtifactKind; digest: Digest }[] = [];
-  for (const kind of ['patch', 'stdout', 'stderr', 'output'] as const) {
+  for (const kind of ['patch', 'stdout', 'stderr', 'output', 'egress'] as const) {
     const digest = artifacts[kind];
     if (isDigest(digest)) listed.push({ kind, digest });
   }

@@ -1,6 +1,6 @@
 import type { DsseEnvelope } from './checkpoint.ts';
 import type { Digest } from './digest.ts';
-import type { ItemEffect, NeedSelection, RuntimeSpec } from './run-spec.ts';
+import type { ItemEffect, NeedSelection, NetworkCredentialSpec, RuntimeSpec } from './run-spec.ts';
 
 /** One resolved input of an attempt: an upstream artifact, pinned by digest. */
 export interface ManifestInput {
@@ -11,12 +11,22 @@ export interface ManifestInput {
   readonly path?: string;
 }
 
+/**
+ * An allow-listed network as the proxy enforces it (ADR 0049): the item's entries, the server's
+ * deny entries (a deny wins), and the credentials the proxy brokers.
+ */
+export interface ManifestNetworkAllowList {
+  readonly allow: readonly string[];
+  readonly deny: readonly string[];
+  readonly credentials: readonly NetworkCredentialSpec[];
+}
+
 /** Limits the worker and sandbox enforce. */
 export interface ManifestLimits {
   /** Wall-clock limit of the runtime, in milliseconds. */
   readonly timeoutMs: number;
-  /** Whether the sandbox gets a network. */
-  readonly network: boolean;
+  /** The sandbox's network: none (`false`), unrestricted (`true`), or only what its egress proxy admits. */
+  readonly network: boolean | ManifestNetworkAllowList;
   /** Largest patch the worker accepts, in bytes. */
   readonly maxPatchBytes: number;
   /** Largest stdout/stderr kept, in bytes each; more is cut with a truncation marker. */

@@ -10,6 +10,8 @@ export interface ResultArtifacts {
   readonly stderr: Digest;
   /** `output.json` written by the runtime, when it wrote one. */
   readonly output?: Digest;
+  /** The egress record (NDJSON, one connection a line) of an allow-listed network (ADR 0049). */
+  readonly egress?: Digest;
 }
 
 /** Size of a patch, for review lists. */
@@ -52,6 +54,32 @@ export interface StorageWait {
 }
 
 /**
+ * What an allow-listed attempt's egress proxy saw (ADR 0049), for the item's history: the whole
+ * record is the `egress` artifact.
+ */
+export interface EgressSummary {
+  /** Connections (tunnels and plain requests) the proxy admitted. */
+  readonly allowed: number;
+  /** Connections it refused or cut. */
+  readonly refused: number;
+  /** The first refusals (twenty at most), each with the allow entry that would admit it when one could. */
+  readonly refusals: readonly EgressRefusal[];
+  /** Credential misuse the proxy saw: a placeholder sent to a host it is not bound to (names and hosts, never values). */
+  readonly flagged: readonly string[];
+}
+
+/** One connection the egress proxy refused or cut. */
+export interface EgressRefusal {
+  readonly host: string;
+  readonly port: number;
+  /** A reason from a closed set (`not-allowed`, `address-forbidden`, `sni-mismatch`, ...). */
+  readonly reason: string;
+  readonly message: string;
+  /** The allow entry that would admit it (`registry.npmjs.org`), null when none could (an IP literal, a private address). */
+  readonly wouldAdmit: string | null;
+}
+
+/**
  * What a worker reports for one attempt, written to storage as canonical JSON at
  * `results/<executionId>.json`. The engine accepts it only with the attempt's current fencing
  * token and the digest of the manifest it ran.
@@ -75,6 +103,8 @@ export interface ResultRecord {
   readonly failure?: AttemptFailure;
   /** Disk limits that refused a write during the attempt, though it went on (see LimitHit). */
   readonly limitsHit?: readonly LimitHit[];
+  /** What the egress proxy of an allow-listed network admitted and refused (see EgressSummary). */
+  readonly egress?: EgressSummary;
   /** Storage operations that waited for an outage to end, longest first, ten at most (see StorageWait). */
   readonly storageWaits?: readonly StorageWait[];
 }

@@ -13,6 +13,12 @@ export interface ExecutorCapabilities {
    * dispatch manifest. Say `none` when they are not: the evidence must not imply a sandbox.
    */
   readonly isolation?: string;
+  /**
+   * The executor confines a task whose manifest's network is an allow-list to its attempt's egress
+   * proxy, so that nothing else is reachable (ADR 0049). Without it the engine refuses such items
+   * at submit (CAIRN_RUN_SPEC_INVALID at the item's `network`) and never dispatches one here.
+   */
+  readonly networkAllowLists?: boolean;
 }
 
 /**

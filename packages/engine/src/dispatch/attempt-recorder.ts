@@ -16,6 +16,7 @@ import type { LockTable } from '../store/sqlite/lock-table.ts';
 import type { PreparedDispatch } from './prepared-dispatch.ts';
 import type { PureResults } from '../store/sqlite/pure-results.ts';
 import type { PushedExit, PushedExits } from './pushed-exits.ts';
+import { egressOf } from './egress-entry.ts';
 import { limitsHitOf } from './limits-hit-entry.ts';
 import { dispatchWaitsOf, storageWaitsOf } from './storage-waits-entry.ts';
 import { readResult, type ResultRead } from './read-result.ts';
@@ -210,6 +211,7 @@ export class AttemptRecorder {
       artifacts: artifacts ?? {},
       attempt: attempt.attempt,
       ...(lostCause ? { cause: lostCause } : {}),
+      ...egressOf(read),
       exitCode,
       ...(failure ? { failure: failureSummary(failure) } : {}),
       itemId: attempt.itemId,

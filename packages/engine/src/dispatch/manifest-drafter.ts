@@ -1,4 +1,4 @@
-import type { DispatchManifest, ItemSpec, ManifestInput } from '@cairn/core';
+import type { DispatchManifest, ItemSpec, ManifestInput, ManifestNetworkAllowList, NetworkAllowListSpec } from '@cairn/core';
 import { signManifests } from '@cairn/audit';
 import { canonicalJsonBytes, digestOfJson, isCairnError, manifestKey, parseDuration, recordRetryWaits, sha256Digest, type RetryWait } from '@cairn/protocol';
 import { engineActor } from '../engine-actor.ts';
@@ -39,6 +39,11 @@ export class ManifestDrafter {
     this.#now = now;
   }
 
+  /** The allow-list as the proxy enforces it: the item's entries and credentials, and the server's deny entries (a deny wins). */
+  #allowList(network: NetworkAllowListSpec): ManifestNetworkAllowList {
+    return { allow: network.allow, deny: [...(this.#settings.specContext?.().networkPolicy?.deny ?? [])], credentials: network.credentials ?? [] };
+  }
+
   /**
    * Drafts the manifest of the item's next attempt (`signAndStore` signs it with the others of its
    * pass). A pure item whose inputs produced a result before reuses it instead ('reused'); one
@@ -49,14 +54,15 @@ export class ManifestDrafter {
     const executor = this.#settings.executors[stored.executor];
     if (!executor) return this.#refuse(item, dispatchRefusal('CAIRN_CONFIG_INVALID', `no executor named ${JSON.stringify(stored.executor)} is configured`));
     if (isDispatchRefusal(inputs)) return this.#refuse(item, inputs);
-    // Submit refuses allow-lists while no executor enforces one (ADR 0049); this keeps any item
-    // that got past it (a spec stored by another version) from running with a network it did not ask for.
-    if (typeof spec.network === 'object') {
+    // Submit refuses an allow-list where its executor cannot keep the item to it (ADR 0049); this
+    // keeps one that got past it (a spec stored before the executor changed) from running with a
+    // network it did not ask for.
+    if (typeof spec.network === 'object' && executor.capabilities.networkAllowLists !== true) {
       return this.#refuse(
         item,
         dispatchRefusal(
           'CAIRN_RUN_SPEC_INVALID',
-          `its network is an allow-list, which executor ${JSON.stringify(stored.executor)} does not enforce yet: use network: false or true`,
+          `its network is an allow-list, which executor ${JSON.stringify(stored.executor)} cannot enforce: run it on an executor that does, or use network: false or true`,
         ),
       );
     }
@@ -83,7 +89,7 @@ export class ManifestDrafter {
         ...(executor.capabilities.isolation === undefined ? {} : { isolation: executor.capabilities.isolation }),
         maxLogBytes: 5_000_000,
         maxPatchBytes: 50_000_000,
-        network: spec.network === true,
+        network: typeof spec.network === 'object' ? this.#allowList(spec.network) : spec.network === true,
         ...(spec.pathRules === 'posix' ? { pathRules: 'posix' as const } : {}),
         ...(spec.stallTimeout === undefined ? {} : { stallTimeoutMs: parseDuration(spec.stallTimeout) }),
         timeoutMs: spec.timeout ? parseDuration(spec.timeout) : defaultTimeoutMs,

@@ -1,4 +1,4 @@
-import type { AttemptFailure, Digest, LimitHit, StorageProviderV1, StorageWait } from '@cairn/core';
+import type { AttemptFailure, Digest, EgressSummary, LimitHit, StorageProviderV1, StorageWait } from '@cairn/core';
 import { blobKey, isCairnError, parsePayload, recordRetryWaits, resultKey, resultRecordSchema, type RetryWait } from '@cairn/protocol';
 import type { AttemptRecord } from '../store/sqlite/attempt-store.ts';
 
@@ -10,6 +10,8 @@ export type ResultRead =
       readonly failure?: AttemptFailure;
       /** Disk limits that refused a write during the attempt, whatever its outcome (for its history). */
       readonly limitsHit?: readonly LimitHit[];
+      /** What an allow-listed attempt's egress proxy admitted and refused (for its history). */
+      readonly egress?: EgressSummary;
       /**
        * Storage operations that waited for an outage to end: the worker's (its result record's) and
        * the engine's own as it read the result, for the attempt's history.
@@ -63,6 +65,7 @@ async function readStoredResult(
     exitCode: record.exitCode,
     ...(record.failure ? { failure: record.failure as AttemptFailure } : {}),
     ...(record.limitsHit ? { limitsHit: record.limitsHit } : {}),
+    ...(record.egress ? { egress: record.egress } : {}),
     ...(record.storageWaits ? { storageWaits: record.storageWaits.map((wait) => ({ by: 'worker' as const, ...wait })) } : {}),
     ...(output === null ? {} : { output }),
   };

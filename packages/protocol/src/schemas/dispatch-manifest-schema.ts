@@ -1,5 +1,6 @@
 import type { BatchedManifest, DispatchManifest, ManifestBatch, StoredManifest } from '@cairn/core';
 import { z } from 'zod';
+import { networkCredentialSpecSchema } from '../spec/network-spec-schema.ts';
 import { runtimeSpecSchema } from '../spec/run-spec-schema.ts';
 import { dsseEnvelopeSchema } from './checkpoint-schemas.ts';
 import { base64Schema, countSchema, stringMapSchema, timestampSchema } from './common-schemas.ts';
@@ -29,7 +30,10 @@ export const dispatchManifestSchema = z.strictObject({
   secretNames: z.array(z.string()),
   limits: z.strictObject({
     timeoutMs: z.int().min(1),
-    network: z.boolean(),
+    network: z.union([
+      z.boolean(),
+      z.strictObject({ allow: z.array(z.string().min(1)).min(1), deny: z.array(z.string().min(1)), credentials: z.array(networkCredentialSpecSchema) }),
+    ]),
     maxPatchBytes: z.int().min(0),
     maxLogBytes: z.int().min(0),
     isolation: z.string().min(1).max(64).exactOptional(),

@@ -22,6 +22,7 @@ export const resultRecordSchema = z.strictObject({
     stdout: digestSchema,
     stderr: digestSchema,
     output: digestSchema.exactOptional(),
+    egress: digestSchema.exactOptional(),
   }),
   patchStats: z.strictObject({ filesChanged: countSchema, bytes: countSchema }).exactOptional(),
   failure: attemptFailureSchema.exactOptional(),
@@ -35,6 +36,24 @@ export const resultRecordSchema = z.strictObject({
       }),
     )
     .max(3)
+    .exactOptional(),
+  egress: z
+    .strictObject({
+      allowed: countSchema,
+      refused: countSchema,
+      refusals: z
+        .array(
+          z.strictObject({
+            host: z.string().max(300),
+            port: z.int().min(0).max(65_535),
+            reason: z.string().min(1).max(64),
+            message: z.string().min(1).max(2_000),
+            wouldAdmit: z.string().max(300).nullable(),
+          }),
+        )
+        .max(20),
+      flagged: z.array(z.string().min(1).max(2_000)).max(20),
+    })
     .exactOptional(),
   storageWaits: z
     .array(z.strictObject({ waitedMs: countSchema, retries: countSchema, reason: z.string().min(1).max(400) }))

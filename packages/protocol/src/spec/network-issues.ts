@@ -14,16 +14,18 @@ export interface NetworkPolicy {
   readonly credentialHosts?: Readonly<Record<string, readonly string[]>> | undefined;
 }
 
-/** What `networkIssues` reads of the server: its policy, and whether it enforces allow-lists at all. */
+/** What `networkIssues` reads of the server: its policy, and which of its executors enforce allow-lists. */
 export interface NetworkContext {
   /** Absent, not checked (validation without a server); a server passes `{}` at least, which binds no secret to any host. */
   readonly networkPolicy?: NetworkPolicy;
   /**
-   * False while no executor of the server can enforce an allow-list (ADR 0049): an item with one is
-   * refused rather than run with more network, or none, than its spec says. Absent, not checked
-   * (validation without a server).
+   * The executors that confine an item to its attempt's egress proxy (ADR 0049): an item with an
+   * allow-list that runs anywhere else is refused rather than run with more network, or none, than
+   * its spec says. Absent, not checked (validation without a server).
    */
-  readonly networkAllowListsEnforced?: boolean;
+  readonly networkAllowListExecutors?: readonly string[];
+  /** The executor of an item that names none and whose run's defaults name none. */
+  readonly defaultExecutor?: string;
 }
 
 const option = 'executor.network';
@@ -53,7 +55,8 @@ export function networkIssues(spec: RunSpecV1, context: NetworkContext): Validat
         `names the secret ${credential.secret}, which this item is not given: add it to the item's secrets (secrets: [${[...(item.secrets ?? []), credential.secret].join(', ')}]), or name one of its secrets.`,
       );
     });
-    if (context.networkAllowListsEnforced === false) issue(path, notEnforced);
+    const refusal = unenforced(item, spec, context);
+    if (refusal !== undefined) issue(path, refusal);
   });
   if (typeof defaults === 'object') {
     defaults.credentials?.forEach((credential, position) => {
@@ -64,12 +67,24 @@ export function networkIssues(spec: RunSpecV1, context: NetworkContext): Validat
         `names the secret ${credential.secret}, which ${without.length === 1 ? 'item' : 'items'} ${without.slice(0, 5).join(', ')}${without.length > 5 ? ', …' : ''} inheriting this network ${without.length === 1 ? 'is' : 'are'} not given: add it to their secrets, or set their own network.`,
       );
     });
-    if (context.networkAllowListsEnforced === false && inheriting.length > 0) issue('$.defaults.network', notEnforced);
+    const refusals = [...new Set(inheriting.map((item) => unenforced(item, spec, context)).filter((refusal) => refusal !== undefined))];
+    for (const refusal of refusals) issue('$.defaults.network', refusal);
   }
   return issues;
 }
 
-const notEnforced = `is an allow-list, which this server's executors do not enforce yet (ADR 0049): nothing would keep the item to the hosts it lists. Use network: false (no network) or network: true (unrestricted) for now.`;
+/** Why the item's allow-list cannot be kept where it runs: its executor does not confine it to the proxy. */
+function unenforced(item: ItemSpec, spec: RunSpecV1, context: NetworkContext): string | undefined {
+  const enforcing = context.networkAllowListExecutors;
+  if (enforcing === undefined) return undefined;
+  const executor = item.executor ?? spec.defaults?.executor ?? context.defaultExecutor;
+  if (executor !== undefined && enforcing.includes(executor)) return undefined;
+  const where =
+    enforcing.length === 0
+      ? `no executor of this server does`
+      : `only executor${enforcing.length === 1 ? '' : 's'} ${enforcing.map((name) => JSON.stringify(name)).join(', ')} ${enforcing.length === 1 ? 'does' : 'do'}`;
+  return `is an allow-list, which executor ${JSON.stringify(executor ?? '(default)')} cannot enforce (ADR 0049: nothing would keep the item to the hosts it lists); ${where}. Run the item on an executor that enforces allow-lists, or use network: false (no network) or network: true (unrestricted).`;
+}
 
 function policyIssues(network: NetworkAllowListSpec, path: string, policy: NetworkPolicy, issue: (path: string, message: string) => void): void {
   // The server's config checks its entries; one that is malformed all the same admits nothing.

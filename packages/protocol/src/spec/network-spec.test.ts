@@ -157,26 +157,36 @@ describe("the server's network policy", () => {
   });
 });
 
-describe('allow-lists where the server cannot enforce them', () => {
-  const notEnforced: RunSpecContext = { networkAllowListsEnforced: false };
+describe('allow-lists where the executor cannot enforce them', () => {
+  const onLocal: RunSpecContext = { networkAllowListExecutors: ['local'], defaultExecutor: 'local' };
 
-  test("an item's own allow-list, or the defaults' it inherits, is refused at that network; false and true pass", () => {
-    expect(problems(specWith({ allow: ['registry.npmjs.org'] }), notEnforced)).toEqual([
-      { path: '$.items[0].network', message: expect.stringContaining("is an allow-list, which this server's executors do not enforce yet") },
+  test("an item's own allow-list, or the defaults' it inherits, is refused at that network when its executor cannot enforce it", () => {
+    const onFargate = (network: unknown) => specWith(network, { executor: 'fargate' });
+    expect(problems(onFargate({ allow: ['registry.npmjs.org'] }), onLocal)).toEqual([
+      { path: '$.items[0].network', message: expect.stringContaining('which executor "fargate" cannot enforce (ADR 0049') },
     ]);
+    expect(problems(onFargate({ allow: ['registry.npmjs.org'] }), onLocal)[0]!.message).toContain('only executor "local" does');
+    // On the executor that enforces it, named or by default, it passes.
+    expect(problems(specWith({ allow: ['registry.npmjs.org'] }), onLocal)).toEqual([]);
     const inherited: RunSpecV1 = {
       version: 1,
       name: 'egress',
-      defaults: { network: { allow: ['registry.npmjs.org'] } },
+      defaults: { network: { allow: ['registry.npmjs.org'] }, executor: 'fargate' },
       items: [{ id: 'inherits', runtime: { kind: 'command', argv: ['true'] } }],
     };
-    expect(problems(inherited, notEnforced)).toEqual([
-      { path: '$.defaults.network', message: expect.stringContaining('Use network: false (no network) or network: true (unrestricted)') },
+    expect(problems(inherited, onLocal)).toEqual([
+      { path: '$.defaults.network', message: expect.stringContaining('use network: false (no network) or network: true (unrestricted)') },
     ]);
     // Every item sets its own network: the defaults' allow-list reaches none of them.
-    expect(problems({ ...inherited, items: [{ ...inherited.items[0]!, network: true }] }, notEnforced)).toEqual([]);
-    expect(problems(specWith(false), notEnforced)).toEqual([]);
-    expect(problems(specWith(true), notEnforced)).toEqual([]);
+    expect(problems({ ...inherited, items: [{ ...inherited.items[0]!, network: true }] }, onLocal)).toEqual([]);
+    expect(problems(onFargate(false), onLocal)).toEqual([]);
+    expect(problems(onFargate(true), onLocal)).toEqual([]);
+  });
+
+  test('a server none of whose executors enforces one says so', () => {
+    expect(problems(specWith({ allow: ['registry.npmjs.org'] }), { networkAllowListExecutors: [], defaultExecutor: 'local' })[0]!.message).toContain(
+      'no executor of this server does',
+    );
   });
 });
 
