@@ -22,6 +22,7 @@ export class EgressConnection {
       wouldAdmit: null,
       bytesIn: 0,
       bytesOut: 0,
+      credential: null,
       startedAt: now().toISOString(),
       endedAt: null,
     };
@@ -41,6 +42,11 @@ export class EgressConnection {
 
   decided(fields: { host: string; address: string | null; rule: string | null }): void {
     Object.assign(this.#record, fields);
+  }
+
+  /** Its TLS terminated and `secret` brokered into its requests. */
+  brokered(secret: string): void {
+    this.#record.credential = secret;
   }
 
   counted(direction: 'in' | 'out', bytes: number): void {

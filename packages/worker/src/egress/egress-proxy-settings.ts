@@ -20,15 +20,25 @@ export const egressProxySettingsSchema = z.strictObject({
   ownAddresses: z.array(z.string()).default([]),
   /** How long a tunnel waits for the client's ClientHello, in milliseconds. */
   clientHelloTimeout: z.number().int().positive().default(10_000),
+  /**
+   * Credential bindings (ADR 0049): TLS to `host` is terminated and each request's `header` set from
+   * `value`, whose `{secret}` stands for the value of the secret named `secret`. Each host must be
+   * admitted by the allow-list (the run spec's check, said again where the proxy starts).
+   */
+  credentials: z.array(z.strictObject({ host: z.string(), secret: z.string(), header: z.string(), value: z.string() })).default([]),
+  /** CA certificates (PEM) trusted for hosts with a binding besides Node's roots: an organisation's internal CA, a test's CA. */
+  trust: z.array(z.string()).default([]),
 });
 export type EgressProxySettings = z.input<typeof egressProxySettingsSchema>;
 
-/** What the host injects: the resolver, and, for tests standing in for the internet on loopback alone, the address policy. */
+/** What the host injects: the resolver, the secrets, and, for tests standing in for the internet on loopback alone, the address policy. */
 export interface EgressProxyHooks {
   readonly resolve?: EgressResolver;
   /** Replaces the strict default (loopback, private, link-local ... refused); only a test passes one. */
   readonly addressPolicy?: AddressPolicy;
   readonly now?: () => Date;
+  /** Secret values by name, for the credential bindings; never logged, recorded or put in an error. */
+  readonly secrets?: Readonly<Record<string, string>>;
 }
 
 /** Where the proxy listens besides its Unix socket: TCP on 127.0.0.1, for tests and a runtime sharing the worker's namespace. */

@@ -7,26 +7,19 @@ import type { Duplex } from 'node:stream';
 import { parseSettings } from '@cairn/protocol';
 import type { z } from 'zod';
 import { createAddressPolicy } from './address-policy.ts';
-import { EgressAllowList } from './allow-list.ts';
+import { EgressAllowList, normalizeHostName, parseEgressEntry } from './allow-list.ts';
+import { AttemptCertificateAuthority } from './attempt-ca.ts';
+import { CredentialBroker } from './credential-broker.ts';
 import { EgressConnection, relay } from './egress-connection.ts';
 import { decideEgress, systemResolver, type EgressDecisionContext } from './egress-decision.ts';
 import { egressProxySettingsSchema, type EgressProxyDoors, type EgressProxyHooks, type EgressProxySettings } from './egress-proxy-settings.ts';
 import type { EgressRecord } from './egress-record.ts';
 import { answerConnectRefusal, respondRefusal } from './egress-refusal.ts';
+import { forwardedRequestHeaders, forwardedResponseHeaders } from './forwarded-headers.ts';
+import { terminateTunnel } from './terminated-tunnel.ts';
+import { upstreamTrust } from './upstream-trust.ts';
 import { awaitTunnelClientHello } from './tunnel-client-hello.ts';
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) and the client's proxy credentials stop at the proxy.
-const hopByHopHeaders = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 // A fatal TLS alert, access_denied (RFC 8446 §6.2): what a client that already speaks TLS is told.
 const accessDeniedAlert = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x31]);
 
@@ -36,9 +29,14 @@ const accessDeniedAlert = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x31]
  * relay) and speaks `CONNECT host:port` and plain `GET http://host/...`; each is decided by the
  * allow-list, the attempt's limits and the address the proxy itself resolved, and recorded.
  *
- * Credentials are not brokered here yet: a tunnel is passed through untouched once its ClientHello
- * names the host it was opened to. Terminating TLS for a host with a credential binding is to
- * branch off in `#tunnel`, before the upstream connection is made.
+ * Credentials are brokered, never placed: the sandbox holds a placeholder per bound secret. A
+ * tunnel to a host with a binding is terminated with a leaf from the attempt's CA (whose key never
+ * leaves this process) and each request goes on over the proxy's own TLS with the placeholder
+ * replaced by the secret. Over plain HTTP a bound host is refused, and a placeholder seen where it
+ * is not bound (a plain request, another bound host) refuses the request and flags the attempt.
+ * A tunnel to a host without a binding is passed through untouched once its ClientHello names the
+ * host it was opened to: the proxy sees none of its bytes and so can flag nothing sent there; what
+ * it guarantees instead is that nothing the sandbox holds is a credential.
  */
 export class EgressProxy {
   readonly #settings: z.output<typeof egressProxySettingsSchema>;
@@ -48,6 +46,11 @@ export class EgressProxy {
   readonly #sockets = new Set<Duplex>();
   readonly #connections: EgressConnection[] = [];
   readonly #socketPath: string;
+  readonly #broker: CredentialBroker;
+  // Node's roots and the settings' own: what a bound host's certificate is checked against.
+  readonly #trust: readonly string[];
+  readonly #flags: string[] = [];
+  #authority: AttemptCertificateAuthority | undefined;
   #port = 0;
   #opened = 0;
   #bytes = 0;
@@ -59,8 +62,11 @@ export class EgressProxy {
     this.#now = hooks.now ?? (() => new Date());
     this.#socketPath = socketPath;
     const { connections, bytes } = this.#settings.limits;
+    const allowList = new EgressAllowList(this.#settings.allow, this.#settings.deny, 'egress');
+    this.#broker = new CredentialBroker(this.#settings.credentials, hooks.secrets ?? {}, (host) => admittedOnSomePort(allowList, this.#settings.allow, host));
+    this.#trust = upstreamTrust(this.#settings.trust);
     this.#context = {
-      allowList: new EgressAllowList(this.#settings.allow, this.#settings.deny, 'egress'),
+      allowList,
       addressPolicy: hooks.addressPolicy ?? createAddressPolicy(this.#settings.ownAddresses),
       resolve: hooks.resolve ?? systemResolver,
       limitRefusal: () => {
@@ -84,6 +90,11 @@ export class EgressProxy {
       await chmod(proxy.#socketPath, 0o600);
       // Only then searchable by the sandbox's uid, whose relay connects; the socket is handed to that uid alone.
       await chmod(folder, 0o711);
+      if (proxy.#broker.hosts.length > 0) {
+        proxy.#authority = await AttemptCertificateAuthority.create(proxy.#now());
+        // Issued now, so a bound host's first connection waits for no signature.
+        await Promise.all(proxy.#broker.hosts.map((host) => proxy!.#authority!.leaf(host, proxy!.#now())));
+      }
       if (doors.loopback) {
         const tcp = proxy.#server();
         await new Promise<void>((resolve, reject) => tcp.once('error', reject).listen(0, '127.0.0.1', resolve));
@@ -105,6 +116,21 @@ export class EgressProxy {
   /** The loopback port, 0 without the loopback door. */
   get port(): number {
     return this.#port;
+  }
+
+  /** Secret name to the placeholder the sandbox holds in its place; new per proxy, one per bound secret. */
+  get placeholders(): Readonly<Record<string, string>> {
+    return this.#broker.placeholders;
+  }
+
+  /** The attempt's CA certificate (PEM), for the sandbox's trust bundle; undefined without credential bindings. */
+  get caCertificate(): string | undefined {
+    return this.#authority?.certificate;
+  }
+
+  /** What the attempt did with placeholders that it must answer for: each names the host and the secret, never a value. */
+  flagged(): readonly string[] {
+    return [...this.#flags];
   }
 
   /** Every connection decided so far, in the order they came, open ones with `endedAt` null. */
@@ -195,8 +221,8 @@ export class EgressProxy {
   }
 
   #tunnel(client: Duplex, hello: Buffer, connection: EgressConnection, address: string, port: number): void {
-    // Credential brokering (ADR 0049) branches here: a host with a binding is to be terminated with the
-    // attempt's CA instead of being tunnelled. Not built yet: every admitted tunnel is passed through.
+    const secret = this.#broker.secretFor(connection.host);
+    if (secret !== undefined && this.#authority !== undefined) return this.#terminate(client, hello, connection, address, port, secret, this.#authority);
     const upstream: Socket = connect({ host: address, port });
     this.#track(upstream);
     const cut = () => {
@@ -219,6 +245,43 @@ export class EgressProxy {
     upstream.once('close', () => (client.destroy(), connection.close()));
   }
 
+  #terminate(
+    client: Duplex,
+    hello: Buffer,
+    connection: EgressConnection,
+    address: string,
+    port: number,
+    secret: string,
+    authority: AttemptCertificateAuthority,
+  ): void {
+    connection.brokered(secret);
+    authority.leaf(connection.host, this.#now()).then(
+      (leaf) =>
+        terminateTunnel({
+          client,
+          hello,
+          context: leaf.context,
+          host: connection.host,
+          address,
+          port,
+          trust: this.#trust,
+          connection,
+          broker: this.#broker,
+          admitBytes: (direction, bytes, cut) => this.#admitBytes(connection, direction, bytes, cut),
+          track: (socket) => this.#track(socket),
+          flag: (message) => this.#flags.push(message),
+        }),
+      (error: unknown) => {
+        // Leaves are issued at start, so this is WebCrypto failing: the tunnel ends, nothing reached the host.
+        connection.refuse(
+          'upstream-failed',
+          `no certificate could be issued for ${connection.host}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+        client.destroy();
+      },
+    );
+  }
+
   async #plain(request: IncomingMessage, response: ServerResponse): Promise<void> {
     let url: URL | undefined;
     try {
@@ -238,6 +301,8 @@ export class EgressProxy {
       return respondRefusal(response, connection.record(), 400);
     }
     const port = Number(url.port || 80);
+    const forwarded = forwardedRequestHeaders(request);
+    if (this.#refusedForCredentials(request, response, connection, url, forwarded)) return;
     const decision = await decideEgress(this.#context, url.hostname, port);
     connection.decided({ host: decision.host, address: decision.address, rule: decision.rule });
     if (!decision.admitted) {
@@ -246,16 +311,8 @@ export class EgressProxy {
       return respondRefusal(response, connection.record(), decision.reason === 'resolution-failed' ? 502 : 403);
     }
     this.#opened++;
-    const headers: OutgoingHttpHeaders = {};
-    const listed = new Set(
-      String(request.headers.connection ?? '')
-        .toLowerCase()
-        .split(/\s*,\s*/),
-    );
-    for (const [name, value] of Object.entries(request.headers))
-      if (value !== undefined && !hopByHopHeaders.has(name) && !listed.has(name) && name !== 'host') headers[name] = value;
     // The host decided on, never the client's Host header: a name-based host must serve what was admitted.
-    headers.host = url.host;
+    const headers: OutgoingHttpHeaders = { ...forwarded, host: url.host };
     const cut = () => {
       upstream.destroy();
       response.destroy();
@@ -270,9 +327,7 @@ export class EgressProxy {
       setHost: false,
     });
     upstream.on('response', (answer) => {
-      const passed: OutgoingHttpHeaders = {};
-      for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !hopByHopHeaders.has(name)) passed[name] = value;
-      response.writeHead(answer.statusCode ?? 502, passed);
+      response.writeHead(answer.statusCode ?? 502, forwardedResponseHeaders(answer));
       relay(answer, response, (bytes) => this.#admitBytes(connection, 'in', bytes, cut));
       answer.on('error', cut);
     });
@@ -292,4 +347,49 @@ export class EgressProxy {
     });
     relay(request, upstream, (bytes) => this.#admitBytes(connection, 'out', bytes, cut));
   }
+
+  /**
+   * Plain HTTP carries no credential: a placeholder in it is one the sandbox tries to send where it
+   * is worth nothing (refused, and the attempt flagged), and a bound host is refused before its
+   * name is even resolved, since its credential travels over TLS alone. True when refused.
+   */
+  #refusedForCredentials(
+    request: IncomingMessage,
+    response: ServerResponse,
+    connection: EgressConnection,
+    url: URL,
+    headers: Record<string, string[]>,
+  ): boolean {
+    const host = normalizeHostName(url.hostname) ?? url.hostname;
+    const bound = this.#broker.secretFor(host);
+    const elsewhere = this.#broker.placeholdersIn(request.url ?? '', headers).filter((secret) => secret !== bound);
+    let refusal: { reason: 'placeholder-elsewhere' | 'credential-needs-tls'; message: string } | undefined;
+    if (elsewhere.length > 0) {
+      for (const secret of elsewhere) this.#flags.push(`the placeholder of ${secret} was sent to ${url.host} over plain HTTP, where it is not bound`);
+      refusal = {
+        reason: 'placeholder-elsewhere',
+        message: `the request holds the placeholder of ${elsewhere.join(', ')}, which is never sent over plain HTTP`,
+      };
+    } else if (bound !== undefined)
+      refusal = {
+        reason: 'credential-needs-tls',
+        message: `${host} has a credential binding, which the proxy sends over TLS alone; use an https:// URL`,
+      };
+    if (refusal === undefined) return false;
+    connection.decided({ host, address: null, rule: null });
+    connection.refuse(refusal.reason, refusal.message);
+    request.resume();
+    respondRefusal(response, connection.record(), 403);
+    return true;
+  }
+}
+
+/** Whether the allow-list admits `host` on a port it could be reached on: 443, 80 or one an entry names. */
+function admittedOnSomePort(allowList: EgressAllowList, allow: readonly string[], host: string): boolean {
+  const ports = new Set([443, 80]);
+  for (const text of allow) {
+    const entry = parseEgressEntry(text);
+    if (!('invalid' in entry) && entry.port !== undefined) ports.add(entry.port);
+  }
+  return [...ports].some((port) => allowList.match(host, port).admitted);
 }

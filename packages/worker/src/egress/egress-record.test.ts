@@ -15,12 +15,14 @@ const allowed: EgressRecord = {
   wouldAdmit: null,
   bytesIn: 48_213,
   bytesOut: 1_870,
+  credential: 'NPM_TOKEN',
   startedAt: '2026-11-28T01:00:00.000Z',
   endedAt: '2026-11-28T01:00:01.250Z',
 };
 const refused: EgressRecord = {
   endedAt: '2026-11-28T01:00:02.000Z',
   startedAt: '2026-11-28T01:00:02.000Z',
+  credential: null,
   bytesOut: 0,
   bytesIn: 0,
   wouldAdmit: 'pastebin.com',
@@ -36,8 +38,8 @@ const refused: EgressRecord = {
 
 test('records serialise to canonical NDJSON, byte for byte', () => {
   expect(egressRecordsToNdjson([allowed, refused])).toBe(
-    '{"address":"104.16.1.35","bytesIn":48213,"bytesOut":1870,"decision":"allowed","endedAt":"2026-11-28T01:00:01.250Z","host":"registry.npmjs.org","kind":"connect","message":null,"port":443,"reason":null,"rule":"*.npmjs.org","startedAt":"2026-11-28T01:00:00.000Z","wouldAdmit":null}\n' +
-      '{"address":null,"bytesIn":0,"bytesOut":0,"decision":"refused","endedAt":"2026-11-28T01:00:02.000Z","host":"pastebin.com","kind":"connect","message":"pastebin.com:443 is not on the allow-list","port":443,"reason":"not-allowed","rule":null,"startedAt":"2026-11-28T01:00:02.000Z","wouldAdmit":"pastebin.com"}\n',
+    '{"address":"104.16.1.35","bytesIn":48213,"bytesOut":1870,"credential":"NPM_TOKEN","decision":"allowed","endedAt":"2026-11-28T01:00:01.250Z","host":"registry.npmjs.org","kind":"connect","message":null,"port":443,"reason":null,"rule":"*.npmjs.org","startedAt":"2026-11-28T01:00:00.000Z","wouldAdmit":null}\n' +
+      '{"address":null,"bytesIn":0,"bytesOut":0,"credential":null,"decision":"refused","endedAt":"2026-11-28T01:00:02.000Z","host":"pastebin.com","kind":"connect","message":"pastebin.com:443 is not on the allow-list","port":443,"reason":"not-allowed","rule":null,"startedAt":"2026-11-28T01:00:02.000Z","wouldAdmit":"pastebin.com"}\n',
   );
 });
 

@@ -15,7 +15,11 @@ export type EgressRefusalReason =
   | 'sni-mismatch'
   | 'connection-limit'
   | 'byte-limit'
-  | 'upstream-failed';
+  | 'upstream-failed'
+  /** A host with a credential binding asked for over plain HTTP: its credential travels over TLS alone. */
+  | 'credential-needs-tls'
+  /** A request held the placeholder of a secret bound to another host (the attempt is flagged). */
+  | 'placeholder-elsewhere';
 
 /**
  * One connection the proxy decided on (ADR 0049's egress record). Every field is present in every
@@ -42,6 +46,8 @@ export interface EgressRecord {
   readonly bytesIn: number;
   /** Bytes from the client to the host. */
   readonly bytesOut: number;
+  /** The name (never the value) of the secret brokered into the connection's requests; null when none was. */
+  readonly credential: string | null;
   /** ISO 8601 times; `endedAt` is null while the connection is open. */
   readonly startedAt: string;
   readonly endedAt: string | null;

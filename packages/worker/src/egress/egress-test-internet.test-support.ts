@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,5 +144,33 @@ export function getOverTunnel(socket: Socket, servername: string, ca: string): P
     const chunks: Buffer[] = [];
     tls.on('data', (chunk: Buffer) => chunks.push(chunk));
     tls.on('end', () => resolve(Buffer.concat(chunks).toString()));
+  });
+}
+
+/** An HTTPS request over an open tunnel, the server checked against `ca` alone for `servername`; resolves with the answer. */
+export function requestOverTunnel(
+  socket: Socket,
+  servername: string,
+  ca: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpsRequest(
+      {
+        host: servername,
+        path: '/brokered',
+        headers: { connection: 'close', ...headers },
+        // No agent: with one, Node would open its own connection and ignore createConnection.
+        createConnection: () => tlsConnect({ socket, servername, ca, ALPNProtocols: ['http/1.1'] }),
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString() }));
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end();
   });
 }
