@@ -24,7 +24,8 @@
 #         and strace (the benchmarks' BullMQ peer and fsync counter, tested in bench/test); gcc,
 #         pkg-config, libfuse3-dev and fuse3 (the conformance suite's power-cut FUSE file system,
 #         compiled on first use); python3 (the Python client's tests, clients/python); stress-ng
-#         (the CPU hog of scripts/test-under-load.sh)
+#         (the CPU hog of scripts/test-under-load.sh); iproute2 and python3-pip (the egress tests'
+#         stand-in internet: its network namespace's veth, and pip installing from its index)
 #   - dependencies (native addons built against the Node in use), then a build: by default only
 #     the server and the packages it imports, JavaScript only (no declaration files: the demo runs
 #     JavaScript; 10-20 s instead of 2-4 min); with --for-tests, or in a checkout whose build
@@ -42,7 +43,7 @@ NODE_VERSION=24.21.0
 PNPM_VERSION=10.34.8
 DEMO_PACKAGES=(bubblewrap slirp4netns git ca-certificates)
 DEV_CLOUD_PACKAGES=(openssl curl ceph-mon ceph-osd radosgw)
-TEST_PACKAGES=(postgresql zsh fish mmdebstrap umoci skopeo podman runc chromium redis-server strace gcc pkg-config libfuse3-dev fuse3 python3 stress-ng)
+TEST_PACKAGES=(postgresql zsh fish mmdebstrap umoci skopeo podman runc chromium redis-server strace gcc pkg-config libfuse3-dev fuse3 python3 stress-ng iproute2 python3-pip)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
