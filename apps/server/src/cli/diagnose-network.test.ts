@@ -1,5 +1,5 @@
 // executor.network in the server's config (ADR 0049): its entries are checked as a spec's are, and
-// `cairn doctor` says for the configured executor that allow-lists are not enforced yet.
+// `cairn doctor` says for the configured executor whether it enforces allow-lists.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +39,7 @@ test('a malformed executor.network entry is refused naming its option: names, no
   expect(message).toContain('config.executor.network.credentialHosts.NPM_TOKEN.0');
 });
 
-test('cairn doctor: allow-lists are not enforced yet by the configured executor, and the policy it bounds them with', { timeout: 120_000 }, async () => {
+test('cairn doctor: allow-lists are enforced by the local executor with bubblewrap, and the policy it bounds them with', { timeout: 120_000 }, async () => {
   const directory = await serverFolder({
     allow: ['registry.npmjs.org'],
     deny: ['*.internal.example.com'],
@@ -52,7 +52,9 @@ test('cairn doctor: allow-lists are not enforced yet by the configured executor,
       check: 'network allow-lists (local)',
       ok: true,
       detail: expect.stringContaining(
-        'not enforced yet: a run whose item has network: { allow } is refused at submit; network: false (none) and network: true (unrestricted) work',
+        process.getuid?.() === 0
+          ? "enforced: each allow-listed item's sandbox has no network but its attempt's egress proxy"
+          : "not enforced on this executor (without a sandbox an item shares the server's network): a run whose item has network: { allow } is refused at submit",
       ),
     },
   ]);

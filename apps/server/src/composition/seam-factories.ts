@@ -4,6 +4,7 @@ import type { ForgeConfig } from '../capabilities/delivery/forges-config-schema.
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import type { AnchorConfig, ServerConfig, StorageConfig } from '../config/server-config-schema.ts';
 import { readTsaCertificate } from '../capabilities/evidence/tsa-certificate-file.ts';
+import { egressSettingsOf } from './egress-settings.ts';
 import type { agentRuntimeSettings } from './agent-runtime-settings.ts';
 
 /** What a factory may need besides its own config: the loaded config (paths) and the seam's place in it. */
@@ -94,7 +95,7 @@ export const seamFactories: {
     },
   },
   executor: {
-    local: async (config, { loaded, storage, signingKey, runtimes, logger }) =>
+    local: async (config, { loaded, storage, signingKey, runtimes, logger, where }) =>
       (await import('@cairn/local')).createLocalExecutor({
         storage,
         ...taskStorageOf(loaded.config.storage),
@@ -104,6 +105,7 @@ export const seamFactories: {
         sandbox: config.sandbox,
         ...(config.limits ? { limits: definedOnly(config.limits) } : {}),
         ...(config.snapshotCache ? { snapshotCache: definedOnly(config.snapshotCache) } : {}),
+        egress: egressSettingsOf(config.network, loaded.paths.networkTrust, `${where}.network`),
         ...runtimes.executor,
         ...(logger ? { logger } : {}),
       }),

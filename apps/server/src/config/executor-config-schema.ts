@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { credentialOptions, noCredentials } from './aws-config-shapes.ts';
 import { localByDefault } from './seam-config-schemas.ts';
-import { networkPolicyConfigSchema } from './network-policy-config-schema.ts';
+import { localNetworkConfigSchema, networkPolicyConfigSchema } from './network-policy-config-schema.ts';
 
 /**
  * Where tasks run: on this machine, each in a bubblewrap sandbox (`local`, the default), or as AWS
@@ -47,8 +47,8 @@ export const executorConfigSchema = z.preprocess(
             checkEverySeconds: z.number().min(0).optional(),
           })
           .optional(),
-        /** Bounds on the network allow-lists of run specs (`networkPolicyConfigSchema`). */
-        network: networkPolicyConfigSchema.optional(),
+        /** Bounds on the network allow-lists of run specs, and their egress proxies' settings (`localNetworkConfigSchema`). */
+        network: localNetworkConfigSchema.optional(),
       }),
       z.strictObject({
         kind: z.literal('fargate'),

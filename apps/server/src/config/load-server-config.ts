@@ -38,6 +38,8 @@ export interface LoadedServerConfig {
     readonly anchors: readonly (string | undefined)[];
     /** Each `rfc3161` anchor's TSA certificate file, by its index in `config.anchors`; undefined for other kinds. */
     readonly tsaCertificates: readonly (string | undefined)[];
+    /** The local executor's `network.trust` files (CA certificates its egress proxies trust); none otherwise. */
+    readonly networkTrust: readonly string[];
     readonly executions: string;
     readonly work: string;
     readonly tokens: string;
@@ -100,6 +102,7 @@ export function loadServerConfig(options: { readonly file?: string; readonly dir
         anchor.kind === 'local' ? under(anchor.directory, index === 0 ? 'anchor' : `anchor-${index}`) : undefined,
       ),
       tsaCertificates: config.anchors.map((anchor) => (anchor.kind === 'rfc3161' ? absolute(anchor.trustedCertificate) : undefined)),
+      networkTrust: config.executor.kind === 'local' ? (config.executor.network?.trust ?? []).map((file) => absolute(file)) : [],
       executions: join(data, 'executions'),
       work: under(config.executor.kind === 'local' ? config.executor.workRoot : undefined, 'work'),
       tokens: join(data, 'keys', 'tokens.json'),

@@ -1,7 +1,8 @@
 // Issue 52, the spec and policy side (ADR 0049): an allow-list is checked against the server's
-// executor.network at submit, and, since no executor enforces one yet, refused at its item's
-// `network` on every way a run is submitted. network: false and true run as before. Through a
-// real server, its real config file, real HTTP and real sandboxes.
+// executor.network at submit, and, where the executor cannot enforce one (no sandbox), refused at
+// its item's `network` on every way a run is submitted. network: false and true run as before.
+// Through a real server, its real config file and real HTTP. (Enforcement itself:
+// egress-allow-lists.test.ts.)
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,8 +32,8 @@ function specWith(network: unknown, extra: Record<string, unknown> = {}) {
   };
 }
 
-async function serverWithPolicy() {
-  const server = await start('tokens', { config: { executor: { kind: 'local', network: policy } } });
+async function serverWithPolicy(sandbox: 'bubblewrap' | 'none' = 'bubblewrap') {
+  const server = await start('tokens', { config: { executor: { kind: 'local', sandbox, network: policy } } });
   await server.composition.engine.setSecret('NPM_TOKEN', 'npm-secret-value', { kind: 'user', id: 'admin', via: 'cli' });
   const submit = async (spec: unknown) => {
     const response = await server.api('/v1/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
@@ -75,10 +76,10 @@ test(
 );
 
 test(
-  'an allow-list the policy admits is refused all the same: no executor enforces one yet; network: false and true still run',
+  'without a sandbox, an allow-list the policy admits is refused all the same: nothing would keep the item to it; network: false and true still run',
   { timeout: 120_000 },
   async () => {
-    const { submit, api, composition } = await serverWithPolicy();
+    const { submit, api, composition } = await serverWithPolicy('none');
     const admitted = {
       allow: ['registry.npmjs.org', '*.github.com'],
       credentials: [{ host: 'registry.npmjs.org', secret: 'NPM_TOKEN', as: { header: 'Authorization', value: 'Bearer {secret}' } }],
@@ -86,7 +87,8 @@ test(
     const refused = await submit(specWith(admitted));
     expect(refused.status).toBe(400);
     expect(refused.answer).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].network' });
-    expect(refused.answer.message).toContain("is an allow-list, which this server's executors do not enforce yet");
+    expect(refused.answer.message).toContain('is an allow-list, which executor "local" cannot enforce');
+    expect(refused.answer.message).toContain('no executor of this server does');
     expect(refused.answer.message).toContain('network: false');
     expect(refused.answer.issues).toHaveLength(1);
 
@@ -109,7 +111,7 @@ test(
     expect(((await yaml.json()) as Refusal).path).toBe('$.items[0].network');
     expect(((await (await api('/v1/runs')).json()) as { runs: unknown[] }).runs).toEqual([]);
 
-    // false and true run as they did; true reaches the outside through the sandbox's own network.
+    // false and true run as they did.
     for (const network of [false, true]) {
       const accepted = await submit(specWith(network, { id: `network-${network}` }));
       expect(accepted.status, JSON.stringify(accepted.answer)).toBe(201);
@@ -120,12 +122,12 @@ test(
   },
 );
 
-test('a schedule and a template run holding an allow-list are refused at submit too', { timeout: 60_000 }, async () => {
+test('without a sandbox, a schedule and a template run holding an allow-list are refused at submit too', { timeout: 60_000 }, async () => {
   const templates = mkdtempSync(join(tmpdir(), 'cairn-network-template-'));
   const templateFile = join(templates, 'fetch.json');
   writeFileSync(templateFile, JSON.stringify(specWith({ allow: ['registry.npmjs.org'] })));
   const { api, composition } = await start('tokens', {
-    config: { executor: { kind: 'local', network: policy }, templates: { fetch: { spec: templateFile } } },
+    config: { executor: { kind: 'local', sandbox: 'none', network: policy }, templates: { fetch: { spec: templateFile } } },
   });
   await composition.engine.setSecret('NPM_TOKEN', 'npm-secret-value', { kind: 'user', id: 'admin', via: 'cli' });
 

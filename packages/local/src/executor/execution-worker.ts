@@ -12,6 +12,7 @@ import {
   type CommandLauncher,
   type OpenAiCompatibleRuntimeSettings,
   type Worker,
+  type WorkerEgressSettings,
 } from '@cairn/worker';
 import { AttemptVolumes } from '../sandbox/attempt-volumes.ts';
 import { OverlayWorkspaces } from '../sandbox/overlay-workspaces.ts';
@@ -31,6 +32,8 @@ export interface ExecutionWorkerOptions {
   readonly uids: { readonly first: number; readonly count: number };
   readonly bwrap: string;
   readonly keepWorkDirectory: boolean;
+  /** Every allow-listed attempt's egress proxy settings (the worker's `egress`). */
+  readonly egress: WorkerEgressSettings;
   /**
    * The host's snapshot cache, where each attempt's workspace is laid over a snapshot extracted
    * once (OverlayWorkspaces); absent where that cannot be done (the executor found out at start),
@@ -93,6 +96,7 @@ export function createExecutionWorker(
     },
     workRoot: seams.workRoot,
     keepWorkDirectory: options.keepWorkDirectory,
+    egress: options.egress,
     // Unsandboxed runtimes share this process's network namespace: only they need the forwarder on its loopback.
     gatewayLoopback: volumes === undefined,
     ...(volumes ? { attemptMounts: volumes } : {}),

@@ -11,6 +11,7 @@ import {
   type CodexRuntimeSettings,
   type OpenAiCompatibleRuntimeSettings,
   type Worker,
+  workerEgressSettingsSchema,
 } from '@cairn/worker';
 import { z } from 'zod';
 import { openFilesHardLimit } from '../sandbox/open-files-hard-limit.ts';
@@ -144,6 +145,13 @@ export const localExecutorSettingsSchema = z.strictObject({
    */
   claudeCode: claudeCodeRuntimeSettingsSchema.omit({ launch: true }).optional(),
   /**
+   * What each allow-listed attempt's egress proxy is started with (ADR 0049; the worker's `egress`):
+   * connection and byte limits, the name servers it asks, CA certificates (PEM) it and the sandbox
+   * trust besides the system's, and this host's own public addresses, never connected to. Only
+   * with `sandbox: 'bubblewrap'`, which confines an item to its proxy.
+   */
+  egress: workerEgressSettingsSchema,
+  /**
    * Settings of the `codex` adapter (`createCodexRuntime`'s but `launch`): the Codex CLI in the
    * sandbox, its native binary under /usr or given as an absolute `binary`, whose folder is then
    * bound read-only into each of its sandboxes. Without it, items naming that adapter fail.
@@ -200,7 +208,12 @@ const pollIntervalMs = 2_000;
 export class LocalExecutor implements ExecutorV1 {
   readonly specificationVersion = 'v1';
   readonly provider = provider;
-  readonly capabilities: { readonly cancel: true; readonly pushesCompletions: true; readonly isolation: 'bubblewrap' | 'none' };
+  readonly capabilities: {
+    readonly cancel: true;
+    readonly pushesCompletions: true;
+    readonly isolation: 'bubblewrap' | 'none';
+    readonly networkAllowLists: boolean;
+  };
   readonly #settings: z.output<typeof localExecutorSettingsSchema>;
   readonly #states: ExecutionStateFiles;
   readonly #owner: ProcessIdentity;
@@ -226,7 +239,13 @@ export class LocalExecutor implements ExecutorV1 {
   constructor(settings: LocalExecutorSettings) {
     this.#settings = parseSettings(localExecutorSettingsSchema, settings, 'local.executor');
     // Declared, so the engine signs into every manifest whether its task ran in a sandbox.
-    this.capabilities = { cancel: true, pushesCompletions: true, isolation: this.#settings.sandbox };
+    // Only a sandbox keeps an item to its egress proxy: unsandboxed, it shares this process's network.
+    this.capabilities = {
+      cancel: true,
+      pushesCompletions: true,
+      isolation: this.#settings.sandbox,
+      networkAllowLists: this.#settings.sandbox === 'bubblewrap',
+    };
     if (this.#settings.sandbox === 'bubblewrap' && !existsSync(this.#settings.bwrap)) {
       throw new CairnError(
         'CAIRN_CONFIG_INVALID',
@@ -245,7 +264,7 @@ export class LocalExecutor implements ExecutorV1 {
     this.#workRoot = this.#settings.workRoot ?? tmpdir();
     mkdirSync(this.#workRoot, { recursive: true, mode: 0o711 });
     sweepDeadOwners(this.#workRoot, settings.logger);
-    const { limits, uids, bwrap, keepWorkDirectory, sandbox } = this.#settings;
+    const { limits, uids, bwrap, keepWorkDirectory, sandbox, egress } = this.#settings;
     // Cgroups of sandboxes whose reaper was killed with its supervisor (a live sandbox's cannot be removed).
     if (sandbox === 'bubblewrap') removeIdleSandboxCgroups({ uids });
     // Supervisors inherit this process's hard limit, and no sandbox can be given more: said once here.
@@ -263,6 +282,7 @@ export class LocalExecutor implements ExecutorV1 {
       uids,
       bwrap,
       keepWorkDirectory,
+      egress,
       ...(settings.openAiCompatible ? { openAiCompatible: settings.openAiCompatible } : {}),
       ...(settings.claudeCode ? { claudeCode: settings.claudeCode } : {}),
       ...(settings.codex ? { codex: settings.codex } : {}),

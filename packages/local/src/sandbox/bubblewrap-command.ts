@@ -1,4 +1,4 @@
-import { gatewayRelayScript } from './gateway-relay.ts';
+import { sandboxRelayScript } from './sandbox-relay.ts';
 
 /** Resource limits applied inside a sandbox (prlimit), each optional. */
 export interface SandboxLimits {
@@ -63,9 +63,26 @@ export interface SandboxCommandOptions {
    * write permission on it and search permission on every folder above it.
    */
   readonly gateway?: SandboxGateway;
+  /**
+   * The attempt's egress proxy (ADR 0049), for a network that is an allow-list: a door as the
+   * gateway's (and beside it), with `network` false, so the proxy is the sandbox's only way out. A
+   * `trustBundle` (a host file, readable by `uid`) is shown at /etc/ssl/certs/ca-certificates.crt,
+   * where OpenSSL, curl and git look, and named by the variables Node, Python and pip read: the
+   * system's CAs and the attempt's own, which signs the hosts whose credentials the proxy brokers.
+   */
+  readonly egress?: SandboxEgress;
 }
 
-/** A sandbox's one way to the model gateway (see SandboxCommandOptions.gateway). */
+/** The sandbox's door to its egress proxy (see SandboxCommandOptions.egress). */
+export interface SandboxEgress extends SandboxGateway {
+  readonly trustBundle?: string;
+}
+
+/** Where a sandbox's trust bundle is shown, and the variables that name it for tools that do not read it by default. */
+export const sandboxTrustBundle = '/etc/ssl/certs/ca-certificates.crt';
+const trustVariables = ['SSL_CERT_FILE', 'NODE_EXTRA_CA_CERTS', 'REQUESTS_CA_BUNDLE', 'PIP_CERT', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO', 'npm_config_cafile'];
+
+/** A sandbox's one way to the model gateway (see SandboxCommandOptions.gateway), or to its egress proxy. */
 export interface SandboxGateway {
   /** The TCP port on 127.0.0.1 inside the sandbox (1–65535). */
   readonly port: number;
@@ -117,18 +134,18 @@ const leftovers = 'setpriv --reuid="$uid" --regid="$uid" --clear-groups -- /bin/
  * host's loopback (--disable-host-loopback): the server's API is on it. The stack runs sandboxed
  * (own mount namespace, seccomp) and is killed as soon as bubblewrap exits.
  *
- * With a gateway, the relay (gatewayRelayScript) is started the same way, network or not: in the
+ * With a gateway or an egress proxy, the relay (sandboxRelayScript, one for both doors) is started the same way, network or not: in the
  * sandbox's network namespace (nsenter, as root), then as the sandbox's uid with no privileges to
  * gain (setpriv), in the reaper's process group and memory cgroup, so the host-death watchdog and
  * the cgroup take it with the sandbox; it is killed as soon as bubblewrap exits. It runs in the
  * host's mount namespace (it must reach the host's socket), outside the sandbox's PID namespace:
  * nothing in the sandbox can see or signal it.
  * Arguments: uid, bubblewrap, network (0/1), the number of bubblewrap options, the memory cgroup
- * (or ''), the file for its figures (or ''), the gateway's port (or ''), its socket, the relay's
- * script, the options, the command.
+ * (or ''), the file for its figures (or ''), the relay's doors (`<port> <socket>` a line, or ''), the
+ * relay's script, the options, the command.
  */
 const reaper = [
-  'uid=$1 bwrap=$2 network=$3 count=$4 cgroup=$5 report=$6 port=$7 socket=$8 relay=$9; shift 9',
+  'uid=$1 bwrap=$2 network=$3 count=$4 cgroup=$5 report=$6 doors=$7 relay=$8; shift 8',
   // The memory cgroup is joined before anything starts, so everything the sandbox starts is in it.
   'if [ -n "$cgroup" ]; then echo $$ > "$cgroup/cgroup.procs" || exit 125; fi',
   'options() { n=$count; for option; do [ "$n" -gt 0 ] || break; printf \'%s\\0\' "$option"; n=$((n-1)); done; }',
@@ -137,7 +154,7 @@ const reaper = [
   'memory_report() { kills=0; while read -r key value; do [ "$key" != oom_kill ] || kills=$value; done < "$cgroup/memory.oom_control"; read -r peak < "$cgroup/memory.max_usage_in_bytes"; read -r limit < "$cgroup/memory.limit_in_bytes"; (set -C; printf "limit %s\\npeak %s\\nkills %s\\n" "$limit" "$peak" "$kills" > "$report"); }',
   reaperWatchdog.trap,
   reaperWatchdog.start,
-  'if [ "$network" = 1 ] || [ -n "$port" ]; then',
+  'if [ "$network" = 1 ] || [ -n "$doors" ]; then',
   '  exec 9>&1',
   '  { options "$@" | { shift "$count"; sandbox --info-fd 8 "$@" 4<&0 </dev/null 8>&1 >&9 9>&-; }; echo "exit $?"; } | {',
   // The first pipe carries bubblewrap's info (child-pid) then its exit status, on lines of their own.
@@ -145,7 +162,7 @@ const reaper = [
   '    while read -r line; do case $line in',
   '      *child-pid*) pid=${line#*: }; pid=${pid%,}; i=0',
   // The relay starts at once (it waits for the namespace's loopback itself); its errors go to the reaper's stderr.
-  '        if [ -n "$port" ]; then nsenter --net="/proc/$pid/ns/net" -- setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs --pdeathsig KILL -- /usr/bin/perl -e "$relay" "$port" "$socket" </dev/null >/dev/null 3<&- 9>&- & relayed=$!; fi',
+  '        if [ -n "$doors" ]; then nsenter --net="/proc/$pid/ns/net" -- setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs --pdeathsig KILL -- /usr/bin/perl -e "$relay" "$doors" </dev/null >/dev/null 3<&- 9>&- & relayed=$!; fi',
   '        if [ "$network" = 1 ]; then',
   // Bubblewrap's pid 1 sets up the namespace's loopback before it forks the command: the stack
   // starts after that (both at once fail on netlink), and the command waits for the stack.
@@ -177,13 +194,13 @@ const awaitNetwork =
 
 /**
  * Inside, before the command: wait (5 s at most, by the clock: /proc/uptime in hundredths) until
- * the gateway's relay listens on 127.0.0.1:<port> (a LISTEN line, state 0A, of the namespace's
- * /proc/net/tcp).
+ * the relay listens on 127.0.0.1:<port> (a LISTEN line, state 0A, of the namespace's
+ * /proc/net/tcp). The relay binds its doors in order: the last one listening means all are.
  */
-function awaitGateway(port: number): string {
+function awaitRelay(port: number): string {
   const listening = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')} 0A`;
   // Shell builtins only: a process per look would count against the sandbox's process limit.
-  return `listening() { while read -r _ address _ state _; do [ "$address $state" != "${listening}" ] || return 0; done < /proc/net/tcp; return 1; }; clock() { read -r now _ < /proc/uptime; now=$((\${now%.*} * 100 + 1\${now#*.} - 100)); }; clock; deadline=$((now+500)); until listening 2>/dev/null; do clock; [ $now -lt $deadline ] || { echo "cairn: the model gateway relay did not listen on 127.0.0.1:${port}" >&2; exit 125; }; sleep 0.005; done; `;
+  return `listening() { while read -r _ address _ state _; do [ "$address $state" != "${listening}" ] || return 0; done < /proc/net/tcp; return 1; }; clock() { read -r now _ < /proc/uptime; now=$((\${now%.*} * 100 + 1\${now#*.} - 100)); }; clock; deadline=$((now+500)); until listening 2>/dev/null; do clock; [ $now -lt $deadline ] || { echo "cairn: the sandbox's relay did not listen on 127.0.0.1:${port}" >&2; exit 125; }; sleep 0.005; done; `;
 }
 
 /** Inside the sandbox, the workspace is always here. */
@@ -201,10 +218,16 @@ export const sandboxWorkspace = '/workspace';
  * uid: process limits do not bind root.
  */
 export function bubblewrapCommand(argv: readonly string[], options: SandboxCommandOptions): { command: string; args: string[]; env: Record<string, string> } {
-  const gateway = options.gateway;
-  if (gateway !== undefined && (!Number.isInteger(gateway.port) || gateway.port < 1 || gateway.port > 65_535)) {
-    throw new RangeError(`the sandbox gateway's port must be an integer from 1 to 65535, not ${gateway.port}`);
+  const doors = [options.gateway, options.egress].filter((door) => door !== undefined);
+  for (const door of doors) {
+    if (!Number.isInteger(door.port) || door.port < 1 || door.port > 65_535)
+      throw new RangeError(`the sandbox ${door === options.egress ? 'egress proxy' : 'gateway'}'s port must be an integer from 1 to 65535, not ${door.port}`);
+    if (door.socket.includes('\n')) throw new RangeError(`the sandbox door's socket path must not hold a newline: ${JSON.stringify(door.socket)}`);
   }
+  if (options.gateway !== undefined && options.egress !== undefined && options.gateway.port === options.egress.port)
+    throw new RangeError(`the sandbox gateway and egress proxy need two ports, not ${options.gateway.port} for both`);
+  const trustBundle = options.egress?.trustBundle;
+  const env = trustBundle === undefined ? options.env : { ...options.env, ...Object.fromEntries(trustVariables.map((name) => [name, sandboxTrustBundle])) };
   const bubblewrapOptions = [
     '--tmpfs',
     '/',
@@ -240,6 +263,7 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     '/proc/1/environ',
     ...(options.tmp === undefined ? ['--tmpfs', '/tmp'] : ['--bind', options.tmp, '/tmp']),
     ...(options.readOnlyPaths ?? []).flatMap((path) => ['--ro-bind', path, path]),
+    ...(trustBundle === undefined ? [] : ['--ro-bind', trustBundle, sandboxTrustBundle]),
     '--bind',
     options.workspace,
     sandboxWorkspace,
@@ -255,7 +279,7 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     '--die-with-parent',
     '--new-session',
     '--clearenv',
-    ...Object.entries(options.env).flatMap(([name, value]) => ['--setenv', name, value]),
+    ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value]),
   ];
   const command = [
     // A watchdog inside too, for a sandbox whose first process missed its parent-death signal:
@@ -264,7 +288,7 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     '--',
     '/bin/sh',
     '-c',
-    `${options.network ? awaitNetwork : ''}${gateway ? awaitGateway(gateway.port) : ''}(read -r _ <&3; kill -KILL -1 2>/dev/null) & exec 3<&-; exec "$@"`,
+    `${options.network ? awaitNetwork : ''}${doors.length > 0 ? awaitRelay(doors.at(-1)!.port) : ''}(read -r _ <&3; kill -KILL -1 2>/dev/null) & exec 3<&-; exec "$@"`,
     'cairn-sandbox',
     ...limitPrefix(options.limits),
     ...argv,
@@ -284,9 +308,8 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
       String(bubblewrapOptions.length),
       options.memoryCgroup ?? '',
       options.memoryCgroup === undefined ? '' : (options.memoryReport ?? ''),
-      gateway ? String(gateway.port) : '',
-      gateway?.socket ?? '',
-      gateway ? gatewayRelayScript : '',
+      doors.map((door) => `${door.port} ${door.socket}`).join('\n'),
+      doors.length > 0 ? sandboxRelayScript : '',
       ...bubblewrapOptions,
       ...command,
     ],

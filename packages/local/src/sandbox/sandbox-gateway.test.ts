@@ -384,7 +384,7 @@ describe('a sandbox with a gateway', () => {
     expect(result.stdout).not.toContain('STARTED');
     expect(result.code).toBe(125);
     expect(result.stderr).toContain('cairn relay: broken');
-    expect(result.stderr).toContain(`cairn: the model gateway relay did not listen on 127.0.0.1:${gatewayPort}`);
+    expect(result.stderr).toContain(`cairn: the sandbox's relay did not listen on 127.0.0.1:${gatewayPort}`);
     expect(await until(() => processesOf([uid]).length === 0, 1_000)).toBe(true);
   });
 

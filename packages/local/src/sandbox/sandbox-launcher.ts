@@ -5,7 +5,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import type { CommandLaunch, CommandLaunchContext } from '@cairn/worker';
 import type { AttemptVolumes } from './attempt-volumes.ts';
-import { bubblewrapCommand, sandboxWorkspace, type SandboxGateway, type SandboxLimits } from './bubblewrap-command.ts';
+import { bubblewrapCommand, sandboxTrustBundle, sandboxWorkspace, type SandboxGateway, type SandboxLimits } from './bubblewrap-command.ts';
 import { memoryLimitReached, takeMemoryReport } from './memory-limit-reached.ts';
 import { openFilesHardLimit } from './open-files-hard-limit.ts';
 import type { OverlayWorkspaces } from './overlay-workspaces.ts';
@@ -69,7 +69,11 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
     }
     const uid = options.layers?.handOver(context.workspace) ?? ownedBy(uids.next(), context.workspace);
     chmodSync(dirname(context.workspace), 0o711);
-    if (context.gateway) handOverGatewaySocket(context.gateway, uid);
+    if (context.gateway) handOverDoorSocket(context.gateway, uid, 'gateway');
+    if (context.egress) {
+      handOverDoorSocket(context.egress, uid, 'egress');
+      if (context.egress.trustBundle !== undefined) checkTrustBundle(context.egress.trustBundle);
+    }
     const memory =
       options.memoryBytes === undefined ? undefined : memoryCgroupFor(uid, options.memoryBytes, options.memoryCgroupRoot ?? '/sys/fs/cgroup/memory');
     // Beside the workspace, in the attempt's folder (root's); an unguessable name, written with set -C.
@@ -93,6 +97,7 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
       ...(memory ? { memoryCgroup: memory.directory, memoryReport: memoryReport! } : {}),
       ...(tmp ? { tmp } : {}),
       ...(context.gateway ? { gateway: context.gateway } : {}),
+      ...(context.egress ? { egress: context.egress } : {}),
     });
     // The reaper has its pid watched before it starts anything, and so every process of the sandbox
     // (see SpaceRefusals): it appends it to each file, then becomes the reaper (the same pid).
@@ -108,13 +113,14 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
 }
 
 /**
- * Gives the gateway's socket to the sandbox's uid, the only one that may connect to it (its relay
+ * Gives a door's socket (the gateway's, the egress proxy's) to the sandbox's uid, the only one that may connect to it (its relay
  * runs as that uid), after checking that the relay will reach it: a socket, not a link, under
  * folders the uid can search. Another sandbox's relay, another uid, cannot connect.
  */
-function handOverGatewaySocket(gateway: SandboxGateway, uid: number): void {
+function handOverDoorSocket(gateway: SandboxGateway, uid: number, door: 'gateway' | 'egress'): void {
   const refuse = (reason: string) => {
-    throw new CairnError('CAIRN_EXECUTOR_START_FAILED', `The sandbox's model gateway cannot be used: ${reason}.`, { path: 'gateway' });
+    const what = door === 'gateway' ? 'model gateway' : 'egress proxy';
+    throw new CairnError('CAIRN_EXECUTOR_START_FAILED', `The sandbox's ${what} cannot be used: ${reason}.`, { path: door });
   };
   // The relay is a Perl script (perl-base is essential in Debian, but not every host is one).
   if (!existsSync('/usr/bin/perl')) refuse('its relay runs on Perl, which is not installed (no /usr/bin/perl): install it with `apt-get install -y perl-base`');
@@ -138,6 +144,19 @@ function handOverGatewaySocket(gateway: SandboxGateway, uid: number): void {
   }
   lchownSync(gateway.socket, uid, uid);
   chmodSync(gateway.socket, 0o600);
+}
+
+/**
+ * The trust bundle is shown over the system's (see SandboxCommandOptions.egress), which must be
+ * there to be shown over: bubblewrap cannot make a mount point in the read-only /etc.
+ */
+function checkTrustBundle(bundle: string): void {
+  if (existsSync(sandboxTrustBundle)) return;
+  throw new CairnError(
+    'CAIRN_EXECUTOR_START_FAILED',
+    `The sandbox's egress proxy brokers credentials with a certificate its sandbox must trust, shown at ${sandboxTrustBundle}, which this host does not have (its trust bundle is ${bundle}): install the system's CAs with \`apt-get install -y ca-certificates\`.`,
+    { path: 'egress.trustBundle' },
+  );
 }
 
 /** Gives every file of `workspace` to `uid` (chown -R) and returns it. */

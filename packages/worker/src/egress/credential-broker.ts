@@ -3,12 +3,17 @@ import { CairnError, type ValidationIssue } from '@cairn/protocol';
 import { normalizeHostName } from './allow-list.ts';
 import { hopByHopHeaders } from './forwarded-headers.ts';
 
-/** One credential binding as settings give it (ADR 0049): `header: value` for requests to `host`, `{secret}` standing for the secret. */
+/**
+ * One credential binding as settings give it (ADR 0049): the secret's placeholder replaced in
+ * requests to `host`, and, with `header`, that header set to `value` (`{secret}` standing for the
+ * secret) on requests that lack it. Without a header the client must send the placeholder itself
+ * (an `.npmrc` token, git's password): the proxy only swaps it.
+ */
 export interface CredentialBindingSettings {
   readonly host: string;
   readonly secret: string;
-  readonly header: string;
-  readonly value: string;
+  readonly header?: string | undefined;
+  readonly value?: string | undefined;
 }
 
 /** Request headers as the proxy forwards them: lower-case names, every value of each. */
@@ -19,8 +24,8 @@ export type BrokeredRequest = { readonly headers: RequestHeaders } | { readonly 
 
 interface Binding {
   readonly secret: string;
-  readonly header: string;
-  readonly value: string;
+  /** The header set when the client sent none, with its template; absent: the placeholder is only swapped. */
+  readonly header: { readonly name: string; readonly value: string } | undefined;
 }
 
 // RFC 9110 §5.1: a field name is a token.
@@ -62,15 +67,20 @@ export class CredentialBroker {
         issue(index, 'host', `${JSON.stringify(credential.host)} is not a host name; a binding names one host, without a port`);
       else if (!admitted(host)) issue(index, 'host', `${host} is not admitted by the allow-list; a credential is only for a host the attempt may reach`);
       else if (this.#bindings.has(host)) issue(index, 'host', `${host} is bound twice; a host has one credential`);
-      const header = credential.header.toLowerCase();
-      if (!tokenPattern.test(credential.header)) issue(index, 'header', `${JSON.stringify(credential.header)} is not an HTTP header name`);
-      else if (header === 'host' || hopByHopHeaders.has(header)) issue(index, 'header', `${credential.header} is set by the proxy, not by a binding`);
-      if (!credential.value.includes('{secret}')) issue(index, 'value', 'holds no {secret}; write where the secret goes, as in "Bearer {secret}"');
+      const header = credential.header?.toLowerCase();
+      if (credential.header === undefined) {
+        if (credential.value !== undefined) issue(index, 'header', 'is missing: a value is set as a header; name it, as in Authorization');
+      } else if (!tokenPattern.test(credential.header)) issue(index, 'header', `${JSON.stringify(credential.header)} is not an HTTP header name`);
+      else if (header === 'host' || hopByHopHeaders.has(header!)) issue(index, 'header', `${credential.header} is set by the proxy, not by a binding`);
+      if (credential.value === undefined) {
+        if (credential.header !== undefined) issue(index, 'value', 'is missing: write what the header holds, as in "Bearer {secret}"');
+      } else if (!credential.value.includes('{secret}')) issue(index, 'value', 'holds no {secret}; write where the secret goes, as in "Bearer {secret}"');
       else if (!headerTextPattern.test(credential.value.replaceAll('{secret}', ''))) issue(index, 'value', 'holds a character a header cannot carry');
       const value = Object.hasOwn(secrets, credential.secret) ? secrets[credential.secret] : undefined;
       if (value === undefined) issue(index, 'secret', `${JSON.stringify(credential.secret)} is not a secret granted to the attempt`);
       else if (!headerTextPattern.test(value)) issue(index, 'secret', `the value of ${credential.secret} holds a character a header cannot carry`);
-      if (host !== undefined && !this.#bindings.has(host)) this.#bindings.set(host, { secret: credential.secret, header, value: credential.value });
+      const set = header !== undefined && credential.value !== undefined ? { name: header, value: credential.value } : undefined;
+      if (host !== undefined && !this.#bindings.has(host)) this.#bindings.set(host, { secret: credential.secret, header: set });
     });
     if (issues.length > 0)
       throw new CairnError(
@@ -123,7 +133,7 @@ export class CredentialBroker {
     const rewritten: RequestHeaders = {};
     for (const [name, values] of Object.entries(headers))
       rewritten[name] = values.map((text) => (name === 'authorization' ? replaceInBasic(text, placeholder, value) : text).replaceAll(placeholder, value));
-    rewritten[binding.header] ??= [binding.value.replaceAll('{secret}', value)];
+    if (binding.header !== undefined) rewritten[binding.header.name] ??= [binding.header.value.replaceAll('{secret}', value)];
     return { headers: rewritten };
   }
 }

@@ -135,6 +135,15 @@ test("git's Basic authorization, the placeholder as its password, reaches the ho
   expectNoSecretIn(proxy);
 });
 
+test('a binding without a header only swaps its placeholder: a request without it arrives with no credential added', async () => {
+  const { proxy } = await startProxy({ credentials: [{ host: 'api.example.test', secret: 'API_TOKEN' }] });
+  const before = https.requests.length;
+  expect((await brokered(proxy, 'api.example.test', { authorization: `Bearer ${proxy.placeholders.API_TOKEN}` })).status).toBe(200);
+  expect((await brokered(proxy, 'api.example.test')).status).toBe(200);
+  expect(https.requests.slice(before).map((request) => request.headers.authorization)).toEqual([`Bearer ${secret}`, undefined]);
+  expectNoSecretIn(proxy);
+});
+
 test("the client is shown a leaf for the host signed by the attempt's CA, and fails without that CA", async () => {
   const { proxy } = await startProxy();
   const ca = new X509Certificate(proxy.caCertificate!);

@@ -21,11 +21,12 @@ export const egressProxySettingsSchema = z.strictObject({
   /** How long a tunnel waits for the client's ClientHello, in milliseconds. */
   clientHelloTimeout: z.number().int().positive().default(10_000),
   /**
-   * Credential bindings (ADR 0049): TLS to `host` is terminated and each request's `header` set from
-   * `value`, whose `{secret}` stands for the value of the secret named `secret`. Each host must be
+   * Credential bindings (ADR 0049): TLS to `host` is terminated, the secret's placeholder replaced
+   * by its value in each request, and, with `header`, that header set from `value` when the request
+   * lacks it (`{secret}` stands for the value of the secret named `secret`). Each host must be
    * admitted by the allow-list (the run spec's check, said again where the proxy starts).
    */
-  credentials: z.array(z.strictObject({ host: z.string(), secret: z.string(), header: z.string(), value: z.string() })).default([]),
+  credentials: z.array(z.strictObject({ host: z.string(), secret: z.string(), header: z.string().optional(), value: z.string().optional() })).default([]),
   /** CA certificates (PEM) trusted for hosts with a binding besides Node's roots: an organisation's internal CA, a test's CA. */
   trust: z.array(z.string()).default([]),
 });

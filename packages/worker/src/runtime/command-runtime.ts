@@ -19,6 +19,14 @@ export interface CommandLaunchContext {
    * inside lead to the socket. Absent when the attempt has no gateway.
    */
   readonly gateway?: { readonly port: number; readonly socket: string };
+  /**
+   * The attempt's egress proxy, for a network that is an allow-list (ADR 0049; `network` is then
+   * false): a door as the gateway's, the proxy's only way in, and the only way out a launch may
+   * leave the command. `trustBundle` is a host file of the CAs the command must trust (the
+   * system's, and the attempt's own for the hosts whose credentials the proxy brokers). A launch
+   * that cannot confine the command to the proxy must refuse it, never run it with a network.
+   */
+  readonly egress?: { readonly port: number; readonly socket: string; readonly trustBundle?: string };
 }
 
 /** The process a `launch` hook asks for instead of `argv` itself. */
@@ -116,8 +124,21 @@ export class CommandRuntime implements RuntimeAdapterV1 {
     if (signal.aborted) return { exitCode: null, aborted: true };
     const network = invocation.network ?? false;
     // Not in RuntimeInvocation V1 yet, as `network` was not: the worker sets it beside.
-    const gateway = (invocation as { gateway?: CommandLaunchContext['gateway'] }).gateway;
-    const launch: CommandLaunch = this.#settings.launch?.(argv, { workspace, env, network, ...(gateway ? { gateway } : {}) }) ?? {
+    const { gateway, egress } = invocation as Pick<CommandLaunchContext, 'gateway' | 'egress'>;
+    // Unwrapped, the command shares the worker's network: nothing would keep it to its allow-list.
+    if (egress !== undefined && this.#settings.launch === undefined)
+      throw new CairnError(
+        'CAIRN_RUNTIME_FAILED',
+        "The item's network is an allow-list, which only a sandbox can keep it to, and this command runtime runs commands unsandboxed; nothing was run. Run the item on an executor with a sandbox (the local executor's bubblewrap), or use network: false or true.",
+        { path: 'limits.network' },
+      );
+    const launch: CommandLaunch = this.#settings.launch?.(argv, {
+      workspace,
+      env,
+      network,
+      ...(gateway ? { gateway } : {}),
+      ...(egress ? { egress } : {}),
+    }) ?? {
       command: argv[0]!,
       args: argv.slice(1),
     };

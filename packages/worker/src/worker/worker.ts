@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type {
   DispatchManifest,
+  EgressSummary,
   ExecutionOutcome,
   LimitHit,
   Logger,
@@ -34,6 +35,7 @@ import { z } from 'zod';
 import type { AttemptWorkspace } from '../git/attempt-workspace.ts';
 import { gatewayEnvironment } from '../gateway/gateway-environment.ts';
 import { GatewayForwarder } from '../gateway/gateway-forwarder.ts';
+import { AttemptEgress, workerEgressSettingsSchema } from './attempt-egress.ts';
 import { StallWatch } from '../gateway/stall-watch.ts';
 import { LiveLogWriter } from '../logs/live-log-writer.ts';
 import { LogCapture } from '../logs/log-capture.ts';
@@ -107,6 +109,8 @@ export const workerSettingsSchema = z.strictObject({
    * loopback answers for the attempt (any user or web page on the host could reach it there).
    */
   gatewayLoopback: z.boolean().default(false),
+  /** What every allow-listed attempt's egress proxy is started with (ADR 0049): limits, name servers, extra trust. */
+  egress: workerEgressSettingsSchema,
   logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null, 'must be a logger (pino-shaped: debug, info, warn, error)').optional(),
 });
 
@@ -133,6 +137,8 @@ interface AttemptState {
   /** Disk limits that refused a write at some moment, whether or not that ended the attempt. */
   limitsHit?: readonly LimitHit[];
   patch?: { readonly digest: ResultArtifacts['stdout']; readonly filesChanged: number; readonly bytes: number };
+  /** The egress record of an allow-listed network (its artifact) and what the history says of it. */
+  egress?: { readonly digest: ResultArtifacts['stdout']; readonly summary: EgressSummary };
   output?: ResultArtifacts['stdout'];
 }
 
@@ -231,6 +237,7 @@ export class Worker {
       stdout: await this.#blobs.store(logs.stdout.finish(), 'text/plain'),
       stderr: await this.#blobs.store(logs.stderr.finish(), 'text/plain'),
       ...(state.output ? { output: state.output } : {}),
+      ...(state.egress ? { egress: state.egress.digest } : {}),
     };
     const failure = attemptFailureOf({ ...state, ...(manifest ? { timeoutMs: manifest.limits.timeoutMs } : {}), stderrTail: logs.stderr.tail() }, secrets);
     const record: ResultRecord = {
@@ -245,6 +252,7 @@ export class Worker {
       ...(state.patch ? { patchStats: { filesChanged: state.patch.filesChanged, bytes: state.patch.bytes } } : {}),
       ...(failure ? { failure } : {}),
       ...(state.limitsHit && state.limitsHit.length > 0 ? { limitsHit: state.limitsHit } : {}),
+      ...(state.egress ? { egress: state.egress.summary } : {}),
       ...storageWaitsOf(waits),
     };
     const recordBytes = canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record'));
@@ -404,6 +412,18 @@ export class Worker {
         return undefined;
       }
     }
+    const network = manifest.limits.network;
+    let egress: AttemptEgress | undefined;
+    if (typeof network === 'object') {
+      try {
+        egress = await AttemptEgress.start(network, secrets, this.#settings.egress, forwarder?.port);
+      } catch (error) {
+        state.failure ??= asCairnError(error, 'CAIRN_RUNTIME_FAILED', "could not start the attempt's egress proxy");
+        stall?.stop();
+        await forwarder?.close();
+        return undefined;
+      }
+    }
     const stopAborting = abortOnTimeoutOrCancel(controller, manifest.limits.timeoutMs, state, signal);
     let looking = false;
     const mountWatch = this.#settings.attemptMounts
@@ -429,6 +449,8 @@ export class Worker {
           ...runtimeEnvironment(attempt.workspace, this.#settings.path, manifest.env, secrets),
           ...(Object.keys(manifest.inputs).length > 0 ? { CAIRN_INPUTS: join(attempt.workspace, inputsFolderName) } : {}),
           ...(forwarder ? gatewayEnvironment(forwarder.url) : {}),
+          // Last: the proxy variables win over the item's own, and a brokered secret is its placeholder.
+          ...(egress ? egress.environment() : {}),
         },
         signal: controller.signal,
         sinks: {
@@ -442,8 +464,10 @@ export class Worker {
           },
         },
         // Not in RuntimeInvocation V1 yet: the command runtime hands them to its `launch` hook.
-        network: manifest.limits.network,
+        // An allow-list's sandbox has no network of its own: the proxy's door is its only way out.
+        network: network === true,
         ...(forwarder ? { gateway: { port: forwarder.port, socket: forwarder.socketPath } } : {}),
+        ...(egress ? { egress: egress.door } : {}),
       } as Parameters<RuntimeAdapterV1['run']>[0]);
       // Not in RuntimeResult V1 yet: a command runtime whose launch hook's limit ended it says so.
       const reported = (result as CommandRunResult).limitReached;
@@ -457,6 +481,10 @@ export class Worker {
       await forwarder?.close();
       clearInterval(mountWatch);
       stopAborting();
+      if (egress) {
+        const { ndjson, summary } = await egress.finish();
+        state.egress = { digest: await this.#blobs.store(ndjson, 'application/x-ndjson'), summary };
+      }
     }
   }
 

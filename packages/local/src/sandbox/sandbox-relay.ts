@@ -1,8 +1,9 @@
 /**
- * The model gateway's relay, run by a sandbox's reaper in the sandbox's network namespace as the
- * sandbox's uid: it listens on TCP 127.0.0.1:<port> there and joins each connection to a new
- * connection to one Unix socket on the host (the worker's, which forwards to the gateway), so a
- * sandbox reaches the gateway and nothing else without any network of its own.
+ * The sandbox's relay, run by its reaper in the sandbox's network namespace as the sandbox's uid:
+ * for each door it listens on TCP 127.0.0.1:<port> there and joins each connection to a new
+ * connection to that door's Unix socket on the host (the worker's model gateway forwarder, ADR
+ * 0044; the attempt's egress proxy, ADR 0049), so a sandbox reaches those and nothing else without
+ * any network of its own.
  *
  * Perl, not Node: perl-base is essential in every Debian and at /usr/bin/perl, readable by any uid
  * (the host's node may sit where a sandbox uid cannot execute it), it starts in a few milliseconds
@@ -25,25 +26,31 @@
  * loaded machine); its few constants are Linux's on every architecture but MIPS (SOCK_STREAM 2)
  * and the two addresses are packed by hand (struct sockaddr_in, struct sockaddr_un). The port is
  * a fresh network namespace's: no SO_REUSEADDR needed.
- * Arguments: port, socket path (under 108 bytes, the limit of a Unix socket's path).
+ * Argument: the doors, one a line, each `<port> <socket path>` (a path under 108 bytes, the limit
+ * of a Unix socket's path; no newline in it).
  */
-export const gatewayRelayScript = String.raw`
+export const sandboxRelayScript = String.raw`
 use strict;
 use Errno qw(EAGAIN EINTR EADDRNOTAVAIL);
 use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
-my ($port, $path) = @ARGV;
 my ($AF_UNIX, $AF_INET, $SOCK_STREAM, $SHUT_WR) = (1, 2, 1, 1);
 my $most = 256;
 $SIG{PIPE} = 'IGNORE';
-socket(my $listener, $AF_INET, $SOCK_STREAM, 0) or die "cairn relay: socket: $!\n";
-my $tries = 0;
-until (bind($listener, pack('S n C4 x8', $AF_INET, $port, 127, 0, 0, 1))) {
-  die "cairn relay: cannot listen on 127.0.0.1:$port: $!\n" unless $! == EADDRNOTAVAIL && ++$tries < 1000;
-  select(undef, undef, undef, 0.005);
-}
-listen($listener, 128) or die "cairn relay: listen: $!\n";
 sub nonblocking { my $flags = fcntl($_[0], F_GETFL, 0); fcntl($_[0], F_SETFL, $flags | O_NONBLOCK) or die "cairn relay: fcntl: $!\n"; }
-nonblocking($listener);
+# Each door's listener, and the socket path its connections are joined to.
+my (@listeners, %path);
+for my $door (split /\n/, $ARGV[0]) {
+  my ($port, $path) = split / /, $door, 2;
+  socket(my $listener, $AF_INET, $SOCK_STREAM, 0) or die "cairn relay: socket: $!\n";
+  my $tries = 0;
+  until (bind($listener, pack('S n C4 x8', $AF_INET, $port, 127, 0, 0, 1))) {
+    die "cairn relay: cannot listen on 127.0.0.1:$port: $!\n" unless $! == EADDRNOTAVAIL && ++$tries < 1000;
+    select(undef, undef, undef, 0.005);
+  }
+  listen($listener, 128) or die "cairn relay: listen: $!\n";
+  nonblocking($listener);
+  push @listeners, $listener; $path{fileno($listener)} = $path;
+}
 my (%handle, %peer, %pending, %ended, %shut);
 sub forget { my $key = shift; close $handle{$key}; delete $handle{$key}; delete $peer{$key}; delete $pending{$key}; delete $ended{$key}; delete $shut{$key}; }
 sub close_pair { my $key = shift; my $peer = $peer{$key}; forget($key) if exists $handle{$key}; forget($peer) if defined $peer && exists $handle{$peer}; }
@@ -71,7 +78,7 @@ sub pump {
 }
 while (1) {
   my ($readable, $writable) = ('', '');
-  vec($readable, fileno($listener), 1) = 1 if keys(%handle) < 2 * $most;
+  if (keys(%handle) < 2 * $most) { vec($readable, fileno($_), 1) = 1 for @listeners; }
   for my $key (keys %handle) {
     my $fd = fileno($handle{$key});
     vec($readable, $fd, 1) = 1 if !$ended{$key} && $pending{$peer{$key}} eq '';
@@ -86,16 +93,18 @@ while (1) {
     flush($key) if vec($writable, $fd, 1);
     pump($key) if exists $handle{$key} && vec($readable, $fd, 1);
   }
-  next unless vec($readable, fileno($listener), 1);
-  while (keys(%handle) < 2 * $most) {
-    my $client;
-    accept($client, $listener) or last;
-    my $upstream;
-    if (!socket($upstream, $AF_UNIX, $SOCK_STREAM, 0) || !connect($upstream, pack('S Z*', $AF_UNIX, $path))) { close $client; next; }
-    nonblocking($client); nonblocking($upstream);
-    my ($a, $b) = ("$client", "$upstream");
-    $handle{$a} = $client; $handle{$b} = $upstream; $peer{$a} = $b; $peer{$b} = $a;
-    $pending{$a} = ''; $pending{$b} = ''; $ended{$a} = 0; $ended{$b} = 0; $shut{$a} = 0; $shut{$b} = 0;
+  for my $listener (@listeners) {
+    next unless vec($readable, fileno($listener), 1);
+    while (keys(%handle) < 2 * $most) {
+      my $client;
+      accept($client, $listener) or last;
+      my $upstream;
+      if (!socket($upstream, $AF_UNIX, $SOCK_STREAM, 0) || !connect($upstream, pack('S Z*', $AF_UNIX, $path{fileno($listener)}))) { close $client; next; }
+      nonblocking($client); nonblocking($upstream);
+      my ($a, $b) = ("$client", "$upstream");
+      $handle{$a} = $client; $handle{$b} = $upstream; $peer{$a} = $b; $peer{$b} = $a;
+      $pending{$a} = ''; $pending{$b} = ''; $ended{$a} = 0; $ended{$b} = 0; $shut{$a} = 0; $shut{$b} = 0;
+  }
   }
 }
 `;
