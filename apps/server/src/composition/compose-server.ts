@@ -23,6 +23,7 @@ import { StartedParts } from './started-parts.ts';
 import { modulesAfterEngine, modulesBeforeEngine, startModules } from './modules.ts';
 import type { EngineModuleContext, ModuleContext } from './server-module.ts';
 import { fetchScheduledWorkspace, withRepositoryWorkspaces, type RepositoryWorkspacesSettings } from '../workspaces/repository-workspaces.ts';
+import { networkPolicyOf } from '../config/network-policy-config-schema.ts';
 
 export interface ComposeServerOptions {
   readonly logger?: Logger;
@@ -143,7 +144,8 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     // Executors given by the embedder run whatever runtimes they have; ours run the configured ones.
     ...(options.executors ? {} : { adapters: runtimes.adapters }),
     adapterSecrets: runtimes.adapterSecrets,
-    ...(config.executor.network ? { networkPolicy: config.executor.network } : {}),
+    // The policy alone: the proxy's own settings (limits, name servers, trust) are the executor's.
+    ...(config.executor.network ? { networkPolicy: networkPolicyOf(config.executor.network) } : {}),
     storage,
     signer,
     // A KMS key signs once per process (the delegation), not per dispatch: one remote,

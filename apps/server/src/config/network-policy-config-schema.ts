@@ -46,3 +46,9 @@ export const localNetworkConfigSchema = networkPolicyConfigSchema.extend({
     .max(100)
     .optional(),
 });
+
+/** The part of an `executor.network` the engine bounds specs with (`@cairn/engine`'s `networkPolicy`). */
+export function networkPolicyOf(network: z.output<typeof networkPolicyConfigSchema>): z.output<typeof networkPolicyConfigSchema> {
+  const { allow, deny, credentialHosts } = network;
+  return { ...(allow ? { allow } : {}), ...(deny ? { deny } : {}), ...(credentialHosts ? { credentialHosts } : {}) };
+}

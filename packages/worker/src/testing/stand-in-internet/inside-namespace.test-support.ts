@@ -71,6 +71,9 @@ async function start(configuration: InsideConfiguration): Promise<void> {
     if (host === hosts.pypi) return pip(request, response);
     if (host === hosts.registry && registryPort !== undefined) return toRegistry(scheme, registryPort, request, response);
     request.resume();
+    // `/redirect?to=<url>` answers 302 to it: a redirect is the client's next request, decided as one.
+    const to = new URL(request.url ?? '/', 'http://front').searchParams.get('to');
+    if (to !== null && (request.url ?? '').startsWith('/redirect?')) return void response.writeHead(302, { location: to }).end();
     response.writeHead(host === hosts.registry ? 404 : 200, { 'content-type': 'text/plain' }).end(`hello from ${host}\n`);
   };
 
