@@ -179,3 +179,36 @@ test(
     expect(denied.ecs).toMatchObject({ ok: false, detail: expect.stringContaining('AccessDeniedException'), fix: expect.stringMatching(/ecs:DescribeTasks/) });
   },
 );
+
+test(
+  'executor kind fargate refuses an allow-listed network at submit (a task shares its network with its worker), and cairn doctor says so',
+  { timeout: 60_000 },
+  async () => {
+    const { directory } = await serverOnFargate({ network: { allow: ['registry.npmjs.org'] } });
+    const loaded = loadServerConfig({ directory, env: {} });
+    const composition = await composeServer(loaded);
+    compositions.push(composition);
+    const actor = { kind: 'user', id: 'tester', via: 'engine' } as const;
+    const spec = {
+      version: 1,
+      name: 'egress',
+      items: [{ id: 'fetch', runtime: { kind: 'command', argv: ['true'] }, network: { allow: ['registry.npmjs.org'] } }],
+    } as const;
+    let refused: unknown;
+    try {
+      composition.engine.submit(structuredClone(spec) as never, { actor });
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', path: '$.items[0].network' });
+    expect((refused as Error).message).toContain('which executor "fargate" cannot enforce');
+    expect(composition.engine.runs()).toEqual({ runs: [] });
+    // network: true runs there as before: only an allow-list is refused.
+    expect(composition.engine.submit({ ...structuredClone(spec), items: [{ ...spec.items[0], network: true }] } as never, { actor }).created).toBe(true);
+    const findings = await diagnoseServer(loaded);
+    expect(findings.find((finding) => finding.check === 'network allow-lists (fargate)')).toMatchObject({
+      ok: true,
+      detail: expect.stringContaining('not enforced on this executor (a Fargate task shares its network with its worker)'),
+    });
+  },
+);
