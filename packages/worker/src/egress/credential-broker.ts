@@ -62,9 +62,12 @@ export class CredentialBroker {
     const issue = (index: number, field: string, message: string) =>
       issues.push({ code: 'CAIRN_CONFIG_INVALID', path: `${where}.credentials[${index}].${field}`, message });
     credentials.forEach((credential, index) => {
-      const host = normalizeHostName(credential.host);
-      if (host === undefined || credential.host.includes('*') || credential.host.includes(':'))
-        issue(index, 'host', `${JSON.stringify(credential.host)} is not a host name; a binding names one host, without a port`);
+      // A spec may name the host with its port (`api.example.com:8443`); the host is what a
+      // credential is bound to, on whichever port the allow-list admits it.
+      const name = /^[^:]+:[0-9]{1,5}$/.test(credential.host) ? credential.host.slice(0, credential.host.lastIndexOf(':')) : credential.host;
+      const host = normalizeHostName(name);
+      if (host === undefined || name.includes('*') || name.includes(':'))
+        issue(index, 'host', `${JSON.stringify(credential.host)} is not a host name; a binding names one host (and at most a port)`);
       else if (!admitted(host)) issue(index, 'host', `${host} is not admitted by the allow-list; a credential is only for a host the attempt may reach`);
       else if (this.#bindings.has(host)) issue(index, 'host', `${host} is bound twice; a host has one credential`);
       const header = credential.header?.toLowerCase();

@@ -238,6 +238,15 @@ test('a bound host whose certificate the proxy does not trust fails as upstream-
   expectNoSecretIn(proxy, answer.body);
 });
 
+test('a binding that names its host with a port, as a spec may, binds that host', async () => {
+  const { proxy } = await startProxy({
+    credentials: [{ host: `api.example.test:${https.port}`, secret: 'API_TOKEN', header: 'Authorization', value: 'Bearer {secret}' }],
+  });
+  const before = https.requests.length;
+  expect((await brokered(proxy, 'api.example.test')).status).toBe(200);
+  expect(https.requests.slice(before).map((request) => request.headers.authorization)).toEqual([`Bearer ${secret}`]);
+});
+
 test('bindings are checked at start, each problem named by its path and none showing a secret', async () => {
   const error = await EgressProxy.start(
     {
