@@ -49,6 +49,7 @@ export type {
 export type { AttemptStateEvent, CairnEvent, CairnEventType, ItemStateEvent, RunStateEvent } from './model/event.ts';
 export type {
   AnchorReceipt,
+  EgressRecordCounts,
   EvidenceClaim,
   GuaranteeTier,
   VerificationCheck,

@@ -65,17 +65,34 @@ export function addAuditCommands(): void {
     .command('bundle')
     .argument('<runId>', 'the run')
     .option('--out <file>', 'write to this file (0600) instead of stdout')
+    .option(
+      '--artifacts <folder>',
+      "also fetch every artifact the bundle lists into this folder (made 0700), one file (0600) per artifact named by its digest's hex; those already there with matching content are kept. Check them with cairn verify --artifacts",
+    )
     .option('--server <url>', 'the server')
     .description("a run's evidence bundle (cairn.bundle/v1): verify it anywhere with cairn verify")
-    .action(async (runId: string, options: { out?: string; server?: string }) => {
-      const bundle = await (await clientOf(options.server)).bundle(runId);
+    .action(async (runId: string, options: { out?: string; artifacts?: string; server?: string }) => {
+      const client = await clientOf(options.server);
+      const bundle = await client.bundle(runId);
       await writeChunks([Buffer.from(bundle.buffer, bundle.byteOffset, bundle.byteLength).toString('utf8')], options.out);
+      const artifacts =
+        options.artifacts === undefined
+          ? undefined
+          : await (
+              await import('../capabilities/evidence/artifact-folder.ts')
+            ).fillArtifactFolder(options.artifacts, listedArtifacts(bundle), (digest) => client.blob(digest));
+      const artifactsText =
+        artifacts === undefined
+          ? ''
+          : `; ${artifacts.fetched} artifact${artifacts.fetched === 1 ? '' : 's'} fetched into ${artifacts.folder}, ${artifacts.present} already there (check them with cairn verify ${options.out ?? 'BUNDLE'} --artifacts ${artifacts.folder})`;
       if (options.out !== undefined)
         say(
           json()
-            ? JSON.stringify({ out: options.out, runId, bytes: bundle.byteLength })
-            : `wrote the evidence bundle of run ${runId} to ${options.out} (${bundle.byteLength} bytes); check it with cairn verify ${options.out}`,
+            ? JSON.stringify({ out: options.out, runId, bytes: bundle.byteLength, ...(artifacts === undefined ? {} : { artifacts }) })
+            : `wrote the evidence bundle of run ${runId} to ${options.out} (${bundle.byteLength} bytes); check it with cairn verify ${options.out}${artifactsText}`,
         );
+      // The bundle went to stdout: what was fetched is said on stderr, so stdout stays the bundle.
+      else if (artifacts !== undefined) process.stderr.write(`${json() ? JSON.stringify({ runId, artifacts }) : artifactsText.slice(2)}\n`);
     });
   audit
     .command('verify-log')
@@ -106,4 +123,21 @@ export function addAuditCommands(): void {
       else for (const line of formatLogVerification(result, options.online ? anchors.map((anchor) => anchor.name) : undefined)) say(line);
       process.exitCode = result.valid ? 0 : 1;
     });
+}
+
+/** The digests of the artifacts a bundle lists; CAIRN_BUNDLE_INVALID when it is not a bundle with a list of them. */
+function listedArtifacts(bundle: Uint8Array): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(bundle));
+  } catch (error) {
+    throw new CairnError(
+      'CAIRN_BUNDLE_INVALID',
+      `The server answered a bundle that is not JSON, so its artifacts cannot be listed: ${(error as Error).message}.`,
+    );
+  }
+  const artifacts = (parsed as { artifacts?: unknown } | null)?.artifacts;
+  if (!Array.isArray(artifacts) || artifacts.some((artifact) => typeof (artifact as { digest?: unknown } | null)?.digest !== 'string'))
+    throw new CairnError('CAIRN_BUNDLE_INVALID', 'The server answered a bundle without a list of artifacts ($.artifacts), so none can be fetched.');
+  return [...new Set(artifacts.map((artifact) => (artifact as { digest: string }).digest))];
 }

@@ -23,6 +23,10 @@ export function addVerifyCommands(): void {
       "with --online, read these anchors instead of the config's (file:<directory>, s3-object-lock:s3://<bucket>/<prefix>[?endpoint=<url>&region=<region>&forcePathStyle=true])",
     )
     .option(
+      '--artifacts <folder>',
+      "also check the artifacts' contents, read from this folder (one file per artifact, named by its digest's hex: cairn audit bundle --artifacts fills it), and count each egress record",
+    )
+    .option(
       '--max-bundle-bytes <bytes>',
       `refuse a bundle file larger than this, before reading it (default ${defaultMaxBundleBytes}, above any bundle Cairn writes)`,
       bundleBytes,
@@ -30,13 +34,15 @@ export function addVerifyCommands(): void {
     .description(
       "verify an evidence bundle (offline unless --online) against keys you trust: --trusted-key, --trusted-key-file, or the server's own key when run in its folder. Exit 0 verified, 1 a check failed, 4 nothing failed but no trusted key was given (not verified)",
     )
-    .action(async (file: string, options: VerifierOptions & { maxBundleBytes?: number }) => {
-      const [{ verifierTrust }, { readEvidenceFile, verificationExitCode, verifyEvidence }] = await Promise.all([
+    .action(async (file: string, options: VerifierOptions & { maxBundleBytes?: number; artifacts?: string }) => {
+      const [{ verifierTrust }, { readEvidenceFile, verificationExitCode, verifyEvidence }, { artifactFolderReader }] = await Promise.all([
         import('./verifier-trust.ts'),
         import('../capabilities/evidence/verify-evidence.ts'),
+        import('../capabilities/evidence/artifact-folder.ts'),
       ]);
       const limits = options.maxBundleBytes === undefined ? {} : { maxBundleBytes: options.maxBundleBytes };
       const bytes = readEvidenceFile(file, limits);
+      const readArtifact = options.artifacts === undefined ? undefined : artifactFolderReader(options.artifacts);
       const trust = await verifierTrust(options);
       const report = await verifyEvidence(bytes, {
         limits,
@@ -44,6 +50,7 @@ export function addVerifyCommands(): void {
         trustedKeyIds: trust.keyIds,
         anchors: trust.anchors,
         trustedTsaCertificates: trust.tsaCertificates,
+        ...(readArtifact === undefined ? {} : { readArtifact }),
       });
       if (json()) say(JSON.stringify(report));
       else for (const line of formatVerificationReport(report)) say(line);

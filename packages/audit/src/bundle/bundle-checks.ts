@@ -1,5 +1,14 @@
 import type { X509Certificate } from 'node:crypto';
-import type { AnchorReceipt, AnchoredCheckpoint, Checkpoint, CheckpointReference, EvidenceBundleV1, GuaranteeTier, VerificationCheckStatus } from '@cairn/core';
+import type {
+  AnchorReceipt,
+  AnchoredCheckpoint,
+  Checkpoint,
+  CheckpointReference,
+  EgressRecordCounts,
+  EvidenceBundleV1,
+  GuaranteeTier,
+  VerificationCheckStatus,
+} from '@cairn/core';
 import { canonicalJson, canonicalJsonBytes, digestOfJson, isCairnError, sha256Digest } from '@cairn/protocol';
 import { anchorEnvelopeBytes, anchorEnvelopeDigest, openReceipt } from '../anchor/signed-receipt.ts';
 import { readTrustedAnchor } from '../anchor/read-trusted-anchor.ts';
@@ -21,6 +30,7 @@ import {
 } from '../entries/entry-data.ts';
 import { addModelCallSpend, describeModelCallSpend, noModelCallSpend, spendOfModelCallData } from '../entries/model-call-spend.ts';
 import { verifyMultiInclusionOfTexts } from '../merkle/parallel-multi-inclusion.ts';
+import { describeEgressCounts, readEgressRecord } from './egress-report.ts';
 import { runGraphProblem } from './run-graph.ts';
 
 /** The verdict of one check. */
@@ -199,9 +209,12 @@ export function checkManifests({ bundle, trustedKeys }: BundleContext): CheckRes
  * logs; `model.called`: a model call's bodies), and none named is missing. Each `model.called`
  * entry has the documented data, is about the attempt an earlier `attempt.dispatched` entry
  * started, and says `success` only for a 2xx answer. The pass detail sums the run's metered spend
- * as those entries record it.
+ * as those entries record it. With `readArtifact`, each content hashes to its digest and each
+ * `egress` record (ADR 0049) is read line by line: a malformed line fails the check, and the
+ * records' counts are in the detail and in `egress`; without it, the detail says how many egress
+ * records are listed, their contents not checked.
  */
-export async function checkArtifacts({ bundle }: BundleContext, readArtifact?: (digest: string) => Promise<Uint8Array | null>): Promise<CheckResult> {
+export async function checkArtifacts({ bundle }: BundleContext, readArtifact?: (digest: string) => Promise<Uint8Array | null>): Promise<ArtifactsCheckResult> {
   const named = new Map<string, number>();
   let spend = noModelCallSpend;
   // The execution id of each dispatched attempt, by item and attempt.
@@ -240,19 +253,42 @@ export async function checkArtifacts({ bundle }: BundleContext, readArtifact?: (
   }
   const [missing] = named.values();
   if (missing !== undefined) return fail(`$.entries[${missing}] names an artifact the bundle does not list`);
+  const egress: EgressRecordCounts[] = [];
   if (readArtifact) {
     for (const [position, artifact] of bundle.artifacts.entries()) {
       const bytes = await readArtifact(artifact.digest);
       if (bytes === null) return fail(`$.artifacts[${position}]: ${artifact.digest} could not be fetched`);
       if (sha256Digest(bytes) !== artifact.digest)
         return fail(`$.artifacts[${position}]: the fetched content hashes to ${sha256Digest(bytes)}, not ${artifact.digest}`);
+      if (artifact.kind !== 'egress') continue;
+      const reading = readEgressRecord(bytes);
+      if ('problem' in reading)
+        return fail(
+          `$.artifacts[${position}]: the egress record of ${artifact.itemId}#${artifact.attempt} (${artifact.digest}), line ${reading.line}: ${reading.problem}`,
+        );
+      egress.push({ itemId: artifact.itemId, attempt: artifact.attempt, digest: artifact.digest, ...reading.counts });
     }
   }
   const bodies = bundle.artifacts.filter(isModelCallBody).length;
   const listed = readArtifact
     ? `${bundle.artifacts.length} artifacts (${bodies} model call bodies), each named by an attempt.completed or model.called entry of its item and attempt and fetched with matching content`
     : `${bundle.artifacts.length} artifact digests (${bodies} model call bodies), each named by an attempt.completed or model.called entry of its item and attempt (contents not fetched)`;
-  return pass(`${listed}; ${describeModelCallSpend(spend)}`);
+  const records = bundle.artifacts.filter((artifact) => artifact.kind === 'egress').length;
+  const plural = records === 1 ? 'record' : 'records';
+  egress.sort((a, b) => (a.itemId === b.itemId ? a.attempt - b.attempt : a.itemId < b.itemId ? -1 : 1));
+  const egressText =
+    records === 0
+      ? []
+      : readArtifact
+        ? [`${records} egress ${plural} read: ${egress.map(describeEgressCounts).join('; ')}`]
+        : [`${records} egress ${plural} listed, ${records === 1 ? 'its' : 'their'} contents not checked`];
+  const detail = [listed, ...egressText, describeModelCallSpend(spend)].join('; ');
+  return readArtifact ? { ...pass(detail), egress } : pass(detail);
+}
+
+/** The result, and with contents read, each attempt's egress record counted (ordered by item and attempt). */
+export interface ArtifactsCheckResult extends CheckResult {
+  readonly egress?: readonly EgressRecordCounts[];
 }
 
 /** Whether an artifact is a model call's request or response body. */

@@ -66,6 +66,9 @@ export const verificationCheckNames: readonly VerificationCheckName[] = [
  * - `witnessed`: verified, and an RFC 3161 token over the checkpoint verified against a TSA
  *   certificate the caller trusts.
  *
+ * With `readArtifact`, the report also counts each attempt's egress record (`egress`) once the
+ * `artifacts` check passed with the contents read.
+ *
  * Accepts the bundle as bytes or text (which must be its exact canonical JSON) or as a value.
  * Never throws for a bad bundle: a bundle that cannot be read, or is over `limits`, fails the
  * `entries` check.
@@ -84,13 +87,14 @@ export async function verifyBundle(input: Uint8Array | string | unknown, options
   }
   const context: BundleContext = { bundle, checkpoint, trustedKeys: trust.keys, selfAsserted: trust.selfAsserted };
   const anchor = await checkAnchor(context, options);
+  const artifacts = await checkArtifacts(context, options.readArtifact);
   const results = new Map<VerificationCheckName, CheckResult>([
     ['entries', checkEntries(context)],
     ['completeness', checkCompleteness(context)],
     ['inclusion', await checkInclusion(context)],
     ['checkpoint-signature', checkCheckpointSignature(context)],
     ['manifests', checkManifests(context)],
-    ['artifacts', await checkArtifacts(context, options.readArtifact)],
+    ['artifacts', { status: artifacts.status, detail: artifacts.detail }],
     ['anchor', anchor],
     ['timestamp', checkTimestamp(context, options.trustedTsaCertificates)],
   ]);
@@ -98,7 +102,9 @@ export async function verifyBundle(input: Uint8Array | string | unknown, options
   const offlinePassed = offlineChecks.every((name) => results.get(name)!.status === 'pass');
   const witnessed = offlinePassed && results.get('timestamp')!.status === 'pass';
   const evident = offlinePassed && anchor.status === 'pass' && anchor.liveGuarantees.includes('external-immutable');
-  return report(results, undefined, witnessed ? 'witnessed' : evident ? 'tamper-evident' : 'tamper-detecting', trust.selfAsserted);
+  const claim = witnessed ? 'witnessed' : evident ? 'tamper-evident' : 'tamper-detecting';
+  const verified = report(results, undefined, claim, trust.selfAsserted);
+  return artifacts.egress === undefined ? verified : { ...verified, egress: artifacts.egress };
 }
 
 function report(

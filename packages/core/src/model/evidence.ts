@@ -72,6 +72,27 @@ export interface VerificationCheck {
 export type VerificationVerdict = 'verified' | 'failed' | 'untrusted-signer';
 
 /**
+ * The connections of one attempt's egress record (the `egress` artifact, ADR 0049), counted by a
+ * verifier that read the record and found its digest and every line well formed.
+ */
+export interface EgressRecordCounts {
+  readonly itemId: string;
+  readonly attempt: number;
+  /** The record's digest, as the bundle lists it. */
+  readonly digest: Digest;
+  /** Connections that ran to their end (`decision: allowed`). */
+  readonly allowed: number;
+  /** Connections refused before any byte reached the host (`decision: refused`). */
+  readonly refused: number;
+  /** Connections the proxy ended mid-way (`decision: cut`). */
+  readonly cut: number;
+  /** The refused connections by reason, in the order each reason first appears in the record. */
+  readonly refusedBy: Readonly<Record<string, number>>;
+  /** The cut connections by reason, as `refusedBy`. */
+  readonly cutBy: Readonly<Record<string, number>>;
+}
+
+/**
  * A verifier's answer: the verdict, the claim the evidence supports and every check behind it.
  * `valid` is true exactly when the verdict is `verified`. The claim is `tamper-detecting` unless
  * the verdict is `verified` (what was detected is in the failed check's detail), never more.
@@ -81,4 +102,10 @@ export interface VerificationReport {
   readonly verdict: VerificationVerdict;
   readonly claim: EvidenceClaim;
   readonly checks: readonly VerificationCheck[];
+  /**
+   * Each attempt's egress record counted, ordered by item and attempt. Present (empty for a run
+   * without one) only when the artifacts' contents were fetched and the `artifacts` check passed
+   * with them; absent otherwise: a record whose contents were not read is never counted.
+   */
+  readonly egress?: readonly EgressRecordCounts[];
 }

@@ -13,6 +13,12 @@ export interface VerifyEvidenceOptions {
   readonly trustedTsaCertificates?: readonly string[];
   /** What is read of the bundle before refusing it (`bundleLimits` for any left out; `--max-bundle-bytes`). */
   readonly limits?: Partial<BundleLimits>;
+  /**
+   * The artifacts' contents (`--artifacts`), by digest: `artifactFolderReader(folder)`. With it each
+   * content is checked against its digest and each egress record is read and counted; without it
+   * only digests are checked, and the report says the contents were not fetched.
+   */
+  readonly readArtifact?: (digest: string) => Promise<Uint8Array | null>;
 }
 
 /**
@@ -32,6 +38,7 @@ export async function verifyEvidence(bytes: Uint8Array, options: VerifyEvidenceO
     ...(options.anchors && options.anchors.length > 0 ? { trustedAnchors: options.anchors } : {}),
     ...(options.trustedTsaCertificates && options.trustedTsaCertificates.length > 0 ? { trustedTsaCertificates: options.trustedTsaCertificates } : {}),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
+    ...(options.readArtifact === undefined ? {} : { readArtifact: options.readArtifact }),
   });
 }
 
