@@ -196,6 +196,33 @@ ItemApproval = TypedDict(
 )
 
 
+class EgressRefusal(TypedDict):
+    """One connection the egress proxy of an allow-listed attempt refused or cut."""
+
+    host: str
+    port: int
+    # not-allowed, denied, ip-literal, address-forbidden, not-tls, connection-limit, ... (the API reference lists them).
+    reason: str
+    # The entry that, added to the item's network.allow, would admit it; None when no entry could.
+    wouldAdmit: Optional[str]
+
+
+class AttemptEgress(TypedDict):
+    """What the egress proxy of an allow-listed attempt admitted and refused (the first twenty refusals)."""
+
+    allowed: int
+    refused: int
+    refusals: List[EgressRefusal]
+    # How many times a credential placeholder was sent to a host it is not bound to.
+    flagged: int
+
+
+class ItemEgress(AttemptEgress):
+    """AttemptEgress of the item's latest allow-listed attempt that ended with a result, with its number."""
+
+    attempt: int
+
+
 class Item(TypedDict):
     """A work item of a run: its state, and why it failed when it did. Open."""
 
@@ -213,6 +240,8 @@ class Item(TypedDict):
     lockWait: Optional[LockWait]
     # list_run_items only, once a deliver item succeeded: what it delivered.
     delivery: NotRequired[ItemDelivery]
+    # list_run_items only, for an allow-listed item once an attempt ended: what its egress proxy refused.
+    egress: NotRequired[ItemEgress]
 
 
 class Attempt(TypedDict):
@@ -230,6 +259,8 @@ class Attempt(TypedDict):
     finishedAt: Optional[str]
     failure: Optional[AttemptFailure]
     lockWait: Optional[LockWait]
+    # Behind a network allow-list, once it ended with a result: what its egress proxy admitted and refused.
+    egress: NotRequired[AttemptEgress]
 
 
 class Schedule(TypedDict):

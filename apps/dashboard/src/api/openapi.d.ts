@@ -111,7 +111,7 @@ export interface paths {
       readonly path?: never;
       readonly cookie?: never;
     };
-    /** An item's attempts, first to last: when each was dispatched and ended, its exit code, and why it did not succeed */
+    /** An item's attempts, first to last: when each was dispatched and ended, its exit code, why it did not succeed, and, behind a network allow-list, what its egress proxy refused */
     readonly get: operations['listItemAttempts'];
     readonly put?: never;
     readonly post?: never;
@@ -778,6 +778,40 @@ export interface components {
         'runs.submit' | 'runs.cancel' | 'runs.budget' | 'items.approve' | 'items.reject' | 'items.cancel' | 'audit.read' | 'tokens.manage' | 'schedules.manage'
       )[];
     };
+    /** @description One connection the egress proxy of an allow-listed attempt refused or cut */
+    readonly EgressRefusal: {
+      /** @description The host it asked for, as the client named it (lower-cased) */
+      readonly host: string;
+      readonly port: number;
+      /** @description Why: not-allowed (no allow entry matches), denied (executor.network.deny), ip-literal, invalid-host, address-forbidden (the name resolves to a private, loopback or link-local address), resolution-failed, bad-request, not-tls, no-sni, sni-mismatch, credential-needs-tls, placeholder-elsewhere (a credential placeholder sent to a host it is not bound to), connection-limit, byte-limit (executor.network.limits), upstream-failed */
+      readonly reason: string;
+      /** @description The entry that, added to the item's network.allow, would admit it (registry.npmjs.org, or host:port for another port than 443 and 80); null when no entry could (an address, a denied or forbidden host, a protocol refusal, a limit) */
+      readonly wouldAdmit: string | null;
+    };
+    /** @description What the egress proxy of an allow-listed attempt (network: { allow: [...] }) admitted and refused, as its attempt.completed audit entry records it; each refusal with the allow entry that would admit it */
+    readonly AttemptEgress: {
+      /** @description Connections (tunnels and plain requests) the proxy admitted */
+      readonly allowed: number;
+      /** @description Connections it refused or cut */
+      readonly refused: number;
+      /** @description The first refusals (twenty at most); the egress artifact (a digest in artifacts) records every connection */
+      readonly refusals: readonly components['schemas']['EgressRefusal'][];
+      /** @description How many times the proxy saw a credential placeholder sent to a host it is not bound to (the result record names them) */
+      readonly flagged: number;
+    };
+    /** @description What the egress proxy of the item's latest allow-listed attempt that ended with a result admitted and refused (see AttemptEgress) */
+    readonly ItemEgress: {
+      /** @description The attempt it is of: the latest that ended with a result */
+      readonly attempt: number;
+      /** @description Connections (tunnels and plain requests) the proxy admitted */
+      readonly allowed: number;
+      /** @description Connections it refused or cut */
+      readonly refused: number;
+      /** @description The first refusals (twenty at most); the egress artifact (a digest in artifacts) records every connection */
+      readonly refusals: readonly components['schemas']['EgressRefusal'][];
+      /** @description How many times the proxy saw a credential placeholder sent to a host it is not bound to (the result record names them) */
+      readonly flagged: number;
+    };
     /** @description The approval an item waits or waited for: its policy and the votes so far */
     readonly ItemApproval: {
       /** @description How many distinct approvers it needs (1 for approval: required) */
@@ -1048,6 +1082,8 @@ export interface components {
       } | null;
       /** @description GET /v1/runs/{runId}/items only, once a deliver item succeeded: what it delivered */
       readonly delivery?: components['schemas']['ItemDelivery'];
+      /** @description GET /v1/runs/{runId}/items only, for an item whose network is an allow-list once an attempt of it ended with a result: what that attempt's egress proxy admitted and refused, each refusal with the allow entry that would admit it */
+      readonly egress?: components['schemas']['ItemEgress'];
     } & {
       readonly [key: string]: unknown;
     };
@@ -1129,6 +1165,8 @@ export interface components {
         /** @description The lock names it waits or waited for */
         readonly locks: readonly string[];
       } | null;
+      /** @description Behind a network allow-list, once it ended with a result: what its egress proxy admitted and refused, each refusal with the allow entry that would admit it; absent otherwise */
+      readonly egress?: components['schemas']['AttemptEgress'];
     } & {
       readonly [key: string]: unknown;
     };

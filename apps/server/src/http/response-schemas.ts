@@ -2,6 +2,7 @@ import type { ItemAttemptRecord, ItemRecord, RunRecord, ScheduleRecord } from '@
 import { attemptStates, errorCodes, itemStates, runStates } from '@cairn/protocol';
 import { z } from 'zod';
 import type { HttpApp } from './http-app.ts';
+import { attemptEgressViewSchema, itemEgressViewSchema } from './attempt-egress.ts';
 import { itemApprovalViewSchema } from './item-approvals.ts';
 import { itemDeliverySchema } from '../capabilities/delivery/item-delivery.ts';
 
@@ -167,6 +168,10 @@ const itemViewShape = {
       'While it is ready but held back by a global lock another item holds: since when and for which locks; null otherwise (once dispatched, its attempt keeps the wait)',
   }),
   delivery: itemDeliverySchema.optional().meta({ description: 'GET /v1/runs/{runId}/items only, once a deliver item succeeded: what it delivered' }),
+  egress: itemEgressViewSchema.optional().meta({
+    description:
+      "GET /v1/runs/{runId}/items only, for an item whose network is an allow-list once an attempt of it ended with a result: what that attempt's egress proxy admitted and refused, each refusal with the allow entry that would admit it",
+  }),
 };
 
 export const itemViewSchema = record<ItemRecord, typeof itemViewShape>(itemViewShape, {
@@ -247,6 +252,10 @@ const attemptViewShape = {
     .meta({ description: 'Why it did not succeed, once it ended without success; null while live and when it succeeded' }),
   lockWait: lockWaitViewSchema.nullable().meta({
     description: 'Its wait for global locks (locks: in the spec) before it was dispatched, which lasted until dispatchedAt; null when it waited for none',
+  }),
+  egress: attemptEgressViewSchema.optional().meta({
+    description:
+      'Behind a network allow-list, once it ended with a result: what its egress proxy admitted and refused, each refusal with the allow entry that would admit it; absent otherwise',
   }),
 };
 

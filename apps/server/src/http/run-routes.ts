@@ -7,6 +7,7 @@ import { RunSpend } from '../capabilities/gateway/model-spend.ts';
 import { currentRunBudget, raisedRunBudget } from '../capabilities/gateway/run-budget.ts';
 import { bodyLimits } from './body-limits.ts';
 import type { HttpApp } from './http-app.ts';
+import { withAttemptEgress, withItemEgress } from './attempt-egress.ts';
 import { withApprovals } from './item-approvals.ts';
 import { itemParams, reasonBody, runParams } from './request-schemas.ts';
 import { requireItem, requireRun } from './require-run.ts';
@@ -60,7 +61,8 @@ export function registerRunRoutes(app: HttpApp, { service, storage }: ServerComp
     },
     async (request) => {
       const { runId } = await requireRun(service, request.params.runId);
-      return withDeliveries(service, storage, runId, await withApprovals(service, runId, await service.items(runId)));
+      const items = await withApprovals(service, runId, await service.items(runId));
+      return withItemEgress(service, runId, await withDeliveries(service, storage, runId, items));
     },
   );
   app.get(
@@ -69,7 +71,8 @@ export function registerRunRoutes(app: HttpApp, { service, storage }: ServerComp
       config: { action: 'runs.read' },
       schema: {
         operationId: 'listItemAttempts',
-        summary: "An item's attempts, first to last: when each was dispatched and ended, its exit code, and why it did not succeed",
+        summary:
+          "An item's attempts, first to last: when each was dispatched and ended, its exit code, why it did not succeed, and, behind a network allow-list, what its egress proxy refused",
         params: itemParams,
         response: { 200: z.array(attemptViewSchema) },
       },
@@ -77,7 +80,7 @@ export function registerRunRoutes(app: HttpApp, { service, storage }: ServerComp
     async (request) => {
       const { runId, itemId } = request.params;
       await requireItem(service, runId, itemId);
-      return service.attempts(runId, itemId);
+      return withAttemptEgress(service, runId, await service.attempts(runId, itemId));
     },
   );
   app.get(
