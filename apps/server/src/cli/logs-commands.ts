@@ -1,12 +1,15 @@
 import type { ItemLogEnd, ItemView } from '@cairn/client';
 import { CairnError, isCairnError } from '@cairn/protocol';
 import { clientOf, exitCodes, json, program, say } from './cli-program.ts';
+import { egressLines, egressOf } from './egress-lines.ts';
 
 /**
  * `cairn logs RUN ITEM [--attempt N] [--follow]`: an item's output, stdout to stdout and stderr to
  * stderr, of its latest attempt or `--attempt N`; with `--follow`, live until the attempt ends (and,
  * without `--attempt`, on through the item's retries until its last attempt ends). Then, when the
- * attempt did not succeed, how it ended (on stderr), and exit 1.
+ * attempt did not succeed, how it ended (on stderr), and exit 1. Behind a network allow-list, what
+ * the attempt's egress proxy refused, each refusal with the allow entry that would admit it (on
+ * stderr too: stdout stays the item's own output).
  */
 export function addLogsCommands(): void {
   program
@@ -85,6 +88,10 @@ export function addLogsCommands(): void {
       }
       const ended = attemptEndLine(end);
       if (ended !== undefined && !json()) process.stderr.write(`${ended}\n`);
+      const shown = end.attempt;
+      const egress = egressOf((await cairn.attempts(runId, itemId)).find((candidate) => candidate.attempt === shown) ?? {});
+      if (egress !== undefined && json()) say(JSON.stringify({ egress: { attempt: shown, ...egress } }));
+      else if (egress !== undefined) for (const line of egressLines({ attempt: shown, ...egress }, 0)) process.stderr.write(`[cairn] ${line}\n`);
       process.exitCode = end.state === 'succeeded' ? exitCodes.done : exitCodes.failed;
     });
 }

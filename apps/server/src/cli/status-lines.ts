@@ -1,4 +1,5 @@
 import type { ItemState, ModelCallSpend } from '@cairn/core';
+import { egressLines, egressOf } from './egress-lines.ts';
 import { spendText } from './spend-text.ts';
 
 /**
@@ -7,10 +8,11 @@ import { spendText } from './spend-text.ts';
  * `plan`, ADR 0034), in one column as wide as the longest id, so that long ids do not push the
  * states out of line. When any item's priority is not its run's (`runPriority`), each item's
  * follows in a column of its own, after the longest state (the header line says the run's); an
- * item's spend follows in the last column.
+ * item's spend follows in the last column. Under an item whose network is an allow-list, what the
+ * egress proxy of its latest attempt refused, each refusal with the allow entry that would admit it.
  */
 export function statusItemLines(
-  items: readonly { readonly itemId: string; readonly state: ItemState; readonly priority?: number }[],
+  items: readonly { readonly itemId: string; readonly state: ItemState; readonly priority?: number; readonly egress?: unknown }[],
   spend: Readonly<Record<string, ModelCallSpend>> | undefined,
   runPriority?: number,
 ): string[] {
@@ -37,11 +39,14 @@ export function statusItemLines(
   // The spend after a state starts in one column too, however long the states before it.
   const stateWidth = Math.max(...ordered.map(({ item }) => item.state.length));
   const priorities = items.some((item) => item.priority !== undefined && item.priority !== runPriority);
-  return ordered.map(({ item, depth }) => {
+  return ordered.flatMap(({ item, depth }) => {
     const spent = spend?.[item.itemId];
     const columns = [item.state, ...(priorities ? [`priority ${item.priority ?? '?'}`] : []), ...(spent ? [spendText(spent, true)] : [])];
     // Every column but the last padded to its widest, so the next starts in one place on every line.
     const widths = [stateWidth, 'priority ?'.length];
-    return `  ${`${'  '.repeat(depth)}${item.itemId}`.padEnd(width)} ${columns.map((column, index) => (index < columns.length - 1 ? column.padEnd(widths[index]!) : column)).join('  ')}`;
+    return [
+      `  ${`${'  '.repeat(depth)}${item.itemId}`.padEnd(width)} ${columns.map((column, index) => (index < columns.length - 1 ? column.padEnd(widths[index]!) : column)).join('  ')}`,
+      ...egressLines(egressOf({ egress: item.egress }), 4 + 2 * depth),
+    ];
   });
 }
