@@ -4,6 +4,7 @@ import { ActionBar, type ActionButton } from '../action-bar.tsx';
 import { ApiError } from '../api/api-error.ts';
 import type { DashboardApi } from '../api/dashboard-api.ts';
 import { ItemAttempts, type AttemptView } from './item-attempts.tsx';
+import { ItemEgress } from './item-egress.tsx';
 import { ItemLogs } from './item-logs.tsx';
 import { ItemManifest } from './item-manifest.tsx';
 import { ApprovalVotes } from './approval-votes.tsx';
@@ -21,8 +22,9 @@ const liveStates = new Set(['blocked', 'awaiting-approval', 'ready', 'running'])
 
 /**
  * One item of a run: its state, why it failed (code, message, exit code or signal, the refusing
- * rule, the end of its stderr), its attempts and the output and signed dispatch manifest of each
- * (output live while it runs), what it runs, and — once it succeeded — its patch as a diff, loaded when asked for.
+ * rule, the end of its stderr), behind a network allow-list what the shown attempt's egress proxy
+ * refused and the entry that would allow it, its attempts and the output and signed dispatch
+ * manifest of each (output live while it runs), what it runs, and — once it succeeded — its patch as a diff, loaded when asked for.
  */
 export function ItemPanel({
   api,
@@ -125,6 +127,7 @@ export function ItemPanel({
           {failure.stderrTail !== '' && <pre class="stderr">{failure.stderrTail}</pre>}
         </div>
       )}
+      {manifestAttempt && <ItemEgress egress={manifestAttempt.egress} attempt={manifestAttempt.attempt} />}
       {delivery && (
         <DeliveryPanel api={api} runId={runId} itemId={itemId} delivery={delivery} runEnded={runEnded} mayReadEvidence={permissions.may('audit.read')} />
       )}
