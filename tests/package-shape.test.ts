@@ -31,6 +31,9 @@ const allowedWorkspaceImports: Record<string, string[]> = {
   '@cairn/fargate': ['@cairn/core', '@cairn/protocol', '@cairn/worker', '@cairn/s3', '@cairn/kms'],
   // An authorizer variant: core's AuthorizerV1, protocol's errors and settings parsing.
   '@cairn/oidc': ['@cairn/core', '@cairn/protocol'],
+  // Runners (ADR 0050): the server's executor over a lease book, and the daemon that runs the
+  // worker's attempts on a runner's host.
+  '@cairn/runner': ['@cairn/core', '@cairn/protocol', '@cairn/worker'],
   '@cairn/client': ['@cairn/core', '@cairn/protocol'],
   '@cairn/mcp': ['@cairn/core', '@cairn/protocol', '@cairn/client'],
   // The reference server composes everything.
