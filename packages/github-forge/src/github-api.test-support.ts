@@ -64,11 +64,12 @@ interface Grant {
 const documentation = 'https://docs.github.com/rest';
 
 class HttpFailure extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: Record<string, unknown>,
-  ) {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  constructor(status: number, body: Record<string, unknown>) {
     super(String(body['message']));
+    this.status = status;
+    this.body = body;
   }
 }
 

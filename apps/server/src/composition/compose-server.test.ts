@@ -21,7 +21,10 @@ class ManifestReadingExecutor implements ExecutorV1 {
   readonly capabilities = { cancel: false, pushesCompletions: true } as const;
   readonly manifests = new Map<string, string>();
   readonly #listeners = new Set<(executionId: string, status: ExecutionStatus) => void>();
-  constructor(readonly composition: () => ServerComposition) {}
+  readonly composition: () => ServerComposition;
+  constructor(composition: () => ServerComposition) {
+    this.composition = composition;
+  }
 
   async start(task: TaskEnvelope): Promise<ExecutionHandle> {
     const bytes = await this.composition().storage.get(manifestKey(task.manifestDigest));

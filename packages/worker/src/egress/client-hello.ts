@@ -24,7 +24,11 @@ class Truncated extends Error {}
 /** Reads big-endian fields from a ClientHello's body; reading past the end throws Truncated. */
 class Cursor {
   #offset = 0;
-  constructor(readonly bytes: Uint8Array) {}
+  // A plain field, not a parameter property: Node runs this source with types stripped, not transformed.
+  readonly bytes: Uint8Array;
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+  }
   get done(): boolean {
     return this.#offset === this.bytes.length;
   }
