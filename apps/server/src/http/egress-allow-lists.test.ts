@@ -4,7 +4,7 @@
 // executor.network trusts, a git host, verdaccio and a pip index that each want a token). Judged
 // from outside: what the hosts received, the item's history, its egress record, its patch and logs.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEntry } from '@cairn/core';
@@ -14,6 +14,8 @@ import {
   startStandInInternet,
   type StandInInternet,
 } from '../../../../packages/worker/src/testing/stand-in-internet/stand-in-internet.test-support.ts';
+import { artifactFile } from '../capabilities/evidence/artifact-folder.ts';
+import { runCli } from '../cli/run-cli.test-support.ts';
 import { runningServers } from './running-server.test-support.ts';
 
 const start = runningServers('file');
@@ -21,6 +23,8 @@ const start = runningServers('file');
 const sandboxNodeMajor = Number(execFileSync('/usr/bin/node', ['-p', 'process.versions.node.split(".")[0]']).toString());
 let internet: StandInInternet;
 let server: Awaited<ReturnType<typeof start>>;
+/** The run of the refusals test, whose evidence the last test verifies. */
+let refusedRunId: string | undefined;
 
 const names = {
   www: 'www.test.example',
@@ -185,6 +189,7 @@ test(
     ].join('\n');
     const questionsBefore = internet.questions.length;
     const seen = await runItem('refused', script, network, ['NPM_TOKEN']);
+    refusedRunId = seen.runId;
     // curl: 56 for a refused CONNECT (a plain request's 403 is an answer: 0 without --fail); openssl
     // fails; a direct socket finds no name (6) or no route (7).
     const exit = exits(seen.stdout);
@@ -255,4 +260,27 @@ test("executor.network.limits: the attempt's connections past the limit are refu
     refusals: [{ host: names.www, port: 443, reason: 'connection-limit', wouldAdmit: null }],
     flagged: 0,
   });
+});
+
+test('the evidence of the run with refusals: cairn verify --artifacts lists its egress record; an edited record fails', { timeout: 120_000 }, async () => {
+  expect(refusedRunId, 'the refusals test ran first').toBeDefined();
+  const scratch = mkdtempSync(join(tmpdir(), 'cairn-egress-evidence-'));
+  chmodSync(scratch, 0o711);
+  const bundleFile = join(scratch, 'run.bundle.json');
+  const folder = join(scratch, 'artifacts');
+  const cairn = (args: string[]) => runCli(args, { cwd: scratch, env: { CAIRN_TOKEN: server.operatorToken } });
+  const fetched = await cairn(['audit', 'bundle', refusedRunId!, '--out', bundleFile, '--artifacts', folder, '--server', server.base]);
+  expect(fetched.status, fetched.stderr).toBe(0);
+  const verified = await cairn(['verify', bundleFile, '--trusted-key', server.keyId, '--artifacts', folder]);
+  expect(verified.status, verified.stdout + verified.stderr).toBe(0);
+  expect(verified.stdout).toMatch(/^valid: true, claim: [a-z-]+, verdict: verified$/m);
+  expect(verified.stdout).toMatch(/^ {2}egress refused#1: \d+ allowed, \d+ refused \(.*not-allowed \d.*\) — sha256:[0-9a-f]{64}$/m);
+  // One byte of the egress record changed after the fact: the log names another digest.
+  const bundle = JSON.parse(readFileSync(bundleFile, 'utf8')) as { artifacts: { kind: string; digest: string }[] };
+  const egress = bundle.artifacts.find((artifact) => artifact.kind === 'egress')!;
+  const file = artifactFile(folder, egress.digest)!;
+  writeFileSync(file, readFileSync(file, 'utf8').replace('"not-allowed"', '"allowed-now"'));
+  const edited = await cairn(['verify', bundleFile, '--trusted-key', server.keyId, '--artifacts', folder]);
+  expect(edited.status).toBe(1);
+  expect(edited.stdout).toMatch(/fail +artifacts +.*the fetched content hashes to sha256:[0-9a-f]{64}, not /);
 });
