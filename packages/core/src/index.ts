@@ -90,6 +90,7 @@ export type {
   NeedSelection,
   NeedSpec,
   NetworkAllowListSpec,
+  RunsOnSpec,
   NetworkCredentialSpec,
   NetworkSpec,
   PathRules,

@@ -485,6 +485,9 @@ export class Engine {
       networkAllowListExecutors: Object.entries(this.#executors)
         .filter(([, executor]) => executor.capabilities.networkAllowLists === true)
         .map(([name]) => name),
+      labelExecutors: Object.entries(this.#executors)
+        .filter(([, executor]) => executor.capabilities.labels === true)
+        .map(([name]) => name),
       defaultExecutor: this.#settings.defaultExecutor ?? Object.keys(this.#executors)[0]!,
     };
   }

@@ -18,6 +18,7 @@ export { approvalPolicyOf, needsApproval, type ApprovalPolicy } from './spec/app
 export { runSpecJsonSchema } from './spec/run-spec-json-schema.ts';
 export { entriesCover, hostEntryProblem, parseHostEntry, type HostEntry } from './spec/network-host-entry.ts';
 export { networkIssues, type NetworkContext, type NetworkPolicy } from './spec/network-issues.ts';
+export { runsOnIssues, type RunsOnContext } from './spec/runs-on-issues.ts';
 export { networkAllowListSpecSchema, networkCredentialSpecSchema, networkSpecSchema } from './spec/network-spec-schema.ts';
 export { mergeRuntimeSpecSchema } from './spec/merge-runtime-spec-schema.ts';
 export { deliverRunIdPlaceholder, deliverRuntimeSpecSchema, fillDeliverPlaceholders } from './spec/deliver-runtime-spec-schema.ts';

@@ -22,6 +22,12 @@ export interface TaskEnvelope {
    * Out of band like `secrets`, and never logged.
    */
   readonly gateway?: TaskGateway;
+  /**
+   * The labels the item asks of the host that runs it (its `runsOn.labels`): an executor that
+   * routes by labels (`capabilities.labels`) starts it only where all of them are. Absent when
+   * the item asks none.
+   */
+  readonly labels?: readonly string[];
 }
 
 /** Where an attempt's model calls go, and the credential they carry. */

@@ -210,9 +210,19 @@ export interface ItemDefaultsSpec {
   effect?: ItemEffect;
   onLost?: ItemOnLost;
   network?: NetworkSpec;
+  runsOn?: RunsOnSpec;
   pathRules?: PathRules;
   budget?: BudgetSpec;
   stallTimeout?: DurationText;
+}
+
+/**
+ * Where an item may run on an executor that routes by labels (runners, ADR 0050): on a runner that
+ * has every label listed. An executor that does not route by labels refuses an item with one at
+ * submit rather than run it anywhere.
+ */
+export interface RunsOnSpec {
+  labels: string[];
 }
 
 /**
@@ -281,6 +291,8 @@ export interface ItemSpec {
   env?: Record<string, string>;
   /** The sandbox's network: none (`false`, the default), unrestricted (`true`), or an allow-list. */
   network?: NetworkSpec;
+  /** The labels a runner must have to take the item (see RunsOnSpec). */
+  runsOn?: RunsOnSpec;
   /** The rules for paths the item's patch adds; `portable` by default. */
   pathRules?: PathRules;
   /** What each attempt's model calls may spend (an agent item's); none by default. */

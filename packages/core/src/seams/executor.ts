@@ -19,6 +19,11 @@ export interface ExecutorCapabilities {
    * at submit (CAIRN_RUN_SPEC_INVALID at the item's `network`) and never dispatches one here.
    */
   readonly networkAllowLists?: boolean;
+  /**
+   * The executor starts a task only on a host with every label of `TaskEnvelope.labels` (runners,
+   * ADR 0050). Without it the engine refuses an item with `runsOn` at submit.
+   */
+  readonly labels?: boolean;
 }
 
 /**

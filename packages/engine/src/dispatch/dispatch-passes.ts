@@ -124,6 +124,7 @@ export class DispatchPasses {
             manifestDigest: dispatch.manifestDigest,
             ...(dispatch.secrets ? { secrets: dispatch.secrets } : {}),
             ...(dispatch.gateway ? { gateway: dispatch.gateway } : {}),
+            ...(dispatch.labels ? { labels: dispatch.labels } : {}),
           };
           return { dispatch, handle: await dispatch.executor.start(task) };
         } catch (error) {

@@ -119,6 +119,7 @@ export class ManifestDrafter {
       hasDependents: stored.hasDependents === 1,
       ...(secrets ? { secrets: secrets.values, secretVersions: secrets.versions } : {}),
       ...(gateway === undefined ? {} : { gateway }),
+      ...(spec.runsOn === undefined ? {} : { labels: spec.runsOn.labels }),
     };
   }
 

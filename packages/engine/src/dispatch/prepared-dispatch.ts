@@ -29,6 +29,8 @@ export interface PreparedDispatch {
   readonly secretVersions?: Readonly<Record<string, number>>;
   /** The model gateway and this attempt's credential, handed to the executor like secrets. */
   readonly gateway?: TaskGateway;
+  /** The item's `runsOn.labels`, handed to the executor in the task. */
+  readonly labels?: readonly string[];
 }
 
 /** An attempt whose manifest is drafted, not yet signed. */

@@ -77,6 +77,7 @@ export class Reconciler {
           manifestDigest: attempt.manifestDigest as TaskEnvelope['manifestDigest'],
           ...(secrets && !isDispatchRefusal(secrets) ? { secrets: secrets.values } : {}),
           ...this.#gateway(attempt, spec),
+          ...(spec.runsOn === undefined ? {} : { labels: spec.runsOn.labels }),
         };
         handle = await executor.start(task);
       } catch (error) {

@@ -201,6 +201,7 @@ function withRunDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
     ...(defaults.effect === undefined ? {} : { effect: defaults.effect }),
     ...(defaults.onLost === undefined ? {} : { onLost: defaults.onLost }),
     ...(defaults.network === undefined ? {} : { network: defaults.network }),
+    ...(defaults.runsOn === undefined ? {} : { runsOn: defaults.runsOn }),
     ...(defaults.pathRules === undefined ? {} : { pathRules: defaults.pathRules }),
     ...(defaults.budget === undefined ? {} : { budget: defaults.budget }),
     ...(defaults.stallTimeout === undefined ? {} : { stallTimeout: defaults.stallTimeout }),

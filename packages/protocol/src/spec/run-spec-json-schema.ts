@@ -44,6 +44,8 @@ const itemMeanings: Record<string, string> = {
   env: 'Plain environment variables for the runtime.',
   network:
     'The sandbox\'s network: false (the default) is none, true is unrestricted, and { allow: [host, *.domain, host:port], credentials: [{ host, secret, as: { header, value: "Bearer {secret}" } }] } admits only the listed hosts (names, not IP addresses; 443 and 80 without a port), with the item\'s secrets sent to their hosts by the proxy. A server refuses an allow-list its executors cannot enforce.',
+  runsOn:
+    "On an executor that routes by labels (the server's runners, ADR 0050): { labels: [gpu, pool=build] } runs the item only on a runner with every label. A server refuses runsOn where the item's executor does not route by labels.",
   forEach:
     'Once `from` succeeds, runs this item once per element of the JSON array at `path` of its output ($ then .name and [index] steps), as <id>/0, <id>/1, ..., each given its element as the input file `as` (element by default); what depends on it waits for all. It takes no other prerequisite.',
   emits:

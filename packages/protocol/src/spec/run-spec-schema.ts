@@ -12,6 +12,7 @@ import type {
   NeedSpec,
   RetrySpec,
   RunSpecV1,
+  RunsOnSpec,
   WorkspaceSpec,
 } from '@cairn/core';
 import { z } from 'zod';
@@ -197,6 +198,15 @@ const approval = z.union([z.enum(['required', 'none']), approvalPolicySpecSchema
   error: 'must be required, none, or a policy { required: N, from: [role or group], selfApproval, timeout, onTimeout: reject | approve }',
 });
 
+// A runner label as runners advertise them (`gpu`, `os=debian`, `pool=build`): lower case, one token.
+const runnerLabel = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._=-]{0,62}$/, 'must be a runner label: lower-case letters, digits and . _ = - (up to 63), e.g. gpu or pool=build');
+const runsOnSpecSchema = z.strictObject({
+  labels: z.array(runnerLabel).min(1, 'must list at least one label (leave runsOn out for any runner)').max(32, 'must hold at most 32 labels'),
+});
+true satisfies SchemaImplements<typeof runsOnSpecSchema, RunsOnSpec>;
+
 export const itemDefaultsSpecSchema = z.strictObject({
   executor: identifier.exactOptional(),
   queue: identifier.exactOptional(),
@@ -206,6 +216,7 @@ export const itemDefaultsSpecSchema = z.strictObject({
   effect: effect.exactOptional(),
   onLost: onLost.exactOptional(),
   network: networkSpecSchema.exactOptional(),
+  runsOn: runsOnSpecSchema.exactOptional(),
   pathRules: pathRules.exactOptional(),
   budget: budgetSpecSchema.exactOptional(),
   stallTimeout: duration.exactOptional(),
@@ -231,6 +242,7 @@ export const itemSpecSchema = z.strictObject({
   secrets: list(environmentName).exactOptional(),
   env: map(environmentName, processText).exactOptional(),
   network: networkSpecSchema.exactOptional(),
+  runsOn: runsOnSpecSchema.exactOptional(),
   pathRules: pathRules.exactOptional(),
   budget: budgetSpecSchema.exactOptional(),
   stallTimeout: duration.exactOptional(),

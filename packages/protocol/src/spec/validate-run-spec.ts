@@ -7,6 +7,7 @@ import { describeZodIssues } from './describe-zod-issue.ts';
 import { documentHazards } from './document-hazards.ts';
 import { itemGraphIssues } from './item-graph.ts';
 import { networkIssues, type NetworkContext } from './network-issues.ts';
+import { runsOnIssues, type RunsOnContext } from './runs-on-issues.ts';
 import { parseRunSpec, type ParseRunSpecOptions } from './parse-run-spec.ts';
 import { runSpecV1Schema } from './run-spec-schema.ts';
 import { didYouMean } from './suggest-name.ts';
@@ -15,7 +16,7 @@ import { didYouMean } from './suggest-name.ts';
  * What the server knows exists. When a list is given, names outside it are refused (with a
  * suggestion); when it is absent, any well-formed name passes.
  */
-export interface RunSpecContext extends NetworkContext {
+export interface RunSpecContext extends NetworkContext, RunsOnContext {
   readonly executors?: readonly string[];
   readonly queues?: readonly string[];
   readonly adapters?: readonly string[];
@@ -62,7 +63,13 @@ export function validateRunSpec(document: unknown, context: RunSpecContext = {})
     return { ok: false, issues: limitIssues([...shapeIssues, ...graphIssues]) };
   }
   const spec = parsed.data;
-  const issues = [...itemGraphIssues(spec), ...priorityIssues(spec), ...unknownNameIssues(spec, context), ...networkIssues(spec, context)];
+  const issues = [
+    ...itemGraphIssues(spec),
+    ...priorityIssues(spec),
+    ...unknownNameIssues(spec, context),
+    ...networkIssues(spec, context),
+    ...runsOnIssues(spec, context),
+  ];
   if (issues.length > 0) return { ok: false, issues: limitIssues(issues) };
   const canonical = canonicalJson(spec);
   return { ok: true, spec, digest: sha256Digest(canonical), canonical };
