@@ -1340,6 +1340,9 @@ export interface components {
                 };
               }[];
             };
+        readonly runsOn?: {
+          readonly labels: readonly string[];
+        };
         /** @enum {string} */
         readonly pathRules?: 'portable' | 'posix';
         readonly budget?: {
@@ -1461,6 +1464,9 @@ export interface components {
                 };
               }[];
             };
+        readonly runsOn?: {
+          readonly labels: readonly string[];
+        };
         /** @enum {string} */
         readonly pathRules?: 'portable' | 'posix';
         readonly budget?: {
