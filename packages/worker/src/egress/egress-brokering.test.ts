@@ -247,6 +247,33 @@ test('a binding that names its host with a port, as a spec may, binds that host'
   expect(https.requests.slice(before).map((request) => request.headers.authorization)).toEqual([`Bearer ${secret}`]);
 });
 
+test('many requests over one kept-alive terminated tunnel: each brokered, and the upstream socket watched once', async () => {
+  const { proxy } = await startProxy();
+  const tunnel = await openTunnel(proxy.socketPath, `api.example.test:${https.port}`);
+  const tls = tlsConnect({ socket: tunnel.socket, servername: 'api.example.test', ca: proxy.caCertificate!, ALPNProtocols: ['http/1.1'] });
+  await new Promise<void>((resolve, reject) => tls.once('secureConnect', resolve).once('error', reject));
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning);
+  process.on('warning', onWarning);
+  const before = https.requests.length;
+  let received = '';
+  tls.on('data', (chunk: Buffer) => (received += chunk.toString()));
+  try {
+    // One request at a time on the one connection, as a kept-alive client sends them.
+    for (let index = 0; index < 15; index++) {
+      const answers = received.split('HTTP/1.1 200').length - 1;
+      tls.write(`GET /keep-alive/${index} HTTP/1.1\r\nHost: api.example.test\r\nConnection: keep-alive\r\n\r\n`);
+      for (let wait = 0; wait < 500 && received.split('HTTP/1.1 200').length - 1 === answers; wait++) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  } finally {
+    process.off('warning', onWarning);
+    tls.destroy();
+  }
+  expect(received.split('HTTP/1.1 200').length - 1).toBe(15);
+  expect(https.requests.slice(before).map((request) => request.headers.authorization)).toEqual(Array.from({ length: 15 }, () => `Bearer ${secret}`));
+  expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
+});
+
 test('bindings are checked at start, each problem named by its path and none showing a secret', async () => {
   const error = await EgressProxy.start(
     {

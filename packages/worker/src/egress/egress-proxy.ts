@@ -4,6 +4,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
+import type { SecureContext } from 'node:tls';
 import { parseSettings } from '@cairn/protocol';
 import type { z } from 'zod';
 import { createAddressPolicy } from './address-policy.ts';
@@ -48,7 +49,7 @@ export class EgressProxy {
   readonly #socketPath: string;
   readonly #broker: CredentialBroker;
   // Node's roots and the settings' own: what a bound host's certificate is checked against.
-  readonly #trust: readonly string[];
+  readonly #trust: () => SecureContext;
   readonly #flags: string[] = [];
   #authority: AttemptCertificateAuthority | undefined;
   #port = 0;
@@ -264,7 +265,7 @@ export class EgressProxy {
           host: connection.host,
           address,
           port,
-          trust: this.#trust,
+          trust: this.#trust(),
           connection,
           broker: this.#broker,
           admitBytes: (direction, bytes, cut) => this.#admitBytes(connection, direction, bytes, cut),

@@ -19,8 +19,8 @@ export interface TerminatedTunnel {
   /** The address the proxy checked, the only one connected to. */
   readonly address: string;
   readonly port: number;
-  /** CA certificates the host's own certificate is checked against: Node's roots and the settings' `trust`. */
-  readonly trust: readonly string[];
+  /** What the host's own certificate is checked against (Node's roots and the settings' `trust`), made once per proxy. */
+  readonly trust: SecureContext;
   readonly connection: EgressConnection;
   readonly broker: CredentialBroker;
   readonly admitBytes: (direction: 'in' | 'out', bytes: number, cut: () => void) => boolean;
@@ -45,7 +45,10 @@ export function terminateTunnel(tunnel: TerminatedTunnel): void {
   const secure = new TLSSocket(client, { isServer: true, secureContext: tunnel.context, ALPNProtocols: ['http/1.1'] });
   tunnel.track(secure);
   // One connection to the host for the tunnel's requests, in turn, as the client's own would be.
-  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: [...tunnel.trust] });
+  // The trust is a context made once: made from ~150 roots per connection, it cost 5-10 ms each.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, secureContext: tunnel.trust });
+  // A kept-alive socket is handed to each request in turn: it is watched once, not once a request.
+  const watched = new WeakSet<Duplex>();
   const authority = port === 443 ? host : `${host}:${port}`;
   let reached = false;
   const cut = () => {
@@ -75,6 +78,8 @@ export function terminateTunnel(tunnel: TerminatedTunnel): void {
     const method = request.method ?? 'GET';
     const upstream = httpsRequest({ host: address, port, servername: host, method, path: target, headers, agent, setHost: false });
     upstream.on('socket', (socket) => {
+      if (watched.has(socket)) return;
+      watched.add(socket);
       tunnel.track(socket);
       socket.once('secureConnect', () => (reached = true));
     });

@@ -1,14 +1,15 @@
 import { X509Certificate } from 'node:crypto';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { CairnError, type ValidationIssue } from '@cairn/protocol';
 
 /**
  * What a bound host's certificate is checked against once the proxy terminated the sandbox's TLS:
  * Node's roots, as any client would use, and the settings' extra CAs (an organisation's internal
  * one, a test's). Throws CAIRN_CONFIG_INVALID naming each `egress.trust[i]` that is no certificate,
- * so a typo fails at start rather than as every bound host's connection failing.
+ * so a typo fails at start rather than as every bound host's connection failing. Returns the one
+ * secure context every terminated tunnel checks hosts with.
  */
-export function upstreamTrust(extra: readonly string[]): readonly string[] {
+export function upstreamTrust(extra: readonly string[]): () => SecureContext {
   const issues: ValidationIssue[] = extra.flatMap((pem, index) => {
     try {
       new X509Certificate(pem);
@@ -27,5 +28,7 @@ export function upstreamTrust(extra: readonly string[]): readonly string[] {
         action: 'Give each trusted CA as a PEM certificate (-----BEGIN CERTIFICATE-----).',
       },
     );
-  return [...rootCertificates, ...extra];
+  // Made at the first terminated tunnel, then kept: a proxy without bindings never pays for it.
+  let context: SecureContext | undefined;
+  return () => (context ??= createSecureContext({ ca: [...rootCertificates, ...extra] }));
 }
