@@ -2,5 +2,4 @@ export { createRunnerExecutor, RunnerExecutor } from './executor/runner-executor
 export type { RunnerIdentity, RunnerSummary } from './executor/runner-executor.ts';
 export { runnerExecutorSettingsSchema } from './executor/runner-executor-settings.ts';
 export type { RunnerExecutorSettings } from './executor/runner-executor-settings.ts';
-export type { RunnerTaskEnvelope } from './executor/runner-task-envelope.ts';
 export const VERSION = '0.1.0';

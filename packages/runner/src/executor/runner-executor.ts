@@ -1,4 +1,4 @@
-import type { Digest, ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, StorageProviderV1 } from '@cairn/core';
+import type { Digest, ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import {
   CairnError,
   parsePayload,
@@ -16,7 +16,6 @@ import {
 import type { z } from 'zod';
 import { labelsFit } from './labels-fit.ts';
 import { runnerExecutorSettingsSchema, type RunnerExecutorSettings } from './runner-executor-settings.ts';
-import type { RunnerTaskEnvelope } from './runner-task-envelope.ts';
 import { manifestNames, recordedStatus } from './stored-records.ts';
 
 const provider = 'runner';
@@ -47,7 +46,7 @@ export interface RunnerSummary {
 interface Lease {
   readonly executionId: string;
   /** The envelope `start` was given; absent for a lease adopted after a restart (a handle carries no secrets). */
-  task?: RunnerTaskEnvelope;
+  task?: TaskEnvelope;
   manifestDigest?: Digest;
   labels: readonly string[];
   state: 'queued' | 'held' | 'exited' | 'lapsed';
@@ -90,7 +89,7 @@ const endedRetentionMs = 15 * 60_000;
 export class RunnerExecutor implements ExecutorV1 {
   readonly specificationVersion = 'v1';
   readonly provider = provider;
-  readonly capabilities = { cancel: true, pushesCompletions: true, isolation: 'bubblewrap', networkAllowLists: true } as const;
+  readonly capabilities = { cancel: true, pushesCompletions: true, isolation: 'bubblewrap', networkAllowLists: true, labels: true } as const;
   readonly #settings: z.output<typeof runnerExecutorSettingsSchema>;
   readonly #storage: StorageProviderV1 | undefined;
   readonly #logger: Logger | undefined;
@@ -124,8 +123,8 @@ export class RunnerExecutor implements ExecutorV1 {
     this.#sweeper.unref();
   }
 
-  /** Queues a lease for the task (idempotent per execution id); the item's labels choose its runners. */
-  async start(task: RunnerTaskEnvelope): Promise<ExecutionHandle> {
+  /** Queues a lease for the task (idempotent per execution id); its `labels` (the item's `runsOn.labels`) choose its runners. */
+  async start(task: TaskEnvelope): Promise<ExecutionHandle> {
     const parsed = runnerTaskEnvelopeSchema.safeParse(task);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -146,7 +145,7 @@ export class RunnerExecutor implements ExecutorV1 {
     return started;
   }
 
-  async #queueLease(task: RunnerTaskEnvelope): Promise<ExecutionHandle> {
+  async #queueLease(task: TaskEnvelope): Promise<ExecutionHandle> {
     // A book that did not see an exit (a restart in between) must not run the attempt again.
     const recorded = this.#storage === undefined ? undefined : await recordedStatus(this.#storage, task.executionId);
     const known = this.#leases.get(task.executionId);
@@ -172,7 +171,7 @@ export class RunnerExecutor implements ExecutorV1 {
   }
 
   /** A start for a lease the book has: the same handle; an adopted lease learns its envelope. */
-  #knownStart(lease: Lease, task: RunnerTaskEnvelope): ExecutionHandle {
+  #knownStart(lease: Lease, task: TaskEnvelope): ExecutionHandle {
     if (lease.task === undefined && lease.state === 'held') {
       lease.task = task;
       lease.manifestDigest = task.manifestDigest;
