@@ -2477,7 +2477,8 @@ export interface operations {
         readonly 'application/json': {
           readonly name: string;
           readonly scopes: readonly (
-            ('runs:submit' | 'runs:read' | 'runs:cancel' | 'runs:approve' | 'runs:budget' | 'branches:take-over' | 'audit:read' | 'admin') | string
+            | ('runs:submit' | 'runs:read' | 'runs:cancel' | 'runs:approve' | 'runs:budget' | 'branches:take-over' | 'audit:read' | 'runners:run' | 'admin')
+            | string
           )[];
           /** @description Who the token belongs to: a person or a service (e.g. ana, service:ci, or <issuer>#<subject> for a person of the identity provider). Left out: whoever makes it. An approval policy counts one vote per principal, however many tokens they hold. */
           readonly principal?: string;
@@ -2648,7 +2649,8 @@ export interface operations {
         readonly 'application/json': {
           /** @description What the signed-in tab may do; default runs:read runs:approve runs:cancel audit:read, less those the caller lacks */
           readonly scopes?: readonly (
-            ('runs:submit' | 'runs:read' | 'runs:cancel' | 'runs:approve' | 'runs:budget' | 'branches:take-over' | 'audit:read' | 'admin') | string
+            | ('runs:submit' | 'runs:read' | 'runs:cancel' | 'runs:approve' | 'runs:budget' | 'branches:take-over' | 'audit:read' | 'runners:run' | 'admin')
+            | string
           )[];
         };
       };

@@ -128,7 +128,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     service: () => serviceOf!(),
     ...(options.logger ? { logger: options.logger } : {}),
   };
-  const { gateway } = await startModules(parts, modulesBeforeEngine, moduleContext);
+  const { gateway, runners } = await startModules(parts, modulesBeforeEngine, moduleContext);
   // Runs naming `workspace: { repository, ref }` are fetched at submit (whoever submits them), a schedule's at each slot.
   const workspaces: RepositoryWorkspacesSettings = {
     storage,
@@ -139,7 +139,8 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   };
   const engineSettings: Omit<EngineSettings, 'database'> = {
     observer: tracing ? bothObservers(metrics.observer, tracing.observer) : metrics.observer,
-    executors: delivery ? { ...executors, [deliverExecutorName]: delivery.executor } : executors,
+    // Runners' attempts go to one executor, `runners`, beside the configured one (ADR 0050).
+    executors: { ...executors, ...(runners ? { runners } : {}), ...(delivery ? { [deliverExecutorName]: delivery.executor } : {}) },
     ...(delivery ? { forges: delivery.forges.names } : {}),
     // Executors given by the embedder run whatever runtimes they have; ours run the configured ones.
     ...(options.executors ? {} : { adapters: runtimes.adapters }),
@@ -234,6 +235,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     webhooks: webhooks.endpoints,
     webhookDispatcher: webhooks.dispatcher,
     ...(gateway ? { gatewayUrl: gateway.url } : {}),
+    ...(runners ? { runners } : {}),
     triggers,
     close: () => parts.closeInReverse(),
   };

@@ -16,7 +16,7 @@ const executorWith = async (storageConfig: Record<string, unknown>, storage: Sto
   try {
     const loaded = {
       config: { storage: storageConfig },
-      paths: { executions: join(directory, 'executions'), work: join(directory, 'work') },
+      paths: { executions: join(directory, 'executions'), work: join(directory, 'work'), networkTrust: [] },
     } as unknown as LoadedServerConfig;
     await seamFactories.executor.local({ kind: 'local', sandbox: 'none' } as never, {
       loaded,

@@ -2,6 +2,7 @@ import { accessModule } from '../capabilities/access/access-module.ts';
 import { dashboardModule } from '../capabilities/dashboard/dashboard-module.ts';
 import { evidenceModule } from '../capabilities/evidence/evidence-module.ts';
 import { gatewayModule } from '../capabilities/gateway/gateway-module.ts';
+import { runnersModule } from '../capabilities/runners/runners-module.ts';
 import { schedulesModule } from '../capabilities/schedules/schedules-module.ts';
 import { triggersModule } from '../capabilities/triggers/triggers-module.ts';
 import { webhooksModule } from '../capabilities/webhooks/webhooks-module.ts';
@@ -11,8 +12,8 @@ import type { StartedParts } from './started-parts.ts';
 // The server's capability modules in start order (ADR 0048). The server closes them in reverse, so
 // a module is listed after those it uses. A new capability is its folder and one line here.
 
-/** Those the engine is built over: the gateway listens first, since the engine issues its URL. */
-export const modulesBeforeEngine = [gatewayModule] as const;
+/** Those the engine is built over: the gateway listens first, since the engine issues its URL; the runners' lease book is one of its executors. */
+export const modulesBeforeEngine = [gatewayModule, runnersModule] as const;
 
 /** Those that run on the engine's service, started once it runs and closed before it stops. */
 export const modulesAfterEngine = [accessModule, schedulesModule, evidenceModule, dashboardModule, webhooksModule, triggersModule] as const;

@@ -1,3 +1,4 @@
+import type { RunnerExecutor } from '@cairn/runner';
 import type { AuditAnchorV1, AuthorizerV1, CipherV1, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import type { Engine, EngineService, SignerTakeOver } from '@cairn/engine';
 import type { OidcSignIn } from '../capabilities/access/oidc-sign-in.ts';
@@ -68,6 +69,8 @@ export interface ServerComposition {
   readonly webhookDispatcher: Pick<WebhookDispatcher, 'start' | 'stop'>;
   /** Where the model gateway listens, when `gateway.enabled` (ADR 0033). */
   readonly gatewayUrl?: string;
+  /** The `runners` executor's lease book (ADR 0050), when `runners.enabled`: what runners poll. */
+  readonly runners?: RunnerExecutor;
   /** Run templates, and the GitHub trigger when `triggers.github` is configured. */
   readonly triggers: ServerTriggers;
   /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { gatewaySettingsSchema } from '../capabilities/gateway/gateway-settings.ts';
+import { runnersConfigSchema } from '../capabilities/runners/runners-config-schema.ts';
 import { telemetryConfigSchema } from './telemetry-config-schema.ts';
 import { runTemplateConfigSchema, triggersConfigSchema } from '../capabilities/triggers/trigger-config-schema.ts';
 import { workspacesConfigSchema } from '../workspaces/workspaces-config-schema.ts';
@@ -63,6 +64,8 @@ const serverConfigShape = z.strictObject({
       runTemplateConfigSchema,
     )
     .default({}),
+  /** Runners on other hosts (ADR 0050): `enabled` offers the `runners` executor they dial out to. */
+  runners: runnersConfigSchema.prefault({}),
   /** What starts runs from templates besides the API: GitHub webhook deliveries (`github`), Standard Webhooks (`webhooks`). */
   triggers: triggersConfigSchema.prefault({}),
   /** Workspaces the server fetches from git repositories (`workspace: { repository, ref }` in a run spec). */

@@ -3,8 +3,19 @@ import type { AuthenticatedPrincipal } from '@cairn/core';
 /**
  * What a token may be allowed to do. `admin` allows everything. `branches:take-over` lets the runs
  * a token submits replace a branch another run delivered (a deliver item's `takeOver: true`).
+ * `runners:run` is a runner's (ADR 0050): polling for attempts and reporting them, nothing else.
  */
-export const tokenScopes = ['runs:submit', 'runs:read', 'runs:cancel', 'runs:approve', 'runs:budget', 'branches:take-over', 'audit:read', 'admin'] as const;
+export const tokenScopes = [
+  'runs:submit',
+  'runs:read',
+  'runs:cancel',
+  'runs:approve',
+  'runs:budget',
+  'branches:take-over',
+  'audit:read',
+  'runners:run',
+  'admin',
+] as const;
 
 /**
  * A grant to use one secret in the runs a token submits (`secrets:use:API_KEY`), or every secret
@@ -74,4 +85,6 @@ export const scopeOfAction: Readonly<Record<string, TokenScope>> = {
   'secrets.manage': 'admin',
   'webhooks.read': 'admin',
   'webhooks.manage': 'admin',
+  // A runner's token polls, reports and reads and writes its attempts' storage: nothing else.
+  'runner.run': 'runners:run',
 };
