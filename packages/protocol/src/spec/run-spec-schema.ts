@@ -25,6 +25,7 @@ import { parseJsonPath } from '../json/select-json-path.ts';
 import { runSpecLimits as limits } from './run-spec-limits.ts';
 import { priorityLevels } from './priority-levels.ts';
 import { networkSpecSchema } from './network-spec-schema.ts';
+import { runnerLabelsSchema } from '../runner/runner-label.ts';
 
 // Field shapes shared by several places of the spec. Each message says what to write instead.
 const identifierPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -198,12 +199,8 @@ const approval = z.union([z.enum(['required', 'none']), approvalPolicySpecSchema
   error: 'must be required, none, or a policy { required: N, from: [role or group], selfApproval, timeout, onTimeout: reject | approve }',
 });
 
-// A runner label as runners advertise them (`gpu`, `os=debian`, `pool=build`): lower case, one token.
-const runnerLabel = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9._=-]{0,62}$/, 'must be a runner label: lower-case letters, digits and . _ = - (up to 63), e.g. gpu or pool=build');
 const runsOnSpecSchema = z.strictObject({
-  labels: z.array(runnerLabel).min(1, 'must list at least one label (leave runsOn out for any runner)').max(32, 'must hold at most 32 labels'),
+  labels: runnerLabelsSchema.min(1, 'must list at least one label (leave runsOn out for any runner)'),
 });
 true satisfies SchemaImplements<typeof runsOnSpecSchema, RunsOnSpec>;
 
