@@ -33,7 +33,7 @@ const allowedWorkspaceImports: Record<string, string[]> = {
   '@cairn/oidc': ['@cairn/core', '@cairn/protocol'],
   // Runners (ADR 0050): the server's executor over a lease book, and the daemon that runs the
   // worker's attempts on a runner's host.
-  '@cairn/runner': ['@cairn/core', '@cairn/protocol', '@cairn/worker'],
+  '@cairn/runner': ['@cairn/core', '@cairn/protocol', '@cairn/worker', '@cairn/local'],
   '@cairn/client': ['@cairn/core', '@cairn/protocol'],
   '@cairn/mcp': ['@cairn/core', '@cairn/protocol', '@cairn/client'],
   // The reference server composes everything.

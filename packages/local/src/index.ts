@@ -7,6 +7,9 @@ export type { LocalSignerSettings } from './signer/local-signer.ts';
 export { createLocalCipher, LocalCipher, localCipherSettingsSchema } from './cipher/local-cipher.ts';
 export type { LocalCipherSettings } from './cipher/local-cipher.ts';
 export { createLocalExecutor, LocalExecutor, localExecutorSettingsSchema } from './executor/local-executor.ts';
+// The worker the local executor's supervisors run, for hosts that run attempts themselves (runners, ADR 0050).
+export { createExecutionWorker as executionWorker } from './executor/execution-worker.ts';
+export type { ExecutionWorkerOptions } from './executor/execution-worker.ts';
 export type { LocalExecutorSettings } from './executor/local-executor.ts';
 export type { TaskStorage } from './supervisor/supervisor-input.ts';
 export { bubblewrapCommand, sandboxWorkspace } from './sandbox/bubblewrap-command.ts';
