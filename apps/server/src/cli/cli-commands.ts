@@ -20,6 +20,7 @@ import { addMcpCommands } from './mcp-commands.ts';
 import { addProvenanceCommands } from './provenance-commands.ts';
 import { addReportCommands } from './report-commands.ts';
 import { addRunCommands } from './run-commands.ts';
+import { addRunnerCommand } from './runner-command.ts';
 import { addRunListCommands } from './run-list-commands.ts';
 import { addScheduleCommands } from './schedule-commands.ts';
 import { addSecretCommands } from './secret-commands.ts';
@@ -36,6 +37,7 @@ import { addWebhookCommands } from './webhook-commands.ts';
  */
 export function addAllCommands(): void {
   addServerCommands();
+  addRunnerCommand();
   addRunCommands();
   addTemplateCommands();
   addLogsCommands();
