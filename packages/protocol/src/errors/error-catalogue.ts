@@ -138,6 +138,11 @@ export const errorCatalogue = {
     summary: 'The executor could not be reached to inspect or cancel a task.',
     action: 'Check the executor backend; the engine retries inspection on its reconcile loop.',
   },
+  CAIRN_RUNNER_VERSION: {
+    status: 409,
+    summary: "A runner of another minor version polled the server: it could misread the server's leases, so it is given none.",
+    action: "Install the runner of the version the message names on that host (the server's), then start it again.",
+  },
   CAIRN_RUNTIME_FAILED: {
     status: 502,
     summary: 'A runtime adapter could not run the command or agent (not found, crashed before start).',

@@ -110,3 +110,12 @@ test('without runners.enabled, no runner route answers and an item naming the ru
   expect(submitted.status).toBe(400);
   expect(((await submitted.json()) as { path: string }).path).toBe('$.items[0].executor');
 });
+
+test('a runner of another minor version is refused with both versions named', { timeout: 60_000 }, async () => {
+  const { runner } = await serverWithRunners();
+  const refused = await runner('/v1/runner/poll', poll({ version: '0.2.0' }));
+  expect(refused.status).toBe(409);
+  expect(await refused.json()).toMatchObject({ code: 'CAIRN_RUNNER_VERSION', message: expect.stringContaining('"0.2.0"') });
+  // Another patch of the same minor version is served.
+  expect((await runner('/v1/runner/poll', poll({ version: '0.1.9' }))).status).toBe(200);
+});

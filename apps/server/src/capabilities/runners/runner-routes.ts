@@ -1,5 +1,6 @@
 import { runnerExitsAnswerSchema, runnerExitsRequestSchema, runnerPollAnswerSchema, runnerPollRequestSchema } from '@cairn/protocol';
-import type { RunnerExecutor } from '@cairn/runner';
+import { CairnError } from '@cairn/protocol';
+import { VERSION, type RunnerExecutor } from '@cairn/runner';
 import type { HttpApp } from '../../http/http-app.ts';
 
 /**
@@ -20,6 +21,7 @@ export function registerRunnerRoutes(app: HttpApp, runners: RunnerExecutor): voi
       },
     },
     async (request) => {
+      refuseOtherVersions(request.body.version);
       // A runner that goes away mid-poll is answered nothing: its leases wait for its next poll.
       const stop = new AbortController();
       request.raw.once('close', () => stop.abort());
@@ -38,6 +40,20 @@ export function registerRunnerRoutes(app: HttpApp, runners: RunnerExecutor): voi
       },
     },
     async (request) => mutable(runners.reportExits({ name: request.actor!.id }, request.body.exits)),
+  );
+}
+
+/**
+ * A runner of another minor version (or major) is given nothing: the lease it would read and the
+ * status it would report may mean something else to it. Patch versions differ freely.
+ */
+function refuseOtherVersions(version: string): void {
+  const minor = (text: string) => /^(\d+)\.(\d+)\./.exec(text)?.slice(1, 3).join('.');
+  if (minor(version) !== undefined && minor(version) === minor(VERSION)) return;
+  throw new CairnError(
+    'CAIRN_RUNNER_VERSION',
+    `This server runs runner protocol ${VERSION}; the runner polling is ${JSON.stringify(version)}, of another minor version. Install @cairn/runner ${VERSION} (cairn ${VERSION}) on the runner's host and start it again.`,
+    { path: '$.version', details: { serverVersion: VERSION, runnerVersion: version } },
   );
 }
 
