@@ -2,6 +2,8 @@ export { createRunnerExecutor, RunnerExecutor } from './executor/runner-executor
 export type { RunnerIdentity, RunnerSummary } from './executor/runner-executor.ts';
 export { runnerExecutorSettingsSchema } from './executor/runner-executor-settings.ts';
 export type { RunnerExecutorSettings } from './executor/runner-executor-settings.ts';
+export { createRunnerStorageProvider, RunnerStorageProvider, runnerStorageProviderSettingsSchema } from './storage/runner-storage-provider.ts';
+export type { RunnerStorageProviderSettings } from './storage/runner-storage-provider.ts';
 export { createRunner, Runner } from './daemon/runner.ts';
 export { runnerSettingsSchema } from './daemon/runner-settings.ts';
 export type { RunnerSettings } from './daemon/runner-settings.ts';
