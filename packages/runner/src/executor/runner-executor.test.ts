@@ -55,6 +55,7 @@ describe('leases', () => {
     ]);
     expect(executor.holds('big', 'gpu-item')).toBe(true);
     expect(executor.holds('plain', 'gpu-item')).toBe(false);
+    expect([executor.heldBy('big'), executor.heldBy('plain'), executor.heldBy('nobody')]).toEqual([['gpu-item'], ['any-item'], []]);
     expect(executor.manifestDigestOf('gpu-item')).toBe(sha256Digest('gpu-item'));
   });
 
@@ -145,6 +146,7 @@ describe('loss', () => {
     expect(await executor.inspect(handle('a'))).toEqual(lost);
     expect(heard).toEqual([['a', lost]]);
     expect(executor.holds('r1', 'a')).toBe(false);
+    expect([executor.lapsed('r1', 'a'), executor.lapsed('r2', 'a'), executor.heldBy('r1')]).toEqual([true, false, []]);
     expect((await poll(executor, 'r1', { held: ['a'] })).cancel).toEqual(['a']);
     expect(executor.reportExits({ name: 'r1' }, [{ executionId: 'a', status: succeeded }])).toEqual({
       accepted: [],

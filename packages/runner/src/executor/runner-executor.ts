@@ -324,6 +324,19 @@ export class RunnerExecutor implements ExecutorV1 {
     return lease?.state === 'held' && lease.runner === runnerName;
   }
 
+  /** The execution ids `runnerName` holds live leases on now: what its reads of manifests and blobs are allowed by. */
+  heldBy(runnerName: string): string[] {
+    this.#sweep(this.#now());
+    return [...(this.#runners.get(runnerName)?.held ?? [])].filter((lease) => lease.state === 'held').map((lease) => lease.executionId);
+  }
+
+  /** Whether `runnerName` held `executionId` until its lease lapsed: a write for it now is a late result. */
+  lapsed(runnerName: string, executionId: string): boolean {
+    this.#sweep(this.#now());
+    const lease = this.#leases.get(executionId);
+    return lease?.state === 'lapsed' && lease.runner === runnerName;
+  }
+
   /** The manifest digest of an execution in the book (unknown for a lease adopted after a restart until the engine inspects its handle). */
   manifestDigestOf(executionId: string): Digest | undefined {
     return this.#leases.get(executionId)?.manifestDigest;

@@ -8,7 +8,11 @@ import type { HttpApp } from '../../http/http-app.ts';
  * heartbeat, and how it takes leases) and its report of ended attempts. The runner's name is its
  * token's: one token per runner, revoked to cut it off.
  */
-export function registerRunnerRoutes(app: HttpApp, runners: RunnerExecutor): void {
+export function registerRunnerRoutes(
+  app: HttpApp,
+  runners: RunnerExecutor,
+  onLate: (late: { runnerName: string; executionId: string; what: string; reason: string }) => Promise<void>,
+): void {
   app.post(
     '/v1/runner/poll',
     {
@@ -39,7 +43,15 @@ export function registerRunnerRoutes(app: HttpApp, runners: RunnerExecutor): voi
         response: { 200: runnerExitsAnswerSchema },
       },
     },
-    async (request) => mutable(runners.reportExits({ name: request.actor!.id }, request.body.exits)),
+    async (request) => {
+      const name = request.actor!.id;
+      const answer = runners.reportExits({ name }, request.body.exits);
+      // An exit for a lease that lapsed is a late result: the attempt was recorded lost and may run elsewhere.
+      for (const refused of answer.refused)
+        if (refused.reason.startsWith('lease lapsed'))
+          await onLate({ runnerName: name, executionId: refused.executionId, what: 'exit', reason: refused.reason });
+      return mutable(answer);
+    },
   );
 }
 

@@ -19,8 +19,26 @@ export const runnersModule: ServerModule<ModuleContext, 'runners', RunnerExecuto
   },
   close: (executor) => executor?.close(),
   async routes(app, composition) {
-    if (composition.runners === undefined) return;
-    const { registerRunnerRoutes } = await import('./runner-routes.ts');
-    registerRunnerRoutes(app, composition.runners);
+    const runners = composition.runners;
+    if (runners === undefined) return;
+    const [{ registerRunnerRoutes }, { registerRunnerStorageRoutes }, { auditLateResult }] = await Promise.all([
+      import('./runner-routes.ts'),
+      import('./runner-storage-routes.ts'),
+      import('./late-results.ts'),
+    ]);
+    registerRunnerRoutes(app, runners, (late) => auditLateResult(composition.service, late));
+    registerRunnerStorageRoutes(app, {
+      storage: composition.storage,
+      leases: runners,
+      // The route's `runner.run` action let the request in: its token is a runner's (or an admin's, which holds no lease).
+      authorize: (request) => request.actor!.id,
+      onRefused: (refusal) =>
+        auditLateResult(composition.service, {
+          runnerName: refusal.runnerName,
+          executionId: refusal.executionId,
+          what: `${refusal.operation} ${refusal.key}`,
+          reason: refusal.reason,
+        }),
+    });
   },
 };
