@@ -25,6 +25,10 @@ export function addRunnerCommand(): void {
     .option('--slots <n>', 'attempts run at once', '2')
     .option('--work-root <dir>', "where attempts get their working folders (default: the system's temporary folder)")
     .option('--state-directory <dir>', 'where exits not reported yet are kept (default: $XDG_STATE_HOME/cairn/runner, else ~/.local/state/cairn/runner)')
+    .option(
+      '--sandbox-uids <first>',
+      "the first of the 1,000 uids this runner's sandboxes take in turn (default 200000, as the local executor's: give each runner or server on one host its own range)",
+    )
     .option('--drain-grace <seconds>', 'how long a SIGTERM or SIGINT lets held attempts finish before stopping them', String(defaultDrainGraceSeconds))
     .action(
       async (options: {
@@ -34,6 +38,7 @@ export function addRunnerCommand(): void {
         slots: string;
         workRoot?: string;
         stateDirectory?: string;
+        sandboxUids?: string;
         drainGrace: string;
       }) => {
         const token = process.env['CAIRN_RUNNER_TOKEN'];
@@ -62,6 +67,7 @@ export function addRunnerCommand(): void {
           trustedKeys,
           ...(options.workRoot === undefined ? {} : { workRoot: options.workRoot }),
           stateDirectory: options.stateDirectory ?? defaultStateDirectory(),
+          ...(options.sandboxUids === undefined ? {} : { uids: { first: wholeNumber(options.sandboxUids, '--sandbox-uids'), count: 1_000 } }),
           drainGraceMs: wholeNumber(options.drainGrace, '--drain-grace') * 1_000,
           logger,
         });

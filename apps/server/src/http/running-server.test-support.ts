@@ -17,7 +17,8 @@ import { buildHttpApi } from './http-server.ts';
  * file's last test (`'file'`: a server the file's tests share). Sandboxes are
  * bubblewrap where the machine allows (root), `none` otherwise. `options.config` adds top-level
  * sections to the config `cairn init` wrote (`runtimes`, ...), before the server reads it;
- * `options.port` fixes the port (a config naming the server's own URL needs it before it listens).
+ * `options.port` fixes the port (a config naming the server's own URL needs it before it listens);
+ * `options.host` the address it listens on (127.0.0.1 by default).
  */
 export function runningServers(closedAfter: 'test' | 'file' = 'test') {
   const closers: (() => Promise<void>)[] = [];
@@ -26,7 +27,7 @@ export function runningServers(closedAfter: 'test' | 'file' = 'test') {
   });
   return async function start(
     auth: 'tokens' | 'loopback-operator' = 'tokens',
-    options: { readonly config?: Readonly<Record<string, unknown>>; readonly port?: number } = {},
+    options: { readonly config?: Readonly<Record<string, unknown>>; readonly port?: number; readonly host?: string } = {},
   ) {
     const directory = mkdtempSync(join(tmpdir(), 'cairn-server-'));
     // Sandboxes start as their own uids and must pass through to their workspaces.
@@ -38,7 +39,9 @@ export function runningServers(closedAfter: 'test' | 'file' = 'test') {
     const app = await buildHttpApi({ composition, ...httpApiSettingsOf(loaded.config.server), host: '127.0.0.1', auth });
     composition.start();
     composition.webhookDispatcher.start();
-    const base = await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
+    // `host` 0.0.0.0 for a test whose clients live in network namespaces of their own (runners); `base` stays on loopback.
+    const listened = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+    const base = listened.replace('//0.0.0.0:', '//127.0.0.1:');
     closers.push(async () => {
       await app.close();
       await composition.close();

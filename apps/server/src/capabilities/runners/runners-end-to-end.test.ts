@@ -2,12 +2,19 @@
 // dialing out to it with `runners:run` tokens, running leased attempts in bubblewrap sandboxes with
 // their storage through the server. Items choose runners by label; a run's patches, logs and
 // evidence come back as from the local executor.
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { createRunner, type Runner } from '@cairn/runner';
 import { afterEach, expect, test } from 'vitest';
+import { linkNamespace, type NamespaceLink } from '../../../../../packages/worker/src/testing/stand-in-internet/namespace-link.test-support.ts';
 import { runningServers } from '../../http/running-server.test-support.ts';
+
+const execFileAsync = promisify(execFile);
 
 const start = runningServers();
 const runners: Runner[] = [];
@@ -84,5 +91,169 @@ test(
     // Its evidence verifies as any run's.
     const bundle = await server.api(`/v1/runs/${runId}/bundle`);
     expect(bundle.status).toBe(200);
+  },
+);
+
+/** A `cairn runner` process in a network namespace of its own (another host), reaching the server only over its link. */
+interface RunnerHost {
+  readonly pid: number;
+  readonly link: NamespaceLink;
+  readonly workRoot: string;
+  readonly output: () => string;
+  kill(): void;
+  exited: Promise<number | null>;
+}
+
+const hosts: RunnerHost[] = [];
+afterEach(async () => {
+  for (const host of hosts.splice(0)) {
+    host.kill();
+    await host.exited;
+    await host.link.remove();
+  }
+});
+
+/** Starts `cairn runner` as `name` under `unshare --net`, links its namespace, and lets it start once its link is up. */
+async function startRunnerHost(server: Awaited<ReturnType<typeof start>>, name: string, labels: string[], uids: number, folder?: string): Promise<RunnerHost> {
+  const token = (await server.composition.tokens.create(name, ['runners:run'])).token;
+  const root = folder ?? mkdtempSync(join(tmpdir(), `cairn-runner-host-${name}-`));
+  chmodSync(root, 0o711);
+  const keyFile = join(root, 'server-key.json');
+  writeFileSync(keyFile, JSON.stringify(server.composition.signingKey));
+  const port = new URL(server.base).port;
+  const cli = fileURLToPath(new URL('../../cli/cli.ts', import.meta.url));
+  // The runner waits for a line on its stdin: the link is up then, and the server reachable.
+  const child = spawn(
+    'unshare',
+    [
+      '--net',
+      '--',
+      '/bin/sh',
+      '-c',
+      'read -r server; exec "$@" --server "$server"',
+      'runner-host',
+      process.execPath,
+      '--conditions=@cairn/source',
+      cli,
+      'runner',
+      '--labels',
+      labels.join(','),
+      '--slots',
+      '2',
+      '--work-root',
+      join(root, 'work'),
+      '--state-directory',
+      join(root, 'state'),
+      '--trusted-key-file',
+      keyFile,
+      '--drain-grace',
+      '1',
+      '--sandbox-uids',
+      String(uids),
+    ],
+    { env: { ...process.env, CAIRN_RUNNER_TOKEN: token }, stdio: ['pipe', 'pipe', 'pipe'], detached: true },
+  );
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const link = await linkNamespace(child.pid!);
+  child.stdin!.write(`http://${link.hostAddress}:${port}\n`);
+  const host: RunnerHost = {
+    pid: child.pid!,
+    link,
+    workRoot: join(root, 'work'),
+    output: () => output,
+    kill: () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    },
+    exited,
+  };
+  hosts.push(host);
+  return host;
+}
+
+async function until<T>(what: string, look: () => T | undefined | false, limitMs = 30_000): Promise<T> {
+  for (const started = Date.now(); Date.now() - started < limitMs; await sleep(50)) {
+    const seen = look();
+    if (seen !== undefined && seen !== false) return seen;
+  }
+  throw new Error(`waited ${limitMs} ms for ${what}`);
+}
+
+test(
+  'runners on other hosts: one killed with SIGKILL mid-attempt and one cut off from the network lose their attempts, which run again; late results are refused and audited',
+  { timeout: 180_000 },
+  async () => {
+    const server = await start('tokens', { config: { runners: { enabled: true, leaseSeconds: 5 } }, host: '0.0.0.0' });
+    const runners = server.composition.runners!;
+    const killed = await startRunnerHost(server, 'host-a', ['slow'], 330_000);
+    const submit = async (id: string, label: string, seconds: number) => {
+      const response = await server.api('/v1/runs', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          version: 1,
+          name: id,
+          items: [
+            {
+              id,
+              executor: 'runners',
+              runsOn: { labels: [label] },
+              runtime: { kind: 'command', argv: ['/bin/sh', '-c', `sleep ${seconds}; echo ${id} > ${id}.txt`] },
+            },
+          ],
+        }),
+      });
+      expect(response.status, await response.clone().text()).toBe(201);
+      return ((await response.json()) as { runId: string }).runId;
+    };
+    const holder = (runId: string, itemId: string, attempt: number) =>
+      runners.runners().find((runner) => runners.holds(runner.name, `${runId}/${itemId}/${attempt}`))?.name;
+
+    // Host A takes the attempt, and dies with it.
+    const first = await submit('killed', 'slow', 4);
+    await until('host A to hold the attempt', () => holder(first, 'killed', 1), 60_000);
+    killed.kill();
+    await killed.exited;
+    // A second host takes it up once the lease has lapsed: the first attempt is lost, not failed.
+    await startRunnerHost(server, 'host-b', ['slow'], 330_100);
+    expect((await server.composition.engine.waitForRun(first)).state).toBe('succeeded');
+    const attempts = server.composition.engine.attempts(first, 'killed');
+    expect(attempts.map((attempt) => attempt.state)).toEqual(['lost', 'succeeded']);
+    expect(await (await server.api(`/v1/runs/${first}/items/killed/patch`)).text()).toContain('+killed');
+    // Restarted on the same work root, host A leaves nothing of the dead runner behind.
+    const restarted = await startRunnerHost(server, 'host-a2', ['elsewhere'], 330_000, dirname(killed.workRoot));
+    await until('the restarted runner to poll', () => runners.runners().some((runner) => runner.name.includes(':') && runner.labels.includes('elsewhere')));
+    expect(readdirSync(restarted.workRoot).filter((name) => name.includes(String(killed.pid)))).toEqual([]);
+
+    // Host C holds an attempt when its link goes down for longer than the lease.
+    const cut = await startRunnerHost(server, 'host-c', ['cut'], 330_200);
+    const second = await submit('cut-off', 'cut', 3);
+    await until('host C to hold the attempt', () => holder(second, 'cut-off', 1), 60_000);
+    await execFileAsync('ip', ['link', 'set', cut.link.link, 'down']);
+    await until('the attempt to be recorded lost', () => server.composition.engine.attempts(second, 'cut-off')[0]?.state === 'lost', 30_000);
+    await sleep(1_000);
+    await execFileAsync('ip', ['link', 'set', cut.link.link, 'up']);
+    // Back on the network, the same host runs it again; its first attempt's result is refused and audited.
+    expect((await server.composition.engine.waitForRun(second)).state).toBe('succeeded');
+    expect(server.composition.engine.attempts(second, 'cut-off').map((attempt) => attempt.state)).toEqual(['lost', 'succeeded']);
+    const denials = await until(
+      'the late result to be audited',
+      () => {
+        const found = [...server.composition.engine.audit.entries()].filter(
+          (entry) => entry.action === 'access.denied' && String(entry.data['reason'] ?? '').startsWith(`late result of ${second}/cut-off/1`),
+        );
+        return found.length > 0 ? found : undefined;
+      },
+      60_000,
+    );
+    // Its result record's write, or its exit, whichever reached the server first.
+    expect(denials[0]!.data['reason'], String(denials[0]!.data['reason'])).toMatch(/lease (of \S+ )?lapsed/);
+    expect(cut.output()).not.toContain('runner-secret-value');
   },
 );
