@@ -3,14 +3,21 @@
 // their storage through the server. Items choose runners by label; a run's patches, logs and
 // evidence come back as from the local executor.
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { removeWithMounts } from '@cairn/local';
 import { createRunner, type Runner } from '@cairn/runner';
 import { afterEach, expect, test } from 'vitest';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { initServer } from '../../cli/init-server.ts';
+import { composeServer } from '../../composition/compose-server.ts';
+import { loadServerConfig } from '../../config/load-server-config.ts';
+import { httpApiSettingsOf } from '../../http/http-api-settings.ts';
+import { buildHttpApi } from '../../http/http-server.ts';
 import { linkNamespace, type NamespaceLink } from '../../../../../packages/worker/src/testing/stand-in-internet/namespace-link.test-support.ts';
 import { runningServers } from '../../http/running-server.test-support.ts';
 
@@ -255,5 +262,68 @@ test(
     // Its result record's write, or its exit, whichever reached the server first.
     expect(denials[0]!.data['reason'], String(denials[0]!.data['reason'])).toMatch(/lease (of \S+ )?lapsed/);
     expect(cut.output()).not.toContain('runner-secret-value');
+  },
+);
+
+test(
+  'the server restarts while a runner holds an attempt: the runner re-adopts it, and its exit and result are taken by the new server',
+  { timeout: 120_000 },
+  async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'cairn-runner-restart-'));
+    chmodSync(directory, 0o711);
+    const { configFile } = await initServer(directory);
+    writeFileSync(configFile, stringifyYaml({ ...(parseYaml(readFileSync(configFile, 'utf8')) as object), runners: { enabled: true, leaseSeconds: 10 } }));
+    const serve = async (port = 0) => {
+      const loaded = loadServerConfig({ directory, env: {} });
+      const composition = await composeServer(loaded);
+      const app = await buildHttpApi({ composition, ...httpApiSettingsOf(loaded.config.server), host: '127.0.0.1', auth: 'tokens' });
+      composition.start();
+      const base = await app.listen({ host: '127.0.0.1', port });
+      return { composition, base, close: async () => (await app.close(), await composition.close()) };
+    };
+    let server = await serve();
+    try {
+      const token = (await server.composition.tokens.create('steady', ['runners:run'])).token;
+      const operator = (await server.composition.tokens.create('operator', ['admin'])).token;
+      const folder = mkdtempSync(join(tmpdir(), 'cairn-runner-steady-'));
+      chmodSync(folder, 0o711);
+      const runner = createRunner({
+        server: server.base,
+        token,
+        labels: [],
+        trustedKeys: [server.composition.signingKey],
+        workRoot: join(folder, 'work'),
+        stateDirectory: join(folder, 'state'),
+        uids: { first: 330_300, count: 16 },
+        pollWaitMs: 1_000,
+        reconnect: { firstMs: 100, maxMs: 500 },
+      });
+      runners.push(runner);
+      await runner.start();
+      const response = await fetch(`${server.base}/v1/runs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          version: 1,
+          name: 'steady',
+          items: [{ id: 'steady', executor: 'runners', runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 3; echo steady > steady.txt'] } }],
+        }),
+      });
+      const { runId } = (await response.json()) as { runId: string };
+      await until('the runner to hold the attempt', () => runner.held().includes(`${runId}/steady/1`), 30_000);
+      const port = Number(new URL(server.base).port);
+      await server.close();
+      // The server is gone for a moment; the attempt runs on in its sandbox.
+      await sleep(500);
+      server = await serve(port);
+      expect((await server.composition.engine.waitForRun(runId)).state).toBe('succeeded');
+      // Not lost, not run twice: one attempt, and its result the new server read.
+      expect(server.composition.engine.attempts(runId, 'steady').map((attempt) => attempt.state)).toEqual(['succeeded']);
+      const patch = await fetch(`${server.base}/v1/runs/${runId}/items/steady/patch`, { headers: { authorization: `Bearer ${operator}` } });
+      expect(await patch.text()).toContain('+steady');
+    } finally {
+      await server.close();
+      removeWithMounts(directory);
+    }
   },
 );
