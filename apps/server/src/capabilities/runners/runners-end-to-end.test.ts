@@ -327,3 +327,42 @@ test(
     }
   },
 );
+
+test('a 200-item run spreads over three runner hosts as its labels ask', { timeout: 300_000 }, async () => {
+  const server = await start('tokens', { config: { runners: { enabled: true, leaseSeconds: 20 } }, host: '0.0.0.0' });
+  // Each host's sandboxes take uids of their own: an item's `id -u` says where it ran.
+  const ranges = { a: 340_000, b: 341_000, ab: 342_000 } as const;
+  await Promise.all([
+    startRunnerHost(server, 'pool-a', ['pool=a'], ranges.a),
+    startRunnerHost(server, 'pool-b', ['pool=b'], ranges.b),
+    startRunnerHost(server, 'pool-ab', ['pool=a', 'pool=b'], ranges.ab),
+  ]);
+  const items = Array.from({ length: 200 }, (_, index) => ({
+    id: `item-${index}`,
+    runsOn: { labels: [index % 2 === 0 ? 'pool=a' : 'pool=b'] },
+    runtime: { kind: 'command', argv: ['/bin/sh', '-c', 'id -u'] },
+  }));
+  const response = await server.api('/v1/runs', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ version: 1, name: 'spread', defaults: { executor: 'runners' }, items }),
+  });
+  expect(response.status, await response.clone().text()).toBe(201);
+  const { runId } = (await response.json()) as { runId: string };
+  expect((await server.composition.engine.waitForRun(runId)).state).toBe('succeeded');
+  const hostOf = (uid: number) => (uid >= ranges.ab ? 'ab' : uid >= ranges.b ? 'b' : 'a');
+  const ranOn: Record<string, Set<string>> = { 'pool=a': new Set(), 'pool=b': new Set() };
+  const entries = [...server.composition.engine.audit.runEntries(runId)].filter((entry) => entry.action === 'attempt.completed');
+  expect(entries).toHaveLength(200);
+  for (const entry of entries) {
+    const stdout = await (await server.api(`/v1/blobs/${(entry.data['artifacts'] as Record<string, string>)['stdout']}`)).text();
+    const index = Number(String(entry.data['itemId']).slice('item-'.length));
+    ranOn[index % 2 === 0 ? 'pool=a' : 'pool=b']!.add(hostOf(Number(stdout.trim())));
+  }
+  // pool=a items on A or AB, pool=b items on B or AB, and every host took some.
+  expect([...ranOn['pool=a']!].every((host) => host === 'a' || host === 'ab')).toBe(true);
+  expect([...ranOn['pool=b']!].every((host) => host === 'b' || host === 'ab')).toBe(true);
+  expect(new Set([...ranOn['pool=a']!, ...ranOn['pool=b']!])).toEqual(new Set(['a', 'b', 'ab']));
+  // One attempt each: nothing lost, nothing run twice.
+  expect(server.composition.engine.items(runId).every((item) => server.composition.engine.attempts(runId, item.itemId).length === 1)).toBe(true);
+});
