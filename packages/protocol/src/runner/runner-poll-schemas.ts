@@ -72,11 +72,17 @@ export interface RunnerPollAnswer {
   readonly cancel: readonly string[];
   /** A held attempt not listed in a poll for this long is lost to the runner. */
   readonly leaseMs: number;
+  /**
+   * Present while an operator drains the runner (`cairn runners drain`): the server gives it no new
+   * leases; what it holds runs on, heartbeated and reported as before. Absent once it is resumed.
+   */
+  readonly drain?: true;
 }
 
 export const runnerPollAnswerSchema = z.strictObject({
   leases: z.array(runnerLeaseSchema).max(runnerPollLimits.slots, `must hold at most ${runnerPollLimits.slots} leases`),
   cancel: z.array(executionIdSchema).max(runnerPollLimits.slots, `must hold at most ${runnerPollLimits.slots} execution ids`),
   leaseMs: z.int('must be a whole number').min(1, 'must be positive'),
+  drain: z.literal(true).exactOptional(),
 });
 true satisfies SchemaImplements<typeof runnerPollAnswerSchema, RunnerPollAnswer>;

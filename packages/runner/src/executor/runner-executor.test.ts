@@ -286,8 +286,8 @@ describe('runners and settings', () => {
     time += 5;
     await poll(executor, 'r1', { slots: 1 });
     expect(executor.runners()).toEqual([
-      { name: 'r1', version: '0.1.0', labels: [], slots: 1, held: 0, lastSeen: '2026-11-28T10:00:00.005Z' },
-      { name: 'r2', version: '0.1.0', labels: ['gpu', 'linux'], slots: 2, held: 1, lastSeen: '2026-11-28T10:00:00.000Z' },
+      { name: 'r1', version: '0.1.0', labels: [], slots: 1, held: 0, lastSeen: '2026-11-28T10:00:00.005Z', state: 'connected', draining: false },
+      { name: 'r2', version: '0.1.0', labels: ['gpu', 'linux'], slots: 2, held: 1, lastSeen: '2026-11-28T10:00:00.000Z', state: 'connected', draining: false },
     ]);
   });
 

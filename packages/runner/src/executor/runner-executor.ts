@@ -36,6 +36,10 @@ export interface RunnerSummary {
   /** Leases it holds now. */
   readonly held: number;
   readonly lastSeen: string;
+  /** `connected`: it is waiting in a poll, or polled within the lease time; `lost`: it has not (its leases lapsed). */
+  readonly state: 'connected' | 'lost';
+  /** An operator drained it (`drain`): it is given no new leases until `undrain`. */
+  readonly draining: boolean;
 }
 
 /**
@@ -65,6 +69,7 @@ interface RunnerRecord {
   lastSeen: number;
   readonly held: Set<Lease>;
   waiting?: Waiter;
+  draining: boolean;
 }
 
 interface Waiter {
@@ -264,7 +269,7 @@ export class RunnerExecutor implements ExecutorV1 {
       }
     }
     // One poll at a time per runner: an older one still waiting is answered empty.
-    record.waiting?.finish({ leases: [], cancel: [], leaseMs: this.#settings.leaseMs });
+    record.waiting?.finish(this.#emptyAnswer(record));
     const answer = this.#offer(record, body.slots, revoked, now);
     const waitMs = Math.min(body.waitMs ?? this.#settings.pollWaitMs, this.#settings.pollWaitMs);
     if (answer.leases.length > 0 || answer.cancel.length > 0 || waitMs === 0 || signal.aborted || this.#closed) return answer;
@@ -277,7 +282,7 @@ export class RunnerExecutor implements ExecutorV1 {
         resolve(result);
       };
       const waiter: Waiter = { runner: record, slots: body.slots, finish };
-      const onAbort = () => finish({ leases: [], cancel: [], leaseMs: this.#settings.leaseMs });
+      const onAbort = () => finish(this.#emptyAnswer(record));
       const timer = setTimeout(() => finish(this.#offer(record, 0, [], this.#now())), waitMs);
       signal.addEventListener('abort', onAbort, { once: true });
       this.#waiters.add(waiter);
@@ -344,30 +349,65 @@ export class RunnerExecutor implements ExecutorV1 {
 
   /** The runners that polled this book, by name. */
   runners(): RunnerSummary[] {
-    this.#sweep(this.#now());
-    return [...this.#runners.values()]
-      .map((record) => ({
-        name: record.name,
-        version: record.version,
-        labels: [...record.labels].sort(),
-        slots: record.slots,
-        held: record.held.size,
-        lastSeen: new Date(record.lastSeen).toISOString(),
-      }))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const now = this.#now();
+    this.#sweep(now);
+    return [...this.#runners.values()].map((record) => this.#summaryOf(record, now)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /**
+   * Gives `runnerName` no new leases (cordons it) until `undrain`; the leases it holds stay its
+   * own, heartbeated and reported as before, and its poll answers carry `drain: true` so that it
+   * knows. A poll waiting now is answered at once. Undefined (and nothing changes) when no runner
+   * of that name polled this book: the drain is the book's, in memory, and a new book forgets it.
+   */
+  drain(runnerName: string): RunnerSummary | undefined {
+    return this.#setDraining(runnerName, true);
+  }
+
+  /** Gives `runnerName` leases again after a `drain`; its waiting poll is answered at once, so that it offers its slots again. Undefined for a runner the book does not know. */
+  undrain(runnerName: string): RunnerSummary | undefined {
+    return this.#setDraining(runnerName, false);
+  }
+
+  #setDraining(runnerName: string, draining: boolean): RunnerSummary | undefined {
+    const now = this.#now();
+    this.#sweep(now);
+    const record = this.#runners.get(runnerName);
+    if (record === undefined) return undefined;
+    if (record.draining !== draining) {
+      record.draining = draining;
+      this.#logger?.info({ runner: runnerName, held: record.held.size }, draining ? 'runner drained: no new leases' : 'runner resumed: leases again');
+      // Its waiting poll learns it now; draining, it offers no slots from its next poll on.
+      record.waiting?.finish(this.#offer(record, 0, [], now));
+    }
+    return this.#summaryOf(record, now);
+  }
+
+  #summaryOf(record: RunnerRecord, now: number): RunnerSummary {
+    const connected = record.waiting !== undefined || now - record.lastSeen < this.#settings.leaseMs;
+    return {
+      name: record.name,
+      version: record.version,
+      labels: [...record.labels].sort(),
+      slots: record.slots,
+      held: record.held.size,
+      lastSeen: new Date(record.lastSeen).toISOString(),
+      state: connected ? 'connected' : 'lost',
+      draining: record.draining,
+    };
   }
 
   /** Stops the lapse timer and answers waiting polls empty (the server is closing). The book stays readable. */
   close(): void {
     this.#closed = true;
     clearInterval(this.#sweeper);
-    for (const waiter of [...this.#waiters]) waiter.finish({ leases: [], cancel: [], leaseMs: this.#settings.leaseMs });
+    for (const waiter of [...this.#waiters]) waiter.finish(this.#emptyAnswer(waiter.runner));
   }
 
   #runnerRecord(name: string, now: number): RunnerRecord {
     let record = this.#runners.get(name);
     if (record === undefined) {
-      record = { name, version: '', labels: new Set(), slots: 0, lastSeen: now, held: new Set() };
+      record = { name, version: '', labels: new Set(), slots: 0, lastSeen: now, held: new Set(), draining: false };
       this.#runners.set(name, record);
     }
     return record;
@@ -388,10 +428,15 @@ export class RunnerExecutor implements ExecutorV1 {
     return lease;
   }
 
-  /** Hands `record`'s runner the queued leases it fits, up to `slots`, and lists what it must stop. */
+  /** An answer with nothing to do; `drain` while the runner is drained. */
+  #emptyAnswer(record: RunnerRecord): RunnerPollAnswer {
+    return { leases: [], cancel: [], leaseMs: this.#settings.leaseMs, ...(record.draining ? { drain: true as const } : {}) };
+  }
+
+  /** Hands `record`'s runner the queued leases it fits, up to `slots` (none while it is drained), and lists what it must stop. */
   #offer(record: RunnerRecord, slots: number, revoked: readonly string[], now: number): RunnerPollAnswer {
     const leases: RunnerLease[] = [];
-    if (slots > 0) {
+    if (slots > 0 && !record.draining) {
       const leasedAt = new Date(now).toISOString();
       for (const lease of this.#queue) {
         if (leases.length >= slots) break;
@@ -409,7 +454,7 @@ export class RunnerExecutor implements ExecutorV1 {
     }
     const cancel = [...revoked];
     for (const lease of record.held) if (lease.cancelRequested) cancel.push(lease.executionId);
-    return { leases, cancel, leaseMs: this.#settings.leaseMs };
+    return { ...this.#emptyAnswer(record), leases, cancel };
   }
 
   /** Answers the waiting polls that now have something: a lease their labels fit, a cancel. */
