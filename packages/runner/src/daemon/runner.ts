@@ -68,6 +68,8 @@ export class Runner {
   #flushAgain = false;
   #stopping: Promise<void> | undefined;
   #failure: CairnError | undefined;
+  /** The server drains this runner (an operator's `cairn runners drain`): it offers no slots until the server resumes it. */
+  #drainedByServer = false;
   readonly #stopped: Promise<void>;
   #settle!: { resolve: () => void; reject: (error: unknown) => void };
 
@@ -256,7 +258,7 @@ export class Runner {
   }
 
   #pollRequest() {
-    const free = this.#state === 'running' ? Math.max(0, this.#settings.slots - this.#running.size - this.#waiting.size) : 0;
+    const free = this.#state === 'running' && !this.#drainedByServer ? Math.max(0, this.#settings.slots - this.#running.size - this.#waiting.size) : 0;
     return { version: runnerVersion, labels: this.#settings.labels, slots: free, held: this.held(), waitMs: this.#settings.pollWaitMs };
   }
 
@@ -264,8 +266,16 @@ export class Runner {
     this.#wake?.();
   }
 
-  /** Takes a poll's answer: stops what it cancels, queues its leases and starts what the slots take. */
+  /** Takes a poll's answer: notes a drain, stops what it cancels, queues its leases and starts what the slots take. */
   #take(answer: RunnerPollAnswer): void {
+    const drained = answer.drain === true;
+    if (drained !== this.#drainedByServer) {
+      this.#drainedByServer = drained;
+      // Said once per change, not per poll: a drained runner keeps polling to heartbeat what it holds.
+      if (drained)
+        this.#logger?.info({ held: this.held().length }, 'drained by the server: no new work; held attempts run on (cairn runners resume to end it)');
+      else this.#logger?.info({ slots: this.#settings.slots }, 'resumed by the server: taking work again');
+    }
     for (const executionId of answer.cancel) {
       const attempt = this.#running.get(executionId);
       if (attempt !== undefined) {
