@@ -32,6 +32,7 @@ from .types import (
     ProvenanceBundle,
     RunGraphPage,
     RunPage,
+    Runner,
     RunState,
     Schedule,
     Secret,
@@ -649,6 +650,21 @@ class CairnClient:
     def create_sign_in_code(self, scopes: Optional[Sequence[str]] = None) -> SignInCode:
         """A one-time dashboard sign-in code: ``/dashboard/#signin=<code>`` exchanges it, once and within 5 minutes, for a session."""
         return self._transport.json("POST", "/v1/session/links", {} if scopes is None else {"scopes": list(scopes)})
+
+    @operation("listRunners")
+    def runners(self) -> List[Runner]:
+        """The runners that polled the server since it started (admin); CAIRN_NOT_FOUND when it has no runners enabled."""
+        return self._transport.json("GET", "/v1/runners")
+
+    @operation("drainRunner")
+    def drain_runner(self, name: str) -> Runner:
+        """Gives a runner (its token's name, or token:<id>) no new attempts; those it holds run to their end."""
+        return self._transport.json("POST", f"/v1/runners/{_segment(name)}/drain")
+
+    @operation("resumeRunner")
+    def resume_runner(self, name: str) -> Runner:
+        """Gives a drained runner attempts again."""
+        return self._transport.json("POST", f"/v1/runners/{_segment(name)}/resume")
 
     @operation("listWebhooks")
     def webhooks(self) -> List[Webhook]:

@@ -371,6 +371,21 @@ class Token(TypedDict):
     principal: str
 
 
+class Runner(TypedDict):
+    """A runner that polled the server since it started (ADR 0050)."""
+
+    name: str
+    tokenName: Optional[str]
+    tokenRevoked: bool
+    version: str
+    labels: List[str]
+    slots: int
+    held: int
+    lastSeen: str
+    state: Literal["connected", "lost"]
+    draining: bool
+
+
 class Webhook(TypedDict):
     """A webhook endpoint: never its secret."""
 

@@ -271,6 +271,26 @@ export interface WebhookDeliveryView {
   readonly updatedAt: string;
 }
 
+/** A runner that polled the server since it started (ADR 0050), as `GET /v1/runners` lists it. */
+export interface RunnerView {
+  /** Its token's actor, `token:<id>`. */
+  readonly name: string;
+  /** The name its token was made with (`cairn token create --name`); null when the token is not listed. */
+  readonly tokenName: string | null;
+  readonly tokenRevoked: boolean;
+  readonly version: string;
+  readonly labels: readonly string[];
+  /** Attempts it could start, as of its last poll (0 while it drains). */
+  readonly slots: number;
+  /** Attempts it holds now. */
+  readonly held: number;
+  readonly lastSeen: string;
+  /** `connected`: waiting in a poll or polled within the lease time; `lost`: not, and its attempts were recorded lost. */
+  readonly state: 'connected' | 'lost';
+  /** Drained: given no new attempts until resumed. */
+  readonly draining: boolean;
+}
+
 const terminal = new Set<RunState>(['succeeded', 'failed', 'cancelled']);
 
 /**
@@ -698,6 +718,25 @@ export class CairnClient {
   /** A webhook's latest deliveries: status, attempts, last status code or error, next attempt. */
   webhookDeliveries(webhookId: string): Promise<WebhookDeliveryView[]> {
     return this.#json('GET', `/v1/webhooks/${encodeURIComponent(webhookId)}/deliveries`);
+  }
+
+  /** The runners that polled the server since it started (`admin`); CAIRN_NOT_FOUND when it has no runners enabled. */
+  runners(): Promise<RunnerView[]> {
+    return this.#json('GET', '/v1/runners');
+  }
+
+  /**
+   * Drains a runner (`admin`): it is given no new attempts, those it holds run to their end. `name`
+   * is its runner name (`token:<id>`), its token's id, or its token's name when one runner's token
+   * has that name. Lasts until `resumeRunner` or the server restarts.
+   */
+  drainRunner(name: string): Promise<RunnerView> {
+    return this.#json('POST', `/v1/runners/${encodeURIComponent(name)}/drain`);
+  }
+
+  /** Gives a drained runner attempts again (`admin`); `name` as `drainRunner`'s. */
+  resumeRunner(name: string): Promise<RunnerView> {
+    return this.#json('POST', `/v1/runners/${encodeURIComponent(name)}/resume`);
   }
 
   /** Bearer tokens of the server (`admin`): never their secrets. */

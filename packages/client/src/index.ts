@@ -15,6 +15,7 @@ export type {
   RunGraphPageView,
   RunGraphView,
   RunPageView,
+  RunnerView,
   RunTemplateView,
   RunView,
   TokenView,

@@ -298,6 +298,57 @@ export interface paths {
     readonly patch?: never;
     readonly trace?: never;
   };
+  readonly '/v1/runners': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    /** The runners that polled this server since it started: each one's token name, labels, free slots, attempts held, last poll and state */
+    readonly get: operations['listRunners'];
+    readonly put?: never;
+    readonly post?: never;
+    readonly delete?: never;
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
+  readonly '/v1/runners/{name}/drain': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    readonly get?: never;
+    readonly put?: never;
+    /** Drain a runner: it is given no new attempts; those it holds run to their end. Until the server restarts or the runner is resumed */
+    readonly post: operations['drainRunner'];
+    readonly delete?: never;
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
+  readonly '/v1/runners/{name}/resume': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    readonly get?: never;
+    readonly put?: never;
+    /** Resume a drained runner: it is given attempts again */
+    readonly post: operations['resumeRunner'];
+    readonly delete?: never;
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
   readonly '/v1/tokens': {
     readonly parameters: {
       readonly query?: never;
@@ -914,6 +965,7 @@ export interface components {
         | 'CAIRN_EXECUTOR_HANDLE_INVALID'
         | 'CAIRN_EXECUTOR_START_FAILED'
         | 'CAIRN_EXECUTOR_UNAVAILABLE'
+        | 'CAIRN_RUNNER_VERSION'
         | 'CAIRN_RUNTIME_FAILED'
         | 'CAIRN_EXIT_NONZERO'
         | 'CAIRN_MERGE_CONFLICT'
@@ -1235,6 +1287,32 @@ export interface components {
       readonly nextAttemptAt: string | null;
       readonly createdAt: string;
       readonly updatedAt: string;
+    };
+    /** @description A runner that polled this server since it started */
+    readonly Runner: {
+      /** @description The runner's name: its token's actor (token:<id>) */
+      readonly name: string;
+      /** @description The name its token was made with (cairn token create --name); null when the token is not listed */
+      readonly tokenName: string | null;
+      /** @description Its token is revoked: its next poll is refused, and the runner stops */
+      readonly tokenRevoked: boolean;
+      /** @description The version it polls with */
+      readonly version: string;
+      /** @description Its labels: an item runs on it when every label of the item's runsOn.labels is among them */
+      readonly labels: readonly string[];
+      /** @description Attempts it could start, as of its last poll (0 while it drains) */
+      readonly slots: number;
+      /** @description Attempts it holds now */
+      readonly held: number;
+      /** @description When it last polled */
+      readonly lastSeen: string;
+      /**
+       * @description connected: waiting in a poll, or polled within the lease time (runners.leaseSeconds); lost: it has not, and the attempts it held were recorded lost
+       * @enum {string}
+       */
+      readonly state: 'connected' | 'lost';
+      /** @description Drained by an operator: given no new attempts until resumed */
+      readonly draining: boolean;
     };
     /** @description A Sigstore bundle v0.3 holding the DSSE-signed in-toto statement (SLSA Provenance v1) of the patch: verify it with cairn verify provenance, or any Sigstore verifier given the key; x-cairn-digest names the stored bundle */
     readonly ProvenanceBundle: {
@@ -2405,6 +2483,126 @@ export interface operations {
           } & {
             readonly [key: string]: unknown;
           };
+        };
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly listRunners: {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description Default Response */
+      readonly 200: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': readonly components['schemas']['Runner'][];
+        };
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly drainRunner: {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path: {
+        /** @description The runner's name (token:<id>), its token's id, or its token's name when one runner polls with a token of that name */
+        readonly name: string;
+      };
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description Default Response */
+      readonly 200: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Runner'];
+        };
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly resumeRunner: {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path: {
+        /** @description The runner's name (token:<id>), its token's id, or its token's name when one runner polls with a token of that name */
+        readonly name: string;
+      };
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description Default Response */
+      readonly 200: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Runner'];
         };
       };
       /** @description Default Response */

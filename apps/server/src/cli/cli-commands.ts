@@ -21,6 +21,7 @@ import { addProvenanceCommands } from './provenance-commands.ts';
 import { addReportCommands } from './report-commands.ts';
 import { addRunCommands } from './run-commands.ts';
 import { addRunnerCommand } from './runner-command.ts';
+import { addRunnersCommands } from './runners-commands.ts';
 import { addRunListCommands } from './run-list-commands.ts';
 import { addScheduleCommands } from './schedule-commands.ts';
 import { addSecretCommands } from './secret-commands.ts';
@@ -38,6 +39,7 @@ import { addWebhookCommands } from './webhook-commands.ts';
 export function addAllCommands(): void {
   addServerCommands();
   addRunnerCommand();
+  addRunnersCommands();
   addRunCommands();
   addTemplateCommands();
   addLogsCommands();

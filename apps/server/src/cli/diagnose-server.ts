@@ -4,6 +4,7 @@ import { blobKey, isCairnError, sha256Digest } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { composeServer, probeOf, type KeyProbeReport } from '../composition/compose-server.ts';
 import { diagnoseNetwork } from './diagnose-network.ts';
+import { diagnoseRunners } from './diagnose-runners.ts';
 import { diagnoseRuntimes } from './diagnose-runtimes.ts';
 import { diagnoseStateStore } from './diagnose-state.ts';
 import { sandboxReachRefusal, workRootOption } from './sandbox-reach.ts';
@@ -86,6 +87,7 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
     // Not probed while composing: the S3 checks below run each part of the probes as a finding of its own.
     composition = await composeServer(loaded, { probe: false });
     note('keys', true, `signing key ${composition.signingKey.keyId}; cipher key loads`);
+    await diagnoseRunners(loaded.config.runners, composition.tokens, note);
     // A KMS signer or cipher: each permission and the key's type, checked against KMS, each with its fix.
     for (const [seam, instance] of [
       ['signer', composition.signer],

@@ -333,6 +333,25 @@ export const webhookDeliverySchema = z
   })
   .meta({ id: 'WebhookDelivery', description: 'One delivery of an event to a webhook endpoint' });
 
+/** A runner as `cairn runners` lists it (ADR 0050): what the lease book saw of it, and its token's name. */
+export const runnerViewSchema = z
+  .strictObject({
+    name: z.string().meta({ description: "The runner's name: its token's actor (token:<id>)" }),
+    tokenName: z.string().nullable().meta({ description: 'The name its token was made with (cairn token create --name); null when the token is not listed' }),
+    tokenRevoked: z.boolean().meta({ description: 'Its token is revoked: its next poll is refused, and the runner stops' }),
+    version: z.string().meta({ description: 'The version it polls with' }),
+    labels: z.array(z.string()).meta({ description: "Its labels: an item runs on it when every label of the item's runsOn.labels is among them" }),
+    slots: z.int().meta({ description: 'Attempts it could start, as of its last poll (0 while it drains)' }),
+    held: z.int().meta({ description: 'Attempts it holds now' }),
+    lastSeen: z.string().meta({ description: 'When it last polled' }),
+    state: z.enum(['connected', 'lost']).meta({
+      description:
+        'connected: waiting in a poll, or polled within the lease time (runners.leaseSeconds); lost: it has not, and the attempts it held were recorded lost',
+    }),
+    draining: z.boolean().meta({ description: 'Drained by an operator: given no new attempts until resumed' }),
+  })
+  .meta({ id: 'Runner', description: 'A runner that polled this server since it started' });
+
 /**
  * An answer that is not a JSON document (a patch, a blob, an event stream, metrics, NDJSON): its
  * media type and what it holds. Fastify sends such payloads as they are, never through a serializer.

@@ -1,5 +1,6 @@
 import type { EngineObserver, EngineService, ModelCall } from '@cairn/engine';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RunnerExecutor } from '@cairn/runner';
 import type { LogSinkHealth } from '../logging/log-sink-health.ts';
 import { VERSION } from '../version.ts';
 
@@ -23,6 +24,7 @@ export class ServerMetrics {
   readonly #modelCost: Counter<'provider' | 'model'>;
   #service: Pick<EngineService, 'metrics'> | undefined;
   #logSink: LogSinkHealth | undefined;
+  #runners: Pick<RunnerExecutor, 'runners'> | undefined;
 
   constructor() {
     const registry = this.registry;
@@ -147,6 +149,26 @@ export class ServerMetrics {
         this.inc(logSink()?.droppedLines ?? 0);
       },
     });
+    // Runners (ADR 0050), read from the lease book at each scrape; zeros on a server without them.
+    const runners = () => this.#runners?.runners() ?? [];
+    new Gauge({
+      name: 'cairn_runners',
+      help: 'Runners that polled since the server started, by state: connected (polled within the lease time) or lost',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        const listed = runners();
+        for (const state of ['connected', 'lost'] as const) this.set({ state }, listed.filter((runner) => runner.state === state).length);
+      },
+    });
+    new Gauge({
+      name: 'cairn_runner_attempts_held',
+      help: 'Attempts the runners hold now (leased, heartbeated by their polls)',
+      registers: [registry],
+      collect() {
+        this.set(runners().reduce((sum, runner) => sum + runner.held, 0));
+      },
+    });
     new Gauge({
       name: 'cairn_log_sink_failing',
       help: 'Whether the last log line could not be written (1) or was written (0)',
@@ -160,6 +182,11 @@ export class ServerMetrics {
   /** The engine whose state the gauges read, through its service (it is built after its observer). */
   watch(service: Pick<EngineService, 'metrics'>): void {
     this.#service = service;
+  }
+
+  /** The runners' lease book (ADR 0050), whose runners and held attempts the gauges count. */
+  watchRunners(book: Pick<RunnerExecutor, 'runners'>): void {
+    this.#runners = book;
   }
 
   /** The sink the server's log is written to, whose dropped lines the metrics report. */

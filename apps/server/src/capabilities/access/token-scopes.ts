@@ -87,4 +87,7 @@ export const scopeOfAction: Readonly<Record<string, TokenScope>> = {
   'webhooks.manage': 'admin',
   // A runner's token polls, reports and reads and writes its attempts' storage: nothing else.
   'runner.run': 'runners:run',
+  // Runners are the server's hosts: their names, labels and what they hold, and taking them out of service, are an operator's.
+  'runners.read': 'admin',
+  'runners.manage': 'admin',
 };

@@ -9,17 +9,22 @@ import type { ModuleContext, ServerModule } from '../../composition/server-modul
  */
 export const runnersModule: ServerModule<ModuleContext, 'runners', RunnerExecutor | undefined> = {
   name: 'runners',
-  async start({ loaded, storage, logger }) {
+  async start({ loaded, storage, metrics, logger }) {
     const settings = loaded.config.runners;
     if (!settings.enabled) return undefined;
     const { createRunnerExecutor } = await import('@cairn/runner');
     const leaseMs = settings.leaseSeconds * 1_000;
     // A poll waits at most half the lease: a runner in a waiting poll keeps its leases.
-    return createRunnerExecutor({ leaseMs, pollWaitMs: Math.min(25_000, Math.floor(leaseMs / 2)), storage, ...(logger ? { logger } : {}) });
+    const executor = createRunnerExecutor({ leaseMs, pollWaitMs: Math.min(25_000, Math.floor(leaseMs / 2)), storage, ...(logger ? { logger } : {}) });
+    metrics.watchRunners(executor);
+    return executor;
   },
   close: (executor) => executor?.close(),
   async routes(app, composition) {
     const runners = composition.runners;
+    // Answered on every server (404 without runners): the API is the same whatever the config.
+    const { registerRunnerAdminRoutes } = await import('./runner-admin-routes.ts');
+    registerRunnerAdminRoutes(app, runners, composition.tokens);
     if (runners === undefined) return;
     const [{ registerRunnerRoutes }, { registerRunnerStorageRoutes }, { auditLateResult }] = await Promise.all([
       import('./runner-routes.ts'),
