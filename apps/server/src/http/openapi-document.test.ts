@@ -52,7 +52,21 @@ test('every operation has a unique camelCase operationId, a tag, a summary; heal
   const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
     Object.entries(methods).map(([method, operation]) => ({ where: `${method.toUpperCase()} ${path}`, ...operation })),
   );
-  const tags = new Set(['runs', 'items', 'events', 'blobs', 'audit', 'schedules', 'secrets', 'tokens', 'webhooks', 'templates', 'triggers', 'operations']);
+  const tags = new Set([
+    'runs',
+    'items',
+    'events',
+    'blobs',
+    'audit',
+    'schedules',
+    'secrets',
+    'tokens',
+    'webhooks',
+    'templates',
+    'triggers',
+    'runners',
+    'operations',
+  ]);
   for (const operation of operations) {
     expect([operation.where, operation.operationId], 'operationId').toEqual([operation.where, expect.stringMatching(/^[a-z][A-Za-z0-9]+$/)]);
     expect([operation.where, operation.summary], 'summary').toEqual([operation.where, expect.stringMatching(/\S/)]);

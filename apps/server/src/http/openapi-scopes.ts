@@ -24,6 +24,7 @@ export const openApiTags = [
   { name: 'webhooks', description: 'Endpoints that receive events, signed, and their deliveries' },
   { name: 'templates', description: 'Run specs with parameters, submitted by name' },
   { name: 'triggers', description: 'Webhooks of forges (GitHub) that start runs from templates' },
+  { name: 'runners', description: 'Hosts that run attempts for the server (cairn runner): listed, drained and resumed' },
   { name: 'operations', description: 'Health, readiness and metrics' },
 ] as const;
 
