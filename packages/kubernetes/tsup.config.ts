@@ -1,0 +1,3 @@
+import { definePackageBuild } from '../../tsup.config.base.ts';
+
+export default definePackageBuild({ index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' });
