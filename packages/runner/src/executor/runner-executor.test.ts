@@ -111,6 +111,14 @@ describe('long polls', () => {
     expect(Date.now() - started).toBeLessThan(500);
   });
 
+  test("a dispatch pass's starts reach a waiting runner in one answer, not one a start", async () => {
+    const executor = book({ pollWaitMs: 900 });
+    const waiting = executor.poll({ name: 'r1' }, { version: '0.1.0', labels: [], slots: 8, held: [], waitMs: 900 }, new AbortController().signal);
+    // As the engine's pass starts its attempts: all at once.
+    await Promise.all(['p1', 'p2', 'p3', 'p4', 'p5'].map((id) => executor.start(task(id))));
+    expect(ids(await waiting)).toEqual(['p1', 'p2', 'p3', 'p4', 'p5']);
+  });
+
   test('a waiting poll answers empty when its signal aborts, and after its wait', async () => {
     const executor = book();
     const controller = new AbortController();
