@@ -25,7 +25,9 @@
 #         pkg-config, libfuse3-dev and fuse3 (the conformance suite's power-cut FUSE file system,
 #         compiled on first use); python3 (the Python client's tests, clients/python); stress-ng
 #         (the CPU hog of scripts/test-under-load.sh); iproute2 and python3-pip (the egress tests'
-#         stand-in internet: its network namespace's veth, and pip installing from its index)
+#         stand-in internet: its network namespace's veth, and pip installing from its index);
+#         kubernetes-client (kubectl and its kustomize, rendering deploy/kubernetes; not installed
+#         where a kubectl is on PATH already: Google's kubectl package owns /usr/bin/kubectl too)
 #   - dependencies (native addons built against the Node in use), then a build: by default only
 #     the server and the packages it imports, JavaScript only (no declaration files: the demo runs
 #     JavaScript; 10-20 s instead of 2-4 min); with --for-tests, or in a checkout whose build
@@ -43,7 +45,7 @@ NODE_VERSION=24.21.0
 PNPM_VERSION=10.34.8
 DEMO_PACKAGES=(bubblewrap slirp4netns git ca-certificates)
 DEV_CLOUD_PACKAGES=(openssl curl ceph-mon ceph-osd radosgw)
-TEST_PACKAGES=(postgresql zsh fish mmdebstrap umoci skopeo podman runc chromium redis-server strace gcc pkg-config libfuse3-dev fuse3 python3 stress-ng iproute2 python3-pip)
+TEST_PACKAGES=(postgresql zsh fish mmdebstrap umoci skopeo podman runc chromium redis-server strace gcc pkg-config libfuse3-dev fuse3 python3 stress-ng iproute2 python3-pip kubernetes-client)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -79,6 +81,7 @@ log "pnpm $(pnpm --version)"
 
 missing=()
 for package in "${debian_packages[@]}"; do
+  [ "$package" != kubernetes-client ] || ! command -v kubectl >/dev/null 2>&1 || continue
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
