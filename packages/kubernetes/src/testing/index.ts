@@ -1,4 +1,7 @@
 // Test support, published so integrators can test Kubernetes-backed code the way Cairn tests its
-// own: a Kubernetes API endpoint on loopback (pods, secrets, network policies in one namespace)
-// that validates what it is sent against the Kubernetes schemas and runs each pod for real.
-export {};
+// own: a Kubernetes API endpoint on loopback (pods, secrets and network policies in one namespace)
+// that validates what it is sent against the Kubernetes schemas and runs each pod's containers
+// from a root filesystem under bubblewrap, with hooks for what one host cannot do for real.
+export { KubernetesTestEndpoint } from './kubernetes-test-endpoint.ts';
+export type { KubernetesRecordedRequest, KubernetesTestEndpointOptions, KubernetesTestResource, PodMatch } from './kubernetes-test-endpoint.ts';
+export type { KubernetesTestImage } from './container-process.ts';
