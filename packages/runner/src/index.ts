@@ -1,5 +1,5 @@
 export { createRunnerExecutor, RunnerExecutor } from './executor/runner-executor.ts';
-export type { RunnerIdentity, RunnerSummary } from './executor/runner-executor.ts';
+export type { RunnerIdentity, RunnerSummary } from './executor/lease-records.ts';
 export { runnerExecutorSettingsSchema } from './executor/runner-executor-settings.ts';
 export type { RunnerExecutorSettings } from './executor/runner-executor-settings.ts';
 export { createRunnerStorageProvider, RunnerStorageProvider, runnerStorageProviderSettingsSchema } from './storage/runner-storage-provider.ts';

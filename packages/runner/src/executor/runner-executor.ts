@@ -16,67 +16,11 @@ import {
 import type { z } from 'zod';
 import { labelsFit } from './labels-fit.ts';
 import { runnerExecutorSettingsSchema, type RunnerExecutorSettings } from './runner-executor-settings.ts';
+import type { Lease, RunnerIdentity, RunnerRecord, RunnerSummary, Waiter } from './lease-records.ts';
+import { executionIdOf, handleOf, manifestOf, runnerProvider as provider } from './runner-handle.ts';
 import { manifestNames, recordedStatus } from './stored-records.ts';
 
-const provider = 'runner';
 const runnerTaskEnvelopeSchema = taskEnvelopeSchema.extend({ labels: runnerLabelsSchema.exactOptional() });
-
-/** Who calls `poll` and `reportExits`: the runner its token names. */
-export interface RunnerIdentity {
-  readonly name: string;
-}
-
-/** A runner as the book last saw it (`cairn runners`, metrics). */
-export interface RunnerSummary {
-  readonly name: string;
-  readonly version: string;
-  readonly labels: readonly string[];
-  /** Free slots it offered in its last poll, less the leases that poll took. */
-  readonly slots: number;
-  /** Leases it holds now. */
-  readonly held: number;
-  readonly lastSeen: string;
-  /** `connected`: it is waiting in a poll, or polled within the lease time; `lost`: it has not (its leases lapsed). */
-  readonly state: 'connected' | 'lost';
-  /** An operator drained it (`drain`): it is given no new leases until `undrain`. */
-  readonly draining: boolean;
-}
-
-/**
- * One execution in the book. `queued`: started, no runner took it yet. `held`: a runner holds it
- * and heartbeats it by listing it. `exited`: its runner reported how it ended (or it was cancelled
- * before a runner took it). `lapsed`: its runner stopped listing it; revoked, and lost to the engine.
- */
-interface Lease {
-  readonly executionId: string;
-  /** The envelope `start` was given; absent for a lease adopted after a restart (a handle carries no secrets). */
-  task?: TaskEnvelope;
-  manifestDigest?: Digest;
-  labels: readonly string[];
-  state: 'queued' | 'held' | 'exited' | 'lapsed';
-  runner?: string;
-  heartbeatAt: number;
-  cancelRequested: boolean;
-  status?: ExecutionStatus;
-  endedAt?: number;
-}
-
-interface RunnerRecord {
-  readonly name: string;
-  version: string;
-  labels: ReadonlySet<string>;
-  slots: number;
-  lastSeen: number;
-  readonly held: Set<Lease>;
-  waiting?: Waiter;
-  draining: boolean;
-}
-
-interface Waiter {
-  readonly runner: RunnerRecord;
-  readonly slots: number;
-  readonly finish: (answer: RunnerPollAnswer) => void;
-}
 
 /** How long an ended lease stays in the book: late exits and listings of it are told why they are refused. */
 const endedRetentionMs = 15 * 60_000;
@@ -536,33 +480,4 @@ export class RunnerExecutor implements ExecutorV1 {
 /** Builds the runners executor. */
 export function createRunnerExecutor(settings: RunnerExecutorSettings = {}): RunnerExecutor {
   return new RunnerExecutor(settings);
-}
-
-function handleOf(lease: Lease): ExecutionHandle {
-  return { executor: provider, executionId: lease.executionId, ...(lease.manifestDigest === undefined ? {} : { manifestDigest: lease.manifestDigest }) };
-}
-
-function manifestOf(handle: ExecutionHandle): { manifestDigest?: Digest } {
-  const digest = handle['manifestDigest'];
-  return typeof digest === 'string' && digest.startsWith('sha256:') ? { manifestDigest: digest as Digest } : {};
-}
-
-function executionIdOf(handle: unknown): string {
-  const candidate = handle as Partial<Record<string, unknown>> | null;
-  const problem =
-    typeof candidate !== 'object' || candidate === null
-      ? 'it is not an object'
-      : candidate['executor'] !== provider
-        ? `it was not issued by the runners executor (executor: ${JSON.stringify(candidate['executor'])})`
-        : typeof candidate['executionId'] !== 'string' || candidate['executionId'].length === 0
-          ? 'it has no executionId'
-          : candidate['manifestDigest'] !== undefined && typeof candidate['manifestDigest'] !== 'string'
-            ? 'its manifestDigest is not a string'
-            : undefined;
-  if (problem !== undefined) {
-    throw new CairnError('CAIRN_EXECUTOR_HANDLE_INVALID', `[cairn] [runner] The handle is refused: ${problem}; pass the handle start() returned.`, {
-      path: 'handle',
-    });
-  }
-  return candidate!['executionId'] as string;
 }
