@@ -1,5 +1,5 @@
 import type { AuditActor, AuditEntry, BudgetSpec, CairnEvent, EvidenceBundleV1, ExecutorV1, JsonObject, RunSpecV1 } from '@cairn/core';
-import { assertRunSpec, CairnError, parseRunSpec, parseSettings } from '@cairn/protocol';
+import { assertRunSpec, CairnError, parseRunSpec, parseSettings, type RunSpecContext } from '@cairn/protocol';
 import { AuditLog } from './audit/audit-log.ts';
 import { Checkpointer, type SignerTakeOver } from './audit/checkpointer.ts';
 import type { EngineAuditLog } from './audit/engine-audit-log.ts';
@@ -29,7 +29,7 @@ import { ModelCallRecorder, type LiveAttempt, type ModelCall } from './dispatch/
 import type { RunListOptions, RunPage } from './records/run-page.ts';
 import type { ItemRecord, RunRecord } from './records/run-records.ts';
 import { RunStateMachine, type SubmitOptions, type SubmitResult } from './state/run-state-machine.ts';
-import { deliverExecutorName } from './state/run-submission.ts';
+import { submitContextOf } from './submit-context.ts';
 import type { EngineReads } from './store/engine-reads.ts';
 import type { GroupCommit } from './store/group-commit.ts';
 import { SqliteEngineReads } from './store/sqlite/sqlite-engine-reads.ts';
@@ -468,28 +468,9 @@ export class Engine {
     }
   }
 
-  // What exists on this engine, for validating specs: executors, queues, adapters and secrets.
-  #submitContext() {
-    const { adapters, adapterSecrets } = this.#settings;
-    return {
-      executors: Object.keys(this.#executors),
-      queues: Object.keys(this.#settings.queues),
-      secrets: this.#secrets?.names() ?? [],
-      ...(adapters ? { adapters } : {}),
-      adapterSecrets,
-      // Deliver items run on the `deliver` executor: without it, no forge can be named.
-      forges: this.#executors[deliverExecutorName] ? this.#settings.forges : [],
-      // Without a policy any host may be allowed, but no secret is bound to a host: credentials are refused.
-      networkPolicy: this.#settings.networkPolicy ?? {},
-      // An allow-list runs only where its executor confines the item to its proxy (ADR 0049).
-      networkAllowListExecutors: Object.entries(this.#executors)
-        .filter(([, executor]) => executor.capabilities.networkAllowLists === true)
-        .map(([name]) => name),
-      labelExecutors: Object.entries(this.#executors)
-        .filter(([, executor]) => executor.capabilities.labels === true)
-        .map(([name]) => name),
-      defaultExecutor: this.#settings.defaultExecutor ?? Object.keys(this.#executors)[0]!,
-    };
+  // What exists on this engine, for validating specs (see submitContextOf).
+  #submitContext(): RunSpecContext {
+    return submitContextOf(this.#settings, this.#executors, this.#secrets?.names() ?? []);
   }
 
   #requireSecrets(): SecretStore {
