@@ -6,7 +6,6 @@
 //
 // It reads its configuration as one JSON line on stdin, writes one JSON line on fd 3 once ready,
 // and exits when stdin closes, removing verdaccio's storage.
-import { createHash } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -14,7 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { benchPackages, type BenchPackage } from './egress-npm-packages.ts';
+import { benchPackages } from './egress-npm-packages.ts';
+import { publishToRegistry } from '../packages/worker/src/testing/stand-in-internet/npm-registry.test-support.ts';
 
 /** What the bench sends: the leaf's key and certificate and the token every host asks for. */
 export interface EgressHostsConfiguration {
@@ -48,31 +48,6 @@ function refusedWithoutToken(token: string, request: IncomingMessage, response: 
   return true;
 }
 
-/** Publishes one package as `npm publish` does: a PUT of its document with the tarball attached. */
-async function publish(registry: string, { manifest, tarball }: BenchPackage): Promise<void> {
-  const { name, version } = manifest;
-  const file = `${name}-${version}.tgz`;
-  const document = {
-    _id: name,
-    name,
-    'dist-tags': { latest: version },
-    versions: {
-      [version]: {
-        ...manifest,
-        _id: `${name}@${version}`,
-        dist: {
-          shasum: createHash('sha1').update(tarball).digest('hex'),
-          integrity: `sha512-${createHash('sha512').update(tarball).digest('base64')}`,
-          tarball: `${registry}/${name}/-/${file}`,
-        },
-      },
-    },
-    _attachments: { [file]: { content_type: 'application/octet-stream', data: tarball.toString('base64'), length: tarball.length } },
-  };
-  const response = await fetch(`${registry}/${name}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(document) });
-  if (!response.ok) throw new Error(`verdaccio: publishing ${name}@${version} answered ${response.status}: ${await response.text()}`);
-}
-
 async function startVerdaccio(root: string): Promise<Server> {
   const { runServer } = await import('verdaccio');
   const storage = join(root, 'storage');
@@ -92,7 +67,7 @@ async function startVerdaccio(root: string): Promise<Server> {
 async function start(configuration: EgressHostsConfiguration, root: string): Promise<EgressHostsReady> {
   const verdaccioPort = await listen(await startVerdaccio(root));
   const packages = benchPackages();
-  for (const benchPackage of packages) await publish(`http://127.0.0.1:${verdaccioPort}`, benchPackage);
+  for (const { manifest, tarball } of packages) await publishToRegistry(`http://127.0.0.1:${verdaccioPort}`, manifest, tarball);
 
   // The front asks for the token; verdaccio behind it admits anyone and builds its tarball links
   // from the Host and X-Forwarded-Proto it is sent, so they name the front as the client reached it.

@@ -43,7 +43,7 @@ function packagesToPublish(): { manifest: Record<string, unknown>; tarball: Buff
 }
 
 /** Publishes one package as `npm publish` does: a PUT of its document with the tarball attached. */
-async function publish(registry: string, manifest: Record<string, unknown>, tarball: Buffer): Promise<void> {
+export async function publishToRegistry(registry: string, manifest: Record<string, unknown>, tarball: Buffer): Promise<void> {
   const name = String(manifest['name']);
   const version = String(manifest['version']);
   const file = `${name.split('/').pop() ?? name}-${version}.tgz`;
@@ -92,6 +92,6 @@ export async function startNpmRegistry(root: string): Promise<{ port: number; cl
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  for (const { manifest, tarball } of packagesToPublish()) await publish(`http://127.0.0.1:${port}`, manifest, tarball);
+  for (const { manifest, tarball } of packagesToPublish()) await publishToRegistry(`http://127.0.0.1:${port}`, manifest, tarball);
   return { port, close: () => new Promise<void>((resolve) => (server.close(() => resolve()), server.closeAllConnections())) };
 }
