@@ -9,7 +9,7 @@ import type { AttemptVolumes } from './attempt-volumes.ts';
 import { idmappedBind, idmapScript } from './idmapped-mount.ts';
 import type { SandboxUids } from './sandbox-uids.ts';
 import { undoEach } from './undo-each.ts';
-import { commandError, unmountPath } from './unmount-path.ts';
+import { commandError, unmountAtOnce, unmountPath } from './unmount-path.ts';
 
 const run = promisify(execFile);
 
@@ -66,6 +66,9 @@ export class OverlayWorkspaces implements WorkspaceLayers {
     const undo: (() => Promise<unknown>)[] = [];
     const unmount = async () => {
       this.#laid.delete(folders.workspace);
+      // The overlay, the snapshot's bind, then the volume's mounts, in one umount; the undo finds them
+      // gone (or unmounts and reports what is left) and releases the cache's hold.
+      if (undo.length > 0) await unmountAtOnce([folders.workspace, snapshotFolder, layerFolder], folders.directory);
       await undoEach(undo.splice(0).reverse());
     };
     try {

@@ -28,6 +28,18 @@ export async function unmountPath(path: string): Promise<void> {
   }
 }
 
+/**
+ * Unmounts the mounts at `first` (in that order) and then every other under `folder`, with one
+ * `umount` for all of them: one process where an attempt would start one a mount. It stops at
+ * nothing and reports nothing: whatever it leaves mounted, the careful unmounts after it (see
+ * unmountPath) find and report.
+ */
+export async function unmountAtOnce(first: readonly string[], folder: string): Promise<void> {
+  const mounted = mountPointsUnder(folder);
+  const ordered = [...first.filter((path) => mounted.includes(path)), ...mounted.filter((path) => !first.includes(path))];
+  if (ordered.length > 0) await run('umount', ordered, { env: commandEnvironment }).catch(() => undefined);
+}
+
 /** The first lines of a failed command's standard error, or its message. */
 export function commandError(error: unknown): string {
   const stderr = (error as { stderr?: unknown }).stderr;

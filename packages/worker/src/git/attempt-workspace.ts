@@ -1,4 +1,4 @@
-import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LimitHit } from '@cairn/core';
 import type { CairnError } from '@cairn/protocol';
@@ -9,6 +9,7 @@ import type { AttemptMounts } from '../worker/attempt-mounts.ts';
 import { preparationOverLimit } from '../worker/preparation-over-limit.ts';
 import type { WorkspaceLayer, WorkspaceLayers } from '../worker/workspace-layers.ts';
 import { adoptHistory, commitBaseline, initBaselineGit } from './baseline-git.ts';
+import { writeLayeredGitDirectory } from './layered-git-directory.ts';
 import { readBlobs } from './read-blobs.ts';
 import { copyWorkspaceRepository } from './workspace-repository.ts';
 
@@ -157,16 +158,8 @@ export class AttemptWorkspace {
         return undefined;
       }
       const { snapshot } = layer;
-      const git = { gitDirectory: join(directory, 'git'), workTree: workspace };
-      await initBaselineGit(git);
-      await writeFile(join(git.gitDirectory, 'objects', 'info', 'alternates'), `${join(snapshot.gitDirectory, 'objects')}\n`);
-      await copyFile(join(snapshot.gitDirectory, 'index'), join(git.gitDirectory, 'index'));
-      // The index's stat data is the tree's as the host sees it; through the layer the same files
-      // show another owner, device and inode. Compared on mtime and size alone, the untouched ones
-      // match (else `git apply --index` refuses them as changed), and a file the attempt wrote has
-      // a later mtime (or is racily new, and then git reads it).
-      await gitOutput(git, ['config', 'core.checkStat', 'minimal']);
-      await gitOutput(git, ['update-ref', 'HEAD', snapshot.baseline]);
+      // Its git directory borrows the tree's objects and index (see writeLayeredGitDirectory).
+      await writeLayeredGitDirectory(join(directory, 'git'), snapshot);
       const { dev, ino } = await lstat(workspace);
       return new AttemptWorkspace(directory, snapshot.entries, snapshot.baseline, { dev, ino }, preparation.mounts, layer);
     } catch (error) {

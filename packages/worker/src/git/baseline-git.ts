@@ -10,7 +10,7 @@ import { under } from '../patch/layer-changes.ts';
  * wins over them): without it a runtime could write `* text eol=crlf` or `ident` and git would
  * store other bytes than the files hold, and the patch would not reproduce the workspace.
  */
-const neutralAttributes = '* !text !eol !crlf !ident !filter !working-tree-encoding !diff\n';
+export const neutralAttributes = '* !text !eol !crlf !ident !filter !working-tree-encoding !diff\n';
 
 /** Makes an empty git directory (no hooks: `--template=`) whose attributes leave every file's bytes as they are. */
 export async function initBaselineGit(git: { readonly gitDirectory: string; readonly workTree: string }): Promise<void> {
