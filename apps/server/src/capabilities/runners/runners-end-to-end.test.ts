@@ -25,6 +25,8 @@ const execFileAsync = promisify(execFile);
 
 const start = runningServers();
 const runners: Runner[] = [];
+/** How long the cut-off host's link stays down: the network cut, far longer than the 5-s lease. */
+const linkDownMs = 60_000;
 afterEach(async () => {
   for (const runner of runners.splice(0)) await runner.stop();
 });
@@ -194,7 +196,7 @@ async function until<T>(what: string, look: () => T | undefined | false, limitMs
 
 test(
   'runners on other hosts: one killed with SIGKILL mid-attempt and one cut off from the network lose their attempts, which run again; late results are refused and audited',
-  { timeout: 180_000 },
+  { timeout: 300_000 },
   async () => {
     const server = await start('tokens', { config: { runners: { enabled: true, leaseSeconds: 5 } }, host: '0.0.0.0' });
     const runners = server.composition.runners!;
@@ -238,13 +240,14 @@ test(
     await until('the restarted runner to poll', () => runners.runners().some((runner) => runner.name.includes(':') && runner.labels.includes('elsewhere')));
     expect(readdirSync(restarted.workRoot).filter((name) => name.includes(String(killed.pid)))).toEqual([]);
 
-    // Host C holds an attempt when its link goes down for longer than the lease.
+    // Host C holds an attempt when its link goes down for 60 s, far longer than the lease.
     const cut = await startRunnerHost(server, 'host-c', ['cut'], 330_200);
     const second = await submit('cut-off', 'cut', 3);
     await until('host C to hold the attempt', () => holder(second, 'cut-off', 1), 60_000);
     await execFileAsync('ip', ['link', 'set', cut.link.link, 'down']);
+    const cutAt = Date.now();
     await until('the attempt to be recorded lost', () => server.composition.engine.attempts(second, 'cut-off')[0]?.state === 'lost', 30_000);
-    await sleep(1_000);
+    await sleep(Math.max(0, linkDownMs - (Date.now() - cutAt)));
     await execFileAsync('ip', ['link', 'set', cut.link.link, 'up']);
     // Back on the network, the same host runs it again; its first attempt's result is refused and audited.
     expect((await server.composition.engine.waitForRun(second)).state).toBe('succeeded');
