@@ -22,7 +22,7 @@ import { atMost, recorded, type BenchmarkContext, type BenchmarkRow } from './me
 import { checkOneLineChange, oneLineEdit, type OneLineEdit } from './one-line-edit.ts';
 import { runOverlayFloor } from './overlay-floor.ts';
 import { SeededRandom } from './seeded-random.ts';
-import { startServedCairn } from './served-cairn.ts';
+import { startServedCairn, startServedRunner } from './served-cairn.ts';
 
 const sizes: readonly (RepositoryShape & { readonly name: string })[] = [
   { name: 'small', files: 100, bytes: 1_500_000, seed: 100 },
@@ -30,6 +30,9 @@ const sizes: readonly (RepositoryShape & { readonly name: string })[] = [
   { name: 'large', files: 40_000, bytes: 50_000_000, seed: 40_000 },
 ];
 const concurrency = 2;
+/** What runs the attempts: the server's own local executor, or one `cairn runner` beside it (ADR 0050). */
+const executors = ['local', 'runner'] as const;
+type Executor = (typeof executors)[number];
 /** How long the idle server's CPU is sampled, to take its rate off the run's. */
 const idleSampleMs = 3_000;
 
@@ -40,6 +43,15 @@ function itemCount(): number {
   if (!Number.isInteger(count) || count < 1)
     throw new Error(`CAIRN_BENCH_WORKSPACE_ITEMS must be a whole number of items, at least 1: not ${JSON.stringify(text)}`);
   return count;
+}
+
+function chosenExecutors(): readonly Executor[] {
+  const text = process.env.CAIRN_BENCH_WORKSPACE_EXECUTORS;
+  if (text === undefined || text === '') return executors;
+  const names = text.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(executors as readonly string[]).includes(name));
+  if (unknown.length > 0) throw new Error(`CAIRN_BENCH_WORKSPACE_EXECUTORS names ${unknown.join(', ')}: the executors are ${executors.join(', ')}`);
+  return executors.filter((name) => names.includes(name));
 }
 
 function chosenSizes(): typeof sizes {
@@ -81,10 +93,12 @@ async function runOnCairn(
   repository: GeneratedRepository,
   edits: readonly OneLineEdit[],
   name: string,
+  via: Executor,
 ): Promise<{ readonly first: CairnMeasurement; readonly again: CairnMeasurement; readonly idleCpuMsPerSecond: number }> {
-  const cgroup = CpuCgroup.create(`workspace-${name}`);
+  const cgroup = CpuCgroup.create(`workspace-${name}-${via}`);
   try {
-    const server = await startServedCairn(directory, cgroup.launcher());
+    const server = await startServedCairn(join(directory, 'server'), cgroup.launcher(), { runners: via === 'runner' });
+    const runner = via === 'runner' ? await startServedRunner(server, join(directory, 'runner'), cgroup.launcher(), { slots: concurrency }) : undefined;
     try {
       const client = createCairnClient({ baseUrl: server.base, token: server.token });
       // Start-up work (migrations, the first checkpoint) settles before the idle sample.
@@ -99,6 +113,7 @@ async function runOnCairn(
           version: 1,
           name: `workspace-${name}-${label}`,
           concurrency,
+          ...(via === 'runner' ? { defaults: { executor: 'runners' } } : {}),
           items: edits.map((edit, item) => ({ id: `item-${item}`, runtime: { kind: 'command', argv: [...edit.argv] } })),
         };
         const sampler = new CgroupProcessSampler(cgroup.path);
@@ -126,6 +141,7 @@ async function runOnCairn(
       const again = await measure('again');
       return { first, again, idleCpuMsPerSecond };
     } finally {
+      await runner?.stop();
       await server.stop();
     }
   } finally {
@@ -162,41 +178,47 @@ export default async function workspaceBenchmarks({ log }: BenchmarkContext): Pr
       }
       log(`    floor: ${count} items, ${Math.round(floor.cpuMs)} ms CPU, ${Math.round(floor.wallMs)} ms wall`);
 
-      log(`    cairn serve: two runs of ${count} items at concurrency ${concurrency}`);
-      const { first, again, idleCpuMsPerSecond } = await runOnCairn(join(folder, 'server'), repository, edits, size.name);
-      for (const [label, cairn] of [
-        ['first run', first],
-        ['again', again],
-      ] as const) {
-        log(
-          `    cairn, ${label}: ${Math.round(cairn.cpuMs)} ms CPU (idle ${idleCpuMsPerSecond.toFixed(1)} ms/s taken off), ${Math.round(cairn.wallMs)} ms wall, upload ${Math.round(cairn.uploadMs)} ms`,
-        );
-        const sampled = cairn.programs.reduce((sum, { cpuMs }) => sum + cpuMs, 0);
-        log(
-          `    cairn's CPU by program (sampled every 100 ms): ${cairn.programs
-            .filter(({ cpuMs }) => cpuMs >= 1)
-            .map(({ program, cpuMs }) => `${program} ${Math.round(cpuMs)} ms`)
-            .join(', ')}; processes shorter than a sample ${Math.round(cairn.cpuMs + idleCpuMsPerSecond * (cairn.wallMs / 1000) - sampled)} ms`,
+      rows.push(
+        recorded(`workspace.${size.name}.files`, repository.files, 'files'),
+        recorded(`workspace.${size.name}.floor.cpu-per-item-ms`, Number((floor.cpuMs / count).toFixed(1)), 'ms'),
+      );
+      for (const via of chosenExecutors()) {
+        log(`    cairn serve, attempts on ${via === 'local' ? 'its local executor' : 'a cairn runner beside it'}: two runs of ${count} items at concurrency ${concurrency}`);
+        const { first, again, idleCpuMsPerSecond } = await runOnCairn(join(folder, via), repository, edits, size.name, via);
+        for (const [label, cairn] of [
+          ['first run', first],
+          ['again', again],
+        ] as const) {
+          log(
+            `    cairn, ${label}: ${Math.round(cairn.cpuMs)} ms CPU (idle ${idleCpuMsPerSecond.toFixed(1)} ms/s taken off), ${Math.round(cairn.wallMs)} ms wall, upload ${Math.round(cairn.uploadMs)} ms`,
+          );
+          const sampled = cairn.programs.reduce((sum, { cpuMs }) => sum + cpuMs, 0);
+          log(
+            `    cairn's CPU by program (sampled every 100 ms): ${cairn.programs
+              .filter(({ cpuMs }) => cpuMs >= 1)
+              .map(({ program, cpuMs }) => `${program} ${Math.round(cpuMs)} ms`)
+              .join(', ')}; processes shorter than a sample ${Math.round(cairn.cpuMs + idleCpuMsPerSecond * (cairn.wallMs / 1000) - sampled)} ms`,
+          );
+        }
+        const cairnPerItem = again.cpuMs / count;
+        perItem.set(`${via}.${size.name}`, cairnPerItem);
+        const row = `workspace.${size.name}.${via === 'local' ? 'cairn' : 'runner'}`;
+        rows.push(
+          recorded(`${row}.first-run.cpu-per-item-ms`, Math.round(first.cpuMs / count), 'ms'),
+          recorded(`${row}.first-run.wall-ms`, Math.round(first.wallMs), 'ms'),
+          recorded(`${row}.cpu-per-item-ms`, Math.round(cairnPerItem), 'ms'),
+          recorded(`${row}.wall-ms`, Math.round(again.wallMs), 'ms'),
+          atMost(`${row}-vs-floor.ratio`, Number((cairnPerItem / (floor.cpuMs / count)).toFixed(2)), 'x', 2),
         );
       }
       rmSync(folder, { recursive: true, force: true });
-
-      const cairnPerItem = again.cpuMs / count;
-      const floorPerItem = floor.cpuMs / count;
-      perItem.set(size.name, cairnPerItem);
-      rows.push(
-        recorded(`workspace.${size.name}.files`, repository.files, 'files'),
-        recorded(`workspace.${size.name}.cairn.first-run.cpu-per-item-ms`, Math.round(first.cpuMs / count), 'ms'),
-        recorded(`workspace.${size.name}.cairn.first-run.wall-ms`, Math.round(first.wallMs), 'ms'),
-        recorded(`workspace.${size.name}.cairn.cpu-per-item-ms`, Math.round(cairnPerItem), 'ms'),
-        recorded(`workspace.${size.name}.cairn.wall-ms`, Math.round(again.wallMs), 'ms'),
-        recorded(`workspace.${size.name}.floor.cpu-per-item-ms`, Number(floorPerItem.toFixed(1)), 'ms'),
-        atMost(`workspace.${size.name}.cairn-vs-floor.ratio`, Number((cairnPerItem / floorPerItem).toFixed(2)), 'x', 2),
-      );
     }
-    const small = perItem.get('small');
-    const large = perItem.get('large');
-    if (small !== undefined && large !== undefined) rows.push(atMost('workspace.large-vs-small.cairn.ratio', Number((large / small).toFixed(2)), 'x', 1.5));
+    for (const via of chosenExecutors()) {
+      const small = perItem.get(`${via}.small`);
+      const large = perItem.get(`${via}.large`);
+      if (small !== undefined && large !== undefined)
+        rows.push(atMost(`workspace.large-vs-small.${via === 'local' ? 'cairn' : 'runner'}.ratio`, Number((large / small).toFixed(2)), 'x', 1.5));
+    }
     return rows;
   } finally {
     // A server or floor item that failed half-way may leave a workspace mounted under it.
