@@ -1,0 +1,549 @@
+import type {
+  CipherV1,
+  ExecutionHandle,
+  ExecutionStatus,
+  ExecutorV1,
+  Logger,
+  PublicKeyRecord,
+  ResultRecord,
+  StorageProviderV1,
+  TaskEnvelope,
+} from '@cairn/core';
+import { sealedSecretsKey, sealSecrets, taskEnvironmentPairs, type TaskEnvironment } from '@cairn/fargate';
+import { kmsKeySettingsShape } from '@cairn/kms';
+import { CairnError, isCairnError, parsePayload, parseSettings, publicKeyRecordSchema, resultKey, taskEnvelopeSchema } from '@cairn/protocol';
+import { s3EncryptionSchema, s3LocationSettingsShape } from '@cairn/s3';
+import { CoreV1Api, KubeConfig, NetworkingV1Api } from '@kubernetes/client-node';
+import { z } from 'zod';
+import { readAttemptEnd, writeAttemptEnd } from './attempt-end-record.ts';
+import { attemptNetworkPolicy, attemptNetworkSchema } from './attempt-network-policy.ts';
+import { attemptCredentialSecret, attemptPod, credentialKeysOf, podOwnerReference, type TaskCredentials } from './attempt-pod.ts';
+import { attemptPodSelector, credentialSecretNameOf, executionDigestOf, executionLabels, networkPolicyNameOf, podNameOf } from './execution-labels.ts';
+import { answeredWith, kubernetesFailure } from './kubernetes-failure.ts';
+import { podProgress, type ObservedPod } from './pod-progress.ts';
+import { podTemplateSchema } from './pod-template.ts';
+import { PodWatch } from './pod-watch.ts';
+import { readManifestFacts, type ManifestFacts } from './stored-manifest.ts';
+
+const seam = (name: string) =>
+  z.custom<object>((value) => typeof value === 'object' && value !== null && (value as { specificationVersion?: unknown }).specificationVersion === 'v1', {
+    message: `must be a ${name} (an object with specificationVersion 'v1')`,
+  });
+
+const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label: lowercase letters, digits and "-", at most 63 characters');
+
+const credentialsSchema = z.strictObject({
+  accessKeyId: z.string().min(1),
+  secretAccessKey: z.string().min(1),
+  sessionToken: z.string().min(1).optional(),
+});
+
+/** Settings of `createKubernetesExecutor`, checked at construction; errors name `kubernetes.<option>`. */
+export const kubernetesExecutorSettingsSchema = z
+  .strictObject({
+    /**
+     * The cluster: a `KubeConfig` from `@kubernetes/client-node`, or a kubeconfig's text (YAML or
+     * JSON). Unset: the client's default (KUBECONFIG, ~/.kube/config, or the pod's in-cluster account).
+     */
+    kubeConfig: z
+      .union([
+        z.custom<KubeConfig>((value) => value instanceof KubeConfig || (typeof value === 'object' && value !== null && 'makeApiClient' in value), {
+          message: 'must be a KubeConfig or the text of a kubeconfig file',
+        }),
+        z.string().min(1),
+      ])
+      .optional(),
+    /** The one namespace attempt pods, their Secrets and NetworkPolicies are made in (a Role there is all the server needs). */
+    namespace: dnsLabel,
+    /** The `cairn-worker` image (pin a digest in production). */
+    image: z.string().min(1, 'must name the cairn-worker image (registry/name:tag or @sha256:…)'),
+    /** The container's name in each pod. */
+    containerName: dnsLabel.default('cairn-worker'),
+    /** The operator's part of every pod: RuntimeClass, scheduling, resources, pull secrets, annotations, service account, priority. */
+    podTemplate: podTemplateSchema.default({}),
+    /** Where attempt pods may connect: their NetworkPolicy denies everything else. */
+    network: attemptNetworkSchema,
+    /** How long a pod may stay Pending (unschedulable, its image not pulled yet) before its attempt fails and the pod is deleted. */
+    pendingTimeoutSeconds: z.int().min(1).max(86_400).default(600),
+    /** The engine's storage: manifests read, sealed secrets written, result records read back. */
+    storage: seam('StorageProviderV1'),
+    /** Where the pod finds that same storage: its S3 location, as the worker builds its storage from it. */
+    taskStorage: z.strictObject({
+      bucket: s3LocationSettingsShape.bucket,
+      prefix: s3LocationSettingsShape.prefix,
+      region: s3LocationSettingsShape.region,
+      endpoint: s3LocationSettingsShape.endpoint,
+      forcePathStyle: s3LocationSettingsShape.forcePathStyle,
+      encryption: s3EncryptionSchema.optional(),
+    }),
+    /** Seals each attempt's secrets and gateway credential into storage (a KMS cipher); needed only when items have them. */
+    cipher: seam('CipherV1').optional(),
+    /** The KMS key the worker opens them with (the cipher's key). */
+    taskCipher: z.strictObject({ keyId: kmsKeySettingsShape.keyId, region: kmsKeySettingsShape.region, endpoint: kmsKeySettingsShape.endpoint }).optional(),
+    /** Keys a dispatch manifest may be signed with (the engine signer's public key), handed to each pod. */
+    trustedKeys: z.array(publicKeyRecordSchema).min(1, "must hold the engine signer's public key"),
+    /**
+     * The AWS credentials the worker reaches storage and KMS with, put in each attempt's Secret:
+     * fixed ones, or a function minting them per execution (short-lived, scoped to it). Unset: the
+     * pod's own identity (IRSA or Pod Identity through `podTemplate.serviceAccountName`).
+     */
+    taskCredentials: z
+      .union([
+        credentialsSchema,
+        z.custom<(executionId: string) => Promise<TaskCredentials> | TaskCredentials>((value) => typeof value === 'function', {
+          message: 'must be { accessKeyId, secretAccessKey, sessionToken? } or a function of the execution id answering them',
+        }),
+      ])
+      .optional(),
+    logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null, 'must be a logger (debug, info, warn, error)').optional(),
+  })
+  .refine((settings) => (settings.cipher === undefined) === (settings.taskCipher === undefined), {
+    message: 'cipher and taskCipher are set together: the executor seals with the one, the worker opens with the other',
+    path: ['taskCipher'],
+  });
+
+export type KubernetesExecutorSettings = Omit<
+  z.input<typeof kubernetesExecutorSettingsSchema>,
+  'kubeConfig' | 'storage' | 'cipher' | 'trustedKeys' | 'taskCredentials' | 'logger'
+> & {
+  readonly kubeConfig?: KubeConfig | string;
+  readonly storage: StorageProviderV1;
+  readonly cipher?: CipherV1;
+  readonly trustedKeys: readonly PublicKeyRecord[];
+  readonly taskCredentials?: TaskCredentials | ((executionId: string) => Promise<TaskCredentials> | TaskCredentials);
+  readonly logger?: Logger;
+};
+
+const provider = 'kubernetes';
+
+/** A handle this executor issued: the namespace, pod name and uid find the pod again from any process. */
+interface KubernetesHandle {
+  readonly executionId: string;
+  readonly namespace: string;
+  readonly pod: string;
+  readonly uid: string;
+}
+
+/** What a cancel leaves when the worker could not write its own account (it had not started, or was killed). */
+const cancelledStatus: ExecutionStatus = {
+  state: 'exited',
+  outcome: 'cancelled',
+  reason: 'cancelled by Cairn: its pod was deleted before its worker recorded a result',
+};
+
+/**
+ * ExecutorV1 on Kubernetes (ADR 0051): each attempt is one pod of the `cairn-worker` image in one
+ * namespace, named after the execution id's digest (a second start meets the first one's pod). The
+ * pod is created, then its default-deny NetworkPolicy, then the Secret holding its credential, both
+ * owned by the pod; the kubelet starts the container only once the Secret exists, so never before
+ * its policy. Secrets and the model gateway credential are sealed into storage as on Fargate (ADR
+ * 0021). Exits are learned from a watch on the namespace's attempt pods; a pod's end is the
+ * worker's result record when there is one, else what Kubernetes said (OOMKilled, Evicted, an
+ * image that cannot be pulled, Pending past `pendingTimeoutSeconds`). The handle is `{ executor,
+ * executionId, namespace, pod, uid }`: a restarted server finds its pods by it. Call `close()` to
+ * stop the watch.
+ */
+export class KubernetesExecutor implements ExecutorV1 {
+  readonly specificationVersion = 'v1';
+  readonly provider = provider;
+  readonly capabilities = { cancel: true, pushesCompletions: false, isolation: 'container' } as const;
+  readonly #settings: z.output<typeof kubernetesExecutorSettingsSchema>;
+  readonly #storage: StorageProviderV1;
+  readonly #cipher: CipherV1 | undefined;
+  readonly #core: CoreV1Api;
+  readonly #networking: NetworkingV1Api;
+  readonly #watch: PodWatch;
+  /** Exits already answered: once exited, the answer never changes. */
+  readonly #ended = new Map<string, ExecutionStatus>();
+  /** Starts under way in this process, so that concurrent starts of one execution share one. */
+  readonly #starting = new Map<string, Promise<ExecutionHandle>>();
+
+  constructor(settings: KubernetesExecutorSettings) {
+    this.#settings = parseSettings(kubernetesExecutorSettingsSchema, settings, 'kubernetes');
+    this.#storage = settings.storage;
+    this.#cipher = settings.cipher;
+    const config = kubeConfigOf(settings.kubeConfig);
+    this.#core = config.makeApiClient(CoreV1Api);
+    this.#networking = config.makeApiClient(NetworkingV1Api);
+    this.#watch = new PodWatch({ config, namespace: this.#settings.namespace, selector: attemptPodSelector, logger: settings.logger });
+  }
+
+  /** How many times the pod watch listed the pods (once, and again after each 410 Gone). */
+  get watchRelists(): number {
+    return this.#watch.relists;
+  }
+
+  async start(task: TaskEnvelope): Promise<ExecutionHandle> {
+    parsePayload(taskEnvelopeSchema, task, 'task envelope');
+    const under = this.#starting.get(task.executionId);
+    if (under) return under;
+    const starting = this.#start(task).finally(() => this.#starting.delete(task.executionId));
+    this.#starting.set(task.executionId, starting);
+    return starting;
+  }
+
+  async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
+    const { executionId, pod: name, uid } = this.#handleOf(handle);
+    const ended = this.#ended.get(executionId);
+    if (ended) return ended;
+    const pod = await this.#observe(name, uid, executionId);
+    if (pod === undefined) {
+      const known = await this.#endWithoutPod(executionId);
+      if (known) return this.#settle(executionId, known);
+      return {
+        state: 'unknown',
+        reason: `pod ${name} (uid ${uid}) of execution ${executionId} is not in namespace ${this.#settings.namespace}, and the execution left no result record`,
+      };
+    }
+    const progress = podProgress(pod, this.#settings.containerName, Date.now(), this.#settings.pendingTimeoutSeconds * 1_000);
+    switch (progress.kind) {
+      case 'pending':
+        return { state: 'pending' };
+      case 'running':
+        return { state: 'running' };
+      case 'ended': {
+        const record = await this.#readRecord(executionId);
+        if (record) return this.#settle(executionId, recordStatus(record));
+        // Deleted by a cancel (or by the executor for being stuck): what the executor wrote then.
+        const written = pod.metadata?.deletionTimestamp !== undefined ? await readAttemptEnd(this.#storage, executionId) : undefined;
+        return this.#settle(executionId, written ?? progress.status);
+      }
+      case 'stuck': {
+        // The end is stored before the pod goes, so that a restarted executor answers it too; the
+        // pod is deleted so that it cannot start later, after its attempt was recorded failed.
+        this.#settings.logger?.warn({ executionId, pod: name, reason: progress.status.reason }, 'an attempt pod will not start; deleting it');
+        await writeAttemptEnd(this.#storage, executionId, progress.status);
+        await this.#deletePod(name, uid);
+        return this.#settle(executionId, progress.status);
+      }
+    }
+  }
+
+  async cancel(handle: ExecutionHandle): Promise<void> {
+    const { executionId, pod: name, uid } = this.#handleOf(handle);
+    if (this.#ended.has(executionId)) return;
+    const pod = await this.#observe(name, uid, executionId);
+    // Only this execution's own pod is deleted, and only while it has not ended: cancel is idempotent.
+    if (pod === undefined || pod.metadata?.deletionTimestamp !== undefined) return;
+    if (podProgress(pod, this.#settings.containerName, Date.now(), Number.POSITIVE_INFINITY).kind === 'ended') return;
+    await writeAttemptEnd(this.#storage, executionId, cancelledStatus);
+    // The worker gets SIGTERM and records the attempt cancelled within the grace period. The Secret
+    // and the NetworkPolicy are owned by the pod: the garbage collector deletes them after it (the
+    // test endpoint runs one too), so they are not deleted here, and the Role needs no more.
+    await this.#deletePod(name, uid);
+  }
+
+  /** Stops the pod watch. The executor answers nothing after it. */
+  close(): void {
+    this.#watch.close();
+  }
+
+  async #start(task: TaskEnvelope): Promise<ExecutionHandle> {
+    const { executionId } = task;
+    const name = podNameOf(executionId);
+    const digest = executionDigestOf(executionId);
+    const facts = await readManifestFacts(this.#storage, executionId, task.manifestDigest);
+    if (typeof facts.network === 'object') {
+      throw new CairnError(
+        'CAIRN_EXECUTOR_START_FAILED',
+        `[cairn] [kubernetes] execution ${executionId} has an allow-listed network, which this executor cannot confine a pod to (a pod's NetworkPolicy admits addresses, not names; ADR 0051); nothing was started. Run the item on the local executor or a runner, or give it network: false or true.`,
+        { path: 'limits.network' },
+      );
+    }
+    const credentials = await this.#credentialsFor(executionId);
+    let pod = await this.#readPod(name, executionId, 'task.executionId');
+    if (pod === undefined) {
+      const sealed = await this.#seal(task);
+      const environment: TaskEnvironment = {
+        executionId,
+        manifestDigest: task.manifestDigest,
+        storage: this.#settings.taskStorage,
+        sealedSecrets: sealed,
+        ...(sealed !== undefined ? { cipher: this.#settings.taskCipher } : {}),
+        trustedKeys: this.#settings.trustedKeys,
+        ...(task.gateway !== undefined ? { gatewayUrl: task.gateway.url } : {}),
+      };
+      const body = attemptPod({
+        name,
+        executionId,
+        executionDigest: digest,
+        run: facts,
+        timeoutMs: facts.timeoutMs,
+        image: this.#settings.image,
+        containerName: this.#settings.containerName,
+        template: this.#settings.podTemplate,
+        environment: taskEnvironmentPairs(environment),
+        secretName: credentialSecretNameOf(name),
+        credentialKeys: credentialKeysOf(credentials),
+      });
+      try {
+        pod = (await this.#core.createNamespacedPod({ namespace: this.#settings.namespace, body })) as ObservedPod;
+      } catch (error) {
+        if (!answeredWith(error, 409))
+          throw kubernetesFailure(error, 'creating pod', `${name} for execution ${executionId}`, 'CAIRN_EXECUTOR_START_FAILED', 'kubernetes');
+        // Another start of the same execution (another replica, a retried call) made it first.
+        pod = await this.#readPod(name, executionId, 'task.executionId');
+        if (pod === undefined) {
+          throw new CairnError(
+            'CAIRN_EXECUTOR_UNAVAILABLE',
+            `[cairn] [kubernetes] pod ${name} of execution ${executionId} existed when it was created and was gone when it was read; the start is tried again.`,
+            { path: 'kubernetes' },
+          );
+        }
+      }
+      this.#watch.remember(pod);
+    }
+    const uid = pod.metadata!.uid!;
+    await this.#ensureOwned(name, uid, digest, facts, credentials);
+    return { executor: provider, executionId, namespace: this.#settings.namespace, pod: name, uid };
+  }
+
+  /**
+   * The pod's NetworkPolicy, then its credential Secret, each owned by it; one that exists already
+   * (a retried start) is left as it is. In this order because the kubelet starts the container only
+   * once the Secret it reads exists: the policy is in place before anything runs.
+   */
+  async #ensureOwned(name: string, uid: string, digest: string, facts: ManifestFacts, credentials: TaskCredentials | undefined): Promise<void> {
+    const owner = podOwnerReference({ name, uid });
+    const namespace = this.#settings.namespace;
+    const policy = attemptNetworkPolicy({
+      name: networkPolicyNameOf(name),
+      executionDigest: digest,
+      owner,
+      network: this.#settings.network,
+      internet: facts.network === true,
+    });
+    try {
+      await this.#networking.createNamespacedNetworkPolicy({ namespace, body: policy });
+    } catch (error) {
+      if (!answeredWith(error, 409)) {
+        throw kubernetesFailure(
+          error,
+          'creating network policy',
+          `${policy.metadata!.name} of pod ${name}`,
+          'CAIRN_EXECUTOR_START_FAILED',
+          'kubernetes.network',
+        );
+      }
+    }
+    const secret = attemptCredentialSecret({
+      name: credentialSecretNameOf(name),
+      executionDigest: digest,
+      owner,
+      credentials,
+    });
+    try {
+      await this.#core.createNamespacedSecret({ namespace, body: secret });
+    } catch (error) {
+      if (!answeredWith(error, 409)) {
+        throw kubernetesFailure(
+          error,
+          'creating secret',
+          `${secret.metadata!.name} of pod ${name}`,
+          'CAIRN_EXECUTOR_START_FAILED',
+          'kubernetes.taskCredentials',
+        );
+      }
+    }
+  }
+
+  async #credentialsFor(executionId: string): Promise<TaskCredentials | undefined> {
+    const given = this.#settings.taskCredentials;
+    if (typeof given !== 'function') return given;
+    try {
+      return credentialsSchema.parse(await given(executionId));
+    } catch (error) {
+      throw new CairnError(
+        'CAIRN_EXECUTOR_UNAVAILABLE',
+        `[cairn] [kubernetes] the credentials of execution ${executionId} could not be made by kubernetes.taskCredentials: ${error instanceof Error ? error.message : String(error)}`,
+        { path: 'kubernetes.taskCredentials', cause: error },
+      );
+    }
+  }
+
+  /** Seals the task's secrets and gateway credential into storage, as the Fargate executor does; undefined when it has none. */
+  async #seal(task: TaskEnvelope): Promise<string | undefined> {
+    const secrets = task.secrets ?? {};
+    const gateway = task.gateway;
+    if (Object.keys(secrets).length === 0 && gateway === undefined) return undefined;
+    if (!this.#cipher || !this.#settings.taskCipher) {
+      const what = Object.keys(secrets).length > 0 ? 'has secrets' : 'is an agent attempt, whose model gateway credential is sealed for its pod,';
+      throw new CairnError(
+        'CAIRN_EXECUTOR_START_FAILED',
+        `[cairn] [kubernetes] execution ${task.executionId} ${what} and the executor has no cipher to seal with: set kubernetes.cipher and kubernetes.taskCipher (a KMS key the pod's credential may decrypt with).`,
+        { path: 'kubernetes.cipher' },
+      );
+    }
+    try {
+      return await sealSecrets(this.#storage, this.#cipher, {
+        executionId: task.executionId,
+        manifestDigest: task.manifestDigest,
+        secrets,
+        gatewayCredential: gateway?.credential,
+      });
+    } catch (error) {
+      if (isCairnError(error, 'CAIRN_CIPHER_UNAVAILABLE') || isCairnError(error, 'CAIRN_STORAGE_UNAVAILABLE')) {
+        throw new CairnError(
+          'CAIRN_EXECUTOR_UNAVAILABLE',
+          `[cairn] [kubernetes] the secrets of execution ${task.executionId} could not be sealed (${error.code}: ${error.message}); the start is tried again.`,
+          { path: 'kubernetes.cipher', cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * The pod of a handle as the watch last saw it, or read when the watch has not seen it (just
+   * created, or the watch not yet listed): undefined when it is gone, is another pod of that name
+   * (another uid), or belongs to another execution.
+   */
+  async #observe(name: string, uid: string, executionId: string): Promise<ObservedPod | undefined> {
+    try {
+      await this.#watch.ensureStarted();
+    } catch (error) {
+      throw kubernetesFailure(error, 'listing', `the attempt pods of namespace ${this.#settings.namespace}`, 'CAIRN_EXECUTOR_UNAVAILABLE', 'kubernetes');
+    }
+    const seen = this.#watch.get(name);
+    let pod: ObservedPod | undefined;
+    if (seen?.state === 'present' && seen.pod.metadata?.uid === uid) pod = seen.pod;
+    else if (seen?.state === 'gone' && seen.uid === uid) return undefined;
+    else pod = await this.#readPod(name, undefined, 'handle.pod');
+    if (pod?.metadata?.uid !== uid || pod.metadata.annotations?.[executionLabels.executionId] !== executionId) return undefined;
+    return pod;
+  }
+
+  /** GET of a pod: undefined on 404. With `executionId`, a pod of that name made for another execution refuses the start. */
+  async #readPod(name: string, executionId: string | undefined, path: string): Promise<ObservedPod | undefined> {
+    let pod: ObservedPod;
+    try {
+      pod = (await this.#core.readNamespacedPod({ name, namespace: this.#settings.namespace })) as ObservedPod;
+    } catch (error) {
+      if (answeredWith(error, 404)) return undefined;
+      throw kubernetesFailure(error, 'reading pod', name, 'CAIRN_EXECUTOR_UNAVAILABLE', path);
+    }
+    this.#watch.remember(pod);
+    const owner = pod.metadata?.annotations?.[executionLabels.executionId];
+    if (executionId !== undefined && owner !== executionId) {
+      throw new CairnError(
+        'CAIRN_EXECUTOR_START_FAILED',
+        `[cairn] [kubernetes] pod ${name} in namespace ${this.#settings.namespace} is not execution ${executionId}'s (its ${executionLabels.executionId} annotation says ${JSON.stringify(owner)}); nothing was started. Delete that pod, or use another namespace.`,
+        { path },
+      );
+    }
+    return pod;
+  }
+
+  /** Deletes a pod by name, only if it is still the one of that uid; gone already is fine. */
+  async #deletePod(name: string, uid: string): Promise<void> {
+    try {
+      await this.#core.deleteNamespacedPod({
+        name,
+        namespace: this.#settings.namespace,
+        body: { preconditions: { uid }, propagationPolicy: 'Background' },
+      });
+    } catch (error) {
+      // 404: gone already; 409: the name is another pod's now.
+      if (answeredWith(error, 404) || answeredWith(error, 409)) return;
+      throw kubernetesFailure(error, 'deleting pod', name, 'CAIRN_EXECUTOR_UNAVAILABLE', 'handle.pod');
+    }
+  }
+
+  /** How an execution whose pod is gone ended: its worker's result record, else what the executor wrote when it deleted the pod. */
+  async #endWithoutPod(executionId: string): Promise<ExecutionStatus | undefined> {
+    const record = await this.#readRecord(executionId);
+    if (record) return recordStatus(record);
+    return readAttemptEnd(this.#storage, executionId);
+  }
+
+  /** Remembers an exit, and deletes the sealed secrets the worker did not get to delete (it never ran, say). */
+  async #settle(executionId: string, status: ExecutionStatus): Promise<ExecutionStatus> {
+    this.#ended.set(executionId, status);
+    await this.#storage
+      .delete(sealedSecretsKey(executionId))
+      .catch((error: unknown) => this.#settings.logger?.warn({ executionId, error: String(error) }, 'could not delete the sealed secrets of an ended attempt'));
+    return status;
+  }
+
+  /** The execution's result record, when its worker wrote one for it; storage that cannot be read makes the executor unavailable for now. */
+  async #readRecord(executionId: string): Promise<ResultRecord | undefined> {
+    let bytes: Uint8Array | null;
+    try {
+      bytes = await this.#storage.get(resultKey(executionId));
+    } catch (error) {
+      throw new CairnError(
+        'CAIRN_EXECUTOR_UNAVAILABLE',
+        `[cairn] [kubernetes] the result record of execution ${executionId} could not be read: ${isCairnError(error) ? `${error.code}: ${error.message}` : String(error)}`,
+        { path: 'kubernetes.storage', cause: error },
+      );
+    }
+    if (bytes === null) return undefined;
+    try {
+      const record = JSON.parse(new TextDecoder().decode(bytes)) as ResultRecord;
+      return record.executionId === executionId ? record : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #handleOf(handle: ExecutionHandle): KubernetesHandle {
+    const fields = (typeof handle === 'object' && handle !== null ? handle : {}) as Partial<Record<string, unknown>>;
+    const text = (key: string) => typeof fields[key] === 'string' && (fields[key] as string).length > 0;
+    const problem =
+      fields['executor'] !== provider
+        ? `it was not issued by the Kubernetes executor (executor: ${JSON.stringify(fields['executor'])})`
+        : !text('executionId')
+          ? 'it has no executionId'
+          : !text('namespace')
+            ? 'it has no namespace'
+            : fields['namespace'] !== this.#settings.namespace
+              ? `it names namespace ${JSON.stringify(fields['namespace'])}, and this executor works in ${JSON.stringify(this.#settings.namespace)} (kubernetes.namespace)`
+              : !text('pod')
+                ? 'it has no pod'
+                : !text('uid')
+                  ? 'it has no uid'
+                  : undefined;
+    if (problem !== undefined) {
+      throw new CairnError('CAIRN_EXECUTOR_HANDLE_INVALID', `[cairn] [kubernetes] The handle is refused: ${problem}; pass the handle start() returned.`, {
+        path: 'handle',
+      });
+    }
+    return {
+      executionId: fields['executionId'] as string,
+      namespace: fields['namespace'] as string,
+      pod: fields['pod'] as string,
+      uid: fields['uid'] as string,
+    };
+  }
+}
+
+/** A status from the result record the worker wrote: the worker's view is the exact one (timed-out, cancelled). */
+function recordStatus(record: Pick<ResultRecord, 'outcome' | 'exitCode' | 'executionId'>): ExecutionStatus {
+  return {
+    state: 'exited',
+    outcome: record.outcome,
+    ...(record.exitCode === null ? {} : { exitCode: record.exitCode }),
+    resultKey: resultKey(record.executionId),
+  };
+}
+
+function kubeConfigOf(given: KubeConfig | string | undefined): KubeConfig {
+  if (given instanceof KubeConfig || (typeof given === 'object' && given !== null)) return given;
+  const config = new KubeConfig();
+  try {
+    if (given === undefined) config.loadFromDefault();
+    else config.loadFromString(given);
+  } catch (error) {
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `[cairn] [kubernetes] invalid settings: "kubernetes.kubeConfig" ${given === undefined ? 'is unset and no default kubeconfig could be loaded' : 'is not a kubeconfig'}: ${error instanceof Error ? error.message : String(error)}.`,
+      { path: 'kubernetes.kubeConfig', cause: error },
+    );
+  }
+  return config;
+}
+
+/** Builds a Kubernetes executor; throws CAIRN_CONFIG_INVALID naming every bad option (a template that would weaken the pod among them). */
+export function createKubernetesExecutor(settings: KubernetesExecutorSettings): KubernetesExecutor {
+  return new KubernetesExecutor(settings);
+}
