@@ -203,7 +203,9 @@ export class KubernetesExecutor implements ExecutorV1 {
         return { state: 'running' };
       case 'ended': {
         const record = await this.#readRecord(executionId);
-        if (record) return this.#settle(executionId, recordStatus(record));
+        // The worker's record is the account; when Kubernetes ended the container (OOMKilled, an
+        // eviction, the deadline) after the worker wrote it, the reason says so beside it.
+        if (record) return this.#settle(executionId, { ...recordStatus(record), ...(progress.named ? { reason: progress.status.reason! } : {}) });
         // Deleted by a cancel (or by the executor for being stuck): what the executor wrote then.
         const written = pod.metadata?.deletionTimestamp !== undefined ? await readAttemptEnd(this.#storage, executionId) : undefined;
         return this.#settle(executionId, written ?? progress.status);

@@ -27,20 +27,24 @@ const rows: [string, ObservedPod, number, PodProgress | ((progress: PodProgress)
     'exited 0',
     pod({ phase: 'Succeeded', containerStatuses: terminated(0, 'Completed') }),
     5,
-    { kind: 'ended', status: { state: 'exited', outcome: 'succeeded', exitCode: 0 } },
+    { kind: 'ended', named: false, status: { state: 'exited', outcome: 'succeeded', exitCode: 0 } },
   ],
   [
     'exited 3',
     pod({ phase: 'Failed', containerStatuses: terminated(3, 'Error') }),
     5,
-    { kind: 'ended', status: { state: 'exited', outcome: 'failed', exitCode: 3, reason: 'the worker container exited with code 3 (Kubernetes: Error)' } },
+    {
+      kind: 'ended',
+      named: false,
+      status: { state: 'exited', outcome: 'failed', exitCode: 3, reason: 'the worker container exited with code 3 (Kubernetes: Error)' },
+    },
   ],
   [
     'OOMKilled: CAIRN_ATTEMPT_MEMORY_EXCEEDED with the limit, no exit code',
     pod({ phase: 'Failed', containerStatuses: terminated(137, 'OOMKilled') }),
     5,
     (progress) => {
-      expect(progress).toMatchObject({ kind: 'ended', status: { state: 'exited', outcome: 'failed' } });
+      expect(progress).toMatchObject({ kind: 'ended', named: true, status: { state: 'exited', outcome: 'failed' } });
       const status = (progress as { status: { reason: string; exitCode?: number } }).status;
       expect(status.reason).toMatch(/^CAIRN_ATTEMPT_MEMORY_EXCEEDED: .*\(64Mi\).*OOMKilled, exit code 137.*kubernetes\.podTemplate\.resources\.limits\.memory/);
       expect(status.exitCode).toBeUndefined();
@@ -52,6 +56,7 @@ const rows: [string, ObservedPod, number, PodProgress | ((progress: PodProgress)
     5,
     {
       kind: 'ended',
+      named: true,
       status: {
         state: 'exited',
         outcome: 'failed',
@@ -70,6 +75,7 @@ const rows: [string, ObservedPod, number, PodProgress | ((progress: PodProgress)
     5,
     {
       kind: 'ended',
+      named: true,
       status: {
         state: 'exited',
         outcome: 'timed-out',

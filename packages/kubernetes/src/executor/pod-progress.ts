@@ -35,14 +35,15 @@ interface ObservedContainerStatus {
 
 /**
  * Where an attempt pod is, before its worker's result record is consulted: `pending` or `running`;
- * `ended` once its container terminated (with how, as Kubernetes says it); `stuck` when it will not
+ * `ended` once its container terminated (with how, as Kubernetes says it; `named` when Kubernetes
+ * ended it, not the worker's own exit); `stuck` when it will not
  * start by itself (an image that cannot be pulled, Pending past the pending timeout): the executor
  * then deletes it, so that it cannot start later, and ends the attempt with `status`.
  */
 export type PodProgress =
   | { readonly kind: 'pending' }
   | { readonly kind: 'running' }
-  | { readonly kind: 'ended'; readonly status: ExecutionStatus }
+  | { readonly kind: 'ended'; readonly status: ExecutionStatus; readonly named: boolean }
   | { readonly kind: 'stuck'; readonly status: ExecutionStatus };
 
 /** Waiting reasons of a container whose image will not come without someone fixing the image or the registry. */
@@ -85,6 +86,7 @@ export function podProgress(pod: ObservedPod, containerName: string, nowMs: numb
     const exitCode = terminated.exitCode;
     return {
       kind: 'ended',
+      named: false,
       status: {
         state: 'exited',
         outcome: exitCode === 0 ? 'succeeded' : 'failed',
@@ -124,7 +126,7 @@ export function podProgress(pod: ObservedPod, containerName: string, nowMs: numb
 }
 
 function ended(outcome: 'failed' | 'timed-out', reason: string): PodProgress {
-  return { kind: 'ended', status: { state: 'exited', outcome, reason } };
+  return { kind: 'ended', named: true, status: { state: 'exited', outcome, reason } };
 }
 
 function stuck(reason: string): PodProgress {

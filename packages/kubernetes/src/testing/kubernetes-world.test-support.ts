@@ -90,11 +90,17 @@ export function kubernetesWorldForFile(endpointOptions: Partial<KubernetesTestEn
         return executor;
       },
       task: (executionId, runtime, options = {}) => {
+        // An engine's execution id is `<runId>/<itemId>/<attempt>`; the conformance suite's are plain.
+        const parts = executionId.split('/');
+        const [runId, itemId, attempt] =
+          parts.length === 3 && /^\d+$/.test(parts[2]!)
+            ? [parts[0]!, parts[1]!, Number(parts[2])]
+            : ['run-kubernetes', executionId.replaceAll(/[^A-Za-z0-9._-]/g, '-'), 1];
         const manifest: DispatchManifest = {
           version: 'cairn.manifest/v1',
-          runId: 'run-kubernetes',
-          itemId: executionId.replaceAll(/[^A-Za-z0-9._-]/g, '-'),
-          attempt: 1,
+          runId,
+          itemId,
+          attempt,
           fencingToken: 1,
           executionId,
           runtime,
