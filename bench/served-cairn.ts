@@ -28,11 +28,7 @@ export interface ServedCairn {
  * Initialises `directory` (made, 0711 as `cairn init` wants its parents: sandboxes run as their own
  * uids) and serves it, the server started under `launcher` (a command that execs the rest).
  */
-export async function startServedCairn(
-  directory: string,
-  launcher: readonly string[],
-  options: { readonly runners?: boolean } = {},
-): Promise<ServedCairn> {
+export async function startServedCairn(directory: string, launcher: readonly string[], options: { readonly runners?: boolean } = {}): Promise<ServedCairn> {
   mkdirSync(directory, { recursive: true });
   chmodSync(directory, 0o711);
   const env = userEnvironment();

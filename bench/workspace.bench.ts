@@ -183,7 +183,9 @@ export default async function workspaceBenchmarks({ log }: BenchmarkContext): Pr
         recorded(`workspace.${size.name}.floor.cpu-per-item-ms`, Number((floor.cpuMs / count).toFixed(1)), 'ms'),
       );
       for (const via of chosenExecutors()) {
-        log(`    cairn serve, attempts on ${via === 'local' ? 'its local executor' : 'a cairn runner beside it'}: two runs of ${count} items at concurrency ${concurrency}`);
+        log(
+          `    cairn serve, attempts on ${via === 'local' ? 'its local executor' : 'a cairn runner beside it'}: two runs of ${count} items at concurrency ${concurrency}`,
+        );
         const { first, again, idleCpuMsPerSecond } = await runOnCairn(join(folder, via), repository, edits, size.name, via);
         for (const [label, cairn] of [
           ['first run', first],

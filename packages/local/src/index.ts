@@ -7,6 +7,7 @@ export type { LocalSignerSettings } from './signer/local-signer.ts';
 export { createLocalCipher, LocalCipher, localCipherSettingsSchema } from './cipher/local-cipher.ts';
 export type { LocalCipherSettings } from './cipher/local-cipher.ts';
 export { createLocalExecutor, LocalExecutor, localExecutorSettingsSchema } from './executor/local-executor.ts';
+export { ForkServer } from './fork-server/fork-server.ts';
 // The worker the local executor's supervisors run, for hosts that run attempts themselves (runners, ADR 0050).
 export { createExecutionWorker as executionWorker } from './executor/execution-worker.ts';
 export type { ExecutionWorkerOptions } from './executor/execution-worker.ts';

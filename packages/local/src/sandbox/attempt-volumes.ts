@@ -1,10 +1,9 @@
-import { execFile } from 'node:child_process';
 import { mkdir, open, rm, rmdir, statfs } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import type { LimitHit } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 import type { AttemptFolders, AttemptMounts } from '@cairn/worker';
+import { runCommand } from '../fork-server/run-command.ts';
 import { sizeText } from './size-text.ts';
 import { RefusalPlacesWatch } from './refusal-places.ts';
 import { SpaceRefusals } from './space-refusals.ts';
@@ -60,7 +59,6 @@ const hostRoomBytes = 1024 * 1024;
 const mkfsOptions = ['-q', '-F', '-O', '^has_journal,^resize_inode,sparse_super2', '-E', 'num_backup_sb=0', '-m', '0'] as const;
 
 const commandEnvironment = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
-const run = promisify(execFile);
 
 /**
  * Disk limits an attempt's writes cannot pass, enforced by the kernel (ENOSPC) rather than by
@@ -276,7 +274,7 @@ export class AttemptVolumes implements AttemptMounts {
 
   async #run(which: 'workspace' | 'tmp', argv: readonly string[]): Promise<void> {
     try {
-      await run(argv[0]!, argv.slice(1), { env: commandEnvironment });
+      await runCommand(argv[0]!, argv.slice(1), { env: commandEnvironment });
     } catch (error) {
       const setting = which === 'workspace' ? 'workspaceBytes' : 'tmpBytes';
       const missing = (error as NodeJS.ErrnoException).code === 'ENOENT' ? ` (${argv[0]} is not installed: apt-get install -y e2fsprogs mount)` : '';

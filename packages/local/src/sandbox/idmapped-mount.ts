@@ -1,7 +1,4 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { runCommand } from '../fork-server/run-command.ts';
 
 /**
  * Perl (in every Debian: perl-base is essential) calls the mount API Node has no binding for, and
@@ -53,7 +50,7 @@ close $done_write; waitpid $child, 0;
  */
 export async function idmappedBind(source: string, target: string, uid: number): Promise<void> {
   try {
-    await run('perl', ['-e', idmapScript, source, target, String(uid)], { env: { PATH: '/usr/bin:/bin' } });
+    await runCommand('perl', ['-e', idmapScript, source, target, String(uid)], { env: { PATH: '/usr/bin:/bin' } });
   } catch (error) {
     const stderr = (error as { stderr?: unknown }).stderr;
     const reason =

@@ -9,6 +9,7 @@ import type { AttemptVolumes } from './attempt-volumes.ts';
 import { idmappedBind, idmapScript } from './idmapped-mount.ts';
 import type { SandboxUids } from './sandbox-uids.ts';
 import { undoEach } from './undo-each.ts';
+import { runCommand } from '../fork-server/run-command.ts';
 import { commandError, unmountAtOnce, unmountPath } from './unmount-path.ts';
 
 const run = promisify(execFile);
@@ -120,7 +121,7 @@ export class OverlayWorkspaces implements WorkspaceLayers {
 async function mountOverlay(layers: { readonly lower: string; readonly upper: string; readonly work: string; readonly merged: string }): Promise<void> {
   const options = `lowerdir=${layers.lower},upperdir=${layers.upper},workdir=${layers.work},${overlayOptions}`;
   try {
-    await run('mount', ['-t', 'overlay', 'cairn-workspace', '-o', options, layers.merged], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    await runCommand('mount', ['-t', 'overlay', 'cairn-workspace', '-o', options, layers.merged], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
   } catch (error) {
     throw new Error(`cannot mount the overlay on ${layers.merged}: ${commandError(error)}`, { cause: error });
   }

@@ -1,9 +1,7 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { CairnError } from '@cairn/protocol';
+import { runCommand } from '../fork-server/run-command.ts';
 import { mountPointsUnder } from './unmount-under.ts';
 
-const run = promisify(execFile);
 const commandEnvironment = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 
 /**
@@ -15,10 +13,10 @@ const commandEnvironment = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 export async function unmountPath(path: string): Promise<void> {
   while (mountPointsUnder(path).includes(path)) {
     // A process still holding a file there (none should: the sandbox is gone) only delays the release.
-    const unmounted = await run('umount', [path], { env: commandEnvironment }).then(
+    const unmounted = await runCommand('umount', [path], { env: commandEnvironment }).then(
       () => true,
       () =>
-        run('umount', ['-l', path], { env: commandEnvironment }).then(
+        runCommand('umount', ['-l', path], { env: commandEnvironment }).then(
           () => true,
           (error: unknown) => error,
         ),
@@ -37,7 +35,7 @@ export async function unmountPath(path: string): Promise<void> {
 export async function unmountAtOnce(first: readonly string[], folder: string): Promise<void> {
   const mounted = mountPointsUnder(folder);
   const ordered = [...first.filter((path) => mounted.includes(path)), ...mounted.filter((path) => !first.includes(path))];
-  if (ordered.length > 0) await run('umount', ordered, { env: commandEnvironment }).catch(() => undefined);
+  if (ordered.length > 0) await runCommand('umount', ordered, { env: commandEnvironment }).catch(() => undefined);
 }
 
 /** The first lines of a failed command's standard error, or its message. */

@@ -10,3 +10,5 @@ export type { TarEntry, TarMember } from './tar-entry.ts';
 export { isGitMetadataName, workspacePathProblem } from './workspace-path.ts';
 export { gitOutput, runGit } from './run-git.ts';
 export type { GitLocation, GitRunOptions, GitRunResult } from './run-git.ts';
+export { installedProcessLauncher, useProcessLauncher } from './process-launcher.ts';
+export type { LaunchRequest, LaunchResult, ProcessLauncher } from './process-launcher.ts';

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { installedProcessLauncher } from './process-launcher.ts';
 
 /** Where git works: a git directory kept outside the work tree, or (for snapshots) a directory inside a user's repository. */
 export type GitLocation = { readonly gitDirectory: string; readonly workTree: string } | { readonly cwd: string };
@@ -81,6 +82,18 @@ export function runGit(location: GitLocation, args: readonly string[], options: 
     env['GIT_WORK_TREE'] = location.workTree;
   }
   const cwd = 'gitDirectory' in location ? location.workTree : location.cwd;
+  const launcher = installedProcessLauncher();
+  if (launcher !== undefined && options.outputFile === undefined && options.maxOutputBytes === undefined) {
+    return launcher
+      .launch({
+        argv: ['git', ...hardening, ...args],
+        cwd,
+        env,
+        ...(options.input ? { input: options.input } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      })
+      .then(({ exitCode, stdout, stderr }) => ({ exitCode, stdout, stderr: stderr.toString('utf8', 0, stderrLimit).trim(), overflowed: false }));
+  }
   return new Promise((resolve, reject) => {
     const child = spawn('git', [...hardening, ...args], {
       cwd,

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger, ResultRecord, StorageProviderV1 } from '@cairn/core';
-import { executionWorker, removeIdleSandboxCgroups, removeWithMounts, workspaceLayersProblem, type ExecutionWorkerOptions } from '@cairn/local';
+import { executionWorker, ForkServer, removeIdleSandboxCgroups, removeWithMounts, workspaceLayersProblem, type ExecutionWorkerOptions } from '@cairn/local';
 import { CairnError, isCairnError, parseSettings, runnerPollLimits, type RunnerExitStatus, type RunnerLease, type RunnerPollAnswer } from '@cairn/protocol';
+import { installedProcessLauncher, useProcessLauncher } from '@cairn/protocol/workspace';
 import type { Worker } from '@cairn/worker';
 import type { z } from 'zod';
 import { createRunnerStorageProvider } from '../storage/runner-storage-provider.ts';
@@ -57,6 +58,8 @@ export class Runner {
   #exitFiles: UnreportedExits | undefined;
   #worker: Worker | undefined;
   #ownWorkRoot: string | undefined;
+  /** Starts the attempts' git, mount and umount programs: this process forks none of them (see ForkServer). */
+  #forkServer: ForkServer | undefined;
   #state: RunnerState = 'new';
   /** Aborted when the runner stops: its pending poll, its waits. */
   readonly #life = new AbortController();
@@ -133,6 +136,8 @@ export class Runner {
       egress: settings.egress,
       ...(snapshotCache ? { snapshotCache } : {}),
     };
+    this.#forkServer = new ForkServer(this.#ownWorkRoot);
+    useProcessLauncher(this.#forkServer);
     this.#worker = executionWorker(options, {
       storage: this.#storage(),
       workRoot: this.#ownWorkRoot,
@@ -204,6 +209,10 @@ export class Runner {
       given.abort();
     }
     this.#life.abort();
+    if (this.#forkServer !== undefined) {
+      if (installedProcessLauncher() === this.#forkServer) useProcessLauncher(undefined);
+      await this.#forkServer.close();
+    }
     await this.#loop;
     if (this.#ownWorkRoot !== undefined && !this.#settings.keepWorkDirectory) {
       try {

@@ -16,15 +16,17 @@ const sha1CommitId = /^[0-9a-f]{40}$/;
  * the attempt wrote has a later mtime (or is racily new, and then git reads it). No reflogs: nobody
  * reads them, and each would be one more write per commit.
  */
-export async function writeLayeredGitDirectory(
-  gitDirectory: string,
-  tree: { readonly gitDirectory: string; readonly baseline: string },
-): Promise<void> {
+export async function writeLayeredGitDirectory(gitDirectory: string, tree: { readonly gitDirectory: string; readonly baseline: string }): Promise<void> {
   if (!sha1CommitId.test(tree.baseline)) throw new Error(`the snapshot tree's baseline ${JSON.stringify(tree.baseline)} is not a SHA-1 commit id`);
   await mkdir(gitDirectory);
-  await Promise.all(['objects/info', 'objects/pack', 'refs/heads', 'refs/tags', 'info'].map((folder) => mkdir(join(gitDirectory, folder), { recursive: true })));
+  await Promise.all(
+    ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags', 'info'].map((folder) => mkdir(join(gitDirectory, folder), { recursive: true })),
+  );
   await Promise.all([
-    writeFile(join(gitDirectory, 'config'), '[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = false\n\tcheckStat = minimal\n'),
+    writeFile(
+      join(gitDirectory, 'config'),
+      '[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = false\n\tcheckStat = minimal\n',
+    ),
     writeFile(join(gitDirectory, 'HEAD'), 'ref: refs/heads/cairn\n'),
     writeFile(join(gitDirectory, 'refs', 'heads', 'cairn'), `${tree.baseline}\n`),
     writeFile(join(gitDirectory, 'objects', 'info', 'alternates'), `${join(tree.gitDirectory, 'objects')}\n`),

@@ -1,0 +1,103 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runGit, useProcessLauncher } from '@cairn/protocol/workspace';
+import { afterAll, afterEach, expect, test } from 'vitest';
+import { ForkServer } from './fork-server.ts';
+import { runCommand } from './run-command.ts';
+
+const parent = mkdtempSync(join(tmpdir(), 'cairn-fork-server-test-'));
+const env = { PATH: '/usr/bin:/bin' };
+const servers: ForkServer[] = [];
+const server = (): ForkServer => {
+  const made = new ForkServer(parent);
+  servers.push(made);
+  return made;
+};
+
+afterEach(() => useProcessLauncher(undefined));
+afterAll(async () => {
+  await Promise.all(servers.map((made) => made.close()));
+  rmSync(parent, { recursive: true, force: true });
+});
+
+test('runs a program with exactly the given arguments, environment, folder and input, and returns its output and exit code', async () => {
+  const launcher = server();
+  const ended = await launcher.launch({
+    argv: [
+      '/bin/sh',
+      '-c',
+      'printf "%s|%s|%s|" "$1" "$ONLY" "$(pwd)"; cat; echo oops >&2; env | grep -c . >&2; exit 3',
+      'shell',
+      'one arg with spaces\nand a newline',
+    ],
+    cwd: '/usr',
+    env: { ...env, ONLY: 'this' },
+    input: Buffer.from('from stdin'),
+  });
+  expect(ended.exitCode).toBe(3);
+  expect(ended.signal).toBeNull();
+  expect(ended.stdout.toString()).toBe('one arg with spaces\nand a newline|this|/usr|from stdin');
+  // PATH and ONLY, and the shell's own PWD: nothing of this process's environment.
+  expect(ended.stderr.toString()).toBe('oops\n3\n');
+});
+
+test('many programs at once each get their own output; nothing is left in its folder', async () => {
+  const launcher = server();
+  const ended = await Promise.all(
+    Array.from({ length: 40 }, (_, index) => launcher.launch({ argv: ['/bin/sh', '-c', `sleep 0.0$((${index} % 5)); echo ${index}`], cwd: '/', env })),
+  );
+  expect(ended.map((result) => result.stdout.toString().trim())).toEqual(Array.from({ length: 40 }, (_, index) => String(index)));
+  const folders = readdirSync(parent).filter((name) => name.startsWith('cairn-fork-server-'));
+  for (const folder of folders) expect(readdirSync(join(parent, folder))).toEqual([]);
+});
+
+test('a program that is not there, or a folder that is not, rejects with the errno as spawn does', async () => {
+  const launcher = server();
+  await expect(launcher.launch({ argv: ['no-such-program-anywhere'], cwd: '/', env })).rejects.toMatchObject({
+    code: 'ENOENT',
+    message: 'spawn no-such-program-anywhere ENOENT',
+  });
+  await expect(launcher.launch({ argv: ['/bin/true'], cwd: '/no/such/folder', env })).rejects.toMatchObject({ code: 'ENOENT' });
+  // The server goes on serving.
+  expect((await launcher.launch({ argv: ['/bin/true'], cwd: '/', env })).exitCode).toBe(0);
+});
+
+test('an aborted launch kills its program and rejects with an AbortError; a signal says what ended it', async () => {
+  const launcher = server();
+  const controller = new AbortController();
+  const started = Date.now();
+  const sleeping = launcher.launch({ argv: ['/bin/sleep', '30'], cwd: '/', env, signal: controller.signal });
+  setTimeout(() => controller.abort(), 100);
+  await expect(sleeping).rejects.toMatchObject({ name: 'AbortError' });
+  expect(Date.now() - started).toBeLessThan(5_000);
+  const killed = await launcher.launch({ argv: ['/bin/sh', '-c', 'kill -TERM $$'], cwd: '/', env });
+  expect(killed).toMatchObject({ exitCode: null, signal: 'SIGTERM' });
+});
+
+test('a server that dies fails what it ran, saying so, and the next launch starts another', async () => {
+  const launcher = server();
+  const running = launcher.launch({ argv: ['/bin/sleep', '30'], cwd: '/', env });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  // The fork server is the only perl child of this process running its script.
+  const { stdout } = await runCommand('/usr/bin/pkill', ['-KILL', '-P', String(process.pid), '-f', 'cairn-fork-server|use IO::Select'], { env });
+  expect(stdout).toBe('');
+  await expect(running).rejects.toThrow(/the fork server \(\/usr\/bin\/perl\) exited \(SIGKILL\) while it ran 1 program/);
+  expect((await launcher.launch({ argv: ['/bin/echo', 'again'], cwd: '/', env })).stdout.toString()).toBe('again\n');
+});
+
+test('installed, it runs git for runGit and commands for runCommand, with the same results as without', async () => {
+  const launcher = server();
+  const repository = mkdtempSync(join(parent, 'repository-'));
+  const without = await runGit({ cwd: repository }, ['init', '--quiet']).then(() => runGit({ cwd: repository }, ['status', '--porcelain=v2', '--branch']));
+  const failedWithout = await runCommand('/bin/sh', ['-c', 'echo no >&2; exit 4'], { env }).catch((error: unknown) => error);
+  useProcessLauncher(launcher);
+  const through = await runGit({ cwd: repository }, ['status', '--porcelain=v2', '--branch']);
+  const failedThrough = await runCommand('/bin/sh', ['-c', 'echo no >&2; exit 4'], { env }).catch((error: unknown) => error);
+  expect(through).toEqual(without);
+  expect(through.stdout.toString()).toContain('# branch.head cairn');
+  for (const failed of [failedWithout, failedThrough]) expect(failed).toMatchObject({ code: 4, stderr: 'no\n' });
+  const applied = await runGit({ cwd: repository }, ['apply', '--check', '-'], { input: Buffer.from('not a patch') });
+  expect(applied.exitCode).not.toBe(0);
+  expect(applied.stderr).toMatch(/No valid patches|unrecognized input/);
+});

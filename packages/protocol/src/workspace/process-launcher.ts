@@ -1,0 +1,49 @@
+/** A program to run to its end: no shell, its whole output kept. */
+export interface LaunchRequest {
+  /** The program (looked up on `env.PATH` when it has no slash) and its arguments. */
+  readonly argv: readonly string[];
+  readonly cwd: string;
+  /** Its whole environment: nothing of this process's is passed on. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Bytes fed to its standard input (none: /dev/null). */
+  readonly input?: Uint8Array;
+  /** Kills it (SIGKILL) when aborted; the launch then rejects with an AbortError. */
+  readonly signal?: AbortSignal;
+}
+
+export interface LaunchResult {
+  /** Null when a signal ended it. */
+  readonly exitCode: number | null;
+  /** The signal that ended it (`SIGKILL`), else null. */
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+}
+
+/**
+ * Something that starts programs for this process. Node forks its whole address space for every
+ * child (libuv's `fork()`, its page tables copied): from a 120 MB process that is ~3 ms of CPU a
+ * program, parent and child together, where the program itself may take 1 ms. A long-lived process
+ * that stays small can start them instead (see `@cairn/local`'s ForkServer); a process that starts
+ * many short programs installs one with useProcessLauncher. A launch rejects only when the program
+ * could not be started (an Error with its errno `code`, ENOENT for a missing program) or was aborted.
+ */
+export interface ProcessLauncher {
+  launch(request: LaunchRequest): Promise<LaunchResult>;
+}
+
+let installed: ProcessLauncher | undefined;
+
+/**
+ * Has runGit (and the local executor's mount commands) start their programs through `launcher`
+ * from now on, in this whole process; undefined goes back to Node's own spawn. Runs that need a
+ * file descriptor passed on, or their output cut at a size, stay on Node's spawn.
+ */
+export function useProcessLauncher(launcher: ProcessLauncher | undefined): void {
+  installed = launcher;
+}
+
+/** The launcher useProcessLauncher installed, if any. */
+export function installedProcessLauncher(): ProcessLauncher | undefined {
+  return installed;
+}
