@@ -106,8 +106,14 @@ test("a task's pod runs the real worker and succeeds, its result stored; its Sec
   }
 
   const owner = [{ apiVersion: 'v1', kind: 'Pod', name: handle['pod'], uid: handle['uid'], controller: true, blockOwnerDeletion: true }];
-  const credential = endpoint.object('secrets', secretName)!;
+  // The Secret as it was created (accepted by the endpoint's schemas: 201); deleted once the pod ended.
+  const secretRequest = endpoint.requests.find(
+    (request) => request.method === 'POST' && request.path.endsWith('/secrets') && JSON.stringify(request.body).includes(secretName),
+  )!;
+  expect(secretRequest.status).toBe(201);
+  const credential = secretRequest.body as Record<string, unknown>;
   new Secret(credential as never).validate();
+  expect(endpoint.object('secrets', secretName)).toBeUndefined();
   expect(credential).toMatchObject({ metadata: { ownerReferences: owner, labels: { 'cairn.dev/execution': digest } }, type: 'Opaque', immutable: true });
   const data = credential['data'] as Record<string, string>;
   expect(Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]))).toEqual({

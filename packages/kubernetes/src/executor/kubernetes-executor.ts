@@ -202,6 +202,8 @@ export class KubernetesExecutor implements ExecutorV1 {
       case 'running':
         return { state: 'running' };
       case 'ended': {
+        // A pod being deleted takes its Secret with it (the garbage collector's); one that stays does not.
+        if (pod.metadata?.deletionTimestamp === undefined) await this.#deleteCredential(name);
         const record = await this.#readRecord(executionId);
         // The worker's record is the account; when Kubernetes ended the container (OOMKilled, an
         // eviction, the deadline) after the worker wrote it, the reason says so beside it.
@@ -252,8 +254,15 @@ export class KubernetesExecutor implements ExecutorV1 {
         { path: 'limits.network' },
       );
     }
-    const credentials = await this.#credentialsFor(executionId);
     let pod = await this.#readPod(name, executionId, 'task.executionId');
+    if (
+      pod !== undefined &&
+      (pod.metadata?.deletionTimestamp !== undefined || podProgress(pod, this.#settings.containerName, 0, Number.POSITIVE_INFINITY).kind === 'ended')
+    ) {
+      // A start repeated after the attempt ended: the same pod, and no credential made for it again.
+      return { executor: provider, executionId, namespace: this.#settings.namespace, pod: name, uid: pod.metadata!.uid! };
+    }
+    const credentials = await this.#credentialsFor(executionId);
     if (pod === undefined) {
       const sealed = await this.#seal(task);
       const environment: TaskEnvironment = {
@@ -434,6 +443,21 @@ export class KubernetesExecutor implements ExecutorV1 {
       );
     }
     return pod;
+  }
+
+  /**
+   * Deletes the credential Secret of a pod that ended: nothing reads it any more, and it would
+   * otherwise live as long as the pod object (kept, so that its exit stays readable). Best effort:
+   * the garbage collector deletes it with the pod in any case.
+   */
+  async #deleteCredential(podName: string): Promise<void> {
+    const name = credentialSecretNameOf(podName);
+    try {
+      await this.#core.deleteNamespacedSecret({ name, namespace: this.#settings.namespace });
+    } catch (error) {
+      if (answeredWith(error, 404)) return;
+      this.#settings.logger?.warn({ secret: name, error: String(error) }, "could not delete an ended attempt's credential secret");
+    }
   }
 
   /** Deletes a pod by name, only if it is still the one of that uid; gone already is fine. */

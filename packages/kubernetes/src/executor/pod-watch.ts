@@ -90,6 +90,7 @@ export class PodWatch {
   async #watch(): Promise<void> {
     if (this.#closed) return;
     let expired = false;
+    let failed = false;
     this.#controller = await new Watch(this.#config).watch(
       `/api/v1/namespaces/${encodeURIComponent(this.#namespace)}/pods`,
       {
@@ -103,7 +104,10 @@ export class PodWatch {
         if (type === 'ERROR') {
           // 410 Gone: the resourceVersion is older than the history the server keeps.
           if ((object as { code?: number }).code === 410) expired = true;
-          else this.#logger?.warn({ status: object }, 'the pod watch answered an error');
+          else {
+            failed = true;
+            this.#logger?.warn({ status: object }, 'the pod watch answered an error');
+          }
           return;
         }
         const pod = object as ObservedPod;
@@ -123,20 +127,21 @@ export class PodWatch {
             const next = expired ? this.#list() : this.#watch();
             next.catch((failure: unknown) => {
               this.#logger?.warn({ error: String(failure) }, 'the pod watch could not resume; trying again');
-              this.#resume(true);
+              this.#relistLater();
             });
           },
-          error === null || error === undefined ? 0 : 500,
+          // A stream the server ended (its timeout) resumes at once; a failure waits a moment.
+          (error === null || error === undefined) && !failed ? 0 : 500,
         );
       },
     );
   }
 
-  /** After a failed resume: relist (a new list always works from a clean slate) after a pause. */
-  #resume(relist: boolean): void {
+  /** After a failed resume: a relist (which works from a clean slate) after a pause, until one succeeds. */
+  #relistLater(): void {
     if (this.#closed) return;
     this.#retryTimer = setTimeout(() => {
-      (relist ? this.#list() : this.#watch()).catch(() => this.#resume(true));
+      this.#list().catch(() => this.#relistLater());
     }, 1_000);
   }
 }
