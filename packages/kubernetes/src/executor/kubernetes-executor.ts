@@ -207,7 +207,10 @@ export class KubernetesExecutor implements ExecutorV1 {
         const record = await this.#readRecord(executionId);
         // The worker's record is the account; when Kubernetes ended the container (OOMKilled, an
         // eviction, the deadline) after the worker wrote it, the reason says so beside it.
-        if (record) return this.#settle(executionId, { ...recordStatus(record), ...(progress.named ? { reason: progress.status.reason! } : {}) });
+        if (record) {
+          const named = progress.named && record.outcome !== 'succeeded';
+          return this.#settle(executionId, { ...recordStatus(record), ...(named ? { reason: progress.status.reason! } : {}) });
+        }
         // Deleted by a cancel (or by the executor for being stuck): what the executor wrote then.
         const written = pod.metadata?.deletionTimestamp !== undefined ? await readAttemptEnd(this.#storage, executionId) : undefined;
         return this.#settle(executionId, written ?? progress.status);
