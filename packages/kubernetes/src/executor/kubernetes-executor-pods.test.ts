@@ -383,3 +383,27 @@ test('an allow-listed network is refused at start with nothing created; network:
   expect(endpoint.object('pods', handle['pod'] as string)).toMatchObject({ spec: { activeDeadlineSeconds: 125 } });
   await waitFor(executor, handle, ended);
 });
+
+test('two executors (two replicas) starting one execution meet at one pod: one create wins, the other is answered 409 and reads it', async () => {
+  const { endpoint } = world();
+  const id = executionId('raced');
+  const task = world().task(id, { kind: 'command', argv: ['/bin/true'] });
+  // The second replica found no pod and is about to create one when the first creates it.
+  let waiting = false;
+  const late = world().executor({
+    taskCredentials: async () => {
+      waiting = true;
+      await until(() => endpoint.object('pods', podNameOf(id)), 'the first replica to create the pod');
+      return world().storageCredentials;
+    },
+  });
+  const second = late.start(task);
+  await until(() => (waiting ? true : undefined), 'the second replica to be about to create');
+  const first = await world().executor().start(task);
+  expect(await second).toEqual(first);
+  const creates = endpoint.requests.filter(
+    (request) => request.method === 'POST' && request.path.endsWith('/pods') && JSON.stringify(request.body).includes(id),
+  );
+  expect(creates.map((request) => request.status)).toEqual([201, 409]);
+  expect((await waitFor(world().executor(), first, ended)).outcome).toBe('succeeded');
+});
