@@ -93,7 +93,7 @@ export async function startServedRunner(
   served: ServedCairn,
   directory: string,
   launcher: readonly string[],
-  options: { readonly slots: number },
+  options: { readonly slots: number; readonly forkServer?: boolean },
 ): Promise<ServedRunner> {
   const env = userEnvironment();
   mkdirSync(directory, { recursive: true });
@@ -112,6 +112,7 @@ export async function startServedRunner(
     ...[...launcher, process.execPath, ...engineNodeFlags, builtCli, 'runner'],
     ...['--server', served.base, '--slots', String(options.slots), '--trusted-key-file', keyFile],
     ...['--work-root', join(directory, 'work'), '--state-directory', join(directory, 'state'), '--drain-grace', '1'],
+    ...(options.forkServer === false ? ['--no-fork-server'] : []),
   ];
   const runner = spawn(argv[0]!, argv.slice(1), { env: { ...env, CAIRN_RUNNER_TOKEN: created.token }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

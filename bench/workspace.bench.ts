@@ -30,8 +30,11 @@ const sizes: readonly (RepositoryShape & { readonly name: string })[] = [
   { name: 'large', files: 40_000, bytes: 50_000_000, seed: 40_000 },
 ];
 const concurrency = 2;
-/** What runs the attempts: the server's own local executor, or one `cairn runner` beside it (ADR 0050). */
-const executors = ['local', 'runner'] as const;
+/**
+ * What runs the attempts: the server's own local executor, or one `cairn runner` beside it (ADR 0050),
+ * and the same runner forking its programs itself (`--no-fork-server`), to weigh its fork server.
+ */
+const executors = ['local', 'runner', 'runner-no-fork-server'] as const;
 type Executor = (typeof executors)[number];
 /** How long the idle server's CPU is sampled, to take its rate off the run's. */
 const idleSampleMs = 3_000;
@@ -44,6 +47,9 @@ function itemCount(): number {
     throw new Error(`CAIRN_BENCH_WORKSPACE_ITEMS must be a whole number of items, at least 1: not ${JSON.stringify(text)}`);
   return count;
 }
+
+/** The rows' name for what ran the attempts (`cairn` for the local executor, as before runners). */
+const rowName = (via: Executor) => (via === 'local' ? 'cairn' : via);
 
 function chosenExecutors(): readonly Executor[] {
   const text = process.env.CAIRN_BENCH_WORKSPACE_EXECUTORS;
@@ -97,8 +103,11 @@ async function runOnCairn(
 ): Promise<{ readonly first: CairnMeasurement; readonly again: CairnMeasurement; readonly idleCpuMsPerSecond: number }> {
   const cgroup = CpuCgroup.create(`workspace-${name}-${via}`);
   try {
-    const server = await startServedCairn(join(directory, 'server'), cgroup.launcher(), { runners: via === 'runner' });
-    const runner = via === 'runner' ? await startServedRunner(server, join(directory, 'runner'), cgroup.launcher(), { slots: concurrency }) : undefined;
+    const server = await startServedCairn(join(directory, 'server'), cgroup.launcher(), { runners: via !== 'local' });
+    const runner =
+      via === 'local'
+        ? undefined
+        : await startServedRunner(server, join(directory, 'runner'), cgroup.launcher(), { slots: concurrency, forkServer: via === 'runner' });
     try {
       const client = createCairnClient({ baseUrl: server.base, token: server.token });
       // Start-up work (migrations, the first checkpoint) settles before the idle sample.
@@ -113,7 +122,7 @@ async function runOnCairn(
           version: 1,
           name: `workspace-${name}-${label}`,
           concurrency,
-          ...(via === 'runner' ? { defaults: { executor: 'runners' } } : {}),
+          ...(via === 'local' ? {} : { defaults: { executor: 'runners' } }),
           items: edits.map((edit, item) => ({ id: `item-${item}`, runtime: { kind: 'command', argv: [...edit.argv] } })),
         };
         const sampler = new CgroupProcessSampler(cgroup.path);
@@ -184,7 +193,7 @@ export default async function workspaceBenchmarks({ log }: BenchmarkContext): Pr
       );
       for (const via of chosenExecutors()) {
         log(
-          `    cairn serve, attempts on ${via === 'local' ? 'its local executor' : 'a cairn runner beside it'}: two runs of ${count} items at concurrency ${concurrency}`,
+          `    cairn serve, attempts on ${via === 'local' ? 'its local executor' : `a cairn runner beside it${via === 'runner' ? '' : ' without its fork server'}`}: two runs of ${count} items at concurrency ${concurrency}`,
         );
         const { first, again, idleCpuMsPerSecond } = await runOnCairn(join(folder, via), repository, edits, size.name, via);
         for (const [label, cairn] of [
@@ -204,7 +213,7 @@ export default async function workspaceBenchmarks({ log }: BenchmarkContext): Pr
         }
         const cairnPerItem = again.cpuMs / count;
         perItem.set(`${via}.${size.name}`, cairnPerItem);
-        const row = `workspace.${size.name}.${via === 'local' ? 'cairn' : 'runner'}`;
+        const row = `workspace.${size.name}.${rowName(via)}`;
         rows.push(
           recorded(`${row}.first-run.cpu-per-item-ms`, Math.round(first.cpuMs / count), 'ms'),
           recorded(`${row}.first-run.wall-ms`, Math.round(first.wallMs), 'ms'),
@@ -219,7 +228,7 @@ export default async function workspaceBenchmarks({ log }: BenchmarkContext): Pr
       const small = perItem.get(`${via}.small`);
       const large = perItem.get(`${via}.large`);
       if (small !== undefined && large !== undefined)
-        rows.push(atMost(`workspace.large-vs-small.${via === 'local' ? 'cairn' : 'runner'}.ratio`, Number((large / small).toFixed(2)), 'x', 1.5));
+        rows.push(atMost(`workspace.large-vs-small.${rowName(via)}.ratio`, Number((large / small).toFixed(2)), 'x', 1.5));
     }
     return rows;
   } finally {

@@ -29,6 +29,10 @@ export function addRunnerCommand(): void {
       '--sandbox-uids <first>',
       "the first of the 1,000 uids this runner's sandboxes take in turn (default 200000, as the local executor's: give each runner or server on one host its own range)",
     )
+    .option(
+      '--no-fork-server',
+      "fork the attempts' git and mount programs from the runner itself rather than from a small Perl fork server (slower; for a host where the fork server misbehaves)",
+    )
     .option('--drain-grace <seconds>', 'how long a SIGTERM or SIGINT lets held attempts finish before stopping them', String(defaultDrainGraceSeconds))
     .action(
       async (options: {
@@ -40,6 +44,7 @@ export function addRunnerCommand(): void {
         stateDirectory?: string;
         sandboxUids?: string;
         drainGrace: string;
+        forkServer: boolean;
       }) => {
         const token = process.env['CAIRN_RUNNER_TOKEN'];
         if (!token) {
@@ -69,6 +74,7 @@ export function addRunnerCommand(): void {
           stateDirectory: options.stateDirectory ?? defaultStateDirectory(),
           ...(options.sandboxUids === undefined ? {} : { uids: { first: wholeNumber(options.sandboxUids, '--sandbox-uids'), count: 1_000 } }),
           drainGraceMs: wholeNumber(options.drainGrace, '--drain-grace') * 1_000,
+          forkServer: options.forkServer,
           logger,
         });
         let signals = 0;

@@ -33,6 +33,12 @@ export const runnerSettingsSchema = z.strictObject({
   snapshotCache: local.snapshotCache,
   uids: local.uids,
   bwrap: local.bwrap,
+  /**
+   * Whether the attempts' git, mount and umount programs are started by a small Perl fork server
+   * (ForkServer) rather than forked from this process, which costs ~3 ms of CPU a program at a
+   * runner's size. Off is for a host where it misbehaves: attempts then cost more, and run the same.
+   */
+  forkServer: z.boolean().default(true),
   /** What each allow-listed attempt's egress proxy is started with (the worker's `egress`). */
   egress: workerEgressSettingsSchema,
   /** How long a poll may wait on the server for work before it is answered empty. */

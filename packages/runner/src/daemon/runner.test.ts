@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { resultKey } from '@cairn/protocol';
+import { ForkServer } from '@cairn/local';
+import { blobKey, resultKey } from '@cairn/protocol';
+import { installedProcessLauncher } from '@cairn/protocol/workspace';
 import { afterEach, expect, test } from 'vitest';
 import { createRunnerExecutor } from '../executor/runner-executor.ts';
 import { VERSION } from '../index.ts';
@@ -93,6 +95,27 @@ test('a task started on the executor is leased, run in a sandbox, its exit repor
   // A waiting poll is answered as the lease is queued, and the attempt starts as its answer arrives (a few ms here).
   expect(taken.fields['latencyMs']).toBeLessThan(1_000);
 });
+
+test.each([true, false])(
+  'forkServer %s: the attempt and its patch come out the same; the fork server is installed while the runner runs, and removed when it stops',
+  { timeout: 30_000 },
+  async (forkServer) => {
+    const { world, executor, runner } = await setUp({ runner: { forkServer } });
+    await runner.start();
+    expect(installedProcessLauncher() instanceof ForkServer).toBe(forkServer);
+    const executionId = `r-fork-${forkServer}/one/1`;
+    const task = await world.task(executionId, { kind: 'command', argv: ['/bin/sh', '-c', 'echo written > made.txt'] });
+    const exited = exitOf(executor, executionId);
+    await executor.start(task);
+    expect(await exited).toMatchObject({ outcome: 'succeeded' });
+    const record = JSON.parse(new TextDecoder().decode((await world.storage.get(resultKey(executionId)))!)) as { artifacts: { patch: string } };
+    expect(record).toMatchObject({ outcome: 'succeeded', patchStats: { filesChanged: 1 } });
+    const patch = new TextDecoder().decode((await world.storage.get(blobKey(record.artifacts.patch))) ?? new Uint8Array());
+    expect(patch).toContain('+++ b/made.txt');
+    await runner.stop();
+    expect(installedProcessLauncher()).toBeUndefined();
+  },
+);
 
 test('two slots run two attempts at once', { timeout: 30_000 }, async () => {
   const { world, executor, server, runner } = await setUp({ slots: 2 });

@@ -136,8 +136,10 @@ export class Runner {
       egress: settings.egress,
       ...(snapshotCache ? { snapshotCache } : {}),
     };
-    this.#forkServer = new ForkServer(this.#ownWorkRoot);
-    useProcessLauncher(this.#forkServer);
+    if (settings.forkServer) {
+      this.#forkServer = new ForkServer(this.#ownWorkRoot);
+      useProcessLauncher(this.#forkServer);
+    }
     this.#worker = executionWorker(options, {
       storage: this.#storage(),
       workRoot: this.#ownWorkRoot,
