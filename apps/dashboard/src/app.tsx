@@ -4,6 +4,7 @@ import { DashboardApi } from './api/dashboard-api.ts';
 import { AuditPage } from './pages/audit-page.tsx';
 import { RunPage } from './pages/run-page.tsx';
 import { RunsPage } from './pages/runs-page.tsx';
+import { RunnersPage } from './pages/runners-page.tsx';
 import { SchedulesPage } from './pages/schedules-page.tsx';
 import { sessionToken } from './api/session-token.ts';
 import { redeemSignInCode } from './api/sign-in-link.ts';
@@ -76,6 +77,11 @@ export function App({ signInCode = null }: { readonly signInCode?: string | null
           <a href="#/schedules" aria-current={route.page === 'schedules' ? 'page' : undefined}>
             Schedules
           </a>
+          {permissions.may('runners.manage') && (
+            <a href="#/runners" aria-current={route.page === 'runners' ? 'page' : undefined}>
+              Runners
+            </a>
+          )}
           {permissions.may('audit.read') && (
             <a href="#/audit" aria-current={route.page === 'audit' ? 'page' : undefined}>
               Audit log
@@ -92,6 +98,17 @@ export function App({ signInCode = null }: { readonly signInCode?: string | null
         <RunsPage api={api} filters={route.filters} onUnauthenticated={onUnauthenticated} />
       ) : route.page === 'schedules' ? (
         <SchedulesPage api={api} permissions={permissions} onUnauthenticated={onUnauthenticated} />
+      ) : route.page === 'runners' ? (
+        permissions.may('runners.manage') ? (
+          <RunnersPage api={api} permissions={permissions} onUnauthenticated={onUnauthenticated} />
+        ) : (
+          <main class="runners-page">
+            <h1>Runners</h1>
+            <p class="error" role="alert">
+              This token may not see the runners: it needs the admin scope.
+            </p>
+          </main>
+        )
       ) : route.page === 'audit' ? (
         permissions.may('audit.read') ? (
           <AuditPage api={api} filters={route.filters} onUnauthenticated={onUnauthenticated} />

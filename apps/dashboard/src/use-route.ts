@@ -8,11 +8,12 @@ export type RunFilters = Partial<Record<(typeof runFilterNames)[number], string 
 export const auditFilterNames = ['runId', 'action', 'actor', 'since', 'until', 'from', 'to'] as const;
 export type AuditFilters = Partial<Record<(typeof auditFilterNames)[number], string | undefined>>;
 
-/** Where the dashboard is: the runs, a run, an item of a run, a run's evidence, the schedules or the audit log. */
+/** Where the dashboard is: the runs, a run, an item of a run, a run's evidence, the schedules, the runners or the audit log. */
 export type Route =
   | { readonly page: 'runs'; readonly filters: RunFilters }
   | { readonly page: 'run'; readonly runId: string; readonly itemId: string | null; readonly evidence: boolean; readonly timeline?: boolean }
   | { readonly page: 'schedules' }
+  | { readonly page: 'runners' }
   | { readonly page: 'audit'; readonly filters: AuditFilters };
 
 /** The query's values for `names`, empty ones left out (an empty input is no filter). */
@@ -39,7 +40,7 @@ export function queryOf(filters: Readonly<Record<string, string | undefined>>, n
 
 /**
  * The route is the location's hash (`#/runs?state=failed&name=nightly`, `#/runs/<runId>`,
- * `#/runs/<runId>/items/<itemId>`, `#/runs/<runId>/evidence`, `#/runs/<runId>/timeline`, `#/schedules`, `#/audit?runId=…`):
+ * `#/runs/<runId>/items/<itemId>`, `#/runs/<runId>/evidence`, `#/runs/<runId>/timeline`, `#/schedules`, `#/runners`, `#/audit?runId=…`):
  * the server serves one page, and links, reloads and the back button work. Only ids and filters
  * are in it, never a credential.
  */
@@ -54,6 +55,7 @@ export function parseRoute(hash: string): Route {
     return { page: 'run', runId: segments[1], itemId: null, evidence: segments[2] === 'evidence', timeline: segments[2] === 'timeline' };
   }
   if (segments[0] === 'schedules') return { page: 'schedules' };
+  if (segments[0] === 'runners') return { page: 'runners' };
   if (segments[0] === 'audit') return { page: 'audit', filters: filtersOf(query, auditFilterNames) };
   return { page: 'runs', filters: filtersOf(query, runFilterNames) };
 }
@@ -62,6 +64,7 @@ export function parseRoute(hash: string): Route {
 export function hrefOf(route: Route): string {
   if (route.page === 'runs') return `#/runs${queryOf(route.filters, runFilterNames)}`;
   if (route.page === 'schedules') return '#/schedules';
+  if (route.page === 'runners') return '#/runners';
   if (route.page === 'audit') return `#/audit${queryOf(route.filters, auditFilterNames)}`;
   const run = `#/runs/${encodeURIComponent(route.runId)}`;
   if (route.itemId !== null) return `${run}/items/${encodeURIComponent(route.itemId)}`;

@@ -24,6 +24,7 @@ SessionAction = Literal[
     "audit.read",
     "tokens.manage",
     "schedules.manage",
+    "runners.manage",
 ]
 
 

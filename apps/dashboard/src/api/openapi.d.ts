@@ -817,7 +817,7 @@ export interface components {
         } | null;
       } | null;
     };
-    /** @description Who the request acts as, and which of the actions runs.submit, runs.cancel, runs.budget, items.approve, items.reject, items.cancel, audit.read, tokens.manage and schedules.manage it may take (the authorizer may still refuse one for a particular run) */
+    /** @description Who the request acts as, and which of the actions runs.submit, runs.cancel, runs.budget, items.approve, items.reject, items.cancel, audit.read, tokens.manage, schedules.manage and runners.manage it may take (the authorizer may still refuse one for a particular run) */
     readonly Session: {
       readonly actor: {
         readonly kind: string;
@@ -826,7 +826,16 @@ export interface components {
       /** @enum {string} */
       readonly auth: 'tokens' | 'loopback-operator';
       readonly actions: readonly (
-        'runs.submit' | 'runs.cancel' | 'runs.budget' | 'items.approve' | 'items.reject' | 'items.cancel' | 'audit.read' | 'tokens.manage' | 'schedules.manage'
+        | 'runs.submit'
+        | 'runs.cancel'
+        | 'runs.budget'
+        | 'items.approve'
+        | 'items.reject'
+        | 'items.cancel'
+        | 'audit.read'
+        | 'tokens.manage'
+        | 'schedules.manage'
+        | 'runners.manage'
       )[];
     };
     /** @description One connection the egress proxy of an allow-listed attempt refused or cut */

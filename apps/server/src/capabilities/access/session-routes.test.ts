@@ -41,6 +41,7 @@ test('a token learns which actions its scopes allow; asking audits no denial', a
     'audit.read',
     'tokens.manage',
     'schedules.manage',
+    'runners.manage',
   ]);
   // Without runs:read it may not ask (the dashboard needs runs:read anyway); without a token, 401.
   expect((await session(await make(['audit:read']))).status).toBe(403);
@@ -55,7 +56,18 @@ test('on a loopback-operator server the operator may take every action', async (
   expect(await answer.json()).toEqual({
     actor: { kind: 'user', id: 'operator' },
     auth: 'loopback-operator',
-    actions: ['runs.submit', 'runs.cancel', 'runs.budget', 'items.approve', 'items.reject', 'items.cancel', 'audit.read', 'tokens.manage', 'schedules.manage'],
+    actions: [
+      'runs.submit',
+      'runs.cancel',
+      'runs.budget',
+      'items.approve',
+      'items.reject',
+      'items.cancel',
+      'audit.read',
+      'tokens.manage',
+      'schedules.manage',
+      'runners.manage',
+    ],
   });
 });
 

@@ -20,6 +20,7 @@ export const sessionActions = [
   'audit.read',
   'tokens.manage',
   'schedules.manage',
+  'runners.manage',
 ] as const;
 
 const sessionAnswer = z
@@ -31,7 +32,7 @@ const sessionAnswer = z
   .meta({
     id: 'Session',
     description:
-      'Who the request acts as, and which of the actions runs.submit, runs.cancel, runs.budget, items.approve, items.reject, items.cancel, audit.read, tokens.manage and schedules.manage it may take (the authorizer may still refuse one for a particular run)',
+      'Who the request acts as, and which of the actions runs.submit, runs.cancel, runs.budget, items.approve, items.reject, items.cancel, audit.read, tokens.manage, schedules.manage and runners.manage it may take (the authorizer may still refuse one for a particular run)',
   });
 
 /**
