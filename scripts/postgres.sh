@@ -55,10 +55,11 @@ find_binaries() {
 ensure_installed() {
   find_binaries && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "PostgreSQL is missing: installing Debian's postgresql"
-    # apt's download user cannot write to /tmp on these machines (mode 711): give it /var/tmp.
-    TMPDIR=/var/tmp apt-get update -qq >/dev/null
-    TMPDIR=/var/tmp DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    # shellcheck source=scripts/apt-get-waiting.sh
+    source "$root/scripts/apt-get-waiting.sh"
+    log "PostgreSQL is missing: installing Debian's postgresql (waiting up to ${apt_lock_seconds} s for another apt to finish, if one is running)"
+    apt_get update -qq
+    apt_get install -y -qq postgresql
     find_binaries && return 0
   fi
   log "PostgreSQL's server binaries (pg_ctl, initdb, postgres) were not found: install them with apt-get install -y postgresql (scripts/setup.sh --for-tests does, as root)"

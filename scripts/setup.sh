@@ -8,7 +8,8 @@
 # It installs:
 #   - Node >= 22 (installs Node 24 under .tools/node when the system node is older; never replaces it)
 #   - pnpm 10 (under .tools/pnpm; corepack fails against a registry without signatures)
-#   - Debian packages, when run as root (otherwise it prints the apt-get line to run):
+#   - Debian packages, when run as root (otherwise it prints the apt-get line to run); while another
+#     apt runs, it waits for it up to 5 minutes (scripts/apt-get-waiting.sh) instead of failing:
 #       always: bubblewrap (each item's sandbox), slirp4netns (the network of a sandbox whose item
 #         has network: true), git (workspace snapshots, patches, the demo's sample repository),
 #         ca-certificates (HTTPS to the npm registry and to AWS)
@@ -86,10 +87,11 @@ for package in "${debian_packages[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing Debian packages: ${missing[*]}"
-    # apt's download user cannot write to /tmp on these machines (mode 711): give it /var/tmp.
-    TMPDIR=/var/tmp apt-get update -qq >/dev/null
-    TMPDIR=/var/tmp DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    # shellcheck source=scripts/apt-get-waiting.sh
+    source "$root/scripts/apt-get-waiting.sh"
+    log "installing Debian packages: ${missing[*]} (waiting up to ${apt_lock_seconds} s for another apt to finish, if one is running)"
+    apt_get update -qq
+    apt_get install -y -qq "${missing[@]}"
   else
     log "missing system packages: ${missing[*]}"
     log "install them with: sudo apt-get install -y ${missing[*]}   (then run this script again)"
