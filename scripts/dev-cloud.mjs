@@ -8,7 +8,7 @@
 //     and run under bubblewrap,
 // and two buckets on the S3 gateway scripts/radosgw.sh started (storage, and an Object Lock bucket
 // for the anchor). When every one answers it writes, in the state folder (mode 0700):
-//   state.json         pid, endpoints, ports, key ids, buckets (what `status` shows)
+//   state.json         pid, endpoints, ports, key ids, buckets, the server's port (what `status` shows)
 //   cairn.config.yaml  a server config that uses them (what `up` and `config` print)
 //   aws.env            the AWS_* variables the server needs (what `env` prints)
 //   tsa.pem            the TSA's certificate, which the config's rfc3161 anchor trusts
@@ -17,6 +17,7 @@
 // Usage: node scripts/dev-cloud.mjs STATE_FOLDER [--with-fargate]   (run by scripts/dev-cloud.sh)
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { serverPort } from './dev-cloud-port.mjs';
 
 const repositoryRoot = new URL('../', import.meta.url);
 const built = (path) => new URL(path, repositoryRoot).href;
@@ -90,6 +91,10 @@ try {
     stops.push(() => ecs.stop());
   }
 
+  // 7600 as the docs say, unless a server (the getting-started one) holds it already.
+  const server = await serverPort(7600);
+  if (server.note) console.error(server.note);
+
   const s3Location = { region: connection.region, endpoint: connection.endpoint, forcePathStyle: true };
   const kmsKey = (keyId) => ({ kind: 'kms', keyId, region: 'us-east-1', endpoint: kms.url });
   const port = (url) => Number(new URL(url).port);
@@ -99,6 +104,7 @@ try {
     s3: { endpoint: connection.endpoint, region: connection.region, storageBucket, anchorBucket },
     kms: { url: kms.url, port: port(kms.url), signingKeyId: signingKey.keyId, encryptionKeyId: encryptionKey.keyId },
     tsa: { url: tsa.url, port: port(tsa.url), certificate },
+    server,
     ...(ecs ? { ecs: { url: ecs.url, port: port(ecs.url), cluster: 'cairn', taskDefinition: 'cairn-worker' } } : {}),
   };
 
@@ -114,7 +120,8 @@ try {
     'dataDirectory: ./cairn-data',
     'server:',
     '  host: 127.0.0.1',
-    '  port: 7600',
+    `  port: ${server.port}`,
+    ...(server.note ? [`  # ${server.note}`] : []),
     'storage:',
     '  kind: s3',
     `  bucket: ${storageBucket}`,

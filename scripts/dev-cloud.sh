@@ -123,6 +123,10 @@ up() {
     down
     exit 1
   fi
+  # Said where the reader looks: the docs' port 7600 was taken, so the config names another.
+  local note
+  note="$(node -p 'JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8")).server.note ?? ""' "$dir/state.json")"
+  [ -z "$note" ] || log "$note"
   log "up (pid $(running_pid)); the server config (also in $dir/cairn.config.yaml), then eval \"\$(bash scripts/dev-cloud.sh env)\" before cairn serve:"
   cat "$dir/cairn.config.yaml"
 }
@@ -141,6 +145,7 @@ status() {
       `S3 gateway  ${state.s3.endpoint}  buckets ${state.s3.storageBucket} (storage), ${state.s3.anchorBucket} (Object Lock anchor)`,
       `KMS         ${state.kms.url}  keys ${state.kms.signingKeyId} (signer, ECC_NIST_P256), ${state.kms.encryptionKeyId} (cipher, SYMMETRIC_DEFAULT)`,
       `TSA         ${state.tsa.url}  certificate ${state.tsa.certificate}`,
+      `server      the config serves on 127.0.0.1:${state.server.port}${state.server.note ? " (7600 was taken when up ran)" : ""}`,
       state.ecs ? `ECS         ${state.ecs.url}  cluster ${state.ecs.cluster}, task definition ${state.ecs.taskDefinition}` : "ECS         not started (up --with-fargate)",
     ];
     console.log(lines.join("\n"));

@@ -11,7 +11,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, expect, test } from 'vitest';
+import { createServer } from 'node:net';
+import { afterAll, expect, onTestFinished, test } from 'vitest';
 import { freePort } from './support/free-port.ts';
 import { repositoryRoot } from './support/workspace.ts';
 
@@ -97,8 +98,21 @@ function runBlock(block: string, env: NodeJS.ProcessEnv, deadlineMs = 150_000): 
   );
 }
 
+/** Listens on 127.0.0.1:`port` until the test ends, as the getting-started server would; nothing when it is taken already. */
+async function holdPort(port: number): Promise<() => Promise<void>> {
+  const holder = createServer();
+  const held = await new Promise<boolean>((resolve) => {
+    holder.once('error', () => resolve(false));
+    holder.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  return () => (held ? new Promise((resolve) => holder.close(() => resolve())) : Promise.resolve());
+}
+
 test(`${page} runs as written: dev-cloud up, a server on S3, KMS and the TSA, a bundle that verifies witnessed, down`, { timeout: 240_000 }, async () => {
   const env = await readerEnvironment();
+  // The getting-started server may still run on the docs' port: up's config must name another.
+  const releasePort = await holdPort(7600);
+  onTestFinished(releasePort);
   const [walkthrough, stop] = shellBlocks();
   expect(walkthrough).toContain('bash scripts/dev-cloud.sh up ');
   const fargate = workerImageIsCurrent();
@@ -118,6 +132,12 @@ test(`${page} runs as written: dev-cloud up, a server on S3, KMS and the TSA, a 
   expect(config).toMatch(/^signer:\n {2}kind: kms\n/m);
   expect(config).toMatch(/^cipher:\n {2}kind: kms\n/m);
   expect(config).not.toMatch(/accessKeyId|secretAccessKey/);
+  const serverPort = Number(/^ {2}port: (\d+)$/m.exec(config)?.[1]);
+  expect(serverPort).toBeGreaterThan(7600);
+  expect(config).toContain(
+    `# port 7600 is taken on 127.0.0.1 (another cairn serve, such as the getting-started one?): this config's server listens on ${serverPort}`,
+  );
+  expect(started.output).toMatch(/^\[dev-cloud\] port 7600 is taken on 127\.0\.0\.1/m);
   expect(config).toMatch(fargate ? /^executor:\n {2}kind: fargate\n/m : /^executor:\n {2}kind: local\n/m);
   // cairn doctor passed every seam (the block runs under -e), the KMS keys and the TSA among them.
   expect(started.output).toMatch(/^ok {4}signer kms:Sign /m);
@@ -133,6 +153,7 @@ test(`${page} runs as written: dev-cloud up, a server on S3, KMS and the TSA, a 
   const status = spawnSync('bash', ['scripts/dev-cloud.sh', 'status'], { cwd: repositoryRoot, env, encoding: 'utf8' });
   expect(status.status, status.stderr).toBe(0);
   expect(status.stdout).toMatch(/^KMS {9}http:\/\/127\.0\.0\.1:\d+ {2}keys /m);
+  expect(status.stdout).toContain(`server      the config serves on 127.0.0.1:${serverPort} (7600 was taken when up ran)`);
   const pid = Number(readFileSync(join(state, 'pid'), 'utf8'));
 
   const stopped = await runBlock(stop!, env);
