@@ -49,11 +49,17 @@ export async function clientOf(url: string | undefined): Promise<CairnClient> {
   const target = await serverTarget(url);
   const token = process.env['CAIRN_TOKEN'] || target.token;
   tokenSource = process.env['CAIRN_TOKEN'] ? 'CAIRN_TOKEN' : target.token ? `the context "${target.context ?? ''}"` : undefined;
+  signedIn =
+    !process.env['CAIRN_TOKEN'] && target.token && target.issuer !== undefined
+      ? { context: target.context ?? '', issuer: target.issuer, server: target.baseUrl }
+      : undefined;
   return createCairnClient({ baseUrl: target.baseUrl, ...(token ? { token } : {}) });
 }
 
 /** Where the token the last client sends came from, for a refusal to name (undefined: it sends none). */
 let tokenSource: string | undefined;
+/** The sign-in the last client's token came from (`cairn login`), if it came from one. */
+let signedIn: { readonly context: string; readonly issuer: string; readonly server: string } | undefined;
 
 /**
  * What to do about a server's refusal of the token (401) or of what it allows (403), in the
@@ -62,6 +68,14 @@ let tokenSource: string | undefined;
  * not up yet (exit 5), and must stop on them: waiting does not change a token.
  */
 function tokenAdvice(code: 'CAIRN_UNAUTHENTICATED' | 'CAIRN_FORBIDDEN'): string {
+  // A person signed in through the identity provider holds what their roles there are granted: a
+  // token of their own is not the way (and only an admin could make one).
+  if (signedIn !== undefined) {
+    const login = `\`cairn login --server ${signedIn.server} --name ${signedIn.context}\``;
+    if (code === 'CAIRN_FORBIDDEN')
+      return `you are signed in through ${signedIn.issuer} (the context "${signedIn.context}"): you hold the scopes of the roles the server grants you there, and none has the scope named above; ask an admin of the server for a role with it (server.oidc.grants), then sign in again with ${login}`;
+    return `the sign-in of the context "${signedIn.context}" (through ${signedIn.issuer}) is not accepted any more (expired, or signed out at the provider): sign in again with ${login}`;
+  }
   const make = "make one with the scope named above: `cairn token create --name NAME --scope SCOPE...` in the server's folder";
   if (code === 'CAIRN_FORBIDDEN') return `the token from ${tokenSource ?? 'CAIRN_TOKEN'} lacks that scope: ${make}, and set CAIRN_TOKEN to it`;
   if (tokenSource === undefined)
@@ -88,7 +102,7 @@ export function hasServerConfig(): boolean {
   return configOption().file !== undefined || configFileNames.some((name) => existsSync(join(process.cwd(), name)));
 }
 
-async function serverTarget(url: string | undefined): Promise<{ baseUrl: string; token?: string; context?: string; fromServerConfig?: true }> {
+async function serverTarget(url: string | undefined): Promise<{ baseUrl: string; token?: string; context?: string; issuer?: string; fromServerConfig?: true }> {
   if (url !== undefined) return { baseUrl: url };
   if (process.env['CAIRN_SERVER']) return { baseUrl: process.env['CAIRN_SERVER'] };
   const named = program.opts<{ context?: string }>().context ?? (process.env['CAIRN_CONTEXT'] || undefined);
@@ -108,12 +122,19 @@ async function serverTarget(url: string | undefined): Promise<{ baseUrl: string;
   );
 }
 
-function contextTarget({ name, context }: { name: string; context: { server: string; token?: string | undefined } }): {
+function contextTarget({ name, context }: { name: string; context: { server: string; token?: string | undefined; login?: { issuer: string } | undefined } }): {
   baseUrl: string;
   token?: string;
   context: string;
+  issuer?: string;
 } {
-  return { baseUrl: context.server, context: name, ...(context.token ? { token: context.token } : {}) };
+  return {
+    baseUrl: context.server,
+    context: name,
+    ...(context.token ? { token: context.token } : {}),
+    // The token came from a sign-in through this identity provider (`cairn login`).
+    ...(context.login ? { issuer: context.login.issuer } : {}),
+  };
 }
 
 /**

@@ -87,6 +87,25 @@ test(
     expect(Date.parse(refreshed.contexts['work']!.login.expiresAt)).toBeGreaterThan(Date.now() + 60_000);
     expect(statSync(clientConfig).mode & 0o777).toBe(0o600);
 
+    // A viewer's approval is refused: the advice fits a person signed in through the provider
+    // (their roles, then `cairn login` again), not a token to make.
+    const { runId } = (await submitted.json()) as { runId: string };
+    const approve = await runCli(['approve', runId, 'gate'], { env, unset: ['CAIRN_TOKEN', 'CAIRN_SERVER', 'CAIRN_CONTEXT'] });
+    expect(approve.status, approve.stderr).not.toBe(0);
+    expect(approve.stderr).toContain(
+      `CAIRN_FORBIDDEN: Not allowed: items.approve on item ${runId}/gate needs the runs:approve scope, which ${idp.issuer}#ana is not granted`,
+    );
+    expect(approve.stderr).toContain(`you are signed in through ${idp.issuer} (the context "work")`);
+    expect(approve.stderr).toContain(`sign in again with \`cairn login --server ${base} --name work\``);
+    expect(approve.stderr).not.toContain('cairn token create');
+    const approveJson = await runCli(['--json', 'approve', runId, 'gate'], { env, unset: ['CAIRN_TOKEN', 'CAIRN_SERVER', 'CAIRN_CONTEXT'] });
+    const refusal = JSON.parse(approveJson.stderr.trim().split('\n').at(-1)!) as { code: string; action: string; advice: string };
+    expect(refusal.code).toBe('CAIRN_FORBIDDEN');
+    expect(refusal.advice).toContain(`you are signed in through ${idp.issuer}`);
+    expect(refusal.action).toContain(`You signed in through the identity provider as ${idp.issuer}#ana, with the Cairn roles viewer`);
+    expect(refusal.action).toContain('Ask an admin of the server for a role with the runs:approve scope');
+    expect(refusal.action).not.toContain('cairn token create');
+
     const loggedOut = await runCli(['logout'], { env });
     expect(loggedOut.status).toBe(0);
     expect(loggedOut.stdout).toContain('the provider revoked the refresh token');

@@ -78,13 +78,36 @@ export function identifyRequests(app: HttpApp, { service, authorizer }: ServerCo
         requestedAction: action,
         reason: decision.reason,
       });
-      throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${decision.reason}.`, { details: { action } });
+      throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${decision.reason}.`, {
+        details: { action, scope: scope ?? null, signedIn: principal.actor.kind === 'user' ? 'identity-provider' : 'token' },
+        action: forbiddenAdvice(principal, scope),
+      });
     }
     request.actor = actor;
     request.secretGrants = secretGrantsOf(principal.scopes);
     request.mayTakeOverBranches = principal.scopes.includes('admin') || principal.scopes.includes('branches:take-over');
     request.voter = voterOf(principal);
   });
+}
+
+/**
+ * What a caller refused an action can do about it, by how they signed in: a person signed in
+ * through the identity provider (`cairn login`, the dashboard's sign-in: a `user` actor) holds the
+ * scopes their roles there are granted, so a token of their own is not the way; a token's holder
+ * needs a token with the scope.
+ */
+function forbiddenAdvice(
+  principal: { readonly actor: { readonly kind: string; readonly id: string }; readonly roles?: readonly string[] },
+  scope: string | undefined,
+): string {
+  const needed = scope === undefined ? 'the scope named in the message' : `the ${scope} scope`;
+  if (principal.actor.kind === 'user') {
+    // A dashboard session knows the person's groups, not their roles: only a JWT's are named.
+    const { roles } = principal;
+    const held = roles === undefined ? '' : roles.length === 0 ? ', with no Cairn role' : `, with the Cairn roles ${roles.join(', ')}`;
+    return `You signed in through the identity provider as ${principal.actor.id}${held}: you hold the scopes of the roles server.oidc.grants give you (by your groups, roles, email or subject at the provider; server.oidc.roles lists each role's scopes), not a token's. Ask an admin of the server for a role with ${needed} (a grant in server.oidc, or a group at the identity provider that one names), then sign in again (\`cairn login\`, or the dashboard's sign-in) so your token carries it.`;
+  }
+  return `Use a token with ${needed}: an admin makes one with \`cairn token create --name NAME --scope ${scope ?? 'SCOPE'}\` in the server's folder.`;
 }
 
 declare module 'fastify' {

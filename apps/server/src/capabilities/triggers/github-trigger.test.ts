@@ -369,3 +369,30 @@ test('cairn templates lists them; cairn run TEMPLATE --param submits one, and a 
   expect(refused.stderr).toContain('$.labels.issue');
   expect(refused.stderr).toContain('parameter issue.html_url');
 });
+
+test("a signed delivery without a field GitHub's payloads always carry is refused naming the field and what GitHub sends there, not a Cairn version mismatch", async () => {
+  const before = await submitted();
+  const written = issueCommentCreated('/cairn run fix-issue', { login: 'hubot-writer' });
+  const { user: _user, ...comment } = written.comment;
+  const response = await deliver(githubDelivery('issue_comment', { ...written, comment }, { secret: webhookSecret }));
+  expect(response.status).toBe(400);
+  const refusal = (await response.json()) as { code: string; message: string; action: string; path: string };
+  expect(refusal).toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: '$.comment.user.login' });
+  expect(refusal.message).toBe(
+    'The issue_comment delivery has no comment.user.login (a string: the GitHub login of the person who wrote the comment), which every issue_comment payload GitHub sends carries.',
+  );
+  expect(refusal.action).toContain("GitHub's issue_comment payloads always carry comment.user.login");
+  expect(refusal.action).toContain('Recent Deliveries');
+  expect(refusal.action).not.toContain('compatible Cairn versions');
+
+  const labelled = issueLabeled({ label: 'cairn:fix' });
+  const { sender: _sender, ...withoutSender } = labelled;
+  const unlabelled = await deliver(githubDelivery('issues', withoutSender, { secret: webhookSecret }));
+  expect(unlabelled.status).toBe(400);
+  expect(await unlabelled.json()).toMatchObject({
+    code: 'CAIRN_PAYLOAD_INVALID',
+    path: '$.sender.login',
+    action: expect.stringContaining("GitHub's issues payloads"),
+  });
+  expect(await submitted()).toBe(before);
+});

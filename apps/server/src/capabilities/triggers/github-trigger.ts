@@ -168,8 +168,8 @@ export class GithubTrigger {
     const issue = delivery.issue;
     const repository = delivery.repository?.full_name;
     if (event !== 'issues' && event !== 'issue_comment') return `the ${event ?? 'unnamed'} event starts no run (only issues and issue_comment do)`;
-    if (typeof issue?.title !== 'string' || typeof repository !== 'string')
-      throw new CairnError('CAIRN_PAYLOAD_INVALID', `The ${event} delivery has no issue or repository.full_name.`, { path: 'body' });
+    if (typeof issue?.title !== 'string') throw missingField(event, 'issue.title', 'the issue the event is about');
+    if (typeof repository !== 'string') throw missingField(event, 'repository.full_name', 'the repository (owner/name) the issue is in');
     const values = {
       'issue.title': issue.title,
       'issue.body': typeof issue.body === 'string' ? issue.body : '',
@@ -183,7 +183,7 @@ export class GithubTrigger {
       const template = typeof label === 'string' && Object.hasOwn(this.#config.labels, label) ? this.#config.labels[label] : undefined;
       const login = delivery.sender?.login;
       if (template === undefined) return `the label ${JSON.stringify(label)} starts no run (triggers.github.labels names the ones that do)`;
-      if (typeof login !== 'string') throw new CairnError('CAIRN_PAYLOAD_INVALID', 'The issues delivery has no sender.login.', { path: 'body' });
+      if (typeof login !== 'string') throw missingField('issues', 'sender.login', 'the GitHub login of the person who added the label');
       return { login, repository, template, values: { ...values, 'sender.login': login } };
     }
     if (delivery.action !== 'created') return `issue_comment ${String(delivery.action)} starts no run (only created does)`;
@@ -191,7 +191,7 @@ export class GithubTrigger {
     const login = delivery.comment?.user?.login;
     const command = this.#config.command;
     if (typeof text !== 'string' || !text.startsWith(`${command} `)) return `the comment does not start with ${JSON.stringify(command)}`;
-    if (typeof login !== 'string') throw new CairnError('CAIRN_PAYLOAD_INVALID', 'The issue_comment delivery has no comment.user.login.', { path: 'body' });
+    if (typeof login !== 'string') throw missingField('issue_comment', 'comment.user.login', 'the GitHub login of the person who wrote the comment');
     const template = text.slice(command.length + 1).split(/\s/, 1)[0] ?? '';
     return { login, repository, template, values: { ...values, 'sender.login': login, 'comment.body': text } };
   }
@@ -219,6 +219,24 @@ interface GithubIssueDelivery {
   readonly comment?: { readonly body?: unknown; readonly user?: { readonly login?: unknown } };
   readonly sender?: { readonly login?: unknown };
   readonly repository?: { readonly full_name?: unknown };
+}
+
+/**
+ * A signed delivery without a field every payload GitHub sends for `event` carries. It is not a
+ * disagreement between Cairn versions (the catalogue's advice for CAIRN_PAYLOAD_INVALID): the body
+ * was written or rewritten by something other than GitHub, so the refusal says what GitHub sends
+ * there and what to check.
+ */
+function missingField(event: string, field: string, what: string): CairnError {
+  return new CairnError(
+    'CAIRN_PAYLOAD_INVALID',
+    `The ${event} delivery has no ${field} (a string: ${what}), which every ${event} payload GitHub sends carries.`,
+    {
+      path: `$.${field}`,
+      action: `GitHub's ${event} payloads always carry ${field} (https://docs.github.com/en/webhooks/webhook-events-and-payloads#${event}); this body was written or rewritten by something else. Check what posts to /v1/triggers/github: the webhook on GitHub (its Recent Deliveries show each payload it sent, and can redeliver one), or a proxy or relay on the way that rewrites bodies; a delivery written by hand (a test) must carry it too.`,
+      details: { event, field },
+    },
+  );
 }
 
 /** The App installation a delivery names (`installation.id`), if any. */
