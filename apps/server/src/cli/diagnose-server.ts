@@ -87,7 +87,7 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
     // Not probed while composing: the S3 checks below run each part of the probes as a finding of its own.
     composition = await composeServer(loaded, { probe: false });
     note('keys', true, `signing key ${composition.signingKey.keyId}; cipher key loads`);
-    await diagnoseRunners(loaded.config.runners, composition.tokens, note);
+    await diagnoseRunners(loaded.config, composition.tokens, note);
     // A KMS signer or cipher: each permission and the key's type, checked against KMS, each with its fix.
     for (const [seam, instance] of [
       ['signer', composition.signer],

@@ -155,7 +155,8 @@ function triggersNameTemplates(config: z.output<typeof serverConfigShape>, conte
   }
 }
 
-function isLoopbackHost(hostname: string): boolean {
+/** Whether `hostname` (of a URL) names this host's loopback. */
+export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   return host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

@@ -101,3 +101,19 @@ test('installed, it runs git for runGit and commands for runCommand, with the sa
   expect(applied.exitCode).not.toBe(0);
   expect(applied.stderr).toMatch(/No valid patches|unrecognized input/);
 });
+
+test('closing a server from a process with nothing else to do waits for it to end, and the process ends cleanly', async () => {
+  // A child process that only closes a server it used: it must print its line and exit 0, not end early (13) with the close unsettled.
+  const script = [
+    `import { ForkServer } from ${JSON.stringify(new URL('./fork-server.ts', import.meta.url).href)};`,
+    'const server = new ForkServer(process.argv[1]);',
+    "await server.launch({ argv: ['/bin/true'], cwd: '/', env: { PATH: '/usr/bin:/bin' } });",
+    'await new Promise((resolve) => setTimeout(resolve, 50));',
+    'await server.close();',
+    "console.log('closed');",
+  ].join('\n');
+  const { stdout } = await runCommand(process.execPath, ['--input-type=module', '--eval', script, parent], {
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
+  }).catch((error: { code?: number; stdout?: string }) => ({ stdout: `exit ${error.code}: ${error.stdout}` }));
+  expect(stdout).toBe('closed\n');
+});

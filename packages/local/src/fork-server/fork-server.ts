@@ -97,6 +97,9 @@ export class ForkServer implements ProcessLauncher {
     this.#server = undefined;
     if (server && server.process.exitCode === null && server.process.signalCode === null) {
       const exited = new Promise((resolve) => server.process.once('exit', resolve));
+      // Held open while it ends: an idle server stops holding this process open (unrefWhenIdle),
+      // and a process with nothing else to do would end before its exit came.
+      server.process.ref();
       server.stdin.end();
       await exited;
     }
