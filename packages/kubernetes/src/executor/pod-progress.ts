@@ -62,7 +62,8 @@ export function podProgress(pod: ObservedPod, containerName: string, nowMs: numb
   const container = status.containerStatuses?.find((candidate) => candidate.name === containerName) ?? status.containerStatuses?.[0];
   const terminated = container?.state?.terminated;
   const phase = status.phase ?? 'Pending';
-  const said = (text: string | undefined) => (text !== undefined && text.length > 0 ? `: ${text}` : '');
+  // What Kubernetes said, without its closing period (the sentence around it has one).
+  const said = (text: string | undefined) => (text !== undefined && text.length > 0 ? `: ${text.replace(/\.+$/, '')}` : '');
   if (status.reason === 'Evicted') {
     return ended(
       'failed',
