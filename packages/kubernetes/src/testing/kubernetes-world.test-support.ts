@@ -1,4 +1,8 @@
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { DispatchManifest, PublicKeyRecord, RuntimeSpec, TaskEnvelope, TaskGateway } from '@cairn/core';
 import { preAuthenticationEncoding } from '@cairn/audit';
 import { workerTestRootfs, type WorkerTestRootfs } from '@cairn/fargate/testing';
@@ -45,13 +49,19 @@ export interface KubernetesWorld {
 export function kubernetesWorldForFile(endpointOptions: Partial<KubernetesTestEndpointOptions> = {}): () => KubernetesWorld {
   let world: KubernetesWorld | undefined;
   let rootfs: WorkerTestRootfs | undefined;
+  let workerCopy: string | undefined;
   const executors: KubernetesExecutor[] = [];
   beforeAll(async () => {
     const connection = radosgwConnection();
     const bucket = await createTestBucket(radosgwClient());
     const kms = await KmsTestEndpoint.start();
     const kmsKeyId = kms.createKey('SYMMETRIC_DEFAULT').keyId;
-    rootfs = workerTestRootfs({ environment: { AWS_REGION: connection.region } });
+    // The worker bundle copied once, as built by the global setup: a build of @cairn/fargate in the
+    // same tree meanwhile (another test run) rewrites dist/ under running pods otherwise.
+    workerCopy = mkdtempSync(join(tmpdir(), 'cairn-kubernetes-worker-'));
+    const workerScript = join(workerCopy, 'cairn-worker.js');
+    copyFileSync(join(dirname(createRequire(import.meta.url).resolve('@cairn/fargate/package.json')), 'dist', 'cairn-worker.js'), workerScript);
+    rootfs = workerTestRootfs({ workerScript, environment: { AWS_REGION: connection.region } });
     const endpoint = await KubernetesTestEndpoint.start({ images: { [workerImage]: rootfs.definition }, ...endpointOptions });
     const storage = createS3StorageProvider({ bucket, client: radosgwClient() });
     const cipher = createKmsCipher({ keyId: kmsKeyId, client: kms.client() });
@@ -141,6 +151,7 @@ export function kubernetesWorldForFile(endpointOptions: Partial<KubernetesTestEn
     await world?.endpoint.stop();
     await world?.kms.stop();
     rootfs?.remove();
+    if (workerCopy !== undefined) rmSync(workerCopy, { recursive: true, force: true });
   });
   return () => {
     if (!world) throw new Error('the Kubernetes world is read outside a test');
