@@ -29,8 +29,9 @@ const allowedWorkspaceImports: Record<string, string[]> = {
   // The task side of Fargate is S3 storage and a KMS cipher by nature (ADR 0021): the worker
   // entrypoint builds them, and the executor spells its task settings with their shapes.
   '@cairn/fargate': ['@cairn/core', '@cairn/protocol', '@cairn/worker', '@cairn/s3', '@cairn/kms'],
-  // An executor variant (so far only its test endpoint, which imports no workspace package).
-  '@cairn/kubernetes': ['@cairn/core', '@cairn/protocol'],
+  // A pod per attempt running the worker image Fargate runs: its task contract (environment, sealed
+  // secrets) is @cairn/fargate's, its storage and cipher settings spelled with S3's and KMS's shapes.
+  '@cairn/kubernetes': ['@cairn/core', '@cairn/protocol', '@cairn/fargate', '@cairn/s3', '@cairn/kms'],
   // An authorizer variant: core's AuthorizerV1, protocol's errors and settings parsing.
   '@cairn/oidc': ['@cairn/core', '@cairn/protocol'],
   // Runners (ADR 0050): the server's executor over a lease book, and the daemon that runs the
